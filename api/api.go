@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -272,6 +273,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.opts.Logger.Info("request", attrs...)
 		}
 	}()
+	// A header that holds one value, given twice, is refused before it
+	// is read: the server would act on the first and a proxy in front
+	// of it, that checked or logged the request, may have on the last.
+	for _, name := range singletonHeaders {
+		if n := len(r.Header.Values(name)); n > 1 {
+			writeErr(rw, http.StatusBadRequest, "invalid", name, fmt.Sprintf("the %s header given %d times: give it once", name, n))
+			return
+		}
+	}
 	// The token is hashed once, here: the cache, the address's failures
 	// and the store are each asked about its hash.
 	tok, h := bearer(r), ""
@@ -334,6 +344,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeErr(rw, http.StatusForbidden, "forbidden", "", fmt.Sprintf("%s %s needs an admin token", r.Method, rt.Path))
 		return
 	}
+	if !queryValid(rw, r, rt) {
+		return
+	}
 	// The slots of calls under way are taken before the rate is charged:
 	// a call turned away for want of one did no work, and charged, each of
 	// a client's retries of it would drain the tenant's rate as a plan.
@@ -385,6 +398,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rc.SetWriteDeadline(s.now().Add(s.opts.Streams.WriteWait))
 		ctx, cancel := s.streamContext(ctx)
 		defer cancel()
+		if rt.Access != Public {
+			go s.keepAuthorized(ctx, cancel, h, p.Tenant)
+		}
 		r = r.WithContext(ctx)
 	} else {
 		d := rt.timeout()
@@ -395,6 +411,43 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mux.ServeHTTP(rw, r)
 }
+
+// queryValid answers 400 (and is false) for a query the routes would
+// misread: one that does not parse (a ';' in it, more parameters than
+// MaxQueryParams, a bad escape), whose parameters url.Values.Get leaves
+// out without a word, or one that gives a parameter of the route twice.
+// Before, GET /v1/audit?run=ID;x answered the tenant's whole log as if it
+// were the run's, and a query of more than 10,000 parameters was read as
+// none at all: follow, limit and filters alike dropped.
+func queryValid(w http.ResponseWriter, r *http.Request, rt *Route) bool {
+	if r.URL.RawQuery == "" {
+		return true
+	}
+	if n := strings.Count(r.URL.RawQuery, "&") + 1; n > MaxQueryParams {
+		writeErr(w, http.StatusBadRequest, "invalid", "query", fmt.Sprintf("%d query parameters, more than the %d a request may have", n, MaxQueryParams))
+		return false
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, "invalid", "query", fmt.Sprintf("the query does not parse (%v): separate parameters with '&' and escape the rest", err))
+		return false
+	}
+	for _, p := range rt.Query {
+		if len(q[p.Name]) > 1 {
+			writeErr(w, http.StatusBadRequest, "invalid", p.Name, fmt.Sprintf("given %d times: give it once", len(q[p.Name])))
+			return false
+		}
+	}
+	return true
+}
+
+// MaxQueryParams is the most parameters a request's query may have: the
+// routes take a few each.
+const MaxQueryParams = 64
+
+// singletonHeaders are the request headers the API reads that hold one
+// value each.
+var singletonHeaders = []string{"Authorization", "Idempotency-Key", "Last-Event-ID"}
 
 // bearer is the request's bearer token, or "".
 func bearer(r *http.Request) string {

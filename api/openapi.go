@@ -183,7 +183,9 @@ func BuildOpenAPI(routes []Route) ([]byte, error) {
 			content["text/event-stream"] = map[string]any{"schema": map[string]any{"type": "string"}, "x-sse-events": evs}
 		}
 		responses[strconv.Itoa((&rt).status())] = ok
-		codes := append([]int{}, rt.Errors...)
+		// Every route answers 400 to a query or header it would misread
+		// (queryValid, singletonHeaders).
+		codes := append([]int{http.StatusBadRequest}, rt.Errors...)
 		if rt.Access != Public {
 			codes = append(codes, http.StatusUnauthorized, http.StatusTooManyRequests)
 		}

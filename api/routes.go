@@ -78,7 +78,8 @@ type Route struct {
 	ResponseType string
 	Status       int
 	// Errors lists the error statuses the route answers besides those every
-	// route may (401, 403, 413, 429, 5xx).
+	// route may (400 for a query or header it would misread, 401, 403,
+	// 413, 429, 5xx).
 	Errors []int
 	// CrossTenant marks an admin route whose answer covers every tenant's
 	// runs (what a rules change would move): the operator's view, which no

@@ -37,10 +37,15 @@ type Streams struct {
 	// final and nothing more was recorded, while an attempt's agent has
 	// not reported its workload's exit (it may, just after a cancel).
 	Linger time.Duration
+	// Recheck is how often a stream's token is checked again: a stream
+	// whose token was revoked (or its tenant's) ends within Recheck
+	// (and the cache's CacheFor), as does one whose token the store
+	// cannot vouch for across streamRecheckFails checks in a row.
+	Recheck time.Duration
 }
 
 // DefaultStreams are the limits `meridian serve` uses.
-var DefaultStreams = Streams{PerTenant: 16, WriteWait: 30 * time.Second, Heartbeat: 15 * time.Second, Poll: time.Second, ListPoll: 5 * time.Second, FullList: 12, Linger: 3 * time.Second}
+var DefaultStreams = Streams{PerTenant: 16, WriteWait: 30 * time.Second, Heartbeat: 15 * time.Second, Poll: time.Second, ListPoll: 5 * time.Second, FullList: 12, Linger: 3 * time.Second, Recheck: 15 * time.Second}
 
 func (l Streams) withDefaults() Streams {
 	if l.PerTenant <= 0 {
@@ -64,7 +69,49 @@ func (l Streams) withDefaults() Streams {
 	if l.FullList <= 0 {
 		l.FullList = DefaultStreams.FullList
 	}
+	if l.Recheck <= 0 {
+		l.Recheck = DefaultStreams.Recheck
+	}
 	return l
+}
+
+// streamRecheckFails is how many checks of a stream's token in a row may
+// fail to reach the store before the stream ends: a moment's outage does
+// not end every stream at once, a long one does not leave a revoked
+// token's stream open.
+const streamRecheckFails = 4
+
+// keepAuthorized cancels a stream (cancel) once the token whose hash is
+// h no longer speaks for tenant: revoked, its tenant's tokens revoked, or
+// not vouched for by the store for streamRecheckFails checks in a row. It
+// returns when ctx ends. Before, a stream outlived its token by up to
+// MaxStream: a token revoked, because it leaked or its holder left, went
+// on receiving its tenant's runs, timelines and output for hours.
+func (s *Server) keepAuthorized(ctx context.Context, cancel context.CancelFunc, h, tenant string) {
+	t := time.NewTicker(s.opts.Streams.Recheck)
+	defer t.Stop()
+	fails := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		p, ok, err := s.auth.principalHash(ctx, h)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if fails++; fails < streamRecheckFails {
+				continue
+			}
+		}
+		if err != nil || !ok || p.Tenant != tenant {
+			cancel()
+			return
+		}
+		fails = 0
+	}
 }
 
 // streams counts the open streams per tenant and ends them all when the

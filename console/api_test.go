@@ -8,7 +8,9 @@ import (
 
 // sseHarness runs src/api.ts's SSEParser in node: each case's pieces
 // pushed one by one, the events it gave (and how many after each piece),
-// its lastId, retry and scanned once done.
+// its lastId, retry, scanned, dropped and peak once done, and how many
+// events had come before each one dropped. input.max, when set, is the
+// parser's bound in place of SSE_MAX_EVENT.
 const sseHarness = `
 import { SSEParser, SSEMessage } from "./api";
 declare const process: any;
@@ -16,13 +18,14 @@ declare function require(name: string): any;
 const input = JSON.parse(require("fs").readFileSync(0, "utf8"));
 function parse(chunks: string[]) {
   const events: SSEMessage[] = [];
-  const p = new SSEParser((m) => events.push(m));
+  const drops: number[] = [];
+  const p = new SSEParser((m) => events.push(m), () => drops.push(events.length), input.max);
   const counts: number[] = [];
   for (const c of chunks) {
     p.push(c);
     counts.push(events.length);
   }
-  return { events, counts, lastId: p.lastId, retry: p.retry, scanned: p.scanned };
+  return { events, counts, lastId: p.lastId, retry: p.retry, scanned: p.scanned, dropped: p.dropped, peak: p.peak, drops };
 }
 if (input.bench) {
   parse(input.bench); // warm the JIT, as a page reading a stream is
@@ -47,12 +50,26 @@ type sseParse struct {
 	LastID  string
 	Retry   float64
 	Scanned int
+	Dropped int
+	Peak    int
+	Drops   []int
 }
 
 func parseSSE(t *testing.T, cases [][]string) []sseParse {
 	t.Helper()
+	return parseSSEMax(t, cases, 0)
+}
+
+// parseSSEMax is parseSSE with the parser bounded to max characters (0:
+// SSE_MAX_EVENT).
+func parseSSEMax(t *testing.T, cases [][]string, max int) []sseParse {
+	t.Helper()
 	var out []sseParse
-	runHarness(t, sseHarness, map[string]any{"cases": cases}, &out)
+	in := map[string]any{"cases": cases}
+	if max > 0 {
+		in["max"] = max
+	}
+	runHarness(t, sseHarness, in, &out)
 	if len(out) != len(cases) {
 		t.Fatalf("the harness answered %d cases of %d", len(out), len(cases))
 	}
@@ -133,6 +150,80 @@ func TestSSEParserLinearWork(t *testing.T) {
 	// its length in bytes).
 	if got.Scanned > len(text) {
 		t.Errorf("the parser looked at %d characters of a %d-character stream (%.1f times each)", got.Scanned, len(text), float64(got.Scanned)/float64(len(text)))
+	}
+}
+
+// sseMaxEvent is SSE_MAX_EVENT of src/api.ts.
+const sseMaxEvent = 16 << 20
+
+// pieces cuts s into pieces of n characters, as a stream brings it.
+func pieces(s string, n int) []string {
+	var out []string
+	for len(s) > 0 {
+		k := min(len(s), n)
+		out = append(out, s[:k])
+		s = s[k:]
+	}
+	return out
+}
+
+// TestSSEParserEventBounded: an event longer than SSE_MAX_EVENT is dropped,
+// not held: the parser never holds more than the bound, tells that it
+// dropped one, and reads the events after it. Before, it kept every
+// character of an event until the event's end: a stream (or anything
+// between the server and the page) that sent one event without end had
+// the page hold it all until the tab ran out of memory.
+func TestSSEParserEventBounded(t *testing.T) {
+	huge := "id: 9\nevent: run\ndata: " + strings.Repeat("x", sseMaxEvent+1) + "\n\ndata: after\n\n"
+	got := parseSSE(t, [][]string{pieces(huge, 64<<10)})[0]
+	if len(got.Events) != 1 || got.Events[0] != (sseMessage{"9", "message", "after"}) {
+		t.Errorf("events %.200v, want only the one after the event too long", got.Events)
+	}
+	if got.Dropped != 1 || !slices.Equal(got.Drops, []int{0}) {
+		t.Errorf("dropped %d (told before events %v), want 1, told before the event after it", got.Dropped, got.Drops)
+	}
+	if got.Peak > sseMaxEvent {
+		t.Errorf("the parser held %d characters, more than SSE_MAX_EVENT (%d)", got.Peak, sseMaxEvent)
+	}
+	if got.Scanned > len(huge) {
+		t.Errorf("the parser looked at %d characters of a %d-character stream", got.Scanned, len(huge))
+	}
+
+	// The same with a bound of 64 characters, for the ways past it.
+	const max = 64
+	x := func(n int) string { return strings.Repeat("x", n) }
+	ok := sseMessage{"", "message", "ok"}
+	cases := []struct {
+		name    string
+		chunks  []string
+		events  []sseMessage
+		dropped int
+	}{
+		{"a line too long in one piece", []string{"data: " + x(100) + "\n\ndata: ok\n\n"}, []sseMessage{ok}, 1},
+		{"a line too long in pieces, CRLF cut", append(pieces("data: "+x(100), 7), "\r", "\n\r", "\ndata: ok\r\n\r\n"), []sseMessage{ok}, 1},
+		{"many lines too long together", []string{strings.Repeat("data: 0123456789\n", 10) + "\n", "data: ok\n\n"}, []sseMessage{ok}, 1},
+		{"the event type too long", []string{"event: " + x(100) + "\ndata: a\n\ndata: ok\n\n"}, []sseMessage{ok}, 1},
+		{"within the bound, kept", pieces("data: "+x(50)+"\n\n", 5), []sseMessage{{"", "message", x(50)}}, 0},
+		{"a comment too long is skipped, the event kept", append(pieces(":"+x(200), 9), "\ndata: ok\n\n"), []sseMessage{ok}, 0},
+		{"two dropped", []string{"data: " + x(70) + "\n\n", "data: ok\n\n", "data: " + x(65) + "\ndata: y\n\n"}, []sseMessage{ok}, 2},
+		{"cut off while dropping", []string{"data: ok\n\ndata: " + x(100)}, []sseMessage{ok}, 0},
+	}
+	var in [][]string
+	for _, c := range cases {
+		in = append(in, c.chunks)
+	}
+	out := parseSSEMax(t, in, max)
+	for i, c := range cases {
+		got := out[i]
+		if !slices.Equal(got.Events, c.events) {
+			t.Errorf("%s: events %+v, want %+v", c.name, got.Events, c.events)
+		}
+		if got.Dropped != c.dropped {
+			t.Errorf("%s: dropped %d, want %d", c.name, got.Dropped, c.dropped)
+		}
+		if got.Peak > max {
+			t.Errorf("%s: held %d characters, more than %d", c.name, got.Peak, max)
+		}
 	}
 }
 
@@ -360,5 +451,60 @@ func BenchmarkSSEParser(b *testing.B) {
 			b.ReportMetric(out.Ns/float64(b.N), "js-ns/op")
 			b.ReportMetric(float64(len(bc.input))/(out.Ns/float64(b.N))*1e3, "js-MB/s")
 		})
+	}
+}
+
+// dropHarness follows, with src/api.ts's followOrPoll, a stand-in event
+// stream holding an event of input.n characters of data, then one of
+// "ok", and tells in order what the page was told: each drop, each poll
+// and each event.
+const dropHarness = `
+import { followOrPoll } from "./api";
+declare const process: any;
+declare function require(name: string): any;
+const input = JSON.parse(require("fs").readFileSync(0, "utf8"));
+const g = globalThis as any;
+g.sessionStorage = { getItem: () => null, clear() {} };
+async function main() {
+  const bytes = new TextEncoder().encode("data: " + "x".repeat(input.n) + "\n\ndata: ok\n\n");
+  g.fetch = async () =>
+    new Response(
+      new ReadableStream({
+        start(c) {
+          for (let i = 0; i < bytes.length; i += 65536) c.enqueue(bytes.slice(i, i + 65536));
+          c.close();
+        },
+      }),
+      { headers: { "Content-Type": "text/event-stream" } },
+    );
+  const told: string[] = [];
+  let f: any;
+  await new Promise<void>((resolve) => {
+    g.window = { setTimeout: () => (resolve(), 1), setInterval: () => 2, clearInterval() {}, dispatchEvent() {} };
+    f = followOrPoll({
+      path: "/v1/runs/r/events?follow=1",
+      lastId: () => "",
+      onEvent: (m) => told.push("event " + m.data.slice(0, 8)),
+      poll: () => told.push("poll"),
+      onDropped: () => told.push("dropped"),
+      every: 2000,
+    });
+  });
+  f.stop();
+  process.stdout.write(JSON.stringify(told));
+}
+main();
+`
+
+// TestFollowDroppedEventShown: an event past SSE_MAX_EVENT is told to the
+// page (which shows a note) and the page polls once, reading what the
+// event would have brought; the events after it still come. Before, the
+// page held the whole event, however long, and had nothing to tell.
+func TestFollowDroppedEventShown(t *testing.T) {
+	var told []string
+	runHarness(t, dropHarness, map[string]any{"n": sseMaxEvent + 1}, &told)
+	want := []string{"dropped", "poll", "event ok"}
+	if len(told) < len(want) || !slices.Equal(told[:len(want)], want) {
+		t.Errorf("the page was told %.200v, want first %v", told, want)
 	}
 }

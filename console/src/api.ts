@@ -123,19 +123,36 @@ export interface SSEMessage {
   data: string;
 }
 
+// SSE_MAX_EVENT bounds, in characters, one line of an event stream and the
+// fields of one event together. The server's largest event, the tenant's
+// runs list (a page of at most 8 MiB of JSON), is well inside it; an event
+// or line past it is dropped, not held: a server, or anything between it
+// and the page, that sent one event without end would otherwise have the
+// page hold all of it until the tab runs out of memory.
+export const SSE_MAX_EVENT = 16 << 20;
+
 // SSEParser splits an event stream (the WHATWG format: lines end in LF,
 // CRLF or CR; data, event, id and retry fields; ":" starts a comment) into
 // events. push takes the text as it arrives, in pieces of any size; each
 // piece is looked at once, so an event that comes in many pieces costs as
-// much as its size, not its size times the number of pieces.
+// much as its size, not its size times the number of pieces. It holds at
+// most about max characters: an event whose fields pass max is dropped
+// (onDrop is told once its end comes), a comment line past it is skipped.
 export class SSEParser {
-  // the line not yet ended, as its pieces came
+  // the line not yet ended, as its pieces came, and its length
   private partial: string[] = [];
+  private partialLen = 0;
+  // the line not yet ended passed max: the rest of it is not kept
+  private skipLine = false;
   // the last piece ended in a CR: a LF starting the next one is its CRLF
   private afterCR = false;
   private data: string[] = [];
   private event = "";
   private id = "";
+  // size counts the characters of the event's field lines so far;
+  // dropping says the event passed max and is being skipped to its end.
+  private size = 0;
+  private dropping = false;
   // lastId is the last id field seen (it carries over events without one,
   // as the format says); retry is the reconnection delay asked for, in ms,
   // held to RETRY_MIN .. RETRY_MAX (0 until a retry field comes).
@@ -144,8 +161,16 @@ export class SSEParser {
   // scanned counts the characters looked at for line ends: what push has
   // cost, which stays the length of the text pushed.
   scanned = 0;
+  // dropped counts the events dropped for passing max; peak is the most
+  // characters the parser held at once.
+  dropped = 0;
+  peak = 0;
 
-  constructor(private onEvent: (m: SSEMessage) => void) {}
+  constructor(
+    private onEvent: (m: SSEMessage) => void,
+    private onDrop?: () => void,
+    private max = SSE_MAX_EVENT,
+  ) {}
 
   push(text: string): void {
     if (text === "") return;
@@ -160,13 +185,26 @@ export class SSEParser {
       const m = eol.exec(text);
       const end = m ? m.index : text.length;
       this.scanned += end - from + (m ? 1 : 0);
-      if (!m) break;
-      let l = text.slice(from, end);
-      if (this.partial.length > 0) {
-        this.partial.push(l);
-        l = this.partial.join("");
+      // The line so far (its pieces before and this one) is checked
+      // against max before it is kept or joined.
+      if (!this.skipLine && end > from && this.over(this.partialLen + end - from, this.partial.length > 0 ? this.partial[0][0] : text[from])) {
         this.partial = [];
+        this.partialLen = 0;
+        this.skipLine = true;
       }
+      if (!m) break;
+      let l = "";
+      let skipped = this.skipLine;
+      if (!skipped) {
+        l = text.slice(from, end);
+        if (this.partial.length > 0) {
+          this.partial.push(l);
+          l = this.partial.join("");
+          this.partial = [];
+          this.partialLen = 0;
+        }
+      }
+      this.skipLine = false;
       from = end + 1;
       if (text[end] === "\r") {
         // A CR ends the line now; a LF after it, here or first in the
@@ -174,16 +212,41 @@ export class SSEParser {
         if (from === text.length) this.afterCR = true;
         else if (text[from] === "\n") from++;
       }
-      this.line(l);
+      if (!skipped) this.line(l);
     }
-    if (from < text.length) this.partial.push(text.slice(from));
+    if (from < text.length && !this.skipLine) {
+      this.partial.push(text.slice(from));
+      this.partialLen += text.length - from;
+      this.peak = Math.max(this.peak, this.size + this.partialLen);
+    }
+  }
+
+  // over says whether a line of n characters, starting with first, passes
+  // max (a field line: with the event's fields before it); when it does,
+  // a field line's event is dropped.
+  private over(n: number, first: string): boolean {
+    if (first === ":") return n > this.max;
+    if (this.dropping) return n > this.max;
+    if (this.size + n <= this.max) return false;
+    this.dropping = true;
+    this.data = [];
+    this.event = "";
+    this.size = 0;
+    return true;
   }
 
   private line(l: string): void {
     if (l === "") {
-      if (this.data.length > 0) this.onEvent({ id: this.lastId, event: this.event || "message", data: this.data.join("\n") });
+      if (this.dropping) {
+        this.dropping = false;
+        this.dropped++;
+        if (this.onDrop) this.onDrop();
+      } else if (this.data.length > 0) {
+        this.onEvent({ id: this.lastId, event: this.event || "message", data: this.data.join("\n") });
+      }
       this.data = [];
       this.event = "";
+      this.size = 0;
       return;
     }
     if (l[0] === ":") return; // a comment: the server's heartbeat
@@ -191,12 +254,16 @@ export class SSEParser {
     const field = i < 0 ? l : l.slice(0, i);
     let value = i < 0 ? "" : l.slice(i + 1);
     if (value[0] === " ") value = value.slice(1);
+    // A dropped event's id and retry still count (its id is where a
+    // reconnect resumes, past it, not at it again); its data and event
+    // are not kept.
+    if (!this.dropping) this.size += l.length + 1;
     switch (field) {
       case "data":
-        this.data.push(value);
+        if (!this.dropping) this.data.push(value);
         break;
       case "event":
-        this.event = value;
+        if (!this.dropping) this.event = value;
         break;
       case "id":
         if (!value.includes("\0")) this.lastId = value;
@@ -207,6 +274,7 @@ export class SSEParser {
         if (/^\d+$/.test(value)) this.retry = Math.min(Math.max(Number(value), RETRY_MIN), RETRY_MAX);
         break;
     }
+    this.peak = Math.max(this.peak, this.size);
   }
 }
 
@@ -215,15 +283,15 @@ export class SSEParser {
 // the stream. It uses fetch, not EventSource, because EventSource cannot
 // send the token in an Authorization header. lastId resumes the stream
 // after that event (Last-Event-ID). onOpen is told once the stream is
-// open.
-export async function events(path: string, lastId: string, onEvent: (m: SSEMessage) => void, signal: AbortSignal, onOpen?: () => void): Promise<SSEParser> {
+// open; onDrop each time an event past SSE_MAX_EVENT is dropped.
+export async function events(path: string, lastId: string, onEvent: (m: SSEMessage) => void, signal: AbortSignal, onOpen?: () => void, onDrop?: () => void): Promise<SSEParser> {
   const hs = headers(false);
   hs.set("Accept", "text/event-stream");
   if (lastId) hs.set("Last-Event-ID", lastId);
   const r = await fetch(path, { headers: hs, credentials: "omit", cache: "no-store", signal });
   if (!r.ok) throw await failure(r);
   if (!r.body || !(r.headers.get("Content-Type") || "").startsWith("text/event-stream")) throw new ApiError(r.status, "the server did not answer with an event stream");
-  const p = new SSEParser(onEvent);
+  const p = new SSEParser(onEvent, onDrop);
   p.lastId = lastId;
   if (onOpen) onOpen();
   const reader = r.body.getReader();
@@ -445,6 +513,9 @@ export interface Follower {
 // the poll runs (it shows the error: a run that is not there, a token no
 // longer valid). done, when it says true, ends the retries (the stream
 // said it was over); onMode tells whether the page streams or polls.
+// An event the stream drops as too long (SSE_MAX_EVENT) is told to
+// onDropped, and the page is polled once, as the poll reads what the
+// event would have brought.
 export function followOrPoll(o: {
   path: string;
   lastId: () => string;
@@ -453,6 +524,7 @@ export function followOrPoll(o: {
   every: number;
   done?: () => boolean;
   onMode?: (streaming: boolean) => void;
+  onDropped?: () => void;
 }): Follower {
   let alive = true;
   let timer = 0;
@@ -475,6 +547,10 @@ export function followOrPoll(o: {
         stopPolling();
         if (o.onMode) o.onMode(true);
         retry = o.every;
+      }, () => {
+        if (!alive) return;
+        if (o.onDropped) o.onDropped();
+        o.poll();
       });
       if (p.retry) retry = p.retry;
     } catch (err) {

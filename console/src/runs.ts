@@ -6,7 +6,7 @@
 // events; while a stream cannot be had the page polls (the list every 5
 // seconds, the pages it shows; the run every 2) and tries the stream again.
 
-import { call, followOrPoll, readRunPage, logSize, stream, Run, RunEvent, Site, RUN_PAGE } from "./api";
+import { call, followOrPoll, readRunPage, logSize, stream, Run, RunEvent, Site, RUN_PAGE, SSE_MAX_EVENT } from "./api";
 import { h, clear, errorBox, fmtBytes, table } from "./dom";
 import { WorldMap } from "./map";
 import { LogText, shown } from "./terminal";
@@ -18,6 +18,21 @@ function fmtTime(t: string): string {
 // LIST_POLL is how often the list is read while its stream cannot be had.
 const LIST_POLL = 5000;
 
+// droppedNote is the page's note that its stream dropped events too long
+// to hold; dropped counts them.
+function droppedNote(id: string): { note: HTMLElement; dropped: () => void } {
+  const note = h("p", { id, class: "help", role: "status", hidden: true });
+  let n = 0;
+  return {
+    note,
+    dropped() {
+      n++;
+      note.hidden = false;
+      note.textContent = `The server's stream sent ${n === 1 ? "an event" : n + " events"} longer than the page holds (${fmtBytes(SSE_MAX_EVENT)}), dropped; the page read the server again instead.`;
+    },
+  };
+}
+
 export function runsPage(main: HTMLElement): () => void {
   let alive = true;
   const box = h("div", { id: "runs" });
@@ -26,7 +41,8 @@ export function runsPage(main: HTMLElement): () => void {
   // pressed: never the rest by itself, since a tenant's runs only grow.
   const more = h("button", { type: "button", id: "runs-more", hidden: true }) as HTMLButtonElement;
   const moreStatus = h("div", { id: "runs-more-status", "aria-live": "polite" });
-  main.append(h("h2", { text: "Runs" }), help, box, more, moreStatus);
+  const drops = droppedNote("runs-dropped");
+  main.append(h("h2", { text: "Runs" }), help, drops.note, box, more, moreStatus);
   // The runs shown, by id: the stream's "runs" event replaces them all,
   // each "run" event one of them (or adds it). pages is how many pages of
   // the list are shown, next the after= of the page that follows them.
@@ -176,6 +192,7 @@ export function runsPage(main: HTMLElement): () => void {
       later();
     },
     poll: load,
+    onDropped: drops.dropped,
     every: LIST_POLL,
     onMode: (streaming) => {
       help.textContent = streaming
@@ -235,9 +252,11 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
     }
   });
 
+  const drops = droppedNote("run-dropped");
   main.append(
     h("p", {}, h("a", { href: "#/runs", text: "← Runs" })),
     h("h2", { text: "Run " + id }),
+    drops.note,
     head,
     progress,
     h("p", {}, cancelBtn, " ", cancelMsg),
@@ -428,6 +447,7 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
       }
     },
     poll: refresh,
+    onDropped: drops.dropped,
     every: POLL,
     done: () => ended,
   });
