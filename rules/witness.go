@@ -60,6 +60,28 @@ func (w *witness) confirm(ctx context.Context, rev int64, hash string) error {
 	return w.match(rev, hash, got)
 }
 
+// vouch marks each of revs as a sealed record names it with its row's
+// hash or not, reading the records written since the last call once.
+func (w *witness) vouch(ctx context.Context, revs []*Revision) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.catchUp(ctx); err != nil {
+		return readError{fmt.Errorf("rules revisions: reading their audit records: %w", err)}
+	}
+	for _, r := range revs {
+		got, ok := w.sealed[r.Rev]
+		switch {
+		case !ok:
+			r.Unwitnessed = "no sealed audit record of it: written outside Meridian, never loaded"
+		case got != r.Hash:
+			r.Unwitnessed = fmt.Sprintf("its audit record names hash %s: changed outside Meridian, never loaded", got)
+		default:
+			r.Witnessed = true
+		}
+	}
+	return nil
+}
+
 // latest is the highest revision a sealed record names (0: none), reading
 // the records written since the last call.
 func (w *witness) latest(ctx context.Context) (int64, error) {
