@@ -38,10 +38,10 @@ type RuleRevision struct {
 	Time     time.Time `json:"time"`
 	Files    []string  `json:"files"`
 	// Witnessed says whether the server's audit log vouches for the
-	// revision (a sealed record names it with its hash); false, with
-	// Unwitnessed saying why, for a row written outside Meridian, which
-	// is never law. Absent where the server checks revisions against no
-	// log.
+	// revision (a sealed record names it with its hash, author, reason
+	// and files' names); false, with Unwitnessed saying why, for a row
+	// written or changed outside Meridian. Absent where the server checks
+	// revisions against no log.
 	Witnessed   *bool  `json:"witnessed,omitempty"`
 	Unwitnessed string `json:"unwitnessed,omitempty"`
 }

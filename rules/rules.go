@@ -455,9 +455,11 @@ func fileHashes(files map[string]string) map[string]string {
 type Revision struct {
 	*store.RuleRevisionInfo
 	// Witnessed: a sealed rules-revision record names the revision with
-	// its row's hash. Unwitnessed, when set, is why none does: the row
-	// was written, or its hash changed, outside Meridian, and the
-	// revision is never loaded. Both are unset when the state checks no
+	// its row's hash, author, reason and files' names. Unwitnessed, when
+	// set, is why none does: the row was written, or its hash changed,
+	// outside Meridian, and the revision is never loaded; or its author,
+	// reason or files' names were, and the row does not say who applied
+	// the law in it, or why. Both are unset when the state checks no
 	// revision against the log (Open).
 	Witnessed   bool
 	Unwitnessed string
