@@ -37,6 +37,13 @@ type RuleRevision struct {
 	Reason   string    `json:"reason"`
 	Time     time.Time `json:"time"`
 	Files    []string  `json:"files"`
+	// Witnessed says whether the server's audit log vouches for the
+	// revision (a sealed record names it with its hash, author, reason
+	// and files' names); false, with Unwitnessed saying why, for a row
+	// written or changed outside Meridian. Absent where the server checks
+	// revisions against no log.
+	Witnessed   *bool  `json:"witnessed,omitempty"`
+	Unwitnessed string `json:"unwitnessed,omitempty"`
 }
 
 // RulesApplyResult is an accepted revision and what it changed.

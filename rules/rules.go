@@ -450,10 +450,44 @@ func fileHashes(files map[string]string) map[string]string {
 	return out
 }
 
+// Revision is a revision as History lists it: its row in the store, and
+// whether the audit log vouches for it.
+type Revision struct {
+	*store.RuleRevisionInfo
+	// Witnessed: a sealed rules-revision record names the revision with
+	// its row's hash, author, reason and files' names. Unwitnessed, when
+	// set, is why none does: the row was written, or its hash changed,
+	// outside Meridian, and the revision is never loaded; or its author,
+	// reason or files' names were, and the row does not say who applied
+	// the law in it, or why. Both are unset when the state checks no
+	// revision against the log (Open).
+	Witnessed   bool
+	Unwitnessed string
+}
+
 // History returns at most limit revisions numbered after after, oldest
-// first, with their files' names and sizes but not their contents.
-func (s *State) History(ctx context.Context, after int64, limit int) ([]*store.RuleRevisionInfo, error) {
-	return s.st.ListRuleRevisions(ctx, after, limit)
+// first, with their files' names and sizes but not their contents, each
+// marked as the audit log vouches for it or not (OpenWitnessed). A row
+// written outside Meridian was listed as genuine, with whatever author
+// and reason it claims, though it never became law. Only the row's hash
+// is held to the record here: its files are held to it when a revision
+// is loaded.
+func (s *State) History(ctx context.Context, after int64, limit int) ([]*Revision, error) {
+	h, err := s.st.ListRuleRevisions(ctx, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Revision, len(h))
+	for i, r := range h {
+		out[i] = &Revision{RuleRevisionInfo: r}
+	}
+	if s.witness == nil {
+		return out, nil
+	}
+	if err := s.witness.vouch(ctx, out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // EngineAt loads the law of revision rev (0: no applied files), compiled.

@@ -2,8 +2,12 @@ package rules
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"sync"
 
 	"meridian.dev/meridian/audit"
@@ -33,6 +37,28 @@ type witness struct {
 	// name; after is the seq of the last record read.
 	sealed map[int64]string
 	after  int64
+	// said is what else the first sealed record of each revision says
+	// of it, as the history lists it.
+	said map[int64]recordSaid
+}
+
+// recordSaid is what a revision's record says of who applied it, why and
+// which files, each hashed (nil where the record does not say: records
+// written before it was kept, or by hand in tests).
+type recordSaid struct {
+	by, reason, files *[sha256.Size]byte
+}
+
+func digestOf(s string) *[sha256.Size]byte {
+	d := sha256.Sum256([]byte(s))
+	return &d
+}
+
+// fileNames is the names of files, sorted, one a line.
+func fileNames(names []string) string {
+	names = slices.Clone(names)
+	slices.Sort(names)
+	return strings.Join(names, "\n")
 }
 
 // The pages in which the witness reads rules-revision records: a record
@@ -58,6 +84,52 @@ func (w *witness) confirm(ctx context.Context, rev int64, hash string) error {
 		return fmt.Errorf("rules revision %d is in the store but the audit log has no sealed record of it: it was written outside Meridian; it is not loaded", rev)
 	}
 	return w.match(rev, hash, got)
+}
+
+// vouch marks each of revs as a sealed record names it with its row's
+// hash or not, reading the records written since the last call once.
+func (w *witness) vouch(ctx context.Context, revs []*Revision) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.catchUp(ctx); err != nil {
+		return readError{fmt.Errorf("rules revisions: reading their audit records: %w", err)}
+	}
+	for _, r := range revs {
+		got, ok := w.sealed[r.Rev]
+		switch {
+		case !ok:
+			r.Unwitnessed = "no sealed audit record of it: written outside Meridian, never loaded"
+		case got != r.Hash:
+			r.Unwitnessed = fmt.Sprintf("its audit record names hash %s: changed outside Meridian, never loaded", got)
+		default:
+			// The row's hash holds its files to the record when the
+			// revision loads; who applied it, why and its files'
+			// names, as listed, are held to it here: a genuine
+			// revision's author or reason rewritten in the database
+			// was listed as vouched for.
+			said := w.said[r.Rev]
+			names := make([]string, len(r.Files))
+			for i, f := range r.Files {
+				names[i] = f.Name
+			}
+			var differ []string
+			if said.by != nil && *said.by != *digestOf(r.Who) {
+				differ = append(differ, "who applied it")
+			}
+			if said.reason != nil && *said.reason != *digestOf(r.Reason) {
+				differ = append(differ, "its reason")
+			}
+			if said.files != nil && *said.files != *digestOf(fileNames(names)) {
+				differ = append(differ, "its files' names")
+			}
+			if len(differ) > 0 {
+				r.Unwitnessed = "its audit record says otherwise of " + strings.Join(differ, ", ") + ": changed outside Meridian"
+				continue
+			}
+			r.Witnessed = true
+		}
+	}
+	return nil
 }
 
 // latest is the highest revision a sealed record names (0: none), reading
@@ -90,8 +162,11 @@ func (w *witness) catchUp(ctx context.Context) error {
 				continue
 			}
 			var p struct {
-				Revision int64  `json:"revision"`
-				SHA256   string `json:"sha256"`
+				Revision int64             `json:"revision"`
+				SHA256   string            `json:"sha256"`
+				By       *string           `json:"by"`
+				Reason   *string           `json:"reason"`
+				Files    map[string]string `json:"files"`
 			}
 			if json.Unmarshal(e.Payload, &p) != nil || p.Revision <= 0 {
 				continue
@@ -100,6 +175,20 @@ func (w *witness) catchUp(ctx context.Context) error {
 				// The first sealed record of a revision is the one its
 				// transaction wrote.
 				w.sealed[p.Revision] = p.SHA256
+				var said recordSaid
+				if p.By != nil {
+					said.by = digestOf(*p.By)
+				}
+				if p.Reason != nil {
+					said.reason = digestOf(*p.Reason)
+				}
+				if p.Files != nil {
+					said.files = digestOf(fileNames(slices.Collect(maps.Keys(p.Files))))
+				}
+				if w.said == nil {
+					w.said = map[int64]recordSaid{}
+				}
+				w.said[p.Revision] = said
 			}
 		}
 		if next == 0 {

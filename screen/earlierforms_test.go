@@ -8,8 +8,6 @@ import (
 	"testing"
 	"unicode"
 	"unicode/utf8"
-
-	"golang.org/x/text/transform"
 )
 
 // The normalisation as it was when only the Russian commercial forms
@@ -40,7 +38,7 @@ var ref071LegalForms, ref071LegalSkeletons = func() (map[string]bool, map[string
 
 // ref071Normalize is Normalize as it was, or (spelled false) keepingSpelled.
 func ref071Normalize(s string, dropForms, spelled bool) string {
-	t, _, err := transform.String(fold, s)
+	t, err := fold(s)
 	if err != nil {
 		t = strings.Map(func(r rune) rune {
 			if ignorable(r) {

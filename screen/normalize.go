@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -278,7 +279,22 @@ func skeletons(forms map[string]bool) map[string]bool {
 	return m
 }
 
-var fold = transform.Chain(runes.Remove(runes.Predicate(ignorable)), norm.NFKD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
+// folds hold the transformers that fold a name's letters (ignorables
+// removed, decomposed, marks removed, composed). A chain keeps state
+// between calls and is for one goroutine at a time: one shared by every
+// screening mixed the letters of names folded at once (a server screens
+// organisations concurrently), and panicked.
+var folds = sync.Pool{New: func() any {
+	return transform.Chain(runes.Remove(runes.Predicate(ignorable)), norm.NFKD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
+}}
+
+// fold is s with its letters folded.
+func fold(s string) (string, error) {
+	t := folds.Get().(transform.Transformer)
+	defer folds.Put(t)
+	out, _, err := transform.String(t, s)
+	return out, err
+}
 
 // Normalize returns a name as screening compares it.
 func Normalize(s string) string {
@@ -336,7 +352,7 @@ func formsLeftOut(s string) string {
 // normalizeWords is a name's words, normalised, and those of them that
 // are no legal form of set.
 func normalizeWords(s string, lookAlike bool, set formSet) (words, kept []string) {
-	t, _, err := transform.String(fold, s)
+	t, err := fold(s)
 	if err != nil {
 		t = strings.Map(func(r rune) rune {
 			if ignorable(r) {
@@ -500,7 +516,7 @@ func joinsWords(r rune) bool {
 // folding): normalizeWords maps a letter and its small form alike, and
 // each character kept here to no space.
 func cosmetic(s string) string {
-	t, _, err := transform.String(fold, s)
+	t, err := fold(s)
 	if err != nil {
 		t = strings.Map(func(r rune) rune {
 			if ignorable(r) {

@@ -38,11 +38,24 @@ type Screener struct {
 	// retry is when files that did not read are read again while their
 	// stamps stay as they were.
 	retry time.Time
+	// loading is closed when the read in flight ends (nil when none is).
+	// The files are read and parsed without mu held: a large list takes
+	// seconds, and every screening waited on it.
+	loading chan struct{}
 	// reads counts the reads of the files.
 	reads int
 	// now is the clock (time.Now when nil).
 	now func() time.Time
+	// testHookRead, when set, runs after each read of the files, before
+	// mu is taken again to put what was read in force.
+	testHookRead func()
 }
+
+// maxReadTries bounds the reads of one refresh: files that change while
+// they are read (an import, a decision, as the list is parsed) are read
+// again, and files that change at every read leave screening
+// undetermined until the next look finds them still.
+const maxReadTries = 3
 
 // A list or decisions file that did not read is read again, while its
 // stamp stays as it was, after at least minRetry and at least retryFactor
@@ -136,8 +149,21 @@ func (s *Screener) Query(q policy.Query) policy.Query {
 const maxMemo = 4096
 
 // refresh reloads the list and decisions when their files changed, and
-// files that did not read after a rest.
+// files that did not read after a rest. s.mu is held on entry and on
+// return, and let go while the files are read and parsed: screenings
+// meanwhile answer from what is in force (they did so for a Recheck
+// interval anyway), but the first read, with nothing in force, is
+// waited for.
 func (s *Screener) refresh() {
+	if s.loading != nil {
+		if s.memo == nil {
+			ch := s.loading
+			s.mu.Unlock()
+			<-ch
+			s.mu.Lock()
+		}
+		return
+	}
 	every := s.Recheck
 	if every <= 0 {
 		every = time.Second
@@ -147,31 +173,80 @@ func (s *Screener) refresh() {
 		return
 	}
 	s.checked = now
-	stamp := fileStamp(s.Store.listPath()) + "|" + fileStamp(s.Store.decisionsPath())
+	stamp := s.fileStamps()
 	if stamp == s.stamp && s.memo != nil && (s.err == nil || now.Before(s.retry)) {
 		return
 	}
-	s.stamp, s.memo, s.ix, s.ds, s.err, s.digest = stamp, map[string]*policy.Screening{}, nil, nil, nil, ""
-	s.reads++
-	l, sum, err := s.Store.listRead()
-	if errors.Is(err, ErrNoList) {
-		return
+	done := make(chan struct{})
+	s.loading = done
+	defer func() {
+		s.loading = nil
+		close(done)
+	}()
+	var r loaded
+	for try := 1; ; try++ {
+		s.mu.Unlock()
+		r = s.Store.load()
+		if s.testHookRead != nil {
+			s.testHookRead()
+		}
+		s.mu.Lock()
+		s.reads++
+		// What was read is put in force only if the files are still the
+		// ones stamped before it: read while they changed (an import
+		// between the list and the decisions), it may be of neither
+		// version.
+		after := s.fileStamps()
+		if after == stamp {
+			break
+		}
+		if try == maxReadTries {
+			r = loaded{err: fmt.Errorf("%s and %s changed during each of %d reads; screening waits for them to rest", s.Store.listPath(), s.Store.decisionsPath(), maxReadTries)}
+			// Unlike what was read, after is a version no read has
+			// seen: the next look reads again, without a rest.
+			break
+		}
+		stamp = after
 	}
-	if err == nil {
-		s.ds, err = s.Store.Decisions()
-	}
-	if err != nil {
+	s.stamp, s.memo, s.ix, s.ds, s.err, s.digest = stamp, map[string]*policy.Screening{}, r.ix, r.ds, r.err, r.digest
+	if r.err != nil {
 		// Read again when the files change, or after a rest: a passing
 		// error (an I/O error, a file being replaced on a network file
 		// system) must not leave every organisation undetermined until
 		// someone touches the files, but a large list that is corrupt
-		// for good was decoded at every look, under the lock every
-		// screening waits on. Organisations are undetermined meanwhile.
+		// for good was decoded at every look. Organisations are
+		// undetermined meanwhile.
 		took := s.clock().Sub(now)
-		s.err, s.retry = err, now.Add(max(minRetry, retryFactor*took))
-		return
+		s.retry = now.Add(max(minRetry, retryFactor*took))
 	}
-	s.ix = newIndex(l)
+}
+
+func (s *Screener) fileStamps() string {
+	return fileStamp(s.Store.listPath()) + "|" + fileStamp(s.Store.decisionsPath())
+}
+
+// loaded is the list and decisions as one read found them.
+type loaded struct {
+	ix     *index
+	ds     []Decision
+	digest string
+	err    error
+}
+
+// load reads and indexes the list and decisions (nothing, and no error,
+// when no list is imported).
+func (s *Store) load() loaded {
+	l, sum, err := s.listRead()
+	if errors.Is(err, ErrNoList) {
+		return loaded{}
+	}
+	if err != nil {
+		return loaded{err: err}
+	}
+	ds, err := s.Decisions()
+	if err != nil {
+		return loaded{err: err}
+	}
 	// Of what was read, not of the files again: they may change between.
 	// Of the stored list's file as read, not of the hash it records of
 	// the file imported: entries that changed under it (the same file
@@ -180,8 +255,8 @@ func (s *Screener) refresh() {
 	// was made again.
 	h := sha256.New()
 	h.Write([]byte(sum + "\n"))
-	json.NewEncoder(h).Encode(s.ds)
-	s.digest = hex.EncodeToString(h.Sum(nil))
+	json.NewEncoder(h).Encode(ds)
+	return loaded{ix: newIndex(l), ds: ds, digest: hex.EncodeToString(h.Sum(nil))}
 }
 
 // fileStamp identifies a file's version by its device and inode, size,

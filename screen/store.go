@@ -650,6 +650,17 @@ func (s *Store) Screen(tenant string, orgs ...*catalog.Organization) ([]Result, 
 	return out, nil
 }
 
+// LockWait is how long an import or a decision waits for the screening
+// directory's lock. Another holds it only while it writes a list or the
+// decisions (seconds at the files' bounds); one that holds it longer (a
+// process stopped, a hung file system) must not keep the request, and
+// the server's goroutine, waiting without end: the import or decision is
+// refused, naming the lock, and nothing is written.
+const LockWait = 2 * time.Minute
+
+// lockWait is LockWait, shortened by tests.
+var lockWait = LockWait
+
 // lock takes the directory's lock file, creating the directory. The lock
 // file must be a regular file (flock.Lock): a link planted in its place
 // made the lock create the file it named, wherever the server may write.
@@ -657,5 +668,12 @@ func (s *Store) lock() (func(), error) {
 	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
 		return nil, err
 	}
-	return flock.Lock(context.Background(), filepath.Join(s.Dir, ".lock"))
+	path := filepath.Join(s.Dir, ".lock")
+	ctx, cancel := context.WithTimeout(context.Background(), lockWait)
+	defer cancel()
+	unlock, err := flock.Lock(ctx, path)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return nil, fmt.Errorf("screening lock %s: still held by another import or decision after %v; nothing written, try again", path, lockWait)
+	}
+	return unlock, err
 }

@@ -147,19 +147,29 @@ func newRulesHistoryCmd() *cobra.Command {
 			if err != nil {
 				return apiErr(err)
 			}
-			return render(cmd.OutOrStdout(), out, h, func(w io.Writer) error {
-				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "REVISION\tTIME\tBY\tSHA256\tFILES\tREASON")
-				for _, r := range h {
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", r.Revision, r.Time.Format("2006-01-02T15:04:05Z"), shown(r.By), shortHash(r.SHA256), shown(strings.Join(r.Files, ",")), shown(r.Reason))
-				}
-				return tw.Flush()
-			})
+			return render(cmd.OutOrStdout(), out, h, func(w io.Writer) error { return printRuleHistory(w, h) })
 		},
 	}
 	addClientFlags(cmd, &cf)
 	addOutputFlag(cmd, &out)
 	return cmd
+}
+
+// printRuleHistory is rules history's table. A revision the server's
+// audit log does not vouch for says so before its reason.
+func printRuleHistory(w io.Writer, h []api.RuleRevision) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "REVISION\tTIME\tBY\tSHA256\tFILES\tREASON")
+	for _, r := range h {
+		reason := shown(r.Reason)
+		if r.Witnessed != nil && !*r.Witnessed {
+			// Its author and reason are whatever was written
+			// outside Meridian.
+			reason = "NOT WITNESSED (" + shown(r.Unwitnessed) + "): " + reason
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", r.Revision, r.Time.Format("2006-01-02T15:04:05Z"), shown(r.By), shortHash(r.SHA256), shown(strings.Join(r.Files, ",")), reason)
+	}
+	return tw.Flush()
 }
 
 func newRulesDiffCmd() *cobra.Command {

@@ -170,7 +170,11 @@ func (s *rulesService) History(ctx context.Context, after int64, limit int) ([]a
 		for _, f := range r.Files {
 			files = append(files, f.Name)
 		}
-		out = append(out, api.RuleRevision{Revision: r.Rev, SHA256: r.Hash, By: r.Who, Reason: r.Reason, Time: r.CreatedAt.UTC(), Files: files})
+		rev := api.RuleRevision{Revision: r.Rev, SHA256: r.Hash, By: r.Who, Reason: r.Reason, Time: r.CreatedAt.UTC(), Files: files, Unwitnessed: r.Unwitnessed}
+		if r.Witnessed || r.Unwitnessed != "" {
+			rev.Witnessed = &r.Witnessed
+		}
+		out = append(out, rev)
 	}
 	return out, nil
 }
