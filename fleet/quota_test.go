@@ -330,3 +330,27 @@ func TestQuotaUnnamedAcceleratorsWarned(t *testing.T) {
 		t.Error("nil quotas warn")
 	}
 }
+
+// TestQuotaErrorsEscapeControlCharacters: a quotas file's names went into
+// its errors as written, so that a tenant or cohort name holding a newline
+// or a terminal escape forged lines in the server's log or rewrote the
+// operator's screen. Such text is shown quoted, its control characters
+// escaped.
+func TestQuotaErrorsEscapeControlCharacters(t *testing.T) {
+	for _, doc := range []string{
+		"apiVersion: meridian.dev/v1alpha1\nkind: Quota\nmetadata: {name: \"a\\nlevel=INFO msg=forged\"}\nspec:\n  families: [{name: h, accelerators: [nvidia-h100-sxm], nominal: 1}]\n",
+		"apiVersion: meridian.dev/v1alpha1\nkind: Quota\nmetadata: {name: \"a\\e[2J\"}\nspec:\n  families: [{name: h, accelerators: [nvidia-h100-sxm], nominal: 1}]\n",
+		"apiVersion: meridian.dev/v1alpha1\nkind: Quota\nmetadata: {name: a}\nspec:\n  cohort: \"c\\r\"\n  families: [{name: h, accelerators: [nvidia-h100-sxm], nominal: 1}]\n" +
+			"---\napiVersion: meridian.dev/v1alpha1\nkind: Quota\nmetadata: {name: b}\nspec:\n  cohort: \"c\\r\"\n  families: [{name: h, accelerators: [amd-mi300x], nominal: 1}]\n",
+	} {
+		_, err := ParseQuotas("q.yaml", []byte(doc), accelerators(t))
+		if err == nil {
+			t.Fatalf("accepted %q", doc)
+		}
+		for _, line := range strings.Split(err.Error(), "\n") {
+			if strings.ContainsAny(line, "\r\x1b") || !strings.HasPrefix(line, "q.yaml: ") {
+				t.Errorf("error line %q is not one of the file's errors, escaped", line)
+			}
+		}
+	}
+}
