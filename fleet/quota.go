@@ -108,7 +108,7 @@ func ParseQuotas(name string, data []byte, accelerators map[string]*catalog.Acce
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: document %d: %w", name, i, err)
+			return nil, fmt.Errorf("%s: document %d: %w", name, i, shownErr(err))
 		}
 		if in == nil {
 			continue
@@ -338,6 +338,32 @@ func shown(s string) string {
 		}
 	}
 	return s
+}
+
+// shownErr is a decoder's error as shown: its messages quote a piece of
+// the value they could not decode, as written, so each is shown.
+func shownErr(err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		out := &yaml.TypeError{Errors: make([]string, len(te.Errors))}
+		for i, e := range te.Errors {
+			out.Errors[i] = escaped(e)
+		}
+		return out
+	}
+	if s := err.Error(); shown(s) != s {
+		return errors.New(escaped(s))
+	}
+	return err
+}
+
+// escaped is s with what shown would quote escaped, in place.
+func escaped(s string) string {
+	if shown(s) == s {
+		return s
+	}
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
 }
 
 func mapsKeys[V any](m map[string]V) func(func(string) bool) {
