@@ -6,9 +6,11 @@
 // CLI's `meridian estimate` prints one, and `meridian estimate --calibration`
 // prints how the estimator does on published runs.
 //
-// Estimate trusts its job: the loader (catalog.Load, with AssumptionKeys)
-// checks every field and spec.assumptions value once, and the estimator does
-// not check them again on each of the thousands of calls a plan makes.
+// The loader (catalog.Load, with AssumptionKeys) checks every field and
+// spec.assumptions value of a job once, with its ranges; on each of the
+// thousands of calls a plan makes, Estimate checks only what its numbers
+// need to stay finite (no NaN or infinity, sizes above 0, assumptions in
+// range, a price of 0 or more), and names the field that is not.
 //
 // # FLOPs
 //

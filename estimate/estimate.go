@@ -13,8 +13,8 @@ import (
 
 // Input is one question to the estimator: this job on Count of this accelerator.
 type Input struct {
-	// Job is a job the loader has validated (catalog.Load): Estimate does not
-	// check its fields again.
+	// Job is a job the loader has validated (catalog.Load): Estimate checks
+	// again only that its numbers are finite and in range (checkInput).
 	Job         *catalog.TrainingJobSpec
 	Accelerator *catalog.Accelerator
 	Count       int
@@ -126,6 +126,9 @@ func run(in *Input, w *work, r *Result) error {
 	}
 	if in.Count < 1 || in.Count > maxCountSearch {
 		return fmt.Errorf("count %d: want 1 to %d accelerators", in.Count, maxCountSearch)
+	}
+	if err := checkInput(in); err != nil {
+		return err
 	}
 	w.p = defaultParams()
 	p := &w.p

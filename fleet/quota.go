@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
@@ -107,13 +108,13 @@ func ParseQuotas(name string, data []byte, accelerators map[string]*catalog.Acce
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: document %d: %w", name, i, err)
+			return nil, fmt.Errorf("%s: document %d: %w", name, i, shownErr(err))
 		}
 		if in == nil {
 			continue
 		}
 		doc := in.quota()
-		where := fmt.Sprintf("%s: document %d (Quota/%s)", name, i, doc.Metadata.Name)
+		where := fmt.Sprintf("%s: document %d (Quota/%s)", name, i, shown(doc.Metadata.Name))
 		bad := func(field, format string, a ...any) {
 			errs = append(errs, fmt.Sprintf("%s %s: %s", where, field, fmt.Sprintf(format, a...)))
 		}
@@ -201,7 +202,7 @@ func ParseQuotas(name string, data []byte, accelerators map[string]*catalog.Acce
 			for _, a := range f.Accelerators {
 				if prev, ok := accFam[c][a]; ok && prev[0] != f.Name {
 					errs = append(errs, fmt.Sprintf("%s: Quota/%s spec.families[%d].accelerators: %s is in family %s of Quota/%s of the same cohort %s; a cohort counts an accelerator in one family",
-						name, t, j, a, prev[0], prev[1], c))
+						name, shown(t), j, shown(a), shown(prev[0]), shown(prev[1]), shown(c)))
 				} else if !ok {
 					accFam[c][a] = [2]string{f.Name, t}
 				}
@@ -211,7 +212,7 @@ func ParseQuotas(name string, data []byte, accelerators map[string]*catalog.Acce
 			key := strings.Join(accs, ",")
 			if prev, ok := famAccs[c][f.Name]; ok && prev != key {
 				errs = append(errs, fmt.Sprintf("%s: Quota/%s spec.families[%d].accelerators: [%s] differs from [%s] of family %s in Quota/%s of the same cohort %s",
-					name, t, j, key, prev, f.Name, famWho[c][f.Name], c))
+					name, shown(t), j, shown(key), shown(prev), shown(f.Name), shown(famWho[c][f.Name]), shown(c)))
 				continue
 			}
 			famAccs[c][f.Name], famWho[c][f.Name] = key, t
@@ -324,6 +325,45 @@ func (d *quotaDoc) quota() *Quota {
 		q.Spec.Families = append(q.Spec.Families, g)
 	}
 	return q
+}
+
+// shown is text from a quotas file as an error shows it: as written when
+// it is printable ASCII, else quoted, so that a control character in it
+// (a newline, a terminal escape) reaches the operator's screen or log as
+// an escape, not as itself.
+func shown(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
+
+// shownErr is a decoder's error as shown: its messages quote a piece of
+// the value they could not decode, as written, so each is shown.
+func shownErr(err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		out := &yaml.TypeError{Errors: make([]string, len(te.Errors))}
+		for i, e := range te.Errors {
+			out.Errors[i] = escaped(e)
+		}
+		return out
+	}
+	if s := err.Error(); shown(s) != s {
+		return errors.New(escaped(s))
+	}
+	return err
+}
+
+// escaped is s with what shown would quote escaped, in place.
+func escaped(s string) string {
+	if shown(s) == s {
+		return s
+	}
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
 }
 
 func mapsKeys[V any](m map[string]V) func(func(string) bool) {

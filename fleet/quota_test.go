@@ -119,18 +119,29 @@ func TestQuotaErrors(t *testing.T) {
 	}
 }
 
-// FuzzParseQuotas: no input panics, and an accepted file's limits are
-// never negative.
+// FuzzParseQuotas: no input panics; an accepted file's tenants are
+// well-formed and its limits never negative; every line of an error starts
+// with the file's name and holds no control character from the file.
 func FuzzParseQuotas(f *testing.F) {
 	f.Add([]byte(labQuotas))
 	f.Add([]byte("kind: Quota\n"))
+	f.Add([]byte("apiVersion: meridian.dev/v1alpha1\nkind: Quota\nmetadata: {name: \"a\\e\"}\nspec:\n  cohort: \"c\\n\"\n  families: [{name: h, accelerators: [nvidia-h100-sxm], nominal: 1e30, borrowingLimit: -1}]\n"))
 	accs := accelerators(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		q, err := ParseQuotas("f.yaml", data, accs)
 		if err != nil {
+			for _, line := range strings.Split(err.Error(), "\n") {
+				// The decoder's errors go on over lines of their own.
+				if !(strings.HasPrefix(line, "f.yaml: ") || strings.HasPrefix(line, "  line ")) || strings.ContainsAny(line, "\r\x1b") {
+					t.Fatalf("error line %q", line)
+				}
+			}
 			return
 		}
 		for _, tenant := range q.Tenants() {
+			if !ValidTenant(tenant) {
+				t.Fatalf("tenant %q accepted", tenant)
+			}
 			for a := range accs {
 				for _, l := range q.Limits(tenant, a) {
 					if l.Max < 0 {
@@ -328,5 +339,30 @@ func TestQuotaUnnamedAcceleratorsWarned(t *testing.T) {
 	var none *Quotas
 	if none.UnnamedWarning() != "" {
 		t.Error("nil quotas warn")
+	}
+}
+
+// TestQuotaErrorsEscapeControlCharacters: a quotas file's names went into
+// its errors as written, so that a tenant or cohort name holding a newline
+// or a terminal escape forged lines in the server's log or rewrote the
+// operator's screen. Such text is shown quoted, its control characters
+// escaped.
+func TestQuotaErrorsEscapeControlCharacters(t *testing.T) {
+	for _, doc := range []string{
+		"apiVersion: meridian.dev/v1alpha1\nkind: Quota\nmetadata: {name: \"a\\nlevel=INFO msg=forged\"}\nspec:\n  families: [{name: h, accelerators: [nvidia-h100-sxm], nominal: 1}]\n",
+		"apiVersion: meridian.dev/v1alpha1\nkind: Quota\nmetadata: {name: \"a\\e[2J\"}\nspec:\n  families: [{name: h, accelerators: [nvidia-h100-sxm], nominal: 1}]\n",
+		"apiVersion: meridian.dev/v1alpha1\nkind: Quota\nmetadata: {name: a}\nspec:\n  cohort: \"c\\r\"\n  families: [{name: h, accelerators: [nvidia-h100-sxm], nominal: 1}]\n" +
+			"---\napiVersion: meridian.dev/v1alpha1\nkind: Quota\nmetadata: {name: b}\nspec:\n  cohort: \"c\\r\"\n  families: [{name: h, accelerators: [amd-mi300x], nominal: 1}]\n",
+		"apiVersion: meridian.dev/v1alpha1\nkind: Quota\nmetadata: {name: a}\nspec:\n  families: [{name: h, accelerators: [nvidia-h100-sxm], nominal: \"\\n  line\\e[2J\"}]\n",
+	} {
+		_, err := ParseQuotas("q.yaml", []byte(doc), accelerators(t))
+		if err == nil {
+			t.Fatalf("accepted %q", doc)
+		}
+		for _, line := range strings.Split(err.Error(), "\n") {
+			if strings.ContainsAny(line, "\r\x1b") || !(strings.HasPrefix(line, "q.yaml: ") || strings.HasPrefix(line, "  line ")) {
+				t.Errorf("error line %q is not one of the file's errors, escaped", line)
+			}
+		}
 	}
 }

@@ -276,7 +276,14 @@ func (c *runCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.NewInvalidMetric(c.desc, c.err)
 		return
 	}
+	// A label the store hands back that Prometheus refuses (a site name
+	// that is not UTF-8) is that series' error alone: a panic here ended
+	// the collection, so that every count after it went unreported.
 	for _, rc := range c.last {
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(rc.N), rc.State, rc.Site)
+		m, err := prometheus.NewConstMetric(c.desc, prometheus.GaugeValue, float64(rc.N), rc.State, rc.Site)
+		if err != nil {
+			m = prometheus.NewInvalidMetric(c.desc, err)
+		}
+		ch <- m
 	}
 }

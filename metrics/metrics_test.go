@@ -156,3 +156,19 @@ func TestMigrationSeriesBounded(t *testing.T) {
 		t.Errorf("other: %v, want %v", other, want)
 	}
 }
+
+// TestRunCountsWithBadLabelKeepTheOthers: the run counts come from the
+// shared store; a site name that is not UTF-8 made the collector panic,
+// which ended the collection there, so that every count after it went
+// unreported. That series is the scrape's error; the others are served.
+func TestRunCountsWithBadLabelKeepTheOthers(t *testing.T) {
+	m := New(Sources{RunCounts: func(context.Context) ([]store.RunCount, error) {
+		return []store.RunCount{{State: "running", Site: "bad-\xff", N: 2}, {State: "running", Site: "good", N: 1}}, nil
+	}})
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body, _ := io.ReadAll(rec.Result().Body)
+	if !strings.Contains(string(body), `meridian_runs{site="good",state="running"} 1`) {
+		t.Errorf("the well-formed series is not served:\n%s", body)
+	}
+}

@@ -43,10 +43,17 @@ var Kinds = map[string]any{
 // FileName returns the schema file name of a kind, e.g. "trainingjob.json".
 func FileName(kind string) string { return strings.ToLower(kind) + ".json" }
 
-// dnsLabelPattern mirrors the loader's rule for names.
 // dnsLabelPattern is Kubernetes' DNS-subdomain rule for names, as
-// catalog.ValidName checks it (the length limit is maxLength's).
+// catalog.ValidName checks it (the length limit is maxNameLength's).
 const dnsLabelPattern = `^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+
+// maxNameLength is catalog.ValidName's limit on a name's length.
+const maxNameLength = 253
+
+// ownerPattern mirrors the loader's rule for a pool's owner: operator, or
+// organization: and an organisation's name (catalog.ValidOrgRef: NAME or
+// TENANT/NAME, NAME a DNS subdomain, TENANT a DNS label).
+const ownerPattern = `^(operator|organization:([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$`
 
 // slurmNamePattern mirrors catalog.SlurmName.
 const slurmNamePattern = `^[A-Za-z0-9_.-]{1,64}$`
@@ -124,6 +131,7 @@ type constraint struct {
 	pattern     string
 	min, max    string
 	minItems    uint64
+	maxLength   uint64
 	itemEnum    []string
 	itemPattern string
 }
@@ -144,7 +152,7 @@ func constraints() []constraint {
 	origins := append(append([]string{}, codes...), regions...)
 	sortStrings(origins)
 	return []constraint{
-		{def: "Metadata", prop: "name", required: true, pattern: dnsLabelPattern},
+		{def: "Metadata", prop: "name", required: true, pattern: dnsLabelPattern, maxLength: maxNameLength},
 
 		{def: "OrganizationSpec", prop: "headquarters", required: true, enum: codes},
 		{def: "OrganizationSpec", prop: "ultimateParentHeadquarters", enum: codes},
@@ -172,7 +180,7 @@ func constraints() []constraint {
 		{def: "Pool", prop: "count", required: true, min: "1", max: "10000000"},
 		{def: "Pool", prop: "available", min: "0", max: "10000000"},
 		{def: "Pool", prop: "pricePerHour", min: "0", max: "1000"},
-		{def: "Pool", prop: "owner", pattern: `^(operator|organization:[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)$`},
+		{def: "Pool", prop: "owner", pattern: ownerPattern},
 		{def: "Network", prop: "egressPerGB", min: "0", max: "10"},
 		{def: "Network", prop: "gbps", required: true, min: "0.001", max: "100000"},
 		{def: "SiteSpec", prop: "access", enum: catalog.AccessValues},
@@ -274,6 +282,10 @@ func refine(root *jsonschema.Schema, kind string) error {
 		if c.minItems > 0 {
 			n := c.minItems
 			s.MinItems = &n
+		}
+		if c.maxLength > 0 {
+			n := c.maxLength
+			s.MaxLength = &n
 		}
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -188,5 +189,52 @@ spec:
 				t.Errorf("schema accepted:\n%s", bad)
 			}
 		})
+	}
+}
+
+// TestSchemaAgreesWithLoader checks fields whose rule the schema mirrors
+// from the loader: a document the loader accepts must pass the schema,
+// and one it rejects for shape must fail it, or an editor marks good
+// documents wrong and lets bad ones through.
+func TestSchemaAgreesWithLoader(t *testing.T) {
+	schemas := compile(t)
+	site := `apiVersion: meridian.dev/v1alpha1
+kind: Site
+metadata: {name: NAME}
+spec:
+  country: MY
+  operator: {name: x, headquarters: SG}
+  pools: [{accelerator: nvidia-h100-sxm, count: 8, available: 8, pricePerHour: 2, owner: OWNER}]
+  network: {egressPerGB: 0.1, gbps: 10}
+`
+	label := strings.Repeat("a", 63)
+	long := strings.Repeat(label+".", 3) + label[:62] // a DNS subdomain one byte too long
+	cases := []struct {
+		name, owner string
+	}{
+		{"s-1", "operator"},
+		{"s-1", "organization:lab"},
+		{"s-1", "organization:lab.eu"},
+		{"s-1", "organization:acme/lab"},
+		{"s-1", "organization:acme/lab.eu"},
+		{long[:253], "operator"},
+		{long, "operator"},
+		{"s-1", "organization:Acme/lab"},
+		{"s-1", "organization:acme/lab/x"},
+		{"s-1", "organization:"},
+		{"s-1", "tenant:acme"},
+	}
+	for _, c := range cases {
+		s := &catalog.Site{Metadata: catalog.Metadata{Name: c.name},
+			Spec: catalog.SiteSpec{Pools: []catalog.Pool{{Owner: c.owner}}}}
+		loaderOK := catalog.ValidName(c.name) && (c.owner == catalog.OwnerOperator || catalog.ValidOrgRef(s.Spec.Pools[0].OwnerOrganization()))
+		doc := strings.NewReplacer("NAME", c.name, "OWNER", strconv.Quote(c.owner)).Replace(site)
+		err := schemas["Site"].Validate(docs(t, []byte(doc))[0])
+		if loaderOK && err != nil {
+			t.Errorf("name %.20s… (%d bytes), owner %q: the loader accepts it, the schema does not: %v", c.name, len(c.name), c.owner, err)
+		}
+		if !loaderOK && err == nil {
+			t.Errorf("name %.20s… (%d bytes), owner %q: the loader rejects it, the schema does not", c.name, len(c.name), c.owner)
+		}
 	}
 }

@@ -50,6 +50,14 @@ func (k Key) Format(f fmt.State, verb rune) {
 	fmt.Fprintf(f, "seal.Key(fingerprint %s)", k.Fingerprint())
 }
 
+// MarshalText keeps the key out of whatever encodes it as text or JSON (an
+// API answer, slog's handlers, gob, YAML), which would otherwise write the
+// array's 32 bytes: it writes what Format prints. The text form is had
+// only by calling String; nothing decodes this one back into a key.
+func (k Key) MarshalText() ([]byte, error) {
+	return []byte("seal.Key(fingerprint " + k.Fingerprint() + ")"), nil
+}
+
 // Fingerprint names the key without revealing it: the first 8 bytes of
 // the SHA-256 of its text form, in hex, as the audit log records a key.
 func (k Key) Fingerprint() string {
