@@ -9,6 +9,7 @@ import (
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/internal/atomicfile"
+	"meridian.dev/meridian/internal/plainfile"
 	"meridian.dev/meridian/seal"
 )
 
@@ -44,17 +45,10 @@ func (k Keyring) Get(name string) (seal.Key, error) {
 		return seal.UnwrapKey(data, k.AgeIdentity)
 	}
 	p := k.path(name)
-	st, err := os.Stat(p)
+	data, err := readPrivate(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return seal.Key{}, fmt.Errorf("dataset %s: %w (%s)", name, ErrNoKey, p)
 	}
-	if err != nil {
-		return seal.Key{}, err
-	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return seal.Key{}, fmt.Errorf("key file %s: mode %o lets others read it; chmod 600", p, st.Mode().Perm())
-	}
-	data, err := os.ReadFile(p)
 	if err != nil {
 		return seal.Key{}, err
 	}
@@ -119,16 +113,27 @@ func fileExists(p string) bool {
 	return err == nil
 }
 
-// readPrivate reads a key file, refusing one that others may read.
+// maxKeyFile bounds a key file's size: a plain key is 65 bytes, one
+// wrapped with age a few hundred.
+const maxKeyFile = 64 << 10
+
+// readPrivate reads a key file, refusing one that others may read, and
+// anything but a regular file of at most maxKeyFile bytes: a FIFO put in
+// the key's place would hang every staging that reads it, and a link to
+// /dev/zero read it until memory ran out. The mode judged is the opened
+// file's, not what the name held a moment before.
 func readPrivate(p string) ([]byte, error) {
-	st, err := os.Stat(p)
+	data, fi, err := plainfile.ReadStat(p, maxKeyFile)
 	if err != nil {
+		if errors.Is(err, plainfile.ErrNotRegular) || errors.Is(err, plainfile.ErrTooLarge) {
+			return nil, fmt.Errorf("key file %w", err)
+		}
 		return nil, err
 	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("key file %s: mode %o lets others read it; chmod 600", p, st.Mode().Perm())
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("key file %s: mode %o lets others read it; chmod 600", p, fi.Mode().Perm())
 	}
-	return os.ReadFile(p)
+	return data, nil
 }
 
 // DefaultTenant is the tenant of a state directory's own keyring: the one
