@@ -421,20 +421,15 @@ func ruleIDs(p *planner.Plan) []string {
 // empty. Errors list the jobs there are; callers say which flag or field.
 // The CLI and the API both pick jobs with it.
 func PickJob(w *catalog.World, name string) (*catalog.TrainingJob, error) {
-	names := make([]string, 0, len(w.Jobs))
-	for _, j := range w.Jobs {
-		names = append(names, j.Metadata.Name)
-	}
-	sort.Strings(names)
 	if name != "" {
 		if j := w.Job(name); j != nil {
 			return j, nil
 		}
 		// The caller names the job asked for (flag or field and value).
-		if len(names) == 0 {
+		if len(w.Jobs) == 0 {
 			return nil, errors.New("no such TrainingJob: the files hold none")
 		}
-		return nil, fmt.Errorf("no such TrainingJob; found: %s", strings.Join(names, ", "))
+		return nil, fmt.Errorf("no such TrainingJob; found: %s", jobNames(w))
 	}
 	switch len(w.Jobs) {
 	case 0:
@@ -442,7 +437,25 @@ func PickJob(w *catalog.World, name string) (*catalog.TrainingJob, error) {
 	case 1:
 		return w.Jobs[0], nil
 	}
-	return nil, fmt.Errorf("the files hold %d TrainingJobs; name one of: %s", len(w.Jobs), strings.Join(names, ", "))
+	return nil, fmt.Errorf("the files hold %d TrainingJobs; name one of: %s", len(w.Jobs), jobNames(w))
+}
+
+// maxJobNames bounds the job names an error of PickJob lists: a request's
+// files may hold a hundred thousand jobs, and each name 253 bytes.
+const maxJobNames = 20
+
+// jobNames lists w's job names, sorted, the first maxJobNames of them and
+// a count of the rest.
+func jobNames(w *catalog.World) string {
+	names := make([]string, 0, len(w.Jobs))
+	for _, j := range w.Jobs {
+		names = append(names, j.Metadata.Name)
+	}
+	sort.Strings(names)
+	if len(names) <= maxJobNames {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:maxJobNames], ", "), len(names)-maxJobNames)
 }
 
 // onceEach is names without the repeats, in the order first named.
