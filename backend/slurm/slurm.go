@@ -152,7 +152,7 @@ func (s *Slurm) runCapped(ctx context.Context, env []string, limit int, name str
 		if ctx.Err() != nil {
 			return out.b.String(), fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), ctx.Err())
 		}
-		return out.b.String(), &cmdError{cmd: name, err: err, stderr: strings.TrimSpace(errb.b.String())}
+		return out.b.String(), newCmdError(name, err, strings.TrimSpace(errb.b.String()))
 	}
 	return out.b.String(), nil
 }
@@ -223,11 +223,21 @@ func (s *Slurm) command(ctx context.Context, env []string, name string, args ...
 type cmdError struct {
 	cmd    string
 	err    error
-	stderr string
+	stderr string // clipped to maxClientErrorText
+	// invalidJob says the whole stderr said "Invalid job id".
+	invalidJob bool
+}
+
+// newCmdError is the error of client cmd that failed with err, having
+// written stderr: it keeps what its text shows of stderr, not all of it
+// (up to the 64 KiB a client's stderr is read to) for as long as it lives.
+func newCmdError(cmd string, err error, stderr string) *cmdError {
+	return &cmdError{cmd: cmd, err: err, stderr: clipText(stderr, maxClientErrorText),
+		invalidJob: strings.Contains(stderr, "Invalid job id")}
 }
 
 func (e *cmdError) Error() string {
-	return fmt.Sprintf("%s: %v: %s", e.cmd, e.err, clipText(e.stderr, maxClientErrorText))
+	return fmt.Sprintf("%s: %v: %s", e.cmd, e.err, e.stderr)
 }
 
 // maxClientErrorText bounds what an error repeats of a client's stderr:
@@ -239,7 +249,7 @@ func (e *cmdError) Unwrap() error { return e.err }
 
 func isInvalidJob(err error) bool {
 	var ce *cmdError
-	return errors.As(err, &ce) && strings.Contains(ce.stderr, "Invalid job id")
+	return errors.As(err, &ce) && ce.invalidJob
 }
 
 // Submit writes the batch script and submits it, unless this attempt was
