@@ -11,6 +11,23 @@ import (
 	"meridian.dev/meridian/store"
 )
 
+// newPreemptEnv: tenant t0's run holds site cb, and tenant t1's run v
+// (priority 0, checkpointed) runs at ca.
+func newPreemptEnv(t *testing.T) (*batchEnv, *Run) {
+	t.Helper()
+	e := newBatchEnv(t)
+	e.submit("t0", batchJob("hold-cb", 1e9, "cb"), 0, Planned)
+	v := e.submit("t1", batchJob("victim", 1e9, "ca"), 0, Planned)
+	if _, err := e.c.update(context.Background(), v.ID, func(r *Run, ch *store.Change) error {
+		r.State = Running
+		r.Checkpoint = &Checkpoint{Step: 10, Name: "ck-10", Site: "ca"}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return e, v
+}
+
 // TestAdmissionPreemptsOnce: tenant t1's run v (priority 0, checkpointed)
 // holds site ca, t0's run cb; two runs of t1 of priority 5 lawful only at
 // ca wait. The pass's first waiting run preempted v; the second then took
@@ -20,17 +37,8 @@ import (
 // counted two preemptions for one. A run preempted in a pass is no
 // victim for the rest of it.
 func TestAdmissionPreemptsOnce(t *testing.T) {
-	e := newBatchEnv(t)
+	e, v := newPreemptEnv(t)
 	ctx := context.Background()
-	e.submit("t0", batchJob("hold-cb", 1e9, "cb"), 0, Planned)
-	v := e.submit("t1", batchJob("victim", 1e9, "ca"), 0, Planned)
-	if _, err := e.c.update(ctx, v.ID, func(r *Run, ch *store.Change) error {
-		r.State = Running
-		r.Checkpoint = &Checkpoint{Step: 10, Name: "ck-10", Site: "ca"}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
 	w1 := e.submit("t1", batchJob("high-1", 1e9, "ca"), 5, Held)
 	w2 := e.submit("t1", batchJob("high-2", 1e9, "ca"), 5, Held)
 	// Both are due to be tried again.
@@ -73,17 +81,7 @@ func TestAdmissionPreemptsOnce(t *testing.T) {
 // preempts it within the passes it takes to weigh every run once.
 func TestAdmissionPreemptionPlansBounded(t *testing.T) {
 	const n = 2*maxPreemptPlans + 8
-	e := newBatchEnv(t)
-	ctx := context.Background()
-	e.submit("t0", batchJob("hold-cb", 1e9, "cb"), 0, Planned)
-	v := e.submit("t1", batchJob("victim", 1e9, "ca"), 0, Planned)
-	if _, err := e.c.update(ctx, v.ID, func(r *Run, ch *store.Change) error {
-		r.State = Running
-		r.Checkpoint = &Checkpoint{Step: 10, Name: "ck-10", Site: "ca"}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	e, v := newPreemptEnv(t)
 	// Runs lawful only at cb, which another tenant holds: v's place is
 	// no use to them.
 	for i := range n {

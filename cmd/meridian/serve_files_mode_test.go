@@ -43,6 +43,25 @@ func copyTree(t testing.TB, src, dst string) {
 	}
 }
 
+// serveFilesIn copies the demo's catalog and rules and the fleet's quotas
+// into base, files 0644 in directories 0755.
+func serveFilesIn(t *testing.T, base string) (cat, rules, quotas string) {
+	t.Helper()
+	cat = filepath.Join(base, "sites")
+	copyTree(t, "../../examples/demo/sites", cat)
+	rules = filepath.Join(base, "rules")
+	copyTree(t, "../../examples/demo/rules", rules)
+	quotas = filepath.Join(base, "quotas.yaml")
+	b, err := os.ReadFile("../../examples/fleet/quotas.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(quotas, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return cat, rules, quotas
+}
+
 // TestServeRefusesFilesOthersMayWrite: the catalog (sites and their
 // backends), rule packs and quotas decide where runs go, under what law
 // and with what share; a file or directory among them that any local user
@@ -53,16 +72,7 @@ func TestServeRefusesFilesOthersMayWrite(t *testing.T) {
 	for _, d := range []string{filepath.Dir(base), base} {
 		os.Chmod(d, 0o711) // workloads run as another user pass through
 	}
-	cat := filepath.Join(base, "sites")
-	copyTree(t, "../../examples/demo/sites", cat)
-	rules := filepath.Join(base, "rules")
-	copyTree(t, "../../examples/demo/rules", rules)
-	quotas := filepath.Join(base, "quotas.yaml")
-	b, err := os.ReadFile("../../examples/fleet/quotas.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(quotas, b, 0o644)
+	cat, rules, quotas := serveFilesIn(t, base)
 	ruleFiles, _ := filepath.Glob(filepath.Join(rules, "*"))
 	catFiles, _ := filepath.Glob(filepath.Join(cat, "*"))
 	for _, tc := range []struct{ flag, path string }{
@@ -164,16 +174,7 @@ func TestServeFilesLinkedFromOthersDirectory(t *testing.T) {
 // server's user alone serve.
 func TestServeFilesOthersMayChange(t *testing.T) {
 	base := t.TempDir()
-	cat := filepath.Join(base, "sites")
-	copyTree(t, "../../examples/demo/sites", cat)
-	rules := filepath.Join(base, "rules")
-	copyTree(t, "../../examples/demo/rules", rules)
-	quotas := filepath.Join(base, "quotas.yaml")
-	b, err := os.ReadFile("../../examples/fleet/quotas.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(quotas, b, 0o644)
+	cat, rules, quotas := serveFilesIn(t, base)
 	catFiles, _ := filepath.Glob(filepath.Join(cat, "*"))
 	opts := serverOptions{CatalogDir: cat, RuleDirs: []string{rules}, Quotas: quotas}
 	if err := checkServeFiles(newPermWalk(), opts); err != nil {
