@@ -29,6 +29,9 @@ type s3Bucket struct {
 	// idle bounds how long an object's read may go without a byte
 	// arriving (the read_idle parameter; DefaultReadIdle).
 	idle time.Duration
+	// minRate is the slowest an object's read may go on average
+	// (MinReadRate; a test sets it lower).
+	minRate int64
 	// partSize is the size of an upload's parts (the part_size
 	// parameter; DefaultPartSize): an object larger goes in parts.
 	partSize int64
@@ -165,7 +168,7 @@ func openS3(u *url.URL) (*s3Bucket, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &s3Bucket{c: c, tr: tr, bucket: bucket, prefix: q.Get("prefix"), idle: idle, partSize: partSize}, nil
+	return &s3Bucket{c: c, tr: tr, bucket: bucket, prefix: q.Get("prefix"), idle: idle, minRate: MinReadRate, partSize: partSize}, nil
 }
 
 // DefaultPartSize is the size of the parts an object larger than it is
@@ -227,8 +230,29 @@ func (b *s3Bucket) get(ctx context.Context, key string) (io.ReadCloser, int64, e
 		}
 		return nil, 0, err
 	}
-	return &idleBody{rc: body, ctx: ctx, cancel: cancel, t: t, idle: b.idle}, info.Size, nil
+	// The whole read has a deadline too, from the object's declared size
+	// (or, undeclared, the bytes received so far) at MinReadRate: a server
+	// that sends a byte just inside the idle bound, again and again,
+	// would otherwise stretch one read, and a reconcile reading many,
+	// without limit.
+	r := &idleBody{rc: body, ctx: ctx, cancel: cancel, t: t, idle: b.idle, rate: b.minRate, start: time.Now(), size: info.Size}
+	r.deadlineErr = fmt.Errorf("store s3://%s at %s sent %s slower than %d bytes a second: %w", b.bucket, b.c.EndpointURL().Host, clipKey(b.prefix+key), b.minRate, ErrReadDeadline)
+	r.total = time.AfterFunc(r.allowed(0), func() { cancel(r.deadlineErr) })
+	return r, info.Size, nil
 }
+
+// MinReadRate is the slowest an S3 object's read may go on average, in
+// bytes a second: a read of an object of n bytes fails (ErrReadDeadline)
+// once it has taken longer than the store's idle bound (read_idle) plus
+// n / MinReadRate, whatever pace its bytes keep. At 64 KiB a second a
+// sealed chunk of 4 MiB has a minute beyond the idle bound, far more than
+// any working link needs, and a site trickling bytes cannot hold a read
+// for longer.
+const MinReadRate = 64 << 10
+
+// ErrReadDeadline means a store sent an object more slowly than
+// MinReadRate allows, on the whole, and the read was stopped.
+var ErrReadDeadline = errors.New("the store sent the object too slowly")
 
 // DefaultReadIdle is how long reading an S3 object may go without a byte
 // arriving, unless the store's URL says otherwise (read_idle): far longer
@@ -247,15 +271,37 @@ type idleBody struct {
 	cancel context.CancelCauseFunc
 	t      *time.Timer
 	idle   time.Duration
+	// total ends the read (deadlineErr) once it has run past allowed:
+	// the idle bound, plus the object's declared size (or, undeclared,
+	// the bytes received) at rate.
+	total       *time.Timer
+	deadlineErr error
+	rate        int64
+	start       time.Time
+	size        int64 // declared, or -1
+	received    int64
+}
+
+// allowed is how long, from its start, the read may take once received
+// bytes have arrived.
+func (r *idleBody) allowed(received int64) time.Duration {
+	n := max(r.size, received)
+	return r.idle + time.Duration(float64(n)/float64(r.rate)*float64(time.Second))
 }
 
 func (r *idleBody) Read(p []byte) (int, error) {
 	n, err := r.rc.Read(p)
 	if n > 0 {
 		r.t.Reset(r.idle)
+		r.received += int64(n)
+		if r.received > r.size {
+			// Undeclared (or longer than declared, which ReadObject
+			// refuses): the allowance grows with what arrived.
+			r.total.Reset(time.Until(r.start.Add(r.allowed(r.received))))
+		}
 	}
 	if err != nil && err != io.EOF {
-		if cause := context.Cause(r.ctx); errors.Is(cause, ErrReadIdle) {
+		if cause := context.Cause(r.ctx); errors.Is(cause, ErrReadIdle) || errors.Is(cause, ErrReadDeadline) {
 			err = cause
 		}
 	}
@@ -264,6 +310,7 @@ func (r *idleBody) Read(p []byte) (int, error) {
 
 func (r *idleBody) Close() error {
 	r.t.Stop()
+	r.total.Stop()
 	err := r.rc.Close()
 	r.cancel(nil)
 	return err
