@@ -358,10 +358,12 @@ type copier struct {
 	// day is the UTC date (catalog.DateLayout) the law judged the copy
 	// for: nothing is sent on another.
 	day string
-	// abandoned holds the chunks this copy's reconcile recorded as never
-	// having arrived, by key, with their intent; reappeared counts those
-	// found at the destination after all, and confirmed.
-	abandoned  map[string]Intent
+	// pending holds the chunks the ledger records as abandoned (never
+	// having arrived) and unconfirmed, by key, with their intent: those
+	// abandoned before this copy, as its reconcile read them, and by its
+	// reconcile. reappeared counts those found at the destination after
+	// all, and confirmed.
+	pending    map[string]abandonedChunk
 	reappeared int
 	// chunks are the manifest's chunks, whose presence at the destination
 	// the copy's listing reports; staleAge, when positive, is how old a
@@ -482,46 +484,69 @@ func (c *copier) missing(ctx context.Context, chunks []dataset.ChunkRef) ([]Obje
 	return out, len(bad), nil
 }
 
-// confirmReappeared confirms, as crossed, the chunks this copy's
-// reconcile recorded as abandoned (not at the destination) that are there
-// and intact after all (present, less bad): a site that hid them from the
-// reconcile and lists them now would otherwise have them skipped as
-// already there, bytes at the site that no confirmation counts.
+// confirmReappeared confirms, as crossed, the chunks the ledger records
+// as abandoned (not at the destination), by this copy's reconcile or an
+// earlier one, that are there and intact after all (present, less bad):
+// a site that hid them from the reconcile and lists them now would
+// otherwise have them skipped as already there, bytes at the site that
+// no confirmation counts.
 func (c *copier) confirmReappeared(ctx context.Context, present, bad []Object) error {
-	if len(c.abandoned) == 0 {
+	if len(c.pending) == 0 {
 		return nil
 	}
 	isBad := make(map[string]bool, len(bad))
 	for _, o := range bad {
 		isBad[o.Key] = true
 	}
-	confs := map[string]*Entry{}
-	var order []Intent
+	var back []Object
 	for _, o := range present {
-		in, ok := c.abandoned[o.Key]
-		if !ok || isBad[o.Key] {
+		if _, ok := c.pending[o.Key]; ok && !isBad[o.Key] {
+			back = append(back, o)
+		}
+	}
+	n, err := c.confirmPending(ctx, back)
+	c.reappeared += n
+	return err
+}
+
+// confirmPending records the chunks of c.pending found at the
+// destination, intact, as crossed: one reconciled confirmation for each
+// intent that abandoned them, naming them (Reappeared), so that no later
+// look confirms them again. It returns how many it confirmed.
+func (c *copier) confirmPending(ctx context.Context, found []Object) (int, error) {
+	confs := map[string]*Entry{}
+	var order []*Intent
+	n := 0
+	for _, o := range found {
+		p, ok := c.pending[o.Key]
+		if !ok {
 			continue
 		}
-		conf := confs[in.ID]
+		conf := confs[p.in.ID]
 		if conf == nil {
-			e := in.Entry
-			e.Intent, e.Reconciled = in.ID, true
+			e := p.in.Entry
+			e.Intent, e.Reconciled = p.in.ID, true
 			e.ChunksSent, e.BytesSent, e.Damaged = 0, 0, 0
 			e.Complete, e.Totals, e.ManifestSHA256 = false, nil, ""
+			e.Partial, e.Reappeared = nil, nil
 			conf = &e
-			confs[in.ID] = conf
-			order = append(order, in)
+			confs[p.in.ID] = conf
+			order = append(order, p.in)
 		}
 		conf.ChunksSent++
-		conf.BytesSent += o.Bytes
-		c.reappeared++
+		conf.BytesSent += p.obj.Bytes
+		conf.Reappeared = append(conf.Reappeared, o.Key)
 	}
 	for _, in := range order {
 		if err := c.s.Ledger.Append(ctx, c.cr.Tenant, KindTransfer, in.RunID, *confs[in.ID]); err != nil {
-			return fmt.Errorf("%w: %w", ErrLedger, err)
+			return n, fmt.Errorf("%w: %w", ErrLedger, err)
+		}
+		for _, key := range confs[in.ID].Reappeared {
+			delete(c.pending, key)
+			n++
 		}
 	}
-	return nil
+	return n, nil
 }
 
 // each runs fn over objs with the stager's workers. With collect, it
