@@ -3,6 +3,8 @@ package dataset
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -322,18 +324,101 @@ func (r *idleBody) Close() error {
 // one PUT). Either way the parts are signed with their content's SHA-256
 // where the connection is not TLS, as a PUT is, and S3 shows the object
 // only once it is complete. An upload that fails or is cancelled is
-// aborted (by the client, on a context of its own), so its parts do not
-// stay at the site; what a writer killed mid-upload leaves, abortUploads
-// (RemoveStaleTemps, Remove) aborts later.
+// aborted (putParts), so its parts do not stay at the site; what a writer
+// killed mid-upload leaves, abortUploads (RemoveStaleTemps, Remove)
+// aborts later.
 func (b *s3Bucket) put(ctx context.Context, key string, data []byte) error {
 	opts := minio.PutObjectOptions{ContentType: "application/octet-stream"}
-	if int64(len(data)) <= b.partSize {
-		opts.DisableMultipart = true
-	} else {
-		opts.PartSize = uint64(b.partSize)
+	if int64(len(data)) > b.partSize {
+		return b.putParts(ctx, key, data, opts)
 	}
+	opts.DisableMultipart = true
 	_, err := b.c.PutObject(ctx, b.bucket, b.prefix+key, bytes.NewReader(data), int64(len(data)), opts)
 	return err
+}
+
+// abortGrace bounds how long an upload that failed, or whose copy was
+// cancelled, goes on aborting its upload.
+const abortGrace = 30 * time.Second
+
+// putParts sends data in parts of the store's part size, one after
+// another, counting the bytes of the parts the server accepted. An
+// upload that fails is aborted, on a context of its own (within
+// abortGrace): once the server confirms the abort, those parts crossed to
+// the site and are gone, which no listing of objects or uploads will
+// show, so the error says how many bytes they held (*UploadError). An
+// abort that fails leaves the parts (or an upload that completed after
+// all) for a reconcile to find, and the error does not count them.
+func (b *s3Bucket) putParts(ctx context.Context, key string, data []byte, opts minio.PutObjectOptions) error {
+	core := minio.Core{Client: b.c}
+	full := b.prefix + key
+	id, err := core.NewMultipartUpload(ctx, b.bucket, full, opts)
+	if err != nil {
+		return err
+	}
+	signed := b.c.EndpointURL().Scheme != "https"
+	var parts []minio.CompletePart
+	var taken int64
+	for n, off := 1, int64(0); off < int64(len(data)); n, off = n+1, off+b.partSize {
+		part := data[off:min(off+b.partSize, int64(len(data)))]
+		popts := minio.PutObjectPartOptions{DisableContentSha256: true}
+		if signed {
+			sum := sha256.Sum256(part)
+			popts.Sha256Hex = hex.EncodeToString(sum[:])
+		}
+		p, err := core.PutObjectPart(ctx, b.bucket, full, id, n, bytes.NewReader(part), int64(len(part)), popts)
+		if err != nil {
+			return b.abortPut(ctx, key, id, taken, err)
+		}
+		taken += int64(len(part))
+		parts = append(parts, minio.CompletePart{PartNumber: n, ETag: p.ETag})
+	}
+	if _, err := core.CompleteMultipartUpload(ctx, b.bucket, full, id, parts, opts); err != nil {
+		return b.abortPut(ctx, key, id, taken, err)
+	}
+	return nil
+}
+
+// abortPut aborts the upload id to key that failed (cause) after the
+// server accepted taken bytes of its parts, and returns cause, with those
+// bytes (*UploadError) once the abort is confirmed.
+func (b *s3Bucket) abortPut(ctx context.Context, key, id string, taken int64, cause error) error {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortGrace)
+	defer cancel()
+	if err := (minio.Core{Client: b.c}).AbortMultipartUpload(actx, b.bucket, b.prefix+key, id); err != nil {
+		// Not aborted (or no longer there: completed after all): what
+		// the parts left is the site's to show a reconcile.
+		return fmt.Errorf("%w (the upload was not aborted: %v)", cause, err)
+	}
+	if taken == 0 {
+		return cause
+	}
+	return &UploadError{Crossed: taken, Err: cause}
+}
+
+// UploadError is a write that failed after the store accepted part of it
+// (the parts of an upload, which was then aborted): Crossed bytes reached
+// the store and are gone, so nothing there will show them.
+type UploadError struct {
+	Crossed int64
+	Err     error
+}
+
+func (e *UploadError) Error() string {
+	return fmt.Sprintf("%v (%d bytes of it reached the store before the upload was aborted)", e.Err, e.Crossed)
+}
+
+func (e *UploadError) Unwrap() error { return e.Err }
+
+// Crossed is how many bytes a failed Put delivered to the store that are
+// no longer there (UploadError): bytes that crossed to it, which no
+// reading of the store will find. It is 0 for any other error.
+func Crossed(err error) int64 {
+	var ue *UploadError
+	if errors.As(err, &ue) {
+		return ue.Crossed
+	}
+	return 0
 }
 
 // cannotListUploads reports whether a server's answer to a listing of
