@@ -104,8 +104,11 @@ type Entry struct {
 	Damaged    int  `json:"damaged,omitempty"`
 	// Partial names the objects of a reconciled record that reached the
 	// destination only in part (a write cut mid-upload), with the bytes
-	// of them found there: those bytes crossed, and BytesSent counts
-	// them; ChunksSent does not count their chunks.
+	// of them found there, or the objects of a copy's own record whose
+	// write failed after the destination took part of it and dropped it
+	// (an upload's parts, aborted), with those bytes: those bytes
+	// crossed, and BytesSent counts them; ChunksSent does not count
+	// their chunks.
 	Partial []Partial `json:"partial,omitempty"`
 	// Reappeared names the chunks this reconciled record confirms that
 	// an abandonment of its intent recorded as not at the destination:
@@ -524,8 +527,8 @@ type Summary struct {
 	BytesPending   int64  `json:"bytesPending"` // in open intents: sent or not, unknown until reconciled
 	// BytesPartial is the part of BytesConfirmed that objects cut
 	// mid-write left at the site (Entry.Partial): bytes that crossed,
-	// which a reconcile then removed. The rest is what the objects at the
-	// site hold.
+	// which a reconcile then removed, or an aborted upload dropped. The
+	// rest is what the objects at the site hold.
 	BytesPartial int64 `json:"bytesPartial,omitempty"`
 	// ManifestSHA256 is the manifest the last complete copy put at the
 	// site (its Entry's, or a reconciled one's that found it there), when

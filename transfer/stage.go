@@ -648,6 +648,9 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 	// returned), by key, with what reading them back found.
 	var mu sync.Mutex
 	delivered := map[string]arrival{}
+	// crossed holds the bytes of the objects whose write failed after
+	// the destination took part of them, by key (dataset.Crossed).
+	crossed := map[string]int64{}
 	_, err := c.each(ctx, batch, false, func(ctx context.Context, o Object, buf *[]byte) error {
 		var data []byte
 		if o.Chunk == nil {
@@ -671,7 +674,14 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 		if err := c.sameDay(c.s.now()); err != nil {
 			return err
 		}
-		if err := dataset.Put(ctx, c.cr.Dst, o.Key, data); err != nil {
+		if err := putObject(ctx, c.cr.Dst, o.Key, data); err != nil {
+			// Parts the destination took before the write failed and
+			// was aborted crossed, and nothing there will show them.
+			if n := min(dataset.Crossed(err), int64(len(data))); n > 0 {
+				mu.Lock()
+				crossed[o.Key] = n
+				mu.Unlock()
+			}
 			return err
 		}
 		mark := func(a arrival) {
@@ -701,12 +711,12 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 		return nil
 	})
 	if err != nil {
-		return 0, c.settle(ctx, in, delivered, err)
+		return 0, c.settle(ctx, in, delivered, crossed, err)
 	}
 	if err := c.cr.Dst.Flush(); err != nil {
 		// The batch reached the destination and read back as sent: its
 		// bytes crossed, whatever becomes of them there.
-		return 0, c.settle(ctx, in, delivered, err)
+		return 0, c.settle(ctx, in, delivered, crossed, err)
 	}
 	conf := c.e
 	conf.Intent = in.ID
@@ -750,11 +760,15 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 // write that failed may still have landed, whole or in part); then the
 // batch's intent is confirmed with the objects taken, those that read
 // back other than sent (or failed to read back, the copy not stopping)
-// counted as damaged. It returns cause, with the
+// counted as damaged. The bytes of an object whose write failed after the
+// destination took part of it, and lost it (crossed: an S3 upload's parts,
+// aborted), crossed too: the confirmation counts them and names the
+// object (Partial), which is not delivered and goes in the new intent.
+// It returns cause, with the
 // ledger's failure if it could not record them (the batch's intent then
 // stays open, and is reconciled as before).
-func (c *copier) settle(ctx context.Context, in Intent, delivered map[string]arrival, cause error) error {
-	if len(delivered) == 0 {
+func (c *copier) settle(ctx context.Context, in Intent, delivered map[string]arrival, crossed map[string]int64, cause error) error {
+	if len(delivered) == 0 && len(crossed) == 0 {
 		return cause
 	}
 	// A copy cancelled midway (a shutdown) still records what the
@@ -768,11 +782,16 @@ func (c *copier) settle(ctx context.Context, in Intent, delivered map[string]arr
 	conf.Intent = in.ID
 	conf.ChunksSent, conf.BytesSent, conf.Damaged = 0, 0, 0
 	conf.Complete, conf.Totals, conf.ManifestSHA256 = false, nil, ""
+	conf.Partial, conf.Reappeared = nil, nil
 	var rest []Object
 	for _, o := range in.Objects {
 		a, ok := delivered[o.Key]
 		if !ok {
 			rest = append(rest, o)
+			if n := crossed[o.Key]; n > 0 {
+				conf.Partial = append(conf.Partial, Partial{Key: o.Key, Bytes: n})
+				conf.BytesSent += n
+			}
 			continue
 		}
 		if o.Chunk != nil {
@@ -796,10 +815,14 @@ func (c *copier) settle(ctx context.Context, in Intent, delivered map[string]arr
 		}
 	}
 	if err := led.Append(ctx, c.cr.Tenant, KindTransfer, in.RunID, conf); err != nil {
-		return fmt.Errorf("%w; %w: %d objects reached %s but their confirmation was not recorded: %w", cause, ErrLedger, len(delivered), in.Site, err)
+		return fmt.Errorf("%w; %w: %d objects (and %d in part) reached %s but their confirmation was not recorded: %w", cause, ErrLedger, len(delivered), len(conf.Partial), in.Site, err)
 	}
 	return cause
 }
+
+// putObject writes an object to the destination (dataset.Put; tests
+// replace it).
+var putObject = dataset.Put
 
 // beforeConfirm, when set (by tests), runs after a batch reached the
 // destination whole and before its confirmation is recorded.
