@@ -32,6 +32,9 @@ type partServer struct {
 	failPart int
 	// failAbort, when set, refuses to abort the upload.
 	failAbort bool
+	// onPart, when set, runs as part n arrives; a part for which it
+	// returns true is held until its request is given up.
+	onPart func(n int) bool
 
 	mu       sync.Mutex
 	reqs     []string
@@ -57,6 +60,10 @@ func (s *partServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, `<InitiateMultipartUploadResult><Bucket>bkt</Bucket><Key>k</Key><UploadId>u1</UploadId></InitiateMultipartUploadResult>`)
 	case r.Method == http.MethodPut && q.Get("uploadId") == "u1":
 		n, _ := strconv.Atoi(q.Get("partNumber"))
+		if s.onPart != nil && s.onPart(n) {
+			<-r.Context().Done()
+			return
+		}
 		if n == s.failPart {
 			w.WriteHeader(http.StatusForbidden)
 			fmt.Fprint(w, `<Error><Code>AccessDenied</Code><Message>no</Message></Error>`)
@@ -379,5 +386,32 @@ func TestS3PutCutUploadCountsCrossedParts(t *testing.T) {
 		if er := (minio.ErrorResponse{}); !errors.As(err, &er) || er.Code != "AccessDenied" || Transient(err) {
 			t.Fatalf("abort refused %v: the part's refusal (403) is no longer what the error says: %v", failAbort, err)
 		}
+	}
+}
+
+// TestS3PutCancelledUploadCountsCrossedParts: an upload in parts
+// cancelled (a shutdown) while its third part is on its way is aborted
+// all the same, and the failed Put says the two parts the server took
+// crossed.
+func TestS3PutCancelledUploadCountsCrossedParts(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := &partServer{limit: 1 << 40, onPart: func(n int) bool {
+		if n == 3 {
+			cancel()
+			return true
+		}
+		return false
+	}}
+	st := partServerStore(t, s, "")
+	err := Put(ctx, st, ManifestKey("d"), pattern(40<<20))
+	s.mu.Lock()
+	aborted, complete := s.aborted, s.complete
+	s.mu.Unlock()
+	if !errors.Is(err, context.Canceled) || !aborted || complete {
+		t.Fatalf("an upload cancelled at its third part: %v (want context.Canceled); aborted %v, completed %v", err, aborted, complete)
+	}
+	if got := Crossed(err); got != 2*DefaultPartSize {
+		t.Fatalf("the cancelled Put reports %d bytes crossed; want %d", got, 2*DefaultPartSize)
 	}
 }
