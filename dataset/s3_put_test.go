@@ -30,6 +30,11 @@ import (
 type partServer struct {
 	limit    int64
 	failPart int
+	// failAbort, when set, refuses to abort the upload.
+	failAbort bool
+	// onPart, when set, runs as part n arrives; a part for which it
+	// returns true is held until its request is given up.
+	onPart func(n int) bool
 
 	mu       sync.Mutex
 	reqs     []string
@@ -55,6 +60,10 @@ func (s *partServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, `<InitiateMultipartUploadResult><Bucket>bkt</Bucket><Key>k</Key><UploadId>u1</UploadId></InitiateMultipartUploadResult>`)
 	case r.Method == http.MethodPut && q.Get("uploadId") == "u1":
 		n, _ := strconv.Atoi(q.Get("partNumber"))
+		if s.onPart != nil && s.onPart(n) {
+			<-r.Context().Done()
+			return
+		}
 		if n == s.failPart {
 			w.WriteHeader(http.StatusForbidden)
 			fmt.Fprint(w, `<Error><Code>AccessDenied</Code><Message>no</Message></Error>`)
@@ -77,6 +86,11 @@ func (s *partServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.object, s.complete = obj, true
 		fmt.Fprint(w, `<CompleteMultipartUploadResult><Bucket>bkt</Bucket><Key>k</Key><ETag>"o"</ETag></CompleteMultipartUploadResult>`)
 	case r.Method == http.MethodDelete && q.Get("uploadId") == "u1":
+		if s.failAbort {
+			w.WriteHeader(http.StatusForbidden)
+			fmt.Fprint(w, `<Error><Code>AccessDenied</Code><Message>no</Message></Error>`)
+			return
+		}
 		s.aborted = true
 		w.WriteHeader(http.StatusNoContent)
 	case r.Method == http.MethodPut && r.URL.RawQuery == "":
@@ -337,5 +351,67 @@ func TestS3StaleUploadsAborted(t *testing.T) {
 	}
 	if ups := uploadsUnder(t, st, rootPrefix); len(ups) != 1 || ups[0] != ManifestKey("up2") {
 		t.Fatalf("uploads left after removing dataset up: %q, want only up2's", ups)
+	}
+}
+
+// TestS3PutCutUploadCountsCrossedParts: an upload in parts whose third
+// part the server refused was aborted, and the two parts it had taken
+// (32 MiB, which crossed to the site) left nothing a reconcile could find
+// and count: the bytes reached no ledger. The failed Put says how many
+// bytes the server took (Crossed). An upload whose abort the server
+// refused leaves its parts there, for a reconcile to count, and the Put
+// does not count them as well.
+func TestS3PutCutUploadCountsCrossedParts(t *testing.T) {
+	for _, failAbort := range []bool{false, true} {
+		s := &partServer{limit: 1 << 40, failPart: 3, failAbort: failAbort}
+		st := partServerStore(t, s, "")
+		err := Put(context.Background(), st, ManifestKey("d"), pattern(40<<20))
+		s.mu.Lock()
+		var taken int64
+		for _, p := range s.parts {
+			taken += int64(len(p))
+		}
+		aborted := s.aborted
+		s.mu.Unlock()
+		if err == nil || taken != 2*DefaultPartSize || aborted == failAbort {
+			t.Fatalf("abort refused %v: an upload whose third part failed: %v; the server took %d bytes, aborted %v", failAbort, err, taken, aborted)
+		}
+		want := taken
+		if failAbort {
+			want = 0
+		}
+		if got := Crossed(err); got != want {
+			t.Fatalf("abort refused %v: the failed Put reports %d bytes crossed (%v); want %d", failAbort, got, err, want)
+		}
+		if er := (minio.ErrorResponse{}); !errors.As(err, &er) || er.Code != "AccessDenied" || Transient(err) {
+			t.Fatalf("abort refused %v: the part's refusal (403) is no longer what the error says: %v", failAbort, err)
+		}
+	}
+}
+
+// TestS3PutCancelledUploadCountsCrossedParts: an upload in parts
+// cancelled (a shutdown) while its third part is on its way is aborted
+// all the same, and the failed Put says the two parts the server took
+// crossed.
+func TestS3PutCancelledUploadCountsCrossedParts(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := &partServer{limit: 1 << 40, onPart: func(n int) bool {
+		if n == 3 {
+			cancel()
+			return true
+		}
+		return false
+	}}
+	st := partServerStore(t, s, "")
+	err := Put(ctx, st, ManifestKey("d"), pattern(40<<20))
+	s.mu.Lock()
+	aborted, complete := s.aborted, s.complete
+	s.mu.Unlock()
+	if !errors.Is(err, context.Canceled) || !aborted || complete {
+		t.Fatalf("an upload cancelled at its third part: %v (want context.Canceled); aborted %v, completed %v", err, aborted, complete)
+	}
+	if got := Crossed(err); got != 2*DefaultPartSize {
+		t.Fatalf("the cancelled Put reports %d bytes crossed; want %d", got, 2*DefaultPartSize)
 	}
 }

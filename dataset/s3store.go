@@ -3,6 +3,8 @@ package dataset
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +31,9 @@ type s3Bucket struct {
 	// idle bounds how long an object's read may go without a byte
 	// arriving (the read_idle parameter; DefaultReadIdle).
 	idle time.Duration
+	// minRate is the slowest an object's read may go on average
+	// (MinReadRate; a test sets it lower).
+	minRate int64
 	// partSize is the size of an upload's parts (the part_size
 	// parameter; DefaultPartSize): an object larger goes in parts.
 	partSize int64
@@ -165,7 +170,7 @@ func openS3(u *url.URL) (*s3Bucket, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &s3Bucket{c: c, tr: tr, bucket: bucket, prefix: q.Get("prefix"), idle: idle, partSize: partSize}, nil
+	return &s3Bucket{c: c, tr: tr, bucket: bucket, prefix: q.Get("prefix"), idle: idle, minRate: MinReadRate, partSize: partSize}, nil
 }
 
 // DefaultPartSize is the size of the parts an object larger than it is
@@ -227,8 +232,29 @@ func (b *s3Bucket) get(ctx context.Context, key string) (io.ReadCloser, int64, e
 		}
 		return nil, 0, err
 	}
-	return &idleBody{rc: body, ctx: ctx, cancel: cancel, t: t, idle: b.idle}, info.Size, nil
+	// The whole read has a deadline too, from the object's declared size
+	// (or, undeclared, the bytes received so far) at MinReadRate: a server
+	// that sends a byte just inside the idle bound, again and again,
+	// would otherwise stretch one read, and a reconcile reading many,
+	// without limit.
+	r := &idleBody{rc: body, ctx: ctx, cancel: cancel, t: t, idle: b.idle, rate: b.minRate, start: time.Now(), size: info.Size}
+	r.deadlineErr = fmt.Errorf("store s3://%s at %s sent %s slower than %d bytes a second: %w", b.bucket, b.c.EndpointURL().Host, clipKey(b.prefix+key), b.minRate, ErrReadDeadline)
+	r.total = time.AfterFunc(r.allowed(0), func() { cancel(r.deadlineErr) })
+	return r, info.Size, nil
 }
+
+// MinReadRate is the slowest an S3 object's read may go on average, in
+// bytes a second: a read of an object of n bytes fails (ErrReadDeadline)
+// once it has taken longer than the store's idle bound (read_idle) plus
+// n / MinReadRate, whatever pace its bytes keep. At 64 KiB a second a
+// sealed chunk of 4 MiB has a minute beyond the idle bound, far more than
+// any working link needs, and a site trickling bytes cannot hold a read
+// for longer.
+const MinReadRate = 64 << 10
+
+// ErrReadDeadline means a store sent an object more slowly than
+// MinReadRate allows, on the whole, and the read was stopped.
+var ErrReadDeadline = errors.New("the store sent the object too slowly")
 
 // DefaultReadIdle is how long reading an S3 object may go without a byte
 // arriving, unless the store's URL says otherwise (read_idle): far longer
@@ -247,15 +273,37 @@ type idleBody struct {
 	cancel context.CancelCauseFunc
 	t      *time.Timer
 	idle   time.Duration
+	// total ends the read (deadlineErr) once it has run past allowed:
+	// the idle bound, plus the object's declared size (or, undeclared,
+	// the bytes received) at rate.
+	total       *time.Timer
+	deadlineErr error
+	rate        int64
+	start       time.Time
+	size        int64 // declared, or -1
+	received    int64
+}
+
+// allowed is how long, from its start, the read may take once received
+// bytes have arrived.
+func (r *idleBody) allowed(received int64) time.Duration {
+	n := max(r.size, received)
+	return r.idle + time.Duration(float64(n)/float64(r.rate)*float64(time.Second))
 }
 
 func (r *idleBody) Read(p []byte) (int, error) {
 	n, err := r.rc.Read(p)
 	if n > 0 {
 		r.t.Reset(r.idle)
+		r.received += int64(n)
+		if r.received > r.size {
+			// Undeclared (or longer than declared, which ReadObject
+			// refuses): the allowance grows with what arrived.
+			r.total.Reset(time.Until(r.start.Add(r.allowed(r.received))))
+		}
 	}
 	if err != nil && err != io.EOF {
-		if cause := context.Cause(r.ctx); errors.Is(cause, ErrReadIdle) {
+		if cause := context.Cause(r.ctx); errors.Is(cause, ErrReadIdle) || errors.Is(cause, ErrReadDeadline) {
 			err = cause
 		}
 	}
@@ -264,6 +312,7 @@ func (r *idleBody) Read(p []byte) (int, error) {
 
 func (r *idleBody) Close() error {
 	r.t.Stop()
+	r.total.Stop()
 	err := r.rc.Close()
 	r.cancel(nil)
 	return err
@@ -275,18 +324,101 @@ func (r *idleBody) Close() error {
 // one PUT). Either way the parts are signed with their content's SHA-256
 // where the connection is not TLS, as a PUT is, and S3 shows the object
 // only once it is complete. An upload that fails or is cancelled is
-// aborted (by the client, on a context of its own), so its parts do not
-// stay at the site; what a writer killed mid-upload leaves, abortUploads
-// (RemoveStaleTemps, Remove) aborts later.
+// aborted (putParts), so its parts do not stay at the site; what a writer
+// killed mid-upload leaves, abortUploads (RemoveStaleTemps, Remove)
+// aborts later.
 func (b *s3Bucket) put(ctx context.Context, key string, data []byte) error {
 	opts := minio.PutObjectOptions{ContentType: "application/octet-stream"}
-	if int64(len(data)) <= b.partSize {
-		opts.DisableMultipart = true
-	} else {
-		opts.PartSize = uint64(b.partSize)
+	if int64(len(data)) > b.partSize {
+		return b.putParts(ctx, key, data, opts)
 	}
+	opts.DisableMultipart = true
 	_, err := b.c.PutObject(ctx, b.bucket, b.prefix+key, bytes.NewReader(data), int64(len(data)), opts)
 	return err
+}
+
+// abortGrace bounds how long an upload that failed, or whose copy was
+// cancelled, goes on aborting its upload.
+const abortGrace = 30 * time.Second
+
+// putParts sends data in parts of the store's part size, one after
+// another, counting the bytes of the parts the server accepted. An
+// upload that fails is aborted, on a context of its own (within
+// abortGrace): once the server confirms the abort, those parts crossed to
+// the site and are gone, which no listing of objects or uploads will
+// show, so the error says how many bytes they held (*UploadError). An
+// abort that fails leaves the parts (or an upload that completed after
+// all) for a reconcile to find, and the error does not count them.
+func (b *s3Bucket) putParts(ctx context.Context, key string, data []byte, opts minio.PutObjectOptions) error {
+	core := minio.Core{Client: b.c}
+	full := b.prefix + key
+	id, err := core.NewMultipartUpload(ctx, b.bucket, full, opts)
+	if err != nil {
+		return err
+	}
+	signed := b.c.EndpointURL().Scheme != "https"
+	var parts []minio.CompletePart
+	var taken int64
+	for n, off := 1, int64(0); off < int64(len(data)); n, off = n+1, off+b.partSize {
+		part := data[off:min(off+b.partSize, int64(len(data)))]
+		popts := minio.PutObjectPartOptions{DisableContentSha256: true}
+		if signed {
+			sum := sha256.Sum256(part)
+			popts.Sha256Hex = hex.EncodeToString(sum[:])
+		}
+		p, err := core.PutObjectPart(ctx, b.bucket, full, id, n, bytes.NewReader(part), int64(len(part)), popts)
+		if err != nil {
+			return b.abortPut(ctx, key, id, taken, err)
+		}
+		taken += int64(len(part))
+		parts = append(parts, minio.CompletePart{PartNumber: n, ETag: p.ETag})
+	}
+	if _, err := core.CompleteMultipartUpload(ctx, b.bucket, full, id, parts, opts); err != nil {
+		return b.abortPut(ctx, key, id, taken, err)
+	}
+	return nil
+}
+
+// abortPut aborts the upload id to key that failed (cause) after the
+// server accepted taken bytes of its parts, and returns cause, with those
+// bytes (*UploadError) once the abort is confirmed.
+func (b *s3Bucket) abortPut(ctx context.Context, key, id string, taken int64, cause error) error {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortGrace)
+	defer cancel()
+	if err := (minio.Core{Client: b.c}).AbortMultipartUpload(actx, b.bucket, b.prefix+key, id); err != nil {
+		// Not aborted (or no longer there: completed after all): what
+		// the parts left is the site's to show a reconcile.
+		return fmt.Errorf("%w (the upload was not aborted: %v)", cause, err)
+	}
+	if taken == 0 {
+		return cause
+	}
+	return &UploadError{Crossed: taken, Err: cause}
+}
+
+// UploadError is a write that failed after the store accepted part of it
+// (the parts of an upload, which was then aborted): Crossed bytes reached
+// the store and are gone, so nothing there will show them.
+type UploadError struct {
+	Crossed int64
+	Err     error
+}
+
+func (e *UploadError) Error() string {
+	return fmt.Sprintf("%v (%d bytes of it reached the store before the upload was aborted)", e.Err, e.Crossed)
+}
+
+func (e *UploadError) Unwrap() error { return e.Err }
+
+// Crossed is how many bytes a failed Put delivered to the store that are
+// no longer there (UploadError): bytes that crossed to it, which no
+// reading of the store will find. It is 0 for any other error.
+func Crossed(err error) int64 {
+	var ue *UploadError
+	if errors.As(err, &ue) {
+		return ue.Crossed
+	}
+	return 0
 }
 
 // cannotListUploads reports whether a server's answer to a listing of

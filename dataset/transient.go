@@ -20,7 +20,7 @@ import (
 // refused or reset, a name that did not resolve, a timeout), a deadline,
 // or a server's own fault (an S3 answer of 5xx, 408 or 429, or a code S3
 // gives for a busy server, a server that stopped sending an object's
-// bytes: ErrReadIdle). What the store said about the objects
+// bytes, or sent them too slowly: ErrReadIdle, ErrReadDeadline). What the store said about the objects
 // themselves is not: one that is not there, a manifest that does not
 // authenticate or is not the version recorded, an object larger than it
 // should be, a listing without end, a refusal (403, a missing bucket).
@@ -30,7 +30,7 @@ func Transient(err error) bool {
 	if err == nil || Refused(err) {
 		return false
 	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, ErrReadIdle) {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, ErrReadIdle) || errors.Is(err, ErrReadDeadline) {
 		return true
 	}
 	var er minio.ErrorResponse

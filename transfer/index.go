@@ -24,6 +24,20 @@ type view struct {
 	seq  int64
 	open map[string]openIntent
 	sums map[sumKey]*Summary
+	// abandoned holds, per kind, dataset and site, the chunks an
+	// abandonment recorded as not at the destination that no record has
+	// since confirmed (Entry.Reappeared) or named in a new intent (whose
+	// own records then say what became of them), by key. A copy or
+	// reconcile that finds one there, intact, confirms it. It is bounded
+	// by the chunk keys of the datasets staged.
+	abandoned map[sumKey]map[string]abandonedChunk
+}
+
+// abandonedChunk is one chunk of view.abandoned: the object, and the
+// intent that abandoned it (less its objects, shared by its chunks).
+type abandonedChunk struct {
+	obj Object
+	in  *Intent
 }
 
 type openIntent struct {
@@ -34,7 +48,7 @@ type openIntent struct {
 type sumKey struct{ kind, dataset, site string }
 
 func newView() *view {
-	return &view{open: map[string]openIntent{}, sums: map[sumKey]*Summary{}}
+	return &view{open: map[string]openIntent{}, sums: map[sumKey]*Summary{}, abandoned: map[sumKey]map[string]abandonedChunk{}}
 }
 
 // ledgerKinds are the kinds a view reads.
@@ -52,6 +66,11 @@ func (v *view) apply(r Record) error {
 			return err
 		}
 		v.open[in.ID] = openIntent{r.Seq, in}
+		if ab := v.abandoned[sumKey{orDataset(in.Kind), in.Dataset, in.Site}]; ab != nil {
+			for _, o := range in.Objects {
+				delete(ab, o.Key)
+			}
+		}
 	case KindTransfer:
 		var e Entry
 		if err := r.decode(&e); err != nil {
@@ -66,15 +85,75 @@ func (v *view) apply(r Record) error {
 		if e.ManifestSHA256 != "" {
 			s.ManifestSHA256 = e.ManifestSHA256
 		}
+		if ab := v.abandoned[sumKey{orDataset(e.Kind), e.Dataset, e.Site}]; ab != nil {
+			for _, key := range e.Reappeared {
+				delete(ab, key)
+			}
+		}
 		delete(v.open, e.Intent)
 	case KindAbandoned:
 		var a Abandoned
 		if json.Unmarshal(r.Payload, &a) == nil {
+			v.abandon(a)
 			delete(v.open, a.Intent)
 		}
 	}
 	v.seq = max(v.seq, r.Seq)
 	return nil
+}
+
+// abandon remembers the chunks an abandonment names, with the intent to
+// confirm them under: the record's own, or (a record written before it
+// kept them) its intent's, when still open.
+func (v *view) abandon(a Abandoned) {
+	in := &Intent{ID: a.Intent}
+	chunks := a.Chunks
+	switch {
+	case a.Entry != nil:
+		in.Entry = *a.Entry
+	default:
+		o, ok := v.open[a.Intent]
+		if !ok {
+			return
+		}
+		in.Entry = o.in.Entry
+		missing := make(map[string]bool, len(a.Missing))
+		for _, k := range a.Missing {
+			missing[k] = true
+		}
+		chunks = nil
+		for _, obj := range o.in.Objects {
+			if obj.Chunk != nil && missing[obj.Key] {
+				chunks = append(chunks, obj)
+			}
+		}
+	}
+	k := sumKey{orDataset(in.Kind), in.Dataset, in.Site}
+	for _, obj := range chunks {
+		if obj.Chunk == nil {
+			continue
+		}
+		ab := v.abandoned[k]
+		if ab == nil {
+			ab = map[string]abandonedChunk{}
+			v.abandoned[k] = ab
+		}
+		ab[obj.Key] = abandonedChunk{obj: obj, in: in}
+	}
+}
+
+// abandonedChunks is a copy of the chunks abandoned and unconfirmed for
+// dataset at site, of the entry kind given.
+func (v *view) abandonedChunks(kind, dataset, site string) map[string]abandonedChunk {
+	ab := v.abandoned[sumKey{kind, dataset, site}]
+	if len(ab) == 0 {
+		return nil
+	}
+	out := make(map[string]abandonedChunk, len(ab))
+	for k, c := range ab {
+		out[k] = c
+	}
+	return out
 }
 
 func (v *view) sum(k sumKey) *Summary {

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 	"time"
 
@@ -103,9 +104,17 @@ type Entry struct {
 	Damaged    int  `json:"damaged,omitempty"`
 	// Partial names the objects of a reconciled record that reached the
 	// destination only in part (a write cut mid-upload), with the bytes
-	// of them found there: those bytes crossed, and BytesSent counts
-	// them; ChunksSent does not count their chunks.
+	// of them found there, or the objects of a copy's own record whose
+	// write failed after the destination took part of it and dropped it
+	// (an upload's parts, aborted), with those bytes: those bytes
+	// crossed, and BytesSent counts them; ChunksSent does not count
+	// their chunks.
 	Partial []Partial `json:"partial,omitempty"`
+	// Reappeared names the chunks this reconciled record confirms that
+	// an abandonment of its intent recorded as not at the destination:
+	// a later look found them there, intact (a site that hid them from
+	// the reconcile). ChunksSent and BytesSent count them.
+	Reappeared []string `json:"reappeared,omitempty"`
 	// Complete marks the last record of a copy, with its Totals and the
 	// hex SHA-256 of the manifest it put at the site (stored form): the
 	// version that crossed, which the run's agent and a pinned
@@ -151,6 +160,13 @@ type Abandoned struct {
 	Site    string   `json:"site"`
 	Missing []string `json:"missing"`
 	Reason  string   `json:"reason"`
+	// Chunks are the chunks of Missing, with their sizes, and Entry the
+	// intent's entry (less its objects): what a later copy or reconcile
+	// that finds one of them at the destination after all confirms it
+	// with (Entry.Reappeared), the abandonment and its intent being
+	// closed by then. Records written before they were kept lack them.
+	Chunks []Object `json:"chunks,omitempty"`
+	Entry  *Entry   `json:"entry,omitempty"`
 }
 
 // Record is one ledger record.
@@ -202,9 +218,22 @@ func orDataset(k string) string {
 // destination. It returns how many objects it found intact (or, without
 // a Sealer, found).
 func (c *copier) reconcile(ctx context.Context) (int, error) {
-	open, err := OpenIntents(ctx, c.s.Ledger, c.cr.Tenant, orDataset(c.e.Kind), c.cr.Name, c.e.Site)
+	var open []Intent
+	var earlier map[string]abandonedChunk
+	kind := orDataset(c.e.Kind)
+	err := viewOf(ctx, c.s.Ledger, c.cr.Tenant, func(v *view) {
+		open = v.openIntents(kind, c.cr.Name, c.e.Site)
+		earlier = v.abandonedChunks(kind, c.cr.Name, c.e.Site)
+	})
 	if err != nil {
 		return 0, fmt.Errorf("%w: the open intents of %s at %s: %w", ErrLedger, c.cr.Name, c.e.Site, err)
+	}
+	// The chunks abandoned before, by records the ledger holds, and those
+	// this reconcile abandons: the copy confirms any of them it then
+	// finds there after all (confirmReappeared).
+	c.pending = make(map[string]abandonedChunk, len(earlier))
+	for k, p := range earlier {
+		c.pending[k] = p
 	}
 	type finding struct {
 		found   []Object
@@ -259,11 +288,12 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 	for i, in := range open {
 		fd := finds[i]
 		var partial []Partial
-		var missing, gone []string
+		var missing []string
+		var gone []Object
 		for _, o := range fd.missing {
 			missing = append(missing, o.Key)
 			if o.Chunk != nil {
-				gone = append(gone, o.Key)
+				gone = append(gone, o)
 			}
 			// Each part is counted once, by the first intent that could
 			// have written it: it is then discarded, and forgotten.
@@ -302,17 +332,17 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 			if len(partial) > 0 {
 				reason = "interrupted before these objects were whole at the destination: the parts of them found there are confirmed (partial)"
 			}
-			ab := Abandoned{Intent: in.ID, Dataset: in.Dataset, Site: in.Site, Missing: missing, Reason: reason}
+			entry := in.Entry
+			ab := Abandoned{Intent: in.ID, Dataset: in.Dataset, Site: in.Site, Missing: missing, Reason: reason, Chunks: gone, Entry: &entry}
 			if err := c.s.Ledger.Append(ctx, c.cr.Tenant, KindAbandoned, in.RunID, ab); err != nil {
 				return n, fmt.Errorf("%w: %w", ErrLedger, err)
 			}
-			// The copy confirms any of these chunks it then finds there
-			// after all (confirmReappeared).
-			for _, key := range gone {
-				if c.abandoned == nil {
-					c.abandoned = map[string]Intent{}
-				}
-				c.abandoned[key] = in
+			// The ledger now remembers these chunks as abandoned: a copy
+			// or reconcile that finds them there after all, this one's or
+			// a later one's (this one killed first), confirms them.
+			ref := &Intent{ID: in.ID, Entry: entry}
+			for _, o := range gone {
+				c.pending[o.Key] = abandonedChunk{obj: o, in: ref}
 			}
 		}
 		// What the ledger now counts is removed from the destination, as
@@ -332,7 +362,38 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 			return n, err
 		}
 	}
-	return n, nil
+	// The chunks earlier reconciles abandoned that are there after all,
+	// intact: a copy killed after the abandonment and before it looked
+	// again left them unconfirmed, and the next copy finds them present
+	// and skips them.
+	var back []Object
+	for _, key := range sortedKeys(earlier) {
+		if found[key] {
+			continue // an open intent named it again, and counted it
+		}
+		if _, ok := lacking[key]; ok {
+			continue
+		}
+		st, err := c.arrived(ctx, earlier[key].obj, &buf)
+		if err != nil {
+			return n, err
+		}
+		if st == objIntact {
+			back = append(back, earlier[key].obj)
+		}
+	}
+	k, err := c.confirmPending(ctx, back)
+	return n + k, err
+}
+
+// sortedKeys is m's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // discard removes the unfinished writes of key that parts holds, and
@@ -466,8 +527,8 @@ type Summary struct {
 	BytesPending   int64  `json:"bytesPending"` // in open intents: sent or not, unknown until reconciled
 	// BytesPartial is the part of BytesConfirmed that objects cut
 	// mid-write left at the site (Entry.Partial): bytes that crossed,
-	// which a reconcile then removed. The rest is what the objects at the
-	// site hold.
+	// which a reconcile then removed, or an aborted upload dropped. The
+	// rest is what the objects at the site hold.
 	BytesPartial int64 `json:"bytesPartial,omitempty"`
 	// ManifestSHA256 is the manifest the last complete copy put at the
 	// site (its Entry's, or a reconciled one's that found it there), when

@@ -358,10 +358,12 @@ type copier struct {
 	// day is the UTC date (catalog.DateLayout) the law judged the copy
 	// for: nothing is sent on another.
 	day string
-	// abandoned holds the chunks this copy's reconcile recorded as never
-	// having arrived, by key, with their intent; reappeared counts those
-	// found at the destination after all, and confirmed.
-	abandoned  map[string]Intent
+	// pending holds the chunks the ledger records as abandoned (never
+	// having arrived) and unconfirmed, by key, with their intent: those
+	// abandoned before this copy, as its reconcile read them, and by its
+	// reconcile. reappeared counts those found at the destination after
+	// all, and confirmed.
+	pending    map[string]abandonedChunk
 	reappeared int
 	// chunks are the manifest's chunks, whose presence at the destination
 	// the copy's listing reports; staleAge, when positive, is how old a
@@ -482,46 +484,69 @@ func (c *copier) missing(ctx context.Context, chunks []dataset.ChunkRef) ([]Obje
 	return out, len(bad), nil
 }
 
-// confirmReappeared confirms, as crossed, the chunks this copy's
-// reconcile recorded as abandoned (not at the destination) that are there
-// and intact after all (present, less bad): a site that hid them from the
-// reconcile and lists them now would otherwise have them skipped as
-// already there, bytes at the site that no confirmation counts.
+// confirmReappeared confirms, as crossed, the chunks the ledger records
+// as abandoned (not at the destination), by this copy's reconcile or an
+// earlier one, that are there and intact after all (present, less bad):
+// a site that hid them from the reconcile and lists them now would
+// otherwise have them skipped as already there, bytes at the site that
+// no confirmation counts.
 func (c *copier) confirmReappeared(ctx context.Context, present, bad []Object) error {
-	if len(c.abandoned) == 0 {
+	if len(c.pending) == 0 {
 		return nil
 	}
 	isBad := make(map[string]bool, len(bad))
 	for _, o := range bad {
 		isBad[o.Key] = true
 	}
-	confs := map[string]*Entry{}
-	var order []Intent
+	var back []Object
 	for _, o := range present {
-		in, ok := c.abandoned[o.Key]
-		if !ok || isBad[o.Key] {
+		if _, ok := c.pending[o.Key]; ok && !isBad[o.Key] {
+			back = append(back, o)
+		}
+	}
+	n, err := c.confirmPending(ctx, back)
+	c.reappeared += n
+	return err
+}
+
+// confirmPending records the chunks of c.pending found at the
+// destination, intact, as crossed: one reconciled confirmation for each
+// intent that abandoned them, naming them (Reappeared), so that no later
+// look confirms them again. It returns how many it confirmed.
+func (c *copier) confirmPending(ctx context.Context, found []Object) (int, error) {
+	confs := map[string]*Entry{}
+	var order []*Intent
+	n := 0
+	for _, o := range found {
+		p, ok := c.pending[o.Key]
+		if !ok {
 			continue
 		}
-		conf := confs[in.ID]
+		conf := confs[p.in.ID]
 		if conf == nil {
-			e := in.Entry
-			e.Intent, e.Reconciled = in.ID, true
+			e := p.in.Entry
+			e.Intent, e.Reconciled = p.in.ID, true
 			e.ChunksSent, e.BytesSent, e.Damaged = 0, 0, 0
 			e.Complete, e.Totals, e.ManifestSHA256 = false, nil, ""
+			e.Partial, e.Reappeared = nil, nil
 			conf = &e
-			confs[in.ID] = conf
-			order = append(order, in)
+			confs[p.in.ID] = conf
+			order = append(order, p.in)
 		}
 		conf.ChunksSent++
-		conf.BytesSent += o.Bytes
-		c.reappeared++
+		conf.BytesSent += p.obj.Bytes
+		conf.Reappeared = append(conf.Reappeared, o.Key)
 	}
 	for _, in := range order {
 		if err := c.s.Ledger.Append(ctx, c.cr.Tenant, KindTransfer, in.RunID, *confs[in.ID]); err != nil {
-			return fmt.Errorf("%w: %w", ErrLedger, err)
+			return n, fmt.Errorf("%w: %w", ErrLedger, err)
+		}
+		for _, key := range confs[in.ID].Reappeared {
+			delete(c.pending, key)
+			n++
 		}
 	}
-	return nil
+	return n, nil
 }
 
 // each runs fn over objs with the stager's workers. With collect, it
@@ -623,6 +648,9 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 	// returned), by key, with what reading them back found.
 	var mu sync.Mutex
 	delivered := map[string]arrival{}
+	// crossed holds the bytes of the objects whose write failed after
+	// the destination took part of them, by key (dataset.Crossed).
+	crossed := map[string]int64{}
 	_, err := c.each(ctx, batch, false, func(ctx context.Context, o Object, buf *[]byte) error {
 		var data []byte
 		if o.Chunk == nil {
@@ -646,7 +674,14 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 		if err := c.sameDay(c.s.now()); err != nil {
 			return err
 		}
-		if err := dataset.Put(ctx, c.cr.Dst, o.Key, data); err != nil {
+		if err := putObject(ctx, c.cr.Dst, o.Key, data); err != nil {
+			// Parts the destination took before the write failed and
+			// was aborted crossed, and nothing there will show them.
+			if n := min(dataset.Crossed(err), int64(len(data))); n > 0 {
+				mu.Lock()
+				crossed[o.Key] = n
+				mu.Unlock()
+			}
 			return err
 		}
 		mark := func(a arrival) {
@@ -676,12 +711,12 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 		return nil
 	})
 	if err != nil {
-		return 0, c.settle(ctx, in, delivered, err)
+		return 0, c.settle(ctx, in, delivered, crossed, err)
 	}
 	if err := c.cr.Dst.Flush(); err != nil {
 		// The batch reached the destination and read back as sent: its
 		// bytes crossed, whatever becomes of them there.
-		return 0, c.settle(ctx, in, delivered, err)
+		return 0, c.settle(ctx, in, delivered, crossed, err)
 	}
 	conf := c.e
 	conf.Intent = in.ID
@@ -725,11 +760,15 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 // write that failed may still have landed, whole or in part); then the
 // batch's intent is confirmed with the objects taken, those that read
 // back other than sent (or failed to read back, the copy not stopping)
-// counted as damaged. It returns cause, with the
+// counted as damaged. The bytes of an object whose write failed after the
+// destination took part of it, and lost it (crossed: an S3 upload's parts,
+// aborted), crossed too: the confirmation counts them and names the
+// object (Partial), which is not delivered and goes in the new intent.
+// It returns cause, with the
 // ledger's failure if it could not record them (the batch's intent then
 // stays open, and is reconciled as before).
-func (c *copier) settle(ctx context.Context, in Intent, delivered map[string]arrival, cause error) error {
-	if len(delivered) == 0 {
+func (c *copier) settle(ctx context.Context, in Intent, delivered map[string]arrival, crossed map[string]int64, cause error) error {
+	if len(delivered) == 0 && len(crossed) == 0 {
 		return cause
 	}
 	// A copy cancelled midway (a shutdown) still records what the
@@ -743,11 +782,16 @@ func (c *copier) settle(ctx context.Context, in Intent, delivered map[string]arr
 	conf.Intent = in.ID
 	conf.ChunksSent, conf.BytesSent, conf.Damaged = 0, 0, 0
 	conf.Complete, conf.Totals, conf.ManifestSHA256 = false, nil, ""
+	conf.Partial, conf.Reappeared = nil, nil
 	var rest []Object
 	for _, o := range in.Objects {
 		a, ok := delivered[o.Key]
 		if !ok {
 			rest = append(rest, o)
+			if n := crossed[o.Key]; n > 0 {
+				conf.Partial = append(conf.Partial, Partial{Key: o.Key, Bytes: n})
+				conf.BytesSent += n
+			}
 			continue
 		}
 		if o.Chunk != nil {
@@ -771,10 +815,14 @@ func (c *copier) settle(ctx context.Context, in Intent, delivered map[string]arr
 		}
 	}
 	if err := led.Append(ctx, c.cr.Tenant, KindTransfer, in.RunID, conf); err != nil {
-		return fmt.Errorf("%w; %w: %d objects reached %s but their confirmation was not recorded: %w", cause, ErrLedger, len(delivered), in.Site, err)
+		return fmt.Errorf("%w; %w: %d objects (and %d in part) reached %s but their confirmation was not recorded: %w", cause, ErrLedger, len(delivered), len(conf.Partial), in.Site, err)
 	}
 	return cause
 }
+
+// putObject writes an object to the destination (dataset.Put; tests
+// replace it).
+var putObject = dataset.Put
 
 // beforeConfirm, when set (by tests), runs after a batch reached the
 // destination whole and before its confirmation is recorded.
