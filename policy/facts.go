@@ -155,6 +155,19 @@ func nonFiniteText(fact string, x float64) string {
 	return fmt.Sprintf("%s is %v, not a finite number, so the rules that read it cannot be determined", fact, x)
 }
 
+// JobFLOPs is the compute the law judges a job by (Query.TrainingFLOPs):
+// the larger of its estimate and what the job records the law judged it
+// by (catalog.TrainingJobSpec.LawFLOPs). When either is not a finite
+// number it is 0, unknown, which the rules that need it fail closed on:
+// max carries a NaN on, and the engine denies every candidate of a query
+// whose compute is NaN.
+func JobFLOPs(estimated, law float64) float64 {
+	if !finite(estimated) || !finite(law) {
+		return 0
+	}
+	return max(estimated, law)
+}
+
 func jobFacts(q *Query) facts {
 	m := facts{}
 	if known(q.TrainingFLOPs) {
