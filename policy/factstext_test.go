@@ -89,3 +89,30 @@ func TestAttackOversizedDatasetFacts(t *testing.T) {
 		}
 	}
 }
+
+// TestAttackControlCharactersInEngineFindings: the engine's own findings
+// name what a tenant or a site wrote (an organisation, a dataset, a pool's
+// owner) with %s, so an escape sequence or a line break in a name went to
+// the terminal and the log as it was. They now show it escaped.
+func TestAttackControlCharactersInEngineFindings(t *testing.T) {
+	e, err := Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := loadTestWorld(t)
+	q := w.query(t, "2025-07-20", "", jobSpec{}, 1e21)
+	q.Org = &catalog.Organization{Metadata: catalog.Metadata{Name: "lab\x1b]0;pwned\x07\nrecorded: allowed"}, Spec: catalog.OrganizationSpec{Headquarters: "ZZ\u202e"}}
+	s, err := e.Session(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := s.Evaluate(w.candidate(t, "de-frankfurt-1", 0))
+	if d.Allowed || !engineDenies(d, `lab\x1b]0;pwned\a\nrecorded: allowed`) {
+		t.Errorf("want an engine denial naming the organisation escaped: %+v", d.Denials)
+	}
+	for _, f := range d.Denials {
+		if i := strings.IndexFunc(f.Message, escaped); i >= 0 {
+			t.Errorf("%s: the message holds %U: %q", f.Rule, []rune(f.Message[i:])[0], f.Message)
+		}
+	}
+}

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
@@ -391,6 +394,35 @@ func (s *Session) Evaluations() int {
 // evaluated at all: the engine's rule, CodeUndetermined, failing closed.
 func EngineFinding(msg string) Finding { return engineFinding(msg) }
 
+// escapeControls is s with each control, bidirectional-formatting or
+// line-separator character, and each byte that is not UTF-8, written as
+// Go writes it in a quoted string (\x1b, \n, \u202e). The engine's
+// findings name what the tenant or a site wrote (an organisation's name,
+// a dataset's, a site's, a pool's owner), and are printed to terminals
+// and kept in logs: such a character went to them as it was.
+func escapeControls(s string) string {
+	i := strings.IndexFunc(s, escaped)
+	if i < 0 {
+		return s
+	}
+	var b strings.Builder
+	b.WriteString(s[:i])
+	for _, r := range s[i:] {
+		if escaped(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// escaped is whether a message shows r escaped (shownText, escapeControls).
+func escaped(r rune) bool {
+	return r == utf8.RuneError || unicode.IsControl(r) || catalog.BidiControl(r) || unicode.In(r, unicode.Zl, unicode.Zp)
+}
+
 // engineSource is the source of the engine's own findings.
 const engineSource = "Meridian policy engine"
 
@@ -399,7 +431,7 @@ func engineFinding(msg string) Finding {
 	// that a line printing the finding and its source names it once; it
 	// cited another ("Meridian fails closed…"), and such lines named two.
 	return Finding{Rule: EngineRule, Kind: "engine", Effect: Deny,
-		Message: EngineRule + ": could not determine: " + msg + "; Meridian fails closed when a needed fact is missing (source: " + engineSource + ")",
+		Message: EngineRule + ": could not determine: " + escapeControls(msg) + "; Meridian fails closed when a needed fact is missing (source: " + engineSource + ")",
 		Source:  engineSource, Confidence: Confirmed, Code: CodeUndetermined}
 }
 

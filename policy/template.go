@@ -4,14 +4,10 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/interpreter"
-
-	"meridian.dev/meridian/catalog"
 )
 
 // template is a message with its {var.field} and {asOf} placeholders
@@ -110,10 +106,8 @@ func formatValue(x any) string {
 // the person reading saw or forge a line. The catalog refuses such text;
 // the engine does not rely on its facts having come through it.
 func shownText(s string) string {
-	for _, r := range s {
-		if r == utf8.RuneError || unicode.IsControl(r) || catalog.BidiControl(r) || unicode.In(r, unicode.Zl, unicode.Zp) {
-			return strconv.Quote(s)
-		}
+	if strings.IndexFunc(s, escaped) >= 0 {
+		return strconv.Quote(s)
 	}
 	return s
 }
