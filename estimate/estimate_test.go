@@ -575,3 +575,26 @@ func TestMoETopKAboveExpertsRefused(t *testing.T) {
 		t.Errorf("top-k of every expert refused: %v", err)
 	}
 }
+
+// TestTrainingFLOPsNotANumber: a parameter or token count that is NaN, or
+// a total that overflows, gave a compute of NaN or +Inf, which the law
+// read as the job's compute; no threshold is above or below NaN, so a
+// compute-threshold rule did not fire. Such a compute is now 0, unknown,
+// which the rules that need it fail closed on.
+func TestTrainingFLOPsNotANumber(t *testing.T) {
+	nan, inf := math.NaN(), math.Inf(1)
+	for _, tc := range []struct {
+		name string
+		job  catalog.TrainingJobSpec
+	}{
+		{"NaN parameters", catalog.TrainingJobSpec{Model: catalog.Model{Parameters: nan}, Method: "pretrain", Tokens: 1e12}},
+		{"NaN tokens", catalog.TrainingJobSpec{Model: catalog.Model{Parameters: 7e9}, Method: "pretrain", Tokens: nan}},
+		{"infinite parameters", catalog.TrainingJobSpec{Model: catalog.Model{Parameters: inf}, Method: "pretrain", Tokens: 1e12}},
+		{"overflow", catalog.TrainingJobSpec{Model: catalog.Model{Parameters: 1e300}, Method: "pretrain", Tokens: 1e300}},
+		{"infinite adapter fraction", catalog.TrainingJobSpec{Model: catalog.Model{Parameters: 7e9}, Method: "lora", LoRA: &catalog.LoRA{TrainableFraction: inf}, Tokens: 1e10}},
+	} {
+		if got := TrainingFLOPs(&tc.job); got != 0 {
+			t.Errorf("%s: TrainingFLOPs = %v, want 0 (unknown)", tc.name, got)
+		}
+	}
+}

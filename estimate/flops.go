@@ -72,15 +72,22 @@ func breakdown(job *catalog.TrainingJobSpec, p *params) flopsBreakdown {
 //     weight gradients for frozen weights, + 12·L·h·T + 6·A) · D, with A the
 //     trainable adapter parameters.
 //
-// It returns 0 for a nil job.
+// It returns 0 (unknown) for a nil job, and for one whose compute cannot
+// be computed: parameters or tokens not above zero or not a number, or a
+// total that is not a finite number. A NaN went on to the law as the
+// job's compute, and no compute threshold is above or below NaN.
 func TrainingFLOPs(job *catalog.TrainingJobSpec) float64 {
 	if job == nil {
 		return 0
 	}
 	p := defaultParams()
 	p.applyOverrides(job.Assumptions)
-	if job.Model.Parameters <= 0 || job.Tokens <= 0 {
+	if !(job.Model.Parameters > 0) || !(job.Tokens > 0) {
 		return 0
 	}
-	return breakdown(job, &p).total
+	t := breakdown(job, &p).total
+	if math.IsNaN(t) || math.IsInf(t, 0) {
+		return 0
+	}
+	return t
 }

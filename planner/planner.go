@@ -361,13 +361,15 @@ func newPlanner(w *catalog.World, job *catalog.TrainingJob, opts Options) (*plan
 	if opts.Explain != "" && w.Site(opts.Explain) == nil {
 		return nil, fmt.Errorf("explain: no site named %q", opts.Explain)
 	}
+	// The law judges the whole job's compute when a re-plan plans less
+	// (LawFLOPs), and never a NaN, which no threshold is above or below.
 	q := policy.Query{
 		AsOf:          opts.AsOf,
 		Tenant:        w.Tenant,
 		Org:           org,
 		Job:           job,
 		Datasets:      p.datasets,
-		TrainingFLOPs: p.est.TrainingFLOPs(p.spec),
+		TrainingFLOPs: policy.JobFLOPs(p.est.TrainingFLOPs(p.spec), job.Spec.LawFLOPs),
 		Countries:     w.Countries,
 		// A pool's owner organisation and a dataset's location site are
 		// resolved from the world, as when its data is staged.
@@ -376,9 +378,6 @@ func newPlanner(w *catalog.World, job *catalog.TrainingJob, opts Options) (*plan
 	}
 	for _, s := range w.Sites {
 		q.Sites[s.Metadata.Name] = s
-	}
-	if job.Spec.LawFLOPs > q.TrainingFLOPs {
-		q.TrainingFLOPs = job.Spec.LawFLOPs
 	}
 	p.law, p.query = opts.Rules, q
 	// One session per worker: a session caches by class and is not shared

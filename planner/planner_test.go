@@ -745,7 +745,29 @@ func TestLawFLOPs(t *testing.T) {
 	if n, _ := notified(&job); n != 0 {
 		t.Errorf("LawFLOPs below the job's own: %d placements notified", n)
 	}
+	// A compute that is not a finite number, recorded or estimated, is not
+	// handed to the law as the job's: no threshold is above or below NaN.
+	// It is unknown (0), which the rules that need it fail closed on.
+	for _, c := range []struct {
+		name string
+		law  float64
+		est  Estimator
+	}{{"infinite LawFLOPs", math.Inf(1), nil}, {"NaN LawFLOPs", math.NaN(), nil}, {"NaN estimate", 0, nanFLOPs{}}} {
+		job.Spec.LawFLOPs = c.law
+		p, err := newPlanner(w, &job, Options{AsOf: catalog.MustDate("2026-01-05"), Estimator: c.est})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.query.TrainingFLOPs; got != 0 {
+			t.Errorf("%s: the law's compute is %v, want 0 (unknown)", c.name, got)
+		}
+	}
 }
+
+// nanFLOPs is the package's estimator with a compute that is NaN.
+type nanFLOPs struct{ packageEstimator }
+
+func (nanFLOPs) TrainingFLOPs(*catalog.TrainingJobSpec) float64 { return math.NaN() }
 
 // TestZeroAssumptionsAreValues: spec.assumptions accepts 0 for
 // dataEgressPerGB and pricePerHour (data that leaves for free, chips the

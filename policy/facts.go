@@ -1,8 +1,13 @@
 package policy
 
 import (
+	"fmt"
+	"maps"
+	"math"
+	"slices"
 	"sort"
 
+	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 
 	"meridian.dev/meridian/catalog"
@@ -108,9 +113,64 @@ func orgFacts(o *catalog.Organization, sc *Screening, countries map[string]*cata
 	return m
 }
 
+// finite is whether x is a number other than NaN and ±Inf.
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
+// known is whether a numeric fact that is left out when zero or below
+// (unknown) is given: above zero, or not a number at all, which must
+// reach the engine's checks (nonFiniteFacts) rather than be read as
+// unknown, or as a number that no threshold is above or below.
+func known(x float64) bool { return x > 0 || !finite(x) }
+
+// nonFiniteFacts names the numeric facts of m, the variable name, that
+// are NaN or infinite. A comparison with NaN is false whichever way it
+// goes, so a rule "job.flops > 1e26" did not fire on a job whose compute
+// could not be computed (fail open), and +Inf compared with +Inf is
+// neither above nor below it. Such a fact denies, failing closed, and no
+// rule reads it (Session.factProblems).
+func nonFiniteFacts(name string, m facts) []string {
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if x, ok := number(m[k]); ok && !finite(x) {
+			out = append(out, nonFiniteText(name+"."+k, x))
+		}
+	}
+	return out
+}
+
+// number is the float value of a numeric fact, converted for CEL or not.
+func number(v any) (float64, bool) {
+	switch x := v.(type) {
+	case float64:
+		return x, true
+	case float32:
+		return float64(x), true
+	case types.Double:
+		return float64(x), true
+	}
+	return 0, false
+}
+
+func nonFiniteText(fact string, x float64) string {
+	return fmt.Sprintf("%s is %v, not a finite number, so the rules that read it cannot be determined", fact, x)
+}
+
+// JobFLOPs is the compute the law judges a job by (Query.TrainingFLOPs):
+// the larger of its estimate and what the job records the law judged it
+// by (catalog.TrainingJobSpec.LawFLOPs). When either is not a finite
+// number it is 0, unknown, which the rules that need it fail closed on:
+// max carries a NaN on, and the engine denies every candidate of a query
+// whose compute is NaN.
+func JobFLOPs(estimated, law float64) float64 {
+	if !finite(estimated) || !finite(law) {
+		return 0
+	}
+	return max(estimated, law)
+}
+
 func jobFacts(q *Query) facts {
 	m := facts{}
-	if q.TrainingFLOPs > 0 {
+	if known(q.TrainingFLOPs) {
 		m["flops"] = q.TrainingFLOPs
 	}
 	if q.Job == nil {
@@ -147,7 +207,7 @@ func jobFacts(q *Query) facts {
 		if b.License != "" {
 			m["baseLicense"] = b.License
 		}
-		if b.TrainingFLOPs > 0 {
+		if known(b.TrainingFLOPs) {
 			m["baseTrainingFLOPs"] = b.TrainingFLOPs
 		}
 	}
@@ -253,23 +313,56 @@ func accFacts(a *catalog.Accelerator) facts {
 		"origin":     a.Origin,
 		"dataCenter": a.DataCenter,
 	}
-	put := func(k string, f catalog.Fact, scale float64) {
-		if f.Known() {
-			m[k] = f.V() * scale
+	for _, n := range accNumbers(a) {
+		if n.f.Known() {
+			m[n.name] = n.f.V() * n.scale
 		}
 	}
-	put("tpp", a.TPP, 1)
-	put("pd", a.PerformanceDensity, 1)
-	put("dieAreaMM2", a.DieAreaMM2, 1)
-	put("scaleUpGBs", a.ScaleUpGBs, 1)
-	put("memoryBandwidthGBs", a.MemoryBandwidthTBs, 1000)
-	put("bf16TFLOPS", a.BF16TFLOPS, 1)
-	put("fp8TFLOPS", a.FP8TFLOPS, 1)
-	put("memoryGB", a.MemoryGB, 1)
 	if a.Origin == "" {
 		delete(m, "origin")
 	}
 	return m
+}
+
+// accNumber is one numeric accelerator fact: its acc field, the catalog
+// fact and the scale from the catalog's unit to the field's.
+type accNumber struct {
+	name  string
+	f     catalog.Fact
+	scale float64
+}
+
+// accNumbers are the accelerator's numeric facts (accFacts).
+func accNumbers(a *catalog.Accelerator) [8]accNumber {
+	return [8]accNumber{
+		{"tpp", a.TPP, 1},
+		{"pd", a.PerformanceDensity, 1},
+		{"dieAreaMM2", a.DieAreaMM2, 1},
+		{"scaleUpGBs", a.ScaleUpGBs, 1},
+		{"memoryBandwidthGBs", a.MemoryBandwidthTBs, 1000},
+		{"bf16TFLOPS", a.BF16TFLOPS, 1},
+		{"fp8TFLOPS", a.FP8TFLOPS, 1},
+		{"memoryGB", a.MemoryGB, 1},
+	}
+}
+
+// nonFiniteAcc names the accelerator's numeric facts that are NaN or
+// infinite (as the rules would read them: scaled), or "". A rule
+// "acc.tpp >= 4800" was false for a NaN performance, and the chip read as
+// below every control threshold.
+func nonFiniteAcc(a *catalog.Accelerator) string {
+	var out []string
+	for _, n := range accNumbers(a) {
+		if n.f.Known() {
+			if x := n.f.V() * n.scale; !finite(x) {
+				out = append(out, nonFiniteText("acc."+n.name, x))
+			}
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("accelerator %s: %s", nameStart(a.ID), joinProblems(out))
 }
 
 // adequacyAt lists the EU adequacy scopes of a country adopted and in force on a date

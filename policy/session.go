@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
@@ -168,7 +171,9 @@ func (s *Session) oversized() []string {
 // factProblems are oversized and unknownWords together: facts no rule
 // can be trusted to judge, which deny every candidate and transfer.
 func (s *Session) factProblems() []string {
-	return append(s.oversized(), s.unknownWords()...)
+	out := append(s.oversized(), s.unknownWords()...)
+	out = append(out, nonFiniteFacts("org", s.org)...)
+	return append(out, nonFiniteFacts("job", s.job)...)
 }
 
 // unknownWords names the vocabulary facts of the organisation and the job
@@ -263,6 +268,19 @@ func (s *Session) siteDenied(site *catalog.Site, big string) Decision {
 	f.deny = append(f.deny, engineFinding(fmt.Sprintf("site %s: %s", nameStart(site.Metadata.Name), big)))
 	return decide(f, nil)
 }
+
+// accDenied is the decision on a candidate whose accelerator has a
+// numeric fact that is not a finite number (nonFiniteAcc): denied,
+// failing closed, without running the rules on it.
+func (s *Session) accDenied(bad string) Decision {
+	var f findings
+	f.merge(s.jobF)
+	f.deny = append(f.deny, engineFinding(bad))
+	return decide(f, nil)
+}
+
+// joinProblems joins the problems one fact or resource has.
+func joinProblems(p []string) string { return strings.Join(p, "; ") }
 
 // nameStart is v cut to at most 64 bytes, at a character boundary, marked
 // with "…" when cut.
@@ -376,6 +394,35 @@ func (s *Session) Evaluations() int {
 // evaluated at all: the engine's rule, CodeUndetermined, failing closed.
 func EngineFinding(msg string) Finding { return engineFinding(msg) }
 
+// escapeControls is s with each control, bidirectional-formatting or
+// line-separator character, and each byte that is not UTF-8, written as
+// Go writes it in a quoted string (\x1b, \n, \u202e). The engine's
+// findings name what the tenant or a site wrote (an organisation's name,
+// a dataset's, a site's, a pool's owner), and are printed to terminals
+// and kept in logs: such a character went to them as it was.
+func escapeControls(s string) string {
+	i := strings.IndexFunc(s, escaped)
+	if i < 0 {
+		return s
+	}
+	var b strings.Builder
+	b.WriteString(s[:i])
+	for _, r := range s[i:] {
+		if escaped(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// escaped is whether a message shows r escaped (shownText, escapeControls).
+func escaped(r rune) bool {
+	return r == utf8.RuneError || unicode.IsControl(r) || catalog.BidiControl(r) || unicode.In(r, unicode.Zl, unicode.Zp)
+}
+
 // engineSource is the source of the engine's own findings.
 const engineSource = "Meridian policy engine"
 
@@ -384,7 +431,7 @@ func engineFinding(msg string) Finding {
 	// that a line printing the finding and its source names it once; it
 	// cited another ("Meridian fails closed…"), and such lines named two.
 	return Finding{Rule: EngineRule, Kind: "engine", Effect: Deny,
-		Message: EngineRule + ": could not determine: " + msg + "; Meridian fails closed when a needed fact is missing (source: " + engineSource + ")",
+		Message: EngineRule + ": could not determine: " + escapeControls(msg) + "; Meridian fails closed when a needed fact is missing (source: " + engineSource + ")",
 		Source:  engineSource, Confidence: Confirmed, Code: CodeUndetermined}
 }
 
@@ -431,6 +478,9 @@ func (s *Session) Evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.
 	}
 	if big := oversizedSite(site, pool); big != "" {
 		return s.siteDenied(site, big)
+	}
+	if bad := nonFiniteAcc(acc); bad != "" {
+		return s.accDenied(bad)
 	}
 	s.mu.Lock()
 	full := s.fullKey(site, pool, acc)
@@ -491,6 +541,9 @@ func (s *Session) evaluate(site *catalog.Site, pool *catalog.Pool, acc *catalog.
 	}
 	if big := oversizedSite(site, pool); big != "" {
 		return s.siteDenied(site, big)
+	}
+	if bad := nonFiniteAcc(acc); bad != "" {
+		return s.accDenied(bad)
 	}
 	s.mu.Lock()
 	big := s.oversizedOwner(s.id(pool.Owner), site, pool)
@@ -757,6 +810,9 @@ func (s *Session) defsFor(ids []int32, act *candAct) map[string]error {
 		}
 		if !ok {
 			out, err := eval(s.ctx, d.prg, d.track, act)
+			if err == nil {
+				err = nonFiniteDef(d.Name, out)
+			}
 			if err != nil {
 				dv.err = fmt.Errorf("%s", explain(err, d.reads))
 			} else {
@@ -781,6 +837,17 @@ func (s *Session) defsFor(ids []int32, act *candAct) map[string]error {
 	return errs
 }
 
+// nonFiniteDef is the error of a definition whose value is a number that
+// is not finite: finite facts can give one (a ratio whose divisor is 0),
+// and a rule comparing it, false whichever way, would not fire. The
+// definition fails, and the rules that read it fail closed.
+func nonFiniteDef(name string, out ref.Val) error {
+	if x, ok := number(out); ok && !finite(x) {
+		return fmt.Errorf("definition %s is %v, not a finite number", name, x)
+	}
+	return nil
+}
+
 // failedDef is the value of a definition that could not be computed: an
 // error, which a condition that reads it gets as it got a missing key.
 // Left out of def, the definition read as absent to has(def.x) and
@@ -794,6 +861,9 @@ func (s *Session) evalDefs(def facts, act *candAct) map[string]error {
 	var errs map[string]error
 	for _, d := range s.e.defs {
 		out, err := eval(s.ctx, d.prg, d.track, act)
+		if err == nil {
+			err = nonFiniteDef(d.Name, out)
+		}
 		if err != nil {
 			if errs == nil {
 				errs = map[string]error{}

@@ -68,18 +68,24 @@ func (p placeholderRef) value(act interpreter.Activation) string {
 func formatValue(x any) string {
 	switch v := x.(type) {
 	case types.String: // a converted fact (celFacts), without boxing its Go value
-		return string(v)
+		return shownText(string(v))
 	case types.Double:
 		return strconv.FormatFloat(float64(v), 'g', -1, 64)
 	}
 	switch v := native(x).(type) {
+	case string:
+		return shownText(v)
 	case float64:
 		return strconv.FormatFloat(v, 'g', -1, 64)
 	case []string:
 		if len(v) == 0 {
 			return "none"
 		}
-		return strings.Join(v, ", ")
+		parts := make([]string, len(v))
+		for i, e := range v {
+			parts[i] = shownText(e)
+		}
+		return strings.Join(parts, ", ")
 	case []any:
 		parts := make([]string, len(v))
 		for i, e := range v {
@@ -87,6 +93,21 @@ func formatValue(x any) string {
 		}
 		return strings.Join(parts, ", ")
 	default:
-		return fmt.Sprint(v)
+		return shownText(fmt.Sprint(v))
 	}
+}
+
+// shownText is a fact's text as a message shows it: as it is, or quoted
+// (Go's syntax) when it holds a control, bidirectional-formatting or
+// line-separator character or is not UTF-8. Messages are printed to
+// terminals and kept in logs and the audit trail, and the facts they show
+// are a tenant's or a site's to write: an escape sequence or a line break
+// in a job's or a site's name went into them as it was, to rewrite what
+// the person reading saw or forge a line. The catalog refuses such text;
+// the engine does not rely on its facts having come through it.
+func shownText(s string) string {
+	if strings.IndexFunc(s, escaped) >= 0 {
+		return strconv.Quote(s)
+	}
+	return s
 }

@@ -33,15 +33,42 @@ func (s *Session) fromCountry(ds *catalog.Dataset) (string, error) {
 // accepted) a dataset of personal data was no personal data to any rule,
 // and moved wherever a public one may.
 func unknownClass(ds *catalog.Dataset) string {
-	if n := len(ds.Spec.TransferBases); n > maxFactSize {
-		// dataset.bases is a fact: see Session.oversized.
-		return fmt.Sprintf("dataset %s: dataset.bases has %d items, more than the %d the rules' cost is bounded for", ds.Metadata.Name, n, maxFactSize)
+	if msg := oversizedDataset(ds); msg != "" {
+		return msg
 	}
 	if contains(catalog.Classifications, ds.Spec.Classification) {
 		return ""
 	}
 	return fmt.Sprintf("dataset %s: classification %q is not one of %s, so the rules on its data cannot be determined",
 		ds.Metadata.Name, ds.Spec.Classification, strings.Join(catalog.Classifications, ", "))
+}
+
+// oversizedDataset names the dataset's facts over maxFactSize (items of
+// dataset.bases, bytes of a string), or "". They are facts as the
+// organisation's and the job's are (Session.oversized): the catalog
+// bounds them, but one that comes another way was read by the access
+// and transfer rules as it was, unmetered, and copied into every finding
+// that shows it, for every destination country of a plan. The dataset is
+// named by the start of its name only.
+func oversizedDataset(ds *catalog.Dataset) string {
+	name := nameStart(ds.Metadata.Name)
+	if n := len(ds.Spec.TransferBases); n > maxFactSize {
+		return fmt.Sprintf("dataset %s: dataset.bases has %d items, more than the %d the rules' cost is bounded for", name, n, maxFactSize)
+	}
+	for _, b := range ds.Spec.TransferBases {
+		if len(b) > maxFactSize {
+			return fmt.Sprintf("dataset %s: dataset.bases has an item of %d bytes, more than the %d the rules' cost is bounded for", name, len(b), maxFactSize)
+		}
+	}
+	for _, f := range []struct{ fact, v string }{
+		{"dataset.name", ds.Metadata.Name}, {"dataset.origin", ds.Spec.Origin},
+		{"dataset.location", ds.Spec.Location}, {"dataset.class", ds.Spec.Classification},
+	} {
+		if len(f.v) > maxFactSize {
+			return fmt.Sprintf("dataset %s: %s is %d bytes, more than the %d the rules' cost is bounded for", name, f.fact, len(f.v), maxFactSize)
+		}
+	}
+	return ""
 }
 
 // datasetFacts builds the dataset variable, with the volumes of personal
@@ -121,17 +148,17 @@ func datasetsProblem(dss []*catalog.Dataset, limit int) string {
 			continue // transfer denies a missing dataset
 		}
 		if seen[d.Metadata.Name] {
-			return fmt.Sprintf("dataset %s is named twice in the query: name each dataset once", d.Metadata.Name)
+			return fmt.Sprintf("dataset %s is named twice in the query: name each dataset once", nameStart(d.Metadata.Name))
 		}
 		seen[d.Metadata.Name] = true
 		if d.Spec.Subjects < 0 {
 			// Subjects add up per origin across the query: one below zero
 			// would take people off every other dataset's totals.
-			return fmt.Sprintf("dataset %s: subjects is %d, below zero, so how many people's data moves cannot be determined", d.Metadata.Name, d.Spec.Subjects)
+			return fmt.Sprintf("dataset %s: subjects is %d, below zero, so how many people's data moves cannot be determined", nameStart(d.Metadata.Name), d.Spec.Subjects)
 		}
 		if d.Spec.Subjects > catalog.MaxSubjects {
 			// Past it, the totals of an origin wrap below zero.
-			return fmt.Sprintf("dataset %s: subjects is %d, more than the %d people who exist, so how many people's data moves cannot be determined", d.Metadata.Name, d.Spec.Subjects, int64(catalog.MaxSubjects))
+			return fmt.Sprintf("dataset %s: subjects is %d, more than the %d people who exist, so how many people's data moves cannot be determined", nameStart(d.Metadata.Name), d.Spec.Subjects, int64(catalog.MaxSubjects))
 		}
 	}
 	return ""

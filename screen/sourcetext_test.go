@@ -26,10 +26,22 @@ func TestSourceQuotesControlCharacters(t *testing.T) {
 		t.Fatal(err)
 	}
 	polar, delta := org("polar", "DE", names[1]), org("delta", "DE", names[2])
-	if _, err := s.Decide("", polar, l.Entries[1].ID, Dismiss, "a.person"+esc, "other company"+esc); err != nil {
+	if _, err := s.Decide("", polar, l.Entries[1].ID, Dismiss, "a.person", "other company"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Decide("", delta, l.Entries[2].ID, Confirm, "a.person"+esc, "same register"+esc); err != nil {
+	if _, err := s.Decide("", delta, l.Entries[2].ID, Confirm, "a.person", "same register"); err != nil {
+		t.Fatal(err)
+	}
+	// A decision refuses such text (TestDecisionTextBounded); one written
+	// before it did, or by hand, still holds it.
+	ds, err := s.Decisions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range ds {
+		ds[i].By, ds[i].Reason = ds[i].By+esc, ds[i].Reason+esc
+	}
+	if err := s.writeDecisions(ds); err != nil {
 		t.Fatal(err)
 	}
 	rs, err := s.Screen("", org("northwind", "DE", names[0]), polar, delta)

@@ -15,6 +15,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/internal/atomicfile"
@@ -564,6 +566,39 @@ func (s *Store) DecideSeen(tenant string, o *catalog.Organization, entryID, seen
 	return s.DecideRecorded(tenant, o, entryID, seen, action, by, reason, nil)
 }
 
+// MaxDecisionByBytes and MaxDecisionReasonBytes bound who decided and
+// why, in bytes. The history is read whole, and rewritten whole on each
+// decision, under maxDecisionsBytes: one reason of 100 MiB took what
+// decades of decisions take, and one that pushed the file over its bound
+// made every later decision fail to be written. A name and a paragraph
+// fit; with them a decision takes at most some 3 KB as written, so the
+// bound still holds some 40,000 decisions.
+const (
+	MaxDecisionByBytes     = 256
+	MaxDecisionReasonBytes = 2048
+)
+
+// decisionText says why v, the value of a decision's flag, cannot be
+// recorded, or nil: over limit bytes, not UTF-8, or holding a control
+// character, a bidirectional formatting character or a line or paragraph
+// separator. Both are printed to terminals and kept in the audit log:
+// an escape sequence rewrote what the person reading saw, and a line
+// break forged a line of the command's output or of a log.
+func decisionText(flag, v string, limit int) error {
+	if len(v) > limit {
+		return fmt.Errorf("%s: %d bytes, over the %d-byte limit", flag, len(v), limit)
+	}
+	if !utf8.ValidString(v) {
+		return fmt.Errorf("%s: not UTF-8 text", flag)
+	}
+	for i, r := range v {
+		if unicode.IsControl(r) || catalog.BidiControl(r) || unicode.In(r, unicode.Zl, unicode.Zp) {
+			return fmt.Errorf("%s: holds %U at byte %d, a control, bidirectional-formatting or line-separator character; give it as one line of plain text", flag, r, i)
+		}
+	}
+	return nil
+}
+
 // DecideRecorded is DecideSeen with record, when set, handed the decision
 // (an audit log) under the lock before it is written: an error of it
 // writes nothing, so that no decision takes effect unrecorded. Written
@@ -589,6 +624,12 @@ func (s *Store) DecideRecorded(tenant string, o *catalog.Organization, entryID, 
 		return d, errors.New("a reason is required (--reason)")
 	case strings.TrimSpace(org) == "":
 		return d, errors.New("the organisation is required")
+	}
+	if err := decisionText("--by", by, MaxDecisionByBytes); err != nil {
+		return d, err
+	}
+	if err := decisionText("--reason", reason, MaxDecisionReasonBytes); err != nil {
+		return d, err
 	}
 	l, err := s.List()
 	if err != nil {

@@ -36,6 +36,6 @@ func JobQuery(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date) pol
 	// when a re-plan plans less): a transfer rule that reads job.flops
 	// would otherwise find no fact and deny every staging and checkpoint
 	// move of the job, failing closed on a fact the job does give.
-	q.TrainingFLOPs = max(estimate.TrainingFLOPs(&job.Spec), job.Spec.LawFLOPs)
+	q.TrainingFLOPs = policy.JobFLOPs(estimate.TrainingFLOPs(&job.Spec), job.Spec.LawFLOPs)
 	return q
 }

@@ -1,6 +1,8 @@
 package transfer
 
 import (
+	"math"
+	"strings"
 	"testing"
 
 	"meridian.dev/meridian/catalog"
@@ -93,5 +95,21 @@ rules:
 	job.Spec.LawFLOPs = 1e26
 	if dec := e.EvaluateTransfer(JobQuery(w, job, day), ds, "MY"); dec.Allowed || len(dec.Denials) == 0 || dec.Denials[0].Rule != "test-big-runs-stay" {
 		t.Errorf("the remainder of a 1e26 FLOPs job's data: %+v", dec)
+	}
+	// A compute that is not a number (a NaN parameter count, a recorded
+	// compute gone NaN or infinite) is not passed on: max carried a NaN to
+	// the law. It is unknown, and the rule that needs it fails closed.
+	for _, c := range []struct {
+		name        string
+		params, law float64
+	}{{"NaN parameters", math.NaN(), 0}, {"NaN recorded compute", 7e9, math.NaN()}, {"infinite recorded compute", 7e9, math.Inf(1)}} {
+		job.Spec.Model.Parameters, job.Spec.LawFLOPs = c.params, c.law
+		q := JobQuery(w, job, day)
+		if q.TrainingFLOPs != 0 {
+			t.Errorf("%s: query compute %v, want 0 (unknown)", c.name, q.TrainingFLOPs)
+		}
+		if dec := e.EvaluateTransfer(q, ds, "MY"); dec.Allowed || len(dec.Denials) == 0 || !strings.Contains(dec.Denials[0].Message, "job.flops is not known") {
+			t.Errorf("%s: want the rule on job.flops to fail closed: %+v", c.name, dec)
+		}
 	}
 }
