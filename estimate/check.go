@@ -46,6 +46,9 @@ func checkInput(in *Input) error {
 	}
 	for k, v := range job.Assumptions {
 		if key, ok := keys.Lookup(k); ok && !key.Accepts(v) {
+			if catalog.Subnormal(v) {
+				return fmt.Errorf("spec.assumptions.%s %v: a denormal number, too small to compute with; want %s", k, v, key.Range())
+			}
 			return fmt.Errorf("spec.assumptions.%s %v: want %s", k, v, key.Range())
 		}
 	}

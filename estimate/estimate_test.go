@@ -545,13 +545,19 @@ func TestEveryBuiltinAccelerator(t *testing.T) {
 }
 
 // An estimate whose numbers overflow names what the job set that made them
-// so: an assumption a hair above 0 (which the loader accepts) or the size.
+// so: an assumption a hair above 0 (the smallest normal numbers, which the
+// loader accepts; a denormal one it refuses, and so does Estimate) or the
+// size.
 func TestOverflowNamesTheField(t *testing.T) {
 	job := &catalog.TrainingJobSpec{Model: catalog.Model{Parameters: 7e9}, Method: "pretrain", Tokens: 1e12,
-		Assumptions: map[string]float64{"mfu": 1e-308, "dataEgressPerGB": 0.01}}
+		Assumptions: map[string]float64{"mfu": 2.3e-308, "dataEgressPerGB": 0.01}}
 	_, err := Estimate(Input{Job: job, Accelerator: testChip(), Count: 8})
-	if err == nil || !strings.Contains(err.Error(), "spec.assumptions.mfu = 1e-308") || strings.Contains(err.Error(), "dataEgressPerGB") {
+	if err == nil || !strings.Contains(err.Error(), "spec.assumptions.mfu = 2.3e-308") || strings.Contains(err.Error(), "dataEgressPerGB") {
 		t.Errorf("err = %v, want it to name spec.assumptions.mfu", err)
+	}
+	job.Assumptions["mfu"] = 1e-308
+	if _, err = Estimate(Input{Job: job, Accelerator: testChip(), Count: 8}); err == nil || !strings.Contains(err.Error(), "spec.assumptions.mfu 1e-308: a denormal number") {
+		t.Errorf("a denormal mfu: err = %v, want it refused as denormal", err)
 	}
 	job = &catalog.TrainingJobSpec{Model: catalog.Model{Parameters: 1e300}, Method: "pretrain", Tokens: 1e300,
 		Assumptions: map[string]float64{"mfu": 0.5}}
