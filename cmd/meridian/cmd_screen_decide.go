@@ -89,8 +89,8 @@ output says which version of the entry (its hash) the decision is about.`, actio
 			})
 		},
 	}
-	cmd.Flags().StringVar(&reason, "reason", "", "why (required)")
-	cmd.Flags().StringVar(&by, "by", "", "who decides (default $USER)")
+	cmd.Flags().StringVar(&reason, "reason", "", "why (required; at most 2,048 bytes of text on one line)")
+	cmd.Flags().StringVar(&by, "by", "", "who decides (default $USER; at most 256 bytes)")
 	cmd.Flags().StringVar(&seen, "entry-sha256", "", "the entry's hash as the screening reviewed showed it (12 to 64 hex digits); refused when the entry has changed since")
 	cmd.Flags().StringVar(&tenant, "tenant", catalog.DefaultTenant, "the tenant whose registered organisation ORG is")
 	cmd.Flags().StringArrayVarP(&files, "file", "f", nil, "file with the Organization ORG (the default tenant's), instead of the registered one")
