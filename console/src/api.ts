@@ -492,6 +492,12 @@ export interface RuleRevision {
   reason: string;
   time: string;
   files: string[];
+  // witnessed: whether a sealed audit record vouches for the revision;
+  // false, with unwitnessed saying why, for a row written or changed
+  // outside Meridian (never law, or not who or why it says). Absent where
+  // the server checks its revisions against no log.
+  witnessed?: boolean;
+  unwitnessed?: string;
 }
 
 // Follower is a stream followed by followOrPoll.
