@@ -4,7 +4,7 @@
 // would do to the live runs.
 
 import { call, ApiError, RuleEntry, RuleRevision } from "./api";
-import { h, s, clear, errorBox, table } from "./dom";
+import { h, s, clear, errorBox, table, classWord } from "./dom";
 import { shown } from "./terminal";
 
 interface Span {
@@ -129,7 +129,7 @@ export function rulesPage(main: HTMLElement, params: URLSearchParams): () => voi
       svg.append(s("text", { x: 2, y: y + 11, class: "rule-label", text: `${r.jurisdiction} · ${r.id}` }));
       for (const sp of spans(r, end)) {
         svg.append(
-          s("rect", { x: x(sp.from), y, width: Math.max(1, x(sp.to) - x(sp.from)), height: rowH - 4, class: "span span-" + sp.state.replace(/\s.*/, "") + " effect-" + r.effect, "data-rule": r.id }, s("title", { text: `${r.id}: ${sp.state} from ${sp.from} to ${sp.to}` })),
+          s("rect", { x: x(sp.from), y, width: Math.max(1, x(sp.to) - x(sp.from)), height: rowH - 4, class: "span span-" + classWord(String(sp.state).replace(/\s.*/, "")) + " effect-" + classWord(r.effect), "data-rule": r.id }, s("title", { text: `${r.id}: ${sp.state} from ${sp.from} to ${sp.to}` })),
         );
       }
     });

@@ -1,0 +1,101 @@
+package console
+
+import (
+	"testing"
+)
+
+// hostileHarness runs the pieces of the pages that turn the server's words
+// into what the page shows, on a stand-in document.
+const hostileHarness = `
+import { outcomeOf, OUTCOMES } from "./map";
+import { classWord } from "./dom";
+import { unplacedNote } from "./plan";
+import { progressText } from "./runs";
+declare const process: any;
+declare function require(name: string): any;
+const input = JSON.parse(require("fs").readFileSync(0, "utf8"));
+class El {
+  attrs: Record<string, string> = {};
+  children: any[] = [];
+  textContent = "";
+  constructor(public tag: string) {}
+  setAttribute(k: string, v: string) { this.attrs[k] = v; }
+  addEventListener() {}
+  append(...cs: any[]) { for (const c of cs) this.children.push(c); }
+}
+(globalThis as any).document = { createElement: (t: string) => new El(t), createElementNS: (_ns: string, t: string) => new El(t) };
+function text(n: any): string {
+  return typeof n === "string" ? n : n.textContent + n.children.map(text).join("");
+}
+process.stdout.write(JSON.stringify({
+  outcomes: input.kinds.map((k: string) => {
+    const o = outcomeOf(k);
+    return { outcome: o, labelled: typeof (OUTCOMES[o] || {}).label === "string" };
+  }),
+  classWords: input.words.map(classWord),
+  unplaced: text(unplacedNote(input.sites)),
+  progress: input.progress.map(progressText),
+}));
+`
+
+// TestHostileWords: the server's words (a rejection's kind, a run's state,
+// a catalog's site names, a run's progress) cannot change how the page
+// reads. Before, a kind named like a property every object has
+// ("constructor") was taken as an outcome, so its site had no marker on
+// the map and its label read "undefined"; a state holding a space added
+// the page's own classes to the element ("visually-hidden" hid it); the
+// names of the sites the map cannot place were appended as a string of
+// their own, bypassing the markers for bidirectional controls; and a
+// progress without a loss threw, stopping the run's page before it
+// followed the output.
+func TestHostileWords(t *testing.T) {
+	kinds := []string{"law", "capacity", "constructor", "toString", "__proto__", "hasOwnProperty", "valueOf", "weird"}
+	words := []string{"running", "in-force", "running visually-hidden", "", "a\"b", "x\u202e"}
+	var out struct {
+		Outcomes []struct {
+			Outcome  string
+			Labelled bool
+		}
+		ClassWords []string
+		Unplaced   string
+		Progress   []string
+	}
+	in := map[string]any{
+		"kinds": kinds,
+		"words": words,
+		"sites": []string{"good-site", "evil\u202egnp.exe"},
+		"progress": []any{
+			map[string]any{"step": 12, "loss": 0.5, "tokensPerS": 1234.4},
+			map[string]any{"step": 12},
+			map[string]any{"step": "1\u202e2", "loss": "x", "tokensPerS": nil},
+			nil,
+		},
+	}
+	runHarness(t, hostileHarness, in, &out)
+	wantOutcome := []string{"law", "capacity", "other", "other", "other", "other", "other", "other"}
+	for i, k := range kinds {
+		if got := out.Outcomes[i]; got.Outcome != wantOutcome[i] || !got.Labelled {
+			t.Errorf("kind %q: outcome %q (labelled %v), want %q", k, got.Outcome, got.Labelled, wantOutcome[i])
+		}
+	}
+	wantWord := []string{"running", "in-force", "other", "other", "other", "other"}
+	for i, w := range words {
+		if out.ClassWords[i] != wantWord[i] {
+			t.Errorf("class word of %q: %q, want %q", w, out.ClassWords[i], wantWord[i])
+		}
+	}
+	if want := "Not on the map (the catalog gives no place): good-site, evil[U+202E]gnp.exe; the table lists them."; out.Unplaced != want {
+		t.Errorf("unplaced sites: %q, want %q", out.Unplaced, want)
+	}
+	wantProgress := []string{
+		"Step 12 · loss 0.5000 · 1,234 tokens/s",
+		"Step 12 · loss – · – tokens/s",
+		"Step – · loss – · – tokens/s",
+		"No progress reported yet.",
+	}
+	for i, w := range wantProgress {
+		if out.Progress[i] != w {
+			t.Errorf("progress %d: %q, want %q", i, out.Progress[i], w)
+		}
+	}
+}
