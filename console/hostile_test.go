@@ -11,6 +11,7 @@ import { outcomeOf, OUTCOMES } from "./map";
 import { classWord } from "./dom";
 import { unplacedNote } from "./plan";
 import { progressText } from "./runs";
+import { verifyResult } from "./data";
 declare const process: any;
 declare function require(name: string): any;
 const input = JSON.parse(require("fs").readFileSync(0, "utf8"));
@@ -35,6 +36,7 @@ process.stdout.write(JSON.stringify({
   classWords: input.words.map(classWord),
   unplaced: text(unplacedNote(input.sites)),
   progress: input.progress.map(progressText),
+  verify: input.verify.map(verifyResult),
 }));
 `
 
@@ -47,7 +49,10 @@ process.stdout.write(JSON.stringify({
 // names of the sites the map cannot place were appended as a string of
 // their own, bypassing the markers for bidirectional controls; and a
 // progress without a loss threw, stopping the run's page before it
-// followed the output.
+// followed the output. A staged copy whose manifest was replaced (the
+// server reads none of its chunks and answers 0 of 0) read "verified", in
+// green; it, and an answer with fewer chunks authenticated than there are,
+// now read FAILED.
 func TestHostileWords(t *testing.T) {
 	kinds := []string{"law", "capacity", "constructor", "toString", "__proto__", "hasOwnProperty", "valueOf", "weird"}
 	words := []string{"running", "in-force", "running visually-hidden", "", "a\"b", "x\u202e"}
@@ -59,6 +64,10 @@ func TestHostileWords(t *testing.T) {
 		ClassWords []string
 		Unplaced   string
 		Progress   []string
+		Verify     []struct {
+			Good bool
+			Text string
+		}
 	}
 	in := map[string]any{
 		"kinds": kinds,
@@ -69,6 +78,13 @@ func TestHostileWords(t *testing.T) {
 			map[string]any{"step": 12},
 			map[string]any{"step": "1\u202e2", "loss": "x", "tokensPerS": nil},
 			nil,
+		},
+		"verify": []map[string]any{
+			{"chunks": 3, "ok": 3, "missing": nil, "altered": nil},
+			{"dataset": "d", "chunks": 0, "bytes": 0, "ok": 0, "missing": nil, "altered": nil, "manifestReplaced": "the store holds manifest 1a2b, staged 3c4d"},
+			{"chunks": 3, "ok": 2, "missing": []any{map[string]any{"id": "x"}}, "altered": nil},
+			{"chunks": 3, "ok": 1, "missing": nil, "altered": nil},
+			{"chunks": "3", "ok": "3", "missing": nil, "altered": nil},
 		},
 	}
 	runHarness(t, hostileHarness, in, &out)
@@ -92,6 +108,21 @@ func TestHostileWords(t *testing.T) {
 		"Step 12 · loss – · – tokens/s",
 		"Step – · loss – · – tokens/s",
 		"No progress reported yet.",
+	}
+	wantVerify := []struct {
+		good bool
+		text string
+	}{
+		{true, "verified: 3 of 3 chunks"},
+		{false, "FAILED: the manifest is not the one staged (the store holds manifest 1a2b, staged 3c4d); no chunk was read"},
+		{false, "FAILED: 1 missing, 0 altered of 3 chunks"},
+		{false, "FAILED: 1 of 3 chunks authenticated"},
+		{false, "FAILED: 3 of 3 chunks authenticated"},
+	}
+	for i, w := range wantVerify {
+		if got := out.Verify[i]; got.Good != w.good || got.Text != w.text {
+			t.Errorf("verification %d: %+v, want %+v", i, got, w)
+		}
 	}
 	for i, w := range wantProgress {
 		if out.Progress[i] != w {
