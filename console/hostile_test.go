@@ -1,6 +1,7 @@
 package console
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -12,6 +13,7 @@ import { classWord } from "./dom";
 import { unplacedNote } from "./plan";
 import { progressText } from "./runs";
 import { verifyResult } from "./data";
+import { chainResult } from "./audit";
 declare const process: any;
 declare function require(name: string): any;
 const input = JSON.parse(require("fs").readFileSync(0, "utf8"));
@@ -37,6 +39,7 @@ process.stdout.write(JSON.stringify({
   unplaced: text(unplacedNote(input.sites)),
   progress: input.progress.map(progressText),
   verify: input.verify.map(verifyResult),
+  chain: input.chain.map(chainResult),
 }));
 `
 
@@ -52,7 +55,10 @@ process.stdout.write(JSON.stringify({
 // followed the output. A staged copy whose manifest was replaced (the
 // server reads none of its chunks and answers 0 of 0) read "verified", in
 // green; it, and an answer with fewer chunks authenticated than there are,
-// now read FAILED.
+// now read FAILED. A chain that verifies but that the server could not
+// prove (it names no anchor key, or was checked without its key) read
+// "The chain verifies" with a tick, an accepted break went unsaid, and
+// an ok that is not true counted as true.
 func TestHostileWords(t *testing.T) {
 	kinds := []string{"law", "capacity", "constructor", "toString", "__proto__", "hasOwnProperty", "valueOf", "weird"}
 	words := []string{"running", "in-force", "running visually-hidden", "", "a\"b", "x\u202e"}
@@ -67,6 +73,10 @@ func TestHostileWords(t *testing.T) {
 		Verify     []struct {
 			Good bool
 			Text string
+		}
+		Chain []struct {
+			OK    bool
+			Lines []string
 		}
 	}
 	in := map[string]any{
@@ -85,6 +95,15 @@ func TestHostileWords(t *testing.T) {
 			{"chunks": 3, "ok": 2, "missing": []any{map[string]any{"id": "x"}}, "altered": nil},
 			{"chunks": 3, "ok": 1, "missing": nil, "altered": nil},
 			{"chunks": "3", "ok": "3", "missing": nil, "altered": nil},
+		},
+		"chain": []map[string]any{
+			{"entries": 10, "head": "00112233445566778899", "ok": true},
+			{"entries": 10, "head": "00112233445566778899", "ok": true, "unproven": "the log records no anchor key"},
+			{"entries": 10, "head": "00112233445566778899", "ok": true, "unkeyed": true, "unproven": "the audit key is missing"},
+			{"entries": 10, "head": "00112233445566778899", "ok": true, "acceptedCount": 3,
+				"accepted": []any{map[string]any{"problem": map[string]any{"seq": 4, "kind": "hash", "detail": "altered"}, "at": 7}}},
+			{"entries": 10, "head": "00112233445566778899", "ok": "false"},
+			{"entries": 10, "ok": false, "problem": map[string]any{"seq": 4}},
 		},
 	}
 	runHarness(t, hostileHarness, in, &out)
@@ -122,6 +141,23 @@ func TestHostileWords(t *testing.T) {
 	for i, w := range wantVerify {
 		if got := out.Verify[i]; got.Good != w.good || got.Text != w.text {
 			t.Errorf("verification %d: %+v, want %+v", i, got, w)
+		}
+	}
+	wantChain := []struct {
+		ok    bool
+		lines []string
+	}{
+		{true, []string{"✔ The chain verifies: 10 entries, head 0011223344556677…"}},
+		{false, []string{"✘ NOT PROVEN: 10 entries in order and linked, head 0011223344556677…, but the log records no anchor key"}},
+		{false, []string{"✘ NOT PROVEN: 10 entries in order and linked, head 0011223344556677…, but the audit key is missing"}},
+		{true, []string{"✔ The chain verifies: 10 entries, head 0011223344556677…", "Broken at entry 4 (hash: altered), accepted at entry 7; checked on past it.",
+			"Broken at 2 more entries, each accepted by a later entry; checked on past them."}},
+		{false, []string{"✘ The chain does not verify: unknown problem"}},
+		{false, []string{`✘ The chain does not verify: {"seq":4}`}},
+	}
+	for i, w := range wantChain {
+		if got := out.Chain[i]; got.OK != w.ok || strings.Join(got.Lines, "\n") != strings.Join(w.lines, "\n") {
+			t.Errorf("chain %d: %+v, want %+v", i, got, w)
 		}
 	}
 	for i, w := range wantProgress {

@@ -468,6 +468,15 @@ export interface AuditResult {
   ok: boolean;
   problem?: { seq: number; reason: string; [k: string]: unknown };
   anchored?: Record<string, unknown>;
+  // unproven, on a chain that verifies, says what the check could not
+  // show (a log naming no anchor key may have been cut back); unkeyed,
+  // that the entries' contents were not checked.
+  unproven?: string;
+  unkeyed?: boolean;
+  // accepted are breaks the operator accepted, which the check went past
+  // (the first of them; acceptedCount counts all).
+  accepted?: { problem: { seq: number; kind: string; detail: string }; at: number }[] | null;
+  acceptedCount?: number;
 }
 
 export interface RuleEntry {
