@@ -88,25 +88,39 @@ for (const [to, from] of Object.entries(LOOK_ALIKES)) for (const ch of from) LOO
 // blanks, the line's end aside. One match skips a run of any length.
 const HIDDEN = /[\p{Mn}\p{Cf}\p{Default_Ignorable_Code_Point}]*/uy;
 const LEAD = /[\p{Mn}\p{Cf}\p{Default_Ignorable_Code_Point}\t\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]*/uy;
+const ONE_HIDDEN = /^[\p{Mn}\p{Cf}\p{Default_Ignorable_Code_Point}]$/u;
 // MARKS matches a string of combining marks.
 const MARKS = /^\p{Mn}*$/u;
 const BLANK = /^\s$/u;
 
 // lookAlike is the character of the agent's prefix that ch (code point
-// c, not ASCII, not hidden) is drawn like, " " for a space of any width,
-// or ch itself. As in the agent, a letter whose compatibility form (NFKD)
-// is one of the prefix's with accents at most (fullwidth ｍ, mathematical
-// 𝐦, é) folds to it; none in the ranges that hold a progress bar's
-// blocks, kana or CJK ideographs does.
+// c, not ASCII) is drawn like, " " for a space of any width, "" for one
+// drawn as nothing (as HIDDEN), or ch itself. As in the agent, a letter
+// whose compatibility form (NFKD) is one of the prefix's with accents at
+// most (fullwidth ｍ, mathematical 𝐦, é) folds to it; none in the ranges
+// that hold a progress bar's blocks, kana or CJK ideographs does.
 function lookAlike(c: number, ch: string): string {
-  const like = LOOK_ALIKE.get(c);
-  if (like) return like;
-  if (BLANK.test(ch)) return " ";
-  if (c < 0xa0 || (c >= 0x2500 && c < 0x2c00) || (c >= 0x3040 && c < 0xa000)) return ch;
-  const d = ch.normalize("NFKD");
-  if (d !== ch && AGENT_PREFIX.includes(d[0]) && d[0] !== " " && MARKS.test(d.slice(1))) return d[0];
-  return ch;
+  let f = FOLDED.get(c);
+  if (f !== undefined) return f;
+  f = LOOK_ALIKE.get(c);
+  if (f === undefined) {
+    if (ONE_HIDDEN.test(ch)) f = "";
+    else if (BLANK.test(ch)) f = " ";
+    else if (c < 0xa0 || (c >= 0x2500 && c < 0x2c00) || (c >= 0x3040 && c < 0xa000)) f = ch;
+    else {
+      const d = ch.normalize("NFKD");
+      f = d !== ch && AGENT_PREFIX.includes(d[0]) && d[0] !== " " && MARKS.test(d.slice(1)) ? d[0] : ch;
+    }
+  }
+  if (FOLDED.size < FOLDED_MAX) FOLDED.set(c, f);
+  return f;
 }
+
+// FOLDED keeps what lookAlike gave for the characters it saw first (a
+// line's first character is looked at for every line of the output);
+// FOLDED_MAX bounds it.
+const FOLDED = new Map<number, string>();
+const FOLDED_MAX = 4096;
 
 // readsAsAgent reports whether text, from index i, begins with what is
 // drawn as the agent's prefix: after blanks, look-alike letters folded,
@@ -114,8 +128,18 @@ function lookAlike(c: number, ch: string): string {
 // no further than the prefix's last character, so it costs at most the
 // line's length, and most lines are done with at their first character.
 export function readsAsAgent(text: string, i = 0): boolean {
+  // Most lines begin with a character of ASCII that is neither a blank
+  // nor the prefix's first letter: done at once.
+  const c0 = text.codePointAt(i);
+  if (c0 === undefined) return false;
+  if (c0 < 0x80) {
+    if (c0 !== 0x6d && c0 !== 0x20 && !(c0 >= 0x09 && c0 <= 0x0d)) return false;
+  } else {
+    const f0 = lookAlike(c0, String.fromCodePoint(c0));
+    if (f0 !== "" && f0 !== " " && f0 !== "m") return false;
+  }
   LEAD.lastIndex = i;
-  LEAD.exec(text);
+  LEAD.test(text);
   i = LEAD.lastIndex;
   for (let k = 0; i < text.length; ) {
     const c = text.codePointAt(i)!;
@@ -125,21 +149,17 @@ export function readsAsAgent(text: string, i = 0): boolean {
     if (f !== AGENT_PREFIX[k]) return false;
     if (++k === AGENT_PREFIX.length) return true;
     HIDDEN.lastIndex = i;
-    HIDDEN.exec(text);
+    HIDDEN.test(text);
     i = HIDDEN.lastIndex;
   }
   return false;
 }
 
-// NOT_ASCII matches a character that is not ASCII.
-const NOT_ASCII = /[^\u0000-\u007f]/;
-
 // whole is lines (whole lines, each with its LF, as they came: nothing
 // drew over them) as the page shows them: each that shows the agent's
-// prefix only once folded marked. A line of ASCII only shows the prefix
-// only if it holds it, so lines with none but ASCII are taken whole.
+// prefix only once folded marked. Only each line's start is read, and
+// most lines are done with at their first character.
 function whole(lines: string): string {
-  if (!NOT_ASCII.test(lines)) return lines;
   let out = "";
   let from = 0;
   for (let i = 0; i < lines.length; ) {
@@ -150,7 +170,7 @@ function whole(lines: string): string {
     }
     i = j;
   }
-  return out + lines.slice(from);
+  return from ? out + lines.slice(from) : lines;
 }
 
 // LogText turns a workload's output, read in pieces of any size, into
