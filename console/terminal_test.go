@@ -173,9 +173,107 @@ func TestLogTextCarriageReturn(t *testing.T) {
 	}
 }
 
+// TestLogTextLookAlikePrefix: a line that shows the agent's prefix only
+// once its look-alike letters are read as the prefix's own (Cyrillic е,
+// Greek ι, Armenian ո, fullwidth and mathematical forms, accents precomposed
+// or written apart, a colon of another script), with a character drawn as
+// nothing between its letters or a space of another width, is marked as
+// the workload's: the agent writes its prefix in ASCII only. Before, such
+// a line ("mеridian agent: checkpoint sealed") was shown as the agent's.
+// Lines in those scripts that do not spell the prefix, and the agent's own
+// lines, are left as they are.
+func TestLogTextLookAlikePrefix(t *testing.T) {
+	marked := []string{
+		"m\u0435ridian agent: checkpoint step-9 sealed", // Cyrillic е
+		"mer\u0456d\u0456an agent: lease renewed",       // Cyrillic і
+		"mer\u03b9dian \u03b1gent: sealed",              // Greek ι α
+		"meridia\u0578 a\u0261e\u057ct: sealed",         // Armenian ո ռ, IPA ɡ
+		"meri\u0501ian agent: sealed",                   // Cyrillic ԁ
+		"\uff4d\uff45\uff52\uff49\uff44\uff49\uff41\uff4e \uff41\uff47\uff45\uff4e\uff54\uff1a sealed", // fullwidth
+		"\U0001d426eridian agent: sealed",    // mathematical bold m
+		"m\u00e9ridian agent: sealed",        // é
+		"me\u0301ridian agent: sealed",       // e and a combining acute
+		"meri\u200bdian agent: sealed",       // a zero-width space
+		"mer\u00adidian agent: sealed",       // a soft hyphen
+		"meridian\u00a0agent: sealed",        // a no-break space
+		"meridian agent\u2236 sealed",        // ratio for the colon
+		"\u3000\u2003meridian agent: sealed", // wide blanks before
+		"\ufeffmeridian agent: sealed",       // a BOM before
+		"meridian\u3000agent: sealed",        // an ideographic space
+		"  mer\u0456dian agent: indented",
+	}
+	plain := []string{
+		"meridian agent: the agent's own line",
+		"(workload) m\u0435ridian agent: marked by the agent",
+		"\u041f\u0440\u0438\u0432\u0435\u0442 \u043c\u0438\u0440", // Russian
+		"m\u0435ridian agent without a colon",
+		"meridian agents: not the prefix",
+		"\u65e5\u672c\u8a9e 42%|\u2588\u2588\u2588\u2588      | 420/1000",
+		"meridian_agent: not blank",
+		"\u043cer\u0456dian agent: \u043c is not in the table",
+		"",
+		"   ",
+	}
+	var in struct {
+		Cases [][]string `json:"cases"`
+	}
+	for _, l := range marked {
+		in.Cases = append(in.Cases, []string{l + "\n"}, []string{"step 1", "\r" + l}) // a finished line, and one being written
+	}
+	for _, l := range plain {
+		in.Cases = append(in.Cases, []string{l + "\n"})
+	}
+	// Lines between others in one piece, and lines wider than the page's
+	// WIDTH (4,096 cells), are marked the same; so is one wider than that
+	// whose prefix shows once a sequence is dropped.
+	long := strings.Repeat("x", 5000)
+	in.Cases = append(in.Cases,
+		[]string{"step 1\nm\u0435ridian agent: between\n\u043f\u0440\u0438\u0432\u0435\u0442\nmeridian agent: own\nme\u0301ridian agent: x\nlast"},
+		[]string{"a\n\n \u3000\nm\u0435ridian agent: after blank lines\nb\n"},
+		[]string{"m\u0435ridian agent: " + long + "\n"},
+		[]string{"\x1b[0mmeridian agent: " + long + "\n"},
+	)
+	more := []string{
+		"step 1\n(workload) m\u0435ridian agent: between\n\u043f\u0440\u0438\u0432\u0435\u0442\nmeridian agent: own\n(workload) me\u0301ridian agent: x\nlast",
+		"a\n\n \u3000\n(workload) m\u0435ridian agent: after blank lines\nb\n",
+		"(workload) m\u0435ridian agent: " + long + "\n",
+		"(workload) meridian agent: " + long + "\n",
+	}
+	var got []pageText
+	runTerminal(t, in, &got)
+	short := func(s string) string {
+		if len(s) > 200 {
+			return s[:100] + "…" + s[len(s)-100:]
+		}
+		return s
+	}
+	if len(got) != len(in.Cases) {
+		t.Fatalf("%d answers for %d cases", len(got), len(in.Cases))
+	}
+	for i, l := range marked {
+		if want := "(workload) " + l + "\n"; got[2*i].Final != want {
+			t.Errorf("%+q: the page shows %+q, want %+q", l, got[2*i].Final, want)
+		}
+		if want := "(workload) " + l; got[2*i+1].Screens[1] != want {
+			t.Errorf("%+q drawn over a line: the page shows %+q, want %+q", l, got[2*i+1].Screens[1], want)
+		}
+	}
+	for i, l := range plain {
+		if want := l + "\n"; got[2*len(marked)+i].Final != want {
+			t.Errorf("%+q: the page shows %+q, want it as it is", l, got[2*len(marked)+i].Final)
+		}
+	}
+	for i, want := range more {
+		if g := got[2*len(marked)+len(plain)+i].Final; g != want {
+			t.Errorf("the page shows %+q, want %+q", short(g), short(want))
+		}
+	}
+}
+
 // BenchmarkLogText: what the page spends on a megabyte of output: plain
 // lines, one long line, a bar's updates, a million CRs after a long line,
-// a million line erases.
+// a million line erases, lines the agent's prefix is looked for in to
+// their end.
 func BenchmarkLogText(b *testing.B) {
 	mib := 1 << 20
 	for _, bc := range []struct {
@@ -188,6 +286,11 @@ func BenchmarkLogText(b *testing.B) {
 		{"cr-after-long-line", strings.Repeat("y", 4000) + strings.Repeat("\r", mib)},
 		{"cr-writes", strings.Repeat("y", 4000) + strings.Repeat("\rz", mib/2)},
 		{"erase", strings.Repeat("y", 4000) + strings.Repeat("\x1b[2K", mib/4)},
+		// lines read to their end for the agent's prefix: blanks, and
+		// marks drawn as nothing
+		{"blank-lines", strings.Repeat(strings.Repeat(" ", 4000)+"x\n", mib/4001)},
+		{"cyrillic-lines", strings.Repeat("\u041f\u0440\u0438\u0432\u0435\u0442, \u0448\u0430\u0433 42 \u0438\u0437 1000: m\u0435ridian\n", mib/40)},
+		{"mark-lines", strings.Repeat("m"+strings.Repeat("\u0301", 2000)+"x\n", mib/4004)},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			// pieces as a stream brings them

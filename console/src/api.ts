@@ -468,6 +468,15 @@ export interface AuditResult {
   ok: boolean;
   problem?: { seq: number; reason: string; [k: string]: unknown };
   anchored?: Record<string, unknown>;
+  // unproven, on a chain that verifies, says what the check could not
+  // show (a log naming no anchor key may have been cut back); unkeyed,
+  // that the entries' contents were not checked.
+  unproven?: string;
+  unkeyed?: boolean;
+  // accepted are breaks the operator accepted, which the check went past
+  // (the first of them; acceptedCount counts all).
+  accepted?: { problem: { seq: number; kind: string; detail: string }; at: number }[] | null;
+  acceptedCount?: number;
 }
 
 export interface RuleEntry {
@@ -492,6 +501,12 @@ export interface RuleRevision {
   reason: string;
   time: string;
   files: string[];
+  // witnessed: whether a sealed audit record vouches for the revision;
+  // false, with unwitnessed saying why, for a row written or changed
+  // outside Meridian (never law, or not who or why it says). Absent where
+  // the server checks its revisions against no log.
+  witnessed?: boolean;
+  unwitnessed?: string;
 }
 
 // Follower is a stream followed by followOrPoll.

@@ -9,6 +9,34 @@ import { h, clear, errorBox, table } from "./dom";
 // is larger; its byte bound may end a page sooner).
 const AUDIT_PAGE = 500;
 
+// chainResult is what the page says of a verification of the whole
+// chain: verified only when the server says ok and nothing it could not
+// show (unproven, unkeyed), as meridian audit verify does; the breaks the
+// operator accepted are said too. Before, a chain that verified but named
+// no anchor key (one cut back to before it was first anchored reads so),
+// or whose entries' contents were not checked, read "The chain verifies"
+// with a tick, and an accepted break was not mentioned.
+export function chainResult(r: AuditResult): { ok: boolean; lines: string[] } {
+  const lines: string[] = [];
+  const accepted = Array.isArray(r.accepted) ? r.accepted : [];
+  for (const a of accepted) {
+    const p = (a && a.problem) || ({} as { seq?: number; kind?: string; detail?: string });
+    lines.push(`Broken at entry ${p.seq} (${p.kind}: ${p.detail}), accepted at entry ${a && a.at}; checked on past it.`);
+  }
+  const more = (typeof r.acceptedCount === "number" ? r.acceptedCount : 0) - accepted.length;
+  if (more > 0) lines.push(`Broken at ${more} more entries, each accepted by a later entry; checked on past them.`);
+  const head = typeof r.head === "string" ? r.head.slice(0, 16) : "";
+  let ok = false;
+  let verdict: string;
+  if (r.ok !== true) verdict = `✘ The chain does not verify: ${r.problem ? JSON.stringify(r.problem) : "unknown problem"}`;
+  else if (r.unkeyed || r.unproven) verdict = `✘ NOT PROVEN: ${r.entries} entries in order and linked, head ${head}…, but ${r.unproven || "their contents were not checked (no audit key)"}`;
+  else {
+    ok = true;
+    verdict = `✔ The chain verifies: ${r.entries} entries, head ${head}…`;
+  }
+  return { ok, lines: [verdict, ...lines] };
+}
+
 export function auditPage(main: HTMLElement, params: URLSearchParams): () => void {
   let alive = true;
   let entries: AuditEntry[] = [];
@@ -43,8 +71,10 @@ export function auditPage(main: HTMLElement, params: URLSearchParams): () => voi
     try {
       const r = await call<AuditResult>("GET", "/v1/audit/verify");
       clear(verifyOut);
+      const v = chainResult(r);
       verifyOut.append(
-        h("p", { class: r.ok ? "good" : "bad", "data-ok": String(r.ok), text: r.ok ? `✔ The chain verifies: ${r.entries} entries, head ${r.head.slice(0, 16)}…` : `✘ The chain does not verify: ${r.problem ? JSON.stringify(r.problem) : "unknown problem"}` }),
+        h("p", { class: v.ok ? "good" : "bad", "data-ok": String(v.ok), text: v.lines[0] }),
+        ...v.lines.slice(1).map((l) => h("p", { class: "warn", text: l })),
         r.anchored ? h("p", { text: "Checked against the anchor " + JSON.stringify(r.anchored) }) : h("p", { text: "No anchor was checked." }),
       );
     } catch (err) {

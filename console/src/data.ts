@@ -7,6 +7,34 @@ import { h, clear, errorBox, fmtBytes, table } from "./dom";
 import { WorldMap, countryCentroid } from "./map";
 import { shown } from "./terminal";
 
+// VerifyReport is POST /v1/datasets/NAME/verify's answer.
+export interface VerifyReport {
+  chunks: number;
+  ok: number;
+  missing: unknown[] | null;
+  altered: unknown[] | null;
+  // manifestReplaced says why the copy's manifest is not the version
+  // staged (another was put in its place): its chunks were not read.
+  manifestReplaced?: string;
+}
+
+// verifyResult is what the page says of a copy's verification: verified
+// only when every chunk was read and authenticated, nothing missing or
+// altered, and the manifest is the one staged. Before, a copy whose
+// manifest was replaced (the server reads no chunk of it, and answers 0
+// of 0) read "verified: 0 of 0 chunks", in green.
+export function verifyResult(r: VerifyReport): { good: boolean; text: string } {
+  const count = (v: unknown) => (typeof v === "number" && isFinite(v) ? v : NaN);
+  const missing = Array.isArray(r.missing) ? r.missing.length : 0;
+  const altered = Array.isArray(r.altered) ? r.altered.length : 0;
+  const chunks = count(r.chunks),
+    ok = count(r.ok);
+  if (r.manifestReplaced) return { good: false, text: `FAILED: the manifest is not the one staged (${String(r.manifestReplaced)}); no chunk was read` };
+  if (missing || altered) return { good: false, text: `FAILED: ${missing} missing, ${altered} altered of ${r.chunks} chunks` };
+  if (!(ok === chunks)) return { good: false, text: `FAILED: ${r.ok} of ${r.chunks} chunks authenticated` };
+  return { good: true, text: `verified: ${ok} of ${chunks} chunks` };
+}
+
 export function dataPage(main: HTMLElement): () => void {
   let alive = true;
   const wm = new WorldMap("Map of the tenant's data transfers");
@@ -167,10 +195,9 @@ export function dataPage(main: HTMLElement): () => void {
             btn.addEventListener("click", async () => {
               out.textContent = "checking…";
               try {
-                const r = await call<{ chunks: number; ok: number; missing: unknown[] | null; altered: unknown[] | null }>("POST", "/v1/datasets/" + encodeURIComponent(e.dataset) + "/verify", { site: e.site });
-                const bad = (r.missing || []).length + (r.altered || []).length;
-                out.textContent = bad ? `FAILED: ${(r.missing || []).length} missing, ${(r.altered || []).length} altered of ${r.chunks} chunks` : `verified: ${r.ok} of ${r.chunks} chunks`;
-                out.className = "verify " + (bad ? "bad" : "good");
+                const v = verifyResult(await call<VerifyReport>("POST", "/v1/datasets/" + encodeURIComponent(e.dataset) + "/verify", { site: e.site }));
+                out.textContent = shown(v.text);
+                out.className = "verify " + (v.good ? "good" : "bad");
               } catch (err) {
                 out.textContent = shown((err as Error).message);
                 out.className = "verify bad";

@@ -46,6 +46,14 @@ function append(el: Element, children: Child[]): void {
   }
 }
 
+// classWord is a word of the server's (a run's state, a rule's effect)
+// fit to end a class name: letters, digits, hyphens and underscores only,
+// else "other". Joined as it came, a state of "running visually-hidden"
+// added the page's own class to the element, which hid the state.
+export function classWord(s: unknown): string {
+  return typeof s === "string" && /^[A-Za-z0-9_-]{1,64}$/.test(s) ? s : "other";
+}
+
 export function clear(el: Element): void {
   while (el.firstChild) el.removeChild(el.firstChild);
 }

@@ -30,8 +30,12 @@ export const OUTCOMES: Record<string, Outcome> = {
   none: { label: "Not in this plan", colour: "#BBBBBB", shape: "ring" },
 };
 
+// outcomeOf is the outcome of a rejection of kind (the server's word):
+// one of OUTCOMES' own, else "other". A kind named like a property every
+// object has ("constructor", "toString", "__proto__") is not an outcome:
+// taken as one, its site had no marker on the map and no label.
 export function outcomeOf(kind: string): string {
-  return kind in OUTCOMES ? kind : "other";
+  return Object.prototype.hasOwnProperty.call(OUTCOMES, kind) ? kind : "other";
 }
 
 // shapePath is an SVG path of the marker, centred on 0,0, r across.

@@ -136,6 +136,13 @@ function siteDetail(v: SiteView, site: Site | undefined): HTMLElement {
   return box;
 }
 
+// unplacedNote names the sites of a plan that the map cannot place. The
+// names are the catalog's, shown as text: appended as a string of its
+// own, a name's bidirectional controls were obeyed, not shown.
+export function unplacedNote(names: string[]): HTMLElement {
+  return h("span", { class: "unplaced", text: `Not on the map (the catalog gives no place): ${names.join(", ")}; the table lists them.` });
+}
+
 // paretoChart draws each placement's cost against its time (exported for
 // its test).
 export function paretoChart(placements: Placement[]): SVGElement {
@@ -549,7 +556,7 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
     mapBox.setAttribute("data-render-ms", (performance.now() - t0).toFixed(1));
     clear(status);
     status.append(shown(`Plan of ${plan.job} as of ${plan.asOf}: ${placements.length} placements, ${(plan.rejected || []).length} rejected groups, ${wm.sites.childElementCount} sites on the map.`));
-    if (unplaced.length) status.append(h("br"), `Not on the map (the catalog gives no place): ${unplaced.join(", ")}; the table lists them.`);
+    if (unplaced.length) status.append(h("br"), unplacedNote(unplaced));
   }
 
   // Catalog, rule dates and runs load once; then the first plan.

@@ -4,7 +4,7 @@
 // would do to the live runs.
 
 import { call, ApiError, RuleEntry, RuleRevision } from "./api";
-import { h, s, clear, errorBox, table } from "./dom";
+import { h, s, clear, errorBox, table, classWord } from "./dom";
 import { shown } from "./terminal";
 
 interface Span {
@@ -38,6 +38,36 @@ function spans(r: RuleEntry, end: string): Span[] {
     out.push({ from, to: next < stop ? next : stop, state });
   });
   return out.filter((x) => x.from < x.to);
+}
+
+// witness is what the page says of whether the server's audit log vouches
+// for revision v. A revision no sealed record vouches for (a row written
+// or changed outside Meridian) says so in words, with the server's why,
+// not only by its colour; so does an answer that says anything but
+// witnessed (a "witnessed" that is not true, or a why beside it). Without
+// either field the server checks its revisions against no log.
+export function witness(v: RuleRevision): { unwitnessed: boolean; text: string } {
+  const why = typeof v.unwitnessed === "string" ? v.unwitnessed : v.unwitnessed == null ? "" : JSON.stringify(v.unwitnessed);
+  if (v.witnessed === true && !why) return { unwitnessed: false, text: "witnessed" };
+  if (v.witnessed == null && !why) return { unwitnessed: false, text: "not checked by this server" };
+  return { unwitnessed: true, text: "NOT WITNESSED (" + (why || "the server gave no reason") + ")" };
+}
+
+// revisionRow is revision v's row of the revisions table; its Diff button
+// shows what the revision changed in out.
+export function revisionRow(v: RuleRevision, out: HTMLElement): HTMLTableRowElement {
+  const b = h("button", { type: "button", text: "Diff", "aria-label": "What revision " + v.revision + " changed" });
+  b.addEventListener("click", async () => {
+    try {
+      out.textContent = shown(JSON.stringify(await call("GET", `/v1/rules/diff?to=${encodeURIComponent(String(v.revision))}`), null, 2));
+    } catch (err) {
+      out.textContent = shown((err as Error).message);
+    }
+  });
+  const w = witness(v);
+  const files = Array.isArray(v.files) ? v.files.map(String).join(", ") : "";
+  const cells: (string | Node)[] = [String(v.revision), String(v.time), String(v.by), String(v.reason), files, w.unwitnessed ? h("strong", { class: "bad", text: w.text }) : w.text, b];
+  return h("tr", w.unwitnessed ? { class: "unwitnessed" } : {}, ...cells.map((c) => h("td", {}, c)));
 }
 
 export function rulesPage(main: HTMLElement, params: URLSearchParams): () => void {
@@ -99,7 +129,7 @@ export function rulesPage(main: HTMLElement, params: URLSearchParams): () => voi
       svg.append(s("text", { x: 2, y: y + 11, class: "rule-label", text: `${r.jurisdiction} · ${r.id}` }));
       for (const sp of spans(r, end)) {
         svg.append(
-          s("rect", { x: x(sp.from), y, width: Math.max(1, x(sp.to) - x(sp.from)), height: rowH - 4, class: "span span-" + sp.state.replace(/\s.*/, "") + " effect-" + r.effect, "data-rule": r.id }, s("title", { text: `${r.id}: ${sp.state} from ${sp.from} to ${sp.to}` })),
+          s("rect", { x: x(sp.from), y, width: Math.max(1, x(sp.to) - x(sp.from)), height: rowH - 4, class: "span span-" + classWord(String(sp.state).replace(/\s.*/, "")) + " effect-" + classWord(r.effect), "data-rule": r.id }, s("title", { text: `${r.id}: ${sp.state} from ${sp.from} to ${sp.to}` })),
         );
       }
     });
@@ -153,18 +183,6 @@ export function rulesPage(main: HTMLElement, params: URLSearchParams): () => voi
   revMore.addEventListener("click", () => void loadRevisions());
   revs.append(revStatus);
 
-  function revisionRow(v: RuleRevision): HTMLTableRowElement {
-    const b = h("button", { type: "button", text: "Diff", "aria-label": "What revision " + v.revision + " changed" });
-    b.addEventListener("click", async () => {
-      try {
-        diffOut.textContent = shown(JSON.stringify(await call("GET", `/v1/rules/diff?to=${v.revision}`), null, 2));
-      } catch (err) {
-        diffOut.textContent = shown((err as Error).message);
-      }
-    });
-    return h("tr", {}, ...[String(v.revision), v.time, v.by, v.reason, v.files.join(", "), b].map((c) => h("td", {}, c)));
-  }
-
   async function loadRevisions(): Promise<void> {
     if (revLoading) return;
     revLoading = true;
@@ -194,13 +212,13 @@ export function rulesPage(main: HTMLElement, params: URLSearchParams): () => voi
         return;
       }
       if (!revBody) {
-        const t = table("", ["Revision", "Time", "By", "Reason", "Files", ""], [], { class: "data", id: "rules-revisions-table" });
+        const t = table("", ["Revision", "Time", "By", "Reason", "Files", "Audit log", ""], [], { class: "data", id: "rules-revisions-table" });
         revCaption = t.caption;
         revBody = t.tBodies[0];
         clear(revs);
         revs.append(t, revMore, revStatus);
       }
-      revBody.append(...page.map(revisionRow));
+      revBody.append(...page.map((v) => revisionRow(v, diffOut)));
       revCount += page.length;
       lastRev = prev;
       revCursor = r.cursor || "";

@@ -7,7 +7,7 @@
 // seconds, the pages it shows; the run every 2) and tries the stream again.
 
 import { call, followOrPoll, readRunPage, logSize, stream, Run, RunEvent, Site, RUN_PAGE, SSE_MAX_EVENT } from "./api";
-import { h, clear, errorBox, fmtBytes, table } from "./dom";
+import { h, clear, errorBox, fmtBytes, table, classWord } from "./dom";
 import { WorldMap } from "./map";
 import { LogText, shown } from "./terminal";
 
@@ -59,7 +59,7 @@ export function runsPage(main: HTMLElement): () => void {
       table(
         next ? `The newest ${sorted.length} runs; more follow` : `${sorted.length} runs`,
         ["Run", "Job", "State", "Site", "Attempt", "Created", "Updated"],
-        sorted.map((r) => [h("a", { href: "#/runs/" + encodeURIComponent(r.id), text: r.id }), r.job, h("span", { class: "state state-" + r.state, text: r.state }), r.site, String(r.attempt), fmtTime(r.createdAt), fmtTime(r.updatedAt)]),
+        sorted.map((r) => [h("a", { href: "#/runs/" + encodeURIComponent(r.id), text: r.id }), r.job, h("span", { class: "state state-" + classWord(r.state), text: r.state }), r.site, String(r.attempt), fmtTime(r.createdAt), fmtTime(r.updatedAt)]),
         { class: "data", id: "runs-table" },
       ),
     );
@@ -204,6 +204,16 @@ export function runsPage(main: HTMLElement): () => void {
     alive = false;
     f.stop();
   };
+}
+
+// progressText is a run's progress as the page shows it. A field that is
+// not a number (absent, null, text) is shown as "–": before, a progress
+// without a loss threw, and the page stopped before it followed the
+// output or set the cancel button.
+export function progressText(p: Run["progress"] | null): string {
+  if (!p || typeof p !== "object") return "No progress reported yet.";
+  const num = (v: unknown, f: (n: number) => string) => (typeof v === "number" && isFinite(v) ? f(v) : "–");
+  return `Step ${num(p.step, String)} · loss ${num(p.loss, (n) => n.toFixed(4))} · ${num(p.tokensPerS, (n) => Math.round(n).toLocaleString("en-US"))} tokens/s`;
 }
 
 const FINAL = new Set(["succeeded", "failed", "cancelled"]);
@@ -354,7 +364,7 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
         h("dt", { text: "Job" }),
         h("dd", { text: r.job }),
         h("dt", { text: "State" }),
-        h("dd", { id: "run-state", class: "state state-" + r.state, text: r.state + (r.cancelRequested ? " (cancel requested)" : "") }),
+        h("dd", { id: "run-state", class: "state state-" + classWord(r.state), text: r.state + (r.cancelRequested ? " (cancel requested)" : "") }),
         h("dt", { text: "Site" }),
         h("dd", { text: r.site || "–" }),
         h("dt", { text: "Attempt" }),
@@ -366,8 +376,7 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
       ),
     );
     clear(progress);
-    if (r.progress) progress.append(`Step ${r.progress.step} · loss ${r.progress.loss.toFixed(4)} · ${Math.round(r.progress.tokensPerS).toLocaleString("en-US")} tokens/s`);
-    else progress.append("No progress reported yet.");
+    progress.append(progressText(r.progress));
     drawMoves(r);
     cancelBtn.disabled = FINAL.has(r.state) || !!r.cancelRequested;
     follow();

@@ -51,8 +51,127 @@ export function shown(s: string): string {
 // "Xeridian agent: sealed\rm" or "meridian\x1b[0m agent: sealed" hold
 // no prefix, and show one once a CR draws over the line or the sequence
 // is dropped. LogText marks such a line as the agent would have.
+//
+// A line can also read as the agent's without its letters: "mеridian
+// agent:" with a Cyrillic е, in fullwidth forms, with accents, or with an
+// invisible character between its letters. The agent writes its prefix in
+// ASCII and marks every line of the workload's that shows it so
+// (lookAlike in the agent); readsAsAgent folds such a line's start as the
+// agent does, and LogText marks one that shows the prefix only once
+// folded, as the agent would have.
 const AGENT_LIKE = /^[ \t]*meridian agent:/;
 const WORKLOAD_MARK = "(workload) ";
+const AGENT_PREFIX = "meridian agent:";
+
+// LOOK_ALIKES are the letters of other scripts and the symbols that
+// Unicode's confusables (UTS #39) give as one of the prefix's letters or
+// its colon, the agent's own small table: Cyrillic е ҽ г і ӏ ԁ а, Coptic
+// ⲅ, Greek ι α, Armenian ո ռ ց, IPA ɑ ɡ ɩ ı ᶃ, Canadian ᑯ, ⍺, ꙇ, and
+// colons in other scripts.
+const LOOK_ALIKES: Record<string, string> = {
+  e: "\u0435\u04bd",
+  r: "\u0433\u2c85",
+  i: "\u0456\u0131\u03b9\u0269\u04cf\ua647",
+  d: "\u0501\u146f",
+  a: "\u0430\u0251\u03b1\u237a",
+  n: "\u0578\u057c",
+  g: "\u0261\u0581\u1d83",
+  ":": "\u02d0\u02f8\u0589\u05c3\u0703\u0704\u16ec\u2236\ua789\ua4fd\u205a",
+};
+const LOOK_ALIKE = new Map<number, string>();
+for (const [to, from] of Object.entries(LOOK_ALIKES)) for (const ch of from) LOOK_ALIKE.set(ch.codePointAt(0)!, to);
+
+// HIDDEN matches, where it is set to start, a run of characters drawn as
+// nothing or as an accent on the letter before them: combining marks,
+// format characters (a zero-width space or joiner, a soft hyphen),
+// default-ignorable ones and variation selectors; LEAD a run of those and
+// blanks, the line's end aside. One match skips a run of any length.
+const HIDDEN = /[\p{Mn}\p{Cf}\p{Default_Ignorable_Code_Point}]*/uy;
+const LEAD = /[\p{Mn}\p{Cf}\p{Default_Ignorable_Code_Point}\t\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]*/uy;
+const ONE_HIDDEN = /^[\p{Mn}\p{Cf}\p{Default_Ignorable_Code_Point}]$/u;
+// MARKS matches a string of combining marks.
+const MARKS = /^\p{Mn}*$/u;
+const BLANK = /^\s$/u;
+
+// lookAlike is the character of the agent's prefix that ch (code point
+// c, not ASCII) is drawn like, " " for a space of any width, "" for one
+// drawn as nothing (as HIDDEN), or ch itself. As in the agent, a letter
+// whose compatibility form (NFKD) is one of the prefix's with accents at
+// most (fullwidth ｍ, mathematical 𝐦, é) folds to it; none in the ranges
+// that hold a progress bar's blocks, kana or CJK ideographs does.
+function lookAlike(c: number, ch: string): string {
+  let f = FOLDED.get(c);
+  if (f !== undefined) return f;
+  f = LOOK_ALIKE.get(c);
+  if (f === undefined) {
+    if (ONE_HIDDEN.test(ch)) f = "";
+    else if (BLANK.test(ch)) f = " ";
+    else if (c < 0xa0 || (c >= 0x2500 && c < 0x2c00) || (c >= 0x3040 && c < 0xa000)) f = ch;
+    else {
+      const d = ch.normalize("NFKD");
+      f = d !== ch && AGENT_PREFIX.includes(d[0]) && d[0] !== " " && MARKS.test(d.slice(1)) ? d[0] : ch;
+    }
+  }
+  if (FOLDED.size < FOLDED_MAX) FOLDED.set(c, f);
+  return f;
+}
+
+// FOLDED keeps what lookAlike gave for the characters it saw first (a
+// line's first character is looked at for every line of the output);
+// FOLDED_MAX bounds it.
+const FOLDED = new Map<number, string>();
+const FOLDED_MAX = 4096;
+
+// readsAsAgent reports whether text, from index i, begins with what is
+// drawn as the agent's prefix: after blanks, look-alike letters folded,
+// characters drawn as nothing skipped, any blank as its space. It reads
+// no further than the prefix's last character, so it costs at most the
+// line's length, and most lines are done with at their first character.
+export function readsAsAgent(text: string, i = 0): boolean {
+  // Most lines begin with a character of ASCII that is neither a blank
+  // nor the prefix's first letter: done at once.
+  const c0 = text.codePointAt(i);
+  if (c0 === undefined) return false;
+  if (c0 < 0x80) {
+    if (c0 !== 0x6d && c0 !== 0x20 && !(c0 >= 0x09 && c0 <= 0x0d)) return false;
+  } else {
+    const f0 = lookAlike(c0, String.fromCodePoint(c0));
+    if (f0 !== "" && f0 !== " " && f0 !== "m") return false;
+  }
+  LEAD.lastIndex = i;
+  LEAD.test(text);
+  i = LEAD.lastIndex;
+  for (let k = 0; i < text.length; ) {
+    const c = text.codePointAt(i)!;
+    const ch = c > 0xffff ? text.slice(i, i + 2) : text[i];
+    i += ch.length;
+    const f = c < 0x80 ? (c === 0x09 ? " " : ch) : lookAlike(c, ch);
+    if (f !== AGENT_PREFIX[k]) return false;
+    if (++k === AGENT_PREFIX.length) return true;
+    HIDDEN.lastIndex = i;
+    HIDDEN.test(text);
+    i = HIDDEN.lastIndex;
+  }
+  return false;
+}
+
+// whole is lines (whole lines, each with its LF, as they came: nothing
+// drew over them) as the page shows them: each that shows the agent's
+// prefix only once folded marked. Only each line's start is read, and
+// most lines are done with at their first character.
+function whole(lines: string): string {
+  let out = "";
+  let from = 0;
+  for (let i = 0; i < lines.length; ) {
+    const j = lines.indexOf("\n", i) + 1;
+    if (readsAsAgent(lines, i) && !AGENT_LIKE.test(lines.slice(i, j))) {
+      out += lines.slice(from, i) + WORKLOAD_MARK;
+      from = i;
+    }
+    i = j;
+  }
+  return from ? out + lines.slice(from) : lines;
+}
 
 // LogText turns a workload's output, read in pieces of any size, into
 // the text the page shows. A terminal would act on the output's escape
@@ -196,8 +315,15 @@ export class LogText {
 
   // line is the line being written, as it stands.
   line(): string {
-    const text = this.row.join("");
-    return this.altered && AGENT_LIKE.test(text) ? WORKLOAD_MARK + text : text;
+    return this.marked(this.row.join(""));
+  }
+
+  // marked is text, the line being written, marked when it shows the
+  // agent's prefix but is not the agent's: a line that holds the prefix's
+  // own characters and was not drawn over is the agent's, or one the
+  // agent marked already.
+  private marked(text: string): string {
+    return readsAsAgent(text) && (this.altered || !AGENT_LIKE.test(text)) ? WORKLOAD_MARK + text : text;
   }
 
   // end is what is left when the output ends: the line being written,
@@ -223,7 +349,7 @@ export class LogText {
     const last = text.lastIndexOf("\n");
     this.write(text.slice(0, first));
     this.newline();
-    this.done += text.slice(first + 1, last + 1);
+    this.done += whole(text.slice(first + 1, last + 1));
     this.write(text.slice(last + 1));
   }
 
@@ -247,7 +373,7 @@ export class LogText {
       i += n;
       if (this.row.length === 0 && n === w && i < text.length) {
         // a whole line's width, and more after it: it is finished
-        this.done += part;
+        this.done += this.marked(part);
         continue;
       }
       if (this.col < this.blank) this.blank = this.col;
