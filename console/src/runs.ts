@@ -42,7 +42,9 @@ export function runsPage(main: HTMLElement): () => void {
   const more = h("button", { type: "button", id: "runs-more", hidden: true }) as HTMLButtonElement;
   const moreStatus = h("div", { id: "runs-more-status", "aria-live": "polite" });
   const drops = droppedNote("runs-dropped");
-  main.append(h("h2", { text: "Runs" }), help, drops.note, box, more, moreStatus);
+  // The note goes after the list: the help line just above the list says
+  // whether it streams or polls, and scripts find it there.
+  main.append(h("h2", { text: "Runs" }), help, box, more, moreStatus, drops.note);
   // The runs shown, by id: the stream's "runs" event replaces them all,
   // each "run" event one of them (or adds it). pages is how many pages of
   // the list are shown, next the after= of the page that follows them.
