@@ -26,8 +26,9 @@ const extraPodsWhy = "not all live pods that claim its Job are the attempt's"
 //     more, and makes a pod's replacement only once it has failed or is
 //     being deleted, which the watch cache of pods sees before the
 //     replacement (one stream, in order);
-//   - two such pods of an Indexed Job run one completion index, or one
-//     carries an index that is none of the Job's.
+//   - two such pods of an Indexed Job run one completion index, or a pod
+//     of the Job, live or ended, carries an index that is none of the
+//     Job's.
 //
 // The pods' count is that of pods, which jobStatus lists anyway.
 func extraPods(job *apiJob, pods []*apiPod, stray *apiPod) string {
@@ -48,16 +49,19 @@ func extraPods(job *apiJob, pods []*apiPod, stray *apiPod) string {
 	var live []string
 	byIndex := make(map[string]string)
 	for _, p := range pods {
+		// An index of none is no pod of the Job's, live or ended: one
+		// that ended first by such an index would be the first read for
+		// the attempt's exit code (failedStatus).
+		v, indexed := p.Annotations[completionIndexAnnotation]
+		if i, err := strconv.Atoi(v); indexed && (err != nil || strconv.Itoa(i) != v || i < 0 || completions >= 0 && i >= int(completions)) {
+			return changed + extraPodsWhy + fmt.Sprintf(": pod %s has completion index %s, none of its Job's", shown(p.Name), shown(v))
+		}
 		if p.Status.Phase == podSucceeded || p.Status.Phase == podFailed || p.DeletionTimestamp != nil {
 			continue
 		}
 		live = append(live, shown(p.Name))
-		v, indexed := p.Annotations[completionIndexAnnotation]
 		if !indexed {
 			continue
-		}
-		if i, err := strconv.Atoi(v); err != nil || strconv.Itoa(i) != v || i < 0 || completions >= 0 && i >= int(completions) {
-			return changed + extraPodsWhy + fmt.Sprintf(": pod %s has completion index %s, none of its Job's", shown(p.Name), shown(v))
 		}
 		if other, ok := byIndex[v]; ok {
 			return changed + extraPodsWhy + fmt.Sprintf(": pods %s and %s both run completion index %s", other, shown(p.Name), v)

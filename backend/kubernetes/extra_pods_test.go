@@ -39,6 +39,8 @@ func TestStatusOfAnAttemptWithPodsThatAreNotItsOwn(t *testing.T) {
 			"both run completion index 1", true},
 		{"an index of none", []pod{{name: "p0", index: "0"}, {name: "px", index: "-1"}},
 			"completion index \"-1\"", true},
+		{"an ended pod of an index of none", []pod{{name: "px", index: "-1", phase: podFailed}, {name: "p0", index: "0"}},
+			"completion index \"-1\"", true},
 		{"an index past the Job's", []pod{{name: "p0", index: "0"}, {name: "px", index: "3"}},
 			"completion index \"3\"", true},
 		{"another controller-uid label", []pod{{name: "p0", index: "0"}, {name: "p1", index: "1"}, {name: "px", index: "2", uidLabel: "other"}},
