@@ -51,6 +51,20 @@ type apiJob struct {
 	spreadKept *bool
 }
 
+// jobSelector is what the backend reads of a Job's label selector.
+type jobSelector struct {
+	MatchLabels map[string]string `json:"matchLabels,omitempty"`
+}
+
+// label is the value that the selector asks of label k, if it asks one.
+func (s *jobSelector) label(k string) (string, bool) {
+	if s == nil {
+		return "", false
+	}
+	v, ok := s.MatchLabels[k]
+	return v, ok
+}
+
 type jobSpec struct {
 	Parallelism  *int32 `json:"parallelism,omitempty"`
 	Completions  *int32 `json:"completions,omitempty"`
@@ -59,8 +73,12 @@ type jobSpec struct {
 	// changed at the site (changedAtSite).
 	ActiveDeadlineSeconds *int64          `json:"activeDeadlineSeconds,omitempty"`
 	Template              podTemplateSpec `json:"template"`
-	CompletionMode        *string         `json:"completionMode,omitempty"`
-	Suspend               *bool           `json:"suspend,omitempty"`
+	// Selector is the Job's pod selector, which the API server sets at
+	// creation and never lets change: of it, the controller-uid labels
+	// it matches (ownedBy).
+	Selector       *jobSelector `json:"selector,omitempty"`
+	CompletionMode *string      `json:"completionMode,omitempty"`
+	Suspend        *bool        `json:"suspend,omitempty"`
 }
 
 // Job condition types and completion modes.
@@ -392,6 +410,9 @@ func (j *apiJob) deepCopy() *apiJob {
 		ActiveDeadlineSeconds: clonePtr(j.Spec.ActiveDeadlineSeconds),
 		CompletionMode:        clonePtr(j.Spec.CompletionMode),
 		Suspend:               clonePtr(j.Spec.Suspend),
+	}
+	if sel := j.Spec.Selector; sel != nil {
+		out.Spec.Selector = &jobSelector{MatchLabels: maps.Clone(sel.MatchLabels)}
 	}
 	j.Spec.Template.ObjectMeta.DeepCopyInto(&out.Spec.Template.ObjectMeta)
 	out.Spec.Template.Spec = j.Spec.Template.Spec.deepCopy()

@@ -57,8 +57,12 @@
 // fails on its deadline, is lost, not failed (retriedOrTimedOut). A suspended Job's container
 // resources can change too: its pods add back no more than the template's
 // environment says Submit asked of each (jobAsks). A pod is a Job's when
-// the Job controller would count it (ownedBy); anyone who may create pods
-// in the namespace can make one that it counts. Who may update Pods can
+// the Job controller would count it and made it so (ownedBy: its
+// controller reference and controller-uid labels all name the Job's UID);
+// anyone who may create pods in the namespace can make one that it counts.
+// A pod that claims the Job otherwise, more live pods than the Job runs at
+// a time, or two of one completion index, make the attempt lost, and its
+// output is not read (extraPods). Who may update Pods can
 // relabel a running one: two live pods of an attempt placed a node each
 // that share a node (sharedNode), or a live pod relabelled out of the
 // watch cache's sight (hiddenPod), make the attempt lost. The marks the

@@ -52,11 +52,14 @@ func eventually(t testing.TB, what string, cond func() bool) {
 // kept, so that the Pod is lost NodeLostAfter from then.
 func TestDownForgetsNodesNoPodIsOn(t *testing.T) {
 	f := newFakeAPI(t)
+	// An attempt of 9 GPUs on a node of 8: three pods, two of which run.
+	f.objs["nodes"]["n1"]["status"].(map[string]any)["allocatable"] = map[string]any{DefaultGPUResource: "8"}
 	b := f.start(t)
 	b.NodeLostAfter = time.Hour
 	w := b.watch
 	spec := secretSpec()
 	spec.Secret = nil
+	spec.Accelerators = 9
 	job, err := b.Submit(testContext(t), spec)
 	if err != nil {
 		t.Fatal(err)

@@ -1490,8 +1490,8 @@ func (b *Backend) Status(ctx context.Context, handle string) (backend.Status, er
 // jobStatus maps a Job, its Pods and their Nodes to a backend state, with
 // when its workload ran.
 func (b *Backend) jobStatus(ctx context.Context, job *apiJob) backend.Status {
-	pods := b.watch.podsOf(job)
-	st := podTimes(b.jobState(ctx, job, pods), pods)
+	pods, stray := b.watch.claimsOf(job)
+	st := podTimes(b.jobState(ctx, job, pods, stray), pods)
 	if why := b.forgedMarks(job); why != "" {
 		// Reported beside the state the Job's own conditions and pods
 		// give, as the attempt's record does not change by them.
@@ -1566,7 +1566,7 @@ func siteTime(t time.Time) time.Time {
 }
 
 // jobState maps a Job, its Pods (pods) and their Nodes to a backend state.
-func (b *Backend) jobState(ctx context.Context, job *apiJob, pods []*apiPod) backend.Status {
+func (b *Backend) jobState(ctx context.Context, job *apiJob, pods []*apiPod, stray *apiPod) backend.Status {
 	// Marks the backend did not put there (marks.go) are no verdict: the
 	// attempt is judged by the Job's conditions and pods, as without them.
 	if r, own := b.markOf(job, AnnotationLost); own {
@@ -1585,6 +1585,10 @@ func (b *Backend) jobState(ctx context.Context, job *apiJob, pods []*apiPod) bac
 	}
 	if why := raisedRequest(job, pods, b.gpu); why != "" {
 		// What it ran on is not what the attempt was placed with.
+		return b.markLost(ctx, job, why)
+	}
+	if why := extraPods(job, pods, stray); why != "" {
+		// Whose output and end the attempt's is cannot be told.
 		return b.markLost(ctx, job, why)
 	}
 	if why := sharedNode(job, pods); why != "" {

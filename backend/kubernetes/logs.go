@@ -193,19 +193,36 @@ func (b *Backend) openLogs(ctx context.Context, handle string) (io.ReadCloser, [
 		// the attempt's, and not the attempt's user's to read.
 		return io.NopCloser(strings.NewReader("")), nil, nil
 	}
+	pods, err := b.startedPods(job)
+	if err != nil {
+		return nil, nil, err
+	}
 	tctx, cancel := context.WithTimeout(ctx, podLogWait)
-	pods := b.startedPods(job)
 	return &podLogs{ctx: tctx, caller: ctx, cancel: cancel, b: b, pods: pods, last: '\n'}, pods, nil
 }
 
-func (b *Backend) startedPods(job *apiJob) []*apiPod {
+// startedPods lists the attempt's pods that were placed on a node, whose
+// logs are its output. Where more pods claim its Job than it runs
+// (extraPods), which of them are the attempt's cannot be told, and none
+// is read: now, or since Status found it so.
+func (b *Backend) startedPods(job *apiJob) ([]*apiPod, error) {
+	// A pod that claims the Job with marks the Job controller never
+	// gives its pods together is not among pods (ownedBy).
+	pods := b.watch.podsOf(job)
+	why := extraPods(job, pods, nil)
+	if fin, ok := b.knownFinal(job.Name); ok && strings.Contains(fin.Reason, extraPodsWhy) {
+		why = fin.Reason
+	}
+	if why != "" {
+		return nil, fmt.Errorf("logs of job %s/%s: %s", b.ns, job.Name, why)
+	}
 	var out []*apiPod
-	for _, p := range b.watch.podsOf(job) {
+	for _, p := range pods {
 		if p.Spec.NodeName != "" {
 			out = append(out, p)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // podLogs reads the logs of pods in turn, opening each stream when the

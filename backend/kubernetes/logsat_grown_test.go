@@ -64,6 +64,9 @@ func TestLogsAtSecondPodIsGrowth(t *testing.T) {
 		t.Fatalf("one pod: read %q", was)
 	}
 
+	// The first pod failed (its container as it was), and the Job
+	// controller made the second.
+	h.f.changePod(first, map[string]any{"status": map[string]any{"phase": podFailed}})
 	h.f.put("pods", map[string]any{"apiVersion": "v1", "kind": "Pod",
 		"metadata": map[string]any{"name": second, "namespace": "ns", "creationTimestamp": "2030-01-01T00:00:00Z",
 			"labels":          map[string]any{LabelManagedBy: managedBy, controllerUIDLabel: "job-uid", jobNameLabel: hostileJob},

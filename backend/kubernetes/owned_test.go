@@ -1,18 +1,20 @@
 package kubernetes
 
 import (
+	"strings"
 	"testing"
 
 	"meridian.dev/meridian/backend"
 )
 
-// Pods that name the attempt's Job's UID in an owner reference, as anyone
-// who may create pods in the namespace can write, but that the Job
-// controller does not count as the Job's: one whose reference to the Job is
-// not the controller's, one whose controller reference names the UID under
-// another kind, one without the controller-uid label the Job's selector
-// matches. Status does not take them for the attempt's pods: the attempt
-// stays Pending until a pod of the Job's own runs.
+// Pods that name the attempt's Job's UID in an owner reference or a
+// controller-uid label, as anyone who may create pods in the namespace can
+// write, but not as the Job controller gives its pods both: one whose
+// reference to the Job is not the controller's, one whose controller
+// reference names the UID under another kind, one without the
+// controller-uid label the Job's selector matches. Status does not take
+// them for the attempt's pods (it does not read it running by them) and
+// says the attempt's pods were changed at the site, naming one.
 func TestPodsTheJobControllerDoesNotCountAreNotTheAttempts(t *testing.T) {
 	f := newFakeAPI(t)
 	b := f.start(t)
@@ -40,13 +42,8 @@ func TestPodsTheJobControllerDoesNotCountAreNotTheAttempts(t *testing.T) {
 		objs, err := b.watch.pods.GetIndexer().ByIndex(podsByJob, name)
 		return err == nil && len(objs) == 3
 	})
-	if st, err := b.Status(ctx, name); err != nil || st.State != backend.Pending {
-		t.Fatalf("Status with only pods the Job controller does not count = %+v, %v; want Pending", st, err)
-	}
-
-	f.put("pods", fakePod(name+"-own", name, uid, "n1", podRunning))
-	waitPodsCached(t, b, name, 1, "the Job's own pod is not in the cache")
-	if st, err := b.Status(ctx, name); err != nil || st.State != backend.Running {
-		t.Fatalf("Status with the Job's own pod running = %+v, %v; want Running", st, err)
+	st, err := b.Status(ctx, name)
+	if err != nil || st.State != backend.Lost || !strings.Contains(st.Reason, "changed at the site") || !strings.Contains(st.Reason, "\"forged-") {
+		t.Fatalf("Status with only pods the Job controller does not count = %+v, %v; want Lost, a forged pod named", st, err)
 	}
 }

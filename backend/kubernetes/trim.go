@@ -155,9 +155,16 @@ func trimCached(obj runtime.Object, gpu string) runtime.Object {
 			o.spreadCut = ptr.To(cut(spreadChanged(&o.Spec.Template)))
 			o.spreadKept = ptr.To(hasOwnSpread(&o.Spec.Template))
 		}
+		sel := o.Spec.Selector
+		if sel == nil {
+			sel = &jobSelector{}
+		}
 		o.Spec = jobSpec{Parallelism: o.Spec.Parallelism, Completions: o.Spec.Completions,
 			BackoffLimit: o.Spec.BackoffLimit, ActiveDeadlineSeconds: o.Spec.ActiveDeadlineSeconds,
 			Suspend: o.Spec.Suspend, Template: tmpl}
+		if sel := keepKeys(sel.MatchLabels, uidLabels); sel != nil {
+			o.Spec.Selector = &jobSelector{MatchLabels: sel}
+		}
 		o.Status = jobStatus{Conditions: trimConditions(o.Status.Conditions, jobComplete, jobFailed), Active: o.Status.Active}
 	case *apiPod:
 		trimMeta(&o.ObjectMeta)

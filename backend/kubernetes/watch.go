@@ -624,14 +624,30 @@ func (w *watcher) job(name string) (*apiJob, bool) {
 
 // podsOf lists the Job's Pods, by completion index then creation.
 func (w *watcher) podsOf(job *apiJob) []*apiPod {
+	pods, _ := w.claimsOf(job)
+	return pods
+}
+
+// claimsOf is podsOf, and the first pod in the cache that claims the Job
+// (by its controller reference or a controller-uid label naming the Job's
+// UID) with marks the Job controller never gives a pod of it together
+// (ownedBy), or nil: one pass over the pods the cache holds under the
+// Job's name.
+func (w *watcher) claimsOf(job *apiJob) (pods []*apiPod, stray *apiPod) {
 	objs, err := w.pods.GetIndexer().ByIndex(podsByJob, job.Name)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	out := make([]*apiPod, 0, len(objs))
 	for _, o := range objs {
 		p, ok := o.(*apiPod)
-		if !ok || !ownedBy(p, job) {
+		if !ok {
+			continue
+		}
+		if !ownedBy(p, job) {
+			if stray == nil && claims(p, job.UID) {
+				stray = p
+			}
 			continue
 		}
 		out = append(out, p)
@@ -646,33 +662,61 @@ func (w *watcher) podsOf(job *apiJob) []*apiPod {
 		}
 		return out[i].Name < out[j].Name
 	})
-	return out
+	return out, stray
 }
 
 // ownedBy reports whether pod p is one that the Job controller counts as
 // job's: its controller reference (controller: true, kind Job) names the
-// Job's UID, and its controller-uid label, which the Job's selector
-// matches, does too. The Job controller releases a pod that does not match
-// the selector and ignores one the Job merely owns; a pod that owns up to
-// the Job only so (anyone who may create pods in the namespace can write
-// any owner reference) is not the attempt's.
+// Job's UID, and so does the controller-uid label that the Job's selector
+// matches, and every other controller-uid label it carries. The Job
+// controller releases a pod that does not match the selector and ignores
+// one the Job merely owns; it gives every pod it makes both labels (one
+// only, the older, before Kubernetes 1.27) with the Job's UID. A pod that
+// owns up to the Job otherwise (anyone who may create pods in the
+// namespace can write any owner reference and labels) is not the
+// attempt's, and claims (below) tells it apart.
 //
-// Nothing more can be asked: the API server checks neither the owner
-// reference nor the label of a pod at its creation against who creates it,
-// and the Job controller itself takes a pod that bears both for the Job's
-// (and adopts an ownerless one that bears the label). A pod so made by
-// someone who may create pods in the namespace is counted by the Job's own
-// status as well.
+// Nothing more can be asked of one pod: the API server checks neither the
+// owner reference nor the labels of a pod at its creation against who
+// creates it, and the Job controller itself takes a pod that bears them
+// for the Job's (and adopts an ownerless one that bears the label). A pod
+// so made by someone who may create pods in the namespace is counted by
+// the Job's own status as well; what gives it away is that the attempt
+// then has more live pods than it runs at a time (extraPods).
 func ownedBy(p *apiPod, job *apiJob) bool {
-	return controlledBy(p, job.UID)
+	if !controlledBy(p, job.UID) {
+		return false
+	}
+	// The label the Job's (immutable) selector matches must be there:
+	// a pod without it is not the Job controller's to count.
+	for _, k := range uidLabels {
+		if v, ok := job.Spec.Selector.label(k); ok && p.Labels[k] != v {
+			return false
+		}
+	}
+	return true
 }
 
-// controlledBy is ownedBy of a Job of UID uid.
+// uidLabels are the labels by which the Job controller selects a Job's pods.
+var uidLabels = []string{controllerUIDLabel, legacyControllerUIDLabel}
+
+// controlledBy reports whether pod p's controller reference is a Job of
+// UID uid and every controller-uid label it carries, one at least, names
+// that UID too.
 func controlledBy(p *apiPod, uid types.UID) bool {
 	if uid == "" {
 		return false
 	}
-	if p.Labels[controllerUIDLabel] != string(uid) && p.Labels[legacyControllerUIDLabel] != string(uid) {
+	n := 0
+	for _, k := range uidLabels {
+		if v, ok := p.Labels[k]; ok {
+			if v != string(uid) {
+				return false
+			}
+			n++
+		}
+	}
+	if n == 0 {
 		return false
 	}
 	for _, r := range p.OwnerReferences {
@@ -680,6 +724,25 @@ func controlledBy(p *apiPod, uid types.UID) bool {
 			// At most one reference is the controller's (the API server
 			// validates that).
 			return r.Kind == "Job" && r.UID == uid
+		}
+	}
+	return false
+}
+
+// claims reports whether pod p names the Job of UID uid as its controller
+// or by a controller-uid label.
+func claims(p *apiPod, uid types.UID) bool {
+	if uid == "" {
+		return false
+	}
+	for _, k := range uidLabels {
+		if p.Labels[k] == string(uid) {
+			return true
+		}
+	}
+	for _, r := range p.OwnerReferences {
+		if ptr.Deref(r.Controller, false) && r.Kind == "Job" && r.UID == uid {
+			return true
 		}
 	}
 	return false
