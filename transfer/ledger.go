@@ -10,9 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"sync"
 	"time"
 
@@ -367,7 +368,7 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 	// again left them unconfirmed, and the next copy finds them present
 	// and skips them.
 	var back []Object
-	for _, key := range sortedKeys(earlier) {
+	for _, key := range slices.Sorted(maps.Keys(earlier)) {
 		if found[key] {
 			continue // an open intent named it again, and counted it
 		}
@@ -384,16 +385,6 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 	}
 	k, err := c.confirmPending(ctx, back)
 	return n + k, err
-}
-
-// sortedKeys is m's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // discard removes the unfinished writes of key that parts holds, and
