@@ -279,6 +279,12 @@ func CalibrateAll(accs map[string]*catalog.Accelerator) ([2]*CalibrationReport, 
 // fitter's trial constants).
 func calibrate(runs []CalibrationRun, halves []Half, accs map[string]*catalog.Accelerator, in Inputs, extra map[string]float64) (*CalibrationReport, error) {
 	rep := &CalibrationReport{Inputs: in}
+	// The trial constants are the same for every run: checked once here,
+	// not once per run's estimate (a fit estimates each run thousands of
+	// times).
+	if err := checkAssumptions(extra); err != nil {
+		return nil, fmt.Errorf("calibration: %w", err)
+	}
 	for i := range runs {
 		c := &runs[i]
 		acc := accs[c.Accelerator]
@@ -287,7 +293,7 @@ func calibrate(runs []CalibrationRun, halves []Half, accs map[string]*catalog.Ac
 		}
 		job := c.Job(in)
 		job.Assumptions = extra
-		r, err := Estimate(Input{Job: job, Accelerator: acc, Count: c.Count, SkipAssumptions: true})
+		r, err := Estimate(Input{Job: job, Accelerator: acc, Count: c.Count, SkipAssumptions: true, assumptionsChecked: true})
 		if err != nil {
 			return nil, fmt.Errorf("calibration run %s: %w", c.Name, err)
 		}

@@ -44,12 +44,9 @@ func checkInput(in *Input) error {
 			return fmt.Errorf("spec.lora.trainableFraction %v: want a share of parameters, 0 to 1", l.TrainableFraction)
 		}
 	}
-	for k, v := range job.Assumptions {
-		if key, ok := keys.Lookup(k); ok && !key.Accepts(v) {
-			if catalog.Subnormal(v) {
-				return fmt.Errorf("spec.assumptions.%s %v: a denormal number, too small to compute with; want %s", k, v, key.Range())
-			}
-			return fmt.Errorf("spec.assumptions.%s %v: want %s", k, v, key.Range())
+	if !in.assumptionsChecked {
+		if err := checkAssumptions(job.Assumptions); err != nil {
+			return err
 		}
 	}
 	if !finite(in.PricePerHour) || in.PricePerHour < 0 {
@@ -78,4 +75,18 @@ func badFact(acc *catalog.Accelerator) string {
 		return fmt.Sprintf("scaleUpGBs %v", *acc.ScaleUpGBs.Value)
 	}
 	return ""
+}
+
+// checkAssumptions refuses a spec.assumptions value outside its key's
+// range, naming it.
+func checkAssumptions(m map[string]float64) error {
+	for k, v := range m {
+		if key, ok := keys.Lookup(k); ok && !key.Accepts(v) {
+			if catalog.Subnormal(v) {
+				return fmt.Errorf("spec.assumptions.%s %v: a denormal number, too small to compute with; want %s", k, v, key.Range())
+			}
+			return fmt.Errorf("spec.assumptions.%s %v: want %s", k, v, key.Range())
+		}
+	}
+	return nil
 }

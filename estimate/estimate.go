@@ -24,6 +24,10 @@ type Input struct {
 	// SkipAssumptions leaves Result.Assumptions nil, for callers (the planner)
 	// that estimate thousands of placements and print few.
 	SkipAssumptions bool
+	// assumptionsChecked says the caller (the calibration's fitter, which
+	// sets the same trial constants on every run it estimates) checked
+	// Job.Assumptions already (checkAssumptions).
+	assumptionsChecked bool
 }
 
 // Result is the estimator's answer; JSON field names are part of the public
