@@ -4,15 +4,29 @@ import (
 	"context"
 	"fmt"
 	"testing"
+
+	"meridian.dev/meridian/internal/pgtest"
 )
 
 // BenchmarkCreateRunLiveLimit is a run's creation beside 9,000 runs of its
 // tenant that have not ended (near serve's --max-runs), without and with
 // the limit on them (Limit.Live): what the count, taken under the limit
-// lock, adds to each submission.
+// lock, adds to each submission. The PostgreSQL half runs where
+// scripts/pg-up.sh's server is (it is skipped, saying so, elsewhere).
 func BenchmarkCreateRunLiveLimit(b *testing.B) {
+	b.Run("store=sqlite", func(b *testing.B) { benchLiveLimit(b, openTest(b)) })
+	b.Run("store=postgres", func(b *testing.B) {
+		s, err := OpenPostgres(context.Background(), pgtest.NewDatabase(b), Options{AuditKey: []byte("test key 0123456")})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Close() })
+		benchLiveLimit(b, s)
+	})
+}
+
+func benchLiveLimit(b *testing.B, s Store) {
 	ctx := context.Background()
-	s := openTest(b)
 	const live = 9000
 	for i := range live {
 		id := fmt.Sprintf("live%05d", i)
