@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/store"
@@ -56,6 +57,9 @@ type witness struct {
 // written before it was kept, or by hand in tests).
 type recordSaid struct {
 	by, reason, files *[sha256.Size]byte
+	// at is when the record was written (zero where its time does not
+	// parse): the revision's time as the history lists it.
+	at time.Time
 }
 
 func digestOf(s string) *[sha256.Size]byte {
@@ -111,6 +115,14 @@ func (w *witness) vouch(ctx context.Context, revs []*Revision) error {
 		case got != r.Hash:
 			r.Unwitnessed = fmt.Sprintf("its audit record names hash %s: changed outside Meridian, never loaded", got)
 		default:
+			// The time on the row is the database's to change: a
+			// revision backdated there was listed as applied then,
+			// vouched for. Its record's time is the one it was
+			// applied at (the row's is the same instant, or on a
+			// shared store the transaction's start, moments before).
+			if at := w.said[r.Rev].at; !at.IsZero() {
+				r.CreatedAt = at
+			}
 			// The row's hash holds its files to the record when the
 			// revision loads; who applied it, why and its files'
 			// names, as listed, are held to it here: a genuine
@@ -246,6 +258,9 @@ func (w *witness) catchUp(ctx context.Context) error {
 				// transaction wrote.
 				w.sealed[p.Revision] = p.SHA256
 				var said recordSaid
+				if at, err := time.Parse(audit.TimeLayout, e.Time); err == nil {
+					said.at = at
+				}
 				if p.By != nil {
 					said.by = digestOf(*p.By)
 				}
