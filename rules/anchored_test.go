@@ -178,3 +178,74 @@ func TestAnchorLaggingLogLoads(t *testing.T) {
 		t.Errorf("opening with another log's anchor: %v", err)
 	}
 }
+
+// TestRunningServerSaysRevisionRemoved: a server running under the latest
+// revision when its row and record were deleted went on refreshing without
+// a word, while the servers that started next put the revision before it
+// in force. Its refresh says the store lost the law in force here, which it
+// goes on applying.
+func TestRunningServerSaysRevisionRemoved(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	key := []byte("test key 0123456")
+	here, err := OpenWitnessed(ctx, st, nil, audit.NewChain(key), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	applyDeny(t, here, "XA")
+	applyDeny(t, here, "XB")
+	if err := here.Refresh(ctx); err != nil {
+		t.Fatalf("refresh under revision 2: %v", err)
+	}
+	tail, _, err := st.AuditHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.DB().ExecContext(ctx, `DELETE FROM rule_revisions WHERE rev = 2`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.DB().ExecContext(ctx, `DELETE FROM audit WHERE seq = ?`, tail); err != nil {
+		t.Fatal(err)
+	}
+	err = here.Refresh(ctx)
+	if err == nil || !strings.Contains(err.Error(), "removed outside Meridian") {
+		t.Errorf("refresh with revision 2, in force here, deleted from the store: %v", err)
+	}
+	if here.Current().Rev != 2 || here.Behind() != nil {
+		t.Errorf("after the refresh: revision %d in force, behind %v; want 2 still applied", here.Current().Rev, here.Behind())
+	}
+}
+
+// appliedMeanwhile answers the latest revision a step behind the first
+// time it is asked after armed, as a refresh that read it just before
+// this server's own Apply stored the next one sees it.
+type appliedMeanwhile struct {
+	Store
+	armed bool
+}
+
+func (s *appliedMeanwhile) LastRuleRevision(ctx context.Context) (int64, error) {
+	n, err := s.Store.LastRuleRevision(ctx)
+	if s.armed {
+		s.armed = false
+		return n - 1, err
+	}
+	return n, err
+}
+
+// TestOwnApplyDuringRefreshNotTakenForRemoved: a refresh that read the
+// latest revision just before this server's Apply stored the next one
+// finds the law in force newer than what it read: not a revision removed.
+func TestOwnApplyDuringRefreshNotTakenForRemoved(t *testing.T) {
+	ctx := context.Background()
+	st := &appliedMeanwhile{Store: openStore(t, t.TempDir())}
+	here, err := Open(ctx, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	applyDeny(t, here, "XA")
+	st.armed = true
+	if err := here.Refresh(ctx); err != nil {
+		t.Errorf("refresh that read the latest before this server's Apply stored it: %v", err)
+	}
+}
