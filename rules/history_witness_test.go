@@ -123,3 +123,37 @@ func TestHistoryMarksRevisionRewrittenByHand(t *testing.T) {
 		t.Errorf("a revision whose record names only its hash: %v, want witnessed", err)
 	}
 }
+
+// TestHistoryListsRecordsTime: the time on a revision's row is the
+// database's to change, and the history listed a revision backdated
+// there as applied then, witnessed. A witnessed revision is listed at the
+// time of its sealed record.
+func TestHistoryListsRecordsTime(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	here, err := OpenWitnessed(ctx, st, nil, audit.NewChain([]byte("test key 0123456")), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := here.Apply(ctx, Change{Files: []policy.File{pack("org.yaml", "org-deny-xa", "XA", "2024-01-01")}}, "admin", "deny XA", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := st.AuditSelect(ctx, store.AuditQuery{AllTenants: true, Kinds: []string{KindRevision}})
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("the revision's record: %d, %v", len(recs), err)
+	}
+	applied, err := time.Parse(audit.TimeLayout, recs[0].Time)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.DB().ExecContext(ctx, `UPDATE rule_revisions SET created_at = '2001-01-01T00:00:00.000000000Z' WHERE rev = 1`); err != nil {
+		t.Fatal(err)
+	}
+	h, err := here.History(ctx, 0, 10)
+	if err != nil || len(h) != 1 {
+		t.Fatalf("history: %d revisions, %v", len(h), err)
+	}
+	if !h[0].Witnessed || !h[0].CreatedAt.Equal(applied) {
+		t.Errorf("revision 1, backdated in the database: listed at %v (witnessed %v), want its record's %v", h[0].CreatedAt, h[0].Witnessed, applied)
+	}
+}

@@ -119,6 +119,9 @@ func (s *State) Refresh(ctx context.Context) error {
 	}
 	if old := s.Current(); old != nil && old.Rev >= last {
 		s.setBehind(nil)
+		if old.Rev > last {
+			return s.checkNotRemoved(ctx, old.Rev)
+		}
 		return nil
 	}
 	s.mu.RLock()
@@ -185,6 +188,23 @@ func (s *State) Refresh(ctx context.Context) error {
 	s.mu.Unlock()
 	s.setBehind(nil)
 	return nil
+}
+
+// checkNotRemoved says whether the store still holds applied, the law in
+// force here, when its latest revision was read older. The store's latest
+// only grows: a revision this server applied or loaded that is gone from
+// it was deleted outside Meridian (with its record, at the log's end, the
+// audit log verifies as it is), and the refresh said nothing while the
+// servers that started next put the revision before it in force. The law
+// in force here stays applied; the refresh's error says what happened.
+func (s *State) checkNotRemoved(ctx context.Context, applied int64) error {
+	// Apply here may have stored and put in force a revision after the
+	// latest was read.
+	now, err := s.st.LastRuleRevision(ctx)
+	if err != nil || now >= applied {
+		return err
+	}
+	return fmt.Errorf("the store's latest rules revision is %d, older than %d, the law in force here: revisions were removed outside Meridian; this server goes on applying %d", now, applied, applied)
 }
 
 // unread ends a refresh that could not read revision last, newer than the

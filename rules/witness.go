@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/store"
@@ -31,6 +33,11 @@ type AuditReader interface {
 type witness struct {
 	chain *audit.Chain
 	log   AuditReader
+	// anchors, when set (OpenAnchored), is the anchor the server keeps
+	// of the log, and hashAt reads the log's entry at its seq: see
+	// reaches.
+	anchors *audit.Anchors
+	hashAt  func(ctx context.Context, seq int64) (string, bool, error)
 
 	mu sync.Mutex
 	// sealed are the revisions' hashes the sealed records read so far
@@ -40,6 +47,9 @@ type witness struct {
 	// said is what else the first sealed record of each revision says
 	// of it, as the history lists it.
 	said map[int64]recordSaid
+	// key is the anchor key the last sealed audit-anchored record read
+	// names ("": none read; read only with anchors set).
+	key string
 }
 
 // recordSaid is what a revision's record says of who applied it, why and
@@ -47,6 +57,9 @@ type witness struct {
 // written before it was kept, or by hand in tests).
 type recordSaid struct {
 	by, reason, files *[sha256.Size]byte
+	// at is when the record was written (zero where its time does not
+	// parse): the revision's time as the history lists it.
+	at time.Time
 }
 
 func digestOf(s string) *[sha256.Size]byte {
@@ -102,6 +115,14 @@ func (w *witness) vouch(ctx context.Context, revs []*Revision) error {
 		case got != r.Hash:
 			r.Unwitnessed = fmt.Sprintf("its audit record names hash %s: changed outside Meridian, never loaded", got)
 		default:
+			// The time on the row is the database's to change: a
+			// revision backdated there was listed as applied then,
+			// vouched for. Its record's time is the one it was
+			// applied at (the row's is the same instant, or on a
+			// shared store the transaction's start, moments before).
+			if at := w.said[r.Rev].at; !at.IsZero() {
+				r.CreatedAt = at
+			}
 			// The row's hash holds its files to the record when the
 			// revision loads; who applied it, why and its files'
 			// names, as listed, are held to it here: a genuine
@@ -134,9 +155,26 @@ func (w *witness) vouch(ctx context.Context, revs []*Revision) error {
 
 // latest is the highest revision a sealed record names (0: none), reading
 // the records written since the last call.
+//
+// With an anchor kept (OpenAnchored), the log must reach it: a tail cut
+// from the log (the latest revision's row and its record deleted
+// together) leaves a log whose latest record names the revision before
+// it, and that would be loaded as the law in force.
 func (w *witness) latest(ctx context.Context) (int64, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	// The anchor is read before the log: others append and move it on
+	// meanwhile, and an anchor read after the log could cover entries
+	// written since. Entries up to the anchored one are never appended
+	// again, so the log read after holds them.
+	var an audit.Anchor
+	anchored := false
+	if w.anchors != nil {
+		var err error
+		if an, anchored, err = w.anchors.Read(); err != nil {
+			return 0, readError{fmt.Errorf("rules revisions: %w; the log cannot be held to it", err)}
+		}
+	}
 	if err := w.catchUp(ctx); err != nil {
 		return 0, readError{fmt.Errorf("rules revisions: reading their audit records: %w", err)}
 	}
@@ -144,13 +182,50 @@ func (w *witness) latest(ctx context.Context) (int64, error) {
 	for rev := range w.sealed {
 		hi = max(hi, rev)
 	}
+	if anchored {
+		if err := w.reaches(ctx, an); err != nil {
+			return hi, err
+		}
+	}
 	return hi, nil
+}
+
+// reaches checks that the log holds the entry the anchor an records, with
+// its hash. A log that ends before it was cut; one whose entry there is
+// another was cut and written again. An anchor that lags the log is
+// normal (it follows the log in the background). An anchor whose key is
+// not the one the log last names (a sealed audit-anchored record) is
+// another log's, or a replaced one: it says nothing of this log, and a
+// server refuses to start on it (audit.AnchorReplaced). w.mu is held.
+func (w *witness) reaches(ctx context.Context, an audit.Anchor) error {
+	if an.Seq <= 0 || w.key != "" && w.key != an.Key {
+		return nil
+	}
+	h, found, err := w.hashAt(ctx, an.Seq)
+	if err != nil {
+		return readError{fmt.Errorf("rules revisions: reading the audit log's entry %d, its anchor's: %w", an.Seq, err)}
+	}
+	where := fmt.Sprintf("its anchor (entry %d, hash %s, of %s)", an.Seq, an.Head, an.Time)
+	if w.key == "" {
+		where += ", which no record of the log names (a log cut back to before its anchor key was recorded, or the anchor is another log's)"
+	}
+	switch {
+	case !found:
+		return fmt.Errorf("the audit log ends before %s: records were removed from its end, and the latest rules revision they recorded cannot be known", where)
+	case h != an.Head:
+		return fmt.Errorf("the audit log's entry %d hashes to %q, not to the hash of %s: the log was cut and written again, and the latest rules revision it recorded cannot be known", an.Seq, h, where)
+	}
+	return nil
 }
 
 // catchUp reads the rules-revision records written since the last call
 // into sealed. w.mu is held.
 func (w *witness) catchUp(ctx context.Context) error {
-	q := store.AuditQuery{Kinds: []string{KindRevision}, AllTenants: true, After: w.after, Limit: witnessPage, MaxBytes: witnessPageBytes}
+	kinds := []string{KindRevision}
+	if w.anchors != nil {
+		kinds = append(kinds, audit.KindAnchored)
+	}
+	q := store.AuditQuery{Kinds: kinds, AllTenants: true, After: w.after, Limit: witnessPage, MaxBytes: witnessPageBytes}
 	for {
 		page, next, err := w.log.AuditSelectPage(ctx, q)
 		if err != nil {
@@ -159,6 +234,13 @@ func (w *witness) catchUp(ctx context.Context) error {
 		for _, e := range page {
 			w.after = max(w.after, e.Seq)
 			if !w.chain.Sealed(e) {
+				continue
+			}
+			if e.Kind == audit.KindAnchored {
+				var p audit.AnchoredPayload
+				if json.Unmarshal(e.Payload, &p) == nil {
+					w.key = p.Key
+				}
 				continue
 			}
 			var p struct {
@@ -176,6 +258,9 @@ func (w *witness) catchUp(ctx context.Context) error {
 				// transaction wrote.
 				w.sealed[p.Revision] = p.SHA256
 				var said recordSaid
+				if at, err := time.Parse(audit.TimeLayout, e.Time); err == nil {
+					said.at = at
+				}
 				if p.By != nil {
 					said.by = digestOf(*p.By)
 				}
@@ -226,6 +311,9 @@ func (s *State) checkRevision(ctx context.Context, r *store.RuleRevision) error 
 // record, while the servers running went on under the deleted one.
 func (s *State) checkLatest(ctx context.Context, last int64) (int64, error) {
 	hi, err := s.witness.latest(ctx)
+	if err != nil && !errors.As(err, new(readError)) {
+		return last, fmt.Errorf("it cannot be confirmed as the latest revision: %w", err)
+	}
 	if err != nil || hi <= last {
 		return last, err
 	}
@@ -247,6 +335,33 @@ func (s *State) checkLatest(ctx context.Context, last int64) (int64, error) {
 // read from log.
 func OpenWitnessed(ctx context.Context, st Store, dirs []string, chain *audit.Chain, log AuditReader) (*State, error) {
 	s := &State{st: st, dirs: dirs, witness: &witness{chain: chain, log: log, sealed: map[int64]string{}}}
+	if err := s.Refresh(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// AnchoredLog is an AuditReader that also reads the hash of the log's
+// entry at a seq (the stores' AuditHashAt).
+type AnchoredLog interface {
+	AuditReader
+	AuditHashAt(ctx context.Context, seq int64) (string, bool, error)
+}
+
+// OpenAnchored is OpenWitnessed that also holds the log to anchors, the
+// anchor the server keeps of it (audit.Anchors): the latest revision is
+// loaded only when the log it is read from reaches the anchor. Whoever
+// can write the database can delete the latest revision's row and its
+// record at the log's end together; the log left is internally sound and
+// its latest record names the revision before, which every server that
+// started next put in force, saying nothing. A directory with no anchor
+// yet (a server's first start) holds the log to nothing.
+func OpenAnchored(ctx context.Context, st Store, dirs []string, chain *audit.Chain, log AnchoredLog, anchors *audit.Anchors) (*State, error) {
+	w := &witness{chain: chain, log: log, sealed: map[int64]string{}}
+	if anchors != nil {
+		w.anchors, w.hashAt = anchors, log.AuditHashAt
+	}
+	s := &State{st: st, dirs: dirs, witness: w}
 	if err := s.Refresh(ctx); err != nil {
 		return nil, err
 	}

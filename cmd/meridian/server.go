@@ -477,8 +477,10 @@ func startServer(opts serverOptions) (*server, error) {
 	m := metrics.New(metrics.Sources{RunCounts: st.CountRuns, AuditHead: st.AuditHead,
 		Leading: func() (int64, bool) { return ctl.Leading() }})
 	// Each revision loaded from the store must be on the sealed record:
-	// a row written into the database by hand is not the law.
-	rs, err := rules.OpenWitnessed(ctx, st, opts.RuleDirs, audit.NewChain(key), st)
+	// a row written into the database by hand is not the law. The log
+	// must reach its anchor: a latest revision cut from its end with its
+	// record is not the law either.
+	rs, err := rules.OpenAnchored(ctx, st, opts.RuleDirs, audit.NewChain(key), st, anchors)
 	if err != nil {
 		return nil, fmt.Errorf("law: %w", err)
 	}
