@@ -480,7 +480,9 @@ type Revision struct {
 	// outside Meridian, and the revision is never loaded; or its author,
 	// reason or files' names were, and the row does not say who applied
 	// the law in it, or why. Both are unset when the state checks no
-	// revision against the log (Open).
+	// revision against the log (Open). Where a sealed record names the
+	// revision with its row's hash, CreatedAt is the record's time, not
+	// the row's, which the database's writer could change.
 	Witnessed   bool
 	Unwitnessed string
 }
