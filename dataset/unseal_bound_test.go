@@ -1,0 +1,130 @@
+package dataset
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// lowSlack sets the slack of the unseal bound to n for the test.
+func lowSlack(t *testing.T, n int64) {
+	old := unsealSlack
+	unsealSlack = n
+	t.Cleanup(func() { unsealSlack = old })
+}
+
+// TestAttackUnsealRepeatedChunk: a manifest, authenticated with the
+// dataset's own key, that names one staged chunk of 1 MiB in nine files
+// is refused before anything is written, naming the reference past the
+// bound. Before, the unseal wrote all nine (any number of them: a few
+// megabytes staged filled the site's scratch).
+func TestAttackUnsealRepeatedChunk(t *testing.T) {
+	lowSlack(t, 0)
+	ctx := context.Background()
+	src := t.TempDir()
+	data := make([]byte, 1<<20)
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	if err := os.WriteFile(filepath.Join(src, "a"), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	store, _ := newStore(t)
+	s := newSealer(t, "dup")
+	res, err := Add(ctx, AddOptions{Name: "dup", Root: src, Store: store, Sealer: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := res.Manifest.Files[0]
+	if len(one.Chunks) != 1 {
+		t.Fatalf("1 MiB in %d chunks, want 1", len(one.Chunks))
+	}
+	m := &Manifest{Version: ManifestVersion, Dataset: "dup"}
+	for i := range 9 {
+		f := one
+		f.Path = fmt.Sprintf("f%d", i)
+		m.Files = append(m.Files, f)
+	}
+	enc, err := m.Encode(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Put(ctx, store, ManifestKey("dup"), enc); err != nil {
+		t.Fatal(err)
+	}
+	// 1 MiB staged: at most 4 MiB written. The fifth file is past it.
+	const field = "files[4].chunks[0].id"
+	dir := filepath.Join(t.TempDir(), "out")
+	_, err = UnsealDir(ctx, store, s, "dup", dir)
+	if !errors.Is(err, ErrUnsealBound) || !strings.Contains(err.Error(), field) || !strings.Contains(err.Error(), "named 9 times") {
+		t.Fatalf("UnsealDir = %v, want ErrUnsealBound naming %s", err, field)
+	}
+	if _, err := os.Lstat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a refused unseal made its directory (%v)", err)
+	}
+	var w bytes.Buffer
+	_, err = UnsealTar(ctx, store, s, "dup", &w)
+	if !errors.Is(err, ErrUnsealBound) || !strings.Contains(err.Error(), field) {
+		t.Fatalf("UnsealTar = %v, want ErrUnsealBound naming %s", err, field)
+	}
+	if w.Len() != 0 {
+		t.Fatalf("a refused tar unseal wrote %d bytes", w.Len())
+	}
+	// Four copies are within the bound, and unseal.
+	m.Files = m.Files[:4]
+	if enc, err = m.Encode(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := Put(ctx, store, ManifestKey("dup"), enc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := UnsealDir(ctx, store, s, "dup", dir); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(filepath.Join(dir, "f3")); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("f3: %d bytes, %v", len(got), err)
+	}
+}
+
+// TestUnsealBoundKeepsHoles: a file of 128 MiB that is zeros but for its
+// first 100 KiB (one chunk of zeros named over and over) unseals into a
+// directory under a bound with no slack, as its zeros are holes there; as
+// a tar stream, which carries the zeros, it is refused.
+func TestUnsealBoundKeepsHoles(t *testing.T) {
+	lowSlack(t, 0)
+	ctx := context.Background()
+	src := t.TempDir()
+	head := make([]byte, 100<<10)
+	rng := rand.New(rand.NewPCG(7, 8))
+	for i := range head {
+		head[i] = byte(rng.Uint32())
+	}
+	p := filepath.Join(src, "ckpt.bin")
+	if err := os.WriteFile(p, head, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(p, 128<<20); err != nil {
+		t.Fatal(err)
+	}
+	store, _ := newStore(t)
+	s := newSealer(t, "ckpt")
+	if _, err := Add(ctx, AddOptions{Name: "ckpt", Root: src, Store: store, Sealer: s}); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	if _, err := UnsealDir(ctx, store, s, "ckpt", out); err != nil {
+		t.Fatalf("sparse file into a directory: %v", err)
+	}
+	sameTree(t, src, out)
+	var w bytes.Buffer
+	if _, err := UnsealTar(ctx, store, s, "ckpt", &w); !errors.Is(err, ErrUnsealBound) || w.Len() != 0 {
+		t.Fatalf("sparse file as a tar stream: %v, %d bytes written", err, w.Len())
+	}
+}
