@@ -47,18 +47,18 @@ func UnsealDir(ctx context.Context, b *Store, s *seal.Sealer, name, dir string) 
 // computes it), and a stored manifest with another digest is refused
 // (ErrManifestPin) before anything is written. An empty pin checks none.
 func UnsealDirPinned(ctx context.Context, b *Store, s *seal.Sealer, name, dir, pin string) (*Manifest, error) {
-	m, sum, err := readManifestStored(ctx, b, s, name, pin)
+	m, stored, err := readManifestStored(ctx, b, s, name, pin)
 	if err != nil {
 		return nil, err
 	}
-	zero, err := checkUnsealBound(ctx, b, s, name, m, true)
+	zero, err := checkUnsealBound(ctx, b, s, name, m, stored.size, true)
 	if err != nil {
 		return nil, fmt.Errorf("dataset %s: %w", name, err)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	marker := unsealMarker(m, sum)
+	marker := unsealMarker(m, stored.sum)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
@@ -341,11 +341,11 @@ func UnsealTar(ctx context.Context, b *Store, s *seal.Sealer, name string, w io.
 // the hex SHA-256 pin (see UnsealDirPinned); another is refused
 // (ErrManifestPin) before anything is written. An empty pin checks none.
 func UnsealTarPinned(ctx context.Context, b *Store, s *seal.Sealer, name string, w io.Writer, pin string) (*Manifest, error) {
-	m, err := readManifest(ctx, b, s, name, pin)
+	m, stored, err := readManifestStored(ctx, b, s, name, pin)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := checkUnsealBound(ctx, b, s, name, m, false); err != nil {
+	if _, err := checkUnsealBound(ctx, b, s, name, m, stored.size, false); err != nil {
 		return nil, fmt.Errorf("dataset %s: %w", name, err)
 	}
 	tw := tar.NewWriter(w)

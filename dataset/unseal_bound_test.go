@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -126,5 +128,76 @@ func TestUnsealBoundKeepsHoles(t *testing.T) {
 	var w bytes.Buffer
 	if _, err := UnsealTar(ctx, store, s, "ckpt", &w); !errors.Is(err, ErrUnsealBound) || w.Len() != 0 {
 		t.Fatalf("sparse file as a tar stream: %v, %d bytes written", err, w.Len())
+	}
+}
+
+// TestAttackUnsealDeepDirs: a manifest of four empty files, each under a
+// chain of a thousand directories of its own (some 8 KB of manifest, for
+// 4,000 directories, a block each, at the site), is refused before
+// anything is written, naming the first path past the bound. Before, the
+// unseal made every directory: a manifest of 1 GiB so made some 2 TB of
+// them.
+func TestAttackUnsealDeepDirs(t *testing.T) {
+	lowSlack(t, 0)
+	ctx := context.Background()
+	store, _ := newStore(t)
+	s := newSealer(t, "deep")
+	m := &Manifest{Version: ManifestVersion, Dataset: "deep"}
+	for i := range 4 {
+		m.Files = append(m.Files, File{Path: fmt.Sprintf("d%d/%sf", i, strings.Repeat("a/", 999)), Mode: 0o600})
+	}
+	enc, err := m.Encode(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Put(ctx, store, ManifestKey("deep"), enc); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "out")
+	_, err = UnsealDir(ctx, store, s, "deep", dir)
+	if !errors.Is(err, ErrUnsealBound) || !strings.Contains(err.Error(), "files[0].path") {
+		t.Fatalf("UnsealDir = %v, want ErrUnsealBound naming files[0].path", err)
+	}
+	if _, err := os.Lstat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a refused unseal made its directory (%v)", err)
+	}
+	var w bytes.Buffer
+	if _, err := UnsealTar(ctx, store, s, "deep", &w); !errors.Is(err, ErrUnsealBound) || w.Len() != 0 {
+		t.Fatalf("UnsealTar = %v, %d bytes written", err, w.Len())
+	}
+}
+
+// TestNewDirs: counted file by file over sorted paths, newDirs finds each
+// directory above them once, as a set of every path's parents does.
+func TestNewDirs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	parts := []string{"a", "b", "a.b", "a-b", "ab", "a!"}
+	for range 200 {
+		set := map[string]bool{}
+		for range 1 + rng.IntN(30) {
+			var p []string
+			for range 1 + rng.IntN(5) {
+				p = append(p, parts[rng.IntN(len(parts))])
+			}
+			set[strings.Join(p, "/")] = true
+		}
+		var paths []string
+		for p := range set {
+			paths = append(paths, p)
+		}
+		slices.Sort(paths)
+		want := map[string]bool{}
+		var got int64
+		prev := ""
+		for _, p := range paths {
+			for d := path.Dir(p); d != "."; d = path.Dir(d) {
+				want[d] = true
+			}
+			got += newDirs(prev, p)
+			prev = p
+		}
+		if got != int64(len(want)) {
+			t.Fatalf("%q: newDirs counts %d directories, want %d", paths, got, len(want))
+		}
 	}
 }
