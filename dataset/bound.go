@@ -75,7 +75,13 @@ func newDirs(prev, p string) int64 {
 // sizes, as the unseal need not read them again.
 func checkUnsealBound(ctx context.Context, b *Store, s *seal.Sealer, name string, m *Manifest, stored int64, holes bool) (map[seal.ID]int64, error) {
 	zero := map[seal.ID]int64{}
-	uses := map[seal.ID]chunkUse{}
+	refs := 0
+	for _, f := range m.Files {
+		refs += len(f.Chunks)
+	}
+	// Sized once, for the chunks all distinct: grown as it fills, the
+	// map cost twice the time.
+	uses := make(map[seal.ID]chunkUse, refs)
 	staged, total := stored, int64(0)
 	prev := ""
 	for _, f := range m.Files {

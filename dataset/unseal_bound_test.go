@@ -201,3 +201,16 @@ func TestNewDirs(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkUnsealBound is what checking the unseal bound costs an unseal
+// of a manifest of 400,000 distinct chunks (400 GiB) before it writes
+// anything.
+func BenchmarkUnsealBound(b *testing.B) {
+	m := bigManifest("shard-%05d/model.pt")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := checkUnsealBound(context.Background(), nil, nil, "big", m, 1<<20, true); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
