@@ -20,16 +20,20 @@ import (
 // megabytes staged could fill the site's scratch. An unseal writes at most
 // UnsealRatio times what was staged (the bytes of the distinct chunks and
 // of the stored manifest), and UnsealSlack besides, counting each
-// directory it makes as UnsealDirBytes (a file system block); a manifest
+// directory it makes as UnsealDirBytes (a file system block) and each
+// file as UnsealFileBytes besides its content (its inode and its entry
+// in a directory: a manifest of millions of empty files, some 50 bytes of
+// it each, would otherwise make them all, and sync each); a manifest
 // that would make it write more is refused (ErrUnsealBound) before
 // anything is written. A chunk of zeros is a hole in the file an unseal
 // into a directory writes, and takes no room there, so it is not counted
 // (a sparse checkpoint stays within the bound); a tar stream carries every
 // byte, and counts them all.
 const (
-	UnsealRatio          = 4
-	UnsealSlack    int64 = 1 << 30
-	UnsealDirBytes int64 = 4 << 10
+	UnsealRatio           = 4
+	UnsealSlack     int64 = 1 << 30
+	UnsealDirBytes  int64 = 4 << 10
+	UnsealFileBytes int64 = 512
 )
 
 // unsealSlack is UnsealSlack, lowered by tests.
@@ -85,7 +89,7 @@ func checkUnsealBound(ctx context.Context, b *Store, s *seal.Sealer, name string
 	staged, total := stored, int64(0)
 	prev := ""
 	for _, f := range m.Files {
-		total += newDirs(prev, f.Path) * UnsealDirBytes
+		total += newDirs(prev, f.Path)*UnsealDirBytes + UnsealFileBytes
 		prev = f.Path
 		for _, c := range f.Chunks {
 			// Validate bounds each size to 1..maxChunkSize, and the
@@ -144,16 +148,15 @@ func checkUnsealBound(ctx context.Context, b *Store, s *seal.Sealer, name string
 		kind = "as a tar stream, zeros and all"
 	}
 	over := func(field string) error {
-		return fmt.Errorf("manifest: %s: its files unpack to %d bytes (%s, each directory as %d) from %d bytes staged (distinct chunks and the manifest), over the %d an unseal writes (%d times those, and %d): %w",
-			field, total, kind, UnsealDirBytes, staged, bound, UnsealRatio, unsealSlack, ErrUnsealBound)
+		return fmt.Errorf("manifest: %s: its files unpack to %d bytes (%s, each directory as %d, each file as %d more) from %d bytes staged (distinct chunks and the manifest), over the %d an unseal writes (%d times those, and %d): %w",
+			field, total, kind, UnsealDirBytes, UnsealFileBytes, staged, bound, UnsealRatio, unsealSlack, ErrUnsealBound)
 	}
 	var sum int64
 	prev = ""
 	for i, f := range m.Files {
-		if n := newDirs(prev, f.Path); n > 0 {
-			if sum += n * UnsealDirBytes; sum > bound {
-				return nil, over(fmt.Sprintf("files[%d].path %q: %d directories more", i, f.Path, n))
-			}
+		n := newDirs(prev, f.Path)
+		if sum += n*UnsealDirBytes + UnsealFileBytes; sum > bound {
+			return nil, over(fmt.Sprintf("files[%d].path %q: a file and %d directories more", i, f.Path, n))
 		}
 		prev = f.Path
 		for j, c := range f.Chunks {

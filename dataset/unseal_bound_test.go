@@ -214,3 +214,34 @@ func BenchmarkUnsealBound(b *testing.B) {
 		}
 	}
 }
+
+// TestAttackUnsealEmptyFiles: a manifest of 200 empty files, some 50
+// bytes of it each, is refused before anything is written, naming the
+// first path past the bound: each file the unseal makes is an inode and
+// an entry in a directory, and a sync. Before, it made them all: a
+// manifest of 1 GiB so made some 20 million.
+func TestAttackUnsealEmptyFiles(t *testing.T) {
+	lowSlack(t, 0)
+	ctx := context.Background()
+	store, _ := newStore(t)
+	s := newSealer(t, "empty")
+	m := &Manifest{Version: ManifestVersion, Dataset: "empty"}
+	for i := range 200 {
+		m.Files = append(m.Files, File{Path: fmt.Sprintf("f%03d", i), Mode: 0o600})
+	}
+	enc, err := m.Encode(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Put(ctx, store, ManifestKey("empty"), enc); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "out")
+	_, err = UnsealDir(ctx, store, s, "empty", dir)
+	if !errors.Is(err, ErrUnsealBound) || !strings.Contains(err.Error(), "].path \"f") {
+		t.Fatalf("UnsealDir = %v, want ErrUnsealBound naming a file's path", err)
+	}
+	if _, err := os.Lstat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a refused unseal made its directory (%v)", err)
+	}
+}
