@@ -625,15 +625,12 @@ func Expand(s string, env map[string]string) string {
 // ends, pushing checkpoints and reporting as it goes.
 func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 	env := a.workloadEnv()
-	exe, err := workloadExe(a.cfg, a.m.Sandbox, a.wd)
+	exe, exeFile, err := workloadExe(a.cfg, a.m.Sandbox, a.wd)
 	if err != nil {
 		return ExitSetup, err
 	}
 	env[EnvExe] = exe
-	a.exe = exe
-	if a.exeFile, err = os.Open(exe); err != nil {
-		return ExitSetup, err
-	}
+	a.exe, a.exeFile = exe, exeFile
 	args := make([]string, len(a.m.Command))
 	for i, s := range a.m.Command {
 		args[i] = Expand(s, env)

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -252,14 +251,16 @@ func helperCommand(cfg Config, sb Sandbox, wd string, args, env []string, reap b
 }
 
 // workloadExe is the path by which the workload runs Meridian's own
-// executable (its "meridian", and $(MERIDIAN_EXE)): the agent's own, or, for
-// a workload run as the tenant's user, a link in the scratch, since the
-// agent's executable may sit where that user cannot reach it.
-func workloadExe(cfg Config, sb Sandbox, wd string) (string, error) {
+// executable (its "meridian", and $(MERIDIAN_EXE)), and that executable,
+// open: the agent's own, or, for a workload run as the tenant's user, a
+// link in the scratch, since the agent's executable may sit where that
+// user cannot reach it.
+func workloadExe(cfg Config, sb Sandbox, wd string) (string, *os.File, error) {
 	if sb.Mode != SandboxUID {
-		return cfg.Exe, nil
+		f, err := os.Open(cfg.Exe)
+		return cfg.Exe, f, err
 	}
-	return linkExe(cfg.Exe, filepath.Join(wd, "tmp", "bin"), sb)
+	return linkExe(cfg.Exe, wd, sb)
 }
 
 func sameFile(a, b string) bool {
@@ -271,33 +272,95 @@ func sameFile(a, b string) bool {
 	return err1 == nil && err2 == nil && os.SameFile(fa, fb)
 }
 
-// linkExe makes exe reachable by the sandbox's user under dir: a hard link
-// when the file system allows it, else a copy.
-func linkExe(exe, dir string, sb Sandbox) (string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
+// linkExe makes exe reachable by the sandbox's user as wd/tmp/bin/meridian:
+// a hard link when the file system allows it, else a copy. It returns
+// that path and the file, open.
+//
+// By now the scratch is the tenant's user's, and any process of that
+// user (another of its jobs on the node, its own shell) may have put a
+// link where tmp or bin should be. Every step is taken from the
+// directory above it, opened without following a link, never by a path:
+// followed, a link to /etc had the agent (as root) link or copy its
+// executable there and hand that directory to the tenant's user.
+func linkExe(exe, wd string, sb Sandbox) (string, *os.File, error) {
+	dir, err := unix.Open(wd, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", nil, fmt.Errorf("scratch %s: %w", wd, err)
 	}
-	dst := filepath.Join(dir, "meridian")
-	os.Remove(dst)
-	if err := os.Link(exe, dst); err != nil {
+	for _, name := range []string{"tmp", "bin"} {
+		if err := unix.Mkdirat(dir, name, 0o755); err != nil && err != unix.EEXIST {
+			unix.Close(dir)
+			return "", nil, fmt.Errorf("%s: %w", name, err)
+		}
+		sub, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		unix.Close(dir)
+		if err != nil {
+			return "", nil, fmt.Errorf("%s in the scratch: not a directory (%w)", name, err)
+		}
+		dir = sub
+	}
+	defer unix.Close(dir)
+	dst := filepath.Join(wd, "tmp", "bin", "meridian")
+	if err := unix.Unlinkat(dir, "meridian", 0); err != nil && err != unix.ENOENT {
+		return "", nil, fmt.Errorf("%s: %w", dst, err)
+	}
+	var f *os.File
+	if unix.Linkat(unix.AT_FDCWD, exe, dir, "meridian", 0) == nil {
+		fd, err := unix.Openat(dir, "meridian", unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return "", nil, fmt.Errorf("%s: %w", dst, err)
+		}
+		f = os.NewFile(uintptr(fd), dst)
+		// What is there now is what was linked, not a file put in its
+		// place since.
+		want, err1 := os.Stat(exe)
+		got, err2 := f.Stat()
+		if err1 != nil || err2 != nil || !os.SameFile(want, got) {
+			f.Close()
+			return "", nil, fmt.Errorf("%s: replaced while it was linked", dst)
+		}
+	} else {
 		src, err := os.Open(exe)
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
 		defer src.Close()
-		out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+		fd, err := unix.Openat(dir, "meridian", unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o755)
 		if err != nil {
-			return "", err
+			return "", nil, fmt.Errorf("%s: %w", dst, err)
 		}
-		if _, err := io.Copy(out, src); err != nil {
-			out.Close()
-			return "", err
+		out := os.NewFile(uintptr(fd), dst)
+		_, err = io.Copy(out, src)
+		if err == nil {
+			err = unix.Fchmod(fd, 0o755) // past the umask
 		}
-		if err := out.Close(); err != nil {
-			return "", err
+		var written os.FileInfo
+		if err == nil {
+			written, err = out.Stat()
+		}
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return "", nil, err
+		}
+		// Opened again to read only (a program open for writing cannot
+		// be run), and checked to be the copy made.
+		rd, err := unix.Openat(dir, "meridian", unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return "", nil, fmt.Errorf("%s: %w", dst, err)
+		}
+		f = os.NewFile(uintptr(rd), dst)
+		if got, err := f.Stat(); err != nil || !os.SameFile(written, got) {
+			f.Close()
+			return "", nil, fmt.Errorf("%s: replaced while it was copied", dst)
 		}
 	}
-	return dst, os.Chown(dir, sb.UID, sb.GID)
+	if err := unix.Fchown(dir, sb.UID, sb.GID); err != nil {
+		f.Close()
+		return "", nil, err
+	}
+	return dst, f, nil
 }
 
 // chownTree gives the attempt's scratch directory, with the datasets and
@@ -306,16 +369,43 @@ func linkExe(exe, dir string, sb Sandbox) (string, error) {
 // have swapped for a link: checkpoints are read by the pack helper inside
 // the same sandbox, and the final wipe removes links without following
 // them.
+//
+// Each directory is given over only after everything in it: any process
+// of the tenant's user (another of its jobs on the node, its own shell)
+// may act in a directory once it is that user's, and one given over
+// before the walk went into it could have had a subdirectory swapped for
+// a link to /etc, which the walk would then follow, giving what is there
+// to the tenant. Until the walk leaves a directory, it and those above
+// it are still the agent's.
 func chownTree(wd string, uid, gid int) error {
 	if err := os.Chmod(wd, 0o700); err != nil {
 		return err
 	}
-	return filepath.WalkDir(wd, func(p string, _ fs.DirEntry, err error) error {
+	return chownBelow(wd, uid, gid)
+}
+
+// lchown is os.Lchown, watched by tests.
+var lchown = os.Lchown
+
+// chownBelow gives what is in p, then p, to uid and gid, never following
+// a link.
+func chownBelow(p string, uid, gid int) error {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		ents, err := os.ReadDir(p)
 		if err != nil {
 			return err
 		}
-		return os.Lchown(p, uid, gid)
-	})
+		for _, e := range ents {
+			if err := chownBelow(filepath.Join(p, e.Name()), uid, gid); err != nil {
+				return err
+			}
+		}
+	}
+	return lchown(p, uid, gid)
 }
 
 // SandboxExec is the helper that confines itself and then becomes the

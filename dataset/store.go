@@ -313,18 +313,25 @@ func readManifest(ctx context.Context, b *Store, s *seal.Sealer, name, pin strin
 	return m, err
 }
 
-// readManifestStored is readManifest, also returning the hex SHA-256 of
-// the manifest's stored form.
-func readManifestStored(ctx context.Context, b *Store, s *seal.Sealer, name, pin string) (*Manifest, string, error) {
+// storedManifest is what readManifestStored says of a manifest's stored
+// form: its hex SHA-256 and its length.
+type storedManifest struct {
+	sum  string
+	size int64
+}
+
+// readManifestStored is readManifest, also returning the hex SHA-256 and
+// the length of the manifest's stored form.
+func readManifestStored(ctx context.Context, b *Store, s *seal.Sealer, name, pin string) (*Manifest, storedManifest, error) {
 	data, err := ReadObject(ctx, b, ManifestKey(name), int64(maxManifestBytes))
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
-			return nil, "", fmt.Errorf("dataset %s: no manifest in the store: %w", name, ErrNotFound)
+			return nil, storedManifest{}, fmt.Errorf("dataset %s: no manifest in the store: %w", name, ErrNotFound)
 		}
-		return nil, "", fmt.Errorf("dataset %s: read manifest: %w", name, err)
+		return nil, storedManifest{}, fmt.Errorf("dataset %s: read manifest: %w", name, err)
 	}
 	if err := CheckPin(name, data, pin); err != nil {
-		return nil, "", err
+		return nil, storedManifest{}, err
 	}
 	m, err := ParseManifest(data, s)
 	if err != nil {
@@ -332,13 +339,13 @@ func readManifestStored(ctx context.Context, b *Store, s *seal.Sealer, name, pin
 			// The pin vouches for the bytes: only the key can be wrong.
 			err = ErrWrongKey
 		}
-		return nil, "", fmt.Errorf("dataset %s: %w", name, err)
+		return nil, storedManifest{}, fmt.Errorf("dataset %s: %w", name, err)
 	}
 	if m.Dataset != name {
-		return nil, "", fmt.Errorf("dataset %s: manifest names dataset %q", name, m.Dataset)
+		return nil, storedManifest{}, fmt.Errorf("dataset %s: manifest names dataset %q", name, m.Dataset)
 	}
 	sum := sha256.Sum256(data)
-	return m, hex.EncodeToString(sum[:]), nil
+	return m, storedManifest{hex.EncodeToString(sum[:]), int64(len(data))}, nil
 }
 
 // ErrNotFound means a manifest or chunk is not in the store.

@@ -35,6 +35,9 @@ import (
 // and the temporary files are written again. A directory that holds
 // anything the manifest does not name, or whose marker names another
 // version, is refused as a non-empty one is.
+//
+// A manifest whose files would make it write more than an unseal's bound
+// (UnsealRatio) is refused, ErrUnsealBound, before anything is written.
 func UnsealDir(ctx context.Context, b *Store, s *seal.Sealer, name, dir string) (*Manifest, error) {
 	return UnsealDirPinned(ctx, b, s, name, dir, "")
 }
@@ -44,14 +47,18 @@ func UnsealDir(ctx context.Context, b *Store, s *seal.Sealer, name, dir string) 
 // computes it), and a stored manifest with another digest is refused
 // (ErrManifestPin) before anything is written. An empty pin checks none.
 func UnsealDirPinned(ctx context.Context, b *Store, s *seal.Sealer, name, dir, pin string) (*Manifest, error) {
-	m, sum, err := readManifestStored(ctx, b, s, name, pin)
+	m, stored, err := readManifestStored(ctx, b, s, name, pin)
 	if err != nil {
 		return nil, err
+	}
+	zero, err := checkUnsealBound(ctx, b, s, name, m, stored.size, true)
+	if err != nil {
+		return nil, fmt.Errorf("dataset %s: %w", name, err)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	marker := unsealMarker(m, sum)
+	marker := unsealMarker(m, stored.sum)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
@@ -80,7 +87,7 @@ func UnsealDirPinned(ctx context.Context, b *Store, s *seal.Sealer, name, dir, p
 		if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 			return nil, err
 		}
-		if err := writeFileFromChunks(ctx, b, s, name, f, dst, &buf); err != nil {
+		if err := writeFileFromChunks(ctx, b, s, name, f, dst, &buf, zero); err != nil {
 			return nil, err
 		}
 	}
@@ -240,7 +247,9 @@ func sameFile(s *seal.Sealer, p string, f *File, buf *[]byte) (bool, error) {
 	return true, nil
 }
 
-func writeFileFromChunks(ctx context.Context, b *Store, s *seal.Sealer, name string, f File, dst string, buf *[]byte) error {
+// writeFileFromChunks writes f to dst. zero holds the chunks known to be
+// zeros, with their sizes; those it finds are added.
+func writeFileFromChunks(ctx context.Context, b *Store, s *seal.Sealer, name string, f File, dst string, buf *[]byte, zero map[seal.ID]int64) error {
 	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".*.tmp")
 	if err != nil {
 		return err
@@ -258,7 +267,6 @@ func writeFileFromChunks(ctx context.Context, b *Store, s *seal.Sealer, name str
 	// chunker cuts a run of zeros into chunks of one id, so that chunk is
 	// read and authenticated once and each later one is a seek.
 	var at int64
-	zero := map[seal.ID]int64{} // the size of each chunk of zeros read
 	for _, c := range f.Chunks {
 		if n, ok := zero[c.ID]; ok {
 			if c.Size != n {
@@ -322,6 +330,9 @@ func allZero(p []byte) bool {
 // that pipes it straight into its scratch space. Each chunk is authenticated
 // before any of its bytes are written; on failure the stream stops with an
 // error and without the tar end marker, so `tar -x` reports it truncated.
+// A manifest whose files would make the stream longer than an unseal's
+// bound (UnsealRatio; zeros count here) is refused, ErrUnsealBound, before
+// anything is written.
 func UnsealTar(ctx context.Context, b *Store, s *seal.Sealer, name string, w io.Writer) (*Manifest, error) {
 	return UnsealTarPinned(ctx, b, s, name, w, "")
 }
@@ -330,9 +341,12 @@ func UnsealTar(ctx context.Context, b *Store, s *seal.Sealer, name string, w io.
 // the hex SHA-256 pin (see UnsealDirPinned); another is refused
 // (ErrManifestPin) before anything is written. An empty pin checks none.
 func UnsealTarPinned(ctx context.Context, b *Store, s *seal.Sealer, name string, w io.Writer, pin string) (*Manifest, error) {
-	m, err := readManifest(ctx, b, s, name, pin)
+	m, stored, err := readManifestStored(ctx, b, s, name, pin)
 	if err != nil {
 		return nil, err
+	}
+	if _, err := checkUnsealBound(ctx, b, s, name, m, stored.size, false); err != nil {
+		return nil, fmt.Errorf("dataset %s: %w", name, err)
 	}
 	tw := tar.NewWriter(w)
 	var buf []byte
