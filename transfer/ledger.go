@@ -524,7 +524,11 @@ func (c *copier) arrived(ctx context.Context, o Object, buf *[]byte) (int, error
 	if c.cr.Sealer == nil || o.Chunk == nil {
 		// The intent recorded the object's size: a larger object there
 		// is not it, and is not read.
-		raw, err := dataset.ReadObject(ctx, c.cr.Dst, o.Key, o.Bytes)
+		read := dataset.ReadObject
+		if o.Chunk == nil {
+			read = readManifestObject
+		}
+		raw, err := read(ctx, c.cr.Dst, o.Key, o.Bytes)
 		switch {
 		case err != nil:
 			return presence(err)
