@@ -124,3 +124,52 @@ func TestReconcileWithoutTheManifestForgetsNothing(t *testing.T) {
 		t.Fatalf("remembered %v after a Reconcile without the manifest; want the chunk still", got)
 	}
 }
+
+// TestForgetManyChunksInBoundedRecords: a dropped version's abandoned
+// chunks may be many; the records forgetting them name at most
+// forgetBatch each, so that no ledger line grows with the dataset, and
+// all of them are forgotten.
+func TestForgetManyChunksInBoundedRecords(t *testing.T) {
+	f := newFixture(t, 1, 10<<10, "")
+	ctx := context.Background()
+	if _, err := f.stager().Stage(ctx, f.request()); err != nil {
+		t.Fatal(err)
+	}
+	e := Entry{Kind: KindDataset, Dataset: "chat-logs", Site: "my-johor-1", From: "CN", To: "MY", AsOf: "2026-01-14"}
+	const n = 2*forgetBatch + 5
+	var objs []Object
+	var keys []string
+	for i := range n {
+		ch := dataset.ChunkRef{ID: seal.ID{0xee, byte(i >> 8), byte(i)}, Size: 1000}
+		objs = append(objs, Object{Key: dataset.ChunkKey("chat-logs", ch.ID), Bytes: int64(seal.SealedSize(1000)), Chunk: &ch})
+		keys = append(keys, objs[i].Key)
+	}
+	if err := f.ledger.Append(ctx, "", KindAbandoned, "", Abandoned{Intent: "i0", Dataset: e.Dataset, Site: e.Site,
+		Missing: keys, Reason: "interrupted", Chunks: objs, Entry: &e}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.stager().Stage(ctx, f.request()); err != nil {
+		t.Fatal(err)
+	}
+	if got := rememberedChunks(t, f.ledger); len(got) != 0 {
+		t.Fatalf("%d chunks still remembered; want none", len(got))
+	}
+	recs, err := f.ledger.Records(ctx, "", KindForgotten)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, r := range recs {
+		var fg Forgotten
+		if err := r.decode(&fg); err != nil {
+			t.Fatal(err)
+		}
+		if len(fg.Chunks) > forgetBatch {
+			t.Fatalf("a record forgets %d chunks; want at most %d", len(fg.Chunks), forgetBatch)
+		}
+		total += len(fg.Chunks)
+	}
+	if total != n || len(recs) != 3 {
+		t.Fatalf("%d records forgot %d chunks; want 3 forgetting %d", len(recs), total, n)
+	}
+}

@@ -178,9 +178,9 @@ type Abandoned struct {
 // site that abandonments recorded as not at the destination, which the
 // dataset's manifest no longer names and a reconcile then found not there
 // either. The ledger stops remembering them (its view drops them), so that
-// no reconcile reads them again. One record names them all: a copy killed
-// before it is written leaves them remembered, and the next reconcile
-// looks once more.
+// no reconcile reads them again. A record names up to 1,024 of them: a
+// copy killed before it is written leaves those remembered, and the next
+// reconcile looks once more.
 type Forgotten struct {
 	// Kind is the entry kind (KindDataset when empty).
 	Kind    string   `json:"kind,omitempty"`
@@ -429,24 +429,31 @@ func (c *copier) manifestChunks() map[string]bool {
 	return out
 }
 
+// forgetBatch bounds the chunks one KindForgotten record names, as a
+// batch bounds an intent's: a record naming every chunk of a large
+// dataset's dropped version would be a line of tens of megabytes, past
+// what a FileLedger reads back.
+const forgetBatch = 1024
+
 // forget records (KindForgotten) that the chunks gone, which the ledger
 // remembered as abandoned, are not at the destination and no longer in
 // the manifest: a chunk the manifest still names is sent again under a
 // new intent, which ends its memory, but one it dropped was never named
-// again, and every later reconcile read it once more. One record names
-// them all; until it is written they stay remembered, and the next
-// reconcile reads them again.
+// again, and every later reconcile read it once more. Each record names
+// up to forgetBatch of them; until it is written they stay remembered,
+// and the next reconcile reads them again.
 func (c *copier) forget(ctx context.Context, gone []string) error {
-	if len(gone) == 0 {
-		return nil
-	}
-	rec := Forgotten{Kind: orDataset(c.e.Kind), Dataset: c.cr.Name, Site: c.e.Site, Chunks: gone,
-		Reason: "abandoned, no longer in the manifest, and not at the destination when reconciled"}
-	if err := c.s.Ledger.Append(ctx, c.cr.Tenant, KindForgotten, c.e.RunID, rec); err != nil {
-		return fmt.Errorf("%w: %w", ErrLedger, err)
-	}
-	for _, key := range gone {
-		delete(c.pending, key)
+	for len(gone) > 0 {
+		batch := gone[:min(len(gone), forgetBatch)]
+		gone = gone[len(batch):]
+		rec := Forgotten{Kind: orDataset(c.e.Kind), Dataset: c.cr.Name, Site: c.e.Site, Chunks: batch,
+			Reason: "abandoned, no longer in the manifest, and not at the destination when reconciled"}
+		if err := c.s.Ledger.Append(ctx, c.cr.Tenant, KindForgotten, c.e.RunID, rec); err != nil {
+			return fmt.Errorf("%w: %w", ErrLedger, err)
+		}
+		for _, key := range batch {
+			delete(c.pending, key)
+		}
 	}
 	return nil
 }
