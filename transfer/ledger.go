@@ -60,7 +60,8 @@ var ErrLedger = errors.New("the transfer ledger could not be written or read")
 
 // Transient reports whether a copy's error is a passing one, which the
 // same copy may well get past a while later: a store's (dataset.Transient),
-// the ledger's own (ErrLedger), or a copy that ran into a day the law was
+// the ledger's own (ErrLedger), a destination that took an object too
+// slowly (ErrWriteDeadline), or a copy that ran into a day the law was
 // not asked about (ErrDayChanged). The law's refusal never is.
 func Transient(err error) bool {
 	// A refusal that would be met again counts first, even joined with a
@@ -68,7 +69,7 @@ func Transient(err error) bool {
 	if err == nil || errors.As(err, new(*DeniedError)) || dataset.Refused(err) {
 		return false
 	}
-	return errors.Is(err, ErrLedger) || errors.Is(err, ErrDayChanged) || dataset.Transient(err)
+	return errors.Is(err, ErrLedger) || errors.Is(err, ErrDayChanged) || errors.Is(err, ErrWriteDeadline) || dataset.Transient(err)
 }
 
 // What a ledger entry moved.

@@ -674,7 +674,7 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 		if err := c.sameDay(c.s.now()); err != nil {
 			return err
 		}
-		if err := putObject(ctx, c.cr.Dst, o.Key, data); err != nil {
+		if err := putWithin(ctx, c.cr.Dst, o.Key, data, o.Chunk == nil); err != nil {
 			// Parts the destination took before the write failed and
 			// was aborted crossed, and nothing there will show them.
 			if n := min(dataset.Crossed(err), int64(len(data))); n > 0 {
@@ -869,6 +869,40 @@ func sameManifest(ctx context.Context, b *dataset.Store, key string, want []byte
 		return false, slow
 	}
 	return same, err
+}
+
+// writeTime bounds one object's write to the destination: the time a
+// store's read of it may take (its idle bound, and its size at
+// dataset.MinReadRate), and for a manifest no more than its read
+// (ManifestReadTime). A site's store that took a PUT's body a few bytes
+// at a time held the copy, the site's lease and its connection for as
+// long as the staging's own deadline, an hour, and a command-line
+// staging without end. Tests set it lower.
+var writeTime = func(n int, manifest bool) time.Duration {
+	d := dataset.DefaultReadIdle + time.Duration(float64(n)/float64(dataset.MinReadRate)*float64(time.Second))
+	if manifest {
+		d = min(d, ManifestReadTime)
+	}
+	return d
+}
+
+// ErrWriteDeadline means the destination took an object more slowly than
+// writeTime allows, and its write was stopped: a passing failure.
+var ErrWriteDeadline = errors.New("the destination took the object too slowly")
+
+// putWithin is putObject within writeTime. A write it stops says so
+// (ErrWriteDeadline), and keeps what the failed write says crossed
+// (dataset.Crossed).
+func putWithin(ctx context.Context, b *dataset.Store, key string, data []byte, manifest bool) error {
+	d := writeTime(len(data), manifest)
+	slow := fmt.Errorf("%s not written within %v: %w", key, d, ErrWriteDeadline)
+	wctx, cancel := context.WithTimeoutCause(ctx, d, slow)
+	defer cancel()
+	err := putObject(wctx, b, key, data)
+	if err != nil && ctx.Err() == nil && context.Cause(wctx) == slow {
+		return fmt.Errorf("%w: %w", slow, err)
+	}
+	return err
 }
 
 // putObject writes an object to the destination (dataset.Put; tests
