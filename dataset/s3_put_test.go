@@ -32,6 +32,9 @@ type partServer struct {
 	failPart int
 	// failAbort, when set, refuses to abort the upload.
 	failAbort bool
+	// failPut, when set, refuses an object sent in one PUT, once its
+	// body has arrived.
+	failPut bool
 	// onPart, when set, runs as part n arrives; a part for which it
 	// returns true is held until its request is given up.
 	onPart func(n int) bool
@@ -94,6 +97,11 @@ func (s *partServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.aborted = true
 		w.WriteHeader(http.StatusNoContent)
 	case r.Method == http.MethodPut && r.URL.RawQuery == "":
+		if s.failPut {
+			w.WriteHeader(http.StatusForbidden)
+			fmt.Fprint(w, `<Error><Code>AccessDenied</Code><Message>no</Message></Error>`)
+			return
+		}
 		s.object = body
 		w.Header().Set("ETag", `"o"`)
 	default:
@@ -358,9 +366,10 @@ func TestS3StaleUploadsAborted(t *testing.T) {
 // part the server refused was aborted, and the two parts it had taken
 // (32 MiB, which crossed to the site) left nothing a reconcile could find
 // and count: the bytes reached no ledger. The failed Put says how many
-// bytes the server took (Crossed). An upload whose abort the server
-// refused leaves its parts there, for a reconcile to count, and the Put
-// does not count them as well.
+// bytes reached the server (Crossed): the parts it took, and the part it
+// received and refused (8 MiB), which it never kept. An upload whose
+// abort the server refused leaves the parts it took there, for a
+// reconcile to count, and the Put counts only the refused one.
 func TestS3PutCutUploadCountsCrossedParts(t *testing.T) {
 	for _, failAbort := range []bool{false, true} {
 		s := &partServer{limit: 1 << 40, failPart: 3, failAbort: failAbort}
@@ -376,9 +385,10 @@ func TestS3PutCutUploadCountsCrossedParts(t *testing.T) {
 		if err == nil || taken != 2*DefaultPartSize || aborted == failAbort {
 			t.Fatalf("abort refused %v: an upload whose third part failed: %v; the server took %d bytes, aborted %v", failAbort, err, taken, aborted)
 		}
-		want := taken
+		const refused = 40<<20 - 2*DefaultPartSize
+		want := taken + refused
 		if failAbort {
-			want = 0
+			want = refused
 		}
 		if got := Crossed(err); got != want {
 			t.Fatalf("abort refused %v: the failed Put reports %d bytes crossed (%v); want %d", failAbort, got, err, want)
@@ -413,5 +423,23 @@ func TestS3PutCancelledUploadCountsCrossedParts(t *testing.T) {
 	}
 	if got := Crossed(err); got != 2*DefaultPartSize {
 		t.Fatalf("the cancelled Put reports %d bytes crossed; want %d", got, 2*DefaultPartSize)
+	}
+}
+
+// TestS3PutRefusedCountsCrossed: an object sent in one PUT that the server
+// received and refused (403) left nothing at the site, and the failed Put
+// said no bytes crossed: they had, all of them, and reached no ledger. A
+// refused Put now counts them (Crossed), and the refusal is still what
+// the error says.
+func TestS3PutRefusedCountsCrossed(t *testing.T) {
+	s := &partServer{limit: 1 << 40, failPut: true}
+	st := partServerStore(t, s, "")
+	data := pattern(1 << 20)
+	err := Put(context.Background(), st, ChunkKey("d", seal.ID{2}), data)
+	if got := Crossed(err); err == nil || got != int64(len(data)) {
+		t.Fatalf("a PUT the server refused: %v; %d bytes crossed, want %d", err, got, len(data))
+	}
+	if er := (minio.ErrorResponse{}); !errors.As(err, &er) || er.Code != "AccessDenied" || Transient(err) {
+		t.Fatalf("the refusal (403) is no longer what the error says: %v", err)
 	}
 }

@@ -334,7 +334,20 @@ func (b *s3Bucket) put(ctx context.Context, key string, data []byte) error {
 	}
 	opts.DisableMultipart = true
 	_, err := b.c.PutObject(ctx, b.bucket, b.prefix+key, bytes.NewReader(data), int64(len(data)), opts)
+	if err != nil && answered(err) {
+		// The server answered the PUT, body and all, with a refusal:
+		// the bytes crossed to it, and nothing there shows them.
+		return &UploadError{Crossed: int64(len(data)), Err: err}
+	}
 	return err
+}
+
+// answered reports whether err holds the server's answer to a request (an
+// S3 error response): the request reached the server, with its body, and
+// was refused there.
+func answered(err error) bool {
+	var er minio.ErrorResponse
+	return errors.As(err, &er) && er.StatusCode != 0
 }
 
 // abortGrace bounds how long an upload that failed, or whose copy was
@@ -348,7 +361,9 @@ const abortGrace = 30 * time.Second
 // the site and are gone, which no listing of objects or uploads will
 // show, so the error says how many bytes they held (*UploadError). An
 // abort that fails leaves the parts (or an upload that completed after
-// all) for a reconcile to find, and the error does not count them.
+// all) for a reconcile to find, and the error does not count them. A part
+// the server answered with a refusal crossed too, and no listing shows
+// it: the error counts its bytes, whether or not the abort is confirmed.
 func (b *s3Bucket) putParts(ctx context.Context, key string, data []byte, opts minio.PutObjectOptions) error {
 	core := minio.Core{Client: b.c}
 	full := b.prefix + key
@@ -368,37 +383,44 @@ func (b *s3Bucket) putParts(ctx context.Context, key string, data []byte, opts m
 		}
 		p, err := core.PutObjectPart(ctx, b.bucket, full, id, n, bytes.NewReader(part), int64(len(part)), popts)
 		if err != nil {
-			return b.abortPut(ctx, key, id, taken, err)
+			var refused int64
+			if answered(err) {
+				refused = int64(len(part))
+			}
+			return b.abortPut(ctx, key, id, taken, refused, err)
 		}
 		taken += int64(len(part))
 		parts = append(parts, minio.CompletePart{PartNumber: n, ETag: p.ETag})
 	}
 	if _, err := core.CompleteMultipartUpload(ctx, b.bucket, full, id, parts, opts); err != nil {
-		return b.abortPut(ctx, key, id, taken, err)
+		return b.abortPut(ctx, key, id, taken, 0, err)
 	}
 	return nil
 }
 
 // abortPut aborts the upload id to key that failed (cause) after the
-// server accepted taken bytes of its parts, and returns cause, with those
-// bytes (*UploadError) once the abort is confirmed.
-func (b *s3Bucket) abortPut(ctx context.Context, key, id string, taken int64, cause error) error {
+// server accepted taken bytes of its parts and refused refused bytes of
+// one, and returns cause, with the bytes that crossed (*UploadError): the
+// refused ones, and the taken ones once the abort is confirmed.
+func (b *s3Bucket) abortPut(ctx context.Context, key, id string, taken, refused int64, cause error) error {
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortGrace)
 	defer cancel()
 	if err := (minio.Core{Client: b.c}).AbortMultipartUpload(actx, b.bucket, b.prefix+key, id); err != nil {
 		// Not aborted (or no longer there: completed after all): what
 		// the parts left is the site's to show a reconcile.
-		return fmt.Errorf("%w (the upload was not aborted: %v)", cause, err)
+		cause = fmt.Errorf("%w (the upload was not aborted: %v)", cause, err)
+		taken = 0
 	}
-	if taken == 0 {
+	if taken+refused == 0 {
 		return cause
 	}
-	return &UploadError{Crossed: taken, Err: cause}
+	return &UploadError{Crossed: taken + refused, Err: cause}
 }
 
-// UploadError is a write that failed after the store accepted part of it
-// (the parts of an upload, which was then aborted): Crossed bytes reached
-// the store and are gone, so nothing there will show them.
+// UploadError is a write that failed after its bytes reached the store
+// (the parts of an upload, which was then aborted, or a part or a whole
+// object the store refused): Crossed bytes reached the store and are
+// gone, so nothing there will show them.
 type UploadError struct {
 	Crossed int64
 	Err     error

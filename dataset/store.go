@@ -267,8 +267,8 @@ func ChunksPresent(ctx context.Context, b *Store, name string, want []ChunkRef, 
 // Put writes one object so that readers see either nothing (or the old
 // object) or all of it: nothing is published on any error. A write that
 // failed after the store took part of it and then dropped it (an S3
-// upload's parts, aborted) says how many bytes it delivered
-// (Crossed(err)).
+// upload's parts, aborted), or that the store received and refused (a
+// part, or a whole PUT), says how many bytes it delivered (Crossed(err)).
 func Put(ctx context.Context, b *Store, key string, data []byte) error {
 	if err := b.b.put(ctx, b.prefix+key, data); err != nil {
 		return fmt.Errorf("write %s: %w", key, err)

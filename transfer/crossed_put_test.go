@@ -3,7 +3,12 @@ package transfer
 import (
 	"context"
 	"errors"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/minio/minio-go/v7"
 
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/seal"
@@ -62,5 +67,62 @@ func TestUploadPartsCrossedAreConfirmed(t *testing.T) {
 	if sums[0].ChunksSent != total || sums[0].OpenIntents != 0 || sums[0].BytesPartial != took ||
 		sums[0].BytesConfirmed != atSite+took+manifestBytes(t, f) {
 		t.Fatalf("ledger summary %+v; want the %d chunk bytes, the manifest and the %d that crossed before", sums, atSite, took)
+	}
+}
+
+// TestAttackSiteRefusesWhatItReceived: a site that takes a chunk's PUT,
+// body and all, and answers it with a refusal (403) keeps nothing a
+// reconcile could find, and the bytes that crossed to it reached no
+// ledger: every try sent them again, unrecorded. The copy's record of the
+// failed batch counts them, as crossed in part (Partial), and the next
+// staging, the site taking them, counts the chunk once more, as sent.
+func TestAttackSiteRefusesWhatItReceived(t *testing.T) {
+	old := minio.MaxRetry
+	minio.MaxRetry = 1
+	t.Cleanup(func() { minio.MaxRetry = old })
+	var refused atomic.Value // the key refused, once
+	m := &memS3{objs: map[string][]byte{}, refuse: func(key string) bool {
+		return strings.Contains(key, "/chunks/") && refused.CompareAndSwap(nil, key)
+	}}
+	srv := httptest.NewServer(m)
+	t.Cleanup(srv.Close)
+	f := newFixture(t, 3, 100<<10, "s3://bkt?anonymous=true&use_path_style=true&region=us-east-1&endpoint="+srv.URL)
+	s := f.stager()
+	s.Workers = 1
+	if _, err := s.Stage(context.Background(), f.request()); err == nil || Transient(err) {
+		t.Fatalf("a staging the site refused a chunk of: %v; want a refusal", err)
+	}
+	key, _ := refused.Load().(string)
+	var size int64
+	for _, ch := range f.manifest.UniqueChunks() {
+		if strings.HasSuffix(key, dataset.ChunkKey("chat-logs", ch.ID)) {
+			size = int64(seal.SealedSize(int(ch.Size)))
+		}
+	}
+	if size == 0 {
+		t.Fatalf("refused %q, not one of the manifest's chunks", key)
+	}
+	sums, err := Summarize(context.Background(), f.ledger, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sums) != 1 || sums[0].BytesPartial != size || sums[0].ChunksSent != 0 || sums[0].OpenIntents != 1 {
+		t.Fatalf("after the refusal the ledger says %+v; want the %d bytes the site refused confirmed in part, no chunk, the rest intended", sums, size)
+	}
+	res, err := f.stager().Stage(context.Background(), f.request())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var atSite int64
+	for _, ch := range f.manifest.UniqueChunks() {
+		atSite += int64(seal.SealedSize(int(ch.Size)))
+	}
+	sums, err = Summarize(context.Background(), f.ledger, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ChunksSent != len(f.manifest.UniqueChunks()) || sums[0].OpenIntents != 0 ||
+		sums[0].BytesConfirmed != atSite+size+manifestBytes(t, f) {
+		t.Fatalf("after the next staging: %+v, ledger %+v; want every chunk, the manifest and the %d refused bytes", res, sums, size)
 	}
 }

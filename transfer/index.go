@@ -29,7 +29,9 @@ type view struct {
 	// since confirmed (Entry.Reappeared) or named in a new intent (whose
 	// own records then say what became of them), by key. A copy or
 	// reconcile that finds one there, intact, confirms it. It is bounded
-	// by the chunk keys of the datasets staged.
+	// by the chunk keys of the datasets staged: a chunk the dataset's
+	// manifest dropped, which a reconcile then found not there, is
+	// forgotten (KindForgotten).
 	abandoned map[sumKey]map[string]abandonedChunk
 }
 
@@ -52,7 +54,7 @@ func newView() *view {
 }
 
 // ledgerKinds are the kinds a view reads.
-var ledgerKinds = []string{KindIntent, KindTransfer, KindAbandoned}
+var ledgerKinds = []string{KindIntent, KindTransfer, KindAbandoned, KindForgotten}
 
 // apply folds one record. An intent comes before the records that close
 // it (it is appended before its objects are sent), so closing is a delete.
@@ -96,6 +98,15 @@ func (v *view) apply(r Record) error {
 		if json.Unmarshal(r.Payload, &a) == nil {
 			v.abandon(a)
 			delete(v.open, a.Intent)
+		}
+	case KindForgotten:
+		var fg Forgotten
+		if json.Unmarshal(r.Payload, &fg) == nil {
+			if ab := v.abandoned[sumKey{orDataset(fg.Kind), fg.Dataset, fg.Site}]; ab != nil {
+				for _, key := range fg.Chunks {
+					delete(ab, key)
+				}
+			}
 		}
 	}
 	v.seq = max(v.seq, r.Seq)

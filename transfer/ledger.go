@@ -45,6 +45,10 @@ const (
 	// KindWithdrawn records a staged copy deleted from a site because the
 	// law no longer lets the data be there.
 	KindWithdrawn = "transfer-withdrawn"
+	// KindForgotten records chunks the ledger remembered as abandoned
+	// that are no longer in the dataset's manifest and that a reconcile
+	// found not at the destination: no later copy sends or looks for them.
+	KindForgotten = "transfer-forgotten"
 )
 
 // ErrLedger marks a copy stopped because the ledger itself (the server's
@@ -56,7 +60,8 @@ var ErrLedger = errors.New("the transfer ledger could not be written or read")
 
 // Transient reports whether a copy's error is a passing one, which the
 // same copy may well get past a while later: a store's (dataset.Transient),
-// the ledger's own (ErrLedger), or a copy that ran into a day the law was
+// the ledger's own (ErrLedger), a destination that took an object too
+// slowly (ErrWriteDeadline), or a copy that ran into a day the law was
 // not asked about (ErrDayChanged). The law's refusal never is.
 func Transient(err error) bool {
 	// A refusal that would be met again counts first, even joined with a
@@ -64,7 +69,7 @@ func Transient(err error) bool {
 	if err == nil || errors.As(err, new(*DeniedError)) || dataset.Refused(err) {
 		return false
 	}
-	return errors.Is(err, ErrLedger) || errors.Is(err, ErrDayChanged) || dataset.Transient(err)
+	return errors.Is(err, ErrLedger) || errors.Is(err, ErrDayChanged) || errors.Is(err, ErrWriteDeadline) || dataset.Transient(err)
 }
 
 // What a ledger entry moved.
@@ -168,6 +173,22 @@ type Abandoned struct {
 	// closed by then. Records written before they were kept lack them.
 	Chunks []Object `json:"chunks,omitempty"`
 	Entry  *Entry   `json:"entry,omitempty"`
+}
+
+// Forgotten is the payload of KindForgotten: chunks of a dataset at a
+// site that abandonments recorded as not at the destination, which the
+// dataset's manifest no longer names and a reconcile then found not there
+// either. The ledger stops remembering them (its view drops them), so that
+// no reconcile reads them again. A record names up to 1,024 of them: a
+// copy killed before it is written leaves those remembered, and the next
+// reconcile looks once more.
+type Forgotten struct {
+	// Kind is the entry kind (KindDataset when empty).
+	Kind    string   `json:"kind,omitempty"`
+	Dataset string   `json:"dataset"`
+	Site    string   `json:"site"`
+	Chunks  []string `json:"chunks"`
+	Reason  string   `json:"reason"`
 }
 
 // Record is one ledger record.
@@ -368,6 +389,8 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 	// again left them unconfirmed, and the next copy finds them present
 	// and skips them.
 	var back []Object
+	var gone []string
+	inManifest := c.manifestChunks()
 	for _, key := range slices.Sorted(maps.Keys(earlier)) {
 		if found[key] {
 			continue // an open intent named it again, and counted it
@@ -379,12 +402,61 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 		if err != nil {
 			return n, err
 		}
-		if st == objIntact {
+		switch {
+		case st == objIntact:
 			back = append(back, earlier[key].obj)
+		case st == objAbsent && inManifest != nil && !inManifest[key]:
+			gone = append(gone, key)
 		}
 	}
 	k, err := c.confirmPending(ctx, back)
-	return n + k, err
+	if err != nil {
+		return n + k, err
+	}
+	return n + k, c.forget(ctx, gone)
+}
+
+// manifestChunks is the keys of the chunks of the manifest the copy sends,
+// or nil when it has none (a Reconcile on its own, which cannot tell a
+// chunk the manifest dropped from one it still names).
+func (c *copier) manifestChunks() map[string]bool {
+	if c.chunks == nil {
+		return nil
+	}
+	out := make(map[string]bool, len(c.chunks))
+	for _, ch := range c.chunks {
+		out[dataset.ChunkKey(c.cr.Name, ch.ID)] = true
+	}
+	return out
+}
+
+// forgetBatch bounds the chunks one KindForgotten record names, as a
+// batch bounds an intent's: a record naming every chunk of a large
+// dataset's dropped version would be a line of tens of megabytes, past
+// what a FileLedger reads back.
+const forgetBatch = 1024
+
+// forget records (KindForgotten) that the chunks gone, which the ledger
+// remembered as abandoned, are not at the destination and no longer in
+// the manifest: a chunk the manifest still names is sent again under a
+// new intent, which ends its memory, but one it dropped was never named
+// again, and every later reconcile read it once more. Each record names
+// up to forgetBatch of them; until it is written they stay remembered,
+// and the next reconcile reads them again.
+func (c *copier) forget(ctx context.Context, gone []string) error {
+	for len(gone) > 0 {
+		batch := gone[:min(len(gone), forgetBatch)]
+		gone = gone[len(batch):]
+		rec := Forgotten{Kind: orDataset(c.e.Kind), Dataset: c.cr.Name, Site: c.e.Site, Chunks: batch,
+			Reason: "abandoned, no longer in the manifest, and not at the destination when reconciled"}
+		if err := c.s.Ledger.Append(ctx, c.cr.Tenant, KindForgotten, c.e.RunID, rec); err != nil {
+			return fmt.Errorf("%w: %w", ErrLedger, err)
+		}
+		for _, key := range batch {
+			delete(c.pending, key)
+		}
+	}
+	return nil
 }
 
 // discard removes the unfinished writes of key that parts holds, and
@@ -460,7 +532,11 @@ func (c *copier) arrived(ctx context.Context, o Object, buf *[]byte) (int, error
 	if c.cr.Sealer == nil || o.Chunk == nil {
 		// The intent recorded the object's size: a larger object there
 		// is not it, and is not read.
-		raw, err := dataset.ReadObject(ctx, c.cr.Dst, o.Key, o.Bytes)
+		read := dataset.ReadObject
+		if o.Chunk == nil {
+			read = readManifestObject
+		}
+		raw, err := read(ctx, c.cr.Dst, o.Key, o.Bytes)
 		switch {
 		case err != nil:
 			return presence(err)

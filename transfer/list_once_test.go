@@ -32,6 +32,9 @@ type memS3 struct {
 	objs     map[string][]byte
 	under    string
 	listings atomic.Int64
+	// refuse, when set, says which keys a PUT is refused for (403),
+	// once its body has arrived.
+	refuse func(key string) bool
 }
 
 func (m *memS3) fail(w http.ResponseWriter, status int, code string) {
@@ -79,6 +82,10 @@ func (m *memS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b, err := io.ReadAll(r.Body)
 		if err != nil {
 			m.fail(w, http.StatusBadRequest, "IncompleteBody")
+			return
+		}
+		if m.refuse != nil && m.refuse(key) {
+			m.fail(w, http.StatusForbidden, "AccessDenied")
 			return
 		}
 		m.objs[key] = b

@@ -254,7 +254,7 @@ var ErrDayChanged = errors.New("the day changed during the copy and the law was 
 // before they count as there.
 func (s *Stager) Copy(ctx context.Context, cr CopyRequest) (*Result, error) {
 	name := cr.Name
-	rawManifest, err := dataset.ReadObject(ctx, cr.Src, dataset.ManifestKey(name), dataset.MaxManifestBytes)
+	rawManifest, err := readManifestObject(ctx, cr.Src, dataset.ManifestKey(name), dataset.MaxManifestBytes)
 	if err != nil {
 		return nil, fmt.Errorf("read manifest from the source store: %w", err)
 	}
@@ -323,7 +323,7 @@ func (s *Stager) Copy(ctx context.Context, cr CopyRequest) (*Result, error) {
 	// Its intent records its digest, so that a reconcile after a cut
 	// tells it from another version already there.
 	pin := hexSHA256(rawManifest)
-	same, err := dataset.SameObject(ctx, cr.Dst, dataset.ManifestKey(name), rawManifest)
+	same, err := sameManifest(ctx, cr.Dst, dataset.ManifestKey(name), rawManifest)
 	final := []Object{}
 	if err != nil || !same {
 		final = append(final, Object{Key: dataset.ManifestKey(name), Bytes: int64(len(rawManifest)), SHA256: pin})
@@ -674,7 +674,7 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 		if err := c.sameDay(c.s.now()); err != nil {
 			return err
 		}
-		if err := putObject(ctx, c.cr.Dst, o.Key, data); err != nil {
+		if err := putWithin(ctx, c.cr.Dst, o.Key, data, o.Chunk == nil); err != nil {
 			// Parts the destination took before the write failed and
 			// was aborted crossed, and nothing there will show them.
 			if n := min(dataset.Crossed(err), int64(len(data))); n > 0 {
@@ -690,7 +690,11 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 			mu.Unlock()
 		}
 		mark(arrivalUnread)
-		same, err := dataset.SameObject(ctx, c.cr.Dst, o.Key, data)
+		readBack := dataset.SameObject
+		if o.Chunk == nil {
+			readBack = sameManifest
+		}
+		same, err := readBack(ctx, c.cr.Dst, o.Key, data)
 		if err != nil {
 			// A read cut short because the copy is stopping (cancelled,
 			// or another object failed) says nothing of the object.
@@ -818,6 +822,87 @@ func (c *copier) settle(ctx context.Context, in Intent, delivered map[string]arr
 		return fmt.Errorf("%w; %w: %d objects (and %d in part) reached %s but their confirmation was not recorded: %w", cause, ErrLedger, len(delivered), len(conf.Partial), in.Site, err)
 	}
 	return cause
+}
+
+// ManifestReadTime bounds the whole of one read of a manifest from a
+// store (the source's, or the site's to compare or reconcile): a store's
+// own bound on a read grows with the size the store declares, at
+// dataset.MinReadRate, and a manifest may be up to
+// dataset.MaxManifestBytes, so a store that declared that size and
+// trickled bytes at that rate held one read, and the copy, for some four
+// and a half hours. A manifest is small (some bytes a file and a chunk):
+// ten minutes reads even one of the largest size at 1.8 MB a second, and
+// one of 10 MiB at 18 KB a second. A read past it fails with
+// dataset.ErrReadDeadline, a passing failure.
+const ManifestReadTime = 10 * time.Minute
+
+// manifestReadTime is ManifestReadTime; tests set it lower.
+var manifestReadTime = ManifestReadTime
+
+// manifestRead is ctx bounded by manifestReadTime, and the error a read
+// cut by that bound returns.
+func manifestRead(ctx context.Context, b *dataset.Store, key string) (context.Context, context.CancelFunc, error) {
+	slow := fmt.Errorf("%s not read within %v: %w", key, manifestReadTime, dataset.ErrReadDeadline)
+	mctx, cancel := context.WithTimeoutCause(ctx, manifestReadTime, slow)
+	return mctx, cancel, slow
+}
+
+// readManifestObject is dataset.ReadObject of a manifest, within
+// manifestReadTime.
+func readManifestObject(ctx context.Context, b *dataset.Store, key string, limit int64) ([]byte, error) {
+	mctx, cancel, slow := manifestRead(ctx, b, key)
+	defer cancel()
+	raw, err := dataset.ReadObject(mctx, b, key, limit)
+	if err != nil && context.Cause(mctx) == slow {
+		return nil, slow
+	}
+	return raw, err
+}
+
+// sameManifest is dataset.SameObject of a manifest, within
+// manifestReadTime.
+func sameManifest(ctx context.Context, b *dataset.Store, key string, want []byte) (bool, error) {
+	mctx, cancel, slow := manifestRead(ctx, b, key)
+	defer cancel()
+	same, err := dataset.SameObject(mctx, b, key, want)
+	if err != nil && context.Cause(mctx) == slow {
+		return false, slow
+	}
+	return same, err
+}
+
+// writeTime bounds one object's write to the destination: the time a
+// store's read of it may take (its idle bound, and its size at
+// dataset.MinReadRate), and for a manifest no more than its read
+// (ManifestReadTime). A site's store that took a PUT's body a few bytes
+// at a time held the copy, the site's lease and its connection for as
+// long as the staging's own deadline, an hour, and a command-line
+// staging without end. Tests set it lower.
+var writeTime = func(n int, manifest bool) time.Duration {
+	d := dataset.DefaultReadIdle + time.Duration(float64(n)/float64(dataset.MinReadRate)*float64(time.Second))
+	if manifest {
+		d = min(d, ManifestReadTime)
+	}
+	return d
+}
+
+// ErrWriteDeadline means the destination took an object more slowly than
+// writeTime allows, and its write was stopped: a passing failure.
+var ErrWriteDeadline = errors.New("the destination took the object too slowly")
+
+// putWithin is putObject within writeTime. A write it stops says so
+// (ErrWriteDeadline), and keeps what the failed write says crossed
+// (dataset.Crossed).
+func putWithin(ctx context.Context, b *dataset.Store, key string, data []byte, manifest bool) error {
+	d := writeTime(len(data), manifest)
+	slow := fmt.Errorf("%s not written within %v: %w", key, d, ErrWriteDeadline)
+	wctx, cancel := context.WithTimeoutCause(ctx, d, slow)
+	defer cancel()
+	err := putObject(wctx, b, key, data)
+	if err != nil && ctx.Err() == nil && context.Cause(wctx) == slow {
+		return fmt.Errorf("%w: %w", slow, err)
+	}
+	return err
 }
 
 // putObject writes an object to the destination (dataset.Put; tests
