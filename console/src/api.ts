@@ -37,19 +37,70 @@ async function failure(r: Response): Promise<ApiError> {
   let msg = r.statusText || "request failed";
   let field = "";
   try {
-    const j = await r.json();
+    const j = JSON.parse(await readBounded(r, ERROR_MAX_ANSWER));
     if (j && j.error) {
-      msg = j.error.message || msg;
-      field = j.error.field || "";
+      if (typeof j.error.message === "string" && j.error.message) msg = j.error.message;
+      if (typeof j.error.field === "string") field = j.error.field;
     }
   } catch {
-    // not JSON: keep the status text
+    // not JSON, or longer than an error is: keep the status text
   }
   if (r.status === 401) {
     clearToken();
     window.dispatchEvent(new Event("meridian-unauthorized"));
   }
   return new ApiError(r.status, (field ? field + ": " : "") + msg, field);
+}
+
+// API_MAX_ANSWER bounds, in bytes, the one answer the console reads
+// whole (every call; not the logs or event streams, which it reads a piece
+// at a time). The server's largest pages are well inside it: a page of
+// runs is cut at 8 MiB, a page of audit entries once its payloads reach
+// 16 MiB. A longer answer is refused with an error that says so, never
+// read on: a server, or anything between it and the page, that answered
+// without end would otherwise have the tab hold all of it until it runs
+// out of memory. ERROR_MAX_ANSWER bounds an error's answer (a message and
+// a field), past which the page keeps the status text.
+export const API_MAX_ANSWER = 32 << 20;
+export const ERROR_MAX_ANSWER = 64 << 10;
+
+// AnswerTooLarge is the error of an answer longer than the page reads.
+export class AnswerTooLarge extends ApiError {
+  constructor(status: number, max: number) {
+    super(status, `the server's answer is longer than the console reads (${max >> 20 ? (max >> 20) + " MiB" : (max >> 10) + " KiB"}); it was not read`);
+  }
+}
+
+// readBounded reads an answer's body as text, refusing (AnswerTooLarge) one
+// longer than max bytes: one whose Content-Length says so before a byte is
+// read, else as soon as the bytes read pass max, and the rest is not read.
+export async function readBounded(r: Response, max: number): Promise<string> {
+  const declared = Number(r.headers.get("Content-Length"));
+  if (isFinite(declared) && declared > max) {
+    if (r.body) r.body.cancel().catch(() => undefined);
+    throw new AnswerTooLarge(r.status, max);
+  }
+  if (!r.body) return "";
+  const reader = r.body.getReader();
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    n += value.length;
+    if (n > max) {
+      reader.cancel().catch(() => undefined);
+      throw new AnswerTooLarge(r.status, max);
+    }
+    parts.push(value);
+  }
+  const all = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    all.set(p, at);
+    at += p.length;
+  }
+  return new TextDecoder().decode(all);
 }
 
 export async function call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
@@ -62,7 +113,12 @@ export async function call<T>(method: string, path: string, body?: unknown, sign
     signal,
   });
   if (!r.ok) throw await failure(r);
-  return (await r.json()) as T;
+  const text = await readBounded(r, API_MAX_ANSWER);
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new ApiError(r.status, "the server's answer is not JSON");
+  }
 }
 
 // RUN_PAGE is how many runs a page of the runs list holds: as many as the
@@ -84,7 +140,7 @@ export async function readRunPage(after: string): Promise<{ runs: Run[]; next: s
 export async function logSize(runPath: string, signal: AbortSignal): Promise<number> {
   const r = await fetch(runPath + "/logs?limit=1", { headers: headers(false), credentials: "omit", cache: "no-store", signal });
   if (!r.ok) throw await failure(r);
-  await r.arrayBuffer();
+  await readBounded(r, API_MAX_ANSWER);
   const n = Number(r.headers.get("X-Log-Size"));
   return isFinite(n) && n > 0 ? n : 0;
 }
@@ -94,10 +150,7 @@ export async function logSize(runPath: string, signal: AbortSignal): Promise<num
 export async function stream(path: string, onText: (s: string) => void, signal: AbortSignal): Promise<void> {
   const r = await fetch(path, { headers: headers(false), credentials: "omit", cache: "no-store", signal });
   if (!r.ok) throw await failure(r);
-  if (!r.body) {
-    onText(await r.text());
-    return;
-  }
+  if (!r.body) return;
   const reader = r.body.getReader();
   const dec = new TextDecoder();
   for (;;) {
