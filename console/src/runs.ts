@@ -220,6 +220,54 @@ export function progressText(p: Run["progress"] | null): string {
 
 const FINAL = new Set(["succeeded", "failed", "cancelled"]);
 
+// TIMELINE_KEEP is how many of a run's events its page shows: the last
+// ones. A long run's timeline (heartbeats, checkpoints) grows without end,
+// and a page that held every event would slow, then stop answering; the
+// API (meridian describe run) keeps all of them.
+export const TIMELINE_KEEP = 5000;
+
+// Timeline is a run's timeline on its page: each event is added once, as
+// it comes, and the oldest are taken out past TIMELINE_KEEP. Before, the
+// whole timeline was drawn again for each batch of events, so a run of n
+// events cost the page about n²/2 elements over its life.
+export class Timeline {
+  private shown = 0;
+  private cut = 0;
+  constructor(
+    private list: HTMLElement,
+    private note: HTMLElement,
+    private run: string,
+    private keep = TIMELINE_KEEP,
+  ) {}
+
+  add(e: RunEvent): void {
+    this.list.append(timelineItem(e));
+    this.shown++;
+    while (this.shown > this.keep && this.list.firstChild) {
+      this.list.removeChild(this.list.firstChild);
+      this.shown--;
+      this.cut++;
+    }
+    if (this.cut) {
+      this.note.hidden = false;
+      this.note.textContent = shown(`Only the last ${this.keep.toLocaleString("en-US")} events are shown (${this.cut.toLocaleString("en-US")} before them are not): meridian describe run ${this.run} prints all of them.`);
+    }
+  }
+}
+
+// timelineItem is an event's line in the timeline.
+function timelineItem(e: RunEvent): HTMLElement {
+  return h(
+    "li",
+    { "data-kind": e.kind, "data-seq": e.seq },
+    h("time", { datetime: e.time, text: fmtTime(e.time) }),
+    " ",
+    h("strong", { text: e.kind }),
+    e.from || e.to ? ` ${e.from || ""} → ${e.to || ""}` : "",
+    e.reason ? h("p", { text: e.reason }) : null,
+  );
+}
+
 // LOG_KEEP is about how much of a run's output the page shows: its last
 // MiB. A workload may print gigabytes, and a page that read and held them
 // all would stop answering; the API (meridian logs) keeps all of it.
@@ -238,6 +286,7 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
   const wm = new WorldMap("Map of the run's sites and migrations");
   const moves = h("div", { id: "run-moves" });
   const timeline = h("ol", { id: "run-timeline", class: "timeline" });
+  const timelineNote = h("p", { id: "run-timeline-note", class: "help", hidden: true });
   const logBox = h("pre", { id: "run-logs", class: "logs", tabindex: 0, "aria-label": "Run output" });
   // The output's finished lines, and the line being written (a progress
   // bar's, say), which changes in place.
@@ -276,6 +325,7 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
     wm.svg,
     moves,
     h("h3", { text: "Timeline" }),
+    timelineNote,
     timeline,
     h("h3", { text: "Logs" }),
     logNote,
@@ -351,9 +401,10 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
     moves.append(rows.length ? table(`${rows.length} migrations`, ["From site", "To site", "From country", "To country"], rows, { class: "data", id: "moves-table" }) : h("p", { text: "No migration: the run has stayed at " + (path[0] || "no site yet") + "." }));
   }
 
-  // What the page shows: the run as last read and its timeline so far.
+  // What the page shows: the run as last read and its timeline so far
+  // (lastSeq: the last event shown).
   let cur: Run | null = null;
-  let timelineEvents: RunEvent[] = [];
+  const tl = new Timeline(timeline, timelineNote, id);
   let lastSeq = 0;
 
   function showRun(r: Run): void {
@@ -384,22 +435,6 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
     follow();
   }
 
-  function showTimeline(): void {
-    clear(timeline);
-    for (const e of timelineEvents) {
-      timeline.append(
-        h(
-          "li",
-          { "data-kind": e.kind, "data-seq": e.seq },
-          h("time", { datetime: e.time, text: fmtTime(e.time) }),
-          " ",
-          h("strong", { text: e.kind }),
-          e.from || e.to ? ` ${e.from || ""} → ${e.to || ""}` : "",
-          e.reason ? h("p", { text: e.reason }) : null,
-        ),
-      );
-    }
-  }
 
   // The poll: the run and the timeline's events after the last one shown
   // (a page at a time: next is the after= of the page that follows),
@@ -413,7 +448,7 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
         if (!alive) return;
         for (const e of ev.events) {
           if (e.seq > lastSeq) {
-            timelineEvents.push(e);
+            tl.add(e);
             lastSeq = e.seq;
           }
         }
@@ -421,7 +456,6 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
         // new events asked for the same page again, without end.
         if (!ev.next || ev.next < lastSeq || lastSeq === before) break;
       }
-      showTimeline();
       showRun(r);
       if (FINAL.has(r.state)) f.stopPolling();
     } catch (err) {
@@ -433,7 +467,6 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
   // The stream: each timeline event once (resumed after the last one
   // shown), and the run whenever it changes, until "end".
   let ended = false;
-  let redraw = false;
   const f = followOrPoll({
     path: runPath + "/events?follow=1",
     lastId: () => (lastSeq ? String(lastSeq) : ""),
@@ -441,16 +474,8 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
       if (m.event === "event") {
         const e = JSON.parse(m.data) as RunEvent;
         if (e.seq <= lastSeq) return;
-        timelineEvents.push(e);
+        tl.add(e);
         lastSeq = e.seq;
-        if (!redraw) {
-          // One redraw for the events that arrive together.
-          redraw = true;
-          queueMicrotask(() => {
-            redraw = false;
-            showTimeline();
-          });
-        }
       } else if (m.event === "run") {
         showRun(JSON.parse(m.data) as Run);
       } else if (m.event === "end") {
