@@ -35,6 +35,36 @@ export function verifyResult(r: VerifyReport): { good: boolean; text: string } {
   return { good: true, text: `verified: ${ok} of ${chunks} chunks` };
 }
 
+// countryPoints answers a country's point on the map: the mean of its
+// catalog sites, else the centroid of its shape in the bundled topology
+// (names maps a country's code to that shape's name). The sites are
+// gone through once, and each country's point is worked out once: before,
+// each ledger record went through every site, so a page of records cost
+// records × sites.
+export function countryPoints(sites: Site[], names: Map<string, string>): (iso: string) => [number, number] | null {
+  const sums = new Map<string, { lon: number; lat: number; n: number }>();
+  for (const x of sites) {
+    const c = sums.get(x.spec.country) || { lon: 0, lat: 0, n: 0 };
+    c.lon += x.spec.location.lon;
+    c.lat += x.spec.location.lat;
+    c.n++;
+    sums.set(x.spec.country, c);
+  }
+  const points = new Map<string, [number, number] | null>();
+  return (iso: string) => {
+    let p = points.get(iso);
+    if (p !== undefined) return p;
+    const c = sums.get(iso);
+    if (c) p = [c.lon / c.n, c.lat / c.n];
+    else {
+      const n = names.get(iso);
+      p = n ? countryCentroid(n) : null;
+    }
+    points.set(iso, p);
+    return p;
+  };
+}
+
 export function dataPage(main: HTMLElement): () => void {
   let alive = true;
   const wm = new WorldMap("Map of the tenant's data transfers");
@@ -150,14 +180,7 @@ export function dataPage(main: HTMLElement): () => void {
       if (!alive) return;
       sites = new Map(sl.sites.map((x) => [x.metadata.name, x]));
       const names = new Map(cl.countries.map((c) => [c.iso, c.name]));
-      // A country's point: the mean of its catalog sites, else the centroid
-      // of its shape in the bundled topology.
-      countryPoint = (iso: string): [number, number] | null => {
-        const in_ = sl.sites.filter((x) => x.spec.country === iso);
-        if (in_.length) return [in_.reduce((a, x) => a + x.spec.location.lon, 0) / in_.length, in_.reduce((a, x) => a + x.spec.location.lat, 0) / in_.length];
-        const n = names.get(iso);
-        return n ? countryCentroid(n) : null;
-      };
+      countryPoint = countryPoints(sl.sites, names);
 
       clear(dsBox);
       dsBox.append(
