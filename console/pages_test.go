@@ -41,6 +41,8 @@ class El {
   get textContent(): string { return this.children.map((c) => c.textContent).join(""); }
   set textContent(v: string) { this.children = [new Txt(String(v))]; }
   get firstChild() { return this.children[0] || null; }
+  get lastChild() { return this.children[this.children.length - 1] || null; }
+  removeAttribute(k: string) { delete this.attrs[k]; }
   get tBodies() { return this.children.filter((c) => c.tag === "tbody"); }
   get caption() { return this.children.find((c) => c.tag === "caption") || null; }
   set innerHTML(_v: string) { markup++; }

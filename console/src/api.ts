@@ -25,6 +25,65 @@ export class ApiError extends Error {
   }
 }
 
+// FieldError is the error of an answer with a field missing, or of
+// another type than the page reads: it names the field (runs[3].createdAt)
+// and what it is. The pages check the fields they cannot show otherwise
+// (a list they go through, a text they cut, a number they compute with),
+// show what else the answer holds, and say, in a line of their own, what
+// they could not show and why.
+export class FieldError extends ApiError {
+  constructor(field: string, want: string, got: unknown) {
+    super(0, `${field} is ${got === undefined || got === null ? "missing" : kindOf(got)}, not ${want}`, field);
+  }
+}
+
+function kindOf(v: unknown): string {
+  if (Array.isArray(v)) return "a list";
+  if (typeof v === "string") return "text";
+  if (typeof v === "object") return "an object";
+  return "a " + typeof v;
+}
+
+// listAt is v if it is a list, [] if it is missing or null, and else a
+// FieldError naming field.
+export function listAt<T>(v: unknown, field: string): T[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw new FieldError(field, "a list", v);
+  return v as T[];
+}
+
+// textAt is v if it is text, else a FieldError naming field.
+export function textAt(v: unknown, field: string): string {
+  if (typeof v !== "string") throw new FieldError(field, "text", v);
+  return v;
+}
+
+// numAt is v if it is a finite number, else a FieldError naming field.
+export function numAt(v: unknown, field: string): number {
+  if (typeof v !== "number" || !isFinite(v)) throw new FieldError(field, "a number", v);
+  return v;
+}
+
+// objAt is v if it is an object (not a list), else a FieldError naming
+// field.
+export function objAt(v: unknown, field: string): Record<string, unknown> {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new FieldError(field, "an object", v);
+  return v as Record<string, unknown>;
+}
+
+// siteAt checks a catalog site where the pages compute with it: its name,
+// country and place.
+export function siteAt(v: unknown, field: string): Site {
+  const x = objAt(v, field);
+  textAt(objAt(x.metadata, field + ".metadata").name, field + ".metadata.name");
+  const spec = objAt(x.spec, field + ".spec");
+  textAt(spec.country, field + ".spec.country");
+  const loc = objAt(spec.location, field + ".spec.location");
+  numAt(loc.lat, field + ".spec.location.lat");
+  numAt(loc.lon, field + ".spec.location.lon");
+  return v as Site;
+}
+
 function headers(json: boolean): Headers {
   const h = new Headers();
   const t = token();
@@ -129,10 +188,12 @@ export const RUN_PAGE = 1000;
 // (from the newest with ""), and next, the after= of the page that follows
 // ("" when none does).
 export async function readRunPage(after: string): Promise<{ runs: Run[]; next: string }> {
-  const r = await call<{ runs: Run[]; next?: string }>("GET", `/v1/runs?limit=${RUN_PAGE}` + (after ? "&after=" + encodeURIComponent(after) : ""));
+  const r = objAt(await call<unknown>("GET", `/v1/runs?limit=${RUN_PAGE}` + (after ? "&after=" + encodeURIComponent(after) : "")), "the answer");
+  const runs = listAt<Run>(r.runs, "runs");
+  const next = r.next === undefined || r.next === null ? "" : textAt(r.next, "next");
   // A next that names the page itself would offer the same page for ever.
-  if (r.next && r.next === after) throw new ApiError(0, "the server named the page after run " + after + " as its own next", "");
-  return { runs: r.runs || [], next: r.next || "" };
+  if (next && next === after) throw new ApiError(0, "the server named the page after run " + after + " as its own next", "");
+  return { runs, next };
 }
 
 // logSize is the size in bytes of a run's output so far (the X-Log-Size
