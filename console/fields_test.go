@@ -2,6 +2,7 @@ package console
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -207,5 +208,29 @@ func TestPagesShowWhatTheyCan(t *testing.T) {
 				t.Errorf("the page set markup %d times", out.Markup)
 			}
 		})
+	}
+}
+
+// TestServerListsShownAsText: a field the page shows as text that comes as
+// a list or an object is shown as text, its bidirectional controls marked
+// as any text of the server's is. Before, it was handed to the document
+// as it came: the browser wrote the list out as it was, with its controls
+// (a rule's kind of ["x\u202e…"] reversed the row after it).
+func TestServerListsShownAsText(t *testing.T) {
+	routes := map[string]any{
+		"/v1/rules": map[string]any{"json": map[string]any{"rules": []any{
+			map[string]any{"id": "r1", "kind": []string{"x\u202eevil"}, "jurisdiction": "EU", "effect": map[string]any{"a": "b"}, "state": "in-force", "effectiveFrom": "2020-01-01", "enforcement": []any{}, "sources": []string{}, "source": "u"},
+		}}},
+		"/v1/rules/revisions": map[string]any{"json": map[string]any{"revisions": []any{}}},
+	}
+	var out fieldsOut
+	runHarness(t, fieldsHarness, map[string]any{"page": "rules", "routes": routes}, &out)
+	rows := out.Tables["rules-list"]
+	if len(rows) != 1 {
+		t.Fatalf("the rules table shows %q, want one row", rows)
+	}
+	cells := strings.Split(rows[0], "|")
+	if len(cells) < 4 || cells[2] != "x[U+202E]evil" || cells[3] != "[object Object]" {
+		t.Errorf("the rule's row reads %q, want its kind as x[U+202E]evil and its effect as [object Object]", cells)
 	}
 }

@@ -43,10 +43,19 @@ function setAttrs(el: Element, attrs: Attrs): void {
 function append(el: Element, children: Child[]): void {
   for (const c of children) {
     if (c === null || c === undefined || c === false) continue;
-    el.append(typeof c === "object" ? c : shown(String(c)));
+    el.append(isNode(c) ? c : shown(String(c)));
   }
 }
 
+// isNode says whether a child is an element or text node the page made,
+// not a value of the server's: what JSON gives (a list, an object) is
+// shown as text, through shown(). Before, a field the page took for text
+// that came as a list (["…"]) was handed to append as it was, and the
+// browser wrote it out without the markers for its bidirectional
+// controls.
+function isNode(c: unknown): c is Node {
+  return typeof c === "object" && c !== null && !Array.isArray(c) && Object.getPrototypeOf(c) !== Object.prototype;
+}
 
 // classWord is a word of the server's (a run's state, a rule's effect)
 // fit to end a class name: letters, digits, hyphens and underscores only,
