@@ -234,3 +234,68 @@ func TestServerListsShownAsText(t *testing.T) {
 		t.Errorf("the rule's row reads %q, want its kind as x[U+202E]evil and its effect as [object Object]", cells)
 	}
 }
+
+// formatHarness formats each of input.values with src/dom.ts's fmtBytes,
+// fmtHours and fmtUSD, telling what each gave or the error it threw.
+const formatHarness = `
+import { fmtBytes, fmtHours, fmtUSD } from "./dom";
+declare const process: any;
+declare function require(name: string): any;
+const input = JSON.parse(require("fs").readFileSync(0, "utf8"));
+const f = (fn: (v: any) => string, v: any) => {
+  try {
+    return fn(v);
+  } catch (e) {
+    return "threw";
+  }
+};
+process.stdout.write(JSON.stringify(input.values.map((v: any) => [f(fmtBytes, v), f(fmtHours, v), f(fmtUSD, v)])));
+`
+
+// TestFormatsTakeNotNumbers: a byte count, a duration or a cost that is
+// not a number is shown as "–". Before, a missing one (null) passed the
+// formats' isFinite check: fmtBytes and fmtHours threw, taking the ledger
+// record (or the plan) it was in off the page, and a missing cost read
+// $0; text read as the number it spells.
+func TestFormatsTakeNotNumbers(t *testing.T) {
+	var out [][]string
+	runHarness(t, formatHarness, map[string]any{"values": []any{2048, "2048", nil, map[string]any{}, true}}, &out)
+	want := [][]string{{"2.0 KiB", "85.3 d", "$2,048"}, {"–", "–", "–"}, {"–", "–", "–"}, {"–", "–", "–"}, {"–", "–", "–"}}
+	if len(out) != len(want) {
+		t.Fatalf("%d answers, want %d", len(out), len(want))
+	}
+	for i := range want {
+		if !slices.Equal(out[i], want[i]) {
+			t.Errorf("value %d: %q, want %q", i, out[i], want[i])
+		}
+	}
+}
+
+// ruleDaysHarness answers src/plan.ts's ruleDays of input.rules.
+const ruleDaysHarness = `
+import { ruleDays } from "./plan";
+declare const process: any;
+declare function require(name: string): any;
+const input = JSON.parse(require("fs").readFileSync(0, "utf8"));
+process.stdout.write(JSON.stringify(ruleDays(input.rules)));
+`
+
+// TestRuleDaysOnlyDays: the plan page's slider ticks, labelled with the
+// days rules change, take only days in its range. Before, any text that
+// sorted inside the range was a tick ("2025-01-01" followed by a
+// right-to-left override), shown as the tick's label as it came; and a
+// rule whose enforcement was not a list threw, and the plan page drew no
+// plan.
+func TestRuleDaysOnlyDays(t *testing.T) {
+	rules := []any{
+		map[string]any{"effectiveFrom": "2025-01-01", "effectiveUntil": "2025-01-01\u202eevil", "enforcement": []any{map[string]any{"from": "2026-02-03"}, nil}},
+		map[string]any{"effectiveFrom": 20250101, "enforcement": 3},
+		map[string]any{"effectiveFrom": "1999-01-01", "effectiveUntil": "2025-06-01"},
+		nil,
+	}
+	var out []string
+	runHarness(t, ruleDaysHarness, map[string]any{"rules": rules}, &out)
+	if want := []string{"2025-01-01", "2025-06-01", "2026-02-03"}; !slices.Equal(out, want) {
+		t.Errorf("the slider's days: %q, want %q", out, want)
+	}
+}

@@ -74,19 +74,21 @@ export function clear(el: Element): void {
 const USD_CENTS = new Intl.NumberFormat("en-US", { maximumFractionDigits: 2 });
 const USD_WHOLE = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
 
+// The formats show "–" for what is not a number: text ("12") passes
+// isFinite, and toFixed on it threw.
 export function fmtUSD(v: number): string {
-  if (!isFinite(v)) return "–";
+  if (typeof v !== "number" || !isFinite(v)) return "–";
   return "$" + (v < 100 ? USD_CENTS : USD_WHOLE).format(v);
 }
 
 export function fmtHours(v: number): string {
-  if (!isFinite(v)) return "–";
+  if (typeof v !== "number" || !isFinite(v)) return "–";
   if (v < 48) return v.toFixed(1) + " h";
   return (v / 24).toFixed(1) + " d";
 }
 
 export function fmtBytes(n: number | undefined): string {
-  if (n === undefined || !isFinite(n)) return "–";
+  if (typeof n !== "number" || !isFinite(n)) return "–";
   const u = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
   let i = 0;
   while (n >= 1024 && i < u.length - 1) {

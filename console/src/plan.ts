@@ -195,6 +195,31 @@ export function paretoChart(placements: Placement[]): SVGElement {
   return svg;
 }
 
+// ruleDays are the days, in the slider's range and in order, that a rule
+// starts, ends or changes its enforcement: each a tick the slider labels
+// with the day as it came. Only days (YYYY-MM-DD) are taken: a rule's
+// other fields are the rules page's to check, and a day followed by
+// controls ("2025-01-01\u202e…") is inside the range too, so it was shown
+// as a tick's label, unmarked.
+export function ruleDays(rules: unknown[]): string[] {
+  const ds = new Set<string>();
+  const day = (d: unknown) => {
+    if (typeof d === "string" && /^\d{4}-\d{2}-\d{2}$/.test(d) && d >= FIRST && d <= LAST) ds.add(d);
+  };
+  for (const x of rules) {
+    if (!x || typeof x !== "object") continue;
+    const r = x as RuleEntry;
+    day(r.effectiveFrom);
+    day(r.effectiveUntil);
+    for (const e of Array.isArray(r.enforcement) ? r.enforcement : []) {
+      if (!e || typeof e !== "object") continue;
+      day(e.from);
+      day(e.until);
+    }
+  }
+  return [...ds].sort();
+}
+
 // planAt is the plan as the page draws it: its placements and rejected
 // groups whose fields it computes with are there (a site, a country, the
 // numbers it places and sorts by); each other is added to problems.
@@ -630,23 +655,7 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
       ]);
       if (!alive) return;
       sites = catalogSites(listAt(objAt(list, "the answer").sites, "sites"), problems);
-      // The days a rule changes, marked on the slider: those given as
-      // text (a rule's other fields are the rules page's to check).
-      const ds = new Set<string>();
-      const day = (d: unknown) => {
-        if (typeof d === "string" && d) ds.add(d);
-      };
-      for (const r of rl && Array.isArray(rl.rules) ? rl.rules : []) {
-        if (!r || typeof r !== "object") continue;
-        day(r.effectiveFrom);
-        day(r.effectiveUntil);
-        for (const e of Array.isArray(r.enforcement) ? r.enforcement : []) {
-          if (!e || typeof e !== "object") continue;
-          day(e.from);
-          day(e.until);
-        }
-      }
-      ruleDates = [...ds].filter((d) => d >= FIRST && d <= LAST).sort();
+      ruleDates = ruleDays(rl && Array.isArray(rl.rules) ? rl.rules : []);
       for (const d of ruleDates) ticks.append(h("option", { value: dayIndex(d), label: d }));
       const fromRun = params.get("run");
       if (fromRun) {
