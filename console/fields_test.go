@@ -299,3 +299,70 @@ func TestRuleDaysOnlyDays(t *testing.T) {
 		t.Errorf("the slider's days: %q, want %q", out, want)
 	}
 }
+
+// planAtHarness checks input.plan with src/plan.ts's planAt: the
+// placements and rejected groups it keeps, the problems it tells, or
+// what it threw.
+const planAtHarness = pagePrelude + `
+import { planAt } from "./plan";
+import { Problems } from "./dom";
+const problems = new Problems();
+try {
+  const p = planAt(input.plan, problems);
+  process.stdout.write(JSON.stringify({
+    placements: (p.placements || []).map((x: any) => x.site),
+    rejected: (p.rejected || []).map((x: any) => x.site),
+    errors: find(problems.box, (e) => e.attrs.class === "error").map(text),
+  }));
+} catch (e) {
+  process.stdout.write(JSON.stringify({ thrown: String((e as Error).message) }));
+}
+`
+
+// TestPlanShowsWhatItCan: a plan's placements and rejected groups that
+// the page cannot draw (a site that is not text, a cost that is not a
+// number, findings that are not a list) are left out and named, and the
+// rest is drawn; a cost of sovereignty whose constraints are not a list
+// is named.
+// Before, such a field threw while the map was drawn, the page said
+// "Planning…" for ever, and nothing of the plan was shown.
+func TestPlanShowsWhatItCan(t *testing.T) {
+	place := func(site string) map[string]any {
+		return map[string]any{"rank": 1, "site": site, "country": "DE", "accelerator": "H100", "count": 8, "hours": 2, "costUSD": 10, "pareto": true, "obligations": nil, "advisories": nil}
+	}
+	badCost := place("s2")
+	badCost["costUSD"] = "10"
+	plan := map[string]any{
+		"job": "j", "asOf": "2026-01-01",
+		"placements": []any{place("s1"), badCost, nil},
+		"rejected": []any{
+			map[string]any{"site": "s3", "country": "FR", "kind": "law", "reasons": []any{}},
+			map[string]any{"site": "s4", "country": "FR", "kind": "law", "reasons": "denied"},
+		},
+		"summary": map[string]any{"candidates": 5, "placements": 3},
+	}
+	var out struct {
+		Placements []string
+		Rejected   []string
+		Errors     []string
+		Thrown     string
+	}
+	runHarness(t, planAtHarness, map[string]any{"plan": plan}, &out)
+	if !slices.Equal(out.Placements, []string{"s1"}) || !slices.Equal(out.Rejected, []string{"s3"}) || out.Thrown != "" {
+		t.Errorf("the plan drawn: placements %q, rejected %q (threw %q), want [s1] and [s3]", out.Placements, out.Rejected, out.Thrown)
+	}
+	want := []string{
+		"Placement 2 of the plan is not shown: in the server's answer, placements[1].costUSD is text, not a number.",
+		"Placement 3 of the plan is not shown: in the server's answer, placements[2] is missing, not an object.",
+		"Rejected group 2 of the plan is not shown: in the server's answer, rejected[1].reasons is text, not a list.",
+	}
+	if !slices.Equal(out.Errors, want) {
+		t.Errorf("the page's error lines:\n%q\nwant\n%q", out.Errors, want)
+	}
+	plan["summary"] = map[string]any{"costOfSovereignty": map[string]any{"extraCostUSD": 5, "constraints": 5}}
+	var bad struct{ Thrown string }
+	runHarness(t, planAtHarness, map[string]any{"plan": plan}, &bad)
+	if want := "summary.costOfSovereignty.constraints is a number, not a list"; bad.Thrown != want {
+		t.Errorf("a cost of sovereignty whose constraints are a number: threw %q, want %q", bad.Thrown, want)
+	}
+}

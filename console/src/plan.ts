@@ -68,6 +68,7 @@ function ruleIds(v: SiteView): string[] {
 // findingItem shows a rule's finding; a brief plan's findings carry no
 // text (the site's story, asked for on a click, has it).
 function findingItem(f: Finding): HTMLElement {
+  if (!f || typeof f !== "object") return h("li", { class: "finding", text: "(a finding the server gave as " + JSON.stringify(f) + ")" });
   return h(
     "li",
     { class: "finding" },
@@ -227,6 +228,11 @@ export function planAt(v: unknown, problems: Problems): Plan {
   const p = objAt(v, "the plan") as unknown as Plan;
   textAt(p.asOf, "asOf");
   const summary = p.summary === undefined || p.summary === null ? {} : objAt(p.summary, "summary");
+  if (summary.costOfSovereignty !== undefined && summary.costOfSovereignty !== null) {
+    const cos = objAt(summary.costOfSovereignty, "summary.costOfSovereignty");
+    cos.constraints = listAt<unknown>(cos.constraints, "summary.costOfSovereignty.constraints").map(String);
+  }
+  for (const k of ["rejectedByKind", "rejectedByRule"]) if (summary[k] !== undefined && summary[k] !== null) objAt(summary[k], "summary." + k);
   const placements = problems.each(
     listAt<Placement>(p.placements, "placements"),
     (_x, i) => `Placement ${i + 1} of the plan`,
