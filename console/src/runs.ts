@@ -226,29 +226,29 @@ export function runsPage(main: HTMLElement): () => void {
   // listEvent takes in an event of the list's stream; a field it cannot
   // read is a FieldError, and the list stays as it was.
   function listEvent(m: { event: string; data: string }): void {
-      if (m.event === "runs") {
-        const l = objAt(JSON.parse(m.data), "the runs event");
-        const runs = listAt<Run>(l.runs, "runs");
-        const lnext = l.next === undefined || l.next === null ? "" : textAt(l.next, "next");
-        byId = new Map(runs.map((r) => [runKey(r), r]));
-        fromEvents = new Set<string>();
-        list++;
-        // A reconnect's list is the first page again: the pages opened
-        // with "more" before it are read again, not dropped.
-        pages = 1;
-        next = lnext;
-        loading = false;
-        more.disabled = false;
-        if (opened > 1 && next) reopen(list, opened);
-      } else if (m.event === "run") {
-        const r = objAt(JSON.parse(m.data), "the run event") as unknown as Run;
-        const id = textAt(r.id, "id");
-        byId.set(id, r);
-        fromEvents.add(id);
-      } else {
-        return;
-      }
-      later();
+    if (m.event === "runs") {
+      const l = objAt(JSON.parse(m.data), "the runs event");
+      const runs = listAt<Run>(l.runs, "runs");
+      const lnext = l.next === undefined || l.next === null ? "" : textAt(l.next, "next");
+      byId = new Map(runs.map((r) => [runKey(r), r]));
+      fromEvents = new Set<string>();
+      list++;
+      // A reconnect's list is the first page again: the pages opened
+      // with "more" before it are read again, not dropped.
+      pages = 1;
+      next = lnext;
+      loading = false;
+      more.disabled = false;
+      if (opened > 1 && next) reopen(list, opened);
+    } else if (m.event === "run") {
+      const r = objAt(JSON.parse(m.data), "the run event") as unknown as Run;
+      const id = textAt(r.id, "id");
+      byId.set(id, r);
+      fromEvents.add(id);
+    } else {
+      return;
+    }
+    later();
   }
   return () => {
     alive = false;
