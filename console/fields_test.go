@@ -366,3 +366,28 @@ func TestPlanShowsWhatItCan(t *testing.T) {
 		t.Errorf("a cost of sovereignty whose constraints are a number: threw %q, want %q", bad.Thrown, want)
 	}
 }
+
+// findingHarness shows each of input.findings with src/plan.ts's
+// findingItem: its text, or what it threw.
+const findingHarness = pagePrelude + `
+import { findingItem } from "./plan";
+process.stdout.write(JSON.stringify(input.findings.map((f: any) => {
+  try {
+    return text(findingItem(f));
+  } catch (e) {
+    return "threw: " + (e as Error).message;
+  }
+})));
+`
+
+// TestFindingNotAnObject: a finding the server gave as something other
+// than an object is shown as it came, as text. Before, it threw, and the
+// details of the site it was at stayed empty.
+func TestFindingNotAnObject(t *testing.T) {
+	var out []string
+	runHarness(t, findingHarness, map[string]any{"findings": []any{map[string]any{"rule": "r1", "effect": "deny"}, nil, "x\u202e"}}, &out)
+	want := []string{"r1 (deny)", "(a finding the server gave as null)", `(a finding the server gave as "x[U+202E]")`}
+	if !slices.Equal(out, want) {
+		t.Errorf("the findings read %q, want %q", out, want)
+	}
+}

@@ -67,7 +67,7 @@ function ruleIds(v: SiteView): string[] {
 
 // findingItem shows a rule's finding; a brief plan's findings carry no
 // text (the site's story, asked for on a click, has it).
-function findingItem(f: Finding): HTMLElement {
+export function findingItem(f: Finding): HTMLElement {
   if (!f || typeof f !== "object") return h("li", { class: "finding", text: "(a finding the server gave as " + JSON.stringify(f) + ")" });
   return h(
     "li",
