@@ -25,6 +25,65 @@ export class ApiError extends Error {
   }
 }
 
+// FieldError is the error of an answer with a field missing, or of
+// another type than the page reads: it names the field (runs[3].createdAt)
+// and what it is. The pages check the fields they cannot show otherwise
+// (a list they go through, a text they cut, a number they compute with),
+// show what else the answer holds, and say, in a line of their own, what
+// they could not show and why.
+export class FieldError extends ApiError {
+  constructor(field: string, want: string, got: unknown) {
+    super(0, `${field} is ${got === undefined || got === null ? "missing" : kindOf(got)}, not ${want}`, field);
+  }
+}
+
+function kindOf(v: unknown): string {
+  if (Array.isArray(v)) return "a list";
+  if (typeof v === "string") return "text";
+  if (typeof v === "object") return "an object";
+  return "a " + typeof v;
+}
+
+// listAt is v if it is a list, [] if it is missing or null, and else a
+// FieldError naming field.
+export function listAt<T>(v: unknown, field: string): T[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw new FieldError(field, "a list", v);
+  return v as T[];
+}
+
+// textAt is v if it is text, else a FieldError naming field.
+export function textAt(v: unknown, field: string): string {
+  if (typeof v !== "string") throw new FieldError(field, "text", v);
+  return v;
+}
+
+// numAt is v if it is a finite number, else a FieldError naming field.
+export function numAt(v: unknown, field: string): number {
+  if (typeof v !== "number" || !isFinite(v)) throw new FieldError(field, "a number", v);
+  return v;
+}
+
+// objAt is v if it is an object (not a list), else a FieldError naming
+// field.
+export function objAt(v: unknown, field: string): Record<string, unknown> {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new FieldError(field, "an object", v);
+  return v as Record<string, unknown>;
+}
+
+// siteAt checks a catalog site where the pages compute with it: its name,
+// country and place.
+export function siteAt(v: unknown, field: string): Site {
+  const x = objAt(v, field);
+  textAt(objAt(x.metadata, field + ".metadata").name, field + ".metadata.name");
+  const spec = objAt(x.spec, field + ".spec");
+  textAt(spec.country, field + ".spec.country");
+  const loc = objAt(spec.location, field + ".spec.location");
+  numAt(loc.lat, field + ".spec.location.lat");
+  numAt(loc.lon, field + ".spec.location.lon");
+  return v as Site;
+}
+
 function headers(json: boolean): Headers {
   const h = new Headers();
   const t = token();
@@ -37,19 +96,70 @@ async function failure(r: Response): Promise<ApiError> {
   let msg = r.statusText || "request failed";
   let field = "";
   try {
-    const j = await r.json();
+    const j = JSON.parse(await readBounded(r, ERROR_MAX_ANSWER));
     if (j && j.error) {
-      msg = j.error.message || msg;
-      field = j.error.field || "";
+      if (typeof j.error.message === "string" && j.error.message) msg = j.error.message;
+      if (typeof j.error.field === "string") field = j.error.field;
     }
   } catch {
-    // not JSON: keep the status text
+    // not JSON, or longer than an error is: keep the status text
   }
   if (r.status === 401) {
     clearToken();
     window.dispatchEvent(new Event("meridian-unauthorized"));
   }
   return new ApiError(r.status, (field ? field + ": " : "") + msg, field);
+}
+
+// API_MAX_ANSWER bounds, in bytes, the one answer the console reads
+// whole (every call; not the logs or event streams, which it reads a piece
+// at a time). The server's largest pages are well inside it: a page of
+// runs is cut at 8 MiB, a page of audit entries once its payloads reach
+// 16 MiB. A longer answer is refused with an error that says so, never
+// read on: a server, or anything between it and the page, that answered
+// without end would otherwise have the tab hold all of it until it runs
+// out of memory. ERROR_MAX_ANSWER bounds an error's answer (a message and
+// a field), past which the page keeps the status text.
+export const API_MAX_ANSWER = 32 << 20;
+export const ERROR_MAX_ANSWER = 64 << 10;
+
+// AnswerTooLarge is the error of an answer longer than the page reads.
+export class AnswerTooLarge extends ApiError {
+  constructor(status: number, max: number) {
+    super(status, `the server's answer is longer than the console reads (${max >> 20 ? (max >> 20) + " MiB" : (max >> 10) + " KiB"}); it was not read`);
+  }
+}
+
+// readBounded reads an answer's body as text, refusing (AnswerTooLarge) one
+// longer than max bytes: one whose Content-Length says so before a byte is
+// read, else as soon as the bytes read pass max, and the rest is not read.
+export async function readBounded(r: Response, max: number): Promise<string> {
+  const declared = Number(r.headers.get("Content-Length"));
+  if (isFinite(declared) && declared > max) {
+    if (r.body) r.body.cancel().catch(() => undefined);
+    throw new AnswerTooLarge(r.status, max);
+  }
+  if (!r.body) return "";
+  const reader = r.body.getReader();
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    n += value.length;
+    if (n > max) {
+      reader.cancel().catch(() => undefined);
+      throw new AnswerTooLarge(r.status, max);
+    }
+    parts.push(value);
+  }
+  const all = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    all.set(p, at);
+    at += p.length;
+  }
+  return new TextDecoder().decode(all);
 }
 
 export async function call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
@@ -62,7 +172,12 @@ export async function call<T>(method: string, path: string, body?: unknown, sign
     signal,
   });
   if (!r.ok) throw await failure(r);
-  return (await r.json()) as T;
+  const text = await readBounded(r, API_MAX_ANSWER);
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new ApiError(r.status, "the server's answer is not JSON");
+  }
 }
 
 // RUN_PAGE is how many runs a page of the runs list holds: as many as the
@@ -73,10 +188,12 @@ export const RUN_PAGE = 1000;
 // (from the newest with ""), and next, the after= of the page that follows
 // ("" when none does).
 export async function readRunPage(after: string): Promise<{ runs: Run[]; next: string }> {
-  const r = await call<{ runs: Run[]; next?: string }>("GET", `/v1/runs?limit=${RUN_PAGE}` + (after ? "&after=" + encodeURIComponent(after) : ""));
+  const r = objAt(await call<unknown>("GET", `/v1/runs?limit=${RUN_PAGE}` + (after ? "&after=" + encodeURIComponent(after) : "")), "the answer");
+  const runs = listAt<Run>(r.runs, "runs");
+  const next = r.next === undefined || r.next === null ? "" : textAt(r.next, "next");
   // A next that names the page itself would offer the same page for ever.
-  if (r.next && r.next === after) throw new ApiError(0, "the server named the page after run " + after + " as its own next", "");
-  return { runs: r.runs || [], next: r.next || "" };
+  if (next && next === after) throw new ApiError(0, "the server named the page after run " + after + " as its own next", "");
+  return { runs, next };
 }
 
 // logSize is the size in bytes of a run's output so far (the X-Log-Size
@@ -84,7 +201,7 @@ export async function readRunPage(after: string): Promise<{ runs: Run[]; next: s
 export async function logSize(runPath: string, signal: AbortSignal): Promise<number> {
   const r = await fetch(runPath + "/logs?limit=1", { headers: headers(false), credentials: "omit", cache: "no-store", signal });
   if (!r.ok) throw await failure(r);
-  await r.arrayBuffer();
+  await readBounded(r, API_MAX_ANSWER);
   const n = Number(r.headers.get("X-Log-Size"));
   return isFinite(n) && n > 0 ? n : 0;
 }
@@ -94,10 +211,7 @@ export async function logSize(runPath: string, signal: AbortSignal): Promise<num
 export async function stream(path: string, onText: (s: string) => void, signal: AbortSignal): Promise<void> {
   const r = await fetch(path, { headers: headers(false), credentials: "omit", cache: "no-store", signal });
   if (!r.ok) throw await failure(r);
-  if (!r.body) {
-    onText(await r.text());
-    return;
-  }
+  if (!r.body) return;
   const reader = r.body.getReader();
   const dec = new TextDecoder();
   for (;;) {

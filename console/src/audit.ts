@@ -2,8 +2,8 @@
 // with filters, and the result of verifying the whole chain against its
 // anchor.
 
-import { call, ApiError, AuditEntry, AuditResult } from "./api";
-import { h, clear, errorBox, table } from "./dom";
+import { call, ApiError, AuditEntry, AuditResult, listAt, textAt, numAt, objAt } from "./api";
+import { h, clear, errorBox, table, Problems } from "./dom";
 
 // AUDIT_PAGE is how many entries a page reads (the server's default page
 // is larger; its byte bound may end a page sooner).
@@ -48,6 +48,8 @@ export function auditPage(main: HTMLElement, params: URLSearchParams): () => voi
   const verifyBtn = h("button", { type: "button", id: "audit-verify", text: "Verify the chain" });
   const verifyOut = h("div", { id: "audit-verify-result", role: "status", "aria-live": "polite" });
   const list = h("div", { id: "audit-list" });
+  // What of the entries the page could not show.
+  const problems = new Problems("audit-problems");
   const form = h(
     "form",
     { class: "filters" },
@@ -63,13 +65,13 @@ export function auditPage(main: HTMLElement, params: URLSearchParams): () => voi
     textIn,
     h("button", { type: "submit", text: "Filter" }),
   );
-  main.append(h("h2", { text: "Audit" }), h("p", {}, verifyBtn), verifyOut, form, list);
+  main.append(h("h2", { text: "Audit" }), h("p", {}, verifyBtn), verifyOut, form, problems.box, list);
 
   verifyBtn.addEventListener("click", async () => {
     clear(verifyOut);
     verifyOut.append("Verifying…");
     try {
-      const r = await call<AuditResult>("GET", "/v1/audit/verify");
+      const r = objAt(await call<unknown>("GET", "/v1/audit/verify"), "the answer") as unknown as AuditResult;
       clear(verifyOut);
       const v = chainResult(r);
       verifyOut.append(
@@ -104,25 +106,34 @@ export function auditPage(main: HTMLElement, params: URLSearchParams): () => voi
       text = textIn.value.toLowerCase();
     const shown = entries.filter((e) => {
       if (kind && e.kind !== kind) return false;
-      const d = (e.time || "").slice(0, 10);
+      const d = typeof e.time === "string" ? e.time.slice(0, 10) : "";
       if (from && d < from) return false;
       if (to && d > to) return false;
       if (text && !JSON.stringify(e).toLowerCase().includes(text)) return false;
       return true;
     });
     clear(list);
+    problems.reset();
+    const rows = problems.each(
+      shown,
+      (e) => `Audit entry #${e.seq}`,
+      (e) => {
+        const hash = textAt(e.hash, "hash");
+        return [
+          String(e.seq),
+          textAt(e.time, "time"),
+          e.redacted ? "(another tenant's)" : String(e.kind),
+          e.runId ? h("a", { href: "#/runs/" + encodeURIComponent(String(e.runId)), text: String(e.runId) }) : "",
+          e.payload ? h("details", {}, h("summary", { text: "payload" }), h("pre", { text: JSON.stringify(e.payload, null, 2) })) : "",
+          h("code", { title: hash, text: hash.slice(0, 12) }),
+        ];
+      },
+    );
     list.append(
       table(
         next ? `${shown.length} of the first ${entries.length} entries, oldest first; more follow` : `${shown.length} of ${entries.length} entries`,
         ["#", "Time", "Kind", "Run", "Details", "Hash"],
-        shown.map((e) => [
-          String(e.seq),
-          e.time,
-          e.redacted ? "(another tenant's)" : e.kind,
-          e.runId ? h("a", { href: "#/runs/" + encodeURIComponent(e.runId), text: e.runId }) : "",
-          e.payload ? h("details", {}, h("summary", { text: "payload" }), h("pre", { text: JSON.stringify(e.payload, null, 2) })) : "",
-          h("code", { title: e.hash, text: e.hash.slice(0, 12) }),
-        ]),
+        rows,
         { class: "data", id: "audit-table" },
       ),
     );
@@ -146,24 +157,26 @@ export function auditPage(main: HTMLElement, params: URLSearchParams): () => voi
     } else status.append(`Loading the entries after #${after}…`);
     try {
       const run = runIn.value.trim() ? "&run=" + encodeURIComponent(runIn.value.trim()) : "";
-      const r = await call<{ entries: AuditEntry[] | null; next?: number }>("GET", `/v1/audit?limit=${AUDIT_PAGE}&after=${after}` + run);
+      const r = objAt(await call<unknown>("GET", `/v1/audit?limit=${AUDIT_PAGE}&after=${after}` + run), "the answer");
       if (!alive || mine !== gen) return;
-      const page = r.entries || [];
+      const page = listAt<AuditEntry>(r.entries, "entries");
       // Each page follows the one before: a server that answered an
       // entry again, or a next that does not move on, would have the page
       // list entries twice or offer "more" for ever.
       let prev = after;
-      for (const e of page) {
-        if (!(e.seq > prev)) throw new ApiError(0, `the server listed entry #${e.seq} after #${prev}`);
-        prev = e.seq;
-      }
-      if (r.next && !(r.next > after)) throw new ApiError(0, `the server named a next page after #${r.next}, which does not follow #${after}`);
+      page.forEach((e, i) => {
+        const seq = numAt(objAt(e, `entries[${i}]`).seq, `entries[${i}].seq`);
+        if (!(seq > prev)) throw new ApiError(0, `the server listed entry #${seq} after #${prev}`);
+        prev = seq;
+      });
+      const rnext = r.next === undefined || r.next === null ? 0 : numAt(r.next, "next");
+      if (rnext && !(rnext > after)) throw new ApiError(0, `the server named a next page after #${rnext}, which does not follow #${after}`);
       clear(status);
       entries = entries.concat(page);
-      next = r.next || 0;
+      next = rnext;
       more.hidden = !next;
       more.textContent = `More entries: up to ${AUDIT_PAGE} after #${next}`;
-      const kinds = [...new Set(entries.map((e) => e.kind).filter(Boolean))].sort();
+      const kinds = [...new Set(entries.map((e) => e.kind).filter((k) => typeof k === "string" && k))].sort();
       const keep = kindSel.value;
       clear(kindSel);
       kindSel.append(h("option", { value: "", text: "all kinds" }), ...kinds.map((k) => h("option", { value: k, text: k })));

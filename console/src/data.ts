@@ -2,9 +2,9 @@
 // origin country to the site it was staged at, with basis, bytes and date;
 // the datasets and a verification of any staged copy.
 
-import { call, ApiError, Ledger, LedgerRow, Site, Country, DatasetInfo } from "./api";
-import { h, clear, errorBox, fmtBytes, table } from "./dom";
-import { WorldMap, countryCentroid } from "./map";
+import { call, ApiError, LedgerRow, Site, DatasetInfo, listAt, textAt, numAt, objAt } from "./api";
+import { h, clear, errorBox, fmtBytes, table, Problems } from "./dom";
+import { WorldMap, countryCentroid, catalogSites } from "./map";
 import { shown } from "./terminal";
 
 // VerifyReport is POST /v1/datasets/NAME/verify's answer.
@@ -35,6 +35,36 @@ export function verifyResult(r: VerifyReport): { good: boolean; text: string } {
   return { good: true, text: `verified: ${ok} of ${chunks} chunks` };
 }
 
+// countryPoints answers a country's point on the map: the mean of its
+// catalog sites, else the centroid of its shape in the bundled topology
+// (names maps a country's code to that shape's name). The sites are
+// gone through once, and each country's point is worked out once: before,
+// each ledger record went through every site, so a page of records cost
+// records × sites.
+export function countryPoints(sites: Site[], names: Map<string, string>): (iso: string) => [number, number] | null {
+  const sums = new Map<string, { lon: number; lat: number; n: number }>();
+  for (const x of sites) {
+    const c = sums.get(x.spec.country) || { lon: 0, lat: 0, n: 0 };
+    c.lon += x.spec.location.lon;
+    c.lat += x.spec.location.lat;
+    c.n++;
+    sums.set(x.spec.country, c);
+  }
+  const points = new Map<string, [number, number] | null>();
+  return (iso: string) => {
+    let p = points.get(iso);
+    if (p !== undefined) return p;
+    const c = sums.get(iso);
+    if (c) p = [c.lon / c.n, c.lat / c.n];
+    else {
+      const n = names.get(iso);
+      p = n ? countryCentroid(n) : null;
+    }
+    points.set(iso, p);
+    return p;
+  };
+}
+
 export function dataPage(main: HTMLElement): () => void {
   let alive = true;
   const wm = new WorldMap("Map of the tenant's data transfers");
@@ -42,7 +72,9 @@ export function dataPage(main: HTMLElement): () => void {
   const dsBox = h("div", { id: "datasets" });
   const ledgerBox = h("div", { id: "ledger" });
   const verifyBox = h("div", { id: "verify-results", "aria-live": "polite" });
-  main.append(h("h2", { text: "Data" }), status, wm.svg, h("h3", { text: "Datasets" }), dsBox, h("h3", { text: "Transfer ledger" }), ledgerBox, verifyBox);
+  // What of the server's answers the page could not show.
+  const problems = new Problems("data-problems");
+  main.append(h("h2", { text: "Data" }), status, problems.box, wm.svg, h("h3", { text: "Datasets" }), dsBox, h("h3", { text: "Transfer ledger" }), ledgerBox, verifyBox);
 
   // The ledger comes a page at a time, oldest first (GET /v1/ledger with
   // limit and after; next names the following page, and every page
@@ -63,18 +95,20 @@ export function dataPage(main: HTMLElement): () => void {
   let countryPoint: (iso: string) => [number, number] | null = () => null;
 
   async function ledgerPage(after: number): Promise<{ entries: LedgerRow[]; totals: Record<string, unknown>[]; next: number }> {
-    const r = await call<Ledger>("GET", `/v1/ledger?limit=${LEDGER_PAGE}&after=${after}`);
-    const page = r.entries || [];
+    const r = objAt(await call<unknown>("GET", `/v1/ledger?limit=${LEDGER_PAGE}&after=${after}`), "the answer");
+    const page = listAt<LedgerRow>(r.entries, "entries");
     // Each page follows the one before: a server that answered a record
     // again, or a next that does not move on, would have the page list
     // records twice or offer "more" for ever.
     let prev = after;
-    for (const e of page) {
-      if (!(e.seq > prev)) throw new ApiError(0, `the server listed ledger record #${e.seq} after #${prev}`);
-      prev = e.seq;
-    }
-    if (r.next && !(r.next > after)) throw new ApiError(0, `the server named a next page of the ledger after #${r.next}, which does not follow #${after}`);
-    return { entries: page, totals: r.totals || [], next: r.next || 0 };
+    page.forEach((e, i) => {
+      const seq = numAt(objAt(e, `entries[${i}]`).seq, `entries[${i}].seq`);
+      if (!(seq > prev)) throw new ApiError(0, `the server listed ledger record #${seq} after #${prev}`);
+      prev = seq;
+    });
+    const next = r.next === undefined || r.next === null ? 0 : numAt(r.next, "next");
+    if (next && !(next > after)) throw new ApiError(0, `the server named a next page of the ledger after #${next}, which does not follow #${after}`);
+    return { entries: page, totals: listAt<Record<string, unknown>>(r.totals, "totals"), next };
   }
 
   function row(e: LedgerRow): HTMLTableRowElement {
@@ -83,7 +117,7 @@ export function dataPage(main: HTMLElement): () => void {
       {},
       ...[
         String(e.seq),
-        e.time.slice(0, 10),
+        textAt(e.time, "time").slice(0, 10),
         e.kind || "dataset",
         e.dataset,
         e.fromSite ? `${e.from} (${e.fromSite})` : e.from,
@@ -91,7 +125,7 @@ export function dataPage(main: HTMLElement): () => void {
         e.site,
         e.basis || "–",
         `${fmtBytes(e.bytes)} (${fmtBytes(e.bytesSent)})`,
-        (e.rules || []).join(", ") || "–",
+        listAt(e.rules, "rules").map(String).join(", ") || "–",
         e.runId || "",
         e.complete ? "copy complete" : e.reconciled ? "reconciled" : `${e.chunksSent ?? 0} of ${e.chunks ?? 0} chunks`,
       ].map((c) => h("td", {}, c)),
@@ -100,23 +134,37 @@ export function dataPage(main: HTMLElement): () => void {
 
   // show adds a page of records to the map and the table.
   function show(entries: LedgerRow[]): void {
-    for (const e of entries) {
-      const to = sites.get(e.site);
-      const fromSite = e.fromSite ? sites.get(e.fromSite) : undefined;
-      const a: [number, number] | null = fromSite ? [fromSite.spec.location.lon, fromSite.spec.location.lat] : countryPoint(e.from);
-      const b: [number, number] | null = to ? [to.spec.location.lon, to.spec.location.lat] : countryPoint(e.to);
-      const k = `${e.dataset}|${e.from}|${e.site}|${e.basis || ""}`;
-      if (!a || !b || drawn.has(k)) continue;
-      drawn.add(k);
-      wm.arc(a, b, "transfer", `${e.dataset}: ${e.from} → ${e.site} (${e.to})${e.basis ? ", basis " + e.basis : ""}, ${e.asOf}`, { dataset: e.dataset, from: e.from, to: e.to });
-    }
+    const rows = problems.each(
+      entries,
+      (e) => `Ledger record #${e.seq}`,
+      (e) => {
+        const tr = row(e);
+        arc(e);
+        return tr;
+      },
+    );
     count += entries.length;
-    ledgerBody!.append(...entries.map(row));
+    ledgerBody!.append(...rows);
     ledgerCaption!.textContent = next ? `The first ${count} transfer records, oldest first; more follow` : `Every transfer record, oldest first (${count})`;
     more.hidden = !next;
     more.textContent = `More records: up to ${LEDGER_PAGE} after #${next}`;
     clear(status);
     status.append(`${count} ledger records${next ? " read so far" : ""}; ${drawn.size} distinct transfers drawn.`);
+  }
+
+  // arc draws a record's transfer on the map, once for each dataset,
+  // origin, site and basis.
+  function arc(e: LedgerRow): void {
+    {
+      const to = sites.get(e.site);
+      const fromSite = e.fromSite ? sites.get(e.fromSite) : undefined;
+      const a: [number, number] | null = fromSite ? [fromSite.spec.location.lon, fromSite.spec.location.lat] : countryPoint(e.from);
+      const b: [number, number] | null = to ? [to.spec.location.lon, to.spec.location.lat] : countryPoint(e.to);
+      const k = `${e.dataset}|${e.from}|${e.site}|${e.basis || ""}`;
+      if (!a || !b || drawn.has(k)) return;
+      drawn.add(k);
+      wm.arc(a, b, "transfer", `${e.dataset}: ${e.from} → ${e.site} (${e.to})${e.basis ? ", basis " + e.basis : ""}, ${e.asOf}`, { dataset: String(e.dataset), from: String(e.from), to: String(e.to) });
+    }
   }
 
   more.addEventListener("click", async () => {
@@ -141,30 +189,47 @@ export function dataPage(main: HTMLElement): () => void {
 
   (async () => {
     try {
+      // The catalog and the datasets are read beside the ledger; one
+      // that cannot be read is said, and the page shows the rest.
+      const part = (what: string, path: string, field: string) =>
+        call<unknown>("GET", path)
+          .then((r) => listAt<unknown>(objAt(r, "the answer")[field], field))
+          .catch((err) => {
+            problems.add(what, err);
+            return [] as unknown[];
+          });
       const [ledger, sl, cl, dl] = await Promise.all([
         ledgerPage(0),
-        call<{ sites: Site[] }>("GET", "/v1/catalog/sites"),
-        call<{ countries: Country[] }>("GET", "/v1/catalog/countries"),
-        call<{ datasets: DatasetInfo[] }>("GET", "/v1/datasets"),
+        part("The catalog's sites", "/v1/catalog/sites", "sites"),
+        part("The catalog's countries", "/v1/catalog/countries", "countries"),
+        part("The datasets", "/v1/datasets", "datasets"),
       ]);
       if (!alive) return;
-      sites = new Map(sl.sites.map((x) => [x.metadata.name, x]));
-      const names = new Map(cl.countries.map((c) => [c.iso, c.name]));
-      // A country's point: the mean of its catalog sites, else the centroid
-      // of its shape in the bundled topology.
-      countryPoint = (iso: string): [number, number] | null => {
-        const in_ = sl.sites.filter((x) => x.spec.country === iso);
-        if (in_.length) return [in_.reduce((a, x) => a + x.spec.location.lon, 0) / in_.length, in_.reduce((a, x) => a + x.spec.location.lat, 0) / in_.length];
-        const n = names.get(iso);
-        return n ? countryCentroid(n) : null;
-      };
+      sites = catalogSites(sl, problems);
+      const names = new Map<string, string>();
+      problems.each(
+        cl,
+        (_c, i) => `Country ${i + 1} of the catalog`,
+        (c, i) => {
+          const o = objAt(c, `countries[${i}]`);
+          names.set(textAt(o.iso, `countries[${i}].iso`), textAt(o.name, `countries[${i}].name`));
+        },
+      );
+      countryPoint = countryPoints([...sites.values()], names);
 
       clear(dsBox);
       dsBox.append(
         table(
-          `${dl.datasets.length} datasets`,
+          `${dl.length} datasets`,
           ["Dataset", "Version", "Key held by the server", "Updated"],
-          dl.datasets.map((d) => [String(d.name), String(d.version ?? ""), d.keyHeld ? "yes" : "no", String(d.updatedAt ?? "")]),
+          problems.each(
+            dl,
+            (_d, i) => `Dataset ${i + 1} of the list`,
+            (x, i) => {
+              const d = objAt(x, `datasets[${i}]`) as DatasetInfo;
+              return [textAt(d.name, `datasets[${i}].name`), String(d.version ?? ""), d.keyHeld ? "yes" : "no", String(d.updatedAt ?? "")];
+            },
+          ),
           { class: "data", id: "datasets-table" },
         ),
       );
@@ -172,7 +237,9 @@ export function dataPage(main: HTMLElement): () => void {
       // The staged copies: each dataset and site the whole ledger's totals
       // name for a dataset's copy.
       const copies = new Map<string, { dataset: string; site: string }>();
-      for (const t of ledger.totals) {
+      for (const x of ledger.totals) {
+        if (!x || typeof x !== "object") continue;
+        const t = x as Record<string, unknown>;
         const dataset = String(t.dataset ?? ""),
           site = String(t.site ?? "");
         if (((t.kind as string) || "dataset") === "dataset" && dataset && site) copies.set(dataset + "|" + site, { dataset, site });

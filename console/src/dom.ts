@@ -4,6 +4,7 @@
 // control or control character in an answer is shown, not obeyed.
 
 import { shown } from "./terminal";
+import { FieldError } from "./api";
 
 type Attrs = Record<string, string | number | boolean | undefined | null | EventListener>;
 type Child = Node | string | number | null | undefined | false;
@@ -42,8 +43,18 @@ function setAttrs(el: Element, attrs: Attrs): void {
 function append(el: Element, children: Child[]): void {
   for (const c of children) {
     if (c === null || c === undefined || c === false) continue;
-    el.append(typeof c === "object" ? c : shown(String(c)));
+    el.append(isNode(c) ? c : shown(String(c)));
   }
+}
+
+// isNode says whether a child is an element or text node the page made,
+// not a value of the server's: what JSON gives (a list, an object) is
+// shown as text, through shown(). Before, a field the page took for text
+// that came as a list (["…"]) was handed to append as it was, and the
+// browser wrote it out without the markers for its bidirectional
+// controls.
+function isNode(c: unknown): c is Node {
+  return typeof c === "object" && c !== null && !Array.isArray(c) && Object.getPrototypeOf(c) !== Object.prototype;
 }
 
 // classWord is a word of the server's (a run's state, a rule's effect)
@@ -63,19 +74,21 @@ export function clear(el: Element): void {
 const USD_CENTS = new Intl.NumberFormat("en-US", { maximumFractionDigits: 2 });
 const USD_WHOLE = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
 
+// The formats show "–" for what is not a number: text ("12") passes
+// isFinite, and toFixed on it threw.
 export function fmtUSD(v: number): string {
-  if (!isFinite(v)) return "–";
+  if (typeof v !== "number" || !isFinite(v)) return "–";
   return "$" + (v < 100 ? USD_CENTS : USD_WHOLE).format(v);
 }
 
 export function fmtHours(v: number): string {
-  if (!isFinite(v)) return "–";
+  if (typeof v !== "number" || !isFinite(v)) return "–";
   if (v < 48) return v.toFixed(1) + " h";
   return (v / 24).toFixed(1) + " d";
 }
 
 export function fmtBytes(n: number | undefined): string {
-  if (n === undefined || !isFinite(n)) return "–";
+  if (typeof n !== "number" || !isFinite(n)) return "–";
   const u = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
   let i = 0;
   while (n >= 1024 && i < u.length - 1) {
@@ -97,4 +110,62 @@ export function table(caption: string, head: string[], rows: Child[][], attrs: A
   const body = h("tbody");
   for (const r of rows) body.append(h("tr", {}, ...r.map((c) => h("td", {}, c))));
   return h("table", attrs, h("caption", { text: caption }), h("thead", {}, h("tr", {}, ...head.map((c) => h("th", { scope: "col", text: c })))), body);
+}
+
+// PROBLEMS_SHOWN is how many of a part's problems are listed (the rest
+// are counted).
+const PROBLEMS_SHOWN = 10;
+
+// Problems is the line of a part of a page that says what of the server's
+// answer it could not show and why (a field missing or of another type:
+// runs[3].createdAt is a number, not text), while the part shows the rest.
+// Before, one such field threw, and the part, or the whole page, stopped.
+export class Problems {
+  readonly box: HTMLElement;
+  private lines: string[] = [];
+  private more = 0;
+
+  constructor(id?: string) {
+    this.box = h("div", { class: "problems", id, "aria-live": "polite" });
+  }
+
+  // add says what could not be shown (what: "run 3") and why.
+  add(what: string, err: unknown): void {
+    const why = err instanceof Error ? err.message : String(err);
+    const line = `${what} is not shown: ${err instanceof FieldError ? "in the server's answer, " + why : why}.`;
+    if (this.lines.includes(line)) return;
+    if (this.lines.length >= PROBLEMS_SHOWN) {
+      this.more++;
+    } else {
+      this.lines.push(line);
+      this.box.append(h("p", { class: "error", role: "alert", text: line }));
+    }
+    if (this.more) {
+      const last = this.box.lastChild as HTMLElement | null;
+      const tail = `…and ${this.more} more not shown.`;
+      if (last && last.getAttribute && last.getAttribute("data-more") === "1") last.textContent = tail;
+      else this.box.append(h("p", { class: "error", "data-more": "1", text: tail }));
+    }
+  }
+
+  // each is what render makes of each item that it can; the others are
+  // added, as what(i) says of them.
+  each<T, R>(items: T[], what: (x: T, i: number) => string, render: (x: T, i: number) => R): R[] {
+    const out: R[] = [];
+    items.forEach((x, i) => {
+      try {
+        out.push(render(x, i));
+      } catch (err) {
+        this.add(what(x, i), err);
+      }
+    });
+    return out;
+  }
+
+  // reset forgets the problems (the part is drawn again).
+  reset(): void {
+    this.lines = [];
+    this.more = 0;
+    clear(this.box);
+  }
 }

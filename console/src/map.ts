@@ -7,7 +7,8 @@ import { geoNaturalEarth1, geoPath, geoCentroid, GeoProjection } from "d3-geo";
 import { feature, mesh } from "topojson-client";
 import type { Topology, GeometryCollection } from "topojson-specification";
 import world from "world-atlas/countries-110m.json";
-import { s } from "./dom";
+import { s, Problems } from "./dom";
+import { Site, siteAt } from "./api";
 
 export const W = 960;
 export const H = 500;
@@ -133,4 +134,22 @@ export function legend(keys: string[]): SVGElement {
     );
   });
   return svg;
+}
+
+// catalogSites indexes the catalog's sites by name: those the pages can
+// place; each other is added to problems.
+export function catalogSites(list: unknown[], problems: Problems): Map<string, Site> {
+  const out = new Map<string, Site>();
+  problems.each(
+    list,
+    (x, i) => {
+      const name = x && typeof x === "object" ? (x as Site).metadata?.name : undefined;
+      return typeof name === "string" ? "Site " + name : `Site ${i + 1} of the catalog`;
+    },
+    (x, i) => {
+      const st = siteAt(x, `sites[${i}]`);
+      out.set(st.metadata.name, st);
+    },
+  );
+  return out;
 }

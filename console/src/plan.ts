@@ -2,9 +2,9 @@
 // through time, the Pareto chart of cost against time, and a table of
 // everything the map shows.
 
-import { call, Plan, Placement, Rejection, Site, Run, RuleEntry, Finding, ApiError, Explanation } from "./api";
-import { h, s, clear, errorBox, fmtUSD, fmtHours, table } from "./dom";
-import { WorldMap, OUTCOMES, outcomeOf, shapePath, legend } from "./map";
+import { call, Plan, Placement, Rejection, Site, Run, RuleEntry, Finding, ApiError, Explanation, listAt, textAt, numAt, objAt } from "./api";
+import { h, s, clear, errorBox, fmtUSD, fmtHours, table, Problems } from "./dom";
+import { WorldMap, OUTCOMES, outcomeOf, shapePath, legend, catalogSites } from "./map";
 import { shown } from "./terminal";
 
 const JOB_KEY = "meridian.job";
@@ -67,7 +67,8 @@ function ruleIds(v: SiteView): string[] {
 
 // findingItem shows a rule's finding; a brief plan's findings carry no
 // text (the site's story, asked for on a click, has it).
-function findingItem(f: Finding): HTMLElement {
+export function findingItem(f: Finding): HTMLElement {
+  if (!f || typeof f !== "object") return h("li", { class: "finding", text: "(a finding the server gave as " + JSON.stringify(f) + ")" });
   return h(
     "li",
     { class: "finding" },
@@ -195,6 +196,70 @@ export function paretoChart(placements: Placement[]): SVGElement {
   return svg;
 }
 
+// ruleDays are the days, in the slider's range and in order, that a rule
+// starts, ends or changes its enforcement: each a tick the slider labels
+// with the day as it came. Only days (YYYY-MM-DD) are taken: a rule's
+// other fields are the rules page's to check, and a day followed by
+// controls ("2025-01-01\u202e…") is inside the range too, so it was shown
+// as a tick's label, unmarked.
+export function ruleDays(rules: unknown[]): string[] {
+  const ds = new Set<string>();
+  const day = (d: unknown) => {
+    if (typeof d === "string" && /^\d{4}-\d{2}-\d{2}$/.test(d) && d >= FIRST && d <= LAST) ds.add(d);
+  };
+  for (const x of rules) {
+    if (!x || typeof x !== "object") continue;
+    const r = x as RuleEntry;
+    day(r.effectiveFrom);
+    day(r.effectiveUntil);
+    for (const e of Array.isArray(r.enforcement) ? r.enforcement : []) {
+      if (!e || typeof e !== "object") continue;
+      day(e.from);
+      day(e.until);
+    }
+  }
+  return [...ds].sort();
+}
+
+// planAt is the plan as the page draws it: its placements and rejected
+// groups whose fields it computes with are there (a site, a country, the
+// numbers it places and sorts by); each other is added to problems.
+export function planAt(v: unknown, problems: Problems): Plan {
+  const p = objAt(v, "the plan") as unknown as Plan;
+  textAt(p.asOf, "asOf");
+  const summary = p.summary === undefined || p.summary === null ? {} : objAt(p.summary, "summary");
+  if (summary.costOfSovereignty !== undefined && summary.costOfSovereignty !== null) {
+    const cos = objAt(summary.costOfSovereignty, "summary.costOfSovereignty");
+    cos.constraints = listAt<unknown>(cos.constraints, "summary.costOfSovereignty.constraints").map(String);
+  }
+  for (const k of ["rejectedByKind", "rejectedByRule"]) if (summary[k] !== undefined && summary[k] !== null) objAt(summary[k], "summary." + k);
+  const placements = problems.each(
+    listAt<Placement>(p.placements, "placements"),
+    (_x, i) => `Placement ${i + 1} of the plan`,
+    (x, i) => {
+      const o = objAt(x, `placements[${i}]`);
+      textAt(o.site, `placements[${i}].site`);
+      textAt(o.country, `placements[${i}].country`);
+      for (const k of ["rank", "count", "hours", "costUSD"]) numAt(o[k], `placements[${i}].${k}`);
+      for (const k of ["obligations", "advisories"]) listAt(o[k], `placements[${i}].${k}`);
+      return x;
+    },
+  );
+  const rejected = problems.each(
+    listAt<Rejection>(p.rejected, "rejected"),
+    (_x, i) => `Rejected group ${i + 1} of the plan`,
+    (x, i) => {
+      const o = objAt(x, `rejected[${i}]`);
+      textAt(o.site, `rejected[${i}].site`);
+      textAt(o.country, `rejected[${i}].country`);
+      textAt(o.kind, `rejected[${i}].kind`);
+      listAt(o.reasons, `rejected[${i}].reasons`);
+      return x;
+    },
+  );
+  return { ...p, summary: summary as Plan["summary"], placements, rejected, assumptions: listAt<unknown>(p.assumptions, "assumptions").map(String) };
+}
+
 export function planPage(main: HTMLElement, params: URLSearchParams): () => void {
   let alive = true;
   let sites = new Map<string, Site>();
@@ -213,6 +278,9 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
   const dateIn = h("input", { id: "as-of-date", type: "date", min: FIRST, max: LAST }) as HTMLInputElement;
   const ticks = h("datalist", { id: "rule-dates" });
   const status = h("p", { id: "plan-status", role: "status", "aria-live": "polite" });
+  // What of the server's answers the page could not show.
+  const problems = new Problems("plan-problems");
+  const planProblems = new Problems("plan-answer-problems");
   const mapBox = h("div", { id: "map", class: "map-box" });
   const detail = h("div", { id: "detail", class: "detail", "aria-live": "polite" }, h("p", { class: "help", text: "Choose a site on the map (or Tab to it and press Enter) to read why it is where it is." }));
   const side = h("div", { class: "side" });
@@ -264,6 +332,8 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
 
   main.append(
     h("h2", { text: "Plan" }),
+    problems.box,
+    planProblems.box,
     h(
       "form",
       { class: "job", id: "job-form" },
@@ -340,12 +410,20 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
     runsLoading = true;
     try {
       const after = runsNext;
-      const r = await call<{ runs: Run[] | null; next?: string }>("GET", `/v1/runs?limit=${RUN_PICK_PAGE}` + (after ? "&after=" + encodeURIComponent(after) : ""));
+      const r = objAt(await call<unknown>("GET", `/v1/runs?limit=${RUN_PICK_PAGE}` + (after ? "&after=" + encodeURIComponent(after) : "")), "the answer");
       if (!alive) return;
+      const rnext = r.next === undefined || r.next === null ? "" : textAt(r.next, "next");
       // A next that names the page it follows would offer "more" for ever.
-      if (r.next && r.next === after) throw new ApiError(0, "the server named the same page of runs again");
-      for (const x of r.runs || []) runOption(x);
-      runsNext = r.next || "";
+      if (rnext && rnext === after) throw new ApiError(0, "the server named the same page of runs again");
+      problems.each(
+        listAt<Run>(r.runs, "runs"),
+        (_x, i) => `Run ${i + 1} of the runs to start from`,
+        (x, i) => {
+          textAt(objAt(x, `runs[${i}]`).id, `runs[${i}].id`);
+          runOption(x);
+        },
+      );
+      runsNext = rnext;
       if (runsNext && !moreRuns.parentNode) runSel.append(moreRuns);
       if (!runsNext) moreRuns.remove();
     } finally {
@@ -366,8 +444,11 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
     if (!runSel.value) return;
     try {
       const r = await call<Run>("GET", "/v1/runs/" + encodeURIComponent(runSel.value));
-      docs.value = (r.documents || []).map((d) => d.content.trim()).join("\n---\n");
-      jobName.value = r.job;
+      const run = objAt(r, "the run");
+      docs.value = listAt(run.documents, "documents")
+        .map((d, i) => textAt(objAt(d, `documents[${i}]`).content, `documents[${i}].content`).trim())
+        .join("\n---\n");
+      jobName.value = typeof run.job === "string" ? run.job : "";
       schedule(0);
     } catch (err) {
       clear(status);
@@ -417,7 +498,15 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
     mapBox.setAttribute("data-fetch-ms", (performance.now() - began).toFixed(0));
     mapBox.setAttribute("data-fetched-at-ms", performance.now().toFixed(0));
     if (!alive || dateIn.value !== asOf) return;
-    render(plan);
+    planProblems.reset();
+    try {
+      render(planAt(plan, planProblems));
+    } catch (err) {
+      mapBox.removeAttribute("aria-busy");
+      clear(status);
+      status.append(errorBox(err));
+      return;
+    }
     // Painted: the frame after the one that lays the new map out.
     requestAnimationFrame(() =>
       setTimeout(() => {
@@ -563,7 +652,7 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
   (async () => {
     try {
       const [list, rl] = await Promise.all([
-        call<{ sites: Site[] }>("GET", "/v1/catalog/sites"),
+        call<unknown>("GET", "/v1/catalog/sites"),
         call<{ rules: RuleEntry[] }>("GET", "/v1/rules").catch((err: ApiError) => {
           status.append(errorBox(err));
           return { rules: [] as RuleEntry[] };
@@ -571,17 +660,8 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
         pickerPage(),
       ]);
       if (!alive) return;
-      sites = new Map(list.sites.map((x) => [x.metadata.name, x]));
-      const ds = new Set<string>();
-      for (const r of rl.rules) {
-        if (r.effectiveFrom) ds.add(r.effectiveFrom);
-        if (r.effectiveUntil) ds.add(r.effectiveUntil);
-        for (const e of r.enforcement) {
-          if (e.from) ds.add(e.from);
-          if (e.until) ds.add(e.until);
-        }
-      }
-      ruleDates = [...ds].filter((d) => d >= FIRST && d <= LAST).sort();
+      sites = catalogSites(listAt(objAt(list, "the answer").sites, "sites"), problems);
+      ruleDates = ruleDays(rl && Array.isArray(rl.rules) ? rl.rules : []);
       for (const d of ruleDates) ticks.append(h("option", { value: dayIndex(d), label: d }));
       const fromRun = params.get("run");
       if (fromRun) {

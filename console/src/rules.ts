@@ -3,8 +3,8 @@
 // revisions with their diff; and (admin tokens) what a proposed change
 // would do to the live runs.
 
-import { call, ApiError, RuleEntry, RuleRevision } from "./api";
-import { h, s, clear, errorBox, table, classWord } from "./dom";
+import { call, ApiError, RuleEntry, RuleRevision, listAt, textAt, objAt } from "./api";
+import { h, s, clear, errorBox, table, classWord, Problems } from "./dom";
 import { shown } from "./terminal";
 
 interface Span {
@@ -70,6 +70,24 @@ export function revisionRow(v: RuleRevision, out: HTMLElement): HTMLTableRowElem
   return h("tr", w.unwitnessed ? { class: "unwitnessed" } : {}, ...cells.map((c) => h("td", {}, c)));
 }
 
+// ruleAt checks the fields of a rule the page computes with (its
+// timeline's spans, the table's lists); a FieldError names the one it
+// cannot read.
+function ruleAt(v: unknown, i: number): RuleEntry {
+  const r = objAt(v, `rules[${i}]`);
+  textAt(r.id, `rules[${i}].id`);
+  textAt(r.jurisdiction, `rules[${i}].jurisdiction`);
+  if (r.effectiveFrom !== undefined && r.effectiveFrom !== null) textAt(r.effectiveFrom, `rules[${i}].effectiveFrom`);
+  if (r.effectiveUntil !== undefined && r.effectiveUntil !== null) textAt(r.effectiveUntil, `rules[${i}].effectiveUntil`);
+  listAt(r.enforcement, `rules[${i}].enforcement`).forEach((e, j) => {
+    const o = objAt(e, `rules[${i}].enforcement[${j}]`);
+    textAt(o.state, `rules[${i}].enforcement[${j}].state`);
+    for (const k of ["from", "until"]) if (o[k] !== undefined && o[k] !== null) textAt(o[k], `rules[${i}].enforcement[${j}].${k}`);
+  });
+  listAt(r.sources, `rules[${i}].sources`);
+  return { ...(r as unknown as RuleEntry), enforcement: listAt(r.enforcement, ""), sources: listAt<unknown>(r.sources, "").map(String) };
+}
+
 export function rulesPage(main: HTMLElement, params: URLSearchParams): () => void {
   let alive = true;
   const asOf = h("input", { id: "rules-as-of", type: "date", value: params.get("asOf") || new Date().toISOString().slice(0, 10) }) as HTMLInputElement;
@@ -88,8 +106,11 @@ export function rulesPage(main: HTMLElement, params: URLSearchParams): () => voi
     h("button", { type: "submit", text: "What if?" }),
   );
   let rules: RuleEntry[] = [];
+  // What of the rules the page could not show.
+  const problems = new Problems("rules-problems");
   main.append(
     h("h2", { text: "Rules" }),
+    problems.box,
     h("div", { class: "row" }, h("label", { for: "rules-as-of", text: "State as of" }), asOf, h("label", { for: "rules-jurisdiction", text: "Jurisdiction" }), juris),
     chart,
     tbl,
@@ -152,9 +173,17 @@ export function rulesPage(main: HTMLElement, params: URLSearchParams): () => voi
 
   async function load(): Promise<void> {
     try {
-      const r = await call<{ rules: RuleEntry[] }>("GET", "/v1/rules?asOf=" + encodeURIComponent(asOf.value));
+      const r = objAt(await call<unknown>("GET", "/v1/rules?asOf=" + encodeURIComponent(asOf.value)), "the answer");
       if (!alive) return;
-      rules = r.rules;
+      problems.reset();
+      rules = problems.each(
+        listAt(r.rules, "rules"),
+        (x, i) => {
+          const id = x && typeof x === "object" ? (x as RuleEntry).id : undefined;
+          return typeof id === "string" ? "Rule " + id : `Rule ${i + 1} of the list`;
+        },
+        ruleAt,
+      );
       const keep = juris.value;
       clear(juris);
       juris.append(h("option", { value: "", text: "every jurisdiction" }), ...[...new Set(rules.map((x) => x.jurisdiction))].sort().map((j) => h("option", { value: j, text: j })));

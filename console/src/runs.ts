@@ -6,13 +6,43 @@
 // events; while a stream cannot be had the page polls (the list every 5
 // seconds, the pages it shows; the run every 2) and tries the stream again.
 
-import { call, followOrPoll, readRunPage, logSize, stream, Run, RunEvent, Site, RUN_PAGE, SSE_MAX_EVENT } from "./api";
-import { h, clear, errorBox, fmtBytes, table, classWord } from "./dom";
-import { WorldMap } from "./map";
+import { call, followOrPoll, readRunPage, logSize, stream, Run, RunEvent, Site, RUN_PAGE, SSE_MAX_EVENT, FieldError, listAt, textAt, numAt, objAt } from "./api";
+import { h, clear, errorBox, fmtBytes, table, classWord, Problems } from "./dom";
+import { WorldMap, catalogSites } from "./map";
 import { LogText, shown } from "./terminal";
 
 function fmtTime(t: string): string {
   return t ? t.replace("T", " ").replace(/\.\d+/, "").replace("Z", " UTC") : "";
+}
+
+// runName is how a problem names a run of the server's answer.
+function runName(r: unknown, i: number): string {
+  const id = r && typeof r === "object" ? (r as Run).id : undefined;
+  return typeof id === "string" ? "Run " + id : `Run ${i + 1} of the list`;
+}
+
+// runKey is the key of a run of the server's answer in the list's map:
+// its id, or one of its own for a run with none (its row says so).
+let badRuns = 0;
+function runKey(r: unknown): string {
+  const id = r && typeof r === "object" ? (r as Run).id : undefined;
+  return typeof id === "string" ? id : "\0" + badRuns++;
+}
+
+// runRow is a run's row in the runs list; a field it cannot show is a
+// FieldError.
+function runRow(r: Run): (Node | string)[] {
+  objAt(r, "the run");
+  const id = textAt(r.id, "id");
+  return [
+    h("a", { href: "#/runs/" + encodeURIComponent(id), text: id }),
+    String(r.job),
+    h("span", { class: "state state-" + classWord(r.state), text: String(r.state) }),
+    String(r.site),
+    String(r.attempt),
+    fmtTime(textAt(r.createdAt, "createdAt")),
+    fmtTime(textAt(r.updatedAt, "updatedAt")),
+  ];
 }
 
 // LIST_POLL is how often the list is read while its stream cannot be had.
@@ -42,9 +72,12 @@ export function runsPage(main: HTMLElement): () => void {
   const more = h("button", { type: "button", id: "runs-more", hidden: true }) as HTMLButtonElement;
   const moreStatus = h("div", { id: "runs-more-status", "aria-live": "polite" });
   const drops = droppedNote("runs-dropped");
-  // The note goes after the list: the help line just above the list says
+  // What of the server's answers the list could not show.
+  const problems = new Problems("runs-problems");
+  const streamProblems = new Problems("runs-stream-problems");
+  // The notes go after the list: the help line just above the list says
   // whether it streams or polls, and scripts find it there.
-  main.append(h("h2", { text: "Runs" }), help, box, more, moreStatus, drops.note);
+  main.append(h("h2", { text: "Runs" }), help, box, more, moreStatus, drops.note, problems.box, streamProblems.box);
   // The runs shown, by id: the stream's "runs" event replaces them all,
   // each "run" event one of them (or adds it). pages is how many pages of
   // the list are shown, next the after= of the page that follows them.
@@ -56,12 +89,15 @@ export function runsPage(main: HTMLElement): () => void {
   let next = "";
   function show(): void {
     clear(box);
-    const sorted = [...byId.values()].sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
+    problems.reset();
+    const created = (r: Run) => (r && typeof r === "object" ? String(r.createdAt) : "");
+    const sorted = [...byId.values()].sort((a, b) => (created(a) < created(b) ? 1 : -1));
+    const rows = problems.each(sorted, runName, runRow);
     box.append(
       table(
-        next ? `The newest ${sorted.length} runs; more follow` : `${sorted.length} runs`,
+        next ? `The newest ${rows.length} runs; more follow` : `${rows.length} runs`,
         ["Run", "Job", "State", "Site", "Attempt", "Created", "Updated"],
-        sorted.map((r) => [h("a", { href: "#/runs/" + encodeURIComponent(r.id), text: r.id }), r.job, h("span", { class: "state state-" + classWord(r.state), text: r.state }), r.site, String(r.attempt), fmtTime(r.createdAt), fmtTime(r.updatedAt)]),
+        rows,
         { class: "data", id: "runs-table" },
       ),
     );
@@ -79,7 +115,7 @@ export function runsPage(main: HTMLElement): () => void {
       let after = "";
       for (let i = 0; i < pages; i++) {
         const p = await readRunPage(after);
-        for (const r of p.runs) runs.set(r.id, r);
+        for (const r of p.runs) runs.set(runKey(r), r);
         after = p.next;
         if (!after) break;
       }
@@ -123,7 +159,7 @@ export function runsPage(main: HTMLElement): () => void {
         const from = next;
         const p = await readRunPage(from);
         if (!alive || n !== list || from !== next) return;
-        for (const r of p.runs) if (!fromEvents.has(r.id)) byId.set(r.id, r);
+        for (const r of p.runs) if (!fromEvents.has(runKey(r))) byId.set(runKey(r), r);
         pages++;
         next = p.next;
         later();
@@ -156,7 +192,7 @@ export function runsPage(main: HTMLElement): () => void {
     try {
       const p = await readRunPage(from);
       if (!alive || n !== list || from !== next) return;
-      for (const r of p.runs) if (!fromEvents.has(r.id)) byId.set(r.id, r);
+      for (const r of p.runs) if (!fromEvents.has(runKey(r))) byId.set(runKey(r), r);
       pages++;
       opened = pages;
       next = p.next;
@@ -172,26 +208,11 @@ export function runsPage(main: HTMLElement): () => void {
     path: "/v1/runs?follow=1&pages=1",
     lastId: () => "",
     onEvent: (m) => {
-      if (m.event === "runs") {
-        const l = JSON.parse(m.data) as { runs: Run[]; next?: string };
-        byId = new Map(l.runs.map((r) => [r.id, r]));
-        fromEvents = new Set<string>();
-        list++;
-        // A reconnect's list is the first page again: the pages opened
-        // with "more" before it are read again, not dropped.
-        pages = 1;
-        next = l.next || "";
-        loading = false;
-        more.disabled = false;
-        if (opened > 1 && next) reopen(list, opened);
-      } else if (m.event === "run") {
-        const r = JSON.parse(m.data) as Run;
-        byId.set(r.id, r);
-        fromEvents.add(r.id);
-      } else {
-        return;
+      try {
+        listEvent(m);
+      } catch (err) {
+        streamProblems.add(m.event === "runs" ? "The runs list the server sent" : "A change to a run", err);
       }
-      later();
     },
     poll: load,
     onDropped: drops.dropped,
@@ -202,6 +223,33 @@ export function runsPage(main: HTMLElement): () => void {
         : "This tenant's runs, newest first; the list refreshes every 5 seconds.";
     },
   });
+  // listEvent takes in an event of the list's stream; a field it cannot
+  // read is a FieldError, and the list stays as it was.
+  function listEvent(m: { event: string; data: string }): void {
+    if (m.event === "runs") {
+      const l = objAt(JSON.parse(m.data), "the runs event");
+      const runs = listAt<Run>(l.runs, "runs");
+      const lnext = l.next === undefined || l.next === null ? "" : textAt(l.next, "next");
+      byId = new Map(runs.map((r) => [runKey(r), r]));
+      fromEvents = new Set<string>();
+      list++;
+      // A reconnect's list is the first page again: the pages opened
+      // with "more" before it are read again, not dropped.
+      pages = 1;
+      next = lnext;
+      loading = false;
+      more.disabled = false;
+      if (opened > 1 && next) reopen(list, opened);
+    } else if (m.event === "run") {
+      const r = objAt(JSON.parse(m.data), "the run event") as unknown as Run;
+      const id = textAt(r.id, "id");
+      byId.set(id, r);
+      fromEvents.add(id);
+    } else {
+      return;
+    }
+    later();
+  }
   return () => {
     alive = false;
     f.stop();
@@ -219,6 +267,54 @@ export function progressText(p: Run["progress"] | null): string {
 }
 
 const FINAL = new Set(["succeeded", "failed", "cancelled"]);
+
+// TIMELINE_KEEP is how many of a run's events its page shows: the last
+// ones. A long run's timeline (heartbeats, checkpoints) grows without end,
+// and a page that held every event would slow, then stop answering; the
+// API (meridian describe run) keeps all of them.
+export const TIMELINE_KEEP = 5000;
+
+// Timeline is a run's timeline on its page: each event is added once, as
+// it comes, and the oldest are taken out past TIMELINE_KEEP. Before, the
+// whole timeline was drawn again for each batch of events, so a run of n
+// events cost the page about n²/2 elements over its life.
+export class Timeline {
+  private shown = 0;
+  private cut = 0;
+  constructor(
+    private list: HTMLElement,
+    private note: HTMLElement,
+    private run: string,
+    private keep = TIMELINE_KEEP,
+  ) {}
+
+  add(e: RunEvent): void {
+    this.list.append(timelineItem(e));
+    this.shown++;
+    while (this.shown > this.keep && this.list.firstChild) {
+      this.list.removeChild(this.list.firstChild);
+      this.shown--;
+      this.cut++;
+    }
+    if (this.cut) {
+      this.note.hidden = false;
+      this.note.textContent = shown(`Only the last ${this.keep.toLocaleString("en-US")} events are shown (${this.cut.toLocaleString("en-US")} before them are not): meridian describe run ${this.run} prints all of them.`);
+    }
+  }
+}
+
+// timelineItem is an event's line in the timeline.
+function timelineItem(e: RunEvent): HTMLElement {
+  return h(
+    "li",
+    { "data-kind": e.kind, "data-seq": e.seq },
+    h("time", { datetime: e.time, text: fmtTime(e.time) }),
+    " ",
+    h("strong", { text: e.kind }),
+    e.from || e.to ? ` ${e.from || ""} → ${e.to || ""}` : "",
+    e.reason ? h("p", { text: e.reason }) : null,
+  );
+}
 
 // LOG_KEEP is about how much of a run's output the page shows: its last
 // MiB. A workload may print gigabytes, and a page that read and held them
@@ -238,6 +334,7 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
   const wm = new WorldMap("Map of the run's sites and migrations");
   const moves = h("div", { id: "run-moves" });
   const timeline = h("ol", { id: "run-timeline", class: "timeline" });
+  const timelineNote = h("p", { id: "run-timeline-note", class: "help", hidden: true });
   const logBox = h("pre", { id: "run-logs", class: "logs", tabindex: 0, "aria-label": "Run output" });
   // The output's finished lines, and the line being written (a progress
   // bar's, say), which changes in place.
@@ -265,10 +362,13 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
   });
 
   const drops = droppedNote("run-dropped");
+  // What of the server's answers the page could not show.
+  const problems = new Problems("run-problems");
   main.append(
     h("p", {}, h("a", { href: "#/runs", text: "← Runs" })),
     h("h2", { text: "Run " + id }),
     drops.note,
+    problems.box,
     head,
     progress,
     h("p", {}, cancelBtn, " ", cancelMsg),
@@ -276,6 +376,7 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
     wm.svg,
     moves,
     h("h3", { text: "Timeline" }),
+    timelineNote,
     timeline,
     h("h3", { text: "Logs" }),
     logNote,
@@ -315,13 +416,38 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
     }
   }
 
+  // addEvent adds an event of the server's to the timeline, once: one
+  // the page cannot read is said (what names it), and skipped.
+  function addEvent(e: RunEvent, what: string): void {
+    try {
+      objAt(e, "the event");
+      const seq = numAt(e.seq, "seq");
+      if (seq <= lastSeq) return;
+      textAt(e.time, "time");
+      textAt(e.kind, "kind");
+      tl.add(e);
+      lastSeq = seq;
+    } catch (err) {
+      problems.add(what, err);
+    }
+  }
+
+  // showMoves draws the run's sites and migrations, or says why not.
+  function showMoves(r: Run): void {
+    try {
+      drawMoves(r);
+    } catch (err) {
+      problems.add("The run's sites and migrations", err);
+    }
+  }
+
   function drawMoves(r: Run): void {
     clear(wm.arcs);
     clear(wm.sites);
     clear(moves);
     const path: string[] = [];
-    for (const a of r.attempts || []) if (a.site && path[path.length - 1] !== a.site) path.push(a.site);
-    if (r.site && path[path.length - 1] !== r.site) path.push(r.site);
+    for (const a of listAt<{ site?: unknown }>(r.attempts, "attempts")) if (a && typeof a.site === "string" && a.site && path[path.length - 1] !== a.site) path.push(a.site);
+    if (typeof r.site === "string" && r.site && path[path.length - 1] !== r.site) path.push(r.site);
     const rows: string[][] = [];
     for (let i = 1; i < path.length; i++) {
       const a = sites.get(path[i - 1]),
@@ -351,12 +477,14 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
     moves.append(rows.length ? table(`${rows.length} migrations`, ["From site", "To site", "From country", "To country"], rows, { class: "data", id: "moves-table" }) : h("p", { text: "No migration: the run has stayed at " + (path[0] || "no site yet") + "." }));
   }
 
-  // What the page shows: the run as last read and its timeline so far.
+  // What the page shows: the run as last read and its timeline so far
+  // (lastSeq: the last event shown).
   let cur: Run | null = null;
-  let timelineEvents: RunEvent[] = [];
+  const tl = new Timeline(timeline, timelineNote, id);
   let lastSeq = 0;
 
   function showRun(r: Run): void {
+    objAt(r, "the run");
     cur = r;
     clear(head);
     head.append(
@@ -374,32 +502,16 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
         r.reason ? h("dt", { text: "Reason" }) : null,
         r.reason ? h("dd", { text: r.reason }) : null,
         r.migration ? h("dt", { text: "Moving" }) : null,
-        r.migration ? h("dd", { text: `from ${r.migration.from}: ${r.migration.reason}${r.migration.rule ? " (rule " + r.migration.rule + ")" : ""}` }) : null,
+        r.migration ? h("dd", { text: `from ${String(r.migration.from)}: ${String(r.migration.reason)}${r.migration.rule ? " (rule " + String(r.migration.rule) + ")" : ""}` }) : null,
       ),
     );
     clear(progress);
     progress.append(progressText(r.progress));
-    drawMoves(r);
+    showMoves(r);
     cancelBtn.disabled = FINAL.has(r.state) || !!r.cancelRequested;
     follow();
   }
 
-  function showTimeline(): void {
-    clear(timeline);
-    for (const e of timelineEvents) {
-      timeline.append(
-        h(
-          "li",
-          { "data-kind": e.kind, "data-seq": e.seq },
-          h("time", { datetime: e.time, text: fmtTime(e.time) }),
-          " ",
-          h("strong", { text: e.kind }),
-          e.from || e.to ? ` ${e.from || ""} → ${e.to || ""}` : "",
-          e.reason ? h("p", { text: e.reason }) : null,
-        ),
-      );
-    }
-  }
 
   // The poll: the run and the timeline's events after the last one shown
   // (a page at a time: next is the after= of the page that follows),
@@ -409,19 +521,14 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
       const r = await call<Run>("GET", runPath);
       for (;;) {
         const before = lastSeq;
-        const ev = await call<{ events: RunEvent[]; next?: number }>("GET", runPath + "/events?after=" + lastSeq);
+        const ev = objAt(await call<unknown>("GET", runPath + "/events?after=" + lastSeq), "the answer");
         if (!alive) return;
-        for (const e of ev.events) {
-          if (e.seq > lastSeq) {
-            timelineEvents.push(e);
-            lastSeq = e.seq;
-          }
-        }
+        listAt<RunEvent>(ev.events, "events").forEach((e, i) => addEvent(e, `Event ${i + 1} of the timeline's page after ${before}`));
+        const evNext = ev.next === undefined || ev.next === null ? 0 : numAt(ev.next, "next");
         // Another page only when this one moved on: a next with no
         // new events asked for the same page again, without end.
-        if (!ev.next || ev.next < lastSeq || lastSeq === before) break;
+        if (!evNext || evNext < lastSeq || lastSeq === before) break;
       }
-      showTimeline();
       showRun(r);
       if (FINAL.has(r.state)) f.stopPolling();
     } catch (err) {
@@ -433,26 +540,25 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
   // The stream: each timeline event once (resumed after the last one
   // shown), and the run whenever it changes, until "end".
   let ended = false;
-  let redraw = false;
   const f = followOrPoll({
     path: runPath + "/events?follow=1",
     lastId: () => (lastSeq ? String(lastSeq) : ""),
     onEvent: (m) => {
       if (m.event === "event") {
-        const e = JSON.parse(m.data) as RunEvent;
-        if (e.seq <= lastSeq) return;
-        timelineEvents.push(e);
-        lastSeq = e.seq;
-        if (!redraw) {
-          // One redraw for the events that arrive together.
-          redraw = true;
-          queueMicrotask(() => {
-            redraw = false;
-            showTimeline();
-          });
+        let e: RunEvent;
+        try {
+          e = JSON.parse(m.data);
+        } catch (err) {
+          problems.add(`The event after ${lastSeq} of the timeline`, err);
+          return;
         }
+        addEvent(e, `The event after ${lastSeq} of the timeline`);
       } else if (m.event === "run") {
-        showRun(JSON.parse(m.data) as Run);
+        try {
+          showRun(JSON.parse(m.data) as Run);
+        } catch (err) {
+          problems.add("A change to the run", err);
+        }
       } else if (m.event === "end") {
         ended = true;
       }
@@ -463,12 +569,16 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
     done: () => ended,
   });
 
-  call<{ sites: Site[] }>("GET", "/v1/catalog/sites")
+  call<{ sites: unknown }>("GET", "/v1/catalog/sites")
     .then((l) => {
-      sites = new Map(l.sites.map((x) => [x.metadata.name, x]));
-      if (cur) drawMoves(cur);
+      sites = catalogSites(listAt(objAt(l, "the answer").sites, "sites"), problems);
+      if (cur) showMoves(cur);
     })
-    .catch(() => undefined);
+    .catch((err) => {
+      // The map is drawn without the sites; a server that could not be
+      // read (a network error) is said by the rest of the page.
+      if (err instanceof FieldError) problems.add("The map's sites", err);
+    });
   return () => {
     alive = false;
     f.stop();
