@@ -1,6 +1,7 @@
 package slurm
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,8 @@ import (
 	"net/url"
 	"path"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -38,7 +41,7 @@ type REST struct {
 	// past the callers' own deadlines.
 	nodeSem   chan struct{}
 	nodesAt   time.Time
-	nodesDown map[string]string
+	nodesDown *downNodes
 	// NodeTTL is how long Status trusts the node states it fetched to tell
 	// whether a running job's node is down: one GET /nodes per NodeTTL,
 	// however many jobs are watched.
@@ -241,14 +244,19 @@ func (r *REST) Check(ctx context.Context) error {
 // What this backend keeps or repeats of the site's words about its nodes
 // (and its controllers' pings): at most maxNodeText bytes of each (a
 // node's name, state, reason, GRES), and of at most maxNamedNodes nodes
-// in an error, or maxDownNodes down
-// nodes between two fetches of the node list. The list may be a gigabyte
+// in an error. Between two fetches of the node list it keeps the names of
+// at most maxDownNodes nodes down, of maxDownNameBytes together, and at
+// most maxDownWhys distinct texts of what they are, of maxDownWhyBytes
+// together (about 1.5 MB in all). The list may be a gigabyte
 // (maxListBody) and is read one node at a time; what is kept of it must
 // not be.
 const (
-	maxNodeText   = 256
-	maxNamedNodes = 16
-	maxDownNodes  = 1 << 16
+	maxNodeText      = 256
+	maxNamedNodes    = 16
+	maxDownNodes     = 1 << 16
+	maxDownNameBytes = 1 << 20
+	maxDownWhys      = 1 << 10
+	maxDownWhyBytes  = 64 << 10
 )
 
 func contains(list []string, s string) bool {
@@ -844,35 +852,237 @@ func (r *REST) downNode(ctx context.Context, nodes []string) (string, error) {
 	}
 	defer func() { <-r.nodeSem }()
 	if r.nodesDown == nil || time.Since(r.nodesAt) > r.NodeTTL {
-		down := map[string]string{}
+		var b downBuilder
 		err := r.c.list(ctx, apiPath("nodes"), "nodes", func(raw json.RawMessage) error {
-			var n apiNode
+			var n struct {
+				Name   string    `json:"name"`
+				State  string    `json:"state"`
+				Flags  nodeFlags `json:"state_flags"`
+				Reason string    `json:"reason"`
+			}
 			if err := json.Unmarshal(raw, &n); err != nil {
 				return err
 			}
-			if !strings.EqualFold(n.State, "down") && !contains(n.Flags, "FAIL") {
+			down := strings.EqualFold(n.State, "down")
+			if !down && !n.Flags.fail {
 				return nil
 			}
 			if len(n.Name) > maxNodeText {
 				return nil // longer than any host name: no node a job is on
 			}
-			if len(down) >= maxDownNodes {
-				return fmt.Errorf("more than %d nodes down", maxDownNodes)
-			}
-			down[n.Name] = printable([]byte(strings.TrimSpace(fmt.Sprintf("%s %s %s", n.State, strings.Join(n.Flags, "+"), n.Reason))), maxNodeText)
-			return nil
+			state := strings.TrimSpace(n.State + " " + n.Flags.text)
+			why := printable([]byte(strings.TrimSpace(state+" "+n.Reason)), maxNodeText)
+			return b.add(n.Name, why, printable([]byte(state), maxNodeText), down)
 		})
 		if err != nil {
 			return "", err
 		}
-		r.nodesDown, r.nodesAt = down, time.Now()
+		r.nodesDown, r.nodesAt = b.done(), time.Now()
 	}
 	for _, n := range nodes {
-		if why, ok := r.nodesDown[n]; ok {
+		if why, ok := r.nodesDown.lookup(n); ok {
 			return fmt.Sprintf("node %s is %s", n, why), nil
 		}
 	}
 	return "", nil
+}
+
+// nodeFlags is what downNode keeps of a node's state flags: whether FAIL
+// is among them, and the start of their text (joined by "+"). A node's
+// flags are the site's list, as long as an element's bound (maxBody) lets
+// it be: decoded whole, a list of empty strings cost over ten times its
+// size; it is read here one string at a time, in place.
+type nodeFlags struct {
+	fail bool
+	text string
+}
+
+func (f *nodeFlags) UnmarshalJSON(data []byte) error {
+	var b strings.Builder
+	err := eachJSONString(data, func(flag []byte) {
+		f.fail = f.fail || string(flag) == "FAIL"
+		if b.Len() <= maxNodeText && len(flag) > 0 {
+			if b.Len() > 0 {
+				b.WriteByte('+')
+			}
+			b.Write(flag[:min(len(flag), maxNodeText+1)])
+		}
+	})
+	f.text = b.String()
+	if err != nil {
+		return fmt.Errorf("state_flags: %w", err)
+	}
+	return nil
+}
+
+// eachJSONString hands each string of data, a JSON list of strings (or
+// null), to yield, without allocating for those written without escapes.
+// data is valid JSON (json.Unmarshal checks it before it hands it on).
+func eachJSONString(data []byte, yield func([]byte)) error {
+	data = bytes.TrimSpace(data)
+	if string(data) == "null" {
+		return nil
+	}
+	if len(data) < 2 || data[0] != '[' {
+		return errors.New("want a list of strings")
+	}
+	for i := 1; i < len(data); i++ {
+		switch data[i] {
+		case ' ', '\t', '\n', '\r', ',':
+			continue
+		case ']':
+			return nil
+		case '"':
+		default:
+			return errors.New("want a list of strings")
+		}
+		j, escaped := i+1, false
+		for ; j < len(data) && data[j] != '"'; j++ {
+			if data[j] == '\\' {
+				escaped = true
+				j++
+			}
+		}
+		if j >= len(data) {
+			return errors.New("a string without its end")
+		}
+		if !escaped {
+			yield(data[i+1 : j])
+		} else {
+			var s string
+			if err := json.Unmarshal(data[i:j+1], &s); err != nil {
+				return err
+			}
+			yield([]byte(s))
+		}
+		i = j
+	}
+	return errors.New("a list without its end")
+}
+
+// downNodes is what one fetch of the node list says of the nodes that are
+// down or failing: their names, sorted, end to end in names (ends[i] is
+// where the i-th ends), and what each is, whys[why[i]]. What it keeps is
+// bounded (maxDownNodes names of maxDownNameBytes together, whys of
+// maxDownWhyBytes together) whatever the list, which may be a gigabyte
+// (maxListBody) of nodes, each named and said to be down as the site
+// likes; a map of name to text cost about 40 MB at the bound on names
+// alone.
+type downNodes struct {
+	names string
+	ends  []uint32
+	why   []uint16
+	whys  []string
+}
+
+func (d *downNodes) name(i int) string {
+	start := uint32(0)
+	if i > 0 {
+		start = d.ends[i-1]
+	}
+	return d.names[start:d.ends[i]]
+}
+
+// lookup says what node name is, if it is down or failing.
+func (d *downNodes) lookup(name string) (string, bool) {
+	i, found := sort.Find(len(d.ends), func(i int) int { return strings.Compare(name, d.name(i)) })
+	if !found {
+		return "", false
+	}
+	return d.whys[d.why[i]], true
+}
+
+// downBuilder gathers a downNodes from the node list, one node at a time.
+type downBuilder struct {
+	arena    []byte
+	spans    []downSpan
+	whyIndex map[string]uint16
+	whys     []string
+	whyBytes int
+}
+
+type downSpan struct {
+	start, end uint32
+	why        uint16
+}
+
+// Whys that every downNodes has: what a node is said to be once the
+// distinct texts of others have used maxDownWhyBytes up.
+const (
+	whyDown    = 0 // "down"
+	whyFailing = 1 // "failing"
+)
+
+// add notes that node name is down (else failing), why, or said shorter
+// (its state alone) once the texts kept have used maxDownWhyBytes up. A
+// list of more down nodes, or longer names, than the bounds is refused
+// whole: a node left out would read as up, and its jobs as running.
+func (b *downBuilder) add(name, why, short string, down bool) error {
+	if len(b.spans) >= maxDownNodes {
+		return fmt.Errorf("more than %d nodes down", maxDownNodes)
+	}
+	if len(b.arena)+len(name) > maxDownNameBytes {
+		return fmt.Errorf("the names of the nodes down are more than %d bytes", maxDownNameBytes)
+	}
+	if b.whyIndex == nil {
+		b.whys = []string{"down", "failing"}
+		b.whyIndex = map[string]uint16{"down": whyDown, "failing": whyFailing}
+	}
+	// A quarter of the bytes is left to the states alone, so that a
+	// list of reasons each its own does not leave the later nodes
+	// without theirs.
+	w, ok := b.keep(why, maxDownWhyBytes-maxDownWhyBytes/4)
+	if !ok {
+		w, ok = b.keep(short, maxDownWhyBytes)
+	}
+	if !ok {
+		w = whyFailing
+		if down {
+			w = whyDown
+		}
+	}
+	start := uint32(len(b.arena))
+	b.arena = append(b.arena, name...)
+	b.spans = append(b.spans, downSpan{start: start, end: uint32(len(b.arena)), why: w})
+	return nil
+}
+
+// keep returns the index of text among the whys, adding it if there is
+// room for it within limit bytes of whys; false if there is none.
+func (b *downBuilder) keep(text string, limit int) (uint16, bool) {
+	if w, ok := b.whyIndex[text]; ok {
+		return w, true
+	}
+	if len(b.whys) >= maxDownWhys || b.whyBytes+len(text) > limit {
+		return 0, false
+	}
+	text = strings.Clone(text)
+	w := uint16(len(b.whys))
+	b.whys = append(b.whys, text)
+	b.whyIndex[text] = w
+	b.whyBytes += len(text)
+	return w, true
+}
+
+// done returns what was gathered, sorted by name; a name listed twice is
+// kept once.
+func (b *downBuilder) done() *downNodes {
+	name := func(s downSpan) []byte { return b.arena[s.start:s.end] }
+	slices.SortStableFunc(b.spans, func(x, y downSpan) int { return bytes.Compare(name(x), name(y)) })
+	b.spans = slices.CompactFunc(b.spans, func(x, y downSpan) bool { return bytes.Equal(name(x), name(y)) })
+	d := &downNodes{ends: make([]uint32, 0, len(b.spans)), why: make([]uint16, 0, len(b.spans)), whys: slices.Clip(b.whys)}
+	if d.whys == nil {
+		d.whys = []string{"down", "failing"}
+	}
+	var names strings.Builder
+	names.Grow(len(b.arena))
+	for _, s := range b.spans {
+		names.Write(name(s))
+		d.ends = append(d.ends, uint32(names.Len()))
+		d.why = append(d.why, s.why)
+	}
+	d.names = names.String()
+	return d
 }
 
 // Cancel asks slurmrestd to end the job; cancelling a finished job is not
