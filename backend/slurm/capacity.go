@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 
@@ -633,20 +632,27 @@ func restCapNode(raw json.RawMessage, partition string, k gresKind) (capNode, bo
 // capacityPartition is the site's partition (the cluster's default one
 // when the site sets none) and whether it is up.
 func (r *REST) capacityPartition(ctx context.Context) (string, bool, error) {
-	var out struct {
-		Partitions []struct {
-			Name  string   `json:"name"`
-			State string   `json:"state"`
-			Flags []string `json:"flags"`
-		} `json:"partitions"`
-	}
-	if err := r.c.call(ctx, http.MethodGet, apiPath("partitions"), nil, &out); err != nil {
+	found := false
+	var name, state string
+	err := r.c.one(ctx, apiPath("partitions"), "partitions", func(raw json.RawMessage) error {
+		var p struct {
+			Name  string          `json:"name"`
+			State string          `json:"state"`
+			Flags json.RawMessage `json:"flags"`
+		}
+		if err := json.Unmarshal(raw, &p); err != nil {
+			return err
+		}
+		if !found && (r.partition == p.Name || r.partition == "" && jsonHas(p.Flags, "default")) {
+			found, name, state = true, p.Name, p.State
+		}
+		return nil
+	})
+	if err != nil {
 		return "", false, fmt.Errorf("partitions: %w", err)
 	}
-	for _, p := range out.Partitions {
-		if r.partition == p.Name || r.partition == "" && contains(p.Flags, "default") {
-			return p.Name, strings.EqualFold(p.State, "UP"), nil
-		}
+	if found {
+		return name, strings.EqualFold(state, "UP"), nil
 	}
 	if r.partition == "" {
 		return "", false, errors.New("slurmrestd lists no default partition")

@@ -164,30 +164,32 @@ func (r *REST) workDir(spec backend.Spec) (string, error) {
 // slurmctld is up, that the partition exists (backend.partition) and that
 // one of its nodes has the GRES (backend.gres).
 func (r *REST) Check(ctx context.Context) error {
-	var ping struct {
-		Pings []struct {
+	up := false
+	var said []string
+	pings := 0
+	err := r.c.one(ctx, apiPath("ping"), "pings", func(raw json.RawMessage) error {
+		var p struct {
 			Ping   string `json:"ping"`
 			Status int    `json:"status"`
-		} `json:"pings"`
-	}
-	if err := r.c.call(ctx, http.MethodGet, apiPath("ping"), nil, &ping); err != nil {
+		}
+		if err := json.Unmarshal(raw, &p); err != nil {
+			return err
+		}
+		up = up || p.Ping == "UP" && p.Status == 0
+		if pings++; len(said) < maxNamedNodes {
+			said = append(said, fmt.Sprintf("%s (status %d)", printable([]byte(p.Ping), maxNodeText), p.Status))
+		}
+		return nil
+	})
+	if err != nil {
 		if re, ok := asRESTError(err); ok && re.status == http.StatusNotFound {
 			return fmt.Errorf("backend.restURL %s: slurmrestd does not serve openapi/%s, the API this backend speaks (Slurm 22.05 does): %w", r.c.restURL, apiVersion, err)
 		}
 		return fmt.Errorf("slurm check: %w", err)
 	}
-	up := false
-	for _, p := range ping.Pings {
-		up = up || p.Ping == "UP" && p.Status == 0
-	}
 	if !up {
-		var said []string
-		for i, p := range ping.Pings {
-			if i == maxNamedNodes {
-				said = append(said, fmt.Sprintf("and %d more", len(ping.Pings)-i))
-				break
-			}
-			said = append(said, fmt.Sprintf("%s (status %d)", printable([]byte(p.Ping), maxNodeText), p.Status))
+		if pings > len(said) {
+			said = append(said, fmt.Sprintf("and %d more", pings-len(said)))
 		}
 		return fmt.Errorf("backend.restURL %s: slurmrestd answers but no slurmctld does (ping: %s)", r.c.restURL, strings.Join(said, ", "))
 	}
@@ -204,7 +206,7 @@ func (r *REST) Check(ctx context.Context) error {
 	var seen []string
 	seenN := 0
 	found := false
-	err := r.c.list(ctx, apiPath("nodes"), "nodes", func(raw json.RawMessage) error {
+	err = r.c.list(ctx, apiPath("nodes"), "nodes", func(raw json.RawMessage) error {
 		var n apiNode
 		if err := json.Unmarshal(raw, &n); err != nil {
 			return err
@@ -270,23 +272,28 @@ func contains(list []string, s string) bool {
 
 // partitionState returns the partition's state (UP, DOWN, DRAIN, INACTIVE).
 func (r *REST) partitionState(ctx context.Context, name string) (string, error) {
-	var out struct {
-		Partitions []struct {
+	var state *string
+	err := r.c.one(ctx, apiPath("partition", name), "partitions", func(raw json.RawMessage) error {
+		var p struct {
 			Name  string `json:"name"`
 			State string `json:"state"`
-		} `json:"partitions"`
-	}
-	err := r.c.call(ctx, http.MethodGet, apiPath("partition", name), nil, &out)
+		}
+		if err := json.Unmarshal(raw, &p); err != nil {
+			return err
+		}
+		if p.Name == name && state == nil {
+			state = &p.State
+		}
+		return nil
+	})
 	if hasSlurmError(err, errInvalidPartition) {
 		return "", fmt.Errorf("backend.partition: slurmrestd at %s knows no partition %q: %w", r.c.restURL, name, err)
 	}
 	if err != nil {
 		return "", err
 	}
-	for _, p := range out.Partitions {
-		if p.Name == name {
-			return p.State, nil
-		}
+	if state != nil {
+		return *state, nil
 	}
 	return "", fmt.Errorf("backend.partition: slurmrestd at %s lists no partition %q", r.c.restURL, name)
 }
@@ -769,16 +776,25 @@ func (r *REST) submittedThen(job *apiJob, now jobIdentity, key string) bool {
 }
 
 func (r *REST) getJob(ctx context.Context, handle string) (*apiJob, error) {
-	var out struct {
-		Jobs []apiJob `json:"jobs"`
-	}
-	if err := r.c.call(ctx, http.MethodGet, apiPath("job", handle), nil, &out); err != nil {
+	var job *apiJob
+	err := r.c.one(ctx, apiPath("job", handle), "jobs", func(raw json.RawMessage) error {
+		var id struct {
+			JobID int64 `json:"job_id"`
+		}
+		if err := json.Unmarshal(raw, &id); err != nil {
+			return err
+		}
+		if job != nil || strconv.FormatInt(id.JobID, 10) != handle {
+			return nil
+		}
+		job = new(apiJob)
+		return json.Unmarshal(raw, job)
+	})
+	if err != nil {
 		return nil, err
 	}
-	for i := range out.Jobs {
-		if strconv.FormatInt(out.Jobs[i].JobID, 10) == handle {
-			return &out.Jobs[i], nil
-		}
+	if job != nil {
+		return job, nil
 	}
 	return nil, fmt.Errorf("GET job %s: the answer does not list the job", handle)
 }
@@ -913,6 +929,13 @@ func (f *nodeFlags) UnmarshalJSON(data []byte) error {
 		return fmt.Errorf("state_flags: %w", err)
 	}
 	return nil
+}
+
+// jsonHas says whether list, a JSON list of strings, holds s.
+func jsonHas(list json.RawMessage, s string) bool {
+	found := false
+	eachJSONString(list, func(b []byte) { found = found || string(b) == s }) //nolint:errcheck // not a list: s is not in it
+	return found
 }
 
 // eachJSONString hands each string of data, a JSON list of strings (or

@@ -766,7 +766,18 @@ func (c *restClient) call(ctx context.Context, method, path string, in, out any)
 // each, one at a time, so that a cluster with many jobs costs time, not
 // memory. Errors listed in the answer fail the call.
 func (c *restClient) list(ctx context.Context, path, key string, each func(json.RawMessage) error) error {
-	return c.request(ctx, http.MethodGet, path, nil, maxListBody, func(r io.Reader) error {
+	return c.stream(ctx, path, key, maxListBody, each)
+}
+
+// one is list for an answer about one thing (a job, a partition, the
+// pings), of at most maxBody bytes. Such an answer is a list too, and
+// decoded whole, a maxBody of empty elements cost a hundred times that.
+func (c *restClient) one(ctx context.Context, path, key string, each func(json.RawMessage) error) error {
+	return c.stream(ctx, path, key, maxBody, each)
+}
+
+func (c *restClient) stream(ctx context.Context, path, key string, limit int64, each func(json.RawMessage) error) error {
+	return c.request(ctx, http.MethodGet, path, nil, limit, func(r io.Reader) error {
 		g := &gate{r: r}
 		dec := json.NewDecoder(g)
 		// Whatever the decoder holds at once (a key, an element, a field
