@@ -99,3 +99,32 @@ func TestRESTNodeListsReadInPlace(t *testing.T) {
 		t.Errorf("Check: a node of %d partitions and flags allocated %d bytes; want at most %d", 2*count+2, got, 6*maxBody)
 	}
 }
+
+// TestJobStateReadInPlace: a job_state list was decoded whole for its
+// first word: millions of words within an element's bound cost over ten
+// times its size, for each job of a list. Its first word is read in place
+// now.
+func TestJobStateReadInPlace(t *testing.T) {
+	raw := []byte(`["PENDING",` + strings.Repeat(`"",`, (maxBody-1<<10)/3) + `"REQUEUED"]`)
+	var s jobState
+	var err error
+	got := allocated(func() { err = json.Unmarshal(raw, &s) })
+	if err != nil || s != "PENDING" {
+		t.Errorf("job_state = %q, %v; want PENDING", s, err)
+	}
+	if got > 1<<20 {
+		t.Errorf("a job_state of %d words allocated %d bytes; want at most 1 MiB", (maxBody-1<<10)/3+2, got)
+	}
+	for in, want := range map[string]string{`"RUNNING"`: "RUNNING", `[]`: "", `["a","b"]`: "a", `null`: ""} {
+		var s jobState
+		if err := json.Unmarshal([]byte(in), &s); err != nil || string(s) != want {
+			t.Errorf("job_state %s = %q, %v; want %q", in, s, err, want)
+		}
+	}
+	for _, in := range []string{`1`, `[1]`, `{}`} {
+		var s jobState
+		if err := json.Unmarshal([]byte(in), &s); err == nil {
+			t.Errorf("job_state %s = %q, nil; want an error", in, s)
+		}
+	}
+}

@@ -657,12 +657,16 @@ func (s *jobState) UnmarshalJSON(b []byte) error {
 		*s = jobState(one)
 		return nil
 	}
-	var many []string
-	if err := json.Unmarshal(b, &many); err != nil {
+	// The first word alone, read in place: decoded whole, a list of
+	// millions of words cost over ten times its size.
+	first := true
+	err := eachJSONString(b, func(w []byte) {
+		if first {
+			*s, first = jobState(w), false
+		}
+	})
+	if err != nil {
 		return fmt.Errorf("job_state: %s is neither a word nor a list of words", printable(b, 40))
-	}
-	if len(many) > 0 {
-		*s = jobState(many[0])
 	}
 	return nil
 }
