@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 
@@ -223,14 +222,22 @@ func takesJobs(base string, flags []string) bool {
 		return false
 	}
 	for _, f := range flags {
-		switch strings.ToLower(f) {
-		case "drain", "draining", "drained", "fail", "failing", "maint", "not_responding",
-			"power_down", "powered_down", "powering_down", "powering_up", "power_up",
-			"reboot_requested", "reboot_issued", "invalid", "invalid_reg", "down", "future", "unknown":
+		if flagStopsJobs(f) {
 			return false
 		}
 	}
 	return true
+}
+
+// flagStopsJobs says whether a node with the state flag f takes no jobs.
+func flagStopsJobs(f string) bool {
+	switch strings.ToLower(f) {
+	case "drain", "draining", "drained", "fail", "failing", "maint", "not_responding",
+		"power_down", "powered_down", "powering_down", "powering_up", "power_up",
+		"reboot_requested", "reboot_issued", "invalid", "invalid_reg", "down", "future", "unknown":
+		return true
+	}
+	return false
 }
 
 // expandHostlist expands a Slurm host list ("node[01-03,07],gpu-[1-2]x")
@@ -613,8 +620,8 @@ func restCapNode(raw json.RawMessage, partition string, k gresKind) (capNode, bo
 	if err := json.Unmarshal(raw, &n); err != nil {
 		return capNode{}, false, fmt.Errorf("node: %w", err)
 	}
-	if !contains(n.Partitions, partition) {
-		return capNode{}, false, nil
+	if in, err := jsonHas(n.Partitions, partition); err != nil || !in {
+		return capNode{}, false, err
 	}
 	if n.Name == "" || len(n.Name) > 256 {
 		return capNode{}, false, fmt.Errorf("node name %q is not a node name", clip(n.Name))
@@ -627,26 +634,41 @@ func restCapNode(raw json.RawMessage, partition string, k gresKind) (capNode, bo
 	if err != nil {
 		return capNode{}, false, fmt.Errorf("node %s: gres_used: %w", n.Name, err)
 	}
-	return capNode{name: n.Name, takesJobs: takesJobs(n.State, n.Flags), total: total, used: used}, true, nil
+	blocked := false
+	if err := eachJSONString(n.Flags, func(f []byte) { blocked = blocked || flagStopsJobs(string(f)) }); err != nil {
+		return capNode{}, false, fmt.Errorf("node %s: state_flags: %w", n.Name, err)
+	}
+	return capNode{name: n.Name, takesJobs: !blocked && takesJobs(n.State, nil), total: total, used: used}, true, nil
 }
 
 // capacityPartition is the site's partition (the cluster's default one
 // when the site sets none) and whether it is up.
 func (r *REST) capacityPartition(ctx context.Context) (string, bool, error) {
-	var out struct {
-		Partitions []struct {
-			Name  string   `json:"name"`
-			State string   `json:"state"`
-			Flags []string `json:"flags"`
-		} `json:"partitions"`
-	}
-	if err := r.c.call(ctx, http.MethodGet, apiPath("partitions"), nil, &out); err != nil {
+	found := false
+	var name, state string
+	err := r.c.one(ctx, apiPath("partitions"), "partitions", func(raw json.RawMessage) error {
+		var p struct {
+			Name  string          `json:"name"`
+			State string          `json:"state"`
+			Flags json.RawMessage `json:"flags"`
+		}
+		if err := json.Unmarshal(raw, &p); err != nil {
+			return err
+		}
+		def, err := jsonHas(p.Flags, "default")
+		if err != nil {
+			return fmt.Errorf("partition flags: %w", err)
+		}
+		if !found && (r.partition == p.Name || r.partition == "" && def) {
+			found, name, state = true, p.Name, p.State
+		}
+		return nil
+	})
+	if err != nil {
 		return "", false, fmt.Errorf("partitions: %w", err)
 	}
-	for _, p := range out.Partitions {
-		if r.partition == p.Name || r.partition == "" && contains(p.Flags, "default") {
-			return p.Name, strings.EqualFold(p.State, "UP"), nil
-		}
+	if found {
+		return name, strings.EqualFold(state, "UP"), nil
 	}
 	if r.partition == "" {
 		return "", false, errors.New("slurmrestd lists no default partition")

@@ -1,6 +1,7 @@
 package slurm
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,8 @@ import (
 	"net/url"
 	"path"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -38,7 +41,7 @@ type REST struct {
 	// past the callers' own deadlines.
 	nodeSem   chan struct{}
 	nodesAt   time.Time
-	nodesDown map[string]string
+	nodesDown *downNodes
 	// NodeTTL is how long Status trusts the node states it fetched to tell
 	// whether a running job's node is down: one GET /nodes per NodeTTL,
 	// however many jobs are watched.
@@ -161,30 +164,32 @@ func (r *REST) workDir(spec backend.Spec) (string, error) {
 // slurmctld is up, that the partition exists (backend.partition) and that
 // one of its nodes has the GRES (backend.gres).
 func (r *REST) Check(ctx context.Context) error {
-	var ping struct {
-		Pings []struct {
+	up := false
+	var said []string
+	pings := 0
+	err := r.c.one(ctx, apiPath("ping"), "pings", func(raw json.RawMessage) error {
+		var p struct {
 			Ping   string `json:"ping"`
 			Status int    `json:"status"`
-		} `json:"pings"`
-	}
-	if err := r.c.call(ctx, http.MethodGet, apiPath("ping"), nil, &ping); err != nil {
+		}
+		if err := json.Unmarshal(raw, &p); err != nil {
+			return err
+		}
+		up = up || p.Ping == "UP" && p.Status == 0
+		if pings++; len(said) < maxNamedNodes {
+			said = append(said, fmt.Sprintf("%s (status %d)", printable([]byte(p.Ping), maxNodeText), p.Status))
+		}
+		return nil
+	})
+	if err != nil {
 		if re, ok := asRESTError(err); ok && re.status == http.StatusNotFound {
 			return fmt.Errorf("backend.restURL %s: slurmrestd does not serve openapi/%s, the API this backend speaks (Slurm 22.05 does): %w", r.c.restURL, apiVersion, err)
 		}
 		return fmt.Errorf("slurm check: %w", err)
 	}
-	up := false
-	for _, p := range ping.Pings {
-		up = up || p.Ping == "UP" && p.Status == 0
-	}
 	if !up {
-		var said []string
-		for i, p := range ping.Pings {
-			if i == maxNamedNodes {
-				said = append(said, fmt.Sprintf("and %d more", len(ping.Pings)-i))
-				break
-			}
-			said = append(said, fmt.Sprintf("%s (status %d)", printable([]byte(p.Ping), maxNodeText), p.Status))
+		if pings > len(said) {
+			said = append(said, fmt.Sprintf("and %d more", pings-len(said)))
 		}
 		return fmt.Errorf("backend.restURL %s: slurmrestd answers but no slurmctld does (ping: %s)", r.c.restURL, strings.Join(said, ", "))
 	}
@@ -201,13 +206,13 @@ func (r *REST) Check(ctx context.Context) error {
 	var seen []string
 	seenN := 0
 	found := false
-	err := r.c.list(ctx, apiPath("nodes"), "nodes", func(raw json.RawMessage) error {
+	err = r.c.list(ctx, apiPath("nodes"), "nodes", func(raw json.RawMessage) error {
 		var n apiNode
 		if err := json.Unmarshal(raw, &n); err != nil {
 			return err
 		}
-		if !contains(n.Partitions, r.partition) {
-			return nil
+		if in, err := jsonHas(n.Partitions, r.partition); err != nil || !in {
+			return err
 		}
 		// The error names a few of them: a partition may have
 		// thousands.
@@ -241,14 +246,19 @@ func (r *REST) Check(ctx context.Context) error {
 // What this backend keeps or repeats of the site's words about its nodes
 // (and its controllers' pings): at most maxNodeText bytes of each (a
 // node's name, state, reason, GRES), and of at most maxNamedNodes nodes
-// in an error, or maxDownNodes down
-// nodes between two fetches of the node list. The list may be a gigabyte
+// in an error. Between two fetches of the node list it keeps the names of
+// at most maxDownNodes nodes down, of maxDownNameBytes together, and at
+// most maxDownWhys distinct texts of what they are, of maxDownWhyBytes
+// together (about 1.5 MB in all). The list may be a gigabyte
 // (maxListBody) and is read one node at a time; what is kept of it must
 // not be.
 const (
-	maxNodeText   = 256
-	maxNamedNodes = 16
-	maxDownNodes  = 1 << 16
+	maxNodeText      = 256
+	maxNamedNodes    = 16
+	maxDownNodes     = 1 << 16
+	maxDownNameBytes = 1 << 20
+	maxDownWhys      = 1 << 10
+	maxDownWhyBytes  = 64 << 10
 )
 
 func contains(list []string, s string) bool {
@@ -262,23 +272,28 @@ func contains(list []string, s string) bool {
 
 // partitionState returns the partition's state (UP, DOWN, DRAIN, INACTIVE).
 func (r *REST) partitionState(ctx context.Context, name string) (string, error) {
-	var out struct {
-		Partitions []struct {
+	var state *string
+	err := r.c.one(ctx, apiPath("partition", name), "partitions", func(raw json.RawMessage) error {
+		var p struct {
 			Name  string `json:"name"`
 			State string `json:"state"`
-		} `json:"partitions"`
-	}
-	err := r.c.call(ctx, http.MethodGet, apiPath("partition", name), nil, &out)
+		}
+		if err := json.Unmarshal(raw, &p); err != nil {
+			return err
+		}
+		if p.Name == name && state == nil {
+			state = &p.State
+		}
+		return nil
+	})
 	if hasSlurmError(err, errInvalidPartition) {
 		return "", fmt.Errorf("backend.partition: slurmrestd at %s knows no partition %q: %w", r.c.restURL, name, err)
 	}
 	if err != nil {
 		return "", err
 	}
-	for _, p := range out.Partitions {
-		if p.Name == name {
-			return p.State, nil
-		}
+	if state != nil {
+		return *state, nil
 	}
 	return "", fmt.Errorf("backend.partition: slurmrestd at %s lists no partition %q", r.c.restURL, name)
 }
@@ -598,10 +613,38 @@ type apiJob struct {
 	EndTime     json.RawMessage `json:"end_time"`
 	Nodes       string          `json:"nodes"`
 	Resources   struct {
-		Allocated []struct {
-			Name string `json:"nodename"`
-		} `json:"allocated_nodes"`
+		Allocated allocatedNodes `json:"allocated_nodes"`
 	} `json:"job_resources"`
+}
+
+// allocatedNodes is the names of a job's allocated_nodes, read one entry
+// at a time: decoded whole, a job's maxBody of empty entries cost ten
+// times that, for each job of a list.
+type allocatedNodes []string
+
+func (a *allocatedNodes) UnmarshalJSON(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	tok, err := dec.Token()
+	if err != nil || tok == nil {
+		return err
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return fmt.Errorf("allocated_nodes: want a list, got %v", tok)
+	}
+	var n struct {
+		Name string `json:"nodename"`
+	}
+	for dec.More() {
+		n.Name = ""
+		if err := dec.Decode(&n); err != nil {
+			return fmt.Errorf("allocated_nodes: %w", err)
+		}
+		if n.Name != "" {
+			*a = append(*a, n.Name)
+		}
+	}
+	_, err = dec.Token()
+	return err
 }
 
 // jobState is job_state: one word in openapi/v0.0.38, a list of words in
@@ -614,12 +657,16 @@ func (s *jobState) UnmarshalJSON(b []byte) error {
 		*s = jobState(one)
 		return nil
 	}
-	var many []string
-	if err := json.Unmarshal(b, &many); err != nil {
+	// The first word alone, read in place: decoded whole, a list of
+	// millions of words cost over ten times its size.
+	first := true
+	err := eachJSONString(b, func(w []byte) {
+		if first {
+			*s, first = jobState(w), false
+		}
+	})
+	if err != nil {
 		return fmt.Errorf("job_state: %s is neither a word nor a list of words", printable(b, 40))
-	}
-	if len(many) > 0 {
-		*s = jobState(many[0])
 	}
 	return nil
 }
@@ -642,11 +689,7 @@ func (j *apiJob) exitCode() (code, sig int) {
 // nodeNames lists the nodes the job runs on.
 func (j *apiJob) nodeNames() []string {
 	var out []string
-	for _, n := range j.Resources.Allocated {
-		if n.Name != "" {
-			out = append(out, n.Name)
-		}
-	}
+	out = append(out, j.Resources.Allocated...)
 	if len(out) == 0 && j.Nodes != "" && !strings.ContainsAny(j.Nodes, "[,") {
 		out = append(out, j.Nodes) // a single node, not a compressed host list
 	}
@@ -655,12 +698,12 @@ func (j *apiJob) nodeNames() []string {
 
 // apiNode is the part of a node in slurmrestd's answers that is used here.
 type apiNode struct {
-	Name       string   `json:"name"`
-	State      string   `json:"state"`
-	Flags      []string `json:"state_flags"`
-	Partitions []string `json:"partitions"`
-	Gres       string   `json:"gres"`
-	Reason     string   `json:"reason"`
+	Name       string          `json:"name"`
+	State      string          `json:"state"`
+	Flags      json.RawMessage `json:"state_flags"`
+	Partitions json.RawMessage `json:"partitions"`
+	Gres       string          `json:"gres"`
+	Reason     string          `json:"reason"`
 }
 
 // errReusedID says that slurmctld knows a recorded job id as another job
@@ -761,16 +804,25 @@ func (r *REST) submittedThen(job *apiJob, now jobIdentity, key string) bool {
 }
 
 func (r *REST) getJob(ctx context.Context, handle string) (*apiJob, error) {
-	var out struct {
-		Jobs []apiJob `json:"jobs"`
-	}
-	if err := r.c.call(ctx, http.MethodGet, apiPath("job", handle), nil, &out); err != nil {
+	var job *apiJob
+	err := r.c.one(ctx, apiPath("job", handle), "jobs", func(raw json.RawMessage) error {
+		var id struct {
+			JobID int64 `json:"job_id"`
+		}
+		if err := json.Unmarshal(raw, &id); err != nil {
+			return err
+		}
+		if job != nil || strconv.FormatInt(id.JobID, 10) != handle {
+			return nil
+		}
+		job = new(apiJob)
+		return json.Unmarshal(raw, job)
+	})
+	if err != nil {
 		return nil, err
 	}
-	for i := range out.Jobs {
-		if strconv.FormatInt(out.Jobs[i].JobID, 10) == handle {
-			return &out.Jobs[i], nil
-		}
+	if job != nil {
+		return job, nil
 	}
 	return nil, fmt.Errorf("GET job %s: the answer does not list the job", handle)
 }
@@ -844,35 +896,247 @@ func (r *REST) downNode(ctx context.Context, nodes []string) (string, error) {
 	}
 	defer func() { <-r.nodeSem }()
 	if r.nodesDown == nil || time.Since(r.nodesAt) > r.NodeTTL {
-		down := map[string]string{}
+		var b downBuilder
 		err := r.c.list(ctx, apiPath("nodes"), "nodes", func(raw json.RawMessage) error {
-			var n apiNode
+			var n struct {
+				Name   string    `json:"name"`
+				State  string    `json:"state"`
+				Flags  nodeFlags `json:"state_flags"`
+				Reason string    `json:"reason"`
+			}
 			if err := json.Unmarshal(raw, &n); err != nil {
 				return err
 			}
-			if !strings.EqualFold(n.State, "down") && !contains(n.Flags, "FAIL") {
+			down := strings.EqualFold(n.State, "down")
+			if !down && !n.Flags.fail {
 				return nil
 			}
 			if len(n.Name) > maxNodeText {
 				return nil // longer than any host name: no node a job is on
 			}
-			if len(down) >= maxDownNodes {
-				return fmt.Errorf("more than %d nodes down", maxDownNodes)
-			}
-			down[n.Name] = printable([]byte(strings.TrimSpace(fmt.Sprintf("%s %s %s", n.State, strings.Join(n.Flags, "+"), n.Reason))), maxNodeText)
-			return nil
+			state := strings.TrimSpace(n.State + " " + n.Flags.text)
+			why := printable([]byte(strings.TrimSpace(state+" "+n.Reason)), maxNodeText)
+			return b.add(n.Name, why, printable([]byte(state), maxNodeText), down)
 		})
 		if err != nil {
 			return "", err
 		}
-		r.nodesDown, r.nodesAt = down, time.Now()
+		r.nodesDown, r.nodesAt = b.done(), time.Now()
 	}
 	for _, n := range nodes {
-		if why, ok := r.nodesDown[n]; ok {
+		if why, ok := r.nodesDown.lookup(n); ok {
 			return fmt.Sprintf("node %s is %s", n, why), nil
 		}
 	}
 	return "", nil
+}
+
+// nodeFlags is what downNode keeps of a node's state flags: whether FAIL
+// is among them, and the start of their text (joined by "+"). A node's
+// flags are the site's list, as long as an element's bound (maxBody) lets
+// it be: decoded whole, a list of empty strings cost over ten times its
+// size; it is read here one string at a time, in place.
+type nodeFlags struct {
+	fail bool
+	text string
+}
+
+func (f *nodeFlags) UnmarshalJSON(data []byte) error {
+	var b strings.Builder
+	err := eachJSONString(data, func(flag []byte) {
+		f.fail = f.fail || string(flag) == "FAIL"
+		if b.Len() <= maxNodeText && len(flag) > 0 {
+			if b.Len() > 0 {
+				b.WriteByte('+')
+			}
+			b.Write(flag[:min(len(flag), maxNodeText+1)])
+		}
+	})
+	f.text = b.String()
+	if err != nil {
+		return fmt.Errorf("state_flags: %w", err)
+	}
+	return nil
+}
+
+// jsonHas says whether list, a JSON list of strings (or null, or
+// nothing), holds s. Such a list (a node's partitions, its state flags)
+// is the site's, as long as an element's bound (maxBody) lets it be, and
+// decoded into a slice cost over ten times that; it is read in place.
+func jsonHas(list json.RawMessage, s string) (bool, error) {
+	found := false
+	err := eachJSONString(list, func(b []byte) { found = found || string(b) == s })
+	return found, err
+}
+
+// eachJSONString hands each string of data, a JSON list of strings (or
+// null), to yield, without allocating for those written without escapes.
+// data is valid JSON (json.Unmarshal checks it before it hands it on).
+func eachJSONString(data []byte, yield func([]byte)) error {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 || string(data) == "null" {
+		return nil
+	}
+	if len(data) < 2 || data[0] != '[' {
+		return errors.New("want a list of strings")
+	}
+	for i := 1; i < len(data); i++ {
+		switch data[i] {
+		case ' ', '\t', '\n', '\r', ',':
+			continue
+		case ']':
+			return nil
+		case '"':
+		default:
+			return errors.New("want a list of strings")
+		}
+		j, escaped := i+1, false
+		for ; j < len(data) && data[j] != '"'; j++ {
+			if data[j] == '\\' {
+				escaped = true
+				j++
+			}
+		}
+		if j >= len(data) {
+			return errors.New("a string without its end")
+		}
+		if !escaped {
+			yield(data[i+1 : j])
+		} else {
+			var s string
+			if err := json.Unmarshal(data[i:j+1], &s); err != nil {
+				return err
+			}
+			yield([]byte(s))
+		}
+		i = j
+	}
+	return errors.New("a list without its end")
+}
+
+// downNodes is what one fetch of the node list says of the nodes that are
+// down or failing: their names, sorted, end to end in names (ends[i] is
+// where the i-th ends), and what each is, whys[why[i]]. What it keeps is
+// bounded (maxDownNodes names of maxDownNameBytes together, whys of
+// maxDownWhyBytes together) whatever the list, which may be a gigabyte
+// (maxListBody) of nodes, each named and said to be down as the site
+// likes; a map of name to text cost about 40 MB at the bound on names
+// alone.
+type downNodes struct {
+	names string
+	ends  []uint32
+	why   []uint16
+	whys  []string
+}
+
+func (d *downNodes) name(i int) string {
+	start := uint32(0)
+	if i > 0 {
+		start = d.ends[i-1]
+	}
+	return d.names[start:d.ends[i]]
+}
+
+// lookup says what node name is, if it is down or failing.
+func (d *downNodes) lookup(name string) (string, bool) {
+	i, found := sort.Find(len(d.ends), func(i int) int { return strings.Compare(name, d.name(i)) })
+	if !found {
+		return "", false
+	}
+	return d.whys[d.why[i]], true
+}
+
+// downBuilder gathers a downNodes from the node list, one node at a time.
+type downBuilder struct {
+	arena    []byte
+	spans    []downSpan
+	whyIndex map[string]uint16
+	whys     []string
+	whyBytes int
+}
+
+type downSpan struct {
+	start, end uint32
+	why        uint16
+}
+
+// Whys that every downNodes has: what a node is said to be once the
+// distinct texts of others have used maxDownWhyBytes up.
+const (
+	whyDown    = 0 // "down"
+	whyFailing = 1 // "failing"
+)
+
+// add notes that node name is down (else failing), why, or said shorter
+// (its state alone) once the texts kept have used maxDownWhyBytes up. A
+// list of more down nodes, or longer names, than the bounds is refused
+// whole: a node left out would read as up, and its jobs as running.
+func (b *downBuilder) add(name, why, short string, down bool) error {
+	if len(b.spans) >= maxDownNodes {
+		return fmt.Errorf("more than %d nodes down", maxDownNodes)
+	}
+	if len(b.arena)+len(name) > maxDownNameBytes {
+		return fmt.Errorf("the names of the nodes down are more than %d bytes", maxDownNameBytes)
+	}
+	if b.whyIndex == nil {
+		b.whys = []string{"down", "failing"}
+		b.whyIndex = map[string]uint16{"down": whyDown, "failing": whyFailing}
+	}
+	// A quarter of the bytes is left to the states alone, so that a
+	// list of reasons each its own does not leave the later nodes
+	// without theirs.
+	w, ok := b.keep(why, maxDownWhyBytes-maxDownWhyBytes/4)
+	if !ok {
+		w, ok = b.keep(short, maxDownWhyBytes)
+	}
+	if !ok {
+		w = whyFailing
+		if down {
+			w = whyDown
+		}
+	}
+	start := uint32(len(b.arena))
+	b.arena = append(b.arena, name...)
+	b.spans = append(b.spans, downSpan{start: start, end: uint32(len(b.arena)), why: w})
+	return nil
+}
+
+// keep returns the index of text among the whys, adding it if there is
+// room for it within limit bytes of whys; false if there is none.
+func (b *downBuilder) keep(text string, limit int) (uint16, bool) {
+	if w, ok := b.whyIndex[text]; ok {
+		return w, true
+	}
+	if len(b.whys) >= maxDownWhys || b.whyBytes+len(text) > limit {
+		return 0, false
+	}
+	text = strings.Clone(text)
+	w := uint16(len(b.whys))
+	b.whys = append(b.whys, text)
+	b.whyIndex[text] = w
+	b.whyBytes += len(text)
+	return w, true
+}
+
+// done returns what was gathered, sorted by name; a name listed twice is
+// kept once.
+func (b *downBuilder) done() *downNodes {
+	name := func(s downSpan) []byte { return b.arena[s.start:s.end] }
+	slices.SortStableFunc(b.spans, func(x, y downSpan) int { return bytes.Compare(name(x), name(y)) })
+	b.spans = slices.CompactFunc(b.spans, func(x, y downSpan) bool { return bytes.Equal(name(x), name(y)) })
+	d := &downNodes{ends: make([]uint32, 0, len(b.spans)), why: make([]uint16, 0, len(b.spans)), whys: slices.Clip(b.whys)}
+	if d.whys == nil {
+		d.whys = []string{"down", "failing"}
+	}
+	var names strings.Builder
+	names.Grow(len(b.arena))
+	for _, s := range b.spans {
+		names.Write(name(s))
+		d.ends = append(d.ends, uint32(names.Len()))
+		d.why = append(d.why, s.why)
+	}
+	d.names = names.String()
+	return d
 }
 
 // Cancel asks slurmrestd to end the job; cancelling a finished job is not

@@ -353,35 +353,98 @@ const (
 	maxErrorNums    = 64
 )
 
-// newRESTError is the error of an answer that lists errs. redact, if not
-// nil, is applied to the words kept, before they are cut, so that no part
-// of what it removes survives the cut.
+// newRESTError is the error of an answer that lists errs.
 func newRESTError(method, path string, status int, errs []apiError, redact func(string) string) *restError {
-	re := &restError{method: method, path: path, status: status}
+	var l errorList
+	for _, a := range errs {
+		l.add(a)
+	}
+	return l.restError(method, path, status, redact)
+}
+
+// errorList is an answer's errors list as read: its first
+// maxListedErrors entries as sent, how many there were, and their
+// distinct numbers in the order met (at most maxErrorNums; numsOver says
+// there were more). It is read one entry at a time, keeping no more than
+// that: an answer's maxBody of errors, decoded whole, was millions of
+// entries and hundreds of megabytes.
+type errorList struct {
+	first    []apiError
+	n        int
+	nums     []int
+	numsOver bool
+}
+
+func (l *errorList) add(a apiError) {
+	if len(l.first) < maxListedErrors {
+		l.first = append(l.first, a)
+	}
+	l.n++
+	n := a.num()
+	switch {
+	case slices.Contains(l.nums, n):
+	case len(l.nums) >= maxErrorNums:
+		l.numsOver = true
+	default:
+		l.nums = append(l.nums, n)
+	}
+}
+
+func (l *errorList) UnmarshalJSON(data []byte) error {
+	return l.read(json.NewDecoder(bytes.NewReader(data)))
+}
+
+// read reads the list (or null) from dec.
+func (l *errorList) read(dec *json.Decoder) error {
+	tok, err := dec.Token()
+	if err != nil || tok == nil {
+		return err
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return fmt.Errorf("errors: want a list, got %v", tok)
+	}
+	// Entries past the first few are read for their numbers alone:
+	// their words are skipped, not kept.
+	var nums struct {
+		Number int `json:"error_number"`
+		Code   int `json:"error_code"`
+		Errno  int `json:"errno"`
+	}
+	var a apiError // one for all: declared in the loop, it escaped, one allocation an entry
+	for dec.More() {
+		a = apiError{}
+		if len(l.first) < maxListedErrors {
+			if err := dec.Decode(&a); err != nil {
+				return fmt.Errorf("errors: %w", err)
+			}
+		} else {
+			nums.Number, nums.Code, nums.Errno = 0, 0, 0
+			if err := dec.Decode(&nums); err != nil {
+				return fmt.Errorf("errors: %w", err)
+			}
+			a = apiError{Number: nums.Number, Code: nums.Code, Errno: nums.Errno}
+		}
+		l.add(a)
+	}
+	_, err = dec.Token()
+	return err
+}
+
+// restError is the error of an answer that lists l. redact, if not nil,
+// is applied to the words kept, before they are cut, so that no part of
+// what it removes survives the cut.
+func (l *errorList) restError(method, path string, status int, redact func(string) string) *restError {
+	re := &restError{method: method, path: path, status: status, nums: slices.Clone(l.nums), numsOver: l.numsOver}
 	if redact == nil {
 		redact = func(s string) string { return s }
 	}
 	keep := func(s string) string { return strings.Clone(cut(redact(s))) }
-	re.errs = make([]apiError, 0, min(len(errs), maxListedErrors))
-	for i, a := range errs {
-		if i < maxListedErrors {
-			re.errs = append(re.errs, apiError{Error: keep(a.Error), Description: keep(a.Description), Source: keep(a.Source), Number: a.Number, Code: a.Code, Errno: a.Errno})
-		}
-		re.note(a.num())
+	re.errs = make([]apiError, 0, len(l.first))
+	for _, a := range l.first {
+		re.errs = append(re.errs, apiError{Error: keep(a.Error), Description: keep(a.Description), Source: keep(a.Source), Number: a.Number, Code: a.Code, Errno: a.Errno})
 	}
-	re.more = len(errs) - len(re.errs)
+	re.more = l.n - len(re.errs)
 	return re
-}
-
-func (e *restError) note(n int) {
-	if slices.Contains(e.nums, n) {
-		return
-	}
-	if len(e.nums) >= maxErrorNums {
-		e.numsOver = true
-		return
-	}
-	e.nums = append(e.nums, n)
 }
 
 func (e *restError) Error() string {
@@ -563,12 +626,10 @@ func (c *restClient) once(ctx context.Context, method, path string, body []byte,
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-		var env struct {
-			Errors []apiError `json:"errors"`
-		}
+		var env envelope
 		var re *restError
-		if json.Unmarshal(data, &env) == nil && len(env.Errors) > 0 {
-			re = c.restError(method, path, resp.StatusCode, env.Errors)
+		if json.Unmarshal(data, &env) == nil && env.Errors.n > 0 {
+			re = c.restError(method, path, resp.StatusCode, &env.Errors)
 		} else {
 			re = &restError{method: method, path: path, status: resp.StatusCode, text: c.redact(printable(data, 200))}
 		}
@@ -606,10 +667,10 @@ func (c *restClient) redact(s string) string {
 	return strings.ReplaceAll(s, tok, "[token]")
 }
 
-// restError is the error of an answer that lists errs, the token removed
+// restError is the error of an answer that lists l, the token removed
 // from what it keeps.
-func (c *restClient) restError(method, path string, status int, errs []apiError) *restError {
-	return newRESTError(method, path, status, errs, c.redact)
+func (c *restClient) restError(method, path string, status int, l *errorList) *restError {
+	return l.restError(method, path, status, c.redact)
 }
 
 // notSentError is an error that stopped a request before any of it left
@@ -669,7 +730,7 @@ func printable(b []byte, n int) string {
 
 // envelope is what every answer carries besides its payload.
 type envelope struct {
-	Errors []apiError `json:"errors"`
+	Errors errorList `json:"errors"`
 }
 
 // call sends in (nil for no body) and decodes one answer of at most maxBody bytes into out; errors in
@@ -691,8 +752,8 @@ func (c *restClient) call(ctx context.Context, method, path string, in, out any)
 		if err := json.Unmarshal(data, &env); err != nil {
 			return fmt.Errorf("answer is not Slurm's JSON: %v", err)
 		}
-		if len(env.Errors) > 0 {
-			return c.restError(method, path, http.StatusOK, env.Errors)
+		if env.Errors.n > 0 {
+			return c.restError(method, path, http.StatusOK, &env.Errors)
 		}
 		if out == nil {
 			return nil
@@ -705,7 +766,18 @@ func (c *restClient) call(ctx context.Context, method, path string, in, out any)
 // each, one at a time, so that a cluster with many jobs costs time, not
 // memory. Errors listed in the answer fail the call.
 func (c *restClient) list(ctx context.Context, path, key string, each func(json.RawMessage) error) error {
-	return c.request(ctx, http.MethodGet, path, nil, maxListBody, func(r io.Reader) error {
+	return c.stream(ctx, path, key, maxListBody, each)
+}
+
+// one is list for an answer about one thing (a job, a partition, the
+// pings), of at most maxBody bytes. Such an answer is a list too, and
+// decoded whole, a maxBody of empty elements cost a hundred times that.
+func (c *restClient) one(ctx context.Context, path, key string, each func(json.RawMessage) error) error {
+	return c.stream(ctx, path, key, maxBody, each)
+}
+
+func (c *restClient) stream(ctx context.Context, path, key string, limit int64, each func(json.RawMessage) error) error {
+	return c.request(ctx, http.MethodGet, path, nil, limit, func(r io.Reader) error {
 		g := &gate{r: r}
 		dec := json.NewDecoder(g)
 		// Whatever the decoder holds at once (a key, an element, a field
@@ -743,12 +815,12 @@ func (c *restClient) list(ctx context.Context, path, key string, each func(json.
 						return err
 					}
 				case "errors":
-					var errs []apiError
-					if err := dec.Decode(&errs); err != nil {
+					var errs errorList
+					if err := errs.read(dec); err != nil {
 						return err
 					}
-					if len(errs) > 0 {
-						return c.restError(http.MethodGet, path, http.StatusOK, errs)
+					if errs.n > 0 {
+						return c.restError(http.MethodGet, path, http.StatusOK, &errs)
 					}
 				default:
 					var skip json.RawMessage
