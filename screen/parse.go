@@ -20,6 +20,75 @@ const (
 	maxItems     = 1000
 )
 
+// MaxEntries bounds the entries of a list, imported or stored. The bytes
+// alone did not bound them: a file of short records (a line of a few
+// bytes each) held tens of millions, each some hundreds of bytes once
+// read, and an import ran out of memory before any check of the list;
+// every screening compares an organisation's names with every entry. The
+// published list holds tens of thousands; the bound is several times
+// that. A file with more is refused at the first entry past it, naming
+// the bound, and nothing is imported; a stored list with more is refused
+// as a list that cannot be read (screening undetermined, failing closed).
+const MaxEntries = 1 << 18
+
+// maxEntries is MaxEntries, as the tests of the bound see it.
+var maxEntries = MaxEntries
+
+// errTooManyEntries is the error of a list past maxEntries.
+func errTooManyEntries() error {
+	return fmt.Errorf("more than %d entries, the bound of a screening list (MaxEntries)", maxEntries)
+}
+
+// decodeBounded decodes data, a JSON array (or null, nil), refusing it
+// when it holds more than max elements, counted before any is decoded:
+// decoded whole and counted after, 128 MiB of empty objects ({}) took
+// gigabytes first.
+func decodeBounded[T any](data []byte, max int, tooMany func() error) ([]T, error) {
+	if arrayLonger(data, max) {
+		return nil, tooMany()
+	}
+	var out []T
+	if err := json.Unmarshal(data, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// arrayLonger is whether data, a valid JSON value, is an array of more
+// than max (at least 1) elements: of max commas or more outside strings
+// and nested values. It stops at the first past max.
+func arrayLonger(data []byte, max int) bool {
+	depth, commas, inString, escaped := 0, 0, false, false
+	for _, c := range data {
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '[', '{':
+			depth++
+		case ']', '}':
+			depth--
+		case ',':
+			if depth == 1 {
+				if commas++; commas >= max {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
 // Parse reads a CSL bulk file in its published CSV or JSON form (JSON when
 // the first non-blank byte is '{'). Errors name the file and the line
 // (CSV) or record (JSON) and the field.
@@ -116,6 +185,9 @@ func parseCSV(data []byte) ([]Entry, error) {
 		if err := e.checkImported(); err != nil {
 			return nil, fmt.Errorf("line %d: %w", line, err)
 		}
+		if len(out) == maxEntries {
+			return nil, fmt.Errorf("line %d: %w", line, errTooManyEntries())
+		}
 		out = append(out, e)
 	}
 	return out, nil
@@ -211,7 +283,7 @@ func (s *jsonString) UnmarshalJSON(b []byte) error {
 
 func parseJSON(data []byte) ([]Entry, error) {
 	var doc struct {
-		Results []json.RawMessage `json:"results"`
+		Results boundedRecords `json:"results"`
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("not the CSL's JSON ({\"results\": [...]}): %w", err)
@@ -250,4 +322,16 @@ func parseJSON(data []byte) ([]Entry, error) {
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// boundedRecords are the published JSON's records, at most maxEntries.
+type boundedRecords []json.RawMessage
+
+func (b *boundedRecords) UnmarshalJSON(data []byte) error {
+	rs, err := decodeBounded[json.RawMessage](data, maxEntries, errTooManyEntries)
+	if err != nil {
+		return fmt.Errorf("results: %w", err)
+	}
+	*b = rs
+	return nil
 }

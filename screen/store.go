@@ -1,7 +1,6 @@
 package screen
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -598,29 +597,41 @@ func (s *Store) Decisions() ([]Decision, error) {
 type boundedDecisions []Decision
 
 func (b *boundedDecisions) UnmarshalJSON(data []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	tok, err := dec.Token()
+	ds, err := decodeBounded[Decision](data, maxDecisions, func() error {
+		return fmt.Errorf("more than %d decisions, the bound of decisions the file holds (MaxDecisions); the store writes no more, so it was not written by it: move the decisions superseded by later ones to an archive", maxDecisions)
+	})
 	if err != nil {
-		return err
-	}
-	if tok == nil {
-		*b = nil
-		return nil
-	}
-	if tok != json.Delim('[') {
-		return fmt.Errorf("decisions: %v, want a list", tok)
-	}
-	ds := []Decision{}
-	for dec.More() {
-		if len(ds) == maxDecisions {
-			return fmt.Errorf("more than %d decisions, the bound of decisions the file holds (MaxDecisions); the store writes no more, so it was not written by it: move the decisions superseded by later ones to an archive", maxDecisions)
-		}
-		ds = append(ds, Decision{})
-		if err := dec.Decode(&ds[len(ds)-1]); err != nil {
-			return fmt.Errorf("decisions[%d]: %w", len(ds)-1, err)
-		}
+		return fmt.Errorf("decisions: %w", err)
 	}
 	*b = ds
+	return nil
+}
+
+// UnmarshalJSON reads a stored list, its entries at most maxEntries
+// (decodeBounded).
+func (l *List) UnmarshalJSON(data []byte) error {
+	type plain List
+	var doc struct {
+		*plain
+		Entries boundedEntries `json:"entries"`
+	}
+	doc.plain = (*plain)(l)
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return err
+	}
+	l.Entries = doc.Entries
+	return nil
+}
+
+// boundedEntries are a stored list's entries, at most maxEntries.
+type boundedEntries []Entry
+
+func (b *boundedEntries) UnmarshalJSON(data []byte) error {
+	es, err := decodeBounded[Entry](data, maxEntries, errTooManyEntries)
+	if err != nil {
+		return fmt.Errorf("entries: %w", err)
+	}
+	*b = es
 	return nil
 }
 
