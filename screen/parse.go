@@ -18,6 +18,9 @@ const (
 	MaxFileBytes = 512 << 20
 	maxField     = 4096
 	maxItems     = 1000
+	// maxColumns bounds the fields of a CSV record: the published file
+	// has 28 columns, 29 with _id.
+	maxColumns = 256
 )
 
 // MaxEntries bounds the entries of a list, imported or stored. The bytes
@@ -123,6 +126,9 @@ func Parse(name string, data []byte) ([]Entry, error) {
 var csvRequired = []string{"source", "name"}
 
 func parseCSV(data []byte) ([]Entry, error) {
+	if err := csvColumns(data); err != nil {
+		return nil, err
+	}
 	r := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(data, []byte("\ufeff"))))
 	r.ReuseRecord = false
 	header, err := r.Read()
@@ -238,19 +244,19 @@ func syntheticID(e Entry) string {
 
 // jsonRecord is one record of the published JSON: {"results": [...]}.
 type jsonRecord struct {
-	ID                 string        `json:"id"`
-	Source             string        `json:"source"`
-	EntityNumber       jsonString    `json:"entity_number"`
-	Type               string        `json:"type"`
-	Programs           []string      `json:"programs"`
-	Name               string        `json:"name"`
-	AltNames           []string      `json:"alt_names"`
-	Addresses          []jsonAddress `json:"addresses"`
-	StartDate          string        `json:"start_date"`
-	LicenseRequirement string        `json:"license_requirement"`
-	LicensePolicy      string        `json:"license_policy"`
-	FRNotice           string        `json:"federal_register_notice"`
-	SourceListURL      string        `json:"source_list_url"`
+	ID                 string                   `json:"id"`
+	Source             string                   `json:"source"`
+	EntityNumber       jsonString               `json:"entity_number"`
+	Type               string                   `json:"type"`
+	Programs           boundedList[string]      `json:"programs"`
+	Name               string                   `json:"name"`
+	AltNames           boundedList[string]      `json:"alt_names"`
+	Addresses          boundedList[jsonAddress] `json:"addresses"`
+	StartDate          string                   `json:"start_date"`
+	LicenseRequirement string                   `json:"license_requirement"`
+	LicensePolicy      string                   `json:"license_policy"`
+	FRNotice           string                   `json:"federal_register_notice"`
+	SourceListURL      string                   `json:"source_list_url"`
 }
 
 type jsonAddress struct {
@@ -333,5 +339,49 @@ func (b *boundedRecords) UnmarshalJSON(data []byte) error {
 		return fmt.Errorf("results: %w", err)
 	}
 	*b = rs
+	return nil
+}
+
+// csvColumns refuses a CSV file with a record of more than maxColumns
+// fields, before encoding/csv reads it: the reader keeps the offset of
+// every field of a record and then a string of each, so a line of a
+// hundred million commas took gigabytes before the record could be
+// refused as not one of the published columns. Commas in quoted fields
+// are not counted (a quote opens and closes them; a doubled quote within
+// one does both).
+func csvColumns(data []byte) error {
+	line, fields, quoted := 1, 1, false
+	for _, c := range data {
+		switch {
+		case c == '"':
+			quoted = !quoted
+		case c == '\n':
+			line++
+			if !quoted {
+				fields = 1
+			}
+		case c == ',' && !quoted:
+			if fields++; fields > maxColumns {
+				return fmt.Errorf("line %d: more than %d fields, not a Consolidated Screening List CSV (it has 28 or 29 columns)", line, maxColumns)
+			}
+		}
+	}
+	return nil
+}
+
+// boundedList is a list of a JSON record (alternate names, addresses,
+// programmes), at most maxItems: refused before it is decoded, as an
+// entry with more is refused once it is (Entry.checkImported), so that a
+// record of a hundred million names takes no gigabytes first.
+type boundedList[T any] []T
+
+func (b *boundedList[T]) UnmarshalJSON(data []byte) error {
+	v, err := decodeBounded[T](data, maxItems, func() error {
+		return fmt.Errorf("a list (alternate names, addresses or programmes) of more than %d items", maxItems)
+	})
+	if err != nil {
+		return err
+	}
+	*b = v
 	return nil
 }
