@@ -1,7 +1,9 @@
 package screen
 
 import (
+	"bytes"
 	"fmt"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -50,5 +52,38 @@ func TestListRecordsBoundedBeforeRead(t *testing.T) {
 	es, err := Parse("el.csv", []byte(quoted))
 	if err != nil || len(es) != 1 || es[0].Name != `Northwind "North, Wind" Ltd` {
 		t.Errorf("a record with commas in quoted fields: %+v %v", es, err)
+	}
+}
+
+// TestStoredEntryListsBounded: an entry of the stored list was decoded
+// whole before its check refused more than maxItems alternate names: a
+// list file holding one entry of millions of names (written by hand, or
+// put in place) took a string each on every server's read. It is refused
+// now before they are decoded, as a list that cannot be read.
+func TestStoredEntryListsBounded(t *testing.T) {
+	s := &Store{Dir: t.TempDir()}
+	if _, err := s.Import("consolidated.csv", read(t, "csl-sample-id.csv")); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(s.listPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 2_000_000
+	planted := bytes.Replace(data, []byte(`"altNames":[`), []byte(`"altNames":[`+strings.Repeat(`"",`, n)), 1)
+	if len(planted) == len(data) {
+		t.Fatal("no entry with alternate names in the stored list")
+	}
+	if err := os.WriteFile(s.listPath(), planted, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := allocated(func() { _, err = s.List() })
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("of more than %d items", maxItems)) {
+		t.Errorf("a stored entry of over %d alternate names: %v, want a refusal naming the bound", n, err)
+	}
+	// The file is read into memory (twice its size at most, as it
+	// grows), and no more.
+	if limit := 2*uint64(len(planted)) + 4<<20; got > limit {
+		t.Errorf("refusing a stored list of %d bytes allocated %d bytes, over %d", len(planted), got, limit)
 	}
 }
