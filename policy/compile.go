@@ -11,7 +11,11 @@ import (
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/checker"
 	celast "github.com/google/cel-go/common/ast"
+	"github.com/google/cel-go/common/operators"
+	"github.com/google/cel-go/common/overloads"
+	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/interpreter"
 
 	"meridian.dev/meridian/catalog"
 )
@@ -463,7 +467,7 @@ func compileExpr(env *cel.Env, src string, vars []string, wantBool, track bool) 
 	if est.Max > MaxExprCost {
 		return x, fmt.Errorf("too costly: CEL estimates up to %d cost units with facts of up to %d items, over the limit of %d; avoid nested comprehensions over facts", est.Max, maxFactSize, MaxExprCost)
 	}
-	opts := []cel.ProgramOption{cel.InterruptCheckFrequency(interruptEvery)}
+	opts := []cel.ProgramOption{cel.InterruptCheckFrequency(interruptEvery), finiteArithmetic(checked.NativeRep().SourceInfo())}
 	if track {
 		opts = append(opts, cel.CostLimit(MaxExprCost))
 	}
@@ -493,4 +497,73 @@ func (costEstimator) EstimateCallCost(function, overloadID string, target *check
 		return &checker.CallEstimate{CostEstimate: checker.CostEstimate{Min: 1, Max: maxFactSize}}
 	}
 	return nil
+}
+
+// arithmetic names the calls whose result finiteArithmetic checks: the
+// arithmetic operators and the conversion to double ('NaN', 'Inf' and
+// '1e308' as strings convert).
+var arithmetic = map[string]string{
+	operators.Add:               `"+"`,
+	operators.Subtract:          `"-"`,
+	operators.Multiply:          `"*"`,
+	operators.Divide:            `"/"`,
+	overloads.TypeConvertDouble: "double()",
+}
+
+// finiteArithmetic makes an arithmetic step of an expression whose result
+// is a double that is not finite (a division by zero, an overflow, a NaN
+// read from a string) an error naming the step. CEL's double arithmetic
+// gives NaN and ±Inf without an error, and a comparison with NaN is false
+// whichever way: "a / b > x", with b zero partway, was false and the rule
+// did not fire, letting through what its author meant to deny. As an
+// error, the rule could not be evaluated, and a deny or obligation rule
+// denies naming itself (Session.failure); a definition fails and the rules
+// that read it deny. CEL's error rules still hold: "e || true" is true,
+// where the outcome does not depend on the step.
+func finiteArithmetic(src *celast.SourceInfo) cel.ProgramOption {
+	return cel.CustomDecoratorV2(func(i interpreter.InterpretableV2) (interpreter.InterpretableV2, error) {
+		call, ok := i.(interpreter.InterpretableCall)
+		if !ok {
+			return i, nil
+		}
+		op, ok := arithmetic[call.Function()]
+		if !ok {
+			return i, nil
+		}
+		if _, done := call.(*finiteCall); done {
+			return i, nil
+		}
+		where := ""
+		if src != nil {
+			if loc := src.GetStartLocation(call.ID()); loc.Line() > 0 {
+				where = fmt.Sprintf(" at line %d, column %d of the expression", loc.Line(), loc.Column()+1)
+			}
+		}
+		why := "a division by zero or an overflow partway"
+		if call.Function() == overloads.TypeConvertDouble {
+			why = "converted from text that is no finite number"
+		}
+		return &finiteCall{InterpretableCall: call, what: op + where, why: why}, nil
+	})
+}
+
+// finiteCall is an arithmetic step whose result must be finite.
+type finiteCall struct {
+	interpreter.InterpretableCall
+	what, why string
+}
+
+func (c *finiteCall) Eval(a interpreter.Activation) ref.Val {
+	return c.check(c.InterpretableCall.Eval(a))
+}
+
+func (c *finiteCall) Exec(f *interpreter.ExecutionFrame) ref.Val {
+	return c.check(c.InterpretableCall.Exec(f))
+}
+
+func (c *finiteCall) check(v ref.Val) ref.Val {
+	if d, ok := v.(types.Double); ok && !finite(float64(d)) {
+		return types.NewErr("%s gave %v, not a finite number (%s)", c.what, float64(d), c.why)
+	}
+	return v
 }

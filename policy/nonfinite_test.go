@@ -145,9 +145,67 @@ func TestAttackNonFiniteDefinitionDenies(t *testing.T) {
 		}
 		for _, d := range []Decision{s.Evaluate(site, pool, acc), s.evaluate(site, pool, acc)} {
 			f := findRule(d.Denials, "r1")
-			if d.Allowed || f == nil || !strings.Contains(f.Message, "definition "+c.def+" is") || !strings.Contains(f.Message, "not a finite number") {
+			if d.Allowed || f == nil || !strings.Contains(f.Message, "definition "+c.def+" ") || !strings.Contains(f.Message, "not a finite number") {
 				t.Errorf("%s: want r1 to deny naming the definition: %+v", c.cond, d)
 			}
 		}
+	}
+}
+
+// TestAttackNonFiniteArithmeticDenies: a condition doing arithmetic
+// inline made NaN or an infinity partway from finite facts (a ratio whose
+// divisor is 0, a product that overflows), and the comparison that read
+// it was false: the rule did not fire and the candidate was placed. The
+// step's error now fails the rule closed, naming the rule and the step;
+// in a definition, the rules that read it deny.
+func TestAttackNonFiniteArithmeticDenies(t *testing.T) {
+	w := loadTestWorld(t)
+	site, pool, acc := w.candidate(t, "sg-1", 0)
+	for _, c := range []struct{ cond, defs, step string }{
+		{"acc.tpp / (acc.tpp - acc.tpp) < 1.0", "", `"/"`},
+		{"(acc.tpp - acc.tpp) / (acc.tpp - acc.tpp) >= 0.0", "", `"/"`},
+		{"-acc.tpp / 0.0 > 1.0", "", `"/"`},
+		{"acc.tpp * 1e307 * 1e307 < 1.0", "", `"*"`},
+		{"acc.tpp * 1e307 * 1e307 - acc.tpp * 1e307 * 1e307 > 0.0", "", `"*"`},
+		{"def.big < 1.5", "  - name: big\n    expr: \"acc.tpp / (acc.tpp - acc.tpp) > 1.0 ? 2.0 : 1.0\"\n    source: test\n", "definition big"},
+	} {
+		s, err := numberPack(t, c.cond, c.defs).Session(w.query(t, "2025-07-20", "us-lab", jobSpec{}, 1e21))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, d := range map[string]Decision{"Evaluate": s.Evaluate(site, pool, acc), "evaluate": s.evaluate(site, pool, acc)} {
+			f := findRule(d.Denials, "r1")
+			if d.Allowed || f == nil || f.Code != CodeUndetermined || !strings.Contains(f.Message, c.step) || !strings.Contains(f.Message, "not a finite number") {
+				t.Errorf("%s: %s: want r1 to deny, naming %s as not finite: %+v", c.cond, name, c.step, d)
+			}
+		}
+	}
+	// Job scope, and finite arithmetic judged as before.
+	for _, c := range []struct {
+		cond    string
+		allowed bool
+	}{{"job.flops / (job.flops - job.flops) < 1.0", false}, {"job.flops / 2.0 > 1e26", true}, {"acc.tpp / 2.0 > 0.0", false}} {
+		s, err := numberPack(t, c.cond, "").Session(w.query(t, "2025-07-20", "us-lab", jobSpec{}, 1e21))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := s.Evaluate(site, pool, acc)
+		if d.Allowed != c.allowed {
+			t.Errorf("%s: allowed %v, want %v: %+v", c.cond, d.Allowed, c.allowed, d)
+		}
+		if f := findRule(d.Denials, "r1"); !c.allowed && (f == nil || strings.Contains(f.Message, "not a finite number") != strings.Contains(c.cond, "- job.flops")) {
+			t.Errorf("%s: %+v", c.cond, d)
+		}
+	}
+}
+
+// TestNonFiniteConversionRefusedAtLoad: double('NaN') in a condition is
+// a number no comparison holds for; it is folded when the rule is
+// compiled, and refused there, naming the rule.
+func TestNonFiniteConversionRefusedAtLoad(t *testing.T) {
+	pack := strings.Replace(goodRule, "condition: site.country == 'SG'", "condition: \"site.country == 'SG' && acc.tpp > double('NaN')\"", 1)
+	_, err := New(Options{NoBuiltin: true, Files: []File{{Name: "n.yaml", Data: []byte(pack)}}})
+	if err == nil || !strings.Contains(err.Error(), "r1") || !strings.Contains(err.Error(), "not a finite number") {
+		t.Errorf("a condition comparing with double('NaN'): %v, want a load error naming r1", err)
 	}
 }

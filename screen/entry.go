@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"slices"
@@ -381,4 +382,25 @@ func contains(list []string, v string) bool {
 		}
 	}
 	return false
+}
+
+// UnmarshalJSON reads an entry as stored, its alternate names, addresses
+// and programmes at most maxItems each, counted before they are decoded
+// (boundedList): the stored list is read back by every server that
+// screens, and one entry of a hundred million names took gigabytes before
+// the entry's check (check) could refuse it.
+func (e *Entry) UnmarshalJSON(data []byte) error {
+	type plain Entry
+	var doc struct {
+		*plain
+		AltNames  boundedList[string]  `json:"altNames,omitempty"`
+		Addresses boundedList[Address] `json:"addresses,omitempty"`
+		Programs  boundedList[string]  `json:"programs,omitempty"`
+	}
+	doc.plain = (*plain)(e)
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return err
+	}
+	e.AltNames, e.Addresses, e.Programs = doc.AltNames, doc.Addresses, doc.Programs
+	return nil
 }

@@ -18,7 +18,79 @@ const (
 	MaxFileBytes = 512 << 20
 	maxField     = 4096
 	maxItems     = 1000
+	// maxColumns bounds the fields of a CSV record: the published file
+	// has 28 columns, 29 with _id.
+	maxColumns = 256
 )
+
+// MaxEntries bounds the entries of a list, imported or stored. The bytes
+// alone did not bound them: a file of short records (a line of a few
+// bytes each) held tens of millions, each some hundreds of bytes once
+// read, and an import ran out of memory before any check of the list;
+// every screening compares an organisation's names with every entry. The
+// published list holds tens of thousands; the bound is several times
+// that. A file with more is refused at the first entry past it, naming
+// the bound, and nothing is imported; a stored list with more is refused
+// as a list that cannot be read (screening undetermined, failing closed).
+const MaxEntries = 1 << 18
+
+// maxEntries is MaxEntries, as the tests of the bound see it.
+var maxEntries = MaxEntries
+
+// errTooManyEntries is the error of a list past maxEntries.
+func errTooManyEntries() error {
+	return fmt.Errorf("more than %d entries, the bound of a screening list (MaxEntries)", maxEntries)
+}
+
+// decodeBounded decodes data, a JSON array (or null, nil), refusing it
+// when it holds more than max elements, counted before any is decoded:
+// decoded whole and counted after, 128 MiB of empty objects ({}) took
+// gigabytes first.
+func decodeBounded[T any](data []byte, max int, tooMany func() error) ([]T, error) {
+	if arrayLonger(data, max) {
+		return nil, tooMany()
+	}
+	var out []T
+	if err := json.Unmarshal(data, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// arrayLonger is whether data, a valid JSON value, is an array of more
+// than max (at least 1) elements: of max commas or more outside strings
+// and nested values. It stops at the first past max.
+func arrayLonger(data []byte, max int) bool {
+	depth, commas, inString, escaped := 0, 0, false, false
+	for _, c := range data {
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '[', '{':
+			depth++
+		case ']', '}':
+			depth--
+		case ',':
+			if depth == 1 {
+				if commas++; commas >= max {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
 
 // Parse reads a CSL bulk file in its published CSV or JSON form (JSON when
 // the first non-blank byte is '{'). Errors name the file and the line
@@ -54,6 +126,9 @@ func Parse(name string, data []byte) ([]Entry, error) {
 var csvRequired = []string{"source", "name"}
 
 func parseCSV(data []byte) ([]Entry, error) {
+	if err := csvColumns(data); err != nil {
+		return nil, err
+	}
 	r := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(data, []byte("\ufeff"))))
 	r.ReuseRecord = false
 	header, err := r.Read()
@@ -116,6 +191,9 @@ func parseCSV(data []byte) ([]Entry, error) {
 		if err := e.checkImported(); err != nil {
 			return nil, fmt.Errorf("line %d: %w", line, err)
 		}
+		if len(out) == maxEntries {
+			return nil, fmt.Errorf("line %d: %w", line, errTooManyEntries())
+		}
 		out = append(out, e)
 	}
 	return out, nil
@@ -166,19 +244,19 @@ func syntheticID(e Entry) string {
 
 // jsonRecord is one record of the published JSON: {"results": [...]}.
 type jsonRecord struct {
-	ID                 string        `json:"id"`
-	Source             string        `json:"source"`
-	EntityNumber       jsonString    `json:"entity_number"`
-	Type               string        `json:"type"`
-	Programs           []string      `json:"programs"`
-	Name               string        `json:"name"`
-	AltNames           []string      `json:"alt_names"`
-	Addresses          []jsonAddress `json:"addresses"`
-	StartDate          string        `json:"start_date"`
-	LicenseRequirement string        `json:"license_requirement"`
-	LicensePolicy      string        `json:"license_policy"`
-	FRNotice           string        `json:"federal_register_notice"`
-	SourceListURL      string        `json:"source_list_url"`
+	ID                 string                   `json:"id"`
+	Source             string                   `json:"source"`
+	EntityNumber       jsonString               `json:"entity_number"`
+	Type               string                   `json:"type"`
+	Programs           boundedList[string]      `json:"programs"`
+	Name               string                   `json:"name"`
+	AltNames           boundedList[string]      `json:"alt_names"`
+	Addresses          boundedList[jsonAddress] `json:"addresses"`
+	StartDate          string                   `json:"start_date"`
+	LicenseRequirement string                   `json:"license_requirement"`
+	LicensePolicy      string                   `json:"license_policy"`
+	FRNotice           string                   `json:"federal_register_notice"`
+	SourceListURL      string                   `json:"source_list_url"`
 }
 
 type jsonAddress struct {
@@ -211,7 +289,7 @@ func (s *jsonString) UnmarshalJSON(b []byte) error {
 
 func parseJSON(data []byte) ([]Entry, error) {
 	var doc struct {
-		Results []json.RawMessage `json:"results"`
+		Results boundedRecords `json:"results"`
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("not the CSL's JSON ({\"results\": [...]}): %w", err)
@@ -250,4 +328,60 @@ func parseJSON(data []byte) ([]Entry, error) {
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// boundedRecords are the published JSON's records, at most maxEntries.
+type boundedRecords []json.RawMessage
+
+func (b *boundedRecords) UnmarshalJSON(data []byte) error {
+	rs, err := decodeBounded[json.RawMessage](data, maxEntries, errTooManyEntries)
+	if err != nil {
+		return fmt.Errorf("results: %w", err)
+	}
+	*b = rs
+	return nil
+}
+
+// csvColumns refuses a CSV file with a record of more than maxColumns
+// fields, before encoding/csv reads it: the reader keeps the offset of
+// every field of a record and then a string of each, so a line of a
+// hundred million commas took gigabytes before the record could be
+// refused as not one of the published columns. Commas in quoted fields
+// are not counted (a quote opens and closes them; a doubled quote within
+// one does both).
+func csvColumns(data []byte) error {
+	line, fields, quoted := 1, 1, false
+	for _, c := range data {
+		switch {
+		case c == '"':
+			quoted = !quoted
+		case c == '\n':
+			line++
+			if !quoted {
+				fields = 1
+			}
+		case c == ',' && !quoted:
+			if fields++; fields > maxColumns {
+				return fmt.Errorf("line %d: more than %d fields, not a Consolidated Screening List CSV (it has 28 or 29 columns)", line, maxColumns)
+			}
+		}
+	}
+	return nil
+}
+
+// boundedList is a list of a JSON record (alternate names, addresses,
+// programmes), at most maxItems: refused before it is decoded, as an
+// entry with more is refused once it is (Entry.checkImported), so that a
+// record of a hundred million names takes no gigabytes first.
+type boundedList[T any] []T
+
+func (b *boundedList[T]) UnmarshalJSON(data []byte) error {
+	v, err := decodeBounded[T](data, maxItems, func() error {
+		return fmt.Errorf("a list (alternate names, addresses or programmes) of more than %d items", maxItems)
+	})
+	if err != nil {
+		return err
+	}
+	*b = v
+	return nil
 }

@@ -117,6 +117,28 @@ var (
 	maxDecisionsBytes int64 = 128 << 20
 )
 
+// MaxDecisions bounds the number of decisions the decisions file holds,
+// as the store writes it and as it is read back. Bytes alone did not
+// bound what reading the file costs: a decision of a few bytes (a hand
+// edit, a file put in place) decodes to some 200 bytes of memory, so 128
+// MiB of them took gigabytes to read, and every screening walked them all.
+// The bound is what the file's bytes allow: a decision as the store writes
+// it takes at least minDecisionBytes (its list's hash, when, its field
+// names, indentation, with one-letter names and reasons, and none of the
+// tenant, fingerprint and entry hash that decisions recorded before them
+// lack), so no file the store wrote within maxDecisionsBytes holds more.
+// A decision that would pass it is refused, naming it, before anything is
+// recorded or written; a file that holds more is refused as it is read,
+// at the first decision past it, as a file that cannot be read (screening
+// undetermined, failing closed).
+const MaxDecisions = 1 << 19
+
+// minDecisionBytes is the least a decision takes as the store writes it.
+const minDecisionBytes = 256
+
+// maxDecisions is MaxDecisions, as the tests of the files' bounds see it.
+var maxDecisions = MaxDecisions
+
 func (s *Store) listPath() string      { return filepath.Join(s.Dir, "list.json") }
 func (s *Store) decisionsPath() string { return filepath.Join(s.Dir, "decisions.json") }
 
@@ -227,12 +249,16 @@ func (s *Store) ImportWith(name string, data []byte, opt ImportOptions) (*List, 
 			return nil, nil, fmt.Errorf("%w; nothing imported: the dismissals recorded with an earlier hash of their entry are carried over to its hash now before the list is replaced", err)
 		}
 		if rekeyed = rekey(ds, prev, l); len(rekeyed) > 0 {
+			out, err := s.encodeDecisions(append(ds, rekeyed...))
+			if err != nil {
+				return nil, nil, fmt.Errorf("%w; nothing imported: the %d dismissals recorded with an earlier hash of their entry are carried over to its hash now before the list is replaced", err, len(rekeyed))
+			}
 			if opt.Record != nil {
 				if err := opt.Record(rekeyed); err != nil {
 					return nil, nil, fmt.Errorf("%w; nothing imported: the %d dismissals recorded with an earlier hash of their entry are carried over to its hash now, and recorded, before the list is replaced", err, len(rekeyed))
 				}
 			}
-			if err := s.writeDecisions(append(ds, rekeyed...)); err != nil {
+			if err := s.writeEncoded(out); err != nil {
 				return nil, nil, fmt.Errorf("%w; nothing imported", err)
 			}
 		}
@@ -419,17 +445,38 @@ func supersedes(k, d *Decision) bool {
 	return k.Org == d.Org && (d.Fingerprint == "" || k.Fingerprint == "" || k.Fingerprint == d.Fingerprint)
 }
 
+// encodeDecisions is the decisions file holding ds, or an error naming
+// the bound it would pass (MaxDecisions, maxDecisionsBytes): it is called
+// before a decision is recorded anywhere, so that one refused is neither
+// written nor audited.
+func (s *Store) encodeDecisions(ds []Decision) ([]byte, error) {
+	if len(ds) > maxDecisions {
+		return nil, fmt.Errorf("screening decisions %s: %d decisions, over the bound of %d decisions the file holds; nothing written: the decisions that count are the latest per organisation and entry, move the ones they supersede to an archive", s.decisionsPath(), len(ds), maxDecisions)
+	}
+	out, err := json.MarshalIndent(map[string]any{"decisions": ds}, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(out))+1 > maxDecisionsBytes {
+		return nil, fmt.Errorf("screening decisions %s: %d decisions take %d bytes, over the %d-byte bound they are read back with; nothing written", s.decisionsPath(), len(ds), len(out)+1, maxDecisionsBytes)
+	}
+	return append(out, '\n'), nil
+}
+
 // writeDecisions rewrites the decisions file with ds, atomically; the
 // caller holds the lock.
 func (s *Store) writeDecisions(ds []Decision) error {
-	out, err := json.MarshalIndent(map[string]any{"decisions": ds}, "", "  ")
+	out, err := s.encodeDecisions(ds)
 	if err != nil {
 		return err
 	}
-	if int64(len(out))+1 > maxDecisionsBytes {
-		return fmt.Errorf("screening decisions %s: %d decisions take %d bytes, over the %d-byte bound they are read back with; nothing written", s.decisionsPath(), len(ds), len(out)+1, maxDecisionsBytes)
-	}
-	if err := atomicfile.WriteFile(s.decisionsPath(), append(out, '\n'), 0o600); err != nil {
+	return s.writeEncoded(out)
+}
+
+// writeEncoded writes out, the decisions file encodeDecisions gave,
+// atomically; the caller holds the lock.
+func (s *Store) writeEncoded(out []byte) error {
+	if err := atomicfile.WriteFile(s.decisionsPath(), out, 0o600); err != nil {
 		return fmt.Errorf("screening decisions: %w", err)
 	}
 	return nil
@@ -525,7 +572,7 @@ func (s *Store) Decisions() ([]Decision, error) {
 		return nil, err
 	}
 	var doc struct {
-		Decisions []Decision `json:"decisions"`
+		Decisions boundedDecisions `json:"decisions"`
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("%s: %w", s.decisionsPath(), err)
@@ -542,6 +589,50 @@ func (s *Store) Decisions() ([]Decision, error) {
 		}
 	}
 	return doc.Decisions, nil
+}
+
+// boundedDecisions decodes a JSON array of decisions, refusing one past
+// maxDecisions before it is decoded: decoded whole and counted after, 128
+// MiB of empty decisions ({}) took some ten gigabytes first.
+type boundedDecisions []Decision
+
+func (b *boundedDecisions) UnmarshalJSON(data []byte) error {
+	ds, err := decodeBounded[Decision](data, maxDecisions, func() error {
+		return fmt.Errorf("more than %d decisions, the bound of decisions the file holds (MaxDecisions); the store writes no more, so it was not written by it: move the decisions superseded by later ones to an archive", maxDecisions)
+	})
+	if err != nil {
+		return fmt.Errorf("decisions: %w", err)
+	}
+	*b = ds
+	return nil
+}
+
+// UnmarshalJSON reads a stored list, its entries at most maxEntries
+// (decodeBounded).
+func (l *List) UnmarshalJSON(data []byte) error {
+	type plain List
+	var doc struct {
+		*plain
+		Entries boundedEntries `json:"entries"`
+	}
+	doc.plain = (*plain)(l)
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return err
+	}
+	l.Entries = doc.Entries
+	return nil
+}
+
+// boundedEntries are a stored list's entries, at most maxEntries.
+type boundedEntries []Entry
+
+func (b *boundedEntries) UnmarshalJSON(data []byte) error {
+	es, err := decodeBounded[Entry](data, maxEntries, errTooManyEntries)
+	if err != nil {
+		return fmt.Errorf("entries: %w", err)
+	}
+	*b = es
+	return nil
 }
 
 // Decide records a person's decision on a match of org with the entry
@@ -660,12 +751,16 @@ func (s *Store) DecideRecorded(tenant string, o *catalog.Organization, entryID, 
 	if err != nil {
 		return d, err
 	}
+	out, err := s.encodeDecisions(append(ds, d))
+	if err != nil {
+		return d, err
+	}
 	if record != nil {
 		if err := record(d); err != nil {
 			return d, fmt.Errorf("%w; nothing decided: a decision is recorded before it is written", err)
 		}
 	}
-	if err := s.writeDecisions(append(ds, d)); err != nil {
+	if err := s.writeEncoded(out); err != nil {
 		return d, err
 	}
 	return d, nil
