@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -438,7 +439,54 @@ func queryValid(w http.ResponseWriter, r *http.Request, rt *Route) bool {
 			return false
 		}
 	}
+	// A parameter the route does not take is refused, as an unknown field
+	// of a document is: a typo (GET /v1/audit?rn=ID) was dropped without
+	// a word and answered the tenant's whole log as if the run's.
+	if !rt.takesAll(q) {
+		names := make([]string, 0, len(q))
+		for k := range q {
+			if !rt.takes(k) {
+				names = append(names, k)
+			}
+		}
+		sort.Strings(names)
+		writeErr(w, http.StatusBadRequest, "invalid", names[0], unknownParam(names[0], rt))
+		return false
+	}
 	return true
+}
+
+// takes reports whether the route takes query parameter name.
+func (r *Route) takes(name string) bool {
+	for _, p := range r.Query {
+		if p.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// takesAll reports whether the route takes every parameter of q.
+func (r *Route) takesAll(q url.Values) bool {
+	for k := range q {
+		if !r.takes(k) {
+			return false
+		}
+	}
+	return true
+}
+
+// unknownParam is the message refusing parameter name on route rt: what
+// the route takes instead.
+func unknownParam(name string, rt *Route) string {
+	if len(rt.Query) == 0 {
+		return fmt.Sprintf("unknown query parameter %q: %s %s takes none", name, rt.Method, rt.Path)
+	}
+	takes := make([]string, len(rt.Query))
+	for i, p := range rt.Query {
+		takes[i] = p.Name
+	}
+	return fmt.Sprintf("unknown query parameter %q: %s %s takes %s", name, rt.Method, rt.Path, strings.Join(takes, ", "))
 }
 
 // MaxQueryParams is the most parameters a request's query may have: the
