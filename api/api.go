@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -756,17 +757,33 @@ type DeniedBody struct {
 	Result *run.StageResult `json:"result"`
 }
 
-// decodeBody reads one JSON object into v, refusing unknown fields and
-// anything after the object; it answers the error itself.
+// decodeBody reads one JSON object into v, refusing unknown fields, a key
+// given twice in one object (duplicateKey) and anything after the object;
+// it answers the error itself.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any, what string) bool {
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	// The body is bounded (the route's MaxBody) and read whole, as the
+	// decoder would read it, so that it is looked through once for keys
+	// given twice before it is decoded.
+	// Its memory grows with the bytes that arrive, never with what
+	// Content-Length claims: a client that claims 4 MiB and sends nothing
+	// holds nothing.
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			fail(w, err)
 			return false
 		}
+		writeErr(w, http.StatusBadRequest, "malformed", "", "request body could not be read: "+err.Error())
+		return false
+	}
+	if p := duplicateKey(body); p != "" {
+		writeErr(w, http.StatusBadRequest, "malformed", p, fmt.Sprintf("request body is not a valid %s: key %q given twice in one object (keys differing only in case are one field); give it once", what, p))
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
 		writeErr(w, http.StatusBadRequest, "malformed", "", "request body is not a valid "+what+": "+err.Error())
 		return false
 	}
