@@ -103,7 +103,9 @@ func (s *keyScanner) value() string {
 		switch s.b[s.i] {
 		case '{':
 			s.i++
-			s.push(true)
+			if !s.push(true) {
+				return ""
+			}
 			s.space()
 			if s.i < len(s.b) && s.b[s.i] == '}' {
 				s.i++
@@ -116,7 +118,9 @@ func (s *keyScanner) value() string {
 			continue
 		case '[':
 			s.i++
-			s.push(false)
+			if !s.push(false) {
+				return ""
+			}
 			s.space()
 			if s.i < len(s.b) && s.b[s.i] == ']' {
 				s.i++
@@ -211,15 +215,24 @@ func (s *keyScanner) member() (path string, ok bool) {
 
 // push opens an object or an array, reusing the frame (and its keys'
 // slice) of one closed before at that depth.
-func (s *keyScanner) push(object bool) {
+func (s *keyScanner) push(object bool) bool {
+	if len(s.stack) >= maxKeyDepth {
+		return false
+	}
 	if len(s.stack) < cap(s.stack) {
 		s.stack = s.stack[:len(s.stack)+1]
 		f := &s.stack[len(s.stack)-1]
 		*f = keyFrame{object: object, keys: f.keys[:0]}
-		return
+		return true
 	}
 	s.stack = append(s.stack, keyFrame{object: object})
+	return true
 }
+
+// maxKeyDepth bounds the nesting the scan follows, as encoding/json's
+// own (10,000) bounds the decoder's: a body of 4 MiB of '[' would
+// otherwise cost a frame a byte. Past it the decoder refuses the body.
+const maxKeyDepth = 10000
 
 // path names the member read now: documents[2].name.
 func (s *keyScanner) path() string {
