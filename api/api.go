@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -438,7 +440,54 @@ func queryValid(w http.ResponseWriter, r *http.Request, rt *Route) bool {
 			return false
 		}
 	}
+	// A parameter the route does not take is refused, as an unknown field
+	// of a document is: a typo (GET /v1/audit?rn=ID) was dropped without
+	// a word and answered the tenant's whole log as if the run's.
+	if !rt.takesAll(q) {
+		names := make([]string, 0, len(q))
+		for k := range q {
+			if !rt.takes(k) {
+				names = append(names, k)
+			}
+		}
+		sort.Strings(names)
+		writeErr(w, http.StatusBadRequest, "invalid", names[0], unknownParam(names[0], rt))
+		return false
+	}
 	return true
+}
+
+// takes reports whether the route takes query parameter name.
+func (r *Route) takes(name string) bool {
+	for _, p := range r.Query {
+		if p.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// takesAll reports whether the route takes every parameter of q.
+func (r *Route) takesAll(q url.Values) bool {
+	for k := range q {
+		if !r.takes(k) {
+			return false
+		}
+	}
+	return true
+}
+
+// unknownParam is the message refusing parameter name on route rt: what
+// the route takes instead.
+func unknownParam(name string, rt *Route) string {
+	if len(rt.Query) == 0 {
+		return fmt.Sprintf("unknown query parameter %q: %s %s takes none", name, rt.Method, rt.Path)
+	}
+	takes := make([]string, len(rt.Query))
+	for i, p := range rt.Query {
+		takes[i] = p.Name
+	}
+	return fmt.Sprintf("unknown query parameter %q: %s %s takes %s", name, rt.Method, rt.Path, strings.Join(takes, ", "))
 }
 
 // MaxQueryParams is the most parameters a request's query may have: the
@@ -708,17 +757,33 @@ type DeniedBody struct {
 	Result *run.StageResult `json:"result"`
 }
 
-// decodeBody reads one JSON object into v, refusing unknown fields and
-// anything after the object; it answers the error itself.
+// decodeBody reads one JSON object into v, refusing unknown fields, a key
+// given twice in one object (duplicateKey) and anything after the object;
+// it answers the error itself.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any, what string) bool {
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	// The body is bounded (the route's MaxBody) and read whole, as the
+	// decoder would read it, so that it is looked through once for keys
+	// given twice before it is decoded.
+	// Its memory grows with the bytes that arrive, never with what
+	// Content-Length claims: a client that claims 4 MiB and sends nothing
+	// holds nothing.
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			fail(w, err)
 			return false
 		}
+		writeErr(w, http.StatusBadRequest, "malformed", "", "request body could not be read: "+err.Error())
+		return false
+	}
+	if p := duplicateKey(body); p != "" {
+		writeErr(w, http.StatusBadRequest, "malformed", p, fmt.Sprintf("request body is not a valid %s: key %q given twice in one object (keys differing only in case are one field); give it once", what, p))
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
 		writeErr(w, http.StatusBadRequest, "malformed", "", "request body is not a valid "+what+": "+err.Error())
 		return false
 	}

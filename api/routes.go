@@ -68,7 +68,8 @@ type Route struct {
 	// so that one tenant's plans, which its rate limit lets it start ten a
 	// second, cannot take every processor from the others.
 	Plans bool
-	// Query lists the query parameters.
+	// Query lists the query parameters: the only ones the route takes
+	// (queryValid answers 400 to any other).
 	Query []Param
 	// Request and Response are values of the JSON body types (nil: none);
 	// Status is the success status (200 when zero). ResponseType is the
