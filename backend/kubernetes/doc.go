@@ -65,7 +65,11 @@
 // output is not read (extraPods). Who may update Pods can
 // relabel a running one: two live pods of an attempt placed a node each
 // that share a node (sharedNode), or a live pod relabelled out of the
-// watch cache's sight (hiddenPod), make the attempt lost. The marks the
+// watch cache's sight (hiddenPod), make the attempt lost. A pod with every
+// mark of the Job's that ends at once can succeed unseen by any poll and
+// complete the Job, whose controller then deletes the attempt's own pod:
+// a Job completes as the attempt's only if it counted no failed pod and
+// no pod of it failed or went away unfinished (completedWithout). The marks the
 // backend puts on a Job it finds lost or cancels are signed with a key
 // kept in the state directory (marks.go): a mark without a valid
 // signature is another's, which Status reports beside the attempt's state

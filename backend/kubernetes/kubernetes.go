@@ -1354,6 +1354,42 @@ func retriedOrTimedOut(job *apiJob, pods []*apiPod) string {
 	return ""
 }
 
+// completedWithout says, or "", why a Job that completed cannot be told
+// to have completed by its own pods' success. Anyone who may create Pods
+// in the namespace can make one with every mark of the Job's (its labels,
+// annotations, controller reference, even the Job controller's tracking
+// finalizer), which the Job controller counts as the Job's. Made to end at
+// once, it can succeed before any poll sees two live pods (extraPods): the
+// Job controller counts its success, completes the Job and deletes the
+// attempt's own pod, unfinished, as one it no longer needs; or, under a
+// retry limit set at the site, deletes the attempt's pod as surplus
+// (counted failed) and completes by the other. The attempt's Job was
+// submitted with no retries and as many pods as completions, so every
+// pod it ever ran succeeded when it completes of its own: none failed,
+// none was deleted before it ended, and the Job counted no failure.
+// A pod deleted unfinished is remembered after it leaves the watch cache
+// (podGone); a pod whose success the cache has not caught up with is
+// not read as failed, only one seen Failed or being deleted.
+func (b *Backend) completedWithout(job *apiJob, pods []*apiPod) string {
+	const lost = "the attempt's Job completed, but not by its own pods alone: "
+	if job.Status.Failed > 0 {
+		return lost + fmt.Sprintf("the Job counted %d failed pods (failed, or deleted before they ended), submitted with no retries", job.Status.Failed)
+	}
+	for _, p := range pods {
+		switch {
+		case p.Status.Phase == podSucceeded:
+		case p.Status.Phase == podFailed:
+			return lost + fmt.Sprintf("its pod %s failed", shown(p.Name))
+		case p.DeletionTimestamp != nil:
+			return lost + fmt.Sprintf("its pod %s was deleted before it ended", shown(p.Name))
+		}
+	}
+	if name := b.watch.unfinishedPod(job.UID); name != "" {
+		return lost + fmt.Sprintf("its pod %s went away before it succeeded", shown(name))
+	}
+	return ""
+}
+
 // intString is *p in decimal, or "unset".
 func intString[T int32 | int64](p *T) string {
 	if p == nil {
@@ -1606,6 +1642,9 @@ func (b *Backend) jobState(ctx context.Context, job *apiJob, pods []*apiPod, str
 		}
 		switch c.Type {
 		case jobComplete:
+			if why := b.completedWithout(job, pods); why != "" {
+				return b.markLost(ctx, job, why)
+			}
 			return backend.Status{State: backend.Succeeded}
 		case jobFailed:
 			if st, over := overStorageLimit(pods); over {

@@ -58,6 +58,10 @@ type watcher struct {
 	// goes with the last such Pod (forgetNode), or the names of the
 	// Nodes an autoscaler made and removed would stay for good.
 	down map[string]downNode
+	// unfinished holds, by the UID of a Job, the first pod of it
+	// (controlledBy) that left the cache without being seen Succeeded
+	// (podGone), until the Job goes.
+	unfinished map[types.UID]unfinishedPod
 	// onChange is called with the Job name after each change of a Job or
 	// of one of its Pods reaches the cache.
 	onChange atomic.Pointer[func(job string)]
@@ -66,6 +70,10 @@ type watcher struct {
 type failure struct {
 	since time.Time
 	err   error
+}
+
+type unfinishedPod struct {
+	job, pod string
 }
 
 type downNode struct {
@@ -82,7 +90,8 @@ func newWatcher(b *Backend) *watcher {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &watcher{b: b, ctx: ctx, cancel: cancel, synced: make(chan struct{}),
 		failures: map[string]failure{}, broken: map[string]failure{}, down: map[string]downNode{},
-		ledgers: map[string]*ledger{}}
+		unfinished: map[types.UID]unfinishedPod{},
+		ledgers:    map[string]*ledger{}}
 	for _, r := range []string{resourceJobs, resourcePods, resourceNodes} {
 		w.ledgers[r] = &ledger{kept: map[string]int64{}, maxBytes: maxCachedBytes}
 	}
@@ -502,6 +511,7 @@ func (w *watcher) start() {
 			}
 			if p, ok := obj.(*apiPod); ok {
 				w.forgetNode(p.Spec.NodeName)
+				w.podGone(p)
 			}
 			podNotify(obj)
 		},
@@ -528,6 +538,9 @@ func (w *watcher) jobDeleted(obj any) {
 	if !ok {
 		return
 	}
+	w.mu.Lock()
+	delete(w.unfinished, job.UID)
+	w.mu.Unlock()
 	b := w.b
 	rec, hasRec := b.record(job.Name)
 	if hasRec && rec.Final == nil && !replaced(job, rec) {
@@ -838,6 +851,52 @@ func (w *watcher) forgetNode(name string) {
 		return
 	}
 	delete(w.down, name)
+}
+
+// podGone remembers a pod of a Job that left the cache (deleted, or gone
+// between two lists) while its last state seen was not Succeeded: an
+// attempt's Job completes only with every pod it ran succeeded
+// (completedWithout). The memory is bounded: past maxCachedObjects
+// entries, those of Jobs no longer in the cache are dropped first, and
+// the cache holds no more Jobs than that.
+func (w *watcher) podGone(p *apiPod) {
+	if p.Status.Phase == podSucceeded {
+		return
+	}
+	var uid types.UID
+	for _, r := range p.OwnerReferences {
+		if ptr.Deref(r.Controller, false) {
+			uid = r.UID
+		}
+	}
+	if !controlledBy(p, uid) {
+		return
+	}
+	job := p.Labels[jobNameLabel]
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, seen := w.unfinished[uid]; seen {
+		return
+	}
+	if len(w.unfinished) >= maxCachedObjects {
+		for k, u := range w.unfinished {
+			if j, ok := w.job(u.job); !ok || j.UID != k {
+				delete(w.unfinished, k)
+			}
+		}
+		if len(w.unfinished) >= maxCachedObjects {
+			return
+		}
+	}
+	w.unfinished[uid] = unfinishedPod{job: job, pod: p.Name}
+}
+
+// unfinishedPod is the name of a pod of the Job of UID uid that left the
+// cache without being seen Succeeded (podGone), or "".
+func (w *watcher) unfinishedPod(uid types.UID) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.unfinished[uid].pod
 }
 
 // downCount is how many Nodes w.down holds.

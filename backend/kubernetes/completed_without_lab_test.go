@@ -1,0 +1,79 @@
+package kubernetes_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/backend/backendtest"
+)
+
+// On the test cluster: while the attempt's pod runs, someone who may
+// create Pods in the namespace makes one with every mark of it (labels,
+// annotations, controller reference, the Job controller's tracking
+// finalizer) that exits 0 at once. No poll runs while both are live. The
+// Job controller counts the copy's success, completes the Job and deletes
+// the attempt's own pod, unfinished. The Job's success is not the
+// attempt's: Status reads it lost, naming the attempt's pod, not Succeeded.
+func TestCopiedPodEndingTheJobOnTheCluster(t *testing.T) {
+	kc := lab(t)
+	cs := adminClient(t, kc)
+	b := newBackend(t, site(kc), t.TempDir())
+	h, err := b.Submit(testCtx(t), backend.Spec{RunID: uniqueRunID("copied"), Attempt: 1, WorkDir: t.TempDir(),
+		Command: []string{"/bin/sh", "-c", "exec sleep 300"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Cancel(testCtx(t), h) })
+	running := backendtest.Wait(t, b, h, "running", func(s backend.Status) bool { return s.State == backend.Running || s.State.Final() })
+	if running.State != backend.Running {
+		t.Fatalf("Status = %+v; want Running", running)
+	}
+	l, err := cs.CoreV1().Pods(labNamespace).List(testCtx(t), metav1.ListOptions{LabelSelector: "batch.kubernetes.io/job-name=" + h})
+	if err != nil || len(l.Items) != 1 {
+		t.Fatalf("pods of %s: %v, %v; want one", h, l, err)
+	}
+	real := l.Items[0]
+	copied := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{
+		Name:            h + "-copy",
+		Labels:          real.Labels,
+		Annotations:     real.Annotations,
+		OwnerReferences: real.OwnerReferences,
+		Finalizers:      real.Finalizers,
+	}, Spec: *real.Spec.DeepCopy()}
+	copied.Spec.Containers[0].Command = []string{"/bin/sh", "-c", "exit 0"}
+	copied.Spec.Containers[0].Args = nil
+	if _, err := cs.CoreV1().Pods(labNamespace).Create(testCtx(t), copied, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating pod %s: %v", copied.Name, err)
+	}
+	t.Cleanup(func() {
+		cs.CoreV1().Pods(labNamespace).Delete(testCtx(t), copied.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)})
+	})
+	// Until the Job is complete and the attempt's pod has gone, nothing
+	// asks Status (whose poll would see two live pods).
+	for {
+		j, err := cs.BatchV1().Jobs(labNamespace).Get(testCtx(t), h, metav1.GetOptions{})
+		complete := false
+		if err == nil {
+			for _, c := range j.Status.Conditions {
+				complete = complete || c.Type == "Complete" && c.Status == corev1.ConditionTrue
+			}
+		}
+		_, gone := cs.CoreV1().Pods(labNamespace).Get(testCtx(t), real.Name, metav1.GetOptions{})
+		if complete && gone != nil {
+			break
+		}
+		if testCtx(t).Err() != nil {
+			t.Fatalf("Job %s never completed with pod %s gone: %v", h, real.Name, err)
+		}
+		time.Sleep(100 * time.Millisecond) // polling interval
+	}
+	st := backendtest.Wait(t, b, h, "final", func(s backend.Status) bool { return s.State.Final() })
+	if st.State != backend.Lost || !strings.Contains(st.Reason, real.Name) {
+		t.Fatalf("Status = %+v; want Lost, naming the attempt's pod %s", st, real.Name)
+	}
+}
