@@ -74,4 +74,6 @@
 // kept in the state directory (marks.go): a mark without a valid
 // signature is another's, which Status reports beside the attempt's state
 // and which neither ends the attempt nor takes its pods out of Capacity.
+// A mark's value (a lost attempt's reason) is signed apart: one changed
+// since reads "reason not verifiable", the verdict standing.
 package kubernetes

@@ -49,7 +49,7 @@ var maxCachedBytes int64 = 128 << 20
 // Labels and annotations the backend reads of a cached object.
 var (
 	keptLabels      = []string{LabelManagedBy, LabelAttempt, KueueQueueLabel, jobNameLabel, controllerUIDLabel, legacyControllerUIDLabel}
-	keptAnnotations = []string{AnnotationRunID, AnnotationSubmission, AnnotationLost, AnnotationCancelled, AnnotationLostSig, AnnotationCancelledSig, completionIndexAnnotation}
+	keptAnnotations = []string{AnnotationRunID, AnnotationSubmission, AnnotationLost, AnnotationCancelled, AnnotationLostSig, AnnotationCancelledSig, AnnotationLostValueSig, AnnotationCancelledValueSig, completionIndexAnnotation}
 )
 
 // cut bounds a string to maxKeptString bytes. Copying it lets go of the

@@ -548,7 +548,8 @@ func (w *watcher) jobDeleted(obj any) {
 		// another's is one deleted at the site, as Status finds it.
 		switch {
 		case b.ownMark(job, AnnotationLost):
-			b.saveFinal(job.Name, rec, backend.Status{State: backend.Lost, Reason: job.Annotations[AnnotationLost]})
+			reason, _ := b.markOf(job, AnnotationLost)
+			b.saveFinal(job.Name, rec, backend.Status{State: backend.Lost, Reason: reason})
 		case b.ownMark(job, AnnotationCancelled):
 			// Cancel records the cancellation before it marks the Job:
 			// this mark was not the attempt's user's (cancelledOnRecord).
