@@ -1,12 +1,14 @@
 package kubernetes_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/backend/backendtest"
@@ -75,5 +77,48 @@ func TestCopiedPodEndingTheJobOnTheCluster(t *testing.T) {
 	st := backendtest.Wait(t, b, h, "final", func(s backend.Status) bool { return s.State.Final() })
 	if st.State != backend.Lost || !strings.Contains(st.Reason, real.Name) {
 		t.Fatalf("Status = %+v; want Lost, naming the attempt's pod %s", st, real.Name)
+	}
+}
+
+// On the test cluster: a running attempt's Job is suspended (as a queue
+// preempting it does) and resumed. The Job controller deletes its pod,
+// unfinished, and runs a new one, which succeeds. That is the site's queue
+// at work, not a pod of another's: the attempt succeeds.
+func TestSuspendedAndResumedJobSucceedsOnTheCluster(t *testing.T) {
+	kc := lab(t)
+	cs := adminClient(t, kc)
+	b := newBackend(t, site(kc), t.TempDir())
+	h, err := b.Submit(testCtx(t), backend.Spec{RunID: uniqueRunID("resumed"), Attempt: 1, WorkDir: t.TempDir(),
+		Command: []string{"/bin/sh", "-c", "exec sleep 3"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Cancel(testCtx(t), h) })
+	running := backendtest.Wait(t, b, h, "running", func(s backend.Status) bool { return s.State == backend.Running || s.State.Final() })
+	if running.State != backend.Running {
+		t.Fatalf("Status = %+v; want Running", running)
+	}
+	suspend := func(on bool) {
+		t.Helper()
+		patch := fmt.Sprintf(`{"spec":{"suspend":%t}}`, on)
+		if _, err := cs.BatchV1().Jobs(labNamespace).Patch(testCtx(t), h, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	suspend(true)
+	for {
+		l, err := cs.CoreV1().Pods(labNamespace).List(testCtx(t), metav1.ListOptions{LabelSelector: "batch.kubernetes.io/job-name=" + h})
+		if err == nil && len(l.Items) == 0 {
+			break
+		}
+		if testCtx(t).Err() != nil {
+			t.Fatalf("the suspended Job's pods never went: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond) // polling interval
+	}
+	suspend(false)
+	st := backendtest.Wait(t, b, h, "final", func(s backend.Status) bool { return s.State.Final() })
+	if st.State != backend.Succeeded {
+		t.Fatalf("Status = %+v; want Succeeded", st)
 	}
 }

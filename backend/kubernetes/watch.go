@@ -62,6 +62,9 @@ type watcher struct {
 	// (controlledBy) that left the cache without being seen Succeeded
 	// (podGone), until the Job goes.
 	unfinished map[types.UID]unfinishedPod
+	// suspendedPods holds the UIDs of pods whose deletion began while
+	// their Job was suspended (podEnding), until they go.
+	suspendedPods map[types.UID]struct{}
 	// onChange is called with the Job name after each change of a Job or
 	// of one of its Pods reaches the cache.
 	onChange atomic.Pointer[func(job string)]
@@ -90,8 +93,8 @@ func newWatcher(b *Backend) *watcher {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &watcher{b: b, ctx: ctx, cancel: cancel, synced: make(chan struct{}),
 		failures: map[string]failure{}, broken: map[string]failure{}, down: map[string]downNode{},
-		unfinished: map[types.UID]unfinishedPod{},
-		ledgers:    map[string]*ledger{}}
+		unfinished: map[types.UID]unfinishedPod{}, suspendedPods: map[types.UID]struct{}{},
+		ledgers: map[string]*ledger{}}
 	for _, r := range []string{resourceJobs, resourcePods, resourceNodes} {
 		w.ledgers[r] = &ledger{kept: map[string]int64{}, maxBytes: maxCachedBytes}
 	}
@@ -503,6 +506,9 @@ func (w *watcher) start() {
 			if p, ok := obj.(*apiPod); ok && (p.Status.Phase == podSucceeded || p.Status.Phase == podFailed) {
 				w.forgetNode(p.Spec.NodeName)
 			}
+			if p, ok := obj.(*apiPod); ok && p.DeletionTimestamp != nil {
+				w.podEnding(p)
+			}
 			podNotify(obj)
 		},
 		DeleteFunc: func(obj any) {
@@ -860,20 +866,21 @@ func (w *watcher) forgetNode(name string) {
 // (completedWithout). The memory is bounded: past maxCachedObjects
 // entries, those of Jobs no longer in the cache are dropped first, and
 // the cache holds no more Jobs than that.
+//
+// A Job that is suspended (a queue such as Kueue preempting it) has its
+// pods deleted, unfinished, and made anew once resumed, which is how the
+// site's queue runs it and no pod of another's: such a pod is not
+// remembered, by the Job's suspension when its deletion began
+// (podEnding) or when it went.
 func (w *watcher) podGone(p *apiPod) {
-	if p.Status.Phase == podSucceeded {
+	w.mu.Lock()
+	_, suspended := w.suspendedPods[p.UID]
+	delete(w.suspendedPods, p.UID)
+	w.mu.Unlock()
+	uid, job := podsJob(p)
+	if suspended || p.Status.Phase == podSucceeded || uid == "" || w.jobSuspended(job, uid) {
 		return
 	}
-	var uid types.UID
-	for _, r := range p.OwnerReferences {
-		if ptr.Deref(r.Controller, false) {
-			uid = r.UID
-		}
-	}
-	if !controlledBy(p, uid) {
-		return
-	}
-	job := p.Labels[jobNameLabel]
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if _, seen := w.unfinished[uid]; seen {
@@ -890,6 +897,38 @@ func (w *watcher) podGone(p *apiPod) {
 		}
 	}
 	w.unfinished[uid] = unfinishedPod{job: job, pod: p.Name}
+}
+
+// podEnding notes a pod whose deletion has begun while its Job is
+// suspended (podGone). Bounded as the pods' cache is.
+func (w *watcher) podEnding(p *apiPod) {
+	uid, job := podsJob(p)
+	if uid == "" || p.UID == "" || !w.jobSuspended(job, uid) {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.suspendedPods) < maxCachedObjects {
+		w.suspendedPods[p.UID] = struct{}{}
+	}
+}
+
+// podsJob is the UID of the Job that pod p is controlled by
+// (controlledBy), and the Job's name by p's label; "" for none.
+func podsJob(p *apiPod) (types.UID, string) {
+	for _, r := range p.OwnerReferences {
+		if ptr.Deref(r.Controller, false) && controlledBy(p, r.UID) {
+			return r.UID, p.Labels[jobNameLabel]
+		}
+	}
+	return "", ""
+}
+
+// jobSuspended reports whether the cache holds the Job name of UID uid,
+// suspended.
+func (w *watcher) jobSuspended(name string, uid types.UID) bool {
+	j, ok := w.job(name)
+	return ok && j.UID == uid && ptr.Deref(j.Spec.Suspend, false)
 }
 
 // unfinishedPod is the name of a pod of the Job of UID uid that left the
