@@ -6,9 +6,11 @@ import (
 	"testing"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	k8s "k8s.io/client-go/kubernetes"
 
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/backend/backendtest"
@@ -35,48 +37,11 @@ func TestCopiedPodEndingTheJobOnTheCluster(t *testing.T) {
 	if running.State != backend.Running {
 		t.Fatalf("Status = %+v; want Running", running)
 	}
-	l, err := cs.CoreV1().Pods(labNamespace).List(testCtx(t), metav1.ListOptions{LabelSelector: "batch.kubernetes.io/job-name=" + h})
-	if err != nil || len(l.Items) != 1 {
-		t.Fatalf("pods of %s: %v, %v; want one", h, l, err)
-	}
-	real := l.Items[0]
-	copied := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{
-		Name:            h + "-copy",
-		Labels:          real.Labels,
-		Annotations:     real.Annotations,
-		OwnerReferences: real.OwnerReferences,
-		Finalizers:      real.Finalizers,
-	}, Spec: *real.Spec.DeepCopy()}
-	copied.Spec.Containers[0].Command = []string{"/bin/sh", "-c", "exit 0"}
-	copied.Spec.Containers[0].Args = nil
-	if _, err := cs.CoreV1().Pods(labNamespace).Create(testCtx(t), copied, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("creating pod %s: %v", copied.Name, err)
-	}
-	t.Cleanup(func() {
-		cs.CoreV1().Pods(labNamespace).Delete(testCtx(t), copied.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)})
-	})
-	// Until the Job is complete and the attempt's pod has gone, nothing
-	// asks Status (whose poll would see two live pods).
-	for {
-		j, err := cs.BatchV1().Jobs(labNamespace).Get(testCtx(t), h, metav1.GetOptions{})
-		complete := false
-		if err == nil {
-			for _, c := range j.Status.Conditions {
-				complete = complete || c.Type == "Complete" && c.Status == corev1.ConditionTrue
-			}
-		}
-		_, gone := cs.CoreV1().Pods(labNamespace).Get(testCtx(t), real.Name, metav1.GetOptions{})
-		if complete && gone != nil {
-			break
-		}
-		if testCtx(t).Err() != nil {
-			t.Fatalf("Job %s never completed with pod %s gone: %v", h, real.Name, err)
-		}
-		time.Sleep(100 * time.Millisecond) // polling interval
-	}
+	real := copyPod(t, cs, h, "exit 0")
+	waitJobEnded(t, cs, h, "Complete", real)
 	st := backendtest.Wait(t, b, h, "final", func(s backend.Status) bool { return s.State.Final() })
-	if st.State != backend.Lost || !strings.Contains(st.Reason, real.Name) {
-		t.Fatalf("Status = %+v; want Lost, naming the attempt's pod %s", st, real.Name)
+	if st.State != backend.Lost || !strings.Contains(st.Reason, real) {
+		t.Fatalf("Status = %+v; want Lost, naming the attempt's pod %s", st, real)
 	}
 }
 
@@ -120,5 +85,82 @@ func TestSuspendedAndResumedJobSucceedsOnTheCluster(t *testing.T) {
 	st := backendtest.Wait(t, b, h, "final", func(s backend.Status) bool { return s.State.Final() })
 	if st.State != backend.Succeeded {
 		t.Fatalf("Status = %+v; want Succeeded", st)
+	}
+}
+
+// On the test cluster: as above, but the copy exits 3 at once. The Job,
+// which runs no retries, fails by the copy's failure, and the Job
+// controller deletes the attempt's own pod, unfinished. The copy's exit
+// code is not the attempt's: Status reads it lost, not Failed.
+func TestCopiedPodFailingTheJobOnTheCluster(t *testing.T) {
+	kc := lab(t)
+	cs := adminClient(t, kc)
+	b := newBackend(t, site(kc), t.TempDir())
+	h, err := b.Submit(testCtx(t), backend.Spec{RunID: uniqueRunID("copyfail"), Attempt: 1, WorkDir: t.TempDir(),
+		Command: []string{"/bin/sh", "-c", "exec sleep 300"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Cancel(testCtx(t), h) })
+	running := backendtest.Wait(t, b, h, "running", func(s backend.Status) bool { return s.State == backend.Running || s.State.Final() })
+	if running.State != backend.Running {
+		t.Fatalf("Status = %+v; want Running", running)
+	}
+	real := copyPod(t, cs, h, "exit 3")
+	waitJobEnded(t, cs, h, "Failed", real)
+	st := backendtest.Wait(t, b, h, "final", func(s backend.Status) bool { return s.State.Final() })
+	if st.State != backend.Lost || !strings.Contains(st.Reason, real) {
+		t.Fatalf("Status = %+v; want Lost, naming the attempt's pod %s", st, real)
+	}
+}
+
+// copyPod makes a pod with every mark of the attempt's one pod (h's),
+// running script, and returns the name of the attempt's pod.
+func copyPod(t *testing.T, cs k8s.Interface, h, script string) string {
+	t.Helper()
+	l, err := cs.CoreV1().Pods(labNamespace).List(testCtx(t), metav1.ListOptions{LabelSelector: "batch.kubernetes.io/job-name=" + h})
+	if err != nil || len(l.Items) != 1 {
+		t.Fatalf("pods of %s: %v, %v; want one", h, l, err)
+	}
+	real := l.Items[0]
+	copied := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{
+		Name:            h + "-copy",
+		Labels:          real.Labels,
+		Annotations:     real.Annotations,
+		OwnerReferences: real.OwnerReferences,
+		Finalizers:      real.Finalizers,
+	}, Spec: *real.Spec.DeepCopy()}
+	copied.Spec.Containers[0].Command = []string{"/bin/sh", "-c", script}
+	copied.Spec.Containers[0].Args = nil
+	if _, err := cs.CoreV1().Pods(labNamespace).Create(testCtx(t), copied, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating pod %s: %v", copied.Name, err)
+	}
+	t.Cleanup(func() {
+		cs.CoreV1().Pods(labNamespace).Delete(testCtx(t), copied.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)})
+	})
+	return real.Name
+}
+
+// waitJobEnded waits, asking the API server and not Status (whose poll
+// would see two live pods), until Job h has condition cond and pod real
+// has gone.
+func waitJobEnded(t *testing.T, cs k8s.Interface, h, cond, real string) {
+	t.Helper()
+	for {
+		j, err := cs.BatchV1().Jobs(labNamespace).Get(testCtx(t), h, metav1.GetOptions{})
+		ended := false
+		if err == nil {
+			for _, c := range j.Status.Conditions {
+				ended = ended || c.Type == batchv1.JobConditionType(cond) && c.Status == corev1.ConditionTrue
+			}
+		}
+		_, gone := cs.CoreV1().Pods(labNamespace).Get(testCtx(t), real, metav1.GetOptions{})
+		if ended && gone != nil {
+			return
+		}
+		if testCtx(t).Err() != nil {
+			t.Fatalf("Job %s never had %s with pod %s gone: %v", h, cond, real, err)
+		}
+		time.Sleep(100 * time.Millisecond) // polling interval
 	}
 }

@@ -69,7 +69,9 @@
 // mark of the Job's that ends at once can succeed unseen by any poll and
 // complete the Job, whose controller then deletes the attempt's own pod:
 // a Job completes as the attempt's only if it counted no failed pod and
-// no pod of it failed or went away unfinished (completedWithout). The marks the
+// no pod of it failed or went away unfinished (completedWithout), a
+// queue's suspension aside; a failed Job of one pod, only if that pod was
+// not deleted before it ended (failedWithout). The marks the
 // backend puts on a Job it finds lost or cancels are signed with a key
 // kept in the state directory (marks.go): a mark without a valid
 // signature is another's, which Status reports beside the attempt's state

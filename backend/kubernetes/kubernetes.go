@@ -1390,6 +1390,30 @@ func (b *Backend) completedWithout(job *apiJob, pods []*apiPod) string {
 	return ""
 }
 
+// failedWithout says, or "", why a failed Job of one pod at a time cannot
+// be told to have failed by its own pod: a pod with every mark of the
+// Job's (completedWithout) that fails at once fails the Job (it runs no
+// retries), and the Job controller deletes the attempt's own pod,
+// unfinished; its exit code was read as the attempt's. A Job of one pod
+// that fails of its own has no pod deleted before it ended. (One of
+// several pods leaves the others deleted unfinished when it fails, and is
+// not judged so.)
+func (b *Backend) failedWithout(job *apiJob, pods []*apiPod) string {
+	if ptr.Deref(job.Spec.Parallelism, 1) != 1 {
+		return ""
+	}
+	const lost = "the attempt's Job failed, but not by its own pod alone: "
+	for _, p := range pods {
+		if p.DeletionTimestamp != nil && p.Status.Phase != podSucceeded && p.Status.Phase != podFailed {
+			return lost + fmt.Sprintf("its pod %s was deleted before it ended", shown(p.Name))
+		}
+	}
+	if name := b.watch.unfinishedPod(job.UID); name != "" {
+		return lost + fmt.Sprintf("its pod %s went away before it ended", shown(name))
+	}
+	return ""
+}
+
 // intString is *p in decimal, or "unset".
 func intString[T int32 | int64](p *T) string {
 	if p == nil {
@@ -1647,6 +1671,9 @@ func (b *Backend) jobState(ctx context.Context, job *apiJob, pods []*apiPod, str
 			}
 			return backend.Status{State: backend.Succeeded}
 		case jobFailed:
+			if why := b.failedWithout(job, pods); why != "" {
+				return b.markLost(ctx, job, why)
+			}
 			if st, over := overStorageLimit(pods); over {
 				return st
 			}
