@@ -40,3 +40,51 @@ func TestCompleteWithAFailureCountedIsLost(t *testing.T) {
 		t.Fatalf("Status = %+v, %v; want Lost, the Job having counted 1 failed pod", st, err)
 	}
 }
+
+// Whoever may write a Job's status can set it Complete while the
+// attempt's pod still runs. The pod is asked of the API server (the
+// watch cache of pods may trail that of Jobs): one still running did not
+// succeed, and the attempt is lost, not Succeeded.
+func TestCompleteWhileItsPodRunsIsLost(t *testing.T) {
+	s := submitOnGPUNode(t, "8", gpuSpec(4), nil)
+	f, b, ctx, name, uid := s.f, s.b, s.ctx, s.name, s.uid
+	f.put("pods", gpuPod(name+"-p", name, uid, "4"))
+	eventually(t, "the cache did not take the pod", func() bool {
+		j, ok := b.watch.job(name)
+		return ok && len(b.watch.podsOf(j)) == 1
+	})
+	setJobConditions(f, name, map[string]any{"type": jobComplete, "status": "True"})
+	eventually(t, "the cache did not take the Job's end", func() bool {
+		j, ok := b.watch.job(name)
+		return ok && b.jobFinished(j)
+	})
+	st, err := b.Status(ctx, name)
+	if err != nil || st.State != backend.Lost || !strings.Contains(st.Reason, name+"-p") {
+		t.Fatalf("Status = %+v, %v; want Lost, its pod still running", st, err)
+	}
+}
+
+// A pod the watch cache still shows running, which the API server has
+// Succeeded (the cache trails), is no reason: the attempt succeeds.
+func TestCompleteWithThePodsCacheBehindSucceeds(t *testing.T) {
+	s := submitOnGPUNode(t, "8", gpuSpec(4), nil)
+	f, b, ctx, name, uid := s.f, s.b, s.ctx, s.name, s.uid
+	f.put("pods", gpuPod(name+"-p", name, uid, "4"))
+	eventually(t, "the cache did not take the pod", func() bool {
+		j, ok := b.watch.job(name)
+		return ok && len(b.watch.podsOf(j)) == 1
+	})
+	// The API server's pod succeeds; no event of it reaches the cache.
+	f.mu.Lock()
+	f.objs["pods"][name+"-p"]["status"] = map[string]any{"phase": podSucceeded}
+	f.mu.Unlock()
+	setJobConditions(f, name, map[string]any{"type": jobComplete, "status": "True"})
+	eventually(t, "the cache did not take the Job's end", func() bool {
+		j, ok := b.watch.job(name)
+		return ok && b.jobFinished(j)
+	})
+	st, err := b.Status(ctx, name)
+	if err != nil || st.State != backend.Succeeded {
+		t.Fatalf("Status = %+v, %v; want Succeeded", st, err)
+	}
+}

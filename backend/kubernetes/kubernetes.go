@@ -1368,26 +1368,46 @@ func retriedOrTimedOut(job *apiJob, pods []*apiPod) string {
 // pod it ever ran succeeded when it completes of its own: none failed,
 // none was deleted before it ended, and the Job counted no failure.
 // A pod deleted unfinished is remembered after it leaves the watch cache
-// (podGone); a pod whose success the cache has not caught up with is
-// not read as failed, only one seen Failed or being deleted.
-func (b *Backend) completedWithout(job *apiJob, pods []*apiPod) string {
+// (podGone). A pod the cache still shows live is asked of the API server
+// (whose Job status who may write it can set Complete while the pod
+// runs): the cache of pods may trail that of Jobs, so only a pod the API
+// server has live is one that did not succeed; where it cannot be asked,
+// unsure is true and the end is not decided.
+func (b *Backend) completedWithout(ctx context.Context, job *apiJob, pods []*apiPod) (why string, unsure bool) {
 	const lost = "the attempt's Job completed, but not by its own pods alone: "
 	if job.Status.Failed > 0 {
-		return lost + fmt.Sprintf("the Job counted %d failed pods (failed, or deleted before they ended), submitted with no retries", job.Status.Failed)
+		return lost + fmt.Sprintf("the Job counted %d failed pods (failed, or deleted before they ended), submitted with no retries", job.Status.Failed), false
 	}
+	var live []*apiPod
 	for _, p := range pods {
 		switch {
 		case p.Status.Phase == podSucceeded:
 		case p.Status.Phase == podFailed:
-			return lost + fmt.Sprintf("its pod %s failed", shown(p.Name))
+			return lost + fmt.Sprintf("its pod %s failed", shown(p.Name)), false
 		case p.DeletionTimestamp != nil:
-			return lost + fmt.Sprintf("its pod %s was deleted before it ended", shown(p.Name))
+			return lost + fmt.Sprintf("its pod %s was deleted before it ended", shown(p.Name)), false
+		default:
+			live = append(live, p)
 		}
 	}
 	if name := b.watch.unfinishedPod(job.UID); name != "" {
-		return lost + fmt.Sprintf("its pod %s went away before it succeeded", shown(name))
+		return lost + fmt.Sprintf("its pod %s went away before it succeeded", shown(name)), false
 	}
-	return ""
+	for _, p := range live {
+		gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		var got apiPod
+		err := b.cs.core.Get().Namespace(b.ns).Resource(resourcePods).Name(p.Name).Do(gctx).Into(&got)
+		cancel()
+		switch {
+		case apierrors.IsNotFound(err):
+			// Gone since: podGone judges how it ended.
+		case err != nil:
+			return "", true
+		case got.UID == p.UID && got.Status.Phase != podSucceeded:
+			return lost + fmt.Sprintf("its pod %s is %s", shown(p.Name), shown(got.Status.Phase)), false
+		}
+	}
+	return "", false
 }
 
 // failedWithout says, or "", why a failed Job of one pod at a time cannot
@@ -1666,8 +1686,12 @@ func (b *Backend) jobState(ctx context.Context, job *apiJob, pods []*apiPod, str
 		}
 		switch c.Type {
 		case jobComplete:
-			if why := b.completedWithout(job, pods); why != "" {
+			why, unsure := b.completedWithout(ctx, job, pods)
+			if why != "" {
 				return b.markLost(ctx, job, why)
+			}
+			if unsure {
+				return backend.Status{State: backend.Running, Reason: "the Job is complete; its pods' ends are not yet confirmed"}
 			}
 			return backend.Status{State: backend.Succeeded}
 		case jobFailed:
