@@ -1,6 +1,7 @@
 package kubernetes_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -150,7 +151,10 @@ func copyPod(t *testing.T, cs k8s.Interface, h, script string) string {
 // deletes it as surplus first (counted failed, which fails the Job).
 func waitJobEnded(t *testing.T, cs k8s.Interface, h, real string) {
 	t.Helper()
-	ctx := testCtx(t)
+	// The attempt's pod is given its termination grace (30 s) to go,
+	// which a loaded machine stretches past one test's deadline.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
 	for {
 		j, err := cs.BatchV1().Jobs(labNamespace).Get(ctx, h, metav1.GetOptions{})
 		ended := false
