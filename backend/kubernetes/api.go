@@ -96,6 +96,9 @@ type jobStatus struct {
 	// counts as the Job's (by its selector), to tell one of them hidden
 	// from the watch cache (hiddenPod).
 	Active int32 `json:"active,omitempty"`
+	// Failed is how many pods of the Job the Job controller counted as
+	// failed, deleted unfinished among them (completedWithout).
+	Failed int32 `json:"failed,omitempty"`
 }
 
 // condition is the part that Job, Pod and Node conditions share.
@@ -418,6 +421,7 @@ func (j *apiJob) deepCopy() *apiJob {
 	out.Spec.Template.Spec = j.Spec.Template.Spec.deepCopy()
 	out.Status.Conditions = slices.Clone(j.Status.Conditions)
 	out.Status.Active = j.Status.Active
+	out.Status.Failed = j.Status.Failed
 	out.spreadCut = clonePtr(j.spreadCut)
 	out.spreadKept = clonePtr(j.spreadKept)
 	return out

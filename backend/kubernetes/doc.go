@@ -65,9 +65,17 @@
 // output is not read (extraPods). Who may update Pods can
 // relabel a running one: two live pods of an attempt placed a node each
 // that share a node (sharedNode), or a live pod relabelled out of the
-// watch cache's sight (hiddenPod), make the attempt lost. The marks the
+// watch cache's sight (hiddenPod), make the attempt lost. A pod with every
+// mark of the Job's that ends at once can succeed unseen by any poll and
+// complete the Job, whose controller then deletes the attempt's own pod:
+// a Job completes as the attempt's only if it counted no failed pod and
+// no pod of it failed or went away unfinished (completedWithout), a
+// queue's suspension aside; a failed Job of one pod, only if that pod was
+// not deleted before it ended (failedWithout). The marks the
 // backend puts on a Job it finds lost or cancels are signed with a key
 // kept in the state directory (marks.go): a mark without a valid
 // signature is another's, which Status reports beside the attempt's state
 // and which neither ends the attempt nor takes its pods out of Capacity.
+// A mark's value (a lost attempt's reason) is signed apart: one changed
+// since reads "reason not verifiable", the verdict standing.
 package kubernetes

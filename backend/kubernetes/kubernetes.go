@@ -1354,6 +1354,86 @@ func retriedOrTimedOut(job *apiJob, pods []*apiPod) string {
 	return ""
 }
 
+// completedWithout says, or "", why a Job that completed cannot be told
+// to have completed by its own pods' success. Anyone who may create Pods
+// in the namespace can make one with every mark of the Job's (its labels,
+// annotations, controller reference, even the Job controller's tracking
+// finalizer), which the Job controller counts as the Job's. Made to end at
+// once, it can succeed before any poll sees two live pods (extraPods): the
+// Job controller counts its success, completes the Job and deletes the
+// attempt's own pod, unfinished, as one it no longer needs; or, under a
+// retry limit set at the site, deletes the attempt's pod as surplus
+// (counted failed) and completes by the other. The attempt's Job was
+// submitted with no retries and as many pods as completions, so every
+// pod it ever ran succeeded when it completes of its own: none failed,
+// none was deleted before it ended, and the Job counted no failure.
+// A pod deleted unfinished is remembered after it leaves the watch cache
+// (podGone). A pod the cache still shows live is asked of the API server
+// (whose Job status who may write it can set Complete while the pod
+// runs): the cache of pods may trail that of Jobs, so only a pod the API
+// server has live is one that did not succeed; where it cannot be asked,
+// unsure is true and the end is not decided.
+func (b *Backend) completedWithout(ctx context.Context, job *apiJob, pods []*apiPod) (why string, unsure bool) {
+	const lost = "the attempt's Job completed, but not by its own pods alone: "
+	if job.Status.Failed > 0 {
+		return lost + fmt.Sprintf("the Job counted %d failed pods (failed, or deleted before they ended), submitted with no retries", job.Status.Failed), false
+	}
+	var live []*apiPod
+	for _, p := range pods {
+		switch {
+		case p.Status.Phase == podSucceeded:
+		case p.Status.Phase == podFailed:
+			return lost + fmt.Sprintf("its pod %s failed", shown(p.Name)), false
+		case p.DeletionTimestamp != nil:
+			return lost + fmt.Sprintf("its pod %s was deleted before it ended", shown(p.Name)), false
+		default:
+			live = append(live, p)
+		}
+	}
+	if name := b.watch.unfinishedPod(job.UID); name != "" {
+		return lost + fmt.Sprintf("its pod %s went away before it succeeded", shown(name)), false
+	}
+	for _, p := range live {
+		gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		var got apiPod
+		err := b.cs.core.Get().Namespace(b.ns).Resource(resourcePods).Name(p.Name).Do(gctx).Into(&got)
+		cancel()
+		switch {
+		case apierrors.IsNotFound(err):
+			// Gone since: podGone judges how it ended.
+		case err != nil:
+			return "", true
+		case got.UID == p.UID && got.Status.Phase != podSucceeded:
+			return lost + fmt.Sprintf("its pod %s is %s", shown(p.Name), shown(got.Status.Phase)), false
+		}
+	}
+	return "", false
+}
+
+// failedWithout says, or "", why a failed Job of one pod at a time cannot
+// be told to have failed by its own pod: a pod with every mark of the
+// Job's (completedWithout) that fails at once fails the Job (it runs no
+// retries), and the Job controller deletes the attempt's own pod,
+// unfinished; its exit code was read as the attempt's. A Job of one pod
+// that fails of its own has no pod deleted before it ended. (One of
+// several pods leaves the others deleted unfinished when it fails, and is
+// not judged so.)
+func (b *Backend) failedWithout(job *apiJob, pods []*apiPod) string {
+	if ptr.Deref(job.Spec.Parallelism, 1) != 1 {
+		return ""
+	}
+	const lost = "the attempt's Job failed, but not by its own pod alone: "
+	for _, p := range pods {
+		if p.DeletionTimestamp != nil && p.Status.Phase != podSucceeded && p.Status.Phase != podFailed {
+			return lost + fmt.Sprintf("its pod %s was deleted before it ended", shown(p.Name))
+		}
+	}
+	if name := b.watch.unfinishedPod(job.UID); name != "" {
+		return lost + fmt.Sprintf("its pod %s went away before it ended", shown(name))
+	}
+	return ""
+}
+
 // intString is *p in decimal, or "unset".
 func intString[T int32 | int64](p *T) string {
 	if p == nil {
@@ -1606,8 +1686,18 @@ func (b *Backend) jobState(ctx context.Context, job *apiJob, pods []*apiPod, str
 		}
 		switch c.Type {
 		case jobComplete:
+			why, unsure := b.completedWithout(ctx, job, pods)
+			if why != "" {
+				return b.markLost(ctx, job, why)
+			}
+			if unsure {
+				return backend.Status{State: backend.Running, Reason: "the Job is complete; its pods' ends are not yet confirmed"}
+			}
 			return backend.Status{State: backend.Succeeded}
 		case jobFailed:
+			if why := b.failedWithout(job, pods); why != "" {
+				return b.markLost(ctx, job, why)
+			}
 			if st, over := overStorageLimit(pods); over {
 				return st
 			}

@@ -701,6 +701,10 @@ func TestHostileSilentAPIServer(t *testing.T) {
 	h.f.endWatches()
 	h.f.mu.Lock()
 	h.f.objs["jobs"][hostileJob]["status"] = map[string]any{"conditions": []any{map[string]any{"type": jobComplete, "status": conditionTrue}}}
+	// Its pod succeeded, as a Job completes.
+	for _, p := range h.f.objs["pods"] {
+		p["status"] = map[string]any{"phase": podSucceeded}
+	}
 	h.f.mu.Unlock()
 	deadline := time.Now().Add(20 * time.Second)
 	for {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/types"
 
@@ -25,15 +26,28 @@ import (
 // over its kind, the Job's name and the Job's UID (which the API server
 // chooses), keyed by a secret only the backend's state directory holds: a
 // mark without a valid one was not the backend's, and is reported and
-// otherwise ignored. The mark's value (a lost attempt's reason) is not
-// signed: the watch cache cuts long values, and a value changed on a Job
-// the backend did mark changes no verdict.
+// otherwise ignored. The mark's value (a lost attempt's reason, which
+// Status reports and the record keeps once the Job is deleted) is signed
+// apart, in a third annotation, over the same and the value: a value
+// changed on a Job the backend did mark changes no verdict, and is not
+// reported as the backend's (unverifiedMark). The backend writes a value
+// as the watch cache keeps it (markValue), so that what it signed is what
+// it reads back.
 const (
 	// AnnotationLostSig signs AnnotationLost.
 	AnnotationLostSig = "meridian.dev/lost-sig"
 	// AnnotationCancelledSig signs AnnotationCancelled.
 	AnnotationCancelledSig = "meridian.dev/cancelled-sig"
+	// AnnotationLostValueSig signs AnnotationLost's value (a reason).
+	AnnotationLostValueSig = "meridian.dev/lost-value-sig"
+	// AnnotationCancelledValueSig signs AnnotationCancelled's value.
+	AnnotationCancelledValueSig = "meridian.dev/cancelled-value-sig"
 )
+
+// unverifiedMark is what the backend reads of its own mark's value when
+// the value's signature does not match it: changed since, by someone who
+// may update Jobs, or written by an older version that did not sign it.
+const unverifiedMark = "reason not verifiable (the mark on the Job was changed at the site, or made before its reason was signed)"
 
 // markKeyFile is the key's file in the records' directory (0700), shared
 // by every backend that shares the state directory.
@@ -78,10 +92,50 @@ func markSigKey(kind string) string {
 	panic("kubernetes: no signature for mark " + kind)
 }
 
+// markValueSigKey is the annotation that signs the mark kind's value.
+func markValueSigKey(kind string) string {
+	switch kind {
+	case AnnotationLost:
+		return AnnotationLostValueSig
+	case AnnotationCancelled:
+		return AnnotationCancelledValueSig
+	}
+	panic("kubernetes: no signature for mark " + kind)
+}
+
+// markValue is v as the backend writes it in a mark: invalid UTF-8 made
+// U+FFFD, as a JSON encoder does, and cut at a character's boundary to
+// no more than the watch cache keeps of a string (cut), so that what is
+// signed is what is read back.
+func markValue(v string) string {
+	v = strings.Map(func(r rune) rune { return r }, v)
+	if len(v) <= maxKeptString {
+		return v
+	}
+	n := maxKeptString
+	for n > 0 && !utf8.RuneStart(v[n]) {
+		n--
+	}
+	return v[:n]
+}
+
 // markSig is the signature of mark kind on the Job name whose UID is uid.
 func (b *Backend) markSig(kind, name string, uid types.UID) string {
+	return b.sign("meridian job mark 1", kind, name, string(uid))
+}
+
+// markValueSig is the signature of the value of mark kind on the Job name
+// whose UID is uid.
+func (b *Backend) markValueSig(kind, name string, uid types.UID, value string) string {
+	return b.sign("meridian job mark value 1", kind, name, string(uid), value)
+}
+
+// sign is the HMAC, by the marks' key, of the strings, each ended by a
+// zero byte. Only the last may hold one (names and UIDs cannot), so no
+// two lists of strings sign alike.
+func (b *Backend) sign(parts ...string) string {
 	m := hmac.New(sha256.New, b.markKey)
-	for _, s := range []string{"meridian job mark 1", kind, name, string(uid)} {
+	for _, s := range parts {
 		m.Write([]byte(s))
 		m.Write([]byte{0})
 	}
@@ -90,7 +144,9 @@ func (b *Backend) markSig(kind, name string, uid types.UID) string {
 
 // markOf reports the mark kind on job: its value, and whether the backend
 // put it there (signed by this state directory's key for this Job's name
-// and UID). A mark present but not the backend's is someone else's.
+// and UID). A mark present but not the backend's is someone else's. The
+// value of the backend's own mark is unverifiedMark unless its own
+// signature matches it.
 func (b *Backend) markOf(job *apiJob, kind string) (value string, own bool) {
 	value = job.Annotations[kind]
 	if value == "" {
@@ -98,7 +154,15 @@ func (b *Backend) markOf(job *apiJob, kind string) (value string, own bool) {
 	}
 	sig := job.Annotations[markSigKey(kind)]
 	want := b.markSig(kind, job.Name, job.UID)
-	return value, sig != "" && hmac.Equal([]byte(sig), []byte(want))
+	if sig == "" || !hmac.Equal([]byte(sig), []byte(want)) {
+		return value, false
+	}
+	vsig := job.Annotations[markValueSigKey(kind)]
+	vwant := b.markValueSig(kind, job.Name, job.UID, value)
+	if vsig == "" || !hmac.Equal([]byte(vsig), []byte(vwant)) {
+		return unverifiedMark, true
+	}
+	return value, true
 }
 
 // ownMark reports whether job carries the backend's own mark kind.
@@ -125,5 +189,7 @@ func (b *Backend) forgedMarks(job *apiJob) string {
 // markPatch is the annotations that put the backend's mark kind, of
 // value, on the Job name whose UID is uid.
 func (b *Backend) markPatch(kind, name string, uid types.UID, value string) map[string]string {
-	return map[string]string{kind: value, markSigKey(kind): b.markSig(kind, name, uid)}
+	value = markValue(value)
+	return map[string]string{kind: value, markSigKey(kind): b.markSig(kind, name, uid),
+		markValueSigKey(kind): b.markValueSig(kind, name, uid, value)}
 }

@@ -134,6 +134,77 @@ func TestOwnLostMarkHolds(t *testing.T) {
 	}
 }
 
+// Anyone who may update Jobs in the namespace can change the reason of a
+// lost mark the backend did put on the attempt's Job, keeping its
+// signature. The verdict stands, but the reason is not the backend's: it
+// was reported, and kept on record once the Job was deleted, as the
+// attempt's. Now the reason the backend reads is one it signed, or it says
+// the reason cannot be verified.
+func TestChangedReasonOfOwnLostMark(t *testing.T) {
+	f := newFakeAPI(t)
+	b := f.start(t)
+	ctx := testContext(t)
+	spec := secretSpec()
+	spec.Secret = nil
+	name, err := b.Submit(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the Job is not in the cache", func() bool {
+		_, ok := b.watch.job(name)
+		return ok
+	})
+	j, _ := b.watch.job(name)
+	b.markLost(ctx, j, "node gone")
+	eventually(t, "the mark is not in the cache", func() bool {
+		j, _ = b.watch.job(name)
+		return j.Annotations[AnnotationLostSig] != ""
+	})
+	const forged = "the workload wiped its data; rerun at https://example.com"
+	markJob(t, f, b, name, map[string]any{AnnotationLost: forged})
+	st, err := b.Status(ctx, name)
+	if err != nil || st.State != backend.Lost || strings.Contains(st.Reason, forged) || st.Reason != unverifiedMark {
+		t.Fatalf("Status = %+v, %v; want Lost: %s", st, err, unverifiedMark)
+	}
+	f.drop("jobs", name)
+	eventually(t, "the Job's deletion is not on record", func() bool {
+		rec, _ := b.record(name)
+		return rec.Final != nil
+	})
+	if rec, _ := b.record(name); strings.Contains(rec.Final.Reason, forged) {
+		t.Fatalf("record = %+v; want none of the changed reason", *rec.Final)
+	}
+}
+
+// A reason longer than the watch cache keeps of a string, or not valid
+// UTF-8, is written as it is read back: the backend's own reason verifies.
+func TestLongOwnLostReasonVerifies(t *testing.T) {
+	f := newFakeAPI(t)
+	b := f.start(t)
+	ctx := testContext(t)
+	spec := secretSpec()
+	spec.Secret = nil
+	name, err := b.Submit(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the Job is not in the cache", func() bool {
+		_, ok := b.watch.job(name)
+		return ok
+	})
+	j, _ := b.watch.job(name)
+	reason := "pod p disrupted: \xff" + strings.Repeat("é", maxKeptString)
+	b.markLost(ctx, j, reason)
+	eventually(t, "the mark is not in the cache", func() bool {
+		j, _ = b.watch.job(name)
+		return j.Annotations[AnnotationLostSig] != ""
+	})
+	st, err := b.Status(ctx, name)
+	if err != nil || st.State != backend.Lost || !strings.HasPrefix(st.Reason, "pod p disrupted: \ufffdé") {
+		t.Fatalf("Status = %+v, %v; want Lost with the reason written", st, err)
+	}
+}
+
 // Capacity adds back what the attempt's pods hold while its Job lives: a
 // lost mark the backend did not put on it does not end it (its pods run
 // on), so they still count as Meridian's, as without the mark. Read as

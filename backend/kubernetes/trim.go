@@ -49,7 +49,7 @@ var maxCachedBytes int64 = 128 << 20
 // Labels and annotations the backend reads of a cached object.
 var (
 	keptLabels      = []string{LabelManagedBy, LabelAttempt, KueueQueueLabel, jobNameLabel, controllerUIDLabel, legacyControllerUIDLabel}
-	keptAnnotations = []string{AnnotationRunID, AnnotationSubmission, AnnotationLost, AnnotationCancelled, AnnotationLostSig, AnnotationCancelledSig, completionIndexAnnotation}
+	keptAnnotations = []string{AnnotationRunID, AnnotationSubmission, AnnotationLost, AnnotationCancelled, AnnotationLostSig, AnnotationCancelledSig, AnnotationLostValueSig, AnnotationCancelledValueSig, completionIndexAnnotation}
 )
 
 // cut bounds a string to maxKeptString bytes. Copying it lets go of the
@@ -165,7 +165,7 @@ func trimCached(obj runtime.Object, gpu string) runtime.Object {
 		if sel := keepKeys(sel.MatchLabels, uidLabels); sel != nil {
 			o.Spec.Selector = &jobSelector{MatchLabels: sel}
 		}
-		o.Status = jobStatus{Conditions: trimConditions(o.Status.Conditions, jobComplete, jobFailed), Active: o.Status.Active}
+		o.Status = jobStatus{Conditions: trimConditions(o.Status.Conditions, jobComplete, jobFailed), Active: o.Status.Active, Failed: o.Status.Failed}
 	case *apiPod:
 		trimMeta(&o.ObjectMeta)
 		// And what the pod requests of the GPU resource, to tell one

@@ -58,6 +58,13 @@ type watcher struct {
 	// goes with the last such Pod (forgetNode), or the names of the
 	// Nodes an autoscaler made and removed would stay for good.
 	down map[string]downNode
+	// unfinished holds, by the UID of a Job, the first pod of it
+	// (controlledBy) that left the cache without being seen Succeeded
+	// (podGone), until the Job goes.
+	unfinished map[types.UID]unfinishedPod
+	// suspendedPods holds the UIDs of pods whose deletion began while
+	// their Job was suspended (podEnding), until they go.
+	suspendedPods map[types.UID]struct{}
 	// onChange is called with the Job name after each change of a Job or
 	// of one of its Pods reaches the cache.
 	onChange atomic.Pointer[func(job string)]
@@ -66,6 +73,10 @@ type watcher struct {
 type failure struct {
 	since time.Time
 	err   error
+}
+
+type unfinishedPod struct {
+	job, pod string
 }
 
 type downNode struct {
@@ -82,6 +93,7 @@ func newWatcher(b *Backend) *watcher {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &watcher{b: b, ctx: ctx, cancel: cancel, synced: make(chan struct{}),
 		failures: map[string]failure{}, broken: map[string]failure{}, down: map[string]downNode{},
+		unfinished: map[types.UID]unfinishedPod{}, suspendedPods: map[types.UID]struct{}{},
 		ledgers: map[string]*ledger{}}
 	for _, r := range []string{resourceJobs, resourcePods, resourceNodes} {
 		w.ledgers[r] = &ledger{kept: map[string]int64{}, maxBytes: maxCachedBytes}
@@ -494,6 +506,9 @@ func (w *watcher) start() {
 			if p, ok := obj.(*apiPod); ok && (p.Status.Phase == podSucceeded || p.Status.Phase == podFailed) {
 				w.forgetNode(p.Spec.NodeName)
 			}
+			if p, ok := obj.(*apiPod); ok && p.DeletionTimestamp != nil {
+				w.podEnding(p)
+			}
 			podNotify(obj)
 		},
 		DeleteFunc: func(obj any) {
@@ -502,6 +517,7 @@ func (w *watcher) start() {
 			}
 			if p, ok := obj.(*apiPod); ok {
 				w.forgetNode(p.Spec.NodeName)
+				w.podGone(p)
 			}
 			podNotify(obj)
 		},
@@ -528,6 +544,9 @@ func (w *watcher) jobDeleted(obj any) {
 	if !ok {
 		return
 	}
+	w.mu.Lock()
+	delete(w.unfinished, job.UID)
+	w.mu.Unlock()
 	b := w.b
 	rec, hasRec := b.record(job.Name)
 	if hasRec && rec.Final == nil && !replaced(job, rec) {
@@ -535,7 +554,8 @@ func (w *watcher) jobDeleted(obj any) {
 		// another's is one deleted at the site, as Status finds it.
 		switch {
 		case b.ownMark(job, AnnotationLost):
-			b.saveFinal(job.Name, rec, backend.Status{State: backend.Lost, Reason: job.Annotations[AnnotationLost]})
+			reason, _ := b.markOf(job, AnnotationLost)
+			b.saveFinal(job.Name, rec, backend.Status{State: backend.Lost, Reason: reason})
 		case b.ownMark(job, AnnotationCancelled):
 			// Cancel records the cancellation before it marks the Job:
 			// this mark was not the attempt's user's (cancelledOnRecord).
@@ -838,6 +858,85 @@ func (w *watcher) forgetNode(name string) {
 		return
 	}
 	delete(w.down, name)
+}
+
+// podGone remembers a pod of a Job that left the cache (deleted, or gone
+// between two lists) while its last state seen was not Succeeded: an
+// attempt's Job completes only with every pod it ran succeeded
+// (completedWithout). The memory is bounded: past maxCachedObjects
+// entries, those of Jobs no longer in the cache are dropped first, and
+// the cache holds no more Jobs than that.
+//
+// A Job that is suspended (a queue such as Kueue preempting it) has its
+// pods deleted, unfinished, and made anew once resumed, which is how the
+// site's queue runs it and no pod of another's: such a pod is not
+// remembered, by the Job's suspension when its deletion began
+// (podEnding) or when it went.
+func (w *watcher) podGone(p *apiPod) {
+	w.mu.Lock()
+	_, suspended := w.suspendedPods[p.UID]
+	delete(w.suspendedPods, p.UID)
+	w.mu.Unlock()
+	uid, job := podsJob(p)
+	if suspended || p.Status.Phase == podSucceeded || uid == "" || w.jobSuspended(job, uid) {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, seen := w.unfinished[uid]; seen {
+		return
+	}
+	if len(w.unfinished) >= maxCachedObjects {
+		for k, u := range w.unfinished {
+			if j, ok := w.job(u.job); !ok || j.UID != k {
+				delete(w.unfinished, k)
+			}
+		}
+		if len(w.unfinished) >= maxCachedObjects {
+			return
+		}
+	}
+	w.unfinished[uid] = unfinishedPod{job: job, pod: p.Name}
+}
+
+// podEnding notes a pod whose deletion has begun while its Job is
+// suspended (podGone). Bounded as the pods' cache is.
+func (w *watcher) podEnding(p *apiPod) {
+	uid, job := podsJob(p)
+	if uid == "" || p.UID == "" || !w.jobSuspended(job, uid) {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.suspendedPods) < maxCachedObjects {
+		w.suspendedPods[p.UID] = struct{}{}
+	}
+}
+
+// podsJob is the UID of the Job that pod p is controlled by
+// (controlledBy), and the Job's name by p's label; "" for none.
+func podsJob(p *apiPod) (types.UID, string) {
+	for _, r := range p.OwnerReferences {
+		if ptr.Deref(r.Controller, false) && controlledBy(p, r.UID) {
+			return r.UID, p.Labels[jobNameLabel]
+		}
+	}
+	return "", ""
+}
+
+// jobSuspended reports whether the cache holds the Job name of UID uid,
+// suspended.
+func (w *watcher) jobSuspended(name string, uid types.UID) bool {
+	j, ok := w.job(name)
+	return ok && j.UID == uid && ptr.Deref(j.Spec.Suspend, false)
+}
+
+// unfinishedPod is the name of a pod of the Job of UID uid that left the
+// cache without being seen Succeeded (podGone), or "".
+func (w *watcher) unfinishedPod(uid types.UID) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.unfinished[uid].pod
 }
 
 // downCount is how many Nodes w.down holds.

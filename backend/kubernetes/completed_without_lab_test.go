@@ -1,0 +1,175 @@
+package kubernetes_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	k8s "k8s.io/client-go/kubernetes"
+
+	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/backend/backendtest"
+)
+
+// On the test cluster: while the attempt's pod runs, someone who may
+// create Pods in the namespace makes one with every mark of it (labels,
+// annotations, controller reference, the Job controller's tracking
+// finalizer) that exits 0 at once. No poll runs while both are live. The
+// Job controller counts the copy's success, completes the Job and deletes
+// the attempt's own pod, unfinished (or, when it deletes the copy as
+// surplus first, fails the Job). The Job's end is not the attempt's:
+// Status reads it lost, naming the attempt's pod, not Succeeded.
+func TestCopiedPodEndingTheJobOnTheCluster(t *testing.T) {
+	kc := lab(t)
+	cs := adminClient(t, kc)
+	b := newBackend(t, site(kc), t.TempDir())
+	h, err := b.Submit(testCtx(t), backend.Spec{RunID: uniqueRunID("copied"), Attempt: 1, WorkDir: t.TempDir(),
+		Command: []string{"/bin/sh", "-c", "exec sleep 300"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Cancel(testCtx(t), h) })
+	running := backendtest.Wait(t, b, h, "running", func(s backend.Status) bool { return s.State == backend.Running || s.State.Final() })
+	if running.State != backend.Running {
+		t.Fatalf("Status = %+v; want Running", running)
+	}
+	real := copyPod(t, cs, h, "exit 0")
+	waitJobEnded(t, cs, h, real)
+	st := backendtest.Wait(t, b, h, "final", func(s backend.Status) bool { return s.State.Final() })
+	if st.State != backend.Lost || !strings.Contains(st.Reason, real) && !strings.Contains(st.Reason, h+"-copy") {
+		t.Fatalf("Status = %+v; want Lost, naming the attempt's pod %s or the copy", st, real)
+	}
+}
+
+// On the test cluster: a running attempt's Job is suspended (as a queue
+// preempting it does) and resumed. The Job controller deletes its pod,
+// unfinished, and runs a new one, which succeeds. That is the site's queue
+// at work, not a pod of another's: the attempt succeeds.
+func TestSuspendedAndResumedJobSucceedsOnTheCluster(t *testing.T) {
+	kc := lab(t)
+	cs := adminClient(t, kc)
+	b := newBackend(t, site(kc), t.TempDir())
+	h, err := b.Submit(testCtx(t), backend.Spec{RunID: uniqueRunID("resumed"), Attempt: 1, WorkDir: t.TempDir(),
+		Command: []string{"/bin/sh", "-c", "exec sleep 3"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Cancel(testCtx(t), h) })
+	running := backendtest.Wait(t, b, h, "running", func(s backend.Status) bool { return s.State == backend.Running || s.State.Final() })
+	if running.State != backend.Running {
+		t.Fatalf("Status = %+v; want Running", running)
+	}
+	suspend := func(on bool) {
+		t.Helper()
+		patch := fmt.Sprintf(`{"spec":{"suspend":%t}}`, on)
+		if _, err := cs.BatchV1().Jobs(labNamespace).Patch(testCtx(t), h, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	suspend(true)
+	ctx := testCtx(t)
+	for {
+		l, err := cs.CoreV1().Pods(labNamespace).List(ctx, metav1.ListOptions{LabelSelector: "batch.kubernetes.io/job-name=" + h})
+		if err == nil && len(l.Items) == 0 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the suspended Job's pods never went: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond) // polling interval
+	}
+	suspend(false)
+	st := backendtest.Wait(t, b, h, "final", func(s backend.Status) bool { return s.State.Final() })
+	if st.State != backend.Succeeded {
+		t.Fatalf("Status = %+v; want Succeeded", st)
+	}
+}
+
+// On the test cluster: as above, but the copy exits 3 at once. The Job,
+// which runs no retries, fails by the copy's failure, and the Job
+// controller deletes the attempt's own pod, unfinished. The copy's exit
+// code is not the attempt's: Status reads it lost, not Failed.
+func TestCopiedPodFailingTheJobOnTheCluster(t *testing.T) {
+	kc := lab(t)
+	cs := adminClient(t, kc)
+	b := newBackend(t, site(kc), t.TempDir())
+	h, err := b.Submit(testCtx(t), backend.Spec{RunID: uniqueRunID("copyfail"), Attempt: 1, WorkDir: t.TempDir(),
+		Command: []string{"/bin/sh", "-c", "exec sleep 300"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Cancel(testCtx(t), h) })
+	running := backendtest.Wait(t, b, h, "running", func(s backend.Status) bool { return s.State == backend.Running || s.State.Final() })
+	if running.State != backend.Running {
+		t.Fatalf("Status = %+v; want Running", running)
+	}
+	real := copyPod(t, cs, h, "exit 3")
+	waitJobEnded(t, cs, h, real)
+	st := backendtest.Wait(t, b, h, "final", func(s backend.Status) bool { return s.State.Final() })
+	if st.State != backend.Lost || !strings.Contains(st.Reason, real) && !strings.Contains(st.Reason, h+"-copy") {
+		t.Fatalf("Status = %+v; want Lost, naming the attempt's pod %s or the copy", st, real)
+	}
+}
+
+// copyPod makes a pod with every mark of the attempt's one pod (h's),
+// running script, and returns the name of the attempt's pod.
+func copyPod(t *testing.T, cs k8s.Interface, h, script string) string {
+	t.Helper()
+	l, err := cs.CoreV1().Pods(labNamespace).List(testCtx(t), metav1.ListOptions{LabelSelector: "batch.kubernetes.io/job-name=" + h})
+	if err != nil || len(l.Items) != 1 {
+		t.Fatalf("pods of %s: %v, %v; want one", h, l, err)
+	}
+	real := l.Items[0]
+	copied := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{
+		Name:            h + "-copy",
+		Labels:          real.Labels,
+		Annotations:     real.Annotations,
+		OwnerReferences: real.OwnerReferences,
+		Finalizers:      real.Finalizers,
+	}, Spec: *real.Spec.DeepCopy()}
+	copied.Spec.Containers[0].Command = []string{"/bin/sh", "-c", script}
+	copied.Spec.Containers[0].Args = nil
+	if _, err := cs.CoreV1().Pods(labNamespace).Create(testCtx(t), copied, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating pod %s: %v", copied.Name, err)
+	}
+	t.Cleanup(func() {
+		cs.CoreV1().Pods(labNamespace).Delete(testCtx(t), copied.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)})
+	})
+	return real.Name
+}
+
+// waitJobEnded waits, asking the API server and not Status (whose poll
+// would see two live pods), until Job h has ended (Complete or Failed) and
+// pod real has gone. Which end depends on a race the test does not
+// decide: the copy ends first and is counted, or the Job controller
+// deletes it as surplus first (counted failed, which fails the Job).
+func waitJobEnded(t *testing.T, cs k8s.Interface, h, real string) {
+	t.Helper()
+	// The attempt's pod is given its termination grace (30 s) to go,
+	// which a loaded machine stretches past one test's deadline.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	for {
+		j, err := cs.BatchV1().Jobs(labNamespace).Get(ctx, h, metav1.GetOptions{})
+		ended := false
+		if err == nil {
+			for _, c := range j.Status.Conditions {
+				ended = ended || (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue
+			}
+		}
+		_, gone := cs.CoreV1().Pods(labNamespace).Get(ctx, real, metav1.GetOptions{})
+		if ended && gone != nil {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("Job %s never ended with pod %s gone: %v", h, real, err)
+		}
+		time.Sleep(100 * time.Millisecond) // polling interval
+	}
+}
