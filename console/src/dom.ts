@@ -108,8 +108,13 @@ export function errorBox(err: unknown): HTMLElement {
 // hundred thousand rows would overflow the stack.
 export function table(caption: string, head: string[], rows: Child[][], attrs: Attrs = {}): HTMLTableElement {
   const body = h("tbody");
-  for (const r of rows) body.append(h("tr", {}, ...r.map((c) => h("td", {}, c))));
+  for (const r of rows) body.append(tableRow(r));
   return h("table", attrs, h("caption", { text: caption }), h("thead", {}, h("tr", {}, ...head.map((c) => h("th", { scope: "col", text: c })))), body);
+}
+
+// tableRow is a table's row of cells.
+export function tableRow(cells: Child[]): HTMLTableRowElement {
+  return h("tr", {}, ...cells.map((c) => h("td", {}, c)));
 }
 
 // PROBLEMS_SHOWN is how many of a part's problems are listed (the rest
