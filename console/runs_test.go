@@ -164,3 +164,54 @@ func TestRunsListStreamIsBounded(t *testing.T) {
 		t.Errorf("note %q, caption %q; want %q, \"1010 runs\"", out.Note, out.Caption, wantNote)
 	}
 }
+
+// TestRunsListTakesValuesWithoutText: a run's field that JavaScript
+// cannot turn into text (an object whose toString is not a function) is
+// shown as its JSON, or, where the list sorts by it, the run is named as
+// one it cannot show; the other runs are listed. Before, String() threw:
+// the list showed the script's own error instead of the runs.
+func TestRunsListTakesValuesWithoutText(t *testing.T) {
+	badJob := okRun("r1")
+	badJob["job"] = trap
+	badCreated := okRun("r2")
+	badCreated["createdAt"] = trap
+	var out fieldsOut
+	runHarness(t, fieldsHarness, map[string]any{"page": "runs", "routes": map[string]any{
+		"/v1/runs": map[string]any{"json": map[string]any{"runs": []any{badJob, badCreated, okRun("r3")}}},
+	}}, &out)
+	want := []string{
+		"r3|j|running|s1|1|2026-01-02 03:04:05 UTC|2026-01-02 03:04:06 UTC",
+		`r1|{"toString":1,"valueOf":1}|running|s1|1|2026-01-02 03:04:05 UTC|2026-01-02 03:04:06 UTC`,
+	}
+	if !slices.Equal(out.Tables["runs-table"], want) || out.Thrown != "" {
+		t.Errorf("the list shows %q (threw %q), want %q", out.Tables["runs-table"], out.Thrown, want)
+	}
+	if wantErr := []string{"Run r2 is not shown: in the server's answer, createdAt is an object, not text."}; !slices.Equal(out.Errors, wantErr) {
+		t.Errorf("the page's error lines: %q, want %q", out.Errors, wantErr)
+	}
+}
+
+// domTextHarness makes an element of input.value with src/dom.ts's h:
+// as its text, its title, and a child; and tells its text and title.
+const domTextHarness = pagePrelude + `
+import { h } from "./dom";
+try {
+  const a = h("p", { text: input.value, title: input.value });
+  const b = h("p", {}, input.value, " ", [input.value]);
+  process.stdout.write(JSON.stringify({ text: text(a), title: a.getAttribute("title"), child: text(b) }));
+} catch (e) {
+  process.stdout.write(JSON.stringify({ thrown: String((e as Error).message) }));
+}
+`
+
+// TestElementTakesValuesWithoutText: an element made of a value that
+// JavaScript cannot turn into text shows its JSON. Before, h threw, and
+// the part of the page being drawn stopped.
+func TestElementTakesValuesWithoutText(t *testing.T) {
+	var out struct{ Text, Title, Child, Thrown string }
+	runHarness(t, domTextHarness, map[string]any{"value": trap}, &out)
+	const j = `{"toString":1,"valueOf":1}`
+	if out.Text != j || out.Title != j || out.Child != j+" "+`[`+j+`]` || out.Thrown != "" {
+		t.Errorf("the element reads %+v, want its text, title and child %s", out, j)
+	}
+}

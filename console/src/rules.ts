@@ -4,7 +4,7 @@
 // would do to the live runs.
 
 import { call, ApiError, RuleEntry, RuleRevision, listAt, textAt, objAt } from "./api";
-import { h, s, clear, errorBox, table, classWord, Problems } from "./dom";
+import { h, s, clear, errorBox, table, classWord, textOf, Problems } from "./dom";
 import { shown } from "./terminal";
 
 interface Span {
@@ -59,14 +59,14 @@ export function revisionRow(v: RuleRevision, out: HTMLElement): HTMLTableRowElem
   const b = h("button", { type: "button", text: "Diff", "aria-label": "What revision " + v.revision + " changed" });
   b.addEventListener("click", async () => {
     try {
-      out.textContent = shown(JSON.stringify(await call("GET", `/v1/rules/diff?to=${encodeURIComponent(String(v.revision))}`), null, 2));
+      out.textContent = shown(JSON.stringify(await call("GET", `/v1/rules/diff?to=${encodeURIComponent(textOf(v.revision))}`), null, 2));
     } catch (err) {
       out.textContent = shown((err as Error).message);
     }
   });
   const w = witness(v);
-  const files = Array.isArray(v.files) ? v.files.map(String).join(", ") : "";
-  const cells: (string | Node)[] = [String(v.revision), String(v.time), String(v.by), String(v.reason), files, w.unwitnessed ? h("strong", { class: "bad", text: w.text }) : w.text, b];
+  const files = Array.isArray(v.files) ? v.files.map(textOf).join(", ") : "";
+  const cells: (string | Node)[] = [textOf(v.revision), textOf(v.time), textOf(v.by), textOf(v.reason), files, w.unwitnessed ? h("strong", { class: "bad", text: w.text }) : w.text, b];
   return h("tr", w.unwitnessed ? { class: "unwitnessed" } : {}, ...cells.map((c) => h("td", {}, c)));
 }
 
@@ -85,7 +85,7 @@ function ruleAt(v: unknown, i: number): RuleEntry {
     for (const k of ["from", "until"]) if (o[k] !== undefined && o[k] !== null) textAt(o[k], `rules[${i}].enforcement[${j}].${k}`);
   });
   listAt(r.sources, `rules[${i}].sources`);
-  return { ...(r as unknown as RuleEntry), enforcement: listAt(r.enforcement, ""), sources: listAt<unknown>(r.sources, "").map(String) };
+  return { ...(r as unknown as RuleEntry), enforcement: listAt(r.enforcement, ""), sources: listAt<unknown>(r.sources, "").map(textOf) };
 }
 
 export function rulesPage(main: HTMLElement, params: URLSearchParams): () => void {
@@ -150,7 +150,7 @@ export function rulesPage(main: HTMLElement, params: URLSearchParams): () => voi
       svg.append(s("text", { x: 2, y: y + 11, class: "rule-label", text: `${r.jurisdiction} · ${r.id}` }));
       for (const sp of spans(r, end)) {
         svg.append(
-          s("rect", { x: x(sp.from), y, width: Math.max(1, x(sp.to) - x(sp.from)), height: rowH - 4, class: "span span-" + classWord(String(sp.state).replace(/\s.*/, "")) + " effect-" + classWord(r.effect), "data-rule": r.id }, s("title", { text: `${r.id}: ${sp.state} from ${sp.from} to ${sp.to}` })),
+          s("rect", { x: x(sp.from), y, width: Math.max(1, x(sp.to) - x(sp.from)), height: rowH - 4, class: "span span-" + classWord(textOf(sp.state).replace(/\s.*/, "")) + " effect-" + classWord(r.effect), "data-rule": r.id }, s("title", { text: `${r.id}: ${sp.state} from ${sp.from} to ${sp.to}` })),
         );
       }
     });

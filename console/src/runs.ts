@@ -7,7 +7,7 @@
 // seconds, the pages it shows; the run every 2) and tries the stream again.
 
 import { call, followOrPoll, readRunPage, logSize, stream, Run, RunEvent, Site, RUN_PAGE, SSE_MAX_EVENT, FieldError, listAt, textAt, numAt, objAt } from "./api";
-import { h, clear, errorBox, fmtBytes, table, tableRow, classWord, Problems } from "./dom";
+import { h, clear, errorBox, fmtBytes, table, tableRow, classWord, textOf, Problems } from "./dom";
 import { WorldMap, catalogSites } from "./map";
 import { LogText, shown } from "./terminal";
 
@@ -36,10 +36,10 @@ function runRow(r: Run): (Node | string)[] {
   const id = textAt(r.id, "id");
   return [
     h("a", { href: "#/runs/" + encodeURIComponent(id), text: id }),
-    String(r.job),
-    h("span", { class: "state state-" + classWord(r.state), text: String(r.state) }),
-    String(r.site),
-    String(r.attempt),
+    textOf(r.job),
+    h("span", { class: "state state-" + classWord(r.state), text: textOf(r.state) }),
+    textOf(r.site),
+    textOf(r.attempt),
     fmtTime(textAt(r.createdAt, "createdAt")),
     fmtTime(textAt(r.updatedAt, "updatedAt")),
   ];
@@ -163,7 +163,7 @@ export function runsPage(main: HTMLElement): () => void {
     } else bad--;
   }
   function draw(key: string, r: Run, json: string): void {
-    const d: Drawn = { run: r, json, created: r && typeof r === "object" ? String(r.createdAt) : "", row: null, err: null };
+    const d: Drawn = { run: r, json, created: r && typeof r === "object" ? textOf(r.createdAt) : "", row: null, err: null };
     try {
       d.row = tableRow(runRow(r));
     } catch (err) {
