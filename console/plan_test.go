@@ -1,6 +1,7 @@
 package console
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -154,5 +155,79 @@ func TestPlanSummaryFieldsChecked(t *testing.T) {
 		if !slices.Equal(out.Errors, want) {
 			t.Errorf("%s: the problems:\n%q\nwant\n%q", c.name, out.Errors, want)
 		}
+	}
+}
+
+// planPageHarness opens the plan page as of input.dates[0], then moves
+// its date to each of input.dates in turn, waiting for each plan, and
+// tells how many plans it asked the server for after each date.
+const planPageHarness = pagePrelude + `
+import { planPage } from "./plan";
+const listeners = new Map<any, Record<string, ((ev: any) => void)[]>>();
+const proto = El.prototype as any;
+proto.addEventListener = function (k: string, f: (ev: any) => void) {
+  const m = listeners.get(this) || {};
+  (m[k] = m[k] || []).push(f);
+  listeners.set(this, m);
+};
+proto.querySelector = function (sel: string) {
+  return find(this, (e) => (sel[0] === "#" ? e.attrs.id === sel.slice(1) : e.tag === sel))[0] || null;
+};
+Object.defineProperty(proto, "childElementCount", { get() { return this.children.filter((c: any) => c instanceof El).length; } });
+g.window.setTimeout = (f: () => void) => { setImmediate(f); return 1; };
+g.window.clearTimeout = () => undefined;
+proto.remove = () => undefined;
+g.requestAnimationFrame = () => 0;
+g.sessionStorage.setItem = () => undefined;
+async function main() {
+  const page = new El("main");
+  planPage(page as any, new URLSearchParams("asOf=" + input.dates[0]));
+  for (let i = 0; i < 5; i++) await settle();
+  const dateIn = find(page, (e) => e.attrs.id === "as-of-date")[0];
+  const asked = () => requests.filter((r) => r.startsWith("/v1/plans?top=0")).length;
+  const out = [asked()];
+  for (const d of input.dates.slice(1)) {
+    dateIn.value = d;
+    for (const f of (listeners.get(dateIn) || {}).change || []) f({});
+    for (let i = 0; i < 5; i++) await settle();
+    out.push(asked());
+  }
+  process.stdout.write(JSON.stringify(out));
+}
+main();
+`
+
+// TestPlanPageKeepsFewPlans: the plan page keeps the plans it read for
+// the last few dates (PLAN_KEEP, 8), not for every date it was moved to:
+// a plan of many placements is tens of MiB, and a page whose slider went
+// through a year held every day's. A date among the last it showed is
+// not asked for again; one before them is.
+func TestPlanPageKeepsFewPlans(t *testing.T) {
+	plan := map[string]any{"job": "j", "asOf": "2025-01-01", "placements": []any{}, "rejected": []any{}, "summary": map[string]any{"candidates": 0, "placements": 0}}
+	routes := map[string]any{
+		"/v1/plans":         map[string]any{"json": plan},
+		"/v1/catalog/sites": map[string]any{"json": map[string]any{"sites": []any{}}},
+		"/v1/rules":         map[string]any{"json": map[string]any{"rules": []any{}}},
+		"/v1/runs":          map[string]any{"json": map[string]any{"runs": []any{}}},
+	}
+	var dates []string
+	for d := 1; d <= 20; d++ {
+		dates = append(dates, fmt.Sprintf("2025-01-%02d", d))
+	}
+	// Back to the last date but one (kept), then to the first (not).
+	dates = append(dates, "2025-01-19", "2025-01-01")
+	var out []int
+	runHarness(t, planPageHarness, map[string]any{"routes": routes, "dates": dates}, &out)
+	if len(out) != len(dates) {
+		t.Fatalf("the harness answered %d dates of %d: %v", len(out), len(dates), out)
+	}
+	if out[19] != 20 {
+		t.Fatalf("20 dates asked for %d plans, want 20: %v", out[19], out)
+	}
+	if out[20] != 20 {
+		t.Errorf("a date the page just showed: it asked for its plan again (%d plans in all, want 20)", out[20])
+	}
+	if out[21] != 21 {
+		t.Errorf("the first of 20 dates: the page asked for %d plans in all, want 21 (its plan was let go, and asked for again)", out[21])
 	}
 }

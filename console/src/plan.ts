@@ -15,6 +15,22 @@ const DAY = 86400000;
 const TABLE_OPEN = 400;
 // RUN_PICK_PAGE is how many runs a page of the run picker reads.
 const RUN_PICK_PAGE = 100;
+// PLAN_KEEP is how many plans the page keeps, those of the dates last
+// shown, and STORY_KEEP how many sites' stories: a plan of many
+// placements is tens of MiB, and a page that kept one for every date its
+// slider went through would grow until the tab ran out of memory.
+const PLAN_KEEP = 8;
+const STORY_KEEP = 32;
+
+// keep puts v in m at k, as the newest, and lets the oldest go past n.
+function keep<K, V>(m: Map<K, V>, k: K, v: V, n: number): void {
+  m.delete(k);
+  m.set(k, v);
+  for (const old of m.keys()) {
+    if (m.size <= n) break;
+    m.delete(old);
+  }
+}
 
 function dayIndex(d: string): number {
   return Math.round((Date.parse(d + "T00:00:00Z") - Date.parse(FIRST + "T00:00:00Z")) / DAY);
@@ -610,7 +626,8 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
     const key = asOf + "\0" + jobName.value + "\0" + text;
     const began = performance.now();
     let plan = cache.get(key);
-    if (!plan) {
+    if (plan) keep(cache, key, plan, PLAN_KEEP);
+    else {
       if (ctl) ctl.abort();
       ctl = new AbortController();
       clear(status);
@@ -625,7 +642,7 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
         status.append(errorBox(err));
         return;
       }
-      cache.set(key, plan);
+      keep(cache, key, plan, PLAN_KEEP);
     }
     mapBox.setAttribute("data-fetch-ms", (performance.now() - began).toFixed(0));
     mapBox.setAttribute("data-fetched-at-ms", performance.now().toFixed(0));
@@ -702,7 +719,7 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
         : call<unknown>("POST", "/v1/plans?top=1&brief=1", { documents: [{ name: "job.yaml", content: docs.value.trim() }], job: jobName.value || undefined, asOf: plan.asOf, explain: name }).then((p) => {
             const e = objAt(p, "the answer").explain;
             if (e === undefined || e === null) throw new Error("the server gave no story for " + name);
-            stories.set(skey, e as Explanation);
+            keep(stories, skey, e as Explanation, STORY_KEEP);
             return e;
           });
       asked
