@@ -3,7 +3,7 @@
 // revisions with their diff; and (admin tokens) what a proposed change
 // would do to the live runs.
 
-import { call, ApiError, RuleEntry, RuleRevision, listAt, textAt, objAt } from "./api";
+import { call, ApiError, RuleEntry, RuleRevision, listAt, textAt, numAt, objAt } from "./api";
 import { h, s, clear, errorBox, table, classWord, textOf, Problems } from "./dom";
 import { shown } from "./terminal";
 
@@ -219,12 +219,16 @@ export function rulesPage(main: HTMLElement, params: URLSearchParams): () => voi
     clear(revStatus);
     revStatus.append(revCount ? `Loading the revisions after revision ${lastRev}…` : "Loading the revisions…");
     try {
-      const r = await call<{ revisions: RuleRevision[] | null; cursor?: string }>(
-        "GET",
-        `/v1/rules/revisions?limit=${REVISION_PAGE}` + (revCursor ? "&cursor=" + encodeURIComponent(revCursor) : ""),
-      );
+      const r = objAt(await call<unknown>("GET", `/v1/rules/revisions?limit=${REVISION_PAGE}` + (revCursor ? "&cursor=" + encodeURIComponent(revCursor) : "")), "the answer");
       if (!alive) return;
-      const page = r.revisions || [];
+      // The fields the page orders and pages by are checked: a revision
+      // that was not an object threw the script's own error, and a
+      // cursor that was not text was asked for as "[object Object]".
+      const page = listAt<unknown>(r.revisions, "revisions").map((x, i) => {
+        numAt(objAt(x, `revisions[${i}]`).revision, `revisions[${i}].revision`);
+        return x as RuleRevision;
+      });
+      const cursor = r.cursor === undefined || r.cursor === null ? "" : textAt(r.cursor, "cursor");
       // Each page follows the one before, oldest first: a server that
       // answered a revision again, or a next page with none, would have
       // the page list revisions twice or offer "more" for ever.
@@ -233,7 +237,7 @@ export function rulesPage(main: HTMLElement, params: URLSearchParams): () => voi
         if (!(v.revision > prev)) throw new ApiError(0, `the server listed revision ${v.revision} after revision ${prev}`);
         prev = v.revision;
       }
-      if (r.cursor && !page.length) throw new ApiError(0, "the server answered a page of no revisions that says more follow");
+      if (cursor && !page.length) throw new ApiError(0, "the server answered a page of no revisions that says more follow");
       clear(revStatus);
       if (!revCount && !page.length) {
         clear(revs);
@@ -247,10 +251,12 @@ export function rulesPage(main: HTMLElement, params: URLSearchParams): () => voi
         clear(revs);
         revs.append(t, revMore, revStatus);
       }
-      revBody.append(...page.map((v) => revisionRow(v, diffOut)));
+      // One at a time: as arguments of one call, a long page would
+      // overflow the stack.
+      for (const v of page) revBody.append(revisionRow(v, diffOut));
       revCount += page.length;
       lastRev = prev;
-      revCursor = r.cursor || "";
+      revCursor = cursor;
       revMore.hidden = !revCursor;
       revMore.textContent = `More revisions: up to ${REVISION_PAGE} after revision ${lastRev}`;
       revCaption!.textContent = revCursor ? `The first ${revCount} revisions, oldest first; more follow` : `${revCount} revisions`;
