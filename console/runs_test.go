@@ -215,3 +215,41 @@ func TestElementTakesValuesWithoutText(t *testing.T) {
 		t.Errorf("the element reads %+v, want its text, title and child %s", out, j)
 	}
 }
+
+// TestRunPageTakesValuesWithoutText: the run's page shows a run whose
+// state, attempt or migration JavaScript cannot turn into text, as JSON.
+// Before, String() threw: the page named the change to the run as one
+// it could not show, and its facts, map and cancel button stayed as
+// they were.
+func TestRunPageTakesValuesWithoutText(t *testing.T) {
+	r := okRun("r")
+	r["state"] = trap
+	r["attempt"] = trap
+	r["migration"] = map[string]any{"from": trap, "reason": "law", "rule": trap}
+	b, _ := json.Marshal(r)
+	routes := runRoutes(0)
+	routes["/v1/runs/r/events?follow=1"] = map[string]any{"sse": []string{"event: run\ndata: " + string(b) + "\n\n", "event: end\ndata: {}\n\n"}}
+	const harness = pagePrelude + `
+import { runPage } from "./runs";
+async function main() {
+  const page = new El("main");
+  runPage(page as any, new URLSearchParams(), "r");
+  await settle();
+  process.stdout.write(JSON.stringify({
+    head: text(find(page, (e) => e.attrs.id === "run-head")[0]),
+    errors: find(page, (e) => e.attrs.class === "error").map(text),
+  }));
+}
+main();
+`
+	var out struct {
+		Head   string
+		Errors []string
+	}
+	runHarness(t, harness, map[string]any{"routes": routes}, &out)
+	const j = `{"toString":1,"valueOf":1}`
+	want := "Jobj" + "State" + j + "Sites1" + "Attempt" + j + "Movingfrom " + j + ": law (rule " + j + ")"
+	if out.Head != want || len(out.Errors) != 0 {
+		t.Errorf("the run's facts read %q (errors %q), want %q", out.Head, out.Errors, want)
+	}
+}

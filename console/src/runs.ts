@@ -629,15 +629,15 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
         h("dt", { text: "Job" }),
         h("dd", { text: r.job }),
         h("dt", { text: "State" }),
-        h("dd", { id: "run-state", class: "state state-" + classWord(r.state), text: r.state + (r.cancelRequested ? " (cancel requested)" : "") }),
+        h("dd", { id: "run-state", class: "state state-" + classWord(r.state), text: textOf(r.state) + (r.cancelRequested ? " (cancel requested)" : "") }),
         h("dt", { text: "Site" }),
         h("dd", { text: r.site || "–" }),
         h("dt", { text: "Attempt" }),
-        h("dd", { text: String(r.attempt) }),
+        h("dd", { text: textOf(r.attempt) }),
         r.reason ? h("dt", { text: "Reason" }) : null,
         r.reason ? h("dd", { text: r.reason }) : null,
         r.migration ? h("dt", { text: "Moving" }) : null,
-        r.migration ? h("dd", { text: `from ${String(r.migration.from)}: ${String(r.migration.reason)}${r.migration.rule ? " (rule " + String(r.migration.rule) + ")" : ""}` }) : null,
+        r.migration ? h("dd", { text: `from ${textOf(r.migration.from)}: ${textOf(r.migration.reason)}${r.migration.rule ? " (rule " + textOf(r.migration.rule) + ")" : ""}` }) : null,
       ),
     );
     clear(progress);
