@@ -54,6 +54,7 @@ class El {
   focus() {}
   append(...cs: any[]) { for (const c of cs) this.children.push(typeof c === "string" ? new Txt(c) : c); }
   removeChild(c: any) { const i = this.children.indexOf(c); if (i >= 0) this.children.splice(i, 1); return c; }
+  insertBefore(c: any, ref: any) { const i = ref ? this.children.indexOf(ref) : -1; if (i >= 0) this.children.splice(i, 0, c); else this.children.push(c); return c; }
 }
 g.document = {
   createElement: (t: string) => new El(t),

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -94,5 +95,33 @@ func TestRevisionsShowUnwitnessed(t *testing.T) {
 	}
 	if r := row(1); !strings.Contains(r, "looks fine") || !strings.Contains(r, "b.yaml") {
 		t.Errorf("revision 2's row %q lost its reason or files", r)
+	}
+}
+
+// TestRevisionsFieldsChecked: a page of rules revisions whose revisions
+// are not objects with a number, or whose cursor is not text, is an
+// error that names the field. Before, a revision that was null showed
+// the script's own error, and a cursor that was an object was asked
+// for as "[object Object]".
+func TestRevisionsFieldsChecked(t *testing.T) {
+	rev := map[string]any{"revision": 1, "time": "2026-01-01T00:00:00Z", "by": "admin", "reason": "first", "files": []string{"a.yaml"}}
+	for _, c := range []struct {
+		name   string
+		answer map[string]any
+		want   string
+	}{
+		{"null revision", map[string]any{"revisions": []any{rev, nil}}, "revisions[1] is missing, not an object"},
+		{"revision not a number", map[string]any{"revisions": []any{map[string]any{"revision": "2"}}}, "revisions[0].revision is text, not a number"},
+		{"revisions not a list", map[string]any{"revisions": "all"}, "revisions is text, not a list"},
+		{"cursor not text", map[string]any{"revisions": []any{rev}, "cursor": map[string]any{"after": 1}}, "cursor is an object, not text"},
+	} {
+		var out fieldsOut
+		runHarness(t, fieldsHarness, map[string]any{"page": "rules", "routes": map[string]any{
+			"/v1/rules":           map[string]any{"json": map[string]any{"rules": []any{}}},
+			"/v1/rules/revisions": map[string]any{"json": c.answer},
+		}}, &out)
+		if !slices.Equal(out.Errors, []string{c.want}) || out.Thrown != "" {
+			t.Errorf("%s: the page's error lines %q (threw %q), want %q", c.name, out.Errors, out.Thrown, c.want)
+		}
 	}
 }

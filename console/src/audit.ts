@@ -3,7 +3,7 @@
 // anchor.
 
 import { call, ApiError, AuditEntry, AuditResult, listAt, textAt, numAt, objAt } from "./api";
-import { h, clear, errorBox, table, Problems } from "./dom";
+import { h, clear, errorBox, table, textOf, Problems } from "./dom";
 
 // AUDIT_PAGE is how many entries a page reads (the server's default page
 // is larger; its byte bound may end a page sooner).
@@ -120,10 +120,10 @@ export function auditPage(main: HTMLElement, params: URLSearchParams): () => voi
       (e) => {
         const hash = textAt(e.hash, "hash");
         return [
-          String(e.seq),
+          textOf(e.seq),
           textAt(e.time, "time"),
-          e.redacted ? "(another tenant's)" : String(e.kind),
-          e.runId ? h("a", { href: "#/runs/" + encodeURIComponent(String(e.runId)), text: String(e.runId) }) : "",
+          e.redacted ? "(another tenant's)" : textOf(e.kind),
+          e.runId ? h("a", { href: "#/runs/" + encodeURIComponent(textOf(e.runId)), text: textOf(e.runId) }) : "",
           e.payload ? h("details", {}, h("summary", { text: "payload" }), h("pre", { text: JSON.stringify(e.payload, null, 2) })) : "",
           h("code", { title: hash, text: hash.slice(0, 12) }),
         ];

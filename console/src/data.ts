@@ -3,7 +3,7 @@
 // the datasets and a verification of any staged copy.
 
 import { call, ApiError, LedgerRow, Site, DatasetInfo, listAt, textAt, numAt, objAt } from "./api";
-import { h, clear, errorBox, fmtBytes, table, Problems } from "./dom";
+import { h, clear, errorBox, fmtBytes, table, textOf, Problems } from "./dom";
 import { WorldMap, countryCentroid, catalogSites } from "./map";
 import { shown } from "./terminal";
 
@@ -29,7 +29,7 @@ export function verifyResult(r: VerifyReport): { good: boolean; text: string } {
   const altered = Array.isArray(r.altered) ? r.altered.length : 0;
   const chunks = count(r.chunks),
     ok = count(r.ok);
-  if (r.manifestReplaced) return { good: false, text: `FAILED: the manifest is not the one staged (${String(r.manifestReplaced)}); no chunk was read` };
+  if (r.manifestReplaced) return { good: false, text: `FAILED: the manifest is not the one staged (${textOf(r.manifestReplaced)}); no chunk was read` };
   if (missing || altered) return { good: false, text: `FAILED: ${missing} missing, ${altered} altered of ${r.chunks} chunks` };
   if (!(ok === chunks)) return { good: false, text: `FAILED: ${r.ok} of ${r.chunks} chunks authenticated` };
   return { good: true, text: `verified: ${ok} of ${chunks} chunks` };
@@ -116,7 +116,7 @@ export function dataPage(main: HTMLElement): () => void {
       "tr",
       {},
       ...[
-        String(e.seq),
+        textOf(e.seq),
         textAt(e.time, "time").slice(0, 10),
         e.kind || "dataset",
         e.dataset,
@@ -125,7 +125,7 @@ export function dataPage(main: HTMLElement): () => void {
         e.site,
         e.basis || "–",
         `${fmtBytes(e.bytes)} (${fmtBytes(e.bytesSent)})`,
-        listAt(e.rules, "rules").map(String).join(", ") || "–",
+        listAt(e.rules, "rules").map(textOf).join(", ") || "–",
         e.runId || "",
         e.complete ? "copy complete" : e.reconciled ? "reconciled" : `${e.chunksSent ?? 0} of ${e.chunks ?? 0} chunks`,
       ].map((c) => h("td", {}, c)),
@@ -163,7 +163,7 @@ export function dataPage(main: HTMLElement): () => void {
       const k = `${e.dataset}|${e.from}|${e.site}|${e.basis || ""}`;
       if (!a || !b || drawn.has(k)) return;
       drawn.add(k);
-      wm.arc(a, b, "transfer", `${e.dataset}: ${e.from} → ${e.site} (${e.to})${e.basis ? ", basis " + e.basis : ""}, ${e.asOf}`, { dataset: String(e.dataset), from: String(e.from), to: String(e.to) });
+      wm.arc(a, b, "transfer", `${e.dataset}: ${e.from} → ${e.site} (${e.to})${e.basis ? ", basis " + e.basis : ""}, ${e.asOf}`, { dataset: textOf(e.dataset), from: textOf(e.from), to: textOf(e.to) });
     }
   }
 
@@ -227,7 +227,7 @@ export function dataPage(main: HTMLElement): () => void {
             (_d, i) => `Dataset ${i + 1} of the list`,
             (x, i) => {
               const d = objAt(x, `datasets[${i}]`) as DatasetInfo;
-              return [textAt(d.name, `datasets[${i}].name`), String(d.version ?? ""), d.keyHeld ? "yes" : "no", String(d.updatedAt ?? "")];
+              return [textAt(d.name, `datasets[${i}].name`), textOf(d.version ?? ""), d.keyHeld ? "yes" : "no", textOf(d.updatedAt ?? "")];
             },
           ),
           { class: "data", id: "datasets-table" },
@@ -240,8 +240,8 @@ export function dataPage(main: HTMLElement): () => void {
       for (const x of ledger.totals) {
         if (!x || typeof x !== "object") continue;
         const t = x as Record<string, unknown>;
-        const dataset = String(t.dataset ?? ""),
-          site = String(t.site ?? "");
+        const dataset = textOf(t.dataset ?? ""),
+          site = textOf(t.site ?? "");
         if (((t.kind as string) || "dataset") === "dataset" && dataset && site) copies.set(dataset + "|" + site, { dataset, site });
       }
       const lt = table("", ["#", "Date", "Kind", "Dataset", "From", "To country", "Site", "Basis", "Bytes (sent)", "Rules", "Run", "Record"], [], { class: "data", id: "ledger-table" });

@@ -25,17 +25,35 @@ export function s(tag: string, attrs: Attrs = {}, ...children: Child[]): SVGElem
   return el;
 }
 
+// textOf is a value as text, as String() writes it, without throwing:
+// String() (and a template string) calls an object's own toString, and
+// an answer's JSON can set that to what is not a function
+// ({"toString": 1}); String() threw, and the part of the page being drawn
+// showed the script's own error, or stopped. Such a value is shown as its
+// JSON.
+export function textOf(v: unknown): string {
+  try {
+    return String(v);
+  } catch {
+    try {
+      return JSON.stringify(v) ?? "";
+    } catch {
+      return "(a value the page cannot show)";
+    }
+  }
+}
+
 function setAttrs(el: Element, attrs: Attrs): void {
   for (const [k, v] of Object.entries(attrs)) {
     if (v === undefined || v === null || v === false) continue;
     if (k.startsWith("on") && typeof v === "function") {
       el.addEventListener(k.slice(2), v as EventListener);
     } else if (k === "text") {
-      el.textContent = shown(String(v));
+      el.textContent = shown(textOf(v));
     } else if (k === "title" || k === "aria-label") {
-      el.setAttribute(k, shown(String(v)));
+      el.setAttribute(k, shown(textOf(v)));
     } else {
-      el.setAttribute(k, v === true ? "" : String(v));
+      el.setAttribute(k, v === true ? "" : textOf(v));
     }
   }
 }
@@ -43,7 +61,7 @@ function setAttrs(el: Element, attrs: Attrs): void {
 function append(el: Element, children: Child[]): void {
   for (const c of children) {
     if (c === null || c === undefined || c === false) continue;
-    el.append(isNode(c) ? c : shown(String(c)));
+    el.append(isNode(c) ? c : shown(textOf(c)));
   }
 }
 
@@ -108,8 +126,13 @@ export function errorBox(err: unknown): HTMLElement {
 // hundred thousand rows would overflow the stack.
 export function table(caption: string, head: string[], rows: Child[][], attrs: Attrs = {}): HTMLTableElement {
   const body = h("tbody");
-  for (const r of rows) body.append(h("tr", {}, ...r.map((c) => h("td", {}, c))));
+  for (const r of rows) body.append(tableRow(r));
   return h("table", attrs, h("caption", { text: caption }), h("thead", {}, h("tr", {}, ...head.map((c) => h("th", { scope: "col", text: c })))), body);
+}
+
+// tableRow is a table's row of cells.
+export function tableRow(cells: Child[]): HTMLTableRowElement {
+  return h("tr", {}, ...cells.map((c) => h("td", {}, c)));
 }
 
 // PROBLEMS_SHOWN is how many of a part's problems are listed (the rest

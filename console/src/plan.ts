@@ -2,7 +2,7 @@
 // through time, the Pareto chart of cost against time, and a table of
 // everything the map shows.
 
-import { call, Plan, Placement, Rejection, Site, Run, RuleEntry, Finding, ApiError, Explanation, listAt, textAt, numAt, objAt } from "./api";
+import { call, Plan, Placement, Rejection, Site, Run, RuleEntry, Finding, ApiError, FieldError, Explanation, listAt, textAt, numAt, objAt } from "./api";
 import { h, s, clear, errorBox, fmtUSD, fmtHours, table, Problems } from "./dom";
 import { WorldMap, OUTCOMES, outcomeOf, shapePath, legend, catalogSites } from "./map";
 import { shown } from "./terminal";
@@ -15,6 +15,22 @@ const DAY = 86400000;
 const TABLE_OPEN = 400;
 // RUN_PICK_PAGE is how many runs a page of the run picker reads.
 const RUN_PICK_PAGE = 100;
+// PLAN_KEEP is how many plans the page keeps, those of the dates last
+// shown, and STORY_KEEP how many sites' stories: a plan of many
+// placements is tens of MiB, and a page that kept one for every date its
+// slider went through would grow until the tab ran out of memory.
+const PLAN_KEEP = 8;
+const STORY_KEEP = 32;
+
+// keep puts v in m at k, as the newest, and lets the oldest go past n.
+function keep<K, V>(m: Map<K, V>, k: K, v: V, n: number): void {
+  m.delete(k);
+  m.set(k, v);
+  for (const old of m.keys()) {
+    if (m.size <= n) break;
+    m.delete(old);
+  }
+}
 
 function dayIndex(d: string): number {
   return Math.round((Date.parse(d + "T00:00:00Z") - Date.parse(FIRST + "T00:00:00Z")) / DAY);
@@ -65,52 +81,155 @@ function ruleIds(v: SiteView): string[] {
   return [...ids];
 }
 
+// optText is v if it is text, "" if it is missing, else a FieldError
+// naming field.
+function optText(v: unknown, field: string): string {
+  return v === undefined || v === null ? "" : textAt(v, field);
+}
+
+// optNum is v if it is a number, undefined if it is missing, else a
+// FieldError naming field.
+function optNum(v: unknown, field: string): number | undefined {
+  return v === undefined || v === null ? undefined : numAt(v, field);
+}
+
 // findingItem shows a rule's finding; a brief plan's findings carry no
-// text (the site's story, asked for on a click, has it).
-export function findingItem(f: Finding): HTMLElement {
+// text (the site's story, asked for on a click, has it). A finding that
+// is not an object is shown as it came; one whose fields are not text is
+// a FieldError naming the field (field: the finding's own name).
+export function findingItem(f: Finding, field = "finding"): HTMLElement {
   if (!f || typeof f !== "object") return h("li", { class: "finding", text: "(a finding the server gave as " + JSON.stringify(f) + ")" });
+  const rule = textAt(f.rule, field + ".rule");
+  const effect = optText(f.effect, field + ".effect");
+  const confidence = optText(f.confidence, field + ".confidence");
+  const message = optText(f.message, field + ".message");
+  const source = optText(f.source, field + ".source");
   return h(
     "li",
     { class: "finding" },
-    h("strong", { class: "rule-id", text: f.rule }),
-    f.effect ? " (" + f.effect + (f.confidence ? ", " + f.confidence : "") + ")" : "",
-    f.message ? h("p", { class: "message", text: f.message }) : null,
-    f.source ? h("p", { class: "source" }, h("span", { class: "k", text: "Source: " }), f.source) : null,
+    h("strong", { class: "rule-id", text: rule }),
+    effect ? " (" + effect + (confidence ? ", " + confidence : "") + ")" : "",
+    message ? h("p", { class: "message", text: message }) : null,
+    source ? h("p", { class: "source" }, h("span", { class: "k", text: "Source: " }), source) : null,
   );
 }
 
-// storyOf shows a site's whole story: every check on every pool and
-// count, with each rule's message and source.
-function storyOf(e: Explanation): HTMLElement {
-  const steps = e.steps || [];
+// findingList is the list of a finding list's items (field names it in
+// the server's answer) that can be shown; the others, and a list that is
+// not a list, are added to problems, as what names them.
+function findingList(v: unknown, field: string, what: string, problems: Problems): HTMLElement | null {
+  let fs: Finding[];
+  try {
+    fs = listAt<Finding>(v, field);
+  } catch (err) {
+    problems.add(what.charAt(0).toUpperCase() + what.slice(1), err);
+    return null;
+  }
+  const items = problems.each(fs, (_f, i) => `Finding ${i + 1} of ${what}`, (f, i) => findingItem(f, `${field}[${i}]`));
+  return items.length ? h("ul", {}, ...items) : null;
+}
+
+// stepItem is a check of a site's story (field: where it is in the
+// server's answer), or a FieldError.
+function stepItem(v: unknown, field: string, problems: Problems, what: string): HTMLElement {
+  const st = objAt(v, field);
+  if (typeof st.passed !== "boolean") throw new FieldError(field + ".passed", "true or false", st.passed);
+  const acc = textAt(st.accelerator, field + ".accelerator");
+  const pool = numAt(st.pool, field + ".pool");
+  const count = optNum(st.count, field + ".count");
+  const check = textAt(st.check, field + ".check");
+  const detail = optText(st.detail, field + ".detail");
+  return h(
+    "li",
+    { class: st.passed ? "passed" : "failed" },
+    h("span", { class: st.passed ? "good" : "bad", text: st.passed ? "✔ " : "✘ " }),
+    `${acc} (pool ${pool}${count ? ", " + count + " of them" : ""}): ${check} ${st.passed ? "passed" : "failed"}`,
+    detail ? ": " + detail : "",
+    findingList(st.findings, field + ".findings", "the findings of " + what, problems),
+  );
+}
+
+// horizonLine is a warning of a site's story that a pool is lawful only
+// until a day, or a FieldError.
+function horizonLine(v: unknown, field: string): HTMLElement {
+  const z = objAt(v, field);
+  const count = numAt(z.count, field + ".count");
+  const acc = textAt(z.accelerator, field + ".accelerator");
+  const pool = numAt(z.pool, field + ".pool");
+  const until = textAt(z.lawfulUntil, field + ".lawfulUntil");
+  const rule = textAt(z.rule, field + ".rule");
+  return h("p", { class: "warn", text: `${count} × ${acc} (pool ${pool}) lawful only until ${until} (rule ${rule})` });
+}
+
+// storyOf shows a site's whole story (the plan's explain): every check
+// on every pool and count, with each rule's message and source. A check,
+// finding or warning it cannot show is added to problems, and the rest
+// is shown; a story that is not one is a FieldError. Before, one such
+// field threw, and the story showed the script's own error.
+export function storyOf(v: unknown, problems: Problems): HTMLElement {
+  const e = objAt(v, "explain");
+  const site = textAt(e.site, "explain.site");
+  let facts = "";
+  try {
+    const operator = textAt(e.operator, "explain.operator");
+    const hq = textAt(e.operatorHeadquarters, "explain.operatorHeadquarters");
+    const country = textAt(e.country, "explain.country");
+    const source = textAt(e.source, "explain.source");
+    facts = `${operator} (${hq}) in ${country}; catalog entry ${source}${e.excluded ? "; excluded from this plan" : ""}`;
+  } catch (err) {
+    problems.add(`The facts of ${site}`, err);
+  }
+  let steps: HTMLElement[] = [];
+  try {
+    steps = problems.each(listAt<unknown>(e.steps, "explain.steps"), (_st, i) => `Check ${i + 1} at ${site}`, (st, i) => stepItem(st, `explain.steps[${i}]`, problems, `check ${i + 1} at ${site}`));
+  } catch (err) {
+    problems.add(`The checks at ${site}`, err);
+  }
+  let horizons: HTMLElement[] = [];
+  try {
+    horizons = problems.each(listAt<unknown>(e.horizons, "explain.horizons"), (_z, i) => `Warning ${i + 1} at ${site}`, (z, i) => horizonLine(z, `explain.horizons[${i}]`));
+  } catch (err) {
+    problems.add(`The warnings at ${site}`, err);
+  }
   return h(
     "section",
-    { class: "explain", "data-site": e.site, "aria-label": "Every check at " + e.site },
-    h("h4", { text: `Every check at ${e.site}` }),
-    h("p", { class: "source", text: `${e.operator} (${e.operatorHeadquarters}) in ${e.country}; catalog entry ${e.source}${e.excluded ? "; excluded from this plan" : ""}` }),
-    h(
-      "ol",
-      { class: "steps" },
-      ...steps.map((st) =>
-        h(
-          "li",
-          { class: st.passed ? "passed" : "failed" },
-          h("span", { class: st.passed ? "good" : "bad", text: st.passed ? "✔ " : "✘ " }),
-          `${st.accelerator} (pool ${st.pool}${st.count ? ", " + st.count + " of them" : ""}): ${st.check} ${st.passed ? "passed" : "failed"}`,
-          st.detail ? ": " + st.detail : "",
-          (st.findings || []).length ? h("ul", {}, ...(st.findings || []).map(findingItem)) : null,
-        ),
-      ),
-    ),
-    ...(e.horizons || []).map((z) => h("p", { class: "warn", text: `${z.count} × ${z.accelerator} (pool ${z.pool}) lawful only until ${z.lawfulUntil} (rule ${z.rule})` })),
+    { class: "explain", "data-site": site, "aria-label": "Every check at " + site },
+    h("h4", { text: `Every check at ${site}` }),
+    facts ? h("p", { class: "source", text: facts }) : null,
+    h("ol", { class: "steps" }, ...steps),
+    ...horizons,
   );
 }
 
-function siteDetail(v: SiteView, site: Site | undefined): HTMLElement {
+// whereOf is a site's place and operator as its detail shows them: from
+// the catalog's entry when it has one the page can read (else the
+// country, and the entry is added to problems).
+function whereOf(v: SiteView, site: Site | undefined, problems: Problems): string {
+  if (!site) return v.country;
+  try {
+    const spec = site.spec as unknown as Record<string, unknown>;
+    const city = optText(spec.city, "spec.city");
+    const op = objAt(spec.operator, "spec.operator");
+    const name = textAt(op.name, "spec.operator.name");
+    const hq = textAt(op.headquarters, "spec.operator.headquarters");
+    return [city, v.country].filter(Boolean).join(", ") + " · operator " + name + " (" + hq + ")";
+  } catch (err) {
+    problems.add(`The catalog's entry for ${v.site}`, err);
+    return v.country;
+  }
+}
+
+// siteDetail shows what the plan says of a site: its placements, with
+// their obligations and advisories, and its rejected groups, with their
+// reasons. A finding it cannot show is added to problems.
+export function siteDetail(v: SiteView, site: Site | undefined, problems: Problems): HTMLElement {
   const o = OUTCOMES[v.outcome];
-  const where = site ? [site.spec.city, v.country].filter(Boolean).join(", ") + " · operator " + site.spec.operator.name + " (" + site.spec.operator.headquarters + ")" : v.country;
+  const where = whereOf(v, site, problems);
   const box = h("section", { class: "site-detail", "data-site": v.site, "aria-label": "Site " + v.site }, h("h3", { text: v.site }), h("p", { text: where }), h("p", { class: "outcome" }, h("span", { class: "swatch-" + v.outcome, text: "■ " }), o.label));
-  for (const p of v.placements) {
+  v.placements.forEach((p, i) => {
+    const what = `placement ${i + 1} at ${v.site}`;
+    const obligations = findingList(p.obligations, "obligations", "the obligations of " + what, problems);
+    const advisories = findingList(p.advisories, "advisories", "the advisories of " + what, problems);
     box.append(
       h(
         "div",
@@ -118,21 +237,21 @@ function siteDetail(v: SiteView, site: Site | undefined): HTMLElement {
         h("h4", { text: `Rank ${p.rank}: ${p.count} × ${p.accelerator}` }),
         h("p", { text: `${fmtUSD(p.costUSD)} · ${fmtHours(p.hours)}${p.pareto ? " · on the Pareto front" : ""}${p.runnable ? "" : " · not runnable here (no backend)"}` }),
         p.lawfulUntil ? h("p", { class: "warn", text: `Lawful only until ${p.lawfulUntil} (rule ${p.lawfulUntilRule || "?"})` }) : null,
-        (p.obligations || []).length ? h("div", {}, h("h5", { text: "Obligations" }), h("ul", {}, ...(p.obligations || []).map(findingItem))) : null,
-        (p.advisories || []).length ? h("div", {}, h("h5", { text: "Advisories" }), h("ul", {}, ...(p.advisories || []).map(findingItem))) : null,
+        obligations ? h("div", {}, h("h5", { text: "Obligations" }), obligations) : null,
+        advisories ? h("div", {}, h("h5", { text: "Advisories" }), advisories) : null,
       ),
     );
-  }
-  for (const r of v.rejections) {
+  });
+  v.rejections.forEach((r, i) => {
     box.append(
       h(
         "div",
         { class: "rejection", "data-kind": r.kind },
         h("h4", { text: `${r.accelerator}: rejected for ${r.kind} (${r.resolution})` }),
-        h("ul", {}, ...(r.reasons || []).map(findingItem)),
+        findingList(r.reasons, "reasons", `the reasons of rejected group ${i + 1} at ${v.site}`, problems) || h("ul"),
       ),
     );
-  }
+  });
   if (!v.placements.length && !v.rejections.length) box.append(h("p", { text: "The plan does not consider this site." }));
   return box;
 }
@@ -227,12 +346,15 @@ export function ruleDays(rules: unknown[]): string[] {
 export function planAt(v: unknown, problems: Problems): Plan {
   const p = objAt(v, "the plan") as unknown as Plan;
   textAt(p.asOf, "asOf");
-  const summary = p.summary === undefined || p.summary === null ? {} : objAt(p.summary, "summary");
-  if (summary.costOfSovereignty !== undefined && summary.costOfSovereignty !== null) {
-    const cos = objAt(summary.costOfSovereignty, "summary.costOfSovereignty");
-    cos.constraints = listAt<unknown>(cos.constraints, "summary.costOfSovereignty.constraints").map(String);
+  optText(p.job, "job");
+  // A summary the page cannot show is named, and the plan drawn without
+  // it.
+  let summary: Record<string, unknown> = {};
+  try {
+    summary = summaryAt(p.summary);
+  } catch (err) {
+    problems.add("The plan's summary", err);
   }
-  for (const k of ["rejectedByKind", "rejectedByRule"]) if (summary[k] !== undefined && summary[k] !== null) objAt(summary[k], "summary." + k);
   const placements = problems.each(
     listAt<Placement>(p.placements, "placements"),
     (_x, i) => `Placement ${i + 1} of the plan`,
@@ -240,6 +362,8 @@ export function planAt(v: unknown, problems: Problems): Plan {
       const o = objAt(x, `placements[${i}]`);
       textAt(o.site, `placements[${i}].site`);
       textAt(o.country, `placements[${i}].country`);
+      textAt(o.accelerator, `placements[${i}].accelerator`);
+      for (const k of ["lawfulUntil", "lawfulUntilRule"]) optText(o[k], `placements[${i}].${k}`);
       for (const k of ["rank", "count", "hours", "costUSD"]) numAt(o[k], `placements[${i}].${k}`);
       for (const k of ["obligations", "advisories"]) listAt(o[k], `placements[${i}].${k}`);
       return x;
@@ -253,11 +377,35 @@ export function planAt(v: unknown, problems: Problems): Plan {
       textAt(o.site, `rejected[${i}].site`);
       textAt(o.country, `rejected[${i}].country`);
       textAt(o.kind, `rejected[${i}].kind`);
-      listAt(o.reasons, `rejected[${i}].reasons`);
+      textAt(o.accelerator, `rejected[${i}].accelerator`);
+      optText(o.resolution, `rejected[${i}].resolution`);
+      // The rules of the reasons are the site's on the map and in the
+      // table.
+      listAt<unknown>(o.reasons, `rejected[${i}].reasons`).forEach((f, j) => textAt(objAt(f, `rejected[${i}].reasons[${j}]`).rule, `rejected[${i}].reasons[${j}].rule`));
       return x;
     },
   );
-  return { ...p, summary: summary as Plan["summary"], placements, rejected, assumptions: listAt<unknown>(p.assumptions, "assumptions").map(String) };
+  return { ...p, summary: summary as Plan["summary"], placements, rejected, assumptions: listAt<unknown>(p.assumptions, "assumptions").map((a, i) => textAt(a, `assumptions[${i}]`)) };
+}
+
+// summaryAt is a plan's summary, its fields the page shows checked (a
+// missing summary is an empty one); else a FieldError. The cost of
+// sovereignty is a copy: the plan the page holds is not changed.
+function summaryAt(v: unknown): Record<string, unknown> {
+  if (v === undefined || v === null) return {};
+  const sum = { ...objAt(v, "summary") };
+  for (const k of ["placements", "candidates"]) optNum(sum[k], "summary." + k);
+  for (const k of ["rejectedByKind", "rejectedByRule"]) {
+    if (sum[k] === undefined || sum[k] === null) continue;
+    Object.values(objAt(sum[k], "summary." + k)).forEach((n, i) => numAt(n, `summary.${k}'s count ${i + 1}`));
+  }
+  if (sum.costOfSovereignty !== undefined && sum.costOfSovereignty !== null) {
+    const cos = { ...objAt(sum.costOfSovereignty, "summary.costOfSovereignty") };
+    cos.constraints = listAt<unknown>(cos.constraints, "summary.costOfSovereignty.constraints").map((c, i) => textAt(c, `summary.costOfSovereignty.constraints[${i}]`));
+    for (const k of ["extraCostUSD", "extraHours"]) optNum(cos[k], "summary.costOfSovereignty." + k);
+    sum.costOfSovereignty = cos;
+  }
+  return sum;
 }
 
 export function planPage(main: HTMLElement, params: URLSearchParams): () => void {
@@ -478,7 +626,8 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
     const key = asOf + "\0" + jobName.value + "\0" + text;
     const began = performance.now();
     let plan = cache.get(key);
-    if (!plan) {
+    if (plan) keep(cache, key, plan, PLAN_KEEP);
+    else {
       if (ctl) ctl.abort();
       ctl = new AbortController();
       clear(status);
@@ -493,7 +642,7 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
         status.append(errorBox(err));
         return;
       }
-      cache.set(key, plan);
+      keep(cache, key, plan, PLAN_KEEP);
     }
     mapBox.setAttribute("data-fetch-ms", (performance.now() - began).toFixed(0));
     mapBox.setAttribute("data-fetched-at-ms", performance.now().toFixed(0));
@@ -554,29 +703,34 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
     show = (name: string): void => {
       const here = pts.get(name);
       clear(detail);
+      // What of the site's detail and story the page cannot show.
+      const told = new Problems("detail-problems");
+      detail.append(told.box);
       const v = views.get(name) || { site: name, country: sites.get(name)?.spec.country || "", outcome: "none", placements: [], rejections: [] };
-      detail.append(siteDetail(v, sites.get(name)));
+      detail.append(siteDetail(v, sites.get(name), told));
       // The whole story, with each rule's text and source, is asked for
       // when the site is chosen (the map's plan is brief).
       const story = h("div", { class: "story", "aria-live": "polite", text: "Reading every check at " + name + "…" });
       detail.append(story);
       const skey = plan.asOf + "\0" + name + "\0" + jobName.value + "\0" + docs.value.trim();
       const cached = stories.get(skey);
-      const told = cached
+      const asked = cached
         ? Promise.resolve(cached)
-        : call<Plan>("POST", "/v1/plans?top=1&brief=1", { documents: [{ name: "job.yaml", content: docs.value.trim() }], job: jobName.value || undefined, asOf: plan.asOf, explain: name }).then((p) => {
-            if (!p.explain) throw new Error("the server gave no story for " + name);
-            stories.set(skey, p.explain);
-            return p.explain;
+        : call<unknown>("POST", "/v1/plans?top=1&brief=1", { documents: [{ name: "job.yaml", content: docs.value.trim() }], job: jobName.value || undefined, asOf: plan.asOf, explain: name }).then((p) => {
+            const e = objAt(p, "the answer").explain;
+            if (e === undefined || e === null) throw new Error("the server gave no story for " + name);
+            keep(stories, skey, e as Explanation, STORY_KEEP);
+            return e;
           });
-      told
+      asked
         .then((e) => {
           clear(story);
-          story.append(storyOf(e));
+          story.append(storyOf(e, told));
         })
         .catch((err) => {
           clear(story);
-          story.append(errorBox(err));
+          if (err instanceof FieldError) told.add("The story of " + name, err);
+          else story.append(errorBox(err));
         });
       if (here) {
         const near = [...pts.entries()].filter(([n, p]) => n !== name && Math.hypot(p[0] - here[0], p[1] - here[1]) < 8).map(([n]) => n);
@@ -584,7 +738,7 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
           detail.append(h("h4", { text: "Also at this spot on the map" }));
           for (const n of near) {
             const nv = views.get(n) || { site: n, country: sites.get(n)?.spec.country || "", outcome: "none", placements: [], rejections: [] };
-            detail.append(h("details", {}, h("summary", { text: `${n}: ${OUTCOMES[nv.outcome].label}` }), siteDetail(nv, sites.get(n))));
+            detail.append(h("details", {}, h("summary", { text: `${n}: ${OUTCOMES[nv.outcome].label}` }), siteDetail(nv, sites.get(n), told)));
           }
         }
       }
@@ -596,13 +750,14 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
     side.append(h("h3", { text: "Cost against time" }), paretoChart(placements));
     const sum = plan.summary;
     const kinds = Object.entries(sum.rejectedByKind || {}).map(([k, n]) => `${n} for ${k}`);
-    side.append(h("p", { id: "plan-summary", text: `${sum.placements} placements of ${sum.candidates} candidates; rejected: ${kinds.join(", ") || "none"}.` }));
+    const count = (n: unknown) => (typeof n === "number" ? String(n) : "–");
+    side.append(h("p", { id: "plan-summary", text: `${count(sum.placements)} placements of ${count(sum.candidates)} candidates; rejected: ${kinds.join(", ") || "none"}.` }));
     const byRule = Object.entries(sum.rejectedByRule || {});
     if (byRule.length) side.append(h("p", { text: "Denied by rule: " + byRule.map(([r, n]) => `${r} (${n})`).join(", ") }));
     const cos = sum.costOfSovereignty;
     if (cos) {
-      const extra = cos.extraCostUSD !== undefined ? fmtUSD(cos.extraCostUSD) : "–";
-      const extraH = cos.extraHours !== undefined ? fmtHours(cos.extraHours) : "–";
+      const extra = fmtUSD(cos.extraCostUSD as number);
+      const extraH = fmtHours(cos.extraHours as number);
       side.append(h("h3", { text: "Cost of sovereignty" }), h("p", { id: "sovereignty", text: `Keeping to ${cos.constraints.join(", ")} costs ${extra} more and takes ${extraH} longer than the best placement without them.` }));
     }
 
@@ -644,7 +799,7 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
     mapBox.setAttribute("data-as-of", plan.asOf);
     mapBox.setAttribute("data-render-ms", (performance.now() - t0).toFixed(1));
     clear(status);
-    status.append(shown(`Plan of ${plan.job} as of ${plan.asOf}: ${placements.length} placements, ${(plan.rejected || []).length} rejected groups, ${wm.sites.childElementCount} sites on the map.`));
+    status.append(shown(`Plan of ${plan.job || "the job"} as of ${plan.asOf}: ${placements.length} placements, ${(plan.rejected || []).length} rejected groups, ${wm.sites.childElementCount} sites on the map.`));
     if (unplaced.length) status.append(h("br"), unplacedNote(unplaced));
   }
 

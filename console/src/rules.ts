@@ -3,8 +3,8 @@
 // revisions with their diff; and (admin tokens) what a proposed change
 // would do to the live runs.
 
-import { call, ApiError, RuleEntry, RuleRevision, listAt, textAt, objAt } from "./api";
-import { h, s, clear, errorBox, table, classWord, Problems } from "./dom";
+import { call, ApiError, RuleEntry, RuleRevision, listAt, textAt, numAt, objAt } from "./api";
+import { h, s, clear, errorBox, table, classWord, textOf, Problems } from "./dom";
 import { shown } from "./terminal";
 
 interface Span {
@@ -59,14 +59,14 @@ export function revisionRow(v: RuleRevision, out: HTMLElement): HTMLTableRowElem
   const b = h("button", { type: "button", text: "Diff", "aria-label": "What revision " + v.revision + " changed" });
   b.addEventListener("click", async () => {
     try {
-      out.textContent = shown(JSON.stringify(await call("GET", `/v1/rules/diff?to=${encodeURIComponent(String(v.revision))}`), null, 2));
+      out.textContent = shown(JSON.stringify(await call("GET", `/v1/rules/diff?to=${encodeURIComponent(textOf(v.revision))}`), null, 2));
     } catch (err) {
       out.textContent = shown((err as Error).message);
     }
   });
   const w = witness(v);
-  const files = Array.isArray(v.files) ? v.files.map(String).join(", ") : "";
-  const cells: (string | Node)[] = [String(v.revision), String(v.time), String(v.by), String(v.reason), files, w.unwitnessed ? h("strong", { class: "bad", text: w.text }) : w.text, b];
+  const files = Array.isArray(v.files) ? v.files.map(textOf).join(", ") : "";
+  const cells: (string | Node)[] = [textOf(v.revision), textOf(v.time), textOf(v.by), textOf(v.reason), files, w.unwitnessed ? h("strong", { class: "bad", text: w.text }) : w.text, b];
   return h("tr", w.unwitnessed ? { class: "unwitnessed" } : {}, ...cells.map((c) => h("td", {}, c)));
 }
 
@@ -85,7 +85,7 @@ function ruleAt(v: unknown, i: number): RuleEntry {
     for (const k of ["from", "until"]) if (o[k] !== undefined && o[k] !== null) textAt(o[k], `rules[${i}].enforcement[${j}].${k}`);
   });
   listAt(r.sources, `rules[${i}].sources`);
-  return { ...(r as unknown as RuleEntry), enforcement: listAt(r.enforcement, ""), sources: listAt<unknown>(r.sources, "").map(String) };
+  return { ...(r as unknown as RuleEntry), enforcement: listAt(r.enforcement, ""), sources: listAt<unknown>(r.sources, "").map(textOf) };
 }
 
 export function rulesPage(main: HTMLElement, params: URLSearchParams): () => void {
@@ -150,7 +150,7 @@ export function rulesPage(main: HTMLElement, params: URLSearchParams): () => voi
       svg.append(s("text", { x: 2, y: y + 11, class: "rule-label", text: `${r.jurisdiction} · ${r.id}` }));
       for (const sp of spans(r, end)) {
         svg.append(
-          s("rect", { x: x(sp.from), y, width: Math.max(1, x(sp.to) - x(sp.from)), height: rowH - 4, class: "span span-" + classWord(String(sp.state).replace(/\s.*/, "")) + " effect-" + classWord(r.effect), "data-rule": r.id }, s("title", { text: `${r.id}: ${sp.state} from ${sp.from} to ${sp.to}` })),
+          s("rect", { x: x(sp.from), y, width: Math.max(1, x(sp.to) - x(sp.from)), height: rowH - 4, class: "span span-" + classWord(textOf(sp.state).replace(/\s.*/, "")) + " effect-" + classWord(r.effect), "data-rule": r.id }, s("title", { text: `${r.id}: ${sp.state} from ${sp.from} to ${sp.to}` })),
         );
       }
     });
@@ -219,12 +219,16 @@ export function rulesPage(main: HTMLElement, params: URLSearchParams): () => voi
     clear(revStatus);
     revStatus.append(revCount ? `Loading the revisions after revision ${lastRev}…` : "Loading the revisions…");
     try {
-      const r = await call<{ revisions: RuleRevision[] | null; cursor?: string }>(
-        "GET",
-        `/v1/rules/revisions?limit=${REVISION_PAGE}` + (revCursor ? "&cursor=" + encodeURIComponent(revCursor) : ""),
-      );
+      const r = objAt(await call<unknown>("GET", `/v1/rules/revisions?limit=${REVISION_PAGE}` + (revCursor ? "&cursor=" + encodeURIComponent(revCursor) : "")), "the answer");
       if (!alive) return;
-      const page = r.revisions || [];
+      // The fields the page orders and pages by are checked: a revision
+      // that was not an object threw the script's own error, and a
+      // cursor that was not text was asked for as "[object Object]".
+      const page = listAt<unknown>(r.revisions, "revisions").map((x, i) => {
+        numAt(objAt(x, `revisions[${i}]`).revision, `revisions[${i}].revision`);
+        return x as RuleRevision;
+      });
+      const cursor = r.cursor === undefined || r.cursor === null ? "" : textAt(r.cursor, "cursor");
       // Each page follows the one before, oldest first: a server that
       // answered a revision again, or a next page with none, would have
       // the page list revisions twice or offer "more" for ever.
@@ -233,7 +237,7 @@ export function rulesPage(main: HTMLElement, params: URLSearchParams): () => voi
         if (!(v.revision > prev)) throw new ApiError(0, `the server listed revision ${v.revision} after revision ${prev}`);
         prev = v.revision;
       }
-      if (r.cursor && !page.length) throw new ApiError(0, "the server answered a page of no revisions that says more follow");
+      if (cursor && !page.length) throw new ApiError(0, "the server answered a page of no revisions that says more follow");
       clear(revStatus);
       if (!revCount && !page.length) {
         clear(revs);
@@ -247,10 +251,12 @@ export function rulesPage(main: HTMLElement, params: URLSearchParams): () => voi
         clear(revs);
         revs.append(t, revMore, revStatus);
       }
-      revBody.append(...page.map((v) => revisionRow(v, diffOut)));
+      // One at a time: as arguments of one call, a long page would
+      // overflow the stack.
+      for (const v of page) revBody.append(revisionRow(v, diffOut));
       revCount += page.length;
       lastRev = prev;
-      revCursor = r.cursor || "";
+      revCursor = cursor;
       revMore.hidden = !revCursor;
       revMore.textContent = `More revisions: up to ${REVISION_PAGE} after revision ${lastRev}`;
       revCaption!.textContent = revCursor ? `The first ${revCount} revisions, oldest first; more follow` : `${revCount} revisions`;

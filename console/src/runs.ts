@@ -7,7 +7,7 @@
 // seconds, the pages it shows; the run every 2) and tries the stream again.
 
 import { call, followOrPoll, readRunPage, logSize, stream, Run, RunEvent, Site, RUN_PAGE, SSE_MAX_EVENT, FieldError, listAt, textAt, numAt, objAt } from "./api";
-import { h, clear, errorBox, fmtBytes, table, classWord, Problems } from "./dom";
+import { h, clear, errorBox, fmtBytes, table, tableRow, classWord, textOf, Problems } from "./dom";
 import { WorldMap, catalogSites } from "./map";
 import { LogText, shown } from "./terminal";
 
@@ -36,14 +36,38 @@ function runRow(r: Run): (Node | string)[] {
   const id = textAt(r.id, "id");
   return [
     h("a", { href: "#/runs/" + encodeURIComponent(id), text: id }),
-    String(r.job),
-    h("span", { class: "state state-" + classWord(r.state), text: String(r.state) }),
-    String(r.site),
-    String(r.attempt),
+    textOf(r.job),
+    h("span", { class: "state state-" + classWord(r.state), text: textOf(r.state) }),
+    textOf(r.site),
+    textOf(r.attempt),
     fmtTime(textAt(r.createdAt, "createdAt")),
     fmtTime(textAt(r.updatedAt, "updatedAt")),
   ];
 }
+
+// Drawn is a run as the runs list shows it: the run, as JSON (a run read
+// again the same is not drawn again), its place (created) and its row,
+// or why it has none.
+interface Drawn {
+  run: Run;
+  json: string;
+  created: string;
+  row: HTMLElement | null;
+  err: unknown;
+}
+
+// before says whether the run of key a, created ca, goes before the run
+// of key b in the runs list: newest first, then by key.
+function before(ca: string, a: string, cb: string, b: string): boolean {
+  return ca !== cb ? ca > cb : a > b;
+}
+
+// RUN_EVENTS_KEEP is how many runs the list's stream may add beyond the
+// pages read (runs submitted, or changed on pages not opened, since the
+// list was read). A list left open while a tenant submits runs without
+// end would otherwise grow without end; past it, the list says how many
+// it left out, and a reload lists them.
+export const RUN_EVENTS_KEEP = RUN_PAGE;
 
 // LIST_POLL is how often the list is read while its stream cannot be had.
 const LIST_POLL = 5000;
@@ -75,9 +99,11 @@ export function runsPage(main: HTMLElement): () => void {
   // What of the server's answers the list could not show.
   const problems = new Problems("runs-problems");
   const streamProblems = new Problems("runs-stream-problems");
+  // What the stream brought past what the list holds.
+  const unlistedNote = h("p", { id: "runs-unlisted", class: "help", role: "status", hidden: true });
   // The notes go after the list: the help line just above the list says
   // whether it streams or polls, and scripts find it there.
-  main.append(h("h2", { text: "Runs" }), help, box, more, moreStatus, drops.note, problems.box, streamProblems.box);
+  main.append(h("h2", { text: "Runs" }), help, box, more, moreStatus, unlistedNote, drops.note, problems.box, streamProblems.box);
   // The runs shown, by id: the stream's "runs" event replaces them all,
   // each "run" event one of them (or adds it). pages is how many pages of
   // the list are shown, next the after= of the page that follows them.
@@ -87,20 +113,101 @@ export function runsPage(main: HTMLElement): () => void {
   // first page, is followed by the others again.
   let opened = 1;
   let next = "";
+  // added is the runs the stream added that no page read has brought
+  // (runs submitted since the list was read, or on pages not opened),
+  // at most RUN_EVENTS_KEEP of them; unlisted counts those it brought
+  // past that, which a reload lists.
+  let added = new Set<string>();
+  let unlisted = 0;
+  // The table is made once. Each run's row is made when the run is
+  // first shown and again only when it changes (drawn: what each row
+  // shows, order: the runs shown, newest first); dirty is the runs
+  // changed since the list was last drawn, every run when all.
+  const runsTable = table("0 runs", ["Run", "Job", "State", "Site", "Attempt", "Created", "Updated"], [], { class: "data", id: "runs-table" });
+  const body = runsTable.tBodies[0];
+  const caption = runsTable.caption as HTMLElement;
+  const drawn = new Map<string, Drawn>();
+  const order: string[] = [];
+  let rowCount = 0;
+  let bad = 0;
+  let all = true;
+  const dirty = new Set<string>();
+  function changed(key: string): void {
+    if (!all) dirty.add(key);
+  }
+  function changedAll(): void {
+    all = true;
+    dirty.clear();
+  }
+  // at is where in order a run of that place goes: after every run
+  // drawn before it.
+  function at(d: Drawn, key: string): number {
+    let lo = 0,
+      hi = order.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      const o = drawn.get(order[mid]) as Drawn;
+      if (before(o.created, order[mid], d.created, key)) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+  function undraw(key: string, d: Drawn): void {
+    let i = at(d, key);
+    while (i < order.length && order[i] !== key) i++;
+    if (i < order.length) order.splice(i, 1);
+    drawn.delete(key);
+    if (d.row) {
+      body.removeChild(d.row);
+      rowCount--;
+    } else bad--;
+  }
+  function draw(key: string, r: Run, json: string): void {
+    const d: Drawn = { run: r, json, created: r && typeof r === "object" ? textOf(r.createdAt) : "", row: null, err: null };
+    try {
+      d.row = tableRow(runRow(r));
+    } catch (err) {
+      d.err = err;
+    }
+    const i = at(d, key);
+    order.splice(i, 0, key);
+    drawn.set(key, d);
+    if (d.row) {
+      let after: Node | null = null;
+      for (let j = i + 1; j < order.length && !after; j++) after = (drawn.get(order[j]) as Drawn).row;
+      body.insertBefore(d.row, after);
+      rowCount++;
+    } else bad++;
+  }
   function show(): void {
-    clear(box);
-    problems.reset();
-    const created = (r: Run) => (r && typeof r === "object" ? String(r.createdAt) : "");
-    const sorted = [...byId.values()].sort((a, b) => (created(a) < created(b) ? 1 : -1));
-    const rows = problems.each(sorted, runName, runRow);
-    box.append(
-      table(
-        next ? `The newest ${rows.length} runs; more follow` : `${rows.length} runs`,
-        ["Run", "Job", "State", "Site", "Attempt", "Created", "Updated"],
-        rows,
-        { class: "data", id: "runs-table" },
-      ),
-    );
+    if (!box.firstChild || box.firstChild !== runsTable) {
+      clear(box);
+      box.append(runsTable);
+    }
+    const keys = all ? new Set([...drawn.keys(), ...byId.keys()]) : dirty;
+    const hadBad = bad > 0;
+    for (const key of keys) {
+      const old = drawn.get(key);
+      const r = byId.get(key);
+      const json = r === undefined ? "" : JSON.stringify(r);
+      if (old && r !== undefined && old.json === json) continue;
+      if (old) undraw(key, old);
+      if (r !== undefined) draw(key, r, json);
+    }
+    all = false;
+    dirty.clear();
+    // A run's problem names its place in the list when it has no id,
+    // which the others drawn may have moved.
+    if (hadBad || bad > 0) {
+      problems.reset();
+      order.forEach((key, i) => {
+        const d = drawn.get(key) as Drawn;
+        if (!d.row) problems.add(runName(d.run, i), d.err);
+      });
+    }
+    caption.textContent = shown(next ? `The newest ${rowCount} runs; more follow` : `${rowCount} runs`);
+    unlistedNote.hidden = unlisted === 0;
+    unlistedNote.textContent = unlisted === 0 ? "" : shown(`${unlisted.toLocaleString("en-US")} more ${unlisted === 1 ? "run" : "runs"} changed than the list holds (${RUN_EVENTS_KEEP.toLocaleString("en-US")} beyond the pages read): reload the page to list them.`);
     more.hidden = !next;
     more.textContent = `More runs: the next ${RUN_PAGE}`;
   }
@@ -122,6 +229,9 @@ export function runsPage(main: HTMLElement): () => void {
       if (!alive || n !== polls) return;
       byId = runs;
       next = after;
+      added = new Set<string>();
+      unlisted = 0;
+      changedAll();
       clear(moreStatus);
       show();
     } catch (err) {
@@ -147,6 +257,17 @@ export function runsPage(main: HTMLElement): () => void {
       });
     }
   }
+  // takePage takes in the runs of a page read with "more" (or read
+  // again after a reconnect).
+  function takePage(runs: Run[]): void {
+    for (const r of runs) {
+      const key = runKey(r);
+      added.delete(key);
+      if (fromEvents.has(key)) continue;
+      byId.set(key, r);
+      changed(key);
+    }
+  }
   let loading = false;
   // reopen reads again, after the stream's list n, the pages that were
   // shown before it came (a reconnect brings the first page only): up to
@@ -159,7 +280,7 @@ export function runsPage(main: HTMLElement): () => void {
         const from = next;
         const p = await readRunPage(from);
         if (!alive || n !== list || from !== next) return;
-        for (const r of p.runs) if (!fromEvents.has(runKey(r))) byId.set(runKey(r), r);
+        takePage(p.runs);
         pages++;
         next = p.next;
         later();
@@ -192,7 +313,7 @@ export function runsPage(main: HTMLElement): () => void {
     try {
       const p = await readRunPage(from);
       if (!alive || n !== list || from !== next) return;
-      for (const r of p.runs) if (!fromEvents.has(runKey(r))) byId.set(runKey(r), r);
+      takePage(p.runs);
       pages++;
       opened = pages;
       next = p.next;
@@ -232,6 +353,9 @@ export function runsPage(main: HTMLElement): () => void {
       const lnext = l.next === undefined || l.next === null ? "" : textAt(l.next, "next");
       byId = new Map(runs.map((r) => [runKey(r), r]));
       fromEvents = new Set<string>();
+      added = new Set<string>();
+      unlisted = 0;
+      changedAll();
       list++;
       // A reconnect's list is the first page again: the pages opened
       // with "more" before it are read again, not dropped.
@@ -243,8 +367,19 @@ export function runsPage(main: HTMLElement): () => void {
     } else if (m.event === "run") {
       const r = objAt(JSON.parse(m.data), "the run event") as unknown as Run;
       const id = textAt(r.id, "id");
+      if (!byId.has(id)) {
+        // A run the list does not show: the stream adds a bounded
+        // number of them, then counts them.
+        if (added.size >= RUN_EVENTS_KEEP) {
+          unlisted++;
+          later();
+          return;
+        }
+        added.add(id);
+      }
       byId.set(id, r);
       fromEvents.add(id);
+      changed(id);
     } else {
       return;
     }
@@ -494,15 +629,15 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
         h("dt", { text: "Job" }),
         h("dd", { text: r.job }),
         h("dt", { text: "State" }),
-        h("dd", { id: "run-state", class: "state state-" + classWord(r.state), text: r.state + (r.cancelRequested ? " (cancel requested)" : "") }),
+        h("dd", { id: "run-state", class: "state state-" + classWord(r.state), text: textOf(r.state) + (r.cancelRequested ? " (cancel requested)" : "") }),
         h("dt", { text: "Site" }),
         h("dd", { text: r.site || "–" }),
         h("dt", { text: "Attempt" }),
-        h("dd", { text: String(r.attempt) }),
+        h("dd", { text: textOf(r.attempt) }),
         r.reason ? h("dt", { text: "Reason" }) : null,
         r.reason ? h("dd", { text: r.reason }) : null,
         r.migration ? h("dt", { text: "Moving" }) : null,
-        r.migration ? h("dd", { text: `from ${String(r.migration.from)}: ${String(r.migration.reason)}${r.migration.rule ? " (rule " + String(r.migration.rule) + ")" : ""}` }) : null,
+        r.migration ? h("dd", { text: `from ${textOf(r.migration.from)}: ${textOf(r.migration.reason)}${r.migration.rule ? " (rule " + textOf(r.migration.rule) + ")" : ""}` }) : null,
       ),
     );
     clear(progress);
