@@ -205,7 +205,7 @@ export function runsPage(main: HTMLElement): () => void {
         if (!d.row) problems.add(runName(d.run, i), d.err);
       });
     }
-    caption.textContent = shown(next ? `The newest ${rowCount} runs; more follow` : `${rowCount} runs`);
+    caption.textContent = shown(next ? `The oldest ${rowCount} runs, newest of them first; more follow` : `${rowCount} runs`);
     unlistedNote.hidden = unlisted === 0;
     unlistedNote.textContent = unlisted === 0 ? "" : shown(`${unlisted.toLocaleString("en-US")} more ${unlisted === 1 ? "run" : "runs"} changed than the list holds (${RUN_EVENTS_KEEP.toLocaleString("en-US")} beyond the pages read): reload the page to list them.`);
     more.hidden = !next;
