@@ -701,7 +701,14 @@ func (c *Controller) agentCheckpoint(w http.ResponseWriter, req *http.Request, r
 			return store.ErrNoChange
 		}
 		first := r.State == Queued || r.State == Running
-		r.setCheckpoint(&Checkpoint{Step: ref.Step, Name: ref.Name, Path: ref.Path, Site: a.Site, SHA256: ref.SHA256, Bytes: ref.Bytes})
+		// The run's length is recorded with the checkpoint: what the
+		// workload says of it later (a heartbeat's) does not change the
+		// share of the job this checkpoint holds.
+		var steps int64
+		if r.Progress != nil {
+			steps = r.Progress.Steps
+		}
+		r.setCheckpoint(&Checkpoint{Step: ref.Step, Name: ref.Name, Path: ref.Path, Site: a.Site, SHA256: ref.SHA256, Bytes: ref.Bytes, Steps: &steps})
 		changed = true
 		if listed = first || now.Sub(listedAt) >= checkpointListEvery; listed {
 			why := fmt.Sprintf("checkpoint at step %d sealed into %s's store", ref.Step, a.Site)

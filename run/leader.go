@@ -93,7 +93,12 @@ func (c *Controller) acquire(ctx context.Context) (context.Context, func(), erro
 	poll := ttl / 6
 	for {
 		start := time.Now()
-		l, err := c.cfg.Store.TryLease(ctx, store.ControllerLease, c.cfg.Replica, ttl)
+		// Bounded as a renewal is: a request the store never answers (a
+		// connection cut without a reset) held the replica out of the
+		// loop until the connection was given up, minutes later.
+		tctx, tc := context.WithTimeout(ctx, ttl/3)
+		l, err := c.cfg.Store.TryLease(tctx, store.ControllerLease, c.cfg.Replica, ttl)
+		tc()
 		if err == nil && l.Holder == c.cfg.Replica {
 			c.term.set(l.Epoch, start.Add(ttl))
 			lctx, cancel := context.WithCancel(store.WithFence(ctx, store.Fence{Lease: store.ControllerLease, Epoch: l.Epoch}))

@@ -402,6 +402,17 @@ func (c *Controller) monitor(ctx context.Context, r *Run) (bool, error) {
 		}
 	case backend.Succeeded:
 		to, reason = Succeeded, fmt.Sprintf("attempt %d at %s finished", r.Attempt, r.Site)
+		// The agent exits with its workload's code, so a scheduler sees
+		// a workload that failed as a failed job. One that says such a
+		// job succeeded misreports it: the exit the agent reported, the
+		// workload's own end, decides.
+		code, err := c.reportedExit(ctx, r)
+		if err != nil {
+			return false, err
+		}
+		if code != nil && *code != 0 {
+			to, reason = Failed, fmt.Sprintf("attempt %d at %s failed: its workload exited with code %d (its site said the job succeeded)", r.Attempt, r.Site, *code)
+		}
 	case backend.Failed:
 		if st.ExitCode == agent.ExitLease || st.ExitCode == agent.ExitLost {
 			// The agent stopped the workload, or gave up before starting

@@ -177,30 +177,48 @@ func (r *Run) Spent(now time.Time) Spend {
 }
 
 // doneShare is the share of the job that the run's checkpoint holds, from
-// the step it was taken at and the run's length in steps as the workload
-// reported it: 0 without both, or when the re-plan is to start over. It is
-// below 1 by at least one step, so that a re-plan always plans some work.
-// The workload is the tenant's own, so a share it overstates misleads only
-// its own run's plan; the law is judged on the whole job either way.
+// the step it was taken at and the run's length in steps (runSteps): 0
+// without both, or when the re-plan is to start over. It is below 1 by at
+// least one step, so that a re-plan always plans some work. The workload
+// is the tenant's own, so a share it overstates misleads only its own
+// run's plan; the law is judged on the whole job either way.
 func doneShare(r *Run) float64 {
-	ck, p := r.Checkpoint, r.Progress
+	ck := r.Checkpoint
 	restart := (r.Migration != nil && r.Migration.Restart) || (r.Hold != nil && r.Hold.Restart)
-	if ck == nil || ck.Name == "" || p == nil || p.Steps <= 0 || ck.Step <= 0 || restart {
+	if ck == nil || ck.Name == "" || runSteps(r) <= 0 || ck.Step <= 0 || restart {
 		return 0
 	}
 	return stepShare(r, ck.Step)
 }
 
-// stepShare is the share of run r's job done at step (the workload's
-// reported length; 0 when none), capped by the step a failed move's
-// fallback left the run at (resumeStep).
+// stepShare is the share of run r's job done at step (of runSteps; 0 when
+// that is none), capped by the step a failed move's fallback left the run
+// at (resumeStep).
 func stepShare(r *Run, step int64) float64 {
-	p := r.Progress
-	if p == nil || p.Steps <= 0 || step <= 0 {
+	n := runSteps(r)
+	if n <= 0 || step <= 0 {
 		return 0
 	}
-	step = min(resumedAt(r, step), p.Steps-1)
-	return float64(step) / float64(p.Steps)
+	step = min(resumedAt(r, step), n-1)
+	return float64(step) / float64(n)
+}
+
+// runSteps is run r's length in steps that a checkpoint's share is
+// measured against: as the workload had reported it when the run's
+// checkpoint was recorded (Checkpoint.Steps; 0 when it had reported none),
+// not as it reports it since. A workload that, its checkpoint taken,
+// claimed a length of one step more had its run's re-plan take the job
+// as all but done; one that claimed a length past any step had it
+// planned whole again. A checkpoint recorded before the length was
+// recorded with it is measured against the length last reported.
+func runSteps(r *Run) int64 {
+	if ck := r.Checkpoint; ck != nil && ck.Steps != nil {
+		return *ck.Steps
+	}
+	if r.Progress != nil {
+		return r.Progress.Steps
+	}
+	return 0
 }
 
 // resumedAt is step, or the older step a failed move's fallback left run
@@ -247,7 +265,7 @@ func remaining(job *catalog.TrainingJob, r *Run, now time.Time, done float64) (*
 		// step less) would leave no work, which no estimate expects.
 		left.Spec.Tokens = max(job.Spec.Tokens*(1-done), 1)
 		left.Spec.LawFLOPs = max(job.Spec.LawFLOPs, estimate.TrainingFLOPs(&job.Spec))
-		notes = append(notes, fmt.Sprintf("%.0f %% of the work is left after the checkpoint at step %d of %d", 100*(1-done), resumedAt(r, r.Checkpoint.Step), r.Progress.Steps))
+		notes = append(notes, fmt.Sprintf("%.0f %% of the work is left after the checkpoint at step %d of %d", 100*(1-done), resumedAt(r, r.Checkpoint.Step), runSteps(r)))
 	}
 	if b := job.Spec.BudgetUSD; b > 0 && s.USD > 0 {
 		if s.USD >= b {

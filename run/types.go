@@ -52,6 +52,12 @@ type Checkpoint struct {
 	Site   string `json:"site"`
 	SHA256 string `json:"sha256,omitempty"`
 	Bytes  int64  `json:"bytes,omitempty"`
+	// Steps is the run's length in steps as the workload had reported it
+	// when the checkpoint was recorded (0: it had reported none), which
+	// the share of the job the checkpoint holds is measured against
+	// (stepShare); nil for a checkpoint recorded before the length was
+	// recorded with it, whose share reads the length last reported.
+	Steps *int64 `json:"steps,omitempty"`
 }
 
 // Progress is the last progress line parsed from the workload's output.
