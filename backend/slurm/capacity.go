@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"strconv"
 	"strings"
 
@@ -368,25 +369,66 @@ type capJob struct {
 // that take jobs (none when the partition is not up) and what the own jobs
 // hold on the partition's nodes.
 func capacityOf(partitionUp bool, nodes []capNode, jobs []capJob) int {
-	in := make(map[string]bool, len(nodes))
-	n := 0
-	for _, nd := range nodes {
-		if in[nd.name] {
-			continue
-		}
-		in[nd.name] = true
-		if partitionUp && nd.takesJobs && nd.total > nd.used {
-			n += nd.total - nd.used
-		}
-	}
+	t := newCapTally()
 	for _, j := range jobs {
 		for _, name := range j.nodes {
-			if in[name] {
-				n += j.perNode
-			}
+			t.hold(name, j.perNode)
 		}
 	}
-	return n
+	for _, nd := range nodes {
+		t.node(partitionUp, nd)
+	}
+	return t.n
+}
+
+// capTally adds up a capacity poll as it is read: first what this
+// server's running jobs hold on each node, then the partition's nodes one
+// at a time, a node listed more than once counted once (its first
+// listing). It keeps no node name, only a keyed 128-bit hash of each
+// (maphash, with seeds of its own that a site cannot know, so it cannot
+// make two names meet): a partition of a million nodes of long names
+// costs a set of 16-byte keys, not the names.
+type capTally struct {
+	seed  [2]maphash.Seed
+	holds map[nodeKey]int      // GRES the own jobs hold, per node
+	seen  map[nodeKey]struct{} // the partition's nodes counted
+	n     int
+}
+
+type nodeKey [2]uint64
+
+func newCapTally() *capTally {
+	return &capTally{
+		seed:  [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
+		holds: make(map[nodeKey]int),
+		seen:  make(map[nodeKey]struct{}),
+	}
+}
+
+func (t *capTally) key(name string) nodeKey {
+	return nodeKey{maphash.String(t.seed[0], name), maphash.String(t.seed[1], name)}
+}
+
+// hold notes that an own job holds per of the site's GRES on node name.
+func (t *capTally) hold(name string, per int) {
+	if per > 0 {
+		t.holds[t.key(name)] += per
+	}
+}
+
+// node counts a node of the partition: its free GRES when it takes jobs
+// and the partition is up, and what the own jobs hold there; nothing for
+// a node counted before.
+func (t *capTally) node(partitionUp bool, nd capNode) {
+	k := t.key(nd.name)
+	if _, dup := t.seen[k]; dup {
+		return
+	}
+	t.seen[k] = struct{}{}
+	if partitionUp && nd.takesJobs && nd.total > nd.used {
+		t.n += nd.total - nd.used
+	}
+	t.n += t.holds[k]
 }
 
 // sinfoCapacityFormat is what Capacity asks sinfo for, one node a line;
@@ -546,36 +588,20 @@ func (c *capped) Write(p []byte) (int, error) {
 
 // Capacity reports how many of the site's GRES its jobs can have now (see
 // the comment at the top of this file), keyed backend.SiteAccelerator. It
-// asks slurmrestd for the partitions, the nodes and the jobs (three GETs;
-// the lists are read one element at a time).
+// asks slurmrestd for the partitions, the jobs and the nodes (three GETs;
+// the lists are read one element at a time). Of the jobs it keeps what
+// the own ones hold per node; of the nodes, which may be a gigabyte of
+// them, nothing but the tally (capTally).
 func (r *REST) Capacity(ctx context.Context) (map[string]int, error) {
 	k := kindOf(r.gres)
 	partition, up, err := r.capacityPartition(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("slurm capacity: %w", err)
 	}
-	var nodes []capNode
-	err = r.c.list(ctx, apiPath("nodes"), "nodes", func(raw json.RawMessage) error {
-		n, ok, err := restCapNode(raw, partition, k)
-		if err != nil || !ok {
-			return err
-		}
-		if len(nodes) >= maxCapacityNodes {
-			return fmt.Errorf("more than %d nodes", maxCapacityNodes)
-		}
-		nodes = append(nodes, n)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("slurm capacity: nodes: %w", err)
-	}
-	var jobs []capJob
+	t := newCapTally()
 	budget := maxCapacityNodes // node names of all own jobs together
 	err = r.c.list(ctx, apiPath("jobs"), "jobs", func(raw json.RawMessage) error {
-		var j struct {
-			apiJob
-			TresPerNode string `json:"tres_per_node"`
-		}
+		var j restCapJob
 		if err := json.Unmarshal(raw, &j); err != nil {
 			return fmt.Errorf("job: %w", err)
 		}
@@ -599,31 +625,60 @@ func (r *REST) Capacity(ctx context.Context) (map[string]int, error) {
 		if budget -= len(names); budget < 0 {
 			return fmt.Errorf("this server's running jobs are on more than %d nodes", maxCapacityNodes)
 		}
-		if per > 0 {
-			jobs = append(jobs, capJob{nodes: names, perNode: per})
+		for _, name := range names {
+			t.hold(name, per)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("slurm capacity: jobs: %w", err)
 	}
-	return map[string]int{backend.SiteAccelerator: capacityOf(up, nodes, jobs)}, nil
+	count := 0
+	err = r.c.list(ctx, apiPath("nodes"), "nodes", func(raw json.RawMessage) error {
+		var nj restCapNodeJSON
+		if err := json.Unmarshal(raw, &nj); err != nil {
+			return fmt.Errorf("node: %w", err)
+		}
+		n, ok, err := restCapNode(&nj, partition, k)
+		if err != nil || !ok {
+			return err
+		}
+		if count++; count > maxCapacityNodes {
+			return fmt.Errorf("more than %d nodes", maxCapacityNodes)
+		}
+		t.node(up, n)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("slurm capacity: nodes: %w", err)
+	}
+	return map[string]int{backend.SiteAccelerator: t.n}, nil
+}
+
+// restCapJob is what Capacity reads of a job of slurmrestd's GET jobs.
+type restCapJob struct {
+	apiJob
+	TresPerNode string `json:"tres_per_node"`
+}
+
+// restCapNodeJSON is what Capacity reads of a node of slurmrestd's GET
+// nodes.
+type restCapNodeJSON struct {
+	Name       string          `json:"name"`
+	State      string          `json:"state"`
+	Flags      json.RawMessage `json:"state_flags"`
+	Partitions json.RawMessage `json:"partitions"`
+	Gres       string          `json:"gres"`
+	GresUsed   string          `json:"gres_used"`
 }
 
 // restCapNode reads one node of slurmrestd's GET nodes, and whether it is
 // in partition.
-func restCapNode(raw json.RawMessage, partition string, k gresKind) (capNode, bool, error) {
-	var n struct {
-		apiNode
-		GresUsed string `json:"gres_used"`
-	}
-	if err := json.Unmarshal(raw, &n); err != nil {
-		return capNode{}, false, fmt.Errorf("node: %w", err)
-	}
+func restCapNode(n *restCapNodeJSON, partition string, k gresKind) (capNode, bool, error) {
 	if in, err := jsonHas(n.Partitions, partition); err != nil || !in {
 		return capNode{}, false, err
 	}
-	if n.Name == "" || len(n.Name) > 256 {
+	if n.Name == "" || len(n.Name) > maxNodeText {
 		return capNode{}, false, fmt.Errorf("node name %q is not a node name", clip(n.Name))
 	}
 	total, err := gresCount(n.Gres, k)

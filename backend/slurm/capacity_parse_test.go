@@ -1,6 +1,7 @@
 package slurm
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -240,7 +241,11 @@ func FuzzRESTCapNode(f *testing.F) {
 	f.Add([]byte(`{"name":"n1","state":"mixed","state_flags":["DRAIN"],"partitions":["gpu"],"gres":"gpu:h100:8(S:0-1)","gres_used":"gpu:h100:3(IDX:0-2)"}`))
 	f.Add([]byte(`{"name":"","partitions":["gpu"],"gres":"gpu:h100:-1","gres_used":7}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		n, ok, err := restCapNode(data, "gpu", gresKind{"gpu", "h100"})
+		var raw restCapNodeJSON
+		if json.Unmarshal(data, &raw) != nil {
+			return
+		}
+		n, ok, err := restCapNode(&raw, "gpu", gresKind{"gpu", "h100"})
 		if err != nil || !ok {
 			return
 		}
