@@ -600,11 +600,7 @@ func (r *REST) Capacity(ctx context.Context) (map[string]int, error) {
 	}
 	t := newCapTally()
 	budget := maxCapacityNodes // node names of all own jobs together
-	err = r.c.list(ctx, apiPath("jobs"), "jobs", func(raw json.RawMessage) error {
-		var j restCapJob
-		if err := json.Unmarshal(raw, &j); err != nil {
-			return fmt.Errorf("job: %w", err)
-		}
+	err = listOf(ctx, r.c, apiPath("jobs"), "jobs", func(j *restCapJob) error {
 		if st := strings.ToUpper(string(j.State)); st != "RUNNING" && st != "SUSPENDED" {
 			return nil
 		}
@@ -634,12 +630,8 @@ func (r *REST) Capacity(ctx context.Context) (map[string]int, error) {
 		return nil, fmt.Errorf("slurm capacity: jobs: %w", err)
 	}
 	count := 0
-	err = r.c.list(ctx, apiPath("nodes"), "nodes", func(raw json.RawMessage) error {
-		var nj restCapNodeJSON
-		if err := json.Unmarshal(raw, &nj); err != nil {
-			return fmt.Errorf("node: %w", err)
-		}
-		n, ok, err := restCapNode(&nj, partition, k)
+	err = listOf(ctx, r.c, apiPath("nodes"), "nodes", func(raw *restCapNodeJSON) error {
+		n, ok, err := restCapNode(raw, partition, k)
 		if err != nil || !ok {
 			return err
 		}

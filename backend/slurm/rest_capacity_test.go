@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strings"
 	"testing"
 
 	"meridian.dev/meridian/backend"
@@ -162,4 +163,60 @@ func BenchmarkRESTCapacity(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(held)/float64(b.N), "held-B")
+}
+
+// TestRESTListElementsDecodedInPlace: each element of a list (GET nodes,
+// jobs) was copied out of the answer and then decoded from the copy: a
+// list of nodes each carrying a field of no use here, as long as an
+// element may be, had every poll allocate the whole list again. Elements
+// are decoded straight from the answer now, fields of no use skipped.
+func TestRESTListElementsDecodedInPlace(t *testing.T) {
+	const count, pad = 256, 128 << 10
+	filler := []byte(`,"other":"` + strings.Repeat("x", pad) + `"}`)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case apiPath("ping"):
+			w.Write([]byte(`{"errors":[],"pings":[{"ping":"UP","status":0}]}`))
+		case apiPath("partition", "p"):
+			w.Write([]byte(`{"errors":[],"partitions":[{"name":"p","state":"UP"}]}`))
+		case apiPath("nodes"):
+			w.Write([]byte(`{"errors":[],"nodes":[`))
+			for i := range count {
+				if i > 0 {
+					w.Write([]byte(`,`))
+				}
+				fmt.Fprintf(w, `{"name":"n%d","state":"down","state_flags":["FAIL"],"partitions":["p"],"gres":"gpu:2"`, i)
+				w.Write(filler)
+			}
+			w.Write([]byte(`]}`))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	r := plainREST(t, srv.URL)
+	r.partition, r.gres = "p", "gpu"
+	for _, c := range []struct {
+		name string
+		do   func() error
+	}{
+		{"check", func() error { return r.Check(context.Background()) }},
+		{"down nodes", func() error {
+			why, err := r.downNode(context.Background(), []string{"n255"})
+			if err == nil && !strings.HasPrefix(why, "node n255 is down FAIL") {
+				err = fmt.Errorf("downNode = %q; want n255 down", why)
+			}
+			return err
+		}},
+	} {
+		var err error
+		got := allocated(func() { err = c.do() })
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		t.Logf("%s: a list of %d nodes of %d bytes each allocated %d bytes", c.name, count, pad, got)
+		if got > count*pad/4 {
+			t.Errorf("%s: a list of %d nodes of %d bytes each allocated %d bytes; want at most %d", c.name, count, pad, got, count*pad/4)
+		}
+	}
 }
