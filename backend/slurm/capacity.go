@@ -242,23 +242,140 @@ func flagStopsJobs(f string) bool {
 }
 
 // expandHostlist expands a Slurm host list ("node[01-03,07],gpu-[1-2]x")
-// into names, refusing one that names more than max hosts.
-func expandHostlist(s string, max int) ([]string, error) {
-	if len(s) > maxCapacityLine {
-		return nil, fmt.Errorf("host list of %d bytes, at most %d", len(s), maxCapacityLine)
-	}
+// into names, refusing one that names more than limit hosts or a host name
+// longer than maxNodeText bytes.
+func expandHostlist(s string, limit int) ([]string, error) {
 	var out []string
+	_, err := eachHostlist(s, limit, func(name string) { out = append(out, name) })
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// eachHostlist calls yield with each name of a Slurm host list, as
+// expandHostlist, and returns how many. Each of its host expressions is
+// checked whole before any of its names is made, and a name is made only
+// when yield is called with it; a list in error may have yielded some.
+func eachHostlist(s string, limit int, yield func(string)) (int, error) {
+	if len(s) > maxCapacityLine {
+		return 0, fmt.Errorf("host list of %d bytes, at most %d", len(s), maxCapacityLine)
+	}
+	n := 0
 	for _, item := range splitBrackets(s) {
 		if item == "" {
 			continue
 		}
-		names, err := expandHost(item, max-len(out))
+		k, err := eachHost(item, limit-n, yield)
 		if err != nil {
-			return nil, fmt.Errorf("host list %q: %w", clip(s), err)
+			return n, fmt.Errorf("host list %q: %w", clip(s), err)
 		}
-		out = append(out, names...)
+		n += k
 	}
-	return out, nil
+	return n, nil
+}
+
+// eachHost calls yield with each name of one host expression,
+// prefix[ranges]suffix…, and returns how many; more than limit names, or
+// one longer than maxNodeText bytes, is an error found before any name
+// is made.
+func eachHost(item string, limit int, yield func(string)) (int, error) {
+	type span struct {
+		lo, hi, width int
+	}
+	// An expression is literals each followed by a bracket of ranges,
+	// but for the last.
+	type part struct {
+		lit   string
+		spans []span
+	}
+	var parts []part
+	n, longest := 1, 0
+	for rest := item; ; {
+		open := strings.IndexByte(rest, '[')
+		if open < 0 {
+			if strings.ContainsAny(rest, "]") {
+				return 0, errors.New("unbalanced brackets")
+			}
+			parts = append(parts, part{lit: rest})
+			longest += len(rest)
+			break
+		}
+		end := strings.IndexByte(rest[open:], ']')
+		if end < 0 {
+			return 0, errors.New("unbalanced brackets")
+		}
+		end += open
+		prefix, ranges := rest[:open], rest[open+1:end]
+		if strings.ContainsAny(prefix, "]") || strings.ContainsAny(ranges, "[") {
+			return 0, errors.New("unbalanced brackets")
+		}
+		var spans []span
+		count, digits := 0, 0
+		for _, r := range strings.Split(ranges, ",") {
+			a, b, isRange := strings.Cut(r, "-")
+			if !isRange {
+				b = a
+			}
+			if !isDigits(a) || !isDigits(b) || len(a) > 9 || len(b) > 9 {
+				return 0, fmt.Errorf("range %q is not n or n-m", r)
+			}
+			lo, _ := strconv.Atoi(a)
+			hi, _ := strconv.Atoi(b)
+			if hi < lo {
+				return 0, fmt.Errorf("range %q runs backwards", r)
+			}
+			if count += hi - lo + 1; count > limit {
+				return 0, fmt.Errorf("more than %d hosts", maxCapacityNodes)
+			}
+			spans = append(spans, span{lo, hi, len(a)})
+			digits = max(digits, len(a), len(strconv.Itoa(hi)))
+		}
+		if n *= count; n > limit {
+			return 0, fmt.Errorf("more than %d hosts", maxCapacityNodes)
+		}
+		longest += len(prefix) + digits
+		parts = append(parts, part{prefix, spans})
+		rest = rest[end+1:]
+	}
+	if n > limit {
+		return 0, fmt.Errorf("more than %d hosts", maxCapacityNodes)
+	}
+	if longest > maxNodeText {
+		return 0, fmt.Errorf("a host name of %d bytes, at most %d", longest, maxNodeText)
+	}
+	// The names, in order, each made in buf as it is yielded.
+	buf := make([]byte, 0, longest)
+	var walk func(i int)
+	walk = func(i int) {
+		p := parts[i]
+		mark := len(buf)
+		buf = append(buf, p.lit...)
+		if i == len(parts)-1 {
+			yield(string(buf))
+		}
+		for _, sp := range p.spans {
+			for v := sp.lo; v <= sp.hi; v++ {
+				m := len(buf)
+				buf = appendPadded(buf, v, sp.width)
+				walk(i + 1)
+				buf = buf[:m]
+			}
+		}
+		buf = buf[:mark]
+	}
+	walk(0)
+	return n, nil
+}
+
+// appendPadded appends v in decimal, zero-padded to width digits.
+func appendPadded(b []byte, v, width int) []byte {
+	var d [20]byte
+	s := strconv.AppendInt(d[:0], int64(v), 10)
+	for i := len(s); i < width; i++ {
+		b = append(b, '0')
+	}
+	return append(b, s...)
 }
 
 // splitBrackets splits s at the commas outside brackets.
@@ -279,76 +396,6 @@ func splitBrackets(s string) []string {
 		}
 	}
 	return append(out, s[start:])
-}
-
-// expandHost expands one host expression, prefix[ranges]suffix…, with at
-// most max names.
-func expandHost(item string, max int) ([]string, error) {
-	open := strings.IndexByte(item, '[')
-	if open < 0 {
-		if strings.ContainsAny(item, "]") {
-			return nil, errors.New("unbalanced brackets")
-		}
-		if max < 1 {
-			return nil, fmt.Errorf("more than %d hosts", maxCapacityNodes)
-		}
-		return []string{item}, nil
-	}
-	end := strings.IndexByte(item[open:], ']')
-	if end < 0 {
-		return nil, errors.New("unbalanced brackets")
-	}
-	end += open
-	prefix, ranges, rest := item[:open], item[open+1:end], item[end+1:]
-	if strings.ContainsAny(prefix, "]") || strings.ContainsAny(ranges, "[") {
-		return nil, errors.New("unbalanced brackets")
-	}
-	type span struct {
-		lo, hi, width int
-	}
-	var spans []span
-	n := 0
-	for _, r := range strings.Split(ranges, ",") {
-		a, b, isRange := strings.Cut(r, "-")
-		if !isRange {
-			b = a
-		}
-		if !isDigits(a) || !isDigits(b) || len(a) > 9 || len(b) > 9 {
-			return nil, fmt.Errorf("range %q is not n or n-m", r)
-		}
-		lo, _ := strconv.Atoi(a)
-		hi, _ := strconv.Atoi(b)
-		if hi < lo {
-			return nil, fmt.Errorf("range %q runs backwards", r)
-		}
-		n += hi - lo + 1
-		if n > max {
-			return nil, fmt.Errorf("more than %d hosts", maxCapacityNodes)
-		}
-		spans = append(spans, span{lo, hi, len(a)})
-	}
-	var tails []string
-	if rest == "" {
-		tails = []string{""}
-	} else {
-		var err error
-		if tails, err = expandHost(rest, max/n); err != nil {
-			return nil, err
-		}
-	}
-	if n*len(tails) > max {
-		return nil, fmt.Errorf("more than %d hosts", maxCapacityNodes)
-	}
-	out := make([]string, 0, n*len(tails))
-	for _, sp := range spans {
-		for i := sp.lo; i <= sp.hi; i++ {
-			num := fmt.Sprintf("%0*d", sp.width, i)
-			for _, t := range tails {
-				out = append(out, prefix+num+t)
-			}
-		}
-	}
-	return out, nil
 }
 
 // capNode is one node of the partition as a capacity poll sees it.
@@ -612,17 +659,21 @@ func (r *REST) Capacity(ctx context.Context) (map[string]int, error) {
 		if err != nil {
 			return fmt.Errorf("job %s: tres_per_node: %w", id, err)
 		}
+		hold := func(name string) { t.hold(name, per) }
 		names := j.nodeNames()
-		if len(names) == 0 && j.Nodes != "" {
-			if names, err = expandHostlist(j.Nodes, budget); err != nil {
+		n := len(names)
+		if n == 0 && j.Nodes != "" {
+			// Each name held as it is made: a host list of 64 KiB
+			// names a million hosts.
+			if n, err = eachHostlist(j.Nodes, budget, hold); err != nil {
 				return fmt.Errorf("job %s: nodes: %w", id, err)
 			}
 		}
-		if budget -= len(names); budget < 0 {
+		if budget -= n; budget < 0 {
 			return fmt.Errorf("this server's running jobs are on more than %d nodes", maxCapacityNodes)
 		}
 		for _, name := range names {
-			t.hold(name, per)
+			hold(name)
 		}
 		return nil
 	})

@@ -100,13 +100,19 @@ func TestExpandHostlist(t *testing.T) {
 		{"n[-1]", nil, "not n or n-m"},
 		{"n[0-999999999]", nil, "more than"},
 		{"a[0-9999]b[0-9999]", nil, "more than"},
+		// A host name is at most maxNodeText bytes: a long prefix before
+		// a range made as many long names as the range asked for.
+		{strings.Repeat("a", 254) + "[1-999]", nil, "host name of 257 bytes"},
+		{strings.Repeat("a", 1000) + "[1-1000]", nil, "host name of"},
+		{"r[1-2]" + strings.Repeat("a", 300) + "[1-2]", nil, "host name of"},
+		{strings.Repeat("a", 300), nil, "host name of"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
+		t.Run(clip(tt.in), func(t *testing.T) {
 			got, err := expandHostlist(tt.in, maxCapacityNodes)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("expandHostlist(%q) = %d names, %v; want an error with %q", tt.in, len(got), err, tt.wantErr)
+					t.Fatalf("expandHostlist(%q) = %d names, %v; want an error with %q", clip(tt.in), len(got), err, tt.wantErr)
 				}
 				return
 			}
@@ -117,6 +123,10 @@ func TestExpandHostlist(t *testing.T) {
 				t.Fatalf("expandHostlist(%q) (-want +got):\n%s", tt.in, diff)
 			}
 		})
+	}
+	// At the bound: names of maxNodeText bytes.
+	if got, err := expandHostlist(strings.Repeat("a", 253)+"[1-999]", maxCapacityNodes); err != nil || len(got) != 999 || len(got[998]) != maxNodeText {
+		t.Errorf("names of %d bytes: %d names, %v; want 999", maxNodeText, len(got), err)
 	}
 }
 

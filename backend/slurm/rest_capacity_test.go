@@ -220,3 +220,44 @@ func TestRESTListElementsDecodedInPlace(t *testing.T) {
 		}
 	}
 }
+
+// TestRESTCapacityOwnJobHostsNotKept: a running job of the server's own
+// that slurmrestd lists on a compressed host list of many long names
+// ("<240 bytes>[000000-199999]") had a capacity poll make and keep all
+// the names at once before counting them. They are now counted as they
+// are made.
+func TestRESTCapacityOwnJobHostsNotKept(t *testing.T) {
+	const hosts = 200_000
+	prefix := strings.Repeat("a", 240)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case apiPath("partitions"):
+			io.WriteString(w, `{"errors":[],"partitions":[{"name":"gpu","state":"UP","flags":[]}]}`)
+		case apiPath("jobs"):
+			fmt.Fprintf(w, `{"errors":[],"jobs":[{"job_id":7,"job_state":"RUNNING","nodes":"%s[000000-%06d]","tres_per_node":"gres:gpu:h100:1"}]}`, prefix, hosts-1)
+		case apiPath("nodes"):
+			fmt.Fprintf(w, `{"errors":[],"nodes":[{"name":"%s000003","state":"mixed","partitions":["gpu"],"gres":"gpu:h100:8","gres_used":"gpu:h100:1"}]}`, prefix)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	r := capacityREST(t, srv.URL)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	got, err := r.Capacity(context.Background())
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The node's 7 free and the 1 the own job holds there.
+	if got[backend.SiteAccelerator] != 8 {
+		t.Errorf("capacity %d; want 8", got[backend.SiteAccelerator])
+	}
+	grew := int64(after.HeapSys) - int64(before.HeapSys)
+	t.Logf("a job on %d hosts of %d-byte names grew the heap by %d bytes", hosts, len(prefix)+6, grew)
+	if grew > 24<<20 {
+		t.Errorf("a job on %d hosts of %d-byte names grew the heap by %d bytes; want at most 24 MiB", hosts, len(prefix)+6, grew)
+	}
+}
