@@ -405,23 +405,10 @@ type capNode struct {
 	total, used int // of the site's GRES kind
 }
 
-// capJob is one of this server's running jobs, with the GRES it holds on
-// each of its nodes.
-type capJob struct {
-	nodes   []string
-	perNode int
-}
-
 // capacityOf adds up what the site can give: the free GRES of the nodes
 // that take jobs (none when the partition is not up) and what the own jobs
-// hold on the partition's nodes.
-func capacityOf(partitionUp bool, nodes []capNode, jobs []capJob) int {
-	t := newCapTally()
-	for _, j := range jobs {
-		for _, name := range j.nodes {
-			t.hold(name, j.perNode)
-		}
-	}
+// hold on the partition's nodes, as noted in t.
+func capacityOf(partitionUp bool, nodes []capNode, t *capTally) int {
 	for _, nd := range nodes {
 		t.node(partitionUp, nd)
 	}
@@ -538,10 +525,9 @@ func parseSinfoCapacity(out, partition string, k gresKind) (nodes []capNode, up 
 const squeueCapacityFormat = "JobID:|,NodeList:|,tres-per-node:|"
 
 // parseSqueueCapacity reads squeue's lines (squeueCapacityFormat) and
-// returns the jobs that own says are this server's, with what they hold.
-// Lines of other jobs are not parsed beyond their job id.
-func parseSqueueCapacity(out string, own func(id string) bool, k gresKind) ([]capJob, error) {
-	var jobs []capJob
+// notes in t what the jobs that own says are this server's hold, on each
+// of their nodes. Lines of other jobs are not parsed beyond their job id.
+func parseSqueueCapacity(out string, own func(id string) bool, k gresKind, t *capTally) error {
 	budget := maxCapacityNodes // node names of all own jobs together
 	for i, line := range strings.Split(out, "\n") {
 		if strings.TrimSpace(line) == "" {
@@ -552,26 +538,25 @@ func parseSqueueCapacity(out string, own func(id string) bool, k gresKind) ([]ca
 			continue
 		}
 		if len(line) > maxCapacityLine {
-			return nil, fmt.Errorf("squeue line %d (job %s): %d bytes, at most %d", i+1, id, len(line), maxCapacityLine)
+			return fmt.Errorf("squeue line %d (job %s): %d bytes, at most %d", i+1, id, len(line), maxCapacityLine)
 		}
 		f := strings.Split(rest, "|")
 		if len(f) != 3 || f[2] != "" {
-			return nil, fmt.Errorf("squeue line %d (job %s): %q is not %d fields separated by |", i+1, id, clip(line), 3)
+			return fmt.Errorf("squeue line %d (job %s): %q is not %d fields separated by |", i+1, id, clip(line), 3)
 		}
-		nodes, err := expandHostlist(f[0], budget)
-		if err != nil {
-			return nil, fmt.Errorf("squeue line %d (job %s): %w", i+1, id, err)
-		}
-		budget -= len(nodes)
 		per, err := tresGresCount(f[1], k)
 		if err != nil {
-			return nil, fmt.Errorf("squeue line %d (job %s): %w", i+1, id, err)
+			return fmt.Errorf("squeue line %d (job %s): %w", i+1, id, err)
 		}
-		if per > 0 {
-			jobs = append(jobs, capJob{nodes: nodes, perNode: per})
+		// Each name noted as it is made: a line of 64 KiB names a
+		// million hosts.
+		n, err := eachHostlist(f[0], budget, func(name string) { t.hold(name, per) })
+		if err != nil {
+			return fmt.Errorf("squeue line %d (job %s): %w", i+1, id, err)
 		}
+		budget -= n
 	}
-	return jobs, nil
+	return nil
 }
 
 // Capacity reports how many of the site's GRES its jobs can have now (see
@@ -595,11 +580,11 @@ func (s *Slurm) Capacity(ctx context.Context) (map[string]int, error) {
 	if err != nil {
 		return nil, fmt.Errorf("slurm capacity: %w", err)
 	}
-	jobs, err := parseSqueueCapacity(out, func(id string) bool { return s.rec.keyOf(id) != "" }, k)
-	if err != nil {
+	t := newCapTally()
+	if err := parseSqueueCapacity(out, func(id string) bool { return s.rec.keyOf(id) != "" }, k, t); err != nil {
 		return nil, fmt.Errorf("slurm capacity: %w", err)
 	}
-	return map[string]int{backend.SiteAccelerator: capacityOf(up, nodes, jobs)}, nil
+	return map[string]int{backend.SiteAccelerator: capacityOf(up, nodes, t)}, nil
 }
 
 // runLimited is run with the output bounded by maxCapacityOutput.

@@ -163,10 +163,11 @@ func TestCapacityFromOutput(t *testing.T) {
 		"n4|gpu|up|mixed+drain|gpu:h100:8|gpu:h100:4(IDX:0-3)|", // draining: our 4 still count
 		"n5|other*|up|idle|gpu:h100:8|gpu:h100:0(IDX:N/A)|",     // another partition
 		"n6|gpu|up|down+not_responding|gpu:h100:8|gpu:h100:0(IDX:N/A)|",
+		"n2|gpu|up|idle|gpu:h100:8|gpu:h100:0(IDX:N/A)|", // n2 again: counted once, as first listed
 		"",
 	}, "\n")
 	nodes, up, err := parseSinfoCapacity(sinfo, "gpu", h100)
-	if err != nil || !up || len(nodes) != 5 {
+	if err != nil || !up || len(nodes) != 6 {
 		t.Fatalf("parseSinfoCapacity: %d nodes, up %v, %v", len(nodes), up, err)
 	}
 	squeue := strings.Join([]string{
@@ -178,15 +179,19 @@ func TestCapacityFromOutput(t *testing.T) {
 		"",
 	}, "\n")
 	own := map[string]bool{"11": true, "12": true, "14": true}
-	jobs, err := parseSqueueCapacity(squeue, func(id string) bool { return own[id] }, h100)
-	if err != nil {
-		t.Fatal(err)
+	holds := func() *capTally {
+		t.Helper()
+		ct := newCapTally()
+		if err := parseSqueueCapacity(squeue, func(id string) bool { return own[id] }, h100, ct); err != nil {
+			t.Fatal(err)
+		}
+		return ct
 	}
 	// n1: 8 free; n2: 3 free + 2 ours; n4: 4 ours.
-	if got := capacityOf(up, nodes, jobs); got != 8+3+2+4 {
+	if got := capacityOf(up, nodes, holds()); got != 8+3+2+4 {
 		t.Fatalf("capacity %d, want 17", got)
 	}
-	if got := capacityOf(false, nodes, jobs); got != 2+4 {
+	if got := capacityOf(false, nodes, holds()); got != 2+4 {
 		t.Fatalf("capacity of a partition that is down: %d, want our 6", got)
 	}
 	// The default partition, when the site names none.
@@ -208,7 +213,7 @@ func TestCapacityFromOutput(t *testing.T) {
 	if _, _, err := parseSinfoCapacity(sinfo, "nope", h100); err == nil || !strings.Contains(err.Error(), "partition nope: not found") {
 		t.Errorf("unknown partition: %v", err)
 	}
-	if _, err := parseSqueueCapacity("11|n[1-|gres:gpu:h100:2|", func(string) bool { return true }, h100); err == nil {
+	if err := parseSqueueCapacity("11|n[1-|gres:gpu:h100:2|", func(string) bool { return true }, h100, newCapTally()); err == nil {
 		t.Error("a broken host list of our job was accepted")
 	}
 }
@@ -229,15 +234,15 @@ func FuzzCapacityOutput(f *testing.F) {
 				}
 			}
 		}
-		jobs, err := parseSqueueCapacity(squeue, func(string) bool { return true }, k)
-		if err == nil {
-			for _, j := range jobs {
-				if j.perNode <= 0 || j.perNode > maxGresPerNode || len(j.nodes) > maxCapacityNodes {
-					t.Fatalf("job %+v out of bounds", j)
+		ct := newCapTally()
+		if err := parseSqueueCapacity(squeue, func(string) bool { return true }, k, ct); err == nil {
+			for _, n := range ct.holds {
+				if n <= 0 || n > maxGresPerNode*maxCapacityNodes {
+					t.Fatalf("a hold of %d out of bounds", n)
 				}
 			}
 		}
-		if n := capacityOf(up, nodes, jobs); n < 0 {
+		if n := capacityOf(up, nodes, ct); n < 0 {
 			t.Fatalf("capacity %d", n)
 		}
 		gresCount(sinfo, gresKind{name: "gpu"}) //nolint:errcheck // must not panic
