@@ -426,6 +426,7 @@ type capTally struct {
 	seed  [2]maphash.Seed
 	holds map[nodeKey]int      // GRES the own jobs hold, per node
 	seen  map[nodeKey]struct{} // the partition's nodes counted
+	jobs  map[string]struct{}  // the own jobs counted
 	n     int
 }
 
@@ -436,7 +437,19 @@ func newCapTally() *capTally {
 		seed:  [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
 		holds: make(map[nodeKey]int),
 		seen:  make(map[nodeKey]struct{}),
+		jobs:  make(map[string]struct{}),
 	}
+}
+
+// firstListing says whether the own job id is listed for the first time:
+// a job listed again holds nothing more. (There are no more entries than
+// own jobs, each of which has a record.)
+func (t *capTally) firstListing(id string) bool {
+	if _, dup := t.jobs[id]; dup {
+		return false
+	}
+	t.jobs[id] = struct{}{}
+	return true
 }
 
 func (t *capTally) key(name string) nodeKey {
@@ -534,7 +547,7 @@ func parseSqueueCapacity(out string, own func(id string) bool, k gresKind, t *ca
 			continue
 		}
 		id, rest, _ := strings.Cut(line, "|")
-		if !isJobID(id) || !own(id) {
+		if !isJobID(id) || !own(id) || !t.firstListing(id) {
 			continue
 		}
 		if len(line) > maxCapacityLine {
@@ -637,7 +650,7 @@ func (r *REST) Capacity(ctx context.Context) (map[string]int, error) {
 			return nil
 		}
 		id := strconv.FormatInt(j.JobID, 10)
-		if j.JobID <= 0 || r.rec.keyOf(id) == "" {
+		if j.JobID <= 0 || r.rec.keyOf(id) == "" || !t.firstListing(id) {
 			return nil
 		}
 		per, err := tresGresCount(j.TresPerNode, k)

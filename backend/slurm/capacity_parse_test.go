@@ -175,6 +175,7 @@ func TestCapacityFromOutput(t *testing.T) {
 		"12|n4|gres:gpu:h100:4|",
 		"13|n[1-2]|gres:gpu:h100:1|", // not ours
 		"14|n5|gres:gpu:h100:8|",     // ours, but not on the partition
+		"11|n2|gres:gpu:h100:2|",     // 11 again: holds nothing more
 		"bad|line",                   // not a job id: skipped
 		"",
 	}, "\n")

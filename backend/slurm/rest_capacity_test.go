@@ -16,9 +16,10 @@ import (
 
 // capacitySite is a slurmrestd whose partition gpu lists nodes nodes of
 // nameLen-byte names, each with 3 of its 8 h100s free; node 3 carries job
-// 7 (2 h100s, the server's own) and job 8 (1 h100, another's). After them
-// come node 0 again, all free (a second listing counts for nothing), and
-// a node of another partition.
+// 7 (2 h100s, the server's own, listed twice: the second listing holds
+// nothing more) and job 8 (1 h100, another's). After them come node 0
+// again, all free (a second listing counts for nothing), and a node of
+// another partition.
 func capacitySite(nodes, nameLen int) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		bw := bufio.NewWriterSize(w, 64<<10)
@@ -31,6 +32,7 @@ func capacitySite(nodes, nameLen int) http.Handler {
 			fmt.Fprintf(bw, `{"errors":[],"jobs":[`+
 				`{"job_id":7,"job_state":"RUNNING","nodes":%q,"tres_per_node":"gres:gpu:h100:2","job_resources":{"allocated_nodes":[{"nodename":%[1]q}]}},`+
 				`{"job_id":8,"job_state":"RUNNING","nodes":%[1]q,"tres_per_node":"gres:gpu:h100:1"},`+
+				`{"job_id":7,"job_state":"RUNNING","nodes":%[1]q,"tres_per_node":"gres:gpu:h100:2"},`+
 				`{"job_id":9,"job_state":"PENDING","nodes":"","tres_per_node":"gres:gpu:h100:4"}]}`, n3)
 		case apiPath("nodes"):
 			bw.WriteString(`{"errors":[],"nodes":[`)
@@ -94,6 +96,20 @@ func TestRESTCapacityKeepsNoNodeNames(t *testing.T) {
 	t.Logf("a poll over %d nodes of %d-byte names grew the heap by %d bytes (allocated %d)", nodes, nameLen, grew, after.TotalAlloc-before.TotalAlloc)
 	if grew > 12<<20 {
 		t.Errorf("a poll over %d nodes of %d-byte names grew the heap by %d bytes; want at most 12 MiB", nodes, nameLen, grew)
+	}
+}
+
+// TestRESTCapacityCountsEachOwnJobOnce: an own job that slurmrestd listed
+// twice had what it holds added twice to the capacity.
+func TestRESTCapacityCountsEachOwnJobOnce(t *testing.T) {
+	srv := httptest.NewServer(capacitySite(10, 16))
+	defer srv.Close()
+	got, err := capacityREST(t, srv.URL).Capacity(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 3*10 + 2; got[backend.SiteAccelerator] != want {
+		t.Errorf("capacity %d; want %d", got[backend.SiteAccelerator], want)
 	}
 }
 
