@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"strconv"
 	"strings"
 
@@ -241,23 +242,140 @@ func flagStopsJobs(f string) bool {
 }
 
 // expandHostlist expands a Slurm host list ("node[01-03,07],gpu-[1-2]x")
-// into names, refusing one that names more than max hosts.
-func expandHostlist(s string, max int) ([]string, error) {
-	if len(s) > maxCapacityLine {
-		return nil, fmt.Errorf("host list of %d bytes, at most %d", len(s), maxCapacityLine)
-	}
+// into names, refusing one that names more than limit hosts or a host name
+// longer than maxNodeText bytes.
+func expandHostlist(s string, limit int) ([]string, error) {
 	var out []string
+	_, err := eachHostlist(s, limit, func(name string) { out = append(out, name) })
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// eachHostlist calls yield with each name of a Slurm host list, as
+// expandHostlist, and returns how many. Each of its host expressions is
+// checked whole before any of its names is made, and a name is made only
+// when yield is called with it; a list in error may have yielded some.
+func eachHostlist(s string, limit int, yield func(string)) (int, error) {
+	if len(s) > maxCapacityLine {
+		return 0, fmt.Errorf("host list of %d bytes, at most %d", len(s), maxCapacityLine)
+	}
+	n := 0
 	for _, item := range splitBrackets(s) {
 		if item == "" {
 			continue
 		}
-		names, err := expandHost(item, max-len(out))
+		k, err := eachHost(item, limit-n, yield)
 		if err != nil {
-			return nil, fmt.Errorf("host list %q: %w", clip(s), err)
+			return n, fmt.Errorf("host list %q: %w", clip(s), err)
 		}
-		out = append(out, names...)
+		n += k
 	}
-	return out, nil
+	return n, nil
+}
+
+// eachHost calls yield with each name of one host expression,
+// prefix[ranges]suffix…, and returns how many; more than limit names, or
+// one longer than maxNodeText bytes, is an error found before any name
+// is made.
+func eachHost(item string, limit int, yield func(string)) (int, error) {
+	type span struct {
+		lo, hi, width int
+	}
+	// An expression is literals each followed by a bracket of ranges,
+	// but for the last.
+	type part struct {
+		lit   string
+		spans []span
+	}
+	var parts []part
+	n, longest := 1, 0
+	for rest := item; ; {
+		open := strings.IndexByte(rest, '[')
+		if open < 0 {
+			if strings.ContainsAny(rest, "]") {
+				return 0, errors.New("unbalanced brackets")
+			}
+			parts = append(parts, part{lit: rest})
+			longest += len(rest)
+			break
+		}
+		end := strings.IndexByte(rest[open:], ']')
+		if end < 0 {
+			return 0, errors.New("unbalanced brackets")
+		}
+		end += open
+		prefix, ranges := rest[:open], rest[open+1:end]
+		if strings.ContainsAny(prefix, "]") || strings.ContainsAny(ranges, "[") {
+			return 0, errors.New("unbalanced brackets")
+		}
+		var spans []span
+		count, digits := 0, 0
+		for _, r := range strings.Split(ranges, ",") {
+			a, b, isRange := strings.Cut(r, "-")
+			if !isRange {
+				b = a
+			}
+			if !isDigits(a) || !isDigits(b) || len(a) > 9 || len(b) > 9 {
+				return 0, fmt.Errorf("range %q is not n or n-m", r)
+			}
+			lo, _ := strconv.Atoi(a)
+			hi, _ := strconv.Atoi(b)
+			if hi < lo {
+				return 0, fmt.Errorf("range %q runs backwards", r)
+			}
+			if count += hi - lo + 1; count > limit {
+				return 0, fmt.Errorf("more than %d hosts", maxCapacityNodes)
+			}
+			spans = append(spans, span{lo, hi, len(a)})
+			digits = max(digits, len(a), len(strconv.Itoa(hi)))
+		}
+		if n *= count; n > limit {
+			return 0, fmt.Errorf("more than %d hosts", maxCapacityNodes)
+		}
+		longest += len(prefix) + digits
+		parts = append(parts, part{prefix, spans})
+		rest = rest[end+1:]
+	}
+	if n > limit {
+		return 0, fmt.Errorf("more than %d hosts", maxCapacityNodes)
+	}
+	if longest > maxNodeText {
+		return 0, fmt.Errorf("a host name of %d bytes, at most %d", longest, maxNodeText)
+	}
+	// The names, in order, each made in buf as it is yielded.
+	buf := make([]byte, 0, longest)
+	var walk func(i int)
+	walk = func(i int) {
+		p := parts[i]
+		mark := len(buf)
+		buf = append(buf, p.lit...)
+		if i == len(parts)-1 {
+			yield(string(buf))
+		}
+		for _, sp := range p.spans {
+			for v := sp.lo; v <= sp.hi; v++ {
+				m := len(buf)
+				buf = appendPadded(buf, v, sp.width)
+				walk(i + 1)
+				buf = buf[:m]
+			}
+		}
+		buf = buf[:mark]
+	}
+	walk(0)
+	return n, nil
+}
+
+// appendPadded appends v in decimal, zero-padded to width digits.
+func appendPadded(b []byte, v, width int) []byte {
+	var d [20]byte
+	s := strconv.AppendInt(d[:0], int64(v), 10)
+	for i := len(s); i < width; i++ {
+		b = append(b, '0')
+	}
+	return append(b, s...)
 }
 
 // splitBrackets splits s at the commas outside brackets.
@@ -280,76 +398,6 @@ func splitBrackets(s string) []string {
 	return append(out, s[start:])
 }
 
-// expandHost expands one host expression, prefix[ranges]suffix…, with at
-// most max names.
-func expandHost(item string, max int) ([]string, error) {
-	open := strings.IndexByte(item, '[')
-	if open < 0 {
-		if strings.ContainsAny(item, "]") {
-			return nil, errors.New("unbalanced brackets")
-		}
-		if max < 1 {
-			return nil, fmt.Errorf("more than %d hosts", maxCapacityNodes)
-		}
-		return []string{item}, nil
-	}
-	end := strings.IndexByte(item[open:], ']')
-	if end < 0 {
-		return nil, errors.New("unbalanced brackets")
-	}
-	end += open
-	prefix, ranges, rest := item[:open], item[open+1:end], item[end+1:]
-	if strings.ContainsAny(prefix, "]") || strings.ContainsAny(ranges, "[") {
-		return nil, errors.New("unbalanced brackets")
-	}
-	type span struct {
-		lo, hi, width int
-	}
-	var spans []span
-	n := 0
-	for _, r := range strings.Split(ranges, ",") {
-		a, b, isRange := strings.Cut(r, "-")
-		if !isRange {
-			b = a
-		}
-		if !isDigits(a) || !isDigits(b) || len(a) > 9 || len(b) > 9 {
-			return nil, fmt.Errorf("range %q is not n or n-m", r)
-		}
-		lo, _ := strconv.Atoi(a)
-		hi, _ := strconv.Atoi(b)
-		if hi < lo {
-			return nil, fmt.Errorf("range %q runs backwards", r)
-		}
-		n += hi - lo + 1
-		if n > max {
-			return nil, fmt.Errorf("more than %d hosts", maxCapacityNodes)
-		}
-		spans = append(spans, span{lo, hi, len(a)})
-	}
-	var tails []string
-	if rest == "" {
-		tails = []string{""}
-	} else {
-		var err error
-		if tails, err = expandHost(rest, max/n); err != nil {
-			return nil, err
-		}
-	}
-	if n*len(tails) > max {
-		return nil, fmt.Errorf("more than %d hosts", maxCapacityNodes)
-	}
-	out := make([]string, 0, n*len(tails))
-	for _, sp := range spans {
-		for i := sp.lo; i <= sp.hi; i++ {
-			num := fmt.Sprintf("%0*d", sp.width, i)
-			for _, t := range tails {
-				out = append(out, prefix+num+t)
-			}
-		}
-	}
-	return out, nil
-}
-
 // capNode is one node of the partition as a capacity poll sees it.
 type capNode struct {
 	name        string
@@ -357,36 +405,77 @@ type capNode struct {
 	total, used int // of the site's GRES kind
 }
 
-// capJob is one of this server's running jobs, with the GRES it holds on
-// each of its nodes.
-type capJob struct {
-	nodes   []string
-	perNode int
-}
-
 // capacityOf adds up what the site can give: the free GRES of the nodes
 // that take jobs (none when the partition is not up) and what the own jobs
-// hold on the partition's nodes.
-func capacityOf(partitionUp bool, nodes []capNode, jobs []capJob) int {
-	in := make(map[string]bool, len(nodes))
-	n := 0
+// hold on the partition's nodes, as noted in t.
+func capacityOf(partitionUp bool, nodes []capNode, t *capTally) int {
 	for _, nd := range nodes {
-		if in[nd.name] {
-			continue
-		}
-		in[nd.name] = true
-		if partitionUp && nd.takesJobs && nd.total > nd.used {
-			n += nd.total - nd.used
-		}
+		t.node(partitionUp, nd)
 	}
-	for _, j := range jobs {
-		for _, name := range j.nodes {
-			if in[name] {
-				n += j.perNode
-			}
-		}
+	return t.n
+}
+
+// capTally adds up a capacity poll as it is read: first what this
+// server's running jobs hold on each node, then the partition's nodes one
+// at a time, a node listed more than once counted once (its first
+// listing). It keeps no node name, only a keyed 128-bit hash of each
+// (maphash, with seeds of its own that a site cannot know, so it cannot
+// make two names meet): a partition of a million nodes of long names
+// costs a set of 16-byte keys, not the names.
+type capTally struct {
+	seed  [2]maphash.Seed
+	holds map[nodeKey]int      // GRES the own jobs hold, per node
+	seen  map[nodeKey]struct{} // the partition's nodes counted
+	jobs  map[string]struct{}  // the own jobs counted
+	n     int
+}
+
+type nodeKey [2]uint64
+
+func newCapTally() *capTally {
+	return &capTally{
+		seed:  [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
+		holds: make(map[nodeKey]int),
+		seen:  make(map[nodeKey]struct{}),
+		jobs:  make(map[string]struct{}),
 	}
-	return n
+}
+
+// firstListing says whether the own job id is listed for the first time:
+// a job listed again holds nothing more. (There are no more entries than
+// own jobs, each of which has a record.)
+func (t *capTally) firstListing(id string) bool {
+	if _, dup := t.jobs[id]; dup {
+		return false
+	}
+	t.jobs[id] = struct{}{}
+	return true
+}
+
+func (t *capTally) key(name string) nodeKey {
+	return nodeKey{maphash.String(t.seed[0], name), maphash.String(t.seed[1], name)}
+}
+
+// hold notes that an own job holds per of the site's GRES on node name.
+func (t *capTally) hold(name string, per int) {
+	if per > 0 {
+		t.holds[t.key(name)] += per
+	}
+}
+
+// node counts a node of the partition: its free GRES when it takes jobs
+// and the partition is up, and what the own jobs hold there; nothing for
+// a node counted before.
+func (t *capTally) node(partitionUp bool, nd capNode) {
+	k := t.key(nd.name)
+	if _, dup := t.seen[k]; dup {
+		return
+	}
+	t.seen[k] = struct{}{}
+	if partitionUp && nd.takesJobs && nd.total > nd.used {
+		t.n += nd.total - nd.used
+	}
+	t.n += t.holds[k]
 }
 
 // sinfoCapacityFormat is what Capacity asks sinfo for, one node a line;
@@ -449,40 +538,38 @@ func parseSinfoCapacity(out, partition string, k gresKind) (nodes []capNode, up 
 const squeueCapacityFormat = "JobID:|,NodeList:|,tres-per-node:|"
 
 // parseSqueueCapacity reads squeue's lines (squeueCapacityFormat) and
-// returns the jobs that own says are this server's, with what they hold.
-// Lines of other jobs are not parsed beyond their job id.
-func parseSqueueCapacity(out string, own func(id string) bool, k gresKind) ([]capJob, error) {
-	var jobs []capJob
+// notes in t what the jobs that own says are this server's hold, on each
+// of their nodes. Lines of other jobs are not parsed beyond their job id.
+func parseSqueueCapacity(out string, own func(id string) bool, k gresKind, t *capTally) error {
 	budget := maxCapacityNodes // node names of all own jobs together
 	for i, line := range strings.Split(out, "\n") {
 		if strings.TrimSpace(line) == "" {
 			continue
 		}
 		id, rest, _ := strings.Cut(line, "|")
-		if !isJobID(id) || !own(id) {
+		if !isJobID(id) || !own(id) || !t.firstListing(id) {
 			continue
 		}
 		if len(line) > maxCapacityLine {
-			return nil, fmt.Errorf("squeue line %d (job %s): %d bytes, at most %d", i+1, id, len(line), maxCapacityLine)
+			return fmt.Errorf("squeue line %d (job %s): %d bytes, at most %d", i+1, id, len(line), maxCapacityLine)
 		}
 		f := strings.Split(rest, "|")
 		if len(f) != 3 || f[2] != "" {
-			return nil, fmt.Errorf("squeue line %d (job %s): %q is not %d fields separated by |", i+1, id, clip(line), 3)
+			return fmt.Errorf("squeue line %d (job %s): %q is not %d fields separated by |", i+1, id, clip(line), 3)
 		}
-		nodes, err := expandHostlist(f[0], budget)
-		if err != nil {
-			return nil, fmt.Errorf("squeue line %d (job %s): %w", i+1, id, err)
-		}
-		budget -= len(nodes)
 		per, err := tresGresCount(f[1], k)
 		if err != nil {
-			return nil, fmt.Errorf("squeue line %d (job %s): %w", i+1, id, err)
+			return fmt.Errorf("squeue line %d (job %s): %w", i+1, id, err)
 		}
-		if per > 0 {
-			jobs = append(jobs, capJob{nodes: nodes, perNode: per})
+		// Each name noted as it is made: a line of 64 KiB names a
+		// million hosts.
+		n, err := eachHostlist(f[0], budget, func(name string) { t.hold(name, per) })
+		if err != nil {
+			return fmt.Errorf("squeue line %d (job %s): %w", i+1, id, err)
 		}
+		budget -= n
 	}
-	return jobs, nil
+	return nil
 }
 
 // Capacity reports how many of the site's GRES its jobs can have now (see
@@ -506,11 +593,11 @@ func (s *Slurm) Capacity(ctx context.Context) (map[string]int, error) {
 	if err != nil {
 		return nil, fmt.Errorf("slurm capacity: %w", err)
 	}
-	jobs, err := parseSqueueCapacity(out, func(id string) bool { return s.rec.keyOf(id) != "" }, k)
-	if err != nil {
+	t := newCapTally()
+	if err := parseSqueueCapacity(out, func(id string) bool { return s.rec.keyOf(id) != "" }, k, t); err != nil {
 		return nil, fmt.Errorf("slurm capacity: %w", err)
 	}
-	return map[string]int{backend.SiteAccelerator: capacityOf(up, nodes, jobs)}, nil
+	return map[string]int{backend.SiteAccelerator: capacityOf(up, nodes, t)}, nil
 }
 
 // runLimited is run with the output bounded by maxCapacityOutput.
@@ -546,84 +633,93 @@ func (c *capped) Write(p []byte) (int, error) {
 
 // Capacity reports how many of the site's GRES its jobs can have now (see
 // the comment at the top of this file), keyed backend.SiteAccelerator. It
-// asks slurmrestd for the partitions, the nodes and the jobs (three GETs;
-// the lists are read one element at a time).
+// asks slurmrestd for the partitions, the jobs and the nodes (three GETs;
+// the lists are read one element at a time). Of the jobs it keeps what
+// the own ones hold per node; of the nodes, which may be a gigabyte of
+// them, nothing but the tally (capTally).
 func (r *REST) Capacity(ctx context.Context) (map[string]int, error) {
 	k := kindOf(r.gres)
 	partition, up, err := r.capacityPartition(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("slurm capacity: %w", err)
 	}
-	var nodes []capNode
-	err = r.c.list(ctx, apiPath("nodes"), "nodes", func(raw json.RawMessage) error {
-		n, ok, err := restCapNode(raw, partition, k)
-		if err != nil || !ok {
-			return err
-		}
-		if len(nodes) >= maxCapacityNodes {
-			return fmt.Errorf("more than %d nodes", maxCapacityNodes)
-		}
-		nodes = append(nodes, n)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("slurm capacity: nodes: %w", err)
-	}
-	var jobs []capJob
+	t := newCapTally()
 	budget := maxCapacityNodes // node names of all own jobs together
-	err = r.c.list(ctx, apiPath("jobs"), "jobs", func(raw json.RawMessage) error {
-		var j struct {
-			apiJob
-			TresPerNode string `json:"tres_per_node"`
-		}
-		if err := json.Unmarshal(raw, &j); err != nil {
-			return fmt.Errorf("job: %w", err)
-		}
+	err = listOf(ctx, r.c, apiPath("jobs"), "jobs", func(j *restCapJob) error {
 		if st := strings.ToUpper(string(j.State)); st != "RUNNING" && st != "SUSPENDED" {
 			return nil
 		}
 		id := strconv.FormatInt(j.JobID, 10)
-		if j.JobID <= 0 || r.rec.keyOf(id) == "" {
+		if j.JobID <= 0 || r.rec.keyOf(id) == "" || !t.firstListing(id) {
 			return nil
 		}
 		per, err := tresGresCount(j.TresPerNode, k)
 		if err != nil {
 			return fmt.Errorf("job %s: tres_per_node: %w", id, err)
 		}
+		hold := func(name string) { t.hold(name, per) }
 		names := j.nodeNames()
-		if len(names) == 0 && j.Nodes != "" {
-			if names, err = expandHostlist(j.Nodes, budget); err != nil {
+		n := len(names)
+		if n == 0 && j.Nodes != "" {
+			// Each name held as it is made: a host list of 64 KiB
+			// names a million hosts.
+			if n, err = eachHostlist(j.Nodes, budget, hold); err != nil {
 				return fmt.Errorf("job %s: nodes: %w", id, err)
 			}
 		}
-		if budget -= len(names); budget < 0 {
+		if budget -= n; budget < 0 {
 			return fmt.Errorf("this server's running jobs are on more than %d nodes", maxCapacityNodes)
 		}
-		if per > 0 {
-			jobs = append(jobs, capJob{nodes: names, perNode: per})
+		for _, name := range names {
+			hold(name)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("slurm capacity: jobs: %w", err)
 	}
-	return map[string]int{backend.SiteAccelerator: capacityOf(up, nodes, jobs)}, nil
+	count := 0
+	err = listOf(ctx, r.c, apiPath("nodes"), "nodes", func(raw *restCapNodeJSON) error {
+		n, ok, err := restCapNode(raw, partition, k)
+		if err != nil || !ok {
+			return err
+		}
+		if count++; count > maxCapacityNodes {
+			return fmt.Errorf("more than %d nodes", maxCapacityNodes)
+		}
+		t.node(up, n)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("slurm capacity: nodes: %w", err)
+	}
+	return map[string]int{backend.SiteAccelerator: t.n}, nil
+}
+
+// restCapJob is what Capacity reads of a job of slurmrestd's GET jobs.
+type restCapJob struct {
+	apiJob
+	TresPerNode string `json:"tres_per_node"`
+}
+
+// restCapNodeJSON is what Capacity reads of a node of slurmrestd's GET
+// nodes.
+type restCapNodeJSON struct {
+	Name       string          `json:"name"`
+	State      string          `json:"state"`
+	Flags      json.RawMessage `json:"state_flags"`
+	Partitions json.RawMessage `json:"partitions"`
+	Gres       string          `json:"gres"`
+	GresUsed   string          `json:"gres_used"`
 }
 
 // restCapNode reads one node of slurmrestd's GET nodes, and whether it is
 // in partition.
-func restCapNode(raw json.RawMessage, partition string, k gresKind) (capNode, bool, error) {
-	var n struct {
-		apiNode
-		GresUsed string `json:"gres_used"`
-	}
-	if err := json.Unmarshal(raw, &n); err != nil {
-		return capNode{}, false, fmt.Errorf("node: %w", err)
-	}
+func restCapNode(n *restCapNodeJSON, partition string, k gresKind) (capNode, bool, error) {
 	if in, err := jsonHas(n.Partitions, partition); err != nil || !in {
 		return capNode{}, false, err
 	}
-	if n.Name == "" || len(n.Name) > 256 {
+	if n.Name == "" || len(n.Name) > maxNodeText {
 		return capNode{}, false, fmt.Errorf("node name %q is not a node name", clip(n.Name))
 	}
 	total, err := gresCount(n.Gres, k)

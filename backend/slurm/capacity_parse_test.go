@@ -1,6 +1,7 @@
 package slurm
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -99,13 +100,19 @@ func TestExpandHostlist(t *testing.T) {
 		{"n[-1]", nil, "not n or n-m"},
 		{"n[0-999999999]", nil, "more than"},
 		{"a[0-9999]b[0-9999]", nil, "more than"},
+		// A host name is at most maxNodeText bytes: a long prefix before
+		// a range made as many long names as the range asked for.
+		{strings.Repeat("a", 254) + "[1-999]", nil, "host name of 257 bytes"},
+		{strings.Repeat("a", 1000) + "[1-1000]", nil, "host name of"},
+		{"r[1-2]" + strings.Repeat("a", 300) + "[1-2]", nil, "host name of"},
+		{strings.Repeat("a", 300), nil, "host name of"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
+		t.Run(clip(tt.in), func(t *testing.T) {
 			got, err := expandHostlist(tt.in, maxCapacityNodes)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("expandHostlist(%q) = %d names, %v; want an error with %q", tt.in, len(got), err, tt.wantErr)
+					t.Fatalf("expandHostlist(%q) = %d names, %v; want an error with %q", clip(tt.in), len(got), err, tt.wantErr)
 				}
 				return
 			}
@@ -116,6 +123,10 @@ func TestExpandHostlist(t *testing.T) {
 				t.Fatalf("expandHostlist(%q) (-want +got):\n%s", tt.in, diff)
 			}
 		})
+	}
+	// At the bound: names of maxNodeText bytes.
+	if got, err := expandHostlist(strings.Repeat("a", 253)+"[1-999]", maxCapacityNodes); err != nil || len(got) != 999 || len(got[998]) != maxNodeText {
+		t.Errorf("names of %d bytes: %d names, %v; want 999", maxNodeText, len(got), err)
 	}
 }
 
@@ -152,10 +163,11 @@ func TestCapacityFromOutput(t *testing.T) {
 		"n4|gpu|up|mixed+drain|gpu:h100:8|gpu:h100:4(IDX:0-3)|", // draining: our 4 still count
 		"n5|other*|up|idle|gpu:h100:8|gpu:h100:0(IDX:N/A)|",     // another partition
 		"n6|gpu|up|down+not_responding|gpu:h100:8|gpu:h100:0(IDX:N/A)|",
+		"n2|gpu|up|idle|gpu:h100:8|gpu:h100:0(IDX:N/A)|", // n2 again: counted once, as first listed
 		"",
 	}, "\n")
 	nodes, up, err := parseSinfoCapacity(sinfo, "gpu", h100)
-	if err != nil || !up || len(nodes) != 5 {
+	if err != nil || !up || len(nodes) != 6 {
 		t.Fatalf("parseSinfoCapacity: %d nodes, up %v, %v", len(nodes), up, err)
 	}
 	squeue := strings.Join([]string{
@@ -163,19 +175,24 @@ func TestCapacityFromOutput(t *testing.T) {
 		"12|n4|gres:gpu:h100:4|",
 		"13|n[1-2]|gres:gpu:h100:1|", // not ours
 		"14|n5|gres:gpu:h100:8|",     // ours, but not on the partition
+		"11|n2|gres:gpu:h100:2|",     // 11 again: holds nothing more
 		"bad|line",                   // not a job id: skipped
 		"",
 	}, "\n")
 	own := map[string]bool{"11": true, "12": true, "14": true}
-	jobs, err := parseSqueueCapacity(squeue, func(id string) bool { return own[id] }, h100)
-	if err != nil {
-		t.Fatal(err)
+	holds := func() *capTally {
+		t.Helper()
+		ct := newCapTally()
+		if err := parseSqueueCapacity(squeue, func(id string) bool { return own[id] }, h100, ct); err != nil {
+			t.Fatal(err)
+		}
+		return ct
 	}
 	// n1: 8 free; n2: 3 free + 2 ours; n4: 4 ours.
-	if got := capacityOf(up, nodes, jobs); got != 8+3+2+4 {
+	if got := capacityOf(up, nodes, holds()); got != 8+3+2+4 {
 		t.Fatalf("capacity %d, want 17", got)
 	}
-	if got := capacityOf(false, nodes, jobs); got != 2+4 {
+	if got := capacityOf(false, nodes, holds()); got != 2+4 {
 		t.Fatalf("capacity of a partition that is down: %d, want our 6", got)
 	}
 	// The default partition, when the site names none.
@@ -197,7 +214,7 @@ func TestCapacityFromOutput(t *testing.T) {
 	if _, _, err := parseSinfoCapacity(sinfo, "nope", h100); err == nil || !strings.Contains(err.Error(), "partition nope: not found") {
 		t.Errorf("unknown partition: %v", err)
 	}
-	if _, err := parseSqueueCapacity("11|n[1-|gres:gpu:h100:2|", func(string) bool { return true }, h100); err == nil {
+	if err := parseSqueueCapacity("11|n[1-|gres:gpu:h100:2|", func(string) bool { return true }, h100, newCapTally()); err == nil {
 		t.Error("a broken host list of our job was accepted")
 	}
 }
@@ -218,15 +235,15 @@ func FuzzCapacityOutput(f *testing.F) {
 				}
 			}
 		}
-		jobs, err := parseSqueueCapacity(squeue, func(string) bool { return true }, k)
-		if err == nil {
-			for _, j := range jobs {
-				if j.perNode <= 0 || j.perNode > maxGresPerNode || len(j.nodes) > maxCapacityNodes {
-					t.Fatalf("job %+v out of bounds", j)
+		ct := newCapTally()
+		if err := parseSqueueCapacity(squeue, func(string) bool { return true }, k, ct); err == nil {
+			for _, n := range ct.holds {
+				if n <= 0 || n > maxGresPerNode*maxCapacityNodes {
+					t.Fatalf("a hold of %d out of bounds", n)
 				}
 			}
 		}
-		if n := capacityOf(up, nodes, jobs); n < 0 {
+		if n := capacityOf(up, nodes, ct); n < 0 {
 			t.Fatalf("capacity %d", n)
 		}
 		gresCount(sinfo, gresKind{name: "gpu"}) //nolint:errcheck // must not panic
@@ -240,7 +257,11 @@ func FuzzRESTCapNode(f *testing.F) {
 	f.Add([]byte(`{"name":"n1","state":"mixed","state_flags":["DRAIN"],"partitions":["gpu"],"gres":"gpu:h100:8(S:0-1)","gres_used":"gpu:h100:3(IDX:0-2)"}`))
 	f.Add([]byte(`{"name":"","partitions":["gpu"],"gres":"gpu:h100:-1","gres_used":7}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		n, ok, err := restCapNode(data, "gpu", gresKind{"gpu", "h100"})
+		var raw restCapNodeJSON
+		if json.Unmarshal(data, &raw) != nil {
+			return
+		}
+		n, ok, err := restCapNode(&raw, "gpu", gresKind{"gpu", "h100"})
 		if err != nil || !ok {
 			return
 		}

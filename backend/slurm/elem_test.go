@@ -66,7 +66,12 @@ func TestRESTNodeListsReadInPlace(t *testing.T) {
 	var n capNode
 	var in bool
 	var err error
-	got := allocated(func() { n, in, err = restCapNode(raw, "p", kindOf("gpu")) })
+	got := allocated(func() {
+		var rn restCapNodeJSON
+		if err = json.Unmarshal(raw, &rn); err == nil {
+			n, in, err = restCapNode(&rn, "p", kindOf("gpu"))
+		}
+	})
 	if err != nil || !in || n.takesJobs || n.total != 2 {
 		t.Errorf("restCapNode = %+v, %v, %v; want n1 in p, drained, with 2 GPUs", n, in, err)
 	}

@@ -42,7 +42,7 @@ func TestRESTErrorsListReadOneAtATime(t *testing.T) {
 		do   func() error
 	}{
 		{"list", func() error {
-			return r.c.list(context.Background(), apiPath("nodes"), "nodes", func(json.RawMessage) error { return nil })
+			return listOf(context.Background(), r.c, apiPath("nodes"), "nodes", func(*struct{}) error { return nil })
 		}},
 		{"call", func() error {
 			return r.c.call(context.Background(), http.MethodGet, apiPath("job", "7"), nil, &struct{}{})
@@ -101,7 +101,7 @@ func BenchmarkRESTErrorsList(b *testing.B) {
 	r := plainREST(b, srv.URL)
 	b.ReportAllocs()
 	for range b.N {
-		err := r.c.list(context.Background(), apiPath("nodes"), "nodes", func(json.RawMessage) error { return nil })
+		err := listOf(context.Background(), r.c, apiPath("nodes"), "nodes", func(*struct{}) error { return nil })
 		if _, ok := asRESTError(err); !ok {
 			b.Fatal(err)
 		}

@@ -206,11 +206,7 @@ func (r *REST) Check(ctx context.Context) error {
 	var seen []string
 	seenN := 0
 	found := false
-	err = r.c.list(ctx, apiPath("nodes"), "nodes", func(raw json.RawMessage) error {
-		var n apiNode
-		if err := json.Unmarshal(raw, &n); err != nil {
-			return err
-		}
+	err = listOf(ctx, r.c, apiPath("nodes"), "nodes", func(n *apiNode) error {
 		if in, err := jsonHas(n.Partitions, r.partition); err != nil || !in {
 			return err
 		}
@@ -897,16 +893,7 @@ func (r *REST) downNode(ctx context.Context, nodes []string) (string, error) {
 	defer func() { <-r.nodeSem }()
 	if r.nodesDown == nil || time.Since(r.nodesAt) > r.NodeTTL {
 		var b downBuilder
-		err := r.c.list(ctx, apiPath("nodes"), "nodes", func(raw json.RawMessage) error {
-			var n struct {
-				Name   string    `json:"name"`
-				State  string    `json:"state"`
-				Flags  nodeFlags `json:"state_flags"`
-				Reason string    `json:"reason"`
-			}
-			if err := json.Unmarshal(raw, &n); err != nil {
-				return err
-			}
+		err := listOf(ctx, r.c, apiPath("nodes"), "nodes", func(n *downNodeJSON) error {
 			down := strings.EqualFold(n.State, "down")
 			if !down && !n.Flags.fail {
 				return nil
@@ -929,6 +916,14 @@ func (r *REST) downNode(ctx context.Context, nodes []string) (string, error) {
 		}
 	}
 	return "", nil
+}
+
+// downNodeJSON is what downNode reads of a node of GET nodes.
+type downNodeJSON struct {
+	Name   string    `json:"name"`
+	State  string    `json:"state"`
+	Flags  nodeFlags `json:"state_flags"`
+	Reason string    `json:"reason"`
 }
 
 // nodeFlags is what downNode keeps of a node's state flags: whether FAIL
@@ -1310,11 +1305,7 @@ func (r *REST) Clean(ctx context.Context, handle string) error {
 // whose owner cannot be told is passed to no fn.
 func (r *REST) listOwnJobsNamed(ctx context.Context, name string, fn func(restListedJob) error) (err, ownerErr error) {
 	var owner *jobOwner
-	err = r.c.list(ctx, apiPath("jobs"), "jobs", func(raw json.RawMessage) error {
-		var j restListedJob
-		if err := json.Unmarshal(raw, &j); err != nil {
-			return err
-		}
+	err = listOf(ctx, r.c, apiPath("jobs"), "jobs", func(j *restListedJob) error {
 		if j.Name != name {
 			return nil
 		}
@@ -1325,7 +1316,7 @@ func (r *REST) listOwnJobsNamed(ctx context.Context, name string, fn func(restLi
 		if ownerErr != nil || !owner.owns(j.UserID, j.UserName) {
 			return nil
 		}
-		return fn(j)
+		return fn(*j)
 	})
 	return err, ownerErr
 }

@@ -762,21 +762,40 @@ func (c *restClient) call(ctx context.Context, method, path string, in, out any)
 	})
 }
 
-// list streams the elements of the array under key in a GET answer to
+// listOf streams the elements of the array under key in a GET answer to
 // each, one at a time, so that a cluster with many jobs costs time, not
-// memory. Errors listed in the answer fail the call.
-func (c *restClient) list(ctx context.Context, path, key string, each func(json.RawMessage) error) error {
-	return c.stream(ctx, path, key, maxListBody, each)
+// memory. Each element is decoded straight from the answer into one value
+// of T, zeroed before each (each must not keep it). Errors listed in the
+// answer fail the call.
+func listOf[T any](ctx context.Context, c *restClient, path, key string, each func(*T) error) error {
+	v := new(T)
+	return c.stream(ctx, path, key, maxListBody, func(dec *json.Decoder) error {
+		var zero T
+		*v = zero
+		if err := dec.Decode(v); err != nil {
+			return err
+		}
+		return each(v)
+	})
 }
 
-// one is list for an answer about one thing (a job, a partition, the
-// pings), of at most maxBody bytes. Such an answer is a list too, and
-// decoded whole, a maxBody of empty elements cost a hundred times that.
+// one is listOf for an answer about one thing (a job, a partition, the
+// pings), of at most maxBody bytes, handing each element as sent. Such an
+// answer is a list too, and decoded whole, a maxBody of empty elements
+// cost a hundred times that.
 func (c *restClient) one(ctx context.Context, path, key string, each func(json.RawMessage) error) error {
-	return c.stream(ctx, path, key, maxBody, each)
+	return c.stream(ctx, path, key, maxBody, func(dec *json.Decoder) error {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return err
+		}
+		return each(raw)
+	})
 }
 
-func (c *restClient) stream(ctx context.Context, path, key string, limit int64, each func(json.RawMessage) error) error {
+// stream hands the decoder, at each element of the array under key, to
+// each, which reads that element and nothing more.
+func (c *restClient) stream(ctx context.Context, path, key string, limit int64, each func(*json.Decoder) error) error {
 	return c.request(ctx, http.MethodGet, path, nil, limit, func(r io.Reader) error {
 		g := &gate{r: r}
 		dec := json.NewDecoder(g)
@@ -802,11 +821,7 @@ func (c *restClient) stream(ctx context.Context, path, key string, limit int64, 
 						return err
 					}
 					for dec.More() {
-						var raw json.RawMessage
-						if err := dec.Decode(&raw); err != nil {
-							return err
-						}
-						if err := each(raw); err != nil {
+						if err := each(dec); err != nil {
 							return err
 						}
 						next()

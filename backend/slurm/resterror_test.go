@@ -3,7 +3,6 @@ package slurm
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -128,7 +127,7 @@ func TestRESTErrorKeepsABoundedList(t *testing.T) {
 	}{
 		{"call", 100_000, func() error { return c.call(ctx, http.MethodGet, "/one", nil, nil) }},
 		{"list", 100_000, func() error {
-			return c.list(ctx, "/all", "jobs", func(json.RawMessage) error { return nil })
+			return listOf(ctx, c, "/all", "jobs", func(*struct{}) error { return nil })
 		}},
 		{"status", 500, func() error { return c.call(ctx, http.MethodGet, "/status", nil, nil) }},
 	} {
