@@ -243,7 +243,9 @@ type Store interface {
 	// order of puts, and appends their audit records in that order.
 	PutResources(ctx context.Context, puts []ResourcePut) ([]*Resource, error)
 	// TenantUID returns the user id a tenant's workloads run as, allocating
-	// the next free one at or above base the first time.
+	// the next free one at or above base the first time. A recorded id
+	// below base, past 2^31-1, or held by another tenant too (the table
+	// changed by hand) is refused with an error.
 	TenantUID(ctx context.Context, tenant string, base int) (int, error)
 
 	// PutRuleRevision stores r as revision after (the number it must follow:
