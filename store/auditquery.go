@@ -278,16 +278,23 @@ func (s auditSource) Read(kind string, fn func([]audit.Entry) error) error {
 		first += " WHERE kind = " + s.ph(1)
 	}
 	first += " ORDER BY seq LIMIT " + strconv.Itoa(verifyPage)
-	next := "SELECT " + s.cols + " FROM audit WHERE seq > " + s.ph(1)
+	// A page after the first starts at the last seq read, not after it,
+	// past the entries of that seq read already (read, an OFFSET): seqs
+	// are unique only while the table keeps its primary key, and whoever
+	// rebuilt it without one and put a second entry at the seq that ended
+	// a page had it listed by the log's readers and passed over here.
+	// Read, it breaks the chain where it is.
+	next := "SELECT " + s.cols + " FROM audit WHERE seq >= " + s.ph(1)
 	if kind != "" {
 		next += " AND kind = " + s.ph(2)
 	}
-	next += " ORDER BY seq LIMIT " + strconv.Itoa(verifyPage)
+	next += " ORDER BY seq LIMIT " + strconv.Itoa(verifyPage) + " OFFSET "
 	var after *int64
+	var read int // entries of seq *after read
 	for {
 		q, args := first, []any{}
 		if after != nil {
-			q, args = next, []any{*after}
+			q, args = next+strconv.Itoa(read), []any{*after}
 		}
 		if kind != "" {
 			args = append(args, kind)
@@ -311,6 +318,12 @@ func (s auditSource) Read(kind string, fn func([]audit.Entry) error) error {
 			return err
 		}
 		last := page[len(page)-1].Seq
+		if after == nil || last != *after {
+			read = 0
+		}
+		for i := len(page) - 1; i >= 0 && page[i].Seq == last; i-- {
+			read++
+		}
 		after = &last
 	}
 }
