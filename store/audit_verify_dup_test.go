@@ -26,6 +26,10 @@ func TestAuditDuplicateSeqAtPageEnd(t *testing.T) {
 		name string
 		sql  string
 	}{
+		// A row without a seq: readers that list the whole log fail on
+		// it, and so must the verification, not pass it by.
+		{"no seq", `INSERT INTO audit (seq, time, kind, run_id, payload, prev_hash, hash, tenant, version)
+			SELECT NULL, time, kind, run_id, payload, prev_hash, hash, tenant, version FROM audit WHERE seq = 5`},
 		{"copy", fmt.Sprintf(`INSERT INTO audit SELECT * FROM audit WHERE seq = %d`, verifyPage)},
 		{"forged", fmt.Sprintf(`INSERT INTO audit (seq, time, kind, run_id, payload, prev_hash, hash, tenant, version)
 			SELECT seq, time, 'transfer', run_id, '{"n":-1}', prev_hash, hash, tenant, version FROM audit WHERE seq = %d`, verifyPage)},
@@ -66,16 +70,22 @@ func TestAuditDuplicateSeqAtPageEnd(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
+				res, err := s.VerifyAudit(ctx)
+				if tc.name == "no seq" {
+					if err == nil {
+						t.Fatalf("a row without a seq: verified %+v, want an error", res)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
 				all, err := s.AuditEntries(ctx, "")
 				if err != nil {
 					t.Fatal(err)
 				}
 				if len(all) != n+1 {
 					t.Fatalf("the log's readers list %d entries, want %d", len(all), n+1)
-				}
-				res, err := s.VerifyAudit(ctx)
-				if err != nil {
-					t.Fatal(err)
 				}
 				if res.OK || res.Problem == nil || res.Problem.Seq != verifyPage {
 					t.Fatalf("a second entry at seq %d, which the log's readers list: %+v (problem %+v), want a break at %d", verifyPage, res, res.Problem, verifyPage)
