@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -271,23 +272,32 @@ type auditSource struct {
 func (s auditSource) Read(kind string, fn func([]audit.Entry) error) error {
 	// The first page has no lower bound: an entry moved below 1, to the
 	// lowest seq there is included, is shown by the log's readers, and
-	// must be read, and reported, here too. (A row without a seq fails
-	// the scan: the verification errs rather than pass it by.)
+	// must be read, and reported, here too. (A row without a seq, put
+	// there by whoever dropped the primary key, fails the scan, or the
+	// look for one at the end: the verification errs rather than pass it
+	// by.)
 	first := "SELECT " + s.cols + " FROM audit"
 	if kind != "" {
 		first += " WHERE kind = " + s.ph(1)
 	}
 	first += " ORDER BY seq LIMIT " + strconv.Itoa(verifyPage)
-	next := "SELECT " + s.cols + " FROM audit WHERE seq > " + s.ph(1)
+	// A page after the first starts at the last seq read, not after it,
+	// past the entries of that seq read already (read, an OFFSET): seqs
+	// are unique only while the table keeps its primary key, and whoever
+	// rebuilt it without one and put a second entry at the seq that ended
+	// a page had it listed by the log's readers and passed over here.
+	// Read, it breaks the chain where it is.
+	next := "SELECT " + s.cols + " FROM audit WHERE seq >= " + s.ph(1)
 	if kind != "" {
 		next += " AND kind = " + s.ph(2)
 	}
-	next += " ORDER BY seq LIMIT " + strconv.Itoa(verifyPage)
+	next += " ORDER BY seq LIMIT " + strconv.Itoa(verifyPage) + " OFFSET "
 	var after *int64
+	var read int // entries of seq *after read
 	for {
 		q, args := first, []any{}
 		if after != nil {
-			q, args = next, []any{*after}
+			q, args = next+strconv.Itoa(read), []any{*after}
 		}
 		if kind != "" {
 			args = append(args, kind)
@@ -305,14 +315,42 @@ func (s auditSource) Read(kind string, fn func([]audit.Entry) error) error {
 			return err
 		}
 		if len(page) == 0 {
-			return nil
+			if kind != "" {
+				// A lookup within a verification, which reads the
+				// whole log too.
+				return nil
+			}
+			return s.noSeqless()
 		}
 		if err := fn(page); err != nil {
 			return err
 		}
 		last := page[len(page)-1].Seq
+		if after == nil || last != *after {
+			read = 0
+		}
+		for i := len(page) - 1; i >= 0 && page[i].Seq == last; i-- {
+			read++
+		}
 		after = &last
 	}
+}
+
+// noSeqless fails when the table holds a row without a seq: PostgreSQL sorts a NULL last, where the pages after the
+// first (seq >= the last read) never look, and the log's readers that
+// list it whole fail on it. The look is its own query, from the primary
+// key's index, rather than the first page's order with NULLs first,
+// which that index cannot give (the whole table read and sorted).
+func (s auditSource) noSeqless() error {
+	var one int
+	found, err := s.one(&one, "SELECT 1 FROM audit WHERE seq IS NULL LIMIT 1")
+	if err != nil {
+		return err
+	}
+	if found {
+		return errors.New("the audit table holds an entry without a seq: its primary key was dropped and the table written outside Meridian")
+	}
+	return nil
 }
 
 // SeqOf implements audit.Source, from the audit_hash index.

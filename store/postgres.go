@@ -181,7 +181,7 @@ func (s *Postgres) CreateRun(ctx context.Context, r *Run, idemKey string, ch Cha
 				if err := tx.QueryRow(ctx, `SELECT run_id FROM idempotency_keys WHERE tenant = $1 AND key = $2`, r.Tenant, idemKey).Scan(&id); err != nil {
 					return err
 				}
-				got, err := pgGetRun(ctx, tx, id)
+				got, err := keyRun(pgGetRun(ctx, tx, id))(r.Tenant)
 				out = got
 				return err
 			}
@@ -435,7 +435,7 @@ func (s *Postgres) RunByKey(ctx context.Context, tenant, key string) (*Run, erro
 	if err != nil {
 		return nil, err
 	}
-	return pgGetRun(ctx, s.pool, id)
+	return keyRun(pgGetRun(ctx, s.pool, id))(tenant)
 }
 
 // GetRun implements Store.

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"meridian.dev/meridian/catalog"
 )
 
 // runsChannel is the channel each replica announces the run changes it
@@ -35,9 +37,14 @@ type announcer struct {
 }
 
 // announce queues a committed change to tenant's run id, without blocking.
+// A line longer than a listener takes (maxAnnounceLine) goes as "*".
 func (s *Postgres) announce(tenant, id string) {
+	line := tenant + " " + id
+	if len(line) > maxAnnounceLine {
+		line = "*"
+	}
 	select {
-	case s.ann.ch <- tenant + " " + id:
+	case s.ann.ch <- line:
 	default:
 		s.ann.lost.Store(true)
 	}
@@ -78,7 +85,7 @@ func (s *Postgres) startAnnouncer() {
 }
 
 // maxAnnounceLine bounds one line: a tenant name (a DNS label, 63 bytes)
-// and a run id, with room to spare.
+// and a run id, with room to spare. Listeners drop longer lines.
 const maxAnnounceLine = 200
 
 func (s *Postgres) stopAnnouncer() {
@@ -176,19 +183,32 @@ func (s *Postgres) listenOnce(ctx context.Context, h RunChanges) error {
 		if n.Channel != runsChannel {
 			continue
 		}
-		for line := range strings.Lines(n.Payload) {
-			line = strings.TrimSuffix(line, "\n")
-			if line == "*" {
-				if h.Resync != nil {
-					h.Resync()
-				}
-				continue
+		heard(n.Payload, h)
+	}
+}
+
+// heard passes a payload's lines to h. Any session of the database may
+// notify the channel, so a payload is read as hostile: "*" asks h for a
+// Resync once a payload however many times it is there (each is a read
+// of every watched run, and a payload of 8,000 bytes holds 4,000 of
+// them), and a line that no replica writes (longer than maxAnnounceLine,
+// or whose tenant is not a tenant name) is dropped.
+func heard(payload string, h RunChanges) {
+	resynced := false
+	for line := range strings.Lines(payload) {
+		line = strings.TrimSuffix(line, "\n")
+		if line == "*" {
+			if !resynced && h.Resync != nil {
+				h.Resync()
 			}
-			// Tenant names hold no space (they are DNS labels); a line
-			// without one is not ours and is dropped.
-			if tenant, id, ok := strings.Cut(line, " "); ok && tenant != "" && id != "" && h.Changed != nil {
-				h.Changed(tenant, id)
-			}
+			resynced = true
+			continue
+		}
+		if len(line) > maxAnnounceLine {
+			continue
+		}
+		if tenant, id, ok := strings.Cut(line, " "); ok && catalog.ValidTenant(tenant) && id != "" && h.Changed != nil {
+			h.Changed(tenant, id)
 		}
 	}
 }

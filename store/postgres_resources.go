@@ -213,31 +213,36 @@ func (s *Postgres) putResource(ctx context.Context, tx pgx.Tx, r *Resource, ifVe
 // TenantUID implements Store. Allocation takes a table lock so that two
 // replicas admitting two new tenants at once give them different ids.
 func (s *Postgres) TenantUID(ctx context.Context, tenant string, base int) (int, error) {
-	var uid int
-	err := s.pool.QueryRow(ctx, `SELECT uid FROM tenants WHERE name = $1`, tenant).Scan(&uid)
+	var uid, holders int64
+	err := s.pool.QueryRow(ctx, tenantUIDQuery+`$1`, tenant).Scan(&uid, &holders)
 	if err == nil {
-		return uid, nil
+		return tenantUIDCheck(tenant, uid, holders, base)
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return 0, err
 	}
+	var out int
 	err = s.tx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `LOCK TABLE tenants IN SHARE ROW EXCLUSIVE MODE`); err != nil {
 			return err
 		}
-		if err := tx.QueryRow(ctx, `SELECT uid FROM tenants WHERE name = $1`, tenant).Scan(&uid); err == nil {
-			return nil
+		if err := tx.QueryRow(ctx, tenantUIDQuery+`$1`, tenant).Scan(&uid, &holders); err == nil {
+			out, err = tenantUIDCheck(tenant, uid, holders, base)
+			return err
 		}
 		var max *int64
 		if err := tx.QueryRow(ctx, `SELECT MAX(uid) FROM tenants`).Scan(&max); err != nil {
 			return err
 		}
-		uid = base
-		if max != nil && int(*max) >= base {
-			uid = int(*max) + 1
+		var err error
+		if out, err = nextTenantUID(max, base); err != nil {
+			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO tenants (name, uid, created_at) VALUES ($1, $2, now())`, tenant, uid)
+		_, err = tx.Exec(ctx, `INSERT INTO tenants (name, uid, created_at) VALUES ($1, $2, now())`, tenant, out)
 		return err
 	})
-	return uid, err
+	if err != nil {
+		return 0, err
+	}
+	return out, nil
 }

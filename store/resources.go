@@ -298,32 +298,78 @@ func (s *SQLite) putResource(ctx context.Context, tx *sql.Tx, now time.Time, r *
 	return rec, nil
 }
 
+// maxTenantUID is the highest user id a tenant is given: PostgreSQL's
+// INTEGER holds no more, and past 2^32-1 a Unix user id wraps (2^32 is
+// root's).
+const maxTenantUID = 1<<31 - 1
+
+// tenantUIDQuery reads a tenant's user id and how many tenants hold it.
+const tenantUIDQuery = `SELECT uid, (SELECT COUNT(*) FROM tenants AS o WHERE o.uid = t.uid) FROM tenants AS t WHERE name = `
+
+// tenantUIDCheck refuses a tenant's recorded user id that the store would
+// not have given it: below base (root's, or the server's own user's) or
+// past maxTenantUID, or held by another tenant too (the unique index
+// dropped). The tenants table is outside the audit chain, and a workload
+// runs as this user: a row changed by hand would otherwise run a tenant's
+// workloads as root, or as another tenant, with its files.
+func tenantUIDCheck(tenant string, uid, holders int64, base int) (int, error) {
+	if uid < int64(base) || uid > maxTenantUID || holders != 1 {
+		return 0, fmt.Errorf("tenant %s's recorded user id %d is not one the store gives (at least %d, at most %d, held by one tenant; %d hold it): the tenants table was changed outside Meridian", tenant, uid, base, maxTenantUID, holders)
+	}
+	return int(uid), nil
+}
+
+// nextTenantUID is the user id a new tenant is given after max, the
+// highest recorded (nil: none).
+func nextTenantUID(max *int64, base int) (int, error) {
+	uid := int64(base)
+	if max != nil && *max >= uid {
+		uid = *max + 1
+	}
+	if uid > maxTenantUID {
+		return 0, fmt.Errorf("no user id left for a new tenant: the highest recorded is %d", *max)
+	}
+	return int(uid), nil
+}
+
 // TenantUID implements Store.
 func (s *SQLite) TenantUID(ctx context.Context, tenant string, base int) (int, error) {
-	var uid int
-	err := s.db.QueryRowContext(ctx, `SELECT uid FROM tenants WHERE name = ?`, tenant).Scan(&uid)
+	var uid, holders int64
+	err := s.db.QueryRowContext(ctx, tenantUIDQuery+`?`, tenant).Scan(&uid, &holders)
 	if err == nil {
-		return uid, nil
+		return tenantUIDCheck(tenant, uid, holders, base)
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
 		return 0, err
 	}
+	var out int
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		if err := tx.QueryRowContext(ctx, `SELECT uid FROM tenants WHERE name = ?`, tenant).Scan(&uid); err == nil {
-			return nil
+		if err := tx.QueryRowContext(ctx, tenantUIDQuery+`?`, tenant).Scan(&uid, &holders); err == nil {
+			out, err = tenantUIDCheck(tenant, uid, holders, base)
+			return err
 		}
 		var max sql.NullInt64
 		if err := tx.QueryRowContext(ctx, `SELECT MAX(uid) FROM tenants`).Scan(&max); err != nil {
 			return err
 		}
-		uid = base
-		if max.Valid && int(max.Int64) >= base {
-			uid = int(max.Int64) + 1
+		var err error
+		if out, err = nextTenantUID(nullInt(max), base); err != nil {
+			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO tenants (name, uid, created_at) VALUES (?, ?, ?)`, tenant, uid, fmtTime(s.now()))
+		_, err = tx.ExecContext(ctx, `INSERT INTO tenants (name, uid, created_at) VALUES (?, ?, ?)`, tenant, out, fmtTime(s.now()))
 		return err
 	})
-	return uid, err
+	if err != nil {
+		return 0, err
+	}
+	return out, nil
+}
+
+func nullInt(n sql.NullInt64) *int64 {
+	if !n.Valid {
+		return nil
+	}
+	return &n.Int64
 }
 
 // AuditHead implements Store.

@@ -424,7 +424,7 @@ func (s *SQLite) createRun(ctx context.Context, tx *sql.Tx, r *Run, idemKey stri
 		var id string
 		err := s.queryRow(ctx, tx, qIdemGet, r.Tenant, idemKey).Scan(&id)
 		if err == nil {
-			got, err := getRun(ctx, tx, id)
+			got, err := keyRun(getRun(ctx, tx, id))(r.Tenant)
 			return got, false, nil, err
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
@@ -659,7 +659,7 @@ func (s *SQLite) RunByKey(ctx context.Context, tenant, key string) (*Run, error)
 	if err != nil {
 		return nil, err
 	}
-	return getRun(ctx, s.db, id)
+	return keyRun(getRun(ctx, s.db, id))(tenant)
 }
 
 // GetRun implements Store.

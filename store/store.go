@@ -161,6 +161,24 @@ var (
 	ErrKeyNotText = errors.New("an idempotency key must be UTF-8 text without NUL")
 )
 
+// keyRun is the run an idempotency key of tenant names, read as got and
+// err: a run of another tenant is refused, not returned. A key row names
+// its tenant's run by id alone, and the run is read by id: a row that
+// names another tenant's (written to the database by other means) would
+// hand that tenant's run, documents and all, to whoever retries with the
+// key.
+func keyRun(got *Run, err error) func(tenant string) (*Run, error) {
+	return func(tenant string) (*Run, error) {
+		if err != nil {
+			return nil, err
+		}
+		if got.Tenant != tenant {
+			return nil, fmt.Errorf("tenant %s's idempotency key names run %s of another tenant: the key's row was changed outside Meridian", tenant, got.ID)
+		}
+		return got, nil
+	}
+}
+
 // tenantScope checks a read's tenant fields: one tenant, or every tenant
 // on purpose.
 func tenantScope(tenant string, all bool) error {
@@ -243,7 +261,9 @@ type Store interface {
 	// order of puts, and appends their audit records in that order.
 	PutResources(ctx context.Context, puts []ResourcePut) ([]*Resource, error)
 	// TenantUID returns the user id a tenant's workloads run as, allocating
-	// the next free one at or above base the first time.
+	// the next free one at or above base the first time. A recorded id
+	// below base, past 2^31-1, or held by another tenant too (the table
+	// changed by hand) is refused with an error.
 	TenantUID(ctx context.Context, tenant string, base int) (int, error)
 
 	// PutRuleRevision stores r as revision after (the number it must follow:
