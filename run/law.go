@@ -363,6 +363,13 @@ func (c *Controller) lawTick(ctx context.Context) {
 			why = "unreadable last check"
 			break
 		}
+		if last.After(today) {
+			// The row is outside the audit chain: a day written ahead
+			// into it left every day of the law before it out of
+			// (last, today], and no change of the law was checked again.
+			why = "the last check is dated " + lastDay + ", after today: its record was changed outside Meridian"
+			break
+		}
 		// The rules' days, and the country table's: the day an adequacy
 		// decision lapses changes what may be where, runs' and staged
 		// copies' alike.

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
@@ -1066,5 +1067,43 @@ func TestReplanStoppedWaits(t *testing.T) {
 	}
 	if got, err := c.Get(ctx, "t1", r.ID); err != nil || got.State != Migrating {
 		t.Fatalf("after the re-plan: %s (%v): %s, want still moving", got.State, err, got.Reason)
+	}
+}
+
+// TestLawCheckDatedAheadChecksAgain: the last check's row is outside the
+// audit chain; a day written ahead into it (by whoever can write the
+// database) left no day of the law in (last, today], and no change of the
+// law was ever checked again. A last check dated after today is read as
+// unreadable: the next tick checks, and says why.
+func TestLawCheckDatedAheadChecksAgain(t *testing.T) {
+	ctx := context.Background()
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
+	c := f.controller(nil)
+	c.lawTick(ctx)
+	rev, day, err := f.st.LawCheck(ctx)
+	if err != nil || day == "" {
+		t.Fatalf("the first check: %q, %v", day, err)
+	}
+	forged, err := audit.NewRecord(KindLawCheck, "", map[string]string{"why": "written outside Meridian"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ahead := time.Now().UTC().AddDate(1, 0, 0).Format(time.DateOnly)
+	if err := f.st.SetLawCheck(ctx, rev, ahead, forged); err != nil {
+		t.Fatal(err)
+	}
+	c.lawTick(ctx)
+	_, day, err = f.st.LawCheck(ctx)
+	if err != nil || day == ahead {
+		t.Fatalf("after a tick the last check is still dated %q (%v): the law was not checked again", day, err)
+	}
+	es, err := f.st.AuditSelect(ctx, store.AuditQuery{Kinds: []string{KindLawCheck}, AllTenants: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p struct{ Why string }
+	json.Unmarshal(es[len(es)-1].Payload, &p)
+	if !strings.Contains(p.Why, "after today") {
+		t.Errorf("the check says why %q, want it to name the day after today", p.Why)
 	}
 }
