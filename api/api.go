@@ -21,6 +21,7 @@ import (
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/internal/faillimit"
 	"meridian.dev/meridian/internal/faultid"
+	"meridian.dev/meridian/internal/jsondup"
 	"meridian.dev/meridian/metrics"
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/rules"
@@ -777,7 +778,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any, what string) bool
 		writeErr(w, http.StatusBadRequest, "malformed", "", "request body could not be read: "+err.Error())
 		return false
 	}
-	if p := duplicateKey(body); p != "" {
+	if p := jsondup.Key(body); p != "" {
 		writeErr(w, http.StatusBadRequest, "malformed", p, fmt.Sprintf("request body is not a valid %s: key %q given twice in one object (keys differing only in case are one field); give it once", what, p))
 		return false
 	}

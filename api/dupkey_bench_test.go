@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"meridian.dev/meridian/internal/jsondup"
 	"meridian.dev/meridian/run"
 )
 
@@ -68,7 +69,7 @@ func BenchmarkDuplicateKey(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
 			for b.Loop() {
-				if p := duplicateKey(body); p != "" {
+				if p := jsondup.Key(body); p != "" {
 					b.Fatal(p)
 				}
 			}

@@ -1,6 +1,7 @@
 package run
 
 import (
+	"bytes"
 	"container/list"
 	"context"
 	"crypto/subtle"
@@ -22,6 +23,7 @@ import (
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/internal/faillimit"
 	"meridian.dev/meridian/internal/faultid"
+	"meridian.dev/meridian/internal/jsondup"
 	"meridian.dev/meridian/internal/textfit"
 	"meridian.dev/meridian/seal"
 	"meridian.dev/meridian/store"
@@ -501,11 +503,28 @@ func writeAgentJSON(w http.ResponseWriter, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
+// decodeReport reads an agent's report into v. The agent runs beside the
+// workload, which may write the report for it: a key given twice (which
+// encoding/json reads as the last, where a log or a proxy may read the
+// first) and data after the report are refused, as the API refuses them.
 func decodeReport(w http.ResponseWriter, req *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, req.Body, maxReport))
+	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, maxReport))
+	if err != nil {
+		agentErr(w, http.StatusBadRequest, "report: "+err.Error())
+		return false
+	}
+	if p := jsondup.Key(body); p != "" {
+		agentErr(w, http.StatusBadRequest, fmt.Sprintf("report: key %q given twice in one object", p))
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		agentErr(w, http.StatusBadRequest, "report: "+err.Error())
+		return false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		agentErr(w, http.StatusBadRequest, "report: data after the report's JSON object")
 		return false
 	}
 	return true

@@ -1063,3 +1063,35 @@ func TestManifestStoreDownIsUnavailable(t *testing.T) {
 		t.Errorf("manifest with the store down: %d %q, want 503", code, msg)
 	}
 }
+
+// TestAgentReportKeyGivenTwiceRefused: an agent's report is written beside
+// the workload, which may write it: a key given twice (encoding/json took
+// the last, where a log or a proxy may read the first) or data after the
+// report is refused, and the attempt's exit is not taken from it.
+func TestAgentReportKeyGivenTwiceRefused(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	r, a := runningAttempt(t, e, jobDoc(100000, 1000), "the attempt to run", func(r *Run) bool { return r.State == Running })
+	for _, body := range []string{
+		`{"code": 0, "code": 3}`,
+		`{"code": 0, "Code": 3}`,
+		`{"code": 3} {"code": 0}`,
+	} {
+		code, msg, _ := agentPost(t, e, r, a, agent.RouteExit, []byte(body))
+		if code != http.StatusBadRequest {
+			t.Errorf("exit %s: %d %s, want 400", body, code, msg)
+		}
+	}
+	cur, err := e.c.Get(ctx, "t1", r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, at := range cur.Attempts {
+		if at.N == a.N && at.Exit != nil {
+			t.Errorf("attempt %d took exit %d from a refused report", at.N, *at.Exit)
+		}
+	}
+	if code, msg, _ := agentPost(t, e, r, a, agent.RouteHeartbeat, []byte(`{}`)); code != http.StatusOK {
+		t.Errorf("a plain heartbeat after them: %d %s", code, msg)
+	}
+}

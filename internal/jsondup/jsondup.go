@@ -1,4 +1,6 @@
-package api
+// Package jsondup finds a key given twice in one JSON object, which
+// encoding/json reads as the last of the two.
+package jsondup
 
 import (
 	"bytes"
@@ -8,7 +10,7 @@ import (
 	"unicode"
 )
 
-// duplicateKey looks through the JSON value at the start of b for an
+// Key looks through the JSON value at the start of b for an
 // object that gives one key twice, at any depth, and returns the path of
 // the second (documents[2].name); "" when there is none, or when b is not
 // JSON (the decoder that reads b then says what is wrong with it).
@@ -23,9 +25,8 @@ import (
 //
 // It is one pass over b that keeps only the keys of the objects open
 // around the place it reads (a slice of at most maxLinearKeys per object,
-// a set past that), so a body of MaxBodyBytes costs a fraction of its
-// decoding.
-func duplicateKey(b []byte) string {
+// a set past that), so a body costs a fraction of its decoding.
+func Key(b []byte) string {
 	s := keyScanner{b: b}
 	return s.value()
 }
