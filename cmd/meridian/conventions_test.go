@@ -138,9 +138,9 @@ func TestConfigContexts(t *testing.T) {
 		t.Fatalf("--context other: %v %+v", err, c)
 	}
 	// Flags and environment still win.
-	t.Setenv("MERIDIAN_SERVER", "http://env.example")
+	t.Setenv("MERIDIAN_SERVER", "https://env.example")
 	c, _ = (&clientFlags{}).client()
-	if c.Base != "http://env.example" {
+	if c.Base != "https://env.example" {
 		t.Errorf("MERIDIAN_SERVER lost to the config file: %s", c.Base)
 	}
 	// The context's catalog is plan's default --catalog.
