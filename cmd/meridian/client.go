@@ -43,8 +43,9 @@ func stateDir() (string, error) {
 
 // client resolves the server, token and certificate fingerprint: flags,
 // then environment, then the configuration file's context (--context or its
-// current one), then the state directory's client.json (whose fingerprint
-// counts only for its own server).
+// current one), then the state directory's client.json. A context's token
+// and client.json's token and fingerprint count only for their own server:
+// a --server or MERIDIAN_SERVER naming another one is never sent them.
 func (f *clientFlags) client() (*api.Client, error) {
 	server, token, fp := f.server, f.token, f.fingerprint
 	if server == "" {
@@ -66,7 +67,7 @@ func (f *clientFlags) client() (*api.Client, error) {
 			if server == "" {
 				server = x.Server
 			}
-			if token == "" {
+			if token == "" && (x.Server == "" || sameServer(server, x.Server)) {
 				if token, err = x.token(); err != nil {
 					return nil, err
 				}
@@ -88,13 +89,13 @@ func (f *clientFlags) client() (*api.Client, error) {
 		cfg, err := readClientConfig(dir.Path)
 		switch {
 		case err == nil:
-			if fp == "" && (server == "" || server == cfg.Server) {
+			if fp == "" && (server == "" || sameServer(server, cfg.Server)) {
 				fp = cfg.Fingerprint
 			}
 			if server == "" {
 				server = cfg.Server
 			}
-			if token == "" {
+			if token == "" && sameServer(server, cfg.Server) {
 				token = cfg.Token
 			}
 		case server == "" || token == "":
@@ -106,6 +107,9 @@ func (f *clientFlags) client() (*api.Client, error) {
 			fmt.Fprintf(os.Stderr, "warning: %v; its certificate fingerprint is not used\n", err)
 		}
 	}
+	if token == "" {
+		return nil, badInput(fmt.Errorf("--token: no token for server %s (a configured token is used only with its own server): pass --token or set MERIDIAN_TOKEN", server))
+	}
 	if !fromState && !f.insecureHTTP && os.Getenv("MERIDIAN_INSECURE_HTTP") != "1" {
 		if host, ok := plainRemote(server); ok {
 			return nil, badInput(fmt.Errorf("--server %s: plain HTTP to %s, which is not this machine, would send the token across the network in clear; use https://, or pass --insecure-http (MERIDIAN_INSECURE_HTTP=1) to send it anyway", server, host))
@@ -116,6 +120,12 @@ func (f *clientFlags) client() (*api.Client, error) {
 		return nil, badInput(fmt.Errorf("--tls-fingerprint: %w", err))
 	}
 	return c, nil
+}
+
+// sameServer reports whether two server addresses are the same, a
+// trailing slash aside.
+func sameServer(a, b string) bool {
+	return strings.TrimRight(a, "/") == strings.TrimRight(b, "/")
 }
 
 // plainRemote reports whether server is a plain http:// address of a host

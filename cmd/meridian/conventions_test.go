@@ -139,10 +139,12 @@ func TestConfigContexts(t *testing.T) {
 	}
 	// Flags and environment still win.
 	t.Setenv("MERIDIAN_SERVER", "https://env.example")
+	t.Setenv("MERIDIAN_TOKEN", "env-token")
 	c, _ = (&clientFlags{}).client()
 	if c.Base != "https://env.example" {
 		t.Errorf("MERIDIAN_SERVER lost to the config file: %s", c.Base)
 	}
+	t.Setenv("MERIDIAN_TOKEN", "")
 	// The context's catalog is plan's default --catalog.
 	ok := writePlanFile(t, dir, "ok.yaml", planOrg+planJob)
 	out, code, _ := runPlanCLI(t, "plan", "-f", ok, "--as-of", "2025-06-01")
