@@ -83,6 +83,8 @@ func completeRunIDs(cmd *cobra.Command, args []string, to string) ([]string, cob
 	var cf clientFlags
 	cf.server, _ = cmd.Flags().GetString("server")
 	cf.token, _ = cmd.Flags().GetString("token")
+	cf.fingerprint, _ = cmd.Flags().GetString("tls-fingerprint")
+	cf.insecureHTTP, _ = cmd.Flags().GetBool("insecure-http")
 	c, err := cf.client()
 	if err != nil {
 		return noFiles(nil)
