@@ -108,11 +108,11 @@ func (f *clientFlags) client() (*api.Client, error) {
 		}
 	}
 	if token == "" {
-		return nil, badInput(fmt.Errorf("--token: no token for server %s (a configured token is used only with its own server): pass --token or set MERIDIAN_TOKEN", server))
+		return nil, badInput(fmt.Errorf("--token: no token for server %s (a configured token is used only with its own server): pass --token or set MERIDIAN_TOKEN", redactedServer(server)))
 	}
 	if !fromState && !f.insecureHTTP && os.Getenv("MERIDIAN_INSECURE_HTTP") != "1" {
 		if host, ok := plainRemote(server); ok {
-			return nil, badInput(fmt.Errorf("--server %s: plain HTTP to %s, which is not this machine, would send the token across the network in clear; use https://, or pass --insecure-http (MERIDIAN_INSECURE_HTTP=1) to send it anyway", server, host))
+			return nil, badInput(fmt.Errorf("--server %s: plain HTTP to %s, which is not this machine, would send the token across the network in clear; use https://, or pass --insecure-http (MERIDIAN_INSECURE_HTTP=1) to send it anyway", redactedServer(server), host))
 		}
 	}
 	c, err := api.NewPinnedClient(server, token, fp)
@@ -120,6 +120,15 @@ func (f *clientFlags) client() (*api.Client, error) {
 		return nil, badInput(fmt.Errorf("--tls-fingerprint: %w", err))
 	}
 	return c, nil
+}
+
+// redactedServer is a server address as an error may show it: a password
+// written into it (https://user:secret@host) as xxxxx.
+func redactedServer(server string) string {
+	if u, err := url.Parse(server); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return server
 }
 
 // sameServer reports whether two server addresses are the same, a

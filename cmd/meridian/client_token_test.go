@@ -56,4 +56,12 @@ func TestClientTokenOnlyForItsServer(t *testing.T) {
 	refused("MERIDIAN_SERVER elsewhere, the context's token", &clientFlags{})
 	t.Setenv("MERIDIAN_TOKEN", "env-token")
 	uses("MERIDIAN_SERVER elsewhere with MERIDIAN_TOKEN", &clientFlags{}, "env-token")
+
+	// A password written into the address is not printed in the refusal.
+	t.Setenv("MERIDIAN_TOKEN", "")
+	for _, f := range []*clientFlags{{server: "https://user:hunter2@other.example"}, {server: "http://user:hunter2@other.example", token: "mine"}} {
+		if _, err := f.client(); err == nil || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: %v", f.server, err)
+		}
+	}
 }
