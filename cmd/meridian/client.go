@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
+	"net/url"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -20,12 +23,16 @@ type clientConfig = statedir.Client
 
 type clientFlags struct {
 	server, token, fingerprint string
+	// insecureHTTP allows a plain http:// server that is not on this
+	// machine: the token then crosses the network in clear.
+	insecureHTTP bool
 }
 
 func addClientFlags(cmd *cobra.Command, f *clientFlags) {
 	cmd.Flags().StringVar(&f.server, "server", "", "server address (default $MERIDIAN_SERVER, else the config file's context, else $MERIDIAN_HOME/client.json)")
 	cmd.Flags().StringVar(&f.token, "token", "", "API token (default $MERIDIAN_TOKEN, else the config file's context, else $MERIDIAN_HOME/client.json)")
 	cmd.Flags().StringVar(&f.fingerprint, "tls-fingerprint", "", "SHA-256 fingerprint of a self-signed server certificate to trust (default $MERIDIAN_TLS_FINGERPRINT, else from client.json)")
+	cmd.Flags().BoolVar(&f.insecureHTTP, "insecure-http", false, "send the token over plain HTTP to a server that is not on this machine (default $MERIDIAN_INSECURE_HTTP=1)")
 }
 
 // stateDir is $MERIDIAN_HOME, else ~/.meridian.
@@ -36,8 +43,9 @@ func stateDir() (string, error) {
 
 // client resolves the server, token and certificate fingerprint: flags,
 // then environment, then the configuration file's context (--context or its
-// current one), then the state directory's client.json (whose fingerprint
-// counts only for its own server).
+// current one), then the state directory's client.json. A context's token
+// and client.json's token and fingerprint count only for their own server:
+// a --server or MERIDIAN_SERVER naming another one is never sent them.
 func (f *clientFlags) client() (*api.Client, error) {
 	server, token, fp := f.server, f.token, f.fingerprint
 	if server == "" {
@@ -59,7 +67,7 @@ func (f *clientFlags) client() (*api.Client, error) {
 			if server == "" {
 				server = x.Server
 			}
-			if token == "" {
+			if token == "" && (x.Server == "" || sameServer(server, x.Server)) {
 				if token, err = x.token(); err != nil {
 					return nil, err
 				}
@@ -69,6 +77,10 @@ func (f *clientFlags) client() (*api.Client, error) {
 	if fp == "" {
 		fp = os.Getenv("MERIDIAN_TLS_FINGERPRINT")
 	}
+	// fromState: the server is the one client.json names, written by
+	// `meridian serve` on this machine, whose own --insecure-http chose
+	// plain HTTP for it.
+	fromState := server == ""
 	if server == "" || token == "" || fp == "" {
 		dir, err := statedir.Default()
 		if err != nil {
@@ -77,13 +89,13 @@ func (f *clientFlags) client() (*api.Client, error) {
 		cfg, err := readClientConfig(dir.Path)
 		switch {
 		case err == nil:
-			if fp == "" && (server == "" || server == cfg.Server) {
+			if fp == "" && (server == "" || sameServer(server, cfg.Server)) {
 				fp = cfg.Fingerprint
 			}
 			if server == "" {
 				server = cfg.Server
 			}
-			if token == "" {
+			if token == "" && sameServer(server, cfg.Server) {
 				token = cfg.Token
 			}
 		case server == "" || token == "":
@@ -95,11 +107,53 @@ func (f *clientFlags) client() (*api.Client, error) {
 			fmt.Fprintf(os.Stderr, "warning: %v; its certificate fingerprint is not used\n", err)
 		}
 	}
+	if token == "" {
+		return nil, badInput(fmt.Errorf("--token: no token for server %s (a configured token is used only with its own server): pass --token or set MERIDIAN_TOKEN", redactedServer(server)))
+	}
+	if !fromState && !f.insecureHTTP && os.Getenv("MERIDIAN_INSECURE_HTTP") != "1" {
+		if host, ok := plainRemote(server); ok {
+			return nil, badInput(fmt.Errorf("--server %s: plain HTTP to %s, which is not this machine, would send the token across the network in clear; use https://, or pass --insecure-http (MERIDIAN_INSECURE_HTTP=1) to send it anyway", redactedServer(server), host))
+		}
+	}
 	c, err := api.NewPinnedClient(server, token, fp)
 	if err != nil {
 		return nil, badInput(fmt.Errorf("--tls-fingerprint: %w", err))
 	}
 	return c, nil
+}
+
+// redactedServer is a server address as an error may show it: a password
+// written into it (https://user:secret@host) as xxxxx.
+func redactedServer(server string) string {
+	if u, err := url.Parse(server); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return server
+}
+
+// sameServer reports whether two server addresses are the same, a
+// trailing slash aside.
+func sameServer(a, b string) bool {
+	return strings.TrimRight(a, "/") == strings.TrimRight(b, "/")
+}
+
+// plainRemote reports whether server is a plain http:// address of a host
+// other than this machine, and names the host. Loopback, "localhost" and
+// the unspecified address (which a connection reaches on this machine) are
+// this machine.
+func plainRemote(server string) (string, bool) {
+	u, err := url.Parse(server)
+	if err != nil || !strings.EqualFold(u.Scheme, "http") {
+		return "", false
+	}
+	host := u.Hostname()
+	if strings.EqualFold(host, "localhost") {
+		return "", false
+	}
+	if ip := net.ParseIP(host); ip != nil && (ip.IsLoopback() || ip.IsUnspecified()) {
+		return "", false
+	}
+	return host, true
 }
 
 func readClientConfig(dir string) (clientConfig, error) {

@@ -178,7 +178,7 @@ func auditRow(e audit.Entry) string {
 
 func printVerify(w io.Writer, res audit.Result) error {
 	for _, a := range res.Accepted {
-		if _, err := fmt.Fprintf(w, "audit log broken at entry %d (%s: %s), accepted at entry %d; checked on past it\n", a.Problem.Seq, a.Problem.Kind, a.Problem.Detail, a.At); err != nil {
+		if _, err := fmt.Fprintf(w, "audit log broken at entry %d (%s: %s), accepted at entry %d; checked on past it\n", a.Problem.Seq, shown(a.Problem.Kind), shown(a.Problem.Detail), a.At); err != nil {
 			return err
 		}
 	}
@@ -187,22 +187,29 @@ func printVerify(w io.Writer, res audit.Result) error {
 			return err
 		}
 	}
+	head := shown(res.Head)
 	if res.OK {
 		anchored := ""
 		if res.Anchored != nil {
-			anchored = fmt.Sprintf(" (anchored at entry %d, %s)", res.Anchored.Seq, res.Anchored.Time)
+			anchored = fmt.Sprintf(" (anchored at entry %d, %s)", res.Anchored.Seq, shown(res.Anchored.Time))
 		}
 		if res.Unkeyed {
-			_, err := fmt.Fprintf(w, "audit log NOT PROVEN: %d entries in order and linked, head %s%s, but %s; restore the audit key to verify (a server started without it makes a new key, under which every entry fails)\n", res.Entries, res.Head, anchored, res.Unproven)
+			_, err := fmt.Fprintf(w, "audit log NOT PROVEN: %d entries in order and linked, head %s%s, but %s; restore the audit key to verify (a server started without it makes a new key, under which every entry fails)\n", res.Entries, head, anchored, shown(res.Unproven))
 			return err
 		}
 		if res.Unproven != "" {
-			_, err := fmt.Fprintf(w, "audit log NOT PROVEN: %d entries chain correctly, head %s%s, but %s; a server start or a CLI command that writes the log anchors it and records the key\n", res.Entries, res.Head, anchored, res.Unproven)
+			_, err := fmt.Fprintf(w, "audit log NOT PROVEN: %d entries chain correctly, head %s%s, but %s; a server start or a CLI command that writes the log anchors it and records the key\n", res.Entries, head, anchored, shown(res.Unproven))
 			return err
 		}
-		_, err := fmt.Fprintf(w, "audit log intact: %d entries, head %s%s\n", res.Entries, res.Head, anchored)
+		_, err := fmt.Fprintf(w, "audit log intact: %d entries, head %s%s\n", res.Entries, head, anchored)
 		return err
 	}
-	_, err := fmt.Fprintf(w, "audit log BROKEN at entry %d (%s): %s\n", res.Problem.Seq, res.Problem.Kind, res.Problem.Detail)
+	if res.Problem == nil {
+		// A server's answer that says the log is broken without saying
+		// where: still broken, never a crash.
+		_, err := fmt.Fprintln(w, "audit log BROKEN (the answer names no entry)")
+		return err
+	}
+	_, err := fmt.Fprintf(w, "audit log BROKEN at entry %d (%s): %s\n", res.Problem.Seq, shown(res.Problem.Kind), shown(res.Problem.Detail))
 	return err
 }

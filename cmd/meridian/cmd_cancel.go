@@ -28,10 +28,10 @@ func newCancelCmd() *cobra.Command {
 			}
 			return render(cmd.OutOrStdout(), out, r, func(w io.Writer) error {
 				if r.State.Final() {
-					_, err := fmt.Fprintf(w, "run %s already %s\n", r.ID, r.State)
+					_, err := fmt.Fprintf(w, "run %s already %s\n", shown(r.ID), shown(string(r.State)))
 					return err
 				}
-				_, err := fmt.Fprintf(w, "run %s: cancel requested\n", r.ID)
+				_, err := fmt.Fprintf(w, "run %s: cancel requested\n", shown(r.ID))
 				return err
 			})
 		},

@@ -69,17 +69,7 @@ theirs.`,
 				return err
 			}
 			if err := render(cmd.OutOrStdout(), out, rep, func(w io.Writer) error {
-				if rep.ManifestReplaced != "" {
-					fmt.Fprintf(w, "dataset %s at %s: manifest replaced: %s\n", name, url, rep.ManifestReplaced)
-					return nil
-				}
-				fmt.Fprintf(w, "dataset %s at %s: %d of %d chunks good\n", name, url, rep.OK, rep.Chunks)
-				for _, l := range [][]dataset.ChunkProblem{rep.Missing, rep.Altered} {
-					for _, p := range l {
-						fmt.Fprintf(w, "  %s chunk %s (used by %s)\n", p.Reason, p.ID, strings.Join(p.Files, ", "))
-					}
-				}
-				return nil
+				return printDatasetVerify(w, name, url, rep)
 			}); err != nil {
 				return err
 			}
@@ -125,4 +115,31 @@ func stagedManifest(ctx context.Context, st state, name, site string) (string, e
 		}
 	}
 	return "", nil
+}
+
+// printDatasetVerify is dataset verify's report. The names of the files a
+// bad chunk is used by are the dataset's own, any bytes a file name may
+// hold, and why a manifest is not the version staged comes from what the
+// site's store holds: each is shown as text, never acted on by the
+// terminal.
+func printDatasetVerify(w io.Writer, name, url string, rep *dataset.VerifyReport) error {
+	if rep.ManifestReplaced != "" {
+		_, err := fmt.Fprintf(w, "dataset %s at %s: manifest replaced: %s\n", shown(name), shown(url), shown(rep.ManifestReplaced))
+		return err
+	}
+	if _, err := fmt.Fprintf(w, "dataset %s at %s: %d of %d chunks good\n", shown(name), shown(url), rep.OK, rep.Chunks); err != nil {
+		return err
+	}
+	for _, l := range [][]dataset.ChunkProblem{rep.Missing, rep.Altered} {
+		for _, p := range l {
+			files := make([]string, len(p.Files))
+			for i, f := range p.Files {
+				files[i] = shown(f)
+			}
+			if _, err := fmt.Fprintf(w, "  %s chunk %s (used by %s)\n", shown(p.Reason), shown(p.ID), strings.Join(files, ", ")); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -45,9 +45,9 @@ func newLogsCmd() *cobra.Command {
 					// Without this last read the output lacks its end:
 					// an error, not a quiet success.
 					if _, err := c.CopyLogs(cmd.Context(), args[0], off, cmd.OutOrStdout()); err != nil {
-						return fmt.Errorf("run %s %s, but the end of its output was not read: %w", r.ID, r.State, apiErr(err))
+						return fmt.Errorf("run %s %s, but the end of its output was not read: %w", shown(r.ID), shown(string(r.State)), apiErr(err))
 					}
-					fmt.Fprintf(cmd.ErrOrStderr(), "run %s %s\n", r.ID, r.State)
+					fmt.Fprintf(cmd.ErrOrStderr(), "run %s %s\n", shown(r.ID), shown(string(r.State)))
 					return nil
 				}
 				select {

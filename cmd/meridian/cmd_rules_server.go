@@ -83,7 +83,7 @@ before that date. Takes the admin token.`,
 				return apiErr(err)
 			}
 			return render(cmd.OutOrStdout(), out, res, func(w io.Writer) error {
-				fmt.Fprintf(w, "rules revision %d (sha256 %s): %s\n", res.Revision, short12(res.SHA256), res.Reason)
+				fmt.Fprintf(w, "rules revision %d (sha256 %s): %s\n", res.Revision, shortHash(res.SHA256), shown(res.Reason))
 				return printDiff(w, res.Diff)
 			})
 		},
@@ -109,23 +109,23 @@ func printDiff(w io.Writer, d *rules.Diff) error {
 		return err
 	}
 	for _, id := range d.Added {
-		fmt.Fprintf(w, "+ %s\n", id)
+		fmt.Fprintf(w, "+ %s\n", shown(id))
 	}
 	for _, id := range d.Removed {
-		fmt.Fprintf(w, "- %s\n", id)
+		fmt.Fprintf(w, "- %s\n", shown(id))
 	}
 	for _, c := range d.Changed {
-		fmt.Fprintf(w, "~ %s\n", c.ID)
+		fmt.Fprintf(w, "~ %s\n", shown(c.ID))
 		for _, f := range c.Fields {
-			fmt.Fprintf(w, "    %s: %q → %q\n", f.Field, f.From, f.To)
+			fmt.Fprintf(w, "    %s: %q → %q\n", shown(f.Field), f.From, f.To)
 		}
 	}
 	// A definition or threshold changes what the rules reading it decide.
 	for _, f := range d.Definitions {
-		fmt.Fprintf(w, "~ def.%s: %q → %q\n", f.Field, f.From, f.To)
+		fmt.Fprintf(w, "~ def.%s: %q → %q\n", shown(f.Field), f.From, f.To)
 	}
 	for _, f := range d.Thresholds {
-		fmt.Fprintf(w, "~ threshold.%s: %q → %q\n", f.Field, f.From, f.To)
+		fmt.Fprintf(w, "~ threshold.%s: %q → %q\n", shown(f.Field), f.From, f.To)
 	}
 	return nil
 }

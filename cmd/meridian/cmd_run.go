@@ -58,11 +58,11 @@ skipped and why. --follow streams the run's events and output until it ends
 			}
 			err = render(cmd.OutOrStdout(), out, r, func(w io.Writer) error {
 				if r.State == run.Held {
-					_, err := fmt.Fprintf(w, "run %s: %s, held: %s\n", r.ID, r.Job, shown(r.Reason))
+					_, err := fmt.Fprintf(w, "run %s: %s, held: %s\n", shown(r.ID), shown(r.Job), shown(r.Reason))
 					return err
 				}
 				_, err := fmt.Fprintf(w, "run %s: %s, %d × %s at %s (%s), placement %d as of %s\n",
-					r.ID, r.Job, r.Placement.Count, r.Placement.Accelerator, r.Site, r.Placement.Country, r.Rank, r.AsOf)
+					shown(r.ID), shown(r.Job), r.Placement.Count, shown(r.Placement.Accelerator), shown(r.Site), shown(r.Placement.Country), r.Rank, shown(r.AsOf))
 				return err
 			})
 			if err != nil || !follow {

@@ -58,7 +58,7 @@ func newTenantAddCmd() *cobra.Command {
 				if t.Admin {
 					kind = "admin token"
 				}
-				fmt.Fprintf(w, "%s %s for tenant %s (shown once; keep it secret):\n%s\n", kind, t.ID, t.Tenant, t.Token)
+				fmt.Fprintf(w, "%s %s for tenant %s (shown once; keep it secret):\n%s\n", kind, shown(t.ID), shown(t.Tenant), shown(t.Token))
 				return nil
 			})
 		},
@@ -129,7 +129,7 @@ func newTenantRevokeCmd() *cobra.Command {
 				return apiErr(err)
 			}
 			return render(cmd.OutOrStdout(), out, r, func(w io.Writer) error {
-				_, err := fmt.Fprintf(w, "revoked %d token(s) of tenant %s\n", r.Revoked, r.Tenant)
+				_, err := fmt.Fprintf(w, "revoked %d token(s) of tenant %s\n", r.Revoked, shown(r.Tenant))
 				return err
 			})
 		},

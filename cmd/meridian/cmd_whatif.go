@@ -98,7 +98,7 @@ func whatIfServer(cmd *cobra.Command, cf *clientFlags, ruleDirs []string, asOf, 
 		return apiErr(err)
 	}
 	err = render(cmd.OutOrStdout(), out, rep, func(w io.Writer) error {
-		fmt.Fprintf(w, "what-if as of %s: %d live runs, %d staged copies affected\n", rep.AsOf, countAffected(rep.Runs), len(rep.Copies))
+		fmt.Fprintf(w, "what-if as of %s: %d live runs, %d staged copies affected\n", shown(rep.AsOf), countAffected(rep.Runs), len(rep.Copies))
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "RUN\tTENANT\tSTATE\tSITE\tOUTCOME\tRULE\tMOVE TO\tCOST\tHOURS")
 		for _, r := range rep.Runs {

@@ -83,6 +83,8 @@ func completeRunIDs(cmd *cobra.Command, args []string, to string) ([]string, cob
 	var cf clientFlags
 	cf.server, _ = cmd.Flags().GetString("server")
 	cf.token, _ = cmd.Flags().GetString("token")
+	cf.fingerprint, _ = cmd.Flags().GetString("tls-fingerprint")
+	cf.insecureHTTP, _ = cmd.Flags().GetBool("insecure-http")
 	c, err := cf.client()
 	if err != nil {
 		return noFiles(nil)
@@ -103,8 +105,11 @@ func runIDs(c *api.Client, args []string, to string) ([]string, cobra.ShellCompD
 	}
 	var out []string
 	for _, r := range runs {
-		if strings.HasPrefix(r.ID, to) && !given[r.ID] {
-			out = append(out, r.ID+"\t"+r.Job+" "+string(r.State))
+		// An id the server gave with a control character (a newline
+		// would make another candidate, an escape would reach the
+		// terminal) is no run's id: it is left out.
+		if strings.HasPrefix(r.ID, to) && !given[r.ID] && shown(r.ID) == r.ID {
+			out = append(out, r.ID+"\t"+shown(r.Job+" "+string(r.State)))
 		}
 	}
 	return noFiles(out)

@@ -138,11 +138,13 @@ func TestConfigContexts(t *testing.T) {
 		t.Fatalf("--context other: %v %+v", err, c)
 	}
 	// Flags and environment still win.
-	t.Setenv("MERIDIAN_SERVER", "http://env.example")
+	t.Setenv("MERIDIAN_SERVER", "https://env.example")
+	t.Setenv("MERIDIAN_TOKEN", "env-token")
 	c, _ = (&clientFlags{}).client()
-	if c.Base != "http://env.example" {
+	if c.Base != "https://env.example" {
 		t.Errorf("MERIDIAN_SERVER lost to the config file: %s", c.Base)
 	}
+	t.Setenv("MERIDIAN_TOKEN", "")
 	// The context's catalog is plan's default --catalog.
 	ok := writePlanFile(t, dir, "ok.yaml", planOrg+planJob)
 	out, code, _ := runPlanCLI(t, "plan", "-f", ok, "--as-of", "2025-06-01")
