@@ -184,7 +184,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) (*h
 		}
 		resp, err = c.HTTP.Do(req)
 		if err != nil {
-			return nil, nil, fmt.Errorf("meridian server at %s: %w", c.Base, err)
+			return nil, nil, fmt.Errorf("meridian server at %s: %w", c.shownBase(), err)
 		}
 		// One byte more than the limit tells a longer answer from one
 		// that is exactly as long.
@@ -729,7 +729,7 @@ func (c *Client) FollowLogs(ctx context.Context, id string, offset int64, w io.W
 	hc.Timeout = 0 // a stream lasts as long as the run
 	resp, err := hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("meridian server at %s: %w", c.Base, err)
+		return fmt.Errorf("meridian server at %s: %w", c.shownBase(), err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 400 {
@@ -878,4 +878,15 @@ func retryAfter(resp *http.Response, data []byte, try int) (time.Duration, bool)
 		return 0, false
 	}
 	return min(wait, tooManyWaitMax), true
+}
+
+// shownBase is the server's address as an error names it: a password
+// written into it (https://user:secret@host) as xxxxx, as net/http's own
+// errors show the request's address.
+func (c *Client) shownBase() string {
+	u, err := url.Parse(c.Base)
+	if err != nil {
+		return "(an address that does not parse)"
+	}
+	return u.Redacted()
 }

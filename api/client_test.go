@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -40,5 +41,29 @@ func TestClientRefusesOversizedAnswer(t *testing.T) {
 	b, _, err = c.Logs(context.Background(), "exact", 0)
 	if err != nil || len(b) != maxAnswer {
 		t.Errorf("Logs of a %d-byte answer: %d bytes, %v", maxAnswer, len(b), err)
+	}
+}
+
+// TestClientErrorHidesPassword: a password written into the server's
+// address (https://user:secret@host) is not in the client's errors; the
+// error named the address as given, so a refused connection printed it.
+func TestClientErrorHidesPassword(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	base := strings.Replace(srv.URL, "http://", "http://user:hunter2@", 1)
+	srv.Close() // the connection is refused
+	c := NewClient(base, tokA)
+	_, err := c.Health(context.Background())
+	if err == nil {
+		t.Fatal("Health of a closed server: no error")
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("the error shows the password: %v", err)
+	}
+	if !strings.Contains(err.Error(), "user:xxxxx@") {
+		t.Errorf("the error does not name the server: %v", err)
+	}
+	err = c.FollowLogs(context.Background(), "r1", 0, io.Discard)
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("following logs: %v", err)
 	}
 }
