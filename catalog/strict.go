@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"unicode"
+
+	"meridian.dev/meridian/internal/textsafe"
 )
 
 // decoder fills a Go value from a document's nodes, walking the tree
@@ -264,18 +266,9 @@ func (d *decoder) text(line int, key, s string) bool {
 }
 
 // BidiControl reports whether r is an explicit bidirectional formatting
-// character: an embedding or override (U+202A to U+202E) or an isolate
-// (U+2066 to U+2069). Each reorders how the text after it is displayed,
-// up to its closing character or the end of the line, so a name holding
-// one can show in a table, an audit record or a terminal as other text
-// than it is (the "Trojan Source" trick). The marks (U+200E, U+200F,
-// U+061C) are not among them: each acts as one invisible letter of its
-// direction, reordering no more than a Hebrew or a Latin letter in its
-// place would, and names written right to left need them to place
-// digits and punctuation.
-func BidiControl(r rune) bool {
-	return r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069
-}
+// character (textsafe.Bidi): an embedding, an override or an isolate,
+// which shows the text after it in another order than it is stored.
+func BidiControl(r rune) bool { return textsafe.Bidi(r) }
 
 // pair is one key and value of a mapping.
 type pair struct {
