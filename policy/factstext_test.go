@@ -3,9 +3,9 @@ package policy
 import (
 	"strings"
 	"testing"
-	"unicode"
 
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/internal/textsafe"
 )
 
 // TestAttackControlCharactersInMessages: a finding's message shows facts a
@@ -39,9 +39,7 @@ func TestAttackControlCharactersInMessages(t *testing.T) {
 		if f == nil {
 			t.Fatalf("r1 did not fire: %+v", d)
 		}
-		if i := strings.IndexFunc(f.Message, func(r rune) bool {
-			return unicode.IsControl(r) || catalog.BidiControl(r) || r == '\u2028'
-		}); i >= 0 {
+		if i := textsafe.Index(f.Message); i >= 0 {
 			t.Errorf("the message holds %U: %q", []rune(f.Message[i:])[0], f.Message)
 		}
 		for _, want := range []string{`"j\x1b[2Jx"`, `"Singapore\nr2: allowed"`, `"a\u202eb", plain`, `"SG\u2028forged"`} {
@@ -111,8 +109,30 @@ func TestAttackControlCharactersInEngineFindings(t *testing.T) {
 		t.Errorf("want an engine denial naming the organisation escaped: %+v", d.Denials)
 	}
 	for _, f := range d.Denials {
-		if i := strings.IndexFunc(f.Message, escaped); i >= 0 {
+		if i := textsafe.Index(f.Message); i >= 0 {
 			t.Errorf("%s: the message holds %U: %q", f.Rule, []rune(f.Message[i:])[0], f.Message)
 		}
+	}
+}
+
+// TestEngineFindingShowsBytesNotUTF8: a name's bytes that are not UTF-8
+// are shown as Go escapes them, \xNN, as the catalog's errors and the
+// other messages show them; they were written as U+FFFD, which told the
+// reader neither that the name was not text nor what it held.
+func TestEngineFindingShowsBytesNotUTF8(t *testing.T) {
+	e, err := Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := loadTestWorld(t)
+	q := w.query(t, "2025-07-20", "", jobSpec{}, 1e21)
+	q.Org = &catalog.Organization{Metadata: catalog.Metadata{Name: "lab\xff\xfe"}, Spec: catalog.OrganizationSpec{Headquarters: "ZZ"}}
+	s, err := e.Session(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := s.Evaluate(w.candidate(t, "de-frankfurt-1", 0))
+	if d.Allowed || !engineDenies(d, `lab\xff\xfe`) {
+		t.Errorf("want an engine denial naming the organisation with its bytes escaped: %+v", d.Denials)
 	}
 }
