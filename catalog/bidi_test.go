@@ -70,3 +70,36 @@ func TestAttackBidiControls(t *testing.T) {
 		t.Errorf("marks not kept: %+v", s)
 	}
 }
+
+// TestAttackLineSeparators: a site's city or operator holding U+2028 or
+// U+2029 breaks the line it is shown on as a newline does, forging a line
+// of a table, a log or an audit record. The loader refuses both in every
+// text field, as it refuses the other controls, naming the field.
+func TestAttackLineSeparators(t *testing.T) {
+	site := func(city, operator string) string {
+		return strings.Replace(siteDoc("s-1", "  city: \""+city+"\"\n"), "operator: {name: op,", "operator: {name: \""+operator+"\",", 1)
+	}
+	for _, r := range []rune{0x2028, 0x2029} {
+		esc := fmt.Sprintf(`\u%04X`, r)
+		for _, c := range []struct {
+			what, doc, field string
+			line             int
+		}{
+			{"city", site("Johor"+esc+"Bahru", "op"), "spec.city", 11},
+			{"operator", site("Johor Bahru", "op"+esc+"status: approved"), "spec.operator.name", 7},
+		} {
+			t.Run(fmt.Sprintf("%s %U", c.what, r), func(t *testing.T) {
+				path := filepath.Join(t.TempDir(), "doc.yaml")
+				if err := os.WriteFile(path, []byte(c.doc), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				_, err := Load(testKeys, path)
+				var fe *FieldError
+				want := fmt.Sprintf("separator %U", r)
+				if !errors.As(err, &fe) || fe.Field != c.field || fe.Line != c.line || !strings.Contains(fe.Msg, want) {
+					t.Errorf("want %s refused at line %d for its %s, got %v", c.field, c.line, want, err)
+				}
+			})
+		}
+	}
+}

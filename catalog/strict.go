@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"unicode"
 
 	"meridian.dev/meridian/internal/textsafe"
 )
@@ -248,20 +247,24 @@ func (d *decoder) decode(n *node, v reflect.Value, at int) {
 	}
 }
 
-// text checks a string value: no control characters but tab and newline
-// (a NUL or a terminal escape in a name or a path is never meant), and no
-// explicit bidirectional controls (BidiControl).
+// text checks a string value: nothing textsafe flags but tab and newline
+// (a NUL or a terminal escape in a name or a path is never meant), so no
+// explicit bidirectional control (BidiControl) and no line or paragraph
+// separator either.
 func (d *decoder) text(line int, key, s string) bool {
-	i := strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) && r != '\t' && r != '\n' || BidiControl(r) })
+	i := strings.IndexFunc(s, func(r rune) bool { return textsafe.Unsafe(r) && r != '\t' && r != '\n' })
 	if i < 0 {
 		return true
 	}
 	r := []rune(s[i:])[0]
-	if BidiControl(r) {
+	switch {
+	case textsafe.Bidi(r):
 		d.add(line, "", fmt.Sprintf("holds the bidirectional control %U, which would display the text after it in another order than it is stored; refused", r))
-		return false
+	case r == '\u2028' || r == '\u2029':
+		d.add(line, "", fmt.Sprintf("holds the line or paragraph separator %U, which breaks the line it is shown on as a newline does; refused", r))
+	default:
+		d.add(line, "", fmt.Sprintf("holds the control character %U; refused", r))
 	}
-	d.add(line, "", fmt.Sprintf("holds the control character %U; refused", r))
 	return false
 }
 
