@@ -19,9 +19,7 @@ func TestAttackBidiControls(t *testing.T) {
 	org := func(legal string) string {
 		return "apiVersion: meridian.dev/v1alpha1\nkind: Organization\nmetadata: {name: lab}\nspec:\n  headquarters: CN\n  legalName: \"" + legal + "\"\n"
 	}
-	site := func(city, operator string) string {
-		return strings.Replace(siteDoc("s-1", "  city: \""+city+"\"\n"), "operator: {name: op,", "operator: {name: \""+operator+"\",", 1)
-	}
+	site := siteNamed
 	controls := []rune{0x202a, 0x202b, 0x202c, 0x202d, 0x202e, 0x2066, 0x2067, 0x2068, 0x2069}
 	for _, r := range controls {
 		esc := fmt.Sprintf(`\u%04X`, r)
@@ -34,16 +32,7 @@ func TestAttackBidiControls(t *testing.T) {
 			{"legal name", org("Red Star Avi" + esc + "no\u202cics"), "spec.legalName", 6},
 		} {
 			t.Run(fmt.Sprintf("%s %U", c.what, r), func(t *testing.T) {
-				path := filepath.Join(t.TempDir(), "doc.yaml")
-				if err := os.WriteFile(path, []byte(c.doc), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				_, err := Load(testKeys, path)
-				var fe *FieldError
-				want := fmt.Sprintf("bidirectional control %U", r)
-				if !errors.As(err, &fe) || fe.Field != c.field || fe.Line != c.line || !strings.Contains(fe.Msg, want) {
-					t.Errorf("want %s refused at line %d for its %s, got %v", c.field, c.line, want, err)
-				}
+				wantFieldRefused(t, c.doc, c.field, c.line, fmt.Sprintf("bidirectional control %U", r))
 			})
 		}
 	}
@@ -69,4 +58,46 @@ func TestAttackBidiControls(t *testing.T) {
 	if s := w.Site("s-1"); s == nil || s.Spec.City != "دبي\u200f (Dubai)" || s.Spec.Operator.Name != "op\u200e-\u061c1" {
 		t.Errorf("marks not kept: %+v", s)
 	}
+}
+
+// TestAttackLineSeparators: a site's city or operator holding U+2028 or
+// U+2029 breaks the line it is shown on as a newline does, forging a line
+// of a table, a log or an audit record. The loader refuses both in every
+// text field, as it refuses the other controls, naming the field.
+func TestAttackLineSeparators(t *testing.T) {
+	site := siteNamed
+	for _, r := range []rune{0x2028, 0x2029} {
+		esc := fmt.Sprintf(`\u%04X`, r)
+		for _, c := range []struct {
+			what, doc, field string
+			line             int
+		}{
+			{"city", site("Johor"+esc+"Bahru", "op"), "spec.city", 11},
+			{"operator", site("Johor Bahru", "op"+esc+"status: approved"), "spec.operator.name", 7},
+		} {
+			t.Run(fmt.Sprintf("%s %U", c.what, r), func(t *testing.T) {
+				wantFieldRefused(t, c.doc, c.field, c.line, fmt.Sprintf("separator %U", r))
+			})
+		}
+	}
+}
+
+// wantFieldRefused fails t unless loading doc refuses field at line with a
+// message holding want.
+func wantFieldRefused(t *testing.T, doc, field string, line int, want string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "doc.yaml")
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(testKeys, path)
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Field != field || fe.Line != line || !strings.Contains(fe.Msg, want) {
+		t.Errorf("want %s refused at line %d for its %s, got %v", field, line, want, err)
+	}
+}
+
+// siteNamed is a site's document with its city and its operator's name.
+func siteNamed(city, operator string) string {
+	return strings.Replace(siteDoc("s-1", "  city: \""+city+"\"\n"), "operator: {name: op,", "operator: {name: \""+operator+"\",", 1)
 }

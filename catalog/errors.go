@@ -3,9 +3,9 @@ package catalog
 import (
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
-	"unicode"
+
+	"meridian.dev/meridian/internal/textsafe"
 )
 
 // FieldError is one problem with one field of one resource, located by file
@@ -40,8 +40,11 @@ func (e *FieldError) Error() string {
 		b.WriteString(clean(e.Field))
 		b.WriteString(": ")
 	}
+	// The message quotes what it is about itself; a character of it that
+	// may not be shown (textsafe.Unsafe) is a space, and a byte that is not
+	// UTF-8 is U+FFFD.
 	b.WriteString(strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
+		if textsafe.Unsafe(r) {
 			return ' '
 		}
 		return r
@@ -66,13 +69,12 @@ func (e *FieldError) Error() string {
 	return b.String()
 }
 
-// clean returns s, quoted when it holds control characters (a name read
-// from a block scalar can hold a newline), so that one error stays one line.
+// clean returns s, quoted when it holds what may not be shown as itself
+// (textsafe.Quote): a name read from a block scalar can hold a newline,
+// and one error stays one line; a bidirectional override in a name would
+// show the rest of the error in another order than it is.
 func clean(s string) string {
-	if strings.IndexFunc(s, unicode.IsControl) < 0 {
-		return s
-	}
-	return strconv.Quote(s)
+	return textsafe.Quote(s)
 }
 
 // Errors is a list of field errors, reported together so that a user can fix

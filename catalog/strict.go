@@ -8,7 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"unicode"
+
+	"meridian.dev/meridian/internal/textsafe"
 )
 
 // decoder fills a Go value from a document's nodes, walking the tree
@@ -246,36 +247,31 @@ func (d *decoder) decode(n *node, v reflect.Value, at int) {
 	}
 }
 
-// text checks a string value: no control characters but tab and newline
-// (a NUL or a terminal escape in a name or a path is never meant), and no
-// explicit bidirectional controls (BidiControl).
+// text checks a string value: nothing textsafe flags but tab and newline
+// (a NUL or a terminal escape in a name or a path is never meant), so no
+// explicit bidirectional control (BidiControl) and no line or paragraph
+// separator either.
 func (d *decoder) text(line int, key, s string) bool {
-	i := strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) && r != '\t' && r != '\n' || BidiControl(r) })
+	i := strings.IndexFunc(s, func(r rune) bool { return textsafe.Unsafe(r) && r != '\t' && r != '\n' })
 	if i < 0 {
 		return true
 	}
 	r := []rune(s[i:])[0]
-	if BidiControl(r) {
+	switch {
+	case textsafe.Bidi(r):
 		d.add(line, "", fmt.Sprintf("holds the bidirectional control %U, which would display the text after it in another order than it is stored; refused", r))
-		return false
+	case r == '\u2028' || r == '\u2029':
+		d.add(line, "", fmt.Sprintf("holds the line or paragraph separator %U, which breaks the line it is shown on as a newline does; refused", r))
+	default:
+		d.add(line, "", fmt.Sprintf("holds the control character %U; refused", r))
 	}
-	d.add(line, "", fmt.Sprintf("holds the control character %U; refused", r))
 	return false
 }
 
 // BidiControl reports whether r is an explicit bidirectional formatting
-// character: an embedding or override (U+202A to U+202E) or an isolate
-// (U+2066 to U+2069). Each reorders how the text after it is displayed,
-// up to its closing character or the end of the line, so a name holding
-// one can show in a table, an audit record or a terminal as other text
-// than it is (the "Trojan Source" trick). The marks (U+200E, U+200F,
-// U+061C) are not among them: each acts as one invisible letter of its
-// direction, reordering no more than a Hebrew or a Latin letter in its
-// place would, and names written right to left need them to place
-// digits and punctuation.
-func BidiControl(r rune) bool {
-	return r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069
-}
+// character (textsafe.Bidi): an embedding, an override or an isolate,
+// which shows the text after it in another order than it is stored.
+func BidiControl(r rune) bool { return textsafe.Bidi(r) }
 
 // pair is one key and value of a mapping.
 type pair struct {

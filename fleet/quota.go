@@ -151,7 +151,7 @@ func ParseQuotas(name string, data []byte, accelerators map[string]*catalog.Acce
 				if _, ok := accelerators[a]; !ok {
 					bad(fmt.Sprintf("%s.accelerators[%d]", fp, k), "%q is not an accelerator in the catalog", a)
 				} else if other, dup := seenAcc[a]; dup {
-					bad(fmt.Sprintf("%s.accelerators[%d]", fp, k), "%s is in family %s already: an accelerator counts against one family", a, other)
+					bad(fmt.Sprintf("%s.accelerators[%d]", fp, k), "%s is in family %s already: an accelerator counts against one family", shown(a), shown(other))
 				}
 				seenAcc[a] = f.Name
 			}
@@ -330,7 +330,9 @@ func (d *quotaDoc) quota() *Quota {
 // shown is text from a quotas file as an error shows it: as written when
 // it is printable ASCII, else quoted, so that a control character in it
 // (a newline, a terminal escape) reaches the operator's screen or log as
-// an escape, not as itself.
+// an escape, not as itself. It quotes more than textsafe.Quote does (any
+// text that is not ASCII, a name being ASCII when it is valid), and so
+// everything textsafe flags.
 func shown(s string) string {
 	for i := 0; i < len(s); i++ {
 		if s[i] < 0x20 || s[i] > 0x7e {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/internal/textsafe"
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/store"
 )
@@ -132,7 +133,7 @@ func FuzzParseQuotas(f *testing.F) {
 		if err != nil {
 			for _, line := range strings.Split(err.Error(), "\n") {
 				// The decoder's errors go on over lines of their own.
-				if !(strings.HasPrefix(line, "f.yaml: ") || strings.HasPrefix(line, "  line ")) || strings.ContainsAny(line, "\r\x1b") {
+				if !(strings.HasPrefix(line, "f.yaml: ") || strings.HasPrefix(line, "  line ")) || !textsafe.Safe(line) {
 					t.Fatalf("error line %q", line)
 				}
 			}
@@ -354,13 +355,17 @@ func TestQuotaErrorsEscapeControlCharacters(t *testing.T) {
 		"apiVersion: meridian.dev/v1alpha1\nkind: Quota\nmetadata: {name: a}\nspec:\n  cohort: \"c\\r\"\n  families: [{name: h, accelerators: [nvidia-h100-sxm], nominal: 1}]\n" +
 			"---\napiVersion: meridian.dev/v1alpha1\nkind: Quota\nmetadata: {name: b}\nspec:\n  cohort: \"c\\r\"\n  families: [{name: h, accelerators: [amd-mi300x], nominal: 1}]\n",
 		"apiVersion: meridian.dev/v1alpha1\nkind: Quota\nmetadata: {name: a}\nspec:\n  families: [{name: h, accelerators: [nvidia-h100-sxm], nominal: \"\\n  line\\e[2J\"}]\n",
+		// A family's name that is refused was still named, as written, in
+		// the error of an accelerator given again in a later family.
+		"apiVersion: meridian.dev/v1alpha1\nkind: Quota\nmetadata: {name: a}\nspec:\n  families: [{name: \"h\\nlevel=INFO msg=forged\\e[2J\", accelerators: [nvidia-h100-sxm], nominal: 1}, {name: g, accelerators: [nvidia-h100-sxm], nominal: 1}]\n",
+		"apiVersion: meridian.dev/v1alpha1\nkind: Quota\nmetadata: {name: a}\nspec:\n  families: [{name: \"h\\u202e\\u2028forged\", accelerators: [nvidia-h100-sxm], nominal: 1}, {name: g, accelerators: [nvidia-h100-sxm], nominal: 1}]\n",
 	} {
 		_, err := ParseQuotas("q.yaml", []byte(doc), accelerators(t))
 		if err == nil {
 			t.Fatalf("accepted %q", doc)
 		}
 		for _, line := range strings.Split(err.Error(), "\n") {
-			if strings.ContainsAny(line, "\r\x1b") || !(strings.HasPrefix(line, "q.yaml: ") || strings.HasPrefix(line, "  line ")) {
+			if !textsafe.Safe(line) || !(strings.HasPrefix(line, "q.yaml: ") || strings.HasPrefix(line, "  line ")) {
 				t.Errorf("error line %q is not one of the file's errors, escaped", line)
 			}
 		}

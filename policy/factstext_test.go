@@ -3,9 +3,9 @@ package policy
 import (
 	"strings"
 	"testing"
-	"unicode"
 
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/internal/textsafe"
 )
 
 // TestAttackControlCharactersInMessages: a finding's message shows facts a
@@ -39,9 +39,7 @@ func TestAttackControlCharactersInMessages(t *testing.T) {
 		if f == nil {
 			t.Fatalf("r1 did not fire: %+v", d)
 		}
-		if i := strings.IndexFunc(f.Message, func(r rune) bool {
-			return unicode.IsControl(r) || catalog.BidiControl(r) || r == '\u2028'
-		}); i >= 0 {
+		if i := textsafe.Index(f.Message); i >= 0 {
 			t.Errorf("the message holds %U: %q", []rune(f.Message[i:])[0], f.Message)
 		}
 		for _, want := range []string{`"j\x1b[2Jx"`, `"Singapore\nr2: allowed"`, `"a\u202eb", plain`, `"SG\u2028forged"`} {
@@ -93,26 +91,34 @@ func TestAttackOversizedDatasetFacts(t *testing.T) {
 // TestAttackControlCharactersInEngineFindings: the engine's own findings
 // name what a tenant or a site wrote (an organisation, a dataset, a pool's
 // owner) with %s, so an escape sequence or a line break in a name went to
-// the terminal and the log as it was. They now show it escaped.
+// the terminal and the log as it was. They now show it escaped. A name's
+// bytes that are not UTF-8 are shown as Go escapes them, \xNN; they were
+// written as U+FFFD, which told the reader neither that the name was not
+// text nor what it held.
 func TestAttackControlCharactersInEngineFindings(t *testing.T) {
 	e, err := Builtin()
 	if err != nil {
 		t.Fatal(err)
 	}
 	w := loadTestWorld(t)
-	q := w.query(t, "2025-07-20", "", jobSpec{}, 1e21)
-	q.Org = &catalog.Organization{Metadata: catalog.Metadata{Name: "lab\x1b]0;pwned\x07\nrecorded: allowed"}, Spec: catalog.OrganizationSpec{Headquarters: "ZZ\u202e"}}
-	s, err := e.Session(q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := s.Evaluate(w.candidate(t, "de-frankfurt-1", 0))
-	if d.Allowed || !engineDenies(d, `lab\x1b]0;pwned\a\nrecorded: allowed`) {
-		t.Errorf("want an engine denial naming the organisation escaped: %+v", d.Denials)
-	}
-	for _, f := range d.Denials {
-		if i := strings.IndexFunc(f.Message, escaped); i >= 0 {
-			t.Errorf("%s: the message holds %U: %q", f.Rule, []rune(f.Message[i:])[0], f.Message)
+	for _, c := range []struct{ name, hq, want string }{
+		{"lab\x1b]0;pwned\x07\nrecorded: allowed", "ZZ\u202e", `lab\x1b]0;pwned\a\nrecorded: allowed`},
+		{"lab\xff\xfe", "ZZ", `lab\xff\xfe`},
+	} {
+		q := w.query(t, "2025-07-20", "", jobSpec{}, 1e21)
+		q.Org = &catalog.Organization{Metadata: catalog.Metadata{Name: c.name}, Spec: catalog.OrganizationSpec{Headquarters: c.hq}}
+		s, err := e.Session(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := s.Evaluate(w.candidate(t, "de-frankfurt-1", 0))
+		if d.Allowed || !engineDenies(d, c.want) {
+			t.Errorf("want an engine denial naming the organisation %s: %+v", c.want, d.Denials)
+		}
+		for _, f := range d.Denials {
+			if i := textsafe.Index(f.Message); i >= 0 {
+				t.Errorf("%s: the message holds %U: %q", f.Rule, []rune(f.Message[i:])[0], f.Message)
+			}
 		}
 	}
 }

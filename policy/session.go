@@ -5,17 +5,15 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/internal/textfit"
+	"meridian.dev/meridian/internal/textsafe"
 )
 
 // EngineRule is the rule id used for findings the engine itself makes when
@@ -394,34 +392,15 @@ func (s *Session) Evaluations() int {
 // evaluated at all: the engine's rule, CodeUndetermined, failing closed.
 func EngineFinding(msg string) Finding { return engineFinding(msg) }
 
-// escapeControls is s with each control, bidirectional-formatting or
-// line-separator character, and each byte that is not UTF-8, written as
-// Go writes it in a quoted string (\x1b, \n, \u202e). The engine's
-// findings name what the tenant or a site wrote (an organisation's name,
-// a dataset's, a site's, a pool's owner), and are printed to terminals
-// and kept in logs: such a character went to them as it was.
-func escapeControls(s string) string {
-	i := strings.IndexFunc(s, escaped)
-	if i < 0 {
-		return s
-	}
-	var b strings.Builder
-	b.WriteString(s[:i])
-	for _, r := range s[i:] {
-		if escaped(r) {
-			q := strconv.QuoteRune(r)
-			b.WriteString(q[1 : len(q)-1])
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
-// escaped is whether a message shows r escaped (shownText, escapeControls).
-func escaped(r rune) bool {
-	return r == utf8.RuneError || unicode.IsControl(r) || catalog.BidiControl(r) || unicode.In(r, unicode.Zl, unicode.Zp)
-}
+// escapeControls is s with each character that may not be shown as
+// itself (a control, a bidirectional-formatting or a line-separator
+// character) written as Go writes it in a quoted string (\x1b, \n,
+// \u202e), and each byte that is not UTF-8 as \xNN: textsafe.Escape. The
+// engine's findings name what the tenant or a site wrote (an
+// organisation's name, a dataset's, a site's, a pool's owner), and are
+// printed to terminals and kept in logs: such a character went to them
+// as it was.
+func escapeControls(s string) string { return textsafe.Escape(s) }
 
 // engineSource is the source of the engine's own findings.
 const engineSource = "Meridian policy engine"

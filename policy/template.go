@@ -8,6 +8,8 @@ import (
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/interpreter"
+
+	"meridian.dev/meridian/internal/textsafe"
 )
 
 // template is a message with its {var.field} and {asOf} placeholders
@@ -105,9 +107,4 @@ func formatValue(x any) string {
 // in a job's or a site's name went into them as it was, to rewrite what
 // the person reading saw or forge a line. The catalog refuses such text;
 // the engine does not rely on its facts having come through it.
-func shownText(s string) string {
-	if strings.IndexFunc(s, escaped) >= 0 {
-		return strconv.Quote(s)
-	}
-	return s
-}
+func shownText(s string) string { return textsafe.Quote(s) }

@@ -10,10 +10,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/internal/textsafe"
 )
 
 // Entry is one party on a restricted-party list, as the CSL publishes it.
@@ -125,17 +124,14 @@ func (e *Entry) Describe() string {
 }
 
 // shown is text of a list or of the decisions as a result's source
-// quotes it: as it is, or in Go's quoted form when it holds a control or
-// bidirectional formatting character or is not UTF-8. The source is
+// quotes it: as it is, or in Go's quoted form when it holds a control,
+// bidirectional formatting or line-separator character or is not UTF-8
+// (textsafe.Quote). The source is
 // printed to terminals (meridian screen, a law check's reasons) and kept
 // in logs: an escape sequence in an entry's id or a decision's reason
-// was sent to them as it was, to rewrite what the person reading saw.
-func shown(s string) string {
-	if utf8.ValidString(s) && strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) || catalog.BidiControl(r) }) < 0 {
-		return s
-	}
-	return strconv.Quote(s)
-}
+// was sent to them as it was, to rewrite what the person reading saw,
+// and a line separator forged a line of the output or of the log.
+func shown(s string) string { return textsafe.Quote(s) }
 
 // ContentHash is the hex SHA-256 of what of the entry a match reads or
 // means: its id, list, entity type, name, alternate names, addresses,

@@ -3,7 +3,8 @@ package screen
 import (
 	"strings"
 	"testing"
-	"unicode"
+
+	"meridian.dev/meridian/internal/textsafe"
 )
 
 // TestSourceQuotesControlCharacters: a result's source, printed to
@@ -11,17 +12,40 @@ import (
 // holds a control or bidirectional formatting character (an escape
 // sequence), rather than sending it to the terminal as it is.
 func TestSourceQuotesControlCharacters(t *testing.T) {
-	const esc = "\x1b]0;owned\x07\x1b[2J"
+	for _, c := range []struct{ name, esc, want string }{
+		{"escape sequence", "\x1b]0;owned\x07\x1b[2J", `\x1b`},
+		// A line separator broke the line as a newline does, forging a
+		// line of the command's output or of a log.
+		{"line separator", "\u2028forged: clear\u2029", `\u2028forged: clear\u2029`},
+		{"override", "\u202edeunimsid", `\u202edeunimsid`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for _, r := range sourcesHolding(t, c.esc) {
+				if i := textsafe.Index(r.Source); i >= 0 {
+					t.Errorf("%s (%s): source holds %U: %q", r.Org, r.Status, []rune(r.Source[i:])[0], r.Source)
+				}
+				if !strings.Contains(r.Source, c.want) {
+					t.Errorf("%s (%s): source does not quote %q: %q", r.Org, r.Status, c.esc, r.Source)
+				}
+			}
+		})
+	}
+}
+
+// sourcesHolding screens three organisations against a list whose
+// entries' ids, sources, dates and notices, and whose decisions' authors
+// and reasons, all end in esc.
+func sourcesHolding(t *testing.T, esc string) []Result {
 	s := &Store{Dir: t.TempDir()}
 	names := []string{"Northwind Trading GmbH", "Polar Quartz GmbH", "Delta Dynamics GmbH"}
 	var recs []map[string]any
 	for i, n := range names {
 		r := cslRecord("e"+string(rune('1'+i))+esc, elSource+esc, n, nil, "CN")
 		r["start_date"] = "2020-01-01" + esc
-		r["federal_register_notice"] = "85 FR 1\u202e"
+		r["federal_register_notice"] = "85 FR 1" + esc
 		recs = append(recs, r)
 	}
-	l, err := s.Import("consolidated\x1b[2J.json", cslJSON(t, recs...))
+	l, err := s.Import("consolidated"+esc+".json", cslJSON(t, recs...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,12 +72,5 @@ func TestSourceQuotesControlCharacters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range rs {
-		if i := strings.IndexFunc(r.Source, func(r rune) bool { return unicode.IsControl(r) || r == '\u202e' }); i >= 0 {
-			t.Errorf("%s (%s): source holds %q: %q", r.Org, r.Status, r.Source[i:i+1], r.Source)
-		}
-		if !strings.Contains(r.Source, `\x1b`) {
-			t.Errorf("%s (%s): source does not quote the escape: %q", r.Org, r.Status, r.Source)
-		}
-	}
+	return rs
 }

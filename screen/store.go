@@ -15,13 +15,13 @@ import (
 	"sort"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/internal/atomicfile"
 	"meridian.dev/meridian/internal/flock"
 	"meridian.dev/meridian/internal/plainfile"
+	"meridian.dev/meridian/internal/textsafe"
 )
 
 // List is an imported screening list.
@@ -682,10 +682,9 @@ func decisionText(flag, v string, limit int) error {
 	if !utf8.ValidString(v) {
 		return fmt.Errorf("%s: not UTF-8 text", flag)
 	}
-	for i, r := range v {
-		if unicode.IsControl(r) || catalog.BidiControl(r) || unicode.In(r, unicode.Zl, unicode.Zp) {
-			return fmt.Errorf("%s: holds %U at byte %d, a control, bidirectional-formatting or line-separator character; give it as one line of plain text", flag, r, i)
-		}
+	if i := textsafe.Index(v); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(v[i:])
+		return fmt.Errorf("%s: holds %U at byte %d, a control, bidirectional-formatting or line-separator character; give it as one line of plain text", flag, r, i)
 	}
 	return nil
 }

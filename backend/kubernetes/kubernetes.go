@@ -652,7 +652,8 @@ func notAttemptsJob(job *apiJob, hasRec bool, spec backend.Spec) error {
 }
 
 // shown is s, cut to shownBytes, quoted as Go does, with every character
-// that is not printable ASCII escaped.
+// that is not printable ASCII escaped: more than textsafe.Quote escapes,
+// so that a name shows the same on any terminal, and so all it flags.
 func shown(s string) string {
 	if len(s) > shownBytes {
 		return strconv.QuoteToASCII(s[:shownBytes]) + "..."
