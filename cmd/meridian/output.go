@@ -8,8 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
-
-	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/internal/textsafe"
 )
 
 // Output formats accepted by -o: wide is the table with more columns,
@@ -64,9 +63,11 @@ func writeJSON(w io.Writer, v any) error {
 // the lines before it), a newline and a tab among them, written as \xNN,
 // and bytes that are not UTF-8 (a lone 0x9b is an escape to some
 // terminals) as U+FFFD. A bidirectional control (an override, an
-// embedding or an isolate: catalog.BidiControl) is written as \uNNNN: a
-// terminal or a log viewer that applies it would show the rest of the line
-// in another order than it was written.
+// embedding or an isolate) is written as \uNNNN: a terminal or a log
+// viewer that applies it would show the rest of the line in another order
+// than it was written; so is a line or paragraph separator (U+2028,
+// U+2029), which some viewers break a line at. What is written out is
+// textsafe.Unsafe's set, the one every package's shown text keeps to.
 func shown(s string) string {
 	if utf8.ValidString(s) && !strings.ContainsFunc(s, escaped) {
 		return s
@@ -76,7 +77,7 @@ func shown(s string) string {
 		switch {
 		case isControl(r):
 			fmt.Fprintf(&b, "\\x%02x", r)
-		case catalog.BidiControl(r):
+		case textsafe.Unsafe(r):
 			fmt.Fprintf(&b, "\\u%04x", r)
 		default:
 			b.WriteRune(r)
@@ -86,7 +87,7 @@ func shown(s string) string {
 }
 
 // escaped is a character shown writes out.
-func escaped(r rune) bool { return isControl(r) || catalog.BidiControl(r) }
+func escaped(r rune) bool { return textsafe.Unsafe(r) }
 
 func isControl(r rune) bool { return r < 0x20 || r >= 0x7f && r < 0xa0 }
 

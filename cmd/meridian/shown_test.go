@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/internal/textsafe"
 	"meridian.dev/meridian/run"
 	"meridian.dev/meridian/store"
 )
@@ -121,5 +122,22 @@ func TestShownEscapesBidiControls(t *testing.T) {
 	}
 	if got := shown("دبي\u200f (Dubai) op\u200e \u061c"); got != "دبي\u200f (Dubai) op\u200e \u061c" {
 		t.Errorf("marks changed: %q", got)
+	}
+}
+
+// TestShownEscapesLineSeparators: a site's or a workload's reason holding
+// a line or paragraph separator (U+2028, U+2029), which some terminals and
+// log viewers break a line at, could forge a line of describe's or a
+// followed timeline's output; shown writes each out as \uNNNN, as every
+// package's shown text does (textsafe.Unsafe).
+func TestShownEscapesLineSeparators(t *testing.T) {
+	got := shown("lost\u2028ok: run finished\u2029")
+	if want := `lost\u2028ok: run finished\u2029`; got != want {
+		t.Errorf("shown = %q, want %q", got, want)
+	}
+	for _, r := range got {
+		if textsafe.Unsafe(r) {
+			t.Errorf("%U reaches the terminal in %q", r, got)
+		}
 	}
 }
