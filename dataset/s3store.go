@@ -488,6 +488,12 @@ func (e *UploadError) Error() string {
 
 func (e *UploadError) Unwrap() error { return e.Err }
 
+// MaxCrossed is the most a failed Put of size bytes can say crossed
+// (Crossed): the client sends each body at most minio.MaxRetry times.
+func MaxCrossed(size int) int64 {
+	return int64(max(minio.MaxRetry, 1)) * int64(size)
+}
+
 // Crossed is how many bytes a failed Put delivered to the store that are
 // no longer there (UploadError): bytes that crossed to it, which no
 // reading of the store will find. It is 0 for any other error.

@@ -126,3 +126,30 @@ func TestAttackSiteRefusesWhatItReceived(t *testing.T) {
 		t.Fatalf("after the next staging: %+v, ledger %+v; want every chunk, the manifest and the %d refused bytes", res, sums, size)
 	}
 }
+
+// TestResentBytesConfirmed: a write to the site that failed after its
+// body was sent three times (the site answering 500, then refusing) was
+// confirmed as one body crossed: the resends reached no ledger. The
+// confirmation now counts every try's bytes.
+func TestResentBytesConfirmed(t *testing.T) {
+	f := newFixture(t, 4, 200<<10, "")
+	var failed string
+	var sent int64
+	putObject = func(ctx context.Context, b *dataset.Store, key string, data []byte) error {
+		if failed == "" && key != dataset.ManifestKey("chat-logs") {
+			failed, sent = key, 3*int64(len(data))
+			return &dataset.UploadError{Crossed: sent, Err: errors.New("the site refused the third try")}
+		}
+		return dataset.Put(ctx, b, key, data)
+	}
+	t.Cleanup(func() { putObject = dataset.Put })
+	s := f.stager()
+	s.Workers = 1
+	if _, err := s.Stage(context.Background(), f.request()); err == nil {
+		t.Fatal("a staging whose write failed was not refused")
+	}
+	_, ents, err := ReadFileLedger(f.ledger.Path, "chat-logs")
+	if err != nil || len(ents) != 1 || len(ents[0].Partial) != 1 || ents[0].Partial[0] != (Partial{Key: failed, Bytes: sent}) {
+		t.Fatalf("the confirmation of the failed batch: %+v (%v); want it to name %s, %d bytes", ents, err, failed, sent)
+	}
+}

@@ -676,8 +676,9 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 		}
 		if err := putWithin(ctx, c.cr.Dst, o.Key, data, o.Chunk == nil); err != nil {
 			// Parts the destination took before the write failed and
-			// was aborted crossed, and nothing there will show them.
-			if n := min(dataset.Crossed(err), int64(len(data))); n > 0 {
+			// was aborted crossed, and nothing there will show them; so
+			// did every try of a body sent again (up to one per try).
+			if n := min(dataset.Crossed(err), dataset.MaxCrossed(len(data))); n > 0 {
 				mu.Lock()
 				crossed[o.Key] = n
 				mu.Unlock()
