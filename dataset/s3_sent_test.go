@@ -1,6 +1,7 @@
 package dataset
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -163,5 +164,44 @@ func TestS3PutPartsResentCountsEveryTry(t *testing.T) {
 		if n := Crossed(err); n != want {
 			t.Fatalf("abort refused %v: the failed upload reports %d bytes crossed (%v); want %d", failAbort, n, err, want)
 		}
+	}
+}
+
+// TestS3PutResentThenTakenCountsResends: a PUT the server answered 500
+// twice, each time after reading its whole body, then took, said nothing
+// of the two bodies before: they crossed, and the site shows one object.
+// The write now says it sent two bodies beyond the object (PutResent).
+func TestS3PutResentThenTakenCountsResends(t *testing.T) {
+	s := &partServer{limit: 1 << 40, fail5xx: map[int]int{0: 2}}
+	st := partServerStore(t, s, "")
+	data := pattern(1 << 20)
+	resent, err := PutResent(context.Background(), st, ChunkKey("d", seal.ID{6}), data)
+	s.mu.Lock()
+	bodies, object := s.bodies, s.object
+	s.mu.Unlock()
+	if err != nil || !bytes.Equal(object, data) || bodies != 3*int64(len(data)) {
+		t.Fatalf("a PUT answered 500 twice, then taken: %v; the server read %d bytes, want %d", err, bodies, 3*len(data))
+	}
+	if resent != 2*int64(len(data)) {
+		t.Fatalf("a PUT sent three times, kept once, reports %d bytes resent; want %d", resent, 2*len(data))
+	}
+}
+
+// TestS3PutPartsResentThenTakenCountsResends: an upload in parts whose
+// second part the server answered 500 twice, then took, completed; the
+// write now says the two resends of that part crossed beyond the object.
+func TestS3PutPartsResentThenTakenCountsResends(t *testing.T) {
+	s := &partServer{limit: 1 << 40, fail5xx: map[int]int{2: 2}}
+	st := partServerStore(t, s, "")
+	data := pattern(40 << 20)
+	resent, err := PutResent(context.Background(), st, ManifestKey("d"), data)
+	s.mu.Lock()
+	object, complete := s.object, s.complete
+	s.mu.Unlock()
+	if err != nil || !complete || !bytes.Equal(object, data) {
+		t.Fatalf("an upload whose second part was resent twice: %v; completed %v", err, complete)
+	}
+	if resent != 2*DefaultPartSize {
+		t.Fatalf("the upload reports %d bytes resent; want %d", resent, 2*DefaultPartSize)
 	}
 }

@@ -333,6 +333,13 @@ func (r *idleBody) Close() error {
 // through its body, or answered 5xx and sent again, crossed as much as one
 // the server refused.
 func (b *s3Bucket) put(ctx context.Context, key string, data []byte) error {
+	_, err := b.putResent(ctx, key, data)
+	return err
+}
+
+// putResent is put, and returns, of a write that succeeded, the bytes the
+// client sent beyond the object's own (tries it sent again).
+func (b *s3Bucket) putResent(ctx context.Context, key string, data []byte) (int64, error) {
 	opts := minio.PutObjectOptions{ContentType: "application/octet-stream"}
 	if int64(len(data)) > b.partSize {
 		return b.putParts(ctx, key, data, opts)
@@ -346,10 +353,11 @@ func (b *s3Bucket) put(ctx context.Context, key string, data []byte) error {
 		// connection: the server may have taken it, and nothing there
 		// shows it.
 		if n := body.sent(); n > 0 {
-			return &UploadError{Crossed: n, Err: err}
+			return 0, &UploadError{Crossed: n, Err: err}
 		}
+		return 0, err
 	}
-	return err
+	return max(body.sent()-int64(len(data)), 0), nil
 }
 
 // sentBody is an object's (or a part's) content as the client sends it.
@@ -409,13 +417,14 @@ const abortGrace = 30 * time.Second
 // the client sent of a part the server did not keep (refused, cut off by
 // a dropped connection or a deadline, or answered 5xx and sent again)
 // crossed too, and no listing shows it: the error counts those bytes,
-// whether or not the abort is confirmed (sentBody).
-func (b *s3Bucket) putParts(ctx context.Context, key string, data []byte, opts minio.PutObjectOptions) error {
+// whether or not the abort is confirmed (sentBody). An upload that
+// completes returns the bytes resent of the parts the server kept.
+func (b *s3Bucket) putParts(ctx context.Context, key string, data []byte, opts minio.PutObjectOptions) (int64, error) {
 	core := minio.Core{Client: b.c}
 	full := b.prefix + key
 	id, err := core.NewMultipartUpload(ctx, b.bucket, full, opts)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	signed := b.c.EndpointURL().Scheme != "https"
 	var parts []minio.CompletePart
@@ -435,7 +444,7 @@ func (b *s3Bucket) putParts(ctx context.Context, key string, data []byte, opts m
 		if err != nil {
 			// What the client read of the part, on every try, crossed
 			// (sentBody), and no listing shows it.
-			return b.abortPut(ctx, key, id, taken, resent+sent, err)
+			return 0, b.abortPut(ctx, key, id, taken, resent+sent, err)
 		}
 		// Tries of the part the server did not keep (a 5xx, a dropped
 		// connection) crossed all the same, and no listing shows them.
@@ -444,9 +453,9 @@ func (b *s3Bucket) putParts(ctx context.Context, key string, data []byte, opts m
 		parts = append(parts, minio.CompletePart{PartNumber: n, ETag: p.ETag})
 	}
 	if _, err := core.CompleteMultipartUpload(ctx, b.bucket, full, id, parts, opts); err != nil {
-		return b.abortPut(ctx, key, id, taken, resent, err)
+		return 0, b.abortPut(ctx, key, id, taken, resent, err)
 	}
-	return nil
+	return resent, nil
 }
 
 // abortPut aborts the upload id to key that failed (cause) after the
