@@ -4,11 +4,17 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 
@@ -203,5 +209,102 @@ func TestS3PutPartsResentThenTakenCountsResends(t *testing.T) {
 	}
 	if resent != 2*DefaultPartSize {
 		t.Fatalf("the upload reports %d bytes resent; want %d", resent, 2*DefaultPartSize)
+	}
+}
+
+// resendProxy is bodyLimitProxy's server for the test S3 server, with a
+// proxy that reads the whole body of part 2's first fails tries and
+// answers them 500 (fails < 0: every try), counting the bodies it read.
+func resendProxy(t *testing.T, fails int) (*Store, *atomic.Int64) {
+	t.Helper()
+	raw := os.Getenv("MERIDIAN_TEST_S3_URL")
+	if raw == "" {
+		t.Skip("MERIDIAN_TEST_S3_URL not set: run scripts/s3-up.sh (scripts/test.sh does)")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	target, err := url.Parse(q.Get("endpoint"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(target)
+		r.Out.Host = r.In.Host // signed by the client
+	}}
+	var read atomic.Int64
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut && r.URL.Query().Get("partNumber") == "2" {
+			mu.Lock()
+			fail := fails != 0
+			if fails > 0 {
+				fails--
+			}
+			mu.Unlock()
+			if fail {
+				n, _ := io.Copy(io.Discard, r.Body)
+				read.Add(n)
+				w.WriteHeader(http.StatusInternalServerError)
+				fmt.Fprint(w, `<Error><Code>InternalError</Code><Message>try again</Message></Error>`)
+				return
+			}
+		}
+		if r.Method == http.MethodPut && r.URL.Query().Has("partNumber") {
+			read.Add(r.ContentLength)
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	q.Set("endpoint", srv.URL)
+	q.Set("part_size", "5MiB")
+	u.RawQuery = q.Encode()
+	st, err := OpenStore(context.Background(), u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st, &read
+}
+
+// TestS3ServerPartResentCounted: against the test S3 server, an upload
+// whose second part a proxy answered 500 twice completes, and says it
+// sent that part twice beyond the object.
+func TestS3ServerPartResentCounted(t *testing.T) {
+	st, read := resendProxy(t, 2)
+	data := pattern(12 << 20)
+	key := ManifestKey(fmt.Sprintf("resent-%d", time.Now().UnixNano()))
+	resent, err := PutResent(context.Background(), st, key, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.b.del(context.Background(), st.prefix+key) })
+	got, err := ReadObject(context.Background(), st, key, int64(len(data)))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("the object read back: %d bytes, %v", len(got), err)
+	}
+	if want := read.Load() - int64(len(data)); resent != want || want != 2*minPartSize {
+		t.Fatalf("the upload reports %d bytes resent; the proxy read %d beyond the object, want %d", resent, want, 2*minPartSize)
+	}
+}
+
+// TestS3ServerPartFailingCountsEveryTry: against the test S3 server, an
+// upload whose second part a proxy answers 500 on every try fails, is
+// aborted, and counts every byte of every try the proxy read.
+func TestS3ServerPartFailingCountsEveryTry(t *testing.T) {
+	st, read := resendProxy(t, -1)
+	data := pattern(12 << 20)
+	name := fmt.Sprintf("failing-%d", time.Now().UnixNano())
+	err := Put(context.Background(), st, ManifestKey(name), data)
+	if err == nil {
+		t.Fatal("an upload whose part always failed succeeded")
+	}
+	if got, want := Crossed(err), read.Load(); got != want || want < int64(minPartSize)+2*minPartSize {
+		t.Fatalf("the failed upload reports %d bytes crossed (%v); the proxy read %d", got, err, want)
+	}
+	if left := uploadsUnder(t, st, name); len(left) != 0 {
+		t.Fatalf("uploads left after the failed upload: %v", left)
 	}
 }
