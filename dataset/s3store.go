@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -326,28 +327,79 @@ func (r *idleBody) Close() error {
 // only once it is complete. An upload that fails or is cancelled is
 // aborted (putParts), so its parts do not stay at the site; what a writer
 // killed mid-upload leaves, abortUploads (RemoveStaleTemps, Remove)
-// aborts later.
+// aborts later. A write that fails says how many bytes of its body the
+// client sent, on every try, that no listing will show (*UploadError,
+// sentBody): a PUT cut by a dropped connection or a deadline part way
+// through its body, or answered 5xx and sent again, crossed as much as one
+// the server refused.
 func (b *s3Bucket) put(ctx context.Context, key string, data []byte) error {
+	_, err := b.putResent(ctx, key, data)
+	return err
+}
+
+// putResent is put, and returns, of a write that succeeded, the bytes the
+// client sent beyond the object's own (tries it sent again).
+func (b *s3Bucket) putResent(ctx context.Context, key string, data []byte) (int64, error) {
 	opts := minio.PutObjectOptions{ContentType: "application/octet-stream"}
 	if int64(len(data)) > b.partSize {
 		return b.putParts(ctx, key, data, opts)
 	}
 	opts.DisableMultipart = true
-	_, err := b.c.PutObject(ctx, b.bucket, b.prefix+key, bytes.NewReader(data), int64(len(data)), opts)
-	if err != nil && answered(err) {
-		// The server answered the PUT, body and all, with a refusal:
-		// the bytes crossed to it, and nothing there shows them.
-		return &UploadError{Crossed: int64(len(data)), Err: err}
+	body := newSentBody(data)
+	_, err := b.c.PutObject(ctx, b.bucket, b.prefix+key, body, int64(len(data)), opts)
+	if err != nil {
+		// Whatever of the body the client read, on every try (it sends
+		// it again after a 5xx or a dropped connection), went to the
+		// connection: the server may have taken it, and nothing there
+		// shows it.
+		if n := body.sent(); n > 0 {
+			return 0, &UploadError{Crossed: n, Err: err}
+		}
+		return 0, err
 	}
-	return err
+	return max(body.sent()-int64(len(data)), 0), nil
 }
 
-// answered reports whether err holds the server's answer to a request (an
-// S3 error response): the request reached the server, with its body, and
-// was refused there.
-func answered(err error) bool {
-	var er minio.ErrorResponse
-	return errors.As(err, &er) && er.StatusCode != 0
+// sentBody is an object's (or a part's) content as the client sends it.
+// It counts every byte read from it, on every try: the client rewinds it
+// (Seek) to send it again after a 5xx or a dropped connection, and each
+// resend crosses to the server as the first send did. A byte read is
+// taken as sent: the transport may hold the last of what it read in its
+// buffer when the connection drops, so the count may exceed what reached
+// the server, never fall short of it (a ledger that counts more than
+// crossed is on the safe side; one that counts less hides bytes).
+type sentBody struct {
+	mu sync.Mutex
+	r  *bytes.Reader
+	n  int64
+}
+
+func newSentBody(data []byte) *sentBody {
+	return &sentBody{r: bytes.NewReader(data)}
+}
+
+// Read and Seek hold the lock: a transport may still be reading a
+// try's body, in a goroutine of its own, while the client rewinds it
+// for the next.
+func (s *sentBody) Read(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, err := s.r.Read(p)
+	s.n += int64(n)
+	return n, err
+}
+
+func (s *sentBody) Seek(off int64, whence int) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.r.Seek(off, whence)
+}
+
+// sent is how many bytes were read from the body, over all tries.
+func (s *sentBody) sent() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
 }
 
 // abortGrace bounds how long an upload that failed, or whose copy was
@@ -361,19 +413,24 @@ const abortGrace = 30 * time.Second
 // the site and are gone, which no listing of objects or uploads will
 // show, so the error says how many bytes they held (*UploadError). An
 // abort that fails leaves the parts (or an upload that completed after
-// all) for a reconcile to find, and the error does not count them. A part
-// the server answered with a refusal crossed too, and no listing shows
-// it: the error counts its bytes, whether or not the abort is confirmed.
-func (b *s3Bucket) putParts(ctx context.Context, key string, data []byte, opts minio.PutObjectOptions) error {
+// all) for a reconcile to find, and the error does not count them. What
+// the client sent of a part the server did not keep (refused, cut off by
+// a dropped connection or a deadline, or answered 5xx and sent again)
+// crossed too, and no listing shows it: the error counts those bytes,
+// whether or not the abort is confirmed (sentBody). An upload that
+// completes returns the bytes resent of the parts the server kept.
+func (b *s3Bucket) putParts(ctx context.Context, key string, data []byte, opts minio.PutObjectOptions) (int64, error) {
 	core := minio.Core{Client: b.c}
 	full := b.prefix + key
 	id, err := core.NewMultipartUpload(ctx, b.bucket, full, opts)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	signed := b.c.EndpointURL().Scheme != "https"
 	var parts []minio.CompletePart
-	var taken int64
+	// taken counts the bytes of the parts the server accepted; resent
+	// those the client sent beyond each part's own (its tries again).
+	var taken, resent int64
 	for n, off := 1, int64(0); off < int64(len(data)); n, off = n+1, off+b.partSize {
 		part := data[off:min(off+b.partSize, int64(len(data)))]
 		popts := minio.PutObjectPartOptions{DisableContentSha256: true}
@@ -381,28 +438,33 @@ func (b *s3Bucket) putParts(ctx context.Context, key string, data []byte, opts m
 			sum := sha256.Sum256(part)
 			popts.Sha256Hex = hex.EncodeToString(sum[:])
 		}
-		p, err := core.PutObjectPart(ctx, b.bucket, full, id, n, bytes.NewReader(part), int64(len(part)), popts)
+		body := newSentBody(part)
+		p, err := core.PutObjectPart(ctx, b.bucket, full, id, n, body, int64(len(part)), popts)
+		sent := body.sent()
 		if err != nil {
-			var refused int64
-			if answered(err) {
-				refused = int64(len(part))
-			}
-			return b.abortPut(ctx, key, id, taken, refused, err)
+			// What the client read of the part, on every try, crossed
+			// (sentBody), and no listing shows it.
+			return 0, b.abortPut(ctx, key, id, taken, resent+sent, err)
 		}
+		// Tries of the part the server did not keep (a 5xx, a dropped
+		// connection) crossed all the same, and no listing shows them.
+		resent += max(sent-int64(len(part)), 0)
 		taken += int64(len(part))
 		parts = append(parts, minio.CompletePart{PartNumber: n, ETag: p.ETag})
 	}
 	if _, err := core.CompleteMultipartUpload(ctx, b.bucket, full, id, parts, opts); err != nil {
-		return b.abortPut(ctx, key, id, taken, 0, err)
+		return 0, b.abortPut(ctx, key, id, taken, resent, err)
 	}
-	return nil
+	return resent, nil
 }
 
 // abortPut aborts the upload id to key that failed (cause) after the
-// server accepted taken bytes of its parts and refused refused bytes of
-// one, and returns cause, with the bytes that crossed (*UploadError): the
-// refused ones, and the taken ones once the abort is confirmed.
-func (b *s3Bucket) abortPut(ctx context.Context, key, id string, taken, refused int64, cause error) error {
+// server accepted taken bytes of its parts, and after lost bytes crossed
+// that no listing shows whatever becomes of the upload (the tries of a
+// part it did not keep), and returns cause, with the bytes that crossed
+// (*UploadError): the lost ones, and the taken ones once the abort is
+// confirmed.
+func (b *s3Bucket) abortPut(ctx context.Context, key, id string, taken, lost int64, cause error) error {
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortGrace)
 	defer cancel()
 	if err := (minio.Core{Client: b.c}).AbortMultipartUpload(actx, b.bucket, b.prefix+key, id); err != nil {
@@ -411,16 +473,19 @@ func (b *s3Bucket) abortPut(ctx context.Context, key, id string, taken, refused 
 		cause = fmt.Errorf("%w (the upload was not aborted: %v)", cause, err)
 		taken = 0
 	}
-	if taken+refused == 0 {
+	if taken+lost == 0 {
 		return cause
 	}
-	return &UploadError{Crossed: taken + refused, Err: cause}
+	return &UploadError{Crossed: taken + lost, Err: cause}
 }
 
 // UploadError is a write that failed after its bytes reached the store
 // (the parts of an upload, which was then aborted, or a part or a whole
-// object the store refused): Crossed bytes reached the store and are
-// gone, so nothing there will show them.
+// object the store refused, cut off mid-body, or was sent again after a
+// 5xx): Crossed bytes reached the store and are gone, so nothing there
+// will show them. Crossed counts what the client sent, every try of each
+// body: it may exceed the object's size, and what the store received (a
+// body cut off counts what the client had read of it), never fall short.
 type UploadError struct {
 	Crossed int64
 	Err     error
@@ -431,6 +496,12 @@ func (e *UploadError) Error() string {
 }
 
 func (e *UploadError) Unwrap() error { return e.Err }
+
+// MaxCrossed is the most a failed Put of size bytes can say crossed
+// (Crossed): the client sends each body at most minio.MaxRetry times.
+func MaxCrossed(size int) int64 {
+	return int64(max(minio.MaxRetry, 1)) * int64(size)
+}
 
 // Crossed is how many bytes a failed Put delivered to the store that are
 // no longer there (UploadError): bytes that crossed to it, which no

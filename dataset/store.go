@@ -270,10 +270,32 @@ func ChunksPresent(ctx context.Context, b *Store, name string, want []ChunkRef, 
 // upload's parts, aborted), or that the store received and refused (a
 // part, or a whole PUT), says how many bytes it delivered (Crossed(err)).
 func Put(ctx context.Context, b *Store, key string, data []byte) error {
-	if err := b.b.put(ctx, b.prefix+key, data); err != nil {
-		return fmt.Errorf("write %s: %w", key, err)
+	_, err := PutResent(ctx, b, key, data)
+	return err
+}
+
+// PutResent is Put, and says, of a write that succeeded, how many bytes
+// beyond the object's own crossed to the store: the tries of its body
+// (or of a part's) that the store did not keep, answered 5xx or cut off,
+// and the client sent again. Nothing there shows them.
+func PutResent(ctx context.Context, b *Store, key string, data []byte) (int64, error) {
+	var resent int64
+	var err error
+	if rp, ok := b.b.(resentPutter); ok {
+		resent, err = rp.putResent(ctx, b.prefix+key, data)
+	} else {
+		err = b.b.put(ctx, b.prefix+key, data)
 	}
-	return nil
+	if err != nil {
+		return 0, fmt.Errorf("write %s: %w", key, err)
+	}
+	return resent, nil
+}
+
+// resentPutter is a bucket whose writes may send a body more than once
+// (S3's client, trying again), and count what they sent beyond it.
+type resentPutter interface {
+	putResent(ctx context.Context, key string, data []byte) (int64, error)
 }
 
 // ReadManifest reads and authenticates a dataset's manifest from a store.

@@ -25,14 +25,14 @@ func TestUploadPartsCrossedAreConfirmed(t *testing.T) {
 	total := len(f.manifest.UniqueChunks())
 	const took = 12345
 	var failed string
-	putObject = func(ctx context.Context, b *dataset.Store, key string, data []byte) error {
+	putObject = func(ctx context.Context, b *dataset.Store, key string, data []byte) (int64, error) {
 		if failed == "" && key != dataset.ManifestKey("chat-logs") {
 			failed = key
-			return &dataset.UploadError{Crossed: took, Err: errors.New("the site dropped the connection")}
+			return 0, &dataset.UploadError{Crossed: took, Err: errors.New("the site dropped the connection")}
 		}
-		return dataset.Put(ctx, b, key, data)
+		return dataset.PutResent(ctx, b, key, data)
 	}
-	t.Cleanup(func() { putObject = dataset.Put })
+	t.Cleanup(func() { putObject = dataset.PutResent })
 	s := f.stager()
 	s.Workers = 1
 	if _, err := s.Stage(context.Background(), f.request()); err == nil || dataset.Crossed(err) != took {
@@ -124,5 +124,86 @@ func TestAttackSiteRefusesWhatItReceived(t *testing.T) {
 	if res.ChunksSent != len(f.manifest.UniqueChunks()) || sums[0].OpenIntents != 0 ||
 		sums[0].BytesConfirmed != atSite+size+manifestBytes(t, f) {
 		t.Fatalf("after the next staging: %+v, ledger %+v; want every chunk, the manifest and the %d refused bytes", res, sums, size)
+	}
+}
+
+// TestResentBytesConfirmed: a write to the site that failed after its
+// body was sent three times (the site answering 500, then refusing) was
+// confirmed as one body crossed: the resends reached no ledger. The
+// confirmation now counts every try's bytes.
+func TestResentBytesConfirmed(t *testing.T) {
+	f := newFixture(t, 4, 200<<10, "")
+	var failed string
+	var sent int64
+	putObject = func(ctx context.Context, b *dataset.Store, key string, data []byte) (int64, error) {
+		if failed == "" && key != dataset.ManifestKey("chat-logs") {
+			failed, sent = key, 3*int64(len(data))
+			return 0, &dataset.UploadError{Crossed: sent, Err: errors.New("the site refused the third try")}
+		}
+		return dataset.PutResent(ctx, b, key, data)
+	}
+	t.Cleanup(func() { putObject = dataset.PutResent })
+	s := f.stager()
+	s.Workers = 1
+	if _, err := s.Stage(context.Background(), f.request()); err == nil {
+		t.Fatal("a staging whose write failed was not refused")
+	}
+	_, ents, err := ReadFileLedger(f.ledger.Path, "chat-logs")
+	if err != nil || len(ents) != 1 || len(ents[0].Partial) != 1 || ents[0].Partial[0] != (Partial{Key: failed, Bytes: sent}) {
+		t.Fatalf("the confirmation of the failed batch: %+v (%v); want it to name %s, %d bytes", ents, err, failed, sent)
+	}
+}
+
+// TestResentBytesOfDeliveredObjectConfirmed: a chunk the site answered
+// 500 twice, each try's body read, then took, was confirmed as one
+// chunk's bytes: the two bodies before reached no ledger. The staging's
+// confirmation now counts them, naming the chunk (Partial), and the chunk
+// as sent, once.
+func TestResentBytesOfDeliveredObjectConfirmed(t *testing.T) {
+	f := newFixture(t, 4, 200<<10, "")
+	total := len(f.manifest.UniqueChunks())
+	var resentKey string
+	var resent int64
+	putObject = func(ctx context.Context, b *dataset.Store, key string, data []byte) (int64, error) {
+		if _, err := dataset.PutResent(ctx, b, key, data); err != nil {
+			return 0, err
+		}
+		if resentKey == "" && key != dataset.ManifestKey("chat-logs") {
+			resentKey, resent = key, 2*int64(len(data))
+			return resent, nil
+		}
+		return 0, nil
+	}
+	t.Cleanup(func() { putObject = dataset.PutResent })
+	s := f.stager()
+	s.Workers = 1
+	res, err := s.Stage(context.Background(), f.request())
+	if err != nil || res.ChunksSent != total {
+		t.Fatalf("a staging one of whose chunks was sent three times: %+v, %v", res, err)
+	}
+	var atSite int64
+	for _, ch := range f.manifest.UniqueChunks() {
+		atSite += int64(seal.SealedSize(int(ch.Size)))
+	}
+	sums, err := Summarize(context.Background(), f.ledger, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sums) != 1 || sums[0].ChunksSent != total || sums[0].BytesPartial != resent ||
+		sums[0].BytesConfirmed != atSite+manifestBytes(t, f)+resent {
+		t.Fatalf("ledger summary %+v; want every chunk, the manifest and the %d bytes resent", sums, resent)
+	}
+	_, ents, err := ReadFileLedger(f.ledger.Path, "chat-logs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var named bool
+	for _, e := range ents {
+		for _, p := range e.Partial {
+			named = named || p == (Partial{Key: resentKey, Bytes: resent})
+		}
+	}
+	if !named {
+		t.Fatalf("no confirmation names %s, %d bytes resent: %+v", resentKey, resent, ents)
 	}
 }

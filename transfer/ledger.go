@@ -114,7 +114,10 @@ type Entry struct {
 	// write failed after the destination took part of it and dropped it
 	// (an upload's parts, aborted), with those bytes: those bytes
 	// crossed, and BytesSent counts them; ChunksSent does not count
-	// their chunks.
+	// their chunks. It also names the objects a copy delivered whose
+	// body it sent more than once (tries the destination answered 5xx
+	// or cut off), with the bytes of the tries beyond the one kept:
+	// BytesSent counts those too, and ChunksSent their chunks, once.
 	Partial []Partial `json:"partial,omitempty"`
 	// Reappeared names the chunks this reconciled record confirms that
 	// an abandonment of its intent recorded as not at the destination:

@@ -674,15 +674,25 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 		if err := c.sameDay(c.s.now()); err != nil {
 			return err
 		}
-		if err := putWithin(ctx, c.cr.Dst, o.Key, data, o.Chunk == nil); err != nil {
+		resent, err := putWithin(ctx, c.cr.Dst, o.Key, data, o.Chunk == nil)
+		if err != nil {
 			// Parts the destination took before the write failed and
-			// was aborted crossed, and nothing there will show them.
-			if n := min(dataset.Crossed(err), int64(len(data))); n > 0 {
+			// was aborted crossed, and nothing there will show them; so
+			// did every try of a body sent again (up to one per try).
+			if n := min(dataset.Crossed(err), dataset.MaxCrossed(len(data))); n > 0 {
 				mu.Lock()
 				crossed[o.Key] = n
 				mu.Unlock()
 			}
 			return err
+		}
+		if resent > 0 {
+			// Tries of the body the destination did not keep (answered
+			// 5xx, or cut off, and sent again) crossed too, and nothing
+			// there shows them.
+			mu.Lock()
+			crossed[o.Key] = min(resent, dataset.MaxCrossed(len(data)))
+			mu.Unlock()
 		}
 		mark := func(a arrival) {
 			mu.Lock()
@@ -730,6 +740,12 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 		}
 	}
 	conf.BytesSent = sent.Load()
+	for _, o := range batch {
+		if n := crossed[o.Key]; n > 0 {
+			conf.Partial = append(conf.Partial, Partial{Key: o.Key, Bytes: n})
+			conf.BytesSent += n
+		}
+	}
 	if finish != nil {
 		finish(&conf)
 	}
@@ -803,6 +819,11 @@ func (c *copier) settle(ctx context.Context, in Intent, delivered map[string]arr
 		}
 		if a == arrivalBad {
 			conf.Damaged++
+		}
+		if n := crossed[o.Key]; n > 0 {
+			// Its body's tries beyond the one the destination kept.
+			conf.Partial = append(conf.Partial, Partial{Key: o.Key, Bytes: n})
+			conf.BytesSent += n
 		}
 		if o.Chunk == nil && a == arrivalIntact && o.SHA256 != "" {
 			// The manifest read back as sent: the version now at the
@@ -892,22 +913,23 @@ var ErrWriteDeadline = errors.New("the destination took the object too slowly")
 
 // putWithin is putObject within writeTime. A write it stops says so
 // (ErrWriteDeadline), and keeps what the failed write says crossed
-// (dataset.Crossed).
-func putWithin(ctx context.Context, b *dataset.Store, key string, data []byte, manifest bool) error {
+// (dataset.Crossed); one that succeeded returns the bytes it sent beyond
+// the object (dataset.PutResent).
+func putWithin(ctx context.Context, b *dataset.Store, key string, data []byte, manifest bool) (int64, error) {
 	d := writeTime(len(data), manifest)
 	slow := fmt.Errorf("%s not written within %v: %w", key, d, ErrWriteDeadline)
 	wctx, cancel := context.WithTimeoutCause(ctx, d, slow)
 	defer cancel()
-	err := putObject(wctx, b, key, data)
+	resent, err := putObject(wctx, b, key, data)
 	if err != nil && ctx.Err() == nil && context.Cause(wctx) == slow {
-		return fmt.Errorf("%w: %w", slow, err)
+		return 0, fmt.Errorf("%w: %w", slow, err)
 	}
-	return err
+	return resent, err
 }
 
-// putObject writes an object to the destination (dataset.Put; tests
-// replace it).
-var putObject = dataset.Put
+// putObject writes an object to the destination (dataset.PutResent;
+// tests replace it).
+var putObject = dataset.PutResent
 
 // beforeConfirm, when set (by tests), runs after a batch reached the
 // destination whole and before its confirmation is recorded.
