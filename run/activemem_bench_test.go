@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 
 	"meridian.dev/meridian/store"
@@ -12,10 +13,10 @@ import (
 
 // BenchmarkActiveRunMemory measures what the controller keeps in memory
 // for each active run between its passes: the decoded run (decodeRow's
-// cache, documents and all) and the run's parsed world (world's cache),
-// which every law check and step reads. The runs are benchQueue's, each
-// with the small fleet job's documents (under 1 KiB); a tenant's bigger
-// documents add their own length and their parse. Config.MaxRuns bounds
+// cache) and the run's parsed world (world's cache), which every law check
+// and step reads. The runs are benchQueue's: small, each with the small
+// fleet job's documents (under 1 KiB); large, the same with 512 KiB of
+// comments in the file (a submission may be 4 MiB). Config.MaxRuns bounds
 // the active runs per tenant, and so this memory.
 func BenchmarkActiveRunMemory(b *testing.B) {
 	n := 2000
@@ -25,8 +26,21 @@ func BenchmarkActiveRunMemory(b *testing.B) {
 	if v := os.Getenv("ACTIVE_MEM_N"); v != "" {
 		n, _ = strconv.Atoi(v)
 	}
+	b.Run("small", func(b *testing.B) { activeRunMemory(b, n, fleetJob("waiting")) })
+	b.Run("large", func(b *testing.B) { activeRunMemory(b, max(n/10, 20), paddedJob("waiting", 512<<10)) })
+}
+
+// paddedJob is fleetJob with about pad bytes of comments in its file.
+func paddedJob(name string, pad int) Document {
+	d := fleetJob(name)
+	line := "# " + strings.Repeat("x", 98) + "\n"
+	d.Content = strings.Repeat(line, pad/len(line)) + d.Content
+	return d
+}
+
+func activeRunMemory(b *testing.B, n int, doc Document) {
 	ctx := context.Background()
-	c, _ := benchQueue(b, n)
+	c, _ := benchQueueOf(b, n, doc)
 	var decoded, world, rowBytes float64
 	for b.Loop() {
 		c.mu.Lock()

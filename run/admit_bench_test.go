@@ -63,6 +63,12 @@ func idleFleet(tb testing.TB) (*Controller, []string) {
 // holders, as a server that has been up a while holds them (decoded).
 func benchQueue(b *testing.B, n int) (*Controller, []string) {
 	b.Helper()
+	return benchQueueOf(b, n, fleetJob("waiting"))
+}
+
+// benchQueueOf is benchQueue with doc for each run's documents.
+func benchQueueOf(b testing.TB, n int, doc Document) (*Controller, []string) {
+	b.Helper()
 	ctx := context.Background()
 	c, holders := idleFleet(b)
 	st := c.cfg.Store
@@ -70,7 +76,7 @@ func benchQueue(b *testing.B, n int) (*Controller, []string) {
 	// tenant's organisation), then copies of them in the store.
 	var firsts []*Run
 	for t := 1; t <= 5; t++ {
-		r, _, err := c.Submit(ctx, fmt.Sprintf("t%d", t), SubmitRequest{Documents: []Document{fleetJob("waiting")}})
+		r, _, err := c.Submit(ctx, fmt.Sprintf("t%d", t), SubmitRequest{Documents: []Document{doc}})
 		if err != nil || r.State != Held || r.Hold.Wait != WaitCapacity || len(r.Hold.Wants) != 3 {
 			b.Fatalf("%+v %v", r, err)
 		}

@@ -127,7 +127,7 @@ func (c *Controller) Tick(ctx context.Context) {
 // at once: a run's documents may be megabytes, and every tenant's rows,
 // read in one list, were held at once beside their decoded copies. The
 // decoded runs themselves (decodeRow's cache, and the admission pass's
-// runs) are still kept for every active run.
+// runs) are still kept for every active run, without their documents.
 var activePage = 256
 
 // eachActive calls fn with every active run, a page of at most activePage
@@ -182,7 +182,10 @@ func (c *Controller) prune(keep map[string]bool) {
 
 // decodeRow is fromRow, reusing the decoding of the same row version: a
 // law check reads every active run, most unchanged since the last. The
-// caller gets its own copy of the top-level struct.
+// caller gets its own copy of the top-level struct, without the run's
+// documents: a submission may be megabytes, and this cache holds every
+// active run between passes, beside its parsed world. What needs the
+// documents (world, on a miss of its cache) reads them from the store.
 func (c *Controller) decodeRow(row *store.Run) (*Run, error) {
 	c.mu.Lock()
 	r := c.decoded[row.ID]
@@ -192,6 +195,7 @@ func (c *Controller) decodeRow(row *store.Run) (*Run, error) {
 		if r, err = fromRow(row); err != nil {
 			return nil, err
 		}
+		r.Documents = nil
 		c.mu.Lock()
 		c.decoded[row.ID] = r
 		c.mu.Unlock()

@@ -327,7 +327,11 @@ func (c *Controller) world(r *Run) (*catalog.World, error) {
 	if w != nil {
 		return w, nil
 	}
-	rq, err := decodeRequest(r.Documents)
+	docs, err := c.runDocuments(r)
+	if err != nil {
+		return nil, err
+	}
+	rq, err := decodeRequest(docs)
 	if err != nil {
 		return nil, err
 	}
@@ -349,6 +353,25 @@ func (c *Controller) world(r *Run) (*catalog.World, error) {
 	c.worlds[r.ID] = w
 	c.mu.Unlock()
 	return w, nil
+}
+
+// runDocuments is r's documents: its own, or, for a run decoded without
+// them (decodeRow, a list without documents), the stored run's. A run's
+// documents never change once it is accepted, so any version of its row
+// holds the same. A failure to read them is the store's, not the run's.
+func (c *Controller) runDocuments(r *Run) ([]Document, error) {
+	if len(r.Documents) > 0 {
+		return r.Documents, nil
+	}
+	row, err := c.cfg.Store.GetRun(context.Background(), r.ID)
+	if err != nil {
+		return nil, &storeReadError{err}
+	}
+	full, err := fromRow(row)
+	if err != nil {
+		return nil, err
+	}
+	return full.Documents, nil
 }
 
 // forgetWorlds drops the cached worlds of a tenant's runs after its
