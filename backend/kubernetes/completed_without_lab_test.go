@@ -26,25 +26,7 @@ import (
 // surplus first, fails the Job). The Job's end is not the attempt's:
 // Status reads it lost, naming the attempt's pod, not Succeeded.
 func TestCopiedPodEndingTheJobOnTheCluster(t *testing.T) {
-	kc := lab(t)
-	cs := adminClient(t, kc)
-	b := newBackend(t, site(kc), t.TempDir())
-	h, err := b.Submit(testCtx(t), backend.Spec{RunID: uniqueRunID("copied"), Attempt: 1, WorkDir: t.TempDir(),
-		Command: []string{"/bin/sh", "-c", "exec sleep 300"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Cancel(testCtx(t), h) })
-	running := backendtest.Wait(t, b, h, "running", func(s backend.Status) bool { return s.State == backend.Running || s.State.Final() })
-	if running.State != backend.Running {
-		t.Fatalf("Status = %+v; want Running", running)
-	}
-	real := copyPod(t, cs, h, "exit 0")
-	waitJobEnded(t, cs, h, real)
-	st := backendtest.Wait(t, b, h, "final", func(s backend.Status) bool { return s.State.Final() })
-	if st.State != backend.Lost || !strings.Contains(st.Reason, real) && !strings.Contains(st.Reason, h+"-copy") {
-		t.Fatalf("Status = %+v; want Lost, naming the attempt's pod %s or the copy", st, real)
-	}
+	copiedPodEndsLost(t, "copied", "exit 0")
 }
 
 // On the test cluster: a running attempt's Job is suspended (as a queue
@@ -96,10 +78,18 @@ func TestSuspendedAndResumedJobSucceedsOnTheCluster(t *testing.T) {
 // controller deletes the attempt's own pod, unfinished. The copy's exit
 // code is not the attempt's: Status reads it lost, not Failed.
 func TestCopiedPodFailingTheJobOnTheCluster(t *testing.T) {
+	copiedPodEndsLost(t, "copyfail", "exit 3")
+}
+
+// copiedPodEndsLost runs an attempt on the test cluster, makes a copy of
+// its pod that runs script, waits for the Job to end, and wants Status to
+// read the attempt lost, naming its pod or the copy.
+func copiedPodEndsLost(t *testing.T, name, script string) {
+	t.Helper()
 	kc := lab(t)
 	cs := adminClient(t, kc)
 	b := newBackend(t, site(kc), t.TempDir())
-	h, err := b.Submit(testCtx(t), backend.Spec{RunID: uniqueRunID("copyfail"), Attempt: 1, WorkDir: t.TempDir(),
+	h, err := b.Submit(testCtx(t), backend.Spec{RunID: uniqueRunID(name), Attempt: 1, WorkDir: t.TempDir(),
 		Command: []string{"/bin/sh", "-c", "exec sleep 300"}})
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +99,7 @@ func TestCopiedPodFailingTheJobOnTheCluster(t *testing.T) {
 	if running.State != backend.Running {
 		t.Fatalf("Status = %+v; want Running", running)
 	}
-	real := copyPod(t, cs, h, "exit 3")
+	real := copyPod(t, cs, h, script)
 	waitJobEnded(t, cs, h, real)
 	st := backendtest.Wait(t, b, h, "final", func(s backend.Status) bool { return s.State.Final() })
 	if st.State != backend.Lost || !strings.Contains(st.Reason, real) && !strings.Contains(st.Reason, h+"-copy") {
