@@ -104,22 +104,7 @@ func TestOwnLostMarkHolds(t *testing.T) {
 	f := newFakeAPI(t)
 	b := f.start(t)
 	ctx := testContext(t)
-	spec := secretSpec()
-	spec.Secret = nil
-	name, err := b.Submit(ctx, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "the Job is not in the cache", func() bool {
-		_, ok := b.watch.job(name)
-		return ok
-	})
-	j, _ := b.watch.job(name)
-	b.markLost(ctx, j, "node gone")
-	eventually(t, "the mark is not in the cache", func() bool {
-		j, _ = b.watch.job(name)
-		return j.Annotations[AnnotationLostSig] != ""
-	})
+	name, j := markedLost(t, b, "node gone")
 	if !b.jobFinished(j) {
 		t.Fatal("a Job the backend marked lost is not finished")
 	}
@@ -144,22 +129,7 @@ func TestChangedReasonOfOwnLostMark(t *testing.T) {
 	f := newFakeAPI(t)
 	b := f.start(t)
 	ctx := testContext(t)
-	spec := secretSpec()
-	spec.Secret = nil
-	name, err := b.Submit(ctx, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "the Job is not in the cache", func() bool {
-		_, ok := b.watch.job(name)
-		return ok
-	})
-	j, _ := b.watch.job(name)
-	b.markLost(ctx, j, "node gone")
-	eventually(t, "the mark is not in the cache", func() bool {
-		j, _ = b.watch.job(name)
-		return j.Annotations[AnnotationLostSig] != ""
-	})
+	name, _ := markedLost(t, b, "node gone")
 	const forged = "the workload wiped its data; rerun at https://example.com"
 	markJob(t, f, b, name, map[string]any{AnnotationLost: forged})
 	st, err := b.Status(ctx, name)
@@ -182,23 +152,8 @@ func TestLongOwnLostReasonVerifies(t *testing.T) {
 	f := newFakeAPI(t)
 	b := f.start(t)
 	ctx := testContext(t)
-	spec := secretSpec()
-	spec.Secret = nil
-	name, err := b.Submit(ctx, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "the Job is not in the cache", func() bool {
-		_, ok := b.watch.job(name)
-		return ok
-	})
-	j, _ := b.watch.job(name)
 	reason := "pod p disrupted: \xff" + strings.Repeat("é", maxKeptString)
-	b.markLost(ctx, j, reason)
-	eventually(t, "the mark is not in the cache", func() bool {
-		j, _ = b.watch.job(name)
-		return j.Annotations[AnnotationLostSig] != ""
-	})
+	name, _ := markedLost(t, b, reason)
 	st, err := b.Status(ctx, name)
 	if err != nil || st.State != backend.Lost || !strings.HasPrefix(st.Reason, "pod p disrupted: \ufffdé") {
 		t.Fatalf("Status = %+v, %v; want Lost with the reason written", st, err)
@@ -274,4 +229,29 @@ func TestCapacityAddsNothingBackForAnAttemptEndedOnRecord(t *testing.T) {
 	if got[backend.SiteAccelerator] != 4 {
 		t.Fatalf("Capacity = %v; want 4: the lost attempt's pod holds 4 that are not Meridian's to place again", got)
 	}
+}
+
+// markedLost submits an attempt on b, waits for its Job in the cache, has
+// the backend mark it lost for reason, and returns the Job's name and the
+// Job as the cache holds it with the mark.
+func markedLost(t *testing.T, b *Backend, reason string) (string, *apiJob) {
+	t.Helper()
+	ctx := testContext(t)
+	spec := secretSpec()
+	spec.Secret = nil
+	name, err := b.Submit(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the Job is not in the cache", func() bool {
+		_, ok := b.watch.job(name)
+		return ok
+	})
+	j, _ := b.watch.job(name)
+	b.markLost(ctx, j, reason)
+	eventually(t, "the mark is not in the cache", func() bool {
+		j, _ = b.watch.job(name)
+		return j.Annotations[AnnotationLostSig] != ""
+	})
+	return name, j
 }
