@@ -392,16 +392,6 @@ func (s *Session) Evaluations() int {
 // evaluated at all: the engine's rule, CodeUndetermined, failing closed.
 func EngineFinding(msg string) Finding { return engineFinding(msg) }
 
-// escapeControls is s with each character that may not be shown as
-// itself (a control, a bidirectional-formatting or a line-separator
-// character) written as Go writes it in a quoted string (\x1b, \n,
-// \u202e), and each byte that is not UTF-8 as \xNN: textsafe.Escape. The
-// engine's findings name what the tenant or a site wrote (an
-// organisation's name, a dataset's, a site's, a pool's owner), and are
-// printed to terminals and kept in logs: such a character went to them
-// as it was.
-func escapeControls(s string) string { return textsafe.Escape(s) }
-
 // engineSource is the source of the engine's own findings.
 const engineSource = "Meridian policy engine"
 
@@ -410,7 +400,11 @@ func engineFinding(msg string) Finding {
 	// that a line printing the finding and its source names it once; it
 	// cited another ("Meridian fails closed…"), and such lines named two.
 	return Finding{Rule: EngineRule, Kind: "engine", Effect: Deny,
-		Message: EngineRule + ": could not determine: " + escapeControls(msg) + "; Meridian fails closed when a needed fact is missing (source: " + engineSource + ")",
+		// msg names what a tenant or a site wrote (an organisation's
+		// name, a dataset's, a pool's owner), printed to terminals and
+		// kept in logs: each character that may not be shown as itself
+		// is written out.
+		Message: EngineRule + ": could not determine: " + textsafe.Escape(msg) + "; Meridian fails closed when a needed fact is missing (source: " + engineSource + ")",
 		Source:  engineSource, Confidence: Confirmed, Code: CodeUndetermined}
 }
 
