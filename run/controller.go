@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
@@ -153,6 +154,11 @@ type Config struct {
 	// reads it (serve: that no other local user may write it), as the
 	// server's start did; an error refuses the reload.
 	CheckQuotaFile func(path string) error
+	// AuditChain, when set, is the audit log's chain under its key: a
+	// tenant's registered resource is used only when the latest sealed
+	// register record of it names the hash on its row (resourceWitness).
+	// Without it only the row's own hash is checked.
+	AuditChain *audit.Chain
 }
 
 // Observer is told what the controller did, after it is recorded.
@@ -183,9 +189,11 @@ type SandboxPolicy struct {
 
 // Controller drives runs through their lifecycle.
 type Controller struct {
-	cfg   Config
-	wake  chan struct{}
-	start time.Time
+	cfg Config
+	// resWitness confirms registered resources against the audit log.
+	resWitness *resourceWitness
+	wake       chan struct{}
+	start      time.Time
 
 	catOnce sync.Once
 	catSet  *catalog.Set
@@ -415,6 +423,7 @@ func New(cfg Config) *Controller {
 		reported: map[poolKey]reported{}, lawClock: time.Now}
 	c.quotaSet.Store(cfg.Quotas)
 	c.quotaSum = cfg.QuotaSHA256
+	c.resWitness = &resourceWitness{chain: cfg.AuditChain}
 	return c
 }
 

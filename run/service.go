@@ -810,7 +810,9 @@ func (c *Controller) Apply(ctx context.Context, tenant string, docs []Document, 
 		}
 		res = append(res, r)
 	}
-	// The documents must make a valid world with what is registered already.
+	// The documents must make a valid world with what is registered already
+	// (left out: what they register again, which may be a row changed
+	// outside Meridian that this apply mends).
 	if _, _, err := c.applyWorld(ctx, tenant, rq, res); err != nil {
 		return nil, err
 	}
@@ -824,9 +826,14 @@ func (c *Controller) Apply(ctx context.Context, tenant string, docs []Document, 
 		var ifVersion int64
 		got, err := c.cfg.Store.GetResource(ctx, tenant, r.Kind, r.Name)
 		switch {
-		case err == nil && got.Hash == r.Hash:
+		case err == nil && got.Hash == r.Hash && c.resourceIntact(ctx, tenant, got):
 			out = append(out, Resource{Kind: r.Kind, Name: r.Name, Version: got.Version, SHA256: got.Hash, Spec: got.Doc})
 			continue
+		case err == nil && got.Hash == r.Hash:
+			// The same contents over a row Meridian did not write (its
+			// document, or its record, changed outside Meridian): the
+			// tenant's word registers them again, sealed.
+			ifVersion = got.Version
 		case err == nil && !update:
 			return nil, conflict(&store.ResourceConflict{Kind: r.Kind, Name: r.Name, Registered: got, Detail: fmt.Sprintf("is registered (version %d) with other contents; pass --update to replace it", got.Version)})
 		case err == nil:
@@ -867,7 +874,11 @@ func (c *Controller) Apply(ctx context.Context, tenant string, docs []Document, 
 // world (a dataset's location names a catalog site, and so on), and that
 // res, their resources, fit in what a tenant may register.
 func (c *Controller) applyWorld(ctx context.Context, tenant string, rq *request, res []store.Resource) (*catalog.World, []store.Resource, error) {
-	reg, err := c.registry(ctx, tenant)
+	replacing := map[string]bool{}
+	for _, r := range res {
+		replacing[r.Kind+"/"+r.Name] = true
+	}
+	reg, err := c.readRegistry(ctx, tenant, replacing)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -185,12 +185,39 @@ func notJudged(err error) bool {
 }
 
 func (c *Controller) registry(ctx context.Context, tenant string) (*registry, error) {
+	return c.readRegistry(ctx, tenant, nil)
+}
+
+// readRegistry reads tenant's registered resources, each confirmed as
+// Meridian wrote it (resourceWitness); one that is not is an error, unless
+// replacing names it (kind/name: an apply that registers it again), when it
+// is left out.
+func (c *Controller) readRegistry(ctx context.Context, tenant string, replacing map[string]bool) (*registry, error) {
 	rows, err := c.cfg.Store.ListResources(ctx, tenant, "")
 	if err != nil {
 		return nil, &storeReadError{err}
 	}
 	reg := &registry{orgs: map[string]*catalog.Organization{}, datasets: map[string]*catalog.Dataset{}, rows: map[string]*store.Resource{}}
-	for _, r := range rows {
+	for i, r := range rows {
+		ok, err := c.resWitness.confirmed(ctx, c.cfg.Store, tenant, r)
+		if err == nil && !ok {
+			// Updated since the list was read (its record is newer than
+			// the row listed): read it again, once.
+			if r, err = c.cfg.Store.GetResource(ctx, tenant, r.Kind, r.Name); err != nil {
+				return nil, &storeReadError{err}
+			}
+			rows[i] = r
+			if ok, err = c.resWitness.confirmed(ctx, c.cfg.Store, tenant, r); err == nil && !ok {
+				err = c.resWitness.refusal(tenant, r)
+			}
+		}
+		var changed *changedError
+		if errors.As(err, &changed) && replacing[r.Kind+"/"+r.Name] {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
 		reg.rows[r.Kind+"/"+r.Name] = r
 		switch r.Kind {
 		case catalog.KindOrganization:

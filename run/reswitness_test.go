@@ -1,0 +1,167 @@
+package run
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/store"
+)
+
+// labOrg is the Organization jobDoc's job belongs to, headquartered in hq.
+func labOrg(hq string) Document {
+	return Document{Name: "lab.yaml", Content: "apiVersion: meridian.dev/v1alpha1\nkind: Organization\nmetadata: {name: lab}\nspec: {headquarters: " + hq + "}\n"}
+}
+
+// TestRegisteredResourceWrittenOutsideMeridian: whoever can write the
+// database but has no audit key rewrote a tenant's registered
+// Organization, its document and the hash on its row together (its
+// headquarters moved, which changes what the law allows), or put an
+// earlier genuine version back, or added a resource by hand; every plan,
+// submission and law check then judged by it, while the log verified. A
+// row is now used only when the latest sealed register record of it names
+// its hash; the tenant's refusal is a conflict naming the resource, and
+// registering it again mends it.
+func TestRegisteredResourceWrittenOutsideMeridian(t *testing.T) {
+	ctx := context.Background()
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
+	key := []byte("test key 0123456")
+	with := func(st store.Store) func(*Config) {
+		return func(cfg *Config) { cfg.Store, cfg.AuditChain = st, audit.NewChain(key) }
+	}
+	c := f.controller(with(f.st))
+	if _, err := c.Apply(ctx, "t1", []Document{labOrg("SG")}, false); err != nil {
+		t.Fatal(err)
+	}
+	// A server started afresh on the database (the store keeps its lists
+	// in memory until it writes one): each case is read by a new one.
+	fresh := func() *Controller {
+		t.Helper()
+		st, err := store.OpenSQLite(ctx, filepath.Join(f.dir, "m.db"), store.Options{AuditKey: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return f.controller(with(st))
+	}
+	if _, err := fresh().registry(ctx, "t1"); err != nil {
+		t.Fatalf("registry as registered: %v", err)
+	}
+	rowOf := func() (string, string) {
+		t.Helper()
+		var doc, hash string
+		if err := f.st.DB().QueryRowContext(ctx, `SELECT doc, hash FROM resources WHERE tenant = 't1' AND kind = 'Organization' AND name = 'lab'`).Scan(&doc, &hash); err != nil {
+			t.Fatal(err)
+		}
+		return doc, hash
+	}
+	setRow := func(doc, hash string) {
+		t.Helper()
+		if _, err := f.st.DB().ExecContext(ctx, `UPDATE resources SET doc = ?, hash = ? WHERE tenant = 't1' AND kind = 'Organization' AND name = 'lab'`, doc, hash); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hashOf := func(doc string) string {
+		sum := sha256.Sum256([]byte(doc))
+		return hex.EncodeToString(sum[:])
+	}
+	refused := func(what, want string) {
+		t.Helper()
+		c := fresh()
+		_, err := c.registry(ctx, "t1")
+		var ie *InputError
+		if err == nil || !errors.Is(err, ErrConflict) || !errors.As(err, &ie) || ie.Field != "documents" ||
+			!strings.Contains(err.Error(), "Organization lab of tenant t1") || !strings.Contains(err.Error(), "outside Meridian") || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: registry read %v, want a conflict naming Organization lab, outside Meridian and %q", what, err, want)
+		}
+		// A submission carrying the job alone plans by the registered
+		// organisation: refused as well, registering nothing.
+		if _, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(10, 1)}}); err == nil || !errors.Is(err, ErrConflict) {
+			t.Errorf("%s: a submission over it: %v, want a conflict", what, err)
+		}
+	}
+
+	sgDoc, sgHash := rowOf()
+	// (a) The document and its hash rewritten together.
+	usDoc := strings.Replace(sgDoc, `"SG"`, `"US"`, 1)
+	if usDoc == sgDoc {
+		t.Fatalf("registered document %s does not hold the headquarters as expected", sgDoc)
+	}
+	setRow(usDoc, hashOf(usDoc))
+	refused("document and hash rewritten together", "its latest sealed register record names "+sgHash)
+	// (b) The document rewritten, the hash left: refused by the row alone.
+	setRow(usDoc, sgHash)
+	refused("document rewritten under the registered hash", "hashes to")
+	setRow(sgDoc, sgHash)
+	if _, err := fresh().registry(ctx, "t1"); err != nil {
+		t.Fatalf("registry once restored: %v", err)
+	}
+
+	// (c) An earlier genuine version put back over an update.
+	if _, err := c.Apply(ctx, "t1", []Document{labOrg("DE")}, true); err != nil {
+		t.Fatal(err)
+	}
+	deDoc, deHash := rowOf()
+	setRow(sgDoc, sgHash)
+	refused("an earlier version put back", "names "+deHash)
+
+	// The tenant mends it by registering again: without --update it is a
+	// conflict with the row as it is; with it, a sealed record is written.
+	if _, err := c.Apply(ctx, "t1", []Document{labOrg("DE")}, false); err == nil || !errors.Is(err, ErrConflict) {
+		t.Errorf("apply without --update over a row changed outside Meridian: %v, want a conflict", err)
+	}
+	if _, err := fresh().Apply(ctx, "t1", []Document{labOrg("DE")}, true); err != nil {
+		t.Fatalf("apply --update over a row changed outside Meridian: %v", err)
+	}
+	if d, h := rowOf(); d != deDoc || h != deHash {
+		t.Fatalf("after the apply the row is %s %s, want %s", d, h, deHash)
+	}
+	if _, err := fresh().registry(ctx, "t1"); err != nil {
+		t.Fatalf("registry after the tenant registered it again: %v", err)
+	}
+
+	// (d) A resource added by hand, with no record at all.
+	hand := `{"apiVersion":"meridian.dev/v1alpha1","kind":"Organization","metadata":{"name":"lab"},"spec":{"headquarters":"US"}}`
+	if _, err := f.st.DB().ExecContext(ctx, `DELETE FROM resources WHERE tenant = 't1'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.st.DB().ExecContext(ctx, `INSERT INTO resources (tenant, kind, name, doc, hash, store_key, version, created_at, updated_at)
+		VALUES ('t1', 'Organization', 'other', ?, ?, '', 1, '2026-12-01T00:00:00Z', '2026-12-01T00:00:00Z')`, hand, hashOf(hand)); err != nil {
+		t.Fatal(err)
+	}
+	c2 := fresh()
+	if _, err := c2.registry(ctx, "t1"); err == nil || !strings.Contains(err.Error(), "Organization other") || !strings.Contains(err.Error(), "no sealed register record") {
+		t.Errorf("a resource added by hand: %v, want a refusal naming it and the missing record", err)
+	}
+	// The same contents stated by the tenant register it, sealed, even
+	// without --update (nothing in them changes).
+	same := Document{Name: "other.yaml", Content: "apiVersion: meridian.dev/v1alpha1\nkind: Organization\nmetadata: {name: other}\nspec: {headquarters: US}\n"}
+	if _, err := f.st.DB().ExecContext(ctx, `UPDATE resources SET doc = ?, hash = ? WHERE name = 'other'`, mustResourceDoc(t, same), hashOf(mustResourceDoc(t, same))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fresh().Apply(ctx, "t1", []Document{same}, false); err != nil {
+		t.Fatalf("the tenant stating the contents of a row added by hand: %v", err)
+	}
+	if _, err := fresh().registry(ctx, "t1"); err != nil {
+		t.Errorf("registry after the tenant stated the same contents: %v", err)
+	}
+}
+
+// mustResourceDoc is the document Apply registers for doc's one resource.
+func mustResourceDoc(t *testing.T, doc Document) string {
+	t.Helper()
+	rq, err := decodeRequest([]Document{doc})
+	if err != nil || len(rq.orgs) != 1 {
+		t.Fatalf("decode %s: %v", doc.Name, err)
+	}
+	r, err := resourceOf("Organization", rq.orgs[0].Metadata.Name, rq.orgs[0], "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(r.Doc)
+}
