@@ -467,6 +467,9 @@ func compileExpr(env *cel.Env, src string, vars []string, wantBool, track bool) 
 	if est.Max > MaxExprCost {
 		return x, fmt.Errorf("too costly: CEL estimates up to %d cost units with facts of up to %d items, over the limit of %d; avoid nested comprehensions over facts", est.Max, maxFactSize, MaxExprCost)
 	}
+	if err := constantProblem(env, checked.NativeRep()); err != nil {
+		return x, err
+	}
 	opts := []cel.ProgramOption{cel.InterruptCheckFrequency(interruptEvery), finiteArithmetic(checked.NativeRep().SourceInfo())}
 	if track {
 		opts = append(opts, cel.CostLimit(MaxExprCost))

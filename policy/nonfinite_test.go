@@ -164,7 +164,6 @@ func TestAttackNonFiniteArithmeticDenies(t *testing.T) {
 	for _, c := range []struct{ cond, defs, step string }{
 		{"acc.tpp / (acc.tpp - acc.tpp) < 1.0", "", `"/"`},
 		{"(acc.tpp - acc.tpp) / (acc.tpp - acc.tpp) >= 0.0", "", `"/"`},
-		{"-acc.tpp / 0.0 > 1.0", "", `"/"`},
 		{"acc.tpp * 1e307 * 1e307 < 1.0", "", `"*"`},
 		{"acc.tpp * 1e307 * 1e307 - acc.tpp * 1e307 * 1e307 > 0.0", "", `"*"`},
 		{"def.big < 1.5", "  - name: big\n    expr: \"acc.tpp / (acc.tpp - acc.tpp) > 1.0 ? 2.0 : 1.0\"\n    source: test\n", "definition big"},
@@ -207,5 +206,39 @@ func TestNonFiniteConversionRefusedAtLoad(t *testing.T) {
 	_, err := New(Options{NoBuiltin: true, Files: []File{{Name: "n.yaml", Data: []byte(pack)}}})
 	if err == nil || !strings.Contains(err.Error(), "r1") || !strings.Contains(err.Error(), "not a finite number") {
 		t.Errorf("a condition comparing with double('NaN'): %v, want a load error naming r1", err)
+	}
+}
+
+// TestAttackConstantDivisionByZeroRefusedAtLoad: a condition or
+// definition with a step that fails whatever the facts are (a division of
+// literals by zero, an integer overflow of literals, a fact divided by a
+// constant zero) loaded, and its rule denied every candidate at every
+// evaluation. The pack is now refused when it loads, naming the rule or
+// definition and the step; arithmetic on literals that is finite loads.
+func TestAttackConstantDivisionByZeroRefusedAtLoad(t *testing.T) {
+	for _, c := range []struct{ cond, defs, who, step string }{
+		{"acc.tpp > 1.0/0.0", "", "r1", "1.0 / 0.0"},
+		{"site.country == 'SG' || acc.tpp > -(2.0 * 3.0) / (1.0 - 1.0)", "", "r1", "-(2.0 * 3.0) / (1.0 - 1.0)"},
+		{"acc.tpp > double(1 / 0)", "", "r1", "double(1 / 0)"},
+		{"acc.tpp > double(9223372036854775807 + 1)", "", "r1", "double(9223372036854775807 + 1)"},
+		{"acc.tpp > 1e308 * 10.0", "", "r1", "1e+308 * 10.0"},
+		{"-acc.tpp / 0.0 > 1.0", "", "r1", "-acc.tpp / 0.0"},
+		{"acc.tpp / (2.0 - 2.0) > 1.0", "", "r1", "acc.tpp / (2.0 - 2.0)"},
+		{"def.ratio > 1.0", "  - name: ratio\n    expr: acc.tpp / (0.5 * 0.0)\n    source: test\n", "definition ratio", "acc.tpp / (0.5 * 0.0)"},
+	} {
+		pack := strings.Replace(goodRule, "condition: site.country == 'SG'", "condition: \""+c.cond+"\"", 1)
+		if c.defs != "" {
+			pack = strings.Replace(pack, "rules:\n", "definitions:\n"+c.defs+"rules:\n", 1)
+		}
+		_, err := New(Options{NoBuiltin: true, Files: []File{{Name: "n.yaml", Data: []byte(pack)}}})
+		if err == nil || !strings.Contains(err.Error(), c.who) || !strings.Contains(err.Error(), c.step) {
+			t.Errorf("%s: %v, want a load error naming %s and %q", c.cond, err, c.who, c.step)
+		}
+	}
+	for _, cond := range []string{"acc.tpp > 1.0 / 4.0", "acc.tpp / (2.0 - 1.5) > double(7 / 2)", "acc.tpp / 0.5 > 1e308 * 0.1"} {
+		pack := strings.Replace(goodRule, "condition: site.country == 'SG'", "condition: \""+cond+"\"", 1)
+		if _, err := New(Options{NoBuiltin: true, Files: []File{{Name: "n.yaml", Data: []byte(pack)}}}); err != nil {
+			t.Errorf("%s: %v", cond, err)
+		}
 	}
 }

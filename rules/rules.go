@@ -17,11 +17,11 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/internal/textsafe"
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/store"
@@ -455,10 +455,26 @@ func checkReason(r string) error {
 		return errors.New("say why the rules change (it is written to the audit log)")
 	case len(r) > MaxReason:
 		return fmt.Errorf("%d bytes, over the limit of %d", len(r), MaxReason)
-	case !utf8.ValidString(r) || strings.ContainsFunc(r, func(c rune) bool { return unicode.IsControl(c) && c != '\n' }):
-		return errors.New("want UTF-8 text without control characters")
+	case !utf8.ValidString(r):
+		return errors.New("holds bytes that are not UTF-8; want UTF-8 text")
 	}
-	return nil
+	// What textsafe flags, as in a catalog's text (catalog's decoder):
+	// the reason is shown by `rules history` and written to the audit
+	// log, where a terminal escape, a bidirectional control or a line
+	// separator would show other text than was written. A newline and a
+	// tab lay out a longer reason.
+	i := strings.IndexFunc(r, func(c rune) bool { return textsafe.Unsafe(c) && c != '\t' && c != '\n' })
+	if i < 0 {
+		return nil
+	}
+	c, _ := utf8.DecodeRuneInString(r[i:])
+	switch {
+	case textsafe.Bidi(c):
+		return fmt.Errorf("holds the bidirectional control %U at byte %d, which would display the text after it in another order than it is written; refused", c, i)
+	case c == '\u2028' || c == '\u2029':
+		return fmt.Errorf("holds the line or paragraph separator %U at byte %d, which breaks the line it is shown on as a newline does; refused", c, i)
+	}
+	return fmt.Errorf("holds the control character %U at byte %d; want UTF-8 text without control characters", c, i)
 }
 
 func fileHashes(files map[string]string) map[string]string {

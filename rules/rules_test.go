@@ -143,7 +143,9 @@ func TestHostileChangesChangeNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	good := pack("good.yaml", "test-good", "SG", "2030-01-01")
-	if _, _, err := s.Apply(ctx, Change{Files: []policy.File{good}}, "admin", "baseline", time.Now()); err != nil {
+	// A reason may run over lines, indent them, and hold the marks a
+	// right-to-left text needs.
+	if _, _, err := s.Apply(ctx, Change{Files: []policy.File{good}}, "admin", "baseline\n\tper the ministry: \u05e9\u05dc\u05d5\u05dd 2030\u200f", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	before := s.Current()
@@ -191,6 +193,15 @@ func TestHostileChangesChangeNothing(t *testing.T) {
 		{"too many files", Change{Files: many}, "r", []string{"files", "limit of 256"}},
 		{"no reason", Change{Files: []policy.File{pack("x.yaml", "test-x", "MY", "2030-01-01")}}, " ", []string{"reason"}},
 		{"a control character in the reason", Change{Files: []policy.File{pack("x.yaml", "test-x", "MY", "2030-01-01")}}, "why\x1b[2J", []string{"reason", "control"}},
+		// What textsafe flags is refused in the reason as in a catalog's
+		// or a pack's text: a bidirectional override showed the reason in
+		// `rules history` in another order than it was written, a line
+		// separator forged a line of it.
+		{"a bidirectional override in the reason", Change{Files: []policy.File{pack("x.yaml", "test-x", "MY", "2030-01-01")}}, "approved by \u202eecnailpmoc", []string{"reason", "U+202E", "bidirectional"}},
+		{"an isolate in the reason", Change{Files: []policy.File{pack("x.yaml", "test-x", "MY", "2030-01-01")}}, "why \u2067x\u2069", []string{"reason", "U+2067", "bidirectional"}},
+		{"a line separator in the reason", Change{Files: []policy.File{pack("x.yaml", "test-x", "MY", "2030-01-01")}}, "why\u2028revision 9 applied by auditor", []string{"reason", "U+2028", "separator"}},
+		{"a C1 control in the reason", Change{Files: []policy.File{pack("x.yaml", "test-x", "MY", "2030-01-01")}}, "why\u009b2J", []string{"reason", "U+009B", "control"}},
+		{"bytes that are not UTF-8 in the reason", Change{Files: []policy.File{pack("x.yaml", "test-x", "MY", "2030-01-01")}}, "why\xff", []string{"reason", "UTF-8"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -41,9 +41,10 @@ type witness struct {
 
 	mu sync.Mutex
 	// sealed are the revisions' hashes the sealed records read so far
-	// name; after is the seq of the last record read.
-	sealed map[int64]string
-	after  int64
+	// name; after is the seq of the last record read, afterHash its hash.
+	sealed    map[int64]string
+	after     int64
+	afterHash string
 	// said is what else the first sealed record of each revision says
 	// of it, as the history lists it.
 	said map[int64]recordSaid
@@ -225,6 +226,24 @@ func (w *witness) catchUp(ctx context.Context) error {
 	if w.anchors != nil {
 		kinds = append(kinds, audit.KindAnchored)
 	}
+	if w.after > 0 {
+		// The log is read on from the last record read, which must still
+		// be there as it was read. A log cut back and written on again
+		// (accepted with --accept-broken-audit) holds other records at
+		// the seqs already read: read on, the records written there since
+		// were never read (a revision applied by another server was taken
+		// for one written outside Meridian) and those removed were still
+		// counted. Such a log is read again from its start, as a server
+		// starting on it would: once per rewrite, at the cost of a start.
+		same, err := w.stillThere(ctx, kinds)
+		if err != nil {
+			return err
+		}
+		if !same {
+			w.sealed, w.said, w.key = map[int64]string{}, nil, ""
+			w.after, w.afterHash = 0, ""
+		}
+	}
 	q := store.AuditQuery{Kinds: kinds, AllTenants: true, After: w.after, Limit: witnessPage, MaxBytes: witnessPageBytes}
 	for {
 		page, next, err := w.log.AuditSelectPage(ctx, q)
@@ -232,7 +251,9 @@ func (w *witness) catchUp(ctx context.Context) error {
 			return err
 		}
 		for _, e := range page {
-			w.after = max(w.after, e.Seq)
+			if e.Seq >= w.after {
+				w.after, w.afterHash = e.Seq, e.Hash
+			}
 			if !w.chain.Sealed(e) {
 				continue
 			}
@@ -281,6 +302,17 @@ func (w *witness) catchUp(ctx context.Context) error {
 		}
 		q.After = next
 	}
+}
+
+// stillThere says whether the last record read is still in the log at
+// its seq, with its hash. w.mu is held.
+func (w *witness) stillThere(ctx context.Context, kinds []string) (bool, error) {
+	q := store.AuditQuery{Kinds: kinds, AllTenants: true, After: w.after - 1, Through: w.after, Limit: 1, MaxBytes: witnessPageBytes}
+	page, _, err := w.log.AuditSelectPage(ctx, q)
+	if err != nil {
+		return false, err
+	}
+	return len(page) == 1 && page[0].Seq == w.after && page[0].Hash == w.afterHash, nil
 }
 
 func (w *witness) match(rev int64, hash, recorded string) error {

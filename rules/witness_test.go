@@ -147,3 +147,66 @@ func (c *countingLog) AuditSelectPage(ctx context.Context, q store.AuditQuery) (
 	c.entries += len(page)
 	return page, next, err
 }
+
+// TestWitnessRereadsLogWrittenAgain: the witness read the log on from the
+// last record it had read. A log cut back and written on again (a cut
+// accepted with --accept-broken-audit) holds new records at seqs already
+// read: a revision another server applied then, its record at such a
+// seq, was never read by a running server, which took it for one written
+// outside Meridian and stayed behind. The witness now sees the record it
+// read last gone or changed, and reads the log again from its start.
+func TestWitnessRereadsLogWrittenAgain(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	key := []byte("test key 0123456")
+	open := func() *State {
+		t.Helper()
+		s, err := OpenWitnessed(ctx, st, nil, audit.NewChain(key), st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	here := open()
+	for _, c := range []string{"XA", "XB"} {
+		if _, _, err := here.Apply(ctx, Change{Files: []policy.File{pack("org.yaml", "org-deny-"+strings.ToLower(c), c, "2024-01-01")}}, "admin", "deny "+c, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	running := open() // a replica, its witness read up to revision 2's record
+	if running.Current().Rev != 2 {
+		t.Fatalf("replica on revision %d, want 2", running.Current().Rev)
+	}
+	// The log cut back to before revision 2's record, the cut accepted,
+	// and revision 3 applied by the first server: its record is written at
+	// the seq revision 2's had.
+	var seq2 int64
+	if err := st.DB().QueryRowContext(ctx, `SELECT MAX(seq) FROM audit WHERE kind = ?`, KindRevision).Scan(&seq2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.DB().ExecContext(ctx, `DELETE FROM audit WHERE seq >= ?`, seq2); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := here.Apply(ctx, Change{Files: []policy.File{pack("org.yaml", "org-deny-xc", "XC", "2024-01-01")}}, "admin", "deny XC", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	var seq3 int64
+	if err := st.DB().QueryRowContext(ctx, `SELECT MAX(seq) FROM audit WHERE kind = ?`, KindRevision).Scan(&seq3); err != nil {
+		t.Fatal(err)
+	}
+	if seq3 > seq2 {
+		t.Fatalf("revision 3's record at seq %d, after revision 2's former %d: the case is not reproduced", seq3, seq2)
+	}
+	if err := running.Refresh(ctx); err != nil || running.Behind() != nil || running.Current().Rev != 3 {
+		t.Errorf("the replica's refresh onto revision 3, applied after the cut: %v, behind %v, revision %d in force; want 3", err, running.Behind(), running.Current().Rev)
+	}
+	// A revision written by hand after the rewrite is still refused.
+	b, _ := json.Marshal(map[string]string{})
+	if _, err := st.DB().ExecContext(ctx, `INSERT INTO rule_revisions (rev, hash, who, reason, created_at, listing, files) VALUES (4, ?, 'admin', 'by hand', '2026-12-05T00:00:00Z', '[]', ?)`,
+		Hash(map[string]string{}), string(b)); err != nil {
+		t.Fatal(err)
+	}
+	if err := running.Refresh(ctx); err == nil || running.Current().Rev != 3 {
+		t.Errorf("refresh onto a revision added by hand after the rewrite: %v, revision %d in force; want refused, 3", err, running.Current().Rev)
+	}
+}

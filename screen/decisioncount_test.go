@@ -3,7 +3,6 @@ package screen
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -106,44 +105,134 @@ func TestDecisionsCountBounded(t *testing.T) {
 	}
 }
 
-// TestImportCarriesNothingOverPastDecisionBound: an import that would
-// carry dismissals over past MaxDecisions is refused, naming the bound,
-// before the copies are handed to the audit log; the decisions and the
-// list stay as they were.
-func TestImportCarriesNothingOverPastDecisionBound(t *testing.T) {
-	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
-	s := &Store{Dir: t.TempDir(), Now: func() time.Time { return now }}
-	lab := org("example-lab", "DE", "Example Lab")
-	recs := []map[string]any{cslRecord("e1", elSource, "Exampel Lab Co., Ltd.", nil, "CN")}
-	l, err := s.Import("consolidated.json", cslJSON(t, recs...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := Decision{Org: lab.Metadata.Name, Tenant: catalog.DefaultTenant, Fingerprint: Fingerprint(lab), EntryID: "e1", Entry: "EL " + l.Entries[0].Name,
-		Action: Dismiss, By: "a.person", Reason: "other company", Time: now, ListSHA256: l.SHA256, EntrySHA256: l.Entries[0].contentHashV1()}
+// TestImportAtDecisionBoundCarriesNewestOver: an import that would carry
+// dismissals over past the decisions file's bound (MaxDecisions, or its
+// bytes) was refused whole, and the list it brought (new designations
+// among it) was not imported: the old list stayed in force. The import
+// now goes ahead and carries over the newest dismissals that fit; the
+// oldest are left, named to the caller with the bound, and lapse (the
+// match shows again, failing closed). The file ends within its bounds.
+func TestImportAtDecisionBoundCarriesNewestOver(t *testing.T) {
 	smallDecisionBound(t)
-	full := writeFiller(t, s, []Decision{d}, maxDecisions-1)
-	now = now.Add(time.Hour)
-	handed := false
-	_, _, err = s.ImportWith("consolidated.json", cslJSON(t, recs...), ImportOptions{Record: func([]Decision) error {
-		handed = true
-		return nil
-	}})
-	if !boundNamed(err) {
-		t.Errorf("an import carrying a dismissal over past the bound: %v, want a refusal naming the bound", err)
+	type setup struct {
+		s           *Store
+		now         *time.Time
+		orgs        []*catalog.Organization
+		recorded    []Decision
+		republished []byte
 	}
-	if handed {
-		t.Error("the dismissals of an import refused for the bound were handed to the audit log")
+	prepare := func(t *testing.T, filler int) setup {
+		now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+		s := &Store{Dir: t.TempDir(), Now: func() time.Time { return now }}
+		orgs := []*catalog.Organization{org("example-lab", "DE", "Example Lab"), org("northwind", "DE", "Northwind Avionics"), org("polar", "DE", "Polar Quartz")}
+		names := []string{"Exampel Lab Co., Ltd.", "Northwind Avionix", "Polar Quartzz"}
+		var recs, capitals []map[string]any
+		for i, n := range names {
+			recs = append(recs, cslRecord(fmt.Sprintf("e%d", i+1), elSource, n, nil, "CN"))
+			capitals = append(capitals, cslRecord(fmt.Sprintf("e%d", i+1), elSource, strings.ToUpper(n), nil, "CN"))
+		}
+		l, err := s.Import("consolidated.json", cslJSON(t, recs...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Dismissed with the earlier hash, oldest first.
+		var ds []Decision
+		for i, o := range orgs {
+			ds = append(ds, Decision{Org: o.Metadata.Name, Tenant: catalog.DefaultTenant, Fingerprint: Fingerprint(o), EntryID: l.Entries[i].ID, Entry: "EL " + l.Entries[i].Name,
+				Action: Dismiss, By: "a.person", Reason: "other company", Time: now.Add(time.Duration(i-3) * time.Hour), ListSHA256: l.SHA256, EntrySHA256: l.Entries[i].contentHashV1()})
+		}
+		writeFiller(t, s, ds, filler)
+		now = now.Add(time.Hour)
+		return setup{s, &now, orgs, ds, cslJSON(t, capitals...)}
 	}
-	if got, err := os.ReadFile(s.decisionsPath()); err != nil || !bytes.Equal(got, full) {
-		t.Errorf("the decisions file after a refused import: %d bytes, %v; want it as it was", len(got), err)
+	check := func(t *testing.T, u setup, carried int) {
+		t.Helper()
+		var handed, left []Decision
+		var bound string
+		l, got, err := u.s.ImportWith("consolidated.json", u.republished, ImportOptions{
+			Record:     func(ds []Decision) error { handed = ds; return nil },
+			NotCarried: func(ds []Decision, b string) { left, bound = ds, b },
+		})
+		if err != nil {
+			t.Fatalf("an import carrying dismissals over at the bound: %v, want it imported", err)
+		}
+		if stored, err := u.s.List(); err != nil || !stored.ImportedAt.Equal(*u.now) || stored.SHA256 != l.SHA256 {
+			t.Errorf("the list after the import: %v, want the one imported", err)
+		}
+		n := len(u.recorded)
+		if len(got) != carried || len(handed) != carried || len(left) != n-carried {
+			t.Fatalf("carried over %d (handed to the audit log %d), left %d; want the %d newest carried, %d left", len(got), len(handed), len(left), carried, n-carried)
+		}
+		for i, d := range got {
+			if want := u.recorded[n-carried+i].EntryID; d.EntryID != want || d.Rekeyed == nil || handed[i].EntryID != want {
+				t.Errorf("carried over %d: %s, want %s (the newest kept)", i, d.EntryID, want)
+			}
+		}
+		for i, d := range left {
+			if d.EntryID != u.recorded[i].EntryID || d.Rekeyed == nil {
+				t.Errorf("left %d: %s, want %s (the oldest left)", i, d.EntryID, u.recorded[i].EntryID)
+			}
+		}
+		if !strings.Contains(bound, u.s.decisionsPath()) || !strings.Contains(bound, fmt.Sprintf("%d decisions", maxDecisions)) ||
+			!strings.Contains(bound, fmt.Sprintf("%d oldest were not", n-carried)) || !strings.Contains(bound, "dismiss those matches again") {
+			t.Errorf("the bound named for those left: %q", bound)
+		}
+		ds, err := u.s.Decisions()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi, err := os.Stat(u.s.decisionsPath()); err != nil || len(ds) > maxDecisions || fi.Size() > maxDecisionsBytes {
+			t.Errorf("the decisions file after the import: %d decisions, %v; want within %d decisions and %d bytes", len(ds), err, maxDecisions, maxDecisionsBytes)
+		}
+		// Those carried over hold through the republication; those left
+		// lapse, and the match shows again.
+		for i, o := range u.orgs {
+			r, err := u.s.Screen("", o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if lapsed := i < n-carried; lapsed != (r[0].Status != catalog.RestrictedNone) {
+				t.Errorf("%s (lapsed %v): %s (%s)", o.Metadata.Name, lapsed, r[0].Status, r[0].Source)
+			}
+		}
 	}
-	if got, err := s.List(); err != nil || !got.ImportedAt.Equal(l.ImportedAt) {
-		t.Errorf("the list was replaced by the refused import: %v", err)
-	}
-	if errors.Is(err, ErrPartialImport) {
-		t.Error("refused as partial")
-	}
+	t.Run("count", func(t *testing.T) {
+		// Room for two of the three.
+		u := prepare(t, maxDecisions-len([]int{1, 2, 3})-2)
+		check(t, u, 2)
+		if ds, _ := u.s.Decisions(); len(ds) != maxDecisions {
+			t.Errorf("%d decisions, want the file filled to its bound of %d", len(ds), maxDecisions)
+		}
+	})
+	t.Run("bytes", func(t *testing.T) {
+		// Room in bytes for the newest copy alone.
+		u := prepare(t, 5)
+		ds, err := u.s.Decisions()
+		if err != nil {
+			t.Fatal(err)
+		}
+		prev, err := u.s.List()
+		if err != nil {
+			t.Fatal(err)
+		}
+		copies := rekey(ds, prev, &List{File: "consolidated.json", ImportedAt: *u.now})
+		if len(copies) != 3 {
+			t.Fatalf("%d copies, want 3", len(copies))
+		}
+		out, err := u.s.encodeDecisions(append(ds, copies[2]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func(m int64) { maxDecisionsBytes = m }(maxDecisionsBytes)
+		maxDecisionsBytes = int64(len(out))
+		check(t, u, 1)
+		if fi, err := os.Stat(u.s.decisionsPath()); err != nil || fi.Size() != maxDecisionsBytes {
+			t.Errorf("the decisions file: %v, want it filled to its bound of %d bytes exactly", err, maxDecisionsBytes)
+		}
+	})
+	t.Run("none fit", func(t *testing.T) {
+		check(t, prepare(t, maxDecisions-3), 0)
+	})
 }
 
 // TestMaxDecisionsFromFileBytes: the bound on the number of decisions is

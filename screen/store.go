@@ -163,6 +163,12 @@ type ImportOptions struct {
 	// nothing, so that no copy takes effect unrecorded, and the next
 	// import carries them over (and records them) again.
 	Record func(carried []Decision) error
+	// NotCarried, when set, is told of the dismissals an import that
+	// went ahead did not carry over, as the decisions file had no room
+	// for their copies (MaxDecisions, its bytes), and of the bound: each
+	// lapses when its entry's hash changes, and is to be dismissed again
+	// once the file has room.
+	NotCarried func(left []Decision, bound string)
 }
 
 // minImportedShare is the share of the stored list's entries a file
@@ -207,6 +213,12 @@ func (s *Store) Import(name string, data []byte) (*List, error) {
 // where their new hash holds as the old one did. The carried-over
 // decisions are handed to opt.Record (an audit log) before any of this is
 // written, and returned.
+//
+// At the decisions file's bound, the newest of the dismissals that fit
+// are carried over and the older ones left (opt.NotCarried): the import
+// goes ahead, as refusing it kept an out-of-date list in force, and a
+// dismissal not carried over fails closed (it lapses, and the match
+// shows again for a person to decide).
 func (s *Store) ImportWith(name string, data []byte, opt ImportOptions) (*List, []Decision, error) {
 	es, err := Parse(name, data)
 	if err != nil {
@@ -242,13 +254,16 @@ func (s *Store) ImportWith(name string, data []byte, opt ImportOptions) (*List, 
 			return nil, nil, err
 		}
 	}
-	var rekeyed []Decision
+	var rekeyed, left []Decision
+	var bound string
 	if prev != nil {
 		ds, err := s.Decisions()
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w; nothing imported: the dismissals recorded with an earlier hash of their entry are carried over to its hash now before the list is replaced", err)
 		}
-		if rekeyed = rekey(ds, prev, l); len(rekeyed) > 0 {
+		rekeyed = rekey(ds, prev, l)
+		rekeyed, left, bound = s.fitting(ds, rekeyed)
+		if len(rekeyed) > 0 {
 			out, err := s.encodeDecisions(append(ds, rekeyed...))
 			if err != nil {
 				return nil, nil, fmt.Errorf("%w; nothing imported: the %d dismissals recorded with an earlier hash of their entry are carried over to its hash now before the list is replaced", err, len(rekeyed))
@@ -266,7 +281,51 @@ func (s *Store) ImportWith(name string, data []byte, opt ImportOptions) (*List, 
 	if err := atomicfile.WriteFile(s.listPath(), out, 0o600); err != nil {
 		return nil, nil, fmt.Errorf("screening list: %w", err)
 	}
+	if len(left) > 0 && opt.NotCarried != nil {
+		opt.NotCarried(left, bound)
+	}
 	return l, rekeyed, nil
+}
+
+// fitting splits carry, the copies of dismissals to append to ds, into
+// those the decisions file has room for under its bounds (MaxDecisions,
+// maxDecisionsBytes) and those left, and names the bound when some are
+// left. The newest are kept: carry is in the order of the decisions
+// copied, and the latest reviews are the ones a compliance team expects
+// to stand; the oldest dismissals lapse first. A copy takes its indented
+// encoding and a separator in the file, as encodeDecisions writes it.
+func (s *Store) fitting(ds, carry []Decision) (fit, left []Decision, bound string) {
+	if len(carry) == 0 {
+		return carry, nil, ""
+	}
+	room := max(maxDecisions-len(ds), 0)
+	base, err := json.MarshalIndent(map[string]any{"decisions": ds}, "", "  ")
+	if err != nil {
+		return carry, nil, "" // encodeDecisions says why
+	}
+	size := int64(len(base)) + 1
+	n := 0
+	for i := len(carry) - 1; i >= 0 && n < room; i-- {
+		el, err := json.MarshalIndent(carry[i], "    ", "  ")
+		if err != nil {
+			return carry, nil, ""
+		}
+		add := int64(len(el) + len(",\n    "))
+		if size+add > maxDecisionsBytes {
+			break
+		}
+		size += add
+		n++
+	}
+	if n == len(carry) {
+		return carry, nil, ""
+	}
+	k := len(carry) - n
+	bound = fmt.Sprintf("the decisions file %s holds at most %d decisions and %d bytes, and holds %d decisions (%d bytes as written): "+
+		"the %d newest of %d dismissals fit and were carried over, the %d oldest were not; the decisions that count are the latest per organisation and entry: "+
+		"move the ones they supersede to an archive, then dismiss those matches again",
+		s.decisionsPath(), maxDecisions, maxDecisionsBytes, len(ds), len(base)+1, n, len(carry), k)
+	return carry[k:], carry[:k], bound
 }
 
 // storedList is the stored list as far as it decodes, or nil when there
