@@ -478,6 +478,42 @@ func (t *capTally) node(partitionUp bool, nd capNode) {
 	t.n += t.holds[k]
 }
 
+// ownJobs tells which of the jobs a capacity poll lists are this
+// server's: those with a record (records.keyOf). The site lists any
+// number of running jobs, each any number of times; the records are
+// listed once a poll, and a listed job's record is read only when there
+// is one, once: a poll reads no more state files than there are records.
+type ownJobs struct {
+	rec      records
+	recorded map[uint64]struct{} // ids with a record, as listed
+	known    map[uint64]bool     // ids whose record was read, and whether it names an attempt
+}
+
+func newOwnJobs(rec records) (*ownJobs, error) {
+	ids, err := rec.recordedIDs()
+	if err != nil {
+		return nil, fmt.Errorf("job records: %w", err)
+	}
+	return &ownJobs{rec: rec, recorded: ids, known: make(map[uint64]bool)}, nil
+}
+
+// own says whether job id is this server's.
+func (o *ownJobs) own(id string) bool {
+	n, ok := jobNumber(id)
+	if !ok {
+		return false
+	}
+	if _, ok := o.recorded[n]; !ok {
+		return false
+	}
+	if v, ok := o.known[n]; ok {
+		return v
+	}
+	v := o.rec.keyOf(id) != ""
+	o.known[n] = v
+	return v
+}
+
 // sinfoCapacityFormat is what Capacity asks sinfo for, one node a line;
 // fields without a width are printed whole.
 const sinfoCapacityFormat = "NodeList:|,Partition:|,Available:|,StateComplete:|,Gres:|,GresUsed:|"
@@ -593,8 +629,12 @@ func (s *Slurm) Capacity(ctx context.Context) (map[string]int, error) {
 	if err != nil {
 		return nil, fmt.Errorf("slurm capacity: %w", err)
 	}
+	own, err := newOwnJobs(s.rec)
+	if err != nil {
+		return nil, fmt.Errorf("slurm capacity: %w", err)
+	}
 	t := newCapTally()
-	if err := parseSqueueCapacity(out, func(id string) bool { return s.rec.keyOf(id) != "" }, k, t); err != nil {
+	if err := parseSqueueCapacity(out, own.own, k, t); err != nil {
 		return nil, fmt.Errorf("slurm capacity: %w", err)
 	}
 	return map[string]int{backend.SiteAccelerator: capacityOf(up, nodes, t)}, nil
@@ -643,6 +683,10 @@ func (r *REST) Capacity(ctx context.Context) (map[string]int, error) {
 	if err != nil {
 		return nil, fmt.Errorf("slurm capacity: %w", err)
 	}
+	own, err := newOwnJobs(r.rec)
+	if err != nil {
+		return nil, fmt.Errorf("slurm capacity: %w", err)
+	}
 	t := newCapTally()
 	budget := maxCapacityNodes // node names of all own jobs together
 	err = listOf(ctx, r.c, apiPath("jobs"), "jobs", func(j *restCapJob) error {
@@ -650,7 +694,7 @@ func (r *REST) Capacity(ctx context.Context) (map[string]int, error) {
 			return nil
 		}
 		id := strconv.FormatInt(j.JobID, 10)
-		if j.JobID <= 0 || r.rec.keyOf(id) == "" || !t.firstListing(id) {
+		if j.JobID <= 0 || !own.own(id) || !t.firstListing(id) {
 			return nil
 		}
 		per, err := tresGresCount(j.TresPerNode, k)
