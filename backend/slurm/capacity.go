@@ -2,11 +2,14 @@ package slurm
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -421,23 +424,46 @@ func capacityOf(partitionUp bool, nodes []capNode, t *capTally) int {
 // listing). It keeps no node name, only a keyed 128-bit hash of each
 // (maphash, with seeds of its own that a site cannot know, so it cannot
 // make two names meet): a partition of a million nodes of long names
-// costs a set of 16-byte keys, not the names.
+// costs a set of 16-byte keys, not the names. What the own jobs hold is
+// an array of 20 bytes a node (holdEntry), sorted once the nodes are
+// counted: at the bound of a million nodes, a map of it took about 56 MB.
 type capTally struct {
-	seed  [2]maphash.Seed
-	holds map[nodeKey]int      // GRES the own jobs hold, per node
-	seen  map[nodeKey]struct{} // the partition's nodes counted
-	jobs  map[string]struct{}  // the own jobs counted
-	n     int
+	seed    [2]maphash.Seed
+	holds   []holdEntry          // GRES the own jobs hold, per node
+	settled bool                 // holds sorted by key, one entry a node
+	seen    map[nodeKey]struct{} // the partition's nodes counted
+	jobs    map[string]struct{}  // the own jobs counted
+	n       int
 }
 
 type nodeKey [2]uint64
 
+// holdEntry is what the own jobs hold on one node: the node's key
+// (nodeKey, as four 32-bit words, so that an entry takes 20 bytes rather
+// than 24) and the GRES held.
+type holdEntry struct {
+	k [4]uint32
+	n uint32
+}
+
+func (k nodeKey) words() [4]uint32 {
+	return [4]uint32{uint32(k[0] >> 32), uint32(k[0]), uint32(k[1] >> 32), uint32(k[1])}
+}
+
+func cmpWords(a, b [4]uint32) int {
+	for i := range a {
+		if a[i] != b[i] {
+			return cmp.Compare(a[i], b[i])
+		}
+	}
+	return 0
+}
+
 func newCapTally() *capTally {
 	return &capTally{
-		seed:  [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
-		holds: make(map[nodeKey]int),
-		seen:  make(map[nodeKey]struct{}),
-		jobs:  make(map[string]struct{}),
+		seed: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
+		seen: make(map[nodeKey]struct{}),
+		jobs: make(map[string]struct{}),
 	}
 }
 
@@ -457,10 +483,39 @@ func (t *capTally) key(name string) nodeKey {
 }
 
 // hold notes that an own job holds per of the site's GRES on node name.
+// (Callers bound the names noted, maxCapacityNodes in all.)
 func (t *capTally) hold(name string, per int) {
 	if per > 0 {
-		t.holds[t.key(name)] += per
+		t.holds = append(t.holds, holdEntry{t.key(name).words(), uint32(min(per, math.MaxUint32))})
+		t.settled = false
 	}
+}
+
+// settle sorts the holds by key and adds up those of one node into one
+// entry (a sum past 2^32-1 stays there).
+func (t *capTally) settle() {
+	slices.SortFunc(t.holds, func(a, b holdEntry) int { return cmpWords(a.k, b.k) })
+	out := t.holds[:0]
+	for _, e := range t.holds {
+		if last := len(out) - 1; last >= 0 && out[last].k == e.k {
+			out[last].n = uint32(min(uint64(out[last].n)+uint64(e.n), math.MaxUint32))
+			continue
+		}
+		out = append(out, e)
+	}
+	t.holds, t.settled = out, true
+}
+
+// held is what the own jobs hold on the node of key k.
+func (t *capTally) held(k nodeKey) int {
+	if !t.settled {
+		t.settle()
+	}
+	i, ok := slices.BinarySearchFunc(t.holds, k.words(), func(e holdEntry, w [4]uint32) int { return cmpWords(e.k, w) })
+	if !ok {
+		return 0
+	}
+	return int(t.holds[i].n)
 }
 
 // node counts a node of the partition: its free GRES when it takes jobs
@@ -475,7 +530,7 @@ func (t *capTally) node(partitionUp bool, nd capNode) {
 	if partitionUp && nd.takesJobs && nd.total > nd.used {
 		t.n += nd.total - nd.used
 	}
-	t.n += t.holds[k]
+	t.n += t.held(k)
 }
 
 // ownJobs tells which of the jobs a capacity poll lists are this
