@@ -732,13 +732,15 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// printable returns at most n bytes of b with control characters replaced.
+// printable returns at most n bytes of b, trimmed, with each character
+// textsafe flags (a control, a bidirectional override, a line separator)
+// a space and each byte that is not UTF-8 U+FFFD.
 func printable(b []byte, n int) string {
 	if len(b) > n {
 		b = b[:n]
 	}
 	return strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f {
+		if textsafe.Unsafe(r) {
 			return ' '
 		}
 		return r
