@@ -85,7 +85,6 @@ func TestCapacityReadsBoundedStateFiles(t *testing.T) {
 		}
 	})
 	t.Run("command", func(t *testing.T) {
-		bin, dir := t.TempDir(), t.TempDir()
 		var squeue strings.Builder
 		for i := range capStrangers {
 			fmt.Fprintf(&squeue, "%d|n1|gres:gpu:h100:1|\n", 1000+i)
@@ -93,26 +92,7 @@ func TestCapacityReadsBoundedStateFiles(t *testing.T) {
 		for range capOwnAgain {
 			squeue.WriteString("7|n1|gres:gpu:h100:2|\n")
 		}
-		if err := os.WriteFile(filepath.Join(dir, "squeue.out"), []byte(squeue.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		for name, script := range map[string]string{
-			"sinfo":  "#!/bin/sh\nprintf '%s\\n' 'n1|gpu*|up|mixed|gpu:h100:8|gpu:h100:5(IDX:0-4)|'\n",
-			"squeue": "#!/bin/sh\ncat " + filepath.Join(dir, "squeue.out") + "\n",
-		} {
-			if err := os.WriteFile(filepath.Join(bin, name), []byte(script), 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
-		t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
-		state := filepath.Join(dir, "state")
-		b, err := New(catalog.BackendSpec{Type: "slurm"}, state)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := b.rec.record("r1-1", "7"); err != nil {
-			t.Fatal(err)
-		}
+		b := capacityCommands(t, squeue.String())
 		reads := countRecordReads(t)
 		got, err := b.Capacity(context.Background())
 		if err != nil {
@@ -125,4 +105,48 @@ func TestCapacityReadsBoundedStateFiles(t *testing.T) {
 			t.Errorf("a poll listing %d running jobs read %d state files; want at most 2 (the own job's record)", capStrangers+capOwnAgain, n)
 		}
 	})
+}
+
+// capacityCommands is a command-path backend whose sinfo lists node n1 of
+// partition gpu (3 of its 8 h100s free), whose squeue prints squeue, and
+// whose records say job 7 is its own.
+func capacityCommands(t *testing.T, squeue string) *Slurm {
+	t.Helper()
+	bin, dir := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "squeue.out"), []byte(squeue), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, script := range map[string]string{
+		"sinfo":  "#!/bin/sh\nprintf '%s\\n' 'n1|gpu*|up|mixed|gpu:h100:8|gpu:h100:5(IDX:0-4)|'\n",
+		"squeue": "#!/bin/sh\ncat " + filepath.Join(dir, "squeue.out") + "\n",
+	} {
+		if err := os.WriteFile(filepath.Join(bin, name), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	b, err := New(catalog.BackendSpec{Type: "slurm"}, filepath.Join(dir, "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.rec.record("r1-1", "7"); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestCapacityOwnJobAfterItsIdWithALeadingZero: a job id written with a
+// leading zero ("007") names no record (slurmctld writes none so), and
+// must not hide the record of the id it reads as when that is listed
+// after it.
+func TestCapacityOwnJobAfterItsIdWithALeadingZero(t *testing.T) {
+	b := capacityCommands(t, "007|n1|gres:gpu:h100:4|\n7|n1|gres:gpu:h100:2|\n")
+	got, err := b.Capacity(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// n1's 3 free and the 2 of job 7, nothing of "007".
+	if got[backend.SiteAccelerator] != 5 {
+		t.Errorf("capacity %d; want 5", got[backend.SiteAccelerator])
+	}
 }

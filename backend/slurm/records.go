@@ -152,7 +152,8 @@ func (r records) keyOf(id string) string {
 }
 
 // maxRecordedJobs bounds the job ids with a record (handles/ID) that a
-// capacity poll lists: a million attempts of this server.
+// capacity poll lists (entries of the directory, of any name): a million
+// attempts of this server.
 const maxRecordedJobs = 1 << 20
 
 // recordedIDs is the set of job ids that have a record (handles/ID), from
@@ -169,6 +170,7 @@ func (r records) recordedIDs() (map[uint64]struct{}, error) {
 	}
 	defer f.Close()
 	ids := make(map[uint64]struct{})
+	listed := 0
 	for {
 		names, err := f.Readdirnames(1024)
 		for _, name := range names {
@@ -176,8 +178,8 @@ func (r records) recordedIDs() (map[uint64]struct{}, error) {
 				ids[n] = struct{}{}
 			}
 		}
-		if len(ids) > maxRecordedJobs {
-			return nil, fmt.Errorf("%s: more than %d job records", dir, maxRecordedJobs)
+		if listed += len(names); listed > maxRecordedJobs {
+			return nil, fmt.Errorf("%s: more than %d entries", dir, maxRecordedJobs)
 		}
 		if errors.Is(err, io.EOF) {
 			return ids, nil
@@ -188,13 +190,15 @@ func (r records) recordedIDs() (map[uint64]struct{}, error) {
 	}
 }
 
-// jobNumber is the job id s (isJobID) as a number.
+// jobNumber is the job id s (isJobID) as a number; false for one that
+// is not written as slurmctld writes ids (a leading zero), which has no
+// record under the number's name.
 func jobNumber(s string) (uint64, bool) {
 	if !isJobID(s) {
 		return 0, false
 	}
 	n, err := strconv.ParseUint(s, 10, 64)
-	return n, err == nil
+	return n, err == nil && strconv.FormatUint(n, 10) == s
 }
 
 // ranMark names the first file in the directory of key that only a job of
