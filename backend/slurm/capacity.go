@@ -2,11 +2,14 @@ package slurm
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -421,23 +424,46 @@ func capacityOf(partitionUp bool, nodes []capNode, t *capTally) int {
 // listing). It keeps no node name, only a keyed 128-bit hash of each
 // (maphash, with seeds of its own that a site cannot know, so it cannot
 // make two names meet): a partition of a million nodes of long names
-// costs a set of 16-byte keys, not the names.
+// costs a set of 16-byte keys, not the names. What the own jobs hold is
+// an array of 20 bytes a node (holdEntry), sorted once the nodes are
+// counted: at the bound of a million nodes, a map of it took about 56 MB.
 type capTally struct {
-	seed  [2]maphash.Seed
-	holds map[nodeKey]int      // GRES the own jobs hold, per node
-	seen  map[nodeKey]struct{} // the partition's nodes counted
-	jobs  map[string]struct{}  // the own jobs counted
-	n     int
+	seed    [2]maphash.Seed
+	holds   []holdEntry          // GRES the own jobs hold, per node
+	settled bool                 // holds sorted by key, one entry a node
+	seen    map[nodeKey]struct{} // the partition's nodes counted
+	jobs    map[string]struct{}  // the own jobs counted
+	n       int
 }
 
 type nodeKey [2]uint64
 
+// holdEntry is what the own jobs hold on one node: the node's key
+// (nodeKey, as four 32-bit words, so that an entry takes 20 bytes rather
+// than 24) and the GRES held.
+type holdEntry struct {
+	k [4]uint32
+	n uint32
+}
+
+func (k nodeKey) words() [4]uint32 {
+	return [4]uint32{uint32(k[0] >> 32), uint32(k[0]), uint32(k[1] >> 32), uint32(k[1])}
+}
+
+func cmpWords(a, b [4]uint32) int {
+	for i := range a {
+		if a[i] != b[i] {
+			return cmp.Compare(a[i], b[i])
+		}
+	}
+	return 0
+}
+
 func newCapTally() *capTally {
 	return &capTally{
-		seed:  [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
-		holds: make(map[nodeKey]int),
-		seen:  make(map[nodeKey]struct{}),
-		jobs:  make(map[string]struct{}),
+		seed: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
+		seen: make(map[nodeKey]struct{}),
+		jobs: make(map[string]struct{}),
 	}
 }
 
@@ -457,10 +483,39 @@ func (t *capTally) key(name string) nodeKey {
 }
 
 // hold notes that an own job holds per of the site's GRES on node name.
+// (Callers bound the names noted, maxCapacityNodes in all.)
 func (t *capTally) hold(name string, per int) {
 	if per > 0 {
-		t.holds[t.key(name)] += per
+		t.holds = append(t.holds, holdEntry{t.key(name).words(), uint32(min(per, math.MaxUint32))})
+		t.settled = false
 	}
+}
+
+// settle sorts the holds by key and adds up those of one node into one
+// entry (a sum past 2^32-1 stays there).
+func (t *capTally) settle() {
+	slices.SortFunc(t.holds, func(a, b holdEntry) int { return cmpWords(a.k, b.k) })
+	out := t.holds[:0]
+	for _, e := range t.holds {
+		if last := len(out) - 1; last >= 0 && out[last].k == e.k {
+			out[last].n = uint32(min(uint64(out[last].n)+uint64(e.n), math.MaxUint32))
+			continue
+		}
+		out = append(out, e)
+	}
+	t.holds, t.settled = out, true
+}
+
+// held is what the own jobs hold on the node of key k.
+func (t *capTally) held(k nodeKey) int {
+	if !t.settled {
+		t.settle()
+	}
+	i, ok := slices.BinarySearchFunc(t.holds, k.words(), func(e holdEntry, w [4]uint32) int { return cmpWords(e.k, w) })
+	if !ok {
+		return 0
+	}
+	return int(t.holds[i].n)
 }
 
 // node counts a node of the partition: its free GRES when it takes jobs
@@ -475,7 +530,43 @@ func (t *capTally) node(partitionUp bool, nd capNode) {
 	if partitionUp && nd.takesJobs && nd.total > nd.used {
 		t.n += nd.total - nd.used
 	}
-	t.n += t.holds[k]
+	t.n += t.held(k)
+}
+
+// ownJobs tells which of the jobs a capacity poll lists are this
+// server's: those with a record (records.keyOf). The site lists any
+// number of running jobs, each any number of times; the records are
+// listed once a poll, and a listed job's record is read only when there
+// is one, once: a poll reads no more state files than there are records.
+type ownJobs struct {
+	rec      records
+	recorded map[uint64]struct{} // ids with a record, as listed
+	known    map[uint64]bool     // ids whose record was read, and whether it names an attempt
+}
+
+func newOwnJobs(rec records) (*ownJobs, error) {
+	ids, err := rec.recordedIDs()
+	if err != nil {
+		return nil, fmt.Errorf("job records: %w", err)
+	}
+	return &ownJobs{rec: rec, recorded: ids, known: make(map[uint64]bool)}, nil
+}
+
+// own says whether job id is this server's.
+func (o *ownJobs) own(id string) bool {
+	n, ok := jobNumber(id)
+	if !ok {
+		return false
+	}
+	if _, ok := o.recorded[n]; !ok {
+		return false
+	}
+	if v, ok := o.known[n]; ok {
+		return v
+	}
+	v := o.rec.keyOf(id) != ""
+	o.known[n] = v
+	return v
 }
 
 // sinfoCapacityFormat is what Capacity asks sinfo for, one node a line;
@@ -593,8 +684,12 @@ func (s *Slurm) Capacity(ctx context.Context) (map[string]int, error) {
 	if err != nil {
 		return nil, fmt.Errorf("slurm capacity: %w", err)
 	}
+	own, err := newOwnJobs(s.rec)
+	if err != nil {
+		return nil, fmt.Errorf("slurm capacity: %w", err)
+	}
 	t := newCapTally()
-	if err := parseSqueueCapacity(out, func(id string) bool { return s.rec.keyOf(id) != "" }, k, t); err != nil {
+	if err := parseSqueueCapacity(out, own.own, k, t); err != nil {
 		return nil, fmt.Errorf("slurm capacity: %w", err)
 	}
 	return map[string]int{backend.SiteAccelerator: capacityOf(up, nodes, t)}, nil
@@ -643,6 +738,10 @@ func (r *REST) Capacity(ctx context.Context) (map[string]int, error) {
 	if err != nil {
 		return nil, fmt.Errorf("slurm capacity: %w", err)
 	}
+	own, err := newOwnJobs(r.rec)
+	if err != nil {
+		return nil, fmt.Errorf("slurm capacity: %w", err)
+	}
 	t := newCapTally()
 	budget := maxCapacityNodes // node names of all own jobs together
 	err = listOf(ctx, r.c, apiPath("jobs"), "jobs", func(j *restCapJob) error {
@@ -650,7 +749,7 @@ func (r *REST) Capacity(ctx context.Context) (map[string]int, error) {
 			return nil
 		}
 		id := strconv.FormatInt(j.JobID, 10)
-		if j.JobID <= 0 || r.rec.keyOf(id) == "" || !t.firstListing(id) {
+		if j.JobID <= 0 || !own.own(id) || !t.firstListing(id) {
 			return nil
 		}
 		per, err := tresGresCount(j.TresPerNode, k)

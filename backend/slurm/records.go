@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -24,6 +25,10 @@ import (
 // A job's directory holds its batch script, which carries the attempt's
 // credential, and its output: it is the backend's user's alone.
 type records struct{ dir string }
+
+// readRecordFile reads a record of at most limit bytes
+// (backend.ReadSmallFile).
+var readRecordFile = backend.ReadSmallFile
 
 func newRecords(stateDir string) (records, error) {
 	r := records{dir: stateDir}
@@ -103,7 +108,7 @@ func (r records) ensureJobDir(key string) error { return os.MkdirAll(r.jobDir(ke
 // by the id's key once slurmctld has forgotten the job, are not lost to
 // the caller that takes the id (best effort: a failure leaves it as it was).
 func (r records) recorded(key string) (string, bool) {
-	data, err := backend.ReadSmallFile(filepath.Join(r.jobDir(key), "jobid"), 64)
+	data, err := readRecordFile(filepath.Join(r.jobDir(key), "jobid"), 64)
 	if err != nil {
 		return "", false
 	}
@@ -136,7 +141,7 @@ func (r records) keyOf(id string) string {
 	if !isJobID(id) {
 		return ""
 	}
-	data, err := backend.ReadSmallFile(filepath.Join(r.dir, "handles", id), 1024)
+	data, err := readRecordFile(filepath.Join(r.dir, "handles", id), 1024)
 	if err != nil {
 		return ""
 	}
@@ -144,6 +149,56 @@ func (r records) keyOf(id string) string {
 		return key
 	}
 	return ""
+}
+
+// maxRecordedJobs bounds the job ids with a record (handles/ID) that a
+// capacity poll lists (entries of the directory, of any name): a million
+// attempts of this server.
+const maxRecordedJobs = 1 << 20
+
+// recordedIDs is the set of job ids that have a record (handles/ID), from
+// one listing of the directory of records, names only: a capacity poll
+// reads the record of a listed job only when there is one, rather than
+// trying a file for each running job the site lists. More than
+// maxRecordedJobs is an error (a workload, as this backend's user, can
+// make files there).
+func (r records) recordedIDs() (map[uint64]struct{}, error) {
+	dir := filepath.Join(r.dir, "handles")
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	ids := make(map[uint64]struct{})
+	listed := 0
+	for {
+		names, err := f.Readdirnames(1024)
+		for _, name := range names {
+			if n, ok := jobNumber(name); ok {
+				ids[n] = struct{}{}
+			}
+		}
+		if listed += len(names); listed > maxRecordedJobs {
+			return nil, fmt.Errorf("%s: more than %d entries", dir, maxRecordedJobs)
+		}
+		if errors.Is(err, io.EOF) {
+			return ids, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// jobNumber is the job id s (isJobID) as a number; false for one that
+// is not written as slurmctld writes ids (a leading zero), which has no
+// record under the number's name.
+func jobNumber(s string) (uint64, bool) {
+	if !isJobID(s) {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	return n, err == nil && strconv.FormatUint(n, 10) == s
 }
 
 // ranMark names the first file in the directory of key that only a job of
@@ -204,7 +259,7 @@ func (r records) saveFinal(key string, st backend.Status) error {
 
 // final returns the final status saved for key.
 func (r records) final(key string) (backend.Status, bool, error) {
-	data, err := backend.ReadSmallFile(filepath.Join(r.jobDir(key), "final.json"), maxReasonFile)
+	data, err := readRecordFile(filepath.Join(r.jobDir(key), "final.json"), maxReasonFile)
 	if errors.Is(err, os.ErrNotExist) {
 		return backend.Status{}, false, nil
 	}
@@ -237,7 +292,7 @@ func (r records) saveSweep(key string, info sweepInfo) error {
 
 func (r records) sweep(key string) (sweepInfo, bool) {
 	var info sweepInfo
-	data, err := backend.ReadSmallFile(filepath.Join(r.jobDir(key), "sweep.json"), maxReasonFile)
+	data, err := readRecordFile(filepath.Join(r.jobDir(key), "sweep.json"), maxReasonFile)
 	if err != nil || json.Unmarshal(data, &info) != nil {
 		return sweepInfo{}, false
 	}
@@ -284,7 +339,7 @@ func (r records) clearSweepIntent(key string) error {
 // with which token (see markSweepIntent); "" for a record that holds
 // none, which no job found can be told to be the sweep's by.
 func (r records) sweepIntent(key string) (token string, ok bool) {
-	data, err := backend.ReadSmallFile(filepath.Join(r.jobDir(key), "sweeping"), 256)
+	data, err := readRecordFile(filepath.Join(r.jobDir(key), "sweeping"), 256)
 	if errors.Is(err, os.ErrNotExist) {
 		return "", false
 	}
@@ -326,7 +381,7 @@ func (r records) saveNodes(key, nodelist string) error {
 
 // nodes is the host list saved for key, or "".
 func (r records) nodes(key string) string {
-	data, err := backend.ReadSmallFile(filepath.Join(r.jobDir(key), "nodes"), maxNodeListLen+1)
+	data, err := readRecordFile(filepath.Join(r.jobDir(key), "nodes"), maxNodeListLen+1)
 	if err != nil {
 		return ""
 	}
@@ -368,7 +423,7 @@ func (r records) saveIdentity(key string, id jobIdentity) error {
 // (a record from before identities were kept, or one not readable).
 func (r records) identity(key string) (jobIdentity, bool) {
 	var id jobIdentity
-	data, err := backend.ReadSmallFile(filepath.Join(r.jobDir(key), "identity.json"), 256)
+	data, err := readRecordFile(filepath.Join(r.jobDir(key), "identity.json"), 256)
 	if err != nil || json.Unmarshal(data, &id) != nil || id.SubmitTime <= 0 {
 		return jobIdentity{}, false
 	}
@@ -385,7 +440,7 @@ func (r records) saveSubmitted(key string, from, to time.Time) error {
 // submitted is what saveSubmitted kept for key; false when nothing
 // readable is.
 func (r records) submitted(key string) (from, to int64, ok bool) {
-	data, err := backend.ReadSmallFile(filepath.Join(r.jobDir(key), "submitted"), 64)
+	data, err := readRecordFile(filepath.Join(r.jobDir(key), "submitted"), 64)
 	if err != nil {
 		return 0, 0, false
 	}

@@ -20,6 +20,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"meridian.dev/meridian/internal/textsafe"
 )
 
 // apiVersion is the slurmrestd API this backend speaks: openapi/v0.0.38,
@@ -38,6 +40,9 @@ const (
 	maxListBody = 1 << 30
 	// maxErrorBody bounds what is read of an error answer.
 	maxErrorBody = 64 << 10
+	// maxErrorBodyText bounds what a restError keeps of an error answer
+	// that is not Slurm's JSON.
+	maxErrorBodyText = 200
 	// maxTokenFile bounds the token file; a JWT is well under 8 KiB.
 	maxTokenFile = 64 << 10
 )
@@ -344,7 +349,7 @@ type restError struct {
 	// met, at most maxErrorNums; numsOver says there were more.
 	nums     []int
 	numsOver bool
-	text     string // the start of a body that is not Slurm's JSON
+	text     string // the start of a body that is not Slurm's JSON, as sent (Error escapes it)
 }
 
 // Bounds on what a restError keeps of an answer's errors list.
@@ -459,11 +464,11 @@ func (e *restError) Error() string {
 		if i > 0 {
 			b.WriteString("; ")
 		}
-		a = apiError{Error: cut(a.Error), Description: cut(a.Description), Number: a.Number, Code: a.Code, Errno: a.Errno}
+		a = apiError{Error: shownText(a.Error), Description: shownText(a.Description), Number: a.Number, Code: a.Code, Errno: a.Errno}
 		b.WriteString(a.String())
 	}
 	if len(e.errs) == 0 {
-		b.WriteString(e.text)
+		b.WriteString(textsafe.Escape(e.text))
 	}
 	msg := b.String()
 	if msg == "" {
@@ -486,6 +491,12 @@ func cut(s string) string {
 	}
 	return s
 }
+
+// shownText is what restError.Error says of the site's words s: their
+// start (cut), each character textsafe flags (a terminal escape, a line
+// break, a bidirectional override, a byte that is not UTF-8) escaped, as
+// every other place that shows a site's text writes it.
+func shownText(s string) string { return textsafe.Escape(cut(s)) }
 
 // maxErrorText bounds what a restError says of slurmrestd's answer.
 const maxErrorText = 2 << 10
@@ -631,7 +642,13 @@ func (c *restClient) once(ctx context.Context, method, path string, body []byte,
 		if json.Unmarshal(data, &env) == nil && env.Errors.n > 0 {
 			re = c.restError(method, path, resp.StatusCode, &env.Errors)
 		} else {
-			re = &restError{method: method, path: path, status: resp.StatusCode, text: c.redact(printable(data, 200))}
+			// The token removed before the cut, so that no part of it
+			// survives; the text is escaped when it is said.
+			text := strings.TrimSpace(c.redact(string(data)))
+			if len(text) > maxErrorBodyText {
+				text = text[:maxErrorBodyText]
+			}
+			re = &restError{method: method, path: path, status: resp.StatusCode, text: strings.Clone(text)}
 		}
 		retry := resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusGatewayTimeout
 		return retry, re
@@ -715,13 +732,15 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// printable returns at most n bytes of b with control characters replaced.
+// printable returns at most n bytes of b, trimmed, with each character
+// textsafe flags (a control, a bidirectional override, a line separator)
+// a space and each byte that is not UTF-8 U+FFFD.
 func printable(b []byte, n int) string {
 	if len(b) > n {
 		b = b[:n]
 	}
 	return strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f {
+		if textsafe.Unsafe(r) {
 			return ' '
 		}
 		return r
