@@ -58,12 +58,14 @@ nothing is imported.`,
 			// audited them.
 			var auditErr error
 			carried, audited := 0, false
+			var left []screen.Decision
+			var bound string
 			l, rekeyed, err := st.ImportWith(args[0], data, screen.ImportOptions{Partial: partial, Record: func(ds []screen.Decision) error {
 				carried = len(ds)
 				auditErr = auditDecisions(cmd.Context(), ds)
 				audited = auditErr == nil
 				return auditErr
-			}})
+			}, NotCarried: func(ds []screen.Decision, why string) { left, bound = ds, why }})
 			switch {
 			case err != nil && auditErr != nil:
 				return fmt.Errorf("nothing imported: %d dismissals recorded with an earlier hash of their entry are carried over to its hash now, and written to the audit log first, which failed (the next import tries again): %w",
@@ -75,6 +77,25 @@ nothing is imported.`,
 			}
 			info := map[string]any{"file": l.File, "sha256": l.SHA256, "importedAt": l.ImportedAt, "entries": len(l.Entries), "counts": l.Counts,
 				"dismissalsCarriedOver": len(rekeyed)}
+			if len(left) > 0 {
+				// The import went ahead; these dismissals lapse, and
+				// their matches show again for a person to decide.
+				type notCarried struct {
+					Org     string `json:"org"`
+					Tenant  string `json:"tenant,omitempty"`
+					EntryID string `json:"entryId"`
+					Entry   string `json:"entry"`
+				}
+				nc := make([]notCarried, len(left))
+				for i, d := range left {
+					nc[i] = notCarried{d.Org, d.Tenant, d.EntryID, d.Entry}
+				}
+				info["dismissalsNotCarriedOver"] = nc
+				fmt.Fprintf(cmd.ErrOrStderr(), "meridian screen import: warning: %d dismissals were not carried over and lapse (their matches show again for review): %s\n", len(left), shown(bound))
+				for _, d := range nc {
+					fmt.Fprintf(cmd.ErrOrStderr(), "  organisation %s, entry %s (%s)\n", shown(d.Org), shown(d.EntryID), shown(d.Entry))
+				}
+			}
 			return render(cmd.OutOrStdout(), out, info, func(w io.Writer) error {
 				fmt.Fprintf(w, "imported %d entries from %s (sha256 %s)\n", len(l.Entries), l.File, l.SHA256)
 				if len(rekeyed) > 0 {
