@@ -44,6 +44,23 @@ function kindOf(v: unknown): string {
   return "a " + typeof v;
 }
 
+// pathPart is id (a run's, a dataset's) as one segment of an API path,
+// percent-encoded, or an ApiError naming what and why: "." and "..",
+// which the browser takes out of the path it is given (/v1/runs/.. is
+// /v1/, /v1/runs/../cancel is /v1/cancel), so that a link's #/plan?run=..
+// made the page ask another route than the run's; "" (no segment); text
+// that cannot be encoded (a lone surrogate, on which encodeURIComponent
+// throws). A slash, "?" or "#" is encoded and stays in the segment.
+export function pathPart(id: unknown, what: string): string {
+  if (typeof id !== "string") throw new FieldError(what, "text", id);
+  if (id === "" || id === "." || id === "..") throw new ApiError(0, `${what} ${JSON.stringify(id)} names nothing the console can ask for: a name cannot be empty, "." or ".."`, what);
+  try {
+    return encodeURIComponent(id);
+  } catch {
+    throw new ApiError(0, `${what} ${JSON.stringify(id)} is not text the console can send (it holds half of a character)`, what);
+  }
+}
+
 // listAt is v if it is a list, [] if it is missing or null, and else a
 // FieldError naming field.
 export function listAt<T>(v: unknown, field: string): T[] {

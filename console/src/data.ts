@@ -2,7 +2,7 @@
 // origin country to the site it was staged at, with basis, bytes and date;
 // the datasets and a verification of any staged copy.
 
-import { call, ApiError, LedgerRow, Site, DatasetInfo, listAt, textAt, numAt, objAt } from "./api";
+import { call, ApiError, LedgerRow, Site, DatasetInfo, listAt, textAt, numAt, objAt, pathPart } from "./api";
 import { h, clear, errorBox, fmtBytes, table, textOf, Problems } from "./dom";
 import { WorldMap, countryCentroid, catalogSites } from "./map";
 import { shown } from "./terminal";
@@ -262,7 +262,7 @@ export function dataPage(main: HTMLElement): () => void {
             btn.addEventListener("click", async () => {
               out.textContent = "checking…";
               try {
-                const v = verifyResult(await call<VerifyReport>("POST", "/v1/datasets/" + encodeURIComponent(e.dataset) + "/verify", { site: e.site }));
+                const v = verifyResult(await call<VerifyReport>("POST", "/v1/datasets/" + pathPart(e.dataset, "the dataset") + "/verify", { site: e.site }));
                 out.textContent = shown(v.text);
                 out.className = "verify " + (v.good ? "good" : "bad");
               } catch (err) {

@@ -2,7 +2,7 @@
 // through time, the Pareto chart of cost against time, and a table of
 // everything the map shows.
 
-import { call, Plan, Placement, Rejection, Site, Run, RuleEntry, Finding, ApiError, FieldError, Explanation, listAt, textAt, numAt, objAt } from "./api";
+import { call, Plan, Placement, Rejection, Site, Run, RuleEntry, Finding, ApiError, FieldError, Explanation, listAt, textAt, numAt, objAt, pathPart } from "./api";
 import { h, s, clear, errorBox, fmtUSD, fmtHours, table, Problems } from "./dom";
 import { WorldMap, OUTCOMES, outcomeOf, shapePath, legend, catalogSites } from "./map";
 import { shown } from "./terminal";
@@ -591,7 +591,7 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
     }
     if (!runSel.value) return;
     try {
-      const r = await call<Run>("GET", "/v1/runs/" + encodeURIComponent(runSel.value));
+      const r = await call<Run>("GET", "/v1/runs/" + pathPart(runSel.value, "the run"));
       const run = objAt(r, "the run");
       docs.value = listAt(run.documents, "documents")
         .map((d, i) => textAt(objAt(d, `documents[${i}]`).content, `documents[${i}].content`).trim())
@@ -818,8 +818,18 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
       sites = catalogSites(listAt(objAt(list, "the answer").sites, "sites"), problems);
       ruleDates = ruleDays(rl && Array.isArray(rl.rules) ? rl.rules : []);
       for (const d of ruleDates) ticks.append(h("option", { value: dayIndex(d), label: d }));
+      // The link's run (#/plan?run=ID) goes into the run's API path: one
+      // that names no segment of it ("." or "..", which the browser takes
+      // out of the path, so that /v1/runs/.. asked GET /v1/) is refused
+      // here, with the reason, and nothing is asked for it.
       const fromRun = params.get("run");
       if (fromRun) {
+        try {
+          pathPart(fromRun, "the link's run");
+        } catch (err) {
+          status.append(errorBox(err));
+          return;
+        }
         runOption({ id: fromRun });
         runSel.value = fromRun;
         runSel.dispatchEvent(new Event("change"));

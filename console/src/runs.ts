@@ -6,7 +6,7 @@
 // events; while a stream cannot be had the page polls (the list every 5
 // seconds, the pages it shows; the run every 2) and tries the stream again.
 
-import { call, followOrPoll, readRunPage, logSize, stream, Run, RunEvent, Site, RUN_PAGE, SSE_MAX_EVENT, FieldError, listAt, textAt, numAt, objAt } from "./api";
+import { call, followOrPoll, readRunPage, logSize, stream, Run, RunEvent, Site, RUN_PAGE, SSE_MAX_EVENT, FieldError, listAt, textAt, numAt, objAt, pathPart } from "./api";
 import { h, clear, errorBox, fmtBytes, table, tableRow, classWord, textOf, Problems } from "./dom";
 import { WorldMap, catalogSites } from "./map";
 import { LogText, shown } from "./terminal";
@@ -462,7 +462,7 @@ const POLL = 2000;
 export function runPage(main: HTMLElement, _params: URLSearchParams, id: string): () => void {
   let alive = true;
   const logs = new AbortController();
-  const runPath = "/v1/runs/" + encodeURIComponent(id);
+  const runPath = "/v1/runs/" + pathPart(id, "the run");
   let sites = new Map<string, Site>();
   const head = h("div", { id: "run-head" });
   const progress = h("div", { id: "run-progress", role: "status", "aria-live": "polite" });
