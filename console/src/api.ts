@@ -180,6 +180,12 @@ export async function readBounded(r: Response, max: number): Promise<string> {
 }
 
 export async function call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+  return (await callSized<T>(method, path, body, signal)).value;
+}
+
+// callSized is call's answer and its size, the length of its text: what
+// a page that keeps answers counts them by.
+export async function callSized<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<{ value: T; size: number }> {
   const r = await fetch(path, {
     method,
     headers: headers(body !== undefined),
@@ -190,11 +196,13 @@ export async function call<T>(method: string, path: string, body?: unknown, sign
   });
   if (!r.ok) throw await failure(r);
   const text = await readBounded(r, API_MAX_ANSWER);
+  let value: T;
   try {
-    return JSON.parse(text) as T;
+    value = JSON.parse(text) as T;
   } catch {
     throw new ApiError(r.status, "the server's answer is not JSON");
   }
+  return { value, size: text.length };
 }
 
 // RUN_PAGE is how many runs a page of the runs list holds: as many as the
