@@ -7,13 +7,10 @@ import (
 	"testing"
 )
 
-// linkHarness opens the plan page once for each of input.runs as the
-// link's run (#/plan?run=ID) and tells the paths the browser would ask
-// for (each request resolved as a URL, as fetch does) and the errors the
-// page shows; and what pathPart makes of each of input.parts.
-const linkHarness = pagePrelude + `
-import { planPage } from "./plan";
-import { pathPart } from "./api";
+// planPagePrelude is pagePrelude with what the plan page needs of its
+// stand-in elements: listeners that events reach, querySelector by id,
+// a select's (empty) selected options, and timers that run at once.
+const planPagePrelude = pagePrelude + `
 const listeners = new Map<any, Record<string, ((ev: any) => void)[]>>();
 const proto = El.prototype as any;
 proto.addEventListener = function (k: string, f: (ev: any) => void) {
@@ -35,6 +32,15 @@ g.window.clearTimeout = () => undefined;
 proto.remove = () => undefined;
 g.requestAnimationFrame = () => 0;
 g.sessionStorage.setItem = () => undefined;
+`
+
+// linkHarness opens the plan page once for each of input.runs as the
+// link's run (#/plan?run=ID) and tells the paths the browser would ask
+// for (each request resolved as a URL, as fetch does) and the errors the
+// page shows; and what pathPart makes of each of input.parts.
+const linkHarness = planPagePrelude + `
+import { planPage } from "./plan";
+import { pathPart } from "./api";
 async function main() {
   const links = [];
   for (const run of input.runs) {

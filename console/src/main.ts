@@ -2,7 +2,7 @@
 //   #/plan  #/runs  #/runs/ID  #/data  #/rules  #/audit
 
 import { token, setToken, clearToken, call, pathPart } from "./api";
-import { h, clear, errorBox } from "./dom";
+import { h, clear, errorBox, textOr } from "./dom";
 import { shown } from "./terminal";
 import { planPage } from "./plan";
 import { runsPage, runPage } from "./runs";
@@ -90,7 +90,7 @@ function nav(current: string): void {
   if (token()) {
     call<{ tenant: string; admin?: boolean }>("GET", "/v1/healthz")
       .then((r) => {
-        who.append(h("span", { text: "Tenant " + r.tenant + (r.admin ? " (admin)" : "") }), " ", h("button", { type: "button", onclick: signOut, text: "Sign out" }));
+        who.append(h("span", { text: "Tenant " + textOr(r.tenant, "(unnamed)") + (r.admin ? " (admin)" : "") }), " ", h("button", { type: "button", onclick: signOut, text: "Sign out" }));
       })
       .catch(() => undefined);
   }

@@ -3,7 +3,7 @@
 // everything the map shows.
 
 import { call, callSized, Plan, Placement, Rejection, Site, Run, RuleEntry, Finding, ApiError, FieldError, Explanation, listAt, textAt, numAt, objAt, pathPart } from "./api";
-import { h, s, clear, errorBox, fmtUSD, fmtHours, table, Problems } from "./dom";
+import { h, s, clear, errorBox, fmtUSD, fmtHours, table, textOf, textOr, Problems } from "./dom";
 import { WorldMap, OUTCOMES, outcomeOf, shapePath, legend, catalogSites } from "./map";
 import { shown } from "./terminal";
 
@@ -287,7 +287,7 @@ export function siteDetail(v: SiteView, site: Site | undefined, problems: Proble
       h(
         "div",
         { class: "rejection", "data-kind": r.kind },
-        h("h4", { text: `${r.accelerator}: rejected for ${r.kind} (${r.resolution})` }),
+        h("h4", { text: `${r.accelerator}: rejected for ${r.kind}${r.resolution ? " (" + r.resolution + ")" : ""}` }),
         findingList(r.reasons, "reasons", `the reasons of rejected group ${i + 1} at ${v.site}`, problems) || h("ul"),
       ),
     );
@@ -591,7 +591,7 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
   function runOption(r: Pick<Run, "id"> & Partial<Run>): void {
     if (picked.has(r.id)) return;
     picked.add(r.id);
-    runSel.insertBefore(h("option", { value: r.id, text: r.job ? `${r.id} · ${r.job} · ${r.state}` : r.id }), moreRuns.parentNode ? moreRuns : null);
+    runSel.insertBefore(h("option", { value: r.id, text: r.job ? `${r.id} · ${textOf(r.job)} · ${textOr(r.state)}` : r.id }), moreRuns.parentNode ? moreRuns : null);
   }
   async function pickerPage(): Promise<void> {
     if (runsLoading) return;
