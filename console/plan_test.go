@@ -231,3 +231,38 @@ func TestPlanPageKeepsFewPlans(t *testing.T) {
 		t.Errorf("the first of 20 dates: the page asked for %d plans in all, want 21 (its plan was let go, and asked for again)", out[21])
 	}
 }
+
+// TestPlanPageKeepsPlansBoundedInBytes: the plans the page keeps are
+// bounded by their size in all (PLAN_BYTES, 32 MiB of answers), not only
+// in number. Before, it kept the last 8 plans whatever their size, and
+// an answer may be 32 MiB: 256 MiB of answers held by the tab. With
+// plans of 5 MiB, 6 are kept: the date shown before the last is not
+// asked for again, the seventh before it is.
+func TestPlanPageKeepsPlansBoundedInBytes(t *testing.T) {
+	plan := map[string]any{"job": "j", "asOf": "2025-01-01", "placements": []any{}, "rejected": []any{}, "summary": map[string]any{"candidates": 0, "placements": 0},
+		"padding": strings.Repeat("x", 5<<20)}
+	routes := map[string]any{
+		"/v1/plans":         map[string]any{"json": plan},
+		"/v1/catalog/sites": map[string]any{"json": map[string]any{"sites": []any{}}},
+		"/v1/rules":         map[string]any{"json": map[string]any{"rules": []any{}}},
+		"/v1/runs":          map[string]any{"json": map[string]any{"runs": []any{}}},
+	}
+	var dates []string
+	for d := 1; d <= 10; d++ {
+		dates = append(dates, fmt.Sprintf("2025-01-%02d", d))
+	}
+	// The last date but one (kept), then the eighth from the end, which
+	// a page keeping 8 plans of any size still held.
+	dates = append(dates, "2025-01-09", "2025-01-03")
+	var out []int
+	runHarness(t, planPageHarness, map[string]any{"routes": routes, "dates": dates}, &out)
+	if len(out) != len(dates) || out[9] != 10 {
+		t.Fatalf("the harness answered %v for %d dates, want 10 plans after the first 10", out, len(dates))
+	}
+	if out[10] != 10 {
+		t.Errorf("a date the page just showed: it asked for its plan again (%d plans in all, want 10)", out[10])
+	}
+	if out[11] != 11 {
+		t.Errorf("the eighth date from the end, with 5 MiB plans: the page asked for %d plans in all, want 11 (6 plans of 5 MiB are kept, not 8)", out[11])
+	}
+}

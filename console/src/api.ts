@@ -44,6 +44,23 @@ function kindOf(v: unknown): string {
   return "a " + typeof v;
 }
 
+// pathPart is id (a run's, a dataset's) as one segment of an API path,
+// percent-encoded, or an ApiError naming what and why: "." and "..",
+// which the browser takes out of the path it is given (/v1/runs/.. is
+// /v1/, /v1/runs/../cancel is /v1/cancel), so that a link's #/plan?run=..
+// made the page ask another route than the run's; "" (no segment); text
+// that cannot be encoded (a lone surrogate, on which encodeURIComponent
+// throws). A slash, "?" or "#" is encoded and stays in the segment.
+export function pathPart(id: unknown, what: string): string {
+  if (typeof id !== "string") throw new FieldError(what, "text", id);
+  if (id === "" || id === "." || id === "..") throw new ApiError(0, `${what} ${JSON.stringify(id)} names nothing the console can ask for: a name cannot be empty, "." or ".."`, what);
+  try {
+    return encodeURIComponent(id);
+  } catch {
+    throw new ApiError(0, `${what} ${JSON.stringify(id)} is not text the console can send (it holds half of a character)`, what);
+  }
+}
+
 // listAt is v if it is a list, [] if it is missing or null, and else a
 // FieldError naming field.
 export function listAt<T>(v: unknown, field: string): T[] {
@@ -163,6 +180,12 @@ export async function readBounded(r: Response, max: number): Promise<string> {
 }
 
 export async function call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+  return (await callSized<T>(method, path, body, signal)).value;
+}
+
+// callSized is call's answer and its size, the length of its text: what
+// a page that keeps answers counts them by.
+export async function callSized<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<{ value: T; size: number }> {
   const r = await fetch(path, {
     method,
     headers: headers(body !== undefined),
@@ -173,11 +196,13 @@ export async function call<T>(method: string, path: string, body?: unknown, sign
   });
   if (!r.ok) throw await failure(r);
   const text = await readBounded(r, API_MAX_ANSWER);
+  let value: T;
   try {
-    return JSON.parse(text) as T;
+    value = JSON.parse(text) as T;
   } catch {
     throw new ApiError(r.status, "the server's answer is not JSON");
   }
+  return { value, size: text.length };
 }
 
 // RUN_PAGE is how many runs a page of the runs list holds: as many as the

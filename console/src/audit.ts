@@ -3,7 +3,7 @@
 // anchor.
 
 import { call, ApiError, AuditEntry, AuditResult, listAt, textAt, numAt, objAt } from "./api";
-import { h, clear, errorBox, table, textOf, Problems } from "./dom";
+import { h, clear, errorBox, table, textOf, textOr, Problems } from "./dom";
 
 // AUDIT_PAGE is how many entries a page reads (the server's default page
 // is larger; its byte bound may end a page sooner).
@@ -21,7 +21,7 @@ export function chainResult(r: AuditResult): { ok: boolean; lines: string[] } {
   const accepted = Array.isArray(r.accepted) ? r.accepted : [];
   for (const a of accepted) {
     const p = (a && a.problem) || ({} as { seq?: number; kind?: string; detail?: string });
-    lines.push(`Broken at entry ${p.seq} (${p.kind}: ${p.detail}), accepted at entry ${a && a.at}; checked on past it.`);
+    lines.push(`Broken at entry ${textOr(p.seq, "?")} (${textOr(p.kind, "?")}: ${textOr(p.detail, "no detail")}), accepted at entry ${textOr(a && a.at, "?")}; checked on past it.`);
   }
   const more = (typeof r.acceptedCount === "number" ? r.acceptedCount : 0) - accepted.length;
   if (more > 0) lines.push(`Broken at ${more} more entries, each accepted by a later entry; checked on past them.`);
@@ -29,10 +29,10 @@ export function chainResult(r: AuditResult): { ok: boolean; lines: string[] } {
   let ok = false;
   let verdict: string;
   if (r.ok !== true) verdict = `✘ The chain does not verify: ${r.problem ? JSON.stringify(r.problem) : "unknown problem"}`;
-  else if (r.unkeyed || r.unproven) verdict = `✘ NOT PROVEN: ${r.entries} entries in order and linked, head ${head}…, but ${r.unproven || "their contents were not checked (no audit key)"}`;
+  else if (r.unkeyed || r.unproven) verdict = `✘ NOT PROVEN: ${textOr(r.entries, "?")} entries in order and linked, head ${head}…, but ${textOr(r.unproven || null, "their contents were not checked (no audit key)")}`;
   else {
     ok = true;
-    verdict = `✔ The chain verifies: ${r.entries} entries, head ${head}…`;
+    verdict = `✔ The chain verifies: ${textOr(r.entries, "?")} entries, head ${head}…`;
   }
   return { ok, lines: [verdict, ...lines] };
 }

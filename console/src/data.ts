@@ -2,8 +2,8 @@
 // origin country to the site it was staged at, with basis, bytes and date;
 // the datasets and a verification of any staged copy.
 
-import { call, ApiError, LedgerRow, Site, DatasetInfo, listAt, textAt, numAt, objAt } from "./api";
-import { h, clear, errorBox, fmtBytes, table, textOf, Problems } from "./dom";
+import { call, ApiError, LedgerRow, Site, DatasetInfo, listAt, textAt, numAt, objAt, pathPart } from "./api";
+import { h, clear, errorBox, fmtBytes, table, textOf, textOr, Problems } from "./dom";
 import { WorldMap, countryCentroid, catalogSites } from "./map";
 import { shown } from "./terminal";
 
@@ -30,8 +30,8 @@ export function verifyResult(r: VerifyReport): { good: boolean; text: string } {
   const chunks = count(r.chunks),
     ok = count(r.ok);
   if (r.manifestReplaced) return { good: false, text: `FAILED: the manifest is not the one staged (${textOf(r.manifestReplaced)}); no chunk was read` };
-  if (missing || altered) return { good: false, text: `FAILED: ${missing} missing, ${altered} altered of ${r.chunks} chunks` };
-  if (!(ok === chunks)) return { good: false, text: `FAILED: ${r.ok} of ${r.chunks} chunks authenticated` };
+  if (missing || altered) return { good: false, text: `FAILED: ${missing} missing, ${altered} altered of ${textOr(r.chunks, "?")} chunks` };
+  if (!(ok === chunks)) return { good: false, text: `FAILED: ${textOr(r.ok, "?")} of ${textOr(r.chunks, "?")} chunks authenticated` };
   return { good: true, text: `verified: ${ok} of ${chunks} chunks` };
 }
 
@@ -120,14 +120,14 @@ export function dataPage(main: HTMLElement): () => void {
         textAt(e.time, "time").slice(0, 10),
         e.kind || "dataset",
         e.dataset,
-        e.fromSite ? `${e.from} (${e.fromSite})` : e.from,
+        e.fromSite ? `${textOr(e.from)} (${textOf(e.fromSite)})` : e.from,
         e.to,
         e.site,
         e.basis || "–",
         `${fmtBytes(e.bytes)} (${fmtBytes(e.bytesSent)})`,
         listAt(e.rules, "rules").map(textOf).join(", ") || "–",
         e.runId || "",
-        e.complete ? "copy complete" : e.reconciled ? "reconciled" : `${e.chunksSent ?? 0} of ${e.chunks ?? 0} chunks`,
+        e.complete ? "copy complete" : e.reconciled ? "reconciled" : `${textOr(e.chunksSent, "0")} of ${textOr(e.chunks, "0")} chunks`,
       ].map((c) => h("td", {}, c)),
     );
   }
@@ -160,10 +160,10 @@ export function dataPage(main: HTMLElement): () => void {
       const fromSite = e.fromSite ? sites.get(e.fromSite) : undefined;
       const a: [number, number] | null = fromSite ? [fromSite.spec.location.lon, fromSite.spec.location.lat] : countryPoint(e.from);
       const b: [number, number] | null = to ? [to.spec.location.lon, to.spec.location.lat] : countryPoint(e.to);
-      const k = `${e.dataset}|${e.from}|${e.site}|${e.basis || ""}`;
+      const k = JSON.stringify([e.dataset, e.from, e.site, e.basis || ""]);
       if (!a || !b || drawn.has(k)) return;
       drawn.add(k);
-      wm.arc(a, b, "transfer", `${e.dataset}: ${e.from} → ${e.site} (${e.to})${e.basis ? ", basis " + e.basis : ""}, ${e.asOf}`, { dataset: textOf(e.dataset), from: textOf(e.from), to: textOf(e.to) });
+      wm.arc(a, b, "transfer", `${textOr(e.dataset)}: ${textOr(e.from)} → ${textOr(e.site)} (${textOr(e.to)})${e.basis ? ", basis " + textOf(e.basis) : ""}, ${textOr(e.asOf)}`, { dataset: textOf(e.dataset), from: textOf(e.from), to: textOf(e.to) });
     }
   }
 
@@ -262,7 +262,7 @@ export function dataPage(main: HTMLElement): () => void {
             btn.addEventListener("click", async () => {
               out.textContent = "checking…";
               try {
-                const v = verifyResult(await call<VerifyReport>("POST", "/v1/datasets/" + encodeURIComponent(e.dataset) + "/verify", { site: e.site }));
+                const v = verifyResult(await call<VerifyReport>("POST", "/v1/datasets/" + pathPart(e.dataset, "the dataset") + "/verify", { site: e.site }));
                 out.textContent = shown(v.text);
                 out.className = "verify " + (v.good ? "good" : "bad");
               } catch (err) {

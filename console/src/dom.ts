@@ -43,6 +43,17 @@ export function textOf(v: unknown): string {
   }
 }
 
+// textOr is a value of the server's as text for a line the page writes
+// itself (a template string, a concatenation), or missing when it is
+// absent (undefined or null). Written into a template as they came, an
+// absent value read "undefined" or "null", and an object whose toString
+// is not a function threw, so that the row, event or result it was in
+// showed the script's own error ("Cannot convert object to primitive
+// value") instead of what the server said.
+export function textOr(v: unknown, missing = "–"): string {
+  return v === undefined || v === null ? missing : textOf(v);
+}
+
 function setAttrs(el: Element, attrs: Attrs): void {
   for (const [k, v] of Object.entries(attrs)) {
     if (v === undefined || v === null || v === false) continue;

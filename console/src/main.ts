@@ -1,8 +1,8 @@
 // Meridian console: a single page; the part after # picks the page.
 //   #/plan  #/runs  #/runs/ID  #/data  #/rules  #/audit
 
-import { token, setToken, clearToken, call } from "./api";
-import { h, clear, errorBox } from "./dom";
+import { token, setToken, clearToken, call, pathPart } from "./api";
+import { h, clear, errorBox, textOr } from "./dom";
 import { shown } from "./terminal";
 import { planPage } from "./plan";
 import { runsPage, runPage } from "./runs";
@@ -58,18 +58,18 @@ function route(): void {
 }
 
 // runId is the run a link's #/runs/ID names, or null when it names none:
-// ID is not percent-encoded text, or it is "." or "..", which the browser
-// would take out of the API path built from it (/v1/runs/../cancel is
-// /v1/cancel), so that the page's requests went to other routes than the
-// run's.
+// ID is not percent-encoded text, or it is no segment of an API path
+// (pathPart: "." or "..", which the browser would take out of the API
+// path built from it, /v1/runs/../cancel being /v1/cancel, so that the
+// page's requests went to other routes than the run's).
 function runId(raw: string): string | null {
-  let id: string;
   try {
-    id = decodeURIComponent(raw);
+    const id = decodeURIComponent(raw);
+    pathPart(id, "the run");
+    return id;
   } catch {
     return null;
   }
-  return id === "." || id === ".." ? null : id;
 }
 
 function notFound(what: string, name: string): void {
@@ -90,7 +90,7 @@ function nav(current: string): void {
   if (token()) {
     call<{ tenant: string; admin?: boolean }>("GET", "/v1/healthz")
       .then((r) => {
-        who.append(h("span", { text: "Tenant " + r.tenant + (r.admin ? " (admin)" : "") }), " ", h("button", { type: "button", onclick: signOut, text: "Sign out" }));
+        who.append(h("span", { text: "Tenant " + textOr(r.tenant, "(unnamed)") + (r.admin ? " (admin)" : "") }), " ", h("button", { type: "button", onclick: signOut, text: "Sign out" }));
       })
       .catch(() => undefined);
   }

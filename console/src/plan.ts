@@ -2,8 +2,8 @@
 // through time, the Pareto chart of cost against time, and a table of
 // everything the map shows.
 
-import { call, Plan, Placement, Rejection, Site, Run, RuleEntry, Finding, ApiError, FieldError, Explanation, listAt, textAt, numAt, objAt } from "./api";
-import { h, s, clear, errorBox, fmtUSD, fmtHours, table, Problems } from "./dom";
+import { call, callSized, Plan, Placement, Rejection, Site, Run, RuleEntry, Finding, ApiError, FieldError, Explanation, listAt, textAt, numAt, objAt, pathPart } from "./api";
+import { h, s, clear, errorBox, fmtUSD, fmtHours, table, textOf, textOr, Problems } from "./dom";
 import { WorldMap, OUTCOMES, outcomeOf, shapePath, legend, catalogSites } from "./map";
 import { shown } from "./terminal";
 
@@ -16,19 +16,59 @@ const TABLE_OPEN = 400;
 // RUN_PICK_PAGE is how many runs a page of the run picker reads.
 const RUN_PICK_PAGE = 100;
 // PLAN_KEEP is how many plans the page keeps, those of the dates last
-// shown, and STORY_KEEP how many sites' stories: a plan of many
-// placements is tens of MiB, and a page that kept one for every date its
-// slider went through would grow until the tab ran out of memory.
+// shown, and STORY_KEEP how many sites' stories; PLAN_BYTES and
+// STORY_BYTES bound the sizes of their answers (in characters of their
+// text) in all: a plan of many placements is tens of MiB, and a page
+// that kept one for every date its slider went through would grow until
+// the tab ran out of memory. Counted in plans alone, the page still kept
+// 8 answers of up to 32 MiB each (API_MAX_ANSWER).
 const PLAN_KEEP = 8;
+const PLAN_BYTES = 32 << 20;
 const STORY_KEEP = 32;
+const STORY_BYTES = 16 << 20;
 
-// keep puts v in m at k, as the newest, and lets the oldest go past n.
-function keep<K, V>(m: Map<K, V>, k: K, v: V, n: number): void {
-  m.delete(k);
-  m.set(k, v);
-  for (const old of m.keys()) {
-    if (m.size <= n) break;
-    m.delete(old);
+// Kept holds the values last put in it, each with its size, letting the
+// oldest go once there are more than n or their sizes add up to more
+// than max; a value larger than max alone is not kept.
+class Kept<V> {
+  private m = new Map<string, { v: V; size: number }>();
+  private total = 0;
+  constructor(
+    private n: number,
+    private max: number,
+  ) {}
+
+  // get is the value at k, which becomes the newest, if it is kept.
+  get(k: string): V | undefined {
+    const e = this.m.get(k);
+    if (!e) return undefined;
+    this.m.delete(k);
+    this.m.set(k, e);
+    return e.v;
+  }
+
+  // put keeps v at k, as the newest, size long.
+  put(k: string, v: V, size: number): void {
+    this.drop(k);
+    if (!(size >= 0 && size <= this.max)) return;
+    this.m.set(k, { v, size });
+    this.total += size;
+    for (const old of this.m.keys()) {
+      if (this.m.size <= this.n && this.total <= this.max) break;
+      this.drop(old);
+    }
+  }
+
+  clear(): void {
+    this.m.clear();
+    this.total = 0;
+  }
+
+  private drop(k: string): void {
+    const e = this.m.get(k);
+    if (!e) return;
+    this.total -= e.size;
+    this.m.delete(k);
   }
 }
 
@@ -247,7 +287,7 @@ export function siteDetail(v: SiteView, site: Site | undefined, problems: Proble
       h(
         "div",
         { class: "rejection", "data-kind": r.kind },
-        h("h4", { text: `${r.accelerator}: rejected for ${r.kind} (${r.resolution})` }),
+        h("h4", { text: `${r.accelerator}: rejected for ${r.kind}${r.resolution ? " (" + r.resolution + ")" : ""}` }),
         findingList(r.reasons, "reasons", `the reasons of rejected group ${i + 1} at ${v.site}`, problems) || h("ul"),
       ),
     );
@@ -411,8 +451,8 @@ function summaryAt(v: unknown): Record<string, unknown> {
 export function planPage(main: HTMLElement, params: URLSearchParams): () => void {
   let alive = true;
   let sites = new Map<string, Site>();
-  const cache = new Map<string, Plan>();
-  const stories = new Map<string, Explanation>();
+  const cache = new Kept<Plan>(PLAN_KEEP, PLAN_BYTES);
+  const stories = new Kept<Explanation>(STORY_KEEP, STORY_BYTES);
   let ctl: AbortController | null = null;
   let timer = 0;
   let ruleDates: string[] = [];
@@ -551,7 +591,7 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
   function runOption(r: Pick<Run, "id"> & Partial<Run>): void {
     if (picked.has(r.id)) return;
     picked.add(r.id);
-    runSel.insertBefore(h("option", { value: r.id, text: r.job ? `${r.id} · ${r.job} · ${r.state}` : r.id }), moreRuns.parentNode ? moreRuns : null);
+    runSel.insertBefore(h("option", { value: r.id, text: r.job ? `${r.id} · ${textOf(r.job)} · ${textOr(r.state)}` : r.id }), moreRuns.parentNode ? moreRuns : null);
   }
   async function pickerPage(): Promise<void> {
     if (runsLoading) return;
@@ -591,7 +631,7 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
     }
     if (!runSel.value) return;
     try {
-      const r = await call<Run>("GET", "/v1/runs/" + encodeURIComponent(runSel.value));
+      const r = await call<Run>("GET", "/v1/runs/" + pathPart(runSel.value, "the run"));
       const run = objAt(r, "the run");
       docs.value = listAt(run.documents, "documents")
         .map((d, i) => textAt(objAt(d, `documents[${i}]`).content, `documents[${i}].content`).trim())
@@ -626,15 +666,15 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
     const key = asOf + "\0" + jobName.value + "\0" + text;
     const began = performance.now();
     let plan = cache.get(key);
-    if (plan) keep(cache, key, plan, PLAN_KEEP);
-    else {
+    if (!plan) {
       if (ctl) ctl.abort();
       ctl = new AbortController();
       clear(status);
       status.append("Planning as of " + asOf + "…");
       mapBox.setAttribute("aria-busy", "true");
+      let a: { value: Plan; size: number };
       try {
-        plan = await call<Plan>("POST", "/v1/plans?top=0&brief=1", { documents: [{ name: "job.yaml", content: text }], job: jobName.value || undefined, asOf }, ctl.signal);
+        a = await callSized<Plan>("POST", "/v1/plans?top=0&brief=1", { documents: [{ name: "job.yaml", content: text }], job: jobName.value || undefined, asOf }, ctl.signal);
       } catch (err) {
         if ((err as Error).name === "AbortError" || !alive) return;
         mapBox.removeAttribute("aria-busy");
@@ -642,7 +682,9 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
         status.append(errorBox(err));
         return;
       }
-      keep(cache, key, plan, PLAN_KEEP);
+      plan = a.value;
+      // The answer's text, and the key, which holds the job's documents.
+      cache.put(key, plan, a.size + key.length);
     }
     mapBox.setAttribute("data-fetch-ms", (performance.now() - began).toFixed(0));
     mapBox.setAttribute("data-fetched-at-ms", performance.now().toFixed(0));
@@ -716,10 +758,10 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
       const cached = stories.get(skey);
       const asked = cached
         ? Promise.resolve(cached)
-        : call<unknown>("POST", "/v1/plans?top=1&brief=1", { documents: [{ name: "job.yaml", content: docs.value.trim() }], job: jobName.value || undefined, asOf: plan.asOf, explain: name }).then((p) => {
-            const e = objAt(p, "the answer").explain;
+        : callSized<unknown>("POST", "/v1/plans?top=1&brief=1", { documents: [{ name: "job.yaml", content: docs.value.trim() }], job: jobName.value || undefined, asOf: plan.asOf, explain: name }).then((a) => {
+            const e = objAt(a.value, "the answer").explain;
             if (e === undefined || e === null) throw new Error("the server gave no story for " + name);
-            keep(stories, skey, e as Explanation, STORY_KEEP);
+            stories.put(skey, e as Explanation, a.size + skey.length);
             return e;
           });
       asked
@@ -818,8 +860,18 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
       sites = catalogSites(listAt(objAt(list, "the answer").sites, "sites"), problems);
       ruleDates = ruleDays(rl && Array.isArray(rl.rules) ? rl.rules : []);
       for (const d of ruleDates) ticks.append(h("option", { value: dayIndex(d), label: d }));
+      // The link's run (#/plan?run=ID) goes into the run's API path: one
+      // that names no segment of it ("." or "..", which the browser takes
+      // out of the path, so that /v1/runs/.. asked GET /v1/) is refused
+      // here, with the reason, and nothing is asked for it.
       const fromRun = params.get("run");
       if (fromRun) {
+        try {
+          pathPart(fromRun, "the link's run");
+        } catch (err) {
+          status.append(errorBox(err));
+          return;
+        }
         runOption({ id: fromRun });
         runSel.value = fromRun;
         runSel.dispatchEvent(new Event("change"));

@@ -6,8 +6,8 @@
 // events; while a stream cannot be had the page polls (the list every 5
 // seconds, the pages it shows; the run every 2) and tries the stream again.
 
-import { call, followOrPoll, readRunPage, logSize, stream, Run, RunEvent, Site, RUN_PAGE, SSE_MAX_EVENT, FieldError, listAt, textAt, numAt, objAt } from "./api";
-import { h, clear, errorBox, fmtBytes, table, tableRow, classWord, textOf, Problems } from "./dom";
+import { call, followOrPoll, readRunPage, logSize, stream, Run, RunEvent, Site, RUN_PAGE, SSE_MAX_EVENT, FieldError, listAt, textAt, numAt, objAt, pathPart } from "./api";
+import { h, clear, errorBox, fmtBytes, table, tableRow, classWord, textOf, textOr, Problems } from "./dom";
 import { WorldMap, catalogSites } from "./map";
 import { LogText, shown } from "./terminal";
 
@@ -446,7 +446,7 @@ function timelineItem(e: RunEvent): HTMLElement {
     h("time", { datetime: e.time, text: fmtTime(e.time) }),
     " ",
     h("strong", { text: e.kind }),
-    e.from || e.to ? ` ${e.from || ""} → ${e.to || ""}` : "",
+    e.from || e.to ? ` ${textOr(e.from || null, "")} → ${textOr(e.to || null, "")}` : "",
     e.reason ? h("p", { text: e.reason }) : null,
   );
 }
@@ -462,7 +462,7 @@ const POLL = 2000;
 export function runPage(main: HTMLElement, _params: URLSearchParams, id: string): () => void {
   let alive = true;
   const logs = new AbortController();
-  const runPath = "/v1/runs/" + encodeURIComponent(id);
+  const runPath = "/v1/runs/" + pathPart(id, "the run");
   let sites = new Map<string, Site>();
   const head = h("div", { id: "run-head" });
   const progress = h("div", { id: "run-progress", role: "status", "aria-live": "polite" });
@@ -637,7 +637,7 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
         r.reason ? h("dt", { text: "Reason" }) : null,
         r.reason ? h("dd", { text: r.reason }) : null,
         r.migration ? h("dt", { text: "Moving" }) : null,
-        r.migration ? h("dd", { text: `from ${textOf(r.migration.from)}: ${textOf(r.migration.reason)}${r.migration.rule ? " (rule " + textOf(r.migration.rule) + ")" : ""}` }) : null,
+        r.migration ? h("dd", { text: `from ${textOr(r.migration.from)}: ${textOr(r.migration.reason)}${r.migration.rule ? " (rule " + textOf(r.migration.rule) + ")" : ""}` }) : null,
       ),
     );
     clear(progress);
