@@ -99,7 +99,7 @@ func TestFindsRenamedJobWithoutRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	// By name too: a second job submitted by mistake bears the first name.
-	t.Cleanup(func() { runCmd("scancel", h); runCmd("scancel", "--name="+name) })
+	t.Cleanup(func() { runCmd("scancel", h); runCmd("scancel", "--name="+name); waitLeft(h) })
 	waitRunning(t, first, h)
 
 	if out, err := exec.Command("scontrol", "update", "JobId="+h, "Name="+renamed).CombinedOutput(); err != nil {
@@ -178,6 +178,19 @@ func TestJobOfAnotherStateDirIsNotTaken(t *testing.T) {
 	}
 	if ids := strings.Fields(out); len(ids) != 1 || ids[0] != h {
 		t.Fatalf("squeue lists jobs %q under the job name, want only %s", ids, h)
+	}
+}
+
+// waitLeft waits, up to 30 s, until squeue no longer lists job h as
+// pending, running or ending: a cancelled job's step writes the
+// cancellation into its output file in the state directory after scancel
+// returns, and a test's directory removed meanwhile fails its cleanup.
+func waitLeft(h string) {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		out, err := runCmd("squeue", "-h", "-j", h, "-t", "PD,R,CG,S", "-o", "%i")
+		if err != nil || strings.TrimSpace(out) == "" { // an error: slurmctld no longer knows it
+			return
+		}
 	}
 }
 
