@@ -31,9 +31,26 @@ type view struct {
 	// reconcile that finds one there, intact, confirms it. It is bounded
 	// by the chunk keys of the datasets staged: a chunk the dataset's
 	// manifest dropped, which a reconcile then found not there, is
-	// forgotten (KindForgotten).
+	// forgotten (KindForgotten): it moves to dropped.
 	abandoned map[sumKey]map[string]abandonedChunk
+	// dropped holds, per kind, dataset and site, the chunks forgotten:
+	// abandoned, no longer in the manifest, and not at the destination
+	// when a reconcile looked. No reconcile reads them again, but a copy
+	// whose manifest names one again and that finds it at the
+	// destination, listed and intact, confirms it as abandoned chunks are
+	// (a site that hid it until it was forgotten would otherwise have it
+	// skipped as already there, on no confirmation). A new intent naming
+	// one, or a confirmation of it, ends its memory. Each holds at most
+	// maxDropped; a chunk forgotten past that stays abandoned.
+	dropped map[sumKey]map[string]abandonedChunk
 }
+
+// maxDropped bounds the forgotten chunks a view remembers for one kind,
+// dataset and site (view.dropped), some tens of megabytes at most: a copy
+// forgets no more than there is room for, and the rest stay abandoned,
+// read by each reconcile as before they could be forgotten. Tests set it
+// lower.
+var maxDropped = 1 << 16
 
 // abandonedChunk is one chunk of view.abandoned: the object, and the
 // intent that abandoned it (less its objects, shared by its chunks).
@@ -50,7 +67,8 @@ type openIntent struct {
 type sumKey struct{ kind, dataset, site string }
 
 func newView() *view {
-	return &view{open: map[string]openIntent{}, sums: map[sumKey]*Summary{}, abandoned: map[sumKey]map[string]abandonedChunk{}}
+	return &view{open: map[string]openIntent{}, sums: map[sumKey]*Summary{}, abandoned: map[sumKey]map[string]abandonedChunk{},
+		dropped: map[sumKey]map[string]abandonedChunk{}}
 }
 
 // ledgerKinds are the kinds a view reads.
@@ -68,10 +86,10 @@ func (v *view) apply(r Record) error {
 			return err
 		}
 		v.open[in.ID] = openIntent{r.Seq, in}
-		if ab := v.abandoned[sumKey{orDataset(in.Kind), in.Dataset, in.Site}]; ab != nil {
-			for _, o := range in.Objects {
-				delete(ab, o.Key)
-			}
+		k := sumKey{orDataset(in.Kind), in.Dataset, in.Site}
+		for _, o := range in.Objects {
+			delete(v.abandoned[k], o.Key)
+			delete(v.dropped[k], o.Key)
 		}
 	case KindTransfer:
 		var e Entry
@@ -87,10 +105,10 @@ func (v *view) apply(r Record) error {
 		if e.ManifestSHA256 != "" {
 			s.ManifestSHA256 = e.ManifestSHA256
 		}
-		if ab := v.abandoned[sumKey{orDataset(e.Kind), e.Dataset, e.Site}]; ab != nil {
-			for _, key := range e.Reappeared {
-				delete(ab, key)
-			}
+		k := sumKey{orDataset(e.Kind), e.Dataset, e.Site}
+		for _, key := range e.Reappeared {
+			delete(v.abandoned[k], key)
+			delete(v.dropped[k], key)
 		}
 		delete(v.open, e.Intent)
 	case KindAbandoned:
@@ -102,11 +120,7 @@ func (v *view) apply(r Record) error {
 	case KindForgotten:
 		var fg Forgotten
 		if json.Unmarshal(r.Payload, &fg) == nil {
-			if ab := v.abandoned[sumKey{orDataset(fg.Kind), fg.Dataset, fg.Site}]; ab != nil {
-				for _, key := range fg.Chunks {
-					delete(ab, key)
-				}
-			}
+			v.drop(fg)
 		}
 	}
 	v.seq = max(v.seq, r.Seq)
@@ -151,6 +165,47 @@ func (v *view) abandon(a Abandoned) {
 		}
 		ab[obj.Key] = abandonedChunk{obj: obj, in: in}
 	}
+}
+
+// drop moves the chunks a KindForgotten record names from abandoned to
+// dropped, as many as maxDropped leaves room for: the rest stay
+// abandoned (a copy forgets no more than that room, so none are past it
+// but in a race, or in records of a version that did not bound them).
+func (v *view) drop(fg Forgotten) {
+	k := sumKey{orDataset(fg.Kind), fg.Dataset, fg.Site}
+	ab := v.abandoned[k]
+	for _, key := range fg.Chunks {
+		c, ok := ab[key]
+		if !ok {
+			continue
+		}
+		dr := v.dropped[k]
+		if dr == nil {
+			dr = map[string]abandonedChunk{}
+			v.dropped[k] = dr
+		}
+		if _, ok := dr[key]; !ok && len(dr) >= maxDropped {
+			continue
+		}
+		dr[key] = c
+		delete(ab, key)
+	}
+}
+
+// droppedChunks is a copy of the chunks forgotten and unconfirmed for
+// dataset at site, of the entry kind given, and how many more could be
+// forgotten there.
+func (v *view) droppedChunks(kind, dataset, site string) (map[string]abandonedChunk, int) {
+	dr := v.dropped[sumKey{kind, dataset, site}]
+	room := maxDropped - len(dr)
+	if len(dr) == 0 {
+		return nil, room
+	}
+	out := make(map[string]abandonedChunk, len(dr))
+	for k, c := range dr {
+		out[k] = c
+	}
+	return out, room
 }
 
 // abandonedChunks is a copy of the chunks abandoned and unconfirmed for

@@ -181,10 +181,11 @@ type Abandoned struct {
 // Forgotten is the payload of KindForgotten: chunks of a dataset at a
 // site that abandonments recorded as not at the destination, which the
 // dataset's manifest no longer names and a reconcile then found not there
-// either. The ledger stops remembering them (its view drops them), so that
-// no reconcile reads them again. A record names up to 1,024 of them: a
-// copy killed before it is written leaves those remembered, and the next
-// reconcile looks once more.
+// either. No reconcile reads them again; the ledger's view still
+// remembers them as dropped (up to 65,536 for a dataset at a site), so
+// that a copy whose manifest names one again and finds it there confirms
+// it. A record names up to 1,024 of them: a copy killed before it is
+// written leaves those abandoned, and the next reconcile looks once more.
 type Forgotten struct {
 	// Kind is the entry kind (KindDataset when empty).
 	Kind    string   `json:"kind,omitempty"`
@@ -244,19 +245,27 @@ func orDataset(k string) string {
 // a Sealer, found).
 func (c *copier) reconcile(ctx context.Context) (int, error) {
 	var open []Intent
-	var earlier map[string]abandonedChunk
+	var earlier, dropped map[string]abandonedChunk
+	var room int
 	kind := orDataset(c.e.Kind)
 	err := viewOf(ctx, c.s.Ledger, c.cr.Tenant, func(v *view) {
 		open = v.openIntents(kind, c.cr.Name, c.e.Site)
 		earlier = v.abandonedChunks(kind, c.cr.Name, c.e.Site)
+		dropped, room = v.droppedChunks(kind, c.cr.Name, c.e.Site)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("%w: the open intents of %s at %s: %w", ErrLedger, c.cr.Name, c.e.Site, err)
 	}
 	// The chunks abandoned before, by records the ledger holds, and those
 	// this reconcile abandons: the copy confirms any of them it then
-	// finds there after all (confirmReappeared).
-	c.pending = make(map[string]abandonedChunk, len(earlier))
+	// finds there after all (confirmReappeared). So are those forgotten,
+	// which no reconcile reads again: a copy whose manifest names one
+	// again reads it anyway if the site lists it, and a site that hid it
+	// until it was forgotten does not have it skipped, unconfirmed.
+	c.pending = make(map[string]abandonedChunk, len(earlier)+len(dropped))
+	for k, p := range dropped {
+		c.pending[k] = p
+	}
 	for k, p := range earlier {
 		c.pending[k] = p
 	}
@@ -408,7 +417,9 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 		switch {
 		case st == objIntact:
 			back = append(back, earlier[key].obj)
-		case st == objAbsent && inManifest != nil && !inManifest[key]:
+		case st == objAbsent && inManifest != nil && !inManifest[key] && len(gone) < room:
+			// Forgotten only while the ledger has room to remember it
+			// as dropped (maxDropped); past that it stays abandoned.
 			gone = append(gone, key)
 		}
 	}
@@ -445,7 +456,10 @@ const forgetBatch = 1024
 // new intent, which ends its memory, but one it dropped was never named
 // again, and every later reconcile read it once more. Each record names
 // up to forgetBatch of them; until it is written they stay remembered,
-// and the next reconcile reads them again.
+// and the next reconcile reads them again. A chunk forgotten is still
+// remembered as dropped (view.dropped), read by no reconcile: a copy
+// that finds it at the destination, once a manifest names it again,
+// confirms it.
 func (c *copier) forget(ctx context.Context, gone []string) error {
 	for len(gone) > 0 {
 		batch := gone[:min(len(gone), forgetBatch)]

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -893,14 +894,14 @@ func sameManifest(ctx context.Context, b *dataset.Store, key string, want []byte
 }
 
 // writeTime bounds one object's write to the destination: the time a
-// store's read of it may take (its idle bound, and its size at
-// dataset.MinReadRate), and for a manifest no more than its read
+// store's read of it may take (the store's idle bound, idle, and its size
+// at dataset.MinReadRate), and for a manifest no more than its read
 // (ManifestReadTime). A site's store that took a PUT's body a few bytes
 // at a time held the copy, the site's lease and its connection for as
 // long as the staging's own deadline, an hour, and a command-line
 // staging without end. Tests set it lower.
-var writeTime = func(n int, manifest bool) time.Duration {
-	d := dataset.DefaultReadIdle + time.Duration(float64(n)/float64(dataset.MinReadRate)*float64(time.Second))
+var writeTime = func(idle time.Duration, n int, manifest bool) time.Duration {
+	d := idle + time.Duration(float64(n)/float64(dataset.MinReadRate)*float64(time.Second))
 	if manifest {
 		d = min(d, ManifestReadTime)
 	}
@@ -916,7 +917,7 @@ var ErrWriteDeadline = errors.New("the destination took the object too slowly")
 // (dataset.Crossed); one that succeeded returns the bytes it sent beyond
 // the object (dataset.PutResent).
 func putWithin(ctx context.Context, b *dataset.Store, key string, data []byte, manifest bool) (int64, error) {
-	d := writeTime(len(data), manifest)
+	d := writeTime(readIdle(b), len(data), manifest)
 	slow := fmt.Errorf("%s not written within %v: %w", key, d, ErrWriteDeadline)
 	wctx, cancel := context.WithTimeoutCause(ctx, d, slow)
 	defer cancel()
@@ -925,6 +926,29 @@ func putWithin(ctx context.Context, b *dataset.Store, key string, data []byte, m
 		return 0, fmt.Errorf("%w: %w", slow, err)
 	}
 	return resent, err
+}
+
+// readIdle is the idle bound of the store's reads: its URL's read_idle
+// (an s3:// store's), which the store checked when it was opened, or
+// dataset.DefaultReadIdle. A write is held to it as a read is: a site
+// whose store was given a short one (to fail a stalled read fast) had a
+// write it stalled run on for the default's two minutes.
+func readIdle(b *dataset.Store) time.Duration {
+	u, err := url.Parse(b.URL)
+	if err != nil || u.Scheme != "s3" {
+		return dataset.DefaultReadIdle
+	}
+	v := u.Query().Get("read_idle")
+	if v == "" {
+		return dataset.DefaultReadIdle
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		// Not a store OpenStore opened (it refuses such a value): the
+		// default, as for a store that sets none.
+		return dataset.DefaultReadIdle
+	}
+	return d
 }
 
 // putObject writes an object to the destination (dataset.PutResent;
