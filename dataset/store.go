@@ -29,6 +29,16 @@ type Store struct {
 	prefix string
 }
 
+// ReadIdle is how long a read of the store's objects may go without a byte
+// arriving: an s3:// store's read_idle, as it was opened, or
+// DefaultReadIdle. A write to the store is held to it too.
+func (s *Store) ReadIdle() time.Duration {
+	if b, ok := s.b.(*s3Bucket); ok && b.idle > 0 {
+		return b.idle
+	}
+	return DefaultReadIdle
+}
+
 // bucket is what a Store needs of the system holding its objects. Keys are
 // full keys: a Sub store's prefix is already on them.
 type bucket interface {

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -917,7 +916,7 @@ var ErrWriteDeadline = errors.New("the destination took the object too slowly")
 // (dataset.Crossed); one that succeeded returns the bytes it sent beyond
 // the object (dataset.PutResent).
 func putWithin(ctx context.Context, b *dataset.Store, key string, data []byte, manifest bool) (int64, error) {
-	d := writeTime(readIdle(b), len(data), manifest)
+	d := writeTime(b.ReadIdle(), len(data), manifest)
 	slow := fmt.Errorf("%s not written within %v: %w", key, d, ErrWriteDeadline)
 	wctx, cancel := context.WithTimeoutCause(ctx, d, slow)
 	defer cancel()
@@ -928,28 +927,6 @@ func putWithin(ctx context.Context, b *dataset.Store, key string, data []byte, m
 	return resent, err
 }
 
-// readIdle is the idle bound of the store's reads: its URL's read_idle
-// (an s3:// store's), which the store checked when it was opened, or
-// dataset.DefaultReadIdle. A write is held to it as a read is: a site
-// whose store was given a short one (to fail a stalled read fast) had a
-// write it stalled run on for the default's two minutes.
-func readIdle(b *dataset.Store) time.Duration {
-	u, err := url.Parse(b.URL)
-	if err != nil || u.Scheme != "s3" {
-		return dataset.DefaultReadIdle
-	}
-	v := u.Query().Get("read_idle")
-	if v == "" {
-		return dataset.DefaultReadIdle
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		// Not a store OpenStore opened (it refuses such a value): the
-		// default, as for a store that sets none.
-		return dataset.DefaultReadIdle
-	}
-	return d
-}
 
 // putObject writes an object to the destination (dataset.PutResent;
 // tests replace it).
