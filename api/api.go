@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -759,8 +760,8 @@ type DeniedBody struct {
 }
 
 // decodeBody reads one JSON object into v, refusing unknown fields, a key
-// given twice in one object (duplicateKey) and anything after the object;
-// it answers the error itself.
+// given twice in one object, a key naming a field in another case and
+// anything after the object; it answers the error itself.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any, what string) bool {
 	// The body is bounded (the route's MaxBody) and read whole, as the
 	// decoder would read it, so that it is looked through once for keys
@@ -778,8 +779,19 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any, what string) bool
 		writeErr(w, http.StatusBadRequest, "malformed", "", "request body could not be read: "+err.Error())
 		return false
 	}
-	if p := jsondup.Key(body); p != "" {
-		writeErr(w, http.StatusBadRequest, "malformed", p, fmt.Sprintf("request body is not a valid %s: key %q given twice in one object (keys differing only in case are one field); give it once", what, p))
+	// Keys are read as v's type reads them, with their case: the decoder
+	// would fill a field with a key in any case ({"Site": ...} fills
+	// "site"), which a proxy or a log in front of the server reads as a
+	// key it does not know.
+	switch p := jsondup.Check(body, reflect.TypeOf(v)); p.Kind {
+	case jsondup.Twice:
+		writeErr(w, http.StatusBadRequest, "malformed", p.Path, fmt.Sprintf("request body is not a valid %s: key %q given twice in one object (keys differing only in case are one field); give it once", what, p.Path))
+		return false
+	case jsondup.Case:
+		writeErr(w, http.StatusBadRequest, "malformed", p.Path, fmt.Sprintf("request body is not a valid %s: key %q: the field is spelled %q (keys are case-sensitive)", what, p.Path, p.Want))
+		return false
+	case jsondup.Unknown:
+		writeErr(w, http.StatusBadRequest, "malformed", p.Path, fmt.Sprintf("request body is not a valid %s: unknown field %q", what, p.Path))
 		return false
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
