@@ -753,6 +753,16 @@ func logCause(w http.ResponseWriter, err error) string {
 	}
 }
 
+// decodeCursor reads a page's cursor (the JSON the server made, which
+// the client may have made up) into v as a body is read: a key given
+// twice, naming a field in another case or naming none is an error.
+func decodeCursor(b []byte, v any) error {
+	if p := jsondup.Check(b, reflect.TypeOf(v)); p.Kind != 0 {
+		return fmt.Errorf("key %q", p.Path)
+	}
+	return json.Unmarshal(b, v)
+}
+
 // DeniedBody answers a staging the law refused: the error and the decision.
 type DeniedBody struct {
 	Error  Error            `json:"error"`
