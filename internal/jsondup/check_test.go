@@ -59,6 +59,7 @@ func TestCheckCaseSensitive(t *testing.T) {
 		{`{"self":[{"self":[{"site":"x"},{"SITE":"x"}]}]}`, Problem{Case, "self[0].self[1].SITE", "site"}},
 		{`{"byName":{"Site":{"name":"a"},"x":{"NAME":"a"}}}`, Problem{Case, "byName.x.NAME", "name"}},
 		{`{"colour":"red"}`, Problem{Unknown, "colour", ""}},
+		{`{"":"red"}`, Problem{Unknown, `""`, ""}},
 		{`{"Skipped":1}`, Problem{Unknown, "Skipped", ""}},
 		{`{"hidden":1}`, Problem{Unknown, "hidden", ""}},
 		{`{"documents":[{"name":"a","size":1}]}`, Problem{Unknown, "documents[0].size", ""}},

@@ -331,7 +331,9 @@ func (s *keyScanner) push(object bool) bool {
 // otherwise cost a frame a byte. Past it the decoder refuses the body.
 const maxKeyDepth = 10000
 
-// path names the member read now: documents[2].name.
+// path names the member read now: documents[2].name; "" (two quotes)
+// for the empty key of the outermost object, whose path would otherwise
+// be the empty string, which Key and Check return for none.
 func (s *keyScanner) path() string {
 	var p strings.Builder
 	for i, f := range s.stack {
@@ -343,6 +345,9 @@ func (s *keyScanner) path() string {
 		} else {
 			p.WriteString("[" + strconv.Itoa(f.index) + "]")
 		}
+	}
+	if p.Len() == 0 {
+		return `""`
 	}
 	return p.String()
 }
