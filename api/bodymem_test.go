@@ -3,14 +3,17 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
 	"testing/iotest"
 
+	"meridian.dev/meridian/internal/jsondup"
 	"meridian.dev/meridian/run"
 )
 
@@ -101,4 +104,46 @@ func TestReadBody(t *testing.T) {
 	if _, err := readBody(iotest.ErrReader(io.ErrUnexpectedEOF), 10); err != io.ErrUnexpectedEOF {
 		t.Errorf("a read that fails: %v", err)
 	}
+}
+
+// FuzzBodyCheckAsDecoder: a body decodeBody takes (the key check finds
+// nothing, Unmarshal reads it) is one that encoding/json's decoder takes
+// with unknown fields refused, read to the same request, with nothing
+// after it; and a body whose keys are all spelled as the fields are is
+// not refused for a key the decoder would take.
+func FuzzBodyCheckAsDecoder(f *testing.F) {
+	doc, _ := json.Marshal(jobYAML)
+	for _, s := range []string{
+		`{"documents":[{"name":"j.yaml","content":` + string(doc) + `}],"job":"a","asOf":"2026-01-01"}`,
+		`{"documents":[{"name":"a","Content":"x"}],"Job":"b"}`,
+		`{"documents":[{"name":"a","content":"x","colour":1}]}`,
+		`{"documents":null,"placement":1,"priority":-3,"idempotencyKey":"k"} {}`,
+		`{"\u006aob":"a","documents":[{}]}`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		var got, want run.SubmitRequest
+		p := jsondup.Check([]byte(body), reflect.TypeOf(&got))
+		uerr := json.Unmarshal([]byte(body), &got)
+		dec := json.NewDecoder(strings.NewReader(body))
+		dec.DisallowUnknownFields()
+		derr := dec.Decode(&want)
+		if derr == nil {
+			if _, err := dec.Token(); err != io.EOF {
+				derr = errors.New("data after the value")
+			}
+		}
+		if p.Kind == 0 && uerr == nil {
+			if derr != nil {
+				t.Fatalf("taken, but the decoder refuses it: %v", derr)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("read as %+v, the decoder reads %+v", got, want)
+			}
+		}
+		if p.Kind == jsondup.Unknown && derr == nil {
+			t.Fatalf("%q refused as unknown, which the decoder takes", p.Path)
+		}
+	})
 }
