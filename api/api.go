@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -752,6 +752,16 @@ func logCause(w http.ResponseWriter, err error) string {
 	}
 }
 
+// decodeCursor reads a page's cursor (the JSON the server made, which
+// the client may have made up) into v as a body is read: a key given
+// twice, naming a field in another case or naming none is an error.
+func decodeCursor(b []byte, v any) error {
+	if p := jsondup.Check(b, reflect.TypeOf(v)); p.Kind != 0 {
+		return fmt.Errorf("key %q", p.Path)
+	}
+	return json.Unmarshal(b, v)
+}
+
 // DeniedBody answers a staging the law refused: the error and the decision.
 type DeniedBody struct {
 	Error  Error            `json:"error"`
@@ -759,16 +769,16 @@ type DeniedBody struct {
 }
 
 // decodeBody reads one JSON object into v, refusing unknown fields, a key
-// given twice in one object (duplicateKey) and anything after the object;
-// it answers the error itself.
+// given twice in one object, a key naming a field in another case and
+// anything after the object; it answers the error itself.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any, what string) bool {
-	// The body is bounded (the route's MaxBody) and read whole, as the
-	// decoder would read it, so that it is looked through once for keys
-	// given twice before it is decoded.
-	// Its memory grows with the bytes that arrive, never with what
-	// Content-Length claims: a client that claims 4 MiB and sends nothing
-	// holds nothing.
-	body, err := io.ReadAll(r.Body)
+	// The body is bounded (the route's MaxBody) and read whole into one
+	// buffer, looked through once for keys before it is decoded, and
+	// decoded from that buffer (a json.Decoder would read it into a
+	// second copy of its own). Its memory grows with the bytes that
+	// arrive, never with what Content-Length claims: a client that claims
+	// 4 MiB and sends nothing holds nothing.
+	body, err := readBody(r.Body, r.ContentLength)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -778,19 +788,75 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any, what string) bool
 		writeErr(w, http.StatusBadRequest, "malformed", "", "request body could not be read: "+err.Error())
 		return false
 	}
-	if p := jsondup.Key(body); p != "" {
-		writeErr(w, http.StatusBadRequest, "malformed", p, fmt.Sprintf("request body is not a valid %s: key %q given twice in one object (keys differing only in case are one field); give it once", what, p))
+	// Keys are read as v's type reads them, with their case: the decoder
+	// would fill a field with a key in any case ({"Site": ...} fills
+	// "site"), which a proxy or a log in front of the server reads as a
+	// key it does not know.
+	switch p := jsondup.Check(body, reflect.TypeOf(v)); p.Kind {
+	case jsondup.Twice:
+		writeErr(w, http.StatusBadRequest, "malformed", p.Path, fmt.Sprintf("request body is not a valid %s: key %q given twice in one object (keys differing only in case are one field); give it once", what, p.Path))
+		return false
+	case jsondup.Case:
+		writeErr(w, http.StatusBadRequest, "malformed", p.Path, fmt.Sprintf("request body is not a valid %s: key %q: the field is spelled %q (keys are case-sensitive)", what, p.Path, p.Want))
+		return false
+	case jsondup.Unknown:
+		writeErr(w, http.StatusBadRequest, "malformed", p.Path, fmt.Sprintf("request body is not a valid %s: unknown field %q", what, p.Path))
 		return false
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	// Unknown fields were refused by the look (as the decoder's
+	// DisallowUnknownFields would: jsondup names a struct's fields by
+	// encoding/json's rules); Unmarshal refuses data after the value.
+	if err := json.Unmarshal(body, v); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) && strings.Contains(se.Error(), "after top-level value") {
+			writeErr(w, http.StatusBadRequest, "malformed", "", "request body has data after the JSON object")
+			return false
+		}
 		writeErr(w, http.StatusBadRequest, "malformed", "", "request body is not a valid "+what+": "+err.Error())
 		return false
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		writeErr(w, http.StatusBadRequest, "malformed", "", "request body has data after the JSON object")
-		return false
-	}
 	return true
+}
+
+// readBody reads body to its end into one buffer, which doubles as bytes
+// arrive (io.ReadAll grows a quarter at a time: about 20 MiB of buffers
+// for 4 MiB) up to size, the Content-Length, when that is known and the
+// buffer is not yet as long; so a body that sends what it claims ends in a
+// buffer of its length, and one that claims more than it sends holds at
+// most twice what it sent.
+func readBody(body io.Reader, size int64) ([]byte, error) {
+	b := make([]byte, 0, 512)
+	var probe [512]byte
+	for {
+		if len(b) < cap(b) {
+			n, err := body.Read(b[len(b):cap(b)])
+			b = b[:len(b)+n]
+			if err == io.EOF {
+				return b, nil
+			}
+			if err != nil {
+				return b, err
+			}
+			continue
+		}
+		// Full: read aside first, so that a body that ends here does not
+		// grow the buffer.
+		n, err := body.Read(probe[:])
+		if n > 0 {
+			c := 2 * cap(b)
+			if size >= int64(len(b)+n) && size < int64(c) {
+				c = int(size)
+			}
+			c = max(c, len(b)+n)
+			grown := make([]byte, len(b), c)
+			copy(grown, b)
+			b = append(grown, probe[:n]...)
+		}
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
 }

@@ -294,7 +294,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 	}{
 		{"malformed json", "POST", "/v1/runs", `{"documents": [`, 400, "malformed", ""},
 		{"not an object", "POST", "/v1/runs", `[1,2]`, 400, "malformed", ""},
-		{"unknown field", "POST", "/v1/runs", `{"documents": [], "colour": "red"}`, 400, "malformed", ""},
+		{"unknown field", "POST", "/v1/runs", `{"documents": [], "colour": "red"}`, 400, "malformed", "colour"},
 		{"trailing data", "POST", "/v1/runs", string(good) + `{}`, 400, "malformed", ""},
 		{"empty body", "POST", "/v1/runs", ``, 400, "malformed", ""},
 		{"no documents", "POST", "/v1/runs", `{"documents": []}`, 400, "invalid", "documents"},

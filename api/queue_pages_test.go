@@ -50,7 +50,8 @@ func TestQueuePages(t *testing.T) {
 	}
 	cursor := base64.RawURLEncoding.EncodeToString([]byte(`{"r":"run-000001"}`))
 	for _, bad := range []string{"after=-1", "after=x", "limit=0", fmt.Sprintf("limit=%d", MaxRunPage+1),
-		"cursor=%21", "cursor=" + base64.RawURLEncoding.EncodeToString([]byte(`{}`)), "cursor=" + strings.Repeat("e30", 400), "after=3&cursor=" + cursor} {
+		"cursor=%21", "cursor=" + base64.RawURLEncoding.EncodeToString([]byte(`{}`)), "cursor=" + strings.Repeat("e30", 400), "after=3&cursor=" + cursor,
+		"limit=10&cursor=" + base64.RawURLEncoding.EncodeToString([]byte(`{"R":"run-000001"}`))} { // a key in another case
 		if status, e := f.raw(t, "GET", "/v1/queue?"+bad, tokA, ""); status != http.StatusBadRequest || e.Field == "" {
 			t.Errorf("%s: %d %+v; want 400 naming the field", bad, status, e)
 		}

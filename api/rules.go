@@ -140,7 +140,7 @@ func revisionCursor(w http.ResponseWriter, r *http.Request) (after int64, given,
 	} else if b, derr := base64.RawURLEncoding.DecodeString(v); derr != nil {
 		err = derr
 	} else {
-		err = json.Unmarshal(b, &k)
+		err = decodeCursor(b, &k)
 	}
 	if err != nil || k.Revision < 1 {
 		writeErr(w, http.StatusBadRequest, "invalid", "cursor", "not a cursor of the rules revisions: give the cursor of the page before")

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -101,6 +102,8 @@ func TestRulesRevisionsPaged(t *testing.T) {
 		{"limit": {fmt.Sprint(MaxRevisionPage + 1)}},
 		{"cursor": {"not-a-cursor"}},
 		{"cursor": {"e30"}}, // {}: names no revision
+		{"cursor": {base64.RawURLEncoding.EncodeToString([]byte(`{"Revision":2}`))}}, // a key in another case
+		{"cursor": {base64.RawURLEncoding.EncodeToString([]byte(`{"revision":2,"revision":3}`))}},
 	} {
 		if code, _, e := getRevisions(t, f, q); code != http.StatusBadRequest || (e.Field != "limit" && e.Field != "cursor") {
 			t.Errorf("%s: status %d, %+v; want 400 naming the parameter", q.Encode(), code, e)

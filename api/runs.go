@@ -307,7 +307,7 @@ func queueCursor(w http.ResponseWriter, r *http.Request) (*run.QueueKey, bool) {
 	var k run.QueueKey
 	b, err := base64.RawURLEncoding.DecodeString(v)
 	if err == nil && len(v) <= maxQueueCursor {
-		err = json.Unmarshal(b, &k)
+		err = decodeCursor(b, &k)
 	}
 	if err != nil || len(v) > maxQueueCursor || k.Run == "" {
 		writeErr(w, http.StatusBadRequest, "invalid", "cursor", "not a cursor of this queue: give the cursor of the page before")

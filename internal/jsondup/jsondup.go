@@ -5,6 +5,7 @@ package jsondup
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"strconv"
 	"strings"
 	"unicode"
@@ -31,12 +32,60 @@ func Key(b []byte) string {
 	return s.value()
 }
 
+// Kind is what is wrong with a key Check found.
+type Kind int
+
+const (
+	// Twice: the key is given twice in one object, or two keys of a
+	// struct's object differ only in case (they fill one field).
+	Twice Kind = iota + 1
+	// Case: the key names a field of the struct only in another case
+	// (Want), which encoding/json would fill with it.
+	Case
+	// Unknown: the key names no field of the struct.
+	Unknown
+)
+
+// Problem is the first key Check found wrong: its path (documents[2].Name,
+// the key as given), what is wrong, and for Case the field's spelling.
+type Problem struct {
+	Kind Kind
+	Path string
+	Want string
+}
+
+// Check looks through the JSON value at the start of b as Key does, and
+// as the value of type t (a pointer is followed) that it decodes into:
+// a key of a struct's object must name one of its fields (as
+// encoding/json names them: the json tag, or the Go name) exactly, case
+// included. encoding/json matches keys to fields regardless of case, so
+// {"Site": ...} fills "site", where a proxy, a policy check or a log in
+// front of the server reads a key it does not know. A map's keys are its
+// own, any spelling, and two differing only in case are two keys; a
+// value whose type decodes itself (json.Unmarshaler,
+// encoding.TextUnmarshaler) or an interface is not looked into, nor is
+// the text of a string (a document sent as YAML or JSON text).
+//
+// The zero Problem (Kind 0) when there is none, or when b is not JSON.
+// The keys of a struct are found once per type (at most maxShapes types
+// are kept).
+func Check(b []byte, t reflect.Type) Problem {
+	s := keyScanner{b: b, next: shapeFor(t)}
+	if p := s.value(); p != "" {
+		s.problem.Path = p
+		return s.problem
+	}
+	return Problem{}
+}
+
 // maxLinearKeys is how many keys an object's keys are compared one by one
 // against; an object with more gets a set of their folded forms.
 const maxLinearKeys = 16
 
 type keyFrame struct {
 	object bool
+	shape  *shape   // what the value decodes into; nil: anything
+	exact  bool     // keys are equal only when equal (a map's)
 	index  int      // the element of an array read now
 	key    []byte   // the key of an object's member read now
 	keys   [][]byte // an object's keys so far (up to maxLinearKeys)
@@ -47,6 +96,10 @@ type keyScanner struct {
 	b     []byte
 	i     int
 	stack []keyFrame
+	// next is the shape of the value read next (nil: anything), problem
+	// what is wrong with the key whose path value returns.
+	next    *shape
+	problem Problem
 }
 
 func (s *keyScanner) space() {
@@ -122,6 +175,7 @@ func (s *keyScanner) value() string {
 			if !s.push(false) {
 				return ""
 			}
+			s.next = s.stack[len(s.stack)-1].shape.elemShape()
 			s.space()
 			if s.i < len(s.b) && s.b[s.i] == ']' {
 				s.i++
@@ -158,6 +212,7 @@ func (s *keyScanner) value() string {
 					}
 				} else {
 					top.index++
+					s.next = top.shape.elemShape()
 				}
 				break
 			}
@@ -189,44 +244,85 @@ func (s *keyScanner) member() (path string, ok bool) {
 	s.i++
 	top := &s.stack[len(s.stack)-1]
 	top.key = k
+	if s.seen(top, k) {
+		s.problem = Problem{Kind: Twice}
+		return s.path(), true
+	}
+	s.next = nil
+	switch sh := top.shape; {
+	case sh == nil:
+	case sh.fields == nil:
+		s.next = sh.elem // a map's value
+	default:
+		f, ok := sh.fields[string(k)]
+		if ok {
+			s.next = f
+			break
+		}
+		if want, ok := sh.folded[foldKey(k)]; ok {
+			s.problem = Problem{Kind: Case, Want: want}
+		} else {
+			s.problem = Problem{Kind: Unknown}
+		}
+		return s.path(), true
+	}
+	return "", true
+}
+
+// seen reports whether the object of top gave k before (equal as top
+// compares keys), and adds it to the keys it gave.
+func (s *keyScanner) seen(top *keyFrame, k []byte) bool {
+	fold := foldKey
+	if top.exact {
+		fold = func(k []byte) string { return string(k) }
+	}
 	if top.set != nil {
-		f := foldKey(k)
+		f := fold(k)
 		if _, dup := top.set[f]; dup {
-			return s.path(), true
+			return true
 		}
 		top.set[f] = struct{}{}
-		return "", true
+		return false
 	}
 	for _, seen := range top.keys {
-		if bytes.EqualFold(seen, k) {
-			return s.path(), true
+		if top.exact && bytes.Equal(seen, k) || !top.exact && bytes.EqualFold(seen, k) {
+			return true
 		}
 	}
 	if len(top.keys) < maxLinearKeys {
 		top.keys = append(top.keys, k)
-		return "", true
+		return false
 	}
 	top.set = make(map[string]struct{}, 2*maxLinearKeys)
 	for _, seen := range top.keys {
-		top.set[foldKey(seen)] = struct{}{}
+		top.set[fold(seen)] = struct{}{}
 	}
-	top.set[foldKey(k)] = struct{}{}
-	return "", true
+	top.set[fold(k)] = struct{}{}
+	return false
 }
 
 // push opens an object or an array, reusing the frame (and its keys'
 // slice) of one closed before at that depth.
+// The frame takes the shape of the value read next when it is one of
+// an object (a struct's or a map's) or of an array, as the value is.
 func (s *keyScanner) push(object bool) bool {
 	if len(s.stack) >= maxKeyDepth {
 		return false
 	}
+	sh := s.next
+	s.next = nil
+	if sh != nil && sh.list == object {
+		sh = nil // not what the type takes: the decoder refuses it
+	}
+	f := keyFrame{object: object, shape: sh, exact: sh != nil && object && sh.fields == nil}
 	if len(s.stack) < cap(s.stack) {
 		s.stack = s.stack[:len(s.stack)+1]
-		f := &s.stack[len(s.stack)-1]
-		*f = keyFrame{object: object, keys: f.keys[:0]}
+		top := &s.stack[len(s.stack)-1]
+		f.keys = top.keys[:0]
+		*top = f
 		return true
 	}
-	s.stack = append(s.stack, keyFrame{object: object})
+	s.stack = append(s.stack, f)
 	return true
 }
 
@@ -235,7 +331,9 @@ func (s *keyScanner) push(object bool) bool {
 // otherwise cost a frame a byte. Past it the decoder refuses the body.
 const maxKeyDepth = 10000
 
-// path names the member read now: documents[2].name.
+// path names the member read now: documents[2].name; "" (two quotes)
+// for the empty key of the outermost object, whose path would otherwise
+// be the empty string, which Key and Check return for none.
 func (s *keyScanner) path() string {
 	var p strings.Builder
 	for i, f := range s.stack {
@@ -247,6 +345,9 @@ func (s *keyScanner) path() string {
 		} else {
 			p.WriteString("[" + strconv.Itoa(f.index) + "]")
 		}
+	}
+	if p.Len() == 0 {
+		return `""`
 	}
 	return p.String()
 }

@@ -24,6 +24,9 @@ func TestDuplicateKeyScan(t *testing.T) {
 		{`{"a":1,"a"`, ""},
 		{`{"a":1,`, ""},
 		{`not json`, ""},
+		// The empty key has a path of its own: "" would say none.
+		{`{"":1,"":2}`, `""`},
+		{`{"a":{"":1,"":2}}`, "a."},
 	}
 	// An object of many keys, past the ones compared one by one.
 	var many strings.Builder
