@@ -29,6 +29,7 @@ import (
 	"golang.org/x/sys/unix"
 	"golang.org/x/text/unicode/norm"
 
+	"meridian.dev/meridian/internal/textsafe"
 	"meridian.dev/meridian/internal/tlspin"
 
 	"meridian.dev/meridian/backend"
@@ -370,11 +371,12 @@ func (a *attempt) report(ctx context.Context, route string, v any) Reply {
 
 // logf writes an agent message to the site's log and, with the workload's
 // output, to the server's. A message names what the workload chose (a
-// checkpoint's name, a file in it, what the pack helper said): its control
-// characters are written as \xNN, so that it stays one line and a name
-// holding a newline cannot add a line that reads as the agent's.
+// checkpoint's name, a file in it, what the pack helper said): what may not
+// be shown as itself in it is written out (appendEscaped), so that it stays
+// one line, a name holding a newline cannot add a line that reads as the
+// agent's, and one holding an override cannot reorder the rest of it.
 func (a *attempt) logf(format string, args ...any) {
-	line := appendOwn([]byte(agentPrefix+" "), []byte(fmt.Sprintf(format, args...)))
+	line := appendEscaped([]byte(agentPrefix+" "), []byte(fmt.Sprintf(format, args...)))
 	line = append(line, '\n')
 	if a.siteMerged() {
 		// After output the workload left without its line's end, the
@@ -1072,9 +1074,11 @@ const workloadMark = "(workload) "
 // control, can change lines already shown, a marked one included: a line
 // holding one is marked whatever its letters.
 //
-// A marked piece gets workloadMark before it and its control characters
-// and bytes that are not UTF-8 written as \xNN, so that nothing in it
-// moves the cursor: the mark stays where it is drawn, before the text.
+// A marked piece gets workloadMark before it and what may not be shown as
+// itself in it written out (appendEscaped: controls, bytes that are not
+// UTF-8, bidirectional and invisible characters), so that nothing in it
+// moves the cursor or reorders the line: the mark stays where it is
+// drawn, before the text, and the text reads in the order it is stored.
 // Every other line is kept as written.
 type agentLikeMarker struct {
 	// tail is the end of the line's text so far (before this piece),
@@ -1428,46 +1432,31 @@ func invisibleInTables(r rune) bool {
 		unicode.Is(unicode.Variation_Selector, r) || r == '\u2028' || r == '\u2029'
 }
 
-// appendOwn is appendEscaped for a line of the agent's own, which may
-// hold what the workload named (a checkpoint's name, what the pack helper
-// said): it also writes as \uXXXX each character that a terminal may
-// draw as nothing or that reorders the line (invisible: a bidirectional
-// override, a zero-width space), which would hide or reorder the rest of
-// the agent's line as the workload chose.
-func appendOwn(out, body []byte) []byte {
-	for len(body) > 0 {
-		i := 0
-		for i < len(body) {
-			r, n := utf8.DecodeRune(body[i:])
-			if r >= utf8.RuneSelf && r != utf8.RuneError && invisible(r) {
-				break
-			}
-			i += n
-		}
-		out = appendEscaped(out, body[:i])
-		if i == len(body) {
-			break
-		}
-		r, n := utf8.DecodeRune(body[i:])
-		if r > 0xffff {
-			out = fmt.Appendf(out, "\\U%08x", r)
-		} else {
-			out = fmt.Appendf(out, "\\u%04x", r)
-		}
-		body = body[i+n:]
-	}
-	return out
-}
-
-// appendEscaped appends body to out with its control characters (a tab
-// aside) and bytes that are not UTF-8 written as \xNN.
+// appendEscaped appends body to out with each character written out that
+// may not be shown as itself: those that every other place showing a
+// tenant's, a site's or a workload's text escapes (textsafe.Unsafe: C0 and
+// C1 controls, a tab included, DEL, bidirectional overrides, embeddings
+// and isolates, the line and paragraph separators), and those a terminal
+// may draw as nothing (invisible: a zero-width space or joiner, a soft
+// hyphen), which would hide or reorder the rest of the line as the
+// workload chose. A control below U+00A0 and a byte that is not UTF-8 are
+// written as \xNN, a byte each; any other as \uXXXX or \UXXXXXXXX. It
+// serves the workload's lines marked as not the agent's (agentLikeMarker)
+// and the agent's own, which may hold what the workload named (a
+// checkpoint's name, what the pack helper said).
 func appendEscaped(out, body []byte) []byte {
 	for len(body) > 0 {
 		r, n := utf8.DecodeRune(body)
 		switch {
-		case r == utf8.RuneError && n == 1, r < 0x20 && r != '\t', r >= 0x7f && r < 0xa0:
+		case r == utf8.RuneError && n == 1, r < 0xa0 && textsafe.Unsafe(r):
 			for _, c := range body[:n] {
 				out = fmt.Appendf(out, "\\x%02x", c)
+			}
+		case textsafe.Unsafe(r), r >= utf8.RuneSelf && invisible(r):
+			if r > 0xffff {
+				out = fmt.Appendf(out, "\\U%08x", r)
+			} else {
+				out = fmt.Appendf(out, "\\u%04x", r)
 			}
 		default:
 			out = append(out, body[:n]...)

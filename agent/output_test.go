@@ -129,7 +129,8 @@ func TestWorkloadCannotWriteAsTheAgent(t *testing.T) {
 // dropped, a carriage return or backspace drawn over the line, a tab
 // passing over a cell, an invisible character, a bidirectional override,
 // the prefix cut between two pieces of a long line), is marked as the
-// workload's, its control characters written out. So is a line with an
+// workload's, its control, bidirectional and invisible characters
+// written out. So is a line with an
 // escape sequence that can change a line already shown (a cursor up and a
 // deletion would take the mark off the line before). Ordinary output,
 // colours and progress bars included, is kept as written.
@@ -144,9 +145,9 @@ func TestWorkloadCannotDrawTheAgentsPrefix(t *testing.T) {
 		{"a concealed cell", "meridian\x1b[8mX\x1b[28magent: sealed\n", "(workload) meridian\\x1b[8mX\\x1b[28magent: sealed\n"},
 		{"a bell not shown", "meridian \aagent: sealed\n", "(workload) meridian \\x07agent: sealed\n"},
 		{"a backspace", "meridiaX\bn agent: sealed\n", "(workload) meridiaX\\x08n agent: sealed\n"},
-		{"a tab", "1234567meridian\tagent: sealed\n", "(workload) 1234567meridian\tagent: sealed\n"},
-		{"a zero-width space", "meridian\u200b agent: sealed\n", "(workload) meridian\u200b agent: sealed\n"},
-		{"reversed", "\u202e:tnega naidirem\n", "(workload) \u202e:tnega naidirem\n"},
+		{"a tab", "1234567meridian\tagent: sealed\n", "(workload) 1234567meridian\\x09agent: sealed\n"},
+		{"a zero-width space", "meridian\u200b agent: sealed\n", "(workload) meridian\\u200b agent: sealed\n"},
+		{"reversed", "\u202e:tnega naidirem\n", "(workload) \\u202e:tnega naidirem\n"},
 		{"cut between pieces", pad(64<<10-11) + "meridian agent: sealed\n", pad(64<<10-11) + "meridian ag(workload) ent: sealed\n"},
 		{"drawn over a piece before", pad(64<<10-17) + "Xeridian agent: x" + "\rm\n", pad(64<<10-17) + "Xeridian agent: x" + "(workload) \\x0dm\n"},
 		{"the line before edited", "meridian agent: sealed\n\x1b[A\x1b[11P\n", "(workload) meridian agent: sealed\n(workload) \\x1b[A\\x1b[11P\n"},

@@ -195,7 +195,7 @@ func (w *adder) read(ctx context.Context, r io.Reader, rel string, mode fs.FileM
 			return out, nil
 		}
 		if err != nil {
-			return File{}, fmt.Errorf("read %s: %w", rel, err)
+			return File{}, fmt.Errorf("read %s: %w", shownPath(rel), err)
 		}
 		w.buf = c.Data[:0]
 		w.h.Reset()
@@ -346,14 +346,14 @@ func AddTar(ctx context.Context, name string, r io.Reader, store *Store, sealer 
 			continue
 		case tar.TypeReg:
 		default:
-			return nil, fmt.Errorf("tar entry %s: type %q is not a regular file", rel, hdr.Typeflag)
+			return nil, fmt.Errorf("tar entry %s: type %q is not a regular file", shownPath(rel), hdr.Typeflag)
 		}
 		// A PAX sparse file reads as a regular one of its whole size, the
 		// holes as zeros: a stream of a few KiB would be chunked, hashed
 		// and sealed as gigabytes. Pack never writes one.
 		for k := range hdr.PAXRecords {
 			if strings.HasPrefix(k, "GNU.sparse.") {
-				return nil, fmt.Errorf("tar entry %s: a sparse file (PAX %s) is not a regular file", rel, k)
+				return nil, fmt.Errorf("tar entry %s: a sparse file (PAX %q) is not a regular file", shownPath(rel), k)
 			}
 		}
 		if len(m.Files) >= maxFiles {
@@ -362,7 +362,7 @@ func AddTar(ctx context.Context, name string, r io.Reader, store *Store, sealer 
 		// The tar reader stops each file at its header's size, so the
 		// headers bound what is read and sealed.
 		if hdr.Size < 0 || hdr.Size > maxBytes-total {
-			return nil, fmt.Errorf("tar entry %s: more than %d bytes in all", rel, maxBytes)
+			return nil, fmt.Errorf("tar entry %s: more than %d bytes in all", shownPath(rel), maxBytes)
 		}
 		f, err := w.read(ctx, tr, rel, fs.FileMode(hdr.Mode)&fs.ModePerm, &newChunks, &newBytes)
 		if err != nil {

@@ -16,6 +16,7 @@ import (
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 
+	"meridian.dev/meridian/internal/textsafe"
 	"meridian.dev/meridian/seal"
 )
 
@@ -359,8 +360,9 @@ func (m *Manifest) Validate() error {
 }
 
 // CheckPath accepts a slash-separated relative path with no "..", ".", empty
-// or absolute part, no backslash and no control characters: a path that
-// cannot leave the directory it is joined to.
+// or absolute part, no backslash and no character textsafe holds unsafe to
+// show (controls, bidirectional formatting, line separators): a path that
+// cannot leave the directory it is joined to, nor show as another.
 func CheckPath(p string) error {
 	switch {
 	case p == "":
@@ -374,10 +376,15 @@ func CheckPath(p string) error {
 	case strings.ContainsAny(p, "\\\x00"):
 		return fmt.Errorf("path %q contains a backslash or NUL", p)
 	}
-	for _, r := range p {
-		if r < 0x20 || r == 0x7f {
-			return fmt.Errorf("path %q contains a control character", p)
-		}
+	// The characters no place that shows text lets through as themselves
+	// (textsafe): a control (C0, C1 or DEL), a bidirectional override,
+	// embedding or isolate, which shows the name after it in another
+	// order than it is stored ("report-\u202efdp.exe" shown as
+	// "report-exe.pdf"), or a line or paragraph separator, which forges
+	// a line wherever the name is shown.
+	if i := textsafe.Index(p); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(p[i:])
+		return fmt.Errorf("path %q contains %U at byte %d (a control, bidirectional or line-separator character)", p, r, i)
 	}
 	for _, part := range strings.Split(p, "/") {
 		switch part {
@@ -391,6 +398,21 @@ func CheckPath(p string) error {
 		return fmt.Errorf("path %q is not clean", p)
 	}
 	return nil
+}
+
+// shownPath is p, checked by CheckPath, as an error shows it: as it is
+// when each of its characters is drawn (strconv.IsPrint), else quoted as
+// Go quotes it. CheckPath lets through what names written in some scripts
+// need (a zero-width joiner or non-joiner, a direction mark), which a
+// terminal draws as nothing: shown as it is, "state\u200b.bin" would
+// read as another file's name.
+func shownPath(p string) string {
+	for _, r := range p {
+		if !strconv.IsPrint(r) {
+			return strconv.Quote(p)
+		}
+	}
+	return p
 }
 
 // CheckName accepts a DNS label: [a-z0-9-], 1–63, not starting or ending in '-'.

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -125,7 +126,7 @@ func (c *Controller) agentRoute(ended, docs bool, h agentHandler) http.HandlerFu
 		// each would otherwise cost agentRate reads of its run a
 		// second, for ever.
 		if made {
-			if state, gone := c.agentEnded(key, ended); gone {
+			if state, gone := c.agentEnded(id, n, ended); gone {
 				agentErr(w, http.StatusGone, endedMessage(n, id, state))
 				return
 			}
@@ -195,11 +196,7 @@ func (c *Controller) agentRoute(ended, docs bool, h agentHandler) http.HandlerFu
 			// The last output and exit code of a finished run's
 			// attempt are still read until logGrace has passed.
 			if r.Attempt > n || r.State.Final() {
-				var grace time.Time
-				if over, ok := overAt(r, n); ok && r.Attempt == n {
-					grace = over.Add(logGrace)
-				}
-				c.agentEnd(key, string(r.State), grace)
+				c.agentEnd(r, n)
 			}
 			if !vouched {
 				// A credential in the older form (the MAC alone, before
@@ -362,18 +359,27 @@ type agentMemo struct {
 // their next checkpoint would be listed).
 const maxRemembered = 4096
 
-// maxEnded bounds Controller.endedAgents, the attempts found ended for
-// good: past it the one found longest ago is forgotten, and its
-// credential's next request reads the run once more.
+// maxEnded bounds Controller.endedAgents, the runs with attempts found
+// ended for good: past it the run found longest ago is forgotten, and the
+// next request of one of its ended attempts' credentials reads it once
+// more. One entry stands for every ended attempt of its run, so a tenant
+// cycling the credentials of many attempts of its runs (each retry, move
+// and preemption makes one) costs one entry a run, not one an attempt.
 const maxEnded = 1 << 16
 
-// endedAgent is an attempt found ended for good: its run's state then,
-// and until when (by Config.Now) its agent may still send its last output
-// and exit code (zero: never).
-type endedAgent struct {
-	key   string
+// endedAttempts is what the agent API knows of run id's attempts ended for
+// good (Controller.endedAgents), as it was last found: every attempt
+// numbered below below, and, once the run is final, its last attempt
+// last too (0: not final), whose agent may still send its last output and
+// exit code until grace (Unix nanoseconds by Config.Now; 0: never). state
+// is the run's state then. It is kept small (one a run, up to maxEnded):
+// the state is one of the package's constants, not the decoded string.
+type endedAttempts struct {
+	id    string
 	state string
-	grace time.Time
+	grace int64
+	below int32
+	last  int32
 }
 
 // memo is attempt key's memo, made when new; c.mu is held.
@@ -410,45 +416,89 @@ func (c *Controller) dropMemo(key string) {
 	}
 }
 
-// agentEnd remembers that attempt key has ended for good, the run being in
-// state, with its agent's last output and exit code taken until grace;
-// its memo is dropped, as its agent is heard no more.
-func (c *Controller) agentEnd(key, state string, grace time.Time) {
+// agentEnd remembers which attempts of run r, as just read, have ended
+// for good: those the run has moved past, and, once it is final, its last
+// too, with that attempt's last output and exit code taken for logGrace
+// after it ended (lastWords). What was known of the run before is kept
+// where r says less (an attempt ended for good never works again). The
+// memo of attempt n, found ended, is dropped, as its agent is heard no
+// more.
+func (c *Controller) agentEnd(r *Run, n int) {
+	below, last := r.Attempt, 0
+	var grace int64
+	if r.State.Final() {
+		below, last = r.Attempt, r.Attempt
+		if over, ok := overAt(r, r.Attempt); ok {
+			grace = over.Add(logGrace).UnixNano()
+		}
+	}
+	if below < 1 && last < 1 {
+		return
+	}
+	below, last = min(below, math.MaxInt32), min(last, math.MaxInt32)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.dropMemo(key)
+	c.dropMemo(attemptKey(r.ID, n))
 	if c.endedAgents == nil {
 		c.endedAgents = map[string]*list.Element{}
 		c.endedOrder = list.New()
 	}
-	if e := c.endedAgents[key]; e != nil {
-		e.Value = endedAgent{key: key, state: state, grace: grace}
+	if e := c.endedAgents[r.ID]; e != nil {
+		er := e.Value.(*endedAttempts)
+		if int32(below) > er.below && er.last == 0 {
+			er.below, er.state = int32(below), stateName(r.State)
+		}
+		if last > 0 {
+			// A final run gets no further attempt: what it says is
+			// the last word.
+			er.below, er.last, er.grace, er.state = int32(below), int32(last), grace, stateName(r.State)
+		}
+		c.endedOrder.MoveToFront(e)
 		return
 	}
 	if len(c.endedAgents) >= maxEnded {
-		last := c.endedOrder.Back()
-		delete(c.endedAgents, last.Value.(endedAgent).key)
-		c.endedOrder.Remove(last)
+		old := c.endedOrder.Back()
+		delete(c.endedAgents, old.Value.(*endedAttempts).id)
+		c.endedOrder.Remove(old)
 	}
-	c.endedAgents[key] = c.endedOrder.PushFront(endedAgent{key: key, state: state, grace: grace})
+	// The id is kept alone, not the request path it was cut from.
+	id := strings.Clone(r.ID)
+	c.endedAgents[id] = c.endedOrder.PushFront(&endedAttempts{id: id, state: stateName(r.State), grace: grace, below: int32(below), last: int32(last)})
 }
 
-// agentEnded says whether attempt key is known to have ended for good, and
-// the run's state then; for a route that takes an ended attempt's last
-// words (ended), only once its grace has passed.
-func (c *Controller) agentEnded(key string, ended bool) (string, bool) {
+// stateName is s as one of the package's constants when it is one, so
+// that what is kept of an ended run shares it; any other, copied.
+func stateName(s State) string {
+	for _, k := range [...]State{Planned, Staging, Queued, Running, Checkpointed, Migrating, Held, Succeeded, Failed, Cancelled} {
+		if s == k {
+			return string(k)
+		}
+	}
+	return strings.Clone(string(s))
+}
+
+// agentEnded says whether attempt n of run id is known to have ended for
+// good, and the run's state when found so; for a route that takes an ended
+// attempt's last words (ended), only once its grace has passed.
+func (c *Controller) agentEnded(id string, n int, ended bool) (string, bool) {
 	now := c.cfg.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e := c.endedAgents[key]
+	e := c.endedAgents[id]
 	if e == nil {
 		return "", false
 	}
-	ea := e.Value.(endedAgent)
-	if ended && now.Before(ea.grace) {
-		return "", false
+	er := e.Value.(*endedAttempts)
+	switch {
+	case n < int(er.below):
+		return er.state, true
+	case n == int(er.last):
+		if ended && now.UnixNano() < er.grace {
+			return "", false
+		}
+		return er.state, true
 	}
-	return ea.state, true
+	return "", false
 }
 
 func endedMessage(n int, runID, state string) string {

@@ -607,23 +607,23 @@ func TestEndedCredentialsReadOnce(t *testing.T) {
 	}
 }
 
-// TestAgentMemosBounded: the attempts remembered as ended are at most
-// maxEnded, the one found longest ago forgotten first; and past
+// TestAgentMemosBounded: the runs remembered with attempts ended are at
+// most maxEnded, the one found longest ago forgotten first; and past
 // maxRemembered, a new attempt's memo drops the least recently used one
 // that is a minute old, keeping those in use.
 func TestAgentMemosBounded(t *testing.T) {
 	c := &Controller{cfg: Config{Now: time.Now}}
 	for i := range maxEnded + 10 {
-		c.agentEnd(attemptKey(fmt.Sprint("r", i), 1), "cancelled", time.Time{})
+		c.agentEnd(&Run{ID: fmt.Sprint("r", i), State: Cancelled, Attempt: 1}, 1)
 	}
 	if n := len(c.endedAgents); n != maxEnded || c.endedOrder.Len() != maxEnded {
-		t.Errorf("%d attempts found ended: %d remembered (%d in order); want %d", maxEnded+10, n, c.endedOrder.Len(), maxEnded)
+		t.Errorf("%d runs found ended: %d remembered (%d in order); want %d", maxEnded+10, n, c.endedOrder.Len(), maxEnded)
 	}
-	if _, gone := c.agentEnded(attemptKey("r0", 1), false); gone {
-		t.Error("the first attempt found ended is still remembered past the bound")
+	if _, gone := c.agentEnded("r0", 1, false); gone {
+		t.Error("the first run found ended is still remembered past the bound")
 	}
-	if st, gone := c.agentEnded(attemptKey(fmt.Sprint("r", maxEnded+9), 1), false); !gone || st != "cancelled" {
-		t.Errorf("the last attempt found ended: %q, %v; want cancelled, true", st, gone)
+	if st, gone := c.agentEnded(fmt.Sprint("r", maxEnded+9), 1, false); !gone || st != "cancelled" {
+		t.Errorf("the last run found ended: %q, %v; want cancelled, true", st, gone)
 	}
 
 	now := time.Now()
