@@ -1,7 +1,6 @@
 package run
 
 import (
-	"bytes"
 	"container/list"
 	"context"
 	"crypto/subtle"
@@ -13,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"syscall"
@@ -563,18 +563,22 @@ func decodeReport(w http.ResponseWriter, req *http.Request, v any) bool {
 		agentErr(w, http.StatusBadRequest, "report: "+err.Error())
 		return false
 	}
-	if p := jsondup.Key(body); p != "" {
-		agentErr(w, http.StatusBadRequest, fmt.Sprintf("report: key %q given twice in one object", p))
+	// Keys are read as v's type reads them, with their case: the decoder
+	// fills a field with a key in any case ({"Code": 3} fills "code").
+	switch p := jsondup.Check(body, reflect.TypeOf(v)); p.Kind {
+	case jsondup.Twice:
+		agentErr(w, http.StatusBadRequest, fmt.Sprintf("report: key %q given twice in one object (keys differing only in case are one field)", p.Path))
+		return false
+	case jsondup.Case:
+		agentErr(w, http.StatusBadRequest, fmt.Sprintf("report: key %q: the field is spelled %q (keys are case-sensitive)", p.Path, p.Want))
+		return false
+	case jsondup.Unknown:
+		agentErr(w, http.StatusBadRequest, fmt.Sprintf("report: unknown field %q", p.Path))
 		return false
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	// Unmarshal refuses data after the report.
+	if err := json.Unmarshal(body, v); err != nil {
 		agentErr(w, http.StatusBadRequest, "report: "+err.Error())
-		return false
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		agentErr(w, http.StatusBadRequest, "report: data after the report's JSON object")
 		return false
 	}
 	return true

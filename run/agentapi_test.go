@@ -1076,6 +1076,8 @@ func TestAgentReportKeyGivenTwiceRefused(t *testing.T) {
 		`{"code": 0, "code": 3}`,
 		`{"code": 0, "Code": 3}`,
 		`{"code": 3} {"code": 0}`,
+		`{"Code": 3}`,
+		`{"code": 0, "cOde": 3}`,
 	} {
 		code, msg, _ := agentPost(t, e, r, a, agent.RouteExit, []byte(body))
 		if code != http.StatusBadRequest {

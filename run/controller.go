@@ -318,8 +318,9 @@ type Controller struct {
 	// by attempt (agentMemo).
 	agents     map[string]*agentMemo
 	agentOrder *list.List // of *agentMemo, the most recently used first
-	// endedAgents holds the attempts found ended for good, by attempt,
-	// in endedOrder (of endedAgent, the latest found first).
+	// endedAgents holds, by run, the attempts found ended for good (every
+	// attempt the run moved past, and its last once it finished), in
+	// endedOrder (of *endedAttempts, the latest found first).
 	endedAgents map[string]*list.Element
 	endedOrder  *list.List
 	agentFails  *faillimit.Limiter
