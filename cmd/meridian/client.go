@@ -54,7 +54,11 @@ func (f *clientFlags) client() (*api.Client, error) {
 	if token == "" {
 		token = os.Getenv("MERIDIAN_TOKEN")
 	}
-	if server == "" || token == "" {
+	// ctx is the configuration's context, when it was read: its consent to
+	// plain HTTP counts for its own server alone.
+	var ctx *cliContext
+	ctxRead := server == "" || token == ""
+	if ctxRead {
 		cfg, _, err := loadConfig()
 		if err != nil {
 			return nil, err
@@ -63,6 +67,7 @@ func (f *clientFlags) client() (*api.Client, error) {
 		if err != nil {
 			return nil, err
 		}
+		ctx = x
 		if x != nil {
 			if server == "" {
 				server = x.Server
@@ -111,8 +116,17 @@ func (f *clientFlags) client() (*api.Client, error) {
 		return nil, badInput(fmt.Errorf("--token: no token for server %s (a configured token is used only with its own server): pass --token or set MERIDIAN_TOKEN", redactedServer(server)))
 	}
 	if !fromState && !f.insecureHTTP && os.Getenv("MERIDIAN_INSECURE_HTTP") != "1" {
-		if host, ok := plainRemote(server); ok {
-			return nil, badInput(fmt.Errorf("--server %s: plain HTTP to %s, which is not this machine, would send the token across the network in clear; use https://, or pass --insecure-http (MERIDIAN_INSECURE_HTTP=1) to send it anyway", redactedServer(server), host))
+		host, ok := plainRemote(server)
+		if ok && !ctxRead {
+			// Server and token came from flags or the environment: the
+			// context in use still consents for its own server. A file
+			// that cannot be read consents to nothing.
+			if cfg, _, err := loadConfig(); err == nil {
+				ctx, _ = cfg.context()
+			}
+		}
+		if ok && !ctx.plainHTTPAllowed(server) {
+			return nil, badInput(fmt.Errorf("--server %s: plain HTTP to %s, which is not this machine, would send the token across the network in clear; use https://, or pass --insecure-http (MERIDIAN_INSECURE_HTTP=1) to send it anyway, or record that for a context's own server (meridian config set-context NAME --insecure-http)", redactedServer(server), host))
 		}
 	}
 	c, err := api.NewPinnedClient(server, token, fp)

@@ -21,9 +21,14 @@ use. A token in a file (this one or a tokenFile) that others may read is
 refused. Client verbs find their server and token from --server/--token, then
 MERIDIAN_SERVER/MERIDIAN_TOKEN, then the context (--context NAME or the
 current one), then the client.json that serve writes into $MERIDIAN_HOME.
+Plain http:// to another machine needs --insecure-http on each command, or
+set-context NAME --insecure-http, which records the consent in the context
+for its server address alone: a request to any other address is refused as
+before, and setting another --server drops the consent.
 Plan, validate, catalog and dataset use the context's catalog when given no
 --catalog. serve.localCountry sets serve's --local-country default.`,
 		Example: `  meridian config set-context lab --server https://meridian.lab.example:7420 --token-file ~/.meridian/lab.token --catalog ~/lab-sites
+  meridian config set-context lab-plain --server http://10.0.0.5:7420 --token-file ~/.meridian/lab.token --insecure-http
   meridian config use-context lab
   meridian config get-contexts
   meridian --context local get runs`,
@@ -80,20 +85,27 @@ func newConfigGetContextsCmd() *cobra.Command {
 				Name    string `json:"name"`
 				Server  string `json:"server"`
 				Catalog string `json:"catalog,omitempty"`
+				// InsecureHTTP: the context consents to plain HTTP to
+				// its server.
+				InsecureHTTP bool `json:"insecureHTTP"`
 			}
 			rows := []row{}
 			for _, c := range cfg.Contexts {
-				rows = append(rows, row{cur != nil && cur.Name == c.Name, c.Name, c.Server, c.Catalog})
+				rows = append(rows, row{cur != nil && cur.Name == c.Name, c.Name, c.Server, c.Catalog, c.plainHTTPAllowed(c.Server)})
 			}
 			return render(cmd.OutOrStdout(), out, rows, func(w io.Writer) error {
 				tw := newTab(w)
-				fmt.Fprintln(tw, "CURRENT\tNAME\tSERVER\tCATALOG")
+				tw.shrink = []int{3}
+				fmt.Fprintln(tw, "CURRENT\tNAME\tSERVER\tCATALOG\tPLAIN-HTTP")
 				for _, r := range rows {
-					mark := ""
+					mark, plain := "", "-"
 					if r.Current {
 						mark = "*"
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", mark, r.Name, dash(r.Server), dash(r.Catalog))
+					if r.InsecureHTTP {
+						plain = "allowed"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", mark, r.Name, dash(r.Server), dash(r.Catalog), plain)
 				}
 				return tw.Flush()
 			})
@@ -140,8 +152,9 @@ func newConfigUseContextCmd() *cobra.Command {
 func newConfigSetContextCmd() *cobra.Command {
 	var c cliContext
 	var out string
+	var insecure bool
 	cmd := &cobra.Command{
-		Use:   "set-context NAME [--server URL] [--token T | --token-file FILE] [--catalog DIR]",
+		Use:   "set-context NAME [--server URL] [--token T | --token-file FILE] [--catalog DIR] [--insecure-http]",
 		Short: "Add a context or change one's settings",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -164,7 +177,21 @@ func newConfigSetContextCmd() *cobra.Command {
 				x = &cfg.Contexts[len(cfg.Contexts)-1]
 			}
 			if fl.Changed("server") {
+				// Consent to plain HTTP was given for one address: another
+				// one does not inherit it.
+				if !sameServer(x.Server, c.Server) {
+					x.InsecureHTTP = ""
+				}
 				x.Server = c.Server
+			}
+			if fl.Changed("insecure-http") {
+				x.InsecureHTTP = ""
+				if insecure {
+					if _, remote := plainRemote(x.Server); !remote {
+						return badInput(fmt.Errorf("--insecure-http: context %s's server %q is not a plain http:// address of another machine; there is nothing to allow (give --server http://HOST:PORT)", x.Name, redactedServer(x.Server)))
+					}
+					x.InsecureHTTP = x.Server
+				}
 			}
 			if fl.Changed("token") {
 				x.Token, x.TokenFile = c.Token, ""
@@ -183,10 +210,16 @@ func newConfigSetContextCmd() *cobra.Command {
 			}
 			// The token itself is not echoed: only whether one is kept.
 			res := map[string]any{"context": x.Name, "server": x.Server, "catalog": x.Catalog, "tokenFile": x.TokenFile,
-				"tokenKept": x.Token != "", "current": cfg.CurrentContext == x.Name, "file": path}
+				"tokenKept": x.Token != "", "insecureHTTP": x.plainHTTPAllowed(x.Server), "current": cfg.CurrentContext == x.Name, "file": path}
 			return render(cmd.OutOrStdout(), out, res, func(w io.Writer) error {
-				_, err := fmt.Fprintf(w, "context %s saved in %s\n", x.Name, path)
-				return err
+				if _, err := fmt.Fprintf(w, "context %s saved in %s\n", x.Name, path); err != nil {
+					return err
+				}
+				if x.plainHTTPAllowed(x.Server) {
+					_, err := fmt.Fprintf(w, "plain HTTP allowed to %s: its token crosses the network in clear\n", redactedServer(x.Server))
+					return err
+				}
+				return nil
 			})
 		},
 	}
@@ -195,5 +228,6 @@ func newConfigSetContextCmd() *cobra.Command {
 	cmd.Flags().StringVar(&c.Token, "token", "", "API token (kept in the file, mode 0600)")
 	cmd.Flags().StringVar(&c.TokenFile, "token-file", "", "file holding the API token (mode 0600), read when used")
 	cmd.Flags().StringVar(&c.Catalog, "catalog", "", "default --catalog directory for plan, validate, catalog and dataset")
+	cmd.Flags().BoolVar(&insecure, "insecure-http", false, "record consent to send the token over plain HTTP to this context's http:// server, that address only (a changed --server drops it; --insecure-http=false withdraws it)")
 	return cmd
 }

@@ -11,10 +11,16 @@ func init() { register(newLogsCmd) }
 
 func newLogsCmd() *cobra.Command {
 	var cf clientFlags
-	var follow bool
+	var follow, raw bool
 	cmd := &cobra.Command{
-		Use:     "logs ID [-f]",
-		Short:   "Print a run's output, every attempt in turn",
+		Use:   "logs ID [-f]",
+		Short: "Print a run's output, every attempt in turn",
+		Long: `Logs prints a run's output, every attempt in turn. The output is the
+workload's own: on a terminal its control characters and escape sequences
+(ESC, the other C0 controls but newline, tab and carriage return, DEL, C1
+controls, bidirectional overrides) are written visibly, as \x1b or \u202e,
+so that none of them acts on the terminal; to a file or a pipe it is written
+byte for byte. --raw writes it byte for byte to a terminal too.`,
 		Example: "  meridian logs run-3f9a1c2b7d4e -f",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -22,9 +28,11 @@ func newLogsCmd() *cobra.Command {
 			if err != nil {
 				return badInput(err)
 			}
+			w, flush := workloadOutput(cmd.OutOrStdout(), raw)
+			defer flush()
 			var off int64
 			for {
-				off, err = c.CopyLogs(cmd.Context(), args[0], off, cmd.OutOrStdout())
+				off, err = c.CopyLogs(cmd.Context(), args[0], off, w)
 				if err != nil && follow && cmd.Context().Err() != nil {
 					return nil // interrupted: stop following
 				}
@@ -44,9 +52,10 @@ func newLogsCmd() *cobra.Command {
 				if r.State.Final() {
 					// Without this last read the output lacks its end:
 					// an error, not a quiet success.
-					if _, err := c.CopyLogs(cmd.Context(), args[0], off, cmd.OutOrStdout()); err != nil {
+					if _, err := c.CopyLogs(cmd.Context(), args[0], off, w); err != nil {
 						return fmt.Errorf("run %s %s, but the end of its output was not read: %w", shown(r.ID), shown(string(r.State)), apiErr(err))
 					}
+					flush()
 					fmt.Fprintf(cmd.ErrOrStderr(), "run %s %s\n", shown(r.ID), shown(string(r.State)))
 					return nil
 				}
@@ -59,6 +68,7 @@ func newLogsCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing output until the run ends")
+	cmd.Flags().BoolVar(&raw, "raw", false, "write the output byte for byte to a terminal too, escape sequences included (to a file or a pipe it always is)")
 	addClientFlags(cmd, &cf)
 	return cmd
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,6 +39,12 @@ type cliContext struct {
 	// Catalog is the default --catalog for plan, validate, catalog and
 	// dataset on this context.
 	Catalog string `yaml:"catalog,omitempty" json:"catalog,omitempty"`
+	// InsecureHTTP records consent to send the token over plain HTTP: it
+	// is the http:// server address the consent was given for (config
+	// set-context --insecure-http), and counts only while the context's
+	// server is that address and for requests to it. A server changed
+	// later, by set-context or by hand, leaves it without effect.
+	InsecureHTTP string `yaml:"insecureHTTP,omitempty" json:"insecureHTTP,omitempty"`
 
 	// file and perm are the configuration file's name and mode, for the
 	// refusal of a token that file gives away.
@@ -103,6 +110,8 @@ func loadConfig() (*cliConfig, string, error) {
 			return nil, path, fmt.Errorf("%s: contexts[%d]: context %q is defined twice", path, i, c.Name)
 		case c.Token != "" && c.TokenFile != "":
 			return nil, path, fmt.Errorf("%s: context %s: give token or tokenFile, not both", path, c.Name)
+		case c.InsecureHTTP != "" && !plainHTTPURL(c.InsecureHTTP):
+			return nil, path, fmt.Errorf("%s: context %s: insecureHTTP: want the http:// server address plain HTTP was allowed for (as config set-context --insecure-http writes it), not %q", path, c.Name, c.InsecureHTTP)
 		}
 		seen[c.Name] = true
 	}
@@ -176,6 +185,20 @@ func (x *cliContext) token() (string, error) {
 		return "", fmt.Errorf("context %s: tokenFile %s: mode %o lets others read it; want 0600", x.Name, p, fi.Mode().Perm())
 	}
 	return strings.TrimSpace(string(b)), nil
+}
+
+// plainHTTPAllowed reports whether the context records consent to plain
+// HTTP for server: server is the context's own, and the consent was given
+// for that address.
+func (x *cliContext) plainHTTPAllowed(server string) bool {
+	return x != nil && x.InsecureHTTP != "" && x.Server != "" &&
+		sameServer(x.InsecureHTTP, x.Server) && sameServer(server, x.Server)
+}
+
+// plainHTTPURL reports whether s is an http:// address with a host.
+func plainHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && strings.EqualFold(u.Scheme, "http") && u.Host != ""
 }
 
 // expandHome turns a leading ~/ into the user's home directory.

