@@ -158,7 +158,10 @@ func decodeDocument(file string, c chunk) (out decoded) {
 	if root.kind != mappingNode {
 		return decoded{errs: Errors{{File: file, Line: root.line, Msg: "document is not a mapping: want apiVersion, kind, metadata and spec"}}}
 	}
-	pos := Position{File: file, Line: root.line, src: &docSource{data: c.data, firstLine: c.line}}
+	// The document's own bytes, copied: c.data is a slice of the whole
+	// file, and a resource kept (a run's job, for as long as its world is
+	// cached) kept every other document of that file with it.
+	pos := Position{File: file, Line: root.line, src: &docSource{data: bytes.Clone(c.data), firstLine: c.line}}
 	apiVersion, kind, name := header(root)
 	if apiVersion.value != APIVersion {
 		msg := fmt.Sprintf("%q is not supported", apiVersion.value)
