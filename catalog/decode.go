@@ -37,7 +37,10 @@ type Set struct {
 // a field: the document is parsed again then, which is cheaper than keeping
 // every document's tree in memory for the few that have errors.
 type docSource struct {
-	data      []byte
+	// data is the document's own text, which the values decoded from it
+	// slice: never a slice of the file it came from, which would keep every
+	// other document of the file alive as long as the resource.
+	data      string
 	firstLine int
 	// lines holds, for a TrainingJob, the line of every mapping key path
 	// reached without an alias (spec.constraints.sites): a job is small, and
@@ -141,7 +144,10 @@ func decodeDocument(file string, c chunk) (out decoded) {
 	}
 	p := parsers.Get().(*fastParser)
 	defer parsers.Put(p) // after decoding: the tree lives in p's arrays
-	root, err := p.parseDocument(c.data, c.line)
+	// The document's own copy of its text: its values and its position's
+	// source are slices of it, not of the file.
+	text := string(c.data)
+	root, err := p.parseDocumentText(text, c.line)
 	if err != nil {
 		var pe *parseError
 		if errors.As(err, &pe) {
@@ -158,7 +164,7 @@ func decodeDocument(file string, c chunk) (out decoded) {
 	if root.kind != mappingNode {
 		return decoded{errs: Errors{{File: file, Line: root.line, Msg: "document is not a mapping: want apiVersion, kind, metadata and spec"}}}
 	}
-	pos := Position{File: file, Line: root.line, src: &docSource{data: c.data, firstLine: c.line}}
+	pos := Position{File: file, Line: root.line, src: &docSource{data: text, firstLine: c.line}}
 	apiVersion, kind, name := header(root)
 	if apiVersion.value != APIVersion {
 		msg := fmt.Sprintf("%q is not supported", apiVersion.value)
@@ -259,7 +265,7 @@ func (p Position) root() *node {
 	if p.src == nil {
 		return nil
 	}
-	root, err := parseDocument(p.src.data, p.src.firstLine)
+	root, err := new(fastParser).parseDocumentText(p.src.data, p.src.firstLine)
 	if err != nil {
 		return nil
 	}

@@ -151,10 +151,25 @@ func parseFast(data []byte, firstLine int) (*node, error) {
 
 // parse is parseFast with p's memory.
 func (p *fastParser) parse(data []byte, firstLine int) (*node, error) {
-	if !fastBytes(data) {
+	if !fastText(data) {
 		return nil, errFallback
 	}
-	src := string(data) // one copy; lines and values are slices of it
+	return p.parseText(string(data), firstLine) // one copy; lines and values are slices of it
+}
+
+// parseDocumentText is parseDocument over text already held as a string,
+// which the fast parser's lines and values slice without copying it.
+func (p *fastParser) parseDocumentText(text string, firstLine int) (*node, error) {
+	if fastText(text) {
+		if n, err := p.parseText(text, firstLine); err != errFallback {
+			return n, err
+		}
+	}
+	return parseYAML3([]byte(text), firstLine)
+}
+
+// parseText is parse over src, which fastText accepts.
+func (p *fastParser) parseText(src string, firstLine int) (*node, error) {
 	p.lines, p.pos, p.nodes, p.scratch = p.lines[:0], 0, 0, p.scratch[:0]
 	p.nodesUsed, p.itemsUsed = 0, 0
 	start, num := 0, firstLine
@@ -194,11 +209,11 @@ func (p *fastParser) parse(data []byte, firstLine int) (*node, error) {
 	return root, nil
 }
 
-// fastBytes reports whether data holds only what the fast parser reads:
+// fastText reports whether data holds only what the fast parser reads:
 // printable ASCII, spaces, newlines and well-formed UTF-8 text, with no
 // tabs, carriage returns or byte-order marks (YAML gives those meanings the
 // fast parser does not implement).
-func fastBytes(data []byte) bool {
+func fastText[T string | []byte](data T) bool {
 	for i := 0; i < len(data); {
 		c := data[i]
 		if c < utf8.RuneSelf {
@@ -208,7 +223,14 @@ func fastBytes(data []byte) bool {
 			i++
 			continue
 		}
-		r, size := utf8.DecodeRune(data[i:])
+		var r rune
+		var size int
+		switch d := any(data[i:]).(type) {
+		case string:
+			r, size = utf8.DecodeRuneInString(d)
+		case []byte:
+			r, size = utf8.DecodeRune(d)
+		}
 		if r == utf8.RuneError || !yamlPrintable(r) {
 			return false
 		}

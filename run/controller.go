@@ -199,6 +199,9 @@ type Controller struct {
 	catSet  *catalog.Set
 	catErr  error
 
+	// regs keeps tenants' registered resources decoded (registry).
+	regs registryCache
+
 	sitesOnce sync.Once
 	sites     []*catalog.Site
 	sitesErr  error

@@ -133,6 +133,64 @@ func (c *Controller) ledgerCopies(ctx context.Context, q store.AuditQuery) ([]st
 			out = append(out, k)
 		}
 	}
+	sortCopies(out)
+	return out, nil
+}
+
+// maxCopyReads bounds the ledger reads copiesOf makes, one for each tenant
+// of the copies asked for (and each run of a checkpoint's copy): past it
+// the whole ledger is read once instead.
+const maxCopyReads = 16
+
+// copiesOf is stagedCopies for the copies in todo only (their keys, org
+// left out), or for every copy when todo is nil. It reads the ledger
+// entries of their tenants, and for a checkpoint's copy those of its run,
+// not every tenant's: a copy's key holds its tenant (and a checkpoint's
+// its run), and the ledger records each entry under the tenant and run it
+// names, so the entries left out are all of other copies. A retry of a
+// deferred withdrawal read the whole ledger, every few seconds while a
+// staging held the store, to judge one copy again.
+func (c *Controller) copiesOf(ctx context.Context, todo map[stagedCopy]bool) ([]stagedCopy, error) {
+	type scope struct{ tenant, run string }
+	scopes := map[scope]bool{}
+	for k := range todo {
+		s := scope{tenant: k.tenant}
+		if k.checkpoint() {
+			s.run = k.run
+		}
+		scopes[s] = true
+	}
+	if todo == nil || len(scopes) > maxCopyReads {
+		return c.stagedCopies(ctx)
+	}
+	var out []stagedCopy
+	seen := map[stagedCopy]bool{}
+	for s := range scopes {
+		q := store.AuditQuery{Tenant: s.tenant, RunID: s.run}
+		if s.tenant == catalog.DefaultTenant {
+			// Entries written before entries named their tenant are the
+			// default tenant's, as copyKey reads them.
+			q.Untenanted = store.AllUntenanted
+		}
+		got, err := c.ledgerCopies(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		for _, cp := range got {
+			k := cp
+			k.org = ""
+			if todo[k] && !seen[k] {
+				seen[k] = true
+				out = append(out, cp)
+			}
+		}
+	}
+	sortCopies(out)
+	return out, nil
+}
+
+// sortCopies orders copies by tenant, dataset, site and kind.
+func sortCopies(out []stagedCopy) {
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].tenant != out[j].tenant {
 			return out[i].tenant < out[j].tenant
@@ -145,7 +203,6 @@ func (c *Controller) ledgerCopies(ctx context.Context, q store.AuditQuery) ([]st
 		}
 		return out[i].kind < out[j].kind
 	})
-	return out, nil
 }
 
 // recheckCopies asks the law in force whether each staged copy may still be
@@ -534,7 +591,7 @@ func (c *Controller) retryWithdrawals(ctx context.Context, ln LawNow) {
 	}
 	c.deferredTry = now
 	c.mu.Unlock()
-	copies, err := c.stagedCopies(ctx)
+	copies, err := c.copiesOf(ctx, todo)
 	if err != nil {
 		c.cfg.Logger.Error("law check: read the ledger of staged copies for deferred withdrawals", "err", err)
 		c.mu.Lock()

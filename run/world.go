@@ -3,12 +3,15 @@ package run
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
+	"sync"
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
@@ -184,6 +187,9 @@ func notJudged(err error) bool {
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
+// registry reads tenant's registered resources. The decoded organisations
+// and datasets are shared with every other world built from the same rows
+// (registryCache); the maps are the caller's own, to add a request's to.
 func (c *Controller) registry(ctx context.Context, tenant string) (*registry, error) {
 	return c.readRegistry(ctx, tenant, nil)
 }
@@ -197,8 +203,9 @@ func (c *Controller) readRegistry(ctx context.Context, tenant string, replacing 
 	if err != nil {
 		return nil, &storeReadError{err}
 	}
-	reg := &registry{orgs: map[string]*catalog.Organization{}, datasets: map[string]*catalog.Dataset{}, rows: map[string]*store.Resource{}}
-	for i, r := range rows {
+	reg := &registry{rows: make(map[string]*store.Resource, len(rows))}
+	kept := make([]*store.Resource, 0, len(rows))
+	for _, r := range rows {
 		ok, err := c.resWitness.confirmed(ctx, c.cfg.Store, tenant, r)
 		if err == nil && !ok {
 			// Updated since the list was read (its record is newer than
@@ -206,7 +213,6 @@ func (c *Controller) readRegistry(ctx context.Context, tenant string, replacing 
 			if r, err = c.cfg.Store.GetResource(ctx, tenant, r.Kind, r.Name); err != nil {
 				return nil, &storeReadError{err}
 			}
-			rows[i] = r
 			if ok, err = c.resWitness.confirmed(ctx, c.cfg.Store, tenant, r); err == nil && !ok {
 				err = c.resWitness.refusal(tenant, r)
 			}
@@ -218,23 +224,138 @@ func (c *Controller) readRegistry(ctx context.Context, tenant string, replacing 
 		if err != nil {
 			return nil, err
 		}
+		kept = append(kept, r)
 		reg.rows[r.Kind+"/"+r.Name] = r
+	}
+	sum, size := registrySum(kept)
+	dr := c.regs.get(tenant, sum)
+	if dr == nil {
+		if dr, err = decodeRegistry(kept); err != nil {
+			return nil, err
+		}
+		dr.sum, dr.size = sum, size
+		c.regs.put(tenant, dr)
+	}
+	reg.orgs, reg.datasets = maps.Clone(dr.orgs), maps.Clone(dr.datasets)
+	return reg, nil
+}
+
+// decodeRegistry decodes a tenant's registered rows.
+func decodeRegistry(rows []*store.Resource) (*decodedRegistry, error) {
+	dr := &decodedRegistry{orgs: map[string]*catalog.Organization{}, datasets: map[string]*catalog.Dataset{}}
+	for _, r := range rows {
 		switch r.Kind {
 		case catalog.KindOrganization:
 			var o catalog.Organization
 			if err := json.Unmarshal(r.Doc, &o); err != nil {
 				return nil, fmt.Errorf("registered %s %s: %w", r.Kind, r.Name, err)
 			}
-			reg.orgs[r.Name] = &o
+			dr.orgs[r.Name] = &o
 		case catalog.KindDataset:
 			var d catalog.Dataset
 			if err := json.Unmarshal(r.Doc, &d); err != nil {
 				return nil, fmt.Errorf("registered %s %s: %w", r.Kind, r.Name, err)
 			}
-			reg.datasets[r.Name] = &d
+			dr.datasets[r.Name] = &d
 		}
 	}
-	return reg, nil
+	return dr, nil
+}
+
+// registrySum is the hash of rows' kinds, names and documents' hashes
+// (each length-prefixed), and the documents' size: rows with the same sum
+// decode to the same resources. The rows' Hash is taken only as
+// readRegistry confirmed it: each document hashes to it.
+func registrySum(rows []*store.Resource) ([sha256.Size]byte, int) {
+	h := sha256.New()
+	size := 0
+	var n [8]byte
+	for _, r := range rows {
+		for _, b := range [][]byte{[]byte(r.Kind), []byte(r.Name), []byte(r.Hash)} {
+			binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+			h.Write(n[:])
+			h.Write(b)
+		}
+		size += len(r.Doc)
+	}
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum, size
+}
+
+// decodedRegistry is a tenant's registered organisations and datasets,
+// decoded from the rows whose registrySum is sum.
+type decodedRegistry struct {
+	sum      [sha256.Size]byte
+	size     int // bytes of the rows' documents
+	used     uint64
+	orgs     map[string]*catalog.Organization
+	datasets map[string]*catalog.Dataset
+}
+
+// registryCache keeps the last decoded registry of each tenant, for the
+// worlds of its runs to share. Each run's world decoded the tenant's
+// registered resources anew (up to MaxResourceBytes of JSON), and the
+// controller keeps a world per live run: 10,000 runs of a tenant kept
+// 10,000 copies. A world treats its resources as read-only
+// (catalog.World), so worlds may share them; an update of the tenant's
+// resources changes the rows' sum, and the next world decodes them again.
+// It keeps at most maxCachedRegistries registries and
+// maxCachedRegistryBytes of their documents, the least recently used
+// dropped first; a dropped registry lives on in the worlds that use it.
+type registryCache struct {
+	mu    sync.Mutex
+	m     map[string]*decodedRegistry // by tenant
+	bytes int
+	tick  uint64
+}
+
+const (
+	maxCachedRegistries    = 1024
+	maxCachedRegistryBytes = 256 << 20
+)
+
+// get is tenant's registry decoded from rows with sum, or nil.
+func (rc *registryCache) get(tenant string, sum [sha256.Size]byte) *decodedRegistry {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	dr := rc.m[tenant]
+	if dr == nil || dr.sum != sum {
+		return nil
+	}
+	rc.tick++
+	dr.used = rc.tick
+	return dr
+}
+
+// put keeps dr as tenant's registry, in place of any other.
+func (rc *registryCache) put(tenant string, dr *decodedRegistry) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if old := rc.m[tenant]; old != nil {
+		rc.bytes -= old.size
+		delete(rc.m, tenant)
+	}
+	if dr.size > maxCachedRegistryBytes {
+		return
+	}
+	for len(rc.m) > 0 && (len(rc.m) >= maxCachedRegistries || rc.bytes+dr.size > maxCachedRegistryBytes) {
+		lru := ""
+		for t, e := range rc.m {
+			if lru == "" || e.used < rc.m[lru].used {
+				lru = t
+			}
+		}
+		rc.bytes -= rc.m[lru].size
+		delete(rc.m, lru)
+	}
+	if rc.m == nil {
+		rc.m = map[string]*decodedRegistry{}
+	}
+	rc.tick++
+	dr.used = rc.tick
+	rc.m[tenant] = dr
+	rc.bytes += dr.size
 }
 
 // ErrConflict wraps a request whose copy of a registered resource differs
