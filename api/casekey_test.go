@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -12,7 +11,6 @@ import (
 	"unicode/utf8"
 
 	"meridian.dev/meridian/run"
-	"meridian.dev/meridian/store"
 )
 
 // TestWrongCaseKeyRefused walks every route that takes a body: each field
@@ -22,12 +20,7 @@ import (
 // ({"Site": "beta"} verified at site beta), where a proxy, a gateway's
 // check or a log in front of the server reads a key it does not know.
 func TestWrongCaseKeyRefused(t *testing.T) {
-	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "m.db"), store.Options{AuditKey: []byte("0123456789abcdef")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	mx := newMatrix(t, st)
+	mx := newSQLiteMatrix(t)
 	fill := strings.NewReplacer("{id}", "r-none", "{name}", "none", "{tenant}", "nobody")
 	tried := 0
 	for _, rt := range mx.h.Routes() {

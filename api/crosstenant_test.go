@@ -6,13 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"meridian.dev/meridian/run"
 	"meridian.dev/meridian/seal"
-	"meridian.dev/meridian/store"
 )
 
 // crossRequest is another tenant's request that names the owner's things
@@ -129,12 +127,7 @@ func mustJSON(v any) string {
 // nothing of the owner's (its runs, resources, tokens, and the key the
 // server holds for its dataset).
 func TestRouteMatrixCrossTenant(t *testing.T) {
-	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "m.db"), store.Options{AuditKey: []byte("0123456789abcdef")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	mx := newMatrix(t, st)
+	mx := newSQLiteMatrix(t)
 	ctx := context.Background()
 	owner := NewClient(mx.srv.URL, tokOwner)
 	const idemKey = "owner-idempotency-key-1"

@@ -86,6 +86,17 @@ spec:
 `, org, org)
 }
 
+// newSQLiteMatrix is newMatrix over a SQLite store of its own.
+func newSQLiteMatrix(t *testing.T) *matrix {
+	t.Helper()
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "m.db"), store.Options{AuditKey: []byte("0123456789abcdef")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return newMatrix(t, st)
+}
+
 func newMatrix(t *testing.T, st store.Store) *matrix {
 	t.Helper()
 	ctx := context.Background()
@@ -575,12 +586,7 @@ func runStreamMatrix(t *testing.T, mx *matrix) {
 }
 
 func TestRouteMatrix(t *testing.T) {
-	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "m.db"), store.Options{AuditKey: []byte("0123456789abcdef")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	runMatrix(t, newMatrix(t, st))
+	runMatrix(t, newSQLiteMatrix(t))
 }
 
 func TestRouteMatrixPostgres(t *testing.T) {

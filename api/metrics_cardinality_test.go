@@ -4,13 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"meridian.dev/meridian/run"
-	"meridian.dev/meridian/store"
 )
 
 // scrape reads /metrics as the admin and returns Meridian's own series (no
@@ -37,12 +35,7 @@ func (mx *matrix) scrape(t *testing.T) (map[string]bool, string) {
 // a metric's label. A hundred of each add no series, and no name (nor a
 // tenant's) shows in what Prometheus reads.
 func TestMetricsCardinality(t *testing.T) {
-	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "m.db"), store.Options{AuditKey: []byte("0123456789abcdef")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	mx := newMatrix(t, st)
+	mx := newSQLiteMatrix(t)
 	ctx := context.Background()
 	owner, other := NewClient(mx.srv.URL, tokOwner), NewClient(mx.srv.URL, tokOther)
 

@@ -1,23 +1,14 @@
 package api
 
 import (
-	"context"
 	"encoding/json"
-	"path/filepath"
 	"testing"
-
-	"meridian.dev/meridian/store"
 )
 
 // TestRulesList: GET /v1/rules gives each built-in rule's state on the
 // asked day and its enforcement steps, the console's rules timeline.
 func TestRulesList(t *testing.T) {
-	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "m.db"), store.Options{AuditKey: []byte("0123456789abcdef")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	mx := newMatrix(t, st)
+	mx := newSQLiteMatrix(t)
 	state := func(asOf string) (RuleEntry, string) {
 		t.Helper()
 		status, body := mx.do(t, "GET", "/v1/rules?asOf="+asOf, tokOther, "")

@@ -1,15 +1,11 @@
 package api
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"meridian.dev/meridian/store"
 )
 
 // TestUnknownQueryParamRefused walks every route: each parameter the route
@@ -19,12 +15,7 @@ import (
 // log as if it were the run's, and every route took any parameter without
 // a word.
 func TestUnknownQueryParamRefused(t *testing.T) {
-	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "m.db"), store.Options{AuditKey: []byte("0123456789abcdef")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	mx := newMatrix(t, st)
+	mx := newSQLiteMatrix(t)
 	// Path values that name nothing: no call of the walk changes the
 	// owner's data (a cancel, a revocation).
 	fill := strings.NewReplacer("{id}", "r-none", "{name}", "none", "{tenant}", "nobody")

@@ -35,21 +35,31 @@ func endedRunServer(t *testing.T, state string) *httptest.Server {
 			}
 			w.Header().Set("X-Log-Size", "6")
 			w.Write([]byte("first\n"))
-		case "/v1/runs/r1":
-			w.Write([]byte(`{"id":"r1","tenant":"t","job":"j","state":"` + state + `"}`))
-		case "/v1/runs/r1/events":
-			if r.URL.Query().Get("follow") != "" {
-				w.Header().Set("Content-Type", "text/event-stream")
-				w.Write([]byte("event: end\ndata: {\"state\":\"" + state + "\"}\n\n"))
-				return
-			}
-			w.Write([]byte(`{"events":[]}`))
 		default:
-			http.NotFound(w, r)
+			serveEndedRun(w, r, state)
 		}
 	}))
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// serveEndedRun answers a read of run r1, ended in state, and of its
+// events (the follow stream ending it at once); any other path is not
+// found.
+func serveEndedRun(w http.ResponseWriter, r *http.Request, state string) {
+	switch r.URL.Path {
+	case "/v1/runs/r1":
+		w.Write([]byte(`{"id":"r1","tenant":"t","job":"j","state":"` + state + `"}`))
+	case "/v1/runs/r1/events":
+		if r.URL.Query().Get("follow") != "" {
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.Write([]byte("event: end\ndata: {\"state\":\"" + state + "\"}\n\n"))
+			return
+		}
+		w.Write([]byte(`{"events":[]}`))
+	default:
+		http.NotFound(w, r)
+	}
 }
 
 // TestLogsFollowReportsALostTail: `logs -f` and a followed run read the

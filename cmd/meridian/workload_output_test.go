@@ -175,17 +175,8 @@ func pagedLogServer(t *testing.T, out string, page int) *httptest.Server {
 			off = min(off, len(out))
 			w.Header().Set("X-Log-Size", strconv.Itoa(len(out)))
 			w.Write([]byte(out[off:min(off+page, len(out))]))
-		case r.URL.Path == "/v1/runs/r1":
-			w.Write([]byte(`{"id":"r1","tenant":"t","job":"j","state":"succeeded"}`))
-		case r.URL.Path == "/v1/runs/r1/events":
-			if r.URL.Query().Get("follow") != "" {
-				w.Header().Set("Content-Type", "text/event-stream")
-				w.Write([]byte("event: end\ndata: {\"state\":\"succeeded\"}\n\n"))
-				return
-			}
-			w.Write([]byte(`{"events":[]}`))
 		default:
-			http.NotFound(w, r)
+			serveEndedRun(w, r, "succeeded")
 		}
 	}))
 	t.Cleanup(srv.Close)
