@@ -564,7 +564,7 @@ func (t *capTally) total() int {
 }
 
 // ownJobs tells which of the jobs a capacity poll lists are this
-// server's: those with a record (records.keyOf). The site lists any
+// server's: those with a record (records.liveKeyOf). The site lists any
 // number of running jobs, each any number of times; the records are
 // listed once a poll, and a listed job's record is read only when there
 // is one, once: a poll reads no more state files than there are records.
@@ -594,7 +594,7 @@ func (o *ownJobs) own(id string) bool {
 	if v, ok := o.known[n]; ok {
 		return v
 	}
-	v := o.rec.keyOf(id) != ""
+	v := o.rec.liveKeyOf(id) != ""
 	o.known[n] = v
 	return v
 }
