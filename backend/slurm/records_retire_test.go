@@ -2,10 +2,15 @@ package slurm
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/catalog"
@@ -78,5 +83,68 @@ func TestCapacityListsNoRecordsOfCleanedJobs(t *testing.T) {
 	}
 	if key, _ := b.rec.recorded("r0-1"); key != "1000" || listed() != 1 {
 		t.Errorf("recorded(r0-1) = %q, %d records listed; want 1000 and the ended record not written again", key, listed())
+	}
+}
+
+// TestRESTCapacityListsNoRecordsOfCleanedJobs: as
+// TestCapacityListsNoRecordsOfCleanedJobs, over slurmrestd: Clean moves
+// aside the record of a job whose final status is kept, but not of one
+// read as lost (it may still run on a node that stopped responding).
+func TestRESTCapacityListsNoRecordsOfCleanedJobs(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		id, ok := strings.CutPrefix(req.URL.Path, apiPath("job")+"/")
+		if !ok {
+			http.NotFound(w, req)
+			return
+		}
+		n, _ := strconv.Atoi(id)
+		run := "r" + strconv.Itoa(n-1000)
+		json.NewEncoder(w).Encode(map[string]any{"errors": []any{}, "jobs": []any{map[string]any{
+			"job_id": n, "name": JobName(run, 1), "comment": restComment(run, 1),
+			"user_id": os.Getuid(), "submit_time": time.Now().Unix(), "job_state": "COMPLETED", "exit_code": 0}}})
+	}))
+	defer srv.Close()
+	r := capacityREST(t, srv.URL) // job 7 recorded: a running job's
+	ctx := context.Background()
+	listed := func() int {
+		t.Helper()
+		own, err := newOwnJobs(r.rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(own.recorded)
+	}
+	const jobs = 20
+	for i := range jobs {
+		key, id := "r"+strconv.Itoa(i)+"-1", strconv.Itoa(1000+i)
+		if err := r.rec.record(key, id); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := r.Status(ctx, id); err != nil || st.State != backend.Succeeded {
+			t.Fatalf("Status %s = %+v, %v; want succeeded", id, st, err)
+		}
+		if err := r.Clean(ctx, id); err != nil {
+			t.Fatalf("Clean %s: %v", id, err)
+		}
+		if n := listed(); n != 1 {
+			t.Fatalf("after %d jobs ended and cleaned up, a poll lists %d records; want 1 (the running job's)", i+1, n)
+		}
+	}
+	if st, err := r.Status(ctx, "1000"); err != nil || st.State != backend.Succeeded {
+		t.Errorf("Status of a cleaned-up job = %+v, %v; want succeeded", st, err)
+	}
+	// A job read as lost keeps its record listed.
+	if err := r.rec.record("lost-1", "900"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.rec.saveFinal("lost-1", backend.Status{State: backend.Lost, Reason: "node down"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Clean(ctx, "900"); err != nil {
+		t.Fatal(err)
+	}
+	if n := listed(); n != 2 {
+		t.Errorf("after a lost job's Clean, a poll lists %d records; want 2", n)
 	}
 }
