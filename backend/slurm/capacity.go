@@ -35,6 +35,17 @@ import (
 // own pending ones as holds), and other users' pending jobs are not
 // subtracted: Slurm decides who goes first among what is free. CPUs and
 // memory are not counted.
+//
+// On the command path a job's record is no proof that the job is this
+// server's: the state directory is written by the cluster's nodes, and a
+// workload runs as the cluster user, so it can submit jobs of its own and
+// write their records (handles/ID), and what those jobs hold then counts
+// as free. Nothing a poll could check is out of its reach: the job's name
+// and the records are its to write, and the job's command, which no one
+// may update, is whatever script path it submits, in the state directory
+// too (and squeue prints a command as it is, newlines included, so asking
+// for it would let one job's command forge another job's line). The
+// figure is off by at most what the workload's own running jobs hold.
 
 // Bounds on what a site's answer to a capacity poll may be.
 const (
@@ -412,27 +423,31 @@ type capNode struct {
 // that take jobs (none when the partition is not up) and what the own jobs
 // hold on the partition's nodes, as noted in t.
 func capacityOf(partitionUp bool, nodes []capNode, t *capTally) int {
+	t.nodes = slices.Grow(t.nodes, len(nodes))
 	for _, nd := range nodes {
 		t.node(partitionUp, nd)
 	}
-	return t.n
+	return t.total()
 }
 
 // capTally adds up a capacity poll as it is read: first what this
 // server's running jobs hold on each node, then the partition's nodes one
-// at a time, a node listed more than once counted once (its first
-// listing). It keeps no node name, only a keyed 128-bit hash of each
-// (maphash, with seeds of its own that a site cannot know, so it cannot
-// make two names meet): a partition of a million nodes of long names
-// costs a set of 16-byte keys, not the names. What the own jobs hold is
-// an array of 20 bytes a node (holdEntry), sorted once the nodes are
-// counted: at the bound of a million nodes, a map of it took about 56 MB.
+// at a time, a node listed more than once counted once (the listing with
+// the fewest free GRES: a site that lists a node twice, differently, gets
+// the lower figure). It keeps no node name, only a keyed 128-bit hash of
+// each (maphash, with seeds of its own that a site cannot know, so it
+// cannot make two names meet): a partition of a million nodes of long
+// names costs 16-byte keys, not the names. What the own jobs hold, and
+// the free GRES of the partition's nodes, are arrays of 20 bytes a node
+// (holdEntry), each sorted once the nodes are listed and looked up by
+// binary search: at the bound of a million nodes, a map of either took
+// about 56 MB.
 type capTally struct {
 	seed    [2]maphash.Seed
-	holds   []holdEntry          // GRES the own jobs hold, per node
-	settled bool                 // holds sorted by key, one entry a node
-	seen    map[nodeKey]struct{} // the partition's nodes counted
-	jobs    map[string]struct{}  // the own jobs counted
+	holds   []holdEntry         // GRES the own jobs hold, per node
+	settled bool                // holds sorted by key, one entry a node
+	nodes   []holdEntry         // the partition's nodes listed, and their free GRES
+	jobs    map[string]struct{} // the own jobs counted
 	n       int
 }
 
@@ -462,7 +477,6 @@ func cmpWords(a, b [4]uint32) int {
 func newCapTally() *capTally {
 	return &capTally{
 		seed: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
-		seen: make(map[nodeKey]struct{}),
 		jobs: make(map[string]struct{}),
 	}
 }
@@ -511,30 +525,57 @@ func (t *capTally) held(k nodeKey) int {
 	if !t.settled {
 		t.settle()
 	}
-	i, ok := slices.BinarySearchFunc(t.holds, k.words(), func(e holdEntry, w [4]uint32) int { return cmpWords(e.k, w) })
+	return t.heldWords(k.words())
+}
+
+// heldWords is held of a key as words, the holds settled.
+func (t *capTally) heldWords(w [4]uint32) int {
+	i, ok := slices.BinarySearchFunc(t.holds, w, func(e holdEntry, w [4]uint32) int { return cmpWords(e.k, w) })
 	if !ok {
 		return 0
 	}
 	return int(t.holds[i].n)
 }
 
-// node counts a node of the partition: its free GRES when it takes jobs
-// and the partition is up, and what the own jobs hold there; nothing for
-// a node counted before.
+// node notes a node of the partition: its free GRES when it takes jobs
+// and the partition is up (none otherwise). total counts it.
+// (Callers bound the nodes noted, maxCapacityNodes in all.)
 func (t *capTally) node(partitionUp bool, nd capNode) {
-	k := t.key(nd.name)
-	if _, dup := t.seen[k]; dup {
-		return
-	}
-	t.seen[k] = struct{}{}
+	free := 0
 	if partitionUp && nd.takesJobs && nd.total > nd.used {
-		t.n += nd.total - nd.used
+		free = nd.total - nd.used
 	}
-	t.n += t.held(k)
+	t.nodes = append(t.nodes, holdEntry{t.key(nd.name).words(), uint32(min(free, math.MaxUint32))})
+}
+
+// total is the capacity: for each node noted, once however often it was
+// listed (its listing with the fewest free), its free GRES and what the
+// own jobs hold there. The nodes are counted once, and let go.
+func (t *capTally) total() int {
+	if t.nodes == nil {
+		return t.n
+	}
+	if !t.settled {
+		t.settle()
+	}
+	slices.SortFunc(t.nodes, func(a, b holdEntry) int {
+		if c := cmpWords(a.k, b.k); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.n, b.n)
+	})
+	for i, e := range t.nodes {
+		if i > 0 && t.nodes[i-1].k == e.k {
+			continue
+		}
+		t.n += int(e.n) + t.heldWords(e.k)
+	}
+	t.nodes = nil
+	return t.n
 }
 
 // ownJobs tells which of the jobs a capacity poll lists are this
-// server's: those with a record (records.keyOf). The site lists any
+// server's: those with a record (records.liveKeyOf). The site lists any
 // number of running jobs, each any number of times; the records are
 // listed once a poll, and a listed job's record is read only when there
 // is one, once: a poll reads no more state files than there are records.
@@ -564,7 +605,7 @@ func (o *ownJobs) own(id string) bool {
 	if v, ok := o.known[n]; ok {
 		return v
 	}
-	v := o.rec.keyOf(id) != ""
+	v := o.rec.liveKeyOf(id) != ""
 	o.known[n] = v
 	return v
 }
@@ -792,7 +833,7 @@ func (r *REST) Capacity(ctx context.Context) (map[string]int, error) {
 	if err != nil {
 		return nil, fmt.Errorf("slurm capacity: nodes: %w", err)
 	}
-	return map[string]int{backend.SiteAccelerator: t.n}, nil
+	return map[string]int{backend.SiteAccelerator: t.total()}, nil
 }
 
 // restCapJob is what Capacity reads of a job of slurmrestd's GET jobs.

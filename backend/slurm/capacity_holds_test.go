@@ -26,7 +26,7 @@ func heldByHolds(n int) (held int64, got int) {
 	t.node(true, capNode{name: names[n/2], takesJobs: true, total: 8, used: 5})
 	runtime.GC()
 	runtime.ReadMemStats(&after)
-	got = t.n
+	got = t.total()
 	runtime.KeepAlive(t)
 	runtime.KeepAlive(names)
 	return int64(after.HeapAlloc) - int64(before.HeapAlloc), got

@@ -163,7 +163,7 @@ func TestCapacityFromOutput(t *testing.T) {
 		"n4|gpu|up|mixed+drain|gpu:h100:8|gpu:h100:4(IDX:0-3)|", // draining: our 4 still count
 		"n5|other*|up|idle|gpu:h100:8|gpu:h100:0(IDX:N/A)|",     // another partition
 		"n6|gpu|up|down+not_responding|gpu:h100:8|gpu:h100:0(IDX:N/A)|",
-		"n2|gpu|up|idle|gpu:h100:8|gpu:h100:0(IDX:N/A)|", // n2 again: counted once, as first listed
+		"n2|gpu|up|idle|gpu:h100:8|gpu:h100:0(IDX:N/A)|", // n2 again: counted once, its fewer free
 		"",
 	}, "\n")
 	nodes, up, err := parseSinfoCapacity(sinfo, "gpu", h100)

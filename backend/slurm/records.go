@@ -22,8 +22,12 @@ import (
 // records is what a backend remembers in its own state directory, on the
 // controller's machine: for each attempt (its key, run-attempt) a directory
 // jobs/<key> with the job id, and handles/<id> naming the key of a job id.
-// A job's directory holds its batch script, which carries the attempt's
-// credential, and its output: it is the backend's user's alone.
+// Once the attempt's job has ended and been cleaned up (Slurm.Clean), its
+// handles/<id> moves to ended/<id>, which names the key as well but which a
+// capacity poll does not list: the records it lists are those of jobs that
+// may still run, not every job the server ever ran. A job's directory holds
+// its batch script, which carries the attempt's credential, and its output:
+// it is the backend's user's alone.
 type records struct{ dir string }
 
 // readRecordFile reads a record of at most limit bytes
@@ -32,7 +36,7 @@ var readRecordFile = backend.ReadSmallFile
 
 func newRecords(stateDir string) (records, error) {
 	r := records{dir: stateDir}
-	for _, d := range []string{filepath.Join(stateDir, "jobs"), filepath.Join(stateDir, "handles")} {
+	for _, d := range []string{filepath.Join(stateDir, "jobs"), filepath.Join(stateDir, "handles"), filepath.Join(stateDir, "ended")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return records{}, err
 		}
@@ -107,6 +111,7 @@ func (r records) ensureJobDir(key string) error { return os.MkdirAll(r.jobDir(ke
 // second is written here, so that the job's status and output, which go
 // by the id's key once slurmctld has forgotten the job, are not lost to
 // the caller that takes the id (best effort: a failure leaves it as it was).
+// A record moved to ended (retire) is not written again.
 func (r records) recorded(key string) (string, bool) {
 	data, err := readRecordFile(filepath.Join(r.jobDir(key), "jobid"), 64)
 	if err != nil {
@@ -116,7 +121,8 @@ func (r records) recorded(key string) (string, bool) {
 	if !isJobID(id) {
 		return "", false
 	}
-	if _, err := os.Lstat(filepath.Join(r.dir, "handles", id)); errors.Is(err, os.ErrNotExist) {
+	_, err = os.Lstat(filepath.Join(r.dir, "handles", id))
+	if _, err2 := os.Lstat(filepath.Join(r.dir, "ended", id)); errors.Is(err, os.ErrNotExist) && errors.Is(err2, os.ErrNotExist) {
 		atomicfile.WriteFile(filepath.Join(r.dir, "handles", id), []byte(key+"\n"), 0o644) //nolint:errcheck
 	}
 	return id, true
@@ -137,11 +143,22 @@ func (r records) record(key, id string) error {
 // an attempt's key (validKey) is no record: the key names directories
 // that are read and removed (Clean removes the attempt's work directory),
 // and "../x" would name one outside.
+// A job ended and cleaned up has its record under ended (retire).
 func (r records) keyOf(id string) string {
+	if key := r.keyIn("handles", id); key != "" {
+		return key
+	}
+	return r.keyIn("ended", id)
+}
+
+// liveKeyOf is keyOf of a job not yet ended and cleaned up (handles/ID).
+func (r records) liveKeyOf(id string) string { return r.keyIn("handles", id) }
+
+func (r records) keyIn(dir, id string) string {
 	if !isJobID(id) {
 		return ""
 	}
-	data, err := readRecordFile(filepath.Join(r.dir, "handles", id), 1024)
+	data, err := readRecordFile(filepath.Join(r.dir, dir, id), 1024)
 	if err != nil {
 		return ""
 	}
@@ -149,6 +166,22 @@ func (r records) keyOf(id string) string {
 		return key
 	}
 	return ""
+}
+
+// retire moves the record of job id, when it names key, from handles to
+// ended: the job has ended and no process of it runs (Slurm.Clean). keyOf
+// still finds it, for the job's status and output once slurmctld has
+// forgotten it; a capacity poll no longer lists it. A record that names
+// another attempt (the id given out again) stays.
+func (r records) retire(id, key string) error {
+	if r.liveKeyOf(id) != key {
+		return nil
+	}
+	err := os.Rename(filepath.Join(r.dir, "handles", id), filepath.Join(r.dir, "ended", id))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // retired already, by a Clean beside this one
+	}
+	return err
 }
 
 // maxRecordedJobs bounds the job ids with a record (handles/ID) that a

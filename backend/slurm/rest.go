@@ -1207,8 +1207,27 @@ func (r *REST) Logs(ctx context.Context, handle string) (io.ReadCloser, error) {
 // attempt's job to end when Slurm has not ended it yet (the controller
 // ends an attempt as soon as it cancels it or finds its site lost, and is
 // not asked again). One sweep per attempt; attempts that ended on their own
-// need none.
+// need none. Once the job's final status is kept and is not lost (a job
+// read as lost may still run on a node that stopped responding), its
+// record is moved aside (records.retire): capacity polls list it no more.
 func (r *REST) Clean(ctx context.Context, handle string) error {
+	if err := r.clean(ctx, handle); err != nil {
+		return err
+	}
+	key := r.rec.liveKeyOf(handle)
+	if key == "" {
+		return nil
+	}
+	if st, ok, err := r.rec.final(key); err != nil || !ok || st.State == backend.Lost {
+		return nil
+	}
+	if err := r.rec.retire(handle, key); err != nil {
+		return fmt.Errorf("slurm clean %s: %w", handle, err)
+	}
+	return nil
+}
+
+func (r *REST) clean(ctx context.Context, handle string) error {
 	key := r.rec.keyOf(handle)
 	if key == "" || r.rec.swept(key) {
 		return nil

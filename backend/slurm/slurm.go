@@ -1140,7 +1140,15 @@ func (s *Slurm) Clean(ctx context.Context, handle string) error {
 	if !done {
 		return nil
 	}
-	return os.RemoveAll(filepath.Join(s.workRoot, key))
+	if err := os.RemoveAll(filepath.Join(s.workRoot, key)); err != nil {
+		return err
+	}
+	// No process of the job runs: its record need not be listed by
+	// each capacity poll from now on.
+	if err := s.rec.retire(handle, key); err != nil {
+		return fmt.Errorf("slurm clean %s: %w", handle, err)
+	}
+	return nil
 }
 
 // jobDone says whether no process of the job of key (handle) can still
