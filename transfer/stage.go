@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -387,13 +389,32 @@ func (c *copier) scan(ctx context.Context, want func(key string) bool) (*dataset
 		return c.folder, nil
 	}
 	f, err := dataset.ScanFolder(ctx, c.cr.Dst, c.cr.Name, dataset.FolderScan{
-		Chunks: c.chunks, Want: want, StaleAge: c.staleAge, Limit: c.s.listBound(c.e.Chunks),
+		Chunks: append(slices.Clip(c.chunks), c.unnamedPending()...), Want: want, StaleAge: c.staleAge, Limit: c.s.listBound(c.e.Chunks),
 	})
 	if err != nil {
 		return nil, err
 	}
 	c.folder = f
 	return f, nil
+}
+
+// unnamedPending is the chunks of c.pending (abandoned or forgotten, and
+// unconfirmed) that the manifest does not name, for the listing to look
+// for too: no reconcile reads a forgotten one again, and a site that hid
+// one from the reconciles and lists it once no manifest names it would
+// otherwise hold its bytes with no record counting them. They are as
+// many as c.pending, already in memory.
+func (c *copier) unnamedPending() []dataset.ChunkRef {
+	named := c.manifestChunks()
+	var out []dataset.ChunkRef
+	for _, key := range slices.Sorted(maps.Keys(c.pending)) {
+		o := c.pending[key].obj
+		if o.Chunk == nil || named[key] || key != dataset.ChunkKey(c.cr.Name, o.Chunk.ID) {
+			continue
+		}
+		out = append(out, *o.Chunk)
+	}
+	return out
 }
 
 // lawful makes sure the law was asked about today before more is sent:
@@ -466,7 +487,23 @@ func (c *copier) missing(ctx context.Context, chunks []dataset.ChunkRef) ([]Obje
 	if err != nil {
 		return nil, 0, err
 	}
-	if err := c.confirmReappeared(ctx, present, bad); err != nil {
+	// So does one of c.pending that the manifest does not name, which the
+	// listing shows: it is confirmed, but neither removed nor sent again.
+	var others []Object
+	for _, ch := range c.unnamedPending() {
+		o := c.pending[dataset.ChunkKey(name, ch.ID)].obj
+		if size, ok := have[ch.ID]; ok && size == o.Bytes && o.Bytes == int64(seal.SealedSize(int(ch.Size))) {
+			others = append(others, o)
+		}
+	}
+	badOthers, err := c.each(ctx, others, true, func(ctx context.Context, o Object, buf *[]byte) error {
+		_, err := dataset.ReadChunk(ctx, c.cr.Dst, c.cr.Sealer, name, *o.Chunk, (*buf)[:0])
+		return err
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := c.confirmReappeared(ctx, append(slices.Clip(present), others...), append(slices.Clip(bad), badOthers...)); err != nil {
 		return nil, 0, err
 	}
 	// An object of the wrong length under a chunk's name is damaged too,
@@ -926,7 +963,6 @@ func putWithin(ctx context.Context, b *dataset.Store, key string, data []byte, m
 	}
 	return resent, err
 }
-
 
 // putObject writes an object to the destination (dataset.PutResent;
 // tests replace it).
