@@ -375,6 +375,9 @@ type copier struct {
 	// folder is what the one listing of the dataset's folder at the
 	// destination found (scan), once it is taken.
 	folder *dataset.Folder
+	// named is the keys of the manifest's chunks (manifestChunks), once
+	// built.
+	named map[string]bool
 }
 
 // scan lists the dataset's folder at the destination, once for the whole
@@ -405,6 +408,9 @@ func (c *copier) scan(ctx context.Context, want func(key string) bool) (*dataset
 // otherwise hold its bytes with no record counting them. They are as
 // many as c.pending, already in memory.
 func (c *copier) unnamedPending() []dataset.ChunkRef {
+	if len(c.pending) == 0 {
+		return nil
+	}
 	named := c.manifestChunks()
 	var out []dataset.ChunkRef
 	for _, key := range slices.Sorted(maps.Keys(c.pending)) {
