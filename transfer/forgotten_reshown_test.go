@@ -217,6 +217,41 @@ func TestAttackSiteShowsAForgottenChunkNoManifestNames(t *testing.T) {
 	}
 }
 
+// TestForgottenChunkShownDamagedIsNotConfirmed: a forgotten chunk the
+// site lists at its size but with bytes that do not authenticate is not
+// confirmed (no bytes of the dataset are known to be there), nor removed
+// or sent again (no manifest names it); it stays remembered.
+func TestForgottenChunkShownDamagedIsNotConfirmed(t *testing.T) {
+	f, site, xKey, _, _ := forgetHiddenChunk(t)
+	ctx := context.Background()
+	site.show(t)
+	p := filepath.Join(f.siteDir, filepath.FromSlash(xKey))
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw[len(raw)/2] ^= 1
+	if err := os.WriteFile(p, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.stager().Stage(ctx, f.request())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Reconciled != 0 || res.ChunksSent != 0 || res.Damaged != 0 {
+		t.Fatalf("staging reconciled %d, sent %d, found %d damaged; want nothing", res.Reconciled, res.ChunksSent, res.Damaged)
+	}
+	if got := reappearedOf(t, f.ledger); len(got) != 0 {
+		t.Fatalf("confirmed as reappeared: %v; want none", got)
+	}
+	if _, ok := droppedOf(t, f.ledger)[xKey]; !ok {
+		t.Fatalf("%s no longer remembered as dropped", xKey)
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("the damaged chunk at the site: %v; want it left there", err)
+	}
+}
+
 // reappearedOf lists the chunks the ledger's confirmations name as
 // reappeared, in order.
 func reappearedOf(t *testing.T, l Ledger) []string {

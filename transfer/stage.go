@@ -392,7 +392,7 @@ func (c *copier) scan(ctx context.Context, want func(key string) bool) (*dataset
 		return c.folder, nil
 	}
 	f, err := dataset.ScanFolder(ctx, c.cr.Dst, c.cr.Name, dataset.FolderScan{
-		Chunks: append(slices.Clip(c.chunks), c.unnamedPending()...), Want: want, StaleAge: c.staleAge, Limit: c.s.listBound(c.e.Chunks),
+		Chunks: append(slices.Clip(c.chunks), c.pendingChunks()...), Want: want, StaleAge: c.staleAge, Limit: c.s.listBound(c.e.Chunks),
 	})
 	if err != nil {
 		return nil, err
@@ -401,24 +401,18 @@ func (c *copier) scan(ctx context.Context, want func(key string) bool) (*dataset
 	return f, nil
 }
 
-// unnamedPending is the chunks of c.pending (abandoned or forgotten, and
-// unconfirmed) that the manifest does not name, for the listing to look
-// for too: no reconcile reads a forgotten one again, and a site that hid
-// one from the reconciles and lists it once no manifest names it would
-// otherwise hold its bytes with no record counting them. They are as
-// many as c.pending, already in memory.
-func (c *copier) unnamedPending() []dataset.ChunkRef {
-	if len(c.pending) == 0 {
-		return nil
-	}
-	named := c.manifestChunks()
+// pendingChunks is the chunks of c.pending (abandoned or forgotten, and
+// unconfirmed), for the listing to look for as well as the manifest's:
+// no reconcile reads a forgotten one again, and a site that hid one from
+// the reconciles and lists it once no manifest names it would otherwise
+// hold its bytes with no record counting them. They are as many as
+// c.pending, already in memory.
+func (c *copier) pendingChunks() []dataset.ChunkRef {
 	var out []dataset.ChunkRef
-	for _, key := range slices.Sorted(maps.Keys(c.pending)) {
-		o := c.pending[key].obj
-		if o.Chunk == nil || named[key] || key != dataset.ChunkKey(c.cr.Name, o.Chunk.ID) {
-			continue
+	for key, p := range c.pending {
+		if p.obj.Chunk != nil && key == dataset.ChunkKey(c.cr.Name, p.obj.Chunk.ID) {
+			out = append(out, *p.obj.Chunk)
 		}
-		out = append(out, *o.Chunk)
 	}
 	return out
 }
@@ -471,9 +465,13 @@ func (c *copier) missing(ctx context.Context, chunks []dataset.ChunkRef) ([]Obje
 	}
 	have := folder.Chunks
 	var out, present, wrongSize []Object
+	named := map[string]bool{} // the chunks of c.pending the manifest names
 	for _, ch := range chunks {
 		ch := ch
 		o := Object{Key: dataset.ChunkKey(name, ch.ID), Bytes: int64(seal.SealedSize(int(ch.Size))), Chunk: &ch}
+		if _, ok := c.pending[o.Key]; ok {
+			named[o.Key] = true
+		}
 		size, ok := have[ch.ID]
 		switch {
 		case ok && size == o.Bytes:
@@ -496,9 +494,12 @@ func (c *copier) missing(ctx context.Context, chunks []dataset.ChunkRef) ([]Obje
 	// So does one of c.pending that the manifest does not name, which the
 	// listing shows: it is confirmed, but neither removed nor sent again.
 	var others []Object
-	for _, ch := range c.unnamedPending() {
-		o := c.pending[dataset.ChunkKey(name, ch.ID)].obj
-		if size, ok := have[ch.ID]; ok && size == o.Bytes && o.Bytes == int64(seal.SealedSize(int(ch.Size))) {
+	for _, key := range slices.Sorted(maps.Keys(c.pending)) {
+		o := c.pending[key].obj
+		if named[key] || o.Chunk == nil || key != dataset.ChunkKey(name, o.Chunk.ID) {
+			continue
+		}
+		if size, ok := have[o.Chunk.ID]; ok && size == o.Bytes && o.Bytes == int64(seal.SealedSize(int(o.Chunk.Size))) {
 			others = append(others, o)
 		}
 	}
