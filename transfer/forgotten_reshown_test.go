@@ -48,18 +48,15 @@ func (h *shyFileSite) show(t *testing.T) {
 	clear(h.hidden)
 }
 
-// TestAttackSiteHidesADroppedChunkUntilForgotten: a chunk a killed staging
-// delivered is hidden by the site from the reconcile (abandoned), and
-// still hidden when a reconcile finds the dataset's new manifest no
-// longer names it (forgotten: no reconcile reads it again). The site then
-// shows it, intact, once a later version names it again: it was skipped
-// as already there, bytes at the site that no confirmation counted. The
-// ledger remembers the chunks it forgot (as dropped), and the staging
-// that finds one there confirms it.
-func TestAttackSiteHidesADroppedChunkUntilForgotten(t *testing.T) {
-	f := newFixture(t, 3, 200<<10, "")
+// forgetHiddenChunk has a staging killed after one chunk (xKey) reached
+// the site, which then hides it; the tenant drops the file holding it
+// (xFile, whose content was kept) from the dataset, and two stagings of
+// the new version abandon the hidden chunk, then forget it.
+func forgetHiddenChunk(t *testing.T) (f *fixture, site *shyFileSite, xKey, xFile string, kept []byte) {
+	t.Helper()
+	f = newFixture(t, 3, 200<<10, "")
 	ctx := context.Background()
-	site := newShyFileSite(t, f.siteDir)
+	site = newShyFileSite(t, f.siteDir)
 
 	// A staging killed after its first chunk reached the site.
 	kctx, cancel := context.WithCancel(ctx)
@@ -83,12 +80,11 @@ func TestAttackSiteHidesADroppedChunkUntilForgotten(t *testing.T) {
 	for id := range ids {
 		x = id
 	}
-	xKey := dataset.ChunkKey("chat-logs", x)
+	xKey = dataset.ChunkKey("chat-logs", x)
 	site.hide(t, xKey)
 
 	// The tenant drops the file holding that chunk: the new version does
 	// not name it.
-	var xFile string
 	for _, fl := range f.manifest.Files {
 		if slices.ContainsFunc(fl.Chunks, func(c dataset.ChunkRef) bool { return c.ID == x }) {
 			xFile = filepath.Join(f.src, filepath.FromSlash(fl.Path))
@@ -97,7 +93,7 @@ func TestAttackSiteHidesADroppedChunkUntilForgotten(t *testing.T) {
 	if xFile == "" {
 		t.Fatal("no file holds the chunk that arrived")
 	}
-	kept, err := os.ReadFile(xFile)
+	kept, err = os.ReadFile(xFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +111,20 @@ func TestAttackSiteHidesADroppedChunkUntilForgotten(t *testing.T) {
 	if n := recordsOf(t, f.ledger, KindForgotten); n != 1 {
 		t.Fatalf("%d records forgetting chunks; want 1 (the hidden chunk)", n)
 	}
+	return f, site, xKey, xFile, kept
+}
 
+// TestAttackSiteHidesADroppedChunkUntilForgotten: a chunk a killed staging
+// delivered is hidden by the site from the reconcile (abandoned), and
+// still hidden when a reconcile finds the dataset's new manifest no
+// longer names it (forgotten: no reconcile reads it again). The site then
+// shows it, intact, once a later version names it again: it was skipped
+// as already there, bytes at the site that no confirmation counted. The
+// ledger remembers the chunks it forgot (as dropped), and the staging
+// that finds one there confirms it.
+func TestAttackSiteHidesADroppedChunkUntilForgotten(t *testing.T) {
+	f, site, xKey, xFile, kept := forgetHiddenChunk(t)
+	ctx := context.Background()
 	// The site shows the chunk again, and the next version names it.
 	site.show(t)
 	if err := os.WriteFile(xFile, kept, 0o644); err != nil {
@@ -164,6 +173,102 @@ func TestAttackSiteHidesADroppedChunkUntilForgotten(t *testing.T) {
 	if res.Reconciled != 0 || res.ChunksSent != 0 {
 		t.Fatalf("a staging after: reconciled %d, sent %d; want nothing", res.Reconciled, res.ChunksSent)
 	}
+}
+
+// TestAttackSiteShowsAForgottenChunkNoManifestNames: as above, a chunk a
+// killed staging delivered is hidden from the reconciles until they
+// forget it, but the site shows it again while no manifest names it: a
+// staging looked only at the manifest's chunks, and the bytes sat at the
+// site with no record counting them. The staging's one listing of the
+// dataset's folder at the site now looks for the chunks the ledger
+// remembers as dropped too, and one it lists, intact, is confirmed as
+// reappeared, whatever the manifest names.
+func TestAttackSiteShowsAForgottenChunkNoManifestNames(t *testing.T) {
+	f, site, xKey, _, _ := forgetHiddenChunk(t)
+	ctx := context.Background()
+	site.show(t)
+	res, err := f.stager().Stage(ctx, f.request())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Reconciled != 1 || res.ChunksSent != 0 {
+		t.Fatalf("staging reconciled %d objects and sent %d chunks; want 1 reconciled (the chunk the site showed again), none sent", res.Reconciled, res.ChunksSent)
+	}
+	sums, err := Summarize(ctx, f.ledger, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := chunksAtSite(t, f)
+	if len(sums) != 1 || sums[0].ChunksSent != at || sums[0].OpenIntents != 0 {
+		t.Fatalf("ledger summary %+v; want all %d chunks at the site confirmed, once each", sums, at)
+	}
+	if got := reappearedOf(t, f.ledger); !slices.Equal(got, []string{xKey}) {
+		t.Fatalf("chunks confirmed as reappeared: %v; want %s", got, xKey)
+	}
+	if got := droppedOf(t, f.ledger); len(got) != 0 {
+		t.Fatalf("still remembered as dropped: %v", got)
+	}
+	res, err = f.stager().Stage(ctx, f.request())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Reconciled != 0 || res.ChunksSent != 0 {
+		t.Fatalf("a staging after: reconciled %d, sent %d; want nothing", res.Reconciled, res.ChunksSent)
+	}
+}
+
+// TestForgottenChunkShownDamagedIsNotConfirmed: a forgotten chunk the
+// site lists at its size but with bytes that do not authenticate is not
+// confirmed (no bytes of the dataset are known to be there), nor removed
+// or sent again (no manifest names it); it stays remembered.
+func TestForgottenChunkShownDamagedIsNotConfirmed(t *testing.T) {
+	f, site, xKey, _, _ := forgetHiddenChunk(t)
+	ctx := context.Background()
+	site.show(t)
+	p := filepath.Join(f.siteDir, filepath.FromSlash(xKey))
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw[len(raw)/2] ^= 1
+	if err := os.WriteFile(p, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.stager().Stage(ctx, f.request())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Reconciled != 0 || res.ChunksSent != 0 || res.Damaged != 0 {
+		t.Fatalf("staging reconciled %d, sent %d, found %d damaged; want nothing", res.Reconciled, res.ChunksSent, res.Damaged)
+	}
+	if got := reappearedOf(t, f.ledger); len(got) != 0 {
+		t.Fatalf("confirmed as reappeared: %v; want none", got)
+	}
+	if _, ok := droppedOf(t, f.ledger)[xKey]; !ok {
+		t.Fatalf("%s no longer remembered as dropped", xKey)
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("the damaged chunk at the site: %v; want it left there", err)
+	}
+}
+
+// reappearedOf lists the chunks the ledger's confirmations name as
+// reappeared, in order.
+func reappearedOf(t *testing.T, l Ledger) []string {
+	t.Helper()
+	recs, err := l.Records(context.Background(), "", KindTransfer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back []string
+	for _, r := range recs {
+		var e Entry
+		if err := json.Unmarshal(r.Payload, &e); err != nil {
+			t.Fatal(err)
+		}
+		back = append(back, e.Reappeared...)
+	}
+	return back
 }
 
 // droppedOf is what the ledger's view remembers as forgotten for the

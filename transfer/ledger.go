@@ -402,7 +402,10 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 	// and skips them.
 	var back []Object
 	var gone []string
-	inManifest := c.manifestChunks()
+	var inManifest map[string]bool
+	if len(earlier) > 0 {
+		inManifest = c.manifestChunks()
+	}
 	for _, key := range slices.Sorted(maps.Keys(earlier)) {
 		if found[key] {
 			continue // an open intent named it again, and counted it
@@ -432,16 +435,17 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 
 // manifestChunks is the keys of the chunks of the manifest the copy sends,
 // or nil when it has none (a Reconcile on its own, which cannot tell a
-// chunk the manifest dropped from one it still names).
+// chunk the manifest dropped from one it still names). It is built once
+// for the copy (c.named), on first use.
 func (c *copier) manifestChunks() map[string]bool {
-	if c.chunks == nil {
-		return nil
+	if c.chunks == nil || c.named != nil {
+		return c.named
 	}
-	out := make(map[string]bool, len(c.chunks))
+	c.named = make(map[string]bool, len(c.chunks))
 	for _, ch := range c.chunks {
-		out[dataset.ChunkKey(c.cr.Name, ch.ID)] = true
+		c.named[dataset.ChunkKey(c.cr.Name, ch.ID)] = true
 	}
-	return out
+	return c.named
 }
 
 // forgetBatch bounds the chunks one KindForgotten record names, as a

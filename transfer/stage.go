@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -373,6 +375,9 @@ type copier struct {
 	// folder is what the one listing of the dataset's folder at the
 	// destination found (scan), once it is taken.
 	folder *dataset.Folder
+	// named is the keys of the manifest's chunks (manifestChunks), once
+	// built.
+	named map[string]bool
 }
 
 // scan lists the dataset's folder at the destination, once for the whole
@@ -387,13 +392,29 @@ func (c *copier) scan(ctx context.Context, want func(key string) bool) (*dataset
 		return c.folder, nil
 	}
 	f, err := dataset.ScanFolder(ctx, c.cr.Dst, c.cr.Name, dataset.FolderScan{
-		Chunks: c.chunks, Want: want, StaleAge: c.staleAge, Limit: c.s.listBound(c.e.Chunks),
+		Chunks: append(slices.Clip(c.chunks), c.pendingChunks()...), Want: want, StaleAge: c.staleAge, Limit: c.s.listBound(c.e.Chunks),
 	})
 	if err != nil {
 		return nil, err
 	}
 	c.folder = f
 	return f, nil
+}
+
+// pendingChunks is the chunks of c.pending (abandoned or forgotten, and
+// unconfirmed), for the listing to look for as well as the manifest's:
+// no reconcile reads a forgotten one again, and a site that hid one from
+// the reconciles and lists it once no manifest names it would otherwise
+// hold its bytes with no record counting them. They are as many as
+// c.pending, already in memory.
+func (c *copier) pendingChunks() []dataset.ChunkRef {
+	var out []dataset.ChunkRef
+	for key, p := range c.pending {
+		if p.obj.Chunk != nil && key == dataset.ChunkKey(c.cr.Name, p.obj.Chunk.ID) {
+			out = append(out, *p.obj.Chunk)
+		}
+	}
+	return out
 }
 
 // lawful makes sure the law was asked about today before more is sent:
@@ -444,9 +465,13 @@ func (c *copier) missing(ctx context.Context, chunks []dataset.ChunkRef) ([]Obje
 	}
 	have := folder.Chunks
 	var out, present, wrongSize []Object
+	named := map[string]bool{} // the chunks of c.pending the manifest names
 	for _, ch := range chunks {
 		ch := ch
 		o := Object{Key: dataset.ChunkKey(name, ch.ID), Bytes: int64(seal.SealedSize(int(ch.Size))), Chunk: &ch}
+		if _, ok := c.pending[o.Key]; ok {
+			named[o.Key] = true
+		}
 		size, ok := have[ch.ID]
 		switch {
 		case ok && size == o.Bytes:
@@ -466,7 +491,26 @@ func (c *copier) missing(ctx context.Context, chunks []dataset.ChunkRef) ([]Obje
 	if err != nil {
 		return nil, 0, err
 	}
-	if err := c.confirmReappeared(ctx, present, bad); err != nil {
+	// So does one of c.pending that the manifest does not name, which the
+	// listing shows: it is confirmed, but neither removed nor sent again.
+	var others []Object
+	for _, key := range slices.Sorted(maps.Keys(c.pending)) {
+		o := c.pending[key].obj
+		if named[key] || o.Chunk == nil || key != dataset.ChunkKey(name, o.Chunk.ID) {
+			continue
+		}
+		if size, ok := have[o.Chunk.ID]; ok && size == o.Bytes && o.Bytes == int64(seal.SealedSize(int(o.Chunk.Size))) {
+			others = append(others, o)
+		}
+	}
+	badOthers, err := c.each(ctx, others, true, func(ctx context.Context, o Object, buf *[]byte) error {
+		_, err := dataset.ReadChunk(ctx, c.cr.Dst, c.cr.Sealer, name, *o.Chunk, (*buf)[:0])
+		return err
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := c.confirmReappeared(ctx, append(slices.Clip(present), others...), append(slices.Clip(bad), badOthers...)); err != nil {
 		return nil, 0, err
 	}
 	// An object of the wrong length under a chunk's name is damaged too,
@@ -926,7 +970,6 @@ func putWithin(ctx context.Context, b *dataset.Store, key string, data []byte, m
 	}
 	return resent, err
 }
-
 
 // putObject writes an object to the destination (dataset.PutResent;
 // tests replace it).
