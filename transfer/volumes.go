@@ -170,7 +170,10 @@ func orgName(o *catalog.Organization) string {
 // list of chunks, for each volume rule a plan or a law check asks; this
 // keeps what the volumes count, one fact per organisation, origin,
 // dataset, date, class, head count and whether it stayed in the origin
-// country, and the intents still open.
+// country, and the intents still open. Both are kept by tenant, origin
+// and organisation, what every question names, so that a question reads
+// the facts of the asking tenant's organisations from that origin only:
+// another tenant's ledger, however long, costs it nothing.
 //
 // It answers what LedgerExports answers, sorted by organisation and
 // dataset. One difference, in a case no staging makes: an intent that is
@@ -185,8 +188,12 @@ type ExportIndex struct {
 
 	mu    sync.Mutex
 	seq   int64
-	facts map[exportFact]int64 // the seq each fact was first counted at
-	open  map[string]openFact  // intents neither confirmed nor abandoned
+	facts map[exportScope]map[exportFact]factSeen // each fact once, by its scope
+	// open holds the intents neither confirmed nor abandoned, by
+	// openKey; openIn holds the same ones by scope. A scope without
+	// facts or open intents has no map in either.
+	open   map[string]*openFact
+	openIn map[exportScope]map[string]*openFact
 }
 
 // exportFact is what the volumes count of an entry that moved a dataset
@@ -198,9 +205,29 @@ type exportFact struct {
 	within                                    bool
 }
 
+// exportScope is what a volume question names of the facts it counts:
+// the asking tenant, the origin country and one of its organisations.
+type exportScope struct{ tenant, origin, org string }
+
+func (f exportFact) scope() exportScope { return exportScope{f.tenant, f.origin, f.org} }
+
+// factSeen is when a fact was first counted (a record's seq), and its
+// as-of date, parsed once when it was; ok is false when the date does not
+// parse, which fails every question that counts the fact.
+type factSeen struct {
+	seq  int64
+	date catalog.Date
+	ok   bool
+}
+
+func seenAt(f exportFact, seq int64) factSeen {
+	d, err := catalog.ParseDate(f.asOf)
+	return factSeen{seq, d, err == nil}
+}
+
 type openFact struct {
 	fact exportFact
-	seq  int64
+	seen factSeen
 }
 
 // AuditExports is an ExportIndex over the audit log's ledger records of
@@ -223,7 +250,8 @@ func openKey(tenant, id string) string { return catalog.TenantOr(tenant) + "/" +
 
 // NewExportIndex returns an ExportIndex that reads records with read.
 func NewExportIndex(read func(ctx context.Context, after int64) ([]Record, error)) *ExportIndex {
-	return &ExportIndex{read: read, facts: map[exportFact]int64{}, open: map[string]openFact{}}
+	return &ExportIndex{read: read, facts: map[exportScope]map[exportFact]factSeen{},
+		open: map[string]*openFact{}, openIn: map[exportScope]map[string]*openFact{}}
 }
 
 // factOf is e's fact, and whether the volumes count it at all: an entry
@@ -235,6 +263,21 @@ func factOf(tenant string, e Entry) (exportFact, bool) {
 		return exportFact{}, false
 	}
 	return exportFact{catalog.TenantOr(tenant), e.Organization, e.Origin, e.Dataset, e.AsOf, e.Classification, e.Subjects, e.To == e.Origin}, true
+}
+
+// closeIntent forgets the open intent of key k, if there is one, and its
+// scope's map once it holds no other.
+func (x *ExportIndex) closeIntent(k string) {
+	o, ok := x.open[k]
+	if !ok {
+		return
+	}
+	delete(x.open, k)
+	s := o.fact.scope()
+	delete(x.openIn[s], k)
+	if len(x.openIn[s]) == 0 {
+		delete(x.openIn, s)
+	}
 }
 
 // apply folds one record; on an error (a payload that does not decode)
@@ -250,12 +293,18 @@ func (x *ExportIndex) apply(r Record) error {
 		if o, ok := x.open[openKey(r.Tenant, e.Intent)]; ok {
 			// The intent counted from its own seq; its confirmation
 			// carries the same fact on.
-			seq = min(seq, o.seq)
-			delete(x.open, openKey(r.Tenant, e.Intent))
+			seq = min(seq, o.seen.seq)
+			x.closeIntent(openKey(r.Tenant, e.Intent))
 		}
 		if f, ok := factOf(r.Tenant, e); ok {
-			if first, seen := x.facts[f]; !seen || seq < first {
-				x.facts[f] = seq
+			s := f.scope()
+			m := x.facts[s]
+			if first, seen := m[f]; !seen || seq < first.seq {
+				if m == nil {
+					m = map[exportFact]factSeen{}
+					x.facts[s] = m
+				}
+				m[f] = seenAt(f, seq)
 			}
 		}
 	case KindIntent:
@@ -267,20 +316,31 @@ func (x *ExportIndex) apply(r Record) error {
 			return err
 		}
 		if f, ok := factOf(r.Tenant, in.Entry); ok {
-			x.open[openKey(r.Tenant, in.ID)] = openFact{f, r.Seq}
+			// An intent recorded again under its id replaces the
+			// first, whatever scope that had.
+			k := openKey(r.Tenant, in.ID)
+			x.closeIntent(k)
+			o := &openFact{f, seenAt(f, r.Seq)}
+			x.open[k] = o
+			s := f.scope()
+			if x.openIn[s] == nil {
+				x.openIn[s] = map[string]*openFact{}
+			}
+			x.openIn[s][k] = o
 		}
 	case KindAbandoned:
 		var a Abandoned
 		if err := r.decode(&a); err != nil {
 			return err
 		}
-		delete(x.open, openKey(r.Tenant, a.Intent))
+		x.closeIntent(openKey(r.Tenant, a.Intent))
 	}
 	x.seq = max(x.seq, r.Seq)
 	return nil
 }
 
-// Exported implements policy.Exports, as LedgerExports.Exported does.
+// Exported implements policy.Exports, as LedgerExports.Exported does. It
+// reads the facts and open intents of tenant's orgs from origin only.
 func (x *ExportIndex) Exported(ctx context.Context, tenant string, orgs []string, origin string, since, until catalog.Date) ([]policy.Export, error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -292,45 +352,52 @@ func (x *ExportIndex) Exported(ctx context.Context, tenant string, orgs []string
 		return nil, err
 	}
 	type counted struct {
-		f   exportFact
-		seq int64
+		f    exportFact
+		seen factSeen
 	}
-	var cands []counted
-	consider := func(f exportFact, seq int64) {
-		if f.tenant == catalog.TenantOr(tenant) && f.origin == origin && slices.Contains(orgs, f.org) {
-			cands = append(cands, counted{f, seq})
-		}
-	}
-	for f, seq := range x.facts {
-		consider(f, seq)
-	}
-	for _, o := range x.open {
-		consider(o.fact, o.seq)
-	}
-	// In the order first counted, so that of two facts with the same head
-	// count the first is the dataset's, as LedgerExports has it.
-	sort.Slice(cands, func(i, j int) bool { return cands[i].seq < cands[j].seq })
 	type key struct {
 		org, dataset string
 		within       bool
 	}
-	byKey := map[key]policy.Export{}
-	for _, c := range cands {
-		d, err := catalog.ParseDate(c.f.asOf)
-		if err != nil {
-			return nil, fmt.Errorf("ledger: export of %s by %s on %q: %w", c.f.dataset, c.f.org, c.f.asOf, err)
+	// Of a dataset's facts, the one with the most people is the
+	// dataset's, and of those the first counted, as LedgerExports has it.
+	// A fact whose date does not parse fails the question, the first
+	// counted of them named, whether or not it is in the window.
+	best := map[key]counted{}
+	var bad *counted
+	consider := func(f exportFact, seen factSeen) {
+		if !seen.ok {
+			if bad == nil || seen.seq < bad.seen.seq {
+				bad = &counted{f, seen}
+			}
+			return
 		}
-		if d.Before(since) || d.After(until) {
-			continue
+		if seen.date.Before(since) || seen.date.After(until) {
+			return
 		}
-		k := key{c.f.org, c.f.dataset, c.f.within}
-		if prev, seen := byKey[k]; !seen || c.f.subjects > prev.Subjects {
-			byKey[k] = policy.Export{Org: c.f.org, Dataset: c.f.dataset, Class: c.f.class, Subjects: c.f.subjects, Within: c.f.within}
+		k := key{f.org, f.dataset, f.within}
+		if prev, ok := best[k]; !ok || f.subjects > prev.f.subjects || f.subjects == prev.f.subjects && seen.seq < prev.seen.seq {
+			best[k] = counted{f, seen}
 		}
 	}
-	out := make([]policy.Export, 0, len(byKey))
-	for _, e := range byKey {
-		out = append(out, e)
+	orgs = slices.Clone(orgs)
+	slices.Sort(orgs)
+	for _, org := range slices.Compact(orgs) {
+		s := exportScope{catalog.TenantOr(tenant), origin, org}
+		for f, seen := range x.facts[s] {
+			consider(f, seen)
+		}
+		for _, o := range x.openIn[s] {
+			consider(o.fact, o.seen)
+		}
+	}
+	if bad != nil {
+		_, err := catalog.ParseDate(bad.f.asOf)
+		return nil, fmt.Errorf("ledger: export of %s by %s on %q: %w", bad.f.dataset, bad.f.org, bad.f.asOf, err)
+	}
+	out := make([]policy.Export, 0, len(best))
+	for _, c := range best {
+		out = append(out, policy.Export{Org: c.f.org, Dataset: c.f.dataset, Class: c.f.class, Subjects: c.f.subjects, Within: c.f.within})
 	}
 	sort.Slice(out, func(i, j int) bool { return exportLess(out[i], out[j]) })
 	return out, nil
