@@ -194,6 +194,9 @@ type ExportIndex struct {
 	// facts or open intents has no map in either.
 	open   map[string]*openFact
 	openIn map[exportScope]map[string]*openFact
+	// considered counts the facts and open intents questions looked at
+	// (the tests' measure of a question's cost).
+	considered int
 }
 
 // exportFact is what the volumes count of an entry that moved a dataset
@@ -366,6 +369,7 @@ func (x *ExportIndex) Exported(ctx context.Context, tenant string, orgs []string
 	best := map[key]counted{}
 	var bad *counted
 	consider := func(f exportFact, seen factSeen) {
+		x.considered++
 		if !seen.ok {
 			if bad == nil || seen.seq < bad.seen.seq {
 				bad = &counted{f, seen}
