@@ -192,6 +192,8 @@ type Controller struct {
 	cfg Config
 	// resWitness confirms registered resources against the audit log.
 	resWitness *resourceWitness
+	// runWitness confirms runs' documents against the audit log.
+	runWitness *runWitness
 	wake       chan struct{}
 	start      time.Time
 
@@ -428,6 +430,7 @@ func New(cfg Config) *Controller {
 	c.quotaSet.Store(cfg.Quotas)
 	c.quotaSum = cfg.QuotaSHA256
 	c.resWitness = &resourceWitness{chain: cfg.AuditChain}
+	c.runWitness = &runWitness{chain: cfg.AuditChain, log: cfg.Logger}
 	return c
 }
 
