@@ -328,7 +328,10 @@ type Controller struct {
 	// endedOrder (of *endedAttempts, the latest found first).
 	endedAgents map[string]*list.Element
 	endedOrder  *list.List
-	agentFails  *faillimit.Limiter
+	// endedKeys holds attempts found ended for good, by run and attempt,
+	// in fixed memory, past the runs endedAgents remembers.
+	endedKeys  endedSet
+	agentFails *faillimit.Limiter
 	// credentialMACs counts the MACs computed to check attempt
 	// credentials: an agent's steady requests should cost none.
 	credentialMACs atomic.Int64
