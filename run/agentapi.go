@@ -362,7 +362,7 @@ const maxRemembered = 4096
 // maxEnded bounds Controller.endedAgents, the runs with attempts found
 // ended for good: past it the run found longest ago is forgotten, and the
 // next request of one of its ended attempts' credentials reads it once
-// more. One entry stands for every ended attempt of its run, so a tenant
+// more, unless that attempt is held in Controller.endedKeys (endedSet). One entry stands for every ended attempt of its run, so a tenant
 // cycling the credentials of many attempts of its runs (each retry, move
 // and preemption makes one) costs one entry a run, not one an attempt.
 const maxEnded = 1 << 16
@@ -439,6 +439,11 @@ func (c *Controller) agentEnd(r *Run, n int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.dropMemo(attemptKey(r.ID, n))
+	// Attempt n itself, ended for every route (its last words' grace
+	// past, or none to take), is held past the runs remembered here.
+	if n < below || n == last && (grace == 0 || c.cfg.Now().UnixNano() >= grace) {
+		c.endedKeys.add(r.ID, n, r.State)
+	}
 	if c.endedAgents == nil {
 		c.endedAgents = map[string]*list.Element{}
 		c.endedOrder = list.New()
@@ -484,21 +489,21 @@ func (c *Controller) agentEnded(id string, n int, ended bool) (string, bool) {
 	now := c.cfg.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e := c.endedAgents[id]
-	if e == nil {
-		return "", false
-	}
-	er := e.Value.(*endedAttempts)
-	switch {
-	case n < int(er.below):
-		return er.state, true
-	case n == int(er.last):
-		if ended && now.UnixNano() < er.grace {
-			return "", false
+	if e := c.endedAgents[id]; e != nil {
+		er := e.Value.(*endedAttempts)
+		switch {
+		case n < int(er.below):
+			return er.state, true
+		case n == int(er.last):
+			if ended && now.UnixNano() < er.grace {
+				return "", false
+			}
+			return er.state, true
 		}
-		return er.state, true
 	}
-	return "", false
+	// A run forgotten here (past maxEnded) may have this attempt held
+	// as ended for good (endedSet): a definite answer, never another's.
+	return c.endedKeys.has(id, n)
 }
 
 func endedMessage(n int, runID, state string) string {

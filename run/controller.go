@@ -192,6 +192,8 @@ type Controller struct {
 	cfg Config
 	// resWitness confirms registered resources against the audit log.
 	resWitness *resourceWitness
+	// runWitness confirms runs' documents against the audit log.
+	runWitness *runWitness
 	wake       chan struct{}
 	start      time.Time
 
@@ -326,7 +328,10 @@ type Controller struct {
 	// endedOrder (of *endedAttempts, the latest found first).
 	endedAgents map[string]*list.Element
 	endedOrder  *list.List
-	agentFails  *faillimit.Limiter
+	// endedKeys holds attempts found ended for good, by run and attempt,
+	// in fixed memory, past the runs endedAgents remembers.
+	endedKeys  endedSet
+	agentFails *faillimit.Limiter
 	// credentialMACs counts the MACs computed to check attempt
 	// credentials: an agent's steady requests should cost none.
 	credentialMACs atomic.Int64
@@ -428,6 +433,7 @@ func New(cfg Config) *Controller {
 	c.quotaSet.Store(cfg.Quotas)
 	c.quotaSum = cfg.QuotaSHA256
 	c.resWitness = &resourceWitness{chain: cfg.AuditChain}
+	c.runWitness = &runWitness{chain: cfg.AuditChain, log: cfg.Logger}
 	return c
 }
 

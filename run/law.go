@@ -1213,7 +1213,7 @@ func (c *Controller) release(ctx context.Context, held *Run, w *catalog.World, u
 		r.Migration.Done = doneShare(r)
 		r.Hold = nil
 		ch.Events = append(ch.Events, lawEvent("released", fmt.Sprintf("%s: %s (%s), %s", waited, pl.Site, pl.Country, why), "", rev))
-		if err := addPlan(ch, r.ID, "released from hold", c.excludedNow(r), plan, pl, why); err != nil {
+		if err := addPlan(ch, r.ID, "released from hold", c.excludedNow(r), plan, pl, why, ""); err != nil {
 			return err
 		}
 		return transition(ch, r, Migrating, fmt.Sprintf("released from hold: moving to %s", pl.Site))

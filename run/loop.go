@@ -158,6 +158,7 @@ func (c *Controller) eachActive(ctx context.Context, fn func(rows []*store.Run) 
 // holds the active ones' ids): their parsed worlds and decoded rows, and
 // when their agents last reported.
 func (c *Controller) prune(keep map[string]bool) {
+	c.runWitness.prune(keep)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.worlds) <= len(keep) && len(c.decoded) <= len(keep) && len(c.heartbeats) <= len(keep) {

@@ -362,7 +362,7 @@ func (c *Controller) replan(ctx context.Context, r *Run) (bool, error) {
 		}
 		why = leftNote(why, left)
 		ch.Events = append(ch.Events, store.Event{Kind: "replanned", Reason: fmt.Sprintf("moving to %s (%s): %s", pl.Site, pl.Country, why)})
-		return addPlan(ch, r.ID, "left "+r.Migration.From+": "+r.Migration.Reason, c.excludedNow(r), plan, pl, why)
+		return addPlan(ch, r.ID, "left "+r.Migration.From+": "+r.Migration.Reason, c.excludedNow(r), plan, pl, why, "")
 	})
 	if ce, ok := capacityErr(err); ok {
 		// Another run took the room between the plan and now: wait for it.

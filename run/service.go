@@ -167,7 +167,11 @@ func (c *Controller) Submit(ctx context.Context, tenant string, req SubmitReques
 	if len(skipped) > 0 {
 		why += ", the best runnable; " + skippedLine(skipped)
 	}
-	if err := addPlan(&ch, id, "submitted", nil, plan, pl, why); err != nil {
+	sum, err := runDocsDigest(tenant, r.Job, r.Documents)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := addPlan(&ch, id, "submitted", nil, plan, pl, why, sum); err != nil {
 		return nil, false, err
 	}
 	where := fmt.Sprintf("%s (%s)", pl.Site, pl.Country)
@@ -263,7 +267,11 @@ func (c *Controller) submitHeld(ctx context.Context, tenant string, req SubmitRe
 		}
 		ch.Audit = append(ch.Audit, rec)
 	}
-	p, err := audit.NewRecord(audit.KindPlan, id, map[string]any{"reason": "submitted; held", "rules": ruleIDs(plan), "plan": plan})
+	sum, err := runDocsDigest(tenant, r.Job, r.Documents)
+	if err != nil {
+		return nil, false, err
+	}
+	p, err := audit.NewRecord(audit.KindPlan, id, map[string]any{"reason": "submitted; held", "rules": ruleIDs(plan), "plan": plan, runDocsField: sum})
 	if err != nil {
 		return nil, false, err
 	}
@@ -376,11 +384,14 @@ func checkWorkload(job *catalog.TrainingJob) error {
 }
 
 // addPlan appends the plan (with every rule id it cites) and the decision
-// to ch's audit records.
-func addPlan(ch *store.Change, runID, reason string, excluded []string, plan *planner.Plan, pl planner.Placement, why string) error {
-	p, err := audit.NewRecord(audit.KindPlan, runID, map[string]any{
-		"reason": reason, "excluded": excluded, "rules": ruleIDs(plan), "plan": plan,
-	})
+// to ch's audit records. docs, at a submission, is the digest of what the
+// run was accepted with (runDocsDigest), which the plan record names.
+func addPlan(ch *store.Change, runID, reason string, excluded []string, plan *planner.Plan, pl planner.Placement, why, docs string) error {
+	fields := map[string]any{"reason": reason, "excluded": excluded, "rules": ruleIDs(plan), "plan": plan}
+	if docs != "" {
+		fields[runDocsField] = docs
+	}
+	p, err := audit.NewRecord(audit.KindPlan, runID, fields)
 	if err != nil {
 		return err
 	}

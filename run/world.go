@@ -479,6 +479,9 @@ func (c *Controller) world(r *Run) (*catalog.World, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := c.runWitness.confirm(context.Background(), c.cfg.Store, r, docs); err != nil {
+		return nil, err
+	}
 	rq, err := decodeRequest(docs)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,165 @@
+package run
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/store"
+)
+
+// runWitness confirms a run's stored documents against the audit log. A
+// run's row and the plan record of its submission are written in one
+// transaction, and only the record is sealed: whoever could write the
+// database without the audit key could otherwise rewrite a live run's
+// documents (its job's datasets, organisation, method, workload), or the
+// tenant or job its row names, and every later law check, plan, staging
+// and attempt would judge and start the rewritten job. The submission's
+// plan record names a digest of them (runDocsField, runDocsDigest); a
+// run's world is built only from documents that hash to it.
+//
+// The record is read once per run (one page of the run's plan records, on
+// the audit log's run index) and what it names kept while the run is
+// live (prune): a world built again from the row is hashed, not read
+// from the log again.
+type runWitness struct {
+	chain *audit.Chain
+	log   *slog.Logger
+
+	mu sync.Mutex
+	// sums is, per run confirmed so far, the digest its submission's
+	// sealed plan record names; "" for a run recorded before the records
+	// named one (taken as stored, logged once).
+	sums map[string]string
+}
+
+// runDocsField is the plan record's field that holds runDocsDigest.
+const runDocsField = "documentsSha256"
+
+// The plan records of one run read per page: the submission's is its
+// first. Pages past the first are read only past records not sealed
+// under the key (rows added by hand), and runWitnessPages bounds them.
+const (
+	runWitnessPage      = 8
+	runWitnessPageBytes = 4 << 20
+	runWitnessPages     = 16
+)
+
+// runDocsDigest is the hex SHA-256 of what a run was accepted with: its
+// tenant, its job's name and its documents, as JSON (which a run's row
+// holds them as, so the digest of a row read back is the same).
+func runDocsDigest(tenant, job string, docs []Document) (string, error) {
+	b, err := json.Marshal(struct {
+		Tenant    string     `json:"tenant"`
+		Job       string     `json:"job"`
+		Documents []Document `json:"documents"`
+	}{tenant, job, docs})
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// runChangedError is a run whose row is not what Meridian wrote: it is
+// not judged, planned, staged or started; the run's step fails it with
+// this reason, as it fails a run whose world cannot be built.
+type runChangedError struct{ msg string }
+
+func (e *runChangedError) Error() string { return e.msg }
+
+func runChanged(r *Run, why string) error {
+	return &runChangedError{fmt.Sprintf("run %s (job %s of tenant %s): %s: its documents were changed outside Meridian, and are neither judged nor run",
+		r.ID, r.Job, catalog.TenantOr(r.Tenant), why)}
+}
+
+// confirm reports whether docs, r's documents as read, are the ones r was
+// accepted with. A failure to read the log is a storeReadError: the run
+// is not judged this time, and not held for it.
+func (w *runWitness) confirm(ctx context.Context, log store.Store, r *Run, docs []Document) error {
+	if w == nil || w.chain == nil {
+		return nil
+	}
+	got, err := runDocsDigest(r.Tenant, r.Job, docs)
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	want, ok := w.sums[r.ID]
+	w.mu.Unlock()
+	if !ok {
+		if want, err = w.read(ctx, log, r); err != nil {
+			return err
+		}
+		w.mu.Lock()
+		if w.sums == nil {
+			w.sums = map[string]string{}
+		}
+		w.sums[r.ID] = want
+		w.mu.Unlock()
+		if want == "" && w.log != nil {
+			w.log.Info("run recorded before its submission's plan record named its documents' digest: its documents are taken as stored", "run", r.ID, "tenant", r.Tenant)
+		}
+	}
+	if want != "" && want != got {
+		return runChanged(r, fmt.Sprintf("its tenant, job and documents hash to %s, but the sealed plan record of its submission names %s", got, want))
+	}
+	return nil
+}
+
+// read returns the digest the sealed plan record of r's submission names
+// ("" when it names none: a run recorded before the field), or the
+// refusal when no such record is found.
+func (w *runWitness) read(ctx context.Context, log store.Store, r *Run) (string, error) {
+	q := store.AuditQuery{RunID: r.ID, Kinds: []string{audit.KindPlan}, AllTenants: true, Limit: runWitnessPage, MaxBytes: runWitnessPageBytes}
+	for range runWitnessPages {
+		page, next, err := log.AuditSelectPage(ctx, q)
+		if err != nil {
+			return "", &storeReadError{fmt.Errorf("read the plan records of run %s: %w", r.ID, err)}
+		}
+		for _, e := range page {
+			if e.RunID != r.ID || e.Kind != audit.KindPlan || !w.chain.Sealed(e) {
+				continue // the log's verification names a record not sealed
+			}
+			var p struct {
+				Reason string `json:"reason"`
+				Sum    string `json:"documentsSha256"`
+			}
+			if err := json.Unmarshal(e.Payload, &p); err != nil {
+				return "", runChanged(r, fmt.Sprintf("its first sealed plan record (seq %d) does not read: %v", e.Seq, err))
+			}
+			// Every run's first plan record is its submission's, written
+			// with its row: another one first means that one was removed.
+			if !strings.HasPrefix(p.Reason, "submitted") {
+				return "", runChanged(r, fmt.Sprintf("its first sealed plan record (seq %d) is not its submission's", e.Seq))
+			}
+			return p.Sum, nil
+		}
+		if next == 0 {
+			return "", runChanged(r, "no sealed plan record of the audit log names its submission")
+		}
+		q.After = next
+	}
+	return "", runChanged(r, fmt.Sprintf("over %d of its plan records precede its submission's sealed one", runWitnessPages*runWitnessPage))
+}
+
+// prune forgets the runs keep does not name.
+func (w *runWitness) prune(keep map[string]bool) {
+	if w == nil {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for id := range w.sums {
+		if !keep[id] {
+			delete(w.sums, id)
+		}
+	}
+}
