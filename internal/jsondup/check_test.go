@@ -168,3 +168,31 @@ func TestStructFieldsAsDecoder(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyNotUTF8: encoding/json reads each byte of a key that is not
+// UTF-8 as U+FFFD, so "\xff" and "\xfe" (and "\ufffd") are one key of a
+// map to it, the last one given winning, where a proxy or a log in front
+// of the server may keep the first. Before, the bytes were compared as
+// they are and the key given twice went through.
+func TestKeyNotUTF8(t *testing.T) {
+	for _, body := range []string{
+		"{\"labels\":{\"\xff\":\"a\",\"\xfe\":\"b\"}}",
+		"{\"labels\":{\"\xff\":\"a\",\"\\ufffd\":\"b\"}}",
+		"{\"labels\":{\"x\xed\xa0\":\"a\",\"x\xfe\xfe\":\"b\"}}",
+	} {
+		var v checkRequest
+		if err := json.Unmarshal([]byte(body), &v); err != nil || len(v.Labels) != 1 {
+			t.Fatalf("%q: the decoder reads %d labels (%v); the test wants it to read one", body, len(v.Labels), err)
+		}
+		if got := Check([]byte(body), reflect.TypeFor[checkRequest]()); got.Kind != Twice || !strings.HasPrefix(got.Path, "labels.") {
+			t.Errorf("Check %q: %+v, want a key given twice", body, got)
+		}
+		if got := Key([]byte(body)); !strings.HasPrefix(got, "labels.") {
+			t.Errorf("Key %q: %q, want a key given twice", body, got)
+		}
+	}
+	// Keys of valid UTF-8 are still compared as they are.
+	if got := Check([]byte(`{"labels":{"é":"a","e":"b"}}`), reflect.TypeFor[checkRequest]()); got != (Problem{}) {
+		t.Errorf("distinct keys: %+v", got)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Key looks through the JSON value at the start of b for an
@@ -131,7 +132,9 @@ func (s *keyScanner) str(decode bool) (v []byte, ok bool) {
 			if !decode {
 				return nil, true
 			}
-			if plain {
+			// The decoder reads each byte that is not UTF-8 as U+FFFD:
+			// "\xff" and "\xfe" are one key of a map to it.
+			if plain && utf8.Valid(raw) {
 				return raw[1 : len(raw)-1], true
 			}
 			var out string
