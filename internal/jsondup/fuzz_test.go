@@ -91,6 +91,7 @@ func FuzzCheckAsDecoder(f *testing.F) {
 		`{"labels":{"a":"1","b":"2"},"byName":{"x":{"name":"a"}}}`,
 		`{"self":[{"self":[{"site":"x"}]}],"any":{"A":1,"a":2},"raw":[1,{"x":"y"}]}`,
 		"{\"labels\":{\"\xff\":\"a\",\"\\u00e9\":\"b\"}}",
+		"{\"byName\":{\"a\xff\":{},\"a\xfe\":{\"name\":\"\"}}}",
 		`{"documents":[{"name":"\ud800","content":"\"}"}],"kind":"\u212a"}`,
 	} {
 		f.Add([]byte(s))
