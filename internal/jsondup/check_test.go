@@ -196,3 +196,48 @@ func TestKeyNotUTF8(t *testing.T) {
 		t.Errorf("distinct keys: %+v", got)
 	}
 }
+
+// lowerKey is a map key read through UnmarshalText, which lowercases it.
+type lowerKey string
+
+func (k *lowerKey) UnmarshalText(b []byte) error {
+	*k = lowerKey(strings.ToLower(string(b)))
+	return nil
+}
+
+type parsedKeys struct {
+	ByNumber map[int]string      `json:"byNumber"`
+	ByUint   map[uint8]string    `json:"byUint"`
+	ByText   map[lowerKey]string `json:"byText"`
+}
+
+// TestMapKeysAsParsed: encoding/json parses the keys of a map of integers
+// (strconv: "1", "01" and "+1" are 1) and hands those of a map whose key
+// type reads text (encoding.TextUnmarshaler) to that type, so keys
+// spelled apart can be one key to it, the last one given winning. Before,
+// they were compared as the text they are and the key given twice went
+// through.
+func TestMapKeysAsParsed(t *testing.T) {
+	typ := reflect.TypeFor[parsedKeys]()
+	for _, c := range []struct {
+		in   string
+		want Problem
+	}{
+		{`{"byNumber":{"1":"a","01":"b"}}`, Problem{Twice, "byNumber.01", ""}},
+		{`{"byNumber":{"+1":"a","1":"b"}}`, Problem{Twice, "byNumber.1", ""}},
+		{`{"byUint":{"7":"a","007":"b"}}`, Problem{Twice, "byUint.007", ""}},
+		{`{"byText":{"Site":"a","SITE":"b"}}`, Problem{Twice, "byText.SITE", ""}},
+		{`{"byNumber":{"1":"a","10":"b","-1":"c"},"byText":{"a":"1","b":"2"}}`, Problem{}},
+		// Not a number: the decoder refuses it.
+		{`{"byNumber":{"x":"a","y":"b"}}`, Problem{}},
+	} {
+		var v parsedKeys
+		err := json.Unmarshal([]byte(c.in), &v)
+		if c.want.Kind == Twice && (err != nil || len(v.ByNumber)+len(v.ByUint)+len(v.ByText) != 1) {
+			t.Fatalf("%s: the decoder reads %+v (%v); the test wants one key", c.in, v, err)
+		}
+		if got := Check([]byte(c.in), typ); got != c.want {
+			t.Errorf("%s: %+v, want %+v", c.in, got, c.want)
+		}
+	}
+}
