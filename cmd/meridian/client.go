@@ -125,6 +125,9 @@ func (f *clientFlags) client() (*api.Client, error) {
 				ctx, _ = cfg.context()
 			}
 		}
+		if ok && ctx.plainHTTPRecorded(server) && !ctx.plainHTTPAllowed(server) {
+			return nil, badInput(fmt.Errorf("--server %s: plain HTTP to %s, which is not this machine, would send the token across the network in clear; context %s records consent to it, but a file others may have written consents to nothing: %s; use https://, or pass --insecure-http (MERIDIAN_INSECURE_HTTP=1) to send it anyway", redactedServer(server), host, ctx.Name, ctx.consentFileProblem()))
+		}
 		if ok && !ctx.plainHTTPAllowed(server) {
 			return nil, badInput(fmt.Errorf("--server %s: plain HTTP to %s, which is not this machine, would send the token across the network in clear; use https://, or pass --insecure-http (MERIDIAN_INSECURE_HTTP=1) to send it anyway, or record that for a context's own server (meridian config set-context NAME --insecure-http)", redactedServer(server), host))
 		}

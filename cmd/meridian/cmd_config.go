@@ -24,7 +24,8 @@ current one), then the client.json that serve writes into $MERIDIAN_HOME.
 Plain http:// to another machine needs --insecure-http on each command, or
 set-context NAME --insecure-http, which records the consent in the context
 for its server address alone: a request to any other address is refused as
-before, and setting another --server drops the consent.
+before, and setting another --server drops the consent. A configuration file
+that others may write, or that another user owns, consents to nothing.
 Plan, validate, catalog and dataset use the context's catalog when given no
 --catalog. serve.localCountry sets serve's --local-country default.`,
 		Example: `  meridian config set-context lab --server https://meridian.lab.example:7420 --token-file ~/.meridian/lab.token --catalog ~/lab-sites
@@ -208,6 +209,8 @@ func newConfigSetContextCmd() *cobra.Command {
 			if err := cfg.save(path); err != nil {
 				return err
 			}
+			// Saved anew: the file is this user's, mode 0600.
+			x.file, x.perm, x.owner = path, 0o600, geteuid()
 			// The token itself is not echoed: only whether one is kept.
 			res := map[string]any{"context": x.Name, "server": x.Server, "catalog": x.Catalog, "tokenFile": x.TokenFile,
 				"tokenKept": x.Token != "", "insecureHTTP": x.plainHTTPAllowed(x.Server), "current": cfg.CurrentContext == x.Name, "file": path}

@@ -47,9 +47,12 @@ type cliContext struct {
 	InsecureHTTP string `yaml:"insecureHTTP,omitempty" json:"insecureHTTP,omitempty"`
 
 	// file and perm are the configuration file's name and mode, for the
-	// refusal of a token that file gives away.
-	file string
-	perm fs.FileMode
+	// refusal of a token that file gives away; owner is its owner's user
+	// id (-1 where the system does not say), for the consent to plain HTTP
+	// only a file of this user's own records.
+	file  string
+	perm  fs.FileMode
+	owner int
 }
 
 type serveConfig struct {
@@ -86,7 +89,9 @@ func loadConfig() (*cliConfig, string, error) {
 	var cfg cliConfig
 	// A regular file only: every command reads it, from a path it
 	// chose itself, and config commands write it back.
-	b, err := plainfile.Read(path, maxConfigBytes)
+	// Its mode and owner are the file read's, not the name's looked at
+	// again, which another file could be renamed onto in between.
+	b, fi, err := plainfile.ReadStat(path, maxConfigBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &cfg, path, nil
 	}
@@ -96,13 +101,10 @@ func loadConfig() (*cliConfig, string, error) {
 	if err := yaml.UnmarshalWithOptions(b, &cfg, yaml.Strict()); err != nil {
 		return nil, path, fmt.Errorf("%s: %w", path, err)
 	}
-	var perm fs.FileMode
-	if fi, err := os.Stat(path); err == nil {
-		perm = fi.Mode().Perm()
-	}
+	perm, owner := fi.Mode().Perm(), ownerOf(fi)
 	seen := map[string]bool{}
 	for i, c := range cfg.Contexts {
-		cfg.Contexts[i].file, cfg.Contexts[i].perm = path, perm
+		cfg.Contexts[i].file, cfg.Contexts[i].perm, cfg.Contexts[i].owner = path, perm, owner
 		switch {
 		case c.Name == "":
 			return nil, path, fmt.Errorf("%s: contexts[%d]: name is required", path, i)
@@ -188,11 +190,33 @@ func (x *cliContext) token() (string, error) {
 }
 
 // plainHTTPAllowed reports whether the context records consent to plain
-// HTTP for server: server is the context's own, and the consent was given
-// for that address.
+// HTTP for server: server is the context's own, the consent was given for
+// that address, and the file recording it is this user's alone.
 func (x *cliContext) plainHTTPAllowed(server string) bool {
+	return x.plainHTTPRecorded(server) && x.consentFileProblem() == ""
+}
+
+// plainHTTPRecorded reports whether the context records consent to plain
+// HTTP for server, whoever wrote it.
+func (x *cliContext) plainHTTPRecorded(server string) bool {
 	return x != nil && x.InsecureHTTP != "" && x.Server != "" &&
 		sameServer(x.InsecureHTTP, x.Server) && sameServer(server, x.Server)
+}
+
+// consentFileProblem says why the context's file cannot record consent to
+// plain HTTP ("" when it can): another user may have written it, so the
+// consent would be theirs, given for this user's token. Only the user
+// (or root) may write a file that does.
+func (x *cliContext) consentFileProblem() string {
+	switch {
+	case x.perm&0o022 != 0:
+		return fmt.Sprintf("%s: its mode %o lets others write it (chmod 600 %s)", x.file, x.perm, x.file)
+	case x.owner < 0:
+		return fmt.Sprintf("%s: its owner is not known", x.file)
+	case x.owner != geteuid() && x.owner != 0:
+		return fmt.Sprintf("%s: it belongs to user %d, not to this one (%d)", x.file, x.owner, geteuid())
+	}
+	return ""
 }
 
 // plainHTTPURL reports whether s is an http:// address with a host.

@@ -123,3 +123,65 @@ func TestContextRecordsPlainHTTPConsent(t *testing.T) {
 		}
 	}
 }
+
+// TestPlainHTTPConsentOnlyFromOwnFile: a context's consent to plain HTTP
+// counts only in a configuration file that its user alone could have
+// written. Before, a file others may write (a shared MERIDIAN_CONFIG, a
+// group-writable one) or one another user owns could record the consent,
+// and a token given by flag or MERIDIAN_TOKEN was sent in clear to the
+// server named with it, where without the file it is refused.
+func TestPlainHTTPConsentOnlyFromOwnFile(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "config.yaml")
+	t.Setenv("MERIDIAN_CONFIG", cfgPath)
+	t.Setenv("MERIDIAN_SERVER", "")
+	t.Setenv("MERIDIAN_TOKEN", "")
+	t.Setenv("MERIDIAN_TLS_FINGERPRINT", "")
+	t.Setenv("MERIDIAN_INSECURE_HTTP", "")
+	t.Setenv("MERIDIAN_HOME", filepath.Join(dir, "home"))
+	contextFlag = ""
+	t.Cleanup(func() { contextFlag = "" })
+	defer func(f func() int) { geteuid = f }(geteuid)
+
+	const lab = "http://lab.example:7420"
+	consent := "currentContext: lab\ncontexts:\n  - name: lab\n    server: " + lab + "\n    tokenFile: " + filepath.Join(dir, "none") + "\n    insecureHTTP: " + lab + "\n"
+	write := func(mode os.FileMode) {
+		t.Helper()
+		os.Remove(cfgPath)
+		if err := os.WriteFile(cfgPath, []byte(consent), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(cfgPath, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flags := &clientFlags{server: lab, token: "my-token"}
+	write(0o600)
+	if _, err := flags.client(); err != nil {
+		t.Fatalf("consent in the user's own file: %v", err)
+	}
+	for _, mode := range []os.FileMode{0o666, 0o620, 0o602} {
+		write(mode)
+		_, err := flags.client()
+		if err == nil || !strings.Contains(err.Error(), "--insecure-http") || !strings.Contains(err.Error(), "write") {
+			t.Errorf("consent in a file of mode %o that others may write: %v, want a refusal saying so", mode, err)
+		}
+		if out, _ := runRoot(t, "config", "get-contexts"); strings.Contains(out, "allowed") {
+			t.Errorf("get-contexts shows a consent a file of mode %o gives:\n%s", mode, out)
+		}
+	}
+	// Another user's file: chown it where this test may, else stand in
+	// another user for this one.
+	write(0o600)
+	if os.Geteuid() == 0 {
+		if err := os.Chown(cfgPath, 4242, 4242); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		me := os.Geteuid()
+		geteuid = func() int { return me + 1 }
+	}
+	if _, err := flags.client(); err == nil || !strings.Contains(err.Error(), "--insecure-http") || !strings.Contains(err.Error(), "user") {
+		t.Errorf("consent in another user's file: %v, want a refusal saying so", err)
+	}
+}

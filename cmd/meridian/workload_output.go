@@ -2,7 +2,9 @@ package main
 
 import (
 	"io"
+	"os"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"meridian.dev/meridian/internal/textsafe"
@@ -28,8 +30,20 @@ func workloadOutput(w io.Writer, raw bool) (out io.Writer, flush func() error) {
 	if raw || !stdoutTerminal(w) {
 		return w, func() error { return nil }
 	}
-	t := &termWriter{w: w}
+	t := &termWriter{w: w, bytewise: !utf8Locale()}
 	return t, t.Flush
+}
+
+// utf8Locale reports whether the locale (LC_ALL, else LC_CTYPE, else
+// LANG) names a UTF-8 character set, as a terminal that reads UTF-8 is
+// set up to. None set is the C locale: a terminal of bytes.
+func utf8Locale() bool {
+	for _, v := range []string{"LC_ALL", "LC_CTYPE", "LANG"} {
+		if s := strings.ToLower(os.Getenv(v)); s != "" {
+			return strings.Contains(s, "utf-8") || strings.Contains(s, "utf8")
+		}
+	}
+	return false
 }
 
 // termWriter writes what is written to it on to w with each character that
@@ -45,12 +59,19 @@ func workloadOutput(w io.Writer, raw bool) (out io.Writer, flush func() error) {
 // output arrives in pages and in a stream's reads) is judged whole, so a
 // C1 control or an override split in two is escaped like one that is not.
 // It holds back at most utf8.UTFMax-1 bytes.
+//
+// A terminal that reads bytes rather than UTF-8 (an 8-bit one: xterm in
+// a Latin-1 locale) takes each byte 0x80 to 0x9F as a C1 control, 0x9B as
+// CSI, also where it continues a UTF-8 character ("\u00db" is C3 9B). With
+// bytewise, a character whose UTF-8 holds such a byte is written escaped
+// too (\u00db); the others (Latin-1's letters, most of every script) stay.
 type termWriter struct {
-	w    io.Writer
-	pend [utf8.UTFMax]byte
-	np   int
-	in   []byte // pend and the write's bytes, when pend holds some
-	out  []byte
+	w        io.Writer
+	bytewise bool
+	pend     [utf8.UTFMax]byte
+	np       int
+	in       []byte // pend and the write's bytes, when pend holds some
+	out      []byte
 }
 
 // Write writes p on, escaped; it returns len(p) when w took all of it.
@@ -60,7 +81,7 @@ func (t *termWriter) Write(p []byte) (int, error) {
 		t.in = append(append(t.in[:0], t.pend[:t.np]...), p...)
 		data = t.in
 	}
-	out, rest := appendTermSafe(t.out[:0], data, false)
+	out, rest := appendTermSafe(t.out[:0], data, false, t.bytewise)
 	t.out = out
 	if len(out) > 0 {
 		if _, err := t.w.Write(out); err != nil {
@@ -84,7 +105,7 @@ func (t *termWriter) Flush() error {
 	if t.np == 0 {
 		return nil
 	}
-	out, _ := appendTermSafe(nil, t.pend[:t.np], true)
+	out, _ := appendTermSafe(nil, t.pend[:t.np], true, t.bytewise)
 	t.np = 0
 	_, err := t.w.Write(out)
 	return err
@@ -92,8 +113,10 @@ func (t *termWriter) Flush() error {
 
 // appendTermSafe appends b to dst escaped as termWriter writes it. Unless
 // final, a character cut off at the end of b is not written but returned
-// as rest, to be judged with the bytes that follow it.
-func appendTermSafe(dst, b []byte, final bool) (out, rest []byte) {
+// as rest, to be judged with the bytes that follow it. With bytewise, a
+// character whose UTF-8 holds a byte an 8-bit terminal reads as a C1
+// control is escaped too.
+func appendTermSafe(dst, b []byte, final, bytewise bool) (out, rest []byte) {
 	for i := 0; i < len(b); {
 		c := b[i]
 		if c < utf8.RuneSelf {
@@ -114,6 +137,8 @@ func appendTermSafe(dst, b []byte, final bool) (out, rest []byte) {
 			dst = append(dst, '\\', 'x', "0123456789abcdef"[c>>4], "0123456789abcdef"[c&0xf])
 		case textsafe.Unsafe(r):
 			dst = appendEscapedRune(dst, r)
+		case bytewise && holdsC1Byte(b[i+1:i+n]):
+			dst = appendEscapedRuneASCII(dst, r)
 		default:
 			dst = append(dst, b[i:i+n]...)
 		}
@@ -125,9 +150,30 @@ func appendTermSafe(dst, b []byte, final bool) (out, rest []byte) {
 // appendEscapedRune appends r as Go writes it inside a quoted rune: \x1b,
 // \a, \u009b, \u202e.
 func appendEscapedRune(dst []byte, r rune) []byte {
-	q := strconv.AppendQuoteRune(dst, r)
+	return unquoteLast(dst, strconv.AppendQuoteRune(dst, r))
+}
+
+// appendEscapedRuneASCII appends r as Go writes it inside a quoted rune
+// in ASCII: \u00db, \U0001f600.
+func appendEscapedRuneASCII(dst []byte, r rune) []byte {
+	return unquoteLast(dst, strconv.AppendQuoteRuneToASCII(dst, r))
+}
+
+// unquoteLast drops the quotes of the rune q appended to dst.
+func unquoteLast(dst, q []byte) []byte {
 	// Drop the quotes: q is dst, then 'ESCAPE'.
 	n := len(q) - len(dst)
 	copy(q[len(dst):], q[len(dst)+1:len(dst)+n-1])
 	return q[:len(q)-2]
+}
+
+// holdsC1Byte reports whether a UTF-8 character's continuation bytes hold
+// one an 8-bit terminal reads as a C1 control (0x80 to 0x9F).
+func holdsC1Byte(cont []byte) bool {
+	for _, c := range cont {
+		if c <= 0x9f {
+			return true
+		}
+	}
+	return false
 }

@@ -40,6 +40,7 @@ func openPTY(t *testing.T) (ctl, tty *os.File) {
 // override, and writing to a pipe sends the output as it is.
 func TestLogsOnARealTerminal(t *testing.T) {
 	t.Setenv("MERIDIAN_CONFIG", t.TempDir()+"/none.yaml")
+	utf8Terminal(t)
 	ctl, tty := openPTY(t)
 	if !stdoutTerminal(tty) {
 		t.Fatal("a pseudo-terminal is not taken for a terminal")

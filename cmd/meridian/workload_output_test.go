@@ -191,6 +191,7 @@ func pagedLogServer(t *testing.T, out string, page int) *httptest.Server {
 // reading) and with --raw it is written byte for byte.
 func TestLogsEscapedOnATerminal(t *testing.T) {
 	t.Setenv("MERIDIAN_CONFIG", t.TempDir()+"/none.yaml")
+	utf8Terminal(t)
 	job := t.TempDir() + "/job.yaml"
 	if err := os.WriteFile(job, []byte("kind: TrainingJob\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -238,5 +239,60 @@ func TestLogsEscapedOnATerminal(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// utf8Terminal sets the locale of a terminal that reads UTF-8.
+func utf8Terminal(t *testing.T) {
+	t.Setenv("LC_ALL", "")
+	t.Setenv("LC_CTYPE", "")
+	t.Setenv("LANG", "C.UTF-8")
+}
+
+// TestEightBitTerminalNoC1Bytes: a terminal that reads bytes, not UTF-8
+// (xterm in a Latin-1 or the C locale), takes each byte 0x80 to 0x9F as a
+// C1 control, also inside a UTF-8 character: "\u00db2J" is C3 9B 32 4A, Ã
+// then CSI 2 J, which clears the screen. Before, such characters went to
+// every terminal as they are. In a locale that names no UTF-8 they are
+// written escaped; in a UTF-8 one, and to a pipe, they stay.
+func TestEightBitTerminalNoC1Bytes(t *testing.T) {
+	const in = "\u00db2J \u00d01;2|x\u009c \u201b31m \U0001f600 Z\u00fcrich \u00e9t\u00e9 \u5317\u4eac\n"
+	oldTerm := stdoutTerminal
+	t.Cleanup(func() { stdoutTerminal = oldTerm })
+	write := func() string {
+		var out bytes.Buffer
+		stdoutTerminal = func(w io.Writer) bool { return w == io.Writer(&out) }
+		w, flush := workloadOutput(&out, false)
+		for i := range len(in) {
+			w.Write([]byte(in[i : i+1])) // a character cut at every byte
+		}
+		flush()
+		return out.String()
+	}
+	for _, env := range [][3]string{{"", "", ""}, {"", "", "C"}, {"", "", "en_US.ISO-8859-1"}, {"C", "", "en_US.UTF-8"}, {"", "POSIX", "C.UTF-8"}} {
+		t.Setenv("LC_ALL", env[0])
+		t.Setenv("LC_CTYPE", env[1])
+		t.Setenv("LANG", env[2])
+		got := write()
+		for i := 0; i < len(got); i++ {
+			if c := got[i]; c >= 0x80 && c <= 0x9f {
+				t.Errorf("locale %q: the terminal is sent byte %#x at %d: %q", env, c, i, got)
+				break
+			}
+		}
+		if want := `\u00db2J \u00d01;2|x\u009c \u201b31m`; !strings.HasPrefix(got, want) {
+			t.Errorf("locale %q: %q, want it to start %q", env, got, want)
+		}
+		if !strings.Contains(got, "Z\u00fcrich \u00e9t\u00e9") {
+			t.Errorf("locale %q: letters without such a byte escaped: %q", env, got)
+		}
+	}
+	for _, env := range [][3]string{{"", "", "C.UTF-8"}, {"", "en_GB.utf8", "C"}, {"de_DE.UTF-8", "", ""}} {
+		t.Setenv("LC_ALL", env[0])
+		t.Setenv("LC_CTYPE", env[1])
+		t.Setenv("LANG", env[2])
+		if got, want := write(), strings.Replace(in, "\u009c", `\u009c`, 1); got != want {
+			t.Errorf("locale %q (UTF-8): %q, want %q", env, got, want)
+		}
 	}
 }

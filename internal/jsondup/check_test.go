@@ -168,3 +168,76 @@ func TestStructFieldsAsDecoder(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyNotUTF8: encoding/json reads each byte of a key that is not
+// UTF-8 as U+FFFD, so "\xff" and "\xfe" (and "\ufffd") are one key of a
+// map to it, the last one given winning, where a proxy or a log in front
+// of the server may keep the first. Before, the bytes were compared as
+// they are and the key given twice went through.
+func TestKeyNotUTF8(t *testing.T) {
+	for _, body := range []string{
+		"{\"labels\":{\"\xff\":\"a\",\"\xfe\":\"b\"}}",
+		"{\"labels\":{\"\xff\":\"a\",\"\\ufffd\":\"b\"}}",
+		"{\"labels\":{\"x\xed\xa0\":\"a\",\"x\xfe\xfe\":\"b\"}}",
+	} {
+		var v checkRequest
+		if err := json.Unmarshal([]byte(body), &v); err != nil || len(v.Labels) != 1 {
+			t.Fatalf("%q: the decoder reads %d labels (%v); the test wants it to read one", body, len(v.Labels), err)
+		}
+		if got := Check([]byte(body), reflect.TypeFor[checkRequest]()); got.Kind != Twice || !strings.HasPrefix(got.Path, "labels.") {
+			t.Errorf("Check %q: %+v, want a key given twice", body, got)
+		}
+		if got := Key([]byte(body)); !strings.HasPrefix(got, "labels.") {
+			t.Errorf("Key %q: %q, want a key given twice", body, got)
+		}
+	}
+	// Keys of valid UTF-8 are still compared as they are.
+	if got := Check([]byte(`{"labels":{"é":"a","e":"b"}}`), reflect.TypeFor[checkRequest]()); got != (Problem{}) {
+		t.Errorf("distinct keys: %+v", got)
+	}
+}
+
+// lowerKey is a map key read through UnmarshalText, which lowercases it.
+type lowerKey string
+
+func (k *lowerKey) UnmarshalText(b []byte) error {
+	*k = lowerKey(strings.ToLower(string(b)))
+	return nil
+}
+
+type parsedKeys struct {
+	ByNumber map[int]string      `json:"byNumber"`
+	ByUint   map[uint8]string    `json:"byUint"`
+	ByText   map[lowerKey]string `json:"byText"`
+}
+
+// TestMapKeysAsParsed: encoding/json parses the keys of a map of integers
+// (strconv: "1", "01" and "+1" are 1) and hands those of a map whose key
+// type reads text (encoding.TextUnmarshaler) to that type, so keys
+// spelled apart can be one key to it, the last one given winning. Before,
+// they were compared as the text they are and the key given twice went
+// through.
+func TestMapKeysAsParsed(t *testing.T) {
+	typ := reflect.TypeFor[parsedKeys]()
+	for _, c := range []struct {
+		in   string
+		want Problem
+	}{
+		{`{"byNumber":{"1":"a","01":"b"}}`, Problem{Twice, "byNumber.01", ""}},
+		{`{"byNumber":{"+1":"a","1":"b"}}`, Problem{Twice, "byNumber.1", ""}},
+		{`{"byUint":{"7":"a","007":"b"}}`, Problem{Twice, "byUint.007", ""}},
+		{`{"byText":{"Site":"a","SITE":"b"}}`, Problem{Twice, "byText.SITE", ""}},
+		{`{"byNumber":{"1":"a","10":"b","-1":"c"},"byText":{"a":"1","b":"2"}}`, Problem{}},
+		// Not a number: the decoder refuses it.
+		{`{"byNumber":{"x":"a","y":"b"}}`, Problem{}},
+	} {
+		var v parsedKeys
+		err := json.Unmarshal([]byte(c.in), &v)
+		if c.want.Kind == Twice && (err != nil || len(v.ByNumber)+len(v.ByUint)+len(v.ByText) != 1) {
+			t.Fatalf("%s: the decoder reads %+v (%v); the test wants one key", c.in, v, err)
+		}
+		if got := Check([]byte(c.in), typ); got != c.want {
+			t.Errorf("%s: %+v, want %+v", c.in, got, c.want)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Key looks through the JSON value at the start of b for an
@@ -61,7 +62,9 @@ type Problem struct {
 // included. encoding/json matches keys to fields regardless of case, so
 // {"Site": ...} fills "site", where a proxy, a policy check or a log in
 // front of the server reads a key it does not know. A map's keys are its
-// own, any spelling, and two differing only in case are two keys; a
+// own, any spelling, and two differing only in case are two keys (those
+// the decoder parses, of integers or of a type that reads text, are
+// compared as parsed: "1" and "01" are one key); a
 // value whose type decodes itself (json.Unmarshaler,
 // encoding.TextUnmarshaler) or an interface is not looked into, nor is
 // the text of a string (a document sent as YAML or JSON text).
@@ -131,7 +134,9 @@ func (s *keyScanner) str(decode bool) (v []byte, ok bool) {
 			if !decode {
 				return nil, true
 			}
-			if plain {
+			// The decoder reads each byte that is not UTF-8 as U+FFFD:
+			// "\xff" and "\xfe" are one key of a map to it.
+			if plain && utf8.Valid(raw) {
 				return raw[1 : len(raw)-1], true
 			}
 			var out string
@@ -244,7 +249,11 @@ func (s *keyScanner) member() (path string, ok bool) {
 	s.i++
 	top := &s.stack[len(s.stack)-1]
 	top.key = k
-	if s.seen(top, k) {
+	same := k // the key as the decoder tells keys apart
+	if top.exact && top.shape.key != nil {
+		same = parsedKey(top.shape.key, k)
+	}
+	if s.seen(top, same) {
 		s.problem = Problem{Kind: Twice}
 		return s.path(), true
 	}

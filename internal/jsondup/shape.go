@@ -4,8 +4,10 @@ import (
 	"cmp"
 	"encoding"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"unicode"
@@ -20,6 +22,10 @@ type shape struct {
 	fields map[string]*shape // a struct's, by their JSON names; nil for a map or a list
 	folded map[string]string // a struct's JSON names, by foldKey
 	elem   *shape
+	// key is a map's key type when the decoder parses its keys (integers,
+	// a type that reads text) rather than taking the text they are; nil
+	// otherwise.
+	key reflect.Type
 }
 
 func (sh *shape) elemShape() *shape {
@@ -84,6 +90,9 @@ func shapeOf(t reflect.Type, made map[reflect.Type]*shape) *shape {
 		return shapeOf(t.Elem(), made)
 	case reflect.Map:
 		sh := &shape{}
+		if kt := t.Key(); kt.Kind() != reflect.String || reflect.PointerTo(kt).Implements(textUnmarshaler) {
+			sh.key = kt
+		}
 		made[t] = sh
 		sh.elem = shapeOf(t.Elem(), made)
 		return sh
@@ -216,4 +225,28 @@ func validTag(s string) bool {
 		}
 	}
 	return true
+}
+
+// parsedKey is k as a map of key type kt holds it, in a form equal for
+// keys the decoder reads as one ("1", "01" and "+1" of a map of
+// integers); k itself when the decoder cannot read it (and refuses it).
+func parsedKey(kt reflect.Type, k []byte) []byte {
+	if reflect.PointerTo(kt).Implements(textUnmarshaler) {
+		v := reflect.New(kt)
+		if v.Interface().(encoding.TextUnmarshaler).UnmarshalText(k) != nil {
+			return k
+		}
+		return fmt.Appendf(nil, "%#v", v.Elem().Interface())
+	}
+	switch kt.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		if n, err := strconv.ParseInt(string(k), 10, 64); err == nil {
+			return strconv.AppendInt(nil, n, 10)
+		}
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		if n, err := strconv.ParseUint(string(k), 10, 64); err == nil {
+			return strconv.AppendUint(nil, n, 10)
+		}
+	}
+	return k
 }
