@@ -86,6 +86,24 @@ func (w *resourceWitness) confirmed(ctx context.Context, log store.Store, tenant
 	return w.latest[k] == r.Hash, nil
 }
 
+// readOn reads the register records sealed since the last read: a reader
+// calls it after listing the rows it confirms, so that a row put back to
+// an earlier version after an update is held to the update's record, not
+// to the earlier one this server read before (the rows are listed first:
+// a record newer than a row listed is an update that came in between,
+// which the caller reads again).
+func (w *resourceWitness) readOn(ctx context.Context, log store.Store) error {
+	if w == nil || w.chain == nil {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.catchUp(ctx, log); err != nil {
+		return fmt.Errorf("read the register records of the audit log: %w", err)
+	}
+	return nil
+}
+
 // refusal is the error for r once it is still not confirmed after a
 // second read.
 func (w *resourceWitness) refusal(tenant string, r *store.Resource) error {

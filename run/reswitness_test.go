@@ -102,13 +102,21 @@ func TestRegisteredResourceWrittenOutsideMeridian(t *testing.T) {
 		t.Fatalf("registry once restored: %v", err)
 	}
 
-	// (c) An earlier genuine version put back over an update.
+	// (c) An earlier genuine version put back over an update, read by a
+	// new server and by one that confirmed the earlier version before.
+	long := f.controller(with(f.st))
+	if _, err := long.registry(ctx, "t1"); err != nil {
+		t.Fatalf("registry of a running server: %v", err)
+	}
 	if _, err := c.Apply(ctx, "t1", []Document{labOrg("DE")}, true); err != nil {
 		t.Fatal(err)
 	}
 	deDoc, deHash := rowOf()
 	setRow(sgDoc, sgHash)
 	refused("an earlier version put back", "names "+deHash)
+	if _, err := long.registry(ctx, "t1"); err == nil || !strings.Contains(err.Error(), "names "+deHash) {
+		t.Errorf("an earlier version put back, read by a server that confirmed it before the update: %v, want a refusal naming %s", err, deHash)
+	}
 
 	// The tenant mends it by registering again: without --update it is a
 	// conflict with the row as it is; with it, a sealed record is written.

@@ -203,6 +203,11 @@ func (c *Controller) readRegistry(ctx context.Context, tenant string, replacing 
 	if err != nil {
 		return nil, &storeReadError{err}
 	}
+	if len(rows) > 0 {
+		if err := c.resWitness.readOn(ctx, c.cfg.Store); err != nil {
+			return nil, err
+		}
+	}
 	reg := &registry{rows: make(map[string]*store.Resource, len(rows))}
 	kept := make([]*store.Resource, 0, len(rows))
 	for _, r := range rows {
