@@ -70,8 +70,10 @@
 // complete the Job, whose controller then deletes the attempt's own pod:
 // a Job completes as the attempt's only if it counted no failed pod and
 // no pod of it failed or went away unfinished (completedWithout), a
-// queue's suspension aside; a failed Job of one pod, only if that pod was
-// not deleted before it ended (failedWithout). The marks the
+// queue's suspension aside; a failed Job, only if it ran no more pods than
+// its completions, by its own counts and by the pods seen, and a Job of
+// one pod only if that pod was not deleted before it ended
+// (failedWithout). The marks the
 // backend puts on a Job it finds lost or cancels are signed with a key
 // kept in the state directory (marks.go): a mark without a valid
 // signature is another's, which Status reports beside the attempt's state
