@@ -102,6 +102,10 @@ type jobStatus struct {
 	// Succeeded is how many pods of the Job the Job controller counted as
 	// succeeded: with Failed, no more than the Job runs (failedWithout).
 	Succeeded int32 `json:"succeeded,omitempty"`
+	// StartTime is when the Job controller started the Job, which it
+	// does only while the Job is not suspended: a queued Job that ended
+	// unstarted ran no pod of the attempt's (neverStarted).
+	StartTime *metav1.Time `json:"startTime,omitempty"`
 }
 
 // condition is the part that Job, Pod and Node conditions share.
@@ -426,6 +430,9 @@ func (j *apiJob) deepCopy() *apiJob {
 	out.Status.Active = j.Status.Active
 	out.Status.Failed = j.Status.Failed
 	out.Status.Succeeded = j.Status.Succeeded
+	if t := j.Status.StartTime; t != nil {
+		out.Status.StartTime = t.DeepCopy()
+	}
 	out.spreadCut = clonePtr(j.spreadCut)
 	out.spreadKept = clonePtr(j.spreadKept)
 	return out

@@ -182,3 +182,68 @@ func TestFailedJobWithACopiedPodIsLost(t *testing.T) {
 		})
 	}
 }
+
+// With a queue the attempt's Job is created suspended, and the Job
+// controller neither starts it nor makes a pod of it until the queue
+// admits it. Anyone who may create Pods in the namespace can make one
+// with every mark of the Job's while it waits, which the Job controller
+// counts: ending at once, it completed (or failed) the Job, which read as
+// the attempt's success (or failure) though it never ran. A Job that
+// ended unstarted is lost; one that was started, and so admitted, ends as
+// its pods did.
+func TestQueuedJobEndedBeforeItStartedIsLost(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		cond    string
+		exit    int
+		started bool
+		want    backend.State
+	}{
+		{"completed unstarted", jobComplete, 0, false, backend.Lost},
+		{"failed unstarted", jobFailed, 3, false, backend.Lost},
+		{"completed once started", jobComplete, 0, true, backend.Succeeded},
+		{"failed once started", jobFailed, 3, true, backend.Failed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeAPI(t)
+			b := f.start(t, func(s *catalog.BackendSpec) { s.QueueName = "q" })
+			ctx := testContext(t)
+			spec := secretSpec()
+			spec.Secret = nil
+			name, err := b.Submit(ctx, spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			job, _ := f.get("jobs", name)
+			uid := meta(job)["uid"].(string)
+			if st, err := b.Status(ctx, name); err != nil || st.State != backend.Pending {
+				t.Fatalf("Status = %+v, %v; want Pending, queued", st, err)
+			}
+			f.putWithUID("pods", endedPod(name+"-copy", "copy-uid", name, uid, "", tc.exit, false))
+			eventually(t, "the cache did not take the pod", func() bool {
+				j, ok := b.watch.job(name)
+				return ok && len(b.watch.podsOf(j)) == 1
+			})
+			status := map[string]any{"conditions": []any{map[string]any{"type": tc.cond, "status": "True"}}}
+			if tc.exit == 0 {
+				status["succeeded"] = 1
+			} else {
+				status["failed"] = 1
+			}
+			patch := map[string]any{"status": status}
+			if tc.started {
+				status["startTime"] = "2026-01-01T00:00:00Z"
+				patch["spec"] = map[string]any{"suspend": false}
+			}
+			f.changeJob(name, patch)
+			eventually(t, "the cache did not take the Job's end", func() bool {
+				j, ok := b.watch.job(name)
+				return ok && b.jobFinished(j)
+			})
+			st, err := b.Status(ctx, name)
+			if err != nil || st.State != tc.want || tc.want == backend.Lost && !strings.Contains(st.Reason, "never started") {
+				t.Fatalf("Status = %+v, %v; want %s", st, err, tc.want)
+			}
+		})
+	}
+}

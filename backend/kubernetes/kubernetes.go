@@ -1458,6 +1458,20 @@ func (b *Backend) failedWithout(job *apiJob, pods []*apiPod) string {
 	return ""
 }
 
+// neverStarted says, or "", why a Job that ended (condition cond) did not
+// run the attempt: with a queue (backend.queueName) the Job is created
+// suspended, and the Job controller makes no pod of it, nor starts it
+// (status.startTime), until the queue admits it. Anyone who may create
+// Pods in the namespace can make one with every mark of the Job's while
+// it waits, which the Job controller counts: ending at once, it completes
+// (or fails) the Job before it ever started.
+func (b *Backend) neverStarted(job *apiJob, cond string) string {
+	if b.queue == "" || job.Status.StartTime != nil || (cond != jobComplete && cond != jobFailed) {
+		return ""
+	}
+	return fmt.Sprintf("the attempt's Job is %s but was never started: its queue never admitted it, and the pods that ended it are not the attempt's", shown(cond))
+}
+
 // intString is *p in decimal, or "unset".
 func intString[T int32 | int64](p *T) string {
 	if p == nil {
@@ -1707,6 +1721,9 @@ func (b *Backend) jobState(ctx context.Context, job *apiJob, pods []*apiPod, str
 	for _, c := range job.Status.Conditions {
 		if c.Status != conditionTrue {
 			continue
+		}
+		if why := b.neverStarted(job, c.Type); why != "" {
+			return b.markLost(ctx, job, why)
 		}
 		switch c.Type {
 		case jobComplete:
