@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 
 	"meridian.dev/meridian/backend"
@@ -245,5 +246,49 @@ func TestQueuedJobEndedBeforeItStartedIsLost(t *testing.T) {
 				t.Fatalf("Status = %+v, %v; want %s", st, err, tc.want)
 			}
 		})
+	}
+}
+
+// The pods the backend remembers after they leave the cache (podGone) are
+// bounded: past maxCachedObjects, those of Jobs no longer in the cache go
+// first, and while every one remembered is of a Job still there, no more
+// are taken.
+func TestGonePodsAreBounded(t *testing.T) {
+	f := newFakeAPI(t)
+	b := f.start(t)
+	spec := secretSpec()
+	spec.Secret = nil
+	name, err := b.Submit(testContext(t), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, _ := f.get("jobs", name)
+	uid := types.UID(meta(job)["uid"].(string))
+	eventually(t, "the cache did not take the Job", func() bool { _, ok := b.watch.job(name); return ok })
+	w := b.watch
+	pod := func(i int) *apiPod {
+		p := &apiPod{}
+		p.Name = fmt.Sprintf("p%d", i)
+		p.UID = types.UID(p.Name)
+		return p
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i := range maxCachedObjects {
+		w.rememberGone("gone-job-uid", "gone-job", pod(i))
+	}
+	if w.goneCount != maxCachedObjects {
+		t.Fatalf("goneCount = %d; want %d", w.goneCount, maxCachedObjects)
+	}
+	// Those of a Job no longer in the cache go.
+	w.rememberGone(uid, name, pod(-1))
+	if w.goneCount != 1 || len(w.gone["gone-job-uid"].pods) != 0 {
+		t.Fatalf("goneCount = %d, the gone Job's %d; want 1, 0", w.goneCount, len(w.gone["gone-job-uid"].pods))
+	}
+	for i := range maxCachedObjects + 10 {
+		w.rememberGone(uid, name, pod(i))
+	}
+	if w.goneCount != maxCachedObjects {
+		t.Fatalf("goneCount = %d; want at most %d", w.goneCount, maxCachedObjects)
 	}
 }
