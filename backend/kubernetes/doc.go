@@ -7,9 +7,9 @@
 // Indexed Job with one pod per node. With backend.queueName the Job carries
 // Kueue's queue label and is created suspended; it is reported Pending
 // ("queued") until Kueue admits it. One that ends before the Job
-// controller ever started it (its startTime) ran no pod of the attempt's,
-// but a pod another made while it waited: the attempt is lost
-// (neverStarted).
+// controller started it (its startTime), or with a pod made before that,
+// ended by a pod another made while it waited, which the Job controller
+// counts: the attempt is lost (neverStarted).
 //
 // State comes from client-go informers (list once, then watch) over the
 // site's Jobs, their Pods and the Nodes that backend.nodeSelector picks:

@@ -188,10 +188,11 @@ func TestFailedJobWithACopiedPodIsLost(t *testing.T) {
 // controller neither starts it nor makes a pod of it until the queue
 // admits it. Anyone who may create Pods in the namespace can make one
 // with every mark of the Job's while it waits, which the Job controller
-// counts: ending at once, it completed (or failed) the Job, which read as
-// the attempt's success (or failure) though it never ran. A Job that
-// ended unstarted is lost; one that was started, and so admitted, ends as
-// its pods did.
+// counts: ending at once, it completed (or failed) the Job, unstarted or
+// as soon as the queue admitted it, which read as the attempt's success
+// (or failure) though it never ran. A Job that ended unstarted, or with a
+// pod made before it was started, is lost; one that was started, and so
+// admitted, ends as its pods did.
 func TestQueuedJobEndedBeforeItStartedIsLost(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -204,6 +205,8 @@ func TestQueuedJobEndedBeforeItStartedIsLost(t *testing.T) {
 		{"failed unstarted", jobFailed, 3, false, backend.Lost},
 		{"completed once started", jobComplete, 0, true, backend.Succeeded},
 		{"failed once started", jobFailed, 3, true, backend.Failed},
+		{"completed once started by a pod made before", jobComplete, 0, true, backend.Lost},
+		{"failed once started by a pod made before", jobFailed, 3, true, backend.Lost},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeAPI(t)
@@ -220,7 +223,13 @@ func TestQueuedJobEndedBeforeItStartedIsLost(t *testing.T) {
 			if st, err := b.Status(ctx, name); err != nil || st.State != backend.Pending {
 				t.Fatalf("Status = %+v, %v; want Pending, queued", st, err)
 			}
-			f.putWithUID("pods", endedPod(name+"-copy", "copy-uid", name, uid, "", tc.exit, false))
+			made := "2026-01-01T00:00:05Z" // after the start below
+			if strings.Contains(tc.name, "made before") {
+				made = "2025-12-31T23:59:59Z"
+			}
+			pod := endedPod(name+"-copy", "copy-uid", name, uid, "", tc.exit, false)
+			meta(pod)["creationTimestamp"] = made
+			f.putWithUID("pods", pod)
 			eventually(t, "the cache did not take the pod", func() bool {
 				j, ok := b.watch.job(name)
 				return ok && len(b.watch.podsOf(j)) == 1
@@ -242,7 +251,7 @@ func TestQueuedJobEndedBeforeItStartedIsLost(t *testing.T) {
 				return ok && b.jobFinished(j)
 			})
 			st, err := b.Status(ctx, name)
-			if err != nil || st.State != tc.want || tc.want == backend.Lost && !strings.Contains(st.Reason, "never started") {
+			if err != nil || st.State != tc.want || tc.want == backend.Lost && !strings.Contains(st.Reason, "never started") && !strings.Contains(st.Reason, "made before the Job was started") {
 				t.Fatalf("Status = %+v, %v; want %s", st, err, tc.want)
 			}
 		})

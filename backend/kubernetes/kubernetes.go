@@ -1461,15 +1461,29 @@ func (b *Backend) failedWithout(job *apiJob, pods []*apiPod) string {
 // neverStarted says, or "", why a Job that ended (condition cond) did not
 // run the attempt: with a queue (backend.queueName) the Job is created
 // suspended, and the Job controller makes no pod of it, nor starts it
-// (status.startTime), until the queue admits it. Anyone who may create
-// Pods in the namespace can make one with every mark of the Job's while
-// it waits, which the Job controller counts: ending at once, it completes
-// (or fails) the Job before it ever started.
-func (b *Backend) neverStarted(job *apiJob, cond string) string {
-	if b.queue == "" || job.Status.StartTime != nil || (cond != jobComplete && cond != jobFailed) {
+// (status.startTime, set again at each resumption), until the queue
+// admits it. Anyone who may create Pods in the namespace can make one
+// with every mark of the Job's while it waits, which the Job controller
+// counts: ending at once, it completes (or fails) the Job before it ever
+// started, or as soon as the queue admits it, with no pod of the
+// attempt's run. A Job that ended unstarted, or with a pod made before it
+// was last started, is not the attempt's end. (A Job of several pods that
+// a queue preempted after some of them ended has such pods of its own,
+// and reads lost too.)
+func (b *Backend) neverStarted(job *apiJob, cond string, pods []*apiPod) string {
+	if b.queue == "" || (cond != jobComplete && cond != jobFailed) {
 		return ""
 	}
-	return fmt.Sprintf("the attempt's Job is %s but was never started: its queue never admitted it, and the pods that ended it are not the attempt's", shown(cond))
+	start := job.Status.StartTime
+	if start == nil {
+		return fmt.Sprintf("the attempt's Job is %s but was never started: its queue never admitted it, and the pods that ended it are not the attempt's", shown(cond))
+	}
+	for _, p := range pods {
+		if p.CreationTimestamp.Before(start) {
+			return fmt.Sprintf("the attempt's Job is %s, but its pod %s was made before the Job was started (admitted by its queue)", shown(cond), shown(p.Name))
+		}
+	}
+	return ""
 }
 
 // intString is *p in decimal, or "unset".
@@ -1722,7 +1736,7 @@ func (b *Backend) jobState(ctx context.Context, job *apiJob, pods []*apiPod, str
 		if c.Status != conditionTrue {
 			continue
 		}
-		if why := b.neverStarted(job, c.Type); why != "" {
+		if why := b.neverStarted(job, c.Type, pods); why != "" {
 			return b.markLost(ctx, job, why)
 		}
 		switch c.Type {
