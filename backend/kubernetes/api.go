@@ -99,6 +99,13 @@ type jobStatus struct {
 	// Failed is how many pods of the Job the Job controller counted as
 	// failed, deleted unfinished among them (completedWithout).
 	Failed int32 `json:"failed,omitempty"`
+	// Succeeded is how many pods of the Job the Job controller counted as
+	// succeeded: with Failed, no more than the Job runs (failedWithout).
+	Succeeded int32 `json:"succeeded,omitempty"`
+	// StartTime is when the Job controller started the Job, which it
+	// does only while the Job is not suspended: a queued Job that ended
+	// unstarted ran no pod of the attempt's (neverStarted).
+	StartTime *metav1.Time `json:"startTime,omitempty"`
 }
 
 // condition is the part that Job, Pod and Node conditions share.
@@ -422,6 +429,10 @@ func (j *apiJob) deepCopy() *apiJob {
 	out.Status.Conditions = slices.Clone(j.Status.Conditions)
 	out.Status.Active = j.Status.Active
 	out.Status.Failed = j.Status.Failed
+	out.Status.Succeeded = j.Status.Succeeded
+	if t := j.Status.StartTime; t != nil {
+		out.Status.StartTime = t.DeepCopy()
+	}
 	out.spreadCut = clonePtr(j.spreadCut)
 	out.spreadKept = clonePtr(j.spreadKept)
 	return out

@@ -6,7 +6,10 @@
 // An attempt that needs more accelerators than one node offers becomes an
 // Indexed Job with one pod per node. With backend.queueName the Job carries
 // Kueue's queue label and is created suspended; it is reported Pending
-// ("queued") until Kueue admits it.
+// ("queued") until Kueue admits it. One that ends before the Job
+// controller started it (its startTime), or with a pod made before that,
+// ended by a pod another made while it waited, which the Job controller
+// counts: the attempt is lost (neverStarted).
 //
 // State comes from client-go informers (list once, then watch) over the
 // site's Jobs, their Pods and the Nodes that backend.nodeSelector picks:
@@ -70,8 +73,10 @@
 // complete the Job, whose controller then deletes the attempt's own pod:
 // a Job completes as the attempt's only if it counted no failed pod and
 // no pod of it failed or went away unfinished (completedWithout), a
-// queue's suspension aside; a failed Job of one pod, only if that pod was
-// not deleted before it ended (failedWithout). The marks the
+// queue's suspension aside; a failed Job, only if it ran no more pods than
+// its completions, by its own counts and by the pods seen, and a Job of
+// one pod only if that pod was not deleted before it ended
+// (failedWithout). The marks the
 // backend puts on a Job it finds lost or cancels are signed with a key
 // kept in the state directory (marks.go): a mark without a valid
 // signature is another's, which Status reports beside the attempt's state

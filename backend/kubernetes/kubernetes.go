@@ -1411,19 +1411,42 @@ func (b *Backend) completedWithout(ctx context.Context, job *apiJob, pods []*api
 	return "", false
 }
 
-// failedWithout says, or "", why a failed Job of one pod at a time cannot
-// be told to have failed by its own pod: a pod with every mark of the
-// Job's (completedWithout) that fails at once fails the Job (it runs no
-// retries), and the Job controller deletes the attempt's own pod,
-// unfinished; its exit code was read as the attempt's. A Job of one pod
-// that fails of its own has no pod deleted before it ended. (One of
-// several pods leaves the others deleted unfinished when it fails, and is
-// not judged so.)
+// failedWithout says, or "", why a failed Job cannot be told to have
+// failed by its own pods: a pod with every mark of the Job's
+// (completedWithout) that fails at once fails the Job (it runs no
+// retries), and the Job controller deletes the attempt's own pods,
+// unfinished; the copy's exit code was read as the attempt's. The
+// attempt's Job was submitted with no retries and as many pods as
+// completions, so it runs no more pods than that, a queue's suspension
+// aside: one more, in the Job's own counts (which the Job controller
+// keeps, and a restarted backend still reads) or among the pods seen
+// (ranPods), is another's. The Job controller sets Failed only once
+// every pod has ended, and the kubelet ends a deleted pod Failed: the
+// attempt's pod, deleted unfinished, then reads Failed in the cache until
+// it goes. A Job of one pod that fails of its own has no pod deleted
+// before it ended; one of several pods has the others deleted unfinished
+// when one fails, and is judged by the counts alone.
 func (b *Backend) failedWithout(job *apiJob, pods []*apiPod) string {
+	const lost = "the attempt's Job failed, but not by its own pods alone: "
+	runs := int64(ptr.Deref(job.Spec.Completions, 1))
+	if n := int64(job.Status.Failed) + int64(job.Status.Succeeded); n > runs {
+		return lost + fmt.Sprintf("the Job counted %d failed and %d succeeded pods, more than the %d it runs with no retries",
+			job.Status.Failed, job.Status.Succeeded, runs)
+	}
+	if ran := b.watch.ranPods(job, pods); int64(len(ran)) > runs {
+		slices.Sort(ran)
+		n := len(ran)
+		for i := range ran {
+			ran[i] = shown(ran[i])
+		}
+		if n > 4 {
+			ran = append(ran[:4], "…")
+		}
+		return lost + fmt.Sprintf("%d pods of the Job were seen (%s), more than the %d it runs with no retries", n, strings.Join(ran, ", "), runs)
+	}
 	if ptr.Deref(job.Spec.Parallelism, 1) != 1 {
 		return ""
 	}
-	const lost = "the attempt's Job failed, but not by its own pod alone: "
 	for _, p := range pods {
 		if p.DeletionTimestamp != nil && p.Status.Phase != podSucceeded && p.Status.Phase != podFailed {
 			return lost + fmt.Sprintf("its pod %s was deleted before it ended", shown(p.Name))
@@ -1431,6 +1454,34 @@ func (b *Backend) failedWithout(job *apiJob, pods []*apiPod) string {
 	}
 	if name := b.watch.unfinishedPod(job.UID); name != "" {
 		return lost + fmt.Sprintf("its pod %s went away before it ended", shown(name))
+	}
+	return ""
+}
+
+// neverStarted says, or "", why a Job that ended (condition cond) did not
+// run the attempt: with a queue (backend.queueName) the Job is created
+// suspended, and the Job controller makes no pod of it, nor starts it
+// (status.startTime, set again at each resumption), until the queue
+// admits it. Anyone who may create Pods in the namespace can make one
+// with every mark of the Job's while it waits, which the Job controller
+// counts: ending at once, it completes (or fails) the Job before it ever
+// started, or as soon as the queue admits it, with no pod of the
+// attempt's run. A Job that ended unstarted, or with a pod made before it
+// was last started, is not the attempt's end. (A Job of several pods that
+// a queue preempted after some of them ended has such pods of its own,
+// and reads lost too.)
+func (b *Backend) neverStarted(job *apiJob, cond string, pods []*apiPod) string {
+	if b.queue == "" || (cond != jobComplete && cond != jobFailed) {
+		return ""
+	}
+	start := job.Status.StartTime
+	if start == nil {
+		return fmt.Sprintf("the attempt's Job is %s but was never started: its queue never admitted it, and the pods that ended it are not the attempt's", shown(cond))
+	}
+	for _, p := range pods {
+		if p.CreationTimestamp.Before(start) {
+			return fmt.Sprintf("the attempt's Job is %s, but its pod %s was made before the Job was started (admitted by its queue)", shown(cond), shown(p.Name))
+		}
 	}
 	return ""
 }
@@ -1685,6 +1736,9 @@ func (b *Backend) jobState(ctx context.Context, job *apiJob, pods []*apiPod, str
 		if c.Status != conditionTrue {
 			continue
 		}
+		if why := b.neverStarted(job, c.Type, pods); why != "" {
+			return b.markLost(ctx, job, why)
+		}
 		switch c.Type {
 		case jobComplete:
 			why, unsure := b.completedWithout(ctx, job, pods)
@@ -1775,7 +1829,20 @@ func pendingReason(p *apiPod) string {
 // container.
 func failedStatus(c condition, pods []*apiPod) backend.Status {
 	st := backend.Status{State: backend.Failed, ExitCode: 1, Reason: strings.TrimSpace(c.Reason + ": " + c.Message)}
+	// A pod that failed undeleted first: the Job controller deletes the
+	// others of a Job that failed, and the kubelet's kill is their end.
+	ordered := make([]*apiPod, 0, len(pods))
 	for _, p := range pods {
+		if p.DeletionTimestamp == nil {
+			ordered = append(ordered, p)
+		}
+	}
+	for _, p := range pods {
+		if p.DeletionTimestamp != nil {
+			ordered = append(ordered, p)
+		}
+	}
+	for _, p := range ordered {
 		for _, cs := range p.Status.ContainerStatuses {
 			if t := cs.State.Terminated; cs.Name == ContainerName && t != nil && t.ExitCode != 0 {
 				st.ExitCode = int(t.ExitCode)

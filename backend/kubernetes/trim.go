@@ -165,7 +165,8 @@ func trimCached(obj runtime.Object, gpu string) runtime.Object {
 		if sel := keepKeys(sel.MatchLabels, uidLabels); sel != nil {
 			o.Spec.Selector = &jobSelector{MatchLabels: sel}
 		}
-		o.Status = jobStatus{Conditions: trimConditions(o.Status.Conditions, jobComplete, jobFailed), Active: o.Status.Active, Failed: o.Status.Failed}
+		o.Status = jobStatus{Conditions: trimConditions(o.Status.Conditions, jobComplete, jobFailed), Active: o.Status.Active, Failed: o.Status.Failed, Succeeded: o.Status.Succeeded,
+			StartTime: o.Status.StartTime}
 	case *apiPod:
 		trimMeta(&o.ObjectMeta)
 		// And what the pod requests of the GPU resource, to tell one

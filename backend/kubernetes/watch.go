@@ -62,6 +62,12 @@ type watcher struct {
 	// (controlledBy) that left the cache without being seen Succeeded
 	// (podGone), until the Job goes.
 	unfinished map[types.UID]unfinishedPod
+	// gone holds, by the UID of a Job, the UIDs of its pods (controlledBy)
+	// that left the cache, however they ended, a queue's suspension aside
+	// (podGone), until the Job goes: with those the cache holds, how many
+	// pods the Job ran (ranPods). goneCount is how many it holds in all.
+	gone      map[types.UID]gonePods
+	goneCount int
 	// suspendedPods holds the UIDs of pods whose deletion began while
 	// their Job was suspended (podEnding), until they go.
 	suspendedPods map[types.UID]struct{}
@@ -79,6 +85,13 @@ type unfinishedPod struct {
 	job, pod string
 }
 
+// gonePods are the pods of Job job that left the cache: their names by
+// UID.
+type gonePods struct {
+	job  string
+	pods map[types.UID]string
+}
+
 type downNode struct {
 	since time.Time
 	why   string
@@ -94,6 +107,7 @@ func newWatcher(b *Backend) *watcher {
 	w := &watcher{b: b, ctx: ctx, cancel: cancel, synced: make(chan struct{}),
 		failures: map[string]failure{}, broken: map[string]failure{}, down: map[string]downNode{},
 		unfinished: map[types.UID]unfinishedPod{}, suspendedPods: map[types.UID]struct{}{},
+		gone:    map[types.UID]gonePods{},
 		ledgers: map[string]*ledger{}}
 	for _, r := range []string{resourceJobs, resourcePods, resourceNodes} {
 		w.ledgers[r] = &ledger{kept: map[string]int64{}, maxBytes: maxCachedBytes}
@@ -546,6 +560,8 @@ func (w *watcher) jobDeleted(obj any) {
 	}
 	w.mu.Lock()
 	delete(w.unfinished, job.UID)
+	w.goneCount -= len(w.gone[job.UID].pods)
+	delete(w.gone, job.UID)
 	w.mu.Unlock()
 	b := w.b
 	rec, hasRec := b.record(job.Name)
@@ -878,12 +894,13 @@ func (w *watcher) podGone(p *apiPod) {
 	delete(w.suspendedPods, p.UID)
 	w.mu.Unlock()
 	uid, job := podsJob(p)
-	if suspended || p.Status.Phase == podSucceeded || uid == "" || w.jobSuspended(job, uid) {
+	if suspended || uid == "" || w.jobSuspended(job, uid) {
 		return
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if _, seen := w.unfinished[uid]; seen {
+	w.rememberGone(uid, job, p)
+	if _, seen := w.unfinished[uid]; seen || p.Status.Phase == podSucceeded {
 		return
 	}
 	if len(w.unfinished) >= maxCachedObjects {
@@ -897,6 +914,55 @@ func (w *watcher) podGone(p *apiPod) {
 		}
 	}
 	w.unfinished[uid] = unfinishedPod{job: job, pod: p.Name}
+}
+
+// rememberGone adds pod p to the pods of the Job name of UID uid that
+// left the cache (w.gone), with w.mu held. The memory is bounded as
+// podGone's: past maxCachedObjects pods, those of Jobs no longer in the
+// cache are dropped first.
+func (w *watcher) rememberGone(uid types.UID, name string, p *apiPod) {
+	pod := p.UID
+	if pod == "" {
+		pod = types.UID("name/" + p.Name)
+	}
+	if w.goneCount >= maxCachedObjects {
+		for k, g := range w.gone {
+			if j, ok := w.job(g.job); !ok || j.UID != k {
+				w.goneCount -= len(g.pods)
+				delete(w.gone, k)
+			}
+		}
+		if w.goneCount >= maxCachedObjects {
+			return
+		}
+	}
+	g, ok := w.gone[uid]
+	if !ok {
+		g = gonePods{job: name, pods: map[types.UID]string{}}
+		w.gone[uid] = g
+	}
+	if _, seen := g.pods[pod]; !seen {
+		g.pods[pod] = p.Name
+		w.goneCount++
+	}
+}
+
+// ranPods names the pods Job job ran, by what the cache holds (pods, its
+// podsOf) and the pods of it that left the cache (podGone), those deleted
+// by a queue's suspension aside, in no order.
+func (w *watcher) ranPods(job *apiJob, pods []*apiPod) []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []string
+	for _, name := range w.gone[job.UID].pods {
+		out = append(out, name)
+	}
+	for _, p := range pods {
+		if _, suspended := w.suspendedPods[p.UID]; !suspended || p.UID == "" {
+			out = append(out, p.Name)
+		}
+	}
+	return out
 }
 
 // podEnding notes a pod whose deletion has begun while its Job is
