@@ -60,10 +60,12 @@ func TestLogOfAPodMadeAgainUnderItsNameOnTheCluster(t *testing.T) {
 	}
 }
 
-// replacePod deletes the pod and makes another under its name on node c
-// (through the scheduler, which waits for the node to take pods),
-// not the Job's, that writes "planted output" and ends; it returns once
-// that pod has ended. The other pod is deleted when the test ends.
+// replacePod deletes the pod and makes another under its name on node c,
+// bound to it once the node is Ready (the scheduler, in a run of the whole
+// package, at times left the pod unscheduled for a minute after the node
+// tests), not the Job's, that writes "planted output" and ends; it
+// returns once that pod has ended. The other pod is deleted when the test
+// ends.
 func replacePod(t *testing.T, cs k8s.Interface, ns, name string) {
 	ctx := testCtx(t)
 	zero := int64(0)
@@ -83,10 +85,14 @@ func replacePod(t *testing.T, cs k8s.Interface, ns, name string) {
 		}
 		time.Sleep(100 * time.Millisecond) // polling interval
 	}
+	if err := waitNode(ctx, cs, nodeC, true); err != nil {
+		t.Errorf("node %s: %v", nodeC, err)
+		return
+	}
 	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec: corev1.PodSpec{
-			NodeSelector:                 map[string]string{"meridian.dev/site": "conformance"},
+			NodeName:                     nodeC,
 			RestartPolicy:                corev1.RestartPolicyNever,
 			AutomountServiceAccountToken: new(false),
 			Containers: []corev1.Container{{Name: kubernetes.ContainerName, Image: labImage,
