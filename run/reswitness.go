@@ -153,3 +153,21 @@ func (c *Controller) resourceIntact(ctx context.Context, tenant string, r *store
 	ok, err := c.resWitness.confirmed(ctx, c.cfg.Store, tenant, r)
 	return ok && err == nil
 }
+
+// confirmRow confirms r, a row of tenant's listed before the witness read
+// on (readOn), and returns it, or the row read again when an update came
+// in after the list (its record is newer than the row listed). A row not
+// as Meridian registered it is a *changedError (in an InputError).
+func (c *Controller) confirmRow(ctx context.Context, tenant string, r *store.Resource) (*store.Resource, error) {
+	ok, err := c.resWitness.confirmed(ctx, c.cfg.Store, tenant, r)
+	if err != nil || ok {
+		return r, err
+	}
+	if r, err = c.cfg.Store.GetResource(ctx, tenant, r.Kind, r.Name); err != nil {
+		return nil, &storeReadError{err}
+	}
+	if ok, err = c.resWitness.confirmed(ctx, c.cfg.Store, tenant, r); err == nil && !ok {
+		err = c.resWitness.refusal(tenant, r)
+	}
+	return r, err
+}

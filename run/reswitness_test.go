@@ -94,12 +94,19 @@ func TestRegisteredResourceWrittenOutsideMeridian(t *testing.T) {
 	}
 	setRow(usDoc, hashOf(usDoc))
 	refused("document and hash rewritten together", "its latest sealed register record names "+sgHash)
+	// The tenant's list shows the row, marked.
+	if rs, err := fresh().Resources(ctx, "t1"); err != nil || len(rs) != 1 || !strings.Contains(rs[0].ChangedOutsideMeridian, "outside Meridian") {
+		t.Errorf("the tenant's list of a row changed outside Meridian: %+v, %v; want it marked", rs, err)
+	}
 	// (b) The document rewritten, the hash left: refused by the row alone.
 	setRow(usDoc, sgHash)
 	refused("document rewritten under the registered hash", "hashes to")
 	setRow(sgDoc, sgHash)
 	if _, err := fresh().registry(ctx, "t1"); err != nil {
 		t.Fatalf("registry once restored: %v", err)
+	}
+	if rs, err := fresh().Resources(ctx, "t1"); err != nil || len(rs) != 1 || rs[0].ChangedOutsideMeridian != "" {
+		t.Errorf("the tenant's list once restored: %+v, %v; want it unmarked", rs, err)
 	}
 
 	// (c) An earlier genuine version put back over an update, read by a

@@ -776,17 +776,39 @@ type Resource struct {
 	SHA256    string          `json:"sha256"`
 	Spec      json.RawMessage `json:"resource"`
 	UpdatedAt string          `json:"updatedAt"`
+	// ChangedOutsideMeridian, when set, says why the row is not what
+	// Meridian registered (resourceWitness): requests over it are refused
+	// until it is registered again.
+	ChangedOutsideMeridian string `json:"changedOutsideMeridian,omitempty"`
 }
 
-// Resources lists a tenant's registered organisations and datasets.
+// Resources lists a tenant's registered organisations and datasets, each
+// confirmed as registered or marked changed outside Meridian.
 func (c *Controller) Resources(ctx context.Context, tenant string) ([]Resource, error) {
 	rows, err := c.cfg.Store.ListResources(ctx, tenant, "")
 	if err != nil {
 		return nil, err
 	}
+	if len(rows) > 0 {
+		if err := c.resWitness.readOn(ctx, c.cfg.Store); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]Resource, 0, len(rows))
 	for _, r := range rows {
-		out = append(out, Resource{Kind: r.Kind, Name: r.Name, Version: r.Version, SHA256: r.Hash, Spec: r.Doc, UpdatedAt: r.UpdatedAt.UTC().Format("2006-01-02T15:04:05Z")})
+		got, err := c.confirmRow(ctx, tenant, r)
+		var changed *changedError
+		if err != nil && !errors.As(err, &changed) {
+			return nil, err
+		}
+		if got != nil {
+			r = got
+		}
+		res := Resource{Kind: r.Kind, Name: r.Name, Version: r.Version, SHA256: r.Hash, Spec: r.Doc, UpdatedAt: r.UpdatedAt.UTC().Format("2006-01-02T15:04:05Z")}
+		if changed != nil {
+			res.ChangedOutsideMeridian = changed.msg
+		}
+		out = append(out, res)
 	}
 	return out, nil
 }

@@ -210,17 +210,10 @@ func (c *Controller) readRegistry(ctx context.Context, tenant string, replacing 
 	}
 	reg := &registry{rows: make(map[string]*store.Resource, len(rows))}
 	kept := make([]*store.Resource, 0, len(rows))
-	for _, r := range rows {
-		ok, err := c.resWitness.confirmed(ctx, c.cfg.Store, tenant, r)
-		if err == nil && !ok {
-			// Updated since the list was read (its record is newer than
-			// the row listed): read it again, once.
-			if r, err = c.cfg.Store.GetResource(ctx, tenant, r.Kind, r.Name); err != nil {
-				return nil, &storeReadError{err}
-			}
-			if ok, err = c.resWitness.confirmed(ctx, c.cfg.Store, tenant, r); err == nil && !ok {
-				err = c.resWitness.refusal(tenant, r)
-			}
+	for _, listed := range rows {
+		r, err := c.confirmRow(ctx, tenant, listed)
+		if r == nil {
+			r = listed
 		}
 		var changed *changedError
 		if errors.As(err, &changed) && replacing[r.Kind+"/"+r.Name] {
