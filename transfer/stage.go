@@ -482,15 +482,6 @@ func (c *copier) missing(ctx context.Context, chunks []dataset.ChunkRef) ([]Obje
 			out = append(out, o)
 		}
 	}
-	// A chunk at the site counts only once it authenticates: a byte flipped
-	// by the host must not pass for "already there".
-	bad, err := c.each(ctx, present, true, func(ctx context.Context, o Object, buf *[]byte) error {
-		_, err := dataset.ReadChunk(ctx, c.cr.Dst, c.cr.Sealer, name, *o.Chunk, (*buf)[:0])
-		return err
-	})
-	if err != nil {
-		return nil, 0, err
-	}
 	// So does one of c.pending that the manifest does not name, which the
 	// listing shows: it is confirmed, but neither removed nor sent again.
 	var others []Object
@@ -503,14 +494,29 @@ func (c *copier) missing(ctx context.Context, chunks []dataset.ChunkRef) ([]Obje
 			others = append(others, o)
 		}
 	}
-	badOthers, err := c.each(ctx, others, true, func(ctx context.Context, o Object, buf *[]byte) error {
+	// A chunk at the site counts only once it authenticates: a byte flipped
+	// by the host must not pass for "already there". Both are read in one
+	// pass; the damaged ones the manifest names go (below), the others
+	// stay, unconfirmed.
+	checked := append(slices.Clip(present), others...)
+	failed, err := c.each(ctx, checked, true, func(ctx context.Context, o Object, buf *[]byte) error {
 		_, err := dataset.ReadChunk(ctx, c.cr.Dst, c.cr.Sealer, name, *o.Chunk, (*buf)[:0])
 		return err
 	})
 	if err != nil {
 		return nil, 0, err
 	}
-	if err := c.confirmReappeared(ctx, append(slices.Clip(present), others...), append(slices.Clip(bad), badOthers...)); err != nil {
+	other := make(map[string]bool, len(others))
+	for _, o := range others {
+		other[o.Key] = true
+	}
+	var bad []Object
+	for _, o := range failed {
+		if !other[o.Key] {
+			bad = append(bad, o)
+		}
+	}
+	if err := c.confirmReappeared(ctx, checked, failed); err != nil {
 		return nil, 0, err
 	}
 	// An object of the wrong length under a chunk's name is damaged too,

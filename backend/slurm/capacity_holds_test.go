@@ -6,11 +6,9 @@ import (
 	"testing"
 )
 
-// heldByHolds is how many bytes a tally holds once this server's running
-// jobs are noted on n distinct nodes and the first node of the partition
-// is counted, and the capacity that node counted (to check the holds
-// still count).
-func heldByHolds(n int) (held int64, got int) {
+// tallyBytes is how many bytes a tally holds once fill has noted what it
+// notes of n distinct node names, and the capacity it counts then.
+func tallyBytes(n int, fill func(t *capTally, names []string)) (held int64, got int) {
 	names := make([]string, n)
 	for i := range names {
 		names[i] = "gpu-node-" + strconv.Itoa(i)
@@ -19,17 +17,26 @@ func heldByHolds(n int) (held int64, got int) {
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	t := newCapTally()
-	for _, name := range names {
-		t.hold(name, 2)
-	}
-	t.hold(names[n/2], 3) // a second job on one node adds to its hold
-	t.node(true, capNode{name: names[n/2], takesJobs: true, total: 8, used: 5})
+	fill(t, names)
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	got = t.total()
 	runtime.KeepAlive(t)
 	runtime.KeepAlive(names)
 	return int64(after.HeapAlloc) - int64(before.HeapAlloc), got
+}
+
+// heldByHolds is tallyBytes once this server's running jobs are noted on
+// n distinct nodes and the first node of the partition is counted (to
+// check the holds still count).
+func heldByHolds(n int) (held int64, got int) {
+	return tallyBytes(n, func(t *capTally, names []string) {
+		for _, name := range names {
+			t.hold(name, 2)
+		}
+		t.hold(names[n/2], 3) // a second job on one node adds to its hold
+		t.node(true, capNode{name: names[n/2], takesJobs: true, total: 8, used: 5})
+	})
 }
 
 // TestCapacityHoldsCompact: at the bound on the nodes of this server's

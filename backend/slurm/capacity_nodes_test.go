@@ -1,39 +1,25 @@
 package slurm
 
 import (
-	"runtime"
-	"strconv"
 	"testing"
 )
 
-// heldByNodes is how many bytes a tally holds once n distinct nodes of
-// the partition are listed (one of them twice, and one holding an own
+// heldByNodes is tallyBytes once n distinct nodes of the partition are
+// listed (one of them twice, and one holding an own
 // job's GRES), before they are counted, and the capacity counted then.
 func heldByNodes(n int) (held int64, got int) {
-	names := make([]string, n)
-	for i := range names {
-		names[i] = "gpu-node-" + strconv.Itoa(i)
-	}
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	t := newCapTally()
-	t.hold(names[n/2], 4)
-	for i, name := range names {
-		used := 8
-		if i == n/2 || i == n/3 {
-			used = 5
+	return tallyBytes(n, func(t *capTally, names []string) {
+		t.hold(names[n/2], 4)
+		for i, name := range names {
+			used := 8
+			if i == n/2 || i == n/3 {
+				used = 5
+			}
+			t.node(true, capNode{name: name, takesJobs: true, total: 8, used: used})
 		}
-		t.node(true, capNode{name: name, takesJobs: true, total: 8, used: used})
-	}
-	// n/3 again, all free: a node is counted once, its lower figure.
-	t.node(true, capNode{name: names[n/3], takesJobs: true, total: 8, used: 0})
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	got = t.total()
-	runtime.KeepAlive(t)
-	runtime.KeepAlive(names)
-	return int64(after.HeapAlloc) - int64(before.HeapAlloc), got
+		// n/3 again, all free: a node is counted once, its lower figure.
+		t.node(true, capNode{name: names[n/3], takesJobs: true, total: 8, used: 0})
+	})
 }
 
 // TestCapacityNodesCompact: at the bound on the nodes of the partition
