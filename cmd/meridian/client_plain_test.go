@@ -15,12 +15,7 @@ import (
 // --insecure-http and MERIDIAN_INSECURE_HTTP=1 are as before, and so is
 // client.json, which `meridian serve` wrote for its own listener.
 func TestClientRefusesPlainHTTPToAnotherHost(t *testing.T) {
-	dir := t.TempDir()
-	t.Setenv("MERIDIAN_CONFIG", filepath.Join(dir, "none.yaml"))
-	t.Setenv("MERIDIAN_SERVER", "")
-	t.Setenv("MERIDIAN_TOKEN", "")
-	t.Setenv("MERIDIAN_TLS_FINGERPRINT", "")
-	t.Setenv("MERIDIAN_INSECURE_HTTP", "")
+	dir := filepath.Dir(isolatedConfig(t))
 	home := filepath.Join(dir, "home")
 	os.MkdirAll(home, 0o700)
 	t.Setenv("MERIDIAN_HOME", home)

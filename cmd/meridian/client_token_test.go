@@ -14,11 +14,7 @@ import (
 // answered. A configured token now goes only to its own server; for
 // another the CLI asks for --token and sends nothing.
 func TestClientTokenOnlyForItsServer(t *testing.T) {
-	dir := t.TempDir()
-	t.Setenv("MERIDIAN_CONFIG", filepath.Join(dir, "config.yaml"))
-	t.Setenv("MERIDIAN_SERVER", "")
-	t.Setenv("MERIDIAN_TOKEN", "")
-	t.Setenv("MERIDIAN_TLS_FINGERPRINT", "")
+	dir := filepath.Dir(isolatedConfig(t))
 	home := filepath.Join(dir, "home")
 	os.MkdirAll(home, 0o700)
 	t.Setenv("MERIDIAN_HOME", home)

@@ -16,16 +16,7 @@ import (
 // as before, a server set later (by set-context or by hand) drops it, and
 // an https:// context has nothing to allow.
 func TestContextRecordsPlainHTTPConsent(t *testing.T) {
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "config.yaml")
-	t.Setenv("MERIDIAN_CONFIG", cfgPath)
-	t.Setenv("MERIDIAN_SERVER", "")
-	t.Setenv("MERIDIAN_TOKEN", "")
-	t.Setenv("MERIDIAN_TLS_FINGERPRINT", "")
-	t.Setenv("MERIDIAN_INSECURE_HTTP", "")
-	t.Setenv("MERIDIAN_HOME", filepath.Join(dir, "home"))
-	contextFlag = ""
-	t.Cleanup(func() { contextFlag = "" })
+	cfgPath := isolatedConfig(t)
 
 	const lab = "http://lab.example:7420"
 	refused := func(what string, f *clientFlags) {
@@ -131,20 +122,11 @@ func TestContextRecordsPlainHTTPConsent(t *testing.T) {
 // and a token given by flag or MERIDIAN_TOKEN was sent in clear to the
 // server named with it, where without the file it is refused.
 func TestPlainHTTPConsentOnlyFromOwnFile(t *testing.T) {
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "config.yaml")
-	t.Setenv("MERIDIAN_CONFIG", cfgPath)
-	t.Setenv("MERIDIAN_SERVER", "")
-	t.Setenv("MERIDIAN_TOKEN", "")
-	t.Setenv("MERIDIAN_TLS_FINGERPRINT", "")
-	t.Setenv("MERIDIAN_INSECURE_HTTP", "")
-	t.Setenv("MERIDIAN_HOME", filepath.Join(dir, "home"))
-	contextFlag = ""
-	t.Cleanup(func() { contextFlag = "" })
+	cfgPath := isolatedConfig(t)
 	defer func(f func() int) { geteuid = f }(geteuid)
 
 	const lab = "http://lab.example:7420"
-	consent := "currentContext: lab\ncontexts:\n  - name: lab\n    server: " + lab + "\n    tokenFile: " + filepath.Join(dir, "none") + "\n    insecureHTTP: " + lab + "\n"
+	consent := "currentContext: lab\ncontexts:\n  - name: lab\n    server: " + lab + "\n    tokenFile: " + filepath.Join(filepath.Dir(cfgPath), "none") + "\n    insecureHTTP: " + lab + "\n"
 	write := func(mode os.FileMode) {
 		t.Helper()
 		os.Remove(cfgPath)
@@ -184,4 +166,21 @@ func TestPlainHTTPConsentOnlyFromOwnFile(t *testing.T) {
 	if _, err := flags.client(); err == nil || !strings.Contains(err.Error(), "--insecure-http") || !strings.Contains(err.Error(), "user") {
 		t.Errorf("consent in another user's file: %v, want a refusal saying so", err)
 	}
+}
+
+// isolatedConfig points the CLI at a configuration file of its own in a
+// test directory (returned; not yet written), with no server, token,
+// fingerprint or consent from the environment and no context chosen.
+func isolatedConfig(t *testing.T) string {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "config.yaml")
+	t.Setenv("MERIDIAN_CONFIG", cfgPath)
+	t.Setenv("MERIDIAN_SERVER", "")
+	t.Setenv("MERIDIAN_TOKEN", "")
+	t.Setenv("MERIDIAN_TLS_FINGERPRINT", "")
+	t.Setenv("MERIDIAN_INSECURE_HTTP", "")
+	t.Setenv("MERIDIAN_HOME", filepath.Join(dir, "home"))
+	contextFlag = ""
+	t.Cleanup(func() { contextFlag = "" })
+	return cfgPath
 }
