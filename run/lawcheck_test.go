@@ -42,10 +42,13 @@ func (s *flakyRuns) ListRuns(ctx context.Context, o store.ListOptions) ([]*store
 
 // testStore opens a SQLite store in a new test directory, closed when the
 // test ends.
+// testAuditKey is the audit key of testStore's stores.
+var testAuditKey = []byte("test key 0123456")
+
 func testStore(t testing.TB) (*store.SQLite, string) {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("test key 0123456")})
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "m.db"), store.Options{AuditKey: testAuditKey})
 	if err != nil {
 		t.Fatal(err)
 	}

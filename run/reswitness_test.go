@@ -30,25 +30,13 @@ func labOrg(hq string) Document {
 func TestRegisteredResourceWrittenOutsideMeridian(t *testing.T) {
 	ctx := context.Background()
 	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
-	key := []byte("test key 0123456")
-	with := func(st store.Store) func(*Config) {
-		return func(cfg *Config) { cfg.Store, cfg.AuditChain = st, audit.NewChain(key) }
-	}
-	c := f.controller(with(f.st))
+	c := f.witnessed(f.st)
 	if _, err := c.Apply(ctx, "t1", []Document{labOrg("SG")}, false); err != nil {
 		t.Fatal(err)
 	}
 	// A server started afresh on the database (the store keeps its lists
 	// in memory until it writes one): each case is read by a new one.
-	fresh := func() *Controller {
-		t.Helper()
-		st, err := store.OpenSQLite(ctx, filepath.Join(f.dir, "m.db"), store.Options{AuditKey: key})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return f.controller(with(st))
-	}
+	fresh := func() *Controller { return f.reopened(t) }
 	if _, err := fresh().registry(ctx, "t1"); err != nil {
 		t.Fatalf("registry as registered: %v", err)
 	}
@@ -111,7 +99,7 @@ func TestRegisteredResourceWrittenOutsideMeridian(t *testing.T) {
 
 	// (c) An earlier genuine version put back over an update, read by a
 	// new server and by one that confirmed the earlier version before.
-	long := f.controller(with(f.st))
+	long := f.witnessed(f.st)
 	if _, err := long.registry(ctx, "t1"); err != nil {
 		t.Fatalf("registry of a running server: %v", err)
 	}
@@ -179,4 +167,23 @@ func mustResourceDoc(t *testing.T, doc Document) string {
 		t.Fatal(err)
 	}
 	return string(r.Doc)
+}
+
+// witnessed is f's controller over st, holding registered resources and
+// runs to the audit log's sealed records (under testStore's key).
+func (f *lawCheckFixture) witnessed(st store.Store) *Controller {
+	return f.controller(func(cfg *Config) { cfg.Store, cfg.AuditChain = st, audit.NewChain(testAuditKey) })
+}
+
+// reopened is witnessed over a new handle on f's database: a server
+// started afresh, nothing of the resources or runs cached (the store
+// keeps its lists in memory until it writes one).
+func (f *lawCheckFixture) reopened(t *testing.T) *Controller {
+	t.Helper()
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(f.dir, "m.db"), store.Options{AuditKey: testAuditKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return f.witnessed(st)
 }

@@ -3,7 +3,6 @@ package run
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -23,25 +22,13 @@ import (
 func TestRunWrittenOutsideMeridian(t *testing.T) {
 	ctx := context.Background()
 	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
-	key := []byte("test key 0123456")
-	with := func(st store.Store) func(*Config) {
-		return func(cfg *Config) { cfg.Store, cfg.AuditChain = st, audit.NewChain(key) }
-	}
-	c := f.controller(with(f.st))
+	c := f.witnessed(f.st)
 	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(10, 1)}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A server started afresh on the database: nothing of the run cached.
-	fresh := func() *Controller {
-		t.Helper()
-		st, err := store.OpenSQLite(ctx, filepath.Join(f.dir, "m.db"), store.Options{AuditKey: key})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return f.controller(with(st))
-	}
+	fresh := func() *Controller { return f.reopened(t) }
 	stored := func(c *Controller, r *Run) *Run {
 		t.Helper()
 		row, err := c.cfg.Store.GetRun(ctx, r.ID)
@@ -133,7 +120,7 @@ func TestRunWrittenOutsideMeridian(t *testing.T) {
 func TestRunWitnessRecordsOfOlderRuns(t *testing.T) {
 	ctx := context.Background()
 	st, _ := testStore(t)
-	w := &runWitness{chain: audit.NewChain([]byte("test key 0123456"))}
+	w := &runWitness{chain: audit.NewChain(testAuditKey)}
 	other := audit.NewChain([]byte("another key 0123"))
 	create := func(id, reason string, forged bool) *Run {
 		t.Helper()
