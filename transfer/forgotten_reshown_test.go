@@ -146,33 +146,7 @@ func TestAttackSiteHidesADroppedChunkUntilForgotten(t *testing.T) {
 	if len(sums) != 1 || sums[0].ChunksSent != at || sums[0].OpenIntents != 0 {
 		t.Fatalf("ledger summary %+v; want all %d chunks at the site confirmed, once each", sums, at)
 	}
-	recs, err := f.ledger.Records(ctx, "", KindTransfer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var back []string
-	for _, r := range recs {
-		var e Entry
-		if err := json.Unmarshal(r.Payload, &e); err != nil {
-			t.Fatal(err)
-		}
-		back = append(back, e.Reappeared...)
-	}
-	if !slices.Equal(back, []string{xKey}) {
-		t.Fatalf("chunks confirmed as reappeared: %v; want %s", back, xKey)
-	}
-	// Confirmed, it is remembered no more: the next staging confirms
-	// nothing again.
-	if got := droppedOf(t, f.ledger); len(got) != 0 {
-		t.Fatalf("still remembered as dropped: %v", got)
-	}
-	res, err = f.stager().Stage(ctx, f.request())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Reconciled != 0 || res.ChunksSent != 0 {
-		t.Fatalf("a staging after: reconciled %d, sent %d; want nothing", res.Reconciled, res.ChunksSent)
-	}
+	confirmedOnce(t, f, xKey)
 }
 
 // TestAttackSiteShowsAForgottenChunkNoManifestNames: as above, a chunk a
@@ -202,19 +176,7 @@ func TestAttackSiteShowsAForgottenChunkNoManifestNames(t *testing.T) {
 	if len(sums) != 1 || sums[0].ChunksSent != at || sums[0].OpenIntents != 0 {
 		t.Fatalf("ledger summary %+v; want all %d chunks at the site confirmed, once each", sums, at)
 	}
-	if got := reappearedOf(t, f.ledger); !slices.Equal(got, []string{xKey}) {
-		t.Fatalf("chunks confirmed as reappeared: %v; want %s", got, xKey)
-	}
-	if got := droppedOf(t, f.ledger); len(got) != 0 {
-		t.Fatalf("still remembered as dropped: %v", got)
-	}
-	res, err = f.stager().Stage(ctx, f.request())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Reconciled != 0 || res.ChunksSent != 0 {
-		t.Fatalf("a staging after: reconciled %d, sent %d; want nothing", res.Reconciled, res.ChunksSent)
-	}
+	confirmedOnce(t, f, xKey)
 }
 
 // TestForgottenChunkShownDamagedIsNotConfirmed: a forgotten chunk the
@@ -249,6 +211,26 @@ func TestForgottenChunkShownDamagedIsNotConfirmed(t *testing.T) {
 	}
 	if _, err := os.Stat(p); err != nil {
 		t.Fatalf("the damaged chunk at the site: %v; want it left there", err)
+	}
+}
+
+// confirmedOnce checks that xKey, and it alone, was confirmed as
+// reappeared, that the ledger remembers it dropped no more, and that the
+// next staging confirms and sends nothing.
+func confirmedOnce(t *testing.T, f *fixture, xKey string) {
+	t.Helper()
+	if got := reappearedOf(t, f.ledger); !slices.Equal(got, []string{xKey}) {
+		t.Fatalf("chunks confirmed as reappeared: %v; want %s", got, xKey)
+	}
+	if got := droppedOf(t, f.ledger); len(got) != 0 {
+		t.Fatalf("still remembered as dropped: %v", got)
+	}
+	res, err := f.stager().Stage(context.Background(), f.request())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Reconciled != 0 || res.ChunksSent != 0 {
+		t.Fatalf("a staging after: reconciled %d, sent %d; want nothing", res.Reconciled, res.ChunksSent)
 	}
 }
 
