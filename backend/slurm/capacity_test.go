@@ -70,7 +70,7 @@ func foreignJob(t *testing.T, site catalog.BackendSpec, n int) string {
 		t.Fatalf("sbatch: %v: %s", err, out)
 	}
 	id := strings.TrimSpace(string(out))
-	t.Cleanup(func() { exec.Command("scancel", id).Run() })
+	cancelAtEnd(t, id)
 	waitJobState(t, id, "RUNNING")
 	return id
 }

@@ -102,7 +102,7 @@ func TestCleanWaitsForANodeNotRespondingOnRealSlurm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { runCmd("scancel", h) })
+	cancelAtEnd(t, h)
 	waitRunning(t, b, h)
 	// slurmctld reads the job running once it has placed it; slurmd
 	// starts it a moment later.
@@ -244,14 +244,14 @@ func TestCancelEndsAJobPendingOnALostSiteOnRealSlurm(t *testing.T) {
 		t.Fatalf("sbatch: %v", err)
 	}
 	blocker := strings.TrimSpace(out)
-	t.Cleanup(func() { runCmd("scancel", blocker) })
+	cancelAtEnd(t, blocker)
 	spec := backend.Spec{RunID: uniqueRunID(t, "pendlost"), Attempt: 1, Accelerators: 1,
 		Command: []string{"/bin/sh", "-c", "exec sleep 300"}}
 	h, err := b.Submit(testCtx(t), spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { runCmd("scancel", h) })
+	cancelAtEnd(t, h)
 	t.Cleanup(func() { b.RestoreSite(context.Background()) })
 	if err := b.FailSite(testCtx(t)); err != nil {
 		t.Fatal(err)

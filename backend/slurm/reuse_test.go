@@ -44,7 +44,7 @@ func TestStatusOfAReusedJobID(t *testing.T) {
 		t.Fatalf("sbatch: %v", err)
 	}
 	other := strings.TrimSpace(out)
-	t.Cleanup(func() { runCmd("scancel", other) })
+	cancelAtEnd(t, other)
 	writeRecord(t, dir, "reused-1", other)
 
 	st, err := b.Status(testCtx(t), other)
@@ -108,7 +108,7 @@ func TestFindCancelsDuplicateJobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { runCmd("scancel", first) })
+	cancelAtEnd(t, first)
 	key := spec.Key()
 	jobDir := filepath.Join(dir, "jobs", key)
 	// The same submission again, as Submit makes it.
@@ -119,7 +119,7 @@ func TestFindCancelsDuplicateJobs(t *testing.T) {
 		t.Fatalf("sbatch: %v", err)
 	}
 	second := strings.TrimSpace(out)
-	t.Cleanup(func() { runCmd("scancel", second) })
+	cancelAtEnd(t, second)
 	for _, p := range []string{filepath.Join(jobDir, "jobid"), filepath.Join(dir, "handles", first)} {
 		if err := os.Remove(p); err != nil {
 			t.Fatal(err)
@@ -170,7 +170,7 @@ func TestRESTStatusOfARenamedJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { runCmd("scancel", h) })
+	cancelAtEnd(t, h)
 	if out, err := runCmd("scontrol", "update", "JobId="+h, "Name=renamed", "Comment=mine"); err != nil {
 		t.Fatalf("scontrol update: %v: %s", err, out)
 	}
@@ -200,7 +200,7 @@ func TestRESTStatusOfARequeuedRenamedJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { runCmd("scancel", h) })
+	cancelAtEnd(t, h)
 	waitUntil(t, b, h, 50*time.Millisecond, func(s backend.Status) bool { return s.State == backend.Running })
 	if out, err := runCmd("scontrol", "update", "JobId="+h, "Requeue=1", "Name=renamed", "Comment=mine"); err != nil {
 		t.Fatalf("scontrol update: %v: %s", err, out)

@@ -151,7 +151,8 @@ func TestJobOfAnotherStateDirIsNotTaken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { runCmd("scancel", h); runCmd("scancel", "--name="+name) })
+	t.Cleanup(func() { runCmd("scancel", "--name="+name) })
+	cancelAtEnd(t, h)
 
 	second := t.TempDir()
 	if got, ok, err := newSlurm(t, site, second).Find(testCtx(t), spec.RunID, spec.Attempt); err == nil || ok || !strings.Contains(err.Error(), "job "+h+" bears the attempt's name") {
@@ -179,6 +180,17 @@ func TestJobOfAnotherStateDirIsNotTaken(t *testing.T) {
 	if ids := strings.Fields(out); len(ids) != 1 || ids[0] != h {
 		t.Fatalf("squeue lists jobs %q under the job name, want only %s", ids, h)
 	}
+}
+
+// cancelAtEnd cancels jobs ids when the test ends, and waits until each
+// has left (waitLeft) before the test's directories are removed.
+func cancelAtEnd(t *testing.T, ids ...string) {
+	t.Cleanup(func() {
+		runCmd("scancel", ids...)
+		for _, id := range ids {
+			waitLeft(id)
+		}
+	})
 }
 
 // waitLeft waits, up to 30 s, until squeue no longer lists job h as
