@@ -42,32 +42,7 @@ func takePid(t *testing.T, pid int) *exec.Cmd {
 // same pid between the read and the signal, and that process is left be.
 func TestStopGroupSparesAReusedChildPid(t *testing.T) {
 	dir := t.TempDir()
-	lock, err := os.OpenFile(filepath.Join(dir, "run.lock"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		t.Fatal(err)
-	}
-	script := `d="$1"; trap 'stop=1' TERM
-printf '%s\n' "$$" >"$d/pid"
-while [ ! -e "$d/go" ]; do sleep 0.01; done
-sleep 0.5
-sleep 60 3>&-`
-	cmd := exec.Command("/bin/sh", "-c", script, "wrapper", dir)
-	cmd.ExtraFiles = []*os.File{lock}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lock.Close()
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); <-done })
-	for readPid(dir) != cmd.Process.Pid {
-		time.Sleep(10 * time.Millisecond)
-	}
+	slowWrapper(t, dir)
 
 	var decoy *exec.Cmd
 	old := beforeChildSignal

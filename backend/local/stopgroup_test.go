@@ -19,6 +19,30 @@ import (
 // the grace.
 func TestStopGroupSignalsACommandBegunAfterTheSignal(t *testing.T) {
 	dir := t.TempDir()
+	cmd := slowWrapper(t, dir)
+	if err := os.WriteFile(filepath.Join(dir, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The wrapper is in its half second: the group is signalled before
+	// its command begins.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := stopGroup(ctx, dir, syscall.SIGTERM, time.Minute)
+	if err != nil {
+		t.Fatalf("stopGroup: %v after %s; the command begun after the signal ran on (children of the wrapper: %v)",
+			err, time.Since(start).Round(time.Millisecond), children(cmd.Process.Pid))
+	}
+	t.Logf("stopped in %s", time.Since(start).Round(time.Millisecond))
+}
+
+// slowWrapper starts, in a new session holding dir's run lock, a wrapper
+// that takes the group's SIGTERM in its trap and, once dir/go exists,
+// waits half a second before it begins its command (sleep 60, without the
+// lock). It returns the wrapper once its pid is written in dir; the test's
+// end kills its group.
+func slowWrapper(t *testing.T, dir string) *exec.Cmd {
+	t.Helper()
 	lock, err := os.OpenFile(filepath.Join(dir, "run.lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		t.Fatal(err)
@@ -46,18 +70,5 @@ sleep 60 3>&-`
 	for readPid(dir) != cmd.Process.Pid {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "go"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// The wrapper is in its half second: the group is signalled before
-	// its command begins.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	start := time.Now()
-	_, err = stopGroup(ctx, dir, syscall.SIGTERM, time.Minute)
-	if err != nil {
-		t.Fatalf("stopGroup: %v after %s; the command begun after the signal ran on (children of the wrapper: %v)",
-			err, time.Since(start).Round(time.Millisecond), children(cmd.Process.Pid))
-	}
-	t.Logf("stopped in %s", time.Since(start).Round(time.Millisecond))
+	return cmd
 }
