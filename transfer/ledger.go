@@ -49,6 +49,11 @@ const (
 	// that are no longer in the dataset's manifest and that a reconcile
 	// found not at the destination: no later copy sends or looks for them.
 	KindForgotten = "transfer-forgotten"
+	// KindShownDamaged records chunks the ledger remembers as abandoned
+	// or forgotten that the destination listed at their size but that
+	// failed authentication there (or could not be read), as listed:
+	// no copy reads one again until the listing shows it changed.
+	KindShownDamaged = "transfer-shown-damaged"
 )
 
 // ErrLedger marks a copy stopped because the ledger itself (the server's
@@ -193,6 +198,29 @@ type Forgotten struct {
 	Site    string   `json:"site"`
 	Chunks  []string `json:"chunks"`
 	Reason  string   `json:"reason"`
+}
+
+// ShownDamaged is the payload of KindShownDamaged: chunks of a dataset
+// at a site, remembered as abandoned or forgotten (none the manifest
+// names), that the destination listed at their size, with the
+// modification time given, and that then failed authentication (or could
+// not be read). They are not confirmed, nor removed; a later copy reads
+// one again only once the destination lists it with another size or time.
+// A record names up to 1,024 of them.
+type ShownDamaged struct {
+	// Kind is the entry kind (KindDataset when empty).
+	Kind    string      `json:"kind,omitempty"`
+	Dataset string      `json:"dataset"`
+	Site    string      `json:"site"`
+	Chunks  []ShownItem `json:"chunks"`
+	Reason  string      `json:"reason"`
+}
+
+// ShownItem is one chunk of ShownDamaged, as the destination listed it.
+type ShownItem struct {
+	Key     string    `json:"key"`
+	Bytes   int64     `json:"bytes"`
+	ModTime time.Time `json:"modTime"`
 }
 
 // Record is one ledger record.
