@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"sync"
 	"time"
 
@@ -428,22 +429,49 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 	// intact: a copy killed after the abandonment and before it looked
 	// again left them unconfirmed, and the next copy finds them present
 	// and skips them.
-	var back []Object
+	// One the manifest does not name that failed authentication there
+	// before is read again only once the copy's listing shows it changed,
+	// and within MaxReshownReads (a site could show every one damaged,
+	// for every reconcile to read); those that failed longest ago first.
+	var back, failed []Object
 	var gone []string
 	var inManifest map[string]bool
+	var listed *dataset.Folder
 	if len(earlier) > 0 {
 		inManifest = c.manifestChunks()
+		if inManifest != nil {
+			if listed, err = c.scan(ctx, nil); err != nil {
+				return n, err
+			}
+		}
 	}
-	for _, key := range slices.Sorted(maps.Keys(earlier)) {
+	keys := slices.Sorted(maps.Keys(earlier))
+	sort.SliceStable(keys, func(i, j int) bool { return earlier[keys[i]].bad.seq < earlier[keys[j]].bad.seq })
+	for _, key := range keys {
 		if found[key] {
 			continue // an open intent named it again, and counted it
 		}
 		if _, ok := lacking[key]; ok {
 			continue
 		}
-		st, err := c.arrived(ctx, earlier[key].obj, &buf)
+		p := earlier[key]
+		other := listed != nil && !inManifest[key] && p.obj.Chunk != nil
+		if other {
+			size, ok := listed.Chunks[p.obj.Chunk.ID]
+			if ok && p.bad.same(size, listed.ModTimes[p.obj.Chunk.ID]) {
+				c.judge(key)
+				continue
+			}
+			if ok && p.bad.seq != 0 && !c.reread(p.obj) {
+				continue
+			}
+		}
+		st, err := c.arrived(ctx, p.obj, &buf)
 		if err != nil {
 			return n, err
+		}
+		if st == objDamaged && other {
+			failed = append(failed, p.obj)
 		}
 		switch {
 		case st == objIntact:
@@ -453,6 +481,9 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 			// as dropped (maxDropped); past that it stays abandoned.
 			gone = append(gone, key)
 		}
+	}
+	if err := c.shownDamaged(ctx, listed, failed); err != nil {
+		return n, err
 	}
 	k, err := c.confirmPending(ctx, back)
 	if err != nil {

@@ -30,10 +30,10 @@ func damagedSite(t testing.TB) (*fixture, *memS3) {
 }
 
 // plantDamagedForgotten records n chunks of dataset chat-logs at site,
-// none of which the fixtures' manifests name, as abandoned and then
-// forgotten in l, and has the site (m) hold each at its recorded size
-// with bytes that do not authenticate. It returns their keys.
-func plantDamagedForgotten(tb testing.TB, l Ledger, site string, m *memS3, n int) []string {
+// none of which the fixtures' manifests name, as abandoned and then (with
+// forget) forgotten in l, and has the site (m) hold each at its recorded
+// size with bytes that do not authenticate. It returns their keys.
+func plantDamagedForgotten(tb testing.TB, l Ledger, site string, m *memS3, n int, forget bool) []string {
 	tb.Helper()
 	ctx := context.Background()
 	e := Entry{Kind: KindDataset, Dataset: "chat-logs", Site: site, From: "CN", To: "MY", AsOf: "2026-01-15"}
@@ -51,8 +51,10 @@ func plantDamagedForgotten(tb testing.TB, l Ledger, site string, m *memS3, n int
 			Missing: batch, Reason: "interrupted", Chunks: objs, Entry: &e}); err != nil {
 			tb.Fatal(err)
 		}
-		if err := l.Append(ctx, "", KindForgotten, "", Forgotten{Kind: KindDataset, Dataset: e.Dataset, Site: e.Site, Chunks: batch, Reason: "gone"}); err != nil {
-			tb.Fatal(err)
+		if forget {
+			if err := l.Append(ctx, "", KindForgotten, "", Forgotten{Kind: KindDataset, Dataset: e.Dataset, Site: e.Site, Chunks: batch, Reason: "gone"}); err != nil {
+				tb.Fatal(err)
+			}
 		}
 		m.mu.Lock()
 		for _, o := range objs {
@@ -70,7 +72,7 @@ func plantDamagedForgotten(tb testing.TB, l Ledger, site string, m *memS3, n int
 // site, checking that the ledger remembers every chunk as dropped.
 func plantDamaged(t *testing.T, f *fixture, m *memS3, n int) []string {
 	t.Helper()
-	keys := plantDamagedForgotten(t, f.ledger, f.site.Metadata.Name, m, n)
+	keys := plantDamagedForgotten(t, f.ledger, f.site.Metadata.Name, m, n, true)
 	if got := droppedOf(t, f.ledger); len(got) != n {
 		t.Fatalf("%d chunks remembered as dropped; want %d", len(got), n)
 	}
@@ -158,6 +160,42 @@ func TestAttackSiteListsForgottenChunksDamaged(t *testing.T) {
 		t.Fatalf("after the site listed one chunk changed, the staging read %d (%v); want that one, once", got, read)
 	}
 	notConfirmed(t, f, m, keys)
+}
+
+// TestAttackSiteShowsAbandonedChunksDamaged: as above, but the chunks are
+// abandoned and not yet forgotten (a reconcile forgets only those it
+// finds not there): each reconcile read every one (and the staging's
+// look for reappeared chunks read it again), found it damaged, and left
+// it abandoned for the next. Now one that failed is not read again until
+// the site lists it changed, nor twice in one staging.
+func TestAttackSiteShowsAbandonedChunksDamaged(t *testing.T) {
+	const n = 40
+	f, m := damagedSite(t)
+	keys := plantDamagedForgotten(t, f.ledger, f.site.Metadata.Name, m, n, false)
+	if got := rememberedChunks(t, f.ledger); len(got) != n {
+		t.Fatalf("%d chunks remembered as abandoned; want %d", len(got), n)
+	}
+	ctx := context.Background()
+	reads := make([]int, 2)
+	for i := range reads {
+		res, err := f.stager().Stage(ctx, f.request())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Reconciled != 0 || res.Damaged != 0 {
+			t.Fatalf("staging %d reconciled %d and found %d damaged; want none", i+1, res.Reconciled, res.Damaged)
+		}
+		reads[i], _ = readsOf(m, keys)
+		if got := rememberedChunks(t, f.ledger); len(got) != n {
+			t.Fatalf("after staging %d, %d chunks remembered as abandoned; want all %d", i+1, len(got), n)
+		}
+		if got := reappearedOf(t, f.ledger); len(got) != 0 {
+			t.Fatalf("confirmed as reappeared: %v; want none", got)
+		}
+	}
+	if reads[0] != n || reads[1] != 0 {
+		t.Fatalf("the stagings read the damaged abandoned chunks %d and %d times; want %d (each once), then none", reads[0], reads[1], n)
+	}
 }
 
 // TestReshownReadsBoundedPerStaging: a site that lists every forgotten
@@ -261,7 +299,7 @@ func BenchmarkStagingDamagedForgotten(b *testing.B) {
 	for _, n := range []int{1000, maxDropped} {
 		b.Run(fmt.Sprintf("forgotten=%d", n), func(b *testing.B) {
 			f, m := damagedSite(b)
-			keys := plantDamagedForgotten(b, f.ledger, f.site.Metadata.Name, m, n)
+			keys := plantDamagedForgotten(b, f.ledger, f.site.Metadata.Name, m, n, true)
 			base, err := os.ReadFile(f.ledger.Path)
 			if err != nil {
 				b.Fatal(err)
@@ -294,5 +332,52 @@ func BenchmarkStagingDamagedForgotten(b *testing.B) {
 				b.ReportMetric(float64(took[k].Milliseconds())/float64(i), "ms-"+name+"/op")
 			}
 		})
+	}
+}
+
+// TestReshownAbandonedReadsBoundedPerStaging: as above, for chunks
+// abandoned and not forgotten: the first reconcile reads each once (it
+// forgets those not there), and from then on a site that lists them all
+// changed at every listing has each staging read at most
+// MaxReshownReads of them, in turn.
+func TestReshownAbandonedReadsBoundedPerStaging(t *testing.T) {
+	defer func(n int) { maxReshownReads = n }(maxReshownReads)
+	maxReshownReads = 8
+	const n = 20
+	f, m := damagedSite(t)
+	keys := plantDamagedForgotten(t, f.ledger, f.site.Metadata.Name, m, n, false)
+	ctx := context.Background()
+	everRead := map[string]bool{}
+	for i := range 4 {
+		m.mu.Lock()
+		for _, k := range keys {
+			m.mod[k] = m.modOf(k).Add(time.Second)
+		}
+		m.mu.Unlock()
+		if _, err := f.stager().Stage(ctx, f.request()); err != nil {
+			t.Fatal(err)
+		}
+		got, read := readsOf(m, keys)
+		want := maxReshownReads
+		if i == 0 {
+			want = n
+		}
+		if got != want {
+			t.Fatalf("staging %d read the damaged abandoned chunks %d times; want %d", i+1, got, want)
+		}
+		if i > 0 {
+			for k := range read {
+				everRead[k] = true
+			}
+		}
+		if got := rememberedChunks(t, f.ledger); len(got) != n {
+			t.Fatalf("after staging %d, %d chunks remembered as abandoned; want all %d", i+1, len(got), n)
+		}
+	}
+	if len(everRead) != n {
+		t.Fatalf("%d of the %d chunks read in turn after the first staging; want all", len(everRead), n)
+	}
+	if got := reappearedOf(t, f.ledger); len(got) != 0 {
+		t.Fatalf("confirmed as reappeared: %v; want none", got)
 	}
 }

@@ -378,6 +378,34 @@ type copier struct {
 	// named is the keys of the manifest's chunks (manifestChunks), once
 	// built.
 	named map[string]bool
+	// rereads and rereadBytes count what the copy read of the chunks of
+	// pending the manifest does not name, against MaxReshownReads; judged
+	// holds those of them it found damaged, or left unread as listed as
+	// they failed, so that it reads none twice.
+	rereads     int
+	rereadBytes int64
+	judged      map[string]bool
+}
+
+// reread is whether the copy may read o, a chunk of pending the manifest
+// does not name, within MaxReshownReads and MaxReshownBytes, and counts
+// it if so.
+func (c *copier) reread(o Object) bool {
+	if c.rereads >= maxReshownReads || c.rereadBytes+o.Bytes > maxReshownBytes {
+		return false
+	}
+	c.rereads++
+	c.rereadBytes += o.Bytes
+	return true
+}
+
+// judge notes that the copy found key damaged, or left it unread as
+// listed as it failed.
+func (c *copier) judge(key string) {
+	if c.judged == nil {
+		c.judged = map[string]bool{}
+	}
+	c.judged[key] = true
 }
 
 // scan lists the dataset's folder at the destination, once for the whole
@@ -513,7 +541,13 @@ func (c *copier) missing(ctx context.Context, chunks []dataset.ChunkRef) ([]Obje
 	if err := c.confirmReappeared(ctx, checked, failed); err != nil {
 		return nil, 0, err
 	}
-	if err := c.shownDamaged(ctx, folder, other, failed); err != nil {
+	var otherFailed []Object
+	for _, o := range failed {
+		if other[o.Key] {
+			otherFailed = append(otherFailed, o)
+		}
+	}
+	if err := c.shownDamaged(ctx, folder, otherFailed); err != nil {
 		return nil, 0, err
 	}
 	// An object of the wrong length under a chunk's name is damaged too,
@@ -539,7 +573,9 @@ func (c *copier) missing(ctx context.Context, chunks []dataset.ChunkRef) ([]Obje
 // damaged, for every copy to read. One that failed is read again only
 // once the destination lists it changed (KindShownDamaged); those never
 // read go first, then those that failed longest ago. The rest wait for
-// a later copy, unconfirmed.
+// a later copy, unconfirmed. (A reconcile reads those abandoned, and
+// not forgotten, that never failed, as before, to forget those not
+// there; one that failed counts against the bound.)
 const (
 	MaxReshownReads = 1024
 	MaxReshownBytes = 256 << 20
@@ -555,7 +591,7 @@ var (
 // reshown is the chunks of c.pending that the manifest does not name
 // (named), that folder lists at their size, and that this copy reads
 // (MaxReshownReads): none listed as it was when it last failed
-// authentication there.
+// authentication there, nor one the reconcile read already.
 func (c *copier) reshown(folder *dataset.Folder, named map[string]bool) []Object {
 	type cand struct {
 		o   Object
@@ -565,7 +601,7 @@ func (c *copier) reshown(folder *dataset.Folder, named map[string]bool) []Object
 	for _, key := range slices.Sorted(maps.Keys(c.pending)) {
 		p := c.pending[key]
 		o := p.obj
-		if named[key] || o.Chunk == nil || key != dataset.ChunkKey(c.cr.Name, o.Chunk.ID) {
+		if named[key] || c.judged[key] || o.Chunk == nil || key != dataset.ChunkKey(c.cr.Name, o.Chunk.ID) {
 			continue
 		}
 		size, ok := folder.Chunks[o.Chunk.ID]
@@ -579,35 +615,32 @@ func (c *copier) reshown(folder *dataset.Folder, named map[string]bool) []Object
 	}
 	sort.SliceStable(cands, func(i, j int) bool { return cands[i].seq < cands[j].seq })
 	var out []Object
-	var n int64
 	for _, cd := range cands {
-		if len(out) >= maxReshownReads || n+cd.o.Bytes > maxReshownBytes {
+		if !c.reread(cd.o) {
 			break
 		}
 		out = append(out, cd.o)
-		n += cd.o.Bytes
 	}
 	return out
 }
 
-// shownDamaged records (KindShownDamaged) the chunks of others, not the
-// manifest's, that failed authentication at the destination (or could
-// not be read), as folder listed them: no later copy reads them again
-// until the destination lists them changed. One listed without a time
-// is not recorded (nothing would tell it changed): it stays among those
-// each copy may read, within MaxReshownReads. Each record names up to
-// forgetBatch of them.
-func (c *copier) shownDamaged(ctx context.Context, folder *dataset.Folder, others map[string]bool, failed []Object) error {
+// shownDamaged records (KindShownDamaged) the chunks failed, of pending
+// and not the manifest's, that failed authentication at the destination
+// (or could not be read), as folder listed them: no later copy reads
+// them again until the destination lists them changed. One not listed,
+// or listed without a time, is not recorded (nothing would tell it
+// changed): it stays among those each copy may read, within
+// MaxReshownReads. Each record names up to forgetBatch of them.
+func (c *copier) shownDamaged(ctx context.Context, folder *dataset.Folder, failed []Object) error {
 	var items []ShownItem
 	for _, o := range failed {
-		if !others[o.Key] {
-			continue
-		}
+		size, ok := folder.Chunks[o.Chunk.ID]
 		mod := folder.ModTimes[o.Chunk.ID]
-		if mod.IsZero() {
+		if !ok || mod.IsZero() {
 			continue
 		}
-		items = append(items, ShownItem{Key: o.Key, Bytes: folder.Chunks[o.Chunk.ID], ModTime: mod})
+		c.judge(o.Key)
+		items = append(items, ShownItem{Key: o.Key, Bytes: size, ModTime: mod})
 	}
 	for len(items) > 0 {
 		batch := items[:min(len(items), forgetBatch)]
