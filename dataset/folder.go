@@ -28,12 +28,19 @@ type FolderScan struct {
 	// Limit bounds the objects the listing may yield (ListBound), and the
 	// uploads read for Want; past it the scan stops with ErrListTooLong.
 	Limit int
+	// Timed are chunks whose presence to report as Chunks' are, and the
+	// modification time the store lists for them too (Folder.ModTimes):
+	// what tells a caller an object it read once is not the same one now.
+	Timed []ChunkRef
 }
 
 // Folder is what ScanFolder found.
 type Folder struct {
 	Chunks     map[seal.ID]int64 // the wanted chunks present, by stored size
 	Unfinished []Unfinished      // the unfinished writes of the wanted objects
+	// ModTimes holds the modification time listed for each chunk of
+	// FolderScan.Timed present (zero when the store lists none).
+	ModTimes map[seal.ID]time.Time
 }
 
 // ScanFolder lists dataset name's folder at a store once and takes from
@@ -42,15 +49,22 @@ type Folder struct {
 // to a million objects once, not three times. What it keeps is bounded by
 // the chunks and the wanted objects' writes, whatever the store lists.
 func ScanFolder(ctx context.Context, b *Store, name string, o FolderScan) (*Folder, error) {
-	wanted := make(map[seal.ID]bool, len(o.Chunks))
+	wanted := make(map[seal.ID]bool, len(o.Chunks)+len(o.Timed))
 	for _, c := range o.Chunks {
 		wanted[c.ID] = true
+	}
+	var timed map[seal.ID]bool
+	if len(o.Timed) > 0 {
+		timed = make(map[seal.ID]bool, len(o.Timed))
+		for _, c := range o.Timed {
+			wanted[c.ID], timed[c.ID] = true, true
+		}
 	}
 	var cutoff time.Time
 	if o.StaleAge > 0 {
 		cutoff = time.Now().Add(-o.StaleAge)
 	}
-	out := &Folder{Chunks: map[seal.ID]int64{}}
+	out := &Folder{Chunks: map[seal.ID]int64{}, ModTimes: map[seal.ID]time.Time{}}
 	prefix := rootPrefix + name + "/"
 	listed := 0
 	for obj, err := range b.List(ctx, prefix) {
@@ -63,6 +77,9 @@ func ScanFolder(ctx context.Context, b *Store, name string, o FolderScan) (*Fold
 		if id, ok := chunkIDFromKey(name, obj.Key); ok {
 			if wanted[id] {
 				out.Chunks[id] = obj.Size
+			}
+			if timed[id] {
+				out.ModTimes[id] = obj.ModTime
 			}
 			continue
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 )
 
 // SeqLedger is a Ledger whose records carry increasing seqs (Record.Seq),
@@ -54,9 +55,27 @@ var maxDropped = 1 << 16
 
 // abandonedChunk is one chunk of view.abandoned: the object, and the
 // intent that abandoned it (less its objects, shared by its chunks).
+// bad, when set, is how the destination last listed it when it failed
+// authentication there (KindShownDamaged).
 type abandonedChunk struct {
 	obj Object
 	in  *Intent
+	bad shownBad
+}
+
+// shownBad is a chunk as the destination listed it when it failed
+// authentication: its size and modification time, and the seq of the
+// record that says so (0: none).
+type shownBad struct {
+	bytes int64
+	mod   time.Time
+	seq   int64
+}
+
+// same is whether a listing of size bytes, modified at mod, shows the
+// object that failed, unchanged. A listing without a time tells nothing.
+func (b shownBad) same(size int64, mod time.Time) bool {
+	return b.seq != 0 && !mod.IsZero() && size == b.bytes && mod.Equal(b.mod)
 }
 
 type openIntent struct {
@@ -72,7 +91,7 @@ func newView() *view {
 }
 
 // ledgerKinds are the kinds a view reads.
-var ledgerKinds = []string{KindIntent, KindTransfer, KindAbandoned, KindForgotten}
+var ledgerKinds = []string{KindIntent, KindTransfer, KindAbandoned, KindForgotten, KindShownDamaged}
 
 // apply folds one record. An intent comes before the records that close
 // it (it is appended before its objects are sent), so closing is a delete.
@@ -121,6 +140,11 @@ func (v *view) apply(r Record) error {
 		var fg Forgotten
 		if json.Unmarshal(r.Payload, &fg) == nil {
 			v.drop(fg)
+		}
+	case KindShownDamaged:
+		var sd ShownDamaged
+		if json.Unmarshal(r.Payload, &sd) == nil {
+			v.shownDamaged(sd, r.Seq)
 		}
 	}
 	v.seq = max(v.seq, r.Seq)
@@ -189,6 +213,22 @@ func (v *view) drop(fg Forgotten) {
 		}
 		dr[key] = c
 		delete(ab, key)
+	}
+}
+
+// shownDamaged notes, on the chunks a KindShownDamaged record names that
+// the view remembers (abandoned or dropped), how the destination listed
+// them when they failed: it adds no chunk, so it is bounded as they are.
+func (v *view) shownDamaged(sd ShownDamaged, seq int64) {
+	k := sumKey{orDataset(sd.Kind), sd.Dataset, sd.Site}
+	for _, it := range sd.Chunks {
+		bad := shownBad{bytes: it.Bytes, mod: it.ModTime, seq: max(seq, 1)}
+		for _, m := range []map[string]abandonedChunk{v.abandoned[k], v.dropped[k]} {
+			if c, ok := m[it.Key]; ok {
+				c.bad = bad
+				m[it.Key] = c
+			}
+		}
 	}
 }
 

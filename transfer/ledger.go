@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"sync"
 	"time"
 
@@ -49,6 +50,11 @@ const (
 	// that are no longer in the dataset's manifest and that a reconcile
 	// found not at the destination: no later copy sends or looks for them.
 	KindForgotten = "transfer-forgotten"
+	// KindShownDamaged records chunks the ledger remembers as abandoned
+	// or forgotten that the destination listed at their size but that
+	// failed authentication there (or could not be read), as listed:
+	// no copy reads one again until the listing shows it changed.
+	KindShownDamaged = "transfer-shown-damaged"
 )
 
 // ErrLedger marks a copy stopped because the ledger itself (the server's
@@ -193,6 +199,29 @@ type Forgotten struct {
 	Site    string   `json:"site"`
 	Chunks  []string `json:"chunks"`
 	Reason  string   `json:"reason"`
+}
+
+// ShownDamaged is the payload of KindShownDamaged: chunks of a dataset
+// at a site, remembered as abandoned or forgotten (none the manifest
+// names), that the destination listed at their size, with the
+// modification time given, and that then failed authentication (or could
+// not be read). They are not confirmed, nor removed; a later copy reads
+// one again only once the destination lists it with another size or time.
+// A record names up to 1,024 of them.
+type ShownDamaged struct {
+	// Kind is the entry kind (KindDataset when empty).
+	Kind    string      `json:"kind,omitempty"`
+	Dataset string      `json:"dataset"`
+	Site    string      `json:"site"`
+	Chunks  []ShownItem `json:"chunks"`
+	Reason  string      `json:"reason"`
+}
+
+// ShownItem is one chunk of ShownDamaged, as the destination listed it.
+type ShownItem struct {
+	Key     string    `json:"key"`
+	Bytes   int64     `json:"bytes"`
+	ModTime time.Time `json:"modTime"`
 }
 
 // Record is one ledger record.
@@ -400,22 +429,49 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 	// intact: a copy killed after the abandonment and before it looked
 	// again left them unconfirmed, and the next copy finds them present
 	// and skips them.
-	var back []Object
+	// One the manifest does not name that failed authentication there
+	// before is read again only once the copy's listing shows it changed,
+	// and within MaxReshownReads (a site could show every one damaged,
+	// for every reconcile to read); those that failed longest ago first.
+	var back, failed []Object
 	var gone []string
 	var inManifest map[string]bool
+	var listed *dataset.Folder
 	if len(earlier) > 0 {
 		inManifest = c.manifestChunks()
+		if inManifest != nil {
+			if listed, err = c.scan(ctx, nil); err != nil {
+				return n, err
+			}
+		}
 	}
-	for _, key := range slices.Sorted(maps.Keys(earlier)) {
+	keys := slices.Sorted(maps.Keys(earlier))
+	sort.SliceStable(keys, func(i, j int) bool { return earlier[keys[i]].bad.seq < earlier[keys[j]].bad.seq })
+	for _, key := range keys {
 		if found[key] {
 			continue // an open intent named it again, and counted it
 		}
 		if _, ok := lacking[key]; ok {
 			continue
 		}
-		st, err := c.arrived(ctx, earlier[key].obj, &buf)
+		p := earlier[key]
+		other := listed != nil && !inManifest[key] && p.obj.Chunk != nil
+		if other {
+			size, ok := listed.Chunks[p.obj.Chunk.ID]
+			if ok && p.bad.same(size, listed.ModTimes[p.obj.Chunk.ID]) {
+				c.judge(key)
+				continue
+			}
+			if ok && p.bad.seq != 0 && !c.reread(p.obj) {
+				continue
+			}
+		}
+		st, err := c.arrived(ctx, p.obj, &buf)
 		if err != nil {
 			return n, err
+		}
+		if st == objDamaged && other {
+			failed = append(failed, p.obj)
 		}
 		switch {
 		case st == objIntact:
@@ -425,6 +481,9 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 			// as dropped (maxDropped); past that it stays abandoned.
 			gone = append(gone, key)
 		}
+	}
+	if err := c.shownDamaged(ctx, listed, failed); err != nil {
+		return n, err
 	}
 	k, err := c.confirmPending(ctx, back)
 	if err != nil {

@@ -35,6 +35,18 @@ type memS3 struct {
 	// refuse, when set, says which keys a PUT is refused for (403),
 	// once its body has arrived.
 	refuse func(key string) bool
+	// gets counts the GETs of each object, when set; mod, when set, is
+	// the time listed for an object (2026-01-01 when it has none).
+	gets map[string]int
+	mod  map[string]time.Time
+}
+
+// modOf is the time listed for key: mod's, or 2026-01-01.
+func (m *memS3) modOf(key string) time.Time {
+	if t, ok := m.mod[key]; ok {
+		return t
+	}
+	return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 }
 
 func (m *memS3) fail(w http.ResponseWriter, status int, code string) {
@@ -73,7 +85,7 @@ func (m *memS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>bkt</Name><KeyCount>%d</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>`, len(keys))
 		for _, k := range keys {
 			sum := md5.Sum(m.objs[k])
-			fmt.Fprintf(w, `<Contents><Key>%s</Key><LastModified>2026-01-01T00:00:00.000Z</LastModified><ETag>"%s"</ETag><Size>%d</Size></Contents>`, k, hex.EncodeToString(sum[:]), len(m.objs[k]))
+			fmt.Fprintf(w, `<Contents><Key>%s</Key><LastModified>%s</LastModified><ETag>"%s"</ETag><Size>%d</Size></Contents>`, k, m.modOf(k).Format("2006-01-02T15:04:05.000Z"), hex.EncodeToString(sum[:]), len(m.objs[k]))
 		}
 		fmt.Fprint(w, `</ListBucketResult>`)
 	case key == "":
@@ -98,8 +110,11 @@ func (m *memS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		w.Header().Set("Content-Length", fmt.Sprint(len(b)))
-		w.Header().Set("Last-Modified", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Format(http.TimeFormat))
+		w.Header().Set("Last-Modified", m.modOf(key).Format(http.TimeFormat))
 		if r.Method == http.MethodGet {
+			if m.gets != nil {
+				m.gets[key]++
+			}
 			w.Write(b)
 		}
 	case r.Method == http.MethodDelete:

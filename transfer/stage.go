@@ -378,6 +378,34 @@ type copier struct {
 	// named is the keys of the manifest's chunks (manifestChunks), once
 	// built.
 	named map[string]bool
+	// rereads and rereadBytes count what the copy read of the chunks of
+	// pending the manifest does not name, against MaxReshownReads; judged
+	// holds those of them it found damaged, or left unread as listed as
+	// they failed, so that it reads none twice.
+	rereads     int
+	rereadBytes int64
+	judged      map[string]bool
+}
+
+// reread is whether the copy may read o, a chunk of pending the manifest
+// does not name, within MaxReshownReads and MaxReshownBytes, and counts
+// it if so.
+func (c *copier) reread(o Object) bool {
+	if c.rereads >= maxReshownReads || c.rereadBytes+o.Bytes > maxReshownBytes {
+		return false
+	}
+	c.rereads++
+	c.rereadBytes += o.Bytes
+	return true
+}
+
+// judge notes that the copy found key damaged, or left it unread as
+// listed as it failed.
+func (c *copier) judge(key string) {
+	if c.judged == nil {
+		c.judged = map[string]bool{}
+	}
+	c.judged[key] = true
 }
 
 // scan lists the dataset's folder at the destination, once for the whole
@@ -392,7 +420,7 @@ func (c *copier) scan(ctx context.Context, want func(key string) bool) (*dataset
 		return c.folder, nil
 	}
 	f, err := dataset.ScanFolder(ctx, c.cr.Dst, c.cr.Name, dataset.FolderScan{
-		Chunks: append(slices.Clip(c.chunks), c.pendingChunks()...), Want: want, StaleAge: c.staleAge, Limit: c.s.listBound(c.e.Chunks),
+		Chunks: c.chunks, Timed: c.pendingChunks(), Want: want, StaleAge: c.staleAge, Limit: c.s.listBound(c.e.Chunks),
 	})
 	if err != nil {
 		return nil, err
@@ -484,16 +512,10 @@ func (c *copier) missing(ctx context.Context, chunks []dataset.ChunkRef) ([]Obje
 	}
 	// So does one of c.pending that the manifest does not name, which the
 	// listing shows: it is confirmed, but neither removed nor sent again.
-	var others []Object
-	for _, key := range slices.Sorted(maps.Keys(c.pending)) {
-		o := c.pending[key].obj
-		if named[key] || o.Chunk == nil || key != dataset.ChunkKey(name, o.Chunk.ID) {
-			continue
-		}
-		if size, ok := have[o.Chunk.ID]; ok && size == o.Bytes && o.Bytes == int64(seal.SealedSize(int(o.Chunk.Size))) {
-			others = append(others, o)
-		}
-	}
+	// Those are not the dataset's, and a site may list every one the
+	// ledger remembers (up to maxDropped), damaged: reshown picks the few
+	// this copy reads.
+	others := c.reshown(folder, named)
 	// A chunk at the site counts only once it authenticates: a byte flipped
 	// by the host must not pass for "already there". Both are read in one
 	// pass; the damaged ones the manifest names go (below), the others
@@ -519,6 +541,15 @@ func (c *copier) missing(ctx context.Context, chunks []dataset.ChunkRef) ([]Obje
 	if err := c.confirmReappeared(ctx, checked, failed); err != nil {
 		return nil, 0, err
 	}
+	var otherFailed []Object
+	for _, o := range failed {
+		if other[o.Key] {
+			otherFailed = append(otherFailed, o)
+		}
+	}
+	if err := c.shownDamaged(ctx, folder, otherFailed); err != nil {
+		return nil, 0, err
+	}
 	// An object of the wrong length under a chunk's name is damaged too,
 	// and goes before the intent that replaces it, as the others do: left
 	// there, a copy cut before replacing it was reconciled as having sent
@@ -532,6 +563,95 @@ func (c *copier) missing(ctx context.Context, chunks []dataset.ChunkRef) ([]Obje
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out, len(bad), nil
+}
+
+// MaxReshownReads and MaxReshownBytes bound what one copy reads of the
+// chunks the ledger remembers as abandoned or forgotten, that the
+// manifest does not name, and that the destination lists at their size:
+// read to be confirmed if intact, they are not the dataset's, and a site
+// could list up to 65,536 of them (maxDropped), of up to 8 MiB each,
+// damaged, for every copy to read. One that failed is read again only
+// once the destination lists it changed (KindShownDamaged); those never
+// read go first, then those that failed longest ago. The rest wait for
+// a later copy, unconfirmed. (A reconcile reads those abandoned, and
+// not forgotten, that never failed, as before, to forget those not
+// there; one that failed counts against the bound.)
+const (
+	MaxReshownReads = 1024
+	MaxReshownBytes = 256 << 20
+)
+
+// maxReshownReads and maxReshownBytes are MaxReshownReads and
+// MaxReshownBytes; tests set them lower.
+var (
+	maxReshownReads       = MaxReshownReads
+	maxReshownBytes int64 = MaxReshownBytes
+)
+
+// reshown is the chunks of c.pending that the manifest does not name
+// (named), that folder lists at their size, and that this copy reads
+// (MaxReshownReads): none listed as it was when it last failed
+// authentication there, nor one the reconcile read already.
+func (c *copier) reshown(folder *dataset.Folder, named map[string]bool) []Object {
+	type cand struct {
+		o   Object
+		seq int64 // of the record of its last failure; 0: none
+	}
+	var cands []cand
+	for _, key := range slices.Sorted(maps.Keys(c.pending)) {
+		p := c.pending[key]
+		o := p.obj
+		if named[key] || c.judged[key] || o.Chunk == nil || key != dataset.ChunkKey(c.cr.Name, o.Chunk.ID) {
+			continue
+		}
+		size, ok := folder.Chunks[o.Chunk.ID]
+		if !ok || size != o.Bytes || o.Bytes != int64(seal.SealedSize(int(o.Chunk.Size))) {
+			continue
+		}
+		if p.bad.same(size, folder.ModTimes[o.Chunk.ID]) {
+			continue
+		}
+		cands = append(cands, cand{o, p.bad.seq})
+	}
+	sort.SliceStable(cands, func(i, j int) bool { return cands[i].seq < cands[j].seq })
+	var out []Object
+	for _, cd := range cands {
+		if !c.reread(cd.o) {
+			break
+		}
+		out = append(out, cd.o)
+	}
+	return out
+}
+
+// shownDamaged records (KindShownDamaged) the chunks failed, of pending
+// and not the manifest's, that failed authentication at the destination
+// (or could not be read), as folder listed them: no later copy reads
+// them again until the destination lists them changed. One not listed,
+// or listed without a time, is not recorded (nothing would tell it
+// changed): it stays among those each copy may read, within
+// MaxReshownReads. Each record names up to forgetBatch of them.
+func (c *copier) shownDamaged(ctx context.Context, folder *dataset.Folder, failed []Object) error {
+	var items []ShownItem
+	for _, o := range failed {
+		size, ok := folder.Chunks[o.Chunk.ID]
+		mod := folder.ModTimes[o.Chunk.ID]
+		if !ok || mod.IsZero() {
+			continue
+		}
+		c.judge(o.Key)
+		items = append(items, ShownItem{Key: o.Key, Bytes: size, ModTime: mod})
+	}
+	for len(items) > 0 {
+		batch := items[:min(len(items), forgetBatch)]
+		items = items[len(batch):]
+		rec := ShownDamaged{Kind: orDataset(c.e.Kind), Dataset: c.cr.Name, Site: c.e.Site, Chunks: batch,
+			Reason: "listed at the destination at their size, and not authentic there: not read again until listed changed"}
+		if err := c.s.Ledger.Append(ctx, c.cr.Tenant, KindShownDamaged, c.e.RunID, rec); err != nil {
+			return fmt.Errorf("%w: %w", ErrLedger, err)
+		}
+	}
+	return nil
 }
 
 // confirmReappeared confirms, as crossed, the chunks the ledger records
