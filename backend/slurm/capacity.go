@@ -36,16 +36,16 @@ import (
 // subtracted: Slurm decides who goes first among what is free. CPUs and
 // memory are not counted.
 //
-// On the command path a job's record is no proof that the job is this
-// server's: the state directory is written by the cluster's nodes, and a
-// workload runs as the cluster user, so it can submit jobs of its own and
-// write their records (handles/ID), and what those jobs hold then counts
-// as free. Nothing a poll could check is out of its reach: the job's name
-// and the records are its to write, and the job's command, which no one
-// may update, is whatever script path it submits, in the state directory
-// too (and squeue prints a command as it is, newlines included, so asking
-// for it would let one job's command forge another job's line). The
-// figure is off by at most what the workload's own running jobs hold.
+// On the command path the state directory is written by the cluster's
+// nodes, and a workload runs as the cluster user, so it can submit jobs
+// of its own and write their records (handles/ID). Nothing else a poll
+// could check is out of its reach: the job's name is its to set, and the
+// job's command, which no one may update, is whatever script path it
+// submits, in the state directory too (and squeue prints a command as it
+// is, newlines included, so asking for it would let one job's command
+// forge another job's line). The records are therefore signed under a key
+// kept outside the state directory (seal.go): a record that does not
+// verify is no record, and the job it names is not counted.
 
 // Bounds on what a site's answer to a capacity poll may be.
 const (

@@ -3,13 +3,13 @@ package slurm_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 
 	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/backend/slurm"
 )
 
 // TestCapacityOwnJobHostsNotKept: a running job of the server's own that
@@ -25,9 +25,7 @@ func TestCapacityOwnJobHostsNotKept(t *testing.T) {
 		"sinfo":  "#!/bin/sh\nprintf '%s\\n' '" + prefix + "000003|gpu*|up|mixed|gpu:h100:8|gpu:h100:1(IDX:0)|'\n",
 		"squeue": "#!/bin/sh\nprintf '%s\\n' '" + fmt.Sprintf("7|%s[000000-%06d]|gres:gpu:h100:1|", prefix, hosts-1) + "'\n",
 	})
-	if err := os.WriteFile(filepath.Join(dir, "handles", "7"), []byte("r1-1\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	slurm.WriteRecord(t, dir, filepath.Join("handles", "7"), "r1-1")
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)

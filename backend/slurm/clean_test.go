@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/backend/slurm"
 )
 
 // TestCleanKeepsWhatAJobMayStillUse: Clean removed the work directory of
@@ -40,8 +41,8 @@ func TestCleanKeepsWhatAJobMayStillUse(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write(filepath.Join(state, "handles", "777"), "r1-1\n")
-	write(filepath.Join(job, "jobid"), "777\n")
+	slurm.WriteRecord(t, state, filepath.Join("handles", "777"), "r1-1")
+	slurm.WriteRecord(t, state, filepath.Join("jobs", "r1-1", "jobid"), "777")
 	write(script, "")
 	write(filepath.Join(job, "started"), "")
 	work := b.WorkDir(backend.Spec{RunID: "r1", Attempt: 1})

@@ -286,7 +286,7 @@ printf '4242\037PENDING\0370\037N/A\037N/A\037\037None\037%%s\037/state/jobs/r1-
 
 	// With a record of the job, a link at the attempt's directory is not
 	// followed either.
-	write(filepath.Join(st, "handles", "4343"), "r1-3\n")
+	slurm.WriteRecord(t, st, filepath.Join("handles", "4343"), "r1-3")
 	b := fakeSlurm(t, st, nil)
 	if rc, err := b.Logs(context.Background(), "4343"); err == nil {
 		data, _ := io.ReadAll(rc)
@@ -396,9 +396,8 @@ func TestCleanTakesOnlyAnAttemptsKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "state", "handles", "777"), []byte(rel+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	// Signed, as by the backend: the key is refused for what it is.
+	slurm.WriteRecord(t, filepath.Join(dir, "state"), filepath.Join("handles", "777"), rel)
 	if err := b.Clean(context.Background(), "777"); err != nil {
 		t.Fatal(err)
 	}
@@ -419,11 +418,12 @@ func TestSubmitRepairsAHalfWrittenRecord(t *testing.T) {
 	if err := os.MkdirAll(jobDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	for name, data := range map[string]string{"job.sh": "", "jobid": "555\n", "started": "", "exitcode": "0\n"} {
+	for name, data := range map[string]string{"job.sh": "", "started": "", "exitcode": "0\n"} {
 		if err := os.WriteFile(filepath.Join(jobDir, name), []byte(data), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
+	slurm.WriteRecord(t, dir, filepath.Join("jobs", "r1-1", "jobid"), "555")
 	b := fakeSlurm(t, dir, map[string]string{
 		"squeue": "#!/bin/sh\necho 'slurm_load_jobs error: Invalid job id specified' >&2\nexit 1\n",
 		"sbatch": "#!/bin/sh\necho 999\n",

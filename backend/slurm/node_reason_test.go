@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/backend/slurm"
 )
 
 // TestNodeStateNotSwayedByItsReason: scontrol prints a node's Reason, free
@@ -37,8 +38,8 @@ func TestNodeStateNotSwayedByItsReason(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write(filepath.Join(state, "handles", "777"), "r1-1\n")
-	write(filepath.Join(job, "jobid"), "777\n")
+	slurm.WriteRecord(t, state, filepath.Join("handles", "777"), "r1-1")
+	slurm.WriteRecord(t, state, filepath.Join("jobs", "r1-1", "jobid"), "777")
 	write(script, "")
 	write(filepath.Join(job, "started"), "")
 	jobLine := func(slurmState string) string {

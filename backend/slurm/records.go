@@ -28,7 +28,14 @@ import (
 // may still run, not every job the server ever ran. A job's directory holds
 // its batch script, which carries the attempt's credential, and its output:
 // it is the backend's user's alone.
-type records struct{ dir string }
+//
+// On the command path the records naming jobs (jobs/KEY/jobid, handles/ID,
+// ended/ID) are signed (seal.go); seal is nil over slurmrestd, whose state
+// directory is on the controller's machine only.
+type records struct {
+	dir  string
+	seal *sealer
+}
 
 // readRecordFile reads a record of at most limit bytes
 // (backend.ReadSmallFile).
@@ -112,20 +119,30 @@ func (r records) ensureJobDir(key string) error { return os.MkdirAll(r.jobDir(ke
 // by the id's key once slurmctld has forgotten the job, are not lost to
 // the caller that takes the id (best effort: a failure leaves it as it was).
 // A record moved to ended (retire) is not written again.
+// A record that does not verify (seal.go) is none.
 func (r records) recorded(key string) (string, bool) {
-	data, err := readRecordFile(filepath.Join(r.jobDir(key), "jobid"), 64)
+	id, err := r.recordedErr(key)
+	return id, err == nil && id != ""
+}
+
+// recordedErr is recorded, with the error of a record refused
+// (ErrRecordNotVerified); "" without error when there is none.
+func (r records) recordedErr(key string) (string, error) {
+	id, err := r.readRecord(filepath.Join("jobs", key, "jobid"))
 	if err != nil {
-		return "", false
+		if errors.Is(err, ErrRecordNotVerified) {
+			return "", err
+		}
+		return "", nil
 	}
-	id := strings.TrimSpace(string(data))
 	if !isJobID(id) {
-		return "", false
+		return "", nil
 	}
 	_, err = os.Lstat(filepath.Join(r.dir, "handles", id))
 	if _, err2 := os.Lstat(filepath.Join(r.dir, "ended", id)); errors.Is(err, os.ErrNotExist) && errors.Is(err2, os.ErrNotExist) {
-		atomicfile.WriteFile(filepath.Join(r.dir, "handles", id), []byte(key+"\n"), 0o644) //nolint:errcheck
+		r.writeRecord(filepath.Join("handles", id), key) //nolint:errcheck
 	}
-	return id, true
+	return id, nil
 }
 
 // record writes the job id of key, then the key of the job id.
@@ -133,10 +150,10 @@ func (r records) record(key, id string) error {
 	if err := os.MkdirAll(r.jobDir(key), 0o700); err != nil {
 		return err
 	}
-	if err := atomicfile.WriteFile(filepath.Join(r.jobDir(key), "jobid"), []byte(id+"\n"), 0o644); err != nil {
+	if err := r.writeRecord(filepath.Join("jobs", key, "jobid"), id); err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(filepath.Join(r.dir, "handles", id), []byte(key+"\n"), 0o644)
+	return r.writeRecord(filepath.Join("handles", id), key)
 }
 
 // keyOf returns the key recorded for a job id, or "". A record that is not
@@ -144,28 +161,49 @@ func (r records) record(key, id string) error {
 // that are read and removed (Clean removes the attempt's work directory),
 // and "../x" would name one outside.
 // A job ended and cleaned up has its record under ended (retire).
+// A record that does not verify (seal.go) is none.
 func (r records) keyOf(id string) string {
-	if key := r.keyIn("handles", id); key != "" {
-		return key
+	key, _ := r.keyOfErr(id)
+	return key
+}
+
+// keyOfErr is keyOf, with the error of a record refused
+// (ErrRecordNotVerified) when there is no key.
+func (r records) keyOfErr(id string) (string, error) {
+	key, err := r.keyIn("handles", id)
+	if key != "" {
+		return key, nil
 	}
-	return r.keyIn("ended", id)
+	key, err2 := r.keyIn("ended", id)
+	if key != "" {
+		return key, nil
+	}
+	return "", errors.Join(err, err2)
 }
 
 // liveKeyOf is keyOf of a job not yet ended and cleaned up (handles/ID).
-func (r records) liveKeyOf(id string) string { return r.keyIn("handles", id) }
+func (r records) liveKeyOf(id string) string {
+	key, _ := r.keyIn("handles", id)
+	return key
+}
 
-func (r records) keyIn(dir, id string) string {
+// keyIn is the key recorded in dir for job id, or "", with the error of
+// a record refused (ErrRecordNotVerified).
+func (r records) keyIn(dir, id string) (string, error) {
 	if !isJobID(id) {
-		return ""
+		return "", nil
 	}
-	data, err := readRecordFile(filepath.Join(r.dir, dir, id), 1024)
+	key, err := r.readRecord(filepath.Join(dir, id))
 	if err != nil {
-		return ""
+		if errors.Is(err, ErrRecordNotVerified) {
+			return "", err
+		}
+		return "", nil
 	}
-	if key := strings.TrimSpace(string(data)); validKey(key) {
-		return key
+	if validKey(key) {
+		return key, nil
 	}
-	return ""
+	return "", nil
 }
 
 // retire moves the record of job id, when it names key, from handles to
@@ -173,9 +211,23 @@ func (r records) keyIn(dir, id string) string {
 // still finds it, for the job's status and output once slurmctld has
 // forgotten it; a capacity poll no longer lists it. A record that names
 // another attempt (the id given out again) stays.
+//
+// A signed record names its place (seal.go), so the record is written
+// anew under ended before the one under handles goes: a crash between
+// the two leaves both, and the next Clean removes the live one.
 func (r records) retire(id, key string) error {
 	if r.liveKeyOf(id) != key {
 		return nil
+	}
+	if r.seal != nil {
+		if err := r.writeRecord(filepath.Join("ended", id), key); err != nil {
+			return err
+		}
+		err := os.Remove(filepath.Join(r.dir, "handles", id))
+		if errors.Is(err, os.ErrNotExist) {
+			return nil // retired already, by a Clean beside this one
+		}
+		return err
 	}
 	err := os.Rename(filepath.Join(r.dir, "handles", id), filepath.Join(r.dir, "ended", id))
 	if errors.Is(err, os.ErrNotExist) {

@@ -11,8 +11,16 @@ import (
 	"meridian.dev/meridian/backend/slurm"
 )
 
+// writeSignedRecord records job id as the job of attempt key in the state
+// directory dir, as Submit on the command path does.
+func writeSignedRecord(t *testing.T, dir, key, id string) {
+	t.Helper()
+	slurm.WriteRecord(t, dir, filepath.Join("jobs", key, "jobid"), id)
+	slurm.WriteRecord(t, dir, filepath.Join("handles", id), key)
+}
+
 // writeRecord records job id as the job of attempt key in the state
-// directory dir, as Submit does.
+// directory dir, as Submit through slurmrestd does.
 func writeRecord(t *testing.T, dir, key, id string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Join(dir, "jobs", key), 0o700); err != nil {
@@ -45,7 +53,7 @@ func TestStatusOfAReusedJobID(t *testing.T) {
 	}
 	other := strings.TrimSpace(out)
 	cancelAtEnd(t, other)
-	writeRecord(t, dir, "reused-1", other)
+	writeSignedRecord(t, dir, "reused-1", other)
 
 	st, err := b.Status(testCtx(t), other)
 	if err != nil || st.State != backend.Lost {

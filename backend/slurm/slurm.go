@@ -53,8 +53,10 @@ var (
 
 // New makes a Slurm backend for site, keeping its job files (batch scripts,
 // output, exit codes) in stateDir, which the cluster's nodes must be able to
-// write (a shared file system, or the same machine).
-func New(site catalog.BackendSpec, stateDir string) (*Slurm, error) {
+// write (a shared file system, or the same machine). The records naming
+// its jobs are signed with the key opts give (RecordKey, RecordKeyFile),
+// by default one of its own in stateDir (DefaultRecordKeyFile).
+func New(site catalog.BackendSpec, stateDir string, opts ...Option) (*Slurm, error) {
 	if site.RestURL != "" {
 		return nil, fmt.Errorf("backend.restURL: set (%s); that site is reached through slurmrestd (NewREST), not Slurm's commands", site.RestURL)
 	}
@@ -72,6 +74,13 @@ func New(site catalog.BackendSpec, stateDir string) (*Slurm, error) {
 	}
 	rec, err := newRecords(abs)
 	if err != nil {
+		return nil, fmt.Errorf("slurm backend: %w", err)
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if rec.seal, err = newSealer(o, abs); err != nil {
 		return nil, fmt.Errorf("slurm backend: %w", err)
 	}
 	return &Slurm{rec: rec, workRoot: work, partition: site.Partition, gres: siteGres(site.Gres, site.GresType),
@@ -281,7 +290,8 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 		return "", fmt.Errorf("slurm submit %s: %w", key, err)
 	}
 	defer unlock()
-	if id, ok := s.rec.recorded(key); ok {
+	id, recErr := s.rec.recordedErr(key)
+	if id != "" {
 		return id, nil
 	}
 	script := s.scriptPath(key)
@@ -298,6 +308,9 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 		// script's start mark and exit code, the output slurmd opens): the
 		// attempt is not run a second time then.
 		if mark := s.rec.ranMark(key); mark != "" {
+			if recErr != nil {
+				return "", fmt.Errorf("slurm submit %s: a job of the attempt was submitted and ran (its %s is in the attempt's directory), its id's record is refused (%v) and slurmctld no longer knows it; not running the attempt a second time: %w", key, mark, recErr, backend.ErrAttemptUnknown)
+			}
 			return "", fmt.Errorf("slurm submit %s: a job of the attempt was submitted and ran (its %s is in the attempt's directory), but its id was never recorded and slurmctld no longer knows it; not running the attempt a second time: %w", key, mark, backend.ErrAttemptUnknown)
 		}
 	}
@@ -328,7 +341,7 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("slurm submit %s: %w", key, err)
 	}
-	id, _, _ := strings.Cut(strings.TrimSpace(out), ";")
+	id, _, _ = strings.Cut(strings.TrimSpace(out), ";")
 	if !isJobID(id) {
 		return "", fmt.Errorf("slurm submit %s: sbatch printed %q, not a job id", key, truncateOut(out))
 	}
@@ -655,8 +668,11 @@ func (s *Slurm) scriptKey(command string) (string, bool) {
 // forgottenStatus is the state of a job that slurmctld no longer knows,
 // with its start and end as the batch script's files tell them.
 func (s *Slurm) forgottenStatus(handle string) (backend.Status, error) {
-	key := s.rec.keyOf(handle)
+	key, recErr := s.rec.keyOfErr(handle)
 	if key == "" {
+		if recErr != nil {
+			return backend.Status{}, fmt.Errorf("handle %q: %w (%v)", handle, backend.ErrNotFound, recErr)
+		}
 		return backend.Status{}, fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
 	}
 	dir := s.jobDir(key)

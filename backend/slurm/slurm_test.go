@@ -266,8 +266,8 @@ func TestForgottenJobReadsExitFile(t *testing.T) {
 	b := newSlurm(t, site, dir)
 	const id = "987654321" // a job id slurmctld has never issued
 	key := "gone-1"
+	slurm.WriteRecord(t, dir, filepath.Join("handles", id), key)
 	for path, data := range map[string]string{
-		filepath.Join(dir, "handles", id):           key + "\n",
 		filepath.Join(dir, "jobs", key, "exitcode"): "9\n",
 	} {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -325,9 +325,7 @@ func TestForgottenJobTimes(t *testing.T) {
 	// An id slurmctld never issued names the same job's files: it is the
 	// job once slurmctld has forgotten it.
 	const gone = "987654322"
-	if err := os.WriteFile(filepath.Join(dir, "handles", gone), []byte(spec.Key()+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	slurm.WriteRecord(t, dir, filepath.Join("handles", gone), spec.Key())
 	st, err := b.Status(testCtx(t), gone)
 	if err != nil || st.State != backend.Succeeded {
 		t.Fatalf("Status of the forgotten job = %+v, %v; want succeeded", st, err)

@@ -23,6 +23,7 @@ import (
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/backend/kubernetes"
+	"meridian.dev/meridian/backend/slurm"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/fleet"
@@ -202,13 +203,26 @@ func serverKeyrings(stateDir string) (dataset.TenantKeyrings, error) {
 	return k, nil
 }
 
+// slurmRecordKeyFile is the key, in the server's own state directory, that
+// a Slurm site's backend signs the records naming its jobs with on the
+// command path: the site's directory (sites/NAME) is written by the
+// cluster's nodes, where the site's workloads run as the cluster user.
+const slurmRecordKeyFile = "slurm-record-key"
+
 // backendsFor returns a site's backend, as its settings name it (from
 // siteBackends alone), keeping the backend's state under root. A Kubernetes
 // site's attempts are lost once their node has not been Ready for the
-// server's site timeout.
-func backendsFor(siteTimeout time.Duration) run.BackendFor {
+// server's site timeout. A Slurm site's backend signs its records with the
+// key in stateDir (slurmRecordKeyFile), made there on first use, and logs
+// the records it refuses to logger.
+func backendsFor(siteTimeout time.Duration, stateDir string, logger *slog.Logger) run.BackendFor {
+	set := make(backend.Set, len(siteBackends))
+	for t, f := range siteBackends {
+		set[t] = f
+	}
+	set[catalog.BackendSlurm] = slurm.FactoryWith(slurm.RecordKeyFile(filepath.Join(stateDir, slurmRecordKeyFile)), slurm.WithLogger(logger))
 	return func(site *catalog.Site, root string) (backend.Backend, error) {
-		b, err := siteBackends.For(site.Spec.Backend, root)
+		b, err := set.For(site.Spec.Backend, root)
 		if err != nil {
 			return nil, err
 		}
@@ -508,7 +522,7 @@ func startServer(opts serverOptions) (*server, error) {
 		CheckQuotaFile: func(p string) error { return ownerWritesOnly(newPermWalk(), "--quotas", p) },
 		Plan:           plannerOf(planUnder(planLaw, m, "controller")), PlanWith: planUnder(planLaw, m, "api"), LawNow: lawNowOf(rs, scr),
 		AuditChain: audit.NewChain(key), Exports: transfer.AuditExports(st), MoveMargin: opts.MoveMargin, DrainGrace: opts.DrainGrace, Now: opts.Now,
-		Backends: backendsFor(opts.SiteTimeout), Poll: opts.Poll, SiteTimeout: opts.SiteTimeout, AgentLease: opts.AgentLease, MaxRuns: opts.MaxRuns, Stager: stager, DatasetStores: opts.DatasetStores, Logger: logger,
+		Backends: backendsFor(opts.SiteTimeout, opts.StateDir, logger), Poll: opts.Poll, SiteTimeout: opts.SiteTimeout, AgentLease: opts.AgentLease, MaxRuns: opts.MaxRuns, Stager: stager, DatasetStores: opts.DatasetStores, Logger: logger,
 		ServerURL: url, AgentKey: agentKey, Sandbox: run.SandboxPolicy{Mode: sandbox},
 		Replica: opts.Replica, LeaseTTL: opts.LeaseTTL, Observer: m, AgentFingerprint: fingerprint}
 	if cfg.Replica == "" && !shared {

@@ -1,0 +1,233 @@
+package slurm
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/internal/atomicfile"
+	"meridian.dev/meridian/internal/plainfile"
+)
+
+// On the command path the records that say which job is an attempt's
+// (jobs/KEY/jobid, handles/ID, ended/ID) lie in a directory that the
+// cluster's nodes write, and a workload runs as the cluster user: it can
+// write a record naming a job of its own, which a capacity poll then
+// counted as the server's and Find adopted as the attempt's. Each such
+// record now carries an HMAC, keyed by a secret that lives outside the
+// state directory (the server's own settings, RecordKeyFile), over the
+// record's state directory, its path there and its value: a record that
+// carries none, or one that does not verify, is no record, and is
+// reported (the backend's logger, and the errors that would have used
+// it). Records from before they were signed are refused the same way;
+// an attempt whose job slurmctld still knows is found again by its batch
+// script (Find) and recorded anew, signed.
+
+// ErrRecordNotVerified is the error (wrapped) of a record that carries no
+// signature or one that does not verify.
+var ErrRecordNotVerified = errors.New("record not signed by this backend")
+
+// recordMACPrefix begins the second line of a signed record.
+const recordMACPrefix = "hmac-sha256:"
+
+// maxSignedRecord bounds a signed record (a job id or an attempt's key,
+// and its MAC).
+const maxSignedRecord = 1024
+
+// sealer signs and verifies a backend's records.
+type sealer struct {
+	key    []byte
+	logger *slog.Logger
+
+	mu     sync.Mutex
+	warned map[string]struct{} // records reported refused, each once
+}
+
+// maxWarnedRecords bounds the refused records a backend remembers having
+// reported: a workload may make any number of them.
+const maxWarnedRecords = 1024
+
+func (r records) mac(rel, value string) []byte {
+	m := hmac.New(sha256.New, r.seal.key)
+	io.WriteString(m, "meridian slurm record v1\x00"+r.dir+"\x00"+filepath.ToSlash(rel)+"\x00"+value) //nolint:errcheck // a hash does not fail
+	return m.Sum(nil)
+}
+
+// sealed is the content of record rel (relative to the state directory)
+// holding value: the value, and on a second line its MAC when records are
+// signed.
+func (r records) sealed(rel, value string) []byte {
+	if r.seal == nil {
+		return []byte(value + "\n")
+	}
+	return []byte(value + "\n" + recordMACPrefix + hex.EncodeToString(r.mac(rel, value)) + "\n")
+}
+
+// writeRecord writes record rel holding value, signed.
+func (r records) writeRecord(rel, value string) error {
+	return atomicfile.WriteFile(filepath.Join(r.dir, rel), r.sealed(rel, value), 0o644)
+}
+
+// readRecord is the value of record rel, once its MAC verifies; an error
+// wrapping ErrRecordNotVerified, naming the file, for one that carries no
+// MAC or a wrong one (reported in the backend's log, once per file).
+func (r records) readRecord(rel string) (string, error) {
+	data, err := readRecordFile(filepath.Join(r.dir, rel), maxSignedRecord)
+	if err != nil {
+		return "", err
+	}
+	if r.seal == nil {
+		return strings.TrimSpace(string(data)), nil
+	}
+	value, tag, ok := strings.Cut(strings.TrimSuffix(string(data), "\n"), "\n")
+	if !ok || !strings.HasPrefix(tag, recordMACPrefix) {
+		return "", r.refuse(rel, "carries no signature (written before this backend signed its records, or not by this backend)")
+	}
+	got, err := hex.DecodeString(tag[len(recordMACPrefix):])
+	if err != nil || !hmac.Equal(got, r.mac(rel, value)) {
+		return "", r.refuse(rel, "its signature does not verify (not written by this backend under its record key)")
+	}
+	return value, nil
+}
+
+// refuse is the error of record rel, refused for why, and reports it.
+func (r records) refuse(rel, why string) error {
+	path := filepath.Join(r.dir, rel)
+	err := fmt.Errorf("%s: %s: ignored: %w", path, why, ErrRecordNotVerified)
+	s := r.seal
+	s.mu.Lock()
+	_, seen := s.warned[path]
+	full := len(s.warned) >= maxWarnedRecords
+	if !seen && !full {
+		s.warned[path] = struct{}{}
+	}
+	s.mu.Unlock()
+	// Past maxWarnedRecords a refused record is reported each time it
+	// is read, rather than remembered.
+	if s.logger != nil && !seen {
+		s.logger.Warn("slurm: job record ignored", "err", err)
+	}
+	return err
+}
+
+// Option configures a Slurm backend on the command path (New).
+type Option func(*options)
+
+type options struct {
+	key     []byte
+	keyFile string
+	logger  *slog.Logger
+}
+
+// RecordKey signs the backend's records with key (at least 16 bytes).
+func RecordKey(key []byte) Option {
+	return func(o *options) { o.key = append([]byte(nil), key...) }
+}
+
+// RecordKeyFile signs the backend's records with the key in path (hex, a
+// file only its owner may read), made there, 0600, on first use. The
+// file belongs outside the state directory, where the site's jobs cannot
+// read it: the server's own settings.
+func RecordKeyFile(path string) Option {
+	return func(o *options) { o.keyFile = path }
+}
+
+// WithLogger reports records refused (ErrRecordNotVerified) to l.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) { o.logger = l }
+}
+
+// FactoryWith is Factory with opts for a site reached through Slurm's
+// commands (a site with a restURL takes none of them).
+func FactoryWith(opts ...Option) backend.Factory {
+	return func(site catalog.BackendSpec, stateDir string) (backend.Backend, error) {
+		if site.RestURL != "" {
+			return NewREST(site, stateDir)
+		}
+		return New(site, stateDir, opts...)
+	}
+}
+
+// DefaultRecordKeyFile is where a backend given no key keeps its own, in
+// its state directory: a workload that can read the state directory can
+// read it too, so it only tells the backend's records from those of
+// another state directory. The server gives its backends a key of its
+// own settings instead (RecordKeyFile).
+const DefaultRecordKeyFile = "record-key"
+
+// maxRecordKeyFile bounds a record key file (hex of a key up to 1 KiB).
+const maxRecordKeyFile = 4096
+
+// LoadRecordKey reads the record key in path, or makes one there (0600)
+// when there is none.
+func LoadRecordKey(path string) ([]byte, error) {
+	data, fi, err := plainfile.ReadStat(path, maxRecordKeyFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return createRecordKey(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("record key: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("record key %s: mode %v lets others read it; want 0600", path, fi.Mode().Perm())
+	}
+	key, err := hex.DecodeString(string(bytes.TrimSpace(data)))
+	if err != nil || len(key) < 16 {
+		return nil, fmt.Errorf("record key %s: want at least 16 hex-encoded bytes", path)
+	}
+	return key, nil
+}
+
+// createRecordKey makes the key file, unless another process (another
+// backend of the same settings) made it first: then it reads that one.
+func createRecordKey(path string) ([]byte, error) {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("record key: %w", err)
+	}
+	created, err := atomicfile.CreateFile(path, []byte(hex.EncodeToString(key)+"\n"), 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("record key: %w", err)
+	}
+	if !created {
+		return LoadRecordKey(path)
+	}
+	return key, nil
+}
+
+// newSealer is the sealer of o's key, read or made at o's key file, or at
+// DefaultRecordKeyFile in stateDir when o names neither.
+func newSealer(o options, stateDir string) (*sealer, error) {
+	key := o.key
+	if key == nil {
+		path := o.keyFile
+		if path == "" {
+			path = filepath.Join(stateDir, DefaultRecordKeyFile)
+		}
+		k, err := LoadRecordKey(path)
+		if err != nil {
+			return nil, err
+		}
+		key = k
+	}
+	if len(key) < 16 {
+		return nil, fmt.Errorf("record key: %d bytes; want at least 16", len(key))
+	}
+	return &sealer{key: key, logger: o.logger, warned: make(map[string]struct{})}, nil
+}
