@@ -664,6 +664,11 @@ func fail(w http.ResponseWriter, err error) {
 		// A read for a principal that names no tenant: the store refuses
 		// it rather than answer with every tenant's rows.
 		writeErr(w, http.StatusForbidden, "forbidden", "", "this token names no tenant")
+	case errors.Is(err, run.ErrRunChanged):
+		// The run's row is not what Meridian wrote (a database written
+		// without the audit key): the tenant's to know, and the
+		// operator's to restore; not a passing fault of the server's.
+		writeErr(w, http.StatusConflict, "conflict", "", err.Error())
 	case errors.Is(err, run.ErrTooManyRuns):
 		// Not a passing rate: the tenant's own runs must end first, so
 		// the client is not asked to come back at once (a 429 is).

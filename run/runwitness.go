@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -38,6 +39,9 @@ type runWitness struct {
 	// sealed plan record names; "" for a run recorded before the records
 	// named one (taken as stored, logged once).
 	sums map[string]string
+	// places is, per run whose placement was confirmed, the placement
+	// its newest sealed decision record names (confirmPlace).
+	places map[string]*placeSeen
 }
 
 // runDocsField is the plan record's field that holds runDocsDigest.
@@ -75,9 +79,22 @@ type runChangedError struct{ msg string }
 
 func (e *runChangedError) Error() string { return e.msg }
 
+// Is makes a run changed outside Meridian an ErrRunChanged.
+func (e *runChangedError) Is(target error) bool { return target == ErrRunChanged }
+
+// ErrRunChanged is a run whose stored row is not what Meridian wrote (its
+// documents, tenant, job, site or placement): it is neither judged nor
+// run, and a request over it is a conflict the error names, not a fault
+// of the server's.
+var ErrRunChanged = errors.New("run changed outside Meridian")
+
 func runChanged(r *Run, why string) error {
-	return &runChangedError{fmt.Sprintf("run %s (job %s of tenant %s): %s: its documents were changed outside Meridian, and are neither judged nor run",
-		r.ID, r.Job, catalog.TenantOr(r.Tenant), why)}
+	return runChangedWhat(r, why, "its documents were changed outside Meridian, and are neither judged nor run")
+}
+
+func runChangedWhat(r *Run, why, what string) error {
+	return &runChangedError{fmt.Sprintf("run %s (job %s of tenant %s): %s: %s",
+		r.ID, r.Job, catalog.TenantOr(r.Tenant), why, what)}
 }
 
 // confirm reports whether docs, r's documents as read, are the ones r was
@@ -160,6 +177,11 @@ func (w *runWitness) prune(keep map[string]bool) {
 	for id := range w.sums {
 		if !keep[id] {
 			delete(w.sums, id)
+		}
+	}
+	for id := range w.places {
+		if !keep[id] {
+			delete(w.places, id)
 		}
 	}
 }

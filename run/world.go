@@ -467,6 +467,11 @@ func (c *Controller) catalog() (*catalog.Set, error) {
 // world returns a run's world: the operator's catalog, the tenant's
 // registered resources as they are now, and the run's job.
 func (c *Controller) world(r *Run) (*catalog.World, error) {
+	// A run about to stage or start an attempt is held to its newest
+	// sealed placement decision, whether or not its world is kept.
+	if err := c.runWitness.confirmPlace(context.Background(), c.cfg.Store, r); err != nil {
+		return nil, err
+	}
 	c.mu.Lock()
 	w := c.worlds[r.ID]
 	c.mu.Unlock()

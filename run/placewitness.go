@@ -1,0 +1,185 @@
+package run
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/store"
+)
+
+// A run's site and placement (accelerator, count, pool) on its row change
+// as it moves, and only the decision records written with each change are
+// sealed: whoever could write the database without the audit key could
+// otherwise point a run about to start at another site, or give it more
+// accelerators than it was placed with, and its staging would send the
+// job's datasets there and its attempt start there. Every placement is
+// named by a sealed decision record of the run (addPlan: at submission, at
+// a re-plan after a move, at a release from hold), written before the run
+// takes it; a run that stages or starts an attempt (Planned, Staging) is
+// held to the newest of them (confirmPlace).
+//
+// What the newest record names is kept per run while it is live (prune),
+// with the last seq read: a row that still matches costs no read, and one
+// that does not (the run moved since) reads only the run's decision
+// records sealed since.
+
+// placeSeen is what the decision records of a run read so far say.
+type placeSeen struct {
+	// after is the seq of the last decision record of the run read.
+	after int64
+	// have says a sealed decision record named a placement, pl: the
+	// newest, at seq.
+	have bool
+	seq  int64
+	pl   placeOf
+}
+
+// placeOf is what of a placement is confirmed.
+type placeOf struct {
+	Site        string `json:"site"`
+	Accelerator string `json:"accelerator"`
+	Count       int    `json:"count"`
+	Pool        int    `json:"pool"`
+}
+
+func (p placeOf) String() string {
+	return fmt.Sprintf("site %q, %d %q (pool %d)", p.Site, p.Count, p.Accelerator, p.Pool)
+}
+
+// The decision records of one run read per page, and the pages one
+// confirmation reads at most: a run writes one at each placement, move,
+// preemption and cancellation.
+const (
+	placeWitnessPage      = 64
+	placeWitnessPageBytes = 4 << 20
+	placeWitnessPages     = 64
+	// placeRecordBytes bounds a decision record read: one that names a
+	// placement holds its findings (obligations, advisories), kilobytes;
+	// a longer one, written by hand, is not read.
+	placeRecordBytes = 1 << 20
+)
+
+// placeConfirmed says which of a run's states are held to its newest
+// placement decision: those in which it stages or starts an attempt. A
+// moving or held run's row keeps the site it left while its newest
+// decision names where it goes.
+func placeConfirmed(s State) bool { return s == Planned || s == Staging }
+
+// rowPlace is what r's row says of its placement, and a reason when its
+// parts disagree with each other (the current attempt's site or count
+// with the run's).
+func rowPlace(r *Run) (placeOf, string) {
+	p := placeOf{Site: r.Placement.Site, Accelerator: r.Placement.Accelerator, Count: r.Placement.Count, Pool: r.Placement.Pool}
+	if r.Site != p.Site {
+		return p, fmt.Sprintf("its row names site %q, but its placement site %q", r.Site, p.Site)
+	}
+	for _, a := range r.Attempts {
+		// An attempt recorded before attempts kept their count has none.
+		if a.N == r.Attempt && r.Attempt > 0 && (a.Site != r.Site || (a.Count != 0 && a.Count != p.Count)) {
+			return p, fmt.Sprintf("its attempt %d is at site %q with %d accelerators, but its placement is %s", a.N, a.Site, a.Count, p)
+		}
+	}
+	return p, ""
+}
+
+// samePlace says whether the row's placement got is the one sealed,
+// want. The count is compared for a run's first attempt only: a move
+// that falls back to an older checkpoint may judge its target again for
+// the work left and take another count of the same pool (migrate), which
+// no record of its own names; its site, accelerator and pool are the
+// target's.
+func samePlace(r *Run, want, got placeOf) bool {
+	if r.Attempt > 1 {
+		want.Count, got.Count = 0, 0
+	}
+	return want == got
+}
+
+// confirmPlace reports whether r's site and placement, as its row holds
+// them, are those of the newest sealed decision record of r, for a run
+// about to stage or start an attempt. A failure to read the log is a
+// storeReadError: the step is tried again.
+func (w *runWitness) confirmPlace(ctx context.Context, log store.Store, r *Run) error {
+	if w == nil || w.chain == nil || !placeConfirmed(r.State) {
+		return nil
+	}
+	got, bad := rowPlace(r)
+	if bad != "" {
+		return changedPlace(r, bad)
+	}
+	w.mu.Lock()
+	seen := w.places[r.ID]
+	var cur placeSeen
+	if seen != nil {
+		cur = *seen
+	}
+	w.mu.Unlock()
+	if seen != nil && cur.have && samePlace(r, cur.pl, got) {
+		return nil
+	}
+	// Not yet read, or the row names another placement: the records
+	// sealed since the last read say whether the run moved.
+	next, err := w.readPlace(ctx, log, r, cur)
+	w.mu.Lock()
+	if w.places == nil {
+		w.places = map[string]*placeSeen{}
+	}
+	if old := w.places[r.ID]; old == nil || old.after <= next.after {
+		w.places[r.ID] = &next
+	}
+	w.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if !next.have {
+		return changedPlace(r, "no sealed decision record of the audit log names its placement")
+	}
+	if !samePlace(r, next.pl, got) {
+		return changedPlace(r, fmt.Sprintf("its row places it at %s, but its newest sealed decision record (seq %d) names %s", got, next.seq, next.pl))
+	}
+	return nil
+}
+
+// readPlace reads r's decision records after from.after and returns what
+// they leave: the newest sealed one that names a placement.
+func (w *runWitness) readPlace(ctx context.Context, log store.Store, r *Run, from placeSeen) (placeSeen, error) {
+	out := from
+	q := store.AuditQuery{RunID: r.ID, Kinds: []string{audit.KindDecision}, AllTenants: true, After: from.after,
+		Limit: placeWitnessPage, MaxBytes: placeWitnessPageBytes, MaxEntryBytes: placeRecordBytes}
+	for range placeWitnessPages {
+		page, next, err := log.AuditSelectPage(ctx, q)
+		if err != nil {
+			return from, &storeReadError{fmt.Errorf("read the decision records of run %s: %w", r.ID, err)}
+		}
+		for _, e := range page {
+			if e.RunID != r.ID || e.Kind != audit.KindDecision || !w.chain.Sealed(e) {
+				continue // not the run's, or not sealed under the key
+			}
+			var d struct {
+				Placement *placeOf `json:"placement"`
+			}
+			if err := json.Unmarshal(e.Payload, &d); err != nil {
+				return out, changedPlace(r, fmt.Sprintf("its sealed decision record (seq %d) does not read: %v", e.Seq, err))
+			}
+			if d.Placement != nil {
+				out.have, out.pl, out.seq = true, *d.Placement, e.Seq
+			}
+		}
+		if len(page) > 0 {
+			out.after = max(out.after, page[len(page)-1].Seq)
+		}
+		if next == 0 {
+			return out, nil
+		}
+		q.After = next
+	}
+	// Not all read: what was read is kept, and the rest read at the
+	// run's next step.
+	return out, &storeReadError{fmt.Errorf("run %s: over %d decision records to read; the rest are read at its next step", r.ID, placeWitnessPages*placeWitnessPage)}
+}
+
+func changedPlace(r *Run, why string) error {
+	return runChangedWhat(r, why, "its site and placement were changed outside Meridian, and nothing is staged or started for it")
+}
