@@ -2,10 +2,12 @@ package run
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/internal/testplan"
 	"meridian.dev/meridian/planner"
@@ -44,11 +46,16 @@ func budgetPlan(ctx context.Context, w *catalog.World, job *catalog.TrainingJob,
 // from alpha's store) and an older one at step 40 (intact), planned
 // again: bravo, at $16 for the whole job, is its target for the 10 %
 // left after step 90.
-func fallbackBudgetRun(t *testing.T, budget string) (*ckMoveFixture, *Run) {
+func fallbackBudgetRun(t *testing.T, budget string, mods ...func(*Config)) (*ckMoveFixture, *Run) {
 	t.Helper()
 	doc := jobDoc(100, 10)
 	doc.Content = strings.Replace(doc.Content, "  method: pretrain\n", "  method: pretrain\n  budgetUSD: "+budget+"\n", 1)
-	f := newCkMoveFixtureWith(t, func(cfg *Config) { cfg.Plan = budgetPlan }, doc)
+	f := newCkMoveFixtureWith(t, func(cfg *Config) {
+		cfg.Plan = budgetPlan
+		for _, m := range mods {
+			m(cfg)
+		}
+	}, doc)
 	ctx := context.Background()
 	if _, err := f.c.update(ctx, f.r.ID, func(r *Run, ch *store.Change) error {
 		r.Progress = &Progress{Step: 95, Steps: 100}
@@ -158,5 +165,41 @@ func TestFallbackRejudgesTheCountBravoCanGive(t *testing.T) {
 	}
 	if got := eventsOf(t, f.c, r.ID, "checkpoint-fallback"); len(got) != 1 || !strings.Contains(got[0], "6 ") {
 		t.Errorf("timeline's checkpoint-fallback: %q; want it to say the count changed to 6", got)
+	}
+}
+
+// TestFallbackCountIsSealed: the count a fallback judged again gives a
+// run (6 at bravo, where its plan's sealed decision named 8) was in no
+// sealed record, so the placement witness compared a moved run's site,
+// accelerator and pool but not its count, and a row rewritten outside
+// Meridian to another count than the move took was staged and started
+// with it. The move's write now seals the placement it gives the
+// attempt: the run with 6 goes on, and its row rewritten to 4 is
+// refused.
+func TestFallbackCountIsSealed(t *testing.T) {
+	f, r := fallbackBudgetRun(t, "20", func(cfg *Config) { cfg.AuditChain = audit.NewChain(testAuditKey) })
+	bravo, err := f.c.Site("bravo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.c.ReportCapacity(bravo, map[string]int{"nvidia-h100-sxm": 6}, f.clk.Now().Add(time.Second))
+	r = f.step(t)
+	if r.State != Staging || r.Placement.Count != 6 || r.Attempt != 2 {
+		t.Fatalf("bravo can give 6: %s at %s with %d, attempt %d (%s); want staging at bravo with 6, attempt 2", r.State, r.Site, r.Placement.Count, r.Attempt, r.Reason)
+	}
+	ctx := context.Background()
+	if err := f.c.runWitness.confirmPlace(ctx, f.c.cfg.Store, r); err != nil {
+		t.Fatalf("the run as the move placed it: %v", err)
+	}
+	r, err = f.c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		r.Placement.Count = 4
+		r.Attempts[len(r.Attempts)-1].Count = 4
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.c.runWitness.confirmPlace(ctx, f.c.cfg.Store, r); err == nil || !errors.Is(err, ErrRunChanged) || !strings.Contains(err.Error(), "6 ") {
+		t.Errorf("the moved run's row rewritten to 4: %v; want it refused as changed outside Meridian, naming the sealed 6", err)
 	}
 }

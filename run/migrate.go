@@ -231,6 +231,15 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 		r.Placement = target
 		r.Law = next
 		r.Attempt++
+		// The placement the next attempt takes, sealed: the count may be
+		// another than the plan's (a fallback judged again, above), and
+		// the attempt's row is held to this (confirmPlace).
+		rec, err := audit.NewRecord(audit.KindDecision, r.ID, map[string]any{
+			"decision": "move", "placement": target, "placesAttempt": r.Attempt, "from": from, "why": why})
+		if err != nil {
+			return err
+		}
+		ch.Audit = append(ch.Audit, rec)
 		r.Handle = ""
 		r.Attempts = append(r.Attempts, Attempt{N: r.Attempt, Site: target.Site, Nonce: newNonce(), Count: target.Count, PricePerHour: target.PricePerHour, OwnCheckpointNames: true})
 		// The new attempt's staging starts afresh.

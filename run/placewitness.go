@@ -34,6 +34,9 @@ type placeSeen struct {
 	have bool
 	seq  int64
 	pl   placeOf
+	// attempt is the attempt the newest record names the placement of
+	// (0: one written before a run's first attempt, or at a re-plan).
+	attempt int
 }
 
 // placeOf is what of a placement is confirmed.
@@ -84,14 +87,17 @@ func rowPlace(r *Run) (placeOf, string) {
 	return p, ""
 }
 
-// samePlace says whether the row's placement got is the one sealed,
-// want. The count is compared for a run's first attempt only: a move
-// that falls back to an older checkpoint may judge its target again for
-// the work left and take another count of the same pool (migrate), which
-// no record of its own names; its site, accelerator and pool are the
-// target's.
-func samePlace(r *Run, want, got placeOf) bool {
-	if r.Attempt > 1 {
+// samePlace says whether the row's placement got is the one sealed in
+// seen. A move that falls back to an older checkpoint may judge its
+// target again for the work left and take another count of the same pool
+// (migrate); the move's own decision record names the attempt it places
+// and that count. The count is compared for a run's first attempt, and
+// for a later one when the record names that attempt: a move sealed
+// before moves wrote their record names none, and only its site,
+// accelerator and pool are the target's.
+func samePlace(r *Run, seen placeSeen, got placeOf) bool {
+	want := seen.pl
+	if r.Attempt > 1 && seen.attempt != r.Attempt {
 		want.Count, got.Count = 0, 0
 	}
 	return want == got
@@ -116,7 +122,7 @@ func (w *runWitness) confirmPlace(ctx context.Context, log store.Store, r *Run) 
 		cur = *seen
 	}
 	w.mu.Unlock()
-	if seen != nil && cur.have && samePlace(r, cur.pl, got) {
+	if seen != nil && cur.have && samePlace(r, cur, got) {
 		return nil
 	}
 	// Not yet read, or the row names another placement: the records
@@ -136,7 +142,7 @@ func (w *runWitness) confirmPlace(ctx context.Context, log store.Store, r *Run) 
 	if !next.have {
 		return changedPlace(r, "no sealed decision record of the audit log names its placement")
 	}
-	if !samePlace(r, next.pl, got) {
+	if !samePlace(r, next, got) {
 		return changedPlace(r, fmt.Sprintf("its row places it at %s, but its newest sealed decision record (seq %d) names %s", got, next.seq, next.pl))
 	}
 	return nil
@@ -159,12 +165,13 @@ func (w *runWitness) readPlace(ctx context.Context, log store.Store, r *Run, fro
 			}
 			var d struct {
 				Placement *placeOf `json:"placement"`
+				Attempt   int      `json:"placesAttempt"`
 			}
 			if err := json.Unmarshal(e.Payload, &d); err != nil {
 				return out, changedPlace(r, fmt.Sprintf("its sealed decision record (seq %d) does not read: %v", e.Seq, err))
 			}
 			if d.Placement != nil {
-				out.have, out.pl, out.seq = true, *d.Placement, e.Seq
+				out.have, out.pl, out.seq, out.attempt = true, *d.Placement, e.Seq, d.Attempt
 			}
 		}
 		if len(page) > 0 {
