@@ -258,6 +258,9 @@ type Controller struct {
 	// catDigest is the digest of the catalog the law reads (catalogDigest).
 	catDigestOnce sync.Once
 	catDigest     string
+	// copyIndex is the ledger's copies at sites as of the last read
+	// (stagedCopies), which reads the entries appended since.
+	copyIndex copyIndex
 	// long holds the long steps in flight, by run id (under mu).
 	long map[string]longRun
 	// deferred holds the copies a law check found unlawful but could not

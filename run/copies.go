@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"meridian.dev/meridian/audit"
@@ -46,95 +46,288 @@ func copyKey(tenant, kind, name, site, run string) stagedCopy {
 // may have left any of that intent's objects at the site). Checkpoints a
 // move copied to a site count alike: weights trained on the data are
 // judged as the data is (checkpointCopyLaw).
+//
+// It reads only the entries appended since its last read (copyIndex): the
+// law check runs it on every pass, and read whole, a ledger of 100,000
+// entries was the controller's largest read.
 func (c *Controller) stagedCopies(ctx context.Context) ([]stagedCopy, error) {
-	return c.ledgerCopies(ctx, store.AuditQuery{AllTenants: true})
+	return c.copyIndex.read(ctx, c.cfg.Store)
 }
 
+// copyLedgerKinds are the kinds of ledger entries that say where copies
+// are.
+var copyLedgerKinds = []string{transfer.KindIntent, transfer.KindTransfer, transfer.KindAbandoned, transfer.KindWithdrawn}
+
 // ledgerCopies is stagedCopies over the ledger entries q selects (one
-// run's, say).
+// run's, say), read whole.
 func (c *Controller) ledgerCopies(ctx context.Context, q store.AuditQuery) ([]stagedCopy, error) {
-	q.Kinds = []string{transfer.KindIntent, transfer.KindTransfer, transfer.KindAbandoned, transfer.KindWithdrawn}
+	q.Kinds = copyLedgerKinds
 	es, err := c.cfg.Store.AuditSelect(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	// In order: a confirmation puts a copy there, and a withdrawal (which
-	// deletes whatever of it is at the site) takes it away, with the
-	// intents opened before it.
-	type state struct {
-		confirmed bool
-		open      map[string]bool // intents neither confirmed nor abandoned
-	}
-	at := map[stagedCopy]*state{}
-	get := func(k stagedCopy) *state {
-		if at[k] == nil {
-			at[k] = &state{open: map[string]bool{}}
-		}
-		return at[k]
-	}
-	org := map[stagedCopy]string{}
-	// The copy each intent is of: an abandonment names the intent, not
-	// whether it was a dataset's or a checkpoint's.
-	intentOf := map[string]stagedCopy{}
+	f := newCopyFold()
 	for _, e := range es {
-		switch e.Kind {
-		case transfer.KindIntent:
-			// Not its list of objects, which this does not need.
-			var in struct {
-				ID string `json:"id"`
-				transfer.Entry
-			}
-			if json.Unmarshal(e.Payload, &in) != nil {
-				continue
-			}
-			k := copyKey(e.Tenant, in.Kind, in.Dataset, in.Site, in.RunID)
-			get(k).open[in.ID] = true
-			intentOf[in.ID] = k
-			if in.Organization != "" {
-				org[k] = in.Organization
-			}
-		case transfer.KindTransfer:
-			var t transfer.Entry
-			if json.Unmarshal(e.Payload, &t) != nil {
-				continue
-			}
-			k := copyKey(e.Tenant, t.Kind, t.Dataset, t.Site, t.RunID)
-			st := get(k)
-			delete(st.open, t.Intent)
-			if t.BytesSent == 0 && !t.Complete {
-				continue
-			}
-			st.confirmed = true
-			if t.Organization != "" {
-				org[k] = t.Organization
-			}
-		case transfer.KindAbandoned:
-			var a transfer.Abandoned
-			if json.Unmarshal(e.Payload, &a) == nil {
-				k, ok := intentOf[a.Intent]
-				if !ok {
-					k = copyKey(e.Tenant, "", a.Dataset, a.Site, "")
+		f.apply(e)
+	}
+	return f.copies(), nil
+}
+
+// copyFold is what the ledger's entries, folded in order, say of the
+// copies at sites: a confirmation puts a copy there, and a withdrawal
+// (which deletes whatever of it is at the site) takes it away, with the
+// intents opened before it. It holds the copies that are at a site (and
+// their open intents), and the organisation each copy was last staged
+// for (kept after a withdrawal: a staging again that names none is judged
+// under it): one name a copy, not the ledger's history.
+type copyFold struct {
+	at  map[stagedCopy]*copyState
+	org map[stagedCopy]string
+	// intentOf is the copy each open intent is of: an abandonment names
+	// the intent, not whether it was a dataset's or a checkpoint's. An
+	// intent leaves it once closed (confirmed, abandoned, or its copy
+	// withdrawn).
+	intentOf map[string]stagedCopy
+	// touched, when not nil, gathers the copies entries folded since it
+	// was emptied name (copyIndex keeps its list of copies by it).
+	touched map[stagedCopy]bool
+}
+
+// copyState is one copy's in a copyFold: whether any of its objects was
+// confirmed at the site, and its intents neither confirmed nor abandoned.
+type copyState struct {
+	confirmed bool
+	open      map[string]bool
+}
+
+func newCopyFold() *copyFold {
+	return &copyFold{at: map[stagedCopy]*copyState{}, org: map[stagedCopy]string{}, intentOf: map[string]stagedCopy{}}
+}
+
+func (f *copyFold) get(k stagedCopy) *copyState {
+	if f.at[k] == nil {
+		f.at[k] = &copyState{open: map[string]bool{}}
+	}
+	return f.at[k]
+}
+
+// close closes intent id of copy k, and forgets k when nothing of it is
+// left at the site (the same, to the fold, as a copy never staged).
+func (f *copyFold) close(k stagedCopy, id string) {
+	st := f.at[k]
+	if st == nil {
+		return
+	}
+	delete(st.open, id)
+	if f.intentOf[id] == k {
+		delete(f.intentOf, id)
+	}
+	if !st.confirmed && len(st.open) == 0 {
+		delete(f.at, k)
+	}
+}
+
+// apply folds one ledger entry; an entry that does not decode is passed
+// over.
+func (f *copyFold) apply(e audit.Entry) {
+	k, ok := f.fold(e)
+	if ok && f.touched != nil {
+		f.touched[k] = true
+	}
+}
+
+// fold is apply, and says which copy the entry named (ok false: none).
+func (f *copyFold) fold(e audit.Entry) (stagedCopy, bool) {
+	switch e.Kind {
+	case transfer.KindIntent:
+		// Not its list of objects, which this does not need.
+		var in struct {
+			ID string `json:"id"`
+			transfer.Entry
+		}
+		if json.Unmarshal(e.Payload, &in) != nil {
+			return stagedCopy{}, false
+		}
+		k := copyKey(e.Tenant, in.Kind, in.Dataset, in.Site, in.RunID)
+		f.get(k).open[in.ID] = true
+		f.intentOf[in.ID] = k
+		if in.Organization != "" {
+			f.org[k] = in.Organization
+		}
+		return k, true
+	case transfer.KindTransfer:
+		var t transfer.Entry
+		if json.Unmarshal(e.Payload, &t) != nil {
+			return stagedCopy{}, false
+		}
+		k := copyKey(e.Tenant, t.Kind, t.Dataset, t.Site, t.RunID)
+		if t.BytesSent == 0 && !t.Complete {
+			f.close(k, t.Intent)
+			return k, true
+		}
+		f.get(k).confirmed = true
+		f.close(k, t.Intent)
+		if t.Organization != "" {
+			f.org[k] = t.Organization
+		}
+		return k, true
+	case transfer.KindAbandoned:
+		var a transfer.Abandoned
+		if json.Unmarshal(e.Payload, &a) != nil {
+			return stagedCopy{}, false
+		}
+		k, ok := f.intentOf[a.Intent]
+		if !ok {
+			k = copyKey(e.Tenant, "", a.Dataset, a.Site, "")
+		}
+		f.close(k, a.Intent)
+		return k, true
+	case transfer.KindWithdrawn:
+		var w transfer.Withdrawn
+		if json.Unmarshal(e.Payload, &w) != nil {
+			return stagedCopy{}, false
+		}
+		k := copyKey(e.Tenant, w.Kind, w.Dataset, w.Site, w.Run)
+		if st := f.at[k]; st != nil {
+			for id := range st.open {
+				if f.intentOf[id] == k {
+					delete(f.intentOf, id)
 				}
-				if st := at[k]; st != nil {
-					delete(st.open, a.Intent)
-				}
-			}
-		case transfer.KindWithdrawn:
-			var w transfer.Withdrawn
-			if json.Unmarshal(e.Payload, &w) == nil {
-				delete(at, copyKey(e.Tenant, w.Kind, w.Dataset, w.Site, w.Run))
 			}
 		}
+		delete(f.at, k)
+		return k, true
 	}
-	var out []stagedCopy
-	for k, st := range at {
+	return stagedCopy{}, false
+}
+
+// copies is the copies at sites, sorted (sortCopies).
+func (f *copyFold) copies() []stagedCopy {
+	out := make([]stagedCopy, 0, len(f.at))
+	for k, st := range f.at {
 		if st.confirmed || len(st.open) > 0 {
-			k.org = org[k]
+			k.org = f.org[k]
 			out = append(out, k)
 		}
 	}
 	sortCopies(out)
-	return out, nil
+	return out
+}
+
+// copyIndex is the controller's copyFold of the whole ledger, kept between
+// reads: each read folds in the entries appended since the last (a page
+// at a time), and the first read of a server reads the ledger whole.
+// What it holds is bounded by the copies at sites, as one read of the
+// whole ledger's is, not by the ledger's length.
+type copyIndex struct {
+	mu   sync.Mutex
+	fold *copyFold
+	// seq and hash are the last entry folded: the next read starts at it
+	// and finds it unchanged, or reads the ledger whole again (a log
+	// restored from a backup, say, whose later seqs are other entries).
+	seq  int64
+	hash string
+	// list is the fold's copies, in order (cmpCopy), as of the last read
+	// (nil: to be listed whole): a read changes the copies its entries
+	// named (fold.touched), not the rest.
+	list []stagedCopy
+}
+
+// Each read of the ledger's new entries takes at most copyPage entries,
+// or the entries up to copyPageBytes of payload (an intent lists every
+// object of its copy), at a time.
+var (
+	copyPage      = 5000
+	copyPageBytes = int64(16 << 20)
+)
+
+// read folds in the entries of st's ledger after the last read, and
+// returns the copies at sites (the caller's to change). It fails when the
+// ledger cannot be read: no copy is then judged on what was read before.
+func (ix *copyIndex) read(ctx context.Context, st store.Store) ([]stagedCopy, error) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	err := ix.catchUp(ctx, st)
+	// What was folded is listed, failed or not: the list follows the
+	// fold, which the next read goes on from.
+	ix.relist()
+	if err != nil {
+		return nil, err
+	}
+	return slices.Clone(ix.list), nil
+}
+
+// relist brings list up to date with the copies the fold touched.
+func (ix *copyIndex) relist() {
+	f := ix.fold
+	if ix.list == nil || len(f.touched) > len(ix.list)/8+64 {
+		ix.list = f.copies()
+		clear(f.touched)
+		return
+	}
+	for k := range f.touched {
+		i, found := slices.BinarySearchFunc(ix.list, k, cmpCopy)
+		st := f.at[k]
+		live := st != nil && (st.confirmed || len(st.open) > 0)
+		switch {
+		case !live && found:
+			ix.list = slices.Delete(ix.list, i, i+1)
+		case live:
+			cp := k
+			cp.org = f.org[k]
+			if found {
+				ix.list[i] = cp
+			} else {
+				ix.list = slices.Insert(ix.list, i, cp)
+			}
+		}
+	}
+	clear(f.touched)
+}
+
+func (ix *copyIndex) reset() {
+	ix.fold, ix.seq, ix.hash, ix.list = newCopyFold(), 0, "", nil
+	ix.fold.touched = map[stagedCopy]bool{}
+}
+
+// catchUp folds in the ledger's entries after ix.seq. A page read fails
+// with the index as of the pages before it: the next read goes on from
+// there.
+func (ix *copyIndex) catchUp(ctx context.Context, st store.Store) error {
+	if ix.fold == nil {
+		ix.reset()
+	}
+	q := store.AuditQuery{AllTenants: true, Kinds: copyLedgerKinds, Limit: copyPage, MaxBytes: copyPageBytes}
+	// The last entry folded is read again, to find it still there.
+	check := ix.seq > 0
+	if check {
+		q.After = ix.seq - 1
+	}
+	for {
+		page, err := st.AuditSelect(ctx, q)
+		if err != nil {
+			return err
+		}
+		next := q.Next(page)
+		if check {
+			check = false
+			if len(page) == 0 || page[0].Seq != ix.seq || page[0].Hash != ix.hash {
+				// Not the log folded so far: it is read whole again.
+				ix.reset()
+				q.After = 0
+				continue
+			}
+			page = page[1:]
+		}
+		for _, e := range page {
+			ix.fold.apply(e)
+			ix.seq, ix.hash = e.Seq, e.Hash
+		}
+		if next == 0 {
+			return nil
+		}
+		q.After = next
+	}
 }
 
 // maxCopyReads bounds the ledger reads copiesOf makes, one for each tenant
@@ -189,20 +382,15 @@ func (c *Controller) copiesOf(ctx context.Context, todo map[stagedCopy]bool) ([]
 	return out, nil
 }
 
-// sortCopies orders copies by tenant, dataset, site and kind.
-func sortCopies(out []stagedCopy) {
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].tenant != out[j].tenant {
-			return out[i].tenant < out[j].tenant
-		}
-		if out[i].dataset != out[j].dataset {
-			return out[i].dataset < out[j].dataset
-		}
-		if out[i].site != out[j].site {
-			return out[i].site < out[j].site
-		}
-		return out[i].kind < out[j].kind
-	})
+// sortCopies orders copies by tenant, dataset, site, kind and run
+// (cmpCopy).
+func sortCopies(out []stagedCopy) { slices.SortFunc(out, cmpCopy) }
+
+// cmpCopy orders copies by tenant, dataset, site, kind and run: the keys
+// of copies, which no two copies share.
+func cmpCopy(a, b stagedCopy) int {
+	return cmp.Or(strings.Compare(a.tenant, b.tenant), strings.Compare(a.dataset, b.dataset), strings.Compare(a.site, b.site),
+		strings.Compare(a.kind, b.kind), strings.Compare(a.run, b.run))
 }
 
 // recheckCopies asks the law in force whether each staged copy may still be
