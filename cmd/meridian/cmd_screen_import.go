@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -44,6 +45,12 @@ nothing is imported.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// The file named may be a pipe: screen import <(curl …).
 			data, err := plainfile.ReadNamed(args[0], screen.MaxFileBytes)
+			if errors.Is(err, plainfile.ErrTooLarge) {
+				// The bound is the list's, not the file system's: say
+				// which, and that the stored list is as it was.
+				return badInput(fmt.Errorf("%w, the bound of a screening list file (%d MiB; the published list is tens of MB); nothing imported",
+					err, screen.MaxFileBytes>>20))
+			}
 			if err != nil {
 				return badInput(err)
 			}
