@@ -31,6 +31,7 @@ import (
 
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/internal/textsafe"
 )
 
 func init() { backend.Register(catalog.BackendKubernetes, Factory) }
@@ -659,6 +660,26 @@ func shown(s string) string {
 		return strconv.QuoteToASCII(s[:shownBytes]) + "..."
 	}
 	return strconv.QuoteToASCII(s)
+}
+
+// siteWords is s, said by the site or its workload (a pod's termination
+// message, which the workload writes; a condition's message, a node's
+// name), as a status reason repeats it: trimmed, with each character
+// textsafe flags (a control, a bidirectional override, a line separator)
+// a space and each byte that is not UTF-8 U+FFFD. A reason is kept as the
+// run's, shown to whoever reads the run and written to the server's log
+// and the audit log, where a line break forges a line and an escape or an
+// override rewrites what the reader sees.
+func siteWords(s string) string {
+	if textsafe.Safe(s) {
+		return strings.TrimSpace(s)
+	}
+	return strings.TrimSpace(strings.Map(func(r rune) rune {
+		if textsafe.Unsafe(r) {
+			return ' '
+		}
+		return r
+	}, s))
 }
 
 // newNonce draws an attempt's submission value (AnnotationSubmission).
@@ -1624,6 +1645,8 @@ func (b *Backend) Status(ctx context.Context, handle string) (backend.Status, er
 func (b *Backend) jobStatus(ctx context.Context, job *apiJob) backend.Status {
 	pods, stray := b.watch.claimsOf(job)
 	st := podTimes(b.jobState(ctx, job, pods, stray), pods)
+	// The reason repeats what the workload and the site said.
+	st.Reason = siteWords(st.Reason)
 	if why := b.forgedMarks(job); why != "" {
 		// Reported beside the state the Job's own conditions and pods
 		// give, as the attempt's record does not change by them.
