@@ -1,8 +1,12 @@
 package kubernetes
 
 import (
+	"encoding/json"
+	"fmt"
 	"maps"
 	"slices"
+	"strconv"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -171,6 +175,27 @@ type emptyDirSource struct {
 	SizeLimit *resource.Quantity `json:"sizeLimit,omitempty"`
 }
 
+// UnmarshalJSON decodes an emptyDir volume, its size limit as
+// siteQuantity does.
+func (e *emptyDirSource) UnmarshalJSON(data []byte) error {
+	var raw struct {
+		Medium    string          `json:"medium,omitempty"`
+		SizeLimit json.RawMessage `json:"sizeLimit,omitempty"`
+	}
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return err
+	}
+	*e = emptyDirSource{Medium: raw.Medium}
+	if len(raw.SizeLimit) > 0 && string(raw.SizeLimit) != "null" {
+		q, err := siteQuantity("emptyDir sizeLimit", raw.SizeLimit)
+		if err != nil {
+			return err
+		}
+		e.SizeLimit = &q
+	}
+	return nil
+}
+
 type volumeMount struct {
 	Name      string `json:"name"`
 	MountPath string `json:"mountPath"`
@@ -241,6 +266,59 @@ type apiSecretList struct {
 }
 
 type resourceList map[string]resource.Quantity
+
+// maxQuantityBytes bounds a quantity the backend decodes, as its JSON
+// (quotes included). An honest API server writes each in its canonical
+// form, a few bytes ("8", "1056939800Ki"); decoding a number of a
+// megabyte of digits, which a hostile one may send within maxObjectBytes,
+// takes seconds of a core and grows with the square of its length.
+const maxQuantityBytes = 64
+
+// siteQuantity decodes the quantity of resource (or field) what from its
+// JSON, refusing one of more than maxQuantityBytes, or whose decimal
+// exponent ("1e-200000000", eleven bytes) is more than maxQuantityScale
+// either way, before it is parsed: the parser rounds such a number to
+// nanos, working out all of its 200 million digits, for minutes of a
+// core, and the caches decode every object the site sends.
+func siteQuantity(what string, data []byte) (resource.Quantity, error) {
+	var q resource.Quantity
+	if len(data) > maxQuantityBytes {
+		return q, fmt.Errorf("quantity of %s: %d bytes, more than the %d the backend reads", shown(what), len(data), maxQuantityBytes)
+	}
+	text := strings.Trim(string(data), `"`)
+	if i := strings.LastIndexAny(text, "eE"); i >= 0 {
+		if exp, err := strconv.Atoi(text[i+1:]); err == nil && (exp > maxQuantityScale || exp < -maxQuantityScale) {
+			return q, fmt.Errorf("quantity of %s: %s: decimal exponent %d, more than %d either way", shown(what), shown(text), exp, maxQuantityScale)
+		}
+	}
+	if err := q.UnmarshalJSON(data); err != nil {
+		return q, fmt.Errorf("quantity of %s: %w", shown(what), err)
+	}
+	return q, nil
+}
+
+// UnmarshalJSON decodes a resource list, each quantity as siteQuantity
+// does.
+func (l *resourceList) UnmarshalJSON(data []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return err
+	}
+	if raw == nil {
+		*l = nil
+		return nil
+	}
+	out := make(resourceList, len(raw))
+	for k, v := range raw {
+		q, err := siteQuantity("resource "+k, v)
+		if err != nil {
+			return err
+		}
+		out[k] = q
+	}
+	*l = out
+	return nil
+}
 
 // ephemeralStorage is the resource of a pod's local disk: its emptyDir
 // volumes, its containers' writable layers and logs.

@@ -369,6 +369,12 @@ func containerRequest(c container, gpu string) (int, error) {
 // gpuCount is a quantity of accelerators as a count: a whole number from 0
 // to maxGPUsPerNode (a fraction is rounded up, as the scheduler does).
 func gpuCount(q resource.Quantity) (int, error) {
+	// Before anything that writes the number out or compares it: the
+	// site's "1e200000000" is eleven bytes, and a number of 200 million
+	// digits to compare or print.
+	if scale, ok := quantityScale(q); !ok {
+		return 0, fmt.Errorf("a quantity of decimal exponent %d is no count (at most %d either way)", -scale, maxQuantityScale)
+	}
 	if q.Sign() < 0 {
 		return 0, fmt.Errorf("%s is negative", q.String())
 	}
@@ -376,4 +382,18 @@ func gpuCount(q resource.Quantity) (int, error) {
 		return 0, fmt.Errorf("%s is more than %d", q.String(), maxGPUsPerNode)
 	}
 	return int(q.Value()), nil
+}
+
+// maxQuantityScale bounds the decimal exponent of a quantity gpuCount
+// reads: far past any count of accelerators (or a fraction of one), and
+// small enough that comparing the quantity is cheap.
+const maxQuantityScale = 64
+
+// quantityScale is the scale of q as a decimal (its value is its unscaled
+// digits times ten to minus the scale), read without working the number
+// out, and whether it is within maxQuantityScale either way.
+func quantityScale(q resource.Quantity) (int, bool) {
+	c := q.DeepCopy()
+	s := int(c.AsDec().Scale())
+	return s, s >= -maxQuantityScale && s <= maxQuantityScale
 }

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -31,6 +32,7 @@ import (
 
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/internal/textsafe"
 )
 
 func init() { backend.Register(catalog.BackendKubernetes, Factory) }
@@ -661,6 +663,68 @@ func shown(s string) string {
 	return strconv.QuoteToASCII(s)
 }
 
+// siteWords is s, said by the site or its workload (a pod's termination
+// message, which the workload writes; a condition's message, a node's
+// name), as a status reason repeats it: trimmed, with each character
+// textsafe flags (a control, a bidirectional override, a line separator)
+// a space and each byte that is not UTF-8 U+FFFD. A reason is kept as the
+// run's, shown to whoever reads the run and written to the server's log
+// and the audit log, where a line break forges a line and an escape or an
+// override rewrites what the reader sees.
+func siteWords(s string) string {
+	if textsafe.Safe(s) {
+		return strings.TrimSpace(s)
+	}
+	return strings.TrimSpace(strings.Map(func(r rune) rune {
+		if textsafe.Unsafe(r) {
+			return ' '
+		}
+		return r
+	}, s))
+}
+
+// maxErrorText bounds what an error repeats of the API server's answer.
+const maxErrorText = 1 << 10
+
+// saidError is an error of the API server's (a Status's message, a body
+// that is not one) as the backend repeats it: escaped as textsafe escapes
+// a site's text, and cut. The error is still what it was beneath
+// (apierrors.IsNotFound and the like).
+type saidError struct {
+	err error
+	msg string
+}
+
+func (e *saidError) Error() string { return e.msg }
+func (e *saidError) Unwrap() error { return e.err }
+
+// siteError is err, which may repeat what the API server said, as the
+// backend's errors repeat it: logged at each try and kept as a run's
+// reason, where a line break forges a line and an escape or an override
+// rewrites what the reader sees, and up to the 4 MiB of an answer.
+func siteError(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if len(msg) <= maxErrorText && textsafe.Safe(msg) {
+		return err
+	}
+	all := len(msg)
+	if all > maxErrorText {
+		cut := maxErrorText
+		for cut > 0 && !utf8.RuneStart(msg[cut]) {
+			cut--
+		}
+		msg = msg[:cut]
+	}
+	msg = textsafe.Escape(msg)
+	if all > maxErrorText {
+		msg += fmt.Sprintf("... (%d bytes in all)", all)
+	}
+	return &saidError{err: err, msg: msg}
+}
+
 // newNonce draws an attempt's submission value (AnnotationSubmission).
 func newNonce() string {
 	return rand.Text()
@@ -767,7 +831,7 @@ func (b *Backend) deleteSecret(ctx context.Context, name string, uid types.UID) 
 // explain turns API errors about the namespace into errors naming the
 // setting.
 func (b *Backend) explain(err error) error {
-	err = tooLarge(err)
+	err = siteError(tooLarge(err))
 	switch {
 	case apierrors.IsForbidden(err):
 		return fmt.Errorf("backend.namespace %q: forbidden for the kubeconfig's user: %w", b.ns, err)
@@ -1624,6 +1688,8 @@ func (b *Backend) Status(ctx context.Context, handle string) (backend.Status, er
 func (b *Backend) jobStatus(ctx context.Context, job *apiJob) backend.Status {
 	pods, stray := b.watch.claimsOf(job)
 	st := podTimes(b.jobState(ctx, job, pods, stray), pods)
+	// The reason repeats what the workload and the site said.
+	st.Reason = siteWords(st.Reason)
 	if why := b.forgedMarks(job); why != "" {
 		// Reported beside the state the Job's own conditions and pods
 		// give, as the attempt's record does not change by them.

@@ -7,6 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 )
 
@@ -64,18 +65,17 @@ func cut(s string) string {
 // trimMeta keeps of an object's metadata what the backend reads.
 func trimMeta(m *metav1.ObjectMeta) {
 	*m = metav1.ObjectMeta{
-		Name:              cut(m.Name),
-		Namespace:         cut(m.Namespace),
-		UID:               m.UID,
+		Name:      cut(m.Name),
+		Namespace: cut(m.Namespace),
+		// Cut and copied, as every string kept: a slice of a UID of
+		// megabytes would keep all of it.
+		UID:               types.UID(cut(string(m.UID))),
 		ResourceVersion:   cut(m.ResourceVersion),
 		CreationTimestamp: m.CreationTimestamp,
 		DeletionTimestamp: m.DeletionTimestamp,
 		Labels:            keepKeys(m.Labels, keptLabels),
 		Annotations:       keepKeys(m.Annotations, keptAnnotations),
 		OwnerReferences:   trimOwners(m.OwnerReferences),
-	}
-	if len(m.UID) > maxKeptString {
-		m.UID = m.UID[:maxKeptString]
 	}
 }
 
