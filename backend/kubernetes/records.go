@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/internal/atomicfile"
+	"meridian.dev/meridian/internal/plainfile"
 )
 
 // record is what the state directory keeps per Job: that this controller
@@ -38,12 +40,24 @@ func (b *Backend) recordPath(name string) string {
 	return filepath.Join(b.stateDir, "jobs", name+".json")
 }
 
-// readRecordFile reads a record file; tests count its calls.
-var readRecordFile = os.ReadFile
+// maxRecordBytes bounds a record file read: Submit writes a few hundred
+// bytes, and an end's reason repeats messages the watch cache cuts to
+// maxKeptString.
+const maxRecordBytes = 1 << 20
+
+// readRecordFile reads a record file, a regular one within maxRecordBytes
+// (a FIFO put in its place is not waited on); tests count its calls.
+var readRecordFile = func(path string) ([]byte, error) { return plainfile.Read(path, maxRecordBytes) }
 
 // record reads the Job's record; a missing or unreadable one is absent.
-// Records with an end never change and are kept in memory.
+// Records with an end never change and are kept in memory. name may be
+// what the API server says (a deleted Job's or Secret's): one that is not
+// a Kubernetes object name ("../x", "a/b") names no record, and no file
+// outside the records' directory is read for it.
 func (b *Backend) record(name string) (record, bool) {
+	if len(validation.IsDNS1123Subdomain(name)) != 0 {
+		return record{}, false
+	}
 	b.recMu.Lock()
 	fin, ok := b.finals[name]
 	b.recMu.Unlock()
