@@ -203,10 +203,10 @@ func (c *Controller) readRegistry(ctx context.Context, tenant string, replacing 
 	if err != nil {
 		return nil, &storeReadError{err}
 	}
-	if len(rows) > 0 {
-		if err := c.resWitness.readOn(ctx, c.cfg.Store); err != nil {
-			return nil, err
-		}
+	// Read on even with no rows: a registered resource whose row was
+	// deleted outright is missing from them (missingRows).
+	if err := c.resWitness.readOn(ctx, c.cfg.Store); err != nil {
+		return nil, err
 	}
 	reg := &registry{rows: make(map[string]*store.Resource, len(rows))}
 	kept := make([]*store.Resource, 0, len(rows))
@@ -222,6 +222,18 @@ func (c *Controller) readRegistry(ctx context.Context, tenant string, replacing 
 		if err != nil {
 			return nil, err
 		}
+		kept = append(kept, r)
+		reg.rows[r.Kind+"/"+r.Name] = r
+	}
+	listed := make(map[resourceName]bool, len(rows))
+	for _, r := range rows {
+		listed[resourceName{r.Kind, r.Name}] = true
+	}
+	late, err := c.missingRows(ctx, tenant, func(kind, name string) bool { return listed[resourceName{kind, name}] }, replacing)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range late {
 		kept = append(kept, r)
 		reg.rows[r.Kind+"/"+r.Name] = r
 	}
