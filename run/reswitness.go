@@ -39,6 +39,8 @@ type resourceWitness struct {
 	// record read.
 	latest map[string]map[resourceName]string
 	after  int64
+	// gens counts, per tenant, the sealed register records read.
+	gens map[string]uint64
 }
 
 type resourceName struct{ kind, name string }
@@ -116,6 +118,18 @@ func (w *resourceWitness) readOn(ctx context.Context, log store.Store) error {
 	return nil
 }
 
+// generation is the count of tenant's sealed register records read so
+// far, and whether there is a witness: while it stays the same, what the
+// records say the tenant registered stays the same.
+func (w *resourceWitness) generation(tenant string) (uint64, bool) {
+	if w == nil || w.chain == nil {
+		return 0, false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.gens[tenant], true
+}
+
 // refusal is the error for r once it is still not confirmed after a
 // second read.
 func (w *resourceWitness) refusal(tenant string, r *store.Resource) error {
@@ -133,7 +147,7 @@ func (w *resourceWitness) refusal(tenant string, r *store.Resource) error {
 // passed over: the log's verification names them.
 func (w *resourceWitness) catchUp(ctx context.Context, log store.Store) error {
 	if w.latest == nil {
-		w.latest = map[string]map[resourceName]string{}
+		w.latest, w.gens = map[string]map[resourceName]string{}, map[string]uint64{}
 	}
 	q := store.AuditQuery{Kinds: []string{KindRegister}, AllTenants: true, After: w.after, Limit: resWitnessPage, MaxBytes: resWitnessPageBytes}
 	for {
@@ -151,6 +165,7 @@ func (w *resourceWitness) catchUp(ctx context.Context, log store.Store) error {
 				continue
 			}
 			k := resourceName{p.Kind, p.Name}
+			w.gens[e.Tenant]++
 			if p.Action == actionDeleted {
 				delete(w.latest[e.Tenant], k)
 				continue
@@ -219,11 +234,11 @@ func (w *resourceWitness) absent(tenant string, listed func(kind, name string) b
 // (listed reports those): one registered in between is returned,
 // confirmed; one whose row is still absent was deleted outside Meridian,
 // a *changedError (in an InputError), unless replacing names it (an apply
-// that registers it again).
-func (c *Controller) missingRows(ctx context.Context, tenant string, listed func(kind, name string) bool, replacing map[string]bool) ([]*store.Resource, error) {
+// that registers it again), when it is left out and skipped is true.
+func (c *Controller) missingRows(ctx context.Context, tenant string, listed func(kind, name string) bool, replacing map[string]bool) (_ []*store.Resource, skipped bool, _ error) {
 	gone := c.resWitness.absent(tenant, listed)
 	if len(gone) == 0 {
-		return nil, nil
+		return nil, false, nil
 	}
 	names := make([]resourceName, 0, len(gone))
 	for k := range gone {
@@ -238,22 +253,24 @@ func (c *Controller) missingRows(ctx context.Context, tenant string, listed func
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			if replacing[k.kind+"/"+k.name] {
+				skipped = true
 				continue
 			}
-			return nil, resourceChanged(&store.Resource{Tenant: tenant, Kind: k.kind, Name: k.name},
+			return nil, false, resourceChanged(&store.Resource{Tenant: tenant, Kind: k.kind, Name: k.name},
 				fmt.Sprintf("its row is gone, while its latest sealed register record names %s and no sealed record deletes it", gone[k]))
 		case err != nil:
-			return nil, &storeReadError{err}
+			return nil, false, &storeReadError{err}
 		}
 		r, err = c.confirmRow(ctx, tenant, r)
 		var changed *changedError
 		if errors.As(err, &changed) && replacing[k.kind+"/"+k.name] {
+			skipped = true
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		out = append(out, r)
 	}
-	return out, nil
+	return out, skipped, nil
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/store"
@@ -175,7 +176,9 @@ func TestRegisteredResourceDeletedOutsideMeridian(t *testing.T) {
 	// A server that read the registry before the deletion, and one
 	// started afresh after it (the store keeps its lists in memory until
 	// it writes one: each read is by a new handle on the database).
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	long := f.reopened(t)
+	long.cfg.Now = func() time.Time { return now }
 	if _, err := long.registry(ctx, "t1"); err != nil {
 		t.Fatalf("registry as registered: %v", err)
 	}
@@ -198,6 +201,12 @@ func TestRegisteredResourceDeletedOutsideMeridian(t *testing.T) {
 	if _, err := long.Apply(ctx, "t2", []Document{labOrg("US")}, false); err != nil {
 		t.Fatalf("another tenant registering its own lab: %v", err)
 	}
+	// It goes on with the organisation it confirmed, for at most
+	// registryRecheck, and refuses it then.
+	if reg, err := long.registry(ctx, "t1"); err != nil || reg.orgs["lab"] == nil || reg.orgs["lab"].Spec.Headquarters != "SG" {
+		t.Errorf("registry read by a server that confirmed it before, within registryRecheck: %v, want the organisation it confirmed", err)
+	}
+	now = now.Add(registryRecheck)
 	_, err = long.registry(ctx, "t1")
 	refusedGone("registry read by a server that read it before", err)
 	// A run request carrying another organisation of that name, and one
