@@ -1,11 +1,14 @@
 package run
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"meridian.dev/meridian/audit"
@@ -22,7 +25,11 @@ import (
 // location, an organisation's country) and every later plan, submission
 // and law check would judge by the rewritten one. A row is taken only when
 // its document hashes to the hash on its row and the latest sealed
-// register record of that resource names that hash.
+// register record of that resource names that hash. A resource that a
+// sealed register record names is registered until a sealed record says
+// it was deleted (action "deleted"; Meridian itself deletes none): its row
+// deleted outright is changed outside Meridian too, not a name free to
+// register again on a request's word.
 type resourceWitness struct {
 	chain *audit.Chain
 
@@ -30,11 +37,17 @@ type resourceWitness struct {
 	// latest is, per tenant, kind and name, the hash the latest sealed
 	// register record read so far names; after is the seq of the last
 	// record read.
-	latest map[resourceKey]string
+	latest map[string]map[resourceName]string
 	after  int64
+	// gens counts, per tenant, the sealed register records read.
+	gens map[string]uint64
 }
 
-type resourceKey struct{ tenant, kind, name string }
+type resourceName struct{ kind, name string }
+
+// actionDeleted, as a register record's action, says the resource was
+// deleted in the record's transaction: from then on its row is absent.
+const actionDeleted = "deleted"
 
 // Register records are a few hundred bytes; a page holds many.
 const (
@@ -74,16 +87,17 @@ func (w *resourceWitness) confirmed(ctx context.Context, log store.Store, tenant
 	if w == nil || w.chain == nil {
 		return true, nil
 	}
-	k := resourceKey{tenant, r.Kind, r.Name}
+	k := resourceName{r.Kind, r.Name}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.latest[k] == r.Hash {
+	if h, ok := w.latest[tenant][k]; ok && h == r.Hash {
 		return true, nil
 	}
 	if err := w.catchUp(ctx, log); err != nil {
 		return false, fmt.Errorf("read the register records of the audit log: %w", err)
 	}
-	return w.latest[k] == r.Hash, nil
+	h, ok := w.latest[tenant][k]
+	return ok && h == r.Hash, nil
 }
 
 // readOn reads the register records sealed since the last read: a reader
@@ -104,11 +118,23 @@ func (w *resourceWitness) readOn(ctx context.Context, log store.Store) error {
 	return nil
 }
 
+// generation is the count of tenant's sealed register records read so
+// far, and whether there is a witness: while it stays the same, what the
+// records say the tenant registered stays the same.
+func (w *resourceWitness) generation(tenant string) (uint64, bool) {
+	if w == nil || w.chain == nil {
+		return 0, false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.gens[tenant], true
+}
+
 // refusal is the error for r once it is still not confirmed after a
 // second read.
 func (w *resourceWitness) refusal(tenant string, r *store.Resource) error {
 	w.mu.Lock()
-	rec, ok := w.latest[resourceKey{tenant, r.Kind, r.Name}]
+	rec, ok := w.latest[tenant][resourceName{r.Kind, r.Name}]
 	w.mu.Unlock()
 	if !ok {
 		return resourceChanged(r, "no sealed register record of the audit log names it")
@@ -121,7 +147,7 @@ func (w *resourceWitness) refusal(tenant string, r *store.Resource) error {
 // passed over: the log's verification names them.
 func (w *resourceWitness) catchUp(ctx context.Context, log store.Store) error {
 	if w.latest == nil {
-		w.latest = map[resourceKey]string{}
+		w.latest, w.gens = map[string]map[resourceName]string{}, map[string]uint64{}
 	}
 	q := store.AuditQuery{Kinds: []string{KindRegister}, AllTenants: true, After: w.after, Limit: resWitnessPage, MaxBytes: resWitnessPageBytes}
 	for {
@@ -134,11 +160,20 @@ func (w *resourceWitness) catchUp(ctx context.Context, log store.Store) error {
 			if !w.chain.Sealed(e) {
 				continue
 			}
-			var p struct{ Kind, Name, SHA256 string }
+			var p struct{ Kind, Name, SHA256, Action string }
 			if json.Unmarshal(e.Payload, &p) != nil || p.Kind == "" || p.Name == "" {
 				continue
 			}
-			w.latest[resourceKey{e.Tenant, p.Kind, p.Name}] = p.SHA256
+			k := resourceName{p.Kind, p.Name}
+			w.gens[e.Tenant]++
+			if p.Action == actionDeleted {
+				delete(w.latest[e.Tenant], k)
+				continue
+			}
+			if w.latest[e.Tenant] == nil {
+				w.latest[e.Tenant] = map[resourceName]string{}
+			}
+			w.latest[e.Tenant][k] = p.SHA256
 		}
 		if next == 0 {
 			return nil
@@ -170,4 +205,72 @@ func (c *Controller) confirmRow(ctx context.Context, tenant string, r *store.Res
 		err = c.resWitness.refusal(tenant, r)
 	}
 	return r, err
+}
+
+// absent is, of tenant's resources that a sealed register record names
+// and no sealed record deleted, those for which listed (the rows listed
+// before the witness read on) has no row, with the hash each record
+// names.
+func (w *resourceWitness) absent(tenant string, listed func(kind, name string) bool) map[resourceName]string {
+	if w == nil || w.chain == nil {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out map[resourceName]string
+	for k, h := range w.latest[tenant] {
+		if !listed(k.kind, k.name) {
+			if out == nil {
+				out = map[resourceName]string{}
+			}
+			out[k] = h
+		}
+	}
+	return out
+}
+
+// missingRows reads again each of tenant's resources that the audit log
+// holds registered but the rows listed before the witness read on lack
+// (listed reports those): one registered in between is returned,
+// confirmed; one whose row is still absent was deleted outside Meridian,
+// a *changedError (in an InputError), unless replacing names it (an apply
+// that registers it again), when it is left out and skipped is true.
+func (c *Controller) missingRows(ctx context.Context, tenant string, listed func(kind, name string) bool, replacing map[string]bool) (_ []*store.Resource, skipped bool, _ error) {
+	gone := c.resWitness.absent(tenant, listed)
+	if len(gone) == 0 {
+		return nil, false, nil
+	}
+	names := make([]resourceName, 0, len(gone))
+	for k := range gone {
+		names = append(names, k)
+	}
+	slices.SortFunc(names, func(a, b resourceName) int {
+		return cmp.Or(cmp.Compare(a.kind, b.kind), cmp.Compare(a.name, b.name))
+	})
+	var out []*store.Resource
+	for _, k := range names {
+		r, err := c.cfg.Store.GetResource(ctx, tenant, k.kind, k.name)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			if replacing[k.kind+"/"+k.name] {
+				skipped = true
+				continue
+			}
+			return nil, false, resourceChanged(&store.Resource{Tenant: tenant, Kind: k.kind, Name: k.name},
+				fmt.Sprintf("its row is gone, while its latest sealed register record names %s and no sealed record deletes it", gone[k]))
+		case err != nil:
+			return nil, false, &storeReadError{err}
+		}
+		r, err = c.confirmRow(ctx, tenant, r)
+		var changed *changedError
+		if errors.As(err, &changed) && replacing[k.kind+"/"+k.name] {
+			skipped = true
+			continue
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		out = append(out, r)
+	}
+	return out, skipped, nil
 }

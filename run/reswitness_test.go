@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/store"
@@ -130,9 +131,6 @@ func TestRegisteredResourceWrittenOutsideMeridian(t *testing.T) {
 
 	// (d) A resource added by hand, with no record at all.
 	hand := `{"apiVersion":"meridian.dev/v1alpha1","kind":"Organization","metadata":{"name":"lab"},"spec":{"headquarters":"US"}}`
-	if _, err := f.st.DB().ExecContext(ctx, `DELETE FROM resources WHERE tenant = 't1'`); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := f.st.DB().ExecContext(ctx, `INSERT INTO resources (tenant, kind, name, doc, hash, store_key, version, created_at, updated_at)
 		VALUES ('t1', 'Organization', 'other', ?, ?, '', 1, '2026-12-01T00:00:00Z', '2026-12-01T00:00:00Z')`, hand, hashOf(hand)); err != nil {
 		t.Fatal(err)
@@ -152,6 +150,102 @@ func TestRegisteredResourceWrittenOutsideMeridian(t *testing.T) {
 	}
 	if _, err := fresh().registry(ctx, "t1"); err != nil {
 		t.Errorf("registry after the tenant stated the same contents: %v", err)
+	}
+}
+
+// TestRegisteredResourceDeletedOutsideMeridian: whoever can write the
+// database but has no audit key deleted a tenant's registered
+// Organization's row outright; the name was then free, and the next run
+// request carrying an Organization of that name (headquarters moved, which
+// changes what the law allows) registered it on the tenant's word, without
+// `apply --update` and its record of the version replaced. A resource a
+// sealed register record names is now registered until a sealed record
+// deletes it: its missing row is a conflict naming it, and the tenant's
+// apply registers it again.
+func TestRegisteredResourceDeletedOutsideMeridian(t *testing.T) {
+	ctx := context.Background()
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
+	c := f.witnessed(f.st)
+	if _, err := c.Apply(ctx, "t1", []Document{labOrg("SG")}, false); err != nil {
+		t.Fatal(err)
+	}
+	var sgHash string
+	if err := f.st.DB().QueryRowContext(ctx, `SELECT hash FROM resources WHERE tenant = 't1' AND name = 'lab'`).Scan(&sgHash); err != nil {
+		t.Fatal(err)
+	}
+	// A server that read the registry before the deletion, and one
+	// started afresh after it (the store keeps its lists in memory until
+	// it writes one: each read is by a new handle on the database).
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	long := f.reopened(t)
+	long.cfg.Now = func() time.Time { return now }
+	if _, err := long.registry(ctx, "t1"); err != nil {
+		t.Fatalf("registry as registered: %v", err)
+	}
+	if _, err := f.st.DB().ExecContext(ctx, `DELETE FROM resources WHERE tenant = 't1' AND kind = 'Organization' AND name = 'lab'`); err != nil {
+		t.Fatal(err)
+	}
+	refusedGone := func(what string, err error) {
+		t.Helper()
+		var ie *InputError
+		var changed *changedError
+		if err == nil || !errors.Is(err, ErrConflict) || !errors.As(err, &ie) || ie.Field != "documents" || !errors.As(err, &changed) ||
+			!strings.Contains(err.Error(), "Organization lab of tenant t1") || !strings.Contains(err.Error(), "row is gone") || !strings.Contains(err.Error(), sgHash) {
+			t.Errorf("%s: %v, want a conflict naming Organization lab, its row gone and its record's %s", what, err, sgHash)
+		}
+	}
+	_, err := f.reopened(t).registry(ctx, "t1")
+	refusedGone("registry read by a server started after the deletion", err)
+	// The running server lists afresh once it writes a resource: another
+	// tenant's, which is not this one's concern.
+	if _, err := long.Apply(ctx, "t2", []Document{labOrg("US")}, false); err != nil {
+		t.Fatalf("another tenant registering its own lab: %v", err)
+	}
+	// It goes on with the organisation it confirmed, for at most
+	// registryRecheck, and refuses it then.
+	if reg, err := long.registry(ctx, "t1"); err != nil || reg.orgs["lab"] == nil || reg.orgs["lab"].Spec.Headquarters != "SG" {
+		t.Errorf("registry read by a server that confirmed it before, within registryRecheck: %v, want the organisation it confirmed", err)
+	}
+	now = now.Add(registryRecheck)
+	_, err = long.registry(ctx, "t1")
+	refusedGone("registry read by a server that read it before", err)
+	// A run request carrying another organisation of that name, and one
+	// carrying the registered contents: neither registers it.
+	for _, hq := range []string{"US", "SG"} {
+		_, _, err := f.reopened(t).Submit(ctx, "t1", SubmitRequest{Documents: []Document{labOrg(hq), jobDoc(10, 1)}})
+		refusedGone("a submission carrying Organization lab in "+hq, err)
+	}
+	var n int
+	if err := f.st.DB().QueryRowContext(ctx, `SELECT count(*) FROM resources WHERE tenant = 't1'`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("after the refused submissions the tenant has %d resources (%v), want none", n, err)
+	}
+	// The tenant registers it again: a sealed record, and the registry is
+	// whole.
+	if _, err := f.reopened(t).Apply(ctx, "t1", []Document{labOrg("SG")}, false); err != nil {
+		t.Fatalf("the tenant registering its organisation again: %v", err)
+	}
+	if _, err := f.reopened(t).registry(ctx, "t1"); err != nil {
+		t.Fatalf("registry after the tenant registered it again: %v", err)
+	}
+	if _, err := long.registry(ctx, "t1"); err != nil {
+		t.Fatalf("registry of the running server after the tenant registered it again: %v", err)
+	}
+
+	// A deletion that a sealed record states (action "deleted", in the
+	// deleting transaction) frees the name.
+	rec, err := audit.NewRecord(KindRegister, "", map[string]any{"kind": "Organization", "name": "lab", "action": actionDeleted})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Tenant = "t1"
+	if err := f.st.AppendAudit(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.st.DB().ExecContext(ctx, `DELETE FROM resources WHERE tenant = 't1' AND kind = 'Organization' AND name = 'lab'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.reopened(t).registry(ctx, "t1"); err != nil {
+		t.Errorf("registry after a deletion a sealed record states: %v", err)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
@@ -199,16 +200,37 @@ func (c *Controller) registry(ctx context.Context, tenant string) (*registry, er
 // replacing names it (kind/name: an apply that registers it again), when it
 // is left out.
 func (c *Controller) readRegistry(ctx context.Context, tenant string, replacing map[string]bool) (*registry, error) {
+	// The registry confirmed when no sealed register record of the tenant
+	// had been read since is the registry now (Meridian writes none of its
+	// rows without one), for registryRecheck: it is taken without listing
+	// and hashing the rows again. A row changed by hand meanwhile is not
+	// used (the copy kept is the one confirmed), and the next full read
+	// refuses it: once the recheck time is up, or this server reads a
+	// record of the tenant or drops the registry, or another server reads.
+	if err := c.resWitness.readOn(ctx, c.cfg.Store); err != nil {
+		return nil, err
+	}
+	now := c.cfg.Now()
+	if gen, ok := c.resWitness.generation(tenant); ok {
+		if dr := c.regs.confirmed(tenant, gen, now); dr != nil {
+			return dr.registry(), nil
+		}
+	}
 	rows, err := c.cfg.Store.ListResources(ctx, tenant, "")
 	if err != nil {
 		return nil, &storeReadError{err}
 	}
-	if len(rows) > 0 {
-		if err := c.resWitness.readOn(ctx, c.cfg.Store); err != nil {
-			return nil, err
-		}
+	// Read on after the list (confirmRow), even with no rows: a
+	// registered resource whose row was deleted outright is missing from
+	// them (missingRows).
+	if err := c.resWitness.readOn(ctx, c.cfg.Store); err != nil {
+		return nil, err
 	}
-	reg := &registry{rows: make(map[string]*store.Resource, len(rows))}
+	// Taken before any row is confirmed: a record read while they are
+	// (an update that came in between) moves it on, and the next read
+	// reads the rows again.
+	gen, witnessed := c.resWitness.generation(tenant)
+	rowsOf := make(map[string]*store.Resource, len(rows))
 	kept := make([]*store.Resource, 0, len(rows))
 	for _, listed := range rows {
 		r, err := c.confirmRow(ctx, tenant, listed)
@@ -217,13 +239,26 @@ func (c *Controller) readRegistry(ctx context.Context, tenant string, replacing 
 		}
 		var changed *changedError
 		if errors.As(err, &changed) && replacing[r.Kind+"/"+r.Name] {
+			witnessed = false
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
 		kept = append(kept, r)
-		reg.rows[r.Kind+"/"+r.Name] = r
+		rowsOf[r.Kind+"/"+r.Name] = r
+	}
+	listed := make(map[resourceName]bool, len(rows))
+	for _, r := range rows {
+		listed[resourceName{r.Kind, r.Name}] = true
+	}
+	late, skipped, err := c.missingRows(ctx, tenant, func(kind, name string) bool { return listed[resourceName{kind, name}] }, replacing)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range late {
+		kept = append(kept, r)
+		rowsOf[r.Kind+"/"+r.Name] = r
 	}
 	sum, size := registrySum(kept)
 	dr := c.regs.get(tenant, sum)
@@ -231,11 +266,19 @@ func (c *Controller) readRegistry(ctx context.Context, tenant string, replacing 
 		if dr, err = decodeRegistry(kept); err != nil {
 			return nil, err
 		}
-		dr.sum, dr.size = sum, size
-		c.regs.put(tenant, dr)
 	}
-	reg.orgs, reg.datasets = maps.Clone(dr.orgs), maps.Clone(dr.datasets)
-	return reg, nil
+	// A registry that left out a row changed outside Meridian (an apply
+	// replacing it) is not the tenant's registry: it is not taken as
+	// confirmed.
+	dr = &decodedRegistry{sum: sum, size: 2 * size, orgs: dr.orgs, datasets: dr.datasets, rows: rowsOf, gen: gen, at: now, witnessed: witnessed && !skipped}
+	c.regs.put(tenant, dr)
+	return dr.registry(), nil
+}
+
+// registry is a registry of dr for a caller to add to: its maps are the
+// caller's own, their values shared.
+func (dr *decodedRegistry) registry() *registry {
+	return &registry{orgs: maps.Clone(dr.orgs), datasets: maps.Clone(dr.datasets), rows: maps.Clone(dr.rows)}
 }
 
 // decodeRegistry decodes a tenant's registered rows.
@@ -285,11 +328,24 @@ func registrySum(rows []*store.Resource) ([sha256.Size]byte, int) {
 // decoded from the rows whose registrySum is sum.
 type decodedRegistry struct {
 	sum      [sha256.Size]byte
-	size     int // bytes of the rows' documents
+	size     int // bytes of the rows' documents, twice: kept as rows and decoded
 	used     uint64
 	orgs     map[string]*catalog.Organization
 	datasets map[string]*catalog.Dataset
+	rows     map[string]*store.Resource // kind/name; read-only
+	// witnessed says the rows are the tenant's whole registry, each
+	// confirmed against the sealed register records, when the witness's
+	// generation of the tenant was gen.
+	witnessed bool
+	gen       uint64
+	at        time.Time // when the rows were listed
 }
+
+// registryRecheck is how long a confirmed registry is taken without
+// reading its rows again while no register record of its tenant comes:
+// how long a running server may go on using the confirmed copy of a row
+// changed by hand before it refuses the row.
+const registryRecheck = 30 * time.Second
 
 // registryCache keeps the last decoded registry of each tenant, for the
 // worlds of its runs to share. Each run's world decoded the tenant's
@@ -319,6 +375,20 @@ func (rc *registryCache) get(tenant string, sum [sha256.Size]byte) *decodedRegis
 	defer rc.mu.Unlock()
 	dr := rc.m[tenant]
 	if dr == nil || dr.sum != sum {
+		return nil
+	}
+	rc.tick++
+	dr.used = rc.tick
+	return dr
+}
+
+// confirmed is tenant's registry confirmed at the witness's generation
+// gen of the tenant less than registryRecheck before now, or nil.
+func (rc *registryCache) confirmed(tenant string, gen uint64, now time.Time) *decodedRegistry {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	dr := rc.m[tenant]
+	if dr == nil || !dr.witnessed || dr.gen != gen || now.Before(dr.at) || now.Sub(dr.at) >= registryRecheck {
 		return nil
 	}
 	rc.tick++
