@@ -9,6 +9,7 @@ import (
 	"sync"
 	"unicode/utf8"
 
+	"github.com/spf13/cobra"
 	"meridian.dev/meridian/internal/textsafe"
 )
 
@@ -20,17 +21,38 @@ import (
 // writes every such character visibly; to a file or a pipe it is written
 // byte for byte, as scripts read it, and --raw writes it so to a terminal
 // too.
+//
+// Byte for byte to a pipe stays the default: a script or a file wants the
+// workload's bytes (a JSON line, a binary dump, text in another encoding),
+// and kubectl logs, docker logs and journalctl -o cat write them so. A
+// pager is the exception: less -R passes colours and OSC 8 links, less -r
+// every escape, to the terminal. --escape writes the output escaped, as to
+// a terminal, to a pipe or a file too (meridian logs ID --escape | less -R).
+
+// escapeFlags adds --raw and --escape, which escapeCheck refuses together.
+func escapeFlags(cmd *cobra.Command, raw, escape *bool, rawUsage string) {
+	cmd.Flags().BoolVar(raw, "raw", false, rawUsage)
+	cmd.Flags().BoolVar(escape, "escape", false, "write the output escaped, as to a terminal, to a file or a pipe too (a pager: | less -R)")
+}
+
+// escapeCheck refuses --raw with --escape.
+func escapeCheck(raw, escape bool) error {
+	if raw && escape {
+		return badInput(errors.New("--raw and --escape: give one, not both (--raw writes the output byte for byte, --escape escaped)"))
+	}
+	return nil
+}
 
 // stdoutTerminal reports whether w is a terminal. Tests replace it.
 var stdoutTerminal = isTerminal
 
 // workloadOutput is where a workload's output to w goes: w itself when
-// raw or when w is not a terminal, else a termWriter on w. flush writes
+// raw or when w is not a terminal (unless escape), else a termWriter on w. flush writes
 // what the termWriter holds back (the start of a character cut off at the
 // end of the output) and ends the output's last line when it is open;
 // call it when the output ends, before Meridian writes its own lines.
-func workloadOutput(w io.Writer, raw bool) (out io.Writer, flush func() error) {
-	if raw || !stdoutTerminal(w) {
+func workloadOutput(w io.Writer, raw, escape bool) (out io.Writer, flush func() error) {
+	if raw || !escape && !stdoutTerminal(w) {
 		return w, func() error { return nil }
 	}
 	t := &termWriter{w: w, bytewise: !utf8Locale()}

@@ -215,10 +215,13 @@ func TestLogsEscapedOnATerminal(t *testing.T) {
 		terminal bool
 		raw      bool
 		want     string
+		escape   bool
 	}{
-		{"terminal", true, false, hostileShown},
-		{"pipe", false, false, hostileOutput},
-		{"terminal --raw", true, true, hostileOutput},
+		{"terminal", true, false, hostileShown, false},
+		{"pipe", false, false, hostileOutput, false},
+		{"terminal --raw", true, true, hostileOutput, false},
+		{"pipe --escape", false, false, hostileShown, true},
+		{"terminal --escape", true, false, hostileShown, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, verb := range [][]string{{"logs", "r1"}, {"logs", "r1", "-f"}, {"run", "-f", job, "--follow"}} {
@@ -228,6 +231,9 @@ func TestLogsEscapedOnATerminal(t *testing.T) {
 				args := append(append([]string(nil), verb...), "--server", srv.URL, "--token", token)
 				if tc.raw {
 					args = append(args, "--raw")
+				}
+				if tc.escape {
+					args = append(args, "--escape")
 				}
 				root := newRootCmd()
 				root.SetOut(&out)
@@ -273,7 +279,7 @@ func TestEightBitTerminalNoC1Bytes(t *testing.T) {
 	write := func() string {
 		var out bytes.Buffer
 		stdoutTerminal = func(w io.Writer) bool { return w == io.Writer(&out) }
-		w, flush := workloadOutput(&out, false)
+		w, flush := workloadOutput(&out, false, false)
 		for i := range len(in) {
 			w.Write([]byte(in[i : i+1])) // a character cut at every byte
 		}
@@ -402,5 +408,27 @@ func TestOwnLinesStartARow(t *testing.T) {
 	root.SetArgs([]string{"logs", "r1", "-f", "--server", srv.URL, "--token", strings.Repeat("a", 40)})
 	if err := root.Execute(); err != nil || out.String() != workload {
 		t.Errorf("logs -f to a pipe: %v, %q, want %q", err, out.String(), workload)
+	}
+}
+
+// TestEscapeWithRawRefused: --raw and --escape ask for opposite things;
+// both are refused, naming them, before a run is submitted.
+func TestEscapeWithRawRefused(t *testing.T) {
+	t.Setenv("MERIDIAN_CONFIG", t.TempDir()+"/none.yaml")
+	job := t.TempDir() + "/job.yaml"
+	if err := os.WriteFile(job, []byte("kind: TrainingJob\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	asked := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { asked++ }))
+	t.Cleanup(srv.Close)
+	for _, verb := range [][]string{{"logs", "r1"}, {"run", "-f", job, "--follow"}} {
+		out, code := runRoot(t, append(append([]string(nil), verb...), "--raw", "--escape", "--server", srv.URL, "--token", strings.Repeat("a", 40))...)
+		if code != exitBadInput || !strings.Contains(out, "--raw and --escape") {
+			t.Errorf("%v --raw --escape: exit %d\n%s", verb, code, out)
+		}
+	}
+	if asked != 0 {
+		t.Errorf("the server was asked %d times", asked)
 	}
 }
