@@ -5,8 +5,10 @@
 //
 // Such text is hostile: a terminal escape in it rewrites what the person
 // reading sees, a line break or a line separator forges a line of a log
-// or of a command's output, and a bidirectional override shows the text
-// after it in another order than it is stored. Every place that shows
+// or of a command's output, a bidirectional override shows the text
+// after it in another order than it is stored, and a character drawn as
+// nothing (a zero-width space, a joiner between Latin letters) makes a
+// name look like another. Every place that shows
 // such text uses this one predicate, so that none of them lets through
 // what another escapes.
 package textsafe

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -243,4 +244,15 @@ func isSubsequence(a, b string) bool {
 		}
 	}
 	return j == len(a)
+}
+
+// TestInvisibleRangesSkipped: the ranges Invisible answers without the
+// Unicode tables hold none of the characters the tables name.
+func TestInvisibleRangesSkipped(t *testing.T) {
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		tables := unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r)
+		if (r < 0xad || r >= 0x2070 && r < 0xfe00 && r != 0x3164) && tables {
+			t.Errorf("%U: skipped, but the tables name it", r)
+		}
+	}
 }
