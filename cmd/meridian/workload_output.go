@@ -55,11 +55,15 @@ func workloadOutput(w io.Writer, raw, escape bool) (out io.Writer, flush func() 
 	if raw || !escape && !stdoutTerminal(w) {
 		return w, func() error { return nil }
 	}
-	t := &termWriter{w: w, bytewise: !utf8Locale()}
+	t := &termWriter{w: w, bytewise: !utf8Locale(), term: stdoutTerminal(w)}
 	return t, func() error {
-		// What follows on the terminal (the run's end, an error, the
-		// shell's prompt) starts a row of its own.
-		return errors.Join(t.Flush(), t.EndLine())
+		err := t.Flush()
+		if t.term {
+			// What follows on the terminal (the run's end, an error,
+			// the shell's prompt) starts a row of its own.
+			err = errors.Join(err, t.EndLine())
+		}
+		return err
 	}
 }
 
@@ -111,6 +115,7 @@ type termWriter struct {
 	mu       sync.Mutex
 	w        io.Writer
 	bytewise bool
+	term     bool // w is a terminal (not a pipe given --escape)
 	pend     [2 * utf8.UTFMax]byte
 	np       int
 	last     rune   // the last character written as itself; 0 for none
@@ -217,10 +222,10 @@ func (o *ownLines) Write(p []byte) (int, error) {
 }
 
 // ownLinesTo is errw for Meridian's own lines beside out, a workload's
-// output: an ownLines when out is a termWriter (the output goes to a
-// terminal, escaped) and errw is a terminal too, else errw.
+// output: an ownLines when out is a termWriter on a terminal and errw is a
+// terminal too, else errw.
 func ownLinesTo(out, errw io.Writer) io.Writer {
-	if t, ok := out.(*termWriter); ok && stdoutTerminal(errw) {
+	if t, ok := out.(*termWriter); ok && t.term && stdoutTerminal(errw) {
 		return &ownLines{out: t, w: errw}
 	}
 	return errw
