@@ -115,7 +115,7 @@ func Fits(prev, r, next rune) bool {
 		if prev < 0 || next < 0 || !base(prev) && !Contextual(prev) || !base(next) {
 			return false
 		}
-		if s := joiningScript(next); s != nil && (unicode.IsLetter(next) || unicode.IsMark(next)) {
+		if s := joiningScript(next); s != nil && base(prev) && (unicode.IsLetter(next) || unicode.IsMark(next)) {
 			if unicode.Is(s, prev) && (unicode.IsLetter(prev) || unicode.IsMark(prev)) {
 				return true
 			}
@@ -206,6 +206,14 @@ func At(s string, i int, prev rune) (r rune, n int, escaped bool) {
 func Index(s string) int {
 	prev := rune(-1)
 	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c < 0x20 || c == 0x7f {
+				return i
+			}
+			prev = rune(c)
+			i++
+			continue
+		}
 		r, n, esc := At(s, i, prev)
 		if esc {
 			return i

@@ -81,6 +81,7 @@ func TestContextual(t *testing.T) {
 		{"\U0001f600\u200c\U0001f600", 4},
 		{"\U0001f600\u200da", 4},
 		{"a\u200d\U0001f600", 1},
+		{"x\ufe0f\u200d\u0628", 4}, // a selector is no letter to join
 		// Direction marks next to text written right to left.
 		{"Z\u00fcrich \u200f\u05e9\u05dc\u05d5\u05dd\u200e 1", -1},
 		{"\u0627\u061c1", -1},
