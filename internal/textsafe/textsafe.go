@@ -44,13 +44,22 @@ func Bidi(r rune) bool {
 // other text than it is: two names that differ by one look alike, and a
 // word split by one is not the word a search or a reader finds.
 func Invisible(r rune) bool {
-	if r < 0xad || r >= 0x2070 && r < 0xfe00 && r != 0x3164 {
-		// None in these ranges (Latin, most symbols, CJK): the tables
-		// are not searched.
+	if r < 0x2070 {
+		// Below U+2070 the tables name only these: the rest (Latin,
+		// Greek, Cyrillic, Hebrew, most of Arabic and the Indic scripts)
+		// is not searched.
+		switch {
+		case r == 0xad, r == 0x34f, r == 0x180e, r >= 0x115f && r <= 0x1160, r >= 0x17b4 && r <= 0x17b5,
+			r >= 0x200b && r <= 0x200f, r >= 0x202a && r <= 0x202e, r >= 0x2060:
+			return !Contextual(r)
+		}
 		return false
 	}
+	if r < 0xfe00 && r != 0x3164 {
+		return false // none from U+2070 to U+FDFF but the Hangul filler
+	}
 	switch r {
-	case 0x0600, 0x0601, 0x0602, 0x0603, 0x0604, 0x0605, 0x06dd, 0x070f, 0x0890, 0x0891, 0x08e2, 0x110bd, 0x110cd:
+	case 0x110bd, 0x110cd:
 		return false // drawn: a sign that spans the digits after it
 	}
 	if Contextual(r) {
@@ -70,10 +79,12 @@ func Invisible(r rune) bool {
 // drawn as nothing and hides, joins or reorders the text around it.
 func Contextual(r rune) bool {
 	switch {
-	case r == 0x200c, r == 0x200d, r == 0x200e, r == 0x200f, r == 0x061c:
+	case r >= 0x200c && r <= 0x200f, r == 0x061c:
 		return true
+	case r >= 0x180b && r <= 0x180f && r != 0x180e, r >= 0xfe00 && r <= 0xfe0f, r >= 0xe0100 && r <= 0xe01ef:
+		return true // unicode.Variation_Selector
 	}
-	return unicode.Is(unicode.Variation_Selector, r)
+	return false
 }
 
 // Unsafe reports whether r may not be shown as itself anywhere: a C0 or

@@ -247,13 +247,23 @@ func isSubsequence(a, b string) bool {
 	return j == len(a)
 }
 
-// TestInvisibleRangesSkipped: the ranges Invisible answers without the
-// Unicode tables hold none of the characters the tables name.
+// TestInvisibleRangesSkipped: Invisible and Contextual, which search the
+// Unicode tables for few characters, answer as the tables do for every
+// one: Invisible the format (Cf) and other default-ignorable characters
+// but the prepended concatenation marks, which are drawn, and Contextual
+// ones; Contextual the joiners, the direction marks and the variation
+// selectors.
 func TestInvisibleRangesSkipped(t *testing.T) {
+	drawn := map[rune]bool{0x600: true, 0x601: true, 0x602: true, 0x603: true, 0x604: true, 0x605: true,
+		0x6dd: true, 0x70f: true, 0x890: true, 0x891: true, 0x8e2: true, 0x110bd: true, 0x110cd: true}
 	for r := rune(0); r <= unicode.MaxRune; r++ {
-		tables := unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r)
-		if (r < 0xad || r >= 0x2070 && r < 0xfe00 && r != 0x3164) && tables {
-			t.Errorf("%U: skipped, but the tables name it", r)
+		ctx := r >= 0x200c && r <= 0x200f || r == 0x61c || unicode.Is(unicode.Variation_Selector, r)
+		if Contextual(r) != ctx {
+			t.Errorf("Contextual(%U) = %v, want %v", r, Contextual(r), ctx)
+		}
+		inv := (unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r)) && !drawn[r] && !ctx
+		if Invisible(r) != inv {
+			t.Errorf("Invisible(%U) = %v, the tables say %v", r, Invisible(r), inv)
 		}
 	}
 }
