@@ -11,24 +11,33 @@ func init() { register(newLogsCmd) }
 
 func newLogsCmd() *cobra.Command {
 	var cf clientFlags
-	var follow, raw bool
+	var follow, raw, escape bool
 	cmd := &cobra.Command{
 		Use:   "logs ID [-f]",
 		Short: "Print a run's output, every attempt in turn",
 		Long: `Logs prints a run's output, every attempt in turn. The output is the
 workload's own: on a terminal its control characters and escape sequences
 (ESC, the other C0 controls but newline, tab and carriage return, DEL, C1
-controls, bidirectional overrides) are written visibly, as \x1b or \u202e,
-so that none of them acts on the terminal; to a file or a pipe it is written
-byte for byte. --raw writes it byte for byte to a terminal too.`,
-		Example: "  meridian logs run-3f9a1c2b7d4e -f",
+controls, bidirectional overrides, characters drawn as nothing such as a
+zero-width space, and joiners or direction marks where no word needs them)
+are written visibly, as \x1b, \u202e or \u200b, so that none of them acts on
+the terminal or hides in a line. A carriage return is kept (progress bars);
+Meridian writes no prefix on the workload's lines, and its own lines start
+a row of their own. To a file or a pipe the output is written byte for
+byte, as scripts want it and as kubectl logs writes it; a pager given it
+(less -R) passes colours and links, less -r every escape, to the terminal:
+use --escape there. --raw writes it byte for byte to a terminal too.`,
+		Example: "  meridian logs run-3f9a1c2b7d4e -f\n  meridian logs run-3f9a1c2b7d4e --escape | less -R",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := escapeCheck(raw, escape); err != nil {
+				return err
+			}
 			c, err := cf.client()
 			if err != nil {
 				return badInput(err)
 			}
-			w, flush := workloadOutput(cmd.OutOrStdout(), raw)
+			w, flush := workloadOutput(cmd.OutOrStdout(), raw, escape)
 			defer flush()
 			var off int64
 			for {
@@ -68,7 +77,7 @@ byte for byte. --raw writes it byte for byte to a terminal too.`,
 		},
 	}
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing output until the run ends")
-	cmd.Flags().BoolVar(&raw, "raw", false, "write the output byte for byte to a terminal too, escape sequences included (to a file or a pipe it always is)")
+	escapeFlags(cmd, &raw, &escape, "write the output byte for byte to a terminal too, escape sequences included (to a file or a pipe it always is, unless --escape)")
 	addClientFlags(cmd, &cf)
 	return cmd
 }

@@ -22,7 +22,7 @@ func newRunCmd() *cobra.Command {
 	var req run.SubmitRequest
 	var cf clientFlags
 	var out string
-	var follow, raw bool
+	var follow, raw, escape bool
 	cmd := &cobra.Command{
 		Use:   "run -f FILE [-f FILE…] [--placement N] [--follow]",
 		Short: "Plan a job and start it at its best placement",
@@ -37,10 +37,14 @@ run takes the best runnable placement, and its timeline says which ranks it
 skipped and why. --follow streams the run's events and output until it ends
 (as sky launch does); otherwise follow it with describe, logs and get. On a
 terminal the output's control characters and escape sequences are written
-visibly, as logs writes them; --raw writes it byte for byte.`,
+visibly, as logs writes them; --raw writes it byte for byte, and --escape
+escaped to a file or a pipe too (a pager).`,
 		Example: `  meridian run -f examples/demo/job.yaml --follow
   meridian run -f job.yaml -f datasets.yaml --placement 2`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := escapeCheck(raw, escape); err != nil {
+				return err
+			}
 			files = append(files, args...)
 			if len(files) == 0 {
 				return badInput(fmt.Errorf("-f: give at least one file or directory"))
@@ -70,13 +74,13 @@ visibly, as logs writes them; --raw writes it byte for byte.`,
 			if err != nil || !follow {
 				return err
 			}
-			w, flush := workloadOutput(cmd.OutOrStdout(), raw)
+			w, flush := workloadOutput(cmd.OutOrStdout(), raw, escape)
 			defer flush()
 			return followRun(cmd.Context(), w, cmd.ErrOrStderr(), c, r.ID)
 		},
 	}
 	cmd.Flags().BoolVar(&follow, "follow", false, "stream the run's events and output until it ends; exit 1 unless it succeeds")
-	cmd.Flags().BoolVar(&raw, "raw", false, "with --follow, write the workload's output byte for byte to a terminal too, escape sequences included")
+	escapeFlags(cmd, &raw, &escape, "with --follow, write the workload's output byte for byte to a terminal too, escape sequences included")
 	cmd.Flags().StringArrayVarP(&files, "file", "f", nil, "resource file or directory (repeatable)")
 	cmd.Flags().IntVar(&req.Placement, "placement", 0, "plan rank to use (default 1)")
 	cmd.Flags().StringVar(&req.AsOf, "as-of", "", "refused: a run happens today (use plan --as-of for what-if)")

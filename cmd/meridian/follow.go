@@ -16,7 +16,8 @@ import (
 // have the run's event stream.
 var followEvery = 500 * time.Millisecond
 
-// followRun streams a run's timeline to errw and its output to w until
+// followRun streams a run's timeline to errw and its output to w (a
+// workloadOutput) until
 // the run ends: each new event as a line, the attempts' output as it
 // arrives. It returns nil when the run succeeds and an error (exit 1) when
 // it fails or is cancelled; an interrupt stops following, not the run.
@@ -27,6 +28,10 @@ var followEvery = 500 * time.Millisecond
 // followEvery instead, from where the stream left off.
 func followRun(ctx context.Context, w, errw io.Writer, c *api.Client, id string) error {
 	color := colorOn(errw)
+	// Each line of Meridian's starts a row of its own, not the row the
+	// workload's output left open (its text after a carriage return would
+	// show as the end of Meridian's line).
+	errw = ownLinesTo(w, errw)
 	out := &countWriter{w: w}
 	lctx, stopLogs := context.WithCancel(ctx)
 	logsDone := make(chan error, 1)

@@ -66,27 +66,43 @@ func writeJSON(w io.Writer, v any) error {
 // embedding or an isolate) is written as \uNNNN: a terminal or a log
 // viewer that applies it would show the rest of the line in another order
 // than it was written; so is a line or paragraph separator (U+2028,
-// U+2029), which some viewers break a line at. What is written out is
-// textsafe.Unsafe's set, the one every package's shown text keeps to.
+// U+2029), which some viewers break a line at, a character drawn as
+// nothing (a zero-width space, a soft hyphen, a byte order mark), which
+// makes a name look like another, and a joiner, a direction mark or a
+// variation selector out of the place a word needs it ("ad\u200dmin").
+// What is written out is textsafe's set (textsafe.At), the one every
+// package's shown text keeps to.
 func shown(s string) string {
-	if utf8.ValidString(s) && !strings.ContainsFunc(s, escaped) {
+	if textsafe.Safe(s) {
 		return s
 	}
 	var b strings.Builder
-	for _, r := range s {
+	prev := rune(-1)
+	for i := 0; i < len(s); {
+		r, n, esc := textsafe.At(s, i, prev)
 		switch {
-		case isControl(r):
+		case r == utf8.RuneError && n == 1:
+			b.WriteRune(utf8.RuneError)
+		case esc && isControl(r):
 			fmt.Fprintf(&b, "\\x%02x", r)
-		case textsafe.Unsafe(r):
+		case esc && r > 0xffff:
+			fmt.Fprintf(&b, "\\U%08x", r)
+		case esc:
 			fmt.Fprintf(&b, "\\u%04x", r)
 		default:
-			b.WriteRune(r)
+			b.WriteString(s[i : i+n])
 		}
+		if esc {
+			prev = -1
+		} else {
+			prev = r
+		}
+		i += n
 	}
 	return b.String()
 }
 
-// escaped is a character shown writes out.
+// escaped is a character shown writes out wherever it is.
 func escaped(r rune) bool { return textsafe.Unsafe(r) }
 
 func isControl(r rune) bool { return r < 0x20 || r >= 0x7f && r < 0xa0 }

@@ -99,7 +99,7 @@ func TestGetShowsNoControlCharacters(t *testing.T) {
 // refused them) would show the rest of its line reversed on a terminal
 // that applies them; shown writes each out as \uNNNN, in describe, get and
 // a followed timeline alike, and leaves the marks that right-to-left text
-// needs as they are.
+// needs as they are, next to it.
 func TestShownEscapesBidiControls(t *testing.T) {
 	hostile := "denied at site \u202eeno-gnal\u202c, \u2067isolated\u2069 \u202a\u202b\u202d\u2066\u2068"
 	r := &run.Run{ID: "run-1", Tenant: "t1", Job: "j", State: run.Failed, CreatedAt: time.Now()}
@@ -120,8 +120,13 @@ func TestShownEscapesBidiControls(t *testing.T) {
 	if n := strings.Count(out, want); n != 4 {
 		t.Errorf("the reason is shown escaped %d times, want 4 (describe, its event, get, a followed line): %q", n, out)
 	}
-	if got := shown("دبي\u200f (Dubai) op\u200e \u061c"); got != "دبي\u200f (Dubai) op\u200e \u061c" {
+	if got := shown("دبي\u200f (Dubai) \u05e9\u200e 1 \u0627\u061c2"); got != "دبي\u200f (Dubai) \u05e9\u200e 1 \u0627\u061c2" {
 		t.Errorf("marks changed: %q", got)
+	}
+	// Away from text written right to left a mark only reorders what is
+	// around it ("1\u200f-2" shows as "12-"), unseen.
+	if got, want := shown("op\u200e \u061c 1\u200f-2"), `op\u200e \u061c 1\u200f-2`; got != want {
+		t.Errorf("marks out of place: %q, want %q", got, want)
 	}
 }
 
@@ -139,5 +144,43 @@ func TestShownEscapesLineSeparators(t *testing.T) {
 		if textsafe.Unsafe(r) {
 			t.Errorf("%U reaches the terminal in %q", r, got)
 		}
+	}
+}
+
+// TestShownEscapesInvisibles: a name or a reason holding a character drawn
+// as nothing (a zero-width space, a soft hyphen, a word joiner, a byte
+// order mark, a tag character, a Hangul filler) or a joiner where no word
+// needs one was shown as it is: "ad\u200bmin" read as "admin" in describe,
+// get and a followed timeline. Each is written out now; the joiners that
+// Persian, Indic and emoji need stay.
+func TestShownEscapesInvisibles(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"ad\u200bmin", `ad\u200bmin`},
+		{"ad\u00admin", `ad\u00admin`},
+		{"ad\u2060min\u2062\ufeff", `ad\u2060min\u2062\ufeff`},
+		{"ad\u200dmin ad\u200cmin", `ad\u200dmin ad\u200cmin`},
+		{"run\u3164", `run\u3164`},
+		{"ok\U000e0069\U000e0067", `ok\U000e0069\U000e0067`},
+		{"\U0001f600\ufe0f\ufe0f", "\U0001f600\ufe0f" + `\ufe0f`},
+		{"\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"},
+		{"\u0915\u094d\u200d\u0937", "\u0915\u094d\u200d\u0937"},
+		{"\U0001f468\u200d\U0001f469\u200d\U0001f467 \u2764\ufe0f", "\U0001f468\u200d\U0001f469\u200d\U0001f467 \u2764\ufe0f"},
+	} {
+		if got := shown(c.in); got != c.want {
+			t.Errorf("shown(%+q) = %+q, want %+q", c.in, got, c.want)
+		}
+	}
+	r := &run.Run{ID: "run-1", Tenant: "t1", Job: "tr\u200bain", State: run.Failed, CreatedAt: time.Now()}
+	r.Reason = "quota\u00ad ok"
+	var b bytes.Buffer
+	if err := describeTable(&b, r, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := runTable(&b, []*run.Run{r}, true, true, nil); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if strings.Contains(out, "\u200b") || strings.Contains(out, "\u00ad") || !strings.Contains(out, `tr\u200bain`) || !strings.Contains(out, `quota\u00ad ok`) {
+		t.Errorf("the job's name and the reason are not shown escaped: %q", out)
 	}
 }

@@ -58,7 +58,15 @@ func TestTermWriterEscapes(t *testing.T) {
 		{"cut at the end \xe2\x80", `cut at the end \xe2\x80`},
 		{"\xe2\x80\n", `\xe2\x80` + "\n"},
 		{"written \ufffd", "written \ufffd"},
-		{"marks \u200f\u200e stay", "marks \u200f\u200e stay"},
+		{"marks \u200f\u05e9\u200e 1 stay", "marks \u200f\u05e9\u200e 1 stay"},
+		// Drawn as nothing, or out of the place a word needs it.
+		{"ad\u200bmin\u00ad \ufeff\u2060\u2064", `ad\u200bmin\u00ad \ufeff\u2060\u2064`},
+		{"ad\u200dmin ad\u200cmin 1\u200f-2 \u200e", `ad\u200dmin ad\u200cmin 1\u200f-2 \u200e`},
+		{"\u3164 \U000e0069", `\u3164 \U000e0069`},
+		{"\u0628\u200d\n\u0628 \u05e9\n\u200e", "\u0628" + `\u200d` + "\n\u0628 \u05e9\n" + `\u200e`},
+		{"\u0645\u06cc\u200c\u062e \u0915\u094d\u200d\u0937 \U0001f469\U0001f3fd\u200d\U0001f4bb \u2764\ufe0f",
+			"\u0645\u06cc\u200c\u062e \u0915\u094d\u200d\u0937 \U0001f469\U0001f3fd\u200d\U0001f4bb \u2764\ufe0f"},
+		{"\U0001f600\ufe0f\ufe0f\U000e0100", "\U0001f600\ufe0f" + `\ufe0f\U000e0100`},
 	} {
 		if got := termSafe([]byte(c.in)); got != c.want {
 			t.Errorf("%q written as %q, want %q", c.in, got, c.want)
@@ -71,7 +79,8 @@ func TestTermWriterEscapes(t *testing.T) {
 // control or an override cut in two is escaped as one that is not, and
 // every cut gives what one write gives.
 func TestTermWriterSplitWrites(t *testing.T) {
-	for _, in := range []string{hostileOutput, "a\xc2\x9bb", "\u202e", "x\xe2\x81\xa6y", "\xf0\x9f\x98\x80\xf0\x9f", "\xe2\x80"} {
+	for _, in := range []string{hostileOutput, "a\xc2\x9bb", "\u202e", "x\xe2\x81\xa6y", "\xf0\x9f\x98\x80\xf0\x9f", "\xe2\x80",
+		"\u0628\u200d\u0628 \u0628\u200d", "ad\u200dmin", "\U0001f600\ufe0f\U000e0100", "\u05e9\u200e\u200f1", "x\u200d\xe2\x80"} {
 		want := termSafe([]byte(in))
 		for cut := 0; cut <= len(in); cut++ {
 			for cut2 := cut; cut2 <= len(in) && cut2 <= cut+4; cut2++ {
@@ -120,7 +129,9 @@ func termSafeOracle(b []byte) string {
 // textsafe finds unsafe but \n \t \r) through, writes UTF-8, gives what
 // one write gives and what textsafe.Escape gives line by line.
 func FuzzTermWriter(f *testing.F) {
-	for _, s := range []string{hostileOutput, "a\xc2\x9bb", "\xe2\x80\xae", "\xf0\x9f\x98", "\x1b[31mred\x1b[0m\r\n"} {
+	for _, s := range []string{hostileOutput, "a\xc2\x9bb", "\xe2\x80\xae", "\xf0\x9f\x98", "\x1b[31mred\x1b[0m\r\n",
+		"ad\u200bmin\u00ad", "\u0645\u06cc\u200c\u062e\r\u200c", "ad\u200dmin", "\U0001f3f3\ufe0f\u200d\U0001f308\ufe0f\ufe0f",
+		"1\u200f-2 \u05e9\u200e1", "\u845b\U000e0100\U000e0101"} {
 		f.Add([]byte(s), []byte{1, 2, 3})
 	}
 	f.Fuzz(func(t *testing.T, in, cuts []byte) {
@@ -204,10 +215,13 @@ func TestLogsEscapedOnATerminal(t *testing.T) {
 		terminal bool
 		raw      bool
 		want     string
+		escape   bool
 	}{
-		{"terminal", true, false, hostileShown},
-		{"pipe", false, false, hostileOutput},
-		{"terminal --raw", true, true, hostileOutput},
+		{"terminal", true, false, hostileShown, false},
+		{"pipe", false, false, hostileOutput, false},
+		{"terminal --raw", true, true, hostileOutput, false},
+		{"pipe --escape", false, false, hostileShown, true},
+		{"terminal --escape", true, false, hostileShown, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, verb := range [][]string{{"logs", "r1"}, {"logs", "r1", "-f"}, {"run", "-f", job, "--follow"}} {
@@ -217,6 +231,9 @@ func TestLogsEscapedOnATerminal(t *testing.T) {
 				args := append(append([]string(nil), verb...), "--server", srv.URL, "--token", token)
 				if tc.raw {
 					args = append(args, "--raw")
+				}
+				if tc.escape {
+					args = append(args, "--escape")
 				}
 				root := newRootCmd()
 				root.SetOut(&out)
@@ -262,7 +279,7 @@ func TestEightBitTerminalNoC1Bytes(t *testing.T) {
 	write := func() string {
 		var out bytes.Buffer
 		stdoutTerminal = func(w io.Writer) bool { return w == io.Writer(&out) }
-		w, flush := workloadOutput(&out, false)
+		w, flush := workloadOutput(&out, false, false)
 		for i := range len(in) {
 			w.Write([]byte(in[i : i+1])) // a character cut at every byte
 		}
@@ -294,5 +311,124 @@ func TestEightBitTerminalNoC1Bytes(t *testing.T) {
 		if got, want := write(), strings.Replace(in, "\u009c", `\u009c`, 1); got != want {
 			t.Errorf("locale %q (UTF-8): %q, want %q", env, got, want)
 		}
+	}
+}
+
+// screenPart is one of the streams (stdout, stderr) written to one
+// terminal, screen.
+type screenPart struct{ screen *bytes.Buffer }
+
+func (p *screenPart) Write(b []byte) (int, error) { return p.screen.Write(b) }
+
+// screenRows is b as a terminal shows it: a carriage return goes back to
+// the start of the row, and what is written after it draws over what was
+// there, leaving the rest of the row as it was.
+func screenRows(b string) []string {
+	rows := [][]rune{nil}
+	col := 0
+	for _, r := range b {
+		row := &rows[len(rows)-1]
+		switch r {
+		case '\r':
+			col = 0
+		case '\n':
+			rows = append(rows, nil)
+			col = 0
+		default:
+			if col < len(*row) {
+				(*row)[col] = r
+			} else {
+				*row = append(*row, r)
+			}
+			col++
+		}
+	}
+	out := make([]string, len(rows))
+	for i, r := range rows {
+		out[i] = string(r)
+	}
+	return out
+}
+
+// TestOwnLinesStartARow: the CLI writes no prefix of its own on the
+// workload's lines, but its own lines (the run's end, an event of run
+// --follow) go to the same terminal. The workload's output left its last
+// row open after a carriage return, so Meridian's line was drawn over the
+// start of the workload's text, and the rest of that text showed as the
+// end of Meridian's line ("run r1 succeeded ... but the data were lost").
+// Meridian's lines now start a row of their own.
+func TestOwnLinesStartARow(t *testing.T) {
+	t.Setenv("MERIDIAN_CONFIG", t.TempDir()+"/none.yaml")
+	utf8Terminal(t)
+	job := t.TempDir() + "/job.yaml"
+	if err := os.WriteFile(job, []byte("kind: TrainingJob\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const workload = "step 1\nprogress 10%\r" + "                         , but the checkpoint was lost\r"
+	oldTerm := stdoutTerminal
+	t.Cleanup(func() { stdoutTerminal = oldTerm })
+	for _, verb := range [][]string{{"logs", "r1", "-f"}, {"run", "-f", job, "--follow"}} {
+		srv := pagedLogServer(t, workload, 7)
+		var screen bytes.Buffer
+		out, errOut := &screenPart{&screen}, &screenPart{&screen}
+		stdoutTerminal = func(w io.Writer) bool { return w == io.Writer(out) || w == io.Writer(errOut) }
+		root := newRootCmd()
+		root.SetOut(out)
+		root.SetErr(errOut)
+		root.SetArgs(append(append([]string(nil), verb...), "--server", srv.URL, "--token", strings.Repeat("a", 40)))
+		if err := root.Execute(); err != nil {
+			t.Fatalf("%v: %v\n%s", verb, err, screen.String())
+		}
+		rows := screenRows(screen.String())
+		found := false
+		for _, r := range rows {
+			if strings.HasPrefix(r, "run r1 ") && !strings.HasPrefix(r, "run r1:") {
+				found = true
+				if r != "run r1 succeeded" {
+					t.Errorf("%v: the terminal shows %q: Meridian's line ends with the workload's text\n%q", verb, r, rows)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%v: no line of the run's end: %q", verb, rows)
+		}
+		// The workload's rows are as it drew them.
+		if !strings.Contains(strings.Join(rows, "\n"), "step 1\n                         , but the checkpoint was lost\n") {
+			t.Errorf("%v: the workload's output is not shown as drawn: %q", verb, rows)
+		}
+	}
+	// To a file or a pipe, and with --raw, the output is byte for byte:
+	// no newline added.
+	srv := pagedLogServer(t, workload, 7)
+	var out, errOut bytes.Buffer
+	stdoutTerminal = func(w io.Writer) bool { return w == io.Writer(&errOut) }
+	root := newRootCmd()
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	root.SetArgs([]string{"logs", "r1", "-f", "--server", srv.URL, "--token", strings.Repeat("a", 40)})
+	if err := root.Execute(); err != nil || out.String() != workload {
+		t.Errorf("logs -f to a pipe: %v, %q, want %q", err, out.String(), workload)
+	}
+}
+
+// TestEscapeWithRawRefused: --raw and --escape ask for opposite things;
+// both are refused, naming them, before a run is submitted.
+func TestEscapeWithRawRefused(t *testing.T) {
+	t.Setenv("MERIDIAN_CONFIG", t.TempDir()+"/none.yaml")
+	job := t.TempDir() + "/job.yaml"
+	if err := os.WriteFile(job, []byte("kind: TrainingJob\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	asked := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { asked++ }))
+	t.Cleanup(srv.Close)
+	for _, verb := range [][]string{{"logs", "r1"}, {"run", "-f", job, "--follow"}} {
+		out, code := runRoot(t, append(append([]string(nil), verb...), "--raw", "--escape", "--server", srv.URL, "--token", strings.Repeat("a", 40))...)
+		if code != exitBadInput || !strings.Contains(out, "--raw and --escape") {
+			t.Errorf("%v --raw --escape: exit %d\n%s", verb, code, out)
+		}
+	}
+	if asked != 0 {
+		t.Errorf("the server was asked %d times", asked)
 	}
 }
