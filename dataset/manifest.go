@@ -380,11 +380,13 @@ func CheckPath(p string) error {
 	// (textsafe): a control (C0, C1 or DEL), a bidirectional override,
 	// embedding or isolate, which shows the name after it in another
 	// order than it is stored ("report-\u202efdp.exe" shown as
-	// "report-exe.pdf"), or a line or paragraph separator, which forges
-	// a line wherever the name is shown.
+	// "report-exe.pdf"), a line or paragraph separator, which forges
+	// a line wherever the name is shown, or an invisible character (a
+	// zero-width space; a joiner or mark where no word needs it), which
+	// makes two names that differ read the same.
 	if i := textsafe.Index(p); i >= 0 {
 		r, _ := utf8.DecodeRuneInString(p[i:])
-		return fmt.Errorf("path %q contains %U at byte %d (a control, bidirectional or line-separator character)", p, r, i)
+		return fmt.Errorf("path %q contains %U at byte %d (a control, bidirectional, line-separator or invisible character)", p, r, i)
 	}
 	for _, part := range strings.Split(p, "/") {
 		switch part {

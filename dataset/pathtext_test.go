@@ -15,7 +15,9 @@ import (
 // TestCheckPathTextsafeSet: a path is refused for holding exactly the
 // characters that no place showing text lets through as themselves
 // (textsafe.Unsafe): C0 and C1 controls, DEL, bidirectional overrides,
-// embeddings and isolates, the line and paragraph separators. Before,
+// embeddings and isolates, the line and paragraph separators, invisible
+// characters; and a joiner or mark where no word needs it
+// (textsafe.Contextual, between two Latin letters here). Before,
 // only C0 controls and DEL were refused, so a file named
 // "report-\u202efdp.exe" in a dataset or a checkpoint was kept, and shown
 // as "report-exe.pdf" wherever its name was printed as it is.
@@ -26,7 +28,7 @@ func TestCheckPathTextsafeSet(t *testing.T) {
 		}
 		p := "dir/a" + string(r) + "b"
 		err := CheckPath(p)
-		if refused := err != nil; refused != textsafe.Unsafe(r) {
+		if refused := err != nil; refused != (textsafe.Unsafe(r) || textsafe.Contextual(r) && !textsafe.Fits('a', r, 'b')) {
 			t.Fatalf("CheckPath(%q) = %v; textsafe.Unsafe(%U) = %v", p, err, r, textsafe.Unsafe(r))
 		}
 		if err != nil && !strings.Contains(err.Error(), fmt.Sprintf("%U at byte 5", r)) {
@@ -55,17 +57,18 @@ func TestManifestRefusesReorderedPath(t *testing.T) {
 }
 
 // TestTarEntryNameEscaped: a tar entry refused for its type is named in
-// the error escaped: a zero-width or other invisible character in the name
-// (which a path may hold) is written out, not drawn as nothing. Before,
+// the error escaped: a joiner or other invisible character in the name
+// (which a path may hold where a word needs it) is written out, not drawn
+// as nothing. Before,
 // the name was written as it is.
 func TestTarEntryNameEscaped(t *testing.T) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	tw.WriteHeader(&tar.Header{Name: "state\u200b.bin", Typeflag: tar.TypeSymlink, Linkname: "/etc/passwd"})
+	tw.WriteHeader(&tar.Header{Name: "state\u0645\u06cc\u200c\u062e.bin", Typeflag: tar.TypeSymlink, Linkname: "/etc/passwd"})
 	tw.Close()
 	store, _ := newStore(t)
 	_, err := AddTar(context.Background(), "ck", &buf, store, fuzzSealer(t), 4, 4096)
-	if err == nil || !strings.Contains(err.Error(), `tar entry "state\u200b.bin": type`) {
-		t.Fatalf("AddTar = %v; want the entry named with its zero-width space written out", err)
+	if err == nil || !strings.Contains(err.Error(), "tar entry \"state\u0645\u06cc"+`\u200c`+"\u062e.bin\": type") {
+		t.Fatalf("AddTar = %v; want the entry named with its zero-width non-joiner written out", err)
 	}
 }

@@ -22,7 +22,7 @@ func TestSiteWordsInStatusAreSafe(t *testing.T) {
 			t.Errorf("the reason of a job failed for %q is %q, which holds what textsafe flags", w, st.Reason)
 		}
 	}
-	if got := printable([]byte(" a\x1b[2Jb\u202ec\u200bd "), 200); got != "a [2Jb c\u200bd" {
+	if got := printable([]byte(" a\x1b[2Jb\u202ec\u200bd "), 200); got != "a [2Jb c d" {
 		t.Errorf("printable = %q; want the flagged characters as spaces, the rest as sent", got)
 	}
 }
