@@ -405,10 +405,14 @@ func (w *watcher) observeStream(what string, err error) {
 	if !ok {
 		f.since = time.Now()
 	}
-	f.err = err
+	f.err = siteError(err)
 	w.broken[what] = f
 }
 
+// observe records that a list or watch of what failed (err, which may
+// repeat what the API server said: it is kept as siteError has it, since
+// healthErr repeats it in every call's error), or, with nil, that one
+// was answered.
 func (w *watcher) observe(what string, err error) {
 	if w.ctx.Err() != nil {
 		return
@@ -423,7 +427,7 @@ func (w *watcher) observe(what string, err error) {
 	if !ok {
 		f.since = time.Now()
 	}
-	f.err = err
+	f.err = siteError(err)
 	w.failures[what] = f
 }
 
@@ -446,7 +450,7 @@ func (w *watcher) healthErr() error {
 	var tl *tooLargeError
 	switch {
 	case errors.As(f.err, &tl):
-		return fmt.Errorf("kubernetes API server at %s: %w", b.host, tl)
+		return fmt.Errorf("kubernetes API server at %s: %w", b.host, f.err)
 	case apierrors.IsForbidden(f.err) && whats[0] == "nodes":
 		return fmt.Errorf("backend.kubeconfig: the user may not list and watch nodes, which Meridian needs to notice a lost node: %w", f.err)
 	case apierrors.IsForbidden(f.err):
