@@ -91,11 +91,11 @@ type unfinishedPod struct {
 }
 
 // maxSideBytes bounds what each of the watcher's own maps (down,
-// unfinished, gone, suspendedPods) holds, counted by sideBytes: with
-// names and UIDs of a real cluster (tens of bytes) room for more entries
-// than maxCachedObjects, where entries of maxKeptString each would have
-// held some 200 MiB per map beside the caches' maxCachedBytes.
-var maxSideBytes int64 = 16 << 20
+// unfinished, gone, suspendedPods) holds, counted by sideBytes: room for
+// maxCachedObjects entries of the longest names a real API server allows
+// (253 bytes) and its UIDs (36), where entries of maxKeptString each
+// would have held some 200 MiB per map beside the caches' maxCachedBytes.
+var maxSideBytes int64 = 32 << 20
 
 // sideEntryBytes is what sideBytes counts of an entry beside its strings:
 // its map slot and string headers.
