@@ -79,6 +79,9 @@ func (b *Backend) record(name string) (record, bool) {
 		return record{}, false
 	}
 	if r.Final != nil {
+		// A record written before status reasons were passed through
+		// siteWords holds what the site said as it said it.
+		r.Final.Reason = siteWords(r.Final.Reason)
 		b.recMu.Lock()
 		b.rememberFinalLocked(name, r)
 		b.recMu.Unlock()

@@ -71,6 +71,11 @@ type watcher struct {
 	// suspendedPods holds the UIDs of pods whose deletion began while
 	// their Job was suspended (podEnding), until they go.
 	suspendedPods map[types.UID]struct{}
+	// downBytes, unfinishedBytes, goneBytes and suspendedBytes are what
+	// down, unfinished, gone and suspendedPods hold (sideBytes), each
+	// bounded by maxSideBytes: their names and UIDs are the API server's,
+	// each up to maxKeptString, and outlive the objects that named them.
+	downBytes, unfinishedBytes, goneBytes, suspendedBytes int64
 	// onChange is called with the Job name after each change of a Job or
 	// of one of its Pods reaches the cache.
 	onChange atomic.Pointer[func(job string)]
@@ -83,6 +88,27 @@ type failure struct {
 
 type unfinishedPod struct {
 	job, pod string
+}
+
+// maxSideBytes bounds what each of the watcher's own maps (down,
+// unfinished, gone, suspendedPods) holds, counted by sideBytes: room for
+// maxCachedObjects entries of the longest names a real API server allows
+// (253 bytes) and its UIDs (36), where entries of maxKeptString each
+// would have held some 200 MiB per map beside the caches' maxCachedBytes.
+var maxSideBytes int64 = 32 << 20
+
+// sideEntryBytes is what sideBytes counts of an entry beside its strings:
+// its map slot and string headers.
+const sideEntryBytes = 64
+
+// sideBytes is what an entry of the watcher's maps holds whose strings
+// are ss.
+func sideBytes(ss ...string) int64 {
+	n := int64(sideEntryBytes)
+	for _, s := range ss {
+		n += int64(len(s))
+	}
+	return n
 }
 
 // gonePods are the pods of Job job that left the cache: their names by
@@ -405,10 +431,14 @@ func (w *watcher) observeStream(what string, err error) {
 	if !ok {
 		f.since = time.Now()
 	}
-	f.err = err
+	f.err = siteError(err)
 	w.broken[what] = f
 }
 
+// observe records that a list or watch of what failed (err, which may
+// repeat what the API server said: it is kept as siteError has it, since
+// healthErr repeats it in every call's error), or, with nil, that one
+// was answered.
 func (w *watcher) observe(what string, err error) {
 	if w.ctx.Err() != nil {
 		return
@@ -423,7 +453,7 @@ func (w *watcher) observe(what string, err error) {
 	if !ok {
 		f.since = time.Now()
 	}
-	f.err = err
+	f.err = siteError(err)
 	w.failures[what] = f
 }
 
@@ -446,7 +476,7 @@ func (w *watcher) healthErr() error {
 	var tl *tooLargeError
 	switch {
 	case errors.As(f.err, &tl):
-		return fmt.Errorf("kubernetes API server at %s: %w", b.host, tl)
+		return fmt.Errorf("kubernetes API server at %s: %w", b.host, f.err)
 	case apierrors.IsForbidden(f.err) && whats[0] == "nodes":
 		return fmt.Errorf("backend.kubeconfig: the user may not list and watch nodes, which Meridian needs to notice a lost node: %w", f.err)
 	case apierrors.IsForbidden(f.err):
@@ -458,25 +488,53 @@ func (w *watcher) healthErr() error {
 		time.Since(f.since).Round(time.Second), whats[0], f.err)
 }
 
-func (w *watcher) start() {
-	nodeEvent := func(obj any) {
-		n, ok := obj.(*apiNode)
-		if !ok {
-			return
-		}
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		if nodeReady(n) {
-			delete(w.down, n.Name)
-			return
-		}
-		if _, seen := w.down[n.Name]; !seen {
-			w.down[n.Name] = downNode{since: time.Now(), why: notReadyWhy(n)}
-		}
+// nodeSeen notes a Node the cache took: since when it has been not
+// Ready, or nothing once it is.
+func (w *watcher) nodeSeen(obj any) {
+	n, ok := obj.(*apiNode)
+	if !ok {
+		return
 	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if nodeReady(n) {
+		w.forgetDownLocked(n.Name)
+		return
+	}
+	if _, seen := w.down[n.Name]; !seen {
+		w.setDownLocked(n.Name, downNode{since: time.Now(), why: notReadyWhy(n)})
+	}
+}
+
+// setDownLocked records (or replaces) what w.down holds of Node name,
+// with w.mu held, within maxSideBytes: past it a Node newly down is not
+// recorded (nodeDown finds it down all the same when it is outside the
+// cache, since the time it is asked).
+func (w *watcher) setDownLocked(name string, d downNode) {
+	n := sideBytes(name, d.why)
+	old, had := w.down[name]
+	if had {
+		n -= sideBytes(name, old.why)
+	}
+	if !had && w.downBytes+n > maxSideBytes {
+		return
+	}
+	w.down[name] = d
+	w.downBytes += n
+}
+
+// forgetDownLocked drops what w.down holds of Node name, with w.mu held.
+func (w *watcher) forgetDownLocked(name string) {
+	if d, ok := w.down[name]; ok {
+		delete(w.down, name)
+		w.downBytes -= sideBytes(name, d.why)
+	}
+}
+
+func (w *watcher) start() {
 	_, _ = w.nodesI.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    nodeEvent,
-		UpdateFunc: func(_, obj any) { nodeEvent(obj) },
+		AddFunc:    w.nodeSeen,
+		UpdateFunc: func(_, obj any) { w.nodeSeen(obj) },
 		DeleteFunc: func(obj any) {
 			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 				obj = d.Obj
@@ -488,14 +546,14 @@ func (w *watcher) start() {
 					return // deleted and made again under its name
 				}
 				if !w.nodeInUse(n.Name) {
-					delete(w.down, n.Name)
+					w.forgetDownLocked(n.Name)
 					return
 				}
 				since := time.Now()
 				if d, seen := w.down[n.Name]; seen {
 					since = d.since
 				}
-				w.down[n.Name] = downNode{since: since, why: "was deleted"}
+				w.setDownLocked(n.Name, downNode{since: since, why: "was deleted"})
 			}
 		},
 	})
@@ -559,9 +617,8 @@ func (w *watcher) jobDeleted(obj any) {
 		return
 	}
 	w.mu.Lock()
-	delete(w.unfinished, job.UID)
-	w.goneCount -= len(w.gone[job.UID].pods)
-	delete(w.gone, job.UID)
+	w.forgetUnfinishedLocked(job.UID)
+	w.forgetGoneLocked(job.UID)
 	w.mu.Unlock()
 	b := w.b
 	rec, hasRec := b.record(job.Name)
@@ -826,7 +883,7 @@ func (w *watcher) nodeDown(name string) (time.Time, string, bool) {
 		// just gone (its forgetNode may have run already) would leave the
 		// entry behind for good.
 		if w.nodeInUse(name) {
-			w.down[name] = d
+			w.setDownLocked(name, d)
 		}
 		return d.since, d.why, true
 	}
@@ -873,15 +930,15 @@ func (w *watcher) forgetNode(name string) {
 	if _, ok := w.down[name]; !ok || w.nodeInCache(name) || w.nodeInUse(name) {
 		return
 	}
-	delete(w.down, name)
+	w.forgetDownLocked(name)
 }
 
 // podGone remembers a pod of a Job that left the cache (deleted, or gone
 // between two lists) while its last state seen was not Succeeded: an
 // attempt's Job completes only with every pod it ran succeeded
 // (completedWithout). The memory is bounded: past maxCachedObjects
-// entries, those of Jobs no longer in the cache are dropped first, and
-// the cache holds no more Jobs than that.
+// entries or maxSideBytes, those of Jobs no longer in the cache are
+// dropped first, and the cache holds no more Jobs than that.
 //
 // A Job that is suspended (a queue such as Kueue preempting it) has its
 // pods deleted, unfinished, and made anew once resumed, which is how the
@@ -891,7 +948,10 @@ func (w *watcher) forgetNode(name string) {
 func (w *watcher) podGone(p *apiPod) {
 	w.mu.Lock()
 	_, suspended := w.suspendedPods[p.UID]
-	delete(w.suspendedPods, p.UID)
+	if suspended {
+		delete(w.suspendedPods, p.UID)
+		w.suspendedBytes -= sideBytes(string(p.UID))
+	}
 	w.mu.Unlock()
 	uid, job := podsJob(p)
 	if suspended || uid == "" || w.jobSuspended(job, uid) {
@@ -903,36 +963,76 @@ func (w *watcher) podGone(p *apiPod) {
 	if _, seen := w.unfinished[uid]; seen || p.Status.Phase == podSucceeded {
 		return
 	}
-	if len(w.unfinished) >= maxCachedObjects {
+	u := unfinishedPod{job: job, pod: p.Name}
+	n := sideBytes(string(uid), u.job, u.pod)
+	full := func() bool {
+		return len(w.unfinished) >= maxCachedObjects || w.unfinishedBytes+n > maxSideBytes
+	}
+	if full() {
 		for k, u := range w.unfinished {
 			if j, ok := w.job(u.job); !ok || j.UID != k {
-				delete(w.unfinished, k)
+				w.forgetUnfinishedLocked(k)
 			}
 		}
-		if len(w.unfinished) >= maxCachedObjects {
+		if full() {
 			return
 		}
 	}
-	w.unfinished[uid] = unfinishedPod{job: job, pod: p.Name}
+	w.unfinished[uid] = u
+	w.unfinishedBytes += n
+}
+
+// forgetUnfinishedLocked drops what w.unfinished holds of the Job of UID
+// uid, with w.mu held.
+func (w *watcher) forgetUnfinishedLocked(uid types.UID) {
+	if u, ok := w.unfinished[uid]; ok {
+		delete(w.unfinished, uid)
+		w.unfinishedBytes -= sideBytes(string(uid), u.job, u.pod)
+	}
+}
+
+// forgetGoneLocked drops what w.gone holds of the Job of UID uid, with
+// w.mu held.
+func (w *watcher) forgetGoneLocked(uid types.UID) {
+	g, ok := w.gone[uid]
+	if !ok {
+		return
+	}
+	delete(w.gone, uid)
+	w.goneCount -= len(g.pods)
+	w.goneBytes -= sideBytes(string(uid), g.job)
+	for k, name := range g.pods {
+		w.goneBytes -= sideBytes(string(k), name)
+	}
 }
 
 // rememberGone adds pod p to the pods of the Job name of UID uid that
 // left the cache (w.gone), with w.mu held. The memory is bounded as
-// podGone's: past maxCachedObjects pods, those of Jobs no longer in the
-// cache are dropped first.
+// podGone's: past maxCachedObjects pods or maxSideBytes, those of Jobs no
+// longer in the cache are dropped first.
 func (w *watcher) rememberGone(uid types.UID, name string, p *apiPod) {
 	pod := p.UID
 	if pod == "" {
 		pod = types.UID("name/" + p.Name)
 	}
-	if w.goneCount >= maxCachedObjects {
+	if _, seen := w.gone[uid].pods[pod]; seen {
+		return
+	}
+	n := sideBytes(string(pod), p.Name)
+	if _, ok := w.gone[uid]; !ok {
+		n += sideBytes(string(uid), name)
+	}
+	full := func() bool { return w.goneCount >= maxCachedObjects || w.goneBytes+n > maxSideBytes }
+	if full() {
 		for k, g := range w.gone {
 			if j, ok := w.job(g.job); !ok || j.UID != k {
-				w.goneCount -= len(g.pods)
-				delete(w.gone, k)
+				w.forgetGoneLocked(k)
 			}
 		}
-		if w.goneCount >= maxCachedObjects {
+		if _, ok := w.gone[uid]; !ok {
+			n = sideBytes(string(pod), p.Name) + sideBytes(string(uid), name)
+		}
+		if full() {
 			return
 		}
 	}
@@ -941,10 +1041,9 @@ func (w *watcher) rememberGone(uid types.UID, name string, p *apiPod) {
 		g = gonePods{job: name, pods: map[types.UID]string{}}
 		w.gone[uid] = g
 	}
-	if _, seen := g.pods[pod]; !seen {
-		g.pods[pod] = p.Name
-		w.goneCount++
-	}
+	g.pods[pod] = p.Name
+	w.goneCount++
+	w.goneBytes += n
 }
 
 // ranPods names the pods Job job ran, by what the cache holds (pods, its
@@ -966,7 +1065,8 @@ func (w *watcher) ranPods(job *apiJob, pods []*apiPod) []string {
 }
 
 // podEnding notes a pod whose deletion has begun while its Job is
-// suspended (podGone). Bounded as the pods' cache is.
+// suspended (podGone). Bounded as the pods' cache is, and by
+// maxSideBytes.
 func (w *watcher) podEnding(p *apiPod) {
 	uid, job := podsJob(p)
 	if uid == "" || p.UID == "" || !w.jobSuspended(job, uid) {
@@ -974,8 +1074,13 @@ func (w *watcher) podEnding(p *apiPod) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if len(w.suspendedPods) < maxCachedObjects {
+	if _, seen := w.suspendedPods[p.UID]; seen {
+		return
+	}
+	n := sideBytes(string(p.UID))
+	if len(w.suspendedPods) < maxCachedObjects && w.suspendedBytes+n <= maxSideBytes {
 		w.suspendedPods[p.UID] = struct{}{}
+		w.suspendedBytes += n
 	}
 }
 
