@@ -29,7 +29,9 @@ import (
 // (jobs/KEY/jobid, handles/ID, ended/ID) lie in a directory that the
 // cluster's nodes write, and a workload runs as the cluster user: it can
 // write a record naming a job of its own, which a capacity poll then
-// counted as the server's and Find adopted as the attempt's. Each such
+// counted as the server's and Find adopted as the attempt's; the record
+// of a cancel (jobs/KEY/cancelled) made a forgotten attempt that failed,
+// or was lost, read as cancelled. Each such
 // record now carries an HMAC, keyed by a secret that lives outside the
 // state directory (the server's own settings, RecordKeyFile), over the
 // record's state directory, its path there and its value: a record that
