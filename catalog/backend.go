@@ -77,6 +77,15 @@ func (b BackendSpec) slurmProblems() []BackendProblem {
 			add("gres", "set gres (%s) or the older gresType (%s), not both", b.Gres, b.GresType)
 		}
 	}
+	switch f := b.RecordKeyFile; {
+	case f == "":
+	case !slurm:
+		add("recordKeyFile", "only for type slurm, not %q", b.Type)
+	case b.RestURL != "":
+		add("recordKeyFile", "only for Slurm through its commands; the records of a site reached through restURL are on the controller's machine alone and are not signed")
+	case len(f) > 4096 || !filepath.IsAbs(f) || filepath.Clean(f) != f:
+		add("recordKeyFile", "%q: want an absolute path, without '.' or '..' components (a file on the server's machine)", f)
+	}
 	if b.RestURL == "" {
 		if b.TokenFile != "" {
 			add("tokenFile", "only with restURL (a token for slurmrestd)")

@@ -58,6 +58,11 @@ func TestBackendProblems(t *testing.T) {
 		{"scratch size negative", BackendSpec{Type: BackendKubernetes, Image: "x", ScratchSize: "-1Gi"}, "scratchSize", "less than 1Mi"},
 		{"scratch size too small", BackendSpec{Type: BackendKubernetes, Image: "x", ScratchSize: "100Ki"}, "scratchSize", "less than 1Mi"},
 		{"scratch size on slurm", BackendSpec{Type: BackendSlurm, ScratchSize: "1Gi"}, "scratchSize", "only for type kubernetes"},
+		{"record key file", BackendSpec{Type: BackendSlurm, RecordKeyFile: "/etc/meridian/site-a.key"}, "", ""},
+		{"relative record key file", BackendSpec{Type: BackendSlurm, RecordKeyFile: "keys/a"}, "recordKeyFile", "absolute path"},
+		{"record key file with '..'", BackendSpec{Type: BackendSlurm, RecordKeyFile: "/etc/../tmp/a"}, "recordKeyFile", "absolute path"},
+		{"record key file with restURL", BackendSpec{Type: BackendSlurm, RestURL: "unix:///s", RecordKeyFile: "/k"}, "recordKeyFile", "only for Slurm through its commands"},
+		{"record key file on kubernetes", BackendSpec{Type: BackendKubernetes, Image: "x", RecordKeyFile: "/k"}, "recordKeyFile", "only for type slurm"},
 		{"uid through slurmrestd", BackendSpec{Type: BackendSlurm, RestURL: "unix:///s", Sandbox: "uid"}, "sandbox", "run as the user it authenticates"},
 	}
 	for _, tt := range tests {

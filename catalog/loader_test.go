@@ -166,6 +166,8 @@ func TestLoadErrors(t *testing.T) {
 		{"bad namespace", "gbps: 10}", "gbps: 10}\n  backend: {type: kubernetes, image: t:1, namespace: Training_1}", 31, "spec.backend.namespace", "not a Kubernetes namespace name", nil},
 		{"gpu resource without domain", "gbps: 10}", "gbps: 10}\n  backend: {type: kubernetes, image: t:1, gpuResource: gpu}", 31, "spec.backend.gpuResource", "domain prefix", nil},
 		{"bad queue name", "gbps: 10}", "gbps: 10}\n  backend: {type: kubernetes, image: t:1, queueName: Lab_Queue}", 31, "spec.backend.queueName", "not a Kueue LocalQueue name", nil},
+		{"slurm recordKeyFile not absolute", "gbps: 10}", "gbps: 10}\n  backend: {type: slurm, partition: p, recordKeyFile: keys/site-a}", 31, "spec.backend.recordKeyFile", "want an absolute path", nil},
+		{"slurm recordKeyFile with restURL", "gbps: 10}", "gbps: 10}\n  backend: {type: slurm, restURL: 'unix:///run/slurmrestd.sock', recordKeyFile: /etc/k}", 31, "spec.backend.recordKeyFile", "only for Slurm through its commands", nil},
 		{"slurm restURL with a bad scheme", "gbps: 10}", "gbps: 10}\n  backend: {type: slurm, partition: p, restURL: 'ftp://x'}", 31, "spec.backend.restURL", `scheme "ftp"`, nil},
 		{"slurm https restURL without tokenFile", "gbps: 10}", "gbps: 10}\n  backend: {type: slurm, restURL: 'https://slurm.example:6820'}", 31, "spec.backend.tokenFile", "required with an https restURL", nil},
 		{"slurm plain http to a remote host", "gbps: 10}", "gbps: 10}\n  backend: {type: slurm, restURL: 'http://slurm.example', tokenFile: /etc/t}", 31, "spec.backend.restURL", "send the token in clear", nil},
@@ -344,4 +346,32 @@ spec: {origin: *nope, sizeBytes: 1, classification: public}
 	if _, err := Load(testKeys, "", path); err == nil || !strings.Contains(err.Error(), `no Dataset named "x"`) {
 		t.Errorf("want only the missing-dataset errors, got %v", err)
 	}
+}
+
+// TestLoadRecordKeyFile: a Slurm site's recordKeyFile is decoded into its
+// backend settings.
+func TestLoadRecordKeyFile(t *testing.T) {
+	const key = "/etc/meridian/s-1.record-key"
+	base, err := os.ReadFile(filepath.Join("testdata", "valid.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(base), "gbps: 10}", "gbps: 10}\n  backend: {type: slurm, partition: p, recordKeyFile: "+key+"}", 1)
+	path := filepath.Join(t.TempDir(), "site.yaml")
+	if err := os.WriteFile(path, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w, err := Load(testKeys, "", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range w.Sites {
+		if s.Metadata.Name == "s-1" {
+			if got := s.Spec.Backend.RecordKeyFile; got != key {
+				t.Errorf("recordKeyFile decoded as %q; want %q", got, key)
+			}
+			return
+		}
+	}
+	t.Fatal("site s-1 not loaded")
 }

@@ -463,6 +463,13 @@ type BackendSpec struct {
 	// User is the Slurm user name sent with the token (X-SLURM-USER-NAME),
 	// for tokens that do not name their user themselves.
 	User string `yaml:"user,omitempty" json:"user,omitempty"`
+	// RecordKeyFile holds the key that signs the records naming the
+	// site's jobs (Slurm through its commands): hex, at least 16 bytes, in
+	// a file of the server's user that only it may read (0600 or 0400),
+	// not a link, outside the site's state directory, which the site's
+	// nodes write. Empty: the server's own key (slurm-record-key in its
+	// state directory).
+	RecordKeyFile string `yaml:"recordKeyFile,omitempty" json:"recordKeyFile,omitempty"`
 
 	// Kubeconfig is the kubeconfig file of the site's cluster (type
 	// kubernetes; "~/" is the user's home). Empty: $KUBECONFIG, then

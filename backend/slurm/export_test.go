@@ -7,7 +7,7 @@ import (
 )
 
 // WriteRecord writes the record rel (handles/ID, ended/ID,
-// jobs/KEY/jobid) of stateDir holding value, signed as a backend of
+// jobs/KEY/jobid, jobs/KEY/cancelled) of stateDir holding value, signed as a backend of
 // stateDir given no key signs it (DefaultRecordKeyFile).
 func WriteRecord(t testing.TB, stateDir, rel, value string) {
 	t.Helper()

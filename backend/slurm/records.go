@@ -30,7 +30,7 @@ import (
 // it is the backend's user's alone.
 //
 // On the command path the records naming jobs (jobs/KEY/jobid, handles/ID,
-// ended/ID) are signed (seal.go); seal is nil over slurmrestd, whose state
+// ended/ID) and the record of a cancel (jobs/KEY/cancelled) are signed (seal.go); seal is nil over slurmrestd, whose state
 // directory is on the controller's machine only.
 type records struct {
 	dir  string
@@ -299,13 +299,18 @@ func (r records) ranMark(key string) string {
 }
 
 // markCancelled remembers that the job of key was cancelled, for when the
-// scheduler has forgotten it.
+// scheduler has forgotten it. The record is signed (seal.go): a job of
+// the cluster user could write one, and a forgotten attempt that failed,
+// or left no exit code (lost, and placed again elsewhere), would then
+// read as cancelled by the site, which ends its run.
 func (r records) markCancelled(key string) error {
-	return atomicfile.WriteFile(filepath.Join(r.jobDir(key), "cancelled"), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644)
+	return r.writeRecord(filepath.Join("jobs", key, "cancelled"), time.Now().UTC().Format(time.RFC3339))
 }
 
+// cancelled says whether this backend cancelled the job of key: a record
+// that does not verify (seal.go) is none, and is reported.
 func (r records) cancelled(key string) bool {
-	_, err := os.Stat(filepath.Join(r.jobDir(key), "cancelled"))
+	_, err := r.readRecord(filepath.Join("jobs", key, "cancelled"))
 	return err == nil
 }
 

@@ -15,6 +15,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/catalog"
@@ -26,7 +29,9 @@ import (
 // (jobs/KEY/jobid, handles/ID, ended/ID) lie in a directory that the
 // cluster's nodes write, and a workload runs as the cluster user: it can
 // write a record naming a job of its own, which a capacity poll then
-// counted as the server's and Find adopted as the attempt's. Each such
+// counted as the server's and Find adopted as the attempt's; the record
+// of a cancel (jobs/KEY/cancelled) made a forgotten attempt that failed,
+// or was lost, read as cancelled. Each such
 // record now carries an HMAC, keyed by a secret that lives outside the
 // state directory (the server's own settings, RecordKeyFile), over the
 // record's state directory, its path there and its value: a record that
@@ -209,6 +214,76 @@ func createRecordKey(path string) ([]byte, error) {
 		return LoadRecordKey(path)
 	}
 	return key, nil
+}
+
+// LoadSiteRecordKey reads the record key a site's settings name
+// (backend.recordKeyFile), checked as a secret is: a regular file, not a
+// link (the last component is opened without following one), of this
+// process's user, that only its owner may read, and outside stateDir,
+// the site's state directory, which the site's nodes write and its jobs
+// read. A file that is not there is refused rather than made: the site
+// names a key its operator put in place. Each error names the field.
+func LoadSiteRecordKey(path, stateDir string) ([]byte, error) {
+	fail := func(format string, args ...any) ([]byte, error) {
+		return nil, fmt.Errorf("backend.recordKeyFile %s: %s", path, fmt.Sprintf(format, args...))
+	}
+	if !filepath.IsAbs(path) {
+		return fail("want an absolute path")
+	}
+	if within(path, stateDir) {
+		return fail("inside the site's state directory %s, which the site's nodes write and its jobs read; keep the key in the server's own settings", stateDir)
+	}
+	// The directory holding the key, resolved, must not be the state
+	// directory or below it either (a link to it on the way).
+	if dir, err := filepath.EvalSymlinks(filepath.Dir(path)); err == nil {
+		if sd, err := filepath.EvalSymlinks(stateDir); err == nil && within(filepath.Join(dir, filepath.Base(path)), sd) {
+			return fail("its directory leads inside the site's state directory %s, which the site's nodes write and its jobs read", stateDir)
+		}
+	}
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return fail("no such file; make one of at least 16 random bytes, hex-encoded, mode 0600 (e.g. openssl rand -hex 32 > FILE)")
+	case errors.Is(err, unix.ELOOP):
+		return fail("a symbolic link; name the key file itself")
+	case err != nil:
+		return fail("%v", err)
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fail("%v", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fail("not a regular file (%s)", plainfile.Kind(fi.Mode()))
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return fail("mode %04o lets others read the key; make it readable by its owner only (chmod 600)", perm)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); !ok {
+		return fail("its owner is not known")
+	} else if uid := os.Geteuid(); int(st.Uid) != uid {
+		return fail("it belongs to user %d, not to this server's (%d)", st.Uid, uid)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxRecordKeyFile+1))
+	if err != nil {
+		return fail("%v", err)
+	}
+	if len(data) > maxRecordKeyFile {
+		return fail("more than %d bytes; want a key of at least 16 bytes, hex-encoded", maxRecordKeyFile)
+	}
+	key, err := hex.DecodeString(string(bytes.TrimSpace(data)))
+	if err != nil || len(key) < 16 {
+		return fail("want at least 16 bytes, hex-encoded (e.g. openssl rand -hex 32)")
+	}
+	return key, nil
+}
+
+// within says whether path is dir or below it.
+func within(path, dir string) bool {
+	rel, err := filepath.Rel(filepath.Clean(dir), filepath.Clean(path))
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
 }
 
 // newSealer is the sealer of o's key, read or made at o's key file, or at

@@ -54,7 +54,8 @@ var (
 // New makes a Slurm backend for site, keeping its job files (batch scripts,
 // output, exit codes) in stateDir, which the cluster's nodes must be able to
 // write (a shared file system, or the same machine). The records naming
-// its jobs are signed with the key opts give (RecordKey, RecordKeyFile),
+// its jobs are signed with the key of the site's recordKeyFile
+// (LoadSiteRecordKey), else the key opts give (RecordKey, RecordKeyFile),
 // by default one of its own in stateDir (DefaultRecordKeyFile).
 func New(site catalog.BackendSpec, stateDir string, opts ...Option) (*Slurm, error) {
 	if site.RestURL != "" {
@@ -79,6 +80,12 @@ func New(site catalog.BackendSpec, stateDir string, opts ...Option) (*Slurm, err
 	var o options
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if site.RecordKeyFile != "" {
+		// The site's own key, over the server's.
+		if o.key, err = LoadSiteRecordKey(site.RecordKeyFile, abs); err != nil {
+			return nil, fmt.Errorf("slurm backend: %w", err)
+		}
 	}
 	if rec.seal, err = newSealer(o, abs); err != nil {
 		return nil, fmt.Errorf("slurm backend: %w", err)

@@ -287,9 +287,15 @@ func TestForgottenJobReadsExitFile(t *testing.T) {
 	if st, err := b.Status(testCtx(t), id); err != nil || st.State != backend.Lost {
 		t.Fatalf("Status of a forgotten job without exit code = %+v, %v; want lost", st, err)
 	}
+	// A cancel record is the backend's only when signed: one the job's
+	// user wrote is ignored.
 	if err := os.WriteFile(filepath.Join(dir, "jobs", key, "cancelled"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if st, err := b.Status(testCtx(t), id); err != nil || st.State != backend.Lost {
+		t.Fatalf("Status of a forgotten job with an unsigned cancel record = %+v, %v; want lost", st, err)
+	}
+	slurm.WriteRecord(t, dir, filepath.Join("jobs", key, "cancelled"), "2026-12-06T00:00:00Z")
 	if st, err := b.Status(testCtx(t), id); err != nil || st.State != backend.Cancelled {
 		t.Fatalf("Status of a forgotten cancelled job = %+v, %v; want cancelled", st, err)
 	}
