@@ -423,6 +423,14 @@ func (s *Session) exports(group, given bool, origin string, since catalog.Date) 
 			if x.Within && !given {
 				continue // given to the organisation, not exported
 			}
+			if !contains(catalog.Classifications, x.Class) {
+				// A total counts the records of one class: one outside
+				// the vocabulary (a word an older version accepted,
+				// "Personal" or "pii") was in no total, its people
+				// nobody's.
+				return nil, fmt.Errorf("transfer ledger: %s's record of dataset %s has class %q, not one of %s, so whose data it holds cannot be determined",
+					nameStart(x.Org), nameStart(x.Dataset), nameStart(x.Class), strings.Join(catalog.Classifications, ", "))
+			}
 			put(counted{Export: x})
 		}
 	}
