@@ -58,12 +58,23 @@ func (l engineLaw) SessionContext(ctx context.Context, q policy.Query) (Session,
 
 func (l engineLaw) Dates() []catalog.Date { return l.e.Dates() }
 
+// QueryDates is the engine's QueryDates (QueryDatedLaw).
+func (l engineLaw) QueryDates(q policy.Query) []catalog.Date { return l.e.QueryDates(q) }
+
 // DatedLaw is a Law that knows the days on which it changes: a rule starts
 // or ends, or its enforcement changes. The planner gives each placement the
 // first of those days on which it stops being lawful.
 type DatedLaw interface {
 	Law
 	Dates() []catalog.Date
+}
+
+// QueryDatedLaw is a DatedLaw that also knows which of a query's own days
+// (policy.QueryDates: licences ending, adequacy lapsing) can change its
+// answers (policy.Engine.QueryDates). The planner looks at those days only;
+// with a law that does not say, at every one of them.
+type QueryDatedLaw interface {
+	QueryDates(q policy.Query) []catalog.Date
 }
 
 // SnapshotLaw is a Law that changes while the program runs: a server's law

@@ -32,8 +32,14 @@ func (p *planner) horizons(pl *Plan, ends []float64) error {
 		return nil
 	}
 	limit := p.asOf.Add(horizonAhead)
+	// A query's own days are each a session and every placement judged
+	// again: only those the law says can change its answers.
+	queryDates := policy.QueryDates
+	if ql, ok := p.law.(QueryDatedLaw); ok {
+		queryDates = ql.QueryDates
+	}
 	var ahead []catalog.Date
-	for _, d := range policy.MergeDates(dl.Dates(), policy.QueryDates(p.query)) {
+	for _, d := range policy.MergeDates(dl.Dates(), queryDates(p.query)) {
 		if d.After(p.asOf) && !d.Time.After(limit) {
 			ahead = append(ahead, d)
 		}

@@ -30,11 +30,64 @@ func (e *Engine) Dates() []catalog.Date {
 // adequacy decision of the country table lapses. A horizon looks at these
 // days as well as the engine's Dates.
 func QueryDates(q Query) []catalog.Date {
+	return queryDates(q, nil)
+}
+
+// QueryDates is the package's QueryDates with only the licence days that
+// can change this engine's answers. When no rule or definition reads the
+// organisation's licences (org.licences, or owner.licences for a pool it
+// owns), a licence changes an answer only by lifting a rule's denial, and
+// only on the day after the last licence of that rule ends (none while
+// one of them has no expiry): one day for each rule a licence lifts, not
+// one for each licence. A horizon opens a session and judges every
+// placement again for each day, and an organisation lists as many
+// licences as the catalog holds, each naming any rule id and expiring on
+// its own day: days that changed nothing cost that much.
+func (e *Engine) QueryDates(q Query) []catalog.Date {
+	reads := func(r map[string]bool) bool {
+		return r["org.licences"] || r["org.*"] || r["owner.licences"] || r["owner.*"]
+	}
+	lifted := map[string]bool{}
+	for _, c := range e.rules {
+		if reads(c.reads) {
+			return queryDates(q, nil)
+		}
+		if c.LiftedBy != nil && c.LiftedBy.Licence {
+			lifted[c.ID] = true
+		}
+	}
+	for _, d := range e.defs {
+		if reads(d.reads) {
+			return queryDates(q, nil)
+		}
+	}
+	return queryDates(q, lifted)
+}
+
+// queryDates is QueryDates with, when lifted is not nil, the licences of
+// those rules only, one day for each rule.
+func queryDates(q Query, lifted map[string]bool) []catalog.Date {
 	var out []catalog.Date
 	if q.Org != nil {
+		last, open := map[string]catalog.Date{}, map[string]bool{}
 		for _, l := range q.Org.Spec.Licenses {
-			if !l.Expires.IsZero() {
-				out = append(out, catalog.Date{Time: l.Expires.AddDate(0, 0, 1)})
+			switch {
+			case lifted == nil:
+				if !l.Expires.IsZero() {
+					out = append(out, catalog.Date{Time: l.Expires.AddDate(0, 0, 1)})
+				}
+			case !lifted[l.Rule]:
+			case l.Expires.IsZero():
+				open[l.Rule] = true
+			default:
+				if d, ok := last[l.Rule]; !ok || d.Before(l.Expires) {
+					last[l.Rule] = l.Expires
+				}
+			}
+		}
+		for rule, d := range last {
+			if !open[rule] {
+				out = append(out, catalog.Date{Time: d.AddDate(0, 0, 1)})
 			}
 		}
 	}

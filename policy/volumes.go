@@ -381,9 +381,14 @@ func (s *Session) exports(group, given bool, origin string, since catalog.Date) 
 	if s.q.Org != nil {
 		self = s.q.Org.Metadata.Name
 	}
-	byKey := map[[2]string]counted{}
+	// Each dataset counts once per class: the largest record of it. A
+	// dataset recorded under one class and now under another is people
+	// of both: kept under one key, the larger record hid the other class
+	// from its totals (600,000 personal exported before hid 20,000
+	// sensitive under the same name now, and the sensitive total read 0).
+	byKey := map[[3]string]counted{}
 	put := func(x counted) {
-		key := [2]string{x.Org, x.Dataset}
+		key := [3]string{x.Org, x.Dataset, x.Class}
 		if prev, ok := byKey[key]; !ok || x.Subjects > prev.Subjects {
 			x.planned = x.planned || prev.planned
 			byKey[key] = x
@@ -418,6 +423,14 @@ func (s *Session) exports(group, given bool, origin string, since catalog.Date) 
 			if x.Within && !given {
 				continue // given to the organisation, not exported
 			}
+			if !contains(catalog.Classifications, x.Class) {
+				// A total counts the records of one class: one outside
+				// the vocabulary (a word an older version accepted,
+				// "Personal" or "pii") was in no total, its people
+				// nobody's.
+				return nil, fmt.Errorf("transfer ledger: %s's record of dataset %s has class %q, not one of %s, so whose data it holds cannot be determined",
+					nameStart(x.Org), nameStart(x.Dataset), nameStart(x.Class), strings.Join(catalog.Classifications, ", "))
+			}
 			put(counted{Export: x})
 		}
 	}
@@ -429,7 +442,10 @@ func (s *Session) exports(group, given bool, origin string, since catalog.Date) 
 		if out[i].Org != out[j].Org {
 			return out[i].Org < out[j].Org
 		}
-		return out[i].Dataset < out[j].Dataset
+		if out[i].Dataset != out[j].Dataset {
+			return out[i].Dataset < out[j].Dataset
+		}
+		return out[i].Class < out[j].Class
 	})
 	s.vol.mu.Lock()
 	if s.vol.lists == nil {

@@ -603,6 +603,12 @@ func (l stateLaw) SessionContext(ctx context.Context, q policy.Query) (planner.S
 
 func (l stateLaw) Dates() []catalog.Date { return l.s.Current().Dates }
 
+// QueryDates is the query's days that can change the law in force's
+// answers (planner.QueryDatedLaw).
+func (l stateLaw) QueryDates(q policy.Query) []catalog.Date {
+	return l.s.Current().Engine.QueryDates(q)
+}
+
 // Snapshot is the law in force now, fixed (planner.SnapshotLaw): a plan
 // opens a session per worker as its work reaches them, and one per day of
 // its horizon, and a revision applied meanwhile must not judge part of one
@@ -632,6 +638,10 @@ func (l pinnedLaw) SessionContext(ctx context.Context, q policy.Query) (planner.
 }
 
 func (l pinnedLaw) Dates() []catalog.Date { return l.cur.Dates }
+
+// QueryDates is the query's days that can change this revision's answers
+// (planner.QueryDatedLaw).
+func (l pinnedLaw) QueryDates(q policy.Query) []catalog.Date { return l.cur.Engine.QueryDates(q) }
 
 // failedLaw refuses every session with why the law cannot be applied.
 type failedLaw struct{ err error }
