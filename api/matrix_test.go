@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -487,13 +488,18 @@ var publicRoutes = map[string]bool{"GET /v1/openapi.json": true, "GET /console/"
 // runInputMatrix walks every route with hostile input, as the owner (the
 // admin on an admin route) and as another tenant: a body over the route's
 // bound is 413 naming the body and the bound; an unknown query parameter
-// is 400 naming it. None of them changes anything.
+// is 400 naming it; a path value that is no name (an id with a space, a
+// NUL, a slash, an upper case letter, 300 bytes) is 400 naming
+// the path's parameter, for the owner and the other tenant alike (a name's
+// form says nothing of whose it is). None of them changes anything.
 func runInputMatrix(t *testing.T, mx *matrix) {
 	routes := mx.h.Routes()
 	if len(routes) < 30 {
 		t.Fatalf("%d routes: the walk misses some", len(routes))
 	}
 	real := strings.NewReplacer("{id}", mx.runID, "{name}", ownerDataset, "{tenant}", "gamma")
+	wildcard := regexp.MustCompile(`\{([a-z]+)\}`)
+	bad := []string{"bad%20id", "%00", "a%2Fb", "UPPER", strings.Repeat("x", 300)}
 	type hostile struct {
 		name, path, body string
 		chunked          bool
@@ -515,6 +521,12 @@ func runInputMatrix(t *testing.T, mx *matrix) {
 			{name: "body over the bound", path: real.Replace(rt.Path), body: over, status: 413, field: "body", says: lim},
 			{name: "chunked body over the bound", path: real.Replace(rt.Path), body: over, chunked: true, status: 413, field: "body", says: lim},
 			{name: "unknown query parameter", path: real.Replace(rt.Path) + "?zz-unknown=1", status: 400, field: "zz-unknown", says: "zz-unknown"},
+		}
+		for _, m := range wildcard.FindAllStringSubmatch(rt.Path, -1) {
+			for _, b := range bad {
+				p := strings.Replace(rt.Path, m[0], b, 1)
+				cases = append(cases, hostile{name: "malformed {" + m[1] + "} " + b[:min(len(b), 10)], path: real.Replace(p), status: 400, field: m[1], says: m[1]})
+			}
 		}
 		for _, hc := range cases {
 			for _, c := range []call{{"owner", tokOwner}, {"other", tokOther}} {
