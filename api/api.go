@@ -206,7 +206,12 @@ func (s *Server) Add(r Route) {
 	s.routes = append(s.routes, &rt)
 	pat := rt.Method + " " + rt.Path
 	s.byPat[pat] = &rt
-	s.mux.HandleFunc(pat, rt.Handler)
+	// The path's values are checked once the mux has set them (PathValue).
+	s.mux.HandleFunc(pat, func(w http.ResponseWriter, r *http.Request) {
+		if pathValid(w, r, &rt) {
+			rt.Handler(w, r)
+		}
+	})
 }
 
 // Routes returns the registered routes, in order.
@@ -379,6 +384,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if !bodyValid(rw, r, rt) {
+		return
+	}
 	r.Body = http.MaxBytesReader(rw, r.Body, rt.maxBody())
 	rc := http.NewResponseController(rw)
 	if rt.Streaming || rt.Follow && followed(r) {
@@ -476,6 +484,72 @@ func (r *Route) takesAll(q url.Values) bool {
 		}
 	}
 	return true
+}
+
+// pathValid answers 400 (and is false) for a path value that is no name
+// (a run's id, a dataset's or site's name, a tenant): its form says
+// nothing of whose it is, so the owner and any other tenant get the same
+// answer. Before, GET /v1/runs/{a space, a NUL, 300 bytes} answered 404
+// as for a run of another tenant, and the dataset and site routes echoed
+// the value, however long, in their answer.
+func pathValid(w http.ResponseWriter, r *http.Request, rt *Route) bool {
+	for rest := rt.Path; ; {
+		i := strings.IndexByte(rest, '{')
+		if i < 0 {
+			return true
+		}
+		j := strings.IndexByte(rest[i:], '}')
+		if j < 0 {
+			return true
+		}
+		name := strings.TrimSuffix(rest[i+1:i+j], "...")
+		rest = rest[i+j+1:]
+		v := r.PathValue(name)
+		if name == "tenant" {
+			if !ValidTenant(v) {
+				writeErr(w, http.StatusBadRequest, "invalid", name, fmt.Sprintf("%s: not a tenant name (a DNS label: lowercase letters, digits and '-', at most 63)", clip(v)))
+				return false
+			}
+			continue
+		}
+		if !catalog.ValidName(v) {
+			writeErr(w, http.StatusBadRequest, "invalid", name, fmt.Sprintf("the path's %s %s is not a name: lowercase letters, digits, '-' and '.', at most 253", name, clip(v)))
+			return false
+		}
+	}
+}
+
+// clip quotes what a request sent for an error's message, cut to 64 bytes.
+func clip(v string) string {
+	if len(v) > 64 {
+		return strconv.Quote(v[:64]) + fmt.Sprintf("... (%d bytes)", len(v))
+	}
+	return strconv.Quote(v)
+}
+
+// bodyValid answers 413 (and is false) for a body over the route's bound
+// that its handler would not read to find out: one whose Content-Length
+// says so, and, on a route that takes no body, one sent without a length
+// (chunked), which is read up to the bound and dropped. Before, a route
+// that takes no body (a cancel, a revocation) took any body, of any size,
+// without a word, and the bound the document gives it held for nothing.
+func bodyValid(w http.ResponseWriter, r *http.Request, rt *Route) bool {
+	limit := rt.maxBody()
+	over := r.ContentLength > limit
+	if !over && rt.Request == nil && r.ContentLength < 0 && r.Body != nil {
+		n, _ := io.Copy(io.Discard, io.LimitReader(r.Body, limit+1))
+		over = n > limit
+	}
+	if over {
+		writeErr(w, http.StatusRequestEntityTooLarge, "too_large", "body", tooLarge(limit))
+		return false
+	}
+	return true
+}
+
+// tooLarge is the message refusing a body over limit bytes.
+func tooLarge(limit int64) string {
+	return fmt.Sprintf("request body over %d bytes, the most this route takes", limit)
 }
 
 // unknownParam is the message refusing parameter name on route rt: what
@@ -647,7 +721,7 @@ func fail(w http.ResponseWriter, err error) {
 	var behind *rules.BehindError
 	switch {
 	case errors.As(err, &mbe):
-		writeErr(w, http.StatusRequestEntityTooLarge, "too_large", "", fmt.Sprintf("request body over %d bytes", mbe.Limit))
+		writeErr(w, http.StatusRequestEntityTooLarge, "too_large", "body", tooLarge(mbe.Limit))
 	case errors.As(err, &ie) && errors.Is(err, run.ErrConflict):
 		writeErr(w, http.StatusConflict, "conflict", ie.Field, ie.Err.Error())
 	case errors.As(err, &ie):

@@ -301,7 +301,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"bad yaml", "POST", "/v1/runs", `{"documents": [{"name": "x", "content": "kind: ["}]}`, 400, "invalid", "documents"},
 		{"bad date", "POST", "/v1/runs", strings.Replace(string(good), `{"documents"`, `{"asOf": "tomorrow", "documents"`, 1), 400, "invalid", "asOf"},
 		{"rank too high", "POST", "/v1/runs", strings.Replace(string(good), `{"documents"`, `{"placement": 7, "documents"`, 1), 400, "invalid", "placement"},
-		{"oversized", "POST", "/v1/runs", `{"documents": [{"name": "x", "content": "` + strings.Repeat("a", MaxBodyBytes) + `"}]}`, 413, "too_large", ""},
+		{"oversized", "POST", "/v1/runs", `{"documents": [{"name": "x", "content": "` + strings.Repeat("a", MaxBodyBytes) + `"}]}`, 413, "too_large", "body"},
 		{"unknown run", "GET", "/v1/runs/run-000000000000", "", 404, "not_found", ""},
 		{"unknown run events", "GET", "/v1/runs/nope/events", "", 404, "not_found", ""},
 		{"unknown run cancel", "POST", "/v1/runs/nope/cancel", "", 404, "not_found", ""},

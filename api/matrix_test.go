@@ -13,7 +13,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -476,6 +478,97 @@ func runMatrix(t *testing.T, mx *matrix) {
 		t.Errorf("the matrix has a request for %s, which is not a route", pat)
 	}
 	runStreamMatrix(t, mx)
+	runInputMatrix(t, mx)
+}
+
+// publicRoutes are the only routes that take no token: a route added
+// without one is caught here, not served to anyone.
+var publicRoutes = map[string]bool{"GET /v1/openapi.json": true, "GET /console/": true}
+
+// runInputMatrix walks every route with hostile input, as the owner (the
+// admin on an admin route) and as another tenant: a body over the route's
+// bound is 413 naming the body and the bound; an unknown query parameter
+// is 400 naming it; a path value that is no name (an id with a space, a
+// NUL, a slash, an upper case letter, 300 bytes) is 400 naming
+// the path's parameter, for the owner and the other tenant alike (a name's
+// form says nothing of whose it is). None of them changes anything.
+func runInputMatrix(t *testing.T, mx *matrix) {
+	routes := mx.h.Routes()
+	if len(routes) < 30 {
+		t.Fatalf("%d routes: the walk misses some", len(routes))
+	}
+	real := strings.NewReplacer("{id}", mx.runID, "{name}", ownerDataset, "{tenant}", "gamma")
+	wildcard := regexp.MustCompile(`\{([a-z]+)\}`)
+	bad := []string{"bad%20id", "%00", "a%2Fb", "UPPER", strings.Repeat("x", 300)}
+	type hostile struct {
+		name, path, body string
+		chunked          bool
+		status           int
+		field, says      string
+	}
+	for _, rt := range routes {
+		pat := rt.Method + " " + rt.Path
+		if (rt.Access == Public) != publicRoutes[pat] {
+			t.Errorf("%s is %s: only %v take no token", pat, rt.Access, publicRoutes)
+		}
+		limit := rt.MaxBody
+		if limit == 0 {
+			limit = MaxBodyBytes
+		}
+		over := `{"x": "` + strings.Repeat("a", int(limit)) + `"}`
+		lim := strconv.FormatInt(limit, 10)
+		cases := []hostile{
+			{name: "body over the bound", path: real.Replace(rt.Path), body: over, status: 413, field: "body", says: lim},
+			{name: "chunked body over the bound", path: real.Replace(rt.Path), body: over, chunked: true, status: 413, field: "body", says: lim},
+			{name: "unknown query parameter", path: real.Replace(rt.Path) + "?zz-unknown=1", status: 400, field: "zz-unknown", says: "zz-unknown"},
+		}
+		for _, m := range wildcard.FindAllStringSubmatch(rt.Path, -1) {
+			for _, b := range bad {
+				p := strings.Replace(rt.Path, m[0], b, 1)
+				cases = append(cases, hostile{name: "malformed {" + m[1] + "} " + b[:min(len(b), 10)], path: real.Replace(p), status: 400, field: m[1], says: m[1]})
+			}
+		}
+		for _, hc := range cases {
+			for _, c := range []call{{"owner", tokOwner}, {"other", tokOther}} {
+				if rt.Access == Admin {
+					c = call{"admin", tokAdmin}
+				}
+				t.Run("input "+strings.ReplaceAll(pat, "/", "_")+"/"+hc.name+"/"+c.who, func(t *testing.T) {
+					beforeAll, _ := mx.snapshot(t)
+					var body io.Reader = strings.NewReader(hc.body)
+					if hc.chunked {
+						body = io.MultiReader(body) // no length known: sent chunked
+					}
+					req, _ := http.NewRequest(rt.Method, mx.srv.URL+hc.path, body)
+					if hc.body == "" {
+						req.Body, req.ContentLength = http.NoBody, 0
+					}
+					req.Header.Set("Authorization", "Bearer "+c.token)
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer resp.Body.Close()
+					raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+					var e ErrorBody
+					json.Unmarshal(raw, &e)
+					if resp.StatusCode != hc.status || e.Error.Field != hc.field || !strings.Contains(e.Error.Message, hc.says) {
+						t.Fatalf("%s %s: %d field %q: %.300s; want %d naming %q and %q", rt.Method, hc.path[:min(len(hc.path), 80)], resp.StatusCode, e.Error.Field, raw, hc.status, hc.field, hc.says)
+					}
+					if len(raw) > 2048 {
+						t.Errorf("a refusal of %d bytes: it echoes what it refuses", len(raw))
+					}
+					mx.validate(t, rt, resp.StatusCode, raw)
+					if afterAll, _ := mx.snapshot(t); afterAll != beforeAll {
+						t.Errorf("a refused request (%d) changed the server's state", resp.StatusCode)
+					}
+				})
+				if rt.Access == Admin {
+					break
+				}
+			}
+		}
+	}
 }
 
 // runStreamMatrix asks each Follow route for its stream (follow=1) as each

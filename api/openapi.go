@@ -192,9 +192,8 @@ func BuildOpenAPI(routes []Route) ([]byte, error) {
 		if rt.Access == Admin {
 			codes = append(codes, http.StatusForbidden)
 		}
-		if rt.Request != nil {
-			codes = append(codes, http.StatusBadRequest, http.StatusRequestEntityTooLarge)
-		}
+		// Every route answers 413 to a body over its x-body-limit.
+		codes = append(codes, http.StatusRequestEntityTooLarge)
 		codes = append(codes, http.StatusInternalServerError, http.StatusServiceUnavailable)
 		for _, c := range codes {
 			content := map[string]any{"application/json": map[string]any{"schema": errSchema}}
