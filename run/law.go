@@ -170,13 +170,28 @@ func (p *exportsProbe) failed() error {
 	return p.err
 }
 
+// lawQueryDates is the days of q's own (policy.QueryDates: a licence's
+// expiry, an adequacy lapsing) on which law may answer otherwise: only
+// those it says can change its answers (planner.QueryDatedLaw), or all of
+// them with a law that does not say. Each day is a session and the
+// placement judged again, at every law check of every live run: an
+// organisation's 256 licences naming rules no licence lifts, each ending
+// on its own day, made each check judge the run's placement 256 times
+// over.
+func lawQueryDates(law planner.Law, q policy.Query) []catalog.Date {
+	if ql, ok := law.(planner.QueryDatedLaw); ok {
+		return ql.QueryDates(q)
+	}
+	return policy.QueryDates(q)
+}
+
 // horizon is the first of the law's future days (after asOf, within
 // lawMaxAhead), or of the days the job's own facts change the answer on (a
-// licence's expiry: policy.QueryDates), on which the placement is not
+// licence's expiry: lawQueryDates), on which the placement is not
 // lawful, with the rule that ends it; zero when no loaded rule ends it.
 func horizon(w *catalog.World, job *catalog.TrainingJob, site *catalog.Site, poolIdx int, asOf catalog.Date, ln LawNow) (catalog.Date, string, error) {
 	limit := asOf.Add(lawMaxAhead)
-	for _, d := range policy.MergeDates(ln.Dates, policy.QueryDates(transfer.JobQuery(w, job, asOf))) {
+	for _, d := range policy.MergeDates(ln.Dates, lawQueryDates(ln.Law, transfer.JobQuery(w, job, asOf))) {
 		if !d.After(asOf) || d.Time.After(limit) {
 			continue
 		}
@@ -212,7 +227,7 @@ func (c *Controller) dropLeftAtOnce(w *catalog.World, job *catalog.TrainingJob, 
 	}
 	by := c.cfg.Now().Add(c.cfg.MoveMargin)
 	var days []catalog.Date
-	for _, d := range policy.MergeDates(ln.Dates, policy.QueryDates(transfer.JobQuery(w, job, asOf))) {
+	for _, d := range policy.MergeDates(ln.Dates, lawQueryDates(ln.Law, transfer.JobQuery(w, job, asOf))) {
 		if d.After(asOf) && !d.Time.After(by) {
 			days = append(days, d)
 		}
