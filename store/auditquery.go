@@ -207,7 +207,19 @@ func auditSelect(q AuditQuery, ph func(n int) string) (string, []any, error) {
 		query = "SELECT " + cols + " FROM audit" + where(nil) + " ORDER BY seq" + limit()
 		return query, args, nil
 	}
-	mine := func() string { return "tenant = " + arg(q.Tenant) }
+	// tenant is the column as the tenant filters compare it. With a run
+	// named, it is an expression no index holds, so that the run's index
+	// (audit_run, on run_id and seq) is the one read: SQLite, which has
+	// no statistics of the table (nothing analyzes it), chose the tenant's
+	// index for a run's page and read every entry of the tenant after
+	// After to find the run's few, a request costing as much as the
+	// tenant's whole log (any tenant may ask, page after page). A run's
+	// entries are a part of its tenant's, never more.
+	tenant := "tenant"
+	if q.RunID != "" {
+		tenant = "(tenant || '')"
+	}
+	mine := func() string { return tenant + " = " + arg(q.Tenant) }
 	if q.Untenanted == NoUntenanted {
 		query = "SELECT " + cols + " FROM audit" + where(mine) + " ORDER BY seq" + limit()
 		return query, args, nil
@@ -217,9 +229,9 @@ func auditSelect(q AuditQuery, ph func(n int) string) (string, []any, error) {
 	// an OR would be read whole and sorted for every page.
 	untenanted := func() string {
 		if q.Untenanted == UntenantedOfRuns {
-			return "tenant = '' AND run_id <> '' AND run_id IN (SELECT id FROM runs WHERE tenant = " + arg(q.Tenant) + ")"
+			return tenant + " = '' AND run_id <> '' AND run_id IN (SELECT id FROM runs WHERE tenant = " + arg(q.Tenant) + ")"
 		}
-		return "tenant = ''"
+		return tenant + " = ''"
 	}
 	first := "SELECT " + cols + " FROM audit" + where(mine) + " ORDER BY seq" + limit()
 	second := "SELECT " + cols + " FROM audit" + where(untenanted) + " ORDER BY seq" + limit()

@@ -847,20 +847,60 @@ type rowScanner interface {
 // scanAudit reads audit entries selected as seq, time, kind, run_id,
 // payload, prev_hash, hash, tenant, version, by either store, and stops
 // after the entry whose payload brings the total to maxBytes (0: no bound).
+//
+// A field stored as bytes, not text, is an error naming the entry and the
+// field (see auditText).
 func scanAudit(rows rowScanner, maxBytes int64) ([]audit.Entry, error) {
 	var out []audit.Entry
 	var total int64
+	var tm, kind, run, pay, prev, hash, tenant auditField
+	fields := [...]struct {
+		name string
+		f    *auditField
+	}{{"time", &tm}, {"kind", &kind}, {"run_id", &run}, {"payload", &pay}, {"prev_hash", &prev}, {"hash", &hash}, {"tenant", &tenant}}
 	for (maxBytes <= 0 || total < maxBytes) && rows.Next() {
 		var e audit.Entry
-		var p string
-		if err := rows.Scan(&e.Seq, &e.Time, &e.Kind, &e.RunID, &p, &e.PrevHash, &e.Hash, &e.Tenant, &e.Version); err != nil {
+		if err := rows.Scan(&e.Seq, &tm, &kind, &run, &pay, &prev, &hash, &tenant, &e.Version); err != nil {
 			return nil, err
 		}
-		e.Payload = []byte(p)
-		total += int64(len(p))
+		for _, f := range fields {
+			if f.f.blob {
+				return nil, fmt.Errorf("audit entry %d: its %s is stored as bytes (a BLOB), not as text: it was written outside Meridian, and the queries that select entries by %s do not match it, which would hide it from them while the chain verified; store it as text again", e.Seq, f.name, f.name)
+			}
+		}
+		e.Time, e.Kind, e.RunID, e.PrevHash, e.Hash, e.Tenant = tm.s, kind.s, run.s, prev.s, hash.s, tenant.s
+		e.Payload = []byte(pay.s)
+		total += int64(len(pay.s))
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// auditField scans a text column of the audit table, and notes a value
+// stored as bytes: SQLite keeps a BLOB as it is in a TEXT column, and a
+// BLOB is never equal to text. An entry whose tenant, run or kind was
+// rewritten as a BLOB of the same bytes hashed alike, read back as the
+// same string, and verified, while every query comparing that field with
+// text (a tenant's entries, a run's, a kind's: ledgers, witnesses of
+// records) passed it by.
+type auditField struct {
+	s    string
+	blob bool
+}
+
+// Scan implements sql.Scanner.
+func (f *auditField) Scan(src any) error {
+	switch v := src.(type) {
+	case string:
+		f.s, f.blob = v, false
+	case []byte:
+		f.s, f.blob = string(v), true
+	case nil:
+		return errors.New("audit field is NULL")
+	default:
+		return fmt.Errorf("audit field holds %T, not text", src)
+	}
+	return nil
 }
 
 // VerifyAudit implements Store.
