@@ -67,7 +67,7 @@ func TestWorkloadsWordsInStatusAreSafe(t *testing.T) {
 			}
 		})
 	}
-	if got := siteWords(" a\x1b[2Jb\u202ec\u200bd\xff "); got != "a [2Jb c\u200bd\ufffd" {
+	if got := siteWords(" a\x1b[2Jb\u202ec\u200bd\xff "); got != "a [2Jb c d\ufffd" {
 		t.Errorf("siteWords = %q; want the flagged characters as spaces, the rest as sent", got)
 	}
 }

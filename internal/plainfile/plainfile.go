@@ -99,19 +99,24 @@ func readStat(path string, max int64, streams bool) ([]byte, os.FileInfo, error)
 	// A regular file's buffer is its size as Stat saw it (and room for
 	// the byte past): a file of tens of MB is read into one allocation,
 	// not into each of the growing buffers a read of unknown length makes
-	// (which came to 2.4 times the bound at the bound). A stream's buffer
-	// doubles as it fills.
-	var buf bytes.Buffer
+	// (which came to 2.4 times the bound at the bound). A stream says
+	// nothing of its length: io.ReadAll grows its buffer by a quarter at a
+	// time, where a doubling buffer would take twice the bound's worth.
+	var data []byte
 	if m.IsRegular() {
+		var buf bytes.Buffer
 		buf.Grow(int(fi.Size()) + bytes.MinRead)
-	}
-	if _, err := buf.ReadFrom(io.LimitReader(f, max+1)); err != nil {
+		if _, err := buf.ReadFrom(io.LimitReader(f, max+1)); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", path, err)
+		}
+		data = buf.Bytes()
+	} else if data, err = io.ReadAll(io.LimitReader(f, max+1)); err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if int64(buf.Len()) > max {
+	if int64(len(data)) > max {
 		return nil, nil, fmt.Errorf("%s: %w: over the %d-byte limit", path, ErrTooLarge, max)
 	}
-	return buf.Bytes(), fi, nil
+	return data, fi, nil
 }
 
 // Kind says what a file of mode m is, for errors.
