@@ -132,11 +132,11 @@ func TestBackendNotRunnable(t *testing.T) {
 			t.Errorf("%s: exit %d, %v\n%s", args[0], code, err, out)
 		}
 	}
-	if err := checkServerCatalog(sites, nil); err == nil || !strings.Contains(err.Error(), "cannot run") {
+	if _, err := checkServerCatalog(sites, nil); err == nil || !strings.Contains(err.Error(), "cannot run") {
 		t.Errorf("serve with a kubernetes site: %v", err)
 	}
 	siteBackends[catalog.BackendKubernetes] = kube
-	if err := checkServerCatalog(sites, nil); err != nil {
+	if _, err := checkServerCatalog(sites, nil); err != nil {
 		t.Errorf("serve with a kubernetes site, kubernetes linked in: %v", err)
 	}
 }
@@ -152,11 +152,11 @@ func TestLocalSite(t *testing.T) {
 	if !s.Runnable() || s.Spec.Country != "DE" || !strings.Contains(s.Spec.Source, "DE is set by serve --local-country") {
 		t.Errorf("local site %+v", s.Spec)
 	}
-	if err := checkServerCatalog("", []*catalog.Site{s}); err != nil {
+	if _, err := checkServerCatalog("", []*catalog.Site{s}); err != nil {
 		t.Errorf("built-in catalog with the local site: %v", err)
 	}
 	bad, _ := localSite(localSiteOptions{Name: "local", Country: "XX", Accelerator: "nvidia-h100-sxm", Count: 8})
-	if err := checkServerCatalog("", []*catalog.Site{bad}); err == nil || !strings.Contains(err.Error(), `"XX" is not a known country`) {
+	if _, err := checkServerCatalog("", []*catalog.Site{bad}); err == nil || !strings.Contains(err.Error(), `"XX" is not a known country`) {
 		t.Errorf("local site in XX: %v", err)
 	}
 	if _, err := localSite(localSiteOptions{Name: "local", Country: "DE", Accelerator: "nvidia-h100-sxm", Count: 0}); err == nil {

@@ -214,3 +214,55 @@ func TestServeFilesOthersMayChange(t *testing.T) {
 		t.Fatalf("back to their owner: %v", err)
 	}
 }
+
+// TestServeRefusesASiteKeyOthersMayReplace: a Slurm site's
+// backend.recordKeyFile signs the records that say which jobs are the
+// server's; the backend checks the file itself (mode, owner, no link), but
+// not the directories above it, so a key in a directory another user may
+// write could be swapped for theirs and the site's records forged. serve
+// checks that path as it checks its own secrets, naming the site and the
+// field.
+func TestServeRefusesASiteKeyOthersMayReplace(t *testing.T) {
+	base := t.TempDir()
+	for _, d := range []string{filepath.Dir(base), base} {
+		os.Chmod(d, 0o711)
+	}
+	keys := filepath.Join(base, "keys")
+	if err := os.Mkdir(keys, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	key := filepath.Join(keys, "record.key")
+	if err := os.WriteFile(key, []byte(strings.Repeat("ab", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cat := filepath.Join(base, "sites")
+	if err := os.Mkdir(cat, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	site := `apiVersion: meridian.dev/v1alpha1
+kind: Site
+metadata: {name: alpha}
+spec:
+  country: SG
+  location: {lat: 1.33, lon: 103.70}
+  operator: {name: test-dc, headquarters: SG}
+  pools:
+    - {accelerator: nvidia-h100-sxm, count: 8, available: 1, pricePerHour: 1.0, priceSource: "test value"}
+  network: {egressPerGB: 0.08, gbps: 10}
+  backend: {type: slurm, partition: site-a, gresType: h100, recordKeyFile: ` + key + `}
+`
+	if err := os.WriteFile(filepath.Join(cat, "sites.yaml"), []byte(site), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(keys, 0o770) // its group may put another key in its place
+	opts := serverOptions{StateDir: filepath.Join(t.TempDir(), "state"), Listen: "127.0.0.1:0", Poll: 100 * time.Millisecond,
+		SiteTimeout: 5 * time.Second, Log: io.Discard, CatalogDir: cat}
+	s, err := startServer(opts)
+	if err == nil {
+		s.Close()
+		t.Fatalf("a site's record key in a directory its group may write: the server started")
+	}
+	if !strings.Contains(err.Error(), "site alpha backend.recordKeyFile") || !strings.Contains(err.Error(), keys) {
+		t.Errorf("a site's record key in a directory its group may write: %v; want a refusal naming the site's field and the directory", err)
+	}
+}

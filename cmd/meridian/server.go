@@ -321,7 +321,8 @@ func startServer(opts serverOptions) (*server, error) {
 	}
 	// The catalog is checked before anything starts: a site this program
 	// cannot run, or a local site that clashes with it, stops the server.
-	if err := checkServerCatalog(opts.CatalogDir, extra); err != nil {
+	sites, err := checkServerCatalog(opts.CatalogDir, extra)
+	if err != nil {
 		return nil, badInput(err)
 	}
 	for _, s := range opts.DatasetStores {
@@ -401,7 +402,7 @@ func startServer(opts serverOptions) (*server, error) {
 		anchorDir = dir.Anchor()
 	}
 	walk.forget(opts.StateDir)
-	if err := walk.checkSecrets(serveSecrets(opts, dir, anchorDir)); err != nil {
+	if err := walk.checkSecrets(append(serveSecrets(opts, dir, anchorDir), siteSecrets(sites)...)); err != nil {
 		return nil, badInput(err)
 	}
 	key, err := audit.LoadKey(opts.StateDir)
@@ -670,21 +671,35 @@ func loadQuotas(path string) (*fleet.Quotas, string, error) {
 }
 
 // checkServerCatalog loads the server's catalog as its runs will see it
-// (the built-in sites or catalogDir's, plus extra) and refuses sites whose
-// backend this program cannot run.
-func checkServerCatalog(catalogDir string, extra []*catalog.Site) error {
+// (the built-in sites or catalogDir's, plus extra), refuses sites whose
+// backend this program cannot run, and returns its sites.
+func checkServerCatalog(catalogDir string, extra []*catalog.Site) ([]*catalog.Site, error) {
 	var cs *catalog.Set
 	if catalogDir != "" {
 		var err error
 		if cs, err = catalog.LoadFiles(catalogDir); err != nil {
-			return fmt.Errorf("--catalog: %w", err)
+			return nil, fmt.Errorf("--catalog: %w", err)
 		}
 	}
 	w, err := catalog.Assemble(planner.AssumptionKeys(), cs, &catalog.Set{Sites: extra})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return w.CheckBackends(siteBackends.Types())
+	return w.Sites, w.CheckBackends(siteBackends.Types())
+}
+
+// siteSecrets are the secrets the catalog's sites name (a Slurm site's
+// backend.recordKeyFile, which signs its records): the backend checks the
+// file itself, and serve the directories on its path, as for its own
+// secrets, since whoever may replace one may forge the site's records.
+func siteSecrets(sites []*catalog.Site) []secretFile {
+	var fs []secretFile
+	for _, s := range sites {
+		if p := s.Spec.Backend.RecordKeyFile; p != "" {
+			fs = append(fs, secretFile{fmt.Sprintf("site %s backend.recordKeyFile", s.Metadata.Name), p, false})
+		}
+	}
+	return fs
 }
 
 func storeKind(url string) string {
