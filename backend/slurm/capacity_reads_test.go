@@ -107,12 +107,15 @@ func TestCapacityReadsBoundedStateFiles(t *testing.T) {
 	})
 }
 
-// capacityCommands is a command-path backend whose sinfo lists node n1 of
-// partition gpu (3 of its 8 h100s free), whose squeue prints squeue, and
-// whose records say job 7 is its own.
-func capacityCommands(t *testing.T, squeue string) *Slurm {
+// capacityCommandsIn puts, first on PATH, an sinfo that lists node n1 of
+// partition gpu (3 of its 8 h100s free) and a squeue that prints squeue
+// for any call, in dir/bin.
+func capacityCommandsIn(t *testing.T, dir, squeue string) {
 	t.Helper()
-	bin, dir := t.TempDir(), t.TempDir()
+	bin := filepath.Join(dir, "bin")
+	if err := os.MkdirAll(bin, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(filepath.Join(dir, "squeue.out"), []byte(squeue), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -125,6 +128,14 @@ func capacityCommands(t *testing.T, squeue string) *Slurm {
 		}
 	}
 	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+}
+
+// capacityCommands is a command-path backend whose commands are
+// capacityCommandsIn's, and whose records say job 7 is its own.
+func capacityCommands(t *testing.T, squeue string) *Slurm {
+	t.Helper()
+	dir := t.TempDir()
+	capacityCommandsIn(t, dir, squeue)
 	b, err := New(catalog.BackendSpec{Type: "slurm"}, filepath.Join(dir, "state"))
 	if err != nil {
 		t.Fatal(err)

@@ -39,22 +39,7 @@ func (s *syncBuffer) String() string {
 // squeue prints squeue for any call.
 func sealedCommands(t *testing.T, dir, squeue string, log *syncBuffer) *Slurm {
 	t.Helper()
-	bin := filepath.Join(dir, "bin")
-	if err := os.MkdirAll(bin, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "squeue.out"), []byte(squeue), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for name, script := range map[string]string{
-		"sinfo":  "#!/bin/sh\nprintf '%s\\n' 'n1|gpu*|up|mixed|gpu:h100:8|gpu:h100:5(IDX:0-4)|'\n",
-		"squeue": "#!/bin/sh\ncat " + filepath.Join(dir, "squeue.out") + "\n",
-	} {
-		if err := os.WriteFile(filepath.Join(bin, name), []byte(script), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	capacityCommandsIn(t, dir, squeue)
 	b, err := New(catalog.BackendSpec{Type: "slurm"}, filepath.Join(dir, "state"),
 		RecordKeyFile(filepath.Join(dir, "settings", "slurm-record-key")),
 		WithLogger(slog.New(slog.NewTextHandler(log, nil))))
