@@ -185,4 +185,14 @@ func TestRunChangedOutsideMeridianIsShown(t *testing.T) {
 	if r, ok := la[kept]; !ok || r.Changed || r.Why != "" {
 		t.Errorf("list: run as submitted: %+v (listed %v), want it listed, not marked", r, ok)
 	}
+
+	// The row restored: its GET confirms it again, and neither marks it.
+	exec(`UPDATE runs SET data = replace(data, 'sleep 61', 'sleep 60') WHERE id = ?`, docs)
+	getShown(t, f, tokA, "/v1/runs/"+docs, &got)
+	if got.Changed || got.Why != "" {
+		t.Errorf("GET of run %s restored: %+v, want it not marked", docs, got)
+	}
+	if r := list(tokA)[docs]; r.Changed || r.Why != "" {
+		t.Errorf("list: run %s restored: %+v, want it not marked", docs, r)
+	}
 }
