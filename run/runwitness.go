@@ -249,6 +249,16 @@ func (w *runWitness) shown(ctx context.Context, log store.Store, r *Run, read bo
 				why = append(why, ch.msg)
 			}
 		}
+		if !placeConfirmed(r.State) {
+			// Its placement is confirmed only while it stages or starts:
+			// what was found then (a run failed for it keeps its row).
+			w.mu.Lock()
+			place := w.changed[r.ID].place
+			w.mu.Unlock()
+			if place != "" {
+				why = append(why, place)
+			}
+		}
 		return strings.Join(why, "; ")
 	}
 	w.mu.Lock()
