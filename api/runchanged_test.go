@@ -186,8 +186,27 @@ func TestRunChangedOutsideMeridianIsShown(t *testing.T) {
 		t.Errorf("list: run as submitted: %+v (listed %v), want it listed, not marked", r, ok)
 	}
 
+	// The run whose placement was rewritten, failed at its step for it,
+	// is still marked: its row keeps the placement written outside.
+	if _, err := f.c.Step(ctx, place); err != nil {
+		t.Logf("step: %v", err)
+	}
+	got = shownRun{}
+	getShown(t, f, tokA, "/v1/runs/"+place, &got)
+	var st struct {
+		State string `json:"state"`
+	}
+	getShown(t, f, tokA, "/v1/runs/"+place, &st)
+	if st.State != string(run.Failed) || !got.Changed || !strings.Contains(got.Why, "placement") {
+		t.Errorf("GET of run %s failed for its placement: %s %+v, want it failed and marked", place, st.State, got)
+	}
+	if r := list(tokA)[place]; !r.Changed || !strings.Contains(r.Why, "placement") {
+		t.Errorf("list: run %s failed for its placement: %+v, want it marked", place, r)
+	}
+
 	// The row restored: its GET confirms it again, and neither marks it.
 	exec(`UPDATE runs SET data = replace(data, 'sleep 61', 'sleep 60') WHERE id = ?`, docs)
+	got = shownRun{}
 	getShown(t, f, tokA, "/v1/runs/"+docs, &got)
 	if got.Changed || got.Why != "" {
 		t.Errorf("GET of run %s restored: %+v, want it not marked", docs, got)
