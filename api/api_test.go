@@ -106,6 +106,9 @@ type fixtureOptions struct {
 	// Store, when set, wraps the store the controller is given (to count
 	// its reads).
 	Store func(fixtureStore) fixtureStore
+	// Witnessed gives the controller the audit log's chain, as a server
+	// has: runs are confirmed against their sealed records.
+	Witnessed bool
 }
 
 func newFixtureWith(t testing.TB, o fixtureOptions) *fixture {
@@ -142,7 +145,11 @@ func newFixtureWith(t testing.TB, o fixtureOptions) *fixture {
 		srv = &httptest.Server{URL: "http://" + ln.Addr().String()}
 	}
 	exe, _ := os.Executable()
-	c := run.New(run.Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites", Plan: testplan.Cheapest,
+	var chain *audit.Chain
+	if o.Witnessed {
+		chain = audit.NewChain([]byte("0123456789abcdef"))
+	}
+	c := run.New(run.Config{AuditChain: chain, Store: st, StateDir: dir, CatalogDir: "testdata/sites", Plan: testplan.Cheapest,
 		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
 			return backend.For(site.Spec.Backend, root)
 		},

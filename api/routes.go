@@ -144,6 +144,13 @@ type (
 		// (and in the runs stream, whose list is whole).
 		Next string `json:"next,omitempty"`
 	}
+	// RunShownList is GET /v1/runs as its schema says: RunList, each run
+	// marked when it was changed outside Meridian (RunShown). A RunList
+	// reads it.
+	RunShownList struct {
+		Runs []*RunShown `json:"runs"`
+		Next string      `json:"next,omitempty"`
+	}
 	// QueueList is GET /v1/queue.
 	// Next, when set, is the after= of the next page: the position of
 	// the page's last entry. The queue moves between pages (runs are
@@ -218,13 +225,13 @@ func (s *Server) table() []Route {
 				{"limit", fmt.Sprintf("runs per page (at most %d; a page ends early, naming next, before its runs pass %d bytes); without it, all the runs, refused when there are more than one page holds", MaxRunPage, MaxRunPageBytes), "integer"},
 				{"pages", fmt.Sprintf("with follow: 1, the stream's list is its first page (%d runs, ending early before %d bytes of them) with next, the after of the rest; without it, the whole list, refused when there are more than %d runs or %d bytes of them", RunPage, MaxRunPageBytes, MaxRunPage, MaxRunPageBytes), "string"}},
 			Follow: true, StreamEvents: map[string]any{"runs": RunList{}, "run": run.Run{}},
-			Response: RunList{}, Errors: []int{400}, Handler: s.list},
+			Response: RunShownList{}, Errors: []int{400}, Handler: s.list},
 		{Method: "GET", Path: "/v1/queue", Summary: "The tenant's held runs in admission order: who waits for capacity, quota or the law, and why; a page at a time",
 			Query: []Param{{"limit", fmt.Sprintf("held runs per page, 1 to %d (a page ends early, naming next and cursor, before its entries pass %d bytes); without it, the whole queue when it fits in %d runs and %d bytes and a 400 when it does not", MaxRunPage, MaxQueuePageBytes, MaxRunPage, MaxQueuePageBytes), "integer"},
 				{"after", "the position after which the page starts: the next of the page before", "integer"},
 				{"cursor", "the page starts after the place this names in the order (the cursor of the page before): a run held or leaving the queue meanwhile shifts no other across it, as it does a position", "string"}},
 			Response: QueueList{}, Errors: []int{400}, Handler: s.queue},
-		{Method: "GET", Path: runPath, Summary: "Describe a run", Response: run.Run{}, Errors: []int{404}, Handler: s.get},
+		{Method: "GET", Path: runPath, Summary: "Describe a run", Response: RunShown{}, Errors: []int{404}, Handler: s.get},
 		{Method: "GET", Path: runPath + "/events", Summary: "A page of a run's timeline; with follow=1 (or Accept: text/event-stream), server-sent events of its timeline and state until the run ends",
 			Query: []Param{{"follow", "1: stream server-sent events (as does Accept: text/event-stream)", "string"},
 				{"after", "timeline events after this seq (the next of the page before; with follow, as the Last-Event-ID header does, and the header wins)", "integer"},

@@ -128,7 +128,7 @@ func (s *Server) runPage(ctx context.Context, tenant, after string, limit int) (
 				return page, raw, true, nil
 			}
 			x.Documents = nil // the list stays small; GET /v1/runs/{id} has them
-			if ok, err := raw.add(x, MaxRunPageBytes); err != nil {
+			if ok, err := raw.add(s.shown(ctx, x, false), MaxRunPageBytes); err != nil {
 				return nil, rawPage{}, false, err
 			} else if !ok {
 				return page, raw, true, nil
@@ -322,7 +322,39 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, got)
+	writeJSON(w, http.StatusOK, s.shown(r.Context(), got, true))
+}
+
+// RunChecker is a Controller that says whether a run was changed outside
+// Meridian (*run.Controller is one): why its stored row is not what
+// Meridian wrote, "" when it is or that is not known. With read, it may
+// read the audit log (one run's GET); without, it reads nothing (each
+// row of a list).
+type RunChecker interface {
+	ChangedOutsideMeridian(ctx context.Context, r *run.Run, read bool) string
+}
+
+// RunShown is a run as GET /v1/runs/{id} and GET /v1/runs show it: one
+// whose row was changed outside Meridian is the run as stored, marked,
+// with why; the fields are absent on a run as written.
+type RunShown struct {
+	*run.Run
+	ChangedOutsideMeridian       bool   `json:"changedOutsideMeridian,omitempty"`
+	ChangedOutsideMeridianReason string `json:"changedOutsideMeridianReason,omitempty"`
+}
+
+// shown is r as the API shows it: marked when the controller finds it
+// changed outside Meridian, r itself otherwise.
+func (s *Server) shown(ctx context.Context, r *run.Run, read bool) any {
+	rc, ok := s.c.(RunChecker)
+	if !ok {
+		return r
+	}
+	why := rc.ChangedOutsideMeridian(ctx, r, read)
+	if why == "" {
+		return r
+	}
+	return RunShown{Run: r, ChangedOutsideMeridian: true, ChangedOutsideMeridianReason: why}
 }
 
 // followPoll is how often a followed log is read again.

@@ -111,6 +111,12 @@ func (w *runWitness) confirmPlace(ctx context.Context, log store.Store, r *Run) 
 	if w == nil || w.chain == nil || !placeConfirmed(r.State) {
 		return nil
 	}
+	err := w.checkPlace(ctx, log, r)
+	w.note(r.ID, true, err)
+	return err
+}
+
+func (w *runWitness) checkPlace(ctx context.Context, log store.Store, r *Run) error {
 	got, bad := rowPlace(r)
 	if bad != "" {
 		return changedPlace(r, bad)

@@ -42,7 +42,22 @@ type runWitness struct {
 	// places is, per run whose placement was confirmed, the placement
 	// its newest sealed decision record names (confirmPlace).
 	places map[string]*placeSeen
+	// changed is, per run a confirmation found changed outside Meridian,
+	// why (its documents' reason and its placement's): what a list of
+	// runs says of a run without reading the log (shown). Unlike sums and
+	// places it is kept past the run's end, since a run failed for it
+	// keeps its changed row, for at most maxChangedKept runs.
+	changed map[string]changedSeen
 }
+
+// changedSeen is why a run was found changed outside Meridian: its
+// documents, tenant or job (docs), its site or placement (place).
+type changedSeen struct{ docs, place string }
+
+// maxChangedKept bounds the runs found changed that the witness keeps
+// saying so of: past it, one is forgotten (and a list says nothing of it
+// until it is confirmed again: its GET, or its step).
+const maxChangedKept = 4096
 
 // runDocsField is the plan record's field that holds runDocsDigest.
 const runDocsField = "documentsSha256"
@@ -104,6 +119,12 @@ func (w *runWitness) confirm(ctx context.Context, log store.Store, r *Run, docs 
 	if w == nil || w.chain == nil {
 		return nil
 	}
+	err := w.confirmDocs(ctx, log, r, docs)
+	w.note(r.ID, false, err)
+	return err
+}
+
+func (w *runWitness) confirmDocs(ctx context.Context, log store.Store, r *Run, docs []Document) error {
 	got, err := runDocsDigest(r.Tenant, r.Job, docs)
 	if err != nil {
 		return err
@@ -165,6 +186,103 @@ func (w *runWitness) read(ctx context.Context, log store.Store, r *Run) (string,
 		q.After = next
 	}
 	return "", runChanged(r, fmt.Sprintf("over %d of its plan records precede its submission's sealed one", runWitnessPages*runWitnessPage))
+}
+
+// note keeps what a confirmation of run id's documents (or, with place,
+// of its placement) found: why it was changed outside Meridian, or that
+// it was not. A failure to read the log says nothing.
+func (w *runWitness) note(id string, place bool, err error) {
+	var ch *runChangedError
+	bad := errors.As(err, &ch)
+	if err != nil && !bad {
+		return
+	}
+	why := ""
+	if bad {
+		why = ch.msg
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	cur, ok := w.changed[id]
+	if place {
+		cur.place = why
+	} else {
+		cur.docs = why
+	}
+	if cur == (changedSeen{}) {
+		delete(w.changed, id)
+		return
+	}
+	if w.changed == nil {
+		w.changed = map[string]changedSeen{}
+	}
+	if !ok && len(w.changed) >= maxChangedKept {
+		for k := range w.changed {
+			delete(w.changed, k)
+			break
+		}
+	}
+	w.changed[id] = cur
+}
+
+// shown says why r, a run as read for the API, is not what Meridian
+// wrote ("" when it is, or when that is not known). With read (one run's
+// GET) it is confirmed as a step confirms it, reading from the log what
+// the witness does not keep (a bounded read, as at a step). Without (a
+// list, which holds no documents), nothing is read: what the row alone
+// shows (its placement's parts disagreeing), its placement against the
+// sealed one kept when they are the same, and otherwise what the last
+// confirmation of the run found.
+func (w *runWitness) shown(ctx context.Context, log store.Store, r *Run, read bool) string {
+	if w == nil || w.chain == nil {
+		return ""
+	}
+	var why []string
+	if read {
+		var docs error
+		if len(r.Documents) > 0 { // a run read without them is not judged by them
+			docs = w.confirm(ctx, log, r, r.Documents)
+		}
+		for _, err := range []error{docs, w.confirmPlace(ctx, log, r)} {
+			var ch *runChangedError
+			if errors.As(err, &ch) {
+				why = append(why, ch.msg)
+			}
+		}
+		if !placeConfirmed(r.State) {
+			// Its placement is confirmed only while it stages or starts:
+			// what was found then (a run failed for it keeps its row).
+			w.mu.Lock()
+			place := w.changed[r.ID].place
+			w.mu.Unlock()
+			if place != "" {
+				why = append(why, place)
+			}
+		}
+		return strings.Join(why, "; ")
+	}
+	w.mu.Lock()
+	seen := w.changed[r.ID]
+	var pl placeSeen
+	if p := w.places[r.ID]; p != nil {
+		pl = *p
+	}
+	w.mu.Unlock()
+	if seen.docs != "" {
+		why = append(why, seen.docs)
+	}
+	place := seen.place
+	if placeConfirmed(r.State) {
+		if got, bad := rowPlace(r); bad != "" {
+			place = changedPlace(r, bad).Error()
+		} else if pl.have && samePlace(r, pl, got) {
+			place = ""
+		}
+	}
+	if place != "" {
+		why = append(why, place)
+	}
+	return strings.Join(why, "; ")
 }
 
 // prune forgets the runs keep does not name.

@@ -3,6 +3,8 @@ package run
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -158,5 +160,36 @@ func TestRunWitnessRecordsOfOlderRuns(t *testing.T) {
 	wo := &runWitness{chain: other}
 	if err := wo.confirm(ctx, st, old, old.Documents); err == nil || !strings.Contains(err.Error(), "no sealed plan record") {
 		t.Errorf("a record not sealed under the key: %v, want a refusal", err)
+	}
+}
+
+// TestRunWitnessKeepsChangedBounded: what the witness keeps of runs found
+// changed outside Meridian, for the runs list to say without reading the
+// log, is kept past a run's end (prune) but for at most maxChangedKept
+// runs; a later confirmation that finds the run as written forgets it,
+// and a failed read of the log changes nothing.
+func TestRunWitnessKeepsChangedBounded(t *testing.T) {
+	ctx := context.Background()
+	w := &runWitness{chain: audit.NewChain(testAuditKey)}
+	r := &Run{ID: "r0", Tenant: "t1", Job: "tiny", State: Failed}
+	changed := runChanged(r, "rewritten")
+	w.note(r.ID, false, changed)
+	w.prune(map[string]bool{})
+	if got := w.shown(ctx, nil, r, false); !strings.Contains(got, "rewritten") {
+		t.Fatalf("a run found changed, after it ended: %q, want the reason", got)
+	}
+	w.note(r.ID, false, &storeReadError{errors.New("down")})
+	if got := w.shown(ctx, nil, r, false); !strings.Contains(got, "rewritten") {
+		t.Errorf("after a failed read: %q, want the reason kept", got)
+	}
+	w.note(r.ID, false, nil)
+	if got := w.shown(ctx, nil, r, false); got != "" {
+		t.Errorf("after it was confirmed as written: %q, want nothing", got)
+	}
+	for i := range maxChangedKept + 100 {
+		w.note(fmt.Sprintf("r%d", i), i%2 == 0, changed)
+	}
+	if n := len(w.changed); n > maxChangedKept {
+		t.Errorf("keeps %d runs found changed, want at most %d", n, maxChangedKept)
 	}
 }

@@ -1005,3 +1005,15 @@ func (c *Controller) keyrings() dataset.TenantKeyrings {
 func (c *Controller) logPath(runID string, attempt int) string {
 	return filepath.Join(c.cfg.StateDir, "logs", runID, fmt.Sprintf("attempt-%d.log", attempt))
 }
+
+// ChangedOutsideMeridian says why r, a run of tenant's as Get or a list
+// returned it, is not what Meridian wrote: its documents, tenant or job
+// against the sealed record of its submission, its site and placement
+// against its newest sealed decision ("" when it is as written, or when
+// that is not known). With read (one run's GET), what the witness does
+// not keep is read from the audit log, a bounded read; without (each row
+// of a list), nothing is read, and a run not confirmed since this server
+// started is not known.
+func (c *Controller) ChangedOutsideMeridian(ctx context.Context, r *Run, read bool) string {
+	return c.runWitness.shown(ctx, c.cfg.Store, r, read)
+}
