@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math/rand"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -348,7 +350,8 @@ func crashSafety(t *testing.T, p *serveProc, lab *siteLab, nRuns, steps int) {
 		ids[r.ID] = true
 	}
 	lost := false
-	for kill := 0; kill < 12; kill++ {
+	const kills = 12
+	for kill := 0; kill < kills; kill++ {
 		time.Sleep(time.Duration(20+rng.Intn(400)) * time.Millisecond) // chaos timing, not synchronisation
 		if !lost && kill == 3 {
 			if lab.denyCountry != "" {
@@ -466,7 +469,7 @@ func crashSafety(t *testing.T, p *serveProc, lab *siteLab, nRuns, steps int) {
 			}
 		}
 	}
-	checkCrashStaging(t, p, lab, runs)
+	checkCrashStaging(t, p, lab, runs, kills)
 	if lab.swept != nil {
 		lab.swept(t, runs)
 	}
@@ -477,28 +480,35 @@ func crashSafety(t *testing.T, p *serveProc, lab *siteLab, nRuns, steps int) {
 }
 
 // checkCrashStaging checks the data side of the crash test: every attempt's
-// site got the dataset (a ledger entry of the run for it), no chunk was
-// ever sent twice to one site whatever the kills interrupted (the bytes
-// sent to a site, over all runs and retries, are at most the dataset's
-// sealed size), and no key file or plaintext is left at any site.
-func checkCrashStaging(t *testing.T, p *serveProc, lab *siteLab, runs []*run.Run) {
+// site got the dataset (a ledger entry of the run for it), no object was
+// ever delivered whole twice to one site whatever the kills interrupted,
+// and no key file or plaintext is left at any site. kills is how many
+// times the server was killed.
+func checkCrashStaging(t *testing.T, p *serveProc, lab *siteLab, runs []*run.Run, kills int) {
 	t.Helper()
-	var sealed int64
-	filepath.WalkDir(filepath.Join(p.state, "store", "meridian", "demo-text", "chunks"), func(_ string, d fs.DirEntry, err error) error {
+	home := filepath.Join(p.state, "store")
+	objects := map[string]int64{} // the dataset's sealed objects, by key, with their sizes
+	filepath.WalkDir(filepath.Join(home, "meridian", "demo-text", "chunks"), func(path string, d fs.DirEntry, err error) error {
 		if err == nil && d.Type().IsRegular() {
 			if fi, err := d.Info(); err == nil {
-				sealed += fi.Size()
+				if rel, err := filepath.Rel(home, path); err == nil {
+					objects[filepath.ToSlash(rel)] = fi.Size()
+				}
 			}
 		}
 		return nil
 	})
-	if sealed == 0 {
+	if len(objects) == 0 {
 		t.Fatal("the home store holds no chunk")
 	}
-	if fi, err := os.Stat(filepath.Join(p.state, "store", "meridian", "demo-text", "manifest")); err == nil {
-		sealed += fi.Size() // sent once to each site, with the last batch
+	if fi, err := os.Stat(filepath.Join(home, filepath.FromSlash(dataset.ManifestKey("demo-text")))); err == nil {
+		objects[dataset.ManifestKey("demo-text")] = fi.Size() // sent once to each site, with the last batch
 	}
-	sent := map[string]int64{}
+	var sealed int64
+	for _, n := range objects {
+		sealed += n
+	}
+	var entries []transfer.Entry
 	for _, r := range runs {
 		es, err := p.c.Audit(context.Background(), r.ID)
 		if err != nil {
@@ -517,7 +527,7 @@ func checkCrashStaging(t *testing.T, p *serveProc, lab *siteLab, runs []*run.Run
 				continue
 			}
 			staged[tr.Site] = true
-			sent[tr.Site] += tr.BytesSent
+			entries = append(entries, tr)
 		}
 		// A staging runs beside the loop, and a law move stops it: an
 		// attempt the law sent away while it staged may have no completed
@@ -540,10 +550,8 @@ func checkCrashStaging(t *testing.T, p *serveProc, lab *siteLab, runs []*run.Run
 			}
 		}
 	}
-	for site, n := range sent {
-		if n > sealed {
-			t.Errorf("%d bytes sent to %s, more than the dataset's %d sealed bytes and manifest: a chunk was sent twice", n, site, sealed)
-		}
+	for _, msg := range crashStagingSent(entries, objects, kills) {
+		t.Error(msg)
 	}
 	corpus := filepath.Join(t.TempDir(), "corpus")
 	if err := charlm.WriteCorpus(corpus); err != nil {
@@ -566,6 +574,58 @@ func checkCrashStaging(t *testing.T, p *serveProc, lab *siteLab, runs []*run.Run
 			time.Sleep(250 * time.Millisecond) // polling interval
 		}
 	}
+}
+
+// crashStagingSent checks what the ledger's confirmations of the dataset
+// (entries: every run's, to every site) say crossed, against the dataset's
+// sealed objects (objects: key → size), after the server was killed kills
+// times. Each confirmation counts the objects it confirms whole and the
+// parts of objects whose write a kill cut (Entry.Partial: a file store's
+// temporary file, found by the next staging's reconcile, confirmed and
+// removed; the object is then sent whole). Those parts crossed as well, so
+// a site's bytes sent may legitimately exceed the dataset's: what must
+// hold is that no object was delivered whole twice to one site (the bytes
+// confirmed, less the parts, are at most the dataset's), and that each
+// part is of one of the dataset's objects, no larger than it, with no
+// object cut at one site more often than the server was killed (stagings
+// into one site take turns, so one kill cuts at most one write of each
+// object there). The labs' site stores are file stores, whose writes are
+// never tried again: a part is only ever a cut write's temporary file. It
+// returns what it found wrong.
+func crashStagingSent(entries []transfer.Entry, objects map[string]int64, kills int) []string {
+	var sealed int64
+	for _, n := range objects {
+		sealed += n
+	}
+	var bad []string
+	whole := map[string]int64{}
+	cuts := map[[2]string]int{}
+	for _, e := range entries {
+		var part int64
+		for _, pt := range e.Partial {
+			size, ok := objects[pt.Key]
+			switch {
+			case !ok:
+				bad = append(bad, fmt.Sprintf("a part of %s sent to %s, which is not one of the dataset's objects", pt.Key, e.Site))
+			case pt.Bytes <= 0 || pt.Bytes > size:
+				bad = append(bad, fmt.Sprintf("a part of %d bytes of %s sent to %s, whose object is %d bytes", pt.Bytes, pt.Key, e.Site, size))
+			}
+			part += pt.Bytes
+			cuts[[2]string{e.Site, pt.Key}]++
+		}
+		whole[e.Site] += e.BytesSent - part
+	}
+	for _, site := range slices.Sorted(maps.Keys(whole)) {
+		if n := whole[site]; n > sealed {
+			bad = append(bad, fmt.Sprintf("%d bytes delivered whole to %s, more than the dataset's %d sealed bytes and manifest: a chunk was sent twice", n, site, sealed))
+		}
+	}
+	for _, k := range slices.SortedFunc(maps.Keys(cuts), func(a, b [2]string) int { return strings.Compare(a[0]+"|"+a[1], b[0]+"|"+b[1]) }) {
+		if n := cuts[k]; n > kills {
+			bad = append(bad, fmt.Sprintf("%s cut mid-write %d times at %s, by %d kills", k[1], n, k[0], kills))
+		}
+	}
+	return bad
 }
 
 // waitRunsFinal lists the runs every poll until all have ended, failing
