@@ -148,7 +148,7 @@ func (b *dirBucket) put(ctx context.Context, key string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(data)
+	n, err := f.Write(data)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -160,6 +160,13 @@ func (b *dirBucket) put(ctx context.Context, key string, data []byte) error {
 	}
 	if err != nil {
 		root.Remove(tmp)
+		if n > 0 {
+			// The bytes written reached the store's disk (a site's, on a
+			// shared mount) and are gone: they crossed, and no reading of
+			// the store will find them (Crossed), as an S3 upload's
+			// aborted parts.
+			return &UploadError{Crossed: int64(n), Err: err}
+		}
 		return err
 	}
 	return nil
