@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/seal"
 	"meridian.dev/meridian/store"
 )
 
@@ -280,4 +281,37 @@ func (f *lawCheckFixture) reopened(t *testing.T) *Controller {
 	}
 	t.Cleanup(func() { st.Close() })
 	return f.witnessed(st)
+}
+
+// TestPutKeyOfAnotherTenantsDataset: a key for a dataset name another
+// tenant registered was refused as the request's fault (400, naming the
+// field), while staging and verifying it answer not found (404): the
+// answers told a tenant which names others had registered. It is now not
+// found, as a name none registered is.
+func TestPutKeyOfAnotherTenantsDataset(t *testing.T) {
+	ctx := context.Background()
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
+	c := f.stagingController(nil)
+	ds := "apiVersion: meridian.dev/v1alpha1\nkind: Dataset\nmetadata: {name: corpus}\nspec: {origin: SG, classification: public, sizeBytes: 1.0e5}\n"
+	if _, err := c.Apply(ctx, "t1", []Document{{Name: "ds.yaml", Content: ds}}, false); err != nil {
+		t.Fatal(err)
+	}
+	k, err := seal.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, stageErr := c.StageDataset(ctx, "t2", "corpus", StageRequest{Site: "alpha", DryRun: true})
+	for _, name := range []string{"corpus", "nothing"} {
+		err := c.PutKey(ctx, "t2", name, k.String())
+		var ie *InputError
+		if !errors.Is(err, store.ErrNotFound) || errors.As(err, &ie) || !strings.Contains(err.Error(), "not registered to this tenant") {
+			t.Errorf("another tenant's key for %s: %v, want not found, as staging it answers (%v)", name, err, stageErr)
+		}
+	}
+	if !errors.Is(stageErr, store.ErrNotFound) {
+		t.Errorf("another tenant staging corpus: %v, want not found", stageErr)
+	}
+	if err := c.PutKey(ctx, "t1", "corpus", k.String()); err != nil {
+		t.Errorf("the owner's key: %v", err)
+	}
 }

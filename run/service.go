@@ -948,7 +948,9 @@ func (c *Controller) applyWorld(ctx context.Context, tenant string, rq *request,
 // holds the key's fingerprint, never the key.
 func (c *Controller) PutKey(ctx context.Context, tenant, name, keyText string) error {
 	if _, err := c.cfg.Store.GetResource(ctx, tenant, catalog.KindDataset, name); errors.Is(err, store.ErrNotFound) {
-		return &InputError{"name", fmt.Errorf("dataset %q is not registered to this tenant (register it first with `meridian apply`)", name)}
+		// Not found, as staging and verifying answer: a name another
+		// tenant registered is no different from one none did.
+		return fmt.Errorf("dataset %q is not registered to this tenant (register it first with `meridian apply`): %w", name, store.ErrNotFound)
 	} else if err != nil {
 		return err
 	}
