@@ -207,6 +207,26 @@ func (c *Controller) confirmRow(ctx context.Context, tenant string, r *store.Res
 	return r, err
 }
 
+// recorded is the hash the latest sealed register record read so far
+// names for tenant's resource kind/name, and whether one names it (and no
+// sealed record deleted it since).
+func (w *resourceWitness) recorded(tenant, kind, name string) (string, bool) {
+	if w == nil || w.chain == nil {
+		return "", false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	h, ok := w.latest[tenant][resourceName{kind, name}]
+	return h, ok
+}
+
+// rowGone is the reason a registered resource whose row was deleted
+// outright, while its latest sealed register record names hash, is
+// changed outside Meridian.
+func rowGone(hash string) string {
+	return fmt.Sprintf("its row is gone, while its latest sealed register record names %s and no sealed record deletes it", hash)
+}
+
 // absent is, of tenant's resources that a sealed register record names
 // and no sealed record deleted, those for which listed (the rows listed
 // before the witness read on) has no row, with the hash each record
@@ -256,8 +276,7 @@ func (c *Controller) missingRows(ctx context.Context, tenant string, listed func
 				skipped = true
 				continue
 			}
-			return nil, false, resourceChanged(&store.Resource{Tenant: tenant, Kind: k.kind, Name: k.name},
-				fmt.Sprintf("its row is gone, while its latest sealed register record names %s and no sealed record deletes it", gone[k]))
+			return nil, false, resourceChanged(&store.Resource{Tenant: tenant, Kind: k.kind, Name: k.name}, rowGone(gone[k]))
 		case err != nil:
 			return nil, false, &storeReadError{err}
 		}

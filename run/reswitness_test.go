@@ -283,6 +283,68 @@ func (f *lawCheckFixture) reopened(t *testing.T) *Controller {
 	return f.witnessed(st)
 }
 
+// TestApplyOverDeletedRowIsAnUpdate: a registered resource's row deleted
+// outright (a sealed register record names it, none deletes it) let the
+// tenant's apply register other contents without --update, as if the name
+// were free. It is registered all the same: other contents are a conflict
+// without --update, as over a row; the same contents mend it; --update
+// replaces it.
+func TestApplyOverDeletedRowIsAnUpdate(t *testing.T) {
+	ctx := context.Background()
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
+	if _, err := f.witnessed(f.st).Apply(ctx, "t1", []Document{labOrg("SG")}, false); err != nil {
+		t.Fatal(err)
+	}
+	var sgHash string
+	if err := f.st.DB().QueryRowContext(ctx, `SELECT hash FROM resources WHERE tenant = 't1' AND name = 'lab'`).Scan(&sgHash); err != nil {
+		t.Fatal(err)
+	}
+	del := func() {
+		t.Helper()
+		if _, err := f.st.DB().ExecContext(ctx, `DELETE FROM resources WHERE tenant = 't1' AND kind = 'Organization' AND name = 'lab'`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rowHash := func() string {
+		t.Helper()
+		var h string
+		if err := f.st.DB().QueryRowContext(ctx, `SELECT hash FROM resources WHERE tenant = 't1' AND name = 'lab'`).Scan(&h); err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	del()
+	// Over an existing row with other contents the refusal is this one.
+	_, err := f.reopened(t).Apply(ctx, "t1", []Document{labOrg("US")}, false)
+	var ie *InputError
+	if err == nil || !errors.Is(err, ErrConflict) || !errors.As(err, &ie) || ie.Field != "documents" ||
+		!strings.Contains(err.Error(), "Organization lab") || !strings.Contains(err.Error(), "pass --update") || !strings.Contains(err.Error(), sgHash) {
+		t.Fatalf("apply of other contents without --update over a deleted row: %v, want a conflict naming Organization lab, %s and --update", err, sgHash)
+	}
+	var n int
+	if err := f.st.DB().QueryRowContext(ctx, `SELECT count(*) FROM resources WHERE tenant = 't1'`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("after the refused apply the tenant has %d resources (%v), want none", n, err)
+	}
+	// The same contents register it again.
+	if _, err := f.reopened(t).Apply(ctx, "t1", []Document{labOrg("SG")}, false); err != nil {
+		t.Fatalf("apply of the recorded contents without --update: %v", err)
+	}
+	if h := rowHash(); h != sgHash {
+		t.Fatalf("row after the mending apply hashes %s, want %s", h, sgHash)
+	}
+	// Other contents with --update replace it.
+	del()
+	if _, err := f.reopened(t).Apply(ctx, "t1", []Document{labOrg("US")}, true); err != nil {
+		t.Fatalf("apply --update over a deleted row: %v", err)
+	}
+	if h := rowHash(); h == sgHash {
+		t.Fatalf("apply --update over a deleted row left %s", h)
+	}
+	if _, err := f.reopened(t).registry(ctx, "t1"); err != nil {
+		t.Fatalf("registry after apply --update: %v", err)
+	}
+}
+
 // TestPutKeyOfAnotherTenantsDataset: a key for a dataset name another
 // tenant registered was refused as the request's fault (400, naming the
 // field), while staging and verifying it answer not found (404): the

@@ -873,6 +873,14 @@ func (c *Controller) Apply(ctx context.Context, tenant string, docs []Document, 
 			ifVersion = got.Version
 		case !errors.Is(err, store.ErrNotFound):
 			return nil, err
+		default:
+			// No row, while a sealed register record may still name the
+			// resource (its row deleted outright; applyWorld read the
+			// records on): registered all the same, so other contents
+			// replace it only with update, as over a row.
+			if h, ok := c.resWitness.recorded(tenant, r.Kind, r.Name); ok && h != r.Hash && !update {
+				return nil, conflict(&store.ResourceConflict{Kind: r.Kind, Name: r.Name, Detail: fmt.Sprintf("is registered with other contents (its latest sealed register record names %s; its row was deleted outside Meridian); pass --update to replace it", h)})
+			}
 		}
 		verb := "registered"
 		if ifVersion > 0 {
