@@ -345,6 +345,97 @@ func TestApplyOverDeletedRowIsAnUpdate(t *testing.T) {
 	}
 }
 
+// TestListsShowDeletedAndChangedRows: the tenant's list of resources
+// left out a registered resource whose row was deleted outright, and its
+// list of datasets confirmed no row at all (a dataset rewritten by hand
+// was listed as registered). Both now mark such rows changed outside
+// Meridian, the deleted one with a reason saying its row is gone.
+func TestListsShowDeletedAndChangedRows(t *testing.T) {
+	ctx := context.Background()
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
+	dsDoc := func(name, origin string) Document {
+		return Document{Name: name + ".yaml", Content: "apiVersion: meridian.dev/v1alpha1\nkind: Dataset\nmetadata: {name: " + name + "}\nspec: {origin: " + origin + ", classification: public, sizeBytes: 1.0e5}\n"}
+	}
+	if _, err := f.witnessed(f.st).Apply(ctx, "t1", []Document{labOrg("SG"), dsDoc("corpus", "SG"), dsDoc("extra", "SG"), dsDoc("plain", "SG")}, false); err != nil {
+		t.Fatal(err)
+	}
+	// A running server, which reads the rows again registryRecheck after
+	// it confirmed them.
+	now := time.Now()
+	long := f.reopened(t)
+	long.cfg.Now = func() time.Time { return now }
+	if ds, err := long.Datasets(ctx, "t1"); err != nil || len(ds) != 3 || ds[0].ChangedOutsideMeridian != "" {
+		t.Fatalf("datasets as registered: %+v, %v", ds, err)
+	}
+	var doc string
+	if err := f.st.DB().QueryRowContext(ctx, `SELECT doc FROM resources WHERE tenant = 't1' AND kind = 'Dataset' AND name = 'corpus'`).Scan(&doc); err != nil {
+		t.Fatal(err)
+	}
+	moved := strings.Replace(doc, `"SG"`, `"US"`, 1)
+	if moved == doc {
+		t.Fatalf("registered dataset %s does not hold its origin as expected", doc)
+	}
+	sum := sha256.Sum256([]byte(moved))
+	if _, err := f.st.DB().ExecContext(ctx, `UPDATE resources SET doc = ?, hash = ? WHERE tenant = 't1' AND kind = 'Dataset' AND name = 'corpus'`, moved, hex.EncodeToString(sum[:])); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.st.DB().ExecContext(ctx, `DELETE FROM resources WHERE tenant = 't1' AND kind = 'Dataset' AND name = 'extra'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.st.DB().ExecContext(ctx, `DELETE FROM resources WHERE tenant = 't1' AND kind = 'Organization' AND name = 'lab'`); err != nil {
+		t.Fatal(err)
+	}
+
+	rs, err := f.reopened(t).Resources(ctx, "t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]Resource{}
+	for _, r := range rs {
+		byName[r.Kind+"/"+r.Name] = r
+	}
+	if len(rs) != 4 {
+		t.Errorf("resources listed: %+v, want 4", rs)
+	}
+	for _, k := range []string{"Organization/lab", "Dataset/extra"} {
+		if r, ok := byName[k]; !ok || !strings.Contains(r.ChangedOutsideMeridian, "row is gone") || !strings.Contains(r.ChangedOutsideMeridian, "outside Meridian") {
+			t.Errorf("resource %s whose row was deleted: %+v (listed %v), want it marked, its row gone", k, r, ok)
+		}
+	}
+	if r := byName["Dataset/corpus"]; !strings.Contains(r.ChangedOutsideMeridian, "outside Meridian") {
+		t.Errorf("rewritten dataset listed %+v, want it marked", r)
+	}
+	if r := byName["Dataset/plain"]; r.ChangedOutsideMeridian != "" {
+		t.Errorf("untouched dataset listed %+v, want it unmarked", r)
+	}
+
+	// The running server goes on listing the copies it confirmed, as it
+	// goes on using them, until registryRecheck is up (it lists the rows
+	// afresh once it writes one: another tenant's).
+	if _, err := long.Apply(ctx, "t2", []Document{labOrg("US")}, false); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := long.Datasets(ctx, "t1")
+	if err != nil || len(ds) != 3 || ds[0].Name != "corpus" || ds[0].Spec.Origin != "SG" || ds[0].ChangedOutsideMeridian != "" {
+		t.Errorf("running server within registryRecheck: datasets %+v, %v; want the confirmed copies", ds, err)
+	}
+	now = now.Add(registryRecheck)
+	// The datasets, by a new server and by one that listed them before.
+	for what, c := range map[string]*Controller{"new server": f.reopened(t), "running server": long} {
+		ds, err := c.Datasets(ctx, "t1")
+		if err != nil {
+			t.Fatalf("%s: datasets: %v", what, err)
+		}
+		got := map[string]string{}
+		for _, d := range ds {
+			got[d.Name] = d.ChangedOutsideMeridian
+		}
+		if len(ds) != 3 || !strings.Contains(got["corpus"], "outside Meridian") || !strings.Contains(got["extra"], "row is gone") || got["plain"] != "" {
+			t.Errorf("%s: datasets listed %+v, want corpus marked changed, extra marked gone, plain unmarked", what, ds)
+		}
+	}
+}
+
 // TestPutKeyOfAnotherTenantsDataset: a key for a dataset name another
 // tenant registered was refused as the request's fault (400, naming the
 // field), while staging and verifying it answer not found (404): the

@@ -783,30 +783,18 @@ type Resource struct {
 }
 
 // Resources lists a tenant's registered organisations and datasets, each
-// confirmed as registered or marked changed outside Meridian.
+// confirmed as registered or marked changed outside Meridian (one whose
+// row was deleted outright with its kind and name alone).
 func (c *Controller) Resources(ctx context.Context, tenant string) ([]Resource, error) {
-	rows, err := c.cfg.Store.ListResources(ctx, tenant, "")
+	rows, err := c.markedRows(ctx, tenant, "")
 	if err != nil {
 		return nil, err
 	}
-	if len(rows) > 0 {
-		if err := c.resWitness.readOn(ctx, c.cfg.Store); err != nil {
-			return nil, err
-		}
-	}
 	out := make([]Resource, 0, len(rows))
 	for _, r := range rows {
-		got, err := c.confirmRow(ctx, tenant, r)
-		var changed *changedError
-		if err != nil && !errors.As(err, &changed) {
-			return nil, err
-		}
-		if got != nil {
-			r = got
-		}
-		res := Resource{Kind: r.Kind, Name: r.Name, Version: r.Version, SHA256: r.Hash, Spec: r.Doc, UpdatedAt: r.UpdatedAt.UTC().Format("2006-01-02T15:04:05Z")}
-		if changed != nil {
-			res.ChangedOutsideMeridian = changed.msg
+		res := Resource{Kind: r.Kind, Name: r.Name, Version: r.Version, SHA256: r.Hash, Spec: r.Doc, ChangedOutsideMeridian: r.changed}
+		if !r.UpdatedAt.IsZero() {
+			res.UpdatedAt = r.UpdatedAt.UTC().Format("2006-01-02T15:04:05Z")
 		}
 		out = append(out, res)
 	}
