@@ -372,7 +372,7 @@ func (mx *matrix) requests() map[string]request {
 		"POST /v1/resources":              {path: "/v1/resources", body: string(steal), want: owned(200, 409)},
 		"GET /v1/resources":               {path: "/v1/resources", want: ok(200)},
 		"GET /v1/datasets":                {path: "/v1/datasets", want: ok(200)},
-		"PUT /v1/datasets/{name}/key":     {path: ds + "/key", body: `{"key": "not-a-key"}`, want: map[string]int{"other": 400, "admin": 400, "owner": 400}},
+		"PUT /v1/datasets/{name}/key":     {path: ds + "/key", body: `{"key": "not-a-key"}`, want: owned(400, 404)},
 		"POST /v1/datasets/{name}/stage":  {path: ds + "/stage", body: `{"site": "bravo", "dryRun": true}`, want: owned(200, 404)},
 		"POST /v1/datasets/{name}/verify": {path: ds + "/verify", body: `{"site": "alpha"}`, want: owned(200, 404)},
 		"GET /v1/ledger":                  {path: "/v1/ledger", want: ok(200)},

@@ -261,7 +261,7 @@ func (s *Server) table() []Route {
 		{Method: "GET", Path: "/v1/resources", Summary: "The tenant's registered resources", Response: ResourceList{}, Handler: s.resources},
 		{Method: "GET", Path: "/v1/datasets", Summary: "The tenant's registered datasets, and whether the server holds their keys", Response: DatasetList{}, Handler: s.datasets},
 		{Method: "PUT", Path: "/v1/datasets/{name}/key", Summary: "Hand the server a registered dataset's key", MaxBody: 64 << 10,
-			Request: KeyRequest{}, Response: KeyStored{}, Errors: []int{400}, Handler: s.putKey},
+			Request: KeyRequest{}, Response: KeyStored{}, Errors: []int{400, 404}, Handler: s.putKey},
 		{Method: "POST", Path: "/v1/datasets/{name}/stage", Summary: "Stage a dataset to a site if the law allows today (dryRun: ask only)", Cost: 5, Timeout: 2 * time.Hour, Long: true,
 			Request: run.StageRequest{}, Response: run.StageResult{}, Errors: []int{400, 404, 422}, Handler: s.stage},
 		{Method: "POST", Path: "/v1/datasets/{name}/verify", Summary: "Authenticate every chunk of a dataset staged at a site", Cost: 5, Timeout: time.Hour, Long: true,

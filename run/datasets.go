@@ -29,25 +29,61 @@ type DatasetInfo struct {
 	// KeyHeld says whether the server holds the dataset's key (PutKey):
 	// without it nothing can be staged or verified.
 	KeyHeld   bool   `json:"keyHeld"`
-	UpdatedAt string `json:"updatedAt"`
+	UpdatedAt string `json:"updatedAt,omitempty"`
+	// ChangedOutsideMeridian, when set, says why the dataset's row is not
+	// what Meridian registered (resourceWitness), or that it is gone:
+	// staging and runs over it are refused until it is registered again.
+	ChangedOutsideMeridian string `json:"changedOutsideMeridian,omitempty"`
 }
 
-// Datasets lists the tenant's registered datasets.
+// Datasets lists the tenant's registered datasets as the registry read
+// confirms them (the registry cache: no list or hash while no register
+// record of the tenant came); when that read refuses one of the tenant's
+// resources, each dataset is listed confirmed or marked changed outside
+// Meridian, as Resources lists them.
 func (c *Controller) Datasets(ctx context.Context, tenant string) ([]DatasetInfo, error) {
-	rows, err := c.cfg.Store.ListResources(ctx, tenant, catalog.KindDataset)
+	keys := c.keyrings()
+	info := func(r *store.Resource, spec catalog.DatasetSpec, changed string) DatasetInfo {
+		_, kerr := keys.Get(tenant, r.Name)
+		d := DatasetInfo{Name: r.Name, Version: r.Version, SHA256: r.Hash, Spec: spec, KeyHeld: kerr == nil, ChangedOutsideMeridian: changed}
+		if !r.UpdatedAt.IsZero() {
+			d.UpdatedAt = r.UpdatedAt.UTC().Format("2006-01-02T15:04:05Z")
+		}
+		return d
+	}
+	reg, err := c.registry(ctx, tenant)
+	var changed *changedError
+	switch {
+	case err == nil:
+		names := sortedKeys(reg.datasets)
+		out := make([]DatasetInfo, 0, len(names))
+		for _, n := range names {
+			r := reg.rows[catalog.KindDataset+"/"+n]
+			if r == nil {
+				return nil, fmt.Errorf("registered dataset %s: no row in the registry read", n)
+			}
+			out = append(out, info(r, reg.datasets[n].Spec, ""))
+		}
+		return out, nil
+	case !errors.As(err, &changed):
+		return nil, err
+	}
+	rows, err := c.markedRows(ctx, tenant, catalog.KindDataset)
 	if err != nil {
 		return nil, err
 	}
-	keys := c.keyrings()
 	out := make([]DatasetInfo, 0, len(rows))
 	for _, r := range rows {
 		var d catalog.Dataset
-		if err := json.Unmarshal(r.Doc, &d); err != nil {
-			return nil, fmt.Errorf("registered dataset %s: %w", r.Name, err)
+		if r.Doc != nil {
+			if err := json.Unmarshal(r.Doc, &d); err != nil {
+				if r.changed == "" {
+					return nil, fmt.Errorf("registered dataset %s: %w", r.Name, err)
+				}
+				d = catalog.Dataset{}
+			}
 		}
-		_, kerr := keys.Get(tenant, r.Name)
-		out = append(out, DatasetInfo{Name: r.Name, Version: r.Version, SHA256: r.Hash, Spec: d.Spec, KeyHeld: kerr == nil,
-			UpdatedAt: r.UpdatedAt.UTC().Format("2006-01-02T15:04:05Z")})
+		out = append(out, info(r.Resource, d.Spec, r.changed))
 	}
 	return out, nil
 }

@@ -207,6 +207,26 @@ func (c *Controller) confirmRow(ctx context.Context, tenant string, r *store.Res
 	return r, err
 }
 
+// recorded is the hash the latest sealed register record read so far
+// names for tenant's resource kind/name, and whether one names it (and no
+// sealed record deleted it since).
+func (w *resourceWitness) recorded(tenant, kind, name string) (string, bool) {
+	if w == nil || w.chain == nil {
+		return "", false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	h, ok := w.latest[tenant][resourceName{kind, name}]
+	return h, ok
+}
+
+// rowGone is the reason a registered resource whose row was deleted
+// outright, while its latest sealed register record names hash, is
+// changed outside Meridian.
+func rowGone(hash string) string {
+	return fmt.Sprintf("its row is gone, while its latest sealed register record names %s and no sealed record deletes it", hash)
+}
+
 // absent is, of tenant's resources that a sealed register record names
 // and no sealed record deleted, those for which listed (the rows listed
 // before the witness read on) has no row, with the hash each record
@@ -256,8 +276,7 @@ func (c *Controller) missingRows(ctx context.Context, tenant string, listed func
 				skipped = true
 				continue
 			}
-			return nil, false, resourceChanged(&store.Resource{Tenant: tenant, Kind: k.kind, Name: k.name},
-				fmt.Sprintf("its row is gone, while its latest sealed register record names %s and no sealed record deletes it", gone[k]))
+			return nil, false, resourceChanged(&store.Resource{Tenant: tenant, Kind: k.kind, Name: k.name}, rowGone(gone[k]))
 		case err != nil:
 			return nil, false, &storeReadError{err}
 		}
@@ -273,4 +292,81 @@ func (c *Controller) missingRows(ctx context.Context, tenant string, listed func
 		out = append(out, r)
 	}
 	return out, skipped, nil
+}
+
+// markedRow is one of a tenant's registered resources as a listing shows
+// it: its row (for one whose row is gone, its kind and name alone) and,
+// when it is not as Meridian registered it, why.
+type markedRow struct {
+	*store.Resource
+	changed string
+}
+
+// markedRows lists tenant's registered resources of kind (every kind when
+// empty), by kind and name, each confirmed or marked changed outside
+// Meridian, those whose row was deleted outright (a sealed register record
+// names them, no sealed record deletes them) included.
+func (c *Controller) markedRows(ctx context.Context, tenant, kind string) ([]markedRow, error) {
+	rows, err := c.cfg.Store.ListResources(ctx, tenant, kind)
+	if err != nil {
+		return nil, err
+	}
+	// Read on after the list (confirmRow), even with no rows (absent).
+	if err := c.resWitness.readOn(ctx, c.cfg.Store); err != nil {
+		return nil, err
+	}
+	out := make([]markedRow, 0, len(rows))
+	listed := make(map[resourceName]bool, len(rows))
+	for _, r := range rows {
+		listed[resourceName{r.Kind, r.Name}] = true
+		m, err := c.markedRow(ctx, tenant, r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	gone := c.resWitness.absent(tenant, func(k, n string) bool { return kind != "" && k != kind || listed[resourceName{k, n}] })
+	if len(gone) == 0 {
+		return out, nil
+	}
+	for k, h := range gone {
+		r, err := c.cfg.Store.GetResource(ctx, tenant, k.kind, k.name)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			r = &store.Resource{Tenant: tenant, Kind: k.kind, Name: k.name}
+			var changed *changedError
+			errors.As(resourceChanged(r, rowGone(h)), &changed)
+			out = append(out, markedRow{Resource: r, changed: changed.msg})
+			continue
+		case err != nil:
+			return nil, err
+		}
+		// Registered between the list and the read of the records.
+		m, err := c.markedRow(ctx, tenant, r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	slices.SortFunc(out, func(a, b markedRow) int {
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Name, b.Name))
+	})
+	return out, nil
+}
+
+// markedRow confirms r, listed before the witness read on, or marks it.
+func (c *Controller) markedRow(ctx context.Context, tenant string, r *store.Resource) (markedRow, error) {
+	got, err := c.confirmRow(ctx, tenant, r)
+	var changed *changedError
+	if err != nil && !errors.As(err, &changed) {
+		return markedRow{}, err
+	}
+	if got != nil {
+		r = got
+	}
+	m := markedRow{Resource: r}
+	if changed != nil {
+		m.changed = changed.msg
+	}
+	return m, nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/seal"
 	"meridian.dev/meridian/store"
 )
 
@@ -280,4 +281,190 @@ func (f *lawCheckFixture) reopened(t *testing.T) *Controller {
 	}
 	t.Cleanup(func() { st.Close() })
 	return f.witnessed(st)
+}
+
+// TestApplyOverDeletedRowIsAnUpdate: a registered resource's row deleted
+// outright (a sealed register record names it, none deletes it) let the
+// tenant's apply register other contents without --update, as if the name
+// were free. It is registered all the same: other contents are a conflict
+// without --update, as over a row; the same contents mend it; --update
+// replaces it.
+func TestApplyOverDeletedRowIsAnUpdate(t *testing.T) {
+	ctx := context.Background()
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
+	if _, err := f.witnessed(f.st).Apply(ctx, "t1", []Document{labOrg("SG")}, false); err != nil {
+		t.Fatal(err)
+	}
+	var sgHash string
+	if err := f.st.DB().QueryRowContext(ctx, `SELECT hash FROM resources WHERE tenant = 't1' AND name = 'lab'`).Scan(&sgHash); err != nil {
+		t.Fatal(err)
+	}
+	del := func() {
+		t.Helper()
+		if _, err := f.st.DB().ExecContext(ctx, `DELETE FROM resources WHERE tenant = 't1' AND kind = 'Organization' AND name = 'lab'`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rowHash := func() string {
+		t.Helper()
+		var h string
+		if err := f.st.DB().QueryRowContext(ctx, `SELECT hash FROM resources WHERE tenant = 't1' AND name = 'lab'`).Scan(&h); err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	del()
+	// Over an existing row with other contents the refusal is this one.
+	_, err := f.reopened(t).Apply(ctx, "t1", []Document{labOrg("US")}, false)
+	var ie *InputError
+	if err == nil || !errors.Is(err, ErrConflict) || !errors.As(err, &ie) || ie.Field != "documents" ||
+		!strings.Contains(err.Error(), "Organization lab") || !strings.Contains(err.Error(), "pass --update") || !strings.Contains(err.Error(), sgHash) {
+		t.Fatalf("apply of other contents without --update over a deleted row: %v, want a conflict naming Organization lab, %s and --update", err, sgHash)
+	}
+	var n int
+	if err := f.st.DB().QueryRowContext(ctx, `SELECT count(*) FROM resources WHERE tenant = 't1'`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("after the refused apply the tenant has %d resources (%v), want none", n, err)
+	}
+	// The same contents register it again.
+	if _, err := f.reopened(t).Apply(ctx, "t1", []Document{labOrg("SG")}, false); err != nil {
+		t.Fatalf("apply of the recorded contents without --update: %v", err)
+	}
+	if h := rowHash(); h != sgHash {
+		t.Fatalf("row after the mending apply hashes %s, want %s", h, sgHash)
+	}
+	// Other contents with --update replace it.
+	del()
+	if _, err := f.reopened(t).Apply(ctx, "t1", []Document{labOrg("US")}, true); err != nil {
+		t.Fatalf("apply --update over a deleted row: %v", err)
+	}
+	if h := rowHash(); h == sgHash {
+		t.Fatalf("apply --update over a deleted row left %s", h)
+	}
+	if _, err := f.reopened(t).registry(ctx, "t1"); err != nil {
+		t.Fatalf("registry after apply --update: %v", err)
+	}
+}
+
+// TestListsShowDeletedAndChangedRows: the tenant's list of resources
+// left out a registered resource whose row was deleted outright, and its
+// list of datasets confirmed no row at all (a dataset rewritten by hand
+// was listed as registered). Both now mark such rows changed outside
+// Meridian, the deleted one with a reason saying its row is gone.
+func TestListsShowDeletedAndChangedRows(t *testing.T) {
+	ctx := context.Background()
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
+	dsDoc := func(name, origin string) Document {
+		return Document{Name: name + ".yaml", Content: "apiVersion: meridian.dev/v1alpha1\nkind: Dataset\nmetadata: {name: " + name + "}\nspec: {origin: " + origin + ", classification: public, sizeBytes: 1.0e5}\n"}
+	}
+	if _, err := f.witnessed(f.st).Apply(ctx, "t1", []Document{labOrg("SG"), dsDoc("corpus", "SG"), dsDoc("extra", "SG"), dsDoc("plain", "SG")}, false); err != nil {
+		t.Fatal(err)
+	}
+	// A running server, which reads the rows again registryRecheck after
+	// it confirmed them.
+	now := time.Now()
+	long := f.reopened(t)
+	long.cfg.Now = func() time.Time { return now }
+	if ds, err := long.Datasets(ctx, "t1"); err != nil || len(ds) != 3 || ds[0].ChangedOutsideMeridian != "" {
+		t.Fatalf("datasets as registered: %+v, %v", ds, err)
+	}
+	var doc string
+	if err := f.st.DB().QueryRowContext(ctx, `SELECT doc FROM resources WHERE tenant = 't1' AND kind = 'Dataset' AND name = 'corpus'`).Scan(&doc); err != nil {
+		t.Fatal(err)
+	}
+	moved := strings.Replace(doc, `"SG"`, `"US"`, 1)
+	if moved == doc {
+		t.Fatalf("registered dataset %s does not hold its origin as expected", doc)
+	}
+	sum := sha256.Sum256([]byte(moved))
+	if _, err := f.st.DB().ExecContext(ctx, `UPDATE resources SET doc = ?, hash = ? WHERE tenant = 't1' AND kind = 'Dataset' AND name = 'corpus'`, moved, hex.EncodeToString(sum[:])); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.st.DB().ExecContext(ctx, `DELETE FROM resources WHERE tenant = 't1' AND kind = 'Dataset' AND name = 'extra'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.st.DB().ExecContext(ctx, `DELETE FROM resources WHERE tenant = 't1' AND kind = 'Organization' AND name = 'lab'`); err != nil {
+		t.Fatal(err)
+	}
+
+	rs, err := f.reopened(t).Resources(ctx, "t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]Resource{}
+	for _, r := range rs {
+		byName[r.Kind+"/"+r.Name] = r
+	}
+	if len(rs) != 4 {
+		t.Errorf("resources listed: %+v, want 4", rs)
+	}
+	for _, k := range []string{"Organization/lab", "Dataset/extra"} {
+		if r, ok := byName[k]; !ok || !strings.Contains(r.ChangedOutsideMeridian, "row is gone") || !strings.Contains(r.ChangedOutsideMeridian, "outside Meridian") {
+			t.Errorf("resource %s whose row was deleted: %+v (listed %v), want it marked, its row gone", k, r, ok)
+		}
+	}
+	if r := byName["Dataset/corpus"]; !strings.Contains(r.ChangedOutsideMeridian, "outside Meridian") {
+		t.Errorf("rewritten dataset listed %+v, want it marked", r)
+	}
+	if r := byName["Dataset/plain"]; r.ChangedOutsideMeridian != "" {
+		t.Errorf("untouched dataset listed %+v, want it unmarked", r)
+	}
+
+	// The running server goes on listing the copies it confirmed, as it
+	// goes on using them, until registryRecheck is up (it lists the rows
+	// afresh once it writes one: another tenant's).
+	if _, err := long.Apply(ctx, "t2", []Document{labOrg("US")}, false); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := long.Datasets(ctx, "t1")
+	if err != nil || len(ds) != 3 || ds[0].Name != "corpus" || ds[0].Spec.Origin != "SG" || ds[0].ChangedOutsideMeridian != "" {
+		t.Errorf("running server within registryRecheck: datasets %+v, %v; want the confirmed copies", ds, err)
+	}
+	now = now.Add(registryRecheck)
+	// The datasets, by a new server and by one that listed them before.
+	for what, c := range map[string]*Controller{"new server": f.reopened(t), "running server": long} {
+		ds, err := c.Datasets(ctx, "t1")
+		if err != nil {
+			t.Fatalf("%s: datasets: %v", what, err)
+		}
+		got := map[string]string{}
+		for _, d := range ds {
+			got[d.Name] = d.ChangedOutsideMeridian
+		}
+		if len(ds) != 3 || !strings.Contains(got["corpus"], "outside Meridian") || !strings.Contains(got["extra"], "row is gone") || got["plain"] != "" {
+			t.Errorf("%s: datasets listed %+v, want corpus marked changed, extra marked gone, plain unmarked", what, ds)
+		}
+	}
+}
+
+// TestPutKeyOfAnotherTenantsDataset: a key for a dataset name another
+// tenant registered was refused as the request's fault (400, naming the
+// field), while staging and verifying it answer not found (404): the
+// answers told a tenant which names others had registered. It is now not
+// found, as a name none registered is.
+func TestPutKeyOfAnotherTenantsDataset(t *testing.T) {
+	ctx := context.Background()
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
+	c := f.stagingController(nil)
+	ds := "apiVersion: meridian.dev/v1alpha1\nkind: Dataset\nmetadata: {name: corpus}\nspec: {origin: SG, classification: public, sizeBytes: 1.0e5}\n"
+	if _, err := c.Apply(ctx, "t1", []Document{{Name: "ds.yaml", Content: ds}}, false); err != nil {
+		t.Fatal(err)
+	}
+	k, err := seal.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, stageErr := c.StageDataset(ctx, "t2", "corpus", StageRequest{Site: "alpha", DryRun: true})
+	for _, name := range []string{"corpus", "nothing"} {
+		err := c.PutKey(ctx, "t2", name, k.String())
+		var ie *InputError
+		if !errors.Is(err, store.ErrNotFound) || errors.As(err, &ie) || !strings.Contains(err.Error(), "not registered to this tenant") {
+			t.Errorf("another tenant's key for %s: %v, want not found, as staging it answers (%v)", name, err, stageErr)
+		}
+	}
+	if !errors.Is(stageErr, store.ErrNotFound) {
+		t.Errorf("another tenant staging corpus: %v, want not found", stageErr)
+	}
+	if err := c.PutKey(ctx, "t1", "corpus", k.String()); err != nil {
+		t.Errorf("the owner's key: %v", err)
+	}
 }

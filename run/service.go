@@ -783,30 +783,18 @@ type Resource struct {
 }
 
 // Resources lists a tenant's registered organisations and datasets, each
-// confirmed as registered or marked changed outside Meridian.
+// confirmed as registered or marked changed outside Meridian (one whose
+// row was deleted outright with its kind and name alone).
 func (c *Controller) Resources(ctx context.Context, tenant string) ([]Resource, error) {
-	rows, err := c.cfg.Store.ListResources(ctx, tenant, "")
+	rows, err := c.markedRows(ctx, tenant, "")
 	if err != nil {
 		return nil, err
 	}
-	if len(rows) > 0 {
-		if err := c.resWitness.readOn(ctx, c.cfg.Store); err != nil {
-			return nil, err
-		}
-	}
 	out := make([]Resource, 0, len(rows))
 	for _, r := range rows {
-		got, err := c.confirmRow(ctx, tenant, r)
-		var changed *changedError
-		if err != nil && !errors.As(err, &changed) {
-			return nil, err
-		}
-		if got != nil {
-			r = got
-		}
-		res := Resource{Kind: r.Kind, Name: r.Name, Version: r.Version, SHA256: r.Hash, Spec: r.Doc, UpdatedAt: r.UpdatedAt.UTC().Format("2006-01-02T15:04:05Z")}
-		if changed != nil {
-			res.ChangedOutsideMeridian = changed.msg
+		res := Resource{Kind: r.Kind, Name: r.Name, Version: r.Version, SHA256: r.Hash, Spec: r.Doc, ChangedOutsideMeridian: r.changed}
+		if !r.UpdatedAt.IsZero() {
+			res.UpdatedAt = r.UpdatedAt.UTC().Format("2006-01-02T15:04:05Z")
 		}
 		out = append(out, res)
 	}
@@ -873,6 +861,14 @@ func (c *Controller) Apply(ctx context.Context, tenant string, docs []Document, 
 			ifVersion = got.Version
 		case !errors.Is(err, store.ErrNotFound):
 			return nil, err
+		default:
+			// No row, while a sealed register record may still name the
+			// resource (its row deleted outright; applyWorld read the
+			// records on): registered all the same, so other contents
+			// replace it only with update, as over a row.
+			if h, ok := c.resWitness.recorded(tenant, r.Kind, r.Name); ok && h != r.Hash && !update {
+				return nil, conflict(&store.ResourceConflict{Kind: r.Kind, Name: r.Name, Detail: fmt.Sprintf("is registered with other contents (its latest sealed register record names %s; its row was deleted outside Meridian); pass --update to replace it", h)})
+			}
 		}
 		verb := "registered"
 		if ifVersion > 0 {
@@ -948,7 +944,9 @@ func (c *Controller) applyWorld(ctx context.Context, tenant string, rq *request,
 // holds the key's fingerprint, never the key.
 func (c *Controller) PutKey(ctx context.Context, tenant, name, keyText string) error {
 	if _, err := c.cfg.Store.GetResource(ctx, tenant, catalog.KindDataset, name); errors.Is(err, store.ErrNotFound) {
-		return &InputError{"name", fmt.Errorf("dataset %q is not registered to this tenant (register it first with `meridian apply`)", name)}
+		// Not found, as staging and verifying answer: a name another
+		// tenant registered is no different from one none did.
+		return fmt.Errorf("dataset %q is not registered to this tenant (register it first with `meridian apply`): %w", name, store.ErrNotFound)
 	} else if err != nil {
 		return err
 	}
