@@ -4,6 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -98,4 +101,57 @@ func TestRunChangedOutsideMeridianIsStreamed(t *testing.T) {
 	if d := reads.n.Load() - n; d != 0 {
 		t.Errorf("the streams read %d pages of the audit log, want none", d)
 	}
+}
+
+// TestClientDecodesRunChanged: the client read a run's GET and the runs
+// list into run.Run, dropping changedOutsideMeridian and its reason, so
+// the command line could not say a run's row was changed outside
+// Meridian. GetShown, ListShown and ListShownEach keep them; Get and List
+// still give the run.
+func TestClientDecodesRunChanged(t *testing.T) {
+	const why = "run run-1's documents were changed outside Meridian: <tenant text>"
+	marked := `{"id":"run-1","job":"j","state":"running","changedOutsideMeridian":true,"changedOutsideMeridianReason":` + strconvQuote(why) + `}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/v1/runs/run-1":
+			io.WriteString(w, marked)
+		case "/v1/runs":
+			io.WriteString(w, `{"runs":[`+marked+`,{"id":"run-2","job":"j","state":"queued"}]}`)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	c := NewClient(srv.URL, tokA)
+	g, err := c.GetShown(ctx, "run-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.ID != "run-1" || g.State != run.Running || !g.ChangedOutsideMeridian || g.ChangedOutsideMeridianReason != why {
+		t.Errorf("GetShown: %+v %+v, want run-1 running, marked with the reason", g.Run, g)
+	}
+	l, err := c.ListShown(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l) != 2 || !l[0].ChangedOutsideMeridian || l[0].ChangedOutsideMeridianReason != why || l[1].ChangedOutsideMeridian || l[1].ID != "run-2" {
+		t.Errorf("ListShown: %d runs %+v, want run-1 marked and run-2 not", len(l), l)
+	}
+	var each []*RunShown
+	if err := c.ListShownEach(ctx, func(p []*RunShown) error { each = append(each, p...); return nil }); err != nil || len(each) != 2 || !each[0].ChangedOutsideMeridian {
+		t.Errorf("ListShownEach: %v %+v, want run-1 marked", err, each)
+	}
+	if r, err := c.Get(ctx, "run-1"); err != nil || r.ID != "run-1" {
+		t.Errorf("Get: %+v %v", r, err)
+	}
+	if rs, err := c.List(ctx); err != nil || len(rs) != 2 || rs[1].ID != "run-2" {
+		t.Errorf("List: %+v %v", rs, err)
+	}
+}
+
+func strconvQuote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }
