@@ -245,7 +245,35 @@ func (c *Client) List(ctx context.Context) ([]*run.Run, error) {
 // again): a tenant's runs of any number are read in the memory of a page.
 // An error of fn ends the reading and is returned.
 func (c *Client) ListEach(ctx context.Context, fn func(page []*run.Run) error) error {
+	return c.ListShownEach(ctx, func(page []*RunShown) error { return fn(runsOf(page)) })
+}
+
+// ListShownEach is ListEach with each run as the server shows it: marked
+// when its row was changed outside Meridian (RunShown).
+func (c *Client) ListShownEach(ctx context.Context, fn func(page []*RunShown) error) error {
 	return c.runPages(ctx, "", map[string]bool{}, &listing{what: "runs", each: true}, fn)
+}
+
+// ListShown is List with each run as the server shows it (RunShown).
+func (c *Client) ListShown(ctx context.Context) ([]*RunShown, error) {
+	var all []*RunShown
+	err := c.runPages(ctx, "", map[string]bool{}, &listing{what: "runs"}, func(page []*RunShown) error {
+		all = append(all, page...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return all, nil
+}
+
+// runsOf is the runs of page, without their marks.
+func runsOf(page []*RunShown) []*run.Run {
+	out := make([]*run.Run, len(page))
+	for i, r := range page {
+		out[i] = r.Run
+	}
+	return out
 }
 
 // listAfter reads the tenant's runs after run after (all of them from "")
@@ -256,8 +284,8 @@ func (c *Client) listAfter(ctx context.Context, after string, seen map[string]bo
 	if seen == nil {
 		seen = map[string]bool{}
 	}
-	err := c.runPages(ctx, after, seen, &listing{what: "runs"}, func(page []*run.Run) error {
-		all = append(all, page...)
+	err := c.runPages(ctx, after, seen, &listing{what: "runs"}, func(page []*RunShown) error {
+		all = append(all, runsOf(page)...)
 		return nil
 	})
 	if err != nil {
@@ -269,14 +297,14 @@ func (c *Client) listAfter(ctx context.Context, after string, seen map[string]bo
 // runPages reads GET /v1/runs a page at a time from after run after to
 // the last page, handing each to fn; seen holds the runs already read,
 // which no page may list again.
-func (c *Client) runPages(ctx context.Context, after string, seen map[string]bool, l *listing, fn func([]*run.Run) error) error {
+func (c *Client) runPages(ctx context.Context, after string, seen map[string]bool, l *listing, fn func([]*RunShown) error) error {
 	q := url.Values{}
 	q.Set("limit", strconv.Itoa(RunPage))
 	if after != "" {
 		q.Set("after", after)
 	}
 	for {
-		var page RunList
+		var page RunShownList
 		_, data, err := c.do(ctx, http.MethodGet, "/v1/runs?"+q.Encode(), nil, &page)
 		if err != nil {
 			return err
@@ -284,7 +312,13 @@ func (c *Client) runPages(ctx context.Context, after string, seen map[string]boo
 		if err := l.page(data, len(page.Runs), page.Next != ""); err != nil {
 			return err
 		}
-		for _, r := range page.Runs {
+		for i, r := range page.Runs {
+			if r == nil {
+				return fmt.Errorf("runs: the server's page %d lists null as run %d", l.pages, i)
+			}
+			if r.Run == nil { // {}: a run with no field set
+				r.Run = &run.Run{}
+			}
 			if seen[r.ID] {
 				return fmt.Errorf("runs: the server listed run %s twice: the pages would never end", r.ID)
 			}
@@ -371,9 +405,19 @@ func (c *Client) Queue(ctx context.Context) ([]run.QueueEntry, error) {
 
 // Get returns one run.
 func (c *Client) Get(ctx context.Context, id string) (*run.Run, error) {
-	var r run.Run
-	_, _, err := c.do(ctx, http.MethodGet, "/v1/runs/"+url.PathEscape(id), nil, &r)
-	return &r, err
+	r, err := c.GetShown(ctx, id)
+	return r.Run, err
+}
+
+// GetShown returns one run as the server shows it: marked when its row
+// was changed outside Meridian (RunShown).
+func (c *Client) GetShown(ctx context.Context, id string) (*RunShown, error) {
+	r := &RunShown{Run: &run.Run{}}
+	_, _, err := c.do(ctx, http.MethodGet, "/v1/runs/"+url.PathEscape(id), nil, r)
+	if r.Run == nil { // the server answered null
+		r.Run = &run.Run{}
+	}
+	return r, err
 }
 
 // Events returns a run's timeline, every page of it.

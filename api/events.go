@@ -28,7 +28,7 @@ type StreamEnd struct {
 // The server-sent events of GET /v1/runs/{id}/events?follow=1:
 //
 //	event: event   id: the event's seq   data: a store.Event of the timeline
-//	event: run     (no id)               data: the run (run.Run, without documents)
+//	event: run     (no id)               data: the run (RunShown, without documents)
 //	event: end     (no id)               data: StreamEnd; the stream closes
 //	: keepalive                          a comment every Streams.Heartbeat
 //
@@ -231,7 +231,9 @@ func (s *Server) followEvents(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return
 		}
-		b, err := json.Marshal(cur)
+		// Marked as the list marks it when its row was changed outside
+		// Meridian: from what the witness keeps, no audit read per wake.
+		b, err := json.Marshal(s.shown(ctx, cur, false))
 		if err != nil {
 			return
 		}
@@ -388,8 +390,8 @@ func frameRaw(buf *bytes.Buffer, event, id string, data []byte) {
 //	event: runs   data: RunList, the tenant's runs as GET /v1/runs answers
 //	              without limit; with pages=1, its first page (RunPage runs)
 //	              and in next where the rest starts, for GET /v1/runs?after=
-//	event: run    data: one run (without documents), new or changed since
-//	              the stream last sent it
+//	event: run    data: one run (RunShown, without documents), new or
+//	              changed since the stream last sent it
 //	: keepalive   a comment every Streams.Heartbeat
 //
 // The list comes first, then a run event for each run that changes after
@@ -506,7 +508,7 @@ func (s *Server) followRuns(w http.ResponseWriter, r *http.Request) {
 	frameRaw(&buf, sseRuns, "", list.Bytes())
 	// send frames x unless it is what the stream last sent of it.
 	send := func(x *run.Run) bool {
-		b, err := json.Marshal(x)
+		b, err := json.Marshal(s.shown(ctx, x, false)) // marked as in the list: no audit read
 		if err != nil {
 			return false
 		}

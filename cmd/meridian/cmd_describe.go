@@ -31,10 +31,11 @@ func newDescribeCmd() *cobra.Command {
 			if err != nil {
 				return badInput(err)
 			}
-			r, err := c.Get(cmd.Context(), args[1])
+			shownRun, err := c.GetShown(cmd.Context(), args[1])
 			if err != nil {
 				return apiErr(err)
 			}
+			r := shownRun.Run
 			if out == "json" || out == "yaml" {
 				// The run, then its timeline a page at a time as it
 				// comes, none kept: byte for byte what render prints of
@@ -43,7 +44,7 @@ func newDescribeCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				o.lead("run", r)
+				o.lead("run", shownRun) // changedOutsideMeridian passes through
 				if err := c.EventsEach(cmd.Context(), args[1], o.page); err != nil {
 					return apiErr(err)
 				}
@@ -55,7 +56,11 @@ func newDescribeCmd() *cobra.Command {
 			if err != nil {
 				return apiErr(err)
 			}
-			return render(cmd.OutOrStdout(), out, nil, func(w io.Writer) error { return describeTable(w, r, evs) })
+			if err := render(cmd.OutOrStdout(), out, nil, func(w io.Writer) error { return describeTable(w, r, evs) }); err != nil {
+				return err
+			}
+			warnChanged(cmd.ErrOrStderr(), shownRun, true)
+			return nil
 		},
 	}
 	addClientFlags(cmd, &cf)

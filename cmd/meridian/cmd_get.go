@@ -89,16 +89,23 @@ quota or law) and why, with the lawful pools it waits for.`,
 			}
 			// The table is aligned over all its rows (and a watch keeps
 			// its columns), so it is printed once every page is read.
-			runs, err := fetchRuns(cmd.Context(), c, ids)
+			marked, err := fetchShown(cmd.Context(), c, ids)
 			if err != nil {
 				return apiErr(err)
 			}
+			runs := runsOf(marked)
 			wide := out == "wide"
 			var cols []int // the table's, which a watch's rows keep
 			if err := render(w, out, map[string]any{"runs": runs}, func(w io.Writer) error {
 				return runTable(w, runs, wide, true, &cols)
-			}); err != nil || !watch {
+			}); err != nil {
 				return err
+			}
+			for _, r := range marked {
+				warnChanged(cmd.ErrOrStderr(), r, false)
+			}
+			if !watch {
+				return nil
 			}
 			return watchRuns(cmd.Context(), w, c, ids, runs, wide, cols)
 		},
@@ -149,20 +156,22 @@ func queueTable(w io.Writer, q []run.QueueEntry, wide bool) error {
 // the memory of a page, where they were all held (within the listing's
 // bounds) before the first was printed.
 func printRunPages(ctx context.Context, w io.Writer, c *api.Client, format string, ids []string) error {
-	o, err := newPagedOut[*run.Run](w, format, "runs", "", nil)
+	// Each run as the server shows it: changedOutsideMeridian and its
+	// reason pass through.
+	o, err := newPagedOut[*api.RunShown](w, format, "runs", "", nil)
 	if err != nil {
 		return err
 	}
 	if len(ids) == 0 {
-		err = c.ListEach(ctx, o.page)
+		err = c.ListShownEach(ctx, o.page)
 	}
 	for _, id := range ids {
-		r, gerr := c.Get(ctx, id)
+		r, gerr := c.GetShown(ctx, id)
 		if gerr != nil {
 			err = fmt.Errorf("run %s: %w", id, gerr)
 			break
 		}
-		if err = o.page([]*run.Run{r}); err != nil {
+		if err = o.page([]*api.RunShown{r}); err != nil {
 			break
 		}
 	}
@@ -174,22 +183,61 @@ func printRunPages(ctx context.Context, w io.Writer, c *api.Client, format strin
 
 // fetchRuns returns the tenant's runs, or the ones named, in that order.
 func fetchRuns(ctx context.Context, c *api.Client, ids []string) ([]*run.Run, error) {
-	if len(ids) == 0 {
-		runs, err := c.List(ctx)
-		if runs == nil {
-			runs = []*run.Run{}
-		}
-		return runs, err
+	runs, err := fetchShown(ctx, c, ids)
+	if err != nil {
+		return nil, err
 	}
-	runs := make([]*run.Run, 0, len(ids))
+	return runsOf(runs), nil
+}
+
+// fetchShown is fetchRuns with each run as the server shows it: marked
+// when its row was changed outside Meridian.
+func fetchShown(ctx context.Context, c *api.Client, ids []string) ([]*api.RunShown, error) {
+	if len(ids) == 0 {
+		runs, err := c.ListShown(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return runs, nil
+	}
+	runs := make([]*api.RunShown, 0, len(ids))
 	for _, id := range ids {
-		r, err := c.Get(ctx, id)
+		r, err := c.GetShown(ctx, id)
 		if err != nil {
 			return nil, fmt.Errorf("run %s: %w", id, err)
 		}
 		runs = append(runs, r)
 	}
 	return runs, nil
+}
+
+// runsOf is the runs of marked, without their marks.
+func runsOf(marked []*api.RunShown) []*run.Run {
+	runs := make([]*run.Run, len(marked))
+	for i, r := range marked {
+		runs[i] = r.Run
+	}
+	return runs
+}
+
+// warnChanged writes to w, when the server marks r changed outside
+// Meridian (its row rewritten in the database without the audit key),
+// a line that says so and why; this names the run as "this run" (one
+// run shown), else by its id. The reason is the server's text, which may
+// hold a tenant's, so it is shown escaped.
+func warnChanged(w io.Writer, r *api.RunShown, this bool) {
+	if r == nil || !r.ChangedOutsideMeridian && r.ChangedOutsideMeridianReason == "" {
+		return
+	}
+	why := r.ChangedOutsideMeridianReason
+	if why == "" {
+		why = "the server gave no reason"
+	}
+	who := "this run's"
+	if !this {
+		who = "run " + shown(r.ID) + "'s"
+	}
+	fmt.Fprintf(w, "WARNING: %s record was changed outside Meridian: %s\n", who, shown(why))
 }
 
 // runRow is one run as get prints it.

@@ -94,6 +94,7 @@ func (c *countWriter) Write(b []byte) (int, error) {
 // pollRun is followRun by asking every followEvery, the first seen events
 // and off bytes of output shown already.
 func pollRun(ctx context.Context, w, errw io.Writer, c *api.Client, id string, seen int, off int64, color bool) error {
+	warned := false // that the run's record was changed outside Meridian
 	for {
 		evs, err := c.Events(ctx, id)
 		if err != nil {
@@ -107,13 +108,18 @@ func pollRun(ctx context.Context, w, errw io.Writer, c *api.Client, id string, s
 		}
 		seen = max(seen, len(evs))
 		off, _ = c.CopyLogs(ctx, id, off, w)
-		r, err := c.Get(ctx, id)
+		sr, err := c.GetShown(ctx, id)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return apiErr(err)
 		}
+		if !warned && sr.ChangedOutsideMeridian {
+			warnChanged(errw, sr, true)
+			warned = true
+		}
+		r := sr.Run
 		if r.State.Final() {
 			// What arrived between the last read and the end. Without it
 			// the output shown lacks its end: that is an error, not a
