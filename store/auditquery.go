@@ -220,8 +220,19 @@ func auditSelect(q AuditQuery, ph func(n int) string) (string, []any, error) {
 		tenant = "(tenant || '')"
 	}
 	mine := func() string { return tenant + " = " + arg(q.Tenant) }
+	// order is the order of each query on the tenant. Of several kinds,
+	// it is an expression no index holds: the entries are then read from
+	// the index on tenant and kind (audit_tenant_kind), a kind at a time,
+	// and sorted, as they must be from that index. SQLite, which has no
+	// statistics, chose the tenant's index instead, whose order needs no
+	// sort, and read every entry of the tenant after After to find the
+	// few of those kinds. With one kind, that index has them in order.
+	order := " ORDER BY seq"
+	if tenant == "tenant" && len(q.Kinds) > 1 {
+		order = " ORDER BY +seq"
+	}
 	if q.Untenanted == NoUntenanted {
-		query = "SELECT " + cols + " FROM audit" + where(mine) + " ORDER BY seq" + limit()
+		query = "SELECT " + cols + " FROM audit" + where(mine) + order + limit()
 		return query, args, nil
 	}
 	// The tenant's entries and the untenanted ones, each read in seq order
@@ -233,8 +244,8 @@ func auditSelect(q AuditQuery, ph func(n int) string) (string, []any, error) {
 		}
 		return tenant + " = ''"
 	}
-	first := "SELECT " + cols + " FROM audit" + where(mine) + " ORDER BY seq" + limit()
-	second := "SELECT " + cols + " FROM audit" + where(untenanted) + " ORDER BY seq" + limit()
+	first := "SELECT " + cols + " FROM audit" + where(mine) + order + limit()
+	second := "SELECT " + cols + " FROM audit" + where(untenanted) + order + limit()
 	query = "SELECT " + cols + " FROM (" + first + ") AS mine UNION ALL SELECT " + cols + " FROM (" + second + ") AS untenanted ORDER BY seq" + limit()
 	return query, args, nil
 }
