@@ -821,7 +821,7 @@ func (s *SQLite) AuditSelect(ctx context.Context, q AuditQuery) ([]audit.Entry, 
 		return nil, err
 	}
 	defer rows.Close()
-	return scanAudit(rows, q.MaxBytes)
+	return scanAudit(rows, q.MaxBytes, q.RefuseEntryBytes)
 }
 
 // AuditSelectPage implements Store.
@@ -849,8 +849,11 @@ type rowScanner interface {
 // after the entry whose payload brings the total to maxBytes (0: no bound).
 //
 // A field stored as bytes, not text, is an error naming the entry and the
-// field (see auditText).
-func scanAudit(rows rowScanner, maxBytes int64) ([]audit.Entry, error) {
+// field (see auditText), and so is a NULL one. With refuse above 0 (the
+// query's RefuseEntryBytes), a NULL payload is one the query selected as
+// NULL for being longer than refuse: ErrAuditEntryTooLarge, naming the
+// entry.
+func scanAudit(rows rowScanner, maxBytes, refuse int64) ([]audit.Entry, error) {
 	var out []audit.Entry
 	var total int64
 	var tm, kind, run, pay, prev, hash, tenant auditField
@@ -864,6 +867,12 @@ func scanAudit(rows rowScanner, maxBytes int64) ([]audit.Entry, error) {
 			return nil, err
 		}
 		for _, f := range fields {
+			if f.f.null && f.f == &pay && refuse > 0 {
+				return nil, fmt.Errorf("audit entry %d: its payload is longer than %d bytes (or NULL): %w: it was written outside Meridian, and is not read; the operator must restore the log", e.Seq, refuse, ErrAuditEntryTooLarge)
+			}
+			if f.f.null {
+				return nil, fmt.Errorf("audit entry %d: its %s is NULL: it was written outside Meridian", e.Seq, f.name)
+			}
 			if f.f.blob {
 				return nil, fmt.Errorf("audit entry %d: its %s is stored as bytes (a BLOB), not as text: it was written outside Meridian, and the queries that select entries by %s do not match it, which would hide it from them while the chain verified; store it as text again", e.Seq, f.name, f.name)
 			}
@@ -886,17 +895,19 @@ func scanAudit(rows rowScanner, maxBytes int64) ([]audit.Entry, error) {
 type auditField struct {
 	s    string
 	blob bool
+	// null notes a NULL, which scanAudit refuses naming the entry.
+	null bool
 }
 
 // Scan implements sql.Scanner.
 func (f *auditField) Scan(src any) error {
 	switch v := src.(type) {
 	case string:
-		f.s, f.blob = v, false
+		f.s, f.blob, f.null = v, false, false
 	case []byte:
-		f.s, f.blob = string(v), true
+		f.s, f.blob, f.null = string(v), true, false
 	case nil:
-		return errors.New("audit field is NULL")
+		f.s, f.blob, f.null = "", false, true
 	default:
 		return fmt.Errorf("audit field holds %T, not text", src)
 	}
