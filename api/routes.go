@@ -276,7 +276,7 @@ func (s *Server) table() []Route {
 			Query: []Param{{"run", "only this run's entries", "string"}, {"all", "1: the whole chain, other tenants' entries redacted", "string"},
 				{"after", "entries after this seq (the next of the page before)", "integer"},
 				{"limit", fmt.Sprintf("entries per page (default %d, at most %d)", AuditPage, MaxAuditPage), "integer"}},
-			Response: AuditList{}, Errors: []int{400, 404}, Handler: s.auditLog},
+			Response: AuditList{}, Errors: []int{400, 404, 409}, Handler: s.auditLog},
 		{Method: "GET", Path: "/v1/audit/verify", Summary: "Verify the whole audit chain against its anchor", Timeout: long, Cost: 5, Response: audit.Result{}, Handler: s.verify},
 
 		{Method: "GET", Path: "/v1/tenants", Summary: "Tenants and their tokens (ids, never secrets)", Access: Admin, Response: TenantList{}, Handler: s.tenants},

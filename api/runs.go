@@ -659,6 +659,14 @@ const (
 	// transfer intent lists every chunk of its dataset, so a page of
 	// intents could otherwise hold gigabytes); next then names the rest.
 	MaxAuditPageBytes = 16 << 20
+	// MaxAuditEntryBytes bounds one entry a page reads: a page holds at
+	// least one entry, so a row of gigabytes written to the database by
+	// hand was read whole. The largest entries Meridian writes (a plan,
+	// a transfer intent of a batch of chunks) are kilobytes to hundreds of
+	// kilobytes; a longer one is refused, naming its seq, not read and not
+	// left out (a page that passed it by would hide it from whoever checks
+	// the chain from the pages).
+	MaxAuditEntryBytes = 16 << 20
 )
 
 // auditLog returns a page of the tenant's entries (of one run with
@@ -677,7 +685,7 @@ func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	q := store.AuditQuery{After: after, Limit: limit, MaxBytes: MaxAuditPageBytes, AllTenants: all}
+	q := store.AuditQuery{After: after, Limit: limit, MaxBytes: MaxAuditPageBytes, RefuseEntryBytes: MaxAuditEntryBytes, AllTenants: all}
 	if id != "" {
 		if _, err := s.c.Brief(r.Context(), tenant, id); errors.Is(err, run.ErrNotFound) {
 			writeErr(w, http.StatusNotFound, "not_found", "run", fmt.Sprintf("%q: no run of yours has that id", id))
@@ -702,7 +710,7 @@ func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
 	// with a next page.
 	entries, next, err := s.opts.Audit.AuditSelectPage(r.Context(), q)
 	if err != nil {
-		fail(w, err)
+		failAudit(w, err)
 		return
 	}
 	if entries == nil {
@@ -727,9 +735,9 @@ func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
 	mine := map[int64]bool{}
 	if len(entries) > 0 {
 		last := entries[len(entries)-1].Seq
-		own, err := s.opts.Audit.AuditSelect(r.Context(), store.AuditQuery{Tenant: tenant, Untenanted: store.UntenantedOfRuns, After: after, Through: last, Limit: len(entries), MaxBytes: MaxAuditPageBytes})
+		own, err := s.opts.Audit.AuditSelect(r.Context(), store.AuditQuery{Tenant: tenant, Untenanted: store.UntenantedOfRuns, After: after, Through: last, Limit: len(entries), MaxBytes: MaxAuditPageBytes, RefuseEntryBytes: MaxAuditEntryBytes})
 		if err != nil {
-			fail(w, err)
+			failAudit(w, err)
 			return
 		}
 		for _, e := range own {
@@ -745,6 +753,18 @@ func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// failAudit answers a read of the log that failed: an entry over
+// MaxAuditEntryBytes is the log's state, not a passing fault of the
+// server's, and its error (naming the entry's seq) is the reader's to know
+// and the operator's to mend. A page after it is read as ever.
+func failAudit(w http.ResponseWriter, err error) {
+	if errors.Is(err, store.ErrAuditEntryTooLarge) {
+		writeErr(w, http.StatusConflict, "conflict", "", err.Error())
+		return
+	}
+	fail(w, err)
 }
 
 // seqPage reads a page of the log by seq: ?after= (0 or more) and ?limit=

@@ -45,7 +45,18 @@ type AuditQuery struct {
 	// megabytes long, that a page of at least one entry would read whole).
 	// The stores tell a payload's length without reading it.
 	MaxEntryBytes int64
+	// RefuseEntryBytes, when above 0, fails the selection at an entry
+	// whose payload alone is longer than this many bytes, with an error
+	// naming its seq (ErrAuditEntryTooLarge), its payload not read: a
+	// reader that must not pass an entry by (the pages of the log, from
+	// which a tenant checks the chain) refuses it where MaxEntryBytes
+	// would leave it out.
+	RefuseEntryBytes int64
 }
+
+// ErrAuditEntryTooLarge is the error of a selection that met an entry
+// longer than its RefuseEntryBytes.
+var ErrAuditEntryTooLarge = errors.New("longer than any entry Meridian writes")
 
 // Next is the After of the page that follows page, the entries q
 // selected: the last entry's seq when the page is full (Limit entries) or
@@ -148,8 +159,8 @@ func auditSelect(q AuditQuery, ph func(n int) string) (string, []any, error) {
 	if len(q.Kinds) > MaxAuditKinds {
 		return "", nil, fmt.Errorf("audit query: %d kinds, at most %d", len(q.Kinds), MaxAuditKinds)
 	}
-	if q.Limit < 0 || q.After < 0 || q.Through < 0 || q.MaxEntryBytes < 0 {
-		return "", nil, fmt.Errorf("audit query: after %d, limit %d, through %d, entry bytes %d: want 0 or more", q.After, q.Limit, q.Through, q.MaxEntryBytes)
+	if q.Limit < 0 || q.After < 0 || q.Through < 0 || q.MaxEntryBytes < 0 || q.RefuseEntryBytes < 0 {
+		return "", nil, fmt.Errorf("audit query: after %d, limit %d, through %d, entry bytes %d, refused entry bytes %d: want 0 or more", q.After, q.Limit, q.Through, q.MaxEntryBytes, q.RefuseEntryBytes)
 	}
 	if err := tenantScope(q.Tenant, q.AllTenants); err != nil {
 		return "", nil, fmt.Errorf("audit query: %w", err)
@@ -200,11 +211,21 @@ func auditSelect(q AuditQuery, ph func(n int) string) (string, []any, error) {
 		return ""
 	}
 	const cols = auditCols
+	// read is the select list of each query of the table: with
+	// RefuseEntryBytes, a payload longer than it is selected as NULL,
+	// which scanAudit refuses naming the entry (octet_length reads the
+	// length, not the value). The bound is a number, not an argument: the
+	// list comes before the filters' placeholders, which SQLite numbers
+	// in order.
+	read := cols
+	if q.RefuseEntryBytes > 0 {
+		read = strings.Replace(cols, "payload", "CASE WHEN octet_length(payload) <= "+strconv.FormatInt(q.RefuseEntryBytes, 10)+" THEN payload END AS payload", 1)
+	}
 	// Each query is built before args is returned: the calls that build
 	// it append to args.
 	var query string
 	if q.Tenant == "" {
-		query = "SELECT " + cols + " FROM audit" + where(nil) + " ORDER BY seq" + limit()
+		query = "SELECT " + read + " FROM audit" + where(nil) + " ORDER BY seq" + limit()
 		return query, args, nil
 	}
 	// tenant is the column as the tenant filters compare it. With a run
@@ -220,8 +241,19 @@ func auditSelect(q AuditQuery, ph func(n int) string) (string, []any, error) {
 		tenant = "(tenant || '')"
 	}
 	mine := func() string { return tenant + " = " + arg(q.Tenant) }
+	// order is the order of each query on the tenant. Of several kinds,
+	// it is an expression no index holds: the entries are then read from
+	// the index on tenant and kind (audit_tenant_kind), a kind at a time,
+	// and sorted, as they must be from that index. SQLite, which has no
+	// statistics, chose the tenant's index instead, whose order needs no
+	// sort, and read every entry of the tenant after After to find the
+	// few of those kinds. With one kind, that index has them in order.
+	order := " ORDER BY seq"
+	if tenant == "tenant" && len(q.Kinds) > 1 {
+		order = " ORDER BY +seq"
+	}
 	if q.Untenanted == NoUntenanted {
-		query = "SELECT " + cols + " FROM audit" + where(mine) + " ORDER BY seq" + limit()
+		query = "SELECT " + read + " FROM audit" + where(mine) + order + limit()
 		return query, args, nil
 	}
 	// The tenant's entries and the untenanted ones, each read in seq order
@@ -233,8 +265,8 @@ func auditSelect(q AuditQuery, ph func(n int) string) (string, []any, error) {
 		}
 		return tenant + " = ''"
 	}
-	first := "SELECT " + cols + " FROM audit" + where(mine) + " ORDER BY seq" + limit()
-	second := "SELECT " + cols + " FROM audit" + where(untenanted) + " ORDER BY seq" + limit()
+	first := "SELECT " + read + " FROM audit" + where(mine) + order + limit()
+	second := "SELECT " + read + " FROM audit" + where(untenanted) + order + limit()
 	query = "SELECT " + cols + " FROM (" + first + ") AS mine UNION ALL SELECT " + cols + " FROM (" + second + ") AS untenanted ORDER BY seq" + limit()
 	return query, args, nil
 }
@@ -247,10 +279,12 @@ func auditSelect(q AuditQuery, ph func(n int) string) (string, []any, error) {
 // and drops the rest, so a page cut at 16 MiB of a query allowed 5,000
 // rows of megabytes each moved gigabytes. The sizes are of the stored
 // values (octet_length reads a large value's size from its TOAST pointer,
-// not the value), and a row past the bound is never sent.
+// not the value), and a row past the bound is never sent. A NULL payload
+// (one RefuseEntryBytes refused) counts as empty: the row is sent, and
+// refused by scanAudit, not left out.
 func byteBounded(query, cols string, maxBytes int64) string {
 	return "SELECT " + cols + " FROM (SELECT " + cols +
-		", SUM(octet_length(payload)) OVER (ORDER BY seq ROWS UNBOUNDED PRECEDING) - octet_length(payload) AS bytes_before FROM (" +
+		", SUM(COALESCE(octet_length(payload), 0)) OVER (ORDER BY seq ROWS UNBOUNDED PRECEDING) - COALESCE(octet_length(payload), 0) AS bytes_before FROM (" +
 		query + ") AS page) AS sized WHERE bytes_before < " + strconv.FormatInt(maxBytes, 10) + " ORDER BY seq"
 }
 
@@ -321,7 +355,7 @@ func (s auditSource) Read(kind string, fn func([]audit.Entry) error) error {
 		if err != nil {
 			return err
 		}
-		page, err := scanAudit(rows, verifyPageBytes)
+		page, err := scanAudit(rows, verifyPageBytes, 0)
 		done()
 		if err != nil {
 			return err

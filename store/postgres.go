@@ -651,7 +651,7 @@ func (s *Postgres) AuditSelect(ctx context.Context, q AuditQuery) ([]audit.Entry
 		return nil, err
 	}
 	defer rows.Close()
-	return scanAudit(rows, q.MaxBytes)
+	return scanAudit(rows, q.MaxBytes, q.RefuseEntryBytes)
 }
 
 // AuditSelectPage implements Store.

@@ -622,14 +622,37 @@ func listCols(o ListOptions, expr string) string {
 	return strings.Replace(runCols, " data,", " "+expr+",", 1)
 }
 
+// scanRun reads a row of runCols (or listCols). A text field stored as
+// bytes (a BLOB, which SQLite keeps as it is in a TEXT column) is an error
+// naming the run and the field: the row reads back as the same strings,
+// but no query comparing that field with text matches it. A run whose id
+// was so rewritten ended every pass of the controller over the live runs
+// (each page starts after the last run of the one before, looked up by
+// id) before the runs created after it, which went unchecked; one whose
+// tenant was, left its tenant's lists and live count while it ran. A read
+// that meets one fails, naming it, rather than pass it by.
 func scanRun(sc interface{ Scan(...any) error }) (*Run, error) {
 	var r Run
 	var data sql.NullString
-	var ca, ua string
-	if err := sc.Scan(&r.ID, &r.Tenant, &r.Job, &r.State, &r.Site, &r.Attempt, &r.Handle, &data, &r.Version, &ca, &ua,
-		&r.Hold.Site, &r.Hold.Pool, &r.Hold.Accelerator, &r.Hold.Count); err != nil {
+	var id, tenant, job, state, site, handle, ca, ua, holdSite, holdAcc auditField
+	if err := sc.Scan(&id, &tenant, &job, &state, &site, &r.Attempt, &handle, &data, &r.Version, &ca, &ua,
+		&holdSite, &r.Hold.Pool, &holdAcc, &r.Hold.Count); err != nil {
 		return nil, err
 	}
+	for _, f := range [...]struct {
+		name string
+		f    *auditField
+	}{{"id", &id}, {"tenant", &tenant}, {"job", &job}, {"state", &state}, {"site", &site}, {"handle", &handle},
+		{"created_at", &ca}, {"updated_at", &ua}, {"hold_site", &holdSite}, {"hold_accelerator", &holdAcc}} {
+		if f.f.null {
+			return nil, fmt.Errorf("run %q: its %s is NULL: the row was written outside Meridian", id.s, f.name)
+		}
+		if f.f.blob {
+			return nil, fmt.Errorf("run %q: its %s is stored as bytes (a BLOB), not as text: the row was written outside Meridian, and the queries that select runs by %s do not match it, which would hide the run from them; store it as text again", id.s, f.name, f.name)
+		}
+	}
+	r.ID, r.Tenant, r.Job, r.State, r.Site, r.Handle = id.s, tenant.s, job.s, state.s, site.s, handle.s
+	r.Hold.Site, r.Hold.Accelerator = holdSite.s, holdAcc.s
 	if data.Valid {
 		r.Data = []byte(data.String)
 	} else {
@@ -637,7 +660,7 @@ func scanRun(sc interface{ Scan(...any) error }) (*Run, error) {
 		// not drop them from.
 		r.DataInvalid = true
 	}
-	r.CreatedAt, r.UpdatedAt = parseTime(ca), parseTime(ua)
+	r.CreatedAt, r.UpdatedAt = parseTime(ca.s), parseTime(ua.s)
 	return &r, nil
 }
 
@@ -821,7 +844,7 @@ func (s *SQLite) AuditSelect(ctx context.Context, q AuditQuery) ([]audit.Entry, 
 		return nil, err
 	}
 	defer rows.Close()
-	return scanAudit(rows, q.MaxBytes)
+	return scanAudit(rows, q.MaxBytes, q.RefuseEntryBytes)
 }
 
 // AuditSelectPage implements Store.
@@ -849,8 +872,11 @@ type rowScanner interface {
 // after the entry whose payload brings the total to maxBytes (0: no bound).
 //
 // A field stored as bytes, not text, is an error naming the entry and the
-// field (see auditText).
-func scanAudit(rows rowScanner, maxBytes int64) ([]audit.Entry, error) {
+// field (see auditText), and so is a NULL one. With refuse above 0 (the
+// query's RefuseEntryBytes), a NULL payload is one the query selected as
+// NULL for being longer than refuse: ErrAuditEntryTooLarge, naming the
+// entry.
+func scanAudit(rows rowScanner, maxBytes, refuse int64) ([]audit.Entry, error) {
 	var out []audit.Entry
 	var total int64
 	var tm, kind, run, pay, prev, hash, tenant auditField
@@ -864,6 +890,12 @@ func scanAudit(rows rowScanner, maxBytes int64) ([]audit.Entry, error) {
 			return nil, err
 		}
 		for _, f := range fields {
+			if f.f.null && f.f == &pay && refuse > 0 {
+				return nil, fmt.Errorf("audit entry %d: its payload is longer than %d bytes (or NULL): %w: it was written outside Meridian, and is not read; the operator must restore the log", e.Seq, refuse, ErrAuditEntryTooLarge)
+			}
+			if f.f.null {
+				return nil, fmt.Errorf("audit entry %d: its %s is NULL: it was written outside Meridian", e.Seq, f.name)
+			}
 			if f.f.blob {
 				return nil, fmt.Errorf("audit entry %d: its %s is stored as bytes (a BLOB), not as text: it was written outside Meridian, and the queries that select entries by %s do not match it, which would hide it from them while the chain verified; store it as text again", e.Seq, f.name, f.name)
 			}
@@ -882,21 +914,23 @@ func scanAudit(rows rowScanner, maxBytes int64) ([]audit.Entry, error) {
 // rewritten as a BLOB of the same bytes hashed alike, read back as the
 // same string, and verified, while every query comparing that field with
 // text (a tenant's entries, a run's, a kind's: ledgers, witnesses of
-// records) passed it by.
+// records) passed it by. scanRun reads a run's text fields with it too.
 type auditField struct {
 	s    string
 	blob bool
+	// null notes a NULL, which scanAudit refuses naming the entry.
+	null bool
 }
 
 // Scan implements sql.Scanner.
 func (f *auditField) Scan(src any) error {
 	switch v := src.(type) {
 	case string:
-		f.s, f.blob = v, false
+		f.s, f.blob, f.null = v, false, false
 	case []byte:
-		f.s, f.blob = string(v), true
+		f.s, f.blob, f.null = string(v), true, false
 	case nil:
-		return errors.New("audit field is NULL")
+		f.s, f.blob, f.null = "", false, true
 	default:
 		return fmt.Errorf("audit field holds %T, not text", src)
 	}
