@@ -141,6 +141,9 @@ func (b *dirBucket) put(ctx context.Context, key string, data []byte) error {
 		return err
 	}
 	defer root.Close()
+	if err := ctx.Err(); err != nil {
+		return err // nothing written: nothing crossed
+	}
 	var rnd [8]byte
 	rand.Read(rnd[:])
 	tmp := path + "." + hex.EncodeToString(rnd[:]) + ".tmp"

@@ -17,10 +17,20 @@ import (
 // how many it wrote, and publishes nothing.
 func TestFileStoreCancelledWriteSaysWhatCrossed(t *testing.T) {
 	st, dir := newStore(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
 	data := bytes.Repeat([]byte("x"), 4096)
+	// A write asked for on a cancelled context writes nothing.
+	done, stop := context.WithCancel(context.Background())
+	stop()
+	if err := Put(done, st, "chunks/abc", data); err == nil || Crossed(err) != 0 {
+		t.Errorf("a write on a cancelled context: %v, crossed %d; want an error, nothing crossed", err, Crossed(err))
+	}
+	// One cancelled while it writes (here as its file is made).
+	ctx, cancel := context.WithCancel(context.Background())
+	old := beforeCreate
+	beforeCreate = cancel
+	t.Cleanup(func() { beforeCreate = old })
 	err := Put(ctx, st, "chunks/abc", data)
+	beforeCreate = old
 	if err == nil {
 		t.Fatal("a cancelled write succeeded")
 	}
