@@ -250,8 +250,8 @@ func TestAttackCrossTenantKeys(t *testing.T) {
 	if _, err := tv.beta.Submit(ctx, run.SubmitRequest{Documents: steal}); statusOf(err) != http.StatusConflict {
 		t.Fatalf("beta registering alpha's store: %v, want 409", err)
 	}
-	if err := tv.beta.PutKey(ctx, "sg-users", key.String()); statusOf(err) != http.StatusBadRequest {
-		t.Errorf("beta storing a key for a dataset it never registered: %v", err)
+	if err := tv.beta.PutKey(ctx, "sg-users", key.String()); statusOf(err) != http.StatusNotFound {
+		t.Errorf("beta storing a key for a dataset it never registered: %v; want 404, as its staging", err)
 	}
 	// beta registers a dataset of the same name in its own (empty) store:
 	// its run cannot get alpha's key, so nothing of alpha's is unsealed.
