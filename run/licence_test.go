@@ -19,22 +19,16 @@ func licencedDenyPack(id, country string) policy.File {
 	return f
 }
 
-// TestHorizonEndsAtLicenceExpiry: a placement that is lawful only because
-// a licence lifts a rule's denial stops being lawful the day after that
-// licence expires, though no rule changes then; the run's horizon names
-// that day, so the run moves before it rather than running on unlicensed.
-func TestHorizonEndsAtLicenceExpiry(t *testing.T) {
-	eng, err := policy.New(policy.Options{NoBuiltin: true, Files: []policy.File{licencedDenyPack("test-no-sg", "SG")}})
-	if err != nil {
-		t.Fatal(err)
-	}
+// licencedWorld is the test sites' world with organisation lab (in SG),
+// holding licences (each a YAML flow mapping), and its job tiny.
+func licencedWorld(t *testing.T, licences ...string) *catalog.World {
+	t.Helper()
 	w, err := BuildWorld("testdata/sites", []Document{{Name: "job.yaml", Content: `apiVersion: meridian.dev/v1alpha1
 kind: Organization
 metadata: {name: lab}
 spec:
   headquarters: SG
-  licenses:
-    - {rule: test-no-sg, expires: 2026-06-15}
+  licenses: [` + strings.Join(licences, ", ") + `]
 ---
 apiVersion: meridian.dev/v1alpha1
 kind: TrainingJob
@@ -48,6 +42,19 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
+	return w
+}
+
+// TestHorizonEndsAtLicenceExpiry: a placement that is lawful only because
+// a licence lifts a rule's denial stops being lawful the day after that
+// licence expires, though no rule changes then; the run's horizon names
+// that day, so the run moves before it rather than running on unlicensed.
+func TestHorizonEndsAtLicenceExpiry(t *testing.T) {
+	eng, err := policy.New(policy.Options{NoBuiltin: true, Files: []policy.File{licencedDenyPack("test-no-sg", "SG")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := licencedWorld(t, "{rule: test-no-sg, expires: 2026-06-15}")
 	job := w.Jobs[0]
 	site := w.Site("alpha")
 	ln := LawNow{Law: planner.PolicyLaw(eng), Dates: eng.Dates()}
@@ -117,25 +124,7 @@ func TestHorizonLooksOnlyAtLicenceDaysThatMatter(t *testing.T) {
 	asOf := catalog.MustDate("2026-06-01")
 	opens := func(licences []string) (int64, catalog.Date, string) {
 		t.Helper()
-		w, err := BuildWorld("testdata/sites", []Document{{Name: "job.yaml", Content: `apiVersion: meridian.dev/v1alpha1
-kind: Organization
-metadata: {name: lab}
-spec:
-  headquarters: SG
-  licenses: [` + strings.Join(licences, ", ") + `]
----
-apiVersion: meridian.dev/v1alpha1
-kind: TrainingJob
-metadata: {name: tiny}
-spec:
-  organization: lab
-  model: {parameters: 7.0e9}
-  method: pretrain
-  tokens: 1.0e12
-`}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		w := licencedWorld(t, licences...)
 		n := &atomic.Int64{}
 		ln := LawNow{Law: countedLaw{planner.PolicyLaw(eng), n}, Dates: eng.Dates()}
 		d, rule, err := horizon(w, w.Jobs[0], w.Site("alpha"), 0, asOf, ln)
