@@ -62,22 +62,7 @@ func TestPostgresVerifyReadsUseIndexes(t *testing.T) {
 	}
 	qs, args := verifyQueries(func(n int) string { return fmt.Sprintf("$%d", n) }, true)
 	for name, index := range map[string]string{"kind": "audit_kind", "hash": "audit_hash"} {
-		rows, err := s.pool.Query(ctx, "EXPLAIN "+qs[name], args[name]...)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		var plan []string
-		for rows.Next() {
-			var line string
-			if err := rows.Scan(&line); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, line)
-		}
-		if rows.Close(); rows.Err() != nil {
-			t.Fatal(rows.Err())
-		}
-		p := strings.Join(plan, "\n")
+		p := postgresPlan(t, s, qs[name], args[name]...)
 		if !strings.Contains(p, index) || strings.Contains(p, "Seq Scan on audit") {
 			t.Errorf("the lookup by %s is not planned on %s:\n%s\n%s", name, index, qs[name], p)
 		}
@@ -110,6 +95,42 @@ func TestSQLiteVerifyReadsUseIndexes(t *testing.T) {
 			t.Errorf("the lookup by %s is not planned on %s:\n%s\n%s", name, index, qs[name], p)
 		}
 	}
+}
+
+// postgresPlan is PostgreSQL's plan of query q with args, one line a step.
+func postgresPlan(t *testing.T, s *Postgres, q string, args ...any) string {
+	t.Helper()
+	rows, err := s.pool.Query(context.Background(), "EXPLAIN "+q, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, line)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(plan, "\n")
+}
+
+// pageSeqs is the seqs of the audit page st selects for q.
+func pageSeqs(t *testing.T, st Store, q AuditQuery) []int64 {
+	t.Helper()
+	page, err := st.AuditSelect(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int64
+	for _, e := range page {
+		got = append(got, e.Seq)
+	}
+	return got
 }
 
 func sqlitePlan(t *testing.T, db *sql.DB, q string, args ...any) string {
