@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -447,6 +448,18 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 	}
 	keys := slices.Sorted(maps.Keys(earlier))
 	sort.SliceStable(keys, func(i, j int) bool { return earlier[keys[i]].bad.seq < earlier[keys[j]].bad.seq })
+	// A Reconcile on its own (no manifest, no listing) cannot tell the
+	// chunks the dataset still names from the others, nor one listed as
+	// it failed: it reads at most MaxReshownReads of them (and
+	// MaxReshownBytes), from a point chosen at random in that order, so
+	// that calls in turn reach each; the rest stay abandoned for a later
+	// call, or a staging, to look at. It read every one, up to all the
+	// chunks abandoned for the dataset at the site, at every call.
+	alone := c.chunks == nil
+	if alone && len(keys) > 0 {
+		at := reconcileStart(len(keys))
+		keys = append(keys[at:], keys[:at]...)
+	}
 	for _, key := range keys {
 		if found[key] {
 			continue // an open intent named it again, and counted it
@@ -455,6 +468,9 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 			continue
 		}
 		p := earlier[key]
+		if alone && !c.reread(p.obj) {
+			continue
+		}
 		other := listed != nil && !inManifest[key] && p.obj.Chunk != nil
 		if other {
 			size, ok := listed.Chunks[p.obj.Chunk.ID]
@@ -698,6 +714,13 @@ func Summarize(ctx context.Context, l Ledger, tenant string) ([]Summary, error) 
 // shows matches the site, and the law check before it withdraws a copy
 // (with no Sealer: whatever is there crossed, authentic or not). It returns
 // how many objects it found intact.
+//
+// Of the chunks earlier reconciles recorded as abandoned, it looks again
+// at no more than MaxReshownReads (MaxReshownBytes, counting each at its
+// recorded size), starting at a point chosen at random among them: those
+// found there intact are confirmed; the others, and those it did not
+// read, stay abandoned, for the next call or the next copy to look at
+// (a copy also finds them in its listing of the destination).
 func (s *Stager) Reconcile(ctx context.Context, cr CopyRequest) (int, error) {
 	if cr.Entry.Site == "" {
 		return 0, errors.New("reconcile: entry site not set")
@@ -705,6 +728,10 @@ func (s *Stager) Reconcile(ctx context.Context, cr CopyRequest) (int, error) {
 	c := &copier{s: s, cr: cr, e: cr.Entry}
 	return c.reconcile(ctx)
 }
+
+// reconcileStart picks where, among n abandoned chunks, a Reconcile on
+// its own starts reading (at random; tests replace it).
+var reconcileStart = func(n int) int { return mrand.IntN(n) }
 
 // hexSHA256 is the hex SHA-256 of b.
 func hexSHA256(b []byte) string {
