@@ -64,13 +64,27 @@ type abandonedChunk struct {
 }
 
 // shownBad is a chunk as the destination listed it when it failed
-// authentication: its size and modification time, and the seq of the
-// record that says so (0: none).
+// authentication: its size and modification time, the seq of the
+// record that says so (0: none), and how many records say it failed.
 type shownBad struct {
 	bytes int64
 	mod   time.Time
 	seq   int64
+	fails int
 }
+
+// maxShownFails is how many times a chunk of pending that no manifest
+// names may fail authentication at the destination before no copy reads
+// it again (its first read, and one more once the destination lists it
+// changed): a site that lists it with a new time (or size) at every
+// listing had every copy read it again, for ever. Its memory ends as any
+// abandoned chunk's does (a new intent naming it, a confirmation); a copy
+// whose manifest names it again reads it as one of its own.
+const maxShownFails = 2
+
+// spent is whether the chunk failed maxShownFails times: not read again,
+// however the destination lists it.
+func (b shownBad) spent() bool { return b.fails >= maxShownFails }
 
 // same is whether a listing of size bytes, modified at mod, shows the
 // object that failed, unchanged. A listing without a time tells nothing.
@@ -222,10 +236,9 @@ func (v *view) drop(fg Forgotten) {
 func (v *view) shownDamaged(sd ShownDamaged, seq int64) {
 	k := sumKey{orDataset(sd.Kind), sd.Dataset, sd.Site}
 	for _, it := range sd.Chunks {
-		bad := shownBad{bytes: it.Bytes, mod: it.ModTime, seq: max(seq, 1)}
 		for _, m := range []map[string]abandonedChunk{v.abandoned[k], v.dropped[k]} {
 			if c, ok := m[it.Key]; ok {
-				c.bad = bad
+				c.bad = shownBad{bytes: it.Bytes, mod: it.ModTime, seq: max(seq, 1), fails: c.bad.fails + 1}
 				m[it.Key] = c
 			}
 		}

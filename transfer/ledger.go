@@ -207,8 +207,9 @@ type Forgotten struct {
 // names), that the destination listed at their size, with the
 // modification time given, and that then failed authentication (or could
 // not be read). They are not confirmed, nor removed; a later copy reads
-// one again only once the destination lists it with another size or time.
-// A record names up to 1,024 of them.
+// one again only once the destination lists it with another size or time,
+// and none that two records name (a site that lists it changed at every
+// listing costs one read more). A record names up to 1,024 of them.
 type ShownDamaged struct {
 	// Kind is the entry kind (KindDataset when empty).
 	Kind    string      `json:"kind,omitempty"`
@@ -474,7 +475,7 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 		other := listed != nil && !inManifest[key] && p.obj.Chunk != nil
 		if other {
 			size, ok := listed.Chunks[p.obj.Chunk.ID]
-			if ok && p.bad.same(size, listed.ModTimes[p.obj.Chunk.ID]) {
+			if ok && (p.bad.same(size, listed.ModTimes[p.obj.Chunk.ID]) || p.bad.spent()) {
 				c.judge(key)
 				continue
 			}

@@ -202,12 +202,11 @@ func TestAttackSiteShowsAbandonedChunksDamaged(t *testing.T) {
 // chunk, damaged, with a new time at every listing (so that none is ever
 // listed as it failed) has each staging read at most MaxReshownReads of
 // them (and MaxReshownBytes), those never read first, then those that
-// failed longest ago: all of them are read in turn.
+// failed longest ago: all of them are read in turn (and each at most
+// maxShownFails times: TestAttackSiteRelistsDamagedChunksChanged).
 func TestReshownReadsBoundedPerStaging(t *testing.T) {
 	defer func(n int, b int64) { maxReshownReads, maxReshownBytes = n, b }(maxReshownReads, maxReshownBytes)
 	const n = 20
-	f, m := damagedSite(t)
-	keys := plantDamaged(t, f, m, n)
 	ctx := context.Background()
 	for _, bound := range []struct {
 		reads int
@@ -215,6 +214,8 @@ func TestReshownReadsBoundedPerStaging(t *testing.T) {
 		want  int
 	}{{8, 1 << 30, 8}, {1 << 20, 3 * int64(seal.SealedSize(1000)), 3}} {
 		t.Run(fmt.Sprintf("reads=%d,bytes=%d", bound.reads, bound.bytes), func(t *testing.T) {
+			f, m := damagedSite(t)
+			keys := plantDamaged(t, f, m, n)
 			maxReshownReads, maxReshownBytes = bound.reads, bound.bytes
 			everRead := map[string]bool{}
 			for i := range (n + bound.want - 1) / bound.want {
@@ -339,7 +340,8 @@ func BenchmarkStagingDamagedForgotten(b *testing.B) {
 // abandoned and not forgotten: the first reconcile reads each once (it
 // forgets those not there), and from then on a site that lists them all
 // changed at every listing has each staging read at most
-// MaxReshownReads of them, in turn.
+// MaxReshownReads of them, in turn, until each has been read again once
+// (maxShownFails), and then none.
 func TestReshownAbandonedReadsBoundedPerStaging(t *testing.T) {
 	defer func(n int) { maxReshownReads = n }(maxReshownReads)
 	maxReshownReads = 8
@@ -348,7 +350,8 @@ func TestReshownAbandonedReadsBoundedPerStaging(t *testing.T) {
 	keys := plantDamagedForgotten(t, f.ledger, f.site.Metadata.Name, m, n, false)
 	ctx := context.Background()
 	everRead := map[string]bool{}
-	for i := range 4 {
+	reread := 0
+	for i := range 5 {
 		m.mu.Lock()
 		for _, k := range keys {
 			m.mod[k] = m.modOf(k).Add(time.Second)
@@ -358,9 +361,11 @@ func TestReshownAbandonedReadsBoundedPerStaging(t *testing.T) {
 			t.Fatal(err)
 		}
 		got, read := readsOf(m, keys)
-		want := maxReshownReads
+		want := min(maxReshownReads, n-reread)
 		if i == 0 {
 			want = n
+		} else {
+			reread += got
 		}
 		if got != want {
 			t.Fatalf("staging %d read the damaged abandoned chunks %d times; want %d", i+1, got, want)

@@ -571,7 +571,8 @@ func (c *copier) missing(ctx context.Context, chunks []dataset.ChunkRef) ([]Obje
 // read to be confirmed if intact, they are not the dataset's, and a site
 // could list up to 65,536 of them (maxDropped), of up to 8 MiB each,
 // damaged, for every copy to read. One that failed is read again only
-// once the destination lists it changed (KindShownDamaged); those never
+// once the destination lists it changed (KindShownDamaged), and never
+// once it has failed twice (maxShownFails); those never
 // read go first, then those that failed longest ago. The rest wait for
 // a later copy, unconfirmed. (A reconcile reads those abandoned, and
 // not forgotten, that never failed, as before, to forget those not
@@ -608,7 +609,7 @@ func (c *copier) reshown(folder *dataset.Folder, named map[string]bool) []Object
 		if !ok || size != o.Bytes || o.Bytes != int64(seal.SealedSize(int(o.Chunk.Size))) {
 			continue
 		}
-		if p.bad.same(size, folder.ModTimes[o.Chunk.ID]) {
+		if p.bad.same(size, folder.ModTimes[o.Chunk.ID]) || p.bad.spent() {
 			continue
 		}
 		cands = append(cands, cand{o, p.bad.seq})
@@ -627,16 +628,17 @@ func (c *copier) reshown(folder *dataset.Folder, named map[string]bool) []Object
 // shownDamaged records (KindShownDamaged) the chunks failed, of pending
 // and not the manifest's, that failed authentication at the destination
 // (or could not be read), as folder listed them: no later copy reads
-// them again until the destination lists them changed. One not listed,
-// or listed without a time, is not recorded (nothing would tell it
-// changed): it stays among those each copy may read, within
-// MaxReshownReads. Each record names up to forgetBatch of them.
+// them again until the destination lists them changed, and none once one
+// has failed maxShownFails times. One listed without a time is recorded
+// too (nothing tells it changed, so each copy may read it, within
+// MaxReshownReads, until it has failed that often); one not listed is
+// not. Each record names up to forgetBatch of them.
 func (c *copier) shownDamaged(ctx context.Context, folder *dataset.Folder, failed []Object) error {
 	var items []ShownItem
 	for _, o := range failed {
 		size, ok := folder.Chunks[o.Chunk.ID]
 		mod := folder.ModTimes[o.Chunk.ID]
-		if !ok || mod.IsZero() {
+		if !ok {
 			continue
 		}
 		c.judge(o.Key)
