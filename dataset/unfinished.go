@@ -19,6 +19,17 @@ type Unfinished struct {
 	temp, upload string
 }
 
+// ID names the write at its store: "temp:" and its temporary object's
+// key, or "upload:" and its upload's id; the same write listed again
+// has the same ID, and another write another (a temporary object's name
+// has a random part, an upload's id is the store's).
+func (u Unfinished) ID() string {
+	if u.upload != "" {
+		return "upload:" + u.upload
+	}
+	return "temp:" + u.temp
+}
+
 // UnfinishedWrites lists the unfinished writes of dataset name's objects
 // for which want (nil: every object) is true, at a store: a file store's
 // temporary objects (named after the object, a random part and ".tmp"),

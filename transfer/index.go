@@ -44,6 +44,27 @@ type view struct {
 	// one, or a confirmation of it, ends its memory. Each holds at most
 	// maxDropped; a chunk forgotten past that stays abandoned.
 	dropped map[sumKey]map[string]abandonedChunk
+	// counted holds, per kind, dataset and site, the unfinished writes
+	// at the destination that reconciled records counted (Entry.Counted),
+	// so that one a kill left there after it was counted is not counted
+	// again: up to maxCounted, the oldest forgotten first (one forgotten
+	// and found again is counted again: an overcount, never an
+	// undercount).
+	counted map[sumKey]*countedWrites
+}
+
+// maxCounted bounds the unfinished writes a view remembers as counted for
+// one kind, dataset and site: a temporary object older than an hour is
+// removed by the next copy's listing, and an upload by its abort, so
+// only the latest few are ever found again. Tests set it lower.
+var maxCounted = 4096
+
+// countedWrites is the writes of view.counted for one kind, dataset and
+// site: the bytes counted of each, by ID, and the IDs in the order they
+// were first counted.
+type countedWrites struct {
+	bytes map[string]int64
+	order []string
 }
 
 // maxDropped bounds the forgotten chunks a view remembers for one kind,
@@ -101,7 +122,7 @@ type sumKey struct{ kind, dataset, site string }
 
 func newView() *view {
 	return &view{open: map[string]openIntent{}, sums: map[sumKey]*Summary{}, abandoned: map[sumKey]map[string]abandonedChunk{},
-		dropped: map[sumKey]map[string]abandonedChunk{}}
+		dropped: map[sumKey]map[string]abandonedChunk{}, counted: map[sumKey]*countedWrites{}}
 }
 
 // ledgerKinds are the kinds a view reads.
@@ -135,6 +156,7 @@ func (v *view) apply(r Record) error {
 		for _, p := range e.Partial {
 			s.BytesPartial += p.Bytes
 		}
+		v.count(sumKey{orDataset(e.Kind), e.Dataset, e.Site}, e.Counted)
 		if e.ManifestSHA256 != "" {
 			s.ManifestSHA256 = e.ManifestSHA256
 		}
@@ -243,6 +265,46 @@ func (v *view) shownDamaged(sd ShownDamaged, seq int64) {
 			}
 		}
 	}
+}
+
+// count remembers the writes a record counted (Entry.Counted) for k,
+// each with the most bytes counted of it, forgetting the oldest past
+// maxCounted.
+func (v *view) count(k sumKey, writes []CountedWrite) {
+	if len(writes) == 0 {
+		return
+	}
+	cw := v.counted[k]
+	if cw == nil {
+		cw = &countedWrites{bytes: map[string]int64{}}
+		v.counted[k] = cw
+	}
+	for _, w := range writes {
+		if n, ok := cw.bytes[w.ID]; ok {
+			cw.bytes[w.ID] = max(n, w.Bytes)
+			continue
+		}
+		cw.bytes[w.ID] = w.Bytes
+		cw.order = append(cw.order, w.ID)
+		for len(cw.order) > maxCounted {
+			delete(cw.bytes, cw.order[0])
+			cw.order = cw.order[1:]
+		}
+	}
+}
+
+// countedWrites is a copy of the unfinished writes counted for dataset at
+// site, of the entry kind given, with the bytes counted of each.
+func (v *view) countedWrites(kind, dataset, site string) map[string]int64 {
+	cw := v.counted[sumKey{kind, dataset, site}]
+	if cw == nil || len(cw.bytes) == 0 {
+		return nil
+	}
+	out := make(map[string]int64, len(cw.bytes))
+	for id, n := range cw.bytes {
+		out[id] = n
+	}
+	return out
 }
 
 // droppedChunks is a copy of the chunks forgotten and unconfirmed for

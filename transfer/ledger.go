@@ -121,11 +121,18 @@ type Entry struct {
 	// write failed after the destination took part of it and dropped it
 	// (an upload's parts, aborted), with those bytes: those bytes
 	// crossed, and BytesSent counts them; ChunksSent does not count
-	// their chunks. It also names the objects a copy delivered whose
+	// their chunks (an object whose writes were cut more than once is
+	// named once for each write found). It also names the objects a copy delivered whose
 	// body it sent more than once (tries the destination answered 5xx
 	// or cut off), with the bytes of the tries beyond the one kept:
 	// BytesSent counts those too, and ChunksSent their chunks, once.
 	Partial []Partial `json:"partial,omitempty"`
+	// Counted names the unfinished writes a reconciled record's Partial
+	// counted, each with the bytes it held then (dataset.Unfinished.ID):
+	// one a kill left at the destination after it was counted, and that
+	// a later reconcile finds again, counts only for bytes beyond those.
+	// Records written before they were kept lack them.
+	Counted []CountedWrite `json:"counted,omitempty"`
 	// Reappeared names the chunks this reconciled record confirms that
 	// an abandonment of its intent recorded as not at the destination:
 	// a later look found them there, intact (a site that hid them from
@@ -283,6 +290,7 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 		open = v.openIntents(kind, c.cr.Name, c.e.Site)
 		earlier = v.abandonedChunks(kind, c.cr.Name, c.e.Site)
 		dropped, room = v.droppedChunks(kind, c.cr.Name, c.e.Site)
+		c.counted = v.countedWrites(kind, c.cr.Name, c.e.Site)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("%w: the open intents of %s at %s: %w", ErrLedger, c.cr.Name, c.e.Site, err)
@@ -353,6 +361,8 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 	for i, in := range open {
 		fd := finds[i]
 		var partial []Partial
+		var counted []CountedWrite
+		var taken []dataset.Unfinished
 		var missing []string
 		var gone []Object
 		for _, o := range fd.missing {
@@ -361,9 +371,22 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 				gone = append(gone, o)
 			}
 			// Each part is counted once, by the first intent that could
-			// have written it: it is then discarded, and forgotten.
-			if w, ok := parts[o.Key]; ok && w.bytes > 0 && w.bytes <= o.Bytes {
-				partial = append(partial, Partial{Key: o.Key, Bytes: w.bytes})
+			// have written it (no larger than it was to send): it is then
+			// discarded, and forgotten. Each write is a crossing of its
+			// own, named once for each (Partial); one a record counted
+			// before (a kill left it there) counts only for what it
+			// holds beyond that.
+			for i := range parts[o.Key].writes {
+				w := &parts[o.Key].writes[i]
+				if w.taken || w.w.Bytes > o.Bytes {
+					continue
+				}
+				w.taken = true
+				taken = append(taken, w.w)
+				if w.fresh > 0 {
+					partial = append(partial, Partial{Key: o.Key, Bytes: w.fresh})
+					counted = append(counted, CountedWrite{ID: w.w.ID(), Bytes: w.w.Bytes})
+				}
 			}
 		}
 		// An intent all of whose objects an earlier one counted is closed
@@ -375,7 +398,7 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 			conf.Complete, conf.Totals = false, nil
 			conf.ManifestSHA256 = fd.pin
 			conf.Damaged = fd.damaged
-			conf.Partial = partial
+			conf.Partial, conf.Counted = partial, counted
 			for _, o := range fd.found {
 				if o.Chunk != nil {
 					conf.ChunksSent++
@@ -415,16 +438,21 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 		// by the next intent for the same object. A kill before this
 		// leaves it to the next copy's removal of stale temporary objects. (Stagings to one site store take
 		// turns, under its lease: no live writer's part is taken.)
-		for _, p := range partial {
-			if err := c.discard(ctx, parts, p.Key); err != nil {
-				return n, err
+		for _, w := range taken {
+			if err := dataset.Discard(ctx, c.cr.Dst, w); err != nil {
+				return n, fmt.Errorf("remove the unfinished write of %s at the destination: %w", w.Key, err)
 			}
 		}
 	}
 	// And the writes no intent counted (larger than any was to send).
-	for key := range parts {
-		if err := c.discard(ctx, parts, key); err != nil {
-			return n, err
+	for _, key := range slices.Sorted(maps.Keys(parts)) {
+		for _, w := range parts[key].writes {
+			if w.taken {
+				continue
+			}
+			if err := dataset.Discard(ctx, c.cr.Dst, w.w); err != nil {
+				return n, fmt.Errorf("remove the unfinished write of %s at the destination: %w", key, err)
+			}
 		}
 	}
 	// The chunks earlier reconciles abandoned that are there after all,
@@ -556,18 +584,6 @@ func (c *copier) forget(ctx context.Context, gone []string) error {
 	return nil
 }
 
-// discard removes the unfinished writes of key that parts holds, and
-// forgets them.
-func (c *copier) discard(ctx context.Context, parts map[string]unfinished, key string) error {
-	for _, w := range parts[key].writes {
-		if err := dataset.Discard(ctx, c.cr.Dst, w); err != nil {
-			return fmt.Errorf("remove the unfinished write of %s at the destination: %w", key, err)
-		}
-	}
-	delete(parts, key)
-	return nil
-}
-
 // Partial is an object of an intent that reached the destination only in
 // part: the bytes of an unfinished write of it found there.
 type Partial struct {
@@ -575,17 +591,34 @@ type Partial struct {
 	Bytes int64  `json:"bytes"`
 }
 
+// CountedWrite is an unfinished write a reconcile counted
+// (Entry.Counted).
+type CountedWrite struct {
+	ID    string `json:"id"`
+	Bytes int64  `json:"bytes"`
+}
+
 // unfinished is what unfinishedWrites found of one object's writes.
 type unfinished struct {
-	bytes  int64                // the most any one of them held
-	writes []dataset.Unfinished // what they left at the destination
+	writes []unfinishedWrite
+}
+
+// unfinishedWrite is one write unfinishedWrites found: what it left at
+// the destination, the bytes of it no record counted before, and whether
+// an intent of this reconcile took it.
+type unfinishedWrite struct {
+	w     dataset.Unfinished
+	fresh int64
+	taken bool
 }
 
 // unfinishedWrites finds the writes to the objects lacking (key → the
 // most bytes an intent was to send there) that a writer left unfinished
 // at the destination (the copy's one listing of the dataset's folder
-// there, scan: a file store's temporary objects, S3's multipart uploads). One that holds more than the intent
-// was to send is not one of its writes, and is not counted. The listing
+// there, scan: a file store's temporary objects, S3's multipart uploads),
+// each with the bytes of it no record counted before (c.counted). One
+// that holds more than an intent was to send is not one of its writes,
+// and the reconcile does not count it. The listing
 // walks the dataset's whole folder at the destination, so it is bounded
 // as a copy's listing of it is, by the dataset's chunks, not by the
 // objects lacking.
@@ -599,15 +632,16 @@ func (c *copier) unfinishedWrites(ctx context.Context, lacking map[string]int64)
 	}
 	out := map[string]unfinished{}
 	for _, w := range f.Unfinished {
-		want, ok := lacking[w.Key]
+		_, ok := lacking[w.Key]
 		if !ok {
 			continue
 		}
 		u := out[w.Key]
-		u.writes = append(u.writes, w)
-		if w.Bytes <= want {
-			u.bytes = max(u.bytes, w.Bytes)
-		}
+		// A write an earlier reconcile counted, found again (a kill
+		// before it was removed), counts only for what it holds beyond
+		// that; one larger than any intent was to send is no intent's
+		// (no intent takes it).
+		u.writes = append(u.writes, unfinishedWrite{w: w, fresh: w.Bytes - min(w.Bytes, c.counted[w.ID()])})
 		out[w.Key] = u
 	}
 	return out, nil

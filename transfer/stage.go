@@ -385,6 +385,9 @@ type copier struct {
 	rereads     int
 	rereadBytes int64
 	judged      map[string]bool
+	// counted is the unfinished writes at the destination that records
+	// counted (Entry.Counted), by ID, with the bytes counted of each.
+	counted map[string]int64
 }
 
 // reread is whether the copy may read o, a chunk of pending the manifest
@@ -700,7 +703,7 @@ func (c *copier) confirmPending(ctx context.Context, found []Object) (int, error
 			e.Intent, e.Reconciled = p.in.ID, true
 			e.ChunksSent, e.BytesSent, e.Damaged = 0, 0, 0
 			e.Complete, e.Totals, e.ManifestSHA256 = false, nil, ""
-			e.Partial, e.Reappeared = nil, nil
+			e.Partial, e.Reappeared, e.Counted = nil, nil, nil
 			conf = &e
 			confs[p.in.ID] = conf
 			order = append(order, p.in)
@@ -974,7 +977,7 @@ func (c *copier) settle(ctx context.Context, in Intent, delivered map[string]arr
 	conf.Intent = in.ID
 	conf.ChunksSent, conf.BytesSent, conf.Damaged = 0, 0, 0
 	conf.Complete, conf.Totals, conf.ManifestSHA256 = false, nil, ""
-	conf.Partial, conf.Reappeared = nil, nil
+	conf.Partial, conf.Reappeared, conf.Counted = nil, nil, nil
 	var rest []Object
 	for _, o := range in.Objects {
 		a, ok := delivered[o.Key]
