@@ -2,8 +2,10 @@ package transfer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"testing"
@@ -120,5 +122,28 @@ func TestReconcileCountsAKilledWriteOnce(t *testing.T) {
 				t.Fatalf("the ledger counts %d bytes of parts of %s; %d crossed (%d eighths)", got, obj.Key, want, tc.want)
 			}
 		})
+	}
+}
+
+// TestCountedWritesRememberedWithinABound: the writes a view remembers as
+// counted for a dataset at a site are bounded (maxCounted), the oldest
+// forgotten first; a write counted again keeps the most bytes counted.
+func TestCountedWritesRememberedWithinABound(t *testing.T) {
+	defer func(n int) { maxCounted = n }(maxCounted)
+	maxCounted = 2
+	v := newView()
+	for i, w := range []CountedWrite{{"temp:a", 5}, {"temp:b", 6}, {"temp:b", 3}, {"temp:c", 7}} {
+		e := Entry{Kind: KindDataset, Dataset: "chat-logs", Site: "s1", Intent: "i", Reconciled: true, Counted: []CountedWrite{w}}
+		raw, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := v.apply(Record{Seq: int64(i + 1), Kind: KindTransfer, Payload: raw}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := v.countedWrites(KindDataset, "chat-logs", "s1")
+	if want := map[string]int64{"temp:b": 6, "temp:c": 7}; !maps.Equal(got, want) {
+		t.Fatalf("writes remembered as counted: %v; want %v", got, want)
 	}
 }
