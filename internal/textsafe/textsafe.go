@@ -248,8 +248,15 @@ func Index(s string) int {
 func IndexKeeping(s, keep string) int {
 	prev := rune(-1)
 	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf && strings.IndexByte(keep, c) >= 0 {
-			prev = -1
+		if c := s[i]; c < utf8.RuneSelf {
+			switch {
+			case c >= 0x20 && c != 0x7f:
+				prev = rune(c)
+			case strings.IndexByte(keep, c) >= 0:
+				prev = -1
+			default:
+				return i
+			}
 			i++
 			continue
 		}
