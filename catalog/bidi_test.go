@@ -44,18 +44,20 @@ func TestAttackBidiControls(t *testing.T) {
 	if _, err := Load(testKeys, path); err == nil || !strings.Contains(err.Error(), "bidirectional control U+202E") {
 		t.Errorf("a key with an override: %v", err)
 	}
-	// The marks are allowed: an Arabic city name with a right-to-left mark
-	// before its Latin gloss, an operator with a left-to-right mark and an
-	// Arabic letter mark.
+	// The marks are allowed next to the right-to-left letters they place
+	// (TestAttackShownEscaped refuses one elsewhere): an Arabic city name
+	// with a right-to-left mark before its Latin gloss, an operator with a
+	// left-to-right mark and an Arabic letter mark beside Persian words.
+	const operator = "op \u0645\u0631\u06a9\u0632\u200e-\u061c\u0645\u0631\u06a9\u0632 1"
 	path = filepath.Join(t.TempDir(), "site.yaml")
-	if err := os.WriteFile(path, []byte(site("دبي\u200f (Dubai)", "op\u200e-\u061c1")), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(site("دبي\u200f (Dubai)", operator)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	w, err := Load(testKeys, path)
 	if err != nil {
 		t.Fatalf("marks in names: %v", err)
 	}
-	if s := w.Site("s-1"); s == nil || s.Spec.City != "دبي\u200f (Dubai)" || s.Spec.Operator.Name != "op\u200e-\u061c1" {
+	if s := w.Site("s-1"); s == nil || s.Spec.City != "دبي\u200f (Dubai)" || s.Spec.Operator.Name != operator {
 		t.Errorf("marks not kept: %+v", s)
 	}
 }

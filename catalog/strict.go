@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"meridian.dev/meridian/internal/textsafe"
 )
@@ -247,25 +248,52 @@ func (d *decoder) decode(n *node, v reflect.Value, at int) {
 	}
 }
 
-// text checks a string value: nothing textsafe flags but tab and newline
-// (a NUL or a terminal escape in a name or a path is never meant), so no
-// explicit bidirectional control (BidiControl) and no line or paragraph
-// separator either.
+// text checks a string value: nothing a display would write escaped but
+// tab and newline (RefusedText).
 func (d *decoder) text(line int, key, s string) bool {
-	i := strings.IndexFunc(s, func(r rune) bool { return textsafe.Unsafe(r) && r != '\t' && r != '\n' })
+	if i, why := RefusedText(s); i >= 0 {
+		d.add(line, "", "holds "+why+"; refused")
+		return false
+	}
+	return true
+}
+
+// RefusedText is the byte offset of the first character or byte of s, a
+// text field, that a display would write escaped (textsafe.IndexKeeping)
+// other than a tab or a newline, and what it is and does, naming it as
+// U+XXXX; or -1 and "". A NUL or a terminal escape in a name or a path is
+// never meant, an explicit bidirectional control or a line separator
+// shows the text as other text than it is, and so does a character drawn
+// as nothing (a zero-width space, a joiner between two Latin letters: a
+// name that looks like another one). The contextual characters are kept
+// where textsafe shows them as themselves (textsafe.Fits): a joiner or a
+// non-joiner within a word of a script that joins its letters or between
+// emoji parts, a direction mark next to a letter or digit of a script
+// written right to left, a variation selector right after the character
+// it draws.
+func RefusedText(s string) (int, string) {
+	i := textsafe.IndexKeeping(s, "\t\n")
 	if i < 0 {
-		return true
+		return -1, ""
 	}
-	r := []rune(s[i:])[0]
+	r, n := utf8.DecodeRuneInString(s[i:])
 	switch {
+	case r == utf8.RuneError && n == 1:
+		return i, fmt.Sprintf("the byte 0x%02X, which is not UTF-8", s[i])
 	case textsafe.Bidi(r):
-		d.add(line, "", fmt.Sprintf("holds the bidirectional control %U, which would display the text after it in another order than it is stored; refused", r))
+		return i, fmt.Sprintf("the bidirectional control %U, which would display the text after it in another order than it is stored", r)
 	case r == '\u2028' || r == '\u2029':
-		d.add(line, "", fmt.Sprintf("holds the line or paragraph separator %U, which breaks the line it is shown on as a newline does; refused", r))
-	default:
-		d.add(line, "", fmt.Sprintf("holds the control character %U; refused", r))
+		return i, fmt.Sprintf("the line or paragraph separator %U, which breaks the line it is shown on as a newline does", r)
+	case r == '\u200c' || r == '\u200d':
+		return i, fmt.Sprintf("the zero-width joiner or non-joiner %U out of place (it is kept between two letters of a script that joins its letters, or a joiner between emoji parts), where it is drawn as nothing and makes the text look like other text", r)
+	case r == '\u200e' || r == '\u200f' || r == '\u061c':
+		return i, fmt.Sprintf("the direction mark %U next to no letter or digit of a script written right to left (where it is kept), where it is drawn as nothing", r)
+	case textsafe.Contextual(r):
+		return i, fmt.Sprintf("the variation selector %U where it selects no form of the character before it (it is kept right after a letter, digit, symbol or punctuation mark, one per character), where it is drawn as nothing and can carry hidden text", r)
+	case textsafe.Invisible(r):
+		return i, fmt.Sprintf("the invisible character %U, which is drawn as nothing and makes the text look like other text", r)
 	}
-	return false
+	return i, fmt.Sprintf("the control character %U", r)
 }
 
 // BidiControl reports whether r is an explicit bidirectional formatting

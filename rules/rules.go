@@ -21,7 +21,6 @@ import (
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/catalog"
-	"meridian.dev/meridian/internal/textsafe"
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/store"
@@ -458,23 +457,16 @@ func checkReason(r string) error {
 	case !utf8.ValidString(r):
 		return errors.New("holds bytes that are not UTF-8; want UTF-8 text")
 	}
-	// What textsafe flags, as in a catalog's text (catalog's decoder):
-	// the reason is shown by `rules history` and written to the audit
-	// log, where a terminal escape, a bidirectional control or a line
-	// separator would show other text than was written. A newline and a
-	// tab lay out a longer reason.
-	i := strings.IndexFunc(r, func(c rune) bool { return textsafe.Unsafe(c) && c != '\t' && c != '\n' })
-	if i < 0 {
-		return nil
+	// What a catalog's text may not hold (catalog.RefusedText): what a
+	// display writes escaped, but a newline and a tab, which lay out a
+	// longer reason. The reason is shown by `rules history` and written to
+	// the audit log, where a terminal escape, a bidirectional control, a
+	// line separator or a joiner between two Latin letters would show
+	// other text than was written.
+	if i, why := catalog.RefusedText(r); i >= 0 {
+		return fmt.Errorf("holds %s, at byte %d; refused", why, i)
 	}
-	c, _ := utf8.DecodeRuneInString(r[i:])
-	switch {
-	case textsafe.Bidi(c):
-		return fmt.Errorf("holds the bidirectional control %U at byte %d, which would display the text after it in another order than it is written; refused", c, i)
-	case c == '\u2028' || c == '\u2029':
-		return fmt.Errorf("holds the line or paragraph separator %U at byte %d, which breaks the line it is shown on as a newline does; refused", c, i)
-	}
-	return fmt.Errorf("holds the control character %U at byte %d; want UTF-8 text without control characters", c, i)
+	return nil
 }
 
 func fileHashes(files map[string]string) map[string]string {

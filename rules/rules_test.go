@@ -144,8 +144,9 @@ func TestHostileChangesChangeNothing(t *testing.T) {
 	}
 	good := pack("good.yaml", "test-good", "SG", "2030-01-01")
 	// A reason may run over lines, indent them, and hold the marks a
-	// right-to-left text needs.
-	if _, _, err := s.Apply(ctx, Change{Files: []policy.File{good}}, "admin", "baseline\n\tper the ministry: \u05e9\u05dc\u05d5\u05dd 2030\u200f", time.Now()); err != nil {
+	// right-to-left text needs (beside its letters), a Persian word's
+	// non-joiner and an emoji sequence's joiner.
+	if _, _, err := s.Apply(ctx, Change{Files: []policy.File{good}}, "admin", "baseline\n\tper the ministry: \u05e9\u05dc\u05d5\u05dd\u200f 2030, \u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645 \U0001f469\u200d\U0001f4bb", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	before := s.Current()
@@ -201,6 +202,11 @@ func TestHostileChangesChangeNothing(t *testing.T) {
 		{"an isolate in the reason", Change{Files: []policy.File{pack("x.yaml", "test-x", "MY", "2030-01-01")}}, "why \u2067x\u2069", []string{"reason", "U+2067", "bidirectional"}},
 		{"a line separator in the reason", Change{Files: []policy.File{pack("x.yaml", "test-x", "MY", "2030-01-01")}}, "why\u2028revision 9 applied by auditor", []string{"reason", "U+2028", "separator"}},
 		{"a C1 control in the reason", Change{Files: []policy.File{pack("x.yaml", "test-x", "MY", "2030-01-01")}}, "why\u009b2J", []string{"reason", "U+009B", "control"}},
+		// And what a display writes escaped: a joiner between two Latin
+		// letters showed "ap\u200dproved" as "approved" in `rules history`.
+		{"a joiner between Latin letters in the reason", Change{Files: []policy.File{pack("x.yaml", "test-x", "MY", "2030-01-01")}}, "ap\u200dproved by legal", []string{"reason", "U+200D", "at byte 2"}},
+		{"a direction mark beside no right-to-left letter in the reason", Change{Files: []policy.File{pack("x.yaml", "test-x", "MY", "2030-01-01")}}, "2030\u200f", []string{"reason", "U+200F", "direction mark"}},
+		{"a zero-width space in the reason", Change{Files: []policy.File{pack("x.yaml", "test-x", "MY", "2030-01-01")}}, "ok\u200b", []string{"reason", "U+200B", "invisible"}},
 		{"bytes that are not UTF-8 in the reason", Change{Files: []policy.File{pack("x.yaml", "test-x", "MY", "2030-01-01")}}, "why\xff", []string{"reason", "UTF-8"}},
 	}
 	for _, c := range cases {

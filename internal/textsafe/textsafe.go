@@ -15,6 +15,7 @@ package textsafe
 
 import (
 	"strconv"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -222,6 +223,40 @@ func Index(s string) int {
 				return i
 			}
 			prev = rune(c)
+			i++
+			continue
+		}
+		r, n, esc := At(s, i, prev)
+		if esc {
+			return i
+		}
+		prev = r
+		i += n
+	}
+	return -1
+}
+
+// IndexKeeping is Index for text that may hold the ASCII characters of
+// keep (a tab and a newline, in text laid out over lines): it passes over
+// each, as written escaped (the character after one has no character
+// shown before it), and gives the byte offset of the first other character
+// or byte that may not be shown as itself where it is, or -1. A loader
+// that refuses what IndexKeeping finds keeps out of its text all that a
+// display would write escaped (a joiner between two Latin letters as well
+// as a terminal escape) but the layout it allows, and keeps the
+// contextual characters where they belong (Fits).
+func IndexKeeping(s, keep string) int {
+	prev := rune(-1)
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			switch {
+			case c >= 0x20 && c != 0x7f:
+				prev = rune(c)
+			case strings.IndexByte(keep, c) >= 0:
+				prev = -1
+			default:
+				return i
+			}
 			i++
 			continue
 		}

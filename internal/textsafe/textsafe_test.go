@@ -267,3 +267,38 @@ func TestInvisibleRangesSkipped(t *testing.T) {
 		}
 	}
 }
+
+// TestIndexKeeping: IndexKeeping finds what Index finds but the characters
+// it is told to keep (a tab, a newline), which it passes over as written
+// escaped: a joiner or a mark right after a newline has no character shown
+// before it.
+func TestIndexKeeping(t *testing.T) {
+	for _, c := range []struct {
+		s    string
+		want int
+	}{
+		{"", -1},
+		{"two\n\tlines", -1},
+		{"ad\u200dmin", 2},
+		{"\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645\nok", -1},
+		{"\U0001f469\u200d\U0001f4bb\tok", -1},
+		{"\u05e9\u05dc\u05d5\u05dd\u200f 2030", -1},
+		{"2030\u200f", 4},
+		{"x\n\u200f", 2},
+		{"\u2764\ufe0f\n\ufe0f", 7},
+		{"a\x1b[2J", 1},
+		{"a\r\n", 1},
+		{"ok \xff", 3},
+		{"x\u200by", 1},
+	} {
+		if got := IndexKeeping(c.s, "\t\n"); got != c.want {
+			t.Errorf("IndexKeeping(%q) = %d, want %d", c.s, got, c.want)
+		}
+	}
+	// Keeping nothing, it is Index.
+	for _, s := range []string{"a\tb", "ad\u200dmin", "plain", "x\n"} {
+		if got, want := IndexKeeping(s, ""), Index(s); got != want {
+			t.Errorf("IndexKeeping(%q, \"\") = %d, Index = %d", s, got, want)
+		}
+	}
+}
