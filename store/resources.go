@@ -38,12 +38,18 @@ func writeOrder(n int, at func(i int) *Resource) []int {
 
 func scanResource(sc interface{ Scan(...any) error }) (*Resource, error) {
 	var r Resource
-	var doc, ca, ua string
-	if err := sc.Scan(&r.Tenant, &r.Kind, &r.Name, &doc, &r.Hash, &r.StoreKey, &r.Version, &ca, &ua); err != nil {
+	var tenant, kind, name, doc, hash, storeKey, ca, ua auditField
+	if err := sc.Scan(&tenant, &kind, &name, &doc, &hash, &storeKey, &r.Version, &ca, &ua); err != nil {
 		return nil, err
 	}
-	r.Doc = []byte(doc)
-	r.CreatedAt, r.UpdatedAt = parseTime(ca), parseTime(ua)
+	if err := rowText("resources", fmt.Sprintf("(tenant %q, kind %q, name %q)", tenant.s, kind.s, name.s),
+		textCol{name: "tenant", f: &tenant}, textCol{name: "kind", f: &kind}, textCol{name: "name", f: &name}, textCol{name: "doc", f: &doc},
+		textCol{name: "hash", f: &hash}, textCol{name: "store_key", f: &storeKey}, textCol{name: "created_at", f: &ca}, textCol{name: "updated_at", f: &ua}); err != nil {
+		return nil, err
+	}
+	r.Tenant, r.Kind, r.Name, r.Hash, r.StoreKey = tenant.s, kind.s, name.s, hash.s, storeKey.s
+	r.Doc = []byte(doc.s)
+	r.CreatedAt, r.UpdatedAt = parseTime(ca.s), parseTime(ua.s)
 	return &r, nil
 }
 

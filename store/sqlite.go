@@ -633,7 +633,7 @@ func listCols(o ListOptions, expr string) string {
 // that meets one fails, naming it, rather than pass it by.
 func scanRun(sc interface{ Scan(...any) error }) (*Run, error) {
 	var r Run
-	var data sql.NullString
+	var data auditField
 	var id, tenant, job, state, site, handle, ca, ua, holdSite, holdAcc auditField
 	if err := sc.Scan(&id, &tenant, &job, &state, &site, &r.Attempt, &handle, &data, &r.Version, &ca, &ua,
 		&holdSite, &r.Hold.Pool, &holdAcc, &r.Hold.Count); err != nil {
@@ -651,10 +651,13 @@ func scanRun(sc interface{ Scan(...any) error }) (*Run, error) {
 			return nil, fmt.Errorf("run %q: its %s is stored as bytes (a BLOB), not as text: the row was written outside Meridian, and the queries that select runs by %s do not match it, which would hide the run from them; store it as text again", id.s, f.name, f.name)
 		}
 	}
+	if data.blob {
+		return nil, fmt.Errorf("run %q: its data is stored as bytes (a BLOB), not as text: the row was written outside Meridian; store it as text again", id.s)
+	}
 	r.ID, r.Tenant, r.Job, r.State, r.Site, r.Handle = id.s, tenant.s, job.s, state.s, site.s, handle.s
 	r.Hold.Site, r.Hold.Accelerator = holdSite.s, holdAcc.s
-	if data.Valid {
-		r.Data = []byte(data.String)
+	if !data.null {
+		r.Data = []byte(data.s)
 	} else {
 		// Only a list without documents reads NULL: data it could
 		// not drop them from.
@@ -674,7 +677,7 @@ func getRun(ctx context.Context, q querier, id string) (*Run, error) {
 
 // RunByKey implements Store.
 func (s *SQLite) RunByKey(ctx context.Context, tenant, key string) (*Run, error) {
-	var id string
+	var id auditField
 	err := s.db.QueryRowContext(ctx, qIdemGet, tenant, key).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("idempotency key: %w", ErrNotFound)
@@ -682,7 +685,10 @@ func (s *SQLite) RunByKey(ctx context.Context, tenant, key string) (*Run, error)
 	if err != nil {
 		return nil, err
 	}
-	return keyRun(getRun(ctx, s.db, id))(tenant)
+	if err := rowText("idempotency_keys", fmt.Sprintf("(tenant %q, key %q)", tenant, key), textCol{name: "run_id", f: &id}); err != nil {
+		return nil, err
+	}
+	return keyRun(getRun(ctx, s.db, id.s))(tenant)
 }
 
 // GetRun implements Store.
@@ -795,13 +801,19 @@ func (s *SQLite) EventsAfter(ctx context.Context, runID string, after int64, lim
 	}
 	defer rows.Close()
 	var out []Event
+	var run, t, kind, from, to, reason, data auditField
+	cols := [...]textCol{{name: "run_id", f: &run}, {name: "time", f: &t}, {name: "kind", f: &kind}, {name: "from_state", f: &from},
+		{name: "to_state", f: &to}, {name: "reason", f: &reason}, {name: "data", f: &data}}
 	for rows.Next() {
 		var e Event
-		var t string
-		if err := rows.Scan(&e.RunID, &e.Seq, &t, &e.Kind, &e.From, &e.To, &e.Reason, &e.Data); err != nil {
+		if err := rows.Scan(&run, &e.Seq, &t, &kind, &from, &to, &reason, &data); err != nil {
 			return nil, err
 		}
-		e.Time = parseTime(t)
+		if err := rowText("events", fmt.Sprintf("(run %q, seq %d)", runID, e.Seq), cols[:]...); err != nil {
+			return nil, err
+		}
+		e.RunID, e.Kind, e.From, e.To, e.Reason, e.Data = run.s, kind.s, from.s, to.s, reason.s, data.s
+		e.Time = parseTime(t.s)
 		out = append(out, e)
 	}
 	return out, rows.Err()
@@ -933,6 +945,32 @@ func (f *auditField) Scan(src any) error {
 		f.s, f.blob, f.null = "", false, true
 	default:
 		return fmt.Errorf("audit field holds %T, not text", src)
+	}
+	return nil
+}
+
+// textCol is a text column read with auditField, and its name.
+type textCol struct {
+	name string
+	f    *auditField
+	// nullable lets a NULL through (a column that may hold one).
+	nullable bool
+}
+
+// rowText refuses a row of table, described by row, one of whose text
+// columns holds bytes (a BLOB) or a NULL where text was written: SQLite
+// keeps a BLOB as it is in a TEXT column and reads it back as the same
+// string, but no query comparing the column with text matches it, so the
+// row passes by every read that selects by it while the reads that do not
+// believe it. The check is on the values scanned, no cost to the query.
+func rowText(table, row string, cols ...textCol) error {
+	for _, c := range cols {
+		if c.f.null && !c.nullable {
+			return fmt.Errorf("%s row %s: its %s is NULL: the row was written outside Meridian", table, row, c.name)
+		}
+		if c.f.blob {
+			return fmt.Errorf("%s row %s: its %s is stored as bytes (a BLOB), not as text: the row was written outside Meridian, and the queries that select %s rows by %s do not match it; store it as text again", table, row, c.name, table, c.name)
+		}
 	}
 	return nil
 }

@@ -1,0 +1,133 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// blobRows writes a run with an event and an idempotency key, a
+// registered resource and a token, then rewrites one text column of table
+// as a BLOB of the same bytes (SQLite keeps a BLOB as it is in a TEXT
+// column too): the row reads back as the same strings, but no query
+// comparing the column with text matches it.
+func blobRows(t *testing.T, table, col string) (*SQLite, *Token) {
+	t.Helper()
+	ctx := context.Background()
+	s := openTest(t)
+	if _, _, err := s.CreateRun(ctx, &Run{ID: "r1", Tenant: "acme", Job: "j", State: "succeeded", Data: []byte(`{}`)}, "k1",
+		Change{Events: []Event{{Kind: "state", From: "running", To: "succeeded", Reason: "done", Data: `{"x":1}`}}}); err != nil {
+		t.Fatal(err)
+	}
+	doc := []byte(`{"kind":"Dataset","metadata":{"name":"d1"}}`)
+	sum := sha256.Sum256(doc)
+	if _, err := s.PutResource(ctx, &Resource{Tenant: "acme", Kind: "Dataset", Name: "d1", Doc: doc, Hash: hex.EncodeToString(sum[:]), StoreKey: "s3/d1"}, 0,
+		rec(t, "resource", "", map[string]string{"name": "d1"})); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := s.PutToken(ctx, &Token{ID: "tok1", Tenant: "acme", Hash: HashToken("secret"), Note: "ci"}, rec(t, "token", "", map[string]string{"id": "tok1"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DB().ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET %s = CAST(%s AS BLOB)`, table, col, col)); err != nil {
+		t.Fatal(err)
+	}
+	return s, tok
+}
+
+// wantBlobErr checks that err names the table and the column.
+func wantBlobErr(t *testing.T, what string, err error, table, col string) {
+	t.Helper()
+	if err == nil {
+		t.Errorf("%s: no error, with %s.%s stored as a BLOB", what, table, col)
+		return
+	}
+	if !strings.Contains(err.Error(), table) || !strings.Contains(err.Error(), col) || !strings.Contains(err.Error(), "BLOB") {
+		t.Errorf("%s: the error does not name %s and its %s as a BLOB: %v", what, table, col, err)
+	}
+}
+
+// TestSQLiteEventTextStoredAsBlob: a run's history (an ended run's as
+// well) read back an event whose text was rewritten as a BLOB as if
+// Meridian had written it; the read fails naming the table and column.
+func TestSQLiteEventTextStoredAsBlob(t *testing.T) {
+	for _, col := range []string{"time", "kind", "from_state", "to_state", "reason", "data"} {
+		t.Run(col, func(t *testing.T) {
+			s, _ := blobRows(t, "events", col)
+			_, err := s.Events(context.Background(), "r1")
+			wantBlobErr(t, "the run's events", err, "events", col)
+		})
+	}
+}
+
+// TestSQLiteRunDataStoredAsBlob: an ended run's data (its documents)
+// rewritten as a BLOB read back as text; the read fails naming it.
+func TestSQLiteRunDataStoredAsBlob(t *testing.T) {
+	s, _ := blobRows(t, "runs", "data")
+	_, err := s.GetRun(context.Background(), "r1")
+	wantBlobErr(t, "the run", err, "run", "data")
+	_, err = s.ListRuns(context.Background(), ListOptions{Tenant: "acme"})
+	wantBlobErr(t, "the tenant's runs", err, "run", "data")
+}
+
+// TestSQLiteIdemKeyStoredAsBlob: the run an idempotency key names,
+// rewritten as a BLOB, is refused naming the table and column.
+func TestSQLiteIdemKeyStoredAsBlob(t *testing.T) {
+	s, _ := blobRows(t, "idempotency_keys", "run_id")
+	_, err := s.RunByKey(context.Background(), "acme", "k1")
+	wantBlobErr(t, "the key's run", err, "idempotency_keys", "run_id")
+}
+
+// TestSQLiteResourceTextStoredAsBlob: a registered resource's document,
+// hash, store key or times rewritten as a BLOB. A store key so rewritten
+// no longer matched the lookup that keeps a dataset's store and name to
+// the tenant that registered it first. The read fails naming the table
+// and the column.
+func TestSQLiteResourceTextStoredAsBlob(t *testing.T) {
+	for _, col := range []string{"doc", "hash", "store_key", "created_at", "updated_at"} {
+		t.Run(col, func(t *testing.T) {
+			s, _ := blobRows(t, "resources", col)
+			_, err := s.GetResource(context.Background(), "acme", "Dataset", "d1")
+			wantBlobErr(t, "the resource", err, "resources", col)
+			_, err = s.ListResources(context.Background(), "acme", "")
+			wantBlobErr(t, "the tenant's resources", err, "resources", col)
+		})
+	}
+}
+
+// TestSQLiteTokenTextStoredAsBlob: a token whose tenant or id was
+// rewritten as a BLOB still matched its hash, so it authenticated, while
+// a revocation of its tenant's tokens or of its id (queries comparing
+// those columns with text) passed it by. The token's lookup now fails
+// (it grants nothing) and so does the list, naming the table and column.
+func TestSQLiteTokenTextStoredAsBlob(t *testing.T) {
+	ctx := context.Background()
+	for _, col := range []string{"id", "tenant", "hash", "note", "created_at"} {
+		t.Run(col, func(t *testing.T) {
+			s, tok := blobRows(t, "tokens", col)
+			got, err := s.TokenByHash(ctx, tok.Hash)
+			if col == "hash" {
+				// The lookup by hash misses it: it grants nothing.
+				if !errors.Is(err, ErrNotFound) {
+					t.Errorf("the token's lookup: %v, %v; want not found", got, err)
+				}
+			} else {
+				wantBlobErr(t, "the token's lookup", err, "tokens", col)
+			}
+			_, err = s.ListTokens(ctx)
+			wantBlobErr(t, "the token list", err, "tokens", col)
+		})
+	}
+	t.Run("revoked_at", func(t *testing.T) {
+		s, tok := blobRows(t, "tokens", "note")
+		if _, err := s.DB().ExecContext(ctx, `UPDATE tokens SET note = 'ci', revoked_at = CAST('2026-12-01T00:00:00Z' AS BLOB)`); err != nil {
+			t.Fatal(err)
+		}
+		_, err := s.TokenByHash(ctx, tok.Hash)
+		wantBlobErr(t, "the token's lookup", err, "tokens", "revoked_at")
+	})
+}
