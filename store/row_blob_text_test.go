@@ -131,3 +131,40 @@ func TestSQLiteTokenTextStoredAsBlob(t *testing.T) {
 		wantBlobErr(t, "the token's lookup", err, "tokens", "revoked_at")
 	})
 }
+
+// TestSQLiteEndedRunTenantStoredAsBlob: an ended run whose tenant was
+// rewritten as a BLOB of the same bytes left its tenant's lists without a
+// word (they select by tenant; the pass over the live runs, which would
+// meet it, selects by state). The tenant's list and versions fail naming
+// the run and its tenant.
+func TestSQLiteEndedRunTenantStoredAsBlob(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	for _, id := range []string{"r1", "r2"} {
+		if _, _, err := s.CreateRun(ctx, &Run{ID: id, Tenant: "acme", Job: "j", State: "succeeded", Data: []byte(`{}`)}, "", Change{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.DB().ExecContext(ctx, `UPDATE runs SET tenant = CAST(tenant AS BLOB) WHERE id = 'r1'`); err != nil {
+		t.Fatal(err)
+	}
+	runs, err := s.ListRuns(ctx, ListOptions{Tenant: "acme"})
+	if err == nil {
+		t.Errorf("the tenant's list, with run r1's tenant a BLOB: %d runs, no error", len(runs))
+	} else if !strings.Contains(err.Error(), `run "r1"`) || !strings.Contains(err.Error(), "tenant") {
+		t.Errorf("the list's error does not name run r1 and its tenant: %v", err)
+	}
+	vs, err := s.RunVersions(ctx, "acme")
+	if err == nil {
+		t.Errorf("the tenant's versions, with run r1's tenant a BLOB: %v, no error", vs)
+	} else if !strings.Contains(err.Error(), `run "r1"`) || !strings.Contains(err.Error(), "tenant") {
+		t.Errorf("the versions' error does not name run r1 and its tenant: %v", err)
+	}
+	if runs, err := s.ListRuns(ctx, ListOptions{Tenant: "other"}); err != nil || len(runs) != 0 {
+		t.Errorf("another tenant's list: %d runs, %v", len(runs), err)
+	}
+	// The lookup is one search of the tenant's index, not a scan.
+	if p := sqlitePlan(t, s.DB(), qBlobTenant, "acme"); !strings.Contains(p, "INDEX runs_tenant_created") {
+		t.Errorf("the lookup of a run whose tenant is a BLOB is not planned on runs_tenant_created:\n%s", p)
+	}
+}

@@ -710,6 +710,9 @@ func (s *SQLite) RunVersions(ctx context.Context, tenant string) ([]RunVersion, 
 	if err := tenantScope(tenant, false); err != nil {
 		return nil, fmt.Errorf("run versions: %w", err)
 	}
+	if err := blobTenantRun(ctx, s.db, tenant); err != nil {
+		return nil, err
+	}
 	rows, err := s.db.QueryContext(ctx, `SELECT id, version FROM runs WHERE tenant = ? ORDER BY created_at, id`, tenant)
 	if err != nil {
 		return nil, err
@@ -730,6 +733,9 @@ func (s *SQLite) ListRuns(ctx context.Context, opts ListOptions) ([]*Run, error)
 	var where []string
 	var args []any
 	if opts.Tenant != "" {
+		if err := blobTenantRun(ctx, s.db, opts.Tenant); err != nil {
+			return nil, err
+		}
 		where = append(where, "tenant = ?")
 		args = append(args, opts.Tenant)
 	}
@@ -779,6 +785,27 @@ func (s *SQLite) ListRuns(ctx context.Context, opts ListOptions) ([]*Run, error)
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// qBlobTenant finds a run whose tenant is a BLOB of the given bytes.
+const qBlobTenant = `SELECT id FROM runs WHERE tenant = CAST(? AS BLOB) LIMIT 1`
+
+// blobTenantRun fails naming a run whose tenant is the tenant's name
+// stored as bytes (a BLOB): a tenant's reads select its runs by tenant,
+// which a BLOB never equals, so such a run, ended ones included (the pass
+// over the live runs selects by state and meets the others), left its
+// tenant's lists without a word. One lookup on the tenant's index
+// (qBlobTenant).
+func blobTenantRun(ctx context.Context, db *sql.DB, tenant string) error {
+	var id auditField
+	err := db.QueryRowContext(ctx, qBlobTenant, tenant).Scan(&id)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return err
+	}
+	return fmt.Errorf("run %q: its tenant is stored as bytes (a BLOB), not as text: the row was written outside Meridian, and the queries that select runs by tenant do not match it, which would hide the run from its tenant's lists; store it as text again", id.s)
 }
 
 // Events implements Store.
