@@ -91,19 +91,42 @@ func (s *SQLite) insertResource(ctx context.Context, tx *sql.Tx, now time.Time, 
 	return nil
 }
 
-// storeKeyFree refuses a dataset whose data another tenant registered.
+// qStoreKey finds the rows that hold a store key, as text or as bytes (a
+// BLOB of the same bytes, which the unique index on store_key tells apart
+// from the text and no comparison with text matches), on that index (the
+// term that the key is not empty lets the partial index serve).
+const qStoreKey = `SELECT tenant, name, store_key FROM resources WHERE store_key IN (?, CAST(? AS BLOB)) AND store_key <> ''`
+
+// storeKeyFree refuses a dataset whose data another tenant registered. A
+// row holding the key as a BLOB is an error naming it: the lookup by text
+// passed it by, and another tenant registered the data it claims.
 func (s *SQLite) storeKeyFree(ctx context.Context, tx *sql.Tx, r *Resource) error {
 	if r.StoreKey == "" {
 		return nil
 	}
-	var owner, name string
-	err := tx.QueryRowContext(ctx, `SELECT tenant, name FROM resources WHERE store_key = ?`, r.StoreKey).Scan(&owner, &name)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return nil
-	case err != nil:
+	rows, err := tx.QueryContext(ctx, qStoreKey, r.StoreKey, r.StoreKey)
+	if err != nil {
 		return err
-	case owner == r.Tenant && name == r.Name:
+	}
+	defer rows.Close()
+	free := true
+	for rows.Next() {
+		var owner, name, key auditField
+		if err := rows.Scan(&owner, &name, &key); err != nil {
+			return err
+		}
+		if err := rowText("resources", fmt.Sprintf("(tenant %q, name %q)", owner.s, name.s),
+			textCol{name: "store_key", f: &key}, textCol{name: "tenant", f: &owner}, textCol{name: "name", f: &name}); err != nil {
+			return err
+		}
+		if owner.s != r.Tenant || name.s != r.Name {
+			free = false
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if free {
 		return nil
 	}
 	return &ResourceConflict{Kind: r.Kind, Name: r.Name, Detail: "its store and name are registered already (by another tenant or under another name); data belongs to the tenant that registered it first"}

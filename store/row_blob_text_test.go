@@ -168,3 +168,25 @@ func TestSQLiteEndedRunTenantStoredAsBlob(t *testing.T) {
 		t.Errorf("the lookup of a run whose tenant is a BLOB is not planned on runs_tenant_created:\n%s", p)
 	}
 }
+
+// TestSQLiteStoreKeyStoredAsBlob: a dataset's store key rewritten as a
+// BLOB of the same bytes no longer matched the lookup that keeps a store
+// and name to the tenant that registered it first, nor the unique index
+// (a BLOB is not the text), so another tenant registered the same data
+// as its own, through Meridian, with a sealed record. The registration
+// now fails naming the row's store_key.
+func TestSQLiteStoreKeyStoredAsBlob(t *testing.T) {
+	ctx := context.Background()
+	s, _ := blobRows(t, "resources", "store_key")
+	doc := []byte(`{"kind":"Dataset","metadata":{"name":"mine"}}`)
+	sum := sha256.Sum256(doc)
+	_, err := s.PutResource(ctx, &Resource{Tenant: "evil", Kind: "Dataset", Name: "mine", Doc: doc, Hash: hex.EncodeToString(sum[:]), StoreKey: "s3/d1"}, 0,
+		rec(t, "resource", "", map[string]string{"name": "mine"}))
+	wantBlobErr(t, "another tenant's registration of the same store key", err, "resources", "store_key")
+	if _, err := s.GetResource(ctx, "evil", "Dataset", "mine"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the other tenant's dataset: %v, want none", err)
+	}
+	if p := sqlitePlan(t, s.DB(), qStoreKey, "s3/d1", "s3/d1"); !strings.Contains(p, "INDEX resources_store") {
+		t.Errorf("the store key's lookup is not planned on resources_store:\n%s", p)
+	}
+}
