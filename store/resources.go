@@ -377,6 +377,17 @@ func (s *SQLite) TenantUID(ctx context.Context, tenant string, base int) (int, e
 			out, err = tenantUIDCheck(tenant, uid, holders, base)
 			return err
 		}
+		// A row whose name is the tenant's as bytes (a BLOB) is the
+		// tenant's row rewritten outside Meridian: the lookup by text
+		// passes it by, and a second row would give the tenant another
+		// user id than the one its files on the sites are owned by.
+		var blobUID int64
+		switch err := tx.QueryRowContext(ctx, `SELECT uid FROM tenants WHERE name = CAST(? AS BLOB)`, tenant).Scan(&blobUID); {
+		case err == nil:
+			return fmt.Errorf("tenants row %q: its name is stored as bytes (a BLOB), not as text: the row was written outside Meridian, and the lookup of the tenant's user id (%d) does not match it; store it as text again", tenant, blobUID)
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
 		var max sql.NullInt64
 		if err := tx.QueryRowContext(ctx, `SELECT MAX(uid) FROM tenants`).Scan(&max); err != nil {
 			return err

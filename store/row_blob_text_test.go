@@ -190,3 +190,28 @@ func TestSQLiteStoreKeyStoredAsBlob(t *testing.T) {
 		t.Errorf("the store key's lookup is not planned on resources_store:\n%s", p)
 	}
 }
+
+// TestSQLiteTenantNameStoredAsBlob: a tenant's row in the tenants table
+// whose name was rewritten as a BLOB no longer matched the lookup of the
+// tenant's user id, and the tenant was given a second row with a new id,
+// not the one its files on the sites are owned by. The lookup now fails
+// naming the table and the column.
+func TestSQLiteTenantNameStoredAsBlob(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	const base = 3000000
+	if uid, err := s.TenantUID(ctx, "acme", base); err != nil || uid != base {
+		t.Fatalf("uid %d, %v", uid, err)
+	}
+	if _, err := s.DB().ExecContext(ctx, `UPDATE tenants SET name = CAST(name AS BLOB)`); err != nil {
+		t.Fatal(err)
+	}
+	uid, err := s.TenantUID(ctx, "acme", base)
+	if err == nil {
+		t.Fatalf("the tenant's user id, with its row's name a BLOB: %d, no error", uid)
+	}
+	wantBlobErr(t, "the tenant's user id", err, "tenants", "name")
+	if uid, err := s.TenantUID(ctx, "other", base); err != nil || uid != base+1 {
+		t.Errorf("another tenant: uid %d, %v; want %d", uid, err, base+1)
+	}
+}
