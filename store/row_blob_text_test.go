@@ -74,12 +74,29 @@ func TestSQLiteRunDataStoredAsBlob(t *testing.T) {
 	wantBlobErr(t, "the tenant's runs", err, "run", "data")
 }
 
-// TestSQLiteIdemKeyStoredAsBlob: the run an idempotency key names,
-// rewritten as a BLOB, is refused naming the table and column.
+// TestSQLiteIdemKeyStoredAsBlob: an idempotency key's row whose tenant
+// or key was rewritten as a BLOB no longer matched the lookup, so a
+// retried submission with the key created a second run; one whose run was
+// read back as text. The lookup now fails naming the table and column,
+// and the retry creates nothing.
 func TestSQLiteIdemKeyStoredAsBlob(t *testing.T) {
-	s, _ := blobRows(t, "idempotency_keys", "run_id")
-	_, err := s.RunByKey(context.Background(), "acme", "k1")
-	wantBlobErr(t, "the key's run", err, "idempotency_keys", "run_id")
+	ctx := context.Background()
+	for _, col := range []string{"tenant", "key", "run_id"} {
+		t.Run(col, func(t *testing.T) {
+			s, _ := blobRows(t, "idempotency_keys", col)
+			_, err := s.RunByKey(ctx, "acme", "k1")
+			wantBlobErr(t, "the key's run", err, "idempotency_keys", col)
+			got, created, err := s.CreateRun(ctx, &Run{ID: "r2", Tenant: "acme", Job: "j", State: "planned", Data: []byte(`{}`)}, "k1", Change{})
+			wantBlobErr(t, "a retried submission", err, "idempotency_keys", col)
+			if created {
+				t.Errorf("a retried submission created run %s", got.ID)
+			}
+		})
+	}
+	s := openTest(t)
+	if p := sqlitePlan(t, s.DB(), qIdemGet, "acme", "k1"); !strings.Contains(p, "INDEX sqlite_autoindex_idempotency_keys_1") {
+		t.Errorf("the key's lookup is not planned on the primary key:\n%s", p)
+	}
 }
 
 // TestSQLiteResourceTextStoredAsBlob: a registered resource's document,

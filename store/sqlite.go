@@ -26,7 +26,10 @@ const (
 	qRunUpdate = `UPDATE runs SET state = ?, site = ?, attempt = ?, handle = ?, data = ?, version = ?, updated_at = ?,
 			hold_site = ?, hold_pool = ?, hold_accelerator = ?, hold_count = ?
 			WHERE id = ? AND version = ?`
-	qIdemGet   = `SELECT run_id FROM idempotency_keys WHERE tenant = ? AND key = ?`
+	// qIdemGet reads the tenant and key as text and as bytes (BLOBs, see
+	// idemRun): four seeks of the primary key.
+	qIdemGet = `SELECT run_id, tenant, key FROM idempotency_keys
+		WHERE tenant IN (?1, CAST(?1 AS BLOB)) AND key IN (?2, CAST(?2 AS BLOB)) LIMIT 1`
 	qIdemPut   = `INSERT INTO idempotency_keys (tenant, key, run_id, created_at) VALUES (?, ?, ?, ?)`
 	qEventSeq  = `SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id = ?`
 	qEventPut  = `INSERT INTO events (run_id, seq, time, kind, from_state, to_state, reason, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
@@ -421,8 +424,7 @@ func (s *SQLite) CreateRun(ctx context.Context, r *Run, idemKey string, ch Chang
 func (s *SQLite) createRun(ctx context.Context, tx *sql.Tx, r *Run, idemKey string, ch Change) (*Run, bool, *audit.Entry, error) {
 	now := s.now()
 	if idemKey != "" {
-		var id string
-		err := s.queryRow(ctx, tx, qIdemGet, r.Tenant, idemKey).Scan(&id)
+		id, err := idemRun(s.queryRow(ctx, tx, qIdemGet, r.Tenant, idemKey), r.Tenant, idemKey)
 		if err == nil {
 			got, err := keyRun(getRun(ctx, tx, id))(r.Tenant)
 			return got, false, nil, err
@@ -677,18 +679,30 @@ func getRun(ctx context.Context, q querier, id string) (*Run, error) {
 
 // RunByKey implements Store.
 func (s *SQLite) RunByKey(ctx context.Context, tenant, key string) (*Run, error) {
-	var id auditField
-	err := s.db.QueryRowContext(ctx, qIdemGet, tenant, key).Scan(&id)
+	id, err := idemRun(s.db.QueryRowContext(ctx, qIdemGet, tenant, key), tenant, key)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("idempotency key: %w", ErrNotFound)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if err := rowText("idempotency_keys", fmt.Sprintf("(tenant %q, key %q)", tenant, key), textCol{name: "run_id", f: &id}); err != nil {
-		return nil, err
+	return keyRun(getRun(ctx, s.db, id))(tenant)
+}
+
+// idemRun reads a row of qIdemGet: the run the key names. A row whose
+// tenant, key or run is stored as bytes (a BLOB) is an error naming it: a
+// lookup by text passed it by, and a retried submission with the key
+// created a second run.
+func idemRun(row *sql.Row, tenant, key string) (string, error) {
+	var id, t, k auditField
+	if err := row.Scan(&id, &t, &k); err != nil {
+		return "", err
 	}
-	return keyRun(getRun(ctx, s.db, id.s))(tenant)
+	if err := rowText("idempotency_keys", fmt.Sprintf("(tenant %q, key %q)", tenant, key),
+		textCol{name: "tenant", f: &t}, textCol{name: "key", f: &k}, textCol{name: "run_id", f: &id}); err != nil {
+		return "", err
+	}
+	return id.s, nil
 }
 
 // GetRun implements Store.
