@@ -72,6 +72,9 @@ func TestSQLiteRunDataStoredAsBlob(t *testing.T) {
 	wantBlobErr(t, "the run", err, "run", "data")
 	_, err = s.ListRuns(context.Background(), ListOptions{Tenant: "acme"})
 	wantBlobErr(t, "the tenant's runs", err, "run", "data")
+	// Without documents too: the JSON functions read a BLOB as text.
+	_, err = s.ListRuns(context.Background(), ListOptions{Tenant: "acme", NoDocuments: true})
+	wantBlobErr(t, "the tenant's runs without documents", err, "run", "data")
 }
 
 // TestSQLiteIdemKeyStoredAsBlob: an idempotency key's row whose tenant

@@ -742,8 +742,10 @@ func (s *SQLite) ListRuns(ctx context.Context, opts ListOptions) ([]*Run, error)
 	}
 	// Data that is not a JSON object (a row written by other means)
 	// is NULL, which marks that run alone, rather than an error that
-	// fails the whole list.
-	q := `SELECT ` + listCols(opts, `CASE WHEN json_valid(data) THEN CASE WHEN json_type(data) = 'object' THEN json_remove(data, '$.documents') END END`) + ` FROM runs`
+	// fails the whole list. Data stored as bytes (a BLOB) is selected as
+	// it is, which scanRun refuses as it does with the documents: the
+	// JSON functions read it as the text it holds.
+	q := `SELECT ` + listCols(opts, `CASE WHEN typeof(data) = 'blob' THEN data WHEN json_valid(data) THEN CASE WHEN json_type(data) = 'object' THEN json_remove(data, '$.documents') END END`) + ` FROM runs`
 	var where []string
 	var args []any
 	if opts.Tenant != "" {
