@@ -291,19 +291,32 @@ func (s *Postgres) appendAudit(ctx context.Context, tx pgx.Tx, now time.Time, re
 	if len(recs) == 0 {
 		return nil, nil
 	}
-	var head audit.Entry
-	if err := tx.QueryRow(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE`).Scan(&head.Seq, &head.Hash); err != nil {
-		return nil, fmt.Errorf("lock audit head: %w", err)
+	// The head row is locked first; the newest entry is read by the next
+	// statement, whose snapshot (READ COMMITTED) is taken once the lock is
+	// held and so sees what an append it waited for committed. Both go in
+	// one round trip. The entries' time is the database's, so entries from
+	// several replicas stay in time order along the chain.
+	var head, last audit.Entry
+	var dbNow time.Time
+	hb := &pgx.Batch{}
+	hb.Queue(`SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE`).QueryRow(func(row pgx.Row) error {
+		if err := row.Scan(&head.Seq, &head.Hash); err != nil {
+			return fmt.Errorf("lock audit head: %w", err)
+		}
+		return nil
+	})
+	hb.Queue(`SELECT COALESCE(a.seq, 0), COALESCE(a.hash, $1), clock_timestamp()
+		FROM (VALUES (1)) v LEFT JOIN (SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1) a ON true`, emptyHead).
+		QueryRow(func(row pgx.Row) error { return row.Scan(&last.Seq, &last.Hash, &dbNow) })
+	if err := tx.SendBatch(ctx, hb).Close(); err != nil {
+		return nil, err
+	}
+	if err := headCheck(head, last); err != nil {
+		return nil, err
 	}
 	var prev *audit.Entry
 	if head.Seq > 0 {
 		prev = &head
-	}
-	// The entries' time is the database's, so entries from several
-	// replicas stay in time order along the chain.
-	var dbNow time.Time
-	if err := tx.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&dbNow); err != nil {
-		return nil, err
 	}
 	if dbNow.Before(now) {
 		dbNow = now
@@ -327,6 +340,27 @@ func (s *Postgres) appendAudit(ctx context.Context, tx pgx.Tx, now time.Time, re
 		return nil, fmt.Errorf("append audit: %w", err)
 	}
 	return prev, nil
+}
+
+// emptyHead is the hash audit_head holds while the log is empty.
+const emptyHead = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// ErrAuditHead refuses an append whose head row (PostgreSQL's audit_head)
+// does not name the newest entry of the log.
+var ErrAuditHead = errors.New("the audit head row does not name the newest entry of the log")
+
+// headCheck compares the head row with the newest entry (seq 0 and
+// emptyHead for an empty log). An append chains from the head row: one
+// rewritten by someone who can write the database, without the audit key,
+// made the next entries follow whatever it said (a seq already taken, or
+// a hash of an entry that is not the last) instead of the log. The append
+// is refused, nothing written, until the operator restores the row.
+func headCheck(head, last audit.Entry) error {
+	if head.Seq != last.Seq || head.Hash != last.Hash {
+		return fmt.Errorf("append audit: the head row says seq %d, hash %.16q, the newest entry is seq %d, hash %.16q: %w: it was written outside Meridian; nothing is appended until the operator restores it",
+			head.Seq, head.Hash, last.Seq, last.Hash, ErrAuditHead)
+	}
+	return nil
 }
 
 // UpdateRun implements Store. The row is locked for the transaction, so

@@ -38,12 +38,18 @@ func writeOrder(n int, at func(i int) *Resource) []int {
 
 func scanResource(sc interface{ Scan(...any) error }) (*Resource, error) {
 	var r Resource
-	var doc, ca, ua string
-	if err := sc.Scan(&r.Tenant, &r.Kind, &r.Name, &doc, &r.Hash, &r.StoreKey, &r.Version, &ca, &ua); err != nil {
+	var tenant, kind, name, doc, hash, storeKey, ca, ua auditField
+	if err := sc.Scan(&tenant, &kind, &name, &doc, &hash, &storeKey, &r.Version, &ca, &ua); err != nil {
 		return nil, err
 	}
-	r.Doc = []byte(doc)
-	r.CreatedAt, r.UpdatedAt = parseTime(ca), parseTime(ua)
+	if err := rowText("resources", fmt.Sprintf("(tenant %q, kind %q, name %q)", tenant.s, kind.s, name.s),
+		textCol{name: "tenant", f: &tenant}, textCol{name: "kind", f: &kind}, textCol{name: "name", f: &name}, textCol{name: "doc", f: &doc},
+		textCol{name: "hash", f: &hash}, textCol{name: "store_key", f: &storeKey}, textCol{name: "created_at", f: &ca}, textCol{name: "updated_at", f: &ua}); err != nil {
+		return nil, err
+	}
+	r.Tenant, r.Kind, r.Name, r.Hash, r.StoreKey = tenant.s, kind.s, name.s, hash.s, storeKey.s
+	r.Doc = []byte(doc.s)
+	r.CreatedAt, r.UpdatedAt = parseTime(ca.s), parseTime(ua.s)
 	return &r, nil
 }
 
@@ -85,19 +91,42 @@ func (s *SQLite) insertResource(ctx context.Context, tx *sql.Tx, now time.Time, 
 	return nil
 }
 
-// storeKeyFree refuses a dataset whose data another tenant registered.
+// qStoreKey finds the rows that hold a store key, as text or as bytes (a
+// BLOB of the same bytes, which the unique index on store_key tells apart
+// from the text and no comparison with text matches), on that index (the
+// term that the key is not empty lets the partial index serve).
+const qStoreKey = `SELECT tenant, name, store_key FROM resources WHERE store_key IN (?, CAST(? AS BLOB)) AND store_key <> ''`
+
+// storeKeyFree refuses a dataset whose data another tenant registered. A
+// row holding the key as a BLOB is an error naming it: the lookup by text
+// passed it by, and another tenant registered the data it claims.
 func (s *SQLite) storeKeyFree(ctx context.Context, tx *sql.Tx, r *Resource) error {
 	if r.StoreKey == "" {
 		return nil
 	}
-	var owner, name string
-	err := tx.QueryRowContext(ctx, `SELECT tenant, name FROM resources WHERE store_key = ?`, r.StoreKey).Scan(&owner, &name)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return nil
-	case err != nil:
+	rows, err := tx.QueryContext(ctx, qStoreKey, r.StoreKey, r.StoreKey)
+	if err != nil {
 		return err
-	case owner == r.Tenant && name == r.Name:
+	}
+	defer rows.Close()
+	free := true
+	for rows.Next() {
+		var owner, name, key auditField
+		if err := rows.Scan(&owner, &name, &key); err != nil {
+			return err
+		}
+		if err := rowText("resources", fmt.Sprintf("(tenant %q, name %q)", owner.s, name.s),
+			textCol{name: "store_key", f: &key}, textCol{name: "tenant", f: &owner}, textCol{name: "name", f: &name}); err != nil {
+			return err
+		}
+		if owner.s != r.Tenant || name.s != r.Name {
+			free = false
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if free {
 		return nil
 	}
 	return &ResourceConflict{Kind: r.Kind, Name: r.Name, Detail: "its store and name are registered already (by another tenant or under another name); data belongs to the tenant that registered it first"}
@@ -346,6 +375,17 @@ func (s *SQLite) TenantUID(ctx context.Context, tenant string, base int) (int, e
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		if err := tx.QueryRowContext(ctx, tenantUIDQuery+`?`, tenant).Scan(&uid, &holders); err == nil {
 			out, err = tenantUIDCheck(tenant, uid, holders, base)
+			return err
+		}
+		// A row whose name is the tenant's as bytes (a BLOB) is the
+		// tenant's row rewritten outside Meridian: the lookup by text
+		// passes it by, and a second row would give the tenant another
+		// user id than the one its files on the sites are owned by.
+		var blobUID int64
+		switch err := tx.QueryRowContext(ctx, `SELECT uid FROM tenants WHERE name = CAST(? AS BLOB)`, tenant).Scan(&blobUID); {
+		case err == nil:
+			return fmt.Errorf("tenants row %q: its name is stored as bytes (a BLOB), not as text: the row was written outside Meridian, and the lookup of the tenant's user id (%d) does not match it; store it as text again", tenant, blobUID)
+		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
 		var max sql.NullInt64

@@ -26,7 +26,10 @@ const (
 	qRunUpdate = `UPDATE runs SET state = ?, site = ?, attempt = ?, handle = ?, data = ?, version = ?, updated_at = ?,
 			hold_site = ?, hold_pool = ?, hold_accelerator = ?, hold_count = ?
 			WHERE id = ? AND version = ?`
-	qIdemGet   = `SELECT run_id FROM idempotency_keys WHERE tenant = ? AND key = ?`
+	// qIdemGet reads the tenant and key as text and as bytes (BLOBs, see
+	// idemRun): four seeks of the primary key.
+	qIdemGet = `SELECT run_id, tenant, key FROM idempotency_keys
+		WHERE tenant IN (?1, CAST(?1 AS BLOB)) AND key IN (?2, CAST(?2 AS BLOB)) LIMIT 1`
 	qIdemPut   = `INSERT INTO idempotency_keys (tenant, key, run_id, created_at) VALUES (?, ?, ?, ?)`
 	qEventSeq  = `SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id = ?`
 	qEventPut  = `INSERT INTO events (run_id, seq, time, kind, from_state, to_state, reason, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
@@ -421,8 +424,7 @@ func (s *SQLite) CreateRun(ctx context.Context, r *Run, idemKey string, ch Chang
 func (s *SQLite) createRun(ctx context.Context, tx *sql.Tx, r *Run, idemKey string, ch Change) (*Run, bool, *audit.Entry, error) {
 	now := s.now()
 	if idemKey != "" {
-		var id string
-		err := s.queryRow(ctx, tx, qIdemGet, r.Tenant, idemKey).Scan(&id)
+		id, err := idemRun(s.queryRow(ctx, tx, qIdemGet, r.Tenant, idemKey), r.Tenant, idemKey)
 		if err == nil {
 			got, err := keyRun(getRun(ctx, tx, id))(r.Tenant)
 			return got, false, nil, err
@@ -633,7 +635,7 @@ func listCols(o ListOptions, expr string) string {
 // that meets one fails, naming it, rather than pass it by.
 func scanRun(sc interface{ Scan(...any) error }) (*Run, error) {
 	var r Run
-	var data sql.NullString
+	var data auditField
 	var id, tenant, job, state, site, handle, ca, ua, holdSite, holdAcc auditField
 	if err := sc.Scan(&id, &tenant, &job, &state, &site, &r.Attempt, &handle, &data, &r.Version, &ca, &ua,
 		&holdSite, &r.Hold.Pool, &holdAcc, &r.Hold.Count); err != nil {
@@ -651,10 +653,13 @@ func scanRun(sc interface{ Scan(...any) error }) (*Run, error) {
 			return nil, fmt.Errorf("run %q: its %s is stored as bytes (a BLOB), not as text: the row was written outside Meridian, and the queries that select runs by %s do not match it, which would hide the run from them; store it as text again", id.s, f.name, f.name)
 		}
 	}
+	if data.blob {
+		return nil, fmt.Errorf("run %q: its data is stored as bytes (a BLOB), not as text: the row was written outside Meridian; store it as text again", id.s)
+	}
 	r.ID, r.Tenant, r.Job, r.State, r.Site, r.Handle = id.s, tenant.s, job.s, state.s, site.s, handle.s
 	r.Hold.Site, r.Hold.Accelerator = holdSite.s, holdAcc.s
-	if data.Valid {
-		r.Data = []byte(data.String)
+	if !data.null {
+		r.Data = []byte(data.s)
 	} else {
 		// Only a list without documents reads NULL: data it could
 		// not drop them from.
@@ -674,8 +679,7 @@ func getRun(ctx context.Context, q querier, id string) (*Run, error) {
 
 // RunByKey implements Store.
 func (s *SQLite) RunByKey(ctx context.Context, tenant, key string) (*Run, error) {
-	var id string
-	err := s.db.QueryRowContext(ctx, qIdemGet, tenant, key).Scan(&id)
+	id, err := idemRun(s.db.QueryRowContext(ctx, qIdemGet, tenant, key), tenant, key)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("idempotency key: %w", ErrNotFound)
 	}
@@ -683,6 +687,22 @@ func (s *SQLite) RunByKey(ctx context.Context, tenant, key string) (*Run, error)
 		return nil, err
 	}
 	return keyRun(getRun(ctx, s.db, id))(tenant)
+}
+
+// idemRun reads a row of qIdemGet: the run the key names. A row whose
+// tenant, key or run is stored as bytes (a BLOB) is an error naming it: a
+// lookup by text passed it by, and a retried submission with the key
+// created a second run.
+func idemRun(row *sql.Row, tenant, key string) (string, error) {
+	var id, t, k auditField
+	if err := row.Scan(&id, &t, &k); err != nil {
+		return "", err
+	}
+	if err := rowText("idempotency_keys", fmt.Sprintf("(tenant %q, key %q)", tenant, key),
+		textCol{name: "tenant", f: &t}, textCol{name: "key", f: &k}, textCol{name: "run_id", f: &id}); err != nil {
+		return "", err
+	}
+	return id.s, nil
 }
 
 // GetRun implements Store.
@@ -704,6 +724,9 @@ func (s *SQLite) RunVersions(ctx context.Context, tenant string) ([]RunVersion, 
 	if err := tenantScope(tenant, false); err != nil {
 		return nil, fmt.Errorf("run versions: %w", err)
 	}
+	if err := blobTenantRun(ctx, s.db, tenant); err != nil {
+		return nil, err
+	}
 	rows, err := s.db.QueryContext(ctx, `SELECT id, version FROM runs WHERE tenant = ? ORDER BY created_at, id`, tenant)
 	if err != nil {
 		return nil, err
@@ -719,11 +742,16 @@ func (s *SQLite) ListRuns(ctx context.Context, opts ListOptions) ([]*Run, error)
 	}
 	// Data that is not a JSON object (a row written by other means)
 	// is NULL, which marks that run alone, rather than an error that
-	// fails the whole list.
-	q := `SELECT ` + listCols(opts, `CASE WHEN json_valid(data) THEN CASE WHEN json_type(data) = 'object' THEN json_remove(data, '$.documents') END END`) + ` FROM runs`
+	// fails the whole list. Data stored as bytes (a BLOB) is selected as
+	// it is, which scanRun refuses as it does with the documents: the
+	// JSON functions read it as the text it holds.
+	q := `SELECT ` + listCols(opts, `CASE WHEN typeof(data) = 'blob' THEN data WHEN json_valid(data) THEN CASE WHEN json_type(data) = 'object' THEN json_remove(data, '$.documents') END END`) + ` FROM runs`
 	var where []string
 	var args []any
 	if opts.Tenant != "" {
+		if err := blobTenantRun(ctx, s.db, opts.Tenant); err != nil {
+			return nil, err
+		}
 		where = append(where, "tenant = ?")
 		args = append(args, opts.Tenant)
 	}
@@ -775,6 +803,27 @@ func (s *SQLite) ListRuns(ctx context.Context, opts ListOptions) ([]*Run, error)
 	return out, rows.Err()
 }
 
+// qBlobTenant finds a run whose tenant is a BLOB of the given bytes.
+const qBlobTenant = `SELECT id FROM runs WHERE tenant = CAST(? AS BLOB) LIMIT 1`
+
+// blobTenantRun fails naming a run whose tenant is the tenant's name
+// stored as bytes (a BLOB): a tenant's reads select its runs by tenant,
+// which a BLOB never equals, so such a run, ended ones included (the pass
+// over the live runs selects by state and meets the others), left its
+// tenant's lists without a word. One lookup on the tenant's index
+// (qBlobTenant).
+func blobTenantRun(ctx context.Context, db *sql.DB, tenant string) error {
+	var id auditField
+	err := db.QueryRowContext(ctx, qBlobTenant, tenant).Scan(&id)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return err
+	}
+	return fmt.Errorf("run %q: its tenant is stored as bytes (a BLOB), not as text: the row was written outside Meridian, and the queries that select runs by tenant do not match it, which would hide the run from its tenant's lists; store it as text again", id.s)
+}
+
 // Events implements Store.
 func (s *SQLite) Events(ctx context.Context, runID string) ([]Event, error) {
 	return s.EventsAfter(ctx, runID, 0, 0)
@@ -795,13 +844,19 @@ func (s *SQLite) EventsAfter(ctx context.Context, runID string, after int64, lim
 	}
 	defer rows.Close()
 	var out []Event
+	var run, t, kind, from, to, reason, data auditField
+	cols := [...]textCol{{name: "run_id", f: &run}, {name: "time", f: &t}, {name: "kind", f: &kind}, {name: "from_state", f: &from},
+		{name: "to_state", f: &to}, {name: "reason", f: &reason}, {name: "data", f: &data}}
 	for rows.Next() {
 		var e Event
-		var t string
-		if err := rows.Scan(&e.RunID, &e.Seq, &t, &e.Kind, &e.From, &e.To, &e.Reason, &e.Data); err != nil {
+		if err := rows.Scan(&run, &e.Seq, &t, &kind, &from, &to, &reason, &data); err != nil {
 			return nil, err
 		}
-		e.Time = parseTime(t)
+		if err := rowText("events", fmt.Sprintf("(run %q, seq %d)", runID, e.Seq), cols[:]...); err != nil {
+			return nil, err
+		}
+		e.RunID, e.Kind, e.From, e.To, e.Reason, e.Data = run.s, kind.s, from.s, to.s, reason.s, data.s
+		e.Time = parseTime(t.s)
 		out = append(out, e)
 	}
 	return out, rows.Err()
@@ -933,6 +988,32 @@ func (f *auditField) Scan(src any) error {
 		f.s, f.blob, f.null = "", false, true
 	default:
 		return fmt.Errorf("audit field holds %T, not text", src)
+	}
+	return nil
+}
+
+// textCol is a text column read with auditField, and its name.
+type textCol struct {
+	name string
+	f    *auditField
+	// nullable lets a NULL through (a column that may hold one).
+	nullable bool
+}
+
+// rowText refuses a row of table, described by row, one of whose text
+// columns holds bytes (a BLOB) or a NULL where text was written: SQLite
+// keeps a BLOB as it is in a TEXT column and reads it back as the same
+// string, but no query comparing the column with text matches it, so the
+// row passes by every read that selects by it while the reads that do not
+// believe it. The check is on the values scanned, no cost to the query.
+func rowText(table, row string, cols ...textCol) error {
+	for _, c := range cols {
+		if c.f.null && !c.nullable {
+			return fmt.Errorf("%s row %s: its %s is NULL: the row was written outside Meridian", table, row, c.name)
+		}
+		if c.f.blob {
+			return fmt.Errorf("%s row %s: its %s is stored as bytes (a BLOB), not as text: the row was written outside Meridian, and the queries that select %s rows by %s do not match it; store it as text again", table, row, c.name, table, c.name)
+		}
 	}
 	return nil
 }

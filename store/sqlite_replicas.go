@@ -116,16 +116,23 @@ const tokenCols = `id, tenant, hash, admin, note, created_at, revoked_at`
 
 func scanToken(sc interface{ Scan(...any) error }) (*Token, error) {
 	var t Token
-	var ca string
+	var id, tenant, hash, note, ca, ra auditField
 	var admin int
-	var ra sql.NullString
-	if err := sc.Scan(&t.ID, &t.Tenant, &t.Hash, &admin, &t.Note, &ca, &ra); err != nil {
+	if err := sc.Scan(&id, &tenant, &hash, &admin, &note, &ca, &ra); err != nil {
 		return nil, err
 	}
+	// A token row whose tenant or id is a BLOB escaped a revocation (by
+	// tenant, by id) while its hash still matched; it grants nothing.
+	if err := rowText("tokens", fmt.Sprintf("%q", id.s),
+		textCol{name: "id", f: &id}, textCol{name: "tenant", f: &tenant}, textCol{name: "hash", f: &hash}, textCol{name: "note", f: &note},
+		textCol{name: "created_at", f: &ca}, textCol{name: "revoked_at", f: &ra, nullable: true}); err != nil {
+		return nil, err
+	}
+	t.ID, t.Tenant, t.Hash, t.Note = id.s, tenant.s, hash.s, note.s
 	t.Admin = admin != 0
-	t.CreatedAt = parseTime(ca)
-	if ra.Valid {
-		r := parseTime(ra.String)
+	t.CreatedAt = parseTime(ca.s)
+	if !ra.null {
+		r := parseTime(ra.s)
 		t.RevokedAt = &r
 	}
 	return &t, nil
