@@ -87,6 +87,11 @@ type Quotas struct {
 // maxQuota bounds a nominal or borrowing limit.
 const maxQuota = 1 << 24
 
+// MaxQuotaErrors bounds the problems a quotas file's error lists, the rest
+// counted in one last line: each problem was listed, and a 4 MB family of
+// 2,000,000 unknown accelerator ids made an error of 219 MB.
+const MaxQuotaErrors = 100
+
 var namePattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$`)
 
 // ParseQuotas reads Quota documents (one or more, YAML) from data, named
@@ -97,6 +102,14 @@ func ParseQuotas(name string, data []byte, accelerators map[string]*catalog.Acce
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	var errs []string
+	more := 0 // problems past MaxQuotaErrors, counted
+	problem := func(msg string) {
+		if len(errs) < MaxQuotaErrors {
+			errs = append(errs, msg)
+		} else {
+			more++
+		}
+	}
 	for i := 1; ; i++ {
 		// Each document is decoded once, into quotaDoc: its counts as
 		// written, so that a number with a fraction is seen, and nil
@@ -108,7 +121,16 @@ func ParseQuotas(name string, data []byte, accelerators map[string]*catalog.Acce
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: document %d: %w", name, i, shownErr(err))
+			err = shownErr(err)
+			// The decoder lists each unknown field or wrong type: the
+			// list is cut as this file's own problems are.
+			var te *yaml.TypeError
+			if errors.As(err, &te) && len(te.Errors) > MaxQuotaErrors {
+				cut := len(te.Errors) - MaxQuotaErrors
+				te.Errors = te.Errors[:MaxQuotaErrors]
+				return nil, fmt.Errorf("%s: document %d: %w\n%s: %d more problems not shown (at most %d are listed); fix those above first", name, i, te, name, cut, MaxQuotaErrors)
+			}
+			return nil, fmt.Errorf("%s: document %d: %w", name, i, err)
 		}
 		if in == nil {
 			continue
@@ -116,7 +138,11 @@ func ParseQuotas(name string, data []byte, accelerators map[string]*catalog.Acce
 		doc := in.quota()
 		where := fmt.Sprintf("%s: document %d (Quota/%s)", name, i, shown(doc.Metadata.Name))
 		bad := func(field, format string, a ...any) {
-			errs = append(errs, fmt.Sprintf("%s %s: %s", where, field, fmt.Sprintf(format, a...)))
+			if len(errs) >= MaxQuotaErrors {
+				more++
+				return
+			}
+			problem(fmt.Sprintf("%s %s: %s", where, field, fmt.Sprintf(format, a...)))
 		}
 		if doc.APIVersion != catalog.APIVersion {
 			bad("apiVersion", "%q: want %s", doc.APIVersion, catalog.APIVersion)
@@ -174,7 +200,7 @@ func ParseQuotas(name string, data []byte, accelerators map[string]*catalog.Acce
 		q.byTenant[doc.Metadata.Name] = doc
 	}
 	if len(errs) == 0 && len(q.byTenant) == 0 {
-		errs = append(errs, name+": no Quota documents")
+		problem(name + ": no Quota documents")
 	}
 	// A cohort's members must mean the same accelerators by a family name,
 	// and count an accelerator in the same family, or the cohort's sum
@@ -201,7 +227,7 @@ func ParseQuotas(name string, data []byte, accelerators map[string]*catalog.Acce
 		for j, f := range doc.Spec.Families {
 			for _, a := range f.Accelerators {
 				if prev, ok := accFam[c][a]; ok && prev[0] != f.Name {
-					errs = append(errs, fmt.Sprintf("%s: Quota/%s spec.families[%d].accelerators: %s is in family %s of Quota/%s of the same cohort %s; a cohort counts an accelerator in one family",
+					problem(fmt.Sprintf("%s: Quota/%s spec.families[%d].accelerators: %s is in family %s of Quota/%s of the same cohort %s; a cohort counts an accelerator in one family",
 						name, shown(t), j, shown(a), shown(prev[0]), shown(prev[1]), shown(c)))
 				} else if !ok {
 					accFam[c][a] = [2]string{f.Name, t}
@@ -211,12 +237,15 @@ func ParseQuotas(name string, data []byte, accelerators map[string]*catalog.Acce
 			sort.Strings(accs)
 			key := strings.Join(accs, ",")
 			if prev, ok := famAccs[c][f.Name]; ok && prev != key {
-				errs = append(errs, fmt.Sprintf("%s: Quota/%s spec.families[%d].accelerators: [%s] differs from [%s] of family %s in Quota/%s of the same cohort %s",
+				problem(fmt.Sprintf("%s: Quota/%s spec.families[%d].accelerators: [%s] differs from [%s] of family %s in Quota/%s of the same cohort %s",
 					name, shown(t), j, shown(key), shown(prev), shown(f.Name), shown(famWho[c][f.Name]), shown(c)))
 				continue
 			}
 			famAccs[c][f.Name], famWho[c][f.Name] = key, t
 		}
+	}
+	if more > 0 {
+		errs = append(errs, fmt.Sprintf("%s: %d more problems not shown (at most %d are listed); fix those above first", name, more, MaxQuotaErrors))
 	}
 	if len(errs) > 0 {
 		return nil, errors.New(strings.Join(errs, "\n"))

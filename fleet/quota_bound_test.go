@@ -1,0 +1,35 @@
+package fleet
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// TestQuotaErrorsBounded: a quotas file's error lists at most
+// MaxQuotaErrors problems and counts the rest: each problem was listed,
+// and a family of 2,000,000 unknown accelerator ids (4 MB) made an error
+// of 219 MB, as many unknown fields made one of the decoder's.
+func TestQuotaErrorsBounded(t *testing.T) {
+	head := "apiVersion: meridian.dev/v1alpha1\nkind: Quota\nmetadata: {name: a}\nspec:\n"
+	var fields strings.Builder
+	for i := range 1000 {
+		fmt.Fprintf(&fields, "  x%d: 1\n", i)
+	}
+	for _, tc := range []struct{ name, doc, want string }{
+		{"unknown accelerators", head + "  families: [{name: h, nominal: 1, accelerators: [" + strings.Repeat("nvidia-h999,", 999) + "nvidia-h999]}]\n",
+			"q.yaml: 900 more problems not shown"},
+		{"repeated accelerators", head + "  families: [{name: h, nominal: 1, accelerators: [" + strings.Repeat("nvidia-h100-sxm,", 1000) + "nvidia-h100-sxm]}]\n",
+			"q.yaml: 900 more problems not shown"},
+		{"unknown fields", head + fields.String(), "q.yaml: 900 more problems not shown"},
+	} {
+		_, err := ParseQuotas("q.yaml", []byte(tc.doc), accelerators(t))
+		if err == nil {
+			t.Fatalf("%s: accepted", tc.name)
+		}
+		lines := strings.Split(err.Error(), "\n")
+		if len(lines) > MaxQuotaErrors+2 || !strings.HasPrefix(lines[len(lines)-1], tc.want) {
+			t.Errorf("%s: %d lines, the last %q; want at most %d, the last %q", tc.name, len(lines), lines[len(lines)-1], MaxQuotaErrors+2, tc.want)
+		}
+	}
+}
