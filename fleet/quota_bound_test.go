@@ -33,3 +33,28 @@ func TestQuotaErrorsBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestQuotaYAMLBounded: a quotas file is held to the catalog loader's
+// bounds on nodes and on what aliases add before the YAML library decodes
+// it. The library takes up to about 400,000 values from aliases, and any
+// number written out: 100 aliases of a list of 3,900 ids (67 KB) took
+// 1.5 s to refuse, one list of 16,000,000 (32 MB) 90 s.
+func TestQuotaYAMLBounded(t *testing.T) {
+	head := "apiVersion: meridian.dev/v1alpha1\nkind: Quota\nmetadata: {name: a}\nspec:\n"
+	var aliases strings.Builder
+	aliases.WriteString(head + "  cohort: c\n  families:\n")
+	fmt.Fprintf(&aliases, "    - {name: f0, nominal: 1, accelerators: &a [%snvidia-h100-sxm]}\n", strings.Repeat("nvidia-h100-sxm,", 3900-1))
+	for i := 1; i <= 100; i++ {
+		fmt.Fprintf(&aliases, "    - {name: f%d, nominal: 1, accelerators: *a}\n", i)
+	}
+	long := head + "  families: [{name: h, nominal: 1, accelerators: [" + strings.Repeat("x,", 1_000_000) + "x]}]\n"
+	for _, tc := range []struct{ name, doc, want string }{
+		{"aliases", aliases.String(), "q.yaml: line 1: aliases expand to more than 10000 values"},
+		{"nodes", long, "q.yaml: line 5: more than 100000 nodes in one document"},
+	} {
+		_, err := ParseQuotas("q.yaml", []byte(tc.doc), accelerators(t))
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("%s: %.300v\nwant %q", tc.name, err, tc.want)
+		}
+	}
+}
