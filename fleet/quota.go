@@ -194,14 +194,16 @@ func ParseQuotas(name string, data []byte, accelerators map[string]*catalog.Acce
 			}
 			if v := in.Spec.Families[j].Nominal.fraction; v != "" {
 				bad(fp+".nominal", "%s: want a whole number of accelerators", v)
+			} else if v := in.Spec.Families[j].Nominal.unread; v != "" {
+				bad(fp+".nominal", "%s: want a whole number of accelerators, 0 to %d", v, maxQuota)
+			} else if f.Nominal < 0 || f.Nominal > maxQuota {
+				bad(fp+".nominal", "%d: want 0 to %d accelerators", f.Nominal, maxQuota)
 			}
 			if b := in.Spec.Families[j].BorrowingLimit; b != nil && b.fraction != "" {
 				bad(fp+".borrowingLimit", "%s: want a whole number of accelerators", b.fraction)
-			}
-			if f.Nominal < 0 || f.Nominal > maxQuota {
-				bad(fp+".nominal", "%d: want 0 to %d accelerators", f.Nominal, maxQuota)
-			}
-			if b := f.BorrowingLimit; b != nil && (*b < 0 || *b > maxQuota) {
+			} else if b != nil && b.unread != "" {
+				bad(fp+".borrowingLimit", "%s: want a whole number of accelerators, 0 to %d", b.unread, maxQuota)
+			} else if b := f.BorrowingLimit; b != nil && (*b < 0 || *b > maxQuota) {
 				bad(fp+".borrowingLimit", "%d: want 0 to %d accelerators", *b, maxQuota)
 			}
 			if b := f.BorrowingLimit; b != nil && doc.Spec.Cohort == "" && *b > 0 {
@@ -335,20 +337,40 @@ type familyDoc struct {
 // count is a number of accelerators as the decoder reads it into an int,
 // and, when it is written with a fraction, the number as written: the
 // decoder puts one into an int without a word (1.5 as 1). A whole number
-// written as a float (64.0, 1e3) is that number.
+// written as a float (64.0, 1e3) is that number. Anything else (a word, a
+// list, a number past an int: the decoder read -.inf and -1e20 as
+// -9223372036854775808) is unread, as written, so that the error names
+// the field and what it holds, not the decoder's reading of it.
 type count struct {
 	n        int
 	fraction string
+	unread   string
 }
 
 func (c *count) UnmarshalYAML(n *yaml.Node) error {
-	if err := n.Decode(&c.n); err != nil {
-		return err
+	c.n = 0
+	if n.Kind != yaml.ScalarNode {
+		c.unread = "a " + map[yaml.Kind]string{yaml.SequenceNode: "list", yaml.MappingNode: "mapping"}[n.Kind]
+		if c.unread == "a " {
+			c.unread = "not a number"
+		}
+		return nil
 	}
 	if n.ShortTag() == "!!float" {
 		var x float64
-		if err := n.Decode(&x); err != nil || x != math.Trunc(x) {
-			c.fraction = n.Value
+		if err := n.Decode(&x); err != nil || math.IsNaN(x) || math.IsInf(x, 0) || math.Abs(x) > 1<<53 {
+			c.unread = shown(n.Value)
+		} else if x != math.Trunc(x) {
+			c.fraction = shown(n.Value)
+		} else {
+			c.n = int(x)
+		}
+		return nil
+	}
+	if err := n.Decode(&c.n); err != nil {
+		c.unread = shown(n.Value)
+		if n.ShortTag() == "!!str" {
+			c.unread = strconv.Quote(n.Value) // "8", a string
 		}
 	}
 	return nil

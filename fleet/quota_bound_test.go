@@ -58,3 +58,34 @@ func TestQuotaYAMLBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestQuotaCountsNamed: a nominal or borrowing limit that is not a whole
+// number in range is refused naming its field and what it holds. A word,
+// a list or a number past an int was the decoder's error, naming a line
+// and a Go type but not the field; -.inf and -1e20 were read as
+// -9223372036854775808 and refused as that number.
+func TestQuotaCountsNamed(t *testing.T) {
+	head := "apiVersion: meridian.dev/v1alpha1\nkind: Quota\nmetadata: {name: a}\nspec:\n  cohort: c\n  families:\n"
+	for _, tc := range []struct{ value, want string }{
+		{"-.inf", "borrowingLimit: -.inf: want a whole number of accelerators, 0 to 16777216"},
+		{".nan", "borrowingLimit: .nan: want a whole number"},
+		{"1e30", "borrowingLimit: 1e30: want a whole number"},
+		{"-99999999999999999999", "borrowingLimit: -99999999999999999999: want a whole number"},
+		{"99999999999999999999", "borrowingLimit: 99999999999999999999: want a whole number"},
+		{"true", "borrowingLimit: true: want a whole number"},
+		{`"8"`, `borrowingLimit: "8": want a whole number`},
+		{"[1]", "borrowingLimit: a list: want a whole number"},
+		{"{n: 1}", "borrowingLimit: a mapping: want a whole number"},
+	} {
+		doc := head + "    - {name: h, accelerators: [nvidia-h100-sxm], nominal: 1, borrowingLimit: " + tc.value + "}\n"
+		_, err := ParseQuotas("q.yaml", []byte(doc), accelerators(t))
+		if want := "q.yaml: document 1 (Quota/a) spec.families[0]." + tc.want; err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v\nwant %q", tc.value, err, want)
+		}
+		doc = head + "    - {name: h, accelerators: [nvidia-h100-sxm], nominal: " + tc.value + "}\n"
+		_, err = ParseQuotas("q.yaml", []byte(doc), accelerators(t))
+		if want := "q.yaml: document 1 (Quota/a) spec.families[0]." + strings.Replace(tc.want, "borrowingLimit", "nominal", 1); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("nominal %s: %v\nwant %q", tc.value, err, want)
+		}
+	}
+}
