@@ -81,9 +81,10 @@ func TestAssignSizeBounded(t *testing.T) {
 
 // BenchmarkHeuristicFullPools is Assign where every move looks furthest
 // and finds nothing: jobs lawful at every pool, twice as many as the
-// pools, and many jobs at few pools.
+// pools, and many jobs at few pools; the last at both MaxJobs and
+// MaxOptions.
 func BenchmarkHeuristicFullPools(b *testing.B) {
-	for _, c := range [][2]int{{400, 200}, {800, 400}, {1600, 600}, {10000, 10}} {
+	for _, c := range [][2]int{{400, 200}, {800, 400}, {1600, 600}, {10000, 10}, {10000, 100}} {
 		b.Run(fmt.Sprintf("jobs=%d/pools=%d", c[0], c[1]), func(b *testing.B) {
 			p := fullPools(c[0], c[1])
 			for b.Loop() {
