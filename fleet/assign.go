@@ -63,8 +63,12 @@ type Solution struct {
 	Gap        float64
 	Elapsed    time.Duration
 
-	// examined counts the options the branch and bound looked at.
+	// examined counts the options the branch and bound looked at;
+	// improved, the checks the improvement moves made (ImproveWork).
 	examined int
+	improved int
+	// bounded counts the options the lower bound's steps looked at.
+	bounded int
 }
 
 // penalty is what leaving a job waiting costs in the objective: more than
@@ -82,8 +86,40 @@ func penalty(p *Problem) float64 {
 	return total
 }
 
-// Validate checks a problem's indices and numbers.
+// MaxJobs bounds the jobs of one problem: the greedy looks at every
+// waiting job for each it places, so its time grows as the square of
+// their number.
+const MaxJobs = 10000
+
+// MaxOptions bounds the options of one problem's jobs together: each is
+// looked at again by every step of the lower bound and of the moves.
+const MaxOptions = 1000000
+
+// ImproveWork bounds what the improvement moves after the greedy do (an
+// option checked against the resources' room, or a pair of jobs weighed
+// for a swap): an ejection or a trade looks at every waiting job's
+// options for each placed job, so that 800 jobs each lawful at 400 full
+// pools took 4.5 s. Once it is spent the moves stop, leaving the
+// assignment as the last move left it (valid, only less improved).
+const ImproveWork = 20000000
+
+// LowerBoundWork bounds the options the lower bound's steps look at in
+// all: it takes fewer steps on a larger problem (a weaker bound, and so a
+// larger gap reported, never a wrong one).
+const LowerBoundWork = 20000000
+
+// Validate checks a problem's size, indices and numbers.
 func (p *Problem) Validate() error {
+	if len(p.Jobs) > MaxJobs {
+		return fmt.Errorf("%d jobs: at most %d are assigned together", len(p.Jobs), MaxJobs)
+	}
+	options := 0
+	for _, job := range p.Jobs {
+		options += len(job.Options)
+	}
+	if options > MaxOptions {
+		return fmt.Errorf("%d options of %d jobs: at most %d are assigned together", options, len(p.Jobs), MaxOptions)
+	}
 	for i, c := range p.Capacity {
 		if c < 0 {
 			return fmt.Errorf("capacity[%d]: %d is negative", i, c)
@@ -119,9 +155,15 @@ type state struct {
 	p    *Problem
 	rem  []int
 	pick []int
+	// work counts the improvement moves' checks (ImproveWork).
+	work int
 }
 
+// spent reports whether the improvement moves have done ImproveWork.
+func (s *state) spent() bool { return s.work >= ImproveWork }
+
 func (s *state) fits(o *Option) bool {
+	s.work++
 	for _, r := range o.Uses {
 		if s.rem[r] < o.Count {
 			return false
@@ -239,7 +281,8 @@ func Heuristic(p *Problem) (*Solution, error) {
 	}
 	s.improve(order)
 	sol := s.solution(pen)
-	sol.LowerBound = LowerBound(p, pen, sol.Objective, 300)
+	sol.improved = s.work
+	sol.LowerBound, sol.bounded = lowerBound(p, pen, sol.Objective, 300)
 	sol.Gap = gap(sol.Objective, sol.LowerBound)
 	sol.Elapsed = time.Since(start)
 	return sol, nil
@@ -260,9 +303,13 @@ func gap(obj, lb float64) float64 {
 // falls, until nothing changes (or a bounded number of rounds).
 func (s *state) improve(order [][]int) {
 	p := s.p
-	for round := 0; round < 20; round++ {
+	s.work = 0
+	for round := 0; round < 20 && !s.spent(); round++ {
 		changed := false
 		for j := range p.Jobs {
+			if s.spent() {
+				return
+			}
 			cur := s.pick[j]
 			if cur >= 0 {
 				s.take(&p.Jobs[j].Options[cur], -1)
@@ -302,6 +349,9 @@ func (s *state) improve(order [][]int) {
 		}
 		for a := range p.Jobs {
 			for b := a + 1; b < len(p.Jobs); b++ {
+				if s.work++; s.spent() {
+					return
+				}
 				ka, kb := s.pick[a], s.pick[b]
 				if ka < 0 || kb < 0 {
 					continue
@@ -362,6 +412,9 @@ func (s *state) eject(order [][]int) bool {
 		}
 	options:
 		for _, kw := range order[w] {
+			if s.spent() {
+				return placed
+			}
 			ow := &p.Jobs[w].Options[kw]
 			pool := ow.Uses[0]
 			var moves []move
@@ -422,10 +475,16 @@ func (s *state) trade(order [][]int) bool {
 		if ka < 0 {
 			continue
 		}
+		if s.spent() {
+			return traded
+		}
 		s.take(&p.Jobs[a].Options[ka], -1)
 		s.pick[a] = -1
 		var placed []int
 		for w := range p.Jobs {
+			if s.spent() {
+				break // the jobs placed so far are kept or undone below
+			}
 			if s.pick[w] >= 0 || w == a {
 				continue
 			}
@@ -478,12 +537,26 @@ func (s *state) solution(pen float64) *Solution {
 // improved by subgradient steps of Polyak's size towards ub (an
 // objective some assignment reaches), and the best bound found returned.
 func LowerBound(p *Problem, pen, ub float64, iters int) float64 {
+	lb, _ := lowerBound(p, pen, ub, iters)
+	return lb
+}
+
+// lowerBound is LowerBound, with the options its steps looked at.
+func lowerBound(p *Problem, pen, ub float64, iters int) (best float64, work int) {
+	size := len(p.Capacity) + 1
+	for _, j := range p.Jobs {
+		for _, o := range j.Options {
+			size += len(o.Uses)
+		}
+	}
+	iters = min(iters, max(1, LowerBoundWork/size))
 	lambda := make([]float64, len(p.Capacity))
 	use := make([]float64, len(p.Capacity))
-	best := math.Inf(-1)
+	best = math.Inf(-1)
 	theta := 1.0
 	stall := 0
 	for it := 0; it < iters; it++ {
+		work += size
 		for i := range use {
 			use[i] = 0
 		}
@@ -533,7 +606,7 @@ func LowerBound(p *Problem, pen, ub float64, iters int) float64 {
 			lambda[r] = math.Max(0, lambda[r]+step*use[r])
 		}
 	}
-	return best
+	return best, work
 }
 
 // Exact solves p outright by branch and bound (for small instances: the

@@ -72,6 +72,18 @@ func PlanFleet(w *catalog.World, plans []*planner.Plan, opts ...Options) (*Resul
 	if o.Quotas != nil && len(o.Tenants) != len(plans) {
 		return nil, fmt.Errorf("fleet: %d tenants for %d jobs", len(o.Tenants), len(plans))
 	}
+	// The problem's bounds, checked before it is built: each placement
+	// becomes an option.
+	if len(plans) > MaxJobs {
+		return nil, fmt.Errorf("fleet: %d jobs: at most %d are planned together; plan them in parts", len(plans), MaxJobs)
+	}
+	placements := 0
+	for _, plan := range plans {
+		placements += len(plan.Placements)
+	}
+	if placements > MaxOptions {
+		return nil, fmt.Errorf("fleet: %d lawful placements of %d jobs: at most %d are assigned together; plan the jobs in parts, or with fewer sites", placements, len(plans), MaxOptions)
+	}
 	type pk struct {
 		site string
 		pool int

@@ -87,6 +87,11 @@ type Quotas struct {
 // maxQuota bounds a nominal or borrowing limit.
 const maxQuota = 1 << 24
 
+// MaxQuotaErrors bounds the problems a quotas file's error lists, the rest
+// counted in one last line: each problem was listed, and a 4 MB family of
+// 2,000,000 unknown accelerator ids made an error of 219 MB.
+const MaxQuotaErrors = 100
+
 var namePattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$`)
 
 // ParseQuotas reads Quota documents (one or more, YAML) from data, named
@@ -94,9 +99,28 @@ var namePattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$`)
 // error names the file, the document and the field.
 func ParseQuotas(name string, data []byte, accelerators map[string]*catalog.Accelerator) (*Quotas, error) {
 	q := &Quotas{byTenant: map[string]*Quota{}, cohorts: map[string][]string{}, covered: map[string]bool{}, limits: map[string]map[string][]store.Limit{}}
+	// The catalog loader's bounds on documents, nesting, nodes and what
+	// aliases add, checked before the YAML library decodes anything: it
+	// expands an alias each time it is used, and 100 aliases of one list
+	// of 200,000 ids (400 KB) made it decode 20,000,000 values.
+	if err := catalog.CheckYAML(name, data); err != nil {
+		var fe *catalog.FieldError
+		if errors.As(err, &fe) {
+			return nil, fmt.Errorf("%s: line %d: %s", name, fe.Line, escaped(fe.Msg))
+		}
+		return nil, fmt.Errorf("%s: %s", name, escaped(err.Error()))
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	var errs []string
+	more := 0 // problems past MaxQuotaErrors, counted
+	problem := func(msg string) {
+		if len(errs) < MaxQuotaErrors {
+			errs = append(errs, msg)
+		} else {
+			more++
+		}
+	}
 	for i := 1; ; i++ {
 		// Each document is decoded once, into quotaDoc: its counts as
 		// written, so that a number with a fraction is seen, and nil
@@ -108,7 +132,16 @@ func ParseQuotas(name string, data []byte, accelerators map[string]*catalog.Acce
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: document %d: %w", name, i, shownErr(err))
+			err = shownErr(err)
+			// The decoder lists each unknown field or wrong type: the
+			// list is cut as this file's own problems are.
+			var te *yaml.TypeError
+			if errors.As(err, &te) && len(te.Errors) > MaxQuotaErrors {
+				cut := len(te.Errors) - MaxQuotaErrors
+				te.Errors = te.Errors[:MaxQuotaErrors]
+				return nil, fmt.Errorf("%s: document %d: %w\n%s: %d more problems not shown (at most %d are listed); fix those above first", name, i, te, name, cut, MaxQuotaErrors)
+			}
+			return nil, fmt.Errorf("%s: document %d: %w", name, i, err)
 		}
 		if in == nil {
 			continue
@@ -116,7 +149,11 @@ func ParseQuotas(name string, data []byte, accelerators map[string]*catalog.Acce
 		doc := in.quota()
 		where := fmt.Sprintf("%s: document %d (Quota/%s)", name, i, shown(doc.Metadata.Name))
 		bad := func(field, format string, a ...any) {
-			errs = append(errs, fmt.Sprintf("%s %s: %s", where, field, fmt.Sprintf(format, a...)))
+			if len(errs) >= MaxQuotaErrors {
+				more++
+				return
+			}
+			problem(fmt.Sprintf("%s %s: %s", where, field, fmt.Sprintf(format, a...)))
 		}
 		if doc.APIVersion != catalog.APIVersion {
 			bad("apiVersion", "%q: want %s", doc.APIVersion, catalog.APIVersion)
@@ -157,14 +194,16 @@ func ParseQuotas(name string, data []byte, accelerators map[string]*catalog.Acce
 			}
 			if v := in.Spec.Families[j].Nominal.fraction; v != "" {
 				bad(fp+".nominal", "%s: want a whole number of accelerators", v)
+			} else if v := in.Spec.Families[j].Nominal.unread; v != "" {
+				bad(fp+".nominal", "%s: want a whole number of accelerators, 0 to %d", v, maxQuota)
+			} else if f.Nominal < 0 || f.Nominal > maxQuota {
+				bad(fp+".nominal", "%d: want 0 to %d accelerators", f.Nominal, maxQuota)
 			}
 			if b := in.Spec.Families[j].BorrowingLimit; b != nil && b.fraction != "" {
 				bad(fp+".borrowingLimit", "%s: want a whole number of accelerators", b.fraction)
-			}
-			if f.Nominal < 0 || f.Nominal > maxQuota {
-				bad(fp+".nominal", "%d: want 0 to %d accelerators", f.Nominal, maxQuota)
-			}
-			if b := f.BorrowingLimit; b != nil && (*b < 0 || *b > maxQuota) {
+			} else if b != nil && b.unread != "" {
+				bad(fp+".borrowingLimit", "%s: want a whole number of accelerators, 0 to %d", b.unread, maxQuota)
+			} else if b := f.BorrowingLimit; b != nil && (*b < 0 || *b > maxQuota) {
 				bad(fp+".borrowingLimit", "%d: want 0 to %d accelerators", *b, maxQuota)
 			}
 			if b := f.BorrowingLimit; b != nil && doc.Spec.Cohort == "" && *b > 0 {
@@ -174,7 +213,7 @@ func ParseQuotas(name string, data []byte, accelerators map[string]*catalog.Acce
 		q.byTenant[doc.Metadata.Name] = doc
 	}
 	if len(errs) == 0 && len(q.byTenant) == 0 {
-		errs = append(errs, name+": no Quota documents")
+		problem(name + ": no Quota documents")
 	}
 	// A cohort's members must mean the same accelerators by a family name,
 	// and count an accelerator in the same family, or the cohort's sum
@@ -201,7 +240,7 @@ func ParseQuotas(name string, data []byte, accelerators map[string]*catalog.Acce
 		for j, f := range doc.Spec.Families {
 			for _, a := range f.Accelerators {
 				if prev, ok := accFam[c][a]; ok && prev[0] != f.Name {
-					errs = append(errs, fmt.Sprintf("%s: Quota/%s spec.families[%d].accelerators: %s is in family %s of Quota/%s of the same cohort %s; a cohort counts an accelerator in one family",
+					problem(fmt.Sprintf("%s: Quota/%s spec.families[%d].accelerators: %s is in family %s of Quota/%s of the same cohort %s; a cohort counts an accelerator in one family",
 						name, shown(t), j, shown(a), shown(prev[0]), shown(prev[1]), shown(c)))
 				} else if !ok {
 					accFam[c][a] = [2]string{f.Name, t}
@@ -211,12 +250,15 @@ func ParseQuotas(name string, data []byte, accelerators map[string]*catalog.Acce
 			sort.Strings(accs)
 			key := strings.Join(accs, ",")
 			if prev, ok := famAccs[c][f.Name]; ok && prev != key {
-				errs = append(errs, fmt.Sprintf("%s: Quota/%s spec.families[%d].accelerators: [%s] differs from [%s] of family %s in Quota/%s of the same cohort %s",
+				problem(fmt.Sprintf("%s: Quota/%s spec.families[%d].accelerators: [%s] differs from [%s] of family %s in Quota/%s of the same cohort %s",
 					name, shown(t), j, shown(key), shown(prev), shown(f.Name), shown(famWho[c][f.Name]), shown(c)))
 				continue
 			}
 			famAccs[c][f.Name], famWho[c][f.Name] = key, t
 		}
+	}
+	if more > 0 {
+		errs = append(errs, fmt.Sprintf("%s: %d more problems not shown (at most %d are listed); fix those above first", name, more, MaxQuotaErrors))
 	}
 	if len(errs) > 0 {
 		return nil, errors.New(strings.Join(errs, "\n"))
@@ -295,20 +337,40 @@ type familyDoc struct {
 // count is a number of accelerators as the decoder reads it into an int,
 // and, when it is written with a fraction, the number as written: the
 // decoder puts one into an int without a word (1.5 as 1). A whole number
-// written as a float (64.0, 1e3) is that number.
+// written as a float (64.0, 1e3) is that number. Anything else (a word, a
+// list, a number past an int: the decoder read -.inf and -1e20 as
+// -9223372036854775808) is unread, as written, so that the error names
+// the field and what it holds, not the decoder's reading of it.
 type count struct {
 	n        int
 	fraction string
+	unread   string
 }
 
 func (c *count) UnmarshalYAML(n *yaml.Node) error {
-	if err := n.Decode(&c.n); err != nil {
-		return err
+	c.n = 0
+	if n.Kind != yaml.ScalarNode {
+		c.unread = "a " + map[yaml.Kind]string{yaml.SequenceNode: "list", yaml.MappingNode: "mapping"}[n.Kind]
+		if c.unread == "a " {
+			c.unread = "not a number"
+		}
+		return nil
 	}
 	if n.ShortTag() == "!!float" {
 		var x float64
-		if err := n.Decode(&x); err != nil || x != math.Trunc(x) {
-			c.fraction = n.Value
+		if err := n.Decode(&x); err != nil || math.IsNaN(x) || math.IsInf(x, 0) || math.Abs(x) > 1<<53 {
+			c.unread = shown(n.Value)
+		} else if x != math.Trunc(x) {
+			c.fraction = shown(n.Value)
+		} else {
+			c.n = int(x)
+		}
+		return nil
+	}
+	if err := n.Decode(&c.n); err != nil {
+		c.unread = shown(n.Value)
+		if n.ShortTag() == "!!str" {
+			c.unread = strconv.Quote(n.Value) // "8", a string
 		}
 	}
 	return nil

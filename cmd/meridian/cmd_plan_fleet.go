@@ -44,6 +44,10 @@ func runFleetPlan(w, errw io.Writer, f planFlags) error {
 	if len(world.Jobs) == 0 {
 		return badInput(errors.New("-f: the files hold no TrainingJob"))
 	}
+	// Refused before any is planned: each plan judges every site.
+	if len(world.Jobs) > fleet.MaxJobs {
+		return badInput(fmt.Errorf("-f: the files hold %d TrainingJobs: at most %d are planned together; plan them in parts", len(world.Jobs), fleet.MaxJobs))
+	}
 	var opts fleet.Options
 	if f.quotas != "" {
 		if !fleet.ValidTenant(f.tenant) {
