@@ -280,12 +280,21 @@ func runsOf(page []*RunShown) []*run.Run {
 // a page at a time; seen holds the runs already read, which no page may
 // list again.
 func (c *Client) listAfter(ctx context.Context, after string, seen map[string]bool) ([]*run.Run, error) {
-	var all []*run.Run
+	all, err := c.shownAfter(ctx, after, seen)
+	if err != nil || all == nil {
+		return nil, err
+	}
+	return runsOf(all), nil
+}
+
+// shownAfter is listAfter with each run as the server shows it (RunShown).
+func (c *Client) shownAfter(ctx context.Context, after string, seen map[string]bool) ([]*RunShown, error) {
+	var all []*RunShown
 	if seen == nil {
 		seen = map[string]bool{}
 	}
 	err := c.runPages(ctx, after, seen, &listing{what: "runs"}, func(page []*RunShown) error {
-		all = append(all, runsOf(page)...)
+		all = append(all, page...)
 		return nil
 	})
 	if err != nil {

@@ -380,7 +380,7 @@ func TestRunsStreamPages(t *testing.T) {
 	}
 	rs.close()
 	stop := errors.New("seen")
-	var got []*run.Run
+	var got []*RunShown
 	err := NewClient(f.srv.URL, tokA).FollowRuns(context.Background(), func(ev RunsStreamEvent) error {
 		got = ev.List
 		return stop

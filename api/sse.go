@@ -136,10 +136,12 @@ func (s *SSEReader) line() (string, error) {
 var ErrNoStream = errors.New("not an event stream")
 
 // RunStreamEvent is one event of a run's stream, decoded: exactly one of
-// Event (a timeline event), Run (the run's state now) and End is set.
+// Event (a timeline event), Run (the run's state now) and End is set. Run
+// is the run as the server shows it: marked when its row was changed
+// outside Meridian (RunShown), as GetShown gives it.
 type RunStreamEvent struct {
 	Event *store.Event
-	Run   *run.Run
+	Run   *RunShown
 	End   *StreamEnd
 }
 
@@ -323,8 +325,7 @@ func (c *Client) followOnce(ctx context.Context, id string, after *int64, wait *
 			out.Event = &store.Event{}
 			err = json.Unmarshal([]byte(ev.Data), out.Event)
 		case sseRun:
-			out.Run = &run.Run{}
-			err = json.Unmarshal([]byte(ev.Data), out.Run)
+			out.Run, err = decodeShown(ev.Data)
 		case sseEnd:
 			out.End = &StreamEnd{}
 			err = json.Unmarshal([]byte(ev.Data), out.End)
@@ -347,9 +348,45 @@ func (c *Client) followOnce(ctx context.Context, id string, after *int64, wait *
 	}
 }
 
+// decodeShown is a run event's run, as the server shows it: the mark and
+// its reason kept, and a run (empty) even where the data held null or no
+// field of one. The data is one event's, within the reader's bound.
+func decodeShown(data string) (*RunShown, error) {
+	r := &RunShown{Run: &run.Run{}}
+	if err := json.Unmarshal([]byte(data), r); err != nil {
+		return nil, err
+	}
+	if r.Run == nil {
+		r.Run = &run.Run{}
+	}
+	return r, nil
+}
+
+// decodeShownList is the runs event's list: each run as the server shows
+// it (RunShown), and where its next page starts. A list that names null
+// as a run is an error, as a page of GET /v1/runs that does.
+func decodeShownList(data string) ([]*RunShown, string, error) {
+	var l RunShownList
+	if err := json.Unmarshal([]byte(data), &l); err != nil {
+		return nil, "", err
+	}
+	for i, r := range l.Runs {
+		if r == nil {
+			return nil, "", fmt.Errorf("the list names null as run %d", i)
+		}
+		if r.Run == nil { // {}: a run with no field set
+			r.Run = &run.Run{}
+		}
+	}
+	if l.Runs == nil {
+		l.Runs = []*RunShown{}
+	}
+	return l.Runs, l.Next, nil
+}
+
 // restOfList is first, the first page of the runs stream's list, with the
-// runs after it read a page at a time.
-func (c *Client) restOfList(ctx context.Context, first []*run.Run, next string) ([]*run.Run, error) {
+// runs after it read a page at a time, each as the server shows it.
+func (c *Client) restOfList(ctx context.Context, first []*RunShown, next string) ([]*RunShown, error) {
 	if len(first) == 0 || first[len(first)-1].ID != next {
 		return nil, fmt.Errorf("the list's next page starts after %q, not after its last run", next)
 	}
@@ -360,7 +397,7 @@ func (c *Client) restOfList(ctx context.Context, first []*run.Run, next string) 
 		}
 		seen[r.ID] = true
 	}
-	rest, err := c.listAfter(ctx, next, seen)
+	rest, err := c.shownAfter(ctx, next, seen)
 	if err != nil {
 		return nil, err
 	}
@@ -369,10 +406,12 @@ func (c *Client) restOfList(ctx context.Context, first []*run.Run, next string) 
 
 // RunsStreamEvent is one event of a tenant's runs stream, decoded: List,
 // all of the tenant's runs, comes first on each connection; then Run, a
-// run that is new or changed since the stream last sent it.
+// run that is new or changed since the stream last sent it. Each run is
+// as the server shows it: marked when its row was changed outside
+// Meridian (RunShown), as ListShown gives it.
 type RunsStreamEvent struct {
-	List []*run.Run
-	Run  *run.Run
+	List []*RunShown
+	Run  *RunShown
 }
 
 // FollowRuns streams the tenant's runs (GET /v1/runs?follow=1) to fn
@@ -406,20 +445,15 @@ func (c *Client) followRunsOnce(ctx context.Context, wait *time.Duration, fn fun
 		var out RunsStreamEvent
 		switch ev.Event {
 		case sseRuns:
-			var l RunList
-			err = json.Unmarshal([]byte(ev.Data), &l)
-			out.List = l.Runs
-			if out.List == nil {
-				out.List = []*run.Run{}
-			}
-			if err == nil && l.Next != "" {
+			var next string
+			out.List, next, err = decodeShownList(ev.Data)
+			if err == nil && next != "" {
 				// The list's first page: the rest is read with GET, and
 				// each run that changes from here on comes as a run event.
-				out.List, err = c.restOfList(ctx, out.List, l.Next)
+				out.List, err = c.restOfList(ctx, out.List, next)
 			}
 		case sseRun:
-			out.Run = &run.Run{}
-			err = json.Unmarshal([]byte(ev.Data), out.Run)
+			out.Run, err = decodeShown(ev.Data)
 		default:
 			continue
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"net/http"
 	"strconv"
@@ -101,13 +102,14 @@ quota or law) and why, with the lawful pools it waits for.`,
 			}); err != nil {
 				return err
 			}
+			warned := changeWarns{}
 			for _, r := range marked {
-				warnChanged(cmd.ErrOrStderr(), r, false)
+				warned.warn(cmd.ErrOrStderr(), r, false)
 			}
 			if !watch {
 				return nil
 			}
-			return watchRuns(cmd.Context(), w, c, ids, runs, wide, cols)
+			return watchRuns(cmd.Context(), w, cmd.ErrOrStderr(), c, ids, marked, wide, cols, warned)
 		},
 	}
 	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "after the table, print each change of a run until interrupted")
@@ -181,17 +183,9 @@ func printRunPages(ctx context.Context, w io.Writer, c *api.Client, format strin
 	return o.end()
 }
 
-// fetchRuns returns the tenant's runs, or the ones named, in that order.
-func fetchRuns(ctx context.Context, c *api.Client, ids []string) ([]*run.Run, error) {
-	runs, err := fetchShown(ctx, c, ids)
-	if err != nil {
-		return nil, err
-	}
-	return runsOf(runs), nil
-}
-
-// fetchShown is fetchRuns with each run as the server shows it: marked
-// when its row was changed outside Meridian.
+// fetchShown returns the tenant's runs, or the ones named, in that order,
+// each as the server shows it: marked when its row was changed outside
+// Meridian.
 func fetchShown(ctx context.Context, c *api.Client, ids []string) ([]*api.RunShown, error) {
 	if len(ids) == 0 {
 		runs, err := c.ListShown(ctx)
@@ -238,6 +232,36 @@ func warnChanged(w io.Writer, r *api.RunShown, this bool) {
 		who = "run " + shown(r.ID) + "'s"
 	}
 	fmt.Fprintf(w, "WARNING: %s record was changed outside Meridian: %s\n", who, shown(why))
+}
+
+// changeWarns is what a view that shows runs again and again (get
+// --watch, run --follow) has warned of: for each run, a hash of the
+// reason its last WARNING line gave. A run is warned of when the server
+// first shows it marked, and again only when the reason changes, not at
+// each event that carries it; a hash, so that what the view keeps per run
+// is not as long as a reason may be.
+type changeWarns map[string]uint64
+
+// warn writes warnChanged's line for r to w unless it is the one last
+// written for r.
+func (cw changeWarns) warn(w io.Writer, r *api.RunShown, this bool) {
+	if r == nil || r.Run == nil || !r.ChangedOutsideMeridian && r.ChangedOutsideMeridianReason == "" {
+		return
+	}
+	h := fnv.New64a()
+	io.WriteString(h, r.ChangedOutsideMeridianReason)
+	sum := h.Sum64() | 1 // never 0, the zero value of a run not warned of
+	// One run shown (this) is kept under one key, whatever id the server
+	// gives it: a stream of one run cannot grow what is kept.
+	key := ""
+	if !this {
+		key = r.ID
+	}
+	if cw[key] == sum {
+		return
+	}
+	cw[key] = sum
+	warnChanged(w, r, this)
 }
 
 // runRow is one run as get prints it.
@@ -305,8 +329,14 @@ func runTable(w io.Writer, runs []*run.Run, wide, header bool, cols *[]int) erro
 // change prints as soon as the server has it; when the server gives no
 // stream (one from before streams, or the tenant's streams are all
 // taken) or the stream keeps breaking, it asks every watchEvery instead.
-func watchRuns(ctx context.Context, w io.Writer, c *api.Client, ids []string, runs []*run.Run, wide bool, cols []int) error {
-	wt := &runWatch{w: w, wide: wide, cols: cols, last: map[string]string{}, ended: map[string]bool{}}
+// A watched run that the server shows marked changed outside Meridian
+// gets get's WARNING line on errw, once for each reason it gives; warned
+// holds those already written (for runs, the table printed before).
+func watchRuns(ctx context.Context, w, errw io.Writer, c *api.Client, ids []string, runs []*api.RunShown, wide bool, cols []int, warned changeWarns) error {
+	if warned == nil {
+		warned = changeWarns{}
+	}
+	wt := &runWatch{w: w, errw: errw, wide: wide, cols: cols, last: map[string]string{}, ended: map[string]bool{}, warned: warned}
 	if len(ids) > 0 {
 		wt.named = map[string]bool{}
 		for _, id := range ids {
@@ -314,7 +344,7 @@ func watchRuns(ctx context.Context, w io.Writer, c *api.Client, ids []string, ru
 		}
 	}
 	for _, r := range runs {
-		wt.last[r.ID] = watchKey(r)
+		wt.last[r.ID] = watchKey(r.Run)
 		wt.ended[r.ID] = r.State.Final()
 	}
 	if wt.done() {
@@ -323,7 +353,7 @@ func watchRuns(ctx context.Context, w io.Writer, c *api.Client, ids []string, ru
 	err := c.FollowRuns(ctx, func(ev api.RunsStreamEvent) error {
 		list := ev.List
 		if ev.Run != nil {
-			list = []*run.Run{ev.Run}
+			list = []*api.RunShown{ev.Run}
 		}
 		if err := wt.show(list); err != nil {
 			return err
@@ -349,7 +379,7 @@ func watchRuns(ctx context.Context, w io.Writer, c *api.Client, ids []string, ru
 			return nil
 		case <-time.After(watchEvery):
 		}
-		runs, err := fetchRuns(ctx, c, ids)
+		runs, err := fetchShown(ctx, c, ids)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -373,11 +403,14 @@ var (
 // runWatch is what get --watch has printed: each run's last row key.
 type runWatch struct {
 	w     io.Writer
+	errw  io.Writer // where a marked run's WARNING line goes
 	wide  bool
 	cols  []int           // the widths of the columns printed so far
 	named map[string]bool // nil: every run of the tenant
 	last  map[string]string
 	ended map[string]bool // whether each run shown is final
+	// warned holds the WARNING lines written, by run.
+	warned changeWarns
 }
 
 // watchKey is what a watch prints a row for a change of: state, site,
@@ -386,10 +419,14 @@ func watchKey(r *run.Run) string {
 	return fmt.Sprint(runRow(r, false, r.CreatedAt)[2:8])
 }
 
-// show prints a row for each of runs that is watched and changed.
-func (wt *runWatch) show(runs []*run.Run) error {
+// show prints a row for each of runs that is watched and changed, and
+// then the WARNING line of each watched run the server shows marked
+// changed outside Meridian with a reason not yet warned of.
+func (wt *runWatch) show(runs []*api.RunShown) error {
 	var changed []*run.Run
-	for _, r := range runs {
+	var marked []*api.RunShown
+	for _, sr := range runs {
+		r := sr.Run
 		if wt.named != nil && !wt.named[r.ID] {
 			continue
 		}
@@ -398,12 +435,20 @@ func (wt *runWatch) show(runs []*run.Run) error {
 			wt.last[r.ID] = k
 			changed = append(changed, r)
 		}
+		if sr.ChangedOutsideMeridian || sr.ChangedOutsideMeridianReason != "" {
+			marked = append(marked, sr)
+		}
 	}
-	if len(changed) == 0 {
-		return nil
+	if len(changed) > 0 {
+		if err := runTable(wt.w, changed, wt.wide, false, &wt.cols); err != nil {
+			return fmt.Errorf("%w: %v", errWatchWrite, err)
+		}
 	}
-	if err := runTable(wt.w, changed, wt.wide, false, &wt.cols); err != nil {
-		return fmt.Errorf("%w: %v", errWatchWrite, err)
+	if len(marked) > 0 && wt.warned == nil {
+		wt.warned = changeWarns{}
+	}
+	for _, r := range marked {
+		wt.warned.warn(wt.errw, r, false)
 	}
 	return nil
 }

@@ -38,11 +38,16 @@ func followRun(ctx context.Context, w, errw io.Writer, c *api.Client, id string)
 	go func() { logsDone <- c.FollowLogs(lctx, id, 0, out) }()
 	var seen int64
 	var end *api.StreamEnd
+	// The run's state comes as the server shows it: one marked changed
+	// outside Meridian gets describe's WARNING line, once for each reason.
+	warned := changeWarns{}
 	err := c.FollowEvents(ctx, id, 0, func(ev api.RunStreamEvent) error {
 		switch {
 		case ev.Event != nil:
 			fmt.Fprintln(errw, eventLine(*ev.Event, color))
 			seen = ev.Event.Seq
+		case ev.Run != nil:
+			warned.warn(errw, ev.Run, true)
 		case ev.End != nil:
 			end = ev.End
 		}
@@ -76,7 +81,7 @@ func followRun(ctx context.Context, w, errw io.Writer, c *api.Client, id string)
 	if errors.As(err, &se) && se.Status != http.StatusTooManyRequests {
 		return apiErr(err)
 	}
-	return pollRun(ctx, w, errw, c, id, int(seen), out.n, color)
+	return pollRunWarned(ctx, w, errw, c, id, int(seen), out.n, color, warned)
 }
 
 // countWriter counts what it writes on to w.
@@ -94,7 +99,12 @@ func (c *countWriter) Write(b []byte) (int, error) {
 // pollRun is followRun by asking every followEvery, the first seen events
 // and off bytes of output shown already.
 func pollRun(ctx context.Context, w, errw io.Writer, c *api.Client, id string, seen int, off int64, color bool) error {
-	warned := false // that the run's record was changed outside Meridian
+	return pollRunWarned(ctx, w, errw, c, id, seen, off, color, changeWarns{})
+}
+
+// pollRunWarned is pollRun with warned, the WARNING lines (that the run's
+// record was changed outside Meridian) written already.
+func pollRunWarned(ctx context.Context, w, errw io.Writer, c *api.Client, id string, seen int, off int64, color bool, warned changeWarns) error {
 	for {
 		evs, err := c.Events(ctx, id)
 		if err != nil {
@@ -115,10 +125,7 @@ func pollRun(ctx context.Context, w, errw io.Writer, c *api.Client, id string, s
 			}
 			return apiErr(err)
 		}
-		if !warned && sr.ChangedOutsideMeridian {
-			warnChanged(errw, sr, true)
-			warned = true
-		}
+		warned.warn(errw, sr, true)
 		r := sr.Run
 		if r.State.Final() {
 			// What arrived between the last read and the end. Without it

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"meridian.dev/meridian/api"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/internal/textsafe"
 	"meridian.dev/meridian/run"
@@ -74,7 +75,7 @@ func TestGetShowsNoControlCharacters(t *testing.T) {
 
 	b.Reset()
 	wt := &runWatch{w: &b, wide: true, last: map[string]string{}, ended: map[string]bool{}}
-	if err := wt.show([]*run.Run{r}); err != nil {
+	if err := wt.show([]*api.RunShown{{Run: r}}); err != nil {
 		t.Fatal(err)
 	}
 	clean("get --watch -o wide", b.String(), 1)
