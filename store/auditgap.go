@@ -42,8 +42,14 @@ func checksGaps(q AuditQuery) bool {
 const auditHeadMaxBytes = 16 << 20
 
 // maxAcceptedGaps bounds the acceptances a gap check reads when it finds
-// entries missing.
-const maxAcceptedGaps = 1000
+// entries missing, and maxAcceptanceBytes the payload of each: one that
+// Meridian writes (the break, the anchor, who accepted it) is well under
+// a kilobyte. Larger rows are left out, unread, so the check holds 16 MiB
+// of them at most.
+const (
+	maxAcceptedGaps    = 1000
+	maxAcceptanceBytes = 16 << 10
+)
 
 // noGap checks, in s's snapshot, that no entry is missing from the log
 // after seq lo, up to seq hi (0: up to the log's last entry), other than
@@ -147,7 +153,7 @@ const (
 // when an entry stands in one of them: an accepted gap that shrank is a
 // new break. The gaps are merged, so one accepted twice counts once.
 func (s auditSource) acceptedMissing(chain *audit.Chain, lo, hi int64) (int64, error) {
-	q := AuditQuery{AllTenants: true, Kinds: []string{audit.KindBrokenAccepted}, Limit: maxAcceptedGaps, MaxEntryBytes: 1 << 20}
+	q := AuditQuery{AllTenants: true, Kinds: []string{audit.KindBrokenAccepted}, Limit: maxAcceptedGaps, MaxEntryBytes: maxAcceptanceBytes}
 	query, args, err := auditSelect(q, s.ph)
 	if err != nil {
 		return 0, err
