@@ -1024,3 +1024,21 @@ func mkdirDurable(dir string) error {
 	}
 	return syncDir(parent)
 }
+
+// Gap returns the first and last missing seq of p when p is a gap in the
+// log (entries deleted, the rest not renumbered), as Verify reports it and
+// an acceptance records it: from Found, or, in an acceptance written
+// before Found was kept, from its detail, which must read exactly as a
+// gap's does. ok is false for every other break.
+func (p Problem) Gap() (first, last int64, ok bool) {
+	if p.Kind != Deleted {
+		return 0, 0, false
+	}
+	if p.Found != nil {
+		if p.Found.Last < p.Seq || p.Seq < 1 {
+			return 0, 0, false
+		}
+		return p.Seq, p.Found.Last, true
+	}
+	return parseGap(p.Detail)
+}

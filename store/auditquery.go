@@ -119,15 +119,28 @@ func untenantedWindowEnd(q AuditQuery, ph func(n int) string) (string, []any) {
 	return query, args
 }
 
-// auditSelectPage is AuditSelectPage over a store's AuditSelect (sel) and
-// a query of one int64 (one: false when there is no row).
-func auditSelectPage(q AuditQuery, ph func(n int) string, sel func(AuditQuery) ([]audit.Entry, error), one func(query string, args ...any) (int64, bool, error)) ([]audit.Entry, int64, error) {
+// auditSelectPage is AuditSelectPage over a store's AuditSelect (sel), a
+// query of one int64 (one: false when there is no row) and the store's gap
+// check (noGap in a snapshot of its own): a server's lookup of the records
+// of a kind (checksGaps) fails, with ErrAuditGap, when entries are missing
+// from the part of the log it read, after q.After up to the next page, or
+// to the log's end on the last page. The check starts at q.After, not at
+// the newest record found: the register witness takes each resource's
+// newest record from one kind's, and one resource's deleted newest record
+// may lie before another's found after it.
+func auditSelectPage(q AuditQuery, ph func(n int) string, sel func(AuditQuery) ([]audit.Entry, error), one func(query string, args ...any) (int64, bool, error), gaps func(lo, hi int64) error) ([]audit.Entry, int64, error) {
 	if q.Tenant == "" || q.Untenanted != UntenantedOfRuns {
 		page, err := sel(q)
 		if err != nil {
 			return nil, 0, err
 		}
-		return page, q.Next(page), nil
+		next := q.Next(page)
+		if checksGaps(q) {
+			if err := gaps(q.After, next); err != nil {
+				return nil, 0, err
+			}
+		}
+		return page, next, nil
 	}
 	if _, _, err := auditSelect(q, ph); err != nil {
 		return nil, 0, err

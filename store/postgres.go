@@ -698,6 +698,8 @@ func (s *Postgres) AuditSelectPage(ctx context.Context, q AuditQuery) ([]audit.E
 				return 0, false, nil
 			}
 			return v, err == nil, err
+		}, func(lo, hi int64) error {
+			return s.auditSnapshot(ctx)(func(src audit.Source) error { return src.(auditSource).noGap(s.chain, postgresUniqueSeq, lo, hi) })
 		})
 }
 

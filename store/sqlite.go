@@ -912,6 +912,10 @@ func (s *SQLite) AuditSelectPage(ctx context.Context, q AuditQuery) ([]audit.Ent
 				return 0, false, nil
 			}
 			return v, err == nil, err
+		}, func(lo, hi int64) error {
+			return sqlAuditSnapshot(ctx, s.rdb, func(*sql.Tx) (string, bool, error) { return auditCols, true, nil })(func(src audit.Source) error {
+				return src.(auditSource).noGap(s.chain, sqliteUniqueSeq, lo, hi)
+			})
 		})
 }
 

@@ -1,0 +1,209 @@
+package store
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"meridian.dev/meridian/audit"
+)
+
+// ErrAuditGap is the error of a server's lookup of the records of a kind
+// (AuditSelectPage, see checksGaps) over a part of the log from which
+// entries are missing.
+var ErrAuditGap = errors.New("entries are missing from the audit log")
+
+// The server's readers of the newest record of a kind (the rules witness,
+// the register and placement witnesses) read the records of their kinds
+// after the last one they read, each checked against its seal, and take
+// the newest sealed one found as the one in force. A seal vouches for its
+// record, not for the records around it: whoever writes the database
+// without the audit key could delete the newest record of a kind from the
+// middle of the log (a revision applied, a resource registered again, a
+// run placed anew), and every server that had not read it yet took the
+// one before it as the newest, the log's verification at the next start
+// alone saying so.
+//
+// checksGaps says whether the page of q is such a lookup: the server's
+// own read (AllTenants) of some kinds, up to the log's end (no Through).
+// A tenant's pages are not: they are not what the server decides by, and
+// a check would let any tenant have the database count the log at will.
+func checksGaps(q AuditQuery) bool {
+	return q.AllTenants && q.Tenant == "" && len(q.Kinds) > 0 && q.Through == 0
+}
+
+// auditHeadMaxBytes bounds the payload of the log's last entry that a
+// gap check reads to check its seal: a larger one was not written by
+// Meridian (a tenant's page refuses entries past 16 MiB too).
+const auditHeadMaxBytes = 16 << 20
+
+// maxAcceptedGaps bounds the acceptances a gap check reads when it finds
+// entries missing, and maxAcceptanceBytes the payload of each: one that
+// Meridian writes (the break, the anchor, who accepted it) is well under
+// a kilobyte. Larger rows are left out, unread, so the check holds 16 MiB
+// of them at most.
+const (
+	maxAcceptedGaps    = 1000
+	maxAcceptanceBytes = 16 << 10
+)
+
+// noGap checks, in s's snapshot, that no entry is missing from the log
+// after seq lo, up to seq hi (0: up to the log's last entry), other than
+// those of gaps the operator accepted. chain is the store's: it checks the
+// seals of the last entry and of the acceptances. uniqueSeq is the store's
+// query that finds a unique index on seq.
+//
+// Why this finds a deleted entry: seqs are unique (the primary key, or
+// another unique index on seq alone, checked to be there: a table rebuilt
+// without one fails), only whole ones are counted, and Meridian writes
+// them from 1 with no gaps, so (lo, hi] holds hi-lo entries exactly when
+// none is missing. An entry deleted leaves one fewer. Closing the gap by
+// moving the later entries down a seq each breaks their seals, each
+// entry's hash covering its seq, and the last entry's seal is checked:
+// moving only some of them down leaves the gap further on. The count reads
+// the seq index, not the entries: its cost is that of the range, one
+// index entry each, whatever their size.
+//
+// What it does not find: an entry whose kind was changed in place (a
+// modified entry, not a missing one), or an entry deleted and another
+// written at its seq; only verifying the log's seals finds those. Entries
+// cut from the end of the log leave a shorter log that counts whole: the
+// anchor finds those (audit.VerifyAnchored).
+func (s auditSource) noGap(chain *audit.Chain, uniqueSeq string, lo, hi int64) error {
+	if hi == 0 {
+		read := "CASE WHEN octet_length(payload) <= " + strconv.Itoa(auditHeadMaxBytes) + " THEN payload END AS payload"
+		cols := strings.Replace(s.cols, "payload", read, 1)
+		rows, done, err := s.query("SELECT " + cols + " FROM audit ORDER BY seq DESC LIMIT 1")
+		if err != nil {
+			return err
+		}
+		head, err := scanAudit(rows, 0, auditHeadMaxBytes)
+		done()
+		if err != nil {
+			return fmt.Errorf("audit log's last entry: %w", err)
+		}
+		if len(head) == 0 || head[0].Seq <= lo {
+			// Nothing after lo: the end of the log is the anchor's.
+			return nil
+		}
+		if !chain.Sealed(head[0]) {
+			return fmt.Errorf("audit log's last entry, %d, is not sealed at its seq: entries were moved or written outside Meridian (%w); verify the log", head[0].Seq, ErrAuditGap)
+		}
+		hi = head[0].Seq
+	}
+	if hi <= lo {
+		return nil
+	}
+	var one int
+	ok, err := s.one(&one, uniqueSeq)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("the audit table has no unique index on seq alone: its primary key was dropped and the table written outside Meridian (%w); verify the log", ErrAuditGap)
+	}
+	n, err := s.countSeqs(lo, hi)
+	if err != nil {
+		return err
+	}
+	if n == hi-lo {
+		return nil
+	}
+	missing, err := s.acceptedMissing(chain, lo, hi)
+	if err != nil {
+		return err
+	}
+	if missing >= 0 && n == hi-lo-missing {
+		return nil
+	}
+	return fmt.Errorf("audit log entries %d to %d: %d entries there, want %d: %w (deleted outside Meridian, or moved); the newest record of a kind read from it cannot be trusted; verify the log", lo+1, hi, n, hi-lo, ErrAuditGap)
+}
+
+// countSeqs counts the whole seqs in (lo, hi], which noGap has found
+// unique, from the seq index alone. A seq that is not a whole number
+// (SQLite keeps a REAL in an integer column as it is) does not count: it
+// would otherwise stand in for one deleted.
+func (s auditSource) countSeqs(lo, hi int64) (int64, error) {
+	var n int64
+	_, err := s.one(&n, "SELECT COUNT(*) FROM audit WHERE seq > "+s.ph(1)+" AND seq <= "+s.ph(2)+" AND seq = CAST(seq AS BIGINT)", lo, hi)
+	return n, err
+}
+
+// The queries that find a unique index on the audit table's seq alone
+// (its primary key's, or any other): a row when there is one. With one,
+// no two entries share a seq, and noGap counts rows. A partial index (WHERE) or one on an expression is not one. Counting
+// distinct seqs instead, on a table that may hold two rows at one seq,
+// cost SQLite three times as much (a sort of the range).
+const (
+	sqliteUniqueSeq = `SELECT 1 FROM pragma_index_list('audit') AS il
+		WHERE il."unique" AND NOT il.partial
+		AND (SELECT COUNT(*) FROM pragma_index_info(il.name)) = 1
+		AND (SELECT name FROM pragma_index_info(il.name)) = 'seq' LIMIT 1`
+	postgresUniqueSeq = `SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+		WHERE i.indrelid = 'audit'::regclass AND i.indisunique AND i.indisvalid AND i.indnatts = 1
+		AND i.indpred IS NULL AND i.indexprs IS NULL AND a.attname = 'seq' LIMIT 1`
+)
+
+// acceptedMissing is how many seqs of (lo, hi] lie in gaps that sealed
+// acceptances written after them accept (audit.KindBrokenAccepted), or -1
+// when an entry stands in one of them: an accepted gap that shrank is a
+// new break. The gaps are merged, so one accepted twice counts once.
+func (s auditSource) acceptedMissing(chain *audit.Chain, lo, hi int64) (int64, error) {
+	q := AuditQuery{AllTenants: true, Kinds: []string{audit.KindBrokenAccepted}, Limit: maxAcceptedGaps, MaxEntryBytes: maxAcceptanceBytes}
+	query, args, err := auditSelect(q, s.ph)
+	if err != nil {
+		return 0, err
+	}
+	rows, done, err := s.query(query, args...)
+	if err != nil {
+		return 0, err
+	}
+	es, err := scanAudit(rows, 0, 0)
+	done()
+	if err != nil {
+		return 0, err
+	}
+	type span struct{ a, b int64 }
+	var gaps []span
+	for _, e := range es {
+		if !chain.Sealed(e) {
+			continue
+		}
+		var p audit.BrokenAccepted
+		if json.Unmarshal(e.Payload, &p) != nil || p.Problem == nil {
+			continue
+		}
+		a, b, ok := p.Problem.Gap()
+		if !ok || b >= e.Seq {
+			continue
+		}
+		a, b = max(a, lo+1), min(b, hi)
+		if a <= b {
+			gaps = append(gaps, span{a, b})
+		}
+	}
+	// The union of the gaps, each seq of it counted once.
+	slices.SortFunc(gaps, func(x, y span) int { return cmp.Compare(x.a, y.a) })
+	var missing int64
+	end := lo
+	for _, g := range gaps {
+		a := max(g.a, end+1)
+		if a > g.b {
+			continue
+		}
+		n, err := s.countSeqs(a-1, g.b)
+		if err != nil {
+			return 0, err
+		}
+		if n != 0 {
+			return -1, nil
+		}
+		missing += g.b - a + 1
+		end = g.b
+	}
+	return missing, nil
+}
