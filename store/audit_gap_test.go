@@ -197,7 +197,8 @@ func appendKinds(t testing.TB, s Store, kinds ...string) {
 
 // BenchmarkAuditNewestOfKind: the last page of a server's lookup of a
 // kind's records on a log of 100,000 entries, the kind's newest record
-// at its start (the whole log counted after it) and near its end.
+// at its start (the whole log counted after it) and near its end, and the
+// first page of one run's records, the run's first near the log's end.
 func BenchmarkAuditNewestOfKind(b *testing.B) {
 	const n = 100000
 	const kind = "rules-revision"
@@ -218,18 +219,102 @@ func BenchmarkAuditNewestOfKind(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			// The record at n-10 is run r2's (n-10 mod 7), the only one
+			// of its kind for that run: a run's first page counts from
+			// it, not from the log's start.
 			for _, from := range []struct {
 				name  string
+				run   string
 				after int64
 				want  int64
-			}{{"from start", 0, n - 10}, {"from newest", n - 10, 0}} {
+			}{{"from start", "", 0, n - 10}, {"from newest", "", n - 10, 0}, {"a run's first page", "r2", 0, n - 10}} {
 				b.Run(from.name, func(b *testing.B) {
-					q := AuditQuery{Kinds: []string{kind}, AllTenants: true, After: from.after, Limit: 64, MaxBytes: 1 << 20}
+					q := AuditQuery{RunID: from.run, Kinds: []string{kind}, AllTenants: true, After: from.after, Limit: 64, MaxBytes: 1 << 20}
 					for range b.N {
 						page, next, err := s.AuditSelectPage(ctx, q)
 						if err != nil || next != 0 || len(page) > 0 && page[len(page)-1].Seq != from.want {
 							b.Fatalf("%d entries, next %d: %v", len(page), next, err)
 						}
+					}
+				})
+			}
+		})
+	}
+}
+
+// newestOfRun is newestOf for the decision records of one run, read a
+// page of one at a time as the placement witness reads them.
+func newestOfRun(ctx context.Context, s Store, runID string) (int64, error) {
+	q := AuditQuery{RunID: runID, Kinds: []string{audit.KindDecision}, AllTenants: true, Limit: 1}
+	newest := int64(0)
+	for {
+		page, next, err := s.AuditSelectPage(ctx, q)
+		if err != nil {
+			return 0, err
+		}
+		for _, e := range page {
+			newest = e.Seq
+		}
+		if next == 0 {
+			return newest, nil
+		}
+		q.After = next
+	}
+}
+
+// TestAuditRunRecordsCountedFromTheirFirst: a lookup of one run's records
+// finds its newest record deleted from the middle of the log, on its first
+// page or a later one, but counts the log from the run's first record
+// only: an entry missing before the run began is not its to find (a
+// kind's lookup still finds it), and a run's first confirmation does not
+// count the whole log.
+func TestAuditRunRecordsCountedFromTheirFirst(t *testing.T) {
+	// Entries: 1 o, 2 o, 3 r (decision), 4 o, 5 r (decision), 6 o.
+	layout := []string{"o", "o", "r", "o", "r", "o"}
+	for _, open := range gapStores {
+		t.Run(open.name, func(t *testing.T) {
+			for _, tc := range []struct {
+				name    string
+				del     int
+				want    int64 // newest decision of r; 0: ErrAuditGap
+				kindGap bool  // whether a lookup of the kind from 0 fails
+			}{
+				{"intact", 0, 5, false},
+				{"the run's newest deleted", 5, 0, true},
+				{"an entry between its records deleted", 4, 0, true},
+				{"an entry before the run deleted", 1, 5, true},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					ctx := context.Background()
+					s, exec := open.open(t)
+					for i, who := range layout {
+						kind := audit.KindState
+						if who == "r" {
+							kind = audit.KindDecision
+						}
+						if err := s.AppendAudit(ctx, rec(t, kind, who, map[string]int{"n": i + 1})); err != nil {
+							t.Fatal(err)
+						}
+					}
+					if tc.del > 0 {
+						if err := exec(fmt.Sprintf(`DELETE FROM audit WHERE seq = %d`, tc.del)); err != nil {
+							t.Fatal(err)
+						}
+					}
+					n, err := newestOfRun(ctx, s, "r")
+					switch {
+					case tc.want == 0 && !errors.Is(err, ErrAuditGap):
+						t.Fatalf("run r: newest %d, %v; want ErrAuditGap", n, err)
+					case tc.want != 0 && (err != nil || n != tc.want):
+						t.Fatalf("run r: newest %d, %v; want %d", n, err, tc.want)
+					}
+					// A run with no records reads none, and is not
+					// counted.
+					if n, err := newestOfRun(ctx, s, "none"); err != nil || n != 0 {
+						t.Fatalf("run without records: %d, %v", n, err)
+					}
+					if _, err := newestOf(ctx, s, audit.KindDecision, 0); errors.Is(err, ErrAuditGap) != tc.kindGap {
+						t.Fatalf("the kind's lookup from 0: %v; want a gap found: %v", err, tc.kindGap)
 					}
 				})
 			}

@@ -119,6 +119,38 @@ func untenantedWindowEnd(q AuditQuery, ph func(n int) string) (string, []any) {
 	return query, args
 }
 
+// gapFrom says whether the page of q, read as page, is checked for
+// entries missing from the log (checksGaps), and from which seq on: after
+// q.After, or, for the first page of the records of one run (q.RunID,
+// q.After 0), from the first of them on the page. One run's
+// records begin at its submission, and each reader of them looks for the
+// newest (the placement witness) or checks that the first is its
+// submission's (the run witness): a record of the run deleted before the
+// first found is older than it, so not the newest, and a deleted
+// submission record leaves a first one that is not the submission's,
+// which that reader refuses. Counted from q.After, a run's first read
+// (q.After 0) counted the whole log, about 100 ns an entry, at each run's
+// first confirmation; counted from its first record, the entries written
+// since the run began. A first page of no records of the run (q.After 0)
+// is not checked: there is then no record of the run to take as the
+// newest, and each reader refuses a run with none. Later pages are
+// checked from q.After, the count going on from where the last one ended.
+func gapFrom(q AuditQuery, page []audit.Entry) (int64, bool) {
+	if !checksGaps(q) {
+		return 0, false
+	}
+	if q.RunID == "" {
+		return q.After, true
+	}
+	if q.After > 0 {
+		return q.After, true
+	}
+	if len(page) == 0 {
+		return 0, false
+	}
+	return page[0].Seq - 1, true
+}
+
 // auditSelectPage is AuditSelectPage over a store's AuditSelect (sel), a
 // query of one int64 (one: false when there is no row) and the store's gap
 // check (noGap in a snapshot of its own): a server's lookup of the records
@@ -135,8 +167,8 @@ func auditSelectPage(q AuditQuery, ph func(n int) string, sel func(AuditQuery) (
 			return nil, 0, err
 		}
 		next := q.Next(page)
-		if checksGaps(q) {
-			if err := gaps(q.After, next); err != nil {
+		if lo, check := gapFrom(q, page); check {
+			if err := gaps(lo, next); err != nil {
 				return nil, 0, err
 			}
 		}
