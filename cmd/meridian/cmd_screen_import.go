@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -46,7 +44,7 @@ nothing is imported.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// The file named may be a pipe: screen import <(curl …).
-			data, err := readScreenList(args[0], screenListMaxBytes)
+			data, err := plainfile.ReadNamedAtOnce(args[0], screenListMaxBytes)
 			if errors.Is(err, plainfile.ErrTooLarge) {
 				// The bound is the list's, not the file system's: say
 				// which, and that the stored list is as it was.
@@ -154,45 +152,3 @@ func auditDecisions(ctx context.Context, ds []screen.Decision) error {
 // screenListMaxBytes is screen.MaxFileBytes, as the tests of the bound see
 // it.
 var screenListMaxBytes int64 = screen.MaxFileBytes
-
-// readScreenList reads the list file named, of at most max bytes, as
-// plainfile.ReadNamed does, but for a pipe or a character device into one
-// buffer of the bound (and the byte past it) made once. A pipe says nothing
-// of its length, and read into a buffer grown as it filled (io.ReadAll),
-// one at the bound held 2.4 times the bound at once, the buffers it
-// outgrew with the one it grew into; a regular file is read into a buffer
-// of its size. The buffer's pages the pipe does not fill are never
-// touched.
-func readScreenList(name string, max int64) ([]byte, error) {
-	const stream = os.ModeNamedPipe | os.ModeCharDevice
-	if fi, err := os.Stat(name); err != nil || fi.Mode()&stream == 0 {
-		return plainfile.ReadNamed(name, max)
-	}
-	// O_NONBLOCK makes the open of a FIFO no one writes return at once
-	// (it then reads as empty), as plainfile's does.
-	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if fi.Mode()&stream == 0 {
-		// Replaced since the Stat above: plainfile says what it is.
-		return plainfile.ReadNamed(name, max)
-	}
-	if err := syscall.SetNonblock(int(f.Fd()), false); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	buf := make([]byte, max+1)
-	n, err := io.ReadFull(f, buf)
-	switch {
-	case err == nil:
-		return nil, fmt.Errorf("%s: %w: over the %d-byte limit", name, plainfile.ErrTooLarge, max)
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return buf[:n:n], nil
-	}
-	return nil, fmt.Errorf("%s: %w", name, err)
-}

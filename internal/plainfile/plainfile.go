@@ -35,7 +35,7 @@ var ErrTooLarge = errors.New("file too large")
 // a tokens file, a file a server reads again on a reload), where a FIFO
 // planted there must not be read as the file.
 func Read(path string, max int64) ([]byte, error) {
-	return read(path, max, false)
+	return read(path, max, streamRefused)
 }
 
 // ReadStat is Read that also returns what the file read is (its mode,
@@ -43,7 +43,7 @@ func Read(path string, max int64) ([]byte, error) {
 // owner may read it) made on the name afterwards may see another file,
 // put there in between by whoever can write its directory.
 func ReadStat(path string, max int64) ([]byte, os.FileInfo, error) {
-	return readStat(path, max, false)
+	return readStat(path, max, streamRefused)
 }
 
 // ReadNamed is Read for a file the person running the command named
@@ -55,15 +55,36 @@ func ReadStat(path string, max int64) ([]byte, os.FileInfo, error) {
 // writer is read until the writer closes it. A directory, a socket or a
 // block device is refused (ErrNotRegular).
 func ReadNamed(path string, max int64) ([]byte, error) {
-	return read(path, max, true)
+	return read(path, max, streamGrown)
 }
 
-func read(path string, max int64, streams bool) ([]byte, error) {
+// ReadNamedAtOnce is ReadNamed that reads a pipe or a device into one
+// buffer of max bytes and the byte past it, made at once. A stream says
+// nothing of its length, and read into a buffer grown as it fills, one
+// at a bound of hundreds of MB holds about 2.4 times the bound at once
+// (the buffers outgrown with the one grown into); read this way, it
+// holds the bound. The buffer's pages a short stream never fills are
+// never written, but count in the process's heap, so this is for the
+// few files whose bound is large and whose size is usually near it (a
+// screening list), not for a small file with a generous bound.
+func ReadNamedAtOnce(path string, max int64) ([]byte, error) {
+	return read(path, max, streamAtOnce)
+}
+
+// How readStat reads a stream: not at all, into a buffer grown as it
+// fills, or into one of the bound made at once.
+const (
+	streamRefused = iota
+	streamGrown
+	streamAtOnce
+)
+
+func read(path string, max int64, streams int) ([]byte, error) {
 	data, _, err := readStat(path, max, streams)
 	return data, err
 }
 
-func readStat(path string, max int64, streams bool) ([]byte, os.FileInfo, error) {
+func readStat(path string, max int64, streams int) ([]byte, os.FileInfo, error) {
 	// O_NONBLOCK makes the open of a FIFO return at once rather than
 	// wait for a writer; a regular file ignores it.
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
@@ -81,7 +102,7 @@ func readStat(path string, max int64, streams bool) ([]byte, os.FileInfo, error)
 		if fi.Size() > max {
 			return nil, nil, fmt.Errorf("%s: %w: %d bytes, over the %d-byte limit", path, ErrTooLarge, fi.Size(), max)
 		}
-	case streams && (m&os.ModeNamedPipe != 0 || m&os.ModeCharDevice != 0):
+	case streams != streamRefused && (m&os.ModeNamedPipe != 0 || m&os.ModeCharDevice != 0):
 		// Reads in non-blocking mode would fail at once on a pipe whose
 		// writer has not written yet (or on a terminal), so the
 		// descriptor goes back to blocking for the read: a pipe with a
@@ -103,15 +124,25 @@ func readStat(path string, max int64, streams bool) ([]byte, os.FileInfo, error)
 	// nothing of its length: io.ReadAll grows its buffer by a quarter at a
 	// time, where a doubling buffer would take twice the bound's worth.
 	var data []byte
-	if m.IsRegular() {
+	switch {
+	case m.IsRegular():
 		var buf bytes.Buffer
 		buf.Grow(int(fi.Size()) + bytes.MinRead)
 		if _, err := buf.ReadFrom(io.LimitReader(f, max+1)); err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", path, err)
 		}
 		data = buf.Bytes()
-	} else if data, err = io.ReadAll(io.LimitReader(f, max+1)); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	case streams == streamAtOnce:
+		buf := make([]byte, max+1)
+		n, err := io.ReadFull(f, buf)
+		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, nil, fmt.Errorf("%s: %w", path, err)
+		}
+		data = buf[:n:n]
+	default:
+		if data, err = io.ReadAll(io.LimitReader(f, max+1)); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", path, err)
+		}
 	}
 	if int64(len(data)) > max {
 		return nil, nil, fmt.Errorf("%s: %w: over the %d-byte limit", path, ErrTooLarge, max)

@@ -169,3 +169,41 @@ func TestReadAllocatesAboutTheFileOnce(t *testing.T) {
 		t.Errorf("reading a %d-byte file allocated %d bytes; want about the file once", size, got)
 	}
 }
+
+// TestReadNamedAtOnce: a pipe read into a buffer grown as it filled
+// allocated several times what it held; ReadNamedAtOnce reads it into one
+// buffer of the bound, and still refuses a stream past the bound, names
+// what it read and refuses what ReadNamed refuses.
+func TestReadNamedAtOnce(t *testing.T) {
+	const size, bound = 32 << 20, 32 << 20
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	written := bytes.Repeat([]byte{'x'}, size)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	go func() {
+		w.Write(written)
+		w.Close()
+	}()
+	data, err := ReadNamedAtOnce(fmt.Sprintf("/dev/fd/%d", r.Fd()), bound)
+	runtime.ReadMemStats(&after)
+	if err != nil || len(data) != size || cap(data) != size {
+		t.Fatalf("a pipe of %d bytes: %d bytes (cap %d), %v", size, len(data), cap(data), err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > bound+bound/8 {
+		t.Errorf("reading a %d-byte pipe with a bound of %d allocated %d bytes; want the bound once", size, bound, got)
+	}
+	if b, err := ReadNamedAtOnce("/dev/zero", 1<<20); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "/dev/zero") || len(b) != 0 {
+		t.Errorf("/dev/zero read with a bound of 1 MiB: %d bytes, %v; want ErrTooLarge naming it", len(b), err)
+	}
+	if b, err := ReadNamedAtOnce("/dev/null", 10); err != nil || len(b) != 0 {
+		t.Errorf("/dev/null: %q, %v", b, err)
+	}
+	if _, err := ReadNamedAtOnce(t.TempDir(), 10); !errors.Is(err, ErrNotRegular) {
+		t.Errorf("a directory: %v, want it refused", err)
+	}
+}
