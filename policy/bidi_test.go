@@ -54,7 +54,35 @@ func TestAttackBidiInRuleFile(t *testing.T) {
 			}
 		})
 	}
-	if _, err := ParsePack("marks.yaml", bidiPack(`"site.country == 'SG'"`, "\"\u05d0\u200f {site.name} \u200e\u061c\"", "# \u200f")); err != nil {
+	// Marks beside the right-to-left letters they are for are kept.
+	if _, err := ParsePack("marks.yaml", bidiPack(`"site.country == 'SG'"`, "\"\u05d0\u200f {site.name} \u05d1\u061c\"", "# \u200f")); err != nil {
 		t.Errorf("marks: %v", err)
+	}
+}
+
+// TestAttackShownEscapedInRuleFile: a rule's message, title and sources
+// are shown in every plan and audit record; a zero-width joiner inside a
+// word, a direction mark beside no right-to-left letter or a control
+// character (written as YAML escapes) drew as other text than it held,
+// and only bidirectional controls were refused. Each is now refused at
+// its field, naming the character.
+func TestAttackShownEscapedInRuleFile(t *testing.T) {
+	for _, c := range []struct{ name, msg, char string }{
+		{"joiner in a word", `"site {site.name} ad\u200dmin"`, "U+200D"},
+		{"mark beside no right-to-left letter", `"site {site.name} \u200e"`, "U+200E"},
+		{"control character", `"site {site.name} \x1b[2J"`, "U+001B"},
+		{"invisible character", `"site {site.name} a\u2060b"`, "U+2060"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ParsePack("shown.yaml", bidiPack(`"site.country == 'SG'"`, c.msg, ""))
+			var ps Problems
+			if !errors.As(err, &ps) || len(ps) != 1 || ps[0].Field != "rules[0].message" || !strings.Contains(ps[0].Message, c.char) {
+				t.Fatalf("want one problem at rules[0].message naming %s; got %v", c.char, err)
+			}
+		})
+	}
+	// A tab and a newline in a message are text.
+	if _, err := ParsePack("plain.yaml", bidiPack(`"site.country == 'SG'"`, `"site {site.name}\tis\nout"`, "")); err != nil {
+		t.Errorf("tab and newline: %v", err)
 	}
 }

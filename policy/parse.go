@@ -124,8 +124,8 @@ func parsePack(ctx context.Context, name string, data []byte) (*Pack, Problems, 
 		ps = append(ps, Problem{File: name, Line: lineOf(file, path), Rule: rule, Field: field, Message: fmt.Sprintf(format, a...)})
 	}
 	pos := func(path string) string { return fmt.Sprintf("%s:%d", name, lineOf(file, path)) }
-	bidiValues(reflect.ValueOf(p), "$", func(path string, r rune) {
-		bad(path, "", strings.TrimPrefix(path, "$."), "%s", bidiMessage(r))
+	textValues(reflect.ValueOf(p), "$", func(path, what string) {
+		bad(path, "", strings.TrimPrefix(path, "$."), "holds %s; refused", what)
 	})
 	if p.APIVersion != catalog.APIVersion {
 		bad("$.apiVersion", "", "apiVersion", "%q is not supported (accepted: %s)", p.APIVersion, catalog.APIVersion)
@@ -317,29 +317,35 @@ func bidiLine(data []byte) (int, rune) {
 	return 0, 0
 }
 
-// bidiValues calls found with the YAML path of each string in v, a
-// decoded pack, that holds a bidirectional control, and the control.
-func bidiValues(v reflect.Value, path string, found func(path string, r rune)) {
+// textValues calls found with the YAML path of each string in v, a
+// decoded pack, that holds what a catalog's text may not
+// (catalog.RefusedText: a control character, a bidirectional control, or
+// a character the display writes escaped, such as a joiner out of place),
+// and what it holds. A rule's title, message and sources are shown in
+// every plan, review and audit record: one that draws as other text than
+// it holds (a zero-width joiner inside a word, a direction mark beside no
+// right-to-left letter) was let through when only bidirectional controls
+// were refused.
+func textValues(v reflect.Value, path string, found func(path, what string)) {
 	switch v.Kind() {
 	case reflect.Pointer:
 		if !v.IsNil() {
-			bidiValues(v.Elem(), path, found)
+			textValues(v.Elem(), path, found)
 		}
 	case reflect.String:
-		if i := strings.IndexFunc(v.String(), catalog.BidiControl); i >= 0 {
-			r, _ := utf8.DecodeRuneInString(v.String()[i:])
-			found(path, r)
+		if i, what := catalog.RefusedText(v.String()); i >= 0 {
+			found(path, fmt.Sprintf("%s at byte %d", what, i))
 		}
 	case reflect.Slice:
 		for i := 0; i < v.Len(); i++ {
-			bidiValues(v.Index(i), fmt.Sprintf("%s[%d]", path, i), found)
+			textValues(v.Index(i), fmt.Sprintf("%s[%d]", path, i), found)
 		}
 	case reflect.Struct:
 		t := v.Type()
 		for i := 0; i < t.NumField(); i++ {
 			name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
 			if t.Field(i).IsExported() && name != "" && name != "-" {
-				bidiValues(v.Field(i), path+"."+name, found)
+				textValues(v.Field(i), path+"."+name, found)
 			}
 		}
 	}
