@@ -262,6 +262,8 @@ func newWithConfig(b *Backend, rc *rest.Config) (*Backend, error) {
 		// One limit for all the backend's requests, whatever their group.
 		rc.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(rc.QPS, int(rc.Burst))
 	}
+	// What client-go logs of the API server's words is escaped.
+	routeClientLogsByDefault()
 	// Every answer of the site's API server is read within the bounds of
 	// limits.go.
 	rc.Wrap(boundResponses)
