@@ -685,6 +685,27 @@ func siteWords(s string) string {
 	}, s))
 }
 
+// maxReasonBytes bounds an attempt's reason (Status, and the mark of a
+// lost Job): what the cache keeps of each string the site says is cut at
+// maxKeptString, and a reason repeats a few, but a Job read from the API
+// server (one the cache lacks) is read whole, its strings up to the
+// megabytes of an answer. A reason is kept in the attempt's record, read
+// within maxRecordBytes, and on as the run's.
+const maxReasonBytes = 8 << 10
+
+// cutReason is reason cut at maxReasonBytes, at a character's start, saying
+// how long it was.
+func cutReason(reason string) string {
+	if len(reason) <= maxReasonBytes {
+		return reason
+	}
+	cut := maxReasonBytes
+	for cut > 0 && !utf8.RuneStart(reason[cut]) {
+		cut--
+	}
+	return reason[:cut] + fmt.Sprintf("... (%d bytes in all)", len(reason))
+}
+
 // maxErrorText bounds what an error repeats of the API server's answer.
 const maxErrorText = 1 << 10
 
@@ -1701,6 +1722,7 @@ func (b *Backend) jobStatus(ctx context.Context, job *apiJob) backend.Status {
 			st.Reason += "; " + why
 		}
 	}
+	st.Reason = cutReason(st.Reason)
 	return st
 }
 
@@ -2021,6 +2043,7 @@ func (b *Backend) cancelledOnRecord(name string) bool {
 // the cache saw it is refused (patchJob), and is not taken for lost.
 func (b *Backend) markLost(ctx context.Context, job *apiJob, reason string) backend.Status {
 	st := backend.Status{State: backend.Lost, Reason: reason}
+	reason = cutReason(siteWords(reason))
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	_ = b.patchJob(pctx, job.Name, job.UID, b.markPatch(AnnotationLost, job.Name, job.UID, reason))
