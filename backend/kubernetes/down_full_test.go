@@ -102,3 +102,22 @@ func putIdle(t *testing.T, h *hostileAPI, w *watcher, n int) {
 		eventually(t, name+" did not reach the cache", func() bool { return w.nodeInCache(name) })
 	}
 }
+
+// TestNodeReadyInTheCacheIsNotDown: the cache takes a Node's change
+// before its handler (nodeSeen) forgets the Node's entry in the map of
+// Nodes down; in between, a Node Ready again read as down since it went,
+// and the attempt on it (a new one placed there since) as lost.
+func TestNodeReadyInTheCacheIsNotDown(t *testing.T) {
+	_, b := newHostile(t, nil)
+	w := b.watch
+	// n1, Ready in the cache, with the entry its handler has yet to drop.
+	w.mu.Lock()
+	w.setDownLocked("n1", downNode{since: time.Now().Add(-time.Hour), why: "not Ready: Ready=False"})
+	w.mu.Unlock()
+	if _, _, down := w.nodeDown("n1"); down {
+		t.Error("a node Ready in the cache is down")
+	}
+	if st, err := b.Status(testContext(t), hostileJob); err != nil || st.State != backend.Running {
+		t.Errorf("the attempt on a node Ready in the cache: %+v, %v; want Running", st, err)
+	}
+}

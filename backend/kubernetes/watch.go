@@ -886,51 +886,40 @@ func (w *watcher) nodes() []*apiNode {
 	return out
 }
 
-// nodeDown reports since when a Node has been seen not Ready or gone.
+// nodeDown reports since when a Node has been seen not Ready or gone. The
+// cache says whether a Node it holds is down, w.down since when: the
+// cache takes a change before its handlers run (nodeSeen), so an entry
+// of a Node the cache has Ready again may not be forgotten yet, and one
+// it has not Ready may not be recorded yet (or not at all, past
+// maxSideBytes).
 func (w *watcher) nodeDown(name string) (time.Time, string, bool) {
-	w.mu.Lock()
-	d, down := w.down[name]
-	w.mu.Unlock()
-	if down {
-		return d.since, d.why, true
-	}
-	if o, ok, _ := w.nodesI.GetStore().GetByKey(name); ok {
+	o, inCache, _ := w.nodesI.GetStore().GetByKey(name)
+	var why string
+	if inCache {
 		n, ok := o.(*apiNode)
 		if !ok || nodeReady(n) {
 			return time.Time{}, "", false
 		}
-		// Not Ready in the cache, and not recorded: the map was full when
-		// it went (setDownLocked), and the Pod may have been placed on it
-		// since. Recorded now, it is down from now.
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		if d, down := w.down[name]; down {
-			return d.since, d.why, true
-		}
-		d := downNode{since: time.Now(), why: notReadyWhy(n)}
-		if w.nodeInUse(name) {
-			w.setDownLocked(name, d)
-		}
+		why = notReadyWhy(n)
+	} else {
+		// Not in the cache and never seen: the pod's node does not match
+		// the site's selector (or was deleted before this controller
+		// started).
+		why = "is not among the site's nodes"
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if d, down := w.down[name]; down {
 		return d.since, d.why, true
 	}
-	if !w.nodeInCache(name) {
-		// Not in the cache and never seen: the pod's node does not match the
-		// site's selector (or was deleted before this controller started).
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		if d, down := w.down[name]; down {
-			return d.since, d.why, true
-		}
-		d := downNode{since: time.Now(), why: "is not among the site's nodes"}
-		// Kept only while a Pod in the cache names the Node: one that has
-		// just gone (its forgetNode may have run already) would leave the
-		// entry behind for good.
-		if w.nodeInUse(name) {
-			w.setDownLocked(name, d)
-		}
-		return d.since, d.why, true
+	// Not recorded: down from now. Kept only while a Pod in the cache
+	// names the Node: one that has just gone (its forgetNode may have run
+	// already) would leave the entry behind for good.
+	d := downNode{since: time.Now(), why: why}
+	if w.nodeInUse(name) {
+		w.setDownLocked(name, d)
 	}
-	return time.Time{}, "", false
+	return d.since, d.why, true
 }
 
 // indexPod is an index of Pods by what key says of each (none for "").
