@@ -886,8 +886,12 @@ func (b *Backend) placement(ctx context.Context, n int64) (pods, each int64, err
 		lerr := listPages(ctx, b.cs.core, resourceNodes, "",
 			metav1.ListOptions{LabelSelector: labels.SelectorFromSet(b.selector).String()}, func(list *apiNodeList) error {
 				for i := range list.Items {
-					listed = append(listed, &list.Items[i])
-					if nodeReady(&list.Items[i]) {
+					// Kept as the cache keeps a Node, not whole: a page
+					// of megabytes per Submit, up to maxListPages of them,
+					// was held until placement ended.
+					n := *trimCached(&list.Items[i], b.gpu).(*apiNode)
+					listed = append(listed, &n)
+					if nodeReady(&n) {
 						ready++
 					}
 				}
@@ -941,10 +945,20 @@ func (b *Backend) placement(ctx context.Context, n int64) (pods, each int64, err
 	return pods, each, nil
 }
 
+// maxNodeName is the longest name the API server gives a Node (a DNS
+// subdomain).
+const maxNodeName = 253
+
 func nodeNames(nodes []*apiNode) string {
 	names := make([]string, 0, len(nodes))
 	for _, n := range nodes {
-		names = append(names, n.Name)
+		// The API server's words: a name no real one has is shown quoted
+		// and cut.
+		if len(n.Name) <= maxNodeName && textsafe.Safe(n.Name) && !strings.ContainsAny(n.Name, " ,") {
+			names = append(names, n.Name)
+		} else {
+			names = append(names, shown(n.Name))
+		}
 	}
 	sort.Strings(names)
 	if len(names) > 5 {
