@@ -174,6 +174,58 @@ func (f forward) WithGroup(name string) slog.Handler {
 	return forward{attrs: f.attrs, group: name}
 }
 
+// maxWarnings is how many of the API server's warnings a backend logs per
+// clientLogEvery. Each Warning header of an answer is a warning, and
+// client-go logged each as a line of its own: a hostile API server's
+// answers, each with megabytes of headers, had every request write
+// hundreds of thousands of lines.
+const maxWarnings = 10
+
+// warningLog is a backend's handler of the API server's warnings: it logs
+// at most maxWarnings per every, and then how many it did not.
+type warningLog struct {
+	l     *slog.Logger // nil: the logger RouteClientLogs was last given
+	every time.Duration
+	now   func() time.Time
+
+	mu     sync.Mutex
+	start  time.Time
+	logged int
+	held   int
+}
+
+func newWarningLog() *warningLog {
+	return &warningLog{every: clientLogEvery, now: time.Now}
+}
+
+func (w *warningLog) HandleWarningHeaderWithContext(ctx context.Context, code int, agent, text string) {
+	if code != 299 || text == "" {
+		return // as client-go's own handler
+	}
+	now := w.now()
+	w.mu.Lock()
+	held := 0
+	if now.Sub(w.start) >= w.every {
+		held = w.held
+		w.start, w.logged, w.held = now, 0, 0
+	}
+	if w.logged >= maxWarnings {
+		w.held++
+		w.mu.Unlock()
+		return
+	}
+	w.logged++
+	w.mu.Unlock()
+	l := w.l
+	if l == nil {
+		l = clientLogger.Load()
+	}
+	if held > 0 {
+		l.WarnContext(ctx, "warnings of the API server not logged", "suppressed", held)
+	}
+	l.WarnContext(ctx, "the API server warns", "warning", text, "agent", agent)
+}
+
 // rateLog logs each message at most once per every, counting the rest.
 type rateLog struct {
 	l     *slog.Logger // nil: the logger RouteClientLogs was last given

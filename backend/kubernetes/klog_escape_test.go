@@ -3,6 +3,7 @@ package kubernetes
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -84,6 +85,21 @@ func TestClientLogsEscapeTheAPIServersWords(t *testing.T) {
 // clientLogsChild makes a backend whose API server refuses the list of
 // pods with evilWords, and waits for the backend to see it fail.
 func clientLogsChild(t *testing.T, mode string) {
+	if mode == "warnings" {
+		RouteClientLogs(slog.New(slog.NewJSONHandler(os.Stderr, nil)))
+		_, b := newHostile(t, func(w http.ResponseWriter, r *http.Request) bool {
+			for i := range warningsPerAnswer {
+				w.Header().Add("Warning", fmt.Sprintf(`299 - "hostile warning %d"`, i))
+			}
+			return false
+		})
+		for range 5 {
+			if _, err := b.Status(testContext(t), hostileJob); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return
+	}
 	if mode == "json" {
 		RouteClientLogs(slog.New(slog.NewJSONHandler(os.Stderr, nil)))
 	}
@@ -115,4 +131,29 @@ func clientLogsChild(t *testing.T, mode string) {
 	eventually(t, "no watch of pods was answered", func() bool { return watchErrors.Load() > 0 })
 	// The reflector logs the error as the watch ends.
 	time.Sleep(time.Second)
+}
+
+// warningsPerAnswer is how many Warning headers the hostile API server of
+// TestAPIServersWarningsAreBounded puts on each answer.
+const warningsPerAnswer = 2000
+
+// TestAPIServersWarningsAreBounded: client-go logged each Warning header of
+// each answer as a line of its own, so an API server whose answers carry
+// thousands (an answer's headers may be 10 MiB) had every request the
+// backend makes write thousands of lines to the operator's log. A
+// backend now logs at most maxWarnings per interval, then how many it did
+// not.
+func TestAPIServersWarningsAreBounded(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestClientLogsEscapeTheAPIServersWords$", "-test.count=1", "-test.timeout=60s")
+	cmd.Env = append(os.Environ(), clientLogChild+"=warnings")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("child: %v\n%s\n%.2000s", err, stdout.String(), stderr.String())
+	}
+	n := strings.Count(stderr.String(), "hostile warning")
+	t.Logf("the backend's list, watches and Status calls, each answered with %d warnings: %d logged", warningsPerAnswer, n)
+	if n == 0 || n > maxWarnings {
+		t.Errorf("%d of the API server's warnings logged; want some, at most %d", n, maxWarnings)
+	}
 }

@@ -262,8 +262,12 @@ func newWithConfig(b *Backend, rc *rest.Config) (*Backend, error) {
 		// One limit for all the backend's requests, whatever their group.
 		rc.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(rc.QPS, int(rc.Burst))
 	}
-	// What client-go logs of the API server's words is escaped.
+	// What client-go logs of the API server's words is escaped, and its
+	// warnings are logged within a bound.
 	routeClientLogsByDefault()
+	if rc.WarningHandler == nil && rc.WarningHandlerWithContext == nil {
+		rc.WarningHandlerWithContext = newWarningLog()
+	}
 	// Every answer of the site's API server is read within the bounds of
 	// limits.go.
 	rc.Wrap(boundResponses)
