@@ -2061,7 +2061,7 @@ func (b *Backend) cancelledOnRecord(name string) bool {
 // the cache saw it is refused (patchJob), and is not taken for lost.
 func (b *Backend) markLost(ctx context.Context, job *apiJob, reason string) backend.Status {
 	st := backend.Status{State: backend.Lost, Reason: reason}
-	reason = cutReason(siteWords(reason))
+	reason = cutReason(reason)
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	_ = b.patchJob(pctx, job.Name, job.UID, b.markPatch(AnnotationLost, job.Name, job.UID, reason))
