@@ -11,15 +11,21 @@ import (
 	"time"
 
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/klog/v2"
 )
 
 // TestClientLogs: client-go's errors reach the server's logger, tagged, at
 // warn level, and a message that repeats (a reflector retrying a read the
 // bounds refuse) is logged once per interval with the count it held back.
 func TestClientLogs(t *testing.T) {
-	saved := utilruntime.ErrorHandlers
-	defer func() { utilruntime.ErrorHandlers = saved; klog.ClearLogger() }()
+	saved, savedLogger := utilruntime.ErrorHandlers, clientLogger.Load()
+	defer func() {
+		// klog stays routed (once per process); the backends of later
+		// tests log where they did.
+		utilruntime.ErrorHandlers = saved
+		if savedLogger != nil {
+			clientLogger.Store(savedLogger)
+		}
+	}()
 	var buf bytes.Buffer
 	RouteClientLogs(slog.New(slog.NewJSONHandler(&buf, nil)))
 	ctx := context.Background()

@@ -262,6 +262,12 @@ func newWithConfig(b *Backend, rc *rest.Config) (*Backend, error) {
 		// One limit for all the backend's requests, whatever their group.
 		rc.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(rc.QPS, int(rc.Burst))
 	}
+	// What client-go logs of the API server's words is escaped, and its
+	// warnings are logged within a bound.
+	routeClientLogsByDefault()
+	if rc.WarningHandler == nil && rc.WarningHandlerWithContext == nil {
+		rc.WarningHandlerWithContext = newWarningLog()
+	}
 	// Every answer of the site's API server is read within the bounds of
 	// limits.go.
 	rc.Wrap(boundResponses)
@@ -683,6 +689,27 @@ func siteWords(s string) string {
 	}, s))
 }
 
+// maxReasonBytes bounds an attempt's reason (Status, and the mark of a
+// lost Job): what the cache keeps of each string the site says is cut at
+// maxKeptString, and a reason repeats a few, but a Job read from the API
+// server (one the cache lacks) is read whole, its strings up to the
+// megabytes of an answer. A reason is kept in the attempt's record, read
+// within maxRecordBytes, and on as the run's.
+const maxReasonBytes = 8 << 10
+
+// cutReason is reason cut at maxReasonBytes, at a character's start, saying
+// how long it was.
+func cutReason(reason string) string {
+	if len(reason) <= maxReasonBytes {
+		return reason
+	}
+	cut := maxReasonBytes
+	for cut > 0 && !utf8.RuneStart(reason[cut]) {
+		cut--
+	}
+	return reason[:cut] + fmt.Sprintf("... (%d bytes in all)", len(reason))
+}
+
 // maxErrorText bounds what an error repeats of the API server's answer.
 const maxErrorText = 1 << 10
 
@@ -863,8 +890,12 @@ func (b *Backend) placement(ctx context.Context, n int64) (pods, each int64, err
 		lerr := listPages(ctx, b.cs.core, resourceNodes, "",
 			metav1.ListOptions{LabelSelector: labels.SelectorFromSet(b.selector).String()}, func(list *apiNodeList) error {
 				for i := range list.Items {
-					listed = append(listed, &list.Items[i])
-					if nodeReady(&list.Items[i]) {
+					// Kept as the cache keeps a Node, not whole: a page
+					// of megabytes per Submit, up to maxListPages of them,
+					// was held until placement ended.
+					n := *trimCached(&list.Items[i], b.gpu).(*apiNode)
+					listed = append(listed, &n)
+					if nodeReady(&n) {
 						ready++
 					}
 				}
@@ -918,10 +949,20 @@ func (b *Backend) placement(ctx context.Context, n int64) (pods, each int64, err
 	return pods, each, nil
 }
 
+// maxNodeName is the longest name the API server gives a Node (a DNS
+// subdomain).
+const maxNodeName = 253
+
 func nodeNames(nodes []*apiNode) string {
 	names := make([]string, 0, len(nodes))
 	for _, n := range nodes {
-		names = append(names, n.Name)
+		// The API server's words: a name no real one has is shown quoted
+		// and cut.
+		if len(n.Name) <= maxNodeName && textsafe.Safe(n.Name) && !strings.ContainsAny(n.Name, " ,") {
+			names = append(names, n.Name)
+		} else {
+			names = append(names, shown(n.Name))
+		}
 	}
 	sort.Strings(names)
 	if len(names) > 5 {
@@ -1699,6 +1740,7 @@ func (b *Backend) jobStatus(ctx context.Context, job *apiJob) backend.Status {
 			st.Reason += "; " + why
 		}
 	}
+	st.Reason = cutReason(st.Reason)
 	return st
 }
 
@@ -2019,6 +2061,7 @@ func (b *Backend) cancelledOnRecord(name string) bool {
 // the cache saw it is refused (patchJob), and is not taken for lost.
 func (b *Backend) markLost(ctx context.Context, job *apiJob, reason string) backend.Status {
 	st := backend.Status{State: backend.Lost, Reason: reason}
+	reason = cutReason(reason)
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	_ = b.patchJob(pctx, job.Name, job.UID, b.markPatch(AnnotationLost, job.Name, job.UID, reason))

@@ -211,6 +211,24 @@ func (b *Backend) removeRecordIfUnfinished(name string) {
 	}
 }
 
+// maxUIDBytes bounds a UID the backend keeps: the API server makes UUIDs
+// (36 bytes).
+const maxUIDBytes = 128
+
+// plausibleUID reports a UID that the API server could have made: at most
+// maxUIDBytes of printable ASCII, no space.
+func plausibleUID(uid types.UID) bool {
+	if len(uid) == 0 || len(uid) > maxUIDBytes {
+		return false
+	}
+	for i := 0; i < len(uid); i++ {
+		if c := uid[i]; c <= ' ' || c > '~' {
+			return false
+		}
+	}
+	return true
+}
+
 // keepUID records the UID of the attempt's Job in its record, unless the
 // record has one or an end already. The record is read and written under
 // recMu, so that an end written meanwhile (saveFinal, which also writes
@@ -218,6 +236,14 @@ func (b *Backend) removeRecordIfUnfinished(name string) {
 func (b *Backend) keepUID(name string, uid types.UID) error {
 	if uid == "" {
 		return nil
+	}
+	if !plausibleUID(uid) {
+		// The API server's answer (to the Job's create, or a read of it
+		// whole) may name any UID, up to the megabytes of an answer: one
+		// that is no UID Kubernetes makes is not kept in the record, read
+		// within maxRecordBytes, nor in memory. The record matches the Job
+		// as one without a UID does (attemptsJob).
+		return fmt.Errorf("record of job %s: the API server gave the Job a UID of %d bytes, not one it makes; not kept", name, len(uid))
 	}
 	b.recMu.Lock()
 	defer b.recMu.Unlock()

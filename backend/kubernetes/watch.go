@@ -58,6 +58,10 @@ type watcher struct {
 	// goes with the last such Pod (forgetNode), or the names of the
 	// Nodes an autoscaler made and removed would stay for good.
 	down map[string]downNode
+	// downAllInUse is set when w.down is full of Nodes that unfinished
+	// Pods are on (setDownLocked), until a Pod ends or goes or an entry
+	// does.
+	downAllInUse bool
 	// unfinished holds, by the UID of a Job, the first pod of it
 	// (controlledBy) that left the cache without being seen Succeeded
 	// (podGone), until the Job goes.
@@ -507,9 +511,13 @@ func (w *watcher) nodeSeen(obj any) {
 }
 
 // setDownLocked records (or replaces) what w.down holds of Node name,
-// with w.mu held, within maxSideBytes: past it a Node newly down is not
-// recorded (nodeDown finds it down all the same when it is outside the
-// cache, since the time it is asked).
+// with w.mu held, within maxSideBytes. Past it a Node newly down that an
+// unfinished Pod of Meridian's is on makes room: the entries of Nodes no
+// such Pod is on go first (a Node a Pod is placed on later is recorded
+// then, by nodeDown, from the cache). A Node no such Pod is on is not
+// recorded past it, and one that is only while the Nodes such Pods are on
+// fill no more than maxSideBytes (nodeDown finds a Node outside the cache
+// down all the same, since the time it is asked).
 func (w *watcher) setDownLocked(name string, d downNode) {
 	n := sideBytes(name, d.why)
 	old, had := w.down[name]
@@ -517,7 +525,22 @@ func (w *watcher) setDownLocked(name string, d downNode) {
 		n -= sideBytes(name, old.why)
 	}
 	if !had && w.downBytes+n > maxSideBytes {
-		return
+		if w.downAllInUse || !w.nodeInUse(name) {
+			return
+		}
+		// All the entries of Nodes no unfinished Pod is on go at once: a
+		// scan of the map per Node newly down would cost as much each time.
+		for k := range w.down {
+			if !w.nodeInUse(k) {
+				w.forgetDownLocked(k)
+			}
+		}
+		if w.downBytes+n > maxSideBytes {
+			// Every entry is of a Node in use: none to drop until a Pod
+			// ends or goes (forgetNode) or an entry does.
+			w.downAllInUse = true
+			return
+		}
 	}
 	w.down[name] = d
 	w.downBytes += n
@@ -528,6 +551,7 @@ func (w *watcher) forgetDownLocked(name string) {
 	if d, ok := w.down[name]; ok {
 		delete(w.down, name)
 		w.downBytes -= sideBytes(name, d.why)
+		w.downAllInUse = false
 	}
 }
 
@@ -862,32 +886,40 @@ func (w *watcher) nodes() []*apiNode {
 	return out
 }
 
-// nodeDown reports since when a Node has been seen not Ready or gone.
+// nodeDown reports since when a Node has been seen not Ready or gone. The
+// cache says whether a Node it holds is down, w.down since when: the
+// cache takes a change before its handlers run (nodeSeen), so an entry
+// of a Node the cache has Ready again may not be forgotten yet, and one
+// it has not Ready may not be recorded yet (or not at all, past
+// maxSideBytes).
 func (w *watcher) nodeDown(name string) (time.Time, string, bool) {
+	o, inCache, _ := w.nodesI.GetStore().GetByKey(name)
+	var why string
+	if inCache {
+		n, ok := o.(*apiNode)
+		if !ok || nodeReady(n) {
+			return time.Time{}, "", false
+		}
+		why = notReadyWhy(n)
+	} else {
+		// Not in the cache and never seen: the pod's node does not match
+		// the site's selector (or was deleted before this controller
+		// started).
+		why = "is not among the site's nodes"
+	}
 	w.mu.Lock()
-	d, down := w.down[name]
-	w.mu.Unlock()
-	if down {
+	defer w.mu.Unlock()
+	if d, down := w.down[name]; down {
 		return d.since, d.why, true
 	}
-	if !w.nodeInCache(name) {
-		// Not in the cache and never seen: the pod's node does not match the
-		// site's selector (or was deleted before this controller started).
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		if d, down := w.down[name]; down {
-			return d.since, d.why, true
-		}
-		d := downNode{since: time.Now(), why: "is not among the site's nodes"}
-		// Kept only while a Pod in the cache names the Node: one that has
-		// just gone (its forgetNode may have run already) would leave the
-		// entry behind for good.
-		if w.nodeInUse(name) {
-			w.setDownLocked(name, d)
-		}
-		return d.since, d.why, true
+	// Not recorded: down from now. Kept only while a Pod in the cache
+	// names the Node: one that has just gone (its forgetNode may have run
+	// already) would leave the entry behind for good.
+	d := downNode{since: time.Now(), why: why}
+	if w.nodeInUse(name) {
+		w.setDownLocked(name, d)
 	}
-	return time.Time{}, "", false
+	return d.since, d.why, true
 }
 
 // indexPod is an index of Pods by what key says of each (none for "").
@@ -927,6 +959,7 @@ func (w *watcher) forgetNode(name string) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.downAllInUse = false // the Node may be in use no more
 	if _, ok := w.down[name]; !ok || w.nodeInCache(name) || w.nodeInUse(name) {
 		return
 	}
