@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/catalog"
@@ -48,6 +49,22 @@ type runWitness struct {
 	// places it is kept past the run's end, since a run failed for it
 	// keeps its changed row, for at most maxChangedKept runs.
 	changed map[string]changedSeen
+
+	// placeMu lets one readOnPlaces read at a time. placeCalls counts its
+	// calls, placeDone the calls the last read covered (those made before
+	// it began); placeAfter is the seq of the last decision record it
+	// read, placeStarted says it has read (or set placeAfter at the log's
+	// head). placeEpoch counts the times places was forgotten whole.
+	placeMu      sync.Mutex
+	placeCalls   atomic.Uint64
+	placeDone    uint64
+	placeAfter   int64
+	placeStarted bool
+	placeEpoch   uint64
+	// newest is, per live run, the seq of its newest sealed decision
+	// record that readOnPlaces read: a placement kept in places that was
+	// read through an earlier seq may be stale.
+	newest map[string]int64
 }
 
 // changedSeen is why a run was found changed outside Meridian: its
@@ -243,14 +260,14 @@ func (w *runWitness) shown(ctx context.Context, log store.Store, r *Run, read bo
 		if len(r.Documents) > 0 { // a run read without them is not judged by them
 			docs = w.confirm(ctx, log, r, r.Documents)
 		}
-		for _, err := range []error{docs, w.confirmPlace(ctx, log, r)} {
+		for _, err := range []error{docs, w.confirmSite(ctx, log, r)} {
 			var ch *runChangedError
 			if errors.As(err, &ch) {
 				why = append(why, ch.msg)
 			}
 		}
-		if !placeConfirmed(r.State) {
-			// Its placement is confirmed only while it stages or starts:
+		if !placeWatched(r.State) {
+			// Its placement is confirmed only while it stages, starts or runs:
 			// what was found then (a run failed for it keeps its row).
 			w.mu.Lock()
 			place := w.changed[r.ID].place
@@ -272,7 +289,7 @@ func (w *runWitness) shown(ctx context.Context, log store.Store, r *Run, read bo
 		why = append(why, seen.docs)
 	}
 	place := seen.place
-	if placeConfirmed(r.State) {
+	if placeWatched(r.State) {
 		if got, bad := rowPlace(r); bad != "" {
 			place = changedPlace(r, bad).Error()
 		} else if pl.have && samePlace(r, pl, got) {
@@ -300,6 +317,11 @@ func (w *runWitness) prune(keep map[string]bool) {
 	for id := range w.places {
 		if !keep[id] {
 			delete(w.places, id)
+		}
+	}
+	for id := range w.newest {
+		if !keep[id] {
+			delete(w.newest, id)
 		}
 	}
 }
