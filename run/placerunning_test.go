@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -225,5 +226,51 @@ func TestRunningSiteWitnessCost(t *testing.T) {
 	}
 	if reads.run-run != 1 {
 		t.Errorf("a record of the run came: %d pages of its records read; want 1", reads.run-run)
+	}
+}
+
+// TestRunningSiteWitnessBounded: the runs whose newest decision record
+// the witness keeps are bounded, on a server whose loop prunes nothing
+// (one answering GETs): past the bound every placement kept is forgotten,
+// and a run confirmed again reads its own records, still held to them.
+func TestRunningSiteWitnessBounded(t *testing.T) {
+	defer func(n int) { maxNewestKept = n }(maxNewestKept)
+	maxNewestKept = 3
+	ctx := context.Background()
+	st, _ := testStore(t)
+	w := &runWitness{chain: audit.NewChain(testAuditKey)}
+	reads := &runReads{Store: st}
+	decide := func(id, site string) {
+		t.Helper()
+		rec, err := audit.NewRecord(audit.KindDecision, id, map[string]any{"placement": placeOf{Site: site, Accelerator: "nvidia-h100-sxm", Count: 8}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.AppendAudit(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := func(site string) *Run {
+		r := &Run{ID: "r1", Tenant: "t1", Job: "tiny", State: Running, Site: site, Attempt: 1}
+		r.Placement.Site, r.Placement.Accelerator, r.Placement.Count = site, "nvidia-h100-sxm", 8
+		r.Attempts = []Attempt{{N: 1, Site: site, Count: 8}}
+		return r
+	}
+	decide("r1", "alpha")
+	if err := w.confirmSite(ctx, reads, at("alpha")); err != nil {
+		t.Fatalf("the run as placed: %v", err)
+	}
+	for i := range 10 {
+		decide(fmt.Sprintf("other-%d", i), "bravo")
+		if err := w.confirmSite(ctx, reads, at("alpha")); err != nil {
+			t.Fatalf("the run as placed, %d other runs decided: %v", i+1, err)
+		}
+		if n := len(w.newest); n > maxNewestKept {
+			t.Fatalf("%d runs' newest records kept; want at most %d", n, maxNewestKept)
+		}
+	}
+	decide("r1", "bravo")
+	if err := w.confirmSite(ctx, reads, at("alpha")); !errors.Is(err, ErrRunChanged) {
+		t.Errorf("a run moved since, its row left: %v; want ErrRunChanged", err)
 	}
 }

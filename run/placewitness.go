@@ -237,6 +237,10 @@ func (w *runWitness) readPlace(ctx context.Context, log store.Store, r *Run, fro
 // meanwhile read their run's own records.
 const placeCatchUpPages = 16
 
+// maxNewestKept bounds the runs readOnPlaces keeps the newest record of
+// between the loop's prunes (a variable for the tests).
+var maxNewestKept = 1 << 16
+
 // readOnPlaces reads the sealed decision records of every run sealed since
 // its last read, noting per run the seq of its newest (newest), and reports
 // whether it read them all. A call made after another read began (and so
@@ -275,6 +279,13 @@ func (w *runWitness) readOnPlaces(ctx context.Context, log store.Store) (bool, e
 		for _, e := range page {
 			if e.RunID == "" || e.Kind != audit.KindDecision || !w.chain.Sealed(e) {
 				continue
+			}
+			if _, ok := w.newest[e.RunID]; !ok && len(w.newest) >= maxNewestKept {
+				// Past the bound (a server whose loop does not prune,
+				// answering GETs): every placement kept is forgotten, and
+				// read again when next confirmed.
+				w.places, w.newest = nil, nil
+				w.placeEpoch++
 			}
 			if w.newest == nil {
 				w.newest = map[string]int64{}
