@@ -40,6 +40,12 @@ type runWitness struct {
 	// sealed plan record names; "" for a run recorded before the records
 	// named one (taken as stored, logged once).
 	sums map[string]string
+	// ended is sums for runs read once ended (as a GET of one reads
+	// them), which prune does not drop: the record a digest comes from is
+	// sealed and never changes, so a run's is read from the log once and
+	// its row (ended, so no longer changed by Meridian) hashed against it
+	// at each GET. At most maxEndedKept, one dropped for each past it.
+	ended map[string]string
 	// places is, per run whose placement was confirmed, the placement
 	// its newest sealed decision record names (confirmPlace).
 	places map[string]*placeSeen
@@ -75,6 +81,11 @@ type changedSeen struct{ docs, place string }
 // saying so of: past it, one is forgotten (and a list says nothing of it
 // until it is confirmed again: its GET, or its step).
 const maxChangedKept = 4096
+
+// maxEndedKept bounds the ended runs whose submission's digest the
+// witness keeps: past it, one is dropped, and its next GET reads its
+// record again.
+const maxEndedKept = 4096
 
 // runDocsField is the plan record's field that holds runDocsDigest.
 const runDocsField = "documentsSha256"
@@ -148,16 +159,32 @@ func (w *runWitness) confirmDocs(ctx context.Context, log store.Store, r *Run, d
 	}
 	w.mu.Lock()
 	want, ok := w.sums[r.ID]
+	if !ok {
+		want, ok = w.ended[r.ID]
+	}
 	w.mu.Unlock()
 	if !ok {
 		if want, err = w.read(ctx, log, r); err != nil {
 			return err
 		}
 		w.mu.Lock()
-		if w.sums == nil {
-			w.sums = map[string]string{}
+		if r.State.Final() {
+			if w.ended == nil {
+				w.ended = map[string]string{}
+			}
+			if _, ok := w.ended[r.ID]; !ok && len(w.ended) >= maxEndedKept {
+				for k := range w.ended {
+					delete(w.ended, k)
+					break
+				}
+			}
+			w.ended[r.ID] = want
+		} else {
+			if w.sums == nil {
+				w.sums = map[string]string{}
+			}
+			w.sums[r.ID] = want
 		}
-		w.sums[r.ID] = want
 		w.mu.Unlock()
 		if want == "" && w.log != nil {
 			w.log.Info("run recorded before its submission's plan record named its documents' digest: its documents are taken as stored", "run", r.ID, "tenant", r.Tenant)
