@@ -229,6 +229,15 @@ func (c *Controller) Step(ctx context.Context, id string) (bool, error) {
 	if c.longStepRunning(r) {
 		return false, nil
 	}
+	// The site a step talks to is the one the run's newest sealed
+	// placement decision names (confirmSite). A queued or running run
+	// whose row names another is left as it is, marked changed outside
+	// Meridian: its step asks no site about it, cancels and cleans up
+	// nothing there, until the row is put back. A planned or staging
+	// run's step fails it, as its world does (confirmPlace).
+	if err := c.runWitness.confirmSite(ctx, c.cfg.Store, r); err != nil && !placeConfirmed(r.State) {
+		return false, err
+	}
 	if len(r.Swept) > 0 {
 		// A site the run left may keep its checkpoints: removed there
 		// where the law no longer lets its data be (sweepCheckpoints),

@@ -70,6 +70,16 @@ const (
 // decision names where it goes.
 func placeConfirmed(s State) bool { return s == Planned || s == Staging }
 
+// placeWatched says which of a run's states are held to its newest
+// placement decision at each of its steps (confirmSite): those of
+// placeConfirmed, and those whose step asks its site's backend about its
+// attempt, or cancels it (Queued, Running, Checkpointed). No decision
+// record names a placement while a run is in them: the one that placed
+// its attempt is the newest until it moves.
+func placeWatched(s State) bool {
+	return placeConfirmed(s) || s == Queued || s == Running || s == Checkpointed
+}
+
 // rowPlace is what r's row says of its placement, and a reason when its
 // parts disagree with each other (the current attempt's site or count
 // with the run's).
@@ -111,12 +121,36 @@ func (w *runWitness) confirmPlace(ctx context.Context, log store.Store, r *Run) 
 	if w == nil || w.chain == nil || !placeConfirmed(r.State) {
 		return nil
 	}
-	err := w.checkPlace(ctx, log, r)
+	err := w.checkPlace(ctx, log, r, true)
 	w.note(r.ID, true, err)
 	return err
 }
 
-func (w *runWitness) checkPlace(ctx context.Context, log store.Store, r *Run) error {
+// confirmSite is confirmPlace at a step of r, r's row read before it, for
+// each state placeWatched names: a running run's site and placement are
+// those its step asks the backend about (and cancels at). It first reads
+// the decision records of every run sealed since the last read
+// (readOnPlaces: one query, which the steps waiting for it share), so that
+// a row put back to a placement kept here from before a move (by this
+// server or another) is held to the move's record; the run's own records
+// are read again only when one of them came since its placement was read.
+func (w *runWitness) confirmSite(ctx context.Context, log store.Store, r *Run) error {
+	if w == nil || w.chain == nil || !placeWatched(r.State) {
+		return nil
+	}
+	current, err := w.readOnPlaces(ctx, log)
+	if err != nil {
+		return err
+	}
+	err = w.checkPlace(ctx, log, r, current)
+	w.note(r.ID, true, err)
+	return err
+}
+
+// checkPlace confirms r's placement. With current, what readOnPlaces read
+// (newest) says whether the placement kept for r may be taken; without,
+// r's records are read since the kept one.
+func (w *runWitness) checkPlace(ctx context.Context, log store.Store, r *Run, current bool) error {
 	got, bad := rowPlace(r)
 	if bad != "" {
 		return changedPlace(r, bad)
@@ -127,18 +161,23 @@ func (w *runWitness) checkPlace(ctx context.Context, log store.Store, r *Run) er
 	if seen != nil {
 		cur = *seen
 	}
+	newer := w.newest[r.ID] > cur.after
+	epoch := w.placeEpoch
 	w.mu.Unlock()
-	if seen != nil && cur.have && samePlace(r, cur, got) {
+	if seen != nil && cur.have && current && !newer && samePlace(r, cur, got) {
 		return nil
 	}
-	// Not yet read, or the row names another placement: the records
-	// sealed since the last read say whether the run moved.
+	// Not yet read, a record of the run came since, or the row names
+	// another placement: the records sealed since the last read say
+	// whether the run moved.
 	next, err := w.readPlace(ctx, log, r, cur)
 	w.mu.Lock()
 	if w.places == nil {
 		w.places = map[string]*placeSeen{}
 	}
-	if old := w.places[r.ID]; old == nil || old.after <= next.after {
+	// Not kept when readOnPlaces forgot the placements meanwhile: what
+	// was read may miss a record readOnPlaces passed over.
+	if old := w.places[r.ID]; w.placeEpoch == epoch && (old == nil || old.after <= next.after) {
 		w.places[r.ID] = &next
 	}
 	w.mu.Unlock()
@@ -191,6 +230,79 @@ func (w *runWitness) readPlace(ctx context.Context, log store.Store, r *Run, fro
 	// Not all read: what was read is kept, and the rest read at the
 	// run's next step.
 	return out, &storeReadError{fmt.Errorf("run %s: over %d decision records to read; the rest are read at its next step", r.ID, placeWitnessPages*placeWitnessPage)}
+}
+
+// placeCatchUpPages bounds the pages of decision records one readOnPlaces
+// reads: past it, the rest are read at the next call, and the steps
+// meanwhile read their run's own records.
+const placeCatchUpPages = 16
+
+// maxNewestKept bounds the runs readOnPlaces keeps the newest record of
+// between the loop's prunes (a variable for the tests).
+var maxNewestKept = 1 << 16
+
+// readOnPlaces reads the sealed decision records of every run sealed since
+// its last read, noting per run the seq of its newest (newest), and reports
+// whether it read them all. A call made after another read began (and so
+// after that read's records were sealed) waits for it and reads nothing.
+// Its first read begins at the log's head, forgetting the placements kept
+// so far: those read before may miss a record sealed between their read
+// and the head.
+func (w *runWitness) readOnPlaces(ctx context.Context, log store.Store) (bool, error) {
+	ticket := w.placeCalls.Add(1)
+	w.placeMu.Lock()
+	defer w.placeMu.Unlock()
+	if w.placeDone >= ticket {
+		return true, nil
+	}
+	cover := w.placeCalls.Load()
+	if !w.placeStarted {
+		head, _, err := log.AuditHead(ctx)
+		if err != nil {
+			return false, &storeReadError{fmt.Errorf("read the audit log's head: %w", err)}
+		}
+		w.mu.Lock()
+		w.places, w.newest = nil, nil
+		w.placeEpoch++
+		w.mu.Unlock()
+		w.placeAfter, w.placeStarted, w.placeDone = head, true, cover
+		return true, nil
+	}
+	q := store.AuditQuery{Kinds: []string{audit.KindDecision}, AllTenants: true, After: w.placeAfter,
+		Limit: placeWitnessPage, MaxBytes: placeWitnessPageBytes, MaxEntryBytes: placeRecordBytes}
+	for range placeCatchUpPages {
+		page, next, err := log.AuditSelectPage(ctx, q)
+		if err != nil {
+			return false, &storeReadError{fmt.Errorf("read the decision records sealed since seq %d: %w", w.placeAfter, err)}
+		}
+		w.mu.Lock()
+		for _, e := range page {
+			if e.RunID == "" || e.Kind != audit.KindDecision || !w.chain.Sealed(e) {
+				continue
+			}
+			if _, ok := w.newest[e.RunID]; !ok && len(w.newest) >= maxNewestKept {
+				// Past the bound (a server whose loop does not prune,
+				// answering GETs): every placement kept is forgotten, and
+				// read again when next confirmed.
+				w.places, w.newest = nil, nil
+				w.placeEpoch++
+			}
+			if w.newest == nil {
+				w.newest = map[string]int64{}
+			}
+			w.newest[e.RunID] = max(w.newest[e.RunID], e.Seq)
+		}
+		w.mu.Unlock()
+		if len(page) > 0 {
+			w.placeAfter = max(w.placeAfter, page[len(page)-1].Seq)
+		}
+		if next == 0 {
+			w.placeDone = cover
+			return true, nil
+		}
+		q.After = next
+	}
+	return false, nil
 }
 
 func changedPlace(r *Run, why string) error {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/catalog"
@@ -39,6 +40,12 @@ type runWitness struct {
 	// sealed plan record names; "" for a run recorded before the records
 	// named one (taken as stored, logged once).
 	sums map[string]string
+	// ended is sums for runs read once ended (as a GET of one reads
+	// them), which prune does not drop: the record a digest comes from is
+	// sealed and never changes, so a run's is read from the log once and
+	// its row (ended, so no longer changed by Meridian) hashed against it
+	// at each GET. At most maxEndedKept, one dropped for each past it.
+	ended map[string]string
 	// places is, per run whose placement was confirmed, the placement
 	// its newest sealed decision record names (confirmPlace).
 	places map[string]*placeSeen
@@ -48,6 +55,22 @@ type runWitness struct {
 	// places it is kept past the run's end, since a run failed for it
 	// keeps its changed row, for at most maxChangedKept runs.
 	changed map[string]changedSeen
+
+	// placeMu lets one readOnPlaces read at a time. placeCalls counts its
+	// calls, placeDone the calls the last read covered (those made before
+	// it began); placeAfter is the seq of the last decision record it
+	// read, placeStarted says it has read (or set placeAfter at the log's
+	// head). placeEpoch counts the times places was forgotten whole.
+	placeMu      sync.Mutex
+	placeCalls   atomic.Uint64
+	placeDone    uint64
+	placeAfter   int64
+	placeStarted bool
+	placeEpoch   uint64
+	// newest is, per live run, the seq of its newest sealed decision
+	// record that readOnPlaces read: a placement kept in places that was
+	// read through an earlier seq may be stale.
+	newest map[string]int64
 }
 
 // changedSeen is why a run was found changed outside Meridian: its
@@ -58,6 +81,11 @@ type changedSeen struct{ docs, place string }
 // saying so of: past it, one is forgotten (and a list says nothing of it
 // until it is confirmed again: its GET, or its step).
 const maxChangedKept = 4096
+
+// maxEndedKept bounds the ended runs whose submission's digest the
+// witness keeps: past it, one is dropped, and its next GET reads its
+// record again.
+const maxEndedKept = 4096
 
 // runDocsField is the plan record's field that holds runDocsDigest.
 const runDocsField = "documentsSha256"
@@ -131,16 +159,32 @@ func (w *runWitness) confirmDocs(ctx context.Context, log store.Store, r *Run, d
 	}
 	w.mu.Lock()
 	want, ok := w.sums[r.ID]
+	if !ok {
+		want, ok = w.ended[r.ID]
+	}
 	w.mu.Unlock()
 	if !ok {
 		if want, err = w.read(ctx, log, r); err != nil {
 			return err
 		}
 		w.mu.Lock()
-		if w.sums == nil {
-			w.sums = map[string]string{}
+		if r.State.Final() {
+			if w.ended == nil {
+				w.ended = map[string]string{}
+			}
+			if _, ok := w.ended[r.ID]; !ok && len(w.ended) >= maxEndedKept {
+				for k := range w.ended {
+					delete(w.ended, k)
+					break
+				}
+			}
+			w.ended[r.ID] = want
+		} else {
+			if w.sums == nil {
+				w.sums = map[string]string{}
+			}
+			w.sums[r.ID] = want
 		}
-		w.sums[r.ID] = want
 		w.mu.Unlock()
 		if want == "" && w.log != nil {
 			w.log.Info("run recorded before its submission's plan record named its documents' digest: its documents are taken as stored", "run", r.ID, "tenant", r.Tenant)
@@ -243,14 +287,14 @@ func (w *runWitness) shown(ctx context.Context, log store.Store, r *Run, read bo
 		if len(r.Documents) > 0 { // a run read without them is not judged by them
 			docs = w.confirm(ctx, log, r, r.Documents)
 		}
-		for _, err := range []error{docs, w.confirmPlace(ctx, log, r)} {
+		for _, err := range []error{docs, w.confirmSite(ctx, log, r)} {
 			var ch *runChangedError
 			if errors.As(err, &ch) {
 				why = append(why, ch.msg)
 			}
 		}
-		if !placeConfirmed(r.State) {
-			// Its placement is confirmed only while it stages or starts:
+		if !placeWatched(r.State) {
+			// Its placement is confirmed only while it stages, starts or runs:
 			// what was found then (a run failed for it keeps its row).
 			w.mu.Lock()
 			place := w.changed[r.ID].place
@@ -272,7 +316,7 @@ func (w *runWitness) shown(ctx context.Context, log store.Store, r *Run, read bo
 		why = append(why, seen.docs)
 	}
 	place := seen.place
-	if placeConfirmed(r.State) {
+	if placeWatched(r.State) {
 		if got, bad := rowPlace(r); bad != "" {
 			place = changedPlace(r, bad).Error()
 		} else if pl.have && samePlace(r, pl, got) {
@@ -300,6 +344,11 @@ func (w *runWitness) prune(keep map[string]bool) {
 	for id := range w.places {
 		if !keep[id] {
 			delete(w.places, id)
+		}
+	}
+	for id := range w.newest {
+		if !keep[id] {
+			delete(w.newest, id)
 		}
 	}
 }

@@ -943,11 +943,7 @@ func (c *Controller) applyWorld(ctx context.Context, tenant string, rq *request,
 // server can stage it and hand it to the tenant's attempts. The audit entry
 // holds the key's fingerprint, never the key.
 func (c *Controller) PutKey(ctx context.Context, tenant, name, keyText string) error {
-	if _, err := c.cfg.Store.GetResource(ctx, tenant, catalog.KindDataset, name); errors.Is(err, store.ErrNotFound) {
-		// Not found, as staging and verifying answer: a name another
-		// tenant registered is no different from one none did.
-		return fmt.Errorf("dataset %q is not registered to this tenant (register it first with `meridian apply`): %w", name, store.ErrNotFound)
-	} else if err != nil {
+	if err := c.registeredDataset(ctx, tenant, name); err != nil {
 		return err
 	}
 	key, err := seal.ParseKey(strings.TrimSpace(keyText))
@@ -987,6 +983,53 @@ func (c *Controller) PutKey(ctx context.Context, tenant, name, keyText string) e
 		return errors.Join(fmt.Errorf("dataset %s: the key's change could not be recorded, so it was not kept: %w", name, err), undo)
 	}
 	return nil
+}
+
+// registeredDataset reports whether tenant registered the dataset name, its
+// row as Meridian wrote it (confirmed against its sealed register record,
+// as the registry read confirms it): a row rewritten outside Meridian, or
+// added without a record, is a *changedError (in an InputError), a
+// conflict; one deleted outright while a sealed record names it is too. A
+// name the tenant did not register is not found, as staging and verifying
+// answer: a name another tenant registered is no different from one none
+// did.
+func (c *Controller) registeredDataset(ctx context.Context, tenant, name string) error {
+	notFound := fmt.Errorf("dataset %q is not registered to this tenant (register it first with `meridian apply`): %w", name, store.ErrNotFound)
+	// The registry confirmed (from its cache while no register record of
+	// the tenant came) holds the dataset or not.
+	reg, err := c.registry(ctx, tenant)
+	var changed *changedError
+	switch {
+	case err == nil:
+		if reg.rows[catalog.KindDataset+"/"+name] == nil {
+			return notFound
+		}
+		return nil
+	case !errors.As(err, &changed):
+		return err
+	}
+	// Another of the tenant's resources, or this one, was refused: this
+	// one is confirmed alone, as the tenant's list of datasets does.
+	// The row is read before the records sealed since (confirmRow).
+	r, err := c.cfg.Store.GetResource(ctx, tenant, catalog.KindDataset, name)
+	if rerr := c.resWitness.readOn(ctx, c.cfg.Store); rerr != nil {
+		return rerr
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		h, ok := c.resWitness.recorded(tenant, catalog.KindDataset, name)
+		if !ok {
+			return notFound
+		}
+		// Registered in between, or deleted outside Meridian.
+		if r, err = c.cfg.Store.GetResource(ctx, tenant, catalog.KindDataset, name); errors.Is(err, store.ErrNotFound) {
+			return resourceChanged(&store.Resource{Tenant: tenant, Kind: catalog.KindDataset, Name: name}, rowGone(h))
+		}
+	}
+	if err != nil {
+		return &storeReadError{err}
+	}
+	_, err = c.confirmRow(ctx, tenant, r)
+	return err
 }
 
 // keyrings is where the tenants' dataset keys are.
