@@ -5,13 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"meridian.dev/meridian/audit"
-	"meridian.dev/meridian/backend"
-	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/store"
 )
 
@@ -28,27 +25,7 @@ import (
 // outside Meridian until the row is put back.
 func TestRunningRunSiteWrittenOutsideMeridian(t *testing.T) {
 	ctx := context.Background()
-	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
-	t.Cleanup(func() { killLocalJobs(f.dir) })
-	var live *Controller
-	witnessed := func(st store.Store) *Controller {
-		return f.controller(func(cfg *Config) {
-			cfg.Store, cfg.AuditChain = st, audit.NewChain(testAuditKey)
-			cfg.Backends = func(site *catalog.Site, root string) (backend.Backend, error) {
-				return backend.For(site.Spec.Backend, root)
-			}
-			agentConfig(t, cfg, func() *Controller { return live })
-		})
-	}
-	live = witnessed(f.st)
-	fresh := func() *Controller {
-		st, err := store.OpenSQLite(ctx, filepath.Join(f.dir, "m.db"), store.Options{AuditKey: testAuditKey})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return witnessed(st)
-	}
+	f, live, fresh := witnessedControllers(t)
 	get := func(id string) *Run {
 		t.Helper()
 		got, err := live.Get(ctx, "t1", id)

@@ -26,27 +26,7 @@ import (
 // started afresh. A run as placed starts.
 func TestRunPlacementWrittenOutsideMeridian(t *testing.T) {
 	ctx := context.Background()
-	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
-	t.Cleanup(func() { killLocalJobs(f.dir) })
-	var live *Controller
-	witnessed := func(st store.Store) *Controller {
-		return f.controller(func(cfg *Config) {
-			cfg.Store, cfg.AuditChain = st, audit.NewChain(testAuditKey)
-			cfg.Backends = func(site *catalog.Site, root string) (backend.Backend, error) {
-				return backend.For(site.Spec.Backend, root)
-			}
-			agentConfig(t, cfg, func() *Controller { return live })
-		})
-	}
-	live = witnessed(f.st)
-	fresh := func() *Controller {
-		st, err := store.OpenSQLite(ctx, filepath.Join(f.dir, "m.db"), store.Options{AuditKey: testAuditKey})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return witnessed(st)
-	}
+	f, live, fresh := witnessedControllers(t)
 	submit := func() *Run {
 		t.Helper()
 		r, _, err := live.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(1000, 100)}})
@@ -254,5 +234,34 @@ func TestRunPlacementWitnessedMove(t *testing.T) {
 	r = e.waitFor("the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
 	if r.State != Succeeded || r.Site != "bravo" || r.Attempt != 2 {
 		t.Fatalf("ended %s at %s attempt %d: %s", r.State, r.Site, r.Attempt, r.Reason)
+	}
+}
+
+// witnessedControllers returns a law-check fixture, a controller on its
+// store that confirms runs against the audit log (its backends the
+// sites' own, its agents served by it), and a function that opens a
+// controller like it on a store opened afresh, as a new server would.
+func witnessedControllers(t *testing.T) (*lawCheckFixture, *Controller, func() *Controller) {
+	t.Helper()
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
+	t.Cleanup(func() { killLocalJobs(f.dir) })
+	var live *Controller
+	witnessed := func(st store.Store) *Controller {
+		return f.controller(func(cfg *Config) {
+			cfg.Store, cfg.AuditChain = st, audit.NewChain(testAuditKey)
+			cfg.Backends = func(site *catalog.Site, root string) (backend.Backend, error) {
+				return backend.For(site.Spec.Backend, root)
+			}
+			agentConfig(t, cfg, func() *Controller { return live })
+		})
+	}
+	live = witnessed(f.st)
+	return f, live, func() *Controller {
+		st, err := store.OpenSQLite(context.Background(), filepath.Join(f.dir, "m.db"), store.Options{AuditKey: testAuditKey})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return witnessed(st)
 	}
 }
