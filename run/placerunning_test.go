@@ -165,22 +165,8 @@ func TestRunningSiteWitnessCost(t *testing.T) {
 	st, _ := testStore(t)
 	w := &runWitness{chain: audit.NewChain(testAuditKey)}
 	reads := &runReads{Store: st}
-	decide := func(id, site string) {
-		t.Helper()
-		rec, err := audit.NewRecord(audit.KindDecision, id, map[string]any{"placement": placeOf{Site: site, Accelerator: "nvidia-h100-sxm", Count: 8}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := st.AppendAudit(ctx, rec); err != nil {
-			t.Fatal(err)
-		}
-	}
-	at := func(site string) *Run {
-		r := &Run{ID: "r1", Tenant: "t1", Job: "tiny", State: Running, Site: site, Attempt: 1, Handle: "h1"}
-		r.Placement.Site, r.Placement.Accelerator, r.Placement.Count = site, "nvidia-h100-sxm", 8
-		r.Attempts = []Attempt{{N: 1, Site: site, Count: 8, Handle: "h1"}}
-		return r
-	}
+	decide := func(id, site string) { t.Helper(); sealPlacement(t, st, id, site) }
+	at := func(site string) *Run { return runningAt(site, "h1") }
 	decide("r1", "alpha")
 	if err := w.confirmSite(ctx, reads, at("alpha")); err != nil {
 		t.Fatalf("the run as placed: %v", err)
@@ -217,22 +203,8 @@ func TestRunningSiteWitnessBounded(t *testing.T) {
 	st, _ := testStore(t)
 	w := &runWitness{chain: audit.NewChain(testAuditKey)}
 	reads := &runReads{Store: st}
-	decide := func(id, site string) {
-		t.Helper()
-		rec, err := audit.NewRecord(audit.KindDecision, id, map[string]any{"placement": placeOf{Site: site, Accelerator: "nvidia-h100-sxm", Count: 8}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := st.AppendAudit(ctx, rec); err != nil {
-			t.Fatal(err)
-		}
-	}
-	at := func(site string) *Run {
-		r := &Run{ID: "r1", Tenant: "t1", Job: "tiny", State: Running, Site: site, Attempt: 1}
-		r.Placement.Site, r.Placement.Accelerator, r.Placement.Count = site, "nvidia-h100-sxm", 8
-		r.Attempts = []Attempt{{N: 1, Site: site, Count: 8}}
-		return r
-	}
+	decide := func(id, site string) { t.Helper(); sealPlacement(t, st, id, site) }
+	at := func(site string) *Run { return runningAt(site, "") }
 	decide("r1", "alpha")
 	if err := w.confirmSite(ctx, reads, at("alpha")); err != nil {
 		t.Fatalf("the run as placed: %v", err)
@@ -250,4 +222,26 @@ func TestRunningSiteWitnessBounded(t *testing.T) {
 	if err := w.confirmSite(ctx, reads, at("alpha")); !errors.Is(err, ErrRunChanged) {
 		t.Errorf("a run moved since, its row left: %v; want ErrRunChanged", err)
 	}
+}
+
+// sealPlacement appends a sealed decision record placing run id at site
+// (8 H100s).
+func sealPlacement(t *testing.T, st store.Store, id, site string) {
+	t.Helper()
+	rec, err := audit.NewRecord(audit.KindDecision, id, map[string]any{"placement": placeOf{Site: site, Accelerator: "nvidia-h100-sxm", Count: 8}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AppendAudit(context.Background(), rec); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runningAt is run r1 running its first attempt (handle h) at site, on
+// 8 H100s.
+func runningAt(site, h string) *Run {
+	r := &Run{ID: "r1", Tenant: "t1", Job: "tiny", State: Running, Site: site, Attempt: 1, Handle: h}
+	r.Placement.Site, r.Placement.Accelerator, r.Placement.Count = site, "nvidia-h100-sxm", 8
+	r.Attempts = []Attempt{{N: 1, Site: site, Count: 8, Handle: h}}
+	return r
 }
