@@ -34,7 +34,12 @@ var gapStores = []struct {
 // newestOf reads the records of kind after seq after a page of one at a
 // time, as the witnesses read theirs, and returns the newest one's seq.
 func newestOf(ctx context.Context, s Store, kind string, after int64) (int64, error) {
-	q := AuditQuery{Kinds: []string{kind}, AllTenants: true, After: after, Limit: 1}
+	return newestIn(ctx, s, AuditQuery{Kinds: []string{kind}, AllTenants: true, After: after, Limit: 1})
+}
+
+// newestIn reads the records q selects, a page at a time from q.After,
+// and returns the newest one's seq.
+func newestIn(ctx context.Context, s Store, q AuditQuery) (int64, error) {
 	newest := int64(0)
 	for {
 		page, next, err := s.AuditSelectPage(ctx, q)
@@ -245,21 +250,7 @@ func BenchmarkAuditNewestOfKind(b *testing.B) {
 // newestOfRun is newestOf for the decision records of one run, read a
 // page of one at a time as the placement witness reads them.
 func newestOfRun(ctx context.Context, s Store, runID string) (int64, error) {
-	q := AuditQuery{RunID: runID, Kinds: []string{audit.KindDecision}, AllTenants: true, Limit: 1}
-	newest := int64(0)
-	for {
-		page, next, err := s.AuditSelectPage(ctx, q)
-		if err != nil {
-			return 0, err
-		}
-		for _, e := range page {
-			newest = e.Seq
-		}
-		if next == 0 {
-			return newest, nil
-		}
-		q.After = next
-	}
+	return newestIn(ctx, s, AuditQuery{RunID: runID, Kinds: []string{audit.KindDecision}, AllTenants: true, Limit: 1})
 }
 
 // TestAuditRunRecordsCountedFromTheirFirst: a lookup of one run's records
