@@ -134,15 +134,7 @@ func TestRunChangedOutsideMeridianStreamsStartMarked(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	a := NewClient(f.srv.URL, tokA)
-	var ids []string
-	for range 2 {
-		r, err := a.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobYAML}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, r.ID)
-	}
-	docs, kept := ids[0], ids[1]
+	docs, kept := submitTwo(t, a)
 	db := f.st.(interface{ DB() *sql.DB }).DB()
 	if _, err := db.ExecContext(ctx, `UPDATE runs SET data = replace(data, 'sleep 60', 'sleep 61') WHERE id = ?`, docs); err != nil {
 		t.Fatal(err)

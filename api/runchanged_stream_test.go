@@ -30,15 +30,7 @@ func TestRunChangedOutsideMeridianIsStreamed(t *testing.T) {
 		}})
 	ctx := context.Background()
 	a := NewClient(f.srv.URL, tokA)
-	var ids []string
-	for range 2 {
-		r, err := a.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobYAML}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, r.ID)
-	}
-	docs, kept := ids[0], ids[1]
+	docs, kept := submitTwo(t, a)
 	rs, status, e := openSSE(t, f.srv.URL+"/v1/runs?follow=1", tokA, "")
 	if rs == nil {
 		t.Fatalf("runs stream: %d %+v", status, e)
@@ -154,4 +146,18 @@ func TestClientDecodesRunChanged(t *testing.T) {
 func strconvQuote(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// submitTwo submits two runs of jobYAML through c and returns their ids.
+func submitTwo(t *testing.T, c *Client) (string, string) {
+	t.Helper()
+	var ids []string
+	for range 2 {
+		r, err := c.Submit(context.Background(), run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: jobYAML}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	return ids[0], ids[1]
 }
