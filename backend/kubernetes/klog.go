@@ -66,17 +66,21 @@ const maxLogText = 4 << 10
 
 // logText is s as a log line has it: cut at maxLogText, escaped as
 // textsafe escapes a site's text.
-func logText(s string) string {
+func logText(s string) string { return cutEscaped(s, maxLogText) }
+
+// cutEscaped is s cut at max bytes (at a character's start), escaped as
+// textsafe escapes a site's text, and saying how long it was when cut.
+func cutEscaped(s string, max int) string {
 	all := len(s)
-	if all > maxLogText {
-		cut := maxLogText
+	if all > max {
+		cut := max
 		for cut > 0 && !utf8.RuneStart(s[cut]) {
 			cut--
 		}
 		s = s[:cut]
 	}
 	s = textsafe.Escape(s)
-	if all > maxLogText {
+	if all > max {
 		s += fmt.Sprintf("... (%d bytes in all)", all)
 	}
 	return s

@@ -737,19 +737,7 @@ func siteError(err error) error {
 	if len(msg) <= maxErrorText && textsafe.Safe(msg) {
 		return err
 	}
-	all := len(msg)
-	if all > maxErrorText {
-		cut := maxErrorText
-		for cut > 0 && !utf8.RuneStart(msg[cut]) {
-			cut--
-		}
-		msg = msg[:cut]
-	}
-	msg = textsafe.Escape(msg)
-	if all > maxErrorText {
-		msg += fmt.Sprintf("... (%d bytes in all)", all)
-	}
-	return &saidError{err: err, msg: msg}
+	return &saidError{err: err, msg: cutEscaped(msg, maxErrorText)}
 }
 
 // newNonce draws an attempt's submission value (AnnotationSubmission).
