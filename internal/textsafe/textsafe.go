@@ -215,26 +215,7 @@ func At(s string, i int, prev rune) (r rune, n int, escaped bool) {
 
 // Index is the byte offset in s of the first character or byte that may
 // not be shown as itself there (At), or -1 when there is none.
-func Index(s string) int {
-	prev := rune(-1)
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c < 0x20 || c == 0x7f {
-				return i
-			}
-			prev = rune(c)
-			i++
-			continue
-		}
-		r, n, esc := At(s, i, prev)
-		if esc {
-			return i
-		}
-		prev = r
-		i += n
-	}
-	return -1
-}
+func Index(s string) int { return IndexKeeping(s, "") }
 
 // IndexKeeping is Index for text that may hold the ASCII characters of
 // keep (a tab and a newline, in text laid out over lines): it passes over
