@@ -131,14 +131,7 @@ func TestRunChangedOutsideMeridianWarnsWhileStreamed(t *testing.T) {
 
 	// get runs --watch, the run named: the watch ends with it.
 	srv := rewrittenStreamServer(t, why, why2)
-	var out, errOut bytes.Buffer
-	root := newRootCmd()
-	root.SetOut(&out)
-	root.SetErr(&errOut)
-	root.SetArgs([]string{"get", "runs", "run-000001", "--watch", "--server", srv.URL, "--token", strings.Repeat("a", 40)})
-	if err := root.ExecuteContext(ctx); err != nil {
-		t.Fatalf("get --watch: %v\n%s", err, errOut.String())
-	}
+	out, errOut := watchRun(t, ctx, srv.URL)
 	want := []string{"WARNING: run run-000001's record was changed outside Meridian: " + escaped}
 	if got := warnings(errOut.String()); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("get --watch: warnings %q, want %q\nstdout:\n%s", got, want, out.String())
@@ -155,7 +148,7 @@ func TestRunChangedOutsideMeridianWarnsWhileStreamed(t *testing.T) {
 	out.Reset()
 	errOut.Reset()
 	c := api.NewClient(srv.URL, strings.Repeat("a", 40))
-	if err := followRun(ctx, &out, &errOut, c, "run-000001"); err != nil {
+	if err := followRun(ctx, out, errOut, c, "run-000001"); err != nil {
 		t.Fatalf("run --follow: %v\n%s", err, errOut.String())
 	}
 	want = []string{
@@ -211,14 +204,7 @@ func TestRunChangedOutsideMeridianWarnsWhileWatchPolls(t *testing.T) {
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var out, errOut bytes.Buffer
-	root := newRootCmd()
-	root.SetOut(&out)
-	root.SetErr(&errOut)
-	root.SetArgs([]string{"get", "runs", "run-000001", "--watch", "--server", srv.URL, "--token", strings.Repeat("a", 40)})
-	if err := root.ExecuteContext(ctx); err != nil {
-		t.Fatalf("get --watch: %v\n%s", err, errOut.String())
-	}
+	out, errOut := watchRun(t, ctx, srv.URL)
 	want := []string{"WARNING: run run-000001's record was changed outside Meridian: " + shown(why)}
 	if got := warnings(errOut.String()); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("get --watch polling: warnings %q, want %q\nstdout:\n%s", got, want, out.String())
@@ -226,4 +212,19 @@ func TestRunChangedOutsideMeridianWarnsWhileWatchPolls(t *testing.T) {
 	if strings.Contains(out.String()+errOut.String(), "\x1b[2J") {
 		t.Errorf("get --watch polling: the reason's escape reached the terminal")
 	}
+}
+
+// watchRun runs `get runs run-000001 --watch` against the server at url
+// and returns what it wrote to its output and its error output.
+func watchRun(t *testing.T, ctx context.Context, url string) (out, errOut *bytes.Buffer) {
+	t.Helper()
+	out, errOut = new(bytes.Buffer), new(bytes.Buffer)
+	root := newRootCmd()
+	root.SetOut(out)
+	root.SetErr(errOut)
+	root.SetArgs([]string{"get", "runs", "run-000001", "--watch", "--server", url, "--token", strings.Repeat("a", 40)})
+	if err := root.ExecuteContext(ctx); err != nil {
+		t.Fatalf("get --watch: %v\n%s", err, errOut.String())
+	}
+	return out, errOut
 }
