@@ -2,6 +2,9 @@ package policy
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"sort"
@@ -31,7 +34,10 @@ import (
 //	monthsBefore(asOf, 12)                               the as-of date 12 months back ('YYYY-MM-DD')
 //
 // A total adds, per dataset, its subjects once: exporting the same dataset
-// again adds nobody. It counts the datasets of this query from that
+// again adds nobody. A dataset is its registration (DatasetRegistration),
+// not its name: a name registered again with other contents (deleted and
+// registered anew, or `apply --update`) is another dataset, whose people
+// add to the first's. It counts the datasets of this query from that
 // origin (the moves being planned) and what Query.Exports reports from
 // the transfer ledger. Without Exports (a plan without a server) only the
 // query's datasets count, and the decision carries an advisory saying so.
@@ -65,6 +71,34 @@ type Export struct {
 	// Within says the dataset was staged in its origin country and did not
 	// leave it: the organisation was given the data, nothing was exported.
 	Within bool `json:"within,omitempty"`
+	// Registration is the DatasetRegistration of the dataset as it was
+	// exported; "" for records written before it was kept, which count
+	// by name (see Session.exports).
+	Registration string `json:"registration,omitempty"`
+}
+
+// DatasetRegistration identifies what a dataset's registration holds: a
+// digest of its name and of the fields that say which data it is (origin,
+// classification, subjects, size and store). Records match datasets by it,
+// not by name alone: a name reused for other people (the dataset deleted
+// and registered again, or updated with new contents) counted only the
+// larger of the two groups, and a tenant could stay under a threshold by
+// reusing a name. Where the data is held (location) and its transfer bases
+// are not part of it: they change no one's data.
+func DatasetRegistration(ds *catalog.Dataset) string {
+	if ds == nil {
+		return ""
+	}
+	b, _ := json.Marshal(struct {
+		Name           string  `json:"name"`
+		Origin         string  `json:"origin"`
+		Classification string  `json:"classification"`
+		Subjects       int64   `json:"subjects"`
+		SizeBytes      float64 `json:"sizeBytes"`
+		Store          string  `json:"store"`
+	}{ds.Metadata.Name, ds.Spec.Origin, ds.Spec.Classification, ds.Spec.Subjects, ds.Spec.SizeBytes, ds.Spec.Store})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
 }
 
 // VolumesJobFilesOnly is the id of the advisory that says a total was
@@ -386,9 +420,11 @@ func (s *Session) exports(group, given bool, origin string, since catalog.Date) 
 	// of both: kept under one key, the larger record hid the other class
 	// from its totals (600,000 personal exported before hid 20,000
 	// sensitive under the same name now, and the sensitive total read 0).
-	byKey := map[[3]string]counted{}
+	// A dataset is a registration: two registrations under one name are
+	// two groups of people, each counted (see byName below).
+	byKey := map[[4]string]counted{}
 	put := func(x counted) {
-		key := [3]string{x.Org, x.Dataset, x.Class}
+		key := [4]string{x.Org, x.Dataset, x.Class, x.Registration}
 		if prev, ok := byKey[key]; !ok || x.Subjects > prev.Subjects {
 			x.planned = x.planned || prev.planned
 			byKey[key] = x
@@ -399,7 +435,8 @@ func (s *Session) exports(group, given bool, origin string, since catalog.Date) 
 	}
 	for _, ds := range s.q.Datasets {
 		if ds != nil && ds.Spec.Origin == origin {
-			put(counted{Export{Org: self, Dataset: ds.Metadata.Name, Class: ds.Spec.Classification, Subjects: ds.Spec.Subjects}, true})
+			put(counted{Export{Org: self, Dataset: ds.Metadata.Name, Class: ds.Spec.Classification, Subjects: ds.Spec.Subjects,
+				Registration: DatasetRegistration(ds)}, true})
 		}
 	}
 	if s.q.Exports != nil && !since.After(s.q.AsOf) {
@@ -434,10 +471,7 @@ func (s *Session) exports(group, given bool, origin string, since catalog.Date) 
 			put(counted{Export: x})
 		}
 	}
-	out := make([]counted, 0, len(byKey))
-	for _, x := range byKey {
-		out = append(out, x)
-	}
+	out := byName(byKey)
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Org != out[j].Org {
 			return out[i].Org < out[j].Org
@@ -445,7 +479,10 @@ func (s *Session) exports(group, given bool, origin string, since catalog.Date) 
 		if out[i].Dataset != out[j].Dataset {
 			return out[i].Dataset < out[j].Dataset
 		}
-		return out[i].Class < out[j].Class
+		if out[i].Class != out[j].Class {
+			return out[i].Class < out[j].Class
+		}
+		return out[i].Registration < out[j].Registration
 	})
 	s.vol.mu.Lock()
 	if s.vol.lists == nil {
@@ -454,6 +491,44 @@ func (s *Session) exports(group, given bool, origin string, since catalog.Date) 
 	s.vol.lists[k] = out
 	s.vol.mu.Unlock()
 	return out, nil
+}
+
+// byName lists the counted datasets, one entry per registration of a
+// name and class. Records without a registration (written before it was
+// kept) could be of any registration of their name, so they count as
+// before, by name: the largest of them counts when it has more people
+// than the name's registrations together, and then alone (it may be any of
+// them); otherwise the registrations count and it does not. That never
+// counts fewer people than the name's largest record.
+func byName(byKey map[[4]string]counted) []counted {
+	type name [3]string
+	regs := map[name]int64{}
+	planned := map[name]bool{}
+	for k, x := range byKey {
+		n := name{k[0], k[1], k[2]}
+		if x.Registration != "" {
+			regs[n] += x.Subjects
+		}
+		planned[n] = planned[n] || x.planned
+	}
+	out := make([]counted, 0, len(byKey))
+	for k, x := range byKey {
+		n := name{k[0], k[1], k[2]}
+		legacy, hasLegacy := byKey[[4]string{k[0], k[1], k[2], ""}]
+		_, hasRegs := regs[n]
+		switch {
+		case !hasLegacy || !hasRegs:
+		case x.Registration == "" && legacy.Subjects <= regs[n]:
+			continue // the registrations count its people
+		case x.Registration != "" && legacy.Subjects > regs[n]:
+			continue // the record without one counts, alone
+		}
+		if x.Registration == "" {
+			x.planned = planned[n] // a plan's dataset it stands for
+		}
+		out = append(out, x)
+	}
+	return out
 }
 
 // jobFilesOnly is the advisory that a total was counted without the

@@ -24,9 +24,9 @@ type scanExportIndex struct {
 }
 
 type scanFact struct {
-	tenant, org, origin, dataset, asOf, class string
-	subjects                                  int64
-	within                                    bool
+	tenant, org, origin, dataset, asOf, class, registration string
+	subjects                                                int64
+	within                                                  bool
 }
 
 type scanOpenFact struct {
@@ -42,7 +42,7 @@ func scanFactOf(tenant string, e Entry) (scanFact, bool) {
 	if orDataset(e.Kind) != KindDataset || e.Organization == "" {
 		return scanFact{}, false
 	}
-	return scanFact{catalog.TenantOr(tenant), e.Organization, e.Origin, e.Dataset, e.AsOf, e.Classification, e.Subjects, e.To == e.Origin}, true
+	return scanFact{catalog.TenantOr(tenant), e.Organization, e.Origin, e.Dataset, e.AsOf, e.Classification, e.Registration, e.Subjects, e.To == e.Origin}, true
 }
 
 func (x *scanExportIndex) apply(r Record) error {
@@ -112,8 +112,8 @@ func (x *scanExportIndex) Exported(ctx context.Context, tenant string, orgs []st
 	}
 	sort.Slice(cands, func(i, j int) bool { return cands[i].seq < cands[j].seq })
 	type key struct {
-		org, dataset string
-		within       bool
+		org, dataset, registration string
+		within                     bool
 	}
 	byKey := map[key]policy.Export{}
 	for _, c := range cands {
@@ -124,9 +124,9 @@ func (x *scanExportIndex) Exported(ctx context.Context, tenant string, orgs []st
 		if d.Before(since) || d.After(until) {
 			continue
 		}
-		k := key{c.f.org, c.f.dataset, c.f.within}
+		k := key{c.f.org, c.f.dataset, c.f.registration, c.f.within}
 		if prev, seen := byKey[k]; !seen || c.f.subjects > prev.Subjects {
-			byKey[k] = policy.Export{Org: c.f.org, Dataset: c.f.dataset, Class: c.f.class, Subjects: c.f.subjects, Within: c.f.within}
+			byKey[k] = policy.Export{Org: c.f.org, Dataset: c.f.dataset, Class: c.f.class, Subjects: c.f.subjects, Within: c.f.within, Registration: c.f.registration}
 		}
 	}
 	out := make([]policy.Export, 0, len(byKey))

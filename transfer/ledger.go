@@ -155,6 +155,11 @@ type Entry struct {
 	Origin         string `json:"origin,omitempty"`         // the dataset's origin country
 	Classification string `json:"classification,omitempty"` // the dataset's classification
 	Subjects       int64  `json:"subjects,omitempty"`       // people the dataset covers
+	// Registration is the dataset's policy.DatasetRegistration: which
+	// registration of its name was exported, so that a name registered
+	// again for other people counts as another dataset. Entries written
+	// before it was kept lack it and count by name.
+	Registration string `json:"registration,omitempty"`
 }
 
 // Object is one stored object of a copy.

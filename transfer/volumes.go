@@ -16,7 +16,8 @@ import (
 // thresholds that count a window of exports (policy.Exports): which
 // datasets an organisation and its group sent out of a country, or
 // staged inside it, and how many people each covers. Each dataset counts
-// once, however often it was staged. It is small on purpose: it reads entries from Entries and keeps
+// once, however often it was staged; a dataset is a registration of its
+// name (Entry.Registration), entries without one a name. It is small on purpose: it reads entries from Entries and keeps
 // nothing, so the audit log, a FileLedger or a database can feed it.
 type LedgerExports struct {
 	// Entries returns the transfer ledger's entries (KindTransfer
@@ -121,8 +122,8 @@ func (l LedgerExports) Exported(ctx context.Context, tenant string, orgs []strin
 		return nil, err
 	}
 	type key struct {
-		org, dataset string
-		within       bool
+		org, dataset, registration string
+		within                     bool
 	}
 	byKey := map[key]policy.Export{}
 	var order []key
@@ -137,13 +138,14 @@ func (l LedgerExports) Exported(ctx context.Context, tenant string, orgs []strin
 		if d.Before(since) || d.After(until) {
 			continue
 		}
-		k := key{e.Organization, e.Dataset, e.To == origin}
+		k := key{e.Organization, e.Dataset, e.Registration, e.To == origin}
 		prev, seen := byKey[k]
 		if !seen {
 			order = append(order, k)
 		}
 		if !seen || e.Subjects > prev.Subjects {
-			byKey[k] = policy.Export{Org: e.Organization, Dataset: e.Dataset, Class: e.Classification, Subjects: e.Subjects, Within: k.within}
+			byKey[k] = policy.Export{Org: e.Organization, Dataset: e.Dataset, Class: e.Classification, Subjects: e.Subjects, Within: k.within,
+				Registration: e.Registration}
 		}
 	}
 	out := make([]policy.Export, 0, len(order))
@@ -169,7 +171,7 @@ func orgName(o *catalog.Organization) string {
 // reads every confirmation and intent ever recorded, each intent with its
 // list of chunks, for each volume rule a plan or a law check asks; this
 // keeps what the volumes count, one fact per organisation, origin,
-// dataset, date, class, head count and whether it stayed in the origin
+// dataset, registration, date, class, head count and whether it stayed in the origin
 // country, and the intents still open. Both are kept by tenant, origin
 // and organisation, what every question names, so that a question reads
 // the facts of the asking tenant's organisations from that origin only:
@@ -203,9 +205,9 @@ type ExportIndex struct {
 // for a tenant's organisation: out of its origin, or (within) to a site
 // in it.
 type exportFact struct {
-	tenant, org, origin, dataset, asOf, class string
-	subjects                                  int64
-	within                                    bool
+	tenant, org, origin, dataset, asOf, class, registration string
+	subjects                                                int64
+	within                                                  bool
 }
 
 // exportScope is what a volume question names of the facts it counts:
@@ -265,7 +267,7 @@ func factOf(tenant string, e Entry) (exportFact, bool) {
 	if orDataset(e.Kind) != KindDataset || e.Organization == "" {
 		return exportFact{}, false
 	}
-	return exportFact{catalog.TenantOr(tenant), e.Organization, e.Origin, e.Dataset, e.AsOf, e.Classification, e.Subjects, e.To == e.Origin}, true
+	return exportFact{catalog.TenantOr(tenant), e.Organization, e.Origin, e.Dataset, e.AsOf, e.Classification, e.Registration, e.Subjects, e.To == e.Origin}, true
 }
 
 // closeIntent forgets the open intent of key k, if there is one, and its
@@ -359,8 +361,8 @@ func (x *ExportIndex) Exported(ctx context.Context, tenant string, orgs []string
 		seen factSeen
 	}
 	type key struct {
-		org, dataset string
-		within       bool
+		org, dataset, registration string
+		within                     bool
 	}
 	// Of a dataset's facts, the one with the most people is the
 	// dataset's, and of those the first counted, as LedgerExports has it.
@@ -379,7 +381,7 @@ func (x *ExportIndex) Exported(ctx context.Context, tenant string, orgs []string
 		if seen.date.Before(since) || seen.date.After(until) {
 			return
 		}
-		k := key{f.org, f.dataset, f.within}
+		k := key{f.org, f.dataset, f.registration, f.within}
 		if prev, ok := best[k]; !ok || f.subjects > prev.f.subjects || f.subjects == prev.f.subjects && seen.seq < prev.seen.seq {
 			best[k] = counted{f, seen}
 		}
@@ -401,7 +403,8 @@ func (x *ExportIndex) Exported(ctx context.Context, tenant string, orgs []string
 	}
 	out := make([]policy.Export, 0, len(best))
 	for _, c := range best {
-		out = append(out, policy.Export{Org: c.f.org, Dataset: c.f.dataset, Class: c.f.class, Subjects: c.f.subjects, Within: c.f.within})
+		out = append(out, policy.Export{Org: c.f.org, Dataset: c.f.dataset, Class: c.f.class, Subjects: c.f.subjects, Within: c.f.within,
+			Registration: c.f.registration})
 	}
 	sort.Slice(out, func(i, j int) bool { return exportLess(out[i], out[j]) })
 	return out, nil
@@ -415,6 +418,9 @@ func exportLess(a, b policy.Export) bool {
 	}
 	if a.Dataset != b.Dataset {
 		return a.Dataset < b.Dataset
+	}
+	if a.Registration != b.Registration {
+		return a.Registration < b.Registration
 	}
 	return !a.Within && b.Within
 }

@@ -1,0 +1,88 @@
+package policy
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"meridian.dev/meridian/catalog"
+)
+
+// registeredRows is ledgerRows whose records carry the registration of
+// the dataset they exported, as the transfer ledger's newer records do.
+type registeredRows []struct {
+	ledgerRow
+	registration string
+}
+
+func (l registeredRows) Exported(ctx context.Context, tenant string, orgs []string, origin string, since, until catalog.Date) ([]Export, error) {
+	var out []Export
+	for _, r := range l {
+		xs, _ := ledgerRows{r.ledgerRow}.Exported(ctx, tenant, orgs, origin, since, until)
+		for _, x := range xs {
+			x.Registration = r.registration
+			out = append(out, x)
+		}
+	}
+	return out, nil
+}
+
+// TestNameReusedForOtherPeople: a dataset name registered again for other
+// people of the same class (the first deleted and the name registered
+// anew, or `apply --update` with new contents) is another dataset. China's
+// threshold counts the people sent out in the year: 600,000 exported under
+// the name before and 500,000 under it now are 1.1 million, which needs
+// an assessment; counted by name, only the larger group (600,000) counted
+// and the tenant stayed under the threshold by reusing the name. The same
+// registration exported again still adds nobody, and a record written
+// before registrations were kept counts by name, as it did.
+func TestNameReusedForOtherPeople(t *testing.T) {
+	e, err := Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := loadTestWorld(t)
+	first := w.datasets["cn-users-600k-a"]
+	again := *first
+	again.Spec.Subjects = 500000 // other people, under the same name
+	if DatasetRegistration(first) == DatasetRegistration(&again) {
+		t.Fatal("two registrations of one name with other contents have one identity")
+	}
+	row := ledgerRow{Org: "cn-lab", Dataset: first.Metadata.Name, Origin: "CN", Class: "personal", Subjects: 600000, Date: "2025-02-01"}
+	exported := func(reg string) registeredRows {
+		return registeredRows{{row, reg}}
+	}
+	evaluate := func(x Exports) Decision {
+		q := w.query(t, "2025-07-20", "cn-lab", jobSpec{}, 0)
+		q.Exports = x
+		q.Datasets = []*catalog.Dataset{&again}
+		return e.EvaluateTransfer(q, &again, "SG")
+	}
+
+	d := evaluate(exported(DatasetRegistration(first)))
+	f := findRule(d.Denials, "cn-cbdf-2024-assessment")
+	if f == nil {
+		t.Fatalf("600,000 exported under the name and 500,000 other people under it now must need an assessment: %+v", d)
+	}
+	if !strings.Contains(f.Message, "1100000 personal") {
+		t.Errorf("the denial must count both registrations, 1100000: %q", f.Message)
+	}
+
+	// The registration exported before, exported again: nobody new.
+	if d := evaluate(exported(DatasetRegistration(&again))); !d.Allowed {
+		t.Errorf("the same registration exported again must add nobody: %+v", d.Denials)
+	}
+	// A record without a registration counts by name, as before: the
+	// larger group.
+	if d := evaluate(exported("")); !d.Allowed {
+		t.Errorf("a record without a registration must count by name: %+v", d.Denials)
+	}
+	// Two earlier registrations and a record without one: the record
+	// without one counts only when it has more people than they together.
+	two := registeredRows{{row, "r1"}, {ledgerRow{Org: "cn-lab", Dataset: first.Metadata.Name, Origin: "CN", Class: "personal", Subjects: 300000, Date: "2025-03-01"}, "r2"},
+		{ledgerRow{Org: "cn-lab", Dataset: first.Metadata.Name, Origin: "CN", Class: "personal", Subjects: 700000, Date: "2025-01-10"}, ""}}
+	d = evaluate(two)
+	if f := findRule(d.Denials, "cn-cbdf-2024-assessment"); f == nil || !strings.Contains(f.Message, "1400000 personal") {
+		t.Errorf("600,000 + 300,000 + 500,000 under three registrations must count 1400000: %+v", d)
+	}
+}

@@ -1,0 +1,93 @@
+package transfer
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/policy"
+)
+
+// TestNameRegisteredAgainCounts stages a 600,000-person dataset from CN
+// through the real policy engine; the tenant then registers the name
+// again for 500,000 other people (the dataset deleted and registered
+// anew, or `apply --update` with new contents). Its export must count
+// 1,100,000 people in the year, which needs a security assessment: the
+// ledger's entries matched the dataset by name, and only the larger group
+// (600,000) counted. The same registration staged again adds nobody.
+func TestNameRegisteredAgainCounts(t *testing.T) {
+	eng, err := policy.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	countries, err := catalog.BuiltinCountries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lab := &catalog.Organization{Metadata: catalog.Metadata{Name: "lab"}, Spec: catalog.OrganizationSpec{Headquarters: "CN"}}
+	f := newFixture(t, 2, 64<<10, "")
+	f.ds.Spec.Subjects = 600000
+	st := f.stager()
+	st.Law = eng
+	req := f.request()
+	req.Query = policy.Query{AsOf: catalog.MustDate("2026-03-01"), Countries: countries, Org: lab, Exports: FileLedgerExports(f.ledger.Path)}
+	if _, err := st.Stage(context.Background(), req); err != nil {
+		t.Fatalf("first 600,000 of the year: %v", err)
+	}
+
+	again := *f.ds
+	again.Spec.Subjects = 500000
+	q := req.Query
+	q.Datasets = nil
+	d := eng.EvaluateTransfer(q, &again, "MY")
+	f1 := findDenial(d, "cn-cbdf-2024-assessment")
+	if f1 == nil {
+		t.Fatalf("500,000 other people under a name that exported 600,000 must need an assessment: %+v", d)
+	}
+	if !strings.Contains(f1.Message, "1100000 personal") {
+		t.Errorf("the denial must count both registrations: %q", f1.Message)
+	}
+	if d := eng.EvaluateTransfer(q, f.ds, "MY"); !d.Allowed {
+		t.Fatalf("staging the same registration again must add nobody: %+v", d.Denials)
+	}
+}
+
+// TestExportsKeepRegistrations: both ledger readers report one export per
+// registration of a name (the larger record of each), and entries
+// without one apart, as before.
+func TestExportsKeepRegistrations(t *testing.T) {
+	ents := []Entry{
+		{Dataset: "a", Organization: "lab", Origin: "CN", To: "SG", AsOf: "2026-02-01", Classification: "personal", Subjects: 10, Registration: "r1"},
+		{Dataset: "a", Organization: "lab", Origin: "CN", To: "SG", AsOf: "2026-03-01", Classification: "personal", Subjects: 7, Registration: "r2"},
+		{Dataset: "a", Organization: "lab", Origin: "CN", To: "SG", AsOf: "2026-03-02", Classification: "personal", Subjects: 12, Registration: "r1"},
+		{Dataset: "a", Organization: "lab", Origin: "CN", To: "SG", AsOf: "2026-01-05", Classification: "personal", Subjects: 4},
+	}
+	want := []policy.Export{
+		{Org: "lab", Dataset: "a", Class: "personal", Subjects: 4},
+		{Org: "lab", Dataset: "a", Class: "personal", Subjects: 12, Registration: "r1"},
+		{Org: "lab", Dataset: "a", Class: "personal", Subjects: 7, Registration: "r2"},
+	}
+	since, until := catalog.MustDate("2026-01-01"), catalog.MustDate("2026-12-31")
+	l := LedgerExports{Entries: func(context.Context, string) ([]Entry, error) { return ents, nil }}
+	got, err := l.Exported(context.Background(), "", []string{"lab"}, "CN", since, until)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(got, func(a, b policy.Export) int { return strings.Compare(a.Registration, b.Registration) })
+	if !slices.Equal(got, want) {
+		t.Errorf("ledger: got %+v, want %+v", got, want)
+	}
+	m := &memRecords{}
+	for _, e := range ents {
+		m.add(t, "", KindTransfer, e)
+	}
+	got, err = NewExportIndex(m.read).Exported(context.Background(), "", []string{"lab"}, "CN", since, until)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("index: got %+v, want %+v", got, want)
+	}
+}
