@@ -115,3 +115,25 @@ func TestOpenDst(t *testing.T) {
 		t.Fatalf("altered chunk: Open = %q, %v; want nil and an error", got, err)
 	}
 }
+
+// TestNewRefusesZeroKey: a Key never assigned (a field set later, on a path
+// that skipped the assignment) is all zeros, and New derived a Sealer from
+// it as from any key: a run's checkpoints or a dataset sealed under it,
+// and pushed to a site's store, were readable and forgeable by anyone.
+// New refuses it; its text form, which nothing generates, is refused too
+// when it is parsed and used.
+func TestNewRefusesZeroKey(t *testing.T) {
+	if s, err := New(Key{}, "ds"); !errors.Is(err, ErrZeroKey) || s != nil {
+		t.Fatalf("New(zero key) = %v, %v; want ErrZeroKey", s, err)
+	}
+	k, err := ParseKey(Key{}.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(k, "ds"); !errors.Is(err, ErrZeroKey) {
+		t.Fatalf("New(parsed zero key) = %v; want ErrZeroKey", err)
+	}
+	if _, err := New(Key{31: 1}, "ds"); err != nil {
+		t.Fatalf("a key with one bit set: %v", err)
+	}
+}

@@ -137,9 +137,17 @@ type Sealer struct {
 // Format keeps the derived keys out of whatever fmt prints.
 func (s Sealer) Format(f fmt.State, verb rune) { io.WriteString(f, "seal.Sealer(keys not shown)") }
 
+// ErrZeroKey is New's error for the all-zero key.
+var ErrZeroKey = errors.New("dataset key is all zeros: a key never set, which anyone can compute; refused")
+
 // New derives a Sealer for the named dataset from its key. The dataset name
-// is bound into every derived key.
+// is bound into every derived key. The all-zero key, the zero value that a
+// key never assigned holds, is refused (ErrZeroKey): what was sealed
+// under it anyone could read and forge.
 func New(k Key, dataset string) (*Sealer, error) {
+	if k == (Key{}) {
+		return nil, ErrZeroKey
+	}
 	derive := func(purpose string) ([]byte, error) {
 		return hkdf.Key(sha256.New, k[:], nil, "meridian.dev/seal/v1 "+purpose+" "+dataset, 32)
 	}
