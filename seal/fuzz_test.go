@@ -5,7 +5,8 @@ import (
 	"testing"
 )
 
-// FuzzParseKey: no input panics; an accepted key prints back to itself.
+// FuzzParseKey: no input panics; an accepted key prints back to itself,
+// and to the text it was read from, less surrounding space.
 func FuzzParseKey(f *testing.F) {
 	f.Add("meridian-dataset-key-v1:AQIDBAUGBwgAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
 	f.Add("meridian-dataset-key-v1:")
@@ -16,6 +17,9 @@ func FuzzParseKey(f *testing.F) {
 		}
 		if k2, err := ParseKey(k.String()); err != nil || k2 != k {
 			t.Fatalf("round trip of %q failed", s)
+		}
+		if k.String() != strings.TrimSpace(s) {
+			t.Fatalf("ParseKey(%q) took another spelling of %q", s, k.String())
 		}
 	})
 }

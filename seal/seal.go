@@ -65,14 +65,20 @@ func (k Key) Fingerprint() string {
 	return hex.EncodeToString(sum[:8])
 }
 
-// ParseKey reads the text form written by String; surrounding space is ignored.
+// ParseKey reads the text form written by String, and no other spelling
+// of the key; surrounding space is ignored.
 func ParseKey(s string) (Key, error) {
 	s = strings.TrimSpace(s)
 	if !strings.HasPrefix(s, keyPrefix) {
 		return Key{}, fmt.Errorf("dataset key: want text starting %q", keyPrefix)
 	}
-	b, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(s, keyPrefix))
-	if err != nil || len(b) != KeySize {
+	// Strict, and no line breaks within (which the decoder skips): one
+	// key has one text form, the one String writes, so that texts compared
+	// (a key file against another, a key against one seen before) are
+	// equal exactly when their keys are.
+	text := strings.TrimPrefix(s, keyPrefix)
+	b, err := base64.StdEncoding.Strict().DecodeString(text)
+	if err != nil || len(b) != KeySize || strings.ContainsAny(text, "\r\n") {
 		return Key{}, errors.New("dataset key: want 32 bytes in standard base64 after the prefix")
 	}
 	var k Key
