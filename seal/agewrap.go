@@ -51,11 +51,13 @@ func WrapKey(k Key, recipients ...string) ([]byte, error) {
 // identity, "AGE-SECRET-KEY-1…", or a key's text form), and age's own
 // error quotes the text whole, into a terminal or a CI log.
 func recipientError(i int, r string, err error) error {
-	if strings.HasPrefix(r, "age1") && strings.ToLower(r) == r && len(r) <= 100 {
+	if strings.HasPrefix(r, "age1") && !strings.HasPrefix(r, "age1pq1") && strings.ToLower(r) == r && len(r) <= 100 {
 		return fmt.Errorf("age recipient %q: %w", r, err)
 	}
 	what := "not an age X25519 recipient (age1…)"
 	switch {
+	case strings.HasPrefix(r, "age1pq1"):
+		what = "a post-quantum age recipient (age1pq1…), which is not taken here: give an X25519 one (age1…)"
 	case strings.HasPrefix(strings.ToUpper(r), "AGE-SECRET-KEY-"):
 		what = "an age identity (a secret key), not a recipient: give its recipient (age-keygen -y FILE), and treat the identity as exposed wherever it was written"
 	case strings.HasPrefix(r, keyPrefix):

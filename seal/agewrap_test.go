@@ -70,6 +70,16 @@ func TestWrapKeyErrorKeepsSecretsOut(t *testing.T) {
 			t.Errorf("error %q does not name the recipient", err)
 		}
 	}
+	pq, err := age.GenerateHybridIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := WrapKey(key, pq.Recipient().String()); err == nil || !strings.Contains(err.Error(), "post-quantum") {
+		t.Errorf("a post-quantum recipient: %v, want it named as one", err)
+	}
+	if _, err := WrapKey(key, pq.String()); err == nil || strings.Contains(err.Error(), pq.String()[20:40]) {
+		t.Errorf("a post-quantum identity given as a recipient: %v", err)
+	}
 	bad := "age1notarecipient"
 	if _, err := WrapKey(key, bad); err == nil || !strings.Contains(err.Error(), bad) {
 		t.Errorf("a malformed recipient: %v, want it named", err)
