@@ -66,7 +66,8 @@ func (k Key) Fingerprint() string {
 }
 
 // ParseKey reads the text form written by String, and no other spelling
-// of the key; surrounding space is ignored.
+// of the key; surrounding space is ignored. The all-zero key, which
+// NewKey never makes, is refused (ErrZeroKey).
 func ParseKey(s string) (Key, error) {
 	s = strings.TrimSpace(s)
 	if !strings.HasPrefix(s, keyPrefix) {
@@ -83,6 +84,9 @@ func ParseKey(s string) (Key, error) {
 	}
 	var k Key
 	copy(k[:], b)
+	if k == (Key{}) {
+		return Key{}, fmt.Errorf("dataset key: %w", ErrZeroKey)
+	}
 	return k, nil
 }
 
@@ -144,7 +148,7 @@ type Sealer struct {
 func (s Sealer) Format(f fmt.State, verb rune) { io.WriteString(f, "seal.Sealer(keys not shown)") }
 
 // ErrZeroKey is New's error for the all-zero key.
-var ErrZeroKey = errors.New("dataset key is all zeros: a key never set, which anyone can compute; refused")
+var ErrZeroKey = errors.New("all zeros (a key never set, which anyone can compute); refused")
 
 // New derives a Sealer for the named dataset from its key. The dataset name
 // is bound into every derived key. The all-zero key, the zero value that a
@@ -152,7 +156,7 @@ var ErrZeroKey = errors.New("dataset key is all zeros: a key never set, which an
 // under it anyone could read and forge.
 func New(k Key, dataset string) (*Sealer, error) {
 	if k == (Key{}) {
-		return nil, ErrZeroKey
+		return nil, fmt.Errorf("dataset key: %w", ErrZeroKey)
 	}
 	derive := func(purpose string) ([]byte, error) {
 		return hkdf.Key(sha256.New, k[:], nil, "meridian.dev/seal/v1 "+purpose+" "+dataset, 32)
