@@ -18,10 +18,11 @@ func WrapKey(k Key, recipients ...string) ([]byte, error) {
 		return nil, fmt.Errorf("wrap key: no age recipient")
 	}
 	var rs []age.Recipient
-	for _, r := range recipients {
-		rec, err := age.ParseX25519Recipient(strings.TrimSpace(r))
+	for i, r := range recipients {
+		r = strings.TrimSpace(r)
+		rec, err := age.ParseX25519Recipient(r)
 		if err != nil {
-			return nil, fmt.Errorf("age recipient %q: %w", r, err)
+			return nil, recipientError(i, r, err)
 		}
 		rs = append(rs, rec)
 	}
@@ -41,6 +42,28 @@ func WrapKey(k Key, recipients ...string) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// recipientError says why recipients[i], r, is not one WrapKey takes. Its
+// text is quoted only when it reads as a recipient ("age1…", lower case,
+// as age writes one), and so is public: what else is put where a
+// recipient goes is most often a secret put there by mistake (an
+// identity, "AGE-SECRET-KEY-1…", or a key's text form), and age's own
+// error quotes the text whole, into a terminal or a CI log.
+func recipientError(i int, r string, err error) error {
+	if strings.HasPrefix(r, "age1") && !strings.HasPrefix(r, "age1pq1") && strings.ToLower(r) == r && len(r) <= 100 {
+		return fmt.Errorf("age recipient %q: %w", r, err)
+	}
+	what := "not an age X25519 recipient (age1…)"
+	switch {
+	case strings.HasPrefix(r, "age1pq1"):
+		what = "a post-quantum age recipient (age1pq1…), which is not taken here: give an X25519 one (age1…)"
+	case strings.HasPrefix(strings.ToUpper(r), "AGE-SECRET-KEY-"):
+		what = "an age identity (a secret key), not a recipient: give its recipient (age-keygen -y FILE), and treat the identity as exposed wherever it was written"
+	case strings.HasPrefix(r, keyPrefix):
+		what = "a dataset key, not an age recipient: treat that key as exposed wherever it was written"
+	}
+	return fmt.Errorf("age recipient %d (%d characters, not shown): %s", i+1, len(r), what)
 }
 
 // UnwrapKey decrypts a key wrapped by WrapKey with the age identities in

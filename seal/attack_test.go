@@ -3,6 +3,7 @@ package seal
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -113,5 +114,25 @@ func TestOpenDst(t *testing.T) {
 	sealed[len(sealed)-1] ^= 1
 	if got, err := s.Open([]byte("prefix:"), id, sealed); got != nil || err == nil {
 		t.Fatalf("altered chunk: Open = %q, %v; want nil and an error", got, err)
+	}
+}
+
+// TestNewRefusesZeroKey: a Key never assigned (a field set later, on a path
+// that skipped the assignment) is all zeros, and New derived a Sealer from
+// it as from any key: a run's checkpoints or a dataset sealed under it,
+// and pushed to a site's store, were readable and forgeable by anyone.
+// New refuses it; its text form, which nothing generates, is refused too
+// by ParseKey.
+func TestNewRefusesZeroKey(t *testing.T) {
+	if s, err := New(Key{}, "ds"); !errors.Is(err, ErrZeroKey) || s != nil {
+		t.Fatalf("New(zero key) = %v, %v; want ErrZeroKey", s, err)
+	}
+	// A tenant's key, given to the server (PutKey), is text: the zero
+	// key's is refused there, at the door, and not at the first staging.
+	if k, err := ParseKey(Key{}.String()); !errors.Is(err, ErrZeroKey) || !strings.HasPrefix(err.Error(), "dataset key: ") {
+		t.Fatalf("ParseKey(zero key's text) = %v, %v; want ErrZeroKey naming the dataset key", k, err)
+	}
+	if _, err := New(Key{31: 1}, "ds"); err != nil {
+		t.Fatalf("a key with one bit set: %v", err)
 	}
 }

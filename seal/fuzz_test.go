@@ -1,11 +1,13 @@
 package seal
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
 
-// FuzzParseKey: no input panics; an accepted key prints back to itself.
+// FuzzParseKey: no input panics; an accepted key prints back to itself,
+// and to the text it was read from, less surrounding space.
 func FuzzParseKey(f *testing.F) {
 	f.Add("meridian-dataset-key-v1:AQIDBAUGBwgAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
 	f.Add("meridian-dataset-key-v1:")
@@ -16,6 +18,9 @@ func FuzzParseKey(f *testing.F) {
 		}
 		if k2, err := ParseKey(k.String()); err != nil || k2 != k {
 			t.Fatalf("round trip of %q failed", s)
+		}
+		if k.String() != strings.TrimSpace(s) {
+			t.Fatalf("ParseKey(%q) took another spelling of %q", s, k.String())
 		}
 	})
 }
@@ -89,6 +94,29 @@ func FuzzRecipientsOf(f *testing.F) {
 		}
 		if _, err := WrapKey(Key{}, rs...); err != nil {
 			t.Fatalf("RecipientsOf(%q) = %q, which WrapKey refuses: %v", s, rs, err)
+		}
+	})
+}
+
+// FuzzWrapKeyError: whatever is given as a recipient, WrapKey's error
+// quotes it only when it reads as an X25519 recipient (age1…, lower case):
+// anything else may be a secret given there by mistake.
+func FuzzWrapKeyError(f *testing.F) {
+	f.Add(testIdentity)
+	f.Add(Key{1}.String())
+	f.Add("age1notarecipient")
+	f.Add("AGE1QQQQ")
+	f.Fuzz(func(t *testing.T, r string) {
+		_, err := WrapKey(Key{1}, r)
+		if err == nil {
+			return
+		}
+		r = strings.TrimSpace(r)
+		if strings.HasPrefix(r, "age1") && !strings.HasPrefix(r, "age1pq1") && strings.ToLower(r) == r {
+			return
+		}
+		if r != "" && strings.Contains(err.Error(), strconv.Quote(r)) {
+			t.Fatalf("WrapKey's error quotes %q: %v", r, err)
 		}
 	})
 }

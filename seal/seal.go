@@ -65,18 +65,28 @@ func (k Key) Fingerprint() string {
 	return hex.EncodeToString(sum[:8])
 }
 
-// ParseKey reads the text form written by String; surrounding space is ignored.
+// ParseKey reads the text form written by String, and no other spelling
+// of the key; surrounding space is ignored. The all-zero key, which
+// NewKey never makes, is refused (ErrZeroKey).
 func ParseKey(s string) (Key, error) {
 	s = strings.TrimSpace(s)
 	if !strings.HasPrefix(s, keyPrefix) {
 		return Key{}, fmt.Errorf("dataset key: want text starting %q", keyPrefix)
 	}
-	b, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(s, keyPrefix))
-	if err != nil || len(b) != KeySize {
+	// Strict, and no line breaks within (which the decoder skips): one
+	// key has one text form, the one String writes, so that texts compared
+	// (a key file against another, a key against one seen before) are
+	// equal exactly when their keys are.
+	text := strings.TrimPrefix(s, keyPrefix)
+	b, err := base64.StdEncoding.Strict().DecodeString(text)
+	if err != nil || len(b) != KeySize || strings.ContainsAny(text, "\r\n") {
 		return Key{}, errors.New("dataset key: want 32 bytes in standard base64 after the prefix")
 	}
 	var k Key
 	copy(k[:], b)
+	if k == (Key{}) {
+		return Key{}, fmt.Errorf("dataset key: %w", ErrZeroKey)
+	}
 	return k, nil
 }
 
@@ -137,9 +147,17 @@ type Sealer struct {
 // Format keeps the derived keys out of whatever fmt prints.
 func (s Sealer) Format(f fmt.State, verb rune) { io.WriteString(f, "seal.Sealer(keys not shown)") }
 
+// ErrZeroKey is New's error for the all-zero key.
+var ErrZeroKey = errors.New("all zeros (a key never set, which anyone can compute); refused")
+
 // New derives a Sealer for the named dataset from its key. The dataset name
-// is bound into every derived key.
+// is bound into every derived key. The all-zero key, the zero value that a
+// key never assigned holds, is refused (ErrZeroKey): what was sealed
+// under it anyone could read and forge.
 func New(k Key, dataset string) (*Sealer, error) {
+	if k == (Key{}) {
+		return nil, fmt.Errorf("dataset key: %w", ErrZeroKey)
+	}
 	derive := func(purpose string) ([]byte, error) {
 		return hkdf.Key(sha256.New, k[:], nil, "meridian.dev/seal/v1 "+purpose+" "+dataset, 32)
 	}

@@ -3,6 +3,7 @@ package seal
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 
 	"filippo.io/age"
@@ -126,6 +127,31 @@ func TestKeyText(t *testing.T) {
 		if _, err := ParseKey(bad); err == nil {
 			t.Errorf("ParseKey(%q) accepted", bad)
 		}
+	}
+}
+
+// TestKeyTextOneSpelling: ParseKey took other spellings of a key than the
+// one String writes (line breaks within its base64, which the decoder
+// skips, and the last digit's unused bits set), so two key texts that
+// differed could hold one key. Only String's form is taken now.
+func TestKeyTextOneSpelling(t *testing.T) {
+	k := Key{1, 2, 3}
+	text := k.String()
+	b64 := text[len(keyPrefix):]
+	last := strings.IndexByte(b64, '=') - 1
+	digits := "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	other := digits[strings.IndexByte(digits, b64[last])+1]
+	for _, bad := range []string{
+		keyPrefix + b64[:20] + "\n" + b64[20:],
+		keyPrefix + b64[:20] + "\r\n" + b64[20:],
+		keyPrefix + b64[:last] + string(other) + b64[last+1:],
+	} {
+		if got, err := ParseKey(bad); err == nil {
+			t.Errorf("ParseKey(%q) = %v, another spelling of %v", bad, got, k)
+		}
+	}
+	if got, err := ParseKey("\t" + text + "\r\n"); err != nil || got != k {
+		t.Errorf("ParseKey with surrounding space: %v, %v", got, err)
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"meridian.dev/meridian/internal/atomicfile"
 	"meridian.dev/meridian/internal/flock"
@@ -120,8 +121,8 @@ func (d Dir) ScreeningDir() string { return d.Join(Screening) }
 const maxSmallFile = 1 << 20
 
 // Secret reads a hex secret of at least 16 bytes from name, creating a
-// random 32-byte one (0600) on first use; one that others may read is
-// refused. Servers starting together on a shared directory get one secret:
+// random 32-byte one (0600) on first use; one that others may read, or
+// that another user (not root) owns, is refused. Servers starting together on a shared directory get one secret:
 // the first to create the file wins and the others read it.
 func (d Dir) Secret(name string) ([]byte, error) {
 	path := d.Join(name)
@@ -155,11 +156,36 @@ func (d Dir) Secret(name string) ([]byte, error) {
 	if fi.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("%s: mode %v lets others read it; want 0600", path, fi.Mode().Perm())
 	}
+	if bad := foreignOwner(fi); bad != "" {
+		return nil, fmt.Errorf("%s: %s; refused: whoever owns it chose the key, and may know it", path, bad)
+	}
 	key, err := hex.DecodeString(string(bytes.TrimSpace(b)))
 	if err != nil || len(key) < 16 {
 		return nil, fmt.Errorf("%s: want at least 16 hex-encoded bytes", path)
 	}
 	return key, nil
+}
+
+// geteuid is os.Geteuid; tests stand in another user.
+var geteuid = os.Geteuid
+
+// foreignOwner says why the file fi describes is not this process's to
+// trust ("" when it is): it is owned by a user other than this process's
+// effective user and root. Its mode alone said nothing of that: a user
+// who can write the state directory (one made by someone else before us,
+// a group-writable one) may put there a 0600 file of their own, with a key
+// or a server they chose, which root reads whatever its owner. As ssh
+// refuses a file owned by another user.
+func foreignOwner(fi os.FileInfo) string {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return ""
+	}
+	uid := geteuid()
+	if int(st.Uid) == uid || st.Uid == 0 {
+		return ""
+	}
+	return fmt.Sprintf("owned by uid %d, not by this user (uid %d) or root", st.Uid, uid)
 }
 
 // testHookSecretRead, when set, runs after Secret has read its file.
@@ -175,7 +201,7 @@ type Client struct {
 }
 
 // ErrExposed is the error of a client.json that users other than its
-// owner may read or write.
+// owner may read or write, or that another user (not root) owns.
 var ErrExposed = errors.New("others may read or write it")
 
 // ReadClient reads client.json. One that others may read or write (a
@@ -184,8 +210,10 @@ var ErrExposed = errors.New("others may read or write it")
 // read: it holds an admin token, which whoever read it holds too, and
 // whoever may write it names the server the CLI sends its token to and
 // the certificate it trusts there. Read anyway, the token went on being
-// used and the exposure unnoticed. The mode checked is the file read's,
-// not the name's again.
+// used and the exposure unnoticed. One owned by another user (not root)
+// is refused too (ErrExposed): its owner chose the server and the
+// certificate. The mode and owner checked are the file read's, not the
+// name's again.
 func (d Dir) ReadClient() (Client, error) {
 	return d.readClient(true)
 }
@@ -207,6 +235,10 @@ func (d Dir) readClient(strict bool) (Client, error) {
 	if perm := fi.Mode().Perm(); strict && perm&0o077 != 0 {
 		return c, fmt.Errorf("%s: %w (mode %04o), and it holds an API token; refused: run `chmod 600 %s`, and if others may have read the token, revoke it (meridian tenant revoke)",
 			path, ErrExposed, perm, path)
+	}
+	if bad := foreignOwner(fi); strict && bad != "" {
+		return c, fmt.Errorf("%s: %w (%s), and it names the server the CLI sends its token to; refused: remove it, or run `chown %d %s` if its content is yours",
+			path, ErrExposed, bad, geteuid(), path)
 	}
 	if err := json.Unmarshal(b, &c); err != nil {
 		return c, fmt.Errorf("%s: %w", path, err)
