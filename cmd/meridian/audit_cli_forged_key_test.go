@@ -53,7 +53,9 @@ func TestCLIAnchorIgnoresUnsealedKeyEntries(t *testing.T) {
 
 	t.Run("names the anchor's key", func(t *testing.T) {
 		// A log an older CLI anchored without naming the key; a forged
-		// row names the key in use.
+		// row names the key in use. Last in the log, it is not sealed
+		// at its seq: the read of the key entries fails
+		// (store.ErrAuditGap), and the CLI says the log does not verify.
 		st, anchors := olderCLIAnchored(t)
 		forge(t, st, 4, anchors.Key())
 		follow, warned := cli(t, st)
@@ -64,13 +66,19 @@ func TestCLIAnchorIgnoresUnsealedKeyEntries(t *testing.T) {
 
 	t.Run("names another key", func(t *testing.T) {
 		// A log whose sealed entry 1 names the key; the anchor removed and
-		// a forged row naming another key appended.
+		// a forged row naming another key appended, a sealed entry after
+		// it.
 		st := state{Dir: statedir.Dir{Path: t.TempDir()}}
 		appendViaCLI(t, st, 2)
 		if err := os.Remove(filepath.Join(st.Anchor(), audit.AnchorFile)); err != nil {
 			t.Fatal(err)
 		}
 		forge(t, st, 4, strings.Repeat("cd", 32))
+		func() {
+			db := openStateDB(t, st)
+			defer db.Close()
+			sealAfter(t, db)
+		}()
 		follow, warned := cli(t, st)
 		if follow || !strings.Contains(warned, "audit entry 1 records that this log is anchored with the key in") {
 			t.Fatalf("CLI over a keyed log, anchor removed, forged key entry: follows %v, warned %q", follow, warned)

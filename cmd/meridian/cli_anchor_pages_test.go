@@ -82,6 +82,7 @@ func TestCLIAnchorReadsKeyEntriesInPages(t *testing.T) {
 		n+1, audit.KindAnchored, `{"key":"`+strings.Repeat("ef", 32)+`"}`, head, strings.Repeat("ab", 32)); err != nil {
 		t.Fatal(err)
 	}
+	sealAfter(t, db)
 	if _, err := os.Stat(filepath.Join(st.Anchor(), audit.AnchorFile)); !os.IsNotExist(err) {
 		t.Fatalf("anchor.json before the check: %v", err)
 	}
@@ -134,6 +135,7 @@ func TestCLIAnchorSkipsHugeKeyRows(t *testing.T) {
 		audit.KindAnchored, huge, head, strings.Repeat("ab", 32)); err != nil {
 		t.Fatal(err)
 	}
+	sealAfter(t, db)
 	key, err := audit.LoadKey(st.Path)
 	if err != nil {
 		t.Fatal(err)
@@ -199,4 +201,20 @@ func BenchmarkCLIAnchorKeyEntries(b *testing.B) {
 	close(stop)
 	<-done
 	b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MB")
+}
+
+// sealAfter appends a sealed entry to db's log, after whatever rows were
+// written into it by hand: a forged row is then one in the middle of the
+// log, which only its own seal tells from a real one (the last entry
+// must be sealed at its seq, or the read of the key entries finds the log
+// changed, store.ErrAuditGap).
+func sealAfter(t testing.TB, db *store.SQLite) {
+	t.Helper()
+	r, err := audit.NewRecord(audit.KindState, "", map[string]string{"note": "after the forged row"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.AppendAudit(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -191,6 +191,22 @@ func cliAnchor(ctx context.Context, db cliAnchorStore, chain *audit.Chain, ancho
 		return false, err
 	}
 	last, keyed, err := lastSealedKeyEntry(ctx, db, chain)
+	if errors.Is(err, store.ErrAuditGap) {
+		// Entries are missing, or the last is not sealed at its seq: the
+		// log does not verify, and the CLI neither anchors it nor names
+		// a key, as below; the verification says where, the gap's own
+		// error when it finds nothing (accepted gaps count alike).
+		res, verr := db.VerifyAuditAnchored(ctx, anchors)
+		if verr != nil {
+			return false, verr
+		}
+		var problem any = err
+		if !res.OK {
+			problem = res.Problem
+		}
+		fmt.Fprintf(w, "warning: audit log does not verify (%v); not anchoring it (meridian audit verify --state)\n", problem)
+		return false, nil
+	}
 	if err != nil {
 		return false, err
 	}
