@@ -1,6 +1,7 @@
 package estimate
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -37,5 +38,27 @@ func TestNoLayoutIsNoZeroStep(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestJobNumbersErrorsAreMarked: the errors of the job's own numbers are
+// ErrJobNumbers, so that a caller cites the job; an accelerator without a
+// peak is not.
+func TestJobNumbersErrorsAreMarked(t *testing.T) {
+	big := catalog.TrainingJobSpec{Model: catalog.Model{Parameters: 1e15}, Method: "pretrain", Tokens: 1e16,
+		Assumptions: map[string]float64{"maxEfficiency": 1e-300}}
+	moe := catalog.TrainingJobSpec{Model: catalog.Model{Parameters: 1e10, ActiveParameters: 1e9, Experts: 8, ExpertsPerToken: 2},
+		Method: "pretrain", Tokens: 1e11, Assumptions: map[string]float64{"moeTopK": 64}}
+	for _, job := range []*catalog.TrainingJobSpec{&big, &moe} {
+		_, err := Estimate(Input{Job: job, Accelerator: testChip(), Count: 8})
+		if !errors.Is(err, ErrJobNumbers) {
+			t.Errorf("%v: %v is not ErrJobNumbers", job.Assumptions, err)
+		}
+	}
+	noPeak := testChip()
+	noPeak.BF16TFLOPS = catalog.Fact{}
+	job := catalog.TrainingJobSpec{Model: catalog.Model{Parameters: 1e10}, Method: "pretrain", Tokens: 1e11}
+	if _, err := Estimate(Input{Job: &job, Accelerator: noPeak, Count: 8}); err == nil || errors.Is(err, ErrJobNumbers) {
+		t.Errorf("an accelerator without a peak: %v", err)
 	}
 }
