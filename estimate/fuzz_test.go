@@ -153,3 +153,48 @@ func FuzzEstimateAssumptions(f *testing.F) {
 		}
 	})
 }
+
+// FuzzJobDocument writes a job's numbers as any text into a TrainingJob
+// document (1e400, .nan, -.inf, 0x10, 1_000, a list…), reads it with the
+// loader and estimates what it accepts: every accepted document gets a
+// finite estimate or an error naming a spec field, and no number the
+// loader refuses reaches the estimator as NaN, an infinity or a negative.
+func FuzzJobDocument(f *testing.F) {
+	f.Add("7.6e9", "0", "2e10", "28", "3584", "4096", "0", "0", "maxEfficiency", "0.5", "1h", "0.8")
+	f.Add("1e15", "1e12", "1e16", "10000", "1000000", "100000000", "1000000", "1000000", "scaleUpGBs", "1e-300", "1m", "0.999")
+	f.Add(".nan", "-.inf", "1e400", "-1", "0x10", "1_000", "2.5", "1e3", "mfu", "5e-324", "-1h", "1")
+	f.Add("1e15", "0", "1e16", "0", "0", "0", "0", "0", "bytesPerParam", "1e-300", "999999d", ".5")
+	f.Fuzz(func(t *testing.T, params, active, tokens, layers, hidden, seq, experts, topK, key, value, ckpt, conf string) {
+		doc := "apiVersion: meridian.dev/v1alpha1\nkind: TrainingJob\nmetadata: {name: j}\nspec:\n  organization: o\n" +
+			"  model: {parameters: " + params + ", activeParameters: " + active + ", layers: " + layers + ", hiddenSize: " + hidden +
+			", sequenceLength: " + seq + ", experts: " + experts + ", expertsPerToken: " + topK + "}\n" +
+			"  method: pretrain\n  tokens: " + tokens + "\n  checkpointEvery: " + ckpt + "\n  confidence: " + conf +
+			"\n  assumptions: {" + key + ": " + value + "}\n"
+		set, err := catalog.Decode("job.yaml", []byte(doc))
+		if err != nil || len(set.Jobs) != 1 {
+			return
+		}
+		job := &set.Jobs[0].Spec
+		if !accepted(t, job) {
+			return
+		}
+		r, err := Estimate(Input{Job: job, Accelerator: testChip(), Count: 8, PricePerHour: 2})
+		if err != nil {
+			if !strings.Contains(err.Error(), "spec.") {
+				t.Fatalf("%s: %v names no field", doc, err)
+			}
+			return
+		}
+		for name, x := range map[string]float64{"flops": r.FLOPs, "hours": r.Hours, "cost": r.CostUSD, "hoursHigh": r.HoursHigh, "memory": r.MemoryPerAcceleratorGB} {
+			if math.IsNaN(x) || math.IsInf(x, 0) || x < 0 {
+				t.Fatalf("%s = %v for\n%s", name, x, doc)
+			}
+		}
+		if c := job.ConfidenceOrDefault(); !(c >= catalog.MinConfidence && c <= catalog.MaxConfidence) {
+			t.Fatalf("confidence %v accepted", c)
+		}
+		if job.CheckpointEvery < 0 {
+			t.Fatalf("checkpointEvery %v accepted", job.CheckpointEvery)
+		}
+	})
+}
