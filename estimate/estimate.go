@@ -65,6 +65,18 @@ type Result struct {
 // MaxCount is the most accelerators one estimate accepts (Input.Count).
 const MaxCount = maxCountSearch
 
+// ErrJobNumbers is what every error caused by the job's own numbers
+// is (errors.Is): an estimate that overflows, a spec.assumptions value
+// at odds with the job. A caller citing where to look (the planner) cites
+// the job, not the accelerator.
+var ErrJobNumbers = errors.New("estimate: the job's numbers")
+
+// jobError is an error of the job's numbers, its message its own.
+type jobError struct{ msg string }
+
+func (e *jobError) Error() string        { return e.msg }
+func (e *jobError) Is(target error) bool { return target == ErrJobNumbers }
+
 // ErrNotImplemented is kept for callers written against the first contract;
 // Estimate no longer returns it.
 var ErrNotImplemented = errors.New("estimate: not implemented yet")
@@ -140,7 +152,7 @@ func run(in *Input, w *work, r *Result) error {
 	if e := job.Model.Experts; e > 0 && p.moeTopK > float64(e) {
 		// The loader checks expertsPerToken against experts, but not this
 		// key, which the time model reads in its place.
-		return fmt.Errorf("spec.assumptions.moeTopK %s is more than spec.model.experts (%d): a token is routed to at most every expert", g(p.moeTopK), e)
+		return &jobError{fmt.Sprintf("spec.assumptions.moeTopK %s is more than spec.model.experts (%d): a token is routed to at most every expert", g(p.moeTopK), e)}
 	}
 	var err error
 	w.peakTF, w.basis, err = peak(acc, job.PrecisionOrDefault())
@@ -250,10 +262,10 @@ func overflow(job *catalog.TrainingJobSpec, flops float64) error {
 		}
 	}
 	if len(set) == 0 {
-		return fmt.Errorf("%s: check spec.model.parameters and spec.tokens (%g × %g)", msg, job.Model.Parameters, job.Tokens)
+		return &jobError{fmt.Sprintf("%s: check spec.model.parameters and spec.tokens (%g × %g)", msg, job.Model.Parameters, job.Tokens)}
 	}
 	sort.Strings(set)
-	return fmt.Errorf("%s: check %s, and spec.model.parameters and spec.tokens", msg, strings.Join(set, ", "))
+	return &jobError{fmt.Sprintf("%s: check %s, and spec.model.parameters and spec.tokens", msg, strings.Join(set, ", "))}
 }
 
 func g(x float64) string { return strconv.FormatFloat(x, 'g', 4, 64) }

@@ -273,6 +273,13 @@ func stepModel(w *work, job *catalog.TrainingJobSpec, acc *catalog.Accelerator, 
 			}
 		}
 	}
+	if math.IsInf(best, 1) {
+		// No layout's step is a number (a maxEfficiency or a link a hair
+		// above 0 takes it past the largest float): the step is endless,
+		// which the estimate refuses. Left at 0 s, the largest job was
+		// estimated at its warm-up alone.
+		st.seconds = math.Inf(1)
+	}
 }
 
 // describeLayout is the layout line of the assumptions.

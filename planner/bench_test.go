@@ -128,3 +128,39 @@ func BenchmarkMakeLongConstraintLists(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkMakeHostileNumbers plans, against 2,000 sites of 4 pools with
+// the real estimator, the job whose numbers a tenant can make most costly:
+// an MoE model of the most experts the loader accepts, a scale-up domain
+// of a million and a one-token batch (the most layouts per estimate), no
+// deadline or budget (every count of every pool feasible).
+// "plain" is the synthetic job, for comparison.
+func BenchmarkMakeHostileNumbers(b *testing.B) {
+	for _, name := range []string{"plain", "hostile"} {
+		set := synth.JobUS()
+		if name == "hostile" {
+			sp := &set.Jobs[0].Spec
+			sp.Model = catalog.Model{Parameters: 1e10, ActiveParameters: 1e9, Experts: 1_000_000, ExpertsPerToken: 1_000_000}
+			sp.Method, sp.Tokens, sp.Deadline, sp.BudgetUSD = catalog.MethodPretrain, 1e16, 0, 0
+			sp.Assumptions = map[string]float64{"scaleUpDomain": 1e6, "globalBatchTokens": 1}
+		}
+		w, err := synth.WorldWith(2000, 4, 1, set)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := w.Validate(AssumptionKeys()); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(name, func(b *testing.B) {
+			opts := Options{AsOf: catalog.MustDate("2026-01-01"), Rules: &tableLaw{}}
+			b.ReportAllocs()
+			var p *Plan
+			for b.Loop() {
+				if p, err = Make(w, w.Jobs[0], opts); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(p.Summary.Feasible), "feasible")
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -64,7 +65,7 @@ func (ps *pass) jobSource(field string) string {
 
 // jobFields are the fields of the job that rejections cite.
 var jobFields = []string{"spec.constraints.sites", "spec.constraints.countries", "spec.constraints.accelerators",
-	"spec.constraints.minAccelerators", "spec.budgetUSD", "spec.deadline", "spec.assumptions", "spec.confidence"}
+	"spec.constraints.minAccelerators", "spec.budgetUSD", "spec.deadline", "spec.assumptions", "spec.confidence", "spec.tokens"}
 
 // siteField is a key of the site sources cache.
 type siteField struct {
@@ -461,7 +462,13 @@ func (ps *pass) considerCounts(c *candidate, out *sink) {
 	for _, n := range c.counts {
 		pl, err := ps.estimateOne(c, n, out)
 		if err != nil {
-			f := ps.finding(KindCapacity, CodeNoEstimate, ps.siteSource(c, "accelerator"), "cannot estimate %d %s: %v", n, c.acc.ID, err)
+			// An error of the job's own numbers cites the job: it cited
+			// the pool's accelerator, which the tenant cannot change.
+			src := ps.siteSource(c, "accelerator")
+			if errors.Is(err, estimate.ErrJobNumbers) || errors.Is(err, errOverflow) {
+				src = ps.jobSource(jobNumbersField(ps.spec))
+			}
+			f := ps.finding(KindCapacity, CodeNoEstimate, src, "cannot estimate %d %s: %v", n, c.acc.ID, err)
 			if tracing {
 				out.step(c, n, "estimate", false, f.Message)
 			}
@@ -529,6 +536,16 @@ func (ps *pass) considerCounts(c *candidate, out *sink) {
 			"fastest is %d %s at %s at the %s of the estimate (spec.confidence %g; central %s = compute %s + transfer %s), past the deadline of %s",
 			fastest.count, c.acc.ID, at, percentile(conf), conf, hours(fastest.hours), hours(fastest.computeHours), hours(c.moveHours), deadline))
 	}
+}
+
+// jobNumbersField is the field an error of the job's numbers cites: its
+// spec.assumptions when it sets any (the estimate names which), else its
+// spec.tokens, which with the model's size sets the work.
+func jobNumbersField(sp *catalog.TrainingJobSpec) string {
+	if len(sp.Assumptions) > 0 {
+		return "spec.assumptions"
+	}
+	return "spec.tokens"
 }
 
 // percentile names a quantile for messages: 0.8 → "80th percentile".
