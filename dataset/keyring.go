@@ -133,8 +133,15 @@ func readPrivate(p string) ([]byte, error) {
 	if fi.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("key file %s: mode %o lets others read it; chmod 600", p, fi.Mode().Perm())
 	}
+	// Checked on the file read, not on the name again.
+	if bad := plainfile.ForeignOwner(fi, geteuid()); bad != "" {
+		return nil, fmt.Errorf("key file %s: %s; refused: whoever owns it chose the key, and may know it", p, bad)
+	}
 	return data, nil
 }
+
+// geteuid is os.Geteuid; tests stand in another user.
+var geteuid = os.Geteuid
 
 // DefaultTenant is the tenant of a state directory's own keyring: the one
 // `meridian dataset add` fills, and the first token's tenant.

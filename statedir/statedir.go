@@ -22,7 +22,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"meridian.dev/meridian/internal/atomicfile"
 	"meridian.dev/meridian/internal/flock"
@@ -169,24 +168,9 @@ func (d Dir) Secret(name string) ([]byte, error) {
 // geteuid is os.Geteuid; tests stand in another user.
 var geteuid = os.Geteuid
 
-// foreignOwner says why the file fi describes is not this process's to
-// trust ("" when it is): it is owned by a user other than this process's
-// effective user and root. Its mode alone said nothing of that: a user
-// who can write the state directory (one made by someone else before us,
-// a group-writable one) may put there a 0600 file of their own, with a key
-// or a server they chose, which root reads whatever its owner. As ssh
-// refuses a file owned by another user.
-func foreignOwner(fi os.FileInfo) string {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return ""
-	}
-	uid := geteuid()
-	if int(st.Uid) == uid || st.Uid == 0 {
-		return ""
-	}
-	return fmt.Sprintf("owned by uid %d, not by this user (uid %d) or root", st.Uid, uid)
-}
+// foreignOwner is plainfile.ForeignOwner for this process's effective
+// user (geteuid).
+func foreignOwner(fi os.FileInfo) string { return plainfile.ForeignOwner(fi, geteuid()) }
 
 // testHookSecretRead, when set, runs after Secret has read its file.
 var testHookSecretRead func()

@@ -170,3 +170,21 @@ func Kind(m os.FileMode) string {
 	}
 	return "an irregular file"
 }
+
+// ForeignOwner says why the file fi describes is not to be trusted by
+// the user uid ("" when it is): it is owned by a user other than uid and
+// root. Its mode alone says nothing of that: a user who can write a
+// directory (one made by someone else first, a group-writable one) may put
+// there a 0600 file of their own, holding a key or naming a server they
+// chose, which root reads whatever its owner. ssh refuses such a file in
+// the same way.
+func ForeignOwner(fi os.FileInfo, uid int) string {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return ""
+	}
+	if int(st.Uid) == uid || st.Uid == 0 {
+		return ""
+	}
+	return fmt.Sprintf("owned by uid %d, not by this user (uid %d) or root", st.Uid, uid)
+}
