@@ -268,12 +268,22 @@ func newWithConfig(b *Backend, rc *rest.Config) (*Backend, error) {
 	if rc.WarningHandler == nil && rc.WarningHandlerWithContext == nil {
 		rc.WarningHandlerWithContext = newWarningLog()
 	}
-	// Every answer of the site's API server is read within the bounds of
-	// limits.go.
+	// Every answer's headers are read within maxResponseHeaderBytes, its
+	// body within the bounds of limits.go.
+	bounded := boundHeaders(rc)
 	rc.Wrap(boundResponses)
 	cs, err := newClients(rc)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes backend: client for %s: %w", rc.Host, err)
+	}
+	switch {
+	case bounded.Load():
+	case rc.Transport != nil:
+		return nil, fmt.Errorf("kubernetes backend: client for %s: the client configuration's transport must be an http.Transport whose MaxResponseHeaderBytes is at most %s",
+			rc.Host, sizeString(maxResponseHeaderBytes))
+	default:
+		return nil, fmt.Errorf("kubernetes backend: client for %s: its transport could not be made to read an answer's headers within %s (Go's default is %s)",
+			rc.Host, sizeString(maxResponseHeaderBytes), sizeString(defaultResponseHeaderBytes))
 	}
 	b.cs = cs
 	b.rc = rc
