@@ -45,6 +45,7 @@ func (b *Backend) Check(ctx context.Context) error {
 		{Namespace: b.ns, Verb: "delete", Resource: "secrets"},
 		{Namespace: b.ns, Verb: "list", Resource: "pods"},
 		{Namespace: b.ns, Verb: "watch", Resource: "pods"},
+		{Namespace: b.ns, Verb: "delete", Resource: "pods"},
 		{Namespace: b.ns, Verb: "get", Resource: "pods", Subresource: "log"},
 		{Verb: "list", Resource: "nodes"},
 		{Verb: "watch", Resource: "nodes"},

@@ -268,12 +268,22 @@ func newWithConfig(b *Backend, rc *rest.Config) (*Backend, error) {
 	if rc.WarningHandler == nil && rc.WarningHandlerWithContext == nil {
 		rc.WarningHandlerWithContext = newWarningLog()
 	}
-	// Every answer of the site's API server is read within the bounds of
-	// limits.go.
+	// Every answer's headers are read within maxResponseHeaderBytes, its
+	// body within the bounds of limits.go.
+	bounded := boundHeaders(rc)
 	rc.Wrap(boundResponses)
 	cs, err := newClients(rc)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes backend: client for %s: %w", rc.Host, err)
+	}
+	switch {
+	case bounded.Load():
+	case rc.Transport != nil:
+		return nil, fmt.Errorf("kubernetes backend: client for %s: the client configuration's transport must be an http.Transport whose MaxResponseHeaderBytes is at most %s",
+			rc.Host, sizeString(maxResponseHeaderBytes))
+	default:
+		return nil, fmt.Errorf("kubernetes backend: client for %s: its transport could not be made to read an answer's headers within %s (Go's default is %s)",
+			rc.Host, sizeString(maxResponseHeaderBytes), sizeString(defaultResponseHeaderBytes))
 	}
 	b.cs = cs
 	b.rc = rc
@@ -2059,7 +2069,10 @@ func (b *Backend) markLost(ctx context.Context, job *apiJob, reason string) back
 // Cancel stops the attempt: its cancellation is recorded, then the Job is
 // deleted with foreground propagation (its Pods first). Cancelling a
 // finished Job keeps it (and its logs); a lost one is deleted but stays
-// Lost.
+// Lost. The attempt's pods that still run are deleted as well
+// (stopAttemptPods), when the Job is gone or being deleted already: a
+// deletion with orphan propagation, by anyone who may delete Jobs in the
+// namespace, leaves them running.
 func (b *Backend) Cancel(ctx context.Context, handle string) error {
 	if err := validHandle(handle); err != nil {
 		return err
@@ -2081,7 +2094,9 @@ func (b *Backend) Cancel(ctx context.Context, handle string) error {
 		got, err := b.getJob(ctx, handle)
 		switch {
 		case apierrors.IsNotFound(err):
-			return nil // gone already
+			// Gone already; deleted with orphan propagation, it left its
+			// pods running.
+			return b.stopAttemptPods(ctx, handle, rec.UID, false)
 		case err != nil:
 			return b.explain(err)
 		}
@@ -2092,6 +2107,10 @@ func (b *Backend) Cancel(ctx context.Context, handle string) error {
 		// Not the attempt's: it is someone else's to delete.
 		if rec.Final == nil {
 			b.saveFinal(handle, rec, backend.Status{State: backend.Lost, Reason: replacedReason})
+		}
+		// The attempt's own Job is gone, maybe leaving its pods running.
+		if rec.UID != "" && rec.UID != job.UID {
+			return b.stopAttemptPods(ctx, handle, rec.UID, false)
 		}
 		return nil
 	}
@@ -2126,16 +2145,96 @@ func (b *Backend) Cancel(ctx context.Context, handle string) error {
 		}
 	}
 	if job.DeletionTimestamp != nil {
-		return nil
+		// Being deleted by someone else, maybe with orphan propagation:
+		// the garbage collector then leaves its pods running, with no
+		// owner. Deleting the Job again with another propagation is no
+		// cure: once the collector has orphaned the pods (before the Job
+		// goes, or while another finalizer holds it) no propagation
+		// reaches them. The attempt's pods are deleted here, whatever the
+		// propagation (the collector's deletes of them, if any, and these
+		// are the same).
+		return b.stopAttemptPods(ctx, handle, job.UID, false)
 	}
 	err := b.cs.batch.Delete().Namespace(b.ns).Resource(resourceJobs).Name(handle).Body(&metav1.DeleteOptions{
 		PropagationPolicy: ptr.To(metav1.DeletePropagationForeground),
 		Preconditions:     &metav1.Preconditions{UID: &job.UID},
 	}).Do(ctx).Error()
-	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-		return fmt.Errorf("kubernetes cancel %s: %w", handle, b.explain(err))
+	switch {
+	case err == nil:
+		// The cache may not have seen a deletion of the Job begun before
+		// this one, with orphan propagation: the foreground propagation of
+		// this one (which takes the place of a pending orphaning) deletes
+		// the pods the Job still owns, and only those.
+		return b.stopAttemptPods(ctx, handle, job.UID, true)
+	case apierrors.IsNotFound(err):
+		return b.stopAttemptPods(ctx, handle, job.UID, false)
+	case apierrors.IsConflict(err):
+		return nil // not the attempt's Job: its pods are not the attempt's
+	}
+	return fmt.Errorf("kubernetes cancel %s: %w", handle, b.explain(err))
+}
+
+// maxCancelPods bounds the pods one Cancel deletes: an attempt runs one
+// pod per node it asks for; more carrying its Job's UID were made by
+// someone else, and a Cancel called again deletes the next ones.
+const maxCancelPods = 256
+
+// stopAttemptPods deletes the pods of the attempt's Job (name, of UID uid)
+// that the watch cache holds unfinished and not being deleted: those the
+// Job controller made for it carry its UID in their controller-uid labels,
+// which stay when the garbage collector orphans them (it takes away only
+// their owner reference). Each delete is of the pod's UID, so that a pod
+// made again under its name is left alone. orphansOnly leaves the pods that
+// still name the Job as their controller to the Job's own deletion.
+func (b *Backend) stopAttemptPods(ctx context.Context, name string, uid types.UID, orphansOnly bool) error {
+	if uid == "" {
+		return nil
+	}
+	objs, err := b.watch.pods.GetIndexer().ByIndex(podsByJob, name)
+	if err != nil {
+		return nil
+	}
+	var pods []*apiPod
+	for _, o := range objs {
+		p, ok := o.(*apiPod)
+		if !ok || p.DeletionTimestamp != nil || p.Status.Phase == podSucceeded || p.Status.Phase == podFailed || !labelledFor(p, uid) {
+			continue
+		}
+		if orphansOnly && controlledBy(p, uid) {
+			continue
+		}
+		pods = append(pods, p)
+	}
+	left := len(pods)
+	for i, p := range pods {
+		if i == maxCancelPods {
+			return fmt.Errorf("kubernetes cancel %s: %d pods of the attempt's Job %s still run; the first %d were deleted, cancel again",
+				name, left, uid, maxCancelPods)
+		}
+		err := b.cs.core.Delete().Namespace(b.ns).Resource(resourcePods).Name(p.Name).Body(&metav1.DeleteOptions{
+			Preconditions: &metav1.Preconditions{UID: &p.UID},
+		}).Do(ctx).Error()
+		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			return fmt.Errorf("kubernetes cancel %s: deleting pod %s of the attempt's Job, whose deletion leaves it: %w", name, p.Name, b.explain(err))
+		}
+		left--
 	}
 	return nil
+}
+
+// labelledFor reports whether pod p carries the controller-uid labels of
+// the Job of UID uid: one at least, each naming uid.
+func labelledFor(p *apiPod, uid types.UID) bool {
+	n := 0
+	for _, k := range uidLabels {
+		if v, ok := p.Labels[k]; ok {
+			if v != string(uid) {
+				return false
+			}
+			n++
+		}
+	}
+	return n > 0
 }
 
 // jobFinished reports a Job whose pods will start no more: complete or

@@ -9,12 +9,15 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"sync/atomic"
 	"time"
 
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/transport"
 	sigsjson "sigs.k8s.io/json"
 )
 
@@ -138,6 +141,67 @@ type responseLimitKey struct{}
 // max bytes (in place of maxObjectBytes), described as what in errors.
 func withResponseLimit(ctx context.Context, max int64, what, unit string) context.Context {
 	return context.WithValue(ctx, responseLimitKey{}, responseLimit{max: max, what: what, unit: unit})
+}
+
+// maxResponseHeaderBytes bounds the headers of one answer of the API
+// server, which the transport reads whole into memory before the answer's
+// body is looked at (Go's default is defaultResponseHeaderBytes). An API
+// server's headers are a few hundred bytes and its warnings, which it cuts
+// at 4 KiB in all; 1 MiB, the bound Go's server puts on a request's headers,
+// leaves room for what proxies in front of it add, and is a tenth of the
+// default.
+const maxResponseHeaderBytes = 1 << 20
+
+// defaultResponseHeaderBytes is net/http's bound on an answer's headers
+// when a Transport's MaxResponseHeaderBytes is 0.
+const defaultResponseHeaderBytes = 10 << 20
+
+// boundHeaders has the HTTP transport that client-go makes from rc read
+// each answer's headers within maxResponseHeaderBytes, keeping how it
+// makes it (TLS, authentication, proxy, HTTP/2) as it is. The returned
+// flag is set once a transport is so bounded; a transport of the caller's
+// own (rc.Transport) is the caller's, and counts only if it is already an
+// http.Transport bound as tightly.
+//
+// client-go shares one transport among the configurations of the same TLS
+// settings, process-wide; a configuration with a proxy function is never
+// shared, so rc gets one (http.ProxyFromEnvironment, what client-go uses
+// when none is set) and the transport made for it is the backend's own to
+// bound. Its HTTP/2 half reads the bound from it when it reads headers.
+func boundHeaders(rc *rest.Config) *atomic.Bool {
+	bounded := new(atomic.Bool)
+	if rc.Transport != nil {
+		t, ok := rc.Transport.(*http.Transport)
+		bounded.Store(ok && t.MaxResponseHeaderBytes > 0 && t.MaxResponseHeaderBytes <= maxResponseHeaderBytes)
+		return bounded
+	}
+	if rc.Proxy == nil {
+		rc.Proxy = http.ProxyFromEnvironment
+	}
+	bound := func(rt http.RoundTripper) http.RoundTripper {
+		for inner := rt; inner != nil; {
+			switch t := inner.(type) {
+			case *http.Transport:
+				if t == http.DefaultTransport {
+					// Shared by the whole process: not the backend's to change.
+					return rt
+				}
+				if t.MaxResponseHeaderBytes <= 0 || t.MaxResponseHeaderBytes > maxResponseHeaderBytes {
+					t.MaxResponseHeaderBytes = maxResponseHeaderBytes
+				}
+				bounded.Store(true)
+				return rt
+			case utilnet.RoundTripperWrapper:
+				inner = t.WrappedRoundTripper()
+			default:
+				return rt
+			}
+		}
+		return rt
+	}
+	// First, on the transport as client-go made it, before any wrapper.
+	rc.WrapTransport = transport.Wrappers(bound, rc.WrapTransport)
+	return bounded
 }
 
 // boundResponses wraps the transport of the backend's REST clients so that

@@ -3,9 +3,11 @@ package kubernetes_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -60,15 +62,34 @@ func TestLogOfAPodMadeAgainUnderItsNameOnTheCluster(t *testing.T) {
 	}
 }
 
-// replacePod deletes the pod and makes another under its name on node c,
-// bound to it once the node is Ready (the scheduler, in a run of the whole
-// package, at times left the pod unscheduled for a minute after the node
-// tests), not the Job's, that writes "planted output" and ends; it
-// returns once that pod has ended. The other pod is deleted when the test
-// ends.
+// replacePod deletes the pod (on node c, the site's) and makes another
+// under its name on node d, bound to it once the node is Ready (the
+// scheduler, in a run of the whole package, at times left the pod
+// unscheduled for a minute after the node tests), not the Job's, that
+// writes "planted output" and ends; it returns once that pod has ended.
+// The other pod is deleted when the test ends.
+//
+// Not on node c: the lab's node agent knows pods by namespace and name.
+// The pod deleted with no grace is gone from the API server at once, but
+// node c's agent may not have let it go yet; when it takes the deletion
+// and the new pod's creation together (on a loaded machine), it takes the
+// new pod for the old one changed, never starts it, and the pod stays
+// Pending (its log the old pod's). Node d never had a pod of the name.
 func replacePod(t *testing.T, cs k8s.Interface, ns, name string) {
 	ctx := testCtx(t)
 	zero := int64(0)
+	// Node c's agent is held across the deletion and the creation, as a
+	// loaded machine may hold it, so that it takes both together.
+	if err := signalNode(nodeC, syscall.SIGSTOP); err != nil {
+		t.Errorf("pause node %s: %v", nodeC, err)
+		return
+	}
+	resume := sync.OnceFunc(func() {
+		if err := signalNode(nodeC, syscall.SIGCONT); err != nil {
+			t.Errorf("resume node %s: %v", nodeC, err)
+		}
+	})
+	defer resume()
 	if err := cs.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
 		t.Errorf("delete pod %s: %v", name, err)
 		return
@@ -85,14 +106,14 @@ func replacePod(t *testing.T, cs k8s.Interface, ns, name string) {
 		}
 		time.Sleep(100 * time.Millisecond) // polling interval
 	}
-	if err := waitNode(ctx, cs, nodeC, true); err != nil {
-		t.Errorf("node %s: %v", nodeC, err)
+	if err := waitNode(ctx, cs, nodeD, true); err != nil {
+		t.Errorf("node %s: %v", nodeD, err)
 		return
 	}
 	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec: corev1.PodSpec{
-			NodeName:                     nodeC,
+			NodeName:                     nodeD,
 			RestartPolicy:                corev1.RestartPolicyNever,
 			AutomountServiceAccountToken: new(false),
 			Containers: []corev1.Container{{Name: kubernetes.ContainerName, Image: labImage,
@@ -106,16 +127,46 @@ func replacePod(t *testing.T, cs k8s.Interface, ns, name string) {
 	t.Cleanup(func() {
 		cs.CoreV1().Pods(ns).Delete(context.Background(), name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
 	})
+	time.Sleep(time.Second) // the pod's creation, seen by node c's agent, waits for it
+	resume()
 	deadline = time.Now().Add(60 * time.Second)
 	for {
 		got, err := cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
 		if err == nil && got.Status.Phase == corev1.PodSucceeded {
 			return
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			t.Errorf("the pod made again as %s has not ended: %v (%+v)", name, err, got.Status)
+		if err == nil && got.Status.Phase == corev1.PodFailed || time.Now().After(deadline) || ctx.Err() != nil {
+			var status any = err
+			if err != nil {
+				// The test's context may be what ended: ask again.
+				c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				got, err = cs.CoreV1().Pods(ns).Get(c, name, metav1.GetOptions{})
+				cancel()
+			}
+			if err == nil {
+				status = got.Status
+			}
+			t.Errorf("the pod made again as %s has not succeeded: %+v; its events: %s", name, status, podEvents(cs, ns, name))
 			return
 		}
 		time.Sleep(100 * time.Millisecond) // polling interval
 	}
+}
+
+// podEvents lists the events of pod name, for a test's failure.
+func podEvents(cs k8s.Interface, ns, name string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	l, err := cs.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + name})
+	if err != nil {
+		return err.Error()
+	}
+	var sb strings.Builder
+	for _, e := range l.Items {
+		fmt.Fprintf(&sb, "\n\t%s %s %s: %s (uid %s, x%d)", e.LastTimestamp.Format(time.RFC3339), e.Type, e.Reason, e.Message, e.InvolvedObject.UID, e.Count)
+	}
+	if sb.Len() == 0 {
+		return "none"
+	}
+	return sb.String()
 }
