@@ -13,8 +13,8 @@ import (
 )
 
 // ErrAuditGap is the error of a server's lookup of the records of a kind
-// (AuditSelectPage, see checksGaps) over a part of the log from which
-// entries are missing.
+// (AuditSelectPage and AuditSelect, see checksGaps) over a part of the log
+// from which entries are missing.
 var ErrAuditGap = errors.New("entries are missing from the audit log")
 
 // The server's readers of the newest record of a kind (the rules witness,

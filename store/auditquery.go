@@ -122,7 +122,11 @@ func untenantedWindowEnd(q AuditQuery, ph func(n int) string) (string, []any) {
 // gapFrom says whether the page of q, read as page, is checked for
 // entries missing from the log (checksGaps), and from which seq on: after
 // q.After, or, for the first page of the records of one run (q.RunID,
-// q.After 0), from the first of them on the page. One run's
+// q.After 0), from the first of them on the page. It is for
+// AuditSelectPage's readers, which take the newest record of a kind or
+// check that a run's first record is its submission's: a reader that sums
+// or folds every record (AuditSelect's, see auditSelectWhole) needs the
+// oldest ones too, and is checked from q.After. One run's
 // records begin at its submission, and each reader of them looks for the
 // newest (the placement witness) or checks that the first is its
 // submission's (the run witness): a record of the run deleted before the
@@ -196,6 +200,38 @@ func auditSelectPage(q AuditQuery, ph func(n int) string, sel func(AuditQuery) (
 		next = end
 	}
 	return page, next, nil
+}
+
+// auditSelectWhole is AuditSelect over a store's selection (sel) and its
+// gap check (gaps, as for auditSelectPage): a server's read of the records
+// of some kinds (checksGaps) fails, with ErrAuditGap, when entries are
+// missing from the part of the log it read. Its readers sum or fold every
+// record they read (the bytes a tenant's data crossed borders, the copies
+// at each site, the register records since the last read): a record
+// deleted by whoever writes the database without the audit key left its
+// bytes or its copy out of every sum until the log's next verification.
+//
+// The part read is after q.After up to the last entry selected when the
+// selection was cut (Limit entries, or MaxBytes: q.Next), the reader then
+// reading on from there, or up to the log's end when it was not: an entry
+// deleted after the last one selected, before the log's end, is one the
+// reader would have read. It is counted from q.After whatever the run
+// (gapFrom's first page of a run counts from the run's first record
+// found): a deleted record of the run older than the first found is one a
+// sum needs. The count is of the seq index over that range, in its own
+// snapshot, after the selection: an entry deleted since fails the read
+// too, an entry appended since is counted as there.
+func auditSelectWhole(q AuditQuery, sel func(AuditQuery) ([]audit.Entry, error), gaps func(lo, hi int64) error) ([]audit.Entry, error) {
+	es, err := sel(q)
+	if err != nil {
+		return nil, err
+	}
+	if checksGaps(q) {
+		if err := gaps(q.After, q.Next(es)); err != nil {
+			return nil, err
+		}
+	}
+	return es, nil
 }
 
 // auditSelect is q as SQL and its arguments, with the placeholder style

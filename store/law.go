@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 
 	"meridian.dev/meridian/audit"
 )
@@ -63,14 +64,19 @@ func (s *SQLite) ListRuleRevisions(ctx context.Context, after int64, limit int) 
 	out := []*RuleRevisionInfo{}
 	for rows.Next() {
 		var r RuleRevisionInfo
-		var ca, listing string
-		if err := rows.Scan(&r.Rev, &r.Hash, &r.Who, &r.Reason, &ca, &listing); err != nil {
+		var hash, who, reason, ca, listing auditField
+		if err := rows.Scan(&r.Rev, &hash, &who, &reason, &ca, &listing); err != nil {
 			return nil, err
 		}
-		if r.Files, err = parseRuleListing(r.Rev, listing); err != nil {
+		if err := rowText("rule_revisions", strconv.FormatInt(r.Rev, 10), textCol{name: "hash", f: &hash}, textCol{name: "who", f: &who},
+			textCol{name: "reason", f: &reason}, textCol{name: "created_at", f: &ca}, textCol{name: "listing", f: &listing}); err != nil {
 			return nil, err
 		}
-		r.CreatedAt = parseTime(ca)
+		r.Hash, r.Who, r.Reason = hash.s, who.s, reason.s
+		if r.Files, err = parseRuleListing(r.Rev, listing.s); err != nil {
+			return nil, err
+		}
+		r.CreatedAt = parseTime(ca.s)
 		out = append(out, &r)
 	}
 	return out, rows.Err()
@@ -79,19 +85,26 @@ func (s *SQLite) ListRuleRevisions(ctx context.Context, after int64, limit int) 
 // GetRuleRevision implements Store.
 func (s *SQLite) GetRuleRevision(ctx context.Context, rev int64) (*RuleRevision, error) {
 	var r RuleRevision
-	var files, ca string
+	var hash, who, reason, files, ca auditField
 	err := s.db.QueryRowContext(ctx, `SELECT rev, hash, who, reason, created_at, files FROM rule_revisions WHERE rev = ?`, rev).
-		Scan(&r.Rev, &r.Hash, &r.Who, &r.Reason, &ca, &files)
+		Scan(&r.Rev, &hash, &who, &reason, &ca, &files)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("rules revision %d: %w", rev, ErrNotFound)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal([]byte(files), &r.Files); err != nil {
+	// A revision whose text is stored as bytes (a BLOB) was written
+	// outside Meridian, as a row of the other tables is (rowText).
+	if err := rowText("rule_revisions", strconv.FormatInt(r.Rev, 10), textCol{name: "hash", f: &hash}, textCol{name: "who", f: &who},
+		textCol{name: "reason", f: &reason}, textCol{name: "created_at", f: &ca}, textCol{name: "files", f: &files}); err != nil {
+		return nil, err
+	}
+	r.Hash, r.Who, r.Reason = hash.s, who.s, reason.s
+	if err := json.Unmarshal([]byte(files.s), &r.Files); err != nil {
 		return nil, fmt.Errorf("rules revision %d: %w", r.Rev, err)
 	}
-	r.CreatedAt = parseTime(ca)
+	r.CreatedAt = parseTime(ca.s)
 	return &r, nil
 }
 
@@ -129,12 +142,18 @@ func parseRuleListing(rev int64, s string) ([]RuleFileInfo, error) {
 // LawCheck implements Store.
 func (s *SQLite) LawCheck(ctx context.Context) (int64, string, error) {
 	var rev int64
-	var day string
-	err := s.db.QueryRowContext(ctx, `SELECT rev, day FROM law_checks WHERE id = 1`).Scan(&rev, &day)
+	var day, at auditField
+	err := s.db.QueryRowContext(ctx, `SELECT rev, day, checked_at FROM law_checks WHERE id = 1`).Scan(&rev, &day, &at)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, "", nil
 	}
-	return rev, day, err
+	if err != nil {
+		return 0, "", err
+	}
+	if err := rowText("law_checks", "1", textCol{name: "day", f: &day}, textCol{name: "checked_at", f: &at}); err != nil {
+		return 0, "", err
+	}
+	return rev, day.s, nil
 }
 
 // SetLawCheck implements Store.

@@ -659,8 +659,22 @@ func (s *Postgres) AuditEntries(ctx context.Context, runID string) ([]audit.Entr
 	return s.AuditSelect(ctx, AuditQuery{RunID: runID, AllTenants: true})
 }
 
-// AuditSelect implements Store.
+// AuditSelect implements Store. A server's read of the records of some
+// kinds fails when entries are missing from the part of the log it read
+// (see auditSelectWhole).
 func (s *Postgres) AuditSelect(ctx context.Context, q AuditQuery) ([]audit.Entry, error) {
+	return auditSelectWhole(q, func(q AuditQuery) ([]audit.Entry, error) { return s.selectAudit(ctx, q) }, s.auditGaps(ctx))
+}
+
+// auditGaps is the store's gap check (noGap), in a snapshot of its own.
+func (s *Postgres) auditGaps(ctx context.Context) func(lo, hi int64) error {
+	return func(lo, hi int64) error {
+		return s.auditSnapshot(ctx)(func(src audit.Source) error { return src.(auditSource).noGap(s.chain, postgresUniqueSeq, lo, hi) })
+	}
+}
+
+// selectAudit is the entries q selects, unchecked.
+func (s *Postgres) selectAudit(ctx context.Context, q AuditQuery) ([]audit.Entry, error) {
 	query, args, err := auditSelect(q, func(n int) string { return "$" + strconv.Itoa(n) })
 	if err != nil {
 		return nil, err
@@ -690,7 +704,7 @@ func (s *Postgres) AuditSelect(ctx context.Context, q AuditQuery) ([]audit.Entry
 
 // AuditSelectPage implements Store.
 func (s *Postgres) AuditSelectPage(ctx context.Context, q AuditQuery) ([]audit.Entry, int64, error) {
-	return auditSelectPage(q, func(n int) string { return "$" + strconv.Itoa(n) }, func(q AuditQuery) ([]audit.Entry, error) { return s.AuditSelect(ctx, q) },
+	return auditSelectPage(q, func(n int) string { return "$" + strconv.Itoa(n) }, func(q AuditQuery) ([]audit.Entry, error) { return s.selectAudit(ctx, q) },
 		func(query string, args ...any) (int64, bool, error) {
 			var v int64
 			err := pgLookup{s.pool}.QueryRow(ctx, query, args...).Scan(&v)
@@ -698,9 +712,7 @@ func (s *Postgres) AuditSelectPage(ctx context.Context, q AuditQuery) ([]audit.E
 				return 0, false, nil
 			}
 			return v, err == nil, err
-		}, func(lo, hi int64) error {
-			return s.auditSnapshot(ctx)(func(src audit.Source) error { return src.(auditSource).noGap(s.chain, postgresUniqueSeq, lo, hi) })
-		})
+		}, s.auditGaps(ctx))
 }
 
 // VerifyAudit implements Store.

@@ -884,12 +884,28 @@ func (s *SQLite) AuditEntries(ctx context.Context, runID string) ([]audit.Entry,
 	return s.AuditSelect(ctx, AuditQuery{RunID: runID, AllTenants: true})
 }
 
-// AuditSelect implements Store. It reads on rdb, as verification does: a
-// page is up to 16 MiB (and a ledger's records all of a tenant's), any
-// tenant may ask, and on db it would wait for, then hold, the one
-// connection every write and token check waits for. A read on rdb sees
-// every commit made before it began.
+// AuditSelect implements Store. A server's read of the records of some
+// kinds fails when entries are missing from the part of the log it read
+// (see auditSelectWhole).
 func (s *SQLite) AuditSelect(ctx context.Context, q AuditQuery) ([]audit.Entry, error) {
+	return auditSelectWhole(q, func(q AuditQuery) ([]audit.Entry, error) { return s.selectAudit(ctx, q) }, s.auditGaps(ctx))
+}
+
+// auditGaps is the store's gap check (noGap), in a snapshot of its own.
+func (s *SQLite) auditGaps(ctx context.Context) func(lo, hi int64) error {
+	return func(lo, hi int64) error {
+		return sqlAuditSnapshot(ctx, s.rdb, func(*sql.Tx) (string, bool, error) { return auditCols, true, nil })(func(src audit.Source) error {
+			return src.(auditSource).noGap(s.chain, sqliteUniqueSeq, lo, hi)
+		})
+	}
+}
+
+// selectAudit is the entries q selects, unchecked. It reads on rdb, as
+// verification does: a page is up to 16 MiB (and a ledger's records all
+// of a tenant's), any tenant may ask, and on db it would wait for, then
+// hold, the one connection every write and token check waits for. A read
+// on rdb sees every commit made before it began.
+func (s *SQLite) selectAudit(ctx context.Context, q AuditQuery) ([]audit.Entry, error) {
 	query, args, err := auditSelect(q, func(int) string { return "?" })
 	if err != nil {
 		return nil, err
@@ -904,7 +920,7 @@ func (s *SQLite) AuditSelect(ctx context.Context, q AuditQuery) ([]audit.Entry, 
 
 // AuditSelectPage implements Store.
 func (s *SQLite) AuditSelectPage(ctx context.Context, q AuditQuery) ([]audit.Entry, int64, error) {
-	return auditSelectPage(q, func(int) string { return "?" }, func(q AuditQuery) ([]audit.Entry, error) { return s.AuditSelect(ctx, q) },
+	return auditSelectPage(q, func(int) string { return "?" }, func(q AuditQuery) ([]audit.Entry, error) { return s.selectAudit(ctx, q) },
 		func(query string, args ...any) (int64, bool, error) {
 			var v int64
 			err := s.rdb.QueryRowContext(ctx, query, args...).Scan(&v)
@@ -912,11 +928,7 @@ func (s *SQLite) AuditSelectPage(ctx context.Context, q AuditQuery) ([]audit.Ent
 				return 0, false, nil
 			}
 			return v, err == nil, err
-		}, func(lo, hi int64) error {
-			return sqlAuditSnapshot(ctx, s.rdb, func(*sql.Tx) (string, bool, error) { return auditCols, true, nil })(func(src audit.Source) error {
-				return src.(auditSource).noGap(s.chain, sqliteUniqueSeq, lo, hi)
-			})
-		})
+		}, s.auditGaps(ctx))
 }
 
 // rowScanner is what database/sql's and pgx's result rows have in common.

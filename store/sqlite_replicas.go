@@ -16,18 +16,15 @@ func (s *SQLite) TryLease(ctx context.Context, name, holder string, ttl time.Dur
 	var out Lease
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		now := s.now()
-		var cur Lease
-		var exp string
-		err := tx.QueryRowContext(ctx, `SELECT holder, epoch, expires_at FROM leases WHERE name = ?`, name).Scan(&cur.Holder, &cur.Epoch, &exp)
+		cur, found, err := leaseRow(ctx, tx, name)
 		switch {
-		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return err
+		case !found:
 			out = Lease{Name: name, Holder: holder, Epoch: 1, Expires: now.Add(ttl)}
 			_, err = tx.ExecContext(ctx, `INSERT INTO leases (name, holder, epoch, expires_at) VALUES (?, ?, ?, ?)`, name, holder, out.Epoch, fmtTime(out.Expires))
 			return err
-		case err != nil:
-			return err
 		}
-		cur.Name, cur.Expires = name, parseTime(exp)
 		live := cur.Expires.After(now)
 		if live && cur.Holder != holder {
 			out = cur
@@ -41,6 +38,40 @@ func (s *SQLite) TryLease(ctx context.Context, name, holder string, ttl time.Dur
 		return err
 	})
 	return out, err
+}
+
+// qLeaseGet reads a lease's row by its name as text and as bytes (a
+// BLOB): two seeks of the primary key.
+const qLeaseGet = `SELECT name, holder, epoch, expires_at FROM leases WHERE name IN (?1, CAST(?1 AS BLOB))`
+
+// leaseRow reads lease name's row. A row whose name, holder or expiry is
+// stored as bytes (a BLOB, which SQLite keeps as it is in a TEXT column)
+// is an error naming the column: whoever wrote the database rewrote a
+// held lease's name so, and a lookup by text found no lease, so the next
+// replica to ask took it anew at epoch 1 while its holder still acted,
+// the epoch that fences a former holder's writes gone back to one that
+// holder may carry.
+func leaseRow(ctx context.Context, tx *sql.Tx, name string) (Lease, bool, error) {
+	rows, err := tx.QueryContext(ctx, qLeaseGet, name)
+	if err != nil {
+		return Lease{}, false, err
+	}
+	defer rows.Close()
+	var cur Lease
+	found := false
+	for rows.Next() {
+		var n, holder, exp auditField
+		var epoch int64
+		if err := rows.Scan(&n, &holder, &epoch, &exp); err != nil {
+			return Lease{}, false, err
+		}
+		if err := rowText("leases", fmt.Sprintf("%q", name), textCol{name: "name", f: &n}, textCol{name: "holder", f: &holder},
+			textCol{name: "expires_at", f: &exp}); err != nil {
+			return Lease{}, false, err
+		}
+		cur, found = Lease{Name: name, Holder: holder.s, Epoch: epoch, Expires: parseTime(exp.s)}, true
+	}
+	return cur, found, rows.Err()
 }
 
 // ReleaseLease implements Leaser.
@@ -79,16 +110,34 @@ func (s *SQLite) Heard(ctx context.Context, runID string, attempt int) error {
 
 // SilentFor implements Heartbeats.
 func (s *SQLite) SilentFor(ctx context.Context, runID string, attempt int) (time.Duration, bool, error) {
-	var at string
-	err := s.db.QueryRowContext(ctx, `SELECT at FROM heartbeats WHERE run_id = ? AND attempt = ?`, runID, attempt).Scan(&at)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, false, nil
-	}
+	rows, err := s.db.QueryContext(ctx, qHeartbeatGet, runID, attempt)
 	if err != nil {
 		return 0, false, err
 	}
-	return s.now().Sub(parseTime(at)), true, nil
+	defer rows.Close()
+	var at time.Time
+	found := false
+	for rows.Next() {
+		var id, t auditField
+		if err := rows.Scan(&id, &t); err != nil {
+			return 0, false, err
+		}
+		if err := rowText("heartbeats", fmt.Sprintf("(run_id %q, attempt %d)", runID, attempt), textCol{name: "run_id", f: &id}, textCol{name: "at", f: &t}); err != nil {
+			return 0, false, err
+		}
+		at, found = parseTime(t.s), true
+	}
+	if err := rows.Err(); err != nil || !found {
+		return 0, false, err
+	}
+	return s.now().Sub(at), true, nil
 }
+
+// qHeartbeatGet reads an attempt's heartbeat by its run as text and as
+// bytes (a BLOB): two seeks of the primary key, each row read, so that a
+// BLOB row beside a text one (Heard, which matches by text, adds one) is
+// refused, not passed over.
+const qHeartbeatGet = `SELECT run_id, at FROM heartbeats WHERE run_id IN (?1, CAST(?1 AS BLOB)) AND attempt = ?2`
 
 // Holds implements Store.
 func (s *SQLite) Holds(ctx context.Context) ([]TenantHold, error) {
