@@ -3,6 +3,7 @@ package run
 import (
 	"container/list"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -322,6 +323,11 @@ type Controller struct {
 	backends    map[string]backend.Backend
 	unreachable map[string]time.Time
 	heartbeats  map[string]time.Time
+	// changedWarned is, by run, the digest of the last step refusal of a
+	// run changed outside Meridian that the loop logged (stepWarn): the
+	// same refusal again is not logged at every tick. Active runs only
+	// (prune).
+	changedWarned map[string][sha256.Size]byte
 	// agents is what the agent API remembers of each attempt's agent,
 	// by attempt (agentMemo).
 	agents     map[string]*agentMemo

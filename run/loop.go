@@ -2,6 +2,7 @@ package run
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"strings"
 	"sync"
@@ -99,10 +100,10 @@ func (c *Controller) Tick(ctx context.Context) {
 				defer func() { <-sem; wg.Done() }()
 				for i := 0; i < 8 && ctx.Err() == nil; i++ {
 					changed, err := c.Step(ctx, id)
+					if c.stepWarn(id, err) {
+						c.cfg.Logger.Warn("step", "run", id, "tenant", tenant, "err", err)
+					}
 					if err != nil {
-						if !errors.Is(err, ErrNotLeader) && !errors.Is(err, store.ErrFenced) {
-							c.cfg.Logger.Warn("step", "run", id, "tenant", tenant, "err", err)
-						}
 						return
 					}
 					if !changed {
@@ -161,6 +162,11 @@ func (c *Controller) prune(keep map[string]bool) {
 	c.runWitness.prune(keep)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	for id := range c.changedWarned {
+		if !keep[id] {
+			delete(c.changedWarned, id)
+		}
+	}
 	if len(c.worlds) <= len(keep) && len(c.decoded) <= len(keep) && len(c.heartbeats) <= len(keep) {
 		return
 	}
@@ -350,4 +356,38 @@ func (c *Controller) longStepRunning(r *Run) bool {
 		l.cancel()
 	}
 	return ok
+}
+
+// stepWarn says whether the loop logs err, the error of a step of run id.
+// A run changed outside Meridian has its every step refused, the same way
+// until its row is put back: its refusal is logged once, and again only
+// when it says something else, or after a step of the run went through.
+// Logged at every tick (each run's, every few seconds), whoever can write
+// the database could fill the server's log with one row. A server that is
+// not the leader, or fenced, logs nothing of it.
+func (c *Controller) stepWarn(id string, err error) bool {
+	if err == nil || errors.Is(err, ErrNotLeader) || errors.Is(err, store.ErrFenced) {
+		if err == nil {
+			c.mu.Lock()
+			if len(c.changedWarned) > 0 {
+				delete(c.changedWarned, id)
+			}
+			c.mu.Unlock()
+		}
+		return false
+	}
+	if !errors.Is(err, ErrRunChanged) {
+		return true
+	}
+	sum := sha256.Sum256([]byte(err.Error()))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if last, ok := c.changedWarned[id]; ok && last == sum {
+		return false
+	}
+	if c.changedWarned == nil {
+		c.changedWarned = map[string][sha256.Size]byte{}
+	}
+	c.changedWarned[id] = sum
+	return true
 }

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 
 	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/internal/syncbuf"
 	"meridian.dev/meridian/store"
 )
 
@@ -116,6 +118,20 @@ func TestRunningRunSiteWrittenOutsideMeridian(t *testing.T) {
 	moveRow("bravo", "MY")
 	refused("running run's site rewritten", live)
 	refused("running run's site rewritten, a new server", fresh())
+
+	// The loop's every tick steps it, and is refused the same way: the
+	// refusal is logged once, not at every tick (whoever writes the
+	// database would fill the server's log with one row).
+	var logged syncbuf.Buffer
+	quiet := live.cfg.Logger
+	live.cfg.Logger = slog.New(slog.NewTextHandler(&logged, nil))
+	for range 3 {
+		live.Tick(ctx)
+	}
+	live.cfg.Logger = quiet
+	if n := strings.Count(logged.String(), "changed outside Meridian"); n != 1 {
+		t.Errorf("three ticks over the changed run logged its refusal %d times; want once:\n%s", n, logged.String())
+	}
 
 	// Put back, it is monitored again and no longer marked.
 	moveRow("alpha", country)
