@@ -17,14 +17,7 @@ import (
 // built-in packs: PIPL-band personal data from CN needs a standard contract
 // from 2024-03-22 on.
 func TestStageWithPolicyEngine(t *testing.T) {
-	eng, err := policy.Builtin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	countries, err := catalog.BuiltinCountries()
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng, countries := builtinLaw(t)
 	for _, iso := range []string{"CN", "MY"} {
 		if countries[iso] == nil {
 			t.Fatalf("built-in countries lack %s", iso)
@@ -41,7 +34,7 @@ func TestStageWithPolicyEngine(t *testing.T) {
 	lab := &catalog.Organization{Metadata: catalog.Metadata{Name: "lab"}, Spec: catalog.OrganizationSpec{Headquarters: "CN"}}
 	req.Query = policy.Query{AsOf: catalog.MustDate("2026-01-15"), Countries: countries, Org: lab}
 
-	_, err = st.Stage(context.Background(), req)
+	_, err := st.Stage(context.Background(), req)
 	var de *DeniedError
 	if !errors.As(err, &de) {
 		t.Fatalf("Stage without a basis: %v, want a denial", err)
@@ -76,14 +69,7 @@ func TestStageWithPolicyEngine(t *testing.T) {
 // site. A US lab stages them, and the ledger lists the access rule among
 // those the staging was judged by.
 func TestStageCoveredPersonAtHome(t *testing.T) {
-	eng, err := policy.Builtin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	countries, err := catalog.BuiltinCountries()
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng, countries := builtinLaw(t)
 	f := newFixture(t, 2, 300<<10, "")
 	f.ds.Spec.Origin, f.ds.Spec.Classification, f.ds.Spec.Subjects, f.ds.Spec.TransferBases = "US", catalog.ClassSensitivePersonal, 200000, nil
 	f.site.Spec.Country = "US"
@@ -92,7 +78,7 @@ func TestStageCoveredPersonAtHome(t *testing.T) {
 	req := f.request()
 	lab := &catalog.Organization{Metadata: catalog.Metadata{Name: "lab"}, Spec: catalog.OrganizationSpec{Headquarters: "CN"}}
 	req.Query = policy.Query{AsOf: catalog.MustDate("2025-07-20"), Countries: countries, Org: lab}
-	_, err = st.Stage(context.Background(), req)
+	_, err := st.Stage(context.Background(), req)
 	var de *DeniedError
 	if !errors.As(err, &de) {
 		t.Fatalf("Stage for a covered person: %v, want a denial", err)
@@ -121,14 +107,7 @@ func TestStageCoveredPersonAtHome(t *testing.T) {
 // the second staging is refused and nothing of it reaches the site. Thirteen
 // months after the first, the second alone is inside the band again.
 func TestStageBulkAcrossStagings(t *testing.T) {
-	eng, err := policy.Builtin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	countries, err := catalog.BuiltinCountries()
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng, countries := builtinLaw(t)
 	f := newFixture(t, 2, 64<<10, "")
 	f.ds.Metadata.Name = "health-a"
 	f.ds.Spec.Origin, f.ds.Spec.Classification, f.ds.Spec.Subjects, f.ds.Spec.TransferBases = "US", catalog.ClassSensitivePersonal, 9999, nil
@@ -181,4 +160,19 @@ func TestStageBulkAcrossStagings(t *testing.T) {
 	if d := eng.EvaluateTransfer(q, &second, "US"); !d.Allowed {
 		t.Fatalf("13 months after the first, the second alone is inside the band: %+v", d.Denials)
 	}
+}
+
+// builtinLaw is the built-in policy engine and countries, as a server
+// starts with them.
+func builtinLaw(t *testing.T) (*policy.Engine, map[string]*catalog.Country) {
+	t.Helper()
+	eng, err := policy.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	countries, err := catalog.BuiltinCountries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eng, countries
 }

@@ -18,14 +18,7 @@ import (
 // ledger's entries matched the dataset by name, and only the larger group
 // (600,000) counted. The same registration staged again adds nobody.
 func TestNameRegisteredAgainCounts(t *testing.T) {
-	eng, err := policy.Builtin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	countries, err := catalog.BuiltinCountries()
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng, countries := builtinLaw(t)
 	lab := &catalog.Organization{Metadata: catalog.Metadata{Name: "lab"}, Spec: catalog.OrganizationSpec{Headquarters: "CN"}}
 	f := newFixture(t, 2, 64<<10, "")
 	f.ds.Spec.Subjects = 600000

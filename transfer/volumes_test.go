@@ -22,14 +22,7 @@ import (
 // assessment, because the engine reads the ledger and counts 1,200,000.
 // Staging the first again adds nobody.
 func TestYearOfExportsFromTheLedger(t *testing.T) {
-	eng, err := policy.Builtin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	countries, err := catalog.BuiltinCountries()
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng, countries := builtinLaw(t)
 	lab := &catalog.Organization{Metadata: catalog.Metadata{Name: "lab"}, Spec: catalog.OrganizationSpec{Headquarters: "CN"}}
 	f := newFixture(t, 2, 64<<10, "")
 	f.ds.Spec.Subjects = 600000
