@@ -154,3 +154,24 @@ func sqlitePlan(t *testing.T, db *sql.DB, q string, args ...any) string {
 	}
 	return strings.Join(plan, "\n")
 }
+
+// sqliteAuditPlan is SQLite's plan of the query AuditSelect makes of q.
+func sqliteAuditPlan(t *testing.T, db *sql.DB, q AuditQuery) string {
+	t.Helper()
+	sq, args, err := auditSelect(q, func(int) string { return "?" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sqlitePlan(t, db, sq, args...)
+}
+
+// sqliteReadsIndex says whether plan p reads the audit table only through
+// index (no scan of it, no search by another index).
+func sqliteReadsIndex(p, index string) bool {
+	for _, line := range strings.Split(p, "\n") {
+		if strings.HasPrefix(line, "SEARCH audit ") && !strings.Contains(line, "INDEX "+index+" ") || strings.HasPrefix(line, "SCAN audit") {
+			return false
+		}
+	}
+	return true
+}
