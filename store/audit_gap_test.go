@@ -211,19 +211,7 @@ func BenchmarkAuditNewestOfKind(b *testing.B) {
 		b.Run(open.name, func(b *testing.B) {
 			ctx := context.Background()
 			s, _ := open.open(b)
-			for i := 0; i < n; i += 1000 {
-				var recs []audit.Record
-				for j := i + 1; j <= i+1000; j++ {
-					k := audit.KindState
-					if j == 10 || j == n-10 {
-						k = kind
-					}
-					recs = append(recs, rec(b, k, fmt.Sprintf("r%d", j%7), map[string]int{"n": j}))
-				}
-				if err := s.AppendAudit(ctx, recs...); err != nil {
-					b.Fatal(err)
-				}
-			}
+			fillLog(b, s, n, func(j int) bool { return j == 10 || j == n-10 }, kind)
 			// The record at n-10 is run r2's (n-10 mod 7), the only one
 			// of its kind for that run: a run's first page counts from
 			// it, not from the log's start.
@@ -310,5 +298,24 @@ func TestAuditRunRecordsCountedFromTheirFirst(t *testing.T) {
 				})
 			}
 		})
+	}
+}
+
+// fillLog appends n entries to s, a thousand at a time, entry j of run
+// r(j mod 7): of kind when is(j), a state entry otherwise.
+func fillLog(b *testing.B, s Store, n int, is func(j int) bool, kind string) {
+	b.Helper()
+	for i := 0; i < n; i += 1000 {
+		var recs []audit.Record
+		for j := i + 1; j <= i+1000; j++ {
+			k := audit.KindState
+			if is(j) {
+				k = kind
+			}
+			recs = append(recs, rec(b, k, fmt.Sprintf("r%d", j%7), map[string]int{"n": j}))
+		}
+		if err := s.AppendAudit(context.Background(), recs...); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -127,19 +127,7 @@ func BenchmarkAuditSelectSum(b *testing.B) {
 		b.Run(open.name, func(b *testing.B) {
 			ctx := context.Background()
 			s, _ := open.open(b)
-			for i := 0; i < n; i += 1000 {
-				var recs []audit.Record
-				for j := i + 1; j <= i+1000; j++ {
-					k := audit.KindState
-					if j%100 == 0 {
-						k = audit.KindTransfer
-					}
-					recs = append(recs, rec(b, k, fmt.Sprintf("r%d", j%7), map[string]int{"n": j}))
-				}
-				if err := s.AppendAudit(ctx, recs...); err != nil {
-					b.Fatal(err)
-				}
-			}
+			fillLog(b, s, n, func(j int) bool { return j%100 == 0 }, audit.KindTransfer)
 			for _, from := range []struct {
 				name  string
 				run   string
