@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"meridian.dev/meridian/audit"
 )
@@ -51,6 +52,27 @@ const (
 	maxAcceptanceBytes = 16 << 10
 )
 
+// sealedHead is the seq and hash of the last entry whose seal a gap
+// check found good (noGap): the same row again is not read and hashed
+// again.
+type sealedHead struct {
+	mu   sync.Mutex
+	seq  int64
+	hash string
+}
+
+func (h *sealedHead) is(seq int64, hash string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.seq == seq && h.hash == hash
+}
+
+func (h *sealedHead) set(seq int64, hash string) {
+	h.mu.Lock()
+	h.seq, h.hash = seq, hash
+	h.mu.Unlock()
+}
+
 // noGap checks, in s's snapshot, that no entry is missing from the log
 // after seq lo, up to seq hi (0: up to the log's last entry), other than
 // those of gaps the operator accepted. chain is the store's: it checks the
@@ -64,7 +86,11 @@ const (
 // none is missing. An entry deleted leaves one fewer. Closing the gap by
 // moving the later entries down a seq each breaks their seals, each
 // entry's hash covering its seq, and the last entry's seal is checked:
-// moving only some of them down leaves the gap further on. The count reads
+// moving only some of them down leaves the gap further on, unless another
+// entry is written at the seq freed (below). The last entry's seal is
+// checked once for its seq and hash (seen): each server's read of a kind
+// that ends at the log's end reads the last entry's seq and hash, and its
+// payload (up to 16 MiB, hashed) only when they changed. The count reads
 // the seq index, not the entries: its cost is that of the range, one
 // index entry each, whatever their size.
 //
@@ -73,27 +99,49 @@ const (
 // written at its seq; only verifying the log's seals finds those. Entries
 // cut from the end of the log leave a shorter log that counts whole: the
 // anchor finds those (audit.VerifyAnchored).
-func (s auditSource) noGap(chain *audit.Chain, uniqueSeq string, lo, hi int64) error {
+func (s auditSource) noGap(chain *audit.Chain, seen *sealedHead, uniqueSeq string, lo, hi int64) error {
 	if hi == 0 {
-		read := "CASE WHEN octet_length(payload) <= " + strconv.Itoa(auditHeadMaxBytes) + " THEN payload END AS payload"
-		cols := strings.Replace(s.cols, "payload", read, 1)
-		rows, done, err := s.query("SELECT " + cols + " FROM audit ORDER BY seq DESC LIMIT 1")
+		var last struct {
+			seq  int64
+			hash string
+		}
+		rows, done, err := s.query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
 		if err != nil {
 			return err
 		}
-		head, err := scanAudit(rows, 0, auditHeadMaxBytes)
+		found := rows.Next()
+		if found {
+			err = rows.Scan(&last.seq, &last.hash)
+		}
+		if err == nil {
+			err = rows.Err()
+		}
 		done()
 		if err != nil {
 			return fmt.Errorf("audit log's last entry: %w", err)
 		}
-		if len(head) == 0 || head[0].Seq <= lo {
+		if !found || last.seq <= lo {
 			// Nothing after lo: the end of the log is the anchor's.
 			return nil
 		}
-		if !chain.Sealed(head[0]) {
-			return fmt.Errorf("audit log's last entry, %d, is not sealed at its seq: entries were moved or written outside Meridian (%w); verify the log", head[0].Seq, ErrAuditGap)
+		if !seen.is(last.seq, last.hash) {
+			read := "CASE WHEN octet_length(payload) <= " + strconv.Itoa(auditHeadMaxBytes) + " THEN payload END AS payload"
+			cols := strings.Replace(s.cols, "payload", read, 1)
+			rows, done, err := s.query("SELECT "+cols+" FROM audit WHERE seq = "+s.ph(1), last.seq)
+			if err != nil {
+				return err
+			}
+			head, err := scanAudit(rows, 0, auditHeadMaxBytes)
+			done()
+			if err != nil {
+				return fmt.Errorf("audit log's last entry: %w", err)
+			}
+			if len(head) == 0 || !chain.Sealed(head[0]) {
+				return fmt.Errorf("audit log's last entry, %d, is not sealed at its seq: entries were moved or written outside Meridian (%w); verify the log", last.seq, ErrAuditGap)
+			}
+			seen.set(last.seq, last.hash)
 		}
-		hi = head[0].Seq
+		hi = last.seq
 	}
 	if hi <= lo {
 		return nil

@@ -26,7 +26,9 @@ import (
 // appends; time-based decisions (leases, heartbeats) use the database's
 // clock, so replicas' clocks need not agree.
 type Postgres struct {
-	pool    *pgxpool.Pool
+	pool *pgxpool.Pool
+	// gapHead is the last entry a gap check found sealed (noGap).
+	gapHead sealedHead
 	chain   *audit.Chain
 	onAudit func(seq int64, head string)
 	ann     *announcer
@@ -669,7 +671,9 @@ func (s *Postgres) AuditSelect(ctx context.Context, q AuditQuery) ([]audit.Entry
 // auditGaps is the store's gap check (noGap), in a snapshot of its own.
 func (s *Postgres) auditGaps(ctx context.Context) func(lo, hi int64) error {
 	return func(lo, hi int64) error {
-		return s.auditSnapshot(ctx)(func(src audit.Source) error { return src.(auditSource).noGap(s.chain, postgresUniqueSeq, lo, hi) })
+		return s.auditSnapshot(ctx)(func(src audit.Source) error {
+			return src.(auditSource).noGap(s.chain, &s.gapHead, postgresUniqueSeq, lo, hi)
+		})
 	}
 }
 

@@ -47,6 +47,8 @@ var migrations embed.FS
 // SQLite is the embedded Store.
 type SQLite struct {
 	db *sql.DB
+	// gapHead is the last entry a gap check found sealed (noGap).
+	gapHead sealedHead
 	// rdb reads without waiting for the writer: WAL readers see the last
 	// commit while a transaction (and its fsync) is under way on db. Only
 	// reads whose answer is re-checked in the writing transaction, or that
@@ -895,7 +897,7 @@ func (s *SQLite) AuditSelect(ctx context.Context, q AuditQuery) ([]audit.Entry, 
 func (s *SQLite) auditGaps(ctx context.Context) func(lo, hi int64) error {
 	return func(lo, hi int64) error {
 		return sqlAuditSnapshot(ctx, s.rdb, func(*sql.Tx) (string, bool, error) { return auditCols, true, nil })(func(src audit.Source) error {
-			return src.(auditSource).noGap(s.chain, sqliteUniqueSeq, lo, hi)
+			return src.(auditSource).noGap(s.chain, &s.gapHead, sqliteUniqueSeq, lo, hi)
 		})
 	}
 }
