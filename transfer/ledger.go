@@ -128,7 +128,9 @@ type Entry struct {
 	// BytesSent counts those too, and ChunksSent their chunks, once.
 	Partial []Partial `json:"partial,omitempty"`
 	// Counted names the unfinished writes a reconciled record's Partial
-	// counted, each with the bytes it held then (dataset.Unfinished.ID):
+	// counted, or a failed write's that left its temporary object at the
+	// destination, each with the bytes it held then
+	// (dataset.Unfinished.ID):
 	// one a kill left at the destination after it was counted, and that
 	// a later reconcile finds again, counts only for bytes beyond those.
 	// Records written before they were kept lack them.

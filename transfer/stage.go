@@ -959,8 +959,9 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 // counted as damaged. The bytes of an object whose write failed after the
 // destination took part of it, and lost it (crossed: an S3 upload's parts,
 // aborted), crossed too: the confirmation counts them and names the
-// object (Partial), which is not delivered and goes in the new intent.
-// It returns cause, with the
+// object (Partial), which is not delivered and goes in the new intent;
+// a temporary object such a write left there (its removal failed) is
+// named as counted (Counted, leftBehind). It returns cause, with the
 // ledger's failure if it could not record them (the batch's intent then
 // stays open, and is reconciled as before).
 func (c *copier) settle(ctx context.Context, in Intent, delivered map[string]arrival, crossed map[string]int64, cause error) error {
@@ -979,6 +980,8 @@ func (c *copier) settle(ctx context.Context, in Intent, delivered map[string]arr
 	conf.ChunksSent, conf.BytesSent, conf.Damaged = 0, 0, 0
 	conf.Complete, conf.Totals, conf.ManifestSHA256 = false, nil, ""
 	conf.Partial, conf.Reappeared, conf.Counted = nil, nil, nil
+	lctx, lcancel := context.WithTimeout(ctx, leftBehindTime)
+	defer lcancel()
 	var rest []Object
 	for _, o := range in.Objects {
 		a, ok := delivered[o.Key]
@@ -987,6 +990,9 @@ func (c *copier) settle(ctx context.Context, in Intent, delivered map[string]arr
 			if n := crossed[o.Key]; n > 0 {
 				conf.Partial = append(conf.Partial, Partial{Key: o.Key, Bytes: n})
 				conf.BytesSent += n
+				if w, ok := c.leftBehind(lctx, o.Key, n); ok {
+					conf.Counted = append(conf.Counted, w)
+				}
 			}
 			continue
 		}
@@ -1019,6 +1025,57 @@ func (c *copier) settle(ctx context.Context, in Intent, delivered map[string]arr
 		return fmt.Errorf("%w; %w: %d objects (and %d in part) reached %s but their confirmation was not recorded: %w", cause, ErrLedger, len(delivered), len(conf.Partial), in.Site, err)
 	}
 	return cause
+}
+
+// maxLeftBehind bounds the temporary objects of one object leftBehind
+// reads: a write leaves one, and a site that lists more of them has the
+// rest counted again when found (an overcount, never an undercount).
+const maxLeftBehind = 16
+
+// leftBehindTime bounds leftBehind's listings for a failed batch, all
+// together; past it nothing more is named, and a write found later is
+// counted again.
+const leftBehindTime = 2 * time.Second
+
+// leftBehind finds the temporary object a file store's write of key
+// left at the destination when it failed after n bytes of it crossed
+// (counted on the failed batch's record) and its removal failed too: the
+// next copy's reconcile of key, which goes in the intent of what was not
+// sent, would find it and count its bytes again. It returns the write,
+// to be named on the record that counts those bytes (Entry.Counted), and
+// false when none is found. It takes one that holds exactly n bytes and
+// that no record counted before (c.counted): should that be another
+// write of key, left uncounted, the one taken instead of it holds as
+// much, so what the ledger counts is never less than what crossed; and
+// should the record not be written, nothing is named, and the reconcile
+// counts the write found. It lists only the key's own temporary names,
+// at most maxLeftBehind of them, within ctx (the failed batch's
+// listings, leftBehindTime in all): the record waits on them, within a
+// cancelled copy's grace (recordGrace), and a record lost would leave
+// uncounted bytes that crossed and that no listing shows.
+func (c *copier) leftBehind(ctx context.Context, key string, n int64) (CountedWrite, bool) {
+	if ctx.Err() != nil {
+		return CountedWrite{}, false
+	}
+	seen := 0
+	for obj, err := range c.cr.Dst.List(ctx, key+".") {
+		if err != nil {
+			break
+		}
+		if seen++; seen > maxLeftBehind {
+			break
+		}
+		// dataset.Unfinished.ID of a temporary object.
+		id := "temp:" + obj.Key
+		if target, ok := dataset.TempTarget(obj.Key); !ok || target != key || obj.Size != n {
+			continue
+		}
+		if _, ok := c.counted[id]; ok {
+			continue
+		}
+		return CountedWrite{ID: id, Bytes: n}, true
+	}
+	return CountedWrite{}, false
 }
 
 // ManifestReadTime bounds the whole of one read of a manifest from a
