@@ -386,6 +386,9 @@ type copier struct {
 	rereads     int
 	rereadBytes int64
 	judged      map[string]bool
+	// lateReads counts the chunks of pending the copy read that had
+	// failed maxShownFails times, against maxLateReads.
+	lateReads int
 	// counted is the unfinished writes at the destination that records
 	// counted (Entry.Counted), by ID, with the bytes counted of each.
 	counted map[string]int64
@@ -400,6 +403,21 @@ func (c *copier) reread(o Object) bool {
 	}
 	c.rereads++
 	c.rereadBytes += o.Bytes
+	return true
+}
+
+// lateChance is whether the copy may read a chunk of pending the
+// manifest does not name that failed as bad says: yes unless it failed
+// maxShownFails times, and then only once its rest is over (resting) and
+// within maxLateReads, which it counts it against.
+func (c *copier) lateChance(bad shownBad) bool {
+	if !bad.spent() {
+		return true
+	}
+	if bad.resting(c.s.now()) || c.lateReads >= maxLateReads {
+		return false
+	}
+	c.lateReads++
 	return true
 }
 
@@ -575,8 +593,9 @@ func (c *copier) missing(ctx context.Context, chunks []dataset.ChunkRef) ([]Obje
 // read to be confirmed if intact, they are not the dataset's, and a site
 // could list up to 65,536 of them (maxDropped), of up to 8 MiB each,
 // damaged, for every copy to read. One that failed is read again only
-// once the destination lists it changed (KindShownDamaged), and never
-// once it has failed twice (maxShownFails); those never
+// once the destination lists it changed (KindShownDamaged), and once it
+// has failed twice (maxShownFails) only after a rest (ShownRest) and
+// within maxLateReads a copy, after the others; those never
 // read go first, then those that failed longest ago. The rest wait for
 // a later copy, unconfirmed. (A reconcile reads those abandoned, and
 // not forgotten, that never failed, as before, to forget those not
@@ -596,13 +615,16 @@ var (
 // reshown is the chunks of c.pending that the manifest does not name
 // (named), that folder lists at their size, and that this copy reads
 // (MaxReshownReads): none listed as it was when it last failed
-// authentication there, nor one the reconcile read already.
+// authentication there, nor one the reconcile read already, nor one
+// that failed maxShownFails times and rests (resting); those that
+// rested come last, at most maxLateReads of them.
 func (c *copier) reshown(folder *dataset.Folder, named map[string]bool) []Object {
 	type cand struct {
 		o   Object
 		seq int64 // of the record of its last failure; 0: none
 	}
-	var cands []cand
+	// Those that failed maxShownFails times, and rested, come last.
+	var cands, late []cand
 	for _, key := range slices.Sorted(maps.Keys(c.pending)) {
 		p := c.pending[key]
 		o := p.obj
@@ -613,17 +635,29 @@ func (c *copier) reshown(folder *dataset.Folder, named map[string]bool) []Object
 		if !ok || size != o.Bytes || o.Bytes != int64(seal.SealedSize(int(o.Chunk.Size))) {
 			continue
 		}
-		if p.bad.same(size, folder.ModTimes[o.Chunk.ID]) || p.bad.spent() {
+		if p.bad.same(size, folder.ModTimes[o.Chunk.ID]) || p.bad.resting(c.s.now()) {
+			continue
+		}
+		if p.bad.spent() {
+			late = append(late, cand{o, p.bad.seq})
 			continue
 		}
 		cands = append(cands, cand{o, p.bad.seq})
 	}
 	sort.SliceStable(cands, func(i, j int) bool { return cands[i].seq < cands[j].seq })
+	sort.SliceStable(late, func(i, j int) bool { return late[i].seq < late[j].seq })
 	var out []Object
 	for _, cd := range cands {
 		if !c.reread(cd.o) {
+			return out
+		}
+		out = append(out, cd.o)
+	}
+	for _, cd := range late {
+		if c.lateReads >= maxLateReads || !c.reread(cd.o) {
 			break
 		}
+		c.lateReads++
 		out = append(out, cd.o)
 	}
 	return out
@@ -651,7 +685,7 @@ func (c *copier) shownDamaged(ctx context.Context, folder *dataset.Folder, faile
 	for len(items) > 0 {
 		batch := items[:min(len(items), forgetBatch)]
 		items = items[len(batch):]
-		rec := ShownDamaged{Kind: orDataset(c.e.Kind), Dataset: c.cr.Name, Site: c.e.Site, Chunks: batch,
+		rec := ShownDamaged{Kind: orDataset(c.e.Kind), Dataset: c.cr.Name, Site: c.e.Site, Chunks: batch, At: c.s.now().UTC(),
 			Reason: "listed at the destination at their size, and not authentic there: not read again until listed changed"}
 		if err := c.s.Ledger.Append(ctx, c.cr.Tenant, KindShownDamaged, c.e.RunID, rec); err != nil {
 			return fmt.Errorf("%w: %w", ErrLedger, err)
