@@ -86,26 +86,56 @@ type abandonedChunk struct {
 
 // shownBad is a chunk as the destination listed it when it failed
 // authentication: its size and modification time, the seq of the
-// record that says so (0: none), and how many records say it failed.
+// record that says so (0: none), how many records say it failed, and
+// when the copy that wrote the last of them read it (zero: not said).
 type shownBad struct {
 	bytes int64
 	mod   time.Time
 	seq   int64
 	fails int
+	at    time.Time
 }
 
 // maxShownFails is how many times a chunk of pending that no manifest
-// names may fail authentication at the destination before no copy reads
-// it again (its first read, and one more once the destination lists it
-// changed): a site that lists it with a new time (or size) at every
-// listing had every copy read it again, for ever. Its memory ends as any
+// names may fail authentication at the destination before a copy reads
+// it again only after a rest (ShownRest; its first read, and one more
+// once the destination lists it changed): a site that lists it with a
+// new time (or size) at every listing had every copy read it again, for
+// ever. Its memory ends as any
 // abandoned chunk's does (a new intent naming it, a confirmation); a copy
 // whose manifest names it again reads it as one of its own.
 const maxShownFails = 2
 
-// spent is whether the chunk failed maxShownFails times: not read again,
-// however the destination lists it.
+// spent is whether the chunk failed maxShownFails times: read again,
+// however the destination lists it, only once it has rested (resting).
 func (b shownBad) spent() bool { return b.fails >= maxShownFails }
+
+// ShownRest is how long a chunk of pending that no manifest names, once
+// it failed maxShownFails times at the destination, rests before a copy
+// reads it again (the destination listing it changed), doubling with
+// each failure after (up to maxRestDoublings times): one that turns up
+// intact later is confirmed after all, and a site that lists it changed
+// at every listing has it read some ten times in a year, not at every
+// copy. Copies read at most maxLateReads of them each.
+const ShownRest = 24 * time.Hour
+
+// maxRestDoublings caps the doublings of ShownRest: 64 days.
+const maxRestDoublings = 6
+
+// maxLateReads bounds the chunks a copy reads that had failed
+// maxShownFails times (within MaxReshownReads, which counts them too);
+// tests set it lower.
+var maxLateReads = 64
+
+// resting is whether the chunk failed maxShownFails times, and its rest
+// (ShownRest, doubled with each failure after) since its last failure
+// is not over by now. One whose failure says no time rests not.
+func (b shownBad) resting(now time.Time) bool {
+	if !b.spent() || b.at.IsZero() {
+		return false
+	}
+	return now.Before(b.at.Add(ShownRest << min(b.fails-maxShownFails, maxRestDoublings)))
+}
 
 // same is whether a listing of size bytes, modified at mod, shows the
 // object that failed, unchanged. A listing without a time tells nothing.
@@ -260,7 +290,7 @@ func (v *view) shownDamaged(sd ShownDamaged, seq int64) {
 	for _, it := range sd.Chunks {
 		for _, m := range []map[string]abandonedChunk{v.abandoned[k], v.dropped[k]} {
 			if c, ok := m[it.Key]; ok {
-				c.bad = shownBad{bytes: it.Bytes, mod: it.ModTime, seq: max(seq, 1), fails: c.bad.fails + 1}
+				c.bad = shownBad{bytes: it.Bytes, mod: it.ModTime, seq: max(seq, 1), fails: c.bad.fails + 1, at: sd.At}
 				m[it.Key] = c
 			}
 		}

@@ -128,7 +128,9 @@ type Entry struct {
 	// BytesSent counts those too, and ChunksSent their chunks, once.
 	Partial []Partial `json:"partial,omitempty"`
 	// Counted names the unfinished writes a reconciled record's Partial
-	// counted, each with the bytes it held then (dataset.Unfinished.ID):
+	// counted, or a failed write's that left its temporary object at the
+	// destination, each with the bytes it held then
+	// (dataset.Unfinished.ID):
 	// one a kill left at the destination after it was counted, and that
 	// a later reconcile finds again, counts only for bytes beyond those.
 	// Records written before they were kept lack them.
@@ -220,8 +222,10 @@ type Forgotten struct {
 // modification time given, and that then failed authentication (or could
 // not be read). They are not confirmed, nor removed; a later copy reads
 // one again only once the destination lists it with another size or time,
-// and none that two records name (a site that lists it changed at every
-// listing costs one read more). A record names up to 1,024 of them.
+// and one that two records name only after a rest since the last
+// (ShownRest, doubling with each record after: a site that lists it
+// changed at every listing costs a few reads more a year). A record
+// names up to 1,024 of them.
 type ShownDamaged struct {
 	// Kind is the entry kind (KindDataset when empty).
 	Kind    string      `json:"kind,omitempty"`
@@ -229,6 +233,9 @@ type ShownDamaged struct {
 	Site    string      `json:"site"`
 	Chunks  []ShownItem `json:"chunks"`
 	Reason  string      `json:"reason"`
+	// At is when the copy read them (its clock); records written before
+	// it was kept lack it.
+	At time.Time `json:"at,omitzero"`
 }
 
 // ShownItem is one chunk of ShownDamaged, as the destination listed it.
@@ -508,7 +515,7 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 		other := listed != nil && !inManifest[key] && p.obj.Chunk != nil
 		if other {
 			size, ok := listed.Chunks[p.obj.Chunk.ID]
-			if ok && (p.bad.same(size, listed.ModTimes[p.obj.Chunk.ID]) || p.bad.spent()) {
+			if ok && (p.bad.same(size, listed.ModTimes[p.obj.Chunk.ID]) || !c.lateChance(p.bad)) {
 				c.judge(key)
 				continue
 			}

@@ -386,6 +386,9 @@ type copier struct {
 	rereads     int
 	rereadBytes int64
 	judged      map[string]bool
+	// lateReads counts the chunks of pending the copy read that had
+	// failed maxShownFails times, against maxLateReads.
+	lateReads int
 	// counted is the unfinished writes at the destination that records
 	// counted (Entry.Counted), by ID, with the bytes counted of each.
 	counted map[string]int64
@@ -400,6 +403,21 @@ func (c *copier) reread(o Object) bool {
 	}
 	c.rereads++
 	c.rereadBytes += o.Bytes
+	return true
+}
+
+// lateChance is whether the copy may read a chunk of pending the
+// manifest does not name that failed as bad says: yes unless it failed
+// maxShownFails times, and then only once its rest is over (resting) and
+// within maxLateReads, which it counts it against.
+func (c *copier) lateChance(bad shownBad) bool {
+	if !bad.spent() {
+		return true
+	}
+	if bad.resting(c.s.now()) || c.lateReads >= maxLateReads {
+		return false
+	}
+	c.lateReads++
 	return true
 }
 
@@ -575,8 +593,9 @@ func (c *copier) missing(ctx context.Context, chunks []dataset.ChunkRef) ([]Obje
 // read to be confirmed if intact, they are not the dataset's, and a site
 // could list up to 65,536 of them (maxDropped), of up to 8 MiB each,
 // damaged, for every copy to read. One that failed is read again only
-// once the destination lists it changed (KindShownDamaged), and never
-// once it has failed twice (maxShownFails); those never
+// once the destination lists it changed (KindShownDamaged), and once it
+// has failed twice (maxShownFails) only after a rest (ShownRest) and
+// within maxLateReads a copy, after the others; those never
 // read go first, then those that failed longest ago. The rest wait for
 // a later copy, unconfirmed. (A reconcile reads those abandoned, and
 // not forgotten, that never failed, as before, to forget those not
@@ -596,13 +615,16 @@ var (
 // reshown is the chunks of c.pending that the manifest does not name
 // (named), that folder lists at their size, and that this copy reads
 // (MaxReshownReads): none listed as it was when it last failed
-// authentication there, nor one the reconcile read already.
+// authentication there, nor one the reconcile read already, nor one
+// that failed maxShownFails times and rests (resting); those that
+// rested come last, at most maxLateReads of them.
 func (c *copier) reshown(folder *dataset.Folder, named map[string]bool) []Object {
 	type cand struct {
 		o   Object
 		seq int64 // of the record of its last failure; 0: none
 	}
-	var cands []cand
+	// Those that failed maxShownFails times, and rested, come last.
+	var cands, late []cand
 	for _, key := range slices.Sorted(maps.Keys(c.pending)) {
 		p := c.pending[key]
 		o := p.obj
@@ -613,17 +635,29 @@ func (c *copier) reshown(folder *dataset.Folder, named map[string]bool) []Object
 		if !ok || size != o.Bytes || o.Bytes != int64(seal.SealedSize(int(o.Chunk.Size))) {
 			continue
 		}
-		if p.bad.same(size, folder.ModTimes[o.Chunk.ID]) || p.bad.spent() {
+		if p.bad.same(size, folder.ModTimes[o.Chunk.ID]) || p.bad.resting(c.s.now()) {
+			continue
+		}
+		if p.bad.spent() {
+			late = append(late, cand{o, p.bad.seq})
 			continue
 		}
 		cands = append(cands, cand{o, p.bad.seq})
 	}
 	sort.SliceStable(cands, func(i, j int) bool { return cands[i].seq < cands[j].seq })
+	sort.SliceStable(late, func(i, j int) bool { return late[i].seq < late[j].seq })
 	var out []Object
 	for _, cd := range cands {
 		if !c.reread(cd.o) {
+			return out
+		}
+		out = append(out, cd.o)
+	}
+	for _, cd := range late {
+		if c.lateReads >= maxLateReads || !c.reread(cd.o) {
 			break
 		}
+		c.lateReads++
 		out = append(out, cd.o)
 	}
 	return out
@@ -651,7 +685,7 @@ func (c *copier) shownDamaged(ctx context.Context, folder *dataset.Folder, faile
 	for len(items) > 0 {
 		batch := items[:min(len(items), forgetBatch)]
 		items = items[len(batch):]
-		rec := ShownDamaged{Kind: orDataset(c.e.Kind), Dataset: c.cr.Name, Site: c.e.Site, Chunks: batch,
+		rec := ShownDamaged{Kind: orDataset(c.e.Kind), Dataset: c.cr.Name, Site: c.e.Site, Chunks: batch, At: c.s.now().UTC(),
 			Reason: "listed at the destination at their size, and not authentic there: not read again until listed changed"}
 		if err := c.s.Ledger.Append(ctx, c.cr.Tenant, KindShownDamaged, c.e.RunID, rec); err != nil {
 			return fmt.Errorf("%w: %w", ErrLedger, err)
@@ -959,8 +993,9 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 // counted as damaged. The bytes of an object whose write failed after the
 // destination took part of it, and lost it (crossed: an S3 upload's parts,
 // aborted), crossed too: the confirmation counts them and names the
-// object (Partial), which is not delivered and goes in the new intent.
-// It returns cause, with the
+// object (Partial), which is not delivered and goes in the new intent;
+// a temporary object such a write left there (its removal failed) is
+// named as counted (Counted, leftBehind). It returns cause, with the
 // ledger's failure if it could not record them (the batch's intent then
 // stays open, and is reconciled as before).
 func (c *copier) settle(ctx context.Context, in Intent, delivered map[string]arrival, crossed map[string]int64, cause error) error {
@@ -979,6 +1014,8 @@ func (c *copier) settle(ctx context.Context, in Intent, delivered map[string]arr
 	conf.ChunksSent, conf.BytesSent, conf.Damaged = 0, 0, 0
 	conf.Complete, conf.Totals, conf.ManifestSHA256 = false, nil, ""
 	conf.Partial, conf.Reappeared, conf.Counted = nil, nil, nil
+	lctx, lcancel := context.WithTimeout(ctx, leftBehindTime)
+	defer lcancel()
 	var rest []Object
 	for _, o := range in.Objects {
 		a, ok := delivered[o.Key]
@@ -987,6 +1024,9 @@ func (c *copier) settle(ctx context.Context, in Intent, delivered map[string]arr
 			if n := crossed[o.Key]; n > 0 {
 				conf.Partial = append(conf.Partial, Partial{Key: o.Key, Bytes: n})
 				conf.BytesSent += n
+				if w, ok := c.leftBehind(lctx, o.Key, n); ok {
+					conf.Counted = append(conf.Counted, w)
+				}
 			}
 			continue
 		}
@@ -1019,6 +1059,57 @@ func (c *copier) settle(ctx context.Context, in Intent, delivered map[string]arr
 		return fmt.Errorf("%w; %w: %d objects (and %d in part) reached %s but their confirmation was not recorded: %w", cause, ErrLedger, len(delivered), len(conf.Partial), in.Site, err)
 	}
 	return cause
+}
+
+// maxLeftBehind bounds the temporary objects of one object leftBehind
+// reads: a write leaves one, and a site that lists more of them has the
+// rest counted again when found (an overcount, never an undercount).
+const maxLeftBehind = 16
+
+// leftBehindTime bounds leftBehind's listings for a failed batch, all
+// together; past it nothing more is named, and a write found later is
+// counted again.
+const leftBehindTime = 2 * time.Second
+
+// leftBehind finds the temporary object a file store's write of key
+// left at the destination when it failed after n bytes of it crossed
+// (counted on the failed batch's record) and its removal failed too: the
+// next copy's reconcile of key, which goes in the intent of what was not
+// sent, would find it and count its bytes again. It returns the write,
+// to be named on the record that counts those bytes (Entry.Counted), and
+// false when none is found. It takes one that holds exactly n bytes and
+// that no record counted before (c.counted): should that be another
+// write of key, left uncounted, the one taken instead of it holds as
+// much, so what the ledger counts is never less than what crossed; and
+// should the record not be written, nothing is named, and the reconcile
+// counts the write found. It lists only the key's own temporary names,
+// at most maxLeftBehind of them, within ctx (the failed batch's
+// listings, leftBehindTime in all): the record waits on them, within a
+// cancelled copy's grace (recordGrace), and a record lost would leave
+// uncounted bytes that crossed and that no listing shows.
+func (c *copier) leftBehind(ctx context.Context, key string, n int64) (CountedWrite, bool) {
+	if ctx.Err() != nil {
+		return CountedWrite{}, false
+	}
+	seen := 0
+	for obj, err := range c.cr.Dst.List(ctx, key+".") {
+		if err != nil {
+			break
+		}
+		if seen++; seen > maxLeftBehind {
+			break
+		}
+		// dataset.Unfinished.ID of a temporary object.
+		id := "temp:" + obj.Key
+		if target, ok := dataset.TempTarget(obj.Key); !ok || target != key || obj.Size != n {
+			continue
+		}
+		if _, ok := c.counted[id]; ok {
+			continue
+		}
+		return CountedWrite{ID: id, Bytes: n}, true
+	}
+	return CountedWrite{}, false
 }
 
 // ManifestReadTime bounds the whole of one read of a manifest from a
