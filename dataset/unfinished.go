@@ -27,8 +27,12 @@ func (u Unfinished) ID() string {
 	if u.upload != "" {
 		return "upload:" + u.upload
 	}
-	return "temp:" + u.temp
+	return TempWriteID(u.temp)
 }
+
+// TempWriteID is the ID (Unfinished.ID) of the write that a file store's
+// temporary object of key tempKey holds.
+func TempWriteID(tempKey string) string { return "temp:" + tempKey }
 
 // UnfinishedWrites lists the unfinished writes of dataset name's objects
 // for which want (nil: every object) is true, at a store: a file store's

@@ -1099,8 +1099,7 @@ func (c *copier) leftBehind(ctx context.Context, key string, n int64) (CountedWr
 		if seen++; seen > maxLeftBehind {
 			break
 		}
-		// dataset.Unfinished.ID of a temporary object.
-		id := "temp:" + obj.Key
+		id := dataset.TempWriteID(obj.Key)
 		if target, ok := dataset.TempTarget(obj.Key); !ok || target != key || obj.Size != n {
 			continue
 		}
