@@ -10,8 +10,10 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -40,8 +42,65 @@ type Sources struct {
 // from="other", to="other".
 const maxMigrationRoutes = 256
 
-// otherRoute labels the migrations beyond maxMigrationRoutes.
+// otherRoute labels the migrations beyond maxMigrationRoutes, and the
+// figures of every other vector beyond maxSeries.
 const otherRoute = "other"
+
+// maxSeries bounds the series of each figure labelled by a site, a
+// country or a rule id. Those come from the operator's catalog and law,
+// but a run's site is read back from the shared store, where whoever
+// writes the database beside the server may put any number of them: each
+// was a series kept for the server's life (a counter) or made at each
+// scrape (the run counts). The first maxSeries label values (or pairs)
+// keep their own series; later ones are counted under "other".
+const maxSeries = 1024
+
+// maxLabelBytes bounds a label value's length: a site name of a megabyte
+// from the store was a megabyte in every scrape, for each series.
+const maxLabelBytes = 128
+
+// labelValue is v as a label's value: bytes that are not UTF-8 replaced
+// (Prometheus refuses them: WithLabelValues panicked, which ended the
+// controller's step or the plan that counted it), and cut to
+// maxLabelBytes, on a character's boundary, with an ellipsis.
+func labelValue(v string) string {
+	v = strings.ToValidUTF8(v, "\uFFFD")
+	if len(v) > maxLabelBytes {
+		cut := maxLabelBytes - len("…")
+		for cut > 0 && !utf8.RuneStart(v[cut]) {
+			cut--
+		}
+		v = v[:cut] + "…"
+	}
+	return v
+}
+
+// bounded gives the labels to count under in a vector of at most max+1
+// series: its own values while fewer than max tuples have a series,
+// "other" for each once that many do.
+type bounded struct {
+	max  int
+	mu   sync.Mutex
+	seen map[[2]string]bool
+}
+
+// labels returns a and b as labels (labelValue), or "other" for both.
+func (l *bounded) labels(a, b string) (string, string) {
+	k := [2]string{labelValue(a), labelValue(b)}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.seen[k] {
+		return k[0], k[1]
+	}
+	if len(l.seen) >= l.max {
+		return otherRoute, otherRoute
+	}
+	if l.seen == nil {
+		l.seen = map[[2]string]bool{}
+	}
+	l.seen[k] = true
+	return k[0], k[1]
+}
 
 // storeEvery is how often a scrape may read the store: /metrics answers
 // anyone who reaches --metrics-listen, as often as they ask, and the store
@@ -66,18 +125,18 @@ type Metrics struct {
 	stagedBytes    *prometheus.CounterVec
 	siteLosses     *prometheus.CounterVec
 	migrations     *prometheus.CounterVec
-	// routesMu guards routes, the (from, to) pairs of migrations that
-	// have a series of their own.
-	routesMu     sync.Mutex
-	routes       map[[2]string]bool
-	httpRequests *prometheus.CounterVec
-	httpSeconds  *prometheus.HistogramVec
-	rateLimited  *prometheus.CounterVec
+	httpRequests   *prometheus.CounterVec
+	httpSeconds    *prometheus.HistogramVec
+	rateLimited    *prometheus.CounterVec
+
+	// The label values (or pairs) that have a series of their own.
+	ruleLabels, stagedLabels, siteLabels, routeLabels bounded
 }
 
 // New registers the collectors, the Go runtime's and the process's.
 func New(src Sources) *Metrics {
-	m := &Metrics{reg: prometheus.NewRegistry()}
+	m := &Metrics{reg: prometheus.NewRegistry(), ruleLabels: bounded{max: maxSeries}, stagedLabels: bounded{max: maxSeries},
+		siteLabels: bounded{max: maxSeries}, routeLabels: bounded{max: maxMigrationRoutes}}
 	now := src.Now
 	if now == nil {
 		now = time.Now
@@ -90,13 +149,13 @@ func New(src Sources) *Metrics {
 		Name: "meridian_law_evaluations_total", Help: "Placement candidates the law judged, by what asked.",
 	}, []string{"via"})
 	m.lawDenials = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "meridian_law_denials_total", Help: "Placement candidates the law denied, by denying rule.",
+		Name: "meridian_law_denials_total", Help: "Placement candidates the law denied, by denying rule (beyond the first 1024 rules, \"other\").",
 	}, []string{"rule"})
 	m.stagedBytes = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "meridian_staged_bytes_total", Help: "Sealed dataset bytes sent to sites, by route (origin country to site country).",
+		Name: "meridian_staged_bytes_total", Help: "Sealed dataset bytes sent to sites, by route (origin country to site country; beyond the first 1024 pairs, from and to \"other\").",
 	}, []string{"from", "to"})
 	m.siteLosses = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "meridian_site_losses_total", Help: "Runs that lost their site, by site.",
+		Name: "meridian_site_losses_total", Help: "Runs that lost their site, by site (beyond the first 1024 sites, \"other\").",
 	}, []string{"site"})
 	m.migrations = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "meridian_migrations_total", Help: "Runs moved to another site, by old and new site (beyond the first 256 pairs, from and to \"other\").",
@@ -116,7 +175,7 @@ func New(src Sources) *Metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if src.RunCounts != nil {
 		m.reg.MustRegister(&runCollector{count: src.RunCounts, now: now,
-			desc: prometheus.NewDesc("meridian_runs", "Runs by state and site, read from the store.", []string{"state", "site"}, nil)})
+			desc: prometheus.NewDesc("meridian_runs", "Runs by state and site, read from the store (beyond the first 1024 pairs, state and site \"other\").", []string{"state", "site"}, nil)})
 	}
 	if src.AuditHead != nil {
 		// A counter that reads 0 when the store does not answer would go
@@ -183,6 +242,7 @@ func (m *Metrics) ObservePlan(via string, d time.Duration, p *planner.Plan) {
 	}
 	m.lawEvaluations.WithLabelValues(via).Add(float64(p.Summary.Candidates))
 	for rule, n := range p.Summary.RejectedByRule {
+		rule, _ := m.ruleLabels.labels(rule, "")
 		m.lawDenials.WithLabelValues(rule).Add(float64(n))
 	}
 }
@@ -190,6 +250,7 @@ func (m *Metrics) ObservePlan(via string, d time.Duration, p *planner.Plan) {
 // SiteLost counts a run that lost its site.
 func (m *Metrics) SiteLost(site string) {
 	if m != nil {
+		site, _ := m.siteLabels.labels(site, "")
 		m.siteLosses.WithLabelValues(site).Inc()
 	}
 }
@@ -197,35 +258,15 @@ func (m *Metrics) SiteLost(site string) {
 // Migrated counts a run moved from one site to another.
 func (m *Metrics) Migrated(from, to string) {
 	if m != nil {
-		m.migrations.WithLabelValues(m.migrationRoute(from, to)).Inc()
+		m.migrations.WithLabelValues(m.routeLabels.labels(from, to)).Inc()
 	}
-}
-
-// migrationRoute returns the labels to count a migration under: its own
-// sites while fewer than maxMigrationRoutes pairs have a series, "other"
-// for both once that many do.
-func (m *Metrics) migrationRoute(from, to string) (string, string) {
-	k := [2]string{from, to}
-	m.routesMu.Lock()
-	defer m.routesMu.Unlock()
-	if m.routes[k] {
-		return from, to
-	}
-	if len(m.routes) >= maxMigrationRoutes {
-		return otherRoute, otherRoute
-	}
-	if m.routes == nil {
-		m.routes = map[[2]string]bool{}
-	}
-	m.routes[k] = true
-	return from, to
 }
 
 // Staged counts sealed bytes sent from a dataset's origin country to a
 // site's country.
 func (m *Metrics) Staged(from, to string, bytes int64) {
 	if m != nil && bytes > 0 {
-		m.stagedBytes.WithLabelValues(from, to).Add(float64(bytes))
+		m.stagedBytes.WithLabelValues(m.stagedLabels.labels(from, to)).Add(float64(bytes))
 	}
 }
 
@@ -276,11 +317,29 @@ func (c *runCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.NewInvalidMetric(c.desc, c.err)
 		return
 	}
-	// A label the store hands back that Prometheus refuses (a site name
-	// that is not UTF-8) is that series' error alone: a panic here ended
-	// the collection, so that every count after it went unreported.
+	// The store's labels are made labels (labelValue), and the first
+	// maxSeries pairs keep a series of their own, the rest summed under
+	// "other": counts that make the same labels are summed, as two
+	// series of the same labels fail the scrape. A label Prometheus
+	// still refused would be that series' error alone: a panic here
+	// ended the collection, so that every count after it went
+	// unreported.
+	sums := map[[2]string]int64{}
+	var order [][2]string
 	for _, rc := range c.last {
-		m, err := prometheus.NewConstMetric(c.desc, prometheus.GaugeValue, float64(rc.N), rc.State, rc.Site)
+		k := [2]string{labelValue(rc.State), labelValue(rc.Site)}
+		if _, ok := sums[k]; !ok {
+			if len(order) >= maxSeries {
+				k = [2]string{otherRoute, otherRoute}
+			}
+			if _, ok := sums[k]; !ok {
+				order = append(order, k)
+			}
+		}
+		sums[k] += rc.N
+	}
+	for _, k := range order {
+		m, err := prometheus.NewConstMetric(c.desc, prometheus.GaugeValue, float64(sums[k]), k[0], k[1])
 		if err != nil {
 			m = prometheus.NewInvalidMetric(c.desc, err)
 		}

@@ -44,7 +44,7 @@ nothing is imported.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// The file named may be a pipe: screen import <(curl …).
-			data, err := plainfile.ReadNamedAtOnce(args[0], screenListMaxBytes)
+			data, err := plainfile.ReadNamed(args[0], screenListMaxBytes)
 			if errors.Is(err, plainfile.ErrTooLarge) {
 				// The bound is the list's, not the file system's: say
 				// which, and that the stored list is as it was.

@@ -58,25 +58,11 @@ func ReadNamed(path string, max int64) ([]byte, error) {
 	return read(path, max, streamGrown)
 }
 
-// ReadNamedAtOnce is ReadNamed that reads a pipe or a device into one
-// buffer of max bytes and the byte past it, made at once. A stream says
-// nothing of its length, and read into a buffer grown as it fills, one
-// at a bound of hundreds of MB holds about 2.4 times the bound at once
-// (the buffers outgrown with the one grown into); read this way, it
-// holds the bound. The buffer's pages a short stream never fills are
-// never written, but count in the process's heap, so this is for the
-// few files whose bound is large and whose size is usually near it (a
-// screening list), not for a small file with a generous bound.
-func ReadNamedAtOnce(path string, max int64) ([]byte, error) {
-	return read(path, max, streamAtOnce)
-}
-
-// How readStat reads a stream: not at all, into a buffer grown as it
-// fills, or into one of the bound made at once.
+// How readStat reads a stream: not at all, or into a buffer grown as it
+// fills, up to the bound.
 const (
 	streamRefused = iota
 	streamGrown
-	streamAtOnce
 )
 
 func read(path string, max int64, streams int) ([]byte, error) {
@@ -115,39 +101,74 @@ func readStat(path string, max int64, streams int) ([]byte, os.FileInfo, error) 
 	default:
 		return nil, nil, fmt.Errorf("%s: %w (%s); refused", path, ErrNotRegular, Kind(m))
 	}
-	// A regular file may grow after Stat, and a pipe or a device says
-	// nothing of its size: read one byte past the bound to tell.
-	// A regular file's buffer is its size as Stat saw it (and room for
-	// the byte past): a file of tens of MB is read into one allocation,
-	// not into each of the growing buffers a read of unknown length makes
-	// (which came to 2.4 times the bound at the bound). A stream says
-	// nothing of its length: io.ReadAll grows its buffer by a quarter at a
-	// time, where a doubling buffer would take twice the bound's worth.
-	var data []byte
-	switch {
-	case m.IsRegular():
+	// A regular file may grow after Stat: read one byte past the bound to
+	// tell. Its buffer is its size as Stat saw it (and room for the byte
+	// past): a file of tens of MB is read into one allocation, not into
+	// each of the growing buffers a read of unknown length makes (which
+	// came to 2.4 times the bound at the bound).
+	if m.IsRegular() {
 		var buf bytes.Buffer
 		buf.Grow(int(fi.Size()) + bytes.MinRead)
 		if _, err := buf.ReadFrom(io.LimitReader(f, max+1)); err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", path, err)
 		}
-		data = buf.Bytes()
-	case streams == streamAtOnce:
-		buf := make([]byte, max+1)
-		n, err := io.ReadFull(f, buf)
-		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, nil, fmt.Errorf("%s: %w", path, err)
+		if int64(buf.Len()) > max {
+			return nil, nil, fmt.Errorf("%s: %w: over the %d-byte limit", path, ErrTooLarge, max)
 		}
-		data = buf[:n:n]
-	default:
-		if data, err = io.ReadAll(io.LimitReader(f, max+1)); err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", path, err)
-		}
+		return buf.Bytes(), fi, nil
 	}
-	if int64(len(data)) > max {
+	data, over, err := readStream(f, max)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if over {
 		return nil, nil, fmt.Errorf("%s: %w: over the %d-byte limit", path, ErrTooLarge, max)
 	}
 	return data, fi, nil
+}
+
+// streamFirstBuffer is the first buffer a stream is read into.
+const streamFirstBuffer = 4 << 10
+
+// readStream reads r, a pipe or a device, which says nothing of its
+// length, to its end, or says it is over bound bytes. Its buffer starts
+// small and doubles as it fills, never past the bound: a short stream costs
+// about its length, where a buffer of the bound made at once reserved the
+// bound in the heap (512 MiB for a screening list of tens of MB). A full
+// buffer is grown only once a byte more has been read, so that a stream
+// that ends at a buffer's size (the bound, say) is not copied into one
+// twice as large to find its end, and one over the bound is told by that
+// byte. A stream at the bound costs about twice the bound in all, and
+// holds at most one and a half times it at once.
+func readStream(r io.Reader, bound int64) (data []byte, over bool, err error) {
+	buf := make([]byte, 0, min(streamFirstBuffer, max(bound, 0)))
+	var next [1]byte
+	for {
+		if len(buf) == cap(buf) {
+			n, err := io.ReadFull(r, next[:])
+			if n == 0 {
+				if errors.Is(err, io.EOF) {
+					return buf, false, nil
+				}
+				return nil, false, err
+			}
+			if int64(len(buf)) >= bound {
+				return nil, true, nil
+			}
+			grown := make([]byte, len(buf), min(max(2*int64(cap(buf)), 1), bound))
+			copy(grown, buf)
+			buf = append(grown, next[0])
+			continue
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			return buf[:len(buf):len(buf)], false, nil
+		}
+		if err != nil {
+			return nil, false, err
+		}
+	}
 }
 
 // Kind says what a file of mode m is, for errors.

@@ -170,40 +170,81 @@ func TestReadAllocatesAboutTheFileOnce(t *testing.T) {
 	}
 }
 
-// TestReadNamedAtOnce: a pipe read into a buffer grown as it filled
-// allocated several times what it held; ReadNamedAtOnce reads it into one
-// buffer of the bound, and still refuses a stream past the bound, names
-// what it read and refuses what ReadNamed refuses.
-func TestReadNamedAtOnce(t *testing.T) {
-	const size, bound = 32 << 20, 32 << 20
+// pipeRead writes size bytes to a pipe and reads it with ReadNamed at the
+// bound, returning what it read and the bytes allocated meanwhile.
+func pipeRead(t *testing.T, size int, bound int64) ([]byte, error, uint64) {
+	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
 	written := bytes.Repeat([]byte{'x'}, size)
+	done := make(chan struct{})
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	go func() {
+		defer close(done)
 		w.Write(written)
 		w.Close()
 	}()
-	data, err := ReadNamedAtOnce(fmt.Sprintf("/dev/fd/%d", r.Fd()), bound)
+	data, err := ReadNamed(fmt.Sprintf("/dev/fd/%d", r.Fd()), bound)
 	runtime.ReadMemStats(&after)
-	if err != nil || len(data) != size || cap(data) != size {
-		t.Fatalf("a pipe of %d bytes: %d bytes (cap %d), %v", size, len(data), cap(data), err)
+	r.Close()
+	<-done
+	return data, err, after.TotalAlloc - before.TotalAlloc
+}
+
+// TestReadNamedStreamCostsItsLength: a pipe was read into one buffer of
+// the bound made at once (screen import), which reserved the bound in the
+// heap whatever the pipe held (512 MiB for a list of a few MB), or into
+// the chunks of io.ReadAll and a copy of them (ReadNamed), 2.4 times the
+// bound at the bound. It is read into a buffer that doubles as it fills,
+// up to the bound: a short pipe costs a small multiple of its length, one
+// at the bound about twice the bound; one past the bound is refused,
+// naming it and the bound, and what ReadNamed refuses still is.
+func TestReadNamedStreamCostsItsLength(t *testing.T) {
+	const short, bound = 3 << 20, 32 << 20
+	data, err, got := pipeRead(t, short, 512<<20)
+	t.Logf("a pipe of %d MiB with a bound of 512 MiB: %d KiB allocated", short>>20, got>>10)
+	if err != nil || len(data) != short {
+		t.Fatalf("a pipe of %d bytes: %d bytes, %v", short, len(data), err)
 	}
-	if got := after.TotalAlloc - before.TotalAlloc; got > bound+bound/8 {
-		t.Errorf("reading a %d-byte pipe with a bound of %d allocated %d bytes; want the bound once", size, bound, got)
+	if got > 4*short {
+		t.Errorf("reading a %d-byte pipe with a bound of 512 MiB allocated %d bytes; want at most 4 times its length", short, got)
 	}
-	if b, err := ReadNamedAtOnce("/dev/zero", 1<<20); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "/dev/zero") || len(b) != 0 {
+	data, err, got = pipeRead(t, bound, bound)
+	t.Logf("a pipe of %d MiB at its bound: %d KiB allocated", bound>>20, got>>10)
+	if err != nil || len(data) != bound || cap(data) != bound {
+		t.Fatalf("a pipe of %d bytes at the bound: %d bytes (cap %d), %v", bound, len(data), cap(data), err)
+	}
+	if got > 2*bound+bound/8 {
+		t.Errorf("reading a %d-byte pipe at its bound allocated %d bytes; want about twice the bound", bound, got)
+	}
+	data, err, got = pipeRead(t, bound+1, bound)
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "/dev/fd/") || !strings.Contains(err.Error(), fmt.Sprintf("over the %d-byte limit", bound)) || len(data) != 0 {
+		t.Errorf("a pipe one byte over the bound: %d bytes, %v; want ErrTooLarge naming it and the bound", len(data), err)
+	}
+	if got > 2*bound+bound/8 {
+		t.Errorf("refusing a pipe one byte over its bound allocated %d bytes; want about twice the bound", got)
+	}
+	if b, err := ReadNamed("/dev/zero", 1<<20); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "/dev/zero") || len(b) != 0 {
 		t.Errorf("/dev/zero read with a bound of 1 MiB: %d bytes, %v; want ErrTooLarge naming it", len(b), err)
 	}
-	if b, err := ReadNamedAtOnce("/dev/null", 10); err != nil || len(b) != 0 {
+	for _, n := range []int{0, 1, 4 << 10, 4<<10 + 1} {
+		data, err, _ := pipeRead(t, n, 4<<10+1)
+		if err != nil || len(data) != n {
+			t.Errorf("a pipe of %d bytes with a bound of %d: %d bytes, %v", n, 4<<10+1, len(data), err)
+		}
+	}
+	if data, err, _ := pipeRead(t, 1, 0); !errors.Is(err, ErrTooLarge) || len(data) != 0 {
+		t.Errorf("a pipe of 1 byte with a bound of 0: %d bytes, %v; want ErrTooLarge", len(data), err)
+	}
+	if b, err := ReadNamed("/dev/null", 10); err != nil || len(b) != 0 {
 		t.Errorf("/dev/null: %q, %v", b, err)
 	}
-	if _, err := ReadNamedAtOnce(t.TempDir(), 10); !errors.Is(err, ErrNotRegular) {
+	if _, err := ReadNamed(t.TempDir(), 10); !errors.Is(err, ErrNotRegular) {
 		t.Errorf("a directory: %v, want it refused", err)
 	}
 }
