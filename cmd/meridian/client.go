@@ -105,7 +105,7 @@ func (f *clientFlags) client() (*api.Client, error) {
 			}
 		case server == "" || token == "":
 			return nil, err
-		case errors.Is(err, statedir.ErrExposed):
+		case errors.Is(err, statedir.ErrExposed), errors.As(err, new(*unsafeStateDirError)):
 			// Consulted for its fingerprint alone, and passed over: say
 			// so, rather than leave a pin that failed unexplained and the
 			// exposed token unnoticed.
@@ -174,6 +174,11 @@ func plainRemote(server string) (string, bool) {
 }
 
 func readClientConfig(dir string) (clientConfig, error) {
+	// Whoever may replace client.json's directory chose the server the
+	// token goes to and the certificate trusted there.
+	if err := checkStateDir(dir); err != nil {
+		return clientConfig{}, err
+	}
 	d := statedir.Dir{Path: dir}
 	cfg, err := d.ReadClient()
 	if errors.Is(err, fs.ErrNotExist) {

@@ -131,6 +131,11 @@ for their contents; it exits 1, NOT PROVEN, saying so.`,
 // missing. Without the audit key only the order and links of the entries
 // and the anchor are checked, and the result says so (Unproven, Unkeyed).
 func verifyOffline(ctx context.Context, stateDir, anchorDir string) (audit.Result, error) {
+	// A log, key or anchor another user could have swapped proves
+	// nothing: refused as serve refuses it.
+	if err := checkStateDir(stateDir); err != nil {
+		return audit.Result{}, err
+	}
 	path := statedir.Dir{Path: stateDir}.Database()
 	if _, err := os.Stat(path); err != nil {
 		return audit.Result{}, badInput(fmt.Errorf("--state %s: %w", stateDir, err))

@@ -39,6 +39,9 @@ func openState() (state, error) {
 	if err != nil {
 		return state{}, err
 	}
+	if err := checkStateDir(d.Path); err != nil {
+		return state{}, err
+	}
 	if err := os.MkdirAll(d.Datasets(), 0o700); err != nil {
 		return state{}, err
 	}

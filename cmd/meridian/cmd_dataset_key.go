@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -154,16 +155,12 @@ func (k *keyFlags) get(cmd *cobra.Command, st state, name string) (seal.Key, err
 func (k *keyFlags) read(cmd *cobra.Command, st state, name string) (seal.Key, error) {
 	switch {
 	case k.keyFile != "":
-		fi, err := os.Stat(k.keyFile)
-		if err != nil {
-			return seal.Key{}, badInput(fmt.Errorf("--key-file: %w", err))
-		}
-		// Stat above gives the mode to judge; the read itself refuses
-		// what is not a regular file, opened, so that a FIFO put there
-		// after the Stat does not hang it either. A pipe is refused
-		// here, unlike --age-identity: the file is removed once read,
-		// which a pipe cannot be, and --key-stdin reads one.
-		data, err := plainfile.Read(k.keyFile, maxKeyBytes)
+		// The read itself refuses what is not a regular file, opened, so
+		// that a FIFO put there does not hang it; the mode and owner
+		// judged are the file's it read, not the name's again. A pipe is
+		// refused here, unlike --age-identity: the file is removed once
+		// read, which a pipe cannot be, and --key-stdin reads one.
+		data, fi, err := plainfile.ReadStat(k.keyFile, maxKeyBytes)
 		if err != nil {
 			return seal.Key{}, badInput(fmt.Errorf("--key-file: %w", err))
 		}
@@ -172,6 +169,13 @@ func (k *keyFlags) read(cmd *cobra.Command, st state, name string) (seal.Key, er
 		// "dataset key … > key.age" writes it (0644 under umask 022).
 		if fi.Mode().Perm()&0o077 != 0 && !seal.IsWrapped(data) {
 			return seal.Key{}, badInput(fmt.Errorf("--key-file %s: mode %o lets others read a key in clear; want 0600 (or wrap it: dataset key --age-recipient)", k.keyFile, fi.Mode().Perm()))
+		}
+		dir, err := os.Stat(filepath.Dir(k.keyFile))
+		if err != nil {
+			return seal.Key{}, badInput(fmt.Errorf("--key-file: %w", err))
+		}
+		if bad := keyFileOwnerProblem(k.keyFile, fi, dir, geteuid()); bad != "" {
+			return seal.Key{}, badInput(fmt.Errorf("--key-file %s: %s; refused, and left in place: its owner chose the key (age says nothing of who wrapped one) and may know it; deliver the key in a file and directory that this user (uid %d) or root owns", k.keyFile, bad, geteuid()))
 		}
 		if !k.keepKeyFile {
 			if err := os.Remove(k.keyFile); err != nil {
@@ -190,6 +194,22 @@ func (k *keyFlags) read(cmd *cobra.Command, st state, name string) (seal.Key, er
 	default:
 		return st.keyring().Get(name)
 	}
+}
+
+// keyFileOwnerProblem says why a --key-file at path is not to be trusted
+// by the user uid, fi describing the file read and dir its directory
+// ("" when it is to be): either is owned by a user other than uid and root
+// (plainfile.ForeignOwner). Its mode says nothing of that: a user who may
+// write the directory the key is delivered to puts a 0600 key of their own
+// there, and the owner of the directory may rename one in at will.
+func keyFileOwnerProblem(path string, fi, dir os.FileInfo, uid int) string {
+	if bad := plainfile.ForeignOwner(fi, uid); bad != "" {
+		return "the file is " + bad
+	}
+	if bad := plainfile.ForeignOwner(dir, uid); bad != "" {
+		return "its directory " + filepath.Dir(path) + " is " + bad
+	}
+	return ""
 }
 
 func newDatasetKeyCmd() *cobra.Command {

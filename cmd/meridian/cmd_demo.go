@@ -102,6 +102,12 @@ func runDemo(ctx context.Context, w io.Writer, keep bool) error {
 	if err := charlm.WriteCorpus(dataDir); err != nil {
 		return err
 	}
+	// Checked as serve checks it, before the dataset is added there: the
+	// temporary directory (TMPDIR) must be one that only its owner may
+	// change, or sticky as /tmp is.
+	if err := checkStateDir(stateDir); err != nil {
+		return err
+	}
 	homeStore := statedir.Dir{Path: stateDir}.HomeStore()
 	added, err := demoAddDataset(ctx, stateDir, homeStore, dataDir)
 	if err != nil {

@@ -25,6 +25,9 @@ func screenStore() (*screen.Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkStateDir(d.Path); err != nil {
+		return nil, err
+	}
 	return &screen.Store{Dir: d.ScreeningDir()}, nil
 }
 
@@ -33,6 +36,12 @@ func screenStore() (*screen.Store, error) {
 // its result overrides the restricted-party status it declares.
 func screenedLaw(e *policy.Engine, org *catalog.Organization) (planner.Law, error) {
 	st, err := screenStore()
+	var unsafe *unsafeStateDirError
+	if errors.As(err, &unsafe) {
+		// Lists another user could have swapped screen nothing: refused,
+		// not passed over as if none had been imported.
+		return nil, err
+	}
 	if err != nil || org == nil {
 		return planner.PolicyLaw(e), nil
 	}

@@ -324,3 +324,24 @@ func (w *permWalk) judgeOwner(p string, fi fs.FileInfo) string {
 	}
 	return fmt.Sprintf("%s is owned by uid %d, not by this server's user (uid %d) or root, and its owner could replace it; chown %d %s (as root), or keep the file where only this server's user and root own the path", p, uid, w.uid, w.uid, p)
 }
+
+// unsafeStateDirError is checkStateDir's refusal.
+type unsafeStateDirError struct{ err error }
+
+func (e *unsafeStateDirError) Error() string { return e.err.Error() }
+func (e *unsafeStateDirError) Unwrap() error { return e.err }
+
+// checkStateDir refuses the state directory at path as serve's start does
+// (checkSecrets): when a user other than this one (or root) owns it or a
+// directory on its path, following its links, or may write one of them (a
+// sticky directory such as /tmp excepted). Every command that reads or
+// writes the directory (its log, keys, keyrings, client.json, screening
+// lists) checks it first: there, another local user could swap any of
+// them under the command. A directory not there yet is checked as far as
+// its path goes. The error names the path and the problem (exit 2).
+func checkStateDir(path string) error {
+	if err := newPermWalk().checkSecret(secretFile{"state directory", path, false}); err != nil {
+		return badInput(&unsafeStateDirError{err})
+	}
+	return nil
+}
