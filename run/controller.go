@@ -195,8 +195,10 @@ type Controller struct {
 	resWitness *resourceWitness
 	// runWitness confirms runs' documents against the audit log.
 	runWitness *runWitness
-	wake       chan struct{}
-	start      time.Time
+	// runSpans keeps where each run's records begin in the audit log.
+	runSpans runSpans
+	wake     chan struct{}
+	start    time.Time
 
 	catOnce sync.Once
 	catSet  *catalog.Set

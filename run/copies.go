@@ -59,9 +59,14 @@ func (c *Controller) stagedCopies(ctx context.Context) ([]stagedCopy, error) {
 var copyLedgerKinds = []string{transfer.KindIntent, transfer.KindTransfer, transfer.KindAbandoned, transfer.KindWithdrawn}
 
 // ledgerCopies is stagedCopies over the ledger entries q selects (one
-// run's, say), read whole.
+// run's, say), read whole. The server's read of one run's entries starts
+// at the run's submission (runRecordsQuery), not at the log's start.
 func (c *Controller) ledgerCopies(ctx context.Context, q store.AuditQuery) ([]stagedCopy, error) {
 	q.Kinds = copyLedgerKinds
+	q, err := c.runRecordsQuery(ctx, q)
+	if err != nil {
+		return nil, err
+	}
 	es, err := c.cfg.Store.AuditSelect(ctx, q)
 	if err != nil {
 		return nil, err

@@ -809,7 +809,11 @@ func (c *Controller) checkpointLedger(ctx context.Context, r *Run, name, site st
 	if intents {
 		kinds = append(kinds, transfer.KindIntent)
 	}
-	es, err := c.cfg.Store.AuditSelect(ctx, store.AuditQuery{RunID: r.ID, AllTenants: true, Kinds: kinds})
+	q, err := c.runRecordsQuery(ctx, store.AuditQuery{RunID: r.ID, AllTenants: true, Kinds: kinds})
+	if err != nil {
+		return out, &storeReadError{fmt.Errorf("the start of run %s's records: %w", r.ID, err)}
+	}
+	es, err := c.cfg.Store.AuditSelect(ctx, q)
 	if err != nil {
 		return out, &storeReadError{fmt.Errorf("the ledger of run %s's checkpoint copies: %w", r.ID, err)}
 	}
