@@ -59,6 +59,9 @@ type Config struct {
 	// manifest when it does not answer (default DefaultPatience, at most
 	// MaxPatience); the final reports have their own bound (maxFinalRetry).
 	Patience time.Duration
+	// PrivateDir, when set, is a directory the workload must not be
+	// able to read (EnvPrivateDir).
+	PrivateDir string
 }
 
 // FromEnv fills the connection fields from the environment the controller
@@ -83,6 +86,12 @@ func FromEnv() (Config, error) {
 			return cfg, fmt.Errorf("%s=%q: want a positive duration such as 20m", EnvPatience, v)
 		}
 		cfg.Patience = d
+	}
+	if v := os.Getenv(EnvPrivateDir); v != "" {
+		if !filepath.IsAbs(v) {
+			return cfg, fmt.Errorf("%s=%q: want an absolute path", EnvPrivateDir, v)
+		}
+		cfg.PrivateDir = v
 	}
 	n, err := strconv.Atoi(os.Getenv(EnvAttempt))
 	if err != nil || n < 1 {
@@ -491,6 +500,9 @@ func (a *attempt) prepare(ctx context.Context) error {
 		}
 	}
 	if err := checkSandbox(a.m.Sandbox); err != nil {
+		return err
+	}
+	if err := checkPrivate(a.cfg, a.m.Sandbox); err != nil {
 		return err
 	}
 	key, err := seal.ParseKey(a.m.RunKey)
