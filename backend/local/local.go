@@ -167,7 +167,15 @@ func (l *Local) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 		return "", fmt.Errorf("local submit %s: %w", key, backend.ErrSiteDown)
 	}
 	wd := l.WorkDir(spec)
-	if err := os.MkdirAll(wd, 0o755); err != nil {
+	// The directories above it let a workload run as the tenant's own
+	// user pass through; the directory itself is the job's alone (the
+	// agent gives it to the tenant's user in the uid sandbox). Made 0755,
+	// what the workload wrote there, its home directory's files among
+	// them, was readable by every user of the machine.
+	if err := os.MkdirAll(filepath.Dir(wd), 0o755); err != nil {
+		return "", fmt.Errorf("local submit %s: work dir: %w", key, err)
+	}
+	if err := os.Mkdir(wd, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return "", fmt.Errorf("local submit %s: work dir: %w", key, err)
 	}
 	rec := record{RunID: spec.RunID, Attempt: spec.Attempt, Command: spec.Command, Env: spec.Env,
@@ -208,7 +216,7 @@ func (l *Local) launch(dir, wd string, spec backend.Spec) error {
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.ExtraFiles = []*os.File{runLock}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	cmd.Env = jobEnv(spec, wd)
+	cmd.Env = jobEnv(spec, wd, l.stateDir)
 	if err := cmd.Start(); err != nil {
 		return err
 	}
@@ -217,7 +225,12 @@ func (l *Local) launch(dir, wd string, spec backend.Spec) error {
 	return nil
 }
 
-func jobEnv(spec backend.Spec, wd string) []string {
+// jobEnv is the job's environment: the variables of backend.InheritedEnv
+// this process has, the spec's, then the backend's own, which the spec
+// cannot change. MERIDIAN_PRIVATE_DIR names the state directory to the
+// agent, which refuses to start a workload that could read it
+// (agent.EnvPrivateDir); the agent does not pass it on.
+func jobEnv(spec backend.Spec, wd, stateDir string) []string {
 	var env []string
 	for _, k := range backend.InheritedEnv {
 		if v, ok := os.LookupEnv(k); ok {
@@ -238,6 +251,7 @@ func jobEnv(spec backend.Spec, wd string) []string {
 		"MERIDIAN_ATTEMPT="+strconv.Itoa(spec.Attempt),
 		"MERIDIAN_WORKDIR="+wd,
 		"MERIDIAN_ACCELERATORS="+strconv.Itoa(spec.Accelerators),
+		"MERIDIAN_PRIVATE_DIR="+stateDir,
 	)
 }
 
