@@ -29,6 +29,12 @@ const (
 	// Landlock keeps it out: the agent refuses to start it when a path it
 	// would be given to read holds that directory or lies in it.
 	EnvPrivateDir = "MERIDIAN_PRIVATE_DIR"
+	// EnvSiteLogLimit, when set, bounds the workload's output the agent
+	// writes to the site's log (its standard output), in bytes: the local
+	// backend's log lies in the server's state directory, whose disk a
+	// workload printing without end filled. The server's copy has its
+	// own bound (Manifest.LogLimit).
+	EnvSiteLogLimit = "MERIDIAN_SITE_LOG_LIMIT"
 )
 
 // DefaultPatience is how long the agent retries the server for its
