@@ -81,3 +81,25 @@ func TestWorkDirIsTheJobsAlone(t *testing.T) {
 		}
 	}
 }
+
+// TestJobBoundsItsOutputLog: the job's output.log lies in the state
+// directory, on the disk of the server's database and audit log, and the
+// agent wrote all of a workload's output there: one printing without end
+// filled that disk. The job now tells the agent how much of it to write
+// (the default, or the backend's setting; the spec's environment cannot
+// raise it).
+func TestJobBoundsItsOutputLog(t *testing.T) {
+	b := newLocal(t, t.TempDir())
+	for i, limit := range []int64{0, 1 << 20} {
+		want := "268435456"
+		if limit > 0 {
+			b.OutputLimit, want = limit, "1048576"
+		}
+		out := jobOutput(t, b, backend.Spec{RunID: "output-limit", Attempt: i + 1,
+			Command: []string{"/bin/sh", "-c", `printf '%s\n' "$MERIDIAN_SITE_LOG_LIMIT"`},
+			Env:     map[string]string{"MERIDIAN_SITE_LOG_LIMIT": "999999999999"}})
+		if got := strings.TrimSpace(out); got != want {
+			t.Errorf("the job's MERIDIAN_SITE_LOG_LIMIT is %q; want %s", got, want)
+		}
+	}
+}
