@@ -59,6 +59,12 @@ type Config struct {
 	// manifest when it does not answer (default DefaultPatience, at most
 	// MaxPatience); the final reports have their own bound (maxFinalRetry).
 	Patience time.Duration
+	// PrivateDir, when set, is a directory the workload must not be
+	// able to read (EnvPrivateDir).
+	PrivateDir string
+	// SiteLogLimit, when above 0, bounds the workload's output written
+	// to Stdout (EnvSiteLogLimit).
+	SiteLogLimit int64
 }
 
 // FromEnv fills the connection fields from the environment the controller
@@ -83,6 +89,19 @@ func FromEnv() (Config, error) {
 			return cfg, fmt.Errorf("%s=%q: want a positive duration such as 20m", EnvPatience, v)
 		}
 		cfg.Patience = d
+	}
+	if v := os.Getenv(EnvPrivateDir); v != "" {
+		if !filepath.IsAbs(v) {
+			return cfg, fmt.Errorf("%s=%q: want an absolute path", EnvPrivateDir, v)
+		}
+		cfg.PrivateDir = v
+	}
+	if v := os.Getenv(EnvSiteLogLimit); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			return cfg, fmt.Errorf("%s=%q: want a number of bytes above 0", EnvSiteLogLimit, v)
+		}
+		cfg.SiteLogLimit = n
 	}
 	n, err := strconv.Atoi(os.Getenv(EnvAttempt))
 	if err != nil || n < 1 {
@@ -236,6 +255,10 @@ type attempt struct {
 	names    []string
 	logs     logShipper
 	site     siteLog
+	// siteOut counts the workload's output written to the site's log;
+	// siteCut says it reached cfg.SiteLogLimit (readOutput's own).
+	siteOut int64
+	siteCut bool
 	// control carries the server's requests (stop, checkpoint now) from
 	// the heartbeat to the loop that follows the workload.
 	control chan Reply
@@ -491,6 +514,9 @@ func (a *attempt) prepare(ctx context.Context) error {
 		}
 	}
 	if err := checkSandbox(a.m.Sandbox); err != nil {
+		return err
+	}
+	if err := checkPrivate(a.cfg, a.m.Sandbox); err != nil {
 		return err
 	}
 	key, err := seal.ParseKey(a.m.RunKey)
@@ -1017,13 +1043,17 @@ func (a *attempt) readOutput(r io.Reader) {
 		line, err := br.ReadSlice('\n')
 		if len(line) > 0 {
 			shown := marker.mark(line)
-			if a.siteMerged() {
+			// Over the site log's limit, the server's copy and the
+			// progress still take it.
+			switch {
+			case !a.siteKeeps(len(shown)):
+			case a.siteMerged():
 				a.site.mu.Lock()
 				a.cfg.Stdout.Write(shown)
 				a.site.open = shown[len(shown)-1] != '\n'
 				a.site.style.note(shown)
 				a.site.mu.Unlock()
-			} else {
+			default:
 				a.cfg.Stdout.Write(shown)
 			}
 			a.logs.add(shown, a.m.LogLimit)
@@ -1042,6 +1072,25 @@ func (a *attempt) readOutput(r io.Reader) {
 			return
 		}
 	}
+}
+
+// siteKeeps reports whether n more bytes of the workload's output go to
+// the site's log, within cfg.SiteLogLimit; the first time they do not, it
+// says so there, once.
+func (a *attempt) siteKeeps(n int) bool {
+	limit := a.cfg.SiteLogLimit
+	if limit <= 0 {
+		return true
+	}
+	if !a.siteCut && a.siteOut+int64(n) <= limit {
+		a.siteOut += int64(n)
+		return true
+	}
+	if !a.siteCut {
+		a.siteCut = true
+		a.logf("the workload's output is over the site log's limit (%d bytes): the site's log keeps no more of it", limit)
+	}
+	return false
 }
 
 // agentPrefix begins each line the agent writes to the run's log.

@@ -22,6 +22,19 @@ const (
 	// a server that would not yet count its site lost. It is bounded by
 	// MaxPatience.
 	EnvPatience = "MERIDIAN_AGENT_PATIENCE"
+	// EnvPrivateDir, when set, is a directory of the backend's own (its
+	// state directory: job records holding attempt credentials, and the
+	// server's secrets beside it) that the workload must not read. In the
+	// landlock sandbox the workload runs as the server's user, so only
+	// Landlock keeps it out: the agent refuses to start it when a path it
+	// would be given to read holds that directory or lies in it.
+	EnvPrivateDir = "MERIDIAN_PRIVATE_DIR"
+	// EnvSiteLogLimit, when set, bounds the workload's output the agent
+	// writes to the site's log (its standard output), in bytes: the local
+	// backend's log lies in the server's state directory, whose disk a
+	// workload printing without end filled. The server's copy has its
+	// own bound (Manifest.LogLimit).
+	EnvSiteLogLimit = "MERIDIAN_SITE_LOG_LIMIT"
 )
 
 // DefaultPatience is how long the agent retries the server for its

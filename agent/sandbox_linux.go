@@ -73,6 +73,46 @@ func checkSandbox(sb Sandbox) error {
 	return nil
 }
 
+// checkPrivate refuses, in the landlock sandbox, to give the workload a
+// path to read that holds cfg.PrivateDir or lies inside it: the workload
+// runs as the server's user there, and Landlock alone kept it from the
+// backend's records (other attempts' credentials) and the server's keys
+// and database. A state directory under /opt or /etc, which every
+// workload may read, or under a --ro path the operator named, was read
+// whole. Paths are compared with their links resolved, as Landlock sees
+// them. In the uid sandbox the workload's own user cannot read those
+// files anyway.
+func checkPrivate(cfg Config, sb Sandbox) error {
+	if sb.Mode != SandboxLandlock || cfg.PrivateDir == "" {
+		return nil
+	}
+	priv, err := filepath.EvalSymlinks(cfg.PrivateDir)
+	if err != nil {
+		return fmt.Errorf("%s=%q: %w", EnvPrivateDir, cfg.PrivateDir, err)
+	}
+	paths := append(append([]string(nil), systemReadOnly...), sb.ReadOnly...)
+	if filepath.IsAbs(cfg.Exe) {
+		paths = append(paths, cfg.Exe)
+	}
+	for _, p := range paths {
+		rp, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			continue // not there: restrictSelf leaves it out too
+		}
+		if pathWithin(priv, rp) || pathWithin(rp, priv) {
+			return fmt.Errorf("sandbox \"landlock\": the workload may read %s, which holds the backend's state directory %s or lies in it (the workload runs as the server's user and would read its keys, its database and other attempts' credentials); refusing to run it: move the state directory out of it, or run the server as root for the uid sandbox", p, cfg.PrivateDir)
+		}
+	}
+	return nil
+}
+
+// pathWithin reports whether p is dir or lies below it (both clean and
+// absolute).
+func pathWithin(p, dir string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+}
+
 // helperArgs is how to start this agent's helpers (sandbox-exec, pack).
 func helperArgs(cfg Config) []string {
 	if len(cfg.SandboxExec) > 0 {

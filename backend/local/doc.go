@@ -11,7 +11,8 @@
 //
 //	jobs/<run>-<attempt>/job.json    what was submitted (written before launch)
 //	jobs/<run>-<attempt>/pid         the wrapper's pid = process group id
-//	jobs/<run>-<attempt>/output.log  stdout and stderr
+//	jobs/<run>-<attempt>/output.log  stdout and stderr (the agent writes at
+//	                                 most OutputLimit of the workload's)
 //	jobs/<run>-<attempt>/exitcode    the exit status, once finished
 //	jobs/<run>-<attempt>/cancelled   present once Cancel was called
 //	site-failed                      present while the site is failed

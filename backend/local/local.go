@@ -80,7 +80,15 @@ type Local struct {
 	// it out still says why it kept the directory rather than running out
 	// of its caller's time.
 	TreeWait time.Duration
+	// OutputLimit bounds the workload's output the job's agent writes to
+	// output.log, which lies in the state directory, on the disk of the
+	// server's database and audit log (agent.EnvSiteLogLimit); 0 leaves
+	// it unbounded. The server keeps its own copy, bounded on its own.
+	OutputLimit int64
 }
+
+// DefaultOutputLimit is a new Local's OutputLimit.
+const DefaultOutputLimit = 256 << 20
 
 var (
 	_ backend.Backend    = (*Local)(nil)
@@ -110,7 +118,8 @@ func New(site catalog.BackendSpec, stateDir string) (*Local, error) {
 			return nil, fmt.Errorf("local backend: %w", err)
 		}
 	}
-	return &Local{stateDir: abs, workRoot: work, CancelGrace: 5 * time.Second, TreeWait: 9 * time.Second}, nil
+	return &Local{stateDir: abs, workRoot: work, CancelGrace: 5 * time.Second, TreeWait: 9 * time.Second,
+		OutputLimit: DefaultOutputLimit}, nil
 }
 
 // record is what job.json holds.
@@ -167,7 +176,15 @@ func (l *Local) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 		return "", fmt.Errorf("local submit %s: %w", key, backend.ErrSiteDown)
 	}
 	wd := l.WorkDir(spec)
-	if err := os.MkdirAll(wd, 0o755); err != nil {
+	// The directories above it let a workload run as the tenant's own
+	// user pass through; the directory itself is the job's alone (the
+	// agent gives it to the tenant's user in the uid sandbox). Made 0755,
+	// what the workload wrote there, its home directory's files among
+	// them, was readable by every user of the machine.
+	if err := os.MkdirAll(filepath.Dir(wd), 0o755); err != nil {
+		return "", fmt.Errorf("local submit %s: work dir: %w", key, err)
+	}
+	if err := os.Mkdir(wd, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return "", fmt.Errorf("local submit %s: work dir: %w", key, err)
 	}
 	rec := record{RunID: spec.RunID, Attempt: spec.Attempt, Command: spec.Command, Env: spec.Env,
@@ -208,7 +225,7 @@ func (l *Local) launch(dir, wd string, spec backend.Spec) error {
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.ExtraFiles = []*os.File{runLock}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	cmd.Env = jobEnv(spec, wd)
+	cmd.Env = l.jobEnv(spec, wd)
 	if err := cmd.Start(); err != nil {
 		return err
 	}
@@ -217,7 +234,14 @@ func (l *Local) launch(dir, wd string, spec backend.Spec) error {
 	return nil
 }
 
-func jobEnv(spec backend.Spec, wd string) []string {
+// jobEnv is the job's environment: the variables of backend.InheritedEnv
+// this process has, the spec's, then the backend's own, which the spec
+// cannot change. MERIDIAN_PRIVATE_DIR names the state directory to the
+// agent, which refuses to start a workload that could read it
+// (agent.EnvPrivateDir), and MERIDIAN_SITE_LOG_LIMIT bounds what it
+// writes of the workload's output to output.log; the agent passes
+// neither on to the workload.
+func (l *Local) jobEnv(spec backend.Spec, wd string) []string {
 	var env []string
 	for _, k := range backend.InheritedEnv {
 		if v, ok := os.LookupEnv(k); ok {
@@ -233,12 +257,17 @@ func jobEnv(spec backend.Spec, wd string) []string {
 	for _, k := range keys {
 		env = append(env, k+"="+vars[k])
 	}
-	return append(env,
+	env = append(env,
 		"MERIDIAN_RUN_ID="+spec.RunID,
 		"MERIDIAN_ATTEMPT="+strconv.Itoa(spec.Attempt),
 		"MERIDIAN_WORKDIR="+wd,
 		"MERIDIAN_ACCELERATORS="+strconv.Itoa(spec.Accelerators),
+		"MERIDIAN_PRIVATE_DIR="+l.stateDir,
 	)
+	if l.OutputLimit > 0 {
+		env = append(env, "MERIDIAN_SITE_LOG_LIMIT="+strconv.FormatInt(l.OutputLimit, 10))
+	}
+	return env
 }
 
 // launched reports whether a wrapper was ever started for the job in dir.
