@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -85,7 +86,11 @@ command that writes the log, anchors such a log and records the key. With
 refused), and writes nothing there: no key, anchor or database file is created or
 changed. A state directory without its audit key (audit.key) is checked
 only for the order and links of its entries and against its anchor, not
-for their contents; it exits 1, NOT PROVEN, saying so.`,
+for their contents; it exits 1, NOT PROVEN, saying so. The state directory,
+the anchor directory and the keys and anchor in them are refused (exit 2)
+when a user other than this one (or root) owns them or a directory above
+them, or may write one of them: that user could put back an older anchor
+with the log cut to match.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var res audit.Result
@@ -136,6 +141,9 @@ func verifyOffline(ctx context.Context, stateDir, anchorDir string) (audit.Resul
 	if err := checkStateDir(stateDir); err != nil {
 		return audit.Result{}, err
 	}
+	if err := checkVerifyFiles(stateDir, anchorDir); err != nil {
+		return audit.Result{}, err
+	}
 	path := statedir.Dir{Path: stateDir}.Database()
 	if _, err := os.Stat(path); err != nil {
 		return audit.Result{}, badInput(fmt.Errorf("--state %s: %w", stateDir, err))
@@ -154,10 +162,7 @@ func verifyOffline(ctx context.Context, stateDir, anchorDir string) (audit.Resul
 	case !errors.Is(err, fs.ErrNotExist):
 		return audit.Result{}, err
 	}
-	if anchorDir == "" {
-		anchorDir = statedir.Dir{Path: stateDir}.Anchor()
-	}
-	anchors, err := audit.ReadAnchors(anchorDir)
+	anchors, err := audit.ReadAnchors(verifyAnchorDir(stateDir, anchorDir))
 	if err != nil {
 		return audit.Result{}, err
 	}
@@ -167,6 +172,42 @@ func verifyOffline(ctx context.Context, stateDir, anchorDir string) (audit.Resul
 	}
 	defer r.Close()
 	return r.VerifyAudit(ctx, chain, anchors)
+}
+
+// verifyAnchorDir is the anchor directory audit verify --state reads:
+// --anchor's, else STATE/anchor.
+func verifyAnchorDir(stateDir, anchorDir string) string {
+	if anchorDir == "" {
+		return statedir.Dir{Path: stateDir}.Anchor()
+	}
+	return anchorDir
+}
+
+// checkVerifyFiles refuses, as serve's start does (checkSecrets), the
+// anchor directory (--anchor's, else STATE/anchor) and the keys and the
+// anchor verify reads, when a user other than this one (or root) owns one
+// of them or a directory on its path, or may write one of them (a sticky
+// directory excepted). checkStateDir judges only the state directory's
+// path: a user who could write an anchor directory given apart from it,
+// or STATE/anchor itself, could put an older anchor.json back with the
+// log cut to match, and verify would call the cut log intact. The error
+// names the flag or the file, the path and the problem (exit 2).
+func checkVerifyFiles(stateDir, anchorDir string) error {
+	what := "--anchor"
+	if anchorDir == "" {
+		what = "anchor directory"
+	}
+	adir := verifyAnchorDir(stateDir, anchorDir)
+	err := newPermWalk().checkSecrets([]secretFile{
+		{what, adir, false},
+		{"audit anchor", filepath.Join(adir, audit.AnchorFile), false},
+		{"audit anchor key", filepath.Join(adir, audit.AnchorKeyFile), false},
+		{"audit key", statedir.Dir{Path: stateDir}.Join(audit.KeyFile), false},
+	})
+	if err != nil {
+		return badInput(err)
+	}
+	return nil
 }
 
 // auditRow is an audit entry as audit log's table prints it.

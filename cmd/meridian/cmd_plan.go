@@ -35,10 +35,12 @@ type planFlags struct {
 	// fleet assigns every job in the files at once (plan --fleet).
 	fleet bool
 	// quotas is a file of Quota documents bounding each tenant's jobs
-	// (plan --fleet); tenant is the tenant of jobs without the
-	// meridian.dev/tenant label.
-	quotas string
-	tenant string
+	// (plan --fleet). tenant is the tenant of jobs without the
+	// meridian.dev/tenant label; given (tenantSet), it is every job's
+	// tenant, and a job labelled for another is refused.
+	quotas    string
+	tenant    string
+	tenantSet bool
 }
 
 // tableTop is how many placements the table shows unless --top is given;
@@ -69,6 +71,7 @@ histogram says why), 2 on bad input.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f.files = append(f.files, args...)
 			f.topSet = cmd.Flags().Changed("top")
+			f.tenantSet = cmd.Flags().Changed("tenant")
 			if f.fleet {
 				return runFleetPlan(cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
 			}
@@ -90,7 +93,7 @@ histogram says why), 2 on bad input.`,
 	fl.BoolVar(&f.includeAllocation, "include-allocation", false, "count in allocation sites (national and research centres, notional prices) as if the organisation could apply for time there")
 	fl.BoolVar(&f.fleet, "fleet", false, "assign every TrainingJob in the files at once, at least total cost, no pool given more than its available count")
 	fl.StringVar(&f.quotas, "quotas", "", "with --fleet: file of Quota documents (as serve --quotas reads); each job takes from its tenant's quota, jobs beyond it wait")
-	fl.StringVar(&f.tenant, "tenant", "default", "with --fleet --quotas: the tenant of jobs without a meridian.dev/tenant label")
+	fl.StringVar(&f.tenant, "tenant", "default", "with --fleet --quotas: the tenant whose quota every job takes from (a job labelled meridian.dev/tenant for another tenant is refused); not given, each job's label, else default")
 	fl.BoolVar(&f.timings, "timings", false, "print to stderr how long loading, law, estimates, ranking and output took")
 	_ = fl.MarkHidden("timings")
 	addOutputFlag(cmd, &f.out)

@@ -83,9 +83,9 @@ spec:
   families: [{name: h100, accelerators: [nvidia-h100-sxm], nominal: 8}]
 `
 
-// TestPlanFleetQuotas: five jobs of 8 H100s against a site with 64 free:
-// three of vision's (labelled), one of speech's, one without a label
-// (--tenant platform). Without quotas all five are placed; with them,
+// TestPlanFleetQuotas: five jobs of 8 H100s against a site with 64 free,
+// each labelled with its tenant: three of vision's, one of speech's, one
+// of platform's. Without quotas all five are placed; with them,
 // vision gets two, platform one, and the third of vision's and speech's
 // wait, each naming the quota. Bad tenants and quota files are refused
 // naming the field.
@@ -101,7 +101,7 @@ func TestPlanFleetQuotas(t *testing.T) {
 		}
 		return strings.Replace(planJob, "metadata: {name: small}", meta, 1) + "  constraints: {minAccelerators: 8, maxAccelerators: 8}\n---\n"
 	}
-	jobs := planOrg + job("v-0", "vision") + job("v-1", "vision") + job("v-2", "vision") + job("s-0", "speech") + job("p-0", "")
+	jobs := planOrg + job("v-0", "vision") + job("v-1", "vision") + job("v-2", "vision") + job("s-0", "speech") + job("p-0", "platform")
 	file := writePlanFile(t, dir, "jobs.yaml", jobs)
 	quotas := writePlanFile(t, dir, "quotas.yaml", planQuotas)
 	type result struct {
@@ -132,7 +132,7 @@ func TestPlanFleetQuotas(t *testing.T) {
 	if strings.Contains(stderr, "warning") {
 		t.Errorf("without quotas, a warning: %s", stderr)
 	}
-	res := plan("--quotas", quotas, "--tenant", "platform")
+	res := plan("--quotas", quotas)
 	// The quotas name only the SXM H100: every other accelerator of the
 	// catalog is bounded by capacity alone, and plan says so on stderr
 	// (stdout stays JSON), naming each.
