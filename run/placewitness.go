@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/store"
@@ -37,6 +39,9 @@ type placeSeen struct {
 	// attempt is the attempt the newest record names the placement of
 	// (0: one written before a run's first attempt, or at a re-plan).
 	attempt int
+	// cancelled says a sealed decision record of the run is its
+	// cancellation (Cancel's): a run is cancelled once.
+	cancelled bool
 }
 
 // placeOf is what of a placement is confirmed.
@@ -209,6 +214,7 @@ func (w *runWitness) readPlace(ctx context.Context, log store.Store, r *Run, fro
 				continue // not the run's, or not sealed under the key
 			}
 			var d struct {
+				Decision  string   `json:"decision"`
 				Placement *placeOf `json:"placement"`
 				Attempt   int      `json:"placesAttempt"`
 			}
@@ -217,6 +223,9 @@ func (w *runWitness) readPlace(ctx context.Context, log store.Store, r *Run, fro
 			}
 			if d.Placement != nil {
 				out.have, out.pl, out.seq, out.attempt = true, *d.Placement, e.Seq, d.Attempt
+			}
+			if d.Decision == "cancel" {
+				out.cancelled = true
 			}
 		}
 		if len(page) > 0 {
@@ -307,4 +316,102 @@ func (w *runWitness) readOnPlaces(ctx context.Context, log store.Store) (bool, e
 
 func changedPlace(r *Run, why string) error {
 	return runChangedWhat(r, why, "its site and placement were changed outside Meridian, and nothing is staged or started for it")
+}
+
+// sealedJob is where a run's current attempt runs as the audit log's
+// sealed records say: the site its newest sealed placement decision
+// names, and, when a sealed state record since names its submission
+// there, the attempt and the site's handle of its job.
+type sealedJob struct {
+	site    string
+	attempt int
+	handle  string
+	// cancelled says a sealed decision record is the run's cancellation.
+	cancelled bool
+}
+
+// submittedPrefix and submittedAs frame the reason of the state record a
+// run's attempt is queued with (submit): "attempt N submitted to SITE as
+// HANDLE".
+const (
+	submittedPrefix = "attempt "
+	submittedTo     = " submitted to "
+	submittedAs     = " as "
+)
+
+// parseSubmitted reads an attempt's submission from the reason of the
+// state record that queued it.
+func parseSubmitted(reason string) (attempt int, site, handle string, ok bool) {
+	rest, ok := strings.CutPrefix(reason, submittedPrefix)
+	if !ok {
+		return 0, "", "", false
+	}
+	n, rest, ok := strings.Cut(rest, submittedTo)
+	if !ok {
+		return 0, "", "", false
+	}
+	attempt, err := strconv.Atoi(n)
+	if err != nil || attempt < 1 {
+		return 0, "", "", false
+	}
+	site, handle, ok = strings.Cut(rest, submittedAs)
+	if !ok || site == "" || handle == "" {
+		return 0, "", "", false
+	}
+	return attempt, site, handle, true
+}
+
+// sealedJobOf reads where r's current attempt runs from the sealed
+// records alone, for a run whose row was changed outside Meridian: its
+// newest sealed placement (as kept, and the run's decision records
+// sealed since), then its state records sealed since that placement, the
+// newest submission to the placement's site naming the job. A site that
+// no sealed record names is "". Reads are bounded as readPlace's.
+func (w *runWitness) sealedJobOf(ctx context.Context, log store.Store, r *Run) (sealedJob, error) {
+	if w == nil || w.chain == nil {
+		return sealedJob{}, nil
+	}
+	w.mu.Lock()
+	var cur placeSeen
+	if p := w.places[r.ID]; p != nil {
+		cur = *p
+	}
+	w.mu.Unlock()
+	seen, err := w.readPlace(ctx, log, r, cur)
+	if err != nil {
+		return sealedJob{}, err
+	}
+	out := sealedJob{cancelled: seen.cancelled}
+	if !seen.have || seen.pl.Site == "" {
+		return out, nil
+	}
+	out.site, out.attempt = seen.pl.Site, seen.attempt
+	q := store.AuditQuery{RunID: r.ID, Kinds: []string{audit.KindState}, AllTenants: true, After: seen.seq,
+		Limit: placeWitnessPage, MaxBytes: placeWitnessPageBytes, MaxEntryBytes: placeRecordBytes}
+	for range placeWitnessPages {
+		page, next, err := log.AuditSelectPage(ctx, q)
+		if err != nil {
+			return sealedJob{}, &storeReadError{fmt.Errorf("read the state records of run %s: %w", r.ID, err)}
+		}
+		for _, e := range page {
+			if e.RunID != r.ID || e.Kind != audit.KindState || !w.chain.Sealed(e) {
+				continue
+			}
+			var s struct {
+				To     string `json:"to"`
+				Reason string `json:"reason"`
+			}
+			if json.Unmarshal(e.Payload, &s) != nil || s.To != string(Queued) {
+				continue
+			}
+			if n, site, h, ok := parseSubmitted(s.Reason); ok && site == out.site && (seen.attempt == 0 || n == seen.attempt) {
+				out.attempt, out.handle = n, h
+			}
+		}
+		if next == 0 {
+			return out, nil
+		}
+		q.After = next
+	}
+	return sealedJob{}, &storeReadError{fmt.Errorf("run %s: over %d state records to read since its placement", r.ID, placeWitnessPages*placeWitnessPage)}
 }
