@@ -251,6 +251,15 @@ func (c *Controller) Step(ctx context.Context, id string) (bool, error) {
 		}
 		return false, err
 	}
+	// A held or moving run is held to its sealed placements as well: it
+	// moves only to the target its newest one names (confirmMove). One
+	// changed is left as it is; cancelled, it ends with no site told.
+	if err := c.runWitness.confirmMove(ctx, c.cfg.Store, r); err != nil {
+		if r.CancelRequested && errors.Is(err, ErrRunChanged) {
+			return c.cancelChangedMoving(ctx, r)
+		}
+		return false, err
+	}
 	if len(r.Swept) > 0 {
 		// A site the run left may keep its checkpoints: removed there
 		// where the law no longer lets its data be (sweepCheckpoints),
@@ -471,4 +480,18 @@ func (c *Controller) cancelNotSent(ctx context.Context, r *Run, changed error, w
 		return false, err
 	}
 	return false, fmt.Errorf("%w (%s)", changed, msg)
+}
+
+// cancelChangedMoving ends r, a held or moving run whose row was changed
+// outside Meridian, cancelled: no site its row names is told or cleaned,
+// since the row is not what Meridian wrote.
+func (c *Controller) cancelChangedMoving(ctx context.Context, r *Run) (bool, error) {
+	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		if (r.State != Held && r.State != Migrating) || !r.CancelRequested {
+			return store.ErrNoChange
+		}
+		r.Hold, r.Migration = nil, nil
+		return transition(ch, r, Cancelled, "cancelled by the user; its row was changed outside Meridian, so no site it names was told")
+	})
+	return err == nil, err
 }

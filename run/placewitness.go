@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -42,7 +43,14 @@ type placeSeen struct {
 	// cancelled says a sealed decision record of the run is its
 	// cancellation (Cancel's): a run is cancelled once.
 	cancelled bool
+	// sites are the sites the run's sealed placements named, each once,
+	// in order (at most maxSealedSites): those it may have left.
+	sites []string
 }
+
+// maxSealedSites bounds the sites kept per run (placeSeen.sites): a site
+// past it is not kept, and a row naming it is taken for changed.
+const maxSealedSites = 256
 
 // placeOf is what of a placement is confirmed.
 type placeOf struct {
@@ -160,32 +168,7 @@ func (w *runWitness) checkPlace(ctx context.Context, log store.Store, r *Run, cu
 	if bad != "" {
 		return changedPlace(r, bad)
 	}
-	w.mu.Lock()
-	seen := w.places[r.ID]
-	var cur placeSeen
-	if seen != nil {
-		cur = *seen
-	}
-	newer := w.newest[r.ID] > cur.after
-	epoch := w.placeEpoch
-	w.mu.Unlock()
-	if seen != nil && cur.have && current && !newer && samePlace(r, cur, got) {
-		return nil
-	}
-	// Not yet read, a record of the run came since, or the row names
-	// another placement: the records sealed since the last read say
-	// whether the run moved.
-	next, err := w.readPlace(ctx, log, r, cur)
-	w.mu.Lock()
-	if w.places == nil {
-		w.places = map[string]*placeSeen{}
-	}
-	// Not kept when readOnPlaces forgot the placements meanwhile: what
-	// was read may miss a record readOnPlaces passed over.
-	if old := w.places[r.ID]; w.placeEpoch == epoch && (old == nil || old.after <= next.after) {
-		w.places[r.ID] = &next
-	}
-	w.mu.Unlock()
+	next, err := w.sealedPlace(ctx, log, r, current, true, func(cur placeSeen) bool { return samePlace(r, cur, got) })
 	if err != nil {
 		return err
 	}
@@ -196,6 +179,97 @@ func (w *runWitness) checkPlace(ctx context.Context, log store.Store, r *Run, cu
 		return changedPlace(r, fmt.Sprintf("its row places it at %s, but its newest sealed decision record (seq %d) names %s", got, next.seq, next.pl))
 	}
 	return nil
+}
+
+// sealedPlace is what r's sealed decision records say of its placement:
+// the one kept, when current (readOnPlaces read every record sealed so
+// far), no record of r came since and ok takes it; else read from r's
+// records sealed since the kept one, and kept when keep says so.
+func (w *runWitness) sealedPlace(ctx context.Context, log store.Store, r *Run, current, keep bool, ok func(placeSeen) bool) (placeSeen, error) {
+	w.mu.Lock()
+	seen := w.places[r.ID]
+	var cur placeSeen
+	if seen != nil {
+		cur = *seen
+	}
+	newer := w.newest[r.ID] > cur.after
+	epoch := w.placeEpoch
+	w.mu.Unlock()
+	if seen != nil && cur.have && current && !newer && ok(cur) {
+		return cur, nil
+	}
+	// Not yet read, a record of the run came since, or the row names
+	// another placement: the records sealed since the last read say
+	// whether the run moved.
+	next, err := w.readPlace(ctx, log, r, cur)
+	if !keep {
+		return next, err
+	}
+	w.mu.Lock()
+	if w.places == nil {
+		w.places = map[string]*placeSeen{}
+	}
+	// Not kept when readOnPlaces forgot the placements meanwhile: what
+	// was read may miss a record readOnPlaces passed over.
+	if old := w.places[r.ID]; w.placeEpoch == epoch && (old == nil || old.after <= next.after) {
+		w.places[r.ID] = &next
+	}
+	w.mu.Unlock()
+	return next, err
+}
+
+// confirmMove holds a held or moving run, at each of its steps, to its
+// sealed placements: a move's target (Migration.Target, which the move
+// takes, copies the checkpoint to, and seals as the placement of the next
+// attempt) must be the newest sealed placement, the one its re-plan or its
+// release from hold sealed; and the site its row says it left (the
+// attempt stopped there, the site swept of its checkpoints once it moves)
+// must be one a sealed placement named. A run that does not match is left
+// as it is, its step refused, and marked changed outside Meridian.
+func (w *runWitness) confirmMove(ctx context.Context, log store.Store, r *Run) error {
+	if w == nil || w.chain == nil || (r.State != Held && r.State != Migrating) {
+		return nil
+	}
+	current, err := w.readOnPlaces(ctx, log)
+	if err != nil {
+		return err
+	}
+	err = w.checkMove(ctx, log, r, current)
+	w.note(r.ID, true, err)
+	return err
+}
+
+func (w *runWitness) checkMove(ctx context.Context, log store.Store, r *Run, current bool) error {
+	var target *placeOf
+	if m := r.Migration; r.State == Migrating && m != nil && m.Target != nil {
+		target = &placeOf{Site: m.Target.Site, Accelerator: m.Target.Accelerator, Count: m.Target.Count, Pool: m.Target.Pool}
+	}
+	ok := func(seen placeSeen) bool {
+		return (target == nil || seen.pl == *target) && (r.Site == "" || slices.Contains(seen.sites, r.Site))
+	}
+	// Not kept for a run about to move: its move seals its next
+	// placement, which a confirmation of its staging (confirmPlace, not
+	// after readOnPlaces) would not know to read past what was kept.
+	seen, err := w.sealedPlace(ctx, log, r, current, target == nil, ok)
+	if err != nil {
+		return err
+	}
+	if target != nil {
+		if !seen.have {
+			return changedMove(r, fmt.Sprintf("its move's target is %s, but no sealed decision record of the audit log names a placement of it", *target))
+		}
+		if seen.pl != *target {
+			return changedMove(r, fmt.Sprintf("its move's target is %s, but its newest sealed decision record (seq %d) names %s", *target, seen.seq, seen.pl))
+		}
+	}
+	if r.Site != "" && !slices.Contains(seen.sites, r.Site) {
+		return changedMove(r, fmt.Sprintf("its row names site %q, which no sealed decision record of it placed it at", r.Site))
+	}
+	return nil
+}
+
+func changedMove(r *Run, why string) error {
+	return runChangedWhat(r, why, "its site or its move's target was changed outside Meridian, and it is neither moved nor released")
 }
 
 // readPlace reads r's decision records after from.after and returns what
@@ -223,6 +297,10 @@ func (w *runWitness) readPlace(ctx context.Context, log store.Store, r *Run, fro
 			}
 			if d.Placement != nil {
 				out.have, out.pl, out.seq, out.attempt = true, *d.Placement, e.Seq, d.Attempt
+				if site := d.Placement.Site; site != "" && !slices.Contains(out.sites, site) && len(out.sites) < maxSealedSites {
+					// A copy: the placeSeen read from shares its array.
+					out.sites = append(slices.Clip(out.sites), site)
+				}
 			}
 			if d.Decision == "cancel" {
 				out.cancelled = true
