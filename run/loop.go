@@ -260,7 +260,17 @@ func (c *Controller) Step(ctx context.Context, id string) (bool, error) {
 		}
 		return false, err
 	}
-	if len(r.Swept) > 0 {
+	// The sites it lists to sweep are sites it was placed at
+	// (confirmSwept): a row listing another is refused its step, and
+	// nothing is swept; a cancelled one still ends, unswept.
+	sweep := len(r.Swept) > 0
+	if err := c.runWitness.confirmSwept(ctx, c.cfg.Store, r); err != nil {
+		if !r.CancelRequested || !errors.Is(err, ErrRunChanged) {
+			return false, err
+		}
+		sweep = false
+	}
+	if sweep {
 		// A site the run left may keep its checkpoints: removed there
 		// where the law no longer lets its data be (sweepCheckpoints),
 		// within a step's bound.

@@ -272,6 +272,48 @@ func changedMove(r *Run, why string) error {
 	return runChangedWhat(r, why, "its site or its move's target was changed outside Meridian, and it is neither moved nor released")
 }
 
+// confirmSwept holds the sites r's row lists to sweep of its checkpoints
+// (Swept: the sites a move left, judged and cleared at its next steps) to
+// the sites its sealed placements named: a site the run was never placed
+// at was never its to leave, and a row naming one (written outside
+// Meridian) would have Meridian judge and delete data there as the run's.
+// Only a refusal is noted (its placement's reason): the step's other
+// confirmations say when it matches.
+func (w *runWitness) confirmSwept(ctx context.Context, log store.Store, r *Run) error {
+	if w == nil || w.chain == nil || len(r.Swept) == 0 {
+		return nil
+	}
+	current, err := w.readOnPlaces(ctx, log)
+	if err != nil {
+		return err
+	}
+	moving := r.State == Migrating && r.Migration != nil && r.Migration.Target != nil
+	seen, err := w.sealedPlace(ctx, log, r, current, !moving, func(seen placeSeen) bool { return sweptPlaced(r, seen) })
+	if err != nil {
+		return err
+	}
+	for _, sw := range r.Swept {
+		if !slices.Contains(seen.sites, sw.Site) {
+			err := runChangedWhat(r, fmt.Sprintf("its row lists site %q to sweep of its checkpoints, which no sealed decision record of it placed it at", sw.Site),
+				"the sites it lists to sweep were changed outside Meridian, and none is swept")
+			w.note(r.ID, true, err)
+			return err
+		}
+	}
+	return nil
+}
+
+// sweptPlaced says whether every site r lists to sweep is one that seen's
+// sealed placements named.
+func sweptPlaced(r *Run, seen placeSeen) bool {
+	for _, sw := range r.Swept {
+		if !slices.Contains(seen.sites, sw.Site) {
+			return false
+		}
+	}
+	return true
+}
+
 // readPlace reads r's decision records after from.after and returns what
 // they leave: the newest sealed one that names a placement.
 func (w *runWitness) readPlace(ctx context.Context, log store.Store, r *Run, from placeSeen) (placeSeen, error) {
