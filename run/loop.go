@@ -256,7 +256,7 @@ func (c *Controller) Step(ctx context.Context, id string) (bool, error) {
 	// changed is left as it is; cancelled, it ends with no site told.
 	if err := c.runWitness.confirmMove(ctx, c.cfg.Store, r); err != nil {
 		if r.CancelRequested && errors.Is(err, ErrRunChanged) {
-			return c.cancelChangedMoving(ctx, r)
+			return c.cancelChangedMoving(ctx, r, err)
 		}
 		return false, err
 	}
@@ -493,10 +493,18 @@ func (c *Controller) cancelNotSent(ctx context.Context, r *Run, changed error, w
 }
 
 // cancelChangedMoving ends r, a held or moving run whose row was changed
-// outside Meridian, cancelled: no site its row names is told or cleaned,
-// since the row is not what Meridian wrote.
-func (c *Controller) cancelChangedMoving(ctx context.Context, r *Run) (bool, error) {
-	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+// outside Meridian (changed says how), cancelled: no site its row names is
+// told or cleaned, since the row is not what Meridian wrote. The cancel
+// must be sealed (Cancel's decision record), not the row's flag alone.
+func (c *Controller) cancelChangedMoving(ctx context.Context, r *Run, changed error) (bool, error) {
+	job, err := c.runWitness.sealedJobOf(ctx, c.cfg.Store, r)
+	if err != nil {
+		return false, err
+	}
+	if !job.cancelled {
+		return false, changed
+	}
+	_, err = c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
 		if (r.State != Held && r.State != Migrating) || !r.CancelRequested {
 			return store.ErrNoChange
 		}

@@ -94,7 +94,16 @@ func TestHeldRunSiteWrittenOutsideMeridian(t *testing.T) {
 	if n := x.decisionRecords(); n != records {
 		t.Errorf("%d decision records sealed for the run's release; want none", n-records)
 	}
-	// Cancelled, it ends, no site told.
+	// A cancel forged on the row ends nothing; the user's ends it, no
+	// site told.
+	x.rewrite("bravo", func(d map[string]json.RawMessage) { d["cancelRequested"] = json.RawMessage("true") })
+	if _, err := x.live.Step(ctx, r.ID); !errors.Is(err, ErrRunChanged) {
+		t.Errorf("a step of the held run whose cancel is forged: %v; want it refused as changed", err)
+	}
+	if got := x.get(r.ID); got.State != Held {
+		t.Errorf("a cancel forged on the row: the run is %s; want it left held", got.State)
+	}
+	x.rewrite("bravo", func(d map[string]json.RawMessage) { delete(d, "cancelRequested") })
 	if _, err := x.live.Cancel(ctx, "t1", r.ID); err != nil {
 		t.Fatal(err)
 	}
