@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
 
+	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/store"
 )
 
@@ -242,9 +244,33 @@ func (c *Controller) Step(ctx context.Context, id string) (bool, error) {
 	// nothing there, until the row is put back. A planned or staging
 	// run's step fails it, as its world does (confirmPlace).
 	if err := c.runWitness.confirmSite(ctx, c.cfg.Store, r); err != nil && !placeConfirmed(r.State) {
+		if r.CancelRequested && errors.Is(err, ErrRunChanged) {
+			// Its cancel still reaches the workload: at the site its
+			// sealed records name (cancelChanged).
+			return c.cancelChanged(ctx, r, err)
+		}
 		return false, err
 	}
-	if len(r.Swept) > 0 {
+	// A held or moving run is held to its sealed placements as well: it
+	// moves only to the target its newest one names (confirmMove). One
+	// changed is left as it is; cancelled, it ends with no site told.
+	if err := c.runWitness.confirmMove(ctx, c.cfg.Store, r); err != nil {
+		if r.CancelRequested && errors.Is(err, ErrRunChanged) {
+			return c.cancelChangedMoving(ctx, r, err)
+		}
+		return false, err
+	}
+	// The sites it lists to sweep are sites it was placed at
+	// (confirmSwept): a row listing another is refused its step, and
+	// nothing is swept; a cancelled one still ends, unswept.
+	sweep := len(r.Swept) > 0
+	if err := c.runWitness.confirmSwept(ctx, c.cfg.Store, r); err != nil {
+		if !r.CancelRequested || !errors.Is(err, ErrRunChanged) {
+			return false, err
+		}
+		sweep = false
+	}
+	if sweep {
 		// A site the run left may keep its checkpoints: removed there
 		// where the law no longer lets its data be (sweepCheckpoints),
 		// within a step's bound.
@@ -390,4 +416,100 @@ func (c *Controller) stepWarn(id string, err error) bool {
 	}
 	c.changedWarned[id] = sum
 	return true
+}
+
+// cancelChanged carries the cancel of r, a queued or running run whose row
+// was changed outside Meridian (changed says how), to its workload: at the
+// site its newest sealed placement decision names, not the row's, by the
+// handle the sealed state record of its submission there names, or, with
+// none, by finding the attempt that decision places (backend.Finder).
+// The cancel itself must be sealed too (Cancel's decision record): a flag
+// written on the row alone stops nothing. The run then ends cancelled; its
+// row's sites are neither asked nor cleaned. Where no sealed record names
+// the site (or the job there), nothing is sent anywhere: the run's reason
+// and timeline say so, once, and its step is refused as before.
+func (c *Controller) cancelChanged(ctx context.Context, r *Run, changed error) (bool, error) {
+	job, err := c.runWitness.sealedJobOf(ctx, c.cfg.Store, r)
+	if err != nil {
+		return false, err
+	}
+	if !job.cancelled {
+		return false, changed
+	}
+	if job.site == "" {
+		return c.cancelNotSent(ctx, r, changed, "no sealed decision record names its site")
+	}
+	cctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	be, err := c.backendFor(r, job.site)
+	if err != nil {
+		return c.cancelNotSent(ctx, r, changed, fmt.Sprintf("its sealed site %s has no backend: %v", job.site, err))
+	}
+	h := job.handle
+	if h == "" {
+		f, ok := be.(backend.Finder)
+		if !ok || job.attempt < 1 {
+			return c.cancelNotSent(ctx, r, changed, fmt.Sprintf("no sealed record names its job at its sealed site %s", job.site))
+		}
+		found := false
+		if h, found, err = f.Find(cctx, r.ID, job.attempt); err != nil {
+			return false, fmt.Errorf("run %s: find attempt %d at %s to cancel: %w", r.ID, job.attempt, job.site, err)
+		}
+		if !found {
+			return c.cancelNotSent(ctx, r, changed, fmt.Sprintf("its attempt %d is not found at its sealed site %s", job.attempt, job.site))
+		}
+	}
+	if err := be.Cancel(cctx, h); err != nil {
+		// Tried again at its next step: a site that does not answer is
+		// not lost for it, the row's site being the attacker's.
+		return false, fmt.Errorf("run %s: cancel at %s: %w", r.ID, job.site, err)
+	}
+	_, err = c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		if r.State.Final() || !placeWatched(r.State) || !r.CancelRequested {
+			return store.ErrNoChange
+		}
+		return transition(ch, r, Cancelled, fmt.Sprintf("cancelled by the user: attempt %d's job %s stopped at %s, the site its newest sealed placement names; its row, changed outside Meridian, names %s",
+			job.attempt, h, job.site, r.Site))
+	})
+	return err == nil, err
+}
+
+// cancelNotSent records, once, that r's cancel was sent to no site (why),
+// and refuses its step as changed says.
+func (c *Controller) cancelNotSent(ctx context.Context, r *Run, changed error, why string) (bool, error) {
+	msg := reasonText("cancel requested, but sent to no site: " + why + "; its row was changed outside Meridian")
+	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		if r.State.Final() || r.Reason == msg {
+			return store.ErrNoChange
+		}
+		r.Reason = msg
+		ch.Events = append(ch.Events, store.Event{Kind: "cancel-not-sent", Reason: msg})
+		return nil
+	})
+	if err != nil && !errors.Is(err, store.ErrNoChange) {
+		return false, err
+	}
+	return false, fmt.Errorf("%w (%s)", changed, msg)
+}
+
+// cancelChangedMoving ends r, a held or moving run whose row was changed
+// outside Meridian (changed says how), cancelled: no site its row names is
+// told or cleaned, since the row is not what Meridian wrote. The cancel
+// must be sealed (Cancel's decision record), not the row's flag alone.
+func (c *Controller) cancelChangedMoving(ctx context.Context, r *Run, changed error) (bool, error) {
+	job, err := c.runWitness.sealedJobOf(ctx, c.cfg.Store, r)
+	if err != nil {
+		return false, err
+	}
+	if !job.cancelled {
+		return false, changed
+	}
+	_, err = c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		if (r.State != Held && r.State != Migrating) || !r.CancelRequested {
+			return store.ErrNoChange
+		}
+		r.Hold, r.Migration = nil, nil
+		return transition(ch, r, Cancelled, "cancelled by the user; its row was changed outside Meridian, so no site it names was told")
+	})
+	return err == nil, err
 }

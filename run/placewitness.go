@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/store"
@@ -37,7 +40,17 @@ type placeSeen struct {
 	// attempt is the attempt the newest record names the placement of
 	// (0: one written before a run's first attempt, or at a re-plan).
 	attempt int
+	// cancelled says a sealed decision record of the run is its
+	// cancellation (Cancel's): a run is cancelled once.
+	cancelled bool
+	// sites are the sites the run's sealed placements named, each once,
+	// in order (at most maxSealedSites): those it may have left.
+	sites []string
 }
+
+// maxSealedSites bounds the sites kept per run (placeSeen.sites): a site
+// past it is not kept, and a row naming it is taken for changed.
+const maxSealedSites = 256
 
 // placeOf is what of a placement is confirmed.
 type placeOf struct {
@@ -155,32 +168,7 @@ func (w *runWitness) checkPlace(ctx context.Context, log store.Store, r *Run, cu
 	if bad != "" {
 		return changedPlace(r, bad)
 	}
-	w.mu.Lock()
-	seen := w.places[r.ID]
-	var cur placeSeen
-	if seen != nil {
-		cur = *seen
-	}
-	newer := w.newest[r.ID] > cur.after
-	epoch := w.placeEpoch
-	w.mu.Unlock()
-	if seen != nil && cur.have && current && !newer && samePlace(r, cur, got) {
-		return nil
-	}
-	// Not yet read, a record of the run came since, or the row names
-	// another placement: the records sealed since the last read say
-	// whether the run moved.
-	next, err := w.readPlace(ctx, log, r, cur)
-	w.mu.Lock()
-	if w.places == nil {
-		w.places = map[string]*placeSeen{}
-	}
-	// Not kept when readOnPlaces forgot the placements meanwhile: what
-	// was read may miss a record readOnPlaces passed over.
-	if old := w.places[r.ID]; w.placeEpoch == epoch && (old == nil || old.after <= next.after) {
-		w.places[r.ID] = &next
-	}
-	w.mu.Unlock()
+	next, err := w.sealedPlace(ctx, log, r, current, true, func(cur placeSeen) bool { return samePlace(r, cur, got) })
 	if err != nil {
 		return err
 	}
@@ -191,6 +179,139 @@ func (w *runWitness) checkPlace(ctx context.Context, log store.Store, r *Run, cu
 		return changedPlace(r, fmt.Sprintf("its row places it at %s, but its newest sealed decision record (seq %d) names %s", got, next.seq, next.pl))
 	}
 	return nil
+}
+
+// sealedPlace is what r's sealed decision records say of its placement:
+// the one kept, when current (readOnPlaces read every record sealed so
+// far), no record of r came since and ok takes it; else read from r's
+// records sealed since the kept one, and kept when keep says so.
+func (w *runWitness) sealedPlace(ctx context.Context, log store.Store, r *Run, current, keep bool, ok func(placeSeen) bool) (placeSeen, error) {
+	w.mu.Lock()
+	seen := w.places[r.ID]
+	var cur placeSeen
+	if seen != nil {
+		cur = *seen
+	}
+	newer := w.newest[r.ID] > cur.after
+	epoch := w.placeEpoch
+	w.mu.Unlock()
+	if seen != nil && cur.have && current && !newer && ok(cur) {
+		return cur, nil
+	}
+	// Not yet read, a record of the run came since, or the row names
+	// another placement: the records sealed since the last read say
+	// whether the run moved.
+	next, err := w.readPlace(ctx, log, r, cur)
+	if !keep {
+		return next, err
+	}
+	w.mu.Lock()
+	if w.places == nil {
+		w.places = map[string]*placeSeen{}
+	}
+	// Not kept when readOnPlaces forgot the placements meanwhile: what
+	// was read may miss a record readOnPlaces passed over.
+	if old := w.places[r.ID]; w.placeEpoch == epoch && (old == nil || old.after <= next.after) {
+		w.places[r.ID] = &next
+	}
+	w.mu.Unlock()
+	return next, err
+}
+
+// confirmMove holds a held or moving run, at each of its steps, to its
+// sealed placements: a move's target (Migration.Target, which the move
+// takes, copies the checkpoint to, and seals as the placement of the next
+// attempt) must be the newest sealed placement, the one its re-plan or its
+// release from hold sealed; and the site its row says it left (the
+// attempt stopped there, the site swept of its checkpoints once it moves)
+// must be one a sealed placement named. A run that does not match is left
+// as it is, its step refused, and marked changed outside Meridian.
+func (w *runWitness) confirmMove(ctx context.Context, log store.Store, r *Run) error {
+	if w == nil || w.chain == nil || (r.State != Held && r.State != Migrating) {
+		return nil
+	}
+	current, err := w.readOnPlaces(ctx, log)
+	if err != nil {
+		return err
+	}
+	err = w.checkMove(ctx, log, r, current)
+	w.note(r.ID, true, err)
+	return err
+}
+
+func (w *runWitness) checkMove(ctx context.Context, log store.Store, r *Run, current bool) error {
+	var target *placeOf
+	if m := r.Migration; r.State == Migrating && m != nil && m.Target != nil {
+		target = &placeOf{Site: m.Target.Site, Accelerator: m.Target.Accelerator, Count: m.Target.Count, Pool: m.Target.Pool}
+	}
+	ok := func(seen placeSeen) bool {
+		return (target == nil || seen.pl == *target) && (r.Site == "" || slices.Contains(seen.sites, r.Site))
+	}
+	// Not kept for a run about to move: its move seals its next
+	// placement, which a confirmation of its staging (confirmPlace, not
+	// after readOnPlaces) would not know to read past what was kept.
+	seen, err := w.sealedPlace(ctx, log, r, current, target == nil, ok)
+	if err != nil {
+		return err
+	}
+	if target != nil {
+		if !seen.have {
+			return changedMove(r, fmt.Sprintf("its move's target is %s, but no sealed decision record of the audit log names a placement of it", *target))
+		}
+		if seen.pl != *target {
+			return changedMove(r, fmt.Sprintf("its move's target is %s, but its newest sealed decision record (seq %d) names %s", *target, seen.seq, seen.pl))
+		}
+	}
+	if r.Site != "" && !slices.Contains(seen.sites, r.Site) {
+		return changedMove(r, fmt.Sprintf("its row names site %q, which no sealed decision record of it placed it at", r.Site))
+	}
+	return nil
+}
+
+func changedMove(r *Run, why string) error {
+	return runChangedWhat(r, why, "its site or its move's target was changed outside Meridian, and it is neither moved nor released")
+}
+
+// confirmSwept holds the sites r's row lists to sweep of its checkpoints
+// (Swept: the sites a move left, judged and cleared at its next steps) to
+// the sites its sealed placements named: a site the run was never placed
+// at was never its to leave, and a row naming one (written outside
+// Meridian) would have Meridian judge and delete data there as the run's.
+// Only a refusal is noted (its placement's reason): the step's other
+// confirmations say when it matches.
+func (w *runWitness) confirmSwept(ctx context.Context, log store.Store, r *Run) error {
+	if w == nil || w.chain == nil || len(r.Swept) == 0 {
+		return nil
+	}
+	current, err := w.readOnPlaces(ctx, log)
+	if err != nil {
+		return err
+	}
+	moving := r.State == Migrating && r.Migration != nil && r.Migration.Target != nil
+	seen, err := w.sealedPlace(ctx, log, r, current, !moving, func(seen placeSeen) bool { return sweptPlaced(r, seen) })
+	if err != nil {
+		return err
+	}
+	for _, sw := range r.Swept {
+		if !slices.Contains(seen.sites, sw.Site) {
+			err := runChangedWhat(r, fmt.Sprintf("its row lists site %q to sweep of its checkpoints, which no sealed decision record of it placed it at", sw.Site),
+				"the sites it lists to sweep were changed outside Meridian, and none is swept")
+			w.note(r.ID, true, err)
+			return err
+		}
+	}
+	return nil
+}
+
+// sweptPlaced says whether every site r lists to sweep is one that seen's
+// sealed placements named.
+func sweptPlaced(r *Run, seen placeSeen) bool {
+	for _, sw := range r.Swept {
+		if !slices.Contains(seen.sites, sw.Site) {
+			return false
+		}
+	}
+	return true
 }
 
 // readPlace reads r's decision records after from.after and returns what
@@ -209,6 +330,7 @@ func (w *runWitness) readPlace(ctx context.Context, log store.Store, r *Run, fro
 				continue // not the run's, or not sealed under the key
 			}
 			var d struct {
+				Decision  string   `json:"decision"`
 				Placement *placeOf `json:"placement"`
 				Attempt   int      `json:"placesAttempt"`
 			}
@@ -217,6 +339,13 @@ func (w *runWitness) readPlace(ctx context.Context, log store.Store, r *Run, fro
 			}
 			if d.Placement != nil {
 				out.have, out.pl, out.seq, out.attempt = true, *d.Placement, e.Seq, d.Attempt
+				if site := d.Placement.Site; site != "" && !slices.Contains(out.sites, site) && len(out.sites) < maxSealedSites {
+					// A copy: the placeSeen read from shares its array.
+					out.sites = append(slices.Clip(out.sites), site)
+				}
+			}
+			if d.Decision == "cancel" {
+				out.cancelled = true
 			}
 		}
 		if len(page) > 0 {
@@ -307,4 +436,102 @@ func (w *runWitness) readOnPlaces(ctx context.Context, log store.Store) (bool, e
 
 func changedPlace(r *Run, why string) error {
 	return runChangedWhat(r, why, "its site and placement were changed outside Meridian, and nothing is staged or started for it")
+}
+
+// sealedJob is where a run's current attempt runs as the audit log's
+// sealed records say: the site its newest sealed placement decision
+// names, and, when a sealed state record since names its submission
+// there, the attempt and the site's handle of its job.
+type sealedJob struct {
+	site    string
+	attempt int
+	handle  string
+	// cancelled says a sealed decision record is the run's cancellation.
+	cancelled bool
+}
+
+// submittedPrefix and submittedAs frame the reason of the state record a
+// run's attempt is queued with (submit): "attempt N submitted to SITE as
+// HANDLE".
+const (
+	submittedPrefix = "attempt "
+	submittedTo     = " submitted to "
+	submittedAs     = " as "
+)
+
+// parseSubmitted reads an attempt's submission from the reason of the
+// state record that queued it.
+func parseSubmitted(reason string) (attempt int, site, handle string, ok bool) {
+	rest, ok := strings.CutPrefix(reason, submittedPrefix)
+	if !ok {
+		return 0, "", "", false
+	}
+	n, rest, ok := strings.Cut(rest, submittedTo)
+	if !ok {
+		return 0, "", "", false
+	}
+	attempt, err := strconv.Atoi(n)
+	if err != nil || attempt < 1 {
+		return 0, "", "", false
+	}
+	site, handle, ok = strings.Cut(rest, submittedAs)
+	if !ok || site == "" || handle == "" {
+		return 0, "", "", false
+	}
+	return attempt, site, handle, true
+}
+
+// sealedJobOf reads where r's current attempt runs from the sealed
+// records alone, for a run whose row was changed outside Meridian: its
+// newest sealed placement (as kept, and the run's decision records
+// sealed since), then its state records sealed since that placement, the
+// newest submission to the placement's site naming the job. A site that
+// no sealed record names is "". Reads are bounded as readPlace's.
+func (w *runWitness) sealedJobOf(ctx context.Context, log store.Store, r *Run) (sealedJob, error) {
+	if w == nil || w.chain == nil {
+		return sealedJob{}, nil
+	}
+	w.mu.Lock()
+	var cur placeSeen
+	if p := w.places[r.ID]; p != nil {
+		cur = *p
+	}
+	w.mu.Unlock()
+	seen, err := w.readPlace(ctx, log, r, cur)
+	if err != nil {
+		return sealedJob{}, err
+	}
+	out := sealedJob{cancelled: seen.cancelled}
+	if !seen.have || seen.pl.Site == "" {
+		return out, nil
+	}
+	out.site, out.attempt = seen.pl.Site, seen.attempt
+	q := store.AuditQuery{RunID: r.ID, Kinds: []string{audit.KindState}, AllTenants: true, After: seen.seq,
+		Limit: placeWitnessPage, MaxBytes: placeWitnessPageBytes, MaxEntryBytes: placeRecordBytes}
+	for range placeWitnessPages {
+		page, next, err := log.AuditSelectPage(ctx, q)
+		if err != nil {
+			return sealedJob{}, &storeReadError{fmt.Errorf("read the state records of run %s: %w", r.ID, err)}
+		}
+		for _, e := range page {
+			if e.RunID != r.ID || e.Kind != audit.KindState || !w.chain.Sealed(e) {
+				continue
+			}
+			var s struct {
+				To     string `json:"to"`
+				Reason string `json:"reason"`
+			}
+			if json.Unmarshal(e.Payload, &s) != nil || s.To != string(Queued) {
+				continue
+			}
+			if n, site, h, ok := parseSubmitted(s.Reason); ok && site == out.site && (seen.attempt == 0 || n == seen.attempt) {
+				out.attempt, out.handle = n, h
+			}
+		}
+		if next == 0 {
+			return out, nil
+		}
+		q.After = next
+	}
+	return sealedJob{}, &storeReadError{fmt.Errorf("run %s: over %d state records to read since its placement", r.ID, placeWitnessPages*placeWitnessPage)}
 }

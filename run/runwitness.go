@@ -287,7 +287,7 @@ func (w *runWitness) shown(ctx context.Context, log store.Store, r *Run, read bo
 		if len(r.Documents) > 0 { // a run read without them is not judged by them
 			docs = w.confirm(ctx, log, r, r.Documents)
 		}
-		for _, err := range []error{docs, w.confirmSite(ctx, log, r)} {
+		for _, err := range []error{docs, w.confirmSite(ctx, log, r), w.confirmSwept(ctx, log, r)} {
 			var ch *runChangedError
 			if errors.As(err, &ch) {
 				why = append(why, ch.msg)
@@ -319,7 +319,7 @@ func (w *runWitness) shown(ctx context.Context, log store.Store, r *Run, read bo
 	if placeWatched(r.State) {
 		if got, bad := rowPlace(r); bad != "" {
 			place = changedPlace(r, bad).Error()
-		} else if pl.have && samePlace(r, pl, got) {
+		} else if pl.have && samePlace(r, pl, got) && sweptPlaced(r, pl) {
 			place = ""
 		}
 	}
