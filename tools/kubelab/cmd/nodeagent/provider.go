@@ -45,6 +45,11 @@ type procProvider struct {
 	// it (replaceLocked).
 	names  map[string]types.UID
 	notify func(*corev1.Pod)
+	// outbox holds, by namespace/name, the statuses report has yet to
+	// hand to notify, in order: the pod controller keeps the last one it
+	// was handed for a name, so one handed over late (a pod's Running
+	// after its Succeeded) stood for good.
+	outbox map[string][]*corev1.Pod
 	lost   bool // the node is failed: no status reports, no new pods
 }
 
@@ -77,7 +82,7 @@ type proc struct {
 
 func newProcProvider(nodeName, dir string) *procProvider {
 	return &procProvider{nodeName: nodeName, dir: dir, killWait: 10 * time.Second,
-		pods: map[types.UID]*podRun{}, names: map[string]types.UID{}}
+		pods: map[types.UID]*podRun{}, names: map[string]types.UID{}, outbox: map[string][]*corev1.Pod{}}
 }
 
 func key(ns, name string) string { return ns + "/" + name }
@@ -138,8 +143,26 @@ func (p *procProvider) report(r *podRun) {
 	if p.lost || p.notify == nil {
 		return
 	}
-	pod := r.pod.DeepCopy()
-	go p.notify(pod)
+	k := key(r.pod.Namespace, r.pod.Name)
+	p.outbox[k] = append(p.outbox[k], r.pod.DeepCopy())
+	if len(p.outbox[k]) == 1 {
+		go p.send(k, p.notify)
+	}
+}
+
+// send hands the statuses in p.outbox[k] to notify one by one, in order,
+// until there are none.
+func (p *procProvider) send(k string, notify func(*corev1.Pod)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(p.outbox[k]) > 0 {
+		pod := p.outbox[k][0]
+		p.mu.Unlock()
+		notify(pod)
+		p.mu.Lock()
+		p.outbox[k] = p.outbox[k][1:]
+	}
+	delete(p.outbox, k)
 }
 
 // CreatePod starts the pod's containers. A container that cannot start

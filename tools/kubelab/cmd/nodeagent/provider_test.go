@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -513,5 +514,37 @@ func TestPodMadeAgainUnderItsName(t *testing.T) {
 		case <-time.After(200 * time.Millisecond):
 		}
 		break
+	}
+}
+
+// TestStatusesReachThePodControllerInOrder: each status was handed to the
+// pod controller from a goroutine of its own, and the controller keeps the
+// last it was handed: a pod that ended at once had its Running handed over
+// after its Succeeded at times (a loaded machine), and stayed Running.
+func TestStatusesReachThePodControllerInOrder(t *testing.T) {
+	p := newProcProvider("n", t.TempDir())
+	got := make(chan *corev1.Pod, 10)
+	var calls atomic.Int32
+	p.NotifyPods(context.Background(), func(pod *corev1.Pod) {
+		if calls.Add(1) == 1 {
+			time.Sleep(100 * time.Millisecond) // a controller slow to take the first
+		}
+		got <- pod
+	})
+	if err := p.CreatePod(context.Background(), pod("quick", t.TempDir(), "/bin/sh", "-c", "echo done")); err != nil {
+		t.Fatal(err)
+	}
+	var phases []corev1.PodPhase
+	for {
+		select {
+		case r := <-got:
+			phases = append(phases, r.Status.Phase)
+			continue
+		case <-time.After(time.Second):
+		}
+		break
+	}
+	if len(phases) == 0 || phases[len(phases)-1] != corev1.PodSucceeded {
+		t.Errorf("statuses handed over %v; want the last Succeeded", phases)
 	}
 }
