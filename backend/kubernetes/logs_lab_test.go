@@ -63,18 +63,16 @@ func TestLogOfAPodMadeAgainUnderItsNameOnTheCluster(t *testing.T) {
 }
 
 // replacePod deletes the pod (on node c, the site's) and makes another
-// under its name on node d, bound to it once the node is Ready (the
+// under its name on the same node, bound to it once the node is Ready (the
 // scheduler, in a run of the whole package, at times left the pod
 // unscheduled for a minute after the node tests), not the Job's, that
 // writes "planted output" and ends; it returns once that pod has ended.
 // The other pod is deleted when the test ends.
 //
-// Not on node c: the lab's node agent knows pods by namespace and name.
 // The pod deleted with no grace is gone from the API server at once, but
-// node c's agent may not have let it go yet; when it takes the deletion
-// and the new pod's creation together (on a loaded machine), it takes the
-// new pod for the old one changed, never starts it, and the pod stays
-// Pending (its log the old pod's). Node d never had a pod of the name.
+// node c's agent may not have let it go yet: it takes the deletion and the
+// new pod's creation together (as on a loaded machine), and tells the new
+// pod from the old one by its UID.
 func replacePod(t *testing.T, cs k8s.Interface, ns, name string) {
 	ctx := testCtx(t)
 	zero := int64(0)
@@ -106,14 +104,14 @@ func replacePod(t *testing.T, cs k8s.Interface, ns, name string) {
 		}
 		time.Sleep(100 * time.Millisecond) // polling interval
 	}
-	if err := waitNode(ctx, cs, nodeD, true); err != nil {
-		t.Errorf("node %s: %v", nodeD, err)
+	if err := waitNode(ctx, cs, nodeC, true); err != nil {
+		t.Errorf("node %s: %v", nodeC, err)
 		return
 	}
 	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec: corev1.PodSpec{
-			NodeName:                     nodeD,
+			NodeName:                     nodeC,
 			RestartPolicy:                corev1.RestartPolicyNever,
 			AutomountServiceAccountToken: new(false),
 			Containers: []corev1.Container{{Name: kubernetes.ContainerName, Image: labImage,

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,10 +59,14 @@ type watcher struct {
 	// goes with the last such Pod (forgetNode), or the names of the
 	// Nodes an autoscaler made and removed would stay for good.
 	down map[string]downNode
-	// downAllInUse is set when w.down is full of Nodes that unfinished
-	// Pods are on (setDownLocked), until a Pod ends or goes or an entry
-	// does.
-	downAllInUse bool
+	// downIdle holds the names of the entries of w.down whose Node no
+	// unfinished Pod was on when last looked at: when it was recorded, or
+	// when a Pod on it ended or went (forgetNode). They are the ones that
+	// make room in a full map (setDownLocked), each looked at again first.
+	downIdle map[string]struct{}
+	// downFull logs, at most once per clientLogEvery, a Node down that a
+	// full w.down does not record.
+	downFull *rateLog
 	// unfinished holds, by the UID of a Job, the first pod of it
 	// (controlledBy) that left the cache without being seen Succeeded
 	// (podGone), until the Job goes.
@@ -101,6 +106,13 @@ type unfinishedPod struct {
 // would have held some 200 MiB per map beside the caches' maxCachedBytes.
 var maxSideBytes int64 = 32 << 20
 
+// maxDownNodes bounds the entries of the watcher's map of Nodes down
+// (w.down), beside maxSideBytes: as many as the Pods the cache holds
+// (maxCachedObjects), so that the Nodes unfinished Pods are on, one or more
+// Pods to each, always fit once the others have made room. A variable, so
+// that tests can lower it.
+var maxDownNodes = maxCachedObjects
+
 // sideEntryBytes is what sideBytes counts of an entry beside its strings:
 // its map slot and string headers.
 const sideEntryBytes = 64
@@ -136,6 +148,8 @@ func newWatcher(b *Backend) *watcher {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &watcher{b: b, ctx: ctx, cancel: cancel, synced: make(chan struct{}),
 		failures: map[string]failure{}, broken: map[string]failure{}, down: map[string]downNode{},
+		downIdle:   map[string]struct{}{},
+		downFull:   &rateLog{every: clientLogEvery, now: time.Now, last: map[string]time.Time{}, held: map[string]int{}},
 		unfinished: map[types.UID]unfinishedPod{}, suspendedPods: map[types.UID]struct{}{},
 		gone:    map[types.UID]gonePods{},
 		ledgers: map[string]*ledger{}}
@@ -511,47 +525,75 @@ func (w *watcher) nodeSeen(obj any) {
 }
 
 // setDownLocked records (or replaces) what w.down holds of Node name,
-// with w.mu held, within maxSideBytes. Past it a Node newly down that an
-// unfinished Pod of Meridian's is on makes room: the entries of Nodes no
-// such Pod is on go first (a Node a Pod is placed on later is recorded
-// then, by nodeDown, from the cache). A Node no such Pod is on is not
-// recorded past it, and one that is only while the Nodes such Pods are on
-// fill no more than maxSideBytes (nodeDown finds a Node outside the cache
-// down all the same, since the time it is asked).
+// with w.mu held, within maxDownNodes entries and maxSideBytes. Past
+// either, a Node newly down that an unfinished Pod of Meridian's is on
+// makes room: entries of Nodes no such Pod is on (w.downIdle) go, each
+// looked at again before it goes, so that one a Pod was placed on since
+// stays. A Node no such Pod is on is not recorded past the bounds, and
+// neither is one that is while the Nodes such Pods are on fill the map
+// (past maxSideBytes alone: their count is within maxDownNodes); each such
+// refusal is logged, at most once per clientLogEvery. nodeDown finds a
+// Node the map lacks down all the same, since the time it is asked, and
+// records it when there is room.
+//
+// What is kept is what a site cannot push out: only the Nodes an
+// attempt's pod is on decide whether it is lost (and when, by the time
+// kept), and no number of Nodes going down, Ready, deleted or made again
+// evicts one of those, since none of them is evicted at all while its Pod
+// is unfinished. The site can only fill the room of the Nodes no such Pod
+// is on, which is given up to those Pods' Nodes. Each entry that goes is
+// taken out of w.downIdle as it is looked at, and is put back only by an
+// event of its own (recorded, or a Pod on it ending), so the cost of
+// making room is, over time, one look per such event, not a scan of the
+// map per Node down.
 func (w *watcher) setDownLocked(name string, d downNode) {
 	n := sideBytes(name, d.why)
-	old, had := w.down[name]
-	if had {
+	if old, had := w.down[name]; had {
 		n -= sideBytes(name, old.why)
+		if n > 0 && w.downBytes+n > maxSideBytes {
+			return // the entry kept, with its time: only its reason differs
+		}
+		w.down[name] = d
+		w.downBytes += n
+		return
 	}
-	if !had && w.downBytes+n > maxSideBytes {
-		if w.downAllInUse || !w.nodeInUse(name) {
-			return
-		}
-		// All the entries of Nodes no unfinished Pod is on go at once: a
-		// scan of the map per Node newly down would cost as much each time.
-		for k := range w.down {
-			if !w.nodeInUse(k) {
-				w.forgetDownLocked(k)
-			}
-		}
-		if w.downBytes+n > maxSideBytes {
-			// Every entry is of a Node in use: none to drop until a Pod
-			// ends or goes (forgetNode) or an entry does.
-			w.downAllInUse = true
+	inUse := w.nodeInUse(name)
+	for len(w.down) >= maxDownNodes || w.downBytes+n > maxSideBytes {
+		if !inUse || !w.evictIdleLocked() {
+			w.downFull.handle(w.ctx, nil, "the map of nodes down is full: a node newly down is not recorded",
+				"node", strings.ToValidUTF8(name[:min(len(name), maxNodeName)], ""), "ours", inUse, "entries", len(w.down), "bytes", w.downBytes,
+				"maxEntries", maxDownNodes, "maxBytes", maxSideBytes)
 			return
 		}
 	}
 	w.down[name] = d
 	w.downBytes += n
+	if !inUse {
+		w.downIdle[name] = struct{}{}
+	}
+}
+
+// evictIdleLocked drops, with w.mu held, the first entry of w.downIdle
+// whose Node no unfinished Pod is on, and reports whether it found one.
+// Those it finds a Pod on leave w.downIdle (forgetNode puts them back as
+// their Pods end).
+func (w *watcher) evictIdleLocked() bool {
+	for k := range w.downIdle {
+		delete(w.downIdle, k)
+		if !w.nodeInUse(k) {
+			w.forgetDownLocked(k)
+			return true
+		}
+	}
+	return false
 }
 
 // forgetDownLocked drops what w.down holds of Node name, with w.mu held.
 func (w *watcher) forgetDownLocked(name string) {
 	if d, ok := w.down[name]; ok {
 		delete(w.down, name)
+		delete(w.downIdle, name)
 		w.downBytes -= sideBytes(name, d.why)
-		w.downAllInUse = false
 	}
 }
 
@@ -959,8 +1001,12 @@ func (w *watcher) forgetNode(name string) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.downAllInUse = false // the Node may be in use no more
-	if _, ok := w.down[name]; !ok || w.nodeInCache(name) || w.nodeInUse(name) {
+	if _, ok := w.down[name]; !ok || w.nodeInUse(name) {
+		return
+	}
+	if w.nodeInCache(name) {
+		// Kept while the cache has it not Ready, as one that may make room.
+		w.downIdle[name] = struct{}{}
 		return
 	}
 	w.forgetDownLocked(name)

@@ -21,6 +21,7 @@ import (
 	"github.com/virtual-kubelet/virtual-kubelet/node/api"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // imageEnv is the environment every container starts with before its own
@@ -34,9 +35,21 @@ type procProvider struct {
 	dir      string // per-pod log directories live under it
 	killWait time.Duration
 
-	mu     sync.Mutex
-	pods   map[string]*podRun // by namespace/name
+	mu sync.Mutex
+	// pods holds the pods this node runs by UID: a pod deleted and made
+	// again under its name is another pod, which has a UID of its own.
+	pods map[types.UID]*podRun
+	// names holds, by namespace/name, the UID of the pod of that name the
+	// node took last: the one the pod controller's calls by name (GetPod,
+	// GetContainerLogs) mean. A pod of the name with another UID replaces
+	// it (replaceLocked).
+	names  map[string]types.UID
 	notify func(*corev1.Pod)
+	// outbox holds, by namespace/name, the statuses report has yet to
+	// hand to notify, in order: the pod controller keeps the last one it
+	// was handed for a name, so one handed over late (a pod's Running
+	// after its Succeeded) stood for good.
+	outbox map[string][]*corev1.Pod
 	lost   bool // the node is failed: no status reports, no new pods
 }
 
@@ -48,6 +61,10 @@ type podRun struct {
 	// lostByNode is set when a node failure killed the pod's processes.
 	lostByNode bool
 	deleted    bool
+	// replaced is set when a pod made again under the pod's name took its
+	// place: the pod is gone from Kubernetes and its status is not
+	// reported (it would be taken for the new pod's).
+	replaced bool
 	// volumes are the pod's emptyDir volumes: name to directory (under
 	// dir), and the links standing for their mounts.
 	volumes map[string]string
@@ -64,10 +81,54 @@ type proc struct {
 }
 
 func newProcProvider(nodeName, dir string) *procProvider {
-	return &procProvider{nodeName: nodeName, dir: dir, killWait: 10 * time.Second, pods: map[string]*podRun{}}
+	return &procProvider{nodeName: nodeName, dir: dir, killWait: 10 * time.Second,
+		pods: map[types.UID]*podRun{}, names: map[string]types.UID{}, outbox: map[string][]*corev1.Pod{}}
 }
 
 func key(ns, name string) string { return ns + "/" + name }
+
+// uidAnnotation is set on the copy of a pod GetPod returns, with the pod's
+// UID: the pod controller compares that copy with the pod in Kubernetes of
+// the name (labels, annotations, containers; not the UID) and calls
+// UpdatePod only when they differ, so that a pod made again under the name
+// with the same spec would be taken for the old one and never started.
+// With the annotation they always differ, and UpdatePod tells the pods
+// apart by UID.
+const uidAnnotation = "kubelab.meridian.dev/uid"
+
+// named is the pod of namespace/name k the node runs, with p.mu held.
+func (p *procProvider) named(k string) (*podRun, bool) {
+	uid, ok := p.names[k]
+	if !ok {
+		return nil, false
+	}
+	r, ok := p.pods[uid]
+	return r, ok
+}
+
+// replaceLocked, with p.mu held, lets go of r, the pod of namespace/name k
+// that a pod made again under the name replaces: r is gone from Kubernetes
+// (a name has one pod at a time), so its processes are killed at once, no
+// grace left, and its volumes removed, with no status reported.
+func (p *procProvider) replaceLocked(k string, r *podRun) {
+	if p.names[k] == r.pod.UID {
+		delete(p.names, k)
+	}
+	if r.replaced {
+		return
+	}
+	r.replaced = true
+	procs := append([]*proc{}, r.procs...)
+	go func() {
+		stopGroups(procs, 0)
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		unmountVolumes(r)
+		if p.pods[r.pod.UID] == r {
+			delete(p.pods, r.pod.UID)
+		}
+	}()
+}
 
 // NotifyPods registers the callback that reports pod status changes.
 func (p *procProvider) NotifyPods(_ context.Context, cb func(*corev1.Pod)) {
@@ -82,8 +143,26 @@ func (p *procProvider) report(r *podRun) {
 	if p.lost || p.notify == nil {
 		return
 	}
-	pod := r.pod.DeepCopy()
-	go p.notify(pod)
+	k := key(r.pod.Namespace, r.pod.Name)
+	p.outbox[k] = append(p.outbox[k], r.pod.DeepCopy())
+	if len(p.outbox[k]) == 1 {
+		go p.send(k, p.notify)
+	}
+}
+
+// send hands the statuses in p.outbox[k] to notify one by one, in order,
+// until there are none.
+func (p *procProvider) send(k string, notify func(*corev1.Pod)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(p.outbox[k]) > 0 {
+		pod := p.outbox[k][0]
+		p.mu.Unlock()
+		notify(pod)
+		p.mu.Lock()
+		p.outbox[k] = p.outbox[k][1:]
+	}
+	delete(p.outbox, k)
 }
 
 // CreatePod starts the pod's containers. A container that cannot start
@@ -96,9 +175,12 @@ func (p *procProvider) CreatePod(ctx context.Context, pod *corev1.Pod) error {
 	if p.lost {
 		return errdefs.AsInvalidInput(errors.New("node is failed (simulated node loss)"))
 	}
-	k := key(pod.Namespace, pod.Name)
-	if _, ok := p.pods[k]; ok {
+	if _, ok := p.pods[pod.UID]; ok {
 		return nil
+	}
+	k := key(pod.Namespace, pod.Name)
+	if old, ok := p.named(k); ok {
+		p.replaceLocked(k, old)
 	}
 	dir := filepath.Join(p.dir, "pods", fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, pod.UID))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -114,7 +196,8 @@ func (p *procProvider) CreatePod(ctx context.Context, pod *corev1.Pod) error {
 		PodIPs:    []corev1.PodIP{{IP: "127.0.0.1"}},
 		StartTime: &now,
 	}
-	p.pods[k] = r
+	p.pods[pod.UID] = r
+	p.names[k] = pod.UID
 	if len(pod.Spec.InitContainers) > 0 {
 		p.failPod(r, "init containers are not supported by the lab node")
 		return nil
@@ -134,7 +217,7 @@ func (p *procProvider) CreatePod(ctx context.Context, pod *corev1.Pod) error {
 			st.State.Running = &corev1.ContainerStateRunning{StartedAt: now}
 			st.Ready, st.Started = true, ptr(true)
 			r.procs = append(r.procs, pr)
-			go p.wait(k, r, pr)
+			go p.wait(r, pr)
 		}
 		r.pod.Status.ContainerStatuses = append(r.pod.Status.ContainerStatuses, st)
 	}
@@ -200,7 +283,7 @@ func (p *procProvider) start(ctx context.Context, r *podRun, c corev1.Container)
 }
 
 // wait records a container's exit.
-func (p *procProvider) wait(k string, r *podRun, pr *proc) {
+func (p *procProvider) wait(r *podRun, pr *proc) {
 	err := pr.cmd.Wait()
 	close(pr.done)
 	code := 0
@@ -220,8 +303,8 @@ func (p *procProvider) wait(k string, r *podRun, pr *proc) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if r.lostByNode {
-		return // killed by the simulated node loss: reported at restore
+	if r.lostByNode || r.replaced {
+		return // killed by the simulated node loss (reported at restore), or gone
 	}
 	now := metav1.Now()
 	for i := range r.pod.Status.ContainerStatuses {
@@ -237,7 +320,7 @@ func (p *procProvider) wait(k string, r *podRun, pr *proc) {
 	if r.pod.Status.Phase != corev1.PodRunning {
 		unmountVolumes(r) // a kubelet removes a finished pod's emptyDirs
 	}
-	if cur, ok := p.pods[k]; ok && cur == r {
+	if p.pods[r.pod.UID] == r {
 		p.report(r)
 	}
 }
@@ -284,18 +367,32 @@ func (p *procProvider) failPod(r *podRun, msg string) {
 }
 
 // UpdatePod accepts changes Kubernetes makes to a running pod (labels,
-// annotations); there is nothing to do for a process.
-func (p *procProvider) UpdatePod(context.Context, *corev1.Pod) error { return nil }
+// annotations); there is nothing to do for a process. A pod of another UID
+// than the one the node runs under the name was made again under it, the
+// other deleted (the pod controller, finding a pod of the name, updates
+// rather than creates): it is started in the other's place.
+func (p *procProvider) UpdatePod(ctx context.Context, pod *corev1.Pod) error {
+	p.mu.Lock()
+	uid, ok := p.names[key(pod.Namespace, pod.Name)]
+	p.mu.Unlock()
+	if ok && uid == pod.UID {
+		return nil
+	}
+	return p.CreatePod(ctx, pod)
+}
 
 // DeletePod stops the pod's process groups (SIGTERM, then SIGKILL after the
 // grace period, at most killWait) and reports them terminated.
 func (p *procProvider) DeletePod(ctx context.Context, pod *corev1.Pod) error {
 	k := key(pod.Namespace, pod.Name)
 	p.mu.Lock()
-	r, ok := p.pods[k]
-	if !ok {
+	r, ok := p.pods[pod.UID]
+	if pod.UID == "" {
+		r, ok = p.named(k)
+	}
+	if !ok || r.replaced {
 		p.mu.Unlock()
-		return errdefs.NotFoundf("pod %s is not on this node", k)
+		return errdefs.NotFoundf("pod %s (UID %s) is not on this node", k, pod.UID)
 	}
 	r.deleted = true
 	procs := append([]*proc{}, r.procs...)
@@ -329,8 +426,14 @@ func (p *procProvider) DeletePod(ctx context.Context, pod *corev1.Pod) error {
 	if r.pod.Status.Phase == corev1.PodRunning {
 		r.pod.Status.Phase = corev1.PodFailed
 	}
+	if p.pods[r.pod.UID] != r || r.replaced {
+		return nil // made again under its name while its processes stopped
+	}
 	p.report(r)
-	delete(p.pods, k)
+	delete(p.pods, r.pod.UID)
+	if p.names[k] == r.pod.UID {
+		delete(p.names, k)
+	}
 	return nil
 }
 
@@ -363,15 +466,21 @@ func signalGroup(pr *proc, sig syscall.Signal) {
 	}
 }
 
-// GetPod returns the pod as this node knows it.
+// GetPod returns the pod of the name as this node knows it, its UID in
+// annotation uidAnnotation.
 func (p *procProvider) GetPod(_ context.Context, ns, name string) (*corev1.Pod, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	r, ok := p.pods[key(ns, name)]
+	r, ok := p.named(key(ns, name))
 	if !ok {
 		return nil, errdefs.NotFoundf("pod %s/%s is not on this node", ns, name)
 	}
-	return r.pod.DeepCopy(), nil
+	pod := r.pod.DeepCopy()
+	if pod.Annotations == nil {
+		pod.Annotations = map[string]string{}
+	}
+	pod.Annotations[uidAnnotation] = string(pod.UID)
+	return pod, nil
 }
 
 // GetPodStatus returns the pod's current status.
@@ -387,9 +496,11 @@ func (p *procProvider) GetPodStatus(ctx context.Context, ns, name string) (*core
 func (p *procProvider) GetPods(context.Context) ([]*corev1.Pod, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make([]*corev1.Pod, 0, len(p.pods))
-	for _, r := range p.pods {
-		out = append(out, r.pod.DeepCopy())
+	out := make([]*corev1.Pod, 0, len(p.names))
+	for k := range p.names {
+		if r, ok := p.named(k); ok {
+			out = append(out, r.pod.DeepCopy())
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
@@ -399,7 +510,7 @@ func (p *procProvider) GetPods(context.Context) ([]*corev1.Pod, error) {
 // are honoured; follow returns what is there now).
 func (p *procProvider) GetContainerLogs(_ context.Context, ns, name, container string, opts api.ContainerLogOpts) (io.ReadCloser, error) {
 	p.mu.Lock()
-	r, ok := p.pods[key(ns, name)]
+	r, ok := p.named(key(ns, name))
 	var dir string
 	if ok {
 		dir = r.dir
@@ -442,7 +553,7 @@ func (p *procProvider) failNode() {
 	var procs []*proc
 	var lostMemory []*podRun
 	for _, r := range p.pods {
-		if r.pod.Status.Phase == corev1.PodRunning {
+		if r.pod.Status.Phase == corev1.PodRunning && !r.replaced {
 			r.lostByNode = true
 			procs = append(procs, r.procs...)
 			lostMemory = append(lostMemory, r)
@@ -472,7 +583,7 @@ func (p *procProvider) restoreNode() {
 	p.lost = false
 	now := metav1.Now()
 	for _, r := range p.pods {
-		if !r.lostByNode {
+		if !r.lostByNode || r.replaced {
 			continue
 		}
 		r.lostByNode = false

@@ -6,9 +6,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -434,5 +436,115 @@ func TestLossPassesThePingGate(t *testing.T) {
 	time.Sleep(400 * time.Millisecond)
 	if err := np.Ping(context.Background()); err == nil {
 		t.Fatal("a lost node still answers pings after its grace: its lease would be renewed")
+	}
+}
+
+// TestPodMadeAgainUnderItsName: the node knew pods by namespace and name.
+// A pod deleted and made again under its name, both taken together (the
+// pod controller finds a pod of the name and updates it), was taken for
+// the old one changed: the new pod never started, the old one's processes
+// ran on, and its log and status stood for the new pod's. The node now
+// knows pods by UID: the new one starts in the old one's place, whose
+// processes are killed, and a deletion of the old one is not the new one's.
+func TestPodMadeAgainUnderItsName(t *testing.T) {
+	ctx := context.Background()
+	p := newProcProvider("n", t.TempDir())
+	rec := newRecorder(p)
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	old := pod("same", t.TempDir(), "/bin/sh", "-c", "echo $$ >"+pidFile+"; echo old output; exec sleep 300")
+	if err := p.CreatePod(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	rec.next(t, "old pod running", phase(corev1.PodRunning))
+	oldPid := waitPid(t, pidFile)
+
+	// Made again with the same spec: the pod controller updates the pod of
+	// the name only if what GetPod returns differs from it (its podsEqual:
+	// containers, labels, annotations, not the UID).
+	same := old.DeepCopy()
+	same.UID = "same-uid-2"
+	got, err := p.GetPod(ctx, "ns", "same")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reflect.DeepEqual(got.Spec.Containers, same.Spec.Containers) && reflect.DeepEqual(got.Labels, same.Labels) &&
+		reflect.DeepEqual(got.Annotations, same.Annotations) {
+		t.Error("the node's pod compares equal to a pod of another UID made again under its name: the pod controller would not pass it on")
+	}
+
+	remade := pod("same", t.TempDir(), "/bin/sh", "-c", "echo made again")
+	remade.UID = "same-uid-3"
+	if err := p.UpdatePod(ctx, remade); err != nil {
+		t.Fatal(err)
+	}
+	done := rec.next(t, "the pod made again succeeded", func(p *corev1.Pod) bool {
+		return p.UID == remade.UID && p.Status.Phase == corev1.PodSucceeded
+	})
+	if done.UID != remade.UID {
+		t.Errorf("reported UID %s, want %s", done.UID, remade.UID)
+	}
+	waitGone(t, oldPid)
+	if got, err := p.GetPod(ctx, "ns", "same"); err != nil || got.UID != remade.UID {
+		t.Fatalf("GetPod after the pod was made again: %v, %v; want UID %s", got, err, remade.UID)
+	}
+	rc, err := p.GetContainerLogs(ctx, "ns", "same", "main", api.ContainerLogOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(rc)
+	rc.Close()
+	if string(out) != "made again\n" {
+		t.Errorf("log of the pod made again: %q, want only its own output", out)
+	}
+
+	// The old pod's deletion, taken late, is not the new one's.
+	if err := p.DeletePod(ctx, old); err == nil {
+		t.Error("the deletion of the replaced pod was taken")
+	}
+	if got, err := p.GetPod(ctx, "ns", "same"); err != nil || got.UID != remade.UID {
+		t.Errorf("GetPod after the old pod's deletion: %v, %v; want UID %s", got, err, remade.UID)
+	}
+	for {
+		select {
+		case r := <-rec.ch:
+			if r.UID != remade.UID {
+				t.Errorf("a status of the replaced pod was reported: %s %s", r.UID, r.Status.Phase)
+			}
+			continue
+		case <-time.After(200 * time.Millisecond):
+		}
+		break
+	}
+}
+
+// TestStatusesReachThePodControllerInOrder: each status was handed to the
+// pod controller from a goroutine of its own, and the controller keeps the
+// last it was handed: a pod that ended at once had its Running handed over
+// after its Succeeded at times (a loaded machine), and stayed Running.
+func TestStatusesReachThePodControllerInOrder(t *testing.T) {
+	p := newProcProvider("n", t.TempDir())
+	got := make(chan *corev1.Pod, 10)
+	var calls atomic.Int32
+	p.NotifyPods(context.Background(), func(pod *corev1.Pod) {
+		if calls.Add(1) == 1 {
+			time.Sleep(100 * time.Millisecond) // a controller slow to take the first
+		}
+		got <- pod
+	})
+	if err := p.CreatePod(context.Background(), pod("quick", t.TempDir(), "/bin/sh", "-c", "echo done")); err != nil {
+		t.Fatal(err)
+	}
+	var phases []corev1.PodPhase
+	for {
+		select {
+		case r := <-got:
+			phases = append(phases, r.Status.Phase)
+			continue
+		case <-time.After(time.Second):
+		}
+		break
+	}
+	if len(phases) == 0 || phases[len(phases)-1] != corev1.PodSucceeded {
+		t.Errorf("statuses handed over %v; want the last Succeeded", phases)
 	}
 }
