@@ -18,6 +18,13 @@ import (
 // from which entries are missing.
 var ErrAuditGap = errors.New("entries are missing from the audit log")
 
+// ErrAuditRewritten is the error of such a lookup over a part of the log
+// in which an entry was rewritten or replaced (its kind changed in place,
+// or another row written at its seq): it wraps ErrAuditGap, so that a
+// caller that checks for ErrAuditGap takes it, as it is, for a log that
+// does not verify.
+var ErrAuditRewritten = fmt.Errorf("entries of the audit log were rewritten or replaced outside Meridian (%w)", ErrAuditGap)
+
 // The server's readers of the newest record of a kind (the rules witness,
 // the register and placement witnesses) read the records of their kinds
 // after the last one they read, each checked against its seal, and take
@@ -75,9 +82,11 @@ func (h *sealedHead) set(seq int64, hash string) {
 
 // noGap checks, in s's snapshot, that no entry is missing from the log
 // after seq lo, up to seq hi (0: up to the log's last entry), other than
-// those of gaps the operator accepted. chain is the store's: it checks the
-// seals of the last entry and of the acceptances. uniqueSeq is the store's
-// query that finds a unique index on seq.
+// those of gaps the operator accepted, and that none after w's watermark
+// up to hi was rewritten or replaced (sealedThrough). chain is the
+// store's: it checks the seals of the entries, of the last entry and of
+// the acceptances. uniqueSeq is the store's query that finds a unique
+// index on seq.
 //
 // Why this finds a deleted entry: seqs are unique (the primary key, or
 // another unique index on seq alone, checked to be there: a table rebuilt
@@ -88,23 +97,25 @@ func (h *sealedHead) set(seq int64, hash string) {
 // entry's hash covering its seq, and the last entry's seal is checked:
 // moving only some of them down leaves the gap further on, unless another
 // entry is written at the seq freed (below). The last entry's seal is
-// checked once for its seq and hash (seen): each server's read of a kind
-// that ends at the log's end reads the last entry's seq and hash, and its
-// payload (up to 16 MiB, hashed) only when they changed. The count reads
-// the seq index, not the entries: its cost is that of the range, one
-// index entry each, whatever their size.
+// checked once for its seq and hash (seen), or by sealedThrough: each
+// server's read of a kind that ends at the log's end reads the last
+// entry's seq and hash, and its payload (up to 16 MiB, hashed) only when
+// they changed. The count reads the seq index, not the entries: its cost
+// is that of the range, one index entry each, whatever their size.
 //
-// What it does not find: an entry whose kind was changed in place (a
-// modified entry, not a missing one), or an entry deleted and another
-// written at its seq; only verifying the log's seals finds those. Entries
-// cut from the end of the log leave a shorter log that counts whole: the
-// anchor finds those (audit.VerifyAnchored).
-func (s auditSource) noGap(chain *audit.Chain, seen *sealedHead, uniqueSeq string, lo, hi int64) error {
+// An entry whose kind was changed in place (a modified entry, not a
+// missing one), or an entry deleted and another written at its seq, is
+// found by sealedThrough when it lies after the watermark: each entry is
+// read and its seal checked once per store. One rewritten after the
+// watermark passed it is found only by verifying the log's seals (the
+// next start). Entries cut from the end of the log leave a shorter log
+// that counts whole: the anchor finds those (audit.VerifyAnchored).
+func (s auditSource) noGap(chain *audit.Chain, seen *sealedHead, w *sealedTo, uniqueSeq string, lo, hi int64) error {
+	var last struct {
+		seq  int64
+		hash string
+	}
 	if hi == 0 {
-		var last struct {
-			seq  int64
-			hash string
-		}
 		rows, done, err := s.query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
 		if err != nil {
 			return err
@@ -124,23 +135,6 @@ func (s auditSource) noGap(chain *audit.Chain, seen *sealedHead, uniqueSeq strin
 			// Nothing after lo: the end of the log is the anchor's.
 			return nil
 		}
-		if !seen.is(last.seq, last.hash) {
-			read := "CASE WHEN octet_length(payload) <= " + strconv.Itoa(auditHeadMaxBytes) + " THEN payload END AS payload"
-			cols := strings.Replace(s.cols, "payload", read, 1)
-			rows, done, err := s.query("SELECT "+cols+" FROM audit WHERE seq = "+s.ph(1), last.seq)
-			if err != nil {
-				return err
-			}
-			head, err := scanAudit(rows, 0, auditHeadMaxBytes)
-			done()
-			if err != nil {
-				return fmt.Errorf("audit log's last entry: %w", err)
-			}
-			if len(head) == 0 || !chain.Sealed(head[0]) {
-				return fmt.Errorf("audit log's last entry, %d, is not sealed at its seq: entries were moved or written outside Meridian (%w); verify the log", last.seq, ErrAuditGap)
-			}
-			seen.set(last.seq, last.hash)
-		}
 		hi = last.seq
 	}
 	if hi <= lo {
@@ -158,17 +152,256 @@ func (s auditSource) noGap(chain *audit.Chain, seen *sealedHead, uniqueSeq strin
 	if err != nil {
 		return err
 	}
-	if n == hi-lo {
+	if n != hi-lo {
+		missing, err := s.acceptedMissing(chain, lo, hi)
+		if err != nil {
+			return err
+		}
+		if missing < 0 || n != hi-lo-missing {
+			return fmt.Errorf("audit log entries %d to %d: %d entries there, want %d: %w (deleted outside Meridian, or moved); the newest record of a kind read from it cannot be trusted; verify the log", lo+1, hi, n, hi-lo, ErrAuditGap)
+		}
+	}
+	if err := s.sealedThrough(chain, w, lo, hi); err != nil {
+		return err
+	}
+	if last.seq == 0 || seen.is(last.seq, last.hash) || w.is(last.seq, last.hash) {
+		// The last entry was checked, by sealedThrough or before.
+		if last.seq != 0 {
+			seen.set(last.seq, last.hash)
+		}
 		return nil
 	}
-	missing, err := s.acceptedMissing(chain, lo, hi)
+	// The watermark is past the log's last entry: entries checked before
+	// were deleted from the end, or moved down a seq each to close a gap.
+	// The last one must be sealed at its seq.
+	read := "CASE WHEN octet_length(payload) <= " + strconv.Itoa(auditHeadMaxBytes) + " THEN payload END AS payload"
+	cols := strings.Replace(s.cols, "payload", read, 1)
+	rows, done, err := s.query("SELECT "+cols+" FROM audit WHERE seq = "+s.ph(1), last.seq)
 	if err != nil {
 		return err
 	}
-	if missing >= 0 && n == hi-lo-missing {
-		return nil
+	head, err := scanAudit(rows, 0, auditHeadMaxBytes)
+	done()
+	if err != nil {
+		return fmt.Errorf("audit log's last entry: %w", err)
 	}
-	return fmt.Errorf("audit log entries %d to %d: %d entries there, want %d: %w (deleted outside Meridian, or moved); the newest record of a kind read from it cannot be trusted; verify the log", lo+1, hi, n, hi-lo, ErrAuditGap)
+	if len(head) == 0 || !chain.Sealed(head[0]) {
+		return fmt.Errorf("audit log's last entry, %d, is not sealed at its seq: entries were moved or written outside Meridian (%w); verify the log", last.seq, ErrAuditGap)
+	}
+	seen.set(last.seq, last.hash)
+	return nil
+}
+
+// sealedTo is a store's watermark: every entry up to seq (hash its hash)
+// was read, in one snapshot or in turn, and found sealed at its seq and
+// linked to the one before it, by the log's verification (the server's
+// at start, see watchVerified) or by a gap check (sealedThrough). A gap
+// check reads the entries after it once, and moves it on.
+type sealedTo struct {
+	mu   sync.Mutex
+	seq  int64
+	hash string // "" at seq 0: the log's start (audit.Genesis)
+	// refused is the break at which a gap check's verification last
+	// failed, and the acceptances the log held then: the same break
+	// again, with no acceptance written since, fails without verifying
+	// the whole log again.
+	refused refusal
+}
+
+type refusal struct {
+	seq, accepts int64
+	hash         string
+}
+
+func (w *sealedTo) is(seq int64, hash string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.seq == seq && w.hash == hash
+}
+
+// verified moves the watermark to seq and hash, which a verification of
+// the whole log ended at, when that is not behind it.
+func (w *sealedTo) verified(seq int64, hash string) {
+	w.mu.Lock()
+	if seq >= w.seq {
+		w.seq, w.hash = seq, hash
+	}
+	w.mu.Unlock()
+}
+
+// watchVerified is snap with its reads of the whole log watched: after a
+// verification of it (VerifyAuditAnchored) that found it whole, done
+// moves w to the last entry read. A server verifies its log at start:
+// its first gap check then reads only what was written since.
+func (w *sealedTo) watchVerified(snap audit.Snapshot) (audit.Snapshot, func(audit.Result)) {
+	var seen *lastRead
+	watched := func(fn func(audit.Source) error) error {
+		return snap(func(src audit.Source) error {
+			seen = &lastRead{Source: src}
+			return fn(seen)
+		})
+	}
+	done := func(r audit.Result) {
+		if r.OK && !r.Unkeyed && seen != nil && seen.seq > 0 && seen.hash == r.Head {
+			w.verified(seen.seq, seen.hash)
+		}
+	}
+	return watched, done
+}
+
+// lastRead is a Source that notes the last entry of the last page a
+// read of the whole log handed on.
+type lastRead struct {
+	audit.Source
+	seq  int64
+	hash string
+}
+
+// Read implements audit.Source.
+func (l *lastRead) Read(kind string, fn func([]audit.Entry) error) error {
+	if kind != "" {
+		return l.Source.Read(kind, fn)
+	}
+	l.seq, l.hash = 0, ""
+	return l.Source.Read("", func(page []audit.Entry) error {
+		if len(page) > 0 {
+			l.seq, l.hash = page[len(page)-1].Seq, page[len(page)-1].Hash
+		}
+		return fn(page)
+	})
+}
+
+// sealedThrough checks, in s's snapshot, that every entry after w's
+// watermark up to seq hi is sealed at its seq and names the hash of the
+// one before it, and moves the watermark on. The count of noGap finds an
+// entry missing; this finds one rewritten in place (its kind changed, so
+// that a lookup of its kind passes it by: the count is the same) or
+// deleted and another row written at its seq. Each entry is read once per
+// store, whatever the lookups, a page at a time (verifyPage entries, cut
+// after verifyPageBytes); an entry longer than auditHeadMaxBytes, which
+// Meridian does not write, is not read, and fails the check.
+//
+// At a break, the whole log is verified in the snapshot, as at start
+// (audit.Chain.VerifySource): a break the operator accepted passes, and
+// the watermark moves to the log's end. One not accepted fails the check
+// with ErrAuditRewritten when it lies in the part of the log the lookup
+// covers, after lo; before it (a run's lookup counts from the run's
+// first record), the part after lo is checked on its own (rangeSealed),
+// the watermark staying where it is. The verification is not made again
+// for the same break until an acceptance is written (w.refused).
+//
+// An entry rewritten after the watermark passed it is not read again: the
+// log's next verification (the next start) finds it.
+func (s auditSource) sealedThrough(chain *audit.Chain, w *sealedTo, lo, hi int64) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	seq, prev := w.seq, w.hash
+	if prev == "" {
+		prev = audit.Genesis
+	}
+	for seq < hi {
+		page, err := s.sealPage(seq, hi)
+		if err != nil {
+			return err
+		}
+		if len(page) == 0 {
+			return s.verifyAtBreak(chain, w, lo, hi, refusal{seq: seq + 1}, seq+1, "is missing")
+		}
+		for _, e := range page {
+			at, why := e.Seq, ""
+			switch {
+			case e.Seq != seq+1:
+				at, why = seq+1, fmt.Sprintf("is missing (entry %d follows entry %d)", e.Seq, seq)
+			case e.PrevHash != prev:
+				at, why = e.Seq-1, fmt.Sprintf("or %d was replaced (entry %d does not name the hash of the one before it)", e.Seq, e.Seq)
+			case !chain.Sealed(e):
+				why = "is not sealed at its seq (rewritten, or another entry written there)"
+			}
+			if why != "" {
+				return s.verifyAtBreak(chain, w, lo, hi, refusal{seq: e.Seq, hash: e.Hash}, at, why)
+			}
+			seq, prev = e.Seq, e.Hash
+		}
+		w.seq, w.hash = seq, prev
+	}
+	return nil
+}
+
+// sealPage is the page of entries after seq after up to hi that
+// sealedThrough and rangeSealed check: at most verifyPage entries, cut
+// after verifyPageBytes, an entry longer than auditHeadMaxBytes failing
+// it with ErrAuditRewritten.
+func (s auditSource) sealPage(after, hi int64) ([]audit.Entry, error) {
+	read := "CASE WHEN octet_length(payload) <= " + strconv.Itoa(auditHeadMaxBytes) + " THEN payload END AS payload"
+	q := "SELECT " + strings.Replace(s.cols, "payload", read, 1) + " FROM audit WHERE seq > " + s.ph(1) + " AND seq <= " + s.ph(2) +
+		" ORDER BY seq LIMIT " + strconv.Itoa(verifyPage)
+	if s.cutInDB {
+		q = byteBounded(q, s.cols, verifyPageBytes)
+	}
+	rows, done, err := s.query(q, after, hi)
+	if err != nil {
+		return nil, err
+	}
+	page, err := scanAudit(rows, verifyPageBytes, auditHeadMaxBytes)
+	done()
+	if errors.Is(err, ErrAuditEntryTooLarge) {
+		return nil, fmt.Errorf("%w: %w", err, ErrAuditRewritten)
+	}
+	return page, err
+}
+
+// verifyAtBreak verifies the whole log in s's snapshot after sealedThrough
+// found it broken at seq at (why; key names the entry read there); w's
+// lock is held.
+func (s auditSource) verifyAtBreak(chain *audit.Chain, w *sealedTo, lo, hi int64, key refusal, at int64, why string) error {
+	if _, err := s.one(&key.accepts, "SELECT COUNT(*) FROM audit WHERE kind = "+s.ph(1), audit.KindBrokenAccepted); err != nil {
+		return err
+	}
+	detail := ""
+	if w.refused != key {
+		seen := &lastRead{Source: s}
+		r, err := chain.VerifySource(seen)
+		if err != nil {
+			return err
+		}
+		if r.OK && !r.Unkeyed && seen.hash == r.Head && seen.seq >= hi {
+			w.seq, w.hash = seen.seq, seen.hash
+			return nil
+		}
+		w.refused = key
+		if r.Problem != nil {
+			detail = " (the log's verification: " + r.Problem.Error() + ")"
+		}
+	}
+	if at <= lo {
+		// Before the part of the log this lookup covers.
+		return s.rangeSealed(chain, lo, hi)
+	}
+	return fmt.Errorf("audit log entry %d %s%s: %w; the newest record of a kind read from it cannot be trusted; verify the log", at, why, detail, ErrAuditRewritten)
+}
+
+// rangeSealed checks, in s's snapshot, that the entries after lo up to hi
+// are each sealed at its seq and linked to the one before it, the first
+// to none: sealedThrough's check of a lookup's part of a log broken
+// before it, made at each such lookup.
+func (s auditSource) rangeSealed(chain *audit.Chain, lo, hi int64) error {
+	seq, prev := lo, ""
+	for seq < hi {
+		page, err := s.sealPage(seq, hi)
+		if err != nil {
+			return err
+		}
+		if len(page) == 0 {
+			return fmt.Errorf("audit log entry %d is missing: %w; verify the log", seq+1, ErrAuditRewritten)
+		}
+		for _, e := range page {
+			if e.Seq != seq+1 || seq > lo && e.PrevHash != prev || !chain.Sealed(e) {
+				return fmt.Errorf("audit log entry %d is not sealed at its seq, or does not follow entry %d: %w; verify the log", e.Seq, seq, ErrAuditRewritten)
+			}
+			seq, prev = e.Seq, e.Hash
+		}
+	}
+	return nil
 }
 
 // countSeqs counts the whole seqs in (lo, hi], which noGap has found

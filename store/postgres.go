@@ -29,6 +29,9 @@ type Postgres struct {
 	pool *pgxpool.Pool
 	// gapHead is the last entry a gap check found sealed (noGap).
 	gapHead sealedHead
+	// sealed is the watermark of the entries a gap check, or the log's
+	// verification, found sealed and linked (see sealedTo).
+	sealed  sealedTo
 	chain   *audit.Chain
 	onAudit func(seq int64, head string)
 	ann     *announcer
@@ -672,7 +675,7 @@ func (s *Postgres) AuditSelect(ctx context.Context, q AuditQuery) ([]audit.Entry
 func (s *Postgres) auditGaps(ctx context.Context) func(lo, hi int64) error {
 	return func(lo, hi int64) error {
 		return s.auditSnapshot(ctx)(func(src audit.Source) error {
-			return src.(auditSource).noGap(s.chain, &s.gapHead, postgresUniqueSeq, lo, hi)
+			return src.(auditSource).noGap(s.chain, &s.gapHead, &s.sealed, postgresUniqueSeq, lo, hi)
 		})
 	}
 }
@@ -726,9 +729,15 @@ func (s *Postgres) VerifyAudit(ctx context.Context) (audit.Result, error) {
 
 // VerifyAuditAnchored implements Store. The log is read a page at a time
 // (see auditSource) in one read-only repeatable-read transaction: every
-// page, and every lookup at a break, sees the same snapshot.
+// page, and every lookup at a break, sees the same snapshot. A log found
+// whole moves the gap checks' watermark to its end (see sealedTo).
 func (s *Postgres) VerifyAuditAnchored(ctx context.Context, anchors *audit.Anchors) (audit.Result, error) {
-	return s.chain.VerifySnapshot(s.auditSnapshot(ctx), anchors)
+	snap, done := s.sealed.watchVerified(s.auditSnapshot(ctx))
+	r, err := s.chain.VerifySnapshot(snap, anchors)
+	if err == nil {
+		done(r)
+	}
+	return r, err
 }
 
 // verifyIdleTimeout is how long a verification's transaction may sit idle

@@ -49,6 +49,9 @@ type SQLite struct {
 	db *sql.DB
 	// gapHead is the last entry a gap check found sealed (noGap).
 	gapHead sealedHead
+	// sealed is the watermark of the entries a gap check, or the log's
+	// verification, found sealed and linked (see sealedTo).
+	sealed sealedTo
 	// rdb reads without waiting for the writer: WAL readers see the last
 	// commit while a transaction (and its fsync) is under way on db. Only
 	// reads whose answer is re-checked in the writing transaction, or that
@@ -897,7 +900,7 @@ func (s *SQLite) AuditSelect(ctx context.Context, q AuditQuery) ([]audit.Entry, 
 func (s *SQLite) auditGaps(ctx context.Context) func(lo, hi int64) error {
 	return func(lo, hi int64) error {
 		return sqlAuditSnapshot(ctx, s.rdb, func(*sql.Tx) (string, bool, error) { return auditCols, true, nil })(func(src audit.Source) error {
-			return src.(auditSource).noGap(s.chain, &s.gapHead, sqliteUniqueSeq, lo, hi)
+			return src.(auditSource).noGap(s.chain, &s.gapHead, &s.sealed, sqliteUniqueSeq, lo, hi)
 		})
 	}
 }
@@ -1048,7 +1051,13 @@ func (s *SQLite) VerifyAudit(ctx context.Context) (audit.Result, error) {
 // waits for (any tenant may ask for a verification). One read transaction
 // reads one snapshot, a page at a time (see auditSource): the chain as of
 // the last commit, which reaches the anchor, written only after the
-// commits it covers.
+// commits it covers. A log found whole moves the gap checks' watermark
+// to its end (see sealedTo).
 func (s *SQLite) VerifyAuditAnchored(ctx context.Context, anchors *audit.Anchors) (audit.Result, error) {
-	return s.chain.VerifySnapshot(sqlAuditSnapshot(ctx, s.rdb, func(*sql.Tx) (string, bool, error) { return auditCols, true, nil }), anchors)
+	snap, done := s.sealed.watchVerified(sqlAuditSnapshot(ctx, s.rdb, func(*sql.Tx) (string, bool, error) { return auditCols, true, nil }))
+	r, err := s.chain.VerifySnapshot(snap, anchors)
+	if err == nil {
+		done(r)
+	}
+	return r, err
 }
