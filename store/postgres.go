@@ -62,7 +62,7 @@ func OpenPostgres(ctx context.Context, url string, opts Options) (*Postgres, err
 		pool.Close()
 		return nil, fmt.Errorf("migrate postgres %s: %w", redactURL(url), err)
 	}
-	s := &Postgres{pool: pool, chain: audit.NewChain(opts.AuditKey), onAudit: opts.OnAudit}
+	s := &Postgres{pool: pool, chain: audit.NewChain(opts.AuditKey), onAudit: opts.OnAudit, sealed: sealedTo{off: opts.GapChecksCountOnly}}
 	s.startAnnouncer()
 	s.startMarker()
 	return s, nil

@@ -236,11 +236,24 @@ func TestAuditVerifyCutBeforeKeyFails(t *testing.T) {
 // when missing), as a server does; the caller closes it.
 func openStateDB(t testing.TB, st state) *store.SQLite {
 	t.Helper()
+	return openStateDBWith(t, st, store.Options{})
+}
+
+// openCLIStateDB opens it as a CLI command does (openState): its gap
+// checks count entries and do not read them all.
+func openCLIStateDB(t testing.TB, st state) *store.SQLite {
+	t.Helper()
+	return openStateDBWith(t, st, store.Options{GapChecksCountOnly: true})
+}
+
+func openStateDBWith(t testing.TB, st state, opts store.Options) *store.SQLite {
+	t.Helper()
 	key, err := audit.LoadKey(st.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.OpenSQLite(context.Background(), st.Database(), store.Options{AuditKey: key})
+	opts.AuditKey = key
+	db, err := store.OpenSQLite(context.Background(), st.Database(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

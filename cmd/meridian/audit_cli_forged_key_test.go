@@ -41,7 +41,7 @@ func TestCLIAnchorIgnoresUnsealedKeyEntries(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		db := openStateDB(t, st)
+		db := openCLIStateDB(t, st)
 		defer db.Close()
 		var w strings.Builder
 		follow, err := cliAnchor(ctx, db, audit.NewChain(key), anchors, &w)

@@ -44,7 +44,7 @@ func keyEntriesState(t testing.TB, n int, key string) (state, *audit.Anchors, *s
 	if err != nil {
 		t.Fatal(err)
 	}
-	db := openStateDB(t, st)
+	db := openCLIStateDB(t, st)
 	recs := make([]audit.Record, n)
 	for i := range recs {
 		k := strings.Repeat("cd", 32)
