@@ -129,7 +129,11 @@ func checkCommandPath(cfg Config, sb Sandbox, wd, exe string) error {
 		return fmt.Errorf("sandbox \"landlock\": the command %s cannot be resolved (%w); refusing to give it to the workload to read", exe, err)
 	}
 	refuse := func(why string) error {
-		return fmt.Errorf("sandbox \"landlock\": the command %s (%s) %s and lies outside the paths every workload may read (the system's directories, the --ro paths, its scratch); the workload runs as that user and would be given the file to read: refusing to run it (install the program under /usr or /opt, or run the server as root for the uid sandbox)", exe, real, why)
+		name := exe
+		if real != exe {
+			name += " (" + real + ")"
+		}
+		return fmt.Errorf("sandbox \"landlock\": the command %s %s and lies outside the paths every workload may read (the system's directories, the --ro paths, its scratch); the workload runs as that user and would be given the file to read: refusing to run it (install the program under /usr or /opt, or use the uid sandbox, the server run as root)", name, why)
 	}
 	readable := append(append([]string(nil), systemReadOnly...), sb.ReadOnly...)
 	if wd != "" {

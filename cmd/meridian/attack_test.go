@@ -1217,8 +1217,22 @@ func compat() {
 	port := ln.Addr().(*net.TCPAddr).Port
 	eachSandbox(t, func(t *testing.T, mode string) {
 		tv := newTenants(t, "--workload-sandbox", mode)
-		doc, key := programData(t, tv.home, "netprobe", probeDir)
 		ctx := context.Background()
+		if mode == "landlock" {
+			// Named by its path, the probe (the server's user's file,
+			// outside what every workload may read) is refused.
+			job := strings.Replace(jobFor("lab", "SG", nil, "unused"), `command: [/bin/sh, -c, "unused"]`, fmt.Sprintf(`command: [%q, "%d"]`, probe, port), 1)
+			r, err := tv.alpha.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: job}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r = waitRun(t, tv.alpha, r.ID)
+			logs, _, _ := tv.alpha.Logs(ctx, r.ID, 0)
+			if r.State != run.Failed || !bytes.Contains(logs, []byte(probe+" is owned by the server's user")) || bytes.Contains(logs, []byte("done-probing")) {
+				t.Errorf("a command of the server's user named by its path: %s (%s); want failed, refused naming it:\n%s", r.State, r.Reason, logs)
+			}
+		}
+		doc, key := programData(t, tv.home, "netprobe", probeDir)
 		if _, err := tv.alpha.Apply(ctx, []run.Document{{Name: "d.yaml", Content: doc}}, false); err != nil {
 			t.Fatal(err)
 		}
