@@ -35,6 +35,18 @@ func TestAttackLandlockCommandReadsServerFile(t *testing.T) {
 	if err := os.Symlink(secret, linkInRO); err != nil {
 		t.Fatal(err)
 	}
+	// A file of another user that the server's user reads only by its
+	// group (as root, by its privilege) is refused too.
+	foreign := mk(filepath.Join(root, "srv", "other.sh"))
+	if err := os.Chmod(foreign, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	foreignOwned := os.Geteuid() == 0
+	if foreignOwned {
+		if err := os.Chown(foreign, 65534, os.Getegid()); err != nil {
+			t.Fatal(err)
+		}
+	}
 	cfg := Config{Exe: agentExe}
 	landlock := Sandbox{Mode: SandboxLandlock, ReadOnly: []string{ro}}
 	for _, tc := range []struct {
@@ -46,6 +58,7 @@ func TestAttackLandlockCommandReadsServerFile(t *testing.T) {
 		{"a script of the server's user", landlock, secret, true},
 		{"a link under a --ro path to it", landlock, linkInRO, true},
 		{"a path that is not there", landlock, filepath.Join(root, "missing"), true},
+		{"another user's file the server's user may read, not every user", landlock, foreign, true},
 		{"a system program", landlock, "/bin/sh", false},
 		{"a program under a --ro path", landlock, inRO, false},
 		{"a program in the scratch", landlock, inScratch, false},
@@ -62,6 +75,9 @@ func TestAttackLandlockCommandReadsServerFile(t *testing.T) {
 			t.Errorf("%s: the refusal does not name the command's path: %v", tc.name, err)
 		}
 		if err != nil && tc.exe == secret && !strings.Contains(err.Error(), "owned by the server's user") {
+			t.Errorf("%s: the refusal does not say why: %v", tc.name, err)
+		}
+		if err != nil && tc.exe == foreign && foreignOwned && !strings.Contains(err.Error(), "may be read by the server's user") {
 			t.Errorf("%s: the refusal does not say why: %v", tc.name, err)
 		}
 	}

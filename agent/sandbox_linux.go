@@ -112,7 +112,9 @@ func checkPrivate(cfg Config, sb Sandbox) error {
 // to the workload to read and execute, and the workload runs as the
 // server's user there, so a tenant who knew the path of an executable file
 // of that user (a Slurm batch script holding its attempt's credential, a
-// script with a secret in it) had it read. A program in the paths every
+// script with a secret in it) had it read. A file of another user is
+// refused too when the server's user may write it, or may read it where
+// not every user may (through its group). A program in the paths every
 // workload may read anyway (the system's, the --ro paths, its scratch wd)
 // or the agent's own executable gives nothing away. Paths are compared
 // with their links resolved, as Landlock sees them; a file that cannot be
@@ -158,6 +160,11 @@ func checkCommandPath(cfg Config, sb Sandbox, wd, exe string) error {
 	}
 	if euid := os.Geteuid(); int(st.Uid) == euid {
 		return refuse(fmt.Sprintf("is owned by the server's user (uid %d)", euid))
+	}
+	// A file that every user of the machine may read is no secret; one
+	// the server's user reads through its group (or as root) may be.
+	if fi.Mode().Perm()&0o004 == 0 && unix.Access(real, unix.R_OK) == nil {
+		return refuse(fmt.Sprintf("may be read by the server's user (uid %d), not by every user,", os.Geteuid()))
 	}
 	if unix.Access(real, unix.W_OK) == nil {
 		return refuse(fmt.Sprintf("may be written by the server's user (uid %d)", os.Geteuid()))
