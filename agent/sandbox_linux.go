@@ -106,6 +106,72 @@ func checkPrivate(cfg Config, sb Sandbox) error {
 	return nil
 }
 
+// checkCommandPath refuses, in the landlock sandbox, a workload whose
+// command names by an absolute path a file that the workload could not
+// read otherwise and that is the server's user's: that one file is given
+// to the workload to read and execute, and the workload runs as the
+// server's user there, so a tenant who knew the path of an executable file
+// of that user (a Slurm batch script holding its attempt's credential, a
+// script with a secret in it) had it read. A file of another user is
+// refused too when the server's user may write it, or may read it where
+// not every user may (through its group). A program in the paths every
+// workload may read anyway (the system's, the --ro paths, its scratch wd)
+// or the agent's own executable gives nothing away. Paths are compared
+// with their links resolved, as Landlock sees them; a file that cannot be
+// resolved is refused too.
+func checkCommandPath(cfg Config, sb Sandbox, wd, exe string) error {
+	if sb.Mode != SandboxLandlock || !filepath.IsAbs(exe) {
+		return nil
+	}
+	if filepath.IsAbs(cfg.Exe) && sameFile(exe, cfg.Exe) {
+		return nil
+	}
+	real, err := filepath.EvalSymlinks(exe)
+	if err != nil {
+		return fmt.Errorf("sandbox \"landlock\": the command %s cannot be resolved (%w); refusing to give it to the workload to read", exe, err)
+	}
+	refuse := func(why string) error {
+		name := exe
+		if real != exe {
+			name += " (" + real + ")"
+		}
+		return fmt.Errorf("sandbox \"landlock\": the command %s %s and lies outside the paths every workload may read (the system's directories, the --ro paths, its scratch); the workload runs as that user and would be given the file to read: refusing to run it (install the program under /usr or /opt, or use the uid sandbox, the server run as root)", name, why)
+	}
+	readable := append(append([]string(nil), systemReadOnly...), sb.ReadOnly...)
+	if wd != "" {
+		readable = append(readable, wd)
+	}
+	for _, p := range readable {
+		rp, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			continue // not there: restrictSelf leaves it out too
+		}
+		if pathWithin(real, rp) {
+			return nil
+		}
+	}
+	fi, err := os.Stat(real)
+	if err != nil {
+		return fmt.Errorf("sandbox \"landlock\": the command %s: %w; refusing to give it to the workload to read", exe, err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return refuse("has no owner this agent can tell,")
+	}
+	if euid := os.Geteuid(); int(st.Uid) == euid {
+		return refuse(fmt.Sprintf("is owned by the server's user (uid %d)", euid))
+	}
+	// A file that every user of the machine may read is no secret; one
+	// the server's user reads through its group (or as root) may be.
+	if fi.Mode().Perm()&0o004 == 0 && unix.Access(real, unix.R_OK) == nil {
+		return refuse(fmt.Sprintf("may be read by the server's user (uid %d), not by every user,", os.Geteuid()))
+	}
+	if unix.Access(real, unix.W_OK) == nil {
+		return refuse(fmt.Sprintf("may be written by the server's user (uid %d)", os.Geteuid()))
+	}
+	return nil
+}
+
 // pathWithin reports whether p is dir or lies below it (both clean and
 // absolute).
 func pathWithin(p, dir string) bool {
@@ -255,6 +321,11 @@ func helperCommand(cfg Config, sb Sandbox, wd string, args, env []string, reap b
 		return &sandboxed{Cmd: c}, nil
 	}
 	exe := args[0]
+	if reap {
+		if err := checkCommandPath(cfg, sb, wd, exe); err != nil {
+			return nil, err
+		}
+	}
 	h := helperArgs(cfg)
 	hargs := h[1:]
 	if reap {

@@ -804,17 +804,42 @@ func readPid(dir string) int {
 	return pid
 }
 
-// Logs returns the job's output so far.
+// Logs returns the job's output so far. The file must be a plain file,
+// not a link: one put in output.log's place had the file it named read as
+// the job's output, and a FIFO there kept the open waiting for a writer.
 func (l *Local) Logs(ctx context.Context, handle string) (io.ReadCloser, error) {
 	dir, err := l.existingJob(handle)
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(filepath.Join(dir, "output.log"))
+	path := filepath.Join(dir, "output.log")
+	// O_NONBLOCK makes the open of a FIFO return at once; the file is
+	// refused below unless it is regular, where the flag means nothing,
+	// and it is cleared before the file is handed on.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return io.NopCloser(strings.NewReader("")), nil
 	}
-	return f, err
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("%s: %w (a link)", path, backend.ErrNotPlainFile)
+	}
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w (%s)", path, backend.ErrNotPlainFile, fi.Mode().Type())
+	}
+	if err := syscall.SetNonblock(int(f.Fd()), false); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return f, nil
 }
 
 // LogsAt is Logs from byte off on: it seeks, reading nothing before off,

@@ -103,6 +103,31 @@ spec:
 `, name, origin, subjects, basis, home), key
 }
 
+// programData seals the directory src (a tenant's program) into a home
+// store under dir, and returns a public Dataset document for it and its
+// key.
+func programData(t *testing.T, dir, name, src string) (doc string, key seal.Key) {
+	t.Helper()
+	key, err := seal.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := seal.New(key, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := "file://" + filepath.Join(dir, "home-"+name)
+	b, err := dataset.OpenStore(context.Background(), home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if _, err := dataset.Add(context.Background(), dataset.AddOptions{Name: name, Root: src, Store: b, Sealer: s}); err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("apiVersion: meridian.dev/v1alpha1\nkind: Dataset\nmetadata: {name: %s}\nspec: {origin: SG, classification: public, sizeBytes: 1.0e8, store: %q}\n", name, home), key
+}
+
 func jobFor(org, hq string, datasets []string, command string) string {
 	return fmt.Sprintf(`apiVersion: meridian.dev/v1alpha1
 kind: Organization
@@ -1055,12 +1080,17 @@ spec:
 // beside it: not by TCP (Landlock refuses the connect), not by Multipath
 // TCP (IPPROTO_MPTCP, which Landlock let through to TCP listeners), not
 // by UDP, and not by io_uring. Through them it reached the site's services
-// (slurmctld, a cloud's metadata).
+// (slurmctld, a cloud's metadata). The probe reaches the workload as a
+// tenant's program does, in a dataset: a command outside the paths every
+// workload may read that the server's user owns is refused in the landlock
+// sandbox (agent.TestAttackLandlockCommandReadsServerFile).
 func TestAttackWorkloadReachesNetwork(t *testing.T) {
 	dir := t.TempDir()
-	os.Chmod(filepath.Dir(dir), 0o711) // the tenant's user reaches the probe
-	os.Chmod(dir, 0o755)
-	probe := filepath.Join(dir, "probe")
+	probeDir := filepath.Join(dir, "netprobe")
+	if err := os.Mkdir(probeDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	probe := filepath.Join(probeDir, "probe")
 	src := filepath.Join(dir, "main.go")
 	if err := os.WriteFile(src, []byte(`package main
 
@@ -1187,8 +1217,30 @@ func compat() {
 	port := ln.Addr().(*net.TCPAddr).Port
 	eachSandbox(t, func(t *testing.T, mode string) {
 		tv := newTenants(t, "--workload-sandbox", mode)
-		job := strings.Replace(jobFor("lab", "SG", nil, "unused"), `command: [/bin/sh, -c, "unused"]`, fmt.Sprintf(`command: [%q, "%d"]`, probe, port), 1)
-		logs := sandboxedRun(t, tv, job, "done-probing")
+		ctx := context.Background()
+		if mode == "landlock" {
+			// Named by its path, the probe (the server's user's file,
+			// outside what every workload may read) is refused.
+			job := strings.Replace(jobFor("lab", "SG", nil, "unused"), `command: [/bin/sh, -c, "unused"]`, fmt.Sprintf(`command: [%q, "%d"]`, probe, port), 1)
+			r, err := tv.alpha.Submit(ctx, run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: job}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r = waitRun(t, tv.alpha, r.ID)
+			logs, _, _ := tv.alpha.Logs(ctx, r.ID, 0)
+			if r.State != run.Failed || !bytes.Contains(logs, []byte(probe+" is owned by the server's user")) || bytes.Contains(logs, []byte("done-probing")) {
+				t.Errorf("a command of the server's user named by its path: %s (%s); want failed, refused naming it:\n%s", r.State, r.Reason, logs)
+			}
+		}
+		doc, key := programData(t, tv.home, "netprobe", probeDir)
+		if _, err := tv.alpha.Apply(ctx, []run.Document{{Name: "d.yaml", Content: doc}}, false); err != nil {
+			t.Fatal(err)
+		}
+		if err := tv.alpha.PutKey(ctx, "netprobe", key.String()); err != nil {
+			t.Fatal(err)
+		}
+		script := fmt.Sprintf(`p="$TMPDIR/probe" && cp "$MERIDIAN_DATA_DIR/netprobe/probe" "$p" && chmod 700 "$p" && exec "$p" %d`, port)
+		logs := sandboxedRun(t, tv, jobFor("lab", "SG", []string{"netprobe"}, script), "done-probing")
 		if bytes.Contains(logs, []byte("REACHED")) || !bytes.Contains(logs, []byte("io_uring: operation not permitted")) {
 			t.Errorf("the workload reached the network:\n%s", logs)
 		}

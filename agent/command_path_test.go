@@ -1,0 +1,84 @@
+package agent
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestAttackLandlockCommandReadsServerFile: in the landlock sandbox the
+// workload runs as the server's user, and a command named by an absolute
+// path is given to it to read and execute. A tenant who knew the path of
+// an executable file of the server's user (a Slurm batch script holding
+// its attempt's credential, a script with a secret in it) had it read.
+// Such a command is now refused, naming the path and why; a program in the
+// paths every workload may read anyway still runs.
+func TestAttackLandlockCommandReadsServerFile(t *testing.T) {
+	root := t.TempDir()
+	mk := func(path string) string {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte("#!/bin/sh\nTOKEN=secret\n"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	secret := mk(filepath.Join(root, "state", "jobs", "r-1", "batch.sh"))
+	wd := filepath.Join(root, "scratch")
+	ro := filepath.Join(root, "tools")
+	inScratch := mk(filepath.Join(wd, "tmp", "train"))
+	inRO := mk(filepath.Join(ro, "train"))
+	agentExe := mk(filepath.Join(root, "bin", "meridian"))
+	linkInRO := filepath.Join(ro, "linked")
+	if err := os.Symlink(secret, linkInRO); err != nil {
+		t.Fatal(err)
+	}
+	// A file of another user that the server's user reads only by its
+	// group (as root, by its privilege) is refused too.
+	foreign := mk(filepath.Join(root, "srv", "other.sh"))
+	if err := os.Chmod(foreign, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	foreignOwned := os.Geteuid() == 0
+	if foreignOwned {
+		if err := os.Chown(foreign, 65534, os.Getegid()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := Config{Exe: agentExe}
+	landlock := Sandbox{Mode: SandboxLandlock, ReadOnly: []string{ro}}
+	for _, tc := range []struct {
+		name    string
+		sb      Sandbox
+		exe     string
+		refused bool
+	}{
+		{"a script of the server's user", landlock, secret, true},
+		{"a link under a --ro path to it", landlock, linkInRO, true},
+		{"a path that is not there", landlock, filepath.Join(root, "missing"), true},
+		{"another user's file the server's user may read, not every user", landlock, foreign, true},
+		{"a system program", landlock, "/bin/sh", false},
+		{"a program under a --ro path", landlock, inRO, false},
+		{"a program in the scratch", landlock, inScratch, false},
+		{"the agent's own executable", landlock, agentExe, false},
+		{"a command found by PATH", landlock, "sh", false},
+		{"the uid sandbox (another user, who cannot read the server's files)", Sandbox{Mode: SandboxUID, UID: 3000000, GID: 3000000}, secret, false},
+	} {
+		_, err := workloadCommand(cfg, tc.sb, wd, []string{tc.exe, "arg"}, []string{"PATH=/usr/bin:/bin"})
+		if (err != nil) != tc.refused {
+			t.Errorf("%s: %v; want refused %v", tc.name, err, tc.refused)
+			continue
+		}
+		if err != nil && !strings.Contains(err.Error(), tc.exe) {
+			t.Errorf("%s: the refusal does not name the command's path: %v", tc.name, err)
+		}
+		if err != nil && tc.exe == secret && !strings.Contains(err.Error(), "owned by the server's user") {
+			t.Errorf("%s: the refusal does not say why: %v", tc.name, err)
+		}
+		if err != nil && tc.exe == foreign && foreignOwned && !strings.Contains(err.Error(), "may be read by the server's user") {
+			t.Errorf("%s: the refusal does not say why: %v", tc.name, err)
+		}
+	}
+}
