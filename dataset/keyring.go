@@ -70,7 +70,11 @@ func (k Keyring) GetOrCreate(name string) (seal.Key, error) {
 	if err != nil {
 		return seal.Key{}, err
 	}
-	if err := os.MkdirAll(k.Dir, 0o700); err != nil {
+	// Made durable: a key is written to a directory created here
+	// (tenants/NAME/keyring on a tenant's first dataset), and data sealed
+	// with it leaves for a store; a power loss that took the new
+	// directory's entry took the key too, and left that data unreadable.
+	if err := atomicfile.MkdirAll(k.Dir, 0o700); err != nil {
 		return seal.Key{}, err
 	}
 	if err := os.Chmod(k.Dir, 0o700); err != nil {
@@ -195,7 +199,7 @@ func (k Keyring) Put(name string, key seal.Key) error {
 	if err := CheckName(name); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(k.Dir, 0o700); err != nil {
+	if err := atomicfile.MkdirAll(k.Dir, 0o700); err != nil { // durable, as in GetOrCreate
 		return err
 	}
 	if err := os.Chmod(k.Dir, 0o700); err != nil {
