@@ -858,8 +858,13 @@ var lockWait = LockWait
 // lock takes the directory's lock file, creating the directory. The lock
 // file must be a regular file (flock.Lock): a link planted in its place
 // made the lock create the file it named, wherever the server may write.
+//
+// The directory is made durable (synced into its parent): made with
+// os.MkdirAll, a power loss after the first import could take it with
+// the list in it, and with no list and no decisions nothing tells an
+// import lost from none made: screening was off.
 func (s *Store) lock() (func(), error) {
-	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+	if err := atomicfile.MkdirAll(s.Dir, 0o700); err != nil {
 		return nil, err
 	}
 	path := filepath.Join(s.Dir, ".lock")
