@@ -1,6 +1,7 @@
 package dataset
 
 import (
+	"errors"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -53,5 +54,31 @@ func TestKeyringDirectoriesAreSyncedIntoTheirParents(t *testing.T) {
 	want("Put", filepath.Join(root, "tenants"), filepath.Join(root, "tenants", "globex"), k.Dir)
 	if got, err := k.Get("corpus"); err != nil || got.String() != key.String() {
 		t.Errorf("Get after Put: %v", err)
+	}
+}
+
+// TestKeyringRemoveIsDurable: Remove (the undo of a key change the audit
+// log could not record) unlinked the key file without syncing its
+// directory: a power loss could bring the key back, standing unrecorded.
+func TestKeyringRemoveIsDurable(t *testing.T) {
+	k := Keyring{Dir: filepath.Join(t.TempDir(), "keyring")}
+	if _, err := k.GetOrCreate("corpus"); err != nil {
+		t.Fatal(err)
+	}
+	var synced []string
+	atomicfile.SyncHook = func(dir string) { synced = append(synced, dir) }
+	t.Cleanup(func() { atomicfile.SyncHook = nil })
+	if err := k.Remove("corpus"); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(synced, k.Dir) {
+		t.Errorf("Remove: %s not synced (synced %q)", k.Dir, synced)
+	}
+	if _, err := k.Get("corpus"); !errors.Is(err, ErrNoKey) {
+		t.Errorf("Get after Remove: %v, want ErrNoKey", err)
+	}
+	synced = nil
+	if err := k.Remove("corpus"); err != nil || len(synced) != 0 {
+		t.Errorf("Remove of no key: %v, synced %q; want nothing to do", err, synced)
 	}
 }
