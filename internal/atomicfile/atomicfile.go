@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 )
 
@@ -114,4 +115,29 @@ func MkdirAll(dir string, perm os.FileMode) error {
 		}
 	}
 	return SyncDir(parent)
+}
+
+// RemoveTemps removes the temporary files that writers of path killed
+// before their rename left beside it (WriteFile's, CreateFile's), and
+// reports how many it removed. A temporary file of a writer still at work
+// is removed as well, failing that write: the caller must hold a lock that
+// every writer of path holds while it writes. Removing is best effort:
+// what cannot be removed stays, harmless to readers of path, which never
+// read the temporary names.
+func RemoveTemps(path string) int {
+	dir, prefix := filepath.Dir(path), "."+filepath.Base(path)+".tmp-"
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range entries {
+		if !e.Type().IsRegular() || len(e.Name()) <= len(prefix) || !strings.HasPrefix(e.Name(), prefix) {
+			continue
+		}
+		if os.Remove(filepath.Join(dir, e.Name())) == nil {
+			n++
+		}
+	}
+	return n
 }

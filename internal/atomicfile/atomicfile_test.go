@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -172,5 +173,44 @@ func TestKilledWriterLeavesOldOrNew(t *testing.T) {
 				t.Fatalf("round %d: unexpected file %s", round, e.Name())
 			}
 		}
+	}
+}
+
+func TestRemoveTempsRemovesOnlyThePathsTemps(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "list.json")
+	if err := WriteFile(path, []byte("whole\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keep := []string{"list.json", "list.json.tmp-1", ".list.json.tmp-", ".list.jsonx.tmp-1", ".other.json.tmp-1"}
+	for _, name := range keep[1:] {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{".list.json.tmp-123", ".list.json.tmp-456"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("torn"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(dir, ".list.json.tmp-dir"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	keep = append(keep, ".list.json.tmp-dir")
+	if n := RemoveTemps(path); n != 2 {
+		t.Errorf("removed %d, want 2", n)
+	}
+	entries, _ := os.ReadDir(dir)
+	var left []string
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	slices.Sort(left)
+	slices.Sort(keep)
+	if !slices.Equal(left, keep) {
+		t.Errorf("left %q, want %q", left, keep)
+	}
+	if got, _ := os.ReadFile(path); string(got) != "whole\n" {
+		t.Errorf("the file itself: %q", got)
 	}
 }
