@@ -1,6 +1,9 @@
 package screen
 
 import (
+	"errors"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -29,5 +32,39 @@ func TestScreeningDirectoryIsSyncedIntoItsParent(t *testing.T) {
 	}
 	if _, err := s.List(); err != nil {
 		t.Errorf("list after import: %v", err)
+	}
+}
+
+// TestKilledImportsTempFilesRemoved: an import killed between writing its
+// temporary file and renaming it left the file (up to MaxFileBytes) in
+// the screening directory for good, one more per killed import. The next
+// write, holding the lock every writer holds, removes them.
+func TestKilledImportsTempFilesRemoved(t *testing.T) {
+	s := &Store{Dir: t.TempDir()}
+	if _, err := s.Import("consolidated.csv", read(t, "csl-sample-id.csv")); err != nil {
+		t.Fatal(err)
+	}
+	left := []string{
+		filepath.Join(s.Dir, ".list.json.tmp-1234567"),
+		filepath.Join(s.Dir, ".decisions.json.tmp-7654321"),
+	}
+	for _, p := range left {
+		if err := os.WriteFile(p, []byte(`{"entries": [{"id": "tor`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.List(); err != nil {
+		t.Fatalf("list beside a killed import's file: %v", err)
+	}
+	if _, err := s.Import("consolidated.csv", read(t, "csl-sample-id.csv")); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range left {
+		if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s still there after the next import (%v)", filepath.Base(p), err)
+		}
+	}
+	if _, err := s.List(); err != nil {
+		t.Errorf("list after the import: %v", err)
 	}
 }

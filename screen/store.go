@@ -874,5 +874,13 @@ func (s *Store) lock() (func(), error) {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return nil, fmt.Errorf("screening lock %s: still held by another import or decision after %v; nothing written, try again", path, lockWait)
 	}
-	return unlock, err
+	if err != nil {
+		return nil, err
+	}
+	// Every write here holds the lock, so a temporary file found now is
+	// a killed writer's: a list's takes up to MaxFileBytes, and each
+	// import killed midway left one for good.
+	atomicfile.RemoveTemps(s.listPath())
+	atomicfile.RemoveTemps(s.decisionsPath())
+	return unlock, nil
 }
