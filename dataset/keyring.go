@@ -70,7 +70,11 @@ func (k Keyring) GetOrCreate(name string) (seal.Key, error) {
 	if err != nil {
 		return seal.Key{}, err
 	}
-	if err := os.MkdirAll(k.Dir, 0o700); err != nil {
+	// Made durable: a key is written to a directory created here
+	// (tenants/NAME/keyring on a tenant's first dataset), and data sealed
+	// with it leaves for a store; a power loss that took the new
+	// directory's entry took the key too, and left that data unreadable.
+	if err := atomicfile.MkdirAll(k.Dir, 0o700); err != nil {
 		return seal.Key{}, err
 	}
 	if err := os.Chmod(k.Dir, 0o700); err != nil {
@@ -177,13 +181,15 @@ func (t TenantKeyrings) Get(tenant, name string) (seal.Key, error) {
 }
 
 // Remove removes the dataset's key, plain or wrapped; a key that is not
-// there is no error.
+// there is no error. The removal is made durable before Remove returns:
+// it undoes a key change the audit log could not record, and a power loss
+// that brought the key back left a key the log does not know standing.
 func (k Keyring) Remove(name string) error {
 	if err := CheckName(name); err != nil {
 		return err
 	}
 	for _, p := range []string{k.path(name), k.path(name) + ".age"} {
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := removeOld(p); err != nil {
 			return err
 		}
 	}
@@ -195,7 +201,7 @@ func (k Keyring) Put(name string, key seal.Key) error {
 	if err := CheckName(name); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(k.Dir, 0o700); err != nil {
+	if err := atomicfile.MkdirAll(k.Dir, 0o700); err != nil { // durable, as in GetOrCreate
 		return err
 	}
 	if err := os.Chmod(k.Dir, 0o700); err != nil {
@@ -221,8 +227,9 @@ func (k Keyring) Put(name string, key seal.Key) error {
 	return removeOld(k.path(name) + ".age")
 }
 
-// removeOld removes the key file p that a key just put in the other form
-// replaces. Left there, a wrapped key would still be the one Get reads
+// removeOld removes the key file p durably (a file not there is no
+// error): for Remove, and for Put, the file that a key just put in the
+// other form replaces. Left there, a wrapped key would still be the one Get reads
 // (the wrapped form comes first), and a plain one would stay on disk
 // unwrapped. It is removed only once the new key is durable, so a crash
 // between the two never leaves the dataset without a key (which

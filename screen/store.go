@@ -858,8 +858,13 @@ var lockWait = LockWait
 // lock takes the directory's lock file, creating the directory. The lock
 // file must be a regular file (flock.Lock): a link planted in its place
 // made the lock create the file it named, wherever the server may write.
+//
+// The directory is made durable (synced into its parent): made with
+// os.MkdirAll, a power loss after the first import could take it with
+// the list in it, and with no list and no decisions nothing tells an
+// import lost from none made: screening was off.
 func (s *Store) lock() (func(), error) {
-	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+	if err := atomicfile.MkdirAll(s.Dir, 0o700); err != nil {
 		return nil, err
 	}
 	path := filepath.Join(s.Dir, ".lock")
@@ -869,5 +874,13 @@ func (s *Store) lock() (func(), error) {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return nil, fmt.Errorf("screening lock %s: still held by another import or decision after %v; nothing written, try again", path, lockWait)
 	}
-	return unlock, err
+	if err != nil {
+		return nil, err
+	}
+	// Every write here holds the lock, so a temporary file found now is
+	// a killed writer's: a list's takes up to MaxFileBytes, and each
+	// import killed midway left one for good.
+	atomicfile.RemoveTemps(s.listPath())
+	atomicfile.RemoveTemps(s.decisionsPath())
+	return unlock, nil
 }

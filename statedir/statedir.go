@@ -131,7 +131,10 @@ func (d Dir) Secret(name string) ([]byte, error) {
 		if _, err := rand.Read(key); err != nil {
 			return nil, err
 		}
-		if err := os.MkdirAll(d.Path, 0o700); err != nil {
+		// The directory made durable too: until its parent is synced a
+		// power loss can take it, and the secret with it, after the
+		// secret was used; the next start would make another.
+		if err := atomicfile.MkdirAll(d.Path, 0o700); err != nil {
 			return nil, err
 		}
 		created, cerr := atomicfile.CreateFile(path, []byte(hex.EncodeToString(key)+"\n"), 0o600)
@@ -236,7 +239,7 @@ func (d Dir) WriteClient(c Client) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(d.Path, 0o700); err != nil {
+	if err := atomicfile.MkdirAll(d.Path, 0o700); err != nil {
 		return err
 	}
 	return atomicfile.WriteFile(d.Join(ClientFile), append(b, '\n'), 0o600)

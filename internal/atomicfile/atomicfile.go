@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 )
 
 // WriteFile writes data to a temporary file beside path, fsyncs it, renames
@@ -69,10 +71,73 @@ func write(path string, data []byte, perm os.FileMode, exclusive bool) error {
 
 // SyncDir fsyncs a directory so that renames and creations in it are durable.
 func SyncDir(dir string) error {
+	if SyncHook != nil {
+		SyncHook(dir)
+	}
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// SyncHook, when set, is called with each directory SyncDir is about to
+// sync. Tests set it to see that what a package creates is made durable;
+// it is nil otherwise.
+var SyncHook func(dir string)
+
+// MkdirAll creates dir (perm, before the umask) and any missing parents,
+// as os.MkdirAll does, and fsyncs the parent of each directory it
+// creates. Until its parent is synced a new directory's entry is in
+// memory only: a power loss can take it, with every file written inside
+// since, synced or not, while what was written elsewhere meanwhile (a
+// database row, data sealed with a key kept there) survives. A directory
+// already there is not synced again.
+func MkdirAll(dir string, perm os.FileMode) error {
+	if fi, err := os.Stat(dir); err == nil {
+		if !fi.IsDir() {
+			return &fs.PathError{Op: "mkdir", Path: dir, Err: syscall.ENOTDIR}
+		}
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := MkdirAll(parent, perm); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, perm); err != nil {
+		// Another process may have made it just now, and not yet synced
+		// it: synced here too.
+		if fi, serr := os.Stat(dir); serr != nil || !fi.IsDir() {
+			return err
+		}
+	}
+	return SyncDir(parent)
+}
+
+// RemoveTemps removes the temporary files that writers of path killed
+// before their rename left beside it (WriteFile's, CreateFile's), and
+// reports how many it removed. A temporary file of a writer still at work
+// is removed as well, failing that write: the caller must hold a lock that
+// every writer of path holds while it writes. Removing is best effort:
+// what cannot be removed stays, harmless to readers of path, which never
+// read the temporary names.
+func RemoveTemps(path string) int {
+	dir, prefix := filepath.Dir(path), "."+filepath.Base(path)+".tmp-"
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range entries {
+		if !e.Type().IsRegular() || len(e.Name()) <= len(prefix) || !strings.HasPrefix(e.Name(), prefix) {
+			continue
+		}
+		if os.Remove(filepath.Join(dir, e.Name())) == nil {
+			n++
+		}
+	}
+	return n
 }

@@ -3,9 +3,13 @@ package atomicfile
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestWriteFileReplacesWhole(t *testing.T) {
@@ -69,5 +73,144 @@ func TestCreateFileOnlyOnce(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(path), ".key.tmp-*")); len(left) != 0 {
 		t.Errorf("temporary files left: %v", left)
+	}
+}
+
+func TestMkdirAllSyncsEachNewDirectoryIntoItsParent(t *testing.T) {
+	var synced []string
+	SyncHook = func(dir string) { synced = append(synced, dir) }
+	t.Cleanup(func() { SyncHook = nil })
+	root := t.TempDir()
+	dir := filepath.Join(root, "a", "b", "c")
+	if err := MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{root, filepath.Join(root, "a"), filepath.Join(root, "a", "b")}
+	if fmt.Sprint(synced) != fmt.Sprint(want) {
+		t.Errorf("synced %q, want %q", synced, want)
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() || fi.Mode().Perm()&0o077 != 0 {
+		t.Errorf("made %v, %v; want a 0700 directory", fi, err)
+	}
+	synced = nil
+	if err := MkdirAll(dir, 0o700); err != nil || len(synced) != 0 {
+		t.Errorf("again: %v, synced %q; want nothing synced", err, synced)
+	}
+	file := filepath.Join(root, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := MkdirAll(filepath.Join(file, "d"), 0o700); err == nil {
+		t.Error("MkdirAll under a file succeeded")
+	}
+	if err := MkdirAll(file, 0o700); err == nil {
+		t.Error("MkdirAll over a file succeeded")
+	}
+}
+
+// crashWriterEnv names the file a child process of
+// TestKilledWriterLeavesOldOrNew rewrites until it is killed.
+const crashWriterEnv = "ATOMICFILE_CRASH_WRITER"
+
+// crashVersion is version i of the file: large enough that a write takes
+// several system calls, and each byte names its version.
+func crashVersion(i int) []byte {
+	b := make([]byte, 256<<10)
+	for j := range b {
+		b[j] = byte('a' + i%26)
+	}
+	return b
+}
+
+func TestMain(m *testing.M) {
+	if path := os.Getenv(crashWriterEnv); path != "" {
+		for i := 1; ; i++ {
+			if err := WriteFile(path, crashVersion(i), 0o600); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+		}
+	}
+	os.Exit(m.Run())
+}
+
+// TestKilledWriterLeavesOldOrNew kills a process rewriting a file with
+// SIGKILL at varying points, and reads the file after each kill: it holds
+// one whole version, never a part of one or a mix, and what the killed
+// writer left behind is only its hidden temporary file.
+func TestKilledWriterLeavesOldOrNew(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state.json")
+	if err := WriteFile(path, crashVersion(0), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for round := 0; round < 12; round++ {
+		cmd := exec.Command(exe, "-test.run=^$")
+		cmd.Env = append(os.Environ(), crashWriterEnv+"="+path)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(5+round*7) * time.Millisecond)
+		cmd.Process.Kill()
+		cmd.Wait()
+		got, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		if len(got) != len(crashVersion(0)) || strings.Trim(string(got), string(got[:1])) != "" {
+			t.Fatalf("round %d: torn file: %d bytes, starting %q", round, len(got), got[:min(len(got), 8)])
+		}
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if e.Name() != "state.json" && !strings.HasPrefix(e.Name(), ".state.json.tmp-") {
+				t.Fatalf("round %d: unexpected file %s", round, e.Name())
+			}
+		}
+	}
+}
+
+func TestRemoveTempsRemovesOnlyThePathsTemps(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "list.json")
+	if err := WriteFile(path, []byte("whole\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keep := []string{"list.json", "list.json.tmp-1", ".list.json.tmp-", ".list.jsonx.tmp-1", ".other.json.tmp-1"}
+	for _, name := range keep[1:] {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{".list.json.tmp-123", ".list.json.tmp-456"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("torn"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(dir, ".list.json.tmp-dir"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	keep = append(keep, ".list.json.tmp-dir")
+	if n := RemoveTemps(path); n != 2 {
+		t.Errorf("removed %d, want 2", n)
+	}
+	entries, _ := os.ReadDir(dir)
+	var left []string
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	slices.Sort(left)
+	slices.Sort(keep)
+	if !slices.Equal(left, keep) {
+		t.Errorf("left %q, want %q", left, keep)
+	}
+	if got, _ := os.ReadFile(path); string(got) != "whole\n" {
+		t.Errorf("the file itself: %q", got)
 	}
 }
