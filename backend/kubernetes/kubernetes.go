@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -32,6 +31,7 @@ import (
 
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/internal/atomicfile"
 	"meridian.dev/meridian/internal/textsafe"
 )
 
@@ -190,10 +190,12 @@ func newConfig(site catalog.BackendSpec, stateDir string) (*Backend, error) {
 	// local site's sandboxed workloads traverse the server's state
 	// directory, of which this one is part, to reach their scratch).
 	jobs := filepath.Join(abs, "jobs")
-	if err := os.MkdirAll(abs, 0o755); err != nil {
+	if err := atomicfile.MkdirAll(abs, 0o755); err != nil {
 		return nil, fmt.Errorf("kubernetes backend: %w", err)
 	}
-	if err := os.Mkdir(jobs, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+	// Synced into its parent: the records of submissions are written in
+	// it, and a directory lost to a power loss lost them with it.
+	if err := atomicfile.MkdirAll(jobs, 0o700); err != nil {
 		return nil, fmt.Errorf("kubernetes backend: %w", err)
 	}
 	if st, err := os.Stat(jobs); err != nil {

@@ -161,7 +161,10 @@ func (l *Local) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	}
 	key := spec.Key()
 	dir := l.jobDir(key)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	// Synced into its parent, as the records written in it are: a job
+	// directory lost to a power loss loses the record that the attempt
+	// was launched.
+	if err := atomicfile.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("local submit %s: %w", key, err)
 	}
 	unlock, err := flock.Lock(ctx, filepath.Join(dir, "lock"))

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"meridian.dev/meridian/internal/atomicfile"
 	"os"
 
 	"github.com/dustin/go-humanize"
@@ -42,7 +43,7 @@ func openState() (state, error) {
 	if err := checkStateDir(d.Path); err != nil {
 		return state{}, err
 	}
-	if err := os.MkdirAll(d.Datasets(), 0o700); err != nil {
+	if err := atomicfile.MkdirAll(d.Datasets(), 0o700); err != nil {
 		return state{}, err
 	}
 	// As a server names it (startServer): a site's default store, and so

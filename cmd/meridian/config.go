@@ -133,7 +133,7 @@ func (c *cliConfig) save(path string) error {
 		return err
 	}
 	buf.Write(b)
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	if err := atomicfile.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
 	return atomicfile.WriteFile(path, buf.Bytes(), 0o600)

@@ -330,7 +330,7 @@ func startServer(opts serverOptions) (*server, error) {
 			return nil, badInput(fmt.Errorf("--dataset-stores %q: want file:///dir or s3://bucket?parameters, with no path, user or fragment", s))
 		}
 	}
-	if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
+	if err := atomicfile.MkdirAll(opts.StateDir, 0o700); err != nil {
 		return nil, err
 	}
 	// The directory as the CLI names it (openState): a site without

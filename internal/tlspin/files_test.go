@@ -5,8 +5,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
+	"meridian.dev/meridian/internal/atomicfile"
 	"meridian.dev/meridian/internal/plainfile"
 )
 
@@ -70,5 +72,23 @@ func TestSelfSignedKeepsCertificateItCannotRead(t *testing.T) {
 	}
 	if fi, err := os.Lstat(cert); err != nil || fi.Mode()&os.ModeSymlink == 0 {
 		t.Errorf("the certificate's name afterwards: %v, %v; want it as it was", fi, err)
+	}
+}
+
+// TestCertificateDirectorySyncedIntoItsParent: the directory of the
+// server's pair was made with os.MkdirAll and never synced into its
+// parent: a power loss after the pair was handed out could take it, and
+// the next start made a new certificate, which every client that pinned
+// the old one refuses. It is now synced into its parent.
+func TestCertificateDirectorySyncedIntoItsParent(t *testing.T) {
+	var synced []string
+	atomicfile.SyncHook = func(dir string) { synced = append(synced, dir) }
+	t.Cleanup(func() { atomicfile.SyncHook = nil })
+	root := t.TempDir()
+	if _, _, _, _, err := SelfSigned(filepath.Join(root, "tls"), []string{"localhost"}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(synced, root) {
+		t.Errorf("%s not synced after tls/ was made in it (synced %q)", root, synced)
 	}
 }

@@ -133,7 +133,10 @@ const (
 // call created it.
 func SelfSigned(dir string, hosts []string) (certFile, keyFile, fp string, created bool, err error) {
 	certFile, keyFile = filepath.Join(dir, CertFile), filepath.Join(dir, KeyFile)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	// Synced into its parent: a directory lost to a power loss after the
+	// pair was handed out means a new certificate, and every client that
+	// pinned the old one refuses the server.
+	if err := atomicfile.MkdirAll(dir, 0o700); err != nil {
 		return "", "", "", false, err
 	}
 	// The lock file must be a regular file (flock.Lock): a link put in
