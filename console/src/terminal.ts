@@ -29,20 +29,144 @@ function mark(ch: string): string {
   return ch;
 }
 
-// SHOWN matches the characters shown() replaces.
-const SHOWN = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
-
-// SPECIAL matches what LogText acts on or marks, as SHOWN does (LF and
-// tab are plain text to it); it keeps its own lastIndex.
+// SPECIAL matches what LogText acts on or marks: the controls (LF and
+// tab are plain text to it) and the bidirectional controls; it keeps its
+// own lastIndex.
 const SPECIAL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
 
 // SURROGATE matches half of a character outside the BMP (one cell).
 const SURROGATE = /[\ud800-\udfff]/;
 
-// shown is s with every bidirectional control and control character
-// (but tab and newline) replaced by a visible marker.
+// SHOWN_MAYBE matches every character shown() may mark (a superset,
+// so that text with none is returned as it is without a look at each
+// character): controls, format characters, the default-ignorable ones,
+// the line and paragraph separators, and half of a character.
+const SHOWN_MAYBE = /[\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}\u2028\u2029\ud800-\udfff]/u;
+
+// shown is s with every character that the server writes escaped where it
+// is (internal/textsafe: its At, as IndexKeeping walks text that keeps
+// tab and newline) replaced by a visible marker: a control character
+// (but tab and newline), a bidirectional control, the line and paragraph
+// separators, a character drawn as nothing (a zero-width space, a soft
+// hyphen, a word joiner, a byte order mark, a Hangul filler, the tag
+// characters that spell ASCII no one sees), half of a character, and a
+// joiner, direction mark or variation selector out of its place (a
+// zero-width joiner between two Latin letters; in its place, in an
+// Arabic word or an emoji, it is kept). Before, only the controls and
+// the bidirectional controls were marked, so that a name holding an
+// invisible character ("ad\u200bmin") read as another ("admin") where
+// the server's own output showed it escaped.
 export function shown(s: string): string {
-  return s.replace(SHOWN, mark);
+  if (!SHOWN_MAYBE.test(s)) return s;
+  const cs = Array.from(s);
+  let out = "";
+  let prev = -1;
+  for (let i = 0; i < cs.length; i++) {
+    const ch = cs[i];
+    const c = ch.codePointAt(0) as number;
+    if (c === 0x09 || c === 0x0a) {
+      out += ch;
+      prev = -1;
+      continue;
+    }
+    let next = -1;
+    if (i + 1 < cs.length) {
+      const n = cs[i + 1].codePointAt(0) as number;
+      if (!isSurrogate(n)) next = n;
+    }
+    if (escapedAt(prev, c, next)) {
+      out += marker(c);
+      prev = -1;
+    } else {
+      out += ch;
+      prev = c;
+    }
+  }
+  return out;
+}
+
+function isSurrogate(c: number): boolean {
+  return c >= 0xd800 && c <= 0xdfff;
+}
+
+// escapedAt says whether c, between prev (the character before it shown
+// as itself, else -1) and next (-1 at the end), is shown as a marker:
+// internal/textsafe's At.
+function escapedAt(prev: number, c: number, next: number): boolean {
+  if (isSurrogate(c)) return true;
+  if (c < 0x80) return c < 0x20 || c === 0x7f;
+  if (unsafe(c)) return true;
+  if (contextual(c)) return !fits(prev, c, next);
+  return false;
+}
+
+const CF_OR_IGNORABLE = /^[\p{Cf}\p{Default_Ignorable_Code_Point}]$/u;
+
+// invisible is textsafe's Invisible: a character drawn as nothing that
+// no name needs.
+function invisible(c: number): boolean {
+  if (c < 0x2070) {
+    const listed = c === 0xad || c === 0x34f || c === 0x180e || (c >= 0x115f && c <= 0x1160) || (c >= 0x17b4 && c <= 0x17b5) || (c >= 0x200b && c <= 0x200f) || (c >= 0x202a && c <= 0x202e) || c >= 0x2060;
+    return listed && !contextual(c);
+  }
+  if (c < 0xfe00 && c !== 0x3164) return false;
+  if (c === 0x110bd || c === 0x110cd) return false;
+  if (contextual(c)) return false;
+  return CF_OR_IGNORABLE.test(String.fromCodePoint(c));
+}
+
+// unsafe is textsafe's Unsafe: never shown as itself.
+function unsafe(c: number): boolean {
+  return c < 0x20 || (c >= 0x7f && c <= 0x9f) || isBidiControl(c) || c === 0x2028 || c === 0x2029 || invisible(c);
+}
+
+// contextual is textsafe's Contextual: the joiners, the direction marks
+// and the variation selectors, shown as themselves only where they fit.
+function contextual(c: number): boolean {
+  return (c >= 0x200c && c <= 0x200f) || c === 0x061c || (c >= 0x180b && c <= 0x180f && c !== 0x180e) || (c >= 0xfe00 && c <= 0xfe0f) || (c >= 0xe0100 && c <= 0xe01ef);
+}
+
+function base(c: number): boolean {
+  return c >= 0 && c !== 0xfffd && !isSurrogate(c) && !unsafe(c) && !contextual(c);
+}
+
+function is(re: RegExp, c: number): boolean {
+  return c >= 0 && re.test(String.fromCodePoint(c));
+}
+
+const LETTER_OR_MARK = /^[\p{L}\p{M}]$/u;
+const MARK = /^\p{M}$/u;
+const INHERITED_MARK = /^(?=\p{M})\p{Script=Inherited}$/u;
+const SYMBOL_OTHER = /^\p{So}$/u;
+const RTL = /^(?=[\p{L}\p{M}\p{N}])[\p{Script=Hebrew}\p{Script=Arabic}\p{Script=Syriac}\p{Script=Thaana}\p{Script=Nko}\p{Script=Samaritan}\p{Script=Mandaic}\p{Script=Adlam}\p{Script=Hanifi_Rohingya}]$/u;
+const VS_BASE = /^[\p{L}\p{N}\p{S}\p{P}]$/u;
+// JOINING are textsafe's joiningScripts, in its order.
+const JOINING = ["Arabic", "Syriac", "Nko", "Mongolian", "Mandaic", "Manichaean", "Psalter_Pahlavi", "Adlam", "Hanifi_Rohingya", "Phags_Pa", "Devanagari", "Bengali", "Gurmukhi", "Gujarati", "Oriya", "Tamil", "Telugu", "Kannada", "Malayalam", "Sinhala", "Khmer", "Myanmar", "Tibetan", "Balinese", "Javanese"].map((n) => new RegExp(`^\\p{Script=${n}}$`, "u"));
+
+function joiningScript(c: number): RegExp | null {
+  if (c < 0x0600) return null;
+  for (const s of JOINING) if (is(s, c)) return s;
+  return null;
+}
+
+function rtl(c: number): boolean {
+  return base(c) && c >= 0x0590 && is(RTL, c);
+}
+
+// fits is textsafe's Fits: whether a contextual character c may be shown
+// as itself between prev and next.
+function fits(prev: number, c: number, next: number): boolean {
+  if (c === 0x200c || c === 0x200d) {
+    if (prev < 0 || next < 0 || (!base(prev) && !contextual(prev)) || !base(next)) return false;
+    const s = joiningScript(next);
+    if (s && base(prev) && is(LETTER_OR_MARK, next)) {
+      if (is(s, prev) && is(LETTER_OR_MARK, prev)) return true;
+      if (is(MARK, prev) && is(INHERITED_MARK, prev)) return true;
+    }
+    return c === 0x200d && is(SYMBOL_OTHER, next) && ((is(SYMBOL_OTHER, prev) && base(prev)) || (prev >= 0x1f3fb && prev <= 0x1f3ff) || prev === 0xfe0f);
+  }
+  if (c === 0x200e || c === 0x200f || c === 0x061c) return rtl(prev) || rtl(next);
+  return prev >= 0 && base(prev) && is(VS_BASE, prev);
 }
 
 // AGENT_LIKE matches a line that reads as one of the run's agent's own
