@@ -23,12 +23,28 @@ const pages: { path: string; title: string; page: Page }[] = [
 
 let stop: (() => void) | void;
 
+// ANCHORS are the hashes that name a place in the page (the skip link's
+// #main), not a page of the console: following one moves to it and the
+// page shown stays; a console opened at one shows the first page. Before,
+// #main was taken for a page named "main": the skip link stopped the page
+// being read and showed "Not found".
+const ANCHORS = new Set(["#main"]);
+let routed = false;
+
+// onHash routes a change of the hash, but for one to an anchor of a page
+// already shown.
+function onHash(): void {
+  if (routed && ANCHORS.has(location.hash)) return;
+  route();
+}
+
 function route(): void {
+  routed = true;
   if (stop) stop();
   stop = undefined;
   const main = document.getElementById("main")!;
   clear(main);
-  const raw = location.hash.replace(/^#\/?/, "");
+  const raw = ANCHORS.has(location.hash) ? "" : location.hash.replace(/^#\/?/, "");
   const [path, query] = raw.split("?", 2);
   const params = new URLSearchParams(query || "");
   const parts = path.split("/").filter(Boolean);
@@ -131,6 +147,6 @@ function login(main: HTMLElement): void {
   input.focus();
 }
 
-window.addEventListener("hashchange", route);
+window.addEventListener("hashchange", onHash);
 window.addEventListener("meridian-unauthorized", () => route());
 route();
