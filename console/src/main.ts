@@ -93,7 +93,15 @@ function notFound(what: string, name: string): void {
   document.getElementById("main")!.append(h("h2", { text: "Not found" }), h("p", {}, `No ${what} `, h("code", { text: name }), "."));
 }
 
+// asked counts the requests for who is signed in: only the last one's
+// answer is shown. Each page the console opens asks again, and an answer
+// that came after a newer one (a slow server; a sign-out and another
+// tenant's sign-in meanwhile) was added beside it, so that the header
+// named two tenants, or one that is no longer signed in.
+let asked = 0;
+
 function nav(current: string): void {
+  const mine = ++asked;
   const el = document.getElementById("nav")!;
   clear(el);
   const ul = h("ul");
@@ -106,6 +114,7 @@ function nav(current: string): void {
   if (token()) {
     call<{ tenant: string; admin?: boolean }>("GET", "/v1/healthz")
       .then((r) => {
+        if (mine !== asked) return;
         who.append(h("span", { text: "Tenant " + textOr(r.tenant, "(unnamed)") + (r.admin ? " (admin)" : "") }), " ", h("button", { type: "button", onclick: signOut, text: "Sign out" }));
       })
       .catch(() => undefined);
