@@ -20,19 +20,29 @@ function marker(c: number): string {
   return "[U+" + c.toString(16).toUpperCase().padStart(4, "0") + "]";
 }
 
-// mark is the character c as the page shows it (itself, or its marker).
-// Tab and newline are kept: they are layout, not hidden.
-function mark(ch: string): string {
-  const c = ch.charCodeAt(0);
-  if (c === 0x09 || c === 0x0a) return ch;
-  if (c < 0x20 || (c >= 0x7f && c <= 0x9f) || isBidiControl(c)) return marker(c);
-  return ch;
-}
+// SPECIAL matches what LogText acts on or may mark (cellOf): the controls
+// (LF and tab are plain text to it), the line and paragraph separators,
+// the format characters and the default-ignorable ones (Cf and
+// Default_Ignorable_Code_Point, written out: as property classes, the
+// regular expression read plain output at a fifth of the speed), and the
+// first halves of those outside the BMP; it keeps its own lastIndex.
+const SPECIAL =
+  /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u2028-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb\ud804\ud80d\ud82f\ud834\udb40-\udb43]/g;
 
-// SPECIAL matches what LogText acts on or marks: the controls (LF and
-// tab are plain text to it) and the bidirectional controls; it keeps its
-// own lastIndex.
-const SPECIAL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+// cellOf is a character of the output as its cell shows it: a marker for
+// each that the server's terminal writer (meridian logs) writes escaped
+// wherever it is (textsafe's Unsafe: the controls but tab, the
+// bidirectional controls, the line and paragraph separators, the
+// characters drawn as nothing), else itself. A joiner, direction mark or
+// variation selector is kept: whether it is in its place depends on the
+// cells beside it, which a carriage return may draw over. Before, only
+// the controls and bidirectional controls were marked, so that output
+// hid text in characters drawn as nothing (tag characters spell ASCII no
+// one sees) where meridian logs showed them.
+function cellOf(ch: string): string {
+  const c = ch.codePointAt(0) as number;
+  return c !== 0x09 && unsafe(c) ? marker(c) : ch;
+}
 
 // SURROGATE matches half of a character outside the BMP (one cell).
 const SURROGATE = /[\ud800-\udfff]/;
@@ -301,8 +311,9 @@ function whole(lines: string): string {
 // the text the page shows. A terminal would act on the output's escape
 // sequences: colours, cursor moves, titles, hyperlinks (OSC 8, whose
 // target the text does not show). The page draws none of them, so each
-// whole sequence is dropped. A lone ESC, any other control character and
-// the bidirectional controls are shown as markers (shown()). A sequence
+// whole sequence is dropped. A lone ESC, any other control character,
+// the bidirectional controls and the characters drawn as nothing are
+// shown as markers (cellOf). A sequence
 // longer than its bound is not one: the page shows it as text, so output
 // cannot hide itself inside an endless one.
 //
@@ -432,7 +443,7 @@ export class LogText {
         this.newline();
         continue;
       }
-      this.put(c <= 0xffff ? mark(ch) : ch);
+      this.put(cellOf(ch));
     }
     return this.done;
   }
@@ -564,6 +575,6 @@ export class LogText {
     const seq = this.seq;
     this.state = "text";
     this.seq = "";
-    for (const ch of seq) this.put(mark(ch));
+    for (const ch of seq) this.put(cellOf(ch));
   }
 }
