@@ -47,12 +47,6 @@ function cellOf(ch: string): string {
 // SURROGATE matches half of a character outside the BMP (one cell).
 const SURROGATE = /[\ud800-\udfff]/;
 
-// SHOWN_MAYBE matches every character shown() may mark (a superset,
-// so that text with none is returned as it is without a look at each
-// character): controls, format characters, the default-ignorable ones,
-// the line and paragraph separators, and half of a character.
-const SHOWN_MAYBE = /[\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}\u2028\u2029\ud800-\udfff]/u;
-
 // shown is s with every character that the server writes escaped where it
 // is (internal/textsafe: its At, as IndexKeeping walks text that keeps
 // tab and newline) replaced by a visible marker: a control character
@@ -67,32 +61,53 @@ const SHOWN_MAYBE = /[\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}\u2028\u2029\u
 // invisible character ("ad\u200bmin") read as another ("admin") where
 // the server's own output showed it escaped.
 export function shown(s: string): string {
-  if (!SHOWN_MAYBE.test(s)) return s;
-  const cs = Array.from(s);
-  let out = "";
-  let prev = -1;
-  for (let i = 0; i < cs.length; i++) {
-    const ch = cs[i];
+  // after is where the last character marked ends: the character after
+  // it has none shown before it.
+  let after = -1;
+  return s.replace(SHOWN_MAYBE, (ch: string, i: number) => {
     const c = ch.codePointAt(0) as number;
-    if (c === 0x09 || c === 0x0a) {
-      out += ch;
-      prev = -1;
-      continue;
+    const j = i + ch.length;
+    let prev = -1;
+    if (i > 0 && after !== i) {
+      prev = s.charCodeAt(i - 1);
+      if (prev >= 0xdc00 && prev <= 0xdfff && i > 1) {
+        const p2 = s.codePointAt(i - 2) as number;
+        if (p2 > 0xffff) prev = p2;
+      }
+      if (isSurrogate(prev)) prev = -1;
     }
     let next = -1;
-    if (i + 1 < cs.length) {
-      const n = cs[i + 1].codePointAt(0) as number;
-      if (!isSurrogate(n)) next = n;
+    if (j < s.length) {
+      const x = s.codePointAt(j) as number;
+      if (!isSurrogate(x)) next = x;
     }
-    if (escapedAt(prev, c, next)) {
-      out += marker(c);
-      prev = -1;
-    } else {
-      out += ch;
-      prev = c;
-    }
+    if (!escapedAt(prev, c, next)) return ch;
+    after = j;
+    return markerOf(c);
+  });
+}
+
+// SHOWN_MAYBE matches what shown() looks at: a character outside the BMP
+// (a pair), and in the BMP every character it may mark (a superset): the
+// controls but tab and newline (layout; the character after one is
+// judged as after a marked one, neither being a letter), the format and
+// default-ignorable characters (Cf and Default_Ignorable_Code_Point,
+// written out as in SPECIAL, which is faster than property classes;
+// console.TestShownMarksWhatTheServerEscapes checks every character
+// against the server's), the line and paragraph separators, and half of
+// a pair. The text between them is left as it is.
+const SHOWN_MAYBE =
+  /[\ud800-\udbff][\udc00-\udfff]|[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u2028-\u202e\u2060-\u206f\u3164\ud800-\udfff\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb]/g;
+
+// markerOf is marker(c), made once for each character marked.
+const MARKERS = new Map<number, string>();
+function markerOf(c: number): string {
+  let m = MARKERS.get(c);
+  if (m === undefined) {
+    m = marker(c);
+    if (MARKERS.size < 4096) MARKERS.set(c, m);
   }
-  return out;
+  return m;
 }
 
 function isSurrogate(c: number): boolean {
