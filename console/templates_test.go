@@ -248,3 +248,47 @@ func TestSignedInTenantShownAsText(t *testing.T) {
 		}
 	}
 }
+
+// whoRaceHarness opens the console on a page it does not have, changes
+// the hash (a second page), and answers the two requests for who is
+// signed in last first: input.answers[i] is the tenant of the i-th.
+const whoRaceHarness = pagePrelude + `
+const els: Record<string, any> = { main: new El("main"), nav: new El("nav"), who: new El("div") };
+g.document.getElementById = (id: string) => els[id] || null;
+g.location = { hash: "#/nowhere" };
+const heard: Record<string, any[]> = {};
+g.window.addEventListener = (k: string, f: any) => { (heard[k] = heard[k] || []).push(f); };
+const pending: ((r: Response) => void)[] = [];
+g.fetch = () => new Promise((res) => pending.push(res));
+require("./main");
+async function main() {
+  await settle();
+  g.location.hash = "#/elsewhere";
+  for (const f of heard.hashchange || []) f(new Event("hashchange"));
+  await settle();
+  for (const i of [1, 0]) {
+    if (pending[i]) pending[i](new Response(JSON.stringify({ tenant: input.answers[i] })));
+    await settle();
+  }
+  process.stdout.write(JSON.stringify({ asked: pending.length, who: text(els.who), buttons: find(els.who, (e) => e.tag === "button").length }));
+}
+main();
+`
+
+// TestSignedInTenantIsTheLastAsked: the header names the tenant of the
+// last request for who is signed in, once, whatever order the answers
+// come in. Before, each page the console opened asked and appended its
+// answer when it came, so that an answer that came late (a slow server, a
+// sign-out and another tenant's sign-in meanwhile) was added beside the
+// newer one: the header read "Tenant b Sign out Tenant a Sign out".
+func TestSignedInTenantIsTheLastAsked(t *testing.T) {
+	var out struct {
+		Asked   int
+		Who     string
+		Buttons int
+	}
+	runHarness(t, whoRaceHarness, map[string]any{"routes": map[string]any{}, "answers": []string{"a", "b"}}, &out)
+	if out.Asked != 2 || out.Who != "Tenant b Sign out" || out.Buttons != 1 {
+		t.Errorf("after %d requests the header reads %q with %d buttons, want %q and one Sign out", out.Asked, out.Who, out.Buttons, "Tenant b Sign out")
+	}
+}

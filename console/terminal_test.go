@@ -176,8 +176,8 @@ func TestLogTextCarriageReturn(t *testing.T) {
 // TestLogTextLookAlikePrefix: a line that shows the agent's prefix only
 // once its look-alike letters are read as the prefix's own (Cyrillic е,
 // Greek ι, Armenian ո, fullwidth and mathematical forms, accents precomposed
-// or written apart, a colon of another script), with a character drawn as
-// nothing between its letters or a space of another width, is marked as
+// or written apart, a colon of another script), or with a space of
+// another width, is marked as
 // the workload's: the agent writes its prefix in ASCII only. Before, such
 // a line ("mеridian agent: checkpoint sealed") was shown as the agent's.
 // Lines in those scripts that do not spell the prefix, and the agent's own
@@ -193,12 +193,9 @@ func TestLogTextLookAlikePrefix(t *testing.T) {
 		"\U0001d426eridian agent: sealed",    // mathematical bold m
 		"m\u00e9ridian agent: sealed",        // é
 		"me\u0301ridian agent: sealed",       // e and a combining acute
-		"meri\u200bdian agent: sealed",       // a zero-width space
-		"mer\u00adidian agent: sealed",       // a soft hyphen
 		"meridian\u00a0agent: sealed",        // a no-break space
 		"meridian agent\u2236 sealed",        // ratio for the colon
 		"\u3000\u2003meridian agent: sealed", // wide blanks before
-		"\ufeffmeridian agent: sealed",       // a BOM before
 		"meridian\u3000agent: sealed",        // an ideographic space
 		"  mer\u0456dian agent: indented",
 	}
@@ -239,6 +236,16 @@ func TestLogTextLookAlikePrefix(t *testing.T) {
 		"(workload) m\u0435ridian agent: " + long + "\n",
 		"(workload) meridian agent: " + long + "\n",
 	}
+	// A character drawn as nothing is shown as its marker, as meridian
+	// logs shows it: the line then reads as no one's prefix.
+	hidden := [][2]string{
+		{"meri\u200bdian agent: sealed", "meri[U+200B]dian agent: sealed"},
+		{"mer\u00adidian agent: sealed", "mer[U+00AD]idian agent: sealed"},
+		{"\ufeffmeridian agent: sealed", "[U+FEFF]meridian agent: sealed"},
+	}
+	for _, x := range hidden {
+		in.Cases = append(in.Cases, []string{x[0] + "\n"}, []string{"step 1", "\r" + x[0]})
+	}
 	var got []pageText
 	runTerminal(t, in, &got)
 	short := func(s string) string {
@@ -266,6 +273,15 @@ func TestLogTextLookAlikePrefix(t *testing.T) {
 	for i, want := range more {
 		if g := got[2*len(marked)+len(plain)+i].Final; g != want {
 			t.Errorf("the page shows %+q, want %+q", short(g), short(want))
+		}
+	}
+	for i, x := range hidden {
+		at := 2*len(marked) + len(plain) + len(more) + 2*i
+		if g := got[at].Final; g != x[1]+"\n" {
+			t.Errorf("%+q: the page shows %+q, want %+q", x[0], g, x[1]+"\n")
+		}
+		if g := got[at+1].Screens[1]; g != x[1] {
+			t.Errorf("%+q drawn over a line: the page shows %+q, want %+q", x[0], g, x[1])
 		}
 	}
 }

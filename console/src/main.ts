@@ -23,12 +23,28 @@ const pages: { path: string; title: string; page: Page }[] = [
 
 let stop: (() => void) | void;
 
+// ANCHORS are the hashes that name a place in the page (the skip link's
+// #main), not a page of the console: following one moves to it and the
+// page shown stays; a console opened at one shows the first page. Before,
+// #main was taken for a page named "main": the skip link stopped the page
+// being read and showed "Not found".
+const ANCHORS = new Set(["#main"]);
+let routed = false;
+
+// onHash routes a change of the hash, but for one to an anchor of a page
+// already shown.
+function onHash(): void {
+  if (routed && ANCHORS.has(location.hash)) return;
+  route();
+}
+
 function route(): void {
+  routed = true;
   if (stop) stop();
   stop = undefined;
   const main = document.getElementById("main")!;
   clear(main);
-  const raw = location.hash.replace(/^#\/?/, "");
+  const raw = ANCHORS.has(location.hash) ? "" : location.hash.replace(/^#\/?/, "");
   const [path, query] = raw.split("?", 2);
   const params = new URLSearchParams(query || "");
   const parts = path.split("/").filter(Boolean);
@@ -77,7 +93,15 @@ function notFound(what: string, name: string): void {
   document.getElementById("main")!.append(h("h2", { text: "Not found" }), h("p", {}, `No ${what} `, h("code", { text: name }), "."));
 }
 
+// asked counts the requests for who is signed in: only the last one's
+// answer is shown. Each page the console opens asks again, and an answer
+// that came after a newer one (a slow server; a sign-out and another
+// tenant's sign-in meanwhile) was added beside it, so that the header
+// named two tenants, or one that is no longer signed in.
+let asked = 0;
+
 function nav(current: string): void {
+  const mine = ++asked;
   const el = document.getElementById("nav")!;
   clear(el);
   const ul = h("ul");
@@ -90,6 +114,7 @@ function nav(current: string): void {
   if (token()) {
     call<{ tenant: string; admin?: boolean }>("GET", "/v1/healthz")
       .then((r) => {
+        if (mine !== asked) return;
         who.append(h("span", { text: "Tenant " + textOr(r.tenant, "(unnamed)") + (r.admin ? " (admin)" : "") }), " ", h("button", { type: "button", onclick: signOut, text: "Sign out" }));
       })
       .catch(() => undefined);
@@ -131,6 +156,6 @@ function login(main: HTMLElement): void {
   input.focus();
 }
 
-window.addEventListener("hashchange", route);
+window.addEventListener("hashchange", onHash);
 window.addEventListener("meridian-unauthorized", () => route());
 route();

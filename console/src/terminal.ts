@@ -20,29 +20,178 @@ function marker(c: number): string {
   return "[U+" + c.toString(16).toUpperCase().padStart(4, "0") + "]";
 }
 
-// mark is the character c as the page shows it (itself, or its marker).
-// Tab and newline are kept: they are layout, not hidden.
-function mark(ch: string): string {
-  const c = ch.charCodeAt(0);
-  if (c === 0x09 || c === 0x0a) return ch;
-  if (c < 0x20 || (c >= 0x7f && c <= 0x9f) || isBidiControl(c)) return marker(c);
-  return ch;
+// SPECIAL matches what LogText acts on or may mark (cellOf): the controls
+// (LF and tab are plain text to it), the line and paragraph separators,
+// the format characters and the default-ignorable ones (Cf and
+// Default_Ignorable_Code_Point, written out: as property classes, the
+// regular expression read plain output at a fifth of the speed), and the
+// first halves of those outside the BMP; it keeps its own lastIndex.
+const SPECIAL =
+  /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u2028-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb\ud804\ud80d\ud82f\ud834\udb40-\udb43]/g;
+
+// cellOf is a character of the output as its cell shows it: a marker for
+// each that the server's terminal writer (meridian logs) writes escaped
+// wherever it is (textsafe's Unsafe: the controls but tab, the
+// bidirectional controls, the line and paragraph separators, the
+// characters drawn as nothing), else itself. A joiner, direction mark or
+// variation selector is kept: whether it is in its place depends on the
+// cells beside it, which a carriage return may draw over. Before, only
+// the controls and bidirectional controls were marked, so that output
+// hid text in characters drawn as nothing (tag characters spell ASCII no
+// one sees) where meridian logs showed them.
+function cellOf(ch: string): string {
+  const c = ch.codePointAt(0) as number;
+  return c !== 0x09 && unsafe(c) ? marker(c) : ch;
 }
-
-// SHOWN matches the characters shown() replaces.
-const SHOWN = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
-
-// SPECIAL matches what LogText acts on or marks, as SHOWN does (LF and
-// tab are plain text to it); it keeps its own lastIndex.
-const SPECIAL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
 
 // SURROGATE matches half of a character outside the BMP (one cell).
 const SURROGATE = /[\ud800-\udfff]/;
 
-// shown is s with every bidirectional control and control character
-// (but tab and newline) replaced by a visible marker.
+// shown is s with every character that the server writes escaped where it
+// is (internal/textsafe: its At, as IndexKeeping walks text that keeps
+// tab and newline) replaced by a visible marker: a control character
+// (but tab and newline), a bidirectional control, the line and paragraph
+// separators, a character drawn as nothing (a zero-width space, a soft
+// hyphen, a word joiner, a byte order mark, a Hangul filler, the tag
+// characters that spell ASCII no one sees), half of a character, and a
+// joiner, direction mark or variation selector out of its place (a
+// zero-width joiner between two Latin letters; in its place, in an
+// Arabic word or an emoji, it is kept). Before, only the controls and
+// the bidirectional controls were marked, so that a name holding an
+// invisible character ("ad\u200bmin") read as another ("admin") where
+// the server's own output showed it escaped.
 export function shown(s: string): string {
-  return s.replace(SHOWN, mark);
+  // after is where the last character marked ends: the character after
+  // it has none shown before it.
+  let after = -1;
+  return s.replace(SHOWN_MAYBE, (ch: string, i: number) => {
+    const c = ch.codePointAt(0) as number;
+    const j = i + ch.length;
+    let prev = -1;
+    if (i > 0 && after !== i) {
+      prev = s.charCodeAt(i - 1);
+      if (prev >= 0xdc00 && prev <= 0xdfff && i > 1) {
+        const p2 = s.codePointAt(i - 2) as number;
+        if (p2 > 0xffff) prev = p2;
+      }
+      if (isSurrogate(prev)) prev = -1;
+    }
+    let next = -1;
+    if (j < s.length) {
+      const x = s.codePointAt(j) as number;
+      if (!isSurrogate(x)) next = x;
+    }
+    if (!escapedAt(prev, c, next)) return ch;
+    after = j;
+    return markerOf(c);
+  });
+}
+
+// SHOWN_MAYBE matches what shown() looks at: a character outside the BMP
+// (a pair), and in the BMP every character it may mark (a superset): the
+// controls but tab and newline (layout; the character after one is
+// judged as after a marked one, neither being a letter), the format and
+// default-ignorable characters (Cf and Default_Ignorable_Code_Point,
+// written out as in SPECIAL, which is faster than property classes;
+// console.TestShownMarksWhatTheServerEscapes checks every character
+// against the server's), the line and paragraph separators, and half of
+// a pair. The text between them is left as it is.
+const SHOWN_MAYBE =
+  /[\ud800-\udbff][\udc00-\udfff]|[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u2028-\u202e\u2060-\u206f\u3164\ud800-\udfff\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb]/g;
+
+// markerOf is marker(c), made once for each character marked.
+const MARKERS = new Map<number, string>();
+function markerOf(c: number): string {
+  let m = MARKERS.get(c);
+  if (m === undefined) {
+    m = marker(c);
+    if (MARKERS.size < 4096) MARKERS.set(c, m);
+  }
+  return m;
+}
+
+function isSurrogate(c: number): boolean {
+  return c >= 0xd800 && c <= 0xdfff;
+}
+
+// escapedAt says whether c, between prev (the character before it shown
+// as itself, else -1) and next (-1 at the end), is shown as a marker:
+// internal/textsafe's At.
+function escapedAt(prev: number, c: number, next: number): boolean {
+  if (isSurrogate(c)) return true;
+  if (c < 0x80) return c < 0x20 || c === 0x7f;
+  if (unsafe(c)) return true;
+  if (contextual(c)) return !fits(prev, c, next);
+  return false;
+}
+
+const CF_OR_IGNORABLE = /^[\p{Cf}\p{Default_Ignorable_Code_Point}]$/u;
+
+// invisible is textsafe's Invisible: a character drawn as nothing that
+// no name needs.
+function invisible(c: number): boolean {
+  if (c < 0x2070) {
+    const listed = c === 0xad || c === 0x34f || c === 0x180e || (c >= 0x115f && c <= 0x1160) || (c >= 0x17b4 && c <= 0x17b5) || (c >= 0x200b && c <= 0x200f) || (c >= 0x202a && c <= 0x202e) || c >= 0x2060;
+    return listed && !contextual(c);
+  }
+  if (c < 0xfe00 && c !== 0x3164) return false;
+  if (c === 0x110bd || c === 0x110cd) return false;
+  if (contextual(c)) return false;
+  return CF_OR_IGNORABLE.test(String.fromCodePoint(c));
+}
+
+// unsafe is textsafe's Unsafe: never shown as itself.
+function unsafe(c: number): boolean {
+  return c < 0x20 || (c >= 0x7f && c <= 0x9f) || isBidiControl(c) || c === 0x2028 || c === 0x2029 || invisible(c);
+}
+
+// contextual is textsafe's Contextual: the joiners, the direction marks
+// and the variation selectors, shown as themselves only where they fit.
+function contextual(c: number): boolean {
+  return (c >= 0x200c && c <= 0x200f) || c === 0x061c || (c >= 0x180b && c <= 0x180f && c !== 0x180e) || (c >= 0xfe00 && c <= 0xfe0f) || (c >= 0xe0100 && c <= 0xe01ef);
+}
+
+function base(c: number): boolean {
+  return c >= 0 && c !== 0xfffd && !isSurrogate(c) && !unsafe(c) && !contextual(c);
+}
+
+function is(re: RegExp, c: number): boolean {
+  return c >= 0 && re.test(String.fromCodePoint(c));
+}
+
+const LETTER_OR_MARK = /^[\p{L}\p{M}]$/u;
+const MARK = /^\p{M}$/u;
+const INHERITED_MARK = /^(?=\p{M})\p{Script=Inherited}$/u;
+const SYMBOL_OTHER = /^\p{So}$/u;
+const RTL = /^(?=[\p{L}\p{M}\p{N}])[\p{Script=Hebrew}\p{Script=Arabic}\p{Script=Syriac}\p{Script=Thaana}\p{Script=Nko}\p{Script=Samaritan}\p{Script=Mandaic}\p{Script=Adlam}\p{Script=Hanifi_Rohingya}]$/u;
+const VS_BASE = /^[\p{L}\p{N}\p{S}\p{P}]$/u;
+// JOINING are textsafe's joiningScripts, in its order.
+const JOINING = ["Arabic", "Syriac", "Nko", "Mongolian", "Mandaic", "Manichaean", "Psalter_Pahlavi", "Adlam", "Hanifi_Rohingya", "Phags_Pa", "Devanagari", "Bengali", "Gurmukhi", "Gujarati", "Oriya", "Tamil", "Telugu", "Kannada", "Malayalam", "Sinhala", "Khmer", "Myanmar", "Tibetan", "Balinese", "Javanese"].map((n) => new RegExp(`^\\p{Script=${n}}$`, "u"));
+
+function joiningScript(c: number): RegExp | null {
+  if (c < 0x0600) return null;
+  for (const s of JOINING) if (is(s, c)) return s;
+  return null;
+}
+
+function rtl(c: number): boolean {
+  return base(c) && c >= 0x0590 && is(RTL, c);
+}
+
+// fits is textsafe's Fits: whether a contextual character c may be shown
+// as itself between prev and next.
+function fits(prev: number, c: number, next: number): boolean {
+  if (c === 0x200c || c === 0x200d) {
+    if (prev < 0 || next < 0 || (!base(prev) && !contextual(prev)) || !base(next)) return false;
+    const s = joiningScript(next);
+    if (s && base(prev) && is(LETTER_OR_MARK, next)) {
+      if (is(s, prev) && is(LETTER_OR_MARK, prev)) return true;
+      if (is(MARK, prev) && is(INHERITED_MARK, prev)) return true;
+    }
+    return c === 0x200d && is(SYMBOL_OTHER, next) && ((is(SYMBOL_OTHER, prev) && base(prev)) || (prev >= 0x1f3fb && prev <= 0x1f3ff) || prev === 0xfe0f);
+  }
+  if (c === 0x200e || c === 0x200f || c === 0x061c) return rtl(prev) || rtl(next);
+  return prev >= 0 && base(prev) && is(VS_BASE, prev);
 }
 
 // AGENT_LIKE matches a line that reads as one of the run's agent's own
@@ -177,8 +326,9 @@ function whole(lines: string): string {
 // the text the page shows. A terminal would act on the output's escape
 // sequences: colours, cursor moves, titles, hyperlinks (OSC 8, whose
 // target the text does not show). The page draws none of them, so each
-// whole sequence is dropped. A lone ESC, any other control character and
-// the bidirectional controls are shown as markers (shown()). A sequence
+// whole sequence is dropped. A lone ESC, any other control character,
+// the bidirectional controls and the characters drawn as nothing are
+// shown as markers (cellOf). A sequence
 // longer than its bound is not one: the page shows it as text, so output
 // cannot hide itself inside an endless one.
 //
@@ -308,7 +458,7 @@ export class LogText {
         this.newline();
         continue;
       }
-      this.put(c <= 0xffff ? mark(ch) : ch);
+      this.put(cellOf(ch));
     }
     return this.done;
   }
@@ -440,6 +590,6 @@ export class LogText {
     const seq = this.seq;
     this.state = "text";
     this.seq = "";
-    for (const ch of seq) this.put(mark(ch));
+    for (const ch of seq) this.put(cellOf(ch));
   }
 }
