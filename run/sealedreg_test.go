@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/catalog"
@@ -74,5 +75,39 @@ func TestStagingRecordsSealedRegistration(t *testing.T) {
 	}
 	if !seen[first] || !seen[second] || len(seen) != 2 {
 		t.Errorf("ledger registrations %v, want %q and %q", seen, first, second)
+	}
+}
+
+// TestRunStagingRecordsSealedRegistration: a run's staging records the
+// sealed register record of its dataset too, the one a staging through
+// the server records, so the two count as one registration.
+func TestRunStagingRecordsSealedRegistration(t *testing.T) {
+	var keys dataset.Keyring
+	e := newEnv(t, func(c *Config) {
+		tk := dataset.TenantKeyrings{Root: c.StateDir}
+		keys, _ = tk.For("t1")
+		c.Stager = &transfer.Stager{Law: transfer.BasisLaw{}, Keys: tk, Ledger: transfer.AuditLedger{Store: c.Store.(*store.SQLite)}}
+		c.AuditChain = audit.NewChain(testAuditKey)
+	})
+	ctx := context.Background()
+	res := addDataset(t, e.dir, keys, testData{name: "corpus-a", origin: "SG", class: catalog.ClassPersonal, stored: true})
+	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{dataJobDoc(20, 10, []string{"corpus-a"}, true, res)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = e.waitFor("the end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+	if r.State != Succeeded {
+		t.Fatalf("ended %s: %s", r.State, r.Reason)
+	}
+	tr := e.transfers(r.ID)
+	if len(tr) != 1 {
+		t.Fatalf("ledger %+v, want one staging", tr)
+	}
+	staged, err := e.c.StageDataset(ctx, "t1", "corpus-a", StageRequest{Site: "alpha"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(tr[0].Registration, "@") || tr[0].Registration != staged.Entry.Registration {
+		t.Errorf("the run recorded registration %q, the server's staging %q: want one sealed registration", tr[0].Registration, staged.Entry.Registration)
 	}
 }
