@@ -536,34 +536,41 @@ func (s *Session) exports(group, given bool, origin string, since catalog.Date) 
 // otherwise they count and it does not. That never counts fewer people
 // than its largest record, as the digest alone counted them.
 func byDigest(byKey map[[4]string]counted) {
-	sealed := map[[4]string]int64{}
+	// Each digest's sealed registrations, so that the cost stays linear.
+	type group struct {
+		subjects int64
+		keys     [][4]string
+	}
+	sealed := map[[4]string]*group{}
 	for k, x := range byKey {
 		if d, _, ok := strings.Cut(k[3], "@"); ok {
-			sealed[[4]string{k[0], k[1], k[2], d}] += x.Subjects
+			g := [4]string{k[0], k[1], k[2], d}
+			if sealed[g] == nil {
+				sealed[g] = &group{}
+			}
+			sealed[g].subjects += x.Subjects
+			sealed[g].keys = append(sealed[g].keys, k)
 		}
 	}
-	for k, x := range byKey {
-		n, ok := sealed[k] // k[3] a digest alone
-		if !ok || k[3] == "" {
+	for g, regs := range sealed {
+		x, ok := byKey[g] // g[3] a digest alone
+		if !ok || g[3] == "" {
 			continue
 		}
-		if x.Subjects > n {
-			for kk := range byKey {
-				if d, _, ok := strings.Cut(kk[3], "@"); ok && [4]string{kk[0], kk[1], kk[2], d} == k {
-					x.planned = x.planned || byKey[kk].planned
-					delete(byKey, kk)
-				}
+		if x.Subjects > regs.subjects {
+			for _, k := range regs.keys {
+				x.planned = x.planned || byKey[k].planned
+				delete(byKey, k)
 			}
-			byKey[k] = x
+			byKey[g] = x
 			continue
 		}
-		delete(byKey, k)
+		delete(byKey, g)
 		if x.planned {
-			for kk, y := range byKey {
-				if d, _, ok := strings.Cut(kk[3], "@"); ok && [4]string{kk[0], kk[1], kk[2], d} == k {
-					y.planned = true // the plan's dataset is one of them
-					byKey[kk] = y
-				}
+			for _, k := range regs.keys {
+				y := byKey[k]
+				y.planned = true // the plan's dataset is one of them
+				byKey[k] = y
 			}
 		}
 	}
