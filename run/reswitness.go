@@ -179,6 +179,8 @@ func (w *resourceWitness) catchUp(ctx context.Context, log store.Store) error {
 			}
 			if w.latest[e.Tenant] == nil {
 				w.latest[e.Tenant] = map[resourceName]string{}
+			}
+			if w.seqs[e.Tenant] == nil {
 				w.seqs[e.Tenant] = map[resourceName]int64{}
 			}
 			w.latest[e.Tenant][k] = p.SHA256
