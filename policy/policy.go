@@ -117,6 +117,11 @@ type Query struct {
 	// query: the transfer ledger. Nil for plans without a server: only the
 	// query's own datasets are counted, and the findings say so.
 	Exports Exports
+	// Registrations names, by dataset, the sealed register record of its
+	// registration that the registry read confirmed (SealedRegistration):
+	// which registration of its name the query's dataset is. Without one a
+	// dataset is its DatasetRegistration (see Query.Registration).
+	Registrations map[string]string
 	// Screening is the organisation's restricted-party screening result
 	// (package screen); it overrides the status the organisation declares.
 	Screening *Screening

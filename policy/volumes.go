@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -34,10 +35,12 @@ import (
 //	monthsBefore(asOf, 12)                               the as-of date 12 months back ('YYYY-MM-DD')
 //
 // A total adds, per dataset, its subjects once: exporting the same dataset
-// again adds nobody. A dataset is its registration (DatasetRegistration),
-// not its name: a name registered again with other contents (deleted and
-// registered anew, or `apply --update`) is another dataset, whose people
-// add to the first's. It counts the datasets of this query from that
+// again adds nobody. A dataset is its registration (SealedRegistration:
+// the sealed register record that registered it; DatasetRegistration, a
+// digest of its contents, where no record is known), not its name: a name
+// registered again (deleted and registered anew, or `apply --update`, even
+// with the same head count, size and store) is another dataset, whose
+// people add to the first's. It counts the datasets of this query from that
 // origin (the moves being planned) and what Query.Exports reports from
 // the transfer ledger. Without Exports (a plan without a server) only the
 // query's datasets count, and the decision carries an advisory saying so.
@@ -99,6 +102,37 @@ func DatasetRegistration(ds *catalog.Dataset) string {
 	}{ds.Metadata.Name, ds.Spec.Origin, ds.Spec.Classification, ds.Spec.Subjects, ds.Spec.SizeBytes, ds.Spec.Store})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:16])
+}
+
+// SealedRegistration is the registration of ds that the sealed register
+// record seq registered: its DatasetRegistration, "@", and the record's
+// seq. Two registrations with one digest (contents swapped under the same
+// name, head count, size and store) are two sealed records, so two
+// registrations; and the seq cannot be made up without the audit key, as
+// only sealed records are read. Every register record is another
+// registration: an `apply --update` that changes no one's data (the
+// store moved) counts its people again, as nothing sealed says they are
+// the same people.
+func SealedRegistration(ds *catalog.Dataset, seq int64) string {
+	d := DatasetRegistration(ds)
+	if d == "" || seq <= 0 {
+		return d
+	}
+	return d + "@" + strconv.FormatInt(seq, 10)
+}
+
+// Registration is the registration of ds as this query has it: the sealed
+// one that Registrations names, when it is of ds's digest, or else
+// DatasetRegistration (a plan without a server, a record read before).
+func (q *Query) Registration(ds *catalog.Dataset) string {
+	d := DatasetRegistration(ds)
+	if ds == nil || d == "" {
+		return d
+	}
+	if r, ok := q.Registrations[ds.Metadata.Name]; ok && strings.HasPrefix(r, d+"@") {
+		return r
+	}
+	return d
 }
 
 // VolumesJobFilesOnly is the id of the advisory that says a total was
@@ -436,7 +470,7 @@ func (s *Session) exports(group, given bool, origin string, since catalog.Date) 
 	for _, ds := range s.q.Datasets {
 		if ds != nil && ds.Spec.Origin == origin {
 			put(counted{Export{Org: self, Dataset: ds.Metadata.Name, Class: ds.Spec.Classification, Subjects: ds.Spec.Subjects,
-				Registration: DatasetRegistration(ds)}, true})
+				Registration: s.q.Registration(ds)}, true})
 		}
 	}
 	if s.q.Exports != nil && !since.After(s.q.AsOf) {
@@ -471,6 +505,7 @@ func (s *Session) exports(group, given bool, origin string, since catalog.Date) 
 			put(counted{Export: x})
 		}
 	}
+	byDigest(byKey)
 	out := byName(byKey)
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Org != out[j].Org {
@@ -491,6 +526,54 @@ func (s *Session) exports(group, given bool, origin string, since catalog.Date) 
 	s.vol.lists[k] = out
 	s.vol.mu.Unlock()
 	return out, nil
+}
+
+// byDigest folds, per name and class, a record of a registration by its
+// digest alone (DatasetRegistration: written before sealed registrations
+// were kept, or a query without them) into the sealed registrations of
+// that digest (SealedRegistration): it may be any one of them, so it
+// counts when it has more people than they together, and then alone;
+// otherwise they count and it does not. That never counts fewer people
+// than its largest record, as the digest alone counted them.
+func byDigest(byKey map[[4]string]counted) {
+	// Each digest's sealed registrations, so that the cost stays linear.
+	type group struct {
+		subjects int64
+		keys     [][4]string
+	}
+	sealed := map[[4]string]*group{}
+	for k, x := range byKey {
+		if d, _, ok := strings.Cut(k[3], "@"); ok {
+			g := [4]string{k[0], k[1], k[2], d}
+			if sealed[g] == nil {
+				sealed[g] = &group{}
+			}
+			sealed[g].subjects += x.Subjects
+			sealed[g].keys = append(sealed[g].keys, k)
+		}
+	}
+	for g, regs := range sealed {
+		x, ok := byKey[g] // g[3] a digest alone
+		if !ok || g[3] == "" {
+			continue
+		}
+		if x.Subjects > regs.subjects {
+			for _, k := range regs.keys {
+				x.planned = x.planned || byKey[k].planned
+				delete(byKey, k)
+			}
+			byKey[g] = x
+			continue
+		}
+		delete(byKey, g)
+		if x.planned {
+			for _, k := range regs.keys {
+				y := byKey[k]
+				y.planned = true // the plan's dataset is one of them
+				byKey[k] = y
+			}
+		}
+	}
 }
 
 // byName lists the counted datasets, one entry per registration of a

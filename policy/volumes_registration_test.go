@@ -86,3 +86,58 @@ func TestNameReusedForOtherPeople(t *testing.T) {
 		t.Errorf("600,000 + 300,000 + 500,000 under three registrations must count 1400000: %+v", d)
 	}
 }
+
+// TestSealedRegistrationsOfOneDigest: contents swapped under a name with
+// the same head count, size and store have one digest
+// (DatasetRegistration) but each its own sealed register record
+// (SealedRegistration). 600,000 exported under one record and 600,000
+// under another now are 1,200,000 people, which needs an assessment; by
+// the digest they were 600,000. A record by the digest alone (written
+// before records were kept) may be any of its sealed registrations: it
+// counts as one of them, never as fewer people than it did.
+func TestSealedRegistrationsOfOneDigest(t *testing.T) {
+	e, err := Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := loadTestWorld(t)
+	ds := w.datasets["cn-users-600k-a"]
+	name := ds.Metadata.Name
+	digest := DatasetRegistration(ds)
+	row := ledgerRow{Org: "cn-lab", Dataset: name, Origin: "CN", Class: "personal", Subjects: 600000, Date: "2025-02-01"}
+	evaluate := func(x Exports, regs map[string]string) Decision {
+		q := w.query(t, "2025-07-20", "cn-lab", jobSpec{}, 0)
+		q.Exports = x
+		q.Datasets = []*catalog.Dataset{ds}
+		q.Registrations = regs
+		return e.EvaluateTransfer(q, ds, "SG")
+	}
+	now := map[string]string{name: SealedRegistration(ds, 9)}
+	counts := func(d Decision, want string) bool {
+		f := findRule(d.Denials, "cn-cbdf-2024-assessment")
+		return f != nil && strings.Contains(f.Message, want)
+	}
+
+	if d := evaluate(registeredRows{{row, SealedRegistration(ds, 5)}}, now); !counts(d, "1200000 personal") {
+		t.Errorf("two sealed records of one digest must count 1200000: %+v", d)
+	}
+	if d := evaluate(registeredRows{{row, SealedRegistration(ds, 9)}}, now); !d.Allowed {
+		t.Errorf("the same sealed record exported again must add nobody: %+v", d.Denials)
+	}
+	if d := evaluate(registeredRows{{row, digest}}, now); !d.Allowed {
+		t.Errorf("a record by the digest alone must count as one of its sealed registrations: %+v", d.Denials)
+	}
+	if d := evaluate(registeredRows{{row, SealedRegistration(ds, 5)}}, nil); !d.Allowed {
+		t.Errorf("a query without records must count the digest as one of its sealed registrations: %+v", d.Denials)
+	}
+	three := registeredRows{{row, SealedRegistration(ds, 5)}, {row, digest}, {row, SealedRegistration(ds, 7)}}
+	if d := evaluate(three, now); !counts(d, "1800000 personal") {
+		t.Errorf("three sealed records and one by the digest must count 1800000: %+v", d)
+	}
+	// A record by the digest with more people than its sealed ones
+	// together counts alone, as the digest counted before.
+	big := ledgerRow{Org: "cn-lab", Dataset: name, Origin: "CN", Class: "personal", Subjects: 1500000, Date: "2025-01-10"}
+	if d := evaluate(registeredRows{{big, digest}}, now); !counts(d, "1500000 personal") {
+		t.Errorf("a record by the digest larger than the sealed ones must count alone, 1500000: %+v", d)
+	}
+}

@@ -85,6 +85,8 @@ func (c *Controller) stageData(ctx context.Context, r *Run) (bool, error) {
 			return false, err
 		}
 		q := transfer.JobQuery(w, job, c.today())
+		// Which registration of each dataset moves, for the ledger.
+		q.Registrations, _ = c.datasetRegistrations(ctx, r.Tenant, false, q.Datasets...)
 		probe := c.exportsProbe()
 		q.Exports = probe.exports()
 		results, err = c.cfg.Stager.StageJob(sctx, &sj, w.Datasets, &dst, r.Tenant, dataPrefix(r.Tenant), q, r.ID)

@@ -180,6 +180,9 @@ func (c *Controller) StageDataset(ctx context.Context, tenant, name string, req 
 		}
 	}
 	q := transfer.Query(w, asOf, org, ds)
+	if q.Registrations, err = c.datasetRegistrations(ctx, tenant, true, ds); err != nil {
+		return nil, err
+	}
 	// Volume thresholds count what the organisation exported before: the
 	// ledger. Without it, each staging was judged alone, so datasets of
 	// 999,999 people each went out of China one after another, none
@@ -346,6 +349,52 @@ func (c *Controller) VerifyDataset(ctx context.Context, tenant, name, siteName s
 		return nil, fmt.Errorf("dataset %s at %s: %w", name, site.Metadata.Name, err)
 	}
 	return rep, nil
+}
+
+// datasetRegistrations names, for policy.Query.Registrations, the sealed
+// register record of each of tenant's datasets ds as the registry read
+// confirms them (policy.SealedRegistration): the ledger records a
+// staging by it, and the volume thresholds count each registration's
+// people, so that contents swapped under one name with the same head
+// count, size and store count again. Without a witness (no audit key)
+// there is none, and datasets are their digest. With strict, a dataset
+// whose record cannot be named (registered again since it was read) is
+// refused: the move would be recorded as a registration it may not be.
+// Without (a run's staging, whose documents may be older than the
+// registry), it is left to its digest, which counts as any one of the
+// sealed registrations of that digest (never fewer people than the digest
+// alone counted).
+func (c *Controller) datasetRegistrations(ctx context.Context, tenant string, strict bool, ds ...*catalog.Dataset) (map[string]string, error) {
+	if _, ok := c.resWitness.generation(tenant); !ok || len(ds) == 0 {
+		return nil, nil
+	}
+	reg, err := c.registry(ctx, tenant)
+	if err != nil {
+		if !strict {
+			return nil, nil
+		}
+		return nil, err
+	}
+	out := make(map[string]string, len(ds))
+	for _, d := range ds {
+		if d == nil {
+			continue
+		}
+		name := d.Metadata.Name
+		r, read := reg.rows[catalog.KindDataset+"/"+name], reg.datasets[name]
+		seq, ok := int64(0), false
+		if r != nil && read != nil && policy.DatasetRegistration(read) == policy.DatasetRegistration(d) {
+			seq, ok = c.resWitness.sealedSeq(tenant, catalog.KindDataset, name, r.Hash)
+		}
+		if !ok && !strict {
+			continue
+		}
+		if !ok {
+			return nil, fmt.Errorf("dataset %s: no sealed register record names it as read (registered again meanwhile?); try again: %w", name, ErrConflict)
+		}
+		out[name] = policy.SealedRegistration(d, seq)
+	}
+	return out, nil
 }
 
 // checkDatasetStore refuses a dataset whose spec.store is not among the

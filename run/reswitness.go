@@ -39,6 +39,9 @@ type resourceWitness struct {
 	// record read.
 	latest map[string]map[resourceName]string
 	after  int64
+	// seqs is, per tenant, kind and name, the seq of that latest record:
+	// which registration the resource is (sealedSeq).
+	seqs map[string]map[resourceName]int64
 	// gens counts, per tenant, the sealed register records read.
 	gens map[string]uint64
 }
@@ -149,6 +152,9 @@ func (w *resourceWitness) catchUp(ctx context.Context, log store.Store) error {
 	if w.latest == nil {
 		w.latest, w.gens = map[string]map[resourceName]string{}, map[string]uint64{}
 	}
+	if w.seqs == nil {
+		w.seqs = map[string]map[resourceName]int64{}
+	}
 	q := store.AuditQuery{Kinds: []string{KindRegister}, AllTenants: true, After: w.after, Limit: resWitnessPage, MaxBytes: resWitnessPageBytes}
 	for {
 		page, next, err := log.AuditSelectPage(ctx, q)
@@ -168,12 +174,17 @@ func (w *resourceWitness) catchUp(ctx context.Context, log store.Store) error {
 			w.gens[e.Tenant]++
 			if p.Action == actionDeleted {
 				delete(w.latest[e.Tenant], k)
+				delete(w.seqs[e.Tenant], k)
 				continue
 			}
 			if w.latest[e.Tenant] == nil {
 				w.latest[e.Tenant] = map[resourceName]string{}
 			}
+			if w.seqs[e.Tenant] == nil {
+				w.seqs[e.Tenant] = map[resourceName]int64{}
+			}
 			w.latest[e.Tenant][k] = p.SHA256
+			w.seqs[e.Tenant][k] = e.Seq
 		}
 		if next == 0 {
 			return nil
@@ -218,6 +229,26 @@ func (w *resourceWitness) recorded(tenant, kind, name string) (string, bool) {
 	defer w.mu.Unlock()
 	h, ok := w.latest[tenant][resourceName{kind, name}]
 	return h, ok
+}
+
+// sealedSeq is the seq of the latest sealed register record read so far
+// of tenant's resource kind/name, when that record names hash (the row the
+// caller confirmed): the registration the row is. Each register and
+// `apply --update` seals a new record, so two registrations of one name
+// are two seqs however alike their contents; a record not sealed under
+// the audit key is never read, so a seq cannot be made up.
+func (w *resourceWitness) sealedSeq(tenant, kind, name, hash string) (int64, bool) {
+	if w == nil || w.chain == nil {
+		return 0, false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	k := resourceName{kind, name}
+	if h, ok := w.latest[tenant][k]; !ok || h != hash {
+		return 0, false
+	}
+	seq, ok := w.seqs[tenant][k]
+	return seq, ok && seq > 0
 }
 
 // rowGone is the reason a registered resource whose row was deleted

@@ -157,10 +157,13 @@ type Entry struct {
 	Origin         string `json:"origin,omitempty"`         // the dataset's origin country
 	Classification string `json:"classification,omitempty"` // the dataset's classification
 	Subjects       int64  `json:"subjects,omitempty"`       // people the dataset covers
-	// Registration is the dataset's policy.DatasetRegistration: which
-	// registration of its name was exported, so that a name registered
-	// again for other people counts as another dataset. Entries written
-	// before it was kept lack it and count by name.
+	// Registration is which registration of the dataset's name was
+	// exported, so that a name registered again for other people counts
+	// as another dataset: policy.SealedRegistration (the digest and the
+	// seq of the sealed register record the registry read confirmed), or
+	// policy.DatasetRegistration (the digest alone) where no record was
+	// known. Entries written before it was kept lack it and count by name.
+	// The entry is sealed: the record it names cannot be changed after.
 	Registration string `json:"registration,omitempty"`
 }
 

@@ -84,3 +84,64 @@ func TestExportsKeepRegistrations(t *testing.T) {
 		t.Errorf("index: got %+v, want %+v", got, want)
 	}
 }
+
+// TestSwappedContentsCountAgain stages a 600,000-person dataset from CN
+// under its sealed register record; the tenant then swaps the contents in
+// place for 600,000 other people with the same head count, size and store
+// (`apply --update` changing another field, a new sealed record). The
+// digest of the two registrations is one, so counted by it the law saw
+// 600,000 people once when 1,200,000 crossed, under the 1,000,000 that
+// needs an assessment. Counted by sealed record they are two; the same
+// record staged again still adds nobody, and a query without records (a
+// plan without a server) counts the digest as any one of them, as before.
+func TestSwappedContentsCountAgain(t *testing.T) {
+	eng, countries := builtinLaw(t)
+	lab := &catalog.Organization{Metadata: catalog.Metadata{Name: "lab"}, Spec: catalog.OrganizationSpec{Headquarters: "CN"}}
+	f := newFixture(t, 2, 64<<10, "")
+	f.ds.Spec.Subjects = 600000
+	name := f.ds.Metadata.Name
+	st := f.stager()
+	st.Law = eng
+	req := f.request()
+	req.Query = policy.Query{AsOf: catalog.MustDate("2026-03-01"), Countries: countries, Org: lab, Exports: FileLedgerExports(f.ledger.Path),
+		Registrations: map[string]string{name: policy.SealedRegistration(f.ds, 5)}}
+	if _, err := st.Stage(context.Background(), req); err != nil {
+		t.Fatalf("first 600,000 of the year: %v", err)
+	}
+	_, ents, err := ReadFileLedger(f.ledger.Path, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) == 0 || ents[len(ents)-1].Registration != policy.SealedRegistration(f.ds, 5) {
+		t.Errorf("the ledger must record the sealed registration staged: %+v", ents)
+	}
+
+	swapped := *f.ds // the same digest: name, origin, class, people, size, store
+	if policy.DatasetRegistration(&swapped) != policy.DatasetRegistration(f.ds) {
+		t.Fatal("the swapped contents must have the first's digest")
+	}
+	q := req.Query
+	q.Datasets = nil
+	q.Registrations = map[string]string{name: policy.SealedRegistration(&swapped, 9)}
+	d := eng.EvaluateTransfer(q, &swapped, "MY")
+	f1 := findDenial(d, "cn-cbdf-2024-assessment")
+	if f1 == nil {
+		t.Fatalf("600,000 other people under a new sealed record must add to the 600,000 exported: %+v", d)
+	}
+	if !strings.Contains(f1.Message, "1200000 personal") {
+		t.Errorf("the denial must count both registrations: %q", f1.Message)
+	}
+	q.Registrations = map[string]string{name: policy.SealedRegistration(f.ds, 5)}
+	if d := eng.EvaluateTransfer(q, f.ds, "MY"); !d.Allowed {
+		t.Errorf("the same sealed registration staged again must add nobody: %+v", d.Denials)
+	}
+	q.Registrations = nil
+	if d := eng.EvaluateTransfer(q, f.ds, "MY"); !d.Allowed {
+		t.Errorf("a query without records counts the digest as one of its registrations: %+v", d.Denials)
+	}
+	// A record naming another digest's registration is not this dataset's.
+	q.Registrations = map[string]string{name: "0123@9"}
+	if d := eng.EvaluateTransfer(q, f.ds, "MY"); !d.Allowed {
+		t.Errorf("a record of another digest must not name the dataset's registration: %+v", d.Denials)
+	}
+}

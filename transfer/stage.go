@@ -183,7 +183,7 @@ func (s *Stager) Stage(ctx context.Context, req Request) (*Result, error) {
 		return Entry{Kind: KindDataset, Dataset: name, Site: site.Metadata.Name, From: fromCountry(dec, ds), To: site.Spec.Country,
 			Basis: basisFor(dec, name), Rules: ruleIDs(dec), Evaluated: evaluatedRules(law, asOf), AsOf: asOf.String(), RunID: req.RunID,
 			Organization: orgName(q.Org), Origin: ds.Spec.Origin, Classification: ds.Spec.Classification, Subjects: ds.Spec.Subjects,
-			Registration: policy.DatasetRegistration(ds)}
+			Registration: q.Registration(ds)}
 	}
 	// A staging that runs past midnight moves the rest on another day,
 	// which the law may judge otherwise (a rule in force from that day):
