@@ -143,7 +143,7 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 	if err := privateFile(path); err != nil {
 		return nil, err
 	}
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)&_txlock=immediate"
+	dsn := fileURI(path) + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -159,7 +159,7 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 		db.Close()
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
 	}
-	rdb, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)")
+	rdb, err := sql.Open("sqlite", fileURI(path)+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)")
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -192,6 +192,15 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 // existing one (and its WAL and shared-memory files) to 0600: it holds every
 // tenant's runs and the audit log. SQLite gives the files it creates beside
 // the database the database's own mode.
+// fileURI is the SQLite URI of the file at path: its '%', '?' and '#'
+// escaped. As they were, the path ended at a '?' or '#' (the URI's query
+// or fragment): a database at "state#1/m.db" was the file "state", shared
+// with "state#2/m.db", neither the file privateFile made private nor the
+// one beside which a reader looked for a WAL.
+func fileURI(path string) string {
+	return "file:" + strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+}
+
 func privateFile(path string) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
