@@ -334,8 +334,10 @@ func (s auditSource) sealedThrough(chain *audit.Chain, w *sealedTo, lo, hi int64
 
 // sealPage is the page of entries after seq after up to hi that
 // sealedThrough and rangeSealed check: at most verifyPage entries, cut
-// after verifyPageBytes, an entry longer than auditHeadMaxBytes failing
-// it with ErrAuditRewritten.
+// after verifyPageBytes, an entry longer than auditHeadMaxBytes, or one
+// a field of which is NULL or bytes (a BLOB) where Meridian writes text
+// or an integer, failing it with ErrAuditRewritten, naming the entry's seq
+// and the column.
 func (s auditSource) sealPage(after, hi int64) ([]audit.Entry, error) {
 	read := "CASE WHEN octet_length(payload) <= " + strconv.Itoa(auditHeadMaxBytes) + " THEN payload END AS payload"
 	q := "SELECT " + strings.Replace(s.cols, "payload", read, 1) + " FROM audit WHERE seq > " + s.ph(1) + " AND seq <= " + s.ph(2) +
@@ -349,7 +351,7 @@ func (s auditSource) sealPage(after, hi int64) ([]audit.Entry, error) {
 	}
 	page, err := scanAudit(rows, verifyPageBytes, auditHeadMaxBytes)
 	done()
-	if errors.Is(err, ErrAuditEntryTooLarge) {
+	if errors.Is(err, ErrAuditEntryTooLarge) || errors.Is(err, errAuditNotText) {
 		return nil, fmt.Errorf("%w: %w", err, ErrAuditRewritten)
 	}
 	return page, err

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -118,20 +119,45 @@ type rowsScanner interface {
 	Err() error
 }
 
-// countRunsQuery counts runs by state and site, for CountRuns.
-const countRunsQuery = `SELECT state, site, COUNT(*) FROM runs GROUP BY state, site ORDER BY state, site`
+// MaxRunCounts bounds the rows CountRuns returns: the MaxRunCounts
+// (state, site) pairs with the most runs, then one row (Other) summing the
+// rest. A run's site is read back from the store, where whoever writes the
+// database may put any number of them: each pair was a row of every
+// scrape of the metrics, which keep as many series of their own.
+const MaxRunCounts = 1024
 
-// scanRunCounts reads countRunsQuery's rows.
+// countRunsQuery counts runs by state and site, for CountRuns: the
+// MaxRunCounts pairs with the most runs (the pair's order breaking ties),
+// each with the count of all runs, in the same statement (one snapshot),
+// from which scanRunCounts sums the rest. SQLite keeps the top pairs as
+// it sorts (LIMIT), not every pair, and computes the total once.
+var countRunsQuery = `SELECT state, site, COUNT(*), (SELECT COUNT(*) FROM runs) FROM runs GROUP BY state, site
+	ORDER BY COUNT(*) DESC, state, site LIMIT ` + strconv.Itoa(MaxRunCounts)
+
+// OtherRunCount is the state and site of CountRuns' row that sums the
+// pairs past the first MaxRunCounts: the label the metrics give it.
+const OtherRunCount = "other"
+
+// scanRunCounts reads countRunsQuery's rows, and adds the row (Other)
+// of the runs they leave out, if any.
 func scanRunCounts(rows rowsScanner) ([]RunCount, error) {
 	var out []RunCount
+	var total, sum int64
 	for rows.Next() {
 		var c RunCount
-		if err := rows.Scan(&c.State, &c.Site, &c.N); err != nil {
+		if err := rows.Scan(&c.State, &c.Site, &c.N, &total); err != nil {
 			return nil, err
 		}
+		sum += c.N
 		out = append(out, c)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if total > sum {
+		out = append(out, RunCount{State: OtherRunCount, Site: OtherRunCount, N: total - sum, Other: true})
+	}
+	return out, nil
 }
 
 func scanHolds(rows rowsScanner) ([]TenantHold, error) {

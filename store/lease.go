@@ -89,4 +89,8 @@ type RunCount struct {
 	State string
 	Site  string
 	N     int64
+	// Other marks CountRuns' last row when the runs are in more than
+	// MaxRunCounts (state, site) pairs: N sums the runs of the pairs past
+	// those, and State and Site are OtherRunCount.
+	Other bool
 }

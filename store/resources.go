@@ -53,8 +53,19 @@ func scanResource(sc interface{ Scan(...any) error }) (*Resource, error) {
 	return &r, nil
 }
 
+// qGetResource reads a resource by its tenant, kind and name, each as
+// text and as bytes (a BLOB of the same bytes, which SQLite keeps as it is
+// in a TEXT column and no comparison with text matches): at most eight
+// seeks of the primary key. A row with a BLOB among them comes first, so
+// that scanResource refuses it, naming the column: passed by, the
+// resource was missing to its tenant (a conflict to the register witness)
+// while the table held it.
+const qGetResource = `SELECT ` + resourceCols + ` FROM resources
+	WHERE tenant IN (?1, CAST(?1 AS BLOB)) AND kind IN (?2, CAST(?2 AS BLOB)) AND name IN (?3, CAST(?3 AS BLOB))
+	ORDER BY typeof(tenant) = 'blob' OR typeof(kind) = 'blob' OR typeof(name) = 'blob' DESC LIMIT 1`
+
 func getResource(ctx context.Context, q querier, tenant, kind, name string) (*Resource, error) {
-	r, err := scanResource(q.QueryRowContext(ctx, `SELECT `+resourceCols+` FROM resources WHERE tenant = ? AND kind = ? AND name = ?`, tenant, kind, name))
+	r, err := scanResource(q.QueryRowContext(ctx, qGetResource, tenant, kind, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("%s %s of tenant %s: %w", kind, name, tenant, ErrNotFound)
 	}
@@ -150,10 +161,13 @@ func (s *SQLite) ListResources(ctx context.Context, tenant, kind string) ([]*Res
 		return rows, nil
 	}
 	gen := s.res.generation()
-	q := `SELECT ` + resourceCols + ` FROM resources WHERE tenant = ?`
+	// The tenant and kind are read as text and as bytes (a BLOB, see
+	// qGetResource), so that scanResource refuses a row so rewritten,
+	// naming the column, rather than leave it out of the list.
+	q := `SELECT ` + resourceCols + ` FROM resources WHERE tenant IN (?1, CAST(?1 AS BLOB))`
 	args := []any{tenant}
 	if kind != "" {
-		q += ` AND kind = ?`
+		q += ` AND kind IN (?2, CAST(?2 AS BLOB))`
 		args = append(args, kind)
 	}
 	rows, err := s.db.QueryContext(ctx, q+` ORDER BY kind, name`, args...)

@@ -119,6 +119,44 @@ func TestSQLiteResourceTextStoredAsBlob(t *testing.T) {
 	}
 }
 
+// TestSQLiteResourceKeyStoredAsBlob: a registered resource whose tenant,
+// kind or name was rewritten as a BLOB of the same bytes no longer
+// matched its tenant's reads (they compare those columns with text): it
+// was missing, and the register witness took it for one changed. Its
+// tenant's get and lists (all kinds, and its kind) now fail naming the
+// table and the column; another tenant's reads do not see it.
+func TestSQLiteResourceKeyStoredAsBlob(t *testing.T) {
+	ctx := context.Background()
+	for _, col := range []string{"tenant", "kind", "name"} {
+		t.Run(col, func(t *testing.T) {
+			s, _ := blobRows(t, "resources", col)
+			r, err := s.GetResource(ctx, "acme", "Dataset", "d1")
+			wantBlobErr(t, "the resource", err, "resources", col)
+			if err == nil {
+				t.Errorf("the resource read: %+v", r)
+			}
+			for _, kind := range []string{"", "Dataset"} {
+				rs, err := s.ListResources(ctx, "acme", kind)
+				wantBlobErr(t, fmt.Sprintf("the tenant's resources of kind %q (%d read)", kind, len(rs)), err, "resources", col)
+			}
+			if rs, err := s.ListResources(ctx, "other", ""); err != nil || len(rs) != 0 {
+				t.Errorf("another tenant's resources: %d, %v; want none", len(rs), err)
+			}
+			if _, err := s.GetResource(ctx, "other", "Dataset", "d1"); !errors.Is(err, ErrNotFound) {
+				t.Errorf("another tenant's d1: %v, want not found", err)
+			}
+		})
+	}
+	// Each read is a search of the primary key, not a scan of the table.
+	s := openTest(t)
+	for _, p := range []string{sqlitePlan(t, s.DB(), qGetResource, "acme", "Dataset", "d1"),
+		sqlitePlan(t, s.DB(), `SELECT `+resourceCols+` FROM resources WHERE tenant IN (?1, CAST(?1 AS BLOB)) AND kind IN (?2, CAST(?2 AS BLOB)) ORDER BY kind, name`, "acme", "Dataset")} {
+		if !strings.Contains(p, "INDEX sqlite_autoindex_resources_1") {
+			t.Errorf("a resource read is not planned on the primary key:\n%s", p)
+		}
+	}
+}
+
 // TestSQLiteTokenTextStoredAsBlob: a token whose tenant or id was
 // rewritten as a BLOB still matched its hash, so it authenticated, while
 // a revocation of its tenant's tokens or of its id (queries comparing

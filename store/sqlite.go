@@ -143,7 +143,7 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 	if err := privateFile(path); err != nil {
 		return nil, err
 	}
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)&_txlock=immediate"
+	dsn := fileURI(path) + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -159,7 +159,7 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 		db.Close()
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
 	}
-	rdb, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)")
+	rdb, err := sql.Open("sqlite", fileURI(path)+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)")
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -192,6 +192,15 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 // existing one (and its WAL and shared-memory files) to 0600: it holds every
 // tenant's runs and the audit log. SQLite gives the files it creates beside
 // the database the database's own mode.
+// fileURI is the SQLite URI of the file at path: its '%', '?' and '#'
+// escaped. As they were, the path ended at a '?' or '#' (the URI's query
+// or fragment): a database at "state#1/m.db" was the file "state", shared
+// with "state#2/m.db", neither the file privateFile made private nor the
+// one beside which a reader looked for a WAL.
+func fileURI(path string) string {
+	return "file:" + strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+}
+
 func privateFile(path string) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
@@ -963,13 +972,14 @@ func scanAudit(rows rowScanner, maxBytes, refuse int64) ([]audit.Entry, error) {
 	var out []audit.Entry
 	var total int64
 	var tm, kind, run, pay, prev, hash, tenant auditField
+	var version auditInt
 	fields := [...]struct {
 		name string
 		f    *auditField
 	}{{"time", &tm}, {"kind", &kind}, {"run_id", &run}, {"payload", &pay}, {"prev_hash", &prev}, {"hash", &hash}, {"tenant", &tenant}}
 	for (maxBytes <= 0 || total < maxBytes) && rows.Next() {
 		var e audit.Entry
-		if err := rows.Scan(&e.Seq, &tm, &kind, &run, &pay, &prev, &hash, &tenant, &e.Version); err != nil {
+		if err := rows.Scan(&e.Seq, &tm, &kind, &run, &pay, &prev, &hash, &tenant, &version); err != nil {
 			return nil, err
 		}
 		for _, f := range fields {
@@ -977,12 +987,16 @@ func scanAudit(rows rowScanner, maxBytes, refuse int64) ([]audit.Entry, error) {
 				return nil, fmt.Errorf("audit entry %d: its payload is longer than %d bytes (or NULL): %w: it was written outside Meridian, and is not read; the operator must restore the log", e.Seq, refuse, ErrAuditEntryTooLarge)
 			}
 			if f.f.null {
-				return nil, fmt.Errorf("audit entry %d: its %s is NULL: it was written outside Meridian", e.Seq, f.name)
+				return nil, fmt.Errorf("audit entry %d: its %s is NULL: %w", e.Seq, f.name, errAuditNotText)
 			}
 			if f.f.blob {
-				return nil, fmt.Errorf("audit entry %d: its %s is stored as bytes (a BLOB), not as text: it was written outside Meridian, and the queries that select entries by %s do not match it, which would hide it from them while the chain verified; store it as text again", e.Seq, f.name, f.name)
+				return nil, fmt.Errorf("audit entry %d: its %s is stored as bytes (a BLOB), not as text: %w, and the queries that select entries by %s do not match it, which would hide it from them while the chain verified; store it as text again", e.Seq, f.name, errAuditNotText, f.name)
 			}
 		}
+		if version.bad != "" {
+			return nil, fmt.Errorf("audit entry %d: its version %s, not an integer: %w", e.Seq, version.bad, errAuditNotText)
+		}
+		e.Version = int(version.n)
 		e.Time, e.Kind, e.RunID, e.PrevHash, e.Hash, e.Tenant = tm.s, kind.s, run.s, prev.s, hash.s, tenant.s
 		e.Payload = []byte(pay.s)
 		total += int64(len(pay.s))
@@ -1016,6 +1030,36 @@ func (f *auditField) Scan(src any) error {
 		f.s, f.blob, f.null = "", false, true
 	default:
 		return fmt.Errorf("audit field holds %T, not text", src)
+	}
+	return nil
+}
+
+// errAuditNotText is scanAudit's error for an entry one of whose fields
+// holds what Meridian does not write there: a NULL, bytes (a BLOB) where
+// text was written, or a version that is not an integer.
+var errAuditNotText = errors.New("it was written outside Meridian")
+
+// auditInt scans an audit entry's version, and notes (bad) a value that
+// is not an integer, which scanAudit refuses naming the entry: SQLite
+// keeps a BLOB or text as it is in an INTEGER column, and database/sql
+// read a BLOB of the digits back as the number.
+type auditInt struct {
+	n   int64
+	bad string
+}
+
+// Scan implements sql.Scanner.
+func (f *auditInt) Scan(src any) error {
+	f.n, f.bad = 0, ""
+	switch v := src.(type) {
+	case int64:
+		f.n = v
+	case nil:
+		f.bad = "is NULL"
+	case []byte:
+		f.bad = "is stored as bytes (a BLOB)"
+	default:
+		f.bad = fmt.Sprintf("holds a %T", src)
 	}
 	return nil
 }

@@ -38,7 +38,7 @@ func OpenAuditReader(ctx context.Context, path string) (*AuditReader, error) {
 	if fi, err := os.Stat(path + "-wal"); err == nil && fi.Mode().IsRegular() {
 		mode = "mode=ro"
 	}
-	db, err := sql.Open("sqlite", "file:"+path+"?"+mode+"&_pragma=busy_timeout(10000)")
+	db, err := sql.Open("sqlite", fileURI(path)+"?"+mode+"&_pragma=busy_timeout(10000)")
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}

@@ -151,7 +151,7 @@ func (s *SQLite) Holds(ctx context.Context) ([]TenantHold, error) {
 	return scanHolds(rows)
 }
 
-// CountRuns returns how many runs are in each state at each site.
+// CountRuns implements Store.
 func (s *SQLite) CountRuns(ctx context.Context) ([]RunCount, error) {
 	rows, err := s.db.QueryContext(ctx, countRunsQuery)
 	if err != nil {

@@ -289,7 +289,9 @@ type Store interface {
 	// carries a fence (the controller loop's), the lease is checked first.
 	SetLawCheck(ctx context.Context, rev int64, day string, rec audit.Record) error
 
-	// CountRuns returns how many runs are in each state at each site.
+	// CountRuns returns how many runs are in each state at each site: the
+	// MaxRunCounts pairs with the most runs, most first, then one row
+	// (Other) summing the rest, if any.
 	CountRuns(ctx context.Context) ([]RunCount, error)
 	// Holds returns what the runs hold, summed per tenant, site, pool and
 	// accelerator (capacity.go), ordered by those.
