@@ -460,7 +460,13 @@ func queryValid(w http.ResponseWriter, r *http.Request, rt *Route) bool {
 			}
 		}
 		sort.Strings(names)
-		writeErr(w, http.StatusBadRequest, "invalid", names[0], unknownParam(names[0], rt))
+		// A parameter without a name ("?=1") is named by the field
+		// "query": an error's field is never empty.
+		field := names[0]
+		if field == "" {
+			field = "query"
+		}
+		writeErr(w, http.StatusBadRequest, "invalid", field, unknownParam(names[0], rt))
 		return false
 	}
 	return true

@@ -119,7 +119,8 @@ func beneathPrefix(p, scope string) bool {
 // opens, so that two spellings of one place are one key. A file URL is its
 // directory, cleaned and absolute (file:///srv/store, file:///srv//store/
 // and file:///srv/store/. are one store); an s3 URL its bucket and its
-// parameters in order, the prefix without a trailing "/". A URL that does
+// parameters in order, those given empty left out, the prefix without
+// trailing "/"s (one of "/"s alone is none). A URL that does
 // not parse, or of another scheme, is itself.
 func StoreKey(raw string) string {
 	u, err := url.Parse(raw)
@@ -139,8 +140,19 @@ func StoreKey(raw string) string {
 			return raw
 		}
 		q := u.Query()
-		if p := q.Get("prefix"); p != "" {
-			q.Set("prefix", strings.TrimSuffix(p, "/"))
+		// A parameter given empty is one not given (openS3 reads
+		// either as its default), and a prefix of slashes alone none:
+		// "s3://b?prefix=/" had a key of its own, and its key
+		// ("prefix=") another, neither that of "s3://b".
+		for k, v := range q {
+			if len(v) == 1 && v[0] == "" {
+				q.Del(k)
+			}
+		}
+		if p := strings.TrimRight(q.Get("prefix"), "/"); p != "" {
+			q.Set("prefix", p)
+		} else if len(q["prefix"]) == 1 {
+			q.Del("prefix")
 		}
 		out := "s3://" + u.Host
 		if len(q) > 0 {

@@ -43,3 +43,26 @@ func FuzzStoreKey(f *testing.F) {
 		}
 	})
 }
+
+// TestStoreKeyEmptyPrefix: an s3 URL whose prefix is empty or slashes
+// alone, or whose parameters are given empty, opens as the bucket without
+// them, and has its key. Before, "s3://b?prefix=/" and "s3://b?prefix="
+// each had a key of their own, not that of "s3://b": a second tenant could
+// register a dataset of that name in the same store, and the key of
+// "s3://b?prefix=//" was not its own key (found by FuzzStoreKey).
+func TestStoreKeyEmptyPrefix(t *testing.T) {
+	same := [][]string{
+		{"s3://b", "s3://b?prefix=", "s3://b?prefix=/", "s3://b?prefix=//", "s3://b/?prefix=&region=", "s3://b?profile="},
+		{"s3://b?prefix=a", "s3://b?prefix=a//", "s3://b?prefix=a/&endpoint="},
+	}
+	for _, group := range same {
+		for _, u := range group[1:] {
+			if a, b := StoreKey(group[0]), StoreKey(u); a != b {
+				t.Errorf("%s and %s: keys %q and %q, want one", group[0], u, a, b)
+			}
+		}
+	}
+	if a, b := StoreKey("s3://b?prefix=a"), StoreKey("s3://b?prefix=/a"); a == b {
+		t.Errorf("s3://b?prefix=a and s3://b?prefix=/a share the key %q", a)
+	}
+}

@@ -421,7 +421,11 @@ func normalizeWords(s string, lookAlike bool, set formSet) (words, kept []string
 			kept = append(kept, w)
 		}
 	}
-	return words, kept
+	// A legal form left out from between two words of Han or kana leaves
+	// them one word, as they would be written without it: kept apart,
+	// "深 Ltd 圳 Ltd 示 Ltd 例" was four words of one letter, and came
+	// near no listed name; and its normal form was not its own.
+	return words, joinCJK(kept)
 }
 
 // enclosedLatin is the Latin letter r shows, for the symbols that are a
