@@ -355,6 +355,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !queryValid(rw, r, rt) {
 		return
 	}
+	// A GET route answers HEAD too (the mux's rule), and HEAD of a stream
+	// ran the stream: its writes went nowhere, so it never met the write
+	// deadline, and it held one of the tenant's stream slots, a goroutine
+	// and a read of the store each poll until the run ended or MaxStream
+	// passed, while the client, which has its whole answer once the
+	// headers came, left the connection to a stream that never ends (a
+	// proxy's next request on it waited for ever). A stream has no HEAD.
+	if r.Method == http.MethodHead && (rt.Streaming || rt.Follow && followed(r)) {
+		rw.Header().Set("Allow", http.MethodGet)
+		writeErr(rw, http.StatusMethodNotAllowed, "method_not_allowed", "", fmt.Sprintf("HEAD of a stream (%s with follow) is not served: GET it", rt.Path))
+		return
+	}
 	// The slots of calls under way are taken before the rate is charged:
 	// a call turned away for want of one did no work, and charged, each of
 	// a client's retries of it would drain the tenant's rate as a plan.
