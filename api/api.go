@@ -625,11 +625,13 @@ func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
 		probe := r.Clone(r.Context())
 		probe.Method = m
 		if _, p := s.mux.Handler(probe); p != "" {
-			writeErr(w, http.StatusMethodNotAllowed, "method_not_allowed", "", fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path))
+			writeErr(w, http.StatusMethodNotAllowed, "method_not_allowed", "", fmt.Sprintf("%s is not allowed on %s", r.Method, clip(r.URL.Path)))
 			return
 		}
 	}
-	writeErr(w, http.StatusNotFound, "not_found", "", fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
+	// The path is quoted, and cut (clip), as a path's value is: it is
+	// whatever the client sent, up to the header bound.
+	writeErr(w, http.StatusNotFound, "not_found", "", fmt.Sprintf("no route %s %s", r.Method, clip(r.URL.Path)))
 }
 
 // recorder remembers the status written, for metrics and the request log.
