@@ -355,6 +355,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !queryValid(rw, r, rt) {
 		return
 	}
+	// A GET route answers HEAD too (the mux's rule), and HEAD of a stream
+	// ran the stream: its writes went nowhere, so it never met the write
+	// deadline, and it held one of the tenant's stream slots, a goroutine
+	// and a read of the store each poll until the run ended or MaxStream
+	// passed, while the client, which has its whole answer once the
+	// headers came, left the connection to a stream that never ends (a
+	// proxy's next request on it waited for ever). A stream has no HEAD.
+	if r.Method == http.MethodHead && (rt.Streaming || rt.Follow && followed(r)) {
+		rw.Header().Set("Allow", http.MethodGet)
+		writeErr(rw, http.StatusMethodNotAllowed, "method_not_allowed", "", fmt.Sprintf("HEAD of a stream (%s with follow) is not served: GET it", rt.Path))
+		return
+	}
 	// The slots of calls under way are taken before the rate is charged:
 	// a call turned away for want of one did no work, and charged, each of
 	// a client's retries of it would drain the tenant's rate as a plan.
@@ -619,11 +631,13 @@ func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
 		probe := r.Clone(r.Context())
 		probe.Method = m
 		if _, p := s.mux.Handler(probe); p != "" {
-			writeErr(w, http.StatusMethodNotAllowed, "method_not_allowed", "", fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path))
+			writeErr(w, http.StatusMethodNotAllowed, "method_not_allowed", "", fmt.Sprintf("%s is not allowed on %s", r.Method, clip(r.URL.Path)))
 			return
 		}
 	}
-	writeErr(w, http.StatusNotFound, "not_found", "", fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
+	// The path is quoted, and cut (clip), as a path's value is: it is
+	// whatever the client sent, up to the header bound.
+	writeErr(w, http.StatusNotFound, "not_found", "", fmt.Sprintf("no route %s %s", r.Method, clip(r.URL.Path)))
 }
 
 // recorder remembers the status written, for metrics and the request log.

@@ -169,7 +169,7 @@ func lastEventID(r *http.Request) (int64, string, error) {
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < 0 {
-		return 0, field, fmt.Errorf("%q: want the seq of a timeline event (an integer of 0 or more)", v)
+		return 0, field, fmt.Errorf("%s: want the seq of a timeline event (an integer of 0 or more)", clip(v))
 	}
 	return n, field, nil
 }

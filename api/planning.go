@@ -169,8 +169,12 @@ func (s *Server) ledger(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	name, ok := queryName(w, r, "dataset", "a dataset's name")
+	if !ok {
+		return
+	}
 	page := run.LedgerPage{After: after, Limit: limit, MaxBytes: MaxAuditPageBytes}
-	l, err := s.c.DatasetLedger(r.Context(), tenantOf(r), r.URL.Query().Get("dataset"), page)
+	l, err := s.c.DatasetLedger(r.Context(), tenantOf(r), name, page)
 	if err != nil {
 		fail(w, err)
 		return

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/run"
 	"meridian.dev/meridian/store"
 )
@@ -79,7 +80,10 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	if !paged {
 		limit = MaxRunPage
 	}
-	after := r.URL.Query().Get("after")
+	after, ok := queryName(w, r, "after", "a run's id")
+	if !ok {
+		return
+	}
 	if after != "" {
 		if _, err := s.c.Brief(r.Context(), tenant, after); errors.Is(err, run.ErrNotFound) {
 			writeErr(w, http.StatusBadRequest, "invalid", "after", fmt.Sprintf("%q: no run of yours has that id", after))
@@ -675,7 +679,10 @@ const (
 // is part of.
 func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
 	tenant := tenantOf(r)
-	id := r.URL.Query().Get("run")
+	id, ok := queryName(w, r, "run", "a run's id")
+	if !ok {
+		return
+	}
 	all, ok := queryFlag(w, r, "all")
 	if !ok {
 		return
@@ -788,10 +795,27 @@ func queryInt(w http.ResponseWriter, r *http.Request, name string, def, lo, hi i
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < lo || n > hi {
-		writeErr(w, http.StatusBadRequest, "invalid", name, fmt.Sprintf("%q: want %s", v, want))
+		writeErr(w, http.StatusBadRequest, "invalid", name, fmt.Sprintf("%s: want %s", clip(v), want))
 		return 0, false
 	}
 	return n, true
+}
+
+// queryName reads query parameter name, which names a run or a dataset of
+// the tenant's ("" when absent). A value that is no name is answered 400
+// naming the parameter, quoting at most 64 bytes of it, before the store
+// is asked, as a path's value is (pathValid), and ok is false. Before, it
+// was looked up as it came: GET /v1/runs?after= and /v1/audit?run= echoed
+// it whole (up to the request's header bound, 32 KiB) in their refusal,
+// /v1/audit?run= answered a NUL or a space 404 as for another tenant's
+// run, and GET /v1/ledger?dataset= took any text as a filter.
+func queryName(w http.ResponseWriter, r *http.Request, name, what string) (string, bool) {
+	v := r.URL.Query().Get(name)
+	if v == "" || catalog.ValidName(v) {
+		return v, true
+	}
+	writeErr(w, http.StatusBadRequest, "invalid", name, fmt.Sprintf("%s is not %s: lowercase letters, digits, '-' and '.', at most 253", clip(v), what))
+	return "", false
 }
 
 // queryFlag reads switch name of the query: on for 1, off for 0 or when
@@ -801,7 +825,7 @@ func queryInt(w http.ResponseWriter, r *http.Request, name string, def, lo, hi i
 func queryFlag(w http.ResponseWriter, r *http.Request, name string) (on, ok bool) {
 	v := r.URL.Query().Get(name)
 	if on, ok = flagValue(v); !ok {
-		writeErr(w, http.StatusBadRequest, "invalid", name, fmt.Sprintf("%q: want 1 (on) or 0 (off)", v))
+		writeErr(w, http.StatusBadRequest, "invalid", name, fmt.Sprintf("%s: want 1 (on) or 0 (off)", clip(v)))
 	}
 	return on, ok
 }

@@ -90,6 +90,14 @@ func agentErr(w http.ResponseWriter, status int, msg string) {
 // way: its current version.
 func (c *Controller) agentRoute(ended, docs bool, h agentHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, req *http.Request) {
+		// The credential given twice is refused before either is read,
+		// as the API refuses a tenant's token given twice: the server
+		// read the first, where a proxy in front of it that checked or
+		// logged the request may have read the last.
+		if n := len(req.Header.Values("Authorization")); n > 1 {
+			agentErr(w, http.StatusBadRequest, fmt.Sprintf("the Authorization header given %d times: give it once", n))
+			return
+		}
 		tok, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
 		if !ok || tok == "" {
 			agentErr(w, http.StatusUnauthorized, "missing attempt credential")
@@ -742,11 +750,14 @@ func (c *Controller) agentCheckpoint(w http.ResponseWriter, req *http.Request, r
 		return
 	}
 	if ref.Step < 0 || ref.Name != fmt.Sprintf(checkpointPattern(r.ID, a), ref.Step) {
-		agentErr(w, http.StatusBadRequest, fmt.Sprintf("checkpoint name %q is not this run's name for step %d", ref.Name, ref.Step))
+		// The report's text is quoted cut, as its digest is: the agent
+		// writes the answer into the run's output, and a report of 64 KiB
+		// of name was answered whole.
+		agentErr(w, http.StatusBadRequest, fmt.Sprintf("checkpoint name %q is not this run's name for step %d", truncate(ref.Name, 80), ref.Step))
 		return
 	}
 	if err := dataset.CheckPath(ref.Path); err != nil || strings.Contains(ref.Path, "/") {
-		agentErr(w, http.StatusBadRequest, fmt.Sprintf("checkpoint path %q: want one file or directory name", ref.Path))
+		agentErr(w, http.StatusBadRequest, fmt.Sprintf("checkpoint path %q: want one file or directory name", truncate(ref.Path, 80)))
 		return
 	}
 	// The digest and size go into the run record, its events and the audit

@@ -1097,3 +1097,44 @@ func TestAgentReportKeyGivenTwiceRefused(t *testing.T) {
 		t.Errorf("a plain heartbeat after them: %d %s", code, msg)
 	}
 }
+
+// TestAgentRefusalsBounded: an agent's request that gives its credential
+// twice is refused 400 before either is read, whichever comes first; and
+// a checkpoint report's refusal quotes at most 80 bytes of its name and
+// path. Before, the first credential was taken (a proxy in front may
+// have checked the last), and a name or path of 60 KiB was answered
+// whole, into the run's output the agent writes answers to.
+func TestAgentRefusalsBounded(t *testing.T) {
+	e := newEnv(t, nil)
+	r, a := runningAttempt(t, e, jobDoc(400, 1000), "the attempt to run", func(r *Run) bool { return r.State == Running })
+	good := "Bearer " + e.c.credential(r.ID, a)
+	for _, auth := range [][]string{{good, "Bearer x"}, {"Bearer x", good}, {good, good}} {
+		req, _ := http.NewRequest("GET", agentURL(e.c.cfg.ServerURL, r, a, agent.RouteManifest), nil)
+		req.Header["Authorization"] = auth
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(msg), "Authorization") {
+			t.Errorf("the credential given twice (%.12q first): %d %.200s, want 400 naming Authorization", auth[0], resp.StatusCode, msg)
+		}
+	}
+	long := strings.Repeat("n", 60<<10)
+	const step = 1 << 40
+	for _, ref := range []agent.CheckpointRef{
+		{Step: step, Name: long, Path: "step-1", Bytes: 1, SHA256: strings.Repeat("0123456789abcdef", 4)},
+		{Step: step, Name: fmt.Sprintf(checkpointName(r.ID, a.N), step), Path: long, Bytes: 1, SHA256: strings.Repeat("0123456789abcdef", 4)},
+	} {
+		body, _ := json.Marshal(ref)
+		code, msg, _ := agentPost(t, e, r, a, agent.RouteCheckpoint, body)
+		if code != http.StatusBadRequest || len(msg) > 512 {
+			t.Errorf("a report of %d bytes of name and %d of path: %d, %d bytes answered: %.200s", len(ref.Name), len(ref.Path), code, len(msg), msg)
+		}
+	}
+	// The credential given once works.
+	if code, msg, _ := agentCall(t, e, r, a, "GET", agent.RouteManifest, nil); code != http.StatusOK {
+		t.Errorf("the credential given once: %d %.200s", code, msg)
+	}
+}
