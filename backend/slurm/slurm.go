@@ -19,6 +19,7 @@ import (
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/internal/atomicfile"
 	"meridian.dev/meridian/internal/flock"
+	"meridian.dev/meridian/internal/textsafe"
 )
 
 func init() { backend.Register("slurm", Factory) }
@@ -246,9 +247,12 @@ type cmdError struct {
 
 // newCmdError is the error of client cmd that failed with err, having
 // written stderr: it keeps what its text shows of stderr, not all of it
-// (up to the 64 KiB a client's stderr is read to) for as long as it lives.
+// (up to the 64 KiB a client's stderr is read to) for as long as it lives,
+// each character textsafe flags escaped (the site's client, or a wrapper
+// around it, may write terminal escapes, line breaks or bidirectional
+// overrides there, and the error is logged and may become a run's reason).
 func newCmdError(cmd string, err error, stderr string) *cmdError {
-	return &cmdError{cmd: cmd, err: err, stderr: clipText(stderr, maxClientErrorText),
+	return &cmdError{cmd: cmd, err: err, stderr: textsafe.Escape(clipText(stderr, maxClientErrorText)),
 		invalidJob: strings.Contains(stderr, "Invalid job id")}
 }
 
@@ -599,7 +603,7 @@ func (s *Slurm) findByScript(ctx context.Context, runID string, attempt int) ([]
 	if others := strings.Fields(named); len(others) > 0 {
 		return nil, fmt.Errorf("find %s: job %s bears the attempt's name %s, but its batch script is not %s, the one this backend submits the attempt with; "+
 			"not taking it for the attempt, nor submitting the attempt again while it may be the attempt's",
-			key, truncateOut(strings.Join(others, ",")), JobName(runID, attempt), script)
+			key, textsafe.Escape(truncateOut(strings.Join(others, ","))), JobName(runID, attempt), script)
 	}
 	return nil, nil
 }
