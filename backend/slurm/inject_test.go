@@ -37,10 +37,11 @@ job) echo "JobId=4242 JobName=meridian-r1-1 UserId=m(1000) GroupId=m(1000) JobSt
 node) echo "NodeName=n1 Arch=x86_64 State=ALLOCATED Partitions=p" ;;
 esac
 `
+	stateDir := t.TempDir()
 	squeue := `#!/bin/sh
-printf '4242\037RUNNING\0370\0372026-12-04T19:43:15\037NONE\037n1\037None\037/state/jobs/r1-1/output.log\037/state/jobs/r1-1/job.sh\037\n'
+printf '4242\037RUNNING\0370\0372026-12-04T19:43:15\037NONE\037n1\037None\037` + stateDir + `/jobs/r1-1/output.log\037` + stateDir + `/jobs/r1-1/job.sh\037\n'
 `
-	b := fakeSlurm(t, t.TempDir(), map[string]string{"scontrol": scontrol, "squeue": squeue})
+	b := fakeSlurm(t, stateDir, map[string]string{"scontrol": scontrol, "squeue": squeue})
 	st, err := b.Status(context.Background(), "4242")
 	if err != nil || st.State != backend.Running || st.Started.IsZero() || !st.Ended.IsZero() {
 		t.Fatalf("Status = %+v, %v; want running since its start, no error", st, err)

@@ -780,6 +780,22 @@ func (r *REST) ownsID(job *apiJob, key string) bool {
 	return true
 }
 
+// anAttempts says whether job, whose id has no record here, may be one
+// this backend submitted: it runs as the user this backend's jobs run as
+// and bears the name and comment Submit gives some attempt's job. A handle
+// whose record is gone (a state directory lost) and whose id slurmctld
+// has since given to another job must not cancel that job: another
+// user's, where slurmrestd's user may cancel it, or one of this user's
+// that no attempt runs.
+func (r *REST) anAttempts(job *apiJob) bool {
+	key, ok := strings.CutPrefix(job.Name, "meridian-")
+	if !ok || !validKey(key) || !job.isAttempts(key) {
+		return false
+	}
+	owner, err := r.c.jobUser()
+	return err == nil && owner.owns(job.UserID, job.UserName)
+}
+
 // submitSkew is how far apart this machine's clock and slurmctld's may be
 // for a job's submit time to tell it (REST.ownsID).
 const submitSkew = 2 * time.Minute
@@ -1139,7 +1155,9 @@ func (b *downBuilder) done() *downNodes {
 // (which reads a job lost while it waits on a partition that is down, or
 // runs on a node that is down, and keeps that): such a job was left to
 // run, unwatched, beside the attempt that replaced it. A recorded id that
-// slurmctld now knows as another job (Status) is not cancelled.
+// slurmctld now knows as another job (Status) is not cancelled, nor is an
+// id with no record whose job is not one this backend submits
+// (anAttempts).
 func (r *REST) Cancel(ctx context.Context, handle string) error {
 	if !isJobID(handle) {
 		return fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
@@ -1157,6 +1175,11 @@ func (r *REST) Cancel(ctx context.Context, handle string) error {
 	}
 	if key != "" && !r.ownsID(job, key) {
 		return nil // the id is another job's now
+	}
+	if key == "" && !r.anAttempts(job) {
+		// No record of the id, and the job is not one this backend
+		// submits: left alone, whoever's it is.
+		return fmt.Errorf("handle %q: %w (slurmrestd's job of that id is no attempt's of this backend's user)", handle, backend.ErrNotFound)
 	}
 	if slurmEnded(string(job.State)) {
 		return nil

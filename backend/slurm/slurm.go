@@ -19,6 +19,7 @@ import (
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/internal/atomicfile"
 	"meridian.dev/meridian/internal/flock"
+	"meridian.dev/meridian/internal/textsafe"
 )
 
 func init() { backend.Register("slurm", Factory) }
@@ -246,9 +247,12 @@ type cmdError struct {
 
 // newCmdError is the error of client cmd that failed with err, having
 // written stderr: it keeps what its text shows of stderr, not all of it
-// (up to the 64 KiB a client's stderr is read to) for as long as it lives.
+// (up to the 64 KiB a client's stderr is read to) for as long as it lives,
+// each character textsafe flags escaped (the site's client, or a wrapper
+// around it, may write terminal escapes, line breaks or bidirectional
+// overrides there, and the error is logged and may become a run's reason).
 func newCmdError(cmd string, err error, stderr string) *cmdError {
-	return &cmdError{cmd: cmd, err: err, stderr: clipText(stderr, maxClientErrorText),
+	return &cmdError{cmd: cmd, err: err, stderr: textsafe.Escape(clipText(stderr, maxClientErrorText)),
 		invalidJob: strings.Contains(stderr, "Invalid job id")}
 }
 
@@ -599,7 +603,7 @@ func (s *Slurm) findByScript(ctx context.Context, runID string, attempt int) ([]
 	if others := strings.Fields(named); len(others) > 0 {
 		return nil, fmt.Errorf("find %s: job %s bears the attempt's name %s, but its batch script is not %s, the one this backend submits the attempt with; "+
 			"not taking it for the attempt, nor submitting the attempt again while it may be the attempt's",
-			key, truncateOut(strings.Join(others, ",")), JobName(runID, attempt), script)
+			key, textsafe.Escape(truncateOut(strings.Join(others, ","))), JobName(runID, attempt), script)
 	}
 	return nil, nil
 }
@@ -619,16 +623,19 @@ func (s *Slurm) Status(ctx context.Context, handle string) (backend.Status, erro
 	if err != nil {
 		return backend.Status{}, fmt.Errorf("slurm status %s: %w", handle, err)
 	}
-	key, reused := s.jobsKey(handle, job)
-	if reused {
-		// slurmctld forgot the attempt's job and has given its id to
-		// another job since (its id counter wrapped): that job's state
-		// is not the attempt's, nor is it this backend's to cancel.
+	key, ok := s.jobsKey(job)
+	if !ok {
+		// The job is no attempt's of this state directory, so not one
+		// this backend submitted: slurmctld forgot the attempt's job and
+		// has given its id to another job since (its id counter wrapped,
+		// or its state was lost). That job's state is not the attempt's,
+		// nor is it this backend's to cancel; with no record of the id
+		// either, the handle is unknown.
 		return s.forgottenStatus(handle)
 	}
 	st := job.status()
 	if st.State == backend.Running {
-		if key != "" && validNodeList(job.NodeList) {
+		if validNodeList(job.NodeList) {
 			// Where the job runs, for Clean once slurmctld forgets it.
 			s.rec.saveNodes(key, job.NodeList) //nolint:errcheck // best effort
 		}
@@ -648,15 +655,14 @@ func (s *Slurm) Status(ctx context.Context, handle string) (backend.Status, erro
 // a directory the cluster's nodes write, and a workload runs as this
 // backend's user; pointed at another attempt, it made Status read the
 // job as one that had taken over a forgotten job's id, and Cancel leave it
-// running. reused says that the id is recorded as an attempt's but the job
-// is no attempt's of this state directory: slurmctld gave the id to
-// another job once the attempt's was forgotten. A job neither recorded
-// nor an attempt's has key "".
-func (s *Slurm) jobsKey(handle string, job slurmJob) (key string, reused bool) {
-	if k, ok := s.scriptKey(job.Command); ok {
-		return k, false
-	}
-	return "", s.rec.keyOf(handle) != ""
+// running. ok is false for a job that is no attempt's of this state
+// directory, whether or not the id has a record: every job this backend
+// submits runs an attempt's batch script, so such a job is another's
+// (slurmctld gave the id to it once the attempt's was forgotten), and with
+// the id's record gone (a workload may remove it) it was still taken for
+// the attempt's: its state read as the attempt's, and Cancel cancelled it.
+func (s *Slurm) jobsKey(job slurmJob) (key string, ok bool) {
+	return s.scriptKey(job.Command)
 }
 
 // scriptKey is the attempt whose batch script in this state directory
@@ -910,8 +916,9 @@ func ParseKeyValues(line string) map[string]string {
 // reads a job lost while it waits on a partition that is down (it then
 // starts when the partition is back) or runs on a node that is down (it
 // may run on there), and such a job was left to run, unwatched, beside
-// the attempt that replaced it. A recorded id that slurmctld now knows as
-// another job (Status) is not cancelled.
+// the attempt that replaced it. A job that runs no attempt's batch script
+// of this state directory (jobsKey) is not cancelled, whether or not the
+// id has a record: slurmctld gave the id to another job.
 func (s *Slurm) Cancel(ctx context.Context, handle string) error {
 	if !isJobID(handle) {
 		return fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
@@ -926,18 +933,20 @@ func (s *Slurm) Cancel(ctx context.Context, handle string) error {
 	if err != nil {
 		return fmt.Errorf("slurm cancel %s: %w", handle, err)
 	}
-	key, reused := s.jobsKey(handle, job)
-	if reused {
+	key, ok := s.jobsKey(job)
+	if !ok {
+		// Not a job this backend submitted (jobsKey): left alone.
+		if s.rec.keyOf(handle) == "" {
+			return fmt.Errorf("handle %q: %w (slurmctld's job of that id runs no attempt's batch script of this backend)", handle, backend.ErrNotFound)
+		}
 		return nil // the id is another job's now
 	}
 	if slurmEnded(job.State) {
 		return nil
 	}
-	if key != "" {
-		// Remembered for when slurmctld has forgotten the job.
-		if err := s.rec.markCancelled(key); err != nil {
-			return fmt.Errorf("slurm cancel %s: %w", handle, err)
-		}
+	// Remembered for when slurmctld has forgotten the job.
+	if err := s.rec.markCancelled(key); err != nil {
+		return fmt.Errorf("slurm cancel %s: %w", handle, err)
 	}
 	if _, err := s.run(ctx, "scancel", handle); err != nil && !isInvalidJob(err) {
 		return fmt.Errorf("slurm cancel %s: %w", handle, err)
