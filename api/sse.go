@@ -287,16 +287,27 @@ func (b *idleBody) Close() error {
 	return b.rc.Close()
 }
 
-// nextEvent reads rd's next event, taking up the wait it asks for; the
-// end of the stream is io.ErrUnexpectedEOF, since a stream that ends on
-// purpose says so in an event first.
+// MinStreamRetry and MaxStreamRetry bound the wait before a broken
+// stream is opened again that a stream's retry field may ask for, as the
+// console bounds it. The field may say up to 2^31 ms (about 24 days): a
+// server, hostile or broken, could have a follow sit that long before it
+// tried again, or (1 ms) reconnect in a loop.
+const (
+	MinStreamRetry = time.Second
+	MaxStreamRetry = 5 * time.Minute
+)
+
+// nextEvent reads rd's next event, taking up the wait it asks for, held
+// to MinStreamRetry .. MaxStreamRetry; the end of the stream is
+// io.ErrUnexpectedEOF, since a stream that ends on purpose says so in an
+// event first.
 func nextEvent(rd *SSEReader, wait *time.Duration) (SSE, error) {
 	ev, err := rd.Next()
 	if err == io.EOF {
 		err = io.ErrUnexpectedEOF
 	}
 	if err == nil && ev.Retry > 0 {
-		*wait = ev.Retry
+		*wait = min(max(ev.Retry, MinStreamRetry), MaxStreamRetry)
 	}
 	return ev, err
 }
