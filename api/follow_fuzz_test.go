@@ -54,7 +54,8 @@ func (s *streamTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // a runs list names), FollowEvents and FollowRuns return without a panic
 // or a hang, and hand fn only events as documented: exactly one of a
 // timeline event, a run (with its run set) or the end, nothing after the
-// end; a list or a run, each run of a list set.
+// end, timeline events in order of seq, each once; a list or a run, each
+// run of a list set.
 func FuzzFollowStream(f *testing.F) {
 	f.Add(false, "id: 1\nevent: event\ndata: {\"seq\":1,\"kind\":\"x\"}\n\nevent: run\ndata: {\"id\":\"r-1\"}\n\nevent: end\ndata: {\"state\":\"succeeded\"}\n\n", []byte("{}"))
 	f.Add(false, "event: run\ndata: null\n\nevent: run\ndata: {}\n\nretry: 5\n\n", []byte("{}"))
@@ -83,7 +84,7 @@ func FuzzFollowStream(f *testing.F) {
 				return nil
 			})
 		} else {
-			ended := false
+			ended, last := false, int64(0)
 			c.FollowEvents(ctx, "r-1", 0, func(ev RunStreamEvent) error {
 				n := 0
 				for _, set := range []bool{ev.Event != nil, ev.Run != nil, ev.End != nil} {
@@ -98,6 +99,11 @@ func FuzzFollowStream(f *testing.F) {
 					bad = fmt.Errorf("event with %d of event, run and end set", n)
 				case ev.Run != nil && ev.Run.Run == nil:
 					bad = errors.New("a run event without its run")
+				case ev.Event != nil && ev.Event.Seq <= last:
+					bad = fmt.Errorf("event %d after event %d", ev.Event.Seq, last)
+				}
+				if ev.Event != nil {
+					last = ev.Event.Seq
 				}
 				ended = ev.End != nil
 				return nil

@@ -135,6 +135,12 @@ func (s *SSEReader) line() (string, error) {
 // something other than an event stream (a server from before streams).
 var ErrNoStream = errors.New("not an event stream")
 
+// ErrEventOrder is FollowEvents' error when the server sends a timeline
+// event whose seq is not past the last one the follow gave (one repeated,
+// or one that goes back), on the same connection or after a reconnect
+// that named the last in Last-Event-ID.
+var ErrEventOrder = errors.New("the server sent the run's timeline out of order")
+
 // RunStreamEvent is one event of a run's stream, decoded: exactly one of
 // Event (a timeline event), Run (the run's state now) and End is set. Run
 // is the run as the server shows it: marked when its row was changed
@@ -151,6 +157,10 @@ type RunStreamEvent struct {
 // so fn sees each timeline event once and in order; it gives up after
 // five failures in a row. An answer of 4xx, and one that is not an event
 // stream (ErrNoStream), is returned at once, except a 429 to a reconnect.
+// A timeline event whose seq is not past after, nor past the last one fn
+// got, is not given to fn: the follow ends at once with ErrEventOrder.
+// Before, a server that repeated events or went back had them shown again,
+// or out of order.
 func (c *Client) FollowEvents(ctx context.Context, id string, after int64, fn func(RunStreamEvent) error) error {
 	return c.keepFollowing(ctx, "follow run "+id, func(wait *time.Duration) (bool, bool, error, error) {
 		return c.followOnce(ctx, id, &after, wait, fn)
@@ -287,16 +297,27 @@ func (b *idleBody) Close() error {
 	return b.rc.Close()
 }
 
-// nextEvent reads rd's next event, taking up the wait it asks for; the
-// end of the stream is io.ErrUnexpectedEOF, since a stream that ends on
-// purpose says so in an event first.
+// MinStreamRetry and MaxStreamRetry bound the wait before a broken
+// stream is opened again that a stream's retry field may ask for, as the
+// console bounds it. The field may say up to 2^31 ms (about 24 days): a
+// server, hostile or broken, could have a follow sit that long before it
+// tried again, or (1 ms) reconnect in a loop.
+const (
+	MinStreamRetry = time.Second
+	MaxStreamRetry = 5 * time.Minute
+)
+
+// nextEvent reads rd's next event, taking up the wait it asks for, held
+// to MinStreamRetry .. MaxStreamRetry; the end of the stream is
+// io.ErrUnexpectedEOF, since a stream that ends on purpose says so in an
+// event first.
 func nextEvent(rd *SSEReader, wait *time.Duration) (SSE, error) {
 	ev, err := rd.Next()
 	if err == io.EOF {
 		err = io.ErrUnexpectedEOF
 	}
 	if err == nil && ev.Retry > 0 {
-		*wait = ev.Retry
+		*wait = min(max(ev.Retry, MinStreamRetry), MaxStreamRetry)
 	}
 	return ev, err
 }
@@ -334,6 +355,11 @@ func (c *Client) followOnce(ctx context.Context, id string, after *int64, wait *
 		}
 		if err != nil {
 			return false, got, nil, fmt.Errorf("follow run %s: event %q: %w", id, ev.Event, err)
+		}
+		if out.Event != nil && out.Event.Seq <= *after {
+			// A stream that repeats or goes back is a broken or hostile
+			// server's: ended (as fn's stop), not read on or opened again.
+			return false, got, fmt.Errorf("follow run %s: event %d came after event %d: %w", id, out.Event.Seq, max(*after, 0), ErrEventOrder), nil
 		}
 		got = true
 		if err := fn(out); err != nil {

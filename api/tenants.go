@@ -92,7 +92,9 @@ func (s *Server) addTenant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ValidTenant(req.Tenant) {
-		writeErr(w, http.StatusBadRequest, "invalid", "tenant", fmt.Sprintf("%q: want a DNS label (lowercase letters, digits and '-', at most 63)", req.Tenant))
+		// Quoted, and cut (clip), as other refusals are: it is whatever
+		// the body held, up to the body's bound (4 MiB).
+		writeErr(w, http.StatusBadRequest, "invalid", "tenant", fmt.Sprintf("%s: want a DNS label (lowercase letters, digits and '-', at most 63)", clip(req.Tenant)))
 		return
 	}
 	if len(req.Note) > maxNote {
