@@ -78,7 +78,9 @@ func followRun(ctx context.Context, w, errw io.Writer, c *api.Client, id string)
 	stopLogs()
 	<-logsDone
 	var se *api.StatusError
-	if errors.As(err, &se) && se.Status != http.StatusTooManyRequests {
+	if errors.As(err, &se) && se.Status != http.StatusTooManyRequests || errors.Is(err, api.ErrEventOrder) {
+		// A server whose timeline repeats or goes back is not read on,
+		// by its stream or by polling.
 		return apiErr(err)
 	}
 	return pollRunWarned(ctx, w, errw, c, id, int(seen), out.n, color, warned)
@@ -103,8 +105,20 @@ func pollRun(ctx context.Context, w, errw io.Writer, c *api.Client, id string, s
 }
 
 // pollRunWarned is pollRun with warned, the WARNING lines (that the run's
-// record was changed outside Meridian) written already.
+// record was changed outside Meridian) written already. seen is the seq
+// of the last event shown: only later ones are shown, each once and in
+// order, whatever a server's list repeats or puts back (they were taken by
+// their place in the list).
 func pollRunWarned(ctx context.Context, w, errw io.Writer, c *api.Client, id string, seen int, off int64, color bool, warned changeWarns) error {
+	last := int64(seen)
+	showNew := func(evs []store.Event) {
+		for _, e := range evs {
+			if e.Seq > last {
+				fmt.Fprintln(errw, eventLine(e, color))
+				last = e.Seq
+			}
+		}
+	}
 	for {
 		evs, err := c.Events(ctx, id)
 		if err != nil {
@@ -113,10 +127,7 @@ func pollRunWarned(ctx context.Context, w, errw io.Writer, c *api.Client, id str
 			}
 			return apiErr(err)
 		}
-		for _, e := range evs[min(seen, len(evs)):] {
-			fmt.Fprintln(errw, eventLine(e, color))
-		}
-		seen = max(seen, len(evs))
+		showNew(evs)
 		off, _ = c.CopyLogs(ctx, id, off, w)
 		sr, err := c.GetShown(ctx, id)
 		if err != nil {
@@ -135,9 +146,7 @@ func pollRunWarned(ctx context.Context, w, errw io.Writer, c *api.Client, id str
 				return fmt.Errorf("run %s %s, but the end of its output was not read: %w", r.ID, r.State, apiErr(err))
 			}
 			if evs, err := c.Events(ctx, id); err == nil {
-				for _, e := range evs[min(seen, len(evs)):] {
-					fmt.Fprintln(errw, eventLine(e, color))
-				}
+				showNew(evs)
 			}
 			if r.State == "succeeded" {
 				fmt.Fprintf(errw, "run %s succeeded\n", r.ID)
