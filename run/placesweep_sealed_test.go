@@ -184,3 +184,54 @@ func TestSweepUsesTheListItConfirmed(t *testing.T) {
 		t.Errorf("sealed as swept: %q; want not bravo", swept)
 	}
 }
+
+// TestHeldRunExcludedSiteWrittenOutsideMeridian: a held run's excluded
+// sites, which its next plan leaves out, were taken as written: whoever
+// could write the database kept it from a lawful site it never lost
+// (bravo), steering where it is released to. Each site its row excludes
+// must now be one a sealed state record says it lost: one that is not is
+// left as it is, its step refused, marked changed outside Meridian.
+func TestHeldRunExcludedSiteWrittenOutsideMeridian(t *testing.T) {
+	x := newChangedRunFixture(t)
+	ctx, r := x.ctx, x.r
+	killLocalJobs(x.f.dir)
+	exclude := func(site string) {
+		x.toState(Held, "", "", func(d map[string]json.RawMessage) {
+			d["hold"], _ = json.Marshal(map[string]any{"reason": "held", "code": "not-now", "since": "2026-01-01T00:00:00Z", "nextTry": "2099-01-01T00:00:00Z"})
+			d["excluded"], _ = json.Marshal([]string{site})
+			d["losses"], _ = json.Marshal(map[string]any{site: map[string]any{"count": 1, "until": "2099-01-01T00:00:00Z"}})
+		})
+	}
+	exclude("bravo")
+	for range 2 {
+		if _, err := x.live.Step(ctx, r.ID); !errors.Is(err, ErrRunChanged) || !strings.Contains(err.Error(), `"bravo"`) {
+			t.Errorf("a step of the held run excluding bravo, never lost: %v; want it refused as changed, naming bravo", err)
+		}
+	}
+	got := x.get(r.ID)
+	if got.State != Held || got.Migration != nil {
+		t.Errorf("the run: %s at %s (%s); want it left held", got.State, got.Site, got.Reason)
+	}
+	if why := x.live.ChangedOutsideMeridian(ctx, got, false); !strings.Contains(why, "bravo") {
+		t.Errorf("listed as changed %q; want it marked, naming bravo", why)
+	}
+	// A site a sealed state record says it lost is its to leave out.
+	rec, err := audit.NewRecord(audit.KindState, r.ID, map[string]string{"from": string(Running), "to": string(Migrating), "reason": "site alpha lost: test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Tenant = "t1"
+	if err := x.f.st.AppendAudit(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	exclude("alpha")
+	if _, err := x.live.Step(ctx, r.ID); errors.Is(err, ErrRunChanged) {
+		t.Errorf("a step of the held run excluding alpha, which it lost: %v", err)
+	}
+	// Taken off the list, alpha would be planned again: the list only
+	// grows, so that is refused too.
+	x.toState(Held, "", "", func(d map[string]json.RawMessage) { delete(d, "excluded") })
+	if _, err := x.live.Step(ctx, r.ID); !errors.Is(err, ErrRunChanged) || !strings.Contains(err.Error(), `"alpha"`) {
+		t.Errorf("a step of the held run no longer excluding alpha, which it lost: %v; want it refused as changed, naming alpha", err)
+	}
+}

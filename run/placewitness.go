@@ -52,6 +52,10 @@ type placeSeen struct {
 	// KindCheckpointsLeft: given up): each must be on its row's sweep
 	// list (at most maxSealedSites).
 	owed []string
+	// lost are the sites a sealed state record of the run says it lost
+	// (lose: "site S lost: ..."), each once (at most maxSealedSites): the
+	// only sites its row may exclude from its plans (Excluded).
+	lost []string
 }
 
 // maxSealedSites bounds the sites kept per run (placeSeen.sites): a site
@@ -230,8 +234,11 @@ func (w *runWitness) sealedPlace(ctx context.Context, log store.Store, r *Run, c
 // attempt) must be the newest sealed placement, the one its re-plan or its
 // release from hold sealed; and the site its row says it left (the
 // attempt stopped there, the site swept of its checkpoints once it moves)
-// must be one a sealed placement named. A run that does not match is left
-// as it is, its step refused, and marked changed outside Meridian.
+// must be one a sealed placement named; and each site its row excludes
+// from its next plan (Excluded, which steers where it goes) must be one a
+// sealed state record says it lost (lostSite), and each such site must be
+// on it (the list only grows). A run that does not match
+// is left as it is, its step refused, and marked changed outside Meridian.
 func (w *runWitness) confirmMove(ctx context.Context, log store.Store, r *Run) error {
 	if w == nil || w.chain == nil || (r.State != Held && r.State != Migrating) {
 		return nil
@@ -251,7 +258,7 @@ func (w *runWitness) checkMove(ctx context.Context, log store.Store, r *Run, cur
 		target = &placeOf{Site: m.Target.Site, Accelerator: m.Target.Accelerator, Count: m.Target.Count, Pool: m.Target.Pool}
 	}
 	ok := func(seen placeSeen) bool {
-		return (target == nil || seen.pl == *target) && (r.Site == "" || slices.Contains(seen.sites, r.Site))
+		return (target == nil || seen.pl == *target) && (r.Site == "" || slices.Contains(seen.sites, r.Site)) && excludedLost(r, seen)
 	}
 	// Not kept for a run about to move: its move seals its next
 	// placement, which a confirmation of its staging (confirmPlace, not
@@ -271,7 +278,63 @@ func (w *runWitness) checkMove(ctx context.Context, log store.Store, r *Run, cur
 	if r.Site != "" && !slices.Contains(seen.sites, r.Site) {
 		return changedMove(r, fmt.Sprintf("its row names site %q, which no sealed decision record of it placed it at", r.Site))
 	}
+	// The sites its next plan leaves out (excludedNow) steer where it
+	// goes: each must be one it lost, as a sealed state record says.
+	for _, s := range r.Excluded {
+		if !slices.Contains(seen.lost, s) {
+			return changedMove(r, fmt.Sprintf("its row excludes site %q from its plans, which no sealed state record says it lost", s))
+		}
+	}
+	for _, s := range seen.lost {
+		if !slices.Contains(r.Excluded, s) {
+			return changedMove(r, fmt.Sprintf("its row no longer excludes site %q from its plans, which a sealed state record says it lost", s))
+		}
+	}
 	return nil
+}
+
+// lostPrefix and lostInfix frame the reason of the state record a run
+// that lost its site moves with (lose): "site S lost: why".
+const (
+	lostPrefix = "site "
+	lostInfix  = " lost: "
+)
+
+// lostSite is the site a state record's payload says the run lost, or "".
+func lostSite(payload []byte) string {
+	var s struct {
+		To     string `json:"to"`
+		Reason string `json:"reason"`
+	}
+	if json.Unmarshal(payload, &s) != nil || s.To != string(Migrating) {
+		return ""
+	}
+	rest, ok := strings.CutPrefix(s.Reason, lostPrefix)
+	if !ok {
+		return ""
+	}
+	site, _, ok := strings.Cut(rest, lostInfix)
+	if !ok {
+		return ""
+	}
+	return site
+}
+
+// excludedLost says whether the sites r's row excludes from its plans are
+// those seen says it lost: the list only grows (lose), whatever each
+// loss's time.
+func excludedLost(r *Run, seen placeSeen) bool {
+	for _, s := range r.Excluded {
+		if !slices.Contains(seen.lost, s) {
+			return false
+		}
+	}
+	for _, s := range seen.lost {
+		if !slices.Contains(r.Excluded, s) {
+			return false
+		}
+	}
+	return true
 }
 
 func changedMove(r *Run, why string) error {
@@ -355,7 +418,7 @@ func (w *runWitness) readPlace(ctx context.Context, log store.Store, r *Run, fro
 	out := from
 	// The records of its sweeps come in the same read, in order: a site
 	// left, swept, and left again is owed a sweep again.
-	q := store.AuditQuery{RunID: r.ID, Kinds: []string{audit.KindDecision, KindCheckpointsSwept, KindCheckpointsLeft}, AllTenants: true, After: from.after,
+	q := store.AuditQuery{RunID: r.ID, Kinds: []string{audit.KindDecision, KindCheckpointsSwept, KindCheckpointsLeft, audit.KindState}, AllTenants: true, After: from.after,
 		Limit: placeWitnessPage, MaxBytes: placeWitnessPageBytes, MaxEntryBytes: placeRecordBytes}
 	for range placeWitnessPages {
 		page, next, err := log.AuditSelectPage(ctx, q)
@@ -373,6 +436,12 @@ func (w *runWitness) readPlace(ctx context.Context, log store.Store, r *Run, fro
 				if json.Unmarshal(e.Payload, &sw) == nil && slices.Contains(out.owed, sw.Site) {
 					// A copy: the placeSeen read from shares its array.
 					out.owed = slices.DeleteFunc(slices.Clone(out.owed), func(s string) bool { return s == sw.Site })
+				}
+				continue
+			}
+			if e.Kind == audit.KindState {
+				if site := lostSite(e.Payload); site != "" && !slices.Contains(out.lost, site) && len(out.lost) < maxSealedSites {
+					out.lost = append(slices.Clip(out.lost), site)
 				}
 				continue
 			}
