@@ -65,7 +65,9 @@ func fallbackBudgetRun(t *testing.T, budget string, mods ...func(*Config)) (*ckM
 		r.Migration.setTarget(nil)
 		r.Excluded = []string{"alpha"}
 		r.Losses = map[string]SiteLoss{"alpha": {Until: f.clk.Now().Add(24 * time.Hour)}}
-		return nil
+		// Sealed as a loss is (lose): a run's excluded sites are held
+		// to the sites it lost.
+		return stateRecord(ch, r.ID, Running, Migrating, "site alpha lost: test")
 	}); err != nil {
 		t.Fatal(err)
 	}

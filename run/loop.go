@@ -261,14 +261,18 @@ func (c *Controller) Step(ctx context.Context, id string) (bool, error) {
 		return false, err
 	}
 	// The sites it lists to sweep are sites it was placed at
-	// (confirmSwept): a row listing another is refused its step, and
-	// nothing is swept; a cancelled one still ends, unswept.
+	// (checkSwept): a row listing another is refused its step, and
+	// nothing is swept; a cancelled one still ends, unswept. A site a
+	// sealed move left and no sealed record says was swept is swept
+	// though its row no longer lists it (the sweep puts it back).
 	sweep := len(r.Swept) > 0
-	if err := c.runWitness.confirmSwept(ctx, c.cfg.Store, r); err != nil {
+	if missing, err := c.runWitness.checkSwept(ctx, c.cfg.Store, r); err != nil {
 		if !r.CancelRequested || !errors.Is(err, ErrRunChanged) {
 			return false, err
 		}
 		sweep = false
+	} else if len(missing) > 0 {
+		sweep = true
 	}
 	if sweep {
 		// A site the run left may keep its checkpoints: removed there

@@ -46,6 +46,16 @@ type placeSeen struct {
 	// sites are the sites the run's sealed placements named, each once,
 	// in order (at most maxSealedSites): those it may have left.
 	sites []string
+	// owed are the sites a sealed move of the run left (its decision
+	// record's from, one of sites) that no sealed record since says were
+	// swept of its checkpoints (KindCheckpointsSwept, or
+	// KindCheckpointsLeft: given up): each must be on its row's sweep
+	// list (at most maxSealedSites).
+	owed []string
+	// lost are the sites a sealed state record of the run says it lost
+	// (lose: "site S lost: ..."), each once (at most maxSealedSites): the
+	// only sites its row may exclude from its plans (Excluded).
+	lost []string
 }
 
 // maxSealedSites bounds the sites kept per run (placeSeen.sites): a site
@@ -224,8 +234,11 @@ func (w *runWitness) sealedPlace(ctx context.Context, log store.Store, r *Run, c
 // attempt) must be the newest sealed placement, the one its re-plan or its
 // release from hold sealed; and the site its row says it left (the
 // attempt stopped there, the site swept of its checkpoints once it moves)
-// must be one a sealed placement named. A run that does not match is left
-// as it is, its step refused, and marked changed outside Meridian.
+// must be one a sealed placement named; and each site its row excludes
+// from its next plan (Excluded, which steers where it goes) must be one a
+// sealed state record says it lost (lostSite), and each such site must be
+// on it (the list only grows). A run that does not match
+// is left as it is, its step refused, and marked changed outside Meridian.
 func (w *runWitness) confirmMove(ctx context.Context, log store.Store, r *Run) error {
 	if w == nil || w.chain == nil || (r.State != Held && r.State != Migrating) {
 		return nil
@@ -245,7 +258,7 @@ func (w *runWitness) checkMove(ctx context.Context, log store.Store, r *Run, cur
 		target = &placeOf{Site: m.Target.Site, Accelerator: m.Target.Accelerator, Count: m.Target.Count, Pool: m.Target.Pool}
 	}
 	ok := func(seen placeSeen) bool {
-		return (target == nil || seen.pl == *target) && (r.Site == "" || slices.Contains(seen.sites, r.Site))
+		return (target == nil || seen.pl == *target) && (r.Site == "" || slices.Contains(seen.sites, r.Site)) && excludedLost(r, seen)
 	}
 	// Not kept for a run about to move: its move seals its next
 	// placement, which a confirmation of its staging (confirmPlace, not
@@ -265,7 +278,63 @@ func (w *runWitness) checkMove(ctx context.Context, log store.Store, r *Run, cur
 	if r.Site != "" && !slices.Contains(seen.sites, r.Site) {
 		return changedMove(r, fmt.Sprintf("its row names site %q, which no sealed decision record of it placed it at", r.Site))
 	}
+	// The sites its next plan leaves out (excludedNow) steer where it
+	// goes: each must be one it lost, as a sealed state record says.
+	for _, s := range r.Excluded {
+		if !slices.Contains(seen.lost, s) {
+			return changedMove(r, fmt.Sprintf("its row excludes site %q from its plans, which no sealed state record says it lost", s))
+		}
+	}
+	for _, s := range seen.lost {
+		if !slices.Contains(r.Excluded, s) {
+			return changedMove(r, fmt.Sprintf("its row no longer excludes site %q from its plans, which a sealed state record says it lost", s))
+		}
+	}
 	return nil
+}
+
+// lostPrefix and lostInfix frame the reason of the state record a run
+// that lost its site moves with (lose): "site S lost: why".
+const (
+	lostPrefix = "site "
+	lostInfix  = " lost: "
+)
+
+// lostSite is the site a state record's payload says the run lost, or "".
+func lostSite(payload []byte) string {
+	var s struct {
+		To     string `json:"to"`
+		Reason string `json:"reason"`
+	}
+	if json.Unmarshal(payload, &s) != nil || s.To != string(Migrating) {
+		return ""
+	}
+	rest, ok := strings.CutPrefix(s.Reason, lostPrefix)
+	if !ok {
+		return ""
+	}
+	site, _, ok := strings.Cut(rest, lostInfix)
+	if !ok {
+		return ""
+	}
+	return site
+}
+
+// excludedLost says whether the sites r's row excludes from its plans are
+// those seen says it lost: the list only grows (lose), whatever each
+// loss's time.
+func excludedLost(r *Run, seen placeSeen) bool {
+	for _, s := range r.Excluded {
+		if !slices.Contains(seen.lost, s) {
+			return false
+		}
+	}
+	for _, s := range seen.lost {
+		if !slices.Contains(r.Excluded, s) {
+			return false
+		}
+	}
+	return true
 }
 
 func changedMove(r *Run, why string) error {
@@ -280,27 +349,44 @@ func changedMove(r *Run, why string) error {
 // Only a refusal is noted (its placement's reason): the step's other
 // confirmations say when it matches.
 func (w *runWitness) confirmSwept(ctx context.Context, log store.Store, r *Run) error {
-	if w == nil || w.chain == nil || len(r.Swept) == 0 {
+	if len(r.Swept) == 0 {
 		return nil
+	}
+	_, err := w.checkSwept(ctx, log, r)
+	return err
+}
+
+// checkSwept is confirmSwept for a run's step and its sweep, whatever its
+// row lists: it also returns the sites the run's sealed records say it
+// owes a sweep (placeSeen.owed) that its row does not list, taken off it
+// outside Meridian. The sweep puts them back and sweeps them
+// (restoreSwept): left off, the checkpoints there were never judged.
+func (w *runWitness) checkSwept(ctx context.Context, log store.Store, r *Run) ([]string, error) {
+	if w == nil || w.chain == nil {
+		return nil, nil
 	}
 	current, err := w.readOnPlaces(ctx, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	// Not kept for a run about to move (as checkMove) nor for one that
+	// ended: the loop prunes only the live runs' placements.
 	moving := r.State == Migrating && r.Migration != nil && r.Migration.Target != nil
-	seen, err := w.sealedPlace(ctx, log, r, current, !moving, func(seen placeSeen) bool { return sweptPlaced(r, seen) })
+	seen, err := w.sealedPlace(ctx, log, r, current, !moving && !r.State.Final(), func(seen placeSeen) bool {
+		return sweptPlaced(r, seen) && len(sweptMissing(r, seen)) == 0
+	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, sw := range r.Swept {
 		if !slices.Contains(seen.sites, sw.Site) {
 			err := runChangedWhat(r, fmt.Sprintf("its row lists site %q to sweep of its checkpoints, which no sealed decision record of it placed it at", sw.Site),
 				"the sites it lists to sweep were changed outside Meridian, and none is swept")
 			w.note(r.ID, true, err)
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return sweptMissing(r, seen), nil
 }
 
 // sweptPlaced says whether every site r lists to sweep is one that seen's
@@ -314,11 +400,25 @@ func sweptPlaced(r *Run, seen placeSeen) bool {
 	return true
 }
 
+// sweptMissing is the sites seen says r owes a sweep that its row does
+// not list.
+func sweptMissing(r *Run, seen placeSeen) []string {
+	var out []string
+	for _, s := range seen.owed {
+		if !slices.ContainsFunc(r.Swept, func(sw Sweep) bool { return sw.Site == s }) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // readPlace reads r's decision records after from.after and returns what
 // they leave: the newest sealed one that names a placement.
 func (w *runWitness) readPlace(ctx context.Context, log store.Store, r *Run, from placeSeen) (placeSeen, error) {
 	out := from
-	q := store.AuditQuery{RunID: r.ID, Kinds: []string{audit.KindDecision}, AllTenants: true, After: from.after,
+	// The records of its sweeps come in the same read, in order: a site
+	// left, swept, and left again is owed a sweep again.
+	q := store.AuditQuery{RunID: r.ID, Kinds: []string{audit.KindDecision, KindCheckpointsSwept, KindCheckpointsLeft, audit.KindState}, AllTenants: true, After: from.after,
 		Limit: placeWitnessPage, MaxBytes: placeWitnessPageBytes, MaxEntryBytes: placeRecordBytes}
 	for range placeWitnessPages {
 		page, next, err := log.AuditSelectPage(ctx, q)
@@ -326,16 +426,42 @@ func (w *runWitness) readPlace(ctx context.Context, log store.Store, r *Run, fro
 			return from, &storeReadError{fmt.Errorf("read the decision records of run %s: %w", r.ID, err)}
 		}
 		for _, e := range page {
-			if e.RunID != r.ID || e.Kind != audit.KindDecision || !w.chain.Sealed(e) {
+			if e.RunID != r.ID || !w.chain.Sealed(e) {
 				continue // not the run's, or not sealed under the key
+			}
+			if e.Kind == KindCheckpointsSwept || e.Kind == KindCheckpointsLeft {
+				var sw struct {
+					Site string `json:"site"`
+				}
+				if json.Unmarshal(e.Payload, &sw) == nil && slices.Contains(out.owed, sw.Site) {
+					// A copy: the placeSeen read from shares its array.
+					out.owed = slices.DeleteFunc(slices.Clone(out.owed), func(s string) bool { return s == sw.Site })
+				}
+				continue
+			}
+			if e.Kind == audit.KindState {
+				if site := lostSite(e.Payload); site != "" && !slices.Contains(out.lost, site) && len(out.lost) < maxSealedSites {
+					out.lost = append(slices.Clip(out.lost), site)
+				}
+				continue
+			}
+			if e.Kind != audit.KindDecision {
+				continue
 			}
 			var d struct {
 				Decision  string   `json:"decision"`
 				Placement *placeOf `json:"placement"`
 				Attempt   int      `json:"placesAttempt"`
+				From      string   `json:"from"`
 			}
 			if err := json.Unmarshal(e.Payload, &d); err != nil {
 				return out, changedPlace(r, fmt.Sprintf("its sealed decision record (seq %d) does not read: %v", e.Seq, err))
+			}
+			if d.Decision == "move" && d.Placement != nil && d.From != "" && d.From != d.Placement.Site &&
+				slices.Contains(out.sites, d.From) && !slices.Contains(out.owed, d.From) && len(out.owed) < maxSealedSites {
+				// The site a sealed move left: its sweep is owed until a
+				// sealed record says it was done.
+				out.owed = append(slices.Clip(out.owed), d.From)
 			}
 			if d.Placement != nil {
 				out.have, out.pl, out.seq, out.attempt = true, *d.Placement, e.Seq, d.Attempt

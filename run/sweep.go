@@ -90,6 +90,14 @@ func (c *Controller) sweepCheckpoints(ctx context.Context, id string) {
 // row on record of a site whose store failed this sweep; next is the
 // earliest time on record that a site whose store failed is next tried
 // (zero: none waits).
+//
+// The list it sweeps is the one it read and confirmed against the run's
+// sealed records (checkSwept), whoever calls it (a step, or the loop for
+// an ended run): a site listed that no sealed placement named is refused,
+// nothing swept; one a sealed move left that no sealed record says was
+// swept, taken off the row, is put back and swept (restoreSwept). Each
+// site done is taken off in a write that seals a record of it
+// (KindCheckpointsSwept).
 func (c *Controller) sweep(ctx context.Context, id string) (fails int, next time.Time, err error) {
 	row, err := c.cfg.Store.GetRun(ctx, id)
 	if err != nil {
@@ -98,6 +106,18 @@ func (c *Controller) sweep(ctx context.Context, id string) (fails int, next time
 	r, err := fromRow(row)
 	if err != nil {
 		return 0, next, err
+	}
+	missing, err := c.runWitness.checkSwept(ctx, c.cfg.Store, r)
+	if err != nil {
+		return 0, next, err
+	}
+	if len(missing) > 0 {
+		if err := c.restoreSwept(ctx, r.ID, missing); err != nil {
+			return 0, next, err
+		}
+		for _, s := range missing {
+			r.Swept = append(r.Swept, Sweep{Site: s})
+		}
 	}
 	if len(r.Swept) == 0 {
 		return 0, next, nil
@@ -192,7 +212,7 @@ func (c *Controller) sweep(ctx context.Context, id string) (fails int, next time
 			if abandon != "" {
 				return sweepAbandoned(ch, r, sw, abandon)
 			}
-			return nil
+			return sweepDone(ch, r, sw)
 		}); err != nil {
 			return fails, next, err
 		}
@@ -255,6 +275,49 @@ type sweepStoreError struct{ err error }
 
 func (e *sweepStoreError) Error() string { return "store: " + e.err.Error() }
 func (e *sweepStoreError) Unwrap() error { return e.err }
+
+// KindCheckpointsSwept is the audit kind of a site taken off a run's
+// sweep list once swept (judged, and its checkpoints cleared where the
+// law no longer lets them be, or kept where it does): with
+// KindCheckpointsLeft, the sealed say that the sweep a sealed move of the
+// run owed there is over (placeSeen.owed).
+const KindCheckpointsSwept = "checkpoints-swept"
+
+// sweepDone records, in the write that takes sw off run r's list, that
+// its sweep is done.
+func sweepDone(ch *store.Change, r *Run, sw Sweep) error {
+	rec, err := audit.NewRecord(KindCheckpointsSwept, r.ID, map[string]any{"site": sw.Site})
+	if err != nil {
+		return err
+	}
+	rec.Tenant = catalog.TenantOr(r.Tenant)
+	ch.Audit = append(ch.Audit, rec)
+	return nil
+}
+
+// restoreSwept puts the sites missing back on run id's sweep list: sites
+// its sealed records say a move left and no sealed record says were swept,
+// which its row, changed outside Meridian, no longer lists. Its timeline
+// says so.
+func (c *Controller) restoreSwept(ctx context.Context, id string, missing []string) error {
+	_, err := c.update(ctx, id, func(r *Run, ch *store.Change) error {
+		var added []string
+		for _, s := range missing {
+			if !slices.ContainsFunc(r.Swept, func(sw Sweep) bool { return sw.Site == s }) {
+				r.Swept = append(r.Swept, Sweep{Site: s})
+				added = append(added, s)
+			}
+		}
+		if len(added) == 0 {
+			return store.ErrNoChange
+		}
+		ch.Events = append(ch.Events, store.Event{Kind: "sweep-restored", Reason: fmt.Sprintf(
+			"its row, changed outside Meridian, no longer listed %s to sweep of its checkpoints, which a sealed move of it left and no sealed record says were swept: put back, and swept",
+			strings.Join(added, ", "))})
+		return nil
+	})
+	return err
+}
 
 // sweepAbandoned records, in the write that takes sw off run r's list,
 // that the sweep of sw.Site was given up and why: an event on the run's
