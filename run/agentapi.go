@@ -22,6 +22,7 @@ import (
 
 	"meridian.dev/meridian/agent"
 	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/internal/atomicfile"
 	"meridian.dev/meridian/internal/faillimit"
 	"meridian.dev/meridian/internal/faultid"
 	"meridian.dev/meridian/internal/jsondup"
@@ -873,10 +874,21 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 		agentErr(w, http.StatusRequestEntityTooLarge, err.Error())
 		return
 	}
+	// The lock is let go before the sync below: one attempt's sync does
+	// not hold up the others' posts (the file lock still orders this
+	// attempt's).
 	c.logMu.Lock()
-	defer c.logMu.Unlock()
+	locked := true
+	unlock := func() {
+		if locked {
+			locked = false
+			c.logMu.Unlock()
+		}
+	}
+	defer unlock()
 	path := c.logPath(r.ID, a.N)
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	// Made durable, as the file's bytes are before they are acknowledged.
+	if err := atomicfile.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", err)
 		return
 	}
@@ -913,8 +925,30 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 			return
 		}
 	}
+	// What is acknowledged is on disk: the agent drops the bytes it was
+	// told were kept, and a power loss that took them back left the file
+	// shorter than the agent's next offset, refused (409) at every post
+	// after, and the rest of the attempt's output lost. Synced even when
+	// this post added nothing: a repeat of one whose answer was lost finds
+	// bytes that post wrote and may not have synced. A file that was
+	// empty (new) has its entry synced too.
+	unlock()
+	if err := syncLog(f); err != nil {
+		c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", err)
+		return
+	}
+	if have == 0 {
+		if err := atomicfile.SyncDir(filepath.Dir(path)); err != nil {
+			c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", err)
+			return
+		}
+	}
 	writeAgentJSON(w, c.stopReply(r, a))
 }
+
+// syncLog makes an attempt's output durable before it is acknowledged;
+// tests stand in another.
+var syncLog = (*os.File).Sync
 
 // agentExit records the workload's exit code as the agent saw it; the
 // attempt's state still comes from the site's scheduler. The exit of a
