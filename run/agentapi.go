@@ -10,9 +10,11 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -97,6 +99,10 @@ func (c *Controller) agentRoute(ended, docs bool, h agentHandler) http.HandlerFu
 		// logged the request may have read the last.
 		if n := len(req.Header.Values("Authorization")); n > 1 {
 			agentErr(w, http.StatusBadRequest, fmt.Sprintf("the Authorization header given %d times: give it once", n))
+			return
+		}
+		if msg := agentQueryInvalid(req.URL.RawQuery); msg != "" {
+			agentErr(w, http.StatusBadRequest, msg)
 			return
 		}
 		tok, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
@@ -859,6 +865,40 @@ func (c *Controller) noteListing(key string, now time.Time, listed bool) {
 	} else {
 		m.unlisted++
 	}
+}
+
+// maxAgentQueryParams bounds the parameters of an agent's request's
+// query, as the API's are (the logs route takes one).
+const maxAgentQueryParams = 64
+
+// agentQueryInvalid says why the query of an agent's request would be
+// misread ("" when it would not): one that does not parse, or that gives
+// a parameter twice. Read with url.Values.Get, `offset` given twice was
+// taken from its first, where a proxy in front may have read the last,
+// and a pair after a ';' was dropped without a word. Its refusal names the
+// parameter, quoted and cut to 64 bytes.
+func agentQueryInvalid(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	if n := strings.Count(raw, "&") + 1; n > maxAgentQueryParams {
+		return fmt.Sprintf("query: %d parameters, more than the %d a request may have", n, maxAgentQueryParams)
+	}
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return "query: it does not parse: separate parameters with '&' and escape the rest"
+	}
+	names := make([]string, 0, len(q))
+	for k, v := range q {
+		if len(v) > 1 {
+			names = append(names, k)
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	sort.Strings(names)
+	return fmt.Sprintf("query parameter %q given %d times: give it once", truncate(names[0], 64), len(q[names[0]]))
 }
 
 // agentLogs appends the agent's output from offset on, keeping at most

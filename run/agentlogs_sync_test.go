@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -107,5 +108,48 @@ func BenchmarkAgentLogs64KiB(b *testing.B) {
 		if _, code, msg := post(data); code != http.StatusOK {
 			b.Fatalf("status %d %s", code, msg)
 		}
+	}
+}
+
+// TestAgentQueryParameterGivenTwiceRefused: an agent's request that gives
+// a query parameter twice is refused 400 naming it, before anything is
+// kept. The logs route read `offset` from its first and appended there,
+// where a proxy in front of the server may have read the last.
+func TestAgentQueryParameterGivenTwiceRefused(t *testing.T) {
+	e := newEnv(t, nil)
+	r, a := runningAttempt(t, e, jobDoc(100000, 1000), "the attempt to run", func(r *Run) bool { return r.State == Running })
+	e.c.mu.Lock()
+	e.c.memo(attemptKey(r.ID, a.N), time.Now()).lim = rate.NewLimiter(rate.Inf, 1)
+	e.c.mu.Unlock()
+	size := func() int64 {
+		fi, err := os.Stat(e.c.logPath(r.ID, a.N))
+		if err != nil {
+			return 0
+		}
+		return fi.Size()
+	}
+	before := size()
+	for _, q := range []string{
+		fmt.Sprintf("?offset=%d&offset=99999999", before),
+		fmt.Sprintf("?offset=99999999&offset=%d", before),
+		fmt.Sprintf("?offset=%d&offset=%d", before, before),
+	} {
+		code, msg, _ := agentPost(t, e, r, a, agent.RouteLogs+q, []byte("injected\n"))
+		if code != http.StatusBadRequest || !strings.Contains(msg, `\"offset\"`) {
+			t.Errorf("logs%s: %d %s, want 400 naming offset", q, code, msg)
+		}
+	}
+	if got := size(); got != before {
+		t.Errorf("refused posts kept %d bytes", got-before)
+	}
+	if code, msg, _ := agentPost(t, e, r, a, agent.RouteHeartbeat+"?x=1&x=2", []byte(`{}`)); code != http.StatusBadRequest || !strings.Contains(msg, `\"x\"`) {
+		t.Errorf("heartbeat with x twice: %d %s, want 400 naming x", code, msg)
+	}
+	long := strings.Repeat("n", 1000)
+	if code, msg, _ := agentPost(t, e, r, a, agent.RouteHeartbeat+"?"+long+"=1&"+long+"=2", []byte(`{}`)); code != http.StatusBadRequest || len(msg) > 300 {
+		t.Errorf("a long name twice: %d, %d bytes answered, want 400 quoting at most 64 bytes of it", code, len(msg))
+	}
+	if code, msg, _ := agentPost(t, e, r, a, agent.RouteLogs+fmt.Sprintf("?offset=%d", size()), []byte("kept\n")); code != http.StatusOK {
+		t.Errorf("a post with offset once: %d %s", code, msg)
 	}
 }
