@@ -10,9 +10,11 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,6 +24,7 @@ import (
 
 	"meridian.dev/meridian/agent"
 	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/internal/atomicfile"
 	"meridian.dev/meridian/internal/faillimit"
 	"meridian.dev/meridian/internal/faultid"
 	"meridian.dev/meridian/internal/jsondup"
@@ -96,6 +99,10 @@ func (c *Controller) agentRoute(ended, docs bool, h agentHandler) http.HandlerFu
 		// logged the request may have read the last.
 		if n := len(req.Header.Values("Authorization")); n > 1 {
 			agentErr(w, http.StatusBadRequest, fmt.Sprintf("the Authorization header given %d times: give it once", n))
+			return
+		}
+		if msg := agentQueryInvalid(req.URL.RawQuery); msg != "" {
+			agentErr(w, http.StatusBadRequest, msg)
 			return
 		}
 		tok, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
@@ -860,6 +867,40 @@ func (c *Controller) noteListing(key string, now time.Time, listed bool) {
 	}
 }
 
+// maxAgentQueryParams bounds the parameters of an agent's request's
+// query, as the API's are (the logs route takes one).
+const maxAgentQueryParams = 64
+
+// agentQueryInvalid says why the query of an agent's request would be
+// misread ("" when it would not): one that does not parse, or that gives
+// a parameter twice. Read with url.Values.Get, `offset` given twice was
+// taken from its first, where a proxy in front may have read the last,
+// and a pair after a ';' was dropped without a word. Its refusal names the
+// parameter, quoted and cut to 64 bytes.
+func agentQueryInvalid(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	if n := strings.Count(raw, "&") + 1; n > maxAgentQueryParams {
+		return fmt.Sprintf("query: %d parameters, more than the %d a request may have", n, maxAgentQueryParams)
+	}
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return "query: it does not parse: separate parameters with '&' and escape the rest"
+	}
+	names := make([]string, 0, len(q))
+	for k, v := range q {
+		if len(v) > 1 {
+			names = append(names, k)
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	sort.Strings(names)
+	return fmt.Sprintf("query parameter %q given %d times: give it once", truncate(names[0], 64), len(q[names[0]]))
+}
+
 // agentLogs appends the agent's output from offset on, keeping at most
 // LogLimit bytes per attempt. A repeated post appends nothing twice.
 func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run, a Attempt) {
@@ -873,10 +914,21 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 		agentErr(w, http.StatusRequestEntityTooLarge, err.Error())
 		return
 	}
+	// The lock is let go before the sync below: one attempt's sync does
+	// not hold up the others' posts (the file lock still orders this
+	// attempt's).
 	c.logMu.Lock()
-	defer c.logMu.Unlock()
+	locked := true
+	unlock := func() {
+		if locked {
+			locked = false
+			c.logMu.Unlock()
+		}
+	}
+	defer unlock()
 	path := c.logPath(r.ID, a.N)
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	// Made durable, as the file's bytes are before they are acknowledged.
+	if err := atomicfile.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", err)
 		return
 	}
@@ -913,8 +965,30 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 			return
 		}
 	}
+	// What is acknowledged is on disk: the agent drops the bytes it was
+	// told were kept, and a power loss that took them back left the file
+	// shorter than the agent's next offset, refused (409) at every post
+	// after, and the rest of the attempt's output lost. Synced even when
+	// this post added nothing: a repeat of one whose answer was lost finds
+	// bytes that post wrote and may not have synced. A file that was
+	// empty (new) has its entry synced too.
+	unlock()
+	if err := syncLog(f); err != nil {
+		c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", err)
+		return
+	}
+	if have == 0 {
+		if err := atomicfile.SyncDir(filepath.Dir(path)); err != nil {
+			c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", err)
+			return
+		}
+	}
 	writeAgentJSON(w, c.stopReply(r, a))
 }
+
+// syncLog makes an attempt's output durable before it is acknowledged;
+// tests stand in another.
+var syncLog = (*os.File).Sync
 
 // agentExit records the workload's exit code as the agent saw it; the
 // attempt's state still comes from the site's scheduler. The exit of a

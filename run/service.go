@@ -942,6 +942,14 @@ func (c *Controller) applyWorld(ctx context.Context, tenant string, rq *request,
 // PutKey stores the key of a dataset the tenant registered, so that the
 // server can stage it and hand it to the tenant's attempts. The audit entry
 // holds the key's fingerprint, never the key.
+//
+// The change is recorded before the key is stored, so that no stop in
+// between (a crash, a kill, a power loss) leaves in the keyring a key the
+// log never recorded: every key the server may seal or hand out with is one
+// the log names. A stop after the record and before the key is stored
+// leaves the log naming a key that was never held (the tenant's request got
+// no answer, and is made again); such a key sealed nothing. The keyring is
+// what is held; the log, every key that may have been.
 func (c *Controller) PutKey(ctx context.Context, tenant, name, keyText string) error {
 	if err := c.registeredDataset(ctx, tenant, name); err != nil {
 		return err
@@ -959,31 +967,27 @@ func (c *Controller) PutKey(ctx context.Context, tenant, name, keyText string) e
 		return err
 	}
 	rec.Tenant = tenant
-	// One key change of a dataset at a time here, so that the undo below
-	// cannot put back a key over another request's recorded change.
+	// One key change of a dataset at a time here, so that the records
+	// keep the order in which the keys were stored.
 	l := c.storeLock("key|" + tenant + "|" + name)
 	l.Lock()
 	defer l.Unlock()
-	prev, prevErr := kr.Get(name)
-	if prevErr != nil && !errors.Is(prevErr, dataset.ErrNoKey) {
-		// The key it would replace cannot be read, so could not be put
-		// back were the change not recorded.
-		return fmt.Errorf("dataset %s: the key held now: %w", name, prevErr)
+	if err := c.cfg.Store.AppendAudit(ctx, rec); err != nil {
+		// Not stored: the key held stays, recorded when it was put.
+		return fmt.Errorf("dataset %s: the key's change could not be recorded, so it was not kept: %w", name, err)
+	}
+	if putKeyRecorded != nil {
+		putKeyRecorded()
 	}
 	if err := kr.Put(name, key); err != nil {
-		return err
-	}
-	if err := c.cfg.Store.AppendAudit(ctx, rec); err != nil {
-		// A key the audit log does not record is not kept: the key it
-		// replaced is put back, or none.
-		undo := kr.Remove(name)
-		if prevErr == nil {
-			undo = kr.Put(name, prev)
-		}
-		return errors.Join(fmt.Errorf("dataset %s: the key's change could not be recorded, so it was not kept: %w", name, err), undo)
+		return fmt.Errorf("dataset %s: the key's change was recorded but the key could not be stored (put it again): %w", name, err)
 	}
 	return nil
 }
+
+// putKeyRecorded, when set (by tests), runs between PutKey's record and its
+// storing of the key: a stop there is what it stands for.
+var putKeyRecorded func()
 
 // registeredDataset reports whether tenant registered the dataset name, its
 // row as Meridian wrote it (confirmed against its sealed register record,
