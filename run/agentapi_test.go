@@ -470,6 +470,17 @@ func (r runsDown) GetRun(ctx context.Context, id string) (*store.Run, error) {
 	return r.Store.GetRun(ctx, id)
 }
 
+// RunVersionOf fails as GetRun does: a heartbeat reads the run's version,
+// and its row only when the version is not the one it read last (briefAt),
+// so with this read up the answer depended on whether the agent's own
+// heartbeats had read the run at its version already.
+func (r runsDown) RunVersionOf(ctx context.Context, id string) (string, int64, error) {
+	if r.down.Load() {
+		return "", 0, errors.New("failed to connect to `host=db.internal user=meridian database=meridian`: connection refused")
+	}
+	return r.Store.RunVersionOf(ctx, id)
+}
+
 // TestAgentStoreErrorTellsNoInternals: an agent request the store cannot
 // check is answered 503 with Retry-After, which agents retry, and the
 // store's error (the database's host and user) goes to the server's log,
