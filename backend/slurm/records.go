@@ -44,7 +44,7 @@ var readRecordFile = backend.ReadSmallFile
 func newRecords(stateDir string) (records, error) {
 	r := records{dir: stateDir}
 	for _, d := range []string{filepath.Join(stateDir, "jobs"), filepath.Join(stateDir, "handles"), filepath.Join(stateDir, "ended")} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
+		if err := atomicfile.MkdirAll(d, 0o700); err != nil {
 			return records{}, err
 		}
 	}
@@ -111,7 +111,12 @@ func (r records) openJobFile(key, name string) (*os.File, error) {
 	return f, nil
 }
 
-func (r records) ensureJobDir(key string) error { return os.MkdirAll(r.jobDir(key), 0o700) }
+// ensureJobDir makes the directory of key, synced into jobs (as each
+// directory of the records is, atomicfile.MkdirAll): the files written in
+// it (the intent of a submit, the job id) are synced into it, and would
+// be lost with it, after the job was submitted, to a power loss that
+// took its entry.
+func (r records) ensureJobDir(key string) error { return atomicfile.MkdirAll(r.jobDir(key), 0o700) }
 
 // recorded returns the job id recorded for key. record writes the job id
 // first and the id's key second: after a crash between the two, the
@@ -147,7 +152,7 @@ func (r records) recordedErr(key string) (string, error) {
 
 // record writes the job id of key, then the key of the job id.
 func (r records) record(key, id string) error {
-	if err := os.MkdirAll(r.jobDir(key), 0o700); err != nil {
+	if err := r.ensureJobDir(key); err != nil {
 		return err
 	}
 	if err := r.writeRecord(filepath.Join("jobs", key, "jobid"), id); err != nil {

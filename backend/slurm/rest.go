@@ -845,7 +845,9 @@ func (r *REST) getJob(ctx context.Context, handle string) (*apiJob, error) {
 // attempt's only while it is the job first seen under the id (its user and
 // submit time; before those are known, its name and comment: REST.ownsID);
 // otherwise the id is another job's now, and the attempt's job reads as
-// forgotten.
+// forgotten. An id with no record reads as not found unless its job is
+// one this backend submits (anAttempts), as Cancel goes: its state is no
+// attempt's.
 func (r *REST) Status(ctx context.Context, handle string) (backend.Status, error) {
 	if !isJobID(handle) {
 		return backend.Status{}, fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
@@ -864,6 +866,12 @@ func (r *REST) Status(ctx context.Context, handle string) (backend.Status, error
 		// forgotten, and the other job's state is not the attempt's, nor
 		// is that job this backend's to cancel.
 		err = errReusedID
+	}
+	if err == nil && key == "" && !r.anAttempts(job) {
+		// No record of the id, and the job is not one this backend
+		// submits (another user's, or one no attempt runs): its state
+		// is not reported as an attempt's.
+		return backend.Status{}, fmt.Errorf("handle %q: %w (slurmrestd's job of that id is no attempt's of this backend's user)", handle, backend.ErrNotFound)
 	}
 	if hasSlurmError(err, errInvalidJobID) || errors.Is(err, errReusedID) {
 		switch {

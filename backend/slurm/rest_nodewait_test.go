@@ -31,7 +31,8 @@ func TestRESTStatusWaitsForNodesNoLongerThanItsContext(t *testing.T) {
 		case "/slurm/v0.0.38/job/7":
 			jobAnswers.Add(1)
 			json.NewEncoder(w).Encode(map[string]any{"errors": []any{}, "jobs": []any{map[string]any{
-				"job_id": 7, "job_state": "RUNNING", "exit_code": 0, "start_time": 1796234415, "nodes": "n1",
+				"job_id": 7, "name": "meridian-r1-1", "comment": "meridian run r1 attempt 1",
+				"job_state": "RUNNING", "exit_code": 0, "start_time": 1796234415, "nodes": "n1",
 				"job_resources": map[string]any{"allocated_nodes": []any{map[string]any{"nodename": "n1"}}}}}})
 		case "/slurm/v0.0.38/nodes":
 			select {
@@ -49,7 +50,9 @@ func TestRESTStatusWaitsForNodesNoLongerThanItsContext(t *testing.T) {
 		}
 	}))
 	site := catalog.BackendSpec{Type: "slurm", RestURL: url, TokenFile: writeToken(t, "nodes.token")}
-	b := newREST(t, site, t.TempDir(), trust)
+	state := t.TempDir()
+	recordRESTJob(t, state, "7", "r1-1")
+	b := newREST(t, site, state, trust)
 	b.SetLimits(time.Hour, 0) // the first fetch ends only when released
 
 	first := make(chan error, 1)
@@ -60,7 +63,11 @@ func TestRESTStatusWaitsForNodesNoLongerThanItsContext(t *testing.T) {
 		}
 		first <- err
 	}()
-	<-asked // the first caller is fetching the node states
+	select {
+	case <-asked: // the first caller is fetching the node states
+	case err := <-first:
+		t.Fatalf("the first Status ended without fetching the node states: %v", err)
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

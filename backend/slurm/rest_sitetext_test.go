@@ -33,7 +33,8 @@ func TestRESTNodeTextBounded(t *testing.T) {
 		switch r.URL.Path {
 		case "/slurm/v0.0.38/job/7":
 			json.NewEncoder(w).Encode(map[string]any{"errors": []any{}, "jobs": []any{map[string]any{
-				"job_id": 7, "job_state": "RUNNING", "exit_code": 0, "start_time": 1796234415, "nodes": "n1",
+				"job_id": 7, "name": "meridian-r1-1", "comment": "meridian run r1 attempt 1",
+				"job_state": "RUNNING", "exit_code": 0, "start_time": 1796234415, "nodes": "n1",
 				"job_resources": map[string]any{"allocated_nodes": []any{map[string]any{"nodename": "n1"}}}}}})
 		case "/slurm/v0.0.38/ping":
 			io.WriteString(w, `{"errors":[],"pings":[{"ping":"UP","status":0}]}`)
@@ -51,7 +52,9 @@ func TestRESTNodeTextBounded(t *testing.T) {
 		}
 	}))
 	site := catalog.BackendSpec{Type: "slurm", RestURL: url, TokenFile: tok, Partition: "p", Gres: "gpu:h100"}
-	b := newREST(t, site, t.TempDir(), trust)
+	state := t.TempDir()
+	recordRESTJob(t, state, "7", "r1-1")
+	b := newREST(t, site, state, trust)
 
 	st, err := b.Status(testCtx(t), "7")
 	if err != nil || st.State != backend.Lost || !strings.Contains(st.Reason, "n1") {
@@ -156,10 +159,13 @@ func TestRESTUnknownJobStateBounded(t *testing.T) {
 			return
 		}
 		json.NewEncoder(w).Encode(map[string]any{"errors": []any{}, "jobs": []any{map[string]any{
-			"job_id": 7, "job_state": []string{state}, "state_reason": "None", "exit_code": 0}}})
+			"job_id": 7, "name": "meridian-r1-1", "comment": "meridian run r1 attempt 1",
+			"job_state": []string{state}, "state_reason": "None", "exit_code": 0}}})
 	}))
 	site := catalog.BackendSpec{Type: "slurm", RestURL: url, TokenFile: writeToken(t, "state.token")}
-	b := newREST(t, site, t.TempDir(), trust)
+	dir := t.TempDir()
+	recordRESTJob(t, dir, "7", "r1-1")
+	b := newREST(t, site, dir, trust)
 	st, err := b.Status(testCtx(t), "7")
 	if err != nil || st.State != backend.Pending || !strings.Contains(st.Reason, "unknown Slurm state \"WEIRDWEIRD") {
 		t.Fatalf("Status of a job in a state not known = %s %.80q, %v; want pending, quoting the state", st.State, st.Reason, err)

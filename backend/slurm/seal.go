@@ -203,7 +203,9 @@ func createRecordKey(path string) ([]byte, error) {
 	if _, err := rand.Read(key); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	// Synced into its parent: records signed with the key outlive a
+	// directory lost to a power loss, and would all fail to verify.
+	if err := atomicfile.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("record key: %w", err)
 	}
 	created, err := atomicfile.CreateFile(path, []byte(hex.EncodeToString(key)+"\n"), 0o600)

@@ -71,7 +71,8 @@ func New(site catalog.BackendSpec, stateDir string, opts ...Option) (*Slurm, err
 	}
 	// The work root first, so that the directories above it are made open
 	// to pass through; the records' directories are the backend's alone.
-	if err := os.MkdirAll(work, 0o755); err != nil {
+	// Each synced into its parent (the state directory among them).
+	if err := atomicfile.MkdirAll(work, 0o755); err != nil {
 		return nil, fmt.Errorf("slurm backend: %w", err)
 	}
 	rec, err := newRecords(abs)
