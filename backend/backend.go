@@ -201,21 +201,11 @@ var ErrNotPlainFile = errors.New("not a plain file")
 // (ErrNotPlainFile), and one larger than max is an error that names it.
 // A missing file is os.ErrNotExist, as os.ReadFile reports it.
 func ReadSmallFile(path string, max int64) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if errors.Is(err, syscall.ELOOP) {
-		return nil, fmt.Errorf("%s: %w (a link)", path, ErrNotPlainFile)
-	}
+	f, err := OpenPlainFile(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: %w (%s)", path, ErrNotPlainFile, fi.Mode().Type())
-	}
 	data, err := io.ReadAll(io.LimitReader(f, max+1))
 	if err != nil {
 		return nil, err
@@ -224,6 +214,36 @@ func ReadSmallFile(path string, max int64) ([]byte, error) {
 		return nil, fmt.Errorf("%s: larger than the %d bytes it may hold", path, max)
 	}
 	return data, nil
+}
+
+// OpenPlainFile opens the plain file at path to read, as ReadSmallFile
+// reads it: a link in its place is not followed and anything but a plain
+// file (a FIFO, whose open would wait for a writer, a device, a directory)
+// is refused, both with ErrNotPlainFile; the file handed back reads as
+// any other (its open's O_NONBLOCK cleared). A missing file is
+// os.ErrNotExist.
+func OpenPlainFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("%s: %w (a link)", path, ErrNotPlainFile)
+	}
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w (%s)", path, ErrNotPlainFile, fi.Mode().Type())
+	}
+	if err := syscall.SetNonblock(int(f.Fd()), false); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return f, nil
 }
 
 // Backend is a site scheduler. Implementations must be safe for concurrent use.

@@ -815,32 +815,12 @@ func (l *Local) Logs(ctx context.Context, handle string) (io.ReadCloser, error) 
 	if err != nil {
 		return nil, err
 	}
-	path := filepath.Join(dir, "output.log")
-	// O_NONBLOCK makes the open of a FIFO return at once; the file is
-	// refused below unless it is regular, where the flag means nothing,
-	// and it is cleared before the file is handed on.
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	f, err := backend.OpenPlainFile(filepath.Join(dir, "output.log"))
 	if errors.Is(err, os.ErrNotExist) {
 		return io.NopCloser(strings.NewReader("")), nil
 	}
-	if errors.Is(err, syscall.ELOOP) {
-		return nil, fmt.Errorf("%s: %w (a link)", path, backend.ErrNotPlainFile)
-	}
 	if err != nil {
 		return nil, err
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, fmt.Errorf("%s: %w (%s)", path, backend.ErrNotPlainFile, fi.Mode().Type())
-	}
-	if err := syscall.SetNonblock(int(f.Fd()), false); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return f, nil
 }
