@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -52,11 +53,12 @@ func (c *Controller) AgentHandler() http.Handler {
 	// Only the manifest needs the run's documents (its job): the other
 	// routes, which an agent calls several times a second, read the run
 	// without them, and not at all while it has not changed.
-	mux.HandleFunc("GET "+agent.RouteManifest, c.agentRoute(false, true, c.agentManifest))
-	mux.HandleFunc("POST "+agent.RouteHeartbeat, c.agentRoute(false, false, c.agentHeartbeat))
-	mux.HandleFunc("POST "+agent.RouteCheckpoint, c.agentRoute(false, false, c.agentCheckpoint))
-	mux.HandleFunc("POST "+agent.RouteLogs, c.agentRoute(true, false, c.agentLogs))
-	mux.HandleFunc("POST "+agent.RouteExit, c.agentRoute(true, false, c.agentExit))
+	// Only the logs route takes a query parameter (offset).
+	mux.HandleFunc("GET "+agent.RouteManifest, c.agentRoute(false, true, nil, c.agentManifest))
+	mux.HandleFunc("POST "+agent.RouteHeartbeat, c.agentRoute(false, false, nil, c.agentHeartbeat))
+	mux.HandleFunc("POST "+agent.RouteCheckpoint, c.agentRoute(false, false, nil, c.agentCheckpoint))
+	mux.HandleFunc("POST "+agent.RouteLogs, c.agentRoute(true, false, []string{"offset"}, c.agentLogs))
+	mux.HandleFunc("POST "+agent.RouteExit, c.agentRoute(true, false, nil, c.agentExit))
 	return mux
 }
 
@@ -90,8 +92,9 @@ func agentErr(w http.ResponseWriter, status int, msg string) {
 // server has read that version (a run with a long history of attempts is
 // otherwise decoded whole for each heartbeat and post of output). The
 // credential is checked against the run as the store has it now either
-// way: its current version.
-func (c *Controller) agentRoute(ended, docs bool, h agentHandler) http.HandlerFunc {
+// way: its current version. params are the query parameters the route
+// takes; any other is refused.
+func (c *Controller) agentRoute(ended, docs bool, params []string, h agentHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, req *http.Request) {
 		// The credential given twice is refused before either is read,
 		// as the API refuses a tenant's token given twice: the server
@@ -101,7 +104,7 @@ func (c *Controller) agentRoute(ended, docs bool, h agentHandler) http.HandlerFu
 			agentErr(w, http.StatusBadRequest, fmt.Sprintf("the Authorization header given %d times: give it once", n))
 			return
 		}
-		if msg := agentQueryInvalid(req.URL.RawQuery); msg != "" {
+		if msg := agentQueryInvalid(req.URL.RawQuery, params); msg != "" {
 			agentErr(w, http.StatusBadRequest, msg)
 			return
 		}
@@ -872,12 +875,13 @@ func (c *Controller) noteListing(key string, now time.Time, listed bool) {
 const maxAgentQueryParams = 64
 
 // agentQueryInvalid says why the query of an agent's request would be
-// misread ("" when it would not): one that does not parse, or that gives
-// a parameter twice. Read with url.Values.Get, `offset` given twice was
-// taken from its first, where a proxy in front may have read the last,
-// and a pair after a ';' was dropped without a word. Its refusal names the
-// parameter, quoted and cut to 64 bytes.
-func agentQueryInvalid(raw string) string {
+// misread ("" when it would not): one that does not parse, that gives
+// a parameter twice, or that gives one the route does not take (not one of
+// params), which was ignored without a word. Read with url.Values.Get,
+// `offset` given twice was taken from its first, where a proxy in front
+// may have read the last, and a pair after a ';' was dropped without a
+// word. Its refusal names the parameter, quoted and cut to 64 bytes.
+func agentQueryInvalid(raw string, params []string) string {
 	if raw == "" {
 		return ""
 	}
@@ -888,11 +892,22 @@ func agentQueryInvalid(raw string) string {
 	if err != nil {
 		return "query: it does not parse: separate parameters with '&' and escape the rest"
 	}
+	var unknown []string
 	names := make([]string, 0, len(q))
 	for k, v := range q {
-		if len(v) > 1 {
+		if !slices.Contains(params, k) {
+			unknown = append(unknown, k)
+		} else if len(v) > 1 {
 			names = append(names, k)
 		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		takes := "no query parameters"
+		if len(params) > 0 {
+			takes = "only " + strings.Join(params, ", ")
+		}
+		return fmt.Sprintf("query parameter %q: unknown, this route takes %s", truncate(unknown[0], 64), takes)
 	}
 	if len(names) == 0 {
 		return ""

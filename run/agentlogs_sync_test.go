@@ -153,3 +153,71 @@ func TestAgentQueryParameterGivenTwiceRefused(t *testing.T) {
 		t.Errorf("a post with offset once: %d %s", code, msg)
 	}
 }
+
+// TestAgentUnknownQueryParameterRefused: an agent's request that gives a
+// query parameter its route does not take is refused 400 naming it (quoted,
+// cut to 64 bytes) and the parameters the route takes, before the
+// credential is read and before anything is kept. Such a parameter was
+// ignored without a word.
+func TestAgentUnknownQueryParameterRefused(t *testing.T) {
+	e := newEnv(t, nil)
+	r, a := runningAttempt(t, e, jobDoc(100000, 1000), "the attempt to run", func(r *Run) bool { return r.State == Running })
+	e.c.mu.Lock()
+	e.c.memo(attemptKey(r.ID, a.N), time.Now()).lim = rate.NewLimiter(rate.Inf, 1)
+	e.c.mu.Unlock()
+	size := func() int64 {
+		fi, err := os.Stat(e.c.logPath(r.ID, a.N))
+		if err != nil {
+			return 0
+		}
+		return fi.Size()
+	}
+	before := size()
+	for _, q := range []string{
+		fmt.Sprintf("?offset=%d&x=1", before),
+		fmt.Sprintf("?x=&offset=%d", before),
+		fmt.Sprintf("?offset=%d&x", before),
+	} {
+		code, msg, _ := agentPost(t, e, r, a, agent.RouteLogs+q, []byte("injected\n"))
+		if code != http.StatusBadRequest || !strings.Contains(msg, `\"x\"`) || !strings.Contains(msg, "offset") {
+			t.Errorf("logs%s: %d %s, want 400 naming x and offset", q, code, msg)
+		}
+	}
+	if got := size(); got != before {
+		t.Errorf("refused posts kept %d bytes", got-before)
+	}
+	for _, c := range []struct{ method, route string }{
+		{"GET", agent.RouteManifest},
+		{"POST", agent.RouteHeartbeat},
+		{"POST", agent.RouteCheckpoint},
+		{"POST", agent.RouteExit},
+	} {
+		code, msg, _ := agentCall(t, e, r, a, c.method, c.route+"?offset=0", []byte(`{}`))
+		if code != http.StatusBadRequest || !strings.Contains(msg, `\"offset\"`) || !strings.Contains(msg, "no query parameters") {
+			t.Errorf("%s %s?offset=0: %d %s, want 400 naming offset and that the route takes none", c.method, c.route, code, msg)
+		}
+	}
+	if got, _ := e.c.Get(context.Background(), "t1", r.ID); got.State != Running {
+		t.Errorf("after a refused exit the run is %v, want still running", got.State)
+	}
+	long := strings.Repeat("n", 1000)
+	if code, msg, _ := agentPost(t, e, r, a, agent.RouteHeartbeat+"?"+long+"=1", []byte(`{}`)); code != http.StatusBadRequest || len(msg) > 300 {
+		t.Errorf("a long unknown name: %d, %d bytes answered, want 400 quoting at most 64 bytes of it", code, len(msg))
+	}
+	// Refused before the credential is read: no credential, still 400.
+	req, _ := http.NewRequest("POST", agentURL(e.c.cfg.ServerURL, r, a, agent.RouteHeartbeat)+"?x=1", strings.NewReader(`{}`))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("heartbeat?x=1 without a credential: %d, want 400", resp.StatusCode)
+	}
+	if code, msg, _ := agentPost(t, e, r, a, agent.RouteLogs+fmt.Sprintf("?offset=%d", size()), []byte("kept\n")); code != http.StatusOK {
+		t.Errorf("a post with offset alone: %d %s", code, msg)
+	}
+	if code, msg, _ := agentPost(t, e, r, a, agent.RouteHeartbeat, []byte(`{}`)); code != http.StatusOK {
+		t.Errorf("a heartbeat without a query: %d %s", code, msg)
+	}
+}

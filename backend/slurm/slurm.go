@@ -332,7 +332,7 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 		}
 	}
 	wd := s.WorkDir(spec)
-	if err := os.MkdirAll(wd, 0o755); err != nil {
+	if err := atomicfile.MkdirAll(wd, 0o755); err != nil {
 		return "", fmt.Errorf("slurm submit %s: work dir: %w", key, err)
 	}
 	if err := atomicfile.WriteFile(script, []byte(batchScript(spec, dir, wd)), 0o700); err != nil {
@@ -356,6 +356,11 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	id, _, _ = strings.Cut(strings.TrimSpace(out), ";")
 	if !isJobID(id) {
 		return "", fmt.Errorf("slurm submit %s: sbatch printed %q, not a job id", key, truncateOut(out))
+	}
+	// slurmctld writes no id with a leading zero, nor 0: recorded, such
+	// an id named no job Status could read, and failed every poll.
+	if n, ok := jobNumber(id); !ok || n == 0 {
+		return "", fmt.Errorf("slurm submit %s: sbatch printed job id %q, which slurmctld does not write (a leading zero, or 0)", key, id)
 	}
 	if err := s.rec.record(key, id); err != nil {
 		return "", fmt.Errorf("slurm submit %s: job %s submitted but not recorded: %w", key, id, err)
