@@ -500,6 +500,11 @@ func (c *Controller) cancelNotSent(ctx context.Context, r *Run, changed error, w
 // outside Meridian (changed says how), cancelled: no site its row names is
 // told or cleaned, since the row is not what Meridian wrote. The cancel
 // must be sealed (Cancel's decision record), not the row's flag alone.
+// The attempt it leaves (a moving run's drains at the site it leaves) is
+// stopped first: the one its newest sealed submission record names, at
+// that record's site, by that record's handle. A site that does not
+// answer is asked again at its next step, unless a sealed record says the
+// run lost it (then the stop is best effort, as for any run that moves).
 func (c *Controller) cancelChangedMoving(ctx context.Context, r *Run, changed error) (bool, error) {
 	job, err := c.runWitness.sealedJobOf(ctx, c.cfg.Store, r)
 	if err != nil {
@@ -508,12 +513,34 @@ func (c *Controller) cancelChangedMoving(ctx context.Context, r *Run, changed er
 	if !job.cancelled {
 		return false, changed
 	}
+	told := "no sealed record names an attempt it left"
+	if l := job.left; l.handle != "" {
+		told = fmt.Sprintf("attempt %d's job %s at %s, the site it leaves as its sealed records name it, ", l.attempt, l.handle, l.site)
+		be, err := c.backendFor(r, l.site)
+		if err != nil {
+			told += fmt.Sprintf("not told: the site has no backend: %v", err)
+		} else {
+			cctx, cancel := context.WithTimeout(ctx, stepTimeout)
+			err = be.Cancel(cctx, l.handle)
+			cancel()
+			switch {
+			case err == nil:
+				told += "stopped"
+			case errors.Is(err, backend.ErrNotFound):
+				told += "not found there"
+			case job.leftLost:
+				told += fmt.Sprintf("not stopped (the site, which it lost, did not answer: %v)", err)
+			default:
+				return false, fmt.Errorf("run %s: cancel attempt %d at %s, the site it leaves: %w", r.ID, l.attempt, l.site, err)
+			}
+		}
+	}
 	_, err = c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
 		if (r.State != Held && r.State != Migrating) || !r.CancelRequested {
 			return store.ErrNoChange
 		}
 		r.Hold, r.Migration = nil, nil
-		return transition(ch, r, Cancelled, "cancelled by the user; its row was changed outside Meridian, so no site it names was told")
+		return transition(ch, r, Cancelled, reasonText("cancelled by the user; its row was changed outside Meridian, so no site it names was told; "+told))
 	})
 	return err == nil, err
 }

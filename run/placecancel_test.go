@@ -258,3 +258,54 @@ func TestCancelOfChangedRunWithoutSealedSite(t *testing.T) {
 		t.Errorf("%d cancel-not-sent events; want 1", n)
 	}
 }
+
+// TestCancelOfChangedMovingRunStopsLeftAttempt: a moving run draining its
+// attempt at alpha, whose row was changed outside Meridian (its move's
+// target pointed at bravo, the site it leaves and its handle rewritten),
+// ended cancelled with no site told: its attempt at alpha ran on. The
+// cancel now stops the attempt its newest sealed submission record names,
+// at that record's site, by that record's handle; the row's are not used.
+func TestCancelOfChangedMovingRunStopsLeftAttempt(t *testing.T) {
+	x := newChangedRunFixture(t)
+	ctx, r := x.ctx, x.r
+	handle := r.Handle
+	if st := x.jobAt("alpha", handle); st.State.Final() {
+		t.Fatalf("the workload at alpha already ended: %+v", st)
+	}
+	target, _ := json.Marshal(r.Placement)
+	var pl map[string]any
+	json.Unmarshal(target, &pl)
+	pl["site"], pl["country"] = "bravo", "MY"
+	x.toState(Migrating, "", "", func(d map[string]json.RawMessage) {
+		d["migration"], _ = json.Marshal(map[string]any{"from": "bravo", "reason": "site lost", "lostAt": "2026-01-01T00:00:00Z",
+			"target": pl, "drain": true, "drainBy": "2099-01-01T00:00:00Z"})
+		d["handle"], _ = json.Marshal("forged-handle")
+	})
+	if _, err := x.f.st.DB().ExecContext(ctx, `UPDATE runs SET handle = ? WHERE id = ?`, "forged-handle", r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x.live.Step(ctx, r.ID); !errors.Is(err, ErrRunChanged) {
+		t.Errorf("a step of the changed moving run: %v; want it refused as changed", err)
+	}
+	if _, err := x.live.Cancel(ctx, "t1", r.ID); err != nil {
+		t.Fatalf("cancel: %v", err)
+	}
+	for range 3 {
+		if _, err := x.live.Step(ctx, r.ID); err != nil {
+			t.Logf("step: %v", err)
+		}
+		if x.get(r.ID).State.Final() {
+			break
+		}
+	}
+	got := x.get(r.ID)
+	if got.State != Cancelled {
+		t.Errorf("the run after the cancel: %s (%s); want it cancelled", got.State, got.Reason)
+	}
+	if st := x.jobAt("alpha", handle); !st.State.Final() {
+		t.Errorf("the attempt at alpha the run was leaving, after the cancel: %s; want it stopped", st.State)
+	}
+	if !strings.Contains(got.Reason, "alpha") || !strings.Contains(got.Reason, handle) {
+		t.Errorf("the run's reason %q; want it to name the job stopped at alpha", got.Reason)
+	}
+}

@@ -56,6 +56,18 @@ type placeSeen struct {
 	// (lose: "site S lost: ..."), each once (at most maxSealedSites): the
 	// only sites its row may exclude from its plans (Excluded).
 	lost []string
+	// sub is the run's newest attempt submitted, as the sealed state
+	// record that queued it names it (submit): its attempt, site and the
+	// site's handle of its job. A moving or held run's is the attempt it
+	// left (or drains), at the site it leaves.
+	sub submission
+}
+
+// submission is an attempt's submission, as a sealed state record names it.
+type submission struct {
+	attempt int
+	site    string
+	handle  string
 }
 
 // maxSealedSites bounds the sites kept per run (placeSeen.sites): a site
@@ -443,6 +455,9 @@ func (w *runWitness) readPlace(ctx context.Context, log store.Store, r *Run, fro
 				if site := lostSite(e.Payload); site != "" && !slices.Contains(out.lost, site) && len(out.lost) < maxSealedSites {
 					out.lost = append(slices.Clip(out.lost), site)
 				}
+				if n, site, h, ok := submittedOf(e.Payload); ok && slices.Contains(out.sites, site) {
+					out.sub = submission{attempt: n, site: site, handle: h}
+				}
 				continue
 			}
 			if e.Kind != audit.KindDecision {
@@ -574,6 +589,24 @@ type sealedJob struct {
 	handle  string
 	// cancelled says a sealed decision record is the run's cancellation.
 	cancelled bool
+	// left is the run's newest attempt submitted (placeSeen.sub): for a
+	// moving or held run, the one at the site it leaves; leftLost says a
+	// sealed state record says the run lost that site.
+	left     submission
+	leftLost bool
+}
+
+// submittedOf reads an attempt's submission from the payload of a state
+// record: one that queued the run.
+func submittedOf(payload []byte) (attempt int, site, handle string, ok bool) {
+	var s struct {
+		To     string `json:"to"`
+		Reason string `json:"reason"`
+	}
+	if json.Unmarshal(payload, &s) != nil || s.To != string(Queued) {
+		return 0, "", "", false
+	}
+	return parseSubmitted(s.Reason)
 }
 
 // submittedPrefix and submittedAs frame the reason of the state record a
@@ -627,7 +660,7 @@ func (w *runWitness) sealedJobOf(ctx context.Context, log store.Store, r *Run) (
 	if err != nil {
 		return sealedJob{}, err
 	}
-	out := sealedJob{cancelled: seen.cancelled}
+	out := sealedJob{cancelled: seen.cancelled, left: seen.sub, leftLost: seen.sub.site != "" && slices.Contains(seen.lost, seen.sub.site)}
 	if !seen.have || seen.pl.Site == "" {
 		return out, nil
 	}
@@ -643,14 +676,7 @@ func (w *runWitness) sealedJobOf(ctx context.Context, log store.Store, r *Run) (
 			if e.RunID != r.ID || e.Kind != audit.KindState || !w.chain.Sealed(e) {
 				continue
 			}
-			var s struct {
-				To     string `json:"to"`
-				Reason string `json:"reason"`
-			}
-			if json.Unmarshal(e.Payload, &s) != nil || s.To != string(Queued) {
-				continue
-			}
-			if n, site, h, ok := parseSubmitted(s.Reason); ok && site == out.site && (seen.attempt == 0 || n == seen.attempt) {
+			if n, site, h, ok := submittedOf(e.Payload); ok && site == out.site && (seen.attempt == 0 || n == seen.attempt) {
 				out.attempt, out.handle = n, h
 			}
 		}
