@@ -116,18 +116,7 @@ func BenchmarkAgentLogs64KiB(b *testing.B) {
 // kept. The logs route read `offset` from its first and appended there,
 // where a proxy in front of the server may have read the last.
 func TestAgentQueryParameterGivenTwiceRefused(t *testing.T) {
-	e := newEnv(t, nil)
-	r, a := runningAttempt(t, e, jobDoc(100000, 1000), "the attempt to run", func(r *Run) bool { return r.State == Running })
-	e.c.mu.Lock()
-	e.c.memo(attemptKey(r.ID, a.N), time.Now()).lim = rate.NewLimiter(rate.Inf, 1)
-	e.c.mu.Unlock()
-	size := func() int64 {
-		fi, err := os.Stat(e.c.logPath(r.ID, a.N))
-		if err != nil {
-			return 0
-		}
-		return fi.Size()
-	}
+	e, r, a, size := unlimitedAttempt(t)
 	before := size()
 	for _, q := range []string{
 		fmt.Sprintf("?offset=%d&offset=99999999", before),
@@ -160,18 +149,7 @@ func TestAgentQueryParameterGivenTwiceRefused(t *testing.T) {
 // credential is read and before anything is kept. Such a parameter was
 // ignored without a word.
 func TestAgentUnknownQueryParameterRefused(t *testing.T) {
-	e := newEnv(t, nil)
-	r, a := runningAttempt(t, e, jobDoc(100000, 1000), "the attempt to run", func(r *Run) bool { return r.State == Running })
-	e.c.mu.Lock()
-	e.c.memo(attemptKey(r.ID, a.N), time.Now()).lim = rate.NewLimiter(rate.Inf, 1)
-	e.c.mu.Unlock()
-	size := func() int64 {
-		fi, err := os.Stat(e.c.logPath(r.ID, a.N))
-		if err != nil {
-			return 0
-		}
-		return fi.Size()
-	}
+	e, r, a, size := unlimitedAttempt(t)
 	before := size()
 	for _, q := range []string{
 		fmt.Sprintf("?offset=%d&x=1", before),
@@ -220,4 +198,23 @@ func TestAgentUnknownQueryParameterRefused(t *testing.T) {
 	if code, msg, _ := agentPost(t, e, r, a, agent.RouteHeartbeat, []byte(`{}`)); code != http.StatusOK {
 		t.Errorf("a heartbeat without a query: %d %s", code, msg)
 	}
+}
+
+// unlimitedAttempt is a running attempt whose credential's requests are
+// not rate limited, and the size of its output file.
+func unlimitedAttempt(t *testing.T) (*env, *Run, Attempt, func() int64) {
+	t.Helper()
+	e := newEnv(t, nil)
+	r, a := runningAttempt(t, e, jobDoc(100000, 1000), "the attempt to run", func(r *Run) bool { return r.State == Running })
+	e.c.mu.Lock()
+	e.c.memo(attemptKey(r.ID, a.N), time.Now()).lim = rate.NewLimiter(rate.Inf, 1)
+	e.c.mu.Unlock()
+	size := func() int64 {
+		fi, err := os.Stat(e.c.logPath(r.ID, a.N))
+		if err != nil {
+			return 0
+		}
+		return fi.Size()
+	}
+	return e, r, a, size
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 
 	"meridian.dev/meridian/audit"
@@ -174,9 +173,7 @@ func (s auditSource) noGap(chain *audit.Chain, seen *sealedHead, w *sealedTo, un
 	// The watermark is past the log's last entry: entries checked before
 	// were deleted from the end, or moved down a seq each to close a gap.
 	// The last one must be sealed at its seq.
-	read := "CASE WHEN octet_length(payload) <= " + strconv.Itoa(auditHeadMaxBytes) + " THEN payload END AS payload"
-	cols := strings.Replace(s.cols, "payload", read, 1)
-	rows, done, err := s.query("SELECT "+cols+" FROM audit WHERE seq = "+s.ph(1), last.seq)
+	rows, done, err := s.query("SELECT "+payloadUpTo(s.cols, auditHeadMaxBytes)+" FROM audit WHERE seq = "+s.ph(1), last.seq)
 	if err != nil {
 		return err
 	}
@@ -339,8 +336,7 @@ func (s auditSource) sealedThrough(chain *audit.Chain, w *sealedTo, lo, hi int64
 // or an integer, failing it with ErrAuditRewritten, naming the entry's seq
 // and the column.
 func (s auditSource) sealPage(after, hi int64) ([]audit.Entry, error) {
-	read := "CASE WHEN octet_length(payload) <= " + strconv.Itoa(auditHeadMaxBytes) + " THEN payload END AS payload"
-	q := "SELECT " + strings.Replace(s.cols, "payload", read, 1) + " FROM audit WHERE seq > " + s.ph(1) + " AND seq <= " + s.ph(2) +
+	q := "SELECT " + payloadUpTo(s.cols, auditHeadMaxBytes) + " FROM audit WHERE seq > " + s.ph(1) + " AND seq <= " + s.ph(2) +
 		" ORDER BY seq LIMIT " + strconv.Itoa(verifyPage)
 	if s.cutInDB {
 		q = byteBounded(q, s.cols, verifyPageBytes)

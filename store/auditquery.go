@@ -300,7 +300,7 @@ func auditSelect(q AuditQuery, ph func(n int) string) (string, []any, error) {
 	// in order.
 	read := cols
 	if q.RefuseEntryBytes > 0 {
-		read = strings.Replace(cols, "payload", "CASE WHEN octet_length(payload) <= "+strconv.FormatInt(q.RefuseEntryBytes, 10)+" THEN payload END AS payload", 1)
+		read = payloadUpTo(cols, q.RefuseEntryBytes)
 	}
 	// Each query is built before args is returned: the calls that build
 	// it append to args.
@@ -540,4 +540,13 @@ func sqlAuditSnapshot(ctx context.Context, db *sql.DB, cols func(tx *sql.Tx) (st
 			return rows, func() { rows.Close() }, nil
 		}})
 	}
+}
+
+// payloadUpTo is the column list cols with its payload read only when it
+// is at most max bytes long (NULL past it): the length is the database's,
+// so a row that holds more is never read into memory. max is written into
+// the query, not passed as an argument: the list comes before the
+// filters' placeholders, which SQLite numbers in order.
+func payloadUpTo(cols string, max int64) string {
+	return strings.Replace(cols, "payload", "CASE WHEN octet_length(payload) <= "+strconv.FormatInt(max, 10)+" THEN payload END AS payload", 1)
 }
