@@ -44,9 +44,17 @@ func Factory(site catalog.BackendSpec, stateDir string) (backend.Backend, error)
 // cannot record its pid (a full or failing disk) does not start the
 // command, which nothing could then stop (stopGroup signals the group the
 // pid names), and ends recording nothing: the job reads as lost.
+// It starts nothing until the backend has set the job's resource limits
+// on it (Limits), which it tells by a line on fd 4: with none (the
+// backend failed to set them, or died first), it ends recording nothing.
 const wrapper = `d="$1"; shift
 stop=
 trap 'stop=1' TERM
+if ! read -r gate <&4 || [ "$gate" != go ]; then
+	echo "meridian-job: the job's resource limits were not set; not starting it" >&2
+	exit 125
+fi
+exec 4<&-
 if ! { printf '%s\n' "$$" >"$d/.pid.tmp" && mv -f "$d/.pid.tmp" "$d/pid"; }; then
 	echo "meridian-job: cannot record the job's pid; not starting it" >&2
 	exit 125
@@ -85,6 +93,14 @@ type Local struct {
 	// server's database and audit log (agent.EnvSiteLogLimit); 0 leaves
 	// it unbounded. The server keeps its own copy, bounded on its own.
 	OutputLimit int64
+	// Limits are the resource limits (setrlimit(2)) every job starts
+	// under, soft and hard alike, by resource name (LimitNames), so that
+	// neither the job nor what it starts can raise them; a resource not
+	// named keeps the server's own limit. A new Local's are EnvLimits's,
+	// or DefaultLimits (no core dumps). In the landlock sandbox the
+	// workload runs as the server's user, and nproc counts the processes
+	// of that user, the server's among them.
+	Limits map[string]uint64
 }
 
 // DefaultOutputLimit is a new Local's OutputLimit.
@@ -105,6 +121,10 @@ func New(site catalog.BackendSpec, stateDir string) (*Local, error) {
 	if err != nil {
 		return nil, err
 	}
+	limits, err := limitsFromEnv()
+	if err != nil {
+		return nil, fmt.Errorf("local backend: %w", err)
+	}
 	// The work root (made first, so that the directories above it are
 	// made open too) lets workloads run as the tenant's own user pass
 	// through. The jobs' records hold their environments, attempt
@@ -119,7 +139,7 @@ func New(site catalog.BackendSpec, stateDir string) (*Local, error) {
 		}
 	}
 	return &Local{stateDir: abs, workRoot: work, CancelGrace: 5 * time.Second, TreeWait: 9 * time.Second,
-		OutputLimit: DefaultOutputLimit}, nil
+		OutputLimit: DefaultOutputLimit, Limits: limits}, nil
 }
 
 // record is what job.json holds.
@@ -205,8 +225,14 @@ func (l *Local) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	return key, nil
 }
 
-// launch starts the wrapper in its own session with the run lock on fd 3.
+// launch starts the wrapper in its own session with the run lock on fd 3,
+// sets the job's resource limits on it, then lets it start the job
+// through the gate on fd 4. A limit that cannot be set stops the job
+// before it starts: the wrapper has ended when launch returns the error.
 func (l *Local) launch(dir, wd string, spec backend.Spec) error {
+	if err := checkLimits(l.Limits); err != nil {
+		return fmt.Errorf("local backend: %w", err)
+	}
 	runLock, err := os.OpenFile(filepath.Join(dir, "run.lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return err
@@ -226,11 +252,28 @@ func (l *Local) launch(dir, wd string, spec backend.Spec) error {
 	cmd := exec.Command("/bin/sh", args...)
 	cmd.Dir = wd
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.ExtraFiles = []*os.File{runLock}
+	gateR, gateW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer gateW.Close()
+	cmd.ExtraFiles = []*os.File{runLock, gateR}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	cmd.Env = l.jobEnv(spec, wd)
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	gateR.Close()
+	if err != nil {
 		return err
+	}
+	if err := setLimits(cmd.Process.Pid, l.Limits); err != nil {
+		gateW.Close()
+		cmd.Wait() //nolint:errcheck // it ends at the closed gate
+		return fmt.Errorf("local backend: %w", err)
+	}
+	if _, err := gateW.Write([]byte("go\n")); err != nil {
+		gateW.Close()
+		cmd.Wait() //nolint:errcheck
+		return fmt.Errorf("open the job's gate: %w", err)
 	}
 	// Reap the wrapper while this process lives; the job does not depend on it.
 	go cmd.Wait() //nolint:errcheck
