@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -150,12 +151,26 @@ func (s *SQLite) GetResource(ctx context.Context, tenant, kind, name string) (*R
 
 // ListResources implements Store. Every submission asks for its tenant's
 // resources, and they rarely change: the answer is kept per tenant and kind
-// until a transaction of this store inserts or updates a resource. That is
-// exact because this store is the only writer of the resources table: the
-// database has one connection (a query never overlaps a transaction), and
-// one server holds a state directory (the other commands that open the
-// database write only the ledger and the audit log).
+// until a transaction of this store inserts or updates a resource, or
+// another connection commits to the database (another process, or SQL by
+// hand: the table is not this store's alone). SQLite's data_version tells
+// the latter: read on the connection the answer is read on, it changes
+// when another connection commits, and only then. The database has one
+// connection, so a query never overlaps a transaction; the version is
+// read before the rows, so a commit between the two is seen at the next
+// call, and a connection the pool replaced is a change too (two
+// connections' versions are not comparable). A check costs one PRAGMA.
 func (s *SQLite) ListResources(ctx context.Context, tenant, kind string) ([]*Resource, error) {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	v, err := dataVersionOf(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	s.res.observe(v)
 	key := tenant + "\x00" + kind
 	if rows, ok := s.res.get(key); ok {
 		return rows, nil
@@ -170,7 +185,7 @@ func (s *SQLite) ListResources(ctx context.Context, tenant, kind string) ([]*Res
 		q += ` AND kind IN (?2, CAST(?2 AS BLOB))`
 		args = append(args, kind)
 	}
-	rows, err := s.db.QueryContext(ctx, q+` ORDER BY kind, name`, args...)
+	rows, err := conn.QueryContext(ctx, q+` ORDER BY kind, name`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -190,12 +205,41 @@ func (s *SQLite) ListResources(ctx context.Context, tenant, kind string) ([]*Res
 	return copyResources(out), nil
 }
 
+// dataVersion is a connection's PRAGMA data_version and the connection it
+// was read on: versions read on two connections are not comparable. The
+// driver's connection is kept, so that its address is not another's.
+type dataVersion struct {
+	conn any
+	v    int64
+}
+
+// dataVersionOf reads conn's data_version.
+func dataVersionOf(ctx context.Context, conn *sql.Conn) (dataVersion, error) {
+	var d dataVersion
+	if err := conn.Raw(func(dc any) error {
+		// Compared with ==, which a value of a type without it panics on.
+		if reflect.TypeOf(dc).Comparable() {
+			d.conn = dc
+		}
+		return nil
+	}); err != nil {
+		return d, err
+	}
+	if err := conn.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&d.v); err != nil {
+		return d, fmt.Errorf("read the database's data_version: %w", err)
+	}
+	return d, nil
+}
+
 // resourceCache holds ListResources answers, each tagged with the
-// generation it was read at; a resource write moves the generation on.
+// generation it was read at; a resource write moves the generation on,
+// and so does another connection's commit (a new data version).
 type resourceCache struct {
 	mu  sync.Mutex
 	gen uint64
 	m   map[string]cachedResources
+	// dv is the data version the answers were read at.
+	dv dataVersion
 }
 
 type cachedResources struct {
@@ -214,6 +258,19 @@ func (c *resourceCache) changed() {
 	c.gen++
 	c.m = nil
 	c.mu.Unlock()
+}
+
+// observe drops every answer when v is not the data version they were
+// read at: another connection committed, or the connection is another
+// (one whose version is unknown counts as another each time).
+func (c *resourceCache) observe(v dataVersion) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v.conn == nil || v != c.dv {
+		c.dv = v
+		c.gen++
+		c.m = nil
+	}
 }
 
 func (c *resourceCache) generation() uint64 {
