@@ -46,12 +46,57 @@ func scanResource(sc interface{ Scan(...any) error }) (*Resource, error) {
 	if err := rowText("resources", fmt.Sprintf("(tenant %q, kind %q, name %q)", tenant.s, kind.s, name.s),
 		textCol{name: "tenant", f: &tenant}, textCol{name: "kind", f: &kind}, textCol{name: "name", f: &name}, textCol{name: "doc", f: &doc},
 		textCol{name: "hash", f: &hash}, textCol{name: "store_key", f: &storeKey}, textCol{name: "created_at", f: &ca}, textCol{name: "updated_at", f: &ua}); err != nil {
+		for _, c := range []struct {
+			name string
+			f    *auditField
+		}{{"tenant", &tenant}, {"kind", &kind}, {"name", &name}} {
+			if c.f.blob {
+				return nil, &resourceKeyBlob{err: err, col: c.name, tenant: tenant.s, kind: kind.s, name: name.s}
+			}
+		}
 		return nil, err
 	}
 	r.Tenant, r.Kind, r.Name, r.Hash, r.StoreKey = tenant.s, kind.s, name.s, hash.s, storeKey.s
 	r.Doc = []byte(doc.s)
 	r.CreatedAt, r.UpdatedAt = parseTime(ca.s), parseTime(ua.s)
 	return &r, nil
+}
+
+// ErrRowTwice refuses a row held twice under one key: once as Meridian
+// wrote it, as text, and once with a column of the key stored as bytes (a
+// BLOB of the same bytes), which SQLite keeps under another key of the
+// same primary index.
+var ErrRowTwice = errors.New("the row is held twice, and the copy whose key is bytes was written outside Meridian")
+
+// resourceKeyBlob is scanResource's refusal of a row whose tenant, kind
+// or name (col, the first) is stored as bytes, with the key as text.
+type resourceKeyBlob struct {
+	err                error
+	col                string
+	tenant, kind, name string
+}
+
+func (e *resourceKeyBlob) Error() string { return e.err.Error() }
+func (e *resourceKeyBlob) Unwrap() error { return e.err }
+
+// resourceTwin turns err, scanResource's refusal, into ErrRowTwice when
+// the row refused has its key as bytes and a row of the same key as text
+// is there too: told to store the key as text again, the operator would
+// meet the primary key's refusal instead. One seek, on the refusal alone.
+func resourceTwin(ctx context.Context, q querier, err error) error {
+	var kb *resourceKeyBlob
+	if !errors.As(err, &kb) {
+		return err
+	}
+	var one int
+	switch qerr := q.QueryRowContext(ctx, `SELECT 1 FROM resources WHERE tenant = ? AND kind = ? AND name = ?`, kb.tenant, kb.kind, kb.name).Scan(&one); {
+	case errors.Is(qerr, sql.ErrNoRows):
+		return err
+	case qerr != nil:
+		return errors.Join(err, qerr)
+	}
+	return fmt.Errorf("resources row (tenant %q, kind %q, name %q): %w: one row has the key as text, another the same key with its %s stored as bytes (a BLOB), which SQLite keeps apart; delete the BLOB row (SELECT rowid FROM resources WHERE typeof(%s) = 'blob')",
+		kb.tenant, kb.kind, kb.name, ErrRowTwice, kb.col, kb.col)
 }
 
 // qGetResource reads a resource by its tenant, kind and name, each as
@@ -70,7 +115,10 @@ func getResource(ctx context.Context, q querier, tenant, kind, name string) (*Re
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("%s %s of tenant %s: %w", kind, name, tenant, ErrNotFound)
 	}
-	return r, err
+	if err != nil {
+		return nil, resourceTwin(ctx, q, err)
+	}
+	return r, nil
 }
 
 // register inserts r unless the tenant registered it already, in which case
@@ -194,7 +242,8 @@ func (s *SQLite) ListResources(ctx context.Context, tenant, kind string) ([]*Res
 	for rows.Next() {
 		r, err := scanResource(rows)
 		if err != nil {
-			return nil, err
+			rows.Close()
+			return nil, resourceTwin(ctx, conn, err)
 		}
 		out = append(out, r)
 	}
