@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -45,12 +46,57 @@ func scanResource(sc interface{ Scan(...any) error }) (*Resource, error) {
 	if err := rowText("resources", fmt.Sprintf("(tenant %q, kind %q, name %q)", tenant.s, kind.s, name.s),
 		textCol{name: "tenant", f: &tenant}, textCol{name: "kind", f: &kind}, textCol{name: "name", f: &name}, textCol{name: "doc", f: &doc},
 		textCol{name: "hash", f: &hash}, textCol{name: "store_key", f: &storeKey}, textCol{name: "created_at", f: &ca}, textCol{name: "updated_at", f: &ua}); err != nil {
+		for _, c := range []struct {
+			name string
+			f    *auditField
+		}{{"tenant", &tenant}, {"kind", &kind}, {"name", &name}} {
+			if c.f.blob {
+				return nil, &resourceKeyBlob{err: err, col: c.name, tenant: tenant.s, kind: kind.s, name: name.s}
+			}
+		}
 		return nil, err
 	}
 	r.Tenant, r.Kind, r.Name, r.Hash, r.StoreKey = tenant.s, kind.s, name.s, hash.s, storeKey.s
 	r.Doc = []byte(doc.s)
 	r.CreatedAt, r.UpdatedAt = parseTime(ca.s), parseTime(ua.s)
 	return &r, nil
+}
+
+// ErrRowTwice refuses a row held twice under one key: once as Meridian
+// wrote it, as text, and once with a column of the key stored as bytes (a
+// BLOB of the same bytes), which SQLite keeps under another key of the
+// same primary index.
+var ErrRowTwice = errors.New("the row is held twice, and the copy whose key is bytes was written outside Meridian")
+
+// resourceKeyBlob is scanResource's refusal of a row whose tenant, kind
+// or name (col, the first) is stored as bytes, with the key as text.
+type resourceKeyBlob struct {
+	err                error
+	col                string
+	tenant, kind, name string
+}
+
+func (e *resourceKeyBlob) Error() string { return e.err.Error() }
+func (e *resourceKeyBlob) Unwrap() error { return e.err }
+
+// resourceTwin turns err, scanResource's refusal, into ErrRowTwice when
+// the row refused has its key as bytes and a row of the same key as text
+// is there too: told to store the key as text again, the operator would
+// meet the primary key's refusal instead. One seek, on the refusal alone.
+func resourceTwin(ctx context.Context, q querier, err error) error {
+	var kb *resourceKeyBlob
+	if !errors.As(err, &kb) {
+		return err
+	}
+	var one int
+	switch qerr := q.QueryRowContext(ctx, `SELECT 1 FROM resources WHERE tenant = ? AND kind = ? AND name = ?`, kb.tenant, kb.kind, kb.name).Scan(&one); {
+	case errors.Is(qerr, sql.ErrNoRows):
+		return err
+	case qerr != nil:
+		return errors.Join(err, qerr)
+	}
+	return fmt.Errorf("resources row (tenant %q, kind %q, name %q): %w: one row has the key as text, another the same key with its %s stored as bytes (a BLOB), which SQLite keeps apart; delete the BLOB row (SELECT rowid FROM resources WHERE typeof(%s) = 'blob')",
+		kb.tenant, kb.kind, kb.name, ErrRowTwice, kb.col, kb.col)
 }
 
 // qGetResource reads a resource by its tenant, kind and name, each as
@@ -69,7 +115,10 @@ func getResource(ctx context.Context, q querier, tenant, kind, name string) (*Re
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("%s %s of tenant %s: %w", kind, name, tenant, ErrNotFound)
 	}
-	return r, err
+	if err != nil {
+		return nil, resourceTwin(ctx, q, err)
+	}
+	return r, nil
 }
 
 // register inserts r unless the tenant registered it already, in which case
@@ -150,12 +199,26 @@ func (s *SQLite) GetResource(ctx context.Context, tenant, kind, name string) (*R
 
 // ListResources implements Store. Every submission asks for its tenant's
 // resources, and they rarely change: the answer is kept per tenant and kind
-// until a transaction of this store inserts or updates a resource. That is
-// exact because this store is the only writer of the resources table: the
-// database has one connection (a query never overlaps a transaction), and
-// one server holds a state directory (the other commands that open the
-// database write only the ledger and the audit log).
+// until a transaction of this store inserts or updates a resource, or
+// another connection commits to the database (another process, or SQL by
+// hand: the table is not this store's alone). SQLite's data_version tells
+// the latter: read on the connection the answer is read on, it changes
+// when another connection commits, and only then. The database has one
+// connection, so a query never overlaps a transaction; the version is
+// read before the rows, so a commit between the two is seen at the next
+// call, and a connection the pool replaced is a change too (two
+// connections' versions are not comparable). A check costs one PRAGMA.
 func (s *SQLite) ListResources(ctx context.Context, tenant, kind string) ([]*Resource, error) {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	v, err := dataVersionOf(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	s.res.observe(v)
 	key := tenant + "\x00" + kind
 	if rows, ok := s.res.get(key); ok {
 		return rows, nil
@@ -170,7 +233,7 @@ func (s *SQLite) ListResources(ctx context.Context, tenant, kind string) ([]*Res
 		q += ` AND kind IN (?2, CAST(?2 AS BLOB))`
 		args = append(args, kind)
 	}
-	rows, err := s.db.QueryContext(ctx, q+` ORDER BY kind, name`, args...)
+	rows, err := conn.QueryContext(ctx, q+` ORDER BY kind, name`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +242,8 @@ func (s *SQLite) ListResources(ctx context.Context, tenant, kind string) ([]*Res
 	for rows.Next() {
 		r, err := scanResource(rows)
 		if err != nil {
-			return nil, err
+			rows.Close()
+			return nil, resourceTwin(ctx, conn, err)
 		}
 		out = append(out, r)
 	}
@@ -190,12 +254,41 @@ func (s *SQLite) ListResources(ctx context.Context, tenant, kind string) ([]*Res
 	return copyResources(out), nil
 }
 
+// dataVersion is a connection's PRAGMA data_version and the connection it
+// was read on: versions read on two connections are not comparable. The
+// driver's connection is kept, so that its address is not another's.
+type dataVersion struct {
+	conn any
+	v    int64
+}
+
+// dataVersionOf reads conn's data_version.
+func dataVersionOf(ctx context.Context, conn *sql.Conn) (dataVersion, error) {
+	var d dataVersion
+	if err := conn.Raw(func(dc any) error {
+		// Compared with ==, which a value of a type without it panics on.
+		if reflect.TypeOf(dc).Comparable() {
+			d.conn = dc
+		}
+		return nil
+	}); err != nil {
+		return d, err
+	}
+	if err := conn.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&d.v); err != nil {
+		return d, fmt.Errorf("read the database's data_version: %w", err)
+	}
+	return d, nil
+}
+
 // resourceCache holds ListResources answers, each tagged with the
-// generation it was read at; a resource write moves the generation on.
+// generation it was read at; a resource write moves the generation on,
+// and so does another connection's commit (a new data version).
 type resourceCache struct {
 	mu  sync.Mutex
 	gen uint64
 	m   map[string]cachedResources
+	// dv is the data version the answers were read at.
+	dv dataVersion
 }
 
 type cachedResources struct {
@@ -214,6 +307,19 @@ func (c *resourceCache) changed() {
 	c.gen++
 	c.m = nil
 	c.mu.Unlock()
+}
+
+// observe drops every answer when v is not the data version they were
+// read at: another connection committed, or the connection is another
+// (one whose version is unknown counts as another each time).
+func (c *resourceCache) observe(v dataVersion) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v.conn == nil || v != c.dv {
+		c.dv = v
+		c.gen++
+		c.m = nil
+	}
 }
 
 func (c *resourceCache) generation() uint64 {

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -188,10 +189,6 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 	return s, nil
 }
 
-// privateFile creates the database file with mode 0600, or narrows an
-// existing one (and its WAL and shared-memory files) to 0600: it holds every
-// tenant's runs and the audit log. SQLite gives the files it creates beside
-// the database the database's own mode.
 // fileURI is the SQLite URI of the file at path: its '%', '?' and '#'
 // escaped. As they were, the path ended at a '?' or '#' (the URI's query
 // or fragment): a database at "state#1/m.db" was the file "state", shared
@@ -201,16 +198,64 @@ func fileURI(path string) string {
 	return "file:" + strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 }
 
+// ErrDatabaseExposed refuses a database file, or a file SQLite keeps
+// beside it, that another user than the process's may write.
+var ErrDatabaseExposed = errors.New("another user may write it")
+
+// privateFile creates the database file with mode 0600, or narrows an
+// existing one (and its WAL and shared-memory files) to 0600: it holds every
+// tenant's runs and the audit log. SQLite gives the files it creates beside
+// the database the database's own mode. One that another user may write
+// is refused (notExposed).
 func privateFile(path string) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", path, err)
 	}
+	fi, err := f.Stat()
 	f.Close()
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := notExposed(path, fi); err != nil {
+		return err
+	}
+	// A journal is read at open too (a hot one is played back into the
+	// database), and so are a WAL and its index.
+	for _, p := range []string{path + "-wal", path + "-shm", path + "-journal"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("stat %s: %w", p, err)
+		}
+		if err := notExposed(p, fi); err != nil {
+			return err
+		}
+	}
 	for _, p := range []string{path, path + "-wal", path + "-shm"} {
 		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("chmod %s: %w", p, err)
 		}
+	}
+	return nil
+}
+
+// notExposed refuses the database's file at path (fi) when another user
+// than the process's effective one owns it, or its group or others may
+// write it: whoever can write it may have rewritten the law, the runs and
+// the audit log's tail. Narrowed to 0600 and opened, as it was, the file
+// was believed. The file is left as it is, for the operator to look at.
+// (The state directory's owner and mode are statedir's to check.)
+func notExposed(path string, fi os.FileInfo) error {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("database file %s is owned by uid %d, not by this process's user (uid %d): %w; check what it holds, then chown it to this user",
+			path, st.Uid, os.Geteuid(), ErrDatabaseExposed)
+	}
+	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
+		return fmt.Errorf("database file %s has mode %04o: its group or others may write it: %w; check what it holds, then chmod it to 0600",
+			path, perm, ErrDatabaseExposed)
 	}
 	return nil
 }
