@@ -9,7 +9,7 @@
 import { call, followOrPoll, readRunPage, logSize, stream, Run, RunEvent, Site, RUN_PAGE, SSE_MAX_EVENT, FieldError, listAt, textAt, numAt, objAt, pathPart } from "./api";
 import { h, clear, errorBox, fmtBytes, table, tableRow, classWord, textOf, textOr, Problems } from "./dom";
 import { WorldMap, catalogSites } from "./map";
-import { LogText, shown } from "./terminal";
+import { LogText, nameShown, shown } from "./terminal";
 
 function fmtTime(t: string): string {
   return t ? t.replace("T", " ").replace(/\.\d+/, "").replace("Z", " UTC") : "";
@@ -501,7 +501,9 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
   const problems = new Problems("run-problems");
   main.append(
     h("p", {}, h("a", { href: "#/runs", text: "← Runs" })),
-    h("h2", { text: "Run " + id }),
+    // The id is the link's (#/runs/ID): the heading shows it apart from
+    // its own words, bounded and marked (nameShown).
+    h("h2", {}, "Run ", h("code", { text: nameShown(id) })),
     drops.note,
     problems.box,
     head,

@@ -72,6 +72,32 @@ export function shown(s: string): string {
   });
 }
 
+// NAME_SHOWN is how many characters of a name a heading or the window's
+// title shows: a link names what it likes, up to the megabytes a URL may
+// hold.
+export const NAME_SHOWN = 128;
+
+// nameShown is a name that is not the page's own (a run's id from a
+// link, a page's name that names none) as a heading or the window's
+// title shows it: its first NAME_SHOWN characters, judged on their own,
+// as shown() shows text, and a tab or newline as its marker too (a
+// heading, unlike the output, has no lines), then how many more there
+// are. Before, a heading held the whole name with its newlines and tabs,
+// so that a crafted link wrote what it liked as the page's own heading.
+export function nameShown(name: string, max = NAME_SHOWN): string {
+  let i = 0;
+  let n = 0;
+  while (i < name.length && n < max) {
+    i += (name.codePointAt(i) as number) > 0xffff ? 2 : 1;
+    n++;
+  }
+  const head = shown(name.slice(0, i)).replace(/[\t\n]/g, (ch) => markerOf(ch.charCodeAt(0)));
+  if (i >= name.length) return head;
+  let more = 0;
+  for (let j = i; j < name.length; j += (name.codePointAt(j) as number) > 0xffff ? 2 : 1) more++;
+  return `${head}… (${more} more character${more === 1 ? "" : "s"})`;
+}
+
 // SHOWN_MAYBE matches what shown() looks at: a character outside the BMP
 // (a pair), and in the BMP every character it may mark (a superset): the
 // controls but tab and newline (layout; the character after one is
