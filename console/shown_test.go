@@ -2,6 +2,7 @@ package console
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -134,9 +135,10 @@ process.stdout.write(JSON.stringify({ texts, marked }));
 `
 
 // TestLogTextMarksWhatLogsEscape: the run's output on its page shows as a
-// marker each character that meridian logs writes escaped to a terminal
-// wherever it is (textsafe.Unsafe: controls, bidirectional controls, the
-// line and paragraph separators, characters drawn as nothing), and acts
+// marker each character that the server writes escaped where it is
+// (textsafe.At: controls, bidirectional controls, the line and paragraph
+// separators, characters drawn as nothing, and a joiner, direction mark or
+// variation selector out of its place, here between Latin letters), and acts
 // on tab, LF, CR and ESC as before. Before, the page marked only the
 // controls and the bidirectional controls: output could hide text from
 // whoever read it on the page (tag characters spell ASCII no one sees, a
@@ -180,8 +182,12 @@ func TestLogTextMarksWhatLogsEscape(t *testing.T) {
 		if c >= 0xd800 && c <= 0xdfff || c == '\t' || c == '\n' || c == '\r' || c == 0x1b {
 			continue
 		}
-		if textsafe.Unsafe(c) != page[c] {
-			differ = append(differ, fmt.Sprintf("U+%04X (unsafe: %v)", c, textsafe.Unsafe(c)))
+		_, _, server := textsafe.At("a"+string(c)+"a", 1, 'a')
+		if c < utf8.RuneSelf {
+			server = textsafe.Unsafe(c)
+		}
+		if server != page[c] {
+			differ = append(differ, fmt.Sprintf("U+%04X (escaped: %v)", c, server))
 		}
 	}
 	if len(differ) > 0 {
@@ -189,5 +195,69 @@ func TestLogTextMarksWhatLogsEscape(t *testing.T) {
 			differ = append(differ[:20], fmt.Sprintf("and %d more", len(differ)-20))
 		}
 		t.Errorf("between two letters, the page and meridian logs differ on %d characters: %v", len(differ), differ)
+	}
+}
+
+// TestLogTextMarksFormatCharactersOutOfPlace: in a run's output, a
+// joiner, a direction mark or a variation selector that is not in its
+// place (between letters of a script that needs it, after an emoji or a
+// character it selects a form of, beside right-to-left text) shows as its
+// marker, judged by the cells beside it once carriage returns drew over
+// the line; in its place it is kept. Before, the page showed every one of
+// them as itself wherever it was: a direction mark reordered the digits
+// and punctuation the operator read beside it, and a joiner hid inside a
+// word ("ad\u200dmin" read as "admin").
+func TestLogTextMarksFormatCharactersOutOfPlace(t *testing.T) {
+	cases := []struct {
+		name   string
+		chunks []string
+		final  string
+	}{
+		{"a joiner in a Latin word", []string{"user ad\u200dmin granted\n"}, "user ad[U+200D]min granted\n"},
+		{"a non-joiner in a Latin word", []string{"pass\u200cword\n"}, "pass[U+200C]word\n"},
+		{"a left-to-right mark", []string{"\u200eloss 0.5\n"}, "[U+200E]loss 0.5\n"},
+		{"a right-to-left mark between digits", []string{"total 1\u200f00 GPU-h\n"}, "total 1[U+200F]00 GPU-h\n"},
+		{"an Arabic letter mark in Latin text", []string{"ok\u061c 3\n"}, "ok[U+061C] 3\n"},
+		{"a variation selector after a space", []string{"a \ufe0fb\n"}, "a [U+FE0F]b\n"},
+		{"a variation selector after a marked one", []string{"\u2764\ufe0f\ufe0f\n"}, "\u2764\ufe0f[U+FE0F]\n"},
+		{"a Mongolian selector at the line's start", []string{"\u180bx\n"}, "[U+180B]x\n"},
+		{"a selector of the supplement after a digit's space", []string{"1 \U000e0100\n"}, "1 [U+E0100]\n"},
+		{"the line being written", []string{"step\u200d1"}, "step[U+200D]1"},
+		// A carriage return draws Latin letters over the Persian word the
+		// non-joiner sat in: it is now between a Latin letter and an
+		// Arabic one.
+		{"drawn over by a carriage return", []string{"\u0645\u06cc\u200c\u062e\rab\n"}, "ab[U+200C]\u062e\n"},
+		{"a joiner cut off by the line's width", []string{strings.Repeat("x", 4096) + "\u200dy\n"}, strings.Repeat("x", 4096) + "[U+200D]y\n"},
+		// In their places they are kept.
+		{"a Persian word", []string{"\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645\n"}, "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645\n"},
+		{"a Hebrew word and a mark", []string{"\u05e9\u05dc\u05d5\u05dd\u200e 42\n"}, "\u05e9\u05dc\u05d5\u05dd\u200e 42\n"},
+		{"emoji", []string{"\U0001f469\u200d\U0001f4bb \u2764\ufe0f\n"}, "\U0001f469\u200d\U0001f4bb \u2764\ufe0f\n"},
+		{"a Devanagari conjunct", []string{"\u0915\u094d\u200d\u0937\n"}, "\u0915\u094d\u200d\u0937\n"},
+	}
+	var in struct {
+		Cases [][]string `json:"cases"`
+	}
+	for _, c := range cases {
+		in.Cases = append(in.Cases, c.chunks)
+	}
+	var got []pageText
+	runTerminal(t, in, &got)
+	if len(got) != len(cases) {
+		t.Fatalf("%d answers for %d cases", len(got), len(cases))
+	}
+	short := func(s string) string {
+		if len(s) > 80 {
+			return s[:20] + "…" + s[len(s)-40:]
+		}
+		return s
+	}
+	for i, c := range cases {
+		if got[i].Final != c.final {
+			t.Errorf("%s: the page shows %+q, want %+q", c.name, short(got[i].Final), short(c.final))
+		}
+		// One piece: the page after it is the line being written too.
+		if n := len(got[i].Screens); got[i].Screens[n-1] != c.final {
+			t.Errorf("%s: while it is written the page shows %+q, want %+q", c.name, short(got[i].Screens[n-1]), short(c.final))
+		}
 	}
 }

@@ -4,6 +4,7 @@
 
 import { call, ApiError, AuditEntry, AuditResult, listAt, textAt, numAt, objAt } from "./api";
 import { h, clear, errorBox, table, textOf, textOr, Problems } from "./dom";
+import { NAME_SHOWN, nameShown } from "./terminal";
 
 // AUDIT_PAGE is how many entries a page reads (the server's default page
 // is larger; its byte bound may end a page sooner).
@@ -37,10 +38,27 @@ export function chainResult(r: AuditResult): { ok: boolean; lines: string[] } {
   return { ok, lines: [verdict, ...lines] };
 }
 
+// linkRun is what a link's run (#/audit?run=ID) puts in the run filter:
+// the run, when the field shows it as it is; else nothing, and the error
+// that says why. A field draws its value as it is: one holding a
+// bidirectional override, a joiner between letters or a newline read as
+// another run than the one whose entries the page then listed (none), so
+// that a crafted link made a run's entries look absent.
+function linkRun(run: string): { run: string; err?: ApiError } {
+  if (!run) return { run };
+  const why = ": the run filter is left empty";
+  const n = [...run].length;
+  if (n > NAME_SHOWN) return { run: "", err: new ApiError(0, `the link's run is ${n} characters long, more than the ${NAME_SHOWN} a run filter shows${why}`, "run") };
+  const seen = nameShown(run);
+  if (seen !== run) return { run: "", err: new ApiError(0, `the link's run "${seen}" holds a character that does not show as itself (marked here)${why}`, "run") };
+  return { run };
+}
+
 export function auditPage(main: HTMLElement, params: URLSearchParams): () => void {
   let alive = true;
   let entries: AuditEntry[] = [];
-  const runIn = h("input", { id: "audit-run", type: "text", value: params.get("run") || "" }) as HTMLInputElement;
+  const link = linkRun(params.get("run") || "");
+  const runIn = h("input", { id: "audit-run", type: "text", value: link.run }) as HTMLInputElement;
   const kindSel = h("select", { id: "audit-kind" }, h("option", { value: "", text: "all kinds" })) as HTMLSelectElement;
   const fromIn = h("input", { id: "audit-from", type: "date" }) as HTMLInputElement;
   const toIn = h("input", { id: "audit-to", type: "date" }) as HTMLInputElement;
@@ -65,7 +83,7 @@ export function auditPage(main: HTMLElement, params: URLSearchParams): () => voi
     textIn,
     h("button", { type: "submit", text: "Filter" }),
   );
-  main.append(h("h2", { text: "Audit" }), h("p", {}, verifyBtn), verifyOut, form, problems.box, list);
+  main.append(h("h2", { text: "Audit" }), h("p", {}, verifyBtn), verifyOut, form, ...(link.err ? [errorBox(link.err)] : []), problems.box, list);
 
   verifyBtn.addEventListener("click", async () => {
     clear(verifyOut);

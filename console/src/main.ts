@@ -3,7 +3,7 @@
 
 import { token, setToken, clearToken, call, pathPart } from "./api";
 import { h, clear, errorBox, textOr } from "./dom";
-import { shown } from "./terminal";
+import { nameShown } from "./terminal";
 import { planPage } from "./plan";
 import { runsPage, runPage } from "./runs";
 import { dataPage } from "./data";
@@ -60,7 +60,9 @@ function route(): void {
       notFound("run", parts[1]);
       return;
     }
-    document.title = shown("Run " + id + " · Meridian console");
+    // The id is the link's: the title shows it bounded and marked
+    // (nameShown), as the page's heading does.
+    document.title = "Run " + nameShown(id) + " · Meridian console";
     stop = runPage(main, params, id);
     return;
   }
@@ -90,7 +92,7 @@ function runId(raw: string): string | null {
 
 function notFound(what: string, name: string): void {
   document.title = "Not found · Meridian console";
-  document.getElementById("main")!.append(h("h2", { text: "Not found" }), h("p", {}, `No ${what} `, h("code", { text: name }), "."));
+  document.getElementById("main")!.append(h("h2", { text: "Not found" }), h("p", {}, `No ${what} `, h("code", { text: nameShown(name) }), "."));
 }
 
 // asked counts the requests for who is signed in: only the last one's

@@ -6,10 +6,10 @@
 // events; while a stream cannot be had the page polls (the list every 5
 // seconds, the pages it shows; the run every 2) and tries the stream again.
 
-import { call, followOrPoll, readRunPage, logSize, stream, Run, RunEvent, Site, RUN_PAGE, SSE_MAX_EVENT, FieldError, listAt, textAt, numAt, objAt, pathPart } from "./api";
+import { call, followOrPoll, readRunPage, logSize, stream, Run, RunEvent, Site, RUN_PAGE, SSE_MAX_EVENT, ApiError, FieldError, listAt, textAt, numAt, objAt, pathPart } from "./api";
 import { h, clear, errorBox, fmtBytes, table, tableRow, classWord, textOf, textOr, Problems } from "./dom";
 import { WorldMap, catalogSites } from "./map";
-import { LogText, shown } from "./terminal";
+import { LogText, nameShown, shown } from "./terminal";
 
 function fmtTime(t: string): string {
   return t ? t.replace("T", " ").replace(/\.\d+/, "").replace("Z", " UTC") : "";
@@ -501,7 +501,9 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
   const problems = new Problems("run-problems");
   main.append(
     h("p", {}, h("a", { href: "#/runs", text: "← Runs" })),
-    h("h2", { text: "Run " + id }),
+    // The id is the link's (#/runs/ID): the heading shows it apart from
+    // its own words, bounded and marked (nameShown).
+    h("h2", {}, "Run ", h("code", { text: nameShown(id) })),
     drops.note,
     problems.box,
     head,
@@ -668,6 +670,16 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
       if (FINAL.has(r.state)) f.stopPolling();
     } catch (err) {
       clear(head);
+      // A run the server does not have for this tenant (none of that
+      // name, or another tenant's) will not come: the page says so and
+      // stops asking. Before, it asked again every POLL ms, and for the
+      // event stream, for as long as it stayed open.
+      if (err instanceof ApiError && err.status === 404) {
+        f.stop();
+        logs.abort();
+        head.append(errorBox(new ApiError(404, `The server has no run ${nameShown(id)} for this tenant (404: ${err.message}): the page stopped asking for it.`)));
+        return;
+      }
       head.append(errorBox(err));
     }
   }

@@ -20,7 +20,7 @@ function marker(c: number): string {
   return "[U+" + c.toString(16).toUpperCase().padStart(4, "0") + "]";
 }
 
-// SPECIAL matches what LogText acts on or may mark (cellOf): the controls
+// SPECIAL matches what LogText acts on or may mark (line): the controls
 // (LF and tab are plain text to it), the line and paragraph separators,
 // the format characters and the default-ignorable ones (Cf and
 // Default_Ignorable_Code_Point, written out: as property classes, the
@@ -28,21 +28,6 @@ function marker(c: number): string {
 // first halves of those outside the BMP; it keeps its own lastIndex.
 const SPECIAL =
   /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u2028-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb\ud804\ud80d\ud82f\ud834\udb40-\udb43]/g;
-
-// cellOf is a character of the output as its cell shows it: a marker for
-// each that the server's terminal writer (meridian logs) writes escaped
-// wherever it is (textsafe's Unsafe: the controls but tab, the
-// bidirectional controls, the line and paragraph separators, the
-// characters drawn as nothing), else itself. A joiner, direction mark or
-// variation selector is kept: whether it is in its place depends on the
-// cells beside it, which a carriage return may draw over. Before, only
-// the controls and bidirectional controls were marked, so that output
-// hid text in characters drawn as nothing (tag characters spell ASCII no
-// one sees) where meridian logs showed them.
-function cellOf(ch: string): string {
-  const c = ch.codePointAt(0) as number;
-  return c !== 0x09 && unsafe(c) ? marker(c) : ch;
-}
 
 // SURROGATE matches half of a character outside the BMP (one cell).
 const SURROGATE = /[\ud800-\udfff]/;
@@ -85,6 +70,32 @@ export function shown(s: string): string {
     after = j;
     return markerOf(c);
   });
+}
+
+// NAME_SHOWN is how many characters of a name a heading or the window's
+// title shows: a link names what it likes, up to the megabytes a URL may
+// hold.
+export const NAME_SHOWN = 128;
+
+// nameShown is a name that is not the page's own (a run's id from a
+// link, a page's name that names none) as a heading or the window's
+// title shows it: its first NAME_SHOWN characters, judged on their own,
+// as shown() shows text, and a tab or newline as its marker too (a
+// heading, unlike the output, has no lines), then how many more there
+// are. Before, a heading held the whole name with its newlines and tabs,
+// so that a crafted link wrote what it liked as the page's own heading.
+export function nameShown(name: string, max = NAME_SHOWN): string {
+  let i = 0;
+  let n = 0;
+  while (i < name.length && n < max) {
+    i += (name.codePointAt(i) as number) > 0xffff ? 2 : 1;
+    n++;
+  }
+  const head = shown(name.slice(0, i)).replace(/[\t\n]/g, (ch) => markerOf(ch.charCodeAt(0)));
+  if (i >= name.length) return head;
+  let more = 0;
+  for (let j = i; j < name.length; j += (name.codePointAt(j) as number) > 0xffff ? 2 : 1) more++;
+  return `${head}… (${more} more character${more === 1 ? "" : "s"})`;
 }
 
 // SHOWN_MAYBE matches what shown() looks at: a character outside the BMP
@@ -327,8 +338,9 @@ function whole(lines: string): string {
 // sequences: colours, cursor moves, titles, hyperlinks (OSC 8, whose
 // target the text does not show). The page draws none of them, so each
 // whole sequence is dropped. A lone ESC, any other control character,
-// the bidirectional controls and the characters drawn as nothing are
-// shown as markers (cellOf). A sequence
+// the bidirectional controls, the characters drawn as nothing and a
+// joiner, direction mark or variation selector out of its place are
+// shown as markers (line). A sequence
 // longer than its bound is not one: the page shows it as text, so output
 // cannot hide itself inside an endless one.
 //
@@ -458,14 +470,23 @@ export class LogText {
         this.newline();
         continue;
       }
-      this.put(cellOf(ch));
+      this.put(ch);
     }
     return this.done;
   }
 
-  // line is the line being written, as it stands.
+  // line is the line being written, as it stands, each character that
+  // the server writes escaped where it is shown as its marker (shown):
+  // the controls but tab, the bidirectional controls, the characters
+  // drawn as nothing, and a joiner, direction mark or variation selector
+  // out of its place. Cells hold the characters as they came, so that
+  // whether one of those is in its place is judged by the cells beside it
+  // once carriage returns drew over the line. Before, a cell was marked
+  // as it was written, and a joiner or direction mark never: one
+  // reordered or hid what the operator read ("ad\u200dmin" read as
+  // "admin", a right-to-left mark moved the digits beside it).
   line(): string {
-    return this.marked(this.row.join(""));
+    return this.marked(shown(this.row.join("")));
   }
 
   // marked is text, the line being written, marked when it shows the
@@ -590,6 +611,6 @@ export class LogText {
     const seq = this.seq;
     this.state = "text";
     this.seq = "";
-    for (const ch of seq) this.put(cellOf(ch));
+    for (const ch of seq) this.put(ch);
   }
 }
