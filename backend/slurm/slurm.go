@@ -360,7 +360,9 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	// slurmctld writes no id with a leading zero, nor 0: recorded, such
 	// an id named no job Status could read, and failed every poll.
 	if n, ok := jobNumber(id); !ok || n == 0 {
-		return "", fmt.Errorf("slurm submit %s: sbatch printed job id %q, which slurmctld does not write (a leading zero, or 0)", key, id)
+		// A job sbatch made stays queued: the attempt's next submit
+		// finds it by its batch script and takes it (find).
+		return "", fmt.Errorf("slurm submit %s: sbatch printed job id %q, which slurmctld does not write (a leading zero, or 0); a job it made is found by its batch script at the attempt's next submit", key, id)
 	}
 	h, err := s.rec.recordHandle(key, id)
 	if err != nil {
