@@ -34,6 +34,10 @@
 // job was requeued), and until they are kept, it was submitted while
 // Submit waited or bears the attempt's name and comment. Otherwise the
 // attempt's job reads as forgotten, and Cancel leaves the other job alone.
+// A handle is the job id, unless the id's record already names another
+// attempt of the state directory (the id given out again): the later
+// attempt's handle is then ID:KEY, KEY its attempt's, valid while that
+// attempt's record gives it, so that the two attempts' handles differ.
 //
 // Each job is named meridian-<run>-<attempt>. Each path records the job id
 // in its state directory (on the controller's machine) and, when a submit

@@ -118,7 +118,9 @@ func (r records) openJobFile(key, name string) (*os.File, error) {
 // took its entry.
 func (r records) ensureJobDir(key string) error { return atomicfile.MkdirAll(r.jobDir(key), 0o700) }
 
-// recorded returns the job id recorded for key. record writes the job id
+// recorded returns the handle of the job recorded for key: its job id,
+// or ID:KEY when the id was another attempt's of this state directory
+// first (handleOf). record writes the job id
 // first and the id's key second: after a crash between the two, the
 // second is written here, so that the job's status and output, which go
 // by the id's key once slurmctld has forgotten the job, are not lost to
@@ -126,39 +128,134 @@ func (r records) ensureJobDir(key string) error { return atomicfile.MkdirAll(r.j
 // A record moved to ended (retire) is not written again.
 // A record that does not verify (seal.go) is none.
 func (r records) recorded(key string) (string, bool) {
-	id, err := r.recordedErr(key)
-	return id, err == nil && id != ""
+	h, err := r.recordedErr(key)
+	return h, err == nil && h != ""
 }
 
 // recordedErr is recorded, with the error of a record refused
 // (ErrRecordNotVerified); "" without error when there is none.
 func (r records) recordedErr(key string) (string, error) {
-	id, err := r.readRecord(filepath.Join("jobs", key, "jobid"))
+	v, err := r.readRecord(filepath.Join("jobs", key, "jobid"))
 	if err != nil {
 		if errors.Is(err, ErrRecordNotVerified) {
 			return "", err
 		}
 		return "", nil
 	}
-	if !isJobID(id) {
+	if id, k, ok := strings.Cut(v, handleSep); ok {
+		if k != key || !isJobID(id) {
+			return "", nil
+		}
+		return v, nil
+	}
+	if !isJobID(v) {
 		return "", nil
 	}
-	_, err = os.Lstat(filepath.Join(r.dir, "handles", id))
-	if _, err2 := os.Lstat(filepath.Join(r.dir, "ended", id)); errors.Is(err, os.ErrNotExist) && errors.Is(err2, os.ErrNotExist) {
-		r.writeRecord(filepath.Join("handles", id), key) //nolint:errcheck
+	switch owner, _ := r.idOwner(v); owner {
+	case "":
+		r.writeRecord(filepath.Join("handles", v), key) //nolint:errcheck
+	case key:
+	default:
+		// Recorded before ids were told apart (record): the plain id is
+		// the handle of the attempt its record names.
+		return v + handleSep + key, nil
 	}
-	return id, nil
+	return v, nil
 }
 
-// record writes the job id of key, then the key of the job id.
+// handleSep separates the job id from the attempt's key in the handle of
+// a job whose id was recorded for another attempt of this state directory
+// first (handleOf).
+const handleSep = ":"
+
+// idOwner is the attempt that the record of job id (handles/ID, else
+// ended/ID) names; "" when it has none. exists says a record is there,
+// whether or not it verifies or names an attempt.
+func (r records) idOwner(id string) (key string, exists bool) {
+	for _, dir := range []string{"handles", "ended"} {
+		if _, err := os.Lstat(filepath.Join(r.dir, dir, id)); err == nil {
+			k, _ := r.keyIn(dir, id)
+			if k == "" {
+				k = "?"
+			}
+			return k, true
+		}
+	}
+	return "", false
+}
+
+// handleOf is the handle of job id as the job of key: the id itself,
+// unless the id's record names another attempt, whose handle the id is:
+// slurmctld gives an id out again once its counter wraps or its state is
+// lost, and two attempts of one state directory then held the same
+// handle, each reading, cancelling and taking the output of whichever
+// job slurmctld knew by it. The later attempt's handle is ID:KEY.
+func (r records) handleOf(key, id string) string {
+	if owner, _ := r.idOwner(id); owner != "" && owner != key {
+		return id + handleSep + key
+	}
+	return id
+}
+
+// record is recordHandle, less the handle.
 func (r records) record(key, id string) error {
+	_, err := r.recordHandle(key, id)
+	return err
+}
+
+// recordHandle writes the handle of key's job id (handleOf), then, for a
+// plain id, the key of the job id (an id recorded for another attempt
+// keeps naming that attempt), and returns the handle.
+func (r records) recordHandle(key, id string) (string, error) {
 	if err := r.ensureJobDir(key); err != nil {
-		return err
+		return "", err
 	}
-	if err := r.writeRecord(filepath.Join("jobs", key, "jobid"), id); err != nil {
-		return err
+	h := r.handleOf(key, id)
+	if err := r.writeRecord(filepath.Join("jobs", key, "jobid"), h); err != nil {
+		return "", err
 	}
-	return r.writeRecord(filepath.Join("handles", id), key)
+	if h != id {
+		return h, nil
+	}
+	return h, r.writeRecord(filepath.Join("handles", id), key)
+}
+
+// handleRef is what a handle names: the job id slurmctld knows, the
+// attempt whose job it is ("" when no record says), and the error of a
+// record refused (ErrRecordNotVerified) when there is no key.
+type handleRef struct {
+	id, key string
+	recErr  error
+}
+
+// parse reads a handle: a job id names the attempt its record names
+// (keyOf), ID:KEY the attempt KEY, while KEY's record gives it that
+// handle. Anything else is not found.
+func (r records) parse(h string) (handleRef, error) {
+	if isJobID(h) {
+		key, err := r.keyOfErr(h)
+		return handleRef{id: h, key: key, recErr: err}, nil
+	}
+	id, key, ok := strings.Cut(h, handleSep)
+	if !ok || !isJobID(id) || !validKey(key) {
+		return handleRef{}, fmt.Errorf("handle %q: %w", h, backend.ErrNotFound)
+	}
+	if got, err := r.recordedErr(key); got != h {
+		if err != nil {
+			return handleRef{}, fmt.Errorf("handle %q: %w (%v)", h, backend.ErrNotFound, err)
+		}
+		return handleRef{}, fmt.Errorf("handle %q: %w (attempt %s has no such record)", h, backend.ErrNotFound, key)
+	}
+	return handleRef{id: id, key: key}, nil
+}
+
+// notItsHandle says whether handle, a job id with no record, is not the
+// handle of the attempt key whose job slurmctld knows by it: that
+// attempt's record gives its job of that id the handle ID:KEY, the id
+// having been another attempt's first.
+func (r records) notItsHandle(key, handle string) bool {
+	h, ok := r.recorded(key)
+	return ok && h == handle+handleSep+key
 }
 
 // keyOf returns the key recorded for a job id, or "". A record that is not

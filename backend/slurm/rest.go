@@ -433,11 +433,12 @@ func (r *REST) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	// Best effort, before the id: without it the job is told by its
 	// name until its identity is kept.
 	r.rec.saveSubmitted(key, sent, time.Now()) //nolint:errcheck
-	if err := r.rec.record(key, id); err != nil {
+	h, err := r.rec.recordHandle(key, id)
+	if err != nil {
 		return "", fmt.Errorf("slurm submit %s: job %s submitted but not recorded: %w", key, id, err)
 	}
 	r.takeIdentity(ctx, id, key)
-	return id, nil
+	return h, nil
 }
 
 // takeIdentity keeps the identity of the job just submitted for key (its
@@ -587,10 +588,11 @@ func (r *REST) find(ctx context.Context, runID string, attempt int) (string, boo
 		}
 		r.rec.saveIdentity(key, ident) //nolint:errcheck
 	}
-	if err := r.rec.record(key, id); err != nil {
+	h, err := r.rec.recordHandle(key, id)
+	if err != nil {
 		return "", false, fmt.Errorf("find %s: %w", key, err)
 	}
-	return id, true, nil
+	return h, true, nil
 }
 
 // apiJob is the part of a job in slurmrestd's answers that is used here.
@@ -787,9 +789,14 @@ func (r *REST) ownsID(job *apiJob, key string) bool {
 // has since given to another job must not cancel that job: another
 // user's, where slurmrestd's user may cancel it, or one of this user's
 // that no attempt runs.
-func (r *REST) anAttempts(job *apiJob) bool {
+func (r *REST) anAttempts(job *apiJob, handle string) bool {
 	key, ok := strings.CutPrefix(job.Name, "meridian-")
 	if !ok || !validKey(key) || !job.isAttempts(key) {
+		return false
+	}
+	if r.rec.notItsHandle(key, handle) {
+		// The attempt's record gives its job another handle (ID:KEY):
+		// the id was another attempt's first.
 		return false
 	}
 	owner, err := r.c.jobUser()
@@ -849,17 +856,18 @@ func (r *REST) getJob(ctx context.Context, handle string) (*apiJob, error) {
 // one this backend submits (anAttempts), as Cancel goes: its state is no
 // attempt's.
 func (r *REST) Status(ctx context.Context, handle string) (backend.Status, error) {
-	if !isJobID(handle) {
-		return backend.Status{}, fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
+	ref, err := r.rec.parse(handle)
+	if err != nil {
+		return backend.Status{}, err
 	}
-	key := r.rec.keyOf(handle)
+	key := ref.key
 	if key != "" {
 		// A record that cannot be read is asked for again (and rewritten).
 		if st, ok, err := r.rec.final(key); err == nil && ok {
 			return st, nil
 		}
 	}
-	job, err := r.getJob(ctx, handle)
+	job, err := r.getJob(ctx, ref.id)
 	if err == nil && key != "" && !r.ownsID(job, key) {
 		// slurmctld forgot the attempt's job and gave its id to another
 		// job since (its id counter wrapped): the attempt's job is
@@ -867,7 +875,7 @@ func (r *REST) Status(ctx context.Context, handle string) (backend.Status, error
 		// is that job this backend's to cancel.
 		err = errReusedID
 	}
-	if err == nil && key == "" && !r.anAttempts(job) {
+	if err == nil && key == "" && !r.anAttempts(job, handle) {
 		// No record of the id, and the job is not one this backend
 		// submits (another user's, or one no attempt runs): its state
 		// is not reported as an attempt's.
@@ -1167,11 +1175,12 @@ func (b *downBuilder) done() *downNodes {
 // id with no record whose job is not one this backend submits
 // (anAttempts).
 func (r *REST) Cancel(ctx context.Context, handle string) error {
-	if !isJobID(handle) {
-		return fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
+	ref, err := r.rec.parse(handle)
+	if err != nil {
+		return err
 	}
-	key := r.rec.keyOf(handle)
-	job, err := r.getJob(ctx, handle)
+	key := ref.key
+	job, err := r.getJob(ctx, ref.id)
 	if hasSlurmError(err, errInvalidJobID) {
 		if key == "" {
 			return fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
@@ -1184,7 +1193,7 @@ func (r *REST) Cancel(ctx context.Context, handle string) error {
 	if key != "" && !r.ownsID(job, key) {
 		return nil // the id is another job's now
 	}
-	if key == "" && !r.anAttempts(job) {
+	if key == "" && !r.anAttempts(job, handle) {
 		// No record of the id, and the job is not one this backend
 		// submits: left alone, whoever's it is.
 		return fmt.Errorf("handle %q: %w (slurmrestd's job of that id is no attempt's of this backend's user)", handle, backend.ErrNotFound)
@@ -1198,7 +1207,7 @@ func (r *REST) Cancel(ctx context.Context, handle string) error {
 			return fmt.Errorf("slurm cancel %s: %w", handle, err)
 		}
 	}
-	err = r.c.call(ctx, http.MethodDelete, apiPath("job", handle), nil, nil)
+	err = r.c.call(ctx, http.MethodDelete, apiPath("job", ref.id), nil, nil)
 	if err != nil && !hasSlurmError(err, errInvalidJobID, errAlreadyDone) {
 		return fmt.Errorf("slurm cancel %s: %w", handle, err)
 	}
@@ -1209,11 +1218,12 @@ func (r *REST) Cancel(ctx context.Context, handle string) error {
 // slurmrestd serves no job output, and the backend reads no file of the
 // cluster. The site's agent reports a job's output instead.
 func (r *REST) Logs(ctx context.Context, handle string) (io.ReadCloser, error) {
-	if !isJobID(handle) {
-		return nil, fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
+	ref, err := r.rec.parse(handle)
+	if err != nil {
+		return nil, err
 	}
-	if r.rec.keyOf(handle) == "" {
-		_, err := r.getJob(ctx, handle)
+	if ref.key == "" {
+		_, err := r.getJob(ctx, ref.id)
 		if hasSlurmError(err, errInvalidJobID) {
 			return nil, fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
 		}
@@ -1245,21 +1255,29 @@ func (r *REST) Clean(ctx context.Context, handle string) error {
 	if err := r.clean(ctx, handle); err != nil {
 		return err
 	}
-	key := r.rec.liveKeyOf(handle)
-	if key == "" {
+	ref, err := r.rec.parse(handle)
+	if err != nil || ref.key == "" {
+		return nil
+	}
+	key := ref.key
+	if r.rec.liveKeyOf(ref.id) != key {
 		return nil
 	}
 	if st, ok, err := r.rec.final(key); err != nil || !ok || st.State == backend.Lost {
 		return nil
 	}
-	if err := r.rec.retire(handle, key); err != nil {
+	if err := r.rec.retire(ref.id, key); err != nil {
 		return fmt.Errorf("slurm clean %s: %w", handle, err)
 	}
 	return nil
 }
 
 func (r *REST) clean(ctx context.Context, handle string) error {
-	key := r.rec.keyOf(handle)
+	ref, err := r.rec.parse(handle)
+	if err != nil {
+		return nil
+	}
+	key := ref.key
 	if key == "" || r.rec.swept(key) {
 		return nil
 	}
@@ -1287,7 +1305,7 @@ func (r *REST) clean(ctx context.Context, handle string) error {
 	case !st.State.Final():
 		// Its job has not ended yet: the sweep waits for it, as it may
 		// end as a killed agent would, leaving its scratch.
-		ended, after = "ending", "afterany:"+handle
+		ended, after = "ending", "afterany:"+ref.id
 	case st.State == backend.Succeeded, st.State == backend.Failed && st.ExitCode < 128:
 		return r.rec.markSwept(key, "none needed") // the agent ended and wiped
 	}

@@ -360,12 +360,15 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	// slurmctld writes no id with a leading zero, nor 0: recorded, such
 	// an id named no job Status could read, and failed every poll.
 	if n, ok := jobNumber(id); !ok || n == 0 {
-		return "", fmt.Errorf("slurm submit %s: sbatch printed job id %q, which slurmctld does not write (a leading zero, or 0)", key, id)
+		// A job sbatch made stays queued: the attempt's next submit
+		// finds it by its batch script and takes it (find).
+		return "", fmt.Errorf("slurm submit %s: sbatch printed job id %q, which slurmctld does not write (a leading zero, or 0); a job it made is found by its batch script at the attempt's next submit", key, id)
 	}
-	if err := s.rec.record(key, id); err != nil {
+	h, err := s.rec.recordHandle(key, id)
+	if err != nil {
 		return "", fmt.Errorf("slurm submit %s: job %s submitted but not recorded: %w", key, id, err)
 	}
-	return id, nil
+	return h, nil
 }
 
 // jobEnv is the environment sbatch runs in, all of which (--export=ALL)
@@ -516,10 +519,11 @@ func (s *Slurm) find(ctx context.Context, runID string, attempt int) (string, bo
 			}
 		}
 	}
-	if err := s.rec.record(key, id); err != nil {
+	h, err := s.rec.recordHandle(key, id)
+	if err != nil {
 		return "", false, fmt.Errorf("find %s: %w", key, err)
 	}
-	return id, true, nil
+	return h, true, nil
 }
 
 // findByScript asks slurmctld for the job of the attempt that has no
@@ -619,17 +623,28 @@ func (s *Slurm) findByScript(ctx context.Context, runID string, attempt int) ([]
 // only while its command is the attempt's batch script: otherwise the id
 // is another job's now, and the attempt's job reads as forgotten.
 func (s *Slurm) Status(ctx context.Context, handle string) (backend.Status, error) {
-	if !isJobID(handle) {
-		return backend.Status{}, fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
+	ref, err := s.rec.parse(handle)
+	if err != nil {
+		return backend.Status{}, err
 	}
-	job, err := s.queryJob(ctx, handle)
+	job, err := s.queryJob(ctx, ref.id)
 	if isInvalidJob(err) {
-		return s.forgottenStatus(handle)
+		return s.forgottenStatus(handle, ref)
 	}
 	if err != nil {
 		return backend.Status{}, fmt.Errorf("slurm status %s: %w", handle, err)
 	}
 	key, ok := s.jobsKey(job)
+	if ok && ref.key != "" && key != ref.key {
+		// Another attempt's job of this state directory: slurmctld
+		// gave the handle's attempt's id to it (its id counter
+		// wrapped, or its state was lost). Its state is not the
+		// handle's attempt's.
+		return s.forgottenStatus(handle, ref)
+	}
+	if ok && ref.key == "" && s.rec.notItsHandle(key, handle) {
+		return backend.Status{}, fmt.Errorf("handle %q: %w (slurmctld's job of that id is attempt %s's, whose handle is another)", handle, backend.ErrNotFound, key)
+	}
 	if !ok {
 		// The job is no attempt's of this state directory, so not one
 		// this backend submitted: slurmctld forgot the attempt's job and
@@ -637,7 +652,7 @@ func (s *Slurm) Status(ctx context.Context, handle string) (backend.Status, erro
 		// or its state was lost). That job's state is not the attempt's,
 		// nor is it this backend's to cancel; with no record of the id
 		// either, the handle is unknown.
-		return s.forgottenStatus(handle)
+		return s.forgottenStatus(handle, ref)
 	}
 	st := job.status()
 	if st.State == backend.Running {
@@ -686,11 +701,11 @@ func (s *Slurm) scriptKey(command string) (string, bool) {
 
 // forgottenStatus is the state of a job that slurmctld no longer knows,
 // with its start and end as the batch script's files tell them.
-func (s *Slurm) forgottenStatus(handle string) (backend.Status, error) {
-	key, recErr := s.rec.keyOfErr(handle)
+func (s *Slurm) forgottenStatus(handle string, ref handleRef) (backend.Status, error) {
+	key := ref.key
 	if key == "" {
-		if recErr != nil {
-			return backend.Status{}, fmt.Errorf("handle %q: %w (%v)", handle, backend.ErrNotFound, recErr)
+		if ref.recErr != nil {
+			return backend.Status{}, fmt.Errorf("handle %q: %w (%v)", handle, backend.ErrNotFound, ref.recErr)
 		}
 		return backend.Status{}, fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
 	}
@@ -926,12 +941,13 @@ func ParseKeyValues(line string) map[string]string {
 // of this state directory (jobsKey) is not cancelled, whether or not the
 // id has a record: slurmctld gave the id to another job.
 func (s *Slurm) Cancel(ctx context.Context, handle string) error {
-	if !isJobID(handle) {
-		return fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
+	ref, err := s.rec.parse(handle)
+	if err != nil {
+		return err
 	}
-	job, err := s.queryJob(ctx, handle)
+	job, err := s.queryJob(ctx, ref.id)
 	if isInvalidJob(err) {
-		if s.rec.keyOf(handle) == "" {
+		if ref.key == "" {
 			return fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
 		}
 		return nil // forgotten: it ended long ago
@@ -940,9 +956,17 @@ func (s *Slurm) Cancel(ctx context.Context, handle string) error {
 		return fmt.Errorf("slurm cancel %s: %w", handle, err)
 	}
 	key, ok := s.jobsKey(job)
+	if ok && ref.key != "" && key != ref.key {
+		// Another attempt's job, given the id since (Status): left
+		// alone; the handle's attempt's job is forgotten.
+		return nil
+	}
+	if ok && ref.key == "" && s.rec.notItsHandle(key, handle) {
+		return fmt.Errorf("handle %q: %w (slurmctld's job of that id is attempt %s's, whose handle is another)", handle, backend.ErrNotFound, key)
+	}
 	if !ok {
 		// Not a job this backend submitted (jobsKey): left alone.
-		if s.rec.keyOf(handle) == "" {
+		if ref.key == "" {
 			return fmt.Errorf("handle %q: %w (slurmctld's job of that id runs no attempt's batch script of this backend)", handle, backend.ErrNotFound)
 		}
 		return nil // the id is another job's now
@@ -954,7 +978,7 @@ func (s *Slurm) Cancel(ctx context.Context, handle string) error {
 	if err := s.rec.markCancelled(key); err != nil {
 		return fmt.Errorf("slurm cancel %s: %w", handle, err)
 	}
-	if _, err := s.run(ctx, "scancel", handle); err != nil && !isInvalidJob(err) {
+	if _, err := s.run(ctx, "scancel", ref.id); err != nil && !isInvalidJob(err) {
 		return fmt.Errorf("slurm cancel %s: %w", handle, err)
 	}
 	return nil
@@ -1001,14 +1025,18 @@ func (s *Slurm) LogsAt(ctx context.Context, handle string, off int64) (io.ReadCl
 // openOutput opens the job's output file as Logs describes; nil without
 // error when the job has written none yet.
 func (s *Slurm) openOutput(ctx context.Context, handle string) (*os.File, error) {
-	if !isJobID(handle) {
-		return nil, fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
+	ref, err := s.rec.parse(handle)
+	if err != nil {
+		return nil, err
 	}
-	key := s.rec.keyOf(handle)
+	key := ref.key
 	if key == "" {
-		k, err := s.jobKey(ctx, handle)
+		k, err := s.jobKey(ctx, ref.id)
 		if err != nil {
 			return nil, err
+		}
+		if s.rec.notItsHandle(k, handle) {
+			return nil, fmt.Errorf("handle %q: %w (slurmctld's job of that id is attempt %s's, whose handle is another)", handle, backend.ErrNotFound, k)
 		}
 		key = k
 	}
@@ -1167,11 +1195,12 @@ func (s *Slurm) nodes(ctx context.Context) (string, error) {
 // those Status or Clean saw it on; where that is not known, the directory
 // stays.
 func (s *Slurm) Clean(ctx context.Context, handle string) error {
-	key := s.rec.keyOf(handle)
-	if key == "" {
+	ref, err := s.rec.parse(handle)
+	if err != nil || ref.key == "" {
 		return nil
 	}
-	done, err := s.jobDone(ctx, handle, key)
+	key := ref.key
+	done, err := s.jobDone(ctx, ref.id, key)
 	if err != nil {
 		return fmt.Errorf("slurm clean %s: %w", handle, err)
 	}
@@ -1183,7 +1212,7 @@ func (s *Slurm) Clean(ctx context.Context, handle string) error {
 	}
 	// No process of the job runs: its record need not be listed by
 	// each capacity poll from now on.
-	if err := s.rec.retire(handle, key); err != nil {
+	if err := s.rec.retire(ref.id, key); err != nil {
 		return fmt.Errorf("slurm clean %s: %w", handle, err)
 	}
 	return nil
