@@ -30,6 +30,12 @@ func TestMain(m *testing.M) {
 		os.Exit(peekMain(os.Args[2:]))
 	}
 	if len(os.Args) > 1 && os.Args[1] == "__agent" {
+		// A test's stand-in for a system directory where the operator
+		// keeps files (TestAttackLandlockWorkloadReadsServerFilesInSystemDirs).
+		if dir := os.Getenv("MERIDIAN_TEST_SYSTEM_DIR"); dir != "" {
+			systemReadOnly = append(systemReadOnly, dir)
+			walkedReadOnly = append(walkedReadOnly, dir)
+		}
 		if len(os.Args) > 2 && os.Args[2] == "reap" {
 			spareInReaper()
 		}

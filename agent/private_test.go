@@ -1,10 +1,15 @@
 package agent
 
 import (
+	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestAttackLandlockWorkloadReadsStateDir: in the landlock sandbox the
@@ -77,5 +82,198 @@ func TestPrivateDirFromEnv(t *testing.T) {
 	t.Setenv(EnvPrivateDir, "state")
 	if _, err := FromEnv(); err == nil || !strings.Contains(err.Error(), EnvPrivateDir) {
 		t.Fatalf("a relative %s: %v; want an error naming it", EnvPrivateDir, err)
+	}
+}
+
+// TestAttackLandlockWorkloadReadsServerFilesInSystemDirs: in the landlock
+// sandbox the workload runs as the server's user and may read the
+// system's directories, and Landlock only grants: a grant of /etc or /opt
+// whole let it read every file of the server's user the operator kept
+// there (a TLS key, backend.recordKeyFile, the catalog), 0600 or not. The
+// walked directories are now granted less those files: a 0600 file of
+// this user, and a 0700 directory of its with all below it, are
+// unreadable by the workload, their world-readable siblings still
+// readable, and a link in a directory granted entry by entry does not
+// lead out of it. A command naming such a file is refused. The workload
+// is confined for real: sandbox-exec, as the agent runs it, runs cat.
+func TestAttackLandlockWorkloadReadsServerFilesInSystemDirs(t *testing.T) {
+	if landlockABI() < minLandlockABI {
+		t.Skipf("this kernel's Landlock is ABI %d; the landlock sandbox needs %d", landlockABI(), minLandlockABI)
+	}
+	root := t.TempDir()
+	sys := filepath.Join(root, "etc")
+	write := func(path, data string, mode os.FileMode) string {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(data), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, mode); err != nil { // past the umask
+			t.Fatal(err)
+		}
+		return path
+	}
+	key := write(filepath.Join(sys, "meridian", "tls.key"), "KEY", 0o600)
+	catalog := write(filepath.Join(sys, "meridian", "catalog.json"), "CATALOG", 0o644)
+	hosts := write(filepath.Join(sys, "hosts"), "HOSTS", 0o644)
+	deep := write(filepath.Join(sys, "ssl", "certs", "ca.pem"), "CA", 0o644)
+	script := write(filepath.Join(sys, "meridian", "hook.sh"), "#!/bin/sh\nTOKEN=secret\n", 0o700)
+	inPrivate := write(filepath.Join(sys, "private", "record.key"), "RECORD", 0o644)
+	if err := os.Chmod(filepath.Dir(inPrivate), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	outside := write(filepath.Join(root, "elsewhere", "secret"), "ELSEWHERE", 0o644)
+	link := filepath.Join(sys, "meridian", "link")
+	if err := os.Symlink(outside, link); err != nil {
+		t.Fatal(err)
+	}
+	wd := filepath.Join(root, "scratch")
+	if err := os.Mkdir(wd, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(path string) (string, error) {
+		cmd := exec.Command(exe, "__agent", "sandbox-exec", "--mode", SandboxLandlock, "--rw", wd, "--", "/bin/cat", path)
+		cmd.Env = []string{"PATH=/usr/bin:/bin", "MERIDIAN_TEST_SYSTEM_DIR=" + sys}
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	for _, tc := range []struct {
+		name, path, want string
+	}{
+		{"a world-readable file beside the key", catalog, "CATALOG"},
+		{"a world-readable file at the top", hosts, "HOSTS"},
+		{"a world-readable file in a directory granted whole", deep, "CA"},
+	} {
+		if got, err := read(tc.path); err != nil || got != tc.want {
+			t.Errorf("%s: the workload read %q (%v); want %q", tc.name, got, err, tc.want)
+		}
+	}
+	for _, tc := range []struct{ name, path, secret string }{
+		{"a 0600 file of the server's user", key, "KEY"},
+		{"a file in a 0700 directory of the server's user", inPrivate, "RECORD"},
+		{"an executable 0700 file of the server's user", script, "TOKEN"},
+		{"a link out of the directory", link, "ELSEWHERE"},
+	} {
+		got, err := read(tc.path)
+		if err == nil || strings.Contains(got, tc.secret) {
+			t.Errorf("%s: the workload read %q (%v); want it refused", tc.name, got, err)
+		}
+	}
+
+	// A command naming such a file is not one the workload may read
+	// anyway: it is refused (it would be granted by its own rule).
+	saved, savedWalked := systemReadOnly, walkedReadOnly
+	defer func() { systemReadOnly, walkedReadOnly = saved, savedWalked }()
+	systemReadOnly = append(append([]string(nil), saved...), sys)
+	walkedReadOnly = append(append([]string(nil), savedWalked...), sys)
+	cfg := Config{Exe: exe}
+	if _, err := workloadCommand(cfg, Sandbox{Mode: SandboxLandlock}, wd, []string{script}, nil); err == nil || !strings.Contains(err.Error(), script) {
+		t.Errorf("a command naming a 0700 script of the server's user in a system directory: %v; want it refused, naming it", err)
+	}
+	world := write(filepath.Join(sys, "bin", "train"), "#!/bin/sh\n", 0o755)
+	if _, err := workloadCommand(cfg, Sandbox{Mode: SandboxLandlock}, wd, []string{world}, nil); err != nil {
+		t.Errorf("a world-readable program in a system directory: %v; want it run", err)
+	}
+}
+
+// TestSystemGrantsBounded: the walk of the system's directories looks at
+// a bounded number of entries; past it the workload is refused, saying
+// why, rather than given a directory nobody looked into. A directory with
+// nothing hidden in it is granted whole, as one rule.
+func TestSystemGrantsBounded(t *testing.T) {
+	root := t.TempDir()
+	for i := 0; i < 50; i++ {
+		if err := os.WriteFile(filepath.Join(root, fmt.Sprintf("f%02d", i)), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dirs, files, err := systemGrants([]string{root}, []string{root}, 100)
+	if err != nil || len(dirs) != 1 || dirs[0] != root || len(files) != 0 {
+		t.Errorf("a directory with nothing hidden: %v %v %v; want it granted whole", dirs, files, err)
+	}
+	if _, _, err := systemGrants([]string{root}, []string{root}, 49); !errors.Is(err, errTooManyEntries) || !strings.Contains(err.Error(), "49") || !strings.Contains(err.Error(), "refusing") {
+		t.Errorf("past the bound: %v; want a refusal naming it", err)
+	}
+	// Outside the walked directories nothing is looked at.
+	if dirs, _, err := systemGrants([]string{root}, nil, 1); err != nil || len(dirs) != 1 {
+		t.Errorf("an unwalked root: %v %v; want it granted whole", dirs, err)
+	}
+}
+
+// BenchmarkSystemGrants measures the walk each landlock workload (and
+// pack helper) start pays: the real system directories as the agent walks
+// them, and, for comparison, a walk of all of /usr, /etc and /opt.
+func BenchmarkSystemGrants(b *testing.B) {
+	for _, bc := range []struct {
+		name   string
+		walked []string
+	}{
+		{"walked", walkedReadOnly},
+		{"usr-etc-opt", []string{"/usr", "/etc", "/opt"}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, _, err := systemGrants(systemReadOnly, bc.walked, maxSystemEntries); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestHiddenFileAsAnotherUser: what the walk keeps from a workload of a
+// server's user that is not root: that user's files not every user may
+// read, whatever their owner's bits, and others' it reads by its group; a
+// directory it cannot pass through is left out only when it is its own
+// (it may change the mode).
+func TestHiddenFileAsAnotherUser(t *testing.T) {
+	const euid, group, other = 1000, 1000, 2000
+	groups := map[uint32]bool{group: true}
+	st := func(uid, gid uint32, mode uint32) *unix.Stat_t {
+		return &unix.Stat_t{Uid: uid, Gid: gid, Mode: mode}
+	}
+	for _, tc := range []struct {
+		name   string
+		st     *unix.Stat_t
+		hidden bool
+	}{
+		{"its own 0600 file", st(euid, other, 0o600), true},
+		{"its own 0000 file", st(euid, other, 0), true},
+		{"its own 0640 file", st(euid, group, 0o640), true},
+		{"its own 0644 file", st(euid, group, 0o644), false},
+		{"another's file it reads by its group", st(other, group, 0o640), true},
+		{"another's file of its group it may not read", st(other, group, 0o600), false},
+		{"another's 0600 file", st(other, other, 0o600), false},
+		{"another's 0644 file", st(other, other, 0o644), false},
+	} {
+		if got := hiddenFile(tc.st, euid, groups); got != tc.hidden {
+			t.Errorf("%s: hidden %v, want %v", tc.name, got, tc.hidden)
+		}
+	}
+	w := &roWalk{euid: euid, groups: groups}
+	for _, tc := range []struct {
+		name     string
+		st       *unix.Stat_t
+		passable bool
+	}{
+		{"its own 0700 directory", st(euid, other, 0o700), true},
+		{"its own 0604 directory", st(euid, other, 0o604), false},
+		{"another's 0750 directory of its group", st(other, group, 0o750), true},
+		{"another's 0705 directory of its group", st(other, group, 0o705), false},
+		{"another's 0755 directory", st(other, other, 0o755), true},
+		{"another's 0754 directory", st(other, other, 0o754), false},
+	} {
+		if got := w.passable(tc.st); got != tc.passable {
+			t.Errorf("%s: passable %v, want %v", tc.name, got, tc.passable)
+		}
+	}
+	if !(&roWalk{euid: 0}).passable(st(other, other, 0)) {
+		t.Error("root passes through every directory")
 	}
 }

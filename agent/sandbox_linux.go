@@ -28,6 +28,26 @@ import (
 // user's home, the server's state directory or another attempt's scratch.
 var systemReadOnly = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt", "/sys/devices/system/cpu"}
 
+// walkedReadOnly are the directories of systemReadOnly where the operator
+// puts files of their own, and so where a file of the server's user may
+// lie (a TLS key, a record key, a catalog): each time a workload starts in
+// the landlock sandbox they are walked, and what is that user's and not
+// every user's is kept from it (systemGrants). The rest (/usr's programs
+// and libraries, /bin, /lib and the like) is the package manager's, root's
+// and readable by every user, and is granted whole: a walk of /usr, about
+// 150,000 entries on a typical machine, takes a second or more at every
+// start, for files no operator puts there.
+var walkedReadOnly = []string{"/etc", "/opt", "/usr/local"}
+
+// maxSystemEntries bounds the entries looked at in walkedReadOnly at each
+// start; past it the workload is refused, since what was not looked at
+// could hold a file of the server's user. A few thousand to some tens of
+// thousands are there on a typical machine (a walk of 18,000 takes about
+// a quarter of a second); the bound, more than all of /usr, /etc and /opt
+// hold on such a machine, leaves room for a CUDA toolkit and Python
+// environments under /opt or /usr/local, and is walked in a few seconds.
+var maxSystemEntries = 250_000
+
 // deviceFiles are the device nodes a workload may use.
 var deviceFiles = []string{"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"}
 
@@ -146,7 +166,10 @@ func checkCommandPath(cfg Config, sb Sandbox, wd, exe string) error {
 		if err != nil {
 			continue // not there: restrictSelf leaves it out too
 		}
-		if pathWithin(real, rp) {
+		// A file of the server's user in the system's directories is
+		// kept from the workload there (systemGrants): not one it may
+		// read anyway.
+		if pathWithin(real, rp) && !hiddenInSystem(real) {
 			return nil
 		}
 	}
@@ -593,7 +616,7 @@ func SandboxExec(args []string, stderr io.Writer) int {
 		return 126
 	}
 	if landlockABI() >= 1 {
-		if err := restrictSelf(rw, ro); err != nil {
+		if err := restrictSelf(rw, ro, *mode == SandboxLandlock); err != nil {
 			fmt.Fprintln(stderr, "sandbox-exec: landlock:", err)
 			return 126
 		}
@@ -622,10 +645,21 @@ type multi []string
 func (m *multi) String() string     { return strings.Join(*m, ",") }
 func (m *multi) Set(s string) error { *m = append(*m, s); return nil }
 
-// restrictSelf enforces the ruleset on the calling (locked) thread.
-func restrictSelf(rw, ro []string) error {
+// restrictSelf enforces the ruleset on the calling (locked) thread. With
+// hide (the landlock sandbox, where the workload runs as the server's
+// user) the system's directories are granted as systemGrants says, less
+// the files of that user's there; otherwise whole.
+func restrictSelf(rw, ro []string, hide bool) error {
 	var roDirs, roFiles []string
-	for _, p := range append(append([]string(nil), systemReadOnly...), ro...) {
+	system := systemReadOnly
+	if hide {
+		var err error
+		if roDirs, roFiles, err = systemGrants(systemReadOnly, walkedReadOnly, maxSystemEntries); err != nil {
+			return err
+		}
+		system = nil
+	}
+	for _, p := range append(append([]string(nil), system...), ro...) {
 		if fi, err := os.Stat(p); err == nil {
 			if fi.IsDir() {
 				roDirs = append(roDirs, p)
@@ -764,4 +798,270 @@ func dropTo(uid, gid int) error {
 		return fmt.Errorf("setresuid %d: %v", uid, e)
 	}
 	return nil
+}
+
+// hiddenFile reports whether a file whose status is st must be kept from
+// a workload that runs as the server's user (the landlock sandbox): it is
+// not readable by every user and it is that user's (euid), or that user
+// may read it all the same, through its group or as root. Whoever owns a
+// file may change its mode, so one of the server's user's is hidden
+// whatever its owner's bits say.
+func hiddenFile(st *unix.Stat_t, euid int, groups map[uint32]bool) bool {
+	if st.Mode&0o004 != 0 {
+		return false
+	}
+	return euid == 0 || int(st.Uid) == euid || (st.Mode&0o040 != 0 && groups[st.Gid])
+}
+
+// userGroups is the set of the process's effective and supplementary
+// groups.
+func userGroups() map[uint32]bool {
+	groups := map[uint32]bool{uint32(os.Getegid()): true}
+	if gs, err := os.Getgroups(); err == nil {
+		for _, g := range gs {
+			groups[uint32(g)] = true
+		}
+	}
+	return groups
+}
+
+// hiddenInSystem reports whether systemGrants keeps the file real (links
+// resolved) from the workload: whether it, or a directory it lies in, lies
+// in walkedReadOnly and is hidden (hiddenFile). A path that cannot be
+// looked at is hidden too.
+func hiddenInSystem(real string) bool {
+	w := &roWalk{euid: os.Geteuid(), groups: userGroups()}
+	for _, p := range walkedReadOnly {
+		if rp, err := filepath.EvalSymlinks(p); err == nil {
+			w.walked = append(w.walked, rp)
+		}
+	}
+	for p := real; ; p = filepath.Dir(p) {
+		if w.judged(p) {
+			var st unix.Stat_t
+			if err := unix.Lstat(p, &st); err != nil || hiddenFile(&st, w.euid, w.groups) {
+				return true
+			}
+		}
+		if p == filepath.Dir(p) {
+			return false
+		}
+	}
+}
+
+// errTooManyEntries is systemGrants' refusal past its bound.
+var errTooManyEntries = errors.New("too many")
+
+// systemGrants returns what of roots a workload that runs as the server's
+// user may read. Landlock only grants: a grant of /etc let the workload
+// read a TLS key, a record key or a catalog of the server's user that the
+// operator kept there, and no rule could take them back. So each root
+// that lies in one of walked, or holds one, is walked: a directory is
+// granted whole when nothing below it is hidden (hiddenFile), else by its
+// entries one by one, each directory among them in turn; a hidden file or
+// directory is left out, with everything below it. Outside walked nothing
+// is judged: a root there is granted whole, and a directory that holds a
+// walked one has its other entries granted whole.
+//
+// Links are never followed: a root that is a link is taken where it leads
+// (once, when another root holds it), and a link below a root is not
+// granted in a directory granted entry by entry (the kernel judges a
+// link's target where it lies, as with every link in a directory granted
+// whole). A walked directory this user may not list is left out when it
+// may pass through it (what lies there cannot be told), or owns it, and
+// granted when neither (nothing below it can be reached). At most limit
+// entries are looked at: past that the walk fails, and the workload is
+// refused.
+func systemGrants(roots, walked []string, limit int) (dirs, files []string, err error) {
+	w := &roWalk{euid: os.Geteuid(), groups: userGroups(), left: limit, limit: limit}
+	for _, p := range walked {
+		if rp, err := filepath.EvalSymlinks(p); err == nil {
+			w.walked = append(w.walked, rp)
+		}
+	}
+	var rs []string
+	for _, p := range roots {
+		if rp, err := filepath.EvalSymlinks(p); err == nil {
+			rs = append(rs, rp)
+		} // not there: nothing to grant
+	}
+	for i, r := range rs {
+		inOther := false
+		for j, o := range rs {
+			if i != j && pathWithin(r, o) && (r != o || j < i) {
+				inOther = true
+			}
+		}
+		if inOther {
+			continue // granted, or walked, with the root that holds it
+		}
+		var st unix.Stat_t
+		if err := unix.Lstat(r, &st); err != nil {
+			continue
+		}
+		if _, err := w.judge(r, &st, func() (int, error) {
+			return unix.Open(r, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		}, func(p string, dir bool) {
+			if dir {
+				w.dirs = append(w.dirs, p)
+			} else {
+				w.files = append(w.files, p)
+			}
+		}); err != nil {
+			return nil, nil, err
+		}
+	}
+	return w.dirs, w.files, nil
+}
+
+// roWalk is the state of one systemGrants.
+type roWalk struct {
+	euid        int
+	groups      map[uint32]bool
+	walked      []string
+	left, limit int
+	dirs, files []string
+}
+
+// judged reports whether p lies in a walked directory; leads whether a
+// walked directory lies in p.
+func (w *roWalk) judged(p string) bool {
+	for _, d := range w.walked {
+		if pathWithin(p, d) {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *roWalk) leads(p string) bool {
+	for _, d := range w.walked {
+		if pathWithin(d, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// judge judges the file p, whose status is st: grant is called with it
+// when it may be granted whole, and it reports whether it was (false when
+// it is left out, or granted by its entries, which judge has added). open
+// opens p, a directory, without following a link.
+func (w *roWalk) judge(p string, st *unix.Stat_t, open func() (int, error), grant func(string, bool)) (bool, error) {
+	isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
+	judged := w.judged(p)
+	switch {
+	case st.Mode&unix.S_IFMT == unix.S_IFLNK:
+		// Not granted on its own: what it names is judged where it
+		// lies.
+		return true, nil
+	case judged && hiddenFile(st, w.euid, w.groups):
+		return false, nil
+	case !isDir:
+		grant(p, false)
+		return true, nil
+	case !judged && !w.leads(p):
+		grant(p, true)
+		return true, nil
+	case judged && !w.passable(st) && int(st.Uid) != w.euid:
+		// Nothing below it can be reached by this user.
+		grant(p, true)
+		return true, nil
+	case judged && !w.passable(st):
+		// This user's: it may make it passable (Landlock does not
+		// cover a file's mode).
+		return false, nil
+	}
+	fd, err := open()
+	switch {
+	case err == nil:
+	case err == unix.EACCES && judged:
+		return false, nil // what lies there cannot be told
+	case err == unix.EACCES:
+		grant(p, true)
+		return true, nil
+	case err == unix.ENOENT || err == unix.ENOTDIR || err == unix.ELOOP:
+		return false, nil // changed since it was listed: left out
+	default:
+		return false, fmt.Errorf("%s: %w", p, err)
+	}
+	whole, err := w.dir(p, fd)
+	if err != nil {
+		return false, err
+	}
+	if whole {
+		grant(p, true)
+	}
+	return whole, nil
+}
+
+// passable reports whether this user may pass through the directory whose
+// status is st (root passes through every one).
+func (w *roWalk) passable(st *unix.Stat_t) bool {
+	var x uint32
+	switch {
+	case w.euid == 0:
+		return true
+	case int(st.Uid) == w.euid:
+		x = 0o100
+	case w.groups[st.Gid]:
+		x = 0o010
+	default:
+		x = 0o001
+	}
+	return st.Mode&x != 0
+}
+
+// dir walks the directory path, open as fd (which it closes), and reports
+// whether it may be granted whole; when not, it has added the grants of
+// its entries.
+func (w *roWalk) dir(path string, fd int) (bool, error) {
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	type grant struct {
+		path string
+		dir  bool
+	}
+	var grants []grant
+	add := func(p string, dir bool) { grants = append(grants, grant{p, dir}) }
+	whole := true
+	for {
+		names, rerr := f.Readdirnames(256)
+		for _, name := range names {
+			if w.left--; w.left < 0 {
+				return false, fmt.Errorf("the system's directories the workload may read hold more than %d entries where files of the server's user may lie (%s; at %s): %w to tell which are that user's own; refusing to run the workload (keep large trees out of them, or use the uid sandbox)", w.limit, strings.Join(w.walked, " "), path, errTooManyEntries)
+			}
+			var st unix.Stat_t
+			if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+				if err == unix.ENOENT {
+					continue // gone since it was listed
+				}
+				return false, fmt.Errorf("%s: %w", filepath.Join(path, name), err)
+			}
+			ok, err := w.judge(filepath.Join(path, name), &st, func() (int, error) {
+				return unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			}, add)
+			if err != nil {
+				return false, err
+			}
+			whole = whole && ok
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return false, fmt.Errorf("%s: %w", path, rerr)
+		}
+	}
+	if whole {
+		return true, nil
+	}
+	for _, g := range grants {
+		if g.dir {
+			w.dirs = append(w.dirs, g.path)
+		} else {
+			w.files = append(w.files, g.path)
+		}
+	}
+	return false, nil
 }
