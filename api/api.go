@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -396,7 +397,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if !bodyValid(rw, r, rt) {
+	if !bodyValid(rw, r, rt) || !contentTypeValid(rw, r) {
 		return
 	}
 	r.Body = http.MaxBytesReader(rw, r.Body, rt.maxBody())
@@ -565,6 +566,45 @@ func bodyValid(w http.ResponseWriter, r *http.Request, rt *Route) bool {
 	return true
 }
 
+// BodyType is the media type of every request body the API takes: each
+// route that reads a body reads one JSON object (documents such as YAML
+// travel inside it as strings).
+const BodyType = "application/json"
+
+// contentTypeValid answers 415 (and is false) for a request with a body
+// whose Content-Type is not BodyType (with at most a charset of utf-8): a
+// body without one, or of another type, was decoded as JSON all the same,
+// so a text/plain, form or YAML POST was served as if it had said JSON,
+// while a proxy or filter in front of the server that inspects JSON
+// bodies by their type passed it by unread. A GET or HEAD is not held to
+// it: no route reads its body.
+func contentTypeValid(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead || r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+		return true
+	}
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		writeErr(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type", fmt.Sprintf("the request has a body but no Content-Type header: send Content-Type: %s (the only type the API takes)", BodyType))
+		return false
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		writeErr(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type", fmt.Sprintf("the Content-Type header %s does not parse (%v): send Content-Type: %s", clip(ct), err, BodyType))
+		return false
+	}
+	if mt != BodyType {
+		writeErr(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type", fmt.Sprintf("the Content-Type header is %s: the API takes only %s bodies (YAML documents go inside them as strings)", clip(mt), BodyType))
+		return false
+	}
+	for k, v := range params {
+		if k != "charset" || !strings.EqualFold(v, "utf-8") {
+			writeErr(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type", fmt.Sprintf("the Content-Type header's parameter %s=%s is not taken: a body is %s, with at most charset=utf-8", clip(k), clip(v), BodyType))
+			return false
+		}
+	}
+	return true
+}
+
 // tooLarge is the message refusing a body over limit bytes.
 func tooLarge(limit int64) string {
 	return fmt.Sprintf("request body over %d bytes, the most this route takes", limit)
@@ -589,7 +629,7 @@ const MaxQueryParams = 64
 
 // singletonHeaders are the request headers the API reads that hold one
 // value each.
-var singletonHeaders = []string{"Authorization", "Idempotency-Key", "Last-Event-ID"}
+var singletonHeaders = []string{"Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"}
 
 // bearer is the request's bearer token, or "".
 func bearer(r *http.Request) string {
