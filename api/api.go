@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/catalog"
@@ -23,6 +24,7 @@ import (
 	"meridian.dev/meridian/internal/faillimit"
 	"meridian.dev/meridian/internal/faultid"
 	"meridian.dev/meridian/internal/jsondup"
+	"meridian.dev/meridian/internal/textfit"
 	"meridian.dev/meridian/metrics"
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/rules"
@@ -745,7 +747,34 @@ type ErrorBody struct {
 }
 
 func writeErr(w http.ResponseWriter, status int, code, field, msg string) {
-	writeJSON(w, status, ErrorBody{Error{Code: code, Field: field, Message: msg}})
+	writeJSON(w, status, ErrorBody{Error{Code: code, Field: cutMiddle(field, MaxErrorField), Message: cutMiddle(msg, MaxErrorMessage)}})
+}
+
+// MaxErrorMessage and MaxErrorField bound an error answer's message and
+// field. Refusals from deeper down quote the request's values whole (a
+// stage's organization, a plan's asOf, a body's key: up to the 4 MiB a
+// body holds, six times that once escaped); the client shows 1 KiB of a
+// message and the console reads 64 KiB of an answer.
+const (
+	MaxErrorMessage = 16 << 10
+	MaxErrorField   = 256
+)
+
+// cutMiddle is s when it is at most n bytes, else its start and its end
+// (where a refusal says what it wants) around a note of what was cut,
+// each cut on a character's boundary; the result is at most n bytes and
+// a few dozen more.
+func cutMiddle(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	tail := n / 8
+	head := textfit.Prefix(s, n-tail)
+	i := len(s) - tail
+	for i < len(s) && !utf8.RuneStart(s[i]) {
+		i++
+	}
+	return fmt.Sprintf("%s… (%d bytes cut; %d in all) …%s", head, i-len(head), len(s), s[i:])
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
