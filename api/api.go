@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/catalog"
@@ -22,6 +24,7 @@ import (
 	"meridian.dev/meridian/internal/faillimit"
 	"meridian.dev/meridian/internal/faultid"
 	"meridian.dev/meridian/internal/jsondup"
+	"meridian.dev/meridian/internal/textfit"
 	"meridian.dev/meridian/metrics"
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/rules"
@@ -396,7 +399,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if !bodyValid(rw, r, rt) {
+	if !bodyValid(rw, r, rt) || !contentTypeValid(rw, r) {
 		return
 	}
 	r.Body = http.MaxBytesReader(rw, r.Body, rt.maxBody())
@@ -565,6 +568,45 @@ func bodyValid(w http.ResponseWriter, r *http.Request, rt *Route) bool {
 	return true
 }
 
+// BodyType is the media type of every request body the API takes: each
+// route that reads a body reads one JSON object (documents such as YAML
+// travel inside it as strings).
+const BodyType = "application/json"
+
+// contentTypeValid answers 415 (and is false) for a request with a body
+// whose Content-Type is not BodyType (with at most a charset of utf-8): a
+// body without one, or of another type, was decoded as JSON all the same,
+// so a text/plain, form or YAML POST was served as if it had said JSON,
+// while a proxy or filter in front of the server that inspects JSON
+// bodies by their type passed it by unread. A GET or HEAD is not held to
+// it: no route reads its body.
+func contentTypeValid(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead || r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+		return true
+	}
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		writeErr(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type", fmt.Sprintf("the request has a body but no Content-Type header: send Content-Type: %s (the only type the API takes)", BodyType))
+		return false
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		writeErr(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type", fmt.Sprintf("the Content-Type header %s does not parse (%v): send Content-Type: %s", clip(ct), err, BodyType))
+		return false
+	}
+	if mt != BodyType {
+		writeErr(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type", fmt.Sprintf("the Content-Type header is %s: the API takes only %s bodies (YAML documents go inside them as strings)", clip(mt), BodyType))
+		return false
+	}
+	for k, v := range params {
+		if k != "charset" || !strings.EqualFold(v, "utf-8") {
+			writeErr(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type", fmt.Sprintf("the Content-Type header's parameter %s=%s is not taken: a body is %s, with at most charset=utf-8", clip(k), clip(v), BodyType))
+			return false
+		}
+	}
+	return true
+}
+
 // tooLarge is the message refusing a body over limit bytes.
 func tooLarge(limit int64) string {
 	return fmt.Sprintf("request body over %d bytes, the most this route takes", limit)
@@ -589,7 +631,7 @@ const MaxQueryParams = 64
 
 // singletonHeaders are the request headers the API reads that hold one
 // value each.
-var singletonHeaders = []string{"Authorization", "Idempotency-Key", "Last-Event-ID"}
+var singletonHeaders = []string{"Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"}
 
 // bearer is the request's bearer token, or "".
 func bearer(r *http.Request) string {
@@ -705,7 +747,34 @@ type ErrorBody struct {
 }
 
 func writeErr(w http.ResponseWriter, status int, code, field, msg string) {
-	writeJSON(w, status, ErrorBody{Error{Code: code, Field: field, Message: msg}})
+	writeJSON(w, status, ErrorBody{Error{Code: code, Field: cutMiddle(field, MaxErrorField), Message: cutMiddle(msg, MaxErrorMessage)}})
+}
+
+// MaxErrorMessage and MaxErrorField bound an error answer's message and
+// field. Refusals from deeper down quote the request's values whole (a
+// stage's organization, a plan's asOf, a body's key: up to the 4 MiB a
+// body holds, six times that once escaped); the client shows 1 KiB of a
+// message and the console reads 64 KiB of an answer.
+const (
+	MaxErrorMessage = 16 << 10
+	MaxErrorField   = 256
+)
+
+// cutMiddle is s when it is at most n bytes, else its start and its end
+// (where a refusal says what it wants) around a note of what was cut,
+// each cut on a character's boundary; the result is at most n bytes and
+// a few dozen more.
+func cutMiddle(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	tail := n / 8
+	head := textfit.Prefix(s, n-tail)
+	i := len(s) - tail
+	for i < len(s) && !utf8.RuneStart(s[i]) {
+		i++
+	}
+	return fmt.Sprintf("%s… (%d bytes cut; %d in all) …%s", head, i-len(head), len(s), s[i:])
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -913,6 +982,28 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any, what string) bool
 		}
 		writeErr(w, http.StatusBadRequest, "malformed", "", "request body is not a valid "+what+": "+err.Error())
 		return false
+	}
+	return true
+}
+
+// MaxDocumentName bounds the name of a document a request carries: a
+// file's base name, as the CLI sends it, is at most 255 bytes (NAME_MAX).
+const MaxDocumentName = 255
+
+// documentsValid answers 400 (and is false) for a document whose name is
+// longer than MaxDocumentName, naming the document and quoting at most 64
+// bytes of the name. The name heads every problem the loader reports in
+// its document, one for each resource: a name of 10 KB over 4,000
+// one-line resources (a request of 66 KB) made a refusal of 40 MB, and a
+// body's 4 MiB split between the two, one of hundreds of gigabytes built
+// in the server's memory.
+func documentsValid(w http.ResponseWriter, docs []run.Document) bool {
+	for i, d := range docs {
+		if len(d.Name) > MaxDocumentName {
+			writeErr(w, http.StatusBadRequest, "invalid", fmt.Sprintf("documents[%d].name", i),
+				fmt.Sprintf("%s: a name of %d bytes, more than the %d a document's name may have (a file's base name)", clip(d.Name), len(d.Name), MaxDocumentName))
+			return false
+		}
 	}
 	return true
 }

@@ -205,6 +205,9 @@ func (f *fixture) raw(t *testing.T, method, path, token, body string) (int, Erro
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	if body != "" {
+		req.Header.Set("Content-Type", BodyType)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -533,6 +536,7 @@ func FuzzSubmitBody(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req := httptest.NewRequest("POST", "/v1/runs", strings.NewReader(string(body)))
 		req.Header.Set("Authorization", "Bearer "+tokA)
+		req.Header.Set("Content-Type", BodyType)
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		if rec.Code != http.StatusCreated && (rec.Code < 400 || rec.Code >= 500) {

@@ -180,7 +180,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) (*h
 		}
 		req.Header.Set("Authorization", "Bearer "+c.Token)
 		if body != nil {
-			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Content-Type", BodyType)
 		}
 		resp, err = c.HTTP.Do(req)
 		if err != nil {

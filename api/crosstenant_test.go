@@ -151,6 +151,9 @@ func TestRouteMatrixCrossTenant(t *testing.T) {
 				beforeAll, _ := mx.snapshot(t)
 				req, _ := http.NewRequest(rt.Method, mx.srv.URL+rq.path, strings.NewReader(rq.body))
 				req.Header.Set("Authorization", "Bearer "+tokOther)
+				if rq.body != "" {
+					req.Header.Set("Content-Type", BodyType)
+				}
 				resp, err := http.DefaultClient.Do(req)
 				if err != nil {
 					t.Fatal(err)

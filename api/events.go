@@ -431,7 +431,7 @@ func (s *Server) followRuns(w http.ResponseWriter, r *http.Request) {
 	case "1":
 		paged = true
 	default:
-		writeErr(w, http.StatusBadRequest, "invalid", "pages", fmt.Sprintf("%q: 1 (the list comes a page at a time) or absent", v))
+		writeErr(w, http.StatusBadRequest, "invalid", "pages", fmt.Sprintf("%s: 1 (the list comes a page at a time) or absent", clip(v)))
 		return
 	}
 	size := MaxRunPage

@@ -79,6 +79,7 @@ func TestIdempotencyKeyHeaderNamed(t *testing.T) {
 		t.Helper()
 		req, _ := http.NewRequest("POST", f.srv.URL+"/v1/runs", strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+tokA)
+		req.Header.Set("Content-Type", BodyType)
 		req.Header.Set("Idempotency-Key", header)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

@@ -405,6 +405,9 @@ func (mx *matrix) doH(t *testing.T, method, path, token, body string) (int, http
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	if body != "" {
+		req.Header.Set("Content-Type", BodyType)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -542,6 +545,8 @@ func runInputMatrix(t *testing.T, mx *matrix) {
 					req, _ := http.NewRequest(rt.Method, mx.srv.URL+hc.path, body)
 					if hc.body == "" {
 						req.Body, req.ContentLength = http.NoBody, 0
+					} else {
+						req.Header.Set("Content-Type", BodyType)
 					}
 					req.Header.Set("Authorization", "Bearer "+c.token)
 					resp, err := http.DefaultClient.Do(req)

@@ -192,8 +192,13 @@ func BuildOpenAPI(routes []Route) ([]byte, error) {
 		if rt.Access == Admin {
 			codes = append(codes, http.StatusForbidden)
 		}
-		// Every route answers 413 to a body over its x-body-limit.
+		// Every route answers 413 to a body over its x-body-limit, and
+		// every route but a GET 415 to a body that is not JSON
+		// (contentTypeValid).
 		codes = append(codes, http.StatusRequestEntityTooLarge)
+		if rt.Method != http.MethodGet {
+			codes = append(codes, http.StatusUnsupportedMediaType)
+		}
 		codes = append(codes, http.StatusInternalServerError, http.StatusServiceUnavailable)
 		for _, c := range codes {
 			content := map[string]any{"application/json": map[string]any{"schema": errSchema}}

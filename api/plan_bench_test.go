@@ -103,6 +103,7 @@ func benchAPIPlan(b *testing.B, sites int, jobName string) {
 	post := func(keep bool) []byte {
 		req, _ := http.NewRequest("POST", srv.URL+"/v1/plans", bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+tokA)
+		req.Header.Set("Content-Type", BodyType)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			b.Fatal(err)

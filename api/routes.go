@@ -80,7 +80,7 @@ type Route struct {
 	Status       int
 	// Errors lists the error statuses the route answers besides those every
 	// route may (400 for a query or header it would misread, 401, 403,
-	// 413, 429, 5xx).
+	// 413, 415 for a body that is not JSON but on a GET, 429, 5xx).
 	Errors []int
 	// CrossTenant marks an admin route whose answer covers every tenant's
 	// runs (what a rules change would move): the operator's view, which no

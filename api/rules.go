@@ -174,9 +174,12 @@ func (s *Server) rulesList(w http.ResponseWriter, r *http.Request) {
 	now := s.now().UTC()
 	asOf := catalog.Date{Time: time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)}
 	if v := r.URL.Query().Get("asOf"); v != "" {
+		// The date's error quotes the value whole: the refusal quotes
+		// at most 64 bytes of it (clip), as every refusal of a query
+		// value does.
 		d, err := catalog.ParseDate(v)
 		if err != nil {
-			writeErr(w, http.StatusBadRequest, "invalid", "asOf", err.Error())
+			writeErr(w, http.StatusBadRequest, "invalid", "asOf", fmt.Sprintf("%s: want a date, YYYY-MM-DD, from %d to %d", clip(v), catalog.MinDateYear, catalog.MaxDateYear))
 			return
 		}
 		asOf = d

@@ -23,6 +23,7 @@ func TestUnknownQueryParamRefused(t *testing.T) {
 		t.Helper()
 		u := mx.srv.URL + fill.Replace(rt.Path) + "?" + query
 		req, _ := http.NewRequest(rt.Method, u, strings.NewReader("{}"))
+		req.Header.Set("Content-Type", BodyType)
 		tok := tokOwner
 		if rt.Access == Admin {
 			tok = tokAdmin
