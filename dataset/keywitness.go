@@ -47,10 +47,15 @@ func keySHA256(k seal.Key) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// KeyLog is what a KeyWitness reads of the audit log, and appends to it
-// (store.SQLite and store.Postgres are KeyLogs).
+// KeyLog is what a KeyWitness reads of the audit log (store.SQLite,
+// store.Postgres and store.AuditReader are KeyLogs). Record appends to
+// one that is a KeyAppender too.
 type KeyLog interface {
-	AuditSelectPage(ctx context.Context, q store.AuditQuery) ([]audit.Entry, int64, error)
+	AuditSelect(ctx context.Context, q store.AuditQuery) ([]audit.Entry, error)
+}
+
+// KeyAppender is a KeyLog that Record appends to.
+type KeyAppender interface {
 	AppendAudit(ctx context.Context, recs ...audit.Record) error
 }
 
@@ -69,9 +74,9 @@ const (
 // unseal, verify or be handed out. Only records sealed under the log's key
 // (Chain) count: a row added to the database by hand names no key.
 //
-// It reads the key records once, then on each check only those sealed
-// since (one read of the log's kind index, usually empty): a check costs
-// one indexed read however long the log.
+// It reads the key records once, then on each check only those appended
+// since (a read of the log's kind index, usually empty): a check costs one
+// indexed read however long the log.
 type KeyWitness struct {
 	Log   KeyLog
 	Chain *audit.Chain
@@ -154,9 +159,12 @@ func (w *KeyWitness) catchUp(ctx context.Context) error {
 	q := store.AuditQuery{Kinds: []string{KeyRecordKind}, AllTenants: true, After: w.after,
 		Limit: keyWitnessPage, MaxBytes: keyWitnessPageBytes, MaxEntryBytes: keyWitnessEntryBytes}
 	for {
-		page, next, err := w.Log.AuditSelectPage(ctx, q)
+		page, err := w.Log.AuditSelect(ctx, q)
 		if err != nil {
 			return err
+		}
+		if len(page) == 0 {
+			return nil
 		}
 		for _, e := range page {
 			w.after = max(w.after, e.Seq)
@@ -173,10 +181,7 @@ func (w *KeyWitness) catchUp(ctx context.Context) error {
 			}
 			w.latest[keyRef{catalog.TenantOr(e.Tenant), p.Dataset}] = keyRecorded{p.Fingerprint, p.SHA256, e.Seq}
 		}
-		if next == 0 {
-			return nil
-		}
-		q.After = next
+		q.After = w.after
 	}
 }
 
@@ -184,14 +189,18 @@ func (w *KeyWitness) catchUp(ctx context.Context) error {
 // who put it), sealed: to call before the key is stored, so that no stop in
 // between leaves a key the log never named.
 func (w *KeyWitness) Record(ctx context.Context, tenant, name string, key seal.Key, by string) error {
-	if w == nil || w.Log == nil {
-		return errors.New("no audit log to record the key in")
+	var log KeyAppender
+	if w != nil {
+		log, _ = w.Log.(KeyAppender)
+	}
+	if log == nil {
+		return fmt.Errorf("dataset %s: no audit log to record the key in, so it was not kept", name)
 	}
 	rec, err := KeyRecord(tenant, name, key, by)
 	if err != nil {
 		return err
 	}
-	if err := w.Log.AppendAudit(ctx, rec); err != nil {
+	if err := log.AppendAudit(ctx, rec); err != nil {
 		return fmt.Errorf("dataset %s: the key could not be recorded, so it was not kept: %w", name, err)
 	}
 	return nil
