@@ -13,7 +13,9 @@ import (
 	"meridian.dev/meridian/store"
 )
 
-func openKeyLog(t *testing.T, auditKey string) *store.SQLite {
+func openKeyLog(t *testing.T, auditKey string) *store.SQLite { return openKeyLogB(t, auditKey) }
+
+func openKeyLogB(t testing.TB, auditKey string) *store.SQLite {
 	t.Helper()
 	db, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "m.db"), store.Options{AuditKey: []byte(auditKey)})
 	if err != nil {
