@@ -1,6 +1,7 @@
 package dataset
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -19,9 +20,15 @@ import (
 // With AgeIdentity set (the text of an age identity file), new keys are
 // stored wrapped for that identity (NAME.key.age) and read back with it, so
 // the keyring directory alone does not reveal them.
+//
+// With Witness set, every key read is confirmed against the audit log's
+// record of Tenant's key for its dataset (KeyWitness.CheckKey), and a key
+// GetOrCreate makes is recorded before it is stored.
 type Keyring struct {
 	Dir         string
 	AgeIdentity string
+	Tenant      string
+	Witness     *KeyWitness
 }
 
 // ErrNoKey means the keyring holds no key for a dataset.
@@ -29,8 +36,52 @@ var ErrNoKey = errors.New("no key in the keyring")
 
 func (k Keyring) path(name string) string { return filepath.Join(k.Dir, name+".key") }
 
-// Get returns the dataset's key, refusing a key file that others can read.
+// Get returns the dataset's key, refusing a key file that others can read
+// and, with a Witness, a key the audit log does not record as the
+// dataset's.
 func (k Keyring) Get(name string) (seal.Key, error) {
+	return k.GetContext(context.Background(), name)
+}
+
+// GetContext is Get, reading the audit log with ctx.
+func (k Keyring) GetContext(ctx context.Context, name string) (seal.Key, error) {
+	key, err := k.read(name)
+	if err != nil || k.Witness == nil {
+		return key, err
+	}
+	if err := k.Witness.CheckKey(ctx, k.Tenant, name, key); err != nil {
+		return seal.Key{}, err
+	}
+	return key, nil
+}
+
+// Adopt records in the audit log the key the keyring holds for name, when
+// no record names a key of that dataset: the owner's acceptance, once, of
+// a key kept from before keys were recorded. A key a record names already
+// is returned as Get returns it; one that differs from its record is
+// refused, as Get refuses it.
+func (k Keyring) Adopt(ctx context.Context, name, by string) (seal.Key, error) {
+	if k.Witness == nil {
+		return seal.Key{}, errors.New("no audit log to record the key in")
+	}
+	key, err := k.read(name)
+	if err != nil {
+		return seal.Key{}, err
+	}
+	_, _, ok, err := k.Witness.Recorded(ctx, k.Tenant, name)
+	if err != nil {
+		return seal.Key{}, fmt.Errorf("dataset %s: read the key records of the audit log: %w", name, err)
+	}
+	if !ok {
+		if err := k.Witness.Record(ctx, k.Tenant, name, key, by); err != nil {
+			return seal.Key{}, err
+		}
+	}
+	return k.GetContext(ctx, name)
+}
+
+// read is Get without the audit log's confirmation.
+func (k Keyring) read(name string) (seal.Key, error) {
 	if err := CheckName(name); err != nil {
 		return seal.Key{}, err
 	}
@@ -61,14 +112,28 @@ func (k Keyring) Get(name string) (seal.Key, error) {
 
 // GetOrCreate returns the dataset's key, creating and storing a new one the
 // first time.
+//
+// With a Witness, the new key is recorded in the audit log before it is
+// stored: no stop in between leaves a key the log never named.
 func (k Keyring) GetOrCreate(name string) (seal.Key, error) {
-	key, err := k.Get(name)
+	return k.GetOrCreateContext(context.Background(), name, "owner")
+}
+
+// GetOrCreateContext is GetOrCreate, by naming who makes a new key in its
+// record.
+func (k Keyring) GetOrCreateContext(ctx context.Context, name, by string) (seal.Key, error) {
+	key, err := k.GetContext(ctx, name)
 	if !errors.Is(err, ErrNoKey) {
 		return key, err
 	}
 	key, err = seal.NewKey()
 	if err != nil {
 		return seal.Key{}, err
+	}
+	if k.Witness != nil {
+		if err := k.Witness.Record(ctx, k.Tenant, name, key, by); err != nil {
+			return seal.Key{}, err
+		}
 	}
 	// Made durable: a key is written to a directory created here
 	// (tenants/NAME/keyring on a tenant's first dataset), and data sealed
@@ -91,7 +156,7 @@ func (k Keyring) GetOrCreate(name string) (seal.Key, error) {
 		}
 		created, err := atomicfile.CreateFile(k.path(name)+".age", wrapped, 0o600)
 		if err != nil || !created {
-			return k.existing(name, err)
+			return k.existing(ctx, name, err)
 		}
 		return key, nil
 	}
@@ -99,17 +164,17 @@ func (k Keyring) GetOrCreate(name string) (seal.Key, error) {
 	// directory): one key is written, and both return it.
 	created, err := atomicfile.CreateFile(k.path(name), []byte(key.String()+"\n"), 0o600)
 	if err != nil || !created {
-		return k.existing(name, err)
+		return k.existing(ctx, name, err)
 	}
 	return key, nil
 }
 
 // existing returns the key another creator wrote first.
-func (k Keyring) existing(name string, err error) (seal.Key, error) {
+func (k Keyring) existing(ctx context.Context, name string, err error) (seal.Key, error) {
 	if err != nil {
 		return seal.Key{}, err
 	}
-	return k.Get(name)
+	return k.GetContext(ctx, name)
 }
 
 func fileExists(p string) bool {
@@ -155,20 +220,24 @@ const DefaultTenant = catalog.DefaultTenant
 // default tenant's in keyring/, every other tenant's in
 // tenants/NAME/keyring/. A key is found by tenant and name, never by name
 // alone, so one tenant's dataset name cannot reach another's key.
+//
+// With Witness set, every keyring's keys are confirmed against the audit
+// log (Keyring.Witness).
 type TenantKeyrings struct {
 	Root        string
 	AgeIdentity string
+	Witness     *KeyWitness
 }
 
 // For returns tenant's keyring.
 func (t TenantKeyrings) For(tenant string) (Keyring, error) {
 	if tenant == "" || tenant == DefaultTenant {
-		return Keyring{Dir: filepath.Join(t.Root, "keyring"), AgeIdentity: t.AgeIdentity}, nil
+		return Keyring{Dir: filepath.Join(t.Root, "keyring"), AgeIdentity: t.AgeIdentity, Tenant: DefaultTenant, Witness: t.Witness}, nil
 	}
 	if err := CheckName(tenant); err != nil {
 		return Keyring{}, fmt.Errorf("tenant: %w", err)
 	}
-	return Keyring{Dir: filepath.Join(t.Root, "tenants", tenant, "keyring"), AgeIdentity: t.AgeIdentity}, nil
+	return Keyring{Dir: filepath.Join(t.Root, "tenants", tenant, "keyring"), AgeIdentity: t.AgeIdentity, Tenant: tenant, Witness: t.Witness}, nil
 }
 
 // Get returns tenant's key for dataset name.

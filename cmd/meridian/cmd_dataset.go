@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"meridian.dev/meridian/internal/atomicfile"
 	"os"
@@ -66,13 +67,56 @@ func openState() (state, error) {
 	return st, nil
 }
 
-func (s state) keyring() dataset.Keyring {
-	return dataset.Keyring{Dir: s.Keyring(), AgeIdentity: s.ageIdentity}
+// keyring is the owner's keyring, whose keys w confirms against the
+// audit log's records of them (state.keyWitness, auditDB.keyWitness): a
+// key written into it outside Meridian is refused.
+func (s state) keyring(w *dataset.KeyWitness) dataset.Keyring {
+	return dataset.Keyring{Dir: s.Keyring(), AgeIdentity: s.ageIdentity, Tenant: dataset.DefaultTenant, Witness: w}
 }
 
 // keyrings are the tenants' keyrings; the CLI's own is the default tenant's.
-func (s state) keyrings() dataset.TenantKeyrings {
-	return dataset.TenantKeyrings{Root: s.Path, AgeIdentity: s.ageIdentity}
+func (s state) keyrings(w *dataset.KeyWitness) dataset.TenantKeyrings {
+	return dataset.TenantKeyrings{Root: s.Path, AgeIdentity: s.ageIdentity, Witness: w}
+}
+
+// keyRemedy ends the refusal of a keyring key that no record names.
+const keyRemedy = "if it is your key, kept from before keys were recorded (its fingerprint is the one named here), record it once with `meridian dataset key NAME --record`"
+
+// keyWitness confirms keys against the state directory's audit log read
+// only (a command that reads a key writes nothing); done closes the log.
+// A state directory without a log or an audit key has no key records:
+// every key in its keyring is refused until recorded.
+func (s state) keyWitness(ctx context.Context) (w *dataset.KeyWitness, done func(), err error) {
+	w = &dataset.KeyWitness{Log: noKeyLog{}, Chain: audit.NewChain(nil), Remedy: keyRemedy}
+	key, err := audit.ReadKey(s.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return w, func() {}, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := os.Stat(s.Database()); errors.Is(err, fs.ErrNotExist) {
+		return w, func() {}, nil
+	}
+	r, err := store.OpenAuditReader(ctx, s.Database())
+	if err != nil {
+		return nil, nil, err
+	}
+	w.Log, w.Chain = r, audit.NewChain(key)
+	return w, func() { r.Close() }, nil
+}
+
+// noKeyLog is a log that holds no key records.
+type noKeyLog struct{}
+
+func (noKeyLog) AuditSelect(context.Context, store.AuditQuery) ([]audit.Entry, error) {
+	return nil, nil
+}
+
+// keyWitness confirms keys against d's log, and records in it the keys
+// made (dataset add) or adopted (dataset key --record).
+func (d *auditDB) keyWitness() *dataset.KeyWitness {
+	return &dataset.KeyWitness{Log: d.SQLite, Chain: d.chain, Remedy: keyRemedy}
 }
 
 // auditDB is the state directory's database with the audit anchor kept up
@@ -80,6 +124,7 @@ func (s state) keyrings() dataset.TenantKeyrings {
 // anchor too, as the server's do.
 type auditDB struct {
 	*store.SQLite
+	chain   *audit.Chain
 	anchors *audit.Anchors
 	// follow is nil when the CLI does not anchor this log (see auditStore).
 	follow *audit.Follower
@@ -131,7 +176,7 @@ func (s state) auditStore(ctx context.Context) (*auditDB, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &auditDB{anchors: anchors}
+	d := &auditDB{anchors: anchors, chain: audit.NewChain(key)}
 	follow := audit.NewFollower(anchors, audit.LogReader{
 		HashAt: func(ctx context.Context, seq int64) (string, bool, error) {
 			return d.SQLite.AuditHashAt(ctx, seq)

@@ -54,7 +54,17 @@ func newDatasetAddCmd() *cobra.Command {
 			if err := validateDataset(ds); err != nil {
 				return badInput(err)
 			}
-			key, err := st.keyring().GetOrCreate(name)
+			ctx := cmd.Context()
+			// A new key is recorded in the audit log before it is kept,
+			// and a key kept is used only as the log records it: one
+			// written into the keyring outside Meridian is refused.
+			db, err := st.auditStore(ctx)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			kr := st.keyring(db.keyWitness())
+			key, err := kr.GetOrCreateContext(ctx, name, "owner")
 			if err != nil {
 				return err
 			}
@@ -62,7 +72,6 @@ func newDatasetAddCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
 			bucket, err := dataset.OpenStore(ctx, store)
 			if err != nil {
 				return badInput(fmt.Errorf("--store: %w", err))
@@ -93,7 +102,7 @@ func newDatasetAddCmd() *cobra.Command {
 			return render(cmd.OutOrStdout(), out, summary, func(w io.Writer) error {
 				fmt.Fprintf(w, "dataset %s: %d files, %s in %d chunks (%d new, %s written) to %s in %.1fs (%s/s)\n",
 					name, res.Files, humanBytes(res.Bytes), res.Chunks, res.NewChunks, humanBytes(res.NewBytes), store, secs, humanBytes(int64(float64(res.Bytes)/max(secs, 1e-9))))
-				fmt.Fprintf(w, "registered %s; key kept in %s\n", st.DatasetFile(name), st.keyring().Dir)
+				fmt.Fprintf(w, "registered %s; key kept in %s\n", st.DatasetFile(name), kr.Dir)
 				return nil
 			})
 		},

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/internal/atomicfile"
 	"meridian.dev/meridian/internal/plainfile"
 	"meridian.dev/meridian/seal"
@@ -192,8 +193,22 @@ func (k *keyFlags) read(cmd *cobra.Command, st state, name string) (seal.Key, er
 	case os.Getenv("MERIDIAN_DATASET_KEY") != "":
 		return k.parse([]byte(os.Getenv("MERIDIAN_DATASET_KEY")))
 	default:
-		return st.keyring().Get(name)
+		return keyringKey(cmd, st, name)
 	}
+}
+
+// keyringKey is the owner's key for dataset name from the keyring,
+// confirmed against the audit log's record of it: a key written into the
+// keyring outside Meridian (by whoever may write the state directory, or a
+// backup restored over it) is refused, never staged, unsealed with or
+// handed out.
+func keyringKey(cmd *cobra.Command, st state, name string) (seal.Key, error) {
+	w, done, err := st.keyWitness(cmd.Context())
+	if err != nil {
+		return seal.Key{}, err
+	}
+	defer done()
+	return st.keyring(w).GetContext(cmd.Context(), name)
 }
 
 // keyFileOwnerProblem says why a --key-file at path is not to be trusted
@@ -214,10 +229,10 @@ func keyFileOwnerProblem(path string, fi, dir os.FileInfo, uid int) string {
 
 func newDatasetKeyCmd() *cobra.Command {
 	var recipients []string
-	var plain, fingerprint bool
+	var plain, fingerprint, record bool
 	var outFile string
 	cmd := &cobra.Command{
-		Use: "key NAME (--age-recipient age1… | --plain | --fingerprint)",
+		Use: "key NAME (--age-recipient age1… | --plain | --fingerprint | --record)",
 		Example: `  meridian dataset key chat-logs --age-recipient "$(cat job-recipient.txt)" --out key.age
   meridian dataset key chat-logs --plain --out key   # mode 0600
   meridian dataset key chat-logs --fingerprint       # for dataset unseal --key-fingerprint`,
@@ -231,17 +246,26 @@ the key can read the dataset: see docs/threat-model.md.
 With --fingerprint it prints the key's fingerprint instead (the SHA-256 of
 its text form, which reveals nothing of it), to give dataset unseal as
 --key-fingerprint alongside the key: a key replaced on its way to the job
-(age does not say who wrapped a key) is then refused.`,
+(age does not say who wrapped a key) is then refused.
+
+A key is used only as the audit log records it (dataset add records each
+key it makes): one written into the keyring outside Meridian is refused.
+With --record, a key kept from before keys were recorded, which no record
+names, is recorded as the dataset's, once; a key that differs from its
+record is refused all the same.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(recipients) == 0 && !plain && !fingerprint {
-				return badInput(errors.New("--age-recipient, --plain or --fingerprint: one is required"))
+			if len(recipients) == 0 && !plain && !fingerprint && !record {
+				return badInput(errors.New("--age-recipient, --plain, --fingerprint or --record: one is required"))
 			}
 			st, err := openState()
 			if err != nil {
 				return err
 			}
-			key, err := st.keyring().Get(args[0])
+			if record {
+				return recordKey(cmd, st, args[0])
+			}
+			key, err := keyringKey(cmd, st, args[0])
 			if err != nil {
 				return err
 			}
@@ -268,9 +292,33 @@ its text form, which reveals nothing of it), to give dataset unseal as
 	cmd.Flags().StringArrayVar(&recipients, "age-recipient", nil, "age recipient (age1…) to wrap the key for (repeatable)")
 	cmd.Flags().BoolVar(&plain, "plain", false, "print the key in clear")
 	cmd.Flags().BoolVar(&fingerprint, "fingerprint", false, "print the key's fingerprint, not the key, for dataset unseal --key-fingerprint")
+	cmd.Flags().BoolVar(&record, "record", false, "record in the audit log the keyring's key of a dataset that no record names (a key kept from before keys were recorded), once")
 	cmd.MarkFlagsMutuallyExclusive("fingerprint", "plain")
 	cmd.MarkFlagsMutuallyExclusive("fingerprint", "age-recipient")
+	cmd.MarkFlagsMutuallyExclusive("record", "plain")
+	cmd.MarkFlagsMutuallyExclusive("record", "age-recipient")
+	cmd.MarkFlagsMutuallyExclusive("record", "fingerprint")
+	cmd.MarkFlagsMutuallyExclusive("record", "out")
 	return cmd
+}
+
+// recordKey records the keyring's key of dataset name in the audit log
+// when no record names a key of it (dataset.Keyring.Adopt).
+func recordKey(cmd *cobra.Command, st state, name string) error {
+	if err := dataset.CheckName(name); err != nil {
+		return badInput(fmt.Errorf("NAME: %w", err))
+	}
+	db, err := st.auditStore(cmd.Context())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	key, err := st.keyring(db.keyWitness()).Adopt(cmd.Context(), name, "owner")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(cmd.OutOrStdout(), "key %s of dataset %s is the one the audit log records\n", key.Fingerprint(), name)
+	return err
 }
 
 func newDatasetSendKeyCmd() *cobra.Command {
@@ -292,7 +340,7 @@ the key, in the audit log. Register the dataset first with apply.`,
 			if err != nil {
 				return err
 			}
-			key, err := st.keyring().Get(args[0])
+			key, err := keyringKey(cmd, st, args[0])
 			if err != nil {
 				return badInput(err)
 			}

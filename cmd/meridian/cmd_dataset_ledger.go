@@ -161,7 +161,7 @@ func reconcileLedger(ctx context.Context, st state, db *auditDB, led transfer.Le
 			fmt.Fprintf(os.Stderr, "warning: %d open intents for %s at %s, a site not in the catalog: not reconciled\n", x.OpenIntents, x.Dataset, x.Site)
 			continue
 		}
-		key, err := st.keyrings().Get(dataset.DefaultTenant, x.Dataset)
+		key, err := st.keyrings(db.keyWitness()).Get(dataset.DefaultTenant, x.Dataset)
 		if err != nil {
 			return err
 		}

@@ -109,7 +109,7 @@ the law about another date and moves nothing.`,
 			bar := &barProgress{w: cmd.ErrOrStderr()}
 			dst := *site
 			dst.Spec.Store = run.SiteStore(st.Path, site)
-			stager := &transfer.Stager{Law: lw, Ledger: transfer.AuditLedger{Store: db}, Keys: st.keyrings(), Workers: workers, Progress: bar, Batch: batch}
+			stager := &transfer.Stager{Law: lw, Ledger: transfer.AuditLedger{Store: db}, Keys: st.keyrings(db.keyWitness()), Workers: workers, Progress: bar, Batch: batch}
 			lctx, release, err := db.stagingLease(cmd.Context(), dst.Spec.Store, true, cmd.ErrOrStderr())
 			if err != nil {
 				return err
