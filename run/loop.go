@@ -167,7 +167,7 @@ func (c *Controller) prune(keep map[string]bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for id := range c.changedWarned {
-		if !keep[id] {
+		if !keep[strings.TrimPrefix(id, excludedWarnKey)] {
 			delete(c.changedWarned, id)
 		}
 	}
