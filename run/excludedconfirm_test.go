@@ -154,3 +154,47 @@ func TestWhatIfHoldsExcludedToSealedLosses(t *testing.T) {
 		}
 	}
 }
+
+// TestPreemptionHoldsVictimExcludedToSealedLosses: the victim's own
+// plan, which says whether it keeps a lawful place to resume or wait, was
+// made by the sites its row excluded, as written: a row whose list was cut
+// short outside Meridian weighed it with a site it lost (cb) back. It is
+// now weighed by the sites its sealed records say it lost: such a run is
+// not preempted.
+func TestPreemptionHoldsVictimExcludedToSealedLosses(t *testing.T) {
+	e := newWitnessedBatchEnv(t)
+	ctx := context.Background()
+	e.submit("t0", batchJob("hold-cb", 1e9, "cb"), 0, Planned)
+	v := e.submit("t1", batchJob("victim", 1e9, "ca", "cb"), 0, Planned)
+	if v.Site != "ca" {
+		t.Fatalf("the victim runs at %s; the test wants ca", v.Site)
+	}
+	if _, err := e.c.update(ctx, v.ID, func(r *Run, ch *store.Change) error {
+		r.State = Running
+		r.Checkpoint = &Checkpoint{Step: 10, Name: "ck-10", Site: "ca"}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.lostSealedThenCut(v.ID, "cb")
+	w := e.submit("t1", batchJob("high", 1e9, "ca"), 5, Held)
+	plan := e.c.cfg.Plan
+	e.c.cfg.Plan = func(ctx context.Context, cw *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+		if job.Metadata.Name == "victim" && !contains(exclude, "cb") {
+			t.Errorf("the victim was weighed with %v excluded; want cb, which its sealed records say it lost, left out", exclude)
+		}
+		return plan(ctx, cw, job, asOf, exclude)
+	}
+	u, err := e.c.usage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans := maxPreemptPlans
+	got, err := e.c.tryPreempt(ctx, u, e.get(w.ID), []*Run{e.get(v.ID)}, &plans)
+	if got != nil {
+		t.Errorf("the victim, its row's list of lost sites cut short, was preempted")
+	}
+	if !errors.Is(err, ErrRunChanged) {
+		t.Errorf("tryPreempt: %v; want the victim refused as changed outside Meridian", err)
+	}
+}
