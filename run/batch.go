@@ -390,9 +390,19 @@ func (c *Controller) enter(ctx context.Context, b *batch, r *Run) (*entrant, err
 		_, err := c.failJudged(ctx, r, err, leftErr(r, err))
 		return nil, err
 	}
+	// The sites it lost, as its sealed records say: a row whose list
+	// was cut short outside Meridian is not planned. Its refusal is
+	// logged once (excludedWarn), not at every pass.
+	excluded, err := c.excludedConfirmed(ctx, r)
+	if err != nil {
+		if errors.Is(err, ErrRunChanged) && !c.excludedWarn(r.ID, err) {
+			return nil, nil
+		}
+		return nil, err
+	}
 	ln := c.lawNow()
 	asOf := c.today()
-	plan, err := c.plan(ctx, c.freeWorld(b.u, w, r.Tenant), job, asOf, c.excludedNow(r))
+	plan, err := c.plan(ctx, c.freeWorld(b.u, w, r.Tenant), job, asOf, excluded)
 	if err != nil {
 		return nil, err
 	}

@@ -330,6 +330,9 @@ type Controller struct {
 	// same refusal again is not logged at every tick. Active runs only
 	// (prune).
 	changedWarned map[string][sha256.Size]byte
+	// cancelRetries holds, by run, the retries of a cancel its site
+	// refused (cancelRefused): each waits longer than the last.
+	cancelRetries cancelRetries
 	// agents is what the agent API remembers of each attempt's agent,
 	// by attempt (agentMemo).
 	agents     map[string]*agentMemo

@@ -9,7 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/store"
 )
 
@@ -165,8 +167,13 @@ func (c *Controller) prune(keep map[string]bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for id := range c.changedWarned {
-		if !keep[id] {
+		if !keep[strings.TrimPrefix(id, excludedWarnKey)] {
 			delete(c.changedWarned, id)
+		}
+	}
+	for id := range c.cancelRetries.runs {
+		if !keep[id] {
+			delete(c.cancelRetries.runs, id)
 		}
 	}
 	if len(c.worlds) <= len(keep) && len(c.decoded) <= len(keep) && len(c.heartbeats) <= len(keep) {
@@ -449,6 +456,9 @@ func (c *Controller) cancelChanged(ctx context.Context, r *Run, changed error) (
 	if err != nil {
 		return c.cancelNotSent(ctx, r, changed, fmt.Sprintf("its sealed site %s has no backend: %v", job.site, err))
 	}
+	if last, wait := c.cancelWaiting(r.ID); wait {
+		return false, fmt.Errorf("%w (its cancel, refused by its sealed site %s, waits to be tried again: %s)", changed, job.site, last)
+	}
 	h := job.handle
 	if h == "" {
 		f, ok := be.(backend.Finder)
@@ -457,17 +467,20 @@ func (c *Controller) cancelChanged(ctx context.Context, r *Run, changed error) (
 		}
 		found := false
 		if h, found, err = f.Find(cctx, r.ID, job.attempt); err != nil {
-			return false, fmt.Errorf("run %s: find attempt %d at %s to cancel: %w", r.ID, job.attempt, job.site, err)
+			return c.cancelRefused(ctx, r, job.site, job.attempt, "", err,
+				fmt.Errorf("run %s: find attempt %d at %s to cancel: %w", r.ID, job.attempt, job.site, err))
 		}
 		if !found {
 			return c.cancelNotSent(ctx, r, changed, fmt.Sprintf("its attempt %d is not found at its sealed site %s", job.attempt, job.site))
 		}
 	}
 	if err := be.Cancel(cctx, h); err != nil {
-		// Tried again at its next step: a site that does not answer is
-		// not lost for it, the row's site being the attacker's.
-		return false, fmt.Errorf("run %s: cancel at %s: %w", r.ID, job.site, err)
+		// Tried again, after a wait (cancelRefused): a site that does
+		// not answer is not lost for it, the row's site being the
+		// attacker's.
+		return c.cancelRefused(ctx, r, job.site, job.attempt, h, err, fmt.Errorf("run %s: cancel at %s: %w", r.ID, job.site, err))
 	}
+	c.cancelCarried(r.ID)
 	_, err = c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
 		if r.State.Final() || !placeWatched(r.State) || !r.CancelRequested {
 			return store.ErrNoChange
@@ -520,6 +533,9 @@ func (c *Controller) cancelChangedMoving(ctx context.Context, r *Run, changed er
 		if err != nil {
 			told += fmt.Sprintf("not told: the site has no backend: %v", err)
 		} else {
+			if last, wait := c.cancelWaiting(r.ID); wait {
+				return false, fmt.Errorf("%w (its cancel, refused by %s, the site it leaves, waits to be tried again: %s)", changed, l.site, last)
+			}
 			cctx, cancel := context.WithTimeout(ctx, stepTimeout)
 			err = be.Cancel(cctx, l.handle)
 			cancel()
@@ -531,8 +547,10 @@ func (c *Controller) cancelChangedMoving(ctx context.Context, r *Run, changed er
 			case job.leftLost:
 				told += fmt.Sprintf("not stopped (the site, which it lost, did not answer: %v)", err)
 			default:
-				return false, fmt.Errorf("run %s: cancel attempt %d at %s, the site it leaves: %w", r.ID, l.attempt, l.site, err)
+				return c.cancelRefused(ctx, r, l.site, l.attempt, l.handle, err,
+					fmt.Errorf("run %s: cancel attempt %d at %s, the site it leaves: %w", r.ID, l.attempt, l.site, err))
 			}
+			c.cancelCarried(r.ID)
 		}
 	}
 	_, err = c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
@@ -543,4 +561,131 @@ func (c *Controller) cancelChangedMoving(ctx context.Context, r *Run, changed er
 		return transition(ch, r, Cancelled, reasonText("cancelled by the user; its row was changed outside Meridian, so no site it names was told; "+told))
 	})
 	return err == nil, err
+}
+
+// A cancel its site refuses (an error other than the job not found: a
+// scheduler that answers for a job it no longer knows with one of its own,
+// a site that does not answer) is tried again, each wait twice the last,
+// from cancelRetryFirst up to cancelRetryMax, and never given up: the
+// workload may still run, and bill, there. Tried at every step, one
+// refusing site had Meridian ask it at every tick, for ever, and nobody
+// told. Once refused cancelReportTries times, or for cancelReportAfter,
+// the run's reason and timeline say the cancel was not carried, and an
+// audit record (KindCancelNotCarried) says so, once per server process.
+const (
+	cancelRetryFirst  = 5 * time.Second
+	cancelRetryMax    = 5 * time.Minute
+	cancelReportTries = 6
+	cancelReportAfter = 10 * time.Minute
+	// maxCancelErr bounds what of a site's refusal is kept and recorded.
+	maxCancelErr = 1000
+)
+
+// KindCancelNotCarried is the audit kind of a run's cancel that its site
+// kept refusing: its workload may still run there.
+const KindCancelNotCarried = "cancel-not-carried"
+
+// cancelRetries is, by run, how the retries of its refused cancel stand
+// (under Controller.mu).
+type cancelRetries struct {
+	// now tells the time of the retries: time.Now but in tests.
+	now  func() time.Time
+	runs map[string]*cancelRetry
+}
+
+// cancelRetry is one run's refused cancel: how many times its site
+// refused it, since when, its last answer, and when it is tried again.
+type cancelRetry struct {
+	tries       int
+	first, next time.Time
+	last        string
+	reported    bool
+}
+
+func (c *Controller) cancelClock() time.Time {
+	if c.cancelRetries.now != nil {
+		return c.cancelRetries.now()
+	}
+	return time.Now()
+}
+
+// cancelRetryWait is the wait after the n-th refusal of a cancel.
+func cancelRetryWait(n int) time.Duration {
+	return min(cancelRetryFirst<<min(max(n-1, 0), 20), cancelRetryMax)
+}
+
+// cancelWaiting says whether run id's refused cancel waits to be tried
+// again, with its site's last refusal.
+func (c *Controller) cancelWaiting(id string) (string, bool) {
+	now := c.cancelClock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := c.cancelRetries.runs[id]
+	if t == nil || !now.Before(t.next) {
+		return "", false
+	}
+	return t.last, true
+}
+
+// cancelCarried forgets run id's refused cancel: its site took it.
+func (c *Controller) cancelCarried(id string) {
+	c.mu.Lock()
+	delete(c.cancelRetries.runs, id)
+	c.mu.Unlock()
+}
+
+// cancelRefused counts a refusal (siteErr) of r's cancel by site, of
+// attempt's job handle ("" when it could not be found), and returns
+// stepErr, the step's error. Past the bounds, the run's reason and
+// timeline say, and an audit record says, that the cancel could not be
+// carried to the site.
+func (c *Controller) cancelRefused(ctx context.Context, r *Run, site string, attempt int, handle string, siteErr, stepErr error) (bool, error) {
+	now := c.cancelClock()
+	why := truncate(storable(siteErr.Error()), maxCancelErr)
+	c.mu.Lock()
+	if c.cancelRetries.runs == nil {
+		c.cancelRetries.runs = map[string]*cancelRetry{}
+	}
+	t := c.cancelRetries.runs[r.ID]
+	if t == nil {
+		t = &cancelRetry{first: now}
+		c.cancelRetries.runs[r.ID] = t
+	}
+	t.tries++
+	t.next, t.last = now.Add(cancelRetryWait(t.tries)), why
+	report := !t.reported && (t.tries >= cancelReportTries || now.Sub(t.first) >= cancelReportAfter)
+	tries, since := t.tries, now.Sub(t.first).Round(time.Second)
+	c.mu.Unlock()
+	if !report {
+		return false, stepErr
+	}
+	msg := reasonText(fmt.Sprintf("cancel requested, but not carried to site %s: it refused the cancel of attempt %d %d times over %s (last: %s); its workload may still run there; tried again every %s",
+		site, attempt, tries, since, why, cancelRetryMax))
+	rec, err := audit.NewRecord(KindCancelNotCarried, r.ID, map[string]any{
+		"site": site, "attempt": attempt, "handle": handle, "tries": tries, "seconds": int64(since / time.Second), "error": why,
+	})
+	if err != nil {
+		return false, errors.Join(stepErr, err)
+	}
+	_, err = c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		if r.State.Final() || !r.CancelRequested {
+			return store.ErrNoChange
+		}
+		r.Reason = msg
+		rec.Tenant = catalog.TenantOr(r.Tenant)
+		ch.Audit = append(ch.Audit, rec)
+		ch.Events = append(ch.Events, store.Event{Kind: "cancel-not-carried", Reason: msg})
+		return nil
+	})
+	if err != nil && !errors.Is(err, store.ErrNoChange) {
+		return false, errors.Join(stepErr, err)
+	}
+	if err == nil {
+		c.mu.Lock()
+		if t := c.cancelRetries.runs[r.ID]; t != nil {
+			t.reported = true
+		}
+		c.mu.Unlock()
+	}
+	return false, stepErr
 }

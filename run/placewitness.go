@@ -349,6 +349,72 @@ func excludedLost(r *Run, seen placeSeen) bool {
 	return true
 }
 
+// confirmExcluded holds the sites r's row excludes from its plans
+// (Excluded) to those a sealed state record says it lost, whatever its
+// state, for a plan made outside its step: admission's (enter), a
+// preemption's of the waiting run and of its victim (tryPreempt), and
+// what-if's. A list taken as written would let a row whose list was cut
+// short outside Meridian bring a site the run lost back into its choice,
+// where a step of the run (confirmMove) refuses it. Only a refusal is
+// noted, as confirmSwept's.
+func (w *runWitness) confirmExcluded(ctx context.Context, log store.Store, r *Run) error {
+	if w == nil || w.chain == nil {
+		return nil
+	}
+	current, err := w.readOnPlaces(ctx, log)
+	if err != nil {
+		return err
+	}
+	// Not kept for a run about to move (as checkMove) nor for one that
+	// ended.
+	moving := r.State == Migrating && r.Migration != nil && r.Migration.Target != nil
+	seen, err := w.sealedPlace(ctx, log, r, current, !moving && !r.State.Final(), func(seen placeSeen) bool { return excludedLost(r, seen) })
+	if err != nil {
+		return err
+	}
+	if excludedLost(r, seen) {
+		return nil
+	}
+	why := "its row's sites excluded from its plans are not those its sealed state records say it lost"
+	for _, s := range seen.lost {
+		if !slices.Contains(r.Excluded, s) {
+			why = fmt.Sprintf("its row no longer excludes site %q from its plans, which a sealed state record says it lost", s)
+			break
+		}
+	}
+	for _, s := range r.Excluded {
+		if !slices.Contains(seen.lost, s) {
+			why = fmt.Sprintf("its row excludes site %q from its plans, which no sealed state record says it lost", s)
+			break
+		}
+	}
+	err = runChangedWhat(r, why, "the sites excluded from its plans were changed outside Meridian, and it is not planned")
+	w.note(r.ID, true, err)
+	return err
+}
+
+// excludedConfirmed is excludedNow(r), its row's list confirmed first
+// (confirmExcluded).
+func (c *Controller) excludedConfirmed(ctx context.Context, r *Run) ([]string, error) {
+	if err := c.runWitness.confirmExcluded(ctx, c.cfg.Store, r); err != nil {
+		return nil, err
+	}
+	c.stepWarn(excludedWarnKey+r.ID, nil)
+	return c.excludedNow(r), nil
+}
+
+// excludedWarnKey keys, in what stepWarn keeps, the refusals of runs'
+// excluded sites outside their steps (excludedWarn).
+const excludedWarnKey = "excluded|"
+
+// excludedWarn says whether err, a confirmation of run id's excluded
+// sites outside its step (admission, preemption), is logged: a refusal
+// once, as a step's (stepWarn), not at every admission pass; a running
+// victim's steps, which do not confirm its list, do not reset it.
+func (c *Controller) excludedWarn(id string, err error) bool {
+	return c.stepWarn(excludedWarnKey+id, err)
+}
+
 func changedMove(r *Run, why string) error {
 	return runChangedWhat(r, why, "its site or its move's target was changed outside Meridian, and it is neither moved nor released")
 }

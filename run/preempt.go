@@ -84,6 +84,18 @@ func (c *Controller) tryPreempt(ctx context.Context, u *usage, w *Run, active []
 	if victim == nil {
 		return nil, nil
 	}
+	// The sites each lost, as their sealed records say: a row whose list
+	// was cut short outside Meridian brings none of them back into a
+	// plan, and neither run is preempted for or preempted. A refusal is
+	// logged once (excludedWarn), not at every pass.
+	wExcluded, err := c.excludedConfirmed(ctx, w)
+	if err != nil {
+		return nil, c.preemptRefused(w.ID, err)
+	}
+	vExcluded, err := c.excludedConfirmed(ctx, victim)
+	if err != nil {
+		return nil, c.preemptRefused(victim.ID, err)
+	}
 	if *plans < 2 {
 		return nil, errPreemptPlansSpent
 	}
@@ -95,7 +107,7 @@ func (c *Controller) tryPreempt(ctx context.Context, u *usage, w *Run, active []
 	}
 	freed := u.without(holdOf(victim), victim.Tenant)
 	asOf := c.today()
-	plan, err := c.plan(ctx, c.freeWorld(freed, ww, w.Tenant), wjob, asOf, c.excludedNow(w))
+	plan, err := c.plan(ctx, c.freeWorld(freed, ww, w.Tenant), wjob, asOf, wExcluded)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +139,7 @@ func (c *Controller) tryPreempt(ctx context.Context, u *usage, w *Run, active []
 	if err != nil {
 		return nil, nil
 	}
-	vplan, err := c.plan(ctx, vw, vjob, asOf, c.excludedNow(victim))
+	vplan, err := c.plan(ctx, vw, vjob, asOf, vExcluded)
 	if err != nil {
 		return nil, err
 	}
@@ -203,6 +215,15 @@ func (c *Controller) tryPreempt(ctx context.Context, u *usage, w *Run, active []
 		return nil, err
 	}
 	return victim, nil
+}
+
+// preemptRefused is err, a confirmation of run id's excluded sites that
+// failed, as tryPreempt answers it: nil for a refusal already logged.
+func (c *Controller) preemptRefused(id string, err error) error {
+	if errors.Is(err, ErrRunChanged) && !c.excludedWarn(id, err) {
+		return nil
+	}
+	return err
 }
 
 // waitAfterPreemption holds a preempted run, drained, for room: it does

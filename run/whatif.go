@@ -163,7 +163,11 @@ func (c *Controller) whatIfRun(ctx context.Context, r *Run, cur, proposed LawNow
 		if err != nil {
 			return wr, err
 		}
-		p, err := plan(ctx, w, left, asOf, c.excludedNow(r))
+		excluded, err := c.excludedConfirmed(ctx, r)
+		if err != nil {
+			return wr, err
+		}
+		p, err := plan(ctx, w, left, asOf, excluded)
 		if err != nil {
 			return wr, err
 		}
