@@ -202,6 +202,7 @@ func compileContext(ctx context.Context, packs []*Pack) (*Engine, Problems, erro
 				bad(d.Pos, who, "expr", "%s", msg)
 			}
 			e.noteCondition(x.reads, x.acq)
+			e.asOfDays = append(e.asOfDays, x.asOfDays...)
 			e.defsWhole = e.defsWhole || x.reads["def.*"]
 			defNames[d.Name] = true
 			e.defs = append(e.defs, &compiledDef{Definition: d, prg: x.prg, partial: x.partial, track: x.track, reads: x.reads, dims: dimsOf(x.reads, e.defs)})
@@ -263,6 +264,7 @@ func (e *Engine) compileRule(env *cel.Env, r *Rule, defNames map[string]bool, tr
 	for _, msg := range x.vocab {
 		bad("condition", "%s", msg)
 	}
+	e.asOfDays = append(e.asOfDays, x.asOfDays...)
 	if r.Scope == ScopeCandidate {
 		e.noteCondition(x.reads, x.acq)
 	}
@@ -389,6 +391,8 @@ type expr struct {
 	// variable is used other than by a field selection).
 	reads map[string]bool
 	acq   acquiredUse
+	// asOfDays are the days its comparisons of asOf with dates change on.
+	asOfDays []catalog.Date
 	// vocab lists words it compares with a vocabulary fact that are not
 	// in the vocabulary.
 	vocab []string
@@ -458,6 +462,7 @@ func compileExpr(env *cel.Env, src string, vars []string, wantBool, track bool) 
 		}
 	}
 	x.acq = acquiredUses(root, x.reads)
+	x.asOfDays = asOfDays(root)
 	x.vocab = vocabularyProblems(root)
 	est, err := env.EstimateCost(checked, costEstimator{})
 	if err != nil {

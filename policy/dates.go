@@ -2,6 +2,9 @@ package policy
 
 import (
 	"sort"
+	"time"
+
+	celast "github.com/google/cel-go/common/ast"
 
 	"meridian.dev/meridian/catalog"
 )
@@ -11,9 +14,11 @@ import (
 // (effectiveUntil), an enforcement state begins, or a suspension lapses. A
 // placement lawful today can only become unlawful on one of these days or
 // one of its query's (QueryDates), so a controller that keeps runs lawful
-// re-checks them on these days (and ahead of them), not every day.
+// re-checks them on these days (and ahead of them), not every day. A
+// condition or definition that compares asOf with a date changes its
+// answer on that day or the next: both are listed (asOfDays).
 func (e *Engine) Dates() []catalog.Date {
-	var all []catalog.Date
+	all := append([]catalog.Date{}, e.asOfDays...)
 	for _, c := range e.rules {
 		all = append(all, c.EffectiveFrom, c.EffectiveUntil)
 		for _, s := range c.Enforcement {
@@ -117,4 +122,66 @@ func MergeDates(lists ...[]catalog.Date) []catalog.Date {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Before(out[j]) })
 	return out
+}
+
+// asOfDays lists the days on which an expression's comparisons of asOf
+// with a string literal (asOf >= '2026-03-01', asOf in ['2026-03-01'],
+// asOf < '2027') can change their answer: the first day whose date is
+// not below the literal and the first above it (for a date, the date and
+// the day after). A rule that compared asOf with a date changed the law
+// on a day Dates did not list, so a plan's horizon and a controller's
+// re-checks passed over it, and a run that crossed the day stayed where
+// the law no longer let it.
+func asOfDays(root celast.Expr) []catalog.Date {
+	var out []catalog.Date
+	add := func(lit celast.Expr) {
+		if lit.Kind() != celast.LiteralKind {
+			return
+		}
+		if str, ok := lit.AsLiteral().Value().(string); ok {
+			out = append(out, firstDay(str, false), firstDay(str, true))
+		}
+	}
+	isAsOf := func(x celast.Expr) bool { return x.Kind() == celast.IdentKind && x.AsIdent() == "asOf" }
+	celast.PostOrderVisit(root, celast.NewExprVisitor(func(x celast.Expr) {
+		if x.Kind() != celast.CallKind {
+			return
+		}
+		call := x.AsCall()
+		args := call.Args()
+		if len(args) != 2 || call.IsMemberFunction() {
+			return
+		}
+		switch {
+		case comparisons[call.FunctionName()]:
+			for i, a := range args {
+				if isAsOf(a) {
+					add(args[1-i])
+				}
+			}
+		case call.FunctionName() == "@in" && isAsOf(args[0]) && args[1].Kind() == celast.ListKind:
+			for _, el := range args[1].AsList().Elements() {
+				add(el)
+			}
+		}
+	}))
+	return out
+}
+
+// firstDay is the first day from catalog.MinDateYear to MaxDateYear whose
+// date, as asOf writes it, is not below lit (above it, with above), or
+// the zero Date (which MergeDates drops) when there is none. Dates written
+// YYYY-MM-DD sort as strings as they do in time, so the days compare with
+// lit as their strings do in a condition.
+func firstDay(lit string, above bool) catalog.Date {
+	first := time.Date(catalog.MinDateYear, 1, 1, 0, 0, 0, 0, time.UTC)
+	n := int(time.Date(catalog.MaxDateYear+1, 1, 1, 0, 0, 0, 0, time.UTC).Sub(first).Hours() / 24)
+	i := sort.Search(n, func(i int) bool {
+		s := first.AddDate(0, 0, i).Format(catalog.DateLayout)
+		return s > lit || (!above && s == lit)
+	})
+	if i == n {
+		return catalog.Date{}
+	}
+	return catalog.Date{Time: first.AddDate(0, 0, i)}
 }

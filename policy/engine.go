@@ -1,6 +1,10 @@
 package policy
 
-import "github.com/google/cel-go/common/types"
+import (
+	"github.com/google/cel-go/common/types"
+
+	"meridian.dev/meridian/catalog"
+)
 
 // Engine holds compiled rules. It is safe for concurrent use. Build one
 // with New or Builtin; a failed load returns no engine.
@@ -28,6 +32,9 @@ type Engine struct {
 	// holds the interval between bounds the date falls in, not the date.
 	acqBounds []string
 	acqExact  bool
+	// asOfDays are the days on which conditions and definitions that
+	// compare asOf with dates change their answers (Dates).
+	asOfDays []catalog.Date
 	// defsWhole is true when a definition reads def as a whole (its
 	// value may then hold the map of a class's definitions, which is
 	// not reused).

@@ -132,8 +132,9 @@ func (t subjectTotals) add(d *catalog.Dataset) subjectTotals {
 const maxQueryDatasets = catalog.MaxFactItems
 
 // datasetsProblem says why the query's datasets cannot be judged, or "":
-// more than limit (maxQueryDatasets), one named twice, or one of fewer
-// than no subjects or more than catalog.MaxSubjects. The catalog refuses
+// more than limit (maxQueryDatasets), one named twice, one of fewer
+// than no subjects or more than catalog.MaxSubjects, or one of personal
+// data that gives no count of its subjects. The catalog refuses
 // such a job, but the engine does not rely on its caller having loaded the
 // job through it: the access and transfer rules run per dataset and
 // destination country, so the datasets bound a plan's work, and a dataset
@@ -155,6 +156,12 @@ func datasetsProblem(dss []*catalog.Dataset, limit int) string {
 			// Subjects add up per origin across the query: one below zero
 			// would take people off every other dataset's totals.
 			return fmt.Sprintf("dataset %s: subjects is %d, below zero, so how many people's data moves cannot be determined", nameStart(d.Metadata.Name), d.Spec.Subjects)
+		}
+		if d.IsPersonal() && d.Spec.Subjects == 0 {
+			// The rules count the people in personal data: one that gives
+			// no count was read as of no people, below every threshold
+			// (sensitive personal data left China with no contract).
+			return fmt.Sprintf("dataset %s: subjects is 0 for %s data, so how many people's data moves cannot be determined", nameStart(d.Metadata.Name), d.Spec.Classification)
 		}
 		if d.Spec.Subjects > catalog.MaxSubjects {
 			// Past it, the totals of an origin wrap below zero.
