@@ -124,6 +124,7 @@ const maxSmallFile = 1 << 20
 // that another user (not root) owns, is refused. Servers starting together on a shared directory get one secret:
 // the first to create the file wins and the others read it.
 func (d Dir) Secret(name string) ([]byte, error) {
+	d.RemoveStaleTemps()
 	path := d.Join(name)
 	b, fi, err := plainfile.ReadStat(path, maxSmallFile)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -233,8 +234,24 @@ func (d Dir) readClient(strict bool) (Client, error) {
 	return c, nil
 }
 
+// tempTargets are the files of the directory itself that are written
+// through atomicfile, by this package and by the CLI's commands.
+var tempTargets = map[string]bool{AuditKey: true, AgentKey: true, ClientFile: true, SharedStore: true}
+
+// RemoveStaleTemps removes the temporary files that writers of the
+// directory's own files (tempTargets), killed before their rename, left
+// there, once atomicfile.StaleTempAge old: nothing serialises those
+// writers (servers and CLI commands alike), so a fresher one may be being
+// filled. Before, each stayed for good, and a crash loop filled the disk.
+// It reports how many it removed; Secret (a server's start) and
+// WriteClient call it.
+func (d Dir) RemoveStaleTemps() int {
+	return atomicfile.RemoveStaleTemps(d.Path, func(name string) bool { return tempTargets[name] }, atomicfile.StaleTempAge)
+}
+
 // WriteClient writes client.json (0600, atomically).
 func (d Dir) WriteClient(c Client) error {
+	d.RemoveStaleTemps()
 	b, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
 		return err

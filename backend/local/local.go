@@ -138,9 +138,39 @@ func New(site catalog.BackendSpec, stateDir string) (*Local, error) {
 			return nil, fmt.Errorf("local backend: %w", err)
 		}
 	}
+	removeStaleTemps(abs)
 	return &Local{stateDir: abs, workRoot: work, CancelGrace: 5 * time.Second, TreeWait: 9 * time.Second,
 		OutputLimit: DefaultOutputLimit, Limits: limits}, nil
 }
+
+// removeStaleTemps removes the temporary files that writers killed before
+// their rename left in stateDir (site-failed's) and in the jobs'
+// directories (job.json's, cancelled's), once atomicfile.StaleTempAge old:
+// FailSite and Cancel hold no lock, and another backend sharing the
+// directory may be filling a fresher one. Before, each stayed for good. It
+// reads at most atomicfile.MaxTempScan job directories, each of them to
+// that bound too, and never goes through a link. It reports how many it
+// removed.
+func removeStaleTemps(stateDir string) int {
+	n := atomicfile.RemoveStaleTemps(stateDir, func(name string) bool { return name == "site-failed" }, atomicfile.StaleTempAge)
+	jobs := filepath.Join(stateDir, "jobs")
+	d, err := os.Open(jobs)
+	if err != nil {
+		return n
+	}
+	defer d.Close()
+	entries, _ := d.ReadDir(atomicfile.MaxTempScan)
+	for _, e := range entries {
+		if e.IsDir() { // the entry's own type: a link is not a directory
+			n += atomicfile.RemoveStaleTemps(filepath.Join(jobs, e.Name()), isJobRecord, atomicfile.StaleTempAge)
+		}
+	}
+	return n
+}
+
+// isJobRecord says whether name is a file of a job's directory written
+// through atomicfile.
+func isJobRecord(name string) bool { return name == "job.json" || name == "cancelled" }
 
 // record is what job.json holds.
 type record struct {
@@ -192,6 +222,9 @@ func (l *Local) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 		return "", fmt.Errorf("local submit %s: %w", key, err)
 	}
 	defer unlock()
+	// job.json is written here only, under the job's lock: a temporary
+	// file of it there now is a killed Submit's.
+	atomicfile.RemoveTemps(filepath.Join(dir, "job.json"))
 	if launched(dir) || exists(filepath.Join(dir, "cancelled")) {
 		return key, nil
 	}

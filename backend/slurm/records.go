@@ -51,6 +51,43 @@ func newRecords(stateDir string) (records, error) {
 	return r, nil
 }
 
+// jobRecordFiles are the files of a job's directory the backend writes
+// through atomicfile (the batch script among them).
+var jobRecordFiles = map[string]bool{"jobid": true, "cancelled": true, "submitting": true, "submitted": true,
+	"final.json": true, "sweep.json": true, "sweeping": true, "swept": true, "nodes": true, "duplicates": true,
+	"identity.json": true, "job.sh": true}
+
+// removeStaleTemps removes the temporary files that writers killed before
+// their rename left among the records (the state directory's record key,
+// handles/ID, ended/ID, and the files of each job's directory), once
+// atomicfile.StaleTempAge old: several of those writers hold no lock, and
+// another backend sharing the directory may be filling a fresher one.
+// Before, each stayed for good. It reads at most atomicfile.MaxTempScan
+// entries of each directory and job directories of jobs/, never goes
+// through a link, and removes only regular files named as a temporary
+// file of what the backend writes there. It reports how many it removed.
+func (r records) removeStaleTemps() int {
+	age := atomicfile.StaleTempAge
+	n := atomicfile.RemoveStaleTemps(r.dir, func(name string) bool { return name == DefaultRecordKeyFile }, age)
+	for _, d := range []string{"handles", "ended"} {
+		n += atomicfile.RemoveStaleTemps(filepath.Join(r.dir, d), isJobID, age)
+	}
+	jobs := filepath.Join(r.dir, "jobs")
+	d, err := os.Open(jobs)
+	if err != nil {
+		return n
+	}
+	defer d.Close()
+	entries, _ := d.ReadDir(atomicfile.MaxTempScan)
+	for _, e := range entries {
+		// The entry's own type: a link is not a directory.
+		if e.IsDir() && validKey(e.Name()) {
+			n += atomicfile.RemoveStaleTemps(filepath.Join(jobs, e.Name()), func(name string) bool { return jobRecordFiles[name] }, age)
+		}
+	}
+	return n
+}
+
 func (r records) jobDir(key string) string { return filepath.Join(r.dir, "jobs", key) }
 
 // validKey says whether key is one this backend makes for an attempt

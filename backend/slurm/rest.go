@@ -97,6 +97,7 @@ func NewREST(site catalog.BackendSpec, stateDir string, opts ...RESTOption) (*RE
 	if err != nil {
 		return nil, fmt.Errorf("slurm backend: %w", err)
 	}
+	rec.removeStaleTemps()
 	c, err := newRESTClient(site.RestURL, site.TokenFile, site.User, o.wrap)
 	if err != nil {
 		return nil, err

@@ -92,6 +92,9 @@ func New(site catalog.BackendSpec, stateDir string, opts ...Option) (*Slurm, err
 	if rec.seal, err = newSealer(o, abs); err != nil {
 		return nil, fmt.Errorf("slurm backend: %w", err)
 	}
+	if n := rec.removeStaleTemps(); n > 0 && o.logger != nil {
+		o.logger.Info("slurm: removed temporary files that killed writers left", "dir", abs, "files", n)
+	}
 	return &Slurm{rec: rec, workRoot: work, partition: site.Partition, gres: siteGres(site.Gres, site.GresType),
 		conf: site.Endpoint, CommandTimeout: 30 * time.Second}, nil
 }

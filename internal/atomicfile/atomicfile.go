@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // WriteFile writes data to a temporary file beside path, fsyncs it, renames
@@ -117,26 +118,96 @@ func MkdirAll(dir string, perm os.FileMode) error {
 	return SyncDir(parent)
 }
 
+// MaxTempScan bounds the directory entries one removal of temporary files
+// (RemoveTemps, RemoveStaleTemps) reads: a directory others may fill (a
+// job's records, a records directory with an entry per job ever run) costs
+// a start no more than this. A temporary file past the bound stays, as it
+// did before any was removed.
+const MaxTempScan = 4096
+
+// StaleTempAge is the age (by modification time) past which a temporary
+// file of a writer that holds no lock is taken as left by a killed one. A
+// writer fills its temporary file and renames it within one call, writing
+// a small record: one an hour old is not being written. Removed under a
+// writer that was stalled that long anyway (storage that hung), its rename
+// fails and the write reports the error; readers never see a part.
+const StaleTempAge = time.Hour
+
+// TempTarget returns the name of the file whose temporary file (WriteFile's,
+// CreateFile's: ".NAME.tmp-" and the decimal digits os.CreateTemp puts in
+// place of its star) name is, and whether name is one.
+func TempTarget(name string) (string, bool) {
+	i := strings.LastIndex(name, ".tmp-")
+	if i < 2 || name[0] != '.' {
+		return "", false
+	}
+	digits := name[i+len(".tmp-"):]
+	if len(digits) == 0 || len(digits) > 10 {
+		return "", false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return "", false
+		}
+	}
+	return name[1:i], true
+}
+
 // RemoveTemps removes the temporary files that writers of path killed
 // before their rename left beside it (WriteFile's, CreateFile's), and
 // reports how many it removed. A temporary file of a writer still at work
 // is removed as well, failing that write: the caller must hold a lock that
 // every writer of path holds while it writes. Removing is best effort:
 // what cannot be removed stays, harmless to readers of path, which never
-// read the temporary names.
+// read the temporary names. Only regular files are removed, never what a
+// link points to, and at most MaxTempScan entries of the directory are
+// read.
 func RemoveTemps(path string) int {
-	dir, prefix := filepath.Dir(path), "."+filepath.Base(path)+".tmp-"
-	entries, err := os.ReadDir(dir)
+	base := filepath.Base(path)
+	return removeTemps(filepath.Dir(path), func(name string) bool { return name == base }, 0)
+}
+
+// RemoveStaleTemps removes, in dir, the temporary files of the files target
+// accepts (by name) that were last modified at least age ago, and reports
+// how many it removed: for writers that hold no lock, whose fresh
+// temporary files may be being filled (StaleTempAge says why an old one is
+// not). As RemoveTemps, it removes only regular files and reads at most
+// MaxTempScan entries.
+func RemoveStaleTemps(dir string, target func(name string) bool, age time.Duration) int {
+	return removeTemps(dir, target, age)
+}
+
+func removeTemps(dir string, target func(name string) bool, age time.Duration) int {
+	d, err := os.Open(dir)
 	if err != nil {
 		return 0
 	}
-	n := 0
-	for _, e := range entries {
-		if !e.Type().IsRegular() || len(e.Name()) <= len(prefix) || !strings.HasPrefix(e.Name(), prefix) {
-			continue
+	defer d.Close()
+	now := time.Now()
+	n, scanned := 0, 0
+	for scanned < MaxTempScan {
+		entries, err := d.ReadDir(min(256, MaxTempScan-scanned))
+		scanned += len(entries)
+		for _, e := range entries {
+			name, ok := TempTarget(e.Name())
+			// The type is the entry's own (lstat's): a link is not
+			// regular, and is never followed.
+			if !ok || !e.Type().IsRegular() || !target(name) {
+				continue
+			}
+			if age > 0 {
+				fi, err := e.Info()
+				if err != nil || !fi.Mode().IsRegular() || now.Sub(fi.ModTime()) < age {
+					continue
+				}
+			}
+			// unlink(2) removes the entry itself, never a directory.
+			if syscall.Unlink(filepath.Join(dir, e.Name())) == nil {
+				n++
+			}
 		}
-		if os.Remove(filepath.Join(dir, e.Name())) == nil {
-			n++
+		if err != nil || len(entries) == 0 {
+			break
 		}
 	}
 	return n

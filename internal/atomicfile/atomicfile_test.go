@@ -214,3 +214,57 @@ func TestRemoveTempsRemovesOnlyThePathsTemps(t *testing.T) {
 		t.Errorf("the file itself: %q", got)
 	}
 }
+
+func TestRemoveStaleTempsLeavesFreshAndForeign(t *testing.T) {
+	dir := t.TempDir()
+	old := time.Now().Add(-2 * StaleTempAge)
+	mk := func(name string, mtime time.Time) {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mk(".job.json.tmp-111", old)        // a killed writer's: removed
+	mk(".job.json.tmp-222", time.Now()) // a writer filling it now: kept
+	mk(".other.tmp-333", old)           // not a file named: kept
+	mk(".job.json.tmp-x1", old)         // not os.CreateTemp's digits: kept
+	mk("victim", old)                   // what a link points to: kept
+	if err := os.Symlink("victim", filepath.Join(dir, ".job.json.tmp-444")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, ".job.json.tmp-555"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	n := RemoveStaleTemps(dir, func(name string) bool { return name == "job.json" }, StaleTempAge)
+	if n != 1 {
+		t.Errorf("removed %d, want 1", n)
+	}
+	var left []string
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	want := []string{".job.json.tmp-222", ".job.json.tmp-444", ".job.json.tmp-555", ".job.json.tmp-x1", ".other.tmp-333", "victim"}
+	if !slices.Equal(left, want) {
+		t.Errorf("left %q, want %q", left, want)
+	}
+}
+
+func TestRemoveTempsReadsABoundedDirectory(t *testing.T) {
+	dir := t.TempDir()
+	for i := 0; i < MaxTempScan+500; i++ {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf(".f.tmp-%d", i)), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := RemoveTemps(filepath.Join(dir, "f")); n != MaxTempScan {
+		t.Errorf("removed %d, want %d (the entries read)", n, MaxTempScan)
+	}
+	if n := RemoveTemps(filepath.Join(dir, "f")); n != 500 {
+		t.Errorf("then removed %d, want the 500 left", n)
+	}
+}

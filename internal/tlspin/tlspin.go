@@ -147,6 +147,11 @@ func SelfSigned(dir string, hosts []string) (certFile, keyFile, fp string, creat
 		return "", "", "", false, fmt.Errorf("lock %s: %w", dir, err)
 	}
 	defer unlock()
+	// Every writer of the pair holds the lock: a temporary file of either
+	// there now was left by one killed before its rename (a private key
+	// among them), and stayed for good.
+	atomicfile.RemoveTemps(keyFile)
+	atomicfile.RemoveTemps(certFile)
 	// Only a certificate that is not there is made: one that could not be
 	// looked at (a read error of shared storage) replaced by a new pair
 	// broke every client and agent that pinned the old one.

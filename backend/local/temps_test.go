@@ -1,0 +1,109 @@
+package local_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/backend/local"
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/internal/atomicfile"
+	"meridian.dev/meridian/internal/flock"
+)
+
+func writeTemp(t *testing.T, path string, mtime time.Time) string {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("torn"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(path, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func checkGone(t *testing.T, gone, kept []string) {
+	t.Helper()
+	for _, p := range gone {
+		if _, err := os.Lstat(p); !os.IsNotExist(err) {
+			t.Errorf("%s: %v, want it removed", p, err)
+		}
+	}
+	for _, p := range kept {
+		if _, err := os.Lstat(p); err != nil {
+			t.Errorf("%s: %v, want it kept", p, err)
+		}
+	}
+}
+
+// TestStaleTempsRemovedAtStart: a server killed while writing a job's
+// record or the site-failed mark left the temporary file in the state
+// directory for good. The next start removes those an hour old; a fresh
+// one, which another backend on the directory may be filling, stays, and
+// so do files of other names and what a link leads to.
+func TestStaleTempsRemovedAtStart(t *testing.T) {
+	state := t.TempDir()
+	old := time.Now().Add(-2 * atomicfile.StaleTempAge)
+	job := filepath.Join(state, "jobs", "r-1")
+	gone := []string{
+		writeTemp(t, filepath.Join(state, ".site-failed.tmp-1"), old),
+		writeTemp(t, filepath.Join(job, ".job.json.tmp-2"), old),
+		writeTemp(t, filepath.Join(job, ".cancelled.tmp-3"), old),
+	}
+	elsewhere := t.TempDir()
+	kept := []string{
+		writeTemp(t, filepath.Join(job, ".cancelled.tmp-4"), time.Now()),
+		writeTemp(t, filepath.Join(job, ".output.log.tmp-5"), old),
+		writeTemp(t, filepath.Join(elsewhere, ".job.json.tmp-6"), old),
+	}
+	if err := os.Symlink(elsewhere, filepath.Join(state, "jobs", "r-2")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := local.New(catalog.BackendSpec{Type: "local"}, state); err != nil {
+		t.Fatal(err)
+	}
+	checkGone(t, gone, kept)
+}
+
+// TestSubmitRemovesKilledSubmitsTemp: job.json is written only by Submit,
+// under the job's lock: a temporary file of it, however fresh, is a killed
+// Submit's once the lock is taken, and the next Submit removes it; while
+// another holds the lock, it stays.
+func TestSubmitRemovesKilledSubmitsTemp(t *testing.T) {
+	state := t.TempDir()
+	b, err := local.New(catalog.BackendSpec{Type: "local"}, state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := backend.Spec{RunID: "temps", Attempt: 1, Command: []string{"true"}, WorkDir: t.TempDir()}
+	dir := filepath.Join(state, "jobs", spec.Key())
+	temp := writeTemp(t, filepath.Join(dir, ".job.json.tmp-77"), time.Now())
+	unlock, err := flock.Lock(context.Background(), filepath.Join(dir, "lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		h   string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		h, err := b.Submit(context.Background(), spec)
+		done <- result{h, err}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	checkGone(t, nil, []string{temp})
+	unlock()
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	defer b.Cancel(context.Background(), r.h)
+	checkGone(t, []string{temp}, nil)
+}

@@ -1,0 +1,89 @@
+package slurm
+
+import (
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/internal/atomicfile"
+)
+
+// TestStaleTempsRemovedAtStart: a server killed while writing a job's
+// record, a handle or the record key left the temporary file among the
+// records for good. The next start (on Slurm's commands or through
+// slurmrestd) removes those an hour old, and says so in its log; a fresh
+// one, which another backend on the directory may be filling, stays, and
+// so do files of other names, entries of directories that are not an
+// attempt's, and what a link leads to.
+func TestStaleTempsRemovedAtStart(t *testing.T) {
+	for _, rest := range []bool{false, true} {
+		t.Run(map[bool]string{false: "commands", true: "rest"}[rest], func(t *testing.T) {
+			state := t.TempDir()
+			old := time.Now().Add(-2 * atomicfile.StaleTempAge)
+			write := func(path string, mtime time.Time) string {
+				t.Helper()
+				if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, []byte("torn"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chtimes(path, mtime, mtime); err != nil {
+					t.Fatal(err)
+				}
+				return path
+			}
+			job := filepath.Join(state, "jobs", "r1-1")
+			gone := []string{
+				write(filepath.Join(state, ".record-key.tmp-1"), old),
+				write(filepath.Join(state, "handles", ".42.tmp-2"), old),
+				write(filepath.Join(state, "ended", ".43.tmp-3"), old),
+				write(filepath.Join(job, ".jobid.tmp-4"), old),
+				write(filepath.Join(job, ".job.sh.tmp-5"), old),
+				write(filepath.Join(job, ".final.json.tmp-6"), old),
+			}
+			elsewhere := t.TempDir()
+			kept := []string{
+				write(filepath.Join(job, ".sweeping.tmp-7"), time.Now()),
+				write(filepath.Join(job, ".output.log.tmp-8"), old),
+				write(filepath.Join(state, "handles", ".notanid.tmp-9"), old),
+				write(filepath.Join(state, "jobs", "not a key", ".jobid.tmp-10"), old),
+				write(filepath.Join(elsewhere, ".jobid.tmp-11"), old),
+			}
+			if err := os.Symlink(elsewhere, filepath.Join(state, "jobs", "r1-2")); err != nil {
+				t.Fatal(err)
+			}
+			var log syncBuffer
+			var err error
+			if rest {
+				token := filepath.Join(t.TempDir(), "slurm.jwt")
+				if err := os.WriteFile(token, []byte("eyJhbGciOiJIUzI1NiJ9.c2VjcmV0.token-one\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				_, err = NewREST(catalog.BackendSpec{Type: "slurm", RestURL: "https://slurm.example:6820", TokenFile: token}, state)
+			} else {
+				_, err = New(catalog.BackendSpec{Type: "slurm"}, state, WithLogger(slog.New(slog.NewTextHandler(&log, nil))))
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range gone {
+				if _, err := os.Lstat(p); !os.IsNotExist(err) {
+					t.Errorf("%s: %v, want it removed", p, err)
+				}
+			}
+			for _, p := range kept {
+				if _, err := os.Lstat(p); err != nil {
+					t.Errorf("%s: %v, want it kept", p, err)
+				}
+			}
+			if !rest && !strings.Contains(log.String(), "files=6") {
+				t.Errorf("log %q, want the 6 files removed reported", log.String())
+			}
+		})
+	}
+}
