@@ -4,8 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pressly/goose/v3"
 )
 
 // dropTwinTriggers drops the triggers of SQLite migration 13, as whoever
@@ -108,6 +111,55 @@ func TestSQLiteTokenLookupBounded(t *testing.T) {
 	}
 }
 
+// TestSQLiteTokenKeyTwinNotWritten: a copy of a token's row with its id
+// or hash as a BLOB is refused when written (an INSERT, or an UPDATE of
+// another row's key), by a connection of its own as by hand; it was kept
+// beside the row. Meridian's own writes pass.
+func TestSQLiteTokenKeyTwinNotWritten(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "m.db")
+	s, err := OpenSQLite(ctx, path, Options{AuditKey: []byte("test key 0123456")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, sec := range []string{"secret", "two"} {
+		if _, err := s.PutToken(ctx, &Token{Tenant: "acme", Hash: HashToken(sec), Admin: true}, rec(t, "token", "", map[string]string{"id": sec})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	for _, col := range []string{"hash", "id"} {
+		if _, err := other.ExecContext(ctx, tokenTwinInsert(col)); err == nil || !strings.Contains(err.Error(), "BLOB") {
+			t.Errorf("a copy with its %s as a BLOB was written: %v", col, err)
+		}
+	}
+	two := HashToken("two")
+	if _, err := other.ExecContext(ctx, `UPDATE tokens SET hash = CAST(? AS BLOB) WHERE hash = ?`, HashToken("secret"), two); err == nil {
+		t.Errorf("a token's hash set to another's as a BLOB")
+	}
+	if _, err := other.ExecContext(ctx, `UPDATE tokens SET id = CAST(? AS BLOB) WHERE hash = ?`, TokenID(HashToken("secret")), two); err == nil {
+		t.Errorf("a token's id set to another's as a BLOB")
+	}
+	var n int
+	if err := other.QueryRowContext(ctx, `SELECT COUNT(*) FROM tokens`).Scan(&n); err != nil || n != 2 {
+		t.Errorf("%d token rows, %v; want 2", n, err)
+	}
+	if _, err := s.PutToken(ctx, &Token{Tenant: "acme", Hash: HashToken("three")}, rec(t, "token", "", map[string]string{"id": "3"})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RevokeTokens(ctx, "acme", TokenID(HashToken("three")), rec(t, "token", "", map[string]string{"id": "3"})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ListTokens(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestSQLiteTenantKeyTwinRefused: a tenant's row next to a copy written
 // outside Meridian with its name as bytes (a BLOB of the same bytes) and
 // another user id. The lookup matched the text row alone and gave its
@@ -157,4 +209,76 @@ func TestSQLiteTenantUIDStoredAsBlob(t *testing.T) {
 	if uid, err := s.TenantUID(ctx, "acme", base); err != nil || uid != base {
 		t.Errorf("acme: uid %d, %v", uid, err)
 	}
+}
+
+// TestSQLiteTenantKeyTwinNotWritten: a copy of a tenant's row with its
+// name as a BLOB, and a user id stored as anything but an integer, are
+// refused when written; Meridian's own writes pass.
+func TestSQLiteTenantKeyTwinNotWritten(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	const base = 3000000
+	for _, n := range []string{"acme", "beta"} {
+		if _, err := s.TenantUID(ctx, n, base); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []string{
+		`INSERT INTO tenants (name, uid, created_at) SELECT CAST(name AS BLOB), uid + 7, created_at FROM tenants WHERE name = 'acme'`,
+		`UPDATE tenants SET name = CAST('acme' AS BLOB) WHERE name = 'beta'`,
+		`INSERT INTO tenants (name, uid, created_at) VALUES ('evil', CAST('3000000' AS BLOB), 'x')`,
+		`INSERT INTO tenants (name, uid, created_at) VALUES ('evil', 'x3000000', 'x')`,
+		`UPDATE tenants SET uid = CAST('3000000' AS BLOB) WHERE name = 'beta'`,
+	} {
+		if _, err := s.DB().ExecContext(ctx, q); err == nil {
+			t.Errorf("written: %s", q)
+		}
+	}
+	if uid, err := s.TenantUID(ctx, "gamma", base); err != nil || uid != base+2 {
+		t.Errorf("a new tenant: %d, %v", uid, err)
+	}
+	for n, want := range map[string]int{"acme": base, "beta": base + 1} {
+		if uid, err := s.TenantUID(ctx, n, base); err != nil || uid != want {
+			t.Errorf("%s: %d, %v; want %d", n, uid, err, want)
+		}
+	}
+}
+
+// TestSQLiteTokenTenantTwinMigrated: a database that holds a token and a
+// tenant twice already is upgraded (the triggers of migration 13 check
+// only the writes after them), and its reads then name the pairs.
+func TestSQLiteTokenTenantTwinMigrated(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "m.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, mustSub(migrations, "migrations"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 12); err != nil {
+		t.Fatal(err)
+	}
+	h := HashToken("secret")
+	for _, q := range []string{
+		`INSERT INTO tokens (` + tokenCols + `) VALUES ('` + TokenID(h) + `', 'acme', '` + h + `', 0, '', '2026-06-01T12:00:00.000000000Z', NULL)`,
+		tokenTwinInsert("hash"),
+		`INSERT INTO tenants (name, uid, created_at) VALUES ('acme', 3000000, 'x'), (CAST('acme' AS BLOB), 3000001, 'x')`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	s, err := OpenSQLite(ctx, path, Options{AuditKey: []byte("test key 0123456")})
+	if err != nil {
+		t.Fatalf("a database holding twins was not upgraded: %v", err)
+	}
+	defer s.Close()
+	_, err = s.TokenByHash(ctx, h)
+	wantTwice(t, "the token's lookup", err, "tokens", "hash")
+	_, err = s.TenantUID(ctx, "acme", 3000000)
+	wantTwice(t, "the tenant's user id", err, "tenants", "name")
 }
