@@ -485,7 +485,7 @@ func nextTenantUID(max *int64, base int) (int, error) {
 func (s *SQLite) TenantUID(ctx context.Context, tenant string, base int) (int, error) {
 	// The lookup reads the tenant's name as text and as bytes: see
 	// sqliteTenantUID.
-	uid, found, err := sqliteTenantUID(ctx, s.stmts[qTenantUID], tenant, base)
+	uid, found, err := sqliteTenantUID(ctx, s.db, s.stmts[qTenantUID], tenant, base)
 	if found || err != nil {
 		return uid, err
 	}
@@ -496,7 +496,7 @@ func (s *SQLite) TenantUID(ctx context.Context, tenant string, base int) (int, e
 			return err
 		}
 		var found bool
-		if out, found, err = sqliteTenantUID(ctx, st, tenant, base); found || err != nil {
+		if out, found, err = sqliteTenantUID(ctx, nil, st, tenant, base); found || err != nil {
 			return err
 		}
 		var max sql.NullInt64

@@ -282,3 +282,20 @@ func TestSQLiteTokenTenantTwinMigrated(t *testing.T) {
 	_, err = s.TenantUID(ctx, "acme", 3000000)
 	wantTwice(t, "the tenant's user id", err, "tenants", "name")
 }
+
+// TestSQLiteTokenTenantLookupAfterClose: the lookups prepared at open
+// tell, after Close, that the database is closed, as the other reads do,
+// not that a statement is.
+func TestSQLiteTokenTenantLookupAfterClose(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.TokenByHash(ctx, HashToken("secret")); err == nil || !strings.Contains(err.Error(), "database is closed") {
+		t.Errorf("the token's lookup after Close: %v", err)
+	}
+	if _, err := s.TenantUID(ctx, "acme", 3000000); err == nil || !strings.Contains(err.Error(), "database is closed") {
+		t.Errorf("the tenant's user id after Close: %v", err)
+	}
+}

@@ -131,7 +131,11 @@ const qTokenByHash = `SELECT ` + tokenCols + ` FROM tokens
 func sqliteTokenByHash(ctx context.Context, db *sql.DB, st *sql.Stmt, h string) (*Token, error) {
 	rows, err := st.QueryContext(ctx, h, TokenID(h))
 	if err != nil {
-		return nil, err
+		// st, prepared at open, is closed with the store: the query on
+		// db tells why as every other read does (the database closed).
+		if rows, err = db.QueryContext(ctx, qTokenByHash, h, TokenID(h)); err != nil {
+			return nil, err
+		}
 	}
 	defer rows.Close()
 	var rs []tokenRow
@@ -207,8 +211,15 @@ const qTenantUID = `SELECT typeof(t.name), typeof(t.uid), t.uid, (SELECT COUNT(*
 // an integer: SQLite keeps a BLOB as it is in an INTEGER column, and
 // database/sql read a BLOB of another tenant's id's digits back as that
 // id, which the count of its holders (a BLOB is not the integer) let by.
-func sqliteTenantUID(ctx context.Context, st *sql.Stmt, tenant string, base int) (uid int, found bool, err error) {
+//
+// st is qTenantUID prepared; db, when not nil, is queried should st fail:
+// prepared at open, st is closed with the store, and the query on db then
+// tells why as every other read does (the database closed).
+func sqliteTenantUID(ctx context.Context, db *sql.DB, st *sql.Stmt, tenant string, base int) (uid int, found bool, err error) {
 	rows, err := st.QueryContext(ctx, tenant)
+	if err != nil && db != nil {
+		rows, err = db.QueryContext(ctx, qTenantUID, tenant)
+	}
 	if err != nil {
 		return 0, false, err
 	}
