@@ -483,36 +483,26 @@ func nextTenantUID(max *int64, base int) (int, error) {
 
 // TenantUID implements Store.
 func (s *SQLite) TenantUID(ctx context.Context, tenant string, base int) (int, error) {
-	var uid, holders int64
-	err := s.db.QueryRowContext(ctx, tenantUIDQuery+`?`, tenant).Scan(&uid, &holders)
-	if err == nil {
-		return tenantUIDCheck(tenant, uid, holders, base)
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return 0, err
+	// The lookup reads the tenant's name as text and as bytes: see
+	// sqliteTenantUID.
+	uid, found, err := sqliteTenantUID(ctx, s.db, s.stmts[qTenantUID], tenant, base)
+	if found || err != nil {
+		return uid, err
 	}
 	var out int
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		if err := tx.QueryRowContext(ctx, tenantUIDQuery+`?`, tenant).Scan(&uid, &holders); err == nil {
-			out, err = tenantUIDCheck(tenant, uid, holders, base)
+		st, err := s.prepared(ctx, tx, qTenantUID)
+		if err != nil {
 			return err
 		}
-		// A row whose name is the tenant's as bytes (a BLOB) is the
-		// tenant's row rewritten outside Meridian: the lookup by text
-		// passes it by, and a second row would give the tenant another
-		// user id than the one its files on the sites are owned by.
-		var blobUID int64
-		switch err := tx.QueryRowContext(ctx, `SELECT uid FROM tenants WHERE name = CAST(? AS BLOB)`, tenant).Scan(&blobUID); {
-		case err == nil:
-			return fmt.Errorf("tenants row %q: its name is stored as bytes (a BLOB), not as text: the row was written outside Meridian, and the lookup of the tenant's user id (%d) does not match it; store it as text again", tenant, blobUID)
-		case !errors.Is(err, sql.ErrNoRows):
+		var found bool
+		if out, found, err = sqliteTenantUID(ctx, nil, st, tenant, base); found || err != nil {
 			return err
 		}
 		var max sql.NullInt64
 		if err := tx.QueryRowContext(ctx, `SELECT MAX(uid) FROM tenants`).Scan(&max); err != nil {
 			return err
 		}
-		var err error
 		if out, err = nextTenantUID(nullInt(max), base); err != nil {
 			return err
 		}

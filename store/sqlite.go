@@ -40,7 +40,7 @@ const (
 	qOrderPut  = `UPDATE run_order SET last = ? WHERE id = 1`
 )
 
-var hotQueries = []string{qRunPut, qRunUpdate, qIdemGet, qIdemPut, qEventSeq, qEventPut, qAuditHead, qAuditPut, qOrderGet, qOrderPut}
+var hotQueries = []string{qRunPut, qRunUpdate, qIdemGet, qIdemPut, qEventSeq, qEventPut, qAuditHead, qAuditPut, qOrderGet, qOrderPut, qTokenByHash, qTenantUID}
 
 //go:embed migrations/*.sql migrations/postgres/*.sql
 var migrations embed.FS

@@ -164,27 +164,11 @@ func (s *SQLite) CountRuns(ctx context.Context) ([]RunCount, error) {
 const tokenCols = `id, tenant, hash, admin, note, created_at, revoked_at`
 
 func scanToken(sc interface{ Scan(...any) error }) (*Token, error) {
-	var t Token
-	var id, tenant, hash, note, ca, ra auditField
-	var admin int
-	if err := sc.Scan(&id, &tenant, &hash, &admin, &note, &ca, &ra); err != nil {
+	var r tokenRow
+	if err := r.scan(sc); err != nil {
 		return nil, err
 	}
-	// A token row whose tenant or id is a BLOB escaped a revocation (by
-	// tenant, by id) while its hash still matched; it grants nothing.
-	if err := rowText("tokens", fmt.Sprintf("%q", id.s),
-		textCol{name: "id", f: &id}, textCol{name: "tenant", f: &tenant}, textCol{name: "hash", f: &hash}, textCol{name: "note", f: &note},
-		textCol{name: "created_at", f: &ca}, textCol{name: "revoked_at", f: &ra, nullable: true}); err != nil {
-		return nil, err
-	}
-	t.ID, t.Tenant, t.Hash, t.Note = id.s, tenant.s, hash.s, note.s
-	t.Admin = admin != 0
-	t.CreatedAt = parseTime(ca.s)
-	if !ra.null {
-		r := parseTime(ra.s)
-		t.RevokedAt = &r
-	}
-	return &t, nil
+	return r.token()
 }
 
 // PutToken implements Tokens.
@@ -238,11 +222,7 @@ func (s *SQLite) PutTokens(ctx context.Context, ts []*Token, recs []audit.Record
 
 // TokenByHash implements Tokens.
 func (s *SQLite) TokenByHash(ctx context.Context, h string) (*Token, error) {
-	t, err := scanToken(s.db.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE hash = ?`, h))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
-	}
-	return t, err
+	return sqliteTokenByHash(ctx, s.db, s.stmts[qTokenByHash], h)
 }
 
 // ListTokens implements Tokens.
@@ -252,15 +232,32 @@ func (s *SQLite) ListTokens(ctx context.Context) ([]*Token, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []*Token
+	var rs []tokenRow
 	for rows.Next() {
-		t, err := scanToken(rows)
+		var r tokenRow
+		if err := r.scan(rows); err != nil {
+			return nil, err
+		}
+		rs = append(rs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// A row held twice (its id or hash as text and as bytes) is named as
+	// such, not as a BLOB to store as text again, which the primary key
+	// or the hash's unique index would refuse.
+	if err := tokenRowsTwice(rs); err != nil {
+		return nil, err
+	}
+	var out []*Token
+	for i := range rs {
+		t, err := rs[i].token()
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, t)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // RevokeTokens implements Tokens.
