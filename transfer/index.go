@@ -60,8 +60,8 @@ type view struct {
 var maxCounted = 4096
 
 // countedWrites is the writes of view.counted for one kind, dataset and
-// site: the bytes counted of each, by ID, and the IDs in the order they
-// were first counted.
+// site: the bytes counted of each, by countedRef, and those in the order
+// they were first counted.
 type countedWrites struct {
 	bytes map[string]int64
 	order []string
@@ -310,12 +310,13 @@ func (v *view) count(k sumKey, writes []CountedWrite) {
 		v.counted[k] = cw
 	}
 	for _, w := range writes {
-		if n, ok := cw.bytes[w.ID]; ok {
-			cw.bytes[w.ID] = max(n, w.Bytes)
+		ref := countedRef(w.ID, w.Key)
+		if n, ok := cw.bytes[ref]; ok {
+			cw.bytes[ref] = max(n, w.Bytes)
 			continue
 		}
-		cw.bytes[w.ID] = w.Bytes
-		cw.order = append(cw.order, w.ID)
+		cw.bytes[ref] = w.Bytes
+		cw.order = append(cw.order, ref)
 		for len(cw.order) > maxCounted {
 			delete(cw.bytes, cw.order[0])
 			cw.order = cw.order[1:]
@@ -324,7 +325,8 @@ func (v *view) count(k sumKey, writes []CountedWrite) {
 }
 
 // countedWrites is a copy of the unfinished writes counted for dataset at
-// site, of the entry kind given, with the bytes counted of each.
+// site, of the entry kind given, with the bytes counted of each, by
+// countedRef.
 func (v *view) countedWrites(kind, dataset, site string) map[string]int64 {
 	cw := v.counted[sumKey{kind, dataset, site}]
 	if cw == nil || len(cw.bytes) == 0 {

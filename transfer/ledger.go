@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -400,7 +401,7 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 				taken = append(taken, w.w)
 				if w.fresh > 0 {
 					partial = append(partial, Partial{Key: o.Key, Bytes: w.fresh})
-					counted = append(counted, CountedWrite{ID: w.w.ID(), Bytes: w.w.Bytes})
+					counted = append(counted, CountedWrite{ID: w.w.ID(), Bytes: w.w.Bytes, Key: o.Key})
 				}
 			}
 		}
@@ -611,6 +612,23 @@ type Partial struct {
 type CountedWrite struct {
 	ID    string `json:"id"`
 	Bytes int64  `json:"bytes"`
+	// Key is the object the write was to become. An upload's ID is the
+	// store's to choose, and a store may give a later write, of this
+	// object or another, an ID it gave one counted before: a write
+	// counted is taken for one found again only if it was to become the
+	// same object. Records written before it was kept lack it: their
+	// uploads match no write found (counted again, an overcount).
+	Key string `json:"key,omitempty"`
+}
+
+// countedRef is what a write counted is remembered by (view.counted,
+// copier.counted): its ID and the object it was to become. A temporary
+// object's ID names that object already; an upload's does not.
+func countedRef(id, key string) string {
+	if strings.HasPrefix(id, "temp:") {
+		return id
+	}
+	return id + "\x00" + key
 }
 
 // unfinished is what unfinishedWrites found of one object's writes.
@@ -656,7 +674,7 @@ func (c *copier) unfinishedWrites(ctx context.Context, lacking map[string]int64)
 		// before it was removed), counts only for what it holds beyond
 		// that; one larger than any intent was to send is no intent's
 		// (no intent takes it).
-		u.writes = append(u.writes, unfinishedWrite{w: w, fresh: w.Bytes - min(w.Bytes, c.counted[w.ID()])})
+		u.writes = append(u.writes, unfinishedWrite{w: w, fresh: w.Bytes - min(w.Bytes, c.counted[countedRef(w.ID(), w.Key)])})
 		out[w.Key] = u
 	}
 	return out, nil

@@ -1103,10 +1103,10 @@ func (c *copier) leftBehind(ctx context.Context, key string, n int64) (CountedWr
 		if target, ok := dataset.TempTarget(obj.Key); !ok || target != key || obj.Size != n {
 			continue
 		}
-		if _, ok := c.counted[id]; ok {
+		if _, ok := c.counted[countedRef(id, key)]; ok {
 			continue
 		}
-		return CountedWrite{ID: id, Bytes: n}, true
+		return CountedWrite{ID: id, Bytes: n, Key: key}, true
 	}
 	return CountedWrite{}, false
 }
