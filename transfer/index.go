@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -156,7 +157,7 @@ func newView() *view {
 }
 
 // ledgerKinds are the kinds a view reads.
-var ledgerKinds = []string{KindIntent, KindTransfer, KindAbandoned, KindForgotten, KindShownDamaged}
+var ledgerKinds = []string{KindIntent, KindTransfer, KindAbandoned, KindForgotten, KindShownDamaged, KindDiscarded}
 
 // apply folds one record. An intent comes before the records that close
 // it (it is appended before its objects are sent), so closing is a delete.
@@ -211,6 +212,11 @@ func (v *view) apply(r Record) error {
 		var sd ShownDamaged
 		if json.Unmarshal(r.Payload, &sd) == nil {
 			v.shownDamaged(sd, r.Seq)
+		}
+	case KindDiscarded:
+		var d Discarded
+		if json.Unmarshal(r.Payload, &d) == nil {
+			v.uncount(sumKey{orDataset(d.Kind), d.Dataset, d.Site}, d.Writes)
 		}
 	}
 	v.seq = max(v.seq, r.Seq)
@@ -322,6 +328,19 @@ func (v *view) count(k sumKey, writes []CountedWrite) {
 			cw.order = cw.order[1:]
 		}
 	}
+}
+
+// uncount forgets, of the writes counted for k, those a reconcile
+// removed (KindDiscarded).
+func (v *view) uncount(k sumKey, writes []CountedWrite) {
+	cw := v.counted[k]
+	if cw == nil || len(writes) == 0 {
+		return
+	}
+	for _, w := range writes {
+		delete(cw.bytes, countedRef(w.ID, w.Key))
+	}
+	cw.order = slices.DeleteFunc(cw.order, func(ref string) bool { _, ok := cw.bytes[ref]; return !ok })
 }
 
 // countedWrites is a copy of the unfinished writes counted for dataset at

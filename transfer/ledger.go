@@ -57,6 +57,12 @@ const (
 	// failed authentication there (or could not be read), as listed:
 	// no copy reads one again until the listing shows it changed.
 	KindShownDamaged = "transfer-shown-damaged"
+	// KindDiscarded records unfinished writes at the destination that
+	// records counted (Entry.Counted) and that a reconcile then removed,
+	// the store confirming: a write found there later under the same ID
+	// is another (a store chooses an upload's ID, and may give it again),
+	// and counts in full.
+	KindDiscarded = "transfer-discarded"
 )
 
 // ErrLedger marks a copy stopped because the ledger itself (the server's
@@ -242,6 +248,17 @@ type ShownDamaged struct {
 	At time.Time `json:"at,omitzero"`
 }
 
+// Discarded is the payload of KindDiscarded: unfinished writes of a
+// dataset's objects at a site, counted, that a reconcile removed. A
+// record names up to 1,024 of them.
+type Discarded struct {
+	// Kind is the entry kind (KindDataset when empty).
+	Kind    string         `json:"kind,omitempty"`
+	Dataset string         `json:"dataset"`
+	Site    string         `json:"site"`
+	Writes  []CountedWrite `json:"writes"`
+}
+
 // ShownItem is one chunk of ShownDamaged, as the destination listed it.
 type ShownItem struct {
 	Key     string    `json:"key"`
@@ -333,6 +350,7 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 	n := 0
 	var buf []byte
 	finds := make([]finding, len(open))
+	var discarded []CountedWrite  // the counted writes removed
 	lacking := map[string]int64{} // objects not there whole → the most bytes an intent was to send there
 	// Objects found there, each counted by the first open intent naming
 	// it: a batch that failed records the objects the site did not take in
@@ -458,7 +476,15 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 			if err := dataset.Discard(ctx, c.cr.Dst, w); err != nil {
 				return n, fmt.Errorf("remove the unfinished write of %s at the destination: %w", w.Key, err)
 			}
+			discarded = append(discarded, CountedWrite{ID: w.ID(), Bytes: w.Bytes, Key: w.Key})
 		}
+	}
+	// Those removed are no longer counted: a store that lists a write
+	// under one of their IDs again (an upload's, which is the store's to
+	// choose) shows another, whose bytes count in full. A kill before
+	// this leaves them counted, as when their removal was cut short.
+	if err := c.discarded(ctx, discarded); err != nil {
+		return n, err
 	}
 	// And the writes no intent counted (larger than any was to send).
 	for _, key := range slices.Sorted(maps.Keys(parts)) {
@@ -595,6 +621,20 @@ func (c *copier) forget(ctx context.Context, gone []string) error {
 		}
 		for _, key := range batch {
 			delete(c.pending, key)
+		}
+	}
+	return nil
+}
+
+// discarded records (KindDiscarded) that the counted writes gone were
+// removed from the destination, up to forgetBatch a record.
+func (c *copier) discarded(ctx context.Context, gone []CountedWrite) error {
+	for len(gone) > 0 {
+		batch := gone[:min(len(gone), forgetBatch)]
+		gone = gone[len(batch):]
+		rec := Discarded{Kind: orDataset(c.e.Kind), Dataset: c.cr.Name, Site: c.e.Site, Writes: batch}
+		if err := c.s.Ledger.Append(ctx, c.cr.Tenant, KindDiscarded, c.e.RunID, rec); err != nil {
+			return fmt.Errorf("%w: %w", ErrLedger, err)
 		}
 	}
 	return nil

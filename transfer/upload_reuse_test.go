@@ -103,3 +103,86 @@ func TestAttackSiteReusesAnUploadIDForAnotherObject(t *testing.T) {
 		}
 	}
 }
+
+// TestAttackSiteReusesAnUploadIDOfADiscardedWrite: as above, for the
+// same object. A reconcile counted a cut upload of the manifest and
+// aborted it, the site confirming; a later copy's upload of the
+// manifest, cut too, that the site gave the same id was taken for the
+// write counted before, found again, and counted only beyond its
+// bytes: here none. A write whose removal the site confirmed is now
+// forgotten as counted (KindDiscarded): one found again under its id is
+// another, and counts in full (a site that keeps what it said it
+// removed has it counted again: an overcount).
+func TestAttackSiteReusesAnUploadIDOfADiscardedWrite(t *testing.T) {
+	const name = "big"
+	const part = 5 << 20
+	key := "site-a/t/acme/data/" + dataset.ManifestKey(name)
+	var parts atomic.Int64
+	parts.Store(2)
+	var aborted atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		switch {
+		case r.Method == http.MethodGet && q.Has("uploads"):
+			fmt.Fprintf(w, `<ListMultipartUploadsResult><IsTruncated>false</IsTruncated>`+
+				`<Upload><Key>%s</Key><UploadId>u1</UploadId><Initiated>%s</Initiated></Upload></ListMultipartUploadsResult>`,
+				key, time.Now().UTC().Format(time.RFC3339))
+		case r.Method == http.MethodGet && q.Get("uploadId") == "u1":
+			fmt.Fprint(w, `<ListPartsResult><IsTruncated>false</IsTruncated>`)
+			for i := range parts.Load() {
+				fmt.Fprintf(w, `<Part><PartNumber>%d</PartNumber><Size>%d</Size></Part>`, i+1, part)
+			}
+			fmt.Fprint(w, `</ListPartsResult>`)
+		case r.Method == http.MethodGet && q.Get("list-type") == "2":
+			fmt.Fprint(w, `<ListBucketResult><Name>bkt</Name><IsTruncated>false</IsTruncated></ListBucketResult>`)
+		case r.Method == http.MethodDelete && q.Get("uploadId") == "u1":
+			aborted.Add(1)
+			w.WriteHeader(http.StatusNoContent)
+		case r.Method == http.MethodGet || r.Method == http.MethodHead:
+			if strings.HasSuffix(r.URL.Path, "/bkt/") || strings.HasSuffix(r.URL.Path, "/bkt") {
+				fmt.Fprint(w, `<LocationConstraint>us-east-1</LocationConstraint>`)
+				return
+			}
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprint(w, `<Error><Code>NoSuchKey</Code><Message>no</Message></Error>`)
+		default:
+			w.WriteHeader(http.StatusNotImplemented)
+		}
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	site, err := dataset.OpenStore(ctx, "s3://bkt?anonymous=true&use_path_style=true&region=us-east-1&prefix=site-a/&endpoint="+srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer site.Close()
+	dst := site.Sub("t/acme/data/")
+
+	led := &FileLedger{Path: t.TempDir() + "/ledger.jsonl"}
+	e := Entry{Kind: KindDataset, Dataset: name, Site: "s3-site", From: "CN", To: "MY", AsOf: "2026-01-15"}
+	s := &Stager{Law: BasisLaw{}, Ledger: led, Keys: oneKeyring{}}
+	manifest := Object{Key: dataset.ManifestKey(name), Bytes: 3 * part, SHA256: strings.Repeat("ab", 32)}
+	for i, want := range []int64{2 * part, 2*part + part} {
+		if i == 1 {
+			parts.Store(1)
+		}
+		in := Intent{ID: fmt.Sprintf("i%d", i+1), Entry: e, Objects: []Object{manifest}}
+		if err := led.Append(ctx, "", KindIntent, "", in); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Reconcile(ctx, CopyRequest{Name: name, Dst: dst, Entry: e}); err != nil {
+			t.Fatal(err)
+		}
+		sums, err := Summarize(ctx, led, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(sums) != 1 || sums[0].OpenIntents != 0 || sums[0].BytesConfirmed != want || sums[0].BytesPartial != want {
+			t.Fatalf("after cut upload %d the ledger says %+v; want %d bytes confirmed, in part", i+1, sums, want)
+		}
+		if aborted.Load() != int64(i+1) {
+			t.Fatalf("after cut upload %d, %d aborts; want %d", i+1, aborted.Load(), i+1)
+		}
+	}
+}
