@@ -250,16 +250,23 @@ func (v *view) abandon(a Abandoned) {
 		}
 	}
 	k := sumKey{orDataset(in.Kind), in.Dataset, in.Site}
-	for _, obj := range chunks {
-		if obj.Chunk == nil {
-			continue
-		}
+	remember := func(obj Object) {
 		ab := v.abandoned[k]
 		if ab == nil {
 			ab = map[string]abandonedChunk{}
 			v.abandoned[k] = ab
 		}
 		ab[obj.Key] = abandonedChunk{obj: obj, in: in}
+	}
+	for _, obj := range chunks {
+		if obj.Chunk != nil {
+			remember(obj)
+		}
+	}
+	// And the manifest, with its digest: a copy that finds that version
+	// at the destination confirms it.
+	if m := a.Manifest; m != nil && m.Chunk == nil && m.SHA256 != "" {
+		remember(*m)
 	}
 }
 

@@ -207,6 +207,12 @@ type Abandoned struct {
 	// closed by then. Records written before they were kept lack them.
 	Chunks []Object `json:"chunks,omitempty"`
 	Entry  *Entry   `json:"entry,omitempty"`
+	// Manifest is the manifest of Missing, with its size and digest, so
+	// remembered too: a site that hid it from the reconcile and shows it
+	// to the next copy would have it found there, the same, and not sent,
+	// its bytes on no confirmation. Records written before it was kept
+	// lack it.
+	Manifest *Object `json:"manifest,omitempty"`
 }
 
 // Forgotten is the payload of KindForgotten: chunks of a dataset at a
@@ -399,10 +405,13 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 		var taken []dataset.Unfinished
 		var missing []string
 		var gone []Object
+		var lost *Object // the manifest, with its digest
 		for _, o := range fd.missing {
 			missing = append(missing, o.Key)
 			if o.Chunk != nil {
 				gone = append(gone, o)
+			} else if o.SHA256 != "" && o.Key == dataset.ManifestKey(c.cr.Name) {
+				lost = &o
 			}
 			// Each part is counted once, by the first intent that could
 			// have written it (no larger than it was to send): it is then
@@ -455,7 +464,7 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 				reason = "interrupted before these objects were whole at the destination: the parts of them found there are confirmed (partial)"
 			}
 			entry := in.Entry
-			ab := Abandoned{Intent: in.ID, Dataset: in.Dataset, Site: in.Site, Missing: missing, Reason: reason, Chunks: gone, Entry: &entry}
+			ab := Abandoned{Intent: in.ID, Dataset: in.Dataset, Site: in.Site, Missing: missing, Reason: reason, Chunks: gone, Entry: &entry, Manifest: lost}
 			if err := c.s.Ledger.Append(ctx, c.cr.Tenant, KindAbandoned, in.RunID, ab); err != nil {
 				return n, fmt.Errorf("%w: %w", ErrLedger, err)
 			}
@@ -465,6 +474,9 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 			ref := &Intent{ID: in.ID, Entry: entry}
 			for _, o := range gone {
 				c.pending[o.Key] = abandonedChunk{obj: o, in: ref}
+			}
+			if lost != nil {
+				c.pending[lost.Key] = abandonedChunk{obj: *lost, in: ref}
 			}
 		}
 		// What the ledger now counts is removed from the destination, as
@@ -563,7 +575,7 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 		switch {
 		case st == objIntact:
 			back = append(back, earlier[key].obj)
-		case st == objAbsent && inManifest != nil && !inManifest[key] && len(gone) < room:
+		case st == objAbsent && inManifest != nil && !inManifest[key] && p.obj.Chunk != nil && len(gone) < room:
 			// Forgotten only while the ledger has room to remember it
 			// as dropped (maxDropped); past that it stays abandoned.
 			gone = append(gone, key)

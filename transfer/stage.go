@@ -330,6 +330,15 @@ func (s *Stager) Copy(ctx context.Context, cr CopyRequest) (*Result, error) {
 	final := []Object{}
 	if err != nil || !same {
 		final = append(final, Object{Key: dataset.ManifestKey(name), Bytes: int64(len(rawManifest)), SHA256: pin})
+	} else if p, ok := c.pending[dataset.ManifestKey(name)]; ok && p.obj.SHA256 == pin && p.obj.Bytes == int64(len(rawManifest)) {
+		// This version, recorded as abandoned (not there when a
+		// reconcile looked), is there after all: it crossed, and is
+		// confirmed (Reappeared) rather than skipped unrecorded.
+		n, err := c.confirmPending(ctx, []Object{p.obj})
+		if err != nil {
+			return nil, err
+		}
+		reconciled += n
 	}
 	totals := &Totals{ChunksSent: sentChunks, BytesSent: sentBytes, Skipped: len(chunks) - len(missing), Damaged: damaged, Reconciled: reconciled}
 	if _, err := c.send(ctx, final, func(e *Entry) {
@@ -743,7 +752,9 @@ func (c *copier) confirmPending(ctx context.Context, found []Object) (int, error
 			confs[p.in.ID] = conf
 			order = append(order, p.in)
 		}
-		conf.ChunksSent++
+		if p.obj.Chunk != nil {
+			conf.ChunksSent++
+		}
 		conf.BytesSent += p.obj.Bytes
 		conf.Reappeared = append(conf.Reappeared, o.Key)
 	}
