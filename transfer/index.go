@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -60,8 +61,8 @@ type view struct {
 var maxCounted = 4096
 
 // countedWrites is the writes of view.counted for one kind, dataset and
-// site: the bytes counted of each, by ID, and the IDs in the order they
-// were first counted.
+// site: the bytes counted of each, by countedRef, and those in the order
+// they were first counted.
 type countedWrites struct {
 	bytes map[string]int64
 	order []string
@@ -156,7 +157,7 @@ func newView() *view {
 }
 
 // ledgerKinds are the kinds a view reads.
-var ledgerKinds = []string{KindIntent, KindTransfer, KindAbandoned, KindForgotten, KindShownDamaged}
+var ledgerKinds = []string{KindIntent, KindTransfer, KindAbandoned, KindForgotten, KindShownDamaged, KindDiscarded}
 
 // apply folds one record. An intent comes before the records that close
 // it (it is appended before its objects are sent), so closing is a delete.
@@ -212,6 +213,11 @@ func (v *view) apply(r Record) error {
 		if json.Unmarshal(r.Payload, &sd) == nil {
 			v.shownDamaged(sd, r.Seq)
 		}
+	case KindDiscarded:
+		var d Discarded
+		if json.Unmarshal(r.Payload, &d) == nil {
+			v.uncount(sumKey{orDataset(d.Kind), d.Dataset, d.Site}, d.Writes)
+		}
 	}
 	v.seq = max(v.seq, r.Seq)
 	return nil
@@ -244,16 +250,23 @@ func (v *view) abandon(a Abandoned) {
 		}
 	}
 	k := sumKey{orDataset(in.Kind), in.Dataset, in.Site}
-	for _, obj := range chunks {
-		if obj.Chunk == nil {
-			continue
-		}
+	remember := func(obj Object) {
 		ab := v.abandoned[k]
 		if ab == nil {
 			ab = map[string]abandonedChunk{}
 			v.abandoned[k] = ab
 		}
 		ab[obj.Key] = abandonedChunk{obj: obj, in: in}
+	}
+	for _, obj := range chunks {
+		if obj.Chunk != nil {
+			remember(obj)
+		}
+	}
+	// And the manifest, with its digest: a copy that finds that version
+	// at the destination confirms it.
+	if m := a.Manifest; m != nil && m.Chunk == nil && m.SHA256 != "" {
+		remember(*m)
 	}
 }
 
@@ -310,12 +323,13 @@ func (v *view) count(k sumKey, writes []CountedWrite) {
 		v.counted[k] = cw
 	}
 	for _, w := range writes {
-		if n, ok := cw.bytes[w.ID]; ok {
-			cw.bytes[w.ID] = max(n, w.Bytes)
+		ref := countedRef(w.ID, w.Key)
+		if n, ok := cw.bytes[ref]; ok {
+			cw.bytes[ref] = max(n, w.Bytes)
 			continue
 		}
-		cw.bytes[w.ID] = w.Bytes
-		cw.order = append(cw.order, w.ID)
+		cw.bytes[ref] = w.Bytes
+		cw.order = append(cw.order, ref)
 		for len(cw.order) > maxCounted {
 			delete(cw.bytes, cw.order[0])
 			cw.order = cw.order[1:]
@@ -323,8 +337,22 @@ func (v *view) count(k sumKey, writes []CountedWrite) {
 	}
 }
 
+// uncount forgets, of the writes counted for k, those a reconcile
+// removed (KindDiscarded).
+func (v *view) uncount(k sumKey, writes []CountedWrite) {
+	cw := v.counted[k]
+	if cw == nil || len(writes) == 0 {
+		return
+	}
+	for _, w := range writes {
+		delete(cw.bytes, countedRef(w.ID, w.Key))
+	}
+	cw.order = slices.DeleteFunc(cw.order, func(ref string) bool { _, ok := cw.bytes[ref]; return !ok })
+}
+
 // countedWrites is a copy of the unfinished writes counted for dataset at
-// site, of the entry kind given, with the bytes counted of each.
+// site, of the entry kind given, with the bytes counted of each, by
+// countedRef.
 func (v *view) countedWrites(kind, dataset, site string) map[string]int64 {
 	cw := v.counted[sumKey{kind, dataset, site}]
 	if cw == nil || len(cw.bytes) == 0 {

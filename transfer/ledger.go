@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,6 +57,12 @@ const (
 	// failed authentication there (or could not be read), as listed:
 	// no copy reads one again until the listing shows it changed.
 	KindShownDamaged = "transfer-shown-damaged"
+	// KindDiscarded records unfinished writes at the destination that
+	// records counted (Entry.Counted) and that a reconcile then removed,
+	// the store confirming: a write found there later under the same ID
+	// is another (a store chooses an upload's ID, and may give it again),
+	// and counts in full.
+	KindDiscarded = "transfer-discarded"
 )
 
 // ErrLedger marks a copy stopped because the ledger itself (the server's
@@ -200,6 +207,12 @@ type Abandoned struct {
 	// closed by then. Records written before they were kept lack them.
 	Chunks []Object `json:"chunks,omitempty"`
 	Entry  *Entry   `json:"entry,omitempty"`
+	// Manifest is the manifest of Missing, with its size and digest, so
+	// remembered too: a site that hid it from the reconcile and shows it
+	// to the next copy would have it found there, the same, and not sent,
+	// its bytes on no confirmation. Records written before it was kept
+	// lack it.
+	Manifest *Object `json:"manifest,omitempty"`
 }
 
 // Forgotten is the payload of KindForgotten: chunks of a dataset at a
@@ -239,6 +252,17 @@ type ShownDamaged struct {
 	// At is when the copy read them (its clock); records written before
 	// it was kept lack it.
 	At time.Time `json:"at,omitzero"`
+}
+
+// Discarded is the payload of KindDiscarded: unfinished writes of a
+// dataset's objects at a site, counted, that a reconcile removed. A
+// record names up to 1,024 of them.
+type Discarded struct {
+	// Kind is the entry kind (KindDataset when empty).
+	Kind    string         `json:"kind,omitempty"`
+	Dataset string         `json:"dataset"`
+	Site    string         `json:"site"`
+	Writes  []CountedWrite `json:"writes"`
 }
 
 // ShownItem is one chunk of ShownDamaged, as the destination listed it.
@@ -332,6 +356,7 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 	n := 0
 	var buf []byte
 	finds := make([]finding, len(open))
+	var discarded []CountedWrite  // the counted writes removed
 	lacking := map[string]int64{} // objects not there whole → the most bytes an intent was to send there
 	// Objects found there, each counted by the first open intent naming
 	// it: a batch that failed records the objects the site did not take in
@@ -380,10 +405,13 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 		var taken []dataset.Unfinished
 		var missing []string
 		var gone []Object
+		var lost *Object // the manifest, with its digest
 		for _, o := range fd.missing {
 			missing = append(missing, o.Key)
 			if o.Chunk != nil {
 				gone = append(gone, o)
+			} else if o.SHA256 != "" && o.Key == dataset.ManifestKey(c.cr.Name) {
+				lost = &o
 			}
 			// Each part is counted once, by the first intent that could
 			// have written it (no larger than it was to send): it is then
@@ -400,7 +428,7 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 				taken = append(taken, w.w)
 				if w.fresh > 0 {
 					partial = append(partial, Partial{Key: o.Key, Bytes: w.fresh})
-					counted = append(counted, CountedWrite{ID: w.w.ID(), Bytes: w.w.Bytes})
+					counted = append(counted, CountedWrite{ID: w.w.ID(), Bytes: w.w.Bytes, Key: o.Key})
 				}
 			}
 		}
@@ -436,7 +464,7 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 				reason = "interrupted before these objects were whole at the destination: the parts of them found there are confirmed (partial)"
 			}
 			entry := in.Entry
-			ab := Abandoned{Intent: in.ID, Dataset: in.Dataset, Site: in.Site, Missing: missing, Reason: reason, Chunks: gone, Entry: &entry}
+			ab := Abandoned{Intent: in.ID, Dataset: in.Dataset, Site: in.Site, Missing: missing, Reason: reason, Chunks: gone, Entry: &entry, Manifest: lost}
 			if err := c.s.Ledger.Append(ctx, c.cr.Tenant, KindAbandoned, in.RunID, ab); err != nil {
 				return n, fmt.Errorf("%w: %w", ErrLedger, err)
 			}
@@ -446,6 +474,9 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 			ref := &Intent{ID: in.ID, Entry: entry}
 			for _, o := range gone {
 				c.pending[o.Key] = abandonedChunk{obj: o, in: ref}
+			}
+			if lost != nil {
+				c.pending[lost.Key] = abandonedChunk{obj: *lost, in: ref}
 			}
 		}
 		// What the ledger now counts is removed from the destination, as
@@ -457,7 +488,15 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 			if err := dataset.Discard(ctx, c.cr.Dst, w); err != nil {
 				return n, fmt.Errorf("remove the unfinished write of %s at the destination: %w", w.Key, err)
 			}
+			discarded = append(discarded, CountedWrite{ID: w.ID(), Bytes: w.Bytes, Key: w.Key})
 		}
+	}
+	// Those removed are no longer counted: a store that lists a write
+	// under one of their IDs again (an upload's, which is the store's to
+	// choose) shows another, whose bytes count in full. A kill before
+	// this leaves them counted, as when their removal was cut short.
+	if err := c.discarded(ctx, discarded); err != nil {
+		return n, err
 	}
 	// And the writes no intent counted (larger than any was to send).
 	for _, key := range slices.Sorted(maps.Keys(parts)) {
@@ -536,7 +575,7 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 		switch {
 		case st == objIntact:
 			back = append(back, earlier[key].obj)
-		case st == objAbsent && inManifest != nil && !inManifest[key] && len(gone) < room:
+		case st == objAbsent && inManifest != nil && !inManifest[key] && p.obj.Chunk != nil && len(gone) < room:
 			// Forgotten only while the ledger has room to remember it
 			// as dropped (maxDropped); past that it stays abandoned.
 			gone = append(gone, key)
@@ -599,6 +638,20 @@ func (c *copier) forget(ctx context.Context, gone []string) error {
 	return nil
 }
 
+// discarded records (KindDiscarded) that the counted writes gone were
+// removed from the destination, up to forgetBatch a record.
+func (c *copier) discarded(ctx context.Context, gone []CountedWrite) error {
+	for len(gone) > 0 {
+		batch := gone[:min(len(gone), forgetBatch)]
+		gone = gone[len(batch):]
+		rec := Discarded{Kind: orDataset(c.e.Kind), Dataset: c.cr.Name, Site: c.e.Site, Writes: batch}
+		if err := c.s.Ledger.Append(ctx, c.cr.Tenant, KindDiscarded, c.e.RunID, rec); err != nil {
+			return fmt.Errorf("%w: %w", ErrLedger, err)
+		}
+	}
+	return nil
+}
+
 // Partial is an object of an intent that reached the destination only in
 // part: the bytes of an unfinished write of it found there.
 type Partial struct {
@@ -611,6 +664,23 @@ type Partial struct {
 type CountedWrite struct {
 	ID    string `json:"id"`
 	Bytes int64  `json:"bytes"`
+	// Key is the object the write was to become. An upload's ID is the
+	// store's to choose, and a store may give a later write, of this
+	// object or another, an ID it gave one counted before: a write
+	// counted is taken for one found again only if it was to become the
+	// same object. Records written before it was kept lack it: their
+	// uploads match no write found (counted again, an overcount).
+	Key string `json:"key,omitempty"`
+}
+
+// countedRef is what a write counted is remembered by (view.counted,
+// copier.counted): its ID and the object it was to become. A temporary
+// object's ID names that object already; an upload's does not.
+func countedRef(id, key string) string {
+	if strings.HasPrefix(id, "temp:") {
+		return id
+	}
+	return id + "\x00" + key
 }
 
 // unfinished is what unfinishedWrites found of one object's writes.
@@ -656,7 +726,7 @@ func (c *copier) unfinishedWrites(ctx context.Context, lacking map[string]int64)
 		// before it was removed), counts only for what it holds beyond
 		// that; one larger than any intent was to send is no intent's
 		// (no intent takes it).
-		u.writes = append(u.writes, unfinishedWrite{w: w, fresh: w.Bytes - min(w.Bytes, c.counted[w.ID()])})
+		u.writes = append(u.writes, unfinishedWrite{w: w, fresh: w.Bytes - min(w.Bytes, c.counted[countedRef(w.ID(), w.Key)])})
 		out[w.Key] = u
 	}
 	return out, nil

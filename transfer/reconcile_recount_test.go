@@ -132,7 +132,7 @@ func TestCountedWritesRememberedWithinABound(t *testing.T) {
 	defer func(n int) { maxCounted = n }(maxCounted)
 	maxCounted = 2
 	v := newView()
-	for i, w := range []CountedWrite{{"temp:a", 5}, {"temp:b", 6}, {"temp:b", 3}, {"temp:c", 7}} {
+	for i, w := range []CountedWrite{{ID: "temp:a", Bytes: 5}, {ID: "temp:b", Bytes: 6}, {ID: "temp:b", Bytes: 3}, {ID: "temp:c", Bytes: 7}} {
 		e := Entry{Kind: KindDataset, Dataset: "chat-logs", Site: "s1", Intent: "i", Reconciled: true, Counted: []CountedWrite{w}}
 		raw, err := json.Marshal(e)
 		if err != nil {

@@ -330,10 +330,22 @@ func (s *Stager) Copy(ctx context.Context, cr CopyRequest) (*Result, error) {
 	final := []Object{}
 	if err != nil || !same {
 		final = append(final, Object{Key: dataset.ManifestKey(name), Bytes: int64(len(rawManifest)), SHA256: pin})
+	} else if p, ok := c.pending[dataset.ManifestKey(name)]; ok && p.obj.SHA256 == pin && p.obj.Bytes == int64(len(rawManifest)) {
+		// This version, recorded as abandoned (not there when a
+		// reconcile looked), is there after all: it crossed, and is
+		// confirmed (Reappeared) rather than skipped unrecorded.
+		n, err := c.confirmPending(ctx, []Object{p.obj})
+		if err != nil {
+			return nil, err
+		}
+		reconciled += n
 	}
 	totals := &Totals{ChunksSent: sentChunks, BytesSent: sentBytes, Skipped: len(chunks) - len(missing), Damaged: damaged, Reconciled: reconciled}
 	if _, err := c.send(ctx, final, func(e *Entry) {
-		totals.BytesSent = sentBytes + e.BytesSent
+		c.recMu.Lock()
+		early := c.early
+		c.recMu.Unlock()
+		totals.BytesSent = sentBytes + e.BytesSent + early
 		e.Complete, e.Totals, e.ManifestSHA256 = true, totals, pin
 	}, rawManifest); err != nil {
 		return nil, err
@@ -392,6 +404,9 @@ type copier struct {
 	// counted is the unfinished writes at the destination that records
 	// counted (Entry.Counted), by ID, with the bytes counted of each.
 	counted map[string]int64
+	// early is the bytes crossedNow recorded, under recMu.
+	recMu sync.Mutex
+	early int64
 }
 
 // reread is whether the copy may read o, a chunk of pending the manifest
@@ -743,7 +758,9 @@ func (c *copier) confirmPending(ctx context.Context, found []Object) (int, error
 			confs[p.in.ID] = conf
 			order = append(order, p.in)
 		}
-		conf.ChunksSent++
+		if p.obj.Chunk != nil {
+			conf.ChunksSent++
+		}
 		conf.BytesSent += p.obj.Bytes
 		conf.Reappeared = append(conf.Reappeared, o.Key)
 	}
@@ -889,19 +906,19 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 			// Parts the destination took before the write failed and
 			// was aborted crossed, and nothing there will show them; so
 			// did every try of a body sent again (up to one per try).
-			if n := min(dataset.Crossed(err), dataset.MaxCrossed(len(data))); n > 0 {
+			if n := min(dataset.Crossed(err), dataset.MaxCrossed(len(data))); n > 0 && !c.crossedNow(ctx, in, o.Key, n, true) {
 				mu.Lock()
 				crossed[o.Key] = n
 				mu.Unlock()
 			}
 			return err
 		}
-		if resent > 0 {
+		if n := min(resent, dataset.MaxCrossed(len(data))); n > 0 && !c.crossedNow(ctx, in, o.Key, n, false) {
 			// Tries of the body the destination did not keep (answered
 			// 5xx, or cut off, and sent again) crossed too, and nothing
 			// there shows them.
 			mu.Lock()
-			crossed[o.Key] = min(resent, dataset.MaxCrossed(len(data)))
+			crossed[o.Key] = n
 			mu.Unlock()
 		}
 		mark := func(a arrival) {
@@ -979,6 +996,42 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 		return 0, fmt.Errorf("%w: data is at %s but its confirmation was not recorded: %w", ErrLedger, c.e.Site, err)
 	}
 	return conf.BytesSent, nil
+}
+
+// crossedNow records at once, on a record of its own (a confirmation
+// of no intent, closing nothing), the n bytes of key that crossed to the
+// destination and that nothing there shows (dataset.Crossed, the tries
+// of a body sent again), and reports whether it did. Left to the batch's
+// confirmation, they were known only to the copy until then: a copy
+// killed before it (a site that stalls its answers to the arrival check
+// holds that window open) had the reconcile find each object once, and
+// the site could take every body up to minio.MaxRetry times, each try
+// but the last unrecorded. Those it could not record the batch's
+// confirmation (or settle) counts, as before. Of a write that failed
+// (failed), the record names the temporary object it left behind, as
+// settle does (leftBehind).
+func (c *copier) crossedNow(ctx context.Context, in Intent, key string, n int64, failed bool) bool {
+	rctx, cancel := recordingContext(ctx)
+	defer cancel()
+	e := in.Entry
+	e.Intent, e.Reconciled = "", false
+	e.ChunksSent, e.BytesSent, e.Damaged = 0, n, 0
+	e.Complete, e.Totals, e.ManifestSHA256 = false, nil, ""
+	e.Partial, e.Reappeared, e.Counted = []Partial{{Key: key, Bytes: n}}, nil, nil
+	if failed {
+		lctx, lcancel := context.WithTimeout(rctx, leftBehindTime)
+		if w, ok := c.leftBehind(lctx, key, n); ok {
+			e.Counted = []CountedWrite{w}
+		}
+		lcancel()
+	}
+	c.recMu.Lock()
+	defer c.recMu.Unlock()
+	if c.s.Ledger.Append(rctx, c.cr.Tenant, KindTransfer, in.RunID, e) != nil {
+		return false
+	}
+	c.early += n
+	return true
 }
 
 // settle records what a batch that failed (cause) delivered: the objects
@@ -1103,10 +1156,10 @@ func (c *copier) leftBehind(ctx context.Context, key string, n int64) (CountedWr
 		if target, ok := dataset.TempTarget(obj.Key); !ok || target != key || obj.Size != n {
 			continue
 		}
-		if _, ok := c.counted[id]; ok {
+		if _, ok := c.counted[countedRef(id, key)]; ok {
 			continue
 		}
-		return CountedWrite{ID: id, Bytes: n}, true
+		return CountedWrite{ID: id, Bytes: n, Key: key}, true
 	}
 	return CountedWrite{}, false
 }
