@@ -91,10 +91,13 @@ func (s *Server) sites(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	if list == nil {
-		list = []*catalog.Site{}
+	// The list is the catalog's own: each tenant is shown a copy where
+	// another tenant's organisation is not named (catalog.Site.ShownTo).
+	shown := make([]*catalog.Site, len(list))
+	for i, site := range list {
+		shown[i] = site.ShownTo(tenantOf(r))
 	}
-	writeJSON(w, http.StatusOK, SiteList{Sites: list})
+	writeJSON(w, http.StatusOK, SiteList{Sites: shown})
 }
 
 func (s *Server) site(w http.ResponseWriter, r *http.Request) {
@@ -103,7 +106,7 @@ func (s *Server) site(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, site)
+	writeJSON(w, http.StatusOK, site.ShownTo(tenantOf(r)))
 }
 
 func (s *Server) accelerators(w http.ResponseWriter, r *http.Request) {

@@ -89,9 +89,85 @@ func (s *Site) UsableBy(tenant, org string, includeAllocation bool) (bool, strin
 		if named {
 			return true, ""
 		}
-		return false, fmt.Sprintf("site %s is private to %v%s", s.Metadata.Name, s.Spec.AccessOrganizations, s.tenantHint(tenant, org))
+		return false, fmt.Sprintf("site %s is private to %s%s", s.Metadata.Name, s.accessShownTo(tenant), s.tenantHint(tenant, org))
 	}
 	return true, ""
+}
+
+// OtherTenantsOrg stands for another tenant's organisation in what a
+// tenant is shown of the operator's catalog: organisation names are each
+// tenant's own, and one tenant does not learn another's.
+const OtherTenantsOrg = "(another tenant's organisation)"
+
+// ownRef says whether ref, an organisation named in the operator's
+// catalog, is one of tenant's organisations.
+func ownRef(ref, tenant string) bool {
+	t, _ := OrgRef(ref)
+	return t == TenantOr(tenant)
+}
+
+// accessShownTo lists the site's organisations as tenant may read them:
+// its own by name, the others' as a count.
+func (s *Site) accessShownTo(tenant string) string {
+	var own []string
+	others := 0
+	for _, ref := range s.Spec.AccessOrganizations {
+		if ownRef(ref, tenant) {
+			own = append(own, ref)
+		} else {
+			others++
+		}
+	}
+	switch {
+	case others == 0:
+		return fmt.Sprintf("%v", own)
+	case others == 1 && own == nil:
+		return "1 organisation of another tenant"
+	case own == nil:
+		return fmt.Sprintf("%d organisations of other tenants", others)
+	case others == 1:
+		return fmt.Sprintf("%v and 1 organisation of another tenant", own)
+	}
+	return fmt.Sprintf("%v and %d organisations of other tenants", own, others)
+}
+
+// ShownTo returns the site as tenant may see it: the organisations of
+// other tenants that its accessOrganizations and its pools' owners name
+// are each shown as OtherTenantsOrg, and tenant's own as written. The
+// site itself is not changed; it is returned as is when it names no other
+// tenant's organisation.
+func (s *Site) ShownTo(tenant string) *Site {
+	if s == nil {
+		return nil
+	}
+	foreign := func(ref string) bool { return !ownRef(ref, tenant) }
+	orgs := slices.ContainsFunc(s.Spec.AccessOrganizations, foreign)
+	pools := slices.ContainsFunc(s.Spec.Pools, func(p Pool) bool {
+		org := p.OwnerOrganization()
+		return org != "" && foreign(org)
+	})
+	if !orgs && !pools {
+		return s
+	}
+	c := *s
+	if orgs {
+		c.Spec.AccessOrganizations = make([]string, len(s.Spec.AccessOrganizations))
+		for i, ref := range s.Spec.AccessOrganizations {
+			if foreign(ref) {
+				ref = OtherTenantsOrg
+			}
+			c.Spec.AccessOrganizations[i] = ref
+		}
+	}
+	if pools {
+		c.Spec.Pools = slices.Clone(s.Spec.Pools)
+		for i := range c.Spec.Pools {
+			if org := c.Spec.Pools[i].OwnerOrganization(); org != "" && foreign(org) {
+				c.Spec.Pools[i].Owner = OwnerOrgPrefix + OtherTenantsOrg
+			}
+		}
+	}
+	return &c
 }
 
 // tenantHint explains a refusal where the site names org without a tenant

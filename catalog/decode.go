@@ -131,6 +131,10 @@ type decoded struct {
 	errs Errors
 }
 
+// apiVersions is the accepted values of apiVersion, shared by the
+// problems that name them.
+var apiVersions = []string{APIVersion}
+
 // decodeDocument parses and decodes one document.
 func decodeDocument(file string, c chunk) (out decoded) {
 	// A panic in a parser on hostile input must not take the process down.
@@ -171,7 +175,7 @@ func decodeDocument(file string, c chunk) (out decoded) {
 		if apiVersion.value == "" {
 			msg = "required"
 		}
-		return decoded{errs: Errors{{File: file, Line: lineOr(apiVersion, pos.Line), Field: "apiVersion", Msg: msg, Accepted: []string{APIVersion}}}}
+		return decoded{errs: Errors{{File: file, Line: lineOr(apiVersion, pos.Line), Field: "apiVersion", Msg: msg, Accepted: apiVersions}}}
 	}
 	var target any
 	switch kind.value {
@@ -198,16 +202,23 @@ func decodeDocument(file string, c chunk) (out decoded) {
 	}
 	d := &decoder{file: file, res: res}
 	d.decode(root, reflect.ValueOf(target).Elem(), 0)
+	if d.hidden > 0 {
+		d.errs = append(d.errs, moreProblems(file, d.hidden))
+	}
 	if len(d.errs) > 0 {
 		return decoded{errs: d.errs}
 	}
 	return decoded{res: target}
 }
 
+// absentNode is header's answer for a key the document lacks: an empty
+// value on no line. It is shared by every document and never written.
+var absentNode = &node{}
+
 // header reads apiVersion, kind and metadata.name before decoding, so that
 // a broken body still gets a named resource in errors.
 func header(root *node) (apiVersion, kind, name *node) {
-	apiVersion, kind, name = &node{}, &node{}, &node{}
+	apiVersion, kind, name = absentNode, absentNode, absentNode
 	scalar := func(n *node) *node {
 		if n != nil && n.kind == aliasNode {
 			n = n.target
@@ -346,7 +357,11 @@ func decodeAll(files []fileChunks) (*Set, error) {
 		file string
 		c    chunk
 	}
-	var jobs []job
+	n := 0
+	for _, f := range files {
+		n += len(f.chunks)
+	}
+	jobs := make([]job, 0, n)
 	for _, f := range files {
 		for _, c := range f.chunks {
 			jobs = append(jobs, job{f.name, c})
@@ -381,8 +396,22 @@ func decodeAll(files []fileChunks) (*Set, error) {
 	}
 	set := &Set{}
 	var errs Errors
-	for _, d := range out {
-		errs = append(errs, d.errs...)
+	// Past MaxProblemsPerFile problems of a file, the documents after are
+	// counted, not kept: documents come in file order, so the problems
+	// errOrNil keeps are among those kept here.
+	kept, hidden := map[string]int{}, map[string]int{}
+	for i, d := range out {
+		if len(d.errs) > 0 {
+			file := jobs[i].file
+			if kept[file] >= MaxProblemsPerFile {
+				for _, e := range d.errs {
+					hidden[file] += max(e.more, 1)
+				}
+			} else {
+				kept[file] += len(d.errs)
+				errs = append(errs, d.errs...)
+			}
+		}
 		switch r := d.res.(type) {
 		case *Organization:
 			set.Organizations = append(set.Organizations, r)
@@ -392,6 +421,13 @@ func decodeAll(files []fileChunks) (*Set, error) {
 			set.Sites = append(set.Sites, r)
 		case *TrainingJob:
 			set.Jobs = append(set.Jobs, r)
+		}
+		out[i] = decoded{}
+	}
+	for _, f := range files {
+		if n := hidden[f.name]; n > 0 {
+			errs = append(errs, moreProblems(f.name, n))
+			delete(hidden, f.name)
 		}
 	}
 	if err := errs.errOrNil(); err != nil {

@@ -17,6 +17,23 @@ type FieldError struct {
 	Field    string
 	Msg      string
 	Accepted []string
+	// more, when not 0, makes this the entry that stands for that many
+	// problems of File not shown (MaxProblemsPerFile).
+	more int
+	// omitted, when not 0, makes this the entry that stands for that many
+	// problems of Resource not shown (MaxErrorsPerResource).
+	omitted int
+}
+
+// MaxProblemsPerFile bounds the problems reported for one file: the first
+// ones (by line) are listed, the rest counted in one last entry. A file of
+// 100,000 broken documents would otherwise be answered with 100,000 lines,
+// each built and kept, to say the same thing again.
+const MaxProblemsPerFile = 100
+
+// moreProblems is the entry that counts n problems of file not shown.
+func moreProblems(file string, n int) *FieldError {
+	return &FieldError{File: file, Msg: fmt.Sprintf("%d more problems not shown (at most %d are listed per file); fix those above first", n, MaxProblemsPerFile), more: n}
 }
 
 // maxAcceptedShown bounds the accepted values printed in one error: enough
@@ -105,6 +122,9 @@ func sortErrors(es Errors) {
 		if es[i].File != es[j].File {
 			return es[i].File < es[j].File
 		}
+		if (es[i].more > 0) != (es[j].more > 0) {
+			return es[j].more > 0 // the count of the rest comes last
+		}
 		if es[i].Line != es[j].Line {
 			return es[i].Line < es[j].Line
 		}
@@ -118,5 +138,53 @@ func (es Errors) errOrNil() error {
 		return nil
 	}
 	sortErrors(es)
-	return es
+	return capPerFile(es)
+}
+
+// capPerFile keeps the first MaxProblemsPerFile problems of each file of
+// the sorted list es and counts the rest in one entry after them (adding
+// the counts of such entries already in es). A resource's count of its
+// problems not shown is kept where one of its problems is, and counted
+// with the rest where none is.
+func capPerFile(es Errors) Errors {
+	out := es[:0]
+	for i := 0; i < len(es); {
+		j := i
+		for j < len(es) && es[j].File == es[i].File {
+			j++
+		}
+		file, group := es[i].File, es[i:j]
+		shown, hidden := map[string]bool{}, 0
+		n := 0
+		for _, e := range group {
+			if e.more == 0 && e.omitted == 0 && n < MaxProblemsPerFile {
+				shown[e.Resource] = true
+				n++
+			}
+		}
+		n = 0
+		for _, e := range group {
+			switch {
+			case e.more > 0:
+				hidden += e.more
+			case e.omitted > 0:
+				if shown[e.Resource] {
+					out = append(out, e)
+				} else {
+					hidden += e.omitted
+				}
+			case n < MaxProblemsPerFile:
+				out = append(out, e)
+				n++
+			default:
+				hidden++
+			}
+		}
+		if hidden > 0 {
+			out = append(out, moreProblems(file, hidden))
+		}
+		i = j
+	}
+	clear(es[len(out):]) // the problems not shown are not kept
+	return out
 }

@@ -22,6 +22,9 @@ import (
 type decoder struct {
 	file, res string
 	errs      Errors
+	// hidden counts the problems past MaxProblemsPerFile, which are
+	// counted, not built.
+	hidden int
 	// expanded counts the nodes reached through aliases; past
 	// MaxAliasExpansion the document is refused.
 	expanded      int
@@ -65,6 +68,10 @@ func (d *decoder) pathString(key string) string {
 
 // add reports a problem with the current field (and key, when not "").
 func (d *decoder) add(line int, key, msg string, accepted ...string) {
+	if len(d.errs) >= MaxProblemsPerFile {
+		d.hidden++
+		return
+	}
 	d.errs = append(d.errs, &FieldError{File: d.file, Line: line, Resource: d.res, Field: d.pathString(key), Msg: msg, Accepted: accepted})
 }
 

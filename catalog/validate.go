@@ -178,7 +178,7 @@ func (v *validator) finish() error {
 	for _, res := range sortedKeys(v.dropped) {
 		d := v.dropped[res]
 		v.errs = append(v.errs, &FieldError{File: d.pos.File, Line: d.pos.Line, Resource: res,
-			Msg: fmt.Sprintf("%d more problems not shown (at most %d are listed per resource); fix those above first", d.n, MaxErrorsPerResource)})
+			Msg: fmt.Sprintf("%d more problems not shown (at most %d are listed per resource); fix those above first", d.n, MaxErrorsPerResource), omitted: d.n})
 	}
 	return v.errs.errOrNil()
 }
