@@ -154,6 +154,63 @@ func TestAuditGapRecheckFindsOldRewrite(t *testing.T) {
 	}
 }
 
+// TestAuditGapRecheckHonoursAcceptedGap: entries deleted from below the
+// watermark (a lookup after the log's end counts none of them) are found
+// by the rolling re-check within its bound of checks; the gap accepted by
+// the operator, every check after passes, over several wraps, and the
+// gap growing is found again.
+func TestAuditGapRecheckHonoursAcceptedGap(t *testing.T) {
+	const kind = "rules-revision"
+	const n = 300
+	bound := (n+recheckEntries-1)/recheckEntries + 1
+	for _, open := range gapStores {
+		t.Run(open.name, func(t *testing.T) {
+			ctx := context.Background()
+			s, exec := open.open(t)
+			appendN(t, s, n, kind, 0, 0)
+			if res, err := s.VerifyAudit(ctx); err != nil || !res.OK {
+				t.Fatalf("verify: %+v %v", res, err)
+			}
+			if err := exec(`DELETE FROM audit WHERE seq BETWEEN 100 AND 102`); err != nil {
+				t.Fatal(err)
+			}
+			refusedWithin := func(what string) {
+				t.Helper()
+				for i := 1; i <= bound; i++ {
+					if err := checkOnce(ctx, s, kind); err != nil {
+						if !errors.Is(err, ErrAuditRewritten) {
+							t.Fatalf("%s, check %d: %v; want ErrAuditRewritten", what, i, err)
+						}
+						return
+					}
+				}
+				t.Fatalf("%s: %d checks passed; want a refusal within %d", what, bound, bound)
+			}
+			refusedWithin("entries 100 to 102 deleted")
+			res, err := s.VerifyAudit(ctx)
+			if err != nil || res.OK || res.Problem == nil || res.Problem.Kind != audit.Deleted {
+				t.Fatalf("verify, entries deleted: %+v %v", res, err)
+			}
+			r, err := audit.NewRecord(audit.KindBrokenAccepted, "", audit.BrokenAccepted{Problem: res.Problem})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.AppendAudit(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 3 * bound {
+				if err := checkOnce(ctx, s, kind); err != nil {
+					t.Fatalf("check %d after the acceptance: %v", i, err)
+				}
+			}
+			if err := exec(`DELETE FROM audit WHERE seq = 103`); err != nil {
+				t.Fatal(err)
+			}
+			refusedWithin("the accepted gap grown by entry 103")
+		})
+	}
+}
+
 // TestAuditGapRecheckUntouchedLog: on a log nobody rewrote, some entries
 // of it large enough that the byte bound cuts windows short, and growing
 // between checks, the rolling re-check wraps round the log many times and

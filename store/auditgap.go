@@ -552,10 +552,11 @@ const (
 //
 // How long a rewrite goes unseen: with W entries up to the watermark, the
 // window comes back to each of them within ceil(W/recheckEntries)+1 gap
-// checks while their payloads average up to recheckBytes/recheckEntries
-// (4 KiB) an entry, and within W+1 checks whatever their sizes (a window
-// reads one entry at least); 100,000 entries of a few hundred bytes: 1,564
-// checks. Each check reads one window, whatever the log's length.
+// checks while no recheckEntries entries in a row hold recheckBytes of
+// payload (4 KiB an entry on average), and within W+1 checks whatever
+// their sizes (a window reads one entry at least); 100,000 entries of a
+// few hundred bytes: 1,564 checks. Each check reads one window, whatever
+// the log's length. Lookups made at once re-check in turn (reMu).
 //
 // A break met is handled as sealedThrough's: the whole log is verified in
 // the snapshot (audit.Chain.VerifySource), and a break the operator
