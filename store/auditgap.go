@@ -2,6 +2,8 @@ package store
 
 import (
 	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -106,10 +108,14 @@ func (h *sealedHead) set(seq int64, hash string) {
 // missing one), or an entry deleted and another written at its seq, is
 // found by sealedThrough when it lies after the watermark: each entry is
 // read and its seal checked once per store. One rewritten after the
-// watermark passed it is found only by verifying the log's seals (the
-// next start). Entries cut from the end of the log leave a shorter log
+// watermark passed it is found by the rolling re-check of the entries up
+// to the watermark that each gap check makes first (recheck), within the
+// number of checks it says. Entries cut from the end of the log leave a shorter log
 // that counts whole: the anchor finds those (audit.VerifyAnchored).
 func (s auditSource) noGap(chain *audit.Chain, seen *sealedHead, w *sealedTo, uniqueSeq string, lo, hi int64) error {
+	if err := s.recheck(chain, w); err != nil {
+		return err
+	}
 	var last struct {
 		seq  int64
 		hash string
@@ -205,6 +211,33 @@ type sealedTo struct {
 	// again, with no acceptance written since, fails without verifying
 	// the whole log again.
 	refused refusal
+	// re is the rolling re-check of the entries up to seq (recheck),
+	// under reMu: a re-check does not hold mu while it reads.
+	reMu sync.Mutex
+	re   rechecked
+}
+
+// rechecked is where the rolling re-check of the entries up to the
+// watermark stands (recheck).
+type rechecked struct {
+	// seq is the last entry re-checked, hash its hash as read: the next
+	// window starts after it, its first entry naming hash (0 and "": the
+	// log's start).
+	seq  int64
+	hash string
+	// accepted holds the breaks (recheckKey) that a verification of the
+	// whole log passed, the operator having accepted them: met again,
+	// they pass without another. At most maxAcceptedGaps are kept.
+	accepted map[string]bool
+	// refused is the break at which the last re-check's verification of
+	// the whole log failed, the acceptances the log held then and what
+	// the verification said: the same break again, with no acceptance
+	// written since, fails without verifying the log again.
+	refused struct {
+		key     string
+		accepts int64
+		detail  string
+	}
 }
 
 type refusal struct {
@@ -289,8 +322,8 @@ func (l *lastRead) Read(kind string, fn func([]audit.Entry) error) error {
 // the watermark staying where it is. The verification is not made again
 // for the same break until an acceptance is written (w.refused).
 //
-// An entry rewritten after the watermark passed it is not read again: the
-// log's next verification (the next start) finds it.
+// An entry rewritten after the watermark passed it is not read again
+// here: the rolling re-check (recheck) finds it.
 func (s auditSource) sealedThrough(chain *audit.Chain, w *sealedTo, lo, hi int64) error {
 	if w.off {
 		return nil
@@ -336,16 +369,21 @@ func (s auditSource) sealedThrough(chain *audit.Chain, w *sealedTo, lo, hi int64
 // or an integer, failing it with ErrAuditRewritten, naming the entry's seq
 // and the column.
 func (s auditSource) sealPage(after, hi int64) ([]audit.Entry, error) {
+	return s.sealPageOf(after, hi, verifyPage, verifyPageBytes)
+}
+
+// sealPageOf is sealPage with at most n entries, cut after maxBytes.
+func (s auditSource) sealPageOf(after, hi int64, n int, maxBytes int64) ([]audit.Entry, error) {
 	q := "SELECT " + payloadUpTo(s.cols, auditHeadMaxBytes) + " FROM audit WHERE seq > " + s.ph(1) + " AND seq <= " + s.ph(2) +
-		" ORDER BY seq LIMIT " + strconv.Itoa(verifyPage)
+		" ORDER BY seq LIMIT " + strconv.Itoa(n)
 	if s.cutInDB {
-		q = byteBounded(q, s.cols, verifyPageBytes)
+		q = byteBounded(q, s.cols, maxBytes)
 	}
 	rows, done, err := s.query(q, after, hi)
 	if err != nil {
 		return nil, err
 	}
-	page, err := scanAudit(rows, verifyPageBytes, auditHeadMaxBytes)
+	page, err := scanAudit(rows, maxBytes, auditHeadMaxBytes)
 	done()
 	if errors.Is(err, ErrAuditEntryTooLarge) || errors.Is(err, errAuditNotText) {
 		return nil, fmt.Errorf("%w: %w", err, ErrAuditRewritten)
@@ -490,4 +528,134 @@ func (s auditSource) acceptedMissing(chain *audit.Chain, lo, hi int64) (int64, e
 		end = g.b
 	}
 	return missing, nil
+}
+
+// The rolling re-check (recheck) reads at most recheckEntries entries a
+// gap check, cut after the entry that brings their payloads to
+// recheckBytes (the first entry of a window is read whatever its size, up
+// to auditHeadMaxBytes, as sealedThrough reads it).
+const (
+	recheckEntries = 64
+	recheckBytes   = 256 << 10
+)
+
+// recheck re-checks, in s's snapshot, a window of the entries up to w's
+// watermark, which a verification or sealedThrough found sealed and
+// linked before: the recheckEntries entries (fewer when their payloads
+// pass recheckBytes) after the last one the previous re-check read, each
+// sealed at its seq and naming the hash of the one before it, the window
+// wrapping to the log's start once it has read the watermark's entry.
+// Whoever writes the database without the audit key and rewrites an entry
+// the watermark has passed (its payload or kind changed, its seal kept,
+// or another row written at its seq) is found by a gap check, not only by
+// the next start's verification.
+//
+// How long a rewrite goes unseen: with W entries up to the watermark, the
+// window comes back to each of them within ceil(W/recheckEntries)+1 gap
+// checks while no recheckEntries entries in a row hold recheckBytes of
+// payload (4 KiB an entry on average), and within W+1 checks whatever
+// their sizes (a window reads one entry at least); 100,000 entries of a
+// few hundred bytes: 1,564 checks. Each check reads one window, whatever
+// the log's length. Lookups made at once re-check in turn (reMu).
+//
+// A break met is handled as sealedThrough's: the whole log is verified in
+// the snapshot (audit.Chain.VerifySource), and a break the operator
+// accepted passes, noted (rechecked.accepted) so that it is not verified
+// again at each wrap. One not accepted fails this gap check, and every
+// later one while it is there and no acceptance was written (the window
+// stays before it, rechecked.refused sparing the verification), with
+// ErrAuditRewritten, whatever part of the log the lookup covers: the log
+// no longer verifies, as it did, and the next start would refuse it. A
+// window that finds no entry (entries cut from the log's end, which noGap
+// checks) starts again at the log's start.
+func (s auditSource) recheck(chain *audit.Chain, w *sealedTo) error {
+	if w.off {
+		return nil
+	}
+	w.mu.Lock()
+	hi := w.seq
+	w.mu.Unlock()
+	if hi <= 0 {
+		return nil
+	}
+	w.reMu.Lock()
+	defer w.reMu.Unlock()
+	r := &w.re
+	if r.seq >= hi {
+		r.seq, r.hash = 0, ""
+	}
+	seq, prev := r.seq, r.hash
+	if seq == 0 {
+		prev = audit.Genesis
+	}
+	page, err := s.sealPageOf(seq, hi, recheckEntries, recheckBytes)
+	if err != nil {
+		return err
+	}
+	if len(page) == 0 {
+		r.seq, r.hash = 0, ""
+		return nil
+	}
+	for _, e := range page {
+		at, why := e.Seq, ""
+		switch {
+		case e.Seq != seq+1:
+			at, why = seq+1, fmt.Sprintf("is missing (entry %d follows entry %d)", e.Seq, seq)
+		case e.PrevHash != prev:
+			at, why = e.Seq-1, fmt.Sprintf("or %d was replaced (entry %d does not name the hash of the one before it)", e.Seq, e.Seq)
+		case !chain.Sealed(e):
+			why = "is not sealed at its seq (rewritten, or another entry written there)"
+		}
+		if why != "" {
+			if err := s.recheckBreak(chain, r, recheckKey(e, prev), at, why); err != nil {
+				r.seq, r.hash = seq, prev
+				return err
+			}
+		}
+		seq, prev = e.Seq, e.Hash
+	}
+	r.seq, r.hash = seq, prev
+	return nil
+}
+
+// recheckBreak verifies the whole log in s's snapshot after recheck found
+// it broken at seq at (why), key naming the break; r's lock is held.
+func (s auditSource) recheckBreak(chain *audit.Chain, r *rechecked, key string, at int64, why string) error {
+	if r.accepted[key] {
+		return nil
+	}
+	var accepts int64
+	if _, err := s.one(&accepts, "SELECT COUNT(*) FROM audit WHERE kind = "+s.ph(1), audit.KindBrokenAccepted); err != nil {
+		return err
+	}
+	if r.refused.key != key || r.refused.accepts != accepts {
+		res, err := chain.VerifySource(s)
+		if err != nil {
+			return err
+		}
+		if res.OK && !res.Unkeyed {
+			if r.accepted == nil {
+				r.accepted = map[string]bool{}
+			}
+			if len(r.accepted) < maxAcceptedGaps {
+				r.accepted[key] = true
+			}
+			return nil
+		}
+		r.refused.key, r.refused.accepts, r.refused.detail = key, accepts, ""
+		if res.Problem != nil {
+			r.refused.detail = " (the log's verification: " + res.Problem.Error() + ")"
+		}
+	}
+	return fmt.Errorf("audit log entry %d %s, found on checking again entries checked before%s: %w; the records of a kind read from it cannot be trusted; verify the log", at, why, r.refused.detail, ErrAuditRewritten)
+}
+
+// recheckKey names a break recheck met: the entry read there as read, and
+// the hash it should have named. It is a plain hash, kept in memory only.
+func recheckKey(e audit.Entry, prev string) string {
+	h := sha256.New()
+	for _, f := range []string{strconv.FormatInt(e.Seq, 10), prev, e.Time, e.Kind, e.RunID, e.Tenant, e.PrevHash, e.Hash, strconv.Itoa(e.Version), string(e.Payload)} {
+		fmt.Fprintf(h, "%d:%s", len(f), f)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
