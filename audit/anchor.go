@@ -145,6 +145,7 @@ func OpenAnchors(dir string) (*Anchors, error) {
 	if err := mkdirDurable(dir); err != nil {
 		return nil, fmt.Errorf("audit anchor: %w", err)
 	}
+	removeAnchorTemps(dir)
 	path := filepath.Join(dir, AnchorKeyFile)
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		_, priv, gerr := ed25519.GenerateKey(rand.Reader)
@@ -164,6 +165,29 @@ func OpenAnchors(dir string) (*Anchors, error) {
 		return nil, fmt.Errorf("audit anchor key: %w", fs.ErrNotExist)
 	}
 	return a, nil
+}
+
+// removeAnchorTemps removes the temporary files that writers of the
+// anchor directory's files, killed before their rename, left in dir: each
+// stayed for good, and a server in a crash loop filled the disk with them.
+// Every writer of anchor.json holds anchor.lock, so when the lock is free
+// now (it is tried once, never waited for) all of anchor.json's are
+// removed under it; when it is held, only those atomicfile.StaleTempAge
+// old. Writers of anchor.key (OpenAnchors, on first use) hold no lock:
+// only its stale ones are removed. Best effort, bounded as atomicfile's
+// removals are; ReadAnchors, which only looks, removes nothing.
+func removeAnchorTemps(dir string) {
+	isKey := func(name string) bool { return name == AnchorKeyFile }
+	atomicfile.RemoveStaleTemps(dir, isKey, atomicfile.StaleTempAge)
+	tried, cancel := context.WithCancel(context.Background())
+	cancel()
+	// A done context: flock.Lock tries the lock once and does not wait.
+	if unlock, err := flock.Lock(tried, filepath.Join(dir, anchorLock)); err == nil {
+		atomicfile.RemoveTemps(filepath.Join(dir, AnchorFile))
+		unlock()
+		return
+	}
+	atomicfile.RemoveStaleTemps(dir, func(name string) bool { return name == AnchorFile }, atomicfile.StaleTempAge)
 }
 
 // ReadAnchors opens the anchor directory dir for reading only, as `audit

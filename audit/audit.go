@@ -930,7 +930,13 @@ const KeyFile = "audit.key"
 
 // LoadKey reads the HMAC key from dir, creating a random 32-byte key in a
 // 0600 file on first use. A key file readable by group or others is refused.
+//
+// The temporary files of writers of the key killed before their rename
+// (atomicfile's) are removed once atomicfile.StaleTempAge old: its
+// writers hold no lock, so a fresher one may be being filled. ReadKey,
+// which only looks, removes nothing.
 func LoadKey(dir string) ([]byte, error) {
+	atomicfile.RemoveStaleTemps(dir, func(name string) bool { return name == KeyFile }, atomicfile.StaleTempAge)
 	key, err := ReadKey(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return createKey(dir, filepath.Join(dir, KeyFile))
