@@ -285,7 +285,31 @@ func (a *Anchors) Read() (Anchor, bool, error) {
 	if err != nil || an.Key != hex.EncodeToString(a.pub) || !ed25519.Verify(a.pub, an.message(), sig) {
 		return Anchor{}, false, fmt.Errorf("audit anchor %s: signature does not verify with the anchor key", filepath.Join(a.dir, AnchorFile))
 	}
+	if why := anchorProblem(an); why != "" {
+		return Anchor{}, false, fmt.Errorf("audit anchor %s: %s", filepath.Join(a.dir, AnchorFile), why)
+	}
 	return an, true, nil
+}
+
+// anchorProblem says which field of an (signed, so written with the
+// directory's key) is not as Meridian writes it, or "". Whoever can write
+// the anchor directory can put a key of their own there and sign what they
+// like: the time went, as stored (escape sequences, tens of KiB), into
+// every problem's detail and result, shown to the operator and to every
+// tenant, and into the acceptance of that break, which then outgrew the
+// size an acceptance may have and accepted nothing. What was stored is
+// not quoted back.
+func anchorProblem(an Anchor) string {
+	switch {
+	case an.Seq < 0:
+		return "field seq is negative; want the number of entries anchored"
+	case !isHash(an.Head):
+		return "field head is not 64 lowercase hex digits"
+	}
+	if _, err := time.Parse(TimeLayout, an.Time); err != nil || len(an.Time) != len(TimeLayout) {
+		return "field time is not a UTC time in the form " + TimeLayout
+	}
+	return ""
 }
 
 // UnanchoredAcceptance is the Problem kind for an acceptance of a broken
@@ -396,7 +420,17 @@ func (a *Anchors) advance(ctx context.Context, seq int64, head string, log LogRe
 			return &Problem{Seq: s, Kind: UnanchoredAcceptance, Detail: unanchoredWhy(s, old)}
 		}
 	}
+	return a.write(seq, head, now)
+}
+
+// write signs and writes the anchor of seq entries ending in head. One
+// Read would refuse (see anchorProblem) is not written: every later
+// verification and update would fail on it.
+func (a *Anchors) write(seq int64, head string, now time.Time) error {
 	an := Anchor{Seq: seq, Head: head, Time: now.UTC().Format(TimeLayout), Key: hex.EncodeToString(a.pub)}
+	if why := anchorProblem(an); why != "" {
+		return fmt.Errorf("audit anchor: not written: %s", why)
+	}
 	an.Sig = hex.EncodeToString(ed25519.Sign(a.priv, an.message()))
 	b, err := json.MarshalIndent(an, "", "  ")
 	if err != nil {
@@ -425,13 +459,7 @@ func (a *Anchors) Reset(ctx context.Context, seq int64, head string, now time.Ti
 		return err
 	}
 	defer unlock()
-	an := Anchor{Seq: seq, Head: head, Time: now.UTC().Format(TimeLayout), Key: hex.EncodeToString(a.pub)}
-	an.Sig = hex.EncodeToString(ed25519.Sign(a.priv, an.message()))
-	b, err := json.MarshalIndent(an, "", "  ")
-	if err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(filepath.Join(a.dir, AnchorFile), append(b, '\n'), 0o600)
+	return a.write(seq, head, now)
 }
 
 // anchorLockWait bounds how long an anchor update waits for anchor.lock.
