@@ -485,7 +485,14 @@ func lockFile(ctx context.Context, path string) (func(), error) {
 		if pid, ok := lockHolder(path); ok {
 			holder = "process " + strconv.Itoa(pid)
 			if b, err := plainfile.Read("/proc/"+strconv.Itoa(pid)+"/comm", 256); err == nil && len(trimSpace(b)) > 0 {
-				holder += " (" + string(trimSpace(b)) + ")"
+				// The name a process gave itself, which it may choose:
+				// quoted unless plain text, as the error reaches the
+				// operator's terminal.
+				name := string(trimSpace(b))
+				if q := strconv.QuoteToASCII(name); q[1:len(q)-1] != name {
+					name = q
+				}
+				holder += " (" + name + ")"
 			}
 		}
 		return nil, fmt.Errorf("audit anchor lock %s: held by %s; gave up waiting: %w", path, holder, err)
