@@ -279,6 +279,16 @@ func (a *Anchors) Read() (Anchor, bool, error) {
 	}
 	var an Anchor
 	if err := json.Unmarshal(b, &an); err != nil {
+		// Not the type error as it is: it quotes a number it could not
+		// store whole, every digit of it (an anchor.json of 60,000
+		// digits gave an error of 60 KB).
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field == "" {
+			return Anchor{}, false, fmt.Errorf("audit anchor %s: not a JSON object", filepath.Join(a.dir, AnchorFile))
+		}
+		if errors.As(err, &te) {
+			return Anchor{}, false, fmt.Errorf("audit anchor %s: field %s is not %s", filepath.Join(a.dir, AnchorFile), te.Field, anchorFieldWant(te.Field))
+		}
 		return Anchor{}, false, fmt.Errorf("audit anchor %s: %w", filepath.Join(a.dir, AnchorFile), err)
 	}
 	sig, err := hex.DecodeString(an.Sig)
@@ -289,6 +299,14 @@ func (a *Anchors) Read() (Anchor, bool, error) {
 		return Anchor{}, false, fmt.Errorf("audit anchor %s: %s", filepath.Join(a.dir, AnchorFile), why)
 	}
 	return an, true, nil
+}
+
+// anchorFieldWant says what an anchor's field named field holds.
+func anchorFieldWant(field string) string {
+	if field == "seq" {
+		return "an integer of 64 bits"
+	}
+	return "a string"
 }
 
 // anchorProblem says which field of an (signed, so written with the

@@ -81,3 +81,28 @@ func TestAnchorFieldsChecked(t *testing.T) {
 		t.Errorf("after the refused write: anchor %v, %v; want none", ok, err)
 	}
 }
+
+// TestAnchorParseErrorBounded: an anchor.json that is not an anchor is an
+// error naming the file, of a bounded length: encoding/json quotes a
+// number it cannot store whole, and an anchor of 60,000 digits made an
+// error of 60 KB, printed by a server's start.
+func TestAnchorParseErrorBounded(t *testing.T) {
+	dir := t.TempDir()
+	a, err := OpenAnchors(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range []string{`{"seq": ` + strings.Repeat("9", 60000) + `}`, `{"seq": "` + strings.Repeat("x", 60000) + `"}`, "\x1b]0;own\x07", `[1]`} {
+		if err := os.WriteFile(filepath.Join(dir, AnchorFile), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := a.Read()
+		if err == nil || !strings.Contains(err.Error(), AnchorFile) {
+			t.Fatalf("read %.20q: %v; want an error naming %s", body, err, AnchorFile)
+		}
+		if len(err.Error()) > 1024 {
+			t.Errorf("read %.20q: error of %d bytes", body, len(err.Error()))
+		}
+		controlFree(t, "error", err.Error())
+	}
+}
