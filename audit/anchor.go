@@ -145,6 +145,7 @@ func OpenAnchors(dir string) (*Anchors, error) {
 	if err := mkdirDurable(dir); err != nil {
 		return nil, fmt.Errorf("audit anchor: %w", err)
 	}
+	removeAnchorTemps(dir)
 	path := filepath.Join(dir, AnchorKeyFile)
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		_, priv, gerr := ed25519.GenerateKey(rand.Reader)
@@ -164,6 +165,29 @@ func OpenAnchors(dir string) (*Anchors, error) {
 		return nil, fmt.Errorf("audit anchor key: %w", fs.ErrNotExist)
 	}
 	return a, nil
+}
+
+// removeAnchorTemps removes the temporary files that writers of the
+// anchor directory's files, killed before their rename, left in dir: each
+// stayed for good, and a server in a crash loop filled the disk with them.
+// Every writer of anchor.json holds anchor.lock, so when the lock is free
+// now (it is tried once, never waited for) all of anchor.json's are
+// removed under it; when it is held, only those atomicfile.StaleTempAge
+// old. Writers of anchor.key (OpenAnchors, on first use) hold no lock:
+// only its stale ones are removed. Best effort, bounded as atomicfile's
+// removals are; ReadAnchors, which only looks, removes nothing.
+func removeAnchorTemps(dir string) {
+	isKey := func(name string) bool { return name == AnchorKeyFile }
+	atomicfile.RemoveStaleTemps(dir, isKey, atomicfile.StaleTempAge)
+	tried, cancel := context.WithCancel(context.Background())
+	cancel()
+	// A done context: flock.Lock tries the lock once and does not wait.
+	if unlock, err := flock.Lock(tried, filepath.Join(dir, anchorLock)); err == nil {
+		atomicfile.RemoveTemps(filepath.Join(dir, AnchorFile))
+		unlock()
+		return
+	}
+	atomicfile.RemoveStaleTemps(dir, func(name string) bool { return name == AnchorFile }, atomicfile.StaleTempAge)
 }
 
 // ReadAnchors opens the anchor directory dir for reading only, as `audit
@@ -255,13 +279,55 @@ func (a *Anchors) Read() (Anchor, bool, error) {
 	}
 	var an Anchor
 	if err := json.Unmarshal(b, &an); err != nil {
+		// Not the type error as it is: it quotes a number it could not
+		// store whole, every digit of it (an anchor.json of 60,000
+		// digits gave an error of 60 KB).
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field == "" {
+			return Anchor{}, false, fmt.Errorf("audit anchor %s: not a JSON object", filepath.Join(a.dir, AnchorFile))
+		}
+		if errors.As(err, &te) {
+			return Anchor{}, false, fmt.Errorf("audit anchor %s: field %s is not %s", filepath.Join(a.dir, AnchorFile), te.Field, anchorFieldWant(te.Field))
+		}
 		return Anchor{}, false, fmt.Errorf("audit anchor %s: %w", filepath.Join(a.dir, AnchorFile), err)
 	}
 	sig, err := hex.DecodeString(an.Sig)
 	if err != nil || an.Key != hex.EncodeToString(a.pub) || !ed25519.Verify(a.pub, an.message(), sig) {
 		return Anchor{}, false, fmt.Errorf("audit anchor %s: signature does not verify with the anchor key", filepath.Join(a.dir, AnchorFile))
 	}
+	if why := anchorProblem(an); why != "" {
+		return Anchor{}, false, fmt.Errorf("audit anchor %s: %s", filepath.Join(a.dir, AnchorFile), why)
+	}
 	return an, true, nil
+}
+
+// anchorFieldWant says what an anchor's field named field holds.
+func anchorFieldWant(field string) string {
+	if field == "seq" {
+		return "an integer of 64 bits"
+	}
+	return "a string"
+}
+
+// anchorProblem says which field of an (signed, so written with the
+// directory's key) is not as Meridian writes it, or "". Whoever can write
+// the anchor directory can put a key of their own there and sign what they
+// like: the time went, as stored (escape sequences, tens of KiB), into
+// every problem's detail and result, shown to the operator and to every
+// tenant, and into the acceptance of that break, which then outgrew the
+// size an acceptance may have and accepted nothing. What was stored is
+// not quoted back.
+func anchorProblem(an Anchor) string {
+	switch {
+	case an.Seq < 0:
+		return "field seq is negative; want the number of entries anchored"
+	case !isHash(an.Head):
+		return "field head is not 64 lowercase hex digits"
+	}
+	if _, err := time.Parse(TimeLayout, an.Time); err != nil || len(an.Time) != len(TimeLayout) {
+		return "field time is not a UTC time in the form " + TimeLayout
+	}
+	return ""
 }
 
 // UnanchoredAcceptance is the Problem kind for an acceptance of a broken
@@ -372,7 +438,17 @@ func (a *Anchors) advance(ctx context.Context, seq int64, head string, log LogRe
 			return &Problem{Seq: s, Kind: UnanchoredAcceptance, Detail: unanchoredWhy(s, old)}
 		}
 	}
+	return a.write(seq, head, now)
+}
+
+// write signs and writes the anchor of seq entries ending in head. One
+// Read would refuse (see anchorProblem) is not written: every later
+// verification and update would fail on it.
+func (a *Anchors) write(seq int64, head string, now time.Time) error {
 	an := Anchor{Seq: seq, Head: head, Time: now.UTC().Format(TimeLayout), Key: hex.EncodeToString(a.pub)}
+	if why := anchorProblem(an); why != "" {
+		return fmt.Errorf("audit anchor: not written: %s", why)
+	}
 	an.Sig = hex.EncodeToString(ed25519.Sign(a.priv, an.message()))
 	b, err := json.MarshalIndent(an, "", "  ")
 	if err != nil {
@@ -401,13 +477,7 @@ func (a *Anchors) Reset(ctx context.Context, seq int64, head string, now time.Ti
 		return err
 	}
 	defer unlock()
-	an := Anchor{Seq: seq, Head: head, Time: now.UTC().Format(TimeLayout), Key: hex.EncodeToString(a.pub)}
-	an.Sig = hex.EncodeToString(ed25519.Sign(a.priv, an.message()))
-	b, err := json.MarshalIndent(an, "", "  ")
-	if err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(filepath.Join(a.dir, AnchorFile), append(b, '\n'), 0o600)
+	return a.write(seq, head, now)
 }
 
 // anchorLockWait bounds how long an anchor update waits for anchor.lock.
@@ -433,7 +503,14 @@ func lockFile(ctx context.Context, path string) (func(), error) {
 		if pid, ok := lockHolder(path); ok {
 			holder = "process " + strconv.Itoa(pid)
 			if b, err := plainfile.Read("/proc/"+strconv.Itoa(pid)+"/comm", 256); err == nil && len(trimSpace(b)) > 0 {
-				holder += " (" + string(trimSpace(b)) + ")"
+				// The name a process gave itself, which it may choose:
+				// quoted unless plain text, as the error reaches the
+				// operator's terminal.
+				name := string(trimSpace(b))
+				if q := strconv.QuoteToASCII(name); q[1:len(q)-1] != name {
+					name = q
+				}
+				holder += " (" + name + ")"
 			}
 		}
 		return nil, fmt.Errorf("audit anchor lock %s: held by %s; gave up waiting: %w", path, holder, err)

@@ -873,14 +873,21 @@ func (c *Chain) origin(e Entry, limit int64, budget *int64, seqOf func(hash stri
 	if found && s+1 >= 1 && s+1 <= limit && try(s+1) {
 		return s + 1, true, true, nil
 	}
-	for d := int64(1); !spent && (e.Seq-d >= 1 || e.Seq+d <= limit); d++ {
-		for _, at := range [2]int64{e.Seq - d, e.Seq + d} {
-			if at < 1 || at > limit {
-				continue
-			}
-			if try(at) {
-				return at, true, true, nil
-			}
+	if e.Seq < 1 || limit < 1 {
+		return 0, false, !spent, nil
+	}
+	// Only positions 1 to limit are tried: the walk starts at the first
+	// distance that reaches one (an entry claiming seq 2^60 is limit
+	// positions from the log's end, not 2^60), and a position past the
+	// end is never computed (e.Seq+d would wrap).
+	lo := max(1, e.Seq-limit)
+	hi := max(e.Seq-1, limit-e.Seq)
+	for d := lo; !spent && d <= hi; d++ {
+		if e.Seq-d >= 1 && e.Seq-d <= limit && try(e.Seq-d) {
+			return e.Seq - d, true, true, nil
+		}
+		if d <= limit-e.Seq && try(e.Seq+d) {
+			return e.Seq + d, true, true, nil
 		}
 	}
 	return 0, false, !spent, nil
@@ -930,7 +937,13 @@ const KeyFile = "audit.key"
 
 // LoadKey reads the HMAC key from dir, creating a random 32-byte key in a
 // 0600 file on first use. A key file readable by group or others is refused.
+//
+// The temporary files of writers of the key killed before their rename
+// (atomicfile's) are removed once atomicfile.StaleTempAge old: its
+// writers hold no lock, so a fresher one may be being filled. ReadKey,
+// which only looks, removes nothing.
 func LoadKey(dir string) ([]byte, error) {
+	atomicfile.RemoveStaleTemps(dir, func(name string) bool { return name == KeyFile }, atomicfile.StaleTempAge)
 	key, err := ReadKey(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return createKey(dir, filepath.Join(dir, KeyFile))
