@@ -285,7 +285,7 @@ func (l *podLogs) Read(p []byte) (int, error) {
 				continue
 			}
 			if err != nil {
-				l.err = fmt.Errorf("logs of pod %s: %w", pod.Name, l.b.explain(err))
+				l.err = fmt.Errorf("logs of pod %s: %w", siteName(pod.Name), l.b.explain(err))
 				return 0, l.err
 			}
 			l.log = &countReader{r: rc}
@@ -374,10 +374,10 @@ func (b *Backend) samePod(ctx context.Context, p *apiPod) error {
 			return nil
 		})
 	if err != nil {
-		return fmt.Errorf("logs of pod %s: telling whether the pod was replaced while its log was read: %w", p.Name, b.explain(err))
+		return fmt.Errorf("logs of pod %s: telling whether the pod was replaced while its log was read: %w", siteName(p.Name), b.explain(err))
 	}
 	if found != p.UID {
-		return fmt.Errorf("logs of pod %s: %w (UID %q, was %q): what was read of it is not the attempt's output", p.Name, errPodReplaced, found, p.UID)
+		return fmt.Errorf("logs of pod %s: %w (UID %q, was %q): what was read of it is not the attempt's output", siteName(p.Name), errPodReplaced, found, p.UID)
 	}
 	return nil
 }
@@ -473,9 +473,9 @@ func (l *podLogs) timedOut() bool {
 	if l.last != '\n' {
 		l.cut = append(l.cut, '\n')
 	}
-	l.cut = fmt.Appendf(l.cut, "==> log of pod %s cut: not sent whole within %s <==\n", l.pod.Name, podLogWait)
+	l.cut = fmt.Appendf(l.cut, "==> log of pod %s cut: not sent whole within %s <==\n", siteName(l.pod.Name), podLogWait)
 	l.err = fmt.Errorf("kubernetes API server: log of pod %s: not sent whole within %s, the most the backend waits for an attempt's logs; cut there",
-		l.pod.Name, podLogWait)
+		siteName(l.pod.Name), podLogWait)
 	return true
 }
 
