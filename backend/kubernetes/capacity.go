@@ -361,7 +361,7 @@ func containerRequest(c container, gpu string) (int, error) {
 	}
 	n, err := gpuCount(q)
 	if err != nil {
-		return 0, fmt.Errorf("container %s: %s: %w", c.Name, gpu, err)
+		return 0, fmt.Errorf("container %s: %s: %w", siteName(c.Name), gpu, err)
 	}
 	return n, nil
 }

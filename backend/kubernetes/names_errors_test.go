@@ -32,11 +32,12 @@ func TestSiteNamesInErrorsAreSafe(t *testing.T) {
 				t.Errorf("Capacity's error repeats the node's name as sent: %q", err)
 			}
 
-			// A pod on a Node the backend reads, whose request it cannot.
+			// A pod on a Node the backend reads, whose request it cannot, with a
+			// container of the name.
 			f = newFakeAPI(t)
 			f.objs["nodes"]["n1"]["status"].(map[string]any)["allocatable"] = map[string]any{DefaultGPUResource: "8"}
 			p := fakePod(w, "other", "other-uid", "n1", "Running")
-			p["spec"].(map[string]any)["containers"] = []any{map[string]any{"name": "c",
+			p["spec"].(map[string]any)["containers"] = []any{map[string]any{"name": w,
 				"resources": map[string]any{"limits": map[string]any{DefaultGPUResource: "-1"}}}}
 			f.objs["pods"][w] = p
 			b = f.start(t)
@@ -45,7 +46,7 @@ func TestSiteNamesInErrorsAreSafe(t *testing.T) {
 				t.Fatalf("Capacity with a pod's request of -1: %v; want an error naming it", err)
 			}
 			if !textsafe.Safe(err.Error()) {
-				t.Errorf("Capacity's error repeats the pod's name as sent: %q", err)
+				t.Errorf("Capacity's error repeats the pod's or its container's name as sent: %q", err)
 			}
 
 			// The attempt's pod, named so, whose log is not sent.
