@@ -2,6 +2,8 @@ package kubernetes
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"strconv"
@@ -107,11 +109,22 @@ func fixedLogKey(p *apiPod) (string, bool) {
 	}
 	for _, cs := range p.Status.ContainerStatuses {
 		if cs.Name == ContainerName && cs.ContainerID != "" && cs.State.Terminated != nil {
-			return fmt.Sprintf("%s/%s/%d", p.UID, cs.ContainerID, cs.RestartCount), true
+			key := fmt.Sprintf("%s/%s/%d", p.UID, cs.ContainerID, cs.RestartCount)
+			if len(key) > maxFixedLogKey {
+				sum := sha256.Sum256([]byte(key))
+				key = "sha256:" + hex.EncodeToString(sum[:])
+			}
+			return key, true
 		}
 	}
 	return "", false
 }
+
+// maxFixedLogKey bounds what fixedLogs keeps of a key: a real pod's UID
+// and container ID make some 120 bytes; a hostile site's, up to the
+// cache's maxKeptString each, held 32 MiB in maxFixedLogs keys. A longer
+// key is kept as its hash, which has no slash, as every key has.
+const maxFixedLogKey = 256
 
 func (f *fixedLogs) get(p *apiPod) (fixedLog, bool) {
 	key, ok := fixedLogKey(p)
