@@ -140,7 +140,7 @@ func (b *Backend) nodeCapacity(ctx context.Context, n *apiNode, budget *ownBudge
 	if q, ok := n.Status.Allocatable[b.gpu]; ok {
 		v, err := gpuCount(q)
 		if err != nil {
-			return 0, fmt.Errorf("node %s: allocatable %s: %w", n.Name, b.gpu, err)
+			return 0, fmt.Errorf("node %s: allocatable %s: %w", siteName(n.Name), b.gpu, err)
 		}
 		alloc = v
 	}
@@ -162,7 +162,7 @@ func (b *Backend) nodeCapacity(ctx context.Context, n *apiNode, budget *ownBudge
 			}
 			req, err := podRequest(p, b.gpu)
 			if err != nil {
-				return fmt.Errorf("pod %s/%s: %w", p.Namespace, p.Name, err)
+				return fmt.Errorf("pod %s/%s: %w", siteName(p.Namespace), siteName(p.Name), err)
 			}
 			used += req
 			if req == 0 {
@@ -178,7 +178,7 @@ func (b *Backend) nodeCapacity(ctx context.Context, n *apiNode, budget *ownBudge
 		return 0, fmt.Errorf("backend.kubeconfig: the user may not list pods in every namespace, which reporting the site's free %s needs: %w", b.gpu, err)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("node %s: pods: %w", n.Name, err)
+		return 0, fmt.Errorf("node %s: pods: %w", siteName(n.Name), err)
 	}
 	free := 0
 	if b.takesPods(n) && alloc > used {
@@ -361,7 +361,7 @@ func containerRequest(c container, gpu string) (int, error) {
 	}
 	n, err := gpuCount(q)
 	if err != nil {
-		return 0, fmt.Errorf("container %s: %s: %w", c.Name, gpu, err)
+		return 0, fmt.Errorf("container %s: %s: %w", siteName(c.Name), gpu, err)
 	}
 	return n, nil
 }

@@ -953,16 +953,24 @@ func (b *Backend) placement(ctx context.Context, n int64) (pods, each int64, err
 // subdomain).
 const maxNodeName = 253
 
+// siteName is the name of an object as the API server said it (a Node's,
+// a Pod's, a namespace's) as an error repeats it: as it is when it could
+// be a real one's (at most maxNodeName bytes, none of them a character
+// textsafe flags, a space or a comma), otherwise quoted and cut (shown). A
+// real API server gives no object such a name; a hostile one's escape
+// sequences and line breaks reached the operator's terminal and the
+// server's log in the errors of Capacity, Logs and Cancel.
+func siteName(s string) string {
+	if len(s) <= maxNodeName && textsafe.Safe(s) && !strings.ContainsAny(s, " ,") {
+		return s
+	}
+	return shown(s)
+}
+
 func nodeNames(nodes []*apiNode) string {
 	names := make([]string, 0, len(nodes))
 	for _, n := range nodes {
-		// The API server's words: a name no real one has is shown quoted
-		// and cut.
-		if len(n.Name) <= maxNodeName && textsafe.Safe(n.Name) && !strings.ContainsAny(n.Name, " ,") {
-			names = append(names, n.Name)
-		} else {
-			names = append(names, shown(n.Name))
-		}
+		names = append(names, siteName(n.Name))
 	}
 	sort.Strings(names)
 	if len(names) > 5 {
@@ -2217,7 +2225,7 @@ func (b *Backend) stopAttemptPods(ctx context.Context, name string, uid types.UI
 			Preconditions: &metav1.Preconditions{UID: &p.UID},
 		}).Do(ctx).Error()
 		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-			return fmt.Errorf("kubernetes cancel %s: deleting pod %s of the attempt's Job, whose deletion leaves it: %w", name, p.Name, b.explain(err))
+			return fmt.Errorf("kubernetes cancel %s: deleting pod %s of the attempt's Job, whose deletion leaves it: %w", name, siteName(p.Name), b.explain(err))
 		}
 		left--
 	}

@@ -2,6 +2,8 @@ package kubernetes
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"strconv"
@@ -107,11 +109,22 @@ func fixedLogKey(p *apiPod) (string, bool) {
 	}
 	for _, cs := range p.Status.ContainerStatuses {
 		if cs.Name == ContainerName && cs.ContainerID != "" && cs.State.Terminated != nil {
-			return fmt.Sprintf("%s/%s/%d", p.UID, cs.ContainerID, cs.RestartCount), true
+			key := fmt.Sprintf("%s/%s/%d", p.UID, cs.ContainerID, cs.RestartCount)
+			if len(key) > maxFixedLogKey {
+				sum := sha256.Sum256([]byte(key))
+				key = "sha256:" + hex.EncodeToString(sum[:])
+			}
+			return key, true
 		}
 	}
 	return "", false
 }
+
+// maxFixedLogKey bounds what fixedLogs keeps of a key: a real pod's UID
+// and container ID make some 120 bytes; a hostile site's, up to the
+// cache's maxKeptString each, held 32 MiB in maxFixedLogs keys. A longer
+// key is kept as its hash, which has no slash, as every key has.
+const maxFixedLogKey = 256
 
 func (f *fixedLogs) get(p *apiPod) (fixedLog, bool) {
 	key, ok := fixedLogKey(p)
@@ -285,7 +298,7 @@ func (l *podLogs) Read(p []byte) (int, error) {
 				continue
 			}
 			if err != nil {
-				l.err = fmt.Errorf("logs of pod %s: %w", pod.Name, l.b.explain(err))
+				l.err = fmt.Errorf("logs of pod %s: %w", siteName(pod.Name), l.b.explain(err))
 				return 0, l.err
 			}
 			l.log = &countReader{r: rc}
@@ -374,10 +387,10 @@ func (b *Backend) samePod(ctx context.Context, p *apiPod) error {
 			return nil
 		})
 	if err != nil {
-		return fmt.Errorf("logs of pod %s: telling whether the pod was replaced while its log was read: %w", p.Name, b.explain(err))
+		return fmt.Errorf("logs of pod %s: telling whether the pod was replaced while its log was read: %w", siteName(p.Name), b.explain(err))
 	}
 	if found != p.UID {
-		return fmt.Errorf("logs of pod %s: %w (UID %q, was %q): what was read of it is not the attempt's output", p.Name, errPodReplaced, found, p.UID)
+		return fmt.Errorf("logs of pod %s: %w (UID %q, was %q): what was read of it is not the attempt's output", siteName(p.Name), errPodReplaced, found, p.UID)
 	}
 	return nil
 }
@@ -473,9 +486,9 @@ func (l *podLogs) timedOut() bool {
 	if l.last != '\n' {
 		l.cut = append(l.cut, '\n')
 	}
-	l.cut = fmt.Appendf(l.cut, "==> log of pod %s cut: not sent whole within %s <==\n", l.pod.Name, podLogWait)
+	l.cut = fmt.Appendf(l.cut, "==> log of pod %s cut: not sent whole within %s <==\n", siteName(l.pod.Name), podLogWait)
 	l.err = fmt.Errorf("kubernetes API server: log of pod %s: not sent whole within %s, the most the backend waits for an attempt's logs; cut there",
-		l.pod.Name, podLogWait)
+		siteName(l.pod.Name), podLogWait)
 	return true
 }
 

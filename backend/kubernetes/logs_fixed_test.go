@@ -3,6 +3,8 @@ package kubernetes
 import (
 	"fmt"
 	"io"
+	"runtime"
+	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -117,5 +119,42 @@ func TestFixedLogsAreBounded(t *testing.T) {
 	f.put(running, fixedLog{n: 1})
 	if _, ok := f.get(running); ok {
 		t.Error("the size of a running pod's log kept")
+	}
+}
+
+// TestFixedLogsKeepBoundedKeys: the sizes of ended pods' logs are kept by
+// the pod's UID and container ID, the site's words, each up to the
+// cache's maxKeptString: maxFixedLogs of them held 32 MiB. A key past
+// maxFixedLogKey is now kept as its hash, and still finds its size.
+func TestFixedLogsKeepBoundedKeys(t *testing.T) {
+	var f fixedLogs
+	long := func(i int, what string) string {
+		return fmt.Sprintf("%s-%06d-", what, i) + strings.Repeat("x", maxKeptString-16)
+	}
+	pod := func(i int) *apiPod {
+		p := &apiPod{}
+		p.UID = types.UID(long(i, "uid"))
+		p.Status.Phase = podSucceeded
+		p.Status.ContainerStatuses = []containerStatus{{Name: ContainerName, ContainerID: long(i, "containerd://"),
+			State: containerState{Terminated: &containerTerminated{}}}}
+		return p
+	}
+	f.put(pod(0), fixedLog{n: 0}) // first uses
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := 1; i < maxFixedLogs; i++ {
+		f.put(pod(i), fixedLog{n: int64(i)})
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	grown := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("%d sizes of logs of pods with %d KiB UIDs and container IDs: the heap grew by %.1f MiB",
+		maxFixedLogs, maxKeptString>>10, float64(grown)/(1<<20))
+	if grown > 4<<20 {
+		t.Errorf("the sizes kept hold %.1f MiB; want under 4 MiB", float64(grown)/(1<<20))
+	}
+	if s, ok := f.get(pod(7)); !ok || s.n != 7 {
+		t.Errorf("the size of pod 7's log: %+v, %v; want 7", s, ok)
 	}
 }

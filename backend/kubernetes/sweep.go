@@ -2,6 +2,8 @@ package kubernetes
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"sync"
@@ -57,8 +59,24 @@ type sweeper struct {
 }
 
 type orphanSeen struct {
-	version string
+	version string // seenVersion
 	since   time.Time
+}
+
+// maxSeenVersion bounds what the sweep keeps of a Secret's
+// resourceVersion: the API server's, a number of some 20 digits from a real
+// one, up to the megabytes of a list page from a hostile one, kept for
+// each of maxOrphansSeen Secrets from sweep to sweep.
+const maxSeenVersion = 64
+
+// seenVersion is what the sweep keeps of resourceVersion v: v, or, past
+// maxSeenVersion, its hash, which tells it from another as well.
+func seenVersion(v string) string {
+	if len(v) <= maxSeenVersion {
+		return v
+	}
+	sum := sha256.Sum256([]byte(v))
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 func (s *sweeper) begin(name string) {
@@ -257,11 +275,11 @@ func (b *Backend) sweepOne(ctx context.Context, sec *apiSecret, grace time.Durat
 	}
 	b.sweep.mu.Lock()
 	s, ok := b.sweep.seen[name]
-	if !ok || s.version != sec.ResourceVersion {
+	if version := seenVersion(sec.ResourceVersion); !ok || s.version != version {
 		if b.sweep.seen == nil {
 			b.sweep.seen = map[string]orphanSeen{}
 		}
-		b.sweep.seen[name] = orphanSeen{version: sec.ResourceVersion, since: now}
+		b.sweep.seen[name] = orphanSeen{version: version, since: now}
 		b.sweep.mu.Unlock()
 		res.Waiting++
 		return nil

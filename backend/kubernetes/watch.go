@@ -2,6 +2,8 @@ package kubernetes
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -12,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -164,7 +167,7 @@ func newWatcher(b *Backend) *watcher {
 
 	w.pods = cache.NewSharedIndexInformer(listWatch[apiPodList](w, b.cs.core, resourcePods, b.ns, managed),
 		&apiPod{}, 0, cache.Indexers{podsByJob: indexPod(func(p *apiPod) string { return p.Labels[jobNameLabel] }),
-			podsByNode: indexPod(func(p *apiPod) string { return p.Spec.NodeName })})
+			podsByNode: indexPod(func(p *apiPod) string { return downKey(p.Spec.NodeName) })})
 
 	w.nodesI = cache.NewSharedIndexInformer(listWatch[apiNodeList](w, b.cs.core, resourceNodes, "", nodeSel),
 		&apiNode{}, 0, cache.Indexers{})
@@ -519,7 +522,7 @@ func (w *watcher) nodeSeen(obj any) {
 		w.forgetDownLocked(n.Name)
 		return
 	}
-	if _, seen := w.down[n.Name]; !seen {
+	if _, seen := w.down[downKey(n.Name)]; !seen {
 		w.setDownLocked(n.Name, downNode{since: time.Now(), why: notReadyWhy(n)})
 	}
 }
@@ -547,13 +550,15 @@ func (w *watcher) nodeSeen(obj any) {
 // making room is, over time, one look per such event, not a scan of the
 // map per Node down.
 func (w *watcher) setDownLocked(name string, d downNode) {
-	n := sideBytes(name, d.why)
-	if old, had := w.down[name]; had {
-		n -= sideBytes(name, old.why)
+	key := downKey(name)
+	d.why = cutDownWhy(d.why)
+	n := sideBytes(key, d.why)
+	if old, had := w.down[key]; had {
+		n -= sideBytes(key, old.why)
 		if n > 0 && w.downBytes+n > maxSideBytes {
 			return // the entry kept, with its time: only its reason differs
 		}
-		w.down[name] = d
+		w.down[key] = d
 		w.downBytes += n
 		return
 	}
@@ -566,12 +571,48 @@ func (w *watcher) setDownLocked(name string, d downNode) {
 			return
 		}
 	}
-	w.down[name] = d
+	w.down[key] = d
 	w.downBytes += n
 	if !inUse {
-		w.downIdle[name] = struct{}{}
+		w.downIdle[key] = struct{}{}
 	}
 }
+
+// maxDownWhy bounds what w.down keeps of why a Node is down: its Ready
+// condition's reason, the site's word, is up to maxKeptString.
+const maxDownWhy = 256
+
+// cutDownWhy is why cut at maxDownWhy, at a character's start.
+func cutDownWhy(why string) string {
+	if len(why) <= maxDownWhy {
+		return why
+	}
+	n := maxDownWhy
+	for n > 0 && !utf8.RuneStart(why[n]) {
+		n--
+	}
+	return strings.Clone(why[:n]) + "..."
+}
+
+// downKey is the key of Node name in w.down and w.downIdle: the name, or,
+// for one longer than any the API server gives a Node (maxNodeName), a
+// hash of it, so that an entry holds at most maxDownEntryBytes and the
+// map's maxDownNodes entries fit in maxSideBytes. Names of up to
+// maxKeptString (the cache's cut) had some 4,000 entries fill the map's
+// bytes, past which a Node that an attempt's pod is on went unrecorded
+// while the others were those of pods too, its attempt never lost. A
+// hashed key is no name the API server allows a Node (it has a colon), and
+// is its own key, as is every name of up to maxNodeName.
+func downKey(name string) string {
+	if len(name) <= maxNodeName {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// maxDownEntryBytes is the most sideBytes counts of an entry of w.down.
+const maxDownEntryBytes = sideEntryBytes + maxNodeName + maxDownWhy + len("...")
 
 // evictIdleLocked drops, with w.mu held, the first entry of w.downIdle
 // whose Node no unfinished Pod is on, and reports whether it found one.
@@ -590,10 +631,11 @@ func (w *watcher) evictIdleLocked() bool {
 
 // forgetDownLocked drops what w.down holds of Node name, with w.mu held.
 func (w *watcher) forgetDownLocked(name string) {
-	if d, ok := w.down[name]; ok {
-		delete(w.down, name)
-		delete(w.downIdle, name)
-		w.downBytes -= sideBytes(name, d.why)
+	key := downKey(name)
+	if d, ok := w.down[key]; ok {
+		delete(w.down, key)
+		delete(w.downIdle, key)
+		w.downBytes -= sideBytes(key, d.why)
 	}
 }
 
@@ -616,7 +658,7 @@ func (w *watcher) start() {
 					return
 				}
 				since := time.Now()
-				if d, seen := w.down[n.Name]; seen {
+				if d, seen := w.down[downKey(n.Name)]; seen {
 					since = d.since
 				}
 				w.setDownLocked(n.Name, downNode{since: since, why: "was deleted"})
@@ -951,7 +993,7 @@ func (w *watcher) nodeDown(name string) (time.Time, string, bool) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if d, down := w.down[name]; down {
+	if d, down := w.down[downKey(name)]; down {
 		return d.since, d.why, true
 	}
 	// Not recorded: down from now. Kept only while a Pod in the cache
@@ -979,9 +1021,10 @@ func (w *watcher) nodeInCache(name string) bool {
 	return ok
 }
 
-// nodeInUse reports whether an unfinished Pod in the cache is on the Node.
+// nodeInUse reports whether an unfinished Pod in the cache is on the Node
+// (name, or its downKey).
 func (w *watcher) nodeInUse(name string) bool {
-	objs, _ := w.pods.GetIndexer().ByIndex(podsByNode, name)
+	objs, _ := w.pods.GetIndexer().ByIndex(podsByNode, downKey(name))
 	for _, o := range objs {
 		if p, ok := o.(*apiPod); ok && p.Status.Phase != podSucceeded && p.Status.Phase != podFailed {
 			return true
@@ -1001,12 +1044,12 @@ func (w *watcher) forgetNode(name string) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if _, ok := w.down[name]; !ok || w.nodeInUse(name) {
+	if _, ok := w.down[downKey(name)]; !ok || w.nodeInUse(name) {
 		return
 	}
 	if w.nodeInCache(name) {
 		// Kept while the cache has it not Ready, as one that may make room.
-		w.downIdle[name] = struct{}{}
+		w.downIdle[downKey(name)] = struct{}{}
 		return
 	}
 	w.forgetDownLocked(name)
