@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/seal"
+	"meridian.dev/meridian/store"
 	"meridian.dev/meridian/transfer"
 )
 
@@ -101,5 +104,59 @@ func TestServerKeyWrittenIntoKeyringIsRefused(t *testing.T) {
 	}
 	if m, err := c.manifest(ctx, r, Attempt{N: 1, Site: r.Site}); err != nil || m.Datasets[0].Key != other.String() {
 		t.Errorf("manifest with a key an old-format record names: %+v %v", m, err)
+	}
+}
+
+// unreadKeyLog is an audit log whose key records cannot be read while
+// down is set: a store's passing failure.
+type unreadKeyLog struct {
+	*store.SQLite
+	down atomic.Bool
+}
+
+func (l *unreadKeyLog) AuditSelect(ctx context.Context, q store.AuditQuery) ([]audit.Entry, error) {
+	if l.down.Load() {
+		return nil, errors.New("database is locked")
+	}
+	return l.SQLite.AuditSelect(ctx, q)
+}
+
+// TestStagingWithKeyLogUnreadIsTriedAgain: the key records of the audit
+// log that a server's keyring confirms its keys against could not be read
+// (the store busy a moment): the run's staging failed for good, as if the
+// key had been refused. The key is neither confirmed nor refused, so the
+// staging is tried again, and passes once the log reads.
+func TestStagingWithKeyLogUnreadIsTriedAgain(t *testing.T) {
+	ctx := context.Background()
+	st, dir := testStore(t)
+	traversable(t, dir)
+	log := &unreadKeyLog{SQLite: st}
+	tk := dataset.TenantKeyrings{Root: dir, Witness: &dataset.KeyWitness{Log: log, Chain: audit.NewChain(testAuditKey)}}
+	keys, _ := tk.For("t1")
+	cfg := sitesConfig(st, dir)
+	cfg.Stager = &transfer.Stager{Law: transfer.BasisLaw{}, Keys: tk, Ledger: transfer.AuditLedger{Store: st}}
+	c := handStepped(t, cfg)
+	res := addDataset(t, dir, keys, testData{name: "corpus-c", origin: "SG", class: catalog.ClassPublic, stored: true}) // recorded, then kept
+	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{dataJobDoc(10, 5, []string{"corpus-c"}, true, res)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.down.Store(true)
+	for i := 0; i < 3; i++ {
+		c.Step(ctx, r.ID)
+	}
+	r, _ = c.Get(ctx, "t1", r.ID)
+	if r.State != Staging || r.StageTries == 0 {
+		t.Fatalf("run %s (stage tries %d) after its key's records could not be read: %s; want staging, tried again", r.State, r.StageTries, r.Reason)
+	}
+	log.down.Store(false)
+	if _, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error { r.StageNext = time.Time{}; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Step(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ = c.Get(ctx, "t1", r.ID); r.Staged != r.Attempt {
+		t.Errorf("run %s staged %d of attempt %d once the log reads: %s", r.State, r.Staged, r.Attempt, r.Reason)
 	}
 }
