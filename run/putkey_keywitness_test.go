@@ -159,4 +159,10 @@ func TestStagingWithKeyLogUnreadIsTriedAgain(t *testing.T) {
 	if r, _ = c.Get(ctx, "t1", r.ID); r.Staged != r.Attempt {
 		t.Errorf("run %s staged %d of attempt %d once the log reads: %s", r.State, r.Staged, r.Attempt, r.Reason)
 	}
+	// The attempt's manifest is then the server unavailable (503, which
+	// the agent waits out), not the attempt's setup failing (500).
+	log.down.Store(true)
+	if _, err := c.manifest(ctx, r, Attempt{N: r.Attempt, Site: r.Site}); !errors.As(err, new(*storeReadError)) || !strings.Contains(err.Error(), "corpus-c") {
+		t.Errorf("manifest with the key records unread: %v, want a store read error naming corpus-c", err)
+	}
 }
