@@ -29,6 +29,17 @@ const KeyRecordKind = "dataset-key"
 // kept from before keys were recorded.
 var ErrKeyUnrecorded = errors.New("the keyring's key is not the one the audit log records")
 
+// ErrKeyLogUnread means the audit log's key records could not be read (its
+// store failed): the key was neither confirmed nor refused, and the same
+// read may pass a while later (Transient).
+var ErrKeyLogUnread = errors.New("the audit log's key records could not be read")
+
+type keyLogError struct{ err error }
+
+func (e *keyLogError) Error() string        { return e.err.Error() }
+func (e *keyLogError) Unwrap() error        { return e.err }
+func (e *keyLogError) Is(target error) bool { return target == ErrKeyLogUnread }
+
 // KeyRecord returns the audit record of tenant's key for dataset name, put
 // by by ("tenant T", "owner"): to append before the key is stored.
 func KeyRecord(tenant, name string, key seal.Key, by string) (audit.Record, error) {
@@ -145,7 +156,7 @@ func (w *KeyWitness) recorded(ctx context.Context, tenant, name string) (keyReco
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err := w.catchUp(ctx); err != nil {
-		return keyRecorded{}, false, err
+		return keyRecorded{}, false, &keyLogError{err}
 	}
 	rec, ok := w.latest[keyRef{catalog.TenantOr(tenant), name}]
 	return rec, ok, nil

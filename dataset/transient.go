@@ -20,7 +20,8 @@ import (
 // refused or reset, a name that did not resolve, a timeout), a deadline,
 // or a server's own fault (an S3 answer of 5xx, 408 or 429, or a code S3
 // gives for a busy server, a server that stopped sending an object's
-// bytes, or sent them too slowly: ErrReadIdle, ErrReadDeadline). What the store said about the objects
+// bytes, or sent them too slowly: ErrReadIdle, ErrReadDeadline), or the
+// audit log's key records not read (ErrKeyLogUnread). What the store said about the objects
 // themselves is not: one that is not there, a manifest that does not
 // authenticate or is not the version recorded, an object larger than it
 // should be, a listing without end, a refusal (403, a missing bucket).
@@ -30,7 +31,8 @@ func Transient(err error) bool {
 	if err == nil || Refused(err) {
 		return false
 	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, ErrReadIdle) || errors.Is(err, ErrReadDeadline) {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, ErrReadIdle) || errors.Is(err, ErrReadDeadline) ||
+		errors.Is(err, ErrKeyLogUnread) {
 		return true
 	}
 	var er minio.ErrorResponse

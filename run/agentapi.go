@@ -649,6 +649,11 @@ func (c *Controller) manifest(ctx context.Context, r *Run, a Attempt) (*agent.Ma
 	keys := c.keyrings()
 	for _, name := range stored {
 		k, err := keys.Get(r.Tenant, name)
+		if errors.Is(err, dataset.ErrKeyLogUnread) {
+			// Neither confirmed nor refused: the server unavailable a
+			// moment, not the attempt's setup failing.
+			return nil, &storeReadError{err}
+		}
 		if err != nil {
 			return nil, fmt.Errorf("dataset %s: %w", name, err)
 		}

@@ -226,7 +226,7 @@ func (c *Controller) StageDataset(ctx context.Context, tenant, name string, req 
 		return nil, &InputError{"dataset", fmt.Errorf("the server holds no key for dataset %s: send it with `meridian dataset send-key %s`", name, name)}
 	}
 	if err != nil {
-		return nil, err
+		return nil, keyRefused(err)
 	}
 	c.cfg.Observer.Staged(res.From, res.To, res.BytesSent)
 	entry := res.Entry
@@ -319,7 +319,7 @@ func (c *Controller) VerifyDataset(ctx context.Context, tenant, name, siteName s
 		return nil, &InputError{"dataset", fmt.Errorf("the server holds no key for dataset %s", name)}
 	}
 	if err != nil {
-		return nil, err
+		return nil, keyRefused(err)
 	}
 	sealer, err := seal.New(key, name)
 	if err != nil {
@@ -406,3 +406,21 @@ func (c *Controller) checkDatasetStore(d *catalog.Dataset) error {
 	}
 	return &InputError{"spec.store", fmt.Errorf("dataset %s: %q is not among the home stores this server reads datasets from; put the dataset in one of them, or ask the operator to add its store (serve --dataset-stores)", d.Metadata.Name, d.Spec.Store)}
 }
+
+// keyRefused is err, a conflict naming the dataset when it is the refusal
+// of a key the server's keyring holds but the audit log does not record
+// (dataset.ErrKeyUnrecorded: written into the keyring outside Meridian, or
+// stored before keys were recorded): the tenant's to resolve by sending the
+// key again, not a fault of the server's.
+func keyRefused(err error) error {
+	if errors.Is(err, dataset.ErrKeyUnrecorded) {
+		return &InputError{"dataset", &unrecordedKeyError{err}}
+	}
+	return err
+}
+
+type unrecordedKeyError struct{ err error }
+
+func (e *unrecordedKeyError) Error() string        { return e.err.Error() }
+func (e *unrecordedKeyError) Unwrap() error        { return e.err }
+func (e *unrecordedKeyError) Is(target error) bool { return target == ErrConflict }

@@ -64,7 +64,7 @@ func TestPutKeyStopMidwayLeavesNoUnrecordedKey(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", when, err)
 		}
-		entries, err := f.st.AuditSelect(ctx, store.AuditQuery{Kinds: []string{KindKey}, Tenant: "t1"})
+		entries, err := f.st.AuditSelect(ctx, store.AuditQuery{Kinds: []string{dataset.KeyRecordKind}, Tenant: "t1"})
 		if err != nil {
 			t.Fatal(err)
 		}

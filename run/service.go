@@ -36,10 +36,11 @@ type SubmitRequest struct {
 	Priority int `json:"priority,omitempty"`
 }
 
-// Audit kinds the controller adds.
+// Audit kinds the controller adds; a key change is recorded as
+// dataset.KeyRecordKind (dataset.KeyRecord), the record a keyring's
+// KeyWitness confirms keys against.
 const (
 	KindRegister = "register"
-	KindKey      = "dataset-key"
 )
 
 // Submit plans the job as of today, registers the request's organisations
@@ -962,11 +963,12 @@ func (c *Controller) PutKey(ctx context.Context, tenant, name, keyText string) e
 	if err != nil {
 		return err
 	}
-	rec, err := audit.NewRecord(KindKey, "", map[string]string{"dataset": name, "fingerprint": key.Fingerprint(), "by": "tenant " + tenant})
+	// The record a keyring's witness (dataset.KeyWitness) confirms the
+	// key against when it is staged, verified or handed to an attempt.
+	rec, err := dataset.KeyRecord(tenant, name, key, "tenant "+tenant)
 	if err != nil {
 		return err
 	}
-	rec.Tenant = tenant
 	// One key change of a dataset at a time here, so that the records
 	// keep the order in which the keys were stored.
 	l := c.storeLock("key|" + tenant + "|" + name)

@@ -297,9 +297,16 @@ const demoDataset = "demo-text"
 
 // demoAddDataset does what `meridian dataset add demo-text --from dataDir
 // --origin SG --classification public` does with MERIDIAN_HOME=stateDir:
-// a key in the state directory's keyring, sealed chunks in the home store.
+// a key in the state directory's keyring, recorded in its audit log before
+// it is kept (the server uses only keys the log records), sealed chunks in
+// the home store.
 func demoAddDataset(ctx context.Context, stateDir, homeStore, dataDir string) (*dataset.AddResult, error) {
-	keys, err := serverKeyrings(stateDir)
+	db, err := (state{Dir: statedir.Dir{Path: stateDir}}).auditStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	keys, err := serverKeyrings(stateDir, db.SQLite, db.chain)
 	if err != nil {
 		return nil, err
 	}
@@ -307,7 +314,7 @@ func demoAddDataset(ctx context.Context, stateDir, homeStore, dataDir string) (*
 	if err != nil {
 		return nil, err
 	}
-	key, err := kr.GetOrCreate(demoDataset)
+	key, err := kr.GetOrCreateContext(ctx, demoDataset, "owner")
 	if err != nil {
 		return nil, err
 	}

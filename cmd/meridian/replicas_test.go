@@ -34,6 +34,7 @@ import (
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/internal/pgtest"
 	"meridian.dev/meridian/internal/syncbuf"
 	"meridian.dev/meridian/run"
@@ -171,6 +172,35 @@ func newCluster(t testing.TB, n int, cat string) *cluster {
 	}
 	cl.c = api.NewClient(cfg.Server, cfg.Token)
 	return cl
+}
+
+// recordDemoKey records, in the cluster's store, the key demoJob kept in
+// the state directory's keyring (and recorded in its SQLite log, which the
+// replicas do not read): the replicas use a keyring key only as their
+// store's audit log records it, as `dataset send-key` would have it.
+func (cl *cluster) recordDemoKey() {
+	cl.t.Helper()
+	ctx := context.Background()
+	key, err := audit.LoadKey(cl.state)
+	if err != nil {
+		cl.t.Fatal(err)
+	}
+	st, err := store.OpenPostgres(ctx, cl.db, store.Options{AuditKey: key})
+	if err != nil {
+		cl.t.Fatal(err)
+	}
+	defer st.Close()
+	k, err := dataset.TenantKeyrings{Root: cl.state}.Get(dataset.DefaultTenant, demoDataset)
+	if err != nil {
+		cl.t.Fatal(err)
+	}
+	rec, err := dataset.KeyRecord(dataset.DefaultTenant, demoDataset, k, "owner")
+	if err != nil {
+		cl.t.Fatal(err)
+	}
+	if err := st.AppendAudit(ctx, rec); err != nil {
+		cl.t.Fatal(err)
+	}
 }
 
 func (cl *cluster) start(r *replica) {
@@ -326,6 +356,7 @@ func TestReplicasFailover(t *testing.T) {
 	loseRoot := filepath.Join(cl.state, "sites", lose)
 	spec := catalog.BackendSpec{Type: "local"}
 	job := demoJob(t, cl.bin, cl.state, 200, 10, "20ms")
+	cl.recordDemoKey()
 	ids := map[string]bool{}
 	submit := func(key string) *run.Run {
 		r := retry(t, "submit "+key, func() (*run.Run, error) {

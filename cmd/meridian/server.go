@@ -185,11 +185,22 @@ func refreshRules(ctx context.Context, rs *rules.State, ctl *run.Controller, eve
 	}
 }
 
+// serverKeyRemedy ends a server's refusal of a keyring key that no sealed
+// record names: a key written into its keyring outside Meridian, or one
+// stored before keys were recorded.
+const serverKeyRemedy = "send the key again (meridian dataset send-key NAME)"
+
 // serverKeyrings are the tenants' keyrings in the state directory; the
 // default tenant's is the one `meridian dataset add` fills when
-// MERIDIAN_HOME is the same directory.
-func serverKeyrings(stateDir string) (dataset.TenantKeyrings, error) {
-	k := dataset.TenantKeyrings{Root: stateDir}
+// MERIDIAN_HOME is the same directory. Every key read from them (to stage,
+// verify, or hand to an attempt) is confirmed against the latest sealed
+// dataset-key record of its tenant and dataset in log, the server's store
+// whichever it is (SQLite or PostgreSQL), sealed under chain: a key written
+// into a keyring file outside Meridian (by whoever may write the state
+// directory, or a backup restored over it) is refused, naming the dataset.
+func serverKeyrings(stateDir string, log dataset.KeyLog, chain *audit.Chain) (dataset.TenantKeyrings, error) {
+	k := dataset.TenantKeyrings{Root: stateDir,
+		Witness: &dataset.KeyWitness{Log: log, Chain: chain, Remedy: serverKeyRemedy}}
 	if p := os.Getenv("MERIDIAN_AGE_IDENTITY"); p != "" {
 		// A regular file only: a server runs unattended, from a unit
 		// file or a container's environment, where a FIFO in place of
@@ -499,7 +510,7 @@ func startServer(opts serverOptions) (*server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("law: %w", err)
 	}
-	keys, err := serverKeyrings(opts.StateDir)
+	keys, err := serverKeyrings(opts.StateDir, st, audit.NewChain(key))
 	if err != nil {
 		return nil, err
 	}

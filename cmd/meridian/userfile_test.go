@@ -68,7 +68,7 @@ func TestNamedFilesNotRegular(t *testing.T) {
 		},
 		"MERIDIAN_AGE_IDENTITY (serve)": func(t *testing.T, path string) error {
 			t.Setenv("MERIDIAN_AGE_IDENTITY", path)
-			_, err := serverKeyrings(t.TempDir())
+			_, err := serverKeyrings(t.TempDir(), nil, nil)
 			return err
 		},
 		"serve --quotas": func(t *testing.T, path string) error {
