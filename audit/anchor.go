@@ -212,24 +212,26 @@ func ReadAnchors(dir string) (*Anchors, error) {
 // keys when the key file is missing.
 func loadAnchors(dir string) (*Anchors, error) {
 	path := filepath.Join(dir, AnchorKeyFile)
-	b, err := plainfile.Read(path, maxKeyFileBytes)
+	b, fi, err := plainfile.ReadStat(path, maxKeyFileBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &Anchors{dir: dir}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("audit anchor key: %w", err)
 	}
-	priv, err := parseAnchorKey(path, b)
+	priv, err := parseAnchorKey(path, b, fi)
 	if err != nil {
 		return nil, err
 	}
 	return &Anchors{dir: dir, priv: priv, pub: priv.Public().(ed25519.PublicKey)}, nil
 }
 
-// parseAnchorKey checks the key file at path (0600, a hex Ed25519 seed).
-func parseAnchorKey(path string, b []byte) (ed25519.PrivateKey, error) {
-	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("audit anchor key %s: mode %v lets others read it; want 0600", path, fi.Mode().Perm())
+// parseAnchorKey checks the key file read from path, b its contents and fi
+// what was read (0600, owned by this user or root: checkKeyFile; a hex
+// Ed25519 seed).
+func parseAnchorKey(path string, b []byte, fi os.FileInfo) (ed25519.PrivateKey, error) {
+	if err := checkKeyFile("audit anchor key", path, fi); err != nil {
+		return nil, err
 	}
 	seed, err := hex.DecodeString(string(trimSpace(b)))
 	if err != nil || len(seed) != ed25519.SeedSize {

@@ -936,7 +936,8 @@ func (l *Log) AppendFor(ctx context.Context, tenant, kind, runID string, payload
 const KeyFile = "audit.key"
 
 // LoadKey reads the HMAC key from dir, creating a random 32-byte key in a
-// 0600 file on first use. A key file readable by group or others is refused.
+// 0600 file on first use. A key file readable by group or others, or owned
+// by another user (not root), is refused (checkKeyFile).
 //
 // The temporary files of writers of the key killed before their rename
 // (atomicfile's) are removed once atomicfile.StaleTempAge old: its
@@ -957,18 +958,47 @@ func LoadKey(dir string) ([]byte, error) {
 // nothing.
 func ReadKey(dir string) ([]byte, error) {
 	path := filepath.Join(dir, KeyFile)
-	b, err := plainfile.Read(path, maxKeyFileBytes)
+	b, fi, err := plainfile.ReadStat(path, maxKeyFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("audit key: %w", err)
 	}
-	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("audit key %s: mode %v lets others read it; want 0600", path, fi.Mode().Perm())
+	if err := checkKeyFile("audit key", path, fi); err != nil {
+		return nil, err
 	}
 	key, err := hex.DecodeString(string(bytes.TrimSpace(b)))
 	if err != nil || len(key) < 16 {
 		return nil, fmt.Errorf("audit key %s: want at least 16 hex-encoded bytes", path)
 	}
 	return key, nil
+}
+
+// geteuid is os.Geteuid; tests stand in another user.
+var geteuid = os.Geteuid
+
+// testHookKeyRead, when set, runs after a key file (the audit key, the
+// anchor key) was read and before it is checked.
+var testHookKeyRead func(path string)
+
+// checkKeyFile checks the key file read at path, fi being what was read
+// (plainfile.ReadStat), not what the name holds now: a check made on the
+// name again saw whatever was renamed there after the read (a 0600 file
+// over a key others had read), and let that key in. Refused: a mode with
+// group or other bits (others may have read the key), and an owner other
+// than this process's effective user and root (plainfile.ForeignOwner): a
+// user who can write the directory (one they made first, a group-writable
+// one) may put there a 0600 key of their own, which they know, and root
+// reads it whatever its owner. what names the key in errors.
+func checkKeyFile(what, path string, fi os.FileInfo) error {
+	if testHookKeyRead != nil {
+		testHookKeyRead(path)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return fmt.Errorf("%s %s: mode %v lets others read it; want 0600", what, path, perm)
+	}
+	if bad := plainfile.ForeignOwner(fi, geteuid()); bad != "" {
+		return fmt.Errorf("%s %s: %s; refused: whoever owns it chose the key, and may know it", what, path, bad)
+	}
+	return nil
 }
 
 // createKey creates the key file, unless another process (a replica

@@ -147,7 +147,9 @@ func New(site catalog.BackendSpec, stateDir string) (*Local, error) {
 // their rename left in stateDir (site-failed's) and in the jobs'
 // directories (job.json's, cancelled's), once atomicfile.StaleTempAge old:
 // FailSite and Cancel hold no lock, and another backend sharing the
-// directory may be filling a fresher one. Before, each stayed for good. It
+// directory may be filling a fresher one; and a killed wrapper's
+// .exitcode.tmp, whatever its age (removeExitCodeTemp). Before, each
+// stayed for good. It
 // reads at most atomicfile.MaxTempScan job directories, each of them to
 // that bound too, and never goes through a link. It reports how many it
 // removed.
@@ -163,9 +165,41 @@ func removeStaleTemps(stateDir string) int {
 	for _, e := range entries {
 		if e.IsDir() { // the entry's own type: a link is not a directory
 			n += atomicfile.RemoveStaleTemps(filepath.Join(jobs, e.Name()), isJobRecord, atomicfile.StaleTempAge)
+			if removeExitCodeTemp(filepath.Join(jobs, e.Name())) {
+				n++
+			}
 		}
 	}
 	return n
+}
+
+// exitCodeTemp is the file the job's wrapper writes its exit code to
+// before renaming it to exitcode.
+const exitCodeTemp = ".exitcode.tmp"
+
+// removeExitCodeTemp removes the job's .exitcode.tmp in dir, which a
+// wrapper killed between its write and its rename left for good, when it
+// provably is no one's to write: only the job's wrapper writes it, and the
+// wrapper holds the run lock for its whole life (taken before it starts,
+// on fd 3, which its own commands inherit); once the job has a pid file or
+// an exit code, no wrapper is launched for it again (launched, checked
+// under the job's lock). With the run lock not held then, the wrapper is
+// gone, and none will come. A run lock held, or a job with neither file,
+// leaves it, as does anything but a regular file. It says whether it
+// removed one.
+func removeExitCodeTemp(dir string) bool {
+	path := filepath.Join(dir, exitCodeTemp)
+	fi, err := os.Lstat(path)
+	if err != nil || !fi.Mode().IsRegular() {
+		return false
+	}
+	if !exists(filepath.Join(dir, "pid")) && !exists(filepath.Join(dir, "exitcode")) {
+		return false
+	}
+	if held, err := runLockHeld(dir); err != nil || held {
+		return false
+	}
+	return os.Remove(path) == nil
 }
 
 // isJobRecord says whether name is a file of a job's directory written
@@ -406,6 +440,9 @@ func (l *Local) Status(ctx context.Context, handle string) (backend.Status, erro
 	st, err := l.status(dir)
 	if err != nil || st.State == backend.Pending {
 		return st, err
+	}
+	if st.State.Final() {
+		removeExitCodeTemp(dir)
 	}
 	st.Started = backend.FileTime(filepath.Join(dir, "pid"))
 	if st.State.Final() && !st.Started.IsZero() {

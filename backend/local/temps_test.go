@@ -107,3 +107,55 @@ func TestSubmitRemovesKilledSubmitsTemp(t *testing.T) {
 	defer b.Cancel(context.Background(), r.h)
 	checkGone(t, []string{temp}, nil)
 }
+
+// killedWrapperJob makes the directory of a job whose wrapper wrote its
+// pid and its .exitcode.tmp and was killed before the rename, as the
+// job's files say it; it returns the job's directory and the temp.
+func killedWrapperJob(t *testing.T, state, key string) (dir, temp string) {
+	t.Helper()
+	dir = filepath.Join(state, "jobs", key)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string]string{"job.json": "{}\n", "pid": "2147483646\n", "run.lock": ""} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir, writeTemp(t, filepath.Join(dir, ".exitcode.tmp"), time.Now())
+}
+
+// TestKilledWrappersExitCodeTempRemoved: the job's wrapper writes
+// .exitcode.tmp itself and renames it; one killed in between left it for
+// good. It is removed at a start and when the job's status reads as
+// ended, where the run lock, which every wrapper holds for its whole
+// life, is free; while it is held (a wrapper still writing), it stays.
+func TestKilledWrappersExitCodeTempRemoved(t *testing.T) {
+	state := t.TempDir()
+	_, atStart := killedWrapperJob(t, state, "r-1")
+	heldDir, held := killedWrapperJob(t, state, "r-2")
+	unlock, err := flock.Lock(context.Background(), filepath.Join(heldDir, "run.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := local.New(catalog.BackendSpec{Type: "local"}, state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGone(t, []string{atStart}, []string{held})
+
+	if st, err := b.Status(context.Background(), "r-2"); err != nil || st.State != backend.Running {
+		t.Fatalf("job with its run lock held: %+v, %v; want running", st, err)
+	}
+	checkGone(t, nil, []string{held})
+	unlock()
+
+	_, atStatus := killedWrapperJob(t, state, "r-3")
+	for _, h := range []string{"r-2", "r-3"} {
+		st, err := b.Status(context.Background(), h)
+		if err != nil || st.State != backend.Lost {
+			t.Fatalf("%s: %+v, %v; want lost", h, st, err)
+		}
+	}
+	checkGone(t, []string{held, atStatus}, nil)
+}
