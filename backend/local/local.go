@@ -305,10 +305,8 @@ func (l *Local) launch(dir, wd string, spec backend.Spec) error {
 		return err
 	}
 	defer runLock.Close()
-	if err := syscall.Flock(int(runLock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); errors.Is(err, syscall.EWOULDBLOCK) {
-		return nil // a wrapper holds it: the job is running already
-	} else if err != nil {
-		return err
+	if wrapper, err := takeRunLock(runLock); err != nil || wrapper {
+		return err // with a wrapper holding it, the job is running already
 	}
 	out, err := os.OpenFile(filepath.Join(dir, "output.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -391,6 +389,42 @@ func launched(dir string) bool {
 	held, _ := runLockHeld(dir)
 	return held
 }
+
+// takeRunLock takes the run lock on f for a launch, or says that a
+// wrapper holds it. A wrapper holds it exclusively for its whole life;
+// Status's probes (lockHeld) hold it shared for a moment. A launch that
+// met a probe took it for a wrapper and started nothing, and the job read
+// as lost, never having run: a shared holder now delays the launch, up to
+// runLockWait, instead.
+func takeRunLock(f *os.File) (wrapper bool, err error) {
+	deadline := time.Now().Add(runLockWait)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			return false, err
+		}
+		// Exclusive or shared? A shared lock is had only beside shared
+		// holders.
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_UN); err != nil {
+			return false, err
+		}
+		if time.Now().After(deadline) {
+			return false, fmt.Errorf("the job's run lock is held shared for over %s by something other than its status probes", runLockWait)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// runLockWait bounds how long a launch waits out shared holders of the
+// run lock (a probe holds it for microseconds).
+const runLockWait = 2 * time.Second
 
 // runLockHeld reports whether a wrapper (or a launching controller) holds
 // the job's run lock. A shared probe never blocks another probe.
