@@ -124,6 +124,17 @@ func TestOtherTenantsOwnerNotShown(t *testing.T) {
 			t.Errorf("tenant b: %s\nwant %q", out, want)
 		}
 	}
+	// The default tenant's organisation, named without a tenant: another
+	// tenant's to b, the command line's own.
+	pool.Owner = "organization:secret-lab"
+	if d, out = plan("b", "ops"); strings.Contains(out, "secret-lab") || findRule(d.Denials, "listed-owner") == nil || len(d.Obligations) != 1 {
+		t.Errorf("tenant b, a pool of the default tenant's secret-lab: %s", out)
+	}
+	if _, out = plan("", "secret-lab"); !strings.Contains(out, "pool owner secret-lab (organization:secret-lab, leased from secret-lab, foreign false)") ||
+		!strings.Contains(out, `timestamp \"secret-lab\"`) {
+		t.Errorf("the command line's own: %s", out)
+	}
+	pool.Owner = "organization:a/secret-lab"
 	// Tenant a reads its own organisation by name.
 	_, out = plan("a", "secret-lab")
 	for _, want := range []string{"pool owner secret-lab (organization:a/secret-lab, leased from secret-lab, foreign false)",
