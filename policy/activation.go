@@ -19,6 +19,10 @@ type candAct struct {
 	s                           *Session
 	site, pool, owner, acc, def facts
 	unconfirmed                 []string // accelerator facts of status U
+	// others is the pool's owning organisation when it is another
+	// tenant's (othersOwner): the rules read its name, the messages do
+	// not show it.
+	others string
 }
 
 // ResolveName implements interpreter.Activation. The values are converted
@@ -104,7 +108,7 @@ func (s *Session) candidateFacts(site *catalog.Site, pool *catalog.Pool, acc *ca
 		s.pools[pk] = pf
 	}
 	s.mu.Unlock()
-	return &candAct{s: s, site: sf, pool: pf, owner: of, acc: af.facts, unconfirmed: af.unconfirmed}
+	return &candAct{s: s, site: sf, pool: pf, owner: of, acc: af.facts, unconfirmed: af.unconfirmed, others: othersOwner(pool, s.q.Tenant)}
 }
 
 // poolKey is what a pool's facts depend on (poolFacts).

@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
@@ -398,4 +399,60 @@ func accUnconfirmed(a *catalog.Accelerator) []string {
 	add("fp8TFLOPS", a.FP8TFLOPS, false)
 	add("memoryGB", a.MemoryGB, false)
 	return out
+}
+
+// othersOwner is the organisation that owns the pool when it is another
+// tenant's than tenant's (catalog.OrgRef), or "". The rules judge it by
+// its name (a rule asks whether the owner is a restricted party), but
+// organisation names are each tenant's own: what a tenant reads of the
+// law gate shows it as catalog.OtherTenantsOrg, as the catalog's sites do
+// (catalog.Site.ShownTo).
+func othersOwner(pool *catalog.Pool, tenant string) string {
+	name := pool.OwnerOrganization()
+	if name == "" {
+		return ""
+	}
+	if t, _ := catalog.OrgRef(name); t == catalog.TenantOr(tenant) {
+		return ""
+	}
+	return name
+}
+
+// shownOwner is the pool's owner as tenant may read it.
+func shownOwner(pool *catalog.Pool, tenant string) string {
+	if othersOwner(pool, tenant) != "" {
+		return catalog.OwnerOrgPrefix + catalog.OtherTenantsOrg
+	}
+	return pool.Owner
+}
+
+// hideName replaces name, another tenant's organisation, in text with
+// catalog.OtherTenantsOrg wherever it stands as a whole name (not inside
+// a longer word: "lab" in "label" stays); "" hides nothing.
+func hideName(text, name string) string {
+	if name == "" || !strings.Contains(text, name) {
+		return text
+	}
+	var b strings.Builder
+	for rest := text; ; {
+		i := strings.Index(rest, name)
+		if i < 0 {
+			b.WriteString(rest)
+			return b.String()
+		}
+		j := i + len(name)
+		whole := (i == 0 || !nameByte(rest[i-1])) && (j == len(rest) || !nameByte(rest[j]))
+		b.WriteString(rest[:i])
+		if whole {
+			b.WriteString(catalog.OtherTenantsOrg)
+		} else {
+			b.WriteString(name)
+		}
+		rest = rest[j:]
+	}
+}
+
+// nameByte is whether c may continue an organisation's name.
+func nameByte(c byte) bool {
+	return isKeyByte(c) || c == '-' || c == '/' || c >= 0x80
 }

@@ -329,7 +329,7 @@ func (s *Session) oversizedOwner(owner uint32, site *catalog.Site, pool *catalog
 func (s *Session) ownerDenied(site *catalog.Site, pool *catalog.Pool, big string) Decision {
 	var f findings
 	f.merge(s.jobF)
-	f.deny = append(f.deny, engineFinding(fmt.Sprintf("site %s: pool owner %s: %s", site.Metadata.Name, pool.Owner, big)))
+	f.deny = append(f.deny, engineFinding(fmt.Sprintf("site %s: pool owner %s: %s", site.Metadata.Name, shownOwner(pool, s.q.Tenant), big)))
 	return decide(f, nil)
 }
 
@@ -692,7 +692,12 @@ func (s *Session) judgeRule(c *compiled, vars *candAct, cc *candCtx, defErrs map
 		}
 		return &entry{eff: fr.eff, c: c, fr: fr}
 	case out.failed != nil:
-		return &entry{eff: out.failed.Effect, fd: *out.failed}
+		fd := *out.failed
+		// An error may quote what the condition read: another tenant's
+		// organisation is not named (the class key holds the owner, so
+		// the entry is this owner's only).
+		fd.Message = hideName(fd.Message, vars.others)
+		return &entry{eff: fd.Effect, fd: fd}
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/interpreter"
 
+	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/internal/textsafe"
 )
 
@@ -64,7 +65,41 @@ func (p placeholderRef) value(act interpreter.Activation) string {
 	if rv, isVal := x.(ref.Val); !ok || isVal && types.IsError(rv) { // failedDef
 		return "<unknown " + strings.Trim(p.raw, "{}") + ">"
 	}
+	if a, isCand := act.(*candAct); isCand && a.others != "" {
+		if shown, hide := a.hidden(p, x); hide {
+			return shown
+		}
+	}
 	return formatValue(x)
+}
+
+// hidden is what a message shows in place of a placeholder's value x
+// when the pool is another tenant's organisation's (candAct.others), and
+// whether it shows that: the owner's name, the pool's owner, and a
+// definition that reads them (its value may hold the name, changed as
+// the expression likes) unless it is a number or true or false. The
+// rules read the real values; only what the tenant is shown changes.
+func (a *candAct) hidden(p placeholderRef, x any) (string, bool) {
+	switch p.v + "." + p.field {
+	case "owner.name":
+		return catalog.OtherTenantsOrg, true
+	case "pool.owner":
+		return catalog.OwnerOrgPrefix + catalog.OtherTenantsOrg, true
+	}
+	if p.v != "def" {
+		return "", false
+	}
+	for _, d := range a.s.e.defs {
+		if d.Name != p.field || d.dims&dimOwner == 0 {
+			continue
+		}
+		switch native(x).(type) {
+		case bool, float64, int64, uint64:
+			return "", false
+		}
+		return catalog.OtherTenantsOrg, true
+	}
+	return "", false
 }
 
 func formatValue(x any) string {

@@ -483,6 +483,15 @@ func (s *Session) exports(group, given bool, origin string, since catalog.Date) 
 			return nil, fmt.Errorf("transfer ledger: %w", err)
 		}
 		for _, x := range xs {
+			if !contains(orgs, x.Org) {
+				// Organisation names are each tenant's own: a record of
+				// one not asked for (another tenant's, from a ledger that
+				// did not keep them apart) is no part of these totals,
+				// and its names and head counts are not the tenant's to
+				// read. Left out, it would hide a fault of the ledger's;
+				// the total fails closed, naming neither.
+				return nil, fmt.Errorf("transfer ledger: answered with a record of an organisation not asked for, so the totals cannot be trusted")
+			}
 			if x.Subjects < 0 {
 				// A record below zero would take people off the total.
 				return nil, fmt.Errorf("transfer ledger: %s's record of dataset %s has %d subjects, below zero", x.Org, x.Dataset, x.Subjects)
