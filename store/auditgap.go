@@ -343,16 +343,7 @@ func (s auditSource) sealedThrough(chain *audit.Chain, w *sealedTo, lo, hi int64
 			return s.verifyAtBreak(chain, w, lo, hi, refusal{seq: seq + 1}, seq+1, "is missing")
 		}
 		for _, e := range page {
-			at, why := e.Seq, ""
-			switch {
-			case e.Seq != seq+1:
-				at, why = seq+1, fmt.Sprintf("is missing (entry %d follows entry %d)", e.Seq, seq)
-			case e.PrevHash != prev:
-				at, why = e.Seq-1, fmt.Sprintf("or %d was replaced (entry %d does not name the hash of the one before it)", e.Seq, e.Seq)
-			case !chain.Sealed(e):
-				why = "is not sealed at its seq (rewritten, or another entry written there)"
-			}
-			if why != "" {
+			if at, why := linkBreak(chain, e, seq, prev); why != "" {
 				return s.verifyAtBreak(chain, w, lo, hi, refusal{seq: e.Seq, hash: e.Hash}, at, why)
 			}
 			seq, prev = e.Seq, e.Hash
@@ -597,16 +588,7 @@ func (s auditSource) recheck(chain *audit.Chain, w *sealedTo) error {
 		return nil
 	}
 	for _, e := range page {
-		at, why := e.Seq, ""
-		switch {
-		case e.Seq != seq+1:
-			at, why = seq+1, fmt.Sprintf("is missing (entry %d follows entry %d)", e.Seq, seq)
-		case e.PrevHash != prev:
-			at, why = e.Seq-1, fmt.Sprintf("or %d was replaced (entry %d does not name the hash of the one before it)", e.Seq, e.Seq)
-		case !chain.Sealed(e):
-			why = "is not sealed at its seq (rewritten, or another entry written there)"
-		}
-		if why != "" {
+		if at, why := linkBreak(chain, e, seq, prev); why != "" {
 			if err := s.recheckBreak(chain, r, recheckKey(e, prev), at, why); err != nil {
 				r.seq, r.hash = seq, prev
 				return err
@@ -658,4 +640,19 @@ func recheckKey(e audit.Entry, prev string) string {
 		fmt.Fprintf(h, "%d:%s", len(f), f)
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// linkBreak says why e, read after the entry seq whose hash is prev,
+// breaks the chain, and at which seq the break lies; why is "" when e
+// follows on as written.
+func linkBreak(chain *audit.Chain, e audit.Entry, seq int64, prev string) (at int64, why string) {
+	switch {
+	case e.Seq != seq+1:
+		return seq + 1, fmt.Sprintf("is missing (entry %d follows entry %d)", e.Seq, seq)
+	case e.PrevHash != prev:
+		return e.Seq - 1, fmt.Sprintf("or %d was replaced (entry %d does not name the hash of the one before it)", e.Seq, e.Seq)
+	case !chain.Sealed(e):
+		return e.Seq, "is not sealed at its seq (rewritten, or another entry written there)"
+	}
+	return e.Seq, ""
 }

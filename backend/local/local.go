@@ -156,18 +156,10 @@ func New(site catalog.BackendSpec, stateDir string) (*Local, error) {
 func removeStaleTemps(stateDir string) int {
 	n := atomicfile.RemoveStaleTemps(stateDir, func(name string) bool { return name == "site-failed" }, atomicfile.StaleTempAge)
 	jobs := filepath.Join(stateDir, "jobs")
-	d, err := os.Open(jobs)
-	if err != nil {
-		return n
-	}
-	defer d.Close()
-	entries, _ := d.ReadDir(atomicfile.MaxTempScan)
-	for _, e := range entries {
-		if e.IsDir() { // the entry's own type: a link is not a directory
-			n += atomicfile.RemoveStaleTemps(filepath.Join(jobs, e.Name()), isJobRecord, atomicfile.StaleTempAge)
-			if removeExitCodeTemp(filepath.Join(jobs, e.Name())) {
-				n++
-			}
+	for _, name := range atomicfile.SubDirs(jobs) {
+		n += atomicfile.RemoveStaleTemps(filepath.Join(jobs, name), isJobRecord, atomicfile.StaleTempAge)
+		if removeExitCodeTemp(filepath.Join(jobs, name)) {
+			n++
 		}
 	}
 	return n

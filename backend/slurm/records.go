@@ -73,16 +73,9 @@ func (r records) removeStaleTemps() int {
 		n += atomicfile.RemoveStaleTemps(filepath.Join(r.dir, d), isJobID, age)
 	}
 	jobs := filepath.Join(r.dir, "jobs")
-	d, err := os.Open(jobs)
-	if err != nil {
-		return n
-	}
-	defer d.Close()
-	entries, _ := d.ReadDir(atomicfile.MaxTempScan)
-	for _, e := range entries {
-		// The entry's own type: a link is not a directory.
-		if e.IsDir() && validKey(e.Name()) {
-			n += atomicfile.RemoveStaleTemps(filepath.Join(jobs, e.Name()), func(name string) bool { return jobRecordFiles[name] }, age)
+	for _, key := range atomicfile.SubDirs(jobs) {
+		if validKey(key) {
+			n += atomicfile.RemoveStaleTemps(filepath.Join(jobs, key), func(name string) bool { return jobRecordFiles[name] }, age)
 		}
 	}
 	return n

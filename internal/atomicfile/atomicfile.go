@@ -212,3 +212,23 @@ func removeTemps(dir string, target func(name string) bool, age time.Duration) i
 	}
 	return n
 }
+
+// SubDirs names the directories among the first MaxTempScan entries of
+// dir (by each entry's own type: a link to a directory is not one), for a
+// removal of temporary files in the directories of a bounded tree. A dir
+// that cannot be read has none.
+func SubDirs(dir string) []string {
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil
+	}
+	defer d.Close()
+	entries, _ := d.ReadDir(MaxTempScan)
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() {
+			names = append(names, e.Name())
+		}
+	}
+	return names
+}
