@@ -169,12 +169,20 @@ func parseCSV(data []byte) ([]Entry, error) {
 		}
 		e := Entry{
 			Source: get(rec, "source"), EntityNumber: get(rec, "entity_number"), Type: get(rec, "type"),
-			Programs: split(get(rec, "programs")), Name: get(rec, "name"), AltNames: split(get(rec, "alt_names")),
-			StartDate: get(rec, "start_date"), LicenseRequirement: get(rec, "license_requirement"),
+			Name: get(rec, "name"), StartDate: get(rec, "start_date"), LicenseRequirement: get(rec, "license_requirement"),
 			LicensePolicy: get(rec, "license_policy"), FRNotice: get(rec, "federal_register_notice"),
 			SourceListURL: get(rec, "source_list_url"),
 		}
-		for _, a := range split(get(rec, "addresses")) {
+		var addrs []string
+		for _, c := range []struct {
+			column string
+			to     *[]string
+		}{{"programs", &e.Programs}, {"alt_names", &e.AltNames}, {"addresses", &addrs}} {
+			if *c.to, err = split(get(rec, c.column)); err != nil {
+				return nil, fmt.Errorf("line %d: %s: %w", line, c.column, err)
+			}
+		}
+		for _, a := range addrs {
 			e.Addresses = append(e.Addresses, csvAddress(a))
 		}
 		e.List, err = codeOf(e.Source)
@@ -199,25 +207,38 @@ func parseCSV(data []byte) ([]Entry, error) {
 	return out, nil
 }
 
-// split reads a multi-valued CSV cell: values separated by ';'.
-func split(cell string) []string {
+// split reads a multi-valued CSV cell: values separated by ';', empty ones
+// left out. A cell of more than maxItems values is refused at the first
+// past the bound: split whole first, a quoted cell of millions of
+// separators (which the bound on a record's fields does not count) took a
+// string header for each, 16 bytes a byte of the file, empty or not.
+func split(cell string) ([]string, error) {
 	var out []string
-	for _, v := range strings.Split(cell, ";") {
-		if v = strings.TrimSpace(v); v != "" {
-			out = append(out, v)
+	for rest := cell; rest != ""; {
+		v, after, _ := strings.Cut(rest, ";")
+		rest = after
+		if v = strings.TrimSpace(v); v == "" {
+			continue
 		}
+		if len(out) == maxItems {
+			return nil, fmt.Errorf("more than %d values (separated by ';')", maxItems)
+		}
+		out = append(out, v)
 	}
-	return out
+	return out, nil
 }
 
 // csvAddress reads one address of a CSV cell: its parts joined by ", ",
-// the country code last when the list gives one.
+// the country code last when the list gives one. It looks for the last
+// part only: split at every ',' first, an address of millions of commas
+// took a string header for each before its length was refused.
 func csvAddress(s string) Address {
-	parts := strings.Split(s, ",")
-	last := strings.TrimSpace(parts[len(parts)-1])
-	if len(last) == 2 && last == strings.ToUpper(last) && isLetters(last) {
-		rest := strings.TrimSpace(strings.Join(parts[:len(parts)-1], ","))
-		return Address{Address: rest, Country: last}
+	if i := strings.LastIndexByte(s, ','); i >= 0 {
+		if last := strings.TrimSpace(s[i+1:]); len(last) == 2 && isLetters(last) {
+			return Address{Address: strings.TrimSpace(s[:i]), Country: last}
+		}
+	} else if last := strings.TrimSpace(s); len(last) == 2 && isLetters(last) {
+		return Address{Address: "", Country: last}
 	}
 	return Address{Address: strings.TrimSpace(s)}
 }
