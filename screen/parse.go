@@ -37,6 +37,36 @@ const MaxEntries = 1 << 18
 // maxEntries is MaxEntries, as the tests of the bound see it.
 var maxEntries = MaxEntries
 
+// MaxNames bounds a list's names (each entry's name and alternate names,
+// all entries together), and its addresses likewise. MaxEntries and each
+// entry's bound of 1,000 alternate names and addresses did not: a file of
+// entries of 1,000 short alternate names held hundreds of millions within
+// its bytes, and the index a screening builds over them (its memory and
+// every organisation's comparisons grow with the names) took 1.8 GB and
+// seven seconds for each million, minutes and hundreds of gigabytes at
+// the file's bound. The published list holds some tens of thousands of
+// each; the bound is several times that. A file with more is refused at
+// the first entry past it, naming it, and a stored list with more as a
+// list that cannot be read (screening undetermined, failing closed).
+const MaxNames = 1 << 19
+
+// maxNames is MaxNames, as the tests of the bound see it.
+var maxNames = MaxNames
+
+// countNames adds e's names and addresses to the counts, refusing a list
+// past maxNames of either.
+func countNames(names, addrs *int, e *Entry) error {
+	*names += 1 + len(e.AltNames)
+	*addrs += len(e.Addresses)
+	if *names > maxNames {
+		return fmt.Errorf("more than %d names (entries' names and alternate names together), the bound of a screening list (MaxNames)", maxNames)
+	}
+	if *addrs > maxNames {
+		return fmt.Errorf("more than %d addresses (all entries together), the bound of a screening list (MaxNames)", maxNames)
+	}
+	return nil
+}
+
 // errTooManyEntries is the error of a list past maxEntries.
 func errTooManyEntries() error {
 	return fmt.Errorf("more than %d entries, the bound of a screening list (MaxEntries)", maxEntries)
@@ -151,6 +181,7 @@ func parseCSV(data []byte) ([]Entry, error) {
 		return ""
 	}
 	var out []Entry
+	nNames, nAddrs := 0, 0
 	for {
 		rec, err := r.Read()
 		if errors.Is(err, io.EOF) {
@@ -201,6 +232,9 @@ func parseCSV(data []byte) ([]Entry, error) {
 		}
 		if len(out) == maxEntries {
 			return nil, fmt.Errorf("line %d: %w", line, errTooManyEntries())
+		}
+		if err := countNames(&nNames, &nAddrs, &e); err != nil {
+			return nil, fmt.Errorf("line %d: %w", line, err)
 		}
 		out = append(out, e)
 	}
@@ -319,6 +353,7 @@ func parseJSON(data []byte) ([]Entry, error) {
 		return nil, errors.New(`no "results" array: not the CSL's JSON`)
 	}
 	out := make([]Entry, 0, len(doc.Results))
+	nNames, nAddrs := 0, 0
 	for i, raw := range doc.Results {
 		var r jsonRecord
 		if err := json.Unmarshal(raw, &r); err != nil {
@@ -344,6 +379,9 @@ func parseJSON(data []byte) ([]Entry, error) {
 			e.ID = syntheticID(e)
 		}
 		if err := e.checkImported(); err != nil {
+			return nil, fmt.Errorf("results[%d]: %w", i, err)
+		}
+		if err := countNames(&nNames, &nAddrs, &e); err != nil {
 			return nil, fmt.Errorf("results[%d]: %w", i, err)
 		}
 		out = append(out, e)
