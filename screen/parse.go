@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 )
 
 // Limits on a list file and its records.
@@ -355,6 +356,13 @@ func parseJSON(data []byte) ([]Entry, error) {
 	out := make([]Entry, 0, len(doc.Results))
 	nNames, nAddrs := 0, 0
 	for i, raw := range doc.Results {
+		// The decoder reads a byte that is not UTF-8 as U+FFFD, as
+		// no letter: a list in another encoding is refused as the CSV
+		// is (Entry.checkImported).
+		if !utf8.Valid(raw) {
+			at := invalidUTF8(string(raw))
+			return nil, fmt.Errorf("results[%d]: byte %d of the record (0x%02x) is not UTF-8: the file is in another encoding (the list is published in UTF-8), and names read in the wrong one match nothing", i, at, raw[at])
+		}
 		var r jsonRecord
 		if err := json.Unmarshal(raw, &r); err != nil {
 			return nil, fmt.Errorf("results[%d]: %w", i, err)
