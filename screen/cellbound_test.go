@@ -58,3 +58,39 @@ func TestListCellsBoundedBeforeSplit(t *testing.T) {
 		t.Errorf("a record of %d alternate names: %v", maxItems, err)
 	}
 }
+
+// TestListRecordBytesBounded: a CSV record was read by encoding/csv
+// before any of its fields was checked, and the reader allocates some nine
+// times the record as it reads it (its line and its fields' buffer, each
+// grown by doubling, then a string a field): one quoted name of 16 MB took
+// 150 MB, some 4.5 GB at the file's bound. A record of more than maxRecordBytes is
+// refused now before it is read, naming the line it starts on and the
+// bound, having allocated little beyond the file.
+func TestListRecordBytesBounded(t *testing.T) {
+	big := strings.Repeat("Northwind ", maxRecordBytes/10+1)
+	for _, c := range []struct {
+		name string
+		data []byte
+	}{
+		{"a quoted name", []byte("source,name\nEntity List (EL) - BIS,Northwind\nEntity List (EL) - BIS,\"" + big + "\"\n")},
+		{"a field of quoted lines", []byte("source,name\nEntity List (EL) - BIS,Northwind\nEntity List (EL) - BIS,\"" + strings.ReplaceAll(big, " ", "\n") + "\"")},
+		{"an unquoted name, the last line", []byte("source,name\nEntity List (EL) - BIS,Northwind\nEntity List (EL) - BIS," + big)},
+	} {
+		var err error
+		got := allocated(func() { _, err = Parse("el.csv", c.data) })
+		want := fmt.Sprintf("el.csv: line 3: a record of more than %d bytes", maxRecordBytes)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s of %d bytes: %v, want a refusal saying %q", c.name, len(big), err, want)
+		}
+		t.Logf("%s of %d bytes: %d bytes allocated", c.name, len(c.data), got)
+		if limit := uint64(len(c.data)) + 4<<20; got > limit {
+			t.Errorf("%s of %d bytes: refusing it allocated %d bytes, over %d", c.name, len(c.data), got, limit)
+		}
+	}
+	// A record at the bound is read (and its name refused as over the
+	// bound of a field, once read).
+	at := []byte("source,name\nEntity List (EL) - BIS,\"" + strings.Repeat("N", maxRecordBytes-len("Entity List (EL) - BIS,\"\"\n")) + "\"\n")
+	if _, err := Parse("el.csv", at); err == nil || strings.Contains(err.Error(), "a record of more than") || !strings.Contains(err.Error(), "name: longer than") {
+		t.Errorf("a record of %d bytes, the bound: %v, want it read and its name refused", maxRecordBytes, err)
+	}
+}

@@ -415,17 +415,21 @@ func (b *boundedRecords) UnmarshalJSON(data []byte) error {
 // hundred million commas took gigabytes before the record could be
 // refused as not one of the published columns. Commas in quoted fields
 // are not counted (a quote opens and closes them; a doubled quote within
-// one does both).
+// one does both). It refuses a record of more than maxRecordBytes too.
 func csvColumns(data []byte) error {
 	line, fields, quoted := 1, 1, false
-	for _, c := range data {
+	start, startLine := 0, 1 // the record's first byte and line
+	for i, c := range data {
 		switch {
 		case c == '"':
 			quoted = !quoted
 		case c == '\n':
 			line++
 			if !quoted {
-				fields = 1
+				if i+1-start > maxRecordBytes {
+					return errRecordBytes(startLine)
+				}
+				fields, start, startLine = 1, i+1, line
 			}
 		case c == ',' && !quoted:
 			if fields++; fields > maxColumns {
@@ -433,7 +437,22 @@ func csvColumns(data []byte) error {
 			}
 		}
 	}
+	if len(data)-start > maxRecordBytes {
+		return errRecordBytes(startLine)
+	}
 	return nil
+}
+
+// maxRecordBytes bounds a CSV record (a line, with the lines of its quoted
+// fields): encoding/csv allocates some nine times a record as it reads it
+// (its line, its fields' buffer, each grown by doubling, and a string of
+// each field), so that one quoted name of 16 MB took 150 MB, and one at
+// the file's bound some 4.5 GB, before the entry could be refused. The published file's records take a few
+// kilobytes, thousands of times less.
+const maxRecordBytes = 16 << 20
+
+func errRecordBytes(line int) error {
+	return fmt.Errorf("line %d: a record of more than %d bytes, the bound of a record of a screening list CSV", line, maxRecordBytes)
 }
 
 // boundedList is a list of a JSON record (alternate names, addresses,
