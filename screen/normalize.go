@@ -285,8 +285,24 @@ func skeletons(forms map[string]bool) map[string]bool {
 // screening mixed the letters of names folded at once (a server screens
 // organisations concurrently), and panicked.
 var folds = sync.Pool{New: func() any {
-	return transform.Chain(runes.Remove(runes.Predicate(ignorable)), norm.NFKD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
+	return transform.Chain(runes.Remove(runes.Predicate(ignorable)), runes.Map(parenthesizedLatin), norm.NFKD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
 }}
+
+// parenthesizedLatin is the Latin letter r shows in parentheses, for the
+// parenthesized letters (⒜ to ⒵, U+249C–U+24B5, and 🄐 to 🄩,
+// U+1F110–U+1F129), and r itself for any other. Compatibility
+// decomposition writes each as "(a)", a letter between two punctuation
+// marks, so that "⒠⒳⒜⒞" was four words of one letter and matched nothing,
+// where the circled ⓔⓧⓐⓒ is the word exac.
+func parenthesizedLatin(r rune) rune {
+	switch {
+	case r >= 0x249C && r <= 0x24B5:
+		return 'a' + r - 0x249C
+	case r >= 0x1F110 && r <= 0x1F129:
+		return 'a' + r - 0x1F110
+	}
+	return r
+}
 
 // fold is s with its letters folded.
 func fold(s string) (string, error) {

@@ -48,3 +48,37 @@ func TestSmallCapitalNames(t *testing.T) {
 		}
 	}
 }
+
+// TestParenthesizedLetterNames: a name written in parenthesized letters
+// (⒠⒳⒜⒞, U+249C and the like) was decomposed to "(e)(x)(a)(c)", four
+// words of one letter, and the listed alias EXAC screened none, where the
+// circled ⓔⓧⓐⓒ matched. Each is now read as its letter.
+func TestParenthesizedLetterNames(t *testing.T) {
+	s := &Store{Dir: t.TempDir()}
+	if _, err := s.Import("consolidated.csv", read(t, "csl-sample.csv")); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		hq, legal, entry string
+	}{
+		{"CN", "⒠⒳⒜⒞", "Example Advanced Computing Co., Ltd."},
+		{"CN", "🄔🄧🄐🄒", "Example Advanced Computing Co., Ltd."},
+		{"CN", "⒩⒪⒭⒯⒣⒲⒤⒩⒟ Supercomputing Center", "Northwind Supercomputing Center"},
+		{"FR", "⒧⒜⒝⒪⒭⒜⒯⒪⒤⒭⒠ ⒫⒭⒪⒫⒭⒠", ""},
+	} {
+		res, err := s.Screen("", org("o", c.hq, c.legal))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := res[0]
+		if c.entry == "" {
+			if r.Status != catalog.RestrictedNone {
+				t.Errorf("%q, on no list, screened %s: %s", c.legal, r.Status, r.Source)
+			}
+			continue
+		}
+		if len(r.Matches) == 0 || r.Matches[0].Entry.Name != c.entry || r.Matches[0].Kind != Exact {
+			t.Errorf("%q screened %s (%s), want an exact match with %q", c.legal, r.Status, r.Source, c.entry)
+		}
+	}
+}
