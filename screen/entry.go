@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/internal/textsafe"
@@ -321,6 +322,9 @@ func (e *Entry) checkImported() error {
 		return err
 	}
 	over := func(field string, v string) error {
+		if i := invalidUTF8(v); i >= 0 {
+			return fmt.Errorf("entry %s: %s: byte %d (0x%02x) is not UTF-8: the file is in another encoding (the list is published in UTF-8), and names read in the wrong one match nothing", clip(e.ID), field, i, v[i])
+		}
 		if len(v) <= maxField {
 			return nil
 		}
@@ -330,6 +334,7 @@ func (e *Entry) checkImported() error {
 		return fmt.Errorf("id: %d bytes, over the %d-byte limit of a field", len(e.ID), maxField)
 	}
 	for _, f := range []struct{ name, v string }{
+		{"id", e.ID}, {"name", e.Name},
 		{"source", e.Source}, {"entity_number", e.EntityNumber}, {"type", e.Type}, {"start_date", e.StartDate},
 		{"license_requirement", e.LicenseRequirement}, {"license_policy", e.LicensePolicy},
 		{"federal_register_notice", e.FRNotice}, {"source_list_url", e.SourceListURL},
@@ -361,6 +366,22 @@ func (e *Entry) checkImported() error {
 		}
 	}
 	return nil
+}
+
+// invalidUTF8 is the offset of the first byte of s that is not UTF-8, -1
+// when s is UTF-8. An import took a list in another encoding (Latin-1, say)
+// as it was: each letter of another alphabet than ASCII a byte that is no
+// letter, which normalising drops, and a listed party's name written with
+// a few (Zürcher Bär Mühle) matched nothing.
+func invalidUTF8(s string) int {
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return -1
 }
 
 // clip quotes s for an error, cut to its first 64 bytes.

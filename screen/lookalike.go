@@ -119,6 +119,12 @@ var lookAlikeRunes = sync.OnceValue(func() map[rune]string {
 			}
 		}
 	}
+	// The skeleton writes some letters as small capitals (Cyrillic Ң
+	// as ʜ): folded as Normalize folds them, a folded name folds to
+	// itself.
+	for r, v := range smallCapitals {
+		m[r] = asciiSkelOf(v)
+	}
 	return m
 })
 

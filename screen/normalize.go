@@ -285,8 +285,24 @@ func skeletons(forms map[string]bool) map[string]bool {
 // screening mixed the letters of names folded at once (a server screens
 // organisations concurrently), and panicked.
 var folds = sync.Pool{New: func() any {
-	return transform.Chain(runes.Remove(runes.Predicate(ignorable)), norm.NFKD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
+	return transform.Chain(runes.Remove(runes.Predicate(ignorable)), runes.Map(parenthesizedLatin), norm.NFKD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
 }}
+
+// parenthesizedLatin is the Latin letter r shows in parentheses, for the
+// parenthesized letters (⒜ to ⒵, U+249C–U+24B5, and 🄐 to 🄩,
+// U+1F110–U+1F129), and r itself for any other. Compatibility
+// decomposition writes each as "(a)", a letter between two punctuation
+// marks, so that "⒠⒳⒜⒞" was four words of one letter and matched nothing,
+// where the circled ⓔⓧⓐⓒ is the word exac.
+func parenthesizedLatin(r rune) rune {
+	switch {
+	case r >= 0x249C && r <= 0x24B5:
+		return 'a' + r - 0x249C
+	case r >= 0x1F110 && r <= 0x1F129:
+		return 'a' + r - 0x1F110
+	}
+	return r
+}
 
 // fold is s with its letters folded.
 func fold(s string) (string, error) {
@@ -387,6 +403,8 @@ func normalizeWords(s string, lookAlike bool, set formSet) (words, kept []string
 			}
 		case enclosedLatin(r) != 0:
 			b.WriteRune(enclosedLatin(r))
+		case smallCapitals[r] != "":
+			b.WriteString(smallCapitals[r])
 		case look[r] != "":
 			b.WriteString(look[r])
 		case unicode.IsLetter(r) || unicode.IsDigit(r):
@@ -426,6 +444,20 @@ func normalizeWords(s string, lookAlike bool, set formSet) (words, kept []string
 	// "深 Ltd 圳 Ltd 示 Ltd 例" was four words of one letter, and came
 	// near no listed name; and its normal form was not its own.
 	return words, joinCJK(kept)
+}
+
+// smallCapitals are the Latin letters written as small capitals (Unicode's
+// LATIN LETTER SMALL CAPITAL A to Z, and the ligatures Æ and Œ), as the
+// letter each shows. They are letters of their own to Unicode, which
+// neither lower-cases nor decomposes them, and the skeleton does not
+// fold them: "ᴇxᴀᴍᴘʟᴇ ᴀᴅᴠᴀɴᴄᴇᴅ ᴄᴏᴍᴘᴜᴛɪɴɢ", which reads as the listed
+// name in capitals, was another name, and screened none.
+var smallCapitals = map[rune]string{
+	'\u1D00': "a", '\u0299': "b", '\u1D04': "c", '\u1D05': "d", '\u1D07': "e", '\uA730': "f",
+	'\u0262': "g", '\u029C': "h", '\u026A': "i", '\u1D0A': "j", '\u1D0B': "k", '\u029F': "l",
+	'\u1D0D': "m", '\u0274': "n", '\u1D0F': "o", '\u1D18': "p", '\uA7AF': "q", '\u0280': "r",
+	'\uA731': "s", '\u1D1B': "t", '\u1D1C': "u", '\u1D20': "v", '\u1D21': "w", '\u028F': "y",
+	'\u1D22': "z", '\u1D01': "ae", '\u0276': "oe",
 }
 
 // enclosedLatin is the Latin letter r shows, for the symbols that are a

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 )
 
 // Limits on a list file and its records.
@@ -36,6 +37,36 @@ const MaxEntries = 1 << 18
 
 // maxEntries is MaxEntries, as the tests of the bound see it.
 var maxEntries = MaxEntries
+
+// MaxNames bounds a list's names (each entry's name and alternate names,
+// all entries together), and its addresses likewise. MaxEntries and each
+// entry's bound of 1,000 alternate names and addresses did not: a file of
+// entries of 1,000 short alternate names held hundreds of millions within
+// its bytes, and the index a screening builds over them (its memory and
+// every organisation's comparisons grow with the names) took 1.8 GB and
+// seven seconds for each million, minutes and hundreds of gigabytes at
+// the file's bound. The published list holds some tens of thousands of
+// each; the bound is several times that. A file with more is refused at
+// the first entry past it, naming it, and a stored list with more as a
+// list that cannot be read (screening undetermined, failing closed).
+const MaxNames = 1 << 19
+
+// maxNames is MaxNames, as the tests of the bound see it.
+var maxNames = MaxNames
+
+// countNames adds e's names and addresses to the counts, refusing a list
+// past maxNames of either.
+func countNames(names, addrs *int, e *Entry) error {
+	*names += 1 + len(e.AltNames)
+	*addrs += len(e.Addresses)
+	if *names > maxNames {
+		return fmt.Errorf("more than %d names (entries' names and alternate names together), the bound of a screening list (MaxNames)", maxNames)
+	}
+	if *addrs > maxNames {
+		return fmt.Errorf("more than %d addresses (all entries together), the bound of a screening list (MaxNames)", maxNames)
+	}
+	return nil
+}
 
 // errTooManyEntries is the error of a list past maxEntries.
 func errTooManyEntries() error {
@@ -151,6 +182,7 @@ func parseCSV(data []byte) ([]Entry, error) {
 		return ""
 	}
 	var out []Entry
+	nNames, nAddrs := 0, 0
 	for {
 		rec, err := r.Read()
 		if errors.Is(err, io.EOF) {
@@ -169,12 +201,20 @@ func parseCSV(data []byte) ([]Entry, error) {
 		}
 		e := Entry{
 			Source: get(rec, "source"), EntityNumber: get(rec, "entity_number"), Type: get(rec, "type"),
-			Programs: split(get(rec, "programs")), Name: get(rec, "name"), AltNames: split(get(rec, "alt_names")),
-			StartDate: get(rec, "start_date"), LicenseRequirement: get(rec, "license_requirement"),
+			Name: get(rec, "name"), StartDate: get(rec, "start_date"), LicenseRequirement: get(rec, "license_requirement"),
 			LicensePolicy: get(rec, "license_policy"), FRNotice: get(rec, "federal_register_notice"),
 			SourceListURL: get(rec, "source_list_url"),
 		}
-		for _, a := range split(get(rec, "addresses")) {
+		var addrs []string
+		for _, c := range []struct {
+			column string
+			to     *[]string
+		}{{"programs", &e.Programs}, {"alt_names", &e.AltNames}, {"addresses", &addrs}} {
+			if *c.to, err = split(get(rec, c.column)); err != nil {
+				return nil, fmt.Errorf("line %d: %s: %w", line, c.column, err)
+			}
+		}
+		for _, a := range addrs {
 			e.Addresses = append(e.Addresses, csvAddress(a))
 		}
 		e.List, err = codeOf(e.Source)
@@ -194,30 +234,46 @@ func parseCSV(data []byte) ([]Entry, error) {
 		if len(out) == maxEntries {
 			return nil, fmt.Errorf("line %d: %w", line, errTooManyEntries())
 		}
+		if err := countNames(&nNames, &nAddrs, &e); err != nil {
+			return nil, fmt.Errorf("line %d: %w", line, err)
+		}
 		out = append(out, e)
 	}
 	return out, nil
 }
 
-// split reads a multi-valued CSV cell: values separated by ';'.
-func split(cell string) []string {
+// split reads a multi-valued CSV cell: values separated by ';', empty ones
+// left out. A cell of more than maxItems values is refused at the first
+// past the bound: split whole first, a quoted cell of millions of
+// separators (which the bound on a record's fields does not count) took a
+// string header for each, 16 bytes a byte of the file, empty or not.
+func split(cell string) ([]string, error) {
 	var out []string
-	for _, v := range strings.Split(cell, ";") {
-		if v = strings.TrimSpace(v); v != "" {
-			out = append(out, v)
+	for rest := cell; rest != ""; {
+		v, after, _ := strings.Cut(rest, ";")
+		rest = after
+		if v = strings.TrimSpace(v); v == "" {
+			continue
 		}
+		if len(out) == maxItems {
+			return nil, fmt.Errorf("more than %d values (separated by ';')", maxItems)
+		}
+		out = append(out, v)
 	}
-	return out
+	return out, nil
 }
 
 // csvAddress reads one address of a CSV cell: its parts joined by ", ",
-// the country code last when the list gives one.
+// the country code last when the list gives one. It looks for the last
+// part only: split at every ',' first, an address of millions of commas
+// took a string header for each before its length was refused.
 func csvAddress(s string) Address {
-	parts := strings.Split(s, ",")
-	last := strings.TrimSpace(parts[len(parts)-1])
-	if len(last) == 2 && last == strings.ToUpper(last) && isLetters(last) {
-		rest := strings.TrimSpace(strings.Join(parts[:len(parts)-1], ","))
-		return Address{Address: rest, Country: last}
+	if i := strings.LastIndexByte(s, ','); i >= 0 {
+		if last := strings.TrimSpace(s[i+1:]); len(last) == 2 && isLetters(last) {
+			return Address{Address: strings.TrimSpace(s[:i]), Country: last}
+		}
+	} else if last := strings.TrimSpace(s); len(last) == 2 && isLetters(last) {
+		return Address{Address: "", Country: last}
 	}
 	return Address{Address: strings.TrimSpace(s)}
 }
@@ -298,7 +354,15 @@ func parseJSON(data []byte) ([]Entry, error) {
 		return nil, errors.New(`no "results" array: not the CSL's JSON`)
 	}
 	out := make([]Entry, 0, len(doc.Results))
+	nNames, nAddrs := 0, 0
 	for i, raw := range doc.Results {
+		// The decoder reads a byte that is not UTF-8 as U+FFFD, as
+		// no letter: a list in another encoding is refused as the CSV
+		// is (Entry.checkImported).
+		if !utf8.Valid(raw) {
+			at := invalidUTF8(string(raw))
+			return nil, fmt.Errorf("results[%d]: byte %d of the record (0x%02x) is not UTF-8: the file is in another encoding (the list is published in UTF-8), and names read in the wrong one match nothing", i, at, raw[at])
+		}
 		var r jsonRecord
 		if err := json.Unmarshal(raw, &r); err != nil {
 			return nil, fmt.Errorf("results[%d]: %w", i, err)
@@ -325,6 +389,9 @@ func parseJSON(data []byte) ([]Entry, error) {
 		if err := e.checkImported(); err != nil {
 			return nil, fmt.Errorf("results[%d]: %w", i, err)
 		}
+		if err := countNames(&nNames, &nAddrs, &e); err != nil {
+			return nil, fmt.Errorf("results[%d]: %w", i, err)
+		}
 		out = append(out, e)
 	}
 	return out, nil
@@ -348,17 +415,21 @@ func (b *boundedRecords) UnmarshalJSON(data []byte) error {
 // hundred million commas took gigabytes before the record could be
 // refused as not one of the published columns. Commas in quoted fields
 // are not counted (a quote opens and closes them; a doubled quote within
-// one does both).
+// one does both). It refuses a record of more than maxRecordBytes too.
 func csvColumns(data []byte) error {
 	line, fields, quoted := 1, 1, false
-	for _, c := range data {
+	start, startLine := 0, 1 // the record's first byte and line
+	for i, c := range data {
 		switch {
 		case c == '"':
 			quoted = !quoted
 		case c == '\n':
 			line++
 			if !quoted {
-				fields = 1
+				if i+1-start > maxRecordBytes {
+					return errRecordBytes(startLine)
+				}
+				fields, start, startLine = 1, i+1, line
 			}
 		case c == ',' && !quoted:
 			if fields++; fields > maxColumns {
@@ -366,7 +437,22 @@ func csvColumns(data []byte) error {
 			}
 		}
 	}
+	if len(data)-start > maxRecordBytes {
+		return errRecordBytes(startLine)
+	}
 	return nil
+}
+
+// maxRecordBytes bounds a CSV record (a line, with the lines of its quoted
+// fields): encoding/csv allocates some nine times a record as it reads it
+// (its line, its fields' buffer, each grown by doubling, and a string of
+// each field), so that one quoted name of 16 MB took 150 MB, and one at
+// the file's bound some 4.5 GB, before the entry could be refused. The published file's records take a few
+// kilobytes, thousands of times less.
+const maxRecordBytes = 16 << 20
+
+func errRecordBytes(line int) error {
+	return fmt.Errorf("line %d: a record of more than %d bytes, the bound of a record of a screening list CSV", line, maxRecordBytes)
 }
 
 // boundedList is a list of a JSON record (alternate names, addresses,

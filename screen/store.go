@@ -690,6 +690,12 @@ func (b *boundedEntries) UnmarshalJSON(data []byte) error {
 	if err != nil {
 		return fmt.Errorf("entries: %w", err)
 	}
+	nNames, nAddrs := 0, 0
+	for i := range es {
+		if err := countNames(&nNames, &nAddrs, &es[i]); err != nil {
+			return fmt.Errorf("entries[%d]: %w", i, err)
+		}
+	}
 	*b = es
 	return nil
 }
