@@ -261,7 +261,7 @@ func (c *Controller) Step(ctx context.Context, id string) (bool, error) {
 	// A held or moving run is held to its sealed placements as well: it
 	// moves only to the target its newest one names (confirmMove). One
 	// changed is left as it is; cancelled, it ends with no site told.
-	if err := c.runWitness.confirmMove(ctx, c.cfg.Store, r); err != nil {
+	if err := c.runWitness.confirmMove(ctx, c.cfg.Store, r, c.lossClock()); err != nil {
 		if r.CancelRequested && errors.Is(err, ErrRunChanged) {
 			return c.cancelChangedMoving(ctx, r, err)
 		}

@@ -42,13 +42,16 @@ func (c *Controller) loseSeen(ctx context.Context, r *Run, reason string, site b
 		r.Losses[r.Site] = l
 		r.Migration = &Migration{From: r.Site, Reason: reason, LostAt: now}
 		ch.Events = append(ch.Events, store.Event{Kind: "site-lost", Reason: reason})
-		if err := transition(ch, r, Migrating, "site "+r.Site+" lost: "+reason); err != nil {
+		if err := transition(ch, r, Migrating, lostReason(r.Site, l.Until, reason)); err != nil {
 			return err
 		}
 		siteClockEvent(ch, siteClock(r, attempt, site.Started, site.Ended, now))
 		return nil
 	})
 	if err == nil {
+		// The loss's state record is one the kept placements do not
+		// follow: its time and count are read at the run's next step.
+		c.runWitness.forgetPlace(r.ID)
 		c.cfg.Observer.SiteLost(r.Site)
 		c.cfg.Logger.Warn("site lost", "run", r.ID, "tenant", r.Tenant, "site", r.Site, "reason", reason)
 	}
