@@ -261,7 +261,7 @@ func (c *Controller) Step(ctx context.Context, id string) (bool, error) {
 	// A held or moving run is held to its sealed placements as well: it
 	// moves only to the target its newest one names (confirmMove). One
 	// changed is left as it is; cancelled, it ends with no site told.
-	if err := c.runWitness.confirmMove(ctx, c.cfg.Store, r); err != nil {
+	if err := c.runWitness.confirmMove(ctx, c.cfg.Store, r, c.lossClock()); err != nil {
 		if r.CancelRequested && errors.Is(err, ErrRunChanged) {
 			return c.cancelChangedMoving(ctx, r, err)
 		}
@@ -659,23 +659,14 @@ func (c *Controller) cancelRefused(ctx context.Context, r *Run, site string, att
 	if !report {
 		return false, stepErr
 	}
-	msg := reasonText(fmt.Sprintf("cancel requested, but not carried to site %s: it refused the cancel of attempt %d %d times over %s (last: %s); its workload may still run there; tried again every %s",
-		site, attempt, tries, since, why, cancelRetryMax))
-	rec, err := audit.NewRecord(KindCancelNotCarried, r.ID, map[string]any{
-		"site": site, "attempt": attempt, "handle": handle, "tries": tries, "seconds": int64(since / time.Second), "error": why,
-	})
-	if err != nil {
-		return false, errors.Join(stepErr, err)
-	}
-	_, err = c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+	nc := notCarried{site: site, attempt: attempt, handle: handle, tries: tries, since: since, why: why}
+	msg := reasonText(fmt.Sprintf("cancel requested, but %s; tried again every %s", nc, cancelRetryMax))
+	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
 		if r.State.Final() || !r.CancelRequested {
 			return store.ErrNoChange
 		}
 		r.Reason = msg
-		rec.Tenant = catalog.TenantOr(r.Tenant)
-		ch.Audit = append(ch.Audit, rec)
-		ch.Events = append(ch.Events, store.Event{Kind: "cancel-not-carried", Reason: msg})
-		return nil
+		return cancelNotCarried(ch, r, nc, msg)
 	})
 	if err != nil && !errors.Is(err, store.ErrNoChange) {
 		return false, errors.Join(stepErr, err)
@@ -688,4 +679,43 @@ func (c *Controller) cancelRefused(ctx context.Context, r *Run, site string, att
 		c.mu.Unlock()
 	}
 	return false, stepErr
+}
+
+// notCarried is a cancel its site did not confirm: the site, the
+// attempt and its job's handle ("" when not found), how many times over
+// how long it was refused, and the site's last answer (bounded).
+type notCarried struct {
+	site    string
+	attempt int
+	handle  string
+	tries   int
+	since   time.Duration
+	why     string
+}
+
+func (n notCarried) String() string {
+	if n.tries <= 1 {
+		return fmt.Sprintf("not carried to site %s: its last try to stop attempt %d was not confirmed within %s (%s); its workload may still run there",
+			n.site, n.attempt, n.since, n.why)
+	}
+	return fmt.Sprintf("not carried to site %s: it refused the cancel of attempt %d %d times over %s (last: %s); its workload may still run there",
+		n.site, n.attempt, n.tries, n.since, n.why)
+}
+
+// cancelNotCarried adds to ch what says that r's cancel was not carried
+// to its site (n): a KindCancelNotCarried audit record and an event of
+// its timeline (msg). Every cancel that ends or waits unconfirmed by its
+// site is recorded by it: one refused again and again (cancelRefused),
+// and one whose run leaves or left its site (cancelMoving).
+func cancelNotCarried(ch *store.Change, r *Run, n notCarried, msg string) error {
+	rec, err := audit.NewRecord(KindCancelNotCarried, r.ID, map[string]any{
+		"site": n.site, "attempt": n.attempt, "handle": n.handle, "tries": n.tries, "seconds": int64(n.since / time.Second), "error": n.why,
+	})
+	if err != nil {
+		return err
+	}
+	rec.Tenant = catalog.TenantOr(r.Tenant)
+	ch.Audit = append(ch.Audit, rec)
+	ch.Events = append(ch.Events, store.Event{Kind: KindCancelNotCarried, Reason: msg})
+	return nil
 }

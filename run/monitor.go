@@ -2,6 +2,7 @@ package run
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -42,13 +43,16 @@ func (c *Controller) loseSeen(ctx context.Context, r *Run, reason string, site b
 		r.Losses[r.Site] = l
 		r.Migration = &Migration{From: r.Site, Reason: reason, LostAt: now}
 		ch.Events = append(ch.Events, store.Event{Kind: "site-lost", Reason: reason})
-		if err := transition(ch, r, Migrating, "site "+r.Site+" lost: "+reason); err != nil {
+		if err := transition(ch, r, Migrating, lostReason(r.Site, l.Until, reason)); err != nil {
 			return err
 		}
 		siteClockEvent(ch, siteClock(r, attempt, site.Started, site.Ended, now))
 		return nil
 	})
 	if err == nil {
+		// The loss's state record is one the kept placements do not
+		// follow: its time and count are read at the run's next step.
+		c.runWitness.forgetPlace(r.ID)
 		c.cfg.Observer.SiteLost(r.Site)
 		c.cfg.Logger.Warn("site lost", "run", r.ID, "tenant", r.Tenant, "site", r.Site, "reason", reason)
 	}
@@ -96,10 +100,13 @@ func exitOf(r *Run) *int {
 // but its answer was lost, and the site was lost before a retry got it),
 // by finding it (backend.Finder). Such a job ran on at the lost site, or,
 // on Kubernetes, kept its accelerators with a pod that could not start.
-func (c *Controller) stopAttempt(ctx context.Context, r *Run, wait time.Duration) {
+// It returns why the site did not confirm the stop, or nil: the site took
+// the cancel, or does not know the job (gone: nothing of it runs there);
+// and the handle it used ("" when it had none).
+func (c *Controller) stopAttempt(ctx context.Context, r *Run, wait time.Duration) (string, error) {
 	be, err := c.backendFor(r, r.Site)
 	if err != nil {
-		return
+		return "", fmt.Errorf("site %s has no backend: %w", r.Site, err)
 	}
 	cctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
@@ -107,15 +114,31 @@ func (c *Controller) stopAttempt(ctx context.Context, r *Run, wait time.Duration
 	if h == "" {
 		f, ok := be.(backend.Finder)
 		if !ok {
-			return
+			return "", errors.New("no job of the attempt is recorded, and its site cannot find one")
 		}
 		var found bool
-		if h, found, err = f.Find(cctx, r.ID, r.Attempt); err != nil || !found {
-			return
+		if h, found, err = f.Find(cctx, r.ID, r.Attempt); err != nil {
+			return "", fmt.Errorf("find the attempt's job: %w", err)
+		}
+		if !found {
+			return "", nil
 		}
 		c.recordFound(ctx, r, h)
 	}
-	be.Cancel(cctx, h)
+	err = be.Cancel(cctx, h)
+	if errors.Is(err, backend.ErrNotFound) && h == r.Handle {
+		// Gone, if it is the job the run's sealed submission names.
+		switch sealed, serr := c.sealedHandle(ctx, r); {
+		case serr != nil:
+			return h, fmt.Errorf("%w (the job its sealed submission names could not be read: %v)", err, serr)
+		case !sealed:
+			return h, fmt.Errorf("%w (a handle its row names, which is not the one its sealed submission names)", err)
+		}
+		err = nil
+	} else if errors.Is(err, backend.ErrNotFound) {
+		err = nil
+	}
+	return h, err
 }
 
 // recordFound records h as the job of r's current attempt, which its site
@@ -319,8 +342,27 @@ func (c *Controller) monitor(ctx context.Context, r *Run) (bool, error) {
 		return c.failJudged(ctx, r, err, err.Error())
 	}
 	if r.CancelRequested {
+		why := "cancelled by the user"
 		if err := be.Cancel(ctx, r.Handle); err != nil {
-			return c.unreachableFor(ctx, r, fmt.Errorf("cancel: %w", err))
+			// A site that does not know the job runs nothing of it: the
+			// job is gone, the site is not lost for it. Any other answer
+			// is no stop: asked again until the site timeout loses the
+			// site, and the cancel then ends unconfirmed (cancelMoving).
+			gone := errors.Is(err, backend.ErrNotFound) && r.Handle != ""
+			if gone {
+				// Only for the job its sealed submission names: a handle
+				// written on the row outside Meridian is not found, while
+				// the job runs on.
+				var serr error
+				if gone, serr = c.sealedHandle(ctx, r); serr != nil {
+					return false, serr
+				}
+			}
+			if !gone {
+				return c.unreachableFor(ctx, r, fmt.Errorf("cancel: %w", err))
+			}
+			c.reachable(r.ID)
+			why = fmt.Sprintf("cancelled by the user: site %s no longer knows attempt %d's job %s", r.Site, r.Attempt, r.Handle)
 		}
 		// When the job ran, as its site tells it now (best effort): it may
 		// have started, or ended, since the controller last looked.
@@ -331,7 +373,7 @@ func (c *Controller) monitor(ctx context.Context, r *Run) (bool, error) {
 			if r.State.Final() {
 				return store.ErrNoChange
 			}
-			if err := transition(ch, r, Cancelled, "cancelled by the user"); err != nil {
+			if err := transition(ch, r, Cancelled, why); err != nil {
 				return err
 			}
 			siteClockEvent(ch, siteClock(r, attempt, site.Started, site.Ended, now))
@@ -518,10 +560,18 @@ func (c *Controller) moveBeforeRule(ctx context.Context, r *Run) (bool, error) {
 // cancelMoving ends a cancelled run that has no attempt under way: held,
 // or moving between sites. The attempt a move leaves (draining, or at a
 // lost site) is stopped first, best effort: a lost site may not answer, and
-// its agent's lease stops it there.
+// its agent's lease stops it there. A stop its site does not confirm is
+// said not carried (cancelNotCarried), in the run's reason, its timeline
+// and the audit log: the workload may run on there until its agent's lease
+// ends, and nobody was told.
 func (c *Controller) cancelMoving(ctx context.Context, r *Run) (bool, error) {
+	var unconfirmed *notCarried
 	if r.State == Migrating {
-		c.stopAttempt(ctx, r, 10*time.Second)
+		h, err := c.stopAttempt(ctx, r, cancelMovingWait)
+		if err != nil {
+			unconfirmed = &notCarried{site: r.Site, attempt: r.Attempt, handle: h, tries: 1, since: cancelMovingWait,
+				why: truncate(storable(err.Error()), maxCancelErr)}
+		}
 		c.endAttempt(ctx, r)
 	}
 	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
@@ -533,7 +583,40 @@ func (c *Controller) cancelMoving(ctx context.Context, r *Run) (bool, error) {
 			why = "cancelled by the user while moving from " + r.Site
 		}
 		r.Hold, r.Migration = nil, nil
+		if unconfirmed != nil && r.State == Migrating {
+			why = reasonText(why + "; cancel " + unconfirmed.String())
+			if err := cancelNotCarried(ch, r, *unconfirmed, why); err != nil {
+				return err
+			}
+		}
 		return transition(ch, r, Cancelled, why)
 	})
 	return err == nil, err
 }
+
+// sealedHandle says whether r's row names the job of its current attempt
+// that its sealed submission record names (the same site, attempt and
+// handle; for a moving run, the attempt it leaves), or none is sealed (a run submitted before submissions were
+// sealed, or a log without its key): a site's "not found" for it means
+// the job is gone.
+func (c *Controller) sealedHandle(ctx context.Context, r *Run) (bool, error) {
+	if c.runWitness == nil || c.runWitness.chain == nil {
+		return true, nil
+	}
+	job, err := c.runWitness.sealedJobOf(ctx, c.cfg.Store, r)
+	if err != nil {
+		return false, err
+	}
+	// A moving run's newest sealed placement is where it goes: the job it
+	// leaves is its newest sealed submission (left).
+	cur := submission{attempt: job.attempt, site: job.site, handle: job.handle}
+	if cur.handle == "" && job.left.handle == "" {
+		return true, nil
+	}
+	row := submission{attempt: r.Attempt, site: r.Site, handle: r.Handle}
+	return (cur.handle != "" && cur == row) || (job.left.handle != "" && job.left == row), nil
+}
+
+// cancelMovingWait bounds the last try to stop a cancelled moving run's
+// attempt at the site it leaves.
+const cancelMovingWait = 10 * time.Second

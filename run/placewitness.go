@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/store"
@@ -56,6 +57,11 @@ type placeSeen struct {
 	// (lose: "site S lost: ..."), each once (at most maxSealedSites): the
 	// only sites its row may exclude from its plans (Excluded).
 	lost []string
+	// lossOf is, for each site of lost (same index), the latest end of
+	// its exclusion from the run's plans that its sealed state records
+	// set (zero: none sealed one): the end its row must keep
+	// (lossesTimed).
+	lossOf []time.Time
 	// sub is the run's newest attempt submitted, as the sealed state
 	// record that queued it names it (submit): its attempt, site and the
 	// site's handle of its job. A moving or held run's is the attempt it
@@ -251,7 +257,7 @@ func (w *runWitness) sealedPlace(ctx context.Context, log store.Store, r *Run, c
 // sealed state record says it lost (lostSite), and each such site must be
 // on it (the list only grows). A run that does not match
 // is left as it is, its step refused, and marked changed outside Meridian.
-func (w *runWitness) confirmMove(ctx context.Context, log store.Store, r *Run) error {
+func (w *runWitness) confirmMove(ctx context.Context, log store.Store, r *Run, lc lossClock) error {
 	if w == nil || w.chain == nil || (r.State != Held && r.State != Migrating) {
 		return nil
 	}
@@ -259,18 +265,18 @@ func (w *runWitness) confirmMove(ctx context.Context, log store.Store, r *Run) e
 	if err != nil {
 		return err
 	}
-	err = w.checkMove(ctx, log, r, current)
+	err = w.checkMove(ctx, log, r, current, lc)
 	w.note(r.ID, true, err)
 	return err
 }
 
-func (w *runWitness) checkMove(ctx context.Context, log store.Store, r *Run, current bool) error {
+func (w *runWitness) checkMove(ctx context.Context, log store.Store, r *Run, current bool, lc lossClock) error {
 	var target *placeOf
 	if m := r.Migration; r.State == Migrating && m != nil && m.Target != nil {
 		target = &placeOf{Site: m.Target.Site, Accelerator: m.Target.Accelerator, Count: m.Target.Count, Pool: m.Target.Pool}
 	}
 	ok := func(seen placeSeen) bool {
-		return (target == nil || seen.pl == *target) && (r.Site == "" || slices.Contains(seen.sites, r.Site)) && excludedLost(r, seen)
+		return (target == nil || seen.pl == *target) && (r.Site == "" || slices.Contains(seen.sites, r.Site)) && excludedLost(r, seen) && lossesTimed(r, seen, lc) == ""
 	}
 	// Not kept for a run about to move: its move seals its next
 	// placement, which a confirmation of its staging (confirmPlace, not
@@ -302,34 +308,151 @@ func (w *runWitness) checkMove(ctx context.Context, log store.Store, r *Run, cur
 			return changedMove(r, fmt.Sprintf("its row no longer excludes site %q from its plans, which a sealed state record says it lost", s))
 		}
 	}
+	if why := lossesTimed(r, seen, lc); why != "" {
+		return changedMove(r, why)
+	}
 	return nil
 }
 
 // lostPrefix and lostInfix frame the reason of the state record a run
-// that lost its site moves with (lose): "site S lost: why".
+// that lost its site moves with (lose): "site S lost (excluded until T):
+// why", T the end of the site's exclusion from the run's plans that the
+// loss set (Losses[S].Until), or, as written before losses sealed it,
+// "site S lost: why".
 const (
 	lostPrefix = "site "
 	lostInfix  = " lost: "
+	lostUntil  = " lost (excluded until "
+	lostClose  = "): "
 )
 
-// lostSite is the site a state record's payload says the run lost, or "".
-func lostSite(payload []byte) string {
+// lostReason is the reason of the state record with which a run that
+// lost site (why) moves, its exclusion ending at until.
+func lostReason(site string, until time.Time, why string) string {
+	return lostPrefix + site + lostUntil + until.UTC().Format(time.RFC3339Nano) + lostClose + why
+}
+
+// lostSite is the site a state record's payload says the run lost, or "",
+// and the end of the site's exclusion it sealed (zero: none, a record
+// written before losses sealed it). The site's words (why) come last: the
+// site and the end are read before them, up to the first " lost", which
+// no site's name holds.
+func lostSite(payload []byte) (string, time.Time) {
 	var s struct {
 		To     string `json:"to"`
 		Reason string `json:"reason"`
 	}
 	if json.Unmarshal(payload, &s) != nil || s.To != string(Migrating) {
-		return ""
+		return "", time.Time{}
 	}
 	rest, ok := strings.CutPrefix(s.Reason, lostPrefix)
 	if !ok {
-		return ""
+		return "", time.Time{}
 	}
-	site, _, ok := strings.Cut(rest, lostInfix)
+	i := strings.Index(rest, " lost")
+	if i < 0 {
+		return "", time.Time{}
+	}
+	site, tail := rest[:i], rest[i:]
+	if strings.HasPrefix(tail, lostInfix) {
+		return site, time.Time{}
+	}
+	at, ok := strings.CutPrefix(tail, lostUntil)
 	if !ok {
-		return ""
+		return "", time.Time{}
 	}
-	return site
+	at, _, ok = strings.Cut(at, lostClose)
+	if !ok {
+		return "", time.Time{}
+	}
+	until, err := time.Parse(time.RFC3339Nano, at)
+	if err != nil {
+		// Sealed, so Meridian's: a site lost, its end unread.
+		return site, time.Time{}
+	}
+	return site, until
+}
+
+// lostAgain notes a sealed state record that says the run lost site,
+// its exclusion to end at until: the site joins lost (up to
+// maxSealedSites), the latest end of its exclusion in lossOf. The arrays
+// are copied: the placeSeen read from shares them.
+func (p *placeSeen) lostAgain(site string, until time.Time) {
+	i := slices.Index(p.lost, site)
+	if i < 0 {
+		if len(p.lost) >= maxSealedSites {
+			return
+		}
+		p.lost = append(slices.Clip(p.lost), site)
+		i = len(p.lost) - 1
+	}
+	if until.IsZero() {
+		return
+	}
+	// Kept in step with lost: a site whose records sealed no end has
+	// the zero time.
+	p.lossOf = slices.Clone(p.lossOf)
+	for len(p.lossOf) < len(p.lost) {
+		p.lossOf = append(p.lossOf, time.Time{})
+	}
+	if until.After(p.lossOf[i]) {
+		p.lossOf[i] = until
+	}
+}
+
+// lossClock is what a run's sealed losses are timed by: now, by the
+// controller's clock (Config.Now), the one its losses were timed by.
+type lossClock struct {
+	now time.Time
+}
+
+func (c *Controller) lossClock() lossClock {
+	return lossClock{now: c.cfg.Now()}
+}
+
+// lossesTimed says why r's row ends a site's exclusion from its plans
+// (Losses[site].Until, which excludedNow reads) before the run's sealed
+// state records do, or "": each sealed loss names the end its exclusion
+// was given, by the controller's clock and the backoff of its time
+// (lostSiteBackoff of the site's losses), and a row can only keep a site
+// out longer. A row whose entry for a site is gone, or ends early, would
+// bring a site the run lost back into its plans sooner. Once the sealed
+// end has passed, the row's says nothing more.
+func lossesTimed(r *Run, seen placeSeen, lc lossClock) string {
+	for i, s := range seen.lost {
+		if i >= len(seen.lossOf) {
+			break
+		}
+		end := seen.lossOf[i]
+		if end.IsZero() || !lc.now.Before(end) {
+			continue
+		}
+		row, ok := r.Losses[s]
+		if ok && !row.Until.Before(end) {
+			continue
+		}
+		until := "no time"
+		if ok {
+			until = row.Until.UTC().Format(time.RFC3339Nano)
+		}
+		return fmt.Sprintf("its row keeps site %q out of its plans until %s, but a sealed state record of its loss keeps it out until %s",
+			s, until, end.UTC().Format(time.RFC3339Nano))
+	}
+	return ""
+}
+
+// forgetPlace drops what was kept of run id's sealed records, when a
+// record of it that readOnPlaces does not follow (a state record: a
+// loss) was sealed: its next confirmation reads its records again. A read
+// under way when it is forgotten is not kept.
+func (w *runWitness) forgetPlace(id string) {
+	if w == nil {
+		return
+	}
+	w.mu.Lock()
+	delete(w.places, id)
+	w.placeEpoch++
+	w.mu.Unlock()
 }
 
 // excludedLost says whether the sites r's row excludes from its plans are
@@ -357,7 +480,7 @@ func excludedLost(r *Run, seen placeSeen) bool {
 // short outside Meridian bring a site the run lost back into its choice,
 // where a step of the run (confirmMove) refuses it. Only a refusal is
 // noted, as confirmSwept's.
-func (w *runWitness) confirmExcluded(ctx context.Context, log store.Store, r *Run) error {
+func (w *runWitness) confirmExcluded(ctx context.Context, log store.Store, r *Run, lc lossClock) error {
 	if w == nil || w.chain == nil {
 		return nil
 	}
@@ -368,14 +491,20 @@ func (w *runWitness) confirmExcluded(ctx context.Context, log store.Store, r *Ru
 	// Not kept for a run about to move (as checkMove) nor for one that
 	// ended.
 	moving := r.State == Migrating && r.Migration != nil && r.Migration.Target != nil
-	seen, err := w.sealedPlace(ctx, log, r, current, !moving && !r.State.Final(), func(seen placeSeen) bool { return excludedLost(r, seen) })
+	seen, err := w.sealedPlace(ctx, log, r, current, !moving && !r.State.Final(), func(seen placeSeen) bool {
+		return excludedLost(r, seen) && lossesTimed(r, seen, lc) == ""
+	})
 	if err != nil {
 		return err
 	}
-	if excludedLost(r, seen) {
+	timed := lossesTimed(r, seen, lc)
+	if excludedLost(r, seen) && timed == "" {
 		return nil
 	}
 	why := "its row's sites excluded from its plans are not those its sealed state records say it lost"
+	if timed != "" {
+		why = timed
+	}
 	for _, s := range seen.lost {
 		if !slices.Contains(r.Excluded, s) {
 			why = fmt.Sprintf("its row no longer excludes site %q from its plans, which a sealed state record says it lost", s)
@@ -396,7 +525,7 @@ func (w *runWitness) confirmExcluded(ctx context.Context, log store.Store, r *Ru
 // excludedConfirmed is excludedNow(r), its row's list confirmed first
 // (confirmExcluded).
 func (c *Controller) excludedConfirmed(ctx context.Context, r *Run) ([]string, error) {
-	if err := c.runWitness.confirmExcluded(ctx, c.cfg.Store, r); err != nil {
+	if err := c.runWitness.confirmExcluded(ctx, c.cfg.Store, r, c.lossClock()); err != nil {
 		return nil, err
 	}
 	c.stepWarn(excludedWarnKey+r.ID, nil)
@@ -518,8 +647,8 @@ func (w *runWitness) readPlace(ctx context.Context, log store.Store, r *Run, fro
 				continue
 			}
 			if e.Kind == audit.KindState {
-				if site := lostSite(e.Payload); site != "" && !slices.Contains(out.lost, site) && len(out.lost) < maxSealedSites {
-					out.lost = append(slices.Clip(out.lost), site)
+				if site, until := lostSite(e.Payload); site != "" {
+					out.lostAgain(site, until)
 				}
 				if n, site, h, ok := submittedOf(e.Payload); ok && slices.Contains(out.sites, site) {
 					out.sub = submission{attempt: n, site: site, handle: h}
