@@ -16,7 +16,9 @@ import (
 // whoever writes the database may: the reads must refuse the rows alone.
 func dropRuleRevTriggers(t *testing.T, db *sql.DB) {
 	t.Helper()
-	for _, tr := range []string{"rule_revisions_rev_integer_insert", "rule_revisions_rev_integer_update"} {
+	for _, tr := range []string{"rule_revisions_rev_integer_insert", "rule_revisions_rev_integer_update",
+		"runs_key_twin_insert", "runs_key_twin_update", "idempotency_keys_key_twin_insert", "idempotency_keys_key_twin_update",
+		"events_key_twin_insert", "events_key_twin_update"} {
 		if _, err := db.Exec(`DROP TRIGGER IF EXISTS ` + tr); err != nil {
 			t.Fatal(err)
 		}
@@ -166,8 +168,8 @@ func TestSQLiteRuleRevisionTwinNotWritten(t *testing.T) {
 	}
 }
 
-// TestSQLiteRuleRevisionTwinMigrated: a database that holds a revision
-// twice already is upgraded (migration 14's triggers check only later
+// TestSQLiteRuleRevisionTwinMigrated: a database that holds a revision,
+// a run and an idempotency key twice already is upgraded (migration 14's triggers check only later
 // writes), and its law's reads then name the pair.
 func TestSQLiteRuleRevisionTwinMigrated(t *testing.T) {
 	ctx := context.Background()
@@ -188,6 +190,15 @@ func TestSQLiteRuleRevisionTwinMigrated(t *testing.T) {
 		(CAST('1' AS BLOB), 'h1', 'mallory', 'r', '2026-06-01T12:00:00.000000000Z', '[]', '{}')`); err != nil {
 		t.Fatal(err)
 	}
+	for _, q := range []string{
+		`INSERT INTO runs (` + runCols + `) VALUES ('r1', 'acme', 'j', 'running', '', 0, '', '{}', 1, '2026-06-01T12:00:00.000000000Z', '2026-06-01T12:00:00.000000000Z', '', 0, '', 0)`,
+		`INSERT INTO runs (` + runCols + `) SELECT CAST(id AS BLOB), 'evil', job, state, site, attempt, handle, data, version, created_at, updated_at, hold_site, hold_pool, hold_accelerator, hold_count FROM runs`,
+		`INSERT INTO idempotency_keys (tenant, key, run_id, created_at) VALUES ('acme', 'k1', 'r1', 'x'), ('acme', CAST('k1' AS BLOB), 'r2', 'x')`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
 	db.Close()
 	s, err := OpenSQLite(ctx, path, Options{AuditKey: []byte("test key 0123456")})
 	if err != nil {
@@ -196,6 +207,12 @@ func TestSQLiteRuleRevisionTwinMigrated(t *testing.T) {
 	defer s.Close()
 	if _, err := s.GetRuleRevision(ctx, 1); !errors.Is(err, ErrRowTwice) {
 		t.Errorf("revision 1: %v; want ErrRowTwice", err)
+	}
+	if _, err := s.GetRun(ctx, "r1"); !errors.Is(err, ErrRowTwice) {
+		t.Errorf("run r1: %v; want ErrRowTwice", err)
+	}
+	if _, err := s.RunByKey(ctx, "acme", "k1"); !errors.Is(err, ErrRowTwice) {
+		t.Errorf("key k1: %v; want ErrRowTwice", err)
 	}
 }
 
