@@ -182,7 +182,8 @@ func TestSQLiteRunKeyReadsBounded(t *testing.T) {
 // BenchmarkSQLiteRunKeyReads: a run's read by id and by idempotency key
 // (each now counting the rows of its key read both ways), a run's events
 // (one seek more, for an event keyed as bytes) and a submission with a
-// key (the triggers' lookups on insert).
+// key (the triggers' lookups on insert), and a page of 100 runs (two
+// seeks more a run).
 func BenchmarkSQLiteRunKeyReads(b *testing.B) {
 	ctx := context.Background()
 	s := openTest(b)
@@ -213,6 +214,13 @@ func BenchmarkSQLiteRunKeyReads(b *testing.B) {
 			}
 		}
 	})
+	b.Run("List100", func(b *testing.B) {
+		for range b.N {
+			if _, err := s.ListRuns(ctx, ListOptions{Tenant: "acme", Limit: 100, NoDocuments: true}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("CreateRun", func(b *testing.B) {
 		for i := range b.N {
 			if _, _, err := s.CreateRun(ctx, &Run{ID: fmt.Sprintf("n%d", i), Tenant: "acme", Job: "j", State: "running", Data: []byte(`{}`)}, fmt.Sprintf("n%d", i),
@@ -221,4 +229,30 @@ func BenchmarkSQLiteRunKeyReads(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestSQLiteRunKeyTwinListed: a tenant's list of its runs, and the pass
+// over every tenant's live runs, listed a run held twice (its id as text
+// and as bytes) as if alone, or failed on the copy telling to store it
+// as text again, which the primary key refuses; they now name the pair.
+func TestSQLiteRunKeyTwinListed(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	for _, id := range []string{"r1", "r2"} {
+		if _, _, err := s.CreateRun(ctx, &Run{ID: id, Tenant: "acme", Job: "j", State: "running", Data: []byte(`{}`)}, "", Change{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dropRuleRevTriggers(t, s.DB())
+	if _, err := s.DB().ExecContext(ctx, `INSERT INTO runs (`+runCols+`) SELECT CAST(id AS BLOB), 'evil', job, 'succeeded', site, attempt, handle, data, version, created_at, updated_at,
+		hold_site, hold_pool, hold_accelerator, hold_count FROM runs WHERE id = 'r1'`); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []ListOptions{{Tenant: "acme"}, {Tenant: "evil"}, {Tenant: "acme", NoDocuments: true}, {AllTenants: true, Limit: 10}} {
+		rs, err := s.ListRuns(ctx, o)
+		if err == nil {
+			t.Errorf("list %+v: %d runs, no error", o, len(rs))
+		}
+		wantRowTwice(t, fmt.Sprintf("list %+v", o), err, "runs")
+	}
 }

@@ -758,7 +758,7 @@ func getRunRow(row interface{ Scan(...any) error }, id string) (*Run, error) {
 		return nil, fmt.Errorf("run %q: %w", id, ErrNotFound)
 	}
 	if n > 1 {
-		return nil, fmt.Errorf("runs row (id %q): %w: one row has the id as text, another the same id stored as bytes (a BLOB), which SQLite keeps apart; the run is not read until the BLOB row is deleted (SELECT rowid FROM runs WHERE typeof(id) = 'blob')", id, ErrRowTwice)
+		return nil, runTwice(id)
 	}
 	return r, err
 }
@@ -877,7 +877,7 @@ func (s *SQLite) ListRuns(ctx context.Context, opts ListOptions) ([]*Run, error)
 	// fails the whole list. Data stored as bytes (a BLOB) is selected as
 	// it is, which scanRun refuses as it does with the documents: the
 	// JSON functions read it as the text it holds.
-	q := `SELECT ` + listCols(opts, `CASE WHEN typeof(data) = 'blob' THEN data WHEN json_valid(data) THEN CASE WHEN json_type(data) = 'object' THEN json_remove(data, '$.documents') END END`) + ` FROM runs`
+	q := `SELECT ` + listCols(opts, `CASE WHEN typeof(data) = 'blob' THEN data WHEN json_valid(data) THEN CASE WHEN json_type(data) = 'object' THEN json_remove(data, '$.documents') END END`) + qRunTwins + ` FROM runs`
 	var where []string
 	var args []any
 	if opts.Tenant != "" {
@@ -926,13 +926,31 @@ func (s *SQLite) ListRuns(ctx context.Context, opts ListOptions) ([]*Run, error)
 	defer rows.Close()
 	var out []*Run
 	for rows.Next() {
-		r, err := scanRun(rows)
+		var n int
+		var id string
+		r, err := scanRun(rows, &n, &id)
+		if n > 1 {
+			return nil, runTwice(id)
+		}
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// qRunTwins are the columns a list of runs reads after runCols: the
+// count of the rows of each run's id read as text and as bytes (two
+// seeks of the primary key a run), and the id as text. A run held twice
+// was listed by its tenant as if alone, the copy failing the other
+// tenant's list as a row to store as text again, which the primary key
+// refuses.
+const qRunTwins = `, (SELECT COUNT(*) FROM runs AS t WHERE t.id IN (CAST(runs.id AS TEXT), CAST(runs.id AS BLOB))), CAST(id AS TEXT)`
+
+// runTwice is ErrRowTwice for run id.
+func runTwice(id string) error {
+	return fmt.Errorf("runs row (id %q): %w: one row has the id as text, another the same id stored as bytes (a BLOB), which SQLite keeps apart; the run is not read until the BLOB row is deleted (SELECT rowid FROM runs WHERE typeof(id) = 'blob')", id, ErrRowTwice)
 }
 
 // qBlobTenant finds a run whose tenant is a BLOB of the given bytes.
