@@ -18,7 +18,8 @@ func dropRuleRevTriggers(t *testing.T, db *sql.DB) {
 	t.Helper()
 	for _, tr := range []string{"rule_revisions_rev_integer_insert", "rule_revisions_rev_integer_update",
 		"runs_key_twin_insert", "runs_key_twin_update", "idempotency_keys_key_twin_insert", "idempotency_keys_key_twin_update",
-		"events_key_twin_insert", "events_key_twin_update"} {
+		"events_key_twin_insert", "events_key_twin_update",
+		"leases_key_twin_insert", "leases_key_twin_update"} {
 		if _, err := db.Exec(`DROP TRIGGER IF EXISTS ` + tr); err != nil {
 			t.Fatal(err)
 		}

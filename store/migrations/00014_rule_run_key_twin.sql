@@ -85,7 +85,30 @@ BEGIN
 END;
 -- +goose StatementEnd
 
+-- So for a lease's name. (A heartbeat's run_id is not: Heard, matching
+-- by text, writes a row beside one whose run_id is bytes, and the read
+-- then names the pair.)
+-- +goose StatementBegin
+CREATE TRIGGER leases_key_twin_insert BEFORE INSERT ON leases
+WHEN EXISTS (SELECT 1 FROM leases AS o
+	WHERE o.name IN (CAST(NEW.name AS TEXT), CAST(NEW.name AS BLOB)) AND typeof(o.name) <> typeof(NEW.name))
+BEGIN
+	SELECT RAISE(ABORT, 'leases: a row of this name is there already, as text and this one''s as bytes (a BLOB), or the other way round: SQLite would keep both');
+END;
+-- +goose StatementEnd
+-- +goose StatementBegin
+CREATE TRIGGER leases_key_twin_update BEFORE UPDATE OF name ON leases
+WHEN EXISTS (SELECT 1 FROM leases AS o
+	WHERE o.rowid <> OLD.rowid
+	AND o.name IN (CAST(NEW.name AS TEXT), CAST(NEW.name AS BLOB)) AND typeof(o.name) <> typeof(NEW.name))
+BEGIN
+	SELECT RAISE(ABORT, 'leases: a row of this name is there already, as text and this one''s as bytes (a BLOB), or the other way round: SQLite would keep both');
+END;
+-- +goose StatementEnd
+
 -- +goose Down
+DROP TRIGGER leases_key_twin_update;
+DROP TRIGGER leases_key_twin_insert;
 DROP TRIGGER events_key_twin_update;
 DROP TRIGGER events_key_twin_insert;
 DROP TRIGGER idempotency_keys_key_twin_update;
