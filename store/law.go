@@ -25,8 +25,8 @@ func (s *SQLite) PutRuleRevision(ctx context.Context, r *RuleRevision, after int
 	out := *r
 	var head *audit.Entry
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		var last int64
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(rev), 0) FROM rule_revisions`).Scan(&last); err != nil {
+		last, err := lastRuleRev(ctx, tx)
+		if err != nil {
 			return err
 		}
 		if last != after {
@@ -56,7 +56,10 @@ func (s *SQLite) ListRuleRevisions(ctx context.Context, after int64, limit int) 
 	if limit < 1 {
 		return nil, fmt.Errorf("list rules revisions: limit %d, want at least 1", limit)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT rev, hash, who, reason, created_at, listing FROM rule_revisions WHERE rev > ? ORDER BY rev LIMIT ?`, after, limit)
+	if _, err := lastRuleRev(ctx, s.db); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, qListRuleRevs, after, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -64,8 +67,13 @@ func (s *SQLite) ListRuleRevisions(ctx context.Context, after int64, limit int) 
 	out := []*RuleRevisionInfo{}
 	for rows.Next() {
 		var r RuleRevisionInfo
+		var rev any
 		var hash, who, reason, ca, listing auditField
-		if err := rows.Scan(&r.Rev, &hash, &who, &reason, &ca, &listing); err != nil {
+		if err := rows.Scan(&rev, &hash, &who, &reason, &ca, &listing); err != nil {
+			return nil, err
+		}
+		// A real below the latest revision sorts among the integers.
+		if r.Rev, err = ruleRevInt(ctx, s.db, rev); err != nil {
 			return nil, err
 		}
 		if err := rowText("rule_revisions", strconv.FormatInt(r.Rev, 10), textCol{name: "hash", f: &hash}, textCol{name: "who", f: &who},
@@ -85,13 +93,20 @@ func (s *SQLite) ListRuleRevisions(ctx context.Context, after int64, limit int) 
 // GetRuleRevision implements Store.
 func (s *SQLite) GetRuleRevision(ctx context.Context, rev int64) (*RuleRevision, error) {
 	var r RuleRevision
+	var last any
 	var hash, who, reason, files, ca auditField
-	err := s.db.QueryRowContext(ctx, `SELECT rev, hash, who, reason, created_at, files FROM rule_revisions WHERE rev = ?`, rev).
-		Scan(&r.Rev, &hash, &who, &reason, &ca, &files)
+	err := s.db.QueryRowContext(ctx, qGetRuleRev, rev).
+		Scan(&r.Rev, &hash, &who, &reason, &ca, &files, &last)
 	if errors.Is(err, sql.ErrNoRows) {
+		if _, err := lastRuleRev(ctx, s.db); err != nil {
+			return nil, err
+		}
 		return nil, fmt.Errorf("rules revision %d: %w", rev, ErrNotFound)
 	}
 	if err != nil {
+		return nil, err
+	}
+	if _, err := ruleRevInt(ctx, s.db, last); err != nil {
 		return nil, err
 	}
 	// A revision whose text is stored as bytes (a BLOB) was written
@@ -110,9 +125,67 @@ func (s *SQLite) GetRuleRevision(ctx context.Context, rev int64) (*RuleRevision,
 
 // LastRuleRevision implements Store.
 func (s *SQLite) LastRuleRevision(ctx context.Context) (int64, error) {
-	var last int64
-	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(rev), 0) FROM rule_revisions`).Scan(&last)
-	return last, err
+	return lastRuleRev(ctx, s.db)
+}
+
+const (
+	qLastRuleRev  = `SELECT MAX(rev) FROM rule_revisions`
+	qGetRuleRev   = `SELECT rev, hash, who, reason, created_at, files, (` + qLastRuleRev + `) FROM rule_revisions WHERE rev = ?`
+	qListRuleRevs = `SELECT rev, hash, who, reason, created_at, listing FROM rule_revisions WHERE rev > ? ORDER BY rev LIMIT ?`
+)
+
+// lastRuleRev is the latest revision's number, 0 when there is none. rev
+// is a BIGINT primary key, not SQLite's rowid: a rev stored as bytes (a
+// BLOB), as text or as a real is kept as it is, under a key of its own,
+// and a BLOB of a revision's digits sits beside that revision (read as
+// the integer row by its number, listed twice). SQLite sorts every
+// number before any text and text before any BLOB, so the largest value
+// of the column is an integer only when no text or BLOB is there: one
+// seek of the index tells, and each read of the law asks it first, so
+// that a table holding such a row is refused as a whole (fail closed:
+// which of the pair is the law is not the store's to say).
+func lastRuleRev(ctx context.Context, q querier) (int64, error) {
+	var v any
+	if err := q.QueryRowContext(ctx, qLastRuleRev).Scan(&v); err != nil {
+		return 0, err
+	}
+	if v == nil {
+		return 0, nil
+	}
+	return ruleRevInt(ctx, q, v)
+}
+
+// ruleRevInt is v, a rev read back, when it is an integer; otherwise an
+// error naming it, ErrRowTwice when it is bytes of a revision's number
+// that is there as an integer too (one more seek, on the refusal alone).
+func ruleRevInt(ctx context.Context, q querier, v any) (int64, error) {
+	var typ, val string
+	switch x := v.(type) {
+	case int64:
+		return x, nil
+	case []byte:
+		typ, val = "bytes (a BLOB)", string(x)
+		n, perr := strconv.ParseInt(val, 10, 64)
+		if perr != nil || strconv.FormatInt(n, 10) != val {
+			break
+		}
+		var one int
+		switch err := q.QueryRowContext(ctx, `SELECT 1 FROM rule_revisions WHERE rev = ?`, n).Scan(&one); {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return 0, err
+		default:
+			return 0, fmt.Errorf("rule_revisions row (rev %d): %w: one row has the rev as an integer, another the same rev stored as bytes (a BLOB), which SQLite keeps apart; no revision is read until the BLOB row is deleted (SELECT rowid FROM rule_revisions WHERE typeof(rev) = 'blob')",
+				n, ErrRowTwice)
+		}
+	case string:
+		typ, val = "text", x
+	case float64:
+		typ, val = "real", strconv.FormatFloat(x, 'g', -1, 64)
+	default:
+		typ, val = fmt.Sprintf("%T", v), fmt.Sprint(v)
+	}
+	return 0, fmt.Errorf("rule_revisions: a row's rev %q is stored as %s, not an integer: it was written outside Meridian, and no revision is read until it is deleted (SELECT rowid FROM rule_revisions WHERE typeof(rev) <> 'integer')", val, typ)
 }
 
 // ruleListing is the listing kept beside a revision's files: their names

@@ -28,8 +28,11 @@ const (
 			hold_site = ?, hold_pool = ?, hold_accelerator = ?, hold_count = ?
 			WHERE id = ? AND version = ?`
 	// qIdemGet reads the tenant and key as text and as bytes (BLOBs, see
-	// idemRun): four seeks of the primary key.
-	qIdemGet = `SELECT run_id, tenant, key FROM idempotency_keys
+	// idemRun), and counts the rows so read: a key held twice, as text
+	// and as bytes, which SQLite keeps apart, is ErrRowTwice. Four seeks
+	// of the primary key, and four of it alone for the count.
+	qIdemGet = `SELECT run_id, tenant, key, (SELECT COUNT(*) FROM idempotency_keys AS t
+		WHERE t.tenant IN (?1, CAST(?1 AS BLOB)) AND t.key IN (?2, CAST(?2 AS BLOB))) FROM idempotency_keys
 		WHERE tenant IN (?1, CAST(?1 AS BLOB)) AND key IN (?2, CAST(?2 AS BLOB)) LIMIT 1`
 	qIdemPut   = `INSERT INTO idempotency_keys (tenant, key, run_id, created_at) VALUES (?, ?, ?, ?)`
 	qEventSeq  = `SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id = ?`
@@ -40,7 +43,7 @@ const (
 	qOrderPut  = `UPDATE run_order SET last = ? WHERE id = 1`
 )
 
-var hotQueries = []string{qRunPut, qRunUpdate, qIdemGet, qIdemPut, qEventSeq, qEventPut, qAuditHead, qAuditPut, qOrderGet, qOrderPut, qTokenByHash, qTenantUID}
+var hotQueries = []string{qRunPut, qRunUpdate, qGetRun, qIdemGet, qBlobRunEvent, qIdemPut, qEventSeq, qEventPut, qAuditHead, qAuditPut, qOrderGet, qOrderPut, qTokenByHash, qTenantUID}
 
 //go:embed migrations/*.sql migrations/postgres/*.sql
 var migrations embed.FS
@@ -699,12 +702,12 @@ func listCols(o ListOptions, expr string) string {
 // id) before the runs created after it, which went unchecked; one whose
 // tenant was, left its tenant's lists and live count while it ran. A read
 // that meets one fails, naming it, rather than pass it by.
-func scanRun(sc interface{ Scan(...any) error }) (*Run, error) {
+func scanRun(sc interface{ Scan(...any) error }, extra ...any) (*Run, error) {
 	var r Run
 	var data auditField
 	var id, tenant, job, state, site, handle, ca, ua, holdSite, holdAcc auditField
-	if err := sc.Scan(&id, &tenant, &job, &state, &site, &r.Attempt, &handle, &data, &r.Version, &ca, &ua,
-		&holdSite, &r.Hold.Pool, &holdAcc, &r.Hold.Count); err != nil {
+	if err := sc.Scan(append([]any{&id, &tenant, &job, &state, &site, &r.Attempt, &handle, &data, &r.Version, &ca, &ua,
+		&holdSite, &r.Hold.Pool, &holdAcc, &r.Hold.Count}, extra...)...); err != nil {
 		return nil, err
 	}
 	for _, f := range [...]struct {
@@ -735,34 +738,95 @@ func scanRun(sc interface{ Scan(...any) error }) (*Run, error) {
 	return &r, nil
 }
 
+// qGetRun reads a run by its id as text and as bytes (a BLOB of the same
+// bytes, which SQLite keeps under another key of the primary index), and
+// counts the rows so read: a copy of a run's row written outside Meridian
+// with its id as bytes (another tenant, another state) was passed by, the
+// text row read as if alone. Two seeks of the primary key, and two of it
+// alone for the count.
+const qGetRun = `SELECT ` + runCols + `, 1 + EXISTS (SELECT 1 FROM runs AS t WHERE t.id = CAST(?1 AS BLOB)) FROM runs WHERE id = ?1`
+
 func getRun(ctx context.Context, q querier, id string) (*Run, error) {
-	r, err := scanRun(q.QueryRowContext(ctx, `SELECT `+runCols+` FROM runs WHERE id = ?`, id))
+	return getRunRow(q.QueryRowContext(ctx, qGetRun, id), id)
+}
+
+// getRunRow reads run id from row, a row of qGetRun.
+func getRunRow(row interface{ Scan(...any) error }, id string) (*Run, error) {
+	var n int
+	r, err := scanRun(row, &n)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("run %q: %w", id, ErrNotFound)
+	}
+	if n > 1 {
+		return nil, runTwice(id)
 	}
 	return r, err
 }
 
 // RunByKey implements Store.
 func (s *SQLite) RunByKey(ctx context.Context, tenant, key string) (*Run, error) {
-	id, err := idemRun(s.db.QueryRowContext(ctx, qIdemGet, tenant, key), tenant, key)
+	id, err := idemRun(s.hotRow(ctx, qIdemGet, tenant, key), tenant, key)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("idempotency key: %w", ErrNotFound)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return keyRun(getRun(ctx, s.db, id))(tenant)
+	return keyRun(getRunRow(s.hotRow(ctx, qGetRun, id), id))(tenant)
+}
+
+// hotRow runs q, one of hotQueries, on its statement prepared at open, or
+// on s.db where that fails (the statement is closed with the store: the
+// query on s.db tells why, as every other read does). It reads one row,
+// as QueryRowContext does.
+func (s *SQLite) hotRow(ctx context.Context, q string, args ...any) oneRow {
+	var rows *sql.Rows
+	err := sql.ErrConnDone
+	if st := s.stmts[q]; st != nil {
+		rows, err = st.QueryContext(ctx, args...)
+	}
+	if err != nil {
+		rows, err = s.db.QueryContext(ctx, q, args...)
+	}
+	return oneRow{rows: rows, err: err}
+}
+
+// oneRow is hotRow's row.
+type oneRow struct {
+	rows *sql.Rows
+	err  error
+}
+
+// Scan implements the Scan of *sql.Row.
+func (r oneRow) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	defer r.rows.Close()
+	if !r.rows.Next() {
+		if err := r.rows.Err(); err != nil {
+			return err
+		}
+		return sql.ErrNoRows
+	}
+	if err := r.rows.Scan(dest...); err != nil {
+		return err
+	}
+	return r.rows.Close()
 }
 
 // idemRun reads a row of qIdemGet: the run the key names. A row whose
 // tenant, key or run is stored as bytes (a BLOB) is an error naming it: a
 // lookup by text passed it by, and a retried submission with the key
 // created a second run.
-func idemRun(row *sql.Row, tenant, key string) (string, error) {
+func idemRun(row interface{ Scan(...any) error }, tenant, key string) (string, error) {
 	var id, t, k auditField
-	if err := row.Scan(&id, &t, &k); err != nil {
+	var n int
+	if err := row.Scan(&id, &t, &k, &n); err != nil {
 		return "", err
+	}
+	if n > 1 {
+		return "", fmt.Errorf("idempotency_keys row (tenant %q, key %q): %w: one row has the tenant and key as text, another the same with its tenant or key stored as bytes (a BLOB), which SQLite keeps apart, each naming a run; the key names no run until the BLOB row is deleted (SELECT rowid FROM idempotency_keys WHERE typeof(tenant) = 'blob' OR typeof(key) = 'blob')", tenant, key, ErrRowTwice)
 	}
 	if err := rowText("idempotency_keys", fmt.Sprintf("(tenant %q, key %q)", tenant, key),
 		textCol{name: "tenant", f: &t}, textCol{name: "key", f: &k}, textCol{name: "run_id", f: &id}); err != nil {
@@ -772,7 +836,9 @@ func idemRun(row *sql.Row, tenant, key string) (string, error) {
 }
 
 // GetRun implements Store.
-func (s *SQLite) GetRun(ctx context.Context, id string) (*Run, error) { return getRun(ctx, s.db, id) }
+func (s *SQLite) GetRun(ctx context.Context, id string) (*Run, error) {
+	return getRunRow(s.hotRow(ctx, qGetRun, id), id)
+}
 
 // RunVersionOf implements Store.
 func (s *SQLite) RunVersionOf(ctx context.Context, id string) (string, int64, error) {
@@ -811,7 +877,7 @@ func (s *SQLite) ListRuns(ctx context.Context, opts ListOptions) ([]*Run, error)
 	// fails the whole list. Data stored as bytes (a BLOB) is selected as
 	// it is, which scanRun refuses as it does with the documents: the
 	// JSON functions read it as the text it holds.
-	q := `SELECT ` + listCols(opts, `CASE WHEN typeof(data) = 'blob' THEN data WHEN json_valid(data) THEN CASE WHEN json_type(data) = 'object' THEN json_remove(data, '$.documents') END END`) + ` FROM runs`
+	q := `SELECT ` + listCols(opts, `CASE WHEN typeof(data) = 'blob' THEN data WHEN json_valid(data) THEN CASE WHEN json_type(data) = 'object' THEN json_remove(data, '$.documents') END END`) + qRunTwins + ` FROM runs`
 	var where []string
 	var args []any
 	if opts.Tenant != "" {
@@ -860,13 +926,31 @@ func (s *SQLite) ListRuns(ctx context.Context, opts ListOptions) ([]*Run, error)
 	defer rows.Close()
 	var out []*Run
 	for rows.Next() {
-		r, err := scanRun(rows)
+		var n int
+		var id string
+		r, err := scanRun(rows, &n, &id)
+		if n > 1 {
+			return nil, runTwice(id)
+		}
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// qRunTwins are the columns a list of runs reads after runCols: the
+// count of the rows of each run's id read as text and as bytes (two
+// seeks of the primary key a run), and the id as text. A run held twice
+// was listed by its tenant as if alone, the copy failing the other
+// tenant's list as a row to store as text again, which the primary key
+// refuses.
+const qRunTwins = `, (SELECT COUNT(*) FROM runs AS t WHERE t.id IN (CAST(runs.id AS TEXT), CAST(runs.id AS BLOB))), CAST(id AS TEXT)`
+
+// runTwice is ErrRowTwice for run id.
+func runTwice(id string) error {
+	return fmt.Errorf("runs row (id %q): %w: one row has the id as text, another the same id stored as bytes (a BLOB), which SQLite keeps apart; the run is not read until the BLOB row is deleted (SELECT rowid FROM runs WHERE typeof(id) = 'blob')", id, ErrRowTwice)
 }
 
 // qBlobTenant finds a run whose tenant is a BLOB of the given bytes.
@@ -895,10 +979,38 @@ func (s *SQLite) Events(ctx context.Context, runID string) ([]Event, error) {
 	return s.EventsAfter(ctx, runID, 0, 0)
 }
 
+// qBlobRunEvent finds an event of the run whose run_id is stored as bytes
+// (a BLOB of the run's id), and whether the run has an event of that seq
+// with its run_id as text: one seek of the primary key, two when found.
+const qBlobRunEvent = `SELECT e.seq, EXISTS (SELECT 1 FROM events AS t WHERE t.run_id = ?1 AND t.seq = e.seq)
+	FROM events AS e WHERE e.run_id = CAST(?1 AS BLOB) LIMIT 1`
+
+// blobRunEvent fails naming an event of the run whose run_id is stored as
+// bytes: the reads select a run's events by run_id, which a BLOB never
+// equals, so the event was left out of the run's history without a word
+// (and, beside an event of the same seq as text, told another story).
+func blobRunEvent(row oneRow, runID string) error {
+	var seq int64
+	var twin bool
+	err := row.Scan(&seq, &twin)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return err
+	case twin:
+		return fmt.Errorf("events row (run %q, seq %d): %w: one row has the run_id as text, another the same run_id stored as bytes (a BLOB), which SQLite keeps apart; the run's events are not read until the BLOB row is deleted (SELECT rowid FROM events WHERE typeof(run_id) = 'blob')", runID, seq, ErrRowTwice)
+	}
+	return fmt.Errorf("events row (run %q, seq %d): its run_id is stored as bytes (a BLOB), not as text: the row was written outside Meridian, and the reads of the run's events do not match it, which would leave it out of the run's history; store it as text again", runID, seq)
+}
+
 // EventsAfter implements Store.
 func (s *SQLite) EventsAfter(ctx context.Context, runID string, after int64, limit int) ([]Event, error) {
 	if after < 0 || limit < 0 {
 		return nil, fmt.Errorf("events: after %d, limit %d: want 0 or more", after, limit)
+	}
+	if err := blobRunEvent(s.hotRow(ctx, qBlobRunEvent, runID), runID); err != nil {
+		return nil, err
 	}
 	q, args := `SELECT run_id, seq, time, kind, from_state, to_state, reason, data FROM events WHERE run_id = ? AND seq > ? ORDER BY seq`, []any{runID, after}
 	if limit > 0 {

@@ -58,20 +58,32 @@ func leaseRow(ctx context.Context, tx *sql.Tx, name string) (Lease, bool, error)
 	}
 	defer rows.Close()
 	var cur Lease
-	found := false
+	found, seen := false, 0
+	var bad error
 	for rows.Next() {
 		var n, holder, exp auditField
 		var epoch int64
 		if err := rows.Scan(&n, &holder, &epoch, &exp); err != nil {
 			return Lease{}, false, err
 		}
+		seen++
 		if err := rowText("leases", fmt.Sprintf("%q", name), textCol{name: "name", f: &n}, textCol{name: "holder", f: &holder},
 			textCol{name: "expires_at", f: &exp}); err != nil {
-			return Lease{}, false, err
+			bad = err
+			continue
 		}
 		cur, found = Lease{Name: name, Holder: holder.s, Epoch: epoch, Expires: parseTime(exp.s)}, true
 	}
-	return cur, found, rows.Err()
+	if err := rows.Err(); err != nil {
+		return Lease{}, false, err
+	}
+	// Two rows of one name: one has it as text, the other as bytes. Told
+	// to store the name as text again, the operator would meet the
+	// primary key's refusal.
+	if seen > 1 {
+		return Lease{}, false, fmt.Errorf("leases row %q: %w: one row has the name as text, another the same name stored as bytes (a BLOB), which SQLite keeps apart; the lease is not taken until the BLOB row is deleted (SELECT rowid FROM leases WHERE typeof(name) = 'blob')", name, ErrRowTwice)
+	}
+	return cur, found && bad == nil, bad
 }
 
 // ReleaseLease implements Leaser.
@@ -116,19 +128,28 @@ func (s *SQLite) SilentFor(ctx context.Context, runID string, attempt int) (time
 	}
 	defer rows.Close()
 	var at time.Time
-	found := false
+	found, seen := false, 0
+	var bad error
 	for rows.Next() {
 		var id, t auditField
 		if err := rows.Scan(&id, &t); err != nil {
 			return 0, false, err
 		}
+		seen++
 		if err := rowText("heartbeats", fmt.Sprintf("(run_id %q, attempt %d)", runID, attempt), textCol{name: "run_id", f: &id}, textCol{name: "at", f: &t}); err != nil {
-			return 0, false, err
+			bad = err
+			continue
 		}
 		at, found = parseTime(t.s), true
 	}
-	if err := rows.Err(); err != nil || !found {
+	if err := rows.Err(); err != nil {
 		return 0, false, err
+	}
+	if seen > 1 {
+		return 0, false, fmt.Errorf("heartbeats row (run_id %q, attempt %d): %w: one row has the run_id as text, another the same run_id stored as bytes (a BLOB), which SQLite keeps apart; the attempt is not heard until the BLOB row is deleted (SELECT rowid FROM heartbeats WHERE typeof(run_id) = 'blob')", runID, attempt, ErrRowTwice)
+	}
+	if bad != nil || !found {
+		return 0, false, bad
 	}
 	return s.now().Sub(at), true, nil
 }
