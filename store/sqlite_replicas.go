@@ -253,15 +253,8 @@ func (s *SQLite) ListTokens(ctx context.Context) ([]*Token, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	var rs []tokenRow
-	for rows.Next() {
-		var r tokenRow
-		if err := r.scan(rows); err != nil {
-			return nil, err
-		}
-		rs = append(rs, r)
-	}
-	if err := rows.Err(); err != nil {
+	rs, err := scanTokenRows(rows)
+	if err != nil {
 		return nil, err
 	}
 	// A row held twice (its id or hash as text and as bytes) is named as

@@ -138,15 +138,8 @@ func sqliteTokenByHash(ctx context.Context, db *sql.DB, st *sql.Stmt, h string) 
 		}
 	}
 	defer rows.Close()
-	var rs []tokenRow
-	for rows.Next() {
-		var r tokenRow
-		if err := r.scan(rows); err != nil {
-			return nil, err
-		}
-		rs = append(rs, r)
-	}
-	if err := rows.Err(); err != nil {
+	rs, err := scanTokenRows(rows)
+	if err != nil {
 		return nil, err
 	}
 	// The token is the row whose hash is h as text (the unique index
@@ -256,4 +249,17 @@ func sqliteTenantUID(ctx context.Context, db *sql.DB, st *sql.Stmt, tenant strin
 	n, _ := rs[0].uid.(int64)
 	uid, err = tenantUIDCheck(tenant, n, rs[0].holders, base)
 	return uid, true, err
+}
+
+// scanTokenRows reads every token row rows holds.
+func scanTokenRows(rows *sql.Rows) ([]tokenRow, error) {
+	var rs []tokenRow
+	for rows.Next() {
+		var r tokenRow
+		if err := r.scan(rows); err != nil {
+			return nil, err
+		}
+		rs = append(rs, r)
+	}
+	return rs, rows.Err()
 }
