@@ -69,6 +69,12 @@ func TestRecordedCancelOfARunningJobIsNotItsEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The Job in the cache (TestRecordedCancelOfAJobNotYetInTheCacheIsNotItsEnd
+	// has one it lacks).
+	eventually(t, "the watch cache did not take the attempt's Job", func() bool {
+		_, ok := b.watch.job(name)
+		return ok
+	})
 	rec, _ := b.record(name)
 	if err := b.saveFinal(name, rec, backend.Status{State: backend.Cancelled, ExitCode: 128 + 15, Reason: "cancelled"}); err != nil {
 		t.Fatal(err)
@@ -88,5 +94,38 @@ func TestFinalStateOnRecordIsKeptOnceForgottenFromMemory(t *testing.T) {
 	b.recMu.Unlock()
 	if got, err := b.Status(testContext(t), name); err != nil || got.State != backend.Failed {
 		t.Errorf("the same Job said Complete after its failure was recorded and forgotten from memory: Status = %+v, %v; want Failed, as on record", got, err)
+	}
+}
+
+// A cancellation on record whose Job the watch cache has not taken yet (an
+// instant after Submit, or under load) is not the attempt's end while the
+// Job runs: the Job is read from the API server, and only its being gone
+// or finished makes the cancellation the end. Before, the end on record
+// was answered for any Job the cache lacked, so a run read Cancelled while
+// its Job ran, and a scheduler would start another attempt beside it.
+func TestRecordedCancelOfAJobNotYetInTheCacheIsNotItsEnd(t *testing.T) {
+	f := newFakeAPI(t)
+	b := f.start(t)
+	f.mute("jobs")
+	spec := secretSpec()
+	spec.Secret = nil
+	name, err := b.Submit(testContext(t), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := b.watch.job(name); ok {
+		t.Fatal("the cache has the Job; the test needs one it lacks")
+	}
+	rec, _ := b.record(name)
+	if err := b.saveFinal(name, rec, backend.Status{State: backend.Cancelled, ExitCode: 128 + 15, Reason: "cancelled"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.Status(testContext(t), name); err != nil || got.State == backend.Cancelled || got.State.Final() {
+		t.Errorf("a running Job the cache lacks: Status = %+v, %v; want its state, not the cancellation on record", got, err)
+	}
+	// Once the Job is gone, the cancellation on record is the end.
+	f.drop("jobs", name)
+	if got, err := b.Status(testContext(t), name); err != nil || got.State != backend.Cancelled {
+		t.Errorf("the cancelled attempt's Job gone: Status = %+v, %v; want Cancelled, as on record", got, err)
 	}
 }

@@ -1675,7 +1675,11 @@ func (b *Backend) Status(ctx context.Context, handle string) (backend.Status, er
 	job, ok := b.watch.job(handle)
 	if !ok {
 		rec, hasRec := b.record(handle)
-		if hasRec && rec.Final != nil {
+		// A cancellation on record is the end only once the Job stops
+		// (below): one the cache lacks may be too new for it (the watch
+		// has not taken it yet) and running, Cancel's mark and delete not
+		// through. It is read from the API server.
+		if hasRec && rec.Final != nil && rec.Final.State != backend.Cancelled {
 			return *rec.Final, nil
 		}
 		if !hasRec {
@@ -1685,6 +1689,9 @@ func (b *Backend) Status(ctx context.Context, handle string) (backend.Status, er
 		// may be an instant old, or deleted behind Meridian's back.
 		got, err := b.getJob(ctx, handle)
 		if apierrors.IsNotFound(err) {
+			if rec.Final != nil {
+				return *rec.Final, nil // cancelled, and its Job gone
+			}
 			st := backend.Status{State: backend.Lost, Reason: "the Job was deleted at the site"}
 			if err := b.saveFinal(handle, rec, st); err != nil {
 				return backend.Status{}, err

@@ -40,6 +40,9 @@ type fakeAPI struct {
 	// onPatch, when set, may answer a merge patch itself (an admission
 	// policy's refusal, say) before it is applied.
 	onPatch func(resource string, patch map[string]any) (code int, reason string)
+	// muted resources' changes reach no watch: the watch cache has not
+	// taken them yet, as under load.
+	muted map[string]bool
 }
 
 type fakeEvent struct {
@@ -104,6 +107,9 @@ func (f *fakeAPI) reply(w http.ResponseWriter, code int, obj any) {
 
 // notify sends an event to the watchers of resource; f.mu is held.
 func (f *fakeAPI) notify(resource, typ string, obj map[string]any) {
+	if f.muted[resource] {
+		return
+	}
 	for _, c := range f.watchers[resource] {
 		select {
 		case c <- fakeEvent{Type: typ, Object: clone(obj)}:
@@ -340,6 +346,16 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		f.status(w, 405, "MethodNotAllowed", r.Method)
 	}
+}
+
+// mute has the changes to resource from now on reach no watch.
+func (f *fakeAPI) mute(resource string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.muted == nil {
+		f.muted = map[string]bool{}
+	}
+	f.muted[resource] = true
 }
 
 // endWatches ends every open watch, as an API server does when a watch's

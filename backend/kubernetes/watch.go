@@ -583,16 +583,62 @@ func (w *watcher) setDownLocked(name string, d downNode) {
 const maxDownWhy = 256
 
 // cutDownWhy is why cut at maxDownWhy, at a character's start.
-func cutDownWhy(why string) string {
-	if len(why) <= maxDownWhy {
-		return why
+func cutDownWhy(why string) string { return cutSide(why, maxDownWhy) }
+
+// cutSide is s cut at max bytes, at a character's start, and marked so
+// ("..."), for a string the watcher's maps keep only to show.
+func cutSide(s string, max int) string {
+	if len(s) <= max {
+		return s
 	}
-	n := maxDownWhy
-	for n > 0 && !utf8.RuneStart(why[n]) {
+	n := max
+	for n > 0 && !utf8.RuneStart(s[n]) {
 		n--
 	}
-	return strings.Clone(why[:n]) + "..."
+	return strings.Clone(s[:n]) + "..."
 }
+
+// sideKey is the key the watcher's maps (down, unfinished, gone,
+// suspendedPods) keep of s, a name or UID from the API server: s, or, when
+// longer than max (the longest such string a real API server gives), its
+// SHA-256, of sideHashLen bytes. The cache keeps such strings up to
+// maxKeptString, and entries of them filled a map's maxSideBytes long
+// before its count bound, past which what an attempt's own pod or Node did
+// went unrecorded. With max at least sideHashLen a key is its own key; a
+// hashed one has a colon, which no real name or UID has.
+func sideKey(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	sum := sha256.Sum256([]byte(s))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// sideHashLen is the length of a hashed sideKey.
+const sideHashLen = len("sha256:") + 2*sha256.Size
+
+// sideUID is the key of a Job's or pod's UID in the watcher's maps: a real
+// API server's UIDs are 36 bytes.
+func sideUID(uid types.UID) types.UID { return types.UID(sideKey(string(uid), sideHashLen)) }
+
+// sideJobName is what the watcher's maps keep of a Job's name, by its
+// pod's label: a real API server's label values are at most 63 bytes. A
+// hashed one names no Job in the cache, so its entry is one that makes
+// room.
+func sideJobName(name string) string { return sideKey(name, sideHashLen) }
+
+// sidePodName is what the watcher's maps keep of a pod's name, to show.
+func sidePodName(name string) string { return cutSide(name, maxNodeName) }
+
+// The most sideBytes counts of an entry of w.unfinished, of w.gone (a pod,
+// with its Job's entry) and of w.suspendedPods: maxCachedObjects of each
+// fit in maxSideBytes.
+const (
+	maxSidePodName          = maxNodeName + len("...")
+	maxUnfinishedEntryBytes = sideEntryBytes + 2*sideHashLen + maxSidePodName
+	maxGoneEntryBytes       = 2*sideEntryBytes + 3*sideHashLen + maxSidePodName
+	maxSuspendedEntryBytes  = sideEntryBytes + sideHashLen
+)
 
 // downKey is the key of Node name in w.down and w.downIdle: the name, or,
 // for one longer than any the API server gives a Node (maxNodeName), a
@@ -603,13 +649,7 @@ func cutDownWhy(why string) string {
 // while the others were those of pods too, its attempt never lost. A
 // hashed key is no name the API server allows a Node (it has a colon), and
 // is its own key, as is every name of up to maxNodeName.
-func downKey(name string) string {
-	if len(name) <= maxNodeName {
-		return name
-	}
-	sum := sha256.Sum256([]byte(name))
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
+func downKey(name string) string { return sideKey(name, maxNodeName) }
 
 // maxDownEntryBytes is the most sideBytes counts of an entry of w.down.
 const maxDownEntryBytes = sideEntryBytes + maxNodeName + maxDownWhy + len("...")
@@ -1069,10 +1109,11 @@ func (w *watcher) forgetNode(name string) {
 // (podEnding) or when it went.
 func (w *watcher) podGone(p *apiPod) {
 	w.mu.Lock()
-	_, suspended := w.suspendedPods[p.UID]
+	podKey := sideUID(p.UID)
+	_, suspended := w.suspendedPods[podKey]
 	if suspended {
-		delete(w.suspendedPods, p.UID)
-		w.suspendedBytes -= sideBytes(string(p.UID))
+		delete(w.suspendedPods, podKey)
+		w.suspendedBytes -= sideBytes(string(podKey))
 	}
 	w.mu.Unlock()
 	uid, job := podsJob(p)
@@ -1082,17 +1123,18 @@ func (w *watcher) podGone(p *apiPod) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.rememberGone(uid, job, p)
-	if _, seen := w.unfinished[uid]; seen || p.Status.Phase == podSucceeded {
+	key := sideUID(uid)
+	if _, seen := w.unfinished[key]; seen || p.Status.Phase == podSucceeded {
 		return
 	}
-	u := unfinishedPod{job: job, pod: p.Name}
-	n := sideBytes(string(uid), u.job, u.pod)
+	u := unfinishedPod{job: sideJobName(job), pod: sidePodName(p.Name)}
+	n := sideBytes(string(key), u.job, u.pod)
 	full := func() bool {
 		return len(w.unfinished) >= maxCachedObjects || w.unfinishedBytes+n > maxSideBytes
 	}
 	if full() {
 		for k, u := range w.unfinished {
-			if j, ok := w.job(u.job); !ok || j.UID != k {
+			if j, ok := w.job(u.job); !ok || sideUID(j.UID) != k {
 				w.forgetUnfinishedLocked(k)
 			}
 		}
@@ -1100,22 +1142,24 @@ func (w *watcher) podGone(p *apiPod) {
 			return
 		}
 	}
-	w.unfinished[uid] = u
+	w.unfinished[key] = u
 	w.unfinishedBytes += n
 }
 
 // forgetUnfinishedLocked drops what w.unfinished holds of the Job of UID
-// uid, with w.mu held.
+// uid (or its sideUID), with w.mu held.
 func (w *watcher) forgetUnfinishedLocked(uid types.UID) {
+	uid = sideUID(uid)
 	if u, ok := w.unfinished[uid]; ok {
 		delete(w.unfinished, uid)
 		w.unfinishedBytes -= sideBytes(string(uid), u.job, u.pod)
 	}
 }
 
-// forgetGoneLocked drops what w.gone holds of the Job of UID uid, with
-// w.mu held.
+// forgetGoneLocked drops what w.gone holds of the Job of UID uid (or its
+// sideUID), with w.mu held.
 func (w *watcher) forgetGoneLocked(uid types.UID) {
+	uid = sideUID(uid)
 	g, ok := w.gone[uid]
 	if !ok {
 		return
@@ -1133,26 +1177,29 @@ func (w *watcher) forgetGoneLocked(uid types.UID) {
 // podGone's: past maxCachedObjects pods or maxSideBytes, those of Jobs no
 // longer in the cache are dropped first.
 func (w *watcher) rememberGone(uid types.UID, name string, p *apiPod) {
+	uid, name = sideUID(uid), sideJobName(name)
 	pod := p.UID
 	if pod == "" {
 		pod = types.UID("name/" + p.Name)
 	}
+	pod = sideUID(pod)
+	podName := sidePodName(p.Name)
 	if _, seen := w.gone[uid].pods[pod]; seen {
 		return
 	}
-	n := sideBytes(string(pod), p.Name)
+	n := sideBytes(string(pod), podName)
 	if _, ok := w.gone[uid]; !ok {
 		n += sideBytes(string(uid), name)
 	}
 	full := func() bool { return w.goneCount >= maxCachedObjects || w.goneBytes+n > maxSideBytes }
 	if full() {
 		for k, g := range w.gone {
-			if j, ok := w.job(g.job); !ok || j.UID != k {
+			if j, ok := w.job(g.job); !ok || sideUID(j.UID) != k {
 				w.forgetGoneLocked(k)
 			}
 		}
 		if _, ok := w.gone[uid]; !ok {
-			n = sideBytes(string(pod), p.Name) + sideBytes(string(uid), name)
+			n = sideBytes(string(pod), podName) + sideBytes(string(uid), name)
 		}
 		if full() {
 			return
@@ -1163,7 +1210,7 @@ func (w *watcher) rememberGone(uid types.UID, name string, p *apiPod) {
 		g = gonePods{job: name, pods: map[types.UID]string{}}
 		w.gone[uid] = g
 	}
-	g.pods[pod] = p.Name
+	g.pods[pod] = podName
 	w.goneCount++
 	w.goneBytes += n
 }
@@ -1175,11 +1222,11 @@ func (w *watcher) ranPods(job *apiJob, pods []*apiPod) []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var out []string
-	for _, name := range w.gone[job.UID].pods {
+	for _, name := range w.gone[sideUID(job.UID)].pods {
 		out = append(out, name)
 	}
 	for _, p := range pods {
-		if _, suspended := w.suspendedPods[p.UID]; !suspended || p.UID == "" {
+		if _, suspended := w.suspendedPods[sideUID(p.UID)]; !suspended || p.UID == "" {
 			out = append(out, p.Name)
 		}
 	}
@@ -1194,14 +1241,15 @@ func (w *watcher) podEnding(p *apiPod) {
 	if uid == "" || p.UID == "" || !w.jobSuspended(job, uid) {
 		return
 	}
+	key := sideUID(p.UID)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if _, seen := w.suspendedPods[p.UID]; seen {
+	if _, seen := w.suspendedPods[key]; seen {
 		return
 	}
-	n := sideBytes(string(p.UID))
+	n := sideBytes(string(key))
 	if len(w.suspendedPods) < maxCachedObjects && w.suspendedBytes+n <= maxSideBytes {
-		w.suspendedPods[p.UID] = struct{}{}
+		w.suspendedPods[key] = struct{}{}
 		w.suspendedBytes += n
 	}
 }
@@ -1229,7 +1277,7 @@ func (w *watcher) jobSuspended(name string, uid types.UID) bool {
 func (w *watcher) unfinishedPod(uid types.UID) string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.unfinished[uid].pod
+	return w.unfinished[sideUID(uid)].pod
 }
 
 // downCount is how many Nodes w.down holds.
