@@ -5,7 +5,7 @@
 import { call, callSized, Plan, Placement, Rejection, Site, Run, RuleEntry, Finding, ApiError, FieldError, Explanation, listAt, textAt, numAt, objAt, pathPart } from "./api";
 import { h, s, clear, errorBox, fmtUSD, fmtHours, table, textOf, textOr, Problems } from "./dom";
 import { WorldMap, OUTCOMES, outcomeOf, shapePath, legend, catalogSites } from "./map";
-import { shown } from "./terminal";
+import { nameShown, shown } from "./terminal";
 
 const JOB_KEY = "meridian.job";
 const FIRST = "2024-01-01";
@@ -591,7 +591,11 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
   function runOption(r: Pick<Run, "id"> & Partial<Run>): void {
     if (picked.has(r.id)) return;
     picked.add(r.id);
-    runSel.insertBefore(h("option", { value: r.id, text: r.job ? `${r.id} · ${textOf(r.job)} · ${textOr(r.state)}` : r.id }), moreRuns.parentNode ? moreRuns : null);
+    // The id may be the link's (#/plan?run=ID), and the job is the
+    // tenant's: each is shown bounded and marked, as a heading shows a
+    // name (nameShown); the option's value keeps the id whole.
+    const id = nameShown(r.id);
+    runSel.insertBefore(h("option", { value: r.id, text: r.job ? `${id} · ${nameShown(textOf(r.job))} · ${nameShown(textOr(r.state))}` : id }), moreRuns.parentNode ? moreRuns : null);
   }
   async function pickerPage(): Promise<void> {
     if (runsLoading) return;

@@ -433,7 +433,7 @@ export class Timeline {
     }
     if (this.cut) {
       this.note.hidden = false;
-      this.note.textContent = shown(`Only the last ${this.keep.toLocaleString("en-US")} events are shown (${this.cut.toLocaleString("en-US")} before them are not): meridian describe run ${this.run} prints all of them.`);
+      this.note.textContent = shown(`Only the last ${this.keep.toLocaleString("en-US")} events are shown (${this.cut.toLocaleString("en-US")} before them are not): meridian describe run ${nameShown(this.run)} prints all of them.`);
     }
   }
 }
@@ -483,7 +483,8 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
   cancelBtn.addEventListener("click", async () => {
     if (!confirming) {
       confirming = true;
-      cancelBtn.textContent = shown("Confirm: cancel run " + id);
+      // The id is the link's: bounded and marked as the heading shows it.
+      cancelBtn.textContent = "Confirm: cancel run " + nameShown(id);
       return;
     }
     cancelBtn.disabled = true;
@@ -528,7 +529,7 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
     // at most twice that, cutting it back to LOG_KEEP.
     const shorten = () => {
       logNote.hidden = false;
-      logNote.textContent = shown(`Only the end of the output is shown (about its last ${fmtBytes(LOG_KEEP)}): meridian logs ${id} prints all of it.`);
+      logNote.textContent = shown(`Only the end of the output is shown (about its last ${fmtBytes(LOG_KEEP)}): meridian logs ${nameShown(id)} prints all of it.`);
     };
     try {
       const size = await logSize(runPath, logs.signal);
