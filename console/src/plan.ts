@@ -233,8 +233,10 @@ export function storyOf(v: unknown, problems: Problems): HTMLElement {
   }
   return h(
     "section",
-    { class: "explain", "data-site": site, "aria-label": "Every check at " + site },
-    h("h4", { text: `Every check at ${site}` }),
+    // The site's name is the plan's: the heading and the label show it
+    // bounded and marked, as a heading shows a name (nameShown).
+    { class: "explain", "data-site": site, "aria-label": "Every check at " + nameShown(site) },
+    h("h4", { text: `Every check at ${nameShown(site)}` }),
     facts ? h("p", { class: "source", text: facts }) : null,
     h("ol", { class: "steps" }, ...steps),
     ...horizons,
@@ -265,7 +267,7 @@ function whereOf(v: SiteView, site: Site | undefined, problems: Problems): strin
 export function siteDetail(v: SiteView, site: Site | undefined, problems: Problems): HTMLElement {
   const o = OUTCOMES[v.outcome];
   const where = whereOf(v, site, problems);
-  const box = h("section", { class: "site-detail", "data-site": v.site, "aria-label": "Site " + v.site }, h("h3", { text: v.site }), h("p", { text: where }), h("p", { class: "outcome" }, h("span", { class: "swatch-" + v.outcome, text: "■ " }), o.label));
+  const box = h("section", { class: "site-detail", "data-site": v.site, "aria-label": "Site " + nameShown(v.site) }, h("h3", { text: nameShown(v.site) }), h("p", { text: where }), h("p", { class: "outcome" }, h("span", { class: "swatch-" + v.outcome, text: "■ " }), o.label));
   v.placements.forEach((p, i) => {
     const what = `placement ${i + 1} at ${v.site}`;
     const obligations = findingList(p.obligations, "obligations", "the obligations of " + what, problems);
@@ -348,7 +350,7 @@ export function paretoChart(placements: Placement[]): SVGElement {
       s(
         "path",
         { class: p.pareto ? "pt pareto-pt" : "pt", transform: `translate(${sx.fn(Math.max(p.hours, 1e-3))},${sy.fn(Math.max(p.costUSD, 1e-3))})`, d: shapePath(p.pareto ? "diamond" : "circle", p.pareto ? 4 : 2.5) },
-        s("title", { text: `#${p.rank} ${p.site} ${p.count}× ${p.accelerator}: ${fmtUSD(p.costUSD)}, ${fmtHours(p.hours)}` }),
+        s("title", { text: `#${p.rank} ${nameShown(p.site)} ${p.count}× ${nameShown(p.accelerator)}: ${fmtUSD(p.costUSD)}, ${fmtHours(p.hours)}` }),
       ),
     );
   }
@@ -727,7 +729,9 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
         const p = wm.point(site.spec.location.lon, site.spec.location.lat);
         if (p) {
           pts.set(name, p);
-          const label = `${name} (${v.country}): ${o.label}${rules.length ? "; rules " + rules.join(", ") : ""}`;
+          // The site's name is the plan's or the catalog's: the label and
+          // the tooltip show it bounded and marked (nameShown).
+          const label = `${nameShown(name)} (${nameShown(v.country)}): ${o.label}${rules.length ? "; rules " + rules.join(", ") : ""}`;
           // One shape per outcome (<use> of the map's symbols); clicks
           // and keys are handled once, on the group of all sites.
           const g = s(
@@ -756,7 +760,7 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
       detail.append(siteDetail(v, sites.get(name), told));
       // The whole story, with each rule's text and source, is asked for
       // when the site is chosen (the map's plan is brief).
-      const story = h("div", { class: "story", "aria-live": "polite", text: "Reading every check at " + name + "…" });
+      const story = h("div", { class: "story", "aria-live": "polite", text: "Reading every check at " + nameShown(name) + "…" });
       detail.append(story);
       const skey = plan.asOf + "\0" + name + "\0" + jobName.value + "\0" + docs.value.trim();
       const cached = stories.get(skey);

@@ -1,0 +1,96 @@
+package console
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// siteNameHarness shows input.story with storyOf and input.view with
+// siteDetail, and tells the heading and the label of each.
+const siteNameHarness = pagePrelude + `
+import { storyOf, siteDetail } from "./plan";
+import { Problems } from "./dom";
+const story = storyOf(input.story, new Problems());
+const detail = siteDetail(input.view, undefined, new Problems());
+const heading = (el: any) => text(find(el, (e) => e.tag === "h3" || e.tag === "h4")[0]);
+process.stdout.write(JSON.stringify({
+  storyHeading: heading(story), storyLabel: story.attrs["aria-label"],
+  detailHeading: heading(detail), detailLabel: detail.attrs["aria-label"],
+}));
+`
+
+// TestSiteNameInHeadingsBounded: the name of a site that the plan names
+// is the heading and the label of the site's detail and of its story:
+// each shows it as a heading shows a name (nameShown), at most 128 of
+// its characters, a newline as its marker, the rest counted. Before, the
+// heading and the label held the name whole, so a site that named itself
+// at length, with lines of its choosing, wrote them as the page's own
+// heading.
+func TestSiteNameInHeadingsBounded(t *testing.T) {
+	site := "s1\nDenied by your admin" + strings.Repeat("z", 3000)
+	shownSite := "s1␊Denied by your admin" + strings.Repeat("z", 128-23) + fmt.Sprintf("… (%d more characters)", len(site)-128)
+	story := map[string]any{"site": site, "country": "DE", "operator": "o", "operatorHeadquarters": "US", "source": "catalog/s1.yaml", "steps": []any{}, "horizons": []any{}}
+	view := map[string]any{"site": site, "country": "DE", "outcome": "placement", "placements": []any{}, "rejections": []any{}}
+	var out struct{ StoryHeading, StoryLabel, DetailHeading, DetailLabel string }
+	runHarness(t, siteNameHarness, map[string]any{"story": story, "view": view}, &out)
+	for _, c := range []struct{ what, got, want string }{
+		{"the story's heading", out.StoryHeading, "Every check at " + shownSite},
+		{"the story's label", out.StoryLabel, "Every check at " + shownSite},
+		{"the detail's heading", out.DetailHeading, shownSite},
+		{"the detail's label", out.DetailLabel, "Site " + shownSite},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s reads %q (%d bytes), want %q", c.what, c.got, len(c.got), c.want)
+		}
+	}
+}
+
+// siteMapHarness opens the plan page and tells the label of each site on
+// its map and the text of every tooltip (an SVG title) on the page.
+const siteMapHarness = planPagePrelude + `
+import { planPage } from "./plan";
+async function main() {
+  const page = new El("main");
+  const stop = planPage(page as any, new URLSearchParams("asOf=2025-01-01"));
+  for (let i = 0; i < 8; i++) await settle();
+  stop();
+  process.stdout.write(JSON.stringify({
+    labels: find(page, (e) => e.attrs.class === "site").map((e) => e.attrs["aria-label"]),
+    titles: find(page, (e) => e.tag === "title").map(text),
+  }));
+}
+main();
+`
+
+// TestSiteNameOnMapBounded: a site's name is the label and the tooltip
+// of its mark on the plan page's map, and the tooltip of its placements
+// on the chart of cost against time, bounded and marked (nameShown).
+// Before, each held the name whole, newlines and all.
+func TestSiteNameOnMapBounded(t *testing.T) {
+	site := "s1\nDenied by your admin" + strings.Repeat("z", 3000)
+	shownSite := "s1␊Denied by your admin" + strings.Repeat("z", 128-23) + fmt.Sprintf("… (%d more characters)", len(site)-128)
+	place := func(rank int, pareto bool) map[string]any {
+		return map[string]any{"rank": rank, "site": site, "country": "DE", "accelerator": "H100", "count": 8, "hours": float64(rank), "costUSD": 10 * float64(rank), "pareto": pareto, "runnable": true}
+	}
+	plan := map[string]any{"job": "j", "asOf": "2025-01-01", "placements": []any{place(1, true), place(2, true)}, "rejected": []any{}, "summary": map[string]any{"candidates": 2, "placements": 2}}
+	routes := map[string]any{
+		"/v1/plans":         map[string]any{"json": plan},
+		"/v1/catalog/sites": map[string]any{"json": map[string]any{"sites": []any{okSite(site)}}},
+		"/v1/rules":         map[string]any{"json": map[string]any{"rules": []any{}}},
+		"/v1/runs":          map[string]any{"json": map[string]any{"runs": []any{}}},
+	}
+	var out struct{ Labels, Titles []string }
+	runHarness(t, siteMapHarness, map[string]any{"routes": routes}, &out)
+	if len(out.Labels) != 1 || !strings.HasPrefix(out.Labels[0], shownSite+" (DE): ") {
+		t.Errorf("the map's site labels: %q, want one that starts %q", out.Labels, shownSite+" (DE): ")
+	}
+	if len(out.Titles) == 0 {
+		t.Fatal("the page has no tooltips")
+	}
+	for _, ti := range out.Titles {
+		if strings.Contains(ti, "\n") || strings.Contains(ti, strings.Repeat("z", 129)) {
+			t.Errorf("a tooltip reads %q (%d bytes), want the site as %q", ti, len(ti), shownSite)
+		}
+	}
+}
