@@ -1,7 +1,9 @@
 package console
 
 import (
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -91,6 +93,59 @@ func TestSiteNameOnMapBounded(t *testing.T) {
 	for _, ti := range out.Titles {
 		if strings.Contains(ti, "\n") || strings.Contains(ti, strings.Repeat("z", 129)) {
 			t.Errorf("a tooltip reads %q (%d bytes), want the site as %q", ti, len(ti), shownSite)
+		}
+	}
+}
+
+// runMapHarness opens run r's page and tells the text of every tooltip
+// (an SVG title) on it and of its sites and migrations.
+const runMapHarness = pagePrelude + `
+import { runPage } from "./runs";
+async function main() {
+  const page = new El("main");
+  const stop = runPage(page as any, new URLSearchParams(), "r");
+  for (let i = 0; i < 3; i++) await settle();
+  stop();
+  process.stdout.write(JSON.stringify({
+    titles: find(page, (e) => e.tag === "title").map(text),
+    moves: text(find(page, (e) => e.attrs.id === "run-moves")[0]),
+  }));
+}
+main();
+`
+
+// TestSiteNameOnRunMapBounded: the sites a run has run at are the
+// tooltips of their marks and migrations on its page's map, bounded and
+// marked (nameShown). Before, each tooltip held the name whole.
+func TestSiteNameOnRunMapBounded(t *testing.T) {
+	site := "s1\nDenied by your admin" + strings.Repeat("z", 3000)
+	shownSite := "s1␊Denied by your admin" + strings.Repeat("z", 128-23) + fmt.Sprintf("… (%d more characters)", len(site)-128)
+	for _, c := range []struct {
+		name     string
+		attempts []any
+		titles   []string
+		moves    string
+	}{
+		{"a migration", []any{map[string]any{"site": "s0"}, map[string]any{"site": site}}, []string{"Migration 1: s0 → " + shownSite, "s0", shownSite + " (now)"}, ""},
+		{"no migration", []any{map[string]any{"site": site}}, []string{shownSite + " (now)"}, "No migration: the run has stayed at " + shownSite + "."},
+	} {
+		r := okRun("r")
+		r["site"] = site
+		r["attempts"] = c.attempts
+		b, _ := json.Marshal(r)
+		routes := runRoutes(0)
+		routes["/v1/runs/r/events?follow=1"] = map[string]any{"sse": []string{"event: run\ndata: " + string(b) + "\n\n", "event: end\ndata: {}\n\n"}}
+		routes["/v1/catalog/sites"] = map[string]any{"json": map[string]any{"sites": []any{okSite("s0"), okSite(site)}}}
+		var out struct {
+			Titles []string
+			Moves  string
+		}
+		runHarness(t, runMapHarness, map[string]any{"routes": routes}, &out)
+		if !slices.Equal(out.Titles, c.titles) {
+			t.Errorf("%s: the map's tooltips:\n%q\nwant\n%q", c.name, out.Titles, c.titles)
+		}
+		if c.moves != "" && out.Moves != c.moves {
+			t.Errorf("%s: the migrations read %q, want %q", c.name, out.Moves, c.moves)
 		}
 	}
 }
