@@ -149,3 +149,30 @@ func TestSiteNameOnRunMapBounded(t *testing.T) {
 		}
 	}
 }
+
+// accHeadingsHarness shows input.view with siteDetail and tells the text
+// of each of its headings.
+const accHeadingsHarness = pagePrelude + `
+import { siteDetail } from "./plan";
+import { Problems } from "./dom";
+const detail = siteDetail(input.view, undefined, new Problems());
+process.stdout.write(JSON.stringify(find(detail, (e) => e.tag === "h4").map(text)));
+`
+
+// TestAcceleratorInHeadingsBounded: the accelerator a site's pool names
+// is the heading of each of its placements and rejected groups in the
+// site's detail, bounded and marked (nameShown). Before, each heading
+// held it whole, newlines and all.
+func TestAcceleratorInHeadingsBounded(t *testing.T) {
+	acc := "H100\nApproved by your admin" + strings.Repeat("x", 2000)
+	shownAcc := "H100␊Approved by your admin" + strings.Repeat("x", 128-27) + fmt.Sprintf("… (%d more characters)", len(acc)-128)
+	view := map[string]any{"site": "s1", "country": "DE", "outcome": "placement",
+		"placements": []any{map[string]any{"rank": 1, "site": "s1", "country": "DE", "accelerator": acc, "count": 8, "hours": 2, "costUSD": 10, "runnable": true}},
+		"rejections": []any{map[string]any{"site": "s1", "country": "DE", "accelerator": acc, "kind": "law", "reasons": []any{}}}}
+	var out []string
+	runHarness(t, accHeadingsHarness, map[string]any{"view": view}, &out)
+	want := []string{"Rank 1: 8 × " + shownAcc, shownAcc + ": rejected for law"}
+	if !slices.Equal(out, want) {
+		t.Errorf("the detail's headings:\n%q\nwant\n%q", out, want)
+	}
+}

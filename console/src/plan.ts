@@ -276,7 +276,9 @@ export function siteDetail(v: SiteView, site: Site | undefined, problems: Proble
       h(
         "div",
         { class: "placement" },
-        h("h4", { text: `Rank ${p.rank}: ${p.count} × ${p.accelerator}` }),
+        // The accelerator is named by the site's catalog entry: the
+        // heading shows it bounded and marked (nameShown).
+        h("h4", { text: `Rank ${p.rank}: ${p.count} × ${nameShown(p.accelerator)}` }),
         h("p", { text: `${fmtUSD(p.costUSD)} · ${fmtHours(p.hours)}${p.pareto ? " · on the Pareto front" : ""}${p.runnable ? "" : " · not runnable here (no backend)"}` }),
         p.lawfulUntil ? h("p", { class: "warn", text: `Lawful only until ${p.lawfulUntil} (rule ${p.lawfulUntilRule || "?"})` }) : null,
         obligations ? h("div", {}, h("h5", { text: "Obligations" }), obligations) : null,
@@ -289,7 +291,7 @@ export function siteDetail(v: SiteView, site: Site | undefined, problems: Proble
       h(
         "div",
         { class: "rejection", "data-kind": r.kind },
-        h("h4", { text: `${r.accelerator}: rejected for ${r.kind}${r.resolution ? " (" + r.resolution + ")" : ""}` }),
+        h("h4", { text: `${nameShown(r.accelerator)}: rejected for ${r.kind}${r.resolution ? " (" + r.resolution + ")" : ""}` }),
         findingList(r.reasons, "reasons", `the reasons of rejected group ${i + 1} at ${v.site}`, problems) || h("ul"),
       ),
     );
