@@ -176,3 +176,50 @@ func TestAcceleratorInHeadingsBounded(t *testing.T) {
 		t.Errorf("the detail's headings:\n%q\nwant\n%q", out, want)
 	}
 }
+
+// nearHarness opens the plan page, chooses the site input.site on its
+// map (Enter on its mark) and tells the text of each summary of the
+// sites at the same spot.
+const nearHarness = planPagePrelude + `
+import { planPage } from "./plan";
+async function main() {
+  const page = new El("main");
+  const stop = planPage(page as any, new URLSearchParams("asOf=2025-01-01"));
+  for (let i = 0; i < 8; i++) await settle();
+  const marks = find(page, (e) => e.attrs.class === "site")[0];
+  const group = find(page, (e) => e.children.includes(marks))[0];
+  const target = { closest: () => ({ getAttribute: () => input.site }) };
+  group.dispatchEvent({ type: "keydown", key: "Enter", target, preventDefault() {} });
+  for (let i = 0; i < 3; i++) await settle();
+  stop();
+  process.stdout.write(JSON.stringify(find(page, (e) => e.tag === "summary").map(text)));
+}
+main();
+`
+
+// TestSiteNameNearbyBounded: a site at the same spot on the plan page's
+// map as the one chosen is named in the summary that opens its detail,
+// bounded and marked (nameShown). Before, the summary held its name
+// whole, newlines and all.
+func TestSiteNameNearbyBounded(t *testing.T) {
+	site := "s1\nDenied by your admin" + strings.Repeat("z", 3000)
+	shownSite := "s1␊Denied by your admin" + strings.Repeat("z", 128-23) + fmt.Sprintf("… (%d more characters)", len(site)-128)
+	plan := map[string]any{"job": "j", "asOf": "2025-01-01", "placements": []any{}, "rejected": []any{}, "summary": map[string]any{"candidates": 0, "placements": 0}}
+	routes := map[string]any{
+		"/v1/plans":         map[string]any{"json": plan},
+		"/v1/catalog/sites": map[string]any{"json": map[string]any{"sites": []any{okSite("s0"), okSite(site)}}},
+		"/v1/rules":         map[string]any{"json": map[string]any{"rules": []any{}}},
+		"/v1/runs":          map[string]any{"json": map[string]any{"runs": []any{}}},
+	}
+	var out []string
+	runHarness(t, nearHarness, map[string]any{"routes": routes, "site": "s0"}, &out)
+	want := shownSite + ": "
+	if !slices.ContainsFunc(out, func(s string) bool { return strings.HasPrefix(s, want) }) {
+		t.Errorf("the page's summaries: %q, want one that starts %q", out, want)
+	}
+	for _, s := range out {
+		if strings.Contains(s, "\n") || len(s) > 400 {
+			t.Errorf("a summary reads %q (%d bytes), want the site as %q", s, len(s), shownSite)
+		}
+	}
+}

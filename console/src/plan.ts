@@ -790,7 +790,7 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
           detail.append(h("h4", { text: "Also at this spot on the map" }));
           for (const n of near) {
             const nv = views.get(n) || { site: n, country: sites.get(n)?.spec.country || "", outcome: "none", placements: [], rejections: [] };
-            detail.append(h("details", {}, h("summary", { text: `${n}: ${OUTCOMES[nv.outcome].label}` }), siteDetail(nv, sites.get(n), told)));
+            detail.append(h("details", {}, h("summary", { text: `${nameShown(n)}: ${OUTCOMES[nv.outcome].label}` }), siteDetail(nv, sites.get(n), told)));
           }
         }
       }
