@@ -2,6 +2,8 @@
 // in the Authorization header. No cookie is ever sent (credentials: omit),
 // so another site cannot make the browser call the API for the user.
 
+import { nameShown } from "./terminal";
+
 const KEY = "meridian.token";
 
 export function token(): string | null {
@@ -57,7 +59,10 @@ export function pathPart(id: unknown, what: string): string {
   try {
     return encodeURIComponent(id);
   } catch {
-    throw new ApiError(0, `${what} ${JSON.stringify(id)} is not text the console can send (it holds half of a character)`, what);
+    // The id is quoted as JSON writes it (the half character as \uD800),
+    // bounded and marked as a heading shows a name: it may be a
+    // server's answer of any length.
+    throw new ApiError(0, `${what} ${nameShown(JSON.stringify(id))} is not text the console can send (it holds half of a character)`, what);
   }
 }
 

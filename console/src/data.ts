@@ -5,7 +5,7 @@
 import { call, ApiError, LedgerRow, Site, DatasetInfo, listAt, textAt, numAt, objAt, pathPart } from "./api";
 import { h, clear, errorBox, fmtBytes, table, textOf, textOr, Problems } from "./dom";
 import { WorldMap, countryCentroid, catalogSites } from "./map";
-import { shown } from "./terminal";
+import { nameShown, shown } from "./terminal";
 
 // VerifyReport is POST /v1/datasets/NAME/verify's answer.
 export interface VerifyReport {
@@ -163,7 +163,10 @@ export function dataPage(main: HTMLElement): () => void {
       const k = JSON.stringify([e.dataset, e.from, e.site, e.basis || ""]);
       if (!a || !b || drawn.has(k)) return;
       drawn.add(k);
-      wm.arc(a, b, "transfer", `${textOr(e.dataset)}: ${textOr(e.from)} → ${textOr(e.site)} (${textOr(e.to)})${e.basis ? ", basis " + textOf(e.basis) : ""}, ${textOr(e.asOf)}`, { dataset: textOf(e.dataset), from: textOf(e.from), to: textOf(e.to) });
+      // The record's names are the tenant's and the sites': the tooltip
+      // shows each bounded and marked, as a heading shows a name.
+      const n = (v: unknown) => nameShown(textOr(v));
+      wm.arc(a, b, "transfer", `${n(e.dataset)}: ${n(e.from)} → ${n(e.site)} (${n(e.to)})${e.basis ? ", basis " + n(e.basis) : ""}, ${n(e.asOf)}`, { dataset: textOf(e.dataset), from: textOf(e.from), to: textOf(e.to) });
     }
   }
 
@@ -258,7 +261,7 @@ export function dataPage(main: HTMLElement): () => void {
           ["Dataset", "Site", "Verification"],
           [...copies.values()].map((e) => {
             const out = h("span", { class: "verify", "data-dataset": e.dataset, "data-site": e.site, text: "not checked" });
-            const btn = h("button", { type: "button", text: "Verify", "aria-label": `Verify ${e.dataset} at ${e.site}` });
+            const btn = h("button", { type: "button", text: "Verify", "aria-label": `Verify ${nameShown(e.dataset)} at ${nameShown(e.site)}` });
             btn.addEventListener("click", async () => {
               out.textContent = "checking…";
               try {

@@ -5,7 +5,7 @@
 import { call, callSized, Plan, Placement, Rejection, Site, Run, RuleEntry, Finding, ApiError, FieldError, Explanation, listAt, textAt, numAt, objAt, pathPart } from "./api";
 import { h, s, clear, errorBox, fmtUSD, fmtHours, table, textOf, textOr, Problems } from "./dom";
 import { WorldMap, OUTCOMES, outcomeOf, shapePath, legend, catalogSites } from "./map";
-import { shown } from "./terminal";
+import { nameShown, shown } from "./terminal";
 
 const JOB_KEY = "meridian.job";
 const FIRST = "2024-01-01";
@@ -233,8 +233,10 @@ export function storyOf(v: unknown, problems: Problems): HTMLElement {
   }
   return h(
     "section",
-    { class: "explain", "data-site": site, "aria-label": "Every check at " + site },
-    h("h4", { text: `Every check at ${site}` }),
+    // The site's name is the plan's: the heading and the label show it
+    // bounded and marked, as a heading shows a name (nameShown).
+    { class: "explain", "data-site": site, "aria-label": "Every check at " + nameShown(site) },
+    h("h4", { text: `Every check at ${nameShown(site)}` }),
     facts ? h("p", { class: "source", text: facts }) : null,
     h("ol", { class: "steps" }, ...steps),
     ...horizons,
@@ -265,7 +267,7 @@ function whereOf(v: SiteView, site: Site | undefined, problems: Problems): strin
 export function siteDetail(v: SiteView, site: Site | undefined, problems: Problems): HTMLElement {
   const o = OUTCOMES[v.outcome];
   const where = whereOf(v, site, problems);
-  const box = h("section", { class: "site-detail", "data-site": v.site, "aria-label": "Site " + v.site }, h("h3", { text: v.site }), h("p", { text: where }), h("p", { class: "outcome" }, h("span", { class: "swatch-" + v.outcome, text: "■ " }), o.label));
+  const box = h("section", { class: "site-detail", "data-site": v.site, "aria-label": "Site " + nameShown(v.site) }, h("h3", { text: nameShown(v.site) }), h("p", { text: where }), h("p", { class: "outcome" }, h("span", { class: "swatch-" + v.outcome, text: "■ " }), o.label));
   v.placements.forEach((p, i) => {
     const what = `placement ${i + 1} at ${v.site}`;
     const obligations = findingList(p.obligations, "obligations", "the obligations of " + what, problems);
@@ -274,7 +276,9 @@ export function siteDetail(v: SiteView, site: Site | undefined, problems: Proble
       h(
         "div",
         { class: "placement" },
-        h("h4", { text: `Rank ${p.rank}: ${p.count} × ${p.accelerator}` }),
+        // The accelerator is named by the site's catalog entry: the
+        // heading shows it bounded and marked (nameShown).
+        h("h4", { text: `Rank ${p.rank}: ${p.count} × ${nameShown(p.accelerator)}` }),
         h("p", { text: `${fmtUSD(p.costUSD)} · ${fmtHours(p.hours)}${p.pareto ? " · on the Pareto front" : ""}${p.runnable ? "" : " · not runnable here (no backend)"}` }),
         p.lawfulUntil ? h("p", { class: "warn", text: `Lawful only until ${p.lawfulUntil} (rule ${p.lawfulUntilRule || "?"})` }) : null,
         obligations ? h("div", {}, h("h5", { text: "Obligations" }), obligations) : null,
@@ -287,7 +291,7 @@ export function siteDetail(v: SiteView, site: Site | undefined, problems: Proble
       h(
         "div",
         { class: "rejection", "data-kind": r.kind },
-        h("h4", { text: `${r.accelerator}: rejected for ${r.kind}${r.resolution ? " (" + r.resolution + ")" : ""}` }),
+        h("h4", { text: `${nameShown(r.accelerator)}: rejected for ${r.kind}${r.resolution ? " (" + r.resolution + ")" : ""}` }),
         findingList(r.reasons, "reasons", `the reasons of rejected group ${i + 1} at ${v.site}`, problems) || h("ul"),
       ),
     );
@@ -348,7 +352,7 @@ export function paretoChart(placements: Placement[]): SVGElement {
       s(
         "path",
         { class: p.pareto ? "pt pareto-pt" : "pt", transform: `translate(${sx.fn(Math.max(p.hours, 1e-3))},${sy.fn(Math.max(p.costUSD, 1e-3))})`, d: shapePath(p.pareto ? "diamond" : "circle", p.pareto ? 4 : 2.5) },
-        s("title", { text: `#${p.rank} ${p.site} ${p.count}× ${p.accelerator}: ${fmtUSD(p.costUSD)}, ${fmtHours(p.hours)}` }),
+        s("title", { text: `#${p.rank} ${nameShown(p.site)} ${p.count}× ${nameShown(p.accelerator)}: ${fmtUSD(p.costUSD)}, ${fmtHours(p.hours)}` }),
       ),
     );
   }
@@ -591,7 +595,11 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
   function runOption(r: Pick<Run, "id"> & Partial<Run>): void {
     if (picked.has(r.id)) return;
     picked.add(r.id);
-    runSel.insertBefore(h("option", { value: r.id, text: r.job ? `${r.id} · ${textOf(r.job)} · ${textOr(r.state)}` : r.id }), moreRuns.parentNode ? moreRuns : null);
+    // The id may be the link's (#/plan?run=ID), and the job is the
+    // tenant's: each is shown bounded and marked, as a heading shows a
+    // name (nameShown); the option's value keeps the id whole.
+    const id = nameShown(r.id);
+    runSel.insertBefore(h("option", { value: r.id, text: r.job ? `${id} · ${nameShown(textOf(r.job))} · ${nameShown(textOr(r.state))}` : id }), moreRuns.parentNode ? moreRuns : null);
   }
   async function pickerPage(): Promise<void> {
     if (runsLoading) return;
@@ -723,7 +731,9 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
         const p = wm.point(site.spec.location.lon, site.spec.location.lat);
         if (p) {
           pts.set(name, p);
-          const label = `${name} (${v.country}): ${o.label}${rules.length ? "; rules " + rules.join(", ") : ""}`;
+          // The site's name is the plan's or the catalog's: the label and
+          // the tooltip show it bounded and marked (nameShown).
+          const label = `${nameShown(name)} (${nameShown(v.country)}): ${o.label}${rules.length ? "; rules " + rules.join(", ") : ""}`;
           // One shape per outcome (<use> of the map's symbols); clicks
           // and keys are handled once, on the group of all sites.
           const g = s(
@@ -752,7 +762,7 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
       detail.append(siteDetail(v, sites.get(name), told));
       // The whole story, with each rule's text and source, is asked for
       // when the site is chosen (the map's plan is brief).
-      const story = h("div", { class: "story", "aria-live": "polite", text: "Reading every check at " + name + "…" });
+      const story = h("div", { class: "story", "aria-live": "polite", text: "Reading every check at " + nameShown(name) + "…" });
       detail.append(story);
       const skey = plan.asOf + "\0" + name + "\0" + jobName.value + "\0" + docs.value.trim();
       const cached = stories.get(skey);
@@ -780,7 +790,7 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
           detail.append(h("h4", { text: "Also at this spot on the map" }));
           for (const n of near) {
             const nv = views.get(n) || { site: n, country: sites.get(n)?.spec.country || "", outcome: "none", placements: [], rejections: [] };
-            detail.append(h("details", {}, h("summary", { text: `${n}: ${OUTCOMES[nv.outcome].label}` }), siteDetail(nv, sites.get(n), told)));
+            detail.append(h("details", {}, h("summary", { text: `${nameShown(n)}: ${OUTCOMES[nv.outcome].label}` }), siteDetail(nv, sites.get(n), told)));
           }
         }
       }

@@ -433,7 +433,7 @@ export class Timeline {
     }
     if (this.cut) {
       this.note.hidden = false;
-      this.note.textContent = shown(`Only the last ${this.keep.toLocaleString("en-US")} events are shown (${this.cut.toLocaleString("en-US")} before them are not): meridian describe run ${this.run} prints all of them.`);
+      this.note.textContent = shown(`Only the last ${this.keep.toLocaleString("en-US")} events are shown (${this.cut.toLocaleString("en-US")} before them are not): meridian describe run ${nameShown(this.run)} prints all of them.`);
     }
   }
 }
@@ -483,7 +483,8 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
   cancelBtn.addEventListener("click", async () => {
     if (!confirming) {
       confirming = true;
-      cancelBtn.textContent = shown("Confirm: cancel run " + id);
+      // The id is the link's: bounded and marked as the heading shows it.
+      cancelBtn.textContent = "Confirm: cancel run " + nameShown(id);
       return;
     }
     cancelBtn.disabled = true;
@@ -528,7 +529,7 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
     // at most twice that, cutting it back to LOG_KEEP.
     const shorten = () => {
       logNote.hidden = false;
-      logNote.textContent = shown(`Only the end of the output is shown (about its last ${fmtBytes(LOG_KEEP)}): meridian logs ${id} prints all of it.`);
+      logNote.textContent = shown(`Only the end of the output is shown (about its last ${fmtBytes(LOG_KEEP)}): meridian logs ${nameShown(id)} prints all of it.`);
     };
     try {
       const size = await logSize(runPath, logs.signal);
@@ -591,7 +592,7 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
         b = sites.get(path[i]);
       rows.push([path[i - 1], path[i], a ? a.spec.country : "", b ? b.spec.country : ""]);
       if (a && b) {
-        wm.arc([a.spec.location.lon, a.spec.location.lat], [b.spec.location.lon, b.spec.location.lat], "migration", `Migration ${i}: ${path[i - 1]} → ${path[i]}`, { from: path[i - 1], to: path[i] });
+        wm.arc([a.spec.location.lon, a.spec.location.lat], [b.spec.location.lon, b.spec.location.lat], "migration", `Migration ${i}: ${nameShown(path[i - 1])} → ${nameShown(path[i])}`, { from: path[i - 1], to: path[i] });
       }
     }
     path.forEach((name, i) => {
@@ -607,11 +608,13 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
       const c = document.createElementNS("http://www.w3.org/2000/svg", "circle");
       c.setAttribute("r", cur ? "6" : "4");
       const t = document.createElementNS("http://www.w3.org/2000/svg", "title");
-      t.textContent = shown(name + (cur ? " (now)" : ""));
+      // The site's name is the run's: the tooltip shows it bounded and
+      // marked, as a heading shows a name.
+      t.textContent = nameShown(name) + (cur ? " (now)" : "");
       g.append(t, c);
       wm.sites.append(g);
     });
-    moves.append(rows.length ? table(`${rows.length} migrations`, ["From site", "To site", "From country", "To country"], rows, { class: "data", id: "moves-table" }) : h("p", { text: "No migration: the run has stayed at " + (path[0] || "no site yet") + "." }));
+    moves.append(rows.length ? table(`${rows.length} migrations`, ["From site", "To site", "From country", "To country"], rows, { class: "data", id: "moves-table" }) : h("p", { text: "No migration: the run has stayed at " + (path[0] ? nameShown(path[0]) : "no site yet") + "." }));
   }
 
   // What the page shows: the run as last read and its timeline so far
