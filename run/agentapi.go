@@ -25,6 +25,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"meridian.dev/meridian/agent"
+	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/internal/atomicfile"
 	"meridian.dev/meridian/internal/faillimit"
@@ -163,9 +164,15 @@ func (c *Controller) agentRoute(ended, docs bool, params []string, bodyType stri
 			agentErr(w, http.StatusUnauthorized, "missing attempt credential")
 			return
 		}
+		// A run id no run can have (every run's is a job's name:
+		// backend.ValidRunID) is refused before its credential's MAC is
+		// computed over it and before the store is asked for it: a path
+		// of a megabyte of id, or one carrying a terminal escape, cost a
+		// read keyed by it, and went into the server's log whole when
+		// that read failed.
 		id := req.PathValue("run")
 		n, err := strconv.Atoi(req.PathValue("attempt"))
-		if err != nil || n < 1 {
+		if err != nil || n < 1 || backend.ValidRunID(id) != nil {
 			agentErr(w, http.StatusUnauthorized, "credential not recognised")
 			return
 		}
