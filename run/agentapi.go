@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"mime"
 	"net/http"
 	"net/url"
 	"os"
@@ -24,6 +25,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"meridian.dev/meridian/agent"
+	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/internal/atomicfile"
 	"meridian.dev/meridian/internal/faillimit"
@@ -54,12 +56,55 @@ func (c *Controller) AgentHandler() http.Handler {
 	// routes, which an agent calls several times a second, read the run
 	// without them, and not at all while it has not changed.
 	// Only the logs route takes a query parameter (offset).
-	mux.HandleFunc("GET "+agent.RouteManifest, c.agentRoute(false, true, nil, c.agentManifest))
-	mux.HandleFunc("POST "+agent.RouteHeartbeat, c.agentRoute(false, false, nil, c.agentHeartbeat))
-	mux.HandleFunc("POST "+agent.RouteCheckpoint, c.agentRoute(false, false, nil, c.agentCheckpoint))
-	mux.HandleFunc("POST "+agent.RouteLogs, c.agentRoute(true, false, []string{"offset"}, c.agentLogs))
-	mux.HandleFunc("POST "+agent.RouteExit, c.agentRoute(true, false, nil, c.agentExit))
+	// Each route that reads a body takes one media type: a report is
+	// JSON, a post of output the workload's raw bytes.
+	mux.HandleFunc("GET "+agent.RouteManifest, c.agentRoute(false, true, nil, "", c.agentManifest))
+	mux.HandleFunc("POST "+agent.RouteHeartbeat, c.agentRoute(false, false, nil, reportType, c.agentHeartbeat))
+	mux.HandleFunc("POST "+agent.RouteCheckpoint, c.agentRoute(false, false, nil, reportType, c.agentCheckpoint))
+	mux.HandleFunc("POST "+agent.RouteLogs, c.agentRoute(true, false, []string{"offset"}, logType, c.agentLogs))
+	mux.HandleFunc("POST "+agent.RouteExit, c.agentRoute(true, false, nil, reportType, c.agentExit))
 	return mux
+}
+
+// reportType and logType are the media types of an agent's request bodies:
+// a report (heartbeat, checkpoint, exit) and a post of output.
+const (
+	reportType = "application/json"
+	logType    = "application/octet-stream"
+)
+
+// agentBodyTypeInvalid says why the body of an agent's request is refused
+// for its media type ("" when it is not): a route that reads a body
+// (bodyType not "") takes only that type, a report with at most
+// charset=utf-8 and output with no parameter, and Content-Type given
+// once. Without it a report was decoded as JSON, and any body kept as
+// output, whatever the request said it was, past a proxy or filter in
+// front of the server that inspects bodies by their type. A request
+// without a body (the manifest's GET) is not held to it.
+func agentBodyTypeInvalid(req *http.Request, bodyType string) (int, string) {
+	cts := req.Header.Values("Content-Type")
+	if n := len(cts); n > 1 {
+		return http.StatusBadRequest, fmt.Sprintf("the Content-Type header given %d times: give it once", n)
+	}
+	if bodyType == "" || req.ContentLength == 0 || req.Body == nil || req.Body == http.NoBody {
+		return 0, ""
+	}
+	if len(cts) == 0 || cts[0] == "" {
+		return http.StatusUnsupportedMediaType, fmt.Sprintf("the request has a body but no Content-Type header: send Content-Type: %s", bodyType)
+	}
+	mt, params, err := mime.ParseMediaType(cts[0])
+	if err != nil {
+		return http.StatusUnsupportedMediaType, fmt.Sprintf("the Content-Type header %q does not parse: send Content-Type: %s", truncate(cts[0], 64), bodyType)
+	}
+	if mt != bodyType {
+		return http.StatusUnsupportedMediaType, fmt.Sprintf("the Content-Type header is %q: this route takes only %s", truncate(mt, 64), bodyType)
+	}
+	for k, v := range params {
+		if bodyType != reportType || k != "charset" || !strings.EqualFold(v, "utf-8") {
+			return http.StatusUnsupportedMediaType, fmt.Sprintf("the Content-Type header's parameter %q is not taken: send Content-Type: %s", truncate(k+"="+v, 64), bodyType)
+		}
+	}
+	return 0, ""
 }
 
 type agentHandler func(w http.ResponseWriter, r *http.Request, run *Run, a Attempt)
@@ -94,7 +139,7 @@ func agentErr(w http.ResponseWriter, status int, msg string) {
 // credential is checked against the run as the store has it now either
 // way: its current version. params are the query parameters the route
 // takes; any other is refused.
-func (c *Controller) agentRoute(ended, docs bool, params []string, h agentHandler) http.HandlerFunc {
+func (c *Controller) agentRoute(ended, docs bool, params []string, bodyType string, h agentHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, req *http.Request) {
 		// The credential given twice is refused before either is read,
 		// as the API refuses a tenant's token given twice: the server
@@ -108,14 +153,26 @@ func (c *Controller) agentRoute(ended, docs bool, params []string, h agentHandle
 			agentErr(w, http.StatusBadRequest, msg)
 			return
 		}
+		// Refused before the credential is read, as the query is: it
+		// costs no read of the run.
+		if code, msg := agentBodyTypeInvalid(req, bodyType); msg != "" {
+			agentErr(w, code, msg)
+			return
+		}
 		tok, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
 		if !ok || tok == "" {
 			agentErr(w, http.StatusUnauthorized, "missing attempt credential")
 			return
 		}
+		// A run id no run can have (every run's is a job's name:
+		// backend.ValidRunID) is refused before its credential's MAC is
+		// computed over it and before the store is asked for it: a path
+		// of a megabyte of id, or one carrying a terminal escape, cost a
+		// read keyed by it, and went into the server's log whole when
+		// that read failed.
 		id := req.PathValue("run")
 		n, err := strconv.Atoi(req.PathValue("attempt"))
-		if err != nil || n < 1 {
+		if err != nil || n < 1 || backend.ValidRunID(id) != nil {
 			agentErr(w, http.StatusUnauthorized, "credential not recognised")
 			return
 		}

@@ -120,6 +120,9 @@ func agentCallAt(t *testing.T, e *env, base string, r *Run, a Attempt, method, r
 	url := agentURL(base, r, a, route)
 	req, _ := http.NewRequest(method, url, bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+e.c.credential(r.ID, a))
+	if len(body) > 0 {
+		req.Header.Set("Content-Type", agentBodyType(route))
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -397,6 +400,7 @@ func TestBadAgentCredentialsBounded(t *testing.T) {
 		url := agentURL(e.c.cfg.ServerURL, r, a, agent.RouteHeartbeat)
 		req, _ := http.NewRequest("POST", url, strings.NewReader("{}"))
 		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", reportType)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -549,6 +553,7 @@ func TestEndedOldCredentialBounded(t *testing.T) {
 	for range sent {
 		req, _ := http.NewRequest("POST", url, strings.NewReader("{}"))
 		req.Header.Set("Authorization", "Bearer "+e.c.credentialV1(r.ID, a))
+		req.Header.Set("Content-Type", reportType)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -948,6 +953,7 @@ func TestAgentCallsReadRunByVersion(t *testing.T) {
 		url := agentURL(srv.URL, r, a, route)
 		req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+e.c.credential(r.ID, a))
+		req.Header.Set("Content-Type", agentBodyType(route))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -1020,6 +1026,7 @@ func BenchmarkAgentHeartbeat(b *testing.B) {
 			do := func() {
 				req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
 				req.Header.Set("Authorization", "Bearer "+tok)
+				req.Header.Set("Content-Type", reportType)
 				resp, err := http.DefaultClient.Do(req)
 				if err != nil {
 					b.Fatal(err)

@@ -74,6 +74,7 @@ func newEndedFleet(tb testing.TB, final, live, attempts int) *endedFleet {
 func (f *endedFleet) post(r *Run, n int, manifest bool) int {
 	a := r.Attempts[n-1]
 	req := httptest.NewRequest("POST", agentURL("", r, a, agent.RouteHeartbeat), bytes.NewReader([]byte("{}")))
+	req.Header.Set("Content-Type", reportType)
 	if manifest {
 		req = httptest.NewRequest("GET", agentURL("", r, a, agent.RouteManifest), nil)
 	}

@@ -34,6 +34,7 @@ func logPoster(t testing.TB, e *env, base string, r *Run, a Attempt) func(data [
 		}
 		req, _ := http.NewRequest("POST", agentURL(base, r, a, agent.RouteLogs)+fmt.Sprintf("?offset=%d", off), bytes.NewReader(data))
 		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", logType)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
