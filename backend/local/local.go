@@ -148,50 +148,72 @@ func New(site catalog.BackendSpec, stateDir string) (*Local, error) {
 // directories (job.json's, cancelled's), once atomicfile.StaleTempAge old:
 // FailSite and Cancel hold no lock, and another backend sharing the
 // directory may be filling a fresher one; and a killed wrapper's
-// .exitcode.tmp, whatever its age (removeExitCodeTemp). Before, each
-// stayed for good. It
-// reads at most atomicfile.MaxTempScan job directories, each of them to
-// that bound too, and never goes through a link. It reports how many it
-// removed.
+// .pid.tmp and .exitcode.tmp, whatever their age
+// (removeKilledWrapperTemps). Before, each stayed for good. It reads at
+// most atomicfile.MaxTempScan job directories, each of them to that bound
+// too, and never goes through a link. It reports how many it removed.
 func removeStaleTemps(stateDir string) int {
 	n := atomicfile.RemoveStaleTemps(stateDir, func(name string) bool { return name == "site-failed" }, atomicfile.StaleTempAge)
 	jobs := filepath.Join(stateDir, "jobs")
 	for _, name := range atomicfile.SubDirs(jobs) {
 		n += atomicfile.RemoveStaleTemps(filepath.Join(jobs, name), isJobRecord, atomicfile.StaleTempAge)
-		if removeExitCodeTemp(filepath.Join(jobs, name)) {
-			n++
-		}
+		n += removeKilledWrapperTemps(filepath.Join(jobs, name))
 	}
 	return n
 }
 
-// exitCodeTemp is the file the job's wrapper writes its exit code to
-// before renaming it to exitcode.
-const exitCodeTemp = ".exitcode.tmp"
+// pidTemp and exitCodeTemp are the files the job's wrapper writes its pid
+// and its exit code to before renaming them to pid and exitcode.
+const (
+	pidTemp      = ".pid.tmp"
+	exitCodeTemp = ".exitcode.tmp"
+)
 
-// removeExitCodeTemp removes the job's .exitcode.tmp in dir, which a
-// wrapper killed between its write and its rename left for good, when it
-// provably is no one's to write: only the job's wrapper writes it, and the
-// wrapper holds the run lock for its whole life (taken before it starts,
-// on fd 3, which its own commands inherit); once the job has a pid file or
-// an exit code, no wrapper is launched for it again (launched, checked
-// under the job's lock). With the run lock not held then, the wrapper is
-// gone, and none will come. A run lock held, or a job with neither file,
-// leaves it, as does anything but a regular file. It says whether it
-// removed one.
-func removeExitCodeTemp(dir string) bool {
-	path := filepath.Join(dir, exitCodeTemp)
-	fi, err := os.Lstat(path)
-	if err != nil || !fi.Mode().IsRegular() {
-		return false
-	}
+// removeKilledWrapperTemps removes the job's .pid.tmp and .exitcode.tmp in dir,
+// which a wrapper killed between its write and its rename left for good,
+// when they provably are no one's to write: only the job's wrapper writes
+// them, and the wrapper holds the run lock for its whole life (taken
+// before it starts, on fd 3, which its own commands inherit); once the job
+// has a pid file or an exit code, no wrapper is launched for it again
+// (launched, checked under the job's lock). With the run lock not held
+// then, the wrapper is gone, and none will come. A run lock held, or a job
+// with neither file, leaves them (a job with neither may be launched
+// again by a later Submit, whose wrapper writes them anew: that Submit
+// removes them, under the job's lock, before it launches;
+// removeWrapperTemps), as does anything but a regular file. It says how
+// many it removed.
+func removeKilledWrapperTemps(dir string) int {
 	if !exists(filepath.Join(dir, "pid")) && !exists(filepath.Join(dir, "exitcode")) {
-		return false
+		return 0
+	}
+	return removeWrapperTemps(dir)
+}
+
+// removeWrapperTemps removes the wrapper's temporary files in dir (regular
+// files only) unless the run lock is held. The caller knows that no
+// wrapper can be launched for the job meanwhile: it holds the job's lock,
+// or the job has a pid or an exit code.
+func removeWrapperTemps(dir string) int {
+	var temps []string
+	for _, name := range []string{pidTemp, exitCodeTemp} {
+		path := filepath.Join(dir, name)
+		if fi, err := os.Lstat(path); err == nil && fi.Mode().IsRegular() {
+			temps = append(temps, path)
+		}
+	}
+	if len(temps) == 0 {
+		return 0
 	}
 	if held, err := runLockHeld(dir); err != nil || held {
-		return false
+		return 0
 	}
-	return os.Remove(path) == nil
+	n := 0
+	for _, path := range temps {
+		if os.Remove(path) == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // isJobRecord says whether name is a file of a job's directory written
@@ -251,7 +273,15 @@ func (l *Local) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	// job.json is written here only, under the job's lock: a temporary
 	// file of it there now is a killed Submit's.
 	atomicfile.RemoveTemps(filepath.Join(dir, "job.json"))
-	if launched(dir) || exists(filepath.Join(dir, "cancelled")) {
+	if launched(dir) {
+		return key, nil
+	}
+	// No wrapper runs (none holds the run lock) and none is launched but
+	// by a Submit holding the job's lock: what a killed wrapper left of
+	// its pid or exit code is no one's. The job read as lost, and a
+	// cancelled one is never launched again.
+	removeWrapperTemps(dir)
+	if exists(filepath.Join(dir, "cancelled")) {
 		return key, nil
 	}
 	if l.siteFailed() {
@@ -468,7 +498,7 @@ func (l *Local) Status(ctx context.Context, handle string) (backend.Status, erro
 		return st, err
 	}
 	if st.State.Final() {
-		removeExitCodeTemp(dir)
+		removeKilledWrapperTemps(dir)
 	}
 	st.Started = backend.FileTime(filepath.Join(dir, "pid"))
 	if st.State.Final() && !st.Started.IsZero() {
