@@ -619,14 +619,53 @@ func (l *Local) Cancel(ctx context.Context, handle string) error {
 // which the job's wrapper is known to have been alive: when it wrote its
 // pid file and its exit code file (their modification times). 0 when
 // neither is there.
+//
+// Their times are not the wrapper's word, as their contents are: a
+// workload of the server's user (the landlock sandbox) may set the times
+// of any file it can name, though it can write none of the job's files,
+// and a pid file's time set ahead made every later session under the
+// job's old id the job's for sure, its group signalled by a Cancel of the
+// job, lost long ago. The pid file's time counts no later than
+// wrapperStartBound after the launch job.json records (Submitted, which
+// only the server writes): the wrapper began by then, and a time before
+// its real one only makes fewer processes the job's for sure (see
+// waitTree). Without a readable record the pid file's time is not used.
 func wrapperSeen(dir string) uint64 {
 	var seen uint64
-	for _, name := range []string{"pid", "exitcode"} {
-		if fi, err := os.Stat(filepath.Join(dir, name)); err == nil {
-			seen = max(seen, bootTicksAt(fi.ModTime()))
+	if fi, err := os.Stat(filepath.Join(dir, "pid")); err == nil {
+		if launched, ok := launchedAt(dir); ok {
+			seen = bootTicksAt(minTime(fi.ModTime(), launched.Add(wrapperStartBound)))
 		}
 	}
+	if fi, err := os.Stat(filepath.Join(dir, "exitcode")); err == nil {
+		seen = max(seen, bootTicksAt(fi.ModTime()))
+	}
 	return seen
+}
+
+// wrapperStartBound bounds how long after the launch its record names
+// the wrapper begins: its record is synced, the run lock taken (waiting
+// out status probes for up to runLockWait), then the wrapper started.
+const wrapperStartBound = 10 * time.Second
+
+// launchedAt is when the job in dir was launched, as its job.json says.
+func launchedAt(dir string) (time.Time, bool) {
+	data, err := backend.ReadSmallFile(filepath.Join(dir, "job.json"), 1<<20)
+	if err != nil {
+		return time.Time{}, false
+	}
+	var rec record
+	if err := json.Unmarshal(data, &rec); err != nil || rec.Submitted.IsZero() {
+		return time.Time{}, false
+	}
+	return rec.Submitted, true
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // clockTicks is the kernel's USER_HZ, the unit of /proc/PID/stat's start
