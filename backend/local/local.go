@@ -148,50 +148,72 @@ func New(site catalog.BackendSpec, stateDir string) (*Local, error) {
 // directories (job.json's, cancelled's), once atomicfile.StaleTempAge old:
 // FailSite and Cancel hold no lock, and another backend sharing the
 // directory may be filling a fresher one; and a killed wrapper's
-// .exitcode.tmp, whatever its age (removeExitCodeTemp). Before, each
-// stayed for good. It
-// reads at most atomicfile.MaxTempScan job directories, each of them to
-// that bound too, and never goes through a link. It reports how many it
-// removed.
+// .pid.tmp and .exitcode.tmp, whatever their age
+// (removeKilledWrapperTemps). Before, each stayed for good. It reads at
+// most atomicfile.MaxTempScan job directories, each of them to that bound
+// too, and never goes through a link. It reports how many it removed.
 func removeStaleTemps(stateDir string) int {
 	n := atomicfile.RemoveStaleTemps(stateDir, func(name string) bool { return name == "site-failed" }, atomicfile.StaleTempAge)
 	jobs := filepath.Join(stateDir, "jobs")
 	for _, name := range atomicfile.SubDirs(jobs) {
 		n += atomicfile.RemoveStaleTemps(filepath.Join(jobs, name), isJobRecord, atomicfile.StaleTempAge)
-		if removeExitCodeTemp(filepath.Join(jobs, name)) {
-			n++
-		}
+		n += removeKilledWrapperTemps(filepath.Join(jobs, name))
 	}
 	return n
 }
 
-// exitCodeTemp is the file the job's wrapper writes its exit code to
-// before renaming it to exitcode.
-const exitCodeTemp = ".exitcode.tmp"
+// pidTemp and exitCodeTemp are the files the job's wrapper writes its pid
+// and its exit code to before renaming them to pid and exitcode.
+const (
+	pidTemp      = ".pid.tmp"
+	exitCodeTemp = ".exitcode.tmp"
+)
 
-// removeExitCodeTemp removes the job's .exitcode.tmp in dir, which a
-// wrapper killed between its write and its rename left for good, when it
-// provably is no one's to write: only the job's wrapper writes it, and the
-// wrapper holds the run lock for its whole life (taken before it starts,
-// on fd 3, which its own commands inherit); once the job has a pid file or
-// an exit code, no wrapper is launched for it again (launched, checked
-// under the job's lock). With the run lock not held then, the wrapper is
-// gone, and none will come. A run lock held, or a job with neither file,
-// leaves it, as does anything but a regular file. It says whether it
-// removed one.
-func removeExitCodeTemp(dir string) bool {
-	path := filepath.Join(dir, exitCodeTemp)
-	fi, err := os.Lstat(path)
-	if err != nil || !fi.Mode().IsRegular() {
-		return false
-	}
+// removeKilledWrapperTemps removes the job's .pid.tmp and .exitcode.tmp in dir,
+// which a wrapper killed between its write and its rename left for good,
+// when they provably are no one's to write: only the job's wrapper writes
+// them, and the wrapper holds the run lock for its whole life (taken
+// before it starts, on fd 3, which its own commands inherit); once the job
+// has a pid file or an exit code, no wrapper is launched for it again
+// (launched, checked under the job's lock). With the run lock not held
+// then, the wrapper is gone, and none will come. A run lock held, or a job
+// with neither file, leaves them (a job with neither may be launched
+// again by a later Submit, whose wrapper writes them anew: that Submit
+// removes them, under the job's lock, before it launches;
+// removeWrapperTemps), as does anything but a regular file. It says how
+// many it removed.
+func removeKilledWrapperTemps(dir string) int {
 	if !exists(filepath.Join(dir, "pid")) && !exists(filepath.Join(dir, "exitcode")) {
-		return false
+		return 0
+	}
+	return removeWrapperTemps(dir)
+}
+
+// removeWrapperTemps removes the wrapper's temporary files in dir (regular
+// files only) unless the run lock is held. The caller knows that no
+// wrapper can be launched for the job meanwhile: it holds the job's lock,
+// or the job has a pid or an exit code.
+func removeWrapperTemps(dir string) int {
+	var temps []string
+	for _, name := range []string{pidTemp, exitCodeTemp} {
+		path := filepath.Join(dir, name)
+		if fi, err := os.Lstat(path); err == nil && fi.Mode().IsRegular() {
+			temps = append(temps, path)
+		}
+	}
+	if len(temps) == 0 {
+		return 0
 	}
 	if held, err := runLockHeld(dir); err != nil || held {
-		return false
+		return 0
 	}
-	return os.Remove(path) == nil
+	n := 0
+	for _, path := range temps {
+		if os.Remove(path) == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // isJobRecord says whether name is a file of a job's directory written
@@ -251,7 +273,15 @@ func (l *Local) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	// job.json is written here only, under the job's lock: a temporary
 	// file of it there now is a killed Submit's.
 	atomicfile.RemoveTemps(filepath.Join(dir, "job.json"))
-	if launched(dir) || exists(filepath.Join(dir, "cancelled")) {
+	if launched(dir) {
+		return key, nil
+	}
+	// No wrapper runs (none holds the run lock) and none is launched but
+	// by a Submit holding the job's lock: what a killed wrapper left of
+	// its pid or exit code is no one's. The job read as lost, and a
+	// cancelled one is never launched again.
+	removeWrapperTemps(dir)
+	if exists(filepath.Join(dir, "cancelled")) {
 		return key, nil
 	}
 	if l.siteFailed() {
@@ -468,7 +498,7 @@ func (l *Local) Status(ctx context.Context, handle string) (backend.Status, erro
 		return st, err
 	}
 	if st.State.Final() {
-		removeExitCodeTemp(dir)
+		removeKilledWrapperTemps(dir)
 	}
 	st.Started = backend.FileTime(filepath.Join(dir, "pid"))
 	if st.State.Final() && !st.Started.IsZero() {
@@ -589,14 +619,53 @@ func (l *Local) Cancel(ctx context.Context, handle string) error {
 // which the job's wrapper is known to have been alive: when it wrote its
 // pid file and its exit code file (their modification times). 0 when
 // neither is there.
+//
+// Their times are not the wrapper's word, as their contents are: a
+// workload of the server's user (the landlock sandbox) may set the times
+// of any file it can name, though it can write none of the job's files,
+// and a pid file's time set ahead made every later session under the
+// job's old id the job's for sure, its group signalled by a Cancel of the
+// job, lost long ago. The pid file's time counts no later than
+// wrapperStartBound after the launch job.json records (Submitted, which
+// only the server writes): the wrapper began by then, and a time before
+// its real one only makes fewer processes the job's for sure (see
+// waitTree). Without a readable record the pid file's time is not used.
 func wrapperSeen(dir string) uint64 {
 	var seen uint64
-	for _, name := range []string{"pid", "exitcode"} {
-		if fi, err := os.Stat(filepath.Join(dir, name)); err == nil {
-			seen = max(seen, bootTicksAt(fi.ModTime()))
+	if fi, err := os.Stat(filepath.Join(dir, "pid")); err == nil {
+		if launched, ok := launchedAt(dir); ok {
+			seen = bootTicksAt(minTime(fi.ModTime(), launched.Add(wrapperStartBound)))
 		}
 	}
+	if fi, err := os.Stat(filepath.Join(dir, "exitcode")); err == nil {
+		seen = max(seen, bootTicksAt(fi.ModTime()))
+	}
 	return seen
+}
+
+// wrapperStartBound bounds how long after the launch its record names
+// the wrapper begins: its record is synced, the run lock taken (waiting
+// out status probes for up to runLockWait), then the wrapper started.
+const wrapperStartBound = 10 * time.Second
+
+// launchedAt is when the job in dir was launched, as its job.json says.
+func launchedAt(dir string) (time.Time, bool) {
+	data, err := backend.ReadSmallFile(filepath.Join(dir, "job.json"), 1<<20)
+	if err != nil {
+		return time.Time{}, false
+	}
+	var rec record
+	if err := json.Unmarshal(data, &rec); err != nil || rec.Submitted.IsZero() {
+		return time.Time{}, false
+	}
+	return rec.Submitted, true
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // clockTicks is the kernel's USER_HZ, the unit of /proc/PID/stat's start

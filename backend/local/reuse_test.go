@@ -3,6 +3,7 @@ package local_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -126,5 +127,50 @@ func namePid(t *testing.T, pidPath string, pid int, mtime time.Time) {
 	}
 	if err := os.Chtimes(pidPath, mtime, mtime); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCancelLeavesASessionUnderAPidFileTimeSetAhead: a workload of the
+// server's user (the landlock sandbox) cannot write a job's files but may
+// set their times, any job's. A lost job's pid file whose time was set
+// ahead (here an hour) made a later session under the job's old id, begun
+// long after the job's launch, read as the job's for sure: a Cancel of the
+// job killed its leader. The pid file's time now counts no later than
+// shortly after the launch its record names.
+func TestCancelLeavesASessionUnderAPidFileTimeSetAhead(t *testing.T) {
+	ctx := context.Background()
+	b, _, h, pidPath, _ := submitLost(t)
+	// The job was launched an hour ago (its record, which only the
+	// server writes).
+	recPath := filepath.Join(filepath.Dir(pidPath), "job.json")
+	data, err := os.ReadFile(recPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec map[string]any
+	if err := json.Unmarshal(data, &rec); err != nil {
+		t.Fatal(err)
+	}
+	rec["submitted"] = time.Now().Add(-time.Hour).UTC().Format(time.RFC3339Nano)
+	if data, err = json.Marshal(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(recPath, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	other := exec.Command("sleep", "60")
+	other.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Process.Kill(); other.Wait() })
+	namePid(t, pidPath, other.Process.Pid, time.Now().Add(time.Hour))
+
+	if err := b.Cancel(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	if !running(other.Process.Pid) {
+		t.Fatalf("Cancel of a lost job whose pid file's time was set ahead killed pid %d, a later session's leader under the job's old id", other.Process.Pid)
 	}
 }

@@ -159,3 +159,64 @@ func TestKilledWrappersExitCodeTempRemoved(t *testing.T) {
 	}
 	checkGone(t, []string{held, atStatus}, nil)
 }
+
+// TestKilledWrappersPidTempRemoved: the job's wrapper writes its pid to
+// .pid.tmp and renames it; one killed in between left it for good. Where
+// the job has a pid or an exit code (no wrapper is launched for it again)
+// and the run lock is free, a start and a status read as ended remove it.
+// A job with neither may be launched again by a later Submit: only a
+// Submit removes it there, under the job's lock, here one of a cancelled
+// job, which launches nothing; with the run lock held, it stays.
+func TestKilledWrappersPidTempRemoved(t *testing.T) {
+	state := t.TempDir()
+	dir, _ := killedWrapperJob(t, state, "r-1")
+	atStart := writeTemp(t, filepath.Join(dir, ".pid.tmp"), time.Now())
+	b, err := local.New(catalog.BackendSpec{Type: "local"}, state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGone(t, []string{atStart}, nil)
+
+	atStatus := writeTemp(t, filepath.Join(dir, ".pid.tmp"), time.Now())
+	if st, err := b.Status(context.Background(), "r-1"); err != nil || st.State != backend.Lost {
+		t.Fatalf("%+v, %v; want lost", st, err)
+	}
+	checkGone(t, []string{atStatus}, nil)
+
+	// Killed before its rename: no pid, and the job reads as lost.
+	spec := backend.Spec{RunID: "nopid", Attempt: 1, Command: []string{"true"}, WorkDir: t.TempDir()}
+	noPid := filepath.Join(state, "jobs", spec.Key())
+	for name, data := range map[string]string{"job.json": "{}\n", "run.lock": "", "cancelled": "now\n"} {
+		if err := os.MkdirAll(noPid, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(noPid, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	temp := writeTemp(t, filepath.Join(noPid, ".pid.tmp"), time.Now())
+	if _, err := local.New(catalog.BackendSpec{Type: "local"}, state); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Status(context.Background(), spec.Key()); err != nil {
+		t.Fatal(err)
+	}
+	checkGone(t, nil, []string{temp})
+
+	unlock, err := flock.Lock(context.Background(), filepath.Join(noPid, "run.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Submit(context.Background(), spec); err != nil {
+		t.Fatal(err)
+	}
+	checkGone(t, nil, []string{temp})
+	unlock()
+	if _, err := b.Submit(context.Background(), spec); err != nil {
+		t.Fatal(err)
+	}
+	checkGone(t, []string{temp}, nil)
+	if _, err := os.Stat(filepath.Join(noPid, "pid")); !os.IsNotExist(err) {
+		t.Errorf("a cancelled job was launched: pid %v", err)
+	}
+}
