@@ -404,12 +404,16 @@ func (l *Local) jobEnv(spec backend.Spec, wd string) []string {
 }
 
 // launched reports whether a wrapper was ever started for the job in dir.
+// It looks at the run lock first: under the job's lock no wrapper can be
+// launched, so one not holding it then never will, and its files, read
+// after, are final. Read the other way round, a wrapper that wrote its
+// pid and ended between the two looks read as never launched, and the job
+// ran twice.
 func launched(dir string) bool {
-	if exists(filepath.Join(dir, "pid")) || exists(filepath.Join(dir, "exitcode")) {
+	if held, _ := runLockHeld(dir); held {
 		return true
 	}
-	held, _ := runLockHeld(dir)
-	return held
+	return exists(filepath.Join(dir, "pid")) || exists(filepath.Join(dir, "exitcode"))
 }
 
 // takeRunLock takes the run lock on f for a launch, or says that a
