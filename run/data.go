@@ -12,6 +12,7 @@ import (
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/store"
 	"meridian.dev/meridian/transfer"
@@ -107,6 +108,14 @@ func (c *Controller) stageData(ctx context.Context, r *Run) (bool, error) {
 			// Cut short (shutdown, the step's time limit, or the staging
 			// lease lost): the next step resumes where this one stopped.
 			return false, err
+		case err != nil && keyUnusable(err):
+			// The tenant's to resolve (send the key again): no later try
+			// gets past it until then, and no failure ends the run.
+			name := "(unknown)"
+			if len(results) < len(stored) {
+				name = stored[len(results)] // StageJob stages them in order
+			}
+			return c.keyHeld(ctx, r, name, err)
 		case err != nil && transfer.Transient(err):
 			// A store answering 500 or not at all, or the ledger not
 			// written: the same staging may well pass a while later.
@@ -200,6 +209,63 @@ func (c *Controller) stageFailed(ctx context.Context, r *Run, cause error) (bool
 	})
 	return err == nil, err
 }
+
+// keyUnusable reports whether err is a staging stopped by its dataset's
+// key: one the server does not hold (dataset.ErrNoKey), or one its
+// keyring holds but the audit log does not record (dataset.ErrKeyUnrecorded:
+// written into the keyring outside Meridian, or stored before keys were
+// recorded). Either is the tenant's to resolve by sending the key; a read
+// of the key records that failed (dataset.ErrKeyLogUnread) is a passing
+// failure (stageFailed).
+func keyUnusable(err error) bool {
+	return !errors.Is(err, dataset.ErrKeyLogUnread) && (errors.Is(err, dataset.ErrNoKey) || errors.Is(err, dataset.ErrKeyUnrecorded))
+}
+
+// keyHeld holds run r, whose staging of dataset name met a key the server
+// cannot use (keyUnusable): failing it was final, and the tenant had to
+// submit the job again once the key was sent. The run waits held, the hold
+// naming the dataset and the way out, and each release plans it and tries
+// the staging again: once the key is sent (`dataset send-key`, which
+// records it), the staging passes. The wait between tries is the time the
+// run has waited so far (at least Config.HoldRetry, at most moveHoldMax),
+// so that tries come quickly at first and at most hourly after: a release
+// counted since this wait began (Migration.LostAt of a run released from
+// hold) keeps its hold's start.
+func (c *Controller) keyHeld(ctx context.Context, r *Run, name string, cause error) (bool, error) {
+	now := c.cfg.Now()
+	attempt := r.Attempt
+	since := now
+	if m := r.Migration; m != nil && m.Reason == releasedFromHold && !m.LostAt.IsZero() && !m.LostAt.After(now) {
+		since = m.LostAt
+	}
+	wait := min(max(now.Sub(since), c.cfg.HoldRetry), moveHoldMax)
+	why := fmt.Sprintf("the server holds no key of dataset %s", name)
+	if errors.Is(cause, dataset.ErrKeyUnrecorded) {
+		// The witness's refusal names the dataset and the fingerprints,
+		// no path of the server's.
+		why = fmt.Sprintf("the server refuses the key it holds for dataset %s (%v)", name, cause)
+	}
+	reason := fmt.Sprintf("staging attempt %d to %s: send the key of dataset %s again (meridian dataset send-key %s): %s; the run waits held rather than fail, and tries the staging again in %s",
+		r.Attempt, r.Site, name, name, why, wait.Round(time.Second))
+	c.cfg.Logger.Warn("staging held for a dataset key", "run", r.ID, "tenant", r.Tenant, "site", r.Site, "dataset", name, "err", cause)
+	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		if r.State != Staging || r.CancelRequested || r.Attempt != attempt || r.Staged == attempt {
+			return store.ErrNoChange
+		}
+		r.Hold = &Hold{Reason: reasonText(reason), Code: policy.CodeNotNow, Since: since, NextTry: now.Add(wait), Tries: 1,
+			Restart: r.Migration != nil && r.Migration.Restart}
+		r.Hold.keepMove(r.Migration)
+		r.Migration = nil
+		r.StageTries, r.StageNext, r.StageUnreserved = 0, time.Time{}, false
+		ch.Events = append(ch.Events, store.Event{Kind: "staging-failed", Reason: reason})
+		return transition(ch, r, Held, reason)
+	})
+	return err == nil, err
+}
+
+// releasedFromHold is the Migration.Reason of a run a hold's release
+// moves (Controller.release).
+const releasedFromHold = "released from hold"
 
 // exports is what the law counts of earlier exports (yearly volume
 // thresholds); nil when the controller was given no source.

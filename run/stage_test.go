@@ -511,13 +511,20 @@ func TestDatasetStoreScope(t *testing.T) {
 
 // TestStageErrorFailsRun: a staging that fails for a reason of its own (not
 // cut short, not refused by the law) fails the run with the error, instead
-// of being taken for an interrupted one and tried again on every step.
+// of being taken for an interrupted one and tried again on every step. (A
+// key the server does not hold holds the run instead:
+// TestRunHeldWhileItsDatasetKeyIsMissing.)
 func TestStageErrorFailsRun(t *testing.T) {
 	e, keys := newDataEnv(t, transfer.BasisLaw{})
 	ctx := context.Background()
 	res := addDataset(t, e.dir, keys, testData{name: "corpus-a", origin: "SG", class: catalog.ClassPersonal, stored: true})
-	// The dataset's key is gone: no staging can read it.
-	if err := os.Remove(filepath.Join(keys.Dir, "corpus-a.key")); err != nil {
+	// The dataset's key is another: its manifest does not authenticate
+	// under it, and no later staging would read it either.
+	other, err := seal.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := keys.Put("corpus-a", other); err != nil {
 		t.Fatal(err)
 	}
 	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{dataJobDoc(20, 10, []string{"corpus-a"}, true, res)}})
