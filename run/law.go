@@ -1206,7 +1206,7 @@ func (c *Controller) release(ctx context.Context, held *Run, w *catalog.World, u
 		if r.Hold != nil && r.Hold.Wait != "" {
 			waited = fmt.Sprintf("admitted after waiting %s for %s", now.Sub(since).Round(time.Second), r.Hold.Wait)
 		}
-		r.Migration = &Migration{From: r.Site, Reason: "released from hold", LostAt: since, Target: &pl, AsOf: asOf.String(), Revision: rev,
+		r.Migration = &Migration{From: r.Site, Reason: releasedFromHold, LostAt: since, Target: &pl, AsOf: asOf.String(), Revision: rev,
 			Restart: r.Hold != nil && r.Hold.Restart}
 		// The counts of failed tries (the checkpoint's copy, the
 		// staging) start afresh: the hold was the wait after the last
@@ -1228,7 +1228,7 @@ func (c *Controller) release(ctx context.Context, held *Run, w *catalog.World, u
 		r.Migration.Done = doneShare(r)
 		r.Hold = nil
 		ch.Events = append(ch.Events, lawEvent("released", fmt.Sprintf("%s: %s (%s), %s", waited, pl.Site, pl.Country, why), "", rev))
-		if err := addPlan(ch, r.ID, "released from hold", c.excludedNow(r), plan, pl, why, ""); err != nil {
+		if err := addPlan(ch, r.ID, releasedFromHold, c.excludedNow(r), plan, pl, why, ""); err != nil {
 			return err
 		}
 		return transition(ch, r, Migrating, fmt.Sprintf("released from hold: moving to %s", pl.Site))
