@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"meridian.dev/meridian/backend"
@@ -91,5 +93,34 @@ func TestRESTCleanRetiresALaterAttemptsRecord(t *testing.T) {
 	}
 	if r.rec.liveKeyOf("7") != "r1-1" {
 		t.Errorf("the id's record names %q after r1-2's Clean; want r1-1, still live", r.rec.liveKeyOf("7"))
+	}
+}
+
+// TestCapacityBoundsLaterAttemptsRecords: a workload, as this backend's
+// user, can fill handles with names of later attempts' records
+// (ID:KEY), each of whose keys a poll kept, up to maxRecordedJobs of
+// them (about a hundred megabytes). More than maxLaterRecords is now an
+// error naming the bound; as many is read.
+func TestCapacityBoundsLaterAttemptsRecords(t *testing.T) {
+	rec, err := newRecords(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := strings.Repeat("r", 64) + "-1"
+	handles := filepath.Join(rec.dir, "handles")
+	for i := range maxLaterRecords {
+		if err := os.WriteFile(filepath.Join(handles, strconv.Itoa(100000+i)+handleSep+key), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := newOwnJobs(rec); err != nil {
+		t.Fatalf("%d records of later attempts: %v; want them read", maxLaterRecords, err)
+	}
+	if err := os.WriteFile(filepath.Join(handles, "99"+handleSep+key), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = newOwnJobs(rec)
+	if err == nil || !strings.Contains(err.Error(), strconv.Itoa(maxLaterRecords)) {
+		t.Errorf("%d records of later attempts: %v; want an error naming the bound %d", maxLaterRecords+1, err, maxLaterRecords)
 	}
 }

@@ -417,6 +417,14 @@ func (r records) retire(id, key string) error {
 // attempts of this server.
 const maxRecordedJobs = 1 << 20
 
+// maxLaterRecords bounds the records of later attempts' jobs
+// (handles/ID:KEY) that a capacity poll lists, whose keys it keeps (up
+// to 85 bytes each, where a listed id is a number): an id is given out
+// again only when slurmctld's counter wraps or its state is lost, and a
+// workload that fills the directory with such names must not have each
+// poll hold a hundred megabytes of them.
+const maxLaterRecords = 1 << 16
+
 // recordedIDs is the set of job ids that have a record (handles/ID), from
 // one listing of the directory of records, names only: a capacity poll
 // reads the record of a listed job only when there is one, rather than
@@ -433,7 +441,7 @@ func (r records) recordedIDs() (ids map[uint64]struct{}, later map[uint64][]stri
 	defer f.Close()
 	ids = make(map[uint64]struct{})
 	later = make(map[uint64][]string)
-	listed := 0
+	listed, nLater := 0, 0
 	for {
 		names, err := f.Readdirnames(1024)
 		for _, name := range names {
@@ -441,6 +449,9 @@ func (r records) recordedIDs() (ids map[uint64]struct{}, later map[uint64][]stri
 				ids[n] = struct{}{}
 			} else if id, key, ok := laterHandle(name); ok {
 				if n, ok := jobNumber(id); ok {
+					if nLater++; nLater > maxLaterRecords {
+						return nil, nil, fmt.Errorf("%s: more than %d records of later attempts' jobs (ID:KEY)", dir, maxLaterRecords)
+					}
 					later[n] = append(later[n], key)
 				}
 			}
