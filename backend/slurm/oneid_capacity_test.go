@@ -3,8 +3,11 @@ package slurm_test
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/backend/slurm"
@@ -58,5 +61,70 @@ esac
 				t.Errorf("capacity %d; want 4 (job 4242, r1-2's, counted as the server's)", got[backend.SiteAccelerator])
 			}
 		})
+	}
+}
+
+// TestCapacityCountsALaterAttemptsJobOnSlurm:
+// TestCapacityCountsALaterAttemptsJobOfAnEndedID on a real Slurm. Attempt
+// 2's job, holding 2 GPUs, is given an id recorded for attempt 1 first,
+// whose job ended and was cleaned up (ended/ID): the server's capacity
+// poll counts attempt 2's GPUs as its own, all of the node's.
+func TestCapacityCountsALaterAttemptsJobOnSlurm(t *testing.T) {
+	site := cluster(t)
+	dir := t.TempDir()
+	run := uniqueRunID(t, "oneid-cap")
+	keyA := backend.Spec{RunID: run, Attempt: 1}.Key()
+	specB := backend.Spec{RunID: run, Attempt: 2, Accelerators: 2,
+		Command: []string{"/bin/sh", "-c", "exec sleep 300"}, WorkDir: t.TempDir()}
+	sbatchPath, err := exec.LookPath("sbatch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hold, bin := t.TempDir(), t.TempDir()
+	wrapper := "#!/bin/sh\nPATH=/usr/bin:/bin\nout=$(" + sbatchPath + ` "$@") || exit $?
+printf '%s\n' "$out" >` + hold + "/id.tmp && mv " + hold + "/id.tmp " + hold + `/id
+while [ ! -e ` + hold + `/go ]; do sleep 0.05; done
+printf '%s\n' "$out"
+`
+	if err := os.WriteFile(filepath.Join(bin, "sbatch"), []byte(wrapper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	b := newSlurm(t, site, dir)
+	waitQuiet(t, site.Partition)
+
+	done := make(chan error, 1)
+	var hB string
+	go func() {
+		var err error
+		hB, err = b.Submit(testCtx(t), specB)
+		done <- err
+	}()
+	var id string
+	for deadline := time.Now().Add(30 * time.Second); id == ""; time.Sleep(50 * time.Millisecond) {
+		if data, err := os.ReadFile(filepath.Join(hold, "id")); err == nil {
+			id, _, _ = strings.Cut(strings.TrimSpace(string(data)), ";")
+		}
+		if time.Now().After(deadline) {
+			os.WriteFile(filepath.Join(hold, "go"), nil, 0o644)
+			t.Fatal("sbatch gave no job id in 30 s")
+		}
+	}
+	cancelAtEnd(t, id)
+	// Attempt 1 was given the id first; its job ended and was cleaned up.
+	slurm.WriteRecord(t, dir, filepath.Join("jobs", keyA, "jobid"), id)
+	slurm.WriteRecord(t, dir, filepath.Join("ended", id), keyA)
+	if err := os.WriteFile(filepath.Join(hold, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if hB != id+":"+run+"-2" {
+		t.Fatalf("attempt 2's handle %q; want %s:%s-2", hB, id, run)
+	}
+	waitRunning(t, b, hB)
+	if n := capacityOf(t, b, "attempt 2's job holds 2"); n != labGPUs {
+		t.Errorf("with attempt 2's job holding 2: capacity %d, want %d (its GPUs are the server's to give)", n, labGPUs)
 	}
 }
