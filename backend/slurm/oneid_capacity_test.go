@@ -128,3 +128,40 @@ printf '%s\n' "$out"
 		t.Errorf("with attempt 2's job holding 2: capacity %d, want %d (its GPUs are the server's to give)", n, labGPUs)
 	}
 }
+
+// TestUnsignedIDRecordLeavesTheHandleItsJob: a workload, as this
+// backend's user, replaced the record of its own job's id (handles/4242)
+// with one the backend did not sign. An id record that names another
+// attempt made the attempt's plain handle ID:KEY, and an unsigned one
+// counted as naming another: handle 4242, which Submit had given, was
+// not found, Status read nothing and Cancel cancelled nothing, so the
+// workload's job ran on, beyond the server's reach. A record that does
+// not verify names no attempt: the attempt's own signed record of the
+// plain id stands, and its handle reads and cancels its job.
+func TestUnsignedIDRecordLeavesTheHandleItsJob(t *testing.T) {
+	for _, dir := range []string{"handles", "ended"} {
+		t.Run(dir, func(t *testing.T) {
+			state := t.TempDir()
+			cancels := filepath.Join(t.TempDir(), "scancel")
+			squeue := `#!/bin/sh
+printf '4242\037PENDING\0370\037N/A\037N/A\037\037Priority\037` + state + `/jobs/r1-1/output.log\037` + state + `/jobs/r1-1/job.sh\037\n'
+`
+			scancel := "#!/bin/sh\necho \"$@\" >>" + cancels + "\n"
+			b := fakeSlurm(t, state, map[string]string{"squeue": squeue, "scancel": scancel})
+			slurm.WriteRecord(t, state, "jobs/r1-1/jobid", "4242")
+			if err := os.WriteFile(filepath.Join(state, dir, "4242"), []byte("r9-9\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			if st, err := b.Status(ctx, "4242"); err != nil || st.State != backend.Pending {
+				t.Errorf("Status of 4242 = %+v, %v; want pending", st, err)
+			}
+			if err := b.Cancel(ctx, "4242"); err != nil {
+				t.Errorf("Cancel of 4242: %v", err)
+			}
+			if data, _ := os.ReadFile(cancels); string(data) != "4242\n" {
+				t.Errorf("scancel run with %q; want job 4242 cancelled", data)
+			}
+		})
+	}
+}

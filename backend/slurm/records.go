@@ -194,6 +194,11 @@ func (r records) recordedErr(key string) (string, error) {
 	case "":
 		r.writeRecord(filepath.Join("handles", v), key) //nolint:errcheck
 	case key:
+	case unknownOwner:
+		// A record of the id that does not verify names no attempt:
+		// a workload, as this backend's user, can write one, and its
+		// job's handle would then be found no more, nor its job
+		// cancelled by it. The attempt's own signed record stands.
 	default:
 		// Recorded before ids were told apart (record): the plain id is
 		// the handle of the attempt its record names.
@@ -215,13 +220,17 @@ func (r records) idOwner(id string) (key string, exists bool) {
 		if _, err := os.Lstat(filepath.Join(r.dir, dir, id)); err == nil {
 			k, _ := r.keyIn(dir, id)
 			if k == "" {
-				k = "?"
+				k = unknownOwner
 			}
 			return k, true
 		}
 	}
 	return "", false
 }
+
+// unknownOwner is idOwner's answer for a record of the id that names no
+// attempt (it does not verify, or is no key): no validKey.
+const unknownOwner = "?"
 
 // handleOf is the handle of job id as the job of key: the id itself,
 // unless the id's record names another attempt, whose handle the id is:
