@@ -579,18 +579,25 @@ func (t *capTally) total() int {
 // number of running jobs, each any number of times; the records are
 // listed once a poll, and a listed job's record is read only when there
 // is one, once: a poll reads no more state files than there are records.
+//
+// A job whose id was another attempt's of this state directory first
+// (handle ID:KEY) has a record of its own, handles/ID:KEY: the id's
+// record names the earlier attempt, and once that attempt's job was
+// cleaned up (ended/ID) the later attempt's running job was not counted
+// as the server's, so the site reported less than it could give.
 type ownJobs struct {
 	rec      records
 	recorded map[uint64]struct{} // ids with a record, as listed
+	later    map[uint64][]string // ids with a later attempt's record (handles/ID:KEY), and its keys
 	known    map[uint64]bool     // ids whose record was read, and whether it names an attempt
 }
 
 func newOwnJobs(rec records) (*ownJobs, error) {
-	ids, err := rec.recordedIDs()
+	ids, later, err := rec.recordedIDs()
 	if err != nil {
 		return nil, fmt.Errorf("job records: %w", err)
 	}
-	return &ownJobs{rec: rec, recorded: ids, known: make(map[uint64]bool)}, nil
+	return &ownJobs{rec: rec, recorded: ids, later: later, known: make(map[uint64]bool)}, nil
 }
 
 // own says whether job id is this server's.
@@ -599,13 +606,21 @@ func (o *ownJobs) own(id string) bool {
 	if !ok {
 		return false
 	}
-	if _, ok := o.recorded[n]; !ok {
+	_, plain := o.recorded[n]
+	keys := o.later[n]
+	if !plain && len(keys) == 0 {
 		return false
 	}
 	if v, ok := o.known[n]; ok {
 		return v
 	}
-	v := o.rec.liveKeyOf(id) != ""
+	v := plain && o.rec.liveKeyOf(id) != ""
+	for _, key := range keys {
+		if v {
+			break
+		}
+		v = o.rec.liveLater(id, key)
+	}
 	o.known[n] = v
 	return v
 }

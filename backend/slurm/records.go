@@ -25,7 +25,10 @@ import (
 // Once the attempt's job has ended and been cleaned up (Slurm.Clean), its
 // handles/<id> moves to ended/<id>, which names the key as well but which a
 // capacity poll does not list: the records it lists are those of jobs that
-// may still run, not every job the server ever ran. A job's directory holds
+// may still run, not every job the server ever ran. The job of a later
+// attempt given an id already recorded for another (handle ID:KEY) has
+// its own such record, handles/ID:KEY, moved to ended/ID:KEY the same
+// way. A job's directory holds
 // its batch script, which carries the attempt's credential, and its output:
 // it is the backend's user's alone.
 //
@@ -70,7 +73,10 @@ func (r records) removeStaleTemps() int {
 	age := atomicfile.StaleTempAge
 	n := atomicfile.RemoveStaleTemps(r.dir, func(name string) bool { return name == DefaultRecordKeyFile }, age)
 	for _, d := range []string{"handles", "ended"} {
-		n += atomicfile.RemoveStaleTemps(filepath.Join(r.dir, d), isJobID, age)
+		n += atomicfile.RemoveStaleTemps(filepath.Join(r.dir, d), func(name string) bool {
+			_, _, later := laterHandle(name)
+			return isJobID(name) || later
+		}, age)
 	}
 	jobs := filepath.Join(r.dir, "jobs")
 	for _, key := range atomicfile.SubDirs(jobs) {
@@ -176,6 +182,9 @@ func (r records) recordedErr(key string) (string, error) {
 		if k != key || !isJobID(id) {
 			return "", nil
 		}
+		if !r.laterListed(v) {
+			r.writeRecord(filepath.Join("handles", v), key) //nolint:errcheck
+		}
 		return v, nil
 	}
 	if !isJobID(v) {
@@ -185,6 +194,11 @@ func (r records) recordedErr(key string) (string, error) {
 	case "":
 		r.writeRecord(filepath.Join("handles", v), key) //nolint:errcheck
 	case key:
+	case unknownOwner:
+		// A record of the id that does not verify names no attempt:
+		// a workload, as this backend's user, can write one, and its
+		// job's handle would then be found no more, nor its job
+		// cancelled by it. The attempt's own signed record stands.
 	default:
 		// Recorded before ids were told apart (record): the plain id is
 		// the handle of the attempt its record names.
@@ -206,13 +220,17 @@ func (r records) idOwner(id string) (key string, exists bool) {
 		if _, err := os.Lstat(filepath.Join(r.dir, dir, id)); err == nil {
 			k, _ := r.keyIn(dir, id)
 			if k == "" {
-				k = "?"
+				k = unknownOwner
 			}
 			return k, true
 		}
 	}
 	return "", false
 }
+
+// unknownOwner is idOwner's answer for a record of the id that names no
+// attempt (it does not verify, or is no key): no validKey.
+const unknownOwner = "?"
 
 // handleOf is the handle of job id as the job of key: the id itself,
 // unless the id's record names another attempt, whose handle the id is:
@@ -244,10 +262,38 @@ func (r records) recordHandle(key, id string) (string, error) {
 	if err := r.writeRecord(filepath.Join("jobs", key, "jobid"), h); err != nil {
 		return "", err
 	}
-	if h != id {
-		return h, nil
+	// handles/ID:KEY for a later attempt: the id's own record names
+	// the earlier attempt, and once that record is retired a capacity
+	// poll, which lists handles only, would not count this job as the
+	// server's.
+	return h, r.writeRecord(filepath.Join("handles", h), key)
+}
+
+// laterListed says whether the record of handle ID:KEY (handles/ID:KEY,
+// else ended/ID:KEY) is there, whether or not it verifies.
+func (r records) laterListed(h string) bool {
+	for _, dir := range []string{"handles", "ended"} {
+		if _, err := os.Lstat(filepath.Join(r.dir, dir, h)); err == nil {
+			return true
+		}
 	}
-	return h, r.writeRecord(filepath.Join("handles", id), key)
+	return false
+}
+
+// laterHandle splits a handle ID:KEY (handleOf); false for anything else.
+func laterHandle(h string) (id, key string, ok bool) {
+	id, key, ok = strings.Cut(h, handleSep)
+	if !ok || !isJobID(id) || !validKey(key) {
+		return "", "", false
+	}
+	return id, key, true
+}
+
+// liveLater says whether handles/ID:KEY, the record that lists a later
+// attempt's job of id for capacity polls, names key.
+func (r records) liveLater(id, key string) bool {
+	v, err := r.readRecord(filepath.Join("handles", id+handleSep+key))
+	return err == nil && v == key
 }
 
 // handleRef is what a handle names: the job id slurmctld knows, the
@@ -266,8 +312,8 @@ func (r records) parse(h string) (handleRef, error) {
 		key, err := r.keyOfErr(h)
 		return handleRef{id: h, key: key, recErr: err}, nil
 	}
-	id, key, ok := strings.Cut(h, handleSep)
-	if !ok || !isJobID(id) || !validKey(key) {
+	id, key, ok := laterHandle(h)
+	if !ok {
 		return handleRef{}, fmt.Errorf("handle %q: %w", h, backend.ErrNotFound)
 	}
 	if got, err := r.recordedErr(key); got != h {
@@ -347,21 +393,28 @@ func (r records) keyIn(dir, id string) (string, error) {
 // A signed record names its place (seal.go), so the record is written
 // anew under ended before the one under handles goes: a crash between
 // the two leaves both, and the next Clean removes the live one.
+//
+// The job of a later attempt given the id (handle ID:KEY) has its
+// record handles/ID:KEY moved the same way.
 func (r records) retire(id, key string) error {
+	name := id
 	if r.liveKeyOf(id) != key {
-		return nil
+		if !r.liveLater(id, key) {
+			return nil
+		}
+		name = id + handleSep + key
 	}
 	if r.seal != nil {
-		if err := r.writeRecord(filepath.Join("ended", id), key); err != nil {
+		if err := r.writeRecord(filepath.Join("ended", name), key); err != nil {
 			return err
 		}
-		err := os.Remove(filepath.Join(r.dir, "handles", id))
+		err := os.Remove(filepath.Join(r.dir, "handles", name))
 		if errors.Is(err, os.ErrNotExist) {
 			return nil // retired already, by a Clean beside this one
 		}
 		return err
 	}
-	err := os.Rename(filepath.Join(r.dir, "handles", id), filepath.Join(r.dir, "ended", id))
+	err := os.Rename(filepath.Join(r.dir, "handles", name), filepath.Join(r.dir, "ended", name))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil // retired already, by a Clean beside this one
 	}
@@ -373,36 +426,53 @@ func (r records) retire(id, key string) error {
 // attempts of this server.
 const maxRecordedJobs = 1 << 20
 
+// maxLaterRecords bounds the records of later attempts' jobs
+// (handles/ID:KEY) that a capacity poll lists, whose keys it keeps (up
+// to 85 bytes each, where a listed id is a number): an id is given out
+// again only when slurmctld's counter wraps or its state is lost, and a
+// workload that fills the directory with such names must not have each
+// poll hold a hundred megabytes of them.
+const maxLaterRecords = 1 << 16
+
 // recordedIDs is the set of job ids that have a record (handles/ID), from
 // one listing of the directory of records, names only: a capacity poll
 // reads the record of a listed job only when there is one, rather than
-// trying a file for each running job the site lists. More than
-// maxRecordedJobs is an error (a workload, as this backend's user, can
-// make files there).
-func (r records) recordedIDs() (map[uint64]struct{}, error) {
+// trying a file for each running job the site lists. later holds, for
+// each job id, the keys of the later attempts given it whose records
+// (handles/ID:KEY) are listed. More than maxRecordedJobs entries is an
+// error (a workload, as this backend's user, can make files there).
+func (r records) recordedIDs() (ids map[uint64]struct{}, later map[uint64][]string, err error) {
 	dir := filepath.Join(r.dir, "handles")
 	f, err := os.Open(dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
-	ids := make(map[uint64]struct{})
-	listed := 0
+	ids = make(map[uint64]struct{})
+	later = make(map[uint64][]string)
+	listed, nLater := 0, 0
 	for {
 		names, err := f.Readdirnames(1024)
 		for _, name := range names {
 			if n, ok := jobNumber(name); ok {
 				ids[n] = struct{}{}
+			} else if id, key, ok := laterHandle(name); ok {
+				if n, ok := jobNumber(id); ok {
+					if nLater++; nLater > maxLaterRecords {
+						return nil, nil, fmt.Errorf("%s: more than %d records of later attempts' jobs (ID:KEY)", dir, maxLaterRecords)
+					}
+					later[n] = append(later[n], key)
+				}
 			}
 		}
 		if listed += len(names); listed > maxRecordedJobs {
-			return nil, fmt.Errorf("%s: more than %d entries", dir, maxRecordedJobs)
+			return nil, nil, fmt.Errorf("%s: more than %d entries", dir, maxRecordedJobs)
 		}
 		if errors.Is(err, io.EOF) {
-			return ids, nil
+			return ids, later, nil
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 }

@@ -1261,7 +1261,7 @@ func (r *REST) Clean(ctx context.Context, handle string) error {
 		return nil
 	}
 	key := ref.key
-	if r.rec.liveKeyOf(ref.id) != key {
+	if r.rec.liveKeyOf(ref.id) != key && !r.rec.liveLater(ref.id, key) {
 		return nil
 	}
 	if st, ok, err := r.rec.final(key); err != nil || !ok || st.State == backend.Lost {

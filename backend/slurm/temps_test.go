@@ -13,7 +13,8 @@ import (
 )
 
 // TestStaleTempsRemovedAtStart: a server killed while writing a job's
-// record, a handle or the record key left the temporary file among the
+// record, a handle (ID, or ID:KEY for a later attempt given the id) or
+// the record key left the temporary file among the
 // records for good. The next start (on Slurm's commands or through
 // slurmrestd) removes those an hour old, and says so in its log; a fresh
 // one, which another backend on the directory may be filling, stays, and
@@ -45,6 +46,8 @@ func TestStaleTempsRemovedAtStart(t *testing.T) {
 				write(filepath.Join(job, ".jobid.tmp-4"), old),
 				write(filepath.Join(job, ".job.sh.tmp-5"), old),
 				write(filepath.Join(job, ".final.json.tmp-6"), old),
+				write(filepath.Join(state, "handles", ".42:r1-2.tmp-12"), old),
+				write(filepath.Join(state, "ended", ".43:r1-2.tmp-13"), old),
 			}
 			elsewhere := t.TempDir()
 			kept := []string{
@@ -53,6 +56,7 @@ func TestStaleTempsRemovedAtStart(t *testing.T) {
 				write(filepath.Join(state, "handles", ".notanid.tmp-9"), old),
 				write(filepath.Join(state, "jobs", "not a key", ".jobid.tmp-10"), old),
 				write(filepath.Join(elsewhere, ".jobid.tmp-11"), old),
+				write(filepath.Join(state, "handles", ".42:not a key.tmp-14"), old),
 			}
 			if err := os.Symlink(elsewhere, filepath.Join(state, "jobs", "r1-2")); err != nil {
 				t.Fatal(err)
@@ -81,8 +85,8 @@ func TestStaleTempsRemovedAtStart(t *testing.T) {
 					t.Errorf("%s: %v, want it kept", p, err)
 				}
 			}
-			if !rest && !strings.Contains(log.String(), "files=6") {
-				t.Errorf("log %q, want the 6 files removed reported", log.String())
+			if !rest && !strings.Contains(log.String(), "files=8") {
+				t.Errorf("log %q, want the 8 files removed reported", log.String())
 			}
 		})
 	}
