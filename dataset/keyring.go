@@ -7,6 +7,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
+	"time"
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/internal/atomicfile"
@@ -35,6 +38,58 @@ type Keyring struct {
 var ErrNoKey = errors.New("no key in the keyring")
 
 func (k Keyring) path(name string) string { return filepath.Join(k.Dir, name+".key") }
+
+// RemoveStaleTemps removes the temporary files that writers of the
+// keyring's key files (NAME.key, NAME.key.age), killed before their
+// rename, left in its directory, once atomicfile.StaleTempAge old, and
+// reports how many it removed. No lock serialises those writers (CLI
+// commands, servers sharing the directory), so a fresher one may be being
+// filled and stays. Before, each stayed for good. Only regular files named
+// as a temporary file of a key file go, never what a link points to, and
+// at most atomicfile.MaxTempScan entries are read.
+func (k Keyring) RemoveStaleTemps() int {
+	return atomicfile.RemoveStaleTemps(k.Dir, isKeyFile, atomicfile.StaleTempAge)
+}
+
+// isKeyFile reports whether name is a key file's: NAME.key or
+// NAME.key.age of a valid dataset name.
+func isKeyFile(name string) bool {
+	base, ok := strings.CutSuffix(strings.TrimSuffix(name, ".age"), ".key")
+	return ok && CheckName(base) == nil
+}
+
+// swept holds when this process last removed each keyring directory's
+// stale temporary files (open): at a keyring's first use, and again once
+// StaleTempAge has passed, so that a server's every key read does not
+// read the directory. At most maxSwept directories are remembered; past
+// that, each use removes them, at a bounded cost still.
+var swept struct {
+	sync.Mutex
+	at map[string]time.Time
+}
+
+const maxSwept = 4096
+
+// open removes the keyring's stale temporary files, when this process has
+// not done so within StaleTempAge.
+func (k Keyring) open() {
+	now := time.Now()
+	swept.Lock()
+	last, ok := swept.at[k.Dir]
+	due := !ok || now.Sub(last) >= atomicfile.StaleTempAge
+	if due {
+		if swept.at == nil {
+			swept.at = map[string]time.Time{}
+		}
+		if ok || len(swept.at) < maxSwept {
+			swept.at[k.Dir] = now
+		}
+	}
+	swept.Unlock()
+	if due {
+		k.RemoveStaleTemps()
+	}
+}
 
 // Get returns the dataset's key, refusing a key file that others can read
 // and, with a Witness, a key the audit log does not record as the
@@ -85,6 +140,7 @@ func (k Keyring) read(name string) (seal.Key, error) {
 	if err := CheckName(name); err != nil {
 		return seal.Key{}, err
 	}
+	k.open()
 	if wrapped := k.path(name) + ".age"; fileExists(wrapped) {
 		if k.AgeIdentity == "" {
 			return seal.Key{}, fmt.Errorf("key file %s is wrapped with age: give the identity (MERIDIAN_AGE_IDENTITY)", wrapped)
@@ -257,6 +313,7 @@ func (k Keyring) Remove(name string) error {
 	if err := CheckName(name); err != nil {
 		return err
 	}
+	k.open()
 	for _, p := range []string{k.path(name), k.path(name) + ".age"} {
 		if err := removeOld(p); err != nil {
 			return err
@@ -270,6 +327,7 @@ func (k Keyring) Put(name string, key seal.Key) error {
 	if err := CheckName(name); err != nil {
 		return err
 	}
+	k.open()
 	if err := atomicfile.MkdirAll(k.Dir, 0o700); err != nil { // durable, as in GetOrCreate
 		return err
 	}

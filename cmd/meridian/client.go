@@ -180,6 +180,7 @@ func readClientConfig(dir string) (clientConfig, error) {
 		return clientConfig{}, err
 	}
 	d := statedir.Dir{Path: dir}
+	removeStaleStateTemps(d)
 	cfg, err := d.ReadClient()
 	if errors.Is(err, fs.ErrNotExist) {
 		return cfg, fmt.Errorf("no server configured: start `meridian serve`, or set --server/--token or MERIDIAN_SERVER/MERIDIAN_TOKEN (looked for %s)", d.Join(statedir.ClientFile))

@@ -9,8 +9,9 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"meridian.dev/meridian/internal/atomicfile"
 	"os"
+	"strings"
+	"sync"
 
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
@@ -18,6 +19,7 @@ import (
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/internal/atomicfile"
 	"meridian.dev/meridian/internal/plainfile"
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/run"
@@ -44,6 +46,7 @@ func openState() (state, error) {
 	if err := checkStateDir(d.Path); err != nil {
 		return state{}, err
 	}
+	removeStaleStateTemps(d)
 	if err := atomicfile.MkdirAll(d.Datasets(), 0o700); err != nil {
 		return state{}, err
 	}
@@ -65,6 +68,47 @@ func openState() (state, error) {
 		st.ageIdentity = string(data)
 	}
 	return st, nil
+}
+
+// stateSwept is the state directory whose stale temporary files this
+// process has removed (removeStaleStateTemps): a command that opens it
+// more than once reads it once.
+var stateSwept struct {
+	sync.Mutex
+	path string
+}
+
+// removeStaleStateTemps removes the temporary files that `dataset add`
+// commands killed before their rename left in the state directory's
+// datasets directory (.NAME.yaml.tmp-N), once atomicfile.StaleTempAge
+// old, and reports how many it removed. Every command that opens the
+// state directory calls it, after checkStateDir accepted the directory.
+// No lock serialises those writers, so a fresher one may be another
+// command's at work and stays. Before, each stayed for good. It is one
+// scan of at most atomicfile.MaxTempScan entries, once per process and
+// directory, removes only regular files named as a temporary file of a
+// dataset's file, and never follows a link (a datasets directory that is
+// one is not read).
+func removeStaleStateTemps(d statedir.Dir) int {
+	stateSwept.Lock()
+	done := stateSwept.path == d.Path
+	stateSwept.path = d.Path
+	stateSwept.Unlock()
+	if done {
+		return 0
+	}
+	dir := d.Datasets()
+	if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() {
+		return 0
+	}
+	return atomicfile.RemoveStaleTemps(dir, isDatasetFile, atomicfile.StaleTempAge)
+}
+
+// isDatasetFile reports whether name is that of a dataset's file in the
+// datasets directory: NAME.yaml of a valid dataset name.
+func isDatasetFile(name string) bool {
+	base, ok := strings.CutSuffix(name, ".yaml")
+	return ok && dataset.CheckName(base) == nil
 }
 
 // keyring is the owner's keyring, whose keys w confirms against the

@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"meridian.dev/meridian/dataset"
-	"meridian.dev/meridian/internal/atomicfile"
 	"meridian.dev/meridian/internal/plainfile"
 	"meridian.dev/meridian/seal"
 )
@@ -279,7 +278,7 @@ record is refused all the same.`,
 			}
 			if outFile != "" {
 				// Created 0600 whatever the umask, and atomically.
-				if err := atomicfile.WriteFile(outFile, data, 0o600); err != nil {
+				if err := writeUserFile(outFile, data, 0o600); err != nil {
 					return fmt.Errorf("--out: %w", err)
 				}
 				return nil

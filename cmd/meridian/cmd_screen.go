@@ -28,6 +28,7 @@ func screenStore() (*screen.Store, error) {
 	if err := checkStateDir(d.Path); err != nil {
 		return nil, err
 	}
+	removeStaleStateTemps(d)
 	return &screen.Store{Dir: d.ScreeningDir()}, nil
 }
 

@@ -136,7 +136,22 @@ func (c *cliConfig) save(path string) error {
 	if err := atomicfile.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(path, buf.Bytes(), 0o600)
+	return writeUserFile(path, buf.Bytes(), 0o600)
+}
+
+// writeUserFile writes a file whose name the user chose (the
+// configuration file, plot's output, dataset key --out) atomically, as
+// atomicfile.WriteFile does, first removing the temporary files of that
+// file (.NAME.tmp-N) that writers killed before their rename left beside
+// it, once atomicfile.StaleTempAge old: no lock serialises its writers,
+// so a fresher one may be another command's at work and stays. Before,
+// each stayed for good. Only regular files of that exact temporary name
+// go, never what a link points to, and at most atomicfile.MaxTempScan
+// entries of the directory are read.
+func writeUserFile(path string, data []byte, perm os.FileMode) error {
+	base := filepath.Base(path)
+	atomicfile.RemoveStaleTemps(filepath.Dir(path), func(name string) bool { return name == base }, atomicfile.StaleTempAge)
+	return atomicfile.WriteFile(path, data, perm)
 }
 
 // context returns the context in use: --context, else the current one; nil

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	"meridian.dev/meridian/internal/atomicfile"
 	"meridian.dev/meridian/internal/paretoplot"
 	"meridian.dev/meridian/planner"
 )
@@ -43,7 +42,7 @@ func writePlot(path string, p *planner.Plan) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(path, b, 0o644)
+	return writeUserFile(path, b, 0o644)
 }
 
 // plural writes n and noun, with an s when n is not 1: "1 feasible
