@@ -43,7 +43,7 @@ const (
 	qOrderPut  = `UPDATE run_order SET last = ? WHERE id = 1`
 )
 
-var hotQueries = []string{qRunPut, qRunUpdate, qGetRun, qIdemGet, qBlobRunEvent, qIdemPut, qEventSeq, qEventPut, qAuditHead, qAuditPut, qOrderGet, qOrderPut, qTokenByHash, qTenantUID}
+var hotQueries = []string{qRunPut, qRunUpdate, qGetRun, qIdemGet, qBlobRunEvent, qIdemPut, qEventSeq, qEventPut, qAuditHead, qAuditPut, qOrderGet, qOrderPut, qTokenByHash, qTenantUID, qFenceGet, qRunVersion}
 
 //go:embed migrations/*.sql migrations/postgres/*.sql
 var migrations embed.FS
@@ -634,7 +634,7 @@ func (s *SQLite) UpdateRun(ctx context.Context, id string, fn func(r *Run) (Chan
 	var head *audit.Entry
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if f, ok := FenceOf(ctx); ok {
-			if err := checkFence(ctx, tx, f); err != nil {
+			if err := s.checkFence(ctx, tx, f); err != nil {
 				return err
 			}
 		}
@@ -840,15 +840,33 @@ func (s *SQLite) GetRun(ctx context.Context, id string) (*Run, error) {
 	return getRunRow(s.hotRow(ctx, qGetRun, id), id)
 }
 
-// RunVersionOf implements Store.
+// qRunVersion reads a run's tenant and version by its id as text, and
+// whether a row holds the same id as bytes (a BLOB): two seeks of the
+// primary key, the data left unread.
+const qRunVersion = `SELECT tenant, version, EXISTS (SELECT 1 FROM runs AS t WHERE t.id = CAST(?1 AS BLOB)) FROM runs WHERE id = ?1`
+
+// RunVersionOf implements Store. A run held twice, its id as text and as
+// bytes, is ErrRowTwice, as GetRun has it: the read by text alone gave
+// the text row's tenant and version as if alone, to an owner's check and
+// to a version compared with the caller's. A tenant stored as bytes is
+// refused as scanRun refuses it.
 func (s *SQLite) RunVersionOf(ctx context.Context, id string) (string, int64, error) {
-	var tenant string
+	var tenant auditField
 	var version int64
-	err := s.db.QueryRowContext(ctx, `SELECT tenant, version FROM runs WHERE id = ?`, id).Scan(&tenant, &version)
-	if errors.Is(err, sql.ErrNoRows) {
+	var twin bool
+	err := s.hotRow(ctx, qRunVersion, id).Scan(&tenant, &version, &twin)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
 		return "", 0, fmt.Errorf("run %q: %w", id, ErrNotFound)
+	case err != nil:
+		return "", 0, err
+	case twin:
+		return "", 0, runTwice(id)
 	}
-	return tenant, version, err
+	if err := rowText("runs", fmt.Sprintf("%q", id), textCol{name: "tenant", f: &tenant}); err != nil {
+		return "", 0, err
+	}
+	return tenant.s, version, nil
 }
 
 // RunVersions implements Store.

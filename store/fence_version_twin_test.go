@@ -1,0 +1,155 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestSQLiteFenceTwinRefused: a lease's row beside a copy written outside
+// Meridian with its name as bytes (a BLOB, kept by SQLite under another
+// key) at another epoch. The fence read the text row alone, so a write
+// fenced at the text row's epoch passed while the lease was held twice
+// (and TryLease refused it as such). It is now ErrRowTwice, and no
+// update is written.
+func TestSQLiteFenceTwinRefused(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	l, err := s.TryLease(ctx, ControllerLease, "a", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.CreateRun(ctx, &Run{ID: "r1", Tenant: "acme", Job: "j", State: "running", Data: []byte(`{}`)}, "", Change{}); err != nil {
+		t.Fatal(err)
+	}
+	f := Fence{Lease: ControllerLease, Epoch: l.Epoch}
+	if err := s.CheckFence(ctx, f); err != nil {
+		t.Fatalf("the holder's fence before the copy: %v", err)
+	}
+	dropRuleRevTriggers(t, s.DB())
+	if _, err := s.DB().ExecContext(ctx, `INSERT INTO leases (name, holder, epoch, expires_at) SELECT CAST(name AS BLOB), 'b', epoch + 1, expires_at FROM leases`); err != nil {
+		t.Fatal(err)
+	}
+	wantRowTwice(t, "the fence", s.CheckFence(ctx, f), "leases")
+	fctx := WithFence(ctx, f)
+	_, err = s.UpdateRun(fctx, "r1", func(r *Run) (Change, error) {
+		r.State = "failed"
+		return Change{}, nil
+	})
+	wantRowTwice(t, "a fenced run update", err, "leases")
+	if r, err := s.GetRun(ctx, "r1"); err != nil || r.State != "running" || r.Version != 1 {
+		t.Errorf("run after the refused update: %+v, %v", r, err)
+	}
+	// Another lease fences as before.
+	o, err := s.TryLease(ctx, "other", "a", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CheckFence(ctx, Fence{Lease: "other", Epoch: o.Epoch}); err != nil {
+		t.Errorf("another lease's fence: %v", err)
+	}
+	if err := s.CheckFence(ctx, Fence{Lease: "other", Epoch: o.Epoch + 1}); !errors.Is(err, ErrFenced) {
+		t.Errorf("another lease's fence at a wrong epoch: %v", err)
+	}
+}
+
+// TestSQLiteRunVersionOfTwinRefused: a run's row beside a copy with its
+// id as bytes, another tenant's at another version. GetRun refused the
+// pair; RunVersionOf, reading the text row alone, gave its tenant and
+// version as if alone (an owner check or a version that matches). It is
+// now ErrRowTwice; a run whose tenant is bytes is refused as GetRun
+// refuses it.
+func TestSQLiteRunVersionOfTwinRefused(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	for _, id := range []string{"r1", "r2", "r3"} {
+		if _, _, err := s.CreateRun(ctx, &Run{ID: id, Tenant: "acme", Job: "j", State: "running", Data: []byte(`{}`)}, "", Change{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dropRuleRevTriggers(t, s.DB())
+	for _, q := range []string{
+		`INSERT INTO runs (id, tenant, job, state, site, attempt, handle, data, version, created_at, updated_at, hold_site, hold_pool, hold_accelerator, hold_count)
+			SELECT CAST(id AS BLOB), 'evil', job, state, site, attempt, handle, data, version + 7, created_at, updated_at, hold_site, hold_pool, hold_accelerator, hold_count FROM runs WHERE id = 'r1'`,
+		`UPDATE runs SET tenant = CAST(tenant AS BLOB) WHERE id = 'r3'`,
+	} {
+		if _, err := s.DB().ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tenant, v, err := s.RunVersionOf(ctx, "r1")
+	if err == nil {
+		t.Errorf("run held twice: tenant %q, version %d", tenant, v)
+	}
+	wantRowTwice(t, "the version of a run held twice", err, "runs")
+	if tenant, v, err := s.RunVersionOf(ctx, "r3"); err == nil || !strings.Contains(err.Error(), "tenant") || !strings.Contains(err.Error(), "BLOB") {
+		t.Errorf("run whose tenant is bytes: %q, %d, %v", tenant, v, err)
+	}
+	if tenant, v, err := s.RunVersionOf(ctx, "r2"); err != nil || tenant != "acme" || v != 1 {
+		t.Errorf("r2: %q, %d, %v", tenant, v, err)
+	}
+	if _, _, err := s.RunVersionOf(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing run: %v", err)
+	}
+}
+
+// TestSQLiteFenceVersionReadsBounded: the fence's and the version's reads
+// stay seeks of the primary keys.
+func TestSQLiteFenceVersionReadsBounded(t *testing.T) {
+	s := openTest(t)
+	for _, q := range []struct {
+		q    string
+		args []any
+	}{{qFenceGet, []any{ControllerLease}}, {qRunVersion, []any{"r1"}}} {
+		p := sqlitePlan(t, s.DB(), q.q, q.args...)
+		if strings.Contains(p, "SCAN") || !strings.Contains(p, "SEARCH") {
+			t.Errorf("%s is not planned as seeks:\n%s", q.q, p)
+		}
+		t.Logf("%s:\n%s", q.q, p)
+	}
+}
+
+// BenchmarkSQLiteFencedUpdate: a run's update under the controller's
+// fence (the fence read in the update's transaction), and a run's version.
+func BenchmarkSQLiteFencedUpdate(b *testing.B) {
+	ctx := context.Background()
+	s := openTest(b)
+	l, err := s.TryLease(ctx, ControllerLease, "a", time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range 100 {
+		if _, _, err := s.CreateRun(ctx, &Run{ID: fmt.Sprintf("r%d", i), Tenant: "acme", Job: "j", State: "running", Data: []byte(`{"spec":{}}`)}, "", Change{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	fctx := WithFence(ctx, Fence{Lease: ControllerLease, Epoch: l.Epoch})
+	b.Run("UpdateRun", func(b *testing.B) {
+		for i := range b.N {
+			if _, err := s.UpdateRun(fctx, fmt.Sprintf("r%d", i%100), func(r *Run) (Change, error) {
+				r.Attempt++
+				return Change{}, nil
+			}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("CheckFence", func(b *testing.B) {
+		f, _ := FenceOf(fctx)
+		for range b.N {
+			if err := s.CheckFence(ctx, f); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("RunVersionOf", func(b *testing.B) {
+		for i := range b.N {
+			if _, _, err := s.RunVersionOf(ctx, fmt.Sprintf("r%d", i%100)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
