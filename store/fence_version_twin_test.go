@@ -153,3 +153,76 @@ func BenchmarkSQLiteFencedUpdate(b *testing.B) {
 		}
 	})
 }
+
+// TestSQLiteRunVersionsTwinRefused: a tenant's run versions (which a
+// reader compares with those it holds, reading again only the runs whose
+// version changed) gave a run held twice, its id as text and as bytes, as
+// if alone, or twice, each row's version under one id: a version that
+// matches passed the copy by. The list is now ErrRowTwice, whichever
+// tenant the copy names; a run whose id alone is bytes is named.
+func TestSQLiteRunVersionsTwinRefused(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct{ name, copyTenant string }{{"same tenant", "acme"}, {"other tenant", "evil"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openTest(t)
+			for _, id := range []string{"r1", "r2"} {
+				if _, _, err := s.CreateRun(ctx, &Run{ID: id, Tenant: "acme", Job: "j", State: "running", Data: []byte(`{}`)}, "", Change{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			dropRuleRevTriggers(t, s.DB())
+			if _, err := s.DB().ExecContext(ctx, `INSERT INTO runs (id, tenant, job, state, site, attempt, handle, data, version, created_at, updated_at, hold_site, hold_pool, hold_accelerator, hold_count)
+				SELECT CAST(id AS BLOB), ?, job, state, site, attempt, handle, data, version + 7, created_at, updated_at, hold_site, hold_pool, hold_accelerator, hold_count FROM runs WHERE id = 'r1'`, tc.copyTenant); err != nil {
+				t.Fatal(err)
+			}
+			vs, err := s.RunVersions(ctx, "acme")
+			if err == nil {
+				t.Errorf("versions with r1 held twice: %+v", vs)
+			}
+			wantRowTwice(t, "the tenant's versions", err, "runs")
+		})
+	}
+	t.Run("id alone as bytes", func(t *testing.T) {
+		s := openTest(t)
+		if _, _, err := s.CreateRun(ctx, &Run{ID: "r1", Tenant: "acme", Job: "j", State: "running", Data: []byte(`{}`)}, "", Change{}); err != nil {
+			t.Fatal(err)
+		}
+		dropRuleRevTriggers(t, s.DB())
+		if _, err := s.DB().ExecContext(ctx, `UPDATE runs SET id = CAST(id AS BLOB)`); err != nil {
+			t.Fatal(err)
+		}
+		if vs, err := s.RunVersions(ctx, "acme"); err == nil || !strings.Contains(err.Error(), `"r1"`) || !strings.Contains(err.Error(), "BLOB") {
+			t.Errorf("versions with r1's id as bytes: %+v, %v", vs, err)
+		}
+	})
+	s := openTest(t)
+	for _, id := range []string{"r1", "r2"} {
+		if _, _, err := s.CreateRun(ctx, &Run{ID: id, Tenant: "acme", Job: "j", State: "running", Data: []byte(`{}`)}, "", Change{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if vs, err := s.RunVersions(ctx, "acme"); err != nil || len(vs) != 2 || vs[0].ID != "r1" || vs[1].ID != "r2" || vs[0].Version != 1 {
+		t.Errorf("versions: %+v, %v", vs, err)
+	}
+	p := sqlitePlan(t, s.DB(), qRunVersions, "acme")
+	if strings.Contains(p, "SCAN") || strings.Contains(p, "CORRELATED SCALAR SUBQUERY 1") {
+		t.Errorf("%s is not planned as seeks:\n%s", qRunVersions, p)
+	}
+	t.Logf("%s:\n%s", qRunVersions, p)
+}
+
+// BenchmarkSQLiteRunVersions: a tenant's 1000 run versions.
+func BenchmarkSQLiteRunVersions(b *testing.B) {
+	ctx := context.Background()
+	s := openTest(b)
+	for i := range 1000 {
+		if _, _, err := s.CreateRun(ctx, &Run{ID: fmt.Sprintf("r%d", i), Tenant: "acme", Job: "j", State: "running", Data: []byte(`{"spec":{}}`)}, "", Change{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for range b.N {
+		if vs, err := s.RunVersions(ctx, "acme"); err != nil || len(vs) != 1000 {
+			b.Fatal(len(vs), err)
+		}
+	}
+}
