@@ -226,3 +226,57 @@ func BenchmarkSQLiteRunVersions(b *testing.B) {
 		}
 	}
 }
+
+// TestSQLiteLastAdminTwinNotCounted: the last-admin guard of a
+// revocation counted the live admin rows, a token held twice (its id as
+// text and as bytes) and a row whose tenant is bytes among them, though
+// neither authenticates (TokenByHash refuses both): the last admin token
+// that did was revoked, leaving none. They are no longer counted.
+func TestSQLiteLastAdminTwinNotCounted(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct{ name, q string }{
+		{"id twin", `INSERT INTO tokens (` + tokenCols + `) SELECT CAST(id AS BLOB), tenant, '` + HashToken("p2") + `', 1, note, created_at, NULL FROM tokens WHERE hash = '` + HashToken("p") + `'`},
+		{"hash twin", `INSERT INTO tokens (` + tokenCols + `) SELECT 'other', tenant, CAST(hash AS BLOB), 1, note, created_at, NULL FROM tokens WHERE hash = '` + HashToken("p") + `'`},
+		{"tenant bytes", `UPDATE tokens SET tenant = CAST(tenant AS BLOB) WHERE hash = '` + HashToken("p") + `'`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openTest(t)
+			var a *Token
+			for _, sec := range []string{"a", "p"} {
+				tok, err := s.PutToken(ctx, &Token{Tenant: "ops", Hash: HashToken(sec), Admin: true, Note: sec}, rec(t, "token", "", map[string]string{"id": sec}))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if sec == "a" {
+					a = tok
+				}
+			}
+			dropTwinTriggers(t, s.DB())
+			if _, err := s.DB().ExecContext(ctx, tc.q); err != nil {
+				t.Fatal(err)
+			}
+			if tok, err := s.TokenByHash(ctx, HashToken("p")); err == nil {
+				t.Fatalf("the other admin token authenticates: %+v", tok)
+			}
+			n, err := s.RevokeTokens(ctx, "ops", a.ID, rec(t, "token", "", map[string]string{"id": "a"}))
+			if !errors.Is(err, ErrLastAdmin) {
+				t.Errorf("revoking the last admin token that authenticates: %d, %v; want ErrLastAdmin", n, err)
+			}
+			if tok, err := s.TokenByHash(ctx, a.Hash); err != nil || tok.RevokedAt != nil {
+				t.Errorf("the admin token after the refused revocation: %+v, %v", tok, err)
+			}
+		})
+	}
+}
+
+// TestSQLiteLiveAdminsBounded: the twin checks of the live admins' count
+// are seeks, not scans, of the tokens (the count itself scans them, as
+// before).
+func TestSQLiteLiveAdminsBounded(t *testing.T) {
+	s := openTest(t)
+	p := sqlitePlan(t, s.DB(), qLiveAdmins)
+	if strings.Count(p, "SCAN") != 1 || strings.Count(p, "SEARCH") != 2 {
+		t.Errorf("%s: want one scan of the tokens and two seeks:\n%s", qLiveAdmins, p)
+	}
+	t.Logf("%s:\n%s", qLiveAdmins, p)
+}

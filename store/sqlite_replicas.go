@@ -293,6 +293,19 @@ func (s *SQLite) ListTokens(ctx context.Context) ([]*Token, error) {
 	return out, nil
 }
 
+// qLiveAdmins counts the live admin tokens that authenticate, before and
+// after a revocation (ErrLastAdmin): liveAdminsQuery less the rows that
+// TokenByHash refuses, a row whose text is stored as bytes (a BLOB) and
+// a row held twice, another holding its id or hash as bytes. Counting
+// them, the guard let the last admin token that authenticated be revoked
+// while such rows stood. A scan of the tokens, as before, and two seeks
+// (the primary key, the hash's unique index) a live admin.
+const qLiveAdmins = `SELECT COUNT(*) FROM tokens AS k WHERE k.admin AND k.revoked_at IS NULL
+	AND typeof(k.id) = 'text' AND typeof(k.tenant) = 'text' AND typeof(k.hash) = 'text'
+	AND typeof(k.note) = 'text' AND typeof(k.created_at) = 'text'
+	AND NOT EXISTS (SELECT 1 FROM tokens AS o WHERE o.id = CAST(k.id AS BLOB))
+	AND NOT EXISTS (SELECT 1 FROM tokens AS o WHERE o.hash = CAST(k.hash AS BLOB))`
+
 // RevokeTokens implements Tokens.
 func (s *SQLite) RevokeTokens(ctx context.Context, tenant, id string, rec audit.Record) (int, error) {
 	var n int64
@@ -308,7 +321,7 @@ func (s *SQLite) RevokeTokens(ctx context.Context, tenant, id string, rec audit.
 		// Transactions are serialised (_txlock=immediate): the count
 		// before and after is this revocation's alone.
 		var before, after int
-		if err := tx.QueryRowContext(ctx, liveAdminsQuery).Scan(&before); err != nil {
+		if err := tx.QueryRowContext(ctx, qLiveAdmins).Scan(&before); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, q, args...)
@@ -318,7 +331,7 @@ func (s *SQLite) RevokeTokens(ctx context.Context, tenant, id string, rec audit.
 		if n, _ = res.RowsAffected(); n == 0 {
 			return ErrNotFound
 		}
-		if err := tx.QueryRowContext(ctx, liveAdminsQuery).Scan(&after); err != nil {
+		if err := tx.QueryRowContext(ctx, qLiveAdmins).Scan(&after); err != nil {
 			return err
 		}
 		if before > 0 && after == 0 {
