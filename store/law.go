@@ -234,7 +234,7 @@ func (s *SQLite) SetLawCheck(ctx context.Context, rev int64, day string, rec aud
 	var head *audit.Entry
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if f, ok := FenceOf(ctx); ok {
-			if err := checkFence(ctx, tx, f); err != nil {
+			if err := s.checkFence(ctx, tx, f); err != nil {
 				return err
 			}
 		}

@@ -43,7 +43,7 @@ const (
 	qOrderPut  = `UPDATE run_order SET last = ? WHERE id = 1`
 )
 
-var hotQueries = []string{qRunPut, qRunUpdate, qGetRun, qIdemGet, qBlobRunEvent, qIdemPut, qEventSeq, qEventPut, qAuditHead, qAuditPut, qOrderGet, qOrderPut, qTokenByHash, qTenantUID}
+var hotQueries = []string{qRunPut, qRunUpdate, qGetRun, qIdemGet, qBlobRunEvent, qIdemPut, qEventSeq, qEventPut, qAuditHead, qAuditPut, qOrderGet, qOrderPut, qTokenByHash, qTenantUID, qFenceGet, qRunVersion}
 
 //go:embed migrations/*.sql migrations/postgres/*.sql
 var migrations embed.FS
@@ -634,7 +634,7 @@ func (s *SQLite) UpdateRun(ctx context.Context, id string, fn func(r *Run) (Chan
 	var head *audit.Entry
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if f, ok := FenceOf(ctx); ok {
-			if err := checkFence(ctx, tx, f); err != nil {
+			if err := s.checkFence(ctx, tx, f); err != nil {
 				return err
 			}
 		}
@@ -840,16 +840,45 @@ func (s *SQLite) GetRun(ctx context.Context, id string) (*Run, error) {
 	return getRunRow(s.hotRow(ctx, qGetRun, id), id)
 }
 
-// RunVersionOf implements Store.
+// qRunVersion reads a run's tenant and version by its id as text, and
+// whether a row holds the same id as bytes (a BLOB): two seeks of the
+// primary key, the data left unread.
+const qRunVersion = `SELECT tenant, version, EXISTS (SELECT 1 FROM runs AS t WHERE t.id = CAST(?1 AS BLOB)) FROM runs WHERE id = ?1`
+
+// RunVersionOf implements Store. A run held twice, its id as text and as
+// bytes, is ErrRowTwice, as GetRun has it: the read by text alone gave
+// the text row's tenant and version as if alone, to an owner's check and
+// to a version compared with the caller's. A tenant stored as bytes is
+// refused as scanRun refuses it.
 func (s *SQLite) RunVersionOf(ctx context.Context, id string) (string, int64, error) {
-	var tenant string
+	var tenant auditField
 	var version int64
-	err := s.db.QueryRowContext(ctx, `SELECT tenant, version FROM runs WHERE id = ?`, id).Scan(&tenant, &version)
-	if errors.Is(err, sql.ErrNoRows) {
+	var twin bool
+	err := s.hotRow(ctx, qRunVersion, id).Scan(&tenant, &version, &twin)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
 		return "", 0, fmt.Errorf("run %q: %w", id, ErrNotFound)
+	case err != nil:
+		return "", 0, err
+	case twin:
+		return "", 0, runTwice(id)
 	}
-	return tenant, version, err
+	if err := rowText("runs", fmt.Sprintf("%q", id), textCol{name: "tenant", f: &tenant}); err != nil {
+		return "", 0, err
+	}
+	return tenant.s, version, nil
 }
+
+// qRunVersions reads a tenant's run ids and versions, with each id's
+// count of rows read as text and as bytes (two seeks of the primary key a
+// run, as a list of runs has them, qRunTwins) where the runs hold an id
+// stored as bytes at all, else 1. The primary key orders every BLOB after
+// every text, so one seek (id at or above the empty BLOB, evaluated once,
+// not once a run) tells whether there is one: a database without one
+// lists at the cost it did.
+const qRunVersions = `SELECT id, version, CASE WHEN EXISTS (SELECT 1 FROM runs AS b WHERE b.id >= X'')
+	THEN (SELECT COUNT(*) FROM runs AS t WHERE t.id IN (CAST(runs.id AS TEXT), CAST(runs.id AS BLOB))) ELSE 1 END
+	FROM runs WHERE tenant = ? ORDER BY created_at, id`
 
 // RunVersions implements Store.
 func (s *SQLite) RunVersions(ctx context.Context, tenant string) ([]RunVersion, error) {
@@ -859,12 +888,33 @@ func (s *SQLite) RunVersions(ctx context.Context, tenant string) ([]RunVersion, 
 	if err := blobTenantRun(ctx, s.db, tenant); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT id, version FROM runs WHERE tenant = ? ORDER BY created_at, id`, tenant)
+	rows, err := s.db.QueryContext(ctx, qRunVersions, tenant)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	return scanVersions(rows)
+	// A run held twice, its id as text and as bytes, was listed as if
+	// alone (the copy another tenant's) or twice under one id, each row's
+	// version: a reader comparing them with the versions it holds passed
+	// the copy by. Both fail, as the list of runs fails.
+	var out []RunVersion
+	for rows.Next() {
+		var id auditField
+		var v RunVersion
+		var n int
+		if err := rows.Scan(&id, &v.Version, &n); err != nil {
+			return nil, err
+		}
+		if n > 1 {
+			return nil, runTwice(id.s)
+		}
+		if err := rowText("runs", fmt.Sprintf("%q", id.s), textCol{name: "id", f: &id}); err != nil {
+			return nil, err
+		}
+		v.ID = id.s
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }
 
 // ListRuns implements Store.

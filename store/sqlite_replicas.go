@@ -95,17 +95,36 @@ func (s *SQLite) ReleaseLease(ctx context.Context, name, holder string, epoch in
 
 // CheckFence implements Leaser.
 func (s *SQLite) CheckFence(ctx context.Context, f Fence) error {
-	return checkFence(ctx, s.db, f)
+	return fenceRow(s.hotRow(ctx, qFenceGet, f.Lease), f)
 }
 
-func checkFence(ctx context.Context, q querier, f Fence) error {
+// qFenceGet reads a lease's epoch by its name as text, and whether a row
+// holds the same name as bytes (a BLOB, which SQLite keeps apart): two
+// seeks of the primary key.
+const qFenceGet = `SELECT epoch, EXISTS (SELECT 1 FROM leases AS t WHERE t.name = CAST(?1 AS BLOB)) FROM leases WHERE name = ?1`
+
+// checkFence checks f in tx, on the statement prepared at open.
+func (s *SQLite) checkFence(ctx context.Context, tx *sql.Tx, f Fence) error {
+	return fenceRow(s.queryRow(ctx, tx, qFenceGet, f.Lease), f)
+}
+
+// fenceRow checks f against row, a row of qFenceGet. A lease held twice,
+// its name as text and as bytes, fails closed: the read by text alone
+// passed a write fenced at the text row's epoch while the BLOB row (at
+// another epoch, another holder) stood beside it, and TryLease refused
+// the pair.
+func fenceRow(row interface{ Scan(...any) error }, f Fence) error {
 	var epoch int64
-	err := q.QueryRowContext(ctx, `SELECT epoch FROM leases WHERE name = ?`, f.Lease).Scan(&epoch)
+	var twin bool
+	err := row.Scan(&epoch, &twin)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fencedErr(f, 0, false)
 	}
 	if err != nil {
 		return err
+	}
+	if twin {
+		return fmt.Errorf("leases row %q: %w: one row has the name as text, another the same name stored as bytes (a BLOB), which SQLite keeps apart; no write is fenced by the lease until the BLOB row is deleted (SELECT rowid FROM leases WHERE typeof(name) = 'blob')", f.Lease, ErrRowTwice)
 	}
 	if epoch != f.Epoch {
 		return fencedErr(f, epoch, true)
@@ -274,6 +293,19 @@ func (s *SQLite) ListTokens(ctx context.Context) ([]*Token, error) {
 	return out, nil
 }
 
+// qLiveAdmins counts the live admin tokens that authenticate, before and
+// after a revocation (ErrLastAdmin): liveAdminsQuery less the rows that
+// TokenByHash refuses, a row whose text is stored as bytes (a BLOB) and
+// a row held twice, another holding its id or hash as bytes. Counting
+// them, the guard let the last admin token that authenticated be revoked
+// while such rows stood. A scan of the tokens, as before, and two seeks
+// (the primary key, the hash's unique index) a live admin.
+const qLiveAdmins = `SELECT COUNT(*) FROM tokens AS k WHERE k.admin AND k.revoked_at IS NULL
+	AND typeof(k.id) = 'text' AND typeof(k.tenant) = 'text' AND typeof(k.hash) = 'text'
+	AND typeof(k.note) = 'text' AND typeof(k.created_at) = 'text'
+	AND NOT EXISTS (SELECT 1 FROM tokens AS o WHERE o.id = CAST(k.id AS BLOB))
+	AND NOT EXISTS (SELECT 1 FROM tokens AS o WHERE o.hash = CAST(k.hash AS BLOB))`
+
 // RevokeTokens implements Tokens.
 func (s *SQLite) RevokeTokens(ctx context.Context, tenant, id string, rec audit.Record) (int, error) {
 	var n int64
@@ -289,7 +321,7 @@ func (s *SQLite) RevokeTokens(ctx context.Context, tenant, id string, rec audit.
 		// Transactions are serialised (_txlock=immediate): the count
 		// before and after is this revocation's alone.
 		var before, after int
-		if err := tx.QueryRowContext(ctx, liveAdminsQuery).Scan(&before); err != nil {
+		if err := tx.QueryRowContext(ctx, qLiveAdmins).Scan(&before); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, q, args...)
@@ -299,7 +331,7 @@ func (s *SQLite) RevokeTokens(ctx context.Context, tenant, id string, rec audit.
 		if n, _ = res.RowsAffected(); n == 0 {
 			return ErrNotFound
 		}
-		if err := tx.QueryRowContext(ctx, liveAdminsQuery).Scan(&after); err != nil {
+		if err := tx.QueryRowContext(ctx, qLiveAdmins).Scan(&after); err != nil {
 			return err
 		}
 		if before > 0 && after == 0 {
