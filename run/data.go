@@ -245,8 +245,8 @@ func (c *Controller) keyHeld(ctx context.Context, r *Run, name string, cause err
 		// no path of the server's.
 		why = fmt.Sprintf("the server refuses the key it holds for dataset %s (%v)", name, cause)
 	}
-	reason := fmt.Sprintf("staging attempt %d to %s: send the key of dataset %s again (meridian dataset send-key %s): %s; the run waits held rather than fail, and tries the staging again in %s",
-		r.Attempt, r.Site, name, name, why, wait.Round(time.Second))
+	reason := fmt.Sprintf("%s%s; the run waits held rather than fail, and tries the staging again in %s",
+		keyHoldPrefix(r.Attempt, r.Site, name), why, wait.Round(time.Second))
 	c.cfg.Logger.Warn("staging held for a dataset key", "run", r.ID, "tenant", r.Tenant, "site", r.Site, "dataset", name, "err", cause)
 	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
 		if r.State != Staging || r.CancelRequested || r.Attempt != attempt || r.Staged == attempt {
@@ -261,6 +261,66 @@ func (c *Controller) keyHeld(ctx context.Context, r *Run, name string, cause err
 		return transition(ch, r, Held, reason)
 	})
 	return err == nil, err
+}
+
+// keyHoldPrefix is how the reason of a hold keyHeld writes begins: the
+// hold keeps no field of its own naming the dataset, so a key sent for it
+// (heldForKey) finds the run by this text, written exactly so.
+func keyHoldPrefix(attempt int, site, name string) string {
+	return fmt.Sprintf("staging attempt %d to %s: send the key of dataset %s again (meridian dataset send-key %s): ", attempt, site, name, name)
+}
+
+// heldForKey reports whether run r waits held only for the key of its
+// tenant's dataset name (keyHeld): a hold whose reason begins exactly as
+// keyHeld wrote it for r's attempt and site, and that no law, room or
+// failed staging (StageTries) holds. The caller matches the tenant.
+func heldForKey(r *Run, name string) bool {
+	h := r.Hold
+	return r.State == Held && !r.CancelRequested && h != nil && h.Code == policy.CodeNotNow && h.Rule == "" && h.Wait == "" && h.StageTries == 0 &&
+		strings.HasPrefix(h.Reason, keyHoldPrefix(r.Attempt, r.Site, name))
+}
+
+// retryKeyHolds brings forward to now the next try of tenant's runs held
+// for the key of its dataset name (heldForKey), which the tenant has just
+// sent, and nudges the loop: they waited up to an hour for their next try
+// (keyHeld's backoff). Only that tenant's runs are read, those held, a
+// page at a time; each is tried once more, and a run still refused is held
+// again with its wait grown as before (the hold's start is kept).
+func (c *Controller) retryKeyHolds(ctx context.Context, tenant, name string) (int, error) {
+	n, after := 0, ""
+	for {
+		rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Tenant: tenant, States: []string{string(Held)}, After: after, Limit: activePage, NoDocuments: true})
+		if err != nil {
+			return n, err
+		}
+		for _, row := range rows {
+			r, err := fromRow(row)
+			if err != nil || r.Tenant != tenant || !heldForKey(r, name) || !c.cfg.Now().Before(r.Hold.NextTry) {
+				continue
+			}
+			out, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+				if r.Tenant != tenant || !heldForKey(r, name) || !c.cfg.Now().Before(r.Hold.NextTry) {
+					return store.ErrNoChange
+				}
+				r.Hold.NextTry = c.cfg.Now()
+				return nil
+			})
+			switch {
+			case err != nil && !errors.Is(err, store.ErrNoChange):
+				return n, err
+			case err == nil && out != nil:
+				n++
+			}
+		}
+		if len(rows) < activePage {
+			break
+		}
+		after = rows[len(rows)-1].ID
+	}
+	if n > 0 {
+		c.Nudge()
+	}
+	return n, nil
 }
 
 // releasedFromHold is the Migration.Reason of a run a hold's release

@@ -984,6 +984,12 @@ func (c *Controller) PutKey(ctx context.Context, tenant, name, keyText string) e
 	if err := kr.Put(name, key); err != nil {
 		return fmt.Errorf("dataset %s: the key's change was recorded but the key could not be stored (put it again): %w", name, err)
 	}
+	// The tenant's runs held for this key try again now, not at their
+	// next try (up to an hour away). The key is kept either way: a run
+	// not brought forward still tries on its own time.
+	if n, err := c.retryKeyHolds(ctx, tenant, name); err != nil {
+		c.cfg.Logger.Warn("runs held for a dataset key not brought forward", "tenant", tenant, "dataset", name, "brought", n, "err", err)
+	}
 	return nil
 }
 
