@@ -17,9 +17,6 @@ import (
 func TestPutKeyBringsForwardRunsHeldForTheKey(t *testing.T) {
 	ctx := context.Background()
 	c, clk, file, r := keyHoldFixture(t)
-	// The job the run starts at the local site is gone before its
-	// directory is removed.
-	t.Cleanup(func() { killLocalJobs(c.cfg.StateDir) })
 	c.cfg.HoldRetry = time.Hour // the next try an hour away
 	key, err := file.Get("corpus-c")
 	if err != nil {
