@@ -1,6 +1,8 @@
 package store
 
 import (
+	"database/sql"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -92,6 +94,46 @@ func limitQuery(l Limit, ph func(int) string) (string, []any) {
 		where = append(where, "hold_accelerator IN ("+placeholders(&args, l.Accelerators, ph)+")")
 	}
 	return "SELECT COALESCE(SUM(hold_count), 0) FROM runs WHERE " + strings.Join(where, " AND "), args
+}
+
+// ErrFieldType refuses a row whose field is stored as another type than
+// Meridian writes: bytes (a BLOB) for text, anything but an integer for a
+// number. Such a row was written outside Meridian.
+var ErrFieldType = errors.New("a field of the row is stored as another type than Meridian writes")
+
+// qRunHoldType finds a run whose tenant, hold_site or hold_accelerator is
+// not text, or whose hold_pool or hold_count is not an integer, and names
+// the first such field: the predicate of the partial index runs_hold_type,
+// word for word, so that the look is one seek of an index that is empty
+// where Meridian alone wrote the runs.
+const qRunHoldType = `SELECT id, CASE WHEN typeof(tenant) <> 'text' THEN 'tenant'
+	WHEN typeof(hold_site) <> 'text' THEN 'hold_site' WHEN typeof(hold_accelerator) <> 'text' THEN 'hold_accelerator'
+	WHEN typeof(hold_pool) <> 'integer' THEN 'hold_pool' ELSE 'hold_count' END
+	FROM runs WHERE typeof(tenant) <> 'text' OR typeof(hold_site) <> 'text'
+	OR typeof(hold_accelerator) <> 'text' OR typeof(hold_pool) <> 'integer' OR typeof(hold_count) <> 'integer' LIMIT 1`
+
+// runHoldType is the refusal of a change's limits read from row, a row of
+// qRunHoldType (nil when there is none): a limit's sum compares the tenant,
+// site, pool and accelerator with text and integers, which a BLOB never
+// equals, so the run's accelerators were left out of every sum and a quota
+// or a pool could be passed. Every limit fails until the row is written as
+// Meridian writes it.
+func runHoldType(row interface{ Scan(...any) error }) error {
+	var id []byte
+	var col string
+	err := row.Scan(&id, &col)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return err
+	}
+	want := "text"
+	if col == "hold_pool" || col == "hold_count" {
+		want = "an integer"
+	}
+	return fmt.Errorf("run %q: %w: its %s is not stored as %s (a row written outside Meridian), which the sums of the limits do not match: no change with limits is made until it is written again as %s (SELECT rowid FROM runs WHERE typeof(%s) <> '%s')",
+		id, ErrFieldType, col, want, want, col, strings.TrimPrefix(want, "an "))
 }
 
 func placeholders(args *[]any, vals []string, ph func(int) string) string {

@@ -555,6 +555,11 @@ func (s *SQLite) orderTime(ctx context.Context, tx *sql.Tx, now time.Time) (time
 func (s *SQLite) applyChange(ctx context.Context, tx *sql.Tx, runID, tenant string, now time.Time, ch Change) (*audit.Entry, error) {
 	// SQLite transactions are serialised (_txlock=immediate): the sums
 	// read here cannot change before the commit.
+	if len(ch.Limits) > 0 {
+		if err := runHoldType(tx.QueryRowContext(ctx, qRunHoldType)); err != nil {
+			return nil, fmt.Errorf("check %s: %w", ch.Limits[0].Name, err)
+		}
+	}
 	for _, l := range ch.Limits {
 		q, args := limitQuery(l, func(int) string { return "?" })
 		var used int
