@@ -197,17 +197,23 @@ func (c *Controller) stageFailed(ctx context.Context, r *Run, cause error) (bool
 		if !same(r) {
 			return store.ErrNoChange
 		}
-		r.Hold = &Hold{Reason: reason, Code: policy.CodeNotNow, Since: now, NextTry: now.Add(wait), Tries: 1, StageTries: tries,
-			Restart: r.Migration != nil && r.Migration.Restart}
-		// A move ahead of a rule's day that this staging ends keeps the
-		// day through the hold, as a move held before its copy does.
-		r.Hold.keepMove(r.Migration)
-		r.Migration = nil
-		r.StageTries, r.StageNext, r.StageUnreserved = 0, time.Time{}, false
-		ch.Events = append(ch.Events, store.Event{Kind: "staging-failed", Reason: reason})
-		return transition(ch, r, Held, reason)
+		return holdStaging(ch, r, &Hold{Reason: reason, Code: policy.CodeNotNow, Since: now, NextTry: now.Add(wait), Tries: 1, StageTries: tries}, reason)
 	})
 	return err == nil, err
+}
+
+// holdStaging puts r, whose staging stopped, on hold h (its Restart taken
+// from the move under way), and records why. A move ahead of a rule's day
+// that this staging ends keeps the day through the hold, as a move held
+// before its copy does.
+func holdStaging(ch *store.Change, r *Run, h *Hold, reason string) error {
+	h.Restart = r.Migration != nil && r.Migration.Restart
+	r.Hold = h
+	r.Hold.keepMove(r.Migration)
+	r.Migration = nil
+	r.StageTries, r.StageNext, r.StageUnreserved = 0, time.Time{}, false
+	ch.Events = append(ch.Events, store.Event{Kind: "staging-failed", Reason: reason})
+	return transition(ch, r, Held, reason)
 }
 
 // keyUnusable reports whether err is a staging stopped by its dataset's
@@ -252,13 +258,7 @@ func (c *Controller) keyHeld(ctx context.Context, r *Run, name string, cause err
 		if r.State != Staging || r.CancelRequested || r.Attempt != attempt || r.Staged == attempt {
 			return store.ErrNoChange
 		}
-		r.Hold = &Hold{Reason: reasonText(reason), Code: policy.CodeNotNow, Since: since, NextTry: now.Add(wait), Tries: 1,
-			Restart: r.Migration != nil && r.Migration.Restart}
-		r.Hold.keepMove(r.Migration)
-		r.Migration = nil
-		r.StageTries, r.StageNext, r.StageUnreserved = 0, time.Time{}, false
-		ch.Events = append(ch.Events, store.Event{Kind: "staging-failed", Reason: reason})
-		return transition(ch, r, Held, reason)
+		return holdStaging(ch, r, &Hold{Reason: reasonText(reason), Code: policy.CodeNotNow, Since: since, NextTry: now.Add(wait), Tries: 1}, reason)
 	})
 	return err == nil, err
 }
