@@ -34,12 +34,18 @@ func fakePod(name, job, jobUID, node, phase string) map[string]any {
 		"status": map[string]any{"phase": phase}}
 }
 
+// eventuallyWait is how long eventually waits for its condition:
+// generous, since a loaded machine (a race detector's build, other tests
+// beside) takes seconds over what an idle one takes a moment for, and a
+// condition met returns at once.
+const eventuallyWait = 60 * time.Second
+
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(eventuallyWait)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("after 10 s: %s", what)
+			t.Fatalf("after %s: %s", eventuallyWait, what)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -149,6 +149,14 @@ func TestListPageReadOnce(t *testing.T) {
 	list() // the connection, the client's caches
 	alloc := list()
 	t.Logf("a page of %.1f MiB: %.1f MiB allocated", float64(len(page))/(1<<20), float64(alloc)/(1<<20))
+	if raceEnabled {
+		// The race detector's build allocates some 1.9 times what the
+		// product's does here (48.7 MiB against 25.6), every time: the
+		// bound is of the product's build, and a build with the race
+		// detector checks the listing alone.
+		t.Log("built with the race detector: the allocations are not bounded")
+		return
+	}
 	if limit := uint64(len(page)) * 3; alloc > limit {
 		t.Errorf("%.1f MiB allocated for a page of %.1f MiB; want at most %.1f MiB", float64(alloc)/(1<<20),
 			float64(len(page))/(1<<20), float64(limit)/(1<<20))

@@ -43,6 +43,17 @@ type fakeAPI struct {
 	// muted resources' changes reach no watch: the watch cache has not
 	// taken them yet, as under load.
 	muted map[string]bool
+	// history holds every event sent of each resource, by the version
+	// the API server was at when it was sent: a watch from a version
+	// (the reflector's next watch after its list, or after a watch cut)
+	// is sent those after it first, as an API server sends them, so
+	// that a change made while no watch is open is not lost.
+	history map[string][]fakeHistoryEvent
+}
+
+type fakeHistoryEvent struct {
+	rv int
+	ev fakeEvent
 }
 
 type fakeEvent struct {
@@ -110,9 +121,15 @@ func (f *fakeAPI) notify(resource, typ string, obj map[string]any) {
 	if f.muted[resource] {
 		return
 	}
+	if f.history == nil {
+		f.history = map[string][]fakeHistoryEvent{}
+	}
+	// Never changed once taken: the watches share it.
+	ev := fakeEvent{Type: typ, Object: clone(obj)}
+	f.history[resource] = append(f.history[resource], fakeHistoryEvent{rv: f.rv, ev: ev})
 	for _, c := range f.watchers[resource] {
 		select {
-		case c <- fakeEvent{Type: typ, Object: clone(obj)}:
+		case c <- ev:
 		default:
 		}
 	}
@@ -182,7 +199,19 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	store := f.objs[resource]
 	switch {
 	case r.Method == http.MethodGet && name == "" && q.Get("watch") == "true":
-		c := make(chan fakeEvent, 100)
+		// From a version: the events sent since, first.
+		var since []fakeEvent
+		if from, err := strconv.Atoi(q.Get("resourceVersion")); err == nil && from > 0 {
+			for _, h := range f.history[resource] {
+				if h.rv > from {
+					since = append(since, h.ev)
+				}
+			}
+		}
+		c := make(chan fakeEvent, 100+len(since))
+		for _, ev := range since {
+			c <- ev
+		}
 		f.watchers[resource] = append(f.watchers[resource], c)
 		f.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
@@ -335,6 +364,9 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			f.status(w, 409, "Conflict", fmt.Sprintf("Precondition failed: ResourceVersion in precondition: %v, ResourceVersion in object meta: %v", rv, meta(old)["resourceVersion"]))
 			return
 		}
+		// The deletion (or its start) is a change of its own version,
+		// which a watch from it resumes after.
+		meta(old)["resourceVersion"] = rv
 		if fin, _ := meta(old)["finalizers"].([]any); len(fin) > 0 {
 			meta(old)["deletionTimestamp"] = time.Now().UTC().Format(time.RFC3339)
 			f.notify(resource, "MODIFIED", old)

@@ -3,6 +3,7 @@ package kubernetes
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -173,10 +174,15 @@ func TestWatchCacheBytesComeBackAfterDeletes(t *testing.T) {
 	}
 
 	// A deletion of a Pod never sent, then one Pod made: the count is one
-	// more than before, and the bytes what that Pod counts.
+	// more than before, and the bytes what that Pod counts. The deletion
+	// has a version, as every event of an API server: the reflector resumes
+	// a watch cut (by the client's request timeout) from the version of
+	// the last event, and from none it would miss the Pod made.
 	h.f.mu.Lock()
 	never := hugePod(pods, size)
 	meta(never)["name"] = hostileJob + "-never"
+	h.f.rv++
+	meta(never)["resourceVersion"] = strconv.Itoa(h.f.rv)
 	h.f.notify("pods", "DELETED", never)
 	h.f.mu.Unlock()
 	h.f.put("pods", fakePod(hostileJob+"-marker", hostileJob, "job-uid", "n1", podRunning))
