@@ -2,6 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -135,6 +139,10 @@ func TestCLILedgerRefusedBesidePostgres(t *testing.T) {
 	}
 	s.Close()
 	_, siteFile, _ := publicDatasetAndSite(t)
+	// dataset add recorded its key in the directory's own audit log (the
+	// CLI's keyring is checked against it): the refused commands below
+	// must leave that database as it is.
+	before := dbFiles(t, home)
 	_, err = runCLI(t, "dataset", "ledger")
 	if err == nil || !strings.Contains(err.Error(), "PostgreSQL") || !strings.Contains(err.Error(), "/v1/datasets/NAME/stage") {
 		t.Fatalf("dataset ledger beside servers on PostgreSQL: %v", err)
@@ -143,9 +151,33 @@ func TestCLILedgerRefusedBesidePostgres(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "PostgreSQL") {
 		t.Fatalf("dataset stage beside servers on PostgreSQL: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(home, statedir.Database)); err == nil {
-		t.Error("a refused command left a database of its own in the state directory")
+	if after := dbFiles(t, home); after != before {
+		t.Errorf("a refused command wrote the state directory's database: %s, before %s", after, before)
 	}
+}
+
+// dbFiles is a digest of the state directory's database files as they
+// are, "" for none.
+func dbFiles(t *testing.T, home string) string {
+	t.Helper()
+	h := sha256.New()
+	found := false
+	for _, suffix := range []string{"", "-wal", "-journal"} {
+		b, err := os.ReadFile(filepath.Join(home, statedir.Database+suffix))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		found = true
+		fmt.Fprintf(h, "%s:%d:", suffix, len(b))
+		h.Write(b)
+	}
+	if !found {
+		return ""
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // TestSQLiteServeKeepsSharedMark: a server started by mistake on the
