@@ -27,20 +27,7 @@ func TestSmallCapitalNames(t *testing.T) {
 		{"RU", "Red Sᴛᴀʀ Aᴠɪᴏɴɪᴄꜱ Iɴꜱᴛɪᴛᴜᴛᴇ", "Red Star Avionics Institute"},
 		{"FR", "ʟᴀʙᴏʀᴀᴛᴏɪʀᴇ ᴘʀᴏᴘʀᴇ ꜱᴀꜱ", ""},
 	} {
-		res, err := s.Screen("", org("o", c.hq, c.legal))
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := res[0]
-		if c.entry == "" {
-			if r.Status != catalog.RestrictedNone {
-				t.Errorf("%q, on no list, screened %s: %s", c.legal, r.Status, r.Source)
-			}
-			continue
-		}
-		if r.Status == catalog.RestrictedNone || len(r.Matches) == 0 || r.Matches[0].Entry.Name != c.entry || r.Matches[0].Kind != Exact {
-			t.Errorf("%q screened %s (%s), want an exact match with %q", c.legal, r.Status, r.Source, c.entry)
-		}
+		screensExact(t, s, c.hq, c.legal, c.entry)
 	}
 	for r, want := range smallCapitals {
 		if got, w := Normalize(string(r)+"x"), Normalize(want+"x"); got != w {
@@ -66,19 +53,27 @@ func TestParenthesizedLetterNames(t *testing.T) {
 		{"CN", "⒩⒪⒭⒯⒣⒲⒤⒩⒟ Supercomputing Center", "Northwind Supercomputing Center"},
 		{"FR", "⒧⒜⒝⒪⒭⒜⒯⒪⒤⒭⒠ ⒫⒭⒪⒫⒭⒠", ""},
 	} {
-		res, err := s.Screen("", org("o", c.hq, c.legal))
-		if err != nil {
-			t.Fatal(err)
+		screensExact(t, s, c.hq, c.legal, c.entry)
+	}
+}
+
+// screensExact checks that an organisation headquartered in hq with legal
+// name legal matches the list entry named entry exactly, or, with entry
+// "", nothing.
+func screensExact(t *testing.T, s *Store, hq, legal, entry string) {
+	t.Helper()
+	res, err := s.Screen("", org("o", hq, legal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := res[0]
+	if entry == "" {
+		if r.Status != catalog.RestrictedNone {
+			t.Errorf("%q, on no list, screened %s: %s", legal, r.Status, r.Source)
 		}
-		r := res[0]
-		if c.entry == "" {
-			if r.Status != catalog.RestrictedNone {
-				t.Errorf("%q, on no list, screened %s: %s", c.legal, r.Status, r.Source)
-			}
-			continue
-		}
-		if len(r.Matches) == 0 || r.Matches[0].Entry.Name != c.entry || r.Matches[0].Kind != Exact {
-			t.Errorf("%q screened %s (%s), want an exact match with %q", c.legal, r.Status, r.Source, c.entry)
-		}
+		return
+	}
+	if r.Status == catalog.RestrictedNone || len(r.Matches) == 0 || r.Matches[0].Entry.Name != entry || r.Matches[0].Kind != Exact {
+		t.Errorf("%q screened %s (%s), want an exact match with %q", legal, r.Status, r.Source, entry)
 	}
 }
