@@ -125,6 +125,9 @@ var lookAlikeRunes = sync.OnceValue(func() map[rune]string {
 	for r, v := range smallCapitals {
 		m[r] = asciiSkelOf(v)
 	}
+	for r, v := range turnedLetters {
+		m[r] = asciiSkelOf(v)
+	}
 	return m
 })
 

@@ -405,6 +405,8 @@ func normalizeWords(s string, lookAlike bool, set formSet) (words, kept []string
 			b.WriteRune(enclosedLatin(r))
 		case smallCapitals[r] != "":
 			b.WriteString(smallCapitals[r])
+		case turnedLetters[r] != "":
+			b.WriteString(turnedLetters[r])
 		case look[r] != "":
 			b.WriteString(look[r])
 		case unicode.IsLetter(r) || unicode.IsDigit(r):
@@ -458,6 +460,31 @@ var smallCapitals = map[rune]string{
 	'\u1D0D': "m", '\u0274': "n", '\u1D0F': "o", '\u1D18': "p", '\uA7AF': "q", '\u0280': "r",
 	'\uA731': "s", '\u1D1B': "t", '\u1D1C': "u", '\u1D20': "v", '\u1D21': "w", '\u028F': "y",
 	'\u1D22': "z", '\u1D01': "ae", '\u0276': "oe",
+}
+
+// turnedLetters are the Latin letters written turned (upside down),
+// reversed (mirrored) or inverted, as the letter each shows: those
+// Unicode names as a TURNED, REVERSED or INVERTED form of a letter A to Z
+// (ɥ LATIN SMALL LETTER TURNED H, ᴙ LATIN LETTER SMALL CAPITAL REVERSED
+// R, ꟻ LATIN EPIGRAPHIC LETTER REVERSED F, ⅄ TURNED SANS-SERIF CAPITAL
+// Y), Ↄ ROMAN NUMERAL REVERSED ONE HUNDRED (a reversed C), ∀ FOR ALL (a
+// turned A), and the open o, ɔ and Ɔ, which upside-down writing uses for
+// a turned c. Unicode neither lower-cases nor decomposes them to their
+// letters and the skeleton leaves most as they are, so "EXAↃ" or
+// "ʇɥǝ" read as the listed name to a person and as another name to the
+// matcher. A letter with a hook, tail or stroke added is not listed: it
+// is another letter. Most modifier letters (ᵄ, a superscript turned a)
+// decompose to one of these before this table is read; those that do not
+// (ᴻ, ᵎ) are listed.
+var turnedLetters = map[rune]string{
+	'\u018E': "e", '\u019C': "m", '\u01DD': "e", '\u0245': "v", '\u0250': "a", '\u0258': "e",
+	'\u0265': "h", '\u026F': "m", '\u0279': "r", '\u0281': "r", '\u0287': "t", '\u028C': "v",
+	'\u028D': "w", '\u028E': "y", '\u029E': "k", '\u1D09': "i", '\u1D0E': "n", '\u1D19': "r",
+	'\u1D1A': "r", '\u1D77': "g", '\u2132': "f", '\u2141': "g", '\u2142': "l", '\u2143': "l",
+	'\u2144': "y", '\u214E': "f", '\u2183': "c", '\u2184': "c", '\u2C6F': "a", '\u2C7B': "e",
+	'\uA780': "l", '\uA781': "l", '\uA78D': "h", '\uA7B0': "k", '\uA7B1': "t", '\uA7FA': "m",
+	'\uA7FB': "f", '\uA7FC': "p", '\uA7FD': "m", '\u2200': "a", '\u0186': "c", '\u0254': "c",
+	'\u1D3B': "n", '\u1D4E': "i", '\U0001DF02': "g", '\U0001DF03': "k", '\U0001DF10': "k",
 }
 
 // enclosedLatin is the Latin letter r shows, for the symbols that are a
