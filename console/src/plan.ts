@@ -452,6 +452,22 @@ function summaryAt(v: unknown): Record<string, unknown> {
   return sum;
 }
 
+// MARKED_LINES is how many lines of the job's documents markFields tells
+// about.
+const MARKED_LINES = 3;
+
+// markedAt is "" when text shows as itself, else the part of it around
+// the first character shown() marks, marked and bounded as nameShown
+// bounds a name.
+function markedAt(text: string): string {
+  const out = shown(text);
+  if (out === text) return "";
+  let i = 0;
+  while (i < text.length && text.charCodeAt(i) === out.charCodeAt(i)) i++;
+  const from = Math.max(0, i - 40);
+  return (from > 0 ? "…" : "") + nameShown(text.slice(from), 80);
+}
+
 export function planPage(main: HTMLElement, params: URLSearchParams): () => void {
   let alive = true;
   let sites = new Map<string, Site>();
@@ -470,6 +486,7 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
   const dateIn = h("input", { id: "as-of-date", type: "date", min: FIRST, max: LAST }) as HTMLInputElement;
   const ticks = h("datalist", { id: "rule-dates" });
   const status = h("p", { id: "plan-status", role: "status", "aria-live": "polite" });
+  const marked = h("div", { id: "job-marked", class: "help", "aria-live": "polite" });
   // What of the server's answers the page could not show.
   const problems = new Problems("plan-problems");
   const planProblems = new Problems("plan-answer-problems");
@@ -537,6 +554,7 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
         docs,
         h("div", { class: "row" }, h("label", { for: "job-file", text: "…or load from files" }), file, h("label", { for: "job-run", text: "…or from a stored run" }), runSel),
         h("div", { class: "row" }, h("label", { for: "job-name", text: "Job name (when the documents hold several)" }), jobName),
+        marked,
         h("button", { type: "submit", id: "plan-btn", text: "Plan" }),
       ),
       h(
@@ -583,7 +601,33 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
     const texts: string[] = [];
     for (const f of Array.from(file.files || [])) texts.push((await f.text()).trim());
     docs.value = texts.join("\n---\n");
+    markFields();
   });
+  docs.addEventListener("change", markFields);
+  jobName.addEventListener("change", markFields);
+  // markFields says, under the form, where the job's name or documents
+  // hold characters that do not show as themselves (invisible ones,
+  // direction controls): a form field shows its value raw, and marking
+  // it there would change what is sent, so a stored run's name that
+  // reads as another name is told here, marked, as the rest of the page
+  // shows a tenant's text.
+  function markFields(): void {
+    clear(marked);
+    const name = markedAt(jobName.value);
+    if (name) marked.append(h("p", { text: `The job name holds characters that do not show as themselves (invisible or direction-changing); it is sent as written: ${name}` }));
+    const lines = docs.value.split("\n");
+    let found = 0;
+    for (let i = 0; i < lines.length && found <= MARKED_LINES; i++) {
+      const at = markedAt(lines[i]);
+      if (!at) continue;
+      found++;
+      if (found > MARKED_LINES) {
+        marked.append(h("p", { text: "…and more lines: the documents are sent as written." }));
+        break;
+      }
+      marked.append(h("p", { text: `Line ${i + 1} of the documents holds characters that do not show as themselves: ${at}` }));
+    }
+  }
   // The picker lists the tenant's runs a page at a time, oldest first
   // (GET /v1/runs with limit and after; next names the following page):
   // one page when the page opens, and the next when "more runs" is
@@ -645,6 +689,7 @@ export function planPage(main: HTMLElement, params: URLSearchParams): () => void
         .map((d, i) => textAt(objAt(d, `documents[${i}]`).content, `documents[${i}].content`).trim())
         .join("\n---\n");
       jobName.value = typeof run.job === "string" ? run.job : "";
+      markFields();
       schedule(0);
     } catch (err) {
       clear(status);
