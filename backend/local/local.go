@@ -454,8 +454,19 @@ const runLockWait = 2 * time.Second
 
 // runLockHeld reports whether a wrapper (or a launching controller) holds
 // the job's run lock. A shared probe never blocks another probe.
+//
+// A landlock workload runs as the server's user and may chmod any job's
+// files (Landlock does not cover metadata), though it can neither read nor
+// write them: a run lock it made unreadable made every Cancel of the job
+// fail. Where the lock file cannot be opened for want of permission, the
+// lock is held while the job's wrapper, which holds it for its whole
+// life, lives (findWrapper).
 func runLockHeld(dir string) (bool, error) {
-	return lockHeld(filepath.Join(dir, "run.lock"))
+	held, err := lockHeld(filepath.Join(dir, "run.lock"))
+	if errors.Is(err, os.ErrPermission) {
+		return findWrapper(dir) > 0, nil
+	}
+	return held, err
 }
 
 // lockHeld reports whether someone holds the lock on the file at path.
@@ -605,9 +616,12 @@ func (l *Local) Cancel(ctx context.Context, handle string) error {
 		}
 	}
 	killAt := time.Now().Add(l.CancelGrace)
-	heldAt, err := stopGroup(ctx, dir, syscall.SIGTERM, l.CancelGrace)
+	heldAt, pid, err := stopGroup(ctx, dir, syscall.SIGTERM, l.CancelGrace)
 	if err != nil {
 		return err
+	}
+	if pid == 0 {
+		pid = jobPid(dir)
 	}
 	// The wrapper has ended, but what the job started may not have: the
 	// agent's reaper, in a process group of its own, goes on killing what
@@ -615,7 +629,7 @@ func (l *Local) Cancel(ctx context.Context, handle string) error {
 	// group that ignored SIGTERM outlives a wrapper whose command ended.
 	// What Cancel returns to may remove the job's directory under them.
 	// The job is cancelled whatever is left: Clean says so.
-	waitTree(ctx, readPid(dir), max(wrapperSeen(dir), heldAt), killAt, l.TreeWait)
+	waitTree(ctx, pid, max(wrapperSeen(dir), heldAt), killAt, l.TreeWait)
 	return nil
 }
 
@@ -903,9 +917,11 @@ func signalStarted(pid int, start uint64, sig unix.Signal) {
 // it already ran it when the group was signalled.
 //
 // It returns when it last found the wrapper alive (CLOCK_BOOTTIME, in
-// clock ticks; 0 if it never did), for waitTree.
-func stopGroup(ctx context.Context, dir string, sig syscall.Signal, grace time.Duration) (uint64, error) {
+// clock ticks; 0 if it never did) and the wrapper's pid (0 if it never
+// learnt it), for waitTree.
+func stopGroup(ctx context.Context, dir string, sig syscall.Signal, grace time.Duration) (uint64, int, error) {
 	var heldAt uint64
+	pid := 0
 	deadline := time.Now().Add(grace)
 	sent := false
 	var wrapperLine string
@@ -922,10 +938,13 @@ func stopGroup(ctx context.Context, dir string, sig syscall.Signal, grace time.D
 		now := bootTicksAt(time.Now())
 		held, err := runLockHeld(dir)
 		if err != nil || !held {
-			return heldAt, err
+			return heldAt, pid, err
 		}
 		heldAt = now
-		pid := readPid(dir)
+		if pid == 0 {
+			// Once written, the pid file names the wrapper for good.
+			pid = jobPid(dir)
+		}
 		if pid > 0 && (!sent || time.Now().After(deadline)) {
 			if sent {
 				sig = syscall.SIGKILL
@@ -939,7 +958,7 @@ func stopGroup(ctx context.Context, dir string, sig syscall.Signal, grace time.D
 				}
 			}
 			if err := syscall.Kill(-pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
-				return heldAt, fmt.Errorf("signal job group %d: %w", pid, err)
+				return heldAt, pid, fmt.Errorf("signal job group %d: %w", pid, err)
 			}
 			sent = true
 		} else if pid > 0 && sent && sig == syscall.SIGTERM {
@@ -970,7 +989,7 @@ func stopGroup(ctx context.Context, dir string, sig syscall.Signal, grace time.D
 		}
 		select {
 		case <-ctx.Done():
-			return heldAt, ctx.Err()
+			return heldAt, pid, ctx.Err()
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
@@ -1005,6 +1024,114 @@ func children(pid int) []int {
 		}
 	}
 	return out
+}
+
+// jobPid is the pid of the job's wrapper: what its pid file says, or, where
+// the file is there but cannot be read (a landlock workload, which runs as
+// the server's user, may chmod any job's files: Landlock does not cover
+// metadata), the wrapper found by what the kernel says of it while it
+// lives (findWrapper). A pid file made unreadable kept Cancel from
+// signalling the job, which ran on. 0 when neither tells.
+func jobPid(dir string) int {
+	if pid := readPid(dir); pid > 0 {
+		return pid
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "pid")); err != nil {
+		return 0
+	}
+	return findWrapper(dir)
+}
+
+// findWrapper finds the job's running wrapper without reading any of the
+// job's files, whose modes a workload may change: it is the process that
+// leads its own session and group (launch's setsid), runs the wrapper
+// (its command line), and holds the job's run lock (its inode, which stat
+// tells whatever its mode) open to read and write, as its fd 3 or where
+// its shell moved it while the command runs. A workload cannot hold such
+// a file: its sandbox lets it open no file of the state directory
+// (Landlock, or the directory's mode for a workload run as another user);
+// it may open one O_PATH, which fdinfo tells. It reads /proc once (one
+// stat file a process, and the command line and at most
+// maxWrapperFds fds of those that lead a session), and says 0 when it
+// finds none.
+func findWrapper(dir string) int {
+	fi, err := os.Lstat(filepath.Join(dir, "run.lock"))
+	if err != nil || !fi.Mode().IsRegular() {
+		return 0
+	}
+	want, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0
+	}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil || p <= 1 {
+			continue
+		}
+		st, ok := readStat(p)
+		if !ok || st.sid != p || st.pgid != p || st.zombie {
+			continue
+		}
+		// sh -c WRAPPER meridian-job DIR COMMAND...
+		if args := strings.SplitN(cmdline(p), "\x00", 5); len(args) < 5 || args[3] != "meridian-job" {
+			continue
+		}
+		if holdsFile(p, uint64(want.Dev), want.Ino) {
+			return p
+		}
+	}
+	return 0
+}
+
+// maxWrapperFds bounds the file descriptors findWrapper looks at in a
+// process: a wrapper has a handful.
+const maxWrapperFds = 64
+
+// holdsFile says whether process pid has the file dev and ino name open
+// to read and write (not O_PATH) among its first maxWrapperFds file
+// descriptors.
+func holdsFile(pid int, dev, ino uint64) bool {
+	fds := "/proc/" + strconv.Itoa(pid) + "/fd"
+	f, err := os.Open(fds)
+	if err != nil {
+		return false
+	}
+	names, _ := f.Readdirnames(maxWrapperFds)
+	f.Close()
+	for _, name := range names {
+		fd, err := strconv.Atoi(name)
+		if err != nil {
+			continue
+		}
+		var got unix.Stat_t
+		if unix.Stat(fds+"/"+name, &got) != nil || got.Dev != dev || got.Ino != ino {
+			continue
+		}
+		if flags, ok := fdFlags(pid, fd); ok && flags&unix.O_PATH == 0 && flags&unix.O_ACCMODE == unix.O_RDWR {
+			return true
+		}
+	}
+	return false
+}
+
+// fdFlags reads the open flags of process pid's file descriptor fd
+// (/proc/PID/fdinfo/FD).
+func fdFlags(pid, fd int) (int, bool) {
+	data, err := backend.ReadSmallFile("/proc/"+strconv.Itoa(pid)+"/fdinfo/"+strconv.Itoa(fd), 4096)
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "flags:"); ok {
+			flags, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32)
+			return int(flags), err == nil
+		}
+	}
+	return 0, false
 }
 
 func readPid(dir string) int {
@@ -1087,7 +1214,7 @@ func (l *Local) FailSite(ctx context.Context) error {
 		return fmt.Errorf("fail site: %w", err)
 	}
 	for _, e := range entries {
-		if _, err := stopGroup(ctx, filepath.Join(l.stateDir, "jobs", e.Name()), syscall.SIGKILL, 0); err != nil {
+		if _, _, err := stopGroup(ctx, filepath.Join(l.stateDir, "jobs", e.Name()), syscall.SIGKILL, 0); err != nil {
 			return fmt.Errorf("fail site: job %s: %w", e.Name(), err)
 		}
 	}

@@ -74,7 +74,7 @@ func TestStopGroupSparesAReusedChildPid(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if _, err := stopGroup(ctx, dir, syscall.SIGTERM, time.Minute); err != nil {
+	if _, _, err := stopGroup(ctx, dir, syscall.SIGTERM, time.Minute); err != nil {
 		t.Fatalf("stopGroup: %v", err)
 	}
 	if decoy == nil {

@@ -28,7 +28,7 @@ func TestStopGroupSignalsACommandBegunAfterTheSignal(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	start := time.Now()
-	_, err := stopGroup(ctx, dir, syscall.SIGTERM, time.Minute)
+	_, _, err := stopGroup(ctx, dir, syscall.SIGTERM, time.Minute)
 	if err != nil {
 		t.Fatalf("stopGroup: %v after %s; the command begun after the signal ran on (children of the wrapper: %v)",
 			err, time.Since(start).Round(time.Millisecond), children(cmd.Process.Pid))

@@ -1,0 +1,117 @@
+package local_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/backend/backendtest"
+)
+
+// TestCancelStopsAJobWhoseFilesAnotherJobMadeUnreadable: a landlock
+// workload runs as the server's user, and Landlock does not cover a file's
+// metadata: it may chmod any job's files though it can neither read nor
+// write them. Another job's pid file made mode 0 left Cancel unable to
+// read the pid it signals: the job ran on, Cancel waiting for it until its
+// caller's time ran out; its run.lock made mode 0 made Cancel fail at once.
+// Cancel now finds the job's wrapper by what the kernel says of it.
+func TestCancelStopsAJobWhoseFilesAnotherJobMadeUnreadable(t *testing.T) {
+	for _, files := range [][]string{{"pid"}, {"pid", "run.lock"}} {
+		t.Run(strings.Join(files, "+"), func(t *testing.T) {
+			b := newLocal(t, t.TempDir())
+			b.CancelGrace = time.Second
+			b.TreeWait = time.Second
+			ctx := context.Background()
+			h, err := b.Submit(ctx, backend.Spec{RunID: "victim", Attempt: 1, Command: []string{"sleep", "60"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wrapper := readPid(t, b, h)
+			t.Cleanup(func() { syscall.Kill(-wrapper, syscall.SIGKILL) })
+			dir := filepath.Join(b.StateDir(), "jobs", h)
+
+			// The other job's workload makes the files unreadable.
+			script := "chmod 0"
+			for _, f := range files {
+				script += " '" + filepath.Join(dir, f) + "'"
+			}
+			other, err := b.Submit(ctx, backend.Spec{RunID: "chmodder", Attempt: 1,
+				Command: []string{"/bin/sh", "-c", script + " && exec sleep 60"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			otherPid := readPid(t, b, other)
+			t.Cleanup(func() { syscall.Kill(-otherPid, syscall.SIGKILL) })
+			for _, f := range files {
+				for deadline := time.Now().Add(backendtest.Timeout); ; time.Sleep(10 * time.Millisecond) {
+					if fi, err := os.Stat(filepath.Join(dir, f)); err == nil && fi.Mode().Perm() == 0 {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("the other job did not chmod %s", f)
+					}
+				}
+			}
+
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			start := time.Now()
+			err = asTheServersUser(t, func() error { return b.Cancel(cctx, h) })
+			if err != nil {
+				t.Fatalf("Cancel of a job whose %s another job made mode 0: %v after %s", strings.Join(files, " and "), err, time.Since(start).Round(time.Millisecond))
+			}
+			if running(wrapper) {
+				t.Fatalf("Cancel returned, and the job's wrapper (pid %d) still runs", wrapper)
+			}
+			if st := backendtest.WaitFinal(t, b, h); st.State != backend.Cancelled {
+				t.Errorf("the job is %+v, want cancelled", st)
+			}
+		})
+	}
+}
+
+// asTheServersUser runs fn on a thread of its own that reads files by
+// their modes, as the server's user: where the test runs as root, the
+// thread has neither CAP_DAC_OVERRIDE nor CAP_DAC_READ_SEARCH, with which
+// root reads a file of mode 0. The thread ends with fn (it is never
+// unlocked), its capabilities with it.
+func asTheServersUser(t *testing.T, fn func() error) error {
+	t.Helper()
+	type result struct {
+		err   error
+		setup bool
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		if os.Geteuid() == 0 {
+			hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+			var data [2]unix.CapUserData
+			if err := unix.Capget(&hdr, &data[0]); err != nil {
+				done <- result{err, true}
+				return
+			}
+			for _, c := range []uint{unix.CAP_DAC_OVERRIDE, unix.CAP_DAC_READ_SEARCH} {
+				data[c/32].Effective &^= 1 << (c % 32)
+			}
+			if err := unix.Capset(&hdr, &data[0]); err != nil {
+				done <- result{err, true}
+				return
+			}
+		}
+		done <- result{fn(), false}
+	}()
+	r := <-done
+	if r.setup {
+		t.Fatalf("drop the thread's capabilities: %v", r.err)
+	}
+	return r.err
+}
