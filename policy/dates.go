@@ -20,8 +20,10 @@ import (
 // placement lawful today can only become unlawful on one of these days or
 // one of its query's (QueryDates), so a controller that keeps runs lawful
 // re-checks them on these days (and ahead of them), not every day. A
-// condition or definition that compares asOf with a date changes its
-// answer on that day or the next: both are listed (asOfDays).
+// condition or definition that compares asOf (or a date computed from it)
+// with a date changes its answer on that day or the next: both are listed
+// (asOfDays), and one that reads asOf in a way whose days cannot be listed
+// does not load.
 func (e *Engine) Dates() []catalog.Date {
 	all := append([]catalog.Date{}, e.asOfDays...)
 	for _, c := range e.rules {
