@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -150,5 +151,30 @@ func TestAdequacyInForceBounds(t *testing.T) {
 	}
 	if !(AdequacyDecision{Scope: ScopeFull, Status: AdequacyAdopted}).InForce(MustDate("2020-06-01")) {
 		t.Error("an adopted decision without dates is not in force")
+	}
+}
+
+// TestOutermostRegionsAreEUMembers: the outermost regions of Art. 349 TFEU
+// that have an ISO 3166-1 alpha-2 code are in the table as part of the EU
+// (and so of the EEA), each naming the treaty as its source. Without them
+// a site or a dataset there was unknown, or read as outside the EU.
+func TestOutermostRegionsAreEUMembers(t *testing.T) {
+	cs, err := BuiltinCountries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, iso := range []string{"GP", "GF", "MQ", "YT", "RE", "MF"} {
+		c, ok := cs[iso]
+		switch {
+		case !ok:
+			t.Errorf("%s missing", iso)
+		case !c.EU || !c.EEA || c.Region || c.Bloc != "EU/EEA":
+			t.Errorf("%s: eu %v, eea %v, region %v, bloc %q: want an EU member", iso, c.EU, c.EEA, c.Region, c.Bloc)
+		case !strings.Contains(c.Source, "Art. 349") || !strings.Contains(c.Source, "355(1)"):
+			t.Errorf("%s: source %q does not name Art. 349 and 355(1) TFEU", iso, c.Source)
+		}
+	}
+	if c := cs["YT"]; c != nil && !strings.Contains(c.Source, "2012/419/EU") {
+		t.Errorf("YT: source %q does not name the decision that made it an outermost region", c.Source)
 	}
 }

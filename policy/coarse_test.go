@@ -123,7 +123,7 @@ func TestAcquiredUses(t *testing.T) {
 		{"'2022-10-07' < pool.acquired && pool.acquired != '2023-01-01'", false, []string{"2022-10-07", "2023-01-01"}},
 		{"site.country == 'CN'", false, nil},
 		{"pool.acquired.startsWith('2023')", true, nil},
-		{"pool.acquired >= asOf", true, nil},
+		{"pool.acquired >= site.country", true, nil},
 		{"pool.acquired in ['2023-01-01']", true, nil},
 		{"has(pool.acquired) && pool.acquired > '2020-01-01'", true, []string{"2020-01-01"}},
 		{"pool['acquired'] > '2020-01-01'", true, nil},

@@ -462,7 +462,11 @@ func compileExpr(env *cel.Env, src string, vars []string, wantBool, track bool) 
 		}
 	}
 	x.acq = acquiredUses(root, x.reads)
-	x.asOfDays = asOfDays(root)
+	days, err := asOfDays(checked.NativeRep())
+	if err != nil {
+		return x, err
+	}
+	x.asOfDays = days
 	x.vocab = vocabularyProblems(root)
 	est, err := env.EstimateCost(checked, costEstimator{})
 	if err != nil {

@@ -237,6 +237,7 @@ func TestMonthsBefore(t *testing.T) {
 		}
 	}
 	// Out of range, the rule fails closed with an error naming the call.
+	// (Of asOf, it is refused at load: TestAttackAsOfComputed.)
 	pack := `apiVersion: meridian.dev/v1alpha1
 kind: RulePack
 metadata: {name: months}
@@ -252,7 +253,7 @@ rules:
     confidence: confirmed
     sources: ["test"]
     message: too far back for {dataset.name}
-    condition: monthsBefore(asOf, -1) > asOf
+    condition: monthsBefore('2026-07-20', -1) > '2020-01-01'
 `
 	e, err := New(Options{NoBuiltin: true, Files: []File{{Name: "m.yaml", Data: []byte(pack)}}})
 	if err != nil {
