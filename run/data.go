@@ -258,26 +258,40 @@ func (c *Controller) keyHeld(ctx context.Context, r *Run, name string, cause err
 		if r.State != Staging || r.CancelRequested || r.Attempt != attempt || r.Staged == attempt {
 			return store.ErrNoChange
 		}
-		return holdStaging(ch, r, &Hold{Reason: reasonText(reason), Code: policy.CodeNotNow, Since: since, NextTry: now.Add(wait), Tries: 1}, reason)
+		return holdStaging(ch, r, &Hold{Reason: reasonText(reason), Code: policy.CodeNotNow, Since: since, NextTry: now.Add(wait), Tries: 1, KeyDataset: name}, reason)
 	})
 	return err == nil, err
 }
 
-// keyHoldPrefix is how the reason of a hold keyHeld writes begins: the
-// hold keeps no field of its own naming the dataset, so a key sent for it
-// (heldForKey) finds the run by this text, written exactly so.
+// keyHoldPrefix is how the reason of a hold keyHeld writes begins. Holds
+// written before Hold.KeyDataset existed name their dataset only there, so
+// heldForKey reads it for them: it stays as they were written.
 func keyHoldPrefix(attempt int, site, name string) string {
 	return fmt.Sprintf("staging attempt %d to %s: send the key of dataset %s again (meridian dataset send-key %s): ", attempt, site, name, name)
 }
 
 // heldForKey reports whether run r waits held only for the key of its
-// tenant's dataset name (keyHeld): a hold whose reason begins exactly as
-// keyHeld wrote it for r's attempt and site, and that no law, room or
-// failed staging (StageTries) holds. The caller matches the tenant.
+// tenant's dataset name (keyHeld): a hold whose KeyDataset is name, that no
+// law, room or failed staging (StageTries) holds, and that no later try
+// rewrote (stillHeld, which counts Tries past keyHeld's one, turns it into
+// a hold of the law or of room and keeps the other fields). The caller
+// matches the tenant.
+//
+// A hold with no KeyDataset was written before the field existed (keyHeld
+// now always sets it): for it alone the dataset is read from the reason,
+// which must begin exactly as keyHeld then wrote it for r's attempt and
+// site. Never the reason of a hold that names its dataset: a reason's
+// wording may change from version to version and carries text that is not
+// the server's.
 func heldForKey(r *Run, name string) bool {
 	h := r.Hold
-	return r.State == Held && !r.CancelRequested && h != nil && h.Code == policy.CodeNotNow && h.Rule == "" && h.Wait == "" && h.StageTries == 0 &&
-		strings.HasPrefix(h.Reason, keyHoldPrefix(r.Attempt, r.Site, name))
+	if r.State != Held || r.CancelRequested || h == nil || h.Code != policy.CodeNotNow || h.Rule != "" || h.Wait != "" || h.StageTries != 0 || h.MoveTries != 0 || h.Tries > 1 {
+		return false
+	}
+	if h.KeyDataset != "" {
+		return h.KeyDataset == name
+	}
+	return strings.HasPrefix(h.Reason, keyHoldPrefix(r.Attempt, r.Site, name))
 }
 
 // retryKeyHolds brings forward to now the next try of tenant's runs held
