@@ -236,7 +236,8 @@ func keyUnusable(err error) bool {
 // run has waited so far (at least Config.HoldRetry, at most moveHoldMax),
 // so that tries come quickly at first and at most hourly after: a release
 // counted since this wait began (Migration.LostAt of a run released from
-// hold) keeps its hold's start.
+// hold) keeps its hold's start. A try once the run has waited keyHoldMax
+// fails it instead.
 func (c *Controller) keyHeld(ctx context.Context, r *Run, name string, cause error) (bool, error) {
 	now := c.cfg.Now()
 	attempt := r.Attempt
@@ -251,6 +252,15 @@ func (c *Controller) keyHeld(ctx context.Context, r *Run, name string, cause err
 		// no path of the server's.
 		why = fmt.Sprintf("the server refuses the key it holds for dataset %s (%v)", name, cause)
 	}
+	if waited := now.Sub(since); waited >= keyHoldMax {
+		// Each try plans the run, takes room and writes its plan and
+		// events: a key never sent would have them tried hourly for as
+		// long as the run exists (its deadline counts time run, not
+		// time waited).
+		c.cfg.Logger.Warn("staging held for a dataset key past its bound", "run", r.ID, "tenant", r.Tenant, "site", r.Site, "dataset", name, "waited", waited, "err", cause)
+		return c.fail(ctx, r, reasonText(fmt.Sprintf("staging attempt %d to %s: %s, and the run waited %s held for it, the most it may (%s): send the key (meridian dataset send-key %s) and submit the job again",
+			r.Attempt, r.Site, why, waited.Round(time.Second), keyHoldMax, name)))
+	}
 	reason := fmt.Sprintf("%s%s; the run waits held rather than fail, and tries the staging again in %s",
 		keyHoldPrefix(r.Attempt, r.Site, name), why, wait.Round(time.Second))
 	c.cfg.Logger.Warn("staging held for a dataset key", "run", r.ID, "tenant", r.Tenant, "site", r.Site, "dataset", name, "err", cause)
@@ -262,6 +272,10 @@ func (c *Controller) keyHeld(ctx context.Context, r *Run, name string, cause err
 	})
 	return err == nil, err
 }
+
+// keyHoldMax is the longest a run waits held for a dataset's key
+// (keyHeld), counted from its hold's start: a try after that fails it.
+const keyHoldMax = 7 * 24 * time.Hour
 
 // keyHoldPrefix is how the reason of a hold keyHeld writes begins. Holds
 // written before Hold.KeyDataset existed name their dataset only there, so
