@@ -236,7 +236,8 @@ func keyUnusable(err error) bool {
 // run has waited so far (at least Config.HoldRetry, at most moveHoldMax),
 // so that tries come quickly at first and at most hourly after: a release
 // counted since this wait began (Migration.LostAt of a run released from
-// hold) keeps its hold's start.
+// hold) keeps its hold's start. A try once the run has waited keyHoldMax
+// fails it instead.
 func (c *Controller) keyHeld(ctx context.Context, r *Run, name string, cause error) (bool, error) {
 	now := c.cfg.Now()
 	attempt := r.Attempt
@@ -251,6 +252,15 @@ func (c *Controller) keyHeld(ctx context.Context, r *Run, name string, cause err
 		// no path of the server's.
 		why = fmt.Sprintf("the server refuses the key it holds for dataset %s (%v)", name, cause)
 	}
+	if waited := now.Sub(since); waited >= keyHoldMax {
+		// Each try plans the run, takes room and writes its plan and
+		// events: a key never sent would have them tried hourly for as
+		// long as the run exists (its deadline counts time run, not
+		// time waited).
+		c.cfg.Logger.Warn("staging held for a dataset key past its bound", "run", r.ID, "tenant", r.Tenant, "site", r.Site, "dataset", name, "waited", waited, "err", cause)
+		return c.fail(ctx, r, reasonText(fmt.Sprintf("staging attempt %d to %s: %s, and the run waited %s held for it, the most it may (%s): send the key (meridian dataset send-key %s) and submit the job again",
+			r.Attempt, r.Site, why, waited.Round(time.Second), keyHoldMax, name)))
+	}
 	reason := fmt.Sprintf("%s%s; the run waits held rather than fail, and tries the staging again in %s",
 		keyHoldPrefix(r.Attempt, r.Site, name), why, wait.Round(time.Second))
 	c.cfg.Logger.Warn("staging held for a dataset key", "run", r.ID, "tenant", r.Tenant, "site", r.Site, "dataset", name, "err", cause)
@@ -258,26 +268,44 @@ func (c *Controller) keyHeld(ctx context.Context, r *Run, name string, cause err
 		if r.State != Staging || r.CancelRequested || r.Attempt != attempt || r.Staged == attempt {
 			return store.ErrNoChange
 		}
-		return holdStaging(ch, r, &Hold{Reason: reasonText(reason), Code: policy.CodeNotNow, Since: since, NextTry: now.Add(wait), Tries: 1}, reason)
+		return holdStaging(ch, r, &Hold{Reason: reasonText(reason), Code: policy.CodeNotNow, Since: since, NextTry: now.Add(wait), Tries: 1, KeyDataset: name}, reason)
 	})
 	return err == nil, err
 }
 
-// keyHoldPrefix is how the reason of a hold keyHeld writes begins: the
-// hold keeps no field of its own naming the dataset, so a key sent for it
-// (heldForKey) finds the run by this text, written exactly so.
+// keyHoldMax is the longest a run waits held for a dataset's key
+// (keyHeld), counted from its hold's start: a try after that fails it.
+const keyHoldMax = 7 * 24 * time.Hour
+
+// keyHoldPrefix is how the reason of a hold keyHeld writes begins. Holds
+// written before Hold.KeyDataset existed name their dataset only there, so
+// heldForKey reads it for them: it stays as they were written.
 func keyHoldPrefix(attempt int, site, name string) string {
 	return fmt.Sprintf("staging attempt %d to %s: send the key of dataset %s again (meridian dataset send-key %s): ", attempt, site, name, name)
 }
 
 // heldForKey reports whether run r waits held only for the key of its
-// tenant's dataset name (keyHeld): a hold whose reason begins exactly as
-// keyHeld wrote it for r's attempt and site, and that no law, room or
-// failed staging (StageTries) holds. The caller matches the tenant.
+// tenant's dataset name (keyHeld): a hold whose KeyDataset is name, that no
+// law, room or failed staging (StageTries) holds, and that no later try
+// rewrote (stillHeld, which counts Tries past keyHeld's one, turns it into
+// a hold of the law or of room and keeps the other fields). The caller
+// matches the tenant.
+//
+// A hold with no KeyDataset was written before the field existed (keyHeld
+// now always sets it): for it alone the dataset is read from the reason,
+// which must begin exactly as keyHeld then wrote it for r's attempt and
+// site. Never the reason of a hold that names its dataset: a reason's
+// wording may change from version to version and carries text that is not
+// the server's.
 func heldForKey(r *Run, name string) bool {
 	h := r.Hold
-	return r.State == Held && !r.CancelRequested && h != nil && h.Code == policy.CodeNotNow && h.Rule == "" && h.Wait == "" && h.StageTries == 0 &&
-		strings.HasPrefix(h.Reason, keyHoldPrefix(r.Attempt, r.Site, name))
+	if r.State != Held || r.CancelRequested || h == nil || h.Code != policy.CodeNotNow || h.Rule != "" || h.Wait != "" || h.StageTries != 0 || h.MoveTries != 0 || h.Tries > 1 {
+		return false
+	}
+	if h.KeyDataset != "" {
+		return h.KeyDataset == name
+	}
+	return strings.HasPrefix(h.Reason, keyHoldPrefix(r.Attempt, r.Site, name))
 }
 
 // retryKeyHolds brings forward to now the next try of tenant's runs held

@@ -200,6 +200,11 @@ type Hold struct {
 	// can resume only from its older checkpoint at that step, and its
 	// retries plan the work left after it, not after its latest.
 	ResumeStep int64 `json:"resumeStep,omitempty"`
+	// KeyDataset names the dataset whose key the run waits for, on a hold
+	// keyHeld wrote: a key sent for it (PutKey) brings the run's next try
+	// forward. Empty on every other hold, and on key holds written before
+	// the field (heldForKey reads their reason instead).
+	KeyDataset string `json:"keyDataset,omitempty"`
 }
 
 // LawStatus is what the controller found about the law for the run's
