@@ -1255,6 +1255,9 @@ func (c *Controller) stillHeld(ctx context.Context, id, reason, code, rule strin
 		r.Hold.Wait, r.Hold.Wants = wait, wants
 		if reason != r.Hold.Reason {
 			r.Hold.Reason, r.Hold.Code, r.Hold.Rule, r.Hold.Revision = reason, code, rule, rev
+			// Held for another reason now, it waits for no key: sending
+			// one must not bring it forward (heldForKey).
+			r.Hold.KeyDataset = ""
 			r.Reason = reason
 			ch.Events = append(ch.Events, lawEvent("held", reason, rule, rev))
 		}
