@@ -13,6 +13,7 @@ import (
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/internal/atomicfile"
+	"meridian.dev/meridian/internal/flock"
 	"meridian.dev/meridian/internal/plainfile"
 	"meridian.dev/meridian/seal"
 )
@@ -177,8 +178,26 @@ func (k Keyring) GetOrCreate(name string) (seal.Key, error) {
 
 // GetOrCreateContext is GetOrCreate, by naming who makes a new key in its
 // record.
+//
+// Creators of one keyring's keys (two `dataset add` of one new name, a
+// server beside them on the same directory) take its lock (Lock) from
+// before the key is made until it is stored, and look again for a key
+// once they hold it. Before, both made a key and recorded it, one key
+// file was written, and the latest record could name the other: the
+// dataset's key was refused from then on.
 func (k Keyring) GetOrCreateContext(ctx context.Context, name, by string) (seal.Key, error) {
 	key, err := k.GetContext(ctx, name)
+	if !errors.Is(err, ErrNoKey) {
+		return key, err
+	}
+	unlock, err := k.Lock(ctx)
+	if err != nil {
+		return seal.Key{}, err
+	}
+	defer unlock()
+	// Another creator may have stored and recorded a key while this one
+	// waited: that key is the dataset's.
+	key, err = k.GetContext(ctx, name)
 	if !errors.Is(err, ErrNoKey) {
 		return key, err
 	}
@@ -190,16 +209,6 @@ func (k Keyring) GetOrCreateContext(ctx context.Context, name, by string) (seal.
 		if err := k.Witness.Record(ctx, k.Tenant, name, key, by); err != nil {
 			return seal.Key{}, err
 		}
-	}
-	// Made durable: a key is written to a directory created here
-	// (tenants/NAME/keyring on a tenant's first dataset), and data sealed
-	// with it leaves for a store; a power loss that took the new
-	// directory's entry took the key too, and left that data unreadable.
-	if err := atomicfile.MkdirAll(k.Dir, 0o700); err != nil {
-		return seal.Key{}, err
-	}
-	if err := os.Chmod(k.Dir, 0o700); err != nil {
-		return seal.Key{}, err
 	}
 	if k.AgeIdentity != "" {
 		recips, err := seal.RecipientsOf(k.AgeIdentity)
@@ -223,6 +232,42 @@ func (k Keyring) GetOrCreateContext(ctx context.Context, name, by string) (seal.
 		return k.existing(ctx, name, err)
 	}
 	return key, nil
+}
+
+// KeyLockFile is the file in a keyring's directory that Lock locks. It is
+// no key file: nothing reads it, and it is never removed.
+const KeyLockFile = ".keyring.lock"
+
+// KeyLockWait bounds how long Lock waits for another holder: a key's
+// creation holds it for one audit record and one file write.
+var KeyLockWait = time.Minute
+
+// Lock takes the keyring's lock (an advisory lock on KeyLockFile in its
+// directory, which it makes, 0700 and durable, when missing), waiting at
+// most KeyLockWait; the function returned releases it. Whoever records
+// and then stores a key holds it over both, so that the key stored is the
+// one the latest record names. The kernel drops it when its holder dies.
+func (k Keyring) Lock(ctx context.Context) (unlock func(), err error) {
+	// Made durable: a key is written to a directory created here
+	// (tenants/NAME/keyring on a tenant's first dataset), and data sealed
+	// with it leaves for a store; a power loss that took the new
+	// directory's entry took the key too, and left that data unreadable.
+	if err := atomicfile.MkdirAll(k.Dir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(k.Dir, 0o700); err != nil {
+		return nil, err
+	}
+	lctx, cancel := context.WithTimeout(ctx, KeyLockWait)
+	defer cancel()
+	unlock, err = flock.Lock(lctx, filepath.Join(k.Dir, KeyLockFile))
+	if err != nil {
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("keyring %s: another command held its lock (%s) for %v while changing a key; try again", k.Dir, KeyLockFile, KeyLockWait)
+		}
+		return nil, fmt.Errorf("keyring %s: lock: %w", k.Dir, err)
+	}
+	return unlock, nil
 }
 
 // existing returns the key another creator wrote first.
