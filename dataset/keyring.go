@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -117,23 +119,87 @@ func (k Keyring) GetContext(ctx context.Context, name string) (seal.Key, error) 
 // is returned as Get returns it; one that differs from its record is
 // refused, as Get refuses it.
 func (k Keyring) Adopt(ctx context.Context, name, by string) (seal.Key, error) {
+	key, _, err := k.AdoptRecorded(ctx, name, by)
+	return key, err
+}
+
+// AdoptRecorded is Adopt, saying too whether it recorded the key (false:
+// a record named it already). It holds the keyring's lock (Lock) over
+// the read and the record, as a key's creation does.
+func (k Keyring) AdoptRecorded(ctx context.Context, name, by string) (seal.Key, bool, error) {
 	if k.Witness == nil {
-		return seal.Key{}, errors.New("no audit log to record the key in")
+		return seal.Key{}, false, errors.New("no audit log to record the key in")
 	}
+	if _, err := k.read(name); err != nil {
+		return seal.Key{}, false, err
+	}
+	unlock, err := k.Lock(ctx)
+	if err != nil {
+		return seal.Key{}, false, err
+	}
+	defer unlock()
 	key, err := k.read(name)
 	if err != nil {
-		return seal.Key{}, err
+		return seal.Key{}, false, err
 	}
 	_, _, ok, err := k.Witness.Recorded(ctx, k.Tenant, name)
 	if err != nil {
-		return seal.Key{}, fmt.Errorf("dataset %s: read the key records of the audit log: %w", name, err)
+		return seal.Key{}, false, fmt.Errorf("dataset %s: read the key records of the audit log: %w", name, err)
 	}
 	if !ok {
 		if err := k.Witness.Record(ctx, k.Tenant, name, key, by); err != nil {
-			return seal.Key{}, err
+			return seal.Key{}, false, err
 		}
 	}
-	return k.GetContext(ctx, name)
+	key, err = k.GetContext(ctx, name)
+	return key, err == nil && !ok, err
+}
+
+// MaxKeyringEntries bounds the entries Names reads of a keyring's
+// directory.
+const MaxKeyringEntries = 1 << 16
+
+// Names returns the names of the datasets whose keys the keyring holds
+// (a NAME.key or NAME.key.age file), sorted, each once. Only regular
+// files named as a valid dataset's key count: what a link names is not
+// listed. A directory of more than MaxKeyringEntries entries is refused,
+// and a keyring with no directory holds no keys.
+func (k Keyring) Names() ([]string, error) {
+	d, err := os.Open(k.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	seen := map[string]bool{}
+	read := 0
+	for {
+		entries, err := d.ReadDir(256)
+		read += len(entries)
+		if read > MaxKeyringEntries {
+			return nil, fmt.Errorf("keyring %s: more than %d entries; name the datasets one at a time", k.Dir, MaxKeyringEntries)
+		}
+		for _, e := range entries {
+			if !e.Type().IsRegular() || !isKeyFile(e.Name()) {
+				continue
+			}
+			seen[strings.TrimSuffix(strings.TrimSuffix(e.Name(), ".age"), ".key")] = true
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	names := make([]string, 0, len(seen))
+	for n := range seen {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names, nil
 }
 
 // read is Get without the audit log's confirmation.

@@ -124,7 +124,7 @@ func (s state) keyrings(w *dataset.KeyWitness) dataset.TenantKeyrings {
 }
 
 // keyRemedy ends the refusal of a keyring key that no record names.
-const keyRemedy = "if it is your key, kept from before keys were recorded (its fingerprint is the one named here), record it once with `meridian dataset key NAME --record`"
+const keyRemedy = "if it is your key, kept from before keys were recorded (its fingerprint is the one named here), record it once with `meridian dataset key NAME --record` (every such key of the keyring at once: `meridian dataset key --record --all`)"
 
 // keyWitness confirms keys against the state directory's audit log read
 // only (a command that reads a key writes nothing); done closes the log.
