@@ -334,8 +334,11 @@ func recordKey(cmd *cobra.Command, st state, name string) error {
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(cmd.OutOrStdout(), "key %s of dataset %s is the one the audit log records\n", key.Fingerprint(), name)
-	return err
+	if _, err := fmt.Fprintf(cmd.OutOrStdout(), "key %s of dataset %s is the one the audit log records\n", key.Fingerprint(), name); err != nil {
+		return err
+	}
+	st.sharedKeyNote(cmd.ErrOrStderr(), name)
+	return nil
 }
 
 // recordAllKeys is recordKey for every key of the keyring: each is listed
@@ -359,8 +362,12 @@ func recordAllKeys(cmd *cobra.Command, st state) error {
 		return err
 	}
 	var made, had, refused int
+	var kept []string
 	for _, name := range names {
 		key, recorded, err := kr.AdoptRecorded(cmd.Context(), name, "owner")
+		if err == nil {
+			kept = append(kept, name)
+		}
 		switch {
 		case err != nil:
 			refused++
@@ -374,6 +381,7 @@ func recordAllKeys(cmd *cobra.Command, st state) error {
 		}
 	}
 	fmt.Fprintf(w, "%d keys: %d recorded now, %d recorded already, %d refused\n", len(names), made, had, refused)
+	st.sharedKeyNote(cmd.ErrOrStderr(), kept...)
 	if refused > 0 {
 		return fmt.Errorf("%d of the keyring's keys refused, each named above: a key that differs from its record is put back from a backup or changed through Meridian, never recorded over its record", refused)
 	}
@@ -390,7 +398,14 @@ func newDatasetSendKeyCmd() *cobra.Command {
 and hands it to the server for your tenant (over TLS when the server is not
 on this machine). The server keeps it in your tenant's own keyring, gives it
 only to your own runs' attempts, and records the key's fingerprint, never
-the key, in the audit log. Register the dataset first with apply.`,
+the key, in the audit log. Register the dataset first with apply.
+
+A key dataset add made (or dataset key --record recorded) is recorded in the
+state directory's own audit log. A server started on the same state
+directory with its own database reads that log and the same keyring (for the
+directory's own tenant); a server that keeps its audit log in PostgreSQL
+(serve --store postgres://…) confirms keys against that log only, and refuses
+the key until it is sent with send-key.`,
 		Example: `  meridian apply -f $MERIDIAN_HOME/datasets/chat-logs.yaml
   meridian dataset send-key chat-logs --server https://meridian.example:7420`,
 		Args: cobra.ExactArgs(1),

@@ -189,3 +189,59 @@ func TestDatasetKeyRecordAll(t *testing.T) {
 		t.Fatalf("the planted key after record --all: %v", err)
 	}
 }
+
+// TestDatasetKeyRecordedBesidePostgresSaysSendIt: on a state directory
+// whose servers keep their audit log in PostgreSQL, dataset add and
+// dataset key --record (one key, or --all) record the key in the
+// directory's own log, which those servers never read: they refuse the key
+// until it is sent. Each now says so, naming the send-key command; on a
+// directory without such servers nothing is said.
+func TestDatasetKeyRecordedBesidePostgresSaysSendIt(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("MERIDIAN_HOME", home)
+	t.Setenv("MERIDIAN_DATASET_KEY", "")
+	src := filepath.Join(t.TempDir(), "src")
+	os.MkdirAll(src, 0o755)
+	os.WriteFile(filepath.Join(src, "a.txt"), []byte("line\n"), 0o644)
+	add := []string{"dataset", "add", "logs", "--from", src, "--origin", "SG", "--classification", "public"}
+
+	_, stderr, err := runCLIStderr(t, add...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(stderr, "send-key") {
+		t.Fatalf("dataset add without servers on PostgreSQL: %s", stderr)
+	}
+
+	if err := os.WriteFile(filepath.Join(home, "store.shared"), []byte("postgres\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	says := func(what, stderr string, names ...string) {
+		t.Helper()
+		for _, want := range append([]string{"PostgreSQL", "store.shared", "do not read", "refuse"}, names...) {
+			if !strings.Contains(stderr, want) {
+				t.Fatalf("%s beside servers on PostgreSQL: stderr lacks %q:\n%s", what, want, stderr)
+			}
+		}
+	}
+	_, stderr, err = runCLIStderr(t, add...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	says("dataset add", stderr, "meridian dataset send-key logs --server URL")
+
+	old, _ := seal.NewKey()
+	if err := os.WriteFile(filepath.Join(home, "keyring", "old.key"), []byte(old.String()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, err = runCLIStderr(t, "dataset", "key", "old", "--record")
+	if err != nil {
+		t.Fatal(err)
+	}
+	says("dataset key --record", stderr, "meridian dataset send-key old --server URL")
+	_, stderr, err = runCLIStderr(t, "dataset", "key", "--record", "--all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	says("dataset key --record --all", stderr, "send-key NAME --server URL, for each")
+}
