@@ -4,15 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/internal/atomicfile"
+	"meridian.dev/meridian/internal/flock"
 	"meridian.dev/meridian/internal/plainfile"
 	"meridian.dev/meridian/seal"
 )
@@ -116,23 +119,87 @@ func (k Keyring) GetContext(ctx context.Context, name string) (seal.Key, error) 
 // is returned as Get returns it; one that differs from its record is
 // refused, as Get refuses it.
 func (k Keyring) Adopt(ctx context.Context, name, by string) (seal.Key, error) {
+	key, _, err := k.AdoptRecorded(ctx, name, by)
+	return key, err
+}
+
+// AdoptRecorded is Adopt, saying too whether it recorded the key (false:
+// a record named it already). It holds the keyring's lock (Lock) over
+// the read and the record, as a key's creation does.
+func (k Keyring) AdoptRecorded(ctx context.Context, name, by string) (seal.Key, bool, error) {
 	if k.Witness == nil {
-		return seal.Key{}, errors.New("no audit log to record the key in")
+		return seal.Key{}, false, errors.New("no audit log to record the key in")
 	}
+	if _, err := k.read(name); err != nil {
+		return seal.Key{}, false, err
+	}
+	unlock, err := k.Lock(ctx)
+	if err != nil {
+		return seal.Key{}, false, err
+	}
+	defer unlock()
 	key, err := k.read(name)
 	if err != nil {
-		return seal.Key{}, err
+		return seal.Key{}, false, err
 	}
 	_, _, ok, err := k.Witness.Recorded(ctx, k.Tenant, name)
 	if err != nil {
-		return seal.Key{}, fmt.Errorf("dataset %s: read the key records of the audit log: %w", name, err)
+		return seal.Key{}, false, fmt.Errorf("dataset %s: read the key records of the audit log: %w", name, err)
 	}
 	if !ok {
 		if err := k.Witness.Record(ctx, k.Tenant, name, key, by); err != nil {
-			return seal.Key{}, err
+			return seal.Key{}, false, err
 		}
 	}
-	return k.GetContext(ctx, name)
+	key, err = k.GetContext(ctx, name)
+	return key, err == nil && !ok, err
+}
+
+// MaxKeyringEntries bounds the entries Names reads of a keyring's
+// directory.
+const MaxKeyringEntries = 1 << 16
+
+// Names returns the names of the datasets whose keys the keyring holds
+// (a NAME.key or NAME.key.age file), sorted, each once. Only regular
+// files named as a valid dataset's key count: what a link names is not
+// listed. A directory of more than MaxKeyringEntries entries is refused,
+// and a keyring with no directory holds no keys.
+func (k Keyring) Names() ([]string, error) {
+	d, err := os.Open(k.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	seen := map[string]bool{}
+	read := 0
+	for {
+		entries, err := d.ReadDir(256)
+		read += len(entries)
+		if read > MaxKeyringEntries {
+			return nil, fmt.Errorf("keyring %s: more than %d entries; name the datasets one at a time", k.Dir, MaxKeyringEntries)
+		}
+		for _, e := range entries {
+			if !e.Type().IsRegular() || !isKeyFile(e.Name()) {
+				continue
+			}
+			seen[strings.TrimSuffix(strings.TrimSuffix(e.Name(), ".age"), ".key")] = true
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	names := make([]string, 0, len(seen))
+	for n := range seen {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names, nil
 }
 
 // read is Get without the audit log's confirmation.
@@ -177,8 +244,26 @@ func (k Keyring) GetOrCreate(name string) (seal.Key, error) {
 
 // GetOrCreateContext is GetOrCreate, by naming who makes a new key in its
 // record.
+//
+// Creators of one keyring's keys (two `dataset add` of one new name, a
+// server beside them on the same directory) take its lock (Lock) from
+// before the key is made until it is stored, and look again for a key
+// once they hold it. Before, both made a key and recorded it, one key
+// file was written, and the latest record could name the other: the
+// dataset's key was refused from then on.
 func (k Keyring) GetOrCreateContext(ctx context.Context, name, by string) (seal.Key, error) {
 	key, err := k.GetContext(ctx, name)
+	if !errors.Is(err, ErrNoKey) {
+		return key, err
+	}
+	unlock, err := k.Lock(ctx)
+	if err != nil {
+		return seal.Key{}, err
+	}
+	defer unlock()
+	// Another creator may have stored and recorded a key while this one
+	// waited: that key is the dataset's.
+	key, err = k.GetContext(ctx, name)
 	if !errors.Is(err, ErrNoKey) {
 		return key, err
 	}
@@ -190,16 +275,6 @@ func (k Keyring) GetOrCreateContext(ctx context.Context, name, by string) (seal.
 		if err := k.Witness.Record(ctx, k.Tenant, name, key, by); err != nil {
 			return seal.Key{}, err
 		}
-	}
-	// Made durable: a key is written to a directory created here
-	// (tenants/NAME/keyring on a tenant's first dataset), and data sealed
-	// with it leaves for a store; a power loss that took the new
-	// directory's entry took the key too, and left that data unreadable.
-	if err := atomicfile.MkdirAll(k.Dir, 0o700); err != nil {
-		return seal.Key{}, err
-	}
-	if err := os.Chmod(k.Dir, 0o700); err != nil {
-		return seal.Key{}, err
 	}
 	if k.AgeIdentity != "" {
 		recips, err := seal.RecipientsOf(k.AgeIdentity)
@@ -223,6 +298,42 @@ func (k Keyring) GetOrCreateContext(ctx context.Context, name, by string) (seal.
 		return k.existing(ctx, name, err)
 	}
 	return key, nil
+}
+
+// KeyLockFile is the file in a keyring's directory that Lock locks. It is
+// no key file: nothing reads it, and it is never removed.
+const KeyLockFile = ".keyring.lock"
+
+// KeyLockWait bounds how long Lock waits for another holder: a key's
+// creation holds it for one audit record and one file write.
+var KeyLockWait = time.Minute
+
+// Lock takes the keyring's lock (an advisory lock on KeyLockFile in its
+// directory, which it makes, 0700 and durable, when missing), waiting at
+// most KeyLockWait; the function returned releases it. Whoever records
+// and then stores a key holds it over both, so that the key stored is the
+// one the latest record names. The kernel drops it when its holder dies.
+func (k Keyring) Lock(ctx context.Context) (unlock func(), err error) {
+	// Made durable: a key is written to a directory created here
+	// (tenants/NAME/keyring on a tenant's first dataset), and data sealed
+	// with it leaves for a store; a power loss that took the new
+	// directory's entry took the key too, and left that data unreadable.
+	if err := atomicfile.MkdirAll(k.Dir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(k.Dir, 0o700); err != nil {
+		return nil, err
+	}
+	lctx, cancel := context.WithTimeout(ctx, KeyLockWait)
+	defer cancel()
+	unlock, err = flock.Lock(lctx, filepath.Join(k.Dir, KeyLockFile))
+	if err != nil {
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("keyring %s: another command held its lock (%s) for %v while changing a key; try again", k.Dir, KeyLockFile, KeyLockWait)
+		}
+		return nil, fmt.Errorf("keyring %s: lock: %w", k.Dir, err)
+	}
+	return unlock, nil
 }
 
 // existing returns the key another creator wrote first.

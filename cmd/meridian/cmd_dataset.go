@@ -124,7 +124,7 @@ func (s state) keyrings(w *dataset.KeyWitness) dataset.TenantKeyrings {
 }
 
 // keyRemedy ends the refusal of a keyring key that no record names.
-const keyRemedy = "if it is your key, kept from before keys were recorded (its fingerprint is the one named here), record it once with `meridian dataset key NAME --record`"
+const keyRemedy = "if it is your key, kept from before keys were recorded (its fingerprint is the one named here), record it once with `meridian dataset key NAME --record` (every such key of the keyring at once: `meridian dataset key --record --all`)"
 
 // keyWitness confirms keys against the state directory's audit log read
 // only (a command that reads a key writes nothing); done closes the log.
@@ -388,6 +388,23 @@ func lastSealedKeyEntry(ctx context.Context, db cliAnchorStore, chain *audit.Cha
 func (s state) sharedStore() bool {
 	_, err := os.Stat(s.Join(statedir.SharedStore))
 	return err == nil
+}
+
+// sharedKeyNote says on w, on a state directory whose servers keep their
+// audit log in PostgreSQL (sharedStore), that the keys of names were
+// recorded in the directory's own log, which those servers do not read:
+// they refuse each key until it is sent to them. A server on the
+// directory's own database reads the same log, and nothing is said.
+func (s state) sharedKeyNote(w io.Writer, names ...string) {
+	if !s.sharedStore() || len(names) == 0 {
+		return
+	}
+	what, send := "the key of dataset "+names[0]+" is", "meridian dataset send-key "+names[0]+" --server URL"
+	if len(names) > 1 {
+		what, send = "these keys are", "meridian dataset send-key NAME --server URL, for each"
+	}
+	fmt.Fprintf(w, "note: the servers of state directory %s keep their audit log in PostgreSQL (%s): %s recorded in this directory's own log, which they do not read, so they refuse it until it is sent to them: %s\n",
+		s.Path, statedir.SharedStore, what, send)
 }
 
 // ledgerStore is auditStore for the commands that write the transfer

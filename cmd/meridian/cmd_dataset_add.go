@@ -96,6 +96,9 @@ func newDatasetAddCmd() *cobra.Command {
 			if err := atomicfile.WriteFile(st.DatasetFile(name), data, 0o600); err != nil {
 				return err
 			}
+			// Recorded in this directory's log: servers on PostgreSQL
+			// refuse the key until it is sent.
+			st.sharedKeyNote(cmd.ErrOrStderr(), name)
 			secs := time.Since(start).Seconds()
 			summary := map[string]any{"dataset": name, "files": res.Files, "bytes": res.Bytes, "chunks": res.Chunks,
 				"newChunks": res.NewChunks, "newBytes": res.NewBytes, "store": store, "resource": st.DatasetFile(name)}

@@ -228,13 +228,14 @@ func keyFileOwnerProblem(path string, fi, dir os.FileInfo, uid int) string {
 
 func newDatasetKeyCmd() *cobra.Command {
 	var recipients []string
-	var plain, fingerprint, record bool
+	var plain, fingerprint, record, all bool
 	var outFile string
 	cmd := &cobra.Command{
-		Use: "key NAME (--age-recipient age1… | --plain | --fingerprint | --record)",
+		Use: "key NAME (--age-recipient age1… | --plain | --fingerprint | --record) | key --record --all",
 		Example: `  meridian dataset key chat-logs --age-recipient "$(cat job-recipient.txt)" --out key.age
   meridian dataset key chat-logs --plain --out key   # mode 0600
-  meridian dataset key chat-logs --fingerprint       # for dataset unseal --key-fingerprint`,
+  meridian dataset key chat-logs --fingerprint       # for dataset unseal --key-fingerprint
+  meridian dataset key --record --all                # once, after an upgrade`,
 		Short: "Print a dataset's key for delivery to a job, wrapped with age or in clear",
 		Long: `Key prints the dataset key from the owner's keyring so that the backend can
 deliver it to a job at start. With --age-recipient it is wrapped for the
@@ -251,15 +252,31 @@ A key is used only as the audit log records it (dataset add records each
 key it makes): one written into the keyring outside Meridian is refused.
 With --record, a key kept from before keys were recorded, which no record
 names, is recorded as the dataset's, once; a key that differs from its
-record is refused all the same.`,
-		Args: cobra.ExactArgs(1),
+record is refused all the same. With --record --all (and no NAME), every
+key of the keyring is: each that no record names is recorded (one audit
+entry each), and each is listed with its fingerprint and what was done.
+Recorded here, in the state directory's own audit log: servers that keep
+theirs in PostgreSQL need the key sent (dataset send-key).`,
+		Args: cobra.RangeArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if all && !record {
+				return badInput(errors.New("--all: only with --record"))
+			}
 			if len(recipients) == 0 && !plain && !fingerprint && !record {
 				return badInput(errors.New("--age-recipient, --plain, --fingerprint or --record: one is required"))
+			}
+			if all && len(args) != 0 {
+				return badInput(fmt.Errorf("--all records every key of the keyring: give no NAME (got %q)", args[0]))
+			}
+			if !all && len(args) != 1 {
+				return badInput(errors.New("NAME: required (or --record --all)"))
 			}
 			st, err := openState()
 			if err != nil {
 				return err
+			}
+			if all {
+				return recordAllKeys(cmd, st)
 			}
 			if record {
 				return recordKey(cmd, st, args[0])
@@ -292,6 +309,7 @@ record is refused all the same.`,
 	cmd.Flags().BoolVar(&plain, "plain", false, "print the key in clear")
 	cmd.Flags().BoolVar(&fingerprint, "fingerprint", false, "print the key's fingerprint, not the key, for dataset unseal --key-fingerprint")
 	cmd.Flags().BoolVar(&record, "record", false, "record in the audit log the keyring's key of a dataset that no record names (a key kept from before keys were recorded), once")
+	cmd.Flags().BoolVar(&all, "all", false, "with --record and no NAME: record every key of the keyring that no record names, listing each key")
 	cmd.MarkFlagsMutuallyExclusive("fingerprint", "plain")
 	cmd.MarkFlagsMutuallyExclusive("fingerprint", "age-recipient")
 	cmd.MarkFlagsMutuallyExclusive("record", "plain")
@@ -316,8 +334,58 @@ func recordKey(cmd *cobra.Command, st state, name string) error {
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(cmd.OutOrStdout(), "key %s of dataset %s is the one the audit log records\n", key.Fingerprint(), name)
-	return err
+	if _, err := fmt.Fprintf(cmd.OutOrStdout(), "key %s of dataset %s is the one the audit log records\n", key.Fingerprint(), name); err != nil {
+		return err
+	}
+	st.sharedKeyNote(cmd.ErrOrStderr(), name)
+	return nil
+}
+
+// recordAllKeys is recordKey for every key of the keyring: each is listed
+// with its fingerprint and outcome (recorded now, recorded already, or
+// refused and why). A refused key stays refused, and the command fails
+// after the listing when there is one.
+func recordAllKeys(cmd *cobra.Command, st state) error {
+	db, err := st.auditStore(cmd.Context())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	kr := st.keyring(db.keyWitness())
+	names, err := kr.Names()
+	if err != nil {
+		return err
+	}
+	w := cmd.OutOrStdout()
+	if len(names) == 0 {
+		_, err := fmt.Fprintf(w, "keyring %s holds no keys\n", kr.Dir)
+		return err
+	}
+	var made, had, refused int
+	var kept []string
+	for _, name := range names {
+		key, recorded, err := kr.AdoptRecorded(cmd.Context(), name, "owner")
+		if err == nil {
+			kept = append(kept, name)
+		}
+		switch {
+		case err != nil:
+			refused++
+			fmt.Fprintf(w, "%-30s refused: %v\n", name, err)
+		case recorded:
+			made++
+			fmt.Fprintf(w, "%-30s %s recorded now\n", name, key.Fingerprint())
+		default:
+			had++
+			fmt.Fprintf(w, "%-30s %s recorded already\n", name, key.Fingerprint())
+		}
+	}
+	fmt.Fprintf(w, "%d keys: %d recorded now, %d recorded already, %d refused\n", len(names), made, had, refused)
+	st.sharedKeyNote(cmd.ErrOrStderr(), kept...)
+	if refused > 0 {
+		return fmt.Errorf("%d of the keyring's keys refused, each named above: a key that differs from its record is put back from a backup or changed through Meridian, never recorded over its record", refused)
+	}
+	return nil
 }
 
 func newDatasetSendKeyCmd() *cobra.Command {
@@ -330,7 +398,14 @@ func newDatasetSendKeyCmd() *cobra.Command {
 and hands it to the server for your tenant (over TLS when the server is not
 on this machine). The server keeps it in your tenant's own keyring, gives it
 only to your own runs' attempts, and records the key's fingerprint, never
-the key, in the audit log. Register the dataset first with apply.`,
+the key, in the audit log. Register the dataset first with apply.
+
+A key dataset add made (or dataset key --record recorded) is recorded in the
+state directory's own audit log. A server started on the same state
+directory with its own database reads that log and the same keyring (for the
+directory's own tenant); a server that keeps its audit log in PostgreSQL
+(serve --store postgres://…) confirms keys against that log only, and refuses
+the key until it is sent with send-key.`,
 		Example: `  meridian apply -f $MERIDIAN_HOME/datasets/chat-logs.yaml
   meridian dataset send-key chat-logs --server https://meridian.example:7420`,
 		Args: cobra.ExactArgs(1),
