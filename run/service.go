@@ -974,6 +974,15 @@ func (c *Controller) PutKey(ctx context.Context, tenant, name, keyText string) e
 	l := c.storeLock("key|" + tenant + "|" + name)
 	l.Lock()
 	defer l.Unlock()
+	// And none beside `meridian dataset add` or `dataset key --record`
+	// on the same state directory, which hold the keyring's lock over
+	// their record and store: interleaved, the key stored could be one
+	// the latest record does not name, refused from then on.
+	unlock, err := kr.Lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if err := c.cfg.Store.AppendAudit(ctx, rec); err != nil {
 		// Not stored: the key held stays, recorded when it was put.
 		return fmt.Errorf("dataset %s: the key's change could not be recorded, so it was not kept: %w", name, err)
