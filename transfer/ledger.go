@@ -418,7 +418,11 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 			// discarded, and forgotten. Each write is a crossing of its
 			// own, named once for each (Partial); one a record counted
 			// before (a kill left it there) counts only for what it
-			// holds beyond that.
+			// holds beyond that, and only for an intent of the staging
+			// that record counted it for, which wrote nothing after
+			// (countedAs). For another intent it counts in full: a site
+			// could put a later cut write under the counted one's name,
+			// which would have that write counted only beyond it.
 			for i := range parts[o.Key].writes {
 				w := &parts[o.Key].writes[i]
 				if w.taken || w.w.Bytes > o.Bytes {
@@ -426,8 +430,12 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 				}
 				w.taken = true
 				taken = append(taken, w.w)
-				if w.fresh > 0 {
-					partial = append(partial, Partial{Key: o.Key, Bytes: w.fresh})
+				fresh := w.w.Bytes
+				if w.prior.staging != "" && w.prior.staging == in.Staging {
+					fresh -= min(fresh, w.prior.bytes)
+				}
+				if fresh > 0 {
+					partial = append(partial, Partial{Key: o.Key, Bytes: fresh})
 					counted = append(counted, CountedWrite{ID: w.w.ID(), Bytes: w.w.Bytes, Key: o.Key})
 				}
 			}
@@ -689,11 +697,11 @@ type unfinished struct {
 }
 
 // unfinishedWrite is one write unfinishedWrites found: what it left at
-// the destination, the bytes of it no record counted before, and whether
-// an intent of this reconcile took it.
+// the destination, what a record counted of it before (if any), and
+// whether an intent of this reconcile took it.
 type unfinishedWrite struct {
 	w     dataset.Unfinished
-	fresh int64
+	prior countedAs
 	taken bool
 }
 
@@ -701,7 +709,7 @@ type unfinishedWrite struct {
 // most bytes an intent was to send there) that a writer left unfinished
 // at the destination (the copy's one listing of the dataset's folder
 // there, scan: a file store's temporary objects, S3's multipart uploads),
-// each with the bytes of it no record counted before (c.counted). One
+// each with what a record counted of it before (c.counted). One
 // that holds more than an intent was to send is not one of its writes,
 // and the reconcile does not count it. The listing
 // walks the dataset's whole folder at the destination, so it is bounded
@@ -722,11 +730,11 @@ func (c *copier) unfinishedWrites(ctx context.Context, lacking map[string]int64)
 			continue
 		}
 		u := out[w.Key]
-		// A write an earlier reconcile counted, found again (a kill
-		// before it was removed), counts only for what it holds beyond
-		// that; one larger than any intent was to send is no intent's
-		// (no intent takes it).
-		u.writes = append(u.writes, unfinishedWrite{w: w, fresh: w.Bytes - min(w.Bytes, c.counted[countedRef(w.ID(), w.Key)])})
+		// A write an earlier record counted, found again (a kill
+		// before it was removed), may count only for what it holds
+		// beyond that (reconcile); one larger than any intent was to
+		// send is no intent's (no intent takes it).
+		u.writes = append(u.writes, unfinishedWrite{w: w, prior: c.counted[countedRef(w.ID(), w.Key)]})
 		out[w.Key] = u
 	}
 	return out, nil
