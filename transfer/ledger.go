@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"maps"
 	mrand "math/rand/v2"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -132,7 +133,11 @@ type Entry struct {
 	// named once for each write found). It also names the objects a copy delivered whose
 	// body it sent more than once (tries the destination answered 5xx
 	// or cut off), with the bytes of the tries beyond the one kept:
-	// BytesSent counts those too, and ChunksSent their chunks, once.
+	// BytesSent counts those too, and ChunksSent their chunks, once. A
+	// reconciled record of a destination whose client may send a body
+	// more than once names each object of its intent too, with
+	// dataset.MaxCrossed of its size: the tries a kill may have left on
+	// no record (an overcount, unless it did).
 	Partial []Partial `json:"partial,omitempty"`
 	// Counted names the unfinished writes a reconciled record's Partial
 	// counted, or a failed write's that left its temporary object at the
@@ -190,6 +195,11 @@ type Intent struct {
 	ID string `json:"id"`
 	Entry
 	Objects []Object `json:"objects"`
+	// Unsent marks the intent a failed batch records of the objects the
+	// destination did not take, once every write of the batch returned:
+	// no write sends them under it, so none can have sent tries beyond
+	// its record (reconcile). Intents without it may have.
+	Unsent bool `json:"unsent,omitempty"`
 }
 
 // Abandoned is the payload of KindAbandoned: objects of an intent that
@@ -398,6 +408,17 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 	if err != nil {
 		return n, err
 	}
+	// The tries of a body a destination's client sends again (answered
+	// 5xx, or cut off) are known only to the copy, which records them as
+	// each write returns (crossedNow): a kill before that record leaves
+	// them on none, and nothing at the destination shows them. An intent
+	// still open (but one of objects not sent, Unsent) is one whose copy
+	// ended before its own record, so each of its objects counts as many
+	// bytes as its write may have sent unrecorded (dataset.MaxCrossed),
+	// once, by the first intent naming it: an overcount unless a kill
+	// struck in that window.
+	resends := mayResend(c.cr.Dst)
+	tried := map[string]bool{}
 	for i, in := range open {
 		fd := finds[i]
 		var partial []Partial
@@ -406,6 +427,15 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 		var missing []string
 		var gone []Object
 		var lost *Object // the manifest, with its digest
+		if resends && !in.Unsent {
+			for _, o := range in.Objects {
+				if !tried[o.Key] && o.Bytes > 0 {
+					tried[o.Key] = true
+					partial = append(partial, Partial{Key: o.Key, Bytes: dataset.MaxCrossed(int(o.Bytes))})
+				}
+			}
+		}
+		unseen := len(partial) // the tries counted unseen, before the parts found
 		for _, o := range fd.missing {
 			missing = append(missing, o.Key)
 			if o.Chunk != nil {
@@ -468,7 +498,7 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 		// unconfirmed.
 		if len(missing) > 0 {
 			reason := "interrupted: not at the destination when reconciled, whole or in part"
-			if len(partial) > 0 {
+			if len(partial) > unseen {
 				reason = "interrupted before these objects were whole at the destination: the parts of them found there are confirmed (partial)"
 			}
 			entry := in.Entry
@@ -658,6 +688,17 @@ func (c *copier) discarded(ctx context.Context, gone []CountedWrite) error {
 		}
 	}
 	return nil
+}
+
+// mayResend reports whether a write to b may send an object's body more
+// than once (S3's client tries again): any store but a file store, whose
+// writes send each body once.
+func mayResend(b *dataset.Store) bool {
+	if b == nil {
+		return true
+	}
+	u, err := url.Parse(b.URL)
+	return err != nil || u.Scheme != "file"
 }
 
 // Partial is an object of an intent that reached the destination only in

@@ -1075,9 +1075,9 @@ func (c *copier) settle(ctx context.Context, in Intent, delivered map[string]arr
 		}
 	}
 	c.recMu.Unlock()
-	if len(delivered) == 0 && len(crossed) == 0 && len(early) == 0 {
-		return cause
-	}
+	// Recorded even when the destination took nothing: the batch's
+	// intent left open would say its writes may have sent tries on no
+	// record (reconcile), where every one returned and was recorded.
 	// A copy cancelled midway (a shutdown) still records what the
 	// destination took, within a short grace: left to the next copy's
 	// reconcile, those objects are recorded as abandoned if the site
@@ -1126,7 +1126,7 @@ func (c *copier) settle(ctx context.Context, in Intent, delivered map[string]arr
 		conf.BytesSent += o.Bytes
 	}
 	if len(rest) > 0 {
-		next := Intent{ID: newID(), Entry: in.Entry, Objects: rest}
+		next := Intent{ID: newID(), Entry: in.Entry, Objects: rest, Unsent: true}
 		if err := led.Append(ctx, c.cr.Tenant, KindIntent, in.RunID, next); err != nil {
 			return fmt.Errorf("%w; %w: the intent of %d objects not sent to %s: %w", cause, ErrLedger, len(rest), in.Site, err)
 		}
