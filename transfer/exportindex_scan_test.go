@@ -78,7 +78,12 @@ func (x *scanExportIndex) apply(r Record) error {
 		if err := r.decode(&a); err != nil {
 			return err
 		}
-		delete(x.open, openKey(r.Tenant, a.Intent))
+		if o, ok := x.open[openKey(r.Tenant, a.Intent)]; ok {
+			delete(x.open, openKey(r.Tenant, a.Intent))
+			if first, seen := x.facts[o.fact]; !seen || o.seq < first {
+				x.facts[o.fact] = o.seq
+			}
+		}
 	}
 	x.seq = max(x.seq, r.Seq)
 	return nil

@@ -61,11 +61,26 @@ type view struct {
 var maxCounted = 4096
 
 // countedWrites is the writes of view.counted for one kind, dataset and
-// site: the bytes counted of each, by countedRef, and those in the order
+// site: what was counted of each, by countedRef, and those in the order
 // they were first counted.
 type countedWrites struct {
-	bytes map[string]int64
+	bytes map[string]countedAs
 	order []string
+}
+
+// countedAs is what the ledger counted of an unfinished write: its bytes,
+// and the staging (Entry.Staging) of the record that counted them when
+// that record was written once every write of that staging had returned
+// (it closes an intent: a failed batch's, or a reconcile's of a copy that
+// ended); "" when it may have been written before some (a record of
+// bytes as soon as a write returned, crossedNow), or names no staging.
+// A write found again counts only beyond those bytes for an intent of
+// that staging, which wrote nothing after; for any other, the site may
+// have put a later write under the counted one's name, and it counts in
+// full (an overcount when it did not).
+type countedAs struct {
+	bytes   int64
+	staging string
 }
 
 // maxDropped bounds the forgotten chunks a view remembers for one kind,
@@ -187,7 +202,11 @@ func (v *view) apply(r Record) error {
 		for _, p := range e.Partial {
 			s.BytesPartial += p.Bytes
 		}
-		v.count(sumKey{orDataset(e.Kind), e.Dataset, e.Site}, e.Counted)
+		staging := e.Staging
+		if e.Intent == "" {
+			staging = ""
+		}
+		v.count(sumKey{orDataset(e.Kind), e.Dataset, e.Site}, e.Counted, staging)
 		if e.ManifestSHA256 != "" {
 			s.ManifestSHA256 = e.ManifestSHA256
 		}
@@ -310,25 +329,29 @@ func (v *view) shownDamaged(sd ShownDamaged, seq int64) {
 	}
 }
 
-// count remembers the writes a record counted (Entry.Counted) for k,
-// each with the most bytes counted of it, forgetting the oldest past
-// maxCounted.
-func (v *view) count(k sumKey, writes []CountedWrite) {
+// count remembers the writes a record of staging (countedAs) counted
+// (Entry.Counted) for k, forgetting the oldest past maxCounted. A write
+// counted again for the same staging keeps the most bytes counted of it;
+// for another, the latest record's.
+func (v *view) count(k sumKey, writes []CountedWrite, staging string) {
 	if len(writes) == 0 {
 		return
 	}
 	cw := v.counted[k]
 	if cw == nil {
-		cw = &countedWrites{bytes: map[string]int64{}}
+		cw = &countedWrites{bytes: map[string]countedAs{}}
 		v.counted[k] = cw
 	}
 	for _, w := range writes {
 		ref := countedRef(w.ID, w.Key)
-		if n, ok := cw.bytes[ref]; ok {
-			cw.bytes[ref] = max(n, w.Bytes)
+		if c, ok := cw.bytes[ref]; ok {
+			if c.staging == staging {
+				w.Bytes = max(c.bytes, w.Bytes)
+			}
+			cw.bytes[ref] = countedAs{w.Bytes, staging}
 			continue
 		}
-		cw.bytes[ref] = w.Bytes
+		cw.bytes[ref] = countedAs{w.Bytes, staging}
 		cw.order = append(cw.order, ref)
 		for len(cw.order) > maxCounted {
 			delete(cw.bytes, cw.order[0])
@@ -351,14 +374,14 @@ func (v *view) uncount(k sumKey, writes []CountedWrite) {
 }
 
 // countedWrites is a copy of the unfinished writes counted for dataset at
-// site, of the entry kind given, with the bytes counted of each, by
+// site, of the entry kind given, with what was counted of each, by
 // countedRef.
-func (v *view) countedWrites(kind, dataset, site string) map[string]int64 {
+func (v *view) countedWrites(kind, dataset, site string) map[string]countedAs {
 	cw := v.counted[sumKey{kind, dataset, site}]
 	if cw == nil || len(cw.bytes) == 0 {
 		return nil
 	}
-	out := make(map[string]int64, len(cw.bytes))
+	out := make(map[string]countedAs, len(cw.bytes))
 	for id, n := range cw.bytes {
 		out[id] = n
 	}

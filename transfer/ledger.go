@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"maps"
 	mrand "math/rand/v2"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -132,7 +133,11 @@ type Entry struct {
 	// named once for each write found). It also names the objects a copy delivered whose
 	// body it sent more than once (tries the destination answered 5xx
 	// or cut off), with the bytes of the tries beyond the one kept:
-	// BytesSent counts those too, and ChunksSent their chunks, once.
+	// BytesSent counts those too, and ChunksSent their chunks, once. A
+	// reconciled record of a destination whose client may send a body
+	// more than once names each object of its intent too, with
+	// dataset.MaxCrossed of its size: the tries a kill may have left on
+	// no record (an overcount, unless it did).
 	Partial []Partial `json:"partial,omitempty"`
 	// Counted names the unfinished writes a reconciled record's Partial
 	// counted, or a failed write's that left its temporary object at the
@@ -190,6 +195,11 @@ type Intent struct {
 	ID string `json:"id"`
 	Entry
 	Objects []Object `json:"objects"`
+	// Unsent marks the intent a failed batch records of the objects the
+	// destination did not take, once every write of the batch returned:
+	// no write sends them under it, so none can have sent tries beyond
+	// its record (reconcile). Intents without it may have.
+	Unsent bool `json:"unsent,omitempty"`
 }
 
 // Abandoned is the payload of KindAbandoned: objects of an intent that
@@ -398,6 +408,17 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 	if err != nil {
 		return n, err
 	}
+	// The tries of a body a destination's client sends again (answered
+	// 5xx, or cut off) are known only to the copy, which records them as
+	// each write returns (crossedNow): a kill before that record leaves
+	// them on none, and nothing at the destination shows them. An intent
+	// still open (but one of objects not sent, Unsent) is one whose copy
+	// ended before its own record, so each of its objects counts as many
+	// bytes as its write may have sent unrecorded (dataset.MaxCrossed),
+	// once, by the first intent naming it: an overcount unless a kill
+	// struck in that window.
+	resends := mayResend(c.cr.Dst)
+	tried := map[string]bool{}
 	for i, in := range open {
 		fd := finds[i]
 		var partial []Partial
@@ -406,6 +427,15 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 		var missing []string
 		var gone []Object
 		var lost *Object // the manifest, with its digest
+		if resends && !in.Unsent {
+			for _, o := range in.Objects {
+				if !tried[o.Key] && o.Bytes > 0 {
+					tried[o.Key] = true
+					partial = append(partial, Partial{Key: o.Key, Bytes: dataset.MaxCrossed(int(o.Bytes))})
+				}
+			}
+		}
+		unseen := len(partial) // the tries counted unseen, before the parts found
 		for _, o := range fd.missing {
 			missing = append(missing, o.Key)
 			if o.Chunk != nil {
@@ -418,7 +448,11 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 			// discarded, and forgotten. Each write is a crossing of its
 			// own, named once for each (Partial); one a record counted
 			// before (a kill left it there) counts only for what it
-			// holds beyond that.
+			// holds beyond that, and only for an intent of the staging
+			// that record counted it for, which wrote nothing after
+			// (countedAs). For another intent it counts in full: a site
+			// could put a later cut write under the counted one's name,
+			// which would have that write counted only beyond it.
 			for i := range parts[o.Key].writes {
 				w := &parts[o.Key].writes[i]
 				if w.taken || w.w.Bytes > o.Bytes {
@@ -426,8 +460,12 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 				}
 				w.taken = true
 				taken = append(taken, w.w)
-				if w.fresh > 0 {
-					partial = append(partial, Partial{Key: o.Key, Bytes: w.fresh})
+				fresh := w.w.Bytes
+				if w.prior.staging != "" && w.prior.staging == in.Staging {
+					fresh -= min(fresh, w.prior.bytes)
+				}
+				if fresh > 0 {
+					partial = append(partial, Partial{Key: o.Key, Bytes: fresh})
 					counted = append(counted, CountedWrite{ID: w.w.ID(), Bytes: w.w.Bytes, Key: o.Key})
 				}
 			}
@@ -460,7 +498,7 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 		// unconfirmed.
 		if len(missing) > 0 {
 			reason := "interrupted: not at the destination when reconciled, whole or in part"
-			if len(partial) > 0 {
+			if len(partial) > unseen {
 				reason = "interrupted before these objects were whole at the destination: the parts of them found there are confirmed (partial)"
 			}
 			entry := in.Entry
@@ -652,6 +690,17 @@ func (c *copier) discarded(ctx context.Context, gone []CountedWrite) error {
 	return nil
 }
 
+// mayResend reports whether a write to b may send an object's body more
+// than once (S3's client tries again): any store but a file store, whose
+// writes send each body once.
+func mayResend(b *dataset.Store) bool {
+	if b == nil {
+		return true
+	}
+	u, err := url.Parse(b.URL)
+	return err != nil || u.Scheme != "file"
+}
+
 // Partial is an object of an intent that reached the destination only in
 // part: the bytes of an unfinished write of it found there.
 type Partial struct {
@@ -689,11 +738,11 @@ type unfinished struct {
 }
 
 // unfinishedWrite is one write unfinishedWrites found: what it left at
-// the destination, the bytes of it no record counted before, and whether
-// an intent of this reconcile took it.
+// the destination, what a record counted of it before (if any), and
+// whether an intent of this reconcile took it.
 type unfinishedWrite struct {
 	w     dataset.Unfinished
-	fresh int64
+	prior countedAs
 	taken bool
 }
 
@@ -701,7 +750,7 @@ type unfinishedWrite struct {
 // most bytes an intent was to send there) that a writer left unfinished
 // at the destination (the copy's one listing of the dataset's folder
 // there, scan: a file store's temporary objects, S3's multipart uploads),
-// each with the bytes of it no record counted before (c.counted). One
+// each with what a record counted of it before (c.counted). One
 // that holds more than an intent was to send is not one of its writes,
 // and the reconcile does not count it. The listing
 // walks the dataset's whole folder at the destination, so it is bounded
@@ -722,11 +771,11 @@ func (c *copier) unfinishedWrites(ctx context.Context, lacking map[string]int64)
 			continue
 		}
 		u := out[w.Key]
-		// A write an earlier reconcile counted, found again (a kill
-		// before it was removed), counts only for what it holds beyond
-		// that; one larger than any intent was to send is no intent's
-		// (no intent takes it).
-		u.writes = append(u.writes, unfinishedWrite{w: w, fresh: w.Bytes - min(w.Bytes, c.counted[countedRef(w.ID(), w.Key)])})
+		// A write an earlier record counted, found again (a kill
+		// before it was removed), may count only for what it holds
+		// beyond that (reconcile); one larger than any intent was to
+		// send is no intent's (no intent takes it).
+		u.writes = append(u.writes, unfinishedWrite{w: w, prior: c.counted[countedRef(w.ID(), w.Key)]})
 		out[w.Key] = u
 	}
 	return out, nil

@@ -402,11 +402,16 @@ type copier struct {
 	// failed maxShownFails times, against maxLateReads.
 	lateReads int
 	// counted is the unfinished writes at the destination that records
-	// counted (Entry.Counted), by ID, with the bytes counted of each.
-	counted map[string]int64
-	// early is the bytes crossedNow recorded, under recMu.
-	recMu sync.Mutex
-	early int64
+	// counted (Entry.Counted), by countedRef, with what was counted of
+	// each.
+	counted map[string]countedAs
+	// early is the bytes crossedNow recorded, and earlyCounted the
+	// writes its records named (by object key), under recMu: the failed
+	// batch's record names them again (settle), once every write of the
+	// batch has returned.
+	recMu        sync.Mutex
+	early        int64
+	earlyCounted map[string]CountedWrite
 }
 
 // reread is whether the copy may read o, a chunk of pending the manifest
@@ -1031,6 +1036,12 @@ func (c *copier) crossedNow(ctx context.Context, in Intent, key string, n int64,
 		return false
 	}
 	c.early += n
+	for _, w := range e.Counted {
+		if c.earlyCounted == nil {
+			c.earlyCounted = map[string]CountedWrite{}
+		}
+		c.earlyCounted[w.Key] = w
+	}
 	return true
 }
 
@@ -1052,9 +1063,21 @@ func (c *copier) crossedNow(ctx context.Context, in Intent, key string, n int64,
 // ledger's failure if it could not record them (the batch's intent then
 // stays open, and is reconciled as before).
 func (c *copier) settle(ctx context.Context, in Intent, delivered map[string]arrival, crossed map[string]int64, cause error) error {
-	if len(delivered) == 0 && len(crossed) == 0 {
-		return cause
+	var early []CountedWrite
+	c.recMu.Lock()
+	for _, o := range in.Objects {
+		if w, ok := c.earlyCounted[o.Key]; ok {
+			// Counted by its own record as its write returned, while
+			// others of the batch were still being written: named again
+			// here, after every one returned (countedAs), so that a
+			// reconcile that finds it again counts it once.
+			early = append(early, w)
+		}
 	}
+	c.recMu.Unlock()
+	// Recorded even when the destination took nothing: the batch's
+	// intent left open would say its writes may have sent tries on no
+	// record (reconcile), where every one returned and was recorded.
 	// A copy cancelled midway (a shutdown) still records what the
 	// destination took, within a short grace: left to the next copy's
 	// reconcile, those objects are recorded as abandoned if the site
@@ -1066,7 +1089,7 @@ func (c *copier) settle(ctx context.Context, in Intent, delivered map[string]arr
 	conf.Intent = in.ID
 	conf.ChunksSent, conf.BytesSent, conf.Damaged = 0, 0, 0
 	conf.Complete, conf.Totals, conf.ManifestSHA256 = false, nil, ""
-	conf.Partial, conf.Reappeared, conf.Counted = nil, nil, nil
+	conf.Partial, conf.Reappeared, conf.Counted = nil, nil, early
 	lctx, lcancel := context.WithTimeout(ctx, leftBehindTime)
 	defer lcancel()
 	var rest []Object
@@ -1103,7 +1126,7 @@ func (c *copier) settle(ctx context.Context, in Intent, delivered map[string]arr
 		conf.BytesSent += o.Bytes
 	}
 	if len(rest) > 0 {
-		next := Intent{ID: newID(), Entry: in.Entry, Objects: rest}
+		next := Intent{ID: newID(), Entry: in.Entry, Objects: rest, Unsent: true}
 		if err := led.Append(ctx, c.cr.Tenant, KindIntent, in.RunID, next); err != nil {
 			return fmt.Errorf("%w; %w: the intent of %d objects not sent to %s: %w", cause, ErrLedger, len(rest), in.Site, err)
 		}

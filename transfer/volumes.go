@@ -47,25 +47,19 @@ func FileLedgerExports(path string) LedgerExports {
 }
 
 // ExportEntries picks from a ledger's records what the volume thresholds
-// count: every confirmation (KindTransfer), and every intent (KindIntent)
-// that no abandonment closed. An open intent is a staging that failed or
+// count: every confirmation (KindTransfer), and every intent (KindIntent),
+// open, confirmed or abandoned. An open intent is a staging that failed or
 // was killed after it wrote the intent and before it confirmed: any of its
-// objects may be at the site, so it counts until a reconciliation says
-// which arrived (a confirmation, counted) and which did not (the
-// abandonment). Otherwise a staging made to fail after its first chunks
-// would move data past a threshold without ever being counted.
+// objects may be at the site, so it counts. An abandonment does not take
+// it back: it says only that the site did not show the objects to the
+// reconcile, and a site may hide what it received (a site that colludes
+// with the tenant, after a kill), so the dataset counts as exported
+// whether or not the site later says it holds none of it. Otherwise a
+// staging made to fail after its first chunks, and a site that hides them,
+// would move data past a threshold without ever being counted. The cost
+// is an overcount: an intent abandoned before a byte of it was sent (a
+// staging killed right after recording it) counts its dataset too.
 func ExportEntries(recs []Record) ([]Entry, error) {
-	abandoned := map[string]bool{}
-	for _, r := range recs {
-		if r.Kind != KindAbandoned {
-			continue
-		}
-		var a Abandoned
-		if err := r.decode(&a); err != nil {
-			return nil, err
-		}
-		abandoned[a.Intent] = true
-	}
 	var out []Entry
 	for _, r := range recs {
 		switch r.Kind {
@@ -85,9 +79,7 @@ func ExportEntries(recs []Record) ([]Entry, error) {
 			if err := r.decode(&in); err != nil {
 				return nil, err
 			}
-			if !abandoned[in.ID] {
-				out = append(out, in.Entry)
-			}
+			out = append(out, in.Entry)
 		}
 	}
 	return out, nil
@@ -97,7 +89,7 @@ func ExportEntries(recs []Record) ([]Entry, error) {
 // the tenant a query asks for.
 func ExportsOf(l Ledger) LedgerExports {
 	return LedgerExports{Entries: func(ctx context.Context, tenant string) ([]Entry, error) {
-		recs, err := l.Records(ctx, catalog.TenantOr(tenant), KindTransfer, KindIntent, KindAbandoned)
+		recs, err := l.Records(ctx, catalog.TenantOr(tenant), KindTransfer, KindIntent)
 		if err != nil {
 			return nil, err
 		}
@@ -178,11 +170,11 @@ func orgName(o *catalog.Organization) string {
 // another tenant's ledger, however long, costs it nothing.
 //
 // It answers what LedgerExports answers, sorted by organisation and
-// dataset. One difference, in a case no staging makes: an intent that is
-// confirmed and later abandoned in part dates its fact from the intent,
-// where LedgerExports dates it from the confirmation; this decides only
-// which of two facts with the same head count and different classes is
-// the dataset's.
+// dataset. An abandoned intent's fact is kept, as LedgerExports counts
+// every intent. One difference, in a case no staging makes: a
+// confirmation that differs from its intent (another head count, class
+// or date) takes the intent's place here, where LedgerExports counts
+// both.
 type ExportIndex struct {
 	// read returns the records of every tenant, of the kinds Index reads,
 	// after seq after, in seq order.
@@ -285,6 +277,19 @@ func (x *ExportIndex) closeIntent(k string) {
 	}
 }
 
+// count keeps fact f, first counted at seq unless it was counted earlier.
+func (x *ExportIndex) count(f exportFact, seq int64) {
+	s := f.scope()
+	m := x.facts[s]
+	if first, seen := m[f]; !seen || seq < first.seq {
+		if m == nil {
+			m = map[exportFact]factSeen{}
+			x.facts[s] = m
+		}
+		m[f] = seenAt(f, seq)
+	}
+}
+
 // apply folds one record; on an error (a payload that does not decode)
 // the index is as before it, and the same record fails the next read too.
 func (x *ExportIndex) apply(r Record) error {
@@ -302,15 +307,7 @@ func (x *ExportIndex) apply(r Record) error {
 			x.closeIntent(openKey(r.Tenant, e.Intent))
 		}
 		if f, ok := factOf(r.Tenant, e); ok {
-			s := f.scope()
-			m := x.facts[s]
-			if first, seen := m[f]; !seen || seq < first.seq {
-				if m == nil {
-					m = map[exportFact]factSeen{}
-					x.facts[s] = m
-				}
-				m[f] = seenAt(f, seq)
-			}
+			x.count(f, seq)
 		}
 	case KindIntent:
 		var in struct {
@@ -338,7 +335,14 @@ func (x *ExportIndex) apply(r Record) error {
 		if err := r.decode(&a); err != nil {
 			return err
 		}
-		x.closeIntent(openKey(r.Tenant, a.Intent))
+		// An abandonment never lowers a total (ExportEntries): the
+		// intent's fact is kept, counted from the intent's seq, as its
+		// confirmation would have carried it on.
+		k := openKey(r.Tenant, a.Intent)
+		if o, ok := x.open[k]; ok {
+			x.closeIntent(k)
+			x.count(o.fact, o.seen.seq)
+		}
 	}
 	x.seq = max(x.seq, r.Seq)
 	return nil
