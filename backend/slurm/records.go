@@ -421,6 +421,16 @@ func (r records) retire(id, key string) error {
 	return err
 }
 
+// retired says whether ended/NAME (NAME a job id, or ID:KEY) is there,
+// signed, naming key: the job of that record has ended and been cleaned
+// up (retire), and a record handles/NAME naming key is a copy put back
+// (a workload, as the cluster user, can keep one and restore it; it
+// still verifies) or one a crash in retire left, never a live job's.
+func (r records) retired(name, key string) bool {
+	v, err := r.readRecord(filepath.Join("ended", name))
+	return err == nil && v == key
+}
+
 // maxRecordedJobs bounds the job ids with a record (handles/ID) that a
 // capacity poll lists (entries of the directory, of any name): a million
 // attempts of this server.
