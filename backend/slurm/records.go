@@ -442,7 +442,7 @@ const maxRecordedJobs = 1 << 20
 // again only when slurmctld's counter wraps or its state is lost, and a
 // workload that fills the directory with such names must not have each
 // poll hold a hundred megabytes of them.
-const maxLaterRecords = 1 << 16
+var maxLaterRecords = 1 << 16
 
 // recordedIDs is the set of job ids that have a record (handles/ID), from
 // one listing of the directory of records, names only: a capacity poll
@@ -451,6 +451,8 @@ const maxLaterRecords = 1 << 16
 // each job id, the keys of the later attempts given it whose records
 // (handles/ID:KEY) are listed. More than maxRecordedJobs entries is an
 // error (a workload, as this backend's user, can make files there).
+// Only plain files are listed: a directory, a link or a FIFO is no
+// record, and is skipped by the type the listing gives, unread.
 func (r records) recordedIDs() (ids map[uint64]struct{}, later map[uint64][]string, err error) {
 	dir := filepath.Join(r.dir, "handles")
 	f, err := os.Open(dir)
@@ -462,8 +464,16 @@ func (r records) recordedIDs() (ids map[uint64]struct{}, later map[uint64][]stri
 	later = make(map[uint64][]string)
 	listed, nLater := 0, 0
 	for {
-		names, err := f.Readdirnames(1024)
-		for _, name := range names {
+		ents, err := f.ReadDir(1024)
+		for _, e := range ents {
+			// Only a plain file is a record (readRecord): anything else
+			// (a directory, a link, a FIFO), which a workload can make
+			// here, is skipped by its type, as the listing gives it,
+			// never read or kept.
+			if !e.Type().IsRegular() {
+				continue
+			}
+			name := e.Name()
 			if n, ok := jobNumber(name); ok {
 				ids[n] = struct{}{}
 			} else if id, key, ok := laterHandle(name); ok {
@@ -475,7 +485,7 @@ func (r records) recordedIDs() (ids map[uint64]struct{}, later map[uint64][]stri
 				}
 			}
 		}
-		if listed += len(names); listed > maxRecordedJobs {
+		if listed += len(ents); listed > maxRecordedJobs {
 			return nil, nil, fmt.Errorf("%s: more than %d entries", dir, maxRecordedJobs)
 		}
 		if errors.Is(err, io.EOF) {
