@@ -835,6 +835,15 @@ func (s *Slurm) queryJob(ctx context.Context, handle string) (slurmJob, error) {
 // job handle's. Output that does not have the columns asked for (another
 // Slurm's squeue, which may not know one of them and print it empty with
 // an error on stderr) is refused, naming what is wrong.
+//
+// squeue prints each value as it is, and the job's owner may set its
+// output path (StdOut, on a pending job) to any text, newlines and the
+// column separator included; so is a command of the owner's choosing (a
+// job of the owner's that slurmctld gave an attempt's id). Such a value
+// could end the job's line early with columns of the owner's making (an
+// attempt's batch script as the command), the rest of it taken for a line
+// of another job: output with any line but the job's own is refused
+// (squeue --jobs=ID prints that job alone).
 func parseSqueueJob(out, handle string) (slurmJob, error) {
 	var line string
 	n := 0
@@ -842,10 +851,12 @@ func parseSqueueJob(out, handle string) (slurmJob, error) {
 		if strings.TrimSpace(l) == "" {
 			continue
 		}
-		if id, _, _ := strings.Cut(l, columnSep); id == handle {
-			line = l
-			n++
+		id, _, _ := strings.Cut(l, columnSep)
+		if id != handle {
+			return slurmJob{}, fmt.Errorf("squeue printed, asked for job %s, a line that is not the job's own (%q): a value of the job (its output path, its command) may hold a line break, and its columns cannot be told apart", handle, truncateOut(l))
 		}
+		line = l
+		n++
 	}
 	switch {
 	case n == 0:
