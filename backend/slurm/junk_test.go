@@ -103,3 +103,65 @@ func TestCapacityNotFailedByDirectoriesInHandles(t *testing.T) {
 		t.Errorf("capacity %d; want 7 (3 free, and the 4 of job 4242, r1-1's)", n)
 	}
 }
+
+// TestStatusListsAgainARecordReplacedByJunk: a workload, as the cluster
+// user, that replaced the record a capacity poll lists for a server's
+// running job (handles/ID, or handles/ID:KEY of a later attempt's) with
+// junk (a directory, an unsigned file) had the poll count that job as
+// another's for good: the record was written again only when missing,
+// and for a plain id not even then. Status, which reads the job as the
+// attempt's (its batch script, and the attempt's own signed record of the
+// handle), now writes it again, and the next poll counts the job.
+func TestStatusListsAgainARecordReplacedByJunk(t *testing.T) {
+	for _, c := range []struct{ name, handle, key string }{
+		{"plain id, directory", "4242", ""},
+		{"plain id, unsigned", "4242", "r1-1\n"},
+		{"plain id, removed", "4242", "-"},
+		{"later attempt, directory", "4242:r1-1", ""},
+		{"later attempt, unsigned", "4242:r1-1", "r1-1\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			state := t.TempDir()
+			b := fakeSlurm(t, state, map[string]string{
+				"sinfo": "#!/bin/sh\nprintf '%s\\n' 'n1|gpu*|up|mixed|gpu:h100:8|gpu:h100:5(IDX:0-4)|'\n",
+				"squeue": "#!/bin/sh\ncase \"$*\" in\n*tres-per-node*) printf '%s\\n' '4242|n1|gres:gpu:h100:4|' ;;\n" +
+					"*) printf '4242\\037RUNNING\\0370\\0372026-12-04T19:43:15\\037N/A\\037n1\\037None\\037" + state + "/jobs/r1-1/output.log\\037" + state + "/jobs/r1-1/job.sh\\037\\n' ;;\nesac\n",
+				"scontrol": "#!/bin/sh\necho 'NodeName=n1 State=MIXED'\n",
+			})
+			slurm.WriteRecord(t, state, "jobs/r1-1/jobid", c.handle)
+			if c.handle != "4242" {
+				slurm.WriteRecord(t, state, "ended/4242", "r0-1") // the id was r0-1's first
+			}
+			rec := filepath.Join(state, "handles", c.handle)
+			switch c.key {
+			case "":
+				if err := os.MkdirAll(filepath.Join(rec, "sub"), 0o700); err != nil {
+					t.Fatal(err)
+				}
+			case "-":
+			default:
+				if err := os.WriteFile(rec, []byte(c.key), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ctx := context.Background()
+			capacity := func() int {
+				t.Helper()
+				got, err := b.Capacity(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return got[backend.SiteAccelerator]
+			}
+			if n := capacity(); n != 3 {
+				t.Fatalf("capacity with the record replaced: %d; want 3 (the job not known as the server's yet)", n)
+			}
+			if st, err := b.Status(ctx, c.handle); err != nil || st.State != backend.Running {
+				t.Fatalf("Status %s = %+v, %v; want running", c.handle, st, err)
+			}
+			if n := capacity(); n != 7 {
+				t.Errorf("capacity after Status: %d; want 7 (the 4 GPUs of job 4242, r1-1's, counted as the server's)", n)
+			}
+		})
+	}
+}

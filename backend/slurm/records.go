@@ -182,7 +182,11 @@ func (r records) recordedErr(key string) (string, error) {
 		if k != key || !isJobID(id) {
 			return "", nil
 		}
-		if !r.laterListed(v) {
+		// Lost to a crash (neither handles/ID:KEY nor ended/ID:KEY is
+		// there), or junk in handles/ID:KEY that a workload put in its
+		// place, with which a capacity poll counted the job as
+		// another's for good; not once the job was retired.
+		if _, err := os.Lstat(filepath.Join(r.dir, "handles", v)); (err == nil || !r.laterListed(v)) && !r.liveLater(id, key) && !r.retired(v, key) {
 			r.writeRecord(filepath.Join("handles", v), key) //nolint:errcheck
 		}
 		return v, nil
@@ -199,6 +203,12 @@ func (r records) recordedErr(key string) (string, error) {
 		// a workload, as this backend's user, can write one, and its
 		// job's handle would then be found no more, nor its job
 		// cancelled by it. The attempt's own signed record stands.
+		// Junk in handles/ID (a directory, an unsigned file) made a
+		// capacity poll count the job as another's for good: it is
+		// written again, unless the job was retired (ended/ID).
+		if _, err := os.Lstat(filepath.Join(r.dir, "handles", v)); err == nil && !r.retired(v, key) {
+			r.writeRecord(filepath.Join("handles", v), key) //nolint:errcheck
+		}
 	default:
 		// Recorded before ids were told apart (record): the plain id is
 		// the handle of the attempt its record names.
