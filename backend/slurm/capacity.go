@@ -585,6 +585,10 @@ func (t *capTally) total() int {
 // record names the earlier attempt, and once that attempt's job was
 // cleaned up (ended/ID) the later attempt's running job was not counted
 // as the server's, so the site reported less than it could give.
+//
+// A record that is also under ended/ for the same attempt is not counted
+// (records.retired): its job was cleaned up, and a workload, as the
+// cluster user, can put a copy it kept of the signed record back.
 type ownJobs struct {
 	rec      records
 	recorded map[uint64]struct{} // ids with a record, as listed
@@ -614,12 +618,16 @@ func (o *ownJobs) own(id string) bool {
 	if v, ok := o.known[n]; ok {
 		return v
 	}
-	v := plain && o.rec.liveKeyOf(id) != ""
+	v := false
+	if plain {
+		key := o.rec.liveKeyOf(id)
+		v = key != "" && !o.rec.retired(id, key)
+	}
 	for _, key := range keys {
 		if v {
 			break
 		}
-		v = o.rec.liveLater(id, key)
+		v = o.rec.liveLater(id, key) && !o.rec.retired(id+handleSep+key, key)
 	}
 	o.known[n] = v
 	return v

@@ -6,6 +6,14 @@ import (
 	"testing"
 )
 
+// SetMaxLaterRecords sets maxLaterRecords to n for the test.
+func SetMaxLaterRecords(t testing.TB, n int) int {
+	old := maxLaterRecords
+	maxLaterRecords = n
+	t.Cleanup(func() { maxLaterRecords = old })
+	return n
+}
+
 // WriteRecord writes the record rel (handles/ID, ended/ID,
 // jobs/KEY/jobid, jobs/KEY/cancelled) of stateDir holding value, signed as a backend of
 // stateDir given no key signs it (DefaultRecordKeyFile).

@@ -133,7 +133,7 @@ func TestJobStatus(t *testing.T) {
 // them not, and prints it empty) is refused with an error naming it.
 func TestParseSqueueJob(t *testing.T) {
 	running := squeueLine("42", "RUNNING", 0, "2026-12-04T19:43:15", "NONE", "meridian-c", "None", "/state/jobs/r 1-1/output.log")
-	job, err := parseSqueueJob("41\x1fCOMPLETED\x1f0\x1f\x1f\x1f\x1f\x1f\x1f\n"+running, "42")
+	job, err := parseSqueueJob("\n"+running, "42")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,6 +142,7 @@ func TestParseSqueueJob(t *testing.T) {
 	}
 	for _, tt := range []struct{ out, want string }{
 		{"", "no line for job 42"},
+		{"41\x1fCOMPLETED\x1f0\x1f\x1f\x1f\x1f\x1f\x1f\n" + running, "not the job's own"},
 		{running + running, "2 lines"},
 		{strings.Replace(running, "\x1f0\x1f", "\x1f\x1f", 1), "exit_code"},
 		{strings.Replace(running, "RUNNING", "running now", 1), "State"},

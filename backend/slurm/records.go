@@ -182,7 +182,11 @@ func (r records) recordedErr(key string) (string, error) {
 		if k != key || !isJobID(id) {
 			return "", nil
 		}
-		if !r.laterListed(v) {
+		// Lost to a crash (neither handles/ID:KEY nor ended/ID:KEY is
+		// there), or junk in handles/ID:KEY that a workload put in its
+		// place, with which a capacity poll counted the job as
+		// another's for good; not once the job was retired.
+		if _, err := os.Lstat(filepath.Join(r.dir, "handles", v)); (err == nil || !r.laterListed(v)) && !r.liveLater(id, key) && !r.retired(v, key) {
 			r.writeRecord(filepath.Join("handles", v), key) //nolint:errcheck
 		}
 		return v, nil
@@ -199,6 +203,12 @@ func (r records) recordedErr(key string) (string, error) {
 		// a workload, as this backend's user, can write one, and its
 		// job's handle would then be found no more, nor its job
 		// cancelled by it. The attempt's own signed record stands.
+		// Junk in handles/ID (a directory, an unsigned file) made a
+		// capacity poll count the job as another's for good: it is
+		// written again, unless the job was retired (ended/ID).
+		if _, err := os.Lstat(filepath.Join(r.dir, "handles", v)); err == nil && !r.retired(v, key) {
+			r.writeRecord(filepath.Join("handles", v), key) //nolint:errcheck
+		}
 	default:
 		// Recorded before ids were told apart (record): the plain id is
 		// the handle of the attempt its record names.
@@ -421,6 +431,16 @@ func (r records) retire(id, key string) error {
 	return err
 }
 
+// retired says whether ended/NAME (NAME a job id, or ID:KEY) is there,
+// signed, naming key: the job of that record has ended and been cleaned
+// up (retire), and a record handles/NAME naming key is a copy put back
+// (a workload, as the cluster user, can keep one and restore it; it
+// still verifies) or one a crash in retire left, never a live job's.
+func (r records) retired(name, key string) bool {
+	v, err := r.readRecord(filepath.Join("ended", name))
+	return err == nil && v == key
+}
+
 // maxRecordedJobs bounds the job ids with a record (handles/ID) that a
 // capacity poll lists (entries of the directory, of any name): a million
 // attempts of this server.
@@ -432,7 +452,7 @@ const maxRecordedJobs = 1 << 20
 // again only when slurmctld's counter wraps or its state is lost, and a
 // workload that fills the directory with such names must not have each
 // poll hold a hundred megabytes of them.
-const maxLaterRecords = 1 << 16
+var maxLaterRecords = 1 << 16
 
 // recordedIDs is the set of job ids that have a record (handles/ID), from
 // one listing of the directory of records, names only: a capacity poll
@@ -441,6 +461,8 @@ const maxLaterRecords = 1 << 16
 // each job id, the keys of the later attempts given it whose records
 // (handles/ID:KEY) are listed. More than maxRecordedJobs entries is an
 // error (a workload, as this backend's user, can make files there).
+// Only plain files are listed: a directory, a link or a FIFO is no
+// record, and is skipped by the type the listing gives, unread.
 func (r records) recordedIDs() (ids map[uint64]struct{}, later map[uint64][]string, err error) {
 	dir := filepath.Join(r.dir, "handles")
 	f, err := os.Open(dir)
@@ -452,8 +474,16 @@ func (r records) recordedIDs() (ids map[uint64]struct{}, later map[uint64][]stri
 	later = make(map[uint64][]string)
 	listed, nLater := 0, 0
 	for {
-		names, err := f.Readdirnames(1024)
-		for _, name := range names {
+		ents, err := f.ReadDir(1024)
+		for _, e := range ents {
+			// Only a plain file is a record (readRecord): anything else
+			// (a directory, a link, a FIFO), which a workload can make
+			// here, is skipped by its type, as the listing gives it,
+			// never read or kept.
+			if !e.Type().IsRegular() {
+				continue
+			}
+			name := e.Name()
 			if n, ok := jobNumber(name); ok {
 				ids[n] = struct{}{}
 			} else if id, key, ok := laterHandle(name); ok {
@@ -465,7 +495,7 @@ func (r records) recordedIDs() (ids map[uint64]struct{}, later map[uint64][]stri
 				}
 			}
 		}
-		if listed += len(names); listed > maxRecordedJobs {
+		if listed += len(ents); listed > maxRecordedJobs {
 			return nil, nil, fmt.Errorf("%s: more than %d entries", dir, maxRecordedJobs)
 		}
 		if errors.Is(err, io.EOF) {

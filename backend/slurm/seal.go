@@ -81,9 +81,51 @@ func (r records) sealed(rel, value string) []byte {
 	return []byte(value + "\n" + recordMACPrefix + hex.EncodeToString(r.mac(rel, value)) + "\n")
 }
 
-// writeRecord writes record rel holding value, signed.
+// writeRecord writes record rel holding value, signed. A directory in
+// its place is moved aside first (moveAside).
 func (r records) writeRecord(rel, value string) error {
-	return atomicfile.WriteFile(filepath.Join(r.dir, rel), r.sealed(rel, value), 0o644)
+	path := filepath.Join(r.dir, rel)
+	err := atomicfile.WriteFile(path, r.sealed(rel, value), 0o644)
+	if err != nil && r.moveAside(rel) {
+		err = atomicfile.WriteFile(path, r.sealed(rel, value), 0o644)
+	}
+	return err
+}
+
+// refusedDir is the directory of the state directory that holds what
+// moveAside moved out of a record's place.
+const refusedDir = "refused"
+
+// moveAside moves a directory found where record rel goes (a workload,
+// as this backend's user, can make one there, and the id sbatch gives
+// next and an attempt's key are easy to guess) to refused/, whatever it
+// holds, with one rename: the rename of the record's new content over it
+// failed, and the job's record, written after sbatch, was lost
+// ("submitted but not recorded") at every try. Anything else in the
+// record's place (a file, a link, a FIFO) the rename replaces. It says
+// whether it moved one.
+func (r records) moveAside(rel string) bool {
+	path := filepath.Join(r.dir, rel)
+	fi, err := os.Lstat(path)
+	if err != nil || !fi.IsDir() {
+		return false
+	}
+	dir := filepath.Join(r.dir, refusedDir)
+	if err := atomicfile.MkdirAll(dir, 0o700); err != nil {
+		return false
+	}
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return false
+	}
+	name := strings.ReplaceAll(filepath.ToSlash(rel), "/", "_") + "." + hex.EncodeToString(b[:])
+	if err := os.Rename(path, filepath.Join(dir, name)); err != nil {
+		return false
+	}
+	if s := r.seal; s != nil && s.logger != nil {
+		s.logger.Warn("slurm: directory in a record's place moved aside", "path", path, "to", filepath.Join(dir, name))
+	}
+	return true
 }
 
 // readRecord is the value of record rel, once its MAC verifies; an error

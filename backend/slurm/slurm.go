@@ -804,9 +804,17 @@ const columnSep = "\x1f"
 // whether or not its partition is hidden. For a job slurmctld does not
 // know, squeue fails with "Invalid job id specified" (isInvalidJob), as
 // scontrol does.
-func squeueArgs(handle string) []string {
-	cols := make([]string, len(jobColumns))
-	for i, c := range jobColumns {
+func squeueArgs(handle string) []string { return squeueColumnArgs(handle, jobColumns) }
+
+// stateColumns are jobColumns less StdOut, the one the job's owner may
+// set: what Status, Cancel and Clean need, asked again when the output
+// path split the job's line (errSplitLine).
+var stateColumns = slices.DeleteFunc(slices.Clone(jobColumns), func(c string) bool { return c == "StdOut" })
+
+// squeueColumnArgs asks squeue for the job's columns cols (squeueArgs).
+func squeueColumnArgs(handle string, columns []string) []string {
+	cols := make([]string, len(columns))
+	for i, c := range columns {
 		cols[i] = c + ":" + columnSep
 	}
 	return []string{"--states=all", "--all", "--noheader", "--jobs=" + handle, "--Format=" + strings.Join(cols, ",")}
@@ -822,30 +830,64 @@ type slurmJob struct {
 	Start, End time.Time
 }
 
-// queryJob asks slurmctld for the job handle.
+// queryJob asks slurmctld for the job handle. When the job's output path
+// splits its line (errSplitLine: its owner, a workload as this backend's
+// user, may set it on a pending job), the job is asked for again without
+// it, its StdOut left unknown (""): its state and command are slurmctld's
+// own, and Status, Cancel and Clean go on reading the job as it is rather
+// than failing for as long as the path stays.
 func (s *Slurm) queryJob(ctx context.Context, handle string) (slurmJob, error) {
 	out, err := s.run(ctx, "squeue", squeueArgs(handle)...)
 	if err != nil {
 		return slurmJob{}, err
 	}
-	return parseSqueueJob(out, handle)
+	job, err := parseSqueueJob(out, handle)
+	if !errors.Is(err, errSplitLine) {
+		return job, err
+	}
+	out, err = s.run(ctx, "squeue", squeueColumnArgs(handle, stateColumns)...)
+	if err != nil {
+		return slurmJob{}, err
+	}
+	return parseSqueueColumns(out, handle, stateColumns)
 }
+
+// errSplitLine is the error (wrapped) of squeue output with a line that
+// is not the job's own (parseSqueueJob).
+var errSplitLine = errors.New("a value of the job (its output path, its command) may hold a line break, and its columns cannot be told apart")
 
 // parseSqueueJob reads the line of squeue's output (squeueArgs) that is
 // job handle's. Output that does not have the columns asked for (another
 // Slurm's squeue, which may not know one of them and print it empty with
 // an error on stderr) is refused, naming what is wrong.
+//
+// squeue prints each value as it is, and the job's owner may set its
+// output path (StdOut, on a pending job) to any text, newlines and the
+// column separator included; so is a command of the owner's choosing (a
+// job of the owner's that slurmctld gave an attempt's id). Such a value
+// could end the job's line early with columns of the owner's making (an
+// attempt's batch script as the command), the rest of it taken for a line
+// of another job: output with any line but the job's own is refused
+// (squeue --jobs=ID prints that job alone).
 func parseSqueueJob(out, handle string) (slurmJob, error) {
+	return parseSqueueColumns(out, handle, jobColumns)
+}
+
+// parseSqueueColumns is parseSqueueJob of output with columns (jobColumns,
+// or stateColumns); a column not asked for reads as "".
+func parseSqueueColumns(out, handle string, columns []string) (slurmJob, error) {
 	var line string
 	n := 0
 	for _, l := range strings.Split(out, "\n") {
 		if strings.TrimSpace(l) == "" {
 			continue
 		}
-		if id, _, _ := strings.Cut(l, columnSep); id == handle {
-			line = l
-			n++
+		id, _, _ := strings.Cut(l, columnSep)
+		if id != handle {
+			return slurmJob{}, fmt.Errorf("squeue printed, asked for job %s, a line that is not the job's own (%q): %w", handle, truncateOut(l), errSplitLine)
 		}
+		line = l
+		n++
 	}
 	switch {
 	case n == 0:
@@ -854,11 +896,16 @@ func parseSqueueJob(out, handle string) (slurmJob, error) {
 		return slurmJob{}, fmt.Errorf("squeue printed %d lines for job %s", n, handle)
 	}
 	f := strings.Split(line, columnSep)
-	if len(f) != len(jobColumns)+1 || strings.TrimSpace(f[len(jobColumns)]) != "" {
+	if len(f) != len(columns)+1 || strings.TrimSpace(f[len(columns)]) != "" {
 		return slurmJob{}, fmt.Errorf("squeue printed %d columns for job %s, want %d (%s): %q",
-			len(f)-1, handle, len(jobColumns), strings.Join(jobColumns, ","), truncateOut(line))
+			len(f)-1, handle, len(columns), strings.Join(columns, ","), truncateOut(line))
 	}
-	raw := func(name string) string { return f[slices.Index(jobColumns, name)] }
+	raw := func(name string) string {
+		if i := slices.Index(columns, name); i >= 0 {
+			return f[i]
+		}
+		return ""
+	}
 	col := func(name string) string { return strings.TrimSpace(raw(name)) }
 	// The output path as given: a path may end in a space.
 	job := slurmJob{ID: handle, State: col("State"), Reason: col("Reason"), NodeList: col("NodeList"), StdOut: raw("StdOut"),

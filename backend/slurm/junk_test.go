@@ -1,0 +1,167 @@
+package slurm_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+
+	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/backend/slurm"
+)
+
+// TestSubmitNotFailedByJunkWhereItsRecordsGo: a workload, as the cluster
+// user, can make anything in the state directory, and the id sbatch gives
+// next and the attempt's key are easy to guess. A directory where the
+// job's records go (handles/ID:KEY once handles/ID is junk, or the
+// attempt's jobs/KEY/jobid) made the write of the record fail after
+// sbatch: Submit answered "submitted but not recorded", and the next
+// Submit found the job by its script and failed the same way, every
+// time. The directory is now moved aside (refused/), the record written,
+// and the job counted by a capacity poll as the server's.
+func TestSubmitNotFailedByJunkWhereItsRecordsGo(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		junk   []string
+		handle string
+	}{
+		{"handles", []string{"handles/4242", "handles/4242:r1-1"}, "4242:r1-1"},
+		{"jobid", []string{"jobs/r1-1/jobid"}, "4242"},
+		{"plain id", []string{"handles/4242:r9-9", "handles/x"}, "4242"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			state := t.TempDir()
+			b := fakeSlurm(t, state, map[string]string{
+				"sbatch": "#!/bin/sh\necho 4242\n",
+				"sinfo":  "#!/bin/sh\nprintf '%s\\n' 'n1|gpu*|up|mixed|gpu:h100:8|gpu:h100:5(IDX:0-4)|'\n",
+				"squeue": "#!/bin/sh\nprintf '%s\\n' '4242|n1|gres:gpu:h100:4|'\n",
+			})
+			for _, j := range c.junk {
+				if err := os.MkdirAll(filepath.Join(state, j, "sub"), 0o700); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ctx := context.Background()
+			spec := backend.Spec{RunID: "r1", Attempt: 1, Command: []string{"true"}, WorkDir: t.TempDir()}
+			h, err := b.Submit(ctx, spec)
+			if err != nil || h != c.handle {
+				t.Fatalf("Submit with directories at %q = %q, %v; want handle %s", c.junk, h, err, c.handle)
+			}
+			if again, err := b.Submit(ctx, spec); err != nil || again != h {
+				t.Errorf("Submit again = %q, %v; want %s", again, err, h)
+			}
+			got, err := b.Capacity(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := got[backend.SiteAccelerator]; n != 7 {
+				t.Errorf("capacity %d; want 7 (3 free, and the 4 of job 4242, the attempt's)", n)
+			}
+		})
+	}
+}
+
+// TestCapacityNotFailedByDirectoriesInHandles: a poll kept the key of
+// every name in handles that reads as a later attempt's record (ID:KEY),
+// whatever it was, and failed once there were more than maxLaterRecords:
+// a workload, as the cluster user, that made that many directories there
+// failed every poll, the server's own running jobs counted by none. Only
+// plain files are records: the rest are skipped by the type the listing
+// gives, neither kept nor read.
+func TestCapacityNotFailedByDirectoriesInHandles(t *testing.T) {
+	state := t.TempDir()
+	b := fakeSlurm(t, state, map[string]string{
+		"sinfo":  "#!/bin/sh\nprintf '%s\\n' 'n1|gpu*|up|mixed|gpu:h100:8|gpu:h100:5(IDX:0-4)|'\n",
+		"squeue": "#!/bin/sh\nprintf '%s\\n' '4242|n1|gres:gpu:h100:4|'\n",
+	})
+	slurm.WriteRecord(t, state, "jobs/r1-1/jobid", "4242")
+	slurm.WriteRecord(t, state, "handles/4242", "r1-1")
+	handles := filepath.Join(state, "handles")
+	bound := slurm.SetMaxLaterRecords(t, 64)
+	for i := range bound + 1 {
+		if err := os.Mkdir(filepath.Join(handles, strconv.Itoa(100000+i)+":r1-1"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// More in the job's own names: a directory, a FIFO, a link.
+	if err := os.Mkdir(filepath.Join(handles, "4242:r2-1"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(handles, "4242:r3-1"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(handles, "4242"), filepath.Join(handles, "4242:r4-1")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.Capacity(context.Background())
+	if err != nil {
+		t.Fatalf("capacity with %d directories in handles: %v; want them skipped", bound+1, err)
+	}
+	if n := got[backend.SiteAccelerator]; n != 7 {
+		t.Errorf("capacity %d; want 7 (3 free, and the 4 of job 4242, r1-1's)", n)
+	}
+}
+
+// TestStatusListsAgainARecordReplacedByJunk: a workload, as the cluster
+// user, that replaced the record a capacity poll lists for a server's
+// running job (handles/ID, or handles/ID:KEY of a later attempt's) with
+// junk (a directory, an unsigned file) had the poll count that job as
+// another's for good: the record was written again only when missing,
+// and for a plain id not even then. Status, which reads the job as the
+// attempt's (its batch script, and the attempt's own signed record of the
+// handle), now writes it again, and the next poll counts the job.
+func TestStatusListsAgainARecordReplacedByJunk(t *testing.T) {
+	for _, c := range []struct{ name, handle, key string }{
+		{"plain id, directory", "4242", ""},
+		{"plain id, unsigned", "4242", "r1-1\n"},
+		{"plain id, removed", "4242", "-"},
+		{"later attempt, directory", "4242:r1-1", ""},
+		{"later attempt, unsigned", "4242:r1-1", "r1-1\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			state := t.TempDir()
+			b := fakeSlurm(t, state, map[string]string{
+				"sinfo": "#!/bin/sh\nprintf '%s\\n' 'n1|gpu*|up|mixed|gpu:h100:8|gpu:h100:5(IDX:0-4)|'\n",
+				"squeue": "#!/bin/sh\ncase \"$*\" in\n*tres-per-node*) printf '%s\\n' '4242|n1|gres:gpu:h100:4|' ;;\n" +
+					"*) printf '4242\\037RUNNING\\0370\\0372026-12-04T19:43:15\\037N/A\\037n1\\037None\\037" + state + "/jobs/r1-1/output.log\\037" + state + "/jobs/r1-1/job.sh\\037\\n' ;;\nesac\n",
+				"scontrol": "#!/bin/sh\necho 'NodeName=n1 State=MIXED'\n",
+			})
+			slurm.WriteRecord(t, state, "jobs/r1-1/jobid", c.handle)
+			if c.handle != "4242" {
+				slurm.WriteRecord(t, state, "ended/4242", "r0-1") // the id was r0-1's first
+			}
+			rec := filepath.Join(state, "handles", c.handle)
+			switch c.key {
+			case "":
+				if err := os.MkdirAll(filepath.Join(rec, "sub"), 0o700); err != nil {
+					t.Fatal(err)
+				}
+			case "-":
+			default:
+				if err := os.WriteFile(rec, []byte(c.key), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ctx := context.Background()
+			capacity := func() int {
+				t.Helper()
+				got, err := b.Capacity(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return got[backend.SiteAccelerator]
+			}
+			if n := capacity(); n != 3 {
+				t.Fatalf("capacity with the record replaced: %d; want 3 (the job not known as the server's yet)", n)
+			}
+			if st, err := b.Status(ctx, c.handle); err != nil || st.State != backend.Running {
+				t.Fatalf("Status %s = %+v, %v; want running", c.handle, st, err)
+			}
+			if n := capacity(); n != 7 {
+				t.Errorf("capacity after Status: %d; want 7 (the 4 GPUs of job 4242, r1-1's, counted as the server's)", n)
+			}
+		})
+	}
+}
