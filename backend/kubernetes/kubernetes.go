@@ -205,6 +205,7 @@ func newConfig(site catalog.BackendSpec, stateDir string) (*Backend, error) {
 			return nil, fmt.Errorf("kubernetes backend: the records' directory %s is open to other users (%v) and could not be narrowed to 0700: %w", jobs, st.Mode().Perm(), err)
 		}
 	}
+	removeStaleTemps(jobs)
 	markKey, err := loadMarkKey(jobs)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes backend: %w", err)
