@@ -206,7 +206,7 @@ func (b *Backend) openLogs(ctx context.Context, handle string) (io.ReadCloser, [
 		// the attempt's, and not the attempt's user's to read.
 		return io.NopCloser(strings.NewReader("")), nil, nil
 	}
-	pods, err := b.startedPods(job)
+	pods, err := b.startedPods(ctx, job)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -216,14 +216,21 @@ func (b *Backend) openLogs(ctx context.Context, handle string) (io.ReadCloser, [
 
 // startedPods lists the attempt's pods that were placed on a node, whose
 // logs are its output. Where more pods claim its Job than it runs
-// (extraPods), which of them are the attempt's cannot be told, and none
-// is read: now, or since Status found it so.
-func (b *Backend) startedPods(job *apiJob) ([]*apiPod, error) {
+// (extraPods), or its Job ended not by its own pods alone (endedByOthers:
+// a copy of its pod that someone made ended it, and the Job controller
+// killed the attempt's own), which of them are the attempt's cannot be
+// told, and none is read: now, or since Status found it so. Before, the
+// copy's log was read as the attempt's output, the first log of it when
+// it was made first.
+func (b *Backend) startedPods(ctx context.Context, job *apiJob) ([]*apiPod, error) {
 	// A pod that claims the Job with marks the Job controller never
 	// gives its pods together is not among pods (ownedBy).
 	pods := b.watch.podsOf(job)
 	why := extraPods(job, pods, nil)
-	if fin, ok := b.knownFinal(job.Name); ok && strings.Contains(fin.Reason, extraPodsWhy) {
+	if why == "" {
+		why = b.endedByOthers(ctx, job, pods)
+	}
+	if fin, ok := b.knownFinal(job.Name); ok && (strings.Contains(fin.Reason, extraPodsWhy) || strings.Contains(fin.Reason, notOwnPodsWhy)) {
 		why = fin.Reason
 	}
 	if why != "" {
@@ -236,6 +243,34 @@ func (b *Backend) startedPods(job *apiJob) ([]*apiPod, error) {
 		}
 	}
 	return out, nil
+}
+
+// endedByOthers says, or "", why the end of Job job (with pods, its
+// podsOf) is not its own pods' alone, as jobState judges it: a Job ended
+// unstarted, or by a pod made before its queue admitted it
+// (neverStarted), completed with a pod of it failed or gone unfinished
+// (completedWithout), or failed having run more pods than it runs
+// (failedWithout). A Job not ended has none.
+func (b *Backend) endedByOthers(ctx context.Context, job *apiJob, pods []*apiPod) string {
+	for _, c := range job.Status.Conditions {
+		if c.Status != conditionTrue {
+			continue
+		}
+		if why := b.neverStarted(job, c.Type, pods); why != "" {
+			return why
+		}
+		switch c.Type {
+		case jobComplete:
+			why, unsure := b.completedWithout(ctx, job, pods)
+			if unsure {
+				return "the Job is complete, and whether by its own pods alone cannot be told now (its pods could not be read from the API server)"
+			}
+			return why
+		case jobFailed:
+			return b.failedWithout(job, pods)
+		}
+	}
+	return ""
 }
 
 // podLogs reads the logs of pods in turn, opening each stream when the
