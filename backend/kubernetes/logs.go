@@ -230,7 +230,11 @@ func (b *Backend) startedPods(ctx context.Context, job *apiJob) ([]*apiPod, erro
 	if why == "" {
 		why = b.endedByOthers(ctx, job, pods)
 	}
-	if fin, ok := b.knownFinal(job.Name); ok && (strings.Contains(fin.Reason, extraPodsWhy) || strings.Contains(fin.Reason, notOwnPodsWhy)) {
+	// Only a lost attempt's reason is the backend's verdict: a failed
+	// one's repeats its pod's termination message, which its workload
+	// writes, and may say the same words.
+	if fin, ok := b.knownFinal(job.Name); ok && fin.State == backend.Lost &&
+		(strings.Contains(fin.Reason, extraPodsWhy) || strings.Contains(fin.Reason, notOwnPodsWhy)) {
 		why = fin.Reason
 	}
 	if why != "" {
