@@ -164,17 +164,38 @@ func (f *fixedLogs) put(p *apiPod, s fixedLog) {
 // UID and its container's ID and restart count. A pod whose container has
 // not started has no log yet; when it starts, its entry is added, and one
 // after the last is the output grown, not replaced.
+//
+// Of each pod only the first status of the container counts (a pod has
+// one container of a name; fixedLogKey reads the same), and an entry
+// longer than maxLogIDEntry is named by its hash: a real pod's entry is
+// some 150 bytes, but a hostile API server's names, UIDs and container
+// IDs are up to the cache's maxKeptString each, in up to maxKeptItems
+// statuses, some 48 KiB a pod, and the ID is made anew at each opening
+// of the output and kept by whoever follows it.
 func podLogsID(pods []*apiPod) string {
 	var b strings.Builder
 	for _, p := range pods {
 		for _, cs := range p.Status.ContainerStatuses {
-			if cs.Name == ContainerName && cs.ContainerID != "" {
-				fmt.Fprintf(&b, "%s/%s/%s/%d;", p.Name, p.UID, cs.ContainerID, cs.RestartCount)
+			if cs.Name != ContainerName {
+				continue
 			}
+			if cs.ContainerID != "" {
+				entry := fmt.Sprintf("%s/%s/%s/%d", p.Name, p.UID, cs.ContainerID, cs.RestartCount)
+				if len(entry) > maxLogIDEntry {
+					sum := sha256.Sum256([]byte(entry))
+					entry = "sha256:" + hex.EncodeToString(sum[:])
+				}
+				b.WriteString(entry)
+				b.WriteByte(';')
+			}
+			break
 		}
 	}
 	return b.String()
 }
+
+// maxLogIDEntry bounds one pod's entry in podLogsID.
+const maxLogIDEntry = 256
 
 // openLogs is Logs, and the pods whose logs it reads.
 func (b *Backend) openLogs(ctx context.Context, handle string) (io.ReadCloser, []*apiPod, error) {
