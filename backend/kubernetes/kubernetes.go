@@ -1515,14 +1515,13 @@ func (b *Backend) completedWithout(ctx context.Context, job *apiJob, pods []*api
 	}
 	for _, p := range live {
 		gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		var got apiPod
-		err := b.cs.core.Get().Namespace(b.ns).Resource(resourcePods).Name(p.Name).Do(gctx).Into(&got)
+		got, found, err := b.podNow(gctx, b.ns, p.Name)
 		cancel()
 		switch {
-		case apierrors.IsNotFound(err):
-			// Gone since: podGone judges how it ended.
 		case err != nil:
 			return "", true
+		case !found:
+			// Gone since: podGone judges how it ended.
 		case got.UID == p.UID && got.Status.Phase != podSucceeded:
 			return lost + fmt.Sprintf("its pod %s is %s", shown(p.Name), shown(got.Status.Phase)), false
 		}

@@ -13,7 +13,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/types"
 
 	"meridian.dev/meridian/backend"
 )
@@ -435,24 +434,32 @@ var errPodReplaced = fmt.Errorf("pod deleted or made again under its name while 
 // a pod that holds the name with p's UID now held it the whole time since
 // the cache saw p: a log asked for by the name in that time is p's.
 func (b *Backend) samePod(ctx context.Context, p *apiPod) error {
-	found := types.UID("")
-	err := listPages(ctx, b.cs.core, resourcePods, p.Namespace,
-		metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", p.Name).String()},
+	now, _, err := b.podNow(ctx, p.Namespace, p.Name)
+	if err != nil {
+		return fmt.Errorf("logs of pod %s: telling whether the pod was replaced while its log was read: %w", siteName(p.Name), b.explain(err))
+	}
+	if now.UID != p.UID {
+		return fmt.Errorf("logs of pod %s: %w (UID %q, was %q): what was read of it is not the attempt's output", siteName(p.Name), errPodReplaced, now.UID, p.UID)
+	}
+	return nil
+}
+
+// podNow is the pod of namespace ns named name as the API server has it
+// now (read from etcd, not a cache), and false when none holds the name.
+// It is asked by a list by name: the rights the backend needs
+// (docs/kubernetes-rbac.md) let it list pods, not get one.
+func (b *Backend) podNow(ctx context.Context, ns, name string) (now apiPod, found bool, err error) {
+	err = listPages(ctx, b.cs.core, resourcePods, ns,
+		metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String()},
 		func(pods *apiPodList) error {
 			for i := range pods.Items {
-				if pods.Items[i].Name == p.Name {
-					found = pods.Items[i].UID
+				if pods.Items[i].Name == name {
+					now, found = pods.Items[i], true
 				}
 			}
 			return nil
 		})
-	if err != nil {
-		return fmt.Errorf("logs of pod %s: telling whether the pod was replaced while its log was read: %w", siteName(p.Name), b.explain(err))
-	}
-	if found != p.UID {
-		return fmt.Errorf("logs of pod %s: %w (UID %q, was %q): what was read of it is not the attempt's output", siteName(p.Name), errPodReplaced, found, p.UID)
-	}
-	return nil
+	return now, found, err
 }
 
 // head is the line that heads the log of pod p in the output: none for
