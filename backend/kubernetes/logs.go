@@ -464,15 +464,17 @@ func (b *Backend) podNow(ctx context.Context, ns, name string) (now apiPod, foun
 
 // head is the line that heads the log of pod p in the output: none for
 // the first log, or, for a later one, one naming the pod (after a line's
-// end, if the output so far does not end with one).
+// end, if the output so far does not end with one). The name is the API
+// server's: one no real API server gives is quoted and escaped
+// (siteName), so that the line stays one line of the backend's.
 func (l *podLogs) head(p *apiPod) string {
 	if !l.opened {
 		return ""
 	}
 	if l.last != '\n' {
-		return "\n==> pod " + p.Name + " <==\n"
+		return "\n==> pod " + siteName(p.Name) + " <==\n"
 	}
-	return "==> pod " + p.Name + " <==\n"
+	return "==> pod " + siteName(p.Name) + " <==\n"
 }
 
 // skipFixed passes over the logs at the start of the output whose size
