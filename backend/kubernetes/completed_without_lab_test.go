@@ -3,6 +3,7 @@ package kubernetes_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -27,7 +28,7 @@ import (
 // surplus first, fails the Job). The Job's end is not the attempt's:
 // Status reads it lost, naming the attempt's pod, not Succeeded.
 func TestCopiedPodEndingTheJobOnTheCluster(t *testing.T) {
-	copiedPodEndsLost(t, "copied", "exit 0", 0)
+	copiedPodEndsLost(t, "copied", "echo the copy; exit 0", 0)
 }
 
 // On the test cluster: a running attempt's Job is suspended (as a queue
@@ -83,7 +84,7 @@ func TestSuspendedAndResumedJobSucceedsOnTheCluster(t *testing.T) {
 // one run in three took the copy's exit for the attempt's before the
 // pod went. The Job having run two pods is what tells.)
 func TestCopiedPodFailingTheJobOnTheCluster(t *testing.T) {
-	copiedPodEndsLost(t, "copyfail", "exit 3", 0)
+	copiedPodEndsLost(t, "copyfail", "echo the copy; exit 3", 0)
 }
 
 // On the test cluster: as above, against an attempt of two pods (10 GPUs
@@ -142,6 +143,20 @@ func copiedPodEndsLost(t *testing.T, name, script string, accelerators int) {
 	t.Logf("Status = %+v", st)
 	if st.State != backend.Lost || !strings.Contains(st.Reason, real) && !strings.Contains(st.Reason, h+"-copy") && !strings.Contains(st.Reason, "more than the") {
 		t.Fatalf("Status = %+v; want Lost, naming the attempt's pod %s or the copy, or more pods than the Job runs", st, real)
+	}
+	// Its output cannot be told from the copy's: Logs refuses it, where
+	// it handed on the copy's log as the attempt's.
+	rc, err := b.Logs(testCtx(t), h)
+	if err == nil {
+		out, rerr := io.ReadAll(rc)
+		rc.Close()
+		if rerr == nil {
+			t.Fatalf("Logs = %q; want refused, the Job ended not by its own pods alone", out)
+		}
+		err = rerr
+	}
+	if !strings.Contains(err.Error(), "not by its own pods alone") {
+		t.Fatalf("Logs: %v; want refused, the Job ended not by its own pods alone", err)
 	}
 }
 

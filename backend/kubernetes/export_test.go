@@ -2,6 +2,7 @@ package kubernetes
 
 import (
 	"context"
+	"fmt"
 
 	"k8s.io/apimachinery/pkg/types"
 
@@ -47,3 +48,27 @@ func (b *Backend) BeforePodLogForTest(f func(namespace, pod string)) { b.beforeP
 // ErrPodReplaced is what a log read fails with when the pod was deleted,
 // or another made under its name, while it was read.
 var ErrPodReplaced = errPodReplaced
+
+// PodsNowForTest asks the API server for each pod of the attempt's Job
+// that the watch cache holds, as completedWithout asks for one the cache
+// shows live when the Job completes.
+func (b *Backend) PodsNowForTest(ctx context.Context, name string) error {
+	job, ok := b.watch.job(name)
+	if !ok {
+		return fmt.Errorf("job %s is not in the watch cache", name)
+	}
+	pods := b.watch.podsOf(job)
+	if len(pods) == 0 {
+		return fmt.Errorf("job %s has no pod in the watch cache", name)
+	}
+	for _, p := range pods {
+		now, found, err := b.podNow(ctx, b.ns, p.Name)
+		if err != nil {
+			return err
+		}
+		if !found || now.UID != p.UID {
+			return fmt.Errorf("pod %s: found %v, UID %q; want UID %q", p.Name, found, now.UID, p.UID)
+		}
+	}
+	return nil
+}

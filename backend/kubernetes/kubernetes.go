@@ -205,6 +205,7 @@ func newConfig(site catalog.BackendSpec, stateDir string) (*Backend, error) {
 			return nil, fmt.Errorf("kubernetes backend: the records' directory %s is open to other users (%v) and could not be narrowed to 0700: %w", jobs, st.Mode().Perm(), err)
 		}
 	}
+	removeStaleTemps(jobs)
 	markKey, err := loadMarkKey(jobs)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes backend: %w", err)
@@ -1468,6 +1469,11 @@ func retriedOrTimedOut(job *apiJob, pods []*apiPod) string {
 	return ""
 }
 
+// notOwnPodsWhy is in the reason of an attempt whose Job ended, but not
+// by its own pods alone (completedWithout, failedWithout): Logs reads no
+// output of it.
+const notOwnPodsWhy = "not by its own pods alone"
+
 // completedWithout says, or "", why a Job that completed cannot be told
 // to have completed by its own pods' success. Anyone who may create Pods
 // in the namespace can make one with every mark of the Job's (its labels,
@@ -1488,7 +1494,7 @@ func retriedOrTimedOut(job *apiJob, pods []*apiPod) string {
 // server has live is one that did not succeed; where it cannot be asked,
 // unsure is true and the end is not decided.
 func (b *Backend) completedWithout(ctx context.Context, job *apiJob, pods []*apiPod) (why string, unsure bool) {
-	const lost = "the attempt's Job completed, but not by its own pods alone: "
+	const lost = "the attempt's Job completed, but " + notOwnPodsWhy + ": "
 	if job.Status.Failed > 0 {
 		return lost + fmt.Sprintf("the Job counted %d failed pods (failed, or deleted before they ended), submitted with no retries", job.Status.Failed), false
 	}
@@ -1509,14 +1515,13 @@ func (b *Backend) completedWithout(ctx context.Context, job *apiJob, pods []*api
 	}
 	for _, p := range live {
 		gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		var got apiPod
-		err := b.cs.core.Get().Namespace(b.ns).Resource(resourcePods).Name(p.Name).Do(gctx).Into(&got)
+		got, found, err := b.podNow(gctx, b.ns, p.Name)
 		cancel()
 		switch {
-		case apierrors.IsNotFound(err):
-			// Gone since: podGone judges how it ended.
 		case err != nil:
 			return "", true
+		case !found:
+			// Gone since: podGone judges how it ended.
 		case got.UID == p.UID && got.Status.Phase != podSucceeded:
 			return lost + fmt.Sprintf("its pod %s is %s", shown(p.Name), shown(got.Status.Phase)), false
 		}
@@ -1540,7 +1545,7 @@ func (b *Backend) completedWithout(ctx context.Context, job *apiJob, pods []*api
 // before it ended; one of several pods has the others deleted unfinished
 // when one fails, and is judged by the counts alone.
 func (b *Backend) failedWithout(job *apiJob, pods []*apiPod) string {
-	const lost = "the attempt's Job failed, but not by its own pods alone: "
+	const lost = "the attempt's Job failed, but " + notOwnPodsWhy + ": "
 	runs := int64(ptr.Deref(job.Spec.Completions, 1))
 	if n := int64(job.Status.Failed) + int64(job.Status.Succeeded); n > runs {
 		return lost + fmt.Sprintf("the Job counted %d failed and %d succeeded pods, more than the %d it runs with no retries",

@@ -13,7 +13,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/types"
 
 	"meridian.dev/meridian/backend"
 )
@@ -164,17 +163,38 @@ func (f *fixedLogs) put(p *apiPod, s fixedLog) {
 // UID and its container's ID and restart count. A pod whose container has
 // not started has no log yet; when it starts, its entry is added, and one
 // after the last is the output grown, not replaced.
+//
+// Of each pod only the first status of the container counts (a pod has
+// one container of a name; fixedLogKey reads the same), and an entry
+// longer than maxLogIDEntry is named by its hash: a real pod's entry is
+// some 150 bytes, but a hostile API server's names, UIDs and container
+// IDs are up to the cache's maxKeptString each, in up to maxKeptItems
+// statuses, some 48 KiB a pod, and the ID is made anew at each opening
+// of the output and kept by whoever follows it.
 func podLogsID(pods []*apiPod) string {
 	var b strings.Builder
 	for _, p := range pods {
 		for _, cs := range p.Status.ContainerStatuses {
-			if cs.Name == ContainerName && cs.ContainerID != "" {
-				fmt.Fprintf(&b, "%s/%s/%s/%d;", p.Name, p.UID, cs.ContainerID, cs.RestartCount)
+			if cs.Name != ContainerName {
+				continue
 			}
+			if cs.ContainerID != "" {
+				entry := fmt.Sprintf("%s/%s/%s/%d", p.Name, p.UID, cs.ContainerID, cs.RestartCount)
+				if len(entry) > maxLogIDEntry {
+					sum := sha256.Sum256([]byte(entry))
+					entry = "sha256:" + hex.EncodeToString(sum[:])
+				}
+				b.WriteString(entry)
+				b.WriteByte(';')
+			}
+			break
 		}
 	}
 	return b.String()
 }
+
+// maxLogIDEntry bounds one pod's entry in podLogsID.
+const maxLogIDEntry = 256
 
 // openLogs is Logs, and the pods whose logs it reads.
 func (b *Backend) openLogs(ctx context.Context, handle string) (io.ReadCloser, []*apiPod, error) {
@@ -206,7 +226,7 @@ func (b *Backend) openLogs(ctx context.Context, handle string) (io.ReadCloser, [
 		// the attempt's, and not the attempt's user's to read.
 		return io.NopCloser(strings.NewReader("")), nil, nil
 	}
-	pods, err := b.startedPods(job)
+	pods, err := b.startedPods(ctx, job)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -216,14 +236,25 @@ func (b *Backend) openLogs(ctx context.Context, handle string) (io.ReadCloser, [
 
 // startedPods lists the attempt's pods that were placed on a node, whose
 // logs are its output. Where more pods claim its Job than it runs
-// (extraPods), which of them are the attempt's cannot be told, and none
-// is read: now, or since Status found it so.
-func (b *Backend) startedPods(job *apiJob) ([]*apiPod, error) {
+// (extraPods), or its Job ended not by its own pods alone (endedByOthers:
+// a copy of its pod that someone made ended it, and the Job controller
+// killed the attempt's own), which of them are the attempt's cannot be
+// told, and none is read: now, or since Status found it so. Before, the
+// copy's log was read as the attempt's output, the first log of it when
+// it was made first.
+func (b *Backend) startedPods(ctx context.Context, job *apiJob) ([]*apiPod, error) {
 	// A pod that claims the Job with marks the Job controller never
 	// gives its pods together is not among pods (ownedBy).
 	pods := b.watch.podsOf(job)
 	why := extraPods(job, pods, nil)
-	if fin, ok := b.knownFinal(job.Name); ok && strings.Contains(fin.Reason, extraPodsWhy) {
+	if why == "" {
+		why = b.endedByOthers(ctx, job, pods)
+	}
+	// Only a lost attempt's reason is the backend's verdict: a failed
+	// one's repeats its pod's termination message, which its workload
+	// writes, and may say the same words.
+	if fin, ok := b.knownFinal(job.Name); ok && fin.State == backend.Lost &&
+		(strings.Contains(fin.Reason, extraPodsWhy) || strings.Contains(fin.Reason, notOwnPodsWhy)) {
 		why = fin.Reason
 	}
 	if why != "" {
@@ -236,6 +267,34 @@ func (b *Backend) startedPods(job *apiJob) ([]*apiPod, error) {
 		}
 	}
 	return out, nil
+}
+
+// endedByOthers says, or "", why the end of Job job (with pods, its
+// podsOf) is not its own pods' alone, as jobState judges it: a Job ended
+// unstarted, or by a pod made before its queue admitted it
+// (neverStarted), completed with a pod of it failed or gone unfinished
+// (completedWithout), or failed having run more pods than it runs
+// (failedWithout). A Job not ended has none.
+func (b *Backend) endedByOthers(ctx context.Context, job *apiJob, pods []*apiPod) string {
+	for _, c := range job.Status.Conditions {
+		if c.Status != conditionTrue {
+			continue
+		}
+		if why := b.neverStarted(job, c.Type, pods); why != "" {
+			return why
+		}
+		switch c.Type {
+		case jobComplete:
+			why, unsure := b.completedWithout(ctx, job, pods)
+			if unsure {
+				return "the Job is complete, and whether by its own pods alone cannot be told now (its pods could not be read from the API server)"
+			}
+			return why
+		case jobFailed:
+			return b.failedWithout(job, pods)
+		}
+	}
+	return ""
 }
 
 // podLogs reads the logs of pods in turn, opening each stream when the
@@ -375,37 +434,47 @@ var errPodReplaced = fmt.Errorf("pod deleted or made again under its name while 
 // a pod that holds the name with p's UID now held it the whole time since
 // the cache saw p: a log asked for by the name in that time is p's.
 func (b *Backend) samePod(ctx context.Context, p *apiPod) error {
-	found := types.UID("")
-	err := listPages(ctx, b.cs.core, resourcePods, p.Namespace,
-		metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", p.Name).String()},
-		func(pods *apiPodList) error {
-			for i := range pods.Items {
-				if pods.Items[i].Name == p.Name {
-					found = pods.Items[i].UID
-				}
-			}
-			return nil
-		})
+	now, _, err := b.podNow(ctx, p.Namespace, p.Name)
 	if err != nil {
 		return fmt.Errorf("logs of pod %s: telling whether the pod was replaced while its log was read: %w", siteName(p.Name), b.explain(err))
 	}
-	if found != p.UID {
-		return fmt.Errorf("logs of pod %s: %w (UID %q, was %q): what was read of it is not the attempt's output", siteName(p.Name), errPodReplaced, found, p.UID)
+	if now.UID != p.UID {
+		return fmt.Errorf("logs of pod %s: %w (UID %q, was %q): what was read of it is not the attempt's output", siteName(p.Name), errPodReplaced, now.UID, p.UID)
 	}
 	return nil
 }
 
+// podNow is the pod of namespace ns named name as the API server has it
+// now (read from etcd, not a cache), and false when none holds the name.
+// It is asked by a list by name: the rights the backend needs
+// (docs/kubernetes-rbac.md) let it list pods, not get one.
+func (b *Backend) podNow(ctx context.Context, ns, name string) (now apiPod, found bool, err error) {
+	err = listPages(ctx, b.cs.core, resourcePods, ns,
+		metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String()},
+		func(pods *apiPodList) error {
+			for i := range pods.Items {
+				if pods.Items[i].Name == name {
+					now, found = pods.Items[i], true
+				}
+			}
+			return nil
+		})
+	return now, found, err
+}
+
 // head is the line that heads the log of pod p in the output: none for
 // the first log, or, for a later one, one naming the pod (after a line's
-// end, if the output so far does not end with one).
+// end, if the output so far does not end with one). The name is the API
+// server's: one no real API server gives is quoted and escaped
+// (siteName), so that the line stays one line of the backend's.
 func (l *podLogs) head(p *apiPod) string {
 	if !l.opened {
 		return ""
 	}
 	if l.last != '\n' {
-		return "\n==> pod " + p.Name + " <==\n"
+		return "\n==> pod " + siteName(p.Name) + " <==\n"
 	}
-	return "==> pod " + p.Name + " <==\n"
+	return "==> pod " + siteName(p.Name) + " <==\n"
 }
 
 // skipFixed passes over the logs at the start of the output whose size

@@ -154,6 +154,11 @@ func TestDocumentedRBACSuffices(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// What Status asks of a pod the watch cache shows live when its Job
+	// completes (whether it runs still).
+	if err := b.PodsNowForTest(ctx, h); err != nil {
+		t.Errorf("asking the API server for the attempt's running pod with the documented rights: %v", err)
+	}
 	if _, err := b.Capacity(ctx); err != nil {
 		t.Errorf("Capacity with the documented rights: %v", err)
 	}

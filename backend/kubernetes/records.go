@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -90,6 +91,29 @@ func (b *Backend) record(name string) (record, bool) {
 		b.rememberUID(name, r.UID)
 	}
 	return r, true
+}
+
+// removeStaleTemps removes the temporary files that writers killed before
+// their rename left in the records' directory (a Job's record, NAME.json,
+// and the key for marks), once atomicfile.StaleTempAge old: a record's
+// writers hold recMu, which another process sharing the state directory
+// does not, and that process may be filling a fresher one. Before, each
+// stayed for good. It reads at most atomicfile.MaxTempScan entries, never
+// goes through a link, and removes only regular files named as a
+// temporary file of what the backend writes there. It reports how many it
+// removed.
+func removeStaleTemps(jobsDir string) int {
+	return atomicfile.RemoveStaleTemps(jobsDir, isRecordFile, atomicfile.StaleTempAge)
+}
+
+// isRecordFile says whether name is that of a file the backend writes in
+// the records' directory: a Job's record (recordPath) or the key for marks.
+func isRecordFile(name string) bool {
+	if name == markKeyFile {
+		return true
+	}
+	job, ok := strings.CutSuffix(name, ".json")
+	return ok && len(validation.IsDNS1123Subdomain(job)) == 0
 }
 
 // maxFinals bounds the records with an end kept in memory, and the UIDs
