@@ -78,7 +78,7 @@ func (s *Server) SetRules(rs RulesService) {
 	s.rules = rs
 	long := 2 * time.Minute
 	for _, rt := range []Route{
-		{Method: "POST", Path: "/v1/rules", Summary: "Change the server's rules: a new revision, re-checked against every live run", Access: Admin, Timeout: long, Cost: 5,
+		{Method: "POST", Path: "/v1/rules", Summary: "Change the server's rules: a new revision, re-checked against every live run", Access: Admin, Timeout: long, Cost: 5, Audited: true,
 			Request: RulesApplyRequest{}, Response: RulesApplyResult{}, Errors: []int{400, 409}, Handler: s.rulesApply},
 		{Method: "GET", Path: "/v1/rules", Summary: "The rules in force: each rule's state on a date, its dates, enforcement steps and sources",
 			Query: []Param{{"asOf", "YYYY-MM-DD (default today, UTC)", "string"}}, Response: RuleList{}, Errors: []int{400}, Handler: s.rulesList},
