@@ -778,7 +778,17 @@ type ErrorBody struct {
 }
 
 func writeErr(w http.ResponseWriter, status int, code, field, msg string) {
-	writeJSON(w, status, ErrorBody{Error{Code: code, Field: cutMiddle(field, MaxErrorField), Message: cutMiddle(msg, MaxErrorMessage)}})
+	writeJSON(w, status, ErrorBody{boundError(Error{Code: code, Field: field, Message: msg})})
+}
+
+// boundError is e with its field and message cut to MaxErrorField and
+// MaxErrorMessage: every error answer carries one, whether writeErr
+// writes it or it goes beside other parts (a denial's result, a rules
+// change's problems).
+func boundError(e Error) Error {
+	e.Field = cutMiddle(e.Field, MaxErrorField)
+	e.Message = cutMiddle(e.Message, MaxErrorMessage)
+	return e
 }
 
 // MaxErrorMessage and MaxErrorField bound an error answer's message and
@@ -847,7 +857,7 @@ func fail(w http.ResponseWriter, err error) {
 	case errors.As(err, &ie):
 		writeErr(w, http.StatusBadRequest, "invalid", ie.Field, ie.Err.Error())
 	case errors.As(err, &denied):
-		writeJSON(w, http.StatusUnprocessableEntity, DeniedBody{Error: Error{Code: "denied", Message: denied.Error()}, Result: denied.Result})
+		writeJSON(w, http.StatusUnprocessableEntity, DeniedBody{Error: boundError(Error{Code: "denied", Message: denied.Error()}), Result: denied.Result})
 	case errors.Is(err, run.ErrNotFound), errors.Is(err, store.ErrNotFound):
 		writeErr(w, http.StatusNotFound, "not_found", "", err.Error())
 	case errors.Is(err, store.ErrNotText):

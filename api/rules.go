@@ -234,13 +234,28 @@ func (s *Server) rulesApply(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
+// MaxRuleProblems bounds the problems a refused rules change (or what-if)
+// lists in its answer.
+const MaxRuleProblems = 100
+
 // rulesFail answers a rules change that was refused: problems in the files
-// (400, every problem listed), no change (409), or a server fault.
+// (400, the first MaxRuleProblems listed), no change (409), or a server
+// fault.
 func rulesFail(w http.ResponseWriter, err error) {
 	var ps policy.Problems
 	switch {
 	case errors.As(err, &ps):
-		writeJSON(w, http.StatusBadRequest, map[string]any{"error": Error{Code: "invalid", Field: "files", Message: err.Error()}, "problems": ps})
+		// The problems quote the files (a rule's id, a field's value), and
+		// the law's loader lists every one: a change of 4 MiB of broken
+		// rules was answered with each of its problems twice, as the
+		// message and as the list, tens of megabytes. The list holds the
+		// first MaxRuleProblems, and the message those and how many more.
+		msg := err.Error()
+		if len(ps) > MaxRuleProblems {
+			msg = fmt.Sprintf("%s\n%d more problems not shown (at most %d are listed); fix those above first", ps[:MaxRuleProblems].Error(), len(ps)-MaxRuleProblems, MaxRuleProblems)
+			ps = ps[:MaxRuleProblems]
+		}
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": boundError(Error{Code: "invalid", Field: "files", Message: msg}), "problems": ps})
 	case errors.Is(err, rules.ErrUnchanged):
 		writeErr(w, http.StatusConflict, "unchanged", "files", err.Error())
 	default:
