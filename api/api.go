@@ -216,11 +216,11 @@ func New(c Controller, opts Options) *Server {
 	return s
 }
 
-// allowAudited takes one from tenant's bucket of calls that append to the
-// audit log; when it cannot, it answers 429 naming the limit, with the
+// allowAudited takes cost from tenant's bucket of calls that append to
+// the audit log; when it cannot, it answers 429 naming the limit, with the
 // wait in Retry-After, and is false. route labels the refusal's metric.
-func (s *Server) allowAudited(w http.ResponseWriter, tenant, route string) bool {
-	ok, wait := s.audited.allow(tenant, 1, s.now())
+func (s *Server) allowAudited(w http.ResponseWriter, tenant, route string, cost int) bool {
+	ok, wait := s.audited.allow(tenant, cost, s.now())
 	if ok {
 		return true
 	}
@@ -427,7 +427,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if rt.Audited && !s.allowAudited(rw, p.Tenant, label) {
+	if rt.Audited && !s.allowAudited(rw, p.Tenant, label, 1) {
 		return
 	}
 	if !bodyValid(rw, r, rt) || !contentTypeValid(rw, r) {

@@ -122,3 +122,43 @@ func TestAuditedRateLimitByDefault(t *testing.T) {
 		t.Errorf("change %d in a row: %d %+v, want 429", DefaultAuditedRateLimit.Burst+1, code, e)
 	}
 }
+
+// TestAuditedUpdateCostsEachDocument: an update of registered resources
+// appends a record for each one it changes, and may change the same ones
+// back and forth for ever: 64 records a call, each call one of the bucket.
+// An update now takes one a document; a first registration (bounded by
+// what a tenant may register) one a call.
+func TestAuditedUpdateCostsEachDocument(t *testing.T) {
+	f := newFixture(t)
+	h := New(f.c, Options{Tokens: f.st, Audit: f.st, AuditedRateLimit: &RateLimit{Rate: 1.0 / 3600, Burst: 10}})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	orgs := func(hq string) string {
+		var docs []run.Document
+		for i := range 6 {
+			docs = append(docs, run.Document{Name: fmt.Sprintf("org%d.yaml", i), Content: fmt.Sprintf("apiVersion: meridian.dev/v1alpha1\nkind: Organization\nmetadata: {name: lab%d}\nspec: {headquarters: %s}\n", i, hq)})
+		}
+		return mustJSON(ApplyRequest{Documents: docs, Update: true})
+	}
+	// Six new organisations: a registration, one of the bucket's ten.
+	if code, _, e := auditedDo(t, srv, "POST", "/v1/resources", tokA, strings.Replace(orgs("SG"), `,"update":true`, "", 1)); code != http.StatusOK {
+		t.Fatalf("register: %d %+v", code, e)
+	}
+	// Changed, they are six records: six of the nine left.
+	_, before := f.counts(t)
+	if code, _, e := auditedDo(t, srv, "POST", "/v1/resources", tokA, orgs("DE")); code != http.StatusOK {
+		t.Fatalf("first update: %d %+v", code, e)
+	}
+	_, after := f.counts(t)
+	if after-before != 6 {
+		t.Fatalf("an update of six organisations appended %d records, want 6", after-before)
+	}
+	// Changed back: six more, of the three left.
+	code, retry, e := auditedDo(t, srv, "POST", "/v1/resources", tokA, orgs("SG"))
+	if code != http.StatusTooManyRequests || retry == "" || !strings.Contains(e.Message, "audit log") {
+		t.Errorf("a second update of six with three left: %d %+v, want 429 naming the limit", code, e)
+	}
+	if _, now := f.counts(t); now != after {
+		t.Errorf("the refused update appended %d records", now-after)
+	}
+}

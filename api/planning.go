@@ -145,7 +145,7 @@ func (s *Server) stage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// A staging, not a dry run, appends to the audit log.
-	if !req.DryRun && !s.allowAudited(w, tenantOf(r), r.Pattern) {
+	if !req.DryRun && !s.allowAudited(w, tenantOf(r), r.Pattern, 1) {
 		return
 	}
 	res, err := s.c.StageDataset(r.Context(), tenantOf(r), r.PathValue("name"), req)

@@ -57,8 +57,9 @@ type Route struct {
 	// Audited marks a route each of whose calls may append permanent
 	// records to the audit log: it takes one from its tenant's
 	// Options.AuditedRateLimit as well. (A staging takes one in its
-	// handler, when it is not a dry run; a cancel writes at most one
-	// record a run, and is never refused for it.)
+	// handler, when it is not a dry run, and a registration one a
+	// document it updates; a cancel writes at most one record a run, and
+	// is never refused for it.)
 	Audited bool
 	// Long marks a route whose call may take an hour of the server's
 	// work and of a site store's reads (a staging, a verification of
@@ -262,7 +263,7 @@ func (s *Server) table() []Route {
 		{Method: "GET", Path: "/v1/catalog/accelerators", Summary: "The accelerators the server knows", Response: AcceleratorList{}, Handler: s.accelerators},
 		{Method: "GET", Path: "/v1/catalog/countries", Summary: "The countries the server knows", Response: CountryList{}, Handler: s.countries},
 
-		{Method: "POST", Path: "/v1/resources", Summary: "Register (or update) the tenant's Organizations and Datasets", Audited: true,
+		{Method: "POST", Path: "/v1/resources", Summary: "Register (or update) the tenant's Organizations and Datasets",
 			Request: ApplyRequest{}, Response: ResourceList{}, Errors: []int{400, 409}, Handler: s.apply},
 		{Method: "GET", Path: "/v1/resources", Summary: "The tenant's registered resources", Response: ResourceList{}, Handler: s.resources},
 		{Method: "GET", Path: "/v1/datasets", Summary: "The tenant's registered datasets, and whether the server holds their keys", Response: DatasetList{}, Handler: s.datasets},
