@@ -121,6 +121,11 @@ type Options struct {
 	Logger *slog.Logger
 	// RateLimit is each tenant's bucket; none when Rate is 0.
 	RateLimit RateLimit
+	// AuditedRateLimit is each tenant's bucket for the calls that append
+	// permanent records to the audit log (Route.Audited), apart from and
+	// on top of RateLimit: DefaultAuditedRateLimit when nil, none when its
+	// Rate is 0.
+	AuditedRateLimit *RateLimit
 	// OnPlan, when set, is told each API plan's latency (for metrics).
 	OnPlan func(d time.Duration, p *planner.Plan)
 	// Streams bound the streams (DefaultStreams for zero fields).
@@ -178,6 +183,10 @@ type Server struct {
 	long         streams // the Long calls under way, by tenant
 	plans        streams // the Plans calls under way, by tenant
 
+	// audited is each tenant's bucket for the calls that append to the
+	// audit log (Options.AuditedRateLimit).
+	audited *limiter
+
 	// verifying is the verification of the audit chain under way (nil
 	// when none is), which GET /v1/audit/verify requests share.
 	verifyMu  sync.Mutex
@@ -196,10 +205,29 @@ func New(c Controller, opts Options) *Server {
 		mux: http.NewServeMux(), agents: c.AgentHandler(), byPat: map[string]*Route{}, now: time.Now,
 		streams: streams{open: map[string]int{}, done: make(chan struct{})}, long: streams{open: map[string]int{}},
 		plans: streams{open: map[string]int{}}}
+	al := DefaultAuditedRateLimit
+	if opts.AuditedRateLimit != nil {
+		al = *opts.AuditedRateLimit
+	}
+	s.audited = newLimiter(al)
 	for _, r := range s.table() {
 		s.Add(r)
 	}
 	return s
+}
+
+// allowAudited takes cost from tenant's bucket of calls that append to
+// the audit log; when it cannot, it answers 429 naming the limit, with the
+// wait in Retry-After, and is false. route labels the refusal's metric.
+func (s *Server) allowAudited(w http.ResponseWriter, tenant, route string, cost int) bool {
+	ok, wait := s.audited.allow(tenant, cost, s.now())
+	if ok {
+		return true
+	}
+	s.opts.Metrics.RateLimited(route)
+	w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())))
+	writeErr(w, http.StatusTooManyRequests, "rate_limited", "", fmt.Sprintf("tenant %s is over its limit of changes written to the audit log (submissions, registrations, dataset keys, stagings, token and rules changes: %s); retry in %s", tenant, s.audited.l, wait))
+	return false
 }
 
 // Add registers a route (issue 11's rules routes join here). It must be
@@ -398,6 +426,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeErr(rw, http.StatusTooManyRequests, "rate_limited", "", fmt.Sprintf("tenant %s is over its rate limit; retry in %s", p.Tenant, wait))
 			return
 		}
+	}
+	if rt.Audited && !s.allowAudited(rw, p.Tenant, label, 1) {
+		return
 	}
 	if !bodyValid(rw, r, rt) || !contentTypeValid(rw, r) {
 		return
@@ -747,7 +778,17 @@ type ErrorBody struct {
 }
 
 func writeErr(w http.ResponseWriter, status int, code, field, msg string) {
-	writeJSON(w, status, ErrorBody{Error{Code: code, Field: cutMiddle(field, MaxErrorField), Message: cutMiddle(msg, MaxErrorMessage)}})
+	writeJSON(w, status, ErrorBody{boundError(Error{Code: code, Field: field, Message: msg})})
+}
+
+// boundError is e with its field and message cut to MaxErrorField and
+// MaxErrorMessage: every error answer carries one, whether writeErr
+// writes it or it goes beside other parts (a denial's result, a rules
+// change's problems).
+func boundError(e Error) Error {
+	e.Field = cutMiddle(e.Field, MaxErrorField)
+	e.Message = cutMiddle(e.Message, MaxErrorMessage)
+	return e
 }
 
 // MaxErrorMessage and MaxErrorField bound an error answer's message and
@@ -816,7 +857,7 @@ func fail(w http.ResponseWriter, err error) {
 	case errors.As(err, &ie):
 		writeErr(w, http.StatusBadRequest, "invalid", ie.Field, ie.Err.Error())
 	case errors.As(err, &denied):
-		writeJSON(w, http.StatusUnprocessableEntity, DeniedBody{Error: Error{Code: "denied", Message: denied.Error()}, Result: denied.Result})
+		writeJSON(w, http.StatusUnprocessableEntity, DeniedBody{Error: boundError(Error{Code: "denied", Message: denied.Error()}), Result: denied.Result})
 	case errors.Is(err, run.ErrNotFound), errors.Is(err, store.ErrNotFound):
 		writeErr(w, http.StatusNotFound, "not_found", "", err.Error())
 	case errors.Is(err, store.ErrNotText):

@@ -144,6 +144,10 @@ func (s *Server) stage(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &req, "stage request") {
 		return
 	}
+	// A staging, not a dry run, appends to the audit log.
+	if !req.DryRun && !s.allowAudited(w, tenantOf(r), r.Pattern, 1) {
+		return
+	}
 	res, err := s.c.StageDataset(r.Context(), tenantOf(r), r.PathValue("name"), req)
 	if err != nil {
 		fail(w, err)

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"fmt"
 	"math"
+	"strconv"
 	"sync"
 	"time"
 
@@ -20,6 +22,16 @@ type RateLimit struct {
 // DefaultRateLimit is what `meridian serve` allows each tenant.
 var DefaultRateLimit = RateLimit{Rate: 50, Burst: 100}
 
+// DefaultAuditedRateLimit bounds, per tenant, the calls that append
+// permanent records to the audit log (Route.Audited): a submission, a
+// registration, a dataset's key, a staging, a token or rules change. The
+// general rate let a tenant send 50 keys a second, each a record kept for
+// ever (4 million a day); this lets it send one a second on average (3,600
+// an hour) and 120 at once, which a script registering datasets, handing
+// their keys and submitting a sweep of runs keeps to without a word (the
+// client waits out a 429's Retry-After and asks again).
+var DefaultAuditedRateLimit = RateLimit{Rate: 1, Burst: 120}
+
 // limiter keeps one bucket per tenant.
 type limiter struct {
 	l RateLimit
@@ -30,6 +42,11 @@ type limiter struct {
 
 func newLimiter(l RateLimit) *limiter {
 	return &limiter{l: l, buckets: map[string]*rate.Limiter{}}
+}
+
+// String says the limit as a refusal names it.
+func (l RateLimit) String() string {
+	return fmt.Sprintf("%s a minute on average, %d at once", strconv.FormatFloat(l.Rate*60, 'g', 4, 64), max(l.Burst, 1))
 }
 
 // allow takes cost tokens from tenant's bucket; when it cannot, it returns

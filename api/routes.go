@@ -54,6 +54,13 @@ type Route struct {
 	MaxBody int64
 	// Cost is what a call takes from the tenant's rate limit (1 when zero).
 	Cost int
+	// Audited marks a route each of whose calls may append permanent
+	// records to the audit log: it takes one from its tenant's
+	// Options.AuditedRateLimit as well. (A staging takes one in its
+	// handler, when it is not a dry run, and a registration one a
+	// document it updates; a cancel writes at most one record a run, and
+	// is never refused for it.)
+	Audited bool
 	// Long marks a route whose call may take an hour of the server's
 	// work and of a site store's reads (a staging, a verification of
 	// every chunk): each call holds one of its tenant's MaxLongCalls for as
@@ -217,7 +224,7 @@ func (s *Server) table() []Route {
 		{Method: "GET", Path: "/v1/healthz", Summary: "Check the token: who it speaks for", Response: Health{}, Handler: s.health},
 		{Method: "GET", Path: "/v1/openapi.json", Summary: "This API's OpenAPI 3.1 document", Access: Public, Response: map[string]any{}, Handler: s.openapi},
 
-		{Method: "POST", Path: "/v1/runs", Summary: "Submit a run: plan as of today and queue the best placement", Cost: 5, Timeout: long, Plans: true,
+		{Method: "POST", Path: "/v1/runs", Summary: "Submit a run: plan as of today and queue the best placement", Cost: 5, Timeout: long, Plans: true, Audited: true,
 			Request: run.SubmitRequest{}, Response: run.Run{}, Status: http.StatusCreated, Errors: []int{400, 409, 422}, Handler: s.submit},
 		{Method: "GET", Path: "/v1/runs", Summary: "List the tenant's runs, oldest first, a page at a time; with follow=1 (or Accept: text/event-stream), server-sent events: the list, then each run as it changes",
 			Query: []Param{{"follow", "1: stream server-sent events (as does Accept: text/event-stream)", "string"},
@@ -260,7 +267,7 @@ func (s *Server) table() []Route {
 			Request: ApplyRequest{}, Response: ResourceList{}, Errors: []int{400, 409}, Handler: s.apply},
 		{Method: "GET", Path: "/v1/resources", Summary: "The tenant's registered resources", Response: ResourceList{}, Handler: s.resources},
 		{Method: "GET", Path: "/v1/datasets", Summary: "The tenant's registered datasets, and whether the server holds their keys", Response: DatasetList{}, Handler: s.datasets},
-		{Method: "PUT", Path: "/v1/datasets/{name}/key", Summary: "Hand the server a registered dataset's key", MaxBody: 64 << 10,
+		{Method: "PUT", Path: "/v1/datasets/{name}/key", Summary: "Hand the server a registered dataset's key", MaxBody: 64 << 10, Audited: true,
 			Request: KeyRequest{}, Response: KeyStored{}, Errors: []int{400, 404}, Handler: s.putKey},
 		{Method: "POST", Path: "/v1/datasets/{name}/stage", Summary: "Stage a dataset to a site if the law allows today (dryRun: ask only)", Cost: 5, Timeout: 2 * time.Hour, Long: true,
 			Request: run.StageRequest{}, Response: run.StageResult{}, Errors: []int{400, 404, 422}, Handler: s.stage},
@@ -280,12 +287,12 @@ func (s *Server) table() []Route {
 		{Method: "GET", Path: "/v1/audit/verify", Summary: "Verify the whole audit chain against its anchor", Timeout: long, Cost: 5, Response: audit.Result{}, Handler: s.verify},
 
 		{Method: "GET", Path: "/v1/tenants", Summary: "Tenants and their tokens (ids, never secrets)", Access: Admin, Response: TenantList{}, Handler: s.tenants},
-		{Method: "POST", Path: "/v1/tenants", Summary: "Add a token for a tenant (a new tenant with its first); the secret is shown once", Access: Admin,
+		{Method: "POST", Path: "/v1/tenants", Summary: "Add a token for a tenant (a new tenant with its first); the secret is shown once", Access: Admin, Audited: true,
 			Request: TenantRequest{}, Response: NewTenantToken{}, Status: http.StatusCreated, Errors: []int{400}, Handler: s.addTenant},
-		{Method: "DELETE", Path: "/v1/tenants/{tenant}", Summary: "Revoke a tenant's tokens (token=ID: one of them)", Access: Admin,
+		{Method: "DELETE", Path: "/v1/tenants/{tenant}", Summary: "Revoke a tenant's tokens (token=ID: one of them)", Access: Admin, Audited: true,
 			Query: []Param{{"token", "revoke only this token id", "string"}}, Response: Revoked{}, Errors: []int{400, 404, 409}, Handler: s.revokeTenant},
 		{Method: "POST", Path: "/v1/quotas/reload", Summary: "Read the server's quota file (serve --quotas) again and put it in force once every check passes; a bad file leaves the quotas in force (409: no quota file; 422: the file's error, naming file, document and field)",
-			Access: Admin, Response: run.QuotaReload{}, Errors: []int{409, 422}, Handler: s.reloadQuotas},
+			Access: Admin, Audited: true, Response: run.QuotaReload{}, Errors: []int{409, 422}, Handler: s.reloadQuotas},
 		// The console's files are public (they hold no tenant's data); every
 		// page fetches its data from the routes above with the user's token.
 		{Method: "GET", Path: console.Prefix, Summary: "The web console: its page, script and styles (public; the data comes from the API with the user's token)",

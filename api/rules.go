@@ -78,7 +78,7 @@ func (s *Server) SetRules(rs RulesService) {
 	s.rules = rs
 	long := 2 * time.Minute
 	for _, rt := range []Route{
-		{Method: "POST", Path: "/v1/rules", Summary: "Change the server's rules: a new revision, re-checked against every live run", Access: Admin, Timeout: long, Cost: 5,
+		{Method: "POST", Path: "/v1/rules", Summary: "Change the server's rules: a new revision, re-checked against every live run", Access: Admin, Timeout: long, Cost: 5, Audited: true,
 			Request: RulesApplyRequest{}, Response: RulesApplyResult{}, Errors: []int{400, 409}, Handler: s.rulesApply},
 		{Method: "GET", Path: "/v1/rules", Summary: "The rules in force: each rule's state on a date, its dates, enforcement steps and sources",
 			Query: []Param{{"asOf", "YYYY-MM-DD (default today, UTC)", "string"}}, Response: RuleList{}, Errors: []int{400}, Handler: s.rulesList},
@@ -234,13 +234,28 @@ func (s *Server) rulesApply(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
+// MaxRuleProblems bounds the problems a refused rules change (or what-if)
+// lists in its answer.
+const MaxRuleProblems = 100
+
 // rulesFail answers a rules change that was refused: problems in the files
-// (400, every problem listed), no change (409), or a server fault.
+// (400, the first MaxRuleProblems listed), no change (409), or a server
+// fault.
 func rulesFail(w http.ResponseWriter, err error) {
 	var ps policy.Problems
 	switch {
 	case errors.As(err, &ps):
-		writeJSON(w, http.StatusBadRequest, map[string]any{"error": Error{Code: "invalid", Field: "files", Message: err.Error()}, "problems": ps})
+		// The problems quote the files (a rule's id, a field's value), and
+		// the law's loader lists every one: a change of 4 MiB of broken
+		// rules was answered with each of its problems twice, as the
+		// message and as the list, tens of megabytes. The list holds the
+		// first MaxRuleProblems, and the message those and how many more.
+		msg := err.Error()
+		if len(ps) > MaxRuleProblems {
+			msg = fmt.Sprintf("%s\n%d more problems not shown (at most %d are listed); fix those above first", ps[:MaxRuleProblems].Error(), len(ps)-MaxRuleProblems, MaxRuleProblems)
+			ps = ps[:MaxRuleProblems]
+		}
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": boundError(Error{Code: "invalid", Field: "files", Message: msg}), "problems": ps})
 	case errors.Is(err, rules.ErrUnchanged):
 		writeErr(w, http.StatusConflict, "unchanged", "files", err.Error())
 	default:

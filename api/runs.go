@@ -616,6 +616,18 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &req, "apply request") || !documentsValid(w, req.Documents) {
 		return
 	}
+	// Each resource registered, or changed, appends a record to the audit
+	// log. A new one is bounded by what a tenant may register
+	// (run.MaxResources), but an update may change the same ones back and
+	// forth for ever, up to 64 records a call: an update takes one from
+	// the tenant's bucket a document.
+	cost := 1
+	if req.Update {
+		cost = max(len(req.Documents), 1)
+	}
+	if !s.allowAudited(w, tenantOf(r), r.Pattern, cost) {
+		return
+	}
 	got, err := s.c.Apply(r.Context(), tenantOf(r), req.Documents, req.Update)
 	if err != nil {
 		fail(w, err)
