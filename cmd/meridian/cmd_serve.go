@@ -27,7 +27,8 @@ func newServeCmd() *cobra.Command {
 	var opts serverOptions
 	local := localSiteOptions{Name: defaultLocalSite, Accelerator: defaultLocalAccelerator, Count: defaultLocalCount}
 	noLocal := false
-	var rate float64
+	var rate, auditRate float64
+	var auditBurst int
 	var burst, maxStreams, maxRuns int
 	cmd := &cobra.Command{
 		Use:         "serve",
@@ -142,6 +143,10 @@ may write or replace: the file, a link to it, or a directory on its path
 				return badInput(fmt.Errorf("--rate-limit %v --rate-burst %d: want 0 or more (--rate-limit 0: no limit)", rate, burst))
 			}
 			opts.RateLimit = api.RateLimit{Rate: rate, Burst: burst}
+			if auditRate < 0 || auditBurst < 0 || math.IsNaN(auditRate) || math.IsInf(auditRate, 0) {
+				return badInput(fmt.Errorf("--audit-rate-limit %v --audit-rate-burst %d: want 0 or more (--audit-rate-limit 0: no limit)", auditRate, auditBurst))
+			}
+			opts.AuditedRateLimit = &api.RateLimit{Rate: auditRate, Burst: auditBurst}
 			if maxStreams < 1 {
 				return badInput(fmt.Errorf("--max-streams %d: want 1 or more", maxStreams))
 			}
@@ -221,6 +226,8 @@ may write or replace: the file, a link to it, or a directory on its path
 	cmd.Flags().StringVar(&opts.LogLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().Float64Var(&rate, "rate-limit", api.DefaultRateLimit.Rate, "requests a second each tenant may make on average (0: no limit)")
 	cmd.Flags().IntVar(&burst, "rate-burst", api.DefaultRateLimit.Burst, "requests each tenant may make at once")
+	cmd.Flags().Float64Var(&auditRate, "audit-rate-limit", api.DefaultAuditedRateLimit.Rate, "calls that append to the audit log (keys, registrations, submissions, stagings, admin changes) each tenant may make a second on average, besides --rate-limit (0: no limit)")
+	cmd.Flags().IntVar(&auditBurst, "audit-rate-burst", api.DefaultAuditedRateLimit.Burst, "calls that append to the audit log each tenant may make at once")
 	cmd.Flags().IntVar(&maxRuns, "max-runs", run.DefaultMaxRuns, "runs each tenant may have that have not ended (waiting ones among them); one more submission is refused with 409 too_many_runs")
 	cmd.Flags().IntVar(&maxStreams, "max-streams", api.DefaultStreams.PerTenant, "streams (followed logs and event streams) each tenant may hold open at once; one more is refused with 429")
 	cmd.Flags().StringVar(&opts.Sandbox, "workload-sandbox", "", "how workloads are confined at sites on this machine: uid (each tenant's own user; needs root) or landlock; default uid as root, landlock otherwise (a site's backend.sandbox overrides it; remote sites default to landlock)")

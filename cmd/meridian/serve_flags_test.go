@@ -1,6 +1,8 @@
 package main
 
 import (
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -17,5 +19,50 @@ func TestServeRefusesNonNumberRateLimit(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "--rate-limit") {
 			t.Errorf("--rate-limit %s: got %v, want an error naming --rate-limit", v, err)
 		}
+	}
+}
+
+// TestServeAuditRateLimitFlags: the bucket for calls that append to the
+// audit log (api.Options.AuditedRateLimit) had no flag, so an operator
+// could neither raise it for a busy script nor lower it; --audit-rate-limit
+// and --audit-rate-burst set it, and a value that is no number is refused
+// naming the flag. A server started with a burst of 2 and a rate of one
+// call in 1,000 s answers the third key change at once with 429, the
+// first two being charged whatever they answer.
+func TestServeAuditRateLimitFlags(t *testing.T) {
+	t.Setenv("MERIDIAN_HOME", t.TempDir())
+	for _, v := range []string{"NaN", "+Inf", "-1"} {
+		_, err := runCLI(t, "serve", "--audit-rate-limit", v, "--max-streams", "0", "--listen", "127.0.0.1:0")
+		if err == nil || !strings.Contains(err.Error(), "--audit-rate-limit") {
+			t.Errorf("--audit-rate-limit %s: got %v, want an error naming --audit-rate-limit", v, err)
+		}
+	}
+	if testing.Short() {
+		return
+	}
+	p := newServeProc(t)
+	p.extra = []string{"--audit-rate-limit", "0.001", "--audit-rate-burst", "2"}
+	p.start()
+	defer p.stop()
+	var codes []int
+	var last string
+	for range 3 {
+		req, err := http.NewRequest(http.MethodPut, p.c.Base+"/v1/datasets/nosuch/key", strings.NewReader(`{"key":"x"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+p.c.Token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := p.c.HTTP.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		codes = append(codes, resp.StatusCode)
+		last = string(b)
+	}
+	if codes[0] == http.StatusTooManyRequests || codes[1] == http.StatusTooManyRequests || codes[2] != http.StatusTooManyRequests {
+		t.Fatalf("three key changes answered %v (last: %s), want the third alone refused with 429", codes, last)
 	}
 }

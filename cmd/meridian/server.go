@@ -76,6 +76,9 @@ type serverOptions struct {
 	// address (for a Prometheus on a private network).
 	MetricsListen string
 	RateLimit     api.RateLimit
+	// AuditedRateLimit is api.Options.AuditedRateLimit (its default when
+	// nil).
+	AuditedRateLimit *api.RateLimit
 	// Streams bound the API's streams (api.DefaultStreams for zero fields).
 	Streams api.Streams
 	// MaxRuns is run.Config.MaxRuns (serve --max-runs); 0: no bound.
@@ -565,7 +568,7 @@ func startServer(opts serverOptions) (*server, error) {
 		limits = api.DefaultLimits
 	}
 	raiseFileLimit()
-	h := api.New(ctl, api.Options{Tokens: st, Audit: auditReader{st, anchors}, Metrics: m, Logger: logger, RateLimit: opts.RateLimit, Streams: opts.Streams})
+	h := api.New(ctl, api.Options{Tokens: st, Audit: auditReader{st, anchors}, Metrics: m, Logger: logger, RateLimit: opts.RateLimit, AuditedRateLimit: opts.AuditedRateLimit, Streams: opts.Streams})
 	h.SetRules(&rulesService{rs: rs, scr: scr, ctl: ctl, now: cfg.Now})
 	hs, lln := api.NewHTTPServer(h, ln, limits)
 	hs.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
