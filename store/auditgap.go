@@ -589,7 +589,7 @@ func (s auditSource) recheck(chain *audit.Chain, w *sealedTo) error {
 	}
 	for _, e := range page {
 		if at, why := linkBreak(chain, e, seq, prev); why != "" {
-			if err := s.recheckBreak(chain, r, recheckKey(e, prev), at, why); err != nil {
+			if err := s.recheckBreak(chain, r, e, recheckKey(e, prev), at, why); err != nil {
 				r.seq, r.hash = seq, prev
 				return err
 			}
@@ -601,8 +601,20 @@ func (s auditSource) recheck(chain *audit.Chain, w *sealedTo) error {
 }
 
 // recheckBreak verifies the whole log in s's snapshot after recheck found
-// it broken at seq at (why), key naming the break; r's lock is held.
-func (s auditSource) recheckBreak(chain *audit.Chain, r *rechecked, key string, at int64, why string) error {
+// it broken at seq at (why) on reading e, key naming the break; r's lock
+// is held.
+//
+// A break not accepted refuses every gap-checked lookup, whatever part of
+// the log it reads, those of entries written after the break too: each
+// of them is sealed and linked to the one before it, but a break is where
+// another history of the log (a backup of the database that went on
+// otherwise, sealed with the same key) may have been spliced in, every
+// entry after it that history's (a rules revision never applied, a
+// placement the log's own history replaced). What ties the entries after
+// a break to the log the server wrote is the chain through it, or the
+// operator's acceptance, which the start that records it anchors. So the
+// refusal names the break and that remedy.
+func (s auditSource) recheckBreak(chain *audit.Chain, r *rechecked, e audit.Entry, key string, at int64, why string) error {
 	if r.accepted[key] {
 		return nil
 	}
@@ -629,7 +641,20 @@ func (s auditSource) recheckBreak(chain *audit.Chain, r *rechecked, key string, 
 			r.refused.detail = " (the log's verification: " + res.Problem.Error() + ")"
 		}
 	}
-	return fmt.Errorf("audit log entry %d %s, found on checking again entries checked before%s: %w; the records of a kind read from it cannot be trusted; verify the log", at, why, r.refused.detail, ErrAuditRewritten)
+	return fmt.Errorf("audit log entry %d %s, found on checking again entries checked before (entry %d read there: kind %s, hash %s)%s: %w; "+
+		"every lookup of the log is refused until the break is accepted, as the next start would refuse to serve it: the entries after a break may be another history of the log spliced in, so none of them is trusted; "+
+		"check the log (meridian audit verify --state DIR names the first break), then accept it by starting the server with meridian serve --accept-broken-audit, which records the acceptance in the log",
+		at, why, e.Seq, shownField(e.Kind), shownField(e.Hash), r.refused.detail, ErrAuditRewritten)
+}
+
+// shownField is a field of an entry read from the database, for an error:
+// quoted, control characters escaped, cut to 64 bytes (whoever wrote the
+// row chose it).
+func shownField(f string) string {
+	if len(f) > 64 {
+		return strconv.QuoteToASCII(f[:64]) + "..."
+	}
+	return strconv.QuoteToASCII(f)
 }
 
 // recheckKey names a break recheck met: the entry read there as read, and
