@@ -66,3 +66,48 @@ func TestAuditGapRecheckRefusalNamesBreakAndRemedy(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditGapBreakBeforeLookupRefuses: an entry written after the
+// watermark is rewritten before any lookup walked it, and a run's first
+// read of its records starts after it (it counts from the run's first
+// record). The entries after the break, each sealed and linked to the
+// next, may be another history of the log spliced in: the read is
+// refused, as every other lookup is, with the entry that broke and the
+// remedy named, not answered from its own part of the log.
+func TestAuditGapBreakBeforeLookupRefuses(t *testing.T) {
+	const kind = "placement"
+	for _, open := range gapStores {
+		t.Run(open.name, func(t *testing.T) {
+			ctx := context.Background()
+			s, exec := open.open(t)
+			appendN(t, s, 10, kind, 0, 0)
+			if res, err := s.VerifyAudit(ctx); err != nil || !res.OK {
+				t.Fatalf("verify: %+v %v", res, err)
+			}
+			for i := 11; i <= 20; i++ {
+				k, run := "state", ""
+				if i >= 15 {
+					k, run = kind, "r"
+				}
+				if err := s.AppendAudit(ctx, rec(t, k, run, map[string]int{"n": i})); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := exec(`UPDATE audit SET payload = '{"n":1000}' WHERE seq = 12`); err != nil {
+				t.Fatal(err)
+			}
+			q := AuditQuery{RunID: "r", Kinds: []string{kind}, AllTenants: true, Limit: 64}
+			for i := range 2 {
+				page, _, err := s.AuditSelectPage(ctx, q)
+				if !errors.Is(err, ErrAuditRewritten) {
+					t.Fatalf("read %d of the run's records: %d entries, %v; want ErrAuditRewritten", i, len(page), err)
+				}
+				for _, w := range []string{"audit log entry 12 is not sealed", "meridian serve --accept-broken-audit"} {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("refusal %q\ndoes not say %q", err, w)
+					}
+				}
+			}
+		})
+	}
+}

@@ -176,7 +176,7 @@ func (s auditSource) noGap(chain *audit.Chain, seen *sealedHead, w *sealedTo, un
 			return fmt.Errorf("audit log entries %d to %d: %d entries there, want %d: %w (deleted outside Meridian, or moved); the newest record of a kind read from it cannot be trusted; verify the log", lo+1, hi, n, hi-lo, ErrAuditGap)
 		}
 	}
-	if err := s.sealedThrough(chain, w, lo, hi); err != nil {
+	if err := s.sealedThrough(chain, w, hi); err != nil {
 		return err
 	}
 	if last.seq == 0 || seen.is(last.seq, last.hash) || w.is(last.seq, last.hash) {
@@ -326,15 +326,17 @@ func (l *lastRead) Read(kind string, fn func([]audit.Entry) error) error {
 // At a break, the whole log is verified in the snapshot, as at start
 // (audit.Chain.VerifySource): a break the operator accepted passes, and
 // the watermark moves to the log's end. One not accepted fails the check
-// with ErrAuditRewritten when it lies in the part of the log the lookup
-// covers, after lo; before it (a run's lookup counts from the run's
-// first record), the part after lo is checked on its own (rangeSealed),
-// the watermark staying where it is. The verification is not made again
-// for the same break until an acceptance is written (w.refused).
+// with ErrAuditRewritten, whatever part of the log the lookup covers: one
+// that starts after the break (a run's lookup counts from the run's first
+// record) reads entries that, each sealed and linked to the next, may be
+// another history of the log spliced in at the break (see recheckBreak),
+// so it is refused too, naming the break and the remedy. The verification
+// is not made again for the same break until an acceptance is written
+// (w.refused).
 //
 // An entry rewritten after the watermark passed it is not read again
 // here: the rolling re-check (recheck) finds it.
-func (s auditSource) sealedThrough(chain *audit.Chain, w *sealedTo, lo, hi int64) error {
+func (s auditSource) sealedThrough(chain *audit.Chain, w *sealedTo, hi int64) error {
 	if w.off {
 		return nil
 	}
@@ -350,11 +352,11 @@ func (s auditSource) sealedThrough(chain *audit.Chain, w *sealedTo, lo, hi int64
 			return err
 		}
 		if len(page) == 0 {
-			return s.verifyAtBreak(chain, w, lo, hi, refusal{seq: seq + 1}, seq+1, "is missing")
+			return s.verifyAtBreak(chain, w, hi, refusal{seq: seq + 1}, seq+1, "is missing", "")
 		}
 		for _, e := range page {
 			if at, why := linkBreak(chain, e, seq, prev); why != "" {
-				return s.verifyAtBreak(chain, w, lo, hi, refusal{seq: e.Seq, hash: e.Hash}, at, why)
+				return s.verifyAtBreak(chain, w, hi, refusal{seq: e.Seq, hash: e.Hash}, at, why, readThere(e))
 			}
 			seq, prev = e.Seq, e.Hash
 		}
@@ -393,9 +395,9 @@ func (s auditSource) sealPageOf(after, hi int64, n int, maxBytes int64) ([]audit
 }
 
 // verifyAtBreak verifies the whole log in s's snapshot after sealedThrough
-// found it broken at seq at (why; key names the entry read there); w's
-// lock is held.
-func (s auditSource) verifyAtBreak(chain *audit.Chain, w *sealedTo, lo, hi int64, key refusal, at int64, why string) error {
+// found it broken at seq at (why; key names the entry read there, read
+// shows it); w's lock is held.
+func (s auditSource) verifyAtBreak(chain *audit.Chain, w *sealedTo, hi int64, key refusal, at int64, why, read string) error {
 	if _, err := s.one(&key.accepts, "SELECT COUNT(*) FROM audit WHERE kind = "+s.ph(1), audit.KindBrokenAccepted); err != nil {
 		return err
 	}
@@ -415,35 +417,7 @@ func (s auditSource) verifyAtBreak(chain *audit.Chain, w *sealedTo, lo, hi int64
 			detail = " (the log's verification: " + r.Problem.Error() + ")"
 		}
 	}
-	if at <= lo {
-		// Before the part of the log this lookup covers.
-		return s.rangeSealed(chain, lo, hi)
-	}
-	return fmt.Errorf("audit log entry %d %s%s: %w; the newest record of a kind read from it cannot be trusted; verify the log", at, why, detail, ErrAuditRewritten)
-}
-
-// rangeSealed checks, in s's snapshot, that the entries after lo up to hi
-// are each sealed at its seq and linked to the one before it, the first
-// to none: sealedThrough's check of a lookup's part of a log broken
-// before it, made at each such lookup.
-func (s auditSource) rangeSealed(chain *audit.Chain, lo, hi int64) error {
-	seq, prev := lo, ""
-	for seq < hi {
-		page, err := s.sealPage(seq, hi)
-		if err != nil {
-			return err
-		}
-		if len(page) == 0 {
-			return fmt.Errorf("audit log entry %d is missing: %w; verify the log", seq+1, ErrAuditRewritten)
-		}
-		for _, e := range page {
-			if e.Seq != seq+1 || seq > lo && e.PrevHash != prev || !chain.Sealed(e) {
-				return fmt.Errorf("audit log entry %d is not sealed at its seq, or does not follow entry %d: %w; verify the log", e.Seq, seq, ErrAuditRewritten)
-			}
-			seq, prev = e.Seq, e.Hash
-		}
-	}
-	return nil
+	return fmt.Errorf("audit log entry %d %s%s%s: %w; %s", at, why, read, detail, ErrAuditRewritten, auditBreakRemedy)
 }
 
 // countSeqs counts the whole seqs in (lo, hi], which noGap has found
@@ -651,10 +625,18 @@ func (s auditSource) recheckBreak(chain *audit.Chain, r *rechecked, e audit.Entr
 			r.refused.detail = " (the log's verification: " + res.Problem.Error() + ")"
 		}
 	}
-	return fmt.Errorf("audit log entry %d %s, found on checking again entries checked before (entry %d read there: kind %s, hash %s)%s: %w; "+
-		"every lookup of the log is refused until the break is accepted, as the next start would refuse to serve it: the entries after a break may be another history of the log spliced in, so none of them is trusted; "+
-		"check the log (meridian audit verify --state DIR names the first break), then accept it by starting the server with meridian serve --accept-broken-audit, which records the acceptance in the log",
-		at, why, e.Seq, shownField(e.Kind), shownField(e.Hash), r.refused.detail, ErrAuditRewritten)
+	return fmt.Errorf("audit log entry %d %s, found on checking again entries checked before%s%s: %w; %s", at, why, readThere(e), r.refused.detail, ErrAuditRewritten, auditBreakRemedy)
+}
+
+// auditBreakRemedy ends the refusal of a lookup at a break of the log that
+// no acceptance covers: what it means, and what the operator does.
+const auditBreakRemedy = "every lookup of the log is refused until the break is accepted, as the next start would refuse to serve it: " +
+	"the entries after a break may be another history of the log spliced in, so none of them is trusted; " +
+	"check the log (meridian audit verify --state DIR names the first break), then accept it by starting the server with meridian serve --accept-broken-audit, which records the acceptance in the log"
+
+// readThere shows e, the entry read at a break, for its refusal.
+func readThere(e audit.Entry) string {
+	return fmt.Sprintf(" (entry %d read there: kind %s, hash %s)", e.Seq, shownField(e.Kind), shownField(e.Hash))
 }
 
 // shownField is a field of an entry read from the database, for an error:
