@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -36,13 +37,12 @@ func TestSQLiteAuditTextStoredAsBlob(t *testing.T) {
 				t.Fatal(err)
 			}
 			if col == "tenant" {
-				// What it hides: the tenant's reads no longer list it.
+				// What it hides: the tenant's reads no longer list it, so
+				// they fail (the gap check's re-check reads it) rather
+				// than list the 4 left as text.
 				own, err := s.AuditSelect(ctx, AuditQuery{Tenant: "acme", Kinds: []string{audit.KindTransfer}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(own) != 4 {
-					t.Fatalf("the tenant's reads list %d entries, want the 4 left as text", len(own))
+				if !errors.Is(err, ErrAuditRewritten) {
+					t.Fatalf("the tenant's read: %d entries, %v; want ErrAuditRewritten", len(own), err)
 				}
 			}
 			res, err := s.VerifyAudit(ctx)

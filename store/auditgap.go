@@ -37,12 +37,22 @@ var ErrAuditRewritten = fmt.Errorf("entries of the audit log were rewritten or r
 // one before it as the newest, the log's verification at the next start
 // alone saying so.
 //
-// checksGaps says whether the page of q is such a lookup: the server's
-// own read (AllTenants) of some kinds, up to the log's end (no Through).
-// A tenant's pages are not: they are not what the server decides by, and
-// a check would let any tenant have the database count the log at will.
+// checksGaps says whether the page of q is such a lookup: a read of some
+// kinds up to the log's end (no Through), the server's own (AllTenants)
+// or a tenant's. A tenant's read of its records of a kind (its ledger's
+// totals, a dataset's ledger) left a deleted record of its own out
+// without a word, as the server's did; it is counted the same way, from
+// where it starts. The count reads the seq index alone, about as much as
+// the tenant's read of the index on tenant and kind that it follows, and
+// the rest of the check is bounded as the server's (one window of the
+// rolling re-check, each entry after the watermark read once per store).
+// A tenant's pages of its log (every kind, see the API's audit pages) and
+// reads up to a seq (Through) are not lookups: not checked.
 func checksGaps(q AuditQuery) bool {
-	return q.AllTenants && q.Tenant == "" && len(q.Kinds) > 0 && q.Through == 0
+	if len(q.Kinds) == 0 || q.Through != 0 {
+		return false
+	}
+	return q.AllTenants && q.Tenant == "" || !q.AllTenants && q.Tenant != ""
 }
 
 // auditHeadMaxBytes bounds the payload of the log's last entry that a
@@ -166,7 +176,7 @@ func (s auditSource) noGap(chain *audit.Chain, seen *sealedHead, w *sealedTo, un
 			return fmt.Errorf("audit log entries %d to %d: %d entries there, want %d: %w (deleted outside Meridian, or moved); the newest record of a kind read from it cannot be trusted; verify the log", lo+1, hi, n, hi-lo, ErrAuditGap)
 		}
 	}
-	if err := s.sealedThrough(chain, w, lo, hi); err != nil {
+	if err := s.sealedThrough(chain, w, hi); err != nil {
 		return err
 	}
 	if last.seq == 0 || seen.is(last.seq, last.hash) || w.is(last.seq, last.hash) {
@@ -316,15 +326,17 @@ func (l *lastRead) Read(kind string, fn func([]audit.Entry) error) error {
 // At a break, the whole log is verified in the snapshot, as at start
 // (audit.Chain.VerifySource): a break the operator accepted passes, and
 // the watermark moves to the log's end. One not accepted fails the check
-// with ErrAuditRewritten when it lies in the part of the log the lookup
-// covers, after lo; before it (a run's lookup counts from the run's
-// first record), the part after lo is checked on its own (rangeSealed),
-// the watermark staying where it is. The verification is not made again
-// for the same break until an acceptance is written (w.refused).
+// with ErrAuditRewritten, whatever part of the log the lookup covers: one
+// that starts after the break (a run's lookup counts from the run's first
+// record) reads entries that, each sealed and linked to the next, may be
+// another history of the log spliced in at the break (see recheckBreak),
+// so it is refused too, naming the break and the remedy. The verification
+// is not made again for the same break until an acceptance is written
+// (w.refused).
 //
 // An entry rewritten after the watermark passed it is not read again
 // here: the rolling re-check (recheck) finds it.
-func (s auditSource) sealedThrough(chain *audit.Chain, w *sealedTo, lo, hi int64) error {
+func (s auditSource) sealedThrough(chain *audit.Chain, w *sealedTo, hi int64) error {
 	if w.off {
 		return nil
 	}
@@ -340,11 +352,11 @@ func (s auditSource) sealedThrough(chain *audit.Chain, w *sealedTo, lo, hi int64
 			return err
 		}
 		if len(page) == 0 {
-			return s.verifyAtBreak(chain, w, lo, hi, refusal{seq: seq + 1}, seq+1, "is missing")
+			return s.verifyAtBreak(chain, w, hi, refusal{seq: seq + 1}, seq+1, "is missing", "")
 		}
 		for _, e := range page {
 			if at, why := linkBreak(chain, e, seq, prev); why != "" {
-				return s.verifyAtBreak(chain, w, lo, hi, refusal{seq: e.Seq, hash: e.Hash}, at, why)
+				return s.verifyAtBreak(chain, w, hi, refusal{seq: e.Seq, hash: e.Hash}, at, why, readThere(e))
 			}
 			seq, prev = e.Seq, e.Hash
 		}
@@ -383,9 +395,9 @@ func (s auditSource) sealPageOf(after, hi int64, n int, maxBytes int64) ([]audit
 }
 
 // verifyAtBreak verifies the whole log in s's snapshot after sealedThrough
-// found it broken at seq at (why; key names the entry read there); w's
-// lock is held.
-func (s auditSource) verifyAtBreak(chain *audit.Chain, w *sealedTo, lo, hi int64, key refusal, at int64, why string) error {
+// found it broken at seq at (why; key names the entry read there, read
+// shows it); w's lock is held.
+func (s auditSource) verifyAtBreak(chain *audit.Chain, w *sealedTo, hi int64, key refusal, at int64, why, read string) error {
 	if _, err := s.one(&key.accepts, "SELECT COUNT(*) FROM audit WHERE kind = "+s.ph(1), audit.KindBrokenAccepted); err != nil {
 		return err
 	}
@@ -405,35 +417,7 @@ func (s auditSource) verifyAtBreak(chain *audit.Chain, w *sealedTo, lo, hi int64
 			detail = " (the log's verification: " + r.Problem.Error() + ")"
 		}
 	}
-	if at <= lo {
-		// Before the part of the log this lookup covers.
-		return s.rangeSealed(chain, lo, hi)
-	}
-	return fmt.Errorf("audit log entry %d %s%s: %w; the newest record of a kind read from it cannot be trusted; verify the log", at, why, detail, ErrAuditRewritten)
-}
-
-// rangeSealed checks, in s's snapshot, that the entries after lo up to hi
-// are each sealed at its seq and linked to the one before it, the first
-// to none: sealedThrough's check of a lookup's part of a log broken
-// before it, made at each such lookup.
-func (s auditSource) rangeSealed(chain *audit.Chain, lo, hi int64) error {
-	seq, prev := lo, ""
-	for seq < hi {
-		page, err := s.sealPage(seq, hi)
-		if err != nil {
-			return err
-		}
-		if len(page) == 0 {
-			return fmt.Errorf("audit log entry %d is missing: %w; verify the log", seq+1, ErrAuditRewritten)
-		}
-		for _, e := range page {
-			if e.Seq != seq+1 || seq > lo && e.PrevHash != prev || !chain.Sealed(e) {
-				return fmt.Errorf("audit log entry %d is not sealed at its seq, or does not follow entry %d: %w; verify the log", e.Seq, seq, ErrAuditRewritten)
-			}
-			seq, prev = e.Seq, e.Hash
-		}
-	}
-	return nil
+	return fmt.Errorf("audit log entry %d %s%s%s: %w; %s", at, why, read, detail, ErrAuditRewritten, auditBreakRemedy)
 }
 
 // countSeqs counts the whole seqs in (lo, hi], which noGap has found
@@ -589,7 +573,7 @@ func (s auditSource) recheck(chain *audit.Chain, w *sealedTo) error {
 	}
 	for _, e := range page {
 		if at, why := linkBreak(chain, e, seq, prev); why != "" {
-			if err := s.recheckBreak(chain, r, recheckKey(e, prev), at, why); err != nil {
+			if err := s.recheckBreak(chain, r, e, recheckKey(e, prev), at, why); err != nil {
 				r.seq, r.hash = seq, prev
 				return err
 			}
@@ -601,8 +585,20 @@ func (s auditSource) recheck(chain *audit.Chain, w *sealedTo) error {
 }
 
 // recheckBreak verifies the whole log in s's snapshot after recheck found
-// it broken at seq at (why), key naming the break; r's lock is held.
-func (s auditSource) recheckBreak(chain *audit.Chain, r *rechecked, key string, at int64, why string) error {
+// it broken at seq at (why) on reading e, key naming the break; r's lock
+// is held.
+//
+// A break not accepted refuses every gap-checked lookup, whatever part of
+// the log it reads, those of entries written after the break too: each
+// of them is sealed and linked to the one before it, but a break is where
+// another history of the log (a backup of the database that went on
+// otherwise, sealed with the same key) may have been spliced in, every
+// entry after it that history's (a rules revision never applied, a
+// placement the log's own history replaced). What ties the entries after
+// a break to the log the server wrote is the chain through it, or the
+// operator's acceptance, which the start that records it anchors. So the
+// refusal names the break and that remedy.
+func (s auditSource) recheckBreak(chain *audit.Chain, r *rechecked, e audit.Entry, key string, at int64, why string) error {
 	if r.accepted[key] {
 		return nil
 	}
@@ -629,7 +625,28 @@ func (s auditSource) recheckBreak(chain *audit.Chain, r *rechecked, key string, 
 			r.refused.detail = " (the log's verification: " + res.Problem.Error() + ")"
 		}
 	}
-	return fmt.Errorf("audit log entry %d %s, found on checking again entries checked before%s: %w; the records of a kind read from it cannot be trusted; verify the log", at, why, r.refused.detail, ErrAuditRewritten)
+	return fmt.Errorf("audit log entry %d %s, found on checking again entries checked before%s%s: %w; %s", at, why, readThere(e), r.refused.detail, ErrAuditRewritten, auditBreakRemedy)
+}
+
+// auditBreakRemedy ends the refusal of a lookup at a break of the log that
+// no acceptance covers: what it means, and what the operator does.
+const auditBreakRemedy = "every lookup of the log is refused until the break is accepted, as the next start would refuse to serve it: " +
+	"the entries after a break may be another history of the log spliced in, so none of them is trusted; " +
+	"check the log (meridian audit verify --state DIR names the first break), then accept it by starting the server with meridian serve --accept-broken-audit, which records the acceptance in the log"
+
+// readThere shows e, the entry read at a break, for its refusal.
+func readThere(e audit.Entry) string {
+	return fmt.Sprintf(" (entry %d read there: kind %s, hash %s)", e.Seq, shownField(e.Kind), shownField(e.Hash))
+}
+
+// shownField is a field of an entry read from the database, for an error:
+// quoted, control characters escaped, cut to 64 bytes (whoever wrote the
+// row chose it).
+func shownField(f string) string {
+	if len(f) > 64 {
+		return strconv.QuoteToASCII(f[:64]) + "..."
+	}
+	return strconv.QuoteToASCII(f)
 }
 
 // recheckKey names a break recheck met: the entry read there as read, and

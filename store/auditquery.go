@@ -181,6 +181,7 @@ func auditSelectPage(q AuditQuery, ph func(n int) string, sel func(AuditQuery) (
 	if _, _, err := auditSelect(q, ph); err != nil {
 		return nil, 0, err
 	}
+	asked := q
 	wq, wargs := untenantedWindowEnd(q, ph)
 	end, windowed, err := one(wq, wargs...)
 	if err != nil {
@@ -198,6 +199,13 @@ func auditSelectPage(q AuditQuery, ph func(n int) string, sel func(AuditQuery) (
 		// The window ended the page, not the log: the next page starts
 		// after it, holding fewer entries than the limit, or none.
 		next = end
+	}
+	// Checked as asked (the window's Through is the store's, not the
+	// caller's), up to where the next page starts, or the log's end.
+	if lo, check := gapFrom(asked, page); check {
+		if err := gaps(lo, next); err != nil {
+			return nil, 0, err
+		}
 	}
 	return page, next, nil
 }
