@@ -162,3 +162,22 @@ func TestAuditedUpdateCostsEachDocument(t *testing.T) {
 		t.Errorf("the refused update appended %d records", now-after)
 	}
 }
+
+// TestLedgerPageCostsAsAPlan: a page of the tenant's ledger is gap-checked
+// (the store counts the audit log over the range it reads: tens of
+// milliseconds at 100,000 entries), yet took one of the tenant's bucket,
+// so a tenant could make the server count the whole log fifty times a
+// second. It now takes five, as a plan does.
+func TestLedgerPageCostsAsAPlan(t *testing.T) {
+	f := newFixture(t)
+	srv := httptest.NewServer(New(f.c, Options{Tokens: f.st, Audit: f.st, RateLimit: RateLimit{Rate: 1.0 / 3600, Burst: 10}}))
+	defer srv.Close()
+	var codes []int
+	for range 3 {
+		code, _, _ := auditedDo(t, srv, "GET", "/v1/ledger", tokA, "")
+		codes = append(codes, code)
+	}
+	if codes[0] == http.StatusTooManyRequests || codes[1] == http.StatusTooManyRequests || codes[2] != http.StatusTooManyRequests {
+		t.Errorf("three ledger pages from a bucket of 10 answered %v, want the third alone refused with 429", codes)
+	}
+}
