@@ -298,6 +298,10 @@ type Controller struct {
 	// goroutine's alone.
 	sweepScanAfter string
 	sweepScanned   bool
+	// sweepOwed is the loop's read of the audit log for runs whose sealed
+	// records say a sweep is owed, whatever their rows list (sweepOwedRead).
+	// The loop's goroutine's alone.
+	sweepOwed owedScan
 	// searched holds the waiting runs the admission passes made a fleet
 	// search for since the searches last went round the queue (admitRuns):
 	// a pass that spends its searches (maxSearches) goes on from them at

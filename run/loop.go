@@ -74,6 +74,7 @@ func (c *Controller) newTerm() {
 	// Runs that ended with sites still to sweep, by whichever leader:
 	// read again from the start (sweepEnded).
 	c.sweepScanAfter, c.sweepScanned, c.sweepRescan = "", false, false
+	c.sweepOwed = owedScan{}
 }
 
 // Tick steps every active run until it stops changing, several runs at a

@@ -3,6 +3,8 @@ package run
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
 	"sync"
 
@@ -29,12 +31,18 @@ import (
 // record of the run and delete that record, and the check, starting after
 // it, would not see it gone. A seal covers its record's seq, run and
 // payload, so the record found is the run's submission at that seq.
-// Deleting the submission's record itself leaves the run's first sealed
-// plan record another one, or none: the span then begins at the log's
-// start (After 0), as before, and the check refuses the gap the deletion
-// left. Records are read once per run and the start kept (sealed records
+// Deleting the submission's record itself (or its seal broken, or unsealed
+// plan records of the run written before it) leaves the run's first sealed
+// plan record another one, or none: the span then began at the log's start
+// (After 0), and each of these reads counted the whole log, its cost the
+// log's length, as often as the run's sweep, withdrawals and moves read
+// it. The read is now refused (errNoSealedSubmission), at the cost of one
+// page of the run's plan records: the run's records cannot be told whole
+// without where they begin, and the run witness refuses the run's steps
+// alike. Records are read once per run and the start kept (sealed records
 // do not change), for at most maxRunSpansKept runs, one dropped for each
-// past it (it is read again at its next read).
+// past it (it is read again at its next read); a refusal is not kept, and
+// read again.
 type runSpans struct {
 	mu    sync.Mutex
 	after map[string]int64
@@ -43,11 +51,18 @@ type runSpans struct {
 // maxRunSpansKept bounds the runs whose span's start runSpans keeps.
 const maxRunSpansKept = 4096
 
+// errNoSealedSubmission refuses a server's read of one run's records
+// whole when the run's first sealed plan record in the audit log is not
+// its submission's, or there is none: a record of the run was deleted or
+// rewritten outside Meridian, and where its records begin is not known.
+var errNoSealedSubmission = errors.New("the run's first sealed plan record in the audit log is not its submission's (deleted or rewritten outside Meridian): its records are not read")
+
 // runRecordsAfter is the After for a server's read of run id's records
 // whole: the seq before its submission's sealed plan record, or 0 (the
-// whole log checked) when the server holds no audit key or that record is
-// not the run's first sealed plan record. A failure to read the log is
-// the caller's read failing.
+// whole log checked) when the server holds no audit key. When that record
+// is not the run's first sealed plan record, the read is refused
+// (errNoSealedSubmission). A failure to read the log is the caller's read
+// failing.
 func (c *Controller) runRecordsAfter(ctx context.Context, id string) (int64, error) {
 	chain := c.cfg.AuditChain
 	if chain == nil || id == "" {
@@ -68,7 +83,7 @@ func (c *Controller) runRecordsAfter(ctx context.Context, id string) (int64, err
 	if err != nil {
 		return 0, err
 	}
-	after = 0
+	after, found := int64(0), false
 	for _, e := range page {
 		if e.RunID != id || e.Kind != audit.KindPlan || !chain.Sealed(e) {
 			continue
@@ -77,9 +92,12 @@ func (c *Controller) runRecordsAfter(ctx context.Context, id string) (int64, err
 			Reason string `json:"reason"`
 		}
 		if json.Unmarshal(e.Payload, &p) == nil && strings.HasPrefix(p.Reason, "submitted") && e.Seq > 0 {
-			after = e.Seq - 1
+			after, found = e.Seq-1, true
 		}
 		break
+	}
+	if !found {
+		return 0, fmt.Errorf("run %s: %w", id, errNoSealedSubmission)
 	}
 	s.mu.Lock()
 	if s.after == nil {

@@ -172,17 +172,23 @@ func TestRunRecordsReadFromTheRunsSubmission(t *testing.T) {
 
 // TestRunRecordsSubmissionDeleted: with the run's submission record
 // deleted before its records were first read (so its span's start cannot
-// be taken from it), each read of them is refused: the gap is counted from
-// the log's start, not from a later record of the run.
+// be taken from it), each read of them counted the log from its start, its
+// cost the log's length at each of the run's sweeps, withdrawals and moves.
+// Each read is now refused, by name, and none reads the log from its start.
 func TestRunRecordsSubmissionDeleted(t *testing.T) {
 	ctx := context.Background()
 	f := newRunSpanFixture(t, 50)
 	f.deleteSeq(t, f.submit)
-	if _, err := f.c.ledgerCopies(ctx, store.AuditQuery{RunID: f.r.ID, AllTenants: true}); !errors.Is(err, store.ErrAuditGap) {
-		t.Errorf("the run's copies read with its submission record deleted: %v; want %v", err, store.ErrAuditGap)
+	if _, err := f.c.ledgerCopies(ctx, store.AuditQuery{RunID: f.r.ID, AllTenants: true}); !errors.Is(err, errNoSealedSubmission) {
+		t.Errorf("the run's copies read with its submission record deleted: %v; want %v", err, errNoSealedSubmission)
 	}
-	if _, err := f.c.checkpointLedger(ctx, f.r, runSpanCheckpoint, "alpha", true); !errors.Is(err, store.ErrAuditGap) {
-		t.Errorf("the checkpoint's ledger read with the run's submission record deleted: %v; want %v", err, store.ErrAuditGap)
+	if _, err := f.c.checkpointLedger(ctx, f.r, runSpanCheckpoint, "alpha", true); !errors.Is(err, errNoSealedSubmission) {
+		t.Errorf("the checkpoint's ledger read with the run's submission record deleted: %v; want %v", err, errNoSealedSubmission)
+	}
+	for _, a := range f.rec.took() {
+		if a == 0 {
+			t.Error("a read of the run's records whole from the log's start, with its submission record deleted")
+		}
 	}
 }
 

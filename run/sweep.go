@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -634,6 +635,7 @@ func (c *Controller) sweepEnded(ctx context.Context) {
 	if ctx.Err() != nil {
 		return // the term is over: the next leader's loop goes on
 	}
+	rescan := false
 	if key := c.sweepKey(c.lawNow()); key != c.sweepKeySeen {
 		// The law, its revision or a registered fact changed: the ended
 		// runs' left sites that could not be judged are judged again. A
@@ -642,11 +644,15 @@ func (c *Controller) sweepEnded(ctx context.Context) {
 		// its first pages while documents were updated more often than
 		// it took to read them all.
 		c.sweepKeySeen = key
+		rescan = true
 		if c.sweepScanned {
 			c.sweepScanAfter, c.sweepScanned = "", false
 		} else {
 			c.sweepRescan = true
 		}
+	}
+	if c.sweepOwedRead(ctx, rescan) {
+		c.sweepOwed.handOver(c)
 	}
 	if !c.sweepScanned {
 		rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{AllTenants: true, States: FinalStates, After: c.sweepScanAfter, Limit: sweepScanPage, NoDocuments: true})
@@ -698,4 +704,179 @@ func (c *Controller) sweepEnded(ctx context.Context) {
 		}()
 	}
 	wg.Wait()
+}
+
+// An ended run is swept by the loop (sweepEnded), found by its scan of the
+// ended runs whose rows list a site to sweep. Whoever could write the
+// database could empty an ended run's whole list: its scan passed it by,
+// and the checkpoints at the sites its moves left stayed there unjudged.
+// The sealed records say which sites a run still owes a sweep (a sealed
+// move's from, with no KindCheckpointsSwept or KindCheckpointsLeft record
+// of the site since: placeSeen.owed), so the loop also reads the log's
+// records of these kinds, a bounded number of pages a tick, from the log's
+// start at each term and on from where it was after, keeping the runs
+// owed a sweep at the point read; once it has read to the log's end, each
+// run owed one is handed to the sweep (sweepWait), which reads the run's
+// own sealed records, puts back what its row lacks (restoreSwept) and
+// sweeps it. A run is handed over once a term, again after a change of
+// the law or the facts (as the scan of ended runs is made again), and
+// again when a new move of it is read.
+
+// owedScan is the loop's read of the audit log for the runs that sealed
+// records say owe a sweep.
+type owedScan struct {
+	// after is the seq of the last record read.
+	after int64
+	// owed holds, per run, the sites a sealed move of it left that no
+	// sealed record read since says were swept (at most maxSealedSites a
+	// run, maxOwedRuns runs), and whether it was handed to the sweep.
+	owed map[string]*owedRun
+}
+
+type owedRun struct {
+	sites  []string
+	handed bool
+}
+
+// The records of the kinds the owed scan reads per page, and the pages a
+// tick reads at most.
+const (
+	sweepOwedPage  = 256
+	sweepOwedPages = 16
+)
+
+// maxOwedRuns bounds the runs the owed scan keeps (a variable for the
+// tests): at the bound, every run kept is handed to the sweep, which
+// confirms each from its own records, and forgotten.
+var maxOwedRuns = 1 << 14
+
+// sweepOwedKinds are the kinds of the records that say which sites a run
+// owes a sweep.
+var sweepOwedKinds = []string{audit.KindDecision, KindCheckpointsSwept, KindCheckpointsLeft}
+
+// sweepOwedRead reads on the records of sweepOwedKinds sealed since the
+// last read, up to sweepOwedPages pages, and says whether the runs owed a
+// sweep should be handed over: it has read to the log's end (and again
+// is true after a change of the law or the facts). A server that holds no
+// audit key has no sealed record to go by.
+func (c *Controller) sweepOwedRead(ctx context.Context, again bool) bool {
+	chain := c.cfg.AuditChain
+	if chain == nil {
+		return false
+	}
+	s := &c.sweepOwed
+	if again {
+		for _, o := range s.owed {
+			o.handed = false
+		}
+	}
+	q := store.AuditQuery{Kinds: sweepOwedKinds, AllTenants: true, After: s.after, Limit: sweepOwedPage,
+		MaxBytes: placeWitnessPageBytes, MaxEntryBytes: placeRecordBytes}
+	for range sweepOwedPages {
+		page, next, err := c.cfg.Store.AuditSelectPage(ctx, q)
+		if err != nil {
+			c.cfg.Logger.Warn("read the sealed records of sites left for runs owed a sweep", "after", s.after, "err", err)
+			return false
+		}
+		for _, e := range page {
+			if e.RunID == "" || !chain.Sealed(e) {
+				continue
+			}
+			s.note(c, e)
+		}
+		if len(page) > 0 {
+			s.after = max(s.after, page[len(page)-1].Seq)
+		}
+		if next == 0 {
+			return true
+		}
+		s.after = max(s.after, next)
+		q.After = next
+	}
+	return false
+}
+
+// note reads sealed record e into the runs owed a sweep: a move's from
+// is owed one, and a site's record of its sweep done or given up ends it.
+func (s *owedScan) note(c *Controller, e audit.Entry) {
+	switch e.Kind {
+	case KindCheckpointsSwept, KindCheckpointsLeft:
+		var sw struct {
+			Site string `json:"site"`
+		}
+		o := s.owed[e.RunID]
+		if o == nil || json.Unmarshal(e.Payload, &sw) != nil {
+			return
+		}
+		o.sites = slices.DeleteFunc(o.sites, func(x string) bool { return x == sw.Site })
+		if len(o.sites) == 0 {
+			delete(s.owed, e.RunID)
+		}
+	case audit.KindDecision:
+		var d struct {
+			Decision  string   `json:"decision"`
+			Placement *placeOf `json:"placement"`
+			From      string   `json:"from"`
+		}
+		// One that does not read is refused by the run's own read.
+		if json.Unmarshal(e.Payload, &d) != nil || d.Decision != "move" || d.Placement == nil || d.From == "" || d.From == d.Placement.Site {
+			return
+		}
+		o := s.owed[e.RunID]
+		if o == nil {
+			if len(s.owed) >= maxOwedRuns {
+				s.flush(c)
+			}
+			if s.owed == nil {
+				s.owed = map[string]*owedRun{}
+			}
+			o = &owedRun{}
+			s.owed[e.RunID] = o
+		}
+		if !slices.Contains(o.sites, d.From) && len(o.sites) < maxSealedSites {
+			o.sites = append(o.sites, d.From)
+			o.handed = false
+		}
+	}
+}
+
+// handOver hands each run owed a sweep, not yet handed, to the sweep.
+func (s *owedScan) handOver(c *Controller) {
+	var ids []string
+	for id, o := range s.owed {
+		if !o.handed {
+			o.handed = true
+			ids = append(ids, id)
+		}
+	}
+	c.sweepDue(ids)
+}
+
+// flush hands every run kept to the sweep and forgets them: the sweep
+// confirms each against its own sealed records.
+func (s *owedScan) flush(c *Controller) {
+	ids := make([]string, 0, len(s.owed))
+	for id := range s.owed {
+		ids = append(ids, id)
+	}
+	c.sweepDue(ids)
+	s.owed = nil
+}
+
+// sweepDue puts runs ids on the loop's sweep (sweepWait), due now, those
+// already on it left as they are.
+func (c *Controller) sweepDue(ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sweepWait == nil {
+		c.sweepWait = map[string]copyBackoff{}
+	}
+	for _, id := range ids {
+		if _, known := c.sweepWait[id]; !known {
+			c.sweepWait[id] = copyBackoff{}
+		}
+	}
 }
