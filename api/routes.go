@@ -280,7 +280,7 @@ func (s *Server) table() []Route {
 			// Cost 5: each page counts the audit log over the range it
 			// reads (the gap check of a tenant's records of a kind),
 			// which grows with the log, not with the page.
-			Cost: 5,
+			Cost:     5,
 			Response: run.Ledger{}, Errors: []int{400}, Handler: s.ledger},
 
 		{Method: "GET", Path: "/v1/audit", Summary: "The tenant's audit entries (all=1: the whole chain, others' as hashes)",
