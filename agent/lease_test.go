@@ -156,6 +156,13 @@ func startAgentWith(t *testing.T, script, prelude string, lease time.Duration, c
 // manifest before the agent asks for it.
 func startAgentManifest(t *testing.T, script, prelude string, lease time.Duration, checkpoint func(CheckpointRef, int) int, tweak func(*Manifest)) (*server, string, string, <-chan [2]any) {
 	t.Helper()
+	return startAgentConfig(t, script, prelude, lease, checkpoint, tweak, nil)
+}
+
+// startAgentConfig is startAgentManifest with tweakCfg, which changes the
+// agent's configuration before it starts.
+func startAgentConfig(t *testing.T, script, prelude string, lease time.Duration, checkpoint func(CheckpointRef, int) int, tweak func(*Manifest), tweakCfg func(*Config)) (*server, string, string, <-chan [2]any) {
+	t.Helper()
 	dir := t.TempDir()
 	storeDir := filepath.Join(dir, "store")
 	if err := os.Mkdir(storeDir, 0o700); err != nil {
@@ -191,6 +198,9 @@ func startAgentManifest(t *testing.T, script, prelude string, lease time.Duratio
 	}
 	cfg := Config{Server: hs.URL, Run: "run-1", Attempt: 1, Token: "tok", WorkDir: wd, Exe: helper,
 		SandboxExec: []string{helper, "__agent"}, Stdout: io.Discard, Stderr: io.Discard, Patience: 5 * time.Second}
+	if tweakCfg != nil {
+		tweakCfg(&cfg)
+	}
 	done := make(chan [2]any, 1)
 	go func() {
 		code, err := Run(context.Background(), cfg)
