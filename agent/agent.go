@@ -530,14 +530,9 @@ func sameSink(x, y io.Writer) bool {
 // prepare empties the scratch directory, unseals the datasets and the
 // checkpoint to resume from, and hands the scratch to the sandbox's user.
 func (a *attempt) prepare(ctx context.Context) error {
-	data, ckpt, tmp := a.dirs()
-	for _, d := range []string{data, ckpt, tmp} {
-		if err := removeTree(d); err != nil {
-			return err
-		}
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return err
-		}
+	data, ckpt, _ := a.dirs()
+	if err := freshScratch(a.wd); err != nil {
+		return err
 	}
 	if err := checkSandbox(a.m.Sandbox); err != nil {
 		return err

@@ -29,6 +29,16 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "__peek" {
 		os.Exit(peekMain(os.Args[2:]))
 	}
+	if len(os.Args) > 3 && os.Args[1] == "__linker" {
+		// A process of the tenant's user that puts links to
+		// os.Args[2] at each of the paths after it, for ever
+		// (TestAttackRelaunchedScratchLinkedOut).
+		for {
+			for _, p := range os.Args[3:] {
+				syscall.Symlink(os.Args[2], p)
+			}
+		}
+	}
 	if len(os.Args) > 1 && os.Args[1] == "__agent" {
 		// A test's stand-in for a system directory where the operator
 		// keeps files (TestAttackLandlockWorkloadReadsServerFilesInSystemDirs).
