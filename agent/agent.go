@@ -65,6 +65,11 @@ type Config struct {
 	// SiteLogLimit, when above 0, bounds the workload's output written
 	// to Stdout (EnvSiteLogLimit).
 	SiteLogLimit int64
+	// ScratchFloor and ScratchInodeFloor, when above 0, raise what the
+	// scratch's filesystem keeps free while the workload runs
+	// (EnvScratchFloor, EnvScratchInodeFloor).
+	ScratchFloor      int64
+	ScratchInodeFloor int64
 }
 
 // FromEnv fills the connection fields from the environment the controller
@@ -102,6 +107,18 @@ func FromEnv() (Config, error) {
 			return cfg, fmt.Errorf("%s=%q: want a number of bytes above 0", EnvSiteLogLimit, v)
 		}
 		cfg.SiteLogLimit = n
+	}
+	for _, e := range []struct {
+		name string
+		to   *int64
+	}{{EnvScratchFloor, &cfg.ScratchFloor}, {EnvScratchInodeFloor, &cfg.ScratchInodeFloor}} {
+		if v := os.Getenv(e.name); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n <= 0 {
+				return cfg, fmt.Errorf("%s=%q: want a number above 0", e.name, v)
+			}
+			*e.to = n
+		}
 	}
 	n, err := strconv.Atoi(os.Getenv(EnvAttempt))
 	if err != nil || n < 1 {
@@ -220,6 +237,11 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	switch {
 	case !a.fenced.IsZero():
 		err = fmt.Errorf("stopped the workload (exit code %d): %s", code, a.fenceWhy)
+	case a.diskWhy != "":
+		if code == 0 {
+			code = 128 + int(syscall.SIGKILL) // killed, whatever it said as it went
+		}
+		err = fmt.Errorf("killed the workload (exit code %d): %s", code, a.diskWhy)
 	case !a.killed.IsZero() && a.cl.over():
 		err = errors.Join(err, fmt.Errorf("killed the workload (exit code %d): the server answered that the attempt has ended", code))
 	}
@@ -279,6 +301,10 @@ type attempt struct {
 	refusals atomic.Int64
 	// fenceWhy says why the workload was stopped when fenced is set.
 	fenceWhy string
+	// floor is what the scratch's filesystem keeps free while the
+	// workload runs; diskWhy says, once it went below, which limit.
+	floor   diskFloor
+	diskWhy string
 	// killed is when the agent had the reaper kill the workload and all
 	// it started because its time to stop had passed (zero until then).
 	killed time.Time
@@ -504,14 +530,9 @@ func sameSink(x, y io.Writer) bool {
 // prepare empties the scratch directory, unseals the datasets and the
 // checkpoint to resume from, and hands the scratch to the sandbox's user.
 func (a *attempt) prepare(ctx context.Context) error {
-	data, ckpt, tmp := a.dirs()
-	for _, d := range []string{data, ckpt, tmp} {
-		if err := removeTree(d); err != nil {
-			return err
-		}
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return err
-		}
+	data, ckpt, _ := a.dirs()
+	if err := freshScratch(a.wd); err != nil {
+		return err
 	}
 	if err := checkSandbox(a.m.Sandbox); err != nil {
 		return err
@@ -701,6 +722,12 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 	// A process the reaper could not end (one stuck in the kernel, with
 	// SIGKILL pending) may hold the output open: Wait does not wait on it.
 	cmd.WaitDelay = 5 * time.Second
+	if a.floor, err = scratchFloor(a.cfg, a.wd); err != nil {
+		return ExitSetup, err
+	}
+	if why, err := a.floor.below(a.wd); err != nil || why != "" {
+		return ExitSetup, errors.Join(err, errorIf(why, "not starting the workload: "+why))
+	}
 	if a.cl.over() {
 		// Answered while the datasets were unsealed: another attempt
 		// may run already.
@@ -777,6 +804,18 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 		case <-ctx.Done():
 			syscall.Kill(-pgid, syscall.SIGTERM)
 		case <-ckTick.C:
+			if a.diskWhy == "" {
+				why, err := a.floor.below(a.wd)
+				if err != nil {
+					why = err.Error()
+				}
+				if why != "" {
+					// At once and whole: a grace would let it write on.
+					a.diskWhy = why
+					cancelPush(errors.New(why))
+					a.kill(cmd, why)
+				}
+			}
 			if state := procState(pgid); state == 'T' || state == 't' {
 				// Only the workload (in sandbox mode none) or an
 				// operator stops the reaper: stopped, it neither
@@ -816,6 +855,10 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 					// session of its own: the reaper kills its subtree.
 					syscall.Kill(pgid, reapSignal)
 				}
+			case a.diskWhy != "":
+				// Killed for the scratch's disk: nothing more is sealed
+				// (its chunks may go to that disk).
+				a.shipLogs(ctx, false)
 			case a.cl.over():
 				// Nothing more is pushed or shipped: the server takes
 				// nothing from this attempt.
@@ -1523,7 +1566,9 @@ func appendEscaped(out, body []byte) []byte {
 // site the run has left.
 func (a *attempt) finish(ctx context.Context, code int, err error) error {
 	a.setPhase("finishing")
-	if a.fenced.IsZero() && !a.cl.over() {
+	// Not for a workload killed for filling the disk: the seal's chunks
+	// may go to that disk, and its last checkpoint may be what filled it.
+	if a.fenced.IsZero() && !a.cl.over() && a.diskWhy == "" {
 		a.pushCheckpoint(ctx, a.finalPatience(), a.sealBy)
 	}
 	if a.ck.failed != 0 && a.store != nil {

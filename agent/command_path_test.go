@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,5 +81,74 @@ func TestAttackLandlockCommandReadsServerFile(t *testing.T) {
 		if err != nil && tc.exe == foreign && foreignOwned && !strings.Contains(err.Error(), "may be read by the server's user") {
 			t.Errorf("%s: the refusal does not say why: %v", tc.name, err)
 		}
+	}
+}
+
+// TestAttackCommandSwappedAfterItsCheck: the landlock sandbox judged the
+// workload's command by its path, and the helper granted the workload
+// whatever that path named when it confined itself, later. Whoever could
+// write a directory on the path (a --ro path shared with others, the
+// tenant's own tools) swapped a link to a script of the server's user in
+// between, and the workload was given it to read and run. The helper now
+// grants the file the agent opened and judged, so what the path names by
+// then is not granted.
+func TestAttackCommandSwappedAfterItsCheck(t *testing.T) {
+	if landlockABI() < minLandlockABI {
+		t.Skipf("this kernel's Landlock is ABI %d; the landlock sandbox needs %d", landlockABI(), minLandlockABI)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	write := func(path, data string, mode os.FileMode) string {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(data), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	secret := write(filepath.Join(root, "state", "jobs", "r-1", "batch.sh"), "#!/bin/sh\necho SECRET-RAN\n", 0o700)
+	tools := filepath.Join(root, "tools")
+	train := write(filepath.Join(tools, "train"), "#!/bin/sh\necho TRAIN-RAN\n", 0o755)
+	wd := filepath.Join(root, "scratch")
+	if err := os.Mkdir(wd, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Exe: exe, SandboxExec: []string{exe, "__agent"}}
+	sb := Sandbox{Mode: SandboxLandlock, ReadOnly: []string{tools}}
+	run := func(swap bool) string {
+		t.Helper()
+		cmd, err := workloadCommand(cfg, sb, wd, []string{train}, []string{"PATH=/usr/bin:/bin"})
+		if err != nil {
+			t.Fatalf("a program under a --ro path: %v; want it run", err)
+		}
+		if swap {
+			if err := os.Remove(train); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(secret, train); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmd.Wait()
+		return out.String()
+	}
+	if got := run(false); !strings.Contains(got, "TRAIN-RAN") {
+		t.Fatalf("the program judged did not run: %q", got)
+	}
+	if got := run(true); strings.Contains(got, "SECRET-RAN") {
+		t.Errorf("a script of the server's user linked in under the command's path after its check was run: %q", got)
 	}
 }

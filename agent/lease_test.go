@@ -29,6 +29,16 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "__peek" {
 		os.Exit(peekMain(os.Args[2:]))
 	}
+	if len(os.Args) > 3 && os.Args[1] == "__linker" {
+		// A process of the tenant's user that puts links to
+		// os.Args[2] at each of the paths after it, for ever
+		// (TestAttackRelaunchedScratchLinkedOut).
+		for {
+			for _, p := range os.Args[3:] {
+				syscall.Symlink(os.Args[2], p)
+			}
+		}
+	}
 	if len(os.Args) > 1 && os.Args[1] == "__agent" {
 		// A test's stand-in for a system directory where the operator
 		// keeps files (TestAttackLandlockWorkloadReadsServerFilesInSystemDirs).
@@ -156,6 +166,13 @@ func startAgentWith(t *testing.T, script, prelude string, lease time.Duration, c
 // manifest before the agent asks for it.
 func startAgentManifest(t *testing.T, script, prelude string, lease time.Duration, checkpoint func(CheckpointRef, int) int, tweak func(*Manifest)) (*server, string, string, <-chan [2]any) {
 	t.Helper()
+	return startAgentConfig(t, script, prelude, lease, checkpoint, tweak, nil)
+}
+
+// startAgentConfig is startAgentManifest with tweakCfg, which changes the
+// agent's configuration before it starts.
+func startAgentConfig(t *testing.T, script, prelude string, lease time.Duration, checkpoint func(CheckpointRef, int) int, tweak func(*Manifest), tweakCfg func(*Config)) (*server, string, string, <-chan [2]any) {
+	t.Helper()
 	dir := t.TempDir()
 	storeDir := filepath.Join(dir, "store")
 	if err := os.Mkdir(storeDir, 0o700); err != nil {
@@ -191,6 +208,9 @@ func startAgentManifest(t *testing.T, script, prelude string, lease time.Duratio
 	}
 	cfg := Config{Server: hs.URL, Run: "run-1", Attempt: 1, Token: "tok", WorkDir: wd, Exe: helper,
 		SandboxExec: []string{helper, "__agent"}, Stdout: io.Discard, Stderr: io.Discard, Patience: 5 * time.Second}
+	if tweakCfg != nil {
+		tweakCfg(&cfg)
+	}
 	done := make(chan [2]any, 1)
 	go func() {
 		code, err := Run(context.Background(), cfg)

@@ -35,6 +35,14 @@ const (
 	// workload printing without end filled. The server's copy has its
 	// own bound (Manifest.LogLimit).
 	EnvSiteLogLimit = "MERIDIAN_SITE_LOG_LIMIT"
+	// EnvScratchFloor, when set, is how many bytes the scratch's
+	// filesystem keeps free while the workload runs: below it the agent
+	// kills the workload (and everything it started) and the attempt
+	// fails saying so. It only raises the agent's own floor (the smaller
+	// of 1 GiB and 2% of the filesystem). EnvScratchInodeFloor does the
+	// same for inodes (10,000, or 2% of them).
+	EnvScratchFloor      = "MERIDIAN_SCRATCH_FLOOR"
+	EnvScratchInodeFloor = "MERIDIAN_SCRATCH_INODE_FLOOR"
 )
 
 // DefaultPatience is how long the agent retries the server for its

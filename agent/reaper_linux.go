@@ -43,8 +43,9 @@ const reapStatusFD = 4
 // every workload. It makes itself the subreaper of what it starts, starts
 // ARGS (this executable's sandbox-exec, which confines itself and becomes
 // the workload) as its child, in the reaper's process group, with its own
-// standard files and file descriptor 3 (the environment pipe, read by
-// sandbox-exec, never by the reaper), and waits. A process the workload
+// standard files, file descriptor 3 (the environment pipe, read by
+// sandbox-exec, never by the reaper) and grantFD (the command as the agent
+// judged it, granted by sandbox-exec), and waits. A process the workload
 // starts in a session or process group of its own escapes the agent's
 // signals to the workload's group, but not this process: once its parent
 // has ended it becomes the reaper's child. When the workload ends, or the
@@ -137,18 +138,27 @@ func Reap(argv []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "reap: cannot become a subreaper:", err)
 		return report(126, 0)
 	}
+	// Passed on: the environment's pipe (3) and the workload's command
+	// as the agent judged it (grantFD), where given; never the report's
+	// descriptor (reapStatusFD), closed in the child.
 	files := []uintptr{0, 1, 2}
-	envPipe := false
-	if _, err := unix.FcntlInt(3, unix.F_GETFD, 0); err == nil {
-		files = append(files, 3)
-		envPipe = true
+	var passed []int
+	for fd := 3; fd <= grantFD; fd++ {
+		f := ^uintptr(0) // closed in the child
+		if fd != reapStatusFD {
+			if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil {
+				f = uintptr(fd)
+				passed = append(passed, fd)
+			}
+		}
+		files = append(files, f)
 	}
 	// This executable again, whatever its path has become since it
 	// started. Its handlers are reset by the exec; nothing else of the
 	// reaper's passes but the files above.
 	pid, err := syscall.ForkExec("/proc/self/exe", argv, &syscall.ProcAttr{Env: os.Environ(), Files: files})
-	if envPipe {
-		syscall.Close(3)
+	for _, fd := range passed {
+		syscall.Close(fd)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "reap: start:", err)

@@ -139,16 +139,47 @@ func checkPrivate(cfg Config, sb Sandbox) error {
 // or the agent's own executable gives nothing away. Paths are compared
 // with their links resolved, as Landlock sees them; a file that cannot be
 // resolved is refused too.
-func checkCommandPath(cfg Config, sb Sandbox, wd, exe string) error {
+//
+// The file is opened once (O_PATH, links followed) and judged as opened:
+// the helper grants the workload that open file (--ro-fd), not whatever
+// the path names by the time it confines itself. Judged by its path, a
+// file swapped in under it after the check, by whoever may write a
+// directory on it, was the one granted. The open file is returned for
+// the helper (nil where nothing is granted by it).
+func checkCommandPath(cfg Config, sb Sandbox, wd, exe string) (*os.File, error) {
 	if sb.Mode != SandboxLandlock || !filepath.IsAbs(exe) {
-		return nil
+		return nil, nil
 	}
-	if filepath.IsAbs(cfg.Exe) && sameFile(exe, cfg.Exe) {
-		return nil
-	}
-	real, err := filepath.EvalSymlinks(exe)
+	fd, err := unix.Open(exe, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("sandbox \"landlock\": the command %s cannot be resolved (%w); refusing to give it to the workload to read", exe, err)
+		return nil, fmt.Errorf("sandbox \"landlock\": the command %s cannot be resolved (%w); refusing to give it to the workload to read", exe, err)
+	}
+	f := os.NewFile(uintptr(fd), exe)
+	if err := judgeCommand(cfg, sb, wd, exe, f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// judgeCommand is checkCommandPath's judgement of f, the command exe
+// opened: by its descriptor, never by exe again.
+func judgeCommand(cfg Config, sb Sandbox, wd, exe string, f *os.File) error {
+	self := "/proc/self/fd/" + strconv.Itoa(int(f.Fd()))
+	var fst unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &fst); err != nil {
+		return fmt.Errorf("sandbox \"landlock\": the command %s: %w; refusing to give it to the workload to read", exe, err)
+	}
+	if filepath.IsAbs(cfg.Exe) {
+		var est unix.Stat_t
+		if unix.Stat(cfg.Exe, &est) == nil && est.Dev == fst.Dev && est.Ino == fst.Ino {
+			return nil
+		}
+	}
+	// Where the open file lies, links resolved, as the kernel names it.
+	real, err := os.Readlink(self)
+	if err != nil || !filepath.IsAbs(real) {
+		return fmt.Errorf("sandbox \"landlock\": the command %s cannot be resolved (%v); refusing to give it to the workload to read", exe, err)
 	}
 	refuse := func(why string) error {
 		name := exe
@@ -173,23 +204,16 @@ func checkCommandPath(cfg Config, sb Sandbox, wd, exe string) error {
 			return nil
 		}
 	}
-	fi, err := os.Stat(real)
-	if err != nil {
-		return fmt.Errorf("sandbox \"landlock\": the command %s: %w; refusing to give it to the workload to read", exe, err)
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return refuse("has no owner this agent can tell,")
-	}
-	if euid := os.Geteuid(); int(st.Uid) == euid {
+	if euid := os.Geteuid(); int(fst.Uid) == euid {
 		return refuse(fmt.Sprintf("is owned by the server's user (uid %d)", euid))
 	}
 	// A file that every user of the machine may read is no secret; one
 	// the server's user reads through its group (or as root) may be.
-	if fi.Mode().Perm()&0o004 == 0 && unix.Access(real, unix.R_OK) == nil {
+	// Access through /proc/self/fd judges the open file itself.
+	if fst.Mode&0o004 == 0 && unix.Access(self, unix.R_OK) == nil {
 		return refuse(fmt.Sprintf("may be read by the server's user (uid %d), not by every user,", os.Geteuid()))
 	}
-	if unix.Access(real, unix.W_OK) == nil {
+	if unix.Access(self, unix.W_OK) == nil {
 		return refuse(fmt.Sprintf("may be written by the server's user (uid %d)", os.Geteuid()))
 	}
 	return nil
@@ -224,7 +248,17 @@ type sandboxed struct {
 	// then carries what was read from it once the reaper has ended.
 	reap   bool
 	report chan []byte
+	// grant, when set, is the workload's command, opened when it was
+	// judged (checkCommandPath): the helper grants the workload this
+	// file (fd 5: --ro-fd 5), not what its path names by then. Start
+	// closes the agent's copy.
+	grant *os.File
 }
+
+// grantFD is the descriptor on which the reaper and its sandbox-exec get
+// the workload's command as judged (sandboxed.grant): after the
+// environment's pipe (3) and the reaper's report (reapStatusFD).
+const grantFD = 5
 
 // helpers is every helper process this agent started and has not yet
 // waited for: the workload's reaper and the pack helper. The agent is a
@@ -256,6 +290,12 @@ func (s *sandboxed) Wait() error {
 func (s *sandboxed) Start() error {
 	helpers.Lock()
 	defer helpers.Unlock()
+	if s.grant != nil {
+		defer func() {
+			s.grant.Close()
+			s.grant = nil
+		}()
+	}
 	if s.env == nil {
 		if err := s.Cmd.Start(); err != nil {
 			return err
@@ -279,6 +319,9 @@ func (s *sandboxed) Start() error {
 			return err
 		}
 		s.ExtraFiles = append(s.ExtraFiles, sw) // fd 4: --status-fd 4
+		if s.grant != nil {
+			s.ExtraFiles = append(s.ExtraFiles, s.grant) // fd 5: --ro-fd 5
+		}
 	}
 	err = s.Cmd.Start()
 	r.Close()
@@ -344,8 +387,10 @@ func helperCommand(cfg Config, sb Sandbox, wd string, args, env []string, reap b
 		return &sandboxed{Cmd: c}, nil
 	}
 	exe := args[0]
+	var grant *os.File
 	if reap {
-		if err := checkCommandPath(cfg, sb, wd, exe); err != nil {
+		var err error
+		if grant, err = checkCommandPath(cfg, sb, wd, exe); err != nil {
 			return nil, err
 		}
 	}
@@ -361,7 +406,10 @@ func helperCommand(cfg Config, sb Sandbox, wd string, args, env []string, reap b
 	for _, p := range sb.ReadOnly {
 		hargs = append(hargs, "--ro", p)
 	}
-	if abs, err := filepath.Abs(exe); err == nil && filepath.IsAbs(exe) {
+	if grant != nil {
+		// The file judged, whatever its path names by now.
+		hargs = append(hargs, "--ro-fd", strconv.Itoa(grantFD))
+	} else if abs, err := filepath.Abs(exe); err == nil && filepath.IsAbs(exe) {
 		hargs = append(hargs, "--ro", abs)
 	}
 	// The workload may run Meridian's executable by $MERIDIAN_EXE whatever
@@ -381,7 +429,7 @@ func helperCommand(cfg Config, sb Sandbox, wd string, args, env []string, reap b
 	if env == nil {
 		env = []string{}
 	}
-	return &sandboxed{Cmd: c, env: env, prog: prog, reap: reap}, nil
+	return &sandboxed{Cmd: c, env: env, prog: prog, reap: reap, grant: grant}, nil
 }
 
 // workloadExe is the path by which the workload runs Meridian's own
@@ -560,6 +608,8 @@ func SandboxExec(args []string, stderr io.Writer) int {
 	fl.Var(&ro, "ro", "path the command may read (repeatable)")
 	envFD := fl.Int("env-fd", -1, "file descriptor to read the command's environment from (NUL-separated NAME=VALUE)")
 	execFD := fl.Int("exec-fd", -1, "file descriptor of the program to run (the command's first word is then only its name)")
+	var roFD multi
+	fl.Var(&roFD, "ro-fd", "file descriptor of a file the command may read, granted as the open file (repeatable)")
 	if err := fl.Parse(args); err != nil {
 		return 126
 	}
@@ -588,6 +638,24 @@ func SandboxExec(args []string, stderr io.Writer) int {
 	if len(cmd) == 0 {
 		fmt.Fprintln(stderr, "sandbox-exec: no command")
 		return 126
+	}
+	for _, v := range roFD {
+		fd, err := strconv.Atoi(v)
+		if err == nil && fd > 2 {
+			_, err = unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		} else if err == nil {
+			err = errors.New("not a descriptor above 2")
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "sandbox-exec: --ro-fd %q: %v\n", v, err)
+			return 126
+		}
+		// Closed at the exec: the workload reads the file by its path,
+		// as granted.
+		syscall.CloseOnExec(fd)
+		// Landlock opens the rule's path: through /proc, the file the
+		// descriptor holds.
+		ro = append(ro, "/proc/self/fd/"+v)
 	}
 	if err := checkSandbox(Sandbox{Mode: *mode, UID: *uid, GID: *gid}); err != nil {
 		fmt.Fprintln(stderr, "sandbox-exec:", err)

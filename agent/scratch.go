@@ -311,3 +311,72 @@ func SweepMain(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "meridian agent sweep %s: removed %d scratch directories of agents no longer running\n", dir, n)
 	return code
 }
+
+// takeScratch makes the scratch directory wd the agent's again, and
+// writable by nobody else, before the agent makes anything in it. An
+// attempt launched again on the scratch of its earlier launch (an agent
+// killed before it could remove it) finds it still the tenant's user's,
+// as the earlier launch gave it over; any process of that user (another of
+// its jobs on the node) could then swap data, checkpoints or tmp for a
+// link between the agent's removal of each and its making it again, and
+// the agent (root in the uid sandbox) unsealed the datasets and the
+// checkpoint where the link led: a checkpoint renamed into /etc/cron.d.
+// wd is reached without following a link.
+func takeScratch(wd string) error {
+	f, err := os.OpenFile(wd, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return fmt.Errorf("scratch %s: %w", wd, err)
+	}
+	defer f.Close()
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		return fmt.Errorf("scratch %s: %w", wd, err)
+	}
+	euid, egid := os.Geteuid(), os.Getegid()
+	if int(st.Uid) != euid {
+		if euid != 0 {
+			// Only the uid sandbox, as root, gives the scratch away;
+			// a scratch another user made for this one (a volume's)
+			// is left as it is.
+			return nil
+		}
+		if err := f.Chown(euid, egid); err != nil {
+			return fmt.Errorf("scratch %s is owned by uid %d, not the agent's (uid %d), and cannot be taken back: %w", wd, st.Uid, euid, err)
+		}
+		return f.Chmod(0o700)
+	}
+	if st.Mode&0o022 != 0 {
+		return f.Chmod(os.FileMode(st.Mode&0o777) &^ 0o022)
+	}
+	return nil
+}
+
+// freshScratch takes the scratch wd back (takeScratch) and makes its data,
+// checkpoint and temporary directories empty and new.
+func freshScratch(wd string) error {
+	if err := os.MkdirAll(wd, 0o700); err != nil {
+		return err
+	}
+	if err := takeScratch(wd); err != nil {
+		return err
+	}
+	return freshDirs(filepath.Join(wd, "data"), filepath.Join(wd, "checkpoints"), filepath.Join(wd, "tmp"))
+}
+
+// freshDirs makes each of dirs (in the scratch, which takeScratch has made
+// the agent's) empty and new, and refuses one that is not a directory of
+// its own once made.
+func freshDirs(dirs ...string) error {
+	for _, d := range dirs {
+		if err := removeTree(d); err != nil {
+			return err
+		}
+		if err := os.Mkdir(d, 0o700); err != nil {
+			return err
+		}
+		if fi, err := os.Lstat(d); err != nil || !fi.IsDir() {
+			return fmt.Errorf("scratch: %s is not the directory the agent made (%v)", d, err)
+		}
+	}
+	return nil
+}

@@ -4,6 +4,7 @@ package agent
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"syscall"
@@ -104,6 +105,79 @@ func TestChownTreeChildrenFirst(t *testing.T) {
 		}
 		if j := slices.Index(order, filepath.Dir(p)); j < i {
 			t.Errorf("%s given over after the directory it is in (%d, %d)", p, i, j)
+		}
+	}
+}
+
+// TestAttackRelaunchedScratchLinkedOut: an attempt launched again on the
+// scratch of its earlier launch (whose agent was killed before it removed
+// it) found it still the tenant's user's, and a process of that user
+// (another of its jobs on the node) put a link where data, checkpoints or
+// tmp went between the agent's removal of each and its making it again:
+// the agent, as root, then unsealed the datasets and the checkpoint where
+// the link led. The agent now takes the scratch back before it makes
+// anything in it, and refuses a directory it did not make.
+func TestAttackRelaunchedScratchLinkedOut(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root, as the agent in uid mode is")
+	}
+	const tenant = 54321
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wd, outside := filepath.Join(dir, "scratch"), filepath.Join(dir, "outside")
+	for _, d := range []string{wd, outside} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(outside, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// This test binary, where the tenant's user may run it.
+	bin, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe = filepath.Join(dir, "linker")
+	if err := os.WriteFile(exe, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"data", "checkpoints", "tmp"}
+	args := []string{"__linker", outside}
+	for _, n := range names {
+		args = append(args, filepath.Join(wd, n))
+	}
+	linker := exec.Command(exe, args...)
+	linker.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: tenant, Gid: tenant}}
+	if err := linker.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		linker.Process.Kill()
+		linker.Wait()
+	}()
+	for i := range 300 {
+		// As the earlier launch left it.
+		if err := os.Chown(wd, tenant, tenant); err != nil {
+			t.Fatal(err)
+		}
+		err := freshScratch(wd)
+		for _, n := range names {
+			fi, lerr := os.Lstat(filepath.Join(wd, n))
+			if err == nil && (lerr != nil || !fi.IsDir()) {
+				t.Fatalf("launch %d: the scratch was made ready with %s a link (%v)", i, n, lerr)
+			}
+		}
+		if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+			t.Fatalf("launch %d: the directory a link leads to holds %d entries", i, len(ents))
 		}
 	}
 }
