@@ -564,10 +564,14 @@ func (s *Session) exports(group, given bool, origin string, since catalog.Date) 
 // registration's contents (StagedRegistration), then a digest alone
 // (DatasetRegistration: written before sealed registrations were kept, or
 // a query without them) into every registration of that digest, sealed or
-// staged. The record that says less may be any one of them, so it counts
-// when it has more people than they together, and then alone; otherwise
-// they count and it does not. That never counts fewer people than its
-// largest record, as the record that says less counted them.
+// staged. A staging's record of a digest with contents but no sealed
+// record (a run whose documents differ from the registry's) is no sealed
+// registration's child: it counts as a registration of its own, beside
+// them, as nothing sealed says which of them it sent (an overcount when
+// it sent one). The record that says less may be any one of them, so
+// it counts when it has more people than they together, and then alone;
+// otherwise they count and it does not. That never counts fewer people
+// than its largest record, as the record that says less counted them.
 func byDigest(byKey map[[4]string]counted) {
 	foldInto(byKey, func(reg string) (string, bool) {
 		at, hash := strings.Index(reg, "@"), strings.Index(reg, "#")
