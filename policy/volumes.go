@@ -76,9 +76,11 @@ type Export struct {
 	// Within says the dataset was staged in its origin country and did not
 	// leave it: the organisation was given the data, nothing was exported.
 	Within bool `json:"within,omitempty"`
-	// Registration is the DatasetRegistration of the dataset as it was
-	// exported; "" for records written before it was kept, which count
-	// by name (see Session.exports).
+	// Registration is the registration of the dataset as it was
+	// exported: SealedRegistration or DatasetRegistration, with the
+	// contents a staging read (StagedRegistration); "" for records
+	// written before it was kept, which count by name (see
+	// Session.exports).
 	Registration string `json:"registration,omitempty"`
 }
 
