@@ -119,7 +119,8 @@ type Query struct {
 	Exports Exports
 	// Registrations names, by dataset, the sealed register record of its
 	// registration that the registry read confirmed (SealedRegistration):
-	// which registration of its name the query's dataset is. Without one a
+	// which registration of its name the query's dataset is; a staging
+	// adds the contents it read (StagedRegistration). Without one a
 	// dataset is its DatasetRegistration (see Query.Registration).
 	Registrations map[string]string
 	// Screening is the organisation's restricted-party screening result

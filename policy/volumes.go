@@ -40,7 +40,9 @@ import (
 // digest of its contents, where no record is known), not its name: a name
 // registered again (deleted and registered anew, or `apply --update`, even
 // with the same head count, size and store) is another dataset, whose
-// people add to the first's. It counts the datasets of this query from that
+// people add to the first's; so are other contents staged under one
+// registration (StagedRegistration: swapped in the store, the document
+// unchanged). It counts the datasets of this query from that
 // origin (the moves being planned) and what Query.Exports reports from
 // the transfer ledger. Without Exports (a plan without a server) only the
 // query's datasets count, and the decision carries an advisory saying so.
@@ -74,9 +76,11 @@ type Export struct {
 	// Within says the dataset was staged in its origin country and did not
 	// leave it: the organisation was given the data, nothing was exported.
 	Within bool `json:"within,omitempty"`
-	// Registration is the DatasetRegistration of the dataset as it was
-	// exported; "" for records written before it was kept, which count
-	// by name (see Session.exports).
+	// Registration is the registration of the dataset as it was
+	// exported: SealedRegistration or DatasetRegistration, with the
+	// contents a staging read (StagedRegistration); "" for records
+	// written before it was kept, which count by name (see
+	// Session.exports).
 	Registration string `json:"registration,omitempty"`
 }
 
@@ -121,15 +125,33 @@ func SealedRegistration(ds *catalog.Dataset, seq int64) string {
 	return d + "@" + strconv.FormatInt(seq, 10)
 }
 
-// Registration is the registration of ds as this query has it: the sealed
-// one that Registrations names, when it is of ds's digest, or else
-// DatasetRegistration (a plan without a server, a record read before).
+// StagedRegistration is the registration reg (SealedRegistration or
+// DatasetRegistration) as one staging sent it: reg, "#", and contents, an
+// identity of the data the staging read (transfer: a digest of its
+// manifest's chunk ids). Contents swapped in the store with no new
+// register record (the document unchanged) are the same registration
+// with other people: counted by reg alone they counted once. Each
+// contents of a registration counts; the same contents staged again adds
+// nobody. A record of reg without contents (written before, or a plan
+// that has not read the store) counts as any one of its contents (see
+// foldInto). reg "" or contents "" give reg.
+func StagedRegistration(reg, contents string) string {
+	if reg == "" || contents == "" {
+		return reg
+	}
+	return reg + "#" + contents
+}
+
+// Registration is the registration of ds as this query has it: the one
+// that Registrations names, when it is of ds's digest (sealed, staged, or
+// both), or else DatasetRegistration (a plan without a server, a record
+// read before).
 func (q *Query) Registration(ds *catalog.Dataset) string {
 	d := DatasetRegistration(ds)
 	if ds == nil || d == "" {
 		return d
 	}
-	if r, ok := q.Registrations[ds.Metadata.Name]; ok && strings.HasPrefix(r, d+"@") {
+	if r, ok := q.Registrations[ds.Metadata.Name]; ok && (strings.HasPrefix(r, d+"@") || strings.HasPrefix(r, d+"#")) {
 		return r
 	}
 	return d
@@ -537,32 +559,59 @@ func (s *Session) exports(group, given bool, origin string, since catalog.Date) 
 	return out, nil
 }
 
-// byDigest folds, per name and class, a record of a registration by its
-// digest alone (DatasetRegistration: written before sealed registrations
-// were kept, or a query without them) into the sealed registrations of
-// that digest (SealedRegistration): it may be any one of them, so it
-// counts when it has more people than they together, and then alone;
+// byDigest folds the records of a registration that say less of it into
+// those that say more, per name and class: first a sealed registration
+// without contents (SealedRegistration, written before a staging's
+// contents were kept, or a plan that has not read the store) into that
+// registration's contents (StagedRegistration), then a digest alone
+// (DatasetRegistration: written before sealed registrations were kept, or
+// a query without them) into every registration of that digest, sealed or
+// staged. A staging's record of a digest with contents but no sealed
+// record (a run whose documents differ from the registry's) is no sealed
+// registration's child: it counts as a registration of its own, beside
+// them, as nothing sealed says which of them it sent (an overcount when
+// it sent one). The record that says less may be any one of them, so
+// it counts when it has more people than they together, and then alone;
 // otherwise they count and it does not. That never counts fewer people
-// than its largest record, as the digest alone counted them.
+// than its largest record, as the record that says less counted them.
 func byDigest(byKey map[[4]string]counted) {
-	// Each digest's sealed registrations, so that the cost stays linear.
+	foldInto(byKey, func(reg string) (string, bool) {
+		at, hash := strings.Index(reg, "@"), strings.Index(reg, "#")
+		if at < 0 || hash < at {
+			return "", false
+		}
+		return reg[:hash], true // the sealed registration of these contents
+	})
+	foldInto(byKey, func(reg string) (string, bool) {
+		i := strings.IndexAny(reg, "@#")
+		if i < 0 {
+			return "", false
+		}
+		return reg[:i], true // the digest
+	})
+}
+
+// foldInto folds each record whose registration is the parent of others'
+// (parent, per name and class) into them, as byDigest says.
+func foldInto(byKey map[[4]string]counted, parent func(reg string) (string, bool)) {
+	// Each parent's children, so that the cost stays linear.
 	type group struct {
 		subjects int64
 		keys     [][4]string
 	}
-	sealed := map[[4]string]*group{}
+	children := map[[4]string]*group{}
 	for k, x := range byKey {
-		if d, _, ok := strings.Cut(k[3], "@"); ok {
-			g := [4]string{k[0], k[1], k[2], d}
-			if sealed[g] == nil {
-				sealed[g] = &group{}
+		if p, ok := parent(k[3]); ok {
+			g := [4]string{k[0], k[1], k[2], p}
+			if children[g] == nil {
+				children[g] = &group{}
 			}
-			sealed[g].subjects += x.Subjects
-			sealed[g].keys = append(sealed[g].keys, k)
+			children[g].subjects += x.Subjects
+			children[g].keys = append(children[g].keys, k)
 		}
 	}
-	for g, regs := range sealed {
-		x, ok := byKey[g] // g[3] a digest alone
+	for g, regs := range children {
+		x, ok := byKey[g] // g[3] the parent
 		if !ok || g[3] == "" {
 			continue
 		}

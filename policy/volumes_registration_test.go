@@ -141,3 +141,55 @@ func TestSealedRegistrationsOfOneDigest(t *testing.T) {
 		t.Errorf("a record by the digest larger than the sealed ones must count alone, 1500000: %+v", d)
 	}
 }
+
+// TestStagedContentsOfOneRegistration: contents swapped in the store with
+// no new register record (one sealed registration) are other people.
+// 600,000 staged under one contents and 600,000 under other contents of
+// the same sealed record are 1,200,000, which needs an assessment; by the
+// sealed record alone they were 600,000. The same contents again add
+// nobody, and a record without contents (written before they were kept,
+// or a plan that has not read the store) counts as any one of them.
+func TestStagedContentsOfOneRegistration(t *testing.T) {
+	e, err := Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := loadTestWorld(t)
+	ds := w.datasets["cn-users-600k-a"]
+	name := ds.Metadata.Name
+	sealed := SealedRegistration(ds, 5)
+	row := ledgerRow{Org: "cn-lab", Dataset: name, Origin: "CN", Class: "personal", Subjects: 600000, Date: "2025-02-01"}
+	evaluate := func(x Exports, reg string) Decision {
+		q := w.query(t, "2025-07-20", "cn-lab", jobSpec{}, 0)
+		q.Exports = x
+		q.Datasets = []*catalog.Dataset{ds}
+		q.Registrations = map[string]string{name: reg}
+		return e.EvaluateTransfer(q, ds, "SG")
+	}
+	counts := func(d Decision, want string) bool {
+		f := findRule(d.Denials, "cn-cbdf-2024-assessment")
+		return f != nil && strings.Contains(f.Message, want)
+	}
+	a, b := StagedRegistration(sealed, "aaaa"), StagedRegistration(sealed, "bbbb")
+	if d := evaluate(registeredRows{{row, a}}, b); !counts(d, "1200000 personal") {
+		t.Errorf("other contents of one sealed record must count 1200000: %+v", d)
+	}
+	if d := evaluate(registeredRows{{row, a}}, a); !d.Allowed {
+		t.Errorf("the same contents staged again must add nobody: %+v", d.Denials)
+	}
+	for _, old := range []string{sealed, DatasetRegistration(ds)} {
+		if d := evaluate(registeredRows{{row, old}}, a); !d.Allowed {
+			t.Errorf("a record of %q without contents must count as one of its contents: %+v", old, d.Denials)
+		}
+		if d := evaluate(registeredRows{{row, a}}, old); !d.Allowed {
+			t.Errorf("a plan of %q without contents must count as one of them: %+v", old, d.Denials)
+		}
+		if d := evaluate(registeredRows{{row, old}, {row, a}}, b); !counts(d, "1200000 personal") {
+			t.Errorf("a third contents beside %q and one staged must count 1200000: %+v", old, d)
+		}
+	}
+	// A digest staged without a sealed record has contents too.
+	if d := evaluate(registeredRows{{row, StagedRegistration(DatasetRegistration(ds), "aaaa")}}, StagedRegistration(DatasetRegistration(ds), "bbbb")); !counts(d, "1200000 personal") {
+		t.Errorf("other contents of one digest must count 1200000: %+v", d)
+	}
+}

@@ -63,7 +63,7 @@ func TestAttackSiteHidesWhatItReceivedAfterAKill(t *testing.T) {
 		t.Fatalf("abandonments %d, %v; want the reconcile's", len(abandoned), err)
 	}
 
-	want := []policy.Export{{Org: "lab", Dataset: "chat-logs", Class: "personal", Subjects: 1000, Registration: policy.DatasetRegistration(f.ds)}}
+	want := []policy.Export{{Org: "lab", Dataset: "chat-logs", Class: "personal", Subjects: 1000, Registration: f.staged()}}
 	year := [2]catalog.Date{catalog.MustDate("2026-01-01"), catalog.MustDate("2026-12-31")}
 	index := NewExportIndex(func(ctx context.Context, after int64) ([]Record, error) {
 		all, err := readFileLedger(f.ledger.Path)

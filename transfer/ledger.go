@@ -174,7 +174,10 @@ type Entry struct {
 	// as another dataset: policy.SealedRegistration (the digest and the
 	// seq of the sealed register record the registry read confirmed), or
 	// policy.DatasetRegistration (the digest alone) where no record was
-	// known. Entries written before it was kept lack it and count by name.
+	// known; a staging's adds the contents it read
+	// (policy.StagedRegistration, ContentsDigest), so that contents
+	// swapped in the store with no new register record count as other
+	// people. Entries written before it was kept lack it and count by name.
 	// The entry is sealed: the record it names cannot be changed after.
 	Registration string `json:"registration,omitempty"`
 }

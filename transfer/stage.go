@@ -1,8 +1,10 @@
 package transfer
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -115,8 +117,10 @@ func (s *Stager) open(ctx context.Context, url string) (*dataset.Store, error) {
 // batch of objects is recorded in the ledger as an intent before it is sent
 // and confirmed once it reads back intact at the site; intents left open by
 // an interrupted staging are reconciled against the site first. A denial
-// returns *DeniedError and touches no store. Stage is idempotent: running it
-// again on a staged dataset sends nothing.
+// returns *DeniedError and touches no store; the law is asked again once
+// the home store's manifest is read, about the contents it names
+// (CopyRequest.Contents), and a denial then has read that manifest only.
+// Stage is idempotent: running it again on a staged dataset sends nothing.
 func (s *Stager) Stage(ctx context.Context, req Request) (*Result, error) {
 	ds, site := req.Dataset, req.Site
 	if ds == nil || site == nil {
@@ -197,7 +201,20 @@ func (s *Stager) Stage(ctx context.Context, req Request) (*Result, error) {
 		}
 		return entryOf(law, dec, day), nil
 	}
-	res, err := s.Copy(ctx, CopyRequest{Name: name, Sealer: sealer, Src: src, Dst: dst, Tenant: req.Tenant, Entry: entryOf(law, dec, q.AsOf), Judge: judge})
+	// What the staging reads is what it sends, and whose people it
+	// counts: contents swapped in the store under the same registration
+	// (the document unchanged) are other people. The law is asked again
+	// with the registration as this staging sends it (StagedRegistration),
+	// before anything moves; each record names it.
+	contents := func(digest string) (Entry, error) {
+		regs := make(map[string]string, len(q.Registrations)+1)
+		maps.Copy(regs, q.Registrations)
+		regs[name] = policy.StagedRegistration(q.Registration(ds), digest)
+		q.Registrations = regs
+		return judge(q.AsOf)
+	}
+	res, err := s.Copy(ctx, CopyRequest{Name: name, Sealer: sealer, Src: src, Dst: dst, Tenant: req.Tenant, Entry: entryOf(law, dec, q.AsOf), Judge: judge,
+		Contents: contents})
 	if err != nil {
 		return nil, fmt.Errorf("stage %s to %s: %w", name, site.Metadata.Name, err)
 	}
@@ -243,6 +260,11 @@ type CopyRequest struct {
 	// passing failure), so that its caller asks the law about the new day
 	// before the rest is sent.
 	Judge func(day catalog.Date) (Entry, error)
+	// Contents, when set, is given the identity of the contents the copy
+	// read (ContentsDigest of its manifest) before anything is sent: it
+	// returns the Entry to record, the law asked again about those
+	// contents, or the refusal (*DeniedError) that stops the copy.
+	Contents func(digest string) (Entry, error)
 }
 
 // ErrDayChanged stops a copy that reached a day the law was not asked
@@ -273,8 +295,13 @@ func (s *Stager) Copy(ctx context.Context, cr CopyRequest) (*Result, error) {
 	}
 	staging := newID()
 	e := cr.Entry
-	e.Staging = staging
 	chunks := m.UniqueChunks()
+	if cr.Contents != nil {
+		if e, err = cr.Contents(ContentsDigest(chunks)); err != nil {
+			return nil, err
+		}
+	}
+	e.Staging = staging
 	e.Chunks, e.Bytes = len(chunks), m.TotalBytes()
 	c := &copier{s: s, cr: cr, e: e, day: dayOf(s.now()), chunks: chunks, staleAge: time.Hour}
 	if cr.Judge != nil {
@@ -354,6 +381,25 @@ func (s *Stager) Copy(ctx context.Context, cr CopyRequest) (*Result, error) {
 	out.ChunksSent, out.BytesSent = sentChunks, totals.BytesSent
 	out.Complete, out.Totals, out.ManifestSHA256 = true, totals, pin
 	return &Result{Entry: out, Skipped: totals.Skipped, Damaged: damaged, Reconciled: reconciled}, nil
+}
+
+// ContentsDigest identifies the contents of a dataset version by its
+// chunks: a digest of their ids (keyed hashes of their plaintext, which
+// a chunk read must match), sorted, each once. The same data added again
+// under the same key has the same one, whatever its files are called;
+// any chunk added, removed or changed gives another.
+func ContentsDigest(chunks []dataset.ChunkRef) string {
+	ids := make([]seal.ID, 0, len(chunks))
+	for _, c := range chunks {
+		ids = append(ids, c.ID)
+	}
+	slices.SortFunc(ids, func(a, b seal.ID) int { return bytes.Compare(a[:], b[:]) })
+	ids = slices.Compact(ids)
+	h := sha256.New()
+	for _, id := range ids {
+		h.Write(id[:])
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // Totals sum a whole staging, on its completing record.

@@ -223,7 +223,7 @@ func TestStageThenRestageSendsNothing(t *testing.T) {
 		Rules: []string{}, AsOf: "2026-01-15", RunID: "run-1", Chunks: len(chunks), ChunksSent: len(chunks),
 		Bytes: 6 * 700 << 10, BytesSent: sealedTotal + mfst, Complete: true,
 		Totals: &Totals{ChunksSent: len(chunks), BytesSent: sealedTotal + mfst}, ManifestSHA256: pin,
-		Origin: "CN", Classification: "personal", Subjects: 1000, Registration: policy.DatasetRegistration(f.ds)}
+		Origin: "CN", Classification: "personal", Subjects: 1000, Registration: f.staged()}
 	if d := cmp.Diff(want, r1.Entry, cmpopts.IgnoreFields(Entry{}, "Staging")); d != "" {
 		t.Fatalf("first stage (-want +got):\n%s", d)
 	}

@@ -154,7 +154,7 @@ func TestOpenIntentCounts(t *testing.T) {
 		}
 		return got
 	}
-	want := []policy.Export{{Org: "lab", Dataset: "chat-logs", Class: "personal", Subjects: 1000, Registration: policy.DatasetRegistration(f.ds)}}
+	want := []policy.Export{{Org: "lab", Dataset: "chat-logs", Class: "personal", Subjects: 1000, Registration: f.staged()}}
 	for name, l := range map[string]LedgerExports{"file": FileLedgerExports(f.ledger.Path), "ledger": ExportsOf(f.ledger)} {
 		if got := year(l); !slices.Equal(got, want) {
 			t.Errorf("%s: exports %+v, want the open intent's dataset %+v", name, got, want)
