@@ -70,6 +70,13 @@ type Config struct {
 	// (EnvScratchFloor, EnvScratchInodeFloor).
 	ScratchFloor      int64
 	ScratchInodeFloor int64
+	// SiteScratchFloor and SiteScratchInodeFloor, when above 0, replace
+	// the agent's own floors, lower or higher: the backend's, from the
+	// agent's command line (FlagScratchFloor, FlagScratchInodeFloor),
+	// which no tenant writes. ScratchFloor and ScratchInodeFloor still
+	// raise them.
+	SiteScratchFloor      int64
+	SiteScratchInodeFloor int64
 }
 
 // FromEnv fills the connection fields from the environment the controller

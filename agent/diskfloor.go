@@ -3,6 +3,8 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -31,19 +33,70 @@ type diskFloor struct {
 	bytes, inodes uint64
 }
 
+// FlagScratchFloor and FlagScratchInodeFloor, given first on the agent's
+// command line (as --scratch-floor=BYTES), set the scratch's floors in
+// place of the defaults, lower or higher: on a small disk the defaults
+// kept every workload from starting. The command line is the backend's
+// own (the site's agent command and what its backend adds), where the
+// environment may pass through a tenant's hands.
+const (
+	FlagScratchFloor      = "--scratch-floor"
+	FlagScratchInodeFloor = "--scratch-inode-floor"
+)
+
+// siteFloorFlags takes the floor flags off the front of args, returning
+// the rest and the floors they set (bytes, inodes; 0 where not given). A
+// value that is not a whole number above 0, or a flag given twice, is
+// refused, naming the flag.
+func siteFloorFlags(args []string) ([]string, [2]int64, error) {
+	var floor [2]int64
+	for len(args) > 0 && strings.HasPrefix(args[0], "--scratch-") {
+		name, v, _ := strings.Cut(args[0], "=")
+		i := 0
+		switch name {
+		case FlagScratchFloor:
+		case FlagScratchInodeFloor:
+			i = 1
+		default:
+			return nil, floor, fmt.Errorf("%s: unknown flag (want %s=BYTES or %s=INODES)", name, FlagScratchFloor, FlagScratchInodeFloor)
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			return nil, floor, fmt.Errorf("%s=%q: want a whole number above 0", name, v)
+		}
+		if floor[i] != 0 {
+			return nil, floor, fmt.Errorf("%s given twice", name)
+		}
+		floor[i] = n
+		args = args[1:]
+	}
+	return args, floor, nil
+}
+
+// statfs is unix.Statfs (a seam for the tests).
+var statfs = unix.Statfs
+
 // scratchFloor returns the floor for the filesystem of dir: the defaults
-// (bounded by floorShare of the filesystem), raised to the site's bytes
-// (cfg.ScratchFloor) where it asks for more. A site cannot lower it: the
-// agent's environment may pass through a tenant's hands.
+// (bounded by floorShare of the filesystem) or the backend's
+// (cfg.SiteScratchFloor, from the command line), raised to the site's
+// bytes (cfg.ScratchFloor) where it asks for more. The site's variables
+// cannot lower it: the agent's environment may pass through a tenant's
+// hands.
 func scratchFloor(cfg Config, dir string) (diskFloor, error) {
 	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
+	if err := statfs(dir, &st); err != nil {
 		return diskFloor{}, fmt.Errorf("the scratch's filesystem: %w", err)
 	}
 	size := st.Blocks * uint64(st.Bsize)
 	f := diskFloor{
 		bytes:  min(defaultFloorBytes, size*floorShare/100),
 		inodes: min(defaultFloorInodes, st.Files*floorShare/100),
+	}
+	if cfg.SiteScratchFloor > 0 {
+		f.bytes = uint64(cfg.SiteScratchFloor)
+	}
+	if cfg.SiteScratchInodeFloor > 0 {
+		f.inodes = uint64(cfg.SiteScratchInodeFloor)
 	}
 	if cfg.ScratchFloor > 0 {
 		f.bytes = max(f.bytes, uint64(cfg.ScratchFloor))
@@ -61,14 +114,14 @@ func scratchFloor(cfg Config, dir string) (diskFloor, error) {
 // bytes alone. One statfs: cheap enough for every poll.
 func (f diskFloor) below(dir string) (string, error) {
 	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
+	if err := statfs(dir, &st); err != nil {
 		return "", fmt.Errorf("the scratch's filesystem: %w", err)
 	}
 	if free := st.Bavail * uint64(st.Bsize); free < f.bytes {
-		return fmt.Sprintf("the scratch's filesystem has %d bytes free, below the %d bytes the agent keeps free (%s)", free, f.bytes, EnvScratchFloor), nil
+		return fmt.Sprintf("the scratch's filesystem has %d bytes free, below the %d bytes the agent keeps free (%s, %s)", free, f.bytes, EnvScratchFloor, FlagScratchFloor), nil
 	}
 	if st.Files > 0 && st.Ffree < f.inodes {
-		return fmt.Sprintf("the scratch's filesystem has %d inodes free, below the %d the agent keeps free (%s)", st.Ffree, f.inodes, EnvScratchInodeFloor), nil
+		return fmt.Sprintf("the scratch's filesystem has %d inodes free, below the %d the agent keeps free (%s, %s)", st.Ffree, f.inodes, EnvScratchInodeFloor, FlagScratchInodeFloor), nil
 	}
 	return "", nil
 }

@@ -108,3 +108,58 @@ func TestScratchFloorOnlyRaised(t *testing.T) {
 		t.Setenv(name, "")
 	}
 }
+
+// TestSiteFloorLowersTheDefault: on a small disk the default floors kept
+// every workload from starting, and the site's variables could only raise
+// them. The backend's flags on the agent's command line now set them,
+// lower too, while the environment still only raises what they set. (A
+// filesystem of 10 GiB with 100 MiB free: the default keeps 200 MiB.)
+func TestSiteFloorLowersTheDefault(t *testing.T) {
+	old := statfs
+	t.Cleanup(func() { statfs = old })
+	statfs = func(path string, st *unix.Statfs_t) error {
+		*st = unix.Statfs_t{Bsize: 4096, Blocks: 10 << 30 / 4096, Bfree: 100 << 20 / 4096, Bavail: 100 << 20 / 4096,
+			Files: 1 << 20, Ffree: 1 << 19}
+		return nil
+	}
+	for _, tc := range []struct {
+		name  string
+		cfg   func(*Config)
+		start bool
+	}{
+		{"default", func(*Config) {}, false},
+		{"site floor of 50 MiB", func(c *Config) { c.SiteScratchFloor = 50 << 20 }, true},
+		{"site floor of 50 MiB, the environment's of 1", func(c *Config) { c.SiteScratchFloor, c.ScratchFloor = 50<<20, 1 }, true},
+		{"site floor of 50 MiB, the environment's of 150 MiB", func(c *Config) { c.SiteScratchFloor, c.ScratchFloor = 50<<20, 150<<20 }, false},
+		{"site inode floor above what is free", func(c *Config) { c.SiteScratchFloor, c.SiteScratchInodeFloor = 50<<20, 1<<19+1 }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, _, done := startAgentConfig(t, "exit 0", "", 0, nil, nil, tc.cfg)
+			code, err := wait(t, done)
+			if tc.start && (code != 0 || err != nil) {
+				t.Fatalf("the agent returned %d, %v; want the workload run", code, err)
+			}
+			if !tc.start && (code != ExitSetup || err == nil || !strings.Contains(err.Error(), "not starting the workload")) {
+				t.Fatalf("the agent returned %d, %v; want the workload not started", code, err)
+			}
+		})
+	}
+}
+
+// TestSiteFloorFlags: the floor flags come off the front of the agent's
+// command line; a bad one is refused, naming it.
+func TestSiteFloorFlags(t *testing.T) {
+	rest, floor, err := siteFloorFlags([]string{"--scratch-floor=4096", "--scratch-inode-floor=100", "reap", "--scratch-floor=1"})
+	if err != nil || floor != [2]int64{4096, 100} || len(rest) != 2 || rest[0] != "reap" {
+		t.Errorf("got %q, %v, %v", rest, floor, err)
+	}
+	for _, args := range [][]string{
+		{"--scratch-floor=0"}, {"--scratch-floor=-1"}, {"--scratch-floor=1GiB"}, {"--scratch-floor"},
+		{"--scratch-inode-floor="}, {"--scratch-floor=1", "--scratch-floor=2"}, {"--scratch-flor=1"},
+	} {
+		name, _, _ := strings.Cut(args[len(args)-1], "=")
+		if _, _, err := siteFloorFlags(args); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%q: %v; want it refused, naming %s", args, err, name)
+		}
+	}
+}

@@ -14,13 +14,19 @@ const syscallNoFollow = syscall.O_NOFOLLOW
 // Main is `meridian agent [reap sandbox-exec …|sandbox-exec …|pack DIR
 // NAME]`: with no arguments it runs the attempt the environment names and
 // returns the workload's exit code; the subcommands are the agent's own
-// helpers.
+// helpers. The backend's floor flags (FlagScratchFloor,
+// FlagScratchInodeFloor) may come first.
 func Main(args []string) int { return MainAs("agent", args) }
 
 // MainAs is Main for an executable that starts the agent with word rather
 // than "agent" (a test binary that doubles as the agent): the agent starts
 // its helpers the same way.
 func MainAs(word string, args []string) int {
+	args, floor, err := siteFloorFlags(args)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "meridian agent:", err)
+		return ExitSetup
+	}
 	if len(args) > 0 {
 		switch args[0] {
 		case "reap":
@@ -53,6 +59,7 @@ func MainAs(word string, args []string) int {
 		fmt.Fprintln(os.Stderr, "meridian agent:", err)
 		return ExitSetup
 	}
+	cfg.SiteScratchFloor, cfg.SiteScratchInodeFloor = floor[0], floor[1]
 	if exe, err := os.Executable(); err == nil {
 		cfg.Exe = exe
 		cfg.SandboxExec = []string{exe, word}

@@ -101,6 +101,16 @@ type Local struct {
 	// workload runs as the server's user, and nproc counts the processes
 	// of that user, the server's among them.
 	Limits map[string]uint64
+	// ScratchFloor and ScratchInodeFloor, when above 0, are the bytes and
+	// inodes the job's agent keeps free on its scratch's filesystem in
+	// place of its own floors (the smaller of 1 GiB and 2% of the
+	// filesystem, of 10,000 and 2% of its inodes), lower or higher: on a
+	// small disk the agent's own kept every workload from starting. A
+	// new Local's are EnvScratchFloor's and EnvScratchInodeFloor's. They
+	// reach the agent on its command line, which the job's spec cannot
+	// change.
+	ScratchFloor      int64
+	ScratchInodeFloor int64
 }
 
 // DefaultOutputLimit is a new Local's OutputLimit.
@@ -125,6 +135,10 @@ func New(site catalog.BackendSpec, stateDir string) (*Local, error) {
 	if err != nil {
 		return nil, fmt.Errorf("local backend: %w", err)
 	}
+	floorBytes, floorInodes, err := floorsFromEnv()
+	if err != nil {
+		return nil, fmt.Errorf("local backend: %w", err)
+	}
 	// The work root (made first, so that the directories above it are
 	// made open too) lets workloads run as the tenant's own user pass
 	// through. The jobs' records hold their environments, attempt
@@ -140,7 +154,7 @@ func New(site catalog.BackendSpec, stateDir string) (*Local, error) {
 	}
 	removeStaleTemps(abs)
 	return &Local{stateDir: abs, workRoot: work, CancelGrace: 5 * time.Second, TreeWait: 9 * time.Second,
-		OutputLimit: DefaultOutputLimit, Limits: limits}, nil
+		OutputLimit: DefaultOutputLimit, Limits: limits, ScratchFloor: floorBytes, ScratchInodeFloor: floorInodes}, nil
 }
 
 // removeStaleTemps removes the temporary files that writers killed before
@@ -322,6 +336,10 @@ func (l *Local) launch(dir, wd string, spec backend.Spec) error {
 	if err := checkLimits(l.Limits); err != nil {
 		return fmt.Errorf("local backend: %w", err)
 	}
+	floorArgs, err := l.floorArgs()
+	if err != nil {
+		return err
+	}
 	runLock, err := os.OpenFile(filepath.Join(dir, "run.lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return err
@@ -335,7 +353,7 @@ func (l *Local) launch(dir, wd string, spec backend.Spec) error {
 		return err
 	}
 	defer out.Close()
-	args := append([]string{"-c", wrapper, "meridian-job", dir}, spec.Command...)
+	args := append(append([]string{"-c", wrapper, "meridian-job", dir}, spec.Command...), floorArgs...)
 	cmd := exec.Command("/bin/sh", args...)
 	cmd.Dir = wd
 	cmd.Stdout, cmd.Stderr = out, out
