@@ -239,11 +239,11 @@ func openStateDB(t testing.TB, st state) *store.SQLite {
 	return openStateDBWith(t, st, store.Options{})
 }
 
-// openCLIStateDB opens it as a CLI command does (openState): its gap
-// checks count entries and do not read them all.
+// openCLIStateDB opens it as a CLI command does (auditStore): its gap
+// checks are the server's, the first reading every entry once.
 func openCLIStateDB(t testing.TB, st state) *store.SQLite {
 	t.Helper()
-	return openStateDBWith(t, st, store.Options{GapChecksCountOnly: true})
+	return openStateDBWith(t, st, store.Options{})
 }
 
 func openStateDBWith(t testing.TB, st state, opts store.Options) *store.SQLite {

@@ -79,8 +79,10 @@ func TestCLIAnchorIgnoresUnsealedKeyEntries(t *testing.T) {
 			defer db.Close()
 			sealAfter(t, db)
 		}()
+		// The CLI's gap check reads every entry: the forged row in the
+		// middle of the log is found, and the log does not verify.
 		follow, warned := cli(t, st)
-		if follow || !strings.Contains(warned, "audit entry 1 records that this log is anchored with the key in") {
+		if follow || !strings.Contains(warned, "audit log does not verify") || !strings.Contains(warned, "entry 4") {
 			t.Fatalf("CLI over a keyed log, anchor removed, forged key entry: follows %v, warned %q", follow, warned)
 		}
 	})

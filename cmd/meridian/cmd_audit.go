@@ -259,3 +259,20 @@ func printVerify(w io.Writer, res audit.Result) error {
 	_, err := fmt.Fprintf(w, "audit log BROKEN at entry %d (%s): %s\n", res.Problem.Seq, shown(res.Problem.Kind), shown(res.Problem.Detail))
 	return err
 }
+
+// logWhole fails, naming the entry, when the state directory's log is
+// not whole: an entry missing, or one rewritten or replaced (its kind or
+// payload changed, its seal kept) anywhere in it, gaps the operator
+// accepted aside. It is the store's gap check over the whole log, the
+// server's (the CLI's store is opened with it): the first check of a
+// command (the read of the key entries at open, cliAnchor) reads every
+// entry once and checks its seal and its link; this one reads what was
+// written since, and a window of the entries before (the rolling
+// re-check). A command that reads records the store does not check this
+// way (a tenant's records: the ledger's) calls it before trusting them.
+func (d *auditDB) logWhole(ctx context.Context) error {
+	if _, _, err := lastSealedKeyEntry(ctx, d.SQLite, d.chain); err != nil {
+		return fmt.Errorf("the state directory's audit log cannot be trusted: %w", err)
+	}
+	return nil
+}

@@ -229,10 +229,10 @@ func (s state) auditStore(ctx context.Context) (*auditDB, error) {
 			return acceptanceIn(ctx, d.SQLite, after, through)
 		},
 	}, func(err error) { fmt.Fprintln(os.Stderr, "warning: audit anchor not advanced:", err) })
-	// A command reads the log's key entries once (cliAnchor), without
-	// verifying the log first: its gap check counts entries and checks
-	// the last one's seal, and does not read every entry of the log.
-	db, err := store.OpenSQLite(ctx, s.Database(), store.Options{AuditKey: key, GapChecksCountOnly: true, OnAudit: func(seq int64, head string) {
+	// The gap checks are the server's: the first (cliAnchor's read of the
+	// key entries) reads every entry once, its seal and link checked, and
+	// the later ones what was written since (see logWhole).
+	db, err := store.OpenSQLite(ctx, s.Database(), store.Options{AuditKey: key, OnAudit: func(seq int64, head string) {
 		if d.follow != nil {
 			d.follow.Notify(seq, head)
 		}

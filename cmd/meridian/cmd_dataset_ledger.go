@@ -51,6 +51,9 @@ abandoned, so that the bytes the ledger confirms are the bytes at the site.`,
 				return err
 			}
 			defer db.Close()
+			if err := db.logWhole(cmd.Context()); err != nil {
+				return err
+			}
 			led := transfer.AuditLedger{Store: db}
 			if !noReconcile {
 				if err := reconcileLedger(cmd.Context(), st, db, led, name, catalogDir, files); err != nil {
