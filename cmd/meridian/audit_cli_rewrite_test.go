@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -103,5 +105,39 @@ func BenchmarkCLILedgerLongLog(b *testing.B) {
 		if err := root.Execute(); err != nil || !strings.Contains(out.String(), `"bytesConfirmed": 10000`) {
 			b.Fatalf("%v\n%s%s", err, out.String(), errOut.String())
 		}
+	}
+}
+
+// TestKeyPrintedOnlyFromAWholeLog: a dataset's key printed or sent
+// (`dataset key NAME`, `send-key`) is confirmed against the latest record
+// of it in the state directory's log, read by a reader that runs no gap
+// check: with an entry of the log rewritten (its seal kept) or a record
+// deleted, the key was printed all the same. The log is now verified
+// whole, against its anchor, before a key is taken from it.
+func TestKeyPrintedOnlyFromAWholeLog(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("MERIDIAN_HOME", home)
+	t.Setenv("MERIDIAN_DATASET_KEY", "")
+	st := state{Dir: statedir.Dir{Path: home}}
+	src := filepath.Join(t.TempDir(), "src")
+	os.MkdirAll(src, 0o755)
+	os.WriteFile(filepath.Join(src, "a.txt"), []byte(strings.Repeat("line\n", 100)), 0o644)
+	if _, err := runCLI(t, "dataset", "add", "logs", "--from", src, "--origin", "SG", "--classification", "public"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCLI(t, "dataset", "add", "more", "--from", src, "--origin", "SG", "--classification", "public"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCLI(t, "dataset", "key", "logs", "--plain")
+	if err != nil || !strings.Contains(out, "meridian-dataset-key-v1:") {
+		t.Fatalf("the key of an intact log: %v\n%s", err, out)
+	}
+	// The first key record (logs') rewritten as another kind, through a
+	// handle of its own: the latest record of logs is gone from reads
+	// by kind, the log's entries all there.
+	execState(t, st, fmt.Sprintf(`UPDATE audit SET kind = '%s' WHERE seq = (SELECT MIN(seq) FROM audit WHERE kind = '%s')`, KindScreeningDecision, dataset.KeyRecordKind))
+	out, err = runCLI(t, "dataset", "key", "more", "--plain")
+	if err == nil || !strings.Contains(err.Error(), "cannot be trusted") {
+		t.Fatalf("the key of another dataset, from a log with a record rewritten: %v\n%s", err, out)
 	}
 }

@@ -146,7 +146,31 @@ func (s state) keyWitness(ctx context.Context) (w *dataset.KeyWitness, done func
 	if err != nil {
 		return nil, nil, err
 	}
-	w.Log, w.Chain = r, audit.NewChain(key)
+	// The reader runs no gap check: a key record deleted from the middle
+	// of the log (the one naming the key in use, leaving an older one the
+	// latest) or rewritten with its seal kept would pass unnoticed. The
+	// commands that read a key this way (printing or sending it) check
+	// the whole log first, against its anchor, as audit verify does: one
+	// read of every entry, breaks the operator accepted aside.
+	chain := audit.NewChain(key)
+	anchors, err := audit.ReadAnchors(s.Anchor())
+	if err != nil {
+		r.Close()
+		return nil, nil, err
+	}
+	res, err := r.VerifyAudit(ctx, chain, anchors)
+	if err == nil && !res.OK {
+		var why error = errors.New("it does not verify")
+		if res.Problem != nil {
+			why = res.Problem
+		}
+		err = fmt.Errorf("%w (run `meridian audit verify --state %s`)", why, s.Path)
+	}
+	if err != nil {
+		r.Close()
+		return nil, nil, fmt.Errorf("the state directory's audit log, which records the dataset keys, cannot be trusted: %w", err)
+	}
+	w.Log, w.Chain = r, chain
 	return w, func() { r.Close() }, nil
 }
 
