@@ -513,6 +513,12 @@ func startServer(opts serverOptions) (*server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("law: %w", err)
 	}
+	if err := rs.Behind(); err != nil {
+		// A revision Meridian applied that this version's loader refuses
+		// (an upgrade): the server starts, to take the corrected
+		// revision, and plans, stages and places nothing meanwhile.
+		logger.Error("law: the rules revision in force does not load; plans, stagings and placements are refused until an admin applies a corrected revision", "err", err)
+	}
 	keys, err := serverKeyrings(opts.StateDir, st, audit.NewChain(key))
 	if err != nil {
 		return nil, err
