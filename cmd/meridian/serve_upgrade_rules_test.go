@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/rules"
@@ -32,6 +34,54 @@ rules:
     message: "site {site.name} is in {site.country}"
     condition: "` + cond + `"
 `
+}
+
+// storeOldRevision stores revision 1 as an earlier version applied it:
+// its row and its record (sealed under db's audit key) in one
+// transaction, its rule one this loader refuses.
+func storeOldRevision(t *testing.T, db *store.SQLite) {
+	t.Helper()
+	files := map[string]string{"old.yaml": oldAsOfPack("asOf + '' >= '2026-03-01' && site.country == 'ZZ'")}
+	hash := rules.Hash(files)
+	rec, err := audit.NewRecord(rules.KindRevision, "", map[string]any{"revision": 1, "sha256": hash, "by": "admin", "reason": "before the upgrade"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.PutRuleRevision(context.Background(), &store.RuleRevision{Hash: hash, Files: files, Who: "admin", Reason: "before the upgrade"}, 0, rec); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRefreshLogsARevisionThatDoesNotLoadOnce: a server holding a
+// revision that does not load (until an admin corrects it, which may be
+// hours) logged the same error at every refresh, every second. It is
+// logged once a minute.
+func TestRefreshLogsARevisionThatDoesNotLoadOnce(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	key := []byte("test key 0123456")
+	db, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "m.db"), store.Options{AuditKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	storeOldRevision(t, db)
+	rs, err := rules.OpenWitnessed(ctx, db, nil, audit.NewChain(key), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf syncBuffer
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		refreshRules(ctx, rs, nil, 2*time.Millisecond, slog.New(slog.NewTextHandler(&buf, nil)))
+	}()
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	<-done
+	if n := strings.Count(buf.String(), "refresh rules"); n != 1 {
+		t.Errorf("%d refreshes within 300 ms logged the same error %d times, want once: %s", 300/2, n, buf.String())
+	}
 }
 
 // TestServeStartsOnRevisionItCannotLoad: a server upgraded onto a
@@ -61,15 +111,7 @@ func TestServeStartsOnRevisionItCannotLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := map[string]string{"old.yaml": oldAsOfPack("asOf + '' >= '2026-03-01' && site.country == 'ZZ'")}
-	hash := rules.Hash(files)
-	rec, err := audit.NewRecord(rules.KindRevision, "", map[string]any{"revision": 1, "sha256": hash, "by": "admin", "reason": "before the upgrade"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.PutRuleRevision(ctx, &store.RuleRevision{Hash: hash, Files: files, Who: "admin", Reason: "before the upgrade"}, 0, rec); err != nil {
-		t.Fatal(err)
-	}
+	storeOldRevision(t, db)
 	db.Close()
 
 	if err := p.tryStart(); err != nil {

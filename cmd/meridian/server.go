@@ -163,11 +163,20 @@ func lawNowOf(rs *rules.State, scr *screen.Screener) func() run.LawNow {
 	}
 }
 
+// repeatRefreshLog is how often refreshRules logs the same error again.
+const repeatRefreshLog = time.Minute
+
 // refreshRules makes a rules revision that another server applied (to the
 // store they share) the law here too, and nudges the controller to re-check.
+//
+// A refresh that keeps failing the same way (a revision that does not load
+// here, until an admin applies its correction) is logged once every
+// repeatRefreshLog, not every second.
 func refreshRules(ctx context.Context, rs *rules.State, ctl *run.Controller, every time.Duration, log *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var said string
+	var saidAt time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -176,11 +185,13 @@ func refreshRules(ctx context.Context, rs *rules.State, ctl *run.Controller, eve
 		}
 		before := rs.Current().Rev
 		if err := rs.Refresh(ctx); err != nil {
-			if ctx.Err() == nil {
+			if ctx.Err() == nil && (err.Error() != said || time.Since(saidAt) >= repeatRefreshLog) {
 				log.Error("refresh rules", "err", err)
+				said, saidAt = err.Error(), time.Now()
 			}
 			continue
 		}
+		said = ""
 		if after := rs.Current().Rev; after != before {
 			log.Info("rules revision applied by another server", "revision", after, "was", before)
 			ctl.Nudge()
