@@ -48,6 +48,13 @@ type Current struct {
 	Engine *policy.Engine
 	// Dates are the days on which the loaded rules change (policy.Engine.Dates).
 	Dates []catalog.Date
+	// Unloaded, when set, is why Rev's files do not load here: a
+	// revision stored under an earlier version of Meridian, whose loader
+	// accepted what this one refuses. A server starting on it holds it
+	// (its files, for the change that corrects it) with an Engine of the
+	// built-in packs and rule directories alone, which nothing is judged
+	// under: Behind is set until a revision that loads is in force.
+	Unloaded error
 }
 
 // State holds the current law and its history.
@@ -81,6 +88,10 @@ type failedLoad struct {
 	rev   int64
 	until time.Time
 	err   error
+	// held is the revision with its files when Meridian applied it (its
+	// row and record agree) and only this loader refuses it: what an
+	// admin's correcting change is made to (Apply).
+	held *Current
 }
 
 // Retrying a revision that did not load waits at least minRetry, and at
@@ -100,10 +111,22 @@ func (s *State) clock() time.Time {
 // Open loads the built-in packs, dirs and the latest revision's files.
 func Open(ctx context.Context, st Store, dirs []string) (*State, error) {
 	s := &State{st: st, dirs: dirs}
-	if err := s.Refresh(ctx); err != nil {
+	if err := s.start(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// start is a start's first refresh. A start on a revision Meridian
+// applied whose files this loader refuses is not refused: the state holds
+// the revision unloaded, Behind says why, and an admin's corrected
+// revision (Apply) puts a law in force.
+func (s *State) start(ctx context.Context) error {
+	err := s.Refresh(ctx)
+	if cur := s.Current(); err != nil && cur != nil && cur.Unloaded != nil {
+		return nil
+	}
+	return err
 }
 
 // Refresh makes the latest revision in the store the law in force, when
@@ -116,8 +139,10 @@ func (s *State) Refresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if old := s.Current(); old != nil && old.Rev >= last {
-		s.setBehind(nil)
+	if old := s.Current(); old != nil && (old.Rev > last || old.Rev == last && old.Unloaded == nil) {
+		if old.Unloaded == nil {
+			s.setBehind(nil)
+		}
 		if old.Rev > last {
 			return s.checkNotRemoved(ctx, old.Rev)
 		}
@@ -167,16 +192,39 @@ func (s *State) Refresh(ctx context.Context) error {
 			// loads here is for the next refresh to find out.
 			return err
 		}
-		err = fmt.Errorf("rules revision %d no longer loads: %w", cur.Rev, err)
+		confirmed := checked == nil
+		var held *Current
+		if confirmed {
+			err = &LoadError{Rev: cur.Rev, Err: err}
+			held = &Current{Rev: cur.Rev, Hash: cur.Hash, Files: cur.Files, Unloaded: err}
+		} else {
+			err = fmt.Errorf("rules revision %d no longer loads: %w", cur.Rev, err)
+		}
 		// A rule directory fixed meanwhile lets it load: it is tried
 		// again after a rest that grows with what a try costs.
 		s.mu.Lock()
-		s.failed = failedLoad{rev: last, until: s.clock().Add(max(minRetry, retryFactor*s.clock().Sub(start))), err: err}
+		s.failed = failedLoad{rev: last, until: s.clock().Add(max(minRetry, retryFactor*s.clock().Sub(start))), err: err, held: held}
 		s.mu.Unlock()
-		if s.Current() != nil {
+		if old := s.Current(); old != nil && (old.Unloaded == nil || old.Rev != cur.Rev) {
 			// Another server applied it: it is the law in force, and
 			// planning on under the older revision here would ignore it.
-			s.setBehind(&BehindError{Rev: cur.Rev, Applies: s.Current().Rev, Err: err})
+			s.setBehind(s.behindOf(cur.Rev, err))
+		} else if old == nil && confirmed {
+			// A start on a revision Meridian applied (its record says
+			// so) whose files this loader refuses: an upgrade whose
+			// loader refuses what the earlier one accepted. Refusing to
+			// start left no server to post the corrected revision to;
+			// running under another law would ignore the law in force.
+			// The server starts holding the revision's files, judges
+			// nothing, and takes the admin's corrected revision
+			// (Apply) on those files.
+			base, berr := s.load(ctx, nil)
+			if berr != nil {
+				return err
+			}
+			held.Engine, held.Dates = base, base.Dates()
+			s.advance(held)
+			s.setBehind(&BehindError{Rev: cur.Rev, NoLaw: true, Err: err})
 		}
 		return err
 	}
@@ -218,20 +266,49 @@ func (s *State) unread(ctx context.Context, last int64, err error) error {
 		return err
 	}
 	if cur := s.Current(); cur != nil && last > cur.Rev {
-		s.setBehind(&BehindError{Rev: last, Applies: cur.Rev, Err: err})
+		s.setBehind(s.behindOf(last, err))
 	}
 	return err
 }
+
+// behindOf is why this server, holding the law in force before rev, cannot
+// apply rev.
+func (s *State) behindOf(rev int64, err error) *BehindError {
+	cur := s.Current()
+	return &BehindError{Rev: rev, Applies: cur.Rev, NoLaw: cur.Unloaded != nil, Err: err}
+}
+
+// LoadError is a revision Meridian applied (its row and its audit record
+// agree) whose files this server's loader refuses: stored under an earlier
+// version of Meridian, or beside a rule directory that differs. The
+// remedy is a revision that corrects them, applied as any other.
+type LoadError struct {
+	Rev int64
+	Err error // the loader's, naming the file, the rule and the step
+}
+
+func (e *LoadError) Error() string {
+	return fmt.Sprintf("rules revision %d no longer loads: %v; to mend it, an admin applies the corrected rule files (meridian rules apply -f FILE --reason TEXT) to a server of this version: the change is made to revision %d's files and checked in full, and the server plans again once it is in force", e.Rev, e.Err, e.Rev)
+}
+
+func (e *LoadError) Unwrap() error { return e.Err }
 
 // BehindError says that this server cannot load the rules revision in
 // force (Rev), which another server applied, and still holds the older
 // one it applies: it plans and stages nothing meanwhile.
 type BehindError struct {
 	Rev, Applies int64
-	Err          error // why Rev does not load here
+	// NoLaw: the server holds no revision it can apply (it started on
+	// one that does not load here); Applies is then a revision it holds
+	// but does not apply.
+	NoLaw bool
+	Err   error // why Rev does not load here
 }
 
 func (e *BehindError) Error() string {
+	if e.NoLaw {
+		return fmt.Sprintf("this server cannot load rules revision %d, the law in force, and applies no law: it plans, stages and places nothing: %v", e.Rev, e.Err)
+	}
 	return fmt.Sprintf("this server cannot load rules revision %d, the law in force (it applies %d): %v", e.Rev, e.Applies, e.Err)
 }
 
@@ -260,7 +337,9 @@ func (s *State) Behind() error {
 func (s *State) advance(next *Current) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cur == nil || s.cur.Rev < next.Rev {
+	// A revision held unloaded gives way to the same revision loaded (a
+	// rule directory mended).
+	if s.cur == nil || s.cur.Rev < next.Rev || s.cur.Rev == next.Rev && s.cur.Unloaded != nil && next.Unloaded == nil {
 		s.cur = next
 	}
 }
@@ -413,10 +492,17 @@ func (s *State) Apply(ctx context.Context, ch Change, who, reason string, now ti
 	}
 	s.applying.Lock()
 	defer s.applying.Unlock()
-	if err := s.Refresh(ctx); err != nil {
-		return nil, nil, err
-	}
 	cur := s.Current()
+	if err := s.Refresh(ctx); err != nil {
+		// The store's latest revision, which Meridian applied and this
+		// loader refuses, is what the admin's change corrects: it is
+		// made to that revision's files, and must load in full.
+		if cur = s.held(err); cur == nil {
+			return nil, nil, err
+		}
+	} else {
+		cur = s.Current()
+	}
 	files, eng, err := s.proposed(ctx, cur, ch)
 	if err != nil {
 		return nil, nil, err
@@ -425,7 +511,16 @@ func (s *State) Apply(ctx context.Context, ch Change, who, reason string, now ti
 	if hash == cur.Hash || len(files) == 0 && len(cur.Files) == 0 {
 		return nil, nil, ErrUnchanged
 	}
-	d := Compare(cur.Engine, eng)
+	var was Written = cur.Engine
+	if cur.Unloaded != nil {
+		// What changed is told against the revision as written (it has
+		// no engine); failing that, against the law held here.
+		was = s.Current().Engine
+		if w, err := policy.Parse(ctx, policy.Options{Dirs: s.dirs, Files: toFiles(cur.Files)}); err == nil {
+			was = w
+		}
+	}
+	d := Compare(was, eng)
 	rec, err := audit.NewRecord(KindRevision, "", map[string]any{
 		"revision": cur.Rev + 1, "sha256": hash, "files": fileHashes(files), "by": who, "reason": reason,
 		"added": d.Added, "removed": d.Removed, "changed": d.changedIDs(),
@@ -442,7 +537,29 @@ func (s *State) Apply(ctx context.Context, ch Change, who, reason string, now ti
 	// A refresh may have put a newer revision (another server's) in force
 	// while ours was written.
 	s.advance(next)
+	s.mu.Lock()
+	if b, ok := s.behind.(*BehindError); ok && b.Rev < next.Rev && s.cur == next {
+		// The revision that did not load is replaced by one that does:
+		// the server plans again now, not at its next refresh.
+		s.behind = nil
+	}
+	s.mu.Unlock()
 	return next, d, nil
+}
+
+// held is the revision a refresh's err says does not load here, when
+// Meridian applied it and only this loader refuses it (nil otherwise).
+func (s *State) held(err error) *Current {
+	var le *LoadError
+	if !errors.As(err, &le) {
+		return nil
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if h := s.failed.held; h != nil && h.Rev == le.Rev {
+		return h
+	}
+	return nil
 }
 
 // MaxReason bounds a revision's reason, in bytes.
@@ -522,8 +639,11 @@ func (s *State) History(ctx context.Context, after int64, limit int) ([]*Revisio
 
 // EngineAt loads the law of revision rev (0: no applied files), compiled.
 func (s *State) EngineAt(ctx context.Context, rev int64) (*policy.Engine, error) {
-	if rev == s.Current().Rev {
-		return s.Current().Engine, nil
+	if cur := s.Current(); rev == cur.Rev {
+		if cur.Unloaded != nil {
+			return nil, cur.Unloaded
+		}
+		return cur.Engine, nil
 	}
 	files, err := s.filesAt(ctx, rev)
 	if err != nil {
@@ -538,7 +658,7 @@ func (s *State) EngineAt(ctx context.Context, rev int64) (*policy.Engine, error)
 // and gigabytes, and a diff asks for it on any tenant's request; parsing
 // stops with ctx. The current revision's is its engine, compiled already.
 func (s *State) WrittenAt(ctx context.Context, rev int64) (Written, error) {
-	if cur := s.Current(); rev == cur.Rev {
+	if cur := s.Current(); rev == cur.Rev && cur.Unloaded == nil {
 		return cur.Engine, nil
 	}
 	files, err := s.filesAt(ctx, rev)

@@ -367,7 +367,7 @@ func (s *State) checkLatest(ctx context.Context, last int64) (int64, error) {
 // read from log.
 func OpenWitnessed(ctx context.Context, st Store, dirs []string, chain *audit.Chain, log AuditReader) (*State, error) {
 	s := &State{st: st, dirs: dirs, witness: &witness{chain: chain, log: log, sealed: map[int64]string{}}}
-	if err := s.Refresh(ctx); err != nil {
+	if err := s.start(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -394,7 +394,7 @@ func OpenAnchored(ctx context.Context, st Store, dirs []string, chain *audit.Cha
 		w.anchors, w.hashAt = anchors, log.AuditHashAt
 	}
 	s := &State{st: st, dirs: dirs, witness: w}
-	if err := s.Refresh(ctx); err != nil {
+	if err := s.start(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil

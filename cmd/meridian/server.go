@@ -163,11 +163,20 @@ func lawNowOf(rs *rules.State, scr *screen.Screener) func() run.LawNow {
 	}
 }
 
+// repeatRefreshLog is how often refreshRules logs the same error again.
+const repeatRefreshLog = time.Minute
+
 // refreshRules makes a rules revision that another server applied (to the
 // store they share) the law here too, and nudges the controller to re-check.
+//
+// A refresh that keeps failing the same way (a revision that does not load
+// here, until an admin applies its correction) is logged once every
+// repeatRefreshLog, not every second.
 func refreshRules(ctx context.Context, rs *rules.State, ctl *run.Controller, every time.Duration, log *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var said string
+	var saidAt time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -176,11 +185,13 @@ func refreshRules(ctx context.Context, rs *rules.State, ctl *run.Controller, eve
 		}
 		before := rs.Current().Rev
 		if err := rs.Refresh(ctx); err != nil {
-			if ctx.Err() == nil {
+			if ctx.Err() == nil && (err.Error() != said || time.Since(saidAt) >= repeatRefreshLog) {
 				log.Error("refresh rules", "err", err)
+				said, saidAt = err.Error(), time.Now()
 			}
 			continue
 		}
+		said = ""
 		if after := rs.Current().Rev; after != before {
 			log.Info("rules revision applied by another server", "revision", after, "was", before)
 			ctl.Nudge()
@@ -512,6 +523,12 @@ func startServer(opts serverOptions) (*server, error) {
 	rs, err := rules.OpenAnchored(ctx, st, opts.RuleDirs, audit.NewChain(key), st, anchors)
 	if err != nil {
 		return nil, fmt.Errorf("law: %w", err)
+	}
+	if err := rs.Behind(); err != nil {
+		// A revision Meridian applied that this version's loader refuses
+		// (an upgrade): the server starts, to take the corrected
+		// revision, and plans, stages and places nothing meanwhile.
+		logger.Error("law: the rules revision in force does not load; plans, stagings and placements are refused until an admin applies a corrected revision", "err", err)
 	}
 	keys, err := serverKeyrings(opts.StateDir, st, audit.NewChain(key))
 	if err != nil {

@@ -59,7 +59,7 @@ const maxDiffLaws = 4
 
 // writtenAt is rs.WrittenAt through s.laws.
 func (s *rulesService) writtenAt(ctx context.Context, rev int64) (rules.Written, error) {
-	if cur := s.rs.Current(); cur.Rev == rev {
+	if cur := s.rs.Current(); cur.Rev == rev && cur.Unloaded == nil {
 		return cur.Engine, nil
 	}
 	kept := func() rules.Written {
