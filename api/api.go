@@ -895,6 +895,13 @@ func fail(w http.ResponseWriter, err error) {
 		// does not load (paths, rule files) goes to the log.
 		logCause(w, err)
 		w.Header().Set("Retry-After", "30")
+		if behind.NoLaw {
+			// It started on a revision its loader refuses (an upgrade
+			// stricter than the version that stored it): no server of
+			// this version will plan until an admin mends it.
+			writeErr(w, http.StatusServiceUnavailable, "law_unavailable", "", fmt.Sprintf("this server cannot load rules revision %d, the law in force, and applies no law: it plans and stages nothing until an admin applies the corrected rule files (meridian rules apply -f FILE --reason TEXT); the server's log names the rule", behind.Rev))
+			break
+		}
 		writeErr(w, http.StatusServiceUnavailable, "law_unavailable", "", fmt.Sprintf("this server cannot apply rules revision %d, the law in force (it applies %d), and plans and stages nothing until it can; try again later or on another server", behind.Rev, behind.Applies))
 	case errors.Is(err, context.Canceled) && clientGone(w):
 		// The client closed the connection (or reset its stream) before

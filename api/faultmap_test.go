@@ -60,3 +60,30 @@ func TestFaultsTheTenantCanActOn(t *testing.T) {
 		t.Errorf("an apply that lost a race: %d %+v, want 409 conflict", code, e)
 	}
 }
+
+// noLawPlanner is a controller on a server that started on a stored
+// rules revision its loader refuses: it applies no law.
+type noLawPlanner struct{ Controller }
+
+func (noLawPlanner) Plan(context.Context, string, run.PlanRequest) (*planner.Plan, error) {
+	return nil, fmt.Errorf("planner: open law session: %w", &rules.BehindError{Rev: 7, NoLaw: true, Err: fmt.Errorf("rules revision 7 no longer loads: %s", behindCause)})
+}
+
+// TestNoLawAnswerSaysWhatMendsIt: a server that applies no law (it
+// started on a revision its loader refuses) answered as one merely behind
+// another server: "it applies 0 … try again later or on another server",
+// where no server of its version will plan until an admin applies the
+// corrected rules. The answer now says so and names the command, still
+// without the server's rules files.
+func TestNoLawAnswerSaysWhatMendsIt(t *testing.T) {
+	f := newFixtureWith(t, fixtureOptions{Hide: func(c Controller) Controller { return noLawPlanner{c} }})
+	b, _ := json.Marshal(run.PlanRequest{Documents: []run.Document{{Name: "job.yaml", Content: "kind: TrainingJob"}}})
+	code, e := f.raw(t, "POST", "/v1/plans", tokA, string(b))
+	if code != http.StatusServiceUnavailable || e.Code != "law_unavailable" || !strings.Contains(e.Message, "rules revision 7") ||
+		!strings.Contains(e.Message, "applies no law") || !strings.Contains(e.Message, "meridian rules apply") || strings.Contains(e.Message, "applies 0") {
+		t.Errorf("a plan on a server that applies no law: %d %+v, want 503 law_unavailable saying an admin's corrected rules mend it", code, e)
+	}
+	if strings.Contains(e.Message, "/etc/meridian") {
+		t.Errorf("the answer names the server's rules files: %s", e.Message)
+	}
+}
