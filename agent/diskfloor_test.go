@@ -2,6 +2,8 @@ package agent
 
 import (
 	"fmt"
+	"io/fs"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,21 +20,43 @@ import (
 // fails naming the limit. (The floors here are set just below what is
 // free now, so that the workload crosses them with little.)
 func TestAttackWorkloadFillsTheScratchDisk(t *testing.T) {
-	free := func() (bytes, inodes int64) {
-		var st unix.Statfs_t
-		if err := unix.Statfs(t.TempDir(), &st); err != nil {
-			t.Fatal(err)
+	// The filesystem the scratch lies on is shared with whatever else
+	// runs (other tests, other packages' at once): its real free counts
+	// move under the test, and a floor set just below them was crossed
+	// late, or at once. The filesystem here is the real one's shape with
+	// a free count that only the scratch's own files move: 1 GiB and
+	// 100,000 inodes free before the workload writes.
+	const freeBytes, freeInodes = 1 << 30, 100000
+	old := statfs
+	t.Cleanup(func() { statfs = old })
+	statfs = func(path string, st *unix.Statfs_t) error {
+		if err := old(path, st); err != nil {
+			return err
 		}
-		return int64(st.Bavail) * int64(st.Bsize), int64(st.Ffree)
+		var n, size int64
+		filepath.WalkDir(path, func(_ string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return nil
+			}
+			n++
+			if info, err := d.Info(); err == nil && info.Mode().IsRegular() {
+				size += info.Size()
+			}
+			return nil
+		})
+		st.Bsize, st.Blocks, st.Files = 4096, 100<<30/4096, 1<<24
+		st.Bavail = uint64(max(0, freeBytes-size) / 4096)
+		st.Bfree, st.Ffree = st.Bavail, uint64(max(0, freeInodes-n))
+		return nil
 	}
 	for _, tc := range []struct {
 		name, script, limit string
 		floor               func(*Config)
 	}{
 		{"many empty files", `cd "$TMPDIR" && seq 1 20000 | xargs touch && sleep 10`, EnvScratchInodeFloor,
-			func(c *Config) { _, n := free(); c.ScratchInodeFloor = n - 5000 }},
+			func(c *Config) { c.ScratchInodeFloor = freeInodes - 5000 }},
 		{"many files of 1 MiB", `cd "$TMPDIR" && i=0; while [ $i -lt 256 ]; do head -c 1048576 /dev/zero > f$i; i=$((i+1)); done; sleep 10`, EnvScratchFloor,
-			func(c *Config) { b, _ := free(); c.ScratchFloor = b - 64<<20 }},
+			func(c *Config) { c.ScratchFloor = freeBytes - 64<<20 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
