@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -131,4 +132,50 @@ func TestAttackAgentLinesFillTheSiteLog(t *testing.T) {
 	if !strings.Contains(out, "of the agent's lines were left out of the site's log") {
 		t.Errorf("the site's log does not say how many of the agent's lines were left out:\n%s", out[max(0, len(out)-1000):])
 	}
+}
+
+// TestAgentSaysWhatTheSiteLogLeftOut: at the attempt's end the site's log
+// says how many of the agent's lines it left out, here those of
+// checkpoints that failed to seal (a link in each), over a bound of 64
+// bytes.
+func TestAgentSaysWhatTheSiteLogLeftOut(t *testing.T) {
+	script := `cd "$MERIDIAN_CHECKPOINT_DIR"
+for i in 1 2 3 4; do
+  mkdir .tmp && echo x > .tmp/a && ln -s /etc/passwd .tmp/b && mv .tmp step-$i
+  sleep 0.4
+done
+echo done`
+	var site lockedWriter
+	_, _, _, done := startAgentConfig(t, script, "", 0, nil, nil, func(cfg *Config) {
+		cfg.Stdout, cfg.Stderr = &site, &site
+		cfg.SiteLogLimit = 64
+	})
+	if code, err := wait(t, done); code != 0 || err != nil {
+		t.Fatalf("Run = %d, %v", code, err)
+	}
+	out := site.String()
+	if strings.Contains(out, "checkpoint step-") {
+		t.Errorf("the site's log holds a line of the agent's over its bound:\n%s", out)
+	}
+	if !strings.Contains(out, "of the agent's lines were left out of the site's log") || !strings.HasSuffix(out, "bytes for them\n") {
+		t.Errorf("the site's log does not end saying how many of the agent's lines it left out:\n%s", out)
+	}
+}
+
+// lockedWriter is a bytes.Buffer safe for concurrent writes.
+type lockedWriter struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *lockedWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }
