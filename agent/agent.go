@@ -233,6 +233,9 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	}
 	a := &attempt{cfg: cfg, cl: cl, m: m, wd: wd, phase: "preparing", control: make(chan Reply, 4)}
 	defer a.wipe()
+	// Last before the agent's final line (RunMain's): how many of its
+	// lines the site's log left out.
+	defer a.siteSummary()
 	beatCtx, stopBeat := context.WithCancel(ctx)
 	defer stopBeat()
 	go a.beat(beatCtx)
@@ -420,7 +423,7 @@ func (a *attempt) wipe() {
 func (a *attempt) report(ctx context.Context, route string, v any) Reply {
 	rep, err := a.cl.postJSON(ctx, route, v, a.finalPatience())
 	if err != nil {
-		a.logf("report %s: %v", filepath.Base(route), err)
+		a.notef("report %s: %v", filepath.Base(route), err)
 	}
 	return rep
 }
@@ -431,33 +434,105 @@ func (a *attempt) report(ctx context.Context, route string, v any) Reply {
 // be shown as itself in it is written out (appendEscaped), so that it stays
 // one line, a name holding a newline cannot add a line that reads as the
 // agent's, and one holding an override cannot reorder the rest of it.
-func (a *attempt) logf(format string, args ...any) {
+//
+// The site's log takes the agent's lines within a bound of their own
+// (siteOwnLimit): a workload can have the agent write a line at each step
+// (a checkpoint that fails to seal, a report refused), without end. Past
+// it the site's log keeps only notes (notef), and says at the end how many
+// lines it left out (siteSummary); the server's copy, bounded on its own,
+// takes them all.
+func (a *attempt) logf(format string, args ...any) { a.say(false, format, args...) }
+
+// notef is logf for a line that says how the attempt goes or ends (the
+// workload stopped or killed, the output cut short): one the agent writes
+// once, or a few times, in an attempt. Past the bound of the agent's lines
+// the site's log still takes such lines, within siteEndLimit.
+func (a *attempt) notef(format string, args ...any) { a.say(true, format, args...) }
+
+func (a *attempt) say(note bool, format string, args ...any) {
 	line := appendEscaped([]byte(agentPrefix+" "), []byte(fmt.Sprintf(format, args...)))
 	line = append(line, '\n')
-	if a.siteMerged() {
-		// After output the workload left without its line's end, the
-		// agent's line begins a line of its own, as in the server's copy.
-		// It begins in the terminal's plain style too: a colour, a style
-		// (concealed, say) or a link the workload's output left in force
-		// would carry over into it.
-		a.site.mu.Lock()
-		var before []byte
-		if a.site.open {
-			before = []byte("\n")
-			a.site.open = false
-		}
-		before = a.site.style.ends(before)
-		a.site.style = openStyle{}
-		if len(before) > 0 {
-			a.cfg.Stderr.Write(append(before, line...))
-		} else {
-			a.cfg.Stderr.Write(line)
-		}
-		a.site.mu.Unlock()
+	a.site.mu.Lock()
+	if a.site.takes(len(line), note, a.cfg.SiteLogLimit) {
+		a.writeSite(line)
+	} else if !a.site.cutSaid {
+		a.site.cutSaid = true
+		cut := fmt.Appendf(nil, "%s the agent's lines are over their bound in the site's log (%d bytes): it keeps no more of them but those that say how the attempt goes and ends; the server's copy takes them\n",
+			agentPrefix, a.site.ownLimit(a.cfg.SiteLogLimit))
+		a.site.ends += int64(len(cut))
+		a.writeSite(cut)
+	}
+	a.site.mu.Unlock()
+	a.logs.addOwn(line, a.m.LogLimit)
+}
+
+// siteSummary says in the site's log how many of the agent's lines it
+// left out, if any: once, at the attempt's end.
+func (a *attempt) siteSummary() {
+	a.site.mu.Lock()
+	defer a.site.mu.Unlock()
+	if a.site.left == 0 || a.site.summed {
+		return
+	}
+	a.site.summed = true
+	a.writeSite(fmt.Appendf(nil, "%s %d of the agent's lines were left out of the site's log (%d bytes), over its bound of %d bytes for them\n",
+		agentPrefix, a.site.left, a.site.leftBytes, a.site.ownLimit(a.cfg.SiteLogLimit)))
+}
+
+// writeSite writes line, the agent's, to the site's log; a.site.mu is held.
+func (a *attempt) writeSite(line []byte) {
+	if !a.siteMerged() {
+		a.cfg.Stderr.Write(line)
+		return
+	}
+	// After output the workload left without its line's end, the
+	// agent's line begins a line of its own, as in the server's copy.
+	// It begins in the terminal's plain style too: a colour, a style
+	// (concealed, say) or a link the workload's output left in force
+	// would carry over into it.
+	var before []byte
+	if a.site.open {
+		before = []byte("\n")
+		a.site.open = false
+	}
+	before = a.site.style.ends(before)
+	a.site.style = openStyle{}
+	if len(before) > 0 {
+		a.cfg.Stderr.Write(append(before, line...))
 	} else {
 		a.cfg.Stderr.Write(line)
 	}
-	a.logs.addOwn(line, a.m.LogLimit)
+}
+
+// The site's log takes at most siteOwnLimit bytes of the agent's lines (or
+// the site's limit on the workload's output, where lower), and past them
+// at most siteEndLimit of its notes.
+const (
+	siteOwnLimit = 64 << 10
+	siteEndLimit = 16 << 10
+)
+
+func (s *siteLog) ownLimit(siteLimit int64) int64 {
+	if siteLimit > 0 {
+		return min(siteOwnLimit, siteLimit)
+	}
+	return siteOwnLimit
+}
+
+// takes reports whether the site's log takes n bytes more of the agent's
+// lines, and counts them; a line it does not take is counted as left out.
+func (s *siteLog) takes(n int, note bool, siteLimit int64) bool {
+	if s.left == 0 && s.own+int64(n) <= s.ownLimit(siteLimit) {
+		s.own += int64(n)
+		return true
+	}
+	if note && s.ends+int64(n) <= siteEndLimit {
+		s.ends += int64(n)
+		return true
+	}
+	s.left++
+	s.leftBytes += int64(n)
+	return false
 }
 
 // siteLog follows the site's log where it takes the workload's output and
@@ -471,6 +546,13 @@ type siteLog struct {
 	open bool
 	// style is what the workload's output may have left in force.
 	style openStyle
+	// own and ends count the bytes of the agent's lines and notes
+	// written (takes); left and leftBytes those left out. cutSaid says
+	// the log said where it stops taking them, summed how many it left
+	// out.
+	own, ends       int64
+	left, leftBytes int64
+	cutSaid, summed bool
 }
 
 // openStyle notes what the workload's output, passed through as written,
@@ -828,7 +910,7 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 				// operator stops the reaper: stopped, it neither
 				// reaps nor kills, and the agent would wait on it for
 				// ever. It is killed; what it leaves comes to the agent.
-				a.logf("the workload's reaper (pid %d) was stopped: killing it and ending what the workload started", pgid)
+				a.notef("the workload's reaper (pid %d) was stopped: killing it and ending what the workload started", pgid)
 				cmd.Process.Signal(syscall.SIGKILL) // by pidfd: never another process given its pid
 			}
 			if a.cl.over() {
@@ -873,7 +955,7 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 				// The server has not answered for the lease, by which it
 				// has counted this attempt lost and may have started
 				// another: the workload stops rather than run on without it.
-				a.logf("no answer from the server for %s (the lease is %s): stopping the workload", quiet.Round(time.Millisecond), a.m.Lease)
+				a.notef("no answer from the server for %s (the lease is %s): stopping the workload", quiet.Round(time.Millisecond), a.m.Lease)
 				a.fenced, a.fenceWhy = time.Now(), fmt.Sprintf("no answer from the server for the lease (%s)", a.m.Lease)
 				syscall.Kill(-pgid, syscall.SIGTERM)
 			case a.refusalPersists(quiet):
@@ -881,7 +963,7 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 				// persists stops the workload as the lease does: the
 				// server has heard nothing from the attempt for as long,
 				// and the exit code (ExitLease) says so to it.
-				a.logf("the attempt's credential refused for %d heartbeats in a row and no answer from the server for %s: stopping the workload", a.refusals.Load(), quiet.Round(time.Millisecond))
+				a.notef("the attempt's credential refused for %d heartbeats in a row and no answer from the server for %s: stopping the workload", a.refusals.Load(), quiet.Round(time.Millisecond))
 				a.fenced, a.fenceWhy = time.Now(), fmt.Sprintf("the attempt's credential refused, and no answer from the server, for %s", refusalLimit)
 				syscall.Kill(-pgid, syscall.SIGTERM)
 			default:
@@ -915,7 +997,7 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 // reach nothing else would end it.
 func (a *attempt) kill(cmd *sandboxed, why string) {
 	a.killed = time.Now()
-	a.logf("%s: killing the workload and everything it started", why)
+	a.notef("%s: killing the workload and everything it started", why)
 	cmd.Process.Signal(reapSignal) // by pidfd: never another process given its pid
 }
 
@@ -947,7 +1029,7 @@ func (a *attempt) reaped(cmd *sandboxed, err error) (int, error) {
 		if st, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && st.Signaled() {
 			how = "was killed by " + st.Signal().String()
 		}
-		a.logf("the workload's reaper %s without saying how the workload ended: ending what the workload started", how)
+		a.notef("the workload's reaper %s without saying how the workload ended: ending what the workload started", how)
 		if code == 0 {
 			code = ExitLost
 		}
@@ -1138,7 +1220,7 @@ func (a *attempt) siteKeeps(n int) bool {
 	}
 	if !a.siteCut {
 		a.siteCut = true
-		a.logf("the workload's output is over the site log's limit (%d bytes): the site's log keeps no more of it", limit)
+		a.notef("the workload's output is over the site log's limit (%d bytes): the site's log keeps no more of it", limit)
 	}
 	return false
 }
@@ -1593,7 +1675,7 @@ func (a *attempt) finish(ctx context.Context, code int, err error) error {
 		a.lost = true
 		err = errors.Join(err, fmt.Errorf("%d processes left below the agent still ran %s after SIGKILL (stuck in the kernel): the attempt did not end", left, reapGiveUp))
 	} else if found > 0 {
-		a.logf("ended %d processes left below the agent", found)
+		a.notef("ended %d processes left below the agent", found)
 	}
 	a.shipLogs(ctx, true)
 	a.mu.Lock()
