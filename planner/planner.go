@@ -296,8 +296,10 @@ type planner struct {
 	// sources of sites' fields (siteField → string), as workers ask.
 	jobAt  map[string]string
 	siteAt sync.Map
-	// links caps transfers across borders.
-	links *catalog.Links
+	// links caps transfers across borders; borders caches its answers
+	// by (from, to) country.
+	links   *catalog.Links
+	borders map[[2]string]border
 }
 
 func newPlanner(w *catalog.World, job *catalog.TrainingJob, opts Options) (*planner, error) {
