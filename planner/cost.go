@@ -325,10 +325,9 @@ func hundredths(x float64) float64 {
 }
 
 // placement is the public form of an option, rounded to cents and
-// hundredths of an hour.
-func (o *option) placement(rank int) Placement {
+// hundredths of an hour, with moves its data moves (movesOnce).
+func (o *option) placement(rank int, moves []DataMove) Placement {
 	c := o.c
-	moves := movesWithBases(c, true)
 	hoursLow, costLow := o.at(intervalLow)
 	hoursHigh, costHigh := o.at(intervalHigh)
 	return Placement{

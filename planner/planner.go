@@ -91,10 +91,12 @@ type Placement struct {
 	DataCostUSD      float64 `json:"dataCostUSD"`
 	// HoursLow … CostHighUSD bound the central 80 % interval (10th to 90th
 	// percentile) of Hours and CostUSD; the data moves count as certain.
-	HoursLow    float64          `json:"hoursLow"`
-	HoursHigh   float64          `json:"hoursHigh"`
-	CostLowUSD  float64          `json:"costLowUSD"`
-	CostHighUSD float64          `json:"costHighUSD"`
+	HoursLow    float64 `json:"hoursLow"`
+	HoursHigh   float64 `json:"hoursHigh"`
+	CostLowUSD  float64 `json:"costLowUSD"`
+	CostHighUSD float64 `json:"costHighUSD"`
+	// DataMoves may be shared with the other placements of the site:
+	// read it, never write to it.
 	DataMoves   []DataMove       `json:"dataMoves"`
 	Obligations []policy.Finding `json:"obligations"`
 	Advisories  []policy.Finding `json:"advisories"`
