@@ -1,8 +1,13 @@
 package fleet
 
 import (
+	"encoding/json"
 	"math"
+	"strings"
 	"testing"
+
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/planner"
 )
 
 // Two options costing near the largest float (a job without a budget, at
@@ -40,6 +45,38 @@ func TestAbsurdCostsLeaveNoFittingJobWaiting(t *testing.T) {
 		}
 		if sol.Cost != want || want < 1e308 {
 			t.Errorf("%s: cost %g, want what the options placed cost, %g", solve.name, sol.Cost, want)
+		}
+	}
+}
+
+// A fleet of jobs whose placements cost near the largest float had a total
+// cost of +Inf, and its answer could not be written as JSON: placements
+// past MaxCost are left out, their job waiting with a reason that says so.
+func TestPlanFleetLeavesOutAbsurdCosts(t *testing.T) {
+	w, err := catalog.Assemble(planner.AssumptionKeys(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	site := w.Sites[0]
+	at := func(job string, cost float64) *planner.Plan {
+		return &planner.Plan{Job: job, Placements: []planner.Placement{{Site: site.Metadata.Name, Pool: 0, Accelerator: site.Spec.Pools[0].Accelerator, Count: 1, CostUSD: cost}}}
+	}
+	res, err := PlanFleet(w, []*planner.Plan{at("dear-1", 1e308), at("dear-2", math.MaxFloat64), at("cheap", 100)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := json.Marshal(res); err != nil {
+		t.Fatalf("answer cannot be written: %v", err)
+	}
+	if len(res.Assignments) != 1 || res.Assignments[0].Job != "cheap" || res.TotalCostUSD != 100 {
+		t.Errorf("assignments %+v, total %g; want cheap alone, 100", res.Assignments, res.TotalCostUSD)
+	}
+	if len(res.Waiting) != 2 {
+		t.Fatalf("waiting %+v, want the two dear jobs", res.Waiting)
+	}
+	for _, wt := range res.Waiting {
+		if !strings.Contains(wt.Reason, "fleet.MaxCost") {
+			t.Errorf("%s waits for %q, want the reason to name fleet.MaxCost", wt.Job, wt.Reason)
 		}
 	}
 }
