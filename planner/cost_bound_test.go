@@ -1,8 +1,10 @@
 package planner
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"meridian.dev/meridian/catalog"
 )
@@ -64,5 +66,33 @@ func TestPlacementsOfASiteShareTheirDataMoves(t *testing.T) {
 		if &pl.DataMoves[0] != &first[0] {
 			t.Errorf("pool %d holds its own copy of the site's moves", pl.Pool)
 		}
+	}
+}
+
+// A rejection cites the line of the pool's field in the site's file, and
+// that line was found by parsing the site's document again for each pool:
+// a site of 8,000 pools, all full (or all over a job's budget), took
+// 2 minutes to plan, 1,000 pools 2 s. A site's pools' lines are now found
+// in one parse.
+func TestSiteOfManyPoolsCitedInOneParse(t *testing.T) {
+	const n = 4000
+	pools := make([]string, n)
+	for i := range pools {
+		pools[i] = pool("test-fast", 64, 0, 2)
+	}
+	w := testWorld(t, testOrg, site("a", "MY", 100, 0.05, pools...), job())
+	start := time.Now()
+	p := mustMake(t, w, &tableLaw{}, &sixND{mfu: 0.5}, Options{})
+	took := time.Since(start)
+	if len(p.Rejected) != 1 || len(p.Rejected[0].Reasons) != n {
+		t.Fatalf("rejected %d groups, want one of %d reasons", len(p.Rejected), n)
+	}
+	last := p.Rejected[0].Reasons[n-1].Source
+	field := fmt.Sprintf("spec.pools[%d].available", n-1)
+	if want := w.Site("a").Pos.At(field) + " Site/a " + field; last != want {
+		t.Errorf("last reason cites %q, want %q", last, want)
+	}
+	if took > 5*time.Second {
+		t.Errorf("a site of %d full pools took %v to plan", n, took)
 	}
 }

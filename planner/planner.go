@@ -298,6 +298,8 @@ type planner struct {
 	// sources of sites' fields (siteField → string), as workers ask.
 	jobAt  map[string]string
 	siteAt sync.Map
+	// poolAt holds each site's *sitePoolLines (poolLines).
+	poolAt sync.Map
 	// links caps transfers across borders; borders caches its answers
 	// by (from, to) country.
 	links   *catalog.Links
