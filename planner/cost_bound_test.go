@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/policy"
 )
 
 // Pricing a dataset's move looks its countries' link up once per plan: it
@@ -94,5 +95,63 @@ func TestSiteOfManyPoolsCitedInOneParse(t *testing.T) {
 	}
 	if took > 5*time.Second {
 		t.Errorf("a site of %d full pools took %v to plan", n, took)
+	}
+}
+
+// Each count of each pool over a job's budget is a reason of its own, and
+// a group (site × accelerator × kind) was scanned whole for each reason it
+// took: a site of 2,000 pools over a budget of $1 (40,000 reasons) took
+// 20 s to plan. A large group's reasons are now found in a set.
+func TestManyReasonsOfAGroupFoundWithoutAScan(t *testing.T) {
+	const n = 2000
+	pools := make([]string, n)
+	for i := range pools {
+		pools[i] = pool("test-fast", 1<<20, 1<<20, 2+float64(i)/1000)
+	}
+	w := testWorld(t, testOrg, site("a", "MY", 100, 0.05, pools...), job("  budgetUSD: 1"))
+	start := time.Now()
+	p := mustMake(t, w, &tableLaw{}, &sixND{mfu: 0.5}, Options{})
+	took := time.Since(start)
+	if len(p.Rejected) != 1 || p.Rejected[0].Kind != KindBudget {
+		t.Fatalf("rejected %+v, want one budget group", p.Rejected)
+	}
+	g := p.Rejected[0]
+	seen := map[findingKey]bool{}
+	for _, f := range g.Reasons {
+		if seen[keyOf(f)] {
+			t.Fatalf("reason given twice: %+v", f)
+		}
+		seen[keyOf(f)] = true
+	}
+	if len(g.Reasons) != g.Candidates || g.Candidates < 10*n {
+		t.Errorf("%d reasons of %d candidates, want one each, at least %d", len(g.Reasons), g.Candidates, 10*n)
+	}
+	if took > 5*time.Second {
+		t.Errorf("a site of %d pools over the budget took %v to plan", n, took)
+	}
+}
+
+// A group's set finds the repeats its scan found: a reason given again,
+// past smallGroup, is kept once.
+func TestGroupSetKeepsReasonsOnce(t *testing.T) {
+	w := testWorld(t, testOrg, site("a", "MY", 100, 0.05, pool("test-fast", 64, 64, 2)), job())
+	c := &candidate{site: w.Site("a"), pool: &w.Site("a").Spec.Pools[0]}
+	r := newRejections()
+	var all []policy.Finding
+	for i := range 3 * smallGroup {
+		all = append(all, policy.Finding{Rule: "r", Message: fmt.Sprint("m", i), Source: "s"})
+	}
+	for i := range all {
+		r.add(c, KindBudget, 1, all[i:i+1])
+		r.add(c, KindBudget, 1, all[:i+1]) // every earlier one again
+	}
+	g := r.groups[groupKey{"a", "test-fast", KindBudget}]
+	if len(g.Reasons) != len(all) {
+		t.Fatalf("%d reasons, want %d", len(g.Reasons), len(all))
+	}
+	for i, f := range g.Reasons {
+		if f != all[i] {
+			t.Fatalf("reason %d is %+v, want %+v", i, f, all[i])
+		}
 	}
 }
