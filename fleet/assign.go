@@ -71,6 +71,57 @@ type Solution struct {
 	bounded int
 }
 
+// MaxCost is the most an option costs in the search (USD): a thousand
+// times the largest budget a job may set. An option may cost more (a job
+// without a budget, at a price or a utilisation a hair above 0), and is
+// then weighed as costing MaxCost. Two options near the largest float made
+// the penalty of a waiting job +Inf: every assignment with one waiting job
+// weighed the same as leaving every job waiting, which the search returned,
+// with a gap of NaN that no JSON holds.
+const MaxCost = 1e15
+
+// solveCapped validates p and solves it with each option's cost at most
+// MaxCost; the solution's Cost is what its options cost.
+func solveCapped(p *Problem, solve func(*Problem) (*Solution, error)) (*Solution, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	q := p.capped()
+	sol, err := solve(q)
+	if err != nil || q == p {
+		return sol, err
+	}
+	sol.Cost = 0
+	for j, k := range sol.Choice {
+		if k >= 0 {
+			sol.Cost += p.Jobs[j].Options[k].Cost
+		}
+	}
+	return sol, nil
+}
+
+// capped is p, or a copy of it with each option's cost at most MaxCost
+// when one costs more.
+func (p *Problem) capped() *Problem {
+	over := false
+	for _, j := range p.Jobs {
+		for _, o := range j.Options {
+			over = over || o.Cost > MaxCost
+		}
+	}
+	if !over {
+		return p
+	}
+	q := &Problem{Capacity: p.Capacity, Jobs: make([]Job, len(p.Jobs))}
+	for i, j := range p.Jobs {
+		q.Jobs[i] = Job{Name: j.Name, Options: slices.Clone(j.Options)}
+		for k := range q.Jobs[i].Options {
+			q.Jobs[i].Options[k].Cost = min(q.Jobs[i].Options[k].Cost, MaxCost)
+		}
+	}
+	return q
+}
+
 // penalty is what leaving a job waiting costs in the objective: more than
 // any assignment of every job could cost, so placing one more job always
 // wins.
@@ -194,9 +245,11 @@ const ExactJobs = 40
 // Assign solves p: the regret heuristic and improvement moves, then a
 // branch and bound from that solution that proves it optimal, or improves
 // it, when it finishes within ExactNodes nodes.
-func Assign(p *Problem) (*Solution, error) {
+func Assign(p *Problem) (*Solution, error) { return solveCapped(p, assign) }
+
+func assign(p *Problem) (*Solution, error) {
 	start := time.Now()
-	sol, err := Heuristic(p)
+	sol, err := heuristic(p)
 	if err != nil {
 		return nil, err
 	}
@@ -222,11 +275,10 @@ func Assign(p *Problem) (*Solution, error) {
 }
 
 // Heuristic solves p with the regret heuristic and improvement moves only.
-func Heuristic(p *Problem) (*Solution, error) {
+func Heuristic(p *Problem) (*Solution, error) { return solveCapped(p, heuristic) }
+
+func heuristic(p *Problem) (*Solution, error) {
 	start := time.Now()
-	if err := p.Validate(); err != nil {
-		return nil, err
-	}
 	pen := penalty(p)
 	s := &state{p: p, rem: append([]int(nil), p.Capacity...), pick: make([]int, len(p.Jobs))}
 	// Each job's options by cost; a job's best and second-best fitting
@@ -611,10 +663,9 @@ func lowerBound(p *Problem, pen, ub float64, iters int) (best float64, work int)
 
 // Exact solves p outright by branch and bound (for small instances: the
 // tests measure the heuristic against it).
-func Exact(p *Problem) (*Solution, error) {
-	if err := p.Validate(); err != nil {
-		return nil, err
-	}
+func Exact(p *Problem) (*Solution, error) { return solveCapped(p, exact) }
+
+func exact(p *Problem) (*Solution, error) {
 	pen := penalty(p)
 	pick, _, _, _ := branchAndBound(p, pen, nil, math.Inf(1), -1, -1)
 	s := &state{p: p, pick: pick}

@@ -94,6 +94,7 @@ func PlanFleet(w *catalog.World, plans []*planner.Plan, opts ...Options) (*Resul
 	p := &Problem{}
 	var refs []planner.Placement
 	overQuota := make([]string, len(plans)) // a quota some placement of the job needs more of than it allows
+	dear := make([]int, len(plans))         // placements of the job costing more than MaxCost
 	for i, plan := range plans {
 		job := Job{Name: plan.Job}
 	placements:
@@ -110,6 +111,12 @@ func PlanFleet(w *catalog.World, plans []*planner.Plan, opts ...Options) (*Resul
 				p.Capacity = append(p.Capacity, s.Spec.Pools[pl.Pool].Available)
 			}
 			if pl.Count > p.Capacity[r] {
+				continue
+			}
+			// A placement past MaxCost is not an option: two of them made
+			// the total cost +Inf, which no JSON holds.
+			if !(pl.CostUSD <= MaxCost) {
+				dear[i]++
 				continue
 			}
 			uses := []int{r}
@@ -163,6 +170,12 @@ func PlanFleet(w *catalog.World, plans []*planner.Plan, opts ...Options) (*Resul
 		plan := plans[j]
 		if k < 0 {
 			reason := waitReason(plan, len(p.Jobs[j].Options))
+			if len(p.Jobs[j].Options) == 0 && dear[j] > 0 {
+				reason = fmt.Sprintf("%d of its %d placements cost more than $%g (fleet.MaxCost), the rest more than their pools have available", dear[j], len(plan.Placements), MaxCost)
+				if dear[j] == len(plan.Placements) {
+					reason = fmt.Sprintf("its %d placements cost more than $%g each (fleet.MaxCost): check its spec.assumptions, model size and tokens", dear[j], MaxCost)
+				}
+			}
 			if o.Quotas != nil {
 				if q := quotaShort(p, left, quotaName, j); q != "" {
 					reason = fmt.Sprintf("waiting for quota: %s, and the tenant's other jobs take the rest", q)

@@ -91,10 +91,12 @@ type Placement struct {
 	DataCostUSD      float64 `json:"dataCostUSD"`
 	// HoursLow … CostHighUSD bound the central 80 % interval (10th to 90th
 	// percentile) of Hours and CostUSD; the data moves count as certain.
-	HoursLow    float64          `json:"hoursLow"`
-	HoursHigh   float64          `json:"hoursHigh"`
-	CostLowUSD  float64          `json:"costLowUSD"`
-	CostHighUSD float64          `json:"costHighUSD"`
+	HoursLow    float64 `json:"hoursLow"`
+	HoursHigh   float64 `json:"hoursHigh"`
+	CostLowUSD  float64 `json:"costLowUSD"`
+	CostHighUSD float64 `json:"costHighUSD"`
+	// DataMoves may be shared with the other placements of the site:
+	// read it, never write to it.
 	DataMoves   []DataMove       `json:"dataMoves"`
 	Obligations []policy.Finding `json:"obligations"`
 	Advisories  []policy.Finding `json:"advisories"`
@@ -296,8 +298,12 @@ type planner struct {
 	// sources of sites' fields (siteField → string), as workers ask.
 	jobAt  map[string]string
 	siteAt sync.Map
-	// links caps transfers across borders.
-	links *catalog.Links
+	// poolAt holds each site's *sitePoolLines (poolLines).
+	poolAt sync.Map
+	// links caps transfers across borders; borders caches its answers
+	// by (from, to) country.
+	links   *catalog.Links
+	borders map[[2]string]border
 }
 
 func newPlanner(w *catalog.World, job *catalog.TrainingJob, opts Options) (*planner, error) {

@@ -15,7 +15,21 @@ type rejections struct {
 	groups map[groupKey]*Rejection
 	byKind map[Kind]int
 	byRule map[string]int
+	// seen holds the reasons of each group of more than smallGroup, to
+	// find a repeated one without a scan: each count of each pool of a
+	// site over a job's budget is a reason of its own, and the scans of a
+	// site of 2,000 pools (40,000 reasons) took 20 s.
+	seen map[groupKey]map[findingKey]struct{}
 }
+
+// smallGroup is how many reasons a group's scan looks through before
+// they are kept in a set as well.
+const smallGroup = 16
+
+// findingKey is what hasFinding compares.
+type findingKey struct{ rule, message, source string }
+
+func keyOf(f policy.Finding) findingKey { return findingKey{f.Rule, f.Message, f.Source} }
 
 type groupKey struct {
 	site, acc string
@@ -23,7 +37,7 @@ type groupKey struct {
 }
 
 func newRejections() *rejections {
-	return &rejections{groups: map[groupKey]*Rejection{}, byKind: map[Kind]int{}, byRule: map[string]int{}}
+	return &rejections{groups: map[groupKey]*Rejection{}, byKind: map[Kind]int{}, byRule: map[string]int{}, seen: map[groupKey]map[findingKey]struct{}{}}
 }
 
 // add records n rejected candidates of c with their reasons.
@@ -50,10 +64,32 @@ func (r *rejections) add(c *candidate, kind Kind, n int, reasons []policy.Findin
 		return
 	}
 	for _, f := range reasons {
-		if !hasFinding(g.Reasons, f) {
-			g.Reasons = append(g.Reasons, f)
+		if r.has(k, g, f) {
+			continue
+		}
+		g.Reasons = append(g.Reasons, f)
+		if set := r.seen[k]; set != nil {
+			set[keyOf(f)] = struct{}{}
 		}
 	}
+}
+
+// has is hasFinding(g.Reasons, f), through the group's set once it has
+// more than smallGroup reasons.
+func (r *rejections) has(k groupKey, g *Rejection, f policy.Finding) bool {
+	set := r.seen[k]
+	if set == nil {
+		if len(g.Reasons) <= smallGroup {
+			return hasFinding(g.Reasons, f)
+		}
+		set = make(map[findingKey]struct{}, 2*len(g.Reasons))
+		for _, x := range g.Reasons {
+			set[keyOf(x)] = struct{}{}
+		}
+		r.seen[k] = set
+	}
+	_, ok := set[keyOf(f)]
+	return ok
 }
 
 // distinct reports whether no finding in list repeats an earlier one (as
