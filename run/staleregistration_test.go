@@ -67,6 +67,53 @@ func (l *countingLaw) EvaluateTransfer(q policy.Query, ds *catalog.Dataset, to s
 	return transfer.BasisLaw{}.EvaluateTransfer(q, ds, to)
 }
 
+// stagedAfterUpdate submits a run of one dataset d, registered with
+// d.subjects people, stages it under law and, once the staging has read
+// its world and waits for its turn, updates the dataset's registration to
+// now people and calls updated: it returns the run ended.
+func stagedAfterUpdate(t *testing.T, law transfer.Law, d testData, now int64, updated func()) (*env, *Run) {
+	t.Helper()
+	var keys dataset.Keyring
+	gate := &gatedStaging{entered: make(chan struct{}), open: make(chan struct{})}
+	e := newEnv(t, func(c *Config) {
+		tk := dataset.TenantKeyrings{Root: c.StateDir}
+		keys, _ = tk.For("t1")
+		c.Stager = &transfer.Stager{Law: law, Keys: tk, Ledger: transfer.AuditLedger{Store: c.Store.(*store.SQLite)}}
+		c.AuditChain = audit.NewChain(testAuditKey)
+		gate.Store = c.Store
+		c.Store = gate
+	})
+	opened := false
+	defer func() {
+		if !opened {
+			close(gate.open)
+		}
+	}()
+	ctx := context.Background()
+	res := addDataset(t, e.dir, keys, d)
+	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{dataJobDoc(20, 10, []string{d.name}, true, res)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-gate.entered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the run's staging never began")
+	}
+	// The staging has its world; the tenant updates the dataset.
+	doc := strings.Replace(strings.TrimPrefix(res, "---\n"), fmt.Sprintf("subjects: %d", d.subjects), fmt.Sprintf("subjects: %d", now), 1)
+	if !strings.Contains(doc, fmt.Sprintf("subjects: %d", now)) {
+		t.Fatal("the document did not change")
+	}
+	if _, err := e.c.Apply(ctx, "t1", []Document{{Name: "ds.yaml", Content: doc}}, true); err != nil {
+		t.Fatal(err)
+	}
+	updated()
+	opened = true
+	close(gate.open)
+	return e, e.waitFor("the end", 60*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
+}
+
 // TestRunStagingCountsRegistrationNow: a run's staging whose world was
 // read before the tenant updated its dataset's registration asked the law
 // about, and recorded in the ledger, the head count of the world's copy:
@@ -78,48 +125,13 @@ func (l *countingLaw) EvaluateTransfer(q policy.Query, ds *catalog.Dataset, to s
 func TestRunStagingCountsRegistrationNow(t *testing.T) {
 	for _, tc := range []struct{ run, now int64 }{{1000, 5000}, {5000, 1000}} {
 		t.Run(fmt.Sprintf("%d-then-%d", tc.run, tc.now), func(t *testing.T) {
-			var keys dataset.Keyring
 			law := &countingLaw{name: "corpus-a"}
-			gate := &gatedStaging{entered: make(chan struct{}), open: make(chan struct{})}
-			e := newEnv(t, func(c *Config) {
-				tk := dataset.TenantKeyrings{Root: c.StateDir}
-				keys, _ = tk.For("t1")
-				c.Stager = &transfer.Stager{Law: law, Keys: tk, Ledger: transfer.AuditLedger{Store: c.Store.(*store.SQLite)}}
-				c.AuditChain = audit.NewChain(testAuditKey)
-				gate.Store = c.Store
-				c.Store = gate
+			e, r := stagedAfterUpdate(t, law, testData{name: "corpus-a", origin: "SG", class: catalog.ClassPersonal, subjects: tc.run, stored: true}, tc.now, func() {
+				law.mu.Lock()
+				law.on = true
+				law.mu.Unlock()
 			})
-			defer func() {
-				select {
-				case <-gate.open:
-				default:
-					close(gate.open)
-				}
-			}()
 			ctx := context.Background()
-			res := addDataset(t, e.dir, keys, testData{name: "corpus-a", origin: "SG", class: catalog.ClassPersonal, subjects: tc.run, stored: true})
-			r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{dataJobDoc(20, 10, []string{"corpus-a"}, true, res)}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			select {
-			case <-gate.entered:
-			case <-time.After(30 * time.Second):
-				t.Fatal("the run's staging never began")
-			}
-			// The staging has its world; the tenant updates the dataset.
-			updated := strings.Replace(strings.TrimPrefix(res, "---\n"), fmt.Sprintf("subjects: %d", tc.run), fmt.Sprintf("subjects: %d", tc.now), 1)
-			if !strings.Contains(updated, fmt.Sprintf("subjects: %d", tc.now)) {
-				t.Fatal("the document did not change")
-			}
-			if _, err := e.c.Apply(ctx, "t1", []Document{{Name: "ds.yaml", Content: updated}}, true); err != nil {
-				t.Fatal(err)
-			}
-			law.mu.Lock()
-			law.on = true
-			law.mu.Unlock()
-			close(gate.open)
-			r = e.waitFor("the end", 60*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)
 			if r.State != Succeeded {
 				t.Fatalf("ended %s: %s", r.State, r.Reason)
 			}
@@ -156,5 +168,26 @@ func TestRunStagingCountsRegistrationNow(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRunStagingJudgedWithRegistrationNow: the law's thresholds read the
+// head count the staging counts. Personal data of 999,999 people may
+// leave China under a standard contract; registered as 1,200,000 while
+// the run's staging waited, it needs a security assessment, and the
+// staging, which asked the law about the 999,999 of the run's copy, sent
+// it. It is now refused, nothing recorded as sent.
+func TestRunStagingJudgedWithRegistrationNow(t *testing.T) {
+	eng, err := policy.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, r := stagedAfterUpdate(t, eng, testData{name: "people", origin: "CN", class: catalog.ClassPersonal, subjects: 999999,
+		bases: []string{"cn-standard-contract"}, stored: true}, 1200000, func() {})
+	if r.State != Failed || !strings.Contains(r.Reason, "rule cn-cbdf-2024-assessment") {
+		t.Fatalf("ended %s: %s; want refused by cn-cbdf-2024-assessment", r.State, r.Reason)
+	}
+	if tr := e.transfers(r.ID); len(tr) != 0 {
+		t.Errorf("ledger %+v, want nothing sent", tr)
 	}
 }
