@@ -86,11 +86,38 @@ func (c *Controller) stageData(ctx context.Context, r *Run) (bool, error) {
 			return false, err
 		}
 		q := transfer.JobQuery(w, job, c.today())
+		// The run's world may predate an update of its datasets (built
+		// before it, kept since): the staging counts them as registered
+		// now, never fewer people than the world had.
+		reg, err := c.registry(ctx, r.Tenant)
+		if err != nil {
+			unlock()
+			return c.failJudged(ctx, r, err, fmt.Sprintf("staging attempt %d to %s: the registry: %v", r.Attempt, r.Site, err))
+		}
+		now, notes, err := registeredNow(reg, q.Datasets)
+		if err != nil {
+			unlock()
+			return c.fail(ctx, r, fmt.Sprintf("staging attempt %d to %s: %v", r.Attempt, r.Site, err))
+		}
+		q.Datasets = now
+		byName := make(map[string]*catalog.Dataset, len(now))
+		for _, d := range now {
+			byName[d.Metadata.Name] = d
+		}
+		for _, name := range stored {
+			if err := c.checkDatasetStore(byName[name]); err != nil {
+				unlock()
+				return c.fail(ctx, r, err.Error())
+			}
+		}
+		for _, n := range notes {
+			events = append(events, store.Event{Kind: "staging", Reason: n})
+		}
 		// Which registration of each dataset moves, for the ledger.
 		q.Registrations, _ = c.datasetRegistrations(ctx, r.Tenant, false, q.Datasets...)
 		probe := c.exportsProbe()
 		q.Exports = probe.exports()
-		results, err = c.cfg.Stager.StageJob(sctx, &sj, w.Datasets, &dst, r.Tenant, dataPrefix(r.Tenant), q, r.ID)
+		results, err = c.cfg.Stager.StageJob(sctx, &sj, byName, &dst, r.Tenant, dataPrefix(r.Tenant), q, r.ID)
 		// Read before unlock, which ends sctx: after it, every staging
 		// would look cut short.
 		cut := sctx.Err() != nil
@@ -151,6 +178,45 @@ func (c *Controller) stageData(ctx context.Context, r *Run) (bool, error) {
 		return nil
 	})
 	return err == nil, err
+}
+
+// registeredNow is ds, a run's datasets as its world has them, as its
+// staging asks the law about them and the ledger records them: each as the
+// tenant's registry confirms it now, with the larger of the two head
+// counts. A world is kept from when it was built, and the tenant may have
+// updated a dataset since (on another server, or between the world's
+// read and the staging): its staging counted the people the world's copy
+// listed, fewer than the registration now lists, and the volume
+// thresholds undercounted. Counting the registration's fewer would
+// undercount the people the run was judged with, so the larger counts
+// (failing closed); the registration's other fields are the ones in force.
+// A dataset that kept its registration is its world's copy. notes says,
+// for the timeline, where the counts differed; a dataset no longer
+// registered is an error.
+func registeredNow(reg *registry, ds []*catalog.Dataset) ([]*catalog.Dataset, []string, error) {
+	out := make([]*catalog.Dataset, len(ds))
+	var notes []string
+	for i, d := range ds {
+		cur := reg.datasets[d.Metadata.Name]
+		switch {
+		case cur == nil:
+			return nil, nil, fmt.Errorf("dataset %s is no longer registered to this tenant: nothing of it is staged; register it and submit the job again", d.Metadata.Name)
+		case cur == d:
+			out[i] = d
+			continue
+		}
+		if d.Spec.Subjects != cur.Spec.Subjects {
+			notes = append(notes, fmt.Sprintf("dataset %s: the run's copy lists %d subjects and its registration now %d: the staging counts %d",
+				d.Metadata.Name, d.Spec.Subjects, cur.Spec.Subjects, max(d.Spec.Subjects, cur.Spec.Subjects)))
+		}
+		if d.Spec.Subjects > cur.Spec.Subjects {
+			more := *cur
+			more.Spec.Subjects = d.Spec.Subjects
+			cur = &more
+		}
+		out[i] = cur
+	}
+	return out, notes, nil
 }
 
 // maxStageTries is how many tries of an attempt's staging a store's
