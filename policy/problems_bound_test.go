@@ -141,3 +141,32 @@ func TestProblemQuotesBounded(t *testing.T) {
 		t.Errorf("want the condition's CEL errors and the kind, cut: %v", ps)
 	}
 }
+
+// TestConditionBytesBounded: compiling costs CPU by the byte of CEL, and
+// a rules text of 4 MiB of conditions took 10 to 30 seconds to load. The
+// conditions and definitions of one load come to at most
+// MaxConditionBytes; the one that crosses it is the problem, and the rest
+// are not compiled.
+func TestConditionBytesBounded(t *testing.T) {
+	one := strings.Repeat("site.country == 'xy' || ", 40) + "true" // 964 bytes
+	n := MaxConditionBytes/len(one) + 10
+	data := rulesOf(n, func(int) string { return "org-policy" }, func(int) string { return one })
+	start := time.Now()
+	_, err := New(Options{Files: []File{{Name: "big.yaml", Data: data}}})
+	t.Logf("%d conditions of %d bytes (%d bytes of file): %v", n, len(one), len(data), time.Since(start))
+	var ps Problems
+	if !errors.As(err, &ps) || len(ps) != 2 {
+		t.Fatalf("load: %.500v, want the rule that crossed the bound and the count of those not compiled", err)
+	}
+	if p := ps[0]; p.File != "big.yaml" || p.Field != "condition" || !strings.HasPrefix(p.Rule, "r-") ||
+		!strings.Contains(p.Message, fmt.Sprintf("more than %d bytes", MaxConditionBytes)) {
+		t.Errorf("first problem %s, want a rule's condition over the bound", p)
+	}
+	if !strings.Contains(ps[1].Message, "were not compiled") {
+		t.Errorf("last problem %s, want it to count the rules not compiled", ps[1])
+	}
+	// Under the bound, with the built-in packs, it loads.
+	if _, err := New(Options{Files: []File{{Name: "big.yaml", Data: rulesOf(n-30-MaxConditionBytes/len(one)/10, func(int) string { return "org-policy" }, func(int) string { return one })}}}); err != nil {
+		t.Errorf("under the bound: %.500v", err)
+	}
+}
