@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/checker"
+	celcommon "github.com/google/cel-go/common"
 	celast "github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/operators"
 	"github.com/google/cel-go/common/overloads"
@@ -29,6 +31,15 @@ import (
 // load only (runtime tracking costs about a third of an evaluation's
 // allocations) and estimate far below the limit (TestExprCost).
 const MaxExprCost = 100_000
+
+// MaxConditionBytes bounds the bytes of every condition and definition of
+// one load together, built-in packs included (6 KB). Compiling
+// costs about 3 to 7 µs of CPU a byte of CEL (parsing, checking, the cost
+// estimate, two programs), whatever its shape: a rules text of 4 MiB of
+// conditions took 10 to 30 seconds to load, on a request's behalf. The
+// conditions past the bound are not compiled and the load fails, naming
+// the one that crossed it.
+const MaxConditionBytes = 256 << 10
 
 // maxFactSize is the largest size (characters of a string, items of a
 // list) the cost estimate assumes for a fact. Facts are short: country
@@ -150,6 +161,23 @@ func compile(packs []*Pack) (*Engine, Problems) {
 // rule it compiles (a condition can take milliseconds to check and
 // estimate, and a load holds thousands). The error is ctx's end.
 func compileContext(ctx context.Context, packs []*Pack) (*Engine, Problems, error) {
+	var ps problemList
+	e, err := compileInto(ctx, packs, &ps)
+	if err != nil {
+		return nil, nil, err
+	}
+	if all := ps.list(); len(all) > 0 {
+		return nil, all, nil
+	}
+	return e, nil, nil
+}
+
+// compileInto is compileContext adding its problems to ps. Once ps is
+// full (it may be full already, of the files' other problems) the
+// definitions and rules left are counted, not compiled: the load has
+// failed, and each costs a CEL compilation and cost estimate. The engine
+// is nil when ps holds any problem, found here or before.
+func compileInto(ctx context.Context, packs []*Pack, ps *problemList) (*Engine, error) {
 	stop := func() error {
 		if ctx.Err() == nil {
 			return nil
@@ -157,16 +185,20 @@ func compileContext(ctx context.Context, packs []*Pack) (*Engine, Problems, erro
 		return fmt.Errorf("compiling the rules stopped: %w", context.Cause(ctx))
 	}
 	if err := stop(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	env, err := newEnv()
 	if err != nil {
-		return nil, Problems{{File: "policy engine", Message: err.Error()}}, nil
+		ps.add(Problem{File: "policy engine", Message: err.Error()})
+		return nil, nil
 	}
 	e := &Engine{byID: map[string]*compiled{}, thresholds: map[string]*Threshold{}, adapter: env.CELTypeAdapter()}
-	var ps Problems
 	bad := func(pos, rule, field, format string, a ...any) {
-		ps = append(ps, problemAt(pos, rule, field, format, a...))
+		if ps.full() {
+			ps.skip()
+			return
+		}
+		ps.add(problemAt(pos, rule, field, format, a...))
 	}
 	for _, p := range packs {
 		for _, t := range p.Thresholds {
@@ -179,15 +211,36 @@ func compileContext(ctx context.Context, packs []*Pack) (*Engine, Problems, erro
 	}
 	e.thTexts = thresholdTexts(e.thresholds)
 	e.celThTexts = e.celFacts(e.thTexts)
+	// left is what MaxConditionBytes leaves; once an expression takes it
+	// below zero, the rest are counted as not compiled.
+	left := MaxConditionBytes
+	charge := func(pos, who, field, src string) bool {
+		if left < 0 {
+			ps.unchecked++
+			return false
+		}
+		if left -= len(src); left < 0 {
+			bad(pos, who, field, "the conditions and definitions of the rule files come to more than %d bytes together, the limit of one load; checking stopped here", MaxConditionBytes)
+			return false
+		}
+		return true
+	}
 	defNames := map[string]bool{}
 	for _, p := range packs {
 		for _, d := range p.Definitions {
 			if err := stop(); err != nil {
-				return nil, nil, err
+				return nil, err
+			}
+			if ps.full() {
+				ps.unchecked++
+				continue
 			}
 			who := "definition " + d.Name
 			if defNames[d.Name] {
 				bad(d.Pos, who, "name", "defined in another pack too")
+				continue
+			}
+			if !charge(d.Pos, who, "expr", d.Expr) {
 				continue
 			}
 			x, err := compileExpr(env, d.Expr, definitionVars, false, !p.builtin)
@@ -211,16 +264,22 @@ func compileContext(ctx context.Context, packs []*Pack) (*Engine, Problems, erro
 	for _, p := range packs {
 		for _, r := range p.Rules {
 			if err := stop(); err != nil {
-				return nil, nil, err
+				return nil, err
+			}
+			if ps.full() {
+				ps.unchecked++
+				continue
 			}
 			if prev, dup := e.byID[r.ID]; dup {
 				bad(r.Pos, r.ID, "id", "already used at %s", prev.Pos)
 				continue
 			}
-			c, problems := e.compileRule(env, r, defNames, !p.builtin)
-			for _, msg := range problems {
-				ps = append(ps, problemAt(r.Pos, r.ID, msg.field, "%s", msg.msg))
+			if !charge(r.Pos, r.ID, "condition", r.Condition) {
+				continue
 			}
+			c := e.compileRule(env, r, defNames, !p.builtin, func(field, format string, a ...any) {
+				bad(r.Pos, r.ID, field, format, a...)
+			})
 			if c == nil {
 				continue
 			}
@@ -238,25 +297,25 @@ func compileContext(ctx context.Context, packs []*Pack) (*Engine, Problems, erro
 			c.proj = e.projOf(c.keyDims)
 		}
 	}
-	if len(ps) > 0 {
-		return nil, ps, nil
+	if len(ps.list()) > 0 {
+		return nil, nil
 	}
-	return e, nil, nil
+	return e, nil
 }
 
-type fieldProblem struct{ field, msg string }
-
 // compileRule compiles one rule's condition and checks what it and its
-// messages name.
-func (e *Engine) compileRule(env *cel.Env, r *Rule, defNames map[string]bool, track bool) (*compiled, []fieldProblem) {
-	var ps []fieldProblem
+// messages name, handing each problem to report. It is nil when there
+// was any.
+func (e *Engine) compileRule(env *cel.Env, r *Rule, defNames map[string]bool, track bool, report func(field, format string, a ...any)) *compiled {
+	problems := 0
 	bad := func(field, format string, a ...any) {
-		ps = append(ps, fieldProblem{field, fmt.Sprintf(format, a...)})
+		problems++
+		report(field, format, a...)
 	}
 	x, err := compileExpr(env, r.Condition, scopeVars[r.Scope], true, track)
 	if err != nil {
 		bad("condition", "%v", err)
-		return nil, ps
+		return nil
 	}
 	for _, msg := range e.checkReads(x.reads, defNames, e.thresholds) {
 		bad("condition", "%s", msg)
@@ -322,10 +381,10 @@ func (e *Engine) compileRule(env *cel.Env, r *Rule, defNames map[string]bool, tr
 			bad("condition", "reads thresholds with %d combinations of readings, over the limit of %d", len(c.corners), maxCorners)
 		}
 	}
-	if len(ps) > 0 {
-		return nil, ps
+	if problems > 0 {
+		return nil
 	}
-	return c, nil
+	return c
 }
 
 func without(list []string, v string) []string {
@@ -429,7 +488,7 @@ func compileExpr(env *cel.Env, src string, vars []string, wantBool, track bool) 
 	var x expr
 	checked, iss := env.Compile(src)
 	if iss != nil && iss.Err() != nil {
-		return x, iss.Err()
+		return x, celErrors(src, iss.Errors())
 	}
 	if wantBool && !checked.OutputType().IsExactType(cel.BoolType) && !checked.OutputType().IsExactType(cel.DynType) {
 		return x, fmt.Errorf("gives %s, want bool", checked.OutputType())
@@ -578,4 +637,51 @@ func (c *finiteCall) check(v ref.Val) ref.Val {
 		return types.NewErr("%s gave %v, not a finite number (%s)", c.what, float64(d), c.why)
 	}
 	return v
+}
+
+// maxExprErrors bounds the CEL errors a problem lists of one expression,
+// and exprQuote the bytes of the expression's line each quotes on either
+// side of where it is. CEL's own text listed up to 100 errors, each with
+// its whole line (up to 16 KiB): a one-line expression of 100,000
+// characters with 100 errors made a message of megabytes, one for every
+// such condition of a file.
+const (
+	maxExprErrors = 5
+	exprQuote     = 40
+)
+
+// celErrors writes CEL's errors of src as CEL does (ERROR: <input>:LINE:COL:
+// MESSAGE, the line, a caret under the column), the first maxExprErrors,
+// each message cut and the line quoted around the column only.
+func celErrors(src string, errs []*celcommon.Error) error {
+	lines := strings.Split(src, "\n")
+	var b strings.Builder
+	for i, e := range errs {
+		if i == maxExprErrors {
+			fmt.Fprintf(&b, "\n(and %d more errors)", len(errs)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		line, col := e.Location.Line(), e.Location.Column()
+		fmt.Fprintf(&b, "ERROR: <input>:%d:%d: %s", line, col+1, clipText(e.Message, 200))
+		if line < 1 || line > len(lines) {
+			continue
+		}
+		runes := []rune(strings.ReplaceAll(lines[line-1], "\t", " "))
+		if col < 0 || col > len(runes) {
+			continue
+		}
+		from, to := max(col-exprQuote, 0), min(col+exprQuote, len(runes))
+		pre, post := "", ""
+		if from > 0 {
+			pre = "…"
+		}
+		if to < len(runes) {
+			post = "…"
+		}
+		fmt.Fprintf(&b, "\n | %s%s%s\n | %s%s^", pre, string(runes[from:to]), post, strings.Repeat(" ", len([]rune(pre))), strings.Repeat(".", col-from))
+	}
+	return errors.New(b.String())
 }

@@ -71,8 +71,10 @@ func NewContext(ctx context.Context, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	ps = append(ps, more...)
-	if err := ps.errOrNil(); err != nil {
+	var all problemList
+	all.addAll(ps)
+	all.addAll(more)
+	if err := all.list().errOrNil(); err != nil {
 		return nil, err
 	}
 	e.digest = FilesDigest(files)
@@ -98,7 +100,10 @@ func FilesDigest(files []File) string {
 func Lint(opts Options) Problems {
 	files, ps := gather(opts)
 	_, more, _ := load(context.Background(), files)
-	return append(ps, more...).sorted()
+	var all problemList
+	all.addAll(ps)
+	all.addAll(more)
+	return all.list().sorted()
 }
 
 // gather collects the files New and Lint read: built-in packs, then
@@ -204,7 +209,7 @@ func ReadFiles(path string) ([]File, error) {
 // is ctx's end (see NewContext).
 func load(ctx context.Context, files []File) (*Engine, Problems, error) {
 	var packs []*Pack
-	var ps Problems
+	var ps problemList
 	for _, f := range files {
 		p, err := parsePackContext(ctx, f.Name, f.Data)
 		if ctx.Err() != nil {
@@ -213,22 +218,21 @@ func load(ctx context.Context, files []File) (*Engine, Problems, error) {
 		if err != nil {
 			var more Problems
 			if errors.As(err, &more) {
-				ps = append(ps, more...)
+				ps.addAll(more)
 			} else {
-				ps = append(ps, Problem{File: f.Name, Message: err.Error()})
+				ps.add(Problem{File: f.Name, Message: err.Error()})
 			}
 			continue
 		}
 		p.builtin = f.builtin
 		packs = append(packs, p)
 	}
-	e, more, err := compileContext(ctx, packs)
+	e, err := compileInto(ctx, packs, &ps)
 	if err != nil {
 		return nil, nil, err
 	}
-	ps = append(ps, more...)
-	if len(ps) > 0 {
-		return nil, ps, nil
+	if all := ps.list(); len(all) > 0 {
+		return nil, all, nil
 	}
 	return e, nil, nil
 }

@@ -67,7 +67,7 @@ func stopped(ctx context.Context, name string) error {
 
 func parsePack(ctx context.Context, name string, data []byte) (*Pack, Problems, error) {
 	whole := func(format string, a ...any) Problems {
-		return Problems{{File: name, Message: fmt.Sprintf(format, a...)}}
+		return Problems{{File: name, Message: clipText(fmt.Sprintf(format, a...), maxProblemText)}}
 	}
 	if err := stopped(ctx, name); err != nil {
 		return nil, nil, err
@@ -119,9 +119,15 @@ func parsePack(ctx context.Context, name string, data []byte) (*Pack, Problems, 
 	if err := stopped(ctx, name); err != nil {
 		return nil, nil, err
 	}
-	var ps Problems
+	// Past MaxProblems a problem is counted, not built: finding its line
+	// walks the tree, and its message quotes the file.
+	var ps problemList
 	bad := func(path, rule, field, format string, a ...any) {
-		ps = append(ps, Problem{File: name, Line: lineOf(file, path), Rule: rule, Field: field, Message: fmt.Sprintf(format, a...)})
+		if ps.full() {
+			ps.skip()
+			return
+		}
+		ps.add(Problem{File: name, Line: lineOf(file, path), Rule: rule, Field: field, Message: fmt.Sprintf(format, a...)})
 	}
 	pos := func(path string) string { return fmt.Sprintf("%s:%d", name, lineOf(file, path)) }
 	textValues(reflect.ValueOf(p), "$", func(path, what string) {
@@ -296,7 +302,7 @@ func parsePack(ctx context.Context, name string, data []byte) (*Pack, Problems, 
 			}
 		}
 	}
-	return &p, ps, nil
+	return &p, ps.list(), nil
 }
 
 func bidiMessage(r rune) string {

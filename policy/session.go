@@ -819,12 +819,32 @@ func (s *Session) defsFor(ids []int32, act *candAct) map[string]error {
 // is not finite: finite facts can give one (a ratio whose divisor is 0),
 // and a rule comparing it, false whichever way, would not fire. The
 // definition fails, and the rules that read it fail closed.
+//
+// A definition whose value is a text (or bytes) of more than maxDefText
+// bytes fails too: each definition is computed for every candidate and
+// kept for the classes that share it, and one can double the text of the
+// one before (def.a + def.a) up to what CEL's cost limit lets one
+// expression build, about 1 MB. Thousands of them held gigabytes.
 func nonFiniteDef(name string, out ref.Val) error {
 	if x, ok := number(out); ok && !finite(x) {
 		return fmt.Errorf("definition %s is %v, not a finite number", name, x)
 	}
+	switch v := out.(type) {
+	case types.String:
+		if len(v) > maxDefText {
+			return fmt.Errorf("definition %s is a text of %d bytes, over the limit of %d", name, len(v), maxDefText)
+		}
+	case types.Bytes:
+		if len(v) > maxDefText {
+			return fmt.Errorf("definition %s is %d bytes, over the limit of %d", name, len(v), maxDefText)
+		}
+	}
 	return nil
 }
+
+// maxDefText bounds the bytes of a definition's value that is a text.
+// Facts are short (names, codes, dates); a definition joins a few.
+const maxDefText = 4096
 
 // failedDef is the value of a definition that could not be computed: an
 // error, which a condition that reads it gets as it got a missing key.
