@@ -100,3 +100,20 @@ func tokensText(ts []*Token, recs []audit.Record) error {
 	}
 	return auditText(recs...)
 }
+
+// ruleRevisionText checks the text PutRuleRevision writes: the revision's
+// hash, author and reason, each file's name and content, and its record.
+func ruleRevisionText(r *RuleRevision, rec audit.Record) error {
+	if err := fieldText("rules revision hash", r.Hash, "rules revision who", r.Who, "rules revision reason", r.Reason); err != nil {
+		return err
+	}
+	for name, content := range r.Files {
+		if err := fieldText("rules file name", name); err != nil {
+			return err
+		}
+		if !pgText(content) {
+			return fmt.Errorf("rules file %q: %w", name, ErrNotText)
+		}
+	}
+	return auditText(rec)
+}

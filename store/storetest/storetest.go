@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -35,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("LookupsOfUnstorableText", func(t *testing.T) { lookupsOfUnstorableText(t, open(t)) })
 	t.Run("IdempotencyKeyNotText", func(t *testing.T) { idempotencyKeyNotText(t, open(t)) })
 	t.Run("WritesOfUnstorableText", func(t *testing.T) { writesOfUnstorableText(t, open(t)) })
+	t.Run("OtherWritesOfUnstorableText", func(t *testing.T) { otherWritesOfUnstorableText(t, open(t)) })
 	t.Run("ConcurrentUpdates", func(t *testing.T) { concurrentUpdates(t, open(t)) })
 	t.Run("AuditChain", func(t *testing.T) { auditChain(t, open(t)) })
 	t.Run("AuditTenantAndHead", func(t *testing.T) { auditTenant(t, open(t)) })
@@ -1253,5 +1255,69 @@ func writesOfUnstorableText(t *testing.T, s store.Store) {
 	}
 	if n := auditCount(t, s); n != 0 {
 		t.Errorf("%d audit entries of refused writes", n)
+	}
+}
+
+// otherWritesOfUnstorableText: the writes besides a run's, a resource's
+// and a token's (a rules revision, the law check's record, a lease, a
+// heartbeat, a tenant's user id) given text that holds a NUL or bytes
+// that are not UTF-8 are refused alike on every store, by ErrNotText
+// with the field named, writing nothing. PostgreSQL failed each with the
+// driver's message, naming no field, where SQLite kept the bytes.
+func otherWritesOfUnstorableText(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	refused := func(what, field string, err error) {
+		t.Helper()
+		if !errors.Is(err, store.ErrNotText) || !strings.Contains(err.Error(), field) {
+			t.Errorf("%s: %v, want ErrNotText naming %q", what, err, field)
+		}
+	}
+	for _, bad := range []string{"x\x00y", "x\xffy"} {
+		for _, tc := range []struct {
+			field string
+			rev   store.RuleRevision
+		}{
+			{"rules revision who", store.RuleRevision{Hash: "h", Who: bad, Reason: "r"}},
+			{"rules revision reason", store.RuleRevision{Hash: "h", Who: "admin", Reason: bad}},
+			{"rules revision hash", store.RuleRevision{Hash: bad, Who: "admin", Reason: "r"}},
+			{"rules file name", store.RuleRevision{Hash: "h", Who: "admin", Reason: "r", Files: map[string]string{bad: "package a"}}},
+			{"rules file", store.RuleRevision{Hash: "h", Who: "admin", Reason: "r", Files: map[string]string{"a.rego": "package a # " + bad}}},
+		} {
+			_, err := s.PutRuleRevision(ctx, &tc.rev, 0, rec(t, "rules-revision", "", 1))
+			refused(fmt.Sprintf("rules revision with %s %q", tc.field, bad), tc.field, err)
+		}
+		_, err := s.PutRuleRevision(ctx, &store.RuleRevision{Hash: "h", Who: "admin", Reason: "r"}, 0,
+			audit.Record{Kind: "rules-revision", Tenant: bad, Payload: []byte(`{}`)})
+		refused(fmt.Sprintf("rules revision audited for tenant %q", bad), "audit tenant", err)
+		refused(fmt.Sprintf("law check of day %q", bad), "law check day", s.SetLawCheck(ctx, 0, bad, rec(t, "law-check", "", 1)))
+		refused(fmt.Sprintf("law check audited for run %q", bad), "audit run id",
+			s.SetLawCheck(ctx, 0, "2026-12-06", audit.Record{Kind: "law-check", RunID: bad, Payload: []byte(`{}`)}))
+		_, err = s.TryLease(ctx, bad, "a", time.Minute)
+		refused(fmt.Sprintf("lease %q", bad), "lease name", err)
+		_, err = s.TryLease(ctx, "l", bad, time.Minute)
+		refused(fmt.Sprintf("lease held by %q", bad), "lease holder", err)
+		refused(fmt.Sprintf("release of lease held by %q", bad), "lease holder", s.ReleaseLease(ctx, "l", bad, 1))
+		refused(fmt.Sprintf("heartbeat of run %q", bad), "heartbeat run id", s.Heard(ctx, bad, 1))
+		_, err = s.TenantUID(ctx, bad, 100000)
+		refused(fmt.Sprintf("user id of tenant %q", bad), "tenant", err)
+	}
+	if rev, err := s.LastRuleRevision(ctx); err != nil || rev != 0 {
+		t.Errorf("refused writes stored a rules revision: %d %v", rev, err)
+	}
+	if rev, day, err := s.LawCheck(ctx); err != nil || rev != 0 || day != "" {
+		t.Errorf("refused writes stored a law check: %d %q %v", rev, day, err)
+	}
+	if n := auditCount(t, s); n != 0 {
+		t.Errorf("%d audit entries of refused writes", n)
+	}
+	// The same writes of text are kept.
+	if _, err := s.PutRuleRevision(ctx, &store.RuleRevision{Hash: "h", Who: "admin", Reason: "ключ\t⌘", Files: map[string]string{"a.rego": "package a"}}, 0, rec(t, "rules-revision", "", 1)); err != nil {
+		t.Errorf("rules revision of text: %v", err)
+	}
+	if err := s.Heard(ctx, "r1", 1); err != nil {
+		t.Errorf("heartbeat: %v", err)
+	}
+	if _, err := s.TenantUID(ctx, "a", 100000); err != nil {
+		t.Errorf("tenant user id: %v", err)
 	}
 }
