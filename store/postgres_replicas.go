@@ -84,6 +84,9 @@ func (s *Postgres) Heard(ctx context.Context, runID string, attempt int) error {
 	if err := fieldText("heartbeat run id", runID); err != nil {
 		return err
 	}
+	if err := fieldInt32("heartbeat attempt", attempt); err != nil {
+		return err
+	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO heartbeats (run_id, attempt, at) VALUES ($1, $2, clock_timestamp())
 		ON CONFLICT (run_id, attempt) DO UPDATE SET at = EXCLUDED.at`, runID, attempt)
 	return err
@@ -91,6 +94,11 @@ func (s *Postgres) Heard(ctx context.Context, runID string, attempt int) error {
 
 // SilentFor implements Heartbeats.
 func (s *Postgres) SilentFor(ctx context.Context, runID string, attempt int) (time.Duration, bool, error) {
+	if fieldInt32("attempt", attempt) != nil {
+		// Never heard (Heard refuses it), as SQLite answers: the driver
+		// would refuse the statement.
+		return 0, false, nil
+	}
 	var us int64
 	err := pgLookup{s.pool}.QueryRow(ctx, `SELECT (EXTRACT(EPOCH FROM clock_timestamp() - at) * 1000000)::bigint FROM heartbeats WHERE run_id = $1 AND attempt = $2`, runID, attempt).Scan(&us)
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -143,6 +143,9 @@ func (s *SQLite) Heard(ctx context.Context, runID string, attempt int) error {
 	if err := fieldText("heartbeat run id", runID); err != nil {
 		return err
 	}
+	if err := fieldInt32("heartbeat attempt", attempt); err != nil {
+		return err
+	}
 	_, err := s.db.ExecContext(ctx, `INSERT INTO heartbeats (run_id, attempt, at) VALUES (?, ?, ?)
 		ON CONFLICT (run_id, attempt) DO UPDATE SET at = excluded.at`, runID, attempt, fmtTime(s.now()))
 	return err

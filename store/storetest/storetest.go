@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("IdempotencyKeyNotText", func(t *testing.T) { idempotencyKeyNotText(t, open(t)) })
 	t.Run("WritesOfUnstorableText", func(t *testing.T) { writesOfUnstorableText(t, open(t)) })
 	t.Run("OtherWritesOfUnstorableText", func(t *testing.T) { otherWritesOfUnstorableText(t, open(t)) })
+	t.Run("NumbersPastInt32", func(t *testing.T) { numbersPastInt32(t, open(t)) })
 	t.Run("ConcurrentUpdates", func(t *testing.T) { concurrentUpdates(t, open(t)) })
 	t.Run("AuditChain", func(t *testing.T) { auditChain(t, open(t)) })
 	t.Run("AuditTenantAndHead", func(t *testing.T) { auditTenant(t, open(t)) })
@@ -1319,5 +1320,62 @@ func otherWritesOfUnstorableText(t *testing.T, s store.Store) {
 	}
 	if _, err := s.TenantUID(ctx, "a", 100000); err != nil {
 		t.Errorf("tenant user id: %v", err)
+	}
+}
+
+// numbersPastInt32: a run's attempt, hold pool or hold count, or a
+// heartbeat's attempt, past 32 bits (PostgreSQL's INTEGER columns) is
+// refused alike on every store, by ErrIntRange with the field named,
+// writing nothing. PostgreSQL's driver failed naming only the statement's
+// argument, where SQLite kept the number.
+func numbersPastInt32(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if _, _, err := s.CreateRun(ctx, newRun("r1", "a"), "", store.Change{}); err != nil {
+		t.Fatal(err)
+	}
+	refused := func(what, field string, err error) {
+		t.Helper()
+		if !errors.Is(err, store.ErrIntRange) || !strings.Contains(err.Error(), field) {
+			t.Errorf("%s: %v, want ErrIntRange naming %q", what, err, field)
+		}
+	}
+	for _, big := range []int{1 << 31, -1<<31 - 1, 1 << 40} {
+		for _, tc := range []struct {
+			field  string
+			change func(r *store.Run)
+		}{
+			{"run attempt", func(r *store.Run) { r.Attempt = big }},
+			{"run hold pool", func(r *store.Run) { r.Hold = store.Hold{Site: "x", Pool: big, Accelerator: "h100", Count: 1} }},
+			{"run hold count", func(r *store.Run) { r.Hold = store.Hold{Site: "x", Accelerator: "h100", Count: big} }},
+		} {
+			r := newRun("r2", "a")
+			tc.change(r)
+			_, _, err := s.CreateRun(ctx, r, "", store.Change{})
+			refused(fmt.Sprintf("create with %s %d", tc.field, big), tc.field, err)
+			_, err = s.UpdateRun(ctx, "r1", func(r *store.Run) (store.Change, error) {
+				tc.change(r)
+				return store.Change{}, nil
+			})
+			refused(fmt.Sprintf("update with %s %d", tc.field, big), tc.field, err)
+		}
+		refused(fmt.Sprintf("heartbeat of attempt %d", big), "heartbeat attempt", s.Heard(ctx, "r1", big))
+		if _, heard, err := s.SilentFor(ctx, "r1", big); err != nil || heard {
+			t.Errorf("silence of attempt %d: heard %v, %v; want never heard", big, heard, err)
+		}
+	}
+	if _, err := s.GetRun(ctx, "r2"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a refused creation wrote its run: %v", err)
+	}
+	if got, err := s.GetRun(ctx, "r1"); err != nil || got.Version != 1 {
+		t.Errorf("a refused update wrote its run: %+v %v", got, err)
+	}
+	// The largest number the column holds is kept.
+	r := newRun("r3", "a")
+	r.Attempt, r.Hold = 1<<31-1, store.Hold{Site: "x", Pool: 1<<31 - 1, Accelerator: "h100", Count: 1<<31 - 1}
+	if _, _, err := s.CreateRun(ctx, r, "", store.Change{}); err != nil {
+		t.Errorf("create with 2^31-1: %v", err)
+	}
+	if err := s.Heard(ctx, "r3", 1<<31-1); err != nil {
+		t.Errorf("heartbeat of attempt 2^31-1: %v", err)
 	}
 }
