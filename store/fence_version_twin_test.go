@@ -71,6 +71,7 @@ func TestSQLiteRunVersionOfTwinRefused(t *testing.T) {
 		}
 	}
 	dropRuleRevTriggers(t, s.DB())
+	dropRunHoldTypeTriggers(t, s.DB())
 	for _, q := range []string{
 		`INSERT INTO runs (id, tenant, job, state, site, attempt, handle, data, version, created_at, updated_at, hold_site, hold_pool, hold_accelerator, hold_count)
 			SELECT CAST(id AS BLOB), 'evil', job, state, site, attempt, handle, data, version + 7, created_at, updated_at, hold_site, hold_pool, hold_accelerator, hold_count FROM runs WHERE id = 'r1'`,

@@ -14,6 +14,9 @@ import (
 
 // PutRuleRevision implements Store.
 func (s *SQLite) PutRuleRevision(ctx context.Context, r *RuleRevision, after int64, rec audit.Record) (*RuleRevision, error) {
+	if err := ruleRevisionText(r, rec); err != nil {
+		return nil, err
+	}
 	files, err := json.Marshal(r.Files)
 	if err != nil {
 		return nil, err
@@ -231,6 +234,12 @@ func (s *SQLite) LawCheck(ctx context.Context) (int64, string, error) {
 
 // SetLawCheck implements Store.
 func (s *SQLite) SetLawCheck(ctx context.Context, rev int64, day string, rec audit.Record) error {
+	if err := fieldText("law check day", day); err != nil {
+		return err
+	}
+	if err := auditText(rec); err != nil {
+		return err
+	}
 	var head *audit.Entry
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if f, ok := FenceOf(ctx); ok {

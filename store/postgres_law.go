@@ -16,6 +16,9 @@ import (
 // both read the same last revision; the second insert of the next number
 // is a unique violation, which is ErrConflict.
 func (s *Postgres) PutRuleRevision(ctx context.Context, r *RuleRevision, after int64, rec audit.Record) (*RuleRevision, error) {
+	if err := ruleRevisionText(r, rec); err != nil {
+		return nil, err
+	}
 	files, err := json.Marshal(r.Files)
 	if err != nil {
 		return nil, err
@@ -117,6 +120,12 @@ func (s *Postgres) LawCheck(ctx context.Context) (int64, string, error) {
 
 // SetLawCheck implements Store.
 func (s *Postgres) SetLawCheck(ctx context.Context, rev int64, day string, rec audit.Record) error {
+	if err := fieldText("law check day", day); err != nil {
+		return err
+	}
+	if err := auditText(rec); err != nil {
+		return err
+	}
 	var head *audit.Entry
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO law_checks (id, rev, day, checked_at) VALUES (1, $1, $2, now())

@@ -18,6 +18,9 @@ import (
 // second read can meet it when the holder gives the lease back between
 // the two statements.
 func (s *Postgres) TryLease(ctx context.Context, name, holder string, ttl time.Duration) (Lease, error) {
+	if err := fieldText("lease name", name, "lease holder", holder); err != nil {
+		return Lease{}, err
+	}
 	l := Lease{Name: name}
 	err := s.pool.QueryRow(ctx, `INSERT INTO leases AS l (name, holder, epoch, expires_at)
 		VALUES ($1, $2, 1, clock_timestamp() + $3 * interval '1 microsecond')
@@ -40,6 +43,9 @@ func (s *Postgres) TryLease(ctx context.Context, name, holder string, ttl time.D
 
 // ReleaseLease implements Leaser.
 func (s *Postgres) ReleaseLease(ctx context.Context, name, holder string, epoch int64) error {
+	if err := fieldText("lease name", name, "lease holder", holder); err != nil {
+		return err
+	}
 	_, err := s.pool.Exec(ctx, `UPDATE leases SET expires_at = '-infinity' WHERE name = $1 AND holder = $2 AND epoch = $3`, name, holder, epoch)
 	return err
 }
@@ -75,6 +81,12 @@ func pgCheckFence(ctx context.Context, q pgQuerier, f Fence, share bool) error {
 
 // Heard implements Heartbeats.
 func (s *Postgres) Heard(ctx context.Context, runID string, attempt int) error {
+	if err := fieldText("heartbeat run id", runID); err != nil {
+		return err
+	}
+	if err := fieldInt32("heartbeat attempt", attempt); err != nil {
+		return err
+	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO heartbeats (run_id, attempt, at) VALUES ($1, $2, clock_timestamp())
 		ON CONFLICT (run_id, attempt) DO UPDATE SET at = EXCLUDED.at`, runID, attempt)
 	return err
@@ -82,6 +94,11 @@ func (s *Postgres) Heard(ctx context.Context, runID string, attempt int) error {
 
 // SilentFor implements Heartbeats.
 func (s *Postgres) SilentFor(ctx context.Context, runID string, attempt int) (time.Duration, bool, error) {
+	if fieldInt32("attempt", attempt) != nil {
+		// Never heard (Heard refuses it), as SQLite answers: the driver
+		// would refuse the statement.
+		return 0, false, nil
+	}
 	var us int64
 	err := pgLookup{s.pool}.QueryRow(ctx, `SELECT (EXTRACT(EPOCH FROM clock_timestamp() - at) * 1000000)::bigint FROM heartbeats WHERE run_id = $1 AND attempt = $2`, runID, attempt).Scan(&us)
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -213,6 +213,9 @@ func (s *Postgres) putResource(ctx context.Context, tx pgx.Tx, r *Resource, ifVe
 // TenantUID implements Store. Allocation takes a table lock so that two
 // replicas admitting two new tenants at once give them different ids.
 func (s *Postgres) TenantUID(ctx context.Context, tenant string, base int) (int, error) {
+	if err := fieldText("tenant", tenant); err != nil {
+		return 0, err
+	}
 	var uid, holders int64
 	err := s.pool.QueryRow(ctx, tenantUIDQuery+`$1`, tenant).Scan(&uid, &holders)
 	if err == nil {

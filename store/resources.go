@@ -483,6 +483,9 @@ func nextTenantUID(max *int64, base int) (int, error) {
 
 // TenantUID implements Store.
 func (s *SQLite) TenantUID(ctx context.Context, tenant string, base int) (int, error) {
+	if err := fieldText("tenant", tenant); err != nil {
+		return 0, err
+	}
 	// The lookup reads the tenant's name as text and as bytes: see
 	// sqliteTenantUID.
 	uid, found, err := sqliteTenantUID(ctx, s.db, s.stmts[qTenantUID], tenant, base)

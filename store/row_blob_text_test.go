@@ -203,6 +203,7 @@ func TestSQLiteEndedRunTenantStoredAsBlob(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	dropRunHoldTypeTriggers(t, s.DB())
 	if _, err := s.DB().ExecContext(ctx, `UPDATE runs SET tenant = CAST(tenant AS BLOB) WHERE id = 'r1'`); err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,7 @@ func TestSQLiteRunTextStoredAsBlob(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			dropRunHoldTypeTriggers(t, s.DB())
 			if _, err := s.DB().ExecContext(ctx, fmt.Sprintf(`UPDATE runs SET %s = CAST(%s AS BLOB) WHERE id = 'r2'`, col, col)); err != nil {
 				t.Fatal(err)
 			}

@@ -13,6 +13,9 @@ import (
 // TryLease implements Leaser, by this process's clock (SQLite has one
 // writer machine).
 func (s *SQLite) TryLease(ctx context.Context, name, holder string, ttl time.Duration) (Lease, error) {
+	if err := fieldText("lease name", name, "lease holder", holder); err != nil {
+		return Lease{}, err
+	}
 	var out Lease
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		now := s.now()
@@ -88,6 +91,9 @@ func leaseRow(ctx context.Context, tx *sql.Tx, name string) (Lease, bool, error)
 
 // ReleaseLease implements Leaser.
 func (s *SQLite) ReleaseLease(ctx context.Context, name, holder string, epoch int64) error {
+	if err := fieldText("lease name", name, "lease holder", holder); err != nil {
+		return err
+	}
 	_, err := s.db.ExecContext(ctx, `UPDATE leases SET expires_at = ? WHERE name = ? AND holder = ? AND epoch = ?`,
 		fmtTime(time.Unix(0, 0)), name, holder, epoch)
 	return err
@@ -134,6 +140,12 @@ func fenceRow(row interface{ Scan(...any) error }, f Fence) error {
 
 // Heard implements Heartbeats.
 func (s *SQLite) Heard(ctx context.Context, runID string, attempt int) error {
+	if err := fieldText("heartbeat run id", runID); err != nil {
+		return err
+	}
+	if err := fieldInt32("heartbeat attempt", attempt); err != nil {
+		return err
+	}
 	_, err := s.db.ExecContext(ctx, `INSERT INTO heartbeats (run_id, attempt, at) VALUES (?, ?, ?)
 		ON CONFLICT (run_id, attempt) DO UPDATE SET at = excluded.at`, runID, attempt, fmtTime(s.now()))
 	return err

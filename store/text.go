@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"unicode/utf8"
 
 	"meridian.dev/meridian/audit"
@@ -15,6 +16,22 @@ import (
 // and the other failed on, with the database's message naming neither the
 // field nor the value, would make a change's answer depend on the store.
 var ErrNotText = errors.New("holds a NUL or bytes that are not UTF-8")
+
+// ErrIntRange refuses a write of a number that PostgreSQL's INTEGER
+// column cannot hold (past 32 bits): every store refuses it, naming the
+// field, and writes nothing, where SQLite kept it and PostgreSQL's driver
+// failed naming only the statement's argument.
+var ErrIntRange = errors.New("is past the range of a 32-bit integer, which the store keeps")
+
+// fieldInt32 checks fields, name and value in turn.
+func fieldInt32(fields ...any) error {
+	for i := 0; i+1 < len(fields); i += 2 {
+		if v := fields[i+1].(int); v < math.MinInt32 || v > math.MaxInt32 {
+			return fmt.Errorf("%s %d: %w", fields[i], v, ErrIntRange)
+		}
+	}
+	return nil
+}
 
 // fieldText checks fields, name and value in turn.
 func fieldText(fields ...string) error {
@@ -38,6 +55,9 @@ func bytesText(name string, b []byte) error {
 func runText(r *Run, ch Change) error {
 	if err := fieldText("run id", r.ID, "run tenant", r.Tenant, "run job", r.Job, "run state", r.State, "run site", r.Site, "run handle", r.Handle,
 		"run hold site", r.Hold.Site, "run hold accelerator", r.Hold.Accelerator); err != nil {
+		return err
+	}
+	if err := fieldInt32("run attempt", r.Attempt, "run hold pool", r.Hold.Pool, "run hold count", r.Hold.Count); err != nil {
 		return err
 	}
 	if err := bytesText("run data", r.Data); err != nil {
@@ -99,4 +119,21 @@ func tokensText(ts []*Token, recs []audit.Record) error {
 		}
 	}
 	return auditText(recs...)
+}
+
+// ruleRevisionText checks the text PutRuleRevision writes: the revision's
+// hash, author and reason, each file's name and content, and its record.
+func ruleRevisionText(r *RuleRevision, rec audit.Record) error {
+	if err := fieldText("rules revision hash", r.Hash, "rules revision who", r.Who, "rules revision reason", r.Reason); err != nil {
+		return err
+	}
+	for name, content := range r.Files {
+		if err := fieldText("rules file name", name); err != nil {
+			return err
+		}
+		if !pgText(content) {
+			return fmt.Errorf("rules file %q: %w", name, ErrNotText)
+		}
+	}
+	return auditText(rec)
 }

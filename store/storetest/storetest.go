@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -35,6 +36,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("LookupsOfUnstorableText", func(t *testing.T) { lookupsOfUnstorableText(t, open(t)) })
 	t.Run("IdempotencyKeyNotText", func(t *testing.T) { idempotencyKeyNotText(t, open(t)) })
 	t.Run("WritesOfUnstorableText", func(t *testing.T) { writesOfUnstorableText(t, open(t)) })
+	t.Run("OtherWritesOfUnstorableText", func(t *testing.T) { otherWritesOfUnstorableText(t, open(t)) })
+	t.Run("NumbersPastInt32", func(t *testing.T) { numbersPastInt32(t, open(t)) })
 	t.Run("ConcurrentUpdates", func(t *testing.T) { concurrentUpdates(t, open(t)) })
 	t.Run("AuditChain", func(t *testing.T) { auditChain(t, open(t)) })
 	t.Run("AuditTenantAndHead", func(t *testing.T) { auditTenant(t, open(t)) })
@@ -1253,5 +1256,126 @@ func writesOfUnstorableText(t *testing.T, s store.Store) {
 	}
 	if n := auditCount(t, s); n != 0 {
 		t.Errorf("%d audit entries of refused writes", n)
+	}
+}
+
+// otherWritesOfUnstorableText: the writes besides a run's, a resource's
+// and a token's (a rules revision, the law check's record, a lease, a
+// heartbeat, a tenant's user id) given text that holds a NUL or bytes
+// that are not UTF-8 are refused alike on every store, by ErrNotText
+// with the field named, writing nothing. PostgreSQL failed each with the
+// driver's message, naming no field, where SQLite kept the bytes.
+func otherWritesOfUnstorableText(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	refused := func(what, field string, err error) {
+		t.Helper()
+		if !errors.Is(err, store.ErrNotText) || !strings.Contains(err.Error(), field) {
+			t.Errorf("%s: %v, want ErrNotText naming %q", what, err, field)
+		}
+	}
+	for _, bad := range []string{"x\x00y", "x\xffy"} {
+		for _, tc := range []struct {
+			field string
+			rev   store.RuleRevision
+		}{
+			{"rules revision who", store.RuleRevision{Hash: "h", Who: bad, Reason: "r"}},
+			{"rules revision reason", store.RuleRevision{Hash: "h", Who: "admin", Reason: bad}},
+			{"rules revision hash", store.RuleRevision{Hash: bad, Who: "admin", Reason: "r"}},
+			{"rules file name", store.RuleRevision{Hash: "h", Who: "admin", Reason: "r", Files: map[string]string{bad: "package a"}}},
+			{"rules file", store.RuleRevision{Hash: "h", Who: "admin", Reason: "r", Files: map[string]string{"a.rego": "package a # " + bad}}},
+		} {
+			_, err := s.PutRuleRevision(ctx, &tc.rev, 0, rec(t, "rules-revision", "", 1))
+			refused(fmt.Sprintf("rules revision with %s %q", tc.field, bad), tc.field, err)
+		}
+		_, err := s.PutRuleRevision(ctx, &store.RuleRevision{Hash: "h", Who: "admin", Reason: "r"}, 0,
+			audit.Record{Kind: "rules-revision", Tenant: bad, Payload: []byte(`{}`)})
+		refused(fmt.Sprintf("rules revision audited for tenant %q", bad), "audit tenant", err)
+		refused(fmt.Sprintf("law check of day %q", bad), "law check day", s.SetLawCheck(ctx, 0, bad, rec(t, "law-check", "", 1)))
+		refused(fmt.Sprintf("law check audited for run %q", bad), "audit run id",
+			s.SetLawCheck(ctx, 0, "2026-12-06", audit.Record{Kind: "law-check", RunID: bad, Payload: []byte(`{}`)}))
+		_, err = s.TryLease(ctx, bad, "a", time.Minute)
+		refused(fmt.Sprintf("lease %q", bad), "lease name", err)
+		_, err = s.TryLease(ctx, "l", bad, time.Minute)
+		refused(fmt.Sprintf("lease held by %q", bad), "lease holder", err)
+		refused(fmt.Sprintf("release of lease held by %q", bad), "lease holder", s.ReleaseLease(ctx, "l", bad, 1))
+		refused(fmt.Sprintf("heartbeat of run %q", bad), "heartbeat run id", s.Heard(ctx, bad, 1))
+		_, err = s.TenantUID(ctx, bad, 100000)
+		refused(fmt.Sprintf("user id of tenant %q", bad), "tenant", err)
+	}
+	if rev, err := s.LastRuleRevision(ctx); err != nil || rev != 0 {
+		t.Errorf("refused writes stored a rules revision: %d %v", rev, err)
+	}
+	if rev, day, err := s.LawCheck(ctx); err != nil || rev != 0 || day != "" {
+		t.Errorf("refused writes stored a law check: %d %q %v", rev, day, err)
+	}
+	if n := auditCount(t, s); n != 0 {
+		t.Errorf("%d audit entries of refused writes", n)
+	}
+	// The same writes of text are kept.
+	if _, err := s.PutRuleRevision(ctx, &store.RuleRevision{Hash: "h", Who: "admin", Reason: "ключ\t⌘", Files: map[string]string{"a.rego": "package a"}}, 0, rec(t, "rules-revision", "", 1)); err != nil {
+		t.Errorf("rules revision of text: %v", err)
+	}
+	if err := s.Heard(ctx, "r1", 1); err != nil {
+		t.Errorf("heartbeat: %v", err)
+	}
+	if _, err := s.TenantUID(ctx, "a", 100000); err != nil {
+		t.Errorf("tenant user id: %v", err)
+	}
+}
+
+// numbersPastInt32: a run's attempt, hold pool or hold count, or a
+// heartbeat's attempt, past 32 bits (PostgreSQL's INTEGER columns) is
+// refused alike on every store, by ErrIntRange with the field named,
+// writing nothing. PostgreSQL's driver failed naming only the statement's
+// argument, where SQLite kept the number.
+func numbersPastInt32(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if _, _, err := s.CreateRun(ctx, newRun("r1", "a"), "", store.Change{}); err != nil {
+		t.Fatal(err)
+	}
+	refused := func(what, field string, err error) {
+		t.Helper()
+		if !errors.Is(err, store.ErrIntRange) || !strings.Contains(err.Error(), field) {
+			t.Errorf("%s: %v, want ErrIntRange naming %q", what, err, field)
+		}
+	}
+	for _, big := range []int{1 << 31, -1<<31 - 1, 1 << 40} {
+		for _, tc := range []struct {
+			field  string
+			change func(r *store.Run)
+		}{
+			{"run attempt", func(r *store.Run) { r.Attempt = big }},
+			{"run hold pool", func(r *store.Run) { r.Hold = store.Hold{Site: "x", Pool: big, Accelerator: "h100", Count: 1} }},
+			{"run hold count", func(r *store.Run) { r.Hold = store.Hold{Site: "x", Accelerator: "h100", Count: big} }},
+		} {
+			r := newRun("r2", "a")
+			tc.change(r)
+			_, _, err := s.CreateRun(ctx, r, "", store.Change{})
+			refused(fmt.Sprintf("create with %s %d", tc.field, big), tc.field, err)
+			_, err = s.UpdateRun(ctx, "r1", func(r *store.Run) (store.Change, error) {
+				tc.change(r)
+				return store.Change{}, nil
+			})
+			refused(fmt.Sprintf("update with %s %d", tc.field, big), tc.field, err)
+		}
+		refused(fmt.Sprintf("heartbeat of attempt %d", big), "heartbeat attempt", s.Heard(ctx, "r1", big))
+		if _, heard, err := s.SilentFor(ctx, "r1", big); err != nil || heard {
+			t.Errorf("silence of attempt %d: heard %v, %v; want never heard", big, heard, err)
+		}
+	}
+	if _, err := s.GetRun(ctx, "r2"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a refused creation wrote its run: %v", err)
+	}
+	if got, err := s.GetRun(ctx, "r1"); err != nil || got.Version != 1 {
+		t.Errorf("a refused update wrote its run: %+v %v", got, err)
+	}
+	// The largest number the column holds is kept.
+	r := newRun("r3", "a")
+	r.Attempt, r.Hold = 1<<31-1, store.Hold{Site: "x", Pool: 1<<31 - 1, Accelerator: "h100", Count: 1<<31 - 1}
+	if _, _, err := s.CreateRun(ctx, r, "", store.Change{}); err != nil {
+		t.Errorf("create with 2^31-1: %v", err)
+	}
+	if err := s.Heard(ctx, "r3", 1<<31-1); err != nil {
+		t.Errorf("heartbeat of attempt 2^31-1: %v", err)
 	}
 }
