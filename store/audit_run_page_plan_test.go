@@ -51,7 +51,7 @@ func TestSQLiteTenantRunPageUsesRunIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := db.ExecContext(ctx, `INSERT INTO runs (id, tenant, job, state, site, attempt, handle, data, version, created_at, updated_at, hold_site, hold_pool, hold_accelerator, hold_count)
-		VALUES ('rx', 't', '', 'Pending', '', 0, '', '{}', 1, '2026-12-01T00:00:00.000000000Z', '2026-12-01T00:00:00.000000000Z', '', '', '', 0)`); err != nil {
+		VALUES ('rx', 't', '', 'Pending', '', 0, '', '{}', 1, '2026-12-01T00:00:00.000000000Z', '2026-12-01T00:00:00.000000000Z', '', 0, '', 0)`); err != nil {
 		t.Fatal(err)
 	}
 	want := map[Untenanted][]int64{NoUntenanted: {10, 150000}, UntenantedOfRuns: {10, 20, 150000}, AllUntenanted: {10, 20, 150000}}
