@@ -8,11 +8,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/internal/syncbuf"
 	"meridian.dev/meridian/seal"
 )
 
@@ -145,7 +145,7 @@ for i in 1 2 3 4; do
   sleep 0.4
 done
 echo done`
-	var site lockedWriter
+	var site syncbuf.Buffer
 	_, _, _, done := startAgentConfig(t, script, "", 0, nil, nil, func(cfg *Config) {
 		cfg.Stdout, cfg.Stderr = &site, &site
 		cfg.SiteLogLimit = 64
@@ -160,22 +160,4 @@ echo done`
 	if !strings.Contains(out, "of the agent's lines were left out of the site's log") || !strings.HasSuffix(out, "bytes for them\n") {
 		t.Errorf("the site's log does not end saying how many of the agent's lines it left out:\n%s", out)
 	}
-}
-
-// lockedWriter is a bytes.Buffer safe for concurrent writes.
-type lockedWriter struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *lockedWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }

@@ -161,8 +161,13 @@ func compile(packs []*Pack) (*Engine, Problems) {
 // rule it compiles (a condition can take milliseconds to check and
 // estimate, and a load holds thousands). The error is ctx's end.
 func compileContext(ctx context.Context, packs []*Pack) (*Engine, Problems, error) {
-	var ps problemList
-	e, err := compileInto(ctx, packs, &ps)
+	return compileWith(ctx, packs, &problemList{})
+}
+
+// compileWith is compileContext after the problems ps holds already (a
+// load's, found reading its files): an engine only when there are none.
+func compileWith(ctx context.Context, packs []*Pack, ps *problemList) (*Engine, Problems, error) {
+	e, err := compileInto(ctx, packs, ps)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -227,12 +227,5 @@ func load(ctx context.Context, files []File) (*Engine, Problems, error) {
 		p.builtin = f.builtin
 		packs = append(packs, p)
 	}
-	e, err := compileInto(ctx, packs, &ps)
-	if err != nil {
-		return nil, nil, err
-	}
-	if all := ps.list(); len(all) > 0 {
-		return nil, all, nil
-	}
-	return e, nil, nil
+	return compileWith(ctx, packs, &ps)
 }
