@@ -9,6 +9,7 @@ import (
 
 	"k8s.io/client-go/rest"
 
+	"meridian.dev/meridian/backend/backendtest"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/internal/atomicfile"
 )
@@ -23,31 +24,18 @@ func TestStaleTempsRemovedAtStart(t *testing.T) {
 	state := t.TempDir()
 	jobs := filepath.Join(state, "jobs")
 	old := time.Now().Add(-2 * atomicfile.StaleTempAge)
-	write := func(path string, mtime time.Time) string {
-		t.Helper()
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte("torn"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chtimes(path, mtime, mtime); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
 	gone := []string{
-		write(filepath.Join(jobs, ".meridian-r1-1.json.tmp-1"), old),
-		write(filepath.Join(jobs, ".meridian-r2-3.json.tmp-2"), old),
-		write(filepath.Join(jobs, "."+markKeyFile+".tmp-3"), old),
+		backendtest.WriteTemp(t, filepath.Join(jobs, ".meridian-r1-1.json.tmp-1"), old),
+		backendtest.WriteTemp(t, filepath.Join(jobs, ".meridian-r2-3.json.tmp-2"), old),
+		backendtest.WriteTemp(t, filepath.Join(jobs, "."+markKeyFile+".tmp-3"), old),
 	}
 	elsewhere := t.TempDir()
 	kept := []string{
-		write(filepath.Join(jobs, ".meridian-r1-2.json.tmp-4"), time.Now()),
-		write(filepath.Join(jobs, ".Not_A_Name.json.tmp-5"), old),
-		write(filepath.Join(jobs, ".meridian-r1-1.yaml.tmp-6"), old),
-		write(filepath.Join(jobs, "meridian-r1-1.json"), old),
-		write(filepath.Join(elsewhere, ".meridian-r1-3.json.tmp-7"), old),
+		backendtest.WriteTemp(t, filepath.Join(jobs, ".meridian-r1-2.json.tmp-4"), time.Now()),
+		backendtest.WriteTemp(t, filepath.Join(jobs, ".Not_A_Name.json.tmp-5"), old),
+		backendtest.WriteTemp(t, filepath.Join(jobs, ".meridian-r1-1.yaml.tmp-6"), old),
+		backendtest.WriteTemp(t, filepath.Join(jobs, "meridian-r1-1.json"), old),
+		backendtest.WriteTemp(t, filepath.Join(elsewhere, ".meridian-r1-3.json.tmp-7"), old),
 	}
 	link := filepath.Join(jobs, ".meridian-r1-3.json.tmp-8")
 	if err := os.Symlink(filepath.Join(elsewhere, ".meridian-r1-3.json.tmp-7"), link); err != nil {

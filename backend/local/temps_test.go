@@ -8,25 +8,12 @@ import (
 	"time"
 
 	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/backend/backendtest"
 	"meridian.dev/meridian/backend/local"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/internal/atomicfile"
 	"meridian.dev/meridian/internal/flock"
 )
-
-func writeTemp(t *testing.T, path string, mtime time.Time) string {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte("torn"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chtimes(path, mtime, mtime); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
 
 func checkGone(t *testing.T, gone, kept []string) {
 	t.Helper()
@@ -52,15 +39,15 @@ func TestStaleTempsRemovedAtStart(t *testing.T) {
 	old := time.Now().Add(-2 * atomicfile.StaleTempAge)
 	job := filepath.Join(state, "jobs", "r-1")
 	gone := []string{
-		writeTemp(t, filepath.Join(state, ".site-failed.tmp-1"), old),
-		writeTemp(t, filepath.Join(job, ".job.json.tmp-2"), old),
-		writeTemp(t, filepath.Join(job, ".cancelled.tmp-3"), old),
+		backendtest.WriteTemp(t, filepath.Join(state, ".site-failed.tmp-1"), old),
+		backendtest.WriteTemp(t, filepath.Join(job, ".job.json.tmp-2"), old),
+		backendtest.WriteTemp(t, filepath.Join(job, ".cancelled.tmp-3"), old),
 	}
 	elsewhere := t.TempDir()
 	kept := []string{
-		writeTemp(t, filepath.Join(job, ".cancelled.tmp-4"), time.Now()),
-		writeTemp(t, filepath.Join(job, ".output.log.tmp-5"), old),
-		writeTemp(t, filepath.Join(elsewhere, ".job.json.tmp-6"), old),
+		backendtest.WriteTemp(t, filepath.Join(job, ".cancelled.tmp-4"), time.Now()),
+		backendtest.WriteTemp(t, filepath.Join(job, ".output.log.tmp-5"), old),
+		backendtest.WriteTemp(t, filepath.Join(elsewhere, ".job.json.tmp-6"), old),
 	}
 	if err := os.Symlink(elsewhere, filepath.Join(state, "jobs", "r-2")); err != nil {
 		t.Fatal(err)
@@ -83,7 +70,7 @@ func TestSubmitRemovesKilledSubmitsTemp(t *testing.T) {
 	}
 	spec := backend.Spec{RunID: "temps", Attempt: 1, Command: []string{"true"}, WorkDir: t.TempDir()}
 	dir := filepath.Join(state, "jobs", spec.Key())
-	temp := writeTemp(t, filepath.Join(dir, ".job.json.tmp-77"), time.Now())
+	temp := backendtest.WriteTemp(t, filepath.Join(dir, ".job.json.tmp-77"), time.Now())
 	unlock, err := flock.Lock(context.Background(), filepath.Join(dir, "lock"))
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +109,7 @@ func killedWrapperJob(t *testing.T, state, key string) (dir, temp string) {
 			t.Fatal(err)
 		}
 	}
-	return dir, writeTemp(t, filepath.Join(dir, ".exitcode.tmp"), time.Now())
+	return dir, backendtest.WriteTemp(t, filepath.Join(dir, ".exitcode.tmp"), time.Now())
 }
 
 // TestKilledWrappersExitCodeTempRemoved: the job's wrapper writes
@@ -170,14 +157,14 @@ func TestKilledWrappersExitCodeTempRemoved(t *testing.T) {
 func TestKilledWrappersPidTempRemoved(t *testing.T) {
 	state := t.TempDir()
 	dir, _ := killedWrapperJob(t, state, "r-1")
-	atStart := writeTemp(t, filepath.Join(dir, ".pid.tmp"), time.Now())
+	atStart := backendtest.WriteTemp(t, filepath.Join(dir, ".pid.tmp"), time.Now())
 	b, err := local.New(catalog.BackendSpec{Type: "local"}, state)
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkGone(t, []string{atStart}, nil)
 
-	atStatus := writeTemp(t, filepath.Join(dir, ".pid.tmp"), time.Now())
+	atStatus := backendtest.WriteTemp(t, filepath.Join(dir, ".pid.tmp"), time.Now())
 	if st, err := b.Status(context.Background(), "r-1"); err != nil || st.State != backend.Lost {
 		t.Fatalf("%+v, %v; want lost", st, err)
 	}
@@ -194,7 +181,7 @@ func TestKilledWrappersPidTempRemoved(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	temp := writeTemp(t, filepath.Join(noPid, ".pid.tmp"), time.Now())
+	temp := backendtest.WriteTemp(t, filepath.Join(noPid, ".pid.tmp"), time.Now())
 	if _, err := local.New(catalog.BackendSpec{Type: "local"}, state); err != nil {
 		t.Fatal(err)
 	}

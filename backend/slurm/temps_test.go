@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"meridian.dev/meridian/backend/backendtest"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/internal/atomicfile"
 )
@@ -25,38 +26,25 @@ func TestStaleTempsRemovedAtStart(t *testing.T) {
 		t.Run(map[bool]string{false: "commands", true: "rest"}[rest], func(t *testing.T) {
 			state := t.TempDir()
 			old := time.Now().Add(-2 * atomicfile.StaleTempAge)
-			write := func(path string, mtime time.Time) string {
-				t.Helper()
-				if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, []byte("torn"), 0o600); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.Chtimes(path, mtime, mtime); err != nil {
-					t.Fatal(err)
-				}
-				return path
-			}
 			job := filepath.Join(state, "jobs", "r1-1")
 			gone := []string{
-				write(filepath.Join(state, ".record-key.tmp-1"), old),
-				write(filepath.Join(state, "handles", ".42.tmp-2"), old),
-				write(filepath.Join(state, "ended", ".43.tmp-3"), old),
-				write(filepath.Join(job, ".jobid.tmp-4"), old),
-				write(filepath.Join(job, ".job.sh.tmp-5"), old),
-				write(filepath.Join(job, ".final.json.tmp-6"), old),
-				write(filepath.Join(state, "handles", ".42:r1-2.tmp-12"), old),
-				write(filepath.Join(state, "ended", ".43:r1-2.tmp-13"), old),
+				backendtest.WriteTemp(t, filepath.Join(state, ".record-key.tmp-1"), old),
+				backendtest.WriteTemp(t, filepath.Join(state, "handles", ".42.tmp-2"), old),
+				backendtest.WriteTemp(t, filepath.Join(state, "ended", ".43.tmp-3"), old),
+				backendtest.WriteTemp(t, filepath.Join(job, ".jobid.tmp-4"), old),
+				backendtest.WriteTemp(t, filepath.Join(job, ".job.sh.tmp-5"), old),
+				backendtest.WriteTemp(t, filepath.Join(job, ".final.json.tmp-6"), old),
+				backendtest.WriteTemp(t, filepath.Join(state, "handles", ".42:r1-2.tmp-12"), old),
+				backendtest.WriteTemp(t, filepath.Join(state, "ended", ".43:r1-2.tmp-13"), old),
 			}
 			elsewhere := t.TempDir()
 			kept := []string{
-				write(filepath.Join(job, ".sweeping.tmp-7"), time.Now()),
-				write(filepath.Join(job, ".output.log.tmp-8"), old),
-				write(filepath.Join(state, "handles", ".notanid.tmp-9"), old),
-				write(filepath.Join(state, "jobs", "not a key", ".jobid.tmp-10"), old),
-				write(filepath.Join(elsewhere, ".jobid.tmp-11"), old),
-				write(filepath.Join(state, "handles", ".42:not a key.tmp-14"), old),
+				backendtest.WriteTemp(t, filepath.Join(job, ".sweeping.tmp-7"), time.Now()),
+				backendtest.WriteTemp(t, filepath.Join(job, ".output.log.tmp-8"), old),
+				backendtest.WriteTemp(t, filepath.Join(state, "handles", ".notanid.tmp-9"), old),
+				backendtest.WriteTemp(t, filepath.Join(state, "jobs", "not a key", ".jobid.tmp-10"), old),
+				backendtest.WriteTemp(t, filepath.Join(elsewhere, ".jobid.tmp-11"), old),
+				backendtest.WriteTemp(t, filepath.Join(state, "handles", ".42:not a key.tmp-14"), old),
 			}
 			if err := os.Symlink(elsewhere, filepath.Join(state, "jobs", "r1-2")); err != nil {
 				t.Fatal(err)
