@@ -15,6 +15,33 @@ import (
 // cutStaging stages f's dataset until one chunk has reached the site, then
 // cancels: the chunks after it stay in open intents. It returns the keys
 // of those chunks with the sealed bytes each was to be.
+// cutStagingLacking is cutStaging's staging cut, then its first open
+// intent, an object of it that is a chunk the site lacks, and the file
+// ledger's entries of the dataset as the cut left them.
+func cutStagingLacking(t *testing.T, f *fixture) (Intent, Object, []Entry) {
+	t.Helper()
+	cutStaging(t, f)
+	open, err := OpenIntents(context.Background(), f.ledger, "", KindDataset, "chat-logs", f.site.Metadata.Name)
+	if err != nil || len(open) == 0 {
+		t.Fatalf("open intents: %d, %v", len(open), err)
+	}
+	var obj Object
+	for _, o := range open[0].Objects {
+		if _, err := os.Stat(filepath.Join(f.siteDir, filepath.FromSlash(o.Key))); o.Chunk != nil && errors.Is(err, fs.ErrNotExist) {
+			obj = o
+			break
+		}
+	}
+	if obj.Chunk == nil {
+		t.Fatal("the first open intent lacks no chunk at the site")
+	}
+	_, cut, err := ReadFileLedger(f.ledger.Path, "chat-logs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return open[0], obj, cut
+}
+
 func cutStaging(t *testing.T, f *fixture) map[string]int64 {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())

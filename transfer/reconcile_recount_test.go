@@ -48,25 +48,7 @@ func TestReconcileCountsAKilledWriteOnce(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, 6, 200<<10, "")
 			ctx := context.Background()
-			cutStaging(t, f)
-			open, err := OpenIntents(ctx, f.ledger, "", KindDataset, "chat-logs", f.site.Metadata.Name)
-			if err != nil || len(open) == 0 {
-				t.Fatalf("open intents: %d, %v", len(open), err)
-			}
-			var obj Object
-			for _, o := range open[0].Objects {
-				if _, err := os.Stat(filepath.Join(f.siteDir, filepath.FromSlash(o.Key))); o.Chunk != nil && errors.Is(err, fs.ErrNotExist) {
-					obj = o
-					break
-				}
-			}
-			if obj.Chunk == nil {
-				t.Fatal("the first open intent lacks no chunk at the site")
-			}
-			_, cut, err := ReadFileLedger(f.ledger.Path, "chat-logs")
-			if err != nil {
-				t.Fatal(err)
-			}
+			lacking, obj, cut := cutStagingLacking(t, f)
 			eighth := int(obj.Bytes / 8)
 			first := plantTemp(t, f, obj.Key, "0123456789abcdef", tc.first*eighth)
 
@@ -96,7 +78,7 @@ func TestReconcileCountsAKilledWriteOnce(t *testing.T) {
 			// of the same staging (as a failed batch's intent of what it
 			// did not send is): that staging wrote nothing after the
 			// count, so the counted write is taken for itself.
-			in := Intent{ID: "second-write", Entry: open[0].Entry, Objects: []Object{obj}}
+			in := Intent{ID: "second-write", Entry: lacking.Entry, Objects: []Object{obj}}
 			if err := f.ledger.Append(ctx, "", KindIntent, "", in); err != nil {
 				t.Fatal(err)
 			}

@@ -2,10 +2,7 @@ package transfer
 
 import (
 	"context"
-	"errors"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"meridian.dev/meridian/dataset"
@@ -24,25 +21,7 @@ import (
 func TestAttackSiteRenamesANewWriteOverACountedOne(t *testing.T) {
 	f := newFixture(t, 6, 200<<10, "")
 	ctx := context.Background()
-	cutStaging(t, f)
-	open, err := OpenIntents(ctx, f.ledger, "", KindDataset, "chat-logs", f.site.Metadata.Name)
-	if err != nil || len(open) == 0 {
-		t.Fatalf("open intents: %d, %v", len(open), err)
-	}
-	var obj Object
-	for _, o := range open[0].Objects {
-		if _, err := os.Stat(filepath.Join(f.siteDir, filepath.FromSlash(o.Key))); o.Chunk != nil && errors.Is(err, fs.ErrNotExist) {
-			obj = o
-			break
-		}
-	}
-	if obj.Chunk == nil {
-		t.Fatal("the first open intent lacks no chunk at the site")
-	}
-	_, cut, err := ReadFileLedger(f.ledger.Path, "chat-logs")
-	if err != nil {
-		t.Fatal(err)
-	}
+	lacking, obj, cut := cutStagingLacking(t, f)
 	eighth := int(obj.Bytes / 8)
 	first := plantTemp(t, f, obj.Key, "0123456789abcdef", 3*eighth)
 	site, err := dataset.OpenStore(ctx, f.site.Spec.Store)
@@ -64,7 +43,7 @@ func TestAttackSiteRenamesANewWriteOverACountedOne(t *testing.T) {
 	}
 	// A later copy (another staging) writes the chunk again, cut after
 	// 5/8 of it; the site renames that write's file over the counted one.
-	e := open[0].Entry
+	e := lacking.Entry
 	e.Staging = "a-later-copy"
 	if err := f.ledger.Append(ctx, "", KindIntent, "", Intent{ID: "later-write", Entry: e, Objects: []Object{obj}}); err != nil {
 		t.Fatal(err)
