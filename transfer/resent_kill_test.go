@@ -50,25 +50,7 @@ func (c countingBody) Read(p []byte) (int, error) {
 // reconcile finds each chunk once. Every byte the site received must be
 // on a record.
 func TestAttackSiteAnswers5xxThenKill(t *testing.T) {
-	old := minio.MaxRetry
-	minio.MaxRetry = 2
-	t.Cleanup(func() { minio.MaxRetry = old })
-	m := &memS3{objs: map[string][]byte{}}
-	var received atomic.Int64
-	var failed atomic.Bool
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPut {
-			r.Body = countingBody{r.Body, &received}
-			if strings.Contains(r.URL.Path, "/chunks/") && failed.CompareAndSwap(false, true) {
-				io.Copy(io.Discard, r.Body)
-				m.fail(w, http.StatusInternalServerError, "InternalError")
-				return
-			}
-		}
-		m.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	f := newFixture(t, 3, 100<<10, "s3://bkt?anonymous=true&use_path_style=true&region=us-east-1&endpoint="+srv.URL)
+	f, received, failed := failOnceS3Fixture(t)
 	ctx := context.Background()
 	var dead atomic.Bool
 	beforeConfirm = func() { dead.Store(true) }
@@ -95,24 +77,21 @@ func TestAttackSiteAnswers5xxThenKill(t *testing.T) {
 	}
 }
 
-// TestAttackKillBetweenAResentWriteAndItsRecord: a site answers a chunk's
-// PUT, body received, with a server error, so that the client sends the
-// body again, and takes the second; the copy is killed as that write
-// returns, before its own record of the try beyond the kept one. The
-// reconcile found the chunk once: the bytes of the first try were on no
-// record. A reconcile now counts, for each object of an intent left open
-// at a site whose client sends a body again, the most its write may have
-// sent unrecorded: every byte the site received is on a record.
-func TestAttackKillBetweenAResentWriteAndItsRecord(t *testing.T) {
+// failOnceS3Fixture is a fixture of 3 chunks whose site is an S3 store
+// that answers the first chunk's PUT, its body received, with a server
+// error, so that the client (two tries) sends the body again; received
+// counts the bytes of every PUT body the site read, and failed says
+// whether it has answered that error.
+func failOnceS3Fixture(t *testing.T) (f *fixture, received *atomic.Int64, failed *atomic.Bool) {
+	t.Helper()
 	old := minio.MaxRetry
 	minio.MaxRetry = 2
 	t.Cleanup(func() { minio.MaxRetry = old })
 	m := &memS3{objs: map[string][]byte{}}
-	var received atomic.Int64
-	var failed atomic.Bool
+	received, failed = new(atomic.Int64), new(atomic.Bool)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPut {
-			r.Body = countingBody{r.Body, &received}
+			r.Body = countingBody{r.Body, received}
 			if strings.Contains(r.URL.Path, "/chunks/") && failed.CompareAndSwap(false, true) {
 				io.Copy(io.Discard, r.Body)
 				m.fail(w, http.StatusInternalServerError, "InternalError")
@@ -122,7 +101,20 @@ func TestAttackKillBetweenAResentWriteAndItsRecord(t *testing.T) {
 		m.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
-	f := newFixture(t, 3, 100<<10, "s3://bkt?anonymous=true&use_path_style=true&region=us-east-1&endpoint="+srv.URL)
+	f = newFixture(t, 3, 100<<10, "s3://bkt?anonymous=true&use_path_style=true&region=us-east-1&endpoint="+srv.URL)
+	return f, received, failed
+}
+
+// TestAttackKillBetweenAResentWriteAndItsRecord: a site answers a chunk's
+// PUT, body received, with a server error, so that the client sends the
+// body again, and takes the second; the copy is killed as that write
+// returns, before its own record of the try beyond the kept one. The
+// reconcile found the chunk once: the bytes of the first try were on no
+// record. A reconcile now counts, for each object of an intent left open
+// at a site whose client sends a body again, the most its write may have
+// sent unrecorded: every byte the site received is on a record.
+func TestAttackKillBetweenAResentWriteAndItsRecord(t *testing.T) {
+	f, received, failed := failOnceS3Fixture(t)
 	ctx := context.Background()
 	var dead atomic.Bool
 	putObject = func(ctx context.Context, b *dataset.Store, key string, data []byte) (int64, error) {
