@@ -2,9 +2,7 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -58,18 +56,7 @@ func checkMigratedListing(t *testing.T, s interface {
 // the listing column lists them after it migrates.
 func TestSQLiteListingMigrated(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "m.db")
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, mustSub(migrations, "migrations"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.UpTo(ctx, listingBefore); err != nil {
-		t.Fatal(err)
-	}
+	path, db := sqliteMigratedTo(t, listingBefore)
 	for i, files := range oldRevisions {
 		b, _ := json.Marshal(files)
 		if _, err := db.ExecContext(ctx, `INSERT INTO rule_revisions (rev, hash, files, who, reason, created_at) VALUES (?, 'h', ?, 'ops', 'old', ?)`,

@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/pressly/goose/v3"
 )
 
 // TestSQLiteResourceKeyTwinRefused: a registered resource next to a copy
@@ -145,18 +143,7 @@ func TestSQLiteResourceKeyTwinNotWritten(t *testing.T) {
 // only the writes after them), and its reads then name the pair.
 func TestSQLiteResourceKeyTwinMigrated(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "m.db")
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, mustSub(migrations, "migrations"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.UpTo(ctx, 11); err != nil {
-		t.Fatal(err)
-	}
+	path, db := sqliteMigratedTo(t, 11)
 	if _, err := db.ExecContext(ctx, `INSERT INTO resources (`+resourceCols+`) VALUES ('acme', 'Dataset', 'd1', '{}', 'h', '', 1, ?1, ?1)`,
 		"2026-06-01T12:00:00.000000000Z"); err != nil {
 		t.Fatal(err)

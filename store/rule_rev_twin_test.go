@@ -5,11 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/pressly/goose/v3"
 )
 
 // dropRuleRevTriggers drops the triggers of SQLite migration 14, as
@@ -174,18 +171,7 @@ func TestSQLiteRuleRevisionTwinNotWritten(t *testing.T) {
 // writes), and its law's reads then name the pair.
 func TestSQLiteRuleRevisionTwinMigrated(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "m.db")
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, mustSub(migrations, "migrations"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.UpTo(ctx, 13); err != nil {
-		t.Fatal(err)
-	}
+	path, db := sqliteMigratedTo(t, 13)
 	if _, err := db.ExecContext(ctx, `INSERT INTO rule_revisions (rev, hash, who, reason, created_at, listing, files) VALUES
 		(1, 'h1', 'admin', 'r', '2026-06-01T12:00:00.000000000Z', '[]', '{}'),
 		(CAST('1' AS BLOB), 'h1', 'mallory', 'r', '2026-06-01T12:00:00.000000000Z', '[]', '{}')`); err != nil {

@@ -4,11 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/pressly/goose/v3"
 )
 
 // dropRunHoldTypeTriggers drops the triggers of SQLite migration 16, as
@@ -100,18 +97,7 @@ func TestSQLiteRunHoldTypeNotWritten(t *testing.T) {
 // check only later writes); a change's limits then name it, as before.
 func TestSQLiteRunHoldTypeMigrated(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "m.db")
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, mustSub(migrations, "migrations"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.UpTo(ctx, 15); err != nil {
-		t.Fatal(err)
-	}
+	path, db := sqliteMigratedTo(t, 15)
 	if _, err := db.ExecContext(ctx, `INSERT INTO runs (`+runCols+`) VALUES ('r1', CAST('t' AS BLOB), 'j', 'running', '', 0, '', '{}', 1,
 		'2026-06-01T12:00:00.000000000Z', '2026-06-01T12:00:00.000000000Z', 'Site/a', 0, 'h100', 4)`); err != nil {
 		t.Fatal(err)

@@ -2,13 +2,10 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/pressly/goose/v3"
 
 	"meridian.dev/meridian/audit"
 )
@@ -118,18 +115,7 @@ func TestSQLiteListAfterSeesRunAfterClockStep(t *testing.T) {
 // created after it migrates after them.
 func TestSQLiteRunOrderMigrated(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "m.db")
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, mustSub(migrations, "migrations"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.UpTo(ctx, 7); err != nil {
-		t.Fatal(err)
-	}
+	path, db := sqliteMigratedTo(t, 7)
 	if _, err := db.ExecContext(ctx, `INSERT INTO runs (id, tenant, job, state, site, attempt, handle, data, version, created_at, updated_at, hold_site, hold_pool, hold_accelerator, hold_count)
 		VALUES ('z-old', 't', '', 'Pending', '', 0, '', '{}', 1, ?, ?, '', '', '', 0)`,
 		"2026-06-01T12:00:00.000000000Z", "2026-06-01T12:00:00.000000000Z"); err != nil {

@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/pressly/goose/v3"
 )
 
 // dropTwinTriggers drops the triggers of SQLite migration 13, as whoever
@@ -249,18 +247,7 @@ func TestSQLiteTenantKeyTwinNotWritten(t *testing.T) {
 // only the writes after them), and its reads then name the pairs.
 func TestSQLiteTokenTenantTwinMigrated(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "m.db")
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, mustSub(migrations, "migrations"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.UpTo(ctx, 12); err != nil {
-		t.Fatal(err)
-	}
+	path, db := sqliteMigratedTo(t, 12)
 	h := HashToken("secret")
 	for _, q := range []string{
 		`INSERT INTO tokens (` + tokenCols + `) VALUES ('` + TokenID(h) + `', 'acme', '` + h + `', 0, '', '2026-06-01T12:00:00.000000000Z', NULL)`,
