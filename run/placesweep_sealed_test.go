@@ -121,17 +121,7 @@ func TestEndedRunSweptSiteWrittenOutsideMeridian(t *testing.T) {
 	if _, err := x.live.Cancel(ctx, "t1", r.ID); err != nil {
 		t.Fatal(err)
 	}
-	for range 4 {
-		if got := x.get(r.ID); got.State.Final() {
-			break
-		}
-		if _, err := x.live.Step(ctx, r.ID); err != nil {
-			t.Logf("step: %v", err)
-		}
-	}
-	if got := x.get(r.ID); !got.State.Final() {
-		t.Fatalf("the cancelled run: %s; want it ended", got.State)
-	}
+	x.stepToEnd(x.live, 4)
 	x.setSwept("bravo")
 	x.live.sweepEnded(ctx)
 	got := x.get(r.ID)

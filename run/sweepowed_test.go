@@ -23,17 +23,7 @@ func TestEndedRunWholeSweptListEmptiedStillSwept(t *testing.T) {
 	if _, err := x.live.Cancel(ctx, "t1", r.ID); err != nil {
 		t.Fatal(err)
 	}
-	for range 4 {
-		if got := x.get(r.ID); got.State.Final() {
-			break
-		}
-		if _, err := x.live.Step(ctx, r.ID); err != nil {
-			t.Logf("step: %v", err)
-		}
-	}
-	if got := x.get(r.ID); !got.State.Final() {
-		t.Fatalf("the cancelled run: %s; want it ended", got.State)
-	}
+	x.stepToEnd(x.live, 4)
 	// A sealed move left bravo, and no sealed record says it was swept;
 	// the run's row lists nothing to sweep.
 	x.sealMove("bravo")
