@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"weak"
 )
 
 // internalErrorMsg starts the error returned when decoding panicked.
@@ -35,8 +36,15 @@ type Set struct {
 // docSource is the text of the document a resource was read from, kept so
 // that errors found after decoding (by World.Validate) can name the line of
 // a field: the document is parsed again then, which is cheaper than keeping
-// every document's tree in memory for the few that have errors.
+// every document's tree in memory for the few that have errors. The tree
+// of that parse is held weakly, so that the lookups that follow it (one
+// per field of each of a site's thousands of pools) reuse it rather than
+// each parsing the document again, while it is still in memory.
 type docSource struct {
+	mu     sync.Mutex
+	tree   weak.Pointer[node] // the last parse's root, while it lives
+	broken bool               // the text does not parse: there is no tree
+
 	// data is the document's own text, which the values decoded from it
 	// slice: never a slice of the file it came from, which would keep every
 	// other document of the file alive as long as the resource.
@@ -270,17 +278,34 @@ func (p Position) lineFor(field string) int {
 	return p.lineIn(p.root(), field)
 }
 
-// root parses the document the resource was read from (nil when its text
-// was not kept or does not parse).
+// root is the tree of the document the resource was read from (nil when
+// its text was not kept or does not parse): the tree of an earlier call
+// while it is still in memory, else a new parse.
 func (p Position) root() *node {
-	if p.src == nil {
+	s := p.src
+	if s == nil {
 		return nil
 	}
-	root, err := new(fastParser).parseDocumentText(p.src.data, p.src.firstLine)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.broken {
+		return nil
+	}
+	if root := s.tree.Value(); root != nil {
+		return root
+	}
+	root, err := parseSource(s)
 	if err != nil {
+		s.broken = true
 		return nil
 	}
+	s.tree = weak.Make(root)
 	return root
+}
+
+// parseSource parses a document's kept text.
+var parseSource = func(s *docSource) (*node, error) {
+	return new(fastParser).parseDocumentText(s.data, s.firstLine)
 }
 
 // lineIn is lineFor in the parsed document root.
