@@ -61,3 +61,26 @@ func FuzzDateAndDuration(f *testing.F) {
 		}
 	})
 }
+
+// TestCheckpointEveryBounded: a checkpoint interval of a nanosecond (or
+// any below a minute) was accepted, and the estimator planned a checkpoint
+// stall for every nanosecond of the run. It is refused, naming the field
+// and the bound, on its line; a minute and the examples' 20m are not.
+func TestCheckpointEveryBounded(t *testing.T) {
+	for _, v := range []string{"1ns", "1us", "1ms", "1s", "59s", "59.999s", "0.0000001d"} {
+		path, err := loadEdited(t, "  deadline: 14d\n", "  deadline: 14d\n  checkpointEvery: "+v+"\n")
+		if err == nil {
+			t.Errorf("checkpointEvery %s accepted", v)
+			continue
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, "spec.checkpointEvery") || !strings.Contains(msg, "1m") || !strings.Contains(msg, path+":42") {
+			t.Errorf("checkpointEvery %s: %v, want an error at %s:42 naming spec.checkpointEvery and 1m", v, err, path)
+		}
+	}
+	for _, v := range []string{"1m", "60s", "20m", "1h", "1d"} {
+		if _, err := loadEdited(t, "  deadline: 14d\n", "  deadline: 14d\n  checkpointEvery: "+v+"\n"); err != nil {
+			t.Errorf("checkpointEvery %s: %v", v, err)
+		}
+	}
+}

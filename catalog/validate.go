@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 )
 
 // MaxScreeningNames bounds an Organization's aliases and its addresses:
@@ -92,6 +93,13 @@ const (
 	maxBaseFLOPs  = 1e32 // far beyond any published training run
 	maxExperts    = 1_000_000
 )
+
+// MinCheckpointEvery is the shortest spec.checkpointEvery accepted. Each
+// checkpoint stalls the run while it is written, and the estimate counts one
+// stall per interval: an interval of a nanosecond was accepted and made any
+// run last for ages. Real jobs checkpoint every 10 minutes or more (the
+// examples: 20m to 2h); a minute is below any of them.
+const MinCheckpointEvery = Duration(time.Minute)
 
 // The accepted range of spec.confidence: the median of the estimate up to
 // its 99.9th percentile.
@@ -533,6 +541,10 @@ func (v *validator) job(j *TrainingJob) {
 		v.oneOf(j.Pos, res, "spec.objective", sp.Objective, Objectives)
 	}
 	v.number(j.Pos, res, "spec.budgetUSD", sp.BudgetUSD, 0, 1e12, "USD")
+	if sp.CheckpointEvery != 0 && sp.CheckpointEvery < MinCheckpointEvery {
+		v.add(j.Pos, res, "spec.checkpointEvery", fmt.Sprintf("%s is below %dm, the shortest checkpoint interval accepted",
+			time.Duration(sp.CheckpointEvery), int(MinCheckpointEvery.D().Minutes())))
+	}
 	if sp.Confidence != 0 {
 		v.number(j.Pos, res, "spec.confidence", sp.Confidence, MinConfidence, MaxConfidence,
 			"the one-sided quantile of the estimate that the deadline and budget must hold at")
