@@ -157,3 +157,31 @@ func BenchmarkAtManyPools(b *testing.B) {
 		})
 	}
 }
+
+// TestAtConcurrent: lookups into one document from several goroutines
+// share its kept tree and give the lines one goroutine gets.
+func TestAtConcurrent(t *testing.T) {
+	site := decodeSite(t, manyPoolSite(50))
+	fields := siteFields(50)
+	want := site.Pos.AtAll(fields)
+	done := make(chan string, 4)
+	for g := range 4 {
+		go func() {
+			for i, f := range fields {
+				if g == 0 && i%50 == 0 {
+					runtime.GC()
+				}
+				if got := site.Pos.At(f); got != want[f] {
+					done <- fmt.Sprintf("%s at %s, want %s", f, got, want[f])
+					return
+				}
+			}
+			done <- ""
+		}()
+	}
+	for range 4 {
+		if msg := <-done; msg != "" {
+			t.Error(msg)
+		}
+	}
+}
