@@ -279,7 +279,15 @@ func (l *Local) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	if err := atomicfile.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("local submit %s: %w", key, err)
 	}
-	unlock, err := flock.Lock(ctx, filepath.Join(dir, "lock"))
+	lockPath := filepath.Join(dir, "lock")
+	unlock, err := flock.Lock(ctx, lockPath)
+	if errors.Is(err, os.ErrPermission) {
+		// Its mode changed by a workload (restoreMode).
+		if rerr := restoreMode(lockPath, 0o644); rerr != nil {
+			return "", fmt.Errorf("local submit %s: %w (%v)", key, err, rerr)
+		}
+		unlock, err = flock.Lock(ctx, lockPath)
+	}
 	if err != nil {
 		return "", fmt.Errorf("local submit %s: %w", key, err)
 	}
@@ -340,7 +348,9 @@ func (l *Local) launch(dir, wd string, spec backend.Spec) error {
 	if err != nil {
 		return err
 	}
-	runLock, err := os.OpenFile(filepath.Join(dir, "run.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	// The job's files are the server's: one whose mode a workload changed
+	// (restoreMode) has it set back, and a link in its place is refused.
+	runLock, err := openOwn(filepath.Join(dir, "run.lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return err
 	}
@@ -348,7 +358,7 @@ func (l *Local) launch(dir, wd string, spec backend.Spec) error {
 	if wrapper, err := takeRunLock(runLock); err != nil || wrapper {
 		return err // with a wrapper holding it, the job is running already
 	}
-	out, err := os.OpenFile(filepath.Join(dir, "output.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	out, err := openOwn(filepath.Join(dir, "output.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}
