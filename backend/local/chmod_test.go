@@ -115,3 +115,71 @@ func asTheServersUser(t *testing.T, fn func() error) error {
 	}
 	return r.err
 }
+
+// TestCleanKeepsADirectoryInUseUnderAnUnreadablePid: once a job's wrapper
+// has ended, its pid file alone names the session whose processes Clean
+// waits for. Another job's workload that made it mode 0 left Clean
+// nothing to wait for: it removed the working directory while a process
+// the job started still ran there. The server now sets the file's mode
+// back and waits as before.
+func TestCleanKeepsADirectoryInUseUnderAnUnreadablePid(t *testing.T) {
+	ctx := context.Background()
+	b := newLocal(t, t.TempDir())
+	b.CancelGrace = 300 * time.Millisecond
+	b.TreeWait = 300 * time.Millisecond
+	release := filepath.Join(t.TempDir(), "release")
+	h, wd, pid := lingeringJob(t, b, "in-use", release)
+	if err := b.Cancel(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	pidPath := filepath.Join(b.StateDir(), "jobs", h, "pid")
+	if err := os.Chmod(pidPath, 0); err != nil {
+		t.Fatal(err)
+	}
+	err := asTheServersUser(t, func() error { return b.Clean(ctx, h) })
+	if _, serr := os.Stat(wd); serr != nil {
+		t.Fatalf("Clean removed the working directory under pid %d, which still runs (Clean said %v)", pid, err)
+	}
+	if err == nil || !strings.Contains(err.Error(), "kept") {
+		t.Errorf("Clean while pid %d of the job runs: %v; want an error saying the directory is kept", pid, err)
+	}
+	if !running(pid) {
+		t.Fatal("the lingering process ended: the test stands for nothing")
+	}
+	if fi, err := os.Stat(pidPath); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("the pid file after Clean: %v, %v; want its mode set back to 0644", fi.Mode(), err)
+	}
+}
+
+// TestCleanKeepsTheDirectoryWhenThePidCannotBeRead: a pid file whose mode
+// cannot be set back (here one with a second link, not a record the
+// server wrote alone) keeps the working directory, and Clean says why.
+func TestCleanKeepsTheDirectoryWhenThePidCannotBeRead(t *testing.T) {
+	ctx := context.Background()
+	b := newLocal(t, t.TempDir())
+	b.CancelGrace = 300 * time.Millisecond
+	b.TreeWait = 300 * time.Millisecond
+	release := filepath.Join(t.TempDir(), "release")
+	h, wd, pid := lingeringJob(t, b, "in-use", release)
+	if err := b.Cancel(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	pidPath := filepath.Join(b.StateDir(), "jobs", h, "pid")
+	if err := os.Link(pidPath, filepath.Join(b.StateDir(), "pid-link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(pidPath, 0); err != nil {
+		t.Fatal(err)
+	}
+	err := asTheServersUser(t, func() error { return b.Clean(ctx, h) })
+	if _, serr := os.Stat(wd); serr != nil {
+		t.Fatalf("Clean removed the working directory under pid %d, which still runs (Clean said %v)", pid, err)
+	}
+	if err == nil || !strings.Contains(err.Error(), "pid") || !strings.Contains(err.Error(), "kept") {
+
+		t.Errorf("Clean with an unreadable pid file: %v; want an error naming it and saying the directory is kept", err)
+	}
+	if fi, err := os.Stat(pidPath); err != nil || fi.Mode().Perm() != 0 {
+		t.Errorf("the pid file with a second link after Clean: %v, %v; want its mode left as it was", fi.Mode(), err)
+	}
+}

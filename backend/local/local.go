@@ -1163,15 +1163,36 @@ func fdFlags(pid, fd int) (int, bool) {
 }
 
 func readPid(dir string) int {
-	data, err := backend.ReadSmallFile(filepath.Join(dir, "pid"), 64)
+	pid, _ := pidFile(dir)
+	return pid
+}
+
+// pidFile is the pid the job's pid file names: 0 and no error where there
+// is none (or it names none). A pid file whose mode a workload changed
+// has it set back (restoreMode): once the wrapper has ended, the pid is
+// all that names the session whose processes Cancel and Clean wait for,
+// and Clean removed the working directory under them. An error says the
+// file is there but cannot be read.
+func pidFile(dir string) (int, error) {
+	path := filepath.Join(dir, "pid")
+	data, err := backend.ReadSmallFile(path, 64)
+	if errors.Is(err, os.ErrPermission) {
+		if rerr := restoreMode(path, 0o644); rerr != nil {
+			return 0, fmt.Errorf("%w (%v)", err, rerr)
+		}
+		data, err = backend.ReadSmallFile(path, 64)
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
 	if err != nil {
-		return 0
+		return 0, err
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
 	if err != nil || pid <= 1 {
-		return 0
+		return 0, nil
 	}
-	return pid
+	return pid, nil
 }
 
 // Logs returns the job's output so far. The file must be a plain file,
@@ -1278,8 +1299,14 @@ func (l *Local) Clean(ctx context.Context, handle string) error {
 	if held, err := runLockHeld(dir); err != nil || held {
 		return err
 	}
+	// The pid names the session whose processes are waited for: one
+	// that cannot be read keeps the directory.
+	pid, err := pidFile(dir)
+	if err != nil {
+		return fmt.Errorf("clean %s: the job's pid file names the processes to wait for and cannot be read: %w; its working directory is kept", handle, err)
+	}
 	// Nothing is killed here: a job that ended by itself is not stopped.
-	if left, err := waitTree(ctx, readPid(dir), wrapperSeen(dir), time.Time{}, l.TreeWait); err != nil || left > 0 {
+	if left, err := waitTree(ctx, pid, wrapperSeen(dir), time.Time{}, l.TreeWait); err != nil || left > 0 {
 		if err == nil {
 			err = fmt.Errorf("%d processes it started still run %s after its wrapper ended; its working directory is kept", left, l.TreeWait)
 		}
