@@ -1,0 +1,69 @@
+package dataset
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// hostileErrorServer answers every request 403 with an S3 error whose
+// message is half a megabyte long (the client reads a megabyte of an
+// error answer) and carries terminal escapes in C1 form,
+// which XML allows (CSI clearing the screen, OSC 52 writing the
+// clipboard), and a bidirectional override.
+func hostileErrorServer() *httptest.Server {
+	msg := "\u009b2J\u009d52;c;ZXZpbA==\u009c\u202e" + strings.Repeat("A", 512<<10)
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusForbidden)
+		fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>%s</Message><Resource>/bkt</Resource><RequestId>r</RequestId></Error>`, msg)
+	}))
+}
+
+// checkErrText fails t unless err's text is bounded and holds no
+// character a terminal would act on.
+func checkErrText(t *testing.T, what string, err error) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("%s: no error from a server answering 403", what)
+	}
+	s := err.Error()
+	t.Logf("%s: %.300q", what, s)
+	if len(s) > 4<<10 {
+		t.Errorf("%s: error of %d bytes, want at most 4 KiB", what, len(s))
+	}
+	if strings.ContainsAny(s, "\u009b\u009d\u202e") {
+		t.Errorf("%s: error holds the server's escapes unescaped: %.120q", what, s)
+	}
+}
+
+// TestAttackS3ErrorMessageBounded: a site's S3 server chooses the message
+// of its error answers. The client put it, whole, into the error every
+// read, listing, removal and write returned: up to MaxS3Response (16 MiB)
+// of it, terminal escapes included, into what a staging reports, logs
+// and records.
+func TestAttackS3ErrorMessageBounded(t *testing.T) {
+	srv := hostileErrorServer()
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st := openFakeS3(t, ctx, srv.URL)
+	_, err := ReadObject(ctx, st, "meridian/d/manifest", 1<<20)
+	checkErrText(t, "read", err)
+	var listErr error
+	for _, err := range st.List(ctx, "meridian/d/") {
+		if err != nil {
+			listErr = err
+			break
+		}
+	}
+	checkErrText(t, "list", listErr)
+	checkErrText(t, "delete", st.Delete(ctx, "meridian/d/manifest"))
+	checkErrText(t, "put", Put(ctx, st, "meridian/d/manifest", []byte("x")))
+	checkErrText(t, "put in parts", Put(ctx, st, "meridian/d/big", make([]byte, DefaultPartSize+1)))
+	checkErrText(t, "delete many", st.deleteMany(ctx, []string{"meridian/d/a", "meridian/d/b"}))
+}
