@@ -32,7 +32,6 @@ func checkErrText(t *testing.T, what string, err error) {
 		t.Fatalf("%s: no error from a server answering 403", what)
 	}
 	s := err.Error()
-	t.Logf("%s: %.300q", what, s)
 	if len(s) > 4<<10 {
 		t.Errorf("%s: error of %d bytes, want at most 4 KiB", what, len(s))
 	}
@@ -66,4 +65,28 @@ func TestAttackS3ErrorMessageBounded(t *testing.T) {
 	checkErrText(t, "put", Put(ctx, st, "meridian/d/manifest", []byte("x")))
 	checkErrText(t, "put in parts", Put(ctx, st, "meridian/d/big", make([]byte, DefaultPartSize+1)))
 	checkErrText(t, "delete many", st.deleteMany(ctx, []string{"meridian/d/a", "meridian/d/b"}))
+}
+
+// TestAttackListedKeyInErrorQuoted: a key a site's server lists is its
+// choice. A stale temporary object whose removal failed was named in the
+// error as listed: half a megabyte of it, terminal escapes included.
+func TestAttackListedKeyInErrorQuoted(t *testing.T) {
+	key := "meridian/d/\u009b2J\u202e" + strings.Repeat("k", 512<<10) + ".tmp"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/xml")
+		if r.Method == http.MethodGet && r.URL.Query().Get("list-type") != "" {
+			fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>bkt</Name><IsTruncated>false</IsTruncated><Contents><Key>%s</Key><Size>1</Size><LastModified>2020-01-01T00:00:00.000Z</LastModified></Contents></ListBucketResult>`, key)
+			return
+		}
+		w.WriteHeader(http.StatusForbidden)
+		fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>denied</Message></Error>`)
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st := openFakeS3(t, ctx, srv.URL)
+	_, err := RemoveStaleTemps(ctx, st, "d", time.Minute, 100)
+	checkErrText(t, "remove stale temps", err)
+	_, err = ScanFolder(ctx, st, "d", FolderScan{StaleAge: time.Minute, Limit: 100})
+	checkErrText(t, "scan folder", err)
 }
