@@ -10,6 +10,7 @@ import (
 	"hash"
 	"io"
 	"io/fs"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path"
@@ -522,7 +523,9 @@ func ListedWithPrefix(ctx context.Context, b *Store, prefix string, limit, most 
 			break
 		}
 		h.Objects++
-		h.Bytes += max(obj.Size, 0)
+		// Sizes are the store's claim: the sum stops at the largest
+		// an int64 holds rather than wrap.
+		h.Bytes += min(max(obj.Size, 0), math.MaxInt64-h.Bytes)
 		held[name] = h
 	}
 	out := make([]string, 0, len(held))

@@ -3,6 +3,7 @@ package dataset
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -89,4 +90,30 @@ func TestAttackListedKeyInErrorQuoted(t *testing.T) {
 	checkErrText(t, "remove stale temps", err)
 	_, err = ScanFolder(ctx, st, "d", FolderScan{StaleAge: time.Minute, Limit: 100})
 	checkErrText(t, "scan folder", err)
+}
+
+// TestAttackListedSizesSaturate: the sizes a listing gives are the
+// store's claim. Two objects of a name each listed at the largest size
+// an int64 holds made ListedWithPrefix's sum for the name wrap to a
+// negative number of bytes, which a sweep records as what it withdrew.
+func TestAttackListedSizesSaturate(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/xml")
+		fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>bkt</Name><IsTruncated>false</IsTruncated>`)
+		for _, k := range []string{"a", "b", "c"} {
+			fmt.Fprintf(w, `<Contents><Key>meridian/ckpt-x-1/chunks/%s</Key><Size>9223372036854775807</Size><LastModified>2026-01-01T00:00:00.000Z</LastModified></Contents>`, k)
+		}
+		fmt.Fprint(w, `</ListBucketResult>`)
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st := openFakeS3(t, ctx, srv.URL)
+	names, held, err := ListedWithPrefix(ctx, st, "ckpt-x-", 100, 0)
+	if err != nil || len(names) != 1 {
+		t.Fatalf("listed %v, %v", names, err)
+	}
+	if h := held["ckpt-x-1"]; h.Objects != 3 || h.Bytes != math.MaxInt64 {
+		t.Fatalf("held %+v, want 3 objects and %d bytes (the sum, saturated)", h, int64(math.MaxInt64))
+	}
 }
