@@ -10,6 +10,7 @@ import (
 	"hash"
 	"io"
 	"io/fs"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path"
@@ -74,19 +75,21 @@ func Add(ctx context.Context, opts AddOptions) (*AddResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	var walked int64
+	for _, f := range files {
+		walked += f.size
+	}
 	if opts.OnStart != nil {
-		var total int64
-		for _, f := range files {
-			total += f.size
-		}
-		opts.OnStart(total)
+		opts.OnStart(walked)
 	}
 	seed := opts.Sealer.ChunkerSeed()
 	pol, err := chunker.DerivePolynomial(rand.NewChaCha8(seed))
 	if err != nil {
 		return nil, fmt.Errorf("chunker polynomial: %w", err)
 	}
-	have, err := ListChunks(ctx, opts.Store, opts.Name)
+	// The home store's listing is its server's to choose: read within a
+	// bound, not until the caller gives up.
+	have, err := listChunks(ctx, opts.Store, opts.Name, addListBound(len(files), walked))
 	if err != nil {
 		return nil, err
 	}
@@ -247,6 +250,15 @@ func (n noShortEnd) Read(p []byte) (int, error) {
 func addTarListBound(maxFiles int, maxBytes int64) int {
 	chunks := int64(max(maxFiles, 0)) + max(maxBytes, 0)/MinChunk
 	return int(min(chunks, 1<<40)) + addTarListBase
+}
+
+// addListBound is how many listed objects Add reads of its store's
+// listing of the dataset's chunks, for files holding bytes in all: as
+// ListBound, 16 for each chunk they can make (older versions leave
+// theirs) and a million besides (addTarListBase).
+func addListBound(files int, bytes int64) int {
+	chunks := int64(max(files, 0)) + max(bytes, 0)/MinChunk
+	return int(min(16*chunks, 1<<40)) + addTarListBase
 }
 
 // addTarListBase is the part of addTarListBound that is not the stream's
@@ -511,7 +523,9 @@ func ListedWithPrefix(ctx context.Context, b *Store, prefix string, limit, most 
 			break
 		}
 		h.Objects++
-		h.Bytes += max(obj.Size, 0)
+		// Sizes are the store's claim: the sum stops at the largest
+		// an int64 holds rather than wrap.
+		h.Bytes += min(max(obj.Size, 0), math.MaxInt64-h.Bytes)
 		held[name] = h
 	}
 	out := make([]string, 0, len(held))

@@ -93,7 +93,7 @@ func ScanFolder(ctx context.Context, b *Store, name string, o FolderScan) (*Fold
 			continue
 		}
 		if err := b.Delete(ctx, obj.Key); err != nil {
-			return nil, fmt.Errorf("remove stale %s: %w", obj.Key, err)
+			return nil, fmt.Errorf("remove a stale temporary object of %s: %w", name, err)
 		}
 	}
 	if o.Want == nil {

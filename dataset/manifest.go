@@ -268,7 +268,9 @@ func ParseManifest(data []byte, s *seal.Sealer) (*Manifest, error) {
 	}
 	for k := range env {
 		if k != "manifest" && k != "mac" {
-			return nil, fmt.Errorf("manifest: unknown field %q", k)
+			// The envelope is read before it is authenticated: the
+			// store chose the name, up to the manifest's size.
+			return nil, fmt.Errorf("manifest: unknown field %q", clipKey(k))
 		}
 	}
 	var macHex string

@@ -170,3 +170,19 @@ func bigManifest(path string) *Manifest {
 	}
 	return m
 }
+
+// TestAttackManifestFieldNameBounded: a stored manifest's envelope is the
+// store's to write, and is read before its MAC is checked. A member of
+// it that is not "manifest" or "mac" was named in the error whole: a
+// name of a megabyte (up to the manifest's size limit) made an error as
+// large.
+func TestAttackManifestFieldNameBounded(t *testing.T) {
+	name := strings.Repeat("n", 1<<20)
+	_, err := ParseManifest([]byte(`{"`+name+`":1,"mac":"00","manifest":{}}`), nil)
+	if err == nil || !strings.Contains(err.Error(), "unknown field") {
+		t.Fatalf("unknown member: %.200v", err)
+	}
+	if n := len(err.Error()); n > 4<<10 {
+		t.Fatalf("error of %d bytes naming an unknown member, want at most 4 KiB", n)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -123,6 +125,37 @@ func TestAttackAddTarEndlessListing(t *testing.T) {
 	_, err := AddTar(ctx, "d", bytes.NewReader(nil), st, newSealer(t, "d"), 10, 1<<20)
 	if !errors.Is(err, ErrListTooLong) {
 		t.Fatalf("AddTar into a store listing without end: %v after %d pages; want ErrListTooLong", err, pages.Load())
+	}
+	if p := pages.Load(); p > int64(bound/1000)+2 {
+		t.Fatalf("%d pages read of a listing bounded at %d objects", p, bound)
+	}
+}
+
+// TestAttackAddEndlessListing: Add seals a directory into the dataset's
+// home store, and first lists the chunks already there. The home store
+// is not the owner's to vouch for (whoever runs the bucket's server
+// chooses its listings), and that listing was read without a bound: a
+// store whose listing never ends held the add until its caller gave up,
+// every chunk-like key kept in memory. Now it is read within a bound
+// (ListBound's million, 20,000 here, and 16 for each chunk the directory
+// can make).
+func TestAttackAddEndlessListing(t *testing.T) {
+	old := addTarListBase
+	addTarListBase = 20000
+	t.Cleanup(func() { addTarListBase = old })
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "f"), []byte("content"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bound := addListBound(1, 7)
+	guard := int64(bound/1000) + 200
+	srv, pages := pagedListing(t, 1000, guard, cancel)
+	st := openFakeS3(t, ctx, srv.URL)
+	_, err := Add(ctx, AddOptions{Name: "d", Root: root, Store: st, Sealer: newSealer(t, "d")})
+	if !errors.Is(err, ErrListTooLong) {
+		t.Fatalf("Add into a store listing without end: %v after %d pages; want ErrListTooLong", err, pages.Load())
 	}
 	if p := pages.Load(); p > int64(bound/1000)+2 {
 		t.Fatalf("%d pages read of a listing bounded at %d objects", p, bound)

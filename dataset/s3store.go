@@ -21,6 +21,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"meridian.dev/meridian/internal/textsafe"
 )
 
 // s3Bucket keeps objects in an S3 bucket (AWS or any S3-compatible server).
@@ -231,7 +233,7 @@ func (b *s3Bucket) get(ctx context.Context, key string) (io.ReadCloser, int64, e
 		if notFound(err) {
 			return nil, 0, ErrNotFound
 		}
-		return nil, 0, err
+		return nil, 0, siteErr(err)
 	}
 	// The whole read has a deadline too, from the object's declared size
 	// (or, undeclared, the bytes received so far) at MinReadRate: a server
@@ -348,6 +350,7 @@ func (b *s3Bucket) putResent(ctx context.Context, key string, data []byte) (int6
 	body := newSentBody(data)
 	_, err := b.c.PutObject(ctx, b.bucket, b.prefix+key, body, int64(len(data)), opts)
 	if err != nil {
+		err = siteErr(err)
 		// Whatever of the body the client read, on every try (it sends
 		// it again after a 5xx or a dropped connection), went to the
 		// connection: the server may have taken it, and nothing there
@@ -424,7 +427,7 @@ func (b *s3Bucket) putParts(ctx context.Context, key string, data []byte, opts m
 	full := b.prefix + key
 	id, err := core.NewMultipartUpload(ctx, b.bucket, full, opts)
 	if err != nil {
-		return 0, err
+		return 0, siteErr(err)
 	}
 	signed := b.c.EndpointURL().Scheme != "https"
 	var parts []minio.CompletePart
@@ -465,12 +468,13 @@ func (b *s3Bucket) putParts(ctx context.Context, key string, data []byte, opts m
 // (*UploadError): the lost ones, and the taken ones once the abort is
 // confirmed.
 func (b *s3Bucket) abortPut(ctx context.Context, key, id string, taken, lost int64, cause error) error {
+	cause = siteErr(cause)
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortGrace)
 	defer cancel()
 	if err := (minio.Core{Client: b.c}).AbortMultipartUpload(actx, b.bucket, b.prefix+key, id); err != nil {
 		// Not aborted (or no longer there: completed after all): what
 		// the parts left is the site's to show a reconcile.
-		cause = fmt.Errorf("%w (the upload was not aborted: %v)", cause, err)
+		cause = fmt.Errorf("%w (the upload was not aborted: %v)", cause, siteErr(err))
 		taken = 0
 	}
 	if taken+lost == 0 {
@@ -571,7 +575,7 @@ func (b *s3Bucket) abortUploads(ctx context.Context, prefix string, before time.
 				// as long as one is there.
 				return false, nil
 			}
-			return false, fmt.Errorf("abort the upload to %s: %w", clipKey(u.Key), err)
+			return false, fmt.Errorf("abort the upload to %q: %w", clipKey(u.Key), siteErr(err))
 		}
 		n++
 		return true, nil
@@ -594,7 +598,7 @@ func (b *s3Bucket) eachUpload(ctx context.Context, core minio.Core, full string,
 			if keyMarker == "" && idMarker == "" && cannotListUploads(err) {
 				return nil
 			}
-			return fmt.Errorf("list uploads under %s: %w", clipKey(full), err)
+			return fmt.Errorf("list uploads under %s: %w", clipKey(full), siteErr(err))
 		}
 		for _, u := range res.Uploads {
 			if listed++; listed > limit {
@@ -630,7 +634,7 @@ func (b *s3Bucket) del(ctx context.Context, key string) error {
 	if err != nil && notFound(err) {
 		return nil
 	}
-	return err
+	return siteErr(err)
 }
 
 // delMany removes keys with S3's DeleteObjects, a thousand a request,
@@ -655,7 +659,7 @@ func (b *s3Bucket) delMany(ctx context.Context, keys []string) error {
 				continue
 			}
 			if first == nil {
-				first = fmt.Errorf("%s: %w", clipKey(e.ObjectName), e.Err)
+				first = fmt.Errorf("%s: %w", clipKey(e.ObjectName), siteErr(e.Err))
 			}
 		}
 		if !unsupported || first != nil {
@@ -685,7 +689,7 @@ func (b *s3Bucket) list(ctx context.Context, prefix string) iter.Seq2[Object, er
 				if cause := context.Cause(ctx); errors.Is(cause, ErrListTooLong) {
 					o.Err = cause
 				}
-				yield(Object{}, o.Err)
+				yield(Object{}, siteErr(o.Err))
 				return
 			}
 			lp.keyed.Store(lp.pages.Load())
@@ -745,6 +749,43 @@ func clipKey(k string) string {
 		return k[:200] + "…"
 	}
 	return k
+}
+
+// maxSiteError is how much of an error's text, as the S3 client gives
+// it, an error of the store carries: the client puts the message of a
+// server's error answer in it, whole (up to a megabyte), and a genuine
+// one is a sentence.
+const maxSiteError = 1 << 10
+
+// siteError is an error of the S3 client whose text (a server's error
+// message) was cut and escaped (siteErr). It unwraps to the client's.
+type siteError struct {
+	text string
+	err  error
+}
+
+func (e *siteError) Error() string { return e.text }
+func (e *siteError) Unwrap() error { return e.err }
+
+// siteErr returns err, or, where its text is longer than maxSiteError or
+// holds a character textsafe escapes (terminal escapes in C1 form, which
+// XML allows, a bidirectional override), err with that text cut to
+// maxSiteError bytes and escaped: a site's server chooses its error
+// messages, and they reach what a staging reports, logs and records.
+func siteErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	s := err.Error()
+	if len(s) <= maxSiteError && textsafe.Safe(s) {
+		return err
+	}
+	cut := ""
+	if len(s) > maxSiteError {
+		cut = fmt.Sprintf("… (%d bytes in all)", len(s))
+		s = s[:maxSiteError]
+	}
+	return &siteError{text: textsafe.Escape(s) + cut, err: err}
 }
 
 // close drops the store's idle connections: each store has its own

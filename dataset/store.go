@@ -95,7 +95,8 @@ func (s *Store) Close() error { return s.b.close() }
 // not an error: the caller wanted it gone, and it is.
 func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := s.b.del(ctx, s.prefix+key); err != nil {
-		return fmt.Errorf("delete %s: %w", key, err)
+		// The key may be one a store listed, of its own choosing.
+		return fmt.Errorf("delete %q: %w", clipKey(key), err)
 	}
 	return nil
 }
@@ -420,7 +421,7 @@ func RemoveStaleTemps(ctx context.Context, b *Store, name string, age time.Durat
 			continue
 		}
 		if err := b.Delete(ctx, obj.Key); err != nil {
-			return n, fmt.Errorf("remove stale %s: %w", obj.Key, err)
+			return n, fmt.Errorf("remove a stale temporary object of %s: %w", name, err)
 		}
 		n++
 	}

@@ -61,7 +61,7 @@ func Discard(ctx context.Context, b *Store, u Unfinished) error {
 		return b.Delete(ctx, u.temp)
 	case u.upload != "":
 		if err := b.b.abortUpload(ctx, b.prefix+u.Key, u.upload); err != nil {
-			return fmt.Errorf("abort the upload to %s: %w", u.Key, err)
+			return fmt.Errorf("abort the upload to %q: %w", clipKey(u.Key), err)
 		}
 	}
 	return nil
@@ -135,7 +135,7 @@ func (b *s3Bucket) uploadBytes(ctx context.Context, core minio.Core, key, id str
 			if r := minio.ToErrorResponse(err); r.Code == "NoSuchUpload" || marker == 0 && cannotListUploads(err) {
 				return -1, nil
 			}
-			return 0, fmt.Errorf("list the parts of the upload to %s: %w", clipKey(key), err)
+			return 0, fmt.Errorf("list the parts of the upload to %s: %w", clipKey(key), siteErr(err))
 		}
 		// A page without parts costs a request as one with them does.
 		if *parts += max(1, len(res.ObjectParts)); *parts > MaxUploadParts {
@@ -169,5 +169,5 @@ func (b *s3Bucket) abortUpload(ctx context.Context, key, id string) error {
 		// abortUploads leaves it).
 		return nil
 	}
-	return err
+	return siteErr(err)
 }
