@@ -2,9 +2,11 @@ package run
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -196,4 +198,19 @@ func sweepLosingAnEntry(t *testing.T, f *ckMoveFixture, rs *rules.State, ls *res
 		t.Fatalf("the pass wrote no entry for %s", what)
 	}
 	return r
+}
+
+// TestSweptRestSumSaturates: the bytes a sweep records as withdrawn are
+// the sum of what the site's listing claims for each name, each claim at
+// most the largest int64 (dataset.ListedWithPrefix saturates it): two
+// such names wrapped the sum to a negative withdrawal. It now stops at
+// the largest int64, and a negative claim adds nothing.
+func TestSweptRestSumSaturates(t *testing.T) {
+	rest := sweptRest{digest: sha256.New()}
+	rest.add("ckpt-r-1", 3, math.MaxInt64)
+	rest.add("ckpt-r-2", 3, math.MaxInt64)
+	rest.add("ckpt-r-3", -5, -7)
+	if rest.bytes != math.MaxInt64 || rest.objects != 6 || rest.count != 3 {
+		t.Errorf("swept rest: %d objects, %d bytes of %d names; want 6, %d, 3", rest.objects, rest.bytes, rest.count, int64(math.MaxInt64))
+	}
 }

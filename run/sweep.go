@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -586,8 +587,11 @@ type sweptRest struct {
 
 func (s *sweptRest) add(name string, objects int, bytes int64) {
 	s.count++
-	s.objects += objects
-	s.bytes += bytes
+	// The sizes are the site's listing's claim (each saturated at the
+	// largest int64): the sum stops there too rather than wrap to a
+	// negative withdrawal on the record.
+	s.objects += min(max(objects, 0), math.MaxInt-s.objects)
+	s.bytes += min(max(bytes, 0), math.MaxInt64-s.bytes)
 	if len(s.names) < sweepNamed {
 		s.names = append(s.names, name)
 	}
