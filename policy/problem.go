@@ -50,6 +50,17 @@ func (p Problem) String() string {
 // fails as a whole: no engine is built and nothing changes.
 type Problems []Problem
 
+// Count is how many problems ps stands for: on a list cut at MaxProblems
+// the last only counts the rest, and stands for those it counts, not for
+// one more.
+func (ps Problems) Count() int {
+	n := len(ps)
+	if n > 0 && (ps[n-1].more > 0 || ps[n-1].unchecked > 0) {
+		return n - 1 + ps[n-1].more
+	}
+	return n
+}
+
 // Error lists the problems one per line, in file and line order.
 func (ps Problems) Error() string {
 	lines := make([]string, len(ps))

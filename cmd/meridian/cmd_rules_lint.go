@@ -38,6 +38,12 @@ field, and exits 2 when there is any, 0 when the packs would load.`,
 					_, err := fmt.Fprintln(w, "no problems")
 					return err
 				}
+				if n := ps.Count(); n != len(ps) {
+					// The loader lists at most policy.MaxProblems; the
+					// last line it lists counts the rest.
+					_, err := fmt.Fprintf(w, "\n%d problem(s), the first %d listed\n", n, len(ps)-1)
+					return err
+				}
 				_, err := fmt.Fprintf(w, "\n%d problem(s)\n", len(ps))
 				return err
 			}); err != nil {

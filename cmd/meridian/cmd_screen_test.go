@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/store"
 )
 
@@ -237,5 +239,26 @@ func TestScreenImportOfSomeListsRefused(t *testing.T) {
 	out, err := runCLI(t, "screen", "import", el, "--allow-partial")
 	if err != nil || !strings.Contains(out, "imported 3 entries") {
 		t.Fatalf("with --allow-partial: %v\n%s", err, out)
+	}
+}
+
+// TestRulesLintCountsProblemsNotListed: the loader lists at most
+// policy.MaxProblems problems, the last counting the rest, and `rules
+// lint` counted the lines it printed: 150 broken rules read "100
+// problem(s)". It now says how many there are and how many it lists.
+func TestRulesLintCountsProblemsNotListed(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("apiVersion: meridian.dev/v1alpha1\nkind: RulePack\nmetadata: {name: many}\nrules:\n")
+	for i := range 150 {
+		fmt.Fprintf(&b, "  - id: r-%d\n    jurisdiction: ORG\n    kind: nonsense\n    effect: deny\n    effectiveFrom: 2024-01-01\n    enforcement: in-force\n    confidence: confirmed\n    sources: [house policy]\n    message: \"site {site.name}\"\n    condition: \"true\"\n", i)
+	}
+	os.WriteFile(filepath.Join(dir, "many.yaml"), []byte(b.String()), 0o644)
+	out, err := runCLI(t, "rules", "lint", dir)
+	if !isCode(err, exitBadInput) {
+		t.Fatalf("lint of 150 broken rules: %v, want exit %d", err, exitBadInput)
+	}
+	if want := fmt.Sprintf("150 problem(s), the first %d listed", policy.MaxProblems-1); !strings.Contains(out, want) {
+		t.Errorf("lint output lacks %q:\n%.600s", want, out[max(0, len(out)-600):])
 	}
 }
