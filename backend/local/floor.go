@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+
+	"meridian.dev/meridian/agent"
 )
 
 // EnvScratchFloor and EnvScratchInodeFloor name the variables of the
@@ -48,7 +50,7 @@ func (l *Local) floorArgs() ([]string, error) {
 	for _, f := range []struct {
 		field, flag string
 		v           int64
-	}{{"ScratchFloor", "--scratch-floor", l.ScratchFloor}, {"ScratchInodeFloor", "--scratch-inode-floor", l.ScratchInodeFloor}} {
+	}{{"ScratchFloor", agent.FlagScratchFloor, l.ScratchFloor}, {"ScratchInodeFloor", agent.FlagScratchInodeFloor, l.ScratchInodeFloor}} {
 		switch {
 		case f.v < 0:
 			return nil, fmt.Errorf("local backend: %s %d: want 0 (the agent's own floor) or more", f.field, f.v)

@@ -490,11 +490,22 @@ const runLockWait = 2 * time.Second
 // lock is held while the job's wrapper, which holds it for its whole
 // life, lives (findWrapper).
 func runLockHeld(dir string) (bool, error) {
+	return runLockHeldBy(dir, 0)
+}
+
+// runLockHeldBy is runLockHeld knowing the wrapper's pid (0 when not):
+// an unreadable lock is then held while that process holds it, one look
+// at its own entries in /proc, not a search of every process (Cancel's
+// wait asks every 10 ms).
+func runLockHeldBy(dir string, pid int) (bool, error) {
 	held, err := lockHeld(filepath.Join(dir, "run.lock"))
-	if errors.Is(err, os.ErrPermission) {
-		return findWrapper(dir) > 0, nil
+	if !errors.Is(err, os.ErrPermission) {
+		return held, err
 	}
-	return held, err
+	if pid > 0 {
+		return isWrapper(dir, pid), nil
+	}
+	return findWrapper(dir) > 0, nil
 }
 
 // lockHeld reports whether someone holds the lock on the file at path.
@@ -964,7 +975,7 @@ func stopGroup(ctx context.Context, dir string, sig syscall.Signal, grace time.D
 	pending := map[int]child{}
 	for {
 		now := bootTicksAt(time.Now())
-		held, err := runLockHeld(dir)
+		held, err := runLockHeldBy(dir, pid)
 		if err != nil || !held {
 			return heldAt, pid, err
 		}
@@ -1083,12 +1094,8 @@ func jobPid(dir string) int {
 // maxWrapperFds fds of those that lead a session), and says 0 when it
 // finds none.
 func findWrapper(dir string) int {
-	fi, err := os.Lstat(filepath.Join(dir, "run.lock"))
-	if err != nil || !fi.Mode().IsRegular() {
-		return 0
-	}
-	want, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
+	want := runLockStat(dir)
+	if want == nil {
 		return 0
 	}
 	ents, err := os.ReadDir("/proc")
@@ -1096,23 +1103,47 @@ func findWrapper(dir string) int {
 		return 0
 	}
 	for _, e := range ents {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil || p <= 1 {
-			continue
-		}
-		st, ok := readStat(p)
-		if !ok || st.sid != p || st.pgid != p || st.zombie {
-			continue
-		}
-		// sh -c WRAPPER meridian-job DIR COMMAND...
-		if args := strings.SplitN(cmdline(p), "\x00", 5); len(args) < 5 || args[3] != "meridian-job" {
-			continue
-		}
-		if holdsFile(p, uint64(want.Dev), want.Ino) {
+		if p, err := strconv.Atoi(e.Name()); err == nil && wrapperOf(p, want) {
 			return p
 		}
 	}
 	return 0
+}
+
+// isWrapper says whether process pid is the job's running wrapper, as
+// findWrapper judges one.
+func isWrapper(dir string, pid int) bool {
+	want := runLockStat(dir)
+	return want != nil && wrapperOf(pid, want)
+}
+
+// runLockStat is what stat tells of the job's run lock, whatever its
+// mode; nil when it is not a regular file.
+func runLockStat(dir string) *syscall.Stat_t {
+	fi, err := os.Lstat(filepath.Join(dir, "run.lock"))
+	if err != nil || !fi.Mode().IsRegular() {
+		return nil
+	}
+	st, _ := fi.Sys().(*syscall.Stat_t)
+	return st
+}
+
+// wrapperOf says whether process p leads its own session and group, runs
+// the wrapper, and holds the run lock want describes open to read and
+// write.
+func wrapperOf(p int, want *syscall.Stat_t) bool {
+	if p <= 1 {
+		return false
+	}
+	st, ok := readStat(p)
+	if !ok || st.sid != p || st.pgid != p || st.zombie {
+		return false
+	}
+	// sh -c WRAPPER meridian-job DIR COMMAND...
+	if args := strings.SplitN(cmdline(p), "\x00", 5); len(args) < 5 || args[3] != "meridian-job" {
+		return false
+	}
+	return holdsFile(p, uint64(want.Dev), want.Ino)
 }
 
 // maxWrapperFds bounds the file descriptors findWrapper looks at in a
