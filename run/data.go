@@ -114,7 +114,7 @@ func (c *Controller) stageData(ctx context.Context, r *Run) (bool, error) {
 			events = append(events, store.Event{Kind: "staging", Reason: n})
 		}
 		// Which registration of each dataset moves, for the ledger.
-		q.Registrations, _ = c.datasetRegistrations(ctx, r.Tenant, false, q.Datasets...)
+		q.Registrations, _ = c.registrationsIn(reg, r.Tenant, false, q.Datasets...)
 		probe := c.exportsProbe()
 		q.Exports = probe.exports()
 		results, err = c.cfg.Stager.StageJob(sctx, &sj, byName, &dst, r.Tenant, dataPrefix(r.Tenant), q, r.ID)

@@ -375,6 +375,16 @@ func (c *Controller) datasetRegistrations(ctx context.Context, tenant string, st
 		}
 		return nil, err
 	}
+	return c.registrationsIn(reg, tenant, strict, ds...)
+}
+
+// registrationsIn is datasetRegistrations from the registry reg, read
+// already (a run's staging reads it once, for the head counts and the
+// records alike, so that an update between two reads cannot part them).
+func (c *Controller) registrationsIn(reg *registry, tenant string, strict bool, ds ...*catalog.Dataset) (map[string]string, error) {
+	if _, ok := c.resWitness.generation(tenant); !ok || len(ds) == 0 {
+		return nil, nil
+	}
 	out := make(map[string]string, len(ds))
 	for _, d := range ds {
 		if d == nil {
