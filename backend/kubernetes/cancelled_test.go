@@ -23,12 +23,7 @@ func TestJobMarkedCancelledAtTheSite(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeAPI(t)
 			b := f.start(t)
-			spec := secretSpec()
-			spec.Secret = nil
-			name, err := b.Submit(testContext(t), spec)
-			if err != nil {
-				t.Fatal(err)
-			}
+			name := submitWithoutSecret(t, b)
 			f.changeJob(name, map[string]any{"metadata": map[string]any{"annotations": map[string]any{AnnotationCancelled: "2026-01-01T00:00:00Z"}}})
 			eventually(t, "the mark is not in the cache", func() bool {
 				j, ok := b.watch.job(name)
@@ -56,12 +51,7 @@ func TestJobMarkedCancelledAtTheSite(t *testing.T) {
 	t.Run("by Cancel", func(t *testing.T) {
 		f := newFakeAPI(t)
 		b := f.start(t)
-		spec := secretSpec()
-		spec.Secret = nil
-		name, err := b.Submit(testContext(t), spec)
-		if err != nil {
-			t.Fatal(err)
-		}
+		name := submitWithoutSecret(t, b)
 		if err := b.Cancel(testContext(t), name); err != nil {
 			t.Fatal(err)
 		}

@@ -265,12 +265,7 @@ func TestQueuedJobEndedBeforeItStartedIsLost(t *testing.T) {
 func TestGonePodsAreBounded(t *testing.T) {
 	f := newFakeAPI(t)
 	b := f.start(t)
-	spec := secretSpec()
-	spec.Secret = nil
-	name, err := b.Submit(testContext(t), spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	name := submitWithoutSecret(t, b)
 	job, _ := f.get("jobs", name)
 	uid := types.UID(meta(job)["uid"].(string))
 	eventually(t, "the cache did not take the Job", func() bool { _, ok := b.watch.job(name); return ok })

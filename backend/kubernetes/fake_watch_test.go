@@ -15,12 +15,7 @@ import (
 func TestFakeAPIWatchResumesFromItsVersion(t *testing.T) {
 	f := newFakeAPI(t)
 	b := f.start(t)
-	spec := secretSpec()
-	spec.Secret = nil
-	name, err := b.Submit(testContext(t), spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	name := submitWithoutSecret(t, b)
 	eventually(t, "the cache did not take the Job", func() bool { _, ok := b.watch.job(name); return ok })
 	// The watches cut, and the Job ended before the reflector watches
 	// again (f.mu held throughout, as endWatches and changeJob take it).

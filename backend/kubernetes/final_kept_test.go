@@ -25,12 +25,7 @@ func failedThenComplete(t *testing.T) (*fakeAPI, *Backend, string) {
 	t.Helper()
 	f := newFakeAPI(t)
 	b := f.start(t)
-	spec := secretSpec()
-	spec.Secret = nil
-	name, err := b.Submit(testContext(t), spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	name := submitWithoutSecret(t, b)
 	setJobConditions(f, name, map[string]any{"type": jobFailed, "status": "True", "reason": "BackoffLimitExceeded"})
 	eventually(t, "the attempt's Job did not fail", func() bool {
 		st, err := b.Status(testContext(t), name)
@@ -63,12 +58,7 @@ func TestFinalStateOnRecordIsKept(t *testing.T) {
 func TestRecordedCancelOfARunningJobIsNotItsEnd(t *testing.T) {
 	f := newFakeAPI(t)
 	b := f.start(t)
-	spec := secretSpec()
-	spec.Secret = nil
-	name, err := b.Submit(testContext(t), spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	name := submitWithoutSecret(t, b)
 	// The Job in the cache (TestRecordedCancelOfAJobNotYetInTheCacheIsNotItsEnd
 	// has one it lacks).
 	eventually(t, "the watch cache did not take the attempt's Job", func() bool {
@@ -107,12 +97,7 @@ func TestRecordedCancelOfAJobNotYetInTheCacheIsNotItsEnd(t *testing.T) {
 	f := newFakeAPI(t)
 	b := f.start(t)
 	f.mute("jobs")
-	spec := secretSpec()
-	spec.Secret = nil
-	name, err := b.Submit(testContext(t), spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	name := submitWithoutSecret(t, b)
 	if _, ok := b.watch.job(name); ok {
 		t.Fatal("the cache has the Job; the test needs one it lacks")
 	}

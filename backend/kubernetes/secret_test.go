@@ -428,6 +428,19 @@ func secretSpec() backend.Spec {
 		Env: map[string]string{"PLAIN": "p"}, Secret: map[string]string{"TOKEN": "credential"}}
 }
 
+// submitWithoutSecret submits secretSpec's job with no Secret to b and
+// returns its handle.
+func submitWithoutSecret(t testing.TB, b *Backend) string {
+	t.Helper()
+	spec := secretSpec()
+	spec.Secret = nil
+	name, err := b.Submit(testContext(t), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
 // ownedBy reports whether the Secret's owners are exactly the Job.
 func secretOwnedBy(sec, job map[string]any) bool {
 	owners, _ := meta(sec)["ownerReferences"].([]any)
