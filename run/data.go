@@ -353,8 +353,8 @@ func keyHoldPrefix(attempt int, site, name string) string {
 // heldForKey reports whether run r waits held only for the key of its
 // tenant's dataset name (keyHeld): a hold whose KeyDataset is name, that no
 // law, room or failed staging (StageTries) holds, and that no later try
-// rewrote (stillHeld, which counts Tries past keyHeld's one, turns it into
-// a hold of the law or of room and keeps the other fields). The caller
+// rewrote (stillHeld counts Tries past keyHeld's one, and one that turns
+// it into a hold of the law or of room clears KeyDataset). The caller
 // matches the tenant.
 //
 // A hold with no KeyDataset was written before the field existed (keyHeld
