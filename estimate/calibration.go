@@ -264,7 +264,7 @@ func CalibrateAll(accs map[string]*catalog.Accelerator) ([2]*CalibrationReport, 
 		return reps, err
 	}
 	for _, in := range []Inputs{AsPublished, SizeOnly} {
-		rep, err := calibrate(runs, halves, accs, in, nil)
+		rep, err := calibrate(runs, halves, accs, in, nil, nil)
 		if err != nil {
 			return reps, err
 		}
@@ -276,8 +276,8 @@ func CalibrateAll(accs map[string]*catalog.Accelerator) ([2]*CalibrationReport, 
 }
 
 // calibrate is Calibrate over given runs, halves and extra assumptions (the
-// fitter's trial constants).
-func calibrate(runs []CalibrationRun, halves []Half, accs map[string]*catalog.Accelerator, in Inputs, extra map[string]float64) (*CalibrationReport, error) {
+// fitter's trial constants), with the fitter's trial run terms (nil: none).
+func calibrate(runs []CalibrationRun, halves []Half, accs map[string]*catalog.Accelerator, in Inputs, extra map[string]float64, terms *runTerms) (*CalibrationReport, error) {
 	rep := &CalibrationReport{Inputs: in}
 	// The trial constants are the same for every run: checked once here,
 	// not once per run's estimate (a fit estimates each run thousands of
@@ -293,7 +293,7 @@ func calibrate(runs []CalibrationRun, halves []Half, accs map[string]*catalog.Ac
 		}
 		job := c.Job(in)
 		job.Assumptions = extra
-		r, err := Estimate(Input{Job: job, Accelerator: acc, Count: c.Count, SkipAssumptions: true, assumptionsChecked: true})
+		r, err := Estimate(Input{Job: job, Accelerator: acc, Count: c.Count, SkipAssumptions: true, assumptionsChecked: true, terms: terms})
 		if err != nil {
 			return nil, fmt.Errorf("calibration run %s: %w", c.Name, err)
 		}

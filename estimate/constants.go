@@ -244,3 +244,24 @@ const (
 	// measured figure in the facts). Key: qloraDequantOverhead.
 	defaultQLoRADequantOverhead = 0.25
 )
+
+// Run terms tried as candidates for the fit and not adopted (fit.go's
+// runTerms; TestCandidates compares them by cross-validation on the fitting
+// half). Estimate applies none of them; only the fitter's trials do.
+const (
+	// Tokens per parameter: running time × (D ÷ (N·20))^β, with D the tokens,
+	// N the active parameters and 20 the compute-optimal ratio of Hoffmann
+	// et al. 2022 (Chinchilla). A run far past it is long and on a settled
+	// stack (evaluation, restarts and tuning amortised over more steps); one
+	// short of it pays them over fewer.
+	tokensPerParamReference = 20.0
+	// Job size: running time × (C ÷ 10²³ FLOPs)^β: a larger run realises
+	// less of its tuned step rate (more evaluation, data and failure
+	// handling at scale; Llama 3 §3.3.4, MegaScale, Jiang et al. 2024 §4).
+	// 10²³ FLOPs is about Llama 2 7B's pretraining.
+	jobFLOPsReference = 1e23
+	// Chip generation: running time ÷ ρ on chips launched before
+	// sequenceGenerationYear (V100, A100, TPU v4), a run efficiency of their
+	// own relative to newer chips', whose stacks brought FlashAttention-2 and
+	// FP8 training.
+)

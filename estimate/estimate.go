@@ -28,6 +28,8 @@ type Input struct {
 	// sets the same trial constants on every run it estimates) checked
 	// Job.Assumptions already (checkAssumptions).
 	assumptionsChecked bool
+	// terms are the fitter's trial run terms (fit.go); nil applies none.
+	terms *runTerms
 }
 
 // Result is the estimator's answer; JSON field names are part of the public
@@ -220,6 +222,9 @@ func run(in *Input, w *work, r *Result) error {
 	w.ckptFactor = 1 + w.ckptStall/(w.ckptEvery*3600)
 	steps := r.FLOPs / (w.fl.perToken * w.st.batch)
 	running := steps * w.st.seconds * w.straggle / p.runEff * w.ckptFactor // s, without interruptions
+	if in.terms != nil {
+		running *= in.terms.factor(job, acc, r.FLOPs)
+	}
 	w.runMFU = r.FLOPs / (count * w.peakTF * 1e12 * running)
 	r.PeakTFLOPS, r.MFUBasis = w.peakTF, w.basis
 	if p.mfu > 0 {

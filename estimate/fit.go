@@ -12,6 +12,10 @@ import (
 type fit struct {
 	hiddenExp, straggler, olderStack, runEff float64
 	critScale                                float64 // a in the critical batch a·C^b
+	// Candidate run terms (runTerms); fitted only when their grids
+	// (fitTokensPerParam, fitJobFLOPs, fitOlderChipEff) have more than one
+	// point, which only TestCandidates opens.
+	runTerms
 	// Sequence lengths of runs on chips launched before and since
 	// sequenceGenerationYear: the medians of the fitting half's.
 	seqOlder, seqNewer float64
@@ -26,6 +30,11 @@ var (
 	fitStraggler  = grid(0, 0.05, 0.005)
 	fitOlderStack = grid(0, 0.3, 0.025)
 	fitCritScale  = grid(0.025, 0.3, 0.025)
+	// The candidate run terms are held at no effect: TestCandidates opens
+	// one grid at a time to compare them by cross-validation.
+	fitTokensPerParam = []float64{noRunTerms.tppExp}
+	fitJobFLOPs       = []float64{noRunTerms.flopsExp}
+	fitOlderChipEff   = []float64{noRunTerms.olderChipEff}
 )
 
 func grid(lo, hi, step float64) []float64 {
@@ -165,7 +174,7 @@ func predictFamily(accs map[string]*catalog.Accelerator, runs []CalibrationRun, 
 		return out, err
 	}
 	for _, in := range []Inputs{AsPublished, SizeOnly} {
-		rep, err := calibrate(held, make([]Half, len(held)), accs, in, f.assumptions())
+		rep, err := calibrate(held, make([]Half, len(held)), accs, in, f.assumptions(), f.trialTerms())
 		if err != nil {
 			return out, err
 		}
@@ -217,10 +226,10 @@ func (f fit) assumptions() map[string]float64 {
 func fitRuns(accs map[string]*catalog.Accelerator, runs []CalibrationRun) (fit, error) {
 	halves := make([]Half, len(runs))
 	var failed error
-	residuals := func(a map[string]float64) []float64 {
+	residuals := func(f fit) []float64 {
 		var all []float64
 		for _, in := range []Inputs{AsPublished, SizeOnly} {
-			rep, err := calibrate(runs, halves, accs, in, a)
+			rep, err := calibrate(runs, halves, accs, in, f.assumptions(), f.trialTerms())
 			if err != nil {
 				failed = err
 				return []float64{0}
@@ -234,9 +243,9 @@ func fitRuns(accs map[string]*catalog.Accelerator, runs []CalibrationRun) (fit, 
 	eval := func(f fit) fit {
 		f.runEff = 1
 		// Hours scale as 1/runEfficiency but for the warm-up: solve, then measure.
-		f.runEff = math.Round(math.Min(1, math.Exp(-median(residuals(f.assumptions()))))*1e4) / 1e4
+		f.runEff = math.Round(math.Min(1, math.Exp(-median(residuals(f))))*1e4) / 1e4
 		f.loss = 0
-		all := residuals(f.assumptions())
+		all := residuals(f)
 		for _, r := range all {
 			f.loss += math.Abs(r)
 		}
@@ -245,7 +254,7 @@ func fitRuns(accs map[string]*catalog.Accelerator, runs []CalibrationRun) (fit, 
 	}
 	older, newer := generationSequences(accs, runs)
 	cur := eval(fit{hiddenExp: fitHiddenExp[0], straggler: fitStraggler[0], olderStack: fitOlderStack[0], critScale: fitCritScale[0],
-		seqOlder: older, seqNewer: newer})
+		seqOlder: older, seqNewer: newer, runTerms: noRunTerms})
 	for round := 0; round < 20; round++ {
 		changed := false
 		for _, dim := range []struct {
@@ -256,7 +265,13 @@ func fitRuns(accs map[string]*catalog.Accelerator, runs []CalibrationRun) (fit, 
 			{fitStraggler, func(f *fit, x float64) { f.straggler = x }},
 			{fitOlderStack, func(f *fit, x float64) { f.olderStack = x }},
 			{fitCritScale, func(f *fit, x float64) { f.critScale = x }},
+			{fitTokensPerParam, func(f *fit, x float64) { f.tppExp = x }},
+			{fitJobFLOPs, func(f *fit, x float64) { f.flopsExp = x }},
+			{fitOlderChipEff, func(f *fit, x float64) { f.olderChipEff = x }},
 		} {
+			if len(dim.grid) < 2 {
+				continue
+			}
 			for _, x := range dim.grid {
 				try := cur
 				dim.set(&try, x)
@@ -270,4 +285,41 @@ func fitRuns(accs map[string]*catalog.Accelerator, runs []CalibrationRun) (fit, 
 		}
 	}
 	return cur, failed
+}
+
+// runTerms are whole-run terms tried as candidates for the fit and not
+// adopted (constants.go says what each stands for): running time ×
+// (tokens ÷ (20·active parameters))^tppExp × (FLOPs ÷ 10²³)^flopsExp, ÷
+// olderChipEff on chips launched before sequenceGenerationYear. Only the
+// fitter sets them (Input.terms); no job can.
+type runTerms struct {
+	tppExp, flopsExp, olderChipEff float64
+}
+
+// noRunTerms is every candidate term at no effect.
+var noRunTerms = runTerms{olderChipEff: 1}
+
+// trialTerms are f's run terms for Input.terms: nil when they have no
+// effect, so that the fit estimates as Estimate does.
+func (f fit) trialTerms() *runTerms {
+	if f.runTerms == noRunTerms {
+		return nil
+	}
+	t := f.runTerms
+	return &t
+}
+
+// factor is the running-time factor of the terms for a job of flops FLOPs on acc.
+func (t *runTerms) factor(job *catalog.TrainingJobSpec, acc *catalog.Accelerator, flops float64) float64 {
+	f := 1.0
+	if t.tppExp != 0 {
+		f *= math.Pow(job.Tokens/(job.Model.Active()*tokensPerParamReference), t.tppExp)
+	}
+	if t.flopsExp != 0 {
+		f *= math.Pow(flops/jobFLOPsReference, t.flopsExp)
+	}
+	if y := acc.Year; y > 0 && y < sequenceGenerationYear {
+		f /= t.olderChipEff
+	}
+	return f
 }
