@@ -13,7 +13,6 @@ import (
 	"io/fs"
 	"maps"
 	mrand "math/rand/v2"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -729,14 +728,10 @@ func mayHaveResent(in Intent, tried map[string]bool) []Object {
 }
 
 // mayResend reports whether a write to b may send an object's body more
-// than once (S3's client tries again): any store but a file store, whose
-// writes send each body once.
+// than once (S3's client tries again): any store whose opener does not say
+// its writes send each body once (a file store's does), whatever its URL.
 func mayResend(b *dataset.Store) bool {
-	if b == nil {
-		return true
-	}
-	u, err := url.Parse(b.URL)
-	return err != nil || u.Scheme != "file"
+	return b == nil || !b.SendsEachBodyOnce()
 }
 
 // Partial is an object of an intent that reached the destination only in
