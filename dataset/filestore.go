@@ -26,6 +26,9 @@ type dirBucket struct {
 	dir string
 }
 
+// sendsEachBodyOnce: a write is one file written, never sent again.
+func (b *dirBucket) sendsEachBodyOnce() bool { return true }
+
 // openDir opens (creating it if missing) a directory as a bucket.
 func openDir(dir string) (*dirBucket, error) {
 	if err := os.MkdirAll(dir, 0o777); err != nil {

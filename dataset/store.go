@@ -303,6 +303,21 @@ func PutResent(ctx context.Context, b *Store, key string, data []byte) (int64, e
 	return resent, nil
 }
 
+// SendsEachBodyOnce reports whether the store's opener says that a write
+// sends an object's body to the system holding it once: a file store's
+// does (it writes a file), S3's client sends it again when a try fails.
+// A store that says nothing is taken to send it again: a ledger counts
+// what a write may have sent unrecorded by it.
+func (s *Store) SendsEachBodyOnce() bool {
+	o, ok := s.b.(onceSender)
+	return ok && o.sendsEachBodyOnce()
+}
+
+// onceSender is a bucket that says whether its writes send each body once.
+type onceSender interface {
+	sendsEachBodyOnce() bool
+}
+
 // resentPutter is a bucket whose writes may send a body more than once
 // (S3's client, trying again), and count what they sent beyond it.
 type resentPutter interface {

@@ -3,6 +3,7 @@ package transfer
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,7 +13,6 @@ import (
 	"io/fs"
 	"maps"
 	mrand "math/rand/v2"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -135,9 +135,11 @@ type Entry struct {
 	// or cut off), with the bytes of the tries beyond the one kept:
 	// BytesSent counts those too, and ChunksSent their chunks, once. A
 	// reconciled record of a destination whose client may send a body
-	// more than once names each object of its intent too, with
-	// dataset.MaxCrossed of its size: the tries a kill may have left on
-	// no record (an overcount, unless it did).
+	// more than once names the largest objects of its intent too, as
+	// many as the copy wrote at once (Intent.Writers; each one where the
+	// intent does not say), with dataset.MaxCrossed of its size: the
+	// tries a kill may have left on no record (an overcount, unless it
+	// did).
 	Partial []Partial `json:"partial,omitempty"`
 	// Counted names the unfinished writes a reconciled record's Partial
 	// counted, or a failed write's that left its temporary object at the
@@ -203,6 +205,13 @@ type Intent struct {
 	// no write sends them under it, so none can have sent tries beyond
 	// its record (reconcile). Intents without it may have.
 	Unsent bool `json:"unsent,omitempty"`
+	// Writers is how many of its objects the copy wrote at once (its
+	// workers): a kill (or a ledger that failed) can leave the tries of
+	// at most that many writes on no record, for a copy stops starting
+	// writes once one's tries could not be recorded (reconcile counts
+	// that many, the largest). Intents recorded before it was kept lack
+	// it, and count every object.
+	Writers int `json:"writers,omitempty"`
 }
 
 // Abandoned is the payload of KindAbandoned: objects of an intent that
@@ -416,9 +425,13 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 	// each write returns (crossedNow): a kill before that record leaves
 	// them on none, and nothing at the destination shows them. An intent
 	// still open (but one of objects not sent, Unsent) is one whose copy
-	// ended before its own record, so each of its objects counts as many
-	// bytes as its write may have sent unrecorded (dataset.MaxCrossed),
-	// once, by the first intent naming it: an overcount unless a kill
+	// ended before its own record. Its writes ran at most Writers at a
+	// time, and a copy whose record of a write's tries fails starts no
+	// other write (send): at most Writers of its objects can have tries
+	// on no record. So the largest Writers of its objects (every one,
+	// for an intent recorded without Writers) count as many bytes as
+	// their write may have sent unrecorded (dataset.MaxCrossed), each
+	// once, by the first intent counting it: an overcount unless a kill
 	// struck in that window.
 	resends := mayResend(c.cr.Dst)
 	tried := map[string]bool{}
@@ -431,11 +444,9 @@ func (c *copier) reconcile(ctx context.Context) (int, error) {
 		var gone []Object
 		var lost *Object // the manifest, with its digest
 		if resends && !in.Unsent {
-			for _, o := range in.Objects {
-				if !tried[o.Key] && o.Bytes > 0 {
-					tried[o.Key] = true
-					partial = append(partial, Partial{Key: o.Key, Bytes: dataset.MaxCrossed(int(o.Bytes))})
-				}
+			for _, o := range mayHaveResent(in, tried) {
+				tried[o.Key] = true
+				partial = append(partial, Partial{Key: o.Key, Bytes: dataset.MaxCrossed(int(o.Bytes))})
 			}
 		}
 		unseen := len(partial) // the tries counted unseen, before the parts found
@@ -693,15 +704,34 @@ func (c *copier) discarded(ctx context.Context, gone []CountedWrite) error {
 	return nil
 }
 
-// mayResend reports whether a write to b may send an object's body more
-// than once (S3's client tries again): any store but a file store, whose
-// writes send each body once.
-func mayResend(b *dataset.Store) bool {
-	if b == nil {
-		return true
+// mayHaveResent is the objects of an open intent whose writes may have
+// sent tries on no record, less those tried (counted by an earlier
+// intent): the largest in.Writers of them (ties by key), or every one
+// where the intent does not say how many were written at once.
+func mayHaveResent(in Intent, tried map[string]bool) []Object {
+	var out []Object
+	for _, o := range in.Objects {
+		if !tried[o.Key] && o.Bytes > 0 {
+			out = append(out, o)
+		}
 	}
-	u, err := url.Parse(b.URL)
-	return err != nil || u.Scheme != "file"
+	if in.Writers <= 0 || len(out) <= in.Writers {
+		return out
+	}
+	slices.SortStableFunc(out, func(a, b Object) int {
+		if a.Bytes != b.Bytes {
+			return cmp.Compare(b.Bytes, a.Bytes)
+		}
+		return strings.Compare(a.Key, b.Key)
+	})
+	return out[:in.Writers]
+}
+
+// mayResend reports whether a write to b may send an object's body more
+// than once (S3's client tries again): any store whose opener does not say
+// its writes send each body once (a file store's does), whatever its URL.
+func mayResend(b *dataset.Store) bool {
+	return b == nil || !b.SendsEachBodyOnce()
 }
 
 // Partial is an object of an intent that reached the destination only in

@@ -105,6 +105,14 @@ func (s *Stager) listBound(chunks int) int {
 	return dataset.ListBound(chunks)
 }
 
+// workers is how many objects a copy reads or writes at once.
+func (s *Stager) workers() int {
+	if s.Workers <= 0 {
+		return 4
+	}
+	return s.Workers
+}
+
 func (s *Stager) open(ctx context.Context, url string) (*dataset.Store, error) {
 	if s.Open != nil {
 		return s.Open(ctx, url)
@@ -832,10 +840,7 @@ func (c *copier) confirmPending(ctx context.Context, found []Object) (int, error
 // not-found error, and any other error stops it; without, every error stops
 // it.
 func (c *copier) each(ctx context.Context, objs []Object, collect bool, fn func(context.Context, Object, *[]byte) error) ([]Object, error) {
-	workers := c.s.Workers
-	if workers <= 0 {
-		workers = 4
-	}
+	workers := c.s.workers()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var mu sync.Mutex
@@ -912,7 +917,7 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 	if err := c.lawful(); err != nil {
 		return 0, err
 	}
-	in := Intent{ID: newID(), Entry: c.e, Objects: batch}
+	in := Intent{ID: newID(), Entry: c.e, Objects: batch, Writers: c.s.workers()}
 	if len(batch) > 0 {
 		// Nothing is sent before its intent is on the ledger: a ledger
 		// that cannot be written stops the copy here (ErrLedger, a passing
@@ -952,6 +957,11 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 		if err := c.sameDay(c.s.now()); err != nil {
 			return err
 		}
+		// A batch stopped (below: tries on no record) starts no other
+		// write, whatever the order its workers see the stop in.
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
 		resent, err := putWithin(ctx, c.cr.Dst, o.Key, data, o.Chunk == nil)
 		if err != nil {
 			// Parts the destination took before the write failed and
@@ -964,18 +974,24 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 			}
 			return err
 		}
-		if n := min(resent, dataset.MaxCrossed(len(data))); n > 0 && !c.crossedNow(ctx, in, o.Key, n, false) {
-			// Tries of the body the destination did not keep (answered
-			// 5xx, or cut off, and sent again) crossed too, and nothing
-			// there shows them.
-			mu.Lock()
-			crossed[o.Key] = n
-			mu.Unlock()
-		}
 		mark := func(a arrival) {
 			mu.Lock()
 			delivered[o.Key] = a
 			mu.Unlock()
+		}
+		if n := min(resent, dataset.MaxCrossed(len(data))); n > 0 && !c.crossedNow(ctx, in, o.Key, n, false) {
+			// Tries of the body the destination did not keep (answered
+			// 5xx, or cut off, and sent again) crossed too, and nothing
+			// there shows them. Left to the batch's record, they are on
+			// none until then: the batch stops, so that no more than its
+			// workers' writes can have tries on no record when a kill
+			// (or the ledger failing on) leaves its intent open
+			// (reconcile counts that many, Intent.Writers).
+			mu.Lock()
+			crossed[o.Key] = n
+			mu.Unlock()
+			mark(arrivalUnread)
+			return fmt.Errorf("%w: the %d bytes of %s sent again to %s were not recorded", ErrLedger, n, o.Key, c.e.Site)
 		}
 		mark(arrivalUnread)
 		readBack := dataset.SameObject
@@ -1057,8 +1073,8 @@ func (c *copier) send(ctx context.Context, batch []Object, finish func(*Entry), 
 // killed before it (a site that stalls its answers to the arrival check
 // holds that window open) had the reconcile find each object once, and
 // the site could take every body up to minio.MaxRetry times, each try
-// but the last unrecorded. Those it could not record the batch's
-// confirmation (or settle) counts, as before. Of a write that failed
+// but the last unrecorded. Those it could not record settle counts, as
+// before, the batch stopping (send). Of a write that failed
 // (failed), the record names the temporary object it left behind, as
 // settle does (leftBehind).
 func (c *copier) crossedNow(ctx context.Context, in Intent, key string, n int64, failed bool) bool {
