@@ -329,6 +329,11 @@ func (e *Engine) compileRule(env *cel.Env, r *Rule, defNames map[string]bool, tr
 		bad("condition", "%s", msg)
 	}
 	e.asOfDays = append(e.asOfDays, x.asOfDays...)
+	for _, w := range x.ledgerWins {
+		if !slices.Contains(e.ledgerWins, w) {
+			e.ledgerWins = append(e.ledgerWins, w)
+		}
+	}
 	if r.Scope == ScopeCandidate {
 		e.noteCondition(x.reads, x.acq)
 	}
@@ -457,6 +462,8 @@ type expr struct {
 	acq   acquiredUse
 	// asOfDays are the days its comparisons of asOf with dates change on.
 	asOfDays []catalog.Date
+	// ledgerWins are its ledger totals whose windows move with asOf.
+	ledgerWins []ledgerWindow
 	// vocab lists words it compares with a vocabulary fact that are not
 	// in the vocabulary.
 	vocab []string
@@ -531,6 +538,7 @@ func compileExpr(env *cel.Env, src string, vars []string, wantBool, track bool) 
 		return x, err
 	}
 	x.asOfDays = days
+	x.ledgerWins = ledgerWindows(checked.NativeRep())
 	x.vocab = vocabularyProblems(root)
 	est, err := env.EstimateCost(checked, costEstimator{})
 	if err != nil {

@@ -55,7 +55,18 @@ func QueryDates(q Query) []catalog.Date {
 // placement again for each day, and an organisation lists as many
 // licences as the catalog holds, each naming any rule id and expiring on
 // its own day: days that changed nothing cost that much.
+//
+// A rule that reads a ledger total over a window moving with asOf (since
+// asOf, monthsBefore(asOf, N) or yearStart(asOf, N)) changes its answer
+// as exports leave the window: those days are listed too (ledgerDays),
+// from the ledger q.Exports reports, up to LedgerDaysAhead; where they
+// cannot be read, every day from the first not known.
 func (e *Engine) QueryDates(q Query) []catalog.Date {
+	return MergeDates(e.licenceDates(q), e.ledgerDays(q))
+}
+
+// licenceDates is QueryDates without the ledger's days.
+func (e *Engine) licenceDates(q Query) []catalog.Date {
 	reads := func(r map[string]bool) bool {
 		return r["org.licences"] || r["org.*"] || r["owner.licences"] || r["owner.*"]
 	}
@@ -151,8 +162,8 @@ func MergeDates(lists ...[]catalog.Date) []catalog.Date {
 //     only grow with asOf);
 //   - the since of a ledger total (ledger.subjectsExported('CN',
 //     yearStart(asOf, 0)), also monthsBefore(asOf, N) or asOf itself): the
-//     total changes as exports enter and leave the window, on days the
-//     ledger holds, not the law; those are the ledger's to report.
+//     total changes as exports leave the window, on days the ledger
+//     holds, not the law: QueryDates lists them (ledgerDays).
 //
 // Anything else (asOf in arithmetic or concatenation, compared with a fact
 // or a computed value, passed to another function, given a definition's

@@ -35,6 +35,9 @@ type Engine struct {
 	// asOfDays are the days on which conditions and definitions that
 	// compare asOf with dates change their answers (Dates).
 	asOfDays []catalog.Date
+	// ledgerWins are the ledger totals rules read over windows that move
+	// with asOf (QueryDates lists the days exports leave them).
+	ledgerWins []ledgerWindow
 	// defsWhole is true when a definition reads def as a whole (its
 	// value may then hold the map of a class's definitions, which is
 	// not reused).

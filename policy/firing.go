@@ -344,6 +344,9 @@ func (s *Session) unconfirmedDeps(c *compiled, cc *candCtx) []string {
 				cc.patterns = append(cc.patterns, cel.AttributePattern("def").QualString(d.Name))
 				continue
 			}
+			if nonFiniteDef(d.Name, out) != nil {
+				continue // failed, as it does in full (out.Value() would copy a lazy list whole)
+			}
 			cc.partialDefs[d.Name] = out.Value()
 		}
 	}

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/common/types/traits"
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/internal/textfit"
@@ -565,10 +567,12 @@ func (s *Session) projections(coarse classKey, buf []int32) []int32 {
 	return ids
 }
 
-// defValue is a definition's value (as a CEL value) or its error.
+// defValue is a definition's value (as a CEL value) or its error, and
+// then the cause (defFailure).
 type defValue struct {
-	val any
-	err error
+	val   any
+	err   error
+	cause string
 }
 
 // defMap is an empty map for a class's definitions, reused when one is free.
@@ -776,6 +780,7 @@ type shownFinding struct {
 // the classes that share it; values are CEL values.
 func (s *Session) defsFor(ids []int32, act *candAct) map[string]error {
 	var errs map[string]error
+	var causes map[string]string // defFailure's, by definition
 	for i, d := range s.e.defs {
 		k := projKey{int32(i), ids[d.proj]}
 		keep := ids[d.proj] >= 0
@@ -792,7 +797,7 @@ func (s *Session) defsFor(ids []int32, act *candAct) map[string]error {
 				err = nonFiniteDef(d.Name, out)
 			}
 			if err != nil {
-				dv.err = fmt.Errorf("%s", explain(err, d.reads))
+				dv.err, dv.cause = defFailure(d, err, causes)
 			} else {
 				dv.val = out
 			}
@@ -804,9 +809,9 @@ func (s *Session) defsFor(ids []int32, act *candAct) map[string]error {
 		}
 		if dv.err != nil {
 			if errs == nil {
-				errs = map[string]error{}
+				errs, causes = map[string]error{}, map[string]string{}
 			}
-			errs[d.Name] = dv.err
+			errs[d.Name], causes[d.Name] = dv.err, dv.cause
 			act.def[d.Name] = failedDef(d.Name)
 			continue
 		}
@@ -820,11 +825,14 @@ func (s *Session) defsFor(ids []int32, act *candAct) map[string]error {
 // and a rule comparing it, false whichever way, would not fire. The
 // definition fails, and the rules that read it fail closed.
 //
-// A definition whose value is a text (or bytes) of more than maxDefText
-// bytes fails too: each definition is computed for every candidate and
-// kept for the classes that share it, and one can double the text of the
-// one before (def.a + def.a) up to what CEL's cost limit lets one
-// expression build, about 1 MB. Thousands of them held gigabytes.
+// A definition whose value is over the bounds of defSize fails too: each
+// definition is computed for every candidate and kept for the classes
+// that share it, and one can double the value of the one before: a text
+// (def.a + def.a) up to what CEL's cost limit lets one expression build,
+// about 1 MB; a list (def.l + def.l, lazy, a cost of 1) or a map
+// ({'a': def.m, 'b': def.m}) without end, a copy of it (def.l.map(x, x))
+// as large as the cost limit allows. Thousands of them held gigabytes,
+// and a message showing one wrote every item.
 func nonFiniteDef(name string, out ref.Val) error {
 	if x, ok := number(out); ok && !finite(x) {
 		return fmt.Errorf("definition %s is %v, not a finite number", name, x)
@@ -834,10 +842,16 @@ func nonFiniteDef(name string, out ref.Val) error {
 		if len(v) > maxDefText {
 			return fmt.Errorf("definition %s is a text of %d bytes, over the limit of %d", name, len(v), maxDefText)
 		}
+		return nil
 	case types.Bytes:
 		if len(v) > maxDefText {
 			return fmt.Errorf("definition %s is %d bytes, over the limit of %d", name, len(v), maxDefText)
 		}
+		return nil
+	}
+	var z defSize
+	if why := z.add(out, 0); why != "" {
+		return fmt.Errorf("definition %s %s", name, why)
 	}
 	return nil
 }
@@ -845,6 +859,82 @@ func nonFiniteDef(name string, out ref.Val) error {
 // maxDefText bounds the bytes of a definition's value that is a text.
 // Facts are short (names, codes, dates); a definition joins a few.
 const maxDefText = 4096
+
+// maxDefItems bounds the items of a definition's value that is a list or
+// a map, all levels together (a map's entry is one item): four of the
+// largest fact lists (catalog.MaxFactItems).
+const maxDefItems = 4 * catalog.MaxFactItems
+
+// maxDefDepth bounds how deep a definition's lists and maps nest: a fact
+// is a map of lists at most (2); a definition may put them in one more.
+const maxDefDepth = 4
+
+// maxDefBytes bounds the bytes of a definition's value that is a list or
+// a map: its texts' bytes (map keys included), and 8 bytes for each other
+// value.
+const maxDefBytes = 4 * maxDefText
+
+// defSize adds up a definition's value: its items and bytes so far.
+type defSize struct{ items, bytes int }
+
+// add adds v, at depth (the lists and maps around it), and says what is
+// over a bound, or "". It stops at the first bound crossed, so that its
+// cost is bounded whatever v holds: a list's or a map's size is read
+// before its items are.
+func (z *defSize) add(v ref.Val, depth int) string {
+	switch x := v.(type) {
+	case types.String:
+		z.bytes += len(x)
+	case types.Bytes:
+		z.bytes += len(x)
+	case traits.Lister, traits.Mapper:
+		if depth >= maxDefDepth {
+			return fmt.Sprintf("holds lists or maps nested more than %d deep, over the limit", maxDefDepth)
+		}
+		n, ok := v.(traits.Sizer).Size().(types.Int)
+		if !ok || n < 0 || int64(n) > int64(maxDefItems-z.items) {
+			return fmt.Sprintf("holds more than %d items (lists and maps together), over the limit", maxDefItems)
+		}
+		z.items += int(n)
+		m, isMap := v.(traits.Mapper)
+		for it := v.(traits.Iterable).Iterator(); it.HasNext() == types.True; {
+			k := it.Next()
+			if why := z.add(k, depth+1); why != "" {
+				return why
+			}
+			if isMap {
+				if why := z.add(m.Get(k), depth+1); why != "" {
+					return why
+				}
+			}
+		}
+	default:
+		z.bytes += 8
+	}
+	if z.bytes > maxDefBytes {
+		return fmt.Sprintf("holds more than %d bytes, over the limit", maxDefBytes)
+	}
+	return ""
+}
+
+// defFailure is the error of definition d, which failed with err, and its
+// cause: when d failed because a definition it reads failed (causes holds
+// theirs), the error names that one and quotes its cause, the error of
+// the first definition of the chain that failed on its own; otherwise
+// the error is its own cause. A chain of definitions reading the one
+// before quotes one cause, not each error of the chain.
+func defFailure(d *compiledDef, err error, causes map[string]string) (error, string) {
+	msg := explain(err, d.reads)
+	if len(causes) > 0 {
+		for _, r := range slices.Sorted(maps.Keys(d.reads)) {
+			name, ok := strings.CutPrefix(r, "def.")
+			if c, failed := causes[name]; ok && failed && strings.Contains(msg, "no such key: "+name) {
+				return fmt.Errorf("%s (definition %s could not be computed: %s)", msg, name, c), c
+			}
+		}
+	}
+	return errors.New(msg), msg
+}
 
 // failedDef is the value of a definition that could not be computed: an
 // error, which a condition that reads it gets as it got a missing key.
@@ -857,6 +947,7 @@ func failedDef(name string) ref.Val { return types.NewErr("no such key: %s", nam
 // errors is left out, and its error is returned for the rules that read it.
 func (s *Session) evalDefs(def facts, act *candAct) map[string]error {
 	var errs map[string]error
+	var causes map[string]string
 	for _, d := range s.e.defs {
 		out, err := eval(s.ctx, d.prg, d.track, act)
 		if err == nil {
@@ -864,9 +955,9 @@ func (s *Session) evalDefs(def facts, act *candAct) map[string]error {
 		}
 		if err != nil {
 			if errs == nil {
-				errs = map[string]error{}
+				errs, causes = map[string]error{}, map[string]string{}
 			}
-			errs[d.Name] = fmt.Errorf("%s", explain(err, d.reads))
+			errs[d.Name], causes[d.Name] = defFailure(d, err, causes)
 			def[d.Name] = failedDef(d.Name)
 			continue
 		}
