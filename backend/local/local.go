@@ -281,11 +281,13 @@ func (l *Local) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	}
 	lockPath := filepath.Join(dir, "lock")
 	unlock, err := flock.Lock(ctx, lockPath)
-	if errors.Is(err, os.ErrPermission) {
-		// Its mode changed by a workload (restoreMode).
+	// Its mode changed by a workload (restoreMode), set back as often as
+	// a record's (restoreTries).
+	for try := 0; try < restoreTries && errors.Is(err, os.ErrPermission); try++ {
 		if rerr := restoreMode(lockPath, 0o644); rerr != nil {
 			return "", fmt.Errorf("local submit %s: %w (%v)", key, err, rerr)
 		}
+		restored(lockPath)
 		unlock, err = flock.Lock(ctx, lockPath)
 	}
 	if err != nil {

@@ -61,10 +61,15 @@ func openOwn(path string, flag int, perm os.FileMode) (*os.File, error) {
 	flag |= syscall.O_NOFOLLOW | syscall.O_NONBLOCK | syscall.O_CLOEXEC
 	f, err := os.OpenFile(path, flag, perm)
 	if errors.Is(err, os.ErrPermission) {
-		if rerr := restoreMode(path, perm); rerr != nil {
-			return nil, fmt.Errorf("%w (%v)", err, rerr)
+		// Set back and opened again through a descriptor of the file
+		// looked at: a workload that changes its mode again in between
+		// is met restoreTries times before the open fails.
+		fd, st, perr := pinOwn(path)
+		if perr != nil {
+			return nil, fmt.Errorf("%w (%v)", err, perr)
 		}
-		f, err = os.OpenFile(path, flag, perm)
+		f, err = reopenOwn(path, fd, st, flag, perm)
+		unix.Close(fd)
 	}
 	if errors.Is(err, syscall.ELOOP) {
 		return nil, fmt.Errorf("%s is a symbolic link; want a regular file", path)
@@ -159,7 +164,7 @@ func ownRecord(path string, st *unix.Stat_t) error {
 
 // restoreTries bounds how many times reopenOwn sets a record's mode back
 // and opens it again.
-const restoreTries = 1
+const restoreTries = 3
 
 // reopenOwn opens the file pinned by fd (pinOwn) with flag, through its
 // descriptor's /proc entry, so that what is put at path since is never
@@ -168,7 +173,8 @@ const restoreTries = 1
 // The descriptor handed back is blocking.
 func reopenOwn(path string, fd int, st unix.Stat_t, flag int, perm os.FileMode) (*os.File, error) {
 	proc := "/proc/self/fd/" + strconv.Itoa(fd)
-	flag &^= os.O_CREATE | os.O_EXCL | os.O_TRUNC
+	// The /proc entry is a link to the file, which O_NOFOLLOW would refuse.
+	flag &^= os.O_CREATE | os.O_EXCL | os.O_TRUNC | unix.O_NOFOLLOW
 	flag |= unix.O_NONBLOCK | unix.O_CLOEXEC
 	var err error
 	for try := 0; try <= restoreTries; try++ {
@@ -176,9 +182,7 @@ func reopenOwn(path string, fd int, st unix.Stat_t, flag int, perm os.FileMode) 
 			if cerr := unix.Chmod(proc, uint32(perm.Perm())); cerr != nil {
 				return nil, fmt.Errorf("%s: restore its mode %#o: %w", path, perm.Perm(), cerr)
 			}
-			if testHookRestored != nil {
-				testHookRestored(path)
-			}
+			restored(path)
 		}
 		var nfd int
 		nfd, err = unix.Open(proc, flag, 0)
@@ -200,9 +204,15 @@ func reopenOwn(path string, fd int, st unix.Stat_t, flag int, perm os.FileMode) 
 	return nil, &os.PathError{Op: "open", Path: path, Err: err}
 }
 
-// testHookRestored, where set, is called each time reopenOwn has set a
+// testHookRestored, where set, is called each time the server has set a
 // record's mode back, before it opens it again.
 var testHookRestored func(path string)
+
+func restored(path string) {
+	if testHookRestored != nil {
+		testHookRestored(path)
+	}
+}
 
 // maxRemoveDepth bounds how deep removeTree walks.
 const maxRemoveDepth = 1024
