@@ -511,10 +511,17 @@ func runLockHeldBy(dir string, pid int) (bool, error) {
 }
 
 // lockHeld reports whether someone holds the lock on the file at path.
+// It opens it as backend.OpenPlainFile does, never through a link and
+// never waiting: a FIFO put in its place held every Status of the job for
+// ever. Anything but a plain file there is os.ErrPermission's kind of
+// answer to runLockHeld, which then looks for the job's wrapper itself.
 func lockHeld(path string) (bool, error) {
-	f, err := os.Open(path)
+	f, err := backend.OpenPlainFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
+	}
+	if errors.Is(err, backend.ErrNotPlainFile) {
+		return false, fmt.Errorf("%w: %w", os.ErrPermission, err)
 	}
 	if err != nil {
 		return false, err

@@ -192,3 +192,36 @@ func TestCleanRemovesADirectoryItsWorkloadMadeUnwritable(t *testing.T) {
 		t.Errorf("the job's working directory after Clean: %v; want it removed", err)
 	}
 }
+
+// TestStatusAnswersWithAFIFOForTheRunLock: Status opened run.lock to
+// probe its lock waiting on a FIFO put in its place, and held for ever.
+// It now opens it without waiting, and, where it is not a plain file,
+// looks for the job's wrapper itself.
+func TestStatusAnswersWithAFIFOForTheRunLock(t *testing.T) {
+	for _, exitcode := range []bool{true, false} {
+		t.Run(map[bool]string{true: "ended", false: "lost"}[exitcode], func(t *testing.T) {
+			b := newLocal(t, t.TempDir())
+			ctx := context.Background()
+			h := endedJob(t, b, backend.Spec{RunID: "runlock", Attempt: 1, Command: []string{"true"}})
+			dir := filepath.Join(b.StateDir(), "jobs", h)
+			if !exitcode {
+				if err := os.Remove(filepath.Join(dir, "exitcode")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			replaceRecord(t, filepath.Join(dir, "run.lock"), "fifo", nil, 0)
+			var st backend.Status
+			err := inTime(t, "Status", func() (err error) {
+				st, err = b.Status(ctx, h)
+				return err
+			})
+			want := backend.Succeeded
+			if !exitcode {
+				want = backend.Lost
+			}
+			if err != nil || st.State != want {
+				t.Fatalf("Status with a FIFO for run.lock: %+v, %v; want %s", st, err, want)
+			}
+		})
+	}
+}
