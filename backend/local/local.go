@@ -630,12 +630,17 @@ func (l *Local) status(dir string) (backend.Status, error) {
 // number, once the job's wrapper has ended (it writes the file last), is
 // the job's end all the same: the job failed, the reason naming the file.
 // It made every Status of the job fail, naming it, and the run never
-// ended.
+// ended. Only one whose mode a workload changes back each time it is set
+// back (another job's may) is an error, naming it: the next Status may
+// read it, and the job is not failed for a race another job won.
 func exitStatus(dir string, cancelled bool) (backend.Status, bool, error) {
 	path := filepath.Join(dir, "exitcode")
 	data, err := readOwn(path, 64, 0o644)
 	if errors.Is(err, os.ErrNotExist) {
 		return backend.Status{}, false, nil
+	}
+	if errors.Is(err, os.ErrPermission) {
+		return backend.Status{}, false, err
 	}
 	var code int
 	if err == nil {

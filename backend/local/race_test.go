@@ -50,7 +50,8 @@ func endedJob(t *testing.T, b *local.Local, spec backend.Spec) string {
 // output.log, lock). The server now sets it back and opens it through a
 // descriptor of the very file it looked at, a few times over; a workload
 // changing it back every time makes them fail closed: Clean keeps the
-// directory, the job ends as failed, Submit fails, each naming the file.
+// directory, Status and Submit fail, each naming the file (the job is not
+// failed for a race another job's workload may win).
 func TestRecordsChmoddedAgainBetweenTheResetAndTheRead(t *testing.T) {
 	ctx := context.Background()
 	for _, times := range []int{1, -1} {
@@ -87,14 +88,13 @@ func TestRecordsChmoddedAgainBetweenTheResetAndTheRead(t *testing.T) {
 				st, err = b.Status(ctx, h)
 				return err
 			})
-			if err != nil {
-				t.Fatalf("Status: %v; want an answer", err)
+			if !every && (err != nil || st.State != backend.Succeeded) {
+				t.Fatalf("Status of a job whose exitcode was made mode 0 again after its reset: %+v, %v; want succeeded", st, err)
 			}
-			if !every && st.State != backend.Succeeded {
-				t.Fatalf("Status of a job whose exitcode was made mode 0 again after its reset: %+v; want succeeded", st)
-			}
-			if every && (st.State != backend.Failed || !strings.Contains(st.Reason, path)) {
-				t.Fatalf("Status of a job whose exitcode is made mode 0 again each time: %+v; want failed, naming the file", st)
+			// Another job's workload may race the server: the job is not
+			// failed for it, the next Status may read the file.
+			if every && (err == nil || !strings.Contains(err.Error(), path)) {
+				t.Fatalf("Status of a job whose exitcode is made mode 0 again each time: %+v, %v; want an error naming the file", st, err)
 			}
 		})
 		for _, f := range []string{"run.lock", "output.log", "lock"} {
