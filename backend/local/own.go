@@ -64,11 +64,11 @@ func openOwn(path string, flag int, perm os.FileMode) (*os.File, error) {
 		// Set back and opened again through a descriptor of the file
 		// looked at: a workload that changes its mode again in between
 		// is met restoreTries times before the open fails.
-		fd, st, perr := pinOwn(path)
+		fd, _, perr := pinOwn(path)
 		if perr != nil {
 			return nil, fmt.Errorf("%w (%v)", err, perr)
 		}
-		f, err = reopenOwn(path, fd, st, flag, perm)
+		f, err = reopenOwn(path, fd, flag, perm)
 		unix.Close(fd)
 	}
 	if errors.Is(err, syscall.ELOOP) {
@@ -124,7 +124,7 @@ func openOwnRead(path string, max int64, perm os.FileMode) (*os.File, error) {
 	if st.Size > max {
 		return nil, fmt.Errorf("%s: %d bytes, larger than the %d it may hold", path, st.Size, max)
 	}
-	return reopenOwn(path, fd, st, os.O_RDONLY, perm)
+	return reopenOwn(path, fd, os.O_RDONLY, perm)
 }
 
 // pinOwn opens path O_PATH and O_NOFOLLOW, the file it names from then on
@@ -171,7 +171,7 @@ const restoreTries = 3
 // opened. Where its mode keeps the server out, it sets it back to perm
 // through the same entry and opens it again, restoreTries times at most.
 // The descriptor handed back is blocking.
-func reopenOwn(path string, fd int, st unix.Stat_t, flag int, perm os.FileMode) (*os.File, error) {
+func reopenOwn(path string, fd int, flag int, perm os.FileMode) (*os.File, error) {
 	proc := "/proc/self/fd/" + strconv.Itoa(fd)
 	// The /proc entry is a link to the file, which O_NOFOLLOW would refuse.
 	flag &^= os.O_CREATE | os.O_EXCL | os.O_TRUNC | unix.O_NOFOLLOW
