@@ -152,3 +152,59 @@ func TestAttackCommandSwappedAfterItsCheck(t *testing.T) {
 		t.Errorf("a script of the server's user linked in under the command's path after its check was run: %q", got)
 	}
 }
+
+// TestAttackCommandSwappedInAReadableDirectoryAfterItsCheck: the helper
+// granted the command judged by its descriptor, but sandbox-exec then
+// found and ran the command by its path, so that another program put in
+// its place after the check, in a directory every workload may read, ran
+// in place of the one judged. sandbox-exec now runs the open file it was
+// granted.
+func TestAttackCommandSwappedInAReadableDirectoryAfterItsCheck(t *testing.T) {
+	if landlockABI() < minLandlockABI {
+		t.Skipf("this kernel's Landlock is ABI %d; the landlock sandbox needs %d", landlockABI(), minLandlockABI)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tools := t.TempDir()
+	if err := os.Chmod(tools, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, data string) string {
+		t.Helper()
+		path := filepath.Join(tools, name)
+		if err := os.WriteFile(path, []byte(data), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	train := write("train", "#!/bin/sh\necho TRAIN-RAN\n")
+	other := write("other", "#!/bin/sh\necho OTHER-RAN\n")
+	wd := filepath.Join(t.TempDir(), "scratch")
+	if err := os.Mkdir(wd, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Exe: exe, SandboxExec: []string{exe, "__agent"}}
+	sb := Sandbox{Mode: SandboxLandlock, ReadOnly: []string{tools}}
+	cmd, err := workloadCommand(cfg, sb, wd, []string{train}, []string{"PATH=/usr/bin:/bin"})
+	if err != nil {
+		t.Fatalf("a program under a --ro path: %v; want it run", err)
+	}
+	// Another program of that directory put in its place after the check.
+	if err := os.Rename(other, train); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	if got := out.String(); !strings.Contains(got, "TRAIN-RAN") || strings.Contains(got, "OTHER-RAN") {
+		t.Errorf("the command swapped for another after its check: %q; want the one judged run", got)
+	}
+}

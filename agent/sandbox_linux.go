@@ -407,8 +407,13 @@ func helperCommand(cfg Config, sb Sandbox, wd string, args, env []string, reap b
 		hargs = append(hargs, "--ro", p)
 	}
 	if grant != nil {
-		// The file judged, whatever its path names by now.
+		// The file judged, whatever its path names by now, granted and
+		// run: found again by its path, another program put there since
+		// (in a directory every workload may read) ran in its place.
 		hargs = append(hargs, "--ro-fd", strconv.Itoa(grantFD))
+		if prog == nil {
+			hargs = append(hargs, "--exec-fd", strconv.Itoa(grantFD))
+		}
 	} else if abs, err := filepath.Abs(exe); err == nil && filepath.IsAbs(exe) {
 		hargs = append(hargs, "--ro", abs)
 	}
@@ -651,8 +656,11 @@ func SandboxExec(args []string, stderr io.Writer) int {
 			return 126
 		}
 		// Closed at the exec: the workload reads the file by its path,
-		// as granted.
-		syscall.CloseOnExec(fd)
+		// as granted; kept open where it is the program run (--exec-fd),
+		// whose interpreter (#!) reads it through the descriptor.
+		if fd != *execFD {
+			syscall.CloseOnExec(fd)
+		}
 		// Landlock opens the rule's path: through /proc, the file the
 		// descriptor holds.
 		ro = append(ro, "/proc/self/fd/"+v)

@@ -281,11 +281,13 @@ func (l *Local) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	}
 	lockPath := filepath.Join(dir, "lock")
 	unlock, err := flock.Lock(ctx, lockPath)
-	if errors.Is(err, os.ErrPermission) {
-		// Its mode changed by a workload (restoreMode).
+	// Its mode changed by a workload (restoreMode), set back as often as
+	// a record's (restoreTries).
+	for try := 0; try < restoreTries && errors.Is(err, os.ErrPermission); try++ {
 		if rerr := restoreMode(lockPath, 0o644); rerr != nil {
 			return "", fmt.Errorf("local submit %s: %w (%v)", key, err, rerr)
 		}
+		restored(lockPath)
 		unlock, err = flock.Lock(ctx, lockPath)
 	}
 	if err != nil {
@@ -509,10 +511,17 @@ func runLockHeldBy(dir string, pid int) (bool, error) {
 }
 
 // lockHeld reports whether someone holds the lock on the file at path.
+// It opens it as backend.OpenPlainFile does, never through a link and
+// never waiting: a FIFO put in its place held every Status of the job for
+// ever. Anything but a plain file there is os.ErrPermission's kind of
+// answer to runLockHeld, which then looks for the job's wrapper itself.
 func lockHeld(path string) (bool, error) {
-	f, err := os.Open(path)
+	f, err := backend.OpenPlainFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
+	}
+	if errors.Is(err, backend.ErrNotPlainFile) {
+		return false, fmt.Errorf("%w: %w", os.ErrPermission, err)
 	}
 	if err != nil {
 		return false, err
@@ -614,18 +623,41 @@ func (l *Local) status(dir string) (backend.Status, error) {
 	return backend.Status{State: backend.Lost, Reason: "process ended without an exit status (killed or host restarted)"}, nil
 }
 
-// exitStatus reads the exit code file, if there is one.
+// exitStatus reads the exit code file, if there is one. The server reads
+// it as its own record (readOwn): its mode set back where a workload
+// changed it, never through a link, a FIFO or a directory, 64 bytes at
+// most. One that is there and cannot be read so even then, or holds no
+// number, once the job's wrapper has ended (it writes the file last), is
+// the job's end all the same: the job failed, the reason naming the file.
+// It made every Status of the job fail, naming it, and the run never
+// ended. Only one whose mode a workload changes back each time it is set
+// back (another job's may) is an error, naming it: the next Status may
+// read it, and the job is not failed for a race another job won.
 func exitStatus(dir string, cancelled bool) (backend.Status, bool, error) {
-	data, err := backend.ReadSmallFile(filepath.Join(dir, "exitcode"), 64)
+	path := filepath.Join(dir, "exitcode")
+	data, err := readOwn(path, 64, 0o644)
 	if errors.Is(err, os.ErrNotExist) {
 		return backend.Status{}, false, nil
 	}
-	if err != nil {
+	if errors.Is(err, os.ErrPermission) {
 		return backend.Status{}, false, err
 	}
-	code, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	var code int
+	if err == nil {
+		code, err = strconv.Atoi(strings.TrimSpace(string(data)))
+		if err != nil {
+			err = fmt.Errorf("%s: %q is not a number", path, data)
+		}
+	}
 	if err != nil {
-		return backend.Status{}, false, fmt.Errorf("exit code file %s: %q is not a number", dir, data)
+		if held, herr := runLockHeld(dir); herr == nil && held {
+			return backend.Status{}, false, nil // the wrapper has not ended
+		}
+		st := backend.Status{State: backend.Failed, Reason: fmt.Sprintf("the job's exit code cannot be read: %v", err)}
+		if cancelled {
+			st.State = backend.Cancelled
+		}
+		return st, true, nil
 	}
 	switch {
 	case code == 0:
@@ -707,7 +739,7 @@ const wrapperStartBound = 10 * time.Second
 
 // launchedAt is when the job in dir was launched, as its job.json says.
 func launchedAt(dir string) (time.Time, bool) {
-	data, err := backend.ReadSmallFile(filepath.Join(dir, "job.json"), 1<<20)
+	data, err := readOwn(filepath.Join(dir, "job.json"), maxRecord, 0o600)
 	if err != nil {
 		return time.Time{}, false
 	}
@@ -1205,14 +1237,7 @@ func readPid(dir string) int {
 // and Clean removed the working directory under them. An error says the
 // file is there but cannot be read.
 func pidFile(dir string) (int, error) {
-	path := filepath.Join(dir, "pid")
-	data, err := backend.ReadSmallFile(path, 64)
-	if errors.Is(err, os.ErrPermission) {
-		if rerr := restoreMode(path, 0o644); rerr != nil {
-			return 0, fmt.Errorf("%w (%v)", err, rerr)
-		}
-		data, err = backend.ReadSmallFile(path, 64)
-	}
+	data, err := readOwn(filepath.Join(dir, "pid"), 64, 0o644)
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, nil
 	}
@@ -1343,15 +1368,38 @@ func (l *Local) Clean(ctx context.Context, handle string) error {
 		}
 		return fmt.Errorf("clean %s: %w", handle, err)
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "job.json"))
+	wd, err := l.recordedWorkDir(handle, dir)
 	if err != nil {
-		return err
+		return fmt.Errorf("clean %s: %w", handle, err)
 	}
-	var rec record
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return fmt.Errorf("clean %s: job.json: %w", handle, err)
+	return removeUnder(l.workRoot, wd)
+}
+
+// maxRecord bounds the job.json the server reads back.
+const maxRecord = 1 << 20
+
+// recordedWorkDir is the working directory job.json records for the job
+// in dir, read as the server's own record (readOwn). Where it cannot be
+// read (a workload changed its mode, or put something else in its
+// place), it is the directory a job is given by default (WorkDir), when
+// that is there: os.ReadFile, which read it, followed a link, waited on
+// a FIFO and read a file of any size, and any of these, or a mode it
+// could not set back, kept the directory for good.
+func (l *Local) recordedWorkDir(handle, dir string) (string, error) {
+	path := filepath.Join(dir, "job.json")
+	b, err := readOwn(path, maxRecord, 0o600)
+	if err == nil {
+		var rec record
+		if err = json.Unmarshal(b, &rec); err == nil {
+			return rec.WorkDir, nil
+		}
+		err = fmt.Errorf("%s: %w", path, err)
 	}
-	return removeUnder(l.workRoot, rec.WorkDir)
+	wd := filepath.Join(l.workRoot, handle)
+	if _, serr := os.Lstat(wd); serr == nil {
+		return wd, nil
+	}
+	return "", fmt.Errorf("the job's record names its working directory and cannot be read: %w; its working directory is kept", err)
 }
 
 // removeUnder removes dir when it lies strictly inside root.
@@ -1360,5 +1408,5 @@ func removeUnder(root, dir string) error {
 	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, "../") || filepath.IsAbs(rel) {
 		return nil
 	}
-	return os.RemoveAll(dir)
+	return removeTree(dir)
 }
