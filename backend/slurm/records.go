@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -38,6 +39,57 @@ import (
 type records struct {
 	dir  string
 	seal *sealer
+	seen *retiredSeen // the retires this backend saw (retire, retired)
+}
+
+// retiredSeen is what a backend remembers, in its own memory, of the
+// records it saw retired (ended/NAME naming KEY): a workload, as the
+// cluster user, can remove ended/NAME as well as put back a copy of
+// handles/NAME it kept (or put an older ended/NAME in its place), and
+// then nothing in the state directory tells the copy from a live record.
+// It holds the latest maxRetiredSeen, each NAME and KEY.
+type retiredSeen struct {
+	mu    sync.Mutex
+	set   map[string]struct{}
+	order []string // the entries of set, oldest first, as a ring
+	next  int      // where the next entry goes once order is full
+}
+
+// maxRetiredSeen bounds the retires a backend remembers (up to about 100
+// bytes each): the records of jobs cleaned up before the latest
+// maxRetiredSeen are told apart only by their ended/ record.
+var maxRetiredSeen = 1 << 16
+
+func newRetiredSeen() *retiredSeen { return &retiredSeen{set: make(map[string]struct{})} }
+
+func (s *retiredSeen) add(name, key string) {
+	if s == nil {
+		return
+	}
+	e := name + "\x00" + key
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.set[e]; ok {
+		return
+	}
+	if len(s.order) < maxRetiredSeen {
+		s.order = append(s.order, e)
+	} else {
+		delete(s.set, s.order[s.next])
+		s.order[s.next] = e
+		s.next = (s.next + 1) % len(s.order)
+	}
+	s.set[e] = struct{}{}
+}
+
+func (s *retiredSeen) has(name, key string) bool {
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.set[name+"\x00"+key]
+	return ok
 }
 
 // readRecordFile reads a record of at most limit bytes
@@ -45,7 +97,7 @@ type records struct {
 var readRecordFile = backend.ReadSmallFile
 
 func newRecords(stateDir string) (records, error) {
-	r := records{dir: stateDir}
+	r := records{dir: stateDir, seen: newRetiredSeen()}
 	for _, d := range []string{filepath.Join(stateDir, "jobs"), filepath.Join(stateDir, "handles"), filepath.Join(stateDir, "ended")} {
 		if err := atomicfile.MkdirAll(d, 0o700); err != nil {
 			return records{}, err
@@ -414,6 +466,9 @@ func (r records) retire(id, key string) error {
 		}
 		name = id + handleSep + key
 	}
+	// Remembered before the record moves: a copy put back in handles/
+	// is not the job's, whatever becomes of ended/.
+	r.seen.add(name, key)
 	if r.seal != nil {
 		if err := r.writeRecord(filepath.Join("ended", name), key); err != nil {
 			return err
@@ -436,9 +491,19 @@ func (r records) retire(id, key string) error {
 // up (retire), and a record handles/NAME naming key is a copy put back
 // (a workload, as the cluster user, can keep one and restore it; it
 // still verifies) or one a crash in retire left, never a live job's.
+// A retire this backend did or saw (retiredSeen) counts whether or not
+// ended/NAME is still there as it was: a workload can remove it, or put
+// an older one in its place.
 func (r records) retired(name, key string) bool {
+	if r.seen.has(name, key) {
+		return true
+	}
 	v, err := r.readRecord(filepath.Join("ended", name))
-	return err == nil && v == key
+	if err == nil && v == key {
+		r.seen.add(name, key)
+		return true
+	}
+	return false
 }
 
 // maxRecordedJobs bounds the job ids with a record (handles/ID) that a
