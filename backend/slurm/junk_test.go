@@ -104,6 +104,55 @@ func TestCapacityNotFailedByDirectoriesInHandles(t *testing.T) {
 	}
 }
 
+// TestCapacityNotFailedByFilesInHandles: more than maxLaterRecords
+// plain files named as later attempts' records (ID:KEY), which a
+// workload, as the cluster user, can make, failed every poll: the
+// server's own running jobs were counted by none. A poll now skips the
+// unknown ones past the bound, and the record of a real later attempt's
+// job, once the backend has written or read it (Status of its handle,
+// after a restart), is counted whatever else is there.
+func TestCapacityNotFailedByFilesInHandles(t *testing.T) {
+	state := t.TempDir()
+	scripts := map[string]string{
+		"sinfo": "#!/bin/sh\nprintf '%s\\n' 'n1|gpu*|up|mixed|gpu:h100:8|gpu:h100:5(IDX:0-4)|'\n",
+		"squeue": "#!/bin/sh\ncase \"$*\" in\n*tres-per-node*) printf '%s\\n' '4242|n1|gres:gpu:h100:4|' ;;\n" +
+			"*) printf '4242\\037RUNNING\\0370\\0372026-12-04T19:43:15\\037N/A\\037n1\\037None\\037" + state + "/jobs/r1-1/output.log\\037" + state + "/jobs/r1-1/job.sh\\037\\n' ;;\nesac\n",
+		"scontrol": "#!/bin/sh\necho 'NodeName=n1 State=MIXED'\n",
+	}
+	// The id was r0-1's first: r1-1's job of it has handle 4242:r1-1.
+	slurm.WriteRecord(t, state, "ended/4242", "r0-1")
+	slurm.WriteRecord(t, state, "jobs/r1-1/jobid", "4242:r1-1")
+	slurm.WriteRecord(t, state, "handles/4242:r1-1", "r1-1")
+	handles := filepath.Join(state, "handles")
+	bound := slurm.SetMaxLaterRecords(t, 8)
+	for i := range 64 * bound {
+		// Named after the running job, and after others.
+		name := "4242:x" + strconv.Itoa(i) + "-1"
+		if i%2 == 1 {
+			name = strconv.Itoa(100000+i) + ":r1-1"
+		}
+		if err := os.WriteFile(filepath.Join(handles, name), []byte("r1-1\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A server started anew: nothing of the state directory known yet.
+	b := fakeSlurm(t, state, scripts)
+	ctx := context.Background()
+	if _, err := b.Capacity(ctx); err != nil {
+		t.Fatalf("capacity with %d files named as later attempts' records: %v; want the unknown ones past the bound skipped", 64*bound, err)
+	}
+	if st, err := b.Status(ctx, "4242:r1-1"); err != nil || st.State != backend.Running {
+		t.Fatalf("Status 4242:r1-1 = %+v, %v; want running", st, err)
+	}
+	got, err := b.Capacity(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := got[backend.SiteAccelerator]; n != 7 {
+		t.Errorf("capacity %d; want 7 (3 free, and the 4 of job 4242, r1-1's)", n)
+	}
+}
+
 // TestStatusListsAgainARecordReplacedByJunk: a workload, as the cluster
 // user, that replaced the record a capacity poll lists for a server's
 // running job (handles/ID, or handles/ID:KEY of a later attempt's) with
