@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"testing"
@@ -104,6 +105,55 @@ func TestCapacityNotFailedByDirectoriesInHandles(t *testing.T) {
 	}
 }
 
+// TestCapacityNotFailedByFilesInHandles: more than maxLaterRecords
+// plain files named as later attempts' records (ID:KEY), which a
+// workload, as the cluster user, can make, failed every poll: the
+// server's own running jobs were counted by none. A poll now skips the
+// unknown ones past the bound, and the record of a real later attempt's
+// job, once the backend has written or read it (Status of its handle,
+// after a restart), is counted whatever else is there.
+func TestCapacityNotFailedByFilesInHandles(t *testing.T) {
+	state := t.TempDir()
+	scripts := map[string]string{
+		"sinfo": "#!/bin/sh\nprintf '%s\\n' 'n1|gpu*|up|mixed|gpu:h100:8|gpu:h100:5(IDX:0-4)|'\n",
+		"squeue": "#!/bin/sh\ncase \"$*\" in\n*tres-per-node*) printf '%s\\n' '4242|n1|gres:gpu:h100:4|' ;;\n" +
+			"*) printf '4242\\037RUNNING\\0370\\0372026-12-04T19:43:15\\037N/A\\037n1\\037None\\037" + state + "/jobs/r1-1/output.log\\037" + state + "/jobs/r1-1/job.sh\\037\\n' ;;\nesac\n",
+		"scontrol": "#!/bin/sh\necho 'NodeName=n1 State=MIXED'\n",
+	}
+	// The id was r0-1's first: r1-1's job of it has handle 4242:r1-1.
+	slurm.WriteRecord(t, state, "ended/4242", "r0-1")
+	slurm.WriteRecord(t, state, "jobs/r1-1/jobid", "4242:r1-1")
+	slurm.WriteRecord(t, state, "handles/4242:r1-1", "r1-1")
+	handles := filepath.Join(state, "handles")
+	bound := slurm.SetMaxLaterRecords(t, 8)
+	for i := range 64 * bound {
+		// Named after the running job, and after others.
+		name := "4242:x" + strconv.Itoa(i) + "-1"
+		if i%2 == 1 {
+			name = strconv.Itoa(100000+i) + ":r1-1"
+		}
+		if err := os.WriteFile(filepath.Join(handles, name), []byte("r1-1\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A server started anew: nothing of the state directory known yet.
+	b := fakeSlurm(t, state, scripts)
+	ctx := context.Background()
+	if _, err := b.Capacity(ctx); err != nil {
+		t.Fatalf("capacity with %d files named as later attempts' records: %v; want the unknown ones past the bound skipped", 64*bound, err)
+	}
+	if st, err := b.Status(ctx, "4242:r1-1"); err != nil || st.State != backend.Running {
+		t.Fatalf("Status 4242:r1-1 = %+v, %v; want running", st, err)
+	}
+	got, err := b.Capacity(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := got[backend.SiteAccelerator]; n != 7 {
+		t.Errorf("capacity %d; want 7 (3 free, and the 4 of job 4242, r1-1's)", n)
+	}
+}
+
 // TestStatusListsAgainARecordReplacedByJunk: a workload, as the cluster
 // user, that replaced the record a capacity poll lists for a server's
 // running job (handles/ID, or handles/ID:KEY of a later attempt's) with
@@ -163,5 +213,98 @@ func TestStatusListsAgainARecordReplacedByJunk(t *testing.T) {
 				t.Errorf("capacity after Status: %d; want 7 (the 4 GPUs of job 4242, r1-1's, counted as the server's)", n)
 			}
 		})
+	}
+}
+
+// TestCleanEmptiesRefusedOfItsJob: what a workload put where a job's
+// records go, moved aside to refused/ (Submit, Status), stayed there for
+// good, one more entry each time. Clean, once the job has ended, now
+// removes what was moved out of its records' places, and leaves the rest
+// (another attempt's, and whatever else is there).
+func TestCleanEmptiesRefusedOfItsJob(t *testing.T) {
+	state := t.TempDir()
+	b := fakeSlurm(t, state, map[string]string{
+		"sbatch": "#!/bin/sh\necho 4242\n",
+		// The job has ended and slurmctld has forgotten it.
+		"squeue": "#!/bin/sh\necho 'slurm_load_jobs error: Invalid job id specified' >&2\nexit 1\n",
+	})
+	if err := os.MkdirAll(filepath.Join(state, "jobs", "r1-1", "jobid", "sub"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	refused := filepath.Join(state, "refused")
+	// Moved aside before: of this job's records, and of another's.
+	mine := []string{"handles_4242.0123456789abcdef", "jobs_r1-1_cancelled.00000000000000ff"}
+	others := []string{"jobs_r2-1_jobid.0123456789abcdef", "handles_4243.0123456789abcdef", "handles_4242", "notes"}
+	for _, name := range append(append([]string{}, mine...), others...) {
+		if err := os.MkdirAll(filepath.Join(refused, name, "deep"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	spec := backend.Spec{RunID: "r1", Attempt: 1, Command: []string{"true"}, WorkDir: t.TempDir()}
+	h, err := b.Submit(ctx, spec)
+	if err != nil || h != "4242" {
+		t.Fatalf("Submit with a directory at jobs/r1-1/jobid = %q, %v; want 4242", h, err)
+	}
+	names := func() []string {
+		t.Helper()
+		ents, err := os.ReadDir(refused)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range ents {
+			got = append(got, e.Name())
+		}
+		return got
+	}
+	if n := len(names()); n != len(mine)+len(others)+1 {
+		t.Fatalf("refused/ before Clean: %q; want the moved directory there too", names())
+	}
+	if err := os.WriteFile(filepath.Join(state, "jobs", "r1-1", "exitcode"), []byte("0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Clean(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	got := names()
+	slices.Sort(got)
+	want := slices.Clone(others)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("refused/ after Clean: %q; want only %q", got, want)
+	}
+}
+
+// TestCleanRemovesNothingThroughARefusedLink: refused/ is in the state
+// directory, which a workload, as the cluster user, writes: made a link
+// to a directory of the server's machine, Clean's removal of the job's
+// entries must not reach through it.
+func TestCleanRemovesNothingThroughARefusedLink(t *testing.T) {
+	state, outside := t.TempDir(), t.TempDir()
+	b := fakeSlurm(t, state, map[string]string{
+		"sbatch": "#!/bin/sh\necho 4242\n",
+		"squeue": "#!/bin/sh\necho 'slurm_load_jobs error: Invalid job id specified' >&2\nexit 1\n",
+	})
+	victim := filepath.Join(outside, "handles_4242.0123456789abcdef")
+	if err := os.WriteFile(victim, []byte("kept\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(state, "refused")); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	h, err := b.Submit(ctx, backend.Spec{RunID: "r1", Attempt: 1, Command: []string{"true"}, WorkDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(state, "jobs", "r1-1", "exitcode"), []byte("0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Clean(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(victim); err != nil {
+		t.Errorf("Clean with refused/ a link: %v; want %s left alone", err, victim)
 	}
 }

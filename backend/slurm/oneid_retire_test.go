@@ -99,28 +99,45 @@ func TestRESTCleanRetiresALaterAttemptsRecord(t *testing.T) {
 // TestCapacityBoundsLaterAttemptsRecords: a workload, as this backend's
 // user, can fill handles with names of later attempts' records
 // (ID:KEY), each of whose keys a poll kept, up to maxRecordedJobs of
-// them (about a hundred megabytes). More than maxLaterRecords is now an
-// error naming the bound; as many is read.
+// them (about a hundred megabytes). More than maxLaterRecords failed the
+// poll, so the server's running jobs were counted by none; a poll now
+// keeps at most maxLaterRecords keys it does not know, skipping the
+// rest, and those it knows (laterSeen) whatever else is there.
 func TestCapacityBoundsLaterAttemptsRecords(t *testing.T) {
 	rec, err := newRecords(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
+	old := maxLaterRecords
+	maxLaterRecords = 256
+	t.Cleanup(func() { maxLaterRecords = old })
 	key := strings.Repeat("r", 64) + "-1"
 	handles := filepath.Join(rec.dir, "handles")
-	for i := range maxLaterRecords {
+	for i := range 4 * maxLaterRecords {
 		if err := os.WriteFile(filepath.Join(handles, strconv.Itoa(100000+i)+handleSep+key), nil, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := newOwnJobs(rec); err != nil {
-		t.Fatalf("%d records of later attempts: %v; want them read", maxLaterRecords, err)
+	// Known to the backend: written by it.
+	if h, err := rec.recordHandle("r2-1", "100007"); err != nil || h != "100007" {
+		t.Fatalf("recordHandle = %q, %v", h, err)
 	}
-	if err := os.WriteFile(filepath.Join(handles, "99"+handleSep+key), nil, 0o600); err != nil {
+	rec.laterSeen.add("100003" + handleSep + "r3-1")
+	if err := os.WriteFile(filepath.Join(handles, "100003"+handleSep+"r3-1"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err = newOwnJobs(rec)
-	if err == nil || !strings.Contains(err.Error(), strconv.Itoa(maxLaterRecords)) {
-		t.Errorf("%d records of later attempts: %v; want an error naming the bound %d", maxLaterRecords+1, err, maxLaterRecords)
+	o, err := newOwnJobs(rec)
+	if err != nil {
+		t.Fatalf("%d records of later attempts: %v; want the poll answered", 4*maxLaterRecords+1, err)
+	}
+	kept := 0
+	for _, keys := range o.later {
+		kept += len(keys)
+	}
+	if kept > maxLaterRecords+1 {
+		t.Errorf("a poll kept %d keys of later attempts' records; want at most %d unknown and the 1 known", kept, maxLaterRecords)
+	}
+	if k := o.later[100003]; len(k) == 0 || k[0] != "r3-1" {
+		t.Errorf("keys of 100003 %q; want the known r3-1 first", k)
 	}
 }

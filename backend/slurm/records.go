@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -38,6 +39,60 @@ import (
 type records struct {
 	dir  string
 	seal *sealer
+	// What this backend saw, in its own memory: a workload, as the
+	// cluster user, can change anything in the state directory.
+	retiredSeen *seenSet // the retires it did or saw (retire, retired): NAME and KEY
+	laterSeen   *seenSet // the later attempts' records it wrote or verified: ID:KEY
+}
+
+// seenSet is a set of strings a backend remembers, the latest maxSeen.
+// retiredSeen: a workload can remove ended/NAME as well as put back a
+// copy of handles/NAME it kept (or put an older ended/NAME in its place),
+// and then nothing in the state directory tells the copy from a live
+// record. laterSeen: a workload can fill handles with names of later
+// attempts' records (ID:KEY); a capacity poll keeps those this backend
+// knows whatever else is there.
+type seenSet struct {
+	mu    sync.Mutex
+	set   map[string]struct{}
+	order []string // the entries of set, oldest first, as a ring
+	next  int      // where the next entry goes once order is full
+}
+
+// maxSeen bounds each seenSet (entries of up to about 100 bytes): the
+// records of jobs cleaned up before the latest maxSeen are told apart
+// only by their ended/ record.
+var maxSeen = 1 << 16
+
+func newSeenSet() *seenSet { return &seenSet{set: make(map[string]struct{})} }
+
+func (s *seenSet) add(e string) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.set[e]; ok {
+		return
+	}
+	if len(s.order) < maxSeen {
+		s.order = append(s.order, e)
+	} else {
+		delete(s.set, s.order[s.next])
+		s.order[s.next] = e
+		s.next = (s.next + 1) % len(s.order)
+	}
+	s.set[e] = struct{}{}
+}
+
+func (s *seenSet) has(e string) bool {
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.set[e]
+	return ok
 }
 
 // readRecordFile reads a record of at most limit bytes
@@ -45,7 +100,7 @@ type records struct {
 var readRecordFile = backend.ReadSmallFile
 
 func newRecords(stateDir string) (records, error) {
-	r := records{dir: stateDir}
+	r := records{dir: stateDir, retiredSeen: newSeenSet(), laterSeen: newSeenSet()}
 	for _, d := range []string{filepath.Join(stateDir, "jobs"), filepath.Join(stateDir, "handles"), filepath.Join(stateDir, "ended")} {
 		if err := atomicfile.MkdirAll(d, 0o700); err != nil {
 			return records{}, err
@@ -276,7 +331,13 @@ func (r records) recordHandle(key, id string) (string, error) {
 	// the earlier attempt, and once that record is retired a capacity
 	// poll, which lists handles only, would not count this job as the
 	// server's.
-	return h, r.writeRecord(filepath.Join("handles", h), key)
+	if err := r.writeRecord(filepath.Join("handles", h), key); err != nil {
+		return h, err
+	}
+	if h != id {
+		r.laterSeen.add(h)
+	}
+	return h, nil
 }
 
 // laterListed says whether the record of handle ID:KEY (handles/ID:KEY,
@@ -301,9 +362,15 @@ func laterHandle(h string) (id, key string, ok bool) {
 
 // liveLater says whether handles/ID:KEY, the record that lists a later
 // attempt's job of id for capacity polls, names key.
+// One that does is remembered (laterSeen).
 func (r records) liveLater(id, key string) bool {
-	v, err := r.readRecord(filepath.Join("handles", id+handleSep+key))
-	return err == nil && v == key
+	h := id + handleSep + key
+	v, err := r.readRecord(filepath.Join("handles", h))
+	if err == nil && v == key {
+		r.laterSeen.add(h)
+		return true
+	}
+	return false
 }
 
 // handleRef is what a handle names: the job id slurmctld knows, the
@@ -414,6 +481,9 @@ func (r records) retire(id, key string) error {
 		}
 		name = id + handleSep + key
 	}
+	// Remembered before the record moves: a copy put back in handles/
+	// is not the job's, whatever becomes of ended/.
+	r.retiredSeen.add(name + "\x00" + key)
 	if r.seal != nil {
 		if err := r.writeRecord(filepath.Join("ended", name), key); err != nil {
 			return err
@@ -436,9 +506,19 @@ func (r records) retire(id, key string) error {
 // up (retire), and a record handles/NAME naming key is a copy put back
 // (a workload, as the cluster user, can keep one and restore it; it
 // still verifies) or one a crash in retire left, never a live job's.
+// A retire this backend did or saw (retiredSeen) counts whether or not
+// ended/NAME is still there as it was: a workload can remove it, or put
+// an older one in its place.
 func (r records) retired(name, key string) bool {
+	if r.retiredSeen.has(name + "\x00" + key) {
+		return true
+	}
 	v, err := r.readRecord(filepath.Join("ended", name))
-	return err == nil && v == key
+	if err == nil && v == key {
+		r.retiredSeen.add(name + "\x00" + key)
+		return true
+	}
+	return false
 }
 
 // maxRecordedJobs bounds the job ids with a record (handles/ID) that a
@@ -447,11 +527,13 @@ func (r records) retired(name, key string) bool {
 const maxRecordedJobs = 1 << 20
 
 // maxLaterRecords bounds the records of later attempts' jobs
-// (handles/ID:KEY) that a capacity poll lists, whose keys it keeps (up
-// to 85 bytes each, where a listed id is a number): an id is given out
-// again only when slurmctld's counter wraps or its state is lost, and a
-// workload that fills the directory with such names must not have each
-// poll hold a hundred megabytes of them.
+// (handles/ID:KEY) not known to this backend (laterSeen) whose keys a
+// capacity poll keeps (up to 85 bytes each, where a listed id is a
+// number): an id is given out again only when slurmctld's counter wraps
+// or its state is lost, and a workload that fills the directory with
+// such names must not have each poll hold a hundred megabytes of them,
+// nor read each. Those past the bound are skipped; the known ones are
+// kept whatever their number (at most maxSeen).
 var maxLaterRecords = 1 << 16
 
 // recordedIDs is the set of job ids that have a record (handles/ID), from
@@ -459,8 +541,11 @@ var maxLaterRecords = 1 << 16
 // reads the record of a listed job only when there is one, rather than
 // trying a file for each running job the site lists. later holds, for
 // each job id, the keys of the later attempts given it whose records
-// (handles/ID:KEY) are listed. More than maxRecordedJobs entries is an
-// error (a workload, as this backend's user, can make files there).
+// (handles/ID:KEY) are listed, those this backend knows (laterSeen)
+// first, and of the rest only the first maxLaterRecords listed: a
+// workload, as this backend's user, can make any number of such names,
+// and failing the poll past a bound left the server's running jobs
+// counted by none. More than maxRecordedJobs entries is an error.
 // Only plain files are listed: a directory, a link or a FIFO is no
 // record, and is skipped by the type the listing gives, unread.
 func (r records) recordedIDs() (ids map[uint64]struct{}, later map[uint64][]string, err error) {
@@ -488,10 +573,14 @@ func (r records) recordedIDs() (ids map[uint64]struct{}, later map[uint64][]stri
 				ids[n] = struct{}{}
 			} else if id, key, ok := laterHandle(name); ok {
 				if n, ok := jobNumber(id); ok {
-					if nLater++; nLater > maxLaterRecords {
-						return nil, nil, fmt.Errorf("%s: more than %d records of later attempts' jobs (ID:KEY)", dir, maxLaterRecords)
+					if r.laterSeen.has(name) {
+						// Known: before the unknown ones, which
+						// are read only when no known one is
+						// the job's.
+						later[n] = append([]string{key}, later[n]...)
+					} else if nLater++; nLater <= maxLaterRecords {
+						later[n] = append(later[n], key)
 					}
-					later[n] = append(later[n], key)
 				}
 			}
 		}

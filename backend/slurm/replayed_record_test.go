@@ -18,10 +18,19 @@ import (
 // ran under the id (a workload's own, once the id was given out again)
 // as the server's, reporting its GPUs as the server's to use. The ended
 // record of the same id and attempt now wins: the job is not counted.
+//
+// A workload that also removed the ended record, or put an older one of
+// the same name in its place (another attempt's, signed), left nothing in
+// the state directory to tell the copy from a live record: the backend
+// now remembers the retires it saw.
 func TestCapacityCountsNoRecordPutBackAfterRetire(t *testing.T) {
-	for _, c := range []struct{ name, handle string }{
-		{"plain id", "4242"},
-		{"later attempt", "4242:r2-2"},
+	for _, c := range []struct{ name, handle, ended string }{
+		{"plain id", "4242", ""},
+		{"later attempt", "4242:r2-2", ""},
+		{"plain id, ended removed", "4242", "removed"},
+		{"later attempt, ended removed", "4242:r2-2", "removed"},
+		{"plain id, older ended put back", "4242", "older"},
+		{"later attempt, older ended put back", "4242:r2-2", "older"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			bin, dir := t.TempDir(), t.TempDir()
@@ -90,6 +99,19 @@ func TestCapacityCountsNoRecordPutBackAfterRetire(t *testing.T) {
 			// The workload puts the signed record back.
 			if err := os.WriteFile(live, kept, 0o644); err != nil {
 				t.Fatal(err)
+			}
+			ended := filepath.Join(b.rec.dir, "ended", c.handle)
+			switch c.ended {
+			case "removed":
+				if err := os.Remove(ended); err != nil {
+					t.Fatal(err)
+				}
+			case "older":
+				// A signed ended record of the same name, of another
+				// attempt given the id before (kept by the workload).
+				if err := b.rec.writeRecord(filepath.Join("ended", c.handle), "r0-1"); err != nil {
+					t.Fatal(err)
+				}
 			}
 			if n := capacity(); n != 3 {
 				t.Errorf("capacity with %s put back after retire: %d; want 3 (the job under the id is not the server's)", c.handle, n)

@@ -118,7 +118,7 @@ func (r records) moveAside(rel string) bool {
 	if _, err := rand.Read(b[:]); err != nil {
 		return false
 	}
-	name := strings.ReplaceAll(filepath.ToSlash(rel), "/", "_") + "." + hex.EncodeToString(b[:])
+	name := refusedName(rel) + "." + hex.EncodeToString(b[:])
 	if err := os.Rename(path, filepath.Join(dir, name)); err != nil {
 		return false
 	}
@@ -126,6 +126,75 @@ func (r records) moveAside(rel string) bool {
 		s.logger.Warn("slurm: directory in a record's place moved aside", "path", path, "to", filepath.Join(dir, name))
 	}
 	return true
+}
+
+// refusedName is the name under refused/ that moveAside gives what it
+// moved out of record rel's place, less its random suffix.
+func refusedName(rel string) string { return strings.ReplaceAll(filepath.ToSlash(rel), "/", "_") }
+
+// isRefusedOf says whether name, an entry of refused/, is what moveAside
+// moved out of the place of one of rels: the flattened path, a dot and
+// 16 hex digits.
+func isRefusedOf(name string, rels []string) bool {
+	base, suffix, ok := cutLast(name, ".")
+	if !ok || len(suffix) != 16 {
+		return false
+	}
+	if _, err := hex.DecodeString(suffix); err != nil {
+		return false
+	}
+	for _, rel := range rels {
+		if base == refusedName(rel) {
+			return true
+		}
+	}
+	return false
+}
+
+func cutLast(s, sep string) (before, after string, ok bool) {
+	i := strings.LastIndex(s, sep)
+	if i < 0 {
+		return s, "", false
+	}
+	return s[:i], s[i+len(sep):], true
+}
+
+// removeRefused removes from refused/ what moveAside moved out of the
+// places of the records of job id as the job of key (its jobid and
+// cancel records, handles/ and ended/ of the id, and of ID:KEY), once the
+// job has ended and been cleaned up (Slurm.Clean): no record of it is
+// written again, and before, refused/ grew for good. It reads at most
+// atomicfile.MaxTempScan entries of refused/ (a workload, as this
+// backend's user, can fill it), and removes inside the state directory
+// only, whatever links a workload put on the way (os.Root). It reports
+// how many it removed.
+func (r records) removeRefused(id, key string) int {
+	root, err := os.OpenRoot(r.dir)
+	if err != nil {
+		return 0
+	}
+	defer root.Close()
+	if fi, err := root.Lstat(refusedDir); err != nil || !fi.IsDir() {
+		return 0
+	}
+	f, err := root.Open(refusedDir)
+	if err != nil {
+		return 0
+	}
+	ents, _ := f.ReadDir(atomicfile.MaxTempScan)
+	f.Close()
+	rels := []string{
+		filepath.Join("jobs", key, "jobid"), filepath.Join("jobs", key, "cancelled"),
+		filepath.Join("handles", id), filepath.Join("ended", id),
+		filepath.Join("handles", id+handleSep+key), filepath.Join("ended", id+handleSep+key),
+	}
+	n := 0
+	for _, e := range ents {
+		if isRefusedOf(e.Name(), rels) && root.RemoveAll(filepath.Join(refusedDir, e.Name())) == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // readRecord is the value of record rel, once its MAC verifies; an error

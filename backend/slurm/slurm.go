@@ -1265,6 +1265,9 @@ func (s *Slurm) Clean(ctx context.Context, handle string) error {
 	if err := s.rec.retire(ref.id, key); err != nil {
 		return fmt.Errorf("slurm clean %s: %w", handle, err)
 	}
+	// What a workload put where the job's records go, moved aside
+	// (records.moveAside), is of no more use.
+	s.rec.removeRefused(ref.id, key)
 	return nil
 }
 
