@@ -3,6 +3,7 @@ package run
 import (
 	"github.com/dustin/go-humanize"
 
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -439,16 +440,25 @@ func heldForKey(r *Run, name string) bool {
 // for the key of its dataset name (heldForKey), which the tenant has just
 // sent, and nudges the loop: they waited up to an hour for their next try
 // (keyHeld's backoff). Only that tenant's runs are read, those held, a
-// page at a time; each is tried once more, and a run still refused is held
-// again with its wait grown as before (the hold's start is kept).
+// page at a time, and only those whose stored data holds the dataset's
+// name (literalInJSON: a hold for its key names it) are decoded; each is
+// tried once more, and a run still refused is held again with its wait
+// grown as before (the hold's start is kept).
 func (c *Controller) retryKeyHolds(ctx context.Context, tenant, name string) (int, error) {
 	n, after := 0, ""
+	lit := literalInJSON(name)
 	for {
 		rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Tenant: tenant, States: []string{string(Held)}, After: after, Limit: activePage, NoDocuments: true})
 		if err != nil {
 			return n, err
 		}
 		for _, row := range rows {
+			if lit != nil && !bytes.Contains(row.Data, lit) {
+				continue // names no such dataset: not held for its key
+			}
+			if keyHoldRead != nil {
+				keyHoldRead(row.ID)
+			}
 			r, err := fromRow(row)
 			if err != nil || r.Tenant != tenant || !heldForKey(r, name) || !c.cfg.Now().Before(r.Hold.NextTry) {
 				continue
@@ -476,6 +486,27 @@ func (c *Controller) retryKeyHolds(ctx context.Context, tenant, name string) (in
 		c.Nudge()
 	}
 	return n, nil
+}
+
+// keyHoldRead, when set (by tests), is told the id of each held run
+// retryKeyHolds decodes.
+var keyHoldRead func(id string)
+
+// literalInJSON is name's bytes when every JSON encoder writes them as
+// they are inside a string (letters, digits, '-', '.', '_': a stored
+// dataset's name is a DNS label), so that a run's stored data that names
+// it, in a hold's KeyDataset or its reason, holds those bytes however the
+// store renders it; else nil (no such shortcut).
+func literalInJSON(name string) []byte {
+	if name == "" {
+		return nil
+	}
+	for _, r := range name {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '.' || r == '_') {
+			return nil
+		}
+	}
+	return []byte(name)
 }
 
 // releasedFromHold is the Migration.Reason of a run a hold's release
