@@ -414,10 +414,11 @@ func keyHoldPrefix(attempt int, site, name string) string {
 
 // heldForKey reports whether run r waits held only for the key of its
 // tenant's dataset name (keyHeld): a hold whose KeyDataset is name, that no
-// law, room or failed staging (StageTries) holds, and that no later try
-// rewrote (stillHeld counts Tries past keyHeld's one, and one that turns
-// it into a hold of the law or of room clears KeyDataset). The caller
-// matches the tenant.
+// law, room or failed staging (StageTries) holds. A later try that
+// rewrites it for another reason (stillHeld: the law, room) clears
+// KeyDataset, and one with the same reason leaves a hold that still waits
+// for the key, however many tries it counts. The caller matches the
+// tenant.
 //
 // A hold with no KeyDataset was written before the field existed (keyHeld
 // now always sets it): for it alone the dataset is read from the reason,
@@ -427,7 +428,7 @@ func keyHoldPrefix(attempt int, site, name string) string {
 // the server's.
 func heldForKey(r *Run, name string) bool {
 	h := r.Hold
-	if r.State != Held || r.CancelRequested || h == nil || h.Code != policy.CodeNotNow || h.Rule != "" || h.Wait != "" || h.StageTries != 0 || h.MoveTries != 0 || h.Tries > 1 {
+	if r.State != Held || r.CancelRequested || h == nil || h.Code != policy.CodeNotNow || h.Rule != "" || h.Wait != "" || h.StageTries != 0 || h.MoveTries != 0 {
 		return false
 	}
 	if h.KeyDataset != "" {
