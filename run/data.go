@@ -260,6 +260,9 @@ func (c *Controller) judgedFromBoth(q policy.Query, dst *catalog.Site, also []*c
 	}
 	sites = append(sites, dst)
 	for _, d := range also {
+		if c.cfg.Stager.Law == nil {
+			return errors.New("stage: Stager needs Law, Ledger and Keys")
+		}
 		located, err := catalog.Located(d, sites)
 		if err != nil {
 			return fmt.Errorf("stage %s: %w", d.Metadata.Name, err)
