@@ -3,9 +3,11 @@ package run
 import (
 	"github.com/dustin/go-humanize"
 
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -94,7 +96,7 @@ func (c *Controller) stageData(ctx context.Context, r *Run) (bool, error) {
 			unlock()
 			return c.failJudged(ctx, r, err, fmt.Sprintf("staging attempt %d to %s: the registry: %v", r.Attempt, r.Site, err))
 		}
-		now, notes, err := registeredNow(reg, q.Datasets)
+		now, also, notes, err := registeredNow(reg, q.Datasets)
 		if err != nil {
 			unlock()
 			return c.fail(ctx, r, fmt.Sprintf("staging attempt %d to %s: %v", r.Attempt, r.Site, err))
@@ -117,7 +119,12 @@ func (c *Controller) stageData(ctx context.Context, r *Run) (bool, error) {
 		q.Registrations, _ = c.registrationsIn(reg, r.Tenant, false, q.Datasets...)
 		probe := c.exportsProbe()
 		q.Exports = probe.exports()
-		results, err = c.cfg.Stager.StageJob(sctx, &sj, byName, &dst, r.Tenant, dataPrefix(r.Tenant), q, r.ID)
+		// A dataset whose origin moved leaves from either, as far as the
+		// law knows: it must allow both.
+		err = c.judgedFromBoth(q, &dst, also)
+		if err == nil {
+			results, err = c.cfg.Stager.StageJob(sctx, &sj, byName, &dst, r.Tenant, dataPrefix(r.Tenant), q, r.ID)
+		}
 		// Read before unlock, which ends sctx: after it, every staging
 		// would look cut short.
 		cut := sctx.Err() != nil
@@ -183,40 +190,98 @@ func (c *Controller) stageData(ctx context.Context, r *Run) (bool, error) {
 // registeredNow is ds, a run's datasets as its world has them, as its
 // staging asks the law about them and the ledger records them: each as the
 // tenant's registry confirms it now, with the larger of the two head
-// counts. A world is kept from when it was built, and the tenant may have
-// updated a dataset since (on another server, or between the world's
-// read and the staging): its staging counted the people the world's copy
-// listed, fewer than the registration now lists, and the volume
-// thresholds undercounted. Counting the registration's fewer would
-// undercount the people the run was judged with, so the larger counts
-// (failing closed); the registration's other fields are the ones in force.
-// A dataset that kept its registration is its world's copy. notes says,
-// for the timeline, where the counts differed; a dataset no longer
-// registered is an error.
-func registeredNow(reg *registry, ds []*catalog.Dataset) ([]*catalog.Dataset, []string, error) {
-	out := make([]*catalog.Dataset, len(ds))
-	var notes []string
+// counts and the more sensitive of the two classes. A world is kept from
+// when it was built, and the tenant may have updated a dataset since (on
+// another server, or between the world's read and the staging): its
+// staging counted the people the world's copy listed, fewer than the
+// registration now lists, and the volume thresholds undercounted. Counting
+// the registration's fewer, or its weaker class (personal data updated to
+// public), would undercount the people the run was judged with, so the
+// stricter counts (failing closed); the registration's other fields are
+// the ones in force. A dataset whose origin moved is judged from both:
+// also lists, for each such dataset, its copy as staged but from the run's
+// origin, which the law must allow as well. A dataset that kept its
+// registration is its world's copy. notes says, for the timeline, where
+// the two differed; a dataset no longer registered, or of a class outside
+// the vocabulary, is an error.
+func registeredNow(reg *registry, ds []*catalog.Dataset) (out, also []*catalog.Dataset, notes []string, err error) {
+	out = make([]*catalog.Dataset, len(ds))
 	for i, d := range ds {
 		cur := reg.datasets[d.Metadata.Name]
 		switch {
 		case cur == nil:
-			return nil, nil, fmt.Errorf("dataset %s is no longer registered to this tenant: nothing of it is staged; register it and submit the job again", d.Metadata.Name)
+			return nil, nil, nil, fmt.Errorf("dataset %s is no longer registered to this tenant: nothing of it is staged; register it and submit the job again", d.Metadata.Name)
 		case cur == d:
 			out[i] = d
 			continue
 		}
+		name := d.Metadata.Name
 		if d.Spec.Subjects != cur.Spec.Subjects {
 			notes = append(notes, fmt.Sprintf("dataset %s: the run's copy lists %d subjects and its registration now %d: the staging counts %d",
-				d.Metadata.Name, d.Spec.Subjects, cur.Spec.Subjects, max(d.Spec.Subjects, cur.Spec.Subjects)))
+				name, d.Spec.Subjects, cur.Spec.Subjects, max(d.Spec.Subjects, cur.Spec.Subjects)))
 		}
-		if d.Spec.Subjects > cur.Spec.Subjects {
-			more := *cur
-			more.Spec.Subjects = d.Spec.Subjects
-			cur = &more
+		more := *cur
+		more.Spec.Subjects = max(d.Spec.Subjects, cur.Spec.Subjects)
+		if d.Spec.Classification != cur.Spec.Classification {
+			was, is := slices.Index(catalog.Classifications, d.Spec.Classification), slices.Index(catalog.Classifications, cur.Spec.Classification)
+			if was < 0 || is < 0 {
+				return nil, nil, nil, fmt.Errorf("dataset %s: spec.classification: the run's copy is %q and its registration now %q, and %v are the classes known: nothing of it is staged",
+					name, d.Spec.Classification, cur.Spec.Classification, catalog.Classifications)
+			}
+			more.Spec.Classification = catalog.Classifications[max(was, is)]
+			notes = append(notes, fmt.Sprintf("dataset %s: the run's copy is %s data and its registration now %s: the staging counts it as %s",
+				name, d.Spec.Classification, cur.Spec.Classification, more.Spec.Classification))
 		}
-		out[i] = cur
+		if d.Spec.Origin != cur.Spec.Origin {
+			from := more
+			from.Spec.Origin = d.Spec.Origin
+			also = append(also, &from)
+			notes = append(notes, fmt.Sprintf("dataset %s: the run's copy comes from %s and its registration now from %s: the law must allow the staging from both, and the ledger records %s",
+				name, d.Spec.Origin, cur.Spec.Origin, cur.Spec.Origin))
+		}
+		if more.Spec.Subjects == cur.Spec.Subjects && more.Spec.Classification == cur.Spec.Classification {
+			out[i] = cur // the registration in force, sealed record and all
+		} else {
+			out[i] = &more
+		}
 	}
-	return out, notes, nil
+	return out, also, notes, nil
+}
+
+// judgedFromBoth asks the stager's law about each dataset of also (a
+// run's dataset as staged, from the origin its registration no longer
+// names) moving to dst, in query q (the staging's, the dataset in place of
+// its copy as staged): a *transfer.DeniedError for the first the law does
+// not allow, naming the origin it refused.
+func (c *Controller) judgedFromBoth(q policy.Query, dst *catalog.Site, also []*catalog.Dataset) error {
+	sites := make([]*catalog.Site, 0, len(q.Sites)+1)
+	for _, s := range q.Sites {
+		sites = append(sites, s)
+	}
+	sites = append(sites, dst)
+	for _, d := range also {
+		if c.cfg.Stager.Law == nil {
+			return errors.New("stage: Stager needs Law, Ledger and Keys")
+		}
+		located, err := catalog.Located(d, sites)
+		if err != nil {
+			return fmt.Errorf("stage %s: %w", d.Metadata.Name, err)
+		}
+		aq := q
+		aq.AsOf = c.today()
+		aq.Datasets = make([]*catalog.Dataset, len(q.Datasets))
+		for i, qd := range q.Datasets {
+			if qd.Metadata.Name == d.Metadata.Name {
+				qd = located
+			}
+			aq.Datasets[i] = qd
+		}
+		dec := c.cfg.Stager.Law.EvaluateTransfer(aq, located, dst.Spec.Country)
+		if !dec.Allowed || len(dec.Denials) > 0 {
+			return &transfer.DeniedError{Dataset: d.Metadata.Name, From: d.Spec.Origin, To: dst.Spec.Country, AsOf: aq.AsOf, Denials: dec.Denials}
+		}
+	}
+	return nil
 }
 
 // maxStageTries is how many tries of an attempt's staging a store's
@@ -352,10 +417,11 @@ func keyHoldPrefix(attempt int, site, name string) string {
 
 // heldForKey reports whether run r waits held only for the key of its
 // tenant's dataset name (keyHeld): a hold whose KeyDataset is name, that no
-// law, room or failed staging (StageTries) holds, and that no later try
-// rewrote (stillHeld counts Tries past keyHeld's one, and one that turns
-// it into a hold of the law or of room clears KeyDataset). The caller
-// matches the tenant.
+// law, room or failed staging (StageTries) holds. A later try that
+// rewrites it for another reason (stillHeld: the law, room) clears
+// KeyDataset, and one with the same reason leaves a hold that still waits
+// for the key, however many tries it counts. The caller matches the
+// tenant.
 //
 // A hold with no KeyDataset was written before the field existed (keyHeld
 // now always sets it): for it alone the dataset is read from the reason,
@@ -365,7 +431,7 @@ func keyHoldPrefix(attempt int, site, name string) string {
 // the server's.
 func heldForKey(r *Run, name string) bool {
 	h := r.Hold
-	if r.State != Held || r.CancelRequested || h == nil || h.Code != policy.CodeNotNow || h.Rule != "" || h.Wait != "" || h.StageTries != 0 || h.MoveTries != 0 || h.Tries > 1 {
+	if r.State != Held || r.CancelRequested || h == nil || h.Code != policy.CodeNotNow || h.Rule != "" || h.Wait != "" || h.StageTries != 0 || h.MoveTries != 0 {
 		return false
 	}
 	if h.KeyDataset != "" {
@@ -378,16 +444,25 @@ func heldForKey(r *Run, name string) bool {
 // for the key of its dataset name (heldForKey), which the tenant has just
 // sent, and nudges the loop: they waited up to an hour for their next try
 // (keyHeld's backoff). Only that tenant's runs are read, those held, a
-// page at a time; each is tried once more, and a run still refused is held
-// again with its wait grown as before (the hold's start is kept).
+// page at a time, and only those whose stored data holds the dataset's
+// name (literalInJSON: a hold for its key names it) are decoded; each is
+// tried once more, and a run still refused is held again with its wait
+// grown as before (the hold's start is kept).
 func (c *Controller) retryKeyHolds(ctx context.Context, tenant, name string) (int, error) {
 	n, after := 0, ""
+	lit := literalInJSON(name)
 	for {
 		rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Tenant: tenant, States: []string{string(Held)}, After: after, Limit: activePage, NoDocuments: true})
 		if err != nil {
 			return n, err
 		}
 		for _, row := range rows {
+			if lit != nil && !bytes.Contains(row.Data, lit) {
+				continue // names no such dataset: not held for its key
+			}
+			if keyHoldRead != nil {
+				keyHoldRead(row.ID)
+			}
 			r, err := fromRow(row)
 			if err != nil || r.Tenant != tenant || !heldForKey(r, name) || !c.cfg.Now().Before(r.Hold.NextTry) {
 				continue
@@ -415,6 +490,27 @@ func (c *Controller) retryKeyHolds(ctx context.Context, tenant, name string) (in
 		c.Nudge()
 	}
 	return n, nil
+}
+
+// keyHoldRead, when set (by tests), is told the id of each held run
+// retryKeyHolds decodes.
+var keyHoldRead func(id string)
+
+// literalInJSON is name's bytes when every JSON encoder writes them as
+// they are inside a string (letters, digits, '-', '.', '_': a stored
+// dataset's name is a DNS label), so that a run's stored data that names
+// it, in a hold's KeyDataset or its reason, holds those bytes however the
+// store renders it; else nil (no such shortcut).
+func literalInJSON(name string) []byte {
+	if name == "" {
+		return nil
+	}
+	for _, r := range name {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '.' || r == '_') {
+			return nil
+		}
+	}
+	return []byte(name)
 }
 
 // releasedFromHold is the Migration.Reason of a run a hold's release

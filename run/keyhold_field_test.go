@@ -39,9 +39,10 @@ func TestHeldForKeyMatchesTheHoldsDataset(t *testing.T) {
 		{"reworded by a later version", held(Hold{KeyDataset: "corpus-c", Reason: "dataset corpus-c: its key is needed (meridian dataset send-key corpus-c)"}), "corpus-c", true, false},
 		{"reason reads like another dataset's", held(Hold{KeyDataset: "corpus-c-again", Reason: textOf("corpus-c")}), "corpus-c", false, true},
 		{"field and reason agree", held(Hold{KeyDataset: "corpus-c", Reason: textOf("corpus-c")}), "corpus-c", true, false},
-		// stillHeld rewrote it (counting a try past keyHeld's one), keeping
-		// the field: a hold of no placement now, not of the key.
-		{"rewritten by a later try", held(Hold{KeyDataset: "corpus-c", Reason: "no feasible placement as of 2026-12-06 (3 candidates rejected)", Tries: 2}), "corpus-c", false, false},
+		// stillHeld rewrote it for another reason, clearing the field: a
+		// hold of no placement now, not of the key
+		// (TestStillHeldRewriteEndsOnlyAnotherReasonsKeyHold).
+		{"rewritten by a later try", held(Hold{Reason: "no feasible placement as of 2026-12-06 (3 candidates rejected)", Tries: 2}), "corpus-c", false, false},
 	} {
 		if got := heldForKey(c.r, c.name); got != c.want {
 			t.Errorf("%s: held for the key of %s = %v, want %v", c.what, c.name, got, c.want)
@@ -145,5 +146,67 @@ func TestPutKeyBringsForwardOnlyTheDatasetsRuns(t *testing.T) {
 	}
 	if got, _ := c.Get(ctx, "t1", other.ID); got.Hold == nil || !got.Hold.NextTry.Equal(nextOther) {
 		t.Errorf("run held for the key of corpus-c-again after corpus-c's was sent: %s next try %v; want still %s", got.State, got.Hold, nextOther)
+	}
+}
+
+// TestStillHeldRewriteEndsOnlyAnotherReasonsKeyHold: a key hold that a
+// later try (stillHeld) rewrites for another reason no longer waits for
+// the key, and the key brings it forward no more, whether the hold named
+// its dataset or was stored before it did; one retried with the same
+// reason still waits for the key, with a try count past one, and the key
+// brings it forward (heldForKey refused it for that count alone).
+func TestStillHeldRewriteEndsOnlyAnotherReasonsKeyHold(t *testing.T) {
+	ctx := context.Background()
+	c, _, file, r := keyHoldFixture(t)
+	c.cfg.HoldRetry = time.Hour
+	if err := file.Remove("corpus-c"); err != nil {
+		t.Fatal(err)
+	}
+	r = stepUntil(t, c, r.ID, 6, Planned, Staging)
+	if r.State != Held || r.Hold == nil || r.Hold.KeyDataset != "corpus-c" {
+		t.Fatalf("run with its dataset key missing: %s (%+v); want held for the key of corpus-c", r.State, r.Hold)
+	}
+	keyReason := r.Hold.Reason
+	get := func() *Run {
+		t.Helper()
+		got, err := c.Get(ctx, "t1", r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	// Retried with the same reason: still the key's hold.
+	if err := c.stillHeld(ctx, r.ID, keyReason, policy.CodeNotNow, "", 0, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(); got.Hold.Tries != 2 || !heldForKey(got, "corpus-c") {
+		t.Errorf("a key hold retried with its reason (tries %d): held for the key %v, want true", got.Hold.Tries, heldForKey(got, "corpus-c"))
+	}
+	if n, err := c.retryKeyHolds(ctx, "t1", "corpus-c"); err != nil || n != 1 {
+		t.Errorf("the key brought %d runs forward (err %v), want the one retried with its reason", n, err)
+	}
+	for _, legacy := range []bool{false, true} {
+		// Held for the key again, as stored before the field when legacy.
+		if _, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+			r.Hold.Reason, r.Hold.KeyDataset, r.Hold.NextTry = keyReason, "corpus-c", c.cfg.Now().Add(time.Hour)
+			if legacy {
+				r.Hold.KeyDataset = ""
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if !heldForKey(get(), "corpus-c") {
+			t.Fatalf("legacy %v: the hold is not the key's", legacy)
+		}
+		if err := c.stillHeld(ctx, r.ID, "no feasible placement as of 2026-12-06 (3 candidates rejected)", policy.CodeNotNow, "", 0, "", nil); err != nil {
+			t.Fatal(err)
+		}
+		if got := get(); heldForKey(got, "corpus-c") {
+			t.Errorf("legacy %v: a key hold rewritten for another reason (%q, dataset %q) is still the key's", legacy, got.Hold.Reason, got.Hold.KeyDataset)
+		}
+		if n, err := c.retryKeyHolds(ctx, "t1", "corpus-c"); err != nil || n != 0 {
+			t.Errorf("legacy %v: the key brought %d runs forward (err %v), want none", legacy, n, err)
+		}
 	}
 }

@@ -73,6 +73,15 @@ func (l *countingLaw) EvaluateTransfer(q policy.Query, ds *catalog.Dataset, to s
 // now people and calls updated: it returns the run ended.
 func stagedAfterUpdate(t *testing.T, law transfer.Law, d testData, now int64, updated func()) (*env, *Run) {
 	t.Helper()
+	return stagedAfterEdit(t, law, d, func(doc string) string {
+		return strings.Replace(doc, fmt.Sprintf("subjects: %d", d.subjects), fmt.Sprintf("subjects: %d", now), 1)
+	}, updated)
+}
+
+// stagedAfterEdit is stagedAfterUpdate with the dataset's document
+// updated to edit's.
+func stagedAfterEdit(t *testing.T, law transfer.Law, d testData, edit func(doc string) string, updated func()) (*env, *Run) {
+	t.Helper()
 	var keys dataset.Keyring
 	gate := &gatedStaging{entered: make(chan struct{}), open: make(chan struct{})}
 	e := newEnv(t, func(c *Config) {
@@ -101,8 +110,8 @@ func stagedAfterUpdate(t *testing.T, law transfer.Law, d testData, now int64, up
 		t.Fatal("the run's staging never began")
 	}
 	// The staging has its world; the tenant updates the dataset.
-	doc := strings.Replace(strings.TrimPrefix(res, "---\n"), fmt.Sprintf("subjects: %d", d.subjects), fmt.Sprintf("subjects: %d", now), 1)
-	if !strings.Contains(doc, fmt.Sprintf("subjects: %d", now)) {
+	doc := edit(strings.TrimPrefix(res, "---\n"))
+	if doc == strings.TrimPrefix(res, "---\n") {
 		t.Fatal("the document did not change")
 	}
 	if _, err := e.c.Apply(ctx, "t1", []Document{{Name: "ds.yaml", Content: doc}}, true); err != nil {

@@ -1,0 +1,122 @@
+package run
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"meridian.dev/meridian/policy"
+	"meridian.dev/meridian/store"
+)
+
+// TestPutKeyReadsOnlyTheDatasetsHeldRuns: a key sent decoded every held
+// run of its tenant (up to its bound on runs, 10,000) to find the few
+// held for that key. It now decodes only those whose stored data names
+// the dataset, and still brings forward every run held for its key, over
+// several pages, a hold stored before Hold.KeyDataset among them; runs
+// held for another dataset's key, or for the law, and another tenant's
+// run held for a dataset of that name are neither brought forward nor,
+// but for the law's hold that names the dataset, decoded.
+func TestPutKeyReadsOnlyTheDatasetsHeldRuns(t *testing.T) {
+	old := activePage
+	activePage = 2
+	t.Cleanup(func() { activePage = old })
+	ctx := context.Background()
+	st, dir := testStore(t)
+	c := New(sitesConfig(st, dir))
+	first, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(100, 10)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := c.cfg.Now().UTC()
+	next := now.Add(time.Hour)
+	keyHold := func(name string) *Hold {
+		return &Hold{Reason: keyHoldPrefix(1, "alpha", name) + "the server holds no key of dataset " + name,
+			Code: policy.CodeNotNow, Since: now, NextTry: next, Tries: 1, KeyDataset: name}
+	}
+	legacy := keyHold("corpus-c")
+	legacy.KeyDataset = ""
+	runs := []struct {
+		tenant string
+		hold   *Hold
+		want   bool // brought forward
+		read   bool // decoded
+	}{
+		{"t1", keyHold("corpus-c"), true, true},
+		{"t1", keyHold("corpus-d"), false, false},
+		{"t1", keyHold("corpus-d"), false, false},
+		{"t1", legacy, true, true},
+		{"t1", &Hold{Reason: "dataset corpus-c may not leave SG", Code: policy.CodeDenied, Rule: "r1", Since: now, NextTry: next, Tries: 1}, false, true},
+		{"t1", keyHold("corpus-e"), false, false},
+		{"t2", keyHold("corpus-c"), false, false},
+		{"t1", keyHold("corpus-c"), true, true},
+	}
+	for i, x := range runs {
+		r := *first
+		r.ID, r.Tenant, r.State, r.Attempt, r.Site = fmt.Sprintf("run-%03d", i), x.tenant, Held, 1, "alpha"
+		r.Attempts = []Attempt{{N: 1, Site: "alpha"}}
+		r.Hold = x.hold
+		row, err := toRow(&r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := st.CreateRun(ctx, row, "", store.Change{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	read := map[string]bool{}
+	keyHoldRead = func(id string) {
+		mu.Lock()
+		read[id] = true
+		mu.Unlock()
+	}
+	t.Cleanup(func() { keyHoldRead = nil })
+
+	n, err := c.retryKeyHolds(ctx, "t1", "corpus-c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := 0
+	for i, x := range runs {
+		id := fmt.Sprintf("run-%03d", i)
+		got, err := c.cfg.Store.GetRun(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := fromRow(got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		forward := r.Hold != nil && r.Hold.NextTry.Before(next)
+		if forward != x.want {
+			t.Errorf("%s (%s, %q): brought forward %v, want %v", id, x.tenant, r.Hold.Reason, forward, x.want)
+		}
+		if x.want {
+			want++
+		}
+		if read[id] && !x.read {
+			t.Errorf("%s (%s, held for the key of %s) was decoded for the key of corpus-c", id, x.tenant, x.hold.KeyDataset)
+		}
+	}
+	if n != want {
+		t.Errorf("%d runs brought forward, want %d", n, want)
+	}
+}
+
+// TestLiteralInJSONOnlyForPlainNames: the shortcut is taken only for a
+// name every JSON encoder writes as it is; another is decoded in full.
+func TestLiteralInJSONOnlyForPlainNames(t *testing.T) {
+	for _, name := range []string{"corpus-c", "a.b_c-9", "CORPUS"} {
+		if string(literalInJSON(name)) != name {
+			t.Errorf("%q: no shortcut", name)
+		}
+	}
+	for _, name := range []string{"", `a"b`, `a\b`, "<x>", "a&b", "ü", "a b", "a\u2028b"} {
+		if literalInJSON(name) != nil {
+			t.Errorf("%q: shortcut taken for a name an encoder may escape", name)
+		}
+	}
+}
