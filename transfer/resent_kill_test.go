@@ -117,18 +117,10 @@ func failOnceS3Fixture(t *testing.T) (f *fixture, received *atomic.Int64, failed
 func TestAttackKillBetweenAResentWriteAndItsRecord(t *testing.T) {
 	f, received, failed := failOnceS3Fixture(t)
 	ctx := context.Background()
-	var dead atomic.Bool
-	putObject = func(ctx context.Context, b *dataset.Store, key string, data []byte) (int64, error) {
-		resent, err := dataset.PutResent(ctx, b, key, data)
-		if resent > 0 {
-			dead.Store(true) // killed as the write returns
-		}
-		return resent, err
-	}
-	t.Cleanup(func() { putObject = dataset.PutResent })
+	dead := killAtFirstResend(t)
 	s := f.stager()
 	s.Workers = 1
-	s.Ledger = deadLedger{f.ledger, &dead}
+	s.Ledger = deadLedger{f.ledger, dead}
 	if _, err := s.Stage(ctx, f.request()); err == nil {
 		t.Fatal("a staging killed after a resent write returned no error")
 	}
@@ -180,18 +172,10 @@ func TestKillAfterResentWritesCountsItsWritersOnly(t *testing.T) {
 	t.Cleanup(srv.Close)
 	f := newFixture(t, 8, 100<<10, "s3://bkt?anonymous=true&use_path_style=true&region=us-east-1&endpoint="+srv.URL)
 	ctx := context.Background()
-	var dead atomic.Bool
-	putObject = func(ctx context.Context, b *dataset.Store, key string, data []byte) (int64, error) {
-		resent, err := dataset.PutResent(ctx, b, key, data)
-		if resent > 0 {
-			dead.Store(true) // killed as the write returns
-		}
-		return resent, err
-	}
-	t.Cleanup(func() { putObject = dataset.PutResent })
+	dead := killAtFirstResend(t)
 	s := f.stager()
 	s.Workers = 2
-	s.Ledger = deadLedger{f.ledger, &dead}
+	s.Ledger = deadLedger{f.ledger, dead}
 	if _, err := s.Stage(ctx, f.request()); err == nil {
 		t.Fatal("a staging killed after a resent write returned no error")
 	}
@@ -254,4 +238,21 @@ func TestKillAfterResentWritesCountsItsWritersOnly(t *testing.T) {
 		t.Fatalf("the reconcile counted %d bytes of tries on no record for %d objects; at most %d writes ran at once (every object's tries: %d bytes)", unseen, named, s.Workers, before)
 	}
 	t.Logf("the site received %d bytes; the ledger confirms %d (%d of them in part); the reconcile counted %d bytes of tries on no record, where every object's tries were %d", received.Load(), sums[0].BytesConfirmed, sums[0].BytesPartial, unseen, before)
+}
+
+// killAtFirstResend makes the stager's writes report, through the flag it
+// returns, that the copy was killed as the first write that sent a body
+// again returned; the ledger wrapped by deadLedger then records nothing
+// more. The writes are the real ones again after the test.
+func killAtFirstResend(t *testing.T) *atomic.Bool {
+	dead := new(atomic.Bool)
+	putObject = func(ctx context.Context, b *dataset.Store, key string, data []byte) (int64, error) {
+		resent, err := dataset.PutResent(ctx, b, key, data)
+		if resent > 0 {
+			dead.Store(true) // killed as the write returns
+		}
+		return resent, err
+	}
+	t.Cleanup(func() { putObject = dataset.PutResent })
+	return dead
 }
