@@ -280,7 +280,7 @@ func (l *Local) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 		return "", fmt.Errorf("local submit %s: %w", key, err)
 	}
 	lockPath := filepath.Join(dir, "lock")
-	unlock, err := flock.Lock(ctx, lockPath)
+	unlock, err := flock.LockOwn(ctx, lockPath)
 	// Its mode changed by a workload (restoreMode), set back as often as
 	// a record's (restoreTries).
 	for try := 0; try < restoreTries && errors.Is(err, os.ErrPermission); try++ {
@@ -288,7 +288,7 @@ func (l *Local) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 			return "", fmt.Errorf("local submit %s: %w (%v)", key, err, rerr)
 		}
 		restored(lockPath)
-		unlock, err = flock.Lock(ctx, lockPath)
+		unlock, err = flock.LockOwn(ctx, lockPath)
 	}
 	if err != nil {
 		return "", fmt.Errorf("local submit %s: %w", key, err)
@@ -537,6 +537,57 @@ func lockHeld(path string) (bool, error) {
 	return false, syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 }
 
+// submitting says whether a Submit may hold the job's lock (dir/lock),
+// launching the job. The lock file is the server's own record: opened
+// never through a link nor waiting on a FIFO, only a regular file of the
+// server's user with one link, its mode set back where a workload changed
+// it (pinOwn, reopenOwn), then probed. A FIFO, a link or a file made mode
+// 0 there (by a workload of the server's user: Landlock does not cover
+// metadata) made every Status of the job fail, naming it.
+//
+// Where the file cannot be probed even so, a Submit may still hold the
+// lock on the file that was there before (flock.LockOwn refuses what is
+// there now, so no later one can). That Submit writes the job's record
+// (job.json, which only the server writes) and launches the wrapper,
+// which holds the run lock, within wrapperStartBound of the launch the
+// record names: until then the job is starting (its run is neither lost
+// nor failed on a workload's word), and after it, no Submit launching the
+// job holds the lock. A record that cannot be read keeps it starting.
+func submitting(dir string) bool {
+	held, err := jobLockHeld(filepath.Join(dir, "lock"))
+	if err == nil {
+		return held
+	}
+	launched, ok := launchedAt(dir)
+	return !ok || time.Since(launched) < wrapperStartBound
+}
+
+// jobLockHeld reports whether someone holds the lock on the job's lock
+// file at path, read as submitting says. A missing file is not held.
+func jobLockHeld(path string) (bool, error) {
+	fd, _, err := pinOwn(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	f, err := reopenOwn(path, fd, os.O_RDONLY, 0o644)
+	unix.Close(fd)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return false, syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+}
+
 func (l *Local) existingJob(handle string) (string, error) {
 	if strings.ContainsAny(handle, `/\`) || backend.ValidRunID(handle) != nil {
 		return "", fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
@@ -600,11 +651,7 @@ func (l *Local) status(dir string) (backend.Status, error) {
 		// (it could not, or it was killed first, or the host restarted
 		// before the pid reached the disk), or was never launched: the
 		// job would read as starting for ever.
-		submitting, err := lockHeld(filepath.Join(dir, "lock"))
-		if err != nil {
-			return backend.Status{}, err
-		}
-		if submitting {
+		if submitting(dir) {
 			return backend.Status{State: backend.Pending, Reason: "starting"}, nil
 		}
 		// A Submit may have launched the wrapper and let go since the
