@@ -276,6 +276,9 @@ func (l *Local) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	// Synced into its parent, as the records written in it are: a job
 	// directory lost to a power loss loses the record that the attempt
 	// was launched.
+	if err := ownJobDir(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("local submit %s: %w", key, err)
+	}
 	if err := atomicfile.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("local submit %s: %w", key, err)
 	}
@@ -593,6 +596,11 @@ func (l *Local) existingJob(handle string) (string, error) {
 		return "", fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
 	}
 	dir := l.jobDir(handle)
+	if err := ownJobDir(dir); errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
+	} else if err != nil {
+		return "", fmt.Errorf("handle %q: the job's directory: %w", handle, err)
+	}
 	if !exists(filepath.Join(dir, "job.json")) {
 		return "", fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
 	}
@@ -1346,6 +1354,11 @@ func (l *Local) Find(ctx context.Context, runID string, attempt int) (string, bo
 	}
 	key := backend.Spec{RunID: runID, Attempt: attempt}.Key()
 	dir := l.jobDir(key)
+	if err := ownJobDir(dir); errors.Is(err, os.ErrNotExist) {
+		return "", false, nil
+	} else if err != nil {
+		return "", false, fmt.Errorf("find %s: %w", key, err)
+	}
 	// A job whose submit was interrupted before its process started is not
 	// found, so that the caller submits it again (and Submit launches it).
 	if exists(filepath.Join(dir, "job.json")) && (launched(dir) || exists(filepath.Join(dir, "cancelled"))) {
@@ -1396,8 +1409,11 @@ func exists(path string) bool {
 // the directory and says so.
 func (l *Local) Clean(ctx context.Context, handle string) error {
 	dir, err := l.existingJob(handle)
-	if err != nil {
+	if errors.Is(err, backend.ErrNotFound) {
 		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("clean %s: %w; its working directory is kept", handle, err)
 	}
 	if held, err := runLockHeld(dir); err != nil || held {
 		return err
