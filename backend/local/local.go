@@ -276,11 +276,14 @@ func (l *Local) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	// Synced into its parent, as the records written in it are: a job
 	// directory lost to a power loss loses the record that the attempt
 	// was launched.
+	if err := ownJobDir(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("local submit %s: %w", key, err)
+	}
 	if err := atomicfile.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("local submit %s: %w", key, err)
 	}
 	lockPath := filepath.Join(dir, "lock")
-	unlock, err := flock.Lock(ctx, lockPath)
+	unlock, err := flock.LockOwn(ctx, lockPath)
 	// Its mode changed by a workload (restoreMode), set back as often as
 	// a record's (restoreTries).
 	for try := 0; try < restoreTries && errors.Is(err, os.ErrPermission); try++ {
@@ -288,7 +291,7 @@ func (l *Local) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 			return "", fmt.Errorf("local submit %s: %w (%v)", key, err, rerr)
 		}
 		restored(lockPath)
-		unlock, err = flock.Lock(ctx, lockPath)
+		unlock, err = flock.LockOwn(ctx, lockPath)
 	}
 	if err != nil {
 		return "", fmt.Errorf("local submit %s: %w", key, err)
@@ -537,11 +540,67 @@ func lockHeld(path string) (bool, error) {
 	return false, syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 }
 
+// submitting says whether a Submit may hold the job's lock (dir/lock),
+// launching the job. The lock file is the server's own record: opened
+// never through a link nor waiting on a FIFO, only a regular file of the
+// server's user with one link, its mode set back where a workload changed
+// it (pinOwn, reopenOwn), then probed. A FIFO, a link or a file made mode
+// 0 there (by a workload of the server's user: Landlock does not cover
+// metadata) made every Status of the job fail, naming it.
+//
+// Where the file cannot be probed even so, a Submit may still hold the
+// lock on the file that was there before (flock.LockOwn refuses what is
+// there now, so no later one can). That Submit writes the job's record
+// (job.json, which only the server writes) and launches the wrapper,
+// which holds the run lock, within wrapperStartBound of the launch the
+// record names: until then the job is starting (its run is neither lost
+// nor failed on a workload's word), and after it, no Submit launching the
+// job holds the lock. A record that cannot be read keeps it starting.
+func submitting(dir string) bool {
+	held, err := jobLockHeld(filepath.Join(dir, "lock"))
+	if err == nil {
+		return held
+	}
+	launched, ok := launchedAt(dir)
+	return !ok || time.Since(launched) < wrapperStartBound
+}
+
+// jobLockHeld reports whether someone holds the lock on the job's lock
+// file at path, read as submitting says. A missing file is not held.
+func jobLockHeld(path string) (bool, error) {
+	fd, _, err := pinOwn(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	f, err := reopenOwn(path, fd, os.O_RDONLY, 0o644)
+	unix.Close(fd)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return false, syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+}
+
 func (l *Local) existingJob(handle string) (string, error) {
 	if strings.ContainsAny(handle, `/\`) || backend.ValidRunID(handle) != nil {
 		return "", fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
 	}
 	dir := l.jobDir(handle)
+	if err := ownJobDir(dir); errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
+	} else if err != nil {
+		return "", fmt.Errorf("handle %q: the job's directory: %w", handle, err)
+	}
 	if !exists(filepath.Join(dir, "job.json")) {
 		return "", fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
 	}
@@ -600,11 +659,7 @@ func (l *Local) status(dir string) (backend.Status, error) {
 		// (it could not, or it was killed first, or the host restarted
 		// before the pid reached the disk), or was never launched: the
 		// job would read as starting for ever.
-		submitting, err := lockHeld(filepath.Join(dir, "lock"))
-		if err != nil {
-			return backend.Status{}, err
-		}
-		if submitting {
+		if submitting(dir) {
 			return backend.Status{State: backend.Pending, Reason: "starting"}, nil
 		}
 		// A Submit may have launched the wrapper and let go since the
@@ -1299,6 +1354,11 @@ func (l *Local) Find(ctx context.Context, runID string, attempt int) (string, bo
 	}
 	key := backend.Spec{RunID: runID, Attempt: attempt}.Key()
 	dir := l.jobDir(key)
+	if err := ownJobDir(dir); errors.Is(err, os.ErrNotExist) {
+		return "", false, nil
+	} else if err != nil {
+		return "", false, fmt.Errorf("find %s: %w", key, err)
+	}
 	// A job whose submit was interrupted before its process started is not
 	// found, so that the caller submits it again (and Submit launches it).
 	if exists(filepath.Join(dir, "job.json")) && (launched(dir) || exists(filepath.Join(dir, "cancelled"))) {
@@ -1349,8 +1409,11 @@ func exists(path string) bool {
 // the directory and says so.
 func (l *Local) Clean(ctx context.Context, handle string) error {
 	dir, err := l.existingJob(handle)
-	if err != nil {
+	if errors.Is(err, backend.ErrNotFound) {
 		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("clean %s: %w; its working directory is kept", handle, err)
 	}
 	if held, err := runLockHeld(dir); err != nil || held {
 		return err

@@ -326,3 +326,60 @@ func openDirOwn(parent int, name, path string) (int, error) {
 	}
 	return fd, nil
 }
+
+// ownJobDir checks that the job's directory dir, in the backend's jobs
+// directory, is the server's own, and sets back a mode a workload changed.
+// A landlock workload runs as the server's user and may chmod any file it
+// can name (Landlock does not cover metadata): a job's directory made
+// mode 0 (or 0100, or 0500) made Status answer that the job was not
+// there, kept Cancel from marking it cancelled and had Clean leave its
+// working directory, saying nothing; made 0755 (its records then 0644),
+// it let every user of the machine read the job's environment. The jobs
+// directory and dir are each opened O_PATH|O_NOFOLLOW from their parent,
+// never through a link, and must be directories of this process's user;
+// one whose mode is not 0700 has it set back to 0700 through that
+// descriptor. A link or anything else in their place is refused with an
+// error naming it; a missing one is os.ErrNotExist.
+func ownJobDir(dir string) error {
+	jobs := filepath.Dir(dir)
+	if err := ownDirAt(filepath.Dir(jobs), filepath.Base(jobs), jobs); err != nil {
+		return err
+	}
+	return ownDirAt(jobs, filepath.Base(dir), dir)
+}
+
+// ownDirAt checks the directory name in parent (path, to name it), as
+// ownJobDir says.
+func ownDirAt(parent, name, path string) error {
+	pfd, err := unix.Open(parent, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: parent, Err: err}
+	}
+	defer unix.Close(pfd)
+	fd, err := unix.Openat(pfd, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return &os.PathError{Op: "stat", Path: path, Err: err}
+	}
+	switch {
+	case st.Mode&unix.S_IFMT == unix.S_IFLNK:
+		return fmt.Errorf("%s is a symbolic link; want the server's own directory", path)
+	case st.Mode&unix.S_IFMT != unix.S_IFDIR:
+		return fmt.Errorf("%s is not a directory (mode %#o)", path, st.Mode)
+	case st.Uid != uint32(os.Geteuid()):
+		return fmt.Errorf("%s is owned by uid %d, not by the server's (%d)", path, st.Uid, os.Geteuid())
+	case st.Mode&0o7777 == 0o700:
+		return nil
+	}
+	// chmod through the descriptor's /proc entry changes the directory
+	// opened above, whatever is at path by now.
+	if err := unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), 0o700); err != nil {
+		return fmt.Errorf("%s: restore its mode 0700 (it is %#o): %w", path, st.Mode&0o7777, err)
+	}
+	restored(path)
+	return nil
+}

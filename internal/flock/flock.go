@@ -21,8 +21,23 @@ import (
 // the opener create, or lock, a file wherever the link pointed; a FIFO or a
 // device is no lock file, and opening one must not wait on a writer.
 func Lock(ctx context.Context, path string) (unlock func(), err error) {
+	return lock(ctx, path, false)
+}
+
+// LockOwn is Lock for a lock file that is this process's user's own
+// record: besides a regular file, it must be owned by the process's
+// effective user and have a single link. A file of another user, or a
+// hard link to some other file, in its place is refused, naming the file
+// and the problem: a job's lock file in a directory a workload of the
+// same user may change held another file's lock, or one a stranger
+// holds, as the job's.
+func LockOwn(ctx context.Context, path string) (unlock func(), err error) {
+	return lock(ctx, path, true)
+}
+
+func lock(ctx context.Context, path string, own bool) (unlock func(), err error) {
 	for {
-		f, err := open(path)
+		f, err := open(path, own)
 		if err != nil {
 			return nil, err
 		}
@@ -56,7 +71,7 @@ func Lock(ctx context.Context, path string) (unlock func(), err error) {
 // testHookOpened, when set, runs between a lock file's open and its lock.
 var testHookOpened func()
 
-func open(path string) (*os.File, error) {
+func open(path string, own bool) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o644)
 	if err != nil {
 		if errors.Is(err, syscall.ELOOP) {
@@ -71,7 +86,29 @@ func open(path string) (*os.File, error) {
 		}
 		return nil, fmt.Errorf("lock file %s is not a regular file (%v)", path, fi.Mode().Type())
 	}
+	if own {
+		if err := ownFile(f, path); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
 	return f, nil
+}
+
+// ownFile says why f, opened at path, is not a lock file of this
+// process's user with a single link.
+func ownFile(f *os.File, path string) error {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		return &os.PathError{Op: "stat", Path: path, Err: err}
+	}
+	if st.Uid != uint32(os.Geteuid()) {
+		return fmt.Errorf("lock file %s is owned by uid %d, not by this process's (%d)", path, st.Uid, os.Geteuid())
+	}
+	if st.Nlink != 1 {
+		return fmt.Errorf("lock file %s has %d links, want 1", path, st.Nlink)
+	}
+	return nil
 }
 
 // wait takes the lock on f, waiting until ctx is done.

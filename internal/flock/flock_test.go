@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -67,5 +68,54 @@ func TestLockRefusesLinksAndFIFOs(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatalf("Lock of a FIFO still in its open after 20 s")
+	}
+}
+
+// TestLockOwnRefusesALinkedOrAForeignFile: Lock took whatever regular file
+// was at the path: a hard link to another file put there had the lock
+// taken on that file, and a file of another user one that user may hold
+// for ever. LockOwn refuses both, naming the file, and takes the lock on
+// a file of its own.
+func TestLockOwnRefusesALinkedOrAForeignFile(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	own := filepath.Join(dir, "own")
+	unlock, err := LockOwn(ctx, own)
+	if err != nil {
+		t.Fatalf("LockOwn of a new lock file: %v", err)
+	}
+	unlock()
+
+	other := filepath.Join(dir, "other")
+	if err := os.WriteFile(other, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	linked := filepath.Join(dir, "linked")
+	if err := os.Link(other, linked); err != nil {
+		t.Fatal(err)
+	}
+	if unlock, err := LockOwn(ctx, linked); err == nil {
+		unlock()
+		t.Errorf("LockOwn of a file with 2 links: no error")
+	} else if !strings.Contains(err.Error(), linked) || !strings.Contains(err.Error(), "2 links") {
+		t.Errorf("LockOwn of a file with 2 links: %v, want the file and its links named", err)
+	}
+
+	if os.Geteuid() != 0 {
+		return // another user's file is made by chown, which takes root
+	}
+	foreign := filepath.Join(dir, "foreign")
+	if err := os.WriteFile(foreign, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(foreign, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	if unlock, err := LockOwn(ctx, foreign); err == nil {
+		unlock()
+		t.Errorf("LockOwn of another user's file: no error")
+	} else if !strings.Contains(err.Error(), "owned by uid 65534") {
+		t.Errorf("LockOwn of another user's file: %v, want its owner named", err)
 	}
 }
