@@ -180,7 +180,7 @@ func (s *Postgres) TokenByHash(ctx context.Context, h string) (*Token, error) {
 
 // ListTokens implements Tokens.
 func (s *Postgres) ListTokens(ctx context.Context) ([]*Token, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+tokenCols+` FROM tokens ORDER BY created_at, id`)
+	rows, err := s.pool.Query(ctx, `SELECT `+tokenCols+` FROM tokens ORDER BY created_at, id LIMIT $1`, maxTokens+1)
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +191,9 @@ func (s *Postgres) ListTokens(ctx context.Context) ([]*Token, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, t)
+		if out = append(out, t); len(out) > maxTokens {
+			return nil, tooMany("tokens", maxTokens)
+		}
 	}
 	return out, rows.Err()
 }

@@ -279,7 +279,7 @@ func (s *SQLite) TokenByHash(ctx context.Context, h string) (*Token, error) {
 
 // ListTokens implements Tokens.
 func (s *SQLite) ListTokens(ctx context.Context) ([]*Token, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+tokenCols+` FROM tokens ORDER BY created_at, id`)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+tokenCols+` FROM tokens ORDER BY created_at, id LIMIT ?`, maxTokens+1)
 	if err != nil {
 		return nil, err
 	}
@@ -287,6 +287,9 @@ func (s *SQLite) ListTokens(ctx context.Context) ([]*Token, error) {
 	rs, err := scanTokenRows(rows)
 	if err != nil {
 		return nil, err
+	}
+	if len(rs) > maxTokens {
+		return nil, tooMany("tokens", maxTokens)
 	}
 	// A row held twice (its id or hash as text and as bytes) is named as
 	// such, not as a BLOB to store as text again, which the primary key

@@ -55,7 +55,8 @@ type Tokens interface {
 	// TokenByHash returns the token with hash h, revoked or not, or
 	// ErrNotFound.
 	TokenByHash(ctx context.Context, h string) (*Token, error)
-	// ListTokens returns every token, revoked ones too, oldest first.
+	// ListTokens returns every token, revoked ones too, oldest first;
+	// more than MaxTokens is ErrTooMany.
 	ListTokens(ctx context.Context) ([]*Token, error)
 	// RevokeTokens revokes the live tokens of tenant (all of them when id is
 	// empty, else the one with that id) with its audit record, and returns
