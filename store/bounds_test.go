@@ -87,3 +87,57 @@ func cacheRes(name string) *Resource {
 	r.Hash = fmt.Sprintf("%064x", len(name))
 	return r
 }
+
+// TestTenantTokensPages: TenantTokens reads a page of tenants' tokens,
+// by tenant name after after, each tenant's oldest first, not every
+// token; more than the bound is ErrTooMany, as ListTokens.
+func TestTenantTokensPages(t *testing.T) {
+	defer func(k int) { maxTokens = k }(maxTokens)
+	maxTokens = 4
+	for _, open := range gapStores {
+		t.Run(open.name, func(t *testing.T) {
+			ctx := context.Background()
+			s, _ := open.open(t)
+			for i, tn := range []string{"b", "a", "c", "a"} {
+				if _, err := s.PutToken(ctx, &Token{Tenant: tn, Hash: HashToken(fmt.Sprintf("secret %d", i)), Note: fmt.Sprint(i)}, rec(t, "token", "", map[string]int{"n": i})); err != nil {
+					t.Fatal(err)
+				}
+			}
+			page := func(after string, tenants int) string {
+				t.Helper()
+				ts, err := s.TenantTokens(ctx, after, tenants)
+				if err != nil {
+					return err.Error()
+				}
+				var out []string
+				for _, tk := range ts {
+					out = append(out, tk.Tenant+tk.Note)
+				}
+				return fmt.Sprint(out)
+			}
+			for _, c := range []struct {
+				after   string
+				tenants int
+				want    string
+			}{
+				{"", 2, "[a1 a3 b0]"}, {"a", 2, "[b0 c2]"}, {"b", 5, "[c2]"}, {"c", 1, "[]"},
+			} {
+				if got := page(c.after, c.tenants); got != c.want {
+					t.Errorf("after %q, %d tenants: %s; want %s", c.after, c.tenants, got, c.want)
+				}
+			}
+			if _, err := s.TenantTokens(ctx, "", 0); err == nil {
+				t.Error("0 tenants: no error")
+			}
+			if _, err := s.PutToken(ctx, &Token{Tenant: "a", Hash: HashToken("secret 4"), Note: "4"}, rec(t, "token", "", map[string]int{"n": 4})); err != nil {
+				t.Fatal(err)
+			}
+			if ts, err := s.TenantTokens(ctx, "", 3); !errors.Is(err, ErrTooMany) {
+				t.Errorf("5 tokens past a bound of 4: %d tokens, %v; want ErrTooMany", len(ts), err)
+			}
+			if got := page("a", 2); got != "[b0 c2]" {
+				t.Errorf("after a, 2 tenants, once a has 3 tokens: %s; want [b0 c2]", got)
+			}
+		})
+	}
+}
