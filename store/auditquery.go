@@ -121,8 +121,8 @@ func untenantedWindowEnd(q AuditQuery, ph func(n int) string) (string, []any) {
 
 // gapFrom says whether the page of q, read as page, is checked for
 // entries missing from the log (checksGaps), and from which seq on: after
-// q.After, or, for the first page of the records of one run (q.RunID,
-// q.After 0), from the first of them on the page. It is for
+// q.After, or, for the first page of the records of some kinds of one run
+// (q.RunID, q.Kinds, q.After 0), from the first of them on the page. It is for
 // AuditSelectPage's readers, which take the newest record of a kind or
 // check that a run's first record is its submission's: a reader that sums
 // or folds every record (AuditSelect's, see auditSelectWhole) needs the

@@ -233,9 +233,11 @@ type Store interface {
 	// AuditEntries returns the chain in seq order; runID filters when set.
 	AuditEntries(ctx context.Context, runID string) ([]audit.Entry, error)
 	// AuditSelect returns the entries q selects, in seq order. The
-	// server's read of some kinds (AllTenants, Kinds, no Through) fails
-	// with ErrAuditGap when entries are missing from the part of the log
-	// it read, the log's end included when it read fewer than q.Limit.
+	// server's read of some kinds (AllTenants, Kinds, no Through), and
+	// every read of a tenant's (Tenant), fails with ErrAuditGap when
+	// entries are missing from the part of the log it read: up to
+	// Through when set, else the log's end when it read fewer than
+	// q.Limit.
 	AuditSelect(ctx context.Context, q AuditQuery) ([]audit.Entry, error)
 	// AuditSelectPage returns a page of the entries q selects, in seq
 	// order, and the After of the next page (0: none). A tenant's page
