@@ -877,6 +877,11 @@ func fail(w http.ResponseWriter, err error) {
 		// Not a passing rate: the tenant's own runs must end first, so
 		// the client is not asked to come back at once (a 429 is).
 		writeErr(w, http.StatusConflict, "too_many_runs", "", err.Error())
+	case errors.Is(err, store.ErrTooMany):
+		// More rows than the store reads at once (a tenant's runs,
+		// resources, a run's timeline, the tokens): the state's, not a
+		// passing fault, and the error names the read and the bound.
+		writeErr(w, http.StatusConflict, "too_many", "", err.Error())
 	case errors.Is(err, run.ErrNoPlacement):
 		writeErr(w, http.StatusUnprocessableEntity, "no_placement", "", err.Error())
 	case errors.Is(err, store.ErrConflict):

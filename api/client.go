@@ -739,11 +739,33 @@ func (c *Client) Ledger(ctx context.Context, name string) (*run.Ledger, error) {
 	}
 }
 
-// Tenants lists tenants and their tokens (admin).
+// Tenants lists tenants and their tokens (admin), a page at a time.
 func (c *Client) Tenants(ctx context.Context) ([]TenantInfo, error) {
-	var out TenantList
-	_, _, err := c.do(ctx, http.MethodGet, "/v1/tenants", nil, &out)
-	return out.Tenants, err
+	l := &listing{what: "tenants"}
+	all := []TenantInfo{}
+	after := ""
+	for {
+		q := url.Values{"limit": {strconv.Itoa(TenantPage)}}
+		if after != "" {
+			q.Set("after", after)
+		}
+		var page TenantList
+		_, data, err := c.do(ctx, http.MethodGet, "/v1/tenants?"+q.Encode(), nil, &page)
+		if err != nil {
+			return nil, err
+		}
+		if err := l.page(data, len(page.Tenants), page.Next != ""); err != nil {
+			return nil, err
+		}
+		if page.Next != "" && page.Next <= after {
+			return nil, fmt.Errorf("tenants: the server's next page starts after %q, not after %q: it would never end", page.Next, after)
+		}
+		all = append(all, page.Tenants...)
+		if page.Next == "" {
+			return all, nil
+		}
+		after = page.Next
+	}
 }
 
 // AddTenant adds a token for a tenant (admin); the answer holds its secret.

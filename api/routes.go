@@ -290,7 +290,10 @@ func (s *Server) table() []Route {
 			Response: AuditList{}, Errors: []int{400, 404, 409}, Handler: s.auditLog},
 		{Method: "GET", Path: "/v1/audit/verify", Summary: "Verify the whole audit chain against its anchor", Timeout: long, Cost: 5, Response: audit.Result{}, Handler: s.verify},
 
-		{Method: "GET", Path: "/v1/tenants", Summary: "Tenants and their tokens (ids, never secrets)", Access: Admin, Response: TenantList{}, Handler: s.tenants},
+		{Method: "GET", Path: "/v1/tenants", Summary: "Tenants and their tokens (ids, never secrets), by name, a page at a time", Access: Admin,
+			Query: []Param{{"after", "tenants after this one (the next of the page before)", "string"},
+				{"limit", fmt.Sprintf("tenants per page, 1 to %d (a page ends early, naming next, before its tokens pass %d); without it, all the tenants, refused when there are more than one page holds", MaxTenantPage, MaxTenantPageTokens), "integer"}},
+			Response: TenantList{}, Errors: []int{400}, Handler: s.tenants},
 		{Method: "POST", Path: "/v1/tenants", Summary: "Add a token for a tenant (a new tenant with its first); the secret is shown once", Access: Admin, Audited: true,
 			Request: TenantRequest{}, Response: NewTenantToken{}, Status: http.StatusCreated, Errors: []int{400}, Handler: s.addTenant},
 		{Method: "DELETE", Path: "/v1/tenants/{tenant}", Summary: "Revoke a tenant's tokens (token=ID: one of them)", Access: Admin, Audited: true,

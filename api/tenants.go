@@ -47,10 +47,23 @@ type TenantInfo struct {
 	Tokens []TokenInfo `json:"tokens"`
 }
 
-// TenantList is GET /v1/tenants.
+// TenantList is GET /v1/tenants: a page of the tenants, by name. Next,
+// when set, is the after= of the next page.
 type TenantList struct {
 	Tenants []TenantInfo `json:"tenants"`
+	Next    string       `json:"next,omitempty"`
 }
+
+// TenantPage is how many tenants the client asks GET /v1/tenants for at
+// a time, and MaxTenantPage the most one answer holds; a page also ends
+// before the tenant that would take its tokens past MaxTenantPageTokens
+// (it holds at least one tenant). The whole list, every tenant's every
+// token, was one answer: tens of megabytes at the tokens the store holds.
+const (
+	TenantPage          = 500
+	MaxTenantPage       = 1000
+	MaxTenantPageTokens = 5000
+)
 
 // Revoked is DELETE /v1/tenants/{tenant}.
 type Revoked struct {
@@ -60,14 +73,39 @@ type Revoked struct {
 
 const maxNote = 200
 
+// tenants answers a page of the tenants after ?after= (a tenant's name),
+// at most ?limit= of them. Without limit (a client from before pages), the
+// whole list when it fits in one page and a 400 naming limit when it does
+// not.
 func (s *Server) tenants(w http.ResponseWriter, r *http.Request) {
-	list, err := s.opts.Tokens.ListTokens(r.Context())
+	after := r.URL.Query().Get("after")
+	if after != "" && !ValidTenant(after) {
+		writeErr(w, http.StatusBadRequest, "invalid", "after", fmt.Sprintf("%s: want a tenant's name (a DNS label: lowercase letters, digits and '-', at most 63)", clip(after)))
+		return
+	}
+	limit, ok := queryInt(w, r, "limit", 0, 1, MaxTenantPage, fmt.Sprintf("a number of tenants from 1 to %d", MaxTenantPage))
+	if !ok {
+		return
+	}
+	paged := limit > 0
+	if !paged {
+		limit = MaxTenantPage
+	}
+	// The tokens of the page's tenants and of one more, which tells
+	// whether a next page follows: a read of a page of tenants, not of
+	// every token (each page read them all, and a client reading every
+	// page read them all once a page).
+	list, err := s.opts.Tokens.TenantTokens(r.Context(), after, int(limit)+1)
 	if err != nil {
 		fail(w, err)
 		return
 	}
 	by := map[string]*TenantInfo{}
 	for _, t := range list {
+		if t.Tenant <= after {
+			// Not the store's to answer: a page starts after after.
+			continue
+		}
 		ti := by[t.Tenant]
 		if ti == nil {
 			ti = &TenantInfo{Tenant: t.Tenant, Tokens: []TokenInfo{}}
@@ -83,6 +121,19 @@ func (s *Server) tenants(w http.ResponseWriter, r *http.Request) {
 		out.Tenants = append(out.Tenants, *ti)
 	}
 	sort.Slice(out.Tenants, func(i, j int) bool { return out.Tenants[i].Tenant < out.Tenants[j].Tenant })
+	n, tokens := 0, 0
+	for n < len(out.Tenants) && n < int(limit) && (n == 0 || tokens+len(out.Tenants[n].Tokens) <= MaxTenantPageTokens) {
+		tokens += len(out.Tenants[n].Tokens)
+		n++
+	}
+	if n < len(out.Tenants) {
+		if !paged {
+			writeErr(w, http.StatusBadRequest, "invalid", "limit", fmt.Sprintf(
+				"there are more tenants than an answer without limit holds (%d, or %d tokens of them): read them in pages with limit (at most %d) and after", MaxTenantPage, MaxTenantPageTokens, MaxTenantPage))
+			return
+		}
+		out.Tenants, out.Next = out.Tenants[:n], out.Tenants[n-1].Tenant
+	}
 	writeJSON(w, http.StatusOK, out)
 }
 

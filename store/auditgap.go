@@ -47,12 +47,31 @@ var ErrAuditRewritten = fmt.Errorf("entries of the audit log were rewritten or r
 // the rest of the check is bounded as the server's (one window of the
 // rolling re-check, each entry after the watermark read once per store).
 // A tenant's pages of its log (every kind, see the API's audit pages) and
-// reads up to a seq (Through) are not lookups: not checked.
+// its reads up to a seq (Through: which of a page of the whole chain are
+// its own) showed it its log with a record of its own deleted without a
+// word: they are checked too, from where they start up to where they end
+// (Through, or the next page), as a tenant's read of a kind is. The
+// server's reads of every kind or up to a seq (its verification's
+// lookups, the rules witness's look at one revision) are not lookups of a
+// kind's newest record: not checked.
 func checksGaps(q AuditQuery) bool {
+	if !q.AllTenants && q.Tenant != "" {
+		return true
+	}
 	if len(q.Kinds) == 0 || q.Through != 0 {
 		return false
 	}
-	return q.AllTenants && q.Tenant == "" || !q.AllTenants && q.Tenant != ""
+	return q.AllTenants && q.Tenant == ""
+}
+
+// gapTo is where the gap check of q's selection, read as page, ends: where
+// the next page starts (q.Next), else at q.Through when set, else (0) at
+// the log's end.
+func gapTo(q AuditQuery, page []audit.Entry) int64 {
+	if next := q.Next(page); next > 0 || q.Through == 0 {
+		return next
+	}
+	return q.Through
 }
 
 // auditHeadMaxBytes bounds the payload of the log's last entry that a
@@ -131,22 +150,10 @@ func (s auditSource) noGap(chain *audit.Chain, seen *sealedHead, w *sealedTo, un
 		hash string
 	}
 	if hi == 0 {
-		rows, done, err := s.query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-		if err != nil {
+		if err := s.lastEntry(&last.seq, &last.hash); err != nil {
 			return err
 		}
-		found := rows.Next()
-		if found {
-			err = rows.Scan(&last.seq, &last.hash)
-		}
-		if err == nil {
-			err = rows.Err()
-		}
-		done()
-		if err != nil {
-			return fmt.Errorf("audit log's last entry: %w", err)
-		}
-		if !found || last.seq <= lo {
+		if last.seq <= lo {
 			// Nothing after lo: the end of the log is the anchor's.
 			return nil
 		}
@@ -166,6 +173,23 @@ func (s auditSource) noGap(chain *audit.Chain, seen *sealedHead, w *sealedTo, un
 	n, err := s.countSeqs(lo, hi)
 	if err != nil {
 		return err
+	}
+	if n != hi-lo && last.seq == 0 {
+		// A read up to a seq (Through) past the log's end counts up to
+		// the last entry, whose seal is then checked as at the log's end.
+		if err := s.lastEntry(&last.seq, &last.hash); err != nil {
+			return err
+		}
+		if last.seq < hi {
+			if hi = last.seq; hi <= lo {
+				return nil
+			}
+			if n, err = s.countSeqs(lo, hi); err != nil {
+				return err
+			}
+		} else {
+			last.seq, last.hash = 0, ""
+		}
 	}
 	if n != hi-lo {
 		missing, err := s.acceptedMissing(chain, lo, hi)
@@ -202,6 +226,26 @@ func (s auditSource) noGap(chain *audit.Chain, seen *sealedHead, w *sealedTo, un
 		return fmt.Errorf("audit log's last entry, %d, is not sealed at its seq: entries were moved or written outside Meridian (%w); verify the log", last.seq, ErrAuditGap)
 	}
 	seen.set(last.seq, last.hash)
+	return nil
+}
+
+// lastEntry reads the seq and hash of the log's last entry into seq and
+// hash (0 and "" when the log is empty).
+func (s auditSource) lastEntry(seq *int64, hash *string) error {
+	rows, done, err := s.query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+	if err != nil {
+		return err
+	}
+	if rows.Next() {
+		err = rows.Scan(seq, hash)
+	}
+	if err == nil {
+		err = rows.Err()
+	}
+	done()
+	if err != nil {
+		return fmt.Errorf("audit log's last entry: %w", err)
+	}
 	return nil
 }
 

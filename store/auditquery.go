@@ -121,8 +121,8 @@ func untenantedWindowEnd(q AuditQuery, ph func(n int) string) (string, []any) {
 
 // gapFrom says whether the page of q, read as page, is checked for
 // entries missing from the log (checksGaps), and from which seq on: after
-// q.After, or, for the first page of the records of one run (q.RunID,
-// q.After 0), from the first of them on the page. It is for
+// q.After, or, for the first page of the records of some kinds of one run
+// (q.RunID, q.Kinds, q.After 0), from the first of them on the page. It is for
 // AuditSelectPage's readers, which take the newest record of a kind or
 // check that a run's first record is its submission's: a reader that sums
 // or folds every record (AuditSelect's, see auditSelectWhole) needs the
@@ -143,7 +143,9 @@ func gapFrom(q AuditQuery, page []audit.Entry) (int64, bool) {
 	if !checksGaps(q) {
 		return 0, false
 	}
-	if q.RunID == "" {
+	if q.RunID == "" || len(q.Kinds) == 0 {
+		// A tenant's pages of a run's log (every kind) list every record
+		// of the run: one deleted before the first found is one of them.
 		return q.After, true
 	}
 	if q.After > 0 {
@@ -172,7 +174,7 @@ func auditSelectPage(q AuditQuery, ph func(n int) string, sel func(AuditQuery) (
 		}
 		next := q.Next(page)
 		if lo, check := gapFrom(q, page); check {
-			if err := gaps(lo, next); err != nil {
+			if err := gaps(lo, gapTo(q, page)); err != nil {
 				return nil, 0, err
 			}
 		}
@@ -203,7 +205,11 @@ func auditSelectPage(q AuditQuery, ph func(n int) string, sel func(AuditQuery) (
 	// Checked as asked (the window's Through is the store's, not the
 	// caller's), up to where the next page starts, or the log's end.
 	if lo, check := gapFrom(asked, page); check {
-		if err := gaps(lo, next); err != nil {
+		hi := next
+		if hi == 0 {
+			hi = asked.Through
+		}
+		if err := gaps(lo, hi); err != nil {
 			return nil, 0, err
 		}
 	}
@@ -235,7 +241,7 @@ func auditSelectWhole(q AuditQuery, sel func(AuditQuery) ([]audit.Entry, error),
 		return nil, err
 	}
 	if checksGaps(q) {
-		if err := gaps(q.After, q.Next(es)); err != nil {
+		if err := gaps(q.After, gapTo(q, es)); err != nil {
 			return nil, err
 		}
 	}

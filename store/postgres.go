@@ -498,12 +498,16 @@ func (s *Postgres) RunVersions(ctx context.Context, tenant string) ([]RunVersion
 	if err := tenantScope(tenant, false); err != nil {
 		return nil, fmt.Errorf("run versions: %w", err)
 	}
-	rows, err := pgLookup{s.pool}.Query(ctx, `SELECT id, version FROM runs WHERE tenant = $1 ORDER BY created_at, id`, tenant)
+	rows, err := pgLookup{s.pool}.Query(ctx, `SELECT id, version FROM runs WHERE tenant = $1 ORDER BY created_at, id LIMIT $2`, tenant, maxRunVersions+1)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	return scanVersions(rows)
+	out, err := scanVersions(rows)
+	if err == nil && len(out) > maxRunVersions {
+		return nil, tooMany(fmt.Sprintf("run versions of tenant %q", tenant), maxRunVersions)
+	}
+	return out, err
 }
 
 // ListRuns implements Store.
@@ -620,10 +624,10 @@ func (s *Postgres) EventsAfter(ctx context.Context, runID string, after int64, l
 	if after < 0 || limit < 0 {
 		return nil, fmt.Errorf("events: after %d, limit %d: want 0 or more", after, limit)
 	}
-	q, args := `SELECT run_id, seq, time, kind, from_state, to_state, reason, data FROM events WHERE run_id = $1 AND seq > $2 ORDER BY seq`, []any{runID, after}
-	if limit > 0 {
-		q, args = q+` LIMIT $3`, append(args, limit)
+	if err := eventsLimit(limit); err != nil {
+		return nil, err
 	}
+	q, args := `SELECT run_id, seq, time, kind, from_state, to_state, reason, data FROM events WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, []any{runID, after, eventsRead(limit)}
 	rows, err := pgLookup{s.pool}.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err
@@ -636,7 +640,9 @@ func (s *Postgres) EventsAfter(ctx context.Context, runID string, after int64, l
 			return nil, err
 		}
 		e.Time = e.Time.UTC()
-		out = append(out, e)
+		if out = append(out, e); len(out) > maxEvents {
+			return nil, tooManyEvents(runID)
+		}
 	}
 	return out, rows.Err()
 }

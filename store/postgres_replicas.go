@@ -180,7 +180,26 @@ func (s *Postgres) TokenByHash(ctx context.Context, h string) (*Token, error) {
 
 // ListTokens implements Tokens.
 func (s *Postgres) ListTokens(ctx context.Context) ([]*Token, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+tokenCols+` FROM tokens ORDER BY created_at, id`)
+	return s.listTokens(ctx, "tokens", `SELECT `+tokenCols+` FROM tokens ORDER BY created_at, id LIMIT $1`, maxTokens+1)
+}
+
+// TenantTokens implements Tokens.
+func (s *Postgres) TenantTokens(ctx context.Context, after string, tenants int) ([]*Token, error) {
+	if tenants < 1 {
+		return nil, fmt.Errorf("tenant tokens: %d tenants: want 1 or more", tenants)
+	}
+	if !pgText(after) {
+		return nil, fmt.Errorf("tenant tokens: after %q: %w", after, ErrNotText)
+	}
+	return s.listTokens(ctx, fmt.Sprintf("tokens of %d tenants after %q", tenants, after), `SELECT `+tokenCols+` FROM tokens
+		WHERE tenant IN (SELECT DISTINCT tenant FROM tokens WHERE tenant > $1 ORDER BY tenant LIMIT $2)
+		ORDER BY tenant, created_at, id LIMIT $3`, after, tenants, maxTokens+1)
+}
+
+// listTokens is the tokens query selects (tokenCols), at most maxTokens
+// of them (ErrTooMany, naming what, past it).
+func (s *Postgres) listTokens(ctx context.Context, what, query string, args ...any) ([]*Token, error) {
+	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +210,9 @@ func (s *Postgres) ListTokens(ctx context.Context) ([]*Token, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, t)
+		if out = append(out, t); len(out) > maxTokens {
+			return nil, tooMany(what, maxTokens)
+		}
 	}
 	return out, rows.Err()
 }

@@ -114,7 +114,7 @@ func (s *Postgres) ListResources(ctx context.Context, tenant, kind string) ([]*R
 		q += ` AND kind = $2`
 		args = append(args, kind)
 	}
-	rows, err := pgLookup{s.pool}.Query(ctx, q+` ORDER BY kind, name`, args...)
+	rows, err := pgLookup{s.pool}.Query(ctx, q+fmt.Sprintf(` ORDER BY kind, name LIMIT %d`, maxListResources+1), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +125,9 @@ func (s *Postgres) ListResources(ctx context.Context, tenant, kind string) ([]*R
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, r)
+		if out = append(out, r); len(out) > maxListResources {
+			return nil, tooManyResources(tenant, kind)
+		}
 	}
 	return out, rows.Err()
 }

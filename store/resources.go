@@ -233,7 +233,7 @@ func (s *SQLite) ListResources(ctx context.Context, tenant, kind string) ([]*Res
 		q += ` AND kind IN (?2, CAST(?2 AS BLOB))`
 		args = append(args, kind)
 	}
-	rows, err := conn.QueryContext(ctx, q+` ORDER BY kind, name`, args...)
+	rows, err := conn.QueryContext(ctx, q+fmt.Sprintf(` ORDER BY kind, name LIMIT %d`, maxListResources+1), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +245,9 @@ func (s *SQLite) ListResources(ctx context.Context, tenant, kind string) ([]*Res
 			rows.Close()
 			return nil, resourceTwin(ctx, conn, err)
 		}
-		out = append(out, r)
+		if out = append(out, r); len(out) > maxListResources {
+			return nil, tooManyResources(tenant, kind)
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

@@ -893,7 +893,7 @@ func (s *SQLite) RunVersions(ctx context.Context, tenant string) ([]RunVersion, 
 	if err := blobTenantRun(ctx, s.db, tenant); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, qRunVersions, tenant)
+	rows, err := s.db.QueryContext(ctx, qRunVersions+` LIMIT ?`, tenant, maxRunVersions+1)
 	if err != nil {
 		return nil, err
 	}
@@ -917,7 +917,9 @@ func (s *SQLite) RunVersions(ctx context.Context, tenant string) ([]RunVersion, 
 			return nil, err
 		}
 		v.ID = id.s
-		out = append(out, v)
+		if out = append(out, v); len(out) > maxRunVersions {
+			return nil, tooMany(fmt.Sprintf("run versions of tenant %q", tenant), maxRunVersions)
+		}
 	}
 	return out, rows.Err()
 }
@@ -1064,13 +1066,13 @@ func (s *SQLite) EventsAfter(ctx context.Context, runID string, after int64, lim
 	if after < 0 || limit < 0 {
 		return nil, fmt.Errorf("events: after %d, limit %d: want 0 or more", after, limit)
 	}
+	if err := eventsLimit(limit); err != nil {
+		return nil, err
+	}
 	if err := blobRunEvent(s.hotRow(ctx, qBlobRunEvent, runID), runID); err != nil {
 		return nil, err
 	}
-	q, args := `SELECT run_id, seq, time, kind, from_state, to_state, reason, data FROM events WHERE run_id = ? AND seq > ? ORDER BY seq`, []any{runID, after}
-	if limit > 0 {
-		q, args = q+` LIMIT ?`, append(args, limit)
-	}
+	q, args := `SELECT run_id, seq, time, kind, from_state, to_state, reason, data FROM events WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?`, []any{runID, after, eventsRead(limit)}
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
@@ -1090,7 +1092,9 @@ func (s *SQLite) EventsAfter(ctx context.Context, runID string, after int64, lim
 		}
 		e.RunID, e.Kind, e.From, e.To, e.Reason, e.Data = run.s, kind.s, from.s, to.s, reason.s, data.s
 		e.Time = parseTime(t.s)
-		out = append(out, e)
+		if out = append(out, e); len(out) > maxEvents {
+			return nil, tooManyEvents(runID)
+		}
 	}
 	return out, rows.Err()
 }

@@ -279,7 +279,23 @@ func (s *SQLite) TokenByHash(ctx context.Context, h string) (*Token, error) {
 
 // ListTokens implements Tokens.
 func (s *SQLite) ListTokens(ctx context.Context) ([]*Token, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+tokenCols+` FROM tokens ORDER BY created_at, id`)
+	return s.listTokens(ctx, "tokens", `SELECT `+tokenCols+` FROM tokens ORDER BY created_at, id LIMIT ?`, maxTokens+1)
+}
+
+// TenantTokens implements Tokens.
+func (s *SQLite) TenantTokens(ctx context.Context, after string, tenants int) ([]*Token, error) {
+	if tenants < 1 {
+		return nil, fmt.Errorf("tenant tokens: %d tenants: want 1 or more", tenants)
+	}
+	return s.listTokens(ctx, fmt.Sprintf("tokens of %d tenants after %q", tenants, after), `SELECT `+tokenCols+` FROM tokens
+		WHERE tenant IN (SELECT DISTINCT tenant FROM tokens WHERE tenant > ? ORDER BY tenant LIMIT ?)
+		ORDER BY tenant, created_at, id LIMIT ?`, after, tenants, maxTokens+1)
+}
+
+// listTokens is the tokens query selects (tokenCols), at most maxTokens
+// of them (ErrTooMany, naming what, past it).
+func (s *SQLite) listTokens(ctx context.Context, what, query string, args ...any) ([]*Token, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -287,6 +303,9 @@ func (s *SQLite) ListTokens(ctx context.Context) ([]*Token, error) {
 	rs, err := scanTokenRows(rows)
 	if err != nil {
 		return nil, err
+	}
+	if len(rs) > maxTokens {
+		return nil, tooMany(what, maxTokens)
 	}
 	// A row held twice (its id or hash as text and as bytes) is named as
 	// such, not as a BLOB to store as text again, which the primary key

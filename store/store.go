@@ -217,22 +217,27 @@ type Store interface {
 	ListRuns(ctx context.Context, opts ListOptions) ([]*Run, error)
 	// RunVersions lists the id and row version of each of tenant's runs,
 	// in ListRuns' order, without their data: what a reader that holds
-	// the runs needs to tell which changed.
+	// the runs needs to tell which changed. More than MaxRunVersions is
+	// ErrTooMany.
 	RunVersions(ctx context.Context, tenant string) ([]RunVersion, error)
-	// Events returns a run's timeline in order.
+	// Events returns a run's timeline in order; more than MaxEvents
+	// events is ErrTooMany.
 	Events(ctx context.Context, runID string) ([]Event, error)
 	// EventsAfter is the run's events after seq after, in order, at most
-	// limit of them (0: no limit): a page of Events, or what a reader
-	// that holds the rest has not read yet.
+	// limit of them (0: no limit, up to MaxEvents, as Events): a page of
+	// Events, or what a reader that holds the rest has not read yet. A
+	// limit past MaxEvents is refused.
 	EventsAfter(ctx context.Context, runID string, after int64, limit int) ([]Event, error)
 	// AppendAudit seals recs at the end of the audit chain in one transaction.
 	AppendAudit(ctx context.Context, recs ...audit.Record) error
 	// AuditEntries returns the chain in seq order; runID filters when set.
 	AuditEntries(ctx context.Context, runID string) ([]audit.Entry, error)
 	// AuditSelect returns the entries q selects, in seq order. The
-	// server's read of some kinds (AllTenants, Kinds, no Through) fails
-	// with ErrAuditGap when entries are missing from the part of the log
-	// it read, the log's end included when it read fewer than q.Limit.
+	// server's read of some kinds (AllTenants, Kinds, no Through), and
+	// every read of a tenant's (Tenant), fails with ErrAuditGap when
+	// entries are missing from the part of the log it read: up to
+	// Through when set, else the log's end when it read fewer than
+	// q.Limit.
 	AuditSelect(ctx context.Context, q AuditQuery) ([]audit.Entry, error)
 	// AuditSelectPage returns a page of the entries q selects, in seq
 	// order, and the After of the next page (0: none). A tenant's page
@@ -251,7 +256,8 @@ type Store interface {
 	// GetResource returns a tenant's registered resource or ErrNotFound.
 	GetResource(ctx context.Context, tenant, kind, name string) (*Resource, error)
 	// ListResources returns a tenant's registered resources of kind (all
-	// kinds when kind is empty), by kind and name.
+	// kinds when kind is empty), by kind and name; more than
+	// MaxListResources is ErrTooMany.
 	ListResources(ctx context.Context, tenant, kind string) ([]*Resource, error)
 	// PutResource registers r, or replaces the tenant's registered copy when
 	// ifVersion equals its version (0: must not exist yet), with its audit

@@ -55,8 +55,14 @@ type Tokens interface {
 	// TokenByHash returns the token with hash h, revoked or not, or
 	// ErrNotFound.
 	TokenByHash(ctx context.Context, h string) (*Token, error)
-	// ListTokens returns every token, revoked ones too, oldest first.
+	// ListTokens returns every token, revoked ones too, oldest first;
+	// more than MaxTokens is ErrTooMany.
 	ListTokens(ctx context.Context) ([]*Token, error)
+	// TenantTokens returns the tokens of the first tenants (at most
+	// tenants of them) named after after, in name order, each tenant's
+	// oldest first: a page of ListTokens by tenant. More than MaxTokens is
+	// ErrTooMany.
+	TenantTokens(ctx context.Context, after string, tenants int) ([]*Token, error)
 	// RevokeTokens revokes the live tokens of tenant (all of them when id is
 	// empty, else the one with that id) with its audit record, and returns
 	// how many it revoked; none is ErrNotFound. It revokes nothing, and
