@@ -1106,12 +1106,23 @@ func (b *Backend) jobFor(spec backend.Spec, name, image, workDir string, pods, e
 		// node's GPUs or fewer (9 on nodes of 8: three pods of 3) on one
 		// node, and a workload that takes its pods for nodes would be
 		// wrong about where they run.
+		//
+		// The pods it keeps apart are the Job's own, by the controller-uid
+		// label that the Job controller gives each pod it makes (the API
+		// server adds the pod's own value of it to the term as it creates
+		// the pod: matchLabelKeys). The run's and attempt's labels alone
+		// were a term anyone who may create pods could satisfy: known
+		// before the attempt exists, put on a pod of their own on each
+		// node, they kept every pod of the attempt off every node. The
+		// Job's UID is drawn by the API server as it creates the Job, and a
+		// pod that carries it afterwards claims the Job (claimsOf).
 		j.Spec.Template.Spec.Affinity = &affinity{PodAntiAffinity: &podAntiAffinity{Required: []podAffinityTerm{{
 			LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{
 				LabelRun:     lbl[LabelRun],
 				LabelAttempt: lbl[LabelAttempt],
 			}},
-			TopologyKey: hostnameLabel,
+			TopologyKey:    hostnameLabel,
+			MatchLabelKeys: []string{controllerUIDLabel},
 		}}}}
 	}
 	if nonce != "" {
@@ -1376,13 +1387,19 @@ func hasOwnSpread(tmpl *podTemplateSpec) bool {
 }
 
 // spreadsPods reports whether term keeps each pod labelled want off the
-// nodes of every other one: by node, selecting exactly those labels, in
-// the pod's own namespace, narrowed by nothing.
+// nodes of every other one of its Job: by node, selecting exactly those
+// labels and (for a Job submitted since, jobFor) the pod's own Job's
+// controller-uid label, in the pod's own namespace, narrowed by nothing
+// else. A term without the controller-uid key is a Job's submitted before
+// it, or one whose API server does not know matchLabelKeys (Kubernetes
+// before 1.29, or 1.29 and 1.30 without its feature gate) and dropped it:
+// it keeps more pods apart, not fewer.
 func spreadsPods(t podAffinityTerm, want map[string]string) bool {
 	sel := t.LabelSelector
 	return t.TopologyKey == hostnameLabel && sel != nil && len(sel.MatchExpressions) == 0 &&
 		maps.Equal(sel.MatchLabels, want) && len(t.Namespaces) == 0 && t.NamespaceSelector == nil &&
-		len(t.MatchLabelKeys) == 0 && len(t.MismatchLabelKeys) == 0
+		(len(t.MatchLabelKeys) == 0 || slices.Equal(t.MatchLabelKeys, []string{controllerUIDLabel})) &&
+		len(t.MismatchLabelKeys) == 0
 }
 
 // submittedString is the value that Meridian's container in spec is given
