@@ -1618,6 +1618,11 @@ func (b *Backend) neverStarted(job *apiJob, cond string, pods []*apiPod) string 
 			return fmt.Sprintf("the attempt's Job is %s, but its pod %s was made before the Job was started (admitted by its queue)", shown(cond), shown(p.Name))
 		}
 	}
+	// One that ended and was deleted since is dated by the record
+	// (podEnded).
+	if r, ok := b.record(job.Name); ok && r.UID == job.UID && !r.EarlyPodMade.IsZero() && r.EarlyPodMade.Before(start.Time) {
+		return fmt.Sprintf("the attempt's Job is %s, but its pod %s, since gone, was made before the Job was started (admitted by its queue) and ended", shown(cond), shown(r.EarlyPod))
+	}
 	return ""
 }
 
