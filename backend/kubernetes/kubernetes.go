@@ -1368,6 +1368,64 @@ func (b *Backend) hiddenPodBy(ctx context.Context, key string, job *apiJob) (why
 	return why, listed, true
 }
 
+// blockingPod says, or "", which pod that is not the attempt's Job's
+// keeps the attempt's pods off its node. The pods of an attempt split over
+// nodes keep off the nodes of the pods that carry their Job's
+// controller-uid label (jobFor): anyone who may create pods in the
+// namespace can read the Job's UID and put it on a pod of their own, under
+// another controller (so that the Job controller neither adopts nor counts
+// it) and without the labels the watch cache follows, and so keep a pod of
+// the attempt waiting for good, unseen. Such a pod claims the attempt's Job
+// as no pod of the Job controller's does (ownedBy): the attempt is lost,
+// as for a claim the cache holds (extraPods).
+//
+// It is looked for only while a live pod of the attempt waits for a node
+// that the scheduler found none for (PodScheduled False) and the Job keeps
+// its pods apart, with one list of the pods carrying the label (as
+// hiddenPod's).
+func (b *Backend) blockingPod(ctx context.Context, job *apiJob, pods []*apiPod) string {
+	if job.UID == "" {
+		return ""
+	}
+	if kept := job.spreadKept; kept != nil && !*kept || kept == nil && !hasOwnSpread(&job.Spec.Template) {
+		return ""
+	}
+	waiting := false
+	for _, p := range pods {
+		if p.Spec.NodeName != "" || p.DeletionTimestamp != nil || p.Status.Phase == podSucceeded || p.Status.Phase == podFailed {
+			continue
+		}
+		for _, c := range p.Status.Conditions {
+			if c.Type == podScheduled && c.Status != conditionTrue {
+				waiting = true
+			}
+		}
+	}
+	if !waiting {
+		return ""
+	}
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	why := ""
+	sel := labels.SelectorFromSet(labels.Set{controllerUIDLabel: string(job.UID)}).String()
+	err := listPages(lctx, b.cs.core, resourcePods, b.ns, metav1.ListOptions{LabelSelector: sel}, func(list *apiPodList) error {
+		for i := range list.Items {
+			p := &list.Items[i]
+			if ownedBy(p, job) || p.Spec.NodeName == "" || p.Status.Phase == podSucceeded || p.Status.Phase == podFailed {
+				continue
+			}
+			why = fmt.Sprintf("the attempt's pods were changed at the site: pod %s on node %s carries the %s label of the attempt's Job, which keeps the Job's pods off its node, but is not the Job's",
+				shown(p.Name), shown(p.Spec.NodeName), controllerUIDLabel)
+			return errFound
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errFound) {
+		return "" // the next poll asks again
+	}
+	return why
+}
+
 // hasOwnSpread reports whether tmpl still has the attempt's own required
 // anti-affinity term (spreadsPods), as Submit made it (jobFor).
 func hasOwnSpread(tmpl *podTemplateSpec) bool {
@@ -1877,6 +1935,9 @@ func (b *Backend) jobState(ctx context.Context, job *apiJob, pods []*apiPod, str
 		return b.markLost(ctx, job, why)
 	}
 	if why := b.hiddenPod(ctx, job, pods); why != "" {
+		return b.markLost(ctx, job, why)
+	}
+	if why := b.blockingPod(ctx, job, pods); why != "" {
 		return b.markLost(ctx, job, why)
 	}
 	if why := retriedOrTimedOut(job, pods); why != "" {
