@@ -155,9 +155,10 @@ type podAntiAffinity struct {
 type podAffinityTerm struct {
 	LabelSelector *metav1.LabelSelector `json:"labelSelector,omitempty"`
 	TopologyKey   string                `json:"topologyKey"`
-	// Namespaces, NamespaceSelector, MatchLabelKeys and MismatchLabelKeys
-	// are never set by Meridian; read because each narrows which pods a
-	// term keeps apart (changedAtSite).
+	// Namespaces, NamespaceSelector and MismatchLabelKeys are never set by
+	// Meridian, nor MatchLabelKeys but to the Job's controller-uid label
+	// (jobFor); read because each narrows which pods a term keeps apart
+	// (changedAtSite).
 	Namespaces        []string              `json:"namespaces,omitempty"`
 	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
 	MatchLabelKeys    []string              `json:"matchLabelKeys,omitempty"`

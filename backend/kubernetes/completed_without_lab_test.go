@@ -179,6 +179,13 @@ func copyPod(t *testing.T, cs k8s.Interface, h, script string, try int) (string,
 	}, Spec: *real.Spec.DeepCopy()}
 	copied.Spec.Containers[0].Command = []string{"/bin/sh", "-c", script}
 	copied.Spec.Containers[0].Args = nil
+	if a := copied.Spec.Affinity; a != nil && a.PodAntiAffinity != nil {
+		// The API server has added the pod's own value of each key to its
+		// selector, and refuses a new pod whose term has both.
+		for i := range a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution {
+			a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution[i].MatchLabelKeys = nil
+		}
+	}
 	if _, err := cs.CoreV1().Pods(labNamespace).Create(testCtx(t), copied, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("creating pod %s: %v", copied.Name, err)
 	}

@@ -17,11 +17,14 @@ import (
 
 // startIn is start with state directory dir: a backend restarted on the
 // same state.
-func (f *fakeAPI) startIn(t *testing.T, dir string) *Backend {
+func (f *fakeAPI) startIn(t *testing.T, dir string, settings ...func(*catalog.BackendSpec)) *Backend {
 	t.Setenv("KUBE_FEATURE_WatchListClient", "false")
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	site := catalog.BackendSpec{Type: catalog.BackendKubernetes, Namespace: "ns", Image: "img"}
+	for _, set := range settings {
+		set(&site)
+	}
 	b, err := NewFromConfig(site, dir, &rest.Config{Host: srv.URL, Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)

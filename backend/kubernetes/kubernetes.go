@@ -1106,12 +1106,23 @@ func (b *Backend) jobFor(spec backend.Spec, name, image, workDir string, pods, e
 		// node's GPUs or fewer (9 on nodes of 8: three pods of 3) on one
 		// node, and a workload that takes its pods for nodes would be
 		// wrong about where they run.
+		//
+		// The pods it keeps apart are the Job's own, by the controller-uid
+		// label that the Job controller gives each pod it makes (the API
+		// server adds the pod's own value of it to the term as it creates
+		// the pod: matchLabelKeys). The run's and attempt's labels alone
+		// were a term anyone who may create pods could satisfy: known
+		// before the attempt exists, put on a pod of their own on each
+		// node, they kept every pod of the attempt off every node. The
+		// Job's UID is drawn by the API server as it creates the Job, and a
+		// pod that carries it afterwards claims the Job (claimsOf).
 		j.Spec.Template.Spec.Affinity = &affinity{PodAntiAffinity: &podAntiAffinity{Required: []podAffinityTerm{{
 			LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{
 				LabelRun:     lbl[LabelRun],
 				LabelAttempt: lbl[LabelAttempt],
 			}},
-			TopologyKey: hostnameLabel,
+			TopologyKey:    hostnameLabel,
+			MatchLabelKeys: []string{controllerUIDLabel},
 		}}}}
 	}
 	if nonce != "" {
@@ -1357,6 +1368,64 @@ func (b *Backend) hiddenPodBy(ctx context.Context, key string, job *apiJob) (why
 	return why, listed, true
 }
 
+// blockingPod says, or "", which pod that is not the attempt's Job's
+// keeps the attempt's pods off its node. The pods of an attempt split over
+// nodes keep off the nodes of the pods that carry their Job's
+// controller-uid label (jobFor): anyone who may create pods in the
+// namespace can read the Job's UID and put it on a pod of their own, under
+// another controller (so that the Job controller neither adopts nor counts
+// it) and without the labels the watch cache follows, and so keep a pod of
+// the attempt waiting for good, unseen. Such a pod claims the attempt's Job
+// as no pod of the Job controller's does (ownedBy): the attempt is lost,
+// as for a claim the cache holds (extraPods).
+//
+// It is looked for only while a live pod of the attempt waits for a node
+// that the scheduler found none for (PodScheduled False) and the Job keeps
+// its pods apart, with one list of the pods carrying the label (as
+// hiddenPod's).
+func (b *Backend) blockingPod(ctx context.Context, job *apiJob, pods []*apiPod) string {
+	if job.UID == "" {
+		return ""
+	}
+	if kept := job.spreadKept; kept != nil && !*kept || kept == nil && !hasOwnSpread(&job.Spec.Template) {
+		return ""
+	}
+	waiting := false
+	for _, p := range pods {
+		if p.Spec.NodeName != "" || p.DeletionTimestamp != nil || p.Status.Phase == podSucceeded || p.Status.Phase == podFailed {
+			continue
+		}
+		for _, c := range p.Status.Conditions {
+			if c.Type == podScheduled && c.Status != conditionTrue {
+				waiting = true
+			}
+		}
+	}
+	if !waiting {
+		return ""
+	}
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	why := ""
+	sel := labels.SelectorFromSet(labels.Set{controllerUIDLabel: string(job.UID)}).String()
+	err := listPages(lctx, b.cs.core, resourcePods, b.ns, metav1.ListOptions{LabelSelector: sel}, func(list *apiPodList) error {
+		for i := range list.Items {
+			p := &list.Items[i]
+			if ownedBy(p, job) || p.Spec.NodeName == "" || p.Status.Phase == podSucceeded || p.Status.Phase == podFailed {
+				continue
+			}
+			why = fmt.Sprintf("the attempt's pods were changed at the site: pod %s on node %s carries the %s label of the attempt's Job, which keeps the Job's pods off its node, but is not the Job's",
+				shown(p.Name), shown(p.Spec.NodeName), controllerUIDLabel)
+			return errFound
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errFound) {
+		return "" // the next poll asks again
+	}
+	return why
+}
+
 // hasOwnSpread reports whether tmpl still has the attempt's own required
 // anti-affinity term (spreadsPods), as Submit made it (jobFor).
 func hasOwnSpread(tmpl *podTemplateSpec) bool {
@@ -1376,13 +1445,19 @@ func hasOwnSpread(tmpl *podTemplateSpec) bool {
 }
 
 // spreadsPods reports whether term keeps each pod labelled want off the
-// nodes of every other one: by node, selecting exactly those labels, in
-// the pod's own namespace, narrowed by nothing.
+// nodes of every other one of its Job: by node, selecting exactly those
+// labels and (for a Job submitted since, jobFor) the pod's own Job's
+// controller-uid label, in the pod's own namespace, narrowed by nothing
+// else. A term without the controller-uid key is a Job's submitted before
+// it, or one whose API server does not know matchLabelKeys (Kubernetes
+// before 1.29, or 1.29 and 1.30 without its feature gate) and dropped it:
+// it keeps more pods apart, not fewer.
 func spreadsPods(t podAffinityTerm, want map[string]string) bool {
 	sel := t.LabelSelector
 	return t.TopologyKey == hostnameLabel && sel != nil && len(sel.MatchExpressions) == 0 &&
 		maps.Equal(sel.MatchLabels, want) && len(t.Namespaces) == 0 && t.NamespaceSelector == nil &&
-		len(t.MatchLabelKeys) == 0 && len(t.MismatchLabelKeys) == 0
+		(len(t.MatchLabelKeys) == 0 || slices.Equal(t.MatchLabelKeys, []string{controllerUIDLabel})) &&
+		len(t.MismatchLabelKeys) == 0
 }
 
 // submittedString is the value that Meridian's container in spec is given
@@ -1600,6 +1675,11 @@ func (b *Backend) neverStarted(job *apiJob, cond string, pods []*apiPod) string 
 		if p.CreationTimestamp.Before(start) {
 			return fmt.Sprintf("the attempt's Job is %s, but its pod %s was made before the Job was started (admitted by its queue)", shown(cond), shown(p.Name))
 		}
+	}
+	// One that ended and was deleted since is dated by the record
+	// (podEnded).
+	if r, ok := b.record(job.Name); ok && r.UID == job.UID && !r.EarlyPodMade.IsZero() && r.EarlyPodMade.Before(start.Time) {
+		return fmt.Sprintf("the attempt's Job is %s, but its pod %s, since gone, was made before the Job was started (admitted by its queue) and ended", shown(cond), shown(r.EarlyPod))
 	}
 	return ""
 }
@@ -1855,6 +1935,9 @@ func (b *Backend) jobState(ctx context.Context, job *apiJob, pods []*apiPod, str
 		return b.markLost(ctx, job, why)
 	}
 	if why := b.hiddenPod(ctx, job, pods); why != "" {
+		return b.markLost(ctx, job, why)
+	}
+	if why := b.blockingPod(ctx, job, pods); why != "" {
 		return b.markLost(ctx, job, why)
 	}
 	if why := retriedOrTimedOut(job, pods); why != "" {

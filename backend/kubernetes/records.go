@@ -35,6 +35,15 @@ type record struct {
 	Nonce     string          `json:"nonce,omitempty"`
 	Submitted time.Time       `json:"submitted,omitzero"`
 	Final     *backend.Status `json:"final,omitempty"`
+	// EarlyPodMade is when the earliest-made pod of the Job that the
+	// backend saw end of itself (Succeeded, or Failed before its deletion
+	// began) while the Job was suspended, unstarted or started after it,
+	// was made (its creationTimestamp), and EarlyPod its name (cut to
+	// maxNodeName), to show: a queued Job ended by such a pod did not run
+	// the attempt (neverStarted), and the pod, once counted by the Job
+	// controller, can be deleted, leaving nothing else to date it by.
+	EarlyPodMade time.Time `json:"earlyPodMade,omitzero"`
+	EarlyPod     string    `json:"earlyPod,omitempty"`
 }
 
 func (b *Backend) recordPath(name string) string {
@@ -287,5 +296,40 @@ func (b *Backend) keepUID(name string, uid types.UID) error {
 		return fmt.Errorf("record of job %s: %w", name, err)
 	}
 	b.rememberUIDLocked(name, uid)
+	return nil
+}
+
+// keepEarlyPod records in the attempt's record (name, of the Job of UID
+// uid) that a pod of its Job, named pod and made at made, ended before
+// the Job was started (record.EarlyPodMade), unless the record has an end
+// already, names another Job's UID, or holds a pod made no later. The
+// record is read and written under recMu, as keepUID does. A record is
+// written at most once per pod made earlier than the last, and only for a
+// queued attempt's pods made before its start (podEnded): the API server
+// sets creation times, so a copier cannot have it written at will.
+func (b *Backend) keepEarlyPod(name string, uid types.UID, pod string, made time.Time) error {
+	if len(validation.IsDNS1123Subdomain(name)) != 0 || uid == "" || made.IsZero() {
+		return nil
+	}
+	b.recMu.Lock()
+	defer b.recMu.Unlock()
+	data, err := readRecordFile(b.recordPath(name))
+	if err != nil {
+		return nil // no record: the Job is not one this controller submitted
+	}
+	var r record
+	if err := json.Unmarshal(data, &r); err != nil || r.Namespace != b.ns || r.Submitted.IsZero() || r.UID != uid || r.Final != nil {
+		return nil
+	}
+	if !r.EarlyPodMade.IsZero() && !made.Before(r.EarlyPodMade) {
+		return nil
+	}
+	r.EarlyPodMade, r.EarlyPod = made.UTC(), sidePodName(pod)
+	if data, err = json.MarshalIndent(r, "", "  "); err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(b.recordPath(name), data, 0o600); err != nil {
+		return fmt.Errorf("record of job %s: %w", name, err)
+	}
 	return nil
 }

@@ -721,10 +721,16 @@ func (w *watcher) start() {
 		}
 	}
 	_, _ = w.pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: podNotify,
+		AddFunc: func(obj any) {
+			if p, ok := obj.(*apiPod); ok {
+				w.podEnded(p)
+			}
+			podNotify(obj)
+		},
 		UpdateFunc: func(_, obj any) {
 			if p, ok := obj.(*apiPod); ok && (p.Status.Phase == podSucceeded || p.Status.Phase == podFailed) {
 				w.forgetNode(p.Spec.NodeName)
+				w.podEnded(p)
 			}
 			if p, ok := obj.(*apiPod); ok && p.DeletionTimestamp != nil {
 				w.podEnding(p)
@@ -737,6 +743,7 @@ func (w *watcher) start() {
 			}
 			if p, ok := obj.(*apiPod); ok {
 				w.forgetNode(p.Spec.NodeName)
+				w.podEnded(p)
 				w.podGone(p)
 			}
 			podNotify(obj)
@@ -1231,6 +1238,33 @@ func (w *watcher) ranPods(job *apiJob, pods []*apiPod) []string {
 		}
 	}
 	return out
+}
+
+// podEnded keeps, in the attempt's record, the creation time of a pod of
+// a queued attempt's Job that ended of itself (Succeeded, or Failed before
+// its deletion began: a pod deleted for the Job's suspension ends Failed
+// after) while its Job, as the cache has it, was suspended, not started,
+// or started after the pod was made (keepEarlyPod). Such a pod, with
+// every mark of the Job's, may be someone else's copy that the Job
+// controller counts, ending the Job once the queue admits it; deleted
+// once counted, it left no pod to date the attempt by, and the attempt
+// read Succeeded (neverStarted). The pods the Job controller makes once
+// the Job is started are not written down.
+func (w *watcher) podEnded(p *apiPod) {
+	if w.b.queue == "" || p.Status.Phase != podSucceeded && (p.Status.Phase != podFailed || p.DeletionTimestamp != nil) {
+		return
+	}
+	uid, name := podsJob(p)
+	if uid == "" || p.CreationTimestamp.IsZero() {
+		return
+	}
+	if j, ok := w.job(name); ok && j.UID == uid && !ptr.Deref(j.Spec.Suspend, false) &&
+		j.Status.StartTime != nil && !p.CreationTimestamp.Before(j.Status.StartTime) {
+		return
+	}
+	if err := w.b.keepEarlyPod(name, uid, p.Name, p.CreationTimestamp.Time); err != nil {
+		w.downFull.handle(w.ctx, err, "a pod of a queued attempt that ended before its Job was started is not recorded")
+	}
 }
 
 // podEnding notes a pod whose deletion has begun while its Job is
