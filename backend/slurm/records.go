@@ -43,6 +43,10 @@ type records struct {
 	// cluster user, can change anything in the state directory.
 	retiredSeen *seenSet // the retires it did or saw (retire, retired): NAME and KEY
 	laterSeen   *seenSet // the later attempts' records it wrote or verified: ID:KEY
+	// The retires, kept outside the state directory (retirelog.go): a
+	// retire before this backend started, or by another backend on the
+	// same state directory, counts too. Nil over slurmrestd.
+	retireLog *retireLog
 }
 
 // seenSet is a set of strings a backend remembers, the latest maxSeen.
@@ -83,6 +87,15 @@ func (s *seenSet) add(e string) {
 		s.next = (s.next + 1) % len(s.order)
 	}
 	s.set[e] = struct{}{}
+}
+
+// each calls f with each entry, oldest first.
+func (s *seenSet) each(f func(e string)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.order {
+		f(s.order[(s.next+i)%len(s.order)])
+	}
 }
 
 func (s *seenSet) has(e string) bool {
@@ -484,6 +497,9 @@ func (r records) retire(id, key string) error {
 	// Remembered before the record moves: a copy put back in handles/
 	// is not the job's, whatever becomes of ended/.
 	r.retiredSeen.add(name + "\x00" + key)
+	if err := r.retireLog.add(name, key); err != nil {
+		return err
+	}
 	if r.seal != nil {
 		if err := r.writeRecord(filepath.Join("ended", name), key); err != nil {
 			return err
@@ -506,16 +522,23 @@ func (r records) retire(id, key string) error {
 // up (retire), and a record handles/NAME naming key is a copy put back
 // (a workload, as the cluster user, can keep one and restore it; it
 // still verifies) or one a crash in retire left, never a live job's.
-// A retire this backend did or saw (retiredSeen) counts whether or not
-// ended/NAME is still there as it was: a workload can remove it, or put
-// an older one in its place.
+// A retire this backend did or saw (retiredSeen), or that its retire log
+// holds (one before its start, or another backend's on the directory),
+// counts whether or not ended/NAME is still there as it was: a workload
+// can remove it, or put an older one in its place.
 func (r records) retired(name, key string) bool {
+	if r.retiredSeen.has(name + "\x00" + key) {
+		return true
+	}
+	// What other backends on the state directory logged since.
+	r.retireLog.readOn()
 	if r.retiredSeen.has(name + "\x00" + key) {
 		return true
 	}
 	v, err := r.readRecord(filepath.Join("ended", name))
 	if err == nil && v == key {
 		r.retiredSeen.add(name + "\x00" + key)
+		r.retireLog.add(name, key) //nolint:errcheck // kept in memory; logged again at its next sight after a start
 		return true
 	}
 	return false

@@ -92,6 +92,16 @@ func New(site catalog.BackendSpec, stateDir string, opts ...Option) (*Slurm, err
 	if rec.seal, err = newSealer(o, abs); err != nil {
 		return nil, fmt.Errorf("slurm backend: %w", err)
 	}
+	// The log of retires goes beside the key file the backend was given
+	// (the server's own settings), out of the workloads' reach; else in
+	// the state directory, as the key does.
+	logDir := abs
+	if o.keyFile != "" {
+		logDir = filepath.Dir(o.keyFile)
+	}
+	if rec.retireLog, err = openRetireLog(filepath.Join(logDir, retireLogDir), abs, rec.seal.key, rec.retiredSeen, o.logger); err != nil {
+		return nil, fmt.Errorf("slurm backend: %w", err)
+	}
 	if n := rec.removeStaleTemps(); n > 0 && o.logger != nil {
 		o.logger.Info("slurm: removed temporary files that killed writers left", "dir", abs, "files", n)
 	}
