@@ -37,3 +37,22 @@ func WriteRecord(t testing.TB, stateDir, rel, value string) {
 		t.Fatal(err)
 	}
 }
+
+// RecordAndRetire records job id as the job of attempt key in b's state
+// directory, as Submit does, and retires the record, as Clean does once
+// the job ended. It returns the signed record handles/ID as it was
+// before the retire (a copy a workload can keep).
+func RecordAndRetire(t testing.TB, b *Slurm, key, id string) []byte {
+	t.Helper()
+	if err := b.rec.record(key, id); err != nil {
+		t.Fatal(err)
+	}
+	kept, err := os.ReadFile(filepath.Join(b.rec.dir, "handles", id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.rec.retire(id, key); err != nil {
+		t.Fatal(err)
+	}
+	return kept
+}
