@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -65,6 +66,7 @@ type retireLog struct {
 	off    int64
 	lines  int // lines in the file, as far as this backend knows
 	warned bool
+	h      hash.Hash // the MAC that parse reuses
 }
 
 // retireLogName is the file in dir (retireLogDir) of stateDir's log.
@@ -101,35 +103,48 @@ func openRetireLog(dir, stateDir string, key []byte, seen *seenSet, logger *slog
 	return l, nil
 }
 
-func (l *retireLog) mac(name, key string) string {
+func (l *retireLog) mac(name, key []byte) []byte {
 	m := hmac.New(sha256.New, l.key)
-	io.WriteString(m, "meridian slurm retire v1\x00"+l.dir+"\x00"+name+"\x00"+key) //nolint:errcheck // a hash does not fail
-	return hex.EncodeToString(m.Sum(nil))
+	io.WriteString(m, "meridian slurm retire v1\x00"+l.dir+"\x00") //nolint:errcheck // a hash does not fail
+	m.Write(name)                                                  //nolint:errcheck
+	m.Write([]byte{0})                                             //nolint:errcheck
+	m.Write(key)                                                   //nolint:errcheck
+	return m.Sum(nil)
 }
 
 func (l *retireLog) line(name, key string) string {
-	return name + " " + key + " " + l.mac(name, key) + "\n"
+	return name + " " + key + " " + hex.EncodeToString(l.mac([]byte(name), []byte(key))) + "\n"
 }
 
 // parse is the NAME and KEY of a line of the log (less its line break),
-// ok only when it is well formed and its MAC verifies.
+// ok only when it is well formed and its MAC verifies (as mac, with one
+// hash for all lines). l.mu is held.
 func (l *retireLog) parse(line []byte) (name, key string, ok bool) {
 	if len(line) > maxRetireLine {
 		return "", "", false
 	}
-	f := strings.Split(string(line), " ")
-	if len(f) != 3 || !validKey(f[1]) {
+	n, rest, ok1 := bytes.Cut(line, []byte{' '})
+	k, tag, ok2 := bytes.Cut(rest, []byte{' '})
+	if !ok1 || !ok2 || hex.DecodedLen(len(tag)) != sha256.Size {
 		return "", "", false
 	}
-	if _, _, later := laterHandle(f[0]); !isJobID(f[0]) && !later {
+	var got, want [sha256.Size]byte
+	if l.h == nil {
+		l.h = hmac.New(sha256.New, l.key)
+	}
+	l.h.Reset()
+	io.WriteString(l.h, "meridian slurm retire v1\x00"+l.dir+"\x00") //nolint:errcheck // a hash does not fail
+	l.h.Write(n)                                                     //nolint:errcheck
+	l.h.Write([]byte{0})                                             //nolint:errcheck
+	l.h.Write(k)                                                     //nolint:errcheck
+	if _, err := hex.Decode(got[:], tag); err != nil || !hmac.Equal(got[:], l.h.Sum(want[:0])) {
 		return "", "", false
 	}
-	got, err := hex.DecodeString(f[2])
-	want, _ := hex.DecodeString(l.mac(f[0], f[1]))
-	if err != nil || !hmac.Equal(got, want) {
+	name, key = string(n), string(k)
+	if _, _, later := laterHandle(name); !validKey(key) || (!isJobID(name) && !later) {
 		return "", "", false
 	}
-	return f[0], f[1], true
+	return name, key, true
 }
 
 // readOnLocked reads what the log holds past what this backend read of it
@@ -175,7 +190,9 @@ func (l *retireLog) readOnLocked() error {
 		return nil
 	}
 	bad := 0
-	for _, line := range bytes.Split(data[:end], []byte{'\n'}) {
+	for rest := data[:end+1]; len(rest) > 0; {
+		var line []byte
+		line, rest, _ = bytes.Cut(rest, []byte{'\n'})
 		if len(line) == 0 {
 			continue
 		}
