@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // FuzzStorePlace: a tenant's spec.store is hostile, and whether it lies in
@@ -104,7 +105,11 @@ func respellEndpoint(raw string, noHTTPS bool, spell uint8) (string, bool) {
 	}
 	switch spell % 7 {
 	case 1:
-		host = strings.ToUpper(host)
+		// ASCII only: other letters change in a round trip through case
+		// ("ı" is "I" upper-cased, "i" lower-cased again).
+		if !strings.ContainsFunc(host, func(r rune) bool { return r >= utf8.RuneSelf }) {
+			host = strings.ToUpper(host)
+		}
 	case 2:
 		if !strings.HasSuffix(host, ".") && net.ParseIP(host) == nil {
 			host += "."
