@@ -2,12 +2,14 @@ package catalog
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"path"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Where a dataset's data is, as the law judges it, is its spec.location; the
@@ -113,7 +115,19 @@ func s3Endpoint(raw string, noHTTPS bool) (ep, hostBucket string, ok bool) {
 	default:
 		return "", "", false
 	}
-	return host + ":" + port, "", true
+	// One text per server as the dialer reaches it: an IP address in its
+	// one form (an IPv6 address's groups as net.IP writes them, an
+	// IPv4-mapped one as the IPv4 address it is dialled as), and the
+	// port as a number (":09000" is ":9000"). Compared as spelled, a
+	// tenant's store on the site's server, written so, was not the site's.
+	if ip := net.ParseIP(host); ip != nil {
+		host = ip.String()
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return "", "", false
+	}
+	return net.JoinHostPort(host, strconv.FormatUint(n, 10)), "", true
 }
 
 // parseStorePlace reads a store URL as dataset.OpenStore opens it: file
@@ -163,7 +177,7 @@ func parseStorePlace(raw string) ([]storePlace, bool) {
 		// OpenStore refuses a path and a prefix given twice; read as it
 		// would be, either still names the keys beneath it.
 		prefixes := append([]string{u.Path}, u.Query()["prefix"]...)
-		rawPrefix := strings.ToLower(strings.TrimPrefix(u.Path, "/") + u.Query().Get("prefix"))
+		rawPrefix := lowerKey(strings.TrimPrefix(u.Path, "/") + u.Query().Get("prefix"))
 		out := []storePlace{s3Place(ep, bucket, prefixes, rawPrefix)}
 		if hostBucket != "" {
 			out = append(out,
@@ -188,8 +202,30 @@ func s3Place(ep, bucket string, prefixes []string, raw string) storePlace {
 			}
 		}
 	}
-	keys := strings.ToLower("/" + strings.Join(segs, "/"))
-	return storePlace{scheme: "s3", endpoint: ep, bucket: bucket, path: strings.ToLower(path.Clean("/" + p)), keys: keys, raw: raw}
+	keys := lowerKey("/" + strings.Join(segs, "/"))
+	return storePlace{scheme: "s3", endpoint: ep, bucket: bucket, path: lowerKey(path.Clean("/" + p)), keys: keys, raw: raw}
+}
+
+// lowerKey is a key prefix lower-cased a character at a time, each byte
+// that is not part of one kept as it is. strings.ToLower writes every such
+// byte as U+FFFD: a site's prefix ending in the first byte of a character
+// ("\xd1") was no prefix, lower-cased, of a store's that completes it
+// ("\xd1\x91", "ё"), whose keys begin with the site's all the same.
+func lowerKey(s string) string {
+	if utf8.ValidString(s) {
+		return strings.ToLower(s)
+	}
+	var b strings.Builder
+	for s != "" {
+		r, n := utf8.DecodeRuneInString(s)
+		if r == utf8.RuneError && n == 1 {
+			b.WriteByte(s[0])
+		} else {
+			b.WriteString(strings.ToLower(s[:n]))
+		}
+		s = s[n:]
+	}
+	return b.String()
 }
 
 // ResolveLinks is the clean absolute dir with its symbolic links resolved,
