@@ -231,7 +231,7 @@ func (s *Server) table() []Route {
 				{"after", "runs after this run (the next of the page before)", "string"},
 				{"limit", fmt.Sprintf("runs per page (at most %d; a page ends early, naming next, before its runs pass %d bytes); without it, all the runs, refused when there are more than one page holds", MaxRunPage, MaxRunPageBytes), "integer"},
 				{"pages", fmt.Sprintf("with follow: 1, the stream's list is its first page (%d runs, ending early before %d bytes of them) with next, the after of the rest; without it, the whole list, refused when there are more than %d runs or %d bytes of them", RunPage, MaxRunPageBytes, MaxRunPage, MaxRunPageBytes), "string"}},
-			Follow: true, StreamEvents: map[string]any{"runs": RunShownList{}, "run": RunShown{}},
+			Follow: true, StreamEvents: map[string]any{"runs": RunShownList{}, "run": RunShown{}, "error": ErrorBody{}},
 			Response: RunShownList{}, Errors: []int{400}, Handler: s.list},
 		{Method: "GET", Path: "/v1/queue", Summary: "The tenant's held runs in admission order: who waits for capacity, quota or the law, and why; a page at a time",
 			Query: []Param{{"limit", fmt.Sprintf("held runs per page, 1 to %d (a page ends early, naming next and cursor, before its entries pass %d bytes); without it, the whole queue when it fits in %d runs and %d bytes and a 400 when it does not", MaxRunPage, MaxQueuePageBytes, MaxRunPage, MaxQueuePageBytes), "integer"},
