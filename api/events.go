@@ -30,6 +30,9 @@ type StreamEnd struct {
 //	event: event   id: the event's seq   data: a store.Event of the timeline
 //	event: run     (no id)               data: the run (RunShown, without documents)
 //	event: end     (no id)               data: StreamEnd; the stream closes
+//	event: error   (no id)               data: ErrorBody, why the stream ends
+//	                                     when a read it cannot go on without
+//	                                     failed; the stream closes
 //	: keepalive                          a comment every Streams.Heartbeat
 //
 // Only timeline events carry an id, so Last-Event-ID is the seq of the last
@@ -220,6 +223,20 @@ func (s *Server) followEvents(w http.ResponseWriter, r *http.Request) {
 	var buf bytes.Buffer
 	var lastAt time.Time // when the last event sent was recorded
 	var rd eventReads    // reads of the timeline, sized by bytes
+	// A read the stream cannot go on without ends it with an error event
+	// that says why, after the events it read before.
+	var why error
+	defer func() {
+		if why == nil {
+			return
+		}
+		if buf.Len() > 0 {
+			if _, err := sw.Write(buf.Bytes()); err != nil {
+				return
+			}
+		}
+		streamFailed(ctx, w, sw, why)
+	}()
 	for wakes := 0; ; wakes++ {
 		// The run first, then its events: they are written in one
 		// transaction with the run's row, so the events read hold every
@@ -229,12 +246,14 @@ func (s *Server) followEvents(w http.ResponseWriter, r *http.Request) {
 		// changes in one clock tick would leave updatedAt the same).
 		cur, err := s.c.Brief(ctx, tenant, id) // as in the list: GET /v1/runs/{id} has the documents
 		if err != nil {
+			why = err
 			return
 		}
 		// Marked as the list marks it when its row was changed outside
 		// Meridian: from what the witness keeps, no audit read per wake.
 		b, err := json.Marshal(s.shown(ctx, cur, false))
 		if err != nil {
+			why = err
 			return
 		}
 		buf.Reset()
@@ -253,6 +272,7 @@ func (s *Server) followEvents(w http.ResponseWriter, r *http.Request) {
 				ask := rd.ask(EventPage)
 				evs, err := s.c.EventsAfter(ctx, tenant, id, last, ask)
 				if err != nil {
+					why = err
 					return
 				}
 				rd.saw(evs)

@@ -243,7 +243,7 @@ func (s *Server) table() []Route {
 			Query: []Param{{"follow", "1: stream server-sent events (as does Accept: text/event-stream)", "string"},
 				{"after", "timeline events after this seq (the next of the page before; with follow, as the Last-Event-ID header does, and the header wins)", "integer"},
 				{"limit", fmt.Sprintf("without follow: events per page (default %d, at most %d; a page ends early, naming next, before its events pass %d bytes)", EventPage, MaxEventPage, MaxEventPageBytes), "integer"}},
-			Follow: true, StreamEvents: map[string]any{"event": store.Event{}, "run": RunShown{}, "end": StreamEnd{}},
+			Follow: true, StreamEvents: map[string]any{"event": store.Event{}, "run": RunShown{}, "end": StreamEnd{}, "error": ErrorBody{}},
 			Response: EventList{}, Errors: []int{400, 404}, Handler: s.events},
 		{Method: "GET", Path: runPath + "/logs", Summary: "A run's output; with follow=1, streamed until the run ends",
 			Query: []Param{{"offset", "byte offset to start from", "integer"},

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -165,5 +167,68 @@ func TestRunsStreamSaysWhyItEnds(t *testing.T) {
 				t.Errorf("the stream is still open after its error")
 			}
 		})
+	}
+}
+
+// briefFails is a Controller whose reads of a run fail with fail's error
+// once it is set.
+type briefFails struct {
+	Controller
+	fail atomic.Pointer[error]
+}
+
+func (c *briefFails) Brief(ctx context.Context, tenant, id string) (*run.Run, error) {
+	if err := c.fail.Load(); err != nil {
+		return nil, *err
+	}
+	return c.Controller.Brief(ctx, tenant, id)
+}
+
+// TestRunEventStreamSaysWhyItEnds: a run's event stream whose read of the
+// run fails ends with an error event that says why (a fault of the
+// server's by its id, not the database's text), as the runs stream does;
+// before, it ended without a word.
+func TestRunEventStreamSaysWhyItEnds(t *testing.T) {
+	bf := &briefFails{}
+	f := newFixtureWith(t, fixtureOptions{Streams: Streams{Poll: 50 * time.Millisecond},
+		Hide: func(c Controller) Controller { bf.Controller = c; return bf }})
+	r := submitJob(t, NewClient(f.srv.URL, tokA))
+	c, status, e := openEvents(t, f.srv.URL, tokA, r.ID, "")
+	if c == nil {
+		t.Fatalf("%d %+v", status, e)
+	}
+	c.until(t, 5*time.Second, func(ev SSE) bool { return ev.Event == "run" })
+	fault := errors.New("dial tcp db.internal:5432: connection refused")
+	bf.fail.Store(&fault)
+	evs := c.until(t, 10*time.Second, func(ev SSE) bool { return ev.Event != "run" && ev.Event != "event" })
+	ev := evs[len(evs)-1]
+	var body ErrorBody
+	if ev.Event != "error" || json.Unmarshal([]byte(ev.Data), &body) != nil || body.Error.Code != "internal" || strings.Contains(ev.Data, "db.internal") {
+		t.Fatalf("event %q %s: want an error event, code internal, without the fault's text", ev.Event, ev.Data)
+	}
+}
+
+// TestClientStreamErrorEvent: the client returns a stream's error event
+// as the connection's error (ErrStreamFailed, with the server's message),
+// which a follow that gives up returns, rather than a stream that broke
+// for no reason it can say.
+func TestClientStreamErrorEvent(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "retry: 2000\n\nevent: runs\ndata: {\"runs\":[]}\n\nevent: run\ndata: {\"id\":\"r1\",\"tenant\":\"a\",\"job\":\"j\",\"state\":\"running\"}\n\n")
+		fmt.Fprint(w, "event: error\ndata: {\"error\":{\"code\":\"too_many\",\"message\":\"run versions: more than 3\"}}\n\n")
+	}))
+	defer srv.Close()
+	c := NewClient(srv.URL, tokA)
+	wait := time.Second
+	var n int
+	_, got, stop, err := c.followRunsOnce(context.Background(), &wait, func(RunsStreamEvent) error { n++; return nil })
+	if !errors.Is(err, ErrStreamFailed) || !strings.Contains(err.Error(), "more than 3") || !strings.Contains(err.Error(), "too_many") || stop != nil || !got || n != 2 {
+		t.Errorf("followRunsOnce: %v (stop %v, got %v, %d events), want ErrStreamFailed naming the server's error after 2 events", err, stop, got, n)
+	}
+	wait = time.Second
+	_, _, stop, err = c.followOnce(context.Background(), "r1", new(int64), &wait, func(RunStreamEvent) error { return nil })
+	if !errors.Is(err, ErrStreamFailed) || !strings.Contains(err.Error(), "more than 3") || stop != nil {
+		t.Errorf("followOnce: %v (stop %v), want ErrStreamFailed naming the server's error", err, stop)
 	}
 }

@@ -354,6 +354,11 @@ func (c *Client) followOnce(ctx context.Context, id string, after *int64, wait *
 		case sseEnd:
 			out.End = &StreamEnd{}
 			err = json.Unmarshal([]byte(ev.Data), out.End)
+		case sseError:
+			// The server says why it ends the stream: the connection's
+			// error, which a follow that gives up returns.
+			se := statusError(0, []byte(ev.Data))
+			return false, got, nil, fmt.Errorf("follow run %s: %w: %s (%s)", id, ErrStreamFailed, se.Err.Message, clipText(se.Err.Code))
 		default:
 			continue // retry-only events, and kinds this client does not know
 		}
