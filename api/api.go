@@ -157,11 +157,13 @@ type LiveLister interface {
 }
 
 // VersionLister is a Controller that lists the row version of each of a
-// tenant's runs without reading them (*run.Controller is one): the runs
-// stream's periodic check for changes it missed reads only the runs whose
-// version is not the one it sent, not the tenant's whole history.
+// tenant's runs without reading them (*run.Controller is one), at most
+// limit of them after run after (from the first when after is empty),
+// oldest first: the runs stream's periodic check for changes it missed
+// reads them a page at a time, and then only the runs whose version is
+// not the one it sent, not the tenant's whole history.
 type VersionLister interface {
-	ListVersions(ctx context.Context, tenant string) ([]store.RunVersion, error)
+	ListVersions(ctx context.Context, tenant, after string, limit int) ([]store.RunVersion, error)
 }
 
 // Server serves the API.

@@ -30,6 +30,9 @@ type StreamEnd struct {
 //	event: event   id: the event's seq   data: a store.Event of the timeline
 //	event: run     (no id)               data: the run (RunShown, without documents)
 //	event: end     (no id)               data: StreamEnd; the stream closes
+//	event: error   (no id)               data: ErrorBody, why the stream ends
+//	                                     when a read it cannot go on without
+//	                                     failed; the stream closes
 //	: keepalive                          a comment every Streams.Heartbeat
 //
 // Only timeline events carry an id, so Last-Event-ID is the seq of the last
@@ -220,6 +223,20 @@ func (s *Server) followEvents(w http.ResponseWriter, r *http.Request) {
 	var buf bytes.Buffer
 	var lastAt time.Time // when the last event sent was recorded
 	var rd eventReads    // reads of the timeline, sized by bytes
+	// A read the stream cannot go on without ends it with an error event
+	// that says why, after the events it read before.
+	var why error
+	defer func() {
+		if why == nil {
+			return
+		}
+		if buf.Len() > 0 {
+			if _, err := sw.Write(buf.Bytes()); err != nil {
+				return
+			}
+		}
+		streamFailed(ctx, w, sw, why)
+	}()
 	for wakes := 0; ; wakes++ {
 		// The run first, then its events: they are written in one
 		// transaction with the run's row, so the events read hold every
@@ -229,12 +246,14 @@ func (s *Server) followEvents(w http.ResponseWriter, r *http.Request) {
 		// changes in one clock tick would leave updatedAt the same).
 		cur, err := s.c.Brief(ctx, tenant, id) // as in the list: GET /v1/runs/{id} has the documents
 		if err != nil {
+			why = err
 			return
 		}
 		// Marked as the list marks it when its row was changed outside
 		// Meridian: from what the witness keeps, no audit read per wake.
 		b, err := json.Marshal(s.shown(ctx, cur, false))
 		if err != nil {
+			why = err
 			return
 		}
 		buf.Reset()
@@ -253,6 +272,7 @@ func (s *Server) followEvents(w http.ResponseWriter, r *http.Request) {
 				ask := rd.ask(EventPage)
 				evs, err := s.c.EventsAfter(ctx, tenant, id, last, ask)
 				if err != nil {
+					why = err
 					return
 				}
 				rd.saw(evs)
@@ -392,6 +412,9 @@ func frameRaw(buf *bytes.Buffer, event, id string, data []byte) {
 //	              and in next where the rest starts, for GET /v1/runs?after=
 //	event: run    data: one run (RunShown, without documents), new or
 //	              changed since the stream last sent it
+//	event: error  data: ErrorBody, as an error answer has it: why the stream
+//	              ends, when a read it cannot go on without failed; the
+//	              stream closes after it
 //	: keepalive   a comment every Streams.Heartbeat
 //
 // The list comes first, then a run event for each run that changes after
@@ -402,6 +425,76 @@ func frameRaw(buf *bytes.Buffer, event, id string, data []byte) {
 // limit, as GET /v1/runs without limit is: never a first page passed off
 // as the whole, and never more than a page of runs read for one stream.
 const sseRuns = "runs"
+
+// sseError is the runs stream's last event when a read it cannot go on
+// without fails: the error, as the answer to a request would carry it.
+// Before, the stream ended without a word, and a client that opened it
+// again met the same failure with nothing to show for it.
+const sseError = "error"
+
+// versionPage is how many runs' versions the runs stream reads at once:
+// its check of the whole list reads them a page at a time, however many
+// runs the tenant has (ended ones included: they are never deleted).
+// Tests lower it.
+var versionPage = 5000
+
+// eachVersions calls fn with each page of tenant's runs' versions after
+// run after (from the first when after is empty), oldest first, until
+// the last page or fn's error.
+func eachVersions(ctx context.Context, vl VersionLister, tenant, after string, fn func([]store.RunVersion) error) error {
+	for {
+		page, err := vl.ListVersions(ctx, tenant, after, versionPage)
+		if err != nil {
+			return err
+		}
+		if err := fn(page); err != nil {
+			return err
+		}
+		if len(page) < versionPage || page[len(page)-1].ID == after {
+			return nil
+		}
+		after = page[len(page)-1].ID
+	}
+}
+
+// errStreamGone is a stream's write that failed: its reader is gone, or
+// too slow, and nothing more can reach it.
+var errStreamGone = errors.New("the stream's reader is gone")
+
+// errorCapture holds the answer fail gives an error, for a stream that
+// already answered 200: the status and headers stay its own, and the
+// request's log line (which fail reaches through Unwrap) records the
+// fault as for an answer.
+type errorCapture struct {
+	w      http.ResponseWriter
+	header http.Header
+	body   bytes.Buffer
+}
+
+func (c *errorCapture) Header() http.Header {
+	if c.header == nil {
+		c.header = http.Header{}
+	}
+	return c.header
+}
+func (c *errorCapture) WriteHeader(int)             {}
+func (c *errorCapture) Write(b []byte) (int, error) { return c.body.Write(b) }
+func (c *errorCapture) Unwrap() http.ResponseWriter { return c.w }
+
+// streamFailed writes an error event for err, which ended the stream
+// whose ResponseWriter is w, unless the stream's reader is gone or its
+// context ended (the client went, the server ends its streams): there
+// is nobody to tell, or the server says so itself.
+func streamFailed(ctx context.Context, w http.ResponseWriter, sw io.Writer, err error) {
+	if err == nil || errors.Is(err, errStreamGone) || ctx.Err() != nil {
+		return
+	}
+	c := &errorCapture{w: w}
+	fail(c, err)
+	var buf bytes.Buffer
+	frameRaw(&buf, sseError, "", bytes.TrimSpace(c.body.Bytes()))
+	sw.Write(buf.Bytes())
+}
 
 // followRuns streams tenant's runs: the list, then each run as it
 // changes, until the client goes, the server shuts down or MaxStream
@@ -455,11 +548,19 @@ func (s *Server) followRuns(w http.ResponseWriter, r *http.Request) {
 		next = runs[len(runs)-1].ID
 	}
 	vl, _ := s.c.(VersionLister)
-	// The versions of the runs after the page, as of now: the client reads
-	// them with GET, and the stream sends those that change from here on.
-	var rest []store.RunVersion
+	// vers holds the row version of each run as last read, for the check
+	// that reads only the runs whose version moved on.
+	vers := make(map[string]int64, len(runs))
+	// The versions of the runs after the page, as of now, a page at a
+	// time: the client reads them with GET, and the stream sends those
+	// that change from here on.
 	if next != "" && vl != nil {
-		if rest, err = vl.ListVersions(ctx, tenant); err != nil {
+		if err := eachVersions(ctx, vl, tenant, next, func(vs []store.RunVersion) error {
+			for _, v := range vs {
+				vers[v.ID] = v.Version
+			}
+			return nil
+		}); err != nil {
 			fail(w, err)
 			return
 		}
@@ -476,12 +577,6 @@ func (s *Server) followRuns(w http.ResponseWriter, r *http.Request) {
 	// live holds the runs last sent as not ended: a poll reads those
 	// again, and the tenant's runs not ended, not its whole history.
 	sent := make(map[string]uint64, len(runs))
-	// vers holds the row version of each run as last read, for the check
-	// that reads only the runs whose version moved on.
-	vers := make(map[string]int64, len(runs)+len(rest))
-	for _, v := range rest {
-		vers[v.ID] = v.Version
-	}
 	live := map[string]bool{}
 	ll, _ := s.c.(LiveLister)
 	polls := 0
@@ -536,6 +631,35 @@ func (s *Server) followRuns(w http.ResponseWriter, r *http.Request) {
 		beat.Reset(lim.Heartbeat)
 		return err == nil
 	}
+	// briefs reads and sends each run of ids (one that is gone is passed
+	// by): errStreamGone when a write failed.
+	briefs := func(ids []string) error {
+		for _, id := range ids {
+			x, err := s.c.Brief(ctx, tenant, id)
+			if errors.Is(err, run.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			x.Documents = nil
+			if !send(x) {
+				return errors.New("a run's JSON could not be made")
+			}
+			if buf.Len() > maxStreamBuffer && !out() {
+				return errStreamGone
+			}
+		}
+		return nil
+	}
+	// A read the stream cannot go on without ends it with an error
+	// event that says why.
+	var why error
+	defer func() {
+		if why != nil && !errors.Is(why, errStreamGone) && out() {
+			streamFailed(ctx, w, sw, why)
+		}
+	}()
 	for {
 		if !out() {
 			return
@@ -562,29 +686,44 @@ func (s *Server) followRuns(w http.ResponseWriter, r *http.Request) {
 		full := cantSay || polled && (ll == nil || polls%lim.FullList == 0) || tw == nil && ll == nil
 		switch {
 		case full && vl != nil:
-			vs, err := vl.ListVersions(ctx, tenant)
-			if err != nil {
-				return
-			}
+			// The versions a page at a time, each page's changed runs
+			// read and sent before the next page is read: a check holds
+			// at most a page of versions, however many runs the tenant
+			// has. The runs the watch named are read below.
 			named := make(map[string]bool, len(ids))
 			for _, id := range ids {
 				named[id] = true
 			}
-			for _, v := range vs {
-				if have, ok := vers[v.ID]; (!ok || have != v.Version) && !named[v.ID] {
-					ids = append(ids, v.ID)
+			var moved []string
+			if why = eachVersions(ctx, vl, tenant, "", func(vs []store.RunVersion) error {
+				moved = moved[:0]
+				for _, v := range vs {
+					if have, ok := vers[v.ID]; (!ok || have != v.Version) && !named[v.ID] {
+						moved = append(moved, v.ID)
+					}
 				}
+				if err := briefs(moved); err != nil {
+					return err
+				}
+				if !out() {
+					return errStreamGone
+				}
+				return nil
+			}); why != nil {
+				return
 			}
 		case full:
 			// A page at a time: one stream holds at most a page of runs.
 			for after := ""; ; {
 				page, err := s.c.ListPage(ctx, tenant, after, RunPage)
 				if err != nil {
+					why = err
 					return
 				}
 				for _, x := range page {
 					x.Documents = nil
 					if !send(x) {
+						why = errors.New("a run's JSON could not be made")
 						return
 					}
 				}
@@ -600,13 +739,18 @@ func (s *Server) followRuns(w http.ResponseWriter, r *http.Request) {
 		case polled:
 			runs, err := ll.ListLive(ctx, tenant)
 			if err != nil {
+				why = err
 				return
 			}
 			seen := make(map[string]bool, len(runs))
 			for _, x := range runs {
 				x.Documents = nil
 				seen[x.ID] = true
-				if !send(x) || buf.Len() > maxStreamBuffer && !out() {
+				if !send(x) {
+					why = errors.New("a run's JSON could not be made")
+					return
+				}
+				if buf.Len() > maxStreamBuffer && !out() {
 					return
 				}
 			}
@@ -617,18 +761,8 @@ func (s *Server) followRuns(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 		}
-		for _, id := range ids {
-			x, err := s.c.Brief(ctx, tenant, id)
-			if errors.Is(err, run.ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return
-			}
-			x.Documents = nil
-			if !send(x) || buf.Len() > maxStreamBuffer && !out() {
-				return
-			}
+		if why = briefs(ids); why != nil {
+			return
 		}
 	}
 }

@@ -135,6 +135,10 @@ func (s *SSEReader) line() (string, error) {
 // something other than an event stream (a server from before streams).
 var ErrNoStream = errors.New("not an event stream")
 
+// ErrStreamFailed is a stream's error when the server ended it with an
+// error event, which says why.
+var ErrStreamFailed = errors.New("the server ended the stream on an error")
+
 // ErrEventOrder is FollowEvents' error when the server sends a timeline
 // event whose seq is not past the last one the follow gave (one repeated,
 // or one that goes back), on the same connection or after a reconnect
@@ -350,6 +354,11 @@ func (c *Client) followOnce(ctx context.Context, id string, after *int64, wait *
 		case sseEnd:
 			out.End = &StreamEnd{}
 			err = json.Unmarshal([]byte(ev.Data), out.End)
+		case sseError:
+			// The server says why it ends the stream: the connection's
+			// error, which a follow that gives up returns.
+			se := statusError(0, []byte(ev.Data))
+			return false, got, nil, fmt.Errorf("follow run %s: %w: %s (%s)", id, ErrStreamFailed, se.Err.Message, clipText(se.Err.Code))
 		default:
 			continue // retry-only events, and kinds this client does not know
 		}
@@ -480,6 +489,11 @@ func (c *Client) followRunsOnce(ctx context.Context, wait *time.Duration, fn fun
 			}
 		case sseRun:
 			out.Run, err = decodeShown(ev.Data)
+		case sseError:
+			// The server says why it ends the stream: the connection's
+			// error, which a follow that gives up returns.
+			se := statusError(0, []byte(ev.Data))
+			return false, got, nil, fmt.Errorf("follow runs: %w: %s (%s)", ErrStreamFailed, se.Err.Message, clipText(se.Err.Code))
 		default:
 			continue
 		}

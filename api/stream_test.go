@@ -837,9 +837,9 @@ func (c *versionsOnly) ListPage(ctx context.Context, tenant, after string, limit
 	return c.Controller.ListPage(ctx, tenant, after, limit)
 }
 
-func (c *versionsOnly) ListVersions(ctx context.Context, tenant string) ([]store.RunVersion, error) {
+func (c *versionsOnly) ListVersions(ctx context.Context, tenant, after string, limit int) ([]store.RunVersion, error) {
 	c.versions.Add(1)
-	return c.Controller.(VersionLister).ListVersions(ctx, tenant)
+	return c.Controller.(VersionLister).ListVersions(ctx, tenant, after, limit)
 }
 
 func (c *versionsOnly) Brief(ctx context.Context, tenant, id string) (*run.Run, error) {

@@ -190,7 +190,7 @@ func BenchmarkListLive(b *testing.B) {
 	// version, of which only the changed ones are read.
 	b.Run("versions", func(b *testing.B) {
 		for b.Loop() {
-			if vs, err := c.ListVersions(ctx, "acme"); err != nil || len(vs) != 3010 {
+			if vs, err := c.ListVersions(ctx, "acme", "", 5000); err != nil || len(vs) != 3010 {
 				b.Fatal(len(vs), err)
 			}
 		}

@@ -659,11 +659,20 @@ func (c *Controller) ListPage(ctx context.Context, tenant, after string, limit i
 	return c.list(ctx, store.ListOptions{Tenant: tenant, After: after, Limit: limit, NoDocuments: true})
 }
 
-// ListVersions returns the id and row version of each of tenant's runs,
+// ListVersions returns the id and row version of at most limit of
+// tenant's runs after run after (from the first when after is empty),
 // oldest first, without reading the runs: a reader that holds them reads
-// again only those whose version is not the RowVersion it holds.
-func (c *Controller) ListVersions(ctx context.Context, tenant string) ([]store.RunVersion, error) {
-	return c.cfg.Store.RunVersions(ctx, tenant)
+// again only those whose version is not the RowVersion it holds. A
+// reader of every run's version reads them a page at a time, however
+// many runs the tenant has (ended ones included, never deleted).
+func (c *Controller) ListVersions(ctx context.Context, tenant, after string, limit int) ([]store.RunVersion, error) {
+	if tenant == "" {
+		return nil, errors.New("run versions: no tenant") // as list: never every tenant's
+	}
+	if limit <= 0 || limit > store.MaxRunVersions {
+		return nil, fmt.Errorf("run versions: limit %d: want 1 to %d", limit, store.MaxRunVersions)
+	}
+	return c.cfg.Store.RunVersionsAfter(ctx, tenant, after, limit)
 }
 
 // ListLive returns tenant's runs that have not ended, oldest first: the

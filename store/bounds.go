@@ -64,6 +64,24 @@ func eventsRead(limit int) int {
 	return limit
 }
 
+// versionsLimit refuses a RunVersionsAfter limit below 0 or past
+// MaxRunVersions.
+func versionsLimit(limit int) error {
+	if limit < 0 || limit > maxRunVersions {
+		return fmt.Errorf("run versions: limit %d: want 0 (up to %d) to %d", limit, maxRunVersions, maxRunVersions)
+	}
+	return nil
+}
+
+// versionsRead is the LIMIT of a RunVersionsAfter query of limit runs (0:
+// the bound, and one more to tell a tenant with more runs than it).
+func versionsRead(limit int) int {
+	if limit == 0 {
+		return maxRunVersions + 1
+	}
+	return limit
+}
+
 func tooManyEvents(runID string) error {
 	return tooMany(fmt.Sprintf("events of run %q", runID), maxEvents)
 }

@@ -210,6 +210,14 @@ func TestSQLiteRunVersionsTwinRefused(t *testing.T) {
 		t.Errorf("%s is not planned as seeks:\n%s", qRunVersions, p)
 	}
 	t.Logf("%s:\n%s", qRunVersions, p)
+	if vs, err := s.RunVersionsAfter(ctx, "acme", "r1", 5); err != nil || len(vs) != 1 || vs[0].ID != "r2" {
+		t.Errorf("versions after r1: %+v, %v", vs, err)
+	}
+	p = sqlitePlan(t, s.DB(), qRunVersionsAfter, "acme", "r1", 5)
+	if strings.Contains(p, "SCAN") || strings.Contains(p, "CORRELATED SCALAR SUBQUERY 1") {
+		t.Errorf("%s is not planned as seeks:\n%s", qRunVersionsAfter, p)
+	}
+	t.Logf("%s:\n%s", qRunVersionsAfter, p)
 }
 
 // BenchmarkSQLiteRunVersions: a tenant's 1000 run versions.

@@ -495,16 +495,30 @@ func (s *Postgres) RunVersionOf(ctx context.Context, id string) (string, int64, 
 
 // RunVersions implements Store.
 func (s *Postgres) RunVersions(ctx context.Context, tenant string) ([]RunVersion, error) {
+	return s.RunVersionsAfter(ctx, tenant, "", 0)
+}
+
+// RunVersionsAfter implements Store: as SQLite's, the cursor a run of
+// the tenant read.
+func (s *Postgres) RunVersionsAfter(ctx context.Context, tenant, after string, limit int) ([]RunVersion, error) {
 	if err := tenantScope(tenant, false); err != nil {
 		return nil, fmt.Errorf("run versions: %w", err)
 	}
-	rows, err := pgLookup{s.pool}.Query(ctx, `SELECT id, version FROM runs WHERE tenant = $1 ORDER BY created_at, id LIMIT $2`, tenant, maxRunVersions+1)
+	if err := versionsLimit(limit); err != nil {
+		return nil, err
+	}
+	q, args := `SELECT id, version FROM runs WHERE tenant = $1 ORDER BY created_at, id LIMIT $2`, []any{tenant, versionsRead(limit)}
+	if after != "" {
+		q = `SELECT id, version FROM runs WHERE tenant = $1 AND (created_at, id) > (SELECT created_at, id FROM runs WHERE id = $3 AND tenant = $1) ORDER BY created_at, id LIMIT $2`
+		args = append(args, after)
+	}
+	rows, err := pgLookup{s.pool}.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	out, err := scanVersions(rows)
-	if err == nil && len(out) > maxRunVersions {
+	if err == nil && limit == 0 && len(out) > maxRunVersions {
 		return nil, tooMany(fmt.Sprintf("run versions of tenant %q", tenant), maxRunVersions)
 	}
 	return out, err

@@ -881,19 +881,40 @@ func (s *SQLite) RunVersionOf(ctx context.Context, id string) (string, int64, er
 // every text, so one seek (id at or above the empty BLOB, evaluated once,
 // not once a run) tells whether there is one: a database without one
 // lists at the cost it did.
-const qRunVersions = `SELECT id, version, CASE WHEN EXISTS (SELECT 1 FROM runs AS b WHERE b.id >= X'')
+const qRunVersions = qRunVersionsOf + ` ORDER BY created_at, id`
+
+const qRunVersionsOf = `SELECT id, version, CASE WHEN EXISTS (SELECT 1 FROM runs AS b WHERE b.id >= X'')
 	THEN (SELECT COUNT(*) FROM runs AS t WHERE t.id IN (CAST(runs.id AS TEXT), CAST(runs.id AS BLOB))) ELSE 1 END
-	FROM runs WHERE tenant = ? ORDER BY created_at, id`
+	FROM runs WHERE tenant = ?1`
+
+// qRunVersionsAfter is qRunVersions' page after run ?2 of tenant ?1 (as
+// ListRuns' After: a run that does not exist, or is another tenant's,
+// lists none), of at most ?3 runs.
+const qRunVersionsAfter = qRunVersionsOf + ` AND (created_at, id) > (SELECT created_at, id FROM runs WHERE id = ?2 AND tenant = ?1) ORDER BY created_at, id LIMIT ?3`
 
 // RunVersions implements Store.
 func (s *SQLite) RunVersions(ctx context.Context, tenant string) ([]RunVersion, error) {
+	return s.RunVersionsAfter(ctx, tenant, "", 0)
+}
+
+// RunVersionsAfter implements Store.
+func (s *SQLite) RunVersionsAfter(ctx context.Context, tenant, after string, limit int) ([]RunVersion, error) {
 	if err := tenantScope(tenant, false); err != nil {
 		return nil, fmt.Errorf("run versions: %w", err)
+	}
+	if err := versionsLimit(limit); err != nil {
+		return nil, err
 	}
 	if err := blobTenantRun(ctx, s.db, tenant); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, qRunVersions+` LIMIT ?`, tenant, maxRunVersions+1)
+	var rows *sql.Rows
+	var err error
+	if after == "" {
+		rows, err = s.db.QueryContext(ctx, qRunVersions+` LIMIT ?2`, tenant, versionsRead(limit))
+	} else {
+		rows, err = s.db.QueryContext(ctx, qRunVersionsAfter, tenant, after, versionsRead(limit))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -917,7 +938,7 @@ func (s *SQLite) RunVersions(ctx context.Context, tenant string) ([]RunVersion, 
 			return nil, err
 		}
 		v.ID = id.s
-		if out = append(out, v); len(out) > maxRunVersions {
+		if out = append(out, v); limit == 0 && len(out) > maxRunVersions {
 			return nil, tooMany(fmt.Sprintf("run versions of tenant %q", tenant), maxRunVersions)
 		}
 	}

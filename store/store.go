@@ -220,6 +220,14 @@ type Store interface {
 	// the runs needs to tell which changed. More than MaxRunVersions is
 	// ErrTooMany.
 	RunVersions(ctx context.Context, tenant string) ([]RunVersion, error)
+	// RunVersionsAfter is a page of RunVersions: the versions of tenant's
+	// runs after run after (from the first when after is empty; a run
+	// that does not exist or is another tenant's lists none, as
+	// ListOptions.After), at most limit of them (0: up to MaxRunVersions,
+	// as RunVersions). A limit below 0 or past MaxRunVersions is refused.
+	// A reader of every version reads them a page at a time, the last
+	// run's id the next page's after, however many runs the tenant has.
+	RunVersionsAfter(ctx context.Context, tenant, after string, limit int) ([]RunVersion, error)
 	// Events returns a run's timeline in order; more than MaxEvents
 	// events is ErrTooMany.
 	Events(ctx context.Context, runID string) ([]Event, error)

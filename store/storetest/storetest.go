@@ -295,6 +295,47 @@ func listPages(t *testing.T, s store.Store) {
 	if got, err := s.ListRuns(ctx, store.ListOptions{After: "nope", AllTenants: true}); err != nil || len(got) != 0 {
 		t.Errorf("after a run that does not exist: %v %v", ids(got), err)
 	}
+	// The versions, a page at a time, are RunVersions whole, in the
+	// list's order; a cursor that is not a run of the tenant lists none.
+	for _, tenant := range []string{"a", "b"} {
+		all, err := s.RunVersions(ctx, tenant)
+		if err != nil || len(all) < 2 {
+			t.Fatalf("%s's versions: %+v %v", tenant, all, err)
+		}
+		for size := 1; size <= len(all)+1; size++ {
+			var got []store.RunVersion
+			for after, pages := "", 0; ; pages++ {
+				page, err := s.RunVersionsAfter(ctx, tenant, after, size)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(page) > size || pages > len(all) {
+					t.Fatalf("%s's versions after %q: a page of %d, or too many pages", tenant, after, len(page))
+				}
+				got = append(got, page...)
+				if len(page) < size {
+					break
+				}
+				after = page[len(page)-1].ID
+			}
+			if diff := cmp.Diff(all, got); diff != "" {
+				t.Errorf("%s's versions in pages of %d: %s", tenant, size, diff)
+			}
+		}
+	}
+	for _, after := range []string{"nope", "r09"} { // r09 is b's
+		if got, err := s.RunVersionsAfter(ctx, "a", after, 5); err != nil || len(got) != 0 {
+			t.Errorf("a's versions after %q: %+v %v, want none", after, got, err)
+		}
+	}
+	for _, limit := range []int{-1, store.MaxRunVersions + 1} {
+		if got, err := s.RunVersionsAfter(ctx, "a", "", limit); err == nil || !strings.Contains(err.Error(), "limit") {
+			t.Errorf("a's versions, limit %d: %+v %v, want a refusal naming limit", limit, got, err)
+		}
+	}
+	if got, err := s.RunVersionsAfter(ctx, "", "", 5); !errors.Is(err, store.ErrNoTenant) || len(got) != 0 {
+		t.Errorf("versions for no tenant: %+v %v, want ErrNoTenant", got, err)
+	}
 	// Another tenant's run is, to a tenant's list, a run that does not
 	// exist: its place in the order (its creation time) is not a cursor
 	// the tenant may page from, nor a way to learn that it exists.
