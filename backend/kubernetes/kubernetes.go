@@ -1601,7 +1601,89 @@ func (b *Backend) completedWithout(ctx context.Context, job *apiJob, pods []*api
 			return lost + fmt.Sprintf("its pod %s is %s", shown(p.Name), shown(got.Status.Phase)), false
 		}
 	}
-	return "", false
+	return b.uncountedSuccess(ctx, job, pods)
+}
+
+// uncountedSuccess says, or "", why a Job that completed counts more
+// successes than the backend saw of its own pods. The watch cache follows
+// only pods with Meridian's labels: anyone who may create Pods in the
+// namespace can make one without them but with the Job's controller-uid
+// label and controller reference, which the Job controller counts and
+// the backend never sees (with a queue, made while the Job waits
+// suspended, it completes the Job as soon as the queue admits it, with no
+// pod of the attempt's run). A success is the attempt's only by a pod of
+// the Job (ownedBy) with Meridian's labels, made no earlier than the
+// Job's start, seen Succeeded: in the cache, in the attempt's record
+// (podSucceeded: one deleted since), or, where those fall short (the
+// pods' cache may trail the Jobs'), in one list of the pods carrying the
+// Job's controller-uid label. unsure is true where the list failed.
+func (b *Backend) uncountedSuccess(ctx context.Context, job *apiJob, pods []*apiPod) (why string, unsure bool) {
+	counted := int64(job.Status.Succeeded)
+	if counted <= 0 {
+		return "", false
+	}
+	var start time.Time
+	if job.Status.StartTime != nil {
+		start = job.Status.StartTime.Time
+	}
+	seen := map[types.UID]struct{}{}
+	see := func(uid types.UID, made time.Time) {
+		if uid != "" && !made.Before(start) {
+			seen[sideUID(uid)] = struct{}{}
+		}
+	}
+	for _, p := range pods {
+		if p.Status.Phase == podSucceeded {
+			see(p.UID, p.CreationTimestamp.Time)
+		}
+	}
+	if r, ok := b.record(job.Name); ok && r.UID == job.UID {
+		for _, s := range r.Succeeded {
+			see(s.UID, s.Made)
+		}
+	}
+	if int64(len(seen)) >= counted {
+		return "", false
+	}
+	// A Job made before Kubernetes 1.27 selects its pods by the older
+	// label alone.
+	key := controllerUIDLabel
+	if _, ok := job.Spec.Selector.label(controllerUIDLabel); !ok {
+		if _, old := job.Spec.Selector.label(legacyControllerUIDLabel); old {
+			key = legacyControllerUIDLabel
+		}
+	}
+	hidden := ""
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	sel := labels.SelectorFromSet(labels.Set{key: string(job.UID)}).String()
+	err := listPages(lctx, b.cs.core, resourcePods, b.ns, metav1.ListOptions{LabelSelector: sel}, func(list *apiPodList) error {
+		for i := range list.Items {
+			p := &list.Items[i]
+			if p.Status.Phase != podSucceeded {
+				continue
+			}
+			labelled := p.Labels[LabelManagedBy] == managedBy && p.Labels[jobNameLabel] == job.Name
+			if ownedBy(p, job) && labelled {
+				see(p.UID, p.CreationTimestamp.Time)
+			} else if !labelled && hidden == "" {
+				hidden = p.Name
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return "", true // the next poll asks again
+	}
+	if int64(len(seen)) >= counted {
+		return "", false
+	}
+	why = fmt.Sprintf("the attempt's Job completed, but %s: the Job %s counted %d succeeded pods, and %d of its own pods were seen to succeed since it started",
+		notOwnPodsWhy, shown(job.Name), counted, len(seen))
+	if hidden != "" {
+		why += fmt.Sprintf(" (its pod %s succeeded without the labels of the Job's pods)", shown(hidden))
+	}
+	return why, false
 }
 
 // failedWithout says, or "", why a failed Job cannot be told to have

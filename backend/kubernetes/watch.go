@@ -724,6 +724,7 @@ func (w *watcher) start() {
 		AddFunc: func(obj any) {
 			if p, ok := obj.(*apiPod); ok {
 				w.podEnded(p)
+				w.podSucceeded(p)
 			}
 			podNotify(obj)
 		},
@@ -731,6 +732,7 @@ func (w *watcher) start() {
 			if p, ok := obj.(*apiPod); ok && (p.Status.Phase == podSucceeded || p.Status.Phase == podFailed) {
 				w.forgetNode(p.Spec.NodeName)
 				w.podEnded(p)
+				w.podSucceeded(p)
 			}
 			if p, ok := obj.(*apiPod); ok && p.DeletionTimestamp != nil {
 				w.podEnding(p)
@@ -1264,6 +1266,32 @@ func (w *watcher) podEnded(p *apiPod) {
 	}
 	if err := w.b.keepEarlyPod(name, uid, p.Name, p.CreationTimestamp.Time); err != nil {
 		w.downFull.handle(w.ctx, err, "a pod of a queued attempt that ended before its Job was started is not recorded")
+	}
+}
+
+// podSucceeded keeps, in the attempt's record, a pod of the attempt's Job
+// seen Succeeded (keepSucceeded), unless the cache has the Job started
+// after the pod was made: the Job counts the pod's success, and may keep
+// counting it once the pod is deleted (pod garbage collection), where the
+// cache no longer holds it (uncountedSuccess). A pod of a Job the cache
+// holds ended is still written down: the pods' cache may trail the Jobs'.
+func (w *watcher) podSucceeded(p *apiPod) {
+	if p.Status.Phase != podSucceeded || p.UID == "" {
+		return
+	}
+	uid, name := podsJob(p)
+	if uid == "" || p.CreationTimestamp.IsZero() {
+		return
+	}
+	j, ok := w.job(name)
+	if ok && (j.UID != uid || !ownedBy(p, j)) {
+		return
+	}
+	if ok && j.Status.StartTime != nil && p.CreationTimestamp.Before(j.Status.StartTime) {
+		return
+	}
+	if err := w.b.keepSucceeded(name, uid, p.UID, p.CreationTimestamp.Time); err != nil {
+		w.downFull.handle(w.ctx, err, "a pod of an attempt that succeeded is not recorded")
 	}
 }
 
