@@ -30,6 +30,16 @@ import (
 // now reads it lost, the Job counting a success it did not see, and names
 // the pod.
 func TestUnlabelledPodEndingAQueuedJobOnTheCluster(t *testing.T) {
+	testUnlabelledPodEndingAQueuedJobOnTheCluster(t, 0)
+}
+
+// The same with a pod that fails at once: the Job (no retries) failed
+// once admitted, and the attempt read Failed, with the pod's exit code.
+func TestUnlabelledPodFailingAQueuedJobOnTheCluster(t *testing.T) {
+	testUnlabelledPodEndingAQueuedJobOnTheCluster(t, 3)
+}
+
+func testUnlabelledPodEndingAQueuedJobOnTheCluster(t *testing.T, exit int) {
 	kc := lab(t)
 	cs := adminClient(t, kc)
 	s := site(kc)
@@ -75,7 +85,7 @@ func TestUnlabelledPodEndingAQueuedJobOnTheCluster(t *testing.T) {
 		}, Spec: *job.Spec.Template.Spec.DeepCopy()}
 		*hidden.OwnerReferences[0].Controller = true
 		*hidden.OwnerReferences[0].BlockOwnerDeletion = true
-		hidden.Spec.Containers[0].Command = []string{"/bin/sh", "-c", "exit 0"}
+		hidden.Spec.Containers[0].Command = []string{"/bin/sh", "-c", fmt.Sprintf("exit %d", exit)}
 		hidden.Spec.Containers[0].Args = nil
 		hidden.Spec.NodeName = nodeC // bound already: no wait for the scheduler
 		if _, err := cs.CoreV1().Pods(labNamespace).Create(testCtx(t), hidden, metav1.CreateOptions{}); err != nil {
@@ -86,7 +96,7 @@ func TestUnlabelledPodEndingAQueuedJobOnTheCluster(t *testing.T) {
 		})
 		deadline := time.Now().Add(20 * time.Second)
 		for time.Now().Before(deadline) {
-			if j := getJob(); j.Status.Succeeded >= 1 {
+			if j := getJob(); j.Status.Succeeded+j.Status.Failed >= 1 {
 				counted = hidden.Name
 				break
 			}

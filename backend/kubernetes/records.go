@@ -52,6 +52,11 @@ type record struct {
 	// successes than the backend saw did not complete by its own pods
 	// (uncountedSuccess), after a restart as well.
 	Succeeded []seenPod `json:"succeeded,omitempty"`
+	// Ended holds, likewise, the Job's pods seen Failed or being deleted
+	// before they succeeded, at most maxSeenSucceeded: a failed Job that
+	// counts more ended pods than the backend saw did not fail by its own
+	// pods (uncountedEnds).
+	Ended []seenPod `json:"ended,omitempty"`
 }
 
 // seenPod is a pod the backend saw succeed: its UID and creation time
@@ -62,7 +67,7 @@ type seenPod struct {
 }
 
 // maxSeenSucceeded bounds the pods a record keeps as seen succeeded
-// (record.Succeeded): an attempt runs no more pods than that.
+// (record.Succeeded), and as seen ended otherwise (record.Ended).
 const maxSeenSucceeded = 256
 
 func (b *Backend) recordPath(name string) string {
@@ -359,7 +364,8 @@ func (b *Backend) keepEarlyPod(name string, uid types.UID, pod string, made time
 // Job's UID, holds the pod, or holds maxSeenSucceeded pods. The record is
 // read and written under recMu, as keepUID does: written at most once per
 // pod, for pods the Job controller counts as the Job's.
-func (b *Backend) keepSucceeded(name string, uid, pod types.UID, made time.Time) error {
+// With succeeded false the pod is kept in record.Ended instead.
+func (b *Backend) keepSucceeded(name string, uid, pod types.UID, made time.Time, succeeded bool) error {
 	if len(validation.IsDNS1123Subdomain(name)) != 0 || uid == "" || pod == "" || made.IsZero() {
 		return nil
 	}
@@ -373,16 +379,20 @@ func (b *Backend) keepSucceeded(name string, uid, pod types.UID, made time.Time)
 	if err := json.Unmarshal(data, &r); err != nil || r.Namespace != b.ns || r.Submitted.IsZero() || r.UID != uid || r.Final != nil {
 		return nil
 	}
-	if len(r.Succeeded) >= maxSeenSucceeded {
+	list := &r.Succeeded
+	if !succeeded {
+		list = &r.Ended
+	}
+	if len(*list) >= maxSeenSucceeded {
 		return nil
 	}
 	pod = sideUID(pod)
-	for _, s := range r.Succeeded {
+	for _, s := range *list {
 		if s.UID == pod {
 			return nil
 		}
 	}
-	r.Succeeded = append(r.Succeeded, seenPod{UID: pod, Made: made.UTC()})
+	*list = append(*list, seenPod{UID: pod, Made: made.UTC()})
 	if data, err = json.MarshalIndent(r, "", "  "); err != nil {
 		return err
 	}

@@ -736,6 +736,7 @@ func (w *watcher) start() {
 			}
 			if p, ok := obj.(*apiPod); ok && p.DeletionTimestamp != nil {
 				w.podEnding(p)
+				w.podSucceeded(p)
 			}
 			podNotify(obj)
 		},
@@ -746,6 +747,7 @@ func (w *watcher) start() {
 			if p, ok := obj.(*apiPod); ok {
 				w.forgetNode(p.Spec.NodeName)
 				w.podEnded(p)
+				w.podSucceeded(p)
 				w.podGone(p)
 			}
 			podNotify(obj)
@@ -1242,6 +1244,18 @@ func (w *watcher) ranPods(job *apiJob, pods []*apiPod) []string {
 	return out
 }
 
+// goneUIDs is the keys (sideUID) of the pods of the Job of UID uid that
+// left the cache (podGone), in no order.
+func (w *watcher) goneUIDs(uid types.UID) []types.UID {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []types.UID
+	for k := range w.gone[sideUID(uid)].pods {
+		out = append(out, k)
+	}
+	return out
+}
+
 // podEnded keeps, in the attempt's record, the creation time of a pod of
 // a queued attempt's Job that ended of itself (Succeeded, or Failed before
 // its deletion began: a pod deleted for the Job's suspension ends Failed
@@ -1275,9 +1289,17 @@ func (w *watcher) podEnded(p *apiPod) {
 // counting it once the pod is deleted (pod garbage collection), where the
 // cache no longer holds it (uncountedSuccess). A pod of a Job the cache
 // holds ended is still written down: the pods' cache may trail the Jobs'.
+// A pod seen Failed, or being deleted or gone before it succeeded, is
+// written down as ended (uncountedEnds), whenever it was made.
 func (w *watcher) podSucceeded(p *apiPod) {
-	if p.Status.Phase != podSucceeded || p.UID == "" {
-		return
+	if p.UID == "" || p.Labels[LabelManagedBy] != managedBy {
+		return // not one the watch follows (a deletion is told of any)
+	}
+	succeeded := p.Status.Phase == podSucceeded
+	if !succeeded && p.Status.Phase != podFailed && p.DeletionTimestamp == nil {
+		if _, cached, _ := w.pods.GetIndexer().GetByKey(p.Namespace + "/" + p.Name); cached {
+			return // live, and in the cache
+		}
 	}
 	uid, name := podsJob(p)
 	if uid == "" || p.CreationTimestamp.IsZero() {
@@ -1287,10 +1309,10 @@ func (w *watcher) podSucceeded(p *apiPod) {
 	if ok && (j.UID != uid || !ownedBy(p, j)) {
 		return
 	}
-	if ok && j.Status.StartTime != nil && p.CreationTimestamp.Before(j.Status.StartTime) {
+	if succeeded && ok && j.Status.StartTime != nil && p.CreationTimestamp.Before(j.Status.StartTime) {
 		return
 	}
-	if err := w.b.keepSucceeded(name, uid, p.UID, p.CreationTimestamp.Time); err != nil {
+	if err := w.b.keepSucceeded(name, uid, p.UID, p.CreationTimestamp.Time, succeeded); err != nil {
 		w.downFull.handle(w.ctx, err, "a pod of an attempt that succeeded is not recorded")
 	}
 }
