@@ -1293,7 +1293,7 @@ func (w *watcher) podEnded(p *apiPod) {
 // written down as ended (uncountedEnds), whenever it was made.
 func (w *watcher) podSucceeded(p *apiPod) {
 	if p.UID == "" || p.Labels[LabelManagedBy] != managedBy {
-		return // not one the watch follows (a deletion is told of any)
+		return // not one the watch follows (one whose label was taken off is told as deleted)
 	}
 	succeeded := p.Status.Phase == podSucceeded
 	if !succeeded && p.Status.Phase != podFailed && p.DeletionTimestamp == nil {
