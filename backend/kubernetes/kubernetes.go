@@ -1601,7 +1601,70 @@ func (b *Backend) completedWithout(ctx context.Context, job *apiJob, pods []*api
 			return lost + fmt.Sprintf("its pod %s is %s", shown(p.Name), shown(got.Status.Phase)), false
 		}
 	}
-	return "", false
+	return b.uncountedSuccess(ctx, job, pods)
+}
+
+// uncountedSuccess says, or "", why a Job that completed counts more
+// successes than the backend saw of its own pods. The watch cache follows
+// only pods with Meridian's labels: anyone who may create Pods in the
+// namespace can make one without them but with the Job's controller-uid
+// label and controller reference, which the Job controller counts and
+// the backend never sees (with a queue, made while the Job waits
+// suspended, it completes the Job as soon as the queue admits it, with no
+// pod of the attempt's run). A success is the attempt's only by a pod of
+// the Job (ownedBy) with Meridian's labels, made no earlier than the
+// Job's start, seen Succeeded: in the cache, in the attempt's record
+// (podSucceeded: one deleted since), or, where those fall short (the
+// pods' cache may trail the Jobs'), in one list of the pods carrying the
+// Job's controller-uid label. unsure is true where the list failed.
+func (b *Backend) uncountedSuccess(ctx context.Context, job *apiJob, pods []*apiPod) (why string, unsure bool) {
+	counted := int64(job.Status.Succeeded)
+	if counted <= 0 {
+		return "", false
+	}
+	var start time.Time
+	if job.Status.StartTime != nil {
+		start = job.Status.StartTime.Time
+	}
+	seen := map[types.UID]struct{}{}
+	see := func(uid types.UID, made time.Time) {
+		if uid != "" && !made.Before(start) {
+			seen[sideUID(uid)] = struct{}{}
+		}
+	}
+	for _, p := range pods {
+		if p.Status.Phase == podSucceeded {
+			see(p.UID, p.CreationTimestamp.Time)
+		}
+	}
+	if r, ok := b.record(job.Name); ok && r.UID == job.UID {
+		for _, s := range r.Succeeded {
+			see(s.UID, s.Made)
+		}
+	}
+	if int64(len(seen)) >= counted {
+		return "", false
+	}
+	// A Job made before Kubernetes 1.27 selects its pods by the older
+	// label alone.
+	succeeded := func(p *apiPod) bool { return p.Status.Phase == podSucceeded }
+	hidden, err := b.listJobsPods(ctx, job, func(p *apiPod) {
+		if succeeded(p) {
+			see(p.UID, p.CreationTimestamp.Time)
+		}
+	}, succeeded)
+	if err != nil {
+		return "", true // the next poll asks again
+	}
+	if int64(len(seen)) >= counted {
+		return "", false
+	}
+	why = fmt.Sprintf("the attempt's Job completed, but %s: the Job %s counted %d succeeded pods, and %d of its own pods were seen to succeed since it started",
+		notOwnPodsWhy, shown(job.Name), counted, len(seen))
+	if hidden != "" {
+		why += fmt.Sprintf(" (its pod %s succeeded without the labels of the Job's pods)", shown(hidden))
+	}
+	return why, false
 }
 
 // failedWithout says, or "", why a failed Job cannot be told to have
@@ -1619,7 +1682,23 @@ func (b *Backend) completedWithout(ctx context.Context, job *apiJob, pods []*api
 // it goes. A Job of one pod that fails of its own has no pod deleted
 // before it ended; one of several pods has the others deleted unfinished
 // when one fails, and is judged by the counts alone.
-func (b *Backend) failedWithout(job *apiJob, pods []*apiPod) string {
+//
+// A pod without Meridian's labels, which the watch cache never sees, that
+// claims the Job as the Job controller's pods do and fails at once, fails
+// it too (with a queue, while the Job waits, to read Failed once
+// admitted, with none of the attempt's pods): a failed Job that counts
+// more ended pods than the backend saw of its own (uncountedEnds) is not
+// the attempt's failure either. unsure is true where that could not be
+// told (a list of the pods failed).
+func (b *Backend) failedWithout(ctx context.Context, job *apiJob, pods []*apiPod) (why string, unsure bool) {
+	if why := b.failedByOthers(job, pods); why != "" {
+		return why, false
+	}
+	return b.uncountedEnds(ctx, job, pods)
+}
+
+// failedByOthers is failedWithout but for uncountedEnds.
+func (b *Backend) failedByOthers(job *apiJob, pods []*apiPod) string {
 	const lost = "the attempt's Job failed, but " + notOwnPodsWhy + ": "
 	runs := int64(ptr.Deref(job.Spec.Completions, 1))
 	if n := int64(job.Status.Failed) + int64(job.Status.Succeeded); n > runs {
@@ -1682,6 +1761,98 @@ func (b *Backend) neverStarted(job *apiJob, cond string, pods []*apiPod) string 
 		return fmt.Sprintf("the attempt's Job is %s, but its pod %s, since gone, was made before the Job was started (admitted by its queue) and ended", shown(cond), shown(r.EarlyPod))
 	}
 	return ""
+}
+
+// uncountedEnds says, or "", why a failed Job counts more ended pods
+// (failed and succeeded) than the backend saw of its own: pods of the Job
+// seen Succeeded, Failed, being deleted or gone before they succeeded, in
+// the cache, in the attempt's record (podSucceeded) and in the watcher's
+// memory of pods gone (podGone), and, only where those fall short, in one
+// list of the pods carrying the Job's controller-uid label (as
+// uncountedSuccess's, which see). A pod that claims the Job without
+// Meridian's labels is never seen by the cache, yet the Job controller
+// counts it. unsure is true where the list failed.
+func (b *Backend) uncountedEnds(ctx context.Context, job *apiJob, pods []*apiPod) (why string, unsure bool) {
+	counted := int64(job.Status.Failed) + int64(job.Status.Succeeded)
+	if counted <= 0 {
+		return "", false
+	}
+	ended := func(p *apiPod) bool {
+		return p.Status.Phase == podSucceeded || p.Status.Phase == podFailed || p.DeletionTimestamp != nil
+	}
+	seen := map[types.UID]struct{}{}
+	see := func(uid types.UID) {
+		if uid != "" {
+			seen[sideUID(uid)] = struct{}{}
+		}
+	}
+	for _, p := range pods {
+		if ended(p) {
+			see(p.UID)
+		}
+	}
+	if r, ok := b.record(job.Name); ok && r.UID == job.UID {
+		for _, s := range r.Succeeded {
+			see(s.UID)
+		}
+		for _, s := range r.Ended {
+			see(s.UID)
+		}
+	}
+	for _, uid := range b.watch.goneUIDs(job.UID) {
+		see(uid)
+	}
+	if int64(len(seen)) >= counted {
+		return "", false
+	}
+	hidden, err := b.listJobsPods(ctx, job, func(p *apiPod) {
+		if ended(p) {
+			see(p.UID)
+		}
+	}, func(p *apiPod) bool { return ended(p) })
+	if err != nil {
+		return "", true // the next poll asks again
+	}
+	if int64(len(seen)) >= counted {
+		return "", false
+	}
+	why = fmt.Sprintf("the attempt's Job failed, but %s: the Job %s counted %d failed and %d succeeded pods, and %d of its own pods were seen to end",
+		notOwnPodsWhy, shown(job.Name), job.Status.Failed, job.Status.Succeeded, len(seen))
+	if hidden != "" {
+		why += fmt.Sprintf(" (its pod %s ended without the labels of the Job's pods)", shown(hidden))
+	}
+	return why, false
+}
+
+// listJobsPods lists, in one paged list, the pods carrying the Job's
+// controller-uid label (the older label for a Job made before Kubernetes
+// 1.27, which selects by it alone), handing own each pod of the Job
+// (ownedBy) with Meridian's labels, and returning the name of the first
+// pod without them for which other is true, or "".
+func (b *Backend) listJobsPods(ctx context.Context, job *apiJob, own func(*apiPod), other func(*apiPod) bool) (string, error) {
+	key := controllerUIDLabel
+	if _, ok := job.Spec.Selector.label(controllerUIDLabel); !ok {
+		if _, old := job.Spec.Selector.label(legacyControllerUIDLabel); old {
+			key = legacyControllerUIDLabel
+		}
+	}
+	hidden := ""
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	sel := labels.SelectorFromSet(labels.Set{key: string(job.UID)}).String()
+	err := listPages(lctx, b.cs.core, resourcePods, b.ns, metav1.ListOptions{LabelSelector: sel}, func(list *apiPodList) error {
+		for i := range list.Items {
+			p := &list.Items[i]
+			labelled := p.Labels[LabelManagedBy] == managedBy && p.Labels[jobNameLabel] == job.Name
+			if ownedBy(p, job) && labelled {
+				own(p)
+			} else if !labelled && hidden == "" && other(p) {
+				hidden = p.Name
+			}
+		}
+		return nil
+	})
+	return hidden, err
 }
 
 // intString is *p in decimal, or "unset".
@@ -1961,8 +2132,12 @@ func (b *Backend) jobState(ctx context.Context, job *apiJob, pods []*apiPod, str
 			}
 			return backend.Status{State: backend.Succeeded}
 		case jobFailed:
-			if why := b.failedWithout(job, pods); why != "" {
+			why, unsure := b.failedWithout(ctx, job, pods)
+			if why != "" {
 				return b.markLost(ctx, job, why)
+			}
+			if unsure {
+				return backend.Status{State: backend.Running, Reason: "the Job failed; its pods' ends are not yet confirmed"}
 			}
 			if st, over := overStorageLimit(pods); over {
 				return st

@@ -291,7 +291,11 @@ func (b *Backend) endedByOthers(ctx context.Context, job *apiJob, pods []*apiPod
 			}
 			return why
 		case jobFailed:
-			return b.failedWithout(job, pods)
+			why, unsure := b.failedWithout(ctx, job, pods)
+			if unsure {
+				return "the Job failed, and whether by its own pods alone cannot be told now (its pods could not be read from the API server)"
+			}
+			return why
 		}
 	}
 	return ""

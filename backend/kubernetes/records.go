@@ -44,7 +44,31 @@ type record struct {
 	// controller, can be deleted, leaving nothing else to date it by.
 	EarlyPodMade time.Time `json:"earlyPodMade,omitzero"`
 	EarlyPod     string    `json:"earlyPod,omitempty"`
+	// Succeeded holds the pods of the Job (ownedBy, with Meridian's
+	// labels, so followed by the watch cache) that the backend saw
+	// succeed, at most maxSeenSucceeded: a pod that succeeded and was
+	// deleted since (by pod garbage collection, or by hand) is one the Job
+	// counts and the cache no longer holds; a Job that counts more
+	// successes than the backend saw did not complete by its own pods
+	// (uncountedSuccess), after a restart as well.
+	Succeeded []seenPod `json:"succeeded,omitempty"`
+	// Ended holds, likewise, the Job's pods seen Failed or being deleted
+	// before they succeeded, at most maxSeenSucceeded: a failed Job that
+	// counts more ended pods than the backend saw did not fail by its own
+	// pods (uncountedEnds).
+	Ended []seenPod `json:"ended,omitempty"`
 }
+
+// seenPod is a pod the backend saw succeed: its UID and creation time
+// (kept to judge it against the Job's start), as the API server gave them.
+type seenPod struct {
+	UID  types.UID `json:"uid"`
+	Made time.Time `json:"made"`
+}
+
+// maxSeenSucceeded bounds the pods a record keeps as seen succeeded
+// (record.Succeeded), and as seen ended otherwise (record.Ended).
+const maxSeenSucceeded = 256
 
 func (b *Backend) recordPath(name string) string {
 	return filepath.Join(b.stateDir, "jobs", name+".json")
@@ -325,6 +349,50 @@ func (b *Backend) keepEarlyPod(name string, uid types.UID, pod string, made time
 		return nil
 	}
 	r.EarlyPodMade, r.EarlyPod = made.UTC(), sidePodName(pod)
+	if data, err = json.MarshalIndent(r, "", "  "); err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(b.recordPath(name), data, 0o600); err != nil {
+		return fmt.Errorf("record of job %s: %w", name, err)
+	}
+	return nil
+}
+
+// keepSucceeded records in the attempt's record (name, of the Job of UID
+// uid) that its pod of UID pod, made at made, was seen Succeeded
+// (record.Succeeded), unless the record has an end already, names another
+// Job's UID, holds the pod, or holds maxSeenSucceeded pods. The record is
+// read and written under recMu, as keepUID does: written at most once per
+// pod, for pods the Job controller counts as the Job's.
+// With succeeded false the pod is kept in record.Ended instead.
+func (b *Backend) keepSucceeded(name string, uid, pod types.UID, made time.Time, succeeded bool) error {
+	if len(validation.IsDNS1123Subdomain(name)) != 0 || uid == "" || pod == "" || made.IsZero() {
+		return nil
+	}
+	b.recMu.Lock()
+	defer b.recMu.Unlock()
+	data, err := readRecordFile(b.recordPath(name))
+	if err != nil {
+		return nil // no record: the Job is not one this controller submitted
+	}
+	var r record
+	if err := json.Unmarshal(data, &r); err != nil || r.Namespace != b.ns || r.Submitted.IsZero() || r.UID != uid || r.Final != nil {
+		return nil
+	}
+	list := &r.Succeeded
+	if !succeeded {
+		list = &r.Ended
+	}
+	if len(*list) >= maxSeenSucceeded {
+		return nil
+	}
+	pod = sideUID(pod)
+	for _, s := range *list {
+		if s.UID == pod {
+			return nil
+		}
+	}
+	*list = append(*list, seenPod{UID: pod, Made: made.UTC()})
 	if data, err = json.MarshalIndent(r, "", "  "); err != nil {
 		return err
 	}

@@ -724,6 +724,7 @@ func (w *watcher) start() {
 		AddFunc: func(obj any) {
 			if p, ok := obj.(*apiPod); ok {
 				w.podEnded(p)
+				w.podSucceeded(p)
 			}
 			podNotify(obj)
 		},
@@ -731,9 +732,11 @@ func (w *watcher) start() {
 			if p, ok := obj.(*apiPod); ok && (p.Status.Phase == podSucceeded || p.Status.Phase == podFailed) {
 				w.forgetNode(p.Spec.NodeName)
 				w.podEnded(p)
+				w.podSucceeded(p)
 			}
 			if p, ok := obj.(*apiPod); ok && p.DeletionTimestamp != nil {
 				w.podEnding(p)
+				w.podSucceeded(p)
 			}
 			podNotify(obj)
 		},
@@ -744,6 +747,7 @@ func (w *watcher) start() {
 			if p, ok := obj.(*apiPod); ok {
 				w.forgetNode(p.Spec.NodeName)
 				w.podEnded(p)
+				w.podSucceeded(p)
 				w.podGone(p)
 			}
 			podNotify(obj)
@@ -1240,6 +1244,18 @@ func (w *watcher) ranPods(job *apiJob, pods []*apiPod) []string {
 	return out
 }
 
+// goneUIDs is the keys (sideUID) of the pods of the Job of UID uid that
+// left the cache (podGone), in no order.
+func (w *watcher) goneUIDs(uid types.UID) []types.UID {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []types.UID
+	for k := range w.gone[sideUID(uid)].pods {
+		out = append(out, k)
+	}
+	return out
+}
+
 // podEnded keeps, in the attempt's record, the creation time of a pod of
 // a queued attempt's Job that ended of itself (Succeeded, or Failed before
 // its deletion began: a pod deleted for the Job's suspension ends Failed
@@ -1264,6 +1280,40 @@ func (w *watcher) podEnded(p *apiPod) {
 	}
 	if err := w.b.keepEarlyPod(name, uid, p.Name, p.CreationTimestamp.Time); err != nil {
 		w.downFull.handle(w.ctx, err, "a pod of a queued attempt that ended before its Job was started is not recorded")
+	}
+}
+
+// podSucceeded keeps, in the attempt's record, a pod of the attempt's Job
+// seen Succeeded (keepSucceeded), unless the cache has the Job started
+// after the pod was made: the Job counts the pod's success, and may keep
+// counting it once the pod is deleted (pod garbage collection), where the
+// cache no longer holds it (uncountedSuccess). A pod of a Job the cache
+// holds ended is still written down: the pods' cache may trail the Jobs'.
+// A pod seen Failed, or being deleted or gone before it succeeded, is
+// written down as ended (uncountedEnds), whenever it was made.
+func (w *watcher) podSucceeded(p *apiPod) {
+	if p.UID == "" || p.Labels[LabelManagedBy] != managedBy {
+		return // not one the watch follows (one whose label was taken off is told as deleted)
+	}
+	succeeded := p.Status.Phase == podSucceeded
+	if !succeeded && p.Status.Phase != podFailed && p.DeletionTimestamp == nil {
+		if _, cached, _ := w.pods.GetIndexer().GetByKey(p.Namespace + "/" + p.Name); cached {
+			return // live, and in the cache
+		}
+	}
+	uid, name := podsJob(p)
+	if uid == "" || p.CreationTimestamp.IsZero() {
+		return
+	}
+	j, ok := w.job(name)
+	if ok && (j.UID != uid || !ownedBy(p, j)) {
+		return
+	}
+	if succeeded && ok && j.Status.StartTime != nil && p.CreationTimestamp.Before(j.Status.StartTime) {
+		return
+	}
+	if err := w.b.keepSucceeded(name, uid, p.UID, p.CreationTimestamp.Time, succeeded); err != nil {
+		w.downFull.handle(w.ctx, err, "a pod of an attempt that succeeded is not recorded")
 	}
 }
 
