@@ -304,23 +304,40 @@ func (b *Backend) keepUID(name string, uid types.UID) error {
 	}
 	b.recMu.Lock()
 	defer b.recMu.Unlock()
+	written, err := b.changeRecordLocked(name, func(r *record) bool {
+		if r.UID != "" {
+			return false
+		}
+		r.UID = uid
+		return true
+	})
+	if written {
+		b.rememberUIDLocked(name, uid)
+	}
+	return err
+}
+
+// changeRecordLocked reads the attempt's record (name), has change change
+// it, and writes it back when change says so: never a record that is
+// not this controller's (none, not of its namespace, unreadable) or that
+// has an end already. The caller holds recMu, so that an end written
+// meanwhile (saveFinal, which also writes under it) is not undone.
+func (b *Backend) changeRecordLocked(name string, change func(r *record) bool) (bool, error) {
 	data, err := readRecordFile(b.recordPath(name))
 	if err != nil {
-		return nil // no record: the Job is not one this controller submitted
+		return false, nil // no record: the Job is not one this controller submitted
 	}
 	var r record
-	if err := json.Unmarshal(data, &r); err != nil || r.Namespace != b.ns || r.UID != "" || r.Final != nil {
-		return nil
+	if err := json.Unmarshal(data, &r); err != nil || r.Namespace != b.ns || r.Final != nil || !change(&r) {
+		return false, nil
 	}
-	r.UID = uid
 	if data, err = json.MarshalIndent(r, "", "  "); err != nil {
-		return err
+		return false, err
 	}
 	if err := atomicfile.WriteFile(b.recordPath(name), data, 0o600); err != nil {
-		return fmt.Errorf("record of job %s: %w", name, err)
+		return false, fmt.Errorf("record of job %s: %w", name, err)
 	}
-	b.rememberUIDLocked(name, uid)
-	return nil
+	return true, nil
 }
 
 // keepEarlyPod records in the attempt's record (name, of the Job of UID
@@ -337,25 +354,14 @@ func (b *Backend) keepEarlyPod(name string, uid types.UID, pod string, made time
 	}
 	b.recMu.Lock()
 	defer b.recMu.Unlock()
-	data, err := readRecordFile(b.recordPath(name))
-	if err != nil {
-		return nil // no record: the Job is not one this controller submitted
-	}
-	var r record
-	if err := json.Unmarshal(data, &r); err != nil || r.Namespace != b.ns || r.Submitted.IsZero() || r.UID != uid || r.Final != nil {
-		return nil
-	}
-	if !r.EarlyPodMade.IsZero() && !made.Before(r.EarlyPodMade) {
-		return nil
-	}
-	r.EarlyPodMade, r.EarlyPod = made.UTC(), sidePodName(pod)
-	if data, err = json.MarshalIndent(r, "", "  "); err != nil {
-		return err
-	}
-	if err := atomicfile.WriteFile(b.recordPath(name), data, 0o600); err != nil {
-		return fmt.Errorf("record of job %s: %w", name, err)
-	}
-	return nil
+	_, err := b.changeRecordLocked(name, func(r *record) bool {
+		if r.Submitted.IsZero() || r.UID != uid || !r.EarlyPodMade.IsZero() && !made.Before(r.EarlyPodMade) {
+			return false
+		}
+		r.EarlyPodMade, r.EarlyPod = made.UTC(), sidePodName(pod)
+		return true
+	})
+	return err
 }
 
 // keepSucceeded records in the attempt's record (name, of the Job of UID
@@ -371,33 +377,25 @@ func (b *Backend) keepSucceeded(name string, uid, pod types.UID, made time.Time,
 	}
 	b.recMu.Lock()
 	defer b.recMu.Unlock()
-	data, err := readRecordFile(b.recordPath(name))
-	if err != nil {
-		return nil // no record: the Job is not one this controller submitted
-	}
-	var r record
-	if err := json.Unmarshal(data, &r); err != nil || r.Namespace != b.ns || r.Submitted.IsZero() || r.UID != uid || r.Final != nil {
-		return nil
-	}
-	list := &r.Succeeded
-	if !succeeded {
-		list = &r.Ended
-	}
-	if len(*list) >= maxSeenSucceeded {
-		return nil
-	}
 	pod = sideUID(pod)
-	for _, s := range *list {
-		if s.UID == pod {
-			return nil
+	_, err := b.changeRecordLocked(name, func(r *record) bool {
+		if r.Submitted.IsZero() || r.UID != uid {
+			return false
 		}
-	}
-	*list = append(*list, seenPod{UID: pod, Made: made.UTC()})
-	if data, err = json.MarshalIndent(r, "", "  "); err != nil {
-		return err
-	}
-	if err := atomicfile.WriteFile(b.recordPath(name), data, 0o600); err != nil {
-		return fmt.Errorf("record of job %s: %w", name, err)
-	}
-	return nil
+		list := &r.Succeeded
+		if !succeeded {
+			list = &r.Ended
+		}
+		if len(*list) >= maxSeenSucceeded {
+			return false
+		}
+		for _, s := range *list {
+			if s.UID == pod {
+				return false
+			}
+		}
+		*list = append(*list, seenPod{UID: pod, Made: made.UTC()})
+		return true
+	})
+	return err
 }

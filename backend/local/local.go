@@ -530,14 +530,7 @@ func lockHeld(path string) (bool, error) {
 		return false, err
 	}
 	defer f.Close()
-	err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
-	if errors.Is(err, syscall.EWOULDBLOCK) {
-		return true, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return false, syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return heldShared(f)
 }
 
 // submitting says whether a Submit may hold the job's lock (dir/lock),
@@ -581,7 +574,13 @@ func jobLockHeld(path string) (bool, error) {
 		return false, err
 	}
 	defer f.Close()
-	err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+	return heldShared(f)
+}
+
+// heldShared reports whether someone holds a lock on f that keeps a
+// shared one out, probing without waiting and letting go of what it took.
+func heldShared(f *os.File) (bool, error) {
+	err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
 	if errors.Is(err, syscall.EWOULDBLOCK) {
 		return true, nil
 	}
