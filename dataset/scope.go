@@ -1,8 +1,10 @@
 package dataset
 
 import (
+	"net"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"meridian.dev/meridian/catalog"
@@ -118,10 +120,16 @@ func beneathPrefix(p, scope string) bool {
 // StoreKey is the key under which a store's data is owned: the URL as it
 // opens, so that two spellings of one place are one key. A file URL is its
 // directory, cleaned and absolute (file:///srv/store, file:///srv//store/
-// and file:///srv/store/. are one store); an s3 URL its bucket and its
-// parameters in order, those given empty left out, the prefix without
-// trailing "/"s (one of "/"s alone is none). A URL that does
-// not parse, or of another scheme, is itself.
+// and file:///srv/store/. are one store). An s3 URL is what names its
+// data: the bucket (lower-cased), the server (endpoint) and the prefix
+// without trailing "/"s (one of "/"s alone is none); the parameters that
+// only say how the client reaches or reads it (read_idle, part_size,
+// profile, anonymous, use_path_style, disable_https, region) are left
+// out, and so is a parameter given empty. Where unsure, two spellings are
+// one key: a tenant refused a name is a lesser harm than two tenants
+// owning one store's data. A URL that does not parse, one that openS3
+// refuses (an unknown or repeated parameter, an endpoint it cannot read),
+// or one of another scheme, is itself.
 func StoreKey(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.User != nil || u.Fragment != "" || u.Opaque != "" {
@@ -140,25 +148,98 @@ func StoreKey(raw string) string {
 			return raw
 		}
 		q := u.Query()
-		// A parameter given empty is one not given (openS3 reads
-		// either as its default), and a prefix of slashes alone none:
-		// "s3://b?prefix=/" had a key of its own, and its key
-		// ("prefix=") another, neither that of "s3://b".
 		for k, v := range q {
-			if len(v) == 1 && v[0] == "" {
-				q.Del(k)
+			if _, ok := s3Params[k]; !ok || len(v) != 1 {
+				return raw
 			}
 		}
+		key := url.Values{}
+		// A prefix of slashes alone is none: "s3://b?prefix=/" had a
+		// key of its own, and its key ("prefix=") another, neither
+		// that of "s3://b".
 		if p := strings.TrimRight(q.Get("prefix"), "/"); p != "" {
-			q.Set("prefix", p)
-		} else if len(q["prefix"]) == 1 {
-			q.Del("prefix")
+			key.Set("prefix", p)
 		}
-		out := "s3://" + u.Host
-		if len(q) > 0 {
-			out += "?" + q.Encode()
+		noHTTPS := false
+		if v := q.Get("disable_https"); v != "" {
+			if noHTTPS, err = strconv.ParseBool(v); err != nil {
+				return raw
+			}
+		}
+		if ep := q.Get("endpoint"); ep != "" {
+			e, ok := s3EndpointKey(ep, noHTTPS)
+			if !ok {
+				return raw
+			}
+			if e != "" {
+				key.Set("endpoint", e)
+			}
+		}
+		// S3 bucket names are lower-case; a server that tells
+		// "Data" from "data" apart loses only a name to a clash.
+		out := "s3://" + strings.ToLower(u.Host)
+		if len(key) > 0 {
+			out += "?" + key.Encode()
 		}
 		return out
 	}
 	return raw
+}
+
+// s3EndpointKey is an s3 URL's endpoint parameter as the server it names,
+// read as openS3 reads it (an endpoint without a scheme speaks https, or
+// http with disable_https): host:port, the host lower-cased without a
+// trailing ".", an IP address in its one form (IPv6 groups as net.IP
+// writes them, an IPv4-mapped address as the IPv4 one it is dialled as),
+// the port a number, the scheme's own filled in. The scheme is left out:
+// one address is one server, whichever it speaks. AWS S3's own endpoints,
+// global or regional, are "" (no endpoint): a bucket is one bucket at
+// each; one whose host names a bucket (virtual-hosted) keeps its host.
+// ok is false where openS3 refuses the endpoint.
+func s3EndpointKey(ep string, noHTTPS bool) (key string, ok bool) {
+	if !strings.Contains(ep, "://") {
+		if noHTTPS {
+			ep = "http://" + ep
+		} else {
+			ep = "https://" + ep
+		}
+	}
+	e, err := url.Parse(ep)
+	if err != nil || (e.Scheme != "http" && e.Scheme != "https") || e.Host == "" || (e.Path != "" && e.Path != "/") || e.RawQuery != "" || e.User != nil {
+		return "", false
+	}
+	host := strings.TrimSuffix(strings.ToLower(e.Hostname()), ".")
+	if awsS3Endpoint(host) {
+		return "", true
+	}
+	port := e.Port()
+	if port == "" {
+		port = "443"
+		if e.Scheme == "http" {
+			port = "80"
+		}
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return "", false
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		host = ip.String()
+	}
+	return net.JoinHostPort(host, strconv.FormatUint(n, 10)), true
+}
+
+// awsS3Endpoint reports whether host (lower-case) is one of AWS S3's own
+// endpoints naming no bucket: s3.amazonaws.com, s3.<region>.amazonaws.com,
+// s3-<region>.amazonaws.com, s3.dualstack.<region>.amazonaws.com and
+// their .amazonaws.com.cn kind. A bucket is the same bucket at each.
+func awsS3Endpoint(host string) bool {
+	rest, ok := strings.CutSuffix(host, ".amazonaws.com")
+	if !ok {
+		if rest, ok = strings.CutSuffix(host, ".amazonaws.com.cn"); !ok {
+			return false
+		}
+	}
+	first, _, _ := strings.Cut(rest, ".")
+	return first == "s3" || strings.HasPrefix(first, "s3-")
 }

@@ -95,13 +95,30 @@ func resourceOf(kind, name string, v any, storeKey string) (store.Resource, erro
 }
 
 func datasetResource(d *catalog.Dataset) (store.Resource, error) {
-	key := ""
-	if d.Spec.Store != "" {
-		// By the store as it opens: another spelling of the same place
-		// (a trailing "/", a "." or a doubled "/") is the same data.
-		key = dataset.StoreKey(d.Spec.Store) + "|" + d.Metadata.Name
+	return resourceOf(catalog.KindDataset, d.Metadata.Name, d, datasetStoreKey(d))
+}
+
+// datasetStoreKey is the key under which d's data is owned (the resources
+// row's store key): none without a store.
+func datasetStoreKey(d *catalog.Dataset) string {
+	if d.Spec.Store == "" {
+		return ""
 	}
-	return resourceOf(catalog.KindDataset, d.Metadata.Name, d, key)
+	// By the store as it opens: another spelling of the same place
+	// (a trailing "/", a "." or a doubled "/") is the same data.
+	return dataset.StoreKey(d.Spec.Store) + "|" + d.Metadata.Name
+}
+
+// DatasetStoreKey is the store key of a registered Dataset's document (its
+// canonical JSON, a resources row's doc), as a registration of it today
+// would hold: for store.RekeyResources, at a start, to move rows that a
+// registration under an earlier key format wrote.
+func DatasetStoreKey(doc []byte) (string, error) {
+	var d catalog.Dataset
+	if err := json.Unmarshal(doc, &d); err != nil {
+		return "", fmt.Errorf("dataset document: %w", err)
+	}
+	return datasetStoreKey(&d), nil
 }
 
 // registry is a tenant's registered organisations and datasets.

@@ -119,6 +119,7 @@ type serverOptions struct {
 type serverStore interface {
 	store.Store
 	AuditHashAt(ctx context.Context, seq int64) (string, bool, error)
+	RekeyResources(ctx context.Context, kind string, key store.RekeyKey) (store.RekeyReport, error)
 }
 
 // server is a running controller and API.
@@ -489,6 +490,9 @@ func startServer(opts serverOptions) (*server, error) {
 	}
 	go anchorer.run()
 	closers = append(closers, anchorer.close)
+	if err := rekeyDatasets(ctx, st, logger); err != nil {
+		return nil, err
+	}
 
 	ln, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
@@ -832,4 +836,39 @@ func markSharedStore(dir statedir.Dir, shared bool) error {
 		return nil
 	}
 	return atomicfile.WriteFile(path, []byte("the servers on this state directory keep their state in PostgreSQL (serve --store postgres://…); remove this file only when none does any more\n"), 0o644)
+}
+
+// rekeyDatasets moves each registered dataset to the store key a
+// registration of it writes today, before the server serves: a row
+// registered under an earlier key format (another spelling of its store)
+// would otherwise let a second tenant register the same data under
+// today's key, and then refuse its owner's update. Rows that would share
+// a key (one store registered by two tenants under two spellings) keep
+// theirs, and are named here for the operator: which owns the data is
+// theirs to decide, never the server's.
+func rekeyDatasets(ctx context.Context, st serverStore, logger *slog.Logger) error {
+	rep, err := st.RekeyResources(ctx, catalog.KindDataset, run.DatasetStoreKey)
+	if err != nil {
+		return err
+	}
+	if rep.Changed > 0 {
+		logger.Info("datasets re-keyed to their stores' canonical keys", "rows", rep.Rows, "changed", rep.Changed)
+	}
+	for _, c := range rep.Clashes {
+		args := []any{"key", c.Key}
+		for i, r := range c.Rows {
+			args = append(args, fmt.Sprintf("tenant%d", i+1), r.Tenant, fmt.Sprintf("dataset%d", i+1), r.Name, fmt.Sprintf("key%d", i+1), r.Key)
+		}
+		logger.Warn("datasets: registrations of one store by different spellings keep their old keys; decide which owns the data and withdraw the others", args...)
+	}
+	if n := rep.ClashCount - len(rep.Clashes); n > 0 {
+		logger.Warn("datasets: more registrations of one store by different spellings than shown", "more", n)
+	}
+	for _, u := range rep.Unread {
+		logger.Warn("datasets: a registered dataset's document gives no store key; it keeps its old key", "tenant", u.Tenant, "dataset", u.Name, "key", u.Key, "err", u.Err)
+	}
+	if n := rep.UnreadCount - len(rep.Unread); n > 0 {
+		logger.Warn("datasets: more registered datasets whose documents give no store key than shown", "more", n)
+	}
+	return nil
 }

@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("RegisterWithRun", func(t *testing.T) { registerWithRun(t, open(t)) })
 	t.Run("PutResource", func(t *testing.T) { putResource(t, open(t)) })
 	t.Run("LongStoreKey", func(t *testing.T) { longStoreKey(t, open(t)) })
+	t.Run("Rekey", func(t *testing.T) { rekey(t, open(t)) })
 	t.Run("PutResources", func(t *testing.T) { putResources(t, open(t)) })
 	t.Run("TenantUID", func(t *testing.T) { tenantUID(t, open(t)) })
 	t.Run("Lease", func(t *testing.T) { lease(t, open(t)) })

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/run"
+	"meridian.dev/meridian/statedir"
+	"meridian.dev/meridian/store"
+)
+
+// TestStartRekeysDatasets: datasets registered under an earlier store key
+// format (another spelling of their store) are moved to today's key when
+// the server starts, before it serves: a second tenant registering the
+// same data under today's spelling is refused again, and the owner's own
+// registration stands. Two tenants' rows that would share one key keep
+// theirs, and the start's log names both for the operator. Before, the
+// old row's key was left as it was, and the second tenant registered the
+// owner's data under today's key.
+func TestStartRekeysDatasets(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		os.Chmod(d, 0o711) // workloads run as another user pass through
+	}
+	root := filepath.Join(dir, "data")
+	state := filepath.Join(dir, "state")
+	var logged lockedBuffer
+	start := func(log io.Writer) *server {
+		t.Helper()
+		s, err := startServer(serverOptions{StateDir: state, Listen: "127.0.0.1:0", Poll: 100 * time.Millisecond, SiteTimeout: 5 * time.Second,
+			Log: log, DatasetStores: []string{"file://" + root}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	doc := func(name, store string) []run.Document {
+		return []run.Document{{Name: "ds.yaml", Content: fmt.Sprintf(`apiVersion: meridian.dev/v1alpha1
+kind: Dataset
+metadata: {name: %s}
+spec: {origin: SG, classification: public, sizeBytes: 1000, store: %q}
+`, name, store)}}
+	}
+	s := start(io.Discard)
+	for _, tenant := range []string{"t1", "t3"} {
+		name := "corpus"
+		if tenant == "t3" {
+			name = "shared"
+		}
+		if _, err := s.Ctl.Apply(ctx, tenant, doc(name, "file://"+root+"/"+name), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Ctl.Apply(ctx, "t1", doc("shared", "file://"+root+"/shared"), false); err == nil {
+		t.Fatal("t1 registered t3's data")
+	}
+	s.Close()
+
+	// The rows as a registration before today's key format wrote them:
+	// t1's corpus and t3's shared under old spellings, and t4's copy of
+	// shared under a third, which today's key makes one with t3's.
+	key, err := audit.LoadKey(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.OpenSQLite(ctx, statedir.Dir{Path: state}.Database(), store.Options{AuditKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`UPDATE resources SET store_key = 'file://` + root + `/corpus/|corpus' WHERE tenant = 't1' AND name = 'corpus'`,
+		`UPDATE resources SET store_key = 'file://` + root + `//shared|shared' WHERE tenant = 't3' AND name = 'shared'`,
+		`INSERT INTO resources (tenant, kind, name, doc, hash, store_key, version, created_at, updated_at)
+			SELECT 't4', kind, name, doc, hash, 'file://` + root + `/shared/.|shared', version, created_at, updated_at FROM resources WHERE tenant = 't3' AND name = 'shared'`,
+	} {
+		if _, err := db.DB().Exec(q); err != nil {
+			db.Close()
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	s = start(&logged)
+	defer s.Close()
+	if _, err := s.Ctl.Apply(ctx, "t2", doc("corpus", "file://"+root+"/corpus"), false); err == nil || !strings.Contains(err.Error(), "registered already") {
+		t.Errorf("after a start, another tenant registering t1's data under today's spelling: %v, want a conflict", err)
+	}
+	if _, err := s.Ctl.Apply(ctx, "t1", doc("corpus", "file://"+root+"/corpus"), false); err != nil {
+		t.Errorf("the owner registering its data again: %v", err)
+	}
+	if r, err := s.Store.GetResource(ctx, "t1", "Dataset", "corpus"); err != nil || r.StoreKey != "file://"+root+"/corpus|corpus" {
+		t.Errorf("t1's corpus after a start: %+v %v", r, err)
+	}
+	for tenant, k := range map[string]string{"t4": "/shared/.|shared", "t3": "//shared|shared"} {
+		if r, err := s.Store.GetResource(ctx, tenant, "Dataset", "shared"); err != nil || r.StoreKey != "file://"+root+k {
+			t.Errorf("%s's shared, one of a clash, after a start: %+v %v, want its key kept", tenant, r, err)
+		}
+	}
+	var clash string
+	for _, l := range strings.Split(logged.String(), "\n") {
+		if strings.Contains(l, "level=WARN") && strings.Contains(l, "different spellings") {
+			clash = l
+		}
+	}
+	for _, want := range []string{"=t3 ", "=t4 ", "dataset1=shared", "dataset2=shared", "//shared|shared", "/shared/.|shared"} {
+		if !strings.Contains(clash, want) {
+			t.Errorf("the start's warning of a clash %q does not name %q; log:\n%s", clash, want, logged.String())
+		}
+	}
+}

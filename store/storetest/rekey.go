@@ -1,0 +1,123 @@
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"meridian.dev/meridian/store"
+)
+
+// rekeyer is a store that re-keys its resources (both do).
+type rekeyer interface {
+	RekeyResources(ctx context.Context, kind string, key store.RekeyKey) (store.RekeyReport, error)
+}
+
+// testRekey is a key function for rekey's documents: the "key" given, or
+// the store lower-cased and the name.
+func testRekey(doc []byte) (string, error) {
+	var d struct{ Name, Store, Key string }
+	if err := json.Unmarshal(doc, &d); err != nil {
+		return "", err
+	}
+	if d.Key != "" {
+		return d.Key, nil
+	}
+	return strings.ToLower(d.Store) + "|" + d.Name, nil
+}
+
+// rekey: rows registered under a key format of before (a store spelt with
+// capitals) move to the key their documents give today, so that another
+// tenant's registration of the same data under today's key is refused
+// again; rows that would share a key (two tenants, one store, two
+// spellings) keep theirs and are reported, as is a row whose document
+// gives no key; a row may move to a key another row leaves; other kinds
+// are left alone; a second run changes nothing.
+func rekey(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	rk, ok := s.(rekeyer)
+	if !ok {
+		t.Fatalf("%T does not re-key its resources", s)
+	}
+	n := int64(0)
+	put := func(tenant, kind, name, doc, key string) {
+		t.Helper()
+		n++
+		r := res(tenant, kind, name, doc, key)
+		if _, err := s.PutResource(ctx, &r, 0, rec(t, "register", "", n)); err != nil {
+			t.Fatalf("register %s/%s: %v", tenant, name, err)
+		}
+	}
+	put("a", "Dataset", "chat", `{"name":"chat","store":"S3://Bucket-A"}`, "S3://Bucket-A|chat") // moves
+	put("a", "Dataset", "plain", `{"name":"plain","store":"s3://p"}`, "s3://p|plain")            // stays
+	put("b", "Dataset", "x", `{"name":"x","store":"s3://c"}`, "s3://c|x")                        // holds c's new key
+	put("c", "Dataset", "x", `{"name":"x","store":"S3://C"}`, "S3://C|x")                        // clash with b
+	put("d", "Dataset", "y", `{"name":"y","store":"S3://D"}`, "S3://D|y")                        // clash with e
+	put("e", "Dataset", "y", `{"name":"y","store":"s3://D"}`, "s3://D|y")                        // clash with d
+	put("f", "Dataset", "z", `{"key":"s3://k1"}`, "s3://k2")                                     // to the key g leaves
+	put("g", "Dataset", "z", `{"key":"s3://k3"}`, "s3://k1")                                     // moves away
+	put("h", "Dataset", "bad", `{`, "s3://bad|bad")                                              // unread
+	put("i", "Organization", "org", `{"name":"org","store":"S3://O"}`, "S3://O|org")             // another kind
+	want := map[string]string{
+		"a/chat": "s3://bucket-a|chat", "a/plain": "s3://p|plain", "b/x": "s3://c|x", "c/x": "S3://C|x",
+		"d/y": "S3://D|y", "e/y": "s3://D|y", "f/z": "s3://k1", "g/z": "s3://k3", "h/bad": "s3://bad|bad",
+	}
+	check := func(run string, rep store.RekeyReport, changed int) {
+		t.Helper()
+		for tn, k := range want {
+			tenant, name, _ := strings.Cut(tn, "/")
+			got, err := s.GetResource(ctx, tenant, "Dataset", name)
+			if err != nil || got.StoreKey != k || got.Version != 1 {
+				t.Errorf("%s: %s: %+v %v, want key %q at version 1", run, tn, got, err, k)
+			}
+		}
+		if got, err := s.GetResource(ctx, "i", "Organization", "org"); err != nil || got.StoreKey != "S3://O|org" {
+			t.Errorf("%s: another kind's row: %+v %v", run, got, err)
+		}
+		if rep.Rows != 9 || rep.Changed != changed || rep.ClashCount != 2 || rep.UnreadCount != 1 || len(rep.Unread) != 1 {
+			t.Fatalf("%s: report %+v, want 9 rows, %d changed, 2 clashes and 1 unread", run, rep, changed)
+		}
+		if u := rep.Unread[0]; u.Tenant != "h" || u.Name != "bad" || u.Key != "s3://bad|bad" || u.Err == "" {
+			t.Errorf("%s: unread %+v", run, u)
+		}
+		var clashes []string
+		for _, c := range rep.Clashes {
+			var rows []string
+			for _, r := range c.Rows {
+				rows = append(rows, r.Tenant+"/"+r.Name+"="+r.Key)
+			}
+			slices.Sort(rows)
+			clashes = append(clashes, c.Key+": "+strings.Join(rows, " "))
+		}
+		slices.Sort(clashes)
+		wantClashes := []string{"s3://c|x: b/x=s3://c|x c/x=S3://C|x", "s3://d|y: d/y=S3://D|y e/y=s3://D|y"}
+		if !slices.Equal(clashes, wantClashes) {
+			t.Errorf("%s: clashes %q, want %q", run, clashes, wantClashes)
+		}
+	}
+	rep, err := rk.RekeyResources(ctx, "Dataset", testRekey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("first run", rep, 3)
+	rep, err = rk.RekeyResources(ctx, "Dataset", testRekey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("second run", rep, 0)
+
+	// Another tenant naming a's data as today's key does is refused; a's
+	// own update, which writes today's key, is not.
+	var rc *store.ResourceConflict
+	stolen := res("j", "Dataset", "chat", `{"name":"chat","store":"s3://bucket-a"}`, "s3://bucket-a|chat")
+	if _, err := s.PutResource(ctx, &stolen, 0, rec(t, "register", "", 100)); !errors.As(err, &rc) {
+		t.Fatalf("another tenant registering re-keyed data: %v, want a conflict", err)
+	}
+	upd := res("a", "Dataset", "chat", `{"name":"chat","store":"s3://bucket-a","v":2}`, "s3://bucket-a|chat")
+	if _, err := s.PutResource(ctx, &upd, 1, rec(t, "update", "", 101)); err != nil {
+		t.Fatalf("the owner's update under today's key: %v", err)
+	}
+}
