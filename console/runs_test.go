@@ -28,6 +28,7 @@ async function main() {
     helpBefore: at > 0 && page.children[at - 1].attrs.class === "help",
     made: made["tr"] || 0,
     errors: find(page, (e) => e.attrs.class === "error").map(text),
+    markup,
   }));
 }
 main();
@@ -40,6 +41,7 @@ type runsListOut struct {
 	HelpBefore bool
 	Made       int
 	Errors     []string
+	Markup     int
 }
 
 // listRun is run n of a test's list: run n is created n minutes after

@@ -653,6 +653,42 @@ export interface RuleRevision {
   unwitnessed?: string;
 }
 
+// StreamFailed is the error a stream ended on (its last event, "error",
+// carries it as an error answer does: {"error":{"code","message"}}). again
+// says whether the page opens the stream again (after wait ms) or stopped
+// it for good (the error will not pass by itself).
+export class StreamFailed extends ApiError {
+  constructor(public code: string, message: string, public again: boolean, public wait: number) {
+    super(0, message);
+  }
+}
+
+// STREAM_ERROR_SHOWN bounds, in characters, the server's message a
+// stream's error event brings that the page shows.
+export const STREAM_ERROR_SHOWN = 2000;
+
+// PASSING_CODES are the error codes of a stream's error event that may
+// pass (a fault of the server's, a deadline, a shutdown): the page opens
+// the stream again, later each time. Any other code (too_many: more rows
+// than the store reads; forbidden; one the console does not know) would
+// meet the same error again: the stream is not opened again.
+const PASSING_CODES = new Set(["internal", "unavailable", "timeout", "shutting_down", "canceled", "rules_changing", "law_unavailable"]);
+
+// streamError reads the data of a stream's error event: its code and
+// message (bounded, as the server's text is not trusted), or what the data
+// lacks.
+export function streamError(data: string): { code: string; message: string } {
+  let e: Record<string, unknown>;
+  try {
+    e = objAt(objAt(JSON.parse(data), "the error event").error, "the error event's error");
+  } catch (err) {
+    return { code: "", message: `the server did not say which (its error event is not an error answer: ${(err as Error).message})` };
+  }
+  const code = typeof e.code === "string" ? nameShown(e.code) : "";
+  const message = typeof e.message === "string" && e.message ? e.message : "the server did not say which";
+  return { code, message: nameShown(message, STREAM_ERROR_SHOWN) };
+}
+
 // Follower is a stream followed by followOrPoll.
 export interface Follower {
   // polling says whether the page is polling now (it has no stream).
@@ -672,6 +708,12 @@ export interface Follower {
 // the poll runs (it shows the error: a run that is not there, a token no
 // longer valid). done, when it says true, ends the retries (the stream
 // said it was over); onMode tells whether the page streams or polls.
+// A stream that ends on an "error" event is told to onFailed (a
+// StreamFailed): for a passing error the stream is opened again after the
+// retry time at least, twice as long after each error in a row, up to
+// 30 s (or the server's retry, if longer); for any other only the poll
+// runs. Before, the page opened the stream again as after a cut, and said
+// nothing.
 // An event the stream drops as too long (SSE_MAX_EVENT) is told to
 // onDropped, and the page is polled once, as the poll reads what the
 // event would have brought.
@@ -684,10 +726,14 @@ export function followOrPoll(o: {
   done?: () => boolean;
   onMode?: (streaming: boolean) => void;
   onDropped?: () => void;
+  onFailed?: (err: StreamFailed) => void;
 }): Follower {
   let alive = true;
   let timer = 0;
   let retry = o.every;
+  // errWait is the wait after the last stream that ended on an error
+  // event, 0 after one that did not.
+  let errWait = 0;
   const ctl = new AbortController();
   const over = () => !alive || (o.done ? o.done() : false);
   function startPolling(): void {
@@ -701,8 +747,13 @@ export function followOrPoll(o: {
     timer = 0;
   }
   async function follow(): Promise<void> {
+    let failed: { code: string; message: string } | null = null;
+    const onEvent = (m: SSEMessage) => {
+      if (m.event === "error") failed = streamError(m.data);
+      else o.onEvent(m);
+    };
     try {
-      const p = await events(o.path, o.lastId(), o.onEvent, ctl.signal, () => {
+      const p = await events(o.path, o.lastId(), onEvent, ctl.signal, () => {
         stopPolling();
         if (o.onMode) o.onMode(true);
         retry = o.every;
@@ -712,6 +763,19 @@ export function followOrPoll(o: {
         o.poll();
       });
       if (p.retry) retry = p.retry;
+      const f = failed as { code: string; message: string } | null;
+      if (f && alive) {
+        const again = PASSING_CODES.has(f.code);
+        if (again) {
+          errWait = Math.max(Math.min(errWait * 2, 30000), retry);
+          retry = errWait;
+        }
+        if (o.onFailed) o.onFailed(new StreamFailed(f.code, f.message, again, again ? retry : 0));
+        if (!again) {
+          startPolling();
+          return;
+        }
+      } else errWait = 0;
     } catch (err) {
       if (!alive || (err as Error).name === "AbortError") return;
       if (err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 429) {

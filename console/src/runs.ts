@@ -6,7 +6,7 @@
 // events; while a stream cannot be had the page polls (the list every 5
 // seconds, the pages it shows; the run every 2) and tries the stream again.
 
-import { call, followOrPoll, readRunPage, logSize, stream, Run, RunEvent, Site, RUN_PAGE, SSE_MAX_EVENT, ApiError, FieldError, listAt, textAt, numAt, objAt, pathPart } from "./api";
+import { call, followOrPoll, readRunPage, logSize, stream, Run, RunEvent, Site, RUN_PAGE, SSE_MAX_EVENT, ApiError, FieldError, StreamFailed, listAt, textAt, numAt, objAt, pathPart } from "./api";
 import { h, clear, errorBox, fmtBytes, table, tableRow, classWord, textOf, textOr, Problems } from "./dom";
 import { WorldMap, catalogSites } from "./map";
 import { LogText, nameShown, shown } from "./terminal";
@@ -72,6 +72,17 @@ export const RUN_EVENTS_KEEP = RUN_PAGE;
 // LIST_POLL is how often the list is read while its stream cannot be had.
 const LIST_POLL = 5000;
 
+// streamFailed is what a page says of its stream that ended on the
+// server's error (what: whose stream; polls: how the page reads meanwhile):
+// the server's message and code, and whether and when the stream is
+// opened again.
+export function streamFailed(what: string, err: StreamFailed, polls: string): Error {
+  const then = err.again
+    ? `the stream is opened again in ${Math.ceil(err.wait / 1000)} s`
+    : "the stream is not opened again, as the same error would end it: reload the page to try it";
+  return new Error(`${what} stream ended on an error from the server: ${err.message}${err.code ? ` (${err.code})` : ""}. ${polls}; ${then}.`);
+}
+
 // droppedNote is the page's note that its stream dropped events too long
 // to hold; dropped counts them.
 function droppedNote(id: string): { note: HTMLElement; dropped: () => void } {
@@ -99,11 +110,13 @@ export function runsPage(main: HTMLElement): () => void {
   // What of the server's answers the list could not show.
   const problems = new Problems("runs-problems");
   const streamProblems = new Problems("runs-stream-problems");
+  // Why the list's stream ended, when the server said (its error event).
+  const streamErr = h("div", { id: "runs-stream-error" });
   // What the stream brought past what the list holds.
   const unlistedNote = h("p", { id: "runs-unlisted", class: "help", role: "status", hidden: true });
   // The notes go after the list: the help line just above the list says
   // whether it streams or polls, and scripts find it there.
-  main.append(h("h2", { text: "Runs" }), help, box, more, moreStatus, unlistedNote, drops.note, problems.box, streamProblems.box);
+  main.append(h("h2", { text: "Runs" }), help, box, streamErr, more, moreStatus, unlistedNote, drops.note, problems.box, streamProblems.box);
   // The runs shown, by id: the stream's "runs" event replaces them all,
   // each "run" event one of them (or adds it). pages is how many pages of
   // the list are shown, next the after= of the page that follows them.
@@ -337,8 +350,13 @@ export function runsPage(main: HTMLElement): () => void {
     },
     poll: load,
     onDropped: drops.dropped,
+    onFailed: (err) => {
+      clear(streamErr);
+      streamErr.append(errorBox(streamFailed("The runs list's", err, "The list refreshes every 5 seconds")));
+    },
     every: LIST_POLL,
     onMode: (streaming) => {
+      if (streaming) clear(streamErr);
       help.textContent = streaming
         ? "This tenant's runs, newest first; the list follows each change as the server records it."
         : "This tenant's runs, newest first; the list refreshes every 5 seconds.";
@@ -500,6 +518,8 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
   const drops = droppedNote("run-dropped");
   // What of the server's answers the page could not show.
   const problems = new Problems("run-problems");
+  // Why the run's stream ended, when the server said (its error event).
+  const streamErr = h("div", { id: "run-stream-error" });
   main.append(
     h("p", {}, h("a", { href: "#/runs", text: "← Runs" })),
     // The id is the link's (#/runs/ID): the heading shows it apart from
@@ -507,6 +527,7 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
     h("h2", {}, "Run ", h("code", { text: nameShown(id) })),
     drops.note,
     problems.box,
+    streamErr,
     head,
     progress,
     h("p", {}, cancelBtn, " ", cancelMsg),
@@ -715,6 +736,13 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
     },
     poll: refresh,
     onDropped: drops.dropped,
+    onFailed: (err) => {
+      clear(streamErr);
+      streamErr.append(errorBox(streamFailed("The run's", err, "The page reads the run every 2 seconds")));
+    },
+    onMode: (streaming) => {
+      if (streaming) clear(streamErr);
+    },
     every: POLL,
     done: () => ended,
   });
