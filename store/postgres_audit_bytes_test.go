@@ -145,7 +145,10 @@ func TestPostgresAuditPagesBoundedByBytes(t *testing.T) {
 		}
 		got := proxy.recv.Load() - before
 		t.Logf("%+v: a page of 1 MiB received %.1f MiB", q, float64(got)/(1<<20))
-		if limit := int64(3 * size); got > limit {
+		// The page, the entry after it that tells the page is full, and
+		// the gap check's own small reads (the seq index counted, a few
+		// KiB at most): never a payload more.
+		if limit := int64(3*size + 16<<10); got > limit {
 			t.Errorf("%+v: a page of 2 entries of %d bytes received %d bytes, want at most %d", q, size, got, limit)
 		}
 	}
