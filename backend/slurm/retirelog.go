@@ -53,6 +53,10 @@ const maxRetireLine = 1024
 // lines of up to maxRetireLine, at the default bound.
 var maxRetireLogBytes int64 = 2 << 16 * maxRetireLine
 
+// retireLogCompacted, when set (by tests), is called once a compaction
+// is in place.
+var retireLogCompacted func()
+
 // retireLog is a backend's log of retires (see above).
 type retireLog struct {
 	path   string
@@ -313,21 +317,22 @@ func (l *retireLog) compactLocked() error {
 		return fmt.Errorf("retire log: %w", err)
 	}
 	var b strings.Builder
-	n := 0
 	all.each(func(e string) {
 		name, key, _ := strings.Cut(e, "\x00")
 		b.WriteString(l.line(name, key))
-		n++
 	})
 	if err := atomicfile.WriteFile(l.path, []byte(b.String()), 0o600); err != nil {
 		return fmt.Errorf("retire log: %w", err)
 	}
-	fi, err := os.Lstat(l.path)
-	if err != nil {
-		return fmt.Errorf("retire log: %w", err)
+	if retireLogCompacted != nil {
+		retireLogCompacted()
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		l.ino, l.off, l.lines = st.Ino, fi.Size(), n
+	// Read from its start, not taken as read to its size: another
+	// backend may have appended to the new file once it was in place,
+	// before this one looked at it (it holds the lock of the old one).
+	l.ino, l.off, l.lines = 0, 0, 0
+	if err := l.readOnLocked(); err != nil {
+		return fmt.Errorf("retire log: %w", err)
 	}
 	return nil
 }
