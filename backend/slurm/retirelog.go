@@ -278,10 +278,17 @@ func (l *retireLog) add(name, key string) error {
 	line := l.line(name, key)
 	// A crash mid-append left a torn last line: this one begins a line
 	// of its own, so that it verifies.
-	if fi, err := f.Stat(); err == nil && fi.Size() > 0 {
-		var last [1]byte
-		if _, err := f.ReadAt(last[:], fi.Size()-1); err == nil && last[0] != '\n' {
-			line = "\n" + line
+	var ino uint64
+	pre := int64(-1)
+	if fi, err := f.Stat(); err == nil {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			ino, pre = st.Ino, fi.Size()
+		}
+		if fi.Size() > 0 {
+			var last [1]byte
+			if _, err := f.ReadAt(last[:], fi.Size()-1); err == nil && last[0] != '\n' {
+				line = "\n" + line
+			}
 		}
 	}
 	if _, err := f.WriteString(line); err != nil {
@@ -292,6 +299,11 @@ func (l *retireLog) add(name, key string) error {
 	}
 	l.mu.Lock()
 	l.lines++
+	if pre >= 0 && l.ino == ino && l.off == pre {
+		// Read up to this line already: readOnLocked starts after it,
+		// rather than count it a second time.
+		l.off = pre + int64(len(line))
+	}
 	full := l.lines > 2*maxSeen
 	l.mu.Unlock()
 	if full {
