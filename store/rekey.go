@@ -38,6 +38,9 @@ const maxRekeyReported = 100
 
 // RekeyReport is what RekeyResources did.
 type RekeyReport struct {
+	// Skipped is true where the kind's rows were re-keyed to format
+	// before: none was read.
+	Skipped bool
 	// Rows is how many rows of the kind were read; Changed how many of
 	// them now hold a new key.
 	Rows, Changed int
@@ -187,9 +190,30 @@ func cut0(s string) (string, string, bool) {
 // changed (the document, hash and version stay). Rows that would share a
 // key keep theirs and are reported, as are rows whose document gives no
 // key: the store never picks an owner. Run again, it changes nothing.
-func (s *SQLite) RekeyResources(ctx context.Context, kind string, key RekeyKey) (RekeyReport, error) {
+//
+// format names the key format key computes; the store records it with the
+// re-key, and a later call with the same format reads no row (Skipped):
+// each start would otherwise read every row of the kind (and, on
+// PostgreSQL, hold every server's registrations for it), and a key that
+// reads the server's surroundings (a relative file URL's working
+// directory) would move rows at each start. A caller changes format
+// whenever key's result for a document may change.
+func (s *SQLite) RekeyResources(ctx context.Context, kind, format string, key RekeyKey) (RekeyReport, error) {
+	if err := fieldText("re-key kind", kind, "re-key format", format); err != nil {
+		return RekeyReport{}, err
+	}
+	var last sql.NullString
+	if err := s.db.QueryRowContext(ctx, `SELECT format FROM rekeys WHERE kind = ?`, kind).Scan(&last); err != nil && err != sql.ErrNoRows {
+		return RekeyReport{}, fmt.Errorf("re-key %s resources: %w", kind, err)
+	}
+	if last.Valid && last.String == format {
+		return RekeyReport{Skipped: true}, nil
+	}
 	var rep RekeyReport
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO rekeys (kind, format) VALUES (?1, ?2) ON CONFLICT (kind) DO UPDATE SET format = ?2`, kind, format); err != nil {
+			return err
+		}
 		rd := rekeyReader{
 			each: func(fn func(tenant, name, key string, doc []byte, unread error)) error {
 				rows, err := tx.QueryContext(ctx, `SELECT tenant, name, doc, store_key FROM resources WHERE kind = ?`, kind)
@@ -269,10 +293,33 @@ func (s *SQLite) RekeyResources(ctx context.Context, kind string, key RekeyKey) 
 // RekeyResources implements SQLite.RekeyResources on PostgreSQL. The
 // table is locked against writes for the transaction: a registration
 // between the read and the write would take a key the plan thought free.
-func (s *Postgres) RekeyResources(ctx context.Context, kind string, key RekeyKey) (RekeyReport, error) {
+func (s *Postgres) RekeyResources(ctx context.Context, kind, format string, key RekeyKey) (RekeyReport, error) {
+	if err := fieldText("re-key kind", kind, "re-key format", format); err != nil {
+		return RekeyReport{}, err
+	}
+	var last string
+	switch err := s.pool.QueryRow(ctx, `SELECT format FROM rekeys WHERE kind = $1`, kind).Scan(&last); {
+	case err == nil && last == format:
+		return RekeyReport{Skipped: true}, nil
+	case err != nil && err != pgx.ErrNoRows:
+		return RekeyReport{}, fmt.Errorf("re-key %s resources: %w", kind, err)
+	}
 	var rep RekeyReport
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `LOCK TABLE resources IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+			return err
+		}
+		// Another server may have re-keyed since the read above; the
+		// lock orders it before this one.
+		var last string
+		switch err := tx.QueryRow(ctx, `SELECT format FROM rekeys WHERE kind = $1 FOR UPDATE`, kind).Scan(&last); {
+		case err == nil && last == format:
+			rep.Skipped = true
+			return nil
+		case err != nil && err != pgx.ErrNoRows:
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO rekeys (kind, format) VALUES ($1, $2) ON CONFLICT (kind) DO UPDATE SET format = EXCLUDED.format`, kind, format); err != nil {
 			return err
 		}
 		rd := rekeyReader{

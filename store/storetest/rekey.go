@@ -13,7 +13,7 @@ import (
 
 // rekeyer is a store that re-keys its resources (both do).
 type rekeyer interface {
-	RekeyResources(ctx context.Context, kind string, key store.RekeyKey) (store.RekeyReport, error)
+	RekeyResources(ctx context.Context, kind, format string, key store.RekeyKey) (store.RekeyReport, error)
 }
 
 // testRekey is a key function for rekey's documents: the "key" given, or
@@ -98,16 +98,39 @@ func rekey(t *testing.T, s store.Store) {
 			t.Errorf("%s: clashes %q, want %q", run, clashes, wantClashes)
 		}
 	}
-	rep, err := rk.RekeyResources(ctx, "Dataset", testRekey)
+	rep, err := rk.RekeyResources(ctx, "Dataset", "f1", testRekey)
 	if err != nil {
 		t.Fatal(err)
 	}
 	check("first run", rep, 3)
-	rep, err = rk.RekeyResources(ctx, "Dataset", testRekey)
+	rep, err = rk.RekeyResources(ctx, "Dataset", "f2", testRekey)
 	if err != nil {
 		t.Fatal(err)
 	}
 	check("second run", rep, 0)
+	// A start whose key format is the one recorded reads no row: not at
+	// each start a read of every row, and a key that reads the server's
+	// surroundings (a relative file URL's working directory, which
+	// another start may not share) moves no row to where another
+	// tenant's registration may then claim the key it left.
+	called := false
+	elsewhere := func(doc []byte) (string, error) {
+		called = true
+		return "", errors.New("read under the recorded format")
+	}
+	if rep, err = rk.RekeyResources(ctx, "Dataset", "f2", elsewhere); err != nil || !rep.Skipped || rep.Rows != 0 || called {
+		t.Fatalf("a re-key under the recorded format: %+v %v (key read: %v), want skipped, no row read", rep, err, called)
+	}
+	for tn, k := range want {
+		tenant, name, _ := strings.Cut(tn, "/")
+		if got, err := s.GetResource(ctx, tenant, "Dataset", name); err != nil || got.StoreKey != k {
+			t.Errorf("after a skipped re-key: %s: %+v %v, want key %q", tn, got, err, k)
+		}
+	}
+	// Another kind's format is its own.
+	if rep, err = rk.RekeyResources(ctx, "Organization", "f2", testRekey); err != nil || rep.Skipped || rep.Rows != 1 {
+		t.Fatalf("another kind under a format recorded for datasets: %+v %v, want its row read", rep, err)
+	}
 
 	// Another tenant naming a's data as today's key does is refused; a's
 	// own update, which writes today's key, is not.
