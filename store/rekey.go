@@ -176,6 +176,12 @@ func planRekey(kind string, key RekeyKey, rd rekeyReader) ([]rekeyRow, RekeyRepo
 	return out, rep, nil
 }
 
+// rekeyDone reports whether a re-key left every row under the key its
+// document gives: only then is its format recorded. A clash or a row
+// left unread is re-keyed (and reported again) at each start until an
+// operator settles it.
+func rekeyDone(rep RekeyReport) bool { return rep.ClashCount == 0 && rep.UnreadCount == 0 }
+
 func cut0(s string) (string, string, bool) {
 	for i := 0; i < len(s); i++ {
 		if s[i] == 0 {
@@ -191,8 +197,9 @@ func cut0(s string) (string, string, bool) {
 // key keep theirs and are reported, as are rows whose document gives no
 // key: the store never picks an owner. Run again, it changes nothing.
 //
-// format names the key format key computes; the store records it with the
-// re-key, and a later call with the same format reads no row (Skipped):
+// format names the key format key computes; the store records it with a
+// re-key that left no clash and no unread row, and a later call with the
+// same format reads no row (Skipped):
 // each start would otherwise read every row of the kind (and, on
 // PostgreSQL, hold every server's registrations for it), and a key that
 // reads the server's surroundings (a relative file URL's working
@@ -211,9 +218,6 @@ func (s *SQLite) RekeyResources(ctx context.Context, kind, format string, key Re
 	}
 	var rep RekeyReport
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO rekeys (kind, format) VALUES (?1, ?2) ON CONFLICT (kind) DO UPDATE SET format = ?2`, kind, format); err != nil {
-			return err
-		}
 		rd := rekeyReader{
 			each: func(fn func(tenant, name, key string, doc []byte, unread error)) error {
 				rows, err := tx.QueryContext(ctx, `SELECT tenant, name, doc, store_key FROM resources WHERE kind = ?`, kind)
@@ -259,6 +263,9 @@ func (s *SQLite) RekeyResources(ctx context.Context, kind, format string, key Re
 		}
 		moving, r, err := planRekey(kind, key, rd)
 		rep = r
+		if err == nil && rekeyDone(rep) {
+			_, err = tx.ExecContext(ctx, `INSERT INTO rekeys (kind, format) VALUES (?1, ?2) ON CONFLICT (kind) DO UPDATE SET format = ?2`, kind, format)
+		}
 		if err != nil || len(moving) == 0 {
 			return err
 		}
@@ -319,9 +326,6 @@ func (s *Postgres) RekeyResources(ctx context.Context, kind, format string, key 
 		case err != nil && err != pgx.ErrNoRows:
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO rekeys (kind, format) VALUES ($1, $2) ON CONFLICT (kind) DO UPDATE SET format = EXCLUDED.format`, kind, format); err != nil {
-			return err
-		}
 		rd := rekeyReader{
 			each: func(fn func(tenant, name, key string, doc []byte, unread error)) error {
 				rows, err := tx.Query(ctx, `SELECT tenant, name, doc, store_key FROM resources WHERE kind = $1`, kind)
@@ -358,6 +362,9 @@ func (s *Postgres) RekeyResources(ctx context.Context, kind, format string, key 
 		}
 		moving, r, err := planRekey(kind, key, rd)
 		rep = r
+		if err == nil && rekeyDone(rep) {
+			_, err = tx.Exec(ctx, `INSERT INTO rekeys (kind, format) VALUES ($1, $2) ON CONFLICT (kind) DO UPDATE SET format = EXCLUDED.format`, kind, format)
+		}
 		if err != nil || len(moving) == 0 {
 			return err
 		}

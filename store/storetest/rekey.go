@@ -108,28 +108,34 @@ func rekey(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	check("second run", rep, 0)
+	// A re-key that left a clash or an unread row records no format: the
+	// next start re-keys and reports them again.
+	if rep, err = rk.RekeyResources(ctx, "Dataset", "f2", testRekey); err != nil || rep.Skipped {
+		t.Fatalf("a re-key after one that left clashes: %+v %v, want the rows read again", rep, err)
+	}
+	check("third run", rep, 0)
 	// A start whose key format is the one recorded reads no row: not at
 	// each start a read of every row, and a key that reads the server's
 	// surroundings (a relative file URL's working directory, which
 	// another start may not share) moves no row to where another
 	// tenant's registration may then claim the key it left.
+	put("k", "Volume", "v", `{"name":"v","store":"S3://V"}`, "S3://V|v")
+	if rep, err = rk.RekeyResources(ctx, "Volume", "f2", testRekey); err != nil || rep.Skipped || rep.Rows != 1 || rep.Changed != 1 {
+		t.Fatalf("the first re-key of another kind: %+v %v, want its row moved", rep, err)
+	}
 	called := false
 	elsewhere := func(doc []byte) (string, error) {
 		called = true
-		return "", errors.New("read under the recorded format")
+		return "s3://elsewhere|v", nil
 	}
-	if rep, err = rk.RekeyResources(ctx, "Dataset", "f2", elsewhere); err != nil || !rep.Skipped || rep.Rows != 0 || called {
+	if rep, err = rk.RekeyResources(ctx, "Volume", "f2", elsewhere); err != nil || !rep.Skipped || rep.Rows != 0 || called {
 		t.Fatalf("a re-key under the recorded format: %+v %v (key read: %v), want skipped, no row read", rep, err, called)
 	}
-	for tn, k := range want {
-		tenant, name, _ := strings.Cut(tn, "/")
-		if got, err := s.GetResource(ctx, tenant, "Dataset", name); err != nil || got.StoreKey != k {
-			t.Errorf("after a skipped re-key: %s: %+v %v, want key %q", tn, got, err, k)
-		}
+	if got, err := s.GetResource(ctx, "k", "Volume", "v"); err != nil || got.StoreKey != "s3://v|v" {
+		t.Errorf("after a skipped re-key: %+v %v, want key s3://v|v", got, err)
 	}
-	// Another kind's format is its own.
-	if rep, err = rk.RekeyResources(ctx, "Organization", "f2", testRekey); err != nil || rep.Skipped || rep.Rows != 1 {
-		t.Fatalf("another kind under a format recorded for datasets: %+v %v, want its row read", rep, err)
+	if rep, err = rk.RekeyResources(ctx, "Volume", "f3", elsewhere); err != nil || rep.Skipped || rep.Changed != 1 {
+		t.Fatalf("a re-key under a new format: %+v %v, want the row moved", rep, err)
 	}
 
 	// Another tenant naming a's data as today's key does is refused; a's
