@@ -49,6 +49,9 @@ type RekeyReport struct {
 	Clashes                 []RekeyClash
 	Unread                  []RekeyUnread
 	ClashCount, UnreadCount int
+	// clashKeys is every clash's key, reserved until a re-key finds no
+	// clash there.
+	clashKeys []string
 }
 
 // rekeyRow is one row read by RekeyResources.
@@ -104,6 +107,7 @@ func planRekey(kind string, key RekeyKey, rd rekeyReader) ([]rekeyRow, RekeyRepo
 	}
 	clash := func(k string, rows ...RekeyRow) {
 		rep.ClashCount++
+		rep.clashKeys = append(rep.clashKeys, k)
 		if len(rep.Clashes) < maxRekeyReported {
 			rep.Clashes = append(rep.Clashes, RekeyClash{Key: k, Rows: rows})
 		}
@@ -195,7 +199,9 @@ func cut0(s string) (string, string, bool) {
 // its document with key, in one transaction, and writes the keys that
 // changed (the document, hash and version stay). Rows that would share a
 // key keep theirs and are reported, as are rows whose document gives no
-// key: the store never picks an owner. Run again, it changes nothing.
+// key: the store never picks an owner. A clash's key is reserved: no
+// registration takes it (the rows of the clash keep their keys) until a
+// re-key finds no clash there. Run again, it changes nothing.
 //
 // format names the key format key computes; the store records it with a
 // re-key that left no clash and no unread row, and a later call with the
@@ -265,6 +271,15 @@ func (s *SQLite) RekeyResources(ctx context.Context, kind, format string, key Re
 		rep = r
 		if err == nil && rekeyDone(rep) {
 			_, err = tx.ExecContext(ctx, `INSERT INTO rekeys (kind, format) VALUES (?1, ?2) ON CONFLICT (kind) DO UPDATE SET format = ?2`, kind, format)
+		}
+		if err == nil {
+			_, err = tx.ExecContext(ctx, `DELETE FROM rekey_clashes WHERE kind = ?`, kind)
+		}
+		for _, k := range rep.clashKeys {
+			if err != nil {
+				break
+			}
+			_, err = tx.ExecContext(ctx, `INSERT INTO rekey_clashes (kind, store_key) VALUES (?, ?) ON CONFLICT DO NOTHING`, kind, k)
 		}
 		if err != nil || len(moving) == 0 {
 			return err
@@ -364,6 +379,15 @@ func (s *Postgres) RekeyResources(ctx context.Context, kind, format string, key 
 		rep = r
 		if err == nil && rekeyDone(rep) {
 			_, err = tx.Exec(ctx, `INSERT INTO rekeys (kind, format) VALUES ($1, $2) ON CONFLICT (kind) DO UPDATE SET format = EXCLUDED.format`, kind, format)
+		}
+		if err == nil {
+			_, err = tx.Exec(ctx, `DELETE FROM rekey_clashes WHERE kind = $1`, kind)
+		}
+		for _, k := range rep.clashKeys {
+			if err != nil {
+				break
+			}
+			_, err = tx.Exec(ctx, `INSERT INTO rekey_clashes (kind, store_key) VALUES ($1, $2)`, kind, k)
 		}
 		if err != nil || len(moving) == 0 {
 			return err

@@ -145,6 +145,38 @@ func rekey(t *testing.T, s store.Store) {
 	if _, err := s.PutResource(ctx, &stolen, 0, rec(t, "register", "", 100)); !errors.As(err, &rc) {
 		t.Fatalf("another tenant registering re-keyed data: %v, want a conflict", err)
 	}
+	// The key of a clash that no row holds is nobody's to take: not a
+	// third tenant's (it registered d's and e's data), nor d's or e's
+	// own by an update under today's key (the update picked the owner).
+	for i, r := range []store.Resource{
+		res("j", "Dataset", "y", `{"name":"y","store":"s3://d"}`, "s3://d|y"),
+		res("d", "Dataset", "y", `{"name":"y","store":"s3://d","v":2}`, "s3://d|y"),
+	} {
+		r := r
+		ifv := int64(0)
+		if r.Tenant == "d" {
+			ifv = 1
+		}
+		if _, err := s.PutResource(ctx, &r, ifv, rec(t, "register", "", int64(110+i))); !errors.As(err, &rc) || !strings.Contains(err.Error(), "an operator decides") {
+			t.Errorf("%s registering a clash's store under today's key: %v, want a conflict naming the clash", r.Tenant, err)
+		}
+	}
+	// A row that holds a clash's key keeps it: b updates its dataset.
+	bupd := res("b", "Dataset", "x", `{"name":"x","store":"s3://c","v":2}`, "s3://c|x")
+	if _, err := s.PutResource(ctx, &bupd, 1, rec(t, "update", "", 112)); err != nil {
+		t.Errorf("the holder of a clash's key updating: %v", err)
+	}
+	// Once e's data is elsewhere, a re-key moves d and the clash is gone.
+	eupd := res("e", "Dataset", "y", `{"name":"y","store":"s3://e2"}`, "s3://e2|y")
+	if _, err := s.PutResource(ctx, &eupd, 1, rec(t, "update", "", 113)); err != nil {
+		t.Fatalf("e moving its data: %v", err)
+	}
+	if rep, err = rk.RekeyResources(ctx, "Dataset", "f2", testRekey); err != nil || rep.ClashCount != 1 {
+		t.Fatalf("a re-key once e's data moved: %+v %v, want one clash left", rep, err)
+	}
+	if got, err := s.GetResource(ctx, "d", "Dataset", "y"); err != nil || got.StoreKey != "s3://d|y" {
+		t.Errorf("d after the clash is settled: %+v %v, want today's key", got, err)
+	}
 	upd := res("a", "Dataset", "chat", `{"name":"chat","store":"s3://bucket-a","v":2}`, "s3://bucket-a|chat")
 	if _, err := s.PutResource(ctx, &upd, 1, rec(t, "update", "", 101)); err != nil {
 		t.Fatalf("the owner's update under today's key: %v", err)
