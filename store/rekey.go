@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -216,7 +217,7 @@ func (s *SQLite) RekeyResources(ctx context.Context, kind, format string, key Re
 		return RekeyReport{}, err
 	}
 	var last sql.NullString
-	if err := s.db.QueryRowContext(ctx, `SELECT format FROM rekeys WHERE kind = ?`, kind).Scan(&last); err != nil && err != sql.ErrNoRows {
+	if err := s.db.QueryRowContext(ctx, `SELECT format FROM rekeys WHERE kind = ?`, kind).Scan(&last); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return RekeyReport{}, fmt.Errorf("re-key %s resources: %w", kind, err)
 	}
 	if last.Valid && last.String == format {
@@ -323,7 +324,7 @@ func (s *Postgres) RekeyResources(ctx context.Context, kind, format string, key 
 	switch err := s.pool.QueryRow(ctx, `SELECT format FROM rekeys WHERE kind = $1`, kind).Scan(&last); {
 	case err == nil && last == format:
 		return RekeyReport{Skipped: true}, nil
-	case err != nil && err != pgx.ErrNoRows:
+	case err != nil && !errors.Is(err, pgx.ErrNoRows):
 		return RekeyReport{}, fmt.Errorf("re-key %s resources: %w", kind, err)
 	}
 	var rep RekeyReport
@@ -338,7 +339,7 @@ func (s *Postgres) RekeyResources(ctx context.Context, kind, format string, key 
 		case err == nil && last == format:
 			rep.Skipped = true
 			return nil
-		case err != nil && err != pgx.ErrNoRows:
+		case err != nil && !errors.Is(err, pgx.ErrNoRows):
 			return err
 		}
 		rd := rekeyReader{
