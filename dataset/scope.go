@@ -117,6 +117,12 @@ func beneathPrefix(p, scope string) bool {
 	return p == scope || strings.HasPrefix(p, scope+"/")
 }
 
+// StoreKeyFormat names what StoreKey computes. A start re-keys the
+// registered datasets only when it differs from the one they were last
+// re-keyed to; change it with any change to StoreKey that changes a key
+// (TestStoreKeyFormatPinned fails on one it sees).
+const StoreKeyFormat = "2"
+
 // StoreKey is the key under which a store's data is owned: the URL as it
 // opens, so that two spellings of one place are one key. A file URL is its
 // directory, cleaned and absolute (file:///srv/store, file:///srv//store/

@@ -109,6 +109,11 @@ func datasetStoreKey(d *catalog.Dataset) string {
 	return dataset.StoreKey(d.Spec.Store) + "|" + d.Metadata.Name
 }
 
+// DatasetStoreKeyFormat names the key DatasetStoreKey computes, for
+// store.RekeyResources: a start whose format is the one recorded reads no
+// row.
+const DatasetStoreKeyFormat = "store|name/" + dataset.StoreKeyFormat
+
 // DatasetStoreKey is the store key of a registered Dataset's document (its
 // canonical JSON, a resources row's doc), as a registration of it today
 // would hold: for store.RekeyResources, at a start, to move rows that a

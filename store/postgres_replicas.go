@@ -191,9 +191,12 @@ func (s *Postgres) TenantTokens(ctx context.Context, after string, tenants int) 
 	if !pgText(after) {
 		return nil, fmt.Errorf("tenant tokens: after %q: %w", after, ErrNotText)
 	}
+	// In byte order (COLLATE "C"), as the caller sorts a page and takes
+	// the next page's after from it: under the database's collation (a
+	// locale's, which passes "-" by) a page and the next skipped tenants.
 	return s.listTokens(ctx, fmt.Sprintf("tokens of %d tenants after %q", tenants, after), `SELECT `+tokenCols+` FROM tokens
-		WHERE tenant IN (SELECT DISTINCT tenant FROM tokens WHERE tenant > $1 ORDER BY tenant LIMIT $2)
-		ORDER BY tenant, created_at, id LIMIT $3`, after, tenants, maxTokens+1)
+		WHERE tenant IN (SELECT tenant FROM tokens WHERE tenant COLLATE "C" > $1 GROUP BY tenant ORDER BY tenant COLLATE "C" LIMIT $2)
+		ORDER BY tenant COLLATE "C", created_at, id LIMIT $3`, after, tenants, maxTokens+1)
 }
 
 // listTokens is the tokens query selects (tokenCols), at most maxTokens

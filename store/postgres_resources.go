@@ -74,13 +74,21 @@ func (s *Postgres) storeKeyFree(ctx context.Context, tx pgx.Tx, r *Resource) err
 		AND store_key = $1 AND store_key <> ''`, r.StoreKey).Scan(&owner, &name)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		return nil
 	case err != nil:
 		return err
 	case owner == r.Tenant && name == r.Name:
 		return nil
+	default:
+		return storeKeyTaken(r)
 	}
-	return storeKeyTaken(r)
+	var clashed bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM rekey_clashes WHERE meridian_store_key_digest(store_key) = meridian_store_key_digest($1) AND store_key = $1)`, r.StoreKey).Scan(&clashed); err != nil {
+		return err
+	}
+	if clashed {
+		return storeKeyClashed(r)
+	}
+	return nil
 }
 
 // storeKeyTaken is the conflict of a dataset whose store and name another

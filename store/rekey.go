@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -38,6 +39,9 @@ const maxRekeyReported = 100
 
 // RekeyReport is what RekeyResources did.
 type RekeyReport struct {
+	// Skipped is true where the kind's rows were re-keyed to format
+	// before: none was read.
+	Skipped bool
 	// Rows is how many rows of the kind were read; Changed how many of
 	// them now hold a new key.
 	Rows, Changed int
@@ -46,6 +50,9 @@ type RekeyReport struct {
 	Clashes                 []RekeyClash
 	Unread                  []RekeyUnread
 	ClashCount, UnreadCount int
+	// clashKeys is every clash's key, reserved until a re-key finds no
+	// clash there.
+	clashKeys []string
 }
 
 // rekeyRow is one row read by RekeyResources.
@@ -101,6 +108,7 @@ func planRekey(kind string, key RekeyKey, rd rekeyReader) ([]rekeyRow, RekeyRepo
 	}
 	clash := func(k string, rows ...RekeyRow) {
 		rep.ClashCount++
+		rep.clashKeys = append(rep.clashKeys, k)
 		if len(rep.Clashes) < maxRekeyReported {
 			rep.Clashes = append(rep.Clashes, RekeyClash{Key: k, Rows: rows})
 		}
@@ -173,6 +181,12 @@ func planRekey(kind string, key RekeyKey, rd rekeyReader) ([]rekeyRow, RekeyRepo
 	return out, rep, nil
 }
 
+// rekeyDone reports whether a re-key left every row under the key its
+// document gives: only then is its format recorded. A clash or a row
+// left unread is re-keyed (and reported again) at each start until an
+// operator settles it.
+func rekeyDone(rep RekeyReport) bool { return rep.ClashCount == 0 && rep.UnreadCount == 0 }
+
 func cut0(s string) (string, string, bool) {
 	for i := 0; i < len(s); i++ {
 		if s[i] == 0 {
@@ -186,8 +200,29 @@ func cut0(s string) (string, string, bool) {
 // its document with key, in one transaction, and writes the keys that
 // changed (the document, hash and version stay). Rows that would share a
 // key keep theirs and are reported, as are rows whose document gives no
-// key: the store never picks an owner. Run again, it changes nothing.
-func (s *SQLite) RekeyResources(ctx context.Context, kind string, key RekeyKey) (RekeyReport, error) {
+// key: the store never picks an owner. A clash's key is reserved: no
+// registration takes it (the rows of the clash keep their keys) until a
+// re-key finds no clash there. Run again, it changes nothing.
+//
+// format names the key format key computes; the store records it with a
+// re-key that left no clash and no unread row, and a later call with the
+// same format reads no row (Skipped):
+// each start would otherwise read every row of the kind (and, on
+// PostgreSQL, hold every server's registrations for it), and a key that
+// reads the server's surroundings (a relative file URL's working
+// directory) would move rows at each start. A caller changes format
+// whenever key's result for a document may change.
+func (s *SQLite) RekeyResources(ctx context.Context, kind, format string, key RekeyKey) (RekeyReport, error) {
+	if err := fieldText("re-key kind", kind, "re-key format", format); err != nil {
+		return RekeyReport{}, err
+	}
+	var last sql.NullString
+	if err := s.db.QueryRowContext(ctx, `SELECT format FROM rekeys WHERE kind = ?`, kind).Scan(&last); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return RekeyReport{}, fmt.Errorf("re-key %s resources: %w", kind, err)
+	}
+	if last.Valid && last.String == format {
+		return RekeyReport{Skipped: true}, nil
+	}
 	var rep RekeyReport
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		rd := rekeyReader{
@@ -235,6 +270,18 @@ func (s *SQLite) RekeyResources(ctx context.Context, kind string, key RekeyKey) 
 		}
 		moving, r, err := planRekey(kind, key, rd)
 		rep = r
+		if err == nil && rekeyDone(rep) {
+			_, err = tx.ExecContext(ctx, `INSERT INTO rekeys (kind, format) VALUES (?1, ?2) ON CONFLICT (kind) DO UPDATE SET format = ?2`, kind, format)
+		}
+		if err == nil {
+			_, err = tx.ExecContext(ctx, `DELETE FROM rekey_clashes WHERE kind = ?`, kind)
+		}
+		for _, k := range rep.clashKeys {
+			if err != nil {
+				break
+			}
+			_, err = tx.ExecContext(ctx, `INSERT INTO rekey_clashes (kind, store_key) VALUES (?, ?) ON CONFLICT DO NOTHING`, kind, k)
+		}
 		if err != nil || len(moving) == 0 {
 			return err
 		}
@@ -269,10 +316,30 @@ func (s *SQLite) RekeyResources(ctx context.Context, kind string, key RekeyKey) 
 // RekeyResources implements SQLite.RekeyResources on PostgreSQL. The
 // table is locked against writes for the transaction: a registration
 // between the read and the write would take a key the plan thought free.
-func (s *Postgres) RekeyResources(ctx context.Context, kind string, key RekeyKey) (RekeyReport, error) {
+func (s *Postgres) RekeyResources(ctx context.Context, kind, format string, key RekeyKey) (RekeyReport, error) {
+	if err := fieldText("re-key kind", kind, "re-key format", format); err != nil {
+		return RekeyReport{}, err
+	}
+	var last string
+	switch err := s.pool.QueryRow(ctx, `SELECT format FROM rekeys WHERE kind = $1`, kind).Scan(&last); {
+	case err == nil && last == format:
+		return RekeyReport{Skipped: true}, nil
+	case err != nil && !errors.Is(err, pgx.ErrNoRows):
+		return RekeyReport{}, fmt.Errorf("re-key %s resources: %w", kind, err)
+	}
 	var rep RekeyReport
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `LOCK TABLE resources IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+			return err
+		}
+		// Another server may have re-keyed since the read above; the
+		// lock orders it before this one.
+		var last string
+		switch err := tx.QueryRow(ctx, `SELECT format FROM rekeys WHERE kind = $1 FOR UPDATE`, kind).Scan(&last); {
+		case err == nil && last == format:
+			rep.Skipped = true
+			return nil
+		case err != nil && !errors.Is(err, pgx.ErrNoRows):
 			return err
 		}
 		rd := rekeyReader{
@@ -311,6 +378,18 @@ func (s *Postgres) RekeyResources(ctx context.Context, kind string, key RekeyKey
 		}
 		moving, r, err := planRekey(kind, key, rd)
 		rep = r
+		if err == nil && rekeyDone(rep) {
+			_, err = tx.Exec(ctx, `INSERT INTO rekeys (kind, format) VALUES ($1, $2) ON CONFLICT (kind) DO UPDATE SET format = EXCLUDED.format`, kind, format)
+		}
+		if err == nil {
+			_, err = tx.Exec(ctx, `DELETE FROM rekey_clashes WHERE kind = $1`, kind)
+		}
+		for _, k := range rep.clashKeys {
+			if err != nil {
+				break
+			}
+			_, err = tx.Exec(ctx, `INSERT INTO rekey_clashes (kind, store_key) VALUES ($1, $2)`, kind, k)
+		}
 		if err != nil || len(moving) == 0 {
 			return err
 		}

@@ -169,7 +169,7 @@ func (s *SQLite) storeKeyFree(ctx context.Context, tx *sql.Tx, r *Resource) erro
 		return err
 	}
 	defer rows.Close()
-	free := true
+	free, held := true, false
 	for rows.Next() {
 		var owner, name, key auditField
 		if err := rows.Scan(&owner, &name, &key); err != nil {
@@ -181,15 +181,33 @@ func (s *SQLite) storeKeyFree(ctx context.Context, tx *sql.Tx, r *Resource) erro
 		}
 		if owner.s != r.Tenant || name.s != r.Name {
 			free = false
+		} else {
+			held = true
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	if free {
+	if !free {
+		return &ResourceConflict{Kind: r.Kind, Name: r.Name, Detail: "its store and name are registered already (by another tenant or under another name); data belongs to the tenant that registered it first"}
+	}
+	if held {
 		return nil
 	}
-	return &ResourceConflict{Kind: r.Kind, Name: r.Name, Detail: "its store and name are registered already (by another tenant or under another name); data belongs to the tenant that registered it first"}
+	var clashed int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM rekey_clashes WHERE store_key = ?`, r.StoreKey).Scan(&clashed); err != nil {
+		return err
+	}
+	if clashed > 0 {
+		return storeKeyClashed(r)
+	}
+	return nil
+}
+
+// storeKeyClashed is the conflict of a dataset whose store and name
+// registrations under other spellings claim (RekeyResources' clash).
+func storeKeyClashed(r *Resource) error {
+	return &ResourceConflict{Kind: r.Kind, Name: r.Name, Detail: "its store and name are registered by more than one tenant under different spellings; an operator decides which owns the data"}
 }
 
 // GetResource implements Store.

@@ -80,6 +80,8 @@ spec: {origin: SG, classification: public, sizeBytes: 1000, store: %q}
 		`UPDATE resources SET store_key = 'file://` + root + `//shared|shared' WHERE tenant = 't3' AND name = 'shared'`,
 		`INSERT INTO resources (tenant, kind, name, doc, hash, store_key, version, created_at, updated_at)
 			SELECT 't4', kind, name, doc, hash, 'file://` + root + `/shared/.|shared', version, created_at, updated_at FROM resources WHERE tenant = 't3' AND name = 'shared'`,
+		// A database from before the start recorded its key format.
+		`DELETE FROM rekeys`,
 	} {
 		if _, err := db.DB().Exec(q); err != nil {
 			db.Close()

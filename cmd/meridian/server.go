@@ -119,7 +119,7 @@ type serverOptions struct {
 type serverStore interface {
 	store.Store
 	AuditHashAt(ctx context.Context, seq int64) (string, bool, error)
-	RekeyResources(ctx context.Context, kind string, key store.RekeyKey) (store.RekeyReport, error)
+	RekeyResources(ctx context.Context, kind, format string, key store.RekeyKey) (store.RekeyReport, error)
 }
 
 // server is a running controller and API.
@@ -847,7 +847,7 @@ func markSharedStore(dir statedir.Dir, shared bool) error {
 // theirs, and are named here for the operator: which owns the data is
 // theirs to decide, never the server's.
 func rekeyDatasets(ctx context.Context, st serverStore, logger *slog.Logger) error {
-	rep, err := st.RekeyResources(ctx, catalog.KindDataset, run.DatasetStoreKey)
+	rep, err := st.RekeyResources(ctx, catalog.KindDataset, run.DatasetStoreKeyFormat, run.DatasetStoreKey)
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,7 @@ import (
 
 // rekeyer is a store that re-keys its resources (both do).
 type rekeyer interface {
-	RekeyResources(ctx context.Context, kind string, key store.RekeyKey) (store.RekeyReport, error)
+	RekeyResources(ctx context.Context, kind, format string, key store.RekeyKey) (store.RekeyReport, error)
 }
 
 // testRekey is a key function for rekey's documents: the "key" given, or
@@ -98,16 +98,45 @@ func rekey(t *testing.T, s store.Store) {
 			t.Errorf("%s: clashes %q, want %q", run, clashes, wantClashes)
 		}
 	}
-	rep, err := rk.RekeyResources(ctx, "Dataset", testRekey)
+	rep, err := rk.RekeyResources(ctx, "Dataset", "f1", testRekey)
 	if err != nil {
 		t.Fatal(err)
 	}
 	check("first run", rep, 3)
-	rep, err = rk.RekeyResources(ctx, "Dataset", testRekey)
+	rep, err = rk.RekeyResources(ctx, "Dataset", "f2", testRekey)
 	if err != nil {
 		t.Fatal(err)
 	}
 	check("second run", rep, 0)
+	// A re-key that left a clash or an unread row records no format: the
+	// next start re-keys and reports them again.
+	if rep, err = rk.RekeyResources(ctx, "Dataset", "f2", testRekey); err != nil || rep.Skipped {
+		t.Fatalf("a re-key after one that left clashes: %+v %v, want the rows read again", rep, err)
+	}
+	check("third run", rep, 0)
+	// A start whose key format is the one recorded reads no row: not at
+	// each start a read of every row, and a key that reads the server's
+	// surroundings (a relative file URL's working directory, which
+	// another start may not share) moves no row to where another
+	// tenant's registration may then claim the key it left.
+	put("k", "Volume", "v", `{"name":"v","store":"S3://V"}`, "S3://V|v")
+	if rep, err = rk.RekeyResources(ctx, "Volume", "f2", testRekey); err != nil || rep.Skipped || rep.Rows != 1 || rep.Changed != 1 {
+		t.Fatalf("the first re-key of another kind: %+v %v, want its row moved", rep, err)
+	}
+	called := false
+	elsewhere := func(doc []byte) (string, error) {
+		called = true
+		return "s3://elsewhere|v", nil
+	}
+	if rep, err = rk.RekeyResources(ctx, "Volume", "f2", elsewhere); err != nil || !rep.Skipped || rep.Rows != 0 || called {
+		t.Fatalf("a re-key under the recorded format: %+v %v (key read: %v), want skipped, no row read", rep, err, called)
+	}
+	if got, err := s.GetResource(ctx, "k", "Volume", "v"); err != nil || got.StoreKey != "s3://v|v" {
+		t.Errorf("after a skipped re-key: %+v %v, want key s3://v|v", got, err)
+	}
+	if rep, err = rk.RekeyResources(ctx, "Volume", "f3", elsewhere); err != nil || rep.Skipped || rep.Changed != 1 {
+		t.Fatalf("a re-key under a new format: %+v %v, want the row moved", rep, err)
+	}
 
 	// Another tenant naming a's data as today's key does is refused; a's
 	// own update, which writes today's key, is not.
@@ -115,6 +144,38 @@ func rekey(t *testing.T, s store.Store) {
 	stolen := res("j", "Dataset", "chat", `{"name":"chat","store":"s3://bucket-a"}`, "s3://bucket-a|chat")
 	if _, err := s.PutResource(ctx, &stolen, 0, rec(t, "register", "", 100)); !errors.As(err, &rc) {
 		t.Fatalf("another tenant registering re-keyed data: %v, want a conflict", err)
+	}
+	// The key of a clash that no row holds is nobody's to take: not a
+	// third tenant's (it registered d's and e's data), nor d's or e's
+	// own by an update under today's key (the update picked the owner).
+	for i, r := range []store.Resource{
+		res("j", "Dataset", "y", `{"name":"y","store":"s3://d"}`, "s3://d|y"),
+		res("d", "Dataset", "y", `{"name":"y","store":"s3://d","v":2}`, "s3://d|y"),
+	} {
+		r := r
+		ifv := int64(0)
+		if r.Tenant == "d" {
+			ifv = 1
+		}
+		if _, err := s.PutResource(ctx, &r, ifv, rec(t, "register", "", int64(110+i))); !errors.As(err, &rc) || !strings.Contains(err.Error(), "an operator decides") {
+			t.Errorf("%s registering a clash's store under today's key: %v, want a conflict naming the clash", r.Tenant, err)
+		}
+	}
+	// A row that holds a clash's key keeps it: b updates its dataset.
+	bupd := res("b", "Dataset", "x", `{"name":"x","store":"s3://c","v":2}`, "s3://c|x")
+	if _, err := s.PutResource(ctx, &bupd, 1, rec(t, "update", "", 112)); err != nil {
+		t.Errorf("the holder of a clash's key updating: %v", err)
+	}
+	// Once e's data is elsewhere, a re-key moves d and the clash is gone.
+	eupd := res("e", "Dataset", "y", `{"name":"y","store":"s3://e2"}`, "s3://e2|y")
+	if _, err := s.PutResource(ctx, &eupd, 1, rec(t, "update", "", 113)); err != nil {
+		t.Fatalf("e moving its data: %v", err)
+	}
+	if rep, err = rk.RekeyResources(ctx, "Dataset", "f2", testRekey); err != nil || rep.ClashCount != 1 {
+		t.Fatalf("a re-key once e's data moved: %+v %v, want one clash left", rep, err)
+	}
+	if got, err := s.GetResource(ctx, "d", "Dataset", "y"); err != nil || got.StoreKey != "s3://d|y" {
+		t.Errorf("d after the clash is settled: %+v %v, want today's key", got, err)
 	}
 	upd := res("a", "Dataset", "chat", `{"name":"chat","store":"s3://bucket-a","v":2}`, "s3://bucket-a|chat")
 	if _, err := s.PutResource(ctx, &upd, 1, rec(t, "update", "", 101)); err != nil {

@@ -1,0 +1,41 @@
+package dataset
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+	"testing"
+)
+
+// storeKeyCorpus is spellings whose keys StoreKeyFormat stands for.
+var storeKeyCorpus = []string{
+	"file:///srv/store", "file:///srv//store/", "file:///srv/store/.", "file://host/x", "file:///x?a=b",
+	"s3://b", "s3://B", "s3://b/", "s3://b?prefix=", "s3://b?prefix=/", "s3://b?prefix=p/", "s3://b?prefix=/p",
+	"s3://b?region=eu&read_idle=5s&part_size=5MiB&profile=x&anonymous=true&use_path_style=true",
+	"s3://b?endpoint=http://Host.Example.:80/", "s3://b?endpoint=host:0443", "s3://b?endpoint=[::ffff:127.0.0.1]:9000",
+	"s3://b?endpoint=host&disable_https=true", "s3://b?endpoint=s3.eu-west-1.amazonaws.com", "s3://b?endpoint=b.s3.amazonaws.com",
+	"s3://b?unknown=1", "s3://b?prefix=a&prefix=b", "s3://b?endpoint=ftp://h", "s3://b/path", "gs://b", "::bad",
+}
+
+// storeKeyFormats is, for each StoreKeyFormat, the digest of the corpus's
+// keys under it.
+var storeKeyFormats = map[string]string{
+	"2": "c0d3debb3fd3b53cde8794e29a17f90b19d7e2a182959e6bbfde3253ae8cc290",
+}
+
+// TestStoreKeyFormatPinned fails when StoreKey's keys change and
+// StoreKeyFormat does not: a start re-keys the registered datasets only
+// when the format changes, and rows left under a key of before let
+// another tenant register their data under today's.
+func TestStoreKeyFormatPinned(t *testing.T) {
+	var keys []string
+	for _, raw := range storeKeyCorpus {
+		keys = append(keys, StoreKey(raw))
+	}
+	sum := sha256.Sum256([]byte(strings.Join(keys, "\n")))
+	got := hex.EncodeToString(sum[:])
+	if want := storeKeyFormats[StoreKeyFormat]; got != want {
+		t.Fatalf("StoreKey's keys of the corpus digest to %s, format %q to %q: change StoreKeyFormat with any change to StoreKey's keys, and pin the new digest here; keys:\n%s",
+			got, StoreKeyFormat, want, strings.Join(keys, "\n"))
+	}
+}
