@@ -254,31 +254,18 @@ func registeredNow(reg *registry, ds []*catalog.Dataset) (out, also []*catalog.D
 // its copy as staged): a *transfer.DeniedError for the first the law does
 // not allow, naming the origin it refused.
 func (c *Controller) judgedFromBoth(q policy.Query, dst *catalog.Site, also []*catalog.Dataset) error {
-	sites := make([]*catalog.Site, 0, len(q.Sites)+1)
-	for _, s := range q.Sites {
-		sites = append(sites, s)
-	}
-	sites = append(sites, dst)
 	for _, d := range also {
-		if c.cfg.Stager.Law == nil {
-			return errors.New("stage: Stager needs Law, Ledger and Keys")
-		}
-		located, err := catalog.Located(d, sites)
-		if err != nil {
-			return fmt.Errorf("stage %s: %w", d.Metadata.Name, err)
-		}
 		aq := q
 		aq.AsOf = c.today()
 		aq.Datasets = make([]*catalog.Dataset, len(q.Datasets))
 		for i, qd := range q.Datasets {
 			if qd.Metadata.Name == d.Metadata.Name {
-				qd = located
+				qd = d
 			}
 			aq.Datasets[i] = qd
 		}
-		dec := c.cfg.Stager.Law.EvaluateTransfer(aq, located, dst.Spec.Country)
-		if !dec.Allowed || len(dec.Denials) > 0 {
-			return &transfer.DeniedError{Dataset: d.Metadata.Name, From: d.Spec.Origin, To: dst.Spec.Country, AsOf: aq.AsOf, Denials: dec.Denials}
+		if err := c.cfg.Stager.Allows(aq, d, dst); err != nil {
+			return err
 		}
 	}
 	return nil

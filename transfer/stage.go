@@ -146,29 +146,10 @@ func (s *Stager) Stage(ctx context.Context, req Request) (*Result, error) {
 	}
 	q := req.Query
 	q.AsOf = s.today()
-	// The law judges where the data leaves from by the dataset's location;
-	// the bytes leave from its store. A store in a site's store is at that
-	// site, whatever the document declares: a contradicting location is
-	// refused before anything is read, and the law is asked about the site.
-	located, err := catalog.Located(ds, storeSites(q, site))
-	if err != nil {
-		return nil, fmt.Errorf("stage %s: %w", name, err)
-	}
-	if len(q.Datasets) == 0 {
-		q.Datasets = []*catalog.Dataset{located}
-	} else if located != ds {
-		q.Datasets = append([]*catalog.Dataset(nil), q.Datasets...)
-		for i, d := range q.Datasets {
-			if d == ds {
-				q.Datasets[i] = located
-			}
-		}
-	}
-	ds = located
 	law := pin(s.Law)
-	dec := law.EvaluateTransfer(q, ds, site.Spec.Country)
-	if !lawAllows(dec) {
-		return nil, &DeniedError{Dataset: name, From: ds.Spec.Origin, To: site.Spec.Country, AsOf: q.AsOf, Denials: dec.Denials}
+	q, ds, dec, err := judgedBy(law, q, ds, site)
+	if err != nil {
+		return nil, err
 	}
 	key, err := s.Keys.Get(req.Tenant, name)
 	if err != nil {
@@ -232,6 +213,46 @@ func (s *Stager) Stage(ctx context.Context, req Request) (*Result, error) {
 
 // storeSites is the sites whose stores say where a dataset is: the query's
 // (the catalog's) and the destination as this staging reaches it.
+// judgedBy asks law whether ds may move to site on q.AsOf, in
+// query q: a *DeniedError when not. The law judges where the data leaves
+// from by the dataset's location; the bytes leave from its store. A store
+// in a site's store is at that site, whatever the document declares: a
+// contradicting location is refused before anything is read, and the law
+// is asked about the site. It answers q and ds so located (ds in place of
+// itself in q's datasets) and the decision.
+func judgedBy(law Law, q policy.Query, ds *catalog.Dataset, site *catalog.Site) (policy.Query, *catalog.Dataset, policy.Decision, error) {
+	located, err := catalog.Located(ds, storeSites(q, site))
+	if err != nil {
+		return q, ds, policy.Decision{}, fmt.Errorf("stage %s: %w", ds.Metadata.Name, err)
+	}
+	if len(q.Datasets) == 0 {
+		q.Datasets = []*catalog.Dataset{located}
+	} else if located != ds {
+		q.Datasets = append([]*catalog.Dataset(nil), q.Datasets...)
+		for i, d := range q.Datasets {
+			if d == ds {
+				q.Datasets[i] = located
+			}
+		}
+	}
+	dec := law.EvaluateTransfer(q, located, site.Spec.Country)
+	if !lawAllows(dec) {
+		return q, located, dec, &DeniedError{Dataset: ds.Metadata.Name, From: located.Spec.Origin, To: site.Spec.Country, AsOf: q.AsOf, Denials: dec.Denials}
+	}
+	return q, located, dec, nil
+}
+
+// Allows asks the law in force, as a staging of ds to site does, whether
+// ds may move there in query q (as of q.AsOf; ds among q.Datasets, or
+// none): a *DeniedError when not.
+func (s *Stager) Allows(q policy.Query, ds *catalog.Dataset, site *catalog.Site) error {
+	if s.Law == nil {
+		return errors.New("stage: Stager needs Law, Ledger and Keys")
+	}
+	_, _, _, err := judgedBy(pin(s.Law), q, ds, site)
+	return err
+}
+
 func storeSites(q policy.Query, dst *catalog.Site) []*catalog.Site {
 	out := make([]*catalog.Site, 0, len(q.Sites)+1)
 	for _, s := range q.Sites {
