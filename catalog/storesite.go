@@ -115,19 +115,26 @@ func s3Endpoint(raw string, noHTTPS bool) (ep, hostBucket string, ok bool) {
 	default:
 		return "", "", false
 	}
-	// One text per server as the dialer reaches it: an IP address in its
-	// one form (an IPv6 address's groups as net.IP writes them, an
-	// IPv4-mapped one as the IPv4 address it is dialled as), and the
-	// port as a number (":09000" is ":9000"). Compared as spelled, a
-	// tenant's store on the site's server, written so, was not the site's.
+	// Compared as spelled, a tenant's store on the site's server, written
+	// otherwise, was not the site's.
+	addr, ok := ServerAddress(host, port)
+	return addr, "", ok
+}
+
+// ServerAddress is host:port in one text per server as the dialer reaches
+// it: an IP address in its one form (an IPv6 address's groups as net.IP
+// writes them, an IPv4-mapped one as the IPv4 address it is dialled as),
+// and the port as a number (":09000" is ":9000"); ok is false for a port
+// that is no number up to 65535. host is taken as given otherwise.
+func ServerAddress(host, port string) (string, bool) {
 	if ip := net.ParseIP(host); ip != nil {
 		host = ip.String()
 	}
 	n, err := strconv.ParseUint(port, 10, 16)
 	if err != nil {
-		return "", "", false
+		return "", false
 	}
-	return net.JoinHostPort(host, strconv.FormatUint(n, 10)), "", true
+	return net.JoinHostPort(host, strconv.FormatUint(n, 10)), true
 }
 
 // parseStorePlace reads a store URL as dataset.OpenStore opens it: file

@@ -1,7 +1,6 @@
 package dataset
 
 import (
-	"net"
 	"net/url"
 	"path/filepath"
 	"strconv"
@@ -225,14 +224,7 @@ func s3EndpointKey(ep string, noHTTPS bool) (key string, ok bool) {
 			port = "80"
 		}
 	}
-	n, err := strconv.ParseUint(port, 10, 16)
-	if err != nil {
-		return "", false
-	}
-	if ip := net.ParseIP(host); ip != nil {
-		host = ip.String()
-	}
-	return net.JoinHostPort(host, strconv.FormatUint(n, 10)), true
+	return catalog.ServerAddress(host, port)
 }
 
 // awsS3Endpoint reports whether host (lower-case) is one of AWS S3's own
