@@ -26,25 +26,11 @@ import (
 // single link owned by this process's user (a record the server wrote);
 // anything else is refused with an error naming the file and the problem.
 func restoreMode(path string, perm os.FileMode) error {
-	fd, err := unix.Open(path, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	fd, st, err := pinOwn(path)
 	if err != nil {
-		return fmt.Errorf("%s: restore its mode: %w", path, err)
+		return fmt.Errorf("restore its mode: %w", err)
 	}
 	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return fmt.Errorf("%s: restore its mode: %w", path, err)
-	}
-	switch {
-	case st.Mode&unix.S_IFMT == unix.S_IFLNK:
-		return fmt.Errorf("%s is a symbolic link; want a regular file", path)
-	case st.Mode&unix.S_IFMT != unix.S_IFREG:
-		return fmt.Errorf("%s is not a regular file (mode %#o); its mode is left as it is", path, st.Mode)
-	case st.Uid != uint32(os.Geteuid()):
-		return fmt.Errorf("%s is owned by uid %d, not by the server's (%d); its mode %#o is left as it is", path, st.Uid, os.Geteuid(), st.Mode&0o7777)
-	case st.Nlink != 1:
-		return fmt.Errorf("%s has %d links, want 1; its mode %#o is left as it is", path, st.Nlink, st.Mode&0o7777)
-	}
 	// chmod through the descriptor's /proc entry changes the inode opened
 	// above, whatever is at path by now.
 	if err := unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), uint32(perm.Perm())); err != nil {
