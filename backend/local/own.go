@@ -26,25 +26,11 @@ import (
 // single link owned by this process's user (a record the server wrote);
 // anything else is refused with an error naming the file and the problem.
 func restoreMode(path string, perm os.FileMode) error {
-	fd, err := unix.Open(path, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	fd, st, err := pinOwn(path)
 	if err != nil {
-		return fmt.Errorf("%s: restore its mode: %w", path, err)
+		return fmt.Errorf("restore its mode: %w", err)
 	}
 	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return fmt.Errorf("%s: restore its mode: %w", path, err)
-	}
-	switch {
-	case st.Mode&unix.S_IFMT == unix.S_IFLNK:
-		return fmt.Errorf("%s is a symbolic link; want a regular file", path)
-	case st.Mode&unix.S_IFMT != unix.S_IFREG:
-		return fmt.Errorf("%s is not a regular file (mode %#o); its mode is left as it is", path, st.Mode)
-	case st.Uid != uint32(os.Geteuid()):
-		return fmt.Errorf("%s is owned by uid %d, not by the server's (%d); its mode %#o is left as it is", path, st.Uid, os.Geteuid(), st.Mode&0o7777)
-	case st.Nlink != 1:
-		return fmt.Errorf("%s has %d links, want 1; its mode %#o is left as it is", path, st.Nlink, st.Mode&0o7777)
-	}
 	// chmod through the descriptor's /proc entry changes the inode opened
 	// above, whatever is at path by now.
 	if err := unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), uint32(perm.Perm())); err != nil {
@@ -342,25 +328,43 @@ func openDirOwn(parent int, name, path string) (int, error) {
 // error naming it; a missing one is os.ErrNotExist.
 func ownJobDir(dir string) error {
 	jobs := filepath.Dir(dir)
-	if err := ownDirAt(filepath.Dir(jobs), filepath.Base(jobs), jobs); err != nil {
+	root, err := unix.Open(filepath.Dir(jobs), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: filepath.Dir(jobs), Err: err}
+	}
+	defer unix.Close(root)
+	// The job's directory is opened from the jobs directory's descriptor
+	// checked here, not by its path again: one open fewer per Status, and
+	// no second look up of a path that may have changed since.
+	jfd, err := ownDirAt(root, filepath.Base(jobs), jobs)
+	if err != nil {
 		return err
 	}
-	return ownDirAt(jobs, filepath.Base(dir), dir)
+	defer unix.Close(jfd)
+	fd, err := ownDirAt(jfd, filepath.Base(dir), dir)
+	if err != nil {
+		return err
+	}
+	return unix.Close(fd)
 }
 
-// ownDirAt checks the directory name in parent (path, to name it), as
-// ownJobDir says.
-func ownDirAt(parent, name, path string) error {
-	pfd, err := unix.Open(parent, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+// ownDirAt checks the directory name in the directory parent (path, to
+// name it), as ownJobDir says, and hands back its O_PATH descriptor.
+func ownDirAt(parent int, name, path string) (int, error) {
+	fd, err := unix.Openat(parent, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return &os.PathError{Op: "open", Path: parent, Err: err}
+		return -1, &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	defer unix.Close(pfd)
-	fd, err := unix.Openat(pfd, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return &os.PathError{Op: "open", Path: path, Err: err}
+	if err := checkDirOwn(fd, path); err != nil {
+		unix.Close(fd)
+		return -1, err
 	}
-	defer unix.Close(fd)
+	return fd, nil
+}
+
+// checkDirOwn checks the directory fd (path, to name it) and sets back its
+// mode, as ownJobDir says.
+func checkDirOwn(fd int, path string) error {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return &os.PathError{Op: "stat", Path: path, Err: err}

@@ -79,28 +79,27 @@ func open(path string, own bool) (*os.File, error) {
 		}
 		return nil, err
 	}
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		f.Close()
-		if err != nil {
-			return nil, err
-		}
-		return nil, fmt.Errorf("lock file %s is not a regular file (%v)", path, fi.Mode().Type())
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("lock file %s is not a regular file (%v)", path, fi.Mode().Type())
 	}
-	if own {
-		if err := ownFile(f, path); err != nil {
-			f.Close()
-			return nil, err
-		}
+	if err == nil && own {
+		err = ownFile(fi, path)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
 	}
 	return f, nil
 }
 
-// ownFile says why f, opened at path, is not a lock file of this
-// process's user with a single link.
-func ownFile(f *os.File, path string) error {
-	var st syscall.Stat_t
-	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
-		return &os.PathError{Op: "stat", Path: path, Err: err}
+// ownFile says why fi, of the lock file opened at path, is not a lock
+// file of this process's user with a single link. It reads what the
+// open's own stat found, not the file again.
+func ownFile(fi os.FileInfo, path string) error {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fmt.Errorf("lock file %s: its owner and links cannot be told", path)
 	}
 	if st.Uid != uint32(os.Geteuid()) {
 		return fmt.Errorf("lock file %s is owned by uid %d, not by this process's (%d)", path, st.Uid, os.Geteuid())
