@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -162,8 +163,8 @@ func planRekey(kind string, key RekeyKey, rd rekeyReader) ([]rekeyRow, RekeyRepo
 				ht, hn := h, ""
 				if j, ok := movingAt[h]; ok {
 					ht, hn = moving[j].tenant, moving[j].name
-				} else if t, rest, ok := cut0(h); ok {
-					_, n, _ := cut0(rest)
+				} else if t, rest, ok := strings.Cut(h, "\x00"); ok {
+					_, n, _ := strings.Cut(rest, "\x00")
 					ht, hn = t, n
 				}
 				clash(r.new, RekeyRow{ht, hn, r.new}, RekeyRow{r.tenant, r.name, r.old})
@@ -186,15 +187,6 @@ func planRekey(kind string, key RekeyKey, rd rekeyReader) ([]rekeyRow, RekeyRepo
 // left unread is re-keyed (and reported again) at each start until an
 // operator settles it.
 func rekeyDone(rep RekeyReport) bool { return rep.ClashCount == 0 && rep.UnreadCount == 0 }
-
-func cut0(s string) (string, string, bool) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == 0 {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return s, "", false
-}
 
 // RekeyResources recomputes the store key of each resource of kind from
 // its document with key, in one transaction, and writes the keys that
