@@ -157,12 +157,13 @@ func planRekey(kind string, key RekeyKey, rd rekeyReader) ([]rekeyRow, RekeyRepo
 				continue
 			}
 			for _, h := range holders[i] {
-				if j, ok := movingAt[h]; ok && (j == i || !stay[j]) {
+				j, moves := movingAt[h]
+				if moves && (j == i || !stay[j]) {
 					continue // itself, or a row that moves away
 				}
 				stay[i], changed = true, true
 				ht, hn := h, ""
-				if j, ok := movingAt[h]; ok {
+				if moves {
 					ht, hn = moving[j].tenant, moving[j].name
 				} else if t, rest, ok := strings.Cut(h, "\x00"); ok {
 					_, n, _ := strings.Cut(rest, "\x00")
