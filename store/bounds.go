@@ -55,11 +55,11 @@ func eventsLimit(limit int) error {
 	return nil
 }
 
-// eventsRead is the LIMIT of an EventsAfter query of limit events (0: the
-// bound, and one more to tell a timeline longer than it).
-func eventsRead(limit int) int {
+// readLimit is the LIMIT of a paged query of limit rows (0: the read's
+// bound max, and one more to tell a read that finds more than it).
+func readLimit(limit, max int) int {
 	if limit == 0 {
-		return maxEvents + 1
+		return max + 1
 	}
 	return limit
 }
@@ -73,17 +73,12 @@ func versionsLimit(limit int) error {
 	return nil
 }
 
-// versionsRead is the LIMIT of a RunVersionsAfter query of limit runs (0:
-// the bound, and one more to tell a tenant with more runs than it).
-func versionsRead(limit int) int {
-	if limit == 0 {
-		return maxRunVersions + 1
-	}
-	return limit
-}
-
 func tooManyEvents(runID string) error {
 	return tooMany(fmt.Sprintf("events of run %q", runID), maxEvents)
+}
+
+func tooManyVersions(tenant string) error {
+	return tooMany(fmt.Sprintf("run versions of tenant %q", tenant), maxRunVersions)
 }
 
 func tooManyResources(tenant, kind string) error {

@@ -507,7 +507,7 @@ func (s *Postgres) RunVersionsAfter(ctx context.Context, tenant, after string, l
 	if err := versionsLimit(limit); err != nil {
 		return nil, err
 	}
-	q, args := `SELECT id, version FROM runs WHERE tenant = $1 ORDER BY created_at, id LIMIT $2`, []any{tenant, versionsRead(limit)}
+	q, args := `SELECT id, version FROM runs WHERE tenant = $1 ORDER BY created_at, id LIMIT $2`, []any{tenant, readLimit(limit, maxRunVersions)}
 	if after != "" {
 		q = `SELECT id, version FROM runs WHERE tenant = $1 AND (created_at, id) > (SELECT created_at, id FROM runs WHERE id = $3 AND tenant = $1) ORDER BY created_at, id LIMIT $2`
 		args = append(args, after)
@@ -519,7 +519,7 @@ func (s *Postgres) RunVersionsAfter(ctx context.Context, tenant, after string, l
 	defer rows.Close()
 	out, err := scanVersions(rows)
 	if err == nil && limit == 0 && len(out) > maxRunVersions {
-		return nil, tooMany(fmt.Sprintf("run versions of tenant %q", tenant), maxRunVersions)
+		return nil, tooManyVersions(tenant)
 	}
 	return out, err
 }
@@ -641,7 +641,7 @@ func (s *Postgres) EventsAfter(ctx context.Context, runID string, after int64, l
 	if err := eventsLimit(limit); err != nil {
 		return nil, err
 	}
-	q, args := `SELECT run_id, seq, time, kind, from_state, to_state, reason, data FROM events WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, []any{runID, after, eventsRead(limit)}
+	q, args := `SELECT run_id, seq, time, kind, from_state, to_state, reason, data FROM events WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, []any{runID, after, readLimit(limit, maxEvents)}
 	rows, err := pgLookup{s.pool}.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err

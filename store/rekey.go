@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -155,15 +157,16 @@ func planRekey(kind string, key RekeyKey, rd rekeyReader) ([]rekeyRow, RekeyRepo
 				continue
 			}
 			for _, h := range holders[i] {
-				if j, ok := movingAt[h]; ok && (j == i || !stay[j]) {
+				j, moves := movingAt[h]
+				if moves && (j == i || !stay[j]) {
 					continue // itself, or a row that moves away
 				}
 				stay[i], changed = true, true
 				ht, hn := h, ""
-				if j, ok := movingAt[h]; ok {
+				if moves {
 					ht, hn = moving[j].tenant, moving[j].name
-				} else if t, rest, ok := cut0(h); ok {
-					_, n, _ := cut0(rest)
+				} else if t, rest, ok := strings.Cut(h, "\x00"); ok {
+					_, n, _ := strings.Cut(rest, "\x00")
 					ht, hn = t, n
 				}
 				clash(r.new, RekeyRow{ht, hn, r.new}, RekeyRow{r.tenant, r.name, r.old})
@@ -187,13 +190,60 @@ func planRekey(kind string, key RekeyKey, rd rekeyReader) ([]rekeyRow, RekeyRepo
 // operator settles it.
 func rekeyDone(rep RekeyReport) bool { return rep.ClashCount == 0 && rep.UnreadCount == 0 }
 
-func cut0(s string) (string, string, bool) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == 0 {
-			return s[:i], s[i+1:], true
+// rekeyWriter writes a re-key's plan in the transaction that read it,
+// on either database: the statements that differ between the two, and
+// the rest written with ph.
+type rekeyWriter struct {
+	// ph writes the nth placeholder (? for SQLite, $n for PostgreSQL).
+	ph func(n int) string
+	// record records kind re-keyed to format (args kind, format);
+	// reserve reserves a clash's key for kind (args kind, key).
+	record, reserve string
+	// moved is called before the first row moves.
+	moved func()
+	// exec runs a statement and returns the rows it wrote.
+	exec func(q string, args ...any) (int64, error)
+}
+
+// writeRekey writes what planRekey planned: the format when the re-key
+// left every row where its document puts it (rekeyDone), kind's clash
+// keys as rep holds them, and the moving rows' new keys, through the
+// empty key, which the unique index leaves out (a row may move to a key
+// another moving row leaves). rep.Changed counts the rows moved.
+func writeRekey(kind, format string, moving []rekeyRow, rep *RekeyReport, w rekeyWriter) error {
+	if rekeyDone(*rep) {
+		if _, err := w.exec(w.record, kind, format); err != nil {
+			return err
 		}
 	}
-	return s, "", false
+	if _, err := w.exec(`DELETE FROM rekey_clashes WHERE kind = `+w.ph(1), kind); err != nil {
+		return err
+	}
+	for _, k := range rep.clashKeys {
+		if _, err := w.exec(w.reserve, kind, k); err != nil {
+			return err
+		}
+	}
+	if len(moving) == 0 {
+		return nil
+	}
+	w.moved()
+	leave := `UPDATE resources SET store_key = '' WHERE tenant = ` + w.ph(1) + ` AND kind = ` + w.ph(2) + ` AND name = ` + w.ph(3) + ` AND store_key = ` + w.ph(4)
+	for _, m := range moving {
+		if _, err := w.exec(leave, m.tenant, kind, m.name, m.old); err != nil {
+			return err
+		}
+	}
+	move := `UPDATE resources SET store_key = ` + w.ph(1) + ` WHERE tenant = ` + w.ph(2) + ` AND kind = ` + w.ph(3) + ` AND name = ` + w.ph(4) + ` AND store_key = ''`
+	rep.Changed = 0
+	for _, m := range moving {
+		n, err := w.exec(move, m.new, m.tenant, kind, m.name)
+		if err != nil {
+			return err
+		}
+		rep.Changed += int(n)
+	}
+	return nil
 }
 
 // RekeyResources recomputes the store key of each resource of kind from
@@ -270,42 +320,22 @@ func (s *SQLite) RekeyResources(ctx context.Context, kind, format string, key Re
 		}
 		moving, r, err := planRekey(kind, key, rd)
 		rep = r
-		if err == nil && rekeyDone(rep) {
-			_, err = tx.ExecContext(ctx, `INSERT INTO rekeys (kind, format) VALUES (?1, ?2) ON CONFLICT (kind) DO UPDATE SET format = ?2`, kind, format)
-		}
-		if err == nil {
-			_, err = tx.ExecContext(ctx, `DELETE FROM rekey_clashes WHERE kind = ?`, kind)
-		}
-		for _, k := range rep.clashKeys {
-			if err != nil {
-				break
-			}
-			_, err = tx.ExecContext(ctx, `INSERT INTO rekey_clashes (kind, store_key) VALUES (?, ?) ON CONFLICT DO NOTHING`, kind, k)
-		}
-		if err != nil || len(moving) == 0 {
+		if err != nil {
 			return err
 		}
-		s.res.changed()
-		// Through the empty key, which the unique index leaves out: a
-		// row may move to a key another moving row leaves.
-		for _, m := range moving {
-			if _, err := tx.ExecContext(ctx, `UPDATE resources SET store_key = '' WHERE tenant = ? AND kind = ? AND name = ? AND store_key = ?`, m.tenant, kind, m.name, m.old); err != nil {
-				return err
-			}
-		}
-		rep.Changed = 0
-		for _, m := range moving {
-			res, err := tx.ExecContext(ctx, `UPDATE resources SET store_key = ? WHERE tenant = ? AND kind = ? AND name = ? AND store_key = ''`, m.new, m.tenant, kind, m.name)
-			if err != nil {
-				return err
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return err
-			}
-			rep.Changed += int(n)
-		}
-		return nil
+		return writeRekey(kind, format, moving, &rep, rekeyWriter{
+			ph:      func(int) string { return "?" },
+			record:  `INSERT INTO rekeys (kind, format) VALUES (?1, ?2) ON CONFLICT (kind) DO UPDATE SET format = ?2`,
+			reserve: `INSERT INTO rekey_clashes (kind, store_key) VALUES (?, ?) ON CONFLICT DO NOTHING`,
+			moved:   s.res.changed,
+			exec: func(q string, args ...any) (int64, error) {
+				res, err := tx.ExecContext(ctx, q, args...)
+				if err != nil {
+					return 0, err
+				}
+				return res.RowsAffected()
+			},
+		})
 	})
 	if err != nil {
 		return RekeyReport{}, fmt.Errorf("re-key %s resources: %w", kind, err)
@@ -378,35 +408,19 @@ func (s *Postgres) RekeyResources(ctx context.Context, kind, format string, key 
 		}
 		moving, r, err := planRekey(kind, key, rd)
 		rep = r
-		if err == nil && rekeyDone(rep) {
-			_, err = tx.Exec(ctx, `INSERT INTO rekeys (kind, format) VALUES ($1, $2) ON CONFLICT (kind) DO UPDATE SET format = EXCLUDED.format`, kind, format)
-		}
-		if err == nil {
-			_, err = tx.Exec(ctx, `DELETE FROM rekey_clashes WHERE kind = $1`, kind)
-		}
-		for _, k := range rep.clashKeys {
-			if err != nil {
-				break
-			}
-			_, err = tx.Exec(ctx, `INSERT INTO rekey_clashes (kind, store_key) VALUES ($1, $2)`, kind, k)
-		}
-		if err != nil || len(moving) == 0 {
+		if err != nil {
 			return err
 		}
-		for _, m := range moving {
-			if _, err := tx.Exec(ctx, `UPDATE resources SET store_key = '' WHERE tenant = $1 AND kind = $2 AND name = $3 AND store_key = $4`, m.tenant, kind, m.name, m.old); err != nil {
-				return err
-			}
-		}
-		rep.Changed = 0
-		for _, m := range moving {
-			tag, err := tx.Exec(ctx, `UPDATE resources SET store_key = $1 WHERE tenant = $2 AND kind = $3 AND name = $4 AND store_key = ''`, m.new, m.tenant, kind, m.name)
-			if err != nil {
-				return err
-			}
-			rep.Changed += int(tag.RowsAffected())
-		}
-		return nil
+		return writeRekey(kind, format, moving, &rep, rekeyWriter{
+			ph:      func(n int) string { return "$" + strconv.Itoa(n) },
+			record:  `INSERT INTO rekeys (kind, format) VALUES ($1, $2) ON CONFLICT (kind) DO UPDATE SET format = EXCLUDED.format`,
+			reserve: `INSERT INTO rekey_clashes (kind, store_key) VALUES ($1, $2)`,
+			moved:   func() {},
+			exec: func(q string, args ...any) (int64, error) {
+				tag, err := tx.Exec(ctx, q, args...)
+				return tag.RowsAffected(), err
+			},
+		})
 	})
 	if err != nil {
 		return RekeyReport{}, fmt.Errorf("re-key %s resources: %w", kind, err)

@@ -911,9 +911,9 @@ func (s *SQLite) RunVersionsAfter(ctx context.Context, tenant, after string, lim
 	var rows *sql.Rows
 	var err error
 	if after == "" {
-		rows, err = s.db.QueryContext(ctx, qRunVersions+` LIMIT ?2`, tenant, versionsRead(limit))
+		rows, err = s.db.QueryContext(ctx, qRunVersions+` LIMIT ?2`, tenant, readLimit(limit, maxRunVersions))
 	} else {
-		rows, err = s.db.QueryContext(ctx, qRunVersionsAfter, tenant, after, versionsRead(limit))
+		rows, err = s.db.QueryContext(ctx, qRunVersionsAfter, tenant, after, readLimit(limit, maxRunVersions))
 	}
 	if err != nil {
 		return nil, err
@@ -939,7 +939,7 @@ func (s *SQLite) RunVersionsAfter(ctx context.Context, tenant, after string, lim
 		}
 		v.ID = id.s
 		if out = append(out, v); limit == 0 && len(out) > maxRunVersions {
-			return nil, tooMany(fmt.Sprintf("run versions of tenant %q", tenant), maxRunVersions)
+			return nil, tooManyVersions(tenant)
 		}
 	}
 	return out, rows.Err()
@@ -1093,7 +1093,7 @@ func (s *SQLite) EventsAfter(ctx context.Context, runID string, after int64, lim
 	if err := blobRunEvent(s.hotRow(ctx, qBlobRunEvent, runID), runID); err != nil {
 		return nil, err
 	}
-	q, args := `SELECT run_id, seq, time, kind, from_state, to_state, reason, data FROM events WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?`, []any{runID, after, eventsRead(limit)}
+	q, args := `SELECT run_id, seq, time, kind, from_state, to_state, reason, data FROM events WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?`, []any{runID, after, readLimit(limit, maxEvents)}
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
