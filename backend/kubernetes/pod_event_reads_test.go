@@ -13,16 +13,7 @@ import (
 // cache holds) reads the record.
 func TestPodEndedAndDeletingReadsRecordOnce(t *testing.T) {
 	f := newFakeAPI(t)
-	b := f.startIn(t, t.TempDir())
-	ctx := testContext(t)
-	spec := secretSpec()
-	spec.Secret = nil
-	h, err := b.Submit(ctx, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	job, _ := f.get("jobs", h)
-	uid := meta(job)["uid"].(string)
+	b, h, uid := submitted(t, f, t.TempDir())
 	onFile := func() record {
 		var r record
 		if data, err := os.ReadFile(b.recordPath(h)); err == nil {
