@@ -199,7 +199,7 @@ func (l *retireLog) readOnLocked() error {
 		}
 		l.lines++
 		if name, key, ok := l.parse(line); ok {
-			l.seen.add(name + "\x00" + key)
+			l.seen.add(retireEntry(name, key))
 		} else {
 			bad++
 		}
@@ -327,7 +327,7 @@ func (l *retireLog) compactLocked() error {
 	}
 	var b strings.Builder
 	all.each(func(e string) {
-		name, key, _ := strings.Cut(e, "\x00")
+		name, key, _ := strings.Cut(e, "\x00") // retireEntry
 		b.WriteString(l.line(name, key))
 	})
 	if err := atomicfile.WriteFile(l.path, []byte(b.String()), 0o600); err != nil {
