@@ -27,16 +27,8 @@ func TestQueuedJobEndedByACopyDeletedSinceIsLost(t *testing.T) {
 			f := newFakeAPI(t)
 			dir := t.TempDir()
 			queued := func(s *catalog.BackendSpec) { s.QueueName = "q" }
-			b := f.startIn(t, dir, queued)
+			b, h, uid := submitted(t, f, dir, queued)
 			ctx := testContext(t)
-			spec := secretSpec()
-			spec.Secret = nil
-			h, err := b.Submit(ctx, spec)
-			if err != nil {
-				t.Fatal(err)
-			}
-			job, _ := f.get("jobs", h)
-			uid := meta(job)["uid"].(string)
 			if st, err := b.Status(ctx, h); err != nil || st.State != backend.Pending {
 				t.Fatalf("Status = %+v, %v; want Pending, queued", st, err)
 			}
@@ -62,13 +54,9 @@ func TestQueuedJobEndedByACopyDeletedSinceIsLost(t *testing.T) {
 				b.Close()
 				b = f.startIn(t, dir, queued)
 			}
-			f.changeJob(h, map[string]any{"spec": map[string]any{"suspend": false},
+			endJob(t, f, b, h, map[string]any{"spec": map[string]any{"suspend": false},
 				"status": map[string]any{"startTime": "2026-01-01T00:00:00Z", "succeeded": 1,
 					"conditions": []any{map[string]any{"type": jobComplete, "status": "True"}}}})
-			eventually(t, "the cache did not take the Job's end", func() bool {
-				j, ok := b.watch.job(h)
-				return ok && b.jobFinished(j)
-			})
 			st, err := b.Status(ctx, h)
 			if err != nil || st.State != backend.Lost || !strings.Contains(st.Reason, "made before the Job was started") || !strings.Contains(st.Reason, h+"-copy") {
 				t.Fatalf("Status = %+v, %v; want Lost, its pod %s-copy made before the Job was started", st, err, h)

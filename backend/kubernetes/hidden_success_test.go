@@ -36,16 +36,8 @@ func testQueuedJobEndedByAnUnlabelledPod(t *testing.T, exit int) {
 		t.Run(name, func(t *testing.T) {
 			f := newFakeAPI(t)
 			queued := func(s *catalog.BackendSpec) { s.QueueName = "q" }
-			b := f.startIn(t, t.TempDir(), queued)
+			b, h, uid := submitted(t, f, t.TempDir(), queued)
 			ctx := testContext(t)
-			spec := secretSpec()
-			spec.Secret = nil
-			h, err := b.Submit(ctx, spec)
-			if err != nil {
-				t.Fatal(err)
-			}
-			job, _ := f.get("jobs", h)
-			uid := meta(job)["uid"].(string)
 			if st, err := b.Status(ctx, h); err != nil || st.State != backend.Pending {
 				t.Fatalf("Status = %+v, %v; want Pending, queued", st, err)
 			}
@@ -64,13 +56,9 @@ func testQueuedJobEndedByAnUnlabelledPod(t *testing.T, exit int) {
 			if exit != 0 {
 				end, count, counted = jobFailed, "failed", "counted 1 failed and 0 succeeded pods"
 			}
-			f.changeJob(h, map[string]any{"spec": map[string]any{"suspend": false},
+			endJob(t, f, b, h, map[string]any{"spec": map[string]any{"suspend": false},
 				"status": map[string]any{"startTime": "2026-01-01T00:00:00Z", count: 1,
 					"conditions": []any{map[string]any{"type": end, "status": "True"}}}})
-			eventually(t, "the cache did not take the Job's end", func() bool {
-				j, ok := b.watch.job(h)
-				return ok && b.jobFinished(j)
-			})
 			if j, _ := b.watch.job(h); len(b.watch.podsOf(j)) != 0 {
 				t.Fatal("the cache holds a pod without Meridian's labels")
 			}
@@ -91,16 +79,8 @@ func testQueuedJobEndedByAnUnlabelledPod(t *testing.T, exit int) {
 func TestCompletedJobWhosePodWentSucceedsAfterARestart(t *testing.T) {
 	f := newFakeAPI(t)
 	dir := t.TempDir()
-	b := f.startIn(t, dir)
+	b, h, uid := submitted(t, f, dir)
 	ctx := testContext(t)
-	spec := secretSpec()
-	spec.Secret = nil
-	h, err := b.Submit(ctx, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	job, _ := f.get("jobs", h)
-	uid := meta(job)["uid"].(string)
 	f.changeJob(h, map[string]any{"status": map[string]any{"startTime": "2026-01-01T00:00:00Z"}})
 	eventually(t, "the cache did not take the Job's start", func() bool {
 		j, ok := b.watch.job(h)
@@ -116,12 +96,8 @@ func TestCompletedJobWhosePodWentSucceedsAfterARestart(t *testing.T) {
 	b.Close()
 	f.drop("pods", h+"-own")
 	b = f.startIn(t, dir)
-	f.changeJob(h, map[string]any{"status": map[string]any{"succeeded": 1,
+	endJob(t, f, b, h, map[string]any{"status": map[string]any{"succeeded": 1,
 		"conditions": []any{map[string]any{"type": jobComplete, "status": "True"}}}})
-	eventually(t, "the cache did not take the Job's end", func() bool {
-		j, ok := b.watch.job(h)
-		return ok && b.jobFinished(j)
-	})
 	if st, err := b.Status(ctx, h); err != nil || st.State != backend.Succeeded {
 		t.Fatalf("Status = %+v, %v; want Succeeded", st, err)
 	}
@@ -133,16 +109,8 @@ func TestCompletedJobWhosePodWentSucceedsAfterARestart(t *testing.T) {
 func TestFailedJobWhosePodWentFailsAfterARestart(t *testing.T) {
 	f := newFakeAPI(t)
 	dir := t.TempDir()
-	b := f.startIn(t, dir)
+	b, h, uid := submitted(t, f, dir)
 	ctx := testContext(t)
-	spec := secretSpec()
-	spec.Secret = nil
-	h, err := b.Submit(ctx, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	job, _ := f.get("jobs", h)
-	uid := meta(job)["uid"].(string)
 	f.changeJob(h, map[string]any{"status": map[string]any{"startTime": "2026-01-01T00:00:00Z"}})
 	pod := endedPod(h+"-own", "own-uid", h, uid, "", 3, false)
 	meta(pod)["creationTimestamp"] = "2026-01-01T00:00:01Z"
@@ -154,13 +122,36 @@ func TestFailedJobWhosePodWentFailsAfterARestart(t *testing.T) {
 	b.Close()
 	f.drop("pods", h+"-own")
 	b = f.startIn(t, dir)
-	f.changeJob(h, map[string]any{"status": map[string]any{"failed": 1,
+	endJob(t, f, b, h, map[string]any{"status": map[string]any{"failed": 1,
 		"conditions": []any{map[string]any{"type": jobFailed, "status": "True", "reason": "BackoffLimitExceeded"}}}})
+	if st, err := b.Status(ctx, h); err != nil || st.State != backend.Failed {
+		t.Fatalf("Status = %+v, %v; want Failed", st, err)
+	}
+}
+
+// submitted is a backend started on state directory dir and API server f
+// with settings, an attempt it submitted (its handle), and the UID of
+// the attempt's Job.
+func submitted(t *testing.T, f *fakeAPI, dir string, settings ...func(*catalog.BackendSpec)) (b *Backend, h, uid string) {
+	t.Helper()
+	b = f.startIn(t, dir, settings...)
+	spec := secretSpec()
+	spec.Secret = nil
+	h, err := b.Submit(testContext(t), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, _ := f.get("jobs", h)
+	return b, h, meta(job)["uid"].(string)
+}
+
+// endJob changes the Job h as patch says, an end, and waits until b's
+// cache holds the Job ended.
+func endJob(t *testing.T, f *fakeAPI, b *Backend, h string, patch map[string]any) {
+	t.Helper()
+	f.changeJob(h, patch)
 	eventually(t, "the cache did not take the Job's end", func() bool {
 		j, ok := b.watch.job(h)
 		return ok && b.jobFinished(j)
 	})
-	if st, err := b.Status(ctx, h); err != nil || st.State != backend.Failed {
-		t.Fatalf("Status = %+v, %v; want Failed", st, err)
-	}
 }

@@ -1809,7 +1809,7 @@ func (b *Backend) uncountedEnds(ctx context.Context, job *apiJob, pods []*apiPod
 		if ended(p) {
 			see(p.UID)
 		}
-	}, func(p *apiPod) bool { return ended(p) })
+	}, ended)
 	if err != nil {
 		return "", true // the next poll asks again
 	}

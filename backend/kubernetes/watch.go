@@ -729,14 +729,20 @@ func (w *watcher) start() {
 			podNotify(obj)
 		},
 		UpdateFunc: func(_, obj any) {
-			if p, ok := obj.(*apiPod); ok && (p.Status.Phase == podSucceeded || p.Status.Phase == podFailed) {
-				w.forgetNode(p.Spec.NodeName)
-				w.podEnded(p)
-				w.podSucceeded(p)
-			}
-			if p, ok := obj.(*apiPod); ok && p.DeletionTimestamp != nil {
-				w.podEnding(p)
-				w.podSucceeded(p)
+			if p, ok := obj.(*apiPod); ok {
+				ended := p.Status.Phase == podSucceeded || p.Status.Phase == podFailed
+				if ended {
+					w.forgetNode(p.Spec.NodeName)
+					w.podEnded(p)
+				}
+				if ended || p.DeletionTimestamp != nil {
+					// Once for a pod both ended and being deleted:
+					// each call reads the attempt's record.
+					w.podSucceeded(p)
+				}
+				if p.DeletionTimestamp != nil {
+					w.podEnding(p)
+				}
 			}
 			podNotify(obj)
 		},

@@ -68,6 +68,10 @@ type seenSet struct {
 // only by their ended/ record.
 var maxSeen = 1 << 16
 
+// retireEntry is the entry of retiredSeen of the retire of record name
+// naming key.
+func retireEntry(name, key string) string { return name + "\x00" + key }
+
 func newSeenSet() *seenSet { return &seenSet{set: make(map[string]struct{})} }
 
 func (s *seenSet) add(e string) {
@@ -496,7 +500,7 @@ func (r records) retire(id, key string) error {
 	}
 	// Remembered before the record moves: a copy put back in handles/
 	// is not the job's, whatever becomes of ended/.
-	r.retiredSeen.add(name + "\x00" + key)
+	r.retiredSeen.add(retireEntry(name, key))
 	if err := r.retireLog.add(name, key); err != nil {
 		return err
 	}
@@ -527,17 +531,17 @@ func (r records) retire(id, key string) error {
 // counts whether or not ended/NAME is still there as it was: a workload
 // can remove it, or put an older one in its place.
 func (r records) retired(name, key string) bool {
-	if r.retiredSeen.has(name + "\x00" + key) {
+	if r.retiredSeen.has(retireEntry(name, key)) {
 		return true
 	}
 	// What other backends on the state directory logged since.
 	r.retireLog.readOn()
-	if r.retiredSeen.has(name + "\x00" + key) {
+	if r.retiredSeen.has(retireEntry(name, key)) {
 		return true
 	}
 	v, err := r.readRecord(filepath.Join("ended", name))
 	if err == nil && v == key {
-		r.retiredSeen.add(name + "\x00" + key)
+		r.retiredSeen.add(retireEntry(name, key))
 		r.retireLog.add(name, key) //nolint:errcheck // kept in memory; logged again at its next sight after a start
 		return true
 	}

@@ -107,21 +107,23 @@ func openRetireLog(dir, stateDir string, key []byte, seen *seenSet, logger *slog
 	return l, nil
 }
 
-func (l *retireLog) mac(name, key []byte) []byte {
-	m := hmac.New(sha256.New, l.key)
+// sum appends to b the MAC of the retire of record name naming key,
+// computed with m, an HMAC-SHA256 of l.key, which it resets.
+func (l *retireLog) sum(m hash.Hash, name, key, b []byte) []byte {
+	m.Reset()
 	io.WriteString(m, "meridian slurm retire v1\x00"+l.dir+"\x00") //nolint:errcheck // a hash does not fail
 	m.Write(name)                                                  //nolint:errcheck
 	m.Write([]byte{0})                                             //nolint:errcheck
 	m.Write(key)                                                   //nolint:errcheck
-	return m.Sum(nil)
+	return m.Sum(b)
 }
 
 func (l *retireLog) line(name, key string) string {
-	return name + " " + key + " " + hex.EncodeToString(l.mac([]byte(name), []byte(key))) + "\n"
+	return name + " " + key + " " + hex.EncodeToString(l.sum(hmac.New(sha256.New, l.key), []byte(name), []byte(key), nil)) + "\n"
 }
 
 // parse is the NAME and KEY of a line of the log (less its line break),
-// ok only when it is well formed and its MAC verifies (as mac, with one
+// ok only when it is well formed and its MAC verifies (sum, with one
 // hash for all lines). l.mu is held.
 func (l *retireLog) parse(line []byte) (name, key string, ok bool) {
 	if len(line) > maxRetireLine {
@@ -136,12 +138,7 @@ func (l *retireLog) parse(line []byte) (name, key string, ok bool) {
 	if l.h == nil {
 		l.h = hmac.New(sha256.New, l.key)
 	}
-	l.h.Reset()
-	io.WriteString(l.h, "meridian slurm retire v1\x00"+l.dir+"\x00") //nolint:errcheck // a hash does not fail
-	l.h.Write(n)                                                     //nolint:errcheck
-	l.h.Write([]byte{0})                                             //nolint:errcheck
-	l.h.Write(k)                                                     //nolint:errcheck
-	if _, err := hex.Decode(got[:], tag); err != nil || !hmac.Equal(got[:], l.h.Sum(want[:0])) {
+	if _, err := hex.Decode(got[:], tag); err != nil || !hmac.Equal(got[:], l.sum(l.h, n, k, want[:0])) {
 		return "", "", false
 	}
 	name, key = string(n), string(k)
@@ -202,7 +199,7 @@ func (l *retireLog) readOnLocked() error {
 		}
 		l.lines++
 		if name, key, ok := l.parse(line); ok {
-			l.seen.add(name + "\x00" + key)
+			l.seen.add(retireEntry(name, key))
 		} else {
 			bad++
 		}
@@ -330,7 +327,7 @@ func (l *retireLog) compactLocked() error {
 	}
 	var b strings.Builder
 	all.each(func(e string) {
-		name, key, _ := strings.Cut(e, "\x00")
+		name, key, _ := strings.Cut(e, "\x00") // retireEntry
 		b.WriteString(l.line(name, key))
 	})
 	if err := atomicfile.WriteFile(l.path, []byte(b.String()), 0o600); err != nil {
