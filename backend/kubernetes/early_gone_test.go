@@ -33,7 +33,7 @@ func TestQueuedJobEndedByACopyDeletedSinceIsLost(t *testing.T) {
 				t.Fatalf("Status = %+v, %v; want Pending, queued", st, err)
 			}
 			pod := endedPod(h+"-copy", "copy-uid", h, uid, "", 0, false)
-			meta(pod)["creationTimestamp"] = "2025-12-31T23:59:59Z"
+			meta(pod)["creationTimestamp"] = "2025-12-31T23:59:00Z"
 			f.putWithUID("pods", pod)
 			eventually(t, "the cache did not take the pod", func() bool {
 				j, ok := b.watch.job(h)

@@ -194,8 +194,8 @@ func TestFailedJobWithACopiedPodIsLost(t *testing.T) {
 // counts: ending at once, it completed (or failed) the Job, unstarted or
 // as soon as the queue admitted it, which read as the attempt's success
 // (or failure) though it never ran. A Job that ended unstarted, or with a
-// pod made before it was started, is lost; one that was started, and so
-// admitted, ends as its pods did.
+// pod made before it was started (by more than startSlack), is lost; one
+// that was started, and so admitted, ends as its pods did.
 func TestQueuedJobEndedBeforeItStartedIsLost(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -210,6 +210,10 @@ func TestQueuedJobEndedBeforeItStartedIsLost(t *testing.T) {
 		{"failed once started", jobFailed, 3, true, backend.Failed},
 		{"completed once started by a pod made before", jobComplete, 0, true, backend.Lost},
 		{"failed once started by a pod made before", jobFailed, 3, true, backend.Lost},
+		// Resuming a Job, the Job controller makes its pods and then sets
+		// startTime, both to the second: its own pod reads a second early.
+		{"completed once resumed by a pod of the same pass", jobComplete, 0, true, backend.Succeeded},
+		{"failed once resumed by a pod of the same pass", jobFailed, 3, true, backend.Failed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeAPI(t)
@@ -228,6 +232,9 @@ func TestQueuedJobEndedBeforeItStartedIsLost(t *testing.T) {
 			}
 			made := "2026-01-01T00:00:05Z" // after the start below
 			if strings.Contains(tc.name, "made before") {
+				made = "2025-12-31T23:59:00Z"
+			}
+			if strings.Contains(tc.name, "same pass") {
 				made = "2025-12-31T23:59:59Z"
 			}
 			pod := endedPod(name+"-copy", "copy-uid", name, uid, "", tc.exit, false)

@@ -43,7 +43,7 @@ func testQueuedJobEndedByAnUnlabelledPod(t *testing.T, exit int) {
 			}
 			pod := endedPod(h+"-hidden", "hidden-uid", h, uid, "", exit, false)
 			meta(pod)["labels"] = map[string]any{controllerUIDLabel: uid}
-			meta(pod)["creationTimestamp"] = "2025-12-31T23:59:59Z"
+			meta(pod)["creationTimestamp"] = "2025-12-31T23:59:00Z"
 			f.putWithUID("pods", pod)
 			if gone {
 				// A watch selecting Meridian's labels is told nothing of

@@ -1628,7 +1628,7 @@ func (b *Backend) uncountedSuccess(ctx context.Context, job *apiJob, pods []*api
 	}
 	seen := map[types.UID]struct{}{}
 	see := func(uid types.UID, made time.Time) {
-		if uid != "" && !made.Before(start) {
+		if uid != "" && !madeBeforeStart(made, start) {
 			seen[sideUID(uid)] = struct{}{}
 		}
 	}
@@ -1730,6 +1730,25 @@ func (b *Backend) failedByOthers(job *apiJob, pods []*apiPod) string {
 	return ""
 }
 
+// startSlack is how much earlier than its Job's start (status.startTime)
+// a pod of the Job may read as made and still count as made once the Job
+// started. The Job controller, resuming a suspended Job (a queue's
+// admission or preemption undone), makes the Job's pods first and sets
+// startTime to its clock's time after, in the same pass; both times are
+// kept to the second, so a pod of that pass can read a second or more
+// earlier than the start (seen on the test cluster: a pod made at :10 of
+// a Job started at :11, which read lost). A pod made by another while the
+// Job waited, within startSlack of its admission, counts as the Job's:
+// to take the attempt's end that way, one must time the copy to the
+// queue's admission, which one cannot set.
+const startSlack = 3 * time.Second
+
+// madeBeforeStart says whether a pod made at made was made before a Job
+// that started at start did, by more than startSlack.
+func madeBeforeStart(made, start time.Time) bool {
+	return made.Before(start.Add(-startSlack))
+}
+
 // neverStarted says, or "", why a Job that ended (condition cond) did not
 // run the attempt: with a queue (backend.queueName) the Job is created
 // suspended, and the Job controller makes no pod of it, nor starts it
@@ -1751,13 +1770,13 @@ func (b *Backend) neverStarted(job *apiJob, cond string, pods []*apiPod) string 
 		return fmt.Sprintf("the attempt's Job is %s but was never started: its queue never admitted it, and the pods that ended it are not the attempt's", shown(cond))
 	}
 	for _, p := range pods {
-		if p.CreationTimestamp.Before(start) {
+		if madeBeforeStart(p.CreationTimestamp.Time, start.Time) {
 			return fmt.Sprintf("the attempt's Job is %s, but its pod %s was made before the Job was started (admitted by its queue)", shown(cond), shown(p.Name))
 		}
 	}
 	// One that ended and was deleted since is dated by the record
 	// (podEnded).
-	if r, ok := b.record(job.Name); ok && r.UID == job.UID && !r.EarlyPodMade.IsZero() && r.EarlyPodMade.Before(start.Time) {
+	if r, ok := b.record(job.Name); ok && r.UID == job.UID && !r.EarlyPodMade.IsZero() && madeBeforeStart(r.EarlyPodMade, start.Time) {
 		return fmt.Sprintf("the attempt's Job is %s, but its pod %s, since gone, was made before the Job was started (admitted by its queue) and ended", shown(cond), shown(r.EarlyPod))
 	}
 	return ""

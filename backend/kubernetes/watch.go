@@ -1281,7 +1281,7 @@ func (w *watcher) podEnded(p *apiPod) {
 		return
 	}
 	if j, ok := w.job(name); ok && j.UID == uid && !ptr.Deref(j.Spec.Suspend, false) &&
-		j.Status.StartTime != nil && !p.CreationTimestamp.Before(j.Status.StartTime) {
+		j.Status.StartTime != nil && !madeBeforeStart(p.CreationTimestamp.Time, j.Status.StartTime.Time) {
 		return
 	}
 	if err := w.b.keepEarlyPod(name, uid, p.Name, p.CreationTimestamp.Time); err != nil {
@@ -1315,7 +1315,7 @@ func (w *watcher) podSucceeded(p *apiPod) {
 	if ok && (j.UID != uid || !ownedBy(p, j)) {
 		return
 	}
-	if succeeded && ok && j.Status.StartTime != nil && p.CreationTimestamp.Before(j.Status.StartTime) {
+	if succeeded && ok && j.Status.StartTime != nil && madeBeforeStart(p.CreationTimestamp.Time, j.Status.StartTime.Time) {
 		return
 	}
 	if err := w.b.keepSucceeded(name, uid, p.UID, p.CreationTimestamp.Time, succeeded); err != nil {
