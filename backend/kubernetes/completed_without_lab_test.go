@@ -350,7 +350,8 @@ func TestCopiedPodEndingAQueuedJobOnTheCluster(t *testing.T) {
 			time.Sleep(100 * time.Millisecond) // polling interval
 		}
 		if !ended() && last != nil && last.Status.Phase == corev1.PodSucceeded && last.DeletionTimestamp == nil {
-			// The queue admits the Job.
+			// The queue admits the Job, some time after the copy was made.
+			waitPastStartSlack(t, last.CreationTimestamp.Time)
 			if _, err := cs.BatchV1().Jobs(labNamespace).Patch(testCtx(t), h, types.MergePatchType, []byte(`{"spec":{"suspend":false}}`), metav1.PatchOptions{}); err != nil {
 				t.Fatal(err)
 			}

@@ -58,7 +58,7 @@ func TestCopiedPodDeletedOnceCountedEndingAQueuedJobOnTheCluster(t *testing.T) {
 		}
 		return false
 	}
-	counted := ""
+	counted, countedMade := "", time.Time{}
 	for try := 1; counted == ""; try++ {
 		if try > 5 {
 			t.Fatalf("five copies went uncounted by the queued Job %s", h)
@@ -76,9 +76,11 @@ func TestCopiedPodDeletedOnceCountedEndingAQueuedJobOnTheCluster(t *testing.T) {
 		copied.Spec.Containers[0].Command = []string{"/bin/sh", "-c", "exit 0"}
 		copied.Spec.Containers[0].Args = nil
 		copied.Spec.NodeName = nodeC // bound already: no wait for the scheduler
-		if _, err := cs.CoreV1().Pods(labNamespace).Create(testCtx(t), copied, metav1.CreateOptions{}); err != nil {
+		made, err := cs.CoreV1().Pods(labNamespace).Create(testCtx(t), copied, metav1.CreateOptions{})
+		if err != nil {
 			t.Fatalf("creating pod %s: %v", copied.Name, err)
 		}
+		countedMade = made.CreationTimestamp.Time
 		t.Cleanup(func() {
 			cs.CoreV1().Pods(labNamespace).Delete(testCtx(t), copied.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)})
 		})
@@ -112,6 +114,7 @@ func TestCopiedPodDeletedOnceCountedEndingAQueuedJobOnTheCluster(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond) // polling interval
 	}
+	waitPastStartSlack(t, countedMade)
 	if _, err := cs.BatchV1().Jobs(labNamespace).Patch(testCtx(t), h, types.MergePatchType, []byte(`{"spec":{"suspend":false}}`), metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -72,3 +72,7 @@ func (b *Backend) PodsNowForTest(ctx context.Context, name string) error {
 	}
 	return nil
 }
+
+// StartSlack is startSlack: how much earlier than its Job's start a pod
+// may read as made and still count as made after it.
+const StartSlack = startSlack

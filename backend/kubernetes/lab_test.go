@@ -173,3 +173,18 @@ func testCtx(t testing.TB) context.Context {
 func uniqueRunID(name string) string {
 	return fmt.Sprintf("kt-%s-%d", name, time.Now().UnixNano())
 }
+
+// waitPastStartSlack waits until a Job resumed now starts (status.startTime,
+// kept to the second) more than kubernetes.StartSlack after a pod made at
+// made (its creationTimestamp, kept to the second), so that the pod reads
+// as made before the Job started: a copy made while the Job waited in its
+// queue, not one of the pass that resumed it.
+func waitPastStartSlack(t testing.TB, made time.Time) {
+	t.Helper()
+	// Both times are cut to the second: two seconds past the slack leaves
+	// a whole second between them whatever the fractions were.
+	wait := time.Until(made.Add(kubernetes.StartSlack + 2*time.Second))
+	if wait > 0 {
+		time.Sleep(wait) // the admission's moment is the test's to choose
+	}
+}
