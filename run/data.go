@@ -432,18 +432,21 @@ func heldForKey(r *Run, name string) bool {
 // sent, and nudges the loop: they waited up to an hour for their next try
 // (keyHeld's backoff). Only that tenant's runs are read, those held, a
 // page at a time, and only those whose stored data holds the dataset's
-// name (literalInJSON: a hold for its key names it) are decoded; each is
-// tried once more, and a run still refused is held again with its wait
-// grown as before (the hold's start is kept).
+// name (literalInJSON: a hold for its key names it) are read from the
+// store (ListOptions.DataContains) and decoded; each is tried once more,
+// and a run still refused is held again with its wait grown as before
+// (the hold's start is kept).
 func (c *Controller) retryKeyHolds(ctx context.Context, tenant, name string) (int, error) {
 	n, after := 0, ""
 	lit := literalInJSON(name)
 	for {
-		rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Tenant: tenant, States: []string{string(Held)}, After: after, Limit: activePage, NoDocuments: true})
+		rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Tenant: tenant, States: []string{string(Held)}, After: after, Limit: activePage, NoDocuments: true, DataContains: string(lit)})
 		if err != nil {
 			return n, err
 		}
 		for _, row := range rows {
+			// The store's filter read the data with its documents:
+			// a run it lists may name the dataset there alone.
 			if lit != nil && !bytes.Contains(row.Data, lit) {
 				continue // names no such dataset: not held for its key
 			}

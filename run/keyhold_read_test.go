@@ -14,11 +14,12 @@ import (
 // TestPutKeyReadsOnlyTheDatasetsHeldRuns: a key sent decoded every held
 // run of its tenant (up to its bound on runs, 10,000) to find the few
 // held for that key. It now decodes only those whose stored data names
-// the dataset, and still brings forward every run held for its key, over
-// several pages, a hold stored before Hold.KeyDataset among them; runs
-// held for another dataset's key, or for the law, and another tenant's
-// run held for a dataset of that name are neither brought forward nor,
-// but for the law's hold that names the dataset, decoded.
+// the dataset, which alone the store now sends (it sent them all), and
+// still brings forward every run held for its key, over several pages, a
+// hold stored before Hold.KeyDataset among them; runs held for another
+// dataset's key, or for the law, and another tenant's run held for a
+// dataset of that name are neither brought forward nor, but for the law's
+// hold that names the dataset, sent or decoded.
 func TestPutKeyReadsOnlyTheDatasetsHeldRuns(t *testing.T) {
 	old := activePage
 	activePage = 2
@@ -66,6 +67,8 @@ func TestPutKeyReadsOnlyTheDatasetsHeldRuns(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	sent := &heldRowsSent{Store: st, ids: map[string]bool{}}
+	c.cfg.Store = sent
 	var mu sync.Mutex
 	read := map[string]bool{}
 	keyHoldRead = func(id string) {
@@ -100,10 +103,33 @@ func TestPutKeyReadsOnlyTheDatasetsHeldRuns(t *testing.T) {
 		if read[id] && !x.read {
 			t.Errorf("%s (%s, held for the key of %s) was decoded for the key of corpus-c", id, x.tenant, x.hold.KeyDataset)
 		}
+		if sent.ids[id] && !x.read {
+			t.Errorf("%s (%s, held for the key of %s) was read from the store for the key of corpus-c", id, x.tenant, x.hold.KeyDataset)
+		}
 	}
 	if n != want {
 		t.Errorf("%d runs brought forward, want %d", n, want)
 	}
+}
+
+// heldRowsSent records the ids of the runs the store it wraps sends in
+// its lists of held runs.
+type heldRowsSent struct {
+	store.Store
+	mu  sync.Mutex
+	ids map[string]bool
+}
+
+func (h *heldRowsSent) ListRuns(ctx context.Context, o store.ListOptions) ([]*store.Run, error) {
+	rows, err := h.Store.ListRuns(ctx, o)
+	if len(o.States) == 1 && o.States[0] == string(Held) {
+		h.mu.Lock()
+		for _, r := range rows {
+			h.ids[r.ID] = true
+		}
+		h.mu.Unlock()
+	}
+	return rows, err
 }
 
 // TestLiteralInJSONOnlyForPlainNames: the shortcut is taken only for a

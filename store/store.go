@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"meridian.dev/meridian/audit"
 )
@@ -124,6 +126,29 @@ type ListOptions struct {
 	// could cost the server gigabytes. A run whose data is not a JSON
 	// object is listed with Run.DataInvalid set.
 	NoDocuments bool
+	// DataContains, when set, lists only runs whose data, as stored
+	// (documents and all, whatever NoDocuments leaves out of the list),
+	// holds these bytes: the database passes the others by, so a caller
+	// that looks for a few runs among many is not sent them all. It is a
+	// narrowing, not a match: the bytes may stand anywhere in the data,
+	// so the caller still reads each run listed. Both stores keep a
+	// run's data as the text it was written as (SQLite instr, PostgreSQL
+	// strpos on its TEXT column), so text a JSON encoder may escape
+	// (anything but letters, digits, '-', '.', '_') can miss a run that
+	// holds it. Text with a NUL or bytes that are not UTF-8 is refused,
+	// by both stores alike: PostgreSQL's text cannot hold it. After
+	// still pages by the runs listed: a page's last run is the next
+	// cursor.
+	DataContains string
+}
+
+// checkDataContains refuses a ListOptions.DataContains no store can
+// search for: every store refuses it, listing nothing.
+func checkDataContains(s string) error {
+	if strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s) {
+		return fmt.Errorf("list runs: DataContains %q: holds a NUL or bytes that are not UTF-8, which a run's data stored as text cannot hold", s)
+	}
+	return nil
 }
 
 // RunVersion is a run's id and row version (Run.Version).

@@ -30,6 +30,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("FailedUpdateChangesNothing", func(t *testing.T) { failedUpdate(t, open(t)) })
 	t.Run("List", func(t *testing.T) { list(t, open(t)) })
 	t.Run("ListPages", func(t *testing.T) { listPages(t, open(t)) })
+	t.Run("ListDataContains", func(t *testing.T) { listDataContains(t, open(t)) })
 	t.Run("ListWithoutDocuments", func(t *testing.T) { listWithoutDocuments(t, open(t)) })
 	t.Run("NULInRunData", func(t *testing.T) { nulInRunData(t, open(t)) })
 	t.Run("DuplicateKeys", func(t *testing.T) { duplicateKeys(t, open(t)) })
@@ -348,6 +349,130 @@ func listPages(t *testing.T, s store.Store) {
 	for _, bad := range []store.ListOptions{{}, {Active: true, Final: []string{"succeeded"}}, {Tenant: "a", AllTenants: true}} {
 		if got, err := s.ListRuns(ctx, bad); !errors.Is(err, store.ErrNoTenant) || len(got) != 0 {
 			t.Errorf("%+v: %d runs, error %v, want ErrNoTenant", bad, len(got), err)
+		}
+	}
+}
+
+// listDataContains: a list with DataContains is the list without it less
+// the runs whose stored data (documents and all) does not hold the text,
+// tenant and states still applied, read whole a page at a time (the
+// cursor a listed run, or one passed by); text no store can hold is
+// refused.
+func listDataContains(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const lit = "corpus-c"
+	runs := []struct {
+		tenant, state, data string
+	}{
+		{"a", "held", `{"hold":{"keyDataset":"corpus-c"}}`},
+		{"a", "held", `{"hold":{"keyDataset":"corpus-d"}}`},
+		{"a", "held", `{"hold":{"reason":"send the key of dataset corpus-c again"}}`},
+		{"a", "held", `{"hold":{"keyDataset":"Corpus-C"}}`},
+		{"a", "planned", `{"hold":{"keyDataset":"corpus-c"}}`},
+		{"b", "held", `{"hold":{"keyDataset":"corpus-c"}}`},
+		{"a", "held", `{"documents":[{"name":"corpus-c.yaml"}],"x":1}`},
+		{"a", "held", `{"x":1}`},
+		{"a", "held", `{"hold":{"keyDataset":"corpus-cc"}}`},
+		{"a", "held", `{"hold":{"keyDataset":"corpus-e"}}`},
+		{"a", "held", `{"hold":{"keyDataset":"corpus-c"}}`},
+	}
+	for i, x := range runs {
+		r := newRun(fmt.Sprintf("r%02d", 10-i), x.tenant)
+		r.State, r.Data = x.state, []byte(x.data)
+		if _, _, err := s.CreateRun(ctx, r, "", store.Change{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := func(rs []*store.Run) []string {
+		out := []string{}
+		for _, r := range rs {
+			out = append(out, r.ID)
+		}
+		return out
+	}
+	for _, o := range []store.ListOptions{
+		{Tenant: "a", States: []string{"held"}},
+		{Tenant: "a", States: []string{"held"}, NoDocuments: true},
+		{Tenant: "a"},
+		{AllTenants: true, States: []string{"held"}},
+	} {
+		// What the list holds: the list without the filter (its
+		// documents read), less the runs whose data lacks the text.
+		whole := o
+		whole.NoDocuments = false
+		all, err := s.ListRuns(ctx, whole)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{}
+		for _, r := range all {
+			if strings.Contains(string(r.Data), lit) {
+				want = append(want, r.ID)
+			}
+		}
+		if len(want) < 3 || len(want) == len(all) {
+			t.Fatalf("%+v: %d of %d runs hold %q, too few to show a filter", o, len(want), len(all), lit)
+		}
+		f := o
+		f.DataContains = lit
+		got, err := s.ListRuns(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, ids(got)); diff != "" {
+			t.Errorf("%+v: %s", f, diff)
+		}
+		for size := 1; size <= len(want)+1; size++ {
+			var paged []*store.Run
+			p := f
+			p.Limit = size
+			for pages := 0; ; pages++ {
+				page, err := s.ListRuns(ctx, p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(page) > size || pages > len(want) {
+					t.Fatalf("%+v: a page of %d runs, or too many pages", p, len(page))
+				}
+				paged = append(paged, page...)
+				if len(page) < size {
+					break
+				}
+				p.After = page[len(page)-1].ID
+			}
+			if diff := cmp.Diff(want, ids(paged)); diff != "" {
+				t.Errorf("%+v in pages of %d: %s", f, size, diff)
+			}
+		}
+		// A cursor the filter passes by is still a place in the order.
+		for i, r := range all {
+			if strings.Contains(string(r.Data), lit) {
+				continue
+			}
+			p := f
+			p.After = r.ID
+			rest := []string{}
+			for _, later := range all[i+1:] {
+				if strings.Contains(string(later.Data), lit) {
+					rest = append(rest, later.ID)
+				}
+			}
+			got, err := s.ListRuns(ctx, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(rest, ids(got)); diff != "" {
+				t.Errorf("%+v, after a run it does not list: %s", p, diff)
+			}
+		}
+	}
+	if got, err := s.ListRuns(ctx, store.ListOptions{Tenant: "b", States: []string{"held"}, DataContains: "corpus-d"}); err != nil || len(got) != 0 {
+		t.Errorf("b's held runs holding corpus-d: %v %v, want none", ids(got), err)
+	}
+	for _, bad := range []string{"corpus\x00c", "corpus-\xffc"} {
+		got, err := s.ListRuns(ctx, store.ListOptions{Tenant: "a", DataContains: bad})
+		if err == nil || !strings.Contains(err.Error(), "DataContains") || len(got) != 0 {
+			t.Errorf("DataContains %q: %v %v, want a refusal naming DataContains", bad, ids(got), err)
 		}
 	}
 }
