@@ -257,6 +257,8 @@ type options struct {
 }
 
 // RecordKey signs the backend's records with key (at least 16 bytes).
+// It needs RecordKeyFile too, beside which the backend keeps its log of
+// retires (the key given here signs over the file's).
 func RecordKey(key []byte) Option {
 	return func(o *options) { o.key = append([]byte(nil), key...) }
 }
@@ -264,7 +266,8 @@ func RecordKey(key []byte) Option {
 // RecordKeyFile signs the backend's records with the key in path (hex, a
 // file only its owner may read), made there, 0600, on first use. The
 // file belongs outside the state directory, where the site's jobs cannot
-// read it: the server's own settings.
+// read it: the server's own settings. The backend's log of retires goes
+// beside it (retireLogDir); a file inside the state directory is refused.
 func RecordKeyFile(path string) Option {
 	return func(o *options) { o.keyFile = path }
 }
