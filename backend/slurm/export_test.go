@@ -56,3 +56,12 @@ func RecordAndRetire(t testing.TB, b *Slurm, key, id string) []byte {
 	}
 	return kept
 }
+
+// MoveAside moves the directory found where record rel of b's state
+// directory goes aside, as a write of the record does.
+func MoveAside(t testing.TB, b *Slurm, rel string) {
+	t.Helper()
+	if !b.rec.moveAside(rel) {
+		t.Fatalf("%s not moved aside", rel)
+	}
+}

@@ -2,10 +2,12 @@ package slurm_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -232,9 +234,10 @@ func TestCleanEmptiesRefusedOfItsJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	refused := filepath.Join(state, "refused")
-	// Moved aside before: of this job's records, and of another's.
-	mine := []string{"handles_4242.0123456789abcdef", "jobs_r1-1_cancelled.00000000000000ff"}
-	others := []string{"jobs_r2-1_jobid.0123456789abcdef", "handles_4243.0123456789abcdef", "handles_4242", "notes"}
+	// Moved aside before: of this job's records, and of another's (and
+	// names of no record's directory).
+	mine := []string{"handles_4242/0123456789abcdef", "jobs_r1-1_cancelled/00000000000000ff"}
+	others := []string{"jobs_r2-1_jobid", "handles_4243", "handles_4242.0123456789abcdef", "notes"}
 	for _, name := range append(append([]string{}, mine...), others...) {
 		if err := os.MkdirAll(filepath.Join(refused, name, "deep"), 0o700); err != nil {
 			t.Fatal(err)
@@ -258,6 +261,7 @@ func TestCleanEmptiesRefusedOfItsJob(t *testing.T) {
 		}
 		return got
 	}
+	// The moved directory is in jobs_r1-1_jobid, of this job's.
 	if n := len(names()); n != len(mine)+len(others)+1 {
 		t.Fatalf("refused/ before Clean: %q; want the moved directory there too", names())
 	}
@@ -306,5 +310,114 @@ func TestCleanRemovesNothingThroughARefusedLink(t *testing.T) {
 	}
 	if _, err := os.Stat(victim); err != nil {
 		t.Errorf("Clean with refused/ a link: %v; want %s left alone", err, victim)
+	}
+}
+
+// TestCleanRemovesItsRefusedWhateverJunk: Clean read the first 4,096
+// names of refused/ and removed the job's among them, so a workload, as
+// the cluster user, that filled refused/ with junk names, or made the
+// place of one of the job's records a directory again each time the
+// record was written (one more entry each), kept the job's entries past
+// that scan in refused/ for good. Clean now opens the directories of the
+// job's records there by name, whatever else refused/ holds.
+func TestCleanRemovesItsRefusedWhateverJunk(t *testing.T) {
+	state := t.TempDir()
+	b := fakeSlurm(t, state, map[string]string{
+		"sbatch": "#!/bin/sh\necho 4242\n",
+		"squeue": "#!/bin/sh\necho 'slurm_load_jobs error: Invalid job id specified' >&2\nexit 1\n",
+	})
+	refused := filepath.Join(state, "refused")
+	if err := os.MkdirAll(refused, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	const junk = 4100
+	for i := range junk {
+		if err := os.WriteFile(filepath.Join(refused, fmt.Sprintf("junk-%05d", i)), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// After the junk, the job's own: a directory where its job id's
+	// record goes, moved aside by Submit.
+	if err := os.MkdirAll(filepath.Join(state, "jobs", "r1-1", "jobid", "sub"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	h, err := b.Submit(ctx, backend.Spec{RunID: "r1", Attempt: 1, Command: []string{"true"}, WorkDir: t.TempDir()})
+	if err != nil || h != "4242" {
+		t.Fatalf("Submit = %q, %v; want 4242", h, err)
+	}
+	// And more of the job's than such a scan reads, whatever the order
+	// of the listing: the place of a record of the job (handles/ID:KEY,
+	// as a later attempt's job of the id has) made a directory again at
+	// each write.
+	for range 4097 {
+		if err := os.Mkdir(filepath.Join(state, "handles", "4242:r1-1"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		slurm.MoveAside(t, b, "handles/4242:r1-1")
+	}
+	if err := os.WriteFile(filepath.Join(state, "jobs", "r1-1", "exitcode"), []byte("0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Clean(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(refused)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), "junk-") {
+			left = append(left, e.Name())
+		}
+	}
+	if len(left) > 0 || len(ents) != junk {
+		t.Errorf("refused/ after Clean: %d entries, of the job's %d (%q…); want the %d junk names only", len(ents), len(left), left[:min(len(left), 3)], junk)
+	}
+}
+
+// TestSubmitNotFailedByJunkWhereRefusedGoes: refused/ is in the state
+// directory, which a workload, as the cluster user, writes. Made a file
+// there, the directory in a record's place was never moved aside, and
+// Submit answered "submitted but not recorded" at every try; made a link
+// to a directory outside, the workload's directory was moved there, out
+// of the state directory. What is in refused/'s place (or in a record's
+// directory's there) that is no directory is now removed, with one
+// unlink, and a directory made in its stead.
+func TestSubmitNotFailedByJunkWhereRefusedGoes(t *testing.T) {
+	for _, c := range []string{"file", "link out", "record's directory a file"} {
+		t.Run(c, func(t *testing.T) {
+			state, outside := t.TempDir(), t.TempDir()
+			b := fakeSlurm(t, state, map[string]string{"sbatch": "#!/bin/sh\necho 4242\n"})
+			if err := os.MkdirAll(filepath.Join(state, "jobs", "r1-1", "jobid", "sub"), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			refused := filepath.Join(state, "refused")
+			var err error
+			switch c {
+			case "file":
+				err = os.WriteFile(refused, []byte("x\n"), 0o600)
+			case "link out":
+				err = os.Symlink(outside, refused)
+			default:
+				if err = os.Mkdir(refused, 0o700); err == nil {
+					err = os.WriteFile(filepath.Join(refused, "jobs_r1-1_jobid"), []byte("x\n"), 0o600)
+				}
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			h, err := b.Submit(context.Background(), backend.Spec{RunID: "r1", Attempt: 1, Command: []string{"true"}, WorkDir: t.TempDir()})
+			if err != nil || h != "4242" {
+				t.Fatalf("Submit with refused/ %s = %q, %v; want 4242", c, h, err)
+			}
+			if ents, err := os.ReadDir(outside); err != nil || len(ents) > 0 {
+				t.Errorf("outside the state directory: %d entries, %v; want nothing moved there", len(ents), err)
+			}
+			if ents, err := os.ReadDir(filepath.Join(refused, "jobs_r1-1_jobid")); err != nil || len(ents) != 1 {
+				t.Errorf("refused/jobs_r1-1_jobid: %d entries, %v; want the moved directory", len(ents), err)
+			}
+		})
 	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/internal/atomicfile"
 )
 
@@ -28,10 +29,11 @@ import (
 // that record, or put an older signed one of the same name in its place,
 // and then put back a kept copy of handles/NAME, which a capacity poll
 // counted as a live job's. Each retire is also appended to a log outside
-// the state directory, beside the record key the backend was given (the
-// server's own settings, RecordKeyFile), one line a retire, each signed
-// with the record key: NAME KEY MAC. The log is read at start, and read
-// on (what other processes appended) when a record is not known retired.
+// the state directory, beside the record key file the backend was given
+// (the server's own settings, RecordKeyFile; retireLogParent), one line a
+// retire, each signed with the record key: NAME KEY MAC. The log is read
+// at start, and read on (what other processes appended) when a record is
+// not known retired.
 //
 // A line that does not verify (forged, or torn by a crash mid-append) is
 // skipped; an append first ends a torn last line, so the retire it
@@ -71,6 +73,48 @@ type retireLog struct {
 	lines  int // lines in the file, as far as this backend knows
 	warned bool
 	h      hash.Hash // the MAC that parse reuses
+}
+
+// retireLogParent is the directory that holds the log of stateDir's
+// retires (in retireLogDir there): beside the key file the backend was
+// given (RecordKeyFile, the server's own settings), out of the reach of
+// the site's workloads, which write the state directory. A key file in
+// the state directory is refused, as is a key kept out of it (the site's
+// backend.recordKeyFile, RecordKey) with no key file to keep the log
+// beside: the log went to the state directory, where a workload, as the
+// cluster user, could remove it, and a retired job's record it had kept
+// a copy of was counted as live again after a restart, undoing what the
+// key protects. A backend given no key at all keeps its key in the state
+// directory, where the workloads read it and can sign any record with
+// it: its records, and so its log, beside the key, tell this directory's
+// from another's only.
+func retireLogParent(o options, site catalog.BackendSpec, stateDir string) (string, error) {
+	const why = "its log of retires would lie in the state directory %s, which the site's nodes write: a workload could remove it and have a retired job's record, put back, counted as live"
+	switch {
+	case o.keyFile != "":
+		path, err := filepath.Abs(o.keyFile)
+		if err != nil {
+			return "", fmt.Errorf("record key file %s: %w", o.keyFile, err)
+		}
+		dir := filepath.Dir(path)
+		if within(dir, stateDir) || linksWithin(dir, stateDir) {
+			return "", fmt.Errorf("record key file %s (RecordKeyFile): inside the state directory; "+why+"; keep the key in the server's own settings", o.keyFile, stateDir)
+		}
+		return dir, nil
+	case site.RecordKeyFile != "":
+		return "", fmt.Errorf("backend.recordKeyFile %s: set, but the backend was given no key file of the server's own settings (RecordKeyFile) to keep its log of retires beside; "+why+"; run the site from the server (meridian serve), which gives one", site.RecordKeyFile, stateDir)
+	case o.key != nil:
+		return "", fmt.Errorf("record key given (RecordKey) without a key file (RecordKeyFile) to keep the log of retires beside; "+why, stateDir)
+	}
+	return stateDir, nil
+}
+
+// linksWithin says whether dir, its links resolved, is stateDir (its
+// links resolved) or below it.
+func linksWithin(dir, stateDir string) bool {
+	d, err1 := filepath.EvalSymlinks(dir)
+	s, err2 := filepath.EvalSymlinks(stateDir)
+	return err1 == nil && err2 == nil && within(d, s)
 }
 
 // retireLogName is the file in dir (retireLogDir) of stateDir's log.

@@ -98,76 +98,85 @@ const refusedDir = "refused"
 
 // moveAside moves a directory found where record rel goes (a workload,
 // as this backend's user, can make one there, and the id sbatch gives
-// next and an attempt's key are easy to guess) to refused/, whatever it
-// holds, with one rename: the rename of the record's new content over it
-// failed, and the job's record, written after sbatch, was lost
-// ("submitted but not recorded") at every try. Anything else in the
-// record's place (a file, a link, a FIFO) the rename replaces. It says
-// whether it moved one.
+// next and an attempt's key are easy to guess) to refused/NAME/RANDOM,
+// whatever it holds, with one rename: the rename of the record's new
+// content over it failed, and the job's record, written after sbatch,
+// was lost ("submitted but not recorded") at every try. NAME is the
+// record's path flattened (refusedName), one directory a record, so that
+// Clean finds what was moved by name (removeRefused) whatever else a
+// workload put in refused/; RANDOM tells apart the moves of one record
+// (a workload may put a directory back each time the record is written
+// again). Anything else in the record's place (a file, a link, a FIFO)
+// the rename of the record replaces. All of it goes through os.Root: a
+// link a workload put on the way (jobs/KEY, refused/) moves nothing out
+// of the state directory, or into another. It says whether it moved one.
 func (r records) moveAside(rel string) bool {
-	path := filepath.Join(r.dir, rel)
-	fi, err := os.Lstat(path)
-	if err != nil || !fi.IsDir() {
+	root, err := os.OpenRoot(r.dir)
+	if err != nil {
 		return false
 	}
-	dir := filepath.Join(r.dir, refusedDir)
-	if err := atomicfile.MkdirAll(dir, 0o700); err != nil {
+	defer root.Close()
+	if fi, err := root.Lstat(rel); err != nil || !fi.IsDir() {
+		return false
+	}
+	slot := filepath.Join(refusedDir, refusedName(rel))
+	if !plainDir(root, refusedDir) || !plainDir(root, slot) {
 		return false
 	}
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return false
 	}
-	name := refusedName(rel) + "." + hex.EncodeToString(b[:])
-	if err := os.Rename(path, filepath.Join(dir, name)); err != nil {
+	to := filepath.Join(slot, hex.EncodeToString(b[:]))
+	if err := root.Rename(rel, to); err != nil {
 		return false
 	}
 	if s := r.seal; s != nil && s.logger != nil {
-		s.logger.Warn("slurm: directory in a record's place moved aside", "path", path, "to", filepath.Join(dir, name))
+		s.logger.Warn("slurm: directory in a record's place moved aside", "path", filepath.Join(r.dir, rel), "to", filepath.Join(r.dir, to))
 	}
 	return true
 }
 
-// refusedName is the name under refused/ that moveAside gives what it
-// moved out of record rel's place, less its random suffix.
-func refusedName(rel string) string { return strings.ReplaceAll(filepath.ToSlash(rel), "/", "_") }
-
-// isRefusedOf says whether name, an entry of refused/, is what moveAside
-// moved out of the place of one of rels: the flattened path, a dot and
-// 16 hex digits.
-func isRefusedOf(name string, rels []string) bool {
-	base, suffix, ok := cutLast(name, ".")
-	if !ok || len(suffix) != 16 {
-		return false
-	}
-	if _, err := hex.DecodeString(suffix); err != nil {
-		return false
-	}
-	for _, rel := range rels {
-		if base == refusedName(rel) {
-			return true
+// plainDir makes name, below root, a directory of its own if it is not
+// one: a file, link or FIFO a workload put there (to keep moveAside from
+// moving anything, and the record from being written) is removed first,
+// with one unlink. It says whether name is a directory, not a link.
+func plainDir(root *os.Root, name string) bool {
+	fi, err := root.Lstat(name)
+	switch {
+	case err == nil && fi.IsDir():
+		return true
+	case err == nil:
+		if err := root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return false
 		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return false
 	}
-	return false
+	if err := root.Mkdir(name, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return false
+	}
+	// Made by another backend sharing the directory, or by a workload,
+	// in between: a directory is as good, anything else is refused.
+	fi, err = root.Lstat(name)
+	return err == nil && fi.IsDir()
 }
 
-func cutLast(s, sep string) (before, after string, ok bool) {
-	i := strings.LastIndex(s, sep)
-	if i < 0 {
-		return s, "", false
-	}
-	return s[:i], s[i+len(sep):], true
-}
+// refusedName is the directory under refused/ that holds what moveAside
+// moved out of record rel's place.
+func refusedName(rel string) string { return strings.ReplaceAll(filepath.ToSlash(rel), "/", "_") }
 
 // removeRefused removes from refused/ what moveAside moved out of the
 // places of the records of job id as the job of key (its jobid and
 // cancel records, handles/ and ended/ of the id, and of ID:KEY), once the
 // job has ended and been cleaned up (Slurm.Clean): no record of it is
-// written again, and before, refused/ grew for good. It reads at most
-// atomicfile.MaxTempScan entries of refused/ (a workload, as this
-// backend's user, can fill it), and removes inside the state directory
-// only, whatever links a workload put on the way (os.Root). It reports
-// how many it removed.
+// written again, and before, refused/ grew for good. It opens each
+// record's directory there by name (refusedName), six of them, and reads
+// no listing of refused/: a scan of its first entries, which a workload,
+// as this backend's user, can fill with junk, left the job's own entries
+// past them for good. It removes inside the state directory only,
+// whatever links a workload put on the way (os.Root). It reports how
+// many of the records' directories it removed.
 func (r records) removeRefused(id, key string) int {
 	root, err := os.OpenRoot(r.dir)
 	if err != nil {
@@ -177,20 +186,19 @@ func (r records) removeRefused(id, key string) int {
 	if fi, err := root.Lstat(refusedDir); err != nil || !fi.IsDir() {
 		return 0
 	}
-	f, err := root.Open(refusedDir)
+	dir, err := root.OpenRoot(refusedDir)
 	if err != nil {
 		return 0
 	}
-	ents, _ := f.ReadDir(atomicfile.MaxTempScan)
-	f.Close()
-	rels := []string{
+	defer dir.Close()
+	n := 0
+	for _, rel := range []string{
 		filepath.Join("jobs", key, "jobid"), filepath.Join("jobs", key, "cancelled"),
 		filepath.Join("handles", id), filepath.Join("ended", id),
 		filepath.Join("handles", id+handleSep+key), filepath.Join("ended", id+handleSep+key),
-	}
-	n := 0
-	for _, e := range ents {
-		if isRefusedOf(e.Name(), rels) && root.RemoveAll(filepath.Join(refusedDir, e.Name())) == nil {
+	} {
+		name := refusedName(rel)
+		if _, err := dir.Lstat(name); err == nil && dir.RemoveAll(name) == nil {
 			n++
 		}
 	}
@@ -249,6 +257,8 @@ type options struct {
 }
 
 // RecordKey signs the backend's records with key (at least 16 bytes).
+// It needs RecordKeyFile too, beside which the backend keeps its log of
+// retires (the key given here signs over the file's).
 func RecordKey(key []byte) Option {
 	return func(o *options) { o.key = append([]byte(nil), key...) }
 }
@@ -256,7 +266,8 @@ func RecordKey(key []byte) Option {
 // RecordKeyFile signs the backend's records with the key in path (hex, a
 // file only its owner may read), made there, 0600, on first use. The
 // file belongs outside the state directory, where the site's jobs cannot
-// read it: the server's own settings.
+// read it: the server's own settings. The backend's log of retires goes
+// beside it (retireLogDir); a file inside the state directory is refused.
 func RecordKeyFile(path string) Option {
 	return func(o *options) { o.keyFile = path }
 }

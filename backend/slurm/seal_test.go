@@ -144,8 +144,10 @@ func TestFindAdoptsNoForgedRecord(t *testing.T) {
 	if id, ok, err := again.Find(context.Background(), "r1", 2); err != nil || !ok || id != "777" {
 		t.Errorf("Find after a restart = %q, %v, %v; want the recorded job 777", id, ok, err)
 	}
-	// Under another key, the same records are someone else's.
-	other, err := New(catalog.BackendSpec{Type: "slurm"}, filepath.Join(dir, "state"), RecordKey(bytes.Repeat([]byte{1}, 32)))
+	// Under another key, the same records are someone else's (its log of
+	// retires kept in settings of its own).
+	other, err := New(catalog.BackendSpec{Type: "slurm"}, filepath.Join(dir, "state"), RecordKey(bytes.Repeat([]byte{1}, 32)),
+		RecordKeyFile(filepath.Join(dir, "other-settings", "slurm-record-key")))
 	if err != nil {
 		t.Fatal(err)
 	}

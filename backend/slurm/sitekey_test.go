@@ -38,7 +38,7 @@ func TestSiteRecordKeyFile(t *testing.T) {
 	if err := b.rec.record("r1-1", "7"); err != nil {
 		t.Fatal(err)
 	}
-	withKey, err := New(catalog.BackendSpec{Type: "slurm"}, state, RecordKey(key))
+	withKey, err := New(catalog.BackendSpec{Type: "slurm"}, state, RecordKey(key), serverKey)
 	if err != nil {
 		t.Fatal(err)
 	}

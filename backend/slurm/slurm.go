@@ -57,7 +57,10 @@ var (
 // write (a shared file system, or the same machine). The records naming
 // its jobs are signed with the key of the site's recordKeyFile
 // (LoadSiteRecordKey), else the key opts give (RecordKey, RecordKeyFile),
-// by default one of its own in stateDir (DefaultRecordKeyFile).
+// by default one of its own in stateDir (DefaultRecordKeyFile). Its log of
+// retires lies beside the key file opts give (RecordKeyFile), which must
+// be outside stateDir; a key kept out of stateDir with no key file to
+// keep the log beside is refused (retireLogParent).
 func New(site catalog.BackendSpec, stateDir string, opts ...Option) (*Slurm, error) {
 	if site.RestURL != "" {
 		return nil, fmt.Errorf("backend.restURL: set (%s); that site is reached through slurmrestd (NewREST), not Slurm's commands", site.RestURL)
@@ -89,15 +92,14 @@ func New(site catalog.BackendSpec, stateDir string, opts ...Option) (*Slurm, err
 			return nil, fmt.Errorf("slurm backend: %w", err)
 		}
 	}
-	if rec.seal, err = newSealer(o, abs); err != nil {
+	// Before the key is made: a key file that cannot go where it is
+	// asked for makes none.
+	logDir, err := retireLogParent(o, site, abs)
+	if err != nil {
 		return nil, fmt.Errorf("slurm backend: %w", err)
 	}
-	// The log of retires goes beside the key file the backend was given
-	// (the server's own settings), out of the workloads' reach; else in
-	// the state directory, as the key does.
-	logDir := abs
-	if o.keyFile != "" {
-		logDir = filepath.Dir(o.keyFile)
+	if rec.seal, err = newSealer(o, abs); err != nil {
+		return nil, fmt.Errorf("slurm backend: %w", err)
 	}
 	if rec.retireLog, err = openRetireLog(filepath.Join(logDir, retireLogDir), abs, rec.seal.key, rec.retiredSeen, o.logger); err != nil {
 		return nil, fmt.Errorf("slurm backend: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/backend/slurm"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/run"
@@ -121,7 +124,7 @@ func checkOne(ctx context.Context, s *catalog.Site, stateDir string) error {
 	if ps := run.RemoteProblems(s); len(ps) > 0 {
 		return run.CheckSite(ctx, s, nil)
 	}
-	be, err := siteBackends.For(s.Spec.Backend, stateDir)
+	be, err := checkBackends(stateDir).For(s.Spec.Backend, stateDir)
 	if err != nil {
 		return fmt.Errorf("site %s (%s): %w", s.Metadata.Name, s.Pos, err)
 	}
@@ -129,6 +132,17 @@ func checkOne(ctx context.Context, s *catalog.Site, stateDir string) error {
 		defer c.Close()
 	}
 	return run.CheckSite(ctx, s, be)
+}
+
+// checkBackends is the set a check makes the backend of a site whose
+// state is stateDir from: siteBackends, a Slurm backend given a record key
+// file of the check's own beside stateDir, as serve gives one of its own
+// settings. Without one, a site whose backend.recordKeyFile names its own
+// key is refused: its backend would keep its log of retires in stateDir.
+func checkBackends(stateDir string) backend.Set {
+	set := maps.Clone(siteBackends)
+	set[catalog.BackendSlurm] = slurm.FactoryWith(slurm.RecordKeyFile(filepath.Join(stateDir+".settings", slurmRecordKeyFile)))
+	return set
 }
 
 func checkTable(w io.Writer, res []run.SiteHealth) error {
