@@ -208,3 +208,145 @@ func TestAttackCommandSwappedInAReadableDirectoryAfterItsCheck(t *testing.T) {
 		t.Errorf("the command swapped for another after its check: %q; want the one judged run", got)
 	}
 }
+
+// TestAttackRelativeCommandFoundAnotherWayAfterItsCheck: a command named
+// without a slash was looked up in the job's PATH by sandbox-exec, at the
+// exec, after the check, and nothing of it was judged: another program
+// put in an earlier directory of that PATH, or in place of the one found,
+// after the agent had checked the workload ran in its place. The agent
+// now finds the command in the job's PATH once, judges the file found and
+// runs that file, through its descriptor.
+func TestAttackRelativeCommandFoundAnotherWayAfterItsCheck(t *testing.T) {
+	if landlockABI() < minLandlockABI {
+		t.Skipf("this kernel's Landlock is ABI %d; the landlock sandbox needs %d", landlockABI(), minLandlockABI)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		// after changes the PATH's directories once the check is done.
+		after func(t *testing.T, first, second string)
+	}{
+		{"another program put in an earlier directory of the PATH", func(t *testing.T, first, _ string) {
+			writeProgram(t, filepath.Join(first, "train"), "#!/bin/sh\necho OTHER-RAN\n")
+		}},
+		{"another program put in place of the one found", func(t *testing.T, _, second string) {
+			other := writeProgram(t, filepath.Join(second, "other"), "#!/bin/sh\necho OTHER-RAN\n")
+			if err := os.Rename(other, filepath.Join(second, "train")); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			first, second := readableDir(t), readableDir(t)
+			writeProgram(t, filepath.Join(second, "train"), "#!/bin/sh\necho TRAIN-RAN\n")
+			wd := filepath.Join(t.TempDir(), "scratch")
+			if err := os.Mkdir(wd, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			cfg := Config{Exe: exe, SandboxExec: []string{exe, "__agent"}}
+			sb := Sandbox{Mode: SandboxLandlock, ReadOnly: []string{first, second}}
+			env := []string{"PATH=" + first + ":" + second + ":/usr/bin:/bin"}
+			cmd, err := workloadCommand(cfg, sb, wd, []string{"train"}, env)
+			if err != nil {
+				t.Fatalf("a program under a --ro path found by the job's PATH: %v; want it run", err)
+			}
+			tc.after(t, first, second)
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			cmd.Wait()
+			if got := out.String(); !strings.Contains(got, "TRAIN-RAN") || strings.Contains(got, "OTHER-RAN") {
+				t.Errorf("output %q; want the program found and judged at the check run", got)
+			}
+		})
+	}
+}
+
+// TestRelativeCommandJudgedAsFound: a command named without a slash is
+// judged as the file the job's PATH finds, as one named by that path is:
+// a script of the server's user outside the paths every workload may
+// read is refused at the check, naming the field, the name and the file
+// found (it was not judged at all, and was left to fail at the exec), as
+// is a name found through a relative directory of the PATH or not found.
+func TestRelativeCommandJudgedAsFound(t *testing.T) {
+	root := t.TempDir()
+	private := filepath.Join(root, "state")
+	if err := os.Mkdir(private, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	secret := writeProgram(t, filepath.Join(private, "batch.sh"), "#!/bin/sh\nTOKEN=secret\n")
+	if err := os.Chmod(secret, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	wd := filepath.Join(root, "scratch")
+	if err := os.Mkdir(wd, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeProgram(t, filepath.Join(wd, "bin", "train"), "#!/bin/sh\necho TRAIN-RAN\n")
+	cfg := Config{Exe: "/nonexistent/meridian"}
+	sb := Sandbox{Mode: SandboxLandlock}
+	for _, tc := range []struct {
+		name, exe, path string
+		want            []string // in the refusal; nil: not refused
+	}{
+		{"a script of the server's user", "batch.sh", private + ":/usr/bin:/bin", []string{commandField, `"batch.sh"`, secret, "owned by the server's user"}},
+		{"a name found in a relative directory of the PATH", "train", "bin:/usr/bin", []string{commandField, `"train"`, `"bin"`, "relative"}},
+		{"a name the PATH does not find", "no-such-program", "/usr/bin:/bin", []string{commandField, `"no-such-program"`, "/usr/bin:/bin"}},
+		{"a system program", "sh", "/usr/bin:/bin", nil},
+		{"a program in the scratch, by the PATH", "train", filepath.Join(wd, "bin"), nil},
+		{"a program in the scratch, by its path from there", "bin/train", "/usr/bin", nil},
+	} {
+		cmd, err := workloadCommand(cfg, sb, wd, []string{tc.exe}, []string{"PATH=" + tc.path})
+		if tc.want == nil {
+			if err != nil {
+				t.Errorf("%s: %v; want it run", tc.name, err)
+			} else if cmd.grant == nil {
+				t.Errorf("%s: nothing granted; want the file found judged and run by its descriptor", tc.name)
+			}
+			if cmd != nil && cmd.grant != nil {
+				cmd.grant.Close()
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("%s: not refused; want it refused at the check", tc.name)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: the refusal %q does not say %q", tc.name, err, w)
+			}
+		}
+	}
+}
+
+// readableDir is a new directory every user may read.
+func readableDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// writeProgram writes an executable file at path, the directories above
+// it made as needed.
+func writeProgram(t *testing.T, path, data string) string {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(data), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}

@@ -162,6 +162,67 @@ func checkCommandPath(cfg Config, sb Sandbox, wd, exe string) (*os.File, error) 
 	return f, nil
 }
 
+// commandField names the manifest's field that holds the command, for
+// errors about it.
+const commandField = "spec.workload.command[0]"
+
+// commandPath is the file the landlock sandbox judges and runs for the
+// command exe: exe itself when it is absolute, else the file it names
+// now, found as exec would find it in the sandbox, with the job's PATH
+// (the last PATH= of env, as sandbox-exec reads it) and wd for the
+// working directory. Found by sandbox-exec instead, at the exec, after
+// the check, nothing of it was judged: the tenant's PATH, and whoever may
+// write a directory on it, chose the program run then. The file found is
+// judged and run through its descriptor as an absolute command is
+// (checkCommandPath). Elsewhere nothing is judged or granted, and exe is
+// returned as it is: it is found at the exec, by the kernel's own check of
+// the workload's user.
+//
+// The lookup follows exec.LookPath's: a name with a slash is taken from
+// wd; one without from each directory of PATH in turn, the first
+// executable file there; one found through a relative directory of PATH
+// is refused, as LookPath refuses it (exec.ErrDot).
+func commandPath(sb Sandbox, wd, exe string, env []string) (string, error) {
+	if sb.Mode != SandboxLandlock || filepath.IsAbs(exe) {
+		return exe, nil
+	}
+	if strings.Contains(exe, "/") {
+		return filepath.Join(wd, exe), nil
+	}
+	path := ""
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			path = v
+		}
+	}
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			dir = "."
+		}
+		found := filepath.Join(dir, exe)
+		if !filepath.IsAbs(found) {
+			if executable(filepath.Join(wd, found)) {
+				return "", fmt.Errorf("%s %q: found in the relative directory %q of the job's PATH (spec.workload.env PATH %q); refusing it, as exec does: name the command by its path (./%s)", commandField, exe, dir, path, exe)
+			}
+			continue
+		}
+		if executable(found) {
+			return found, nil
+		}
+	}
+	return "", fmt.Errorf("%s %q: no executable file of that name in the directories of the job's PATH (%q)", commandField, exe, path)
+}
+
+// executable reports whether path names a file, not a directory, that
+// this process may execute, as exec.LookPath judges it.
+func executable(path string) bool {
+	fi, err := os.Stat(path)
+	if err != nil || fi.IsDir() {
+		return false
+	}
+	return unix.Faccessat(unix.AT_FDCWD, path, unix.X_OK, unix.AT_EACCESS) == nil
+}
+
 // judgeCommand is checkCommandPath's judgement of f, the command exe
 // opened: by its descriptor, never by exe again.
 func judgeCommand(cfg Config, sb Sandbox, wd, exe string, f *os.File) error {
@@ -389,8 +450,14 @@ func helperCommand(cfg Config, sb Sandbox, wd string, args, env []string, reap b
 	exe := args[0]
 	var grant *os.File
 	if reap {
-		var err error
-		if grant, err = checkCommandPath(cfg, sb, wd, exe); err != nil {
+		path, err := commandPath(sb, wd, exe, env)
+		if err != nil {
+			return nil, err
+		}
+		if grant, err = checkCommandPath(cfg, sb, wd, path); err != nil {
+			if path != exe {
+				err = fmt.Errorf("%s %q, found as %s: %w", commandField, exe, path, err)
+			}
 			return nil, err
 		}
 	}
