@@ -305,10 +305,15 @@ func TestRelativeCommandJudgedAsFound(t *testing.T) {
 		if tc.want == nil {
 			if err != nil {
 				t.Errorf("%s: %v; want it run", tc.name, err)
-			} else if cmd.grant == nil {
-				t.Errorf("%s: nothing granted; want the file found judged and run by its descriptor", tc.name)
+				continue
 			}
-			if cmd != nil && cmd.grant != nil {
+			// Run through its descriptor, or in the scratch by the path
+			// judged: either way not looked up again at the exec.
+			args := strings.Join(cmd.Args, " ")
+			if cmd.grant == nil && !strings.Contains(args, "--exec-path "+filepath.Join(wd, "bin", "train")+" ") {
+				t.Errorf("%s: %s; want the file found judged and run as found", tc.name, args)
+			}
+			if cmd.grant != nil {
 				cmd.grant.Close()
 			}
 			continue
@@ -349,4 +354,120 @@ func writeProgram(t *testing.T, path, data string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// TestScriptInTheScratchSeesItsPath: a script run through its descriptor
+// was given /proc/self/fd/5 for its path ($0), and one in the scratch
+// (the tenant's own, unsealed from a dataset) could not find the files
+// next to it. One in the scratch, where nothing is granted for it, is
+// now run by the path judged, named by that path, by the job's PATH or
+// from the scratch; a link put in its place after the check to a file the
+// workload may not read is still not run.
+func TestScriptInTheScratchSeesItsPath(t *testing.T) {
+	if landlockABI() < minLandlockABI {
+		t.Skipf("this kernel's Landlock is ABI %d; the landlock sandbox needs %d", landlockABI(), minLandlockABI)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	private := filepath.Join(root, "state")
+	if err := os.Mkdir(private, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	secret := writeProgram(t, filepath.Join(private, "batch.sh"), "#!/bin/sh\necho SECRET-RAN\n")
+	if err := os.Chmod(secret, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	wd := filepath.Join(root, "scratch")
+	if err := os.Mkdir(wd, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	script := writeProgram(t, filepath.Join(wd, "data", "train.sh"), "#!/bin/sh\necho \"0=$0\"\n")
+	cfg := Config{Exe: exe, SandboxExec: []string{exe, "__agent"}}
+	sb := Sandbox{Mode: SandboxLandlock}
+	run := func(name, path string, swap bool) string {
+		t.Helper()
+		cmd, err := workloadCommand(cfg, sb, wd, []string{name}, []string{"PATH=" + path})
+		if err != nil {
+			t.Fatalf("%s: %v; want it run", name, err)
+		}
+		if swap {
+			if err := os.Rename(script, script+".old"); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(secret, script); err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				if err := os.Rename(script+".old", script); err != nil {
+					t.Fatal(err)
+				}
+			}()
+		}
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmd.Wait()
+		return out.String()
+	}
+	for _, tc := range []struct{ name, path string }{
+		{script, "/usr/bin:/bin"},
+		{"train.sh", filepath.Dir(script) + ":/usr/bin:/bin"},
+		{"data/train.sh", "/usr/bin:/bin"},
+	} {
+		if got := run(tc.name, tc.path, false); strings.TrimSpace(got) != "0="+script {
+			t.Errorf("%s (PATH %s) printed %q; want its path, 0=%s", tc.name, tc.path, got, script)
+		}
+	}
+	if got := run(script, "/usr/bin:/bin", true); strings.Contains(got, "SECRET-RAN") {
+		t.Errorf("a link to a script of the server's user put in the scratch after the check was run: %q", got)
+	}
+}
+
+// TestRunByPathOnlyWhereTheScratchAloneNamesIt: a command is run by its
+// path only where nothing but the workload and the server's user can
+// change what the path names: a clean path in the scratch, with no link
+// below it, in a scratch no other user may write.
+func TestRunByPathOnlyWhereTheScratchAloneNamesIt(t *testing.T) {
+	wd := filepath.Join(t.TempDir(), "scratch")
+	script := writeProgram(t, filepath.Join(wd, "data", "train.sh"), "#!/bin/sh\n")
+	if err := os.Chmod(wd, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	tools := readableDir(t)
+	if err := os.Symlink(tools, filepath.Join(wd, "tools")); err != nil {
+		t.Fatal(err)
+	}
+	writeProgram(t, filepath.Join(tools, "train.sh"), "#!/bin/sh\n")
+	judged := func(path string) bool {
+		t.Helper()
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		return runByPath(wd, path, f)
+	}
+	if !judged(script) {
+		t.Errorf("%s, in the scratch: not run by its path", script)
+	}
+	for _, path := range []string{
+		filepath.Join(wd, "tools", "train.sh"), // through a link out of the scratch
+		wd + "/data/../data/train.sh",          // not clean
+		filepath.Join(tools, "train.sh"),       // outside the scratch
+	} {
+		if judged(path) {
+			t.Errorf("%s: run by its path; want it run through its descriptor", path)
+		}
+	}
+	if err := os.Chmod(wd, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if judged(script) {
+		t.Errorf("%s, in a scratch every user may write: run by its path; want it run through its descriptor", script)
+	}
 }
