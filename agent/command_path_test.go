@@ -208,3 +208,266 @@ func TestAttackCommandSwappedInAReadableDirectoryAfterItsCheck(t *testing.T) {
 		t.Errorf("the command swapped for another after its check: %q; want the one judged run", got)
 	}
 }
+
+// TestAttackRelativeCommandFoundAnotherWayAfterItsCheck: a command named
+// without a slash was looked up in the job's PATH by sandbox-exec, at the
+// exec, after the check, and nothing of it was judged: another program
+// put in an earlier directory of that PATH, or in place of the one found,
+// after the agent had checked the workload ran in its place. The agent
+// now finds the command in the job's PATH once, judges the file found and
+// runs that file, through its descriptor.
+func TestAttackRelativeCommandFoundAnotherWayAfterItsCheck(t *testing.T) {
+	if landlockABI() < minLandlockABI {
+		t.Skipf("this kernel's Landlock is ABI %d; the landlock sandbox needs %d", landlockABI(), minLandlockABI)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		// after changes the PATH's directories once the check is done.
+		after func(t *testing.T, first, second string)
+	}{
+		{"another program put in an earlier directory of the PATH", func(t *testing.T, first, _ string) {
+			writeProgram(t, filepath.Join(first, "train"), "#!/bin/sh\necho OTHER-RAN\n")
+		}},
+		{"another program put in place of the one found", func(t *testing.T, _, second string) {
+			other := writeProgram(t, filepath.Join(second, "other"), "#!/bin/sh\necho OTHER-RAN\n")
+			if err := os.Rename(other, filepath.Join(second, "train")); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			first, second := readableDir(t), readableDir(t)
+			writeProgram(t, filepath.Join(second, "train"), "#!/bin/sh\necho TRAIN-RAN\n")
+			wd := filepath.Join(t.TempDir(), "scratch")
+			if err := os.Mkdir(wd, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			cfg := Config{Exe: exe, SandboxExec: []string{exe, "__agent"}}
+			sb := Sandbox{Mode: SandboxLandlock, ReadOnly: []string{first, second}}
+			env := []string{"PATH=" + first + ":" + second + ":/usr/bin:/bin"}
+			cmd, err := workloadCommand(cfg, sb, wd, []string{"train"}, env)
+			if err != nil {
+				t.Fatalf("a program under a --ro path found by the job's PATH: %v; want it run", err)
+			}
+			tc.after(t, first, second)
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			cmd.Wait()
+			if got := out.String(); !strings.Contains(got, "TRAIN-RAN") || strings.Contains(got, "OTHER-RAN") {
+				t.Errorf("output %q; want the program found and judged at the check run", got)
+			}
+		})
+	}
+}
+
+// TestRelativeCommandJudgedAsFound: a command named without a slash is
+// judged as the file the job's PATH finds, as one named by that path is:
+// a script of the server's user outside the paths every workload may
+// read is refused at the check, naming the field, the name and the file
+// found (it was not judged at all, and was left to fail at the exec), as
+// is a name found through a relative directory of the PATH or not found.
+func TestRelativeCommandJudgedAsFound(t *testing.T) {
+	root := t.TempDir()
+	private := filepath.Join(root, "state")
+	if err := os.Mkdir(private, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	secret := writeProgram(t, filepath.Join(private, "batch.sh"), "#!/bin/sh\nTOKEN=secret\n")
+	if err := os.Chmod(secret, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	wd := filepath.Join(root, "scratch")
+	if err := os.Mkdir(wd, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeProgram(t, filepath.Join(wd, "bin", "train"), "#!/bin/sh\necho TRAIN-RAN\n")
+	cfg := Config{Exe: "/nonexistent/meridian"}
+	sb := Sandbox{Mode: SandboxLandlock}
+	for _, tc := range []struct {
+		name, exe, path string
+		want            []string // in the refusal; nil: not refused
+	}{
+		{"a script of the server's user", "batch.sh", private + ":/usr/bin:/bin", []string{commandField, `"batch.sh"`, secret, "owned by the server's user"}},
+		{"a name found in a relative directory of the PATH", "train", "bin:/usr/bin", []string{commandField, `"train"`, `"bin"`, "relative"}},
+		{"a name the PATH does not find", "no-such-program", "/usr/bin:/bin", []string{commandField, `"no-such-program"`, "/usr/bin:/bin"}},
+		{"a system program", "sh", "/usr/bin:/bin", nil},
+		{"a program in the scratch, by the PATH", "train", filepath.Join(wd, "bin"), nil},
+		{"a program in the scratch, by its path from there", "bin/train", "/usr/bin", nil},
+	} {
+		cmd, err := workloadCommand(cfg, sb, wd, []string{tc.exe}, []string{"PATH=" + tc.path})
+		if tc.want == nil {
+			if err != nil {
+				t.Errorf("%s: %v; want it run", tc.name, err)
+				continue
+			}
+			// Run through its descriptor, or in the scratch by the path
+			// judged: either way not looked up again at the exec.
+			args := strings.Join(cmd.Args, " ")
+			if cmd.grant == nil && !strings.Contains(args, "--exec-path "+filepath.Join(wd, "bin", "train")+" ") {
+				t.Errorf("%s: %s; want the file found judged and run as found", tc.name, args)
+			}
+			if cmd.grant != nil {
+				cmd.grant.Close()
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("%s: not refused; want it refused at the check", tc.name)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: the refusal %q does not say %q", tc.name, err, w)
+			}
+		}
+	}
+}
+
+// readableDir is a new directory every user may read.
+func readableDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// writeProgram writes an executable file at path, the directories above
+// it made as needed.
+func writeProgram(t *testing.T, path, data string) string {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(data), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestScriptInTheScratchSeesItsPath: a script run through its descriptor
+// was given /proc/self/fd/5 for its path ($0), and one in the scratch
+// (the tenant's own, unsealed from a dataset) could not find the files
+// next to it. One in the scratch, where nothing is granted for it, is
+// now run by the path judged, named by that path, by the job's PATH or
+// from the scratch; a link put in its place after the check to a file the
+// workload may not read is still not run.
+func TestScriptInTheScratchSeesItsPath(t *testing.T) {
+	if landlockABI() < minLandlockABI {
+		t.Skipf("this kernel's Landlock is ABI %d; the landlock sandbox needs %d", landlockABI(), minLandlockABI)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	private := filepath.Join(root, "state")
+	if err := os.Mkdir(private, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	secret := writeProgram(t, filepath.Join(private, "batch.sh"), "#!/bin/sh\necho SECRET-RAN\n")
+	if err := os.Chmod(secret, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	wd := filepath.Join(root, "scratch")
+	if err := os.Mkdir(wd, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	script := writeProgram(t, filepath.Join(wd, "data", "train.sh"), "#!/bin/sh\necho \"0=$0\"\n")
+	cfg := Config{Exe: exe, SandboxExec: []string{exe, "__agent"}}
+	sb := Sandbox{Mode: SandboxLandlock}
+	run := func(name, path string, swap bool) string {
+		t.Helper()
+		cmd, err := workloadCommand(cfg, sb, wd, []string{name}, []string{"PATH=" + path})
+		if err != nil {
+			t.Fatalf("%s: %v; want it run", name, err)
+		}
+		if swap {
+			if err := os.Rename(script, script+".old"); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(secret, script); err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				if err := os.Rename(script+".old", script); err != nil {
+					t.Fatal(err)
+				}
+			}()
+		}
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmd.Wait()
+		return out.String()
+	}
+	for _, tc := range []struct{ name, path string }{
+		{script, "/usr/bin:/bin"},
+		{"train.sh", filepath.Dir(script) + ":/usr/bin:/bin"},
+		{"data/train.sh", "/usr/bin:/bin"},
+	} {
+		if got := run(tc.name, tc.path, false); strings.TrimSpace(got) != "0="+script {
+			t.Errorf("%s (PATH %s) printed %q; want its path, 0=%s", tc.name, tc.path, got, script)
+		}
+	}
+	if got := run(script, "/usr/bin:/bin", true); strings.Contains(got, "SECRET-RAN") {
+		t.Errorf("a link to a script of the server's user put in the scratch after the check was run: %q", got)
+	}
+}
+
+// TestRunByPathOnlyWhereTheScratchAloneNamesIt: a command is run by its
+// path only where nothing but the workload and the server's user can
+// change what the path names: a clean path in the scratch, with no link
+// below it, in a scratch no other user may write.
+func TestRunByPathOnlyWhereTheScratchAloneNamesIt(t *testing.T) {
+	wd := filepath.Join(t.TempDir(), "scratch")
+	script := writeProgram(t, filepath.Join(wd, "data", "train.sh"), "#!/bin/sh\n")
+	if err := os.Chmod(wd, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	tools := readableDir(t)
+	if err := os.Symlink(tools, filepath.Join(wd, "tools")); err != nil {
+		t.Fatal(err)
+	}
+	writeProgram(t, filepath.Join(tools, "train.sh"), "#!/bin/sh\n")
+	judged := func(path string) bool {
+		t.Helper()
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		return runByPath(wd, path, f)
+	}
+	if !judged(script) {
+		t.Errorf("%s, in the scratch: not run by its path", script)
+	}
+	for _, path := range []string{
+		filepath.Join(wd, "tools", "train.sh"), // through a link out of the scratch
+		wd + "/data/../data/train.sh",          // not clean
+		filepath.Join(tools, "train.sh"),       // outside the scratch
+	} {
+		if judged(path) {
+			t.Errorf("%s: run by its path; want it run through its descriptor", path)
+		}
+	}
+	if err := os.Chmod(wd, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if judged(script) {
+		t.Errorf("%s, in a scratch every user may write: run by its path; want it run through its descriptor", script)
+	}
+}

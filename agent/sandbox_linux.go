@@ -162,6 +162,100 @@ func checkCommandPath(cfg Config, sb Sandbox, wd, exe string) (*os.File, error) 
 	return f, nil
 }
 
+// commandField names the manifest's field that holds the command, for
+// errors about it.
+const commandField = "spec.workload.command[0]"
+
+// commandPath is the file the landlock sandbox judges and runs for the
+// command exe: exe itself when it is absolute, else the file it names
+// now, found as exec would find it in the sandbox, with the job's PATH
+// (the last PATH= of env, as sandbox-exec reads it) and wd for the
+// working directory. Found by sandbox-exec instead, at the exec, after
+// the check, nothing of it was judged: the tenant's PATH, and whoever may
+// write a directory on it, chose the program run then. The file found is
+// judged and run as a command named by its absolute path is
+// (checkCommandPath, runByPath). Elsewhere nothing is judged or granted, and exe is
+// returned as it is: it is found at the exec, by the kernel's own check of
+// the workload's user.
+//
+// The lookup follows exec.LookPath's: a name with a slash is taken from
+// wd; one without from each directory of PATH in turn, the first
+// executable file there; one found through a relative directory of PATH
+// is refused, as LookPath refuses it (exec.ErrDot).
+func commandPath(sb Sandbox, wd, exe string, env []string) (string, error) {
+	if sb.Mode != SandboxLandlock || filepath.IsAbs(exe) {
+		return exe, nil
+	}
+	if strings.Contains(exe, "/") {
+		return filepath.Join(wd, exe), nil
+	}
+	path := ""
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			path = v
+		}
+	}
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			dir = "."
+		}
+		found := filepath.Join(dir, exe)
+		if !filepath.IsAbs(found) {
+			if executable(filepath.Join(wd, found)) {
+				return "", fmt.Errorf("%s %q: found in the relative directory %q of the job's PATH (spec.workload.env PATH %q); refusing it, as exec does: name the command by its path (./%s)", commandField, exe, dir, path, exe)
+			}
+			continue
+		}
+		if executable(found) {
+			return found, nil
+		}
+	}
+	return "", fmt.Errorf("%s %q: no executable file of that name in the directories of the job's PATH (%q)", commandField, exe, path)
+}
+
+// runByPath reports whether the command judged, f, opened from path, may
+// be run by that path rather than through its descriptor: where path is
+// clean and lies in the attempt's scratch wd, and names f there with no
+// link below wd. A script run through its descriptor is given
+// /proc/self/fd/N for its path ($0), and one in the scratch (the tenant's
+// own, unsealed from a dataset) looks for its other files next to it.
+// Only the workload itself, confined, and the server's user change what
+// a path in the scratch names; whatever that is by the exec is what the
+// workload may run anyway, as nothing is granted for it but the scratch.
+// Elsewhere (the system's directories, the --ro paths) another user may
+// put another program there after the check, and f is run.
+func runByPath(wd, path string, f *os.File) bool {
+	if wd == "" || !filepath.IsAbs(path) || path != filepath.Clean(path) {
+		return false
+	}
+	rel, err := filepath.Rel(wd, path)
+	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, "../") {
+		return false
+	}
+	rwd, err := filepath.EvalSymlinks(wd)
+	if err != nil {
+		return false
+	}
+	// A scratch that another user may write (its entries swapped) is
+	// not the workload's alone.
+	var st unix.Stat_t
+	if unix.Lstat(rwd, &st) != nil || int(st.Uid) != os.Geteuid() || st.Mode&0o022 != 0 {
+		return false
+	}
+	real, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(int(f.Fd())))
+	return err == nil && real == filepath.Join(rwd, rel)
+}
+
+// executable reports whether path names a file, not a directory, that
+// this process may execute, as exec.LookPath judges it.
+func executable(path string) bool {
+	fi, err := os.Stat(path)
+	if err != nil || fi.IsDir() {
+		return false
+	}
+	return unix.Faccessat(unix.AT_FDCWD, path, unix.X_OK, unix.AT_EACCESS) == nil
+}
+
 // judgeCommand is checkCommandPath's judgement of f, the command exe
 // opened: by its descriptor, never by exe again.
 func judgeCommand(cfg Config, sb Sandbox, wd, exe string, f *os.File) error {
@@ -388,10 +482,23 @@ func helperCommand(cfg Config, sb Sandbox, wd string, args, env []string, reap b
 	}
 	exe := args[0]
 	var grant *os.File
+	// execPath, when set, is the command's program, judged, run by its
+	// path (runByPath).
+	var execPath string
 	if reap {
-		var err error
-		if grant, err = checkCommandPath(cfg, sb, wd, exe); err != nil {
+		path, err := commandPath(sb, wd, exe, env)
+		if err != nil {
 			return nil, err
+		}
+		if grant, err = checkCommandPath(cfg, sb, wd, path); err != nil {
+			if path != exe {
+				err = fmt.Errorf("%s %q, found as %s: %w", commandField, exe, path, err)
+			}
+			return nil, err
+		}
+		if grant != nil && runByPath(wd, path, grant) {
+			grant.Close()
+			grant, execPath = nil, path
 		}
 	}
 	h := helperArgs(cfg)
@@ -414,6 +521,10 @@ func helperCommand(cfg Config, sb Sandbox, wd string, args, env []string, reap b
 		if prog == nil {
 			hargs = append(hargs, "--exec-fd", strconv.Itoa(grantFD))
 		}
+	} else if execPath != "" {
+		// In the scratch, which the workload may read and write whole:
+		// nothing to grant.
+		hargs = append(hargs, "--exec-path", execPath)
 	} else if abs, err := filepath.Abs(exe); err == nil && filepath.IsAbs(exe) {
 		hargs = append(hargs, "--ro", abs)
 	}
@@ -613,6 +724,7 @@ func SandboxExec(args []string, stderr io.Writer) int {
 	fl.Var(&ro, "ro", "path the command may read (repeatable)")
 	envFD := fl.Int("env-fd", -1, "file descriptor to read the command's environment from (NUL-separated NAME=VALUE)")
 	execFD := fl.Int("exec-fd", -1, "file descriptor of the program to run (the command's first word is then only its name)")
+	execPath := fl.String("exec-path", "", "absolute path of the program to run, as found and judged (the command's first word is then only its name)")
 	var roFD multi
 	fl.Var(&roFD, "ro-fd", "file descriptor of a file the command may read, granted as the open file (repeatable)")
 	if err := fl.Parse(args); err != nil {
@@ -677,6 +789,14 @@ func SandboxExec(args []string, stderr io.Writer) int {
 		// open across the exec, as an interpreter (#!) reads the file by
 		// that path.
 		path = "/proc/self/fd/" + strconv.Itoa(*execFD)
+	} else if *execPath != "" {
+		// Found and judged by the agent, not looked up again in the
+		// command's PATH.
+		if !filepath.IsAbs(*execPath) {
+			fmt.Fprintf(stderr, "sandbox-exec: --exec-path %q: not an absolute path\n", *execPath)
+			return 126
+		}
+		path = *execPath
 	} else if path, err = exec.LookPath(cmd[0]); err != nil {
 		fmt.Fprintln(stderr, "sandbox-exec:", err)
 		return 127
