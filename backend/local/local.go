@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -111,6 +112,28 @@ type Local struct {
 	// change.
 	ScratchFloor      int64
 	ScratchInodeFloor int64
+
+	// now is the clock a job read as starting is bounded by (time.Now
+	// where nil; the tests set their own).
+	now func() time.Time
+	// unread holds, by job directory, when this Local first found the
+	// job's lock and record both unreadable (unreadableSince).
+	mu     sync.Mutex
+	unread map[string]unreadSeen
+}
+
+// unreadSeen is when a job's lock and record were first found both
+// unreadable, and which record (job.json's device and inode) it was.
+type unreadSeen struct {
+	dev, ino uint64
+	at       time.Time
+}
+
+func (l *Local) clock() time.Time {
+	if l.now != nil {
+		return l.now()
+	}
+	return time.Now()
 }
 
 // DefaultOutputLimit is a new Local's OutputLimit.
@@ -548,14 +571,77 @@ func lockHeld(path string) (bool, error) {
 // which holds the run lock, within wrapperStartBound of the launch the
 // record names: until then the job is starting (its run is neither lost
 // nor failed on a workload's word), and after it, no Submit launching the
-// job holds the lock. A record that cannot be read keeps it starting.
-func submitting(dir string) bool {
-	held, err := jobLockHeld(filepath.Join(dir, "lock"))
-	if err == nil {
-		return held
+// job holds the lock.
+//
+// A record that cannot be read either kept the job starting for as long
+// as a workload kept both files unreadable (another job's, setting their
+// modes to 0 again each time the server set them back): the run never
+// ended and held its accelerators. The bound is then counted from when
+// this Local first found both unreadable with that same record (a Submit
+// since wrote a new one, another inode, and the count starts again): a
+// Submit launching the job then wrote it before, and has launched the
+// wrapper within wrapperStartBound. Past it, why names both files, for
+// Status's answer that the job is lost.
+func (l *Local) submitting(dir string) (held bool, why string, err error) {
+	held, lerr := jobLockHeld(filepath.Join(dir, "lock"))
+	if lerr == nil {
+		l.forgetUnreadable(dir)
+		return held, "", nil
 	}
-	launched, ok := launchedAt(dir)
-	return !ok || time.Since(launched) < wrapperStartBound
+	launched, rerr := launchRecorded(dir)
+	if rerr == nil {
+		l.forgetUnreadable(dir)
+		return l.clock().Sub(launched) < wrapperStartBound, "", nil
+	}
+	since, err := l.unreadableSince(dir)
+	if err != nil {
+		return false, "", fmt.Errorf("the job's lock (%v) and record (%v) cannot be read: %w", lerr, rerr, err)
+	}
+	if l.clock().Sub(since) < wrapperStartBound {
+		return true, "", nil
+	}
+	return false, fmt.Sprintf("neither the job's lock nor its record could be read for %s (%v; %v): no Submit is launching it, "+
+		"and its wrapper ended without recording its pid or an exit status, or was never launched", wrapperStartBound, lerr, rerr), nil
+}
+
+// unreadableSince is when this Local first found the job in dir with its
+// lock and its record (job.json, the file now there: its device and
+// inode, which stat tells whatever its mode) both unreadable. The time is
+// the server's own, in its memory: a workload can change neither it nor
+// the record's inode (it can make no file in the job's directory), where
+// it may set any of the record's times. A server started again counts
+// from its own first look.
+func (l *Local) unreadableSince(dir string) (time.Time, error) {
+	fi, err := os.Lstat(filepath.Join(dir, "job.json"))
+	if err != nil {
+		return time.Time{}, err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return time.Time{}, fmt.Errorf("%s: no inode", filepath.Join(dir, "job.json"))
+	}
+	dev, ino := uint64(st.Dev), uint64(st.Ino)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if seen, ok := l.unread[dir]; ok && seen.dev == dev && seen.ino == ino {
+		return seen.at, nil
+	}
+	if l.unread == nil {
+		l.unread = map[string]unreadSeen{}
+	}
+	at := l.clock()
+	l.unread[dir] = unreadSeen{dev: dev, ino: ino, at: at}
+	return at, nil
+}
+
+// forgetUnreadable drops what unreadableSince holds of the job in dir,
+// once its lock or its record has been read: the count starts again only
+// where both are unreadable again. A job read as lost keeps its entry,
+// so that it never reads as starting again.
+func (l *Local) forgetUnreadable(dir string) {
+	l.mu.Lock()
+	delete(l.unread, dir)
+	l.mu.Unlock()
 }
 
 // jobLockHeld reports whether someone holds the lock on the job's lock
@@ -658,7 +744,11 @@ func (l *Local) status(dir string) (backend.Status, error) {
 		// (it could not, or it was killed first, or the host restarted
 		// before the pid reached the disk), or was never launched: the
 		// job would read as starting for ever.
-		if submitting(dir) {
+		submitting, why, err := l.submitting(dir)
+		if err != nil {
+			return backend.Status{}, err
+		}
+		if submitting {
 			return backend.Status{State: backend.Pending, Reason: "starting"}, nil
 		}
 		// A Submit may have launched the wrapper and let go since the
@@ -671,6 +761,9 @@ func (l *Local) status(dir string) (backend.Status, error) {
 		}
 		if exists(filepath.Join(dir, "pid")) {
 			return backend.Status{State: backend.Lost, Reason: "process ended without an exit status (killed or host restarted)"}, nil
+		}
+		if why != "" {
+			return backend.Status{State: backend.Lost, Reason: why}, nil
 		}
 		return backend.Status{State: backend.Lost, Reason: "the job's wrapper ended without recording its pid or an exit status (it could not write them, was killed, or the host restarted)"}, nil
 	}
@@ -793,15 +886,25 @@ const wrapperStartBound = 10 * time.Second
 
 // launchedAt is when the job in dir was launched, as its job.json says.
 func launchedAt(dir string) (time.Time, bool) {
-	data, err := readOwn(filepath.Join(dir, "job.json"), maxRecord, 0o600)
+	at, err := launchRecorded(dir)
+	return at, err == nil
+}
+
+// launchRecorded is launchedAt, saying why the record cannot tell.
+func launchRecorded(dir string) (time.Time, error) {
+	path := filepath.Join(dir, "job.json")
+	data, err := readOwn(path, maxRecord, 0o600)
 	if err != nil {
-		return time.Time{}, false
+		return time.Time{}, err
 	}
 	var rec record
-	if err := json.Unmarshal(data, &rec); err != nil || rec.Submitted.IsZero() {
-		return time.Time{}, false
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return time.Time{}, fmt.Errorf("%s: %w", path, err)
 	}
-	return rec.Submitted, true
+	if rec.Submitted.IsZero() {
+		return time.Time{}, fmt.Errorf("%s: no launch time", path)
+	}
+	return rec.Submitted, nil
 }
 
 func minTime(a, b time.Time) time.Time {
