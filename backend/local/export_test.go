@@ -11,3 +11,6 @@ func SetTestHookRestored(fn func(path string)) (undo func()) {
 
 // SetClock has l count the bound on a job read as starting by now.
 func SetClock(l *Local, now func() time.Time) { l.now = now }
+
+// RunLockHeld is runLockHeld: whether a wrapper holds the job's run lock.
+func RunLockHeld(dir string) (bool, error) { return runLockHeld(dir) }
