@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -102,5 +103,83 @@ func TestStatusAnswersWhateverAWorkloadPutsForTheJobsLock(t *testing.T) {
 				t.Fatalf("Status with %s for the job's lock: %+v, %v; want %s", kind, st, err, want)
 			}
 		})
+	}
+}
+
+// keptUnreadable has a workload make each of paths mode 0 now and again
+// every time the server sets its mode back, until the test ends.
+func keptUnreadable(t *testing.T, paths ...string) {
+	t.Helper()
+	kept := map[string]bool{}
+	for _, p := range paths {
+		kept[p] = true
+		if err := os.Chmod(p, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	undo := local.SetTestHookRestored(func(p string) {
+		if kept[p] {
+			if err := os.Chmod(p, 0); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	t.Cleanup(undo)
+}
+
+// TestJobKeptUnreadableReadsLostPastTheBound: a job without a pid whose
+// lock and record (job.json) a workload keeps unreadable (another job's,
+// making them mode 0 again each time the server sets them back) read as
+// starting for as long as it kept that up: the run never ended and held
+// its accelerators. It now reads as starting for 10 s from when the
+// server first found both unreadable, counted on the server's clock, and
+// as lost after, the reason naming both files; a record a Submit writes
+// anew (another file) starts the count again.
+func TestJobKeptUnreadableReadsLostPastTheBound(t *testing.T) {
+	b := newLocal(t, t.TempDir())
+	now := time.Now()
+	local.SetClock(b, func() time.Time { return now })
+	ctx := context.Background()
+	h := endedJob(t, b, backend.Spec{RunID: "keptunreadable", Attempt: 1, Command: []string{"true"}})
+	dir := pidlessJob(t, b, h, 0)
+	lock, rec := filepath.Join(dir, "lock"), filepath.Join(dir, "job.json")
+	keptUnreadable(t, lock, rec)
+	status := func() backend.Status {
+		t.Helper()
+		var st backend.Status
+		err := inTime(t, "Status", func() (err error) {
+			st, err = b.Status(ctx, h)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("Status of a job whose lock and record are kept unreadable: %v", err)
+		}
+		return st
+	}
+	if st := status(); st.State != backend.Pending {
+		t.Fatalf("at first: %+v, want starting", st)
+	}
+	now = now.Add(9 * time.Second)
+	if st := status(); st.State != backend.Pending {
+		t.Fatalf("9 s on: %+v, want starting", st)
+	}
+	now = now.Add(2 * time.Second)
+	st := status()
+	if st.State != backend.Lost || !strings.Contains(st.Reason, lock) || !strings.Contains(st.Reason, rec) {
+		t.Fatalf("11 s on: %+v, want lost, the reason naming %s and %s", st, lock, rec)
+	}
+	if st := status(); st.State != backend.Lost {
+		t.Fatalf("asked again: %+v, want lost still", st)
+	}
+
+	// A record written anew (as a Submit writes it) is another launch.
+	if err := os.Rename(rec, rec+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(rec, []byte(`{"runID":"keptunreadable","attempt":1}`), 0); err != nil {
+		t.Fatal(err)
+	}
+	if st := status(); st.State != backend.Pending {
+		t.Fatalf("with a new record: %+v, want starting", st)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -111,6 +112,28 @@ type Local struct {
 	// change.
 	ScratchFloor      int64
 	ScratchInodeFloor int64
+
+	// now is the clock a job read as starting is bounded by (time.Now
+	// where nil; the tests set their own).
+	now func() time.Time
+	// unread holds, by job directory, when this Local first found the
+	// job's lock and record both unreadable (unreadableSince).
+	mu     sync.Mutex
+	unread map[string]unreadSeen
+}
+
+// unreadSeen is when a job's lock and record were first found both
+// unreadable, and which record (job.json's device and inode) it was.
+type unreadSeen struct {
+	dev, ino uint64
+	at       time.Time
+}
+
+func (l *Local) clock() time.Time {
+	if l.now != nil {
+		return l.now()
+	}
+	return time.Now()
 }
 
 // DefaultOutputLimit is a new Local's OutputLimit.
@@ -300,7 +323,11 @@ func (l *Local) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	// job.json is written here only, under the job's lock: a temporary
 	// file of it there now is a killed Submit's.
 	atomicfile.RemoveTemps(filepath.Join(dir, "job.json"))
-	if launched(dir) {
+	wasLaunched, err := launched(dir)
+	if err != nil {
+		return "", fmt.Errorf("local submit %s: whether it was launched: %w", key, err)
+	}
+	if wasLaunched {
 		return key, nil
 	}
 	// No wrapper runs (none holds the run lock) and none is launched but
@@ -441,12 +468,20 @@ func (l *Local) jobEnv(spec backend.Spec, wd string) []string {
 // launched, so one not holding it then never will, and its files, read
 // after, are final. Read the other way round, a wrapper that wrote its
 // pid and ended between the two looks read as never launched, and the job
-// ran twice.
-func launched(dir string) bool {
-	if held, _ := runLockHeld(dir); held {
-		return true
+// ran twice. A file that cannot be looked at (the job's directory made
+// mode 0 for a moment by a workload of the server's user) is an error,
+// not an absent file: read so, a job that had ended read as never
+// launched, and a Submit launched it again.
+func launched(dir string) (bool, error) {
+	if held, err := runLockHeld(dir); err != nil || held {
+		return held, err
 	}
-	return exists(filepath.Join(dir, "pid")) || exists(filepath.Join(dir, "exitcode"))
+	for _, name := range []string{"pid", "exitcode"} {
+		if ok, err := present(filepath.Join(dir, name)); err != nil || ok {
+			return ok, err
+		}
+	}
+	return false, nil
 }
 
 // takeRunLock takes the run lock on f for a launch, or says that a
@@ -508,9 +543,10 @@ func runLockHeldBy(dir string, pid int) (bool, error) {
 		return held, err
 	}
 	if pid > 0 {
-		return isWrapper(dir, pid), nil
+		return isWrapper(dir, pid)
 	}
-	return findWrapper(dir) > 0, nil
+	p, err := findWrapper(dir)
+	return p > 0, err
 }
 
 // lockHeld reports whether someone holds the lock on the file at path.
@@ -548,14 +584,77 @@ func lockHeld(path string) (bool, error) {
 // which holds the run lock, within wrapperStartBound of the launch the
 // record names: until then the job is starting (its run is neither lost
 // nor failed on a workload's word), and after it, no Submit launching the
-// job holds the lock. A record that cannot be read keeps it starting.
-func submitting(dir string) bool {
-	held, err := jobLockHeld(filepath.Join(dir, "lock"))
-	if err == nil {
-		return held
+// job holds the lock.
+//
+// A record that cannot be read either kept the job starting for as long
+// as a workload kept both files unreadable (another job's, setting their
+// modes to 0 again each time the server set them back): the run never
+// ended and held its accelerators. The bound is then counted from when
+// this Local first found both unreadable with that same record (a Submit
+// since wrote a new one, another inode, and the count starts again): a
+// Submit launching the job then wrote it before, and has launched the
+// wrapper within wrapperStartBound. Past it, why names both files, for
+// Status's answer that the job is lost.
+func (l *Local) submitting(dir string) (held bool, why string, err error) {
+	held, lerr := jobLockHeld(filepath.Join(dir, "lock"))
+	if lerr == nil {
+		l.forgetUnreadable(dir)
+		return held, "", nil
 	}
-	launched, ok := launchedAt(dir)
-	return !ok || time.Since(launched) < wrapperStartBound
+	launched, rerr := launchRecorded(dir)
+	if rerr == nil {
+		l.forgetUnreadable(dir)
+		return l.clock().Sub(launched) < wrapperStartBound, "", nil
+	}
+	since, err := l.unreadableSince(dir)
+	if err != nil {
+		return false, "", fmt.Errorf("the job's lock (%v) and record (%v) cannot be read: %w", lerr, rerr, err)
+	}
+	if l.clock().Sub(since) < wrapperStartBound {
+		return true, "", nil
+	}
+	return false, fmt.Sprintf("neither the job's lock nor its record could be read for %s (%v; %v): no Submit is launching it, "+
+		"and its wrapper ended without recording its pid or an exit status, or was never launched", wrapperStartBound, lerr, rerr), nil
+}
+
+// unreadableSince is when this Local first found the job in dir with its
+// lock and its record (job.json, the file now there: its device and
+// inode, which stat tells whatever its mode) both unreadable. The time is
+// the server's own, in its memory: a workload can change neither it nor
+// the record's inode (it can make no file in the job's directory), where
+// it may set any of the record's times. A server started again counts
+// from its own first look.
+func (l *Local) unreadableSince(dir string) (time.Time, error) {
+	fi, err := os.Lstat(filepath.Join(dir, "job.json"))
+	if err != nil {
+		return time.Time{}, err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return time.Time{}, fmt.Errorf("%s: no inode", filepath.Join(dir, "job.json"))
+	}
+	dev, ino := uint64(st.Dev), uint64(st.Ino)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if seen, ok := l.unread[dir]; ok && seen.dev == dev && seen.ino == ino {
+		return seen.at, nil
+	}
+	if l.unread == nil {
+		l.unread = map[string]unreadSeen{}
+	}
+	at := l.clock()
+	l.unread[dir] = unreadSeen{dev: dev, ino: ino, at: at}
+	return at, nil
+}
+
+// forgetUnreadable drops what unreadableSince holds of the job in dir,
+// once its lock or its record has been read: the count starts again only
+// where both are unreadable again. A job read as lost keeps its entry,
+// so that it never reads as starting again.
+func (l *Local) forgetUnreadable(dir string) {
+	l.mu.Lock()
+	delete(l.unread, dir)
+	l.mu.Unlock()
 }
 
 // jobLockHeld reports whether someone holds the lock on the job's lock
@@ -595,15 +694,45 @@ func (l *Local) existingJob(handle string) (string, error) {
 		return "", fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
 	}
 	dir := l.jobDir(handle)
-	if err := ownJobDir(dir); errors.Is(err, os.ErrNotExist) {
+	var err error
+	for try := 0; try <= lookTries; try++ {
+		if err = jobThere(dir); !errors.Is(err, os.ErrPermission) {
+			break
+		}
+	}
+	if errors.Is(err, os.ErrNotExist) {
 		return "", fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
-	} else if err != nil {
+	}
+	if err != nil {
 		return "", fmt.Errorf("handle %q: the job's directory: %w", handle, err)
 	}
-	if !exists(filepath.Join(dir, "job.json")) {
-		return "", fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
-	}
 	return dir, nil
+}
+
+// lookTries bounds how many times existingJob and Status look at a job
+// again after a file of it, or its directory, was made mode 0 between
+// the server's setting its mode back and its look (each look sets the
+// directory's mode back first; each read of a record sets its own back
+// restoreTries times). Against a process doing nothing but making the
+// job's directory mode 0, 3 left from none to a third of Status calls
+// failing on a loaded machine, 10 under 6%; a look costs a few system
+// calls, and where the run lock cannot be opened, a read of /proc.
+const lookTries = 10
+
+// jobThere checks the job's directory (ownJobDir, which sets its mode
+// back) and says whether its record is there: os.ErrNotExist where
+// either is not, an error where that cannot be told. The directory made
+// mode 0 again since its mode was set back is os.ErrPermission's kind,
+// and existingJob looks again, lookTries times.
+func jobThere(dir string) error {
+	if err := ownJobDir(dir); err != nil {
+		return err
+	}
+	ok, err := present(filepath.Join(dir, "job.json"))
+	if err == nil && !ok {
+		err = fmt.Errorf("%s: %w", filepath.Join(dir, "job.json"), os.ErrNotExist)
+	}
+	return err
 }
 
 // Status reports the job's state from its files and its run lock, and
@@ -615,6 +744,15 @@ func (l *Local) Status(ctx context.Context, handle string) (backend.Status, erro
 		return backend.Status{}, err
 	}
 	st, err := l.status(dir)
+	// A file of the job, or its directory, made mode 0 again since its
+	// mode was set back (another job's workload racing the server) fails
+	// this look, not the job: looked at again, its directory's mode set
+	// back first, lookTries times.
+	for try := 0; try < lookTries && errors.Is(err, os.ErrPermission); try++ {
+		if err = ownJobDir(dir); err == nil {
+			st, err = l.status(dir)
+		}
+	}
 	if err != nil || st.State == backend.Pending {
 		return st, err
 	}
@@ -630,7 +768,13 @@ func (l *Local) Status(ctx context.Context, handle string) (backend.Status, erro
 
 // status is the job's state from the files in dir and its run lock.
 func (l *Local) status(dir string) (backend.Status, error) {
-	cancelled := exists(filepath.Join(dir, "cancelled"))
+	// Each file is looked for with present, never exists: one that
+	// cannot be looked at (its directory made mode 0 for a moment) is
+	// not absent, and the job is not read as lost on it.
+	cancelled, err := present(filepath.Join(dir, "cancelled"))
+	if err != nil {
+		return backend.Status{}, err
+	}
 	if st, ok, err := exitStatus(dir, cancelled); ok || err != nil {
 		return st, err
 	}
@@ -651,14 +795,22 @@ func (l *Local) status(dir string) (backend.Status, error) {
 	if cancelled {
 		return backend.Status{State: backend.Cancelled, ExitCode: 128 + int(syscall.SIGTERM), Reason: "cancelled"}, nil
 	}
-	if !exists(filepath.Join(dir, "pid")) {
+	pid, err := present(filepath.Join(dir, "pid"))
+	if err != nil {
+		return backend.Status{}, err
+	}
+	if !pid {
 		// Starting while a Submit holds the job's lock: it launches the
 		// wrapper, which takes the run lock over before Submit lets go.
 		// With neither held, the wrapper ended without recording its pid
 		// (it could not, or it was killed first, or the host restarted
 		// before the pid reached the disk), or was never launched: the
 		// job would read as starting for ever.
-		if submitting(dir) {
+		submitting, why, err := l.submitting(dir)
+		if err != nil {
+			return backend.Status{}, err
+		}
+		if submitting {
 			return backend.Status{State: backend.Pending, Reason: "starting"}, nil
 		}
 		// A Submit may have launched the wrapper and let go since the
@@ -669,8 +821,14 @@ func (l *Local) status(dir string) (backend.Status, error) {
 		if st, ok, err := exitStatus(dir, cancelled); ok || err != nil {
 			return st, err
 		}
-		if exists(filepath.Join(dir, "pid")) {
+		if pid, err = present(filepath.Join(dir, "pid")); err != nil {
+			return backend.Status{}, err
+		}
+		if pid {
 			return backend.Status{State: backend.Lost, Reason: "process ended without an exit status (killed or host restarted)"}, nil
+		}
+		if why != "" {
+			return backend.Status{State: backend.Lost, Reason: why}, nil
 		}
 		return backend.Status{State: backend.Lost, Reason: "the job's wrapper ended without recording its pid or an exit status (it could not write them, was killed, or the host restarted)"}, nil
 	}
@@ -704,7 +862,13 @@ func exitStatus(dir string, cancelled bool) (backend.Status, bool, error) {
 		}
 	}
 	if err != nil {
-		if held, herr := runLockHeld(dir); herr == nil && held {
+		// Whether the wrapper has ended cannot be told (its directory
+		// made mode 0 for a moment): the job is not failed on it.
+		held, herr := runLockHeld(dir)
+		if herr != nil {
+			return backend.Status{}, false, herr
+		}
+		if held {
 			return backend.Status{}, false, nil // the wrapper has not ended
 		}
 		st := backend.Status{State: backend.Failed, Reason: fmt.Sprintf("the job's exit code cannot be read: %v", err)}
@@ -793,15 +957,25 @@ const wrapperStartBound = 10 * time.Second
 
 // launchedAt is when the job in dir was launched, as its job.json says.
 func launchedAt(dir string) (time.Time, bool) {
-	data, err := readOwn(filepath.Join(dir, "job.json"), maxRecord, 0o600)
+	at, err := launchRecorded(dir)
+	return at, err == nil
+}
+
+// launchRecorded is launchedAt, saying why the record cannot tell.
+func launchRecorded(dir string) (time.Time, error) {
+	path := filepath.Join(dir, "job.json")
+	data, err := readOwn(path, maxRecord, 0o600)
 	if err != nil {
-		return time.Time{}, false
+		return time.Time{}, err
 	}
 	var rec record
-	if err := json.Unmarshal(data, &rec); err != nil || rec.Submitted.IsZero() {
-		return time.Time{}, false
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return time.Time{}, fmt.Errorf("%s: %w", path, err)
 	}
-	return rec.Submitted, true
+	if rec.Submitted.IsZero() {
+		return time.Time{}, fmt.Errorf("%s: no launch time", path)
+	}
+	return rec.Submitted, nil
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -1164,7 +1338,8 @@ func jobPid(dir string) int {
 	if _, err := os.Lstat(filepath.Join(dir, "pid")); err != nil {
 		return 0
 	}
-	return findWrapper(dir)
+	pid, _ := findWrapper(dir)
+	return pid
 }
 
 // findWrapper finds the job's running wrapper without reading any of the
@@ -1178,40 +1353,50 @@ func jobPid(dir string) int {
 // it may open one O_PATH, which fdinfo tells. It reads /proc once (one
 // stat file a process, and the command line and at most
 // maxWrapperFds fds of those that lead a session), and says 0 when it
-// finds none.
-func findWrapper(dir string) int {
-	want := runLockStat(dir)
+// finds none; an error where the run lock cannot be looked at.
+func findWrapper(dir string) (int, error) {
+	want, err := runLockStat(dir)
 	if want == nil {
-		return 0
+		return 0, err
 	}
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		return 0
+		return 0, err
 	}
 	for _, e := range ents {
 		if p, err := strconv.Atoi(e.Name()); err == nil && wrapperOf(p, want) {
-			return p
+			return p, nil
 		}
 	}
-	return 0
+	return 0, nil
 }
 
 // isWrapper says whether process pid is the job's running wrapper, as
 // findWrapper judges one.
-func isWrapper(dir string, pid int) bool {
-	want := runLockStat(dir)
-	return want != nil && wrapperOf(pid, want)
+func isWrapper(dir string, pid int) (bool, error) {
+	want, err := runLockStat(dir)
+	return want != nil && wrapperOf(pid, want), err
 }
 
 // runLockStat is what stat tells of the job's run lock, whatever its
-// mode; nil when it is not a regular file.
-func runLockStat(dir string) *syscall.Stat_t {
+// mode; nil when it is not there or not a regular file. One that cannot
+// be looked at (its directory made mode 0 for a moment by a workload of
+// the server's user) is an error: read as absent, no wrapper held it,
+// and a running job whose run.lock could not be opened either read as
+// lost.
+func runLockStat(dir string) (*syscall.Stat_t, error) {
 	fi, err := os.Lstat(filepath.Join(dir, "run.lock"))
-	if err != nil || !fi.Mode().IsRegular() {
-		return nil
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, nil
 	}
 	st, _ := fi.Sys().(*syscall.Stat_t)
-	return st
+	return st, nil
 }
 
 // wrapperOf says whether process p leads its own session and group, runs
@@ -1360,10 +1545,27 @@ func (l *Local) Find(ctx context.Context, runID string, attempt int) (string, bo
 	}
 	// A job whose submit was interrupted before its process started is not
 	// found, so that the caller submits it again (and Submit launches it).
-	if exists(filepath.Join(dir, "job.json")) && (launched(dir) || exists(filepath.Join(dir, "cancelled"))) {
+	found, err := foundJob(dir)
+	if err != nil {
+		return "", false, fmt.Errorf("find %s: %w", key, err)
+	}
+	if found {
 		return key, true, nil
 	}
 	return "", false, nil
+}
+
+// foundJob says whether the job in dir has a record and was launched or
+// cancelled (Find); an error where a file cannot be looked at, never a
+// job not found (its caller would submit it again).
+func foundJob(dir string) (bool, error) {
+	if ok, err := present(filepath.Join(dir, "job.json")); err != nil || !ok {
+		return false, err
+	}
+	if ok, err := launched(dir); err != nil || ok {
+		return ok, err
+	}
+	return present(filepath.Join(dir, "cancelled"))
 }
 
 // FailSite simulates the loss of this site: it marks the site failed (Submit
@@ -1398,6 +1600,25 @@ func (l *Local) RestoreSite(ctx context.Context) error {
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// present says whether the file at path is there: false only where it is
+// not (ENOENT), an error where that cannot be told. exists reads a file
+// it cannot stat as absent: a workload of the server's user (the
+// landlock sandbox) that made a job's directory mode 0 for a moment made
+// its job.json absent (Status and Cancel answered that the job was not
+// there, and the run controller ended a run whose job ran on as one its
+// site no longer knew) and its pid file absent (a running job read as
+// starting, or as lost).
+func present(path string) (bool, error) {
+	_, err := os.Stat(path)
+	if err == nil {
+		return true, nil
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	return false, err
 }
 
 // Clean removes the working directory of an ended job: what the agent
