@@ -823,6 +823,22 @@ func (c *Client) ReloadQuotas(ctx context.Context) (*run.QuotaReload, error) {
 	return &out, err
 }
 
+// Rules is the rules in force on the server (GET /v1/rules): each rule's
+// state on asOf (YYYY-MM-DD; "" for today, UTC) and its enforcement steps.
+// A server that cannot apply the law in force answers an error (503
+// law_unavailable), not the revision it holds.
+func (c *Client) Rules(ctx context.Context, asOf string) (*RuleList, error) {
+	path := "/v1/rules"
+	if asOf != "" {
+		path += "?" + url.Values{"asOf": {asOf}}.Encode()
+	}
+	var out RuleList
+	if _, _, err := c.do(ctx, http.MethodGet, path, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // RulesApply sends a change of the server's rules (admin token).
 func (c *Client) RulesApply(ctx context.Context, req RulesApplyRequest) (*RulesApplyResult, error) {
 	var out RulesApplyResult

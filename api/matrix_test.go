@@ -861,7 +861,12 @@ func (r *testRules) Apply(ctx context.Context, req RulesApplyRequest, by string)
 	return &RulesApplyResult{RuleRevision: RuleRevision{Revision: cur.Rev, SHA256: cur.Hash, By: by, Reason: req.Reason, Time: time.Now().UTC(), Files: []string{"house.yaml"}}, Diff: d}, nil
 }
 
-func (r *testRules) Law() *policy.Engine { return r.rs.Current().Engine }
+func (r *testRules) Law() (*policy.Engine, error) {
+	if err := r.rs.Behind(); err != nil {
+		return nil, err
+	}
+	return r.rs.Current().Engine, nil
+}
 
 func (r *testRules) History(ctx context.Context, after int64, limit int) ([]RuleRevision, error) {
 	h, err := r.rs.History(ctx, after, limit)

@@ -68,8 +68,11 @@ type RulesService interface {
 	History(ctx context.Context, after int64, limit int) ([]RuleRevision, error)
 	Diff(ctx context.Context, from, to int64) (*rules.Diff, error)
 	WhatIf(ctx context.Context, req WhatIfRequest) (any, error)
-	// Law is the rules in force now (the current revision's engine).
-	Law() *policy.Engine
+	// Law is the rules in force now (the current revision's engine), or
+	// why this server cannot apply them (a *rules.BehindError: a newer
+	// revision, or the one in force, does not load here): the revision it
+	// holds is then not the law, and is not shown as if it were.
+	Law() (*policy.Engine, error)
 }
 
 // SetRules serves the rules routes with rs. Changing rules and asking
@@ -81,7 +84,7 @@ func (s *Server) SetRules(rs RulesService) {
 		{Method: "POST", Path: "/v1/rules", Summary: "Change the server's rules: a new revision, re-checked against every live run", Access: Admin, Timeout: long, Cost: 5, Audited: true,
 			Request: RulesApplyRequest{}, Response: RulesApplyResult{}, Errors: []int{400, 409}, Handler: s.rulesApply},
 		{Method: "GET", Path: "/v1/rules", Summary: "The rules in force: each rule's state on a date, its dates, enforcement steps and sources",
-			Query: []Param{{"asOf", "YYYY-MM-DD (default today, UTC)", "string"}}, Response: RuleList{}, Errors: []int{400}, Handler: s.rulesList},
+			Query: []Param{{"asOf", "YYYY-MM-DD (default today, UTC)", "string"}}, Response: RuleList{}, Errors: []int{400, 503}, Handler: s.rulesList},
 		{Method: "GET", Path: "/v1/rules/revisions", Summary: "The rules revisions, oldest first; a page at a time",
 			Query: []Param{{"limit", fmt.Sprintf("revisions per page, 1 to %d (%d when only cursor is given); a page ends early, with a cursor, before its revisions pass %d bytes; without limit and cursor, every revision when they fit in one page and a 400 when they do not", MaxRevisionPage, RevisionPage, MaxRevisionPageBytes), "integer"},
 				{"cursor", "the page starts after the revision this names (the cursor of the page before)", "string"}},
@@ -184,7 +187,11 @@ func (s *Server) rulesList(w http.ResponseWriter, r *http.Request) {
 		}
 		asOf = d
 	}
-	e := s.rules.Law()
+	e, err := s.rules.Law()
+	if err != nil {
+		fail(w, err) // 503 law_unavailable, as a plan is answered
+		return
+	}
 	out := RuleList{AsOf: asOf.String(), Rules: []RuleEntry{}}
 	for _, st := range e.Rules(asOf) {
 		ent := RuleEntry{RuleStatus: st, Enforcement: []RuleStep{}}

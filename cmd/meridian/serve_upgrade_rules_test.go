@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"meridian.dev/meridian/api"
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/rules"
 	"meridian.dev/meridian/run"
@@ -129,6 +132,12 @@ func TestServeStartsOnRevisionItCannotLoad(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "rules revision 1") {
 		t.Fatalf("a plan under a law that does not load: %v, want refused naming revision 1", err)
 	}
+	// The rules listed are those of the law in force, which this server
+	// does not hold: not the built-in packs it started with instead.
+	var se *api.StatusError
+	if l, err := p.c.Rules(ctx, ""); !errors.As(err, &se) || se.Status != 503 || se.Err.Code != "law_unavailable" || !strings.Contains(err.Error(), "rules revision 1") {
+		t.Fatalf("GET /v1/rules under a law that does not load: %+v, %v; want 503 law_unavailable naming revision 1", l, err)
+	}
 
 	fixed := filepath.Join(t.TempDir(), "old.yaml")
 	if err := os.WriteFile(fixed, []byte(oldAsOfPack("asOf >= '2026-03-01' && site.country == 'ZZ'")), 0o644); err != nil {
@@ -144,5 +153,9 @@ func TestServeStartsOnRevisionItCannotLoad(t *testing.T) {
 	}
 	if _, err := p.c.Plan(ctx, run.PlanRequest{Documents: job}, 1); err != nil {
 		t.Fatalf("a plan under the corrected revision: %v", err)
+	}
+	l, err := p.c.Rules(ctx, "")
+	if err != nil || !slices.ContainsFunc(l.Rules, func(r api.RuleEntry) bool { return r.ID == "old-asof" }) {
+		t.Fatalf("GET /v1/rules under the corrected revision: %+v, %v; want its rule old-asof", l, err)
 	}
 }

@@ -153,8 +153,14 @@ func names(m map[string]string) []string {
 	return out
 }
 
-// Law is the current revision's rules.
-func (s *rulesService) Law() *policy.Engine { return s.rs.Current().Engine }
+// Law is the current revision's rules, or why this server cannot apply
+// them (rules.State.Behind).
+func (s *rulesService) Law() (*policy.Engine, error) {
+	if err := s.rs.Behind(); err != nil {
+		return nil, err
+	}
+	return s.rs.Current().Engine, nil
+}
 
 // History lists a page of revisions from the store's listing: their
 // files' names, never their contents.
