@@ -105,6 +105,18 @@ func fileDir(u *url.URL) (string, bool) {
 	return abs, true
 }
 
+// NotAbsoluteFile reports whether raw is a file URL that does not name
+// its directory absolutely (file:///dir): a relative one (file://./dir,
+// file:dir), which OpenStore finds from the working directory, or one
+// with a host before its path (file://dir/x, which it opens as /x). A
+// server refuses such a store for a dataset: the directory it opens, and
+// the store key it is owned under, would be wherever the server was
+// started, not where the URL was written.
+func NotAbsoluteFile(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && u.Scheme == "file" && (u.Host != "" || u.Opaque != "" || !strings.HasPrefix(u.Path, "/"))
+}
+
 // beneathPrefix reports whether key prefix p is scope's or lies beneath it
 // at a "/" boundary.
 func beneathPrefix(p, scope string) bool {
