@@ -39,6 +39,10 @@ type storePlace struct {
 	raw string
 }
 
+// AWSS3Host is awsS3, for dataset.StoreKey: a store's key and its place
+// must read a bucket in an endpoint's host alike.
+func AWSS3Host(host string) (partition, hostBucket string, ok bool) { return awsS3(host) }
+
 // awsS3 reads host (lower-case, no port) as one of AWS S3's endpoints:
 // the global one, a regional one (s3.<region>.amazonaws.com,
 // s3-<region>.amazonaws.com, dualstack, FIPS, accelerate, PrivateLink),

@@ -1,10 +1,13 @@
 package dataset
 
 import (
+	"net"
 	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/minio/minio-go/v7/pkg/s3utils"
 
 	"meridian.dev/meridian/catalog"
 )
@@ -102,6 +105,18 @@ func fileDir(u *url.URL) (string, bool) {
 	return abs, true
 }
 
+// NotAbsoluteFile reports whether raw is a file URL that does not name
+// its directory absolutely (file:///dir): a relative one (file://./dir,
+// file:dir), which OpenStore finds from the working directory, or one
+// with a host before its path (file://dir/x, which it opens as /x). A
+// server refuses such a store for a dataset: the directory it opens, and
+// the store key it is owned under, would be wherever the server was
+// started, not where the URL was written.
+func NotAbsoluteFile(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && u.Scheme == "file" && (u.Host != "" || u.Opaque != "" || !strings.HasPrefix(u.Path, "/"))
+}
+
 // beneathPrefix reports whether key prefix p is scope's or lies beneath it
 // at a "/" boundary.
 func beneathPrefix(p, scope string) bool {
@@ -120,21 +135,39 @@ func beneathPrefix(p, scope string) bool {
 // registered datasets only when it differs from the one they were last
 // re-keyed to; change it with any change to StoreKey that changes a key
 // (TestStoreKeyFormatPinned fails on one it sees).
-const StoreKeyFormat = "2"
+const StoreKeyFormat = "3"
 
 // StoreKey is the key under which a store's data is owned: the URL as it
 // opens, so that two spellings of one place are one key. A file URL is its
 // directory, cleaned and absolute (file:///srv/store, file:///srv//store/
-// and file:///srv/store/. are one store). An s3 URL is what names its
-// data: the bucket (lower-cased), the server (endpoint) and the prefix
-// without trailing "/"s (one of "/"s alone is none); the parameters that
-// only say how the client reaches or reads it (read_idle, part_size,
-// profile, anonymous, use_path_style, disable_https, region) are left
-// out, and so is a parameter given empty. Where unsure, two spellings are
-// one key: a tenant refused a name is a lesser harm than two tenants
-// owning one store's data. A URL that does not parse, one that openS3
-// refuses (an unknown or repeated parameter, an endpoint it cannot read),
-// or one of another scheme, is itself.
+// and file:///srv/store/. are one store; a relative one is made absolute
+// in the working directory, as OpenStore opens it, and the server refuses
+// to register one). An s3 URL is what names its data: the bucket
+// (lower-cased), the server and the prefix without trailing "/"s (one of
+// "/"s alone is none); the parameters that only say how the client reaches
+// or reads it (read_idle, part_size, profile, anonymous, disable_https,
+// region) are left out, and so is a parameter given empty.
+//
+// The server is read as the opener (minio-go) addresses it. At AWS (no
+// endpoint, or one of AWS's: the opener sends to AWS whatever region it
+// names) a bucket is one bucket; an endpoint whose host names a bucket
+// (bucket.s3.<region>.amazonaws.com) is that bucket with the URL's bucket
+// beginning the keys (use_path_style=true) or the URL's bucket before the
+// host's (virtual-hosted, the opener's default): the key is the AWS bucket
+// and prefix it comes to. On another server by name, whose own name is not
+// known (a bucket before it, "b.s3.example", may be a bucket or part of
+// the server's name), the bucket is put before the endpoint's host, and
+// each name the prefix begins with that could be a bucket before that, as
+// a virtual-hosted request would: s3://b?endpoint=E with use_path_style
+// and without, s3://x?endpoint=b.E&use_path_style=true and
+// s3://b?endpoint=E&prefix=x/ (which send the very same requests) are one
+// key, "s3://x.b.E:port" with the rest of the prefix. An IP address
+// endpoint is read path-style (no name to put a bucket before).
+//
+// Where unsure, two spellings are one key: a tenant refused a name is a
+// lesser harm than two tenants owning one store's data. A URL that does
+// not parse, one that openS3 refuses (an unknown or repeated parameter, an
+// endpoint or a flag it cannot read), or one of another scheme, is itself.
 func StoreKey(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.User != nil || u.Fragment != "" || u.Opaque != "" {
@@ -149,59 +182,146 @@ func StoreKey(raw string) string {
 			return "file://" + dir
 		}
 	case "s3":
-		if u.Host == "" || u.Path != "" && u.Path != "/" {
-			return raw
+		if k, ok := s3StoreKey(u); ok {
+			return k
 		}
-		q := u.Query()
-		for k, v := range q {
-			if _, ok := s3Params[k]; !ok || len(v) != 1 {
-				return raw
-			}
-		}
-		key := url.Values{}
-		// A prefix of slashes alone is none: "s3://b?prefix=/" had a
-		// key of its own, and its key ("prefix=") another, neither
-		// that of "s3://b".
-		if p := strings.TrimRight(q.Get("prefix"), "/"); p != "" {
-			key.Set("prefix", p)
-		}
-		noHTTPS := false
-		if v := q.Get("disable_https"); v != "" {
-			if noHTTPS, err = strconv.ParseBool(v); err != nil {
-				return raw
-			}
-		}
-		if ep := q.Get("endpoint"); ep != "" {
-			e, ok := s3EndpointKey(ep, noHTTPS)
-			if !ok {
-				return raw
-			}
-			if e != "" {
-				key.Set("endpoint", e)
-			}
-		}
-		// S3 bucket names are lower-case; a server that tells
-		// "Data" from "data" apart loses only a name to a clash.
-		out := "s3://" + strings.ToLower(u.Host)
-		if len(key) > 0 {
-			out += "?" + key.Encode()
-		}
-		return out
 	}
 	return raw
 }
 
-// s3EndpointKey is an s3 URL's endpoint parameter as the server it names,
-// read as openS3 reads it (an endpoint without a scheme speaks https, or
-// http with disable_https): host:port, the host lower-cased without a
-// trailing ".", an IP address in its one form (IPv6 groups as net.IP
-// writes them, an IPv4-mapped address as the IPv4 one it is dialled as),
-// the port a number, the scheme's own filled in. The scheme is left out:
-// one address is one server, whichever it speaks. AWS S3's own endpoints,
-// global or regional, are "" (no endpoint): a bucket is one bucket at
-// each; one whose host names a bucket (virtual-hosted) keeps its host.
+// s3StoreKey is StoreKey of an s3 URL; ok is false where openS3 refuses
+// it.
+func s3StoreKey(u *url.URL) (string, bool) {
+	if u.Host == "" || u.Path != "" && u.Path != "/" {
+		return "", false
+	}
+	q := u.Query()
+	for k, v := range q {
+		if _, ok := s3Params[k]; !ok || len(v) != 1 {
+			return "", false
+		}
+	}
+	noHTTPS, ok := s3Flag(q, "disable_https")
+	if !ok {
+		return "", false
+	}
+	pathStyle, ok := s3Flag(q, "use_path_style")
+	if !ok {
+		return "", false
+	}
+	bucket, prefix := u.Host, q.Get("prefix")
+	ep := q.Get("endpoint")
+	if ep == "" {
+		return awsKey(bucket, prefix), true
+	}
+	srv, ok := s3Server(ep, noHTTPS)
+	switch {
+	case !ok:
+		return "", false
+	case srv.aws && srv.hostBucket == "":
+		return awsKey(bucket, prefix), true
+	case srv.aws && pathStyle:
+		// bucket.s3.<region>.amazonaws.com/URL-bucket/prefix…
+		return awsKey(srv.hostBucket, bucket+"/"+prefix), true
+	case srv.aws:
+		// URL-bucket.bucket.s3.<region>.amazonaws.com/prefix…
+		return awsKey(bucket+"."+srv.hostBucket, prefix), true
+	case srv.ip:
+		key := url.Values{"endpoint": {srv.addr}}
+		if p := strings.TrimRight(prefix, "/"); p != "" {
+			key.Set("prefix", p)
+		}
+		return "s3://" + strings.ToLower(bucket) + "?" + key.Encode(), true
+	}
+	return namedServerKey(bucket, srv, prefix)
+}
+
+// awsKey is the key of bucket at AWS with prefix: the bucket lower-cased
+// (S3 bucket names are; a server that tells "Data" from "data" apart
+// loses only a name to a clash), the prefix without trailing "/"s.
+func awsKey(bucket, prefix string) string {
+	out := "s3://" + strings.ToLower(bucket)
+	// A prefix of slashes alone is none: "s3://b?prefix=/" had a key of
+	// its own, and its key ("prefix=") another, neither that of "s3://b".
+	if p := strings.TrimRight(prefix, "/"); p != "" {
+		out += "?" + url.Values{"prefix": {p}}.Encode()
+	}
+	return out
+}
+
+// namedServerKey is the key of bucket with prefix on a server reached by
+// name (srv.host, srv.port): the host a virtual-hosted request to it would
+// name, with every name the prefix begins with that could be a bucket put
+// before it too (path-style, such a name is the bucket, and the host's
+// first name part of the server's), and the prefix's rest. A bucket or a
+// server's name with a ":" cannot be put in a host, and no s3 URL that
+// opens names one: the URL is itself.
+func namedServerKey(bucket string, srv s3Srv, prefix string) (string, bool) {
+	if strings.Contains(bucket, ":") || strings.Contains(srv.host, ":") {
+		return "", false
+	}
+	host := strings.ToLower(bucket) + "." + srv.host
+	p := strings.TrimRight(prefix, "/")
+	for p != "" {
+		seg, rest, _ := strings.Cut(p, "/")
+		if !hostBucket(seg) {
+			break
+		}
+		host, p = strings.ToLower(seg)+"."+host, rest
+	}
+	addr, ok := catalog.ServerAddress(host, srv.port)
+	if !ok {
+		return "", false
+	}
+	out := "s3://" + addr
+	if p != "" {
+		out += "?" + url.Values{"prefix": {p}}.Encode()
+	}
+	return out, true
+}
+
+// hostBucket reports whether a name the prefix begins with could be a
+// bucket the opener puts in a host: one minio-go takes as a bucket name,
+// lower-cased as the bucket is, without the ":" no host name holds.
+func hostBucket(seg string) bool {
+	l := strings.ToLower(seg)
+	return !strings.Contains(l, ":") && s3utils.CheckValidBucketName(l) == nil
+}
+
+// s3Flag reads a boolean parameter as openS3 does: empty is false, and ok
+// is false where openS3 refuses the value.
+func s3Flag(q url.Values, name string) (v, ok bool) {
+	s := q.Get(name)
+	if s == "" {
+		return false, true
+	}
+	b, err := strconv.ParseBool(s)
+	return b, err == nil
+}
+
+// s3Srv is the server an s3 URL's endpoint parameter names, as the opener
+// reaches it.
+type s3Srv struct {
+	// aws: one of AWS S3's endpoints, where a bucket is one bucket
+	// whatever region, scheme or port; hostBucket is the bucket its host
+	// names, if any (virtual-hosted).
+	aws        bool
+	hostBucket string
+	// ip: an IP address, addr its host:port in one form.
+	ip   bool
+	addr string
+	// host (lower-case, no trailing ".") and port of any other server.
+	host, port string
+}
+
+// s3Server reads an s3 URL's endpoint parameter as openS3 reads it (an
+// endpoint without a scheme speaks https, or http with disable_https): the
+// host lower-cased without a trailing ".", an IP address in its one form
+// (IPv6 groups as net.IP writes them, an IPv4-mapped address as the IPv4
+// one it is dialled as), the port a number, the scheme's own filled in.
+// The scheme is left out: one address is one server, whichever it speaks.
 // ok is false where openS3 refuses the endpoint.
-func s3EndpointKey(ep string, noHTTPS bool) (key string, ok bool) {
+func s3Server(ep string, noHTTPS bool) (s3Srv, bool) {
 	if !strings.Contains(ep, "://") {
 		if noHTTPS {
 			ep = "http://" + ep
@@ -211,11 +331,18 @@ func s3EndpointKey(ep string, noHTTPS bool) (key string, ok bool) {
 	}
 	e, err := url.Parse(ep)
 	if err != nil || (e.Scheme != "http" && e.Scheme != "https") || e.Host == "" || (e.Path != "" && e.Path != "/") || e.RawQuery != "" || e.User != nil {
-		return "", false
+		return s3Srv{}, false
 	}
 	host := strings.TrimSuffix(strings.ToLower(e.Hostname()), ".")
-	if awsS3Endpoint(host) {
-		return "", true
+	// The opener sends to AWS's own endpoint for the bucket's region
+	// whatever host its pattern takes for AWS's (looser than AWS's
+	// names: s3xfoo.amazonaws.com); a host of AWS's it does not take so
+	// is sent to as it is, and AWS reads a bucket before it.
+	if s3utils.IsAmazonEndpoint(url.URL{Scheme: e.Scheme, Host: host}) {
+		return s3Srv{aws: true}, true
+	}
+	if _, hb, ok := catalog.AWSS3Host(host); ok {
+		return s3Srv{aws: true, hostBucket: hb}, true
 	}
 	port := e.Port()
 	if port == "" {
@@ -224,20 +351,12 @@ func s3EndpointKey(ep string, noHTTPS bool) (key string, ok bool) {
 			port = "80"
 		}
 	}
-	return catalog.ServerAddress(host, port)
-}
-
-// awsS3Endpoint reports whether host (lower-case) is one of AWS S3's own
-// endpoints naming no bucket: s3.amazonaws.com, s3.<region>.amazonaws.com,
-// s3-<region>.amazonaws.com, s3.dualstack.<region>.amazonaws.com and
-// their .amazonaws.com.cn kind. A bucket is the same bucket at each.
-func awsS3Endpoint(host string) bool {
-	rest, ok := strings.CutSuffix(host, ".amazonaws.com")
-	if !ok {
-		if rest, ok = strings.CutSuffix(host, ".amazonaws.com.cn"); !ok {
-			return false
-		}
+	if net.ParseIP(host) != nil {
+		addr, ok := catalog.ServerAddress(host, port)
+		return s3Srv{ip: true, addr: addr}, ok
 	}
-	first, _, _ := strings.Cut(rest, ".")
-	return first == "s3" || strings.HasPrefix(first, "s3-")
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return s3Srv{}, false
+	}
+	return s3Srv{host: host, port: port}, true
 }

@@ -14,13 +14,15 @@ var storeKeyCorpus = []string{
 	"s3://b?region=eu&read_idle=5s&part_size=5MiB&profile=x&anonymous=true&use_path_style=true",
 	"s3://b?endpoint=http://Host.Example.:80/", "s3://b?endpoint=host:0443", "s3://b?endpoint=[::ffff:127.0.0.1]:9000",
 	"s3://b?endpoint=host&disable_https=true", "s3://b?endpoint=s3.eu-west-1.amazonaws.com", "s3://b?endpoint=b.s3.amazonaws.com",
+	"s3://x?endpoint=b.s3.eu-west-1.amazonaws.com&use_path_style=true&prefix=P/", "s3://x?endpoint=B.s3-eu-west-1.amazonaws.com&prefix=p",
+	"s3://b?endpoint=s3xfoo.amazonaws.com", "s3://x?endpoint=http://B.s3.example:9000&prefix=a.b/C/d/&use_path_style=true", "s3://b:1?endpoint=h",
 	"s3://b?unknown=1", "s3://b?prefix=a&prefix=b", "s3://b?endpoint=ftp://h", "s3://b/path", "gs://b", "::bad",
 }
 
 // storeKeyFormats is, for each StoreKeyFormat, the digest of the corpus's
 // keys under it.
 var storeKeyFormats = map[string]string{
-	"2": "c0d3debb3fd3b53cde8794e29a17f90b19d7e2a182959e6bbfde3253ae8cc290",
+	"3": "16f70a5d610ba5ccaa3024742087be9491d78d544c40d7050e28a3d80cde219f",
 }
 
 // TestStoreKeyFormatPinned fails when StoreKey's keys change and

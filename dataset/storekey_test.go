@@ -41,7 +41,8 @@ func TestStoreKey(t *testing.T) {
 func FuzzStoreKey(f *testing.F) {
 	for _, s := range []string{"file:///srv/store/", "s3://b/?prefix=a/&x=1", "file://./rel", "::", "s3://",
 		"s3://B?endpoint=http://[::ffff:10.0.0.1]:0080/&region=r", "s3://b?endpoint=[2001:0db8::0001]&disable_https=1&part_size=5MiB",
-		"s3://b?endpoint=s3.eu-west-1.amazonaws.com&prefix=a/"} {
+		"s3://b?endpoint=s3.eu-west-1.amazonaws.com&prefix=a/", "s3://x?endpoint=b.s3.eu-west-1.amazonaws.com&use_path_style=1&prefix=p",
+		"s3://x?endpoint=http://B.s3.example:9000&prefix=a.b/C/d/", "s3://b?endpoint=s3xfoo.amazonaws.com"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {

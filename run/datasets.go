@@ -409,8 +409,14 @@ func (c *Controller) registrationsIn(reg *registry, tenant string, strict bool, 
 
 // checkDatasetStore refuses a dataset whose spec.store is not among the
 // home stores this server reads (Config.DatasetStores): the server opens
-// that store with its own access, so a tenant must not choose where.
+// that store with its own access, so a tenant must not choose where. A
+// file store that is not an absolute directory is refused first: the
+// place it opens, and its store key, would follow the server's working
+// directory.
 func (c *Controller) checkDatasetStore(d *catalog.Dataset) error {
+	if dataset.NotAbsoluteFile(d.Spec.Store) {
+		return &InputError{"spec.store", fmt.Errorf("dataset %s: %q is not an absolute directory: a server finds a relative one from the directory it was started in, not the one it was written in, and reads no host before the path; name the directory as file:///path", d.Metadata.Name, d.Spec.Store)}
+	}
 	if d.Spec.Store == "" || dataset.Within(d.Spec.Store, c.cfg.DatasetStores) {
 		return nil
 	}

@@ -2,6 +2,7 @@ package run
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -300,4 +301,47 @@ func TestRunWithoutHorizonGetsOne(t *testing.T) {
 		t.Errorf("horizon %+v, state %s", got.Law, got.State)
 	}
 	e.c.Cancel(ctx, "t1", r.ID)
+}
+
+// TestRelativeFileStoreRefused: a Dataset whose spec.store is a file URL
+// that does not name its directory absolutely is refused, naming the
+// field, whether registered or sent with a run. The server found a
+// relative directory from the one it was started in, and keyed the data
+// by that: the document's writer meant another place, and after a start
+// elsewhere the rows' keys named a directory no longer opened, leaving the
+// one opened free for another tenant to register.
+func TestRelativeFileStoreRefused(t *testing.T) {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, func(c *Config) { c.DatasetStores = []string{"file://" + wd} })
+	ctx := context.Background()
+	doc := func(store string) []Document {
+		return []Document{{Name: "ds.yaml", Content: fmt.Sprintf(`apiVersion: meridian.dev/v1alpha1
+kind: Dataset
+metadata: {name: corpus}
+spec: {origin: SG, classification: public, sizeBytes: 1000, store: %q}
+`, store)}}
+	}
+	refused := func(err error) bool {
+		var ie *InputError
+		return errors.As(err, &ie) && ie.Field == "spec.store" && strings.Contains(ie.Error(), "not an absolute directory")
+	}
+	for _, s := range []string{"file://./testdata", "file://testdata/sites", "file:testdata", "file://./"} {
+		if _, err := e.c.Apply(ctx, "t1", doc(s), false); !refused(err) {
+			t.Errorf("registering store %s: %v, want a spec.store refusal", s, err)
+		}
+		job := dataJobDoc(20, 10, []string{"corpus"}, false, "")
+		if _, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: append(doc(s), job)}); !refused(err) {
+			t.Errorf("submitting with store %s: %v, want a spec.store refusal", s, err)
+		}
+	}
+	if rs, err := e.c.Resources(ctx, "t1"); err != nil || len(rs) != 0 {
+		t.Fatalf("registered after refusals: %v %v", rs, err)
+	}
+	// Named absolutely, the same directory registers.
+	if _, err := e.c.Apply(ctx, "t1", doc("file://"+filepath.Join(wd, "testdata")), false); err != nil {
+		t.Fatalf("registering the directory named absolutely: %v", err)
+	}
 }

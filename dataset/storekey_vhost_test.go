@@ -1,0 +1,127 @@
+package dataset
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"meridian.dev/meridian/catalog"
+)
+
+// TestStoreKeyVirtualHostedBuckets: a bucket named in an s3 endpoint's
+// host (virtual-hosted: bucket.s3.<region>.amazonaws.com, or a bucket
+// before a server's own name) is the bucket the opener addresses there,
+// read path-style (the URL's bucket then begins the keys) or
+// virtual-hosted (the URL's bucket before the host's). Before, each such
+// spelling kept the endpoint as a server of its own, so a second tenant
+// registered the owner's data through it.
+func TestStoreKeyVirtualHostedBuckets(t *testing.T) {
+	same := [][]string{
+		// AWS, path-style on a bucket's own host: that bucket, the URL's
+		// bucket beginning the keys.
+		{"s3://bucket?prefix=xxx/p",
+			"s3://xxx?endpoint=https://bucket.s3.eu-west-1.amazonaws.com&use_path_style=true&prefix=p",
+			"s3://xxx?endpoint=BUCKET.s3-eu-west-1.amazonaws.com.&use_path_style=true&prefix=p/",
+			"s3://xxx?endpoint=http://bucket.s3.dualstack.us-east-1.amazonaws.com:80&use_path_style=true&prefix=p"},
+		// AWS, virtual-hosted: the URL's bucket before the host's.
+		{"s3://xxx.bucket?prefix=p",
+			"s3://xxx?endpoint=https://bucket.s3.eu-west-1.amazonaws.com&prefix=p",
+			"s3://XXX?endpoint=bucket.s3.us-east-1.amazonaws.com&prefix=p&region=us-east-1"},
+		// An endpoint the opener takes for AWS's own (its pattern is
+		// looser than AWS's names) reaches AWS.
+		{"s3://bbb", "s3://bbb?endpoint=https://s3xfoo.amazonaws.com", "s3://bbb?endpoint=s3-external-1.amazonaws.com"},
+		// Another server: a bucket before its name, or the path's first
+		// name, may be either; unsure, one key.
+		{"s3://bbb?endpoint=http://s3.example:9000&prefix=xxx/",
+			"s3://xxx?endpoint=http://bbb.s3.example:9000&use_path_style=true",
+			"s3://xxx?endpoint=http://BBB.s3.example:9000/",
+			"s3://xxx.bbb?endpoint=http://s3.example:9000&use_path_style=true",
+			"s3://bbb?endpoint=s3.example:9000&prefix=XXX&disable_https=true"},
+		{"s3://mybucket?endpoint=https://mybucket.s3.example:9000&use_path_style=true",
+			"s3://mybucket?endpoint=https://s3.example:9000&prefix=mybucket",
+			"s3://mybucket.mybucket?endpoint=https://s3.example:9000"},
+	}
+	for _, group := range same {
+		for _, u := range group[1:] {
+			if a, b := StoreKey(group[0]), StoreKey(u); a != b {
+				t.Errorf("%s and %s: keys %q and %q, want one", group[0], u, a, b)
+			}
+		}
+	}
+	differ := [][2]string{
+		// Two buckets at AWS: bucket (keys under xxx/) and xxx.bucket.
+		{"s3://xxx?endpoint=https://bucket.s3.eu-west-1.amazonaws.com&use_path_style=true",
+			"s3://xxx?endpoint=https://bucket.s3.eu-west-1.amazonaws.com"},
+		// AWS keys tell case apart.
+		{"s3://bucket?prefix=XXX", "s3://xxx?endpoint=https://bucket.s3.eu-west-1.amazonaws.com&use_path_style=true"},
+		{"s3://bbb?endpoint=http://s3.example:9000", "s3://bbb?endpoint=http://s3.other:9000"},
+		{"s3://bbb?endpoint=http://s3.example:9000", "s3://bbb?endpoint=http://s3.example:9001"},
+		{"s3://bbb?endpoint=http://s3.example:9000", "s3://bbb"},
+		{"s3://bbb?endpoint=http://s3.example:9000&prefix=xxx", "s3://bbb?endpoint=http://s3.example:9000&prefix=yyy"},
+	}
+	for _, p := range differ {
+		if StoreKey(p[0]) == StoreKey(p[1]) {
+			t.Errorf("%s and %s share the key %q", p[0], p[1], StoreKey(p[0]))
+		}
+	}
+}
+
+// TestStoreKeyOfSpellingsTheOpenerSendsAlike: spellings the opener sends
+// to one object (the request it would sign, its host read as AWS reads
+// it) have one key. The pairs are asked of the opener itself, so that a
+// change in how it addresses a bucket fails here, not in production.
+func TestStoreKeyOfSpellingsTheOpenerSendsAlike(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEEXAMPLE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "example-secret")
+	pairs := [][2]string{
+		{"s3://bucket?prefix=xxx/p/", "s3://xxx?endpoint=https://bucket.s3.eu-west-1.amazonaws.com&use_path_style=true&prefix=p/"},
+		{"s3://xxx.bucket?prefix=p/", "s3://xxx?endpoint=https://bucket.s3.eu-west-1.amazonaws.com&prefix=p/"},
+		{"s3://bbb", "s3://bbb?endpoint=https://s3xfoo.amazonaws.com"},
+		{"s3://bbb?endpoint=http://s3.example:9000&prefix=xxx/", "s3://xxx?endpoint=http://bbb.s3.example:9000&use_path_style=true"},
+		{"s3://xxx.bbb?endpoint=http://s3.example:9000", "s3://xxx?endpoint=http://bbb.s3.example:9000"},
+		{"s3://mybucket?endpoint=https://s3.example:9000&prefix=mybucket/", "s3://mybucket?endpoint=https://mybucket.s3.example:9000&use_path_style=true"},
+	}
+	for _, p := range pairs {
+		a, b := sentTo(t, p[0]), sentTo(t, p[1])
+		if a != b {
+			t.Errorf("%s is sent to %s, %s to %s: not a pair", p[0], a, p[1], b)
+			continue
+		}
+		if ka, kb := StoreKey(p[0]), StoreKey(p[1]); ka != kb {
+			t.Errorf("%s and %s are both sent to %s, but their keys are %q and %q", p[0], p[1], a, ka, kb)
+		}
+	}
+}
+
+// sentTo is where the opener of raw sends the read of one object: the
+// scheme-less host (lower-case) and path, or for AWS the bucket its host
+// or path names and the key.
+func sentTo(t *testing.T, raw string) string {
+	t.Helper()
+	u, err := url.Parse(raw + "&region=eu-west-1")
+	if !strings.Contains(raw, "?") {
+		u, err = url.Parse(raw + "?region=eu-west-1")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := openS3(u)
+	if err != nil {
+		t.Fatalf("%s: %v", raw, err)
+	}
+	defer b.tr.CloseIdleConnections()
+	got, err := b.c.PresignedGetObject(context.Background(), b.bucket, b.prefix+"datasets/n/manifest", time.Minute, nil)
+	if err != nil {
+		t.Fatalf("%s: %v", raw, err)
+	}
+	host := strings.ToLower(got.Hostname())
+	if _, hb, ok := catalog.AWSS3Host(host); ok {
+		if hb != "" {
+			return "aws " + hb + got.Path
+		}
+		return "aws " + strings.TrimPrefix(got.Path, "/")
+	}
+	return host + ":" + got.Port() + got.Path
+}
