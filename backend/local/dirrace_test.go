@@ -136,3 +136,31 @@ func TestRunLockInAnUnsearchableDirectoryIsNoAnswer(t *testing.T) {
 		t.Fatalf("run lock of a running job in a directory that cannot be searched: held %v, no error; want an error", held)
 	}
 }
+
+// TestSubmitOfACancelledJobItCannotLookAtLaunchesNothing: Submit, finding
+// a job never launched, launches it unless it was cancelled; it looked
+// for the cancelled mark with exists, which reads a file it cannot stat
+// as absent. A workload of the server's user that made the job's
+// directory mode 0 just after Submit's look at its pid and exit code had
+// a cancelled job launched after all. Here the mark cannot be stat'd for
+// another reason (a link to itself), which takes the same path: Submit
+// now fails, naming the mark, and launches nothing.
+func TestSubmitOfACancelledJobItCannotLookAtLaunchesNothing(t *testing.T) {
+	b := newLocal(t, t.TempDir())
+	spec := backend.Spec{RunID: "cancelunseen", Attempt: 1, Command: []string{"true"}}
+	h := endedJob(t, b, spec)
+	dir := pidlessJob(t, b, h, time.Hour)
+	mark := filepath.Join(dir, "cancelled")
+	if err := os.Symlink("cancelled", mark); err != nil {
+		t.Fatal(err)
+	}
+	_, err := b.Submit(context.Background(), spec)
+	if err == nil || !strings.Contains(err.Error(), "cancelled") {
+		t.Fatalf("Submit of a never launched job whose cancelled mark cannot be looked at: %v; want an error naming the mark, nothing launched", err)
+	}
+	for _, f := range []string{"pid", "exitcode"} {
+		if _, err := os.Lstat(filepath.Join(dir, f)); err == nil {
+			t.Errorf("Submit of a job whose cancelled mark cannot be looked at launched it: its %s is there", f)
+		}
+	}
+}

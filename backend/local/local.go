@@ -335,7 +335,15 @@ func (l *Local) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	// its pid or exit code is no one's. The job read as lost, and a
 	// cancelled one is never launched again.
 	removeWrapperTemps(dir)
-	if exists(filepath.Join(dir, "cancelled")) {
+	// Looked for with present, as launched looks: a mark that cannot be
+	// stat'd (the job's directory made mode 0 for a moment by a workload
+	// of the server's user) is no absent mark, and the job is not
+	// launched on it.
+	cancelled, err := present(filepath.Join(dir, "cancelled"))
+	if err != nil {
+		return "", fmt.Errorf("local submit %s: whether it was cancelled: %w", key, err)
+	}
+	if cancelled {
 		return key, nil
 	}
 	if l.siteFailed() {
