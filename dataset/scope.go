@@ -135,7 +135,7 @@ func beneathPrefix(p, scope string) bool {
 // registered datasets only when it differs from the one they were last
 // re-keyed to; change it with any change to StoreKey that changes a key
 // (TestStoreKeyFormatPinned fails on one it sees).
-const StoreKeyFormat = "3"
+const StoreKeyFormat = "4"
 
 // StoreKey is the key under which a store's data is owned: the URL as it
 // opens, so that two spellings of one place are one key. A file URL is its
@@ -337,8 +337,12 @@ func s3Server(ep string, noHTTPS bool) (s3Srv, bool) {
 	// The opener sends to AWS's own endpoint for the bucket's region
 	// whatever host its pattern takes for AWS's (looser than AWS's
 	// names: s3xfoo.amazonaws.com); a host of AWS's it does not take so
-	// is sent to as it is, and AWS reads a bucket before it.
-	if s3utils.IsAmazonEndpoint(url.URL{Scheme: e.Scheme, Host: host}) {
+	// is sent to as it is, and AWS reads a bucket before it. Its pattern
+	// reads the host as written (case and a trailing "." kept: S3.b.s3.…
+	// is not AWS's to it, and b.s3.… goes to the bucket s3.b), and a
+	// host beginning "s3-fips" it takes for AWS's but sends to as it is
+	// (s3-fips.b.s3.<region>… names the bucket s3-fips.b).
+	if opened := (url.URL{Scheme: e.Scheme, Host: e.Host}); s3utils.IsAmazonEndpoint(opened) && !s3utils.IsAmazonFIPSEndpoint(opened) {
 		return s3Srv{aws: true}, true
 	}
 	if _, hb, ok := catalog.AWSS3Host(host); ok {

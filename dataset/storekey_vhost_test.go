@@ -125,3 +125,42 @@ func sentTo(t *testing.T, raw string) string {
 	}
 	return host + ":" + got.Port() + got.Path
 }
+
+// TestStoreKeyOfABucketBeforeAFIPSLabel: an endpoint whose host begins
+// "s3-fips" is one the opener takes for AWS's but, unlike AWS's others,
+// does not send to the bucket's regional endpoint: it sends to that host
+// as it is, and AWS reads the bucket from it (s3-fips.hb.s3.<region>…
+// is the bucket s3-fips.hb, xxx.s3-fips.hb… the bucket xxx.s3-fips.hb).
+// Keyed as AWS's own endpoint, s3://xxx with it was the bucket xxx, and a
+// tenant registered the owner of s3://xxx.s3-fips.hb's data through it.
+func TestStoreKeyOfABucketBeforeAFIPSLabel(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEEXAMPLE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "example-secret")
+	pairs := [][2]string{
+		{"s3://xxx.s3-fips.hb?prefix=p/", "s3://xxx?endpoint=http://s3-fips.hb.s3.us-east-1.amazonaws.com&prefix=p/"},
+		{"s3://s3-fips.hb?prefix=xxx/p/", "s3://xxx?endpoint=http://s3-fips.hb.s3.us-east-1.amazonaws.com&use_path_style=true&prefix=p/"},
+		// The opener's pattern for AWS's hosts reads them as written:
+		// upper-case, or with a trailing ".", the host is sent to as it
+		// is, and AWS reads the bucket before it.
+		{"s3://xxx.s3.hb?prefix=p/", "s3://xxx?endpoint=http://S3.hb.s3.us-east-1.amazonaws.com&prefix=p/"},
+		{"s3://xxx?prefix=p/", "s3://xxx?endpoint=http://s3.hb.s3.us-east-1.amazonaws.com&prefix=p/"},
+		// AWS's own FIPS endpoints name no bucket.
+		{"s3://xxx?prefix=p/", "s3://xxx?endpoint=https://s3-fips.us-east-1.amazonaws.com&prefix=p/"},
+		{"s3://xxx?prefix=p/", "s3://xxx?endpoint=https://s3-fips.dualstack.us-east-1.amazonaws.com&use_path_style=true&prefix=p/"},
+	}
+	for _, p := range pairs {
+		a, b := sentTo(t, p[0]), sentTo(t, p[1])
+		if a != b {
+			t.Errorf("%s is sent to %s, %s to %s: not a pair", p[0], a, p[1], b)
+			continue
+		}
+		if ka, kb := StoreKey(p[0]), StoreKey(p[1]); ka != kb {
+			t.Errorf("%s and %s are both sent to %s, but their keys are %q and %q", p[0], p[1], a, ka, kb)
+		}
+	}
+	// With a trailing ".", the host is sent to as it is (sentTo does not
+	// read it as AWS's; AWS does).
+	if a, b := StoreKey("s3://xxx.s3.hb?prefix=p/"), StoreKey("s3://xxx?endpoint=http://s3.hb.s3.us-east-1.amazonaws.com.&prefix=p/"); a != b {
+		t.Errorf("a bucket before an AWS host with a trailing \".\": keys %q and %q, want one", a, b)
+	}
+}
