@@ -1,6 +1,7 @@
 package dataset
 
 import (
+	"fmt"
 	"net"
 	"net/url"
 	"path/filepath"
@@ -115,6 +116,29 @@ func fileDir(u *url.URL) (string, bool) {
 func NotAbsoluteFile(raw string) bool {
 	u, err := url.Parse(raw)
 	return err == nil && u.Scheme == "file" && (u.Host != "" || u.Opaque != "" || !strings.HasPrefix(u.Path, "/"))
+}
+
+// AbsoluteFile is raw with a relative file store (file://./dir, the form
+// OpenStore finds from the working directory) made absolute from the
+// working directory now (file:///abs/dir), so that a document written
+// with it names the directory meant wherever it is read (a server refuses
+// a relative one: NotAbsoluteFile). Any other URL comes back as it is;
+// a file URL of another form that does not name its directory absolutely
+// (file:dir, file://host/dir) is an error, as no directory is meant by it
+// for certain.
+func AbsoluteFile(raw string) (string, error) {
+	if !NotAbsoluteFile(raw) {
+		return raw, nil
+	}
+	u, _ := url.Parse(raw) // NotAbsoluteFile parsed it
+	if u.Host != "." || u.Opaque != "" || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("%q does not name a directory: write file:///absolute/dir (or file://./relative/dir)", raw)
+	}
+	abs, err := filepath.Abs("." + u.Path)
+	if err != nil {
+		return "", err
+	}
+	return (&url.URL{Scheme: "file", Path: abs}).String(), nil
 }
 
 // beneathPrefix reports whether key prefix p is scope's or lies beneath it

@@ -47,6 +47,11 @@ func newDatasetAddCmd() *cobra.Command {
 			if store == "" {
 				store = st.HomeStore()
 			}
+			// The dataset's document names its store as the server will
+			// read it: a relative directory, absolute.
+			if store, err = dataset.AbsoluteFile(store); err != nil {
+				return badInput(fmt.Errorf("--store: %w", err))
+			}
 			ds := &catalog.Dataset{APIVersion: catalog.APIVersion, Kind: catalog.KindDataset,
 				Metadata: catalog.Metadata{Name: name},
 				Spec:     catalog.DatasetSpec{Origin: origin, Classification: class, Subjects: subjects, TransferBases: bases, Store: store}}
