@@ -1,6 +1,7 @@
 package slurm
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -18,6 +19,7 @@ import (
 
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/internal/atomicfile"
+	"meridian.dev/meridian/internal/flock"
 )
 
 // records is what a backend remembers in its own state directory, on the
@@ -118,12 +120,122 @@ var readRecordFile = backend.ReadSmallFile
 
 func newRecords(stateDir string) (records, error) {
 	r := records{dir: stateDir, retiredSeen: newSeenSet(), laterSeen: newSeenSet()}
-	for _, d := range []string{filepath.Join(stateDir, "jobs"), filepath.Join(stateDir, "handles"), filepath.Join(stateDir, "ended")} {
-		if err := atomicfile.MkdirAll(d, 0o700); err != nil {
-			return records{}, err
+	if err := atomicfile.MkdirAll(stateDir, 0o700); err != nil {
+		return records{}, err
+	}
+	root, err := os.OpenRoot(stateDir)
+	if err != nil {
+		return records{}, err
+	}
+	defer root.Close()
+	for _, d := range []string{"jobs", "handles", "ended"} {
+		if err := atomicfile.MkdirAllIn(root, d, 0o700); err != nil {
+			return records{}, r.stateErr(err)
 		}
 	}
 	return r, nil
+}
+
+// The state directory is shared with the cluster's nodes on the command
+// path, and a workload runs as this backend's user: it can put a link to
+// any directory in place of jobs/KEY, handles, ended or any other
+// directory on a record's way, and a record written through it landed
+// where the link pointed, on the server's machine (its own settings and
+// secrets among what that user may write). Every write, rename and
+// removal below the state directory therefore goes through an os.Root of
+// it: a link on the way that leads out fails the call, naming the state
+// directory, and nothing outside changes; one that stays inside is
+// followed, as a workload may write there anyway.
+
+// writeFile writes rel, below the state directory, atomically (temporary
+// file, fsync, rename, fsync of its directory), never outside.
+func (r records) writeFile(rel string, data []byte, perm os.FileMode) error {
+	root, err := os.OpenRoot(r.dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	return r.stateErr(atomicfile.WriteFileIn(root, rel, data, perm))
+}
+
+// removeFile removes rel, below the state directory, never outside; one
+// already gone is no error.
+func (r records) removeFile(rel string) error {
+	root, err := os.OpenRoot(r.dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	if err := root.Remove(rel); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return r.stateErr(err)
+	}
+	return nil
+}
+
+// lockJob takes the lock of the attempt key (jobs/KEY/lock), which its
+// Submit, Find and sweep hold: through os.Root, as every write below the
+// state directory, so that a link put in place of jobs/KEY creates no
+// lock file where it points.
+func (r records) lockJob(ctx context.Context, key string) (unlock func(), err error) {
+	root, err := os.OpenRoot(r.dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	return flock.LockIn(ctx, root, filepath.Join("jobs", key, "lock"))
+}
+
+// inState is path relative to the state directory, when path lies below
+// it (the default work root, state/work, and its attempts' directories).
+func (r records) inState(path string) (string, bool) {
+	rel, err := filepath.Rel(r.dir, path)
+	if err != nil || rel == "." || !filepath.IsLocal(rel) {
+		return "", false
+	}
+	return rel, true
+}
+
+// mkdirAll makes dir (atomicfile.MkdirAll), through os.Root when it lies
+// below the state directory: a link a workload put in place of work/ made
+// the server make the attempt's work directory wherever it pointed.
+// Elsewhere (a site's own work root) it is made as the site names it.
+func (r records) mkdirAll(dir string, perm os.FileMode) error {
+	rel, ok := r.inState(dir)
+	if !ok {
+		return atomicfile.MkdirAll(dir, perm)
+	}
+	root, err := os.OpenRoot(r.dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	return r.stateErr(atomicfile.MkdirAllIn(root, rel, perm))
+}
+
+// removeAll removes dir and what it holds (os.RemoveAll), through os.Root
+// when it lies below the state directory: a link a workload put in place
+// of work/ had Clean remove the directory of the attempt's name wherever
+// it pointed, with all it held.
+func (r records) removeAll(dir string) error {
+	rel, ok := r.inState(dir)
+	if !ok {
+		return os.RemoveAll(dir)
+	}
+	root, err := os.OpenRoot(r.dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	return r.stateErr(root.RemoveAll(rel))
+}
+
+// stateErr names the state directory in err, whose path (os.Root's) is
+// relative to it; nil stays nil.
+func (r records) stateErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("state directory %s: %w", r.dir, err)
 }
 
 // jobRecordFiles are the files of a job's directory the backend writes
@@ -144,16 +256,23 @@ var jobRecordFiles = map[string]bool{"jobid": true, "cancelled": true, "submitti
 func (r records) removeStaleTemps() int {
 	age := atomicfile.StaleTempAge
 	n := atomicfile.RemoveStaleTemps(r.dir, func(name string) bool { return name == DefaultRecordKeyFile }, age)
+	// Below the state directory through os.Root (writeFile says why): a
+	// link put in place of jobs/KEY between the listing and the removal
+	// removes nothing outside.
+	root, err := os.OpenRoot(r.dir)
+	if err != nil {
+		return n
+	}
+	defer root.Close()
 	for _, d := range []string{"handles", "ended"} {
-		n += atomicfile.RemoveStaleTemps(filepath.Join(r.dir, d), func(name string) bool {
+		n += atomicfile.RemoveStaleTempsIn(root, d, func(name string) bool {
 			_, _, later := laterHandle(name)
 			return isJobID(name) || later
-		}, age)
+		})
 	}
-	jobs := filepath.Join(r.dir, "jobs")
-	for _, key := range atomicfile.SubDirs(jobs) {
+	for _, key := range atomicfile.SubDirsIn(root, "jobs") {
 		if validKey(key) {
-			n += atomicfile.RemoveStaleTemps(filepath.Join(jobs, key), func(name string) bool { return jobRecordFiles[name] }, age)
+			n += atomicfile.RemoveStaleTempsIn(root, filepath.Join("jobs", key), func(name string) bool { return jobRecordFiles[name] })
 		}
 	}
 	return n
@@ -224,7 +343,14 @@ func (r records) openJobFile(key, name string) (*os.File, error) {
 // it (the intent of a submit, the job id) are synced into it, and would
 // be lost with it, after the job was submitted, to a power loss that
 // took its entry.
-func (r records) ensureJobDir(key string) error { return atomicfile.MkdirAll(r.jobDir(key), 0o700) }
+func (r records) ensureJobDir(key string) error {
+	root, err := os.OpenRoot(r.dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	return r.stateErr(atomicfile.MkdirAllIn(root, filepath.Join("jobs", key), 0o700))
+}
 
 // recorded returns the handle of the job recorded for key: its job id,
 // or ID:KEY when the id was another attempt's of this state directory
@@ -508,17 +634,19 @@ func (r records) retire(id, key string) error {
 		if err := r.writeRecord(filepath.Join("ended", name), key); err != nil {
 			return err
 		}
-		err := os.Remove(filepath.Join(r.dir, "handles", name))
-		if errors.Is(err, os.ErrNotExist) {
-			return nil // retired already, by a Clean beside this one
-		}
+		// Gone already: retired by a Clean beside this one.
+		return r.removeFile(filepath.Join("handles", name))
+	}
+	root, err := os.OpenRoot(r.dir)
+	if err != nil {
 		return err
 	}
-	err := os.Rename(filepath.Join(r.dir, "handles", name), filepath.Join(r.dir, "ended", name))
+	defer root.Close()
+	err = root.Rename(filepath.Join("handles", name), filepath.Join("ended", name))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil // retired already, by a Clean beside this one
 	}
-	return err
+	return r.stateErr(err)
 }
 
 // retired says whether ended/NAME (NAME a job id, or ID:KEY) is there,
@@ -666,18 +794,14 @@ func (r records) cancelled(key string) bool {
 // so that a later submit after a crash asks the scheduler before
 // submitting again.
 func (r records) markIntent(key string) error {
-	return atomicfile.WriteFile(filepath.Join(r.jobDir(key), "submitting"), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644)
+	return r.writeFile(filepath.Join("jobs", key, "submitting"), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644)
 }
 
 // clearIntent removes key's intent record once the scheduler has refused
 // the submit outright: no job of it can exist. A crash before the removal
 // leaves the record, which only makes the next submit look first.
 func (r records) clearIntent(key string) error {
-	err := os.Remove(filepath.Join(r.jobDir(key), "submitting"))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	return err
+	return r.removeFile(filepath.Join("jobs", key, "submitting"))
 }
 
 func (r records) intent(key string) bool {
@@ -692,7 +816,7 @@ func (r records) saveFinal(key string, st backend.Status) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(filepath.Join(r.jobDir(key), "final.json"), data, 0o644)
+	return r.writeFile(filepath.Join("jobs", key, "final.json"), data, 0o644)
 }
 
 // final returns the final status saved for key.
@@ -725,7 +849,7 @@ func (r records) saveSweep(key string, info sweepInfo) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(filepath.Join(r.jobDir(key), "sweep.json"), data, 0o644)
+	return r.writeFile(filepath.Join("jobs", key, "sweep.json"), data, 0o644)
 }
 
 func (r records) sweep(key string) (sweepInfo, bool) {
@@ -740,7 +864,7 @@ func (r records) sweep(key string) (sweepInfo, bool) {
 // markSwept records that the attempt's scratch needs no more sweeping
 // (what: the sweep job's id, or why none was needed).
 func (r records) markSwept(key, what string) error {
-	return atomicfile.WriteFile(filepath.Join(r.jobDir(key), "swept"), []byte(what+"\n"), 0o644)
+	return r.writeFile(filepath.Join("jobs", key, "swept"), []byte(what+"\n"), 0o644)
 }
 
 // markSweepIntent records that a sweep job of key is about to be
@@ -760,17 +884,13 @@ func (r records) markSweepIntent(key string) (string, error) {
 		return "", err
 	}
 	tok := hex.EncodeToString(b[:])
-	return tok, atomicfile.WriteFile(filepath.Join(r.jobDir(key), "sweeping"), []byte(time.Now().UTC().Format(time.RFC3339)+" "+tok+"\n"), 0o644)
+	return tok, r.writeFile(filepath.Join("jobs", key, "sweeping"), []byte(time.Now().UTC().Format(time.RFC3339)+" "+tok+"\n"), 0o644)
 }
 
 // clearSweepIntent removes key's sweep intent once the scheduler has
 // refused the sweep's submit outright.
 func (r records) clearSweepIntent(key string) error {
-	err := os.Remove(filepath.Join(r.jobDir(key), "sweeping"))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	return err
+	return r.removeFile(filepath.Join("jobs", key, "sweeping"))
 }
 
 // sweepIntent says whether a sweep of key may have been submitted, and
@@ -814,7 +934,7 @@ func (r records) saveNodes(key, nodelist string) error {
 	if _, err := os.Lstat(p); err == nil {
 		return nil
 	}
-	return atomicfile.WriteFile(p, []byte(nodelist+"\n"), 0o644)
+	return r.writeFile(filepath.Join("jobs", key, "nodes"), []byte(nodelist+"\n"), 0o644)
 }
 
 // nodes is the host list saved for key, or "".
@@ -829,7 +949,7 @@ func (r records) nodes(key string) string {
 // saveDuplicates keeps the ids of the jobs of key that find cancelled as
 // duplicates of the attempt's job, for the site's admins.
 func (r records) saveDuplicates(key string, ids []string) error {
-	return atomicfile.WriteFile(filepath.Join(r.jobDir(key), "duplicates"), []byte(strings.Join(ids, "\n")+"\n"), 0o644)
+	return r.writeFile(filepath.Join("jobs", key, "duplicates"), []byte(strings.Join(ids, "\n")+"\n"), 0o644)
 }
 
 // jobIdentity is what slurmctld says of a job that its owner cannot
@@ -854,7 +974,7 @@ func (r records) saveIdentity(key string, id jobIdentity) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(p, data, 0o644)
+	return r.writeFile(filepath.Join("jobs", key, "identity.json"), data, 0o644)
 }
 
 // identity is the identity saved for the job of key; false when none is
@@ -872,7 +992,7 @@ func (r records) identity(key string) (jobIdentity, bool) {
 // sent (from) and answered (to), for telling the job by its submit time
 // before its identity is kept (REST.ownsID).
 func (r records) saveSubmitted(key string, from, to time.Time) error {
-	return atomicfile.WriteFile(filepath.Join(r.jobDir(key), "submitted"), []byte(fmt.Sprintf("%d %d\n", from.Unix(), to.Unix())), 0o644)
+	return r.writeFile(filepath.Join("jobs", key, "submitted"), []byte(fmt.Sprintf("%d %d\n", from.Unix(), to.Unix())), 0o644)
 }
 
 // submitted is what saveSubmitted kept for key; false when nothing

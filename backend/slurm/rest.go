@@ -19,7 +19,6 @@ import (
 
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/catalog"
-	"meridian.dev/meridian/internal/flock"
 )
 
 // REST submits jobs to one partition of a Slurm cluster through slurmrestd,
@@ -343,7 +342,7 @@ func (r *REST) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	if err := r.rec.ensureJobDir(key); err != nil {
 		return "", fmt.Errorf("slurm submit %s: %w", key, err)
 	}
-	unlock, err := flock.Lock(ctx, filepath.Join(r.rec.jobDir(key), "lock"))
+	unlock, err := r.rec.lockJob(ctx, key)
 	if err != nil {
 		return "", fmt.Errorf("slurm submit %s: %w", key, err)
 	}
@@ -1289,7 +1288,7 @@ func (r *REST) clean(ctx context.Context, handle string) error {
 	// Under the attempt's lock, as Submit: two Cleans of the attempt at
 	// once (its run ended and its earlier attempts asked again) each
 	// found no sweep yet and each submitted one.
-	unlock, err := flock.Lock(ctx, filepath.Join(r.rec.jobDir(key), "lock"))
+	unlock, err := r.rec.lockJob(ctx, key)
 	if err != nil {
 		return fmt.Errorf("slurm sweep after %s: %w", key, err)
 	}

@@ -84,10 +84,9 @@ func (r records) sealed(rel, value string) []byte {
 // writeRecord writes record rel holding value, signed. A directory in
 // its place is moved aside first (moveAside).
 func (r records) writeRecord(rel, value string) error {
-	path := filepath.Join(r.dir, rel)
-	err := atomicfile.WriteFile(path, r.sealed(rel, value), 0o644)
+	err := r.writeFile(rel, r.sealed(rel, value), 0o644)
 	if err != nil && r.moveAside(rel) {
-		err = atomicfile.WriteFile(path, r.sealed(rel, value), 0o644)
+		err = r.writeFile(rel, r.sealed(rel, value), 0o644)
 	}
 	return err
 }

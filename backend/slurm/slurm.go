@@ -18,7 +18,6 @@ import (
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/internal/atomicfile"
-	"meridian.dev/meridian/internal/flock"
 	"meridian.dev/meridian/internal/textsafe"
 )
 
@@ -312,7 +311,7 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	if err := s.rec.ensureJobDir(key); err != nil {
 		return "", fmt.Errorf("slurm submit %s: %w", key, err)
 	}
-	unlock, err := flock.Lock(ctx, filepath.Join(dir, "lock"))
+	unlock, err := s.rec.lockJob(ctx, key)
 	if err != nil {
 		return "", fmt.Errorf("slurm submit %s: %w", key, err)
 	}
@@ -347,10 +346,10 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 		}
 	}
 	wd := s.WorkDir(spec)
-	if err := atomicfile.MkdirAll(wd, 0o755); err != nil {
+	if err := s.rec.mkdirAll(wd, 0o755); err != nil {
 		return "", fmt.Errorf("slurm submit %s: work dir: %w", key, err)
 	}
-	if err := atomicfile.WriteFile(script, []byte(batchScript(spec, dir, wd)), 0o700); err != nil {
+	if err := s.rec.writeFile(filepath.Join("jobs", key, "job.sh"), []byte(batchScript(spec, dir, wd)), 0o700); err != nil {
 		return "", fmt.Errorf("slurm submit %s: %w", key, err)
 	}
 	args := []string{"--parsable", "--no-requeue",
@@ -491,7 +490,7 @@ func (s *Slurm) Find(ctx context.Context, runID string, attempt int) (string, bo
 	if err := s.rec.ensureJobDir(key); err != nil {
 		return "", false, fmt.Errorf("find %s: %w", key, err)
 	}
-	unlock, err := flock.Lock(ctx, filepath.Join(s.jobDir(key), "lock"))
+	unlock, err := s.rec.lockJob(ctx, key)
 	if err != nil {
 		return "", false, fmt.Errorf("find %s: %w", key, err)
 	}
@@ -1269,7 +1268,7 @@ func (s *Slurm) Clean(ctx context.Context, handle string) error {
 	if !done {
 		return nil
 	}
-	if err := os.RemoveAll(filepath.Join(s.workRoot, key)); err != nil {
+	if err := s.rec.removeAll(filepath.Join(s.workRoot, key)); err != nil {
 		return err
 	}
 	// No process of the job runs: its record need not be listed by

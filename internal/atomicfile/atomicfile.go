@@ -183,6 +183,14 @@ func removeTemps(dir string, target func(name string) bool, age time.Duration) i
 		return 0
 	}
 	defer d.Close()
+	// unlink(2) removes the entry itself, never a directory.
+	return removeTempsOf(d, func(name string) error { return syscall.Unlink(filepath.Join(dir, name)) }, target, age)
+}
+
+// removeTempsOf removes, with remove, the temporary files of the files
+// target accepts among the first MaxTempScan entries of the open
+// directory d, those at least age old (any, for 0).
+func removeTempsOf(d *os.File, remove func(name string) error, target func(name string) bool, age time.Duration) int {
 	now := time.Now()
 	n, scanned := 0, 0
 	for scanned < MaxTempScan {
@@ -201,8 +209,7 @@ func removeTemps(dir string, target func(name string) bool, age time.Duration) i
 					continue
 				}
 			}
-			// unlink(2) removes the entry itself, never a directory.
-			if syscall.Unlink(filepath.Join(dir, e.Name())) == nil {
+			if remove(e.Name()) == nil {
 				n++
 			}
 		}
@@ -223,6 +230,12 @@ func SubDirs(dir string) []string {
 		return nil
 	}
 	defer d.Close()
+	return subDirsOf(d)
+}
+
+// subDirsOf names the directories among the first MaxTempScan entries of
+// the open directory d.
+func subDirsOf(d *os.File) []string {
 	entries, _ := d.ReadDir(MaxTempScan)
 	var names []string
 	for _, e := range entries {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 )
@@ -35,9 +36,31 @@ func LockOwn(ctx context.Context, path string) (unlock func(), err error) {
 	return lock(ctx, path, true)
 }
 
+// LockIn is Lock for name below root: the lock file is created, opened and
+// looked at again inside root, so that a link put in place of a
+// directory on its way (a job's directory, shared with a cluster's nodes)
+// fails the lock rather than create a file wherever it points.
+func LockIn(ctx context.Context, root *os.Root, name string) (unlock func(), err error) {
+	full := filepath.Join(root.Name(), name)
+	openIn := func() (*os.File, error) {
+		f, err := root.OpenFile(name, os.O_CREATE|os.O_RDWR|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o644)
+		if err != nil && !errors.Is(err, syscall.ELOOP) {
+			return nil, fmt.Errorf("lock file %s: %w", full, err)
+		}
+		return checkOpened(f, err, full, false)
+	}
+	return lockWith(ctx, openIn, func() (os.FileInfo, error) { return root.Lstat(name) })
+}
+
 func lock(ctx context.Context, path string, own bool) (unlock func(), err error) {
+	return lockWith(ctx, func() (*os.File, error) { return open(path, own) }, func() (os.FileInfo, error) { return os.Lstat(path) })
+}
+
+// lockWith takes the lock on the file open opens, again until lstat
+// names the file locked.
+func lockWith(ctx context.Context, open func() (*os.File, error), lstat func() (os.FileInfo, error)) (unlock func(), err error) {
 	for {
-		f, err := open(path, own)
+		f, err := open()
 		if err != nil {
 			return nil, err
 		}
@@ -53,7 +76,7 @@ func lock(ctx context.Context, path string, own bool) (unlock func(), err error)
 		// waited, a new one made there and locked by another. Holding the
 		// old one would exclude no one, so it is let go and path opened
 		// again.
-		same, err := still(f, path)
+		same, err := still(f, lstat)
 		if err != nil {
 			f.Close()
 			return nil, err
@@ -73,6 +96,12 @@ var testHookOpened func()
 
 func open(path string, own bool) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o644)
+	return checkOpened(f, err, path, own)
+}
+
+// checkOpened is the lock file f that the open of path gave (err its
+// error), once it is a regular file (and, for own, this user's own).
+func checkOpened(f *os.File, err error, path string, own bool) (*os.File, error) {
 	if err != nil {
 		if errors.Is(err, syscall.ELOOP) {
 			return nil, fmt.Errorf("lock file %s is a symbolic link; want a regular file", path)
@@ -128,13 +157,14 @@ func wait(ctx context.Context, f *os.File) error {
 	}
 }
 
-// still says whether path names the file f has open.
-func still(f *os.File, path string) (bool, error) {
+// still says whether the lock file's path (lstat) names the file f has
+// open.
+func still(f *os.File, lstat func() (os.FileInfo, error)) (bool, error) {
 	held, err := f.Stat()
 	if err != nil {
 		return false, err
 	}
-	now, err := os.Lstat(path)
+	now, err := lstat()
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
