@@ -45,16 +45,7 @@ func write(path string, data []byte, perm os.FileMode, exclusive bool) error {
 			os.Remove(tmp)
 		}
 	}()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
+	if err := fill(f, data, perm); err != nil {
 		return err
 	}
 	if exclusive {
@@ -68,6 +59,21 @@ func write(path string, data []byte, perm os.FileMode, exclusive bool) error {
 	}
 	ok = true
 	return SyncDir(dir)
+}
+
+// fill writes data to the new temporary file f, gives it perm, syncs it
+// to disk and closes it: all of it there before it is renamed into place.
+func fill(f *os.File, data []byte, perm os.FileMode) error {
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if err := f.Chmod(perm); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // SyncDir fsyncs a directory so that renames and creations in it are durable.

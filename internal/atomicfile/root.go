@@ -42,16 +42,7 @@ func WriteFileIn(root *os.Root, name string, data []byte, perm os.FileMode) erro
 			d.Remove(tmp)
 		}
 	}()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
+	if err := fill(f, data, perm); err != nil {
 		return err
 	}
 	if err := d.Rename(tmp, base); err != nil {
