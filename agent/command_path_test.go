@@ -137,13 +137,7 @@ func TestAttackCommandSwappedAfterItsCheck(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		cmd.Wait()
-		return out.String()
+		return workloadOutput(t, cmd)
 	}
 	if got := run(false); !strings.Contains(got, "TRAIN-RAN") {
 		t.Fatalf("the program judged did not run: %q", got)
@@ -198,13 +192,7 @@ func TestAttackCommandSwappedInAReadableDirectoryAfterItsCheck(t *testing.T) {
 	if err := os.Rename(other, train); err != nil {
 		t.Fatal(err)
 	}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	cmd.Wait()
-	if got := out.String(); !strings.Contains(got, "TRAIN-RAN") || strings.Contains(got, "OTHER-RAN") {
+	if got := workloadOutput(t, cmd); !strings.Contains(got, "TRAIN-RAN") || strings.Contains(got, "OTHER-RAN") {
 		t.Errorf("the command swapped for another after its check: %q; want the one judged run", got)
 	}
 }
@@ -254,13 +242,7 @@ func TestAttackRelativeCommandFoundAnotherWayAfterItsCheck(t *testing.T) {
 				t.Fatalf("a program under a --ro path found by the job's PATH: %v; want it run", err)
 			}
 			tc.after(t, first, second)
-			var out bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &out, &out
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			cmd.Wait()
-			if got := out.String(); !strings.Contains(got, "TRAIN-RAN") || strings.Contains(got, "OTHER-RAN") {
+			if got := workloadOutput(t, cmd); !strings.Contains(got, "TRAIN-RAN") || strings.Contains(got, "OTHER-RAN") {
 				t.Errorf("output %q; want the program found and judged at the check run", got)
 			}
 		})
@@ -331,6 +313,19 @@ func TestRelativeCommandJudgedAsFound(t *testing.T) {
 }
 
 // readableDir is a new directory every user may read.
+// workloadOutput runs cmd to its end and is what it wrote, both streams
+// together.
+func workloadOutput(t *testing.T, cmd *sandboxed) string {
+	t.Helper()
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	return out.String()
+}
+
 func readableDir(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -406,13 +401,7 @@ func TestScriptInTheScratchSeesItsPath(t *testing.T) {
 				}
 			}()
 		}
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		cmd.Wait()
-		return out.String()
+		return workloadOutput(t, cmd)
 	}
 	for _, tc := range []struct{ name, path string }{
 		{script, "/usr/bin:/bin"},
