@@ -272,23 +272,7 @@ func listPages(t *testing.T, s store.Store) {
 			t.Fatalf("%+v: %d runs, too few to page", o, len(all))
 		}
 		for size := 1; size <= len(all)+1; size++ {
-			var got []*store.Run
-			p := o
-			p.Limit = size
-			for pages := 0; ; pages++ {
-				page, err := s.ListRuns(ctx, p)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(page) > size || pages > len(all) {
-					t.Fatalf("%+v: a page of %d runs, or too many pages", p, len(page))
-				}
-				got = append(got, page...)
-				if len(page) < size {
-					break
-				}
-				p.After = page[len(page)-1].ID
-			}
+			got := listRunsPaged(t, s, o, size, len(all))
 			if diff := cmp.Diff(ids(all), ids(got)); diff != "" {
 				t.Errorf("%+v in pages of %d: %s", o, size, diff)
 			}
@@ -423,23 +407,7 @@ func listDataContains(t *testing.T, s store.Store) {
 			t.Errorf("%+v: %s", f, diff)
 		}
 		for size := 1; size <= len(want)+1; size++ {
-			var paged []*store.Run
-			p := f
-			p.Limit = size
-			for pages := 0; ; pages++ {
-				page, err := s.ListRuns(ctx, p)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(page) > size || pages > len(want) {
-					t.Fatalf("%+v: a page of %d runs, or too many pages", p, len(page))
-				}
-				paged = append(paged, page...)
-				if len(page) < size {
-					break
-				}
-				p.After = page[len(page)-1].ID
-			}
+			paged := listRunsPaged(t, s, f, size, len(want))
 			if diff := cmp.Diff(want, ids(paged)); diff != "" {
 				t.Errorf("%+v in pages of %d: %s", f, size, diff)
 			}
@@ -1544,5 +1512,29 @@ func numbersPastInt32(t *testing.T, s store.Store) {
 	}
 	if err := s.Heard(ctx, "r3", 1<<31-1); err != nil {
 		t.Errorf("heartbeat of attempt 2^31-1: %v", err)
+	}
+}
+
+// listRunsPaged lists the runs o selects in pages of size, each after the
+// last of the page before, failing the test on a page larger than size
+// or on more pages than total runs would need.
+func listRunsPaged(t *testing.T, s store.Store, o store.ListOptions, size, total int) []*store.Run {
+	t.Helper()
+	var got []*store.Run
+	p := o
+	p.Limit = size
+	for pages := 0; ; pages++ {
+		page, err := s.ListRuns(context.Background(), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) > size || pages > total {
+			t.Fatalf("%+v: a page of %d runs, or too many pages", p, len(page))
+		}
+		got = append(got, page...)
+		if len(page) < size {
+			return got
+		}
+		p.After = page[len(page)-1].ID
 	}
 }
