@@ -83,6 +83,13 @@ func TestStoreKeyOfSpellingsTheOpenerSendsAlike(t *testing.T) {
 		{"s3://xxx.bbb?endpoint=http://s3.example:9000", "s3://xxx?endpoint=http://bbb.s3.example:9000"},
 		{"s3://mybucket?endpoint=https://s3.example:9000&prefix=mybucket/", "s3://mybucket?endpoint=https://mybucket.s3.example:9000&use_path_style=true"},
 	}
+	sentAlikeKeyedAlike(t, pairs)
+}
+
+// sentAlikeKeyedAlike wants each pair of spellings sent by the opener to
+// one place (sentTo), and keyed alike by StoreKey.
+func sentAlikeKeyedAlike(t *testing.T, pairs [][2]string) {
+	t.Helper()
 	for _, p := range pairs {
 		a, b := sentTo(t, p[0]), sentTo(t, p[1])
 		if a != b {
@@ -148,16 +155,7 @@ func TestStoreKeyOfABucketBeforeAFIPSLabel(t *testing.T) {
 		{"s3://xxx?prefix=p/", "s3://xxx?endpoint=https://s3-fips.us-east-1.amazonaws.com&prefix=p/"},
 		{"s3://xxx?prefix=p/", "s3://xxx?endpoint=https://s3-fips.dualstack.us-east-1.amazonaws.com&use_path_style=true&prefix=p/"},
 	}
-	for _, p := range pairs {
-		a, b := sentTo(t, p[0]), sentTo(t, p[1])
-		if a != b {
-			t.Errorf("%s is sent to %s, %s to %s: not a pair", p[0], a, p[1], b)
-			continue
-		}
-		if ka, kb := StoreKey(p[0]), StoreKey(p[1]); ka != kb {
-			t.Errorf("%s and %s are both sent to %s, but their keys are %q and %q", p[0], p[1], a, ka, kb)
-		}
-	}
+	sentAlikeKeyedAlike(t, pairs)
 	// With a trailing ".", the host is sent to as it is (sentTo does not
 	// read it as AWS's; AWS does).
 	if a, b := StoreKey("s3://xxx.s3.hb?prefix=p/"), StoreKey("s3://xxx?endpoint=http://s3.hb.s3.us-east-1.amazonaws.com.&prefix=p/"); a != b {
