@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/catalog"
 )
 
 // snapshot is every path below dir with its content ("/" for a
@@ -253,5 +254,41 @@ func BenchmarkWriteRecord(b *testing.B) {
 		if err := rec.writeRecord(filepath.Join("jobs", "r1-1", "jobid"), "777"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestWorkRootNotMadeThroughALinkOut: a start made the work root by its
+// path, following a link a workload put in place of work/: a nested work
+// root below the state directory (workDir work/jobs) was made wherever
+// the link pointed. The start now fails, naming the state directory, and
+// makes nothing outside; a work root reached through no link is made.
+func TestWorkRootNotMadeThroughALinkOut(t *testing.T) {
+	dir := t.TempDir()
+	state, outside := filepath.Join(dir, "state"), filepath.Join(dir, "outside")
+	for _, d := range []string{state, outside} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(outside, filepath.Join(state, "work")); err != nil {
+		t.Fatal(err)
+	}
+	key := RecordKeyFile(filepath.Join(dir, "settings", "slurm-record-key"))
+	_, err := New(catalog.BackendSpec{Type: "slurm", WorkDir: "work/jobs"}, state, key)
+	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+		t.Errorf("the start made %s outside the state directory", ents[0].Name())
+	}
+	if err == nil || !strings.Contains(err.Error(), state) {
+		t.Errorf("New with a link out in place of work/ = %v; want an error naming the state directory", err)
+
+	}
+	if err := os.Remove(filepath.Join(state, "work")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(catalog.BackendSpec{Type: "slurm", WorkDir: "work/jobs"}, state, key); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(filepath.Join(state, "work", "jobs")); err != nil || !fi.IsDir() {
+		t.Errorf("work root: %v, %v; want a directory", fi, err)
 	}
 }

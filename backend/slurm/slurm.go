@@ -74,7 +74,7 @@ func New(site catalog.BackendSpec, stateDir string, opts ...Option) (*Slurm, err
 	// The work root first, so that the directories above it are made open
 	// to pass through; the records' directories are the backend's alone.
 	// Each synced into its parent (the state directory among them).
-	if err := atomicfile.MkdirAll(work, 0o755); err != nil {
+	if err := makeWorkRoot(abs, work); err != nil {
 		return nil, fmt.Errorf("slurm backend: %w", err)
 	}
 	rec, err := newRecords(abs)
@@ -123,6 +123,25 @@ func validName(s string) bool { return catalog.SlurmName(s) }
 // JobName is the Slurm job name of one attempt of one run.
 func JobName(runID string, attempt int) string {
 	return "meridian-" + backend.Spec{RunID: runID, Attempt: attempt}.Key()
+}
+
+// makeWorkRoot makes the work root and the directories above it (0755,
+// open to pass through). One below the state directory (the default
+// work/, or a relative workDir) is made through an os.Root of the state
+// directory, as Submit makes an attempt's directory there
+// (records.mkdirAll): a workload may have put a link in place of a
+// directory on its way, and a start that followed it made the rest of a
+// nested work root (workDir work/jobs) wherever it pointed. The state
+// directory itself, as configured, is made by its path.
+func makeWorkRoot(state, work string) error {
+	r := records{dir: state}
+	if _, ok := r.inState(work); !ok {
+		return atomicfile.MkdirAll(work, 0o755)
+	}
+	if err := atomicfile.MkdirAll(state, 0o755); err != nil {
+		return err
+	}
+	return r.mkdirAll(work, 0o755)
 }
 
 // WorkDir returns the directory the job for spec runs in.
