@@ -78,11 +78,17 @@ func MkdirAllIn(root *os.Root, dir string, perm os.FileMode) error {
 	if dir == "." {
 		return nil
 	}
-	if fi, err := root.Stat(dir); err == nil {
-		if !fi.IsDir() {
-			return &fs.PathError{Op: "mkdir", Path: filepath.Join(root.Name(), dir), Err: syscall.ENOTDIR}
-		}
+	fi, err := root.Stat(dir)
+	switch {
+	case err == nil && !fi.IsDir():
+		return &fs.PathError{Op: "mkdir", Path: filepath.Join(root.Name(), dir), Err: syscall.ENOTDIR}
+	case err == nil:
 		return nil
+	case !errors.Is(err, fs.ErrNotExist):
+		// A link leading out of root, or a directory on the way that
+		// cannot be read: the mkdir would fail too, with "file exists"
+		// for the link, which names no cause.
+		return err
 	}
 	parent := filepath.Dir(dir)
 	if err := MkdirAllIn(root, parent, perm); err != nil {
