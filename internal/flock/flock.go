@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Lock takes an exclusive lock on path (creating the file), waiting until
@@ -39,17 +41,42 @@ func LockOwn(ctx context.Context, path string) (unlock func(), err error) {
 // LockIn is Lock for name below root: the lock file is created, opened and
 // looked at again inside root, so that a link put in place of a
 // directory on its way (a job's directory, shared with a cluster's nodes)
-// fails the lock rather than create a file wherever it points.
+// fails the lock rather than create a file wherever it points. A link in
+// the lock file's own place is refused, as Lock refuses one.
 func LockIn(ctx context.Context, root *os.Root, name string) (unlock func(), err error) {
 	full := filepath.Join(root.Name(), name)
+	dir, base := filepath.Split(name)
+	if dir == "" {
+		dir = "."
+	}
 	openIn := func() (*os.File, error) {
-		f, err := root.OpenFile(name, os.O_CREATE|os.O_RDWR|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o644)
+		f, err := openBeneath(root, dir, base)
 		if err != nil && !errors.Is(err, syscall.ELOOP) {
 			return nil, fmt.Errorf("lock file %s: %w", full, err)
 		}
 		return checkOpened(f, err, full, false)
 	}
 	return lockWith(ctx, openIn, func() (os.FileInfo, error) { return root.Lstat(name) })
+}
+
+// openBeneath opens base, a file of directory dir below root, creating
+// it. os.Root follows a link in base's place that stays inside root,
+// O_NOFOLLOW or not: it created the file a dangling one named, and the
+// lock's check after (lstat, which looks at the link itself) never found
+// the file it had locked, so that LockIn opened and let go without end.
+// The directory is opened inside root, and base in it with openat(2) and
+// O_NOFOLLOW, which fails with ELOOP on any link.
+func openBeneath(root *os.Root, dir, base string) (*os.File, error) {
+	d, err := root.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	fd, err := unix.Openat(int(d.Fd()), base, unix.O_CREAT|unix.O_RDWR|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return nil, &fs.PathError{Op: "openat", Path: filepath.Join(dir, base), Err: err}
+	}
+	return os.NewFile(uintptr(fd), filepath.Join(root.Name(), dir, base)), nil
 }
 
 func lock(ctx context.Context, path string, own bool) (unlock func(), err error) {
