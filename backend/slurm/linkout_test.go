@@ -292,3 +292,58 @@ func TestWorkRootNotMadeThroughALinkOut(t *testing.T) {
 		t.Errorf("work root: %v, %v; want a directory", fi, err)
 	}
 }
+
+// TestStateDirectoryReachedThroughALink: the state directory as
+// configured may be reached through links (a link in a parent, as /tmp
+// to /private/tmp, or the state directory itself a link): os.Root is
+// opened on that path, so that records, the lock, the work directory and
+// retires are written and removed there as with no link.
+func TestStateDirectoryReachedThroughALink(t *testing.T) {
+	for _, through := range []string{"parent", "itself"} {
+		dir := t.TempDir()
+		real := filepath.Join(dir, "real", "state")
+		if err := os.MkdirAll(real, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		state := filepath.Join(dir, "link", "state")
+		link, to := filepath.Join(dir, "link"), filepath.Join(dir, "real")
+		if through == "itself" {
+			state, link, to = filepath.Join(dir, "state"), filepath.Join(dir, "state"), real
+		}
+		if err := os.Symlink(to, link); err != nil {
+			t.Fatal(err)
+		}
+		b, err := New(catalog.BackendSpec{Type: "slurm"}, state, RecordKeyFile(filepath.Join(dir, "settings", "slurm-record-key")))
+		if err != nil {
+			t.Fatalf("through %s: %v", through, err)
+		}
+		const key = "r1-1"
+		wd := b.WorkDir(backend.Spec{RunID: "r1", Attempt: 1})
+		steps := []struct {
+			what string
+			do   func() error
+		}{
+			{"job dir", func() error { return b.rec.ensureJobDir(key) }},
+			{"lock", func() error {
+				unlock, err := b.rec.lockJob(context.Background(), key)
+				if err == nil {
+					unlock()
+				}
+				return err
+			}},
+			{"intent", func() error { return b.rec.markIntent(key) }},
+			{"record", func() error { return b.rec.record(key, "777") }},
+			{"work dir", func() error { return b.rec.mkdirAll(wd, 0o755) }},
+			{"remove work dir", func() error { return b.rec.removeAll(wd) }},
+			{"retire", func() error { return b.rec.retire("777", key) }},
+		}
+		for _, s := range steps {
+			if err := s.do(); err != nil {
+				t.Errorf("through %s, %s: %v", through, s.what, err)
+			}
+		}
+		if _, err := os.Lstat(filepath.Join(real, "ended", "777")); err != nil {
+			t.Errorf("through %s: retire left no record in the state directory: %v", through, err)
+		}
+	}
+}
