@@ -347,3 +347,46 @@ func TestStateDirectoryReachedThroughALink(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkRootSpelledThroughALinkStaysInside: a work root configured
+// below the state directory but spelled through another path to it (the
+// state directory given as /tmp/..., the work root as /private/tmp/...)
+// was taken for a site's own work root outside it, made and removed by
+// its path: a link a workload put in place of work/ had Submit make, and
+// Clean remove, the attempt's directory wherever it pointed.
+func TestWorkRootSpelledThroughALinkStaysInside(t *testing.T) {
+	dir := t.TempDir()
+	real, outside := filepath.Join(dir, "real"), filepath.Join(dir, "outside")
+	for _, d := range []string{filepath.Join(real, "state"), filepath.Join(outside, "r1-2")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(outside, "r1-2", "keep"), []byte("the server's own\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(real, filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(dir, "link", "state")
+	site := catalog.BackendSpec{Type: "slurm", WorkDir: filepath.Join(real, "state", "work")}
+	b, err := New(site, state, RecordKeyFile(filepath.Join(dir, "settings", "slurm-record-key")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(real, "state", "work")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(real, "state", "work")); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, outside)
+	errMk := b.rec.mkdirAll(b.WorkDir(backend.Spec{RunID: "r1", Attempt: 1}), 0o755)
+	errRm := b.rec.removeAll(b.WorkDir(backend.Spec{RunID: "r1", Attempt: 2}))
+	if after := snapshot(t, outside); !sameSnapshot(before, after) {
+		t.Errorf("work directory made or removed outside the state directory (%q, was %q; %v, %v)", keys(after), keys(before), errMk, errRm)
+	}
+	if errMk == nil || errRm == nil {
+		t.Errorf("mkdir = %v, remove = %v; want errors naming the link out", errMk, errRm)
+	}
+}

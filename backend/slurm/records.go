@@ -187,12 +187,33 @@ func (r records) lockJob(ctx context.Context, key string) (unlock func(), err er
 
 // inState is path relative to the state directory, when path lies below
 // it (the default work root, state/work, and its attempts' directories).
+// A path spelled through another way to the state directory (it given
+// as /tmp/state, a work root as /private/tmp/state/work) lies below it
+// too: one of its parents is the state directory itself, by identity.
+// Only the parents are looked at, deepest first, each by its path as
+// given; one below the state directory that a workload made a link back
+// to it leaves the rest inside the state directory still.
 func (r records) inState(path string) (string, bool) {
 	rel, err := filepath.Rel(r.dir, path)
-	if err != nil || rel == "." || !filepath.IsLocal(rel) {
+	if err == nil && rel != "." && filepath.IsLocal(rel) {
+		return rel, true
+	}
+	if !filepath.IsAbs(path) {
 		return "", false
 	}
-	return rel, true
+	state, err := os.Stat(r.dir)
+	if err != nil {
+		return "", false
+	}
+	for p := filepath.Dir(path); ; p = filepath.Dir(p) {
+		if fi, err := os.Stat(p); err == nil && os.SameFile(fi, state) {
+			rel, err := filepath.Rel(p, path)
+			return rel, err == nil && filepath.IsLocal(rel)
+		}
+		if p == filepath.Dir(p) {
+			return "", false
+		}
+	}
 }
 
 // mkdirAll makes dir (atomicfile.MkdirAll), through os.Root when it lies
