@@ -439,8 +439,12 @@ func heldForKey(r *Run, name string) bool {
 func (c *Controller) retryKeyHolds(ctx context.Context, tenant, name string) (int, error) {
 	n, after := 0, ""
 	lit := literalInJSON(name)
+	var texts []string
+	if lit != nil {
+		texts = []string{string(lit)}
+	}
 	for {
-		rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Tenant: tenant, States: []string{string(Held)}, After: after, Limit: activePage, NoDocuments: true, DataContains: string(lit)})
+		rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Tenant: tenant, States: []string{string(Held)}, After: after, Limit: activePage, NoDocuments: true, DataContains: texts})
 		if err != nil {
 			return n, err
 		}
