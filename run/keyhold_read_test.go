@@ -13,13 +13,16 @@ import (
 
 // TestPutKeyReadsOnlyTheDatasetsHeldRuns: a key sent decoded every held
 // run of its tenant (up to its bound on runs, 10,000) to find the few
-// held for that key. It now decodes only those whose stored data names
-// the dataset, which alone the store now sends (it sent them all), and
-// still brings forward every run held for its key, over several pages, a
-// hold stored before Hold.KeyDataset among them; runs held for another
-// dataset's key, or for the law, and another tenant's run held for a
-// dataset of that name are neither brought forward nor, but for the law's
-// hold that names the dataset, sent or decoded.
+// held for that key. It now decodes only those whose stored data holds
+// the dataset's name as a key hold writes it, which alone the store now
+// sends (it sent them all, then those naming the dataset anywhere, a
+// longer name's held runs among them), and still brings forward every
+// run held for its key, over several pages, a hold stored before
+// Hold.KeyDataset and one whose reason words it otherwise among them;
+// runs held for another dataset's key, one whose name begins with this
+// one's (corpus-c0) in either form, or for the law, and another tenant's
+// run held for a dataset of that name are neither brought forward, sent
+// nor decoded.
 func TestPutKeyReadsOnlyTheDatasetsHeldRuns(t *testing.T) {
 	old := activePage
 	activePage = 2
@@ -37,8 +40,14 @@ func TestPutKeyReadsOnlyTheDatasetsHeldRuns(t *testing.T) {
 		return &Hold{Reason: keyHoldPrefix(1, "alpha", name) + "the server holds no key of dataset " + name,
 			Code: policy.CodeNotNow, Since: now, NextTry: next, Tries: 1, KeyDataset: name}
 	}
-	legacy := keyHold("corpus-c")
-	legacy.KeyDataset = ""
+	legacy := func(name string) *Hold {
+		h := keyHold(name)
+		h.KeyDataset = ""
+		return h
+	}
+	// A later version's wording: only its keyDataset names the dataset.
+	reworded := keyHold("corpus-c")
+	reworded.Reason = "waiting for the key of corpus-c"
 	runs := []struct {
 		tenant string
 		hold   *Hold
@@ -48,8 +57,11 @@ func TestPutKeyReadsOnlyTheDatasetsHeldRuns(t *testing.T) {
 		{"t1", keyHold("corpus-c"), true, true},
 		{"t1", keyHold("corpus-d"), false, false},
 		{"t1", keyHold("corpus-d"), false, false},
-		{"t1", legacy, true, true},
-		{"t1", &Hold{Reason: "dataset corpus-c may not leave SG", Code: policy.CodeDenied, Rule: "r1", Since: now, NextTry: next, Tries: 1}, false, true},
+		{"t1", legacy("corpus-c"), true, true},
+		{"t1", reworded, true, true},
+		{"t1", &Hold{Reason: "dataset corpus-c may not leave SG", Code: policy.CodeDenied, Rule: "r1", Since: now, NextTry: next, Tries: 1}, false, false},
+		{"t1", keyHold("corpus-c0"), false, false},
+		{"t1", legacy("corpus-c0"), false, false},
 		{"t1", keyHold("corpus-e"), false, false},
 		{"t2", keyHold("corpus-c"), false, false},
 		{"t1", keyHold("corpus-c"), true, true},

@@ -544,14 +544,19 @@ func (s *Postgres) ListRuns(ctx context.Context, opts ListOptions) ([]*Run, erro
 		args = append(args, opts.States)
 		where = append(where, fmt.Sprintf("state = ANY($%d)", len(args)))
 	}
-	if opts.DataContains != "" {
+	if len(opts.DataContains) > 0 {
 		if err := checkDataContains(opts.DataContains); err != nil {
 			return nil, err
 		}
 		// As in SQLite's: the data as stored, TEXT (never jsonb, whose
-		// text is not the JSON written), read by no JSON function.
-		args = append(args, opts.DataContains)
-		where = append(where, fmt.Sprintf("strpos(data, $%d::text) > 0", len(args)))
+		// text is not the JSON written), read by no JSON function; a run
+		// is listed when it holds any of the texts.
+		ors := make([]string, len(opts.DataContains))
+		for i, text := range opts.DataContains {
+			args = append(args, text)
+			ors[i] = fmt.Sprintf("strpos(data, $%d::text) > 0", len(args))
+		}
+		where = append(where, "("+strings.Join(ors, " OR ")+")")
 	}
 	if opts.After != "" {
 		// As in SQLite's: the cursor is a run of the tenant listed.

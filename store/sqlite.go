@@ -977,15 +977,19 @@ func (s *SQLite) ListRuns(ctx context.Context, opts ListOptions) ([]*Run, error)
 			args = append(args, st)
 		}
 	}
-	if opts.DataContains != "" {
+	if len(opts.DataContains) > 0 {
 		if err := checkDataContains(opts.DataContains); err != nil {
 			return nil, err
 		}
 		// The data as stored, documents and all: reading the rows that
-		// do not hold the text costs the database a scan of each, not a
-		// JSON parse nor a row sent.
-		where = append(where, "instr(data, ?) > 0")
-		args = append(args, opts.DataContains)
+		// hold none of the texts costs the database a scan of each, not
+		// a JSON parse nor a row sent.
+		ors := make([]string, len(opts.DataContains))
+		for i, text := range opts.DataContains {
+			ors[i] = "instr(data, ?) > 0"
+			args = append(args, text)
+		}
+		where = append(where, "("+strings.Join(ors, " OR ")+")")
 	}
 	if opts.After != "" {
 		// The cursor is a run of the tenant listed: another tenant's run

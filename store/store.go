@@ -126,27 +126,45 @@ type ListOptions struct {
 	// could cost the server gigabytes. A run whose data is not a JSON
 	// object is listed with Run.DataInvalid set.
 	NoDocuments bool
-	// DataContains, when set, lists only runs whose data, as stored
+	// DataContains, when not empty, lists only runs whose data, as stored
 	// (documents and all, whatever NoDocuments leaves out of the list),
-	// holds these bytes: the database passes the others by, so a caller
-	// that looks for a few runs among many is not sent them all. It is a
-	// narrowing, not a match: the bytes may stand anywhere in the data,
-	// so the caller still reads each run listed. Both stores keep a
-	// run's data as the text it was written as (SQLite instr, PostgreSQL
-	// strpos on its TEXT column), so text a JSON encoder may escape
-	// (anything but letters, digits, '-', '.', '_') can miss a run that
-	// holds it. Text with a NUL or bytes that are not UTF-8 is refused,
-	// by both stores alike: PostgreSQL's text cannot hold it. After
-	// still pages by the runs listed: a page's last run is the next
-	// cursor.
-	DataContains string
+	// holds at least one of these texts: the database passes the others
+	// by, so a caller that looks for a few runs among many is not sent
+	// them all, and one that knows each form its runs are written in can
+	// ask for exactly those. It is a narrowing, not a match: a text may
+	// stand anywhere in the data, so the caller still reads each run
+	// listed. Both stores keep a run's data as the text it was written as
+	// (SQLite instr, PostgreSQL strpos on its TEXT column, never jsonb's
+	// text), so a text is found only as its writer wrote it: a JSON
+	// encoder may escape anything but letters, digits, '-', '.', '_' and
+	// may space its punctuation. A text that is empty (every run holds
+	// it), holds a NUL or bytes that are not UTF-8 (PostgreSQL's text
+	// cannot hold them), or more than MaxDataContains texts, is refused by
+	// both stores alike. After still pages by the runs listed: a page's
+	// last run is the next cursor.
+	DataContains []string
 }
 
+// MaxDataContains is the most texts one ListOptions.DataContains may
+// hold: each is a bound parameter and a scan of every row the other
+// filters leave, and a caller narrowing to a few forms of one thing needs
+// a few.
+const MaxDataContains = 8
+
 // checkDataContains refuses a ListOptions.DataContains no store can
-// search for: every store refuses it, listing nothing.
-func checkDataContains(s string) error {
-	if strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s) {
-		return fmt.Errorf("list runs: DataContains %q: holds a NUL or bytes that are not UTF-8, which a run's data stored as text cannot hold", s)
+// search for, or one that narrows nothing: every store refuses it,
+// listing nothing.
+func checkDataContains(texts []string) error {
+	if len(texts) > MaxDataContains {
+		return fmt.Errorf("list runs: DataContains: %d texts, more than the %d a list may search for", len(texts), MaxDataContains)
+	}
+	for i, s := range texts {
+		if s == "" {
+			return fmt.Errorf("list runs: DataContains[%d]: empty, which every run's data holds", i)
+		}
+		if strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s) {
+			return fmt.Errorf("list runs: DataContains[%d] %q: holds a NUL or bytes that are not UTF-8, which a run's data stored as text cannot hold", i, s)
+		}
 	}
 	return nil
 }

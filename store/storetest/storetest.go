@@ -338,13 +338,14 @@ func listPages(t *testing.T, s store.Store) {
 }
 
 // listDataContains: a list with DataContains is the list without it less
-// the runs whose stored data (documents and all) does not hold the text,
+// the runs whose stored data (documents and all) holds none of the texts,
 // tenant and states still applied, read whole a page at a time (the
-// cursor a listed run, or one passed by); text no store can hold is
-// refused.
+// cursor a listed run, or one passed by); a text found inside a longer
+// one, as corpus-c in corpus-cc, is asked for exactly by naming what
+// stands around it. Texts no store can hold, an empty one or too many
+// are refused.
 func listDataContains(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	const lit = "corpus-c"
 	runs := []struct {
 		tenant, state, data string
 	}{
@@ -357,23 +358,62 @@ func listDataContains(t *testing.T, s store.Store) {
 		{"a", "held", `{"documents":[{"name":"corpus-c.yaml"}],"x":1}`},
 		{"a", "held", `{"x":1}`},
 		{"a", "held", `{"hold":{"keyDataset":"corpus-cc"}}`},
+		{"a", "held", `{"hold":{"reason":"send the key of dataset corpus-cc again"}}`},
 		{"a", "held", `{"hold":{"keyDataset":"corpus-e"}}`},
 		{"a", "held", `{"hold":{"keyDataset":"corpus-c"}}`},
 	}
 	for i, x := range runs {
-		r := newRun(fmt.Sprintf("r%02d", 10-i), x.tenant)
+		r := newRun(fmt.Sprintf("r%02d", 20-i), x.tenant)
 		r.State, r.Data = x.state, []byte(x.data)
 		if _, _, err := s.CreateRun(ctx, r, "", store.Change{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	ids := func(rs []*store.Run) []string {
-		out := []string{}
-		for _, r := range rs {
-			out = append(out, r.ID)
-		}
-		return out
+	for _, texts := range [][]string{
+		{"corpus-c"},
+		{`"keyDataset":"corpus-c"`, "dataset corpus-c again", "not held by any run"},
+	} {
+		listDataContainsOf(t, s, texts)
 	}
+	if got, err := s.ListRuns(ctx, store.ListOptions{Tenant: "b", States: []string{"held"}, DataContains: []string{"corpus-d", "corpus-e"}}); err != nil || len(got) != 0 {
+		t.Errorf("b's held runs holding corpus-d or corpus-e: %v %v, want none", runIDs(got), err)
+	}
+	tooMany := make([]string, store.MaxDataContains+1)
+	for i := range tooMany {
+		tooMany[i] = fmt.Sprintf("corpus-%d", i)
+	}
+	for _, bad := range [][]string{{"corpus\x00c"}, {"corpus-c", "corpus-\xffc"}, {"corpus-c", ""}, tooMany} {
+		got, err := s.ListRuns(ctx, store.ListOptions{Tenant: "a", DataContains: bad})
+		if err == nil || !strings.Contains(err.Error(), "DataContains") || len(got) != 0 {
+			t.Errorf("DataContains %q: %v %v, want a refusal naming DataContains", bad, runIDs(got), err)
+		}
+	}
+}
+
+// runIDs is the ids of rs, in order.
+func runIDs(rs []*store.Run) []string {
+	out := []string{}
+	for _, r := range rs {
+		out = append(out, r.ID)
+	}
+	return out
+}
+
+// holdsAny reports whether data holds any of texts.
+func holdsAny(data []byte, texts []string) bool {
+	for _, x := range texts {
+		if strings.Contains(string(data), x) {
+			return true
+		}
+	}
+	return false
+}
+
+// listDataContainsOf checks the lists of listDataContains's runs that ask
+// for texts against the lists that do not, less the runs that hold none
+// of them.
+func listDataContainsOf(t *testing.T, s store.Store, texts []string) {
+	ctx := context.Background()
 	for _, o := range []store.ListOptions{
 		{Tenant: "a", States: []string{"held"}},
 		{Tenant: "a", States: []string{"held"}, NoDocuments: true},
@@ -390,38 +430,38 @@ func listDataContains(t *testing.T, s store.Store) {
 		}
 		want := []string{}
 		for _, r := range all {
-			if strings.Contains(string(r.Data), lit) {
+			if holdsAny(r.Data, texts) {
 				want = append(want, r.ID)
 			}
 		}
 		if len(want) < 3 || len(want) == len(all) {
-			t.Fatalf("%+v: %d of %d runs hold %q, too few to show a filter", o, len(want), len(all), lit)
+			t.Fatalf("%+v: %d of %d runs hold %q, too few to show a filter", o, len(want), len(all), texts)
 		}
 		f := o
-		f.DataContains = lit
+		f.DataContains = texts
 		got, err := s.ListRuns(ctx, f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if diff := cmp.Diff(want, ids(got)); diff != "" {
+		if diff := cmp.Diff(want, runIDs(got)); diff != "" {
 			t.Errorf("%+v: %s", f, diff)
 		}
 		for size := 1; size <= len(want)+1; size++ {
 			paged := listRunsPaged(t, s, f, size, len(want))
-			if diff := cmp.Diff(want, ids(paged)); diff != "" {
+			if diff := cmp.Diff(want, runIDs(paged)); diff != "" {
 				t.Errorf("%+v in pages of %d: %s", f, size, diff)
 			}
 		}
 		// A cursor the filter passes by is still a place in the order.
 		for i, r := range all {
-			if strings.Contains(string(r.Data), lit) {
+			if holdsAny(r.Data, texts) {
 				continue
 			}
 			p := f
 			p.After = r.ID
 			rest := []string{}
 			for _, later := range all[i+1:] {
-				if strings.Contains(string(later.Data), lit) {
+				if holdsAny(later.Data, texts) {
 					rest = append(rest, later.ID)
 				}
 			}
@@ -429,18 +469,9 @@ func listDataContains(t *testing.T, s store.Store) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(rest, ids(got)); diff != "" {
+			if diff := cmp.Diff(rest, runIDs(got)); diff != "" {
 				t.Errorf("%+v, after a run it does not list: %s", p, diff)
 			}
-		}
-	}
-	if got, err := s.ListRuns(ctx, store.ListOptions{Tenant: "b", States: []string{"held"}, DataContains: "corpus-d"}); err != nil || len(got) != 0 {
-		t.Errorf("b's held runs holding corpus-d: %v %v, want none", ids(got), err)
-	}
-	for _, bad := range []string{"corpus\x00c", "corpus-\xffc"} {
-		got, err := s.ListRuns(ctx, store.ListOptions{Tenant: "a", DataContains: bad})
-		if err == nil || !strings.Contains(err.Error(), "DataContains") || len(got) != 0 {
-			t.Errorf("DataContains %q: %v %v, want a refusal naming DataContains", bad, ids(got), err)
 		}
 	}
 }
