@@ -161,27 +161,10 @@ func TestAttackCommandSwappedInAReadableDirectoryAfterItsCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tools := t.TempDir()
-	if err := os.Chmod(tools, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	write := func(name, data string) string {
-		t.Helper()
-		path := filepath.Join(tools, name)
-		if err := os.WriteFile(path, []byte(data), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chmod(path, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
-	train := write("train", "#!/bin/sh\necho TRAIN-RAN\n")
-	other := write("other", "#!/bin/sh\necho OTHER-RAN\n")
-	wd := filepath.Join(t.TempDir(), "scratch")
-	if err := os.Mkdir(wd, 0o700); err != nil {
-		t.Fatal(err)
-	}
+	tools := readableDir(t)
+	train := writeProgram(t, filepath.Join(tools, "train"), "#!/bin/sh\necho TRAIN-RAN\n")
+	other := writeProgram(t, filepath.Join(tools, "other"), "#!/bin/sh\necho OTHER-RAN\n")
+	wd := scratchDir(t)
 	cfg := Config{Exe: exe, SandboxExec: []string{exe, "__agent"}}
 	sb := Sandbox{Mode: SandboxLandlock, ReadOnly: []string{tools}}
 	cmd, err := workloadCommand(cfg, sb, wd, []string{train}, []string{"PATH=/usr/bin:/bin"})
@@ -230,10 +213,7 @@ func TestAttackRelativeCommandFoundAnotherWayAfterItsCheck(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			first, second := readableDir(t), readableDir(t)
 			writeProgram(t, filepath.Join(second, "train"), "#!/bin/sh\necho TRAIN-RAN\n")
-			wd := filepath.Join(t.TempDir(), "scratch")
-			if err := os.Mkdir(wd, 0o700); err != nil {
-				t.Fatal(err)
-			}
+			wd := scratchDir(t)
 			cfg := Config{Exe: exe, SandboxExec: []string{exe, "__agent"}}
 			sb := Sandbox{Mode: SandboxLandlock, ReadOnly: []string{first, second}}
 			env := []string{"PATH=" + first + ":" + second + ":/usr/bin:/bin"}
@@ -324,6 +304,17 @@ func workloadOutput(t *testing.T, cmd *sandboxed) string {
 	}
 	cmd.Wait()
 	return out.String()
+}
+
+// scratchDir is an attempt's scratch directory, new and the server's
+// user's alone.
+func scratchDir(t *testing.T) string {
+	t.Helper()
+	wd := filepath.Join(t.TempDir(), "scratch")
+	if err := os.Mkdir(wd, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return wd
 }
 
 func readableDir(t *testing.T) string {
