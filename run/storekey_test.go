@@ -27,13 +27,7 @@ func TestDataOwnedWhateverItsSpelling(t *testing.T) {
 	root := t.TempDir()
 	e := newEnv(t, func(c *Config) { c.DatasetStores = []string{"file://" + root} })
 	ctx := context.Background()
-	doc := func(store string) []Document {
-		return []Document{{Name: "ds.yaml", Content: fmt.Sprintf(`apiVersion: meridian.dev/v1alpha1
-kind: Dataset
-metadata: {name: corpus}
-spec: {origin: SG, classification: public, sizeBytes: 1000, store: %q}
-`, store)}}
-	}
+	doc := corpusInStore
 	if _, err := e.c.Apply(ctx, "t1", doc("file://"+root+"/shared"), false); err != nil {
 		t.Fatal(err)
 	}
@@ -317,13 +311,7 @@ func TestRelativeFileStoreRefused(t *testing.T) {
 	}
 	e := newEnv(t, func(c *Config) { c.DatasetStores = []string{"file://" + wd} })
 	ctx := context.Background()
-	doc := func(store string) []Document {
-		return []Document{{Name: "ds.yaml", Content: fmt.Sprintf(`apiVersion: meridian.dev/v1alpha1
-kind: Dataset
-metadata: {name: corpus}
-spec: {origin: SG, classification: public, sizeBytes: 1000, store: %q}
-`, store)}}
-	}
+	doc := corpusInStore
 	refused := func(err error) bool {
 		var ie *InputError
 		return errors.As(err, &ie) && ie.Field == "spec.store" && strings.Contains(ie.Error(), "not an absolute directory")
@@ -344,4 +332,14 @@ spec: {origin: SG, classification: public, sizeBytes: 1000, store: %q}
 	if _, err := e.c.Apply(ctx, "t1", doc("file://"+filepath.Join(wd, "testdata")), false); err != nil {
 		t.Fatalf("registering the directory named absolutely: %v", err)
 	}
+}
+
+// corpusInStore is the public dataset "corpus", from SG, whose home is
+// store: the documents of an apply.
+func corpusInStore(store string) []Document {
+	return []Document{{Name: "ds.yaml", Content: fmt.Sprintf(`apiVersion: meridian.dev/v1alpha1
+kind: Dataset
+metadata: {name: corpus}
+spec: {origin: SG, classification: public, sizeBytes: 1000, store: %q}
+`, store)}}
 }
