@@ -703,27 +703,73 @@ func (l *Local) Status(ctx context.Context, handle string) (backend.Status, erro
 	if err != nil {
 		return backend.Status{}, err
 	}
-	st, err := l.status(dir)
-	// A file of the job, or its directory, made mode 0 again since its
-	// mode was set back (another job's workload racing the server) fails
-	// this look, not the job: looked at again, its directory's mode set
-	// back first, lookTries times.
-	for try := 0; try < lookTries && errors.Is(err, os.ErrPermission); try++ {
-		if err = ownJobDir(dir); err == nil {
-			st, err = l.status(dir)
-		}
-	}
+	var st backend.Status
+	err = lookAgain(dir, func() (err error) {
+		st, err = l.status(dir)
+		return err
+	})
 	if err != nil || st.State == backend.Pending {
 		return st, err
 	}
 	if st.State.Final() {
 		removeKilledWrapperTemps(dir)
 	}
-	st.Started = backend.FileTime(filepath.Join(dir, "pid"))
-	if st.State.Final() && !st.Started.IsZero() {
-		st.Ended = backend.FileTime(filepath.Join(dir, "exitcode"))
+	// Read as the state is: its directory made mode 0 just after the
+	// state was read had them read as zero, which the run controller
+	// takes as the site saying nothing (a job that ended between two of
+	// its looks counted no time).
+	err = lookAgain(dir, func() (err error) {
+		st.Started, st.Ended, err = jobTimes(dir, st.State.Final())
+		return err
+	})
+	if err != nil {
+		return backend.Status{}, fmt.Errorf("when the job started and ended: %w", err)
 	}
 	return st, nil
+}
+
+// lookAgain runs look, which reads the files of the job in dir. A file
+// of the job, or its directory, made mode 0 again since its mode was set
+// back (another job's workload racing the server) fails this look, not
+// the job: looked at again, its directory's mode set back first,
+// lookTries times.
+func lookAgain(dir string, look func() error) error {
+	err := look()
+	for try := 0; try < lookTries && errors.Is(err, os.ErrPermission); try++ {
+		if err = ownJobDir(dir); err == nil {
+			err = look()
+		}
+	}
+	return err
+}
+
+// jobTimes is when the job in dir started and, once final, ended: when
+// its wrapper wrote its pid and its exit code (fileTime). Zero where the
+// file is not there, or not a plain file; an error where it cannot be
+// looked at.
+func jobTimes(dir string, final bool) (started, ended time.Time, err error) {
+	started, err = fileTime(filepath.Join(dir, "pid"))
+	if err != nil || !final || started.IsZero() {
+		return started, time.Time{}, err
+	}
+	ended, err = fileTime(filepath.Join(dir, "exitcode"))
+	return started, ended, err
+}
+
+// fileTime is backend.FileTime, but a file that cannot be looked at (its
+// directory made mode 0 for a moment) is an error, not a zero time.
+func fileTime(path string) (time.Time, error) {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	if !fi.Mode().IsRegular() {
+		return time.Time{}, nil
+	}
+	return fi.ModTime().UTC(), nil
 }
 
 // status is the job's state from the files in dir and its run lock.
