@@ -16,5 +16,7 @@
 //	jobs/<run>-<attempt>/exitcode    the exit status, once finished
 //	jobs/<run>-<attempt>/cancelled   present once Cancel was called
 //	site-failed                      present while the site is failed
+//	unreadable/<run>-<attempt>       when the server first found the job's
+//	                                 lock and job.json both unreadable
 //	work/<run>/                      default working directory of a run
 package local

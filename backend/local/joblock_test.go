@@ -183,3 +183,107 @@ func TestJobKeptUnreadableReadsLostPastTheBound(t *testing.T) {
 		t.Fatalf("with a new record: %+v, want starting", st)
 	}
 }
+
+// TestJobKeptUnreadableCountsOnAcrossRestarts: the 10 s a job whose lock
+// and record a workload keeps unreadable reads as starting were counted
+// from when this server first found both unreadable, held in its memory
+// only: a server started again counted from its own first look, and one
+// restarted more often than every 10 s kept such a job starting for ever.
+// The time is now kept in the server's state directory: a new backend on
+// the same state counts on from it. The time kept is none the workload
+// can change: made mode 0 too, it is set back and read.
+func TestJobKeptUnreadableCountsOnAcrossRestarts(t *testing.T) {
+	state := t.TempDir()
+	b := newLocal(t, state)
+	start := time.Now()
+	now := start
+	local.SetClock(b, func() time.Time { return now })
+	ctx := context.Background()
+	h := endedJob(t, b, backend.Spec{RunID: "restartedunreadable", Attempt: 1, Command: []string{"true"}})
+	dir := pidlessJob(t, b, h, 0)
+	lock, rec := filepath.Join(dir, "lock"), filepath.Join(dir, "job.json")
+	keptUnreadable(t, lock, rec)
+	status := func(b *local.Local) backend.Status {
+		t.Helper()
+		var st backend.Status
+		err := inTime(t, "Status", func() (err error) {
+			st, err = b.Status(ctx, h)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("Status of a job whose lock and record are kept unreadable: %v", err)
+		}
+		return st
+	}
+	if st := status(b); st.State != backend.Pending {
+		t.Fatalf("at first: %+v, want starting", st)
+	}
+	// Servers started again every 6 s, each counting on the same clock.
+	for i, want := range []backend.State{backend.Pending, backend.Lost, backend.Lost} {
+		now = now.Add(6 * time.Second)
+		again := newLocal(t, state)
+		local.SetClock(again, func() time.Time { return now })
+		if i == 2 {
+			// What the server keeps made mode 0 as well.
+			kept, err := filepath.Glob(filepath.Join(state, "unreadable", "*"))
+			if err != nil || len(kept) != 1 {
+				t.Fatalf("the server keeps %v (%v); want one file for the job", kept, err)
+			}
+			if err := os.Chmod(kept[0], 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if st := status(again); st.State != want {
+			t.Fatalf("a server started again %s after the first look: %+v, want %s", now.Sub(start), st, want)
+		}
+	}
+}
+
+// TestUnreadableEntryDroppedOnceTheLockReads: what the server keeps of a
+// job whose lock and record it found both unreadable (one entry a job,
+// which the server's memory held until it ended) is dropped once the
+// job's lock reads again: the count starts again only where both are
+// unreadable again.
+func TestUnreadableEntryDroppedOnceTheLockReads(t *testing.T) {
+	state := t.TempDir()
+	b := newLocal(t, state)
+	ctx := context.Background()
+	h := endedJob(t, b, backend.Spec{RunID: "forgotten", Attempt: 1, Command: []string{"true"}})
+	dir := pidlessJob(t, b, h, 0)
+	lock, rec := filepath.Join(dir, "lock"), filepath.Join(dir, "job.json")
+	keep := true
+	for _, p := range []string{lock, rec} {
+		if err := os.Chmod(p, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(local.SetTestHookRestored(func(p string) {
+		if keep && (p == lock || p == rec) {
+			if err := os.Chmod(p, 0); err != nil {
+				t.Error(err)
+			}
+		}
+	}))
+	kept := func() []string {
+		t.Helper()
+		files, err := filepath.Glob(filepath.Join(state, "unreadable", "*"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return files
+	}
+	for _, unreadable := range []bool{true, false} {
+		keep = unreadable
+		var st backend.Status
+		err := inTime(t, "Status", func() (err error) {
+			st, err = b.Status(ctx, h)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[bool]int{true: 1, false: 0}[unreadable]; len(kept()) != want {
+			t.Fatalf("lock and record unreadable %v (the job %+v): the server keeps %v; want %d entries", unreadable, st, kept(), want)
+		}
+	}
+}

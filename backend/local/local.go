@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -116,17 +115,6 @@ type Local struct {
 	// now is the clock a job read as starting is bounded by (time.Now
 	// where nil; the tests set their own).
 	now func() time.Time
-	// unread holds, by job directory, when this Local first found the
-	// job's lock and record both unreadable (unreadableSince).
-	mu     sync.Mutex
-	unread map[string]unreadSeen
-}
-
-// unreadSeen is when a job's lock and record were first found both
-// unreadable, and which record (job.json's device and inode) it was.
-type unreadSeen struct {
-	dev, ino uint64
-	at       time.Time
 }
 
 func (l *Local) clock() time.Time {
@@ -170,7 +158,7 @@ func New(site catalog.BackendSpec, stateDir string) (*Local, error) {
 	for _, d := range []struct {
 		path string
 		perm os.FileMode
-	}{{work, 0o755}, {filepath.Join(abs, "jobs"), 0o700}} {
+	}{{work, 0o755}, {filepath.Join(abs, "jobs"), 0o700}, {filepath.Join(abs, unreadableDir), 0o700}} {
 		if err := os.MkdirAll(d.path, d.perm); err != nil {
 			return nil, fmt.Errorf("local backend: %w", err)
 		}
@@ -182,7 +170,8 @@ func New(site catalog.BackendSpec, stateDir string) (*Local, error) {
 
 // removeStaleTemps removes the temporary files that writers killed before
 // their rename left in stateDir (site-failed's) and in the jobs'
-// directories (job.json's, cancelled's), once atomicfile.StaleTempAge old:
+// directories (job.json's, cancelled's) and unreadableDir's, once
+// atomicfile.StaleTempAge old:
 // FailSite and Cancel hold no lock, and another backend sharing the
 // directory may be filling a fresher one; and a killed wrapper's
 // .pid.tmp and .exitcode.tmp, whatever their age
@@ -191,6 +180,7 @@ func New(site catalog.BackendSpec, stateDir string) (*Local, error) {
 // too, and never goes through a link. It reports how many it removed.
 func removeStaleTemps(stateDir string) int {
 	n := atomicfile.RemoveStaleTemps(stateDir, func(name string) bool { return name == "site-failed" }, atomicfile.StaleTempAge)
+	n += atomicfile.RemoveStaleTemps(filepath.Join(stateDir, unreadableDir), func(string) bool { return true }, atomicfile.StaleTempAge)
 	jobs := filepath.Join(stateDir, "jobs")
 	for _, name := range atomicfile.SubDirs(jobs) {
 		n += atomicfile.RemoveStaleTemps(filepath.Join(jobs, name), isJobRecord, atomicfile.StaleTempAge)
@@ -598,11 +588,13 @@ func lockHeld(path string) (bool, error) {
 // as a workload kept both files unreadable (another job's, setting their
 // modes to 0 again each time the server set them back): the run never
 // ended and held its accelerators. The bound is then counted from when
-// this Local first found both unreadable with that same record (a Submit
-// since wrote a new one, another inode, and the count starts again): a
-// Submit launching the job then wrote it before, and has launched the
-// wrapper within wrapperStartBound. Past it, why names both files, for
-// Status's answer that the job is lost.
+// the server first found both unreadable with that same record (a Submit
+// since wrote a new one, another inode, and the count starts again),
+// kept in its state directory (unreadableSince), so that a server
+// started again counts on from there: a Submit launching the job then
+// wrote it before, and has launched the wrapper within
+// wrapperStartBound. Past it, why names both files, for Status's answer
+// that the job is lost.
 func (l *Local) submitting(dir string) (held bool, why string, err error) {
 	held, lerr := jobLockHeld(filepath.Join(dir, "lock"))
 	if lerr == nil {
@@ -623,46 +615,6 @@ func (l *Local) submitting(dir string) (held bool, why string, err error) {
 	}
 	return false, fmt.Sprintf("neither the job's lock nor its record could be read for %s (%v; %v): no Submit is launching it, "+
 		"and its wrapper ended without recording its pid or an exit status, or was never launched", wrapperStartBound, lerr, rerr), nil
-}
-
-// unreadableSince is when this Local first found the job in dir with its
-// lock and its record (job.json, the file now there: its device and
-// inode, which stat tells whatever its mode) both unreadable. The time is
-// the server's own, in its memory: a workload can change neither it nor
-// the record's inode (it can make no file in the job's directory), where
-// it may set any of the record's times. A server started again counts
-// from its own first look.
-func (l *Local) unreadableSince(dir string) (time.Time, error) {
-	fi, err := os.Lstat(filepath.Join(dir, "job.json"))
-	if err != nil {
-		return time.Time{}, err
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return time.Time{}, fmt.Errorf("%s: no inode", filepath.Join(dir, "job.json"))
-	}
-	dev, ino := uint64(st.Dev), uint64(st.Ino)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if seen, ok := l.unread[dir]; ok && seen.dev == dev && seen.ino == ino {
-		return seen.at, nil
-	}
-	if l.unread == nil {
-		l.unread = map[string]unreadSeen{}
-	}
-	at := l.clock()
-	l.unread[dir] = unreadSeen{dev: dev, ino: ino, at: at}
-	return at, nil
-}
-
-// forgetUnreadable drops what unreadableSince holds of the job in dir,
-// once its lock or its record has been read: the count starts again only
-// where both are unreadable again. A job read as lost keeps its entry,
-// so that it never reads as starting again.
-func (l *Local) forgetUnreadable(dir string) {
-	l.mu.Lock()
-	delete(l.unread, dir)
-	l.mu.Unlock()
 }
 
 // jobLockHeld reports whether someone holds the lock on the job's lock
@@ -751,27 +703,73 @@ func (l *Local) Status(ctx context.Context, handle string) (backend.Status, erro
 	if err != nil {
 		return backend.Status{}, err
 	}
-	st, err := l.status(dir)
-	// A file of the job, or its directory, made mode 0 again since its
-	// mode was set back (another job's workload racing the server) fails
-	// this look, not the job: looked at again, its directory's mode set
-	// back first, lookTries times.
-	for try := 0; try < lookTries && errors.Is(err, os.ErrPermission); try++ {
-		if err = ownJobDir(dir); err == nil {
-			st, err = l.status(dir)
-		}
-	}
+	var st backend.Status
+	err = lookAgain(dir, func() (err error) {
+		st, err = l.status(dir)
+		return err
+	})
 	if err != nil || st.State == backend.Pending {
 		return st, err
 	}
 	if st.State.Final() {
 		removeKilledWrapperTemps(dir)
 	}
-	st.Started = backend.FileTime(filepath.Join(dir, "pid"))
-	if st.State.Final() && !st.Started.IsZero() {
-		st.Ended = backend.FileTime(filepath.Join(dir, "exitcode"))
+	// Read as the state is: its directory made mode 0 just after the
+	// state was read had them read as zero, which the run controller
+	// takes as the site saying nothing (a job that ended between two of
+	// its looks counted no time).
+	err = lookAgain(dir, func() (err error) {
+		st.Started, st.Ended, err = jobTimes(dir, st.State.Final())
+		return err
+	})
+	if err != nil {
+		return backend.Status{}, fmt.Errorf("when the job started and ended: %w", err)
 	}
 	return st, nil
+}
+
+// lookAgain runs look, which reads the files of the job in dir. A file
+// of the job, or its directory, made mode 0 again since its mode was set
+// back (another job's workload racing the server) fails this look, not
+// the job: looked at again, its directory's mode set back first,
+// lookTries times.
+func lookAgain(dir string, look func() error) error {
+	err := look()
+	for try := 0; try < lookTries && errors.Is(err, os.ErrPermission); try++ {
+		if err = ownJobDir(dir); err == nil {
+			err = look()
+		}
+	}
+	return err
+}
+
+// jobTimes is when the job in dir started and, once final, ended: when
+// its wrapper wrote its pid and its exit code (fileTime). Zero where the
+// file is not there, or not a plain file; an error where it cannot be
+// looked at.
+func jobTimes(dir string, final bool) (started, ended time.Time, err error) {
+	started, err = fileTime(filepath.Join(dir, "pid"))
+	if err != nil || !final || started.IsZero() {
+		return started, time.Time{}, err
+	}
+	ended, err = fileTime(filepath.Join(dir, "exitcode"))
+	return started, ended, err
+}
+
+// fileTime is backend.FileTime, but a file that cannot be looked at (its
+// directory made mode 0 for a moment) is an error, not a zero time.
+func fileTime(path string) (time.Time, error) {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	if !fi.Mode().IsRegular() {
+		return time.Time{}, nil
+	}
+	return fi.ModTime().UTC(), nil
 }
 
 // status is the job's state from the files in dir and its run lock.

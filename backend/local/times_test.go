@@ -3,10 +3,13 @@ package local_test
 import (
 	"context"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/backend/local"
 )
 
 // TestStatusTimes: the local backend says when a job started and ended,
@@ -60,3 +63,62 @@ func TestStatusTimes(t *testing.T) {
 }
 
 func touch(path string) error { return os.WriteFile(path, nil, 0o644) }
+
+// TestStatusTimesThroughADirectoryRace: a workload of the server's user
+// that made the job's directory mode 0 just after Status had read the
+// job's state (here as the server sets the job's exitcode back) had its
+// start and end read as zero, which the run controller takes as the site
+// saying nothing: a job that ended between two of its looks counted no
+// time at all. Status now looks at them again, the directory's mode set
+// back first, as it does at the job's state; a workload winning each
+// time makes Status fail, naming the file, never answer without them.
+func TestStatusTimesThroughADirectoryRace(t *testing.T) {
+	ctx := context.Background()
+	for _, every := range []bool{false, true} {
+		t.Run(map[bool]string{false: "once", true: "every time"}[every], func(t *testing.T) {
+			b := newLocal(t, t.TempDir())
+			h := endedJob(t, b, backend.Spec{RunID: "timerace", Attempt: 1, Command: []string{"true"}})
+			dir := filepath.Join(b.StateDir(), "jobs", h)
+			pid, exitcode := filepath.Join(dir, "pid"), filepath.Join(dir, "exitcode")
+			want := map[string]time.Time{}
+			for _, p := range []string{pid, exitcode} {
+				fi, err := os.Stat(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want[p] = fi.ModTime().UTC()
+			}
+			if err := os.Chmod(exitcode, 0); err != nil {
+				t.Fatal(err)
+			}
+			raced := false
+			t.Cleanup(local.SetTestHookRestored(func(p string) {
+				if (p == exitcode && !raced) || (p == dir && raced && every) {
+					raced = true
+					if err := os.Chmod(dir, 0); err != nil {
+						t.Error(err)
+					}
+				}
+			}))
+			t.Cleanup(func() { os.Chmod(dir, 0o700) })
+			var st backend.Status
+			err := asTheServersUser(t, func() (err error) {
+				st, err = b.Status(ctx, h)
+				return err
+			})
+			if !raced {
+				t.Fatal("the directory was never made mode 0: the test stands for nothing")
+			}
+			if every {
+				if err == nil || !strings.Contains(err.Error(), pid) {
+					t.Fatalf("Status of an ended job whose directory is made mode 0 again each time: %+v, %v; want an error naming %s", st, err, pid)
+				}
+				return
+			}
+			if err != nil || st.State != backend.Succeeded || !st.Started.Equal(want[pid]) || !st.Ended.Equal(want[exitcode]) {
+				t.Fatalf("Status of an ended job whose directory was made mode 0 amid its reads: %+v, %v; want succeeded, started %v, ended %v",
+					st, err, want[pid], want[exitcode])
+			}
+		})
+	}
+}

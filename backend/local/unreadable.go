@@ -1,0 +1,163 @@
+package local
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"meridian.dev/meridian/internal/atomicfile"
+)
+
+// unreadableDir is the directory of the state directory where the server
+// keeps, by job, when it first found the job's lock and record both
+// unreadable (unreadableSince). It is the server's own: no workload may
+// write in the state directory (the agent refuses to start one that
+// could), though a workload of the server's user may change a mode there,
+// which the server sets back.
+const unreadableDir = "unreadable"
+
+// unreadSeen is what the server keeps of a job whose lock and record it
+// found both unreadable: which record it was (job.json's device and
+// inode) and when it first found them so.
+type unreadSeen struct {
+	Dev uint64    `json:"dev"`
+	Ino uint64    `json:"ino"`
+	At  time.Time `json:"at"`
+}
+
+// maxUnreadSeen bounds the unreadSeen file the server reads back.
+const maxUnreadSeen = 256
+
+// unreadPath is the file that keeps unreadSeen for the job in dir.
+func (l *Local) unreadPath(dir string) string {
+	return filepath.Join(l.stateDir, unreadableDir, filepath.Base(dir))
+}
+
+// unreadableSince is when the server first found the job in dir with its
+// lock and its record (job.json, the file now there: its device and
+// inode, which stat tells whatever its mode) both unreadable. The time is
+// the server's own, kept in its state directory (unreadableDir): a
+// workload can change neither it nor the record's inode (it can make no
+// file there, nor in the job's directory), where it may set any of the
+// record's times. It was kept in the server's memory only: a server
+// started again counted from its own first look, so one restarted more
+// often than wrapperStartBound kept such a job starting for ever, and
+// every such job kept its entry in memory until then. Several servers
+// sharing the state directory count from the first of them to look. A
+// time kept that lies after now (the server's clock was set back) is
+// taken as now.
+func (l *Local) unreadableSince(dir string) (time.Time, error) {
+	dev, ino, err := recordInode(dir)
+	if err != nil {
+		return time.Time{}, err
+	}
+	path := l.unreadPath(dir)
+	now := l.clock()
+	seen, found, err := l.readUnreadSeen(path)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if found && seen.Dev == dev && seen.Ino == ino && !seen.At.After(now) {
+		return seen.At, nil
+	}
+	data, err := json.Marshal(unreadSeen{Dev: dev, Ino: ino, At: now.UTC()})
+	if err != nil {
+		return time.Time{}, err
+	}
+	err = l.inUnreadableDir(func() error { return atomicfile.WriteFile(path, data, 0o600) })
+	if err != nil {
+		return time.Time{}, fmt.Errorf("keep when the job's lock and record were first found unreadable: %w", err)
+	}
+	return now, nil
+}
+
+// recordInode is the device and inode of the job's record in dir.
+func recordInode(dir string) (dev, ino uint64, err error) {
+	path := filepath.Join(dir, "job.json")
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, 0, fmt.Errorf("%s: no inode", path)
+	}
+	return uint64(st.Dev), uint64(st.Ino), nil
+}
+
+// readUnreadSeen reads the unreadSeen file at path as the server's own
+// record (readOwn: never through a link, its mode set back where a
+// workload changed it); found is false where there is none.
+func (l *Local) readUnreadSeen(path string) (seen unreadSeen, found bool, err error) {
+	var data []byte
+	err = l.inUnreadableDir(func() (err error) {
+		data, err = readOwn(path, maxUnreadSeen, 0o600)
+		return err
+	})
+	if errors.Is(err, os.ErrNotExist) {
+		return unreadSeen{}, false, nil
+	}
+	if err != nil {
+		return unreadSeen{}, false, err
+	}
+	if err := json.Unmarshal(data, &seen); err != nil {
+		return unreadSeen{}, false, fmt.Errorf("%s: %w", path, err)
+	}
+	if seen.At.IsZero() {
+		return unreadSeen{}, false, fmt.Errorf("%s: no time", path)
+	}
+	return seen, true, nil
+}
+
+// forgetUnreadable drops what unreadableSince keeps of the job in dir,
+// once its lock or its record has been read: the count starts again only
+// where both are unreadable again. A job read as lost keeps it, so that
+// it never reads as starting again. It is best effort: an entry left
+// (its directory's mode kept from the server) is still a time the same
+// record was there by, which bounds the job's start as well.
+func (l *Local) forgetUnreadable(dir string) {
+	path := l.unreadPath(dir)
+	l.inUnreadableDir(func() error { //nolint:errcheck // best effort, as said
+		err := os.Remove(path)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return err
+	})
+}
+
+// inUnreadableDir runs fn, which works in unreadableDir, and where a mode
+// keeps the server out, sets the directory's mode back (a workload of the
+// server's user may change it) and runs fn again.
+func (l *Local) inUnreadableDir(fn func() error) error {
+	err := fn()
+	if !errors.Is(err, os.ErrPermission) {
+		return err
+	}
+	if rerr := ownStateSubdir(l.stateDir, unreadableDir); rerr != nil {
+		return fmt.Errorf("%w (%v)", err, rerr)
+	}
+	return fn()
+}
+
+// ownStateSubdir checks that the directory name in stateDir is the
+// server's own and sets back a mode a workload changed, as ownJobDir
+// does for a job's directory.
+func ownStateSubdir(stateDir, name string) error {
+	root, err := unix.Open(stateDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: stateDir, Err: err}
+	}
+	defer unix.Close(root)
+	fd, err := ownDirAt(root, name, filepath.Join(stateDir, name))
+	if err != nil {
+		return err
+	}
+	return unix.Close(fd)
+}
