@@ -501,6 +501,15 @@ func helperCommand(cfg Config, sb Sandbox, wd string, args, env []string, reap b
 			grant, execPath = nil, path
 		}
 	}
+	// Checked here, just before the helper starts, as well as before the
+	// datasets are unsealed (prepare): the pack helper is granted the
+	// scratch by its path too.
+	if err := checkScratchWriters(sb, wd, execPath); err != nil {
+		if grant != nil {
+			grant.Close()
+		}
+		return nil, err
+	}
 	h := helperArgs(cfg)
 	hargs := h[1:]
 	if reap {
