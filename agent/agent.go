@@ -629,6 +629,9 @@ func (a *attempt) prepare(ctx context.Context) error {
 	if err := checkPrivate(a.cfg, a.m.Sandbox); err != nil {
 		return err
 	}
+	if err := checkScratchWriters(a.m.Sandbox, a.wd, ""); err != nil {
+		return err
+	}
 	key, err := seal.ParseKey(a.m.RunKey)
 	if err != nil {
 		return fmt.Errorf("run key: %w", err)

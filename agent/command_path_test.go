@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -449,5 +450,60 @@ func TestRunByPathOnlyWhereTheScratchAloneNamesIt(t *testing.T) {
 	}
 	if judged(script) {
 		t.Errorf("%s, in a scratch every user may write: run by its path; want it run through its descriptor", script)
+	}
+}
+
+// TestCommandRefusalTellsNoMoreThanTheWorkloadSees: a refusal of a
+// command named without a slash differs between a name not found in the
+// job's PATH and one found there but refused, also for a directory of
+// that PATH the workload may not list, so the refusal tells the tenant
+// that a name is there. It is kept so, for the useful error (a program of
+// the server's user refused says why and what to do, where "not found"
+// would mislead), because the workload tells the same itself: Landlock
+// does not cover stat(2), and a workload confined to its grants, which
+// cannot list such a directory or read the file, still sees that the
+// name is there, its owner and its mode. Should Landlock come to cover
+// stat, this test fails, and the refusal should then read as "not found"
+// for such a directory.
+func TestCommandRefusalTellsNoMoreThanTheWorkloadSees(t *testing.T) {
+	if landlockABI() < minLandlockABI {
+		t.Skipf("this kernel's Landlock is ABI %d; the landlock sandbox needs %d", landlockABI(), minLandlockABI)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	private := filepath.Join(readableDir(t), "state")
+	if err := os.Mkdir(private, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	secret := writeProgram(t, filepath.Join(private, "batch.sh"), "#!/bin/sh\necho SECRET-RAN\n")
+	if err := os.Chmod(secret, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	wd := scratchDir(t)
+	cfg := Config{Exe: exe, SandboxExec: []string{exe, "__agent"}}
+	sb := Sandbox{Mode: SandboxLandlock}
+	env := []string{"PATH=" + private + ":/usr/bin:/bin"}
+	_, found := workloadCommand(cfg, sb, wd, []string{"batch.sh"}, env)
+	_, absent := workloadCommand(cfg, sb, wd, []string{"no-such-program"}, env)
+	if found == nil || absent == nil || !strings.Contains(found.Error(), secret) || strings.Contains(absent.Error(), private+"/") {
+		t.Fatalf("refusals: found %v; absent %v; want both refused, only the first naming the file", found, absent)
+	}
+	script := "ls " + private + " >/dev/null 2>&1 && echo LISTED; cat " + secret + " 2>/dev/null; " +
+		"test -e " + secret + " && echo THERE; test -e " + private + "/no-such-program || echo ABSENT; stat -c 'OWNER=%u MODE=%a' " + secret
+	cmd, err := workloadCommand(cfg, sb, wd, []string{"/bin/sh", "-c", script}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := workloadOutput(t, cmd)
+	if strings.Contains(got, "LISTED") || strings.Contains(got, "SECRET-RAN") {
+		t.Fatalf("the workload listed the directory or read the file: %q", got)
+	}
+	want := []string{"THERE", "ABSENT", "OWNER=" + strconv.Itoa(os.Geteuid()) + " MODE=700"}
+	for _, w := range want {
+		if !strings.Contains(got, w) {
+			t.Errorf("the confined workload printed %q, without %q: it no longer sees what the refusal tells (a name there, its owner and mode); make the refusal of a name found in a directory it cannot list read as one not found", got, w)
+		}
 	}
 }

@@ -182,6 +182,15 @@ const commandField = "spec.workload.command[0]"
 // wd; one without from each directory of PATH in turn, the first
 // executable file there; one found through a relative directory of PATH
 // is refused, as LookPath refuses it (exec.ErrDot).
+//
+// A name found but then refused (checkCommandPath) is refused saying why,
+// also in a directory of PATH the workload may not list, where "not
+// found" would hide that the name is there: the refusal tells the tenant
+// nothing the workload could not tell itself, since Landlock does not
+// cover stat(2) (a confined workload sees that a name is there, its owner
+// and its mode, wherever the server's user may look), and "not found" for
+// a program the tenant can see is there would mislead where the reason
+// helps (TestCommandRefusalTellsNoMoreThanTheWorkloadSees).
 func commandPath(sb Sandbox, wd, exe string, env []string) (string, error) {
 	if sb.Mode != SandboxLandlock || filepath.IsAbs(exe) {
 		return exe, nil
@@ -500,6 +509,15 @@ func helperCommand(cfg Config, sb Sandbox, wd string, args, env []string, reap b
 			grant.Close()
 			grant, execPath = nil, path
 		}
+	}
+	// Checked here, just before the helper starts, as well as before the
+	// datasets are unsealed (prepare): the pack helper is granted the
+	// scratch by its path too.
+	if err := checkScratchWriters(sb, wd, execPath); err != nil {
+		if grant != nil {
+			grant.Close()
+		}
+		return nil, err
 	}
 	h := helperArgs(cfg)
 	hargs := h[1:]
