@@ -159,17 +159,23 @@ func (r records) writeFile(rel string, data []byte, perm os.FileMode) error {
 }
 
 // removeFile removes rel, below the state directory, never outside; one
-// already gone is no error.
+// already gone is no error. Its directory is synced after a removal: a
+// crash before the entry's removal reached the disk brought the record
+// back (an intent, a retired job's live record).
 func (r records) removeFile(rel string) error {
 	root, err := os.OpenRoot(r.dir)
 	if err != nil {
 		return err
 	}
 	defer root.Close()
-	if err := root.Remove(rel); err != nil && !errors.Is(err, os.ErrNotExist) {
+	err = root.Remove(rel)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // removed by another, which syncs it
+	}
+	if err != nil {
 		return r.stateErr(err)
 	}
-	return nil
+	return r.stateErr(atomicfile.SyncDirIn(root, filepath.Dir(rel)))
 }
 
 // lockJob takes the lock of the attempt key (jobs/KEY/lock), which its
@@ -768,7 +774,18 @@ func (r records) retire(id, key string) error {
 	if errors.Is(err, os.ErrNotExist) {
 		return nil // retired already, by a Clean beside this one
 	}
-	return r.stateErr(err)
+	if err != nil {
+		return r.stateErr(err)
+	}
+	// Both directories the rename changed, the new entry first: until
+	// synced, a crash could bring the live record back, listed again by
+	// each capacity poll, or lose the ended one.
+	for _, d := range []string{"ended", "handles"} {
+		if err := atomicfile.SyncDirIn(root, d); err != nil {
+			return r.stateErr(err)
+		}
+	}
+	return nil
 }
 
 // retired says whether ended/NAME (NAME a job id, or ID:KEY) is there,
