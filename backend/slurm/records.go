@@ -253,7 +253,44 @@ func (r records) removeAll(dir string) error {
 		return err
 	}
 	defer root.Close()
-	return r.stateErr(root.RemoveAll(rel))
+	err = root.RemoveAll(rel)
+	if err != nil && r.unlinkOut(root, rel) {
+		// Nothing of the attempt's is inside any longer.
+		err = root.RemoveAll(rel)
+	}
+	return r.stateErr(err)
+}
+
+// unlinkOut removes the first link on the way to rel (a directory above
+// it, below root) that root cannot follow, one that leads out among them,
+// and says whether it removed one: a link a workload put in place of
+// work/ failed each Clean of every attempt until someone removed it by
+// hand. The link itself goes, with one unlink, never what it points to;
+// a link that stays inside is followed, as os.Root does. A link in
+// rel's own place RemoveAll removes itself.
+func (r records) unlinkOut(root *os.Root, rel string) bool {
+	p := ""
+	for _, part := range strings.Split(filepath.Dir(rel), string(filepath.Separator)) {
+		p = filepath.Join(p, part)
+		fi, err := root.Lstat(p)
+		if err != nil {
+			return false
+		}
+		if fi.Mode()&os.ModeSymlink == 0 {
+			continue
+		}
+		if _, err := root.Stat(p); err == nil || errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err := root.Remove(p); err != nil {
+			return false
+		}
+		if r.seal != nil && r.seal.logger != nil {
+			r.seal.logger.Warn("slurm: link out of the state directory on a work directory's way removed", "path", filepath.Join(r.dir, p))
+		}
+		return true
+	}
+	return false
 }
 
 // Reads go through the same os.Root: a link a workload put in place of
