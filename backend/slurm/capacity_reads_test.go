@@ -21,12 +21,12 @@ import (
 func countRecordReads(t *testing.T) *atomic.Int64 {
 	t.Helper()
 	var n atomic.Int64
-	orig := readRecordFile
-	readRecordFile = func(path string, limit int64) ([]byte, error) {
+	orig := readRecordIn
+	readRecordIn = func(root *os.Root, rel string, limit int64) ([]byte, error) {
 		n.Add(1)
-		return orig(path, limit)
+		return orig(root, rel, limit)
 	}
-	t.Cleanup(func() { readRecordFile = orig })
+	t.Cleanup(func() { readRecordIn = orig })
 	return &n
 }
 

@@ -185,7 +185,7 @@ func TestRetireDoesNotFollowALinkOut(t *testing.T) {
 // TestWorkDirectoryNotMadeOrRemovedThroughALinkOut: a link put in place
 // of the state directory's work/ had Submit make the attempt's work
 // directory, and Clean remove it with all it held, wherever the link
-// pointed.
+// pointed. The removal now removes the link itself.
 func TestWorkDirectoryNotMadeOrRemovedThroughALinkOut(t *testing.T) {
 	root := t.TempDir()
 	state := filepath.Join(root, "state")
@@ -209,8 +209,13 @@ func TestWorkDirectoryNotMadeOrRemovedThroughALinkOut(t *testing.T) {
 	if after := snapshot(t, outside); !sameSnapshot(before, after) {
 		t.Errorf("work directory made or removed outside the state directory (%q, was %q; %v, %v)", keys(after), keys(before), errMk, errRm)
 	}
-	if errMk == nil || errRm == nil {
-		t.Errorf("mkdir = %v, remove = %v; want errors naming the link out", errMk, errRm)
+	// The removal takes the link itself away, never what it points to,
+	// so that Clean goes on (TestCleanRemovesALinkOutOnTheWorkDirectorysWay).
+	if errMk == nil || errRm != nil {
+		t.Errorf("mkdir = %v, remove = %v; want the mkdir's error naming the link out, and the link removed", errMk, errRm)
+	}
+	if _, err := os.Lstat(filepath.Join(state, "work")); !os.IsNotExist(err) {
+		t.Errorf("the link in place of work/ is still there after the removal (%v)", err)
 	}
 }
 
@@ -386,7 +391,12 @@ func TestWorkRootSpelledThroughALinkStaysInside(t *testing.T) {
 	if after := snapshot(t, outside); !sameSnapshot(before, after) {
 		t.Errorf("work directory made or removed outside the state directory (%q, was %q; %v, %v)", keys(after), keys(before), errMk, errRm)
 	}
-	if errMk == nil || errRm == nil {
-		t.Errorf("mkdir = %v, remove = %v; want errors naming the link out", errMk, errRm)
+	// The removal takes the link itself away, never what it points to,
+	// so that Clean goes on (TestCleanRemovesALinkOutOnTheWorkDirectorysWay).
+	if errMk == nil || errRm != nil {
+		t.Errorf("mkdir = %v, remove = %v; want the mkdir's error naming the link out, and the link removed", errMk, errRm)
+	}
+	if _, err := os.Lstat(filepath.Join(real, "state", "work")); !os.IsNotExist(err) {
+		t.Errorf("the link in place of work/ is still there after the removal (%v)", err)
 	}
 }

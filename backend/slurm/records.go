@@ -114,9 +114,9 @@ func (s *seenSet) has(e string) bool {
 	return ok
 }
 
-// readRecordFile reads a record of at most limit bytes
-// (backend.ReadSmallFile).
-var readRecordFile = backend.ReadSmallFile
+// readRecordIn reads a record of at most limit bytes below root
+// (readSmallFileIn); tests count the reads through it.
+var readRecordIn = readSmallFileIn
 
 func newRecords(stateDir string) (records, error) {
 	r := records{dir: stateDir, retiredSeen: newSeenSet(), laterSeen: newSeenSet()}
@@ -159,17 +159,23 @@ func (r records) writeFile(rel string, data []byte, perm os.FileMode) error {
 }
 
 // removeFile removes rel, below the state directory, never outside; one
-// already gone is no error.
+// already gone is no error. Its directory is synced after a removal: a
+// crash before the entry's removal reached the disk brought the record
+// back (an intent, a retired job's live record).
 func (r records) removeFile(rel string) error {
 	root, err := os.OpenRoot(r.dir)
 	if err != nil {
 		return err
 	}
 	defer root.Close()
-	if err := root.Remove(rel); err != nil && !errors.Is(err, os.ErrNotExist) {
+	err = root.Remove(rel)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // removed by another, which syncs it
+	}
+	if err != nil {
 		return r.stateErr(err)
 	}
-	return nil
+	return r.stateErr(atomicfile.SyncDirIn(root, filepath.Dir(rel)))
 }
 
 // lockJob takes the lock of the attempt key (jobs/KEY/lock), which its
@@ -247,7 +253,145 @@ func (r records) removeAll(dir string) error {
 		return err
 	}
 	defer root.Close()
-	return r.stateErr(root.RemoveAll(rel))
+	err = root.RemoveAll(rel)
+	if err != nil && r.unlinkOut(root, rel) {
+		// Nothing of the attempt's is inside any longer.
+		err = root.RemoveAll(rel)
+	}
+	return r.stateErr(err)
+}
+
+// unlinkOut removes the first link on the way to rel (a directory above
+// it, below root) that root cannot follow, one that leads out among them,
+// and says whether it removed one: a link a workload put in place of
+// work/ failed each Clean of every attempt until someone removed it by
+// hand. The link itself goes, with one unlink, never what it points to;
+// a link that stays inside is followed, as os.Root does. A link in
+// rel's own place RemoveAll removes itself.
+func (r records) unlinkOut(root *os.Root, rel string) bool {
+	p := ""
+	for _, part := range strings.Split(filepath.Dir(rel), string(filepath.Separator)) {
+		p = filepath.Join(p, part)
+		fi, err := root.Lstat(p)
+		if err != nil {
+			return false
+		}
+		if fi.Mode()&os.ModeSymlink == 0 {
+			continue
+		}
+		if _, err := root.Stat(p); err == nil || errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err := root.Remove(p); err != nil {
+			return false
+		}
+		if r.seal != nil && r.seal.logger != nil {
+			r.seal.logger.Warn("slurm: link out of the state directory on a work directory's way removed", "path", filepath.Join(r.dir, p))
+		}
+		return true
+	}
+	return false
+}
+
+// Reads go through the same os.Root: a link a workload put in place of
+// jobs/KEY, handles or ended that leads out had the server read the file
+// of the record's name wherever the link pointed (a final status, an
+// exit code, a node list; one that did not parse was shown in the error)
+// and take it as the record. Such a read now fails, naming the state
+// directory; a record that is not there reads as absent, as before.
+
+// readFile reads record rel, a plain file of at most limit bytes below
+// the state directory (readSmallFileIn). A missing one is os.ErrNotExist.
+func (r records) readFile(rel string, limit int64) ([]byte, error) {
+	root, err := os.OpenRoot(r.dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	return readRecordIn(root, rel, limit)
+}
+
+// readSmallFileIn is backend.ReadSmallFile for rel below root: its
+// directory is opened inside root (a link out on the way fails, naming
+// root), and rel in it with openat(2) and O_NOFOLLOW, since os.Root
+// follows a link in the last component that stays inside: a link there
+// is refused, as anything but a plain file (a FIFO is not waited on),
+// with backend.ErrNotPlainFile. Errors name the path below root.
+func readSmallFileIn(root *os.Root, rel string, limit int64) ([]byte, error) {
+	full := filepath.Join(root.Name(), rel)
+	// O_DIRECTORY: a FIFO in a directory's place fails at once rather
+	// than wait for a writer.
+	d, err := root.OpenFile(filepath.Dir(rel), os.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("state directory %s: %w", root.Name(), err)
+	}
+	defer d.Close()
+	fd, err := unix.Openat(int(d.Fd()), filepath.Base(rel), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ELOOP) {
+		return nil, fmt.Errorf("%s: %w (a link)", full, backend.ErrNotPlainFile)
+	}
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: full, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), full)
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: %w (%s)", full, backend.ErrNotPlainFile, fi.Mode().Type())
+	}
+	if err := unix.SetNonblock(fd, false); err != nil {
+		return nil, &os.PathError{Op: "open", Path: full, Err: err}
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s: larger than the %d bytes it may hold", full, limit)
+	}
+	return data, nil
+}
+
+// lstat is os.Lstat of rel below the state directory, through its root:
+// a link out on the way is an error, not the file it leads to.
+func (r records) lstat(rel string) (os.FileInfo, error) {
+	root, err := os.OpenRoot(r.dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	fi, err := root.Lstat(rel)
+	return fi, r.stateErr(err)
+}
+
+// stat is os.Stat of rel below the state directory, through its root: a
+// link there is followed while it stays inside.
+func (r records) stat(rel string) (os.FileInfo, error) {
+	root, err := os.OpenRoot(r.dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	fi, err := root.Stat(rel)
+	return fi, r.stateErr(err)
+}
+
+// fileTime is backend.FileTime of the file name in the directory of key,
+// looked at through the state directory's root.
+func (r records) fileTime(key, name string) time.Time {
+	fi, err := r.lstat(filepath.Join("jobs", key, name))
+	if err != nil || !fi.Mode().IsRegular() {
+		return time.Time{}
+	}
+	return fi.ModTime().UTC()
+}
+
+// has says whether there is an entry rel below the state directory (a
+// link there counts, unfollowed).
+func (r records) has(rel string) bool {
+	_, err := r.lstat(rel)
+	return err == nil
 }
 
 // stateErr names the state directory in err, whose path (os.Root's) is
@@ -405,7 +549,7 @@ func (r records) recordedErr(key string) (string, error) {
 		// there), or junk in handles/ID:KEY that a workload put in its
 		// place, with which a capacity poll counted the job as
 		// another's for good; not once the job was retired.
-		if _, err := os.Lstat(filepath.Join(r.dir, "handles", v)); (err == nil || !r.laterListed(v)) && !r.liveLater(id, key) && !r.retired(v, key) {
+		if (r.has(filepath.Join("handles", v)) || !r.laterListed(v)) && !r.liveLater(id, key) && !r.retired(v, key) {
 			r.writeRecord(filepath.Join("handles", v), key) //nolint:errcheck
 		}
 		return v, nil
@@ -425,7 +569,7 @@ func (r records) recordedErr(key string) (string, error) {
 		// Junk in handles/ID (a directory, an unsigned file) made a
 		// capacity poll count the job as another's for good: it is
 		// written again, unless the job was retired (ended/ID).
-		if _, err := os.Lstat(filepath.Join(r.dir, "handles", v)); err == nil && !r.retired(v, key) {
+		if r.has(filepath.Join("handles", v)) && !r.retired(v, key) {
 			r.writeRecord(filepath.Join("handles", v), key) //nolint:errcheck
 		}
 	default:
@@ -446,7 +590,7 @@ const handleSep = ":"
 // whether or not it verifies or names an attempt.
 func (r records) idOwner(id string) (key string, exists bool) {
 	for _, dir := range []string{"handles", "ended"} {
-		if _, err := os.Lstat(filepath.Join(r.dir, dir, id)); err == nil {
+		if r.has(filepath.Join(dir, id)) {
 			k, _ := r.keyIn(dir, id)
 			if k == "" {
 				k = unknownOwner
@@ -508,7 +652,7 @@ func (r records) recordHandle(key, id string) (string, error) {
 // else ended/ID:KEY) is there, whether or not it verifies.
 func (r records) laterListed(h string) bool {
 	for _, dir := range []string{"handles", "ended"} {
-		if _, err := os.Lstat(filepath.Join(r.dir, dir, h)); err == nil {
+		if r.has(filepath.Join(dir, h)) {
 			return true
 		}
 	}
@@ -667,7 +811,18 @@ func (r records) retire(id, key string) error {
 	if errors.Is(err, os.ErrNotExist) {
 		return nil // retired already, by a Clean beside this one
 	}
-	return r.stateErr(err)
+	if err != nil {
+		return r.stateErr(err)
+	}
+	// Both directories the rename changed, the new entry first: until
+	// synced, a crash could bring the live record back, listed again by
+	// each capacity poll, or lose the ended one.
+	for _, d := range []string{"ended", "handles"} {
+		if err := atomicfile.SyncDirIn(root, d); err != nil {
+			return r.stateErr(err)
+		}
+	}
+	return nil
 }
 
 // retired says whether ended/NAME (NAME a job id, or ID:KEY) is there,
@@ -726,9 +881,14 @@ var maxLaterRecords = 1 << 16
 // record, and is skipped by the type the listing gives, unread.
 func (r records) recordedIDs() (ids map[uint64]struct{}, later map[uint64][]string, err error) {
 	dir := filepath.Join(r.dir, "handles")
-	f, err := os.Open(dir)
+	root, err := os.OpenRoot(r.dir)
 	if err != nil {
 		return nil, nil, err
+	}
+	f, err := root.OpenFile("handles", os.O_RDONLY|unix.O_DIRECTORY, 0)
+	root.Close()
+	if err != nil {
+		return nil, nil, r.stateErr(err)
 	}
 	defer f.Close()
 	ids = make(map[uint64]struct{})
@@ -788,7 +948,7 @@ func jobNumber(s string) (uint64, bool) {
 // code, the output file slurmd opens for it), or "" when there is none.
 func (r records) ranMark(key string) string {
 	for _, name := range []string{"started", "exitcode", "output.log"} {
-		if _, err := os.Lstat(filepath.Join(r.jobDir(key), name)); err == nil {
+		if r.has(filepath.Join("jobs", key, name)) {
 			return name
 		}
 	}
@@ -825,9 +985,12 @@ func (r records) clearIntent(key string) error {
 	return r.removeFile(filepath.Join("jobs", key, "submitting"))
 }
 
+// intent says whether key's intent record is there. One that cannot be
+// looked at (a link out of the state directory in its place) counts:
+// the next submit then asks the scheduler first.
 func (r records) intent(key string) bool {
-	_, err := os.Stat(filepath.Join(r.jobDir(key), "submitting"))
-	return err == nil
+	_, err := r.stat(filepath.Join("jobs", key, "submitting"))
+	return !errors.Is(err, os.ErrNotExist)
 }
 
 // saveFinal keeps the final status of the job of key, which the scheduler
@@ -842,7 +1005,7 @@ func (r records) saveFinal(key string, st backend.Status) error {
 
 // final returns the final status saved for key.
 func (r records) final(key string) (backend.Status, bool, error) {
-	data, err := readRecordFile(filepath.Join(r.jobDir(key), "final.json"), maxReasonFile)
+	data, err := r.readFile(filepath.Join("jobs", key, "final.json"), maxReasonFile)
 	if errors.Is(err, os.ErrNotExist) {
 		return backend.Status{}, false, nil
 	}
@@ -875,7 +1038,7 @@ func (r records) saveSweep(key string, info sweepInfo) error {
 
 func (r records) sweep(key string) (sweepInfo, bool) {
 	var info sweepInfo
-	data, err := readRecordFile(filepath.Join(r.jobDir(key), "sweep.json"), maxReasonFile)
+	data, err := r.readFile(filepath.Join("jobs", key, "sweep.json"), maxReasonFile)
 	if err != nil || json.Unmarshal(data, &info) != nil {
 		return sweepInfo{}, false
 	}
@@ -918,7 +1081,7 @@ func (r records) clearSweepIntent(key string) error {
 // with which token (see markSweepIntent); "" for a record that holds
 // none, which no job found can be told to be the sweep's by.
 func (r records) sweepIntent(key string) (token string, ok bool) {
-	data, err := readRecordFile(filepath.Join(r.jobDir(key), "sweeping"), 256)
+	data, err := r.readFile(filepath.Join("jobs", key, "sweeping"), 256)
 	if errors.Is(err, os.ErrNotExist) {
 		return "", false
 	}
@@ -937,22 +1100,20 @@ func validSweepToken(s string) bool {
 }
 
 func (r records) swept(key string) bool {
-	_, err := os.Stat(filepath.Join(r.jobDir(key), "swept"))
+	_, err := r.stat(filepath.Join("jobs", key, "swept"))
 	return err == nil
 }
 
 // exited says whether the batch script of key wrote its exit code: its
 // command returned.
 func (r records) exited(key string) bool {
-	_, err := os.Lstat(filepath.Join(r.jobDir(key), "exitcode"))
-	return err == nil
+	return r.has(filepath.Join("jobs", key, "exitcode"))
 }
 
 // saveNodes records the host list the job of key runs on, once (a job is
 // not requeued, so it runs on one list).
 func (r records) saveNodes(key, nodelist string) error {
-	p := filepath.Join(r.jobDir(key), "nodes")
-	if _, err := os.Lstat(p); err == nil {
+	if r.has(filepath.Join("jobs", key, "nodes")) {
 		return nil
 	}
 	return r.writeFile(filepath.Join("jobs", key, "nodes"), []byte(nodelist+"\n"), 0o644)
@@ -960,7 +1121,7 @@ func (r records) saveNodes(key, nodelist string) error {
 
 // nodes is the host list saved for key, or "".
 func (r records) nodes(key string) string {
-	data, err := readRecordFile(filepath.Join(r.jobDir(key), "nodes"), maxNodeListLen+1)
+	data, err := r.readFile(filepath.Join("jobs", key, "nodes"), maxNodeListLen+1)
 	if err != nil {
 		return ""
 	}
@@ -987,8 +1148,7 @@ type jobIdentity struct {
 // saveIdentity keeps the identity of the job of key, once: the first seen
 // is the job's as submitted.
 func (r records) saveIdentity(key string, id jobIdentity) error {
-	p := filepath.Join(r.jobDir(key), "identity.json")
-	if _, err := os.Lstat(p); err == nil {
+	if r.has(filepath.Join("jobs", key, "identity.json")) {
 		return nil
 	}
 	data, err := json.Marshal(id)
@@ -1002,7 +1162,7 @@ func (r records) saveIdentity(key string, id jobIdentity) error {
 // (a record from before identities were kept, or one not readable).
 func (r records) identity(key string) (jobIdentity, bool) {
 	var id jobIdentity
-	data, err := readRecordFile(filepath.Join(r.jobDir(key), "identity.json"), 256)
+	data, err := r.readFile(filepath.Join("jobs", key, "identity.json"), 256)
 	if err != nil || json.Unmarshal(data, &id) != nil || id.SubmitTime <= 0 {
 		return jobIdentity{}, false
 	}
@@ -1019,7 +1179,7 @@ func (r records) saveSubmitted(key string, from, to time.Time) error {
 // submitted is what saveSubmitted kept for key; false when nothing
 // readable is.
 func (r records) submitted(key string) (from, to int64, ok bool) {
-	data, err := readRecordFile(filepath.Join(r.jobDir(key), "submitted"), 64)
+	data, err := r.readFile(filepath.Join("jobs", key, "submitted"), 64)
 	if err != nil {
 		return 0, 0, false
 	}

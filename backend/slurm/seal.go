@@ -208,7 +208,7 @@ func (r records) removeRefused(id, key string) int {
 // wrapping ErrRecordNotVerified, naming the file, for one that carries no
 // MAC or a wrong one (reported in the backend's log, once per file).
 func (r records) readRecord(rel string) (string, error) {
-	data, err := readRecordFile(filepath.Join(r.dir, rel), maxSignedRecord)
+	data, err := r.readFile(rel, maxSignedRecord)
 	if err != nil {
 		return "", err
 	}

@@ -340,7 +340,9 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 		return id, nil
 	}
 	script := s.scriptPath(key)
-	if _, err := os.Stat(script); err == nil {
+	// One that cannot be looked at (a link out of the state directory
+	// in its place) counts as there: slurmctld is asked first.
+	if _, err := s.rec.stat(filepath.Join("jobs", key, "job.sh")); !errors.Is(err, os.ErrNotExist) {
 		// An earlier submit got as far as writing the script, and maybe
 		// through sbatch, but did not record a job id: ask slurmctld.
 		if id, ok, err := s.find(ctx, spec.RunID, spec.Attempt); err != nil || ok {
@@ -742,13 +744,12 @@ func (s *Slurm) forgottenStatus(handle string, ref handleRef) (backend.Status, e
 		}
 		return backend.Status{}, fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
 	}
-	dir := s.jobDir(key)
-	st, err := exitFileStatus(dir, key, s.rec.cancelled(key))
+	st, err := exitFileStatus(s.rec, key, s.rec.cancelled(key))
 	if err != nil || st.State == backend.Lost {
 		return st, err
 	}
-	if st.Started = backend.FileTime(filepath.Join(dir, "started")); !st.Started.IsZero() {
-		st.Ended = backend.FileTime(filepath.Join(dir, "exitcode"))
+	if st.Started = s.rec.fileTime(key, "started"); !st.Started.IsZero() {
+		st.Ended = s.rec.fileTime(key, "exitcode")
 	}
 	return st, nil
 }
@@ -762,10 +763,11 @@ const (
 	maxReasonFile = 1 << 20
 )
 
-// exitFileStatus is the final state the exit code file in dir gives the
-// job of key, which slurmctld has forgotten (cancelled: it was cancelled).
-func exitFileStatus(dir, key string, cancelled bool) (backend.Status, error) {
-	data, err := backend.ReadSmallFile(filepath.Join(dir, "exitcode"), maxExitFile)
+// exitFileStatus is the final state the exit code file in the directory
+// of key (of rec) gives its job, which slurmctld has forgotten
+// (cancelled: it was cancelled).
+func exitFileStatus(rec records, key string, cancelled bool) (backend.Status, error) {
+	data, err := rec.readFile(filepath.Join("jobs", key, "exitcode"), maxExitFile)
 	if cancelled && (err != nil || strings.TrimSpace(string(data)) != "0") {
 		return backend.Status{State: backend.Cancelled, Reason: "cancelled"}, nil
 	}

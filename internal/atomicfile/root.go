@@ -103,6 +103,13 @@ func MkdirAllIn(root *os.Root, dir string, perm os.FileMode) error {
 	return syncRootDir(root, parent, filepath.Join(root.Name(), parent))
 }
 
+// SyncDirIn is SyncDir for directory dir below root, opened inside root:
+// after a rename or a removal there, so that a crash cannot bring back
+// the entry it took away.
+func SyncDirIn(root *os.Root, dir string) error {
+	return syncRootDir(root, dir, filepath.Join(root.Name(), dir))
+}
+
 // syncRootDir fsyncs directory name of root; full is its path for SyncHook.
 func syncRootDir(root *os.Root, name, full string) error {
 	if SyncHook != nil {
