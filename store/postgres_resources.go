@@ -68,6 +68,9 @@ func (s *Postgres) storeKeyFree(ctx context.Context, tx pgx.Tx, r *Resource) err
 	if r.StoreKey == "" {
 		return nil
 	}
+	if err := waitForRekey(ctx, tx); err != nil {
+		return err
+	}
 	var owner, name string
 	// By the digest the unique index holds (migration 00012), then the key.
 	err := tx.QueryRow(ctx, `SELECT tenant, name FROM resources WHERE meridian_store_key_digest(store_key) = meridian_store_key_digest($1)
@@ -89,6 +92,21 @@ func (s *Postgres) storeKeyFree(ctx context.Context, tx pgx.Tx, r *Resource) err
 		return storeKeyClashed(r)
 	}
 	return nil
+}
+
+// waitForRekey takes, for the rest of tx, the lock on resources that its
+// write of a row would take, before the checks of storeKeyFree read who
+// holds a key or what is reserved. It conflicts with the lock a re-key
+// (RekeyResources) holds from its read of the rows to its commit, and
+// with no registration's: the checks that follow read a re-key's
+// reservations once it has committed, and a re-key that starts after
+// reads this transaction's rows once it has. Taken only at the write, a
+// registration that checked while a re-key was open wrote once the re-key
+// committed, under a key the re-key had just reserved (no index holds a
+// reservation), and the re-key had not read its row.
+func waitForRekey(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, `LOCK TABLE resources IN ROW EXCLUSIVE MODE`)
+	return err
 }
 
 // storeKeyTaken is the conflict of a dataset whose store and name another
@@ -186,6 +204,14 @@ func (s *Postgres) PutResources(ctx context.Context, puts []ResourcePut) ([]*Res
 // as written and its audit record, owned by the resource's tenant, for the
 // caller to append.
 func (s *Postgres) putResource(ctx context.Context, tx pgx.Tx, r *Resource, ifVersion int64, rec audit.Record) (*Resource, audit.Record, error) {
+	// Before the row is locked (storeKeyFree takes it again, held): a
+	// re-key waiting for this row would otherwise hold the table while
+	// this waits for it, a deadlock.
+	if r.StoreKey != "" {
+		if err := waitForRekey(ctx, tx); err != nil {
+			return nil, audit.Record{}, err
+		}
+	}
 	got, err := pgGetResource(ctx, tx, r.Tenant, r.Kind, r.Name, true)
 	switch {
 	case errors.Is(err, ErrNotFound):

@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
+	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/store"
 )
 
@@ -180,5 +183,78 @@ func rekey(t *testing.T, s store.Store) {
 	upd := res("a", "Dataset", "chat", `{"name":"chat","store":"s3://bucket-a","v":2}`, "s3://bucket-a|chat")
 	if _, err := s.PutResource(ctx, &upd, 1, rec(t, "update", "", 101)); err != nil {
 		t.Fatalf("the owner's update under today's key: %v", err)
+	}
+}
+
+// racingRekeyClash: a re-key on one server (a) that leaves a clash
+// reserves the clash's key, while another server (b) registers that very
+// key for other tenants. Whatever the order, the two are one after the
+// other: a registration the re-key did not read (its report counts the
+// rows of the kind it read) came after the reservation and is refused;
+// one that took the key came before, and the re-key read its row. On
+// PostgreSQL a registration that checked the reservations while the
+// re-key's transaction was open, and wrote once it committed, took the
+// reserved key unread by the re-key.
+func racingRekeyClash(t *testing.T, a, b store.Store) {
+	ctx := context.Background()
+	rk, ok := a.(rekeyer)
+	if !ok {
+		t.Fatalf("%T does not re-key its resources", a)
+	}
+	for round := range 10 {
+		// A kind of its own each round, so that the re-key reads only
+		// this round's rows; store keys are one space for all kinds.
+		kind, st := fmt.Sprintf("Set%d", round), fmt.Sprintf("s3://d%d", round)
+		doc := func(st string) string { return fmt.Sprintf(`{"name":"y","store":%q}`, st) }
+		for i, sp := range []string{fmt.Sprintf("S3://D%d", round), fmt.Sprintf("s3://D%d", round)} {
+			r := res(string(rune('d'+i)), kind, "y", doc(sp), sp+"|y") // tenants d and e
+			if _, err := a.PutResource(ctx, &r, 0, rec(t, "register", "", int64(i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		const takers = 6
+		recs := make([]audit.Record, takers)
+		for i := range recs {
+			recs[i] = rec(t, "register", "", int64(10+i))
+		}
+		errs := make([]error, takers)
+		var rep store.RekeyReport
+		var rerr error
+		var wg sync.WaitGroup
+		for i := range takers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := res(fmt.Sprintf("j%d", i), kind, "y", doc(st), st+"|y")
+				_, errs[i] = b.PutResource(ctx, &r, 0, recs[i])
+			}()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rep, rerr = rk.RekeyResources(ctx, kind, "f1", testRekey)
+		}()
+		wg.Wait()
+		if rerr != nil || rep.ClashCount != 1 {
+			t.Fatalf("round %d: re-key: %+v %v, want one clash", round, rep, rerr)
+		}
+		took := 0
+		for i, err := range errs {
+			var rc *store.ResourceConflict
+			switch {
+			case err == nil:
+				took++
+			case !errors.As(err, &rc):
+				t.Errorf("round %d: taker %d: %v, want a ResourceConflict", round, i, err)
+			}
+		}
+		if took > 1 || rep.Rows != 2+took {
+			t.Errorf("round %d: %d tenants took the clash's key, the re-key read %d rows: a registration the re-key did not read took the key it reserved", round, took, rep.Rows)
+		}
+		// Reserved now: a registration after both is refused.
+		late := res("late", kind, "y", doc(st), st+"|y")
+		if _, err := b.PutResource(ctx, &late, 0, rec(t, "register", "", 99)); err == nil {
+			t.Errorf("round %d: a registration after the re-key took the clash's key", round)
+		}
 	}
 }

@@ -31,6 +31,7 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b store.Store)) {
 	t.Run("StoreKeyFromTwoHandles", func(t *testing.T) { a, b := open(t); racingStoreKey(t, a, b) })
 	t.Run("ResourcesInEitherOrder", func(t *testing.T) { a, b := open(t); resourcesInEitherOrder(t, a, b) })
 	t.Run("PutResourceReturnsItsWrite", func(t *testing.T) { a, b := open(t); putReturnsItsWrite(t, a, b) })
+	t.Run("RekeyClashFromTwoHandles", func(t *testing.T) { a, b := open(t); racingRekeyClash(t, a, b) })
 }
 
 // either is a for even i and b for odd: contenders spread over two
