@@ -231,6 +231,37 @@ func TestMkdirAllInFIFOSwappedForTheParent(t *testing.T) {
 	wantNotDir(t, "MkdirAllIn", err, "jobs")
 }
 
+// TestOpenRootInFIFO: os.Root.OpenRoot opened the directory to read, and
+// a FIFO in its place hung the caller (Clean, opening refused/).
+func TestOpenRootInFIFO(t *testing.T) {
+	root, fifo := stateWithFIFO(t, "refused")
+	err := returnsIn(t, openFIFO(fifo), func() error {
+		r, err := OpenRootIn(root, "refused")
+		if err == nil {
+			r.Close()
+		}
+		return err
+	})
+	wantNotDir(t, "OpenRootIn", err, "refused")
+	if err := os.Mkdir(filepath.Join(root.Name(), "jobs"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("jobs", filepath.Join(root.Name(), "link")); err != nil {
+		t.Fatal(err)
+	}
+	r, err := OpenRootIn(root, "link")
+	if err != nil {
+		t.Fatalf("OpenRootIn through a link inside its root: %v", err)
+	}
+	defer r.Close()
+	if err := r.WriteFile("made", nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(filepath.Join(root.Name(), "jobs", "made")); err != nil {
+		t.Errorf("OpenRootIn through a link inside its root opened another directory: %v", err)
+	}
+}
+
 // TestRemoveStaleTempsInAndSubDirsInFIFO: the removal of stale
 // temporary files opened each directory it cleans, and the listing of a
 // directory's subdirectories the directory, to read; a FIFO in place of

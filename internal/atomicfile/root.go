@@ -74,6 +74,18 @@ func OpenDirIn(root *os.Root, name string) (*os.File, error) {
 	return root.OpenFile(name, os.O_RDONLY|syscall.O_DIRECTORY, 0)
 }
 
+// OpenRootIn is root.OpenRoot(name) for a directory that a workload may
+// replace: os.Root opens the last component of a path without
+// O_DIRECTORY, and a FIFO put in the directory's place was opened to
+// read, waiting for a writer, for good. The path is given ending in
+// "/.": os.Root opens every component before the last as a directory
+// (O_DIRECTORY, a link inside root followed), and the last, ".", is that
+// directory itself, never a FIFO. Anything but a directory at name fails
+// at once with ENOTDIR.
+func OpenRootIn(root *os.Root, name string) (*os.Root, error) {
+	return root.OpenRoot(name + string(filepath.Separator) + ".")
+}
+
 // createTempAt makes a temporary file for base in the directory open at
 // fd (dir, to name it), named as os.CreateTemp names WriteFile's
 // (TempTarget reads it back), created exclusively and without following
