@@ -185,7 +185,9 @@ func (r records) removeRefused(id, key string) int {
 	if fi, err := root.Lstat(refusedDir); err != nil || !fi.IsDir() {
 		return 0
 	}
-	dir, err := root.OpenRoot(refusedDir)
+	// Not os.Root.OpenRoot: a FIFO put in refused's place since the
+	// look above was opened to read, and Clean waited for a writer.
+	dir, err := atomicfile.OpenRootIn(root, refusedDir)
 	if err != nil {
 		return 0
 	}

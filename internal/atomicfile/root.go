@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // The functions here work below an os.Root: every directory on the way to
@@ -19,19 +21,24 @@ import (
 
 // WriteFileIn is WriteFile for name below root: the temporary file is made,
 // renamed over name and its directory synced through one handle on name's
-// directory, opened once inside root, so that all three act on the same
-// directory even when a path component is replaced meanwhile.
+// directory, opened once inside root (OpenDirIn), so that all three act on
+// the same directory even when a path component is replaced meanwhile.
 func WriteFileIn(root *os.Root, name string, data []byte, perm os.FileMode) error {
 	dir, base := filepath.Split(name)
 	if dir == "" {
 		dir = "."
 	}
-	d, err := root.OpenRoot(dir)
+	full := filepath.Join(root.Name(), dir)
+	if base == "" || base == "." || base == ".." {
+		return &fs.PathError{Op: "write", Path: filepath.Join(root.Name(), name), Err: syscall.EINVAL}
+	}
+	d, err := OpenDirIn(root, dir)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	f, tmp, err := createTempIn(d, base)
+	fd := int(d.Fd())
+	f, tmp, err := createTempAt(fd, full, base)
 	if err != nil {
 		return err
 	}
@@ -39,36 +46,67 @@ func WriteFileIn(root *os.Root, name string, data []byte, perm os.FileMode) erro
 	defer func() {
 		if !ok {
 			f.Close()
-			d.Remove(tmp)
+			unix.Unlinkat(fd, tmp, 0)
 		}
 	}()
 	if err := fill(f, data, perm); err != nil {
 		return err
 	}
-	if err := d.Rename(tmp, base); err != nil {
-		return err
+	if err := unix.Renameat(fd, tmp, fd, base); err != nil {
+		return &os.LinkError{Op: "renameat", Old: filepath.Join(full, tmp), New: filepath.Join(full, base), Err: err}
 	}
 	ok = true
-	return syncRootDir(d, ".", filepath.Join(root.Name(), dir))
+	if SyncHook != nil {
+		SyncHook(filepath.Clean(full))
+	}
+	return d.Sync()
 }
 
-// createTempIn makes a temporary file for base in d, named as
-// os.CreateTemp names WriteFile's (TempTarget reads it back), created
-// exclusively so that nothing already there (a link among them) is opened.
-func createTempIn(d *os.Root, base string) (*os.File, string, error) {
+// OpenDirIn opens directory name below root to read. os.Root opens the
+// last directory of a path (Open, OpenRoot, and for a path ending in a
+// slash after it looked at it) without O_DIRECTORY: a FIFO a workload put
+// in the directory's place (before the open, or between the look and the
+// open) was opened to read, which waits for a writer, and the server's
+// write, lock or sync waited with it, for good. With O_DIRECTORY
+// anything but a directory fails at once (ENOTDIR), naming name; a link
+// that stays inside root is followed still, as os.Root does.
+func OpenDirIn(root *os.Root, name string) (*os.File, error) {
+	return root.OpenFile(name, os.O_RDONLY|syscall.O_DIRECTORY, 0)
+}
+
+// OpenRootIn is root.OpenRoot(name) for a directory that a workload may
+// replace: os.Root opens the last component of a path without
+// O_DIRECTORY, and a FIFO put in the directory's place was opened to
+// read, waiting for a writer, for good. The path is given ending in
+// "/.": os.Root opens every component before the last as a directory
+// (O_DIRECTORY, a link inside root followed), and the last, ".", is that
+// directory itself, never a FIFO. Anything but a directory at name fails
+// at once with ENOTDIR.
+func OpenRootIn(root *os.Root, name string) (*os.Root, error) {
+	return root.OpenRoot(name + string(filepath.Separator) + ".")
+}
+
+// createTempAt makes a temporary file for base in the directory open at
+// fd (dir, to name it), named as os.CreateTemp names WriteFile's
+// (TempTarget reads it back), created exclusively and without following
+// a link, so that nothing already there (a link, a FIFO) is opened.
+func createTempAt(fd int, dir, base string) (*os.File, string, error) {
 	for range 100 {
 		var b [4]byte
 		if _, err := rand.Read(b[:]); err != nil {
 			return nil, "", err
 		}
 		tmp := "." + base + ".tmp-" + strconv.FormatUint(uint64(binary.LittleEndian.Uint32(b[:])), 10)
-		f, err := d.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
-		if errors.Is(err, fs.ErrExist) {
+		tfd, err := unix.Openat(fd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		if err == unix.EEXIST {
 			continue
 		}
-		return f, tmp, err
+		if err != nil {
+			return nil, "", &fs.PathError{Op: "createtemp", Path: filepath.Join(dir, tmp), Err: err}
+		}
+		return os.NewFile(uintptr(tfd), filepath.Join(dir, tmp)), tmp, nil
 	}
-	return nil, "", &fs.PathError{Op: "createtemp", Path: base, Err: fs.ErrExist}
+	return nil, "", &fs.PathError{Op: "createtemp", Path: filepath.Join(dir, base), Err: fs.ErrExist}
 }
 
 // MkdirAllIn is MkdirAll for dir below root: each missing directory is
@@ -115,7 +153,7 @@ func syncRootDir(root *os.Root, name, full string) error {
 	if SyncHook != nil {
 		SyncHook(filepath.Clean(full))
 	}
-	d, err := root.Open(name)
+	d, err := OpenDirIn(root, name)
 	if err != nil {
 		return err
 	}
@@ -124,24 +162,23 @@ func syncRootDir(root *os.Root, name, full string) error {
 }
 
 // RemoveStaleTempsIn is RemoveStaleTemps for dir below root: the directory
-// is opened inside root and its entries removed through that handle.
+// is opened inside root (OpenDirIn) and its entries removed through that
+// handle.
 func RemoveStaleTempsIn(root *os.Root, dir string, target func(name string) bool) int {
-	d, err := root.OpenRoot(dir)
+	d, err := OpenDirIn(root, dir)
 	if err != nil {
 		return 0
 	}
 	defer d.Close()
-	f, err := d.Open(".")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	return removeTempsOf(f, func(name string) error { return d.Remove(name) }, target, StaleTempAge)
+	fd := int(d.Fd())
+	// unlinkat(2) without AT_REMOVEDIR removes the entry itself, never a
+	// directory.
+	return removeTempsOf(d, func(name string) error { return unix.Unlinkat(fd, name, 0) }, target, StaleTempAge)
 }
 
 // SubDirsIn is SubDirs for dir below root.
 func SubDirsIn(root *os.Root, dir string) []string {
-	f, err := root.Open(dir)
+	f, err := OpenDirIn(root, dir)
 	if err != nil {
 		return nil
 	}

@@ -56,7 +56,14 @@ func LockIn(ctx context.Context, root *os.Root, name string) (unlock func(), err
 		}
 		return checkOpened(f, err, full, false)
 	}
-	return lockWith(ctx, openIn, func() (os.FileInfo, error) { return root.Lstat(name) })
+	lstatIn := func() (os.FileInfo, error) {
+		fi, err := root.Lstat(name)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("lock file %s: %w", full, err)
+		}
+		return fi, err
+	}
+	return lockWith(ctx, openIn, lstatIn)
 }
 
 // openBeneath opens base, a file of directory dir below root, creating
@@ -65,9 +72,12 @@ func LockIn(ctx context.Context, root *os.Root, name string) (unlock func(), err
 // lock's check after (lstat, which looks at the link itself) never found
 // the file it had locked, so that LockIn opened and let go without end.
 // The directory is opened inside root, and base in it with openat(2) and
-// O_NOFOLLOW, which fails with ELOOP on any link.
+// O_NOFOLLOW, which fails with ELOOP on any link. The directory is opened
+// with O_DIRECTORY: os.Root opens it (after a look, lstat) without, and a
+// FIFO a workload put in its place in between was opened to read, which
+// waits for a writer, and the lock, and all that waited on it, for good.
 func openBeneath(root *os.Root, dir, base string) (*os.File, error) {
-	d, err := root.Open(dir)
+	d, err := root.OpenFile(dir, os.O_RDONLY|unix.O_DIRECTORY, 0)
 	if err != nil {
 		return nil, err
 	}
