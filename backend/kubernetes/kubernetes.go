@@ -889,7 +889,9 @@ func (b *Backend) placement(ctx context.Context, n int64) (pods, each int64, err
 		var listed []*apiNode
 		ready := 0
 		lerr := listPages(ctx, b.cs.core, resourceNodes, "",
-			metav1.ListOptions{LabelSelector: labels.SelectorFromSet(b.selector).String()}, func(list *apiNodeList) error {
+			metav1.ListOptions{LabelSelector: labels.SelectorFromSet(b.selector).String()}, func() {
+				listed, ready = nil, 0
+			}, func(list *apiNodeList) error {
 				for i := range list.Items {
 					// Kept as the cache keeps a Node, not whole: a page
 					// of megabytes per Submit, up to maxListPages of them,
@@ -1347,7 +1349,9 @@ func (b *Backend) hiddenPod(ctx context.Context, job *apiJob, pods []*apiPod) st
 // next poll asks again).
 func (b *Backend) hiddenPodBy(ctx context.Context, key string, job *apiJob) (why string, listed int, known bool) {
 	sel := labels.SelectorFromSet(labels.Set{key: string(job.UID)}).String()
-	err := listPages(ctx, b.cs.core, resourcePods, b.ns, metav1.ListOptions{LabelSelector: sel}, func(list *apiPodList) error {
+	err := listPages(ctx, b.cs.core, resourcePods, b.ns, metav1.ListOptions{LabelSelector: sel}, func() {
+		why, listed = "", 0
+	}, func(list *apiPodList) error {
 		for i := range list.Items {
 			p := &list.Items[i]
 			if !controlledBy(p, job.UID) || p.Status.Phase == podSucceeded || p.Status.Phase == podFailed {
@@ -1408,7 +1412,7 @@ func (b *Backend) blockingPod(ctx context.Context, job *apiJob, pods []*apiPod) 
 	defer cancel()
 	why := ""
 	sel := labels.SelectorFromSet(labels.Set{controllerUIDLabel: string(job.UID)}).String()
-	err := listPages(lctx, b.cs.core, resourcePods, b.ns, metav1.ListOptions{LabelSelector: sel}, func(list *apiPodList) error {
+	err := listPages(lctx, b.cs.core, resourcePods, b.ns, metav1.ListOptions{LabelSelector: sel}, func() { why = "" }, func(list *apiPodList) error {
 		for i := range list.Items {
 			p := &list.Items[i]
 			if ownedBy(p, job) || p.Spec.NodeName == "" || p.Status.Phase == podSucceeded || p.Status.Phase == podFailed {
@@ -1859,7 +1863,9 @@ func (b *Backend) listJobsPods(ctx context.Context, job *apiJob, own func(*apiPo
 	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	sel := labels.SelectorFromSet(labels.Set{key: string(job.UID)}).String()
-	err := listPages(lctx, b.cs.core, resourcePods, b.ns, metav1.ListOptions{LabelSelector: sel}, func(list *apiPodList) error {
+	// own is called again for the pods a list started over reads again
+	// (listPages): its callers keep them by UID.
+	err := listPages(lctx, b.cs.core, resourcePods, b.ns, metav1.ListOptions{LabelSelector: sel}, func() { hidden = "" }, func(list *apiPodList) error {
 		for i := range list.Items {
 			p := &list.Items[i]
 			labelled := p.Labels[LabelManagedBy] == managedBy && p.Labels[jobNameLabel] == job.Name
