@@ -107,7 +107,9 @@ type Backend struct {
 	scratchSize *resource.Quantity
 	stateDir    string
 	// markKey signs the marks the backend puts on Jobs (marks.go).
-	markKey   []byte
+	markKey []byte
+	// version is the API server's version, read once (versionErr).
+	version   serverVersion
 	watch     *watcher
 	sweep     sweeper
 	closeOnce sync.Once
@@ -293,6 +295,13 @@ func newWithConfig(b *Backend, rc *rest.Config) (*Backend, error) {
 	b.host = rc.Host
 	b.watch = newWatcher(b)
 	b.watch.start()
+	// The API server's version is read as the backend starts, where it
+	// answers (Check and Submit ask again where it did not).
+	go func() {
+		ctx, cancel := context.WithTimeout(b.watch.ctx, answerWait)
+		defer cancel()
+		_ = b.versionErr(ctx)
+	}()
 	go b.sweepLoop(b.watch.ctx, DefaultSweepEvery, DefaultOrphanGrace)
 	return b, nil
 }
@@ -500,6 +509,12 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 		workDir = DefaultScratch
 	}
 	if err := b.watch.ready(ctx); err != nil {
+		return fail(err)
+	}
+	// Nothing is submitted to an API server that would drop what keeps
+	// the attempt's pods apart (versionErr), nor to one whose version is
+	// not known.
+	if err := b.versionErr(ctx); err != nil {
 		return fail(err)
 	}
 	// The sweep of ownerless Secrets leaves this attempt's alone meanwhile.
