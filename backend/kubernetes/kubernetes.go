@@ -1661,6 +1661,12 @@ func (b *Backend) uncountedSuccess(ctx context.Context, job *apiJob, pods []*api
 			see(s.UID, s.Made)
 		}
 	}
+	// The record keeps maxSeenSucceeded pods: those of a larger attempt
+	// deleted since are in the watcher's memory of pods gone (until the
+	// backend restarts; then the attempt reads lost).
+	for _, s := range b.watch.goneSucceeded(job.UID) {
+		see(s.UID, s.Made)
+	}
 	if int64(len(seen)) >= counted {
 		return "", false
 	}
