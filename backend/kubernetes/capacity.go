@@ -79,7 +79,7 @@ var maxCapacityPods int64 = 1 << 20
 func (b *Backend) Capacity(ctx context.Context) (map[string]int, error) {
 	var nodes []*apiNode
 	err := listPages(ctx, b.cs.core, resourceNodes, "",
-		metav1.ListOptions{LabelSelector: labels.SelectorFromSet(b.selector).String()}, func(list *apiNodeList) error {
+		metav1.ListOptions{LabelSelector: labels.SelectorFromSet(b.selector).String()}, func() { nodes = nil }, func(list *apiNodeList) error {
 			if len(nodes)+len(list.Items) > maxCapacityNodes {
 				return fmt.Errorf("backend.nodeSelector picks more than %d nodes", maxCapacityNodes)
 			}
@@ -147,8 +147,21 @@ func (b *Backend) nodeCapacity(ctx context.Context, n *apiNode, budget *ownBudge
 	sel := fields.AndSelectors(fields.OneTermEqualSelector("spec.nodeName", n.Name),
 		fields.OneTermNotEqualSelector("status.phase", podSucceeded),
 		fields.OneTermNotEqualSelector("status.phase", podFailed)).String()
-	used, own, listed := 0, 0, 0
-	err := listPages(ctx, b.cs.core, resourcePods, "", metav1.ListOptions{FieldSelector: sel}, func(pods *apiPodList) error {
+	// What Meridian's own pods add back is taken from budget (shared by
+	// the poll's nodes) once the list has ended: a list started over
+	// (listPages) would otherwise take twice for the pods it read twice.
+	type ownReq struct {
+		job string
+		uid types.UID
+		req int
+	}
+	var mine []ownReq
+	used, listed := 0, 0
+	restart := func() {
+		left.Add(int64(listed))
+		used, listed, mine = 0, 0, nil
+	}
+	err := listPages(ctx, b.cs.core, resourcePods, "", metav1.ListOptions{FieldSelector: sel}, restart, func(pods *apiPodList) error {
 		if listed += len(pods.Items); listed > maxPodsPerNode {
 			return fmt.Errorf("more than %d pods listed", maxPodsPerNode)
 		}
@@ -169,7 +182,7 @@ func (b *Backend) nodeCapacity(ctx context.Context, n *apiNode, budget *ownBudge
 				continue
 			}
 			if job, uid, ok := b.ownPod(p); ok {
-				own += budget.take(job, uid, req)
+				mine = append(mine, ownReq{job, uid, req})
 			}
 		}
 		return nil
@@ -179,6 +192,10 @@ func (b *Backend) nodeCapacity(ctx context.Context, n *apiNode, budget *ownBudge
 	}
 	if err != nil {
 		return 0, fmt.Errorf("node %s: pods: %w", siteName(n.Name), err)
+	}
+	own := 0
+	for _, m := range mine {
+		own += budget.take(m.job, m.uid, m.req)
 	}
 	free := 0
 	if b.takesPods(n) && alloc > used {

@@ -20,14 +20,17 @@ import (
 // backend.nodeSelector picks offers backend.gpuResource. Each error names
 // the setting to fix. The watch caches list before they watch, so a user
 // who may watch but not list passed a check that asked for watch alone and
-// failed at the first Status.
+// failed at the first Status. An API server older than the backend
+// submits to (versionErr) fails the check, naming its version.
 func (b *Backend) Check(ctx context.Context) error {
-	if _, err := b.cs.core.Get().AbsPath("/version").Do(ctx).Raw(); err != nil {
-		err = tooLarge(err)
+	var refused *versionRefusedError
+	if err := b.versionErr(ctx); errors.As(err, &refused) {
+		return err
+	} else if err != nil {
 		if apierrors.IsUnauthorized(err) {
 			return fmt.Errorf("backend.kubeconfig: the API server at %s refuses the credentials: %w", b.host, err)
 		}
-		return fmt.Errorf("backend.kubeconfig: API server at %s: %w", b.host, err)
+		return fmt.Errorf("backend.kubeconfig: %w", err)
 	}
 	var problems []string
 	for _, a := range []resourceAttributes{

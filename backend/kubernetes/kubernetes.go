@@ -107,7 +107,9 @@ type Backend struct {
 	scratchSize *resource.Quantity
 	stateDir    string
 	// markKey signs the marks the backend puts on Jobs (marks.go).
-	markKey   []byte
+	markKey []byte
+	// version is the API server's version, read once (versionErr).
+	version   serverVersion
 	watch     *watcher
 	sweep     sweeper
 	closeOnce sync.Once
@@ -293,6 +295,13 @@ func newWithConfig(b *Backend, rc *rest.Config) (*Backend, error) {
 	b.host = rc.Host
 	b.watch = newWatcher(b)
 	b.watch.start()
+	// The API server's version is read as the backend starts, where it
+	// answers (Check and Submit ask again where it did not).
+	go func() {
+		ctx, cancel := context.WithTimeout(b.watch.ctx, answerWait)
+		defer cancel()
+		_ = b.versionErr(ctx)
+	}()
 	go b.sweepLoop(b.watch.ctx, DefaultSweepEvery, DefaultOrphanGrace)
 	return b, nil
 }
@@ -500,6 +509,12 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 		workDir = DefaultScratch
 	}
 	if err := b.watch.ready(ctx); err != nil {
+		return fail(err)
+	}
+	// Nothing is submitted to an API server that would drop what keeps
+	// the attempt's pods apart (versionErr), nor to one whose version is
+	// not known.
+	if err := b.versionErr(ctx); err != nil {
 		return fail(err)
 	}
 	// The sweep of ownerless Secrets leaves this attempt's alone meanwhile.
@@ -889,7 +904,9 @@ func (b *Backend) placement(ctx context.Context, n int64) (pods, each int64, err
 		var listed []*apiNode
 		ready := 0
 		lerr := listPages(ctx, b.cs.core, resourceNodes, "",
-			metav1.ListOptions{LabelSelector: labels.SelectorFromSet(b.selector).String()}, func(list *apiNodeList) error {
+			metav1.ListOptions{LabelSelector: labels.SelectorFromSet(b.selector).String()}, func() {
+				listed, ready = nil, 0
+			}, func(list *apiNodeList) error {
 				for i := range list.Items {
 					// Kept as the cache keeps a Node, not whole: a page
 					// of megabytes per Submit, up to maxListPages of them,
@@ -1347,7 +1364,9 @@ func (b *Backend) hiddenPod(ctx context.Context, job *apiJob, pods []*apiPod) st
 // next poll asks again).
 func (b *Backend) hiddenPodBy(ctx context.Context, key string, job *apiJob) (why string, listed int, known bool) {
 	sel := labels.SelectorFromSet(labels.Set{key: string(job.UID)}).String()
-	err := listPages(ctx, b.cs.core, resourcePods, b.ns, metav1.ListOptions{LabelSelector: sel}, func(list *apiPodList) error {
+	err := listPages(ctx, b.cs.core, resourcePods, b.ns, metav1.ListOptions{LabelSelector: sel}, func() {
+		why, listed = "", 0
+	}, func(list *apiPodList) error {
 		for i := range list.Items {
 			p := &list.Items[i]
 			if !controlledBy(p, job.UID) || p.Status.Phase == podSucceeded || p.Status.Phase == podFailed {
@@ -1408,7 +1427,7 @@ func (b *Backend) blockingPod(ctx context.Context, job *apiJob, pods []*apiPod) 
 	defer cancel()
 	why := ""
 	sel := labels.SelectorFromSet(labels.Set{controllerUIDLabel: string(job.UID)}).String()
-	err := listPages(lctx, b.cs.core, resourcePods, b.ns, metav1.ListOptions{LabelSelector: sel}, func(list *apiPodList) error {
+	err := listPages(lctx, b.cs.core, resourcePods, b.ns, metav1.ListOptions{LabelSelector: sel}, func() { why = "" }, func(list *apiPodList) error {
 		for i := range list.Items {
 			p := &list.Items[i]
 			if ownedBy(p, job) || p.Spec.NodeName == "" || p.Status.Phase == podSucceeded || p.Status.Phase == podFailed {
@@ -1642,6 +1661,12 @@ func (b *Backend) uncountedSuccess(ctx context.Context, job *apiJob, pods []*api
 			see(s.UID, s.Made)
 		}
 	}
+	// The record keeps maxSeenSucceeded pods: those of a larger attempt
+	// deleted since are in the watcher's memory of pods gone (until the
+	// backend restarts; then the attempt reads lost).
+	for _, s := range b.watch.goneSucceeded(job.UID) {
+		see(s.UID, s.Made)
+	}
 	if int64(len(seen)) >= counted {
 		return "", false
 	}
@@ -1859,7 +1884,9 @@ func (b *Backend) listJobsPods(ctx context.Context, job *apiJob, own func(*apiPo
 	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	sel := labels.SelectorFromSet(labels.Set{key: string(job.UID)}).String()
-	err := listPages(lctx, b.cs.core, resourcePods, b.ns, metav1.ListOptions{LabelSelector: sel}, func(list *apiPodList) error {
+	// own is called again for the pods a list started over reads again
+	// (listPages): its callers keep them by UID.
+	err := listPages(lctx, b.cs.core, resourcePods, b.ns, metav1.ListOptions{LabelSelector: sel}, func() { hidden = "" }, func(list *apiPodList) error {
 		for i := range list.Items {
 			p := &list.Items[i]
 			labelled := p.Labels[LabelManagedBy] == managedBy && p.Labels[jobNameLabel] == job.Name

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -334,15 +335,53 @@ func (e *eventLimit) Close() error { return e.rc.Close() }
 // with opts' selectors, page by page: listPageSize objects and at most
 // maxListPageBytes a page, at most maxListPages pages. each is called
 // with every page.
+//
+// A list read in pages is read at the first page's version, which each
+// continue token carries; once the API server has compacted that version
+// (etcd's compaction, every five minutes by default) it refuses the next
+// page with 410 Gone (reason Expired). Its answer offers a token to go on
+// at the newest version, but the pages so read would mix two versions of
+// the namespace: an object moved from a later page to an earlier one
+// between them is missed, or one seen twice, and a count or a verdict
+// made of them would be wrong. The list starts over instead, once:
+// reset is called (the caller drops what it gathered of the pages so
+// far) and the pages are read again from the first. A second expiry
+// ends the list with an error saying so (errListExpired). With reset nil
+// (a caller whose pages have had effects that cannot be undone) the
+// first expiry ends it. A list thus costs at most twice maxListPages
+// requests.
 func listPages[L any, PL interface {
+	*L
+	runtime.Object
+	GetContinue() string
+}](ctx context.Context, c *rest.RESTClient, resource, ns string, opts metav1.ListOptions, reset func(), each func(PL) error) error {
+	what := "list of " + resource
+	ctx = withResponseLimit(ctx, maxListPageBytes, what, fmt.Sprintf("a page (of %d objects)", listPageSize))
+	opts.Limit = listPageSize
+	opts.Continue = ""
+	err := listPagesOnce(ctx, c, resource, ns, opts, each)
+	if !errors.Is(err, errListExpired) || reset == nil {
+		return err
+	}
+	reset()
+	err = listPagesOnce(ctx, c, resource, ns, opts, each)
+	if errors.Is(err, errListExpired) {
+		return fmt.Errorf("%w, twice: the list was started over once and its version was compacted again before its last page; refused (the next list tries again)", err)
+	}
+	return err
+}
+
+// errListExpired is listPagesOnce's error for a continued page the API
+// server refused as expired (410 Gone).
+var errListExpired = errors.New("the API server no longer holds the version its pages are read at (410 Gone: continue token expired)")
+
+// listPagesOnce is one reading of listPages' pages, from the first.
+func listPagesOnce[L any, PL interface {
 	*L
 	runtime.Object
 	GetContinue() string
 }](ctx context.Context, c *rest.RESTClient, resource, ns string, opts metav1.ListOptions, each func(PL) error) error {
 	what := "list of " + resource
-	ctx = withResponseLimit(ctx, maxListPageBytes, what, fmt.Sprintf("a page (of %d objects)", listPageSize))
-	opts.Limit = listPageSize
-	opts.Continue = ""
 	for page := 1; ; page++ {
 		if page > maxListPages {
 			return &tooLargeError{fmt.Sprintf("kubernetes API server: %s: more than %d pages of %d objects, the most the backend reads; refused",
@@ -356,6 +395,13 @@ func listPages[L any, PL interface {
 		if err != nil {
 			if ctx.Err() == nil && errors.Is(pctx.Err(), context.DeadlineExceeded) {
 				return fmt.Errorf("kubernetes API server: %s: no answer within %s", what, answerWait)
+			}
+			if opts.Continue != "" && (apierrors.IsResourceExpired(err) || apierrors.IsGone(err)) {
+				// Only a continued page: a first page refused so
+				// (a version the caller asked for, compacted) is the
+				// caller's to handle, and reading it again from the
+				// first page would be refused again.
+				return fmt.Errorf("kubernetes API server: %s: page %d: %w", what, page, errListExpired)
 			}
 			return tooLarge(err)
 		}
@@ -395,7 +441,9 @@ func listWhole[L any, PL interface {
 		items []runtime.Object
 		held  int64
 	)
-	err := listPages(ctx, c, resource, ns, opts, func(page PL) error {
+	err := listPages(ctx, c, resource, ns, opts, func() {
+		last, items, held = nil, nil, 0
+	}, func(page PL) error {
 		objs, err := apimeta.ExtractList(page)
 		if err != nil {
 			return err

@@ -92,7 +92,7 @@ func BenchmarkListPodsPage(b *testing.B) {
 	start := cpu()
 	for b.Loop() {
 		n := 0
-		err := listPages(context.Background(), cs.core, resourcePods, "ns", metav1.ListOptions{}, func(l *apiPodList) error {
+		err := listPages(context.Background(), cs.core, resourcePods, "ns", metav1.ListOptions{}, nil, func(l *apiPodList) error {
 			n += len(l.Items)
 			return nil
 		})
@@ -136,7 +136,7 @@ func TestListPageReadOnce(t *testing.T) {
 		var before, after goruntime.MemStats
 		goruntime.ReadMemStats(&before)
 		n := 0
-		err := listPages(context.Background(), cs.core, resourcePods, "ns", metav1.ListOptions{}, func(l *apiPodList) error {
+		err := listPages(context.Background(), cs.core, resourcePods, "ns", metav1.ListOptions{}, nil, func(l *apiPodList) error {
 			n += len(l.Items)
 			return nil
 		})

@@ -455,6 +455,7 @@ func (b *Backend) samePod(ctx context.Context, p *apiPod) error {
 func (b *Backend) podNow(ctx context.Context, ns, name string) (now apiPod, found bool, err error) {
 	err = listPages(ctx, b.cs.core, resourcePods, ns,
 		metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String()},
+		func() { now, found = apiPod{}, false },
 		func(pods *apiPodList) error {
 			for i := range pods.Items {
 				if pods.Items[i].Name == name {

@@ -49,6 +49,9 @@ type fakeAPI struct {
 	// is sent those after it first, as an API server sends them, so
 	// that a change made while no watch is open is not lost.
 	history map[string][]fakeHistoryEvent
+	// version is the answer to GET /version; nil answers Kubernetes
+	// v1.37.2.
+	version map[string]any
 }
 
 type fakeHistoryEvent struct {
@@ -176,6 +179,16 @@ func matches(o map[string]any, selector string) bool {
 }
 
 func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/version" {
+		f.mu.Lock()
+		v := f.version
+		f.mu.Unlock()
+		if v == nil {
+			v = map[string]any{"major": "1", "minor": "37", "gitVersion": "v1.37.2"}
+		}
+		f.reply(w, 200, v)
+		return
+	}
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	// /api/v1/nodes, /api/v1/namespaces/ns/R[/name], /apis/batch/v1/namespaces/ns/R[/name]
 	if parts[0] == "apis" {

@@ -122,7 +122,10 @@ func (b *Backend) SweepSecrets(ctx context.Context, grace time.Duration) (SweepR
 	now := time.Now()
 	present := map[string]bool{}
 	var sweepErr error
-	err := listPages(ctx, b.cs.core, resourceSecrets, b.ns, metav1.ListOptions{LabelSelector: sel}, func(list *apiSecretList) error {
+	// Each page is acted on as it comes (Secrets given to their Jobs or
+	// deleted), so a list whose version expires is not started over
+	// (listPages' reset nil): the next sweep lists again.
+	err := listPages(ctx, b.cs.core, resourceSecrets, b.ns, metav1.ListOptions{LabelSelector: sel}, nil, func(list *apiSecretList) error {
 		for i := range list.Items {
 			sec := &list.Items[i]
 			res.Listed++

@@ -134,7 +134,18 @@ func sideBytes(ss ...string) int64 {
 // UID.
 type gonePods struct {
 	job  string
-	pods map[types.UID]string
+	pods map[types.UID]gonePod
+}
+
+// gonePod is what w.gone keeps of a pod: its name (cut, to show), and,
+// for one that left the cache Succeeded as a pod of its Job (podGone),
+// when it was made, so that uncountedSuccess counts it as a record's
+// Succeeded (which keeps maxSeenSucceeded pods) would. Its fixed fields
+// fit in the sideEntryBytes that sideBytes counts of an entry.
+type gonePod struct {
+	name      string
+	made      time.Time
+	succeeded bool
 }
 
 type downNode struct {
@@ -1184,8 +1195,8 @@ func (w *watcher) forgetGoneLocked(uid types.UID) {
 	delete(w.gone, uid)
 	w.goneCount -= len(g.pods)
 	w.goneBytes -= sideBytes(string(uid), g.job)
-	for k, name := range g.pods {
-		w.goneBytes -= sideBytes(string(k), name)
+	for k, gp := range g.pods {
+		w.goneBytes -= sideBytes(string(k), gp.name)
 	}
 }
 
@@ -1224,10 +1235,10 @@ func (w *watcher) rememberGone(uid types.UID, name string, p *apiPod) {
 	}
 	g, ok := w.gone[uid]
 	if !ok {
-		g = gonePods{job: name, pods: map[types.UID]string{}}
+		g = gonePods{job: name, pods: map[types.UID]gonePod{}}
 		w.gone[uid] = g
 	}
-	g.pods[pod] = podName
+	g.pods[pod] = gonePod{name: podName, made: p.CreationTimestamp.Time, succeeded: w.succeededOwn(uid, name, p)}
 	w.goneCount++
 	w.goneBytes += n
 }
@@ -1239,8 +1250,8 @@ func (w *watcher) ranPods(job *apiJob, pods []*apiPod) []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var out []string
-	for _, name := range w.gone[sideUID(job.UID)].pods {
-		out = append(out, name)
+	for _, gp := range w.gone[sideUID(job.UID)].pods {
+		out = append(out, gp.name)
 	}
 	for _, p := range pods {
 		if _, suspended := w.suspendedPods[sideUID(p.UID)]; !suspended || p.UID == "" {
@@ -1258,6 +1269,33 @@ func (w *watcher) goneUIDs(uid types.UID) []types.UID {
 	var out []types.UID
 	for k := range w.gone[sideUID(uid)].pods {
 		out = append(out, k)
+	}
+	return out
+}
+
+// succeededOwn reports whether p, a pod of the Job name of UID uid that
+// left the cache, left it Succeeded and as a pod of that Job, as
+// podSucceeded records one: with Meridian's label and, while the Job is
+// in the cache, owned by it.
+func (w *watcher) succeededOwn(uid types.UID, name string, p *apiPod) bool {
+	if p.Status.Phase != podSucceeded || p.UID == "" || p.CreationTimestamp.IsZero() || p.Labels[LabelManagedBy] != managedBy {
+		return false
+	}
+	j, ok := w.job(name)
+	return !ok || sideUID(j.UID) == uid && ownedBy(p, j)
+}
+
+// goneSucceeded is the pods of the Job of UID uid that left the cache
+// Succeeded as its own (succeededOwn): their keys (sideUID) and when each
+// was made, in no order.
+func (w *watcher) goneSucceeded(uid types.UID) []seenPod {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []seenPod
+	for k, gp := range w.gone[sideUID(uid)].pods {
+		if gp.succeeded {
+			out = append(out, seenPod{UID: k, Made: gp.made})
+		}
 	}
 	return out
 }
