@@ -154,3 +154,73 @@ func raceRecord(t *testing.T) audit.Record {
 	}
 	return r
 }
+
+// TestPostgresUnkeyedUpdateAndRekeyDoNotDeadlock: an update of a dataset
+// to no store locked its row, then waited for the resources table at its
+// write; a start's re-key holding the table and moving that row waited for
+// the row: PostgreSQL broke the deadlock by failing one of them (the
+// start's re-key, or the owner's update). The order is forced: the re-key
+// is held (a lock on rekey_clashes another connection takes) with the
+// table held, the update starts meanwhile and is let go once it waits.
+// Now the update waits for the table before it locks any row, and both
+// succeed.
+func TestPostgresUnkeyedUpdateAndRekeyDoNotDeadlock(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	a := openPostgres(t, url).(*store.Postgres)
+	b := openPostgres(t, url)
+	ctx := context.Background()
+	// The re-key below lower-cases the store: this row moves.
+	z := store.Resource{Tenant: "f", Kind: "Dataset", Name: "z", Doc: []byte(`{"store":"s3://F"}`), Hash: "h", StoreKey: "s3://F|z"}
+	if _, err := a.PutResource(ctx, &z, 0, raceRecord(t)); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	hold, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Rollback(ctx)
+	if _, err := hold.Exec(ctx, `LOCK TABLE rekey_clashes IN EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	rekeyDone := make(chan error, 1)
+	go func() {
+		_, err := a.RekeyResources(ctx, "Dataset", "f1", func(doc []byte) (string, error) {
+			var d struct{ Store string }
+			if err := json.Unmarshal(doc, &d); err != nil {
+				return "", err
+			}
+			if d.Store == "" {
+				return "", nil
+			}
+			return strings.ToLower(d.Store) + "|z", nil
+		})
+		rekeyDone <- err
+	}()
+	waitForLock(t, conn, "rekey_clashes", rekeyDone)
+	putDone := make(chan error, 1)
+	rec := raceRecord(t)
+	go func() {
+		r := store.Resource{Tenant: "f", Kind: "Dataset", Name: "z", Doc: []byte(`{"store":""}`), Hash: "h2"}
+		_, err := b.PutResource(ctx, &r, 1, rec)
+		putDone <- err
+	}()
+	waitForLock(t, conn, "resources", putDone)
+	if err := hold.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-rekeyDone; err != nil {
+		t.Errorf("the start's re-key: %v", err)
+	}
+	if err := <-putDone; err != nil {
+		t.Errorf("the owner's update to no store: %v", err)
+	}
+	got, err := b.GetResource(ctx, "f", "Dataset", "z")
+	if err != nil || got.StoreKey != "" || got.Version != 2 {
+		t.Errorf("dataset after both: %+v %v, want version 2 with no store key", got, err)
+	}
+}

@@ -41,6 +41,11 @@ func pgGetResource(ctx context.Context, q pgReader, tenant, kind, name string, l
 // same resource at once: the second waits on the first's row and then
 // compares with it.
 func (s *Postgres) register(ctx context.Context, tx pgx.Tx, r *Resource) error {
+	if r.StoreKey != "" {
+		if err := waitForRekey(ctx, tx); err != nil {
+			return err
+		}
+	}
 	if err := s.storeKeyFree(ctx, tx, r); err != nil {
 		return err
 	}
@@ -64,12 +69,10 @@ func (s *Postgres) register(ctx context.Context, tx pgx.Tx, r *Resource) error {
 }
 
 // storeKeyFree refuses a dataset whose data another tenant registered.
+// The caller has taken waitForRekey's lock in tx first.
 func (s *Postgres) storeKeyFree(ctx context.Context, tx pgx.Tx, r *Resource) error {
 	if r.StoreKey == "" {
 		return nil
-	}
-	if err := waitForRekey(ctx, tx); err != nil {
-		return err
 	}
 	var owner, name string
 	// By the digest the unique index holds (migration 00012), then the key.
@@ -177,6 +180,14 @@ func (s *Postgres) PutResources(ctx context.Context, puts []ResourcePut) ([]*Res
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		out = make([]*Resource, len(puts))
 		recs := make([]audit.Record, len(puts))
+		// Before any row is locked, whether or not it names a store (the
+		// write takes this lock anyway): a re-key that took the table
+		// between this transaction's lock of a row and its write would
+		// wait for the row while this waited for the table, a deadlock
+		// that failed the start's re-key or the owner's update.
+		if err := waitForRekey(ctx, tx); err != nil {
+			return err
+		}
 		for _, i := range writeOrder(len(puts), func(i int) *Resource { return puts[i].Resource }) {
 			p := puts[i]
 			got, rec, err := s.putResource(ctx, tx, p.Resource, p.IfVersion, p.Audit)
@@ -204,14 +215,6 @@ func (s *Postgres) PutResources(ctx context.Context, puts []ResourcePut) ([]*Res
 // as written and its audit record, owned by the resource's tenant, for the
 // caller to append.
 func (s *Postgres) putResource(ctx context.Context, tx pgx.Tx, r *Resource, ifVersion int64, rec audit.Record) (*Resource, audit.Record, error) {
-	// Before the row is locked (storeKeyFree takes it again, held): a
-	// re-key waiting for this row would otherwise hold the table while
-	// this waits for it, a deadlock.
-	if r.StoreKey != "" {
-		if err := waitForRekey(ctx, tx); err != nil {
-			return nil, audit.Record{}, err
-		}
-	}
 	got, err := pgGetResource(ctx, tx, r.Tenant, r.Kind, r.Name, true)
 	switch {
 	case errors.Is(err, ErrNotFound):
