@@ -107,6 +107,7 @@ var faultClasses = []struct {
 	{"the attempt's earlier job may have run", isErr(backend.ErrAttemptUnknown)},
 	{"job refused as invalid", func(err error) bool { return errors.Is(err, backend.ErrInvalid) || errors.Is(err, syscall.E2BIG) }},
 	{"job not found", isErr(backend.ErrNotFound)},
+	{"the site's backend cannot serve job output", isErr(backend.ErrLogsUnavailable)},
 	{"no backend configured", isErr(backend.ErrNoBackend)},
 	{"the dataset's key is not the one it was sealed with", isErr(dataset.ErrWrongKey)},
 	{"a manifest did not authenticate", isErr(dataset.ErrManifestAuth)},
@@ -132,4 +133,16 @@ var faultClasses = []struct {
 
 func isErr(target error) func(error) bool {
 	return func(err error) bool { return errors.Is(err, target) }
+}
+
+// logsFault is the note a run's output carries in place of an attempt's
+// output at site that could not be read (err): its class, the error
+// itself logged, unless it is a backend that serves no output at all
+// (backend.ErrLogsUnavailable), which says all there is to say and would
+// be logged at each read of the run's output.
+func (c *Controller) logsFault(r *Run, site string, err error) string {
+	if errors.Is(err, backend.ErrLogsUnavailable) {
+		return faultClass(err)
+	}
+	return c.loggedClass(r, site, "read an attempt's output", err)
 }

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -146,5 +148,61 @@ func TestBackendErrorsKeptFromTheTenant(t *testing.T) {
 				t.Errorf("the server's log: %s; want it to keep the whole error, naming %s", logged.String(), secretPath)
 			}
 		})
+	}
+}
+
+// queuedSite is a site's backend that takes every job (handle "h1") and
+// keeps it queued, but cannot serve its output: its Logs fails with err.
+type queuedSite struct {
+	backend.Backend
+	err error
+}
+
+func (queuedSite) Submit(context.Context, backend.Spec) (string, error) { return "h1", nil }
+func (queuedSite) Status(context.Context, string) (backend.Status, error) {
+	return backend.Status{State: backend.Pending}, nil
+}
+func (b queuedSite) Logs(context.Context, string) (io.ReadCloser, error) { return nil, b.err }
+
+// TestLogsFaultKeptFromTheTenant: an attempt's output its site's backend
+// could not read was replaced, in the run's output the tenant reads, by a
+// note with the backend's error, which named the server's files. The
+// note now says the error's class; the server's log keeps the error.
+func TestLogsFaultKeptFromTheTenant(t *testing.T) {
+	ctx := context.Background()
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
+	var logged syncBuffer
+	c := f.controller(func(cfg *Config) {
+		cfg.Logger = slog.New(slog.NewTextHandler(&logged, nil))
+		cfg.Backends = func(site *catalog.Site, root string) (backend.Backend, error) {
+			return queuedSite{err: fmt.Errorf("open %s/sites/%s/jobs/h1/out: %w", secretPath, site.Metadata.Name, os.ErrPermission)}, nil
+		}
+	})
+	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(100000, 100)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		if _, err := c.Step(ctx, r.ID); err != nil {
+			t.Logf("step: %v", err)
+		}
+	}
+	if r, err = c.Get(ctx, "t1", r.ID); err != nil || r.State != Queued {
+		t.Fatalf("the run: %+v, %v; want it queued", r, err)
+	}
+	rc, _, err := c.OpenLogs(ctx, "t1", r.ID, 0, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), secretPath) || !strings.Contains(string(out), "(logs unavailable: permission denied)") {
+		t.Errorf("the run's output: %q; want a note of the error's class, without the server's path", out)
+	}
+	if !strings.Contains(logged.String(), secretPath) {
+		t.Errorf("the server's log: %s; want it to keep the whole error, naming %s", logged.String(), secretPath)
 	}
 }
