@@ -85,9 +85,32 @@ func (c *Controller) backendFor(r *Run, siteName string) (backend.Backend, error
 	}
 	b, err := c.siteBackend(site)
 	if err != nil {
-		return nil, fmt.Errorf("backend for site %s: %w", siteName, err)
+		return nil, &backendError{site: siteName, err: err}
 	}
 	return b, nil
+}
+
+// backendError is a site's backend that could not be made: its settings
+// refused, its state directory not usable. Its text names server paths,
+// so a run's tenant is told only its class (backendReason).
+type backendError struct {
+	site string
+	err  error
+}
+
+func (e *backendError) Error() string { return fmt.Sprintf("backend for site %s: %v", e.site, e.err) }
+func (e *backendError) Unwrap() error { return e.err }
+
+// backendReason is the text a run's tenant is given for err, backendFor's
+// error: a backend that could not be made is a site fault (siteFault);
+// any other error is the run's world's, which names only the tenant's own
+// documents and the catalog.
+func (c *Controller) backendReason(r *Run, err error) string {
+	var be *backendError
+	if errors.As(err, &be) {
+		return c.siteFault(r, be.site, "the site's backend could not be started", be.err)
+	}
+	return err.Error()
 }
 
 // notifier is a backend that tells when an attempt's state may have
@@ -250,7 +273,7 @@ func (c *Controller) lawfulNow(r *Run) (policy.Decision, bool, error) {
 func (c *Controller) submit(ctx context.Context, r *Run) (bool, error) {
 	be, err := c.backendFor(r, r.Site)
 	if err != nil {
-		return c.failJudged(ctx, r, err, err.Error())
+		return c.failJudged(ctx, r, err, c.backendReason(r, err))
 	}
 	if r.CancelRequested {
 		if f, ok := be.(backend.Finder); ok {
@@ -318,9 +341,9 @@ func (c *Controller) submit(ctx context.Context, r *Run) (bool, error) {
 	h, err := be.Submit(ctx, spec)
 	switch {
 	case errors.Is(err, backend.ErrSiteDown), errors.Is(err, backend.ErrAttemptUnknown):
-		return c.lose(ctx, r, fmt.Sprintf("site %s refused attempt %d: %v", r.Site, r.Attempt, err))
+		return c.lose(ctx, r, c.siteFault(r, r.Site, fmt.Sprintf("the site's scheduler refused the submission of attempt %d", r.Attempt), err))
 	case permanentSubmit(err):
-		return c.fail(ctx, r, fmt.Sprintf("site %s cannot take attempt %d: %v", r.Site, r.Attempt, err))
+		return c.fail(ctx, r, c.siteFault(r, r.Site, fmt.Sprintf("the site's scheduler cannot take attempt %d", r.Attempt), err))
 	case err != nil:
 		return c.unreachableFor(ctx, r, fmt.Errorf("submit: %w", err))
 	}
@@ -367,7 +390,7 @@ func (c *Controller) unreachableFor(ctx context.Context, r *Run, cause error) (b
 		return false, cause
 	}
 	c.reachable(r.ID)
-	return c.lose(ctx, r, fmt.Sprintf("site %s unreachable for %s: %v", r.Site, now.Sub(since).Round(time.Second), cause))
+	return c.lose(ctx, r, c.siteFault(r, r.Site, fmt.Sprintf("the site was unreachable for %s", now.Sub(since).Round(time.Second)), cause))
 }
 
 // endAttempt asks the current attempt's site to remove what the attempt

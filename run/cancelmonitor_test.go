@@ -74,8 +74,8 @@ func TestRefusedCancelIsSaidNotCarried(t *testing.T) {
 	var calls atomic.Int64
 	c := x.cancelController(func(be backend.Backend) backend.Backend { return refusingCancel{Backend: be, calls: &calls} })
 	got := x.stepToEnd(c, 20)
-	if got.State != Cancelled || !strings.Contains(got.Reason, "not carried to site alpha") || !strings.Contains(got.Reason, "Invalid job id") {
-		t.Errorf("the run: %s (%s); want it cancelled, its reason saying its cancel was not carried to alpha and why", got.State, got.Reason)
+	if got.State != Cancelled || !strings.Contains(got.Reason, "not carried to site alpha") || strings.Contains(got.Reason, "Invalid job id") || !strings.Contains(got.Reason, "server's log") {
+		t.Errorf("the run: %s (%s); want it cancelled, its reason saying its cancel was not carried to alpha, and that the site's words are in the server's log, not in it", got.State, got.Reason)
 	}
 	if recs, evs := x.cancelRefusedRecords(); recs != 1 || evs != 1 {
 		t.Errorf("%d audit records and %d events of the cancel not carried; want 1 of each", recs, evs)

@@ -155,7 +155,7 @@ func (c *Controller) stageData(ctx context.Context, r *Run) (bool, error) {
 			// written: the same staging may well pass a while later.
 			return c.stageFailed(ctx, r, err)
 		case err != nil:
-			return c.fail(ctx, r, fmt.Sprintf("staging attempt %d to %s: %v", r.Attempt, r.Site, err))
+			return c.fail(ctx, r, c.siteFault(r, r.Site, fmt.Sprintf("staging attempt %d to %s failed", r.Attempt, r.Site), err))
 		}
 	}
 	var sent int64
@@ -290,7 +290,7 @@ const maxStageTries = maxMoveTries
 func (c *Controller) stageFailed(ctx context.Context, r *Run, cause error) (bool, error) {
 	now := c.cfg.Now()
 	tries, attempt := r.StageTries+1, r.Attempt
-	what := fmt.Sprintf("staging attempt %d to %s could not finish (%v)", r.Attempt, r.Site, cause)
+	what := c.siteFault(r, r.Site, fmt.Sprintf("staging attempt %d to %s could not finish", r.Attempt, r.Site), cause)
 	c.cfg.Logger.Warn("staging failed", "run", r.ID, "tenant", r.Tenant, "site", r.Site, "try", tries, "err", cause)
 	same := func(r *Run) bool {
 		return r.State == Staging && !r.CancelRequested && r.Attempt == attempt && r.Staged != attempt && r.StageTries == tries-1

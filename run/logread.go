@@ -51,7 +51,7 @@ func (c *Controller) OpenLogs(ctx context.Context, tenant, id string, off, limit
 		// by moved (LogMarks.Replaced).
 		unread := func(err error) {
 			from := at
-			note(fmt.Appendf(nil, "(logs unavailable: %v)\n", err))
+			note(fmt.Appendf(nil, "(logs unavailable: %s)\n", c.logsFault(r, a.Site, err)))
 			lr.marks = append(lr.marks, LogMark{Attempt: a.N, At: from, Len: at - from, From: LogUnread})
 		}
 		path := c.logPath(r.ID, a.N)

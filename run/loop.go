@@ -455,7 +455,7 @@ func (c *Controller) cancelChanged(ctx context.Context, r *Run, changed error) (
 	defer cancel()
 	be, err := c.backendFor(r, job.site)
 	if err != nil {
-		return c.cancelNotSent(ctx, r, changed, fmt.Sprintf("its sealed site %s has no backend: %v", job.site, err))
+		return c.cancelNotSent(ctx, r, changed, fmt.Sprintf("its sealed site %s has no backend: %s", job.site, c.backendReason(r, err)))
 	}
 	if last, wait := c.cancelWaiting(r.ID); wait {
 		return false, fmt.Errorf("%w (its cancel, refused by its sealed site %s, waits to be tried again: %s)", changed, job.site, last)
@@ -532,7 +532,7 @@ func (c *Controller) cancelChangedMoving(ctx context.Context, r *Run, changed er
 		told = fmt.Sprintf("attempt %d's job %s at %s, the site it leaves as its sealed records name it, ", l.attempt, l.handle, l.site)
 		be, err := c.backendFor(r, l.site)
 		if err != nil {
-			told += fmt.Sprintf("not told: the site has no backend: %v", err)
+			told += "not told: the site has no backend: " + c.backendReason(r, err)
 		} else {
 			if last, wait := c.cancelWaiting(r.ID); wait {
 				return false, fmt.Errorf("%w (its cancel, refused by %s, the site it leaves, waits to be tried again: %s)", changed, l.site, last)
@@ -546,7 +546,7 @@ func (c *Controller) cancelChangedMoving(ctx context.Context, r *Run, changed er
 			case errors.Is(err, backend.ErrNotFound):
 				told += "not found there"
 			case job.leftLost:
-				told += fmt.Sprintf("not stopped (the site, which it lost, did not answer: %v)", err)
+				told += fmt.Sprintf("not stopped (the site, which it lost, did not answer: %s)", c.loggedClass(r, l.site, "cancel the attempt a run leaves", err))
 			default:
 				return c.cancelRefused(ctx, r, l.site, l.attempt, l.handle, err,
 					fmt.Errorf("run %s: cancel attempt %d at %s, the site it leaves: %w", r.ID, l.attempt, l.site, err))
@@ -578,8 +578,6 @@ const (
 	cancelRetryMax    = 5 * time.Minute
 	cancelReportTries = 6
 	cancelReportAfter = 10 * time.Minute
-	// maxCancelErr bounds what of a site's refusal is kept and recorded.
-	maxCancelErr = 1000
 )
 
 // KindCancelNotCarried is the audit kind of a run's cancel that its site
@@ -642,7 +640,10 @@ func (c *Controller) cancelCarried(id string) {
 // carried to the site.
 func (c *Controller) cancelRefused(ctx context.Context, r *Run, site string, attempt int, handle string, siteErr, stepErr error) (bool, error) {
 	now := c.cancelClock()
-	why := truncate(storable(siteErr.Error()), maxCancelErr)
+	// The site's own words go to the server's log, not to the run's
+	// tenant (siteFault): the reason, timeline and audit record say the
+	// error's class.
+	why := c.loggedClass(r, site, "cancel", siteErr)
 	c.mu.Lock()
 	if c.cancelRetries.runs == nil {
 		c.cancelRetries.runs = map[string]*cancelRetry{}

@@ -426,6 +426,17 @@ func copyFailed(ctx context.Context, err error) error {
 	return nil
 }
 
+// copyFault is why checkpoint ck could not be copied to site to, for
+// the run's tenant: the law's refusal as it is (the rules and countries
+// are the tenant's to know), any other failure (a store's, whose text
+// names the server's paths) by its class (siteFault).
+func (c *Controller) copyFault(r *Run, ck *Checkpoint, to string, err error) string {
+	if d := (*transfer.DeniedError)(nil); errors.As(err, &d) {
+		return fmt.Sprintf("checkpoint at step %d at %s could not be moved (%v)", ck.Step, ck.Site, d)
+	}
+	return c.siteFault(r, to, fmt.Sprintf("checkpoint at step %d at %s could not be copied to the site's store", ck.Step, ck.Site), err)
+}
+
 // moveFailed records a try of the checkpoint's copy to target that a
 // store's passing failure stopped. The checkpoint is kept: starting over
 // would throw away, and pay again for, every hour it holds. The copy is
@@ -445,7 +456,7 @@ func (c *Controller) moveFailed(ctx context.Context, r *Run, target planner.Plac
 	}
 	now := c.cfg.Now()
 	tries := r.Migration.MoveTries + 1
-	what := fmt.Sprintf("checkpoint at step %d could not be copied from %s's store to %s's (%v)", r.Checkpoint.Step, r.Checkpoint.Site, target.Site, cause)
+	what := c.siteFault(r, target.Site, fmt.Sprintf("checkpoint at step %d could not be copied from %s's store to %s's", r.Checkpoint.Step, r.Checkpoint.Site, target.Site), cause)
 	c.cfg.Logger.Warn("checkpoint move failed", "run", r.ID, "tenant", r.Tenant, "to", target.Site, "try", tries, "err", cause)
 	if tries < maxMoveTries {
 		wait := c.holdBackoff(tries)
@@ -614,7 +625,8 @@ func (c *Controller) moveOne(ctx context.Context, r *Run, ck *Checkpoint, target
 	}
 	key, err := c.runKeys().Get(r.ID)
 	if err != nil {
-		return nil, fmt.Sprintf("checkpoint not moved (run key: %v)", err), nil
+		c.cfg.Logger.Warn("read a run's key to move its checkpoint", "run", r.ID, "tenant", r.Tenant, "err", err)
+		return nil, "checkpoint not moved (the run's key could not be read)", nil
 	}
 	sealer, err := seal.New(key, ck.Name)
 	if err != nil {
@@ -625,7 +637,7 @@ func (c *Controller) moveOne(ctx context.Context, r *Run, ck *Checkpoint, target
 		if retry := copyFailed(ctx, err); retry != nil {
 			return nil, "", retry
 		}
-		return nil, fmt.Sprintf("checkpoint at step %d not moved (store of %s: %v)", ck.Step, from.Metadata.Name, err), nil
+		return nil, c.siteFault(r, from.Metadata.Name, fmt.Sprintf("checkpoint at step %d not moved: the site's store could not be opened", ck.Step), err), nil
 	}
 	src := srcBase.Sub(checkpointPrefix(r.Tenant))
 	defer src.Close()
@@ -634,7 +646,7 @@ func (c *Controller) moveOne(ctx context.Context, r *Run, ck *Checkpoint, target
 		if retry := copyFailed(ctx, err); retry != nil {
 			return nil, "", retry
 		}
-		return nil, fmt.Sprintf("checkpoint at step %d not moved (store of %s: %v)", ck.Step, to.Metadata.Name, err), nil
+		return nil, c.siteFault(r, to.Metadata.Name, fmt.Sprintf("checkpoint at step %d not moved: the site's store could not be opened", ck.Step), err), nil
 	}
 	dst := dstBase.Sub(checkpointPrefix(r.Tenant))
 	defer dst.Close()
@@ -720,7 +732,7 @@ func (c *Controller) moveOne(ctx context.Context, r *Run, ck *Checkpoint, target
 		if derr := c.dropAbandoned(lctx, r, ck, from, to, day, err); derr != nil {
 			return nil, "", fmt.Errorf("remove what the given-up copy of checkpoint %s left at %s: %w", ck.Name, to.Metadata.Name, derr)
 		}
-		return nil, fmt.Sprintf("checkpoint at step %d at %s could not be moved (%v)", ck.Step, ck.Site, err), nil
+		return nil, c.copyFault(r, ck, to.Metadata.Name, err), nil
 	}
 	moved := *ck
 	moved.Site = target.Site

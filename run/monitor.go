@@ -106,7 +106,7 @@ func exitOf(r *Run) *int {
 func (c *Controller) stopAttempt(ctx context.Context, r *Run, wait time.Duration) (string, error) {
 	be, err := c.backendFor(r, r.Site)
 	if err != nil {
-		return "", fmt.Errorf("site %s has no backend: %w", r.Site, err)
+		return "", err
 	}
 	cctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
@@ -114,7 +114,7 @@ func (c *Controller) stopAttempt(ctx context.Context, r *Run, wait time.Duration
 	if h == "" {
 		f, ok := be.(backend.Finder)
 		if !ok {
-			return "", errors.New("no job of the attempt is recorded, and its site cannot find one")
+			return "", errNoJobToStop
 		}
 		var found bool
 		if h, found, err = f.Find(cctx, r.ID, r.Attempt); err != nil {
@@ -130,9 +130,10 @@ func (c *Controller) stopAttempt(ctx context.Context, r *Run, wait time.Duration
 		// Gone, if it is the job the run's sealed submission names.
 		switch sealed, serr := c.sealedHandle(ctx, r); {
 		case serr != nil:
-			return h, fmt.Errorf("%w (the job its sealed submission names could not be read: %v)", err, serr)
+			c.cfg.Logger.Warn("read the sealed submission of a run's job to stop", "run", r.ID, "tenant", r.Tenant, "err", serr)
+			return h, &stopError{err, "the job its sealed submission names could not be read"}
 		case !sealed:
-			return h, fmt.Errorf("%w (a handle its row names, which is not the one its sealed submission names)", err)
+			return h, &stopError{err, "a handle its row names, which is not the one its sealed submission names"}
 		}
 		err = nil
 	} else if errors.Is(err, backend.ErrNotFound) {
@@ -339,7 +340,7 @@ func (c *Controller) reportedExit(ctx context.Context, r *Run) (*int, error) {
 func (c *Controller) monitor(ctx context.Context, r *Run) (bool, error) {
 	be, err := c.backendFor(r, r.Site)
 	if err != nil {
-		return c.failJudged(ctx, r, err, err.Error())
+		return c.failJudged(ctx, r, err, c.backendReason(r, err))
 	}
 	if r.CancelRequested {
 		why := "cancelled by the user"
@@ -570,7 +571,7 @@ func (c *Controller) cancelMoving(ctx context.Context, r *Run) (bool, error) {
 		h, err := c.stopAttempt(ctx, r, cancelMovingWait)
 		if err != nil {
 			unconfirmed = &notCarried{site: r.Site, attempt: r.Attempt, handle: h, tries: 1, since: cancelMovingWait,
-				why: truncate(storable(err.Error()), maxCancelErr)}
+				why: c.stopFault(r, r.Site, err)}
 		}
 		c.endAttempt(ctx, r)
 	}

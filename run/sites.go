@@ -255,7 +255,10 @@ func (c *Controller) planSites(ctx context.Context, w *catalog.World, job *catal
 	for s, err := range c.siteDown {
 		if w.Site(s) != nil && !slices.Contains(exclude, s) {
 			down = append(down, s)
-			why[s] = err.Error()
+			// Its class only: the check's error names the server's paths
+			// and the scheduler's internals, and a plan is the tenant's
+			// to read (recordHealth logs the whole error).
+			why[s] = faultClass(err)
 		}
 	}
 	c.mu.Unlock()
@@ -276,7 +279,7 @@ func (c *Controller) planSites(ctx context.Context, w *catalog.World, job *catal
 			plan.Rejected = append(plan.Rejected, planner.Rejection{Site: name, Country: s.Spec.Country, Accelerator: p.Accelerator,
 				Kind: planner.KindSite, Resolution: planner.NotNow, Candidates: 1,
 				Reasons: []policy.Finding{{Rule: planner.CodeSiteDown, Kind: string(planner.KindSite), Code: policy.CodeNotNow,
-					Message: "the site's scheduler fails the server's check: " + why[name],
+					Message: "the site's scheduler fails the server's check (" + why[name] + ")",
 					Source:  fmt.Sprintf("%s Site/%s spec.backend (pool %d)", s.Pos, name, i)}}})
 			plan.Summary.RejectedByKind[string(planner.KindSite)]++
 		}

@@ -201,7 +201,7 @@ func (c *Controller) sweep(ctx context.Context, id string) (fails int, next time
 				failed = errors.Join(failed, err)
 				continue
 			}
-			abandon = fmt.Sprintf("its store failed %d sweeps in a row, the last: %v", n, se.err)
+			abandon = fmt.Sprintf("its store failed %d sweeps in a row, the last: %s", n, c.loggedClass(r, sw.Site, "sweep the run's checkpoints", se.err))
 		case err != nil:
 			return fails, next, err
 		}
