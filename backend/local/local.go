@@ -613,8 +613,16 @@ func (l *Local) submitting(dir string) (held bool, why string, err error) {
 	if l.clock().Sub(since) < wrapperStartBound {
 		return true, "", nil
 	}
-	return false, fmt.Sprintf("neither the job's lock nor its record could be read for %s (%v; %v): no Submit is launching it, "+
-		"and its wrapper ended without recording its pid or an exit status, or was never launched", wrapperStartBound, lerr, rerr), nil
+	return false, fmt.Sprintf("neither the job's lock nor its record could be read for %s (%s; %s): no Submit is launching it, "+
+		"and its wrapper ended without recording its pid or an exit status, or was never launched", wrapperStartBound, inJobDir(lerr, dir), inJobDir(rerr, dir)), nil
+}
+
+// inJobDir is err's text for a Status reason, which the run's tenant
+// reads: the job's files named within its directory (exitcode, lock), never
+// by the path of the server's state directory.
+func inJobDir(err error, dir string) string {
+	text := strings.ReplaceAll(err.Error(), dir+string(filepath.Separator), "")
+	return strings.ReplaceAll(text, dir, "the job's directory")
 }
 
 // jobLockHeld reports whether someone holds the lock on the job's lock
@@ -877,7 +885,7 @@ func exitStatus(dir string, cancelled bool) (backend.Status, bool, error) {
 		if held {
 			return backend.Status{}, false, nil // the wrapper has not ended
 		}
-		st := backend.Status{State: backend.Failed, Reason: fmt.Sprintf("the job's exit code cannot be read: %v", err)}
+		st := backend.Status{State: backend.Failed, Reason: "the job's exit code cannot be read: " + inJobDir(err, dir)}
 		if cancelled {
 			st.State = backend.Cancelled
 		}
