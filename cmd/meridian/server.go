@@ -331,6 +331,29 @@ func ownerWritesOnly(w *permWalk, flag, path string) error {
 	return w.checkTree(secretFile{flag, path, true})
 }
 
+// checkDatasetStores refuses a --dataset-stores entry that names no
+// store for certain. A relative directory (file://./data) is refused, not
+// made absolute: it would be found from wherever the server is started,
+// so a start from another directory (a service manager's, an operator's
+// shell elsewhere) would silently let tenants' datasets name another
+// directory of the machine and refuse the ones registered under the
+// intended one; the server reads no store from its surroundings.
+func checkDatasetStores(stores []string) error {
+	for _, s := range stores {
+		if dataset.NotAbsoluteFile(s) {
+			hint := "file:///absolute/dir"
+			if abs, err := dataset.AbsoluteFile(s); err == nil {
+				hint = abs + ", as it is from this directory"
+			}
+			return fmt.Errorf("--dataset-stores %q: a directory not named absolutely is found from wherever the server starts; write it absolute (%s)", s, hint)
+		}
+		if !dataset.Within(s, []string{s}) {
+			return fmt.Errorf("--dataset-stores %q: want file:///dir or s3://bucket?parameters, with no path, user or fragment", s)
+		}
+	}
+	return nil
+}
+
 func startServer(opts serverOptions) (*server, error) {
 	// One walk for the start: what it has looked at once it need not
 	// look at again.
@@ -351,10 +374,8 @@ func startServer(opts serverOptions) (*server, error) {
 	if err != nil {
 		return nil, badInput(err)
 	}
-	for _, s := range opts.DatasetStores {
-		if !dataset.Within(s, []string{s}) {
-			return nil, badInput(fmt.Errorf("--dataset-stores %q: want file:///dir or s3://bucket?parameters, with no path, user or fragment", s))
-		}
+	if err := checkDatasetStores(opts.DatasetStores); err != nil {
+		return nil, badInput(err)
 	}
 	if err := atomicfile.MkdirAll(opts.StateDir, 0o700); err != nil {
 		return nil, err
