@@ -118,3 +118,82 @@ spec: {origin: SG, classification: public, sizeBytes: 1000, store: %q}
 		}
 	}
 }
+
+// TestStartRekeysAPrivateLinkDataset: a dataset registered through an S3
+// PrivateLink endpoint with a bucket before it was keyed, under key
+// format 4, as the bucket "mydata.bucket" though AWS reads "mydata" there.
+// A start under today's format moves its row to the bucket AWS reads, so
+// a second tenant registering the same data under its plain spelling is
+// refused; before, the row kept its old key and the second tenant
+// registered the owner's data.
+func TestStartRekeysAPrivateLinkDataset(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		os.Chmod(d, 0o711) // workloads run as another user pass through
+	}
+	state := filepath.Join(dir, "state")
+	const (
+		linked = "s3://xxx?endpoint=https://mydata.bucket.vpce-1a2b3c4d-5e6f.s3.us-east-1.vpce.amazonaws.com&use_path_style=true"
+		plain  = "s3://mydata?prefix=xxx/"
+	)
+	start := func() *server {
+		t.Helper()
+		s, err := startServer(serverOptions{StateDir: state, Listen: "127.0.0.1:0", Poll: 100 * time.Millisecond, SiteTimeout: 5 * time.Second,
+			Log: io.Discard, DatasetStores: []string{linked, plain}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	doc := func(store string) []run.Document {
+		return []run.Document{{Name: "ds.yaml", Content: fmt.Sprintf(`apiVersion: meridian.dev/v1alpha1
+kind: Dataset
+metadata: {name: corpus}
+spec: {origin: SG, classification: public, sizeBytes: 1000, store: %q}
+`, store)}}
+	}
+	s := start()
+	if _, err := s.Ctl.Apply(ctx, "t1", doc(linked), false); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	// The row as a registration under key format 4 wrote it.
+	key, err := audit.LoadKey(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.OpenSQLite(ctx, statedir.Dir{Path: state}.Database(), store.Options{AuditKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`UPDATE resources SET store_key = 's3://mydata.bucket?prefix=xxx|corpus' WHERE tenant = 't1' AND name = 'corpus'`,
+		`UPDATE rekeys SET format = 'store|name/4'`,
+	} {
+		res, err := db.DB().Exec(q)
+		if err == nil {
+			var n int64
+			if n, err = res.RowsAffected(); err == nil && n != 1 {
+				err = fmt.Errorf("%d rows changed, want 1", n)
+			}
+		}
+		if err != nil {
+			db.Close()
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	s = start()
+	defer s.Close()
+	if r, err := s.Store.GetResource(ctx, "t1", "Dataset", "corpus"); err != nil {
+		t.Error(err)
+	} else if r.StoreKey != "s3://mydata?prefix=xxx|corpus" {
+		t.Errorf("t1's corpus after a start: key %q, want the key of the bucket AWS reads", r.StoreKey)
+	}
+	if _, err := s.Ctl.Apply(ctx, "t2", doc(plain), false); err == nil || !strings.Contains(err.Error(), "registered already") {
+		t.Errorf("after a start, another tenant registering t1's data by its plain spelling: %v, want a conflict", err)
+	}
+}
