@@ -886,6 +886,11 @@ func rekeyDatasets(ctx context.Context, st serverStore, logger *slog.Logger) err
 		logger.Warn("datasets: more registrations of one store by different spellings than shown", "more", n)
 	}
 	for _, u := range rep.Unread {
+		if strings.HasPrefix(u.Err, run.ErrRelativeStore.Error()) {
+			logger.Warn("datasets: a dataset registered with a relative file store keeps the key its registration gave it, and is refused at staging; its tenant must register it again with spec.store an absolute directory (file:///dir)",
+				"tenant", u.Tenant, "dataset", u.Name, "key", u.Key, "err", u.Err)
+			continue
+		}
 		logger.Warn("datasets: a registered dataset's document gives no store key; it keeps its old key", "tenant", u.Tenant, "dataset", u.Name, "key", u.Key, "err", u.Err)
 	}
 	if n := rep.UnreadCount - len(rep.Unread); n > 0 {
