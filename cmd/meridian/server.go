@@ -340,14 +340,10 @@ func ownerWritesOnly(w *permWalk, flag, path string) error {
 // intended one; the server reads no store from its surroundings.
 func checkDatasetStores(stores []string) error {
 	for _, s := range stores {
-		if dataset.NotAbsoluteFile(s) {
-			hint := "file:///absolute/dir"
-			if abs, err := dataset.AbsoluteFile(s); err == nil {
-				hint = abs + ", as it is from this directory"
-			}
-			return fmt.Errorf("--dataset-stores %q: a directory not named absolutely is found from wherever the server starts; write it absolute (%s)", s, hint)
+		if abs, err := dataset.AbsoluteFile(s); err == nil && abs != s {
+			return fmt.Errorf("--dataset-stores %q: a relative directory is found from wherever the server starts; write it absolute (%s, as it is from this directory)", s, abs)
 		}
-		if !dataset.Within(s, []string{s}) {
+		if dataset.NotAbsoluteFile(s) || !dataset.Within(s, []string{s}) {
 			return fmt.Errorf("--dataset-stores %q: want file:///dir or s3://bucket?parameters, with no path, user or fragment", s)
 		}
 	}
