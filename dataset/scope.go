@@ -159,7 +159,7 @@ func beneathPrefix(p, scope string) bool {
 // registered datasets only when it differs from the one they were last
 // re-keyed to; change it with any change to StoreKey that changes a key
 // (TestStoreKeyFormatPinned fails on one it sees).
-const StoreKeyFormat = "4"
+const StoreKeyFormat = "5"
 
 // StoreKey is the key under which a store's data is owned: the URL as it
 // opens, so that two spellings of one place are one key. A file URL is its
@@ -186,7 +186,9 @@ const StoreKeyFormat = "4"
 // and without, s3://x?endpoint=b.E&use_path_style=true and
 // s3://b?endpoint=E&prefix=x/ (which send the very same requests) are one
 // key, "s3://x.b.E:port" with the rest of the prefix. An IP address
-// endpoint is read path-style (no name to put a bucket before).
+// endpoint is read path-style (no name to put a bucket before). An S3
+// PrivateLink endpoint (hb.bucket.vpce-<id>.s3.<region>.vpce.amazonaws.com)
+// is AWS's, its word "bucket" no name: the bucket is hb, or the URL's.
 //
 // Where unsure, two spellings are one key: a tenant refused a name is a
 // lesser harm than two tenants owning one store's data. A URL that does
@@ -338,6 +340,30 @@ type s3Srv struct {
 	host, port string
 }
 
+// privateLinkBucket reads host (lower-case, no trailing ".") as an S3
+// PrivateLink interface endpoint's, which the opener sends to as it is:
+// <kind>.vpce-<id>.s3.<region>.vpce.amazonaws.com (or .amazonaws.com.cn),
+// kind the word "bucket" (or "accesspoint") saying what is addressed, not
+// a name. AWS reads the bucket from the names before it ("" for none: the
+// URL's bucket, before the host or first in the path); an access point is
+// keyed by its name as a bucket is, where unsure one key. ok is false for
+// any other host.
+func privateLinkBucket(host string) (bucket string, ok bool) {
+	rest, ok := strings.CutSuffix(host, ".vpce.amazonaws.com")
+	if !ok {
+		rest, ok = strings.CutSuffix(host, ".vpce.amazonaws.com.cn")
+	}
+	labels := strings.Split(rest, ".")
+	n := len(labels)
+	if !ok || n < 4 || labels[n-2] != "s3" || !strings.HasPrefix(labels[n-3], "vpce-") {
+		return "", false
+	}
+	if kind := labels[n-4]; kind != "bucket" && kind != "accesspoint" {
+		return "", false
+	}
+	return strings.Join(labels[:n-4], "."), true
+}
+
 // s3Server reads an s3 URL's endpoint parameter as openS3 reads it (an
 // endpoint without a scheme speaks https, or http with disable_https): the
 // host lower-cased without a trailing ".", an IP address in its one form
@@ -365,9 +391,16 @@ func s3Server(ep string, noHTTPS bool) (s3Srv, bool) {
 	// reads the host as written (case and a trailing "." kept: S3.b.s3.…
 	// is not AWS's to it, and b.s3.… goes to the bucket s3.b), and a
 	// host beginning "s3-fips" it takes for AWS's but sends to as it is
-	// (s3-fips.b.s3.<region>… names the bucket s3-fips.b).
+	// (s3-fips.b.s3.<region>… names the bucket s3-fips.b). A PrivateLink
+	// host its pattern takes (bucket.vpce-…) it sends to as it is, where
+	// AWS reads the URL's bucket too; one with a bucket before it
+	// (hb.bucket.vpce-…) it does not take, and AWS reads hb there
+	// (privateLinkBucket).
 	if opened := (url.URL{Scheme: e.Scheme, Host: e.Host}); s3utils.IsAmazonEndpoint(opened) && !s3utils.IsAmazonFIPSEndpoint(opened) {
 		return s3Srv{aws: true}, true
+	}
+	if hb, ok := privateLinkBucket(host); ok {
+		return s3Srv{aws: true, hostBucket: hb}, true
 	}
 	if _, hb, ok := catalog.AWSS3Host(host); ok {
 		return s3Srv{aws: true, hostBucket: hb}, true

@@ -17,13 +17,14 @@ var storeKeyCorpus = []string{
 	"s3://x?endpoint=b.s3.eu-west-1.amazonaws.com&use_path_style=true&prefix=P/", "s3://x?endpoint=B.s3-eu-west-1.amazonaws.com&prefix=p",
 	"s3://b?endpoint=s3xfoo.amazonaws.com", "s3://x?endpoint=http://B.s3.example:9000&prefix=a.b/C/d/&use_path_style=true", "s3://b:1?endpoint=h",
 	"s3://x?endpoint=http://s3-fips.b.s3.us-east-1.amazonaws.com", "s3://x?endpoint=S3.b.s3.us-east-1.amazonaws.com&use_path_style=true", "s3://x?endpoint=s3-fips.us-east-1.amazonaws.com",
+	"s3://x?endpoint=b.bucket.vpce-1a2b3c4d-5e6f.s3.us-east-1.vpce.amazonaws.com&use_path_style=true", "s3://x?endpoint=Bucket.vpce-1a2b3c4d-5e6f.s3.us-east-1.vpce.amazonaws.com",
 	"s3://b?unknown=1", "s3://b?prefix=a&prefix=b", "s3://b?endpoint=ftp://h", "s3://b/path", "gs://b", "::bad",
 }
 
 // storeKeyFormats is, for each StoreKeyFormat, the digest of the corpus's
 // keys under it.
 var storeKeyFormats = map[string]string{
-	"4": "accd4baa3024f4caa94e448d78d44c55f3cfa8bc32baf5c922727f01031c8886",
+	"5": "8c4dc6eba142c27e05bb981f722c74908b4a79aad881c237da8179cc9fc89cb9",
 }
 
 // TestStoreKeyFormatPinned fails when StoreKey's keys change and

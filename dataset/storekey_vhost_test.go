@@ -124,6 +124,12 @@ func sentTo(t *testing.T, raw string) string {
 		t.Fatalf("%s: %v", raw, err)
 	}
 	host := strings.ToLower(got.Hostname())
+	if hb, ok := privateLinkSentTo(host); ok {
+		if hb != "" {
+			return "aws " + hb + got.Path
+		}
+		return "aws " + strings.TrimPrefix(got.Path, "/")
+	}
 	if _, hb, ok := catalog.AWSS3Host(host); ok {
 		if hb != "" {
 			return "aws " + hb + got.Path
@@ -160,5 +166,61 @@ func TestStoreKeyOfABucketBeforeAFIPSLabel(t *testing.T) {
 	// read it as AWS's; AWS does).
 	if a, b := StoreKey("s3://xxx.s3.hb?prefix=p/"), StoreKey("s3://xxx?endpoint=http://s3.hb.s3.us-east-1.amazonaws.com.&prefix=p/"); a != b {
 		t.Errorf("a bucket before an AWS host with a trailing \".\": keys %q and %q, want one", a, b)
+	}
+}
+
+// privateLinkSentTo reads host as AWS reads an S3 PrivateLink interface
+// endpoint's (bucket.vpce-<id>.s3.<region>.vpce.amazonaws.com): "bucket"
+// there says a bucket is addressed, and the bucket is the names before it
+// ("" where none is, the bucket then first in the path). ok is false for
+// any other host.
+func privateLinkSentTo(host string) (bucket string, ok bool) {
+	if !strings.HasSuffix(host, ".vpce.amazonaws.com") {
+		return "", false
+	}
+	if strings.HasPrefix(host, "bucket.vpce-") {
+		return "", true
+	}
+	before, _, ok := strings.Cut(host, ".bucket.vpce-")
+	return before, ok
+}
+
+// TestStoreKeyOfABucketBeforeAPrivateLinkEndpoint: an S3 PrivateLink
+// interface endpoint's host begins with the word "bucket" (addressing
+// buckets, not access points), and a bucket is named before it
+// (mydata.bucket.vpce-…), not by it. The opener sends to such a host as
+// it is, so the bucket AWS reads is the one before "bucket.vpce-", or the
+// URL's own. Keyed before as the bucket "bucket" (or "mydata.bucket"), a
+// tenant registered the owner of mydata's data through such an endpoint.
+func TestStoreKeyOfABucketBeforeAPrivateLinkEndpoint(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEEXAMPLE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "example-secret")
+	const vpce = "bucket.vpce-1a2b3c4d-5e6f.s3.us-east-1.vpce.amazonaws.com"
+	pairs := [][2]string{
+		// The endpoint as AWS gives it: the URL's bucket, either style.
+		{"s3://xxx?prefix=p/", "s3://xxx?endpoint=https://" + vpce + "&prefix=p/"},
+		{"s3://xxx?prefix=p/", "s3://xxx?endpoint=https://" + vpce + "&use_path_style=true&prefix=p/"},
+		// A bucket before it: that bucket, the URL's bucket beginning
+		// the keys (path-style) or before it (virtual-hosted).
+		{"s3://mydata?prefix=xxx/p/", "s3://xxx?endpoint=https://mydata." + vpce + "&use_path_style=true&prefix=p/"},
+		{"s3://xxx.mydata?prefix=p/", "s3://xxx?endpoint=http://mydata." + vpce + "&prefix=p/"},
+		{"s3://xxx.mydata?prefix=p/", "s3://xxx?endpoint=https://MyData." + vpce + "&prefix=p/"},
+		// Spelt so that the opener's pattern does not take it for AWS's
+		// (upper-case), or a FIPS-looking name before it: sent as it is.
+		{"s3://xxx?prefix=p/", "s3://xxx?endpoint=https://Bucket.vpce-1a2b3c4d-5e6f.s3.us-east-1.vpce.amazonaws.com&prefix=p/"},
+		{"s3://xxx.s3-fips?prefix=p/", "s3://xxx?endpoint=http://s3-fips." + vpce + "&prefix=p/"},
+		// A name before it that the opener takes for AWS's regional
+		// endpoint: sent there, the URL's bucket.
+		{"s3://xxx?prefix=p/", "s3://xxx?endpoint=https://s3data." + vpce + "&prefix=p/"},
+	}
+	sentAlikeKeyedAlike(t, pairs)
+	// With a trailing ".", the host is sent to as it is (sentTo does not
+	// read it as AWS's; AWS does).
+	if a, b := StoreKey("s3://xxx.mydata?prefix=p/"), StoreKey("s3://xxx?endpoint=mydata."+vpce+".&prefix=p/"); a != b {
+		t.Errorf("a bucket before a PrivateLink host with a trailing \".\": keys %q and %q, want one", a, b)
+	}
+	// Two buckets behind one endpoint stay two keys.
+	if a, b := StoreKey("s3://xxx?endpoint=mydata."+vpce), StoreKey("s3://xxx?endpoint=other."+vpce); a == b {
+		t.Errorf("two buckets before one PrivateLink endpoint share the key %q", a)
 	}
 }

@@ -118,13 +118,27 @@ const DatasetStoreKeyFormat = "store|name/" + dataset.StoreKeyFormat
 // canonical JSON, a resources row's doc), as a registration of it today
 // would hold: for store.RekeyResources, at a start, to move rows that a
 // registration under an earlier key format wrote.
+//
+// A document whose store is a relative file URL (registered before the
+// server refused one) gives no key, an error beginning with
+// ErrRelativeStore's text: its key would be read from the directory the
+// start runs in, moving the row away from the key its registration held
+// and leaving that free for another tenant. The row keeps its key, and
+// the start warns of it (as at each start until it is registered again).
 func DatasetStoreKey(doc []byte) (string, error) {
 	var d catalog.Dataset
 	if err := json.Unmarshal(doc, &d); err != nil {
 		return "", fmt.Errorf("dataset document: %w", err)
 	}
+	if dataset.NotAbsoluteFile(d.Spec.Store) {
+		return "", fmt.Errorf("%w: %q", ErrRelativeStore, d.Spec.Store)
+	}
 	return datasetStoreKey(&d), nil
 }
+
+// ErrRelativeStore is DatasetStoreKey's error for a dataset whose
+// spec.store does not name its directory absolutely.
+var ErrRelativeStore = errors.New("spec.store is a file URL that does not name its directory absolutely")
 
 // registry is a tenant's registered organisations and datasets.
 type registry struct {

@@ -118,3 +118,187 @@ spec: {origin: SG, classification: public, sizeBytes: 1000, store: %q}
 		}
 	}
 }
+
+// TestStartRekeysAPrivateLinkDataset: a dataset registered through an S3
+// PrivateLink endpoint with a bucket before it was keyed, under key
+// format 4, as the bucket "mydata.bucket" though AWS reads "mydata" there.
+// A start under today's format moves its row to the bucket AWS reads, so
+// a second tenant registering the same data under its plain spelling is
+// refused; before, the row kept its old key and the second tenant
+// registered the owner's data.
+func TestStartRekeysAPrivateLinkDataset(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		os.Chmod(d, 0o711) // workloads run as another user pass through
+	}
+	state := filepath.Join(dir, "state")
+	const (
+		linked = "s3://xxx?endpoint=https://mydata.bucket.vpce-1a2b3c4d-5e6f.s3.us-east-1.vpce.amazonaws.com&use_path_style=true"
+		plain  = "s3://mydata?prefix=xxx/"
+	)
+	start := func() *server {
+		t.Helper()
+		s, err := startServer(serverOptions{StateDir: state, Listen: "127.0.0.1:0", Poll: 100 * time.Millisecond, SiteTimeout: 5 * time.Second,
+			Log: io.Discard, DatasetStores: []string{linked, plain}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	doc := func(store string) []run.Document {
+		return []run.Document{{Name: "ds.yaml", Content: fmt.Sprintf(`apiVersion: meridian.dev/v1alpha1
+kind: Dataset
+metadata: {name: corpus}
+spec: {origin: SG, classification: public, sizeBytes: 1000, store: %q}
+`, store)}}
+	}
+	s := start()
+	if _, err := s.Ctl.Apply(ctx, "t1", doc(linked), false); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	// The row as a registration under key format 4 wrote it.
+	key, err := audit.LoadKey(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.OpenSQLite(ctx, statedir.Dir{Path: state}.Database(), store.Options{AuditKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`UPDATE resources SET store_key = 's3://mydata.bucket?prefix=xxx|corpus' WHERE tenant = 't1' AND name = 'corpus'`,
+		`UPDATE rekeys SET format = 'store|name/4'`,
+	} {
+		res, err := db.DB().Exec(q)
+		if err == nil {
+			var n int64
+			if n, err = res.RowsAffected(); err == nil && n != 1 {
+				err = fmt.Errorf("%d rows changed, want 1", n)
+			}
+		}
+		if err != nil {
+			db.Close()
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	s = start()
+	defer s.Close()
+	if r, err := s.Store.GetResource(ctx, "t1", "Dataset", "corpus"); err != nil {
+		t.Error(err)
+	} else if r.StoreKey != "s3://mydata?prefix=xxx|corpus" {
+		t.Errorf("t1's corpus after a start: key %q, want the key of the bucket AWS reads", r.StoreKey)
+	}
+	if _, err := s.Ctl.Apply(ctx, "t2", doc(plain), false); err == nil || !strings.Contains(err.Error(), "registered already") {
+		t.Errorf("after a start, another tenant registering t1's data by its plain spelling: %v, want a conflict", err)
+	}
+}
+
+// TestStartWarnsOfARelativeFileStore: a dataset registered, before the
+// server refused them, with a relative file store (file://./data) was
+// re-keyed at a start from the directory that start ran in, leaving the
+// key its registration held free for another tenant, and the start said
+// nothing of it though staging refuses it. Such a row now keeps its key,
+// and each start warns naming the tenant, the dataset and what to do
+// (register it again with an absolute store) until that is done.
+func TestStartWarnsOfARelativeFileStore(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		os.Chmod(d, 0o711) // workloads run as another user pass through
+	}
+	root := filepath.Join(dir, "data")
+	state := filepath.Join(dir, "state")
+	elsewhere := filepath.Join(dir, "elsewhere")
+	if err := os.Mkdir(elsewhere, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	start := func(log io.Writer) *server {
+		t.Helper()
+		s, err := startServer(serverOptions{StateDir: state, Listen: "127.0.0.1:0", Poll: 100 * time.Millisecond, SiteTimeout: 5 * time.Second,
+			Log: log, DatasetStores: []string{"file://" + root}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	doc := func(store string) []run.Document {
+		return []run.Document{{Name: "ds.yaml", Content: fmt.Sprintf(`apiVersion: meridian.dev/v1alpha1
+kind: Dataset
+metadata: {name: corpus}
+spec: {origin: SG, classification: public, sizeBytes: 1000, store: %q}
+`, store)}}
+	}
+	s := start(io.Discard)
+	if _, err := s.Ctl.Apply(ctx, "t1", doc("file://"+root+"/corpus"), false); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	// The row as a registration from the directory dir once wrote it,
+	// its document naming the store relatively.
+	key, err := audit.LoadKey(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.OpenSQLite(ctx, statedir.Dir{Path: state}.Database(), store.Options{AuditKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := "file://" + root + "/corpus|corpus"
+	for _, q := range []string{
+		`UPDATE resources SET doc = replace(doc, '"file://` + root + `/corpus"', '"file://./data/corpus"') WHERE tenant = 't1' AND name = 'corpus'`,
+		`DELETE FROM rekeys`,
+	} {
+		if _, err := db.DB().Exec(q); err != nil {
+			db.Close()
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	t.Chdir(elsewhere)
+	for range 2 { // warned at each start until registered again
+		var logged lockedBuffer
+		s = start(&logged)
+		r, err := s.Store.GetResource(ctx, "t1", "Dataset", "corpus")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(r.Doc), "file://./data/corpus") {
+			t.Fatalf("the row's document was not made relative: %s", r.Doc)
+		}
+		if r.StoreKey != held {
+			t.Errorf("a relative store's row after a start elsewhere: key %q, want %q kept", r.StoreKey, held)
+		}
+		var warned string
+		for _, l := range strings.Split(logged.String(), "\n") {
+			if strings.Contains(l, "level=WARN") && strings.Contains(l, "dataset=corpus") {
+				warned = l
+			}
+		}
+		for _, want := range []string{"tenant=t1", "file://./data/corpus", "register", "absolute"} {
+			if !strings.Contains(warned, want) {
+				t.Errorf("the start's warning %q does not name %q; log:\n%s", warned, want, logged.String())
+			}
+		}
+		s.Close()
+	}
+
+	// Registered again with its store absolute: the next start is quiet.
+	s = start(io.Discard)
+	if _, err := s.Ctl.Apply(ctx, "t1", doc("file://"+root+"/corpus"), false); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	var logged lockedBuffer
+	s = start(&logged)
+	defer s.Close()
+	if strings.Contains(logged.String(), "level=WARN") && strings.Contains(logged.String(), "dataset=corpus") {
+		t.Errorf("a start after the dataset was registered again still warns:\n%s", logged.String())
+	}
+}

@@ -331,6 +331,25 @@ func ownerWritesOnly(w *permWalk, flag, path string) error {
 	return w.checkTree(secretFile{flag, path, true})
 }
 
+// checkDatasetStores refuses a --dataset-stores entry that names no
+// store for certain. A relative directory (file://./data) is refused, not
+// made absolute: it would be found from wherever the server is started,
+// so a start from another directory (a service manager's, an operator's
+// shell elsewhere) would silently let tenants' datasets name another
+// directory of the machine and refuse the ones registered under the
+// intended one; the server reads no store from its surroundings.
+func checkDatasetStores(stores []string) error {
+	for _, s := range stores {
+		if abs, err := dataset.AbsoluteFile(s); err == nil && abs != s {
+			return fmt.Errorf("--dataset-stores %q: a relative directory is found from wherever the server starts; write it absolute (%s, as it is from this directory)", s, abs)
+		}
+		if dataset.NotAbsoluteFile(s) || !dataset.Within(s, []string{s}) {
+			return fmt.Errorf("--dataset-stores %q: want file:///dir or s3://bucket?parameters, with no path, user or fragment", s)
+		}
+	}
+	return nil
+}
+
 func startServer(opts serverOptions) (*server, error) {
 	// One walk for the start: what it has looked at once it need not
 	// look at again.
@@ -351,10 +370,8 @@ func startServer(opts serverOptions) (*server, error) {
 	if err != nil {
 		return nil, badInput(err)
 	}
-	for _, s := range opts.DatasetStores {
-		if !dataset.Within(s, []string{s}) {
-			return nil, badInput(fmt.Errorf("--dataset-stores %q: want file:///dir or s3://bucket?parameters, with no path, user or fragment", s))
-		}
+	if err := checkDatasetStores(opts.DatasetStores); err != nil {
+		return nil, badInput(err)
 	}
 	if err := atomicfile.MkdirAll(opts.StateDir, 0o700); err != nil {
 		return nil, err
@@ -865,6 +882,11 @@ func rekeyDatasets(ctx context.Context, st serverStore, logger *slog.Logger) err
 		logger.Warn("datasets: more registrations of one store by different spellings than shown", "more", n)
 	}
 	for _, u := range rep.Unread {
+		if strings.HasPrefix(u.Err, run.ErrRelativeStore.Error()) {
+			logger.Warn("datasets: a dataset registered with a relative file store keeps the key its registration gave it, and is refused at staging; its tenant must register it again with spec.store an absolute directory (file:///dir)",
+				"tenant", u.Tenant, "dataset", u.Name, "key", u.Key, "err", u.Err)
+			continue
+		}
 		logger.Warn("datasets: a registered dataset's document gives no store key; it keeps its old key", "tenant", u.Tenant, "dataset", u.Name, "key", u.Key, "err", u.Err)
 	}
 	if n := rep.UnreadCount - len(rep.Unread); n > 0 {
