@@ -159,32 +159,45 @@ func newEnv(t testing.TB, mod func(*Config)) *env {
 	return e
 }
 
-// killLocalJobs kills the process group of every job the local backend
-// started under dir's sites (each job's pid file names its group).
+// killLocalJobs kills the local jobs under dir's sites and waits, a
+// little, for their wrappers to be gone. A killed job may still be
+// writing its directory for a moment, and its wrapper writes the job's
+// end after it, and a job launched just before this has no pid file yet:
+// the test's directory removal after this would then fail ("directory
+// not empty"). So the pids are read again and killed until no wrapper
+// holds its job's run.lock.
 func killLocalJobs(dir string) {
-	pids, _ := filepath.Glob(filepath.Join(dir, "sites", "*", "jobs", "*", "pid"))
-	var killed []int
-	for _, p := range pids {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 {
-			if syscall.Kill(-pid, syscall.SIGKILL) == nil {
-				killed = append(killed, pid)
+	jobs := filepath.Join(dir, "sites", "*", "jobs", "*")
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		pids, _ := filepath.Glob(filepath.Join(jobs, "pid"))
+		for _, p := range pids {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				continue
+			}
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 {
+				syscall.Kill(-pid, syscall.SIGKILL)
 			}
 		}
-	}
-	// A killed job may still be writing its directory for a moment, and
-	// the test's directory removal after this would then fail ("directory
-	// not empty"): wait, a little, for its process group to be gone.
-	for deadline := time.Now().Add(3 * time.Second); len(killed) > 0 && time.Now().Before(deadline); {
-		if syscall.Kill(-killed[0], 0) == syscall.ESRCH {
-			killed = killed[1:]
-			continue
+		locks, _ := filepath.Glob(filepath.Join(jobs, "run.lock"))
+		if !slices.ContainsFunc(locks, lockTaken) {
+			return
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// lockTaken reports whether a process holds a lock on the file at path.
+func lockTaken(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err != nil {
+		return true
+	}
+	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return false
 }
 
 func jobDoc(steps, every int) Document {
