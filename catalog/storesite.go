@@ -70,9 +70,14 @@ func awsS3(host string) (partition, hostBucket string, ok bool) {
 			continue
 		}
 		before := labels[:i]
-		// PrivateLink: bucket.vpce-….s3.<region>.vpce.amazonaws.com.
+		// PrivateLink: <kind>.vpce-….s3.<region>.vpce.amazonaws.com, kind
+		// the word "bucket" (or "accesspoint"), what is addressed, not a
+		// name: AWS reads the bucket from the names before it.
 		if n := len(before); n > 0 && strings.HasPrefix(before[n-1], "vpce-") {
 			before = before[:n-1]
+			if n := len(before); n > 0 && (before[n-1] == "bucket" || before[n-1] == "accesspoint") {
+				before = before[:n-1]
+			}
 		}
 		return partition, strings.Join(before, "."), true
 	}

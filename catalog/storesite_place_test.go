@@ -97,10 +97,13 @@ func TestAWSEndpointsAreOneServer(t *testing.T) {
 		"s3://aws-data?prefix=sites/s2/d&endpoint=https://S3.AP-SOUTHEAST-1.AMAZONAWS.COM.":               "aws",
 		"s3://aws-data?prefix=sites/s2/d&endpoint=https://s3-fips.us-east-1.amazonaws.com":                "aws",
 		"s3://sites?prefix=s2/d&use_path_style=true&endpoint=https://aws-data.s3.eu-west-1.amazonaws.com": "aws",
-		"s3://aws-data?prefix=sites/s2/d&endpoint=https://s3.cn-north-1.amazonaws.com.cn":                 "",
-		"s3://aws-data?prefix=sites/s2/d&endpoint=https://s3.amazonaws.com.own.example":                   "",
-		"s3://aws-data?prefix=sites/s3/d&endpoint=https://s3.eu-west-1.amazonaws.com":                     "",
-		"s3://other?prefix=sites/s2/d&endpoint=https://s3.eu-west-1.amazonaws.com":                        "",
+		// PrivateLink: "bucket" before vpce- is a word, not a name.
+		"s3://aws-data?prefix=sites/s2/d&endpoint=https://bucket.vpce-1a2b3c4d-5e6f.s3.us-east-1.vpce.amazonaws.com":                     "aws",
+		"s3://sites?prefix=s2/d&use_path_style=true&endpoint=https://aws-data.bucket.vpce-1a2b3c4d-5e6f.s3.us-east-1.vpce.amazonaws.com": "aws",
+		"s3://aws-data?prefix=sites/s2/d&endpoint=https://s3.cn-north-1.amazonaws.com.cn":                                                "",
+		"s3://aws-data?prefix=sites/s2/d&endpoint=https://s3.amazonaws.com.own.example":                                                  "",
+		"s3://aws-data?prefix=sites/s3/d&endpoint=https://s3.eu-west-1.amazonaws.com":                                                    "",
+		"s3://other?prefix=sites/s2/d&endpoint=https://s3.eu-west-1.amazonaws.com":                                                       "",
 	} {
 		for _, s := range []*Site{site, regional} {
 			if got := locationOf(t, store, s); got != want {
