@@ -586,6 +586,7 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 		}
 	}
 	var created apiJob
+	fresh := true
 	err = b.cs.batch.Post().Namespace(b.ns).Resource(resourceJobs).Body(job).Do(ctx).Into(&created)
 	if apierrors.IsAlreadyExists(err) {
 		got, gerr := b.getJob(ctx, name)
@@ -607,6 +608,7 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 			return fail(notAttemptsJob(got, !wroteRecord, spec))
 		}
 		created, err = *got, nil
+		fresh = false
 	}
 	if err != nil {
 		if wroteRecord && createRefused(err) {
@@ -619,6 +621,15 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 			b.deleteSecret(ctx, name, secretUID)
 		}
 		return fail(b.explain(err))
+	}
+	// What the API server stored is what the pods are made from: one that
+	// dropped the matchLabelKeys of the term that keeps them apart (a
+	// feature gate off, which no version check sees) gets no Job to run
+	// (keptSpread). A Job of the attempt found made already (by a Submit
+	// whose create answer was lost) is not judged here: one submitted
+	// before the term had the key lacks it too, and may be running.
+	if fresh && !keptSpread(job, &created) {
+		return fail(b.refuseDroppedSpread(ctx, name, &created, secretUID, len(spec.Secret) > 0, wroteRecord))
 	}
 	// Best effort: the Job is made, and a record left without its UID
 	// takes it at the Job's first sight (replacedJob).

@@ -4,12 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	utilversion "k8s.io/apimachinery/pkg/util/version"
 	"k8s.io/apimachinery/pkg/version"
+	"k8s.io/utils/ptr"
 )
 
 // The oldest Kubernetes the backend submits to. The pods of an attempt
@@ -45,7 +51,9 @@ type serverVersion struct {
 // version could not be asked. The version is asked once: an
 // answer (a version, or one that names none the backend can read) is kept
 // for the backend's life; a failed request is not, and the next call asks
-// again. newWithConfig asks as the backend starts.
+// again. newWithConfig asks as the backend starts. A Submit that finds the
+// API server dropped the field all the same keeps its refusal here
+// (refuseDroppedSpread).
 func (b *Backend) versionErr(ctx context.Context) error {
 	b.version.mu.Lock()
 	known, verdict := b.version.known, b.version.err
@@ -118,4 +126,83 @@ func versionName(info version.Info, major, minor uint) string {
 		return info.GitVersion
 	}
 	return fmt.Sprintf("%d.%d", major, minor)
+}
+
+// keptSpread reports whether got, the Job the API server answered the
+// create of sent with (what it stored), still has sent's required
+// anti-affinity term with its matchLabelKeys. A version check cannot see
+// everything that drops the field: Kubernetes 1.31 and 1.32 keep it only
+// with the MatchLabelKeysInPodAffinity feature gate on (on by default,
+// but a site may turn it off), and a mutating admission webhook may strip
+// it. What the API server stored is what the pods are made from. A Job
+// sent without the term (one pod) has nothing to lose.
+func keptSpread(sent, got *apiJob) bool {
+	a := sent.Spec.Template.Spec.Affinity
+	if a == nil || a.PodAntiAffinity == nil {
+		return true
+	}
+	for _, want := range a.PodAntiAffinity.Required {
+		if want.LabelSelector == nil || !keptTerm(got, want) {
+			return false
+		}
+	}
+	return true
+}
+
+// keptTerm reports whether got's pod template has a required anti-affinity
+// term that is want (spreadsPods), narrowed by the controller-uid key.
+func keptTerm(got *apiJob, want podAffinityTerm) bool {
+	a := got.Spec.Template.Spec.Affinity
+	if a == nil || a.PodAntiAffinity == nil {
+		return false
+	}
+	for _, t := range a.PodAntiAffinity.Required {
+		if spreadsPods(t, want.LabelSelector.MatchLabels) && slices.Equal(t.MatchLabelKeys, want.MatchLabelKeys) {
+			return true
+		}
+	}
+	return false
+}
+
+// spreadFieldPath names the field an API server drops (keptSpread).
+const spreadFieldPath = "spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[].matchLabelKeys"
+
+// refuseDroppedSpread is Submit's answer to an API server that stored the
+// attempt's Job (created, named name) without the matchLabelKeys of its
+// anti-affinity term. The Job is deleted, with its pods (foreground
+// propagation: a Job's own default orphans them), conditional on its UID,
+// so that no pod of it runs with a term anyone may satisfy. The refusal is
+// kept as the version's is (versionErr): no later Submit creates a Job
+// there, and the site check fails, for the backend's life (the feature
+// gate is read by no client, and turning it on restarts the API server).
+// The Secret written for the Job goes, and the record this Submit wrote
+// goes once the Job is gone; where its delete fails, the record keeps the
+// Job's UID, so that Cancel and Status reach it.
+func (b *Backend) refuseDroppedSpread(ctx context.Context, name string, created *apiJob, secretUID types.UID, hasSecret, wroteRecord bool) error {
+	refusal := refuseVersion("backend.kubeconfig: the API server at %s stored Job %s/%s without the %s of the anti-affinity term that keeps an attempt's pods on a node each apart from pods others make (the MatchLabelKeysInPodAffinity feature gate is off, or an admission webhook removed it), so anyone who may create pods in the namespace could keep an attempt waiting for good, unseen; the backend does not submit to it (turn the feature gate on, or stop whatever removes the field)",
+		b.host, b.ns, name, spreadFieldPath)
+	b.version.mu.Lock()
+	b.version.known, b.version.err = true, refusal
+	b.version.mu.Unlock()
+
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	uid := created.UID
+	err := b.cs.batch.Delete().Namespace(b.ns).Resource(resourceJobs).Name(name).Body(&metav1.DeleteOptions{
+		PropagationPolicy: ptr.To(metav1.DeletePropagationForeground),
+		Preconditions:     &metav1.Preconditions{UID: &uid},
+	}).Do(dctx).Error()
+	if hasSecret {
+		// Without it the Job's pods, if any start before they go, do
+		// not start at all.
+		b.deleteSecret(ctx, name, secretUID)
+	}
+	if err != nil && !apierrors.IsNotFound(err) {
+		_ = b.keepUID(name, created.UID) // best effort, as in Submit
+		return fmt.Errorf("%w; deleting the Job it created: %w", refusal, b.explain(err))
+	}
+	if wroteRecord {
+		b.removeRecordIfUnfinished(name)
+	}
+	return fmt.Errorf("%w; the Job it created was deleted", refusal)
 }
