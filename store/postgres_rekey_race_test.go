@@ -63,44 +63,12 @@ func TestPostgresRegistrationWaitsForRekeyReservation(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			// Another connection holds rekey_clashes against writes; reads
-			// of it (a registration's check) pass.
-			conn, err := pgx.Connect(ctx, url)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close(ctx)
-			hold, err := conn.Begin(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer hold.Rollback(ctx)
-			if _, err := hold.Exec(ctx, `LOCK TABLE rekey_clashes IN EXCLUSIVE MODE`); err != nil {
-				t.Fatal(err)
-			}
-			type rekeyed struct {
-				rep store.RekeyReport
-				err error
-			}
-			rekeyDone := make(chan rekeyed, 1)
-			go func() {
-				rep, err := a.RekeyResources(ctx, "Dataset", "f1", func(doc []byte) (string, error) {
-					var d struct{ Store string }
-					if err := json.Unmarshal(doc, &d); err != nil {
-						return "", err
-					}
-					return strings.ToLower(d.Store) + "|y", nil
-				})
-				rekeyDone <- rekeyed{rep, err}
-			}()
-			waitForLock(t, conn, "rekey_clashes", rekeyDone)
+			conn, release, rekeyDone := heldRekey(t, url, a)
 			regDone := make(chan error, 1)
 			rec := raceRecord(t)
 			go func() { regDone <- register(ctx, b, `{"store":"s3://d"}`, "s3://d|y", rec) }()
 			waitForLock(t, conn, "resources", regDone)
-			if err := hold.Commit(ctx); err != nil {
-				t.Fatal(err)
-			}
+			release()
 			got := <-rekeyDone
 			if got.err != nil || got.rep.ClashCount != 1 {
 				t.Fatalf("re-key: %+v %v, want one clash", got.rep, got.err)
@@ -117,6 +85,54 @@ func TestPostgresRegistrationWaitsForRekeyReservation(t *testing.T) {
 			}
 		})
 	}
+}
+
+// rekeyed is what a re-key heldRekey started returned.
+type rekeyed struct {
+	rep store.RekeyReport
+	err error
+}
+
+// heldRekey starts a's re-key of datasets (each keyed by its store,
+// lower-cased, and "|y") and returns once it is held after its read, with
+// the resources table locked, by conn, which holds rekey_clashes against
+// writes (reads of it, a registration's check, pass), until release.
+func heldRekey(t *testing.T, url string, a *store.Postgres) (conn *pgx.Conn, release func(), done <-chan rekeyed) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(ctx) })
+	hold, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hold.Rollback(ctx) })
+	if _, err := hold.Exec(ctx, `LOCK TABLE rekey_clashes IN EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan rekeyed, 1)
+	go func() {
+		rep, err := a.RekeyResources(ctx, "Dataset", "f1", func(doc []byte) (string, error) {
+			var d struct{ Store string }
+			if err := json.Unmarshal(doc, &d); err != nil {
+				return "", err
+			}
+			if d.Store == "" {
+				return "", nil
+			}
+			return strings.ToLower(d.Store) + "|y", nil
+		})
+		ch <- rekeyed{rep, err}
+	}()
+	waitForLock(t, conn, "rekey_clashes", ch)
+	return conn, func() {
+		if err := hold.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}, ch
 }
 
 // waitForLock returns once a session of conn's database waits for a lock
@@ -170,38 +186,11 @@ func TestPostgresUnkeyedUpdateAndRekeyDoNotDeadlock(t *testing.T) {
 	b := openPostgres(t, url)
 	ctx := context.Background()
 	// The re-key below lower-cases the store: this row moves.
-	z := store.Resource{Tenant: "f", Kind: "Dataset", Name: "z", Doc: []byte(`{"store":"s3://F"}`), Hash: "h", StoreKey: "s3://F|z"}
+	z := store.Resource{Tenant: "f", Kind: "Dataset", Name: "z", Doc: []byte(`{"store":"s3://F"}`), Hash: "h", StoreKey: "s3://F|y"}
 	if _, err := a.PutResource(ctx, &z, 0, raceRecord(t)); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	hold, err := conn.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hold.Rollback(ctx)
-	if _, err := hold.Exec(ctx, `LOCK TABLE rekey_clashes IN EXCLUSIVE MODE`); err != nil {
-		t.Fatal(err)
-	}
-	rekeyDone := make(chan error, 1)
-	go func() {
-		_, err := a.RekeyResources(ctx, "Dataset", "f1", func(doc []byte) (string, error) {
-			var d struct{ Store string }
-			if err := json.Unmarshal(doc, &d); err != nil {
-				return "", err
-			}
-			if d.Store == "" {
-				return "", nil
-			}
-			return strings.ToLower(d.Store) + "|z", nil
-		})
-		rekeyDone <- err
-	}()
-	waitForLock(t, conn, "rekey_clashes", rekeyDone)
+	conn, release, rekeyDone := heldRekey(t, url, a)
 	putDone := make(chan error, 1)
 	rec := raceRecord(t)
 	go func() {
@@ -210,10 +199,8 @@ func TestPostgresUnkeyedUpdateAndRekeyDoNotDeadlock(t *testing.T) {
 		putDone <- err
 	}()
 	waitForLock(t, conn, "resources", putDone)
-	if err := hold.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-rekeyDone; err != nil {
+	release()
+	if err := (<-rekeyDone).err; err != nil {
 		t.Errorf("the start's re-key: %v", err)
 	}
 	if err := <-putDone; err != nil {
