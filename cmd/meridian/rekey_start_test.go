@@ -67,28 +67,14 @@ spec: {origin: SG, classification: public, sizeBytes: 1000, store: %q}
 	// The rows as a registration before today's key format wrote them:
 	// t1's corpus and t3's shared under old spellings, and t4's copy of
 	// shared under a third, which today's key makes one with t3's.
-	key, err := audit.LoadKey(state)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.OpenSQLite(ctx, statedir.Dir{Path: state}.Database(), store.Options{AuditKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{
-		`UPDATE resources SET store_key = 'file://` + root + `/corpus/|corpus' WHERE tenant = 't1' AND name = 'corpus'`,
-		`UPDATE resources SET store_key = 'file://` + root + `//shared|shared' WHERE tenant = 't3' AND name = 'shared'`,
+	execInState(t, state, false,
+		`UPDATE resources SET store_key = 'file://`+root+`/corpus/|corpus' WHERE tenant = 't1' AND name = 'corpus'`,
+		`UPDATE resources SET store_key = 'file://`+root+`//shared|shared' WHERE tenant = 't3' AND name = 'shared'`,
 		`INSERT INTO resources (tenant, kind, name, doc, hash, store_key, version, created_at, updated_at)
-			SELECT 't4', kind, name, doc, hash, 'file://` + root + `/shared/.|shared', version, created_at, updated_at FROM resources WHERE tenant = 't3' AND name = 'shared'`,
+			SELECT 't4', kind, name, doc, hash, 'file://`+root+`/shared/.|shared', version, created_at, updated_at FROM resources WHERE tenant = 't3' AND name = 'shared'`,
 		// A database from before the start recorded its key format.
 		`DELETE FROM rekeys`,
-	} {
-		if _, err := db.DB().Exec(q); err != nil {
-			db.Close()
-			t.Fatal(err)
-		}
-	}
-	db.Close()
+	)
 
 	s = start(&logged)
 	defer s.Close()
@@ -160,31 +146,10 @@ spec: {origin: SG, classification: public, sizeBytes: 1000, store: %q}
 	s.Close()
 
 	// The row as a registration under key format 4 wrote it.
-	key, err := audit.LoadKey(state)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.OpenSQLite(ctx, statedir.Dir{Path: state}.Database(), store.Options{AuditKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{
+	execInState(t, state, true,
 		`UPDATE resources SET store_key = 's3://mydata.bucket?prefix=xxx|corpus' WHERE tenant = 't1' AND name = 'corpus'`,
 		`UPDATE rekeys SET format = 'store|name/4'`,
-	} {
-		res, err := db.DB().Exec(q)
-		if err == nil {
-			var n int64
-			if n, err = res.RowsAffected(); err == nil && n != 1 {
-				err = fmt.Errorf("%d rows changed, want 1", n)
-			}
-		}
-		if err != nil {
-			db.Close()
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	db.Close()
+	)
 
 	s = start()
 	defer s.Close()
@@ -241,25 +206,11 @@ spec: {origin: SG, classification: public, sizeBytes: 1000, store: %q}
 
 	// The row as a registration from the directory dir once wrote it,
 	// its document naming the store relatively.
-	key, err := audit.LoadKey(state)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.OpenSQLite(ctx, statedir.Dir{Path: state}.Database(), store.Options{AuditKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
 	held := "file://" + root + "/corpus|corpus"
-	for _, q := range []string{
-		`UPDATE resources SET doc = replace(doc, '"file://` + root + `/corpus"', '"file://./data/corpus"') WHERE tenant = 't1' AND name = 'corpus'`,
+	execInState(t, state, false,
+		`UPDATE resources SET doc = replace(doc, '"file://`+root+`/corpus"', '"file://./data/corpus"') WHERE tenant = 't1' AND name = 'corpus'`,
 		`DELETE FROM rekeys`,
-	} {
-		if _, err := db.DB().Exec(q); err != nil {
-			db.Close()
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	db.Close()
+	)
 
 	t.Chdir(elsewhere)
 	for range 2 { // warned at each start until registered again
@@ -300,5 +251,33 @@ spec: {origin: SG, classification: public, sizeBytes: 1000, store: %q}
 	defer s.Close()
 	if strings.Contains(logged.String(), "level=WARN") && strings.Contains(logged.String(), "dataset=corpus") {
 		t.Errorf("a start after the dataset was registered again still warns:\n%s", logged.String())
+	}
+}
+
+// execInState runs queries, in order, on the database of the state
+// directory state (no server holding it): rows as an earlier server wrote
+// them. With one, each query must change exactly one row.
+func execInState(t *testing.T, state string, one bool, queries ...string) {
+	t.Helper()
+	key, err := audit.LoadKey(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.OpenSQLite(context.Background(), statedir.Dir{Path: state}.Database(), store.Options{AuditKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range queries {
+		res, err := db.DB().Exec(q)
+		if err == nil && one {
+			var n int64
+			if n, err = res.RowsAffected(); err == nil && n != 1 {
+				err = fmt.Errorf("%d rows changed, want 1", n)
+			}
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
 	}
 }
