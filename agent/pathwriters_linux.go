@@ -149,3 +149,100 @@ func checkScratchWriters(sb Sandbox, wd, execPath string) error {
 	}
 	return checkPathWriters(sb, what, real)
 }
+
+// checkReadOnlyWriters refuses, in the landlock sandbox, to grant the
+// workload the paths it may read (the system's directories, the --ro
+// paths, the agent's own executable) when a user other than the server's
+// and root may write a directory that the kernel looks a name up in to
+// resolve one: the paths were judged (checkPrivate) with their links
+// resolved, then granted again by path, and such a user could swap a
+// directory or a link on the way between the check and the grant, the
+// workload then granted what the swap led to (the server's state
+// directory, its keys). Each such directory is guarded as the scratch's
+// path is (guardDir): one of the server's user is set right, another's
+// refused. A path given relative is refused: the helper would resolve it
+// in the scratch, where the workload may put a link anywhere.
+func checkReadOnlyWriters(cfg Config, sb Sandbox) error {
+	if sb.Mode != SandboxLandlock {
+		return nil
+	}
+	paths := append([]string(nil), systemReadOnly...)
+	for _, p := range sb.ReadOnly {
+		if !filepath.IsAbs(p) {
+			return fmt.Errorf("sandbox %q: the read-only path %q is not an absolute path; refusing to run the workload (name it from /)", sb.Mode, p)
+		}
+		paths = append(paths, p)
+	}
+	if filepath.IsAbs(cfg.Exe) {
+		paths = append(paths, cfg.Exe)
+	}
+	euid := geteuid()
+	guarded := map[string]bool{}
+	for _, p := range paths {
+		if err := guardLookups(sb, "the read-only path "+p, p, euid, guarded); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// maxLinks bounds the links guardLookups follows, as the kernel's 40.
+const maxLinks = 40
+
+// guardLookups resolves the absolute path p as the kernel does, name by
+// name, and guards (guardDir) each directory it looks a name up in before
+// it does, once (guarded holds those done). A name that is not there, or
+// that the server's user may not look up, ends it with no error: nothing
+// is granted there, and only the server's user and root may change that.
+func guardLookups(sb Sandbox, what, p string, euid int, guarded map[string]bool) error {
+	cur, rest, links := "/", splitPath(p), 0
+	for len(rest) > 0 {
+		name := rest[0]
+		rest = rest[1:]
+		if name == ".." {
+			cur = filepath.Dir(cur)
+			continue
+		}
+		if !guarded[cur] {
+			if err := guardDir(sb, what, cur, euid); err != nil {
+				return err
+			}
+			guarded[cur] = true
+		}
+		next := filepath.Join(cur, name)
+		var st unix.Stat_t
+		if err := unix.Lstat(next, &st); err != nil {
+			if err == unix.ENOENT || err == unix.ENOTDIR || err == unix.EACCES {
+				return nil
+			}
+			return fmt.Errorf("sandbox %q: %s: %s: %w; refusing to run the workload", sb.Mode, what, next, err)
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFLNK {
+			cur = next
+			continue
+		}
+		if links++; links > maxLinks {
+			return fmt.Errorf("sandbox %q: %s: more than %d links on its way; refusing to run the workload", sb.Mode, what, maxLinks)
+		}
+		target, err := os.Readlink(next)
+		if err != nil {
+			return fmt.Errorf("sandbox %q: %s: %s: %w; refusing to run the workload", sb.Mode, what, next, err)
+		}
+		if filepath.IsAbs(target) {
+			cur = "/"
+		}
+		rest = append(splitPath(target), rest...)
+	}
+	return nil
+}
+
+// splitPath is the names of path p, less the empty ones and ".".
+func splitPath(p string) []string {
+	var names []string
+	for _, n := range strings.Split(p, "/") {
+		if n != "" && n != "." {
+			names = append(names, n)
+		}
+	}
+	return names
+}

@@ -181,3 +181,82 @@ func TestAttackWorkloadChmodLocksEveryTenantOut(t *testing.T) {
 		t.Errorf("a root-owned work root, the server not root: now %v (%v); want it left 0777", fi.Mode(), err)
 	}
 }
+
+// TestAttackReadOnlyPathSwappedThroughADirectoryAbove: the paths a
+// landlock workload may read were judged with their links resolved
+// (checkPrivate), then granted again by path: a user who could write a
+// directory on the way (or the one that holds a link met on it) could
+// swap it between the check and the grant, the workload then granted
+// what the swap led to, such as the server's state directory. Such a
+// directory is now refused, naming it, where the server cannot set it
+// right; one of the server's user is set right and the workload runs. A
+// read-only path given relative, which the helper would resolve in the
+// scratch, is refused.
+func TestAttackReadOnlyPathSwappedThroughADirectoryAbove(t *testing.T) {
+	base := t.TempDir()
+	wd := filepath.Join(base, "scratch")
+	shared := filepath.Join(base, "shared")
+	tools := filepath.Join(shared, "tools")
+	for _, d := range []string{wd, tools} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A link to the tools, in a directory of its own.
+	links := filepath.Join(base, "links")
+	if err := os.Mkdir(links, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(tools, filepath.Join(links, "tools")); err != nil {
+		t.Fatal(err)
+	}
+	start := func(ro ...string) error {
+		t.Helper()
+		sb := Sandbox{Mode: SandboxLandlock, ReadOnly: ro}
+		cmd, err := workloadCommand(Config{Exe: "/nonexistent/meridian"}, sb, wd, []string{"/bin/sh"}, []string{"PATH=/usr/bin:/bin"})
+		if cmd != nil && cmd.grant != nil {
+			cmd.grant.Close()
+		}
+		return err
+	}
+	if err := start("tools"); err == nil || !strings.Contains(err.Error(), `read-only path "tools" is not an absolute path`) {
+		t.Errorf("a relative read-only path: %v; want it refused, naming it", err)
+	}
+	// The server's own directories are set right.
+	for _, d := range []string{shared, links} {
+		if err := os.Chmod(d, 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := start(tools, filepath.Join(links, "tools")); err != nil {
+		t.Errorf("read-only paths under the server's directories of mode 0777: %v; want their modes set back and the workload run", err)
+	}
+	for _, d := range []string{shared, links} {
+		if fi, err := os.Stat(d); err != nil || fi.Mode().Perm() != 0o755 {
+			t.Errorf("%s: now %v (%v); want 0755", d, fi.Mode(), err)
+		}
+	}
+	if os.Geteuid() != 0 {
+		return
+	}
+	// As a server that is not root, root's directories are not its own.
+	defer func() { geteuid = os.Geteuid }()
+	geteuid = func() int { return 4242 }
+	for _, tc := range []struct {
+		ro, open string
+	}{
+		{tools, shared},                               // a directory on its path
+		{filepath.Join(links, "tools"), links},        // the one that holds a link met on it
+		{filepath.Join(links, "tools", "bin"), links}, // not there yet: the link may be swapped to where it is
+	} {
+		if err := os.Chmod(tc.open, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		if err := start(tc.ro); err == nil || !strings.Contains(err.Error(), "the read-only path "+tc.ro+": the directory "+tc.open+" (mode 0777") {
+			t.Errorf("read-only path %s, %s of mode 0777: %v; want it refused, naming %s", tc.ro, tc.open, err, tc.open)
+		}
+		if err := os.Chmod(tc.open, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
