@@ -946,10 +946,19 @@ func jobNumber(s string) (uint64, bool) {
 // ranMark names the first file in the directory of key that only a job of
 // the attempt that started writes (the batch script's start mark and exit
 // code, the output file slurmd opens for it), or "" when there is none.
+// A mark that cannot be looked at (the job's directory replaced by a link
+// out, one the server may not search, an I/O error) may be there, and is
+// named with why it cannot be looked at: taken as absent, a job that had
+// started read as one that never did, Clean removed the working directory
+// of a job that may still run, and Submit ran the attempt a second time.
 func (r records) ranMark(key string) string {
 	for _, name := range []string{"started", "exitcode", "output.log"} {
-		if r.has(filepath.Join("jobs", key, name)) {
+		_, err := r.lstat(filepath.Join("jobs", key, name))
+		if err == nil {
 			return name
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return fmt.Sprintf("%s (which cannot be looked at: %v)", name, err)
 		}
 	}
 	return ""
@@ -1105,9 +1114,12 @@ func (r records) swept(key string) bool {
 }
 
 // exited says whether the batch script of key wrote its exit code: its
-// command returned.
+// command returned. An exit code that cannot be looked at is not taken
+// as one (the job may still run): jobDone then goes by ranMark, which
+// names it as a mark that may be there, and by where the job ran.
 func (r records) exited(key string) bool {
-	return r.has(filepath.Join("jobs", key, "exitcode"))
+	_, err := r.lstat(filepath.Join("jobs", key, "exitcode"))
+	return err == nil
 }
 
 // saveNodes records the host list the job of key runs on, once (a job is
