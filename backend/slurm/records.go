@@ -161,21 +161,23 @@ func (r records) writeFile(rel string, data []byte, perm os.FileMode) error {
 // removeFile removes rel, below the state directory, never outside; one
 // already gone is no error. Its directory is synced after a removal: a
 // crash before the entry's removal reached the disk brought the record
-// back (an intent, a retired job's live record).
+// back (an intent, a retired job's live record). It is synced when the
+// entry is already gone too: the removal may be this caller's own, whose
+// sync failed and which is now retried, or another's not synced yet.
 func (r records) removeFile(rel string) error {
 	root, err := os.OpenRoot(r.dir)
 	if err != nil {
 		return err
 	}
 	defer root.Close()
-	err = root.Remove(rel)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil // removed by another, which syncs it
-	}
-	if err != nil {
+	if err := root.Remove(rel); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return r.stateErr(err)
 	}
-	return r.stateErr(atomicfile.SyncDirIn(root, filepath.Dir(rel)))
+	err = atomicfile.SyncDirIn(root, filepath.Dir(rel))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // its directory is gone too, and the entry with it
+	}
+	return r.stateErr(err)
 }
 
 // lockJob takes the lock of the attempt key (jobs/KEY/lock), which its
