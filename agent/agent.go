@@ -626,6 +626,11 @@ func (a *attempt) prepare(ctx context.Context) error {
 	if err := checkSandbox(a.m.Sandbox); err != nil {
 		return err
 	}
+	// Where the read-only paths lead is made fixed (no one else may
+	// change it) before it is judged.
+	if err := checkReadOnlyWriters(a.cfg, a.m.Sandbox); err != nil {
+		return err
+	}
 	if err := checkPrivate(a.cfg, a.m.Sandbox); err != nil {
 		return err
 	}

@@ -4,10 +4,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
 )
+
+// geteuid is os.Geteuid, replaced by tests to stand in for a server that
+// does not run as root.
+var geteuid = os.Geteuid
 
 // checkPathWriters refuses, in the landlock sandbox, to run anything for
 // what (the scratch, or the command run by its path in it) when dir, or a
@@ -17,7 +22,15 @@ import (
 // put a directory of their own in its place: its program run by the path
 // judged, and granted to the workload as its scratch by the path named.
 // dir is absolute and names no link (its links resolved, as the kernel
-// sees it); a link met on it, put there since, is refused too. The
+// sees it); a link met on it, put there since, is refused too.
+//
+// A directory of the server's user that its group or every user may write
+// has that write taken away (guardDir) rather than refused: a landlock
+// workload runs as that user and may chmod any of its directories
+// (Landlock does not cover metadata), and one chmod 0777 of the shared
+// work root refused every later attempt under it, every tenant's, until
+// an operator set it back. Only a directory the server cannot set right
+// (another user's, or root's when the server is not root) is refused; the
 // error names the directory and who may write it.
 func checkPathWriters(sb Sandbox, what, dir string) error {
 	if sb.Mode != SandboxLandlock {
@@ -26,22 +39,71 @@ func checkPathWriters(sb Sandbox, what, dir string) error {
 	if !filepath.IsAbs(dir) {
 		return fmt.Errorf("sandbox %q: %s: %s is not an absolute path; refusing to run the workload", sb.Mode, what, dir)
 	}
-	euid := os.Geteuid()
+	euid := geteuid()
 	for p := filepath.Clean(dir); ; p = filepath.Dir(p) {
-		var st unix.Stat_t
+		if err := guardDir(sb, what, p, euid); err != nil {
+			return err
+		}
+		if p == "/" {
+			return nil
+		}
+	}
+}
+
+// guardDir checks the one directory p (checkPathWriters): it must be a
+// directory, not a link, that no user but euid and root may rename the
+// entries of. One of euid's that its group or every user may write has
+// that write taken away first, through a descriptor of the directory
+// looked at, and is looked at again: still written by another, or not
+// set right, it is refused.
+func guardDir(sb Sandbox, what, p string, euid int) error {
+	var st unix.Stat_t
+	if err := unix.Lstat(p, &st); err != nil {
+		return fmt.Errorf("sandbox %q: %s: the directory %s: %w; refusing to run the workload", sb.Mode, what, p, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return fmt.Errorf("sandbox %q: %s: %s on its path is not a directory (a link put there since the scratch was resolved?); refusing to run the workload", sb.Mode, what, p)
+	}
+	if dirWriters(&st, euid) == "" {
+		return nil
+	}
+	if int(st.Uid) == euid {
+		if err := takeGroupWrite(p, &st); err != nil {
+			return fmt.Errorf("sandbox %q: %s: the directory %s (mode %04o) of the server's user (uid %d) may be written by others and its mode could not be set back: %w; refusing to run the workload", sb.Mode, what, p, st.Mode&0o7777, euid, err)
+		}
 		if err := unix.Lstat(p, &st); err != nil {
 			return fmt.Errorf("sandbox %q: %s: the directory %s: %w; refusing to run the workload", sb.Mode, what, p, err)
 		}
 		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 			return fmt.Errorf("sandbox %q: %s: %s on its path is not a directory (a link put there since the scratch was resolved?); refusing to run the workload", sb.Mode, what, p)
 		}
-		if who := dirWriters(&st, euid); who != "" {
-			return fmt.Errorf("sandbox %q: %s: the directory %s (mode %04o, owned by uid %d) on its path may be written by %s, who could rename what is in it and put their own in its place between the check and the run; refusing to run the workload (let only the server's user (uid %d) and root own and write each directory on the scratch's path: chmod go-w %s, or set the sticky bit of a root-owned shared directory, as /tmp has)", sb.Mode, what, p, st.Mode&0o7777, st.Uid, who, euid, p)
-		}
-		if p == "/" {
-			return nil
-		}
 	}
+	if who := dirWriters(&st, euid); who != "" {
+		return fmt.Errorf("sandbox %q: %s: the directory %s (mode %04o, owned by uid %d) on its path may be written by %s, who could rename what is in it and put their own in its place between the check and the run; refusing to run the workload (let only the server's user (uid %d) and root own and write each directory on the scratch's path: chmod go-w %s, or set the sticky bit of a root-owned shared directory, as /tmp has)", sb.Mode, what, p, st.Mode&0o7777, st.Uid, who, euid, p)
+	}
+	return nil
+}
+
+// takeGroupWrite takes the group's and other users' write away from the
+// directory p, which st (from Lstat) describes, as takeScratch does for
+// the scratch. It never follows a link: p is opened O_PATH and O_NOFOLLOW,
+// and changed through that descriptor's /proc entry only if it is still
+// the directory st describes (a directory put in its place since is left
+// as it is, and judged as found by the caller's second look).
+func takeGroupWrite(p string, st *unix.Stat_t) error {
+	fd, err := unix.Open(p, unix.O_PATH|unix.O_NOFOLLOW|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	var now unix.Stat_t
+	if err := unix.Fstat(fd, &now); err != nil {
+		return err
+	}
+	if now.Dev != st.Dev || now.Ino != st.Ino {
+		return fmt.Errorf("replaced while it was looked at")
+	}
+	return unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), (now.Mode&0o7777)&^0o022)
 }
 
 // dirWriters says who, other than the user euid and root, may rename or
@@ -86,4 +148,101 @@ func checkScratchWriters(sb Sandbox, wd, execPath string) error {
 		return fmt.Errorf("sandbox %q: %s: %w; refusing to run the workload", sb.Mode, what, err)
 	}
 	return checkPathWriters(sb, what, real)
+}
+
+// checkReadOnlyWriters refuses, in the landlock sandbox, to grant the
+// workload the paths it may read (the system's directories, the --ro
+// paths, the agent's own executable) when a user other than the server's
+// and root may write a directory that the kernel looks a name up in to
+// resolve one: the paths were judged (checkPrivate) with their links
+// resolved, then granted again by path, and such a user could swap a
+// directory or a link on the way between the check and the grant, the
+// workload then granted what the swap led to (the server's state
+// directory, its keys). Each such directory is guarded as the scratch's
+// path is (guardDir): one of the server's user is set right, another's
+// refused. A path given relative is refused: the helper would resolve it
+// in the scratch, where the workload may put a link anywhere.
+func checkReadOnlyWriters(cfg Config, sb Sandbox) error {
+	if sb.Mode != SandboxLandlock {
+		return nil
+	}
+	paths := append([]string(nil), systemReadOnly...)
+	for _, p := range sb.ReadOnly {
+		if !filepath.IsAbs(p) {
+			return fmt.Errorf("sandbox %q: the read-only path %q is not an absolute path; refusing to run the workload (name it from /)", sb.Mode, p)
+		}
+		paths = append(paths, p)
+	}
+	if filepath.IsAbs(cfg.Exe) {
+		paths = append(paths, cfg.Exe)
+	}
+	euid := geteuid()
+	guarded := map[string]bool{}
+	for _, p := range paths {
+		if err := guardLookups(sb, "the read-only path "+p, p, euid, guarded); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// maxLinks bounds the links guardLookups follows, as the kernel's 40.
+const maxLinks = 40
+
+// guardLookups resolves the absolute path p as the kernel does, name by
+// name, and guards (guardDir) each directory it looks a name up in before
+// it does, once (guarded holds those done). A name that is not there, or
+// that the server's user may not look up, ends it with no error: nothing
+// is granted there, and only the server's user and root may change that.
+func guardLookups(sb Sandbox, what, p string, euid int, guarded map[string]bool) error {
+	cur, rest, links := "/", splitPath(p), 0
+	for len(rest) > 0 {
+		name := rest[0]
+		rest = rest[1:]
+		if name == ".." {
+			cur = filepath.Dir(cur)
+			continue
+		}
+		if !guarded[cur] {
+			if err := guardDir(sb, what, cur, euid); err != nil {
+				return err
+			}
+			guarded[cur] = true
+		}
+		next := filepath.Join(cur, name)
+		var st unix.Stat_t
+		if err := unix.Lstat(next, &st); err != nil {
+			if err == unix.ENOENT || err == unix.ENOTDIR || err == unix.EACCES {
+				return nil
+			}
+			return fmt.Errorf("sandbox %q: %s: %s: %w; refusing to run the workload", sb.Mode, what, next, err)
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFLNK {
+			cur = next
+			continue
+		}
+		if links++; links > maxLinks {
+			return fmt.Errorf("sandbox %q: %s: more than %d links on its way; refusing to run the workload", sb.Mode, what, maxLinks)
+		}
+		target, err := os.Readlink(next)
+		if err != nil {
+			return fmt.Errorf("sandbox %q: %s: %s: %w; refusing to run the workload", sb.Mode, what, next, err)
+		}
+		if filepath.IsAbs(target) {
+			cur = "/"
+		}
+		rest = append(splitPath(target), rest...)
+	}
+	return nil
+}
+
+// splitPath is the names of path p, less the empty ones and ".".
+func splitPath(p string) []string {
+	var names []string
+	for _, n := range strings.Split(p, "/") {
+		if n != "" && n != "." {
+			names = append(names, n)
+		}
+	}
+	return names
 }

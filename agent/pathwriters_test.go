@@ -35,29 +35,23 @@ func TestAttackScratchRenamedThroughADirectoryAbove(t *testing.T) {
 		}
 		return cmd, err
 	}
-	type refusal struct {
+	// The server's own directories are set right, not refused
+	// (TestAttackWorkloadChmodLocksEveryTenantOut); others' are refused
+	// below.
+	for _, tc := range []struct {
 		dir  string
 		mode os.FileMode
-		want []string // in the refusal
-	}
-	cases := []refusal{
-		{shared, 0o777, []string{shared, "every user", "its group"}},
-		{shared, 0o775, []string{shared, "its group"}},
-		{shared, 0o757, []string{shared, "every user"}},
-		{filepath.Dir(script), 0o777, []string{filepath.Dir(script), "every user"}},
-	}
-	for _, tc := range cases {
+	}{
+		{shared, 0o777}, {shared, 0o775}, {shared, 0o757}, {filepath.Dir(script), 0o777},
+	} {
 		if err := os.Chmod(tc.dir, tc.mode); err != nil {
 			t.Fatal(err)
 		}
-		_, err := start()
-		if err == nil {
-			t.Errorf("%s mode %04o above the command: run; want it refused", tc.dir, tc.mode)
+		if _, err := start(); err != nil {
+			t.Errorf("%s (the server's) mode %04o above the command: %v; want its mode set back and the command run", tc.dir, tc.mode, err)
 		}
-		for _, w := range tc.want {
-			if err != nil && !strings.Contains(err.Error(), w) {
-				t.Errorf("%s mode %04o: the refusal %q does not say %q", tc.dir, tc.mode, err, w)
-			}
+		if fi, err := os.Stat(tc.dir); err != nil || fi.Mode().Perm()&0o022 != 0 {
+			t.Errorf("%s (the server's) mode %04o above the command: now %v (%v); want group and other write taken away", tc.dir, tc.mode, fi.Mode(), err)
 		}
 		if err := os.Chmod(tc.dir, 0o700); err != nil {
 			t.Fatal(err)
@@ -77,23 +71,20 @@ func TestAttackScratchRenamedThroughADirectoryAbove(t *testing.T) {
 	}
 	// A command run through its descriptor is judged as opened, wherever
 	// it lies; the scratch it is granted is still checked.
-	if err := os.Chmod(shared, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := workloadCommand(cfg, sb, wd, []string{"/bin/sh"}, []string{"PATH=/usr/bin:/bin"}); err == nil || !strings.Contains(err.Error(), "the scratch "+wd) {
-		t.Errorf("a system program with a scratch under a directory every user may write: %v; want it refused, naming the scratch", err)
-	}
 	if os.Geteuid() != 0 {
 		return
 	}
-	// A directory another user owns, whatever its mode: its owner may
-	// give itself the right to write it.
 	if err := os.Chmod(shared, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Chown(shared, 65534, 65534); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := workloadCommand(cfg, sb, wd, []string{"/bin/sh"}, []string{"PATH=/usr/bin:/bin"}); err == nil || !strings.Contains(err.Error(), "the scratch "+wd) {
+		t.Errorf("a system program with a scratch under another user's directory: %v; want it refused, naming the scratch", err)
+	}
+	// A directory another user owns, whatever its mode: its owner may
+	// give itself the right to write it.
 	if _, err := start(); err == nil || !strings.Contains(err.Error(), "its owner (uid 65534)") {
 		t.Errorf("a directory of uid 65534 above the scratch: %v; want it refused, naming its owner", err)
 	}
@@ -106,6 +97,14 @@ func TestScratchWritersCheckedBeforeUnsealing(t *testing.T) {
 	real := landlockABI
 	defer func() { landlockABI = real }()
 	landlockABI = func() int { return minLandlockABI }
+	// A server of another user than the one who owns shared (root's, or
+	// this test's): it cannot set shared's mode right.
+	other := 4242
+	if os.Geteuid() == other {
+		other++
+	}
+	defer func() { geteuid = os.Geteuid }()
+	geteuid = func() int { return other }
 
 	shared := filepath.Join(t.TempDir(), "shared")
 	if err := os.Mkdir(shared, 0o700); err != nil {
@@ -126,6 +125,138 @@ func TestScratchWritersCheckedBeforeUnsealing(t *testing.T) {
 		refused := err != nil && strings.Contains(err.Error(), shared+" (mode 0777")
 		if refused != tc.refused {
 			t.Errorf("sandbox %q: prepare: %v; want refused %v", tc.mode, err, tc.refused)
+		}
+	}
+}
+
+// TestAttackWorkloadChmodLocksEveryTenantOut: a landlock workload runs as
+// the server's user and may chmod any directory of that user (Landlock
+// does not cover metadata). One chmod 0777 of the shared work root had
+// every later landlock attempt under it refused at its start, every
+// tenant's, until an operator set the mode back. A directory of the
+// server's user on the path now has group and other write taken away and
+// the attempt runs; one the server cannot set right (root's, the server
+// not root) is still refused and left as it is.
+func TestAttackWorkloadChmodLocksEveryTenantOut(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "work")
+	if err := os.Mkdir(root, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	sb := Sandbox{Mode: SandboxLandlock}
+	cfg := Config{Exe: "/nonexistent/meridian"}
+	for _, tenant := range []string{"a", "b"} {
+		// The earlier tenant's workload opened the work root to all.
+		if err := os.Chmod(root, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		wd := filepath.Join(root, tenant)
+		if err := os.Mkdir(wd, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		cmd, err := workloadCommand(cfg, sb, wd, []string{"/bin/sh"}, []string{"PATH=/usr/bin:/bin"})
+		if err != nil {
+			t.Fatalf("tenant %s after a workload's chmod 0777 of the work root: %v; want the attempt run", tenant, err)
+		}
+		if cmd.grant != nil {
+			cmd.grant.Close()
+		}
+		if fi, err := os.Stat(root); err != nil || fi.Mode().Perm() != 0o755 {
+			t.Errorf("tenant %s: the work root is now %v (%v); want 0755", tenant, fi.Mode(), err)
+		}
+	}
+	if os.Geteuid() != 0 {
+		return
+	}
+	// As a server that is not root: root's directories are not its own
+	// to set right.
+	defer func() { geteuid = os.Geteuid }()
+	geteuid = func() int { return 4242 }
+	if err := os.Chmod(root, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := workloadCommand(cfg, sb, filepath.Join(root, "a"), []string{"/bin/sh"}, nil); err == nil || !strings.Contains(err.Error(), root+" (mode 0777, owned by uid 0)") {
+		t.Errorf("a root-owned work root of mode 0777, the server not root: %v; want it refused, naming it", err)
+	}
+	if fi, err := os.Stat(root); err != nil || fi.Mode().Perm() != 0o777 {
+		t.Errorf("a root-owned work root, the server not root: now %v (%v); want it left 0777", fi.Mode(), err)
+	}
+}
+
+// TestAttackReadOnlyPathSwappedThroughADirectoryAbove: the paths a
+// landlock workload may read were judged with their links resolved
+// (checkPrivate), then granted again by path: a user who could write a
+// directory on the way (or the one that holds a link met on it) could
+// swap it between the check and the grant, the workload then granted
+// what the swap led to, such as the server's state directory. Such a
+// directory is now refused, naming it, where the server cannot set it
+// right; one of the server's user is set right and the workload runs. A
+// read-only path given relative, which the helper would resolve in the
+// scratch, is refused.
+func TestAttackReadOnlyPathSwappedThroughADirectoryAbove(t *testing.T) {
+	base := t.TempDir()
+	wd := filepath.Join(base, "scratch")
+	shared := filepath.Join(base, "shared")
+	tools := filepath.Join(shared, "tools")
+	for _, d := range []string{wd, tools} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A link to the tools, in a directory of its own.
+	links := filepath.Join(base, "links")
+	if err := os.Mkdir(links, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(tools, filepath.Join(links, "tools")); err != nil {
+		t.Fatal(err)
+	}
+	start := func(ro ...string) error {
+		t.Helper()
+		sb := Sandbox{Mode: SandboxLandlock, ReadOnly: ro}
+		cmd, err := workloadCommand(Config{Exe: "/nonexistent/meridian"}, sb, wd, []string{"/bin/sh"}, []string{"PATH=/usr/bin:/bin"})
+		if cmd != nil && cmd.grant != nil {
+			cmd.grant.Close()
+		}
+		return err
+	}
+	if err := start("tools"); err == nil || !strings.Contains(err.Error(), `read-only path "tools" is not an absolute path`) {
+		t.Errorf("a relative read-only path: %v; want it refused, naming it", err)
+	}
+	// The server's own directories are set right.
+	for _, d := range []string{shared, links} {
+		if err := os.Chmod(d, 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := start(tools, filepath.Join(links, "tools")); err != nil {
+		t.Errorf("read-only paths under the server's directories of mode 0777: %v; want their modes set back and the workload run", err)
+	}
+	for _, d := range []string{shared, links} {
+		if fi, err := os.Stat(d); err != nil || fi.Mode().Perm() != 0o755 {
+			t.Errorf("%s: now %v (%v); want 0755", d, fi.Mode(), err)
+		}
+	}
+	if os.Geteuid() != 0 {
+		return
+	}
+	// As a server that is not root, root's directories are not its own.
+	defer func() { geteuid = os.Geteuid }()
+	geteuid = func() int { return 4242 }
+	for _, tc := range []struct {
+		ro, open string
+	}{
+		{tools, shared},                               // a directory on its path
+		{filepath.Join(links, "tools"), links},        // the one that holds a link met on it
+		{filepath.Join(links, "tools", "bin"), links}, // not there yet: the link may be swapped to where it is
+	} {
+		if err := os.Chmod(tc.open, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		if err := start(tc.ro); err == nil || !strings.Contains(err.Error(), "the read-only path "+tc.ro+": the directory "+tc.open+" (mode 0777") {
+			t.Errorf("read-only path %s, %s of mode 0777: %v; want it refused, naming %s", tc.ro, tc.open, err, tc.open)
+		}
+		if err := os.Chmod(tc.open, 0o755); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

@@ -512,8 +512,17 @@ func helperCommand(cfg Config, sb Sandbox, wd string, args, env []string, reap b
 	}
 	// Checked here, just before the helper starts, as well as before the
 	// datasets are unsealed (prepare): the pack helper is granted the
-	// scratch by its path too.
-	if err := checkScratchWriters(sb, wd, execPath); err != nil {
+	// scratch by its path too. The read-only paths are judged again once
+	// no one else may change where they lead (checkReadOnlyWriters): a
+	// swap made since prepare's check is judged as it stands.
+	err := checkScratchWriters(sb, wd, execPath)
+	if err == nil {
+		err = checkReadOnlyWriters(cfg, sb)
+	}
+	if err == nil {
+		err = checkPrivate(cfg, sb)
+	}
+	if err != nil {
 		if grant != nil {
 			grant.Close()
 		}

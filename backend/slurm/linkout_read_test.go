@@ -2,6 +2,7 @@ package slurm
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -86,7 +87,8 @@ func readThroughLink(t *testing.T, at string) (records, string) {
 // cancel, a final status, the intents, where it ran, its exit code, which
 // a Status that could not parse it showed). Each read now fails, naming
 // the state directory, and nothing outside is taken; a missing record
-// still reads as absent.
+// still reads as absent. A job's start mark that cannot be looked at so
+// reads as one that may be there, never as absent.
 func TestRecordReadsDoNotFollowALinkOut(t *testing.T) {
 	const key = "r1-1"
 	type read struct {
@@ -113,7 +115,14 @@ func TestRecordReadsDoNotFollowALinkOut(t *testing.T) {
 		{"identity.json", func(r records) string { _, ok := r.identity(key); return yes(ok) }},
 		{"submitted", func(r records) string { _, _, ok := r.submitted(key); return yes(ok) }},
 		{"exitcode", func(r records) string { return yes(r.exited(key)) }},
-		{"started", func(r records) string { return r.ranMark(key) }},
+		{"started", func(r records) string {
+			// Not taken as absent: a mark that cannot be looked at is
+			// named as one that may be there (the job may have started).
+			if m := r.ranMark(key); !strings.HasPrefix(m, "started (which cannot be looked at: ") || !strings.Contains(m, r.dir) {
+				return fmt.Sprintf("ranMark %q; want the start mark named as one that cannot be looked at, naming the state directory", m)
+			}
+			return ""
+		}},
 		{"status", func(r records) string {
 			st, err := (&Slurm{rec: r}).forgottenStatus("777", handleRef{id: "777", key: key})
 			switch {

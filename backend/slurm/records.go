@@ -161,21 +161,23 @@ func (r records) writeFile(rel string, data []byte, perm os.FileMode) error {
 // removeFile removes rel, below the state directory, never outside; one
 // already gone is no error. Its directory is synced after a removal: a
 // crash before the entry's removal reached the disk brought the record
-// back (an intent, a retired job's live record).
+// back (an intent, a retired job's live record). It is synced when the
+// entry is already gone too: the removal may be this caller's own, whose
+// sync failed and which is now retried, or another's not synced yet.
 func (r records) removeFile(rel string) error {
 	root, err := os.OpenRoot(r.dir)
 	if err != nil {
 		return err
 	}
 	defer root.Close()
-	err = root.Remove(rel)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil // removed by another, which syncs it
-	}
-	if err != nil {
+	if err := root.Remove(rel); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return r.stateErr(err)
 	}
-	return r.stateErr(atomicfile.SyncDirIn(root, filepath.Dir(rel)))
+	err = atomicfile.SyncDirIn(root, filepath.Dir(rel))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // its directory is gone too, and the entry with it
+	}
+	return r.stateErr(err)
 }
 
 // lockJob takes the lock of the attempt key (jobs/KEY/lock), which its
@@ -946,10 +948,19 @@ func jobNumber(s string) (uint64, bool) {
 // ranMark names the first file in the directory of key that only a job of
 // the attempt that started writes (the batch script's start mark and exit
 // code, the output file slurmd opens for it), or "" when there is none.
+// A mark that cannot be looked at (the job's directory replaced by a link
+// out, one the server may not search, an I/O error) may be there, and is
+// named with why it cannot be looked at: taken as absent, a job that had
+// started read as one that never did, Clean removed the working directory
+// of a job that may still run, and Submit ran the attempt a second time.
 func (r records) ranMark(key string) string {
 	for _, name := range []string{"started", "exitcode", "output.log"} {
-		if r.has(filepath.Join("jobs", key, name)) {
+		_, err := r.lstat(filepath.Join("jobs", key, name))
+		if err == nil {
 			return name
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return fmt.Sprintf("%s (which cannot be looked at: %v)", name, err)
 		}
 	}
 	return ""
@@ -1105,9 +1116,12 @@ func (r records) swept(key string) bool {
 }
 
 // exited says whether the batch script of key wrote its exit code: its
-// command returned.
+// command returned. An exit code that cannot be looked at is not taken
+// as one (the job may still run): jobDone then goes by ranMark, which
+// names it as a mark that may be there, and by where the job ran.
 func (r records) exited(key string) bool {
-	return r.has(filepath.Join("jobs", key, "exitcode"))
+	_, err := r.lstat(filepath.Join("jobs", key, "exitcode"))
+	return err == nil
 }
 
 // saveNodes records the host list the job of key runs on, once (a job is

@@ -472,10 +472,16 @@ const identityWait = 2 * time.Second
 // restScript is the batch script of a job submitted through slurmrestd:
 // make and enter the working directory, send the output to OutputPath
 // beside it, run the command. The environment comes in the request.
+//
+// The directories mkdir makes are made under umask 077 (in a subshell, so
+// that the command's own umask is the job's): under the job's umask (002
+// at many sites) a parent it made was 0775, which the agent's landlock
+// sandbox refuses above a scratch (a directory another user may write)
+// and which let the group rename the working directory away.
 func restScript(spec backend.Spec, wd string) string {
 	var b strings.Builder
 	b.WriteString("#!/bin/sh\n# Meridian job " + spec.Key() + ", submitted through slurmrestd\n")
-	b.WriteString("mkdir -p " + quote(wd) + " && cd " + quote(wd) + " || exit 1\n")
+	b.WriteString("(umask 077 && mkdir -p " + quote(wd) + ") && cd " + quote(wd) + " || exit 1\n")
 	b.WriteString("exec >>" + quote(OutputPath(wd, spec.RunID, spec.Attempt)) + " 2>&1\n")
 	b.WriteString("exec")
 	for _, a := range spec.Command {
