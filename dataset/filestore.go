@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"meridian.dev/meridian/internal/atomicfile"
 )
 
 // dirBucket keeps each object as a file under a directory, at the path its
@@ -46,7 +48,14 @@ func openDir(dir string) (*dirBucket, error) {
 
 // openRoot opens the directory as an os.Root for one operation (Stores are
 // shared by their Sub stores and not always closed, so none is held).
-func (b *dirBucket) openRoot() (*os.Root, error) { return os.OpenRoot(b.dir) }
+// os.OpenRoot opens its path to read without O_DIRECTORY: a FIFO that
+// whoever may write the directory above put in the store's place was
+// opened, waiting for a writer, and every operation of the store with it,
+// for good. The path is given ending in "/.", which only a directory
+// has: anything else fails at once with ENOTDIR, naming it.
+func (b *dirBucket) openRoot() (*os.Root, error) {
+	return os.OpenRoot(b.dir + string(filepath.Separator) + ".")
+}
 
 // path maps a key to its file, refusing keys that would leave the directory
 // or name it ambiguously: empty, absolute, with an empty, "." or ".."
@@ -365,14 +374,22 @@ func (w *dirWalk) walk(ctx context.Context, dir string, depth int) (gone bool, e
 	if depth > maxListDepth {
 		return false, fmt.Errorf("%s: directories more than %d deep: %w", clipKey(dir), maxListDepth, ErrListTooLong)
 	}
-	f, err := w.r.Open(filepath.FromSlash(dir))
+	// Opened as a directory (O_DIRECTORY): os.Root.Open opens the last
+	// name as whatever it is, and a FIFO put in place of a directory
+	// listed a moment before (or of the directory of the prefix) was
+	// opened to read, waiting for a writer, and the listing with it, for
+	// good. Anything but a directory now fails at once with ENOTDIR.
+	f, err := atomicfile.OpenDirIn(w.r, filepath.FromSlash(dir))
 	if err != nil {
 		if dir == w.root && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)) {
-			return false, nil // nothing under the prefix yet
+			return false, nil // nothing under the prefix yet, or a file's directory part
 		}
 		if dir != w.root && errors.Is(err, fs.ErrNotExist) {
 			return true, nil // removed while listing
 		}
+		// A directory listed a moment ago and something else now is
+		// refused, naming it (as a directory replaced by a file always
+		// was): its keys may be anywhere by now.
 		return false, err
 	}
 	// kept counts the entries still there: a directory none of whose
@@ -401,9 +418,6 @@ func (w *dirWalk) walk(ctx context.Context, dir string, depth int) (gone bool, e
 				return false, nil
 			}
 			return removeEmptyDir(w.r, filepath.FromSlash(dir)), nil
-		case err != nil && len(ents) == 0 && dir == w.root && errors.Is(err, syscall.ENOTDIR):
-			f.Close()
-			return false, nil // the prefix names a file's directory part
 		case err != nil && errors.Is(err, fs.ErrNotExist):
 			// Removed, emptied, while being read: nothing more is in it.
 			f.Close()
