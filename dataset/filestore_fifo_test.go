@@ -6,13 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"meridian.dev/meridian/internal/fifotest"
 )
 
 // Whoever may write a file store's directory (a local user, a workload on
@@ -66,50 +65,7 @@ func eachReturns(t *testing.T, free func(), n int, call func(i int) (more bool))
 // freeFIFO frees a call blocked opening the FIFO at one of paths to read:
 // it opens it to write, which lets the reader's open go on.
 func freeFIFO(paths ...string) func() {
-	return func() {
-		for _, p := range paths {
-			if w, err := os.OpenFile(p, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
-				w.Close()
-			}
-		}
-	}
-}
-
-// exchangeWithFIFO swaps path and a FIFO at fifo, each taking the other's
-// name (renameat2 RENAME_EXCHANGE, so that path always names one of
-// them), again and again until the stop it returns, or the test's end: a
-// workload racing the store's look at path and its open. Stopped, it
-// frees a call blocked on the FIFO, wherever it is.
-func exchangeWithFIFO(t *testing.T, path, fifo string) (stop func()) {
-	t.Helper()
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	quit, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case <-quit:
-				return
-			default:
-			}
-			if err := unix.Renameat2(unix.AT_FDCWD, path, unix.AT_FDCWD, fifo, unix.RENAME_EXCHANGE); err != nil {
-				t.Errorf("exchange %s and %s: %v", path, fifo, err)
-				return
-			}
-		}
-	}()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			close(quit)
-			<-done
-			freeFIFO(path, fifo)()
-		})
-	}
-	t.Cleanup(stop)
-	return stop
+	return func() { fifotest.Free(paths...) }
 }
 
 // listAll lists prefix of st whole, returning the keys and the error that
@@ -148,7 +104,7 @@ func TestFileStoreListDirectoryRacedWithAFIFO(t *testing.T) {
 	st, dir, chunkDir := storeWithChunkDir(t)
 	// The FIFO waits outside the tree listed, so that it is never listed
 	// under its own name.
-	stop := exchangeWithFIFO(t, chunkDir, filepath.Join(dir, "spare"))
+	stop := fifotest.Exchange(t, chunkDir, filepath.Join(dir, "spare"))
 	rel := "meridian/d/chunks/ab"
 	listed, refused := 0, 0
 	eachReturns(t, stop, fifoRaceRounds, func(int) bool {
@@ -235,7 +191,7 @@ func TestFileStoreFIFOInPlaceOfItsDirectory(t *testing.T) {
 func TestFileStoreReadRacedWithAFIFO(t *testing.T) {
 	st, _, chunkDir := storeWithChunkDir(t)
 	file := filepath.Join(chunkDir, "abcd")
-	stop := exchangeWithFIFO(t, file, filepath.Join(chunkDir, "spare"))
+	stop := fifotest.Exchange(t, file, filepath.Join(chunkDir, "spare"))
 	read, refused := 0, 0
 	eachReturns(t, stop, fifoRaceRounds, func(int) bool {
 		data, err := ReadObject(context.Background(), st, "meridian/d/chunks/ab/abcd", 100)

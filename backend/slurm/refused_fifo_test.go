@@ -4,11 +4,10 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"meridian.dev/meridian/internal/fifotest"
 )
 
 // TestRemoveRefusedRacedWithAFIFO: Clean's removal from refused/ looked
@@ -27,38 +26,7 @@ func TestRemoveRefusedRacedWithAFIFO(t *testing.T) {
 	if err := os.Mkdir(refused, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	fifo := refused + ".fifo"
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	quit, exchanged := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(exchanged)
-		for {
-			select {
-			case <-quit:
-				return
-			default:
-			}
-			if err := unix.Renameat2(unix.AT_FDCWD, refused, unix.AT_FDCWD, fifo, unix.RENAME_EXCHANGE); err != nil {
-				t.Errorf("exchange %s and %s: %v", refused, fifo, err)
-				return
-			}
-		}
-	}()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			close(quit)
-			<-exchanged
-			// Frees a removal blocked opening the FIFO, wherever it is.
-			for _, p := range []string{refused, fifo} {
-				if w, err := os.OpenFile(p, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
-					w.Close()
-				}
-			}
-		})
-	}
+	stop := fifotest.Exchange(t, refused, refused+".fifo")
 	defer stop()
 	returned := make(chan struct{})
 	var hung sync.Once

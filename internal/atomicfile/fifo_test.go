@@ -5,13 +5,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"meridian.dev/meridian/internal/fifotest"
 )
 
 // The directory below a root that a call goes through may be shared with
@@ -73,51 +72,7 @@ func eachReturnsIn(t *testing.T, free func(), n int, call func(i int) (more bool
 // openFIFO frees a call blocked opening the FIFO at one of paths to read:
 // it opens it to write, which lets the reader's open go on.
 func openFIFO(paths ...string) func() {
-	return func() {
-		for _, p := range paths {
-			if w, err := os.OpenFile(p, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
-				w.Close()
-			}
-		}
-	}
-}
-
-// exchanging swaps the directory dir and a FIFO beside it, each taking
-// the other's name (renameat2 RENAME_EXCHANGE, so that dir's name always
-// names one of them), again and again until the stop it returns, or the
-// test's end: a workload racing the server's look at dir and its open.
-// Stopped, it frees a call blocked on the FIFO, wherever it is.
-func exchanging(t *testing.T, dir string) (stop func()) {
-	t.Helper()
-	fifo := dir + ".fifo"
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	quit, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case <-quit:
-				return
-			default:
-			}
-			if err := unix.Renameat2(unix.AT_FDCWD, dir, unix.AT_FDCWD, fifo, unix.RENAME_EXCHANGE); err != nil {
-				t.Errorf("exchange %s and %s: %v", dir, fifo, err)
-				return
-			}
-		}
-	}()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			close(quit)
-			<-done
-			openFIFO(dir, fifo)()
-		})
-	}
-	t.Cleanup(stop)
-	return stop
+	return func() { fifotest.Free(paths...) }
 }
 
 // raceRounds is how many calls a racing test makes while a directory on
@@ -180,7 +135,7 @@ func TestWriteFileInDirectoryRacedWithAFIFO(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer root.Close()
-	stop := exchanging(t, filepath.Join(state, rel))
+	stop := fifotest.Exchange(t, filepath.Join(state, rel), filepath.Join(state, rel)+".fifo")
 	made := eachReturnsIn(t, stop, raceRounds, func(int) bool {
 		err := WriteFileIn(root, filepath.Join(rel, "jobid"), []byte("42\n"), 0o644)
 		if err != nil && !strings.Contains(err.Error(), rel) {

@@ -6,11 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"meridian.dev/meridian/internal/fifotest"
 )
 
 // TestLockInDirectoryRacedWithAFIFO: os.Root looks at the lock file's
@@ -32,7 +31,7 @@ func TestLockInDirectoryRacedWithAFIFO(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer root.Close()
-	stop := exchangeWithFIFO(t, job)
+	stop := fifotest.Exchange(t, job, job+".fifo")
 	returned := make(chan error)
 	var hung sync.Once
 	quit := make(chan struct{})
@@ -69,45 +68,4 @@ func TestLockInDirectoryRacedWithAFIFO(t *testing.T) {
 			return
 		}
 	}
-}
-
-// exchangeWithFIFO swaps the directory dir and a FIFO beside it, each
-// taking the other's name (renameat2 RENAME_EXCHANGE), again and again
-// until stopped or the test's end. Stopped, it frees a reader blocked
-// opening the FIFO, wherever it is, by opening it to write.
-func exchangeWithFIFO(t *testing.T, dir string) (stop func()) {
-	t.Helper()
-	fifo := dir + ".fifo"
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	quit, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case <-quit:
-				return
-			default:
-			}
-			if err := unix.Renameat2(unix.AT_FDCWD, dir, unix.AT_FDCWD, fifo, unix.RENAME_EXCHANGE); err != nil {
-				t.Errorf("exchange %s and %s: %v", dir, fifo, err)
-				return
-			}
-		}
-	}()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			close(quit)
-			<-done
-			for _, p := range []string{dir, fifo} {
-				if w, err := os.OpenFile(p, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
-					w.Close()
-				}
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
 }
