@@ -6,61 +6,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
-	"time"
 
 	"meridian.dev/meridian/internal/fifotest"
 )
 
-// Whoever may write a file store's directory (a local user, a workload on
-// a local site whose store it can reach) can put a FIFO where a directory
-// or a file of the store was. Opened to read, a FIFO waits for a writer,
-// and the server's listing (a dataset's staging, its registration check,
-// its manifest build) or read waited with it, for good. Each call below
-// must come back instead. The bound is a check for a hang, not a timing.
-const fifoHangBound = 5 * time.Second
-
 // fifoRaceRounds is how many calls a racing test makes while a directory
 // or a file of the store is exchanged with a FIFO.
 const fifoRaceRounds = 5000
-
-// eachReturns makes the calls call(0), call(1)..., up to n of them or
-// until one says to stop, failing the test if one does not return within
-// fifoHangBound; it frees a call that hangs (free) and makes no more. It
-// reports how many returned.
-func eachReturns(t *testing.T, free func(), n int, call func(i int) (more bool)) int {
-	t.Helper()
-	returned := make(chan bool)
-	var hung atomic.Bool
-	go func() {
-		defer close(returned)
-		for i := 0; i < n && !hung.Load(); i++ {
-			if !call(i) {
-				return
-			}
-			returned <- true
-		}
-	}()
-	made := 0
-	for {
-		select {
-		case _, ok := <-returned:
-			if !ok {
-				return made
-			}
-			made++
-		case <-time.After(fifoHangBound):
-			t.Errorf("call %d of %d: no return within %v, blocked opening a FIFO", made+1, n, fifoHangBound)
-			hung.Store(true)
-			free()
-			for range returned {
-			}
-			return made
-		}
-	}
-}
 
 // freeFIFO frees a call blocked opening the FIFO at one of paths to read:
 // it opens it to write, which lets the reader's open go on.
@@ -107,7 +61,7 @@ func TestFileStoreListDirectoryRacedWithAFIFO(t *testing.T) {
 	stop := fifotest.Exchange(t, chunkDir, filepath.Join(dir, "spare"))
 	rel := "meridian/d/chunks/ab"
 	listed, refused := 0, 0
-	eachReturns(t, stop, fifoRaceRounds, func(int) bool {
+	fifotest.EachReturns(t, stop, fifoRaceRounds, func(int) bool {
 		keys, err := listAll(st, "meridian/d/chunks/")
 		switch {
 		case err != nil && strings.Contains(err.Error(), rel):
@@ -140,7 +94,7 @@ func TestFileStoreListFIFOInPlaceOfTheListedDirectory(t *testing.T) {
 	if err := syscall.Mkfifo(chunkDir, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	eachReturns(t, freeFIFO(chunkDir), 1, func(int) bool {
+	fifotest.EachReturns(t, freeFIFO(chunkDir), 1, func(int) bool {
 		if keys, err := listAll(st, "meridian/d/chunks/ab/"); err != nil || len(keys) != 0 {
 			t.Errorf("listing a FIFO's prefix = %q, %v; want no keys", keys, err)
 		}
@@ -174,7 +128,7 @@ func TestFileStoreFIFOInPlaceOfItsDirectory(t *testing.T) {
 		{"remove", func() error { return st.Delete(context.Background(), "meridian/d/chunks/ab/abcd") }},
 		{"flush", st.Flush},
 	}
-	eachReturns(t, freeFIFO(dir), len(ops), func(i int) bool {
+	fifotest.EachReturns(t, freeFIFO(dir), len(ops), func(i int) bool {
 		err := ops[i].call()
 		if err == nil || !errors.Is(err, syscall.ENOTDIR) || !strings.Contains(err.Error(), dir) {
 			t.Errorf("%s with a FIFO in place of the store's directory: %v; want an error naming it, not a directory", ops[i].name, err)
@@ -193,7 +147,7 @@ func TestFileStoreReadRacedWithAFIFO(t *testing.T) {
 	file := filepath.Join(chunkDir, "abcd")
 	stop := fifotest.Exchange(t, file, filepath.Join(chunkDir, "spare"))
 	read, refused := 0, 0
-	eachReturns(t, stop, fifoRaceRounds, func(int) bool {
+	fifotest.EachReturns(t, stop, fifoRaceRounds, func(int) bool {
 		data, err := ReadObject(context.Background(), st, "meridian/d/chunks/ab/abcd", 100)
 		switch {
 		case errors.Is(err, ErrNotRegular) && strings.Contains(err.Error(), "meridian/d/chunks/ab/abcd"):

@@ -5,69 +5,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"meridian.dev/meridian/internal/fifotest"
 )
-
-// The directory below a root that a call goes through may be shared with
-// a workload, which can put a FIFO in a directory's place: opened to
-// read, a FIFO waits for a writer, and the server's write, lock or sync
-// hung for good. Each call below must come back with an error naming the
-// directory instead. The bound is a check for a hang, not a timing.
-const hangBound = 5 * time.Second
-
-// returnsIn runs call and hands back its error, failing the test if it
-// does not return within hangBound. A call that hangs is set free once
-// the test has failed (free), so that the test's files can be removed.
-func returnsIn(t *testing.T, free func(), call func() error) error {
-	t.Helper()
-	var err error
-	eachReturnsIn(t, free, 1, func(int) bool {
-		err = call()
-		return true
-	})
-	return err
-}
-
-// eachReturnsIn makes the calls call(0), call(1)..., up to n of them or
-// until one says to stop, failing the test if one does not return within
-// hangBound; it frees a call that hangs (free) and makes no more. It
-// reports how many it made.
-func eachReturnsIn(t *testing.T, free func(), n int, call func(i int) (more bool)) int {
-	t.Helper()
-	returned := make(chan bool)
-	var hung atomic.Bool
-	go func() {
-		defer close(returned)
-		for i := 0; i < n && !hung.Load(); i++ {
-			if !call(i) {
-				return
-			}
-			returned <- true
-		}
-	}()
-	made := 0
-	for {
-		select {
-		case _, ok := <-returned:
-			if !ok {
-				return made
-			}
-			made++
-		case <-time.After(hangBound):
-			t.Errorf("call %d of %d: no return within %v, blocked opening a FIFO", made+1, n, hangBound)
-			hung.Store(true)
-			free()
-			for range returned {
-			}
-			return made
-		}
-	}
-}
 
 // openFIFO frees a call blocked opening the FIFO at one of paths to read:
 // it opens it to write, which lets the reader's open go on.
@@ -113,7 +56,7 @@ func wantNotDir(t *testing.T, what string, err error, rel string) {
 func TestWriteFileInFIFOInPlaceOfItsDirectory(t *testing.T) {
 	rel := filepath.Join("jobs", "r1-1")
 	root, fifo := stateWithFIFO(t, rel)
-	err := returnsIn(t, openFIFO(fifo), func() error {
+	err := fifotest.Returns(t, openFIFO(fifo), func() error {
 		return WriteFileIn(root, filepath.Join(rel, "jobid"), []byte("42\n"), 0o644)
 	})
 	wantNotDir(t, "WriteFileIn", err, rel)
@@ -136,7 +79,7 @@ func TestWriteFileInDirectoryRacedWithAFIFO(t *testing.T) {
 	}
 	defer root.Close()
 	stop := fifotest.Exchange(t, filepath.Join(state, rel), filepath.Join(state, rel)+".fifo")
-	made := eachReturnsIn(t, stop, raceRounds, func(int) bool {
+	made := fifotest.EachReturns(t, stop, raceRounds, func(int) bool {
 		err := WriteFileIn(root, filepath.Join(rel, "jobid"), []byte("42\n"), 0o644)
 		if err != nil && !strings.Contains(err.Error(), rel) {
 			t.Errorf("WriteFileIn with a FIFO exchanged for %s: %v; want an error naming it", rel, err)
@@ -151,7 +94,7 @@ func TestWriteFileInDirectoryRacedWithAFIFO(t *testing.T) {
 // and a FIFO in its place hung it.
 func TestSyncDirInFIFO(t *testing.T) {
 	root, fifo := stateWithFIFO(t, "handles")
-	err := returnsIn(t, openFIFO(fifo), func() error { return SyncDirIn(root, "handles") })
+	err := fifotest.Returns(t, openFIFO(fifo), func() error { return SyncDirIn(root, "handles") })
 	wantNotDir(t, "SyncDirIn", err, "handles")
 }
 
@@ -182,7 +125,7 @@ func TestMkdirAllInFIFOSwappedForTheParent(t *testing.T) {
 		}
 	}
 	defer func() { SyncHook = nil }()
-	err = returnsIn(t, openFIFO(jobs), func() error { return MkdirAllIn(root, filepath.Join("jobs", "r1-1"), 0o700) })
+	err = fifotest.Returns(t, openFIFO(jobs), func() error { return MkdirAllIn(root, filepath.Join("jobs", "r1-1"), 0o700) })
 	wantNotDir(t, "MkdirAllIn", err, "jobs")
 }
 
@@ -190,7 +133,7 @@ func TestMkdirAllInFIFOSwappedForTheParent(t *testing.T) {
 // a FIFO in its place hung the caller (Clean, opening refused/).
 func TestOpenRootInFIFO(t *testing.T) {
 	root, fifo := stateWithFIFO(t, "refused")
-	err := returnsIn(t, openFIFO(fifo), func() error {
+	err := fifotest.Returns(t, openFIFO(fifo), func() error {
 		r, err := OpenRootIn(root, "refused")
 		if err == nil {
 			r.Close()
@@ -224,7 +167,7 @@ func TestOpenRootInFIFO(t *testing.T) {
 func TestRemoveStaleTempsInAndSubDirsInFIFO(t *testing.T) {
 	root, fifo := stateWithFIFO(t, "jobs")
 	var n int
-	returnsIn(t, openFIFO(fifo), func() error {
+	fifotest.Returns(t, openFIFO(fifo), func() error {
 		n = RemoveStaleTempsIn(root, "jobs", func(string) bool { return true })
 		return nil
 	})
@@ -232,7 +175,7 @@ func TestRemoveStaleTempsInAndSubDirsInFIFO(t *testing.T) {
 		t.Errorf("RemoveStaleTempsIn through a FIFO removed %d files", n)
 	}
 	var dirs []string
-	returnsIn(t, openFIFO(fifo), func() error {
+	fifotest.Returns(t, openFIFO(fifo), func() error {
 		dirs = SubDirsIn(root, "jobs")
 		return nil
 	})
@@ -251,15 +194,15 @@ func TestSyncDirSubDirsAndRemoveTempsFIFO(t *testing.T) {
 		t.Fatal(err)
 	}
 	free := openFIFO(fifo)
-	err := returnsIn(t, free, func() error { return SyncDir(fifo) })
+	err := fifotest.Returns(t, free, func() error { return SyncDir(fifo) })
 	wantNotDir(t, "SyncDir", err, fifo)
-	returnsIn(t, free, func() error {
+	fifotest.Returns(t, free, func() error {
 		if dirs := SubDirs(fifo); len(dirs) != 0 {
 			t.Errorf("SubDirs of a FIFO = %q; want none", dirs)
 		}
 		return nil
 	})
-	returnsIn(t, free, func() error {
+	fifotest.Returns(t, free, func() error {
 		if n := RemoveStaleTemps(fifo, func(string) bool { return true }, time.Nanosecond); n != 0 {
 			t.Errorf("RemoveStaleTemps through a FIFO removed %d files", n)
 		}

@@ -6,8 +6,10 @@ package fifotest
 import (
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -57,4 +59,55 @@ func Exchange(t testing.TB, path, fifo string) (stop func()) {
 	}
 	t.Cleanup(stop)
 	return stop
+}
+
+// HangBound is how long a call may take before EachReturns holds it
+// blocked: a check for a hang, not a timing.
+const HangBound = 5 * time.Second
+
+// EachReturns makes the calls call(0), call(1)..., up to n of them or
+// until one says to stop, failing the test if one does not return within
+// HangBound; it frees a call that hangs (free) and makes no more. It
+// reports how many returned.
+func EachReturns(t testing.TB, free func(), n int, call func(i int) (more bool)) int {
+	t.Helper()
+	returned := make(chan bool)
+	var hung atomic.Bool
+	go func() {
+		defer close(returned)
+		for i := 0; i < n && !hung.Load(); i++ {
+			if !call(i) {
+				return
+			}
+			returned <- true
+		}
+	}()
+	made := 0
+	for {
+		select {
+		case _, ok := <-returned:
+			if !ok {
+				return made
+			}
+			made++
+		case <-time.After(HangBound):
+			t.Errorf("call %d of %d: no return within %v, blocked opening a FIFO", made+1, n, HangBound)
+			hung.Store(true)
+			free()
+			for range returned {
+			}
+			return made
+		}
+	}
+}
+
+// Returns makes call once, as EachReturns does, and returns its error.
+func Returns(t testing.TB, free func(), call func() error) error {
+	t.Helper()
+	var err error
+	EachReturns(t, free, 1, func(int) bool {
+		err = call()
+		return true
+	})
+	return err
 }
