@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"reflect"
 	"runtime"
@@ -477,30 +479,78 @@ func (s *Set) Merge(o *Set) {
 // whole, cut into documents, and the documents of all files decoded in
 // parallel; every problem of every file is reported at once.
 func LoadFiles(paths ...string) (*Set, error) {
-	var files []fileChunks
-	var errs Errors
+	var names []string
 	for _, p := range paths {
-		names, err := expand(p)
+		found, err := expand(p)
 		if err != nil {
 			return nil, err
 		}
-		for _, f := range names {
-			data, err := readFile(f)
-			if err != nil {
-				var fe *FieldError
-				if errors.As(err, &fe) {
-					errs = append(errs, fe)
-					continue
-				}
-				return nil, err
-			}
-			chunks, err := splitDocuments(f, data)
-			if err != nil {
-				errs = append(errs, err.(*FieldError))
+		names = append(names, found...)
+	}
+	return loadNamed(names, func(f string) string { return f })
+}
+
+// ServerCatalogName is the name a server's catalog directory is shown by
+// to its tenants (LoadDir): "catalog/sites.yaml:12".
+const ServerCatalogName = "catalog"
+
+// LoadDir is LoadFiles of one directory whose files are named, in
+// positions and errors, as shown/ followed by their path within dir (with
+// forward slashes) rather than as they lie on this machine. A server reads
+// its catalog so: the positions of its sites are cited in the plans its
+// tenants read, which should say which catalog file a rule of the operator
+// comes from without disclosing where the server keeps it.
+func LoadDir(dir, shown string) (*Set, error) {
+	names, err := expand(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", shown, unwrapPath(err))
+	}
+	root := filepath.Clean(dir)
+	return loadNamed(names, func(f string) string {
+		rel, err := filepath.Rel(root, f)
+		if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(os.PathSeparator)) {
+			// Not reached: expand lists files under dir only.
+			rel = filepath.Base(f)
+		}
+		return path.Join(shown, filepath.ToSlash(rel))
+	})
+}
+
+// unwrapPath is err's cause without the path an *fs.PathError names.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// loadNamed reads files (as found on this machine) and decodes them, name
+// giving each file's name in positions and errors.
+func loadNamed(paths []string, name func(string) string) (*Set, error) {
+	var files []fileChunks
+	var errs Errors
+	for _, f := range paths {
+		shown := name(f)
+		data, err := readFile(f)
+		if err != nil {
+			var fe *FieldError
+			if errors.As(err, &fe) {
+				fe.File = shown
+				errs = append(errs, fe)
 				continue
 			}
-			files = append(files, fileChunks{f, chunks})
+			if shown != f {
+				return nil, fmt.Errorf("read %s: %w", shown, unwrapPath(err))
+			}
+			return nil, err
 		}
+		chunks, err := splitDocuments(shown, data)
+		if err != nil {
+			errs = append(errs, err.(*FieldError))
+			continue
+		}
+		files = append(files, fileChunks{shown, chunks})
 	}
 	set, err := decodeAll(files)
 	if err != nil {

@@ -556,7 +556,10 @@ func sortedKeys[V any](m map[string]V) []string {
 func (c *Controller) catalog() (*catalog.Set, error) {
 	c.catOnce.Do(func() {
 		if c.cfg.CatalogDir != "" {
-			c.catSet, c.catErr = catalog.LoadFiles(c.cfg.CatalogDir)
+			// Named as catalog/FILE, not by where the server keeps
+			// them: a site's position is cited in the plans and
+			// errors its tenants read.
+			c.catSet, c.catErr = catalog.LoadDir(c.cfg.CatalogDir, catalog.ServerCatalogName)
 			if c.catErr == nil {
 				// Valid sites are not validated again per request; an
 				// invalid catalog is reported by each request, as before.
@@ -565,7 +568,7 @@ func (c *Controller) catalog() (*catalog.Set, error) {
 		}
 	})
 	if c.catErr != nil {
-		return nil, fmt.Errorf("server catalog %s: %w", c.cfg.CatalogDir, c.catErr)
+		return nil, fmt.Errorf("server catalog: %w", c.catErr)
 	}
 	return c.catSet, nil
 }
