@@ -129,6 +129,12 @@ func (c *Controller) stageData(ctx context.Context, r *Run) (bool, error) {
 		// would look cut short.
 		cut := sctx.Err() != nil
 		unlock()
+		// The dataset the staging stopped at, for the tenant's text (the
+		// error's own words are the server's log's).
+		at := ""
+		if err != nil && len(results) < len(stored) {
+			at = stored[len(results)] // StageJob stages them in order
+		}
 		var denied *transfer.DeniedError
 		switch {
 		case err != nil && probe.failed() != nil:
@@ -145,17 +151,17 @@ func (c *Controller) stageData(ctx context.Context, r *Run) (bool, error) {
 		case err != nil && keyUnusable(err):
 			// The tenant's to resolve (send the key again): no later try
 			// gets past it until then, and no failure ends the run.
-			name := "(unknown)"
-			if len(results) < len(stored) {
-				name = stored[len(results)] // StageJob stages them in order
+			name := at
+			if name == "" {
+				name = "(unknown)"
 			}
 			return c.keyHeld(ctx, r, name, err)
 		case err != nil && transfer.Transient(err):
 			// A store answering 500 or not at all, or the ledger not
 			// written: the same staging may well pass a while later.
-			return c.stageFailed(ctx, r, err)
+			return c.stageFailed(ctx, r, at, err)
 		case err != nil:
-			return c.fail(ctx, r, c.siteFault(r, r.Site, fmt.Sprintf("staging attempt %d to %s failed", r.Attempt, r.Site), err))
+			return c.fail(ctx, r, c.siteFault(r, r.Site, fmt.Sprintf("staging attempt %d to %s failed%s", r.Attempt, r.Site, atDataset(at)), err))
 		}
 	}
 	var sent int64
@@ -271,6 +277,16 @@ func (c *Controller) judgedFromBoth(q policy.Query, dst *catalog.Site, also []*c
 	return nil
 }
 
+// atDataset says, in a staging's failure, the dataset it stopped at ("" for
+// none known): its name is the tenant's own, where the error's words are
+// the server's.
+func atDataset(name string) string {
+	if name == "" {
+		return ""
+	}
+	return " at dataset " + name
+}
+
 // maxStageTries is how many tries of an attempt's staging a store's
 // passing failure may stop before the run waits held (stageFailed), as
 // maxMoveTries is for a checkpoint's copy.
@@ -287,10 +303,10 @@ const maxStageTries = maxMoveTries
 // again, its tries counted afresh, at the placement its plan then picks. The timeline says so
 // at each try. A refusal (the law's, a key or object that does not
 // authenticate, a 4xx answer, an object gone) still fails the run.
-func (c *Controller) stageFailed(ctx context.Context, r *Run, cause error) (bool, error) {
+func (c *Controller) stageFailed(ctx context.Context, r *Run, dataset string, cause error) (bool, error) {
 	now := c.cfg.Now()
 	tries, attempt := r.StageTries+1, r.Attempt
-	what := c.siteFault(r, r.Site, fmt.Sprintf("staging attempt %d to %s could not finish", r.Attempt, r.Site), cause)
+	what := c.siteFault(r, r.Site, fmt.Sprintf("staging attempt %d to %s could not finish%s", r.Attempt, r.Site, atDataset(dataset)), cause)
 	c.cfg.Logger.Warn("staging failed", "run", r.ID, "tenant", r.Tenant, "site", r.Site, "try", tries, "err", cause)
 	same := func(r *Run) bool {
 		return r.State == Staging && !r.CancelRequested && r.Attempt == attempt && r.Staged != attempt && r.StageTries == tries-1

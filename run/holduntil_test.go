@@ -76,7 +76,7 @@ func TestStagingHeldAfterALawMoveKeepsItsRuleDay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.c.stageFailed(ctx, r, errors.New("test: bravo's store answers 500")); err != nil {
+	if _, err := f.c.stageFailed(ctx, r, "", errors.New("test: bravo's store answers 500")); err != nil {
 		t.Fatal(err)
 	}
 	if r, err = f.c.Get(ctx, "t1", f.r.ID); err != nil || r.State != Held || r.Hold == nil {

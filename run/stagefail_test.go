@@ -45,7 +45,7 @@ func TestStagingTriedAgainWhileTheSiteStoreFails(t *testing.T) {
 	if r.State != Staging || r.StageTries != 1 || !r.StageNext.After(f.clk.Now()) {
 		t.Fatalf("after a 500 from bravo's store: %s (%s), tries %d, next %s; want still staging, one try counted and the next later", r.State, r.Reason, r.StageTries, r.StageNext)
 	}
-	if got := eventsOf(t, f.c, r.ID, "staging-failed"); len(got) != 1 || !strings.Contains(got[0], "try 1 of") || !strings.Contains(got[0], "HTTP 500") || strings.Contains(got[0], "test store") {
+	if got := eventsOf(t, f.c, r.ID, "staging-failed"); len(got) != 1 || !strings.Contains(got[0], "try 1 of") || !strings.Contains(got[0], "at dataset people") || !strings.Contains(got[0], "HTTP 500") || strings.Contains(got[0], "test store") {
 		t.Errorf("timeline's staging-failed: %q; want one naming the store's answer (its status, not its words, which are the server's log's) and the try", got)
 	}
 	// Before its time the staging is not tried again.
@@ -132,8 +132,8 @@ func TestStagingRefusedByTheStoreFailsTheRun(t *testing.T) {
 	f, r := newStageFailFixture(t, nil)
 	f.s3.refuse.Store(true)
 	r = f.step(t)
-	if r.State != Failed || !strings.Contains(r.Reason, "staging attempt 2 to bravo") || !strings.Contains(r.Reason, "HTTP 403") || strings.Contains(r.Reason, "test store") {
-		t.Fatalf("after a 403 from bravo's store: %s (%s); want failed by the staging error, its status named and not the store's words", r.State, r.Reason)
+	if r.State != Failed || !strings.Contains(r.Reason, "staging attempt 2 to bravo failed at dataset people") || !strings.Contains(r.Reason, "HTTP 403") || strings.Contains(r.Reason, "test store") {
+		t.Fatalf("after a 403 from bravo's store: %s (%s); want failed by the staging error, the dataset and its status named and not the store's words", r.State, r.Reason)
 	}
 	if got := eventsOf(t, f.c, r.ID, "staging-failed"); len(got) != 0 {
 		t.Errorf("timeline's staging-failed: %q; want none for a refusal", got)
