@@ -3,9 +3,7 @@ package slurm
 import (
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
-	"time"
 
 	"meridian.dev/meridian/internal/fifotest"
 )
@@ -16,7 +14,7 @@ import (
 // had Clean wait for a writer, for good, and the server with it. Each
 // removal now returns. The bound is a check for a hang, not a timing.
 func TestRemoveRefusedRacedWithAFIFO(t *testing.T) {
-	const rounds, bound = 20000, 5 * time.Second
+	const rounds = 20000
 	dir := t.TempDir()
 	rec, err := newRecords(dir)
 	if err != nil {
@@ -27,35 +25,8 @@ func TestRemoveRefusedRacedWithAFIFO(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := fifotest.Exchange(t, refused, refused+".fifo")
-	defer stop()
-	returned := make(chan struct{})
-	var hung sync.Once
-	stopCalls := make(chan struct{})
-	go func() {
-		defer close(returned)
-		for range rounds {
-			select {
-			case <-stopCalls:
-				return
-			default:
-			}
-			rec.removeRefused("4242", "r1-1")
-			returned <- struct{}{}
-		}
-	}()
-	for made := 0; ; made++ {
-		select {
-		case _, ok := <-returned:
-			if !ok {
-				return
-			}
-		case <-time.After(bound):
-			t.Errorf("removeRefused %d of %d: no return within %v, blocked opening a FIFO", made+1, rounds, bound)
-			hung.Do(func() { close(stopCalls) })
-			stop()
-			for range returned {
-			}
-			return
-		}
-	}
+	fifotest.EachReturns(t, stop, rounds, func(int) bool {
+		rec.removeRefused("4242", "r1-1")
+		return true
+	})
 }

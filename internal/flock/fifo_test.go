@@ -5,9 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"meridian.dev/meridian/internal/fifotest"
 )
@@ -20,7 +18,7 @@ import (
 // fails, naming the lock file. The bound is a check for a hang, not a
 // timing.
 func TestLockInDirectoryRacedWithAFIFO(t *testing.T) {
-	const rounds, bound = 20000, 5 * time.Second
+	const rounds = 20000
 	state := t.TempDir()
 	job := filepath.Join(state, "job")
 	if err := os.Mkdir(job, 0o700); err != nil {
@@ -32,40 +30,13 @@ func TestLockInDirectoryRacedWithAFIFO(t *testing.T) {
 	}
 	defer root.Close()
 	stop := fifotest.Exchange(t, job, job+".fifo")
-	returned := make(chan error)
-	var hung sync.Once
-	quit := make(chan struct{})
-	go func() {
-		defer close(returned)
-		for range rounds {
-			select {
-			case <-quit:
-				return
-			default:
-			}
-			unlock, err := LockIn(context.Background(), root, filepath.Join("job", "lock"))
-			if err == nil {
-				unlock()
-			}
-			returned <- err
+	fifotest.EachReturns(t, stop, rounds, func(int) bool {
+		unlock, err := LockIn(context.Background(), root, filepath.Join("job", "lock"))
+		if err == nil {
+			unlock()
+		} else if !strings.Contains(err.Error(), filepath.Join(job, "lock")) {
+			t.Errorf("LockIn with a FIFO exchanged for its directory: %v; want an error naming the lock file", err)
 		}
-	}()
-	for made := 0; ; made++ {
-		select {
-		case err, ok := <-returned:
-			if !ok {
-				return
-			}
-			if err != nil && !strings.Contains(err.Error(), filepath.Join(job, "lock")) {
-				t.Errorf("LockIn with a FIFO exchanged for its directory: %v; want an error naming the lock file", err)
-			}
-		case <-time.After(bound):
-			t.Errorf("LockIn %d of %d: no return within %v, blocked opening a FIFO", made+1, rounds, bound)
-			hung.Do(func() { close(quit) })
-			stop()
-			for range returned {
-			}
-			return
-		}
-	}
+		return true
+	})
 }
