@@ -340,30 +340,6 @@ type s3Srv struct {
 	host, port string
 }
 
-// privateLinkBucket reads host (lower-case, no trailing ".") as an S3
-// PrivateLink interface endpoint's, which the opener sends to as it is:
-// <kind>.vpce-<id>.s3.<region>.vpce.amazonaws.com (or .amazonaws.com.cn),
-// kind the word "bucket" (or "accesspoint") saying what is addressed, not
-// a name. AWS reads the bucket from the names before it ("" for none: the
-// URL's bucket, before the host or first in the path); an access point is
-// keyed by its name as a bucket is, where unsure one key. ok is false for
-// any other host.
-func privateLinkBucket(host string) (bucket string, ok bool) {
-	rest, ok := strings.CutSuffix(host, ".vpce.amazonaws.com")
-	if !ok {
-		rest, ok = strings.CutSuffix(host, ".vpce.amazonaws.com.cn")
-	}
-	labels := strings.Split(rest, ".")
-	n := len(labels)
-	if !ok || n < 4 || labels[n-2] != "s3" || !strings.HasPrefix(labels[n-3], "vpce-") {
-		return "", false
-	}
-	if kind := labels[n-4]; kind != "bucket" && kind != "accesspoint" {
-		return "", false
-	}
-	return strings.Join(labels[:n-4], "."), true
-}
-
 // s3Server reads an s3 URL's endpoint parameter as openS3 reads it (an
 // endpoint without a scheme speaks https, or http with disable_https): the
 // host lower-cased without a trailing ".", an IP address in its one form
@@ -395,12 +371,10 @@ func s3Server(ep string, noHTTPS bool) (s3Srv, bool) {
 	// host its pattern takes (bucket.vpce-…) it sends to as it is, where
 	// AWS reads the URL's bucket too; one with a bucket before it
 	// (hb.bucket.vpce-…) it does not take, and AWS reads hb there
-	// (privateLinkBucket).
+	// (catalog.AWSS3Host reads the word "bucket" or "accesspoint" before
+	// vpce- as no name).
 	if opened := (url.URL{Scheme: e.Scheme, Host: e.Host}); s3utils.IsAmazonEndpoint(opened) && !s3utils.IsAmazonFIPSEndpoint(opened) {
 		return s3Srv{aws: true}, true
-	}
-	if hb, ok := privateLinkBucket(host); ok {
-		return s3Srv{aws: true, hostBucket: hb}, true
 	}
 	if _, hb, ok := catalog.AWSS3Host(host); ok {
 		return s3Srv{aws: true, hostBucket: hb}, true
