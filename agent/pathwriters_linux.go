@@ -58,11 +58,8 @@ func checkPathWriters(sb Sandbox, what, dir string) error {
 // set right, it is refused.
 func guardDir(sb Sandbox, what, p string, euid int) error {
 	var st unix.Stat_t
-	if err := unix.Lstat(p, &st); err != nil {
-		return fmt.Errorf("sandbox %q: %s: the directory %s: %w; refusing to run the workload", sb.Mode, what, p, err)
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		return fmt.Errorf("sandbox %q: %s: %s on its path is not a directory (a link put there since the scratch was resolved?); refusing to run the workload", sb.Mode, what, p)
+	if err := lstatDir(sb, what, p, &st); err != nil {
+		return err
 	}
 	if dirWriters(&st, euid) == "" {
 		return nil
@@ -71,15 +68,23 @@ func guardDir(sb Sandbox, what, p string, euid int) error {
 		if err := takeGroupWrite(p, &st); err != nil {
 			return fmt.Errorf("sandbox %q: %s: the directory %s (mode %04o) of the server's user (uid %d) may be written by others and its mode could not be set back: %w; refusing to run the workload", sb.Mode, what, p, st.Mode&0o7777, euid, err)
 		}
-		if err := unix.Lstat(p, &st); err != nil {
-			return fmt.Errorf("sandbox %q: %s: the directory %s: %w; refusing to run the workload", sb.Mode, what, p, err)
-		}
-		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-			return fmt.Errorf("sandbox %q: %s: %s on its path is not a directory (a link put there since the scratch was resolved?); refusing to run the workload", sb.Mode, what, p)
+		if err := lstatDir(sb, what, p, &st); err != nil {
+			return err
 		}
 	}
 	if who := dirWriters(&st, euid); who != "" {
 		return fmt.Errorf("sandbox %q: %s: the directory %s (mode %04o, owned by uid %d) on its path may be written by %s, who could rename what is in it and put their own in its place between the check and the run; refusing to run the workload (let only the server's user (uid %d) and root own and write each directory on the scratch's path: chmod go-w %s, or set the sticky bit of a root-owned shared directory, as /tmp has)", sb.Mode, what, p, st.Mode&0o7777, st.Uid, who, euid, p)
+	}
+	return nil
+}
+
+// lstatDir looks at p, which must be a directory and not a link, into st.
+func lstatDir(sb Sandbox, what, p string, st *unix.Stat_t) error {
+	if err := unix.Lstat(p, st); err != nil {
+		return fmt.Errorf("sandbox %q: %s: the directory %s: %w; refusing to run the workload", sb.Mode, what, p, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return fmt.Errorf("sandbox %q: %s: %s on its path is not a directory (a link put there since the scratch was resolved?); refusing to run the workload", sb.Mode, what, p)
 	}
 	return nil
 }
