@@ -33,15 +33,7 @@ func TestStartRekeysDatasets(t *testing.T) {
 	root := filepath.Join(dir, "data")
 	state := filepath.Join(dir, "state")
 	var logged lockedBuffer
-	start := func(log io.Writer) *server {
-		t.Helper()
-		s, err := startServer(serverOptions{StateDir: state, Listen: "127.0.0.1:0", Poll: 100 * time.Millisecond, SiteTimeout: 5 * time.Second,
-			Log: log, DatasetStores: []string{"file://" + root}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+	start := func(log io.Writer) *server { return startOnState(t, state, log, "file://"+root) }
 	doc := func(name, store string) []run.Document {
 		return []run.Document{{Name: "ds.yaml", Content: fmt.Sprintf(`apiVersion: meridian.dev/v1alpha1
 kind: Dataset
@@ -123,24 +115,9 @@ func TestStartRekeysAPrivateLinkDataset(t *testing.T) {
 		linked = "s3://xxx?endpoint=https://mydata.bucket.vpce-1a2b3c4d-5e6f.s3.us-east-1.vpce.amazonaws.com&use_path_style=true"
 		plain  = "s3://mydata?prefix=xxx/"
 	)
-	start := func() *server {
-		t.Helper()
-		s, err := startServer(serverOptions{StateDir: state, Listen: "127.0.0.1:0", Poll: 100 * time.Millisecond, SiteTimeout: 5 * time.Second,
-			Log: io.Discard, DatasetStores: []string{linked, plain}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	doc := func(store string) []run.Document {
-		return []run.Document{{Name: "ds.yaml", Content: fmt.Sprintf(`apiVersion: meridian.dev/v1alpha1
-kind: Dataset
-metadata: {name: corpus}
-spec: {origin: SG, classification: public, sizeBytes: 1000, store: %q}
-`, store)}}
-	}
+	start := func() *server { return startOnState(t, state, io.Discard, linked, plain) }
 	s := start()
-	if _, err := s.Ctl.Apply(ctx, "t1", doc(linked), false); err != nil {
+	if _, err := s.Ctl.Apply(ctx, "t1", corpusDoc(linked), false); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -158,7 +135,7 @@ spec: {origin: SG, classification: public, sizeBytes: 1000, store: %q}
 	} else if r.StoreKey != "s3://mydata?prefix=xxx|corpus" {
 		t.Errorf("t1's corpus after a start: key %q, want the key of the bucket AWS reads", r.StoreKey)
 	}
-	if _, err := s.Ctl.Apply(ctx, "t2", doc(plain), false); err == nil || !strings.Contains(err.Error(), "registered already") {
+	if _, err := s.Ctl.Apply(ctx, "t2", corpusDoc(plain), false); err == nil || !strings.Contains(err.Error(), "registered already") {
 		t.Errorf("after a start, another tenant registering t1's data by its plain spelling: %v, want a conflict", err)
 	}
 }
@@ -182,24 +159,9 @@ func TestStartWarnsOfARelativeFileStore(t *testing.T) {
 	if err := os.Mkdir(elsewhere, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	start := func(log io.Writer) *server {
-		t.Helper()
-		s, err := startServer(serverOptions{StateDir: state, Listen: "127.0.0.1:0", Poll: 100 * time.Millisecond, SiteTimeout: 5 * time.Second,
-			Log: log, DatasetStores: []string{"file://" + root}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	doc := func(store string) []run.Document {
-		return []run.Document{{Name: "ds.yaml", Content: fmt.Sprintf(`apiVersion: meridian.dev/v1alpha1
-kind: Dataset
-metadata: {name: corpus}
-spec: {origin: SG, classification: public, sizeBytes: 1000, store: %q}
-`, store)}}
-	}
+	start := func(log io.Writer) *server { return startOnState(t, state, log, "file://"+root) }
 	s := start(io.Discard)
-	if _, err := s.Ctl.Apply(ctx, "t1", doc("file://"+root+"/corpus"), false); err != nil {
+	if _, err := s.Ctl.Apply(ctx, "t1", corpusDoc("file://"+root+"/corpus"), false); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -242,7 +204,7 @@ spec: {origin: SG, classification: public, sizeBytes: 1000, store: %q}
 
 	// Registered again with its store absolute: the next start is quiet.
 	s = start(io.Discard)
-	if _, err := s.Ctl.Apply(ctx, "t1", doc("file://"+root+"/corpus"), false); err != nil {
+	if _, err := s.Ctl.Apply(ctx, "t1", corpusDoc("file://"+root+"/corpus"), false); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -280,4 +242,25 @@ func execInState(t *testing.T, state string, one bool, queries ...string) {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
+}
+
+// corpusDoc is tenant documents registering the dataset corpus at store.
+func corpusDoc(store string) []run.Document {
+	return []run.Document{{Name: "ds.yaml", Content: fmt.Sprintf(`apiVersion: meridian.dev/v1alpha1
+kind: Dataset
+metadata: {name: corpus}
+spec: {origin: SG, classification: public, sizeBytes: 1000, store: %q}
+`, store)}}
+}
+
+// startOnState starts a server on the state directory state, logging to
+// log, that takes datasets in stores.
+func startOnState(t *testing.T, state string, log io.Writer, stores ...string) *server {
+	t.Helper()
+	s, err := startServer(serverOptions{StateDir: state, Listen: "127.0.0.1:0", Poll: 100 * time.Millisecond, SiteTimeout: 5 * time.Second,
+		Log: log, DatasetStores: stores})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
