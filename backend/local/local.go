@@ -164,6 +164,7 @@ func New(site catalog.BackendSpec, stateDir string) (*Local, error) {
 		}
 	}
 	removeStaleTemps(abs)
+	sweepUnreadable(abs)
 	return &Local{stateDir: abs, workRoot: work, CancelGrace: 5 * time.Second, TreeWait: 9 * time.Second,
 		OutputLimit: DefaultOutputLimit, Limits: limits, ScratchFloor: floorBytes, ScratchInodeFloor: floorInodes}, nil
 }
@@ -1652,6 +1653,9 @@ func (l *Local) Clean(ctx context.Context, handle string) error {
 	if held, err := runLockHeld(dir); err != nil || held {
 		return err
 	}
+	// Its run has ended with it: what unreadableSince kept of it (a job
+	// read as lost kept it) bounds nothing any more, and was kept for good.
+	l.forgetUnreadable(dir)
 	// The pid names the session whose processes are waited for: one
 	// that cannot be read keeps the directory.
 	pid, err := pidFile(dir)

@@ -116,20 +116,71 @@ func (l *Local) readUnreadSeen(path string) (seen unreadSeen, found bool, err er
 }
 
 // forgetUnreadable drops what unreadableSince keeps of the job in dir,
-// once its lock or its record has been read: the count starts again only
-// where both are unreadable again. A job read as lost keeps it, so that
-// it never reads as starting again. It is best effort: an entry left
-// (its directory's mode kept from the server) is still a time the same
-// record was there by, which bounds the job's start as well.
+// once its lock or its record has been read (the count starts again only
+// where both are unreadable again), or once Clean has found it ended. A
+// job read as lost keeps it until then, so that it never reads as
+// starting again while its run may still be waiting on it (a Status
+// after Clean counts anew: starting for wrapperStartBound at most, then
+// lost again; the run controller asks none once the run has moved on).
+// It is removed
+// through the state directory's os.Root, never through a link. It is best
+// effort: an entry left (its directory's mode kept from the server) is
+// still a time the same record was there by, which bounds the job's start
+// as well, and a later Clean removes it.
 func (l *Local) forgetUnreadable(dir string) {
-	path := l.unreadPath(dir)
+	name := filepath.Join(unreadableDir, filepath.Base(dir))
 	l.inUnreadableDir(func() error { //nolint:errcheck // best effort, as said
-		err := os.Remove(path)
+		root, err := os.OpenRoot(l.stateDir)
+		if err != nil {
+			return err
+		}
+		defer root.Close()
+		err = root.Remove(name)
 		if errors.Is(err, os.ErrNotExist) {
 			return nil
 		}
 		return err
 	})
+}
+
+// sweepUnreadable removes, at a start, the entries of unreadableDir
+// whose job's directory is no longer there (removed by hand, or its
+// state restored from an older copy): they were kept for good, one small
+// file each. Nothing removes a job's directory while a server runs, and
+// an entry is written only once the job's record is there, so an entry
+// without its directory is no one's. Temporary files (a writer's, a
+// clock probe) are removeStaleTemps's; a directory that cannot be looked
+// at keeps its entry. It reads at most atomicfile.MaxTempScan entries,
+// all through the state directory's os.Root, and says how many it
+// removed.
+func sweepUnreadable(stateDir string) int {
+	root, err := os.OpenRoot(stateDir)
+	if err != nil {
+		return 0
+	}
+	defer root.Close()
+	d, err := atomicfile.OpenDirIn(root, unreadableDir)
+	if err != nil {
+		return 0
+	}
+	defer d.Close()
+	entries, _ := d.ReadDir(atomicfile.MaxTempScan)
+	n := 0
+	for _, e := range entries {
+		name := e.Name()
+		if _, temp := atomicfile.TempTarget(name); temp || !e.Type().IsRegular() {
+			continue
+		}
+		if _, err := root.Lstat(filepath.Join("jobs", name)); !errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		// unlinkat(2) on the directory's own descriptor: the entry
+		// itself, never a directory, never through a link.
+		if unix.Unlinkat(int(d.Fd()), name, 0) == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // inUnreadableDir runs fn, which works in unreadableDir, and where a mode
