@@ -50,7 +50,7 @@ func TestCleanRemovesTheUnreadableEntryOfALostJob(t *testing.T) {
 	state := t.TempDir()
 	b := newLocal(t, state)
 	now := time.Now()
-	local.SetClock(b, func() time.Time { return now })
+	local.SetFileClock(b, func() time.Time { return now })
 	h := endedJob(t, b, backend.Spec{RunID: "lostclean", Attempt: 1, Command: []string{"true"}})
 	dir := pidlessJob(t, b, h, 0)
 	keptUnreadable(t, filepath.Join(dir, "lock"), filepath.Join(dir, "job.json"))
@@ -100,5 +100,85 @@ func TestStartSweepsUnreadableEntriesOfJobsNoLongerThere(t *testing.T) {
 	}
 	if kept[orphan] || !kept[h] || !kept[temp] || len(kept) != 2 {
 		t.Fatalf("after a start the server keeps %v; want %s's entry and %s, not %s's", kept, h, temp, orphan)
+	}
+}
+
+// TestJobKeptUnreadableBoundedAcrossSkewedServers: servers sharing a state
+// directory each compared their own clock with the time another kept: one
+// whose clock was ahead of the first's by more than the 10 s bound read
+// the job as lost at its first look, and one behind wrote its own time
+// back, which the first then read as long past. Both times are now read
+// off the state directory's filesystem clock, one for all of them: each
+// server reads the job as starting for the same 10 s, and as lost after.
+func TestJobKeptUnreadableBoundedAcrossSkewedServers(t *testing.T) {
+	state := t.TempDir()
+	files := time.Now()
+	servers := map[string]*local.Local{}
+	for name, skew := range map[string]time.Duration{"on time": 0, "an hour ahead": time.Hour, "an hour behind": -time.Hour} {
+		b := newLocal(t, state)
+		local.SetClock(b, func() time.Time { return time.Now().Add(skew) })
+		local.SetFileClock(b, func() time.Time { return files })
+		servers[name] = b
+	}
+	h := endedJob(t, servers["on time"], backend.Spec{RunID: "skewed", Attempt: 1, Command: []string{"true"}})
+	dir := pidlessJob(t, servers["on time"], h, 0)
+	keptUnreadable(t, filepath.Join(dir, "lock"), filepath.Join(dir, "job.json"))
+	look := func(when string, want backend.State) {
+		t.Helper()
+		// Behind first: its write is what the others read next.
+		for _, name := range []string{"on time", "an hour behind", "an hour ahead", "on time"} {
+			if st := statusOf(t, servers[name], h); st.State != want {
+				t.Fatalf("%s, the server %s: %+v, want %s", when, name, st, want)
+			}
+		}
+	}
+	look("at first", backend.Pending)
+	files = files.Add(9 * time.Second)
+	look("9 s on", backend.Pending)
+	files = files.Add(2 * time.Second)
+	look("11 s on", backend.Lost)
+}
+
+// TestUnreadableTimeAheadOfTheClockIsBounded: a time kept that lies after
+// the filesystem's clock (that clock set back, or a time a server kept on
+// its own clock before) neither reads as past the bound nor keeps the job
+// starting for good: the count starts again from now.
+func TestUnreadableTimeAheadOfTheClockIsBounded(t *testing.T) {
+	state := t.TempDir()
+	b := newLocal(t, state)
+	now := time.Now()
+	local.SetFileClock(b, func() time.Time { return now })
+	h := endedJob(t, b, backend.Spec{RunID: "ahead", Attempt: 1, Command: []string{"true"}})
+	dir := pidlessJob(t, b, h, 0)
+	keptUnreadable(t, filepath.Join(dir, "lock"), filepath.Join(dir, "job.json"))
+	if st := statusOf(t, b, h); st.State != backend.Pending {
+		t.Fatalf("at first: %+v, want starting", st)
+	}
+	now = now.Add(-time.Hour)
+	if st := statusOf(t, b, h); st.State != backend.Pending {
+		t.Fatalf("the clock set back an hour: %+v, want starting", st)
+	}
+	now = now.Add(11 * time.Second)
+	if st := statusOf(t, b, h); st.State != backend.Lost {
+		t.Fatalf("11 s after the clock was set back: %+v, want lost", st)
+	}
+}
+
+// TestFileNowLeavesNoProbe: the filesystem's clock is read off a file
+// made in the state directory, which is removed once read; its time is
+// the machine's for a local directory.
+func TestFileNowLeavesNoProbe(t *testing.T) {
+	state := t.TempDir()
+	b := newLocal(t, state)
+	before := time.Now().Add(-time.Minute)
+	now, err := local.FileNow(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if now.Before(before) || now.After(time.Now().Add(time.Minute)) {
+		t.Fatalf("the filesystem's clock reads %v; want the machine's (%v)", now, time.Now())
+	}
+	if kept := unreadableEntries(t, state); len(kept) != 0 {
+		t.Fatalf("after reading the clock the state directory keeps %v; want nothing", kept)
 	}
 }
