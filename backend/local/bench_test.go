@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/backend/local"
 )
 
 // BenchmarkSubmit measures accepted local submissions (each starts a real
@@ -33,6 +34,18 @@ func BenchmarkResubmit(b *testing.B) {
 	}
 	for b.Loop() {
 		if _, err := l.Submit(ctx, spec); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkFileNow measures one read of the state directory's filesystem
+// clock (a file made, looked at and removed), which each Status of a job
+// whose lock and record cannot be read costs.
+func BenchmarkFileNow(b *testing.B) {
+	l := newLocalB(b)
+	for b.Loop() {
+		if _, err := local.FileNow(l); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -14,3 +14,10 @@ func SetClock(l *Local, now func() time.Time) { l.now = now }
 
 // RunLockHeld is runLockHeld: whether a wrapper holds the job's run lock.
 func RunLockHeld(dir string) (bool, error) { return runLockHeld(dir) }
+
+// SetFileClock has l read the state directory's filesystem clock (the one
+// a job whose lock and record cannot be read is bounded by) off now.
+func SetFileClock(l *Local, now func() time.Time) { l.fileClock = now }
+
+// FileNow is the time now on the state directory's filesystem clock.
+func FileNow(l *Local) (time.Time, error) { return l.fileNow() }

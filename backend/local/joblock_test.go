@@ -132,13 +132,14 @@ func keptUnreadable(t *testing.T, paths ...string) {
 // making them mode 0 again each time the server sets them back) read as
 // starting for as long as it kept that up: the run never ended and held
 // its accelerators. It now reads as starting for 10 s from when the
-// server first found both unreadable, counted on the server's clock, and
+// server first found both unreadable, counted on the state directory's
+// filesystem clock, and
 // as lost after, the reason naming both files; a record a Submit writes
 // anew (another file) starts the count again.
 func TestJobKeptUnreadableReadsLostPastTheBound(t *testing.T) {
 	b := newLocal(t, t.TempDir())
 	now := time.Now()
-	local.SetClock(b, func() time.Time { return now })
+	local.SetFileClock(b, func() time.Time { return now })
 	ctx := context.Background()
 	h := endedJob(t, b, backend.Spec{RunID: "keptunreadable", Attempt: 1, Command: []string{"true"}})
 	dir := pidlessJob(t, b, h, 0)
@@ -199,7 +200,7 @@ func TestJobKeptUnreadableCountsOnAcrossRestarts(t *testing.T) {
 	b := newLocal(t, state)
 	start := time.Now()
 	now := start
-	local.SetClock(b, func() time.Time { return now })
+	local.SetFileClock(b, func() time.Time { return now })
 	ctx := context.Background()
 	h := endedJob(t, b, backend.Spec{RunID: "restartedunreadable", Attempt: 1, Command: []string{"true"}})
 	dir := pidlessJob(t, b, h, 0)
@@ -224,7 +225,7 @@ func TestJobKeptUnreadableCountsOnAcrossRestarts(t *testing.T) {
 	for i, want := range []backend.State{backend.Pending, backend.Lost, backend.Lost} {
 		now = now.Add(6 * time.Second)
 		again := newLocal(t, state)
-		local.SetClock(again, func() time.Time { return now })
+		local.SetFileClock(again, func() time.Time { return now })
 		if i == 2 {
 			// What the server keeps made mode 0 as well.
 			kept, err := filepath.Glob(filepath.Join(state, "unreadable", "*"))

@@ -112,9 +112,14 @@ type Local struct {
 	ScratchFloor      int64
 	ScratchInodeFloor int64
 
-	// now is the clock a job read as starting is bounded by (time.Now
-	// where nil; the tests set their own).
+	// now is the clock a job read as starting is bounded by, from the
+	// launch its record names (time.Now where nil; the tests set their
+	// own). One whose record cannot be read is bounded on the state
+	// directory's filesystem clock instead (fileNow).
 	now func() time.Time
+	// fileClock, where set, is the state directory's filesystem clock
+	// (fileNow) the tests set in place of the filesystem's.
+	fileClock func() time.Time
 }
 
 func (l *Local) clock() time.Time {
@@ -164,6 +169,7 @@ func New(site catalog.BackendSpec, stateDir string) (*Local, error) {
 		}
 	}
 	removeStaleTemps(abs)
+	sweepUnreadable(abs)
 	return &Local{stateDir: abs, workRoot: work, CancelGrace: 5 * time.Second, TreeWait: 9 * time.Second,
 		OutputLimit: DefaultOutputLimit, Limits: limits, ScratchFloor: floorBytes, ScratchInodeFloor: floorInodes}, nil
 }
@@ -590,7 +596,7 @@ func lockHeld(path string) (bool, error) {
 // ended and held its accelerators. The bound is then counted from when
 // the server first found both unreadable with that same record (a Submit
 // since wrote a new one, another inode, and the count starts again),
-// kept in its state directory (unreadableSince), so that a server
+// kept in its state directory (unreadableFor), so that a server
 // started again counts on from there: a Submit launching the job then
 // wrote it before, and has launched the wrapper within
 // wrapperStartBound. Past it, why names both files, for Status's answer
@@ -606,11 +612,11 @@ func (l *Local) submitting(dir string) (held bool, why string, err error) {
 		l.forgetUnreadable(dir)
 		return l.clock().Sub(launched) < wrapperStartBound, "", nil
 	}
-	since, err := l.unreadableSince(dir)
+	unread, err := l.unreadableFor(dir)
 	if err != nil {
 		return false, "", fmt.Errorf("the job's lock (%v) and record (%v) cannot be read: %w", lerr, rerr, err)
 	}
-	if l.clock().Sub(since) < wrapperStartBound {
+	if unread < wrapperStartBound {
 		return true, "", nil
 	}
 	return false, fmt.Sprintf("neither the job's lock nor its record could be read for %s (%s; %s): no Submit is launching it, "+
@@ -1652,6 +1658,9 @@ func (l *Local) Clean(ctx context.Context, handle string) error {
 	if held, err := runLockHeld(dir); err != nil || held {
 		return err
 	}
+	// Its run has ended with it: what unreadableFor kept of it (a job
+	// read as lost kept it) bounds nothing any more, and was kept for good.
+	l.forgetUnreadable(dir)
 	// The pid names the session whose processes are waited for: one
 	// that cannot be read keeps the directory.
 	pid, err := pidFile(dir)

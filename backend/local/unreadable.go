@@ -1,11 +1,14 @@
 package local
 
 import (
+	"crypto/rand"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -16,7 +19,7 @@ import (
 
 // unreadableDir is the directory of the state directory where the server
 // keeps, by job, when it first found the job's lock and record both
-// unreadable (unreadableSince). It is the server's own: no workload may
+// unreadable (unreadableFor). It is the server's own: no workload may
 // write in the state directory (the agent refuses to start one that
 // could), though a workload of the server's user may change a mode there,
 // which the server sets back.
@@ -39,42 +42,112 @@ func (l *Local) unreadPath(dir string) string {
 	return filepath.Join(l.stateDir, unreadableDir, filepath.Base(dir))
 }
 
-// unreadableSince is when the server first found the job in dir with its
-// lock and its record (job.json, the file now there: its device and
-// inode, which stat tells whatever its mode) both unreadable. The time is
-// the server's own, kept in its state directory (unreadableDir): a
-// workload can change neither it nor the record's inode (it can make no
-// file there, nor in the job's directory), where it may set any of the
-// record's times. It was kept in the server's memory only: a server
-// started again counted from its own first look, so one restarted more
-// often than wrapperStartBound kept such a job starting for ever, and
-// every such job kept its entry in memory until then. Several servers
-// sharing the state directory count from the first of them to look. A
-// time kept that lies after now (the server's clock was set back) is
-// taken as now.
-func (l *Local) unreadableSince(dir string) (time.Time, error) {
+// unreadableFor is how long the job in dir has been found with its lock
+// and its record (job.json, the file now there: its device and inode,
+// which stat tells whatever its mode) both unreadable. The first time is
+// kept in the server's state directory (unreadableDir): a workload can
+// change neither it nor the record's inode (it can make no file there,
+// nor in the job's directory), where it may set any of the record's
+// times. It was kept in the server's memory only: a server started again
+// counted from its own first look, so one restarted more often than
+// wrapperStartBound kept such a job starting for ever, and every such job
+// kept its entry in memory until then. Several servers sharing the state
+// directory count from the first of them to look.
+//
+// Both times are read off one clock, the filesystem's (fileNow): each
+// server's own was compared with the time another wrote, and servers
+// whose clocks were more than wrapperStartBound apart read such a job as
+// lost at their first look. A time kept that lies after now (that clock
+// was set back, or a server before this one kept its own clock's) is not
+// taken as past the bound: the count starts again from now, once, and
+// bounds the job as before.
+func (l *Local) unreadableFor(dir string) (time.Duration, error) {
 	dev, ino, err := recordInode(dir)
 	if err != nil {
-		return time.Time{}, err
+		return 0, err
+	}
+	now, err := l.fileNow()
+	if err != nil {
+		return 0, fmt.Errorf("read the state directory's clock: %w", err)
 	}
 	path := l.unreadPath(dir)
-	now := l.clock()
 	seen, found, err := l.readUnreadSeen(path)
 	if err != nil {
-		return time.Time{}, err
+		return 0, err
 	}
 	if found && seen.Dev == dev && seen.Ino == ino && !seen.At.After(now) {
-		return seen.At, nil
+		return now.Sub(seen.At), nil
 	}
 	data, err := json.Marshal(unreadSeen{Dev: dev, Ino: ino, At: now.UTC()})
 	if err != nil {
-		return time.Time{}, err
+		return 0, err
 	}
 	err = l.inUnreadableDir(func() error { return atomicfile.WriteFile(path, data, 0o600) })
 	if err != nil {
-		return time.Time{}, fmt.Errorf("keep when the job's lock and record were first found unreadable: %w", err)
+		return 0, fmt.Errorf("keep when the job's lock and record were first found unreadable: %w", err)
 	}
-	return now, nil
+	return 0, nil
+}
+
+// clockProbe names the file fileNow makes to read the filesystem's clock,
+// as atomicfile names a temporary file (".clock.tmp-" and digits): one a
+// server killed before removing it is removed at a later start
+// (removeStaleTemps), and the sweep of unreadableDir never takes it for a
+// job's entry.
+const clockProbe = "clock"
+
+// fileNow is the time now on the clock of the filesystem that holds the
+// state directory: the change time it gives a file made now in
+// unreadableDir, which is then removed. That clock is one for every
+// server sharing the directory (the file server's, for a shared one; the
+// kernel's, on one machine), whatever each server's own says. The change
+// time is the filesystem's alone: no one can set it (utimes sets the
+// others, and the change time to now), so a workload that changes the
+// file's times meanwhile makes it no earlier. The tests set their own
+// (fileClock).
+func (l *Local) fileNow() (time.Time, error) {
+	if l.fileClock != nil {
+		return l.fileClock(), nil
+	}
+	var now time.Time
+	err := l.inUnreadableDir(func() error {
+		root, err := os.OpenRoot(l.stateDir)
+		if err != nil {
+			return err
+		}
+		defer root.Close()
+		f, name, err := createProbe(root)
+		if err != nil {
+			return err
+		}
+		defer root.Remove(name) //nolint:errcheck // one left is removed at a later start
+		defer f.Close()
+		var st unix.Stat_t
+		if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+			return &os.PathError{Op: "stat", Path: f.Name(), Err: err}
+		}
+		now = time.Unix(st.Ctim.Unix())
+		return nil
+	})
+	return now, err
+}
+
+// createProbe makes a new file for fileNow in unreadableDir below root,
+// exclusively (nothing already there is opened), and names it.
+func createProbe(root *os.Root) (*os.File, string, error) {
+	for range 100 {
+		var b [4]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, "", err
+		}
+		name := filepath.Join(unreadableDir, "."+clockProbe+".tmp-"+strconv.FormatUint(uint64(binary.LittleEndian.Uint32(b[:])), 10))
+		f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		return f, name, err
+	}
+	return nil, "", fmt.Errorf("%s: no free name for a clock probe", filepath.Join(root.Name(), unreadableDir))
 }
 
 // recordInode is the device and inode of the job's record in dir.
@@ -115,21 +188,71 @@ func (l *Local) readUnreadSeen(path string) (seen unreadSeen, found bool, err er
 	return seen, true, nil
 }
 
-// forgetUnreadable drops what unreadableSince keeps of the job in dir,
-// once its lock or its record has been read: the count starts again only
-// where both are unreadable again. A job read as lost keeps it, so that
-// it never reads as starting again. It is best effort: an entry left
-// (its directory's mode kept from the server) is still a time the same
-// record was there by, which bounds the job's start as well.
+// forgetUnreadable drops what unreadableFor keeps of the job in dir,
+// once its lock or its record has been read (the count starts again only
+// where both are unreadable again), or once Clean has found it ended. A
+// job read as lost keeps it until then, so that it never reads as
+// starting again while its run may still be waiting on it (a Status
+// after Clean counts anew: starting for wrapperStartBound at most, then
+// lost again; the run controller asks none once the run has moved on).
+// It is removed through the state directory's os.Root, never through a
+// link. It is best effort: an entry left (its directory's mode kept from
+// the server) is still a time the same record was there by, which bounds
+// the job's start as well, and a later Clean removes it.
 func (l *Local) forgetUnreadable(dir string) {
-	path := l.unreadPath(dir)
+	name := filepath.Join(unreadableDir, filepath.Base(dir))
 	l.inUnreadableDir(func() error { //nolint:errcheck // best effort, as said
-		err := os.Remove(path)
+		root, err := os.OpenRoot(l.stateDir)
+		if err != nil {
+			return err
+		}
+		defer root.Close()
+		err = root.Remove(name)
 		if errors.Is(err, os.ErrNotExist) {
 			return nil
 		}
 		return err
 	})
+}
+
+// sweepUnreadable removes, at a start, the entries of unreadableDir
+// whose job's directory is no longer there (removed by hand, or its
+// state restored from an older copy): they were kept for good, one small
+// file each. Nothing removes a job's directory while a server runs, and
+// an entry is written only once the job's record is there, so an entry
+// without its directory is no one's. Temporary files (a writer's, a
+// clock probe) are removeStaleTemps's; a directory that cannot be looked
+// at keeps its entry. It reads at most atomicfile.MaxTempScan entries,
+// all through the state directory's os.Root, and says how many it
+// removed.
+func sweepUnreadable(stateDir string) int {
+	root, err := os.OpenRoot(stateDir)
+	if err != nil {
+		return 0
+	}
+	defer root.Close()
+	d, err := atomicfile.OpenDirIn(root, unreadableDir)
+	if err != nil {
+		return 0
+	}
+	defer d.Close()
+	entries, _ := d.ReadDir(atomicfile.MaxTempScan)
+	n := 0
+	for _, e := range entries {
+		name := e.Name()
+		if _, temp := atomicfile.TempTarget(name); temp || !e.Type().IsRegular() {
+			continue
+		}
+		if _, err := root.Lstat(filepath.Join("jobs", name)); !errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		// unlinkat(2) on the directory's own descriptor: the entry
+		// itself, never a directory, never through a link.
+		if unix.Unlinkat(int(d.Fd()), name, 0) == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // inUnreadableDir runs fn, which works in unreadableDir, and where a mode
