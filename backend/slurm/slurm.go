@@ -748,8 +748,12 @@ func (s *Slurm) forgottenStatus(handle string, ref handleRef) (backend.Status, e
 	if err != nil || st.State == backend.Lost {
 		return st, err
 	}
+	// Each not known (zero) where its mark cannot tell it; an end before
+	// the start is none, as slurmctld's are read (withTimes).
 	if st.Started = s.rec.fileTime(key, "started"); !st.Started.IsZero() {
-		st.Ended = s.rec.fileTime(key, "exitcode")
+		if end := s.rec.fileTime(key, "exitcode"); !end.Before(st.Started) {
+			st.Ended = end
+		}
 	}
 	return st, nil
 }
