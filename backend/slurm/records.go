@@ -244,7 +244,8 @@ func (r records) mkdirAll(dir string, perm os.FileMode) error {
 // removeAll removes dir and what it holds (os.RemoveAll), through os.Root
 // when it lies below the state directory: a link a workload put in place
 // of work/ had Clean remove the directory of the attempt's name wherever
-// it pointed, with all it held.
+// it pointed, with all it held. Clean removes one in a site's own work
+// root through that root as opened at start (Slurm.removeWorkDir).
 func (r records) removeAll(dir string) error {
 	rel, ok := r.inState(dir)
 	if !ok {
