@@ -244,7 +244,8 @@ func (r records) mkdirAll(dir string, perm os.FileMode) error {
 // removeAll removes dir and what it holds (os.RemoveAll), through os.Root
 // when it lies below the state directory: a link a workload put in place
 // of work/ had Clean remove the directory of the attempt's name wherever
-// it pointed, with all it held.
+// it pointed, with all it held. Clean removes one in a site's own work
+// root through that root as opened at start (Slurm.removeWorkDir).
 func (r records) removeAll(dir string) error {
 	rel, ok := r.inState(dir)
 	if !ok {
@@ -380,13 +381,30 @@ func (r records) stat(rel string) (os.FileInfo, error) {
 }
 
 // fileTime is backend.FileTime of the file name in the directory of key,
-// looked at through the state directory's root.
+// looked at through the state directory's root: zero, which a Status
+// gives for a time not known (backend.Status), where the file is not
+// there, is no plain file (a link is not followed) or cannot be looked
+// at, and where its time is none a job ran at (markTime).
 func (r records) fileTime(key, name string) time.Time {
 	fi, err := r.lstat(filepath.Join("jobs", key, name))
 	if err != nil || !fi.Mode().IsRegular() {
 		return time.Time{}
 	}
-	return fi.ModTime().UTC()
+	return markTime(fi.ModTime())
+}
+
+// markTime is t, the time of a mark the batch script wrote, in UTC; zero
+// (not known) before 1971 or past the year 9999, as slurmctld's times
+// are read (parseTime, epochTime). A workload runs as the cluster user
+// and sets its marks' times as it likes (touch -d @0): taken as they
+// were, a start or end of 1970, or before it, was given as the job's,
+// and an end at the start's bound made the attempt count no time at all
+// on the site.
+func markTime(t time.Time) time.Time {
+	if t = t.UTC(); t.Year() < 1971 || t.Year() > 9999 {
+		return time.Time{}
+	}
+	return t
 }
 
 // has says whether there is an entry rel below the state directory (a

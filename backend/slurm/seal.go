@@ -119,7 +119,12 @@ func (r records) moveAside(rel string) bool {
 		return false
 	}
 	slot := filepath.Join(refusedDir, refusedName(rel))
-	if !plainDir(root, refusedDir) || !plainDir(root, slot) {
+	ok, madeRefused := plainDir(root, refusedDir)
+	if !ok {
+		return false
+	}
+	ok, madeSlot := plainDir(root, slot)
+	if !ok {
 		return false
 	}
 	var b [8]byte
@@ -130,35 +135,66 @@ func (r records) moveAside(rel string) bool {
 	if err := root.Rename(rel, to); err != nil {
 		return false
 	}
+	// The directories the rename changed, the record's own first, then
+	// those holding an entry made for it (syncMoved).
+	dirs := []string{filepath.Dir(rel), slot}
+	if madeSlot {
+		dirs = append(dirs, refusedDir)
+	}
+	if madeRefused {
+		dirs = append(dirs, ".")
+	}
+	r.syncMoved(root, dirs)
 	if s := r.seal; s != nil && s.logger != nil {
 		s.logger.Warn("slurm: directory in a record's place moved aside", "path", filepath.Join(r.dir, rel), "to", filepath.Join(r.dir, to))
 	}
 	return true
 }
 
+// syncMoved syncs, through root, the directories dirs that a move aside
+// changed: the record's own, from which the entry went, first (until
+// then a crash could bring the workload's directory back into the
+// record's place, and each write of the record moved it again), then
+// where it went, and the directories holding one made for it (plainDir).
+// A failed sync is reported, not returned: the directory has moved, and
+// the write of the record that follows syncs the record's directory
+// again, and fails if that sync does.
+func (r records) syncMoved(root *os.Root, dirs []string) {
+	for _, d := range dirs {
+		if err := atomicfile.SyncDirIn(root, d); err != nil {
+			if s := r.seal; s != nil && s.logger != nil {
+				s.logger.Warn("slurm: directory changed by a move aside not synced", "dir", filepath.Join(r.dir, d), "err", err)
+			}
+		}
+	}
+}
+
 // plainDir makes name, below root, a directory of its own if it is not
 // one: a file, link or FIFO a workload put there (to keep moveAside from
 // moving anything, and the record from being written) is removed first,
-// with one unlink. It says whether name is a directory, not a link.
-func plainDir(root *os.Root, name string) bool {
+// with one unlink. It says whether name is a directory, not a link, and
+// whether it made one there (whose entry its parent holds, unsynced).
+func plainDir(root *os.Root, name string) (ok, made bool) {
 	fi, err := root.Lstat(name)
 	switch {
 	case err == nil && fi.IsDir():
-		return true
+		return true, false
 	case err == nil:
 		if err := root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return false
+			return false, false
 		}
 	case !errors.Is(err, fs.ErrNotExist):
-		return false
+		return false, false
 	}
-	if err := root.Mkdir(name, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return false
+	err = root.Mkdir(name, 0o700)
+	if err != nil && !errors.Is(err, fs.ErrExist) {
+		return false, false
 	}
 	// Made by another backend sharing the directory, or by a workload,
-	// in between: a directory is as good, anything else is refused.
+	// in between: a directory is as good (and synced as one made here),
+	// anything else is refused.
 	fi, err = root.Lstat(name)
-	return err == nil && fi.IsDir()
+	return err == nil && fi.IsDir(), true
 }
 
 // refusedName is the directory under refused/ that holds what moveAside

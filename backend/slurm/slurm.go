@@ -35,8 +35,12 @@ func Factory(site catalog.BackendSpec, stateDir string) (backend.Backend, error)
 // Slurm submits jobs to one partition of a Slurm cluster. It is safe for
 // concurrent use, and several values may share a state directory.
 type Slurm struct {
-	rec       records
-	workRoot  string
+	rec      records
+	workRoot string
+	// siteWork is a site's own work root, one outside the state
+	// directory, opened once at start (openSiteWorkRoot); nil for one
+	// inside, which goes through the state directory's root.
+	siteWork  *os.Root
 	partition string
 	gres      string // name[:type], e.g. gpu:h100
 	conf      string
@@ -77,6 +81,10 @@ func New(site catalog.BackendSpec, stateDir string, opts ...Option) (*Slurm, err
 	if err := makeWorkRoot(abs, work); err != nil {
 		return nil, fmt.Errorf("slurm backend: %w", err)
 	}
+	siteWork, err := openSiteWorkRoot(abs, work)
+	if err != nil {
+		return nil, fmt.Errorf("slurm backend: %w", err)
+	}
 	rec, err := newRecords(abs)
 	if err != nil {
 		return nil, fmt.Errorf("slurm backend: %w", err)
@@ -106,7 +114,7 @@ func New(site catalog.BackendSpec, stateDir string, opts ...Option) (*Slurm, err
 	if n := rec.removeStaleTemps(); n > 0 && o.logger != nil {
 		o.logger.Info("slurm: removed temporary files that killed writers left", "dir", abs, "files", n)
 	}
-	return &Slurm{rec: rec, workRoot: work, partition: site.Partition, gres: siteGres(site.Gres, site.GresType),
+	return &Slurm{rec: rec, workRoot: work, siteWork: siteWork, partition: site.Partition, gres: siteGres(site.Gres, site.GresType),
 		conf: site.Endpoint, CommandTimeout: 30 * time.Second}, nil
 }
 
@@ -142,6 +150,42 @@ func makeWorkRoot(state, work string) error {
 		return err
 	}
 	return r.mkdirAll(work, 0o755)
+}
+
+// openSiteWorkRoot opens a site's own work root, one outside the state
+// directory (backend.workDir), once, as an os.Root that Clean removes
+// each attempt's work directory through; nil for a work root inside the
+// state directory, which goes through the state directory's root
+// (records.removeAll). Removed by its path, the attempt's directory went
+// wherever a link put since in place of the work root, or of a directory
+// above it, led: any directory of the attempt's name that the server's
+// user may remove, with all it held. It is opened as WORK/., so that a
+// FIFO in its place fails at once rather than wait for a writer.
+func openSiteWorkRoot(state, work string) (*os.Root, error) {
+	if _, in := (records{dir: state}).inState(work); in {
+		return nil, nil
+	}
+	root, err := os.OpenRoot(work + string(filepath.Separator) + ".")
+	if err != nil {
+		return nil, fmt.Errorf("backend.workDir %s: %w", work, err)
+	}
+	return root, nil
+}
+
+// removeWorkDir removes the work directory of the attempt key, with all
+// it holds: through the site's work root as opened at start when it has
+// one of its own (a link put in its place, or above it, since leads the
+// removal nowhere; one in the attempt's directory's place is removed
+// itself, never what it points to), else through the state directory's
+// root.
+func (s *Slurm) removeWorkDir(key string) error {
+	if s.siteWork == nil {
+		return s.rec.removeAll(filepath.Join(s.workRoot, key))
+	}
+	if err := s.siteWork.RemoveAll(key); err != nil {
+		return fmt.Errorf("work root %s: %w", s.workRoot, err)
+	}
+	return nil
 }
 
 // WorkDir returns the directory the job for spec runs in.
@@ -748,8 +792,12 @@ func (s *Slurm) forgottenStatus(handle string, ref handleRef) (backend.Status, e
 	if err != nil || st.State == backend.Lost {
 		return st, err
 	}
+	// Each not known (zero) where its mark cannot tell it; an end before
+	// the start is none, as slurmctld's are read (withTimes).
 	if st.Started = s.rec.fileTime(key, "started"); !st.Started.IsZero() {
-		st.Ended = s.rec.fileTime(key, "exitcode")
+		if end := s.rec.fileTime(key, "exitcode"); !end.Before(st.Started) {
+			st.Ended = end
+		}
 	}
 	return st, nil
 }
@@ -1289,7 +1337,7 @@ func (s *Slurm) Clean(ctx context.Context, handle string) error {
 	if !done {
 		return nil
 	}
-	if err := s.rec.removeAll(filepath.Join(s.workRoot, key)); err != nil {
+	if err := s.removeWorkDir(key); err != nil {
 		return err
 	}
 	// No process of the job runs: its record need not be listed by
