@@ -223,9 +223,31 @@ func New(src Sources) *Metrics {
 	return m
 }
 
-// Handler serves the metrics in Prometheus' text format.
+// maxScrapesInFlight bounds the scrapes one handler gathers at once; one
+// more is answered 503 at once, at no cost. --metrics-listen answers
+// whoever reaches it and its listener admits 1,024 connections, so that
+// the scrapes in flight were bounded by those alone, each allocating
+// about 3 MB and holding 1 MB of figures while a full exposition is
+// gathered and written (BenchmarkScrapeFull). A Prometheus asks one
+// scrape at a time, a pair of them two.
+const maxScrapesInFlight = 4
+
+// scrapeTimeout bounds a scrape's gathering (Prometheus' own default
+// scrape timeout: a later answer is one no scraper waits for). It also
+// makes the handler write its answer from a buffer once gathered, after
+// the scrape has left its place among the maxScrapesInFlight: a client
+// that reads slowly, or not at all, held its place for as long as the
+// write deadline (two minutes), so that maxScrapesInFlight such clients
+// would have kept every other scraper out.
+const scrapeTimeout = 10 * time.Second
+
+// Handler serves the metrics in Prometheus' text format. Each handler it
+// returns has its own maxScrapesInFlight: serve makes one for
+// --metrics-listen, and an admin's scrapes through the API are not
+// turned away by those that reach that port.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError,
+		MaxRequestsInFlight: maxScrapesInFlight, Timeout: scrapeTimeout})
 }
 
 // Registry is the metrics' registry (for tests).
