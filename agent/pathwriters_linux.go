@@ -160,8 +160,15 @@ func dirWriters(st *unix.Stat_t, euid, tenant int) string {
 // or, where the command is run by its path in the scratch (execPath, see
 // runByPath), for the command's directory, the scratch and those above
 // it. wd's links are resolved first, as Run resolves them.
+//
+// Mode none is not checked: it is for sites that isolate each attempt
+// themselves, a container per attempt, where no other user shares the
+// scratch's path. There the check protects nothing and refuses every
+// attempt of an image that does not run as root: a Kubernetes scratch
+// volume (emptyDir) is root's and 0777, which such an agent can neither
+// accept nor set right.
 func checkScratchWriters(sb Sandbox, wd, execPath string) error {
-	if wd == "" {
+	if wd == "" || sb.Mode == SandboxNone {
 		return nil
 	}
 	scratch, err := filepath.EvalSymlinks(wd)

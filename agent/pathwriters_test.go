@@ -92,8 +92,9 @@ func TestAttackScratchRenamedThroughADirectoryAbove(t *testing.T) {
 
 // TestScratchWritersCheckedBeforeUnsealing: a scratch under a directory
 // that another user may write is refused before the datasets are
-// unsealed into it, naming that directory, in every sandbox mode: the
-// uid and none sandboxes did not check the scratch's path at all. Nor is
+// unsealed into it, naming that directory, in the landlock and uid
+// sandboxes: the uid sandbox did not check the scratch's path at all.
+// Mode none, which trusts the site to isolate the attempt, takes it. Nor is
 // anything in it removed first, by the preparation or by the wipe after
 // the refusal: emptied by its path, the scratch was emptied where that
 // user had the path lead.
@@ -117,7 +118,7 @@ func TestScratchWritersCheckedBeforeUnsealing(t *testing.T) {
 	if err := os.Chmod(shared, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	modes := []Sandbox{{Mode: SandboxLandlock}, {Mode: SandboxNone}}
+	modes := []Sandbox{{Mode: SandboxLandlock}}
 	if os.Geteuid() == 0 {
 		// The uid sandbox needs root; not root, it is refused for that
 		// before its scratch is looked at.
@@ -141,6 +142,23 @@ func TestScratchWritersCheckedBeforeUnsealing(t *testing.T) {
 		if _, err := os.Lstat(kept); err != nil {
 			t.Errorf("sandbox %q: a file in the refused scratch: %v; want it left as it was", sb.Mode, err)
 		}
+	}
+	// Mode none trusts the site's own isolation of the attempt (a
+	// container per attempt, whose scratch volume is root's and 0777):
+	// the same scratch is taken and emptied there.
+	wd := filepath.Join(shared, "scratch-none")
+	old := filepath.Join(wd, "data", "old")
+	if err := os.MkdirAll(filepath.Dir(old), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(old, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := freshScratch(Sandbox{Mode: SandboxNone}, wd); err != nil {
+		t.Errorf("sandbox none: a scratch under a directory others may write: %v; want it taken, the site isolating the attempt", err)
+	}
+	if _, err := os.Lstat(old); !os.IsNotExist(err) {
+		t.Errorf("sandbox none: the scratch's old data: %v; want it emptied", err)
 	}
 }
 

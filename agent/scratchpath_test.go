@@ -8,24 +8,23 @@ import (
 	"testing"
 )
 
-// TestAttackScratchPathInUIDAndNoneSandboxes: the uid and none sandboxes
-// did not check the scratch's path. A Kubernetes scratch volume is 0777
-// without the sticky bit, and a site's shared work root may be another
-// user's: another local user (or another workload) could rename the
-// scratch, or a directory above it, and put their own in its place, into
-// which the agent (root, in the uid sandbox) unsealed the datasets. In
-// every mode a directory on the path that another user owns, or may
+// TestAttackScratchPathInUIDSandbox: the uid sandbox did not check the
+// scratch's path. A site's shared work root may be 0777 without the
+// sticky bit, or another user's: another local user (or another
+// workload) could rename the scratch, or a directory above it, and put
+// their own in its place, into which the agent (root, in the uid
+// sandbox) unsealed the datasets. A directory on the path that another user owns, or may
 // write, is now refused, naming it, its mode and its owner; one of the
 // agent's own (root's here) has group and other write taken away; in the
 // uid sandbox the scratch itself may be the tenant's, to whom it is
 // handed. Needs root, to give directories to other users.
-func TestAttackScratchPathInUIDAndNoneSandboxes(t *testing.T) {
+func TestAttackScratchPathInUIDSandbox(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root, to make directories of other users (and for the uid sandbox)")
 	}
 	const other, tenant = 65534, 54321
 	cfg := Config{Exe: "/nonexistent/meridian"}
-	for _, sb := range []Sandbox{{Mode: SandboxNone}, {Mode: SandboxUID, UID: tenant, GID: tenant}} {
+	for _, sb := range []Sandbox{{Mode: SandboxUID, UID: tenant, GID: tenant}} {
 		shared := filepath.Join(t.TempDir(), "shared")
 		wd := filepath.Join(shared, "scratch")
 		if err := os.MkdirAll(wd, 0o700); err != nil {
