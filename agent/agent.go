@@ -271,6 +271,9 @@ type attempt struct {
 	cl  *client
 	m   *Manifest
 	wd  string
+	// checked says the scratch's path passed its check (freshScratch):
+	// only then does wipe empty it.
+	checked bool
 
 	store    *dataset.Store // the site's store, checkpoint prefix
 	runKey   seal.Key
@@ -411,7 +414,11 @@ func (a *attempt) dirs() (data, ckpt, tmp string) {
 // data, checkpoints, whatever the workload wrote. Links are removed, never
 // followed.
 func (a *attempt) wipe() {
-	emptyScratch(a.wd)
+	// A scratch whose path was refused, or not yet checked, is left as
+	// it is: its path may lead where another user chose.
+	if a.checked {
+		emptyScratch(a.wd)
+	}
 	if a.store != nil {
 		a.store.Close()
 	}
@@ -620,21 +627,22 @@ func sameSink(x, y io.Writer) bool {
 // checkpoint to resume from, and hands the scratch to the sandbox's user.
 func (a *attempt) prepare(ctx context.Context) error {
 	data, ckpt, _ := a.dirs()
-	if err := freshScratch(a.wd); err != nil {
-		return err
-	}
 	if err := checkSandbox(a.m.Sandbox); err != nil {
 		return err
 	}
+	// The scratch's path is checked, in every mode, before anything in
+	// the scratch is removed or made (freshScratch); refused, the
+	// scratch is left as it is, not wiped either (wipe).
+	if err := freshScratch(a.m.Sandbox, a.wd); err != nil {
+		return err
+	}
+	a.checked = true
 	// Where the read-only paths lead is made fixed (no one else may
 	// change it) before it is judged.
 	if err := checkReadOnlyWriters(a.cfg, a.m.Sandbox); err != nil {
 		return err
 	}
 	if err := checkPrivate(a.cfg, a.m.Sandbox); err != nil {
-		return err
-	}
-	if err := checkScratchWriters(a.m.Sandbox, a.wd, ""); err != nil {
 		return err
 	}
 	key, err := seal.ParseKey(a.m.RunKey)

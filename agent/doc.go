@@ -40,4 +40,26 @@
 // it could watch from runs as the same user, and a PID namespace of its
 // own needs a user namespace, which many sites do not allow. Sites that
 // run workloads they do not trust use mode uid or landlock.
+//
+// # A script's $0 in the landlock sandbox
+//
+// A command that lies outside the scratch (in the system's directories
+// or a --ro path) is judged as opened and run through that descriptor
+// (/proc/self/fd/5), since another user may put another program at its
+// path after the check. A #! script so run sees /proc/self/fd/5 as its
+// path ($0, Python's sys.argv[0]), not the path the job named, and one
+// that looks for its files next to itself does not find them. This is
+// kept so: the kernel hands a #! script's interpreter the path the script
+// was executed by, never argv[0], and every interpreter takes $0 from
+// that path and opens the script again by it; handing the interpreter the
+// original path would have it read whatever that path names by then,
+// which is the swap the descriptor is there to prevent, and no common
+// interpreter reads a script from a descriptor it is told of while
+// showing another name. A command in the scratch, where only the
+// workload and the agent's user may change what a path names, runs by
+// its path and sees it. A job whose script outside the scratch needs its
+// own path names the interpreter as the command and the script as its
+// argument (["/bin/sh", "/opt/tools/train.sh"]): the interpreter is
+// judged and run by descriptor, and it reads the script by the path
+// given, as it reads any file it may read.
 package agent

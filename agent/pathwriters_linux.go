@@ -14,34 +14,43 @@ import (
 // does not run as root.
 var geteuid = os.Geteuid
 
-// checkPathWriters refuses, in the landlock sandbox, to run anything for
+// checkPathWriters refuses, in every sandbox mode, to run anything for
 // what (the scratch, or the command run by its path in it) when dir, or a
-// directory above it up to /, lets a user other than the server's and
-// root rename what is in it. Such a user could rename the scratch, or the
+// directory above it up to /, lets a user other than the agent's and root
+// rename what is in it. Such a user could rename the scratch, or the
 // command's directory, away between the agent's checks and the run and
 // put a directory of their own in its place: its program run by the path
-// judged, and granted to the workload as its scratch by the path named.
-// dir is absolute and names no link (its links resolved, as the kernel
-// sees it); a link met on it, put there since, is refused too.
+// judged, granted to a landlock workload as its scratch by the path
+// named, and, in every mode, the datasets and the checkpoint unsealed
+// into it by the agent (root, in the uid sandbox) and the scratch emptied
+// through it. dir is absolute and names no link (its links resolved, as
+// the kernel sees it); a link met on it, put there since, is refused too.
 //
-// A directory of the server's user that its group or every user may write
+// A directory of the agent's user that its group or every user may write
 // has that write taken away (guardDir) rather than refused: a landlock
 // workload runs as that user and may chmod any of its directories
 // (Landlock does not cover metadata), and one chmod 0777 of the shared
 // work root refused every later attempt under it, every tenant's, until
-// an operator set it back. Only a directory the server cannot set right
-// (another user's, or root's when the server is not root) is refused; the
-// error names the directory and who may write it.
-func checkPathWriters(sb Sandbox, what, dir string) error {
-	if sb.Mode != SandboxLandlock {
-		return nil
-	}
+// an operator set it back; a Kubernetes scratch volume (emptyDir) is made
+// 0777, without the sticky bit. Only a directory the agent cannot set
+// right (another user's, or root's when the agent is not root) is
+// refused; the error names the directory, its mode, its owner and who
+// may write it.
+//
+// scratch is the scratch's own path, links resolved: in the uid sandbox
+// it and what lies in it may be the tenant's user's too (tenantOf), to
+// whom the agent hands it.
+func checkPathWriters(sb Sandbox, what, dir, scratch string) error {
 	if !filepath.IsAbs(dir) {
 		return fmt.Errorf("sandbox %q: %s: %s is not an absolute path; refusing to run the workload", sb.Mode, what, dir)
 	}
 	euid := geteuid()
 	for p := filepath.Clean(dir); ; p = filepath.Dir(p) {
-		if err := guardDir(sb, what, p, euid); err != nil {
+		tenant := -1
+		if scratch != "" && pathWithin(p, scratch) {
+			tenant = tenantOf(sb)
+		}
+		if err := guardDir(sb, what, p, euid, tenant); err != nil {
 			return err
 		}
 		if p == "/" {
@@ -50,30 +59,40 @@ func checkPathWriters(sb Sandbox, what, dir string) error {
 	}
 }
 
+// tenantOf is the user the uid sandbox hands the scratch to, -1 in the
+// other modes, where the scratch stays the agent's user's.
+func tenantOf(sb Sandbox) int {
+	if sb.Mode == SandboxUID {
+		return sb.UID
+	}
+	return -1
+}
+
 // guardDir checks the one directory p (checkPathWriters): it must be a
-// directory, not a link, that no user but euid and root may rename the
-// entries of. One of euid's that its group or every user may write has
-// that write taken away first, through a descriptor of the directory
-// looked at, and is looked at again: still written by another, or not
-// set right, it is refused.
-func guardDir(sb Sandbox, what, p string, euid int) error {
+// directory, not a link, that no user but euid, root and tenant (the
+// scratch's user in the uid sandbox, -1 for none) may rename the entries
+// of. One of theirs that its group or every user may write has that
+// write taken away first (where the agent may: its own, or any as root),
+// through a descriptor of the directory looked at, and is looked at
+// again: still written by another, or not set right, it is refused.
+func guardDir(sb Sandbox, what, p string, euid, tenant int) error {
 	var st unix.Stat_t
 	if err := lstatDir(sb, what, p, &st); err != nil {
 		return err
 	}
-	if dirWriters(&st, euid) == "" {
+	if dirWriters(&st, euid, tenant) == "" {
 		return nil
 	}
-	if int(st.Uid) == euid {
+	if uid := int(st.Uid); uid == euid || (euid == 0 && uid == tenant) {
 		if err := takeGroupWrite(p, &st); err != nil {
-			return fmt.Errorf("sandbox %q: %s: the directory %s (mode %04o) of the server's user (uid %d) may be written by others and its mode could not be set back: %w; refusing to run the workload", sb.Mode, what, p, st.Mode&0o7777, euid, err)
+			return fmt.Errorf("sandbox %q: %s: the directory %s (mode %04o, owned by uid %d) may be written by others and its mode could not be set back: %w; refusing to run the workload", sb.Mode, what, p, st.Mode&0o7777, st.Uid, err)
 		}
 		if err := lstatDir(sb, what, p, &st); err != nil {
 			return err
 		}
 	}
-	if who := dirWriters(&st, euid); who != "" {
-		return fmt.Errorf("sandbox %q: %s: the directory %s (mode %04o, owned by uid %d) on its path may be written by %s, who could rename what is in it and put their own in its place between the check and the run; refusing to run the workload (let only the server's user (uid %d) and root own and write each directory on the scratch's path: chmod go-w %s, or set the sticky bit of a root-owned shared directory, as /tmp has)", sb.Mode, what, p, st.Mode&0o7777, st.Uid, who, euid, p)
+	if who := dirWriters(&st, euid, tenant); who != "" {
+		return fmt.Errorf("sandbox %q: %s: the directory %s (mode %04o, owned by uid %d) on its path may be written by %s, who could rename what is in it and put their own in its place between the check and the run; refusing to run the workload (let only the agent's user (uid %d) and root own and write each directory on the scratch's path: chmod go-w %s, or set the sticky bit of a root-owned shared directory, as /tmp has)", sb.Mode, what, p, st.Mode&0o7777, st.Uid, who, euid, p)
 	}
 	return nil
 }
@@ -111,18 +130,19 @@ func takeGroupWrite(p string, st *unix.Stat_t) error {
 	return unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), (now.Mode&0o7777)&^0o022)
 }
 
-// dirWriters says who, other than the user euid and root, may rename or
-// remove the entries of the directory st describes ("" where nobody): its
-// owner, when it is another user's (the owner may always give itself the
-// right), and its group and every user where its mode lets them write. A
+// dirWriters says who, other than the user euid, root and tenant (-1 for
+// none), may rename or remove the entries of the directory st describes
+// ("" where nobody): its owner, when it is another user's (the owner may
+// always give itself the right), and its group and every user where its
+// mode lets them write. A
 // directory with the sticky bit (/tmp, 1777 and root's) lets only an
 // entry's owner, the directory's owner and root rename or remove that
 // entry, and each entry on the path is judged in turn, so there its mode
 // lets no one else. An access list that grants some user write shows in
 // the group's bits (they hold its mask), and is refused as the group.
-func dirWriters(st *unix.Stat_t, euid int) string {
+func dirWriters(st *unix.Stat_t, euid, tenant int) string {
 	var who []string
-	if uid := int(st.Uid); uid != euid && uid != 0 {
+	if uid := int(st.Uid); uid != euid && uid != 0 && uid != tenant {
 		who = append(who, fmt.Sprintf("its owner (uid %d)", uid))
 	}
 	if st.Mode&unix.S_ISVTX == 0 {
@@ -140,9 +160,20 @@ func dirWriters(st *unix.Stat_t, euid int) string {
 // or, where the command is run by its path in the scratch (execPath, see
 // runByPath), for the command's directory, the scratch and those above
 // it. wd's links are resolved first, as Run resolves them.
+//
+// Mode none is not checked: it is for sites that isolate each attempt
+// themselves, a container per attempt, where no other user shares the
+// scratch's path. There the check protects nothing and refuses every
+// attempt of an image that does not run as root: a Kubernetes scratch
+// volume (emptyDir) is root's and 0777, which such an agent can neither
+// accept nor set right.
 func checkScratchWriters(sb Sandbox, wd, execPath string) error {
-	if sb.Mode != SandboxLandlock || wd == "" {
+	if wd == "" || sb.Mode == SandboxNone {
 		return nil
+	}
+	scratch, err := filepath.EvalSymlinks(wd)
+	if err != nil {
+		return fmt.Errorf("sandbox %q: the scratch %s: %w; refusing to run the workload", sb.Mode, wd, err)
 	}
 	dir, what := wd, "the scratch "+wd
 	if execPath != "" {
@@ -152,7 +183,7 @@ func checkScratchWriters(sb Sandbox, wd, execPath string) error {
 	if err != nil {
 		return fmt.Errorf("sandbox %q: %s: %w; refusing to run the workload", sb.Mode, what, err)
 	}
-	return checkPathWriters(sb, what, real)
+	return checkPathWriters(sb, what, real, scratch)
 }
 
 // checkReadOnlyWriters refuses, in the landlock sandbox, to grant the
@@ -209,7 +240,7 @@ func guardLookups(sb Sandbox, what, p string, euid int, guarded map[string]bool)
 			continue
 		}
 		if !guarded[cur] {
-			if err := guardDir(sb, what, cur, euid); err != nil {
+			if err := guardDir(sb, what, cur, euid, -1); err != nil {
 				return err
 			}
 			guarded[cur] = true

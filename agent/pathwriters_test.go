@@ -90,14 +90,19 @@ func TestAttackScratchRenamedThroughADirectoryAbove(t *testing.T) {
 	}
 }
 
-// TestScratchWritersCheckedBeforeUnsealing: in the landlock sandbox, a
-// scratch under a directory that another user may write is refused
-// before the datasets are unsealed into it, naming that directory.
+// TestScratchWritersCheckedBeforeUnsealing: a scratch under a directory
+// that another user may write is refused before the datasets are
+// unsealed into it, naming that directory, in the landlock and uid
+// sandboxes: the uid sandbox did not check the scratch's path at all.
+// Mode none, which trusts the site to isolate the attempt, takes it. Nor is
+// anything in it removed first, by the preparation or by the wipe after
+// the refusal: emptied by its path, the scratch was emptied where that
+// user had the path lead.
 func TestScratchWritersCheckedBeforeUnsealing(t *testing.T) {
 	real := landlockABI
 	defer func() { landlockABI = real }()
 	landlockABI = func() int { return minLandlockABI }
-	// A server of another user than the one who owns shared (root's, or
+	// An agent of another user than the one who owns shared (root's, or
 	// this test's): it cannot set shared's mode right.
 	other := 4242
 	if os.Geteuid() == other {
@@ -113,19 +118,47 @@ func TestScratchWritersCheckedBeforeUnsealing(t *testing.T) {
 	if err := os.Chmod(shared, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct {
-		mode    string
-		refused bool
-	}{
-		{SandboxLandlock, true},
-		{SandboxNone, false},
-	} {
-		a := &attempt{wd: filepath.Join(shared, "scratch"), m: &Manifest{Sandbox: Sandbox{Mode: tc.mode}}}
-		err := a.prepare(t.Context())
-		refused := err != nil && strings.Contains(err.Error(), shared+" (mode 0777")
-		if refused != tc.refused {
-			t.Errorf("sandbox %q: prepare: %v; want refused %v", tc.mode, err, tc.refused)
+	modes := []Sandbox{{Mode: SandboxLandlock}}
+	if os.Geteuid() == 0 {
+		// The uid sandbox needs root; not root, it is refused for that
+		// before its scratch is looked at.
+		modes = append(modes, Sandbox{Mode: SandboxUID, UID: 54321, GID: 54321})
+	}
+	for _, sb := range modes {
+		wd := filepath.Join(shared, "scratch-"+sb.Mode)
+		kept := filepath.Join(wd, "data", "kept")
+		if err := os.MkdirAll(filepath.Dir(kept), 0o700); err != nil {
+			t.Fatal(err)
 		}
+		if err := os.WriteFile(kept, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		a := &attempt{wd: wd, m: &Manifest{Sandbox: sb}}
+		err := a.prepare(t.Context())
+		if err == nil || !strings.Contains(err.Error(), shared+" (mode 0777") {
+			t.Errorf("sandbox %q: prepare: %v; want it refused, naming %s and its mode", sb.Mode, err, shared)
+		}
+		a.wipe()
+		if _, err := os.Lstat(kept); err != nil {
+			t.Errorf("sandbox %q: a file in the refused scratch: %v; want it left as it was", sb.Mode, err)
+		}
+	}
+	// Mode none trusts the site's own isolation of the attempt (a
+	// container per attempt, whose scratch volume is root's and 0777):
+	// the same scratch is taken and emptied there.
+	wd := filepath.Join(shared, "scratch-none")
+	old := filepath.Join(wd, "data", "old")
+	if err := os.MkdirAll(filepath.Dir(old), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(old, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := freshScratch(Sandbox{Mode: SandboxNone}, wd); err != nil {
+		t.Errorf("sandbox none: a scratch under a directory others may write: %v; want it taken, the site isolating the attempt", err)
+	}
+	if _, err := os.Lstat(old); !os.IsNotExist(err) {
+		t.Errorf("sandbox none: the scratch's old data: %v; want it emptied", err)
 	}
 }
 

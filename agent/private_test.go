@@ -193,16 +193,80 @@ func TestSystemGrantsBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	dirs, files, err := systemGrants([]string{root}, []string{root}, 100)
-	if err != nil || len(dirs) != 1 || dirs[0] != root || len(files) != 0 {
-		t.Errorf("a directory with nothing hidden: %v %v %v; want it granted whole", dirs, files, err)
+	grants, err := systemGrants([]string{root}, []string{root}, 100)
+	closeGrants(grants)
+	if err != nil || len(grants) != 1 || grants[0].path != root || !grants[0].dir {
+		t.Errorf("a directory with nothing hidden: %v %v; want it granted whole", grants, err)
 	}
-	if _, _, err := systemGrants([]string{root}, []string{root}, 49); !errors.Is(err, errTooManyEntries) || !strings.Contains(err.Error(), "49") || !strings.Contains(err.Error(), "refusing") {
+	if _, err := systemGrants([]string{root}, []string{root}, 49); !errors.Is(err, errTooManyEntries) || !strings.Contains(err.Error(), "49") || !strings.Contains(err.Error(), "refusing") {
 		t.Errorf("past the bound: %v; want a refusal naming it", err)
 	}
 	// Outside the walked directories nothing is looked at.
-	if dirs, _, err := systemGrants([]string{root}, nil, 1); err != nil || len(dirs) != 1 {
-		t.Errorf("an unwalked root: %v %v; want it granted whole", dirs, err)
+	grants, err = systemGrants([]string{root}, nil, 1)
+	closeGrants(grants)
+	if err != nil || len(grants) != 1 || !grants[0].dir {
+		t.Errorf("an unwalked root: %v %v; want it granted whole", grants, err)
+	}
+}
+
+// TestAttackSystemEntrySwappedBetweenWalkAndGrant: the entries of /etc,
+// /opt and /usr/local granted one by one (a file of the server's user
+// lies beside them) were granted by their paths after the walk had
+// judged them: a user who may write such a directory (Debian's
+// /usr/local is group staff's) swapped an entry for a link to the
+// server's state directory between the walk and the grant, and the
+// workload was granted what the link led to. Each is now granted as the
+// file judged, held open since it was looked at.
+func TestAttackSystemEntrySwappedBetweenWalkAndGrant(t *testing.T) {
+	root := readableDir(t)
+	if err := os.WriteFile(filepath.Join(root, "server.key"), []byte("secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pub := filepath.Join(root, "share")
+	if err := os.Mkdir(pub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(pub, "readme"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(t.TempDir(), "state")
+	if err := os.Mkdir(state, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	judged, err := os.Stat(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grants, err := systemGrants([]string{root}, []string{root}, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeGrants(grants)
+	// After the walk, before Landlock opens the rules' paths.
+	if err := os.Rename(pub, pub+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(state, pub); err != nil {
+		t.Fatal(err)
+	}
+	stateFI, err := os.Stat(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, g := range grants {
+		fi, err := os.Stat(g.rulePath())
+		if err != nil {
+			t.Errorf("grant %s: %v", g.path, err)
+			continue
+		}
+		if os.SameFile(fi, stateFI) {
+			t.Errorf("grant %s leads to the state directory swapped in after the walk; want the directory judged", g.path)
+		}
+		found = found || os.SameFile(fi, judged)
+	}
+	if !found {
+		t.Errorf("grants %v: none is the directory judged, %s", grants, pub)
 	}
 }
 
@@ -219,9 +283,11 @@ func BenchmarkSystemGrants(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			for b.Loop() {
-				if _, _, err := systemGrants(systemReadOnly, bc.walked, maxSystemEntries); err != nil {
+				grants, err := systemGrants(systemReadOnly, bc.walked, maxSystemEntries)
+				if err != nil {
 					b.Fatal(err)
 				}
+				closeGrants(grants)
 			}
 		})
 	}

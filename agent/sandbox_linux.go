@@ -876,9 +876,17 @@ func restrictSelf(rw, ro []string, hide bool) error {
 	var roDirs, roFiles []string
 	system := systemReadOnly
 	if hide {
-		var err error
-		if roDirs, roFiles, err = systemGrants(systemReadOnly, walkedReadOnly, maxSystemEntries); err != nil {
+		grants, err := systemGrants(systemReadOnly, walkedReadOnly, maxSystemEntries)
+		if err != nil {
 			return err
+		}
+		defer closeGrants(grants)
+		for _, g := range grants {
+			if g.dir {
+				roDirs = append(roDirs, g.rulePath())
+			} else {
+				roFiles = append(roFiles, g.rulePath())
+			}
 		}
 		system = nil
 	}
@@ -1072,6 +1080,27 @@ func hiddenInSystem(real string) bool {
 	}
 }
 
+// roGrant is one path systemGrants grants: path, as judged, held open
+// (O_PATH) as fd, the very file judged, a directory or not.
+type roGrant struct {
+	path string
+	fd   int
+	dir  bool
+}
+
+// rulePath is the path Landlock is given for g: the open file, through
+// its /proc entry, whatever g.path names by then.
+func (g roGrant) rulePath() string {
+	return "/proc/self/fd/" + strconv.Itoa(g.fd)
+}
+
+// closeGrants closes the descriptors of grants.
+func closeGrants(grants []roGrant) {
+	for _, g := range grants {
+		unix.Close(g.fd)
+	}
+}
+
 // errTooManyEntries is systemGrants' refusal past its bound.
 var errTooManyEntries = errors.New("too many")
 
@@ -1090,12 +1119,22 @@ var errTooManyEntries = errors.New("too many")
 // (once, when another root holds it), and a link below a root is not
 // granted in a directory granted entry by entry (the kernel judges a
 // link's target where it lies, as with every link in a directory granted
-// whole). A walked directory this user may not list is left out when it
-// may pass through it (what lies there cannot be told), or owns it, and
-// granted when neither (nothing below it can be reached). At most limit
-// entries are looked at: past that the walk fails, and the workload is
-// refused.
-func systemGrants(roots, walked []string, limit int) (dirs, files []string, err error) {
+// whole).
+//
+// Each grant is the file judged, held open: opened from the directory it
+// was listed in (O_PATH|O_NOFOLLOW) and kept only if it is still the file
+// looked at and, judged again as opened, not hidden; the caller grants
+// that descriptor (roGrant.rulePath) and closes it. Granted by its path
+// instead, an entry that a user who may write its directory (Debian's
+// /usr/local is group staff's) swapped for a link after the walk was
+// granted where the link led: the server's state directory, its keys. An
+// entry changed since it was listed is left out.
+//
+// A walked directory this user may not list is left out when it may pass
+// through it (what lies there cannot be told), or owns it, and granted
+// when neither (nothing below it can be reached). At most limit entries
+// are looked at: past that the walk fails, and the workload is refused.
+func systemGrants(roots, walked []string, limit int) (grants []roGrant, err error) {
 	w := &roWalk{euid: os.Geteuid(), groups: userGroups(), left: limit, limit: limit}
 	for _, p := range walked {
 		if rp, err := filepath.EvalSymlinks(p); err == nil {
@@ -1122,19 +1161,16 @@ func systemGrants(roots, walked []string, limit int) (dirs, files []string, err 
 		if err := unix.Lstat(r, &st); err != nil {
 			continue
 		}
-		if _, err := w.judge(r, &st, func() (int, error) {
-			return unix.Open(r, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		}, func(p string, dir bool) {
-			if dir {
-				w.dirs = append(w.dirs, p)
-			} else {
-				w.files = append(w.files, p)
-			}
-		}); err != nil {
-			return nil, nil, err
+		open := func(flags int) (int, error) { return unix.Open(r, flags, 0) }
+		var perr error
+		if _, err := w.judge(r, &st, open, func(p string, st unix.Stat_t) {
+			perr = w.pin(p, &st, open)
+		}); err != nil || perr != nil {
+			closeGrants(w.grants)
+			return nil, errors.Join(err, perr)
 		}
 	}
-	return w.dirs, w.files, nil
+	return w.grants, nil
 }
 
 // roWalk is the state of one systemGrants.
@@ -1143,7 +1179,7 @@ type roWalk struct {
 	groups      map[uint32]bool
 	walked      []string
 	left, limit int
-	dirs, files []string
+	grants      []roGrant
 }
 
 // judged reports whether p lies in a walked directory; leads whether a
@@ -1168,11 +1204,16 @@ func (w *roWalk) leads(p string) bool {
 
 // judge judges the file p, whose status is st: grant is called with it
 // when it may be granted whole, and it reports whether it was (false when
-// it is left out, or granted by its entries, which judge has added). open
-// opens p, a directory, without following a link.
-func (w *roWalk) judge(p string, st *unix.Stat_t, open func() (int, error), grant func(string, bool)) (bool, error) {
+// it is left out, or granted by its entries, which judge has added, held
+// open). open opens p with the flags given, from the directory it was
+// listed in.
+func (w *roWalk) judge(p string, st *unix.Stat_t, open func(flags int) (int, error), grant func(string, unix.Stat_t)) (bool, error) {
 	isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
 	judged := w.judged(p)
+	whole := func() (bool, error) {
+		grant(p, *st)
+		return true, nil
+	}
 	switch {
 	case st.Mode&unix.S_IFMT == unix.S_IFLNK:
 		// Not granted on its own: what it names is judged where it
@@ -1181,41 +1222,62 @@ func (w *roWalk) judge(p string, st *unix.Stat_t, open func() (int, error), gran
 	case judged && hiddenFile(st, w.euid, w.groups):
 		return false, nil
 	case !isDir:
-		grant(p, false)
-		return true, nil
+		return whole()
 	case !judged && !w.leads(p):
-		grant(p, true)
-		return true, nil
+		return whole()
 	case judged && !w.passable(st) && int(st.Uid) != w.euid:
 		// Nothing below it can be reached by this user.
-		grant(p, true)
-		return true, nil
+		return whole()
 	case judged && !w.passable(st):
 		// This user's: it may make it passable (Landlock does not
 		// cover a file's mode).
 		return false, nil
 	}
-	fd, err := open()
+	fd, err := open(unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC)
 	switch {
 	case err == nil:
 	case err == unix.EACCES && judged:
 		return false, nil // what lies there cannot be told
 	case err == unix.EACCES:
-		grant(p, true)
-		return true, nil
+		return whole()
 	case err == unix.ENOENT || err == unix.ENOTDIR || err == unix.ELOOP:
 		return false, nil // changed since it was listed: left out
 	default:
 		return false, fmt.Errorf("%s: %w", p, err)
 	}
-	whole, err := w.dir(p, fd)
-	if err != nil {
+	all, err := w.dir(p, fd)
+	if err != nil || !all {
 		return false, err
 	}
-	if whole {
-		grant(p, true)
+	return whole()
+}
+
+// pin opens p (open, O_PATH|O_NOFOLLOW) and adds it, open, to the
+// grants when it is still the file st describes (the same file, of the
+// same type) and, in a walked directory, not hidden as it is now. An
+// entry changed since it was looked at is left out. Only what is granted
+// in the end is opened: a directory granted whole needs none of the
+// grants its walk found below it, and opening every entry the walk
+// looked at made the walk nearly twice as slow.
+func (w *roWalk) pin(p string, st *unix.Stat_t, open func(flags int) (int, error)) error {
+	fd, err := open(unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC)
+	switch {
+	case err == unix.ENOENT || err == unix.ENOTDIR || err == unix.ELOOP || err == unix.EACCES:
+		return nil
+	case err != nil:
+		return fmt.Errorf("%s: %w", p, err)
 	}
-	return whole, nil
+	var now unix.Stat_t
+	if err := unix.Fstat(fd, &now); err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("%s: %w", p, err)
+	}
+	if now.Dev != st.Dev || now.Ino != st.Ino || now.Mode&unix.S_IFMT != st.Mode&unix.S_IFMT || (w.judged(p) && hiddenFile(&now, w.euid, w.groups)) {
+		unix.Close(fd)
+		return nil
+	}
+	w.grants = append(w.grants, roGrant{path: p, fd: fd, dir: now.Mode&unix.S_IFMT == unix.S_IFDIR})
+	return nil
 }
 
 // passable reports whether this user may pass through the directory whose
@@ -1243,10 +1305,10 @@ func (w *roWalk) dir(path string, fd int) (bool, error) {
 	defer f.Close()
 	type grant struct {
 		path string
-		dir  bool
+		st   unix.Stat_t
 	}
 	var grants []grant
-	add := func(p string, dir bool) { grants = append(grants, grant{p, dir}) }
+	add := func(p string, st unix.Stat_t) { grants = append(grants, grant{p, st}) }
 	whole := true
 	for {
 		names, rerr := f.Readdirnames(256)
@@ -1261,8 +1323,8 @@ func (w *roWalk) dir(path string, fd int) (bool, error) {
 				}
 				return false, fmt.Errorf("%s: %w", filepath.Join(path, name), err)
 			}
-			ok, err := w.judge(filepath.Join(path, name), &st, func() (int, error) {
-				return unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			ok, err := w.judge(filepath.Join(path, name), &st, func(flags int) (int, error) {
+				return unix.Openat(fd, name, flags, 0)
 			}, add)
 			if err != nil {
 				return false, err
@@ -1280,10 +1342,9 @@ func (w *roWalk) dir(path string, fd int) (bool, error) {
 		return true, nil
 	}
 	for _, g := range grants {
-		if g.dir {
-			w.dirs = append(w.dirs, g.path)
-		} else {
-			w.files = append(w.files, g.path)
+		name := filepath.Base(g.path)
+		if err := w.pin(g.path, &g.st, func(flags int) (int, error) { return unix.Openat(fd, name, flags, 0) }); err != nil {
+			return false, err
 		}
 	}
 	return false, nil

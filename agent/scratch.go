@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -312,71 +313,236 @@ func SweepMain(args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
-// takeScratch makes the scratch directory wd the agent's again, and
-// writable by nobody else, before the agent makes anything in it. An
-// attempt launched again on the scratch of its earlier launch (an agent
-// killed before it could remove it) finds it still the tenant's user's,
-// as the earlier launch gave it over; any process of that user (another of
-// its jobs on the node) could then swap data, checkpoints or tmp for a
-// link between the agent's removal of each and its making it again, and
-// the agent (root in the uid sandbox) unsealed the datasets and the
-// checkpoint where the link led: a checkpoint renamed into /etc/cron.d.
-// wd is reached without following a link.
-func takeScratch(wd string) error {
-	f, err := os.OpenFile(wd, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW, 0)
-	if err != nil {
-		return fmt.Errorf("scratch %s: %w", wd, err)
-	}
-	defer f.Close()
-	var st syscall.Stat_t
-	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+// takeScratch makes the scratch directory, open as fd (O_PATH) and named
+// wd, the agent's again, writable by nobody else and by its owner, before
+// the agent makes anything in it. An attempt launched again on the
+// scratch of its earlier launch (an agent killed before it could remove
+// it) finds it still the tenant's user's, as the earlier launch gave it
+// over; any process of that user (another of its jobs on the node) could
+// then swap data, checkpoints or tmp for a link between the agent's
+// removal of each and its making it again, and the agent (root in the
+// uid sandbox) unsealed the datasets and the checkpoint where the link
+// led: a checkpoint renamed into /etc/cron.d. A workload that ran as the
+// agent's own user may have taken the owner's bits off it (chmod 000):
+// they are given back, or nothing in it could be listed or removed.
+func takeScratch(fd int, wd string) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
 		return fmt.Errorf("scratch %s: %w", wd, err)
 	}
 	euid, egid := os.Geteuid(), os.Getegid()
 	if int(st.Uid) != euid {
 		if euid != 0 {
 			// Only the uid sandbox, as root, gives the scratch away;
-			// a scratch another user made for this one (a volume's)
-			// is left as it is.
+			// a scratch root made for this user is left as it is
+			// (its path check has found no one else may write it).
 			return nil
 		}
-		if err := f.Chown(euid, egid); err != nil {
+		if err := unix.Fchownat(fd, "", euid, egid, unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			return fmt.Errorf("scratch %s is owned by uid %d, not the agent's (uid %d), and cannot be taken back: %w", wd, st.Uid, euid, err)
 		}
-		return f.Chmod(0o700)
+		return fdChmod(fd, 0o700)
 	}
-	if st.Mode&0o022 != 0 {
-		return f.Chmod(os.FileMode(st.Mode&0o777) &^ 0o022)
+	if mode := (st.Mode&0o7777)&^0o022 | 0o700; mode != st.Mode&0o7777 {
+		return fdChmod(fd, mode)
 	}
 	return nil
 }
 
-// freshScratch takes the scratch wd back (takeScratch) and makes its data,
-// checkpoint and temporary directories empty and new.
-func freshScratch(wd string) error {
+// fdChmod sets the mode of what fd (O_PATH, which fchmod refuses) holds,
+// through its /proc entry: the open file, whatever its path names by now.
+func fdChmod(fd int, mode uint32) error {
+	return unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), mode)
+}
+
+// scratchDirs are the directories freshScratch makes empty and new in the
+// scratch.
+var scratchDirs = []string{"data", "checkpoints", "tmp"}
+
+// afterScratchCheck runs between freshScratch's check of the scratch's
+// path and its emptying: a test stands in here for a swap of the
+// scratch made meanwhile.
+var afterScratchCheck = func() {}
+
+// freshScratch checks the scratch wd's path (checkScratchWriters), takes
+// the scratch back (takeScratch) and makes its data, checkpoint and
+// temporary directories empty and new, in that order: emptied before the
+// check, a scratch under a directory another user may write (or itself
+// such a one) was emptied where that user had it lead. The scratch is
+// opened once, before the check, without following a link, and found
+// again at wd after the check (then no one but the agent's user and root
+// may rename anything on its path); everything after goes through that
+// descriptor, never through wd, so a swap made meanwhile cannot make the
+// agent remove or make anything elsewhere. A scratch that wd no longer
+// names by the end is refused: the datasets are unsealed into it by its
+// path.
+func freshScratch(sb Sandbox, wd string) error {
 	if err := os.MkdirAll(wd, 0o700); err != nil {
 		return err
 	}
-	if err := takeScratch(wd); err != nil {
+	fd, err := unix.Open(wd, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("scratch %s: not a directory (%w)", wd, err)
+	}
+	defer unix.Close(fd)
+	if err := checkScratchWriters(sb, wd, ""); err != nil {
 		return err
 	}
-	return freshDirs(filepath.Join(wd, "data"), filepath.Join(wd, "checkpoints"), filepath.Join(wd, "tmp"))
+	if err := stillAt(fd, wd); err != nil {
+		return err
+	}
+	afterScratchCheck()
+	if err := takeScratch(fd, wd); err != nil {
+		return err
+	}
+	dir, err := unix.Openat(fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("scratch %s: %w", wd, err)
+	}
+	defer unix.Close(dir)
+	if err := freshDirs(dir, wd, scratchDirs...); err != nil {
+		return err
+	}
+	return stillAt(fd, wd)
 }
 
-// freshDirs makes each of dirs (in the scratch, which takeScratch has made
-// the agent's) empty and new, and refuses one that is not a directory of
-// its own once made.
-func freshDirs(dirs ...string) error {
-	for _, d := range dirs {
-		if err := removeTree(d); err != nil {
-			return err
+// stillAt refuses the scratch open as fd when wd no longer names it.
+func stillAt(fd int, wd string) error {
+	var a, b unix.Stat_t
+	if err := unix.Fstat(fd, &a); err != nil {
+		return fmt.Errorf("scratch %s: %w", wd, err)
+	}
+	if err := unix.Lstat(wd, &b); err != nil || a.Dev != b.Dev || a.Ino != b.Ino {
+		return fmt.Errorf("scratch %s: replaced while it was checked and made ready (%v); refusing to run the workload", wd, err)
+	}
+	return nil
+}
+
+// freshDirs makes each of names, in the scratch open as dir (named wd),
+// empty and new, and refuses one that is not a directory of the agent's
+// own once made.
+func freshDirs(dir int, wd string, names ...string) error {
+	for _, name := range names {
+		p := filepath.Join(wd, name)
+		if err := removeAllAt(dir, name); err != nil {
+			return fmt.Errorf("scratch: %s: %w", p, err)
 		}
-		if err := os.Mkdir(d, 0o700); err != nil {
-			return err
+		if err := unix.Mkdirat(dir, name, 0o700); err != nil {
+			return fmt.Errorf("scratch: %s: %w", p, err)
 		}
-		if fi, err := os.Lstat(d); err != nil || !fi.IsDir() {
-			return fmt.Errorf("scratch: %s is not the directory the agent made (%v)", d, err)
+		var st unix.Stat_t
+		if err := unix.Fstatat(dir, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR || int(st.Uid) != os.Geteuid() {
+			return fmt.Errorf("scratch: %s is not the directory the agent made (%v)", p, err)
 		}
 	}
 	return nil
+}
+
+// maxEmptyPasses bounds how many times removeAllAt reads a directory
+// that something (a process of the tenant's user still in it) fills as
+// it is emptied.
+const maxEmptyPasses = 8
+
+// removeAllAt removes name, in the directory open as dirfd, and
+// everything below it. Each directory is opened from the one above it
+// without following a link and its entries are removed relative to it,
+// links removed and never followed: nothing outside dirfd is reached,
+// whatever is renamed or swapped meanwhile. A directory that lacks its
+// owner's bits (a workload of the agent's own user took them) is given
+// them back through its own descriptor.
+func removeAllAt(dirfd int, name string) error {
+	err := unix.Unlinkat(dirfd, name, 0)
+	if err == nil || err == unix.ENOENT {
+		return nil
+	}
+	if err != unix.EISDIR {
+		return err
+	}
+	fd, err := openOwnDirAt(dirfd, name)
+	if err == unix.ENOENT {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	err = emptyDirFD(fd)
+	unix.Close(fd)
+	if err != nil {
+		return fmt.Errorf("%s/%w", name, err)
+	}
+	if err := unix.Unlinkat(dirfd, name, unix.AT_REMOVEDIR); err != nil && err != unix.ENOENT {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+// openOwnDirAt opens the directory name in dirfd to read, not following
+// a link, with its owner's bits given back where it lacks them.
+func openOwnDirAt(dirfd int, name string) (int, error) {
+	const flags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	fd, err := unix.Openat(dirfd, name, flags, 0)
+	if err == unix.EACCES {
+		// Opened O_PATH, which needs no bits, and set through that
+		// descriptor: the directory looked at, not a link put there.
+		p, perr := unix.Openat(dirfd, name, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if perr != nil {
+			return -1, perr
+		}
+		var st unix.Stat_t
+		if unix.Fstat(p, &st) == nil {
+			fdChmod(p, st.Mode&0o7777|0o700)
+		}
+		fd, err = unix.Openat(p, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		unix.Close(p)
+	}
+	if err != nil {
+		return -1, err
+	}
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) == nil && st.Mode&0o700 != 0o700 {
+		unix.Fchmod(fd, st.Mode&0o7777|0o700)
+	}
+	return fd, nil
+}
+
+// emptyDirFD removes everything in the directory open as fd (removeAllAt),
+// reading it again from the start after a pass that removed something
+// (removing may hide from a listing an entry it had not reached yet),
+// until a pass finds it empty.
+func emptyDirFD(fd int) error {
+	buf := make([]byte, 8<<10)
+	for range maxEmptyPasses {
+		if _, err := unix.Seek(fd, 0, io.SeekStart); err != nil {
+			return err
+		}
+		found, removed := 0, 0
+		var first error
+		for {
+			n, err := unix.ReadDirent(fd, buf)
+			if err != nil {
+				return err
+			}
+			if n <= 0 {
+				break
+			}
+			_, _, names := unix.ParseDirent(buf[:n], -1, nil)
+			for _, name := range names {
+				found++
+				if err := removeAllAt(fd, name); err != nil {
+					if first == nil {
+						first = err
+					}
+					continue
+				}
+				removed++
+			}
+		}
+		if found == 0 {
+			return nil
+		}
+		if removed == 0 {
+			return first
+		}
+	}
+	return errors.New("still not empty after it was emptied repeatedly")
 }

@@ -43,7 +43,7 @@ func TestWipeRemovesWhatTheWorkloadMadeReadOnly(t *testing.T) {
 
 	wd := t.TempDir()
 	readOnlyTree(wd)
-	(&attempt{wd: wd, m: &Manifest{}}).wipe()
+	(&attempt{wd: wd, m: &Manifest{}, checked: true}).wipe()
 	if ents, err := os.ReadDir(wd); err != nil || len(ents) != 0 {
 		t.Errorf("after the wipe the scratch holds %v (%v); want nothing", names(ents), err)
 	}
@@ -96,7 +96,7 @@ func TestWipeRemovesWhatIsInAScratchTheWorkloadLocked(t *testing.T) {
 		if err := os.Chmod(wd, mode); err != nil {
 			t.Fatal(err)
 		}
-		(&attempt{wd: wd, m: &Manifest{}}).wipe()
+		(&attempt{wd: wd, m: &Manifest{}, checked: true}).wipe()
 		os.Chmod(wd, 0o700) // to look, and for TempDir's cleanup
 		if ents, err := os.ReadDir(wd); err != nil || len(ents) != 0 {
 			t.Errorf("scratch of mode %o: after the wipe it holds %v (%v); want nothing", mode, names(ents), err)
