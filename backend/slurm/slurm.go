@@ -188,6 +188,81 @@ func (s *Slurm) removeWorkDir(key string) error {
 	return nil
 }
 
+// workDirPerm is the mode an attempt's work directory is made with: the
+// job's to write, no one else's.
+const workDirPerm = 0o755
+
+// makeWorkDir makes wd, the directory the job runs in. One in a site's own
+// work root is made through that root as opened at start: made by its
+// path, a link put since in place of the work root, or of a directory
+// above it, had Submit make the attempt's directory wherever it led, and
+// one in the attempt's directory's own place had the job run where it
+// pointed. Elsewhere it is made as records.mkdirAll makes it (through the
+// state directory's root when it lies below it).
+func (s *Slurm) makeWorkDir(wd string) error {
+	rel, ok := s.inSiteWork(wd)
+	if !ok {
+		return s.rec.mkdirAll(wd, workDirPerm)
+	}
+	if err := atomicfile.MkdirAllIn(s.siteWork, rel, workDirPerm); err != nil {
+		return fmt.Errorf("work root %s: %w", s.workRoot, err)
+	}
+	return ownWorkDir(s.siteWork, rel, wd)
+}
+
+// inSiteWork returns wd relative to the site's own work root, and whether
+// it lies below it (by its path as given) and the site has one.
+func (s *Slurm) inSiteWork(wd string) (string, bool) {
+	if s.siteWork == nil {
+		return "", false
+	}
+	rel, err := filepath.Rel(s.workRoot, wd)
+	return rel, err == nil && rel != "." && filepath.IsLocal(rel)
+}
+
+// ownWorkDir checks that rel, below root, the attempt's work directory
+// (full is its path, to name it), is a directory of this server's user
+// that no one else may write: not a link (os.Root follows one that stays
+// inside, to another attempt's directory), nor one another user made
+// first on a shared work root for the job to run in. One of the server's
+// that others may write (its job made it so, on an earlier try) has its
+// mode set back through the descriptor opened here, never by a path that
+// a link could lead elsewhere.
+func ownWorkDir(root *os.Root, rel, full string) error {
+	lfi, err := root.Lstat(rel)
+	if err != nil {
+		return err
+	}
+	if lfi.Mode()&os.ModeSymlink != 0 {
+		return fmt.Errorf("work dir %s is a symbolic link; want a directory", full)
+	}
+	d, err := atomicfile.OpenDirIn(root, rel)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	fi, err := d.Stat()
+	if err != nil {
+		return err
+	}
+	if !os.SameFile(lfi, fi) {
+		return fmt.Errorf("work dir %s was replaced while it was looked at", full)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fmt.Errorf("work dir %s: its owner cannot be read", full)
+	}
+	if uid := os.Geteuid(); int(st.Uid) != uid {
+		return fmt.Errorf("work dir %s belongs to user %d, not to this server's (%d)", full, st.Uid, uid)
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		if err := d.Chmod(fi.Mode().Perm() &^ 0o022); err != nil {
+			return fmt.Errorf("work dir %s: others may write it (mode %#o), and its mode cannot be set back: %w", full, fi.Mode().Perm(), err)
+		}
+	}
+	return nil
+}
+
 // WorkDir returns the directory the job for spec runs in.
 func (s *Slurm) WorkDir(spec backend.Spec) string {
 	switch {
@@ -411,7 +486,7 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 		}
 	}
 	wd := s.WorkDir(spec)
-	if err := s.rec.mkdirAll(wd, 0o755); err != nil {
+	if err := s.makeWorkDir(wd); err != nil {
 		return "", fmt.Errorf("slurm submit %s: work dir: %w", key, err)
 	}
 	if err := s.rec.writeFile(filepath.Join("jobs", key, "job.sh"), []byte(batchScript(spec, dir, wd)), 0o700); err != nil {
