@@ -897,17 +897,31 @@ func exitFileStatus(rec records, key string, cancelled bool) (backend.Status, er
 	if errors.Is(err, os.ErrNotExist) {
 		return backend.Status{State: backend.Lost, Reason: "job no longer known to slurmctld and left no exit code"}, nil
 	}
+	if errors.Is(err, backend.ErrNotPlainFile) || errors.Is(err, errTooLarge) {
+		return exitCodeNotKnown(err), nil
+	}
 	if err != nil {
 		return backend.Status{}, err
 	}
 	code, err := strconv.Atoi(strings.TrimSpace(string(data)))
 	if err != nil {
-		return backend.Status{}, fmt.Errorf("exit code file of %s: %q is not a number", key, data)
+		return exitCodeNotKnown(fmt.Errorf("exit code file of %s: %q is not a number", key, printable(data, maxExitFile))), nil
 	}
 	if code == 0 {
 		return backend.Status{State: backend.Succeeded}, nil
 	}
 	return backend.Status{State: backend.Failed, ExitCode: code, Reason: fmt.Sprintf("exit code %d", code)}, nil
+}
+
+// exitCodeNotKnown is the final state of a forgotten job whose exit code
+// file is there but tells no exit code (why says why): a link, a FIFO or
+// another file that is not a plain one, one too large, or one that holds
+// no number. Only the job writes that file, in the attempt's directory,
+// which a workload running as the job's user may write too: taken as an
+// error, its Status failed every poll, for good, as the workload chose.
+// Its end is not known, as that of a job that left no exit code.
+func exitCodeNotKnown(why error) backend.Status {
+	return backend.Status{State: backend.Lost, Reason: "job no longer known to slurmctld and its exit code is not known: " + why.Error()}
 }
 
 // downNode names the first node of nodelist that is down or failed, or "".
