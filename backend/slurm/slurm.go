@@ -220,6 +220,11 @@ func (s *Slurm) inSiteWork(wd string) (string, bool) {
 	return rel, err == nil && rel != "." && filepath.IsLocal(rel)
 }
 
+// serverUID is this server's user, whose an attempt's work directory must
+// be (ownWorkDir); tests set another to stand for a directory another
+// user made.
+var serverUID = os.Geteuid
+
 // ownWorkDir checks that rel, below root, the attempt's work directory
 // (full is its path, to name it), is a directory of this server's user
 // that no one else may write: not a link (os.Root follows one that stays
@@ -252,7 +257,7 @@ func ownWorkDir(root *os.Root, rel, full string) error {
 	if !ok {
 		return fmt.Errorf("work dir %s: its owner cannot be read", full)
 	}
-	if uid := os.Geteuid(); int(st.Uid) != uid {
+	if uid := serverUID(); int(st.Uid) != uid {
 		return fmt.Errorf("work dir %s belongs to user %d, not to this server's (%d)", full, st.Uid, uid)
 	}
 	if fi.Mode().Perm()&0o022 != 0 {

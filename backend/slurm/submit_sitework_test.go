@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/backend/slurm"
 	"meridian.dev/meridian/catalog"
 )
 
@@ -109,5 +110,28 @@ func TestSubmitSetsBackAWorkDirOthersMayWrite(t *testing.T) {
 	}
 	if got := fi.Mode().Perm(); got != 0o755 {
 		t.Errorf("work dir mode %#o after Submit; want %#o", got, 0o755)
+	}
+}
+
+// TestSubmitRefusesAWorkDirOfAnotherUser: an attempt's work directory in
+// a site's own work root that another user made first (on a shared
+// scratch, for the job to run in, with what they put there) was used as
+// it was. Submit now refuses it, naming its owner; no job is sent.
+func TestSubmitRefusesAWorkDirOfAnotherUser(t *testing.T) {
+	dir := t.TempDir()
+	state, work := filepath.Join(dir, "state"), filepath.Join(dir, "work")
+	calls := filepath.Join(dir, "sbatch-calls")
+	b := fakeSlurmSite(t, state, catalog.BackendSpec{Type: "slurm", WorkDir: work},
+		map[string]string{"sbatch": "#!/bin/sh\necho x >> " + calls + "\necho 555\n"})
+	if err := os.Mkdir(filepath.Join(work, "r1-1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The directory just made is this process's user's: the server is
+	// taken to run as another.
+	slurm.SetServerUID(t, os.Geteuid()+1)
+	id, err := b.Submit(context.Background(), backend.Spec{RunID: "r1", Attempt: 1, Command: []string{"true"}})
+	_, cerr := os.Stat(calls)
+	if err == nil || !strings.Contains(err.Error(), "belongs to user") || !os.IsNotExist(cerr) {
+		t.Errorf("work dir of another user: Submit = %q, %v (sbatch run: %v); want a refusal naming its owner, and no sbatch", id, err, cerr == nil)
 	}
 }
