@@ -14,6 +14,13 @@ func SetMaxLaterRecords(t testing.TB, n int) int {
 	return n
 }
 
+// SetServerUID makes the backend take uid as its own user for the test.
+func SetServerUID(t testing.TB, uid int) {
+	old := serverUID
+	serverUID = func() int { return uid }
+	t.Cleanup(func() { serverUID = old })
+}
+
 // WriteRecord writes the record rel (handles/ID, ended/ID,
 // jobs/KEY/jobid, jobs/KEY/cancelled) of stateDir holding value, signed as a backend of
 // stateDir given no key signs it (DefaultRecordKeyFile).

@@ -351,10 +351,14 @@ func readSmallFileIn(root *os.Root, rel string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s: larger than the %d bytes it may hold", full, limit)
+		return nil, fmt.Errorf("%s: %w: the %d bytes it may hold", full, errTooLarge, limit)
 	}
 	return data, nil
 }
+
+// errTooLarge is readSmallFileIn's answer for a record larger than the
+// bound it may hold.
+var errTooLarge = errors.New("larger than")
 
 // lstat is os.Lstat of rel below the state directory, through its root:
 // a link out on the way is an error, not the file it leads to.

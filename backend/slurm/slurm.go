@@ -188,6 +188,86 @@ func (s *Slurm) removeWorkDir(key string) error {
 	return nil
 }
 
+// workDirPerm is the mode an attempt's work directory is made with: the
+// job's to write, no one else's.
+const workDirPerm = 0o755
+
+// makeWorkDir makes wd, the directory the job runs in. One in a site's own
+// work root is made through that root as opened at start: made by its
+// path, a link put since in place of the work root, or of a directory
+// above it, had Submit make the attempt's directory wherever it led, and
+// one in the attempt's directory's own place had the job run where it
+// pointed. Elsewhere it is made as records.mkdirAll makes it (through the
+// state directory's root when it lies below it).
+func (s *Slurm) makeWorkDir(wd string) error {
+	rel, ok := s.inSiteWork(wd)
+	if !ok {
+		return s.rec.mkdirAll(wd, workDirPerm)
+	}
+	if err := atomicfile.MkdirAllIn(s.siteWork, rel, workDirPerm); err != nil {
+		return fmt.Errorf("work root %s: %w", s.workRoot, err)
+	}
+	return ownWorkDir(s.siteWork, rel, wd)
+}
+
+// inSiteWork returns wd relative to the site's own work root, and whether
+// it lies below it (by its path as given) and the site has one.
+func (s *Slurm) inSiteWork(wd string) (string, bool) {
+	if s.siteWork == nil {
+		return "", false
+	}
+	rel, err := filepath.Rel(s.workRoot, wd)
+	return rel, err == nil && rel != "." && filepath.IsLocal(rel)
+}
+
+// serverUID is this server's user, whose an attempt's work directory must
+// be (ownWorkDir); tests set another to stand for a directory another
+// user made.
+var serverUID = os.Geteuid
+
+// ownWorkDir checks that rel, below root, the attempt's work directory
+// (full is its path, to name it), is a directory of this server's user
+// that no one else may write: not a link (os.Root follows one that stays
+// inside, to another attempt's directory), nor one another user made
+// first on a shared work root for the job to run in. One of the server's
+// that others may write (its job made it so, on an earlier try) has its
+// mode set back through the descriptor opened here, never by a path that
+// a link could lead elsewhere.
+func ownWorkDir(root *os.Root, rel, full string) error {
+	lfi, err := root.Lstat(rel)
+	if err != nil {
+		return err
+	}
+	if lfi.Mode()&os.ModeSymlink != 0 {
+		return fmt.Errorf("work dir %s is a symbolic link; want a directory", full)
+	}
+	d, err := atomicfile.OpenDirIn(root, rel)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	fi, err := d.Stat()
+	if err != nil {
+		return err
+	}
+	if !os.SameFile(lfi, fi) {
+		return fmt.Errorf("work dir %s was replaced while it was looked at", full)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fmt.Errorf("work dir %s: its owner cannot be read", full)
+	}
+	if uid := serverUID(); int(st.Uid) != uid {
+		return fmt.Errorf("work dir %s belongs to user %d, not to this server's (%d)", full, st.Uid, uid)
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		if err := d.Chmod(fi.Mode().Perm() &^ 0o022); err != nil {
+			return fmt.Errorf("work dir %s: others may write it (mode %#o), and its mode cannot be set back: %w", full, fi.Mode().Perm(), err)
+		}
+	}
+	return nil
+}
+
 // WorkDir returns the directory the job for spec runs in.
 func (s *Slurm) WorkDir(spec backend.Spec) string {
 	switch {
@@ -411,7 +491,7 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 		}
 	}
 	wd := s.WorkDir(spec)
-	if err := s.rec.mkdirAll(wd, 0o755); err != nil {
+	if err := s.makeWorkDir(wd); err != nil {
 		return "", fmt.Errorf("slurm submit %s: work dir: %w", key, err)
 	}
 	if err := s.rec.writeFile(filepath.Join("jobs", key, "job.sh"), []byte(batchScript(spec, dir, wd)), 0o700); err != nil {
@@ -822,17 +902,31 @@ func exitFileStatus(rec records, key string, cancelled bool) (backend.Status, er
 	if errors.Is(err, os.ErrNotExist) {
 		return backend.Status{State: backend.Lost, Reason: "job no longer known to slurmctld and left no exit code"}, nil
 	}
+	if errors.Is(err, backend.ErrNotPlainFile) || errors.Is(err, errTooLarge) {
+		return exitCodeNotKnown(err), nil
+	}
 	if err != nil {
 		return backend.Status{}, err
 	}
 	code, err := strconv.Atoi(strings.TrimSpace(string(data)))
 	if err != nil {
-		return backend.Status{}, fmt.Errorf("exit code file of %s: %q is not a number", key, data)
+		return exitCodeNotKnown(fmt.Errorf("exit code file of %s: %q is not a number", key, printable(data, maxExitFile))), nil
 	}
 	if code == 0 {
 		return backend.Status{State: backend.Succeeded}, nil
 	}
 	return backend.Status{State: backend.Failed, ExitCode: code, Reason: fmt.Sprintf("exit code %d", code)}, nil
+}
+
+// exitCodeNotKnown is the final state of a forgotten job whose exit code
+// file is there but tells no exit code (why says why): a link, a FIFO or
+// another file that is not a plain one, one too large, or one that holds
+// no number. Only the job writes that file, in the attempt's directory,
+// which a workload running as the job's user may write too: taken as an
+// error, its Status failed every poll, for good, as the workload chose.
+// Its end is not known, as that of a job that left no exit code.
+func exitCodeNotKnown(why error) backend.Status {
+	return backend.Status{State: backend.Lost, Reason: "job no longer known to slurmctld and its exit code is not known: " + why.Error()}
 }
 
 // downNode names the first node of nodelist that is down or failed, or "".

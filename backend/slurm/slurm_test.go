@@ -384,14 +384,54 @@ func BenchmarkSubmit(b *testing.B) {
 	}
 	ctx := context.Background()
 	wd := b.TempDir()
+	// Registered after the temporary directories, so run before they are
+	// removed: a job still running wrote its marks and output into the
+	// state directory while it was removed, and the removal failed
+	// ("directory not empty").
+	var handles []string
+	b.Cleanup(func() { endJobs(b, s, handles) })
 	prefix := fmt.Sprintf("bench-%d", time.Now().UnixNano())
 	for i := 0; b.Loop(); i++ {
-		if _, err := s.Submit(ctx, backend.Spec{RunID: fmt.Sprintf("%s-%d", prefix, i), Attempt: 1,
-			Command: []string{"true"}, WorkDir: wd}); err != nil {
+		h, err := s.Submit(ctx, backend.Spec{RunID: fmt.Sprintf("%s-%d", prefix, i), Attempt: 1,
+			Command: []string{"true"}, WorkDir: wd})
+		if err != nil {
 			b.Fatal(err)
 		}
+		handles = append(handles, h)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "submits/s")
+}
+
+// endJobs cancels the jobs of handles and waits until each has ended
+// (Status final: COMPLETING, while the node still ends it, is not), so
+// that none writes in the state directory any longer.
+func endJobs(tb testing.TB, s *slurm.Slurm, handles []string) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, h := range handles {
+		if err := s.Cancel(ctx, h); err != nil {
+			tb.Errorf("cancel job %s: %v", h, err)
+		}
+	}
+	for _, h := range handles {
+		for {
+			st, err := s.Status(ctx, h)
+			if err != nil {
+				tb.Errorf("status of job %s: %v", h, err)
+				break
+			}
+			if st.State.Final() {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				tb.Errorf("job %s still %s after it was cancelled", h, st.State)
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
 }
 
 // runCmd runs a Slurm client for the test harness and returns its stdout.
