@@ -53,6 +53,10 @@ type apiJob struct {
 	// template it no longer has kept the attempt's own anti-affinity term
 	// (hasOwnSpread). Nil for a Job read whole.
 	spreadKept *bool
+	// spreadKeyed is, for a Job cut for a watch cache, whether that
+	// term also kept its matchLabelKeys (hasKeyedSpread). Nil for a Job
+	// read whole.
+	spreadKeyed *bool
 }
 
 // jobSelector is what the backend reads of a Job's label selector.
@@ -514,6 +518,7 @@ func (j *apiJob) deepCopy() *apiJob {
 	}
 	out.spreadCut = clonePtr(j.spreadCut)
 	out.spreadKept = clonePtr(j.spreadKept)
+	out.spreadKeyed = clonePtr(j.spreadKeyed)
 	return out
 }
 

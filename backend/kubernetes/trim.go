@@ -154,6 +154,7 @@ func trimCached(obj runtime.Object, gpu string) runtime.Object {
 		if n, ok := submittedPods(&o.Spec.Template.Spec); ok && n > 1 {
 			o.spreadCut = ptr.To(cut(spreadChanged(&o.Spec.Template)))
 			o.spreadKept = ptr.To(hasOwnSpread(&o.Spec.Template))
+			o.spreadKeyed = ptr.To(hasKeyedSpread(&o.Spec.Template))
 		}
 		sel := o.Spec.Selector
 		if sel == nil {
