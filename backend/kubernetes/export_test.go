@@ -102,3 +102,16 @@ func (b *Backend) CreateUnkeyedJobForTest(ctx context.Context, spec backend.Spec
 	job.Spec.Suspend = ptr.To(true)
 	return name, b.cs.batch.Post().Namespace(b.ns).Resource(resourceJobs).Body(job).Do(ctx).Error()
 }
+
+// ProbeSpreadForTest asks the API server, by a dry-run create, whether it
+// keeps the matchLabelKeys of an attempt's anti-affinity term, as
+// spreadErr does once per spreadProbeEvery, whatever answer is kept: nil
+// where it keeps it, the refusal where it does not, or why it did not
+// answer.
+func (b *Backend) ProbeSpreadForTest(ctx context.Context) error {
+	verdict, err := b.probeSpread(ctx)
+	if err != nil {
+		return err
+	}
+	return verdict
+}

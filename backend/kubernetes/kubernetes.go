@@ -109,7 +109,10 @@ type Backend struct {
 	// markKey signs the marks the backend puts on Jobs (marks.go).
 	markKey []byte
 	// version is the API server's version, read once (versionErr).
-	version   serverVersion
+	version serverVersion
+	// probe is whether the API server keeps matchLabelKeys, asked at
+	// most once per spreadProbeEvery (spreadErr).
+	probe     spreadProbe
 	watch     *watcher
 	sweep     sweeper
 	closeOnce sync.Once
@@ -512,9 +515,9 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 		return fail(err)
 	}
 	// Nothing is submitted to an API server that would drop what keeps
-	// the attempt's pods apart (versionErr), nor to one whose version is
-	// not known.
-	if err := b.versionErr(ctx); err != nil {
+	// the attempt's pods apart (versionErr, spreadErr), nor to one whose
+	// version, or whether it keeps it, is not known.
+	if err := b.siteErr(ctx); err != nil {
 		return fail(err)
 	}
 	// The sweep of ownerless Secrets leaves this attempt's alone meanwhile.
