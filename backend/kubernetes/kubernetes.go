@@ -1744,13 +1744,22 @@ func (b *Backend) uncountedSuccess(ctx context.Context, job *apiJob, pods []*api
 			seen[sideUID(uid)] = struct{}{}
 		}
 	}
-	for _, p := range pods {
-		if p.Status.Phase == podSucceeded {
-			see(p.UID, p.CreationTimestamp.Time)
+	// And the completion indexes of those of them that have one.
+	var indexes []indexRange
+	seePod := func(p *apiPod) {
+		see(p.UID, p.CreationTimestamp.Time)
+		if i, ok := podIndex(p); ok && p.UID != "" && !madeBeforeStart(p.CreationTimestamp.Time, start) {
+			indexes = addIndex(indexes, i)
 		}
 	}
-	if r, ok := b.record(job.Name); ok && r.UID == job.UID {
-		for _, s := range r.Succeeded {
+	for _, p := range pods {
+		if p.Status.Phase == podSucceeded {
+			seePod(p)
+		}
+	}
+	rec, hasRec := b.record(job.Name)
+	if hasRec && rec.UID == job.UID {
+		for _, s := range rec.Succeeded {
 			see(s.UID, s.Made)
 		}
 	}
@@ -1768,7 +1777,7 @@ func (b *Backend) uncountedSuccess(ctx context.Context, job *apiJob, pods []*api
 	succeeded := func(p *apiPod) bool { return p.Status.Phase == podSucceeded }
 	hidden, err := b.listJobsPods(ctx, job, func(p *apiPod) {
 		if succeeded(p) {
-			see(p.UID, p.CreationTimestamp.Time)
+			seePod(p)
 		}
 	}, succeeded)
 	if err != nil {
@@ -1777,12 +1786,59 @@ func (b *Backend) uncountedSuccess(ctx context.Context, job *apiJob, pods []*api
 	if int64(len(seen)) >= counted {
 		return "", false
 	}
+	if hidden == "" && hasRec && rec.UID == job.UID && succeededByIndex(job, rec, indexes, start) {
+		return "", false
+	}
 	why = fmt.Sprintf("the attempt's Job completed, but %s: the Job %s counted %d succeeded pods, and %d of its own pods were seen to succeed since it started",
 		notOwnPodsWhy, shown(job.Name), counted, len(seen))
 	if hidden != "" {
 		why += fmt.Sprintf(" (its pod %s succeeded without the labels of the Job's pods)", shown(hidden))
 	}
 	return why, false
+}
+
+// succeededByIndex reports whether every success that an Indexed Job
+// counts is a completion index at which a pod of the attempt's own was
+// seen to succeed, on record (rec, which keeps them all, made no earlier
+// than start) or among the pods seen (seen): the Job's counters, read
+// instead of the pods themselves, where the pods that succeeded were
+// deleted and the backend restarted since (uncountedSuccess). A success
+// at an index is counted once by the Job controller, whichever pod of
+// the index made it, and a pod of someone else's that succeeds first
+// leaves the attempt's own pod of its index deleted unfinished, never
+// seen to succeed. The counters must agree: as many indexes completed as
+// successes counted, each below the Job's completions; where they do not,
+// or the record's list does not read, the attempt is not taken to have
+// succeeded (fails closed).
+func succeededByIndex(job *apiJob, rec record, seen []indexRange, start time.Time) bool {
+	n := int(ptr.Deref(job.Spec.Completions, 0))
+	if n <= 0 || n > maxIndexedCompletions || job.Status.CompletedIndexes == "" {
+		return false
+	}
+	done, ok := parseIndexes(job.Status.CompletedIndexes, n)
+	if !ok {
+		return false
+	}
+	total := 0
+	for _, r := range done {
+		total += r.hi - r.lo + 1
+	}
+	if total != int(job.Status.Succeeded) {
+		return false
+	}
+	var onRecord []indexRange
+	if rec.SucceededIndexes != "" && !madeBeforeStart(rec.SucceededIndexesMade, start) {
+		if onRecord, ok = parseIndexes(rec.SucceededIndexes, n); !ok {
+			return false
+		}
+	}
+	own := unionIndexes(onRecord, seen)
+	for _, r := range done {
+		if !coversIndexes(own, r) {
+			return false
+		}
+	}
+	return true
 }
 
 // failedWithout says, or "", why a failed Job cannot be told to have
