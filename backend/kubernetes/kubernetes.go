@@ -1765,7 +1765,8 @@ func (b *Backend) uncountedSuccess(ctx context.Context, job *apiJob, pods []*api
 	}
 	// The record keeps maxSeenSucceeded pods: those of a larger attempt
 	// deleted since are in the watcher's memory of pods gone (until the
-	// backend restarts; then the attempt reads lost).
+	// backend restarts; then the Job's completed indexes are read against
+	// the record's, succeededByIndex).
 	for _, s := range b.watch.goneSucceeded(job.UID) {
 		see(s.UID, s.Made)
 	}

@@ -134,12 +134,13 @@ func versionName(info version.Info, major, minor uint) string {
 
 // keptSpread reports whether got, the Job the API server answered the
 // create of sent with (what it stored), still has sent's required
-// anti-affinity term with its matchLabelKeys. A version check cannot see
-// everything that drops the field: Kubernetes 1.31 and 1.32 keep it only
-// with the MatchLabelKeysInPodAffinity feature gate on (on by default,
-// but a site may turn it off), and a mutating admission webhook may strip
-// it. What the API server stored is what the pods are made from. A Job
-// sent without the term (one pod) has nothing to lose.
+// anti-affinity term with its matchLabelKeys. A probe (spreadErr) cannot
+// see everything that drops the field: its answer is kept for a while, in
+// which the feature gate may be turned off, and a mutating admission
+// webhook may strip it from what is stored and not from a dry run. What
+// the API server stored is what the pods are made from; it is also the
+// probe's test of a dry run's answer. A Job sent without the term (one
+// pod) has nothing to lose.
 func keptSpread(sent, got *apiJob) bool {
 	a := sent.Spec.Template.Spec.Affinity
 	if a == nil || a.PodAntiAffinity == nil {
