@@ -53,6 +53,10 @@ type apiJob struct {
 	// template it no longer has kept the attempt's own anti-affinity term
 	// (hasOwnSpread). Nil for a Job read whole.
 	spreadKept *bool
+	// spreadKeyed is, for a Job cut for a watch cache, whether that
+	// term also kept its matchLabelKeys (hasKeyedSpread). Nil for a Job
+	// read whole.
+	spreadKeyed *bool
 }
 
 // jobSelector is what the backend reads of a Job's label selector.
@@ -106,6 +110,11 @@ type jobStatus struct {
 	// Succeeded is how many pods of the Job the Job controller counted as
 	// succeeded: with Failed, no more than the Job runs (failedWithout).
 	Succeeded int32 `json:"succeeded,omitempty"`
+	// CompletedIndexes is, for an Indexed Job, the completion indexes
+	// whose pods the Job controller counted as succeeded, as it writes
+	// them ("0-255,300"): compared with the indexes of the attempt's own
+	// pods on record (uncountedSuccess).
+	CompletedIndexes string `json:"completedIndexes,omitempty"`
 	// StartTime is when the Job controller started the Job, which it
 	// does only while the Job is not suspended: a queued Job that ended
 	// unstarted ran no pod of the attempt's (neverStarted).
@@ -509,11 +518,13 @@ func (j *apiJob) deepCopy() *apiJob {
 	out.Status.Active = j.Status.Active
 	out.Status.Failed = j.Status.Failed
 	out.Status.Succeeded = j.Status.Succeeded
+	out.Status.CompletedIndexes = j.Status.CompletedIndexes
 	if t := j.Status.StartTime; t != nil {
 		out.Status.StartTime = t.DeepCopy()
 	}
 	out.spreadCut = clonePtr(j.spreadCut)
 	out.spreadKept = clonePtr(j.spreadKept)
+	out.spreadKeyed = clonePtr(j.spreadKeyed)
 	return out
 }
 

@@ -21,7 +21,9 @@ import (
 // the setting to fix. The watch caches list before they watch, so a user
 // who may watch but not list passed a check that asked for watch alone and
 // failed at the first Status. An API server older than the backend
-// submits to (versionErr) fails the check, naming its version.
+// submits to (versionErr) fails the check, naming its version, as does
+// one that drops the matchLabelKeys of a Job's anti-affinity term
+// (spreadErr), naming the field.
 func (b *Backend) Check(ctx context.Context) error {
 	var refused *versionRefusedError
 	if err := b.versionErr(ctx); errors.As(err, &refused) {
@@ -31,6 +33,9 @@ func (b *Backend) Check(ctx context.Context) error {
 			return fmt.Errorf("backend.kubeconfig: the API server at %s refuses the credentials: %w", b.host, err)
 		}
 		return fmt.Errorf("backend.kubeconfig: %w", err)
+	}
+	if err := b.spreadRefusal(); err != nil {
+		return err
 	}
 	var problems []string
 	for _, a := range []resourceAttributes{
@@ -69,6 +74,11 @@ func (b *Backend) Check(ctx context.Context) error {
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("backend.namespace %q: the kubeconfig's user may not %s", b.ns, strings.Join(problems, ", "))
+	}
+	// Asked once the user may create Jobs, which the dry run needs: a
+	// refusal of that is told by name above.
+	if err := b.spreadErr(ctx); err != nil {
+		return err
 	}
 	if err := b.cs.core.Get().Resource(resourceNamespaces).Name(b.ns).Do(ctx).Error(); apierrors.IsNotFound(err) {
 		return fmt.Errorf("backend.namespace: namespace %q does not exist", b.ns)

@@ -3,8 +3,10 @@ package kubernetes
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 
 	"meridian.dev/meridian/backend"
 )
@@ -76,3 +78,40 @@ func (b *Backend) PodsNowForTest(ctx context.Context, name string) error {
 // StartSlack is startSlack: how much earlier than its Job's start a pod
 // may read as made and still count as made after it.
 const StartSlack = startSlack
+
+// CreateUnkeyedJobForTest creates the attempt's Job of pods pods as a
+// Submit made it before the anti-affinity term that keeps its pods apart
+// had matchLabelKeys (or as an API server that drops the field stores
+// it): its record first, then the Job without the field, suspended so
+// that no pod of it runs. It returns the Job's name.
+func (b *Backend) CreateUnkeyedJobForTest(ctx context.Context, spec backend.Spec, pods int64) (string, error) {
+	name := JobName(spec.RunID, spec.Attempt)
+	rec := record{RunID: spec.RunID, Attempt: spec.Attempt, Namespace: b.ns, Nonce: newNonce(), Submitted: time.Now().UTC()}
+	if _, err := b.createRecord(name, rec); err != nil {
+		return "", err
+	}
+	image := spec.Image
+	if image == "" {
+		image = b.image
+	}
+	job := b.jobFor(spec, name, image, DefaultScratch, pods, 0, rec.Nonce)
+	terms := job.Spec.Template.Spec.Affinity.PodAntiAffinity.Required
+	for i := range terms {
+		terms[i].MatchLabelKeys = nil
+	}
+	job.Spec.Suspend = ptr.To(true)
+	return name, b.cs.batch.Post().Namespace(b.ns).Resource(resourceJobs).Body(job).Do(ctx).Error()
+}
+
+// ProbeSpreadForTest asks the API server, by a dry-run create, whether it
+// keeps the matchLabelKeys of an attempt's anti-affinity term, as
+// spreadErr does once per spreadProbeEvery, whatever answer is kept: nil
+// where it keeps it, the refusal where it does not, or why it did not
+// answer.
+func (b *Backend) ProbeSpreadForTest(ctx context.Context) error {
+	verdict, err := b.probeSpread(ctx)
+	if err != nil {
+		return err
+	}
+	return verdict
+}

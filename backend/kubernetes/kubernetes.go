@@ -109,7 +109,10 @@ type Backend struct {
 	// markKey signs the marks the backend puts on Jobs (marks.go).
 	markKey []byte
 	// version is the API server's version, read once (versionErr).
-	version   serverVersion
+	version serverVersion
+	// probe is whether the API server keeps matchLabelKeys, asked at
+	// most once per spreadProbeEvery (spreadErr).
+	probe     spreadProbe
 	watch     *watcher
 	sweep     sweeper
 	closeOnce sync.Once
@@ -512,9 +515,9 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 		return fail(err)
 	}
 	// Nothing is submitted to an API server that would drop what keeps
-	// the attempt's pods apart (versionErr), nor to one whose version is
-	// not known.
-	if err := b.versionErr(ctx); err != nil {
+	// the attempt's pods apart (versionErr, spreadErr), nor to one whose
+	// version, or whether it keeps it, is not known.
+	if err := b.siteErr(ctx); err != nil {
 		return fail(err)
 	}
 	// The sweep of ownerless Secrets leaves this attempt's alone meanwhile.
@@ -536,6 +539,9 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 		if rec.Final == nil {
 			// Best effort, as in replacedJob.
 			_ = b.keepUID(name, job.UID)
+			if err := b.refuseUnkeptSpread(ctx, job); err != nil {
+				return fail(err)
+			}
 		}
 		if len(spec.Secret) > 0 && !b.jobFinished(job) {
 			// A Submit cut off after creating the Job left its Secret
@@ -626,10 +632,20 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 	// dropped the matchLabelKeys of the term that keeps them apart (a
 	// feature gate off, which no version check sees) gets no Job to run
 	// (keptSpread). A Job of the attempt found made already (by a Submit
-	// whose create answer was lost) is not judged here: one submitted
-	// before the term had the key lacks it too, and may be running.
+	// whose create answer was lost, or one before an upgrade) is not
+	// deleted: it may be running, and it is given up as the attempt
+	// instead (refuseUnkeptSpread).
 	if fresh && !keptSpread(job, &created) {
 		return fail(b.refuseDroppedSpread(ctx, name, &created, secretUID, len(spec.Secret) > 0, wroteRecord))
+	}
+	if !fresh {
+		_ = b.keepUID(name, created.UID) // best effort, as below
+		if err := b.refuseUnkeptSpread(ctx, &created); err != nil {
+			if len(spec.Secret) > 0 {
+				b.deleteSecret(ctx, name, secretUID)
+			}
+			return fail(err)
+		}
 	}
 	// Best effort: the Job is made, and a record left without its UID
 	// takes it at the Job's first sight (replacedJob).
@@ -1474,6 +1490,72 @@ func hasOwnSpread(tmpl *podTemplateSpec) bool {
 	return false
 }
 
+// hasKeyedSpread reports whether tmpl has the attempt's own required
+// anti-affinity term (hasOwnSpread) with the matchLabelKeys that narrow it
+// to the pods of the Job itself (jobFor).
+func hasKeyedSpread(tmpl *podTemplateSpec) bool {
+	runID, okRun := submittedString(&tmpl.Spec, "MERIDIAN_RUN_ID")
+	attempt, okAttempt := submittedString(&tmpl.Spec, "MERIDIAN_ATTEMPT")
+	a := tmpl.Spec.Affinity
+	if !okRun || !okAttempt || a == nil || a.PodAntiAffinity == nil {
+		return false
+	}
+	want := map[string]string{LabelRun: runLabel(runID), LabelAttempt: attempt}
+	for _, t := range a.PodAntiAffinity.Required {
+		if spreadsPods(t, want) && slices.Equal(t.MatchLabelKeys, []string{controllerUIDLabel}) {
+			return true
+		}
+	}
+	return false
+}
+
+// unkeptSpread says, or "", why the Job of an attempt split over pods,
+// found made already (by an earlier Submit, before the API server was
+// upgraded or downgraded, or by an older Meridian), is not trusted to
+// keep its pods apart: its pod template lacks the matchLabelKeys of the
+// anti-affinity term (or the term itself), so the term is the run's and
+// attempt's labels alone, which anyone who may create pods in the
+// namespace can put on pods of their own to keep the attempt's pods off
+// every node, waiting for good and unseen (blockingPod looks only for
+// pods carrying the Job's UID). Submit's check of what the API server
+// stored (keptSpread) sees only the Jobs it creates. A Job of one pod has
+// no term to lose.
+func (b *Backend) unkeptSpread(job *apiJob) string {
+	if n, ok := submittedPods(&job.Spec.Template.Spec); !ok || n < 2 {
+		return ""
+	}
+	keyed := false
+	if job.spreadKeyed != nil {
+		keyed = *job.spreadKeyed
+	} else {
+		keyed = hasKeyedSpread(&job.Spec.Template)
+	}
+	if keyed {
+		return ""
+	}
+	return fmt.Sprintf("the attempt's Job %s/%s lacks %s=[%s] in the anti-affinity term that keeps its pods on a node each (made by an earlier Submit or an older Meridian, or stored by an API server that dropped the field): anyone who may create pods in the namespace could keep its pods waiting for good, unseen, so it is not run as the attempt",
+		b.ns, job.Name, spreadFieldPath, controllerUIDLabel)
+}
+
+// refuseUnkeptSpread is Submit's answer to a Job of the attempt found made
+// already that is not trusted to keep its pods apart (unkeptSpread): the
+// Job is marked lost and its end recorded, as Status would, and the
+// attempt is given up (backend.ErrAttemptUnknown: it may have run, and it
+// is not run a second time under its name). nil where the Job keeps the
+// field.
+func (b *Backend) refuseUnkeptSpread(ctx context.Context, job *apiJob) error {
+	why := b.unkeptSpread(job)
+	if why == "" {
+		return nil
+	}
+	st := b.markLost(ctx, job, why)
+	if rec, ok := b.record(job.Name); ok && rec.Final == nil && (rec.UID == "" || rec.UID == job.UID) {
+		// Best effort: the mark on the Job says it as well.
+		_ = b.saveFinal(job.Name, rec, st)
+	}
+	return fmt.Errorf("%s: %w", why, backend.ErrAttemptUnknown)
+}
+
 // spreadsPods reports whether term keeps each pod labelled want off the
 // nodes of every other one of its Job: by node, selecting exactly those
 // labels and (for a Job submitted since, jobFor) the pod's own Job's
@@ -1662,19 +1744,29 @@ func (b *Backend) uncountedSuccess(ctx context.Context, job *apiJob, pods []*api
 			seen[sideUID(uid)] = struct{}{}
 		}
 	}
-	for _, p := range pods {
-		if p.Status.Phase == podSucceeded {
-			see(p.UID, p.CreationTimestamp.Time)
+	// And the completion indexes of those of them that have one.
+	var indexes []indexRange
+	seePod := func(p *apiPod) {
+		see(p.UID, p.CreationTimestamp.Time)
+		if i, ok := podIndex(p); ok && p.UID != "" && !madeBeforeStart(p.CreationTimestamp.Time, start) {
+			indexes = addIndex(indexes, i)
 		}
 	}
-	if r, ok := b.record(job.Name); ok && r.UID == job.UID {
-		for _, s := range r.Succeeded {
+	for _, p := range pods {
+		if p.Status.Phase == podSucceeded {
+			seePod(p)
+		}
+	}
+	rec, hasRec := b.record(job.Name)
+	if hasRec && rec.UID == job.UID {
+		for _, s := range rec.Succeeded {
 			see(s.UID, s.Made)
 		}
 	}
 	// The record keeps maxSeenSucceeded pods: those of a larger attempt
 	// deleted since are in the watcher's memory of pods gone (until the
-	// backend restarts; then the attempt reads lost).
+	// backend restarts; then the Job's completed indexes are read against
+	// the record's, succeededByIndex).
 	for _, s := range b.watch.goneSucceeded(job.UID) {
 		see(s.UID, s.Made)
 	}
@@ -1686,7 +1778,7 @@ func (b *Backend) uncountedSuccess(ctx context.Context, job *apiJob, pods []*api
 	succeeded := func(p *apiPod) bool { return p.Status.Phase == podSucceeded }
 	hidden, err := b.listJobsPods(ctx, job, func(p *apiPod) {
 		if succeeded(p) {
-			see(p.UID, p.CreationTimestamp.Time)
+			seePod(p)
 		}
 	}, succeeded)
 	if err != nil {
@@ -1695,12 +1787,59 @@ func (b *Backend) uncountedSuccess(ctx context.Context, job *apiJob, pods []*api
 	if int64(len(seen)) >= counted {
 		return "", false
 	}
+	if hidden == "" && hasRec && rec.UID == job.UID && succeededByIndex(job, rec, indexes, start) {
+		return "", false
+	}
 	why = fmt.Sprintf("the attempt's Job completed, but %s: the Job %s counted %d succeeded pods, and %d of its own pods were seen to succeed since it started",
 		notOwnPodsWhy, shown(job.Name), counted, len(seen))
 	if hidden != "" {
 		why += fmt.Sprintf(" (its pod %s succeeded without the labels of the Job's pods)", shown(hidden))
 	}
 	return why, false
+}
+
+// succeededByIndex reports whether every success that an Indexed Job
+// counts is a completion index at which a pod of the attempt's own was
+// seen to succeed, on record (rec, which keeps them all, made no earlier
+// than start) or among the pods seen (seen): the Job's counters, read
+// instead of the pods themselves, where the pods that succeeded were
+// deleted and the backend restarted since (uncountedSuccess). A success
+// at an index is counted once by the Job controller, whichever pod of
+// the index made it, and a pod of someone else's that succeeds first
+// leaves the attempt's own pod of its index deleted unfinished, never
+// seen to succeed. The counters must agree: as many indexes completed as
+// successes counted, each below the Job's completions; where they do not,
+// or the record's list does not read, the attempt is not taken to have
+// succeeded (fails closed).
+func succeededByIndex(job *apiJob, rec record, seen []indexRange, start time.Time) bool {
+	n := int(ptr.Deref(job.Spec.Completions, 0))
+	if n <= 0 || n > maxIndexedCompletions || job.Status.CompletedIndexes == "" {
+		return false
+	}
+	done, ok := parseIndexes(job.Status.CompletedIndexes, n)
+	if !ok {
+		return false
+	}
+	total := 0
+	for _, r := range done {
+		total += r.hi - r.lo + 1
+	}
+	if total != int(job.Status.Succeeded) {
+		return false
+	}
+	var onRecord []indexRange
+	if rec.SucceededIndexes != "" && !madeBeforeStart(rec.SucceededIndexesMade, start) {
+		if onRecord, ok = parseIndexes(rec.SucceededIndexes, n); !ok {
+			return false
+		}
+	}
+	own := unionIndexes(onRecord, seen)
+	for _, r := range done {
+		if !coversIndexes(own, r) {
+			return false
+		}
+	}
+	return true
 }
 
 // failedWithout says, or "", why a failed Job cannot be told to have
@@ -2149,6 +2288,11 @@ func (b *Backend) jobState(ctx context.Context, job *apiJob, pods []*apiPod, str
 	if why := changedAtSite(job); why != "" {
 		// Whatever its conditions and pods say: a Job that completed
 		// with fewer pods than the attempt's did not run the attempt.
+		return b.markLost(ctx, job, why)
+	}
+	if why := b.unkeptSpread(job); why != "" {
+		// Whatever its conditions and pods say: its pods could be kept
+		// off every node by anyone's, unseen (refuseUnkeptSpread).
 		return b.markLost(ctx, job, why)
 	}
 	if why := raisedRequest(job, pods, b.gpu); why != "" {

@@ -52,6 +52,16 @@ type record struct {
 	// successes than the backend saw did not complete by its own pods
 	// (uncountedSuccess), after a restart as well.
 	Succeeded []seenPod `json:"succeeded,omitempty"`
+	// SucceededIndexes holds the completion indexes of the pods of an
+	// Indexed Job that Succeeded is for, without its bound (as the Job
+	// controller writes status.completedIndexes: "0-299"), within
+	// maxSucceededIndexes bytes, and SucceededIndexesMade when the
+	// earliest-made of them was made: after a restart, the watcher's
+	// memory of pods gone is empty, and an attempt of more pods than
+	// Succeeded keeps, whose succeeded pods were deleted, is told by them
+	// (uncountedSuccess).
+	SucceededIndexes     string    `json:"succeededIndexes,omitempty"`
+	SucceededIndexesMade time.Time `json:"succeededIndexesMade,omitzero"`
 	// Ended holds, likewise, the Job's pods seen Failed or being deleted
 	// before they succeeded, at most maxSeenSucceeded: a failed Job that
 	// counts more ended pods than the backend saw did not fail by its own
@@ -221,6 +231,9 @@ func (b *Backend) rememberFinalLocked(name string, r record) {
 		// hold: the ones asked about again are read from disk again.
 		clear(b.finals)
 	}
+	// An end is not judged again: the indexes that judged it need not
+	// be held.
+	r.SucceededIndexes = ""
 	b.finals[name] = r
 }
 
@@ -370,8 +383,10 @@ func (b *Backend) keepEarlyPod(name string, uid types.UID, pod string, made time
 // Job's UID, holds the pod, or holds maxSeenSucceeded pods. The record is
 // read and written under recMu, as keepUID does: written at most once per
 // pod, for pods the Job controller counts as the Job's.
-// With succeeded false the pod is kept in record.Ended instead.
-func (b *Backend) keepSucceeded(name string, uid, pod types.UID, made time.Time, succeeded bool) error {
+// With succeeded false the pod is kept in record.Ended instead. A pod
+// that succeeded with a completion index (index, or -1) has it kept in
+// record.SucceededIndexes, past maxSeenSucceeded too.
+func (b *Backend) keepSucceeded(name string, uid, pod types.UID, made time.Time, succeeded bool, index int) error {
 	if len(validation.IsDNS1123Subdomain(name)) != 0 || uid == "" || pod == "" || made.IsZero() {
 		return nil
 	}
@@ -386,16 +401,37 @@ func (b *Backend) keepSucceeded(name string, uid, pod types.UID, made time.Time,
 		if !succeeded {
 			list = &r.Ended
 		}
+		changed := succeeded && index >= 0 && keepIndex(r, index, made)
 		if len(*list) >= maxSeenSucceeded {
-			return false
+			return changed
 		}
 		for _, s := range *list {
 			if s.UID == pod {
-				return false
+				return changed
 			}
 		}
 		*list = append(*list, seenPod{UID: pod, Made: made.UTC()})
 		return true
 	})
 	return err
+}
+
+// keepIndex adds index, of a pod made at made, to r's SucceededIndexes,
+// reporting whether r changed. A list that would pass
+// maxSucceededIndexes, or that does not read, is left as it is: the
+// attempt is then told by its pods alone, and fails closed.
+func keepIndex(r *record, index int, made time.Time) bool {
+	rs, ok := parseIndexes(r.SucceededIndexes, maxIndexedCompletions)
+	if !ok || hasIndex(rs, index) {
+		return false
+	}
+	s := formatIndexes(addIndex(rs, index))
+	if len(s) > maxSucceededIndexes {
+		return false
+	}
+	r.SucceededIndexes = s
+	if r.SucceededIndexesMade.IsZero() || made.Before(r.SucceededIndexesMade) {
+		r.SucceededIndexesMade = made.UTC()
+	}
+	return true
 }

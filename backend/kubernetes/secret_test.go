@@ -52,6 +52,13 @@ type fakeAPI struct {
 	// version is the answer to GET /version; nil answers Kubernetes
 	// v1.37.2.
 	version map[string]any
+	// dryRuns counts the dry-run creates answered (dryRun=All), which
+	// store nothing and reach no watch.
+	dryRuns int
+	// onDryRun, when set, may change a dry-run create's object before it
+	// is answered (an API server that drops a field), or answer it itself
+	// with a non-zero code. onCreate is not called for a dry run.
+	onDryRun func(resource string, obj map[string]any) (code int, reason string)
 }
 
 type fakeHistoryEvent struct {
@@ -292,14 +299,29 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	f.rv++
 	rv := strconv.Itoa(f.rv)
-	switch r.Method {
-	case http.MethodGet:
+	switch {
+	case r.Method == http.MethodGet:
 		if !exists {
 			f.status(w, 404, "NotFound", resource+" "+name+" not found")
 			return
 		}
 		f.reply(w, 200, old)
-	case http.MethodPost:
+	case r.Method == http.MethodPost && q.Get("dryRun") == "All":
+		// Admitted as a create would be, answered, and not stored.
+		m := meta(body)
+		if n, _ := m["name"].(string); n == "" {
+			m["name"] = fmt.Sprint(m["generateName"]) + "dry" + rv
+		}
+		m["uid"] = "dry-run-uid-" + rv
+		f.dryRuns++
+		if f.onDryRun != nil {
+			if code, reason := f.onDryRun(resource, body); code != 0 {
+				f.status(w, code, reason, "the fake answers "+reason)
+				return
+			}
+		}
+		f.reply(w, 201, body)
+	case r.Method == http.MethodPost:
 		name = fmt.Sprint(meta(body)["name"])
 		if _, dup := store[name]; dup {
 			f.status(w, 409, "AlreadyExists", resource+" "+name+" already exists")
@@ -318,7 +340,7 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		f.reply(w, 201, body)
-	case http.MethodPut:
+	case r.Method == http.MethodPut:
 		if !exists {
 			f.status(w, 404, "NotFound", resource+" "+name+" not found")
 			return
@@ -336,7 +358,7 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		store[name] = body
 		f.notify(resource, "MODIFIED", body)
 		f.reply(w, 200, body)
-	case http.MethodPatch:
+	case r.Method == http.MethodPatch:
 		if !exists {
 			f.status(w, 404, "NotFound", resource+" "+name+" not found")
 			return
@@ -363,7 +385,7 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		store[name] = o
 		f.notify(resource, "MODIFIED", o)
 		f.reply(w, 200, o)
-	case http.MethodDelete:
+	case r.Method == http.MethodDelete:
 		if !exists {
 			f.status(w, 404, "NotFound", resource+" "+name+" not found")
 			return

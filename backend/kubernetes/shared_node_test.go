@@ -48,10 +48,12 @@ func TestStatusOfAnAttemptWhosePodsShareANode(t *testing.T) {
 			return []map[string]any{fakePod("p0", name, uid, "n1", podRunning), fakePod("p1", name, uid, "n2", podRunning),
 				fakePod("p2", name, uid, "n3", podRunning), fakePod("x", name, "another-uid", "n1", podRunning)}
 		}, "", false},
+		// A Job from before attempts had the term is not trusted to keep
+		// its pods apart from others' (unkeptSpread): lost for that.
 		{"from before the term", func(name, uid string) []map[string]any {
 			return []map[string]any{fakePod("p0", name, uid, "n1", podRunning), fakePod("p1", name, uid, "n1", podRunning),
 				fakePod("p2", name, uid, "n2", podRunning)}
-		}, "", true},
+		}, "lacks " + spreadFieldPath, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := submitOnGPUNode(t, "8", gpuSpec(9), nil)
@@ -86,8 +88,12 @@ func TestStatusOfAnAttemptWhosePodsShareANode(t *testing.T) {
 				}
 				return
 			}
-			if st.State != backend.Lost || !strings.Contains(st.Reason, "changed at the site") || !strings.Contains(st.Reason, tc.want) {
-				t.Fatalf("Status = %+v; want Lost, its pods changed at the site (%q)", st, tc.want)
+			why := "changed at the site"
+			if tc.old {
+				why = "not run as the attempt"
+			}
+			if st.State != backend.Lost || !strings.Contains(st.Reason, why) || !strings.Contains(st.Reason, tc.want) {
+				t.Fatalf("Status = %+v; want Lost, %s (%q)", st, why, tc.want)
 			}
 			job, _ := f.get("jobs", name)
 			if !strings.Contains(meta(job)["annotations"].(map[string]any)[AnnotationLost].(string), tc.want) {

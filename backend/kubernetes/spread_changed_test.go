@@ -42,12 +42,17 @@ func TestStatusOfAJobWhosePodsMayShareANode(t *testing.T) {
 			req := pa["requiredDuringSchedulingIgnoredDuringExecution"].([]any)
 			pa["requiredDuringSchedulingIgnoredDuringExecution"] = append([]any{zone}, req...)
 		}, ""},
-		// No term at all is a Job from before attempts had one, which an
-		// upgrade must not read as lost; an API server refuses the change
-		// that would drop it.
+		// No term at all is a Job from before attempts had one (an API
+		// server refuses the change that would drop it), and a term
+		// without its matchLabelKeys one from before the key, or stored
+		// by an API server that dropped it: neither is trusted to keep
+		// the attempt's pods apart from others' (unkeptSpread).
 		{"from before the term", func(tmpl map[string]any) {
 			tmpl["spec"].(map[string]any)["affinity"] = nil // a merge patch's removal
-		}, ""},
+		}, "lacks " + spreadFieldPath},
+		{"from before the key", func(tmpl map[string]any) {
+			delete(own(tmpl), "matchLabelKeys")
+		}, "lacks " + spreadFieldPath},
 		{"replaced by another term", func(tmpl map[string]any) {
 			tmpl["spec"].(map[string]any)["affinity"].(map[string]any)["podAntiAffinity"].(map[string]any)["requiredDuringSchedulingIgnoredDuringExecution"] = []any{zone}
 		}, "no longer have a node each"},
@@ -102,8 +107,12 @@ func TestStatusOfAJobWhosePodsMayShareANode(t *testing.T) {
 				}
 				return
 			}
-			if st.State != backend.Lost || !strings.Contains(st.Reason, "changed at the site") || !strings.Contains(st.Reason, tc.want) {
-				t.Fatalf("Status = %+v; want Lost, the Job changed at the site (%q)", st, tc.want)
+			why := "changed at the site"
+			if strings.HasPrefix(tc.want, "lacks ") {
+				why = "not run as the attempt"
+			}
+			if st.State != backend.Lost || !strings.Contains(st.Reason, why) || !strings.Contains(st.Reason, tc.want) {
+				t.Fatalf("Status = %+v; want Lost, %s (%q)", st, why, tc.want)
 			}
 		})
 	}

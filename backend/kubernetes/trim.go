@@ -154,6 +154,7 @@ func trimCached(obj runtime.Object, gpu string) runtime.Object {
 		if n, ok := submittedPods(&o.Spec.Template.Spec); ok && n > 1 {
 			o.spreadCut = ptr.To(cut(spreadChanged(&o.Spec.Template)))
 			o.spreadKept = ptr.To(hasOwnSpread(&o.Spec.Template))
+			o.spreadKeyed = ptr.To(hasKeyedSpread(&o.Spec.Template))
 		}
 		sel := o.Spec.Selector
 		if sel == nil {
@@ -166,7 +167,7 @@ func trimCached(obj runtime.Object, gpu string) runtime.Object {
 			o.Spec.Selector = &jobSelector{MatchLabels: sel}
 		}
 		o.Status = jobStatus{Conditions: trimConditions(o.Status.Conditions, jobComplete, jobFailed), Active: o.Status.Active, Failed: o.Status.Failed, Succeeded: o.Status.Succeeded,
-			StartTime: o.Status.StartTime}
+			CompletedIndexes: cut(o.Status.CompletedIndexes), StartTime: o.Status.StartTime}
 	case *apiPod:
 		trimMeta(&o.ObjectMeta)
 		// And what the pod requests of the GPU resource, to tell one
@@ -272,6 +273,7 @@ func keptBytes(obj any) int64 {
 	case *apiJob:
 		meta(&o.ObjectMeta)
 		conds(o.Status.Conditions)
+		n += int64(len(o.Status.CompletedIndexes))
 		if o.spreadCut != nil {
 			n += int64(len(*o.spreadCut))
 		}

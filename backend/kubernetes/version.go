@@ -16,6 +16,8 @@ import (
 	utilversion "k8s.io/apimachinery/pkg/util/version"
 	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/utils/ptr"
+
+	"meridian.dev/meridian/backend"
 )
 
 // The oldest Kubernetes the backend submits to. The pods of an attempt
@@ -25,16 +27,18 @@ import (
 // run's and attempt's labels before the attempt exists, keeps every pod of
 // the attempt off every node with pods of their own, and the attempt waits
 // for good, unseen (blockingPod looks for pods carrying the Job's UID).
-// An API server before 1.31 drops the field as it stores the Job, without
-// an error: before 1.29 it does not know it; in 1.29 and 1.30 it keeps it
-// only with the MatchLabelKeysInPodAffinity feature gate on, which is off
-// by default there and which no client can read. No form of the term
-// that those servers keep names the Job's own pods (its UID is drawn as
-// the Job is made, after its template is written), so the backend does
-// not submit to them rather than submit what cannot hold.
+// An API server before 1.29 does not know the field and drops it as it
+// stores the Job, without an error: it is refused by its version alone.
+// From 1.29 the field is kept only with the MatchLabelKeysInPodAffinity
+// feature gate on (off by default in 1.29 and 1.30, on by default since,
+// but a site may turn it off), which no client can read: whether the API
+// server keeps it is asked of it directly (spreadErr). No form of the
+// term that a server without it keeps names the Job's own pods (its UID
+// is drawn as the Job is made, after its template is written), so the
+// backend does not submit to it rather than submit what cannot hold.
 const (
 	minServerMajor = 1
-	minServerMinor = 31
+	minServerMinor = 29
 )
 
 // serverVersion holds the API server's version, read once (the first
@@ -100,7 +104,7 @@ func versionRefusal(host string, raw []byte) error {
 	if major > minServerMajor || major == minServerMajor && minor >= minServerMinor {
 		return nil
 	}
-	return refuseVersion("backend.kubeconfig: the API server at %s is Kubernetes %s, older than %d.%d: it drops the matchLabelKeys of the anti-affinity term that keeps an attempt's pods on a node each apart from pods others make, so anyone who may create pods in the namespace could keep an attempt waiting for good, unseen; the backend does not submit to it (upgrade the cluster to %d.%d or later)",
+	return refuseVersion("backend.kubeconfig: the API server at %s is Kubernetes %s, older than %d.%d: it drops the matchLabelKeys of the anti-affinity term that keeps an attempt's pods on a node each apart from pods others make, so anyone who may create pods in the namespace could keep an attempt waiting for good, unseen; the backend does not submit to it (upgrade the cluster to %d.%d or later, with the MatchLabelKeysInPodAffinity feature gate on)",
 		host, shown(versionName(info, major, minor)), minServerMajor, minServerMinor, minServerMajor, minServerMinor)
 }
 
@@ -130,12 +134,13 @@ func versionName(info version.Info, major, minor uint) string {
 
 // keptSpread reports whether got, the Job the API server answered the
 // create of sent with (what it stored), still has sent's required
-// anti-affinity term with its matchLabelKeys. A version check cannot see
-// everything that drops the field: Kubernetes 1.31 and 1.32 keep it only
-// with the MatchLabelKeysInPodAffinity feature gate on (on by default,
-// but a site may turn it off), and a mutating admission webhook may strip
-// it. What the API server stored is what the pods are made from. A Job
-// sent without the term (one pod) has nothing to lose.
+// anti-affinity term with its matchLabelKeys. A probe (spreadErr) cannot
+// see everything that drops the field: its answer is kept for a while, in
+// which the feature gate may be turned off, and a mutating admission
+// webhook may strip it from what is stored and not from a dry run. What
+// the API server stored is what the pods are made from; it is also the
+// probe's test of a dry run's answer. A Job sent without the term (one
+// pod) has nothing to lose.
 func keptSpread(sent, got *apiJob) bool {
 	a := sent.Spec.Template.Spec.Affinity
 	if a == nil || a.PodAntiAffinity == nil {
@@ -167,23 +172,137 @@ func keptTerm(got *apiJob, want podAffinityTerm) bool {
 // spreadFieldPath names the field an API server drops (keptSpread).
 const spreadFieldPath = "spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[].matchLabelKeys"
 
+// spreadProbeEvery is how long the answer of a probe (spreadErr) is kept:
+// a site's feature gate or admission webhooks can change (an upgrade, a
+// downgrade, a restart of its API server with other flags), and the
+// backend asks again at the first Submit or site check past it.
+const spreadProbeEvery = 10 * time.Minute
+
+// spreadProbeName is what the probe's Job is named from (generateName):
+// the API server draws the rest, and nothing is stored.
+const spreadProbeName = "meridian-spread-probe-"
+
+// spreadProbe holds the answer of the last probe (spreadErr).
+type spreadProbe struct {
+	mu sync.Mutex
+	at time.Time // when err was answered; zero: not yet
+	// err is a *versionRefusedError, or nil where the API server kept
+	// the field.
+	err error
+	// busy, while a probe is under way, is closed when it ends: a call
+	// that finds it waits for that answer rather than ask again.
+	busy chan struct{}
+}
+
+// spreadRefusal is the probe's refusal (spreadErr) while it is kept, or
+// nil: the site check names it before it asks anything else.
+func (b *Backend) spreadRefusal() error {
+	b.probe.mu.Lock()
+	defer b.probe.mu.Unlock()
+	if !b.probe.at.IsZero() && time.Since(b.probe.at) < spreadProbeEvery {
+		return b.probe.err
+	}
+	return nil
+}
+
+// siteErr is nil when the backend may submit to the site's API server:
+// its version is not refused (versionErr) and it keeps the matchLabelKeys
+// of the attempt's anti-affinity term (spreadErr).
+func (b *Backend) siteErr(ctx context.Context) error {
+	if err := b.versionErr(ctx); err != nil {
+		return err
+	}
+	return b.spreadErr(ctx)
+}
+
+// spreadErr is nil when the site's API server keeps the matchLabelKeys of
+// the anti-affinity term that keeps an attempt's pods apart, and otherwise
+// a *versionRefusedError naming the field, or why that could not be
+// asked. It asks by a server-side dry run (dryRun=All) of the create of
+// a Job made as Submit makes an attempt's of two pods (jobFor): the API
+// server defaults, validates and admits it (mutating webhooks included)
+// as it would store it, stores nothing, and answers what it would have
+// stored. The answer is kept for spreadProbeEvery: one more request per
+// site per period, whatever the Submits; a failed request is not kept,
+// and the next call asks again. Calls at once share one probe.
+func (b *Backend) spreadErr(ctx context.Context) error {
+	for {
+		b.probe.mu.Lock()
+		if !b.probe.at.IsZero() && time.Since(b.probe.at) < spreadProbeEvery {
+			verdict := b.probe.err
+			b.probe.mu.Unlock()
+			return verdict
+		}
+		if busy := b.probe.busy; busy != nil {
+			b.probe.mu.Unlock()
+			select {
+			case <-busy:
+				continue
+			case <-ctx.Done():
+				return fmt.Errorf("kubernetes API server at %s: waiting for its answer on %s: %w", b.host, spreadFieldPath, ctx.Err())
+			}
+		}
+		busy := make(chan struct{})
+		b.probe.busy = busy
+		b.probe.mu.Unlock()
+
+		verdict, err := b.probeSpread(ctx)
+		b.probe.mu.Lock()
+		b.probe.busy = nil
+		if err == nil {
+			b.probe.at, b.probe.err = time.Now(), verdict
+		}
+		b.probe.mu.Unlock()
+		close(busy)
+		if err != nil {
+			return err
+		}
+		return verdict
+	}
+}
+
+// probeSpread asks the API server, by a dry-run create, whether it keeps
+// the field (spreadErr): the verdict (nil, or a *versionRefusedError), or
+// an error where it did not answer.
+func (b *Backend) probeSpread(ctx context.Context) (verdict, err error) {
+	image := b.image
+	if image == "" {
+		// Never pulled: nothing is stored, and no pod is made.
+		image = "meridian.invalid/spread-probe:none"
+	}
+	sent := b.jobFor(backend.Spec{RunID: "spread-probe", Attempt: 1, Command: []string{"true"}}, "", image, DefaultScratch, 2, 0, "")
+	sent.GenerateName = spreadProbeName
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var got apiJob
+	err = b.cs.batch.Post().Namespace(b.ns).Resource(resourceJobs).Param("dryRun", "All").Body(sent).Do(pctx).Into(&got)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes API server at %s: a dry-run create of a Job, asking whether it keeps %s: %w", b.host, spreadFieldPath, b.explain(err))
+	}
+	if keptSpread(sent, &got) {
+		return nil, nil
+	}
+	return refuseVersion("backend.kubeconfig: the API server at %s answers a dry-run create of a Job without the %s of the anti-affinity term that keeps an attempt's pods on a node each apart from pods others make (the MatchLabelKeysInPodAffinity feature gate is off, or an admission webhook removes it), so anyone who may create pods in the namespace could keep an attempt waiting for good, unseen; the backend does not submit to it (turn the feature gate on, or stop whatever removes the field)",
+		b.host, spreadFieldPath), nil
+}
+
 // refuseDroppedSpread is Submit's answer to an API server that stored the
 // attempt's Job (created, named name) without the matchLabelKeys of its
 // anti-affinity term. The Job is deleted, with its pods (foreground
 // propagation: a Job's own default orphans them), conditional on its UID,
 // so that no pod of it runs with a term anyone may satisfy. The refusal is
-// kept as the version's is (versionErr): no later Submit creates a Job
-// there, and the site check fails, for the backend's life (the feature
-// gate is read by no client, and turning it on restarts the API server).
+// kept as a probe's answer is (spreadErr): no later Submit creates a Job
+// there, and the site check fails, until the next probe is due (a webhook
+// that strips the field from what is stored but not from a dry run).
 // The Secret written for the Job goes, and the record this Submit wrote
 // goes once the Job is gone; where its delete fails, the record keeps the
 // Job's UID, so that Cancel and Status reach it.
 func (b *Backend) refuseDroppedSpread(ctx context.Context, name string, created *apiJob, secretUID types.UID, hasSecret, wroteRecord bool) error {
 	refusal := refuseVersion("backend.kubeconfig: the API server at %s stored Job %s/%s without the %s of the anti-affinity term that keeps an attempt's pods on a node each apart from pods others make (the MatchLabelKeysInPodAffinity feature gate is off, or an admission webhook removed it), so anyone who may create pods in the namespace could keep an attempt waiting for good, unseen; the backend does not submit to it (turn the feature gate on, or stop whatever removes the field)",
 		b.host, b.ns, name, spreadFieldPath)
-	b.version.mu.Lock()
-	b.version.known, b.version.err = true, refusal
-	b.version.mu.Unlock()
+	b.probe.mu.Lock()
+	b.probe.at, b.probe.err = time.Now(), refusal
+	b.probe.mu.Unlock()
 
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()

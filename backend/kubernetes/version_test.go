@@ -14,36 +14,34 @@ import (
 	"meridian.dev/meridian/catalog"
 )
 
-// An API server before Kubernetes 1.31 drops the matchLabelKeys of the
-// anti-affinity term that keeps the pods of an attempt split over nodes
-// apart from pods others make, without an error. The backend submitted
-// there all the same, and anyone who may create pods in the namespace
-// could keep the attempt waiting for good with pods of their own carrying
-// the run's and attempt's labels. Submit and Check now refuse such a
-// server, naming its version and why, and create nothing.
-func TestSubmitRefusesAnAPIServerBefore131(t *testing.T) {
+// An API server before Kubernetes 1.29 does not know the matchLabelKeys
+// of the anti-affinity term that keeps the pods of an attempt split over
+// nodes apart from pods others make, and drops it without an error.
+// Submit and Check refuse it by its version alone, naming it and why,
+// and neither create nor probe anything.
+func TestSubmitRefusesAnAPIServerBefore129(t *testing.T) {
 	f := newFakeAPI(t)
 	f.objs["nodes"]["n1"]["status"].(map[string]any)["allocatable"] = map[string]any{DefaultGPUResource: "8"}
-	f.version = map[string]any{"major": "1", "minor": "30+", "gitVersion": "v1.30.4-gke.1000"}
+	f.version = map[string]any{"major": "1", "minor": "28+", "gitVersion": "v1.28.15-gke.1000"}
 	b := f.start(t)
 	ctx := testContext(t)
 	_, err := b.Submit(ctx, gpuSpec(16))
 	if err == nil {
-		t.Fatal("Submit succeeded on Kubernetes 1.30; want it refused")
+		t.Fatal("Submit succeeded on Kubernetes 1.28; want it refused")
 	}
-	for _, w := range []string{"v1.30.4-gke.1000", "1.31", "matchLabelKeys", "backend.kubeconfig"} {
+	for _, w := range []string{"v1.28.15-gke.1000", "1.29", "matchLabelKeys", "backend.kubeconfig"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("Submit's error %q does not say %q", err, w)
 		}
 	}
 	f.mu.Lock()
-	jobs, secrets := len(f.objs["jobs"]), len(f.objs["secrets"])
+	jobs, secrets, dry := len(f.objs["jobs"]), len(f.objs["secrets"]), f.dryRuns
 	f.mu.Unlock()
-	if jobs != 0 || secrets != 0 {
-		t.Errorf("%d Jobs and %d Secrets created on a refused API server; want none", jobs, secrets)
+	if jobs != 0 || secrets != 0 || dry != 0 {
+		t.Errorf("%d Jobs, %d Secrets and %d dry runs on a refused API server; want none", jobs, secrets, dry)
 	}
 	var refused *versionRefusedError
-	if err := b.Check(ctx); !errors.As(err, &refused) || !strings.Contains(err.Error(), "v1.30.4-gke.1000") {
+	if err := b.Check(ctx); !errors.As(err, &refused) || !strings.Contains(err.Error(), "v1.28.15-gke.1000") {
 		t.Errorf("Check: %v; want the version refused", err)
 	}
 }
@@ -116,9 +114,13 @@ func TestVersionRefusal(t *testing.T) {
 		{map[string]any{"major": "1", "minor": "31+", "gitVersion": "v1.31.2-eks-7f9249a"}, true},
 		{map[string]any{"major": "2", "minor": "0", "gitVersion": "v2.0.0"}, true},
 		{map[string]any{"major": "1", "minor": "31+"}, true},
-		{map[string]any{"major": "1", "minor": "30", "gitVersion": "v1.30.14"}, false},
-		{map[string]any{"major": "1", "minor": "29", "gitVersion": "v1.29.0-alpha.1"}, false},
-		{map[string]any{"major": "1", "minor": "30+"}, false},
+		// 1.29 and 1.30 keep the field with the feature gate on, which
+		// the probe asks (spreadErr).
+		{map[string]any{"major": "1", "minor": "30", "gitVersion": "v1.30.14"}, true},
+		{map[string]any{"major": "1", "minor": "29", "gitVersion": "v1.29.0-alpha.1"}, true},
+		{map[string]any{"major": "1", "minor": "30+"}, true},
+		{map[string]any{"major": "1", "minor": "28", "gitVersion": "v1.28.15"}, false},
+		{map[string]any{"major": "1", "minor": "28+"}, false},
 		{map[string]any{"major": "0", "minor": "99"}, false},
 		// What it says of itself outweighs the fields beside it.
 		{map[string]any{"major": "1", "minor": "40", "gitVersion": "v1.28.3"}, false},

@@ -1356,7 +1356,11 @@ func (w *watcher) podSucceeded(p *apiPod) {
 	if succeeded && ok && j.Status.StartTime != nil && madeBeforeStart(p.CreationTimestamp.Time, j.Status.StartTime.Time) {
 		return
 	}
-	if err := w.b.keepSucceeded(name, uid, p.UID, p.CreationTimestamp.Time, succeeded); err != nil {
+	index := -1
+	if i, ok := podIndex(p); ok {
+		index = i
+	}
+	if err := w.b.keepSucceeded(name, uid, p.UID, p.CreationTimestamp.Time, succeeded, index); err != nil {
 		w.downFull.handle(w.ctx, err, "a pod of an attempt that succeeded is not recorded")
 	}
 }
