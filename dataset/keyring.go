@@ -165,12 +165,13 @@ const MaxKeyringEntries = 1 << 16
 // listed. A directory of more than MaxKeyringEntries entries is refused,
 // and a keyring with no directory holds no keys.
 func (k Keyring) Names() ([]string, error) {
-	d, err := os.Open(k.Dir)
+	// Clean: its errors, and those of reading it, name it.
+	d, err := os.Open(filepath.Clean(k.Dir))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("keyring: %w", err)
 	}
 	defer d.Close()
 	seen := map[string]bool{}
@@ -179,7 +180,7 @@ func (k Keyring) Names() ([]string, error) {
 		entries, err := d.ReadDir(256)
 		read += len(entries)
 		if read > MaxKeyringEntries {
-			return nil, fmt.Errorf("keyring %s: more than %d entries; name the datasets one at a time", k.Dir, MaxKeyringEntries)
+			return nil, fmt.Errorf("keyring %s: more than %d entries; name the datasets one at a time", d.Name(), MaxKeyringEntries)
 		}
 		for _, e := range entries {
 			if !e.Type().IsRegular() || !isKeyFile(e.Name()) {
@@ -329,9 +330,9 @@ func (k Keyring) Lock(ctx context.Context) (unlock func(), err error) {
 	unlock, err = flock.Lock(lctx, filepath.Join(k.Dir, KeyLockFile))
 	if err != nil {
 		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			return nil, fmt.Errorf("keyring %s: another command held its lock (%s) for %v while changing a key; try again", k.Dir, KeyLockFile, KeyLockWait)
+			return nil, fmt.Errorf("keyring %s: another command held its lock (%s) for %v while changing a key; try again", filepath.Clean(k.Dir), KeyLockFile, KeyLockWait)
 		}
-		return nil, fmt.Errorf("keyring %s: lock: %w", k.Dir, err)
+		return nil, fmt.Errorf("keyring %s: lock: %w", filepath.Clean(k.Dir), err)
 	}
 	return unlock, nil
 }

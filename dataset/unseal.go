@@ -55,13 +55,16 @@ func UnsealDirPinned(ctx context.Context, b *Store, s *seal.Sealer, name, dir, p
 	if err != nil {
 		return nil, fmt.Errorf("dataset %s: %w", name, err)
 	}
+	// Clean: the directories the files go into are compared with it, and
+	// its errors name it as a path no one wrote ("out/./x/") otherwise.
+	dir = filepath.Clean(dir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	marker := unsealMarker(m, stored.sum)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("--to %s: %w", dir, err)
 	}
 	kept := map[string]bool{} // files a cut unseal left, already whole
 	if len(ents) > 0 {
