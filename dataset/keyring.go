@@ -164,9 +164,13 @@ const MaxKeyringEntries = 1 << 16
 // files named as a valid dataset's key count: what a link names is not
 // listed. A directory of more than MaxKeyringEntries entries is refused,
 // and a keyring with no directory holds no keys.
+//
+// The directory is opened as one (openDirNoFollow), by its clean path:
+// a FIFO put in its place fails at once, naming it, where it held the
+// listing (`dataset list`, a server listing a tenant's keys) for good,
+// and a link put there is refused rather than listed as the keyring.
 func (k Keyring) Names() ([]string, error) {
-	// Clean: its errors, and those of reading it, name it.
-	d, err := os.Open(filepath.Clean(k.Dir))
+	d, err := openDirNoFollow(k.Dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
