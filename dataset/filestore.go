@@ -52,7 +52,9 @@ func openDir(dir string) (*dirBucket, error) {
 // whoever may write the directory above put in the store's place was
 // opened, waiting for a writer, and every operation of the store with it,
 // for good. The path is given ending in "/.", which only a directory
-// has: anything else fails at once with ENOTDIR, naming it.
+// has: anything else fails at once with ENOTDIR, naming it. The Root and
+// what is opened through it are named by that path ("DIR/./NAME"): the
+// bucket's operations clean the paths their errors name (cleanPathErr).
 func (b *dirBucket) openRoot() (*os.Root, error) {
 	return os.OpenRoot(b.dir + string(filepath.Separator) + ".")
 }
@@ -90,6 +92,11 @@ func (b *dirBucket) rel(key string) (string, error) {
 // it is opened: a FIFO would block the reader forever, a device or a link
 // would read what the store's owner chose. S3 has no such objects.
 func (b *dirBucket) get(ctx context.Context, key string) (io.ReadCloser, int64, error) {
+	r, size, err := b.getFile(key)
+	return r, size, cleanPathErr(err)
+}
+
+func (b *dirBucket) getFile(key string) (io.ReadCloser, int64, error) {
 	path, err := b.rel(key)
 	if err != nil {
 		return nil, 0, err
@@ -144,6 +151,10 @@ func (b *dirBucket) get(ctx context.Context, key string) (io.ReadCloser, int64, 
 // (bench/trust-overhead.sh) for no stronger promise: nothing refers to an
 // object before Flush, and every chunk is authenticated when read.
 func (b *dirBucket) put(ctx context.Context, key string, data []byte) error {
+	return cleanPathErr(b.putFile(ctx, key, data))
+}
+
+func (b *dirBucket) putFile(ctx context.Context, key string, data []byte) error {
 	path, err := b.rel(key)
 	if err != nil {
 		return err
@@ -233,6 +244,10 @@ var beforeCreate func()
 // counted against every later listing's budget (listDirBudget) until
 // listings of the store failed.
 func (b *dirBucket) del(ctx context.Context, key string) error {
+	return cleanPathErr(b.delFile(key))
+}
+
+func (b *dirBucket) delFile(key string) error {
 	path, err := b.rel(key)
 	if err != nil {
 		return err
@@ -329,13 +344,13 @@ func (b *dirBucket) list(ctx context.Context, prefix string) iter.Seq2[Object, e
 		// should be.
 		r, err := b.openRoot()
 		if err != nil {
-			yield(Object{}, err)
+			yield(Object{}, cleanPathErr(err))
 			return
 		}
 		defer r.Close()
 		w := &dirWalk{r: r, prefix: prefix, root: root, yield: yield}
 		if _, err := w.walk(ctx, root, 0); err != nil && err != errStopList {
-			yield(Object{}, err)
+			yield(Object{}, cleanPathErr(err))
 		}
 	}
 }

@@ -164,13 +164,18 @@ const MaxKeyringEntries = 1 << 16
 // files named as a valid dataset's key count: what a link names is not
 // listed. A directory of more than MaxKeyringEntries entries is refused,
 // and a keyring with no directory holds no keys.
+//
+// The directory is opened as one (openDirNoFollow), by its clean path:
+// a FIFO put in its place fails at once, naming it, where it held the
+// listing (`dataset list`, a server listing a tenant's keys) for good,
+// and a link put there is refused rather than listed as the keyring.
 func (k Keyring) Names() ([]string, error) {
-	d, err := os.Open(k.Dir)
+	d, err := openDirNoFollow(k.Dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("keyring: %w", err)
 	}
 	defer d.Close()
 	seen := map[string]bool{}
@@ -179,7 +184,7 @@ func (k Keyring) Names() ([]string, error) {
 		entries, err := d.ReadDir(256)
 		read += len(entries)
 		if read > MaxKeyringEntries {
-			return nil, fmt.Errorf("keyring %s: more than %d entries; name the datasets one at a time", k.Dir, MaxKeyringEntries)
+			return nil, fmt.Errorf("keyring %s: more than %d entries; name the datasets one at a time", d.Name(), MaxKeyringEntries)
 		}
 		for _, e := range entries {
 			if !e.Type().IsRegular() || !isKeyFile(e.Name()) {
@@ -329,9 +334,9 @@ func (k Keyring) Lock(ctx context.Context) (unlock func(), err error) {
 	unlock, err = flock.Lock(lctx, filepath.Join(k.Dir, KeyLockFile))
 	if err != nil {
 		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			return nil, fmt.Errorf("keyring %s: another command held its lock (%s) for %v while changing a key; try again", k.Dir, KeyLockFile, KeyLockWait)
+			return nil, fmt.Errorf("keyring %s: another command held its lock (%s) for %v while changing a key; try again", filepath.Clean(k.Dir), KeyLockFile, KeyLockWait)
 		}
-		return nil, fmt.Errorf("keyring %s: lock: %w", k.Dir, err)
+		return nil, fmt.Errorf("keyring %s: lock: %w", filepath.Clean(k.Dir), err)
 	}
 	return unlock, nil
 }

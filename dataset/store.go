@@ -96,9 +96,45 @@ func (s *Store) Close() error { return s.b.close() }
 func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := s.b.del(ctx, s.prefix+key); err != nil {
 		// The key may be one a store listed, of its own choosing.
-		return fmt.Errorf("delete %q: %w", clipKey(key), err)
+		return objectErr(key, fmt.Errorf("delete %q: %w", clipKey(key), err))
 	}
 	return nil
+}
+
+// ObjectError is a store's failure to read, write or remove one object:
+// Key, as its caller named it (relative to a Sub store's prefix). Its
+// text is Err's, which names the object already. It is there for a
+// caller that may not pass Err's words on (a run's tenant is told a site
+// store's failure by its class: the store's words are the server's), so
+// that it can still say which object failed without reading it out of
+// the text. The key is made of the tenant's own names (a dataset's, a
+// chunk's digest), or, for an object a store listed, of the store's
+// choosing: whoever shows it escapes and bounds it.
+type ObjectError struct {
+	Key string
+	Err error
+}
+
+func (e *ObjectError) Error() string { return e.Err.Error() }
+func (e *ObjectError) Unwrap() error { return e.Err }
+
+// objectErr is err as a failure of the object key (ObjectError); nil
+// stays nil.
+func objectErr(key string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &ObjectError{Key: key, Err: err}
+}
+
+// FailedObject is the key of the object err says failed (the first
+// ObjectError it wraps), or false when it names none.
+func FailedObject(err error) (string, bool) {
+	var oe *ObjectError
+	if errors.As(err, &oe) {
+		return oe.Key, true
+	}
+	return "", false
 }
 
 // deleteBatch is how many keys Remove hands the store at once: S3's
@@ -298,7 +334,7 @@ func PutResent(ctx context.Context, b *Store, key string, data []byte) (int64, e
 		err = b.b.put(ctx, b.prefix+key, data)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("write %s: %w", key, err)
+		return 0, objectErr(key, fmt.Errorf("write %s: %w", key, err))
 	}
 	return resent, nil
 }
@@ -456,6 +492,11 @@ var ErrTooLarge = errors.New("object larger than expected")
 // the object in small pieces and compares as it goes, so checking what was
 // just written costs no buffer the size of the object.
 func SameObject(ctx context.Context, b *Store, key string, want []byte) (bool, error) {
+	same, err := sameObject(ctx, b, key, want)
+	return same, objectErr(key, err)
+}
+
+func sameObject(ctx context.Context, b *Store, key string, want []byte) (bool, error) {
 	r, size, err := b.open(ctx, key)
 	if err != nil {
 		return false, err
@@ -485,6 +526,14 @@ func SameObject(ctx context.Context, b *Store, key string, want []byte) (bool, e
 // one, to notice). A missing object wraps ErrNotFound; an oversized one
 // wraps ErrTooLarge and seal.ErrAuth, since it cannot be genuine.
 func ReadObject(ctx context.Context, b *Store, key string, limit int64) ([]byte, error) {
+	data, err := readObject(ctx, b, key, limit)
+	if err != nil {
+		return nil, objectErr(key, err)
+	}
+	return data, nil
+}
+
+func readObject(ctx context.Context, b *Store, key string, limit int64) ([]byte, error) {
 	r, size, err := b.open(ctx, key)
 	if err != nil {
 		return nil, err

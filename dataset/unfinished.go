@@ -61,7 +61,7 @@ func Discard(ctx context.Context, b *Store, u Unfinished) error {
 		return b.Delete(ctx, u.temp)
 	case u.upload != "":
 		if err := b.b.abortUpload(ctx, b.prefix+u.Key, u.upload); err != nil {
-			return fmt.Errorf("abort the upload to %q: %w", clipKey(u.Key), err)
+			return objectErr(u.Key, fmt.Errorf("abort the upload to %q: %w", clipKey(u.Key), err))
 		}
 	}
 	return nil

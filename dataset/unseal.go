@@ -55,13 +55,16 @@ func UnsealDirPinned(ctx context.Context, b *Store, s *seal.Sealer, name, dir, p
 	if err != nil {
 		return nil, fmt.Errorf("dataset %s: %w", name, err)
 	}
+	// Clean: the directories the files go into are compared with it, and
+	// its errors name it as a path no one wrote ("out/./x/") otherwise.
+	dir = filepath.Clean(dir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	marker := unsealMarker(m, stored.sum)
-	ents, err := os.ReadDir(dir)
+	ents, err := readDirNoFollow(dir)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("--to %s: %w", dir, err)
 	}
 	kept := map[string]bool{} // files a cut unseal left, already whole
 	if len(ents) > 0 {
@@ -106,6 +109,45 @@ func UnsealDirPinned(ctx context.Context, b *Store, s *seal.Sealer, name, dir, p
 		return nil, err
 	}
 	return m, nil
+}
+
+// readDirNoFollow is os.ReadDir of a directory opened as one
+// (openDirNoFollow): a FIFO put at an unseal's --to once it was made held
+// the unseal for good, and a link put there sent the dataset's files
+// into a directory of its maker's choosing; either now fails at once,
+// naming the path.
+func readDirNoFollow(dir string) ([]os.DirEntry, error) {
+	d, err := openDirNoFollow(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	return d.ReadDir(-1)
+}
+
+// walkNoFollow calls fn for each entry below dir (not dir itself), each
+// directory before its entries, until fn's first error, which it
+// returns. Each directory is read opened as one (readDirNoFollow): a
+// FIFO put in place of one that was listed a moment before fails the
+// walk at once, where filepath.WalkDir opened it to read and waited for a
+// writer, for good. A link is an entry, never followed.
+func walkNoFollow(dir string, fn func(p string, d fs.DirEntry) error) error {
+	ents, err := readDirNoFollow(dir)
+	if err != nil {
+		return err
+	}
+	for _, d := range ents {
+		p := filepath.Join(dir, d.Name())
+		if err := fn(p, d); err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if err := walkNoFollow(p, fn); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // unsealMarker is the name of the marker an unseal of m keeps in its
@@ -178,13 +220,7 @@ func resumable(s *seal.Sealer, m *Manifest, dir, marker string) (map[string]bool
 	kept := map[string]bool{}
 	seen := 0
 	var buf []byte
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if p == dir {
-			return nil
-		}
+	err := walkNoFollow(dir, func(p string, d fs.DirEntry) error {
 		if seen++; seen > 2*len(m.Files)+len(parents)+1 {
 			return errors.New("it holds more than an unseal of the dataset writes")
 		}

@@ -15,6 +15,8 @@ import (
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
+	"meridian.dev/meridian/internal/textfit"
+	"meridian.dev/meridian/internal/textsafe"
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/store"
 	"meridian.dev/meridian/transfer"
@@ -161,7 +163,7 @@ func (c *Controller) stageData(ctx context.Context, r *Run) (bool, error) {
 			// written: the same staging may well pass a while later.
 			return c.stageFailed(ctx, r, at, err)
 		case err != nil:
-			return c.fail(ctx, r, c.siteFault(r, r.Site, fmt.Sprintf("staging attempt %d to %s failed%s", r.Attempt, r.Site, atDataset(at)), err))
+			return c.fail(ctx, r, c.siteFault(r, r.Site, fmt.Sprintf("staging attempt %d to %s failed%s", r.Attempt, r.Site, atDataset(at, err)), err))
 		}
 	}
 	var sent int64
@@ -277,14 +279,43 @@ func (c *Controller) judgedFromBoth(q policy.Query, dst *catalog.Site, also []*c
 	return nil
 }
 
-// atDataset says, in a staging's failure, the dataset it stopped at ("" for
-// none known): its name is the tenant's own, where the error's words are
-// the server's.
-func atDataset(name string) string {
-	if name == "" {
-		return ""
+// atDataset says, in a staging's failure, the dataset it stopped at (name,
+// "" for none known) and the object, where err says which
+// (dataset.ObjectError): their names are the tenant's own, where the
+// error's words are the server's.
+func atDataset(name string, err error) string {
+	at := ""
+	if name != "" {
+		at = " at dataset " + name
 	}
-	return " at dataset " + name
+	if key, ok := dataset.FailedObject(err); ok {
+		if at == "" {
+			at = " at"
+		}
+		at += " object " + objectText(key)
+	}
+	return at
+}
+
+// maxObjectKey is how much of an object's key a staging's failure quotes:
+// a chunk's key is under 100 bytes, and a store may list keys of 1 KiB
+// (S3's limit) or, a file store, longer.
+const maxObjectKey = 256
+
+// objectText is key as a tenant's text shows it: at most maxObjectKey
+// bytes of it (a mark where it was cut), each character that may not be
+// shown as itself escaped (textsafe.Escape). A key a store listed is of
+// its choosing: a line break in it would forge a line of the timeline, a
+// terminal escape rewrite what the reader sees. It is cut before it is
+// escaped, so that no escape is cut in two, and the escaped text is at
+// most four times the cut (a byte not UTF-8 written \xNN).
+func objectText(key string) string {
+	cut := textfit.Prefix(key, maxObjectKey)
+	s := textsafe.Escape(cut)
+	if len(cut) < len(key) {
+		s += fmt.Sprintf("… (%d bytes in all)", len(key))
+	}
+	return s
 }
 
 // maxStageTries is how many tries of an attempt's staging a store's
@@ -306,7 +337,7 @@ const maxStageTries = maxMoveTries
 func (c *Controller) stageFailed(ctx context.Context, r *Run, dataset string, cause error) (bool, error) {
 	now := c.cfg.Now()
 	tries, attempt := r.StageTries+1, r.Attempt
-	what := c.siteFault(r, r.Site, fmt.Sprintf("staging attempt %d to %s could not finish%s", r.Attempt, r.Site, atDataset(dataset)), cause)
+	what := c.siteFault(r, r.Site, fmt.Sprintf("staging attempt %d to %s could not finish%s", r.Attempt, r.Site, atDataset(dataset, cause)), cause)
 	c.cfg.Logger.Warn("staging failed", "run", r.ID, "tenant", r.Tenant, "site", r.Site, "try", tries, "err", cause)
 	same := func(r *Run) bool {
 		return r.State == Staging && !r.CancelRequested && r.Attempt == attempt && r.Staged != attempt && r.StageTries == tries-1

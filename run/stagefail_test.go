@@ -2,9 +2,15 @@ package run
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
@@ -169,5 +175,101 @@ func TestStagingTriedAgainWhileTheLedgerFails(t *testing.T) {
 	f.clk.set(r.StageNext.Add(time.Second))
 	if r = f.step(t); r.Staged != r.Attempt {
 		t.Fatalf("once the ledger works: %s (%s), staged %d of attempt %d", r.State, r.Reason, r.Staged, r.Attempt)
+	}
+}
+
+// TestStagingFailureNamesItsObject: a staging that a store's answer to
+// one object's write stops names, in the run's reason, the dataset and
+// that object (the tenant's own names), and the store's words still not.
+// It named the dataset alone: which of its objects the store refused was
+// the server's log's.
+func TestStagingFailureNamesItsObject(t *testing.T) {
+	f, r := newStageFailFixture(t, nil)
+	base := "/bkt/" + DataPrefix("t1")
+	var mu sync.Mutex
+	refused := map[string]bool{}
+	hook := func(req *http.Request) {
+		key, ok := strings.CutPrefix(req.URL.Path, base)
+		if req.Method != http.MethodPut || !ok || !strings.HasPrefix(key, dataset.ChunkPrefix("people")) {
+			return
+		}
+		mu.Lock()
+		refused[key] = true
+		mu.Unlock()
+		f.s3.refuse.Store(true)
+	}
+	f.s3.onReq.Store(&hook)
+	r = f.step(t)
+	if r.State != Failed || !strings.Contains(r.Reason, "HTTP 403") || strings.Contains(r.Reason, "test store") {
+		t.Fatalf("after a 403 to a chunk's write: %s (%s); want failed with the status and not the store's words", r.State, r.Reason)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	named := false
+	for key := range refused {
+		named = named || strings.Contains(r.Reason, "failed at dataset people object "+key+" (site bravo: ")
+	}
+	if !named {
+		t.Errorf("reason %q names none of the refused objects %v", r.Reason, refused)
+	}
+}
+
+// failingAtObject is a ledger whose intents fail, while down, with a
+// store's failure at the object key (dataset.ObjectError) in the server's
+// words: a staging's error that names an object of a store's choosing.
+type failingAtObject struct {
+	transfer.Ledger
+	key  string
+	down atomic.Bool
+}
+
+func (l *failingAtObject) Append(ctx context.Context, tenant, kind, runID string, payload any) error {
+	if l.down.Load() && kind == transfer.KindIntent {
+		return &dataset.ObjectError{Key: l.key, Err: errors.New("write under /srv/meridian/state: " + errAuditStoreDown.Error())}
+	}
+	return l.Ledger.Append(ctx, tenant, kind, runID, payload)
+}
+
+// TestStagingFailureEscapesAHostileObjectKey: an object's key in a
+// staging's failure may be of a store's choosing (one it listed): in the
+// timeline and the hold's reason its line breaks, terminal escapes and
+// bidirectional overrides are escaped, and a key of 10 KiB is cut to a
+// few hundred bytes, with the length it had. The server's words stay out.
+func TestStagingFailureEscapesAHostileObjectKey(t *testing.T) {
+	key := dataset.ChunkPrefix("people") + "ab\nstaging attempt 9 to alpha passed\x1b[2J\u202eevil\xff" + strings.Repeat("x", 10<<10)
+	var led *failingAtObject
+	f, r := newStageFailFixture(t, func(c *Config) {
+		led = &failingAtObject{Ledger: c.Stager.Ledger, key: key}
+		c.Stager.Ledger = led
+	})
+	led.down.Store(true)
+	want := " at dataset people object " + dataset.ChunkPrefix("people") + `ab\nstaging attempt 9 to alpha passed\x1b[2J\u202eevil\xff` + "xxx"
+	check := func(what, text string) {
+		t.Helper()
+		if !strings.Contains(text, want) || !strings.Contains(text, fmt.Sprintf("… (%d bytes in all)", len(key))) {
+			t.Errorf("%s %q: want the dataset and the object named, escaped and cut", what, text)
+		}
+		if strings.ContainsAny(text, "\n\x1b\u202e") || !utf8.ValidString(text) || len(text) > 2<<10 {
+			t.Errorf("%s holds the key's characters as they are, or is %d bytes: %q", what, len(text), text)
+		}
+		if strings.Contains(text, "/srv/meridian") || strings.Contains(text, "database") {
+			t.Errorf("%s %q: the server's words reached the tenant", what, text)
+		}
+	}
+	for i := 0; i < maxStageTries && r.State == Staging; i++ {
+		r = f.step(t)
+		f.clk.set(r.StageNext.Add(time.Second))
+	}
+	if r.State != Held || r.Hold == nil {
+		t.Fatalf("after %d failed stagings: %s (%s); want held", maxStageTries, r.State, r.Reason)
+	}
+	check("the run's reason", r.Reason)
+	check("the hold's reason", r.Hold.Reason)
+	evs := eventsOf(t, f.c, r.ID, "staging-failed")
+	if len(evs) == 0 {
+		t.Fatal("no staging-failed event")
+	}
+	for _, ev := range evs {
+		check("the timeline's staging-failed", ev)
 	}
 }
