@@ -81,10 +81,13 @@ type serveProc struct {
 	// the system's directories, its executable, its state directory and
 	// these paths.
 	confine *confinement
-	cmd     *exec.Cmd
-	c       *api.Client
-	errb    *syncBuffer
-	waited  chan error
+	// files, when set, are descriptors serve inherits from its parent
+	// (fd 3 on), as a supervisor or a shell may leave them open.
+	files  []*os.File
+	cmd    *exec.Cmd
+	c      *api.Client
+	errb   *syncBuffer
+	waited chan error
 }
 
 func freeAddr(t testing.TB) string {
@@ -147,6 +150,7 @@ func (p *serveProc) tryStart() error {
 	}
 	p.errb = &syncBuffer{}
 	p.cmd.Stderr = p.errb
+	p.cmd.ExtraFiles = p.files
 	if err := p.cmd.Start(); err != nil {
 		return err
 	}
