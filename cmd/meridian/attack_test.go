@@ -56,8 +56,15 @@ func newTenants(t *testing.T, serveArgs ...string) *tenants {
 // open from its parent (fd 3 on).
 func newTenantsInheriting(t *testing.T, files []*os.File, serveArgs ...string) *tenants {
 	t.Helper()
+	return newTenantsPrepared(t, func(p *serveProc) { p.files = files }, serveArgs...)
+}
+
+// newTenantsPrepared is newTenants with prepare run on the server's
+// process before it starts.
+func newTenantsPrepared(t *testing.T, prepare func(*serveProc), serveArgs ...string) *tenants {
+	t.Helper()
 	p := newServeProc(t)
-	p.files = files
+	prepare(p)
 	if err := os.MkdirAll(p.state, 0o700); err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -153,5 +154,43 @@ func TestAttackWorkloadInheritsServerDescriptors(t *testing.T) {
 				t.Errorf("%s, open in serve's parent: %q", f.Name(), b)
 			}
 		}
+	})
+}
+
+// TestServeUnderOpenUmaskMakesNothingWritableByOthers: serve started under
+// umask 000 (a container's default, a service manager's setting) runs a
+// job with a dataset, which it stages into the site's store under the
+// state directory; no directory or file it made there may be written by
+// others (group or other write bits), or a workload run as another
+// tenant's user could change or remove what it holds.
+func TestServeUnderOpenUmaskMakesNothingWritableByOthers(t *testing.T) {
+	eachSandbox(t, func(t *testing.T, mode string) {
+		tv := newTenantsPrepared(t, func(p *serveProc) { p.umask = "000" }, "--workload-sandbox", mode)
+		ctx := context.Background()
+		src := filepath.Join(t.TempDir(), "prog")
+		if err := os.Mkdir(src, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(src, "train.sh"), []byte("echo hi\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		doc, key := programData(t, tv.home, "prog", src)
+		if _, err := tv.alpha.Apply(ctx, []run.Document{{Name: "d.yaml", Content: doc}}, false); err != nil {
+			t.Fatal(err)
+		}
+		if err := tv.alpha.PutKey(ctx, "prog", key.String()); err != nil {
+			t.Fatal(err)
+		}
+		sandboxedRun(t, tv, jobFor("lab", "SG", []string{"prog"}, `sh "$MERIDIAN_DATA_DIR/prog/train.sh"; echo done-probing`), "done-probing")
+		filepath.WalkDir(tv.p.state, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.Type()&fs.ModeSymlink != 0 {
+				return nil
+			}
+			fi, err := d.Info()
+			if err == nil && fi.Mode().Perm()&0o022 != 0 && fi.Mode()&fs.ModeSticky == 0 {
+				t.Errorf("%s: mode %v under serve's umask 000", path, fi.Mode())
+			}
+			return nil
+		})
 	})
 }

@@ -83,7 +83,9 @@ type serveProc struct {
 	confine *confinement
 	// files, when set, are descriptors serve inherits from its parent
 	// (fd 3 on), as a supervisor or a shell may leave them open.
-	files  []*os.File
+	files []*os.File
+	// umask, when set, is the umask serve starts under (through a shell).
+	umask  string
 	cmd    *exec.Cmd
 	c      *api.Client
 	errb   *syncBuffer
@@ -141,6 +143,9 @@ func (p *serveProc) tryStart() error {
 	}
 	args = append(args, p.extra...)
 	p.cmd = exec.Command(p.bin, args...)
+	if p.umask != "" {
+		p.cmd = exec.Command("/bin/sh", append([]string{"-c", `umask "$1" && shift && exec "$@"`, "sh", p.umask, p.bin}, args...)...)
+	}
 	if p.confine != nil {
 		cmd, err := p.confined(append([]string{p.bin}, args...))
 		if err != nil {

@@ -356,6 +356,7 @@ func startServer(opts serverOptions) (*server, error) {
 	if err := closeInheritedOnExec(); err != nil {
 		return nil, err
 	}
+	closeUmask()
 	// One walk for the start: what it has looked at once it need not
 	// look at again.
 	walk := newPermWalk()
