@@ -49,7 +49,22 @@ type tenants struct {
 
 func newTenants(t *testing.T, serveArgs ...string) *tenants {
 	t.Helper()
+	return newTenantsInheriting(t, nil, serveArgs...)
+}
+
+// newTenantsInheriting is newTenants with serve started holding files
+// open from its parent (fd 3 on).
+func newTenantsInheriting(t *testing.T, files []*os.File, serveArgs ...string) *tenants {
+	t.Helper()
+	return newTenantsPrepared(t, func(p *serveProc) { p.files = files }, serveArgs...)
+}
+
+// newTenantsPrepared is newTenants with prepare run on the server's
+// process before it starts.
+func newTenantsPrepared(t *testing.T, prepare func(*serveProc), serveArgs ...string) *tenants {
+	t.Helper()
 	p := newServeProc(t)
+	prepare(p)
 	if err := os.MkdirAll(p.state, 0o700); err != nil {
 		t.Fatal(err)
 	}

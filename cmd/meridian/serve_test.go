@@ -81,10 +81,15 @@ type serveProc struct {
 	// the system's directories, its executable, its state directory and
 	// these paths.
 	confine *confinement
-	cmd     *exec.Cmd
-	c       *api.Client
-	errb    *syncBuffer
-	waited  chan error
+	// files, when set, are descriptors serve inherits from its parent
+	// (fd 3 on), as a supervisor or a shell may leave them open.
+	files []*os.File
+	// umask, when set, is the umask serve starts under (through a shell).
+	umask  string
+	cmd    *exec.Cmd
+	c      *api.Client
+	errb   *syncBuffer
+	waited chan error
 }
 
 func freeAddr(t testing.TB) string {
@@ -138,6 +143,9 @@ func (p *serveProc) tryStart() error {
 	}
 	args = append(args, p.extra...)
 	p.cmd = exec.Command(p.bin, args...)
+	if p.umask != "" {
+		p.cmd = exec.Command("/bin/sh", append([]string{"-c", `umask "$1" && shift && exec "$@"`, "sh", p.umask, p.bin}, args...)...)
+	}
 	if p.confine != nil {
 		cmd, err := p.confined(append([]string{p.bin}, args...))
 		if err != nil {
@@ -147,6 +155,7 @@ func (p *serveProc) tryStart() error {
 	}
 	p.errb = &syncBuffer{}
 	p.cmd.Stderr = p.errb
+	p.cmd.ExtraFiles = p.files
 	if err := p.cmd.Start(); err != nil {
 		return err
 	}

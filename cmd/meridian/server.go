@@ -351,6 +351,12 @@ func checkDatasetStores(stores []string) error {
 }
 
 func startServer(opts serverOptions) (*server, error) {
+	// Before any job starts: what this process inherited from its parent
+	// is not the jobs' to hold.
+	if err := closeInheritedOnExec(); err != nil {
+		return nil, err
+	}
+	closeUmask()
 	// One walk for the start: what it has looked at once it need not
 	// look at again.
 	walk := newPermWalk()
