@@ -828,6 +828,10 @@ func SandboxExec(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "sandbox-exec:", err)
 		return 127
 	}
+	if err := onlyIntendedAcrossExec(*execFD); err != nil {
+		fmt.Fprintln(stderr, "sandbox-exec:", err)
+		return 126
+	}
 	if *mode == SandboxNone {
 		err = syscall.Exec(path, cmd, env)
 		fmt.Fprintf(stderr, "sandbox-exec: exec %s: %v\n", path, err)
@@ -857,6 +861,35 @@ func SandboxExec(args []string, stderr io.Writer) int {
 	err = syscall.Exec(path, cmd, env)
 	fmt.Fprintf(stderr, "sandbox-exec: exec %s: %v\n", path, err)
 	return 127
+}
+
+// onlyIntendedAcrossExec marks every descriptor above 2 close-on-exec
+// but keep (the program run through its descriptor, -1 for none), so
+// that the workload starts holding its standard streams and nothing
+// else: not a descriptor this process was handed without close-on-exec
+// by whoever started it, nor one the Go runtime opened for itself (the
+// cgroup's CPU quota file was seen held by uid-sandbox workloads). The
+// descriptors sandbox-exec was meant to pass on it has already read and
+// closed, or marked. It fails where the kernel has no close_range and
+// /proc/self/fd cannot be read, rather than run the workload unsure.
+func onlyIntendedAcrossExec(keep int) error {
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		ents, rerr := os.ReadDir("/proc/self/fd")
+		if rerr != nil {
+			return fmt.Errorf("cannot mark the descriptors close-on-exec: close_range: %v; /proc/self/fd: %v", err, rerr)
+		}
+		for _, e := range ents {
+			if fd, aerr := strconv.Atoi(e.Name()); aerr == nil && fd > 2 {
+				syscall.CloseOnExec(fd)
+			}
+		}
+	}
+	if keep > 2 {
+		if _, err := unix.FcntlInt(uintptr(keep), unix.F_SETFD, 0); err != nil {
+			return fmt.Errorf("--exec-fd %d: %w", keep, err)
+		}
+	}
+	return nil
 }
 
 // maxEnvBytes bounds the environment sandbox-exec reads (a job's command
