@@ -41,6 +41,20 @@
 // own needs a user namespace, which many sites do not allow. Sites that
 // run workloads they do not trust use mode uid or landlock.
 //
+// # The scratch volume of a Kubernetes pod
+//
+// Every directory on the scratch's path must be the agent's user's or
+// root's and written by no one else (but for the sticky bit), or the
+// attempt is refused. A Kubernetes pod's scratch is its emptyDir, mounted
+// at the working directory: root's and 0777 without the sticky bit. An
+// agent run as root takes the write away; one whose image's user is not
+// root, its capabilities dropped, can do neither. The server tells the
+// agent of a Kubernetes site that the scratch is the pod's own volume
+// (Sandbox.ScratchVolume), and the agent then takes the scratch
+// directory as found when it is root's and a mount point; the
+// directories above it must still be right, and a scratch that is not a
+// mount point is refused as anywhere else.
+//
 // # A script's $0 in the landlock sandbox
 //
 // A command that lies outside the scratch (in the system's directories

@@ -40,6 +40,15 @@ var geteuid = os.Geteuid
 // scratch is the scratch's own path, links resolved: in the uid sandbox
 // it and what lies in it may be the tenant's user's too (tenantOf), to
 // whom the agent hands it.
+//
+// Where the server says the scratch is the attempt's own volume
+// (Sandbox.ScratchVolume: a Kubernetes pod's emptyDir, root's and 0777,
+// which an agent that is not root can neither take nor set right), the
+// scratch directory itself, and only it, is taken as found when it is
+// the root of a mount and root's (podVolume). No other user shares a
+// container's paths, and a mount point cannot be renamed or removed
+// (EBUSY), so no one could put another directory in its place. A scratch
+// that is not a mount point is judged as any other directory.
 func checkPathWriters(sb Sandbox, what, dir, scratch string) error {
 	if !filepath.IsAbs(dir) {
 		return fmt.Errorf("sandbox %q: %s: %s is not an absolute path; refusing to run the workload", sb.Mode, what, dir)
@@ -50,7 +59,8 @@ func checkPathWriters(sb Sandbox, what, dir, scratch string) error {
 		if scratch != "" && pathWithin(p, scratch) {
 			tenant = tenantOf(sb)
 		}
-		if err := guardDir(sb, what, p, euid, tenant); err != nil {
+		volume := sb.ScratchVolume && scratch != "" && p == filepath.Clean(scratch)
+		if err := guardDir(sb, what, p, euid, tenant, volume); err != nil {
 			return err
 		}
 		if p == "/" {
@@ -74,8 +84,10 @@ func tenantOf(sb Sandbox) int {
 // of. One of theirs that its group or every user may write has that
 // write taken away first (where the agent may: its own, or any as root),
 // through a descriptor of the directory looked at, and is looked at
-// again: still written by another, or not set right, it is refused.
-func guardDir(sb Sandbox, what, p string, euid, tenant int) error {
+// again: still written by another, or not set right, it is refused,
+// unless volume says p is the site's scratch volume and it is one
+// (podVolume).
+func guardDir(sb Sandbox, what, p string, euid, tenant int, volume bool) error {
 	var st unix.Stat_t
 	if err := lstatDir(sb, what, p, &st); err != nil {
 		return err
@@ -91,10 +103,70 @@ func guardDir(sb Sandbox, what, p string, euid, tenant int) error {
 			return err
 		}
 	}
-	if who := dirWriters(&st, euid, tenant); who != "" {
-		return fmt.Errorf("sandbox %q: %s: the directory %s (mode %04o, owned by uid %d) on its path may be written by %s, who could rename what is in it and put their own in its place between the check and the run; refusing to run the workload (let only the agent's user (uid %d) and root own and write each directory on the scratch's path: chmod go-w %s, or set the sticky bit of a root-owned shared directory, as /tmp has)", sb.Mode, what, p, st.Mode&0o7777, st.Uid, who, euid, p)
+	who := dirWriters(&st, euid, tenant)
+	if who == "" {
+		return nil
 	}
-	return nil
+	hint := ""
+	if volume {
+		ok, why := podVolume(p, &st)
+		if ok {
+			return nil
+		}
+		hint = "; the site's scratch volume, but " + why
+	}
+	return fmt.Errorf("sandbox %q: %s: the directory %s (mode %04o, owned by uid %d) on its path may be written by %s, who could rename what is in it and put their own in its place between the check and the run%s; refusing to run the workload (let only the agent's user (uid %d) and root own and write each directory on the scratch's path: chmod go-w %s, or set the sticky bit of a root-owned shared directory, as /tmp has)", sb.Mode, what, p, st.Mode&0o7777, st.Uid, who, hint, euid, p)
+}
+
+// podVolume reports whether the scratch p, which st (from Lstat)
+// describes, may be taken as the attempt's own volume: owned by root, as
+// the kubelet makes an emptyDir, and the root of a mount. Why not, when
+// not.
+func podVolume(p string, st *unix.Stat_t) (bool, string) {
+	if st.Uid != 0 {
+		return false, fmt.Sprintf("owned by uid %d, not root", st.Uid)
+	}
+	mount, err := mountRoot(p, st)
+	if err != nil {
+		return false, fmt.Sprintf("whether it is a mount point could not be told (%v)", err)
+	}
+	if !mount {
+		return false, "not a mount point"
+	}
+	return true, ""
+}
+
+// mountRoot is isMountRoot, replaced by tests that cannot mount.
+var mountRoot = isMountRoot
+
+// isMountRoot reports whether the directory p, which st (from Lstat)
+// describes, is the root of a mount. The kernel says so itself
+// (STATX_ATTR_MOUNT_ROOT, Linux 5.8); an older one, or a sandboxed
+// kernel that leaves the attribute out, is asked whether p lies on
+// another device than its parent (a bind mount of a directory of the
+// same filesystem then reads as none, which refuses, failing closed).
+// What statx finds at p must be what st describes: a directory put in
+// its place since is not judged by the other's mount.
+func isMountRoot(p string, st *unix.Stat_t) (bool, error) {
+	var sx unix.Statx_t
+	err := unix.Statx(unix.AT_FDCWD, p, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_TYPE|unix.STATX_INO, &sx)
+	if err == nil {
+		if unix.Mkdev(sx.Dev_major, sx.Dev_minor) != st.Dev || sx.Ino != st.Ino {
+			return false, fmt.Errorf("%s replaced while it was looked at", p)
+		}
+		if sx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT != 0 {
+			return sx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0, nil
+		}
+	} else if err != unix.ENOSYS && err != unix.EPERM {
+		// ENOSYS, or EPERM from a seccomp filter that predates statx,
+		// leaves the comparison of devices below.
+		return false, err
+	}
+	var parent unix.Stat_t
+	if err := unix.Lstat(filepath.Dir(p), &parent); err != nil {
+		return false, err
+	}
+	return parent.Dev != st.Dev, nil
 }
 
 // lstatDir looks at p, which must be a directory and not a link, into st.
@@ -240,7 +312,7 @@ func guardLookups(sb Sandbox, what, p string, euid int, guarded map[string]bool)
 			continue
 		}
 		if !guarded[cur] {
-			if err := guardDir(sb, what, cur, euid, -1); err != nil {
+			if err := guardDir(sb, what, cur, euid, -1, false); err != nil {
 				return err
 			}
 			guarded[cur] = true

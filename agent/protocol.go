@@ -106,6 +106,14 @@ type Sandbox struct {
 	// ReadOnly lists extra paths the workload may read (a Python
 	// environment, a model cache) besides the system's own directories.
 	ReadOnly []string `json:"readOnly,omitempty"`
+	// ScratchVolume says the scratch is the attempt's own volume, mounted
+	// for it alone (a Kubernetes pod's emptyDir, root's and 0777): the
+	// scratch directory itself is then taken as it is when it is a mount
+	// point owned by root, which an agent that is not root could neither
+	// take nor set right (checkPathWriters). Only the server sets it, in
+	// the manifest answered to the attempt's credential; the directories
+	// above the scratch are judged as ever.
+	ScratchVolume bool `json:"scratchVolume,omitempty"`
 }
 
 // DatasetKey is one dataset staged at the site for the attempt.

@@ -26,6 +26,7 @@ import (
 
 	"meridian.dev/meridian/agent"
 	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/internal/atomicfile"
 	"meridian.dev/meridian/internal/faillimit"
@@ -724,15 +725,29 @@ func (c *Controller) manifest(ctx context.Context, r *Run, a Attempt) (*agent.Ma
 	if ck := r.Checkpoint; ck != nil && ck.Site == a.Site && ck.Name != "" {
 		m.Resume = &agent.CheckpointRef{Step: ck.Step, Name: ck.Name, Path: ck.Path, Bytes: ck.Bytes, SHA256: ck.SHA256}
 	}
-	m.Sandbox = agent.Sandbox{Mode: c.siteSandbox(site), ReadOnly: c.cfg.Sandbox.ReadOnly}
-	if m.Sandbox.Mode == agent.SandboxUID {
-		uid, err := c.cfg.Store.TenantUID(ctx, r.Tenant, c.cfg.Sandbox.UIDBase)
-		if err != nil {
-			return nil, &storeReadError{fmt.Errorf("the tenant's user id: %w", err)}
-		}
-		m.Sandbox.UID, m.Sandbox.GID = uid, uid
+	if m.Sandbox, err = c.agentSandbox(ctx, r.Tenant, site); err != nil {
+		return nil, err
 	}
 	return m, nil
+}
+
+// agentSandbox is how the agent is to confine the tenant's workload at
+// site. A Kubernetes site's scratch is the attempt's own emptyDir, mounted
+// at its working directory for the pod alone (backend/kubernetes): the
+// agent is told so (ScratchVolume), and takes that volume, root's and
+// 0777, as the scratch even when the image's user is not root. No other
+// backend mounts a volume per attempt, so none is told.
+func (c *Controller) agentSandbox(ctx context.Context, tenant string, site *catalog.Site) (agent.Sandbox, error) {
+	sb := agent.Sandbox{Mode: c.siteSandbox(site), ReadOnly: c.cfg.Sandbox.ReadOnly,
+		ScratchVolume: site.Spec.Backend.Type == catalog.BackendKubernetes}
+	if sb.Mode == agent.SandboxUID {
+		uid, err := c.cfg.Store.TenantUID(ctx, tenant, c.cfg.Sandbox.UIDBase)
+		if err != nil {
+			return sb, &storeReadError{fmt.Errorf("the tenant's user id: %w", err)}
+		}
+		sb.UID, sb.GID = uid, uid
+	}
+	return sb, nil
 }
 
 // agentHeartbeat keeps the attempt's progress (saved at most once a second,

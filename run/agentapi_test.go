@@ -20,6 +20,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"meridian.dev/meridian/agent"
+	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/internal/pgtest"
 	"meridian.dev/meridian/internal/syncbuf"
 	"meridian.dev/meridian/store"
@@ -1154,5 +1155,39 @@ func TestAgentRefusalsBounded(t *testing.T) {
 	// The credential given once works.
 	if code, msg, _ := agentCall(t, e, r, a, "GET", agent.RouteManifest, nil); code != http.StatusOK {
 		t.Errorf("the credential given once: %d %.200s", code, msg)
+	}
+}
+
+// TestAgentToldOfScratchVolumeOnKubernetesOnly: a Kubernetes site's
+// scratch is the pod's own emptyDir, root's and 0777, which an agent that
+// is not root refused in every landlock attempt. The server now tells the
+// agent so in the manifest (Sandbox.ScratchVolume), for Kubernetes sites
+// whatever their sandbox, and for no other backend, whose scratch lies on
+// a path other users may share.
+func TestAgentToldOfScratchVolumeOnKubernetesOnly(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.Sandbox.Mode = agent.SandboxUID })
+	for _, tc := range []struct {
+		backend catalog.BackendSpec
+		want    bool
+	}{
+		{catalog.BackendSpec{Type: catalog.BackendKubernetes}, true},
+		{catalog.BackendSpec{Type: catalog.BackendKubernetes, Sandbox: agent.SandboxUID}, true},
+		{catalog.BackendSpec{Type: catalog.BackendKubernetes, Sandbox: agent.SandboxNone}, true},
+		{catalog.BackendSpec{Type: catalog.BackendLocal}, false},
+		{catalog.BackendSpec{Type: catalog.BackendLocal, Sandbox: agent.SandboxLandlock}, false},
+		{catalog.BackendSpec{Type: catalog.BackendSlurm}, false},
+		{catalog.BackendSpec{Type: catalog.BackendSlurm, RestURL: "https://slurm.example:6820"}, false},
+	} {
+		site := &catalog.Site{Spec: catalog.SiteSpec{Backend: tc.backend}}
+		sb, err := e.c.agentSandbox(context.Background(), "t1", site)
+		if err != nil {
+			t.Fatalf("backend %s (sandbox %q): %v", tc.backend.Type, tc.backend.Sandbox, err)
+		}
+		if sb.ScratchVolume != tc.want {
+			t.Errorf("backend %s (sandbox %q): the agent told the scratch is its own volume: %v, want %v", tc.backend.Type, tc.backend.Sandbox, sb.ScratchVolume, tc.want)
+		}
+		if sb.Mode == agent.SandboxUID && sb.UID == 0 {
+			t.Errorf("backend %s (sandbox %q): sandbox uid with no tenant user", tc.backend.Type, tc.backend.Sandbox)
+		}
 	}
 }
