@@ -292,6 +292,26 @@ func openStore(ctx context.Context, url string, dir statedir.Dir, opts store.Opt
 	return nil, badInput(fmt.Errorf("--store %q: want sqlite (the default, in the state directory) or a postgres:// URL", redactedURL(url)))
 }
 
+// storePasswordWarning says, for a --store URL that holds a password, that
+// every local user can read it in the server's command line
+// (/proc/PID/cmdline is readable by all), and how to give it instead: pgx
+// reads PGPASSWORD and the password file (~/.pgpass, PGPASSFILE) when the
+// URL names none. "" for a URL without one.
+func storePasswordWarning(u string) string {
+	p, err := neturl.Parse(u)
+	if err != nil {
+		return ""
+	}
+	inUser := false
+	if p.User != nil {
+		_, inUser = p.User.Password()
+	}
+	if !inUser && !p.Query().Has("password") {
+		return ""
+	}
+	return "--store names its password in the URL, which every local user can read in this process's command line; give it in PGPASSWORD or a password file (~/.pgpass, or PGPASSFILE) instead"
+}
+
 // redactedURL is u with any password in it replaced by xxxxx, for errors
 // and logs; a u that does not parse is not shown at all.
 func redactedURL(u string) string {
@@ -483,6 +503,9 @@ func startServer(opts serverOptions) (*server, error) {
 		if err := checkStateDatabase(dir.Database()); err != nil {
 			return nil, badInput(err)
 		}
+	}
+	if w := storePasswordWarning(opts.Store); w != "" {
+		logger.Warn(w)
 	}
 	st, err := openStore(ctx, opts.Store, dir, store.Options{AuditKey: key, OnAudit: anchorer.notify})
 	if err != nil {
