@@ -417,7 +417,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		release, ok := s.plans.acquire(p.Tenant, MaxPlanCalls)
 		if !ok {
 			rw.Header().Set("Retry-After", "1")
-			writeErr(rw, http.StatusTooManyRequests, "too_many_plans", "", fmt.Sprintf("tenant %s has %d plans, submissions, estimates and rules diffs under way on this server, the most it may; wait for one to end", p.Tenant, MaxPlanCalls))
+			writeErr(rw, http.StatusTooManyRequests, "too_many_plans", "", fmt.Sprintf("tenant %s has %d plans, submissions, estimates, registrations and rules diffs under way on this server, the most it may; wait for one to end", p.Tenant, MaxPlanCalls))
 			return
 		}
 		defer release()

@@ -68,9 +68,10 @@ type Route struct {
 	// once) is not all that bounds how many run at once.
 	Long bool
 	// Plans marks a route whose call plans (a plan, a submission, an
-	// estimate) or compiles the law (a rules diff): the work goes on until
-	// it is done, past the route's deadline and its client's leaving, on
-	// the server's processors. Each
+	// estimate), compiles the law (a rules diff) or reads documents as a
+	// plan does (a registration): the work goes on until it is done, past
+	// the route's deadline and its client's leaving, on the server's
+	// processors. Each
 	// call holds one of its tenant's MaxPlanCalls for as long as it runs,
 	// so that one tenant's plans, which its rate limit lets it start ten a
 	// second, cannot take every processor from the others.
@@ -263,7 +264,11 @@ func (s *Server) table() []Route {
 		{Method: "GET", Path: "/v1/catalog/accelerators", Summary: "The accelerators the server knows", Response: AcceleratorList{}, Handler: s.accelerators},
 		{Method: "GET", Path: "/v1/catalog/countries", Summary: "The countries the server knows", Response: CountryList{}, Handler: s.countries},
 
-		{Method: "POST", Path: "/v1/resources", Summary: "Register (or update) the tenant's Organizations and Datasets",
+		// A registration reads its documents as a plan does (up to 4 MiB
+		// of YAML, tens of thousands of resources, checked against the
+		// catalog), which costs some 25 times the body: it holds one of
+		// the tenant's MaxPlanCalls as a plan does.
+		{Method: "POST", Path: "/v1/resources", Summary: "Register (or update) the tenant's Organizations and Datasets", Plans: true,
 			Request: ApplyRequest{}, Response: ResourceList{}, Errors: []int{400, 409}, Handler: s.apply},
 		{Method: "GET", Path: "/v1/resources", Summary: "The tenant's registered resources", Response: ResourceList{}, Handler: s.resources},
 		{Method: "GET", Path: "/v1/datasets", Summary: "The tenant's registered datasets, and whether the server holds their keys", Response: DatasetList{}, Handler: s.datasets},
