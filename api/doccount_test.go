@@ -2,12 +2,15 @@ package api
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strings"
 	"testing"
+
+	"meridian.dev/meridian/internal/jsondup"
 )
 
 // TestDocumentsCountedBeforeDecoding: a request whose documents list more
@@ -86,4 +89,29 @@ func TestArrayOver(t *testing.T) {
 			t.Errorf("%s: over %v, want %v", c.body, got, c.over)
 		}
 	}
+}
+
+// FuzzArrayOver: on any body that is JSON, holds an object and gives no
+// key twice, arrayOver says what decoding the body says of its documents.
+func FuzzArrayOver(f *testing.F) {
+	for _, s := range []string{`{"documents":[{},{},{},{}]}`, `{"documents":["a,b","]",[1,2]],"job":"x"}`, `{"docum\u0065nts":[1,2,3,4,5]}`,
+		`{"x":{"documents":[1,2,3,4]},"documents":[]}`, `{"documents":"[1,2,3,4]"}`, `{"a\\":"documents","documents":[1,2,3,4]}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var top map[string]json.RawMessage
+		if json.Unmarshal(body, &top) != nil || jsondup.Key(body) != "" {
+			return
+		}
+		var want struct {
+			Documents []json.RawMessage `json:"documents"`
+		}
+		over := false
+		if raw, ok := top["documents"]; ok && json.Unmarshal(raw, &want.Documents) == nil {
+			over = len(want.Documents) > 3
+		}
+		if got := arrayOver(body, "documents", 3); got != over {
+			t.Errorf("%s: over %v, want %v", body, got, over)
+		}
+	})
 }
