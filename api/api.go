@@ -185,6 +185,7 @@ type Server struct {
 	streams      streams
 	long         streams // the Long calls under way, by tenant
 	plans        streams // the Plans calls under way, by tenant
+	logReads     streams // the LogReads calls under way, by tenant
 
 	// audited is each tenant's bucket for the calls that append to the
 	// audit log (Options.AuditedRateLimit).
@@ -207,7 +208,7 @@ func New(c Controller, opts Options) *Server {
 	s := &Server{c: c, opts: opts, auth: NewAuth(opts.Tokens), limit: newLimiter(opts.RateLimit), fails: faillimit.New(failRate, failBurst),
 		mux: http.NewServeMux(), agents: c.AgentHandler(), byPat: map[string]*Route{}, now: time.Now,
 		streams: streams{open: map[string]int{}, done: make(chan struct{})}, long: streams{open: map[string]int{}},
-		plans: streams{open: map[string]int{}}}
+		plans: streams{open: map[string]int{}}, logReads: streams{open: map[string]int{}}}
 	al := DefaultAuditedRateLimit
 	if opts.AuditedRateLimit != nil {
 		al = *opts.AuditedRateLimit
@@ -418,6 +419,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			rw.Header().Set("Retry-After", "1")
 			writeErr(rw, http.StatusTooManyRequests, "too_many_plans", "", fmt.Sprintf("tenant %s has %d plans, submissions, estimates, registrations and rules diffs under way on this server, the most it may; wait for one to end", p.Tenant, MaxPlanCalls))
+			return
+		}
+		defer release()
+	}
+	if rt.LogReads {
+		release, ok := s.logReads.acquire(p.Tenant, MaxLogReads)
+		if !ok {
+			rw.Header().Set("Retry-After", "1")
+			writeErr(rw, http.StatusTooManyRequests, "too_many_log_reads", "", fmt.Sprintf("tenant %s has %d pages of the audit log or the ledger being read on this server, the most it may; wait for one to end", p.Tenant, MaxLogReads))
 			return
 		}
 		defer release()
@@ -682,6 +692,11 @@ const MaxLongCalls = 4
 // thousands of sites, or the law compiled for a diff, keeps a processor
 // busy for a while, and a client that leaves does not stop it.
 const MaxPlanCalls = 4
+
+// MaxLogReads is the most LogReads calls (pages of the audit log and of
+// the ledger) one tenant may have under way on one server: each reads up
+// to MaxAuditPageBytes of entries.
+const MaxLogReads = 4
 
 // failRate and failBurst bound the failed authentications of one address
 // (faillimit): a client whose token was revoked, or that guesses, is held
