@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -184,6 +185,7 @@ type Server struct {
 	streams      streams
 	long         streams // the Long calls under way, by tenant
 	plans        streams // the Plans calls under way, by tenant
+	logReads     streams // the LogReads calls under way, by tenant
 
 	// audited is each tenant's bucket for the calls that append to the
 	// audit log (Options.AuditedRateLimit).
@@ -206,7 +208,7 @@ func New(c Controller, opts Options) *Server {
 	s := &Server{c: c, opts: opts, auth: NewAuth(opts.Tokens), limit: newLimiter(opts.RateLimit), fails: faillimit.New(failRate, failBurst),
 		mux: http.NewServeMux(), agents: c.AgentHandler(), byPat: map[string]*Route{}, now: time.Now,
 		streams: streams{open: map[string]int{}, done: make(chan struct{})}, long: streams{open: map[string]int{}},
-		plans: streams{open: map[string]int{}}}
+		plans: streams{open: map[string]int{}}, logReads: streams{open: map[string]int{}}}
 	al := DefaultAuditedRateLimit
 	if opts.AuditedRateLimit != nil {
 		al = *opts.AuditedRateLimit
@@ -416,7 +418,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		release, ok := s.plans.acquire(p.Tenant, MaxPlanCalls)
 		if !ok {
 			rw.Header().Set("Retry-After", "1")
-			writeErr(rw, http.StatusTooManyRequests, "too_many_plans", "", fmt.Sprintf("tenant %s has %d plans, submissions, estimates and rules diffs under way on this server, the most it may; wait for one to end", p.Tenant, MaxPlanCalls))
+			writeErr(rw, http.StatusTooManyRequests, "too_many_plans", "", fmt.Sprintf("tenant %s has %d plans, submissions, estimates, registrations and rules diffs under way on this server, the most it may; wait for one to end", p.Tenant, MaxPlanCalls))
+			return
+		}
+		defer release()
+	}
+	if rt.LogReads {
+		release, ok := s.logReads.acquire(p.Tenant, MaxLogReads)
+		if !ok {
+			rw.Header().Set("Retry-After", "1")
+			writeErr(rw, http.StatusTooManyRequests, "too_many_log_reads", "", fmt.Sprintf("tenant %s has %d pages of the audit log or the ledger being read on this server, the most it may; wait for one to end", p.Tenant, MaxLogReads))
 			return
 		}
 		defer release()
@@ -681,6 +692,11 @@ const MaxLongCalls = 4
 // thousands of sites, or the law compiled for a diff, keeps a processor
 // busy for a while, and a client that leaves does not stop it.
 const MaxPlanCalls = 4
+
+// MaxLogReads is the most LogReads calls (pages of the audit log and of
+// the ledger) one tenant may have under way on one server: each reads up
+// to MaxAuditPageBytes of entries.
+const MaxLogReads = 4
 
 // failRate and failBurst bound the failed authentications of one address
 // (faillimit): a client whose token was revoked, or that guesses, is held
@@ -995,6 +1011,96 @@ type DeniedBody struct {
 // given twice in one object, a key naming a field in another case and
 // anything after the object; it answers the error itself.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any, what string) bool {
+	body, ok := readJSONBody(w, r, v, what)
+	return ok && unmarshalBody(w, body, v, what)
+}
+
+// decodeDocuments is decodeBody for a request that carries documents
+// (a submission, a plan, an estimate, an apply): a body whose documents
+// list more than MaxRequestDocuments files is refused before it is
+// decoded. Decoded first, a body of 4 MiB of empty files ({}, three bytes
+// each) made 1.4 million of them, 270 MB allocated and over a second of
+// a processor's time, before the controller refused the 65th file.
+func decodeDocuments(w http.ResponseWriter, r *http.Request, v any, what string) bool {
+	body, ok := readJSONBody(w, r, v, what)
+	if !ok {
+		return false
+	}
+	// A body that is no JSON is refused by its decoding, as ever, not
+	// for what the count made of it.
+	if arrayOver(body, "documents", MaxRequestDocuments) && json.Valid(body) {
+		writeErr(w, http.StatusBadRequest, "invalid", "documents", fmt.Sprintf("more than %d files: a request holds at most %d (split it)", MaxRequestDocuments, MaxRequestDocuments))
+		return false
+	}
+	return unmarshalBody(w, body, v, what)
+}
+
+// MaxRequestDocuments is the most files a request's documents may list:
+// the controller's own bound (run's maxDocuments), which it checks only
+// once the files are decoded.
+const MaxRequestDocuments = 64
+
+// arrayOver reports whether the array that key holds in the top-level
+// object of body has more than max elements, counting no further. body
+// is read as JSON without being decoded (nothing is allocated but an
+// escaped key's text); a key is compared as decoded, so that
+// "docum\u0065nts" is "documents", as the decoder and jsondup read it.
+// On a body that is not JSON the answer means nothing.
+func arrayOver(body []byte, key string, max int) bool {
+	depth, commas := 0, 0
+	keyNext := false   // at depth 1, the next string is a key
+	valueNext := false // key was just read: its value comes next
+	inArray := false   // within key's array
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		if valueNext && c != ':' && c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			valueNext, inArray = false, c == '['
+		}
+		switch c {
+		case '"':
+			j := i + 1
+			for ; j < len(body) && body[j] != '"'; j++ {
+				if body[j] == '\\' {
+					j++
+				}
+			}
+			if depth == 1 && keyNext {
+				keyNext = false
+				valueNext = j < len(body) && jsonKeyIs(body[i:j+1], key)
+			}
+			i = j
+		case '{', '[':
+			depth++
+			keyNext = depth == 1 && c == '{'
+		case '}', ']':
+			if depth--; inArray && depth == 1 {
+				return false
+			}
+		case ',':
+			keyNext = depth == 1
+			if inArray && depth == 2 {
+				if commas++; commas >= max {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// jsonKeyIs reports whether the JSON string raw (quotes included) is key
+// once its escapes are read.
+func jsonKeyIs(raw []byte, key string) bool {
+	if !bytes.ContainsRune(raw, '\\') {
+		return string(raw[1:len(raw)-1]) == key
+	}
+	var s string
+	return json.Unmarshal(raw, &s) == nil && s == key
+}
+
+// readJSONBody reads the request's body for v (decodeBody) and looks
+// through its keys; it answers a refusal itself, and ok is false.
+func readJSONBody(w http.ResponseWriter, r *http.Request, v any, what string) (body []byte, ok bool) {
 	// The body is bounded (the route's MaxBody) and read whole into one
 	// buffer, looked through once for keys before it is decoded, and
 	// decoded from that buffer (a json.Decoder would read it into a
@@ -1006,10 +1112,10 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any, what string) bool
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			fail(w, err)
-			return false
+			return nil, false
 		}
 		writeErr(w, http.StatusBadRequest, "malformed", "", "request body could not be read: "+err.Error())
-		return false
+		return nil, false
 	}
 	// Keys are read as v's type reads them, with their case: the decoder
 	// would fill a field with a key in any case ({"Site": ...} fills
@@ -1018,14 +1124,20 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any, what string) bool
 	switch p := jsondup.Check(body, reflect.TypeOf(v)); p.Kind {
 	case jsondup.Twice:
 		writeErr(w, http.StatusBadRequest, "malformed", p.Path, fmt.Sprintf("request body is not a valid %s: key %q given twice in one object (keys differing only in case are one field); give it once", what, p.Path))
-		return false
+		return nil, false
 	case jsondup.Case:
 		writeErr(w, http.StatusBadRequest, "malformed", p.Path, fmt.Sprintf("request body is not a valid %s: key %q: the field is spelled %q (keys are case-sensitive)", what, p.Path, p.Want))
-		return false
+		return nil, false
 	case jsondup.Unknown:
 		writeErr(w, http.StatusBadRequest, "malformed", p.Path, fmt.Sprintf("request body is not a valid %s: unknown field %q", what, p.Path))
-		return false
+		return nil, false
 	}
+	return body, true
+}
+
+// unmarshalBody decodes body, which readJSONBody read and looked through,
+// into v; it answers a refusal itself.
+func unmarshalBody(w http.ResponseWriter, body []byte, v any, what string) bool {
 	// Unknown fields were refused by the look (as the decoder's
 	// DisallowUnknownFields would: jsondup names a struct's fields by
 	// encoding/json's rules); Unmarshal refuses data after the value.

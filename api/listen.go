@@ -8,7 +8,7 @@ import (
 )
 
 // Limits bound what connections may cost the server. Every field has a
-// default (see ServerLimits).
+// default: a zero field is DefaultLimits's (NewHTTPServer).
 type Limits struct {
 	// MaxConns is the most connections open at once; MaxConnsPerIP the most
 	// from one address. Connections beyond either are closed at once, so
@@ -33,18 +33,43 @@ var DefaultLimits = Limits{MaxConns: 1024, MaxConnsPerIP: 128, ReadHeader: 5 * t
 // NewHTTPServer returns an http.Server for h with l's timeouts, and wraps ln
 // so that l's connection limits hold.
 func NewHTTPServer(h http.Handler, ln net.Listener, l Limits) (*http.Server, net.Listener) {
+	l = l.withDefaults()
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: l.ReadHeader, ReadTimeout: l.Read, WriteTimeout: l.Write,
 		IdleTimeout: l.Idle, MaxHeaderBytes: l.MaxHeaderBytes}
-	streams := l.MaxStreamsPerConn
-	if streams <= 0 {
-		streams = DefaultLimits.MaxStreamsPerConn
-	}
-	hs.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: streams}
+	hs.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: l.MaxStreamsPerConn}
 	// Shutdown waits for every handler to return: streams must end first.
 	if e, ok := h.(interface{ EndStreams() }); ok {
 		hs.RegisterOnShutdown(e.EndStreams)
 	}
 	return hs, &limitListener{Listener: ln, max: l.MaxConns, perIP: l.MaxConnsPerIP, byIP: map[string]int{}}
+}
+
+// withDefaults is l with each field that is zero (or less) DefaultLimits's.
+// A Limits that set some fields left the others zero, which http.Server
+// reads as no bound: no header or body timeout (a client sending a byte a
+// minute held its connection for good), and a MaxConnsPerIP of zero closed
+// every connection.
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits
+	pick := func(v *int, def int) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	pickD := func(v *time.Duration, def time.Duration) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	pick(&l.MaxConns, d.MaxConns)
+	pick(&l.MaxConnsPerIP, d.MaxConnsPerIP)
+	pick(&l.MaxHeaderBytes, d.MaxHeaderBytes)
+	pick(&l.MaxStreamsPerConn, d.MaxStreamsPerConn)
+	pickD(&l.ReadHeader, d.ReadHeader)
+	pickD(&l.Read, d.Read)
+	pickD(&l.Write, d.Write)
+	pickD(&l.Idle, d.Idle)
+	return l
 }
 
 type limitListener struct {

@@ -152,3 +152,31 @@ func TestSlowBodyCutAtReadTimeout(t *testing.T) {
 		}
 	}
 }
+
+// TestPartialLimitsKeepDefaults: a Limits that sets some fields has
+// DefaultLimits's in the others. Before, the others were zero: no header,
+// body or idle timeout (a client that sent a header a byte a minute held
+// its connection for good), and a MaxConnsPerIP of zero, with which every
+// connection was closed as it was accepted.
+func TestPartialLimitsKeepDefaults(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	hs, lln := NewHTTPServer(h, ln, Limits{MaxConns: 8})
+	go hs.Serve(lln)
+	t.Cleanup(func() { hs.Close() })
+	d := DefaultLimits
+	if hs.ReadHeaderTimeout != d.ReadHeader || hs.ReadTimeout != d.Read || hs.WriteTimeout != d.Write || hs.IdleTimeout != d.Idle || hs.MaxHeaderBytes != d.MaxHeaderBytes {
+		t.Errorf("timeouts %v %v %v %v, header bound %d: want DefaultLimits's", hs.ReadHeaderTimeout, hs.ReadTimeout, hs.WriteTimeout, hs.IdleTimeout, hs.MaxHeaderBytes)
+	}
+	resp, err := http.Get("http://" + ln.Addr().String() + "/")
+	if err != nil {
+		t.Fatalf("a request to a server of MaxConns 8 and no other limit: %v", err)
+	}
+	defer resp.Body.Close()
+	if b, _ := io.ReadAll(resp.Body); string(b) != "ok" {
+		t.Errorf("answer %q", b)
+	}
+}

@@ -84,8 +84,8 @@ func (c *slowPlan) Plan(ctx context.Context, tenant string, req run.PlanRequest)
 }
 
 // TestPlanCallsBounded: a tenant has at most MaxPlanCalls plans,
-// submissions and estimates under way on a server; one more is answered
-// 429 at once, over a real connection, and another tenant's plan is not
+// submissions, estimates and registrations under way on a server; one
+// more is answered 429 at once, over a real connection, and another tenant's plan is not
 // held back. Only the rate limit bounded them, which lets a tenant start
 // ten plans a second, each running to its end on the server's processors
 // whether or not its client waits.
@@ -99,10 +99,14 @@ func TestPlanCallsBounded(t *testing.T) {
 		return code
 	}
 	wg, codes := fillThenOverflow(t, MaxPlanCalls, sp.started, func() int { return call(tokA) }, "plan")
-	// A submission, an estimate and a rules diff take from the same count.
+	// A submission, an estimate, a registration and a rules diff take
+	// from the same count. A registration had no such bound: 100 of one
+	// tenant's at once (its rate's burst), each of 3.3 MB of YAML, held
+	// 3.9 GB of the server's heap and its processors for two minutes.
 	for _, rq := range []struct{ method, path, body string }{
 		{"POST", "/v1/runs", `{"documents": []}`},
 		{"POST", "/v1/estimates", `{"documents": []}`},
+		{"POST", "/v1/resources", `{"documents": []}`},
 		{"GET", "/v1/rules/diff?from=0", ""},
 	} {
 		code, e := f.raw(t, rq.method, rq.path, tokA, rq.body)

@@ -24,7 +24,7 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req run.PlanRequest
-	if !decodeBody(w, r, &req, "plan request") || !documentsValid(w, req.Documents) {
+	if !decodeDocuments(w, r, &req, "plan request") || !documentsValid(w, req.Documents) {
 		return
 	}
 	start := s.now()
@@ -74,7 +74,7 @@ func briefPlan(p *planner.Plan) {
 
 func (s *Server) estimate(w http.ResponseWriter, r *http.Request) {
 	var req run.EstimateRequest
-	if !decodeBody(w, r, &req, "estimate request") || !documentsValid(w, req.Documents) {
+	if !decodeDocuments(w, r, &req, "estimate request") || !documentsValid(w, req.Documents) {
 		return
 	}
 	e, err := s.c.Estimate(r.Context(), tenantOf(r), req)

@@ -68,13 +68,21 @@ type Route struct {
 	// once) is not all that bounds how many run at once.
 	Long bool
 	// Plans marks a route whose call plans (a plan, a submission, an
-	// estimate) or compiles the law (a rules diff): the work goes on until
-	// it is done, past the route's deadline and its client's leaving, on
-	// the server's processors. Each
+	// estimate), compiles the law (a rules diff) or reads documents as a
+	// plan does (a registration): the work goes on until it is done, past
+	// the route's deadline and its client's leaving, on the server's
+	// processors. Each
 	// call holds one of its tenant's MaxPlanCalls for as long as it runs,
 	// so that one tenant's plans, which its rate limit lets it start ten a
 	// second, cannot take every processor from the others.
 	Plans bool
+	// LogReads marks a route whose call reads a page of the audit log
+	// (the audit, the ledger): up to MaxAuditPageBytes of entries, every
+	// tenant's with all=1, whose payloads the page then leaves out. Each
+	// call holds one of its tenant's MaxLogReads while it runs: bounded by
+	// the rate alone, one tenant's burst of 100 pages over 16 MiB of
+	// another's entries held 2.1 GB of the server's heap.
+	LogReads bool
 	// Query lists the query parameters: the only ones the route takes
 	// (queryValid answers 400 to any other).
 	Query []Param
@@ -263,7 +271,11 @@ func (s *Server) table() []Route {
 		{Method: "GET", Path: "/v1/catalog/accelerators", Summary: "The accelerators the server knows", Response: AcceleratorList{}, Handler: s.accelerators},
 		{Method: "GET", Path: "/v1/catalog/countries", Summary: "The countries the server knows", Response: CountryList{}, Handler: s.countries},
 
-		{Method: "POST", Path: "/v1/resources", Summary: "Register (or update) the tenant's Organizations and Datasets",
+		// A registration reads its documents as a plan does (up to 4 MiB
+		// of YAML, tens of thousands of resources, checked against the
+		// catalog), which costs some 25 times the body: it holds one of
+		// the tenant's MaxPlanCalls as a plan does.
+		{Method: "POST", Path: "/v1/resources", Summary: "Register (or update) the tenant's Organizations and Datasets", Plans: true,
 			Request: ApplyRequest{}, Response: ResourceList{}, Errors: []int{400, 409}, Handler: s.apply},
 		{Method: "GET", Path: "/v1/resources", Summary: "The tenant's registered resources", Response: ResourceList{}, Handler: s.resources},
 		{Method: "GET", Path: "/v1/datasets", Summary: "The tenant's registered datasets, and whether the server holds their keys", Response: DatasetList{}, Handler: s.datasets},
@@ -280,14 +292,14 @@ func (s *Server) table() []Route {
 			// Cost 5: each page counts the audit log over the range it
 			// reads (the gap check of a tenant's records of a kind),
 			// which grows with the log, not with the page.
-			Cost:     5,
+			Cost: 5, LogReads: true,
 			Response: run.Ledger{}, Errors: []int{400}, Handler: s.ledger},
 
 		{Method: "GET", Path: "/v1/audit", Summary: "The tenant's audit entries (all=1: the whole chain, others' as hashes)",
 			Query: []Param{{"run", "only this run's entries", "string"}, {"all", "1: the whole chain, other tenants' entries redacted", "string"},
 				{"after", "entries after this seq (the next of the page before)", "integer"},
 				{"limit", fmt.Sprintf("entries per page (default %d, at most %d)", AuditPage, MaxAuditPage), "integer"}},
-			Response: AuditList{}, Errors: []int{400, 404, 409}, Handler: s.auditLog},
+			LogReads: true, Response: AuditList{}, Errors: []int{400, 404, 409}, Handler: s.auditLog},
 		{Method: "GET", Path: "/v1/audit/verify", Summary: "Verify the whole audit chain against its anchor", Timeout: long, Cost: 5, Response: audit.Result{}, Handler: s.verify},
 
 		{Method: "GET", Path: "/v1/tenants", Summary: "Tenants and their tokens (ids, never secrets), by name, a page at a time", Access: Admin,

@@ -26,7 +26,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	var req run.SubmitRequest
-	if !decodeBody(w, r, &req, "submission") || !documentsValid(w, req.Documents) {
+	if !decodeDocuments(w, r, &req, "submission") || !documentsValid(w, req.Documents) {
 		return
 	}
 	// The Idempotency-Key header stands for the body's idempotencyKey; a
@@ -613,7 +613,7 @@ type ApplyRequest struct {
 
 func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	var req ApplyRequest
-	if !decodeBody(w, r, &req, "apply request") || !documentsValid(w, req.Documents) {
+	if !decodeDocuments(w, r, &req, "apply request") || !documentsValid(w, req.Documents) {
 		return
 	}
 	// Each resource registered, or changed, appends a record to the audit
