@@ -180,6 +180,9 @@ type Server struct {
 	byPat  map[string]*Route
 	now    func() time.Time
 	rules  RulesService
+	// scrape is the admin's /metrics handler (nil without metrics), made
+	// once so that its bound on the scrapes in flight holds.
+	scrape http.Handler
 	// agentTimeout bounds an agent's request (DefaultTimeout when zero).
 	agentTimeout time.Duration
 	streams      streams
@@ -214,6 +217,9 @@ func New(c Controller, opts Options) *Server {
 		al = *opts.AuditedRateLimit
 	}
 	s.audited = newLimiter(al)
+	if opts.Metrics != nil {
+		s.scrape = opts.Metrics.Handler()
+	}
 	for _, r := range s.table() {
 		s.Add(r)
 	}
@@ -1036,9 +1042,9 @@ func decodeDocuments(w http.ResponseWriter, r *http.Request, v any, what string)
 }
 
 // MaxRequestDocuments is the most files a request's documents may list:
-// the controller's own bound (run's maxDocuments), which it checks only
+// the controller's own bound (run.MaxDocuments), which it checks only
 // once the files are decoded.
-const MaxRequestDocuments = 64
+const MaxRequestDocuments = run.MaxDocuments
 
 // arrayOver reports whether the array that key holds in the top-level
 // object of body has more than max elements, counting no further. body

@@ -190,9 +190,9 @@ func (s *Server) ledger(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
-	if s.opts.Metrics == nil {
+	if s.scrape == nil {
 		writeErr(w, http.StatusNotFound, "not_found", "", "this server keeps no metrics")
 		return
 	}
-	s.opts.Metrics.Handler().ServeHTTP(w, r)
+	s.scrape.ServeHTTP(w, r)
 }

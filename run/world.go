@@ -51,8 +51,9 @@ func BuildWorld(catalogDir string, docs []Document) (*catalog.World, error) {
 // done the plan stops and fails with its error (planner.Options.Context).
 type Planner func(ctx context.Context, w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error)
 
-// maxDocuments bounds the files of one request.
-const maxDocuments = 64
+// MaxDocuments bounds the files of one request (the API refuses a body
+// listing more before decoding it).
+const MaxDocuments = 64
 
 // request is a submission's documents, decoded.
 type request struct {
@@ -64,8 +65,8 @@ type request struct {
 // decodeRequest decodes a request's documents. Sites come from the
 // operator's catalog: a request that defines one is refused.
 func decodeRequest(docs []Document) (*request, error) {
-	if len(docs) > maxDocuments {
-		return nil, &InputError{"documents", fmt.Errorf("%d files, at most %d", len(docs), maxDocuments)}
+	if len(docs) > MaxDocuments {
+		return nil, &InputError{"documents", fmt.Errorf("%d files, at most %d", len(docs), MaxDocuments)}
 	}
 	var rq request
 	for _, d := range docs {
