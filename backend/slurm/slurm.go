@@ -192,13 +192,15 @@ func (s *Slurm) removeWorkDir(key string) error {
 // job's to write, no one else's.
 const workDirPerm = 0o755
 
-// makeWorkDir makes wd, the directory the job runs in. One in a site's own
-// work root is made through that root as opened at start: made by its
-// path, a link put since in place of the work root, or of a directory
-// above it, had Submit make the attempt's directory wherever it led, and
-// one in the attempt's directory's own place had the job run where it
-// pointed. Elsewhere it is made as records.mkdirAll makes it (through the
-// state directory's root when it lies below it).
+// makeWorkDir makes wd, the directory the job runs in. One in a site's own work
+// root is made through that root as opened at start: made by its path, a
+// link put since in place of the work root, or of a directory above it,
+// had Submit make the attempt's directory wherever it led, and one in the
+// attempt's directory's own place had the job run where it pointed. sbatch
+// (--chdir) and the batch script (cd) are given wd's path, though, so the
+// directory checked through the root must also be the one that path
+// names now (samePlace). Elsewhere it is made as records.mkdirAll makes
+// it (through the state directory's root when it lies below it).
 func (s *Slurm) makeWorkDir(wd string) error {
 	rel, ok := s.inSiteWork(wd)
 	if !ok {
@@ -207,7 +209,42 @@ func (s *Slurm) makeWorkDir(wd string) error {
 	if err := atomicfile.MkdirAllIn(s.siteWork, rel, workDirPerm); err != nil {
 		return fmt.Errorf("work root %s: %w", s.workRoot, err)
 	}
-	return ownWorkDir(s.siteWork, rel, wd)
+	checked, err := checkWorkDir(s.siteWork, rel, wd)
+	if err != nil {
+		return err
+	}
+	return s.samePlace(wd, checked)
+}
+
+// samePlace says whether wd's path names checked, the work directory
+// looked at through the site's work root as opened at start, and the
+// work root's path that root. The work root's path, or a directory above
+// it, renamed since the start and another put there (or a file system
+// mounted over it) is a lasting swap, not a race: the directory checked
+// (its owner, its mode, not a link) was one, and the job sent, by path,
+// to run in another, which anyone who could make it made as they liked.
+// Refused until the server is started again on the work root as it is.
+func (s *Slurm) samePlace(wd string, checked os.FileInfo) error {
+	opened, err := s.siteWork.Stat(".")
+	if err != nil {
+		return fmt.Errorf("work root %s: %w", s.workRoot, err)
+	}
+	if now, err := os.Stat(s.workRoot); err != nil || !os.SameFile(now, opened) {
+		return fmt.Errorf("work root %s replaced since the server started (its path %s); not sending a job to run there until the server is started again", s.workRoot, namesNow(err))
+	}
+	if now, err := os.Lstat(wd); err != nil || !os.SameFile(now, checked) {
+		return fmt.Errorf("work dir %s: not the directory made in the work root %s as opened at start (its path %s); a directory on its way was replaced since the server started; not sending a job to run there", wd, s.workRoot, namesNow(err))
+	}
+	return nil
+}
+
+// namesNow says what a path that no longer names the directory it did
+// names now: err looking at it, or another directory.
+func namesNow(err error) string {
+	if err != nil {
+		return "cannot be looked at: " + err.Error()
+	}
+	return "names another directory now"
 }
 
 // inSiteWork returns wd relative to the site's own work root, and whether
@@ -221,51 +258,51 @@ func (s *Slurm) inSiteWork(wd string) (string, bool) {
 }
 
 // serverUID is this server's user, whose an attempt's work directory must
-// be (ownWorkDir); tests set another to stand for a directory another
+// be (checkWorkDir); tests set another to stand for a directory another
 // user made.
 var serverUID = os.Geteuid
 
-// ownWorkDir checks that rel, below root, the attempt's work directory
+// checkWorkDir checks that rel, below root, the attempt's work directory
 // (full is its path, to name it), is a directory of this server's user
 // that no one else may write: not a link (os.Root follows one that stays
 // inside, to another attempt's directory), nor one another user made
 // first on a shared work root for the job to run in. One of the server's
 // that others may write (its job made it so, on an earlier try) has its
 // mode set back through the descriptor opened here, never by a path that
-// a link could lead elsewhere.
-func ownWorkDir(root *os.Root, rel, full string) error {
+// a link could lead elsewhere. It returns what the directory is.
+func checkWorkDir(root *os.Root, rel, full string) (os.FileInfo, error) {
 	lfi, err := root.Lstat(rel)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if lfi.Mode()&os.ModeSymlink != 0 {
-		return fmt.Errorf("work dir %s is a symbolic link; want a directory", full)
+		return nil, fmt.Errorf("work dir %s is a symbolic link; want a directory", full)
 	}
 	d, err := atomicfile.OpenDirIn(root, rel)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer d.Close()
 	fi, err := d.Stat()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !os.SameFile(lfi, fi) {
-		return fmt.Errorf("work dir %s was replaced while it was looked at", full)
+		return nil, fmt.Errorf("work dir %s was replaced while it was looked at", full)
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
-		return fmt.Errorf("work dir %s: its owner cannot be read", full)
+		return nil, fmt.Errorf("work dir %s: its owner cannot be read", full)
 	}
 	if uid := serverUID(); int(st.Uid) != uid {
-		return fmt.Errorf("work dir %s belongs to user %d, not to this server's (%d)", full, st.Uid, uid)
+		return nil, fmt.Errorf("work dir %s belongs to user %d, not to this server's (%d)", full, st.Uid, uid)
 	}
 	if fi.Mode().Perm()&0o022 != 0 {
 		if err := d.Chmod(fi.Mode().Perm() &^ 0o022); err != nil {
-			return fmt.Errorf("work dir %s: others may write it (mode %#o), and its mode cannot be set back: %w", full, fi.Mode().Perm(), err)
+			return nil, fmt.Errorf("work dir %s: others may write it (mode %#o), and its mode cannot be set back: %w", full, fi.Mode().Perm(), err)
 		}
 	}
-	return nil
+	return fi, nil
 }
 
 // WorkDir returns the directory the job for spec runs in.
