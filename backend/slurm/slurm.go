@@ -192,7 +192,9 @@ func (s *Slurm) removeWorkDir(key string) error {
 // job's to write, no one else's.
 const workDirPerm = 0o755
 
-// makeWorkDir makes wd, the directory the job runs in. One in a site's own work
+// makeWorkDir makes wd, the directory the job runs in (own: the default
+// per-attempt directory, spec.WorkDir unset, which Meridian makes and
+// owns; else one the site or the job named). One in a site's own work
 // root is made through that root as opened at start: made by its path, a
 // link put since in place of the work root, or of a directory above it,
 // had Submit make the attempt's directory wherever it led, and one in the
@@ -201,7 +203,7 @@ const workDirPerm = 0o755
 // directory checked through the root must also be the one that path
 // names now (samePlace). Elsewhere it is made as records.mkdirAll makes
 // it (through the state directory's root when it lies below it).
-func (s *Slurm) makeWorkDir(wd string) error {
+func (s *Slurm) makeWorkDir(wd string, own bool) error {
 	rel, ok := s.inSiteWork(wd)
 	if !ok {
 		return s.rec.mkdirAll(wd, workDirPerm)
@@ -209,7 +211,7 @@ func (s *Slurm) makeWorkDir(wd string) error {
 	if err := atomicfile.MkdirAllIn(s.siteWork, rel, workDirPerm); err != nil {
 		return fmt.Errorf("work root %s: %w", s.workRoot, err)
 	}
-	checked, err := checkWorkDir(s.siteWork, rel, wd)
+	checked, err := checkWorkDir(s.siteWork, rel, wd, own)
 	if err != nil {
 		return err
 	}
@@ -262,15 +264,20 @@ func (s *Slurm) inSiteWork(wd string) (string, bool) {
 // user made.
 var serverUID = os.Geteuid
 
-// checkWorkDir checks that rel, below root, the attempt's work directory
-// (full is its path, to name it), is a directory of this server's user
-// that no one else may write: not a link (os.Root follows one that stays
-// inside, to another attempt's directory), nor one another user made
-// first on a shared work root for the job to run in. One of the server's
-// that others may write (its job made it so, on an earlier try) has its
-// mode set back through the descriptor opened here, never by a path that
-// a link could lead elsewhere. It returns what the directory is.
-func checkWorkDir(root *os.Root, rel, full string) (os.FileInfo, error) {
+// checkWorkDir checks that rel, below root, the job's work directory
+// (full is its path, to name it), is a directory, not a link (os.Root
+// follows one that stays inside, to another attempt's directory), and
+// returns what it is. The default per-attempt directory (own), which
+// Meridian makes itself, must also be this server's user's, not one
+// another user made first on a shared work root for the job to run in;
+// one of the server's that others may write (its job made it so, on an
+// earlier try) has group and other write taken back, through the
+// descriptor opened here (never by a path that a link could lead
+// elsewhere), its setgid and sticky bits kept. A directory the site or
+// the job named is the site's: a group-shared project directory, made by
+// root or a project account, with its group write and setgid bit on
+// purpose; it is used as it is.
+func checkWorkDir(root *os.Root, rel, full string, own bool) (os.FileInfo, error) {
 	lfi, err := root.Lstat(rel)
 	if err != nil {
 		return nil, err
@@ -290,19 +297,31 @@ func checkWorkDir(root *os.Root, rel, full string) (os.FileInfo, error) {
 	if !os.SameFile(lfi, fi) {
 		return nil, fmt.Errorf("work dir %s was replaced while it was looked at", full)
 	}
+	if !own {
+		return fi, nil
+	}
+	return fi, ownWorkDir(d, fi, full)
+}
+
+// ownWorkDir applies the rules of the default per-attempt directory to
+// d (fi, its stat; full, its path): the server's user's, and only its
+// owner may write it.
+func ownWorkDir(d *os.File, fi os.FileInfo, full string) error {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
-		return nil, fmt.Errorf("work dir %s: its owner cannot be read", full)
+		return fmt.Errorf("work dir %s: its owner cannot be read", full)
 	}
 	if uid := serverUID(); int(st.Uid) != uid {
-		return nil, fmt.Errorf("work dir %s belongs to user %d, not to this server's (%d)", full, st.Uid, uid)
+		return fmt.Errorf("work dir %s belongs to user %d, not to this server's (%d)", full, st.Uid, uid)
 	}
-	if fi.Mode().Perm()&0o022 != 0 {
-		if err := d.Chmod(fi.Mode().Perm() &^ 0o022); err != nil {
-			return nil, fmt.Errorf("work dir %s: others may write it (mode %#o), and its mode cannot be set back: %w", full, fi.Mode().Perm(), err)
+	// The mode's bits as the kernel keeps them (os.FileMode moves setgid
+	// and sticky elsewhere, and Chmod of a Perm() dropped them).
+	if mode := uint32(st.Mode) & 0o7777; mode&0o022 != 0 {
+		if err := syscall.Fchmod(int(d.Fd()), mode&^0o022); err != nil {
+			return fmt.Errorf("work dir %s: others may write it (mode %#o), and its mode cannot be set back: %w", full, mode, err)
 		}
 	}
-	return fi, nil
+	return nil
 }
 
 // WorkDir returns the directory the job for spec runs in.
@@ -528,7 +547,7 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 		}
 	}
 	wd := s.WorkDir(spec)
-	if err := s.makeWorkDir(wd); err != nil {
+	if err := s.makeWorkDir(wd, spec.WorkDir == ""); err != nil {
 		return "", fmt.Errorf("slurm submit %s: work dir: %w", key, err)
 	}
 	if err := s.rec.writeFile(filepath.Join("jobs", key, "job.sh"), []byte(batchScript(spec, dir, wd)), 0o700); err != nil {
