@@ -958,7 +958,7 @@ func exitFileStatus(rec records, key string, cancelled bool) (backend.Status, er
 	if errors.Is(err, os.ErrNotExist) {
 		return backend.Status{State: backend.Lost, Reason: "job no longer known to slurmctld and left no exit code"}, nil
 	}
-	if errors.Is(err, backend.ErrNotPlainFile) || errors.Is(err, errTooLarge) {
+	if errors.Is(err, backend.ErrNotPlainFile) || errors.Is(err, errTooLarge) || unreadableByWorkload(err) {
 		return exitCodeNotKnown(err), nil
 	}
 	if err != nil {
@@ -976,13 +976,23 @@ func exitFileStatus(rec records, key string, cancelled bool) (backend.Status, er
 
 // exitCodeNotKnown is the final state of a forgotten job whose exit code
 // file is there but tells no exit code (why says why): a link, a FIFO or
-// another file that is not a plain one, one too large, or one that holds
-// no number. Only the job writes that file, in the attempt's directory,
+// another file that is not a plain one, one too large, one that holds
+// no number, or one that cannot be read (unreadableByWorkload). Only the job writes that file, in the attempt's directory,
 // which a workload running as the job's user may write too: taken as an
 // error, its Status failed every poll, for good, as the workload chose.
 // Its end is not known, as that of a job that left no exit code.
 func exitCodeNotKnown(why error) backend.Status {
 	return backend.Status{State: backend.Lost, Reason: "job no longer known to slurmctld and its exit code is not known: " + why.Error()}
+}
+
+// unreadableByWorkload says whether err, reading a forgotten job's exit
+// code file, is one its workload can cause for good: the file, or the
+// job's directory (jobs/KEY), made mode 0 (EACCES, EPERM), or that
+// directory replaced by a FIFO or a plain file (ENOTDIR). The workload
+// runs as the job's user, who may write that directory: taken as an
+// error, Status failed every poll, for good, as the workload chose.
+func unreadableByWorkload(err error) bool {
+	return errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.ENOTDIR)
 }
 
 // downNode names the first node of nodelist that is down or failed, or "".
