@@ -64,7 +64,7 @@ var (
 // retires lies beside the key file opts give (RecordKeyFile), which must
 // be outside stateDir; a key kept out of stateDir with no key file to
 // keep the log beside is refused (retireLogParent).
-func New(site catalog.BackendSpec, stateDir string, opts ...Option) (*Slurm, error) {
+func New(site catalog.BackendSpec, stateDir string, opts ...Option) (_ *Slurm, err error) {
 	if site.RestURL != "" {
 		return nil, fmt.Errorf("backend.restURL: set (%s); that site is reached through slurmrestd (NewREST), not Slurm's commands", site.RestURL)
 	}
@@ -85,6 +85,13 @@ func New(site catalog.BackendSpec, stateDir string, opts ...Option) (*Slurm, err
 	if err != nil {
 		return nil, fmt.Errorf("slurm backend: %w", err)
 	}
+	// Held for the backend's life once made; a start that fails after
+	// this point would otherwise leave it open, one descriptor per try.
+	defer func() {
+		if err != nil && siteWork != nil {
+			siteWork.Close()
+		}
+	}()
 	rec, err := newRecords(abs)
 	if err != nil {
 		return nil, fmt.Errorf("slurm backend: %w", err)
