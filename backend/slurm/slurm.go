@@ -937,11 +937,7 @@ func (s *Slurm) forgottenStatus(handle string, ref handleRef) (backend.Status, e
 	}
 	// Each not known (zero) where its mark cannot tell it; an end before
 	// the start is none, as slurmctld's are read (withTimes).
-	if st.Started = s.rec.fileTime(key, "started"); !st.Started.IsZero() {
-		if end := s.rec.fileTime(key, "exitcode"); !end.Before(st.Started) {
-			st.Ended = end
-		}
-	}
+	st.Started, st.Ended = s.rec.markTimes(key)
 	return st, nil
 }
 
