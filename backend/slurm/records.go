@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -395,6 +396,75 @@ func (r records) fileTime(key, name string) time.Time {
 		return time.Time{}
 	}
 	return markTime(fi.ModTime())
+}
+
+// markTimes are the start and end of key's job that slurmctld has
+// forgotten, as the batch script's marks (started, exitcode) tell them,
+// each zero (not known) where its mark cannot tell it (fileTime), and
+// bounded by the server's own stamps: a workload runs as the cluster user
+// and sets its marks' times as it likes (touch -d), anywhere from 1971 on,
+// so that a start set back to the server's submit, or an end set on past
+// the job's, stretched the attempt's time on the site, and one set to the
+// other's made it count none. A start before the server wrote the
+// attempt's batch script (job.sh, just before sbatch; where that is
+// gone, removed by a workload, any start), or after the server first saw
+// the job forgotten, is not known; so is an end after that, or before
+// the start. Both stamps are change times, which the
+// file system that holds the marks sets from its own clock, as it sets
+// theirs, and which no one can set back: a workload that touches or
+// makes them again moves them later only, and reads its own marks as
+// not known.
+func (r records) markTimes(key string) (start, end time.Time) {
+	start = r.fileTime(key, "started")
+	if start.IsZero() {
+		return time.Time{}, time.Time{}
+	}
+	gone := r.forgottenSince(key)
+	if submitted, ok := r.changeTime(filepath.Join("jobs", key, "job.sh")); !ok || start.Before(submitted) || start.After(gone) {
+		return time.Time{}, time.Time{}
+	}
+	if end = r.fileTime(key, "exitcode"); end.Before(start) || end.After(gone) {
+		end = time.Time{}
+	}
+	return start, end
+}
+
+// forgottenMark is the file of a job's directory whose change time is when
+// the server first saw the job forgotten (forgottenSince).
+const forgottenMark = "forgotten"
+
+// forgottenSince is when the server first saw key's job forgotten: the
+// change time of forgottenMark, made then. Where it can be neither made
+// nor looked at, it is now, by this machine's clock.
+func (r records) forgottenSince(key string) time.Time {
+	rel := filepath.Join("jobs", key, forgottenMark)
+	if root, err := os.OpenRoot(r.dir); err == nil {
+		// O_EXCL: nothing already there is opened, nor a link followed.
+		if f, err := root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644); err == nil {
+			f.Close()
+		}
+		root.Close()
+	}
+	now := time.Now().UTC()
+	if t, ok := r.changeTime(rel); ok && t.Before(now) {
+		return t
+	}
+	return now
+}
+
+// changeTime is the change time (ctime) of the plain file rel below the
+// state directory, looked at through its root, a link not followed;
+// false where there is none.
+func (r records) changeTime(rel string) (time.Time, bool) {
+	fi, err := r.lstat(rel)
+	if err != nil || !fi.Mode().IsRegular() {
+		return time.Time{}, false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return time.Time{}, false
+	}
+	return time.Unix(st.Ctim.Unix()).UTC(), true
 }
 
 // markTime is t, the time of a mark the batch script wrote, in UTC; zero

@@ -64,7 +64,7 @@ var (
 // retires lies beside the key file opts give (RecordKeyFile), which must
 // be outside stateDir; a key kept out of stateDir with no key file to
 // keep the log beside is refused (retireLogParent).
-func New(site catalog.BackendSpec, stateDir string, opts ...Option) (*Slurm, error) {
+func New(site catalog.BackendSpec, stateDir string, opts ...Option) (_ *Slurm, err error) {
 	if site.RestURL != "" {
 		return nil, fmt.Errorf("backend.restURL: set (%s); that site is reached through slurmrestd (NewREST), not Slurm's commands", site.RestURL)
 	}
@@ -85,6 +85,13 @@ func New(site catalog.BackendSpec, stateDir string, opts ...Option) (*Slurm, err
 	if err != nil {
 		return nil, fmt.Errorf("slurm backend: %w", err)
 	}
+	// Held for the backend's life once made; a start that fails after
+	// this point would otherwise leave it open, one descriptor per try.
+	defer func() {
+		if err != nil && siteWork != nil {
+			siteWork.Close()
+		}
+	}()
 	rec, err := newRecords(abs)
 	if err != nil {
 		return nil, fmt.Errorf("slurm backend: %w", err)
@@ -192,14 +199,18 @@ func (s *Slurm) removeWorkDir(key string) error {
 // job's to write, no one else's.
 const workDirPerm = 0o755
 
-// makeWorkDir makes wd, the directory the job runs in. One in a site's own
-// work root is made through that root as opened at start: made by its
-// path, a link put since in place of the work root, or of a directory
-// above it, had Submit make the attempt's directory wherever it led, and
-// one in the attempt's directory's own place had the job run where it
-// pointed. Elsewhere it is made as records.mkdirAll makes it (through the
-// state directory's root when it lies below it).
-func (s *Slurm) makeWorkDir(wd string) error {
+// makeWorkDir makes wd, the directory the job runs in (own: the default
+// per-attempt directory, spec.WorkDir unset, which Meridian makes and
+// owns; else one the site or the job named). One in a site's own work
+// root is made through that root as opened at start: made by its path, a
+// link put since in place of the work root, or of a directory above it,
+// had Submit make the attempt's directory wherever it led, and one in the
+// attempt's directory's own place had the job run where it pointed. sbatch
+// (--chdir) and the batch script (cd) are given wd's path, though, so the
+// directory checked through the root must also be the one that path
+// names now (samePlace). Elsewhere it is made as records.mkdirAll makes
+// it (through the state directory's root when it lies below it).
+func (s *Slurm) makeWorkDir(wd string, own bool) error {
 	rel, ok := s.inSiteWork(wd)
 	if !ok {
 		return s.rec.mkdirAll(wd, workDirPerm)
@@ -207,7 +218,42 @@ func (s *Slurm) makeWorkDir(wd string) error {
 	if err := atomicfile.MkdirAllIn(s.siteWork, rel, workDirPerm); err != nil {
 		return fmt.Errorf("work root %s: %w", s.workRoot, err)
 	}
-	return ownWorkDir(s.siteWork, rel, wd)
+	checked, err := checkWorkDir(s.siteWork, rel, wd, own)
+	if err != nil {
+		return err
+	}
+	return s.samePlace(wd, checked)
+}
+
+// samePlace says whether wd's path names checked, the work directory
+// looked at through the site's work root as opened at start, and the
+// work root's path that root. The work root's path, or a directory above
+// it, renamed since the start and another put there (or a file system
+// mounted over it) is a lasting swap, not a race: the directory checked
+// (its owner, its mode, not a link) was one, and the job sent, by path,
+// to run in another, which anyone who could make it made as they liked.
+// Refused until the server is started again on the work root as it is.
+func (s *Slurm) samePlace(wd string, checked os.FileInfo) error {
+	opened, err := s.siteWork.Stat(".")
+	if err != nil {
+		return fmt.Errorf("work root %s: %w", s.workRoot, err)
+	}
+	if now, err := os.Stat(s.workRoot); err != nil || !os.SameFile(now, opened) {
+		return fmt.Errorf("work root %s replaced since the server started (its path %s); not sending a job to run there until the server is started again", s.workRoot, namesNow(err))
+	}
+	if now, err := os.Lstat(wd); err != nil || !os.SameFile(now, checked) {
+		return fmt.Errorf("work dir %s: not the directory made in the work root %s as opened at start (its path %s); a directory on its way was replaced since the server started; not sending a job to run there", wd, s.workRoot, namesNow(err))
+	}
+	return nil
+}
+
+// namesNow says what a path that no longer names the directory it did
+// names now: err looking at it, or another directory.
+func namesNow(err error) string {
+	if err != nil {
+		return "cannot be looked at: " + err.Error()
+	}
+	return "names another directory now"
 }
 
 // inSiteWork returns wd relative to the site's own work root, and whether
@@ -221,38 +267,53 @@ func (s *Slurm) inSiteWork(wd string) (string, bool) {
 }
 
 // serverUID is this server's user, whose an attempt's work directory must
-// be (ownWorkDir); tests set another to stand for a directory another
+// be (checkWorkDir); tests set another to stand for a directory another
 // user made.
 var serverUID = os.Geteuid
 
-// ownWorkDir checks that rel, below root, the attempt's work directory
-// (full is its path, to name it), is a directory of this server's user
-// that no one else may write: not a link (os.Root follows one that stays
-// inside, to another attempt's directory), nor one another user made
-// first on a shared work root for the job to run in. One of the server's
-// that others may write (its job made it so, on an earlier try) has its
-// mode set back through the descriptor opened here, never by a path that
-// a link could lead elsewhere.
-func ownWorkDir(root *os.Root, rel, full string) error {
+// checkWorkDir checks that rel, below root, the job's work directory
+// (full is its path, to name it), is a directory, not a link (os.Root
+// follows one that stays inside, to another attempt's directory), and
+// returns what it is. The default per-attempt directory (own), which
+// Meridian makes itself, must also be this server's user's, not one
+// another user made first on a shared work root for the job to run in;
+// one of the server's that others may write (its job made it so, on an
+// earlier try) has group and other write taken back, through the
+// descriptor opened here (never by a path that a link could lead
+// elsewhere), its setgid and sticky bits kept. A directory the site or
+// the job named is the site's: a group-shared project directory, made by
+// root or a project account, with its group write and setgid bit on
+// purpose; it is used as it is.
+func checkWorkDir(root *os.Root, rel, full string, own bool) (os.FileInfo, error) {
 	lfi, err := root.Lstat(rel)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if lfi.Mode()&os.ModeSymlink != 0 {
-		return fmt.Errorf("work dir %s is a symbolic link; want a directory", full)
+		return nil, fmt.Errorf("work dir %s is a symbolic link; want a directory", full)
 	}
 	d, err := atomicfile.OpenDirIn(root, rel)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer d.Close()
 	fi, err := d.Stat()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !os.SameFile(lfi, fi) {
-		return fmt.Errorf("work dir %s was replaced while it was looked at", full)
+		return nil, fmt.Errorf("work dir %s was replaced while it was looked at", full)
 	}
+	if !own {
+		return fi, nil
+	}
+	return fi, ownWorkDir(d, fi, full)
+}
+
+// ownWorkDir applies the rules of the default per-attempt directory to
+// d (fi, its stat; full, its path): the server's user's, and only its
+// owner may write it.
+func ownWorkDir(d *os.File, fi os.FileInfo, full string) error {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
 		return fmt.Errorf("work dir %s: its owner cannot be read", full)
@@ -260,9 +321,11 @@ func ownWorkDir(root *os.Root, rel, full string) error {
 	if uid := serverUID(); int(st.Uid) != uid {
 		return fmt.Errorf("work dir %s belongs to user %d, not to this server's (%d)", full, st.Uid, uid)
 	}
-	if fi.Mode().Perm()&0o022 != 0 {
-		if err := d.Chmod(fi.Mode().Perm() &^ 0o022); err != nil {
-			return fmt.Errorf("work dir %s: others may write it (mode %#o), and its mode cannot be set back: %w", full, fi.Mode().Perm(), err)
+	// The mode's bits as the kernel keeps them (os.FileMode moves setgid
+	// and sticky elsewhere, and Chmod of a Perm() dropped them).
+	if mode := uint32(st.Mode) & 0o7777; mode&0o022 != 0 {
+		if err := syscall.Fchmod(int(d.Fd()), mode&^0o022); err != nil {
+			return fmt.Errorf("work dir %s: others may write it (mode %#o), and its mode cannot be set back: %w", full, mode, err)
 		}
 	}
 	return nil
@@ -491,7 +554,7 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 		}
 	}
 	wd := s.WorkDir(spec)
-	if err := s.makeWorkDir(wd); err != nil {
+	if err := s.makeWorkDir(wd, spec.WorkDir == ""); err != nil {
 		return "", fmt.Errorf("slurm submit %s: work dir: %w", key, err)
 	}
 	if err := s.rec.writeFile(filepath.Join("jobs", key, "job.sh"), []byte(batchScript(spec, dir, wd)), 0o700); err != nil {
@@ -874,11 +937,7 @@ func (s *Slurm) forgottenStatus(handle string, ref handleRef) (backend.Status, e
 	}
 	// Each not known (zero) where its mark cannot tell it; an end before
 	// the start is none, as slurmctld's are read (withTimes).
-	if st.Started = s.rec.fileTime(key, "started"); !st.Started.IsZero() {
-		if end := s.rec.fileTime(key, "exitcode"); !end.Before(st.Started) {
-			st.Ended = end
-		}
-	}
+	st.Started, st.Ended = s.rec.markTimes(key)
 	return st, nil
 }
 
@@ -902,7 +961,7 @@ func exitFileStatus(rec records, key string, cancelled bool) (backend.Status, er
 	if errors.Is(err, os.ErrNotExist) {
 		return backend.Status{State: backend.Lost, Reason: "job no longer known to slurmctld and left no exit code"}, nil
 	}
-	if errors.Is(err, backend.ErrNotPlainFile) || errors.Is(err, errTooLarge) {
+	if errors.Is(err, backend.ErrNotPlainFile) || errors.Is(err, errTooLarge) || unreadableByWorkload(err) {
 		return exitCodeNotKnown(err), nil
 	}
 	if err != nil {
@@ -920,13 +979,23 @@ func exitFileStatus(rec records, key string, cancelled bool) (backend.Status, er
 
 // exitCodeNotKnown is the final state of a forgotten job whose exit code
 // file is there but tells no exit code (why says why): a link, a FIFO or
-// another file that is not a plain one, one too large, or one that holds
-// no number. Only the job writes that file, in the attempt's directory,
+// another file that is not a plain one, one too large, one that holds
+// no number, or one that cannot be read (unreadableByWorkload). Only the job writes that file, in the attempt's directory,
 // which a workload running as the job's user may write too: taken as an
 // error, its Status failed every poll, for good, as the workload chose.
 // Its end is not known, as that of a job that left no exit code.
 func exitCodeNotKnown(why error) backend.Status {
 	return backend.Status{State: backend.Lost, Reason: "job no longer known to slurmctld and its exit code is not known: " + why.Error()}
+}
+
+// unreadableByWorkload says whether err, reading a forgotten job's exit
+// code file, is one its workload can cause for good: the file, or the
+// job's directory (jobs/KEY), made mode 0 (EACCES, EPERM), or that
+// directory replaced by a FIFO or a plain file (ENOTDIR). The workload
+// runs as the job's user, who may write that directory: taken as an
+// error, Status failed every poll, for good, as the workload chose.
+func unreadableByWorkload(err error) bool {
+	return errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.ENOTDIR)
 }
 
 // downNode names the first node of nodelist that is down or failed, or "".

@@ -70,8 +70,10 @@ func TestSubmitMakesWorkDirThroughTheSitesWorkRootAsOpened(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || id != "555" {
-				t.Fatalf("link in place of %s: Submit = %q, %v; want job 555", at, id, err)
+			// The work root's path names another directory now: refused,
+			// and no job sent to run there (TestSubmitRefusesAWorkRootReplacedSinceStart).
+			if _, cerr := os.Stat(calls); err == nil || !strings.Contains(err.Error(), "replaced since the server started") || !os.IsNotExist(cerr) {
+				t.Errorf("link in place of %s: Submit = %q, %v (sbatch run: %v); want a refusal naming the replaced work root, and no sbatch", at, id, err, cerr == nil)
 			}
 			// Made in the work root as opened at start.
 			made := filepath.Join(moved, "r1-1")
