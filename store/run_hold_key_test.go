@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -381,5 +382,72 @@ func BenchmarkPostgresHoldKeyMigration(b *testing.B) {
 		db.Close()
 		pool.Close()
 		b.StartTimer()
+	}
+}
+
+// refHoldKey is holdKeyOf by encoding/json's decode of the whole data.
+func refHoldKey(data []byte) (string, bool) {
+	var d struct {
+		Hold *struct {
+			KeyDataset json.RawMessage `json:"keyDataset"`
+			Reason     json.RawMessage `json:"reason"`
+		} `json:"hold"`
+	}
+	if err := json.Unmarshal(data, &d); err != nil {
+		return HoldKeyUnknown, true
+	}
+	if d.Hold == nil {
+		return "", false
+	}
+	var name, reason string
+	if unmarshalOptional(d.Hold.KeyDataset, &name) != nil {
+		return HoldKeyUnknown, true
+	}
+	if name != "" {
+		return name, true
+	}
+	if unmarshalOptional(d.Hold.Reason, &reason) != nil {
+		return HoldKeyUnknown, true
+	}
+	return keyAskOf(reason)
+}
+
+// TestHoldKeyOfReadsAsEncodingJSON: the hold key read by passing over the
+// other members (documents with quotes, escapes and brackets in their
+// strings) is the one a decode of the whole data reads, for a key in
+// another case, a key or hold written twice, a hold that is not an
+// object; data that is not a JSON object is HoldKeyUnknown.
+func TestHoldKeyOfReadsAsEncodingJSON(t *testing.T) {
+	docs := `"documents":[{"name":"j.yaml","content":"a \"hold\": {\"keyDataset\":\"x\"} [}{ \\\\"},{"n":[1,2.5e3,true,null,{"hold":{}}]}]`
+	for _, data := range []string{
+		`{"hold":{"keyDataset":"corpus-c"}}`,
+		`{` + docs + `,"hold":{"keyDataset":"corpus-c","reason":"r"}}`,
+		`{"hold":{"keyDataset":"corpus-c"},` + docs + `}`,
+		` { "x" : 1 , "hold" : { "keyDataset" : "corpus-c" } , "y" : [ ] } `,
+		`{"Hold":{"KeyDataset":"corpus-c"}}`,
+		`{"HOLD":{"keydataset":"corpus-c"}}`,
+		`{"hold":{"keyDataset":"corpus-c"},"hold":{"keyDataset":"corpus-d"}}`,
+		`{"hold":{"keyDataset":"corpus-c"},"hold":{"reason":"x"}}`,
+		`{"hold":{"keyDataset":"corpus-c","keyDataset":""}}`,
+		`{"hold":{"reason":"` + legacyAsk("corpus-c") + `"}}`,
+		`{"hold":{"reason":"` + legacyAsk("corpus-c") + `","keyDataset":null}}`,
+		`{"hold":{"keyDataset":7}}`,
+		`{"hold":"corpus-c"}`,
+		`{"hold":null}`,
+		`{"hold":{}}`,
+		`{}`,
+		`{"x":"\u0068old"}`,
+		`{"\u0068old":{"keyDataset":"corpus-c"}}`,
+		`{"hold":{"keyDataset":"corpus\u002dc"}}`,
+		`[{"hold":{"keyDataset":"corpus-c"}}]`,
+		`{"hold":{"keyDataset":"corpus-c"}`,
+		`{"hold":{"keyDataset":"corpus-c"}} x`,
+		`not json`,
+		``,
+	} {
+		wantKey, wantOK := refHoldKey([]byte(data))
+		if key, ok := holdKeyOf([]byte(data)); key != wantKey || ok != wantOK {
+			t.Errorf("%s: %q %v, want %q %v", data, key, ok, wantKey, wantOK)
+		}
 	}
 }

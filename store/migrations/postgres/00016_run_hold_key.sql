@@ -1,7 +1,8 @@
 -- +goose Up
 -- The dataset whose key a held run waits for (the SQLite migration of
 -- the same name says why and what each value means; this function is
--- its CASE): generated from the row's state and data, so no writer can
+-- store.holdKeyOf, but for its keys, read exactly as written, the last of
+-- a key written twice): generated from the row's state and data, so no writer can
 -- give it a value that disagrees with them, and computed for every row
 -- already there as the column is added, in this migration's transaction. Only a held run's data is read
 -- (as jsonb, its error caught as in meridian_list_data); a write of any
@@ -23,8 +24,8 @@ BEGIN
     EXCEPTION WHEN data_exception OR program_limit_exceeded THEN
         RETURN '*';
     END;
-    IF jsonb_typeof(j) <> 'object' THEN
-        RETURN NULL;
+    IF jsonb_typeof(j) <> 'object' OR jsonb_typeof(j -> 'hold') NOT IN ('object', 'null') THEN
+        RETURN '*';
     END IF;
     k := j #> '{hold,keyDataset}';
     IF jsonb_typeof(k) = 'string' AND k #>> '{}' <> '' THEN
