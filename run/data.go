@@ -452,7 +452,9 @@ func keyHoldPrefix(attempt int, site, name string) string {
 // keyHoldAsk is the part of keyHoldPrefix that names the dataset, the
 // same whatever the attempt and site: each time the name is followed by
 // a fixed character (a space, a ')'), so a longer name (ds-70 for ds-7)
-// never reads as it.
+// never reads as it. The store's hold_key column (SQLite migration 18,
+// PostgreSQL 16) reads the dataset of a hold without KeyDataset from
+// these words: they stay as holds written before that field have them.
 func keyHoldAsk(name string) string {
 	return fmt.Sprintf("send the key of dataset %s again (meridian dataset send-key %s): ", name, name)
 }
@@ -485,26 +487,27 @@ func heldForKey(r *Run, name string) bool {
 // retryKeyHolds brings forward to now the next try of tenant's runs held
 // for the key of its dataset name (heldForKey), which the tenant has just
 // sent, and nudges the loop: they waited up to an hour for their next try
-// (keyHeld's backoff). Only that tenant's runs are read, those held, a
-// page at a time, and only those whose stored data holds one of the
-// texts a hold heldForKey accepts for the name is written with
-// (keyHoldTexts) are read from the store (ListOptions.DataContains) and
-// decoded; each is tried once more, and a run still refused is held
-// again with its wait grown as before (the hold's start is kept).
+// (keyHeld's backoff). Only that tenant's held runs whose hold the store
+// finds waiting for name's key (ListOptions.HeldForKey: the column it
+// derives from each run's data, read through an index), or cannot tell
+// the key of, are read, a page at a time, and decoded; each is tried once
+// more, and a run still refused is held again with its wait grown as
+// before (the hold's start is kept).
 func (c *Controller) retryKeyHolds(ctx context.Context, tenant, name string) (int, error) {
 	n, after := 0, ""
-	lit, texts := literalInJSON(name), keyHoldTexts(name)
+	lit := literalInJSON(name)
 	for {
-		rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Tenant: tenant, States: []string{string(Held)}, After: after, Limit: activePage, NoDocuments: true, DataContains: texts})
+		rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Tenant: tenant, States: []string{string(Held)}, After: after, Limit: activePage, NoDocuments: true, HeldForKey: name})
 		if err != nil {
 			return n, err
 		}
 		for _, row := range rows {
-			// The store's filter read the data with its documents:
-			// a run it lists may name the dataset there alone. The
-			// data listed without them may be rendered anew (on
-			// PostgreSQL jsonb's text, spaced), so only the name is
-			// looked for here, not keyHoldTexts.
+			// The store lists runs whose key it cannot tell (data
+			// not JSON, a reason that asks for a key otherwise than
+			// whole) for every name: one that does not name this
+			// dataset is passed by undecoded. The data listed may
+			// be rendered anew (on PostgreSQL jsonb's text, spaced),
+			// so only the name is looked for.
 			if lit != nil && !bytes.Contains(row.Data, lit) {
 				continue // names no such dataset: not held for its key
 			}
@@ -559,22 +562,6 @@ func literalInJSON(name string) []byte {
 		}
 	}
 	return []byte(name)
-}
-
-// keyHoldTexts is what a run's stored data holds, as toRow writes it
-// (encoding/json, no spaces), when heldForKey accepts its hold for the
-// key of dataset name: the hold's KeyDataset field (its JSON tag) with
-// the name whole, or, on a hold written before that field, its reason's
-// keyHoldAsk, whose characters encoding/json writes as they are. The store lists
-// only runs holding one of them (ListOptions.DataContains): the name
-// alone is found in longer names too (ds-7 in ds-70, ds-700), and those
-// runs would be sent to be passed by. Nil, no narrowing, for a name
-// literalInJSON does not vouch for.
-func keyHoldTexts(name string) []string {
-	if literalInJSON(name) == nil {
-		return nil
-	}
-	return []string{`"keyDataset":"` + name + `"`, keyHoldAsk(name)}
 }
 
 // releasedFromHold is the Migration.Reason of a run a hold's release

@@ -13,8 +13,8 @@ import (
 
 // TestPutKeyReadsOnlyTheDatasetsHeldRuns: a key sent decoded every held
 // run of its tenant (up to its bound on runs, 10,000) to find the few
-// held for that key. It now decodes only those whose stored data holds
-// the dataset's name as a key hold writes it, which alone the store now
+// held for that key. It now decodes only those the store finds held for
+// the dataset's key (ListOptions.HeldForKey), which alone the store now
 // sends (it sent them all, then those naming the dataset anywhere, a
 // longer name's held runs among them), and still brings forward every
 // run held for its key, over several pages, a hold stored before

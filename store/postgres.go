@@ -558,6 +558,14 @@ func (s *Postgres) ListRuns(ctx context.Context, opts ListOptions) ([]*Run, erro
 		}
 		where = append(where, "("+strings.Join(ors, " OR ")+")")
 	}
+	if opts.HeldForKey != "" {
+		if err := checkHeldForKey(opts.HeldForKey); err != nil {
+			return nil, err
+		}
+		// As in SQLite's: the terms of the partial index runs_hold_key.
+		args = append(args, opts.HeldForKey, HoldKeyUnknown)
+		where = append(where, fmt.Sprintf("state = 'held' AND hold_key IN ($%d, $%d)", len(args)-1, len(args)))
+	}
 	if opts.After != "" {
 		// As in SQLite's: the cursor is a run of the tenant listed.
 		args = append(args, opts.After)

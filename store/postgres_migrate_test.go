@@ -65,10 +65,10 @@ func TestPostgresMigrationOutlastsStatementTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Back to before migration 00008, which reads the runs table.
-	for _, q := range []string{`DROP TABLE rekey_clashes`, `DROP TABLE rekeys`, `DROP STATISTICS audit_tenant_kind_stats`, `DROP INDEX audit_tenant_kind`, `DROP INDEX runs_tenant_live`, `DROP INDEX resources_store`, `CREATE UNIQUE INDEX resources_store ON resources (store_key) WHERE store_key <> ''`,
+	for _, q := range []string{`DROP INDEX runs_hold_key`, `ALTER TABLE runs DROP COLUMN hold_key`, `DROP FUNCTION meridian_hold_key(TEXT)`, `DROP TABLE rekey_clashes`, `DROP TABLE rekeys`, `DROP STATISTICS audit_tenant_kind_stats`, `DROP INDEX audit_tenant_kind`, `DROP INDEX runs_tenant_live`, `DROP INDEX resources_store`, `CREATE UNIQUE INDEX resources_store ON resources (store_key) WHERE store_key <> ''`,
 		`DROP FUNCTION meridian_store_key_digest(TEXT)`, `DROP INDEX audit_hash`, `DROP TRIGGER runs_data_object_update ON runs`, `DROP TRIGGER runs_data_object_insert ON runs`,
 		`DROP FUNCTION meridian_runs_data_object()`, `ALTER TABLE runs DROP COLUMN data_object`,
-		`DROP TABLE run_order`, `DROP FUNCTION meridian_list_data(TEXT)`, `DELETE FROM goose_db_version WHERE version_id IN (8, 9, 10, 11, 12, 13, 14, 15)`} {
+		`DROP TABLE run_order`, `DROP FUNCTION meridian_list_data(TEXT)`, `DELETE FROM goose_db_version WHERE version_id IN (8, 9, 10, 11, 12, 13, 14, 15, 16)`} {
 		if _, err := s.pool.Exec(ctx, q); err != nil {
 			t.Fatal(err)
 		}

@@ -143,6 +143,37 @@ type ListOptions struct {
 	// both stores alike. After still pages by the runs listed: a page's
 	// last run is the next cursor.
 	DataContains []string
+	// HeldForKey, when set, lists only the runs in state "held" whose
+	// hold waits for the key of the dataset of that name, and those whose
+	// hold the database cannot tell (HoldKeyUnknown): the column hold_key
+	// the database derives from each row's state and data (migration
+	// 00018, PostgreSQL 00016), read through the index on (tenant,
+	// hold_key). No writer gives the column: it cannot say other than the
+	// row's data does. It is a narrowing, as DataContains is: the caller
+	// still decodes each run listed and judges its hold. A name that is
+	// HoldKeyUnknown, holds a NUL or bytes that are not UTF-8 is refused
+	// by both stores alike.
+	HeldForKey string
+}
+
+// HoldKeyUnknown is the hold_key of a held run whose data the database
+// cannot tell the key of (not valid JSON, a hold's keyDataset or reason
+// that is not a string, or a hold written before keyDataset existed whose
+// reason asks for a key): ListOptions.HeldForKey lists it for every name,
+// so that such a run is read, never passed by. No dataset's name is it (a
+// name is a DNS label).
+const HoldKeyUnknown = "*"
+
+// checkHeldForKey refuses a ListOptions.HeldForKey no dataset can have:
+// every store refuses it, listing nothing.
+func checkHeldForKey(name string) error {
+	if name == HoldKeyUnknown {
+		return fmt.Errorf("list runs: HeldForKey %q: the mark of holds whose key is unknown, not a dataset's name", name)
+	}
+	if strings.IndexByte(name, 0) >= 0 || !utf8.ValidString(name) {
+		return fmt.Errorf("list runs: HeldForKey %q: holds a NUL or bytes that are not UTF-8, which no dataset's name holds", name)
+	}
+	return nil
 }
 
 // MaxDataContains is the most texts one ListOptions.DataContains may

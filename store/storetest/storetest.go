@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -31,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("List", func(t *testing.T) { list(t, open(t)) })
 	t.Run("ListPages", func(t *testing.T) { listPages(t, open(t)) })
 	t.Run("ListDataContains", func(t *testing.T) { listDataContains(t, open(t)) })
+	t.Run("ListHeldForKey", func(t *testing.T) { listHeldForKey(t, open(t)) })
 	t.Run("ListWithoutDocuments", func(t *testing.T) { listWithoutDocuments(t, open(t)) })
 	t.Run("NULInRunData", func(t *testing.T) { nulInRunData(t, open(t)) })
 	t.Run("DuplicateKeys", func(t *testing.T) { duplicateKeys(t, open(t)) })
@@ -386,6 +388,96 @@ func listDataContains(t *testing.T, s store.Store) {
 		got, err := s.ListRuns(ctx, store.ListOptions{Tenant: "a", DataContains: bad})
 		if err == nil || !strings.Contains(err.Error(), "DataContains") || len(got) != 0 {
 			t.Errorf("DataContains %q: %v %v, want a refusal naming DataContains", bad, runIDs(got), err)
+		}
+	}
+}
+
+// listHeldForKey: a list with HeldForKey holds the held runs whose
+// hold's keyDataset, as the JSON decodes (escapes and all, exactly, not
+// found inside a longer name), is the name, or, on a hold without one,
+// whose reason asks for that dataset's key, and those whose key the
+// database cannot tell (a keyDataset that is not a string, a reason that
+// asks for a key otherwise than whole), tenant still applied,
+// a page at a time, with and without documents. A run whose update makes
+// it held for the key is listed from then on, and no more once it leaves
+// the state. A name no dataset can have is refused.
+func listHeldForKey(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const legacy = `staging attempt 1 to Site/a: send the key of dataset corpus-c again (meridian dataset send-key corpus-c): no key`
+	runs := []struct {
+		id, tenant, state, data string
+	}{
+		{"k01", "a", "held", `{"hold":{"reason":"r","keyDataset":"corpus-c"}}`},
+		{"k02", "a", "held", `{"hold":{"keyDataset":"corpus-d"}}`},
+		{"k03", "a", "held", `{"hold":{"reason":"` + legacy + `"}}`},
+		{"k04", "a", "held", `{"hold":{"keyDataset":"Corpus-C"}}`},
+		{"k05", "a", "planned", `{"hold":{"keyDataset":"corpus-c"}}`},
+		{"k06", "b", "held", `{"hold":{"keyDataset":"corpus-c"}}`},
+		{"k07", "a", "held", `{"documents":[{"name":"corpus-c.yaml","content":"keyDataset: corpus-c"}],"x":1}`},
+		{"k08", "a", "held", `{"hold":{"keyDataset":"corpus-cc"}}`},
+		{"k09", "a", "held", `{"hold":{"reason":"held by rule corpus-c","code":"denied"}}`},
+		{"k10", "a", "held", `{"hold":{"keyDataset":"corpus\u002dc"}}`},
+		{"k11", "a", "held", `{"hold":{"keyDataset":7}}`},
+		{"k12", "a", "held", `{"hold":{"keyDataset":"","reason":"staging attempt 1 to Site/a: send the key of dataset corpus\u002dc again (meridian dataset send-key corpus-c): x"}}`},
+		{"k15", "a", "held", `{"hold":{"reason":"staging attempt 1 to Site/a: send the key of dataset corpus-cc again (meridian dataset send-key corpus-cc): x"}}`},
+		{"k16", "a", "held", `{"hold":{"reason":"staging attempt 1 to Site/a: send the key of dataset corpus-c now"}}`},
+		{"k17", "a", "held", `{"hold":{"reason":"meridian dataset send-key corpus-c"}}`},
+		{"k13", "a", "held", `{"hold":{"keyDataset":"corpus-d"},"documents":[{"name":"x","content":"\"keyDataset\":\"corpus-c\""}]}`},
+		{"k14", "a", "held", `{"hold":null}`},
+	}
+	for _, x := range runs {
+		r := newRun(x.id, x.tenant)
+		r.State, r.Data = x.state, []byte(x.data)
+		if _, _, err := s.CreateRun(ctx, r, "", store.Change{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{"k01", "k03", "k10", "k11", "k12", "k16"}
+	for _, o := range []store.ListOptions{
+		{Tenant: "a", HeldForKey: "corpus-c"},
+		{Tenant: "a", HeldForKey: "corpus-c", NoDocuments: true},
+		{Tenant: "a", HeldForKey: "corpus-c", States: []string{"held", "planned"}},
+	} {
+		got, err := s.ListRuns(ctx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, runIDs(got)); diff != "" {
+			t.Errorf("%+v: %s", o, diff)
+		}
+		for size := 1; size <= len(want)+1; size++ {
+			if diff := cmp.Diff(want, runIDs(listRunsPaged(t, s, o, size, len(want)))); diff != "" {
+				t.Errorf("%+v in pages of %d: %s", o, size, diff)
+			}
+		}
+	}
+	if got, err := s.ListRuns(ctx, store.ListOptions{AllTenants: true, HeldForKey: "corpus-c"}); err != nil || !slices.Contains(runIDs(got), "k06") || len(got) != len(want)+1 {
+		t.Errorf("every tenant's runs held for corpus-c: %v %v, want b's k06 beside a's %v", runIDs(got), err, want)
+	}
+	if got, err := s.ListRuns(ctx, store.ListOptions{Tenant: "a", HeldForKey: "corpus-c", States: []string{"planned"}}); err != nil || len(got) != 0 {
+		t.Errorf("a's planned runs held for corpus-c: %v %v, want none", runIDs(got), err)
+	}
+	// Updates: k02 comes to wait for corpus-c, and k01 leaves the state.
+	setRun := func(id, state, data string) {
+		t.Helper()
+		if _, err := s.UpdateRun(ctx, id, func(r *store.Run) (store.Change, error) {
+			r.State, r.Data = state, []byte(data)
+			return store.Change{}, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setRun("k02", "held", `{"hold":{"keyDataset":"corpus-c"}}`)
+	setRun("k01", "queued", `{"hold":{"keyDataset":"corpus-c"}}`)
+	setRun("k05", "held", `{"hold":{"keyDataset":"corpus-c"}}`)
+	got, err := s.ListRuns(ctx, store.ListOptions{Tenant: "a", HeldForKey: "corpus-c"})
+	if diff := cmp.Diff([]string{"k02", "k03", "k05", "k10", "k11", "k12", "k16"}, runIDs(got)); err != nil || diff != "" {
+		t.Errorf("after the updates: %v %s", err, diff)
+	}
+	for _, bad := range []string{store.HoldKeyUnknown, "corpus\x00c", "corpus-\xffc"} {
+		got, err := s.ListRuns(ctx, store.ListOptions{Tenant: "a", HeldForKey: bad})
+		if err == nil || !strings.Contains(err.Error(), "HeldForKey") || len(got) != 0 {
+			t.Errorf("HeldForKey %q: %v %v, want a refusal naming HeldForKey", bad, runIDs(got), err)
 		}
 	}
 }
