@@ -375,8 +375,8 @@ var afterScratchCheck = func() {}
 // descriptor, never through wd, so a swap made meanwhile cannot make the
 // agent remove or make anything elsewhere. A scratch that wd no longer
 // names by the end is refused: the datasets are unsealed into it by its
-// path.
-func freshScratch(sb Sandbox, wd string) error {
+// path. Each directory mode the check changes is logged (logf).
+func freshScratch(sb Sandbox, wd string, logf func(string, ...any)) error {
 	if err := os.MkdirAll(wd, 0o700); err != nil {
 		return err
 	}
@@ -385,7 +385,7 @@ func freshScratch(sb Sandbox, wd string) error {
 		return fmt.Errorf("scratch %s: not a directory (%w)", wd, err)
 	}
 	defer unix.Close(fd)
-	if err := checkScratchWriters(sb, wd, ""); err != nil {
+	if err := checkScratchWriters(sb, wd, "", logf); err != nil {
 		return err
 	}
 	if err := stillAt(fd, wd); err != nil {
