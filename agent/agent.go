@@ -77,6 +77,10 @@ type Config struct {
 	// raise them.
 	SiteScratchFloor      int64
 	SiteScratchInodeFloor int64
+	// logf, set by Run to the attempt's logf, logs each directory mode
+	// the agent changes on the scratch's path or a read-only path's
+	// (guardDir); nil logs none.
+	logf func(string, ...any)
 }
 
 // FromEnv fills the connection fields from the environment the controller
@@ -232,6 +236,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		return ExitSetup, fmt.Errorf("agent: manifest: %w", err)
 	}
 	a := &attempt{cfg: cfg, cl: cl, m: m, wd: wd, phase: "preparing", control: make(chan Reply, 4)}
+	a.cfg.logf = a.logf
 	defer a.wipe()
 	// Last before the agent's final line (RunMain's): how many of its
 	// lines the site's log left out.
@@ -633,7 +638,7 @@ func (a *attempt) prepare(ctx context.Context) error {
 	// The scratch's path is checked, in every mode, before anything in
 	// the scratch is removed or made (freshScratch); refused, the
 	// scratch is left as it is, not wiped either (wipe).
-	if err := freshScratch(a.m.Sandbox, a.wd); err != nil {
+	if err := freshScratch(a.m.Sandbox, a.wd, a.cfg.logf); err != nil {
 		return err
 	}
 	a.checked = true

@@ -27,20 +27,25 @@ var geteuid = os.Geteuid
 // the kernel sees it); a link met on it, put there since, is refused too.
 //
 // A directory of the agent's user that its group or every user may write
-// has that write taken away (guardDir) rather than refused: a landlock
-// workload runs as that user and may chmod any of its directories
-// (Landlock does not cover metadata), and one chmod 0777 of the shared
-// work root refused every later attempt under it, every tenant's, until
-// an operator set it back; a Kubernetes scratch volume (emptyDir) is made
-// 0777, without the sticky bit. Only a directory the agent cannot set
-// right (another user's, or root's when the agent is not root) is
+// has that write taken away (guardDir) rather than refused, where the
+// agent does not run as root: a landlock workload runs as that user and
+// may chmod any of its directories (Landlock does not cover metadata),
+// and one chmod 0777 of the shared work root refused every later attempt
+// under it, every tenant's, until an operator set it back. An agent run
+// as root (the uid sandbox) sets right only the scratch and what lies in
+// it (a Kubernetes scratch volume, emptyDir, is root's and 0777 without
+// the sticky bit): a root-owned directory above it is the site's (a
+// /scratch of mode 0775, root and a group of the site's users), whose
+// mode the agent must not change for every user of the node, and no
+// workload of root's can have opened it. The rest (another user's, root's
+// when the agent is not root, root's above the scratch when it is) is
 // refused; the error names the directory, its mode, its owner and who
-// may write it.
+// may write it. Each mode the agent changes is logged (logf, nil for
+// none).
 //
 // scratch is the scratch's own path, links resolved: in the uid sandbox
 // it and what lies in it may be the tenant's user's too (tenantOf), to
-// whom the agent hands it.
-//
+// whom the agent hands it.//
 // Where the server says the scratch is the attempt's own volume
 // (Sandbox.ScratchVolume: a Kubernetes pod's emptyDir, root's and 0777,
 // which an agent that is not root can neither take nor set right), the
@@ -49,18 +54,18 @@ var geteuid = os.Geteuid
 // container's paths, and a mount point cannot be renamed or removed
 // (EBUSY), so no one could put another directory in its place. A scratch
 // that is not a mount point is judged as any other directory.
-func checkPathWriters(sb Sandbox, what, dir, scratch string) error {
+func checkPathWriters(sb Sandbox, what, dir, scratch string, logf func(string, ...any)) error {
 	if !filepath.IsAbs(dir) {
 		return fmt.Errorf("sandbox %q: %s: %s is not an absolute path; refusing to run the workload", sb.Mode, what, dir)
 	}
 	euid := geteuid()
 	for p := filepath.Clean(dir); ; p = filepath.Dir(p) {
-		tenant := -1
+		g := guard{sb: sb, what: what, euid: euid, tenant: -1, logf: logf}
 		if scratch != "" && pathWithin(p, scratch) {
-			tenant = tenantOf(sb)
+			g.tenant, g.inScratch = tenantOf(sb), true
 		}
-		volume := sb.ScratchVolume && scratch != "" && p == filepath.Clean(scratch)
-		if err := guardDir(sb, what, p, euid, tenant, volume); err != nil {
+		g.volume = sb.ScratchVolume && scratch != "" && p == filepath.Clean(scratch)
+		if err := g.dir(p); err != nil {
 			return err
 		}
 		if p == "/" {
@@ -78,44 +83,83 @@ func tenantOf(sb Sandbox) int {
 	return -1
 }
 
-// guardDir checks the one directory p (checkPathWriters): it must be a
-// directory, not a link, that no user but euid, root and tenant (the
-// scratch's user in the uid sandbox, -1 for none) may rename the entries
-// of. One of theirs that its group or every user may write has that
-// write taken away first (where the agent may: its own, or any as root),
-// through a descriptor of the directory looked at, and is looked at
-// again: still written by another, or not set right, it is refused,
-// unless volume says p is the site's scratch volume and it is one
-// (podVolume).
-func guardDir(sb Sandbox, what, p string, euid, tenant int, volume bool) error {
+// guard is how guardDir judges the directories on one path.
+type guard struct {
+	sb   Sandbox
+	what string
+	// euid is the agent's user; tenant the scratch's user in the uid
+	// sandbox (-1 for none), for a directory in the scratch.
+	euid, tenant int
+	// inScratch says the directory is the scratch or lies in it; volume
+	// that it is the scratch and the server says it is the attempt's own
+	// volume (podVolume).
+	inScratch, volume bool
+	// logf logs each mode the agent changes (nil: not logged).
+	logf func(string, ...any)
+}
+
+// guardDir is guard.dir for a directory that is not in the scratch.
+func guardDir(sb Sandbox, what, p string, euid int, logf func(string, ...any)) error {
+	return guard{sb: sb, what: what, euid: euid, tenant: -1, logf: logf}.dir(p)
+}
+
+// dir checks the one directory p (checkPathWriters): it must be a
+// directory, not a link, that no user but euid, root and tenant may
+// rename the entries of. One that its group or every user may write has
+// that write taken away first where the agent may set it right
+// (mayTakeWrite), through a descriptor of the directory looked at, and
+// is looked at again: still written by another, or not set right, it is
+// refused, unless g.volume says p is the site's scratch volume and it is
+// one (podVolume).
+func (g guard) dir(p string) error {
 	var st unix.Stat_t
-	if err := lstatDir(sb, what, p, &st); err != nil {
+	if err := lstatDir(g.sb, g.what, p, &st); err != nil {
 		return err
 	}
-	if dirWriters(&st, euid, tenant) == "" {
+	who := dirWriters(&st, g.euid, g.tenant)
+	if who == "" {
 		return nil
 	}
-	if uid := int(st.Uid); uid == euid || (euid == 0 && uid == tenant) {
-		if err := takeGroupWrite(p, &st); err != nil {
-			return fmt.Errorf("sandbox %q: %s: the directory %s (mode %04o, owned by uid %d) may be written by others and its mode could not be set back: %w; refusing to run the workload", sb.Mode, what, p, st.Mode&0o7777, st.Uid, err)
+	if g.mayTakeWrite(int(st.Uid)) {
+		was := st.Mode & 0o7777
+		mode, err := takeGroupWrite(p, &st)
+		if err != nil {
+			return fmt.Errorf("sandbox %q: %s: the directory %s (mode %04o, owned by uid %d) may be written by others and its mode could not be set back: %w; refusing to run the workload", g.sb.Mode, g.what, p, was, st.Uid, err)
 		}
-		if err := lstatDir(sb, what, p, &st); err != nil {
+		if g.logf != nil {
+			g.logf("%s: the directory %s (owned by uid %d) could be written by %s: its mode was set from %04o to %04o", g.what, p, st.Uid, who, was, mode)
+		}
+		if err := lstatDir(g.sb, g.what, p, &st); err != nil {
 			return err
 		}
+		who = dirWriters(&st, g.euid, g.tenant)
 	}
-	who := dirWriters(&st, euid, tenant)
 	if who == "" {
 		return nil
 	}
 	hint := ""
-	if volume {
+	if g.volume {
 		ok, why := podVolume(p, &st)
 		if ok {
 			return nil
 		}
 		hint = "; the site's scratch volume, but " + why
 	}
-	return fmt.Errorf("sandbox %q: %s: the directory %s (mode %04o, owned by uid %d) on its path may be written by %s, who could rename what is in it and put their own in its place between the check and the run%s; refusing to run the workload (let only the agent's user (uid %d) and root own and write each directory on the scratch's path: chmod go-w %s, or set the sticky bit of a root-owned shared directory, as /tmp has)", sb.Mode, what, p, st.Mode&0o7777, st.Uid, who, hint, euid, p)
+	return fmt.Errorf("sandbox %q: %s: the directory %s (mode %04o, owned by uid %d) on its path may be written by %s, who could rename what is in it and put their own in its place between the check and the run%s; refusing to run the workload (let only the agent's user (uid %d) and root own and write each directory on the scratch's path: chmod go-w %s, or set the sticky bit of a root-owned shared directory, as /tmp has)", g.sb.Mode, g.what, p, st.Mode&0o7777, st.Uid, who, hint, g.euid, p)
+}
+
+// mayTakeWrite says whether the agent sets right, rather than refuses, a
+// directory of the user uid that others may write. Not root, it sets
+// right its own, wherever they lie: a workload of its user may have
+// opened them. Root sets right only the scratch and what lies in it,
+// root's or the tenant's: a directory above it is the site's, shared by
+// every user of the node, and taking its group's write would change it
+// for all of them, silently.
+func (g guard) mayTakeWrite(uid int) bool {
+	if g.euid != 0 {
+		return uid == g.euid
+	}
+	return g.inScratch && (uid == 0 || uid == g.tenant)
 }
 
 // podVolume reports whether the scratch p, which st (from Lstat)
@@ -185,21 +229,23 @@ func lstatDir(sb Sandbox, what, p string, st *unix.Stat_t) error {
 // the scratch. It never follows a link: p is opened O_PATH and O_NOFOLLOW,
 // and changed through that descriptor's /proc entry only if it is still
 // the directory st describes (a directory put in its place since is left
-// as it is, and judged as found by the caller's second look).
-func takeGroupWrite(p string, st *unix.Stat_t) error {
+// as it is, and judged as found by the caller's second look). It returns
+// the mode set.
+func takeGroupWrite(p string, st *unix.Stat_t) (uint32, error) {
 	fd, err := unix.Open(p, unix.O_PATH|unix.O_NOFOLLOW|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer unix.Close(fd)
 	var now unix.Stat_t
 	if err := unix.Fstat(fd, &now); err != nil {
-		return err
+		return 0, err
 	}
 	if now.Dev != st.Dev || now.Ino != st.Ino {
-		return fmt.Errorf("replaced while it was looked at")
+		return 0, fmt.Errorf("replaced while it was looked at")
 	}
-	return unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), (now.Mode&0o7777)&^0o022)
+	mode := (now.Mode & 0o7777) &^ 0o022
+	return mode, unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), mode)
 }
 
 // dirWriters says who, other than the user euid, root and tenant (-1 for
@@ -239,7 +285,7 @@ func dirWriters(st *unix.Stat_t, euid, tenant int) string {
 // attempt of an image that does not run as root: a Kubernetes scratch
 // volume (emptyDir) is root's and 0777, which such an agent can neither
 // accept nor set right.
-func checkScratchWriters(sb Sandbox, wd, execPath string) error {
+func checkScratchWriters(sb Sandbox, wd, execPath string, logf func(string, ...any)) error {
 	if wd == "" || sb.Mode == SandboxNone {
 		return nil
 	}
@@ -255,7 +301,7 @@ func checkScratchWriters(sb Sandbox, wd, execPath string) error {
 	if err != nil {
 		return fmt.Errorf("sandbox %q: %s: %w; refusing to run the workload", sb.Mode, what, err)
 	}
-	return checkPathWriters(sb, what, real, scratch)
+	return checkPathWriters(sb, what, real, scratch, logf)
 }
 
 // checkReadOnlyWriters refuses, in the landlock sandbox, to grant the
@@ -266,9 +312,10 @@ func checkScratchWriters(sb Sandbox, wd, execPath string) error {
 // resolved, then granted again by path, and such a user could swap a
 // directory or a link on the way between the check and the grant, the
 // workload then granted what the swap led to (the server's state
-// directory, its keys). Each such directory is guarded as the scratch's
-// path is (guardDir): one of the server's user is set right, another's
-// refused. A path given relative is refused: the helper would resolve it
+// directory, its keys). Each such directory is guarded as a directory
+// above the scratch is (guardDir): one of the server's user is set right
+// where the server is not root, the rest refused. Each mode changed is
+// logged (cfg.logf). A path given relative is refused: the helper would resolve it
 // in the scratch, where the workload may put a link anywhere.
 func checkReadOnlyWriters(cfg Config, sb Sandbox) error {
 	if sb.Mode != SandboxLandlock {
@@ -287,7 +334,7 @@ func checkReadOnlyWriters(cfg Config, sb Sandbox) error {
 	euid := geteuid()
 	guarded := map[string]bool{}
 	for _, p := range paths {
-		if err := guardLookups(sb, "the read-only path "+p, p, euid, guarded); err != nil {
+		if err := guardLookups(sb, "the read-only path "+p, p, euid, guarded, cfg.logf); err != nil {
 			return err
 		}
 	}
@@ -302,7 +349,7 @@ const maxLinks = 40
 // it does, once (guarded holds those done). A name that is not there, or
 // that the server's user may not look up, ends it with no error: nothing
 // is granted there, and only the server's user and root may change that.
-func guardLookups(sb Sandbox, what, p string, euid int, guarded map[string]bool) error {
+func guardLookups(sb Sandbox, what, p string, euid int, guarded map[string]bool, logf func(string, ...any)) error {
 	cur, rest, links := "/", splitPath(p), 0
 	for len(rest) > 0 {
 		name := rest[0]
@@ -312,7 +359,7 @@ func guardLookups(sb Sandbox, what, p string, euid int, guarded map[string]bool)
 			continue
 		}
 		if !guarded[cur] {
-			if err := guardDir(sb, what, cur, euid, -1, false); err != nil {
+			if err := guardDir(sb, what, cur, euid, logf); err != nil {
 				return err
 			}
 			guarded[cur] = true

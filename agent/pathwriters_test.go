@@ -1,8 +1,10 @@
 package agent
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -37,13 +39,18 @@ func TestAttackScratchRenamedThroughADirectoryAbove(t *testing.T) {
 	}
 	// The server's own directories are set right, not refused
 	// (TestAttackWorkloadChmodLocksEveryTenantOut); others' are refused
-	// below.
+	// below. Above the scratch, a server that is not root stands in for
+	// one run as root: root sets right only the scratch and what is in it.
 	for _, tc := range []struct {
 		dir  string
 		mode os.FileMode
 	}{
 		{shared, 0o777}, {shared, 0o775}, {shared, 0o757}, {filepath.Dir(script), 0o777},
 	} {
+		restore := func() {}
+		if tc.dir == shared {
+			restore = asServerUser(t, shared)
+		}
 		if err := os.Chmod(tc.dir, tc.mode); err != nil {
 			t.Fatal(err)
 		}
@@ -56,6 +63,7 @@ func TestAttackScratchRenamedThroughADirectoryAbove(t *testing.T) {
 		if err := os.Chmod(tc.dir, 0o700); err != nil {
 			t.Fatal(err)
 		}
+		restore()
 	}
 	// As /tmp: every user may write it, but only an entry's owner (and
 	// the directory's, and root) may rename or remove that entry.
@@ -154,7 +162,7 @@ func TestScratchWritersCheckedBeforeUnsealing(t *testing.T) {
 	if err := os.WriteFile(old, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := freshScratch(Sandbox{Mode: SandboxNone}, wd); err != nil {
+	if err := freshScratch(Sandbox{Mode: SandboxNone}, wd, nil); err != nil {
 		t.Errorf("sandbox none: a scratch under a directory others may write: %v; want it taken, the site isolating the attempt", err)
 	}
 	if _, err := os.Lstat(old); !os.IsNotExist(err) {
@@ -176,7 +184,11 @@ func TestAttackWorkloadChmodLocksEveryTenantOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	sb := Sandbox{Mode: SandboxLandlock}
-	cfg := Config{Exe: "/nonexistent/meridian"}
+	var logged []string
+	cfg := Config{Exe: "/nonexistent/meridian", logf: func(format string, args ...any) {
+		logged = append(logged, fmt.Sprintf(format, args...))
+	}}
+	restore := asServerUser(t, root)
 	for _, tenant := range []string{"a", "b"} {
 		// The earlier tenant's workload opened the work root to all.
 		if err := os.Chmod(root, 0o777); err != nil {
@@ -196,9 +208,25 @@ func TestAttackWorkloadChmodLocksEveryTenantOut(t *testing.T) {
 		if fi, err := os.Stat(root); err != nil || fi.Mode().Perm() != 0o755 {
 			t.Errorf("tenant %s: the work root is now %v (%v); want 0755", tenant, fi.Mode(), err)
 		}
+		if want := root + " (owned by uid " + strconv.Itoa(geteuid()) + ") could be written by its group"; len(logged) != 1 || !strings.Contains(logged[0], want) || !strings.HasSuffix(logged[0], "set from 0777 to 0755") {
+			t.Errorf("tenant %s: logged %q; want one line saying %q, from 0777 to 0755", tenant, logged, want)
+		}
+		logged = nil
 	}
+	restore()
 	if os.Geteuid() != 0 {
 		return
+	}
+	// As root, the work root above the scratch is the site's: refused
+	// and left as it is, not set right for every user of the node.
+	if err := os.Chmod(root, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := workloadCommand(cfg, sb, filepath.Join(root, "a"), []string{"/bin/sh"}, nil); err == nil || !strings.Contains(err.Error(), root+" (mode 0777, owned by uid 0)") {
+		t.Errorf("a root-owned work root of mode 0777, the server root: %v; want it refused, naming it", err)
+	}
+	if fi, err := os.Stat(root); err != nil || fi.Mode().Perm() != 0o777 || len(logged) != 0 {
+		t.Errorf("a root-owned work root, the server root: now %v (%v), logged %q; want it left 0777", fi.Mode(), err, logged)
 	}
 	// As a server that is not root: root's directories are not its own
 	// to set right.
@@ -256,6 +284,7 @@ func TestAttackReadOnlyPathSwappedThroughADirectoryAbove(t *testing.T) {
 		t.Errorf("a relative read-only path: %v; want it refused, naming it", err)
 	}
 	// The server's own directories are set right.
+	restore := asServerUser(t, shared, links)
 	for _, d := range []string{shared, links} {
 		if err := os.Chmod(d, 0o777); err != nil {
 			t.Fatal(err)
@@ -269,6 +298,7 @@ func TestAttackReadOnlyPathSwappedThroughADirectoryAbove(t *testing.T) {
 			t.Errorf("%s: now %v (%v); want 0755", d, fi.Mode(), err)
 		}
 	}
+	restore()
 	if os.Geteuid() != 0 {
 		return
 	}
@@ -291,5 +321,30 @@ func TestAttackReadOnlyPathSwappedThroughADirectoryAbove(t *testing.T) {
 		if err := os.Chmod(tc.open, 0o755); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// asServerUser stands in, where the test runs as root, for a server that
+// is not root and owns dirs: root sets right no directory above the
+// scratch (they are the site's), a server of another user its own. The
+// returned restore gives dirs back to root and the server its own uid.
+func asServerUser(t *testing.T, dirs ...string) (restore func()) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return func() {}
+	}
+	const server = 4242
+	chown := func(uid int) {
+		for _, d := range dirs {
+			if err := os.Lchown(d, uid, -1); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	chown(server)
+	geteuid = func() int { return server }
+	return func() {
+		geteuid = os.Geteuid
+		chown(0)
 	}
 }

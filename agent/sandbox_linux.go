@@ -515,7 +515,7 @@ func helperCommand(cfg Config, sb Sandbox, wd string, args, env []string, reap b
 	// scratch by its path too. The read-only paths are judged again once
 	// no one else may change where they lead (checkReadOnlyWriters): a
 	// swap made since prepare's check is judged as it stands.
-	err := checkScratchWriters(sb, wd, execPath)
+	err := checkScratchWriters(sb, wd, execPath, cfg.logf)
 	if err == nil {
 		err = checkReadOnlyWriters(cfg, sb)
 	}

@@ -101,9 +101,8 @@ func Sweep(root string) (int, error) {
 			f.Close()
 			continue
 		}
-		err = removeTree(strings.TrimSuffix(path, LockSuffix))
+		err = removeScratch(strings.TrimSuffix(path, LockSuffix), f)
 		if err == nil {
-			err = os.Remove(path)
 			n++
 		}
 		f.Close()
@@ -112,6 +111,68 @@ func Sweep(root string) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// removeScratch removes the scratch wd, everything in it and its lock
+// beside it, held open as lock, through a descriptor of wd's directory
+// found from / without following a link (openDirNoFollow), never by
+// wd's path: a directory above the scratch that another user could
+// write (a scratch the agent refused, and left, for that) may have been
+// swapped for a link since, and the sweep (root, for the uid sandbox)
+// removed what lay where it led. The lock held must be the one in that
+// directory: found elsewhere, the directories on wd's path have changed
+// since the lock was opened, and both are left as they are, with an
+// error that says so.
+func removeScratch(wd string, lock *os.File) error {
+	dir, err := openDirNoFollow(filepath.Dir(wd))
+	if err != nil {
+		return fmt.Errorf("%s: a directory on its path is not one a sweep may go through (%w): left as it is, with its lock (name the directory to sweep by its path without links)", wd, err)
+	}
+	defer unix.Close(dir)
+	name := filepath.Base(wd)
+	var held, found unix.Stat_t
+	if err := unix.Fstat(int(lock.Fd()), &held); err != nil {
+		return fmt.Errorf("%s: its lock: %w", wd, err)
+	}
+	if err := unix.Fstatat(dir, name+LockSuffix, &found, unix.AT_SYMLINK_NOFOLLOW); err != nil || found.Dev != held.Dev || found.Ino != held.Ino {
+		return fmt.Errorf("%s: the directories on its path changed since its lock was taken (%v): left as it is, with its lock", wd, err)
+	}
+	if err := removeAllAt(dir, name); err != nil {
+		return fmt.Errorf("%s: %w", wd, err)
+	}
+	if err := unix.Unlinkat(dir, name+LockSuffix, 0); err != nil && err != unix.ENOENT {
+		return fmt.Errorf("%s%s: %w", wd, LockSuffix, err)
+	}
+	return nil
+}
+
+// openDirNoFollow opens the absolute directory p (O_PATH), each name on
+// it opened from the directory before without following a link: a link
+// anywhere on p, or a name that is not a directory, is an error.
+func openDirNoFollow(p string) (int, error) {
+	if !filepath.IsAbs(p) {
+		return -1, fmt.Errorf("%s is not an absolute path", p)
+	}
+	const flags = unix.O_PATH | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	fd, err := unix.Open("/", flags, 0)
+	if err != nil {
+		return -1, err
+	}
+	at := "/"
+	for _, name := range splitPath(p) {
+		if name == ".." {
+			unix.Close(fd)
+			return -1, fmt.Errorf("%s holds \"..\"", p)
+		}
+		at = filepath.Join(at, name)
+		next, err := unix.Openat(fd, name, flags, 0)
+		unix.Close(fd)
+		if err != nil {
+			return -1, fmt.Errorf("%s: %w", at, err)
+		}
+		fd = next
+	}
+	return fd, nil
 }
 
 // removeTree removes p and everything under it, links removed and never
@@ -252,10 +313,7 @@ func SweepWait(wd string, timeout time.Duration) (bool, error) {
 					f.Close()
 					return false, fmt.Errorf("%s is not a directory: not a scratch", wd)
 				}
-				err := removeTree(wd)
-				if err == nil {
-					err = os.Remove(path)
-				}
+				err := removeScratch(wd, f)
 				f.Close()
 				return err == nil, err
 			}
@@ -375,8 +433,8 @@ var afterScratchCheck = func() {}
 // descriptor, never through wd, so a swap made meanwhile cannot make the
 // agent remove or make anything elsewhere. A scratch that wd no longer
 // names by the end is refused: the datasets are unsealed into it by its
-// path.
-func freshScratch(sb Sandbox, wd string) error {
+// path. Each directory mode the check changes is logged (logf).
+func freshScratch(sb Sandbox, wd string, logf func(string, ...any)) error {
 	if err := os.MkdirAll(wd, 0o700); err != nil {
 		return err
 	}
@@ -385,7 +443,7 @@ func freshScratch(sb Sandbox, wd string) error {
 		return fmt.Errorf("scratch %s: not a directory (%w)", wd, err)
 	}
 	defer unix.Close(fd)
-	if err := checkScratchWriters(sb, wd, ""); err != nil {
+	if err := checkScratchWriters(sb, wd, "", logf); err != nil {
 		return err
 	}
 	if err := stillAt(fd, wd); err != nil {

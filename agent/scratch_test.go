@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -147,5 +148,70 @@ func TestSweepWaitGivesUpOnALockReplacedAgainAndAgain(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(wd, "data", "plain")); err != nil {
 		t.Fatalf("the scratch was touched: %v", err)
+	}
+}
+
+// TestAttackSweepThroughASwappedDirectory: the sweep removed a lost
+// attempt's scratch by its path. A scratch the agent refused (a directory
+// above it that another user may write) is left there for the sweep;
+// that user could swap the directory above it for a link, before the
+// sweep or between its taking the lock and its removal, and the sweep
+// (root, for the uid sandbox) removed what lay where the link led: a
+// directory of the scratch's name in /tmp, beside a lock that user put
+// there. The scratch is now removed through its directory opened from /
+// without following a link, and only where that directory holds the lock
+// taken: the link's target is left as it is, and the sweep says why.
+func TestAttackSweepThroughASwappedDirectory(t *testing.T) {
+	for _, when := range []string{"before the sweep", "after the lock is taken"} {
+		base := t.TempDir()
+		shared := filepath.Join(base, "shared")
+		wd := filepath.Join(shared, "run-1-1")
+		victim := filepath.Join(base, "victim")
+		for _, d := range []string{filepath.Join(wd, "data"), filepath.Join(victim, "run-1-1")} {
+			if err := os.MkdirAll(d, 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}
+		kept := filepath.Join(victim, "run-1-1", "kept")
+		for _, f := range []string{wd + LockSuffix, kept, filepath.Join(victim, "run-1-1") + LockSuffix} {
+			if err := os.WriteFile(f, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		swap := func() {
+			if err := os.Rename(shared, shared+".moved"); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(victim, shared); err != nil {
+				t.Fatal(err)
+			}
+		}
+		was := lockStillAt
+		if when == "before the sweep" {
+			swap()
+		} else {
+			lockStillAt = func(f *os.File, path string) bool {
+				ok := was(f, path)
+				swap()
+				return ok
+			}
+		}
+		removed, err := SweepWait(wd, 0)
+		lockStillAt = was
+		if removed || err == nil || !strings.Contains(err.Error(), "left as it is") {
+			t.Errorf("%s: SweepWait through a swapped directory: removed %v, %v; want nothing removed and an error saying why", when, removed, err)
+		}
+		if _, err := os.Lstat(kept); err != nil {
+			t.Errorf("%s: what the link led to: %v; want it left as it was", when, err)
+		}
+		if err := os.WriteFile(kept, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := Sweep(shared); n != 0 || err == nil {
+			t.Errorf("%s: Sweep of a directory swapped for a link: %d removed, %v; want none and an error", when, n, err)
+		}
+		if _, err := os.Lstat(kept); err != nil {
+			t.Errorf("%s: what the link led to, after Sweep: %v; want it left as it was", when, err)
+		}
 	}
 }

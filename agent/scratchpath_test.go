@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,85 +14,92 @@ import (
 // sticky bit, or another user's: another local user (or another
 // workload) could rename the scratch, or a directory above it, and put
 // their own in its place, into which the agent (root, in the uid
-// sandbox) unsealed the datasets. A directory on the path that another user owns, or may
-// write, is now refused, naming it, its mode and its owner; one of the
-// agent's own (root's here) has group and other write taken away; in the
-// uid sandbox the scratch itself may be the tenant's, to whom it is
-// handed. Needs root, to give directories to other users.
+// sandbox) unsealed the datasets. A directory on the path that another
+// user owns, or may write, is now refused, naming it, its mode and its
+// owner. A root-owned one above the scratch is refused too and left as
+// it is: the agent, root, took group and other write off it, changing a
+// site's /scratch (0775, root and a group of its users) for every user
+// of the node. The scratch itself, root's or (handed over) the
+// tenant's, has group and other write taken away, logged. Needs root,
+// to give directories to other users.
 func TestAttackScratchPathInUIDSandbox(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root, to make directories of other users (and for the uid sandbox)")
 	}
 	const other, tenant = 65534, 54321
 	cfg := Config{Exe: "/nonexistent/meridian"}
-	for _, sb := range []Sandbox{{Mode: SandboxUID, UID: tenant, GID: tenant}} {
-		shared := filepath.Join(t.TempDir(), "shared")
-		wd := filepath.Join(shared, "scratch")
-		if err := os.MkdirAll(wd, 0o700); err != nil {
+	sb := Sandbox{Mode: SandboxUID, UID: tenant, GID: tenant}
+	shared := filepath.Join(t.TempDir(), "shared")
+	wd := filepath.Join(shared, "scratch")
+	if err := os.MkdirAll(wd, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	setDir := func(p string, mode os.FileMode, uid int) {
+		t.Helper()
+		if err := os.Chown(p, uid, uid); err != nil {
 			t.Fatal(err)
 		}
-		setDir := func(p string, mode os.FileMode, uid int) {
-			t.Helper()
-			if err := os.Chown(p, uid, uid); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Chmod(p, mode); err != nil {
-				t.Fatal(err)
-			}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
 		}
-		refused := func(what string, err error, p, mode string, uid int) {
-			t.Helper()
-			want := p + " (mode " + mode + ", owned by uid " + strconv.Itoa(uid) + ")"
-			if err == nil || !strings.Contains(err.Error(), want) {
-				t.Errorf("sandbox %q, %s: %v; want it refused, naming %s", sb.Mode, what, err, want)
-			}
-		}
-		start := func() error {
-			cmd, err := workloadCommand(cfg, sb, wd, []string{"/bin/true"}, nil)
-			if cmd != nil && cmd.grant != nil {
-				cmd.grant.Close()
-			}
-			return err
-		}
-
-		// Another user's directory above the scratch, whatever its mode.
-		setDir(shared, 0o755, other)
-		refused("another user's directory above", freshScratch(sb, wd), shared, "0755", other)
-		refused("another user's directory above, at the start", start(), shared, "0755", other)
-		// The agent's own, opened to all: set right, not refused.
-		setDir(shared, 0o777, 0)
-		if err := freshScratch(sb, wd); err != nil {
-			t.Errorf("sandbox %q, the agent's own directory 0777 above: %v; want its mode set back", sb.Mode, err)
-		}
-		wantMode(t, shared, 0o755)
-		// The scratch itself 0777, as a Kubernetes emptyDir: the agent's
-		// own is set right; another user's is refused.
-		setDir(wd, 0o777, 0)
-		if err := freshScratch(sb, wd); err != nil {
-			t.Errorf("sandbox %q, the agent's own scratch 0777: %v; want its mode set back", sb.Mode, err)
-		}
-		wantMode(t, wd, 0o755)
-		setDir(wd, 0o777, other)
-		refused("another user's scratch 0777", freshScratch(sb, wd), wd, "0777", other)
-		if sb.Mode != SandboxUID {
-			continue
-		}
-		// Handed to the tenant (chownTree), the scratch is the tenant's
-		// at the start; one the tenant opened to all is set right.
-		setDir(wd, 0o700, tenant)
-		if err := start(); err != nil {
-			t.Errorf("sandbox %q, the scratch handed to its tenant: %v; want the workload started", sb.Mode, err)
-		}
-		setDir(wd, 0o777, tenant)
-		if err := start(); err != nil {
-			t.Errorf("sandbox %q, the tenant's scratch 0777: %v; want its mode set back", sb.Mode, err)
-		}
-		wantMode(t, wd, 0o755)
-		// Not above it: the tenant's directory there is refused.
-		setDir(wd, 0o700, tenant)
-		setDir(shared, 0o755, tenant)
-		refused("the tenant's directory above", start(), shared, "0755", tenant)
 	}
+	refused := func(what string, err error, p, mode string, uid int) {
+		t.Helper()
+		want := p + " (mode " + mode + ", owned by uid " + strconv.Itoa(uid) + ")"
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v; want it refused, naming %s", what, err, want)
+		}
+	}
+	var logged []string
+	cfg.logf = func(format string, args ...any) { logged = append(logged, fmt.Sprintf(format, args...)) }
+	start := func() error {
+		cmd, err := workloadCommand(cfg, sb, wd, []string{"/bin/true"}, nil)
+		if cmd != nil && cmd.grant != nil {
+			cmd.grant.Close()
+		}
+		return err
+	}
+
+	// Another user's directory above the scratch, whatever its mode.
+	setDir(shared, 0o755, other)
+	refused("another user's directory above", freshScratch(sb, wd, cfg.logf), shared, "0755", other)
+	refused("another user's directory above, at the start", start(), shared, "0755", other)
+	// Root's (the agent's own), open to a group of the site's users:
+	// the site's, not the agent's to change; refused and left as it is.
+	setDir(shared, 0o775, 0)
+	refused("root's directory 0775 above", freshScratch(sb, wd, cfg.logf), shared, "0775", 0)
+	wantMode(t, shared, 0o775)
+	refused("root's directory 0775 above, at the start", start(), shared, "0775", 0)
+	wantMode(t, shared, 0o775)
+	setDir(shared, 0o755, 0)
+	// The scratch itself 0777, as a Kubernetes emptyDir: root's is set
+	// right, and logged; another user's is refused.
+	setDir(wd, 0o777, 0)
+	logged = nil
+	if err := freshScratch(sb, wd, cfg.logf); err != nil {
+		t.Errorf("root's scratch 0777: %v; want its mode set back", err)
+	}
+	wantMode(t, wd, 0o755)
+	if want := wd + " (owned by uid 0) could be written by its group (gid 0) and every user: its mode was set from 0777 to 0755"; len(logged) != 1 || !strings.Contains(logged[0], want) {
+		t.Errorf("root's scratch 0777 set right: logged %q; want one line saying %q", logged, want)
+	}
+	setDir(wd, 0o777, other)
+	refused("another user's scratch 0777", freshScratch(sb, wd, cfg.logf), wd, "0777", other)
+	// Handed to the tenant (chownTree), the scratch is the tenant's at
+	// the start; one the tenant opened to all is set right.
+	setDir(wd, 0o700, tenant)
+	if err := start(); err != nil {
+		t.Errorf("the scratch handed to its tenant: %v; want the workload started", err)
+	}
+	setDir(wd, 0o777, tenant)
+	if err := start(); err != nil {
+		t.Errorf("the tenant's scratch 0777: %v; want its mode set back", err)
+	}
+	wantMode(t, wd, 0o755)
+	// Not above it: the tenant's directory there is refused.
+	setDir(wd, 0o700, tenant)
+	setDir(shared, 0o755, tenant)
+	refused("the tenant's directory above", start(), shared, "0755", tenant)
 }
 
 // TestAttackScratchSwappedBetweenCheckAndEmptying: the scratch was
@@ -123,7 +131,7 @@ func TestAttackScratchSwappedBetweenCheckAndEmptying(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	err := freshScratch(Sandbox{Mode: SandboxNone}, wd)
+	err := freshScratch(Sandbox{Mode: SandboxNone}, wd, nil)
 	if _, serr := os.Lstat(victim); serr != nil {
 		t.Errorf("after the scratch was swapped for a link: %v; want what the link leads to left as it was", serr)
 	}
@@ -165,7 +173,7 @@ func TestFreshScratchEmptiesALockedTree(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := freshScratch(Sandbox{Mode: SandboxNone}, wd); err != nil {
+	if err := freshScratch(Sandbox{Mode: SandboxNone}, wd, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, d := range scratchDirs {
