@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,14 +13,12 @@ import (
 	"meridian.dev/meridian/seal"
 )
 
-// TestKeyringNamesRefusesAFIFOOrALinkAtItsDirectory: Names opened the
-// keyring's directory with os.Open: a FIFO put in its place held the
-// listing for good (the open waits for a writer), and a link put there
-// listed the keys of the directory it led to. Each now fails at once,
-// naming the path.
-func TestKeyringNamesRefusesAFIFOOrALinkAtItsDirectory(t *testing.T) {
-	base := t.TempDir()
-	fifo := filepath.Join(base, "fifo")
+// TestKeyringRefusesAFIFOAtItsDirectory: Names opened the keyring's
+// directory with os.Open, and a FIFO put in its place held the listing
+// for good (the open waits for a writer). Names and GetOrCreate each fail
+// at once now, naming the path.
+func TestKeyringRefusesAFIFOAtItsDirectory(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "fifo")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -30,18 +29,38 @@ func TestKeyringNamesRefusesAFIFOOrALinkAtItsDirectory(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), fifo+": not a directory") {
 		t.Errorf("Names of a keyring whose directory is a FIFO: %v; want a refusal naming it", err)
 	}
+	err = fifotest.Returns(t, freeFIFO(fifo), func() error {
+		_, err := Keyring{Dir: fifo}.GetOrCreate("d")
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), fifo) || !errors.Is(err, syscall.ENOTDIR) {
+		t.Errorf("GetOrCreate of a keyring whose directory is a FIFO: %v; want a refusal naming it", err)
+	}
+}
 
-	other := filepath.Join(base, "other")
-	if _, err := (Keyring{Dir: other}).GetOrCreate("theirs"); err != nil {
+// TestKeyringFollowsALinkAtItsDirectoryAlike: Names refused a keyring
+// whose directory is a link while GetOrCreate, Lock and the key files
+// went through it, so `dataset list` failed on a keyring that sealing
+// used. Every operation follows it now: the key GetOrCreate made through
+// the link is in the real directory, and Names lists it.
+func TestKeyringFollowsALinkAtItsDirectoryAlike(t *testing.T) {
+	base := t.TempDir()
+	real := filepath.Join(base, "real")
+	link := filepath.Join(base, "keyring")
+	mkdir(t, real)
+	if err := os.Symlink(real, link); err != nil {
 		t.Fatal(err)
 	}
-	link := filepath.Join(base, "keyring")
-	if err := os.Symlink(other, link); err != nil {
-		t.Fatal(err)
+	key, err := Keyring{Dir: link}.GetOrCreate("d")
+	if err != nil {
+		t.Fatalf("GetOrCreate through a link: %v", err)
+	}
+	if got, err := (Keyring{Dir: real}).Get("d"); err != nil || got != key {
+		t.Errorf("the real directory's key: %v; want the key GetOrCreate made through the link", err)
 	}
 	names, err := Keyring{Dir: link}.Names()
-	if err == nil || len(names) != 0 || !strings.Contains(err.Error(), link+" is a symbolic link") {
-		t.Errorf("Names of a keyring whose directory is a link: %q, %v; want a refusal naming it", names, err)
+	if err != nil || len(names) != 1 || names[0] != "d" {
+		t.Errorf("Names through a link: %q, %v; want [d]", names, err)
 	}
 }
 

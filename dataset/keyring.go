@@ -165,12 +165,14 @@ const MaxKeyringEntries = 1 << 16
 // listed. A directory of more than MaxKeyringEntries entries is refused,
 // and a keyring with no directory holds no keys.
 //
-// The directory is opened as one (openDirNoFollow), by its clean path:
-// a FIFO put in its place fails at once, naming it, where it held the
-// listing (`dataset list`, a server listing a tenant's keys) for good,
-// and a link put there is refused rather than listed as the keyring.
+// The directory is opened as one (openDirFollow), by its clean path: a FIFO
+// put in its place fails at once, naming it, where it held the listing
+// (`dataset list`, a server listing a tenant's keys) for good. A link to
+// a directory is followed, as GetOrCreate, Lock and the key files' paths
+// follow it: refused here alone, it broke `dataset list` of a keyring
+// kept elsewhere while sealing with it went on.
 func (k Keyring) Names() ([]string, error) {
-	d, err := openDirNoFollow(k.Dir)
+	d, err := openDirFollow(k.Dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

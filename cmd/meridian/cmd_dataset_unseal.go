@@ -3,7 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -25,6 +27,12 @@ streams a tar archive to standard output instead. With --manifest-sha256 (the
 digest dataset stage printed, and the ledger records) it reads that version
 only: a site that serves another genuine version of the dataset in its place,
 an older staging's say, is refused before anything is written.
+
+A --to that is a link (a ~/scratch of your own) is followed once, and the
+directory it leads to is written; a path that another user (root aside)
+owns or may change, the target itself or a directory on its way, links
+and their targets included (a sticky directory such as /tmp excepted), is
+refused: they could lead the plaintext into a directory of theirs.
 
 A key given from outside the keyring proves nothing by itself: whoever can
 write both the key file and the store can seal data of their own under a
@@ -62,11 +70,15 @@ error.`,
 				_, err = dataset.UnsealTarPinned(cmd.Context(), b, sealer, name, cmd.OutOrStdout(), pin)
 				return err
 			}
-			m, err := dataset.UnsealDirPinned(cmd.Context(), b, sealer, name, to, pin)
+			dir, err := resolveUnsealTo(to)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "unsealed %s: %d files, %s into %s\n", name, len(m.Files), humanBytes(m.TotalBytes()), to)
+			m, err := dataset.UnsealDirPinned(cmd.Context(), b, sealer, name, dir, pin)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "unsealed %s: %d files, %s into %s\n", name, len(m.Files), humanBytes(m.TotalBytes()), dir)
 			return nil
 		},
 	}
@@ -91,4 +103,48 @@ func validPin(s string) bool {
 		}
 	}
 	return true
+}
+
+// resolveUnsealTo is the directory an unseal writes for --to: its real
+// path, its links resolved once here (a user's ~/scratch that leads to
+// their scratch disk), so that the library's open of it, which follows no
+// link at its last name, takes it. The path as given is refused when a
+// user other than this one and root owns, or may write, the target or a
+// directory on its way, the links' and their targets' included (a sticky
+// directory such as /tmp excepted), as the state directory is
+// (checkSecret): such a user could put a link at --to, in /tmp say, and
+// have the plaintext written into a directory of theirs, or swap what it
+// leads to after this look.
+func resolveUnsealTo(to string) (string, error) {
+	abs, err := filepath.Abs(to)
+	if err != nil {
+		return "", badInput(fmt.Errorf("--to %s: %w", to, err))
+	}
+	if err := newPermWalk().checkSecret(secretFile{"--to", abs, false}); err != nil {
+		return "", badInput(fmt.Errorf("%w; refused: the dataset's plaintext would be written where another user may lead it", err))
+	}
+	real, err := resolveExisting(abs)
+	if err != nil {
+		return "", badInput(fmt.Errorf("--to %s: %w", to, err))
+	}
+	return real, nil
+}
+
+// resolveExisting is filepath.EvalSymlinks of the absolute, clean path p
+// as far as it exists: the names below its deepest existing directory,
+// which the unseal makes, are kept as they are.
+func resolveExisting(p string) (string, error) {
+	real, err := filepath.EvalSymlinks(p)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return real, err
+	}
+	parent := filepath.Dir(p)
+	if parent == p {
+		return p, nil
+	}
+	rp, err := resolveExisting(parent)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(rp, filepath.Base(p)), nil
 }

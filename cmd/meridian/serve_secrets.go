@@ -322,7 +322,7 @@ func (w *permWalk) judgeOwner(p string, fi fs.FileInfo) string {
 	if uid == w.uid || uid == 0 {
 		return ""
 	}
-	return fmt.Sprintf("%s is owned by uid %d, not by this server's user (uid %d) or root, and its owner could replace it; chown %d %s (as root), or keep the file where only this server's user and root own the path", p, uid, w.uid, w.uid, p)
+	return fmt.Sprintf("%s is owned by uid %d, not by this command's user (uid %d) or root, and its owner could replace it; chown %d %s (as root), or keep the file where only that user and root own the path", p, uid, w.uid, w.uid, p)
 }
 
 // unsafeStateDirError is checkStateDir's refusal.
