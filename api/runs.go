@@ -723,6 +723,17 @@ func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
 		// The tenant's own entries, and those its runs have from before
 		// entries named their tenant.
 		q.Tenant, q.Untenanted = tenant, store.UntenantedOfRuns
+	} else {
+		if tenant == "" { // PayloadsOf "" would read every tenant's payloads
+			writeErr(w, http.StatusForbidden, "forbidden", "", "this token names no tenant")
+			return
+		}
+		// Only the payloads this page shows are read: the tenant's, its
+		// runs' without a tenant, and the server's own for the admin.
+		// Others' entries come back as hashes, their payloads left in the
+		// database (they were read, up to MaxAuditPageBytes a page, and
+		// dropped here).
+		q.PayloadsOf, q.PayloadsUntenanted, q.PayloadsOfServer = tenant, store.UntenantedOfRuns, isAdmin(r)
 	}
 	// A tenant's page looks at a bounded number of the entries without a
 	// tenant (store.AuditUntenantedWindow), and may end before the limit
@@ -767,7 +778,8 @@ func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
 	}
 	for i, e := range entries {
 		system := e.Tenant == "" && e.RunID == "" && isAdmin(r)
-		if !mine[e.Seq] && !system {
+		// An entry the store redacted (its payload not read) stays so.
+		if !mine[e.Seq] && !system || e.Redacted {
 			entries[i] = e.Redact()
 		}
 	}

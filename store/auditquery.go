@@ -52,6 +52,21 @@ type AuditQuery struct {
 	// which a tenant checks the chain) refuses it where MaxEntryBytes
 	// would leave it out.
 	RefuseEntryBytes int64
+	// PayloadsOf, with AllTenants, reads the payloads of this tenant's
+	// entries only, with those of the entries without a tenant that
+	// PayloadsUntenanted lets in (as Untenanted does for Tenant) and, with
+	// PayloadsOfServer, those of the server's own entries (no tenant, no
+	// run). Every other entry comes back redacted (audit.Entry.Redact):
+	// its seq, time, hashes and version, what a page of the whole chain
+	// shows of it, its payload never read from the database (the select
+	// list has NULL in its place). A page of the whole chain for one
+	// tenant read every tenant's payloads, up to MaxBytes, and dropped the
+	// others': any tenant could have the server read megabytes of the
+	// others' entries a request. MaxBytes counts the payloads read, so a
+	// page of others' entries is bounded by Limit.
+	PayloadsOf         string
+	PayloadsUntenanted Untenanted
+	PayloadsOfServer   bool
 }
 
 // ErrAuditEntryTooLarge is the error of a selection that met an entry
@@ -260,6 +275,9 @@ func auditSelect(q AuditQuery, ph func(n int) string) (string, []any, error) {
 	if err := tenantScope(q.Tenant, q.AllTenants); err != nil {
 		return "", nil, fmt.Errorf("audit query: %w", err)
 	}
+	if err := payloadsScope(q); err != nil {
+		return "", nil, err
+	}
 	var args []any
 	arg := func(v any) string {
 		args = append(args, v)
@@ -315,6 +333,9 @@ func auditSelect(q AuditQuery, ph func(n int) string) (string, []any, error) {
 	read := cols
 	if q.RefuseEntryBytes > 0 {
 		read = payloadUpTo(cols, q.RefuseEntryBytes)
+	}
+	if q.PayloadsOf != "" {
+		read = payloadsOf(q, arg)
 	}
 	// Each query is built before args is returned: the calls that build
 	// it append to args.
@@ -554,6 +575,59 @@ func sqlAuditSnapshot(ctx context.Context, db *sql.DB, cols func(tx *sql.Tx) (st
 			return rows, func() { rows.Close() }, nil
 		}})
 	}
+}
+
+// payloadsScope refuses PayloadsOf where it has no meaning: on a tenant's
+// query (every entry it selects is one the tenant may read), and its
+// companions without it.
+func payloadsScope(q AuditQuery) error {
+	if q.PayloadsOf != "" && !q.AllTenants {
+		return fmt.Errorf("audit query: payloads of %q: only with every tenant's entries (AllTenants)", q.PayloadsOf)
+	}
+	if q.PayloadsOf == "" && (q.PayloadsUntenanted != NoUntenanted || q.PayloadsOfServer) {
+		return errors.New("audit query: payloads of entries without a tenant, but of no tenant's (PayloadsOf)")
+	}
+	return nil
+}
+
+// auditColsShown is auditCols with the column shown that payloadsOf's
+// select list ends with.
+const auditColsShown = auditCols + ", shown"
+
+// payloadsOf is the select list of q (auditCols, its payload bounded by
+// RefuseEntryBytes as payloadUpTo bounds it) with the payload of an entry
+// not q.PayloadsOf's selected as NULL, and a last column, shown: 1 for an
+// entry whose payload was read, 0 for one whose was not (scanAudit tells
+// a payload refused by RefuseEntryBytes, also NULL, from a withheld one
+// by it). Which entries without a tenant are the tenant's is the tenant
+// query's rule (untenanted in auditSelect). arg appends an argument and
+// returns its placeholder: the list comes before the filters, so its
+// placeholders are numbered first, the payload's, then shown's.
+func payloadsOf(q AuditQuery, arg func(any) string) string {
+	own := func() string {
+		w := "tenant = " + arg(q.PayloadsOf)
+		var untenanted []string
+		if q.PayloadsOfServer {
+			untenanted = append(untenanted, "run_id = ''")
+		}
+		switch q.PayloadsUntenanted {
+		case AllUntenanted:
+			untenanted = append(untenanted, "1 = 1")
+		case UntenantedOfRuns:
+			untenanted = append(untenanted, "run_id <> '' AND run_id IN (SELECT id FROM runs WHERE tenant = "+arg(q.PayloadsOf)+")")
+		}
+		if len(untenanted) > 0 {
+			w += " OR tenant = '' AND (" + strings.Join(untenanted, " OR ") + ")"
+		}
+		return "(" + w + ")"
+	}
+	payload := "payload"
+	if q.RefuseEntryBytes > 0 {
+		payload = "CASE WHEN octet_length(payload) <= " + strconv.FormatInt(q.RefuseEntryBytes, 10) + " THEN payload END"
+	}
+	payload = "CASE WHEN " + own() + " THEN " + payload + " END AS payload"
+	shown := "CASE WHEN " + own() + " THEN 1 ELSE 0 END AS shown"
+	return strings.Replace(auditCols, "payload", payload, 1) + ", " + shown
 }
 
 // payloadUpTo is the column list cols with its payload read only when it

@@ -741,14 +741,18 @@ func (s *Postgres) selectAudit(ctx context.Context, q AuditQuery) ([]audit.Entry
 		}
 	}
 	if q.MaxBytes > 0 {
-		query = byteBounded(query, auditCols, q.MaxBytes)
+		cols := auditCols
+		if q.PayloadsOf != "" {
+			cols = auditColsShown
+		}
+		query = byteBounded(query, cols, q.MaxBytes)
 	}
 	rows, err := pgLookup{s.pool}.Query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	return scanAudit(rows, q.MaxBytes, q.RefuseEntryBytes)
+	return scanAuditOf(rows, q)
 }
 
 // AuditSelectPage implements Store.

@@ -1214,7 +1214,7 @@ func (s *SQLite) selectAudit(ctx context.Context, q AuditQuery) ([]audit.Entry, 
 		return nil, err
 	}
 	defer rows.Close()
-	return scanAudit(rows, q.MaxBytes, q.RefuseEntryBytes)
+	return scanAuditOf(rows, q)
 }
 
 // AuditSelectPage implements Store.
@@ -1247,6 +1247,19 @@ type rowScanner interface {
 // NULL for being longer than refuse: ErrAuditEntryTooLarge, naming the
 // entry.
 func scanAudit(rows rowScanner, maxBytes, refuse int64) ([]audit.Entry, error) {
+	return scanAuditRows(rows, maxBytes, refuse, false)
+}
+
+// scanAuditOf is scanAudit of the rows of q's selection: with
+// PayloadsOf, each row ends with shown (payloadsOf), and an entry whose
+// payload was not read comes back redacted.
+func scanAuditOf(rows rowScanner, q AuditQuery) ([]audit.Entry, error) {
+	return scanAuditRows(rows, q.MaxBytes, q.RefuseEntryBytes, q.PayloadsOf != "")
+}
+
+// scanAuditRows is scanAudit, of rows that end with the column shown
+// when withShown.
+func scanAuditRows(rows rowScanner, maxBytes, refuse int64, withShown bool) ([]audit.Entry, error) {
 	var out []audit.Entry
 	var total int64
 	var tm, kind, run, pay, prev, hash, tenant auditField
@@ -1257,10 +1270,19 @@ func scanAudit(rows rowScanner, maxBytes, refuse int64) ([]audit.Entry, error) {
 	}{{"time", &tm}, {"kind", &kind}, {"run_id", &run}, {"payload", &pay}, {"prev_hash", &prev}, {"hash", &hash}, {"tenant", &tenant}}
 	for (maxBytes <= 0 || total < maxBytes) && rows.Next() {
 		var e audit.Entry
-		if err := rows.Scan(&e.Seq, &tm, &kind, &run, &pay, &prev, &hash, &tenant, &version); err != nil {
+		dst := []any{&e.Seq, &tm, &kind, &run, &pay, &prev, &hash, &tenant, &version}
+		shown := int64(1)
+		if withShown {
+			dst = append(dst, &shown)
+		}
+		if err := rows.Scan(dst...); err != nil {
 			return nil, err
 		}
 		for _, f := range fields {
+			if f.f == &pay && shown == 0 {
+				// Withheld (payloadsOf): NULL, and never read.
+				continue
+			}
 			if f.f.null && f.f == &pay && refuse > 0 {
 				return nil, fmt.Errorf("audit entry %d: its payload is longer than %d bytes (or NULL): %w: it was written outside Meridian, and is not read; the operator must restore the log", e.Seq, refuse, ErrAuditEntryTooLarge)
 			}
@@ -1278,6 +1300,9 @@ func scanAudit(rows rowScanner, maxBytes, refuse int64) ([]audit.Entry, error) {
 		e.Time, e.Kind, e.RunID, e.PrevHash, e.Hash, e.Tenant = tm.s, kind.s, run.s, prev.s, hash.s, tenant.s
 		e.Payload = []byte(pay.s)
 		total += int64(len(pay.s))
+		if shown == 0 {
+			e = e.Redact()
+		}
 		out = append(out, e)
 	}
 	return out, rows.Err()

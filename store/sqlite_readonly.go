@@ -60,7 +60,7 @@ func (r *AuditReader) AuditSelect(ctx context.Context, q AuditQuery) ([]audit.En
 		return nil, err
 	}
 	defer rows.Close()
-	return scanAudit(rows, q.MaxBytes, q.RefuseEntryBytes)
+	return scanAuditOf(rows, q)
 }
 
 // VerifyAudit verifies the whole log with c against anchors (see

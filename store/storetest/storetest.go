@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("AuditChain", func(t *testing.T) { auditChain(t, open(t)) })
 	t.Run("AuditTenantAndHead", func(t *testing.T) { auditTenant(t, open(t)) })
 	t.Run("AuditSelect", func(t *testing.T) { auditSelect(t, open(t)) })
+	t.Run("AuditPayloadsOf", func(t *testing.T) { auditPayloadsOf(t, open(t)) })
 	t.Run("AuditSelectPageUntenanted", func(t *testing.T) { auditSelectPageUntenanted(t, open(t)) })
 	t.Run("RegisterWithRun", func(t *testing.T) { registerWithRun(t, open(t)) })
 	t.Run("PutResource", func(t *testing.T) { putResource(t, open(t)) })
