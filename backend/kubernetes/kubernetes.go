@@ -117,9 +117,12 @@ type Backend struct {
 	sweep     sweeper
 	closeOnce sync.Once
 
-	recMu  sync.Mutex           // serialises record files
-	finals map[string]record    // records with an end, by Job name
-	uids   map[string]types.UID // the UIDs on record, by Job name (knownUID)
+	recMu  sync.Mutex        // serialises record files
+	finals map[string]record // records with an end, by Job name
+	// pending holds, by Job name, the completion indexes seen succeeded
+	// that the record does not hold yet (batchIndexLocked); under recMu.
+	pending map[string]*pendingIndexes
+	uids    map[string]types.UID // the UIDs on record, by Job name (knownUID)
 
 	// fixedLogs keeps the sizes of pods' logs that no longer change.
 	fixedLogs fixedLogs
@@ -311,7 +314,12 @@ func newWithConfig(b *Backend, rc *rest.Config) (*Backend, error) {
 
 // Close stops the backend's watches. The backend must not be used after.
 func (b *Backend) Close() error {
-	b.closeOnce.Do(b.watch.stop)
+	b.closeOnce.Do(func() {
+		b.watch.stop()
+		// What the watch saw succeed and had not yet written, once
+		// nothing adds to it.
+		b.flushAllIndexes()
+	})
 	return nil
 }
 
@@ -1761,6 +1769,8 @@ func (b *Backend) uncountedSuccess(ctx context.Context, job *apiJob, pods []*api
 			seePod(p)
 		}
 	}
+	// What the watch has seen succeed and not yet written (flushIndexes).
+	_ = b.flushIndexes(job.Name)
 	rec, hasRec := b.record(job.Name)
 	if hasRec && rec.UID == job.UID {
 		for _, s := range rec.Succeeded {
