@@ -75,13 +75,15 @@ func (b *Backend) Check(ctx context.Context) error {
 	if len(problems) > 0 {
 		return fmt.Errorf("backend.namespace %q: the kubeconfig's user may not %s", b.ns, strings.Join(problems, ", "))
 	}
-	// Asked once the user may create Jobs, which the dry run needs: a
-	// refusal of that is told by name above.
-	if err := b.spreadErr(ctx); err != nil {
-		return err
-	}
 	if err := b.cs.core.Get().Resource(resourceNamespaces).Name(b.ns).Do(ctx).Error(); apierrors.IsNotFound(err) {
 		return fmt.Errorf("backend.namespace: namespace %q does not exist", b.ns)
+	}
+	// Asked once the user may create Jobs, which the dry run needs (a
+	// refusal of that is told by name above), and once the namespace is
+	// known to exist: a create in one that does not is answered "not
+	// found", which would not say which.
+	if err := b.spreadErr(ctx); err != nil {
+		return err
 	}
 	if err := b.watch.ready(ctx); err != nil {
 		return err

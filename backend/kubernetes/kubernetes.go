@@ -117,9 +117,12 @@ type Backend struct {
 	sweep     sweeper
 	closeOnce sync.Once
 
-	recMu  sync.Mutex           // serialises record files
-	finals map[string]record    // records with an end, by Job name
-	uids   map[string]types.UID // the UIDs on record, by Job name (knownUID)
+	recMu  sync.Mutex        // serialises record files
+	finals map[string]record // records with an end, by Job name
+	// pending holds, by Job name, the completion indexes seen succeeded
+	// that the record does not hold yet (batchIndexLocked); under recMu.
+	pending map[string]*pendingIndexes
+	uids    map[string]types.UID // the UIDs on record, by Job name (knownUID)
 
 	// fixedLogs keeps the sizes of pods' logs that no longer change.
 	fixedLogs fixedLogs
@@ -311,7 +314,12 @@ func newWithConfig(b *Backend, rc *rest.Config) (*Backend, error) {
 
 // Close stops the backend's watches. The backend must not be used after.
 func (b *Backend) Close() error {
-	b.closeOnce.Do(b.watch.stop)
+	b.closeOnce.Do(func() {
+		b.watch.stop()
+		// What the watch saw succeed and had not yet written, once
+		// nothing adds to it.
+		b.flushAllIndexes()
+	})
 	return nil
 }
 
@@ -1295,8 +1303,9 @@ func spreadChanged(tmpl *podTemplateSpec) string {
 		// No required term at all: a Job submitted before attempts were
 		// given one (an API server refuses a change to a Job's pod
 		// anti-affinity, suspended or not), not one changed at the site.
-		// Read as changed, every such attempt running at an upgrade was
-		// lost.
+		// Such a Job lacks the term's matchLabelKeys as well: one still
+		// running is lost by that (unkeptSpread), and one that has ended
+		// keeps its result, which a missing term cannot have changed.
 		return ""
 	}
 	for _, t := range a.PodAntiAffinity.Required {
@@ -1519,9 +1528,12 @@ func hasKeyedSpread(tmpl *podTemplateSpec) bool {
 // every node, waiting for good and unseen (blockingPod looks only for
 // pods carrying the Job's UID). Submit's check of what the API server
 // stored (keptSpread) sees only the Jobs it creates. A Job of one pod has
-// no term to lose.
+// no term to lose. A Job that has ended (Complete or Failed) is judged as
+// any other: a term without the key could only have kept its pods
+// waiting, which delays its end and cannot change it, and read lost, an
+// attempt that ran to its end before the key was given was run again.
 func (b *Backend) unkeptSpread(job *apiJob) string {
-	if n, ok := submittedPods(&job.Spec.Template.Spec); !ok || n < 2 {
+	if n, ok := submittedPods(&job.Spec.Template.Spec); !ok || n < 2 || jobEnded(job) {
 		return ""
 	}
 	keyed := false
@@ -1542,7 +1554,7 @@ func (b *Backend) unkeptSpread(job *apiJob) string {
 // Job is marked lost and its end recorded, as Status would, and the
 // attempt is given up (backend.ErrAttemptUnknown: it may have run, and it
 // is not run a second time under its name). nil where the Job keeps the
-// field.
+// field, or has ended: Status judges its end as any other's.
 func (b *Backend) refuseUnkeptSpread(ctx context.Context, job *apiJob) error {
 	why := b.unkeptSpread(job)
 	if why == "" {
@@ -1757,6 +1769,8 @@ func (b *Backend) uncountedSuccess(ctx context.Context, job *apiJob, pods []*api
 			seePod(p)
 		}
 	}
+	// What the watch has seen succeed and not yet written (flushIndexes).
+	_ = b.flushIndexes(job.Name)
 	rec, hasRec := b.record(job.Name)
 	if hasRec && rec.UID == job.UID {
 		for _, s := range rec.Succeeded {
@@ -2291,7 +2305,7 @@ func (b *Backend) jobState(ctx context.Context, job *apiJob, pods []*apiPod, str
 		return b.markLost(ctx, job, why)
 	}
 	if why := b.unkeptSpread(job); why != "" {
-		// Whatever its conditions and pods say: its pods could be kept
+		// Whatever its pods say, until it ends: its pods could be kept
 		// off every node by anyone's, unseen (refuseUnkeptSpread).
 		return b.markLost(ctx, job, why)
 	}
@@ -2722,9 +2736,12 @@ func labelledFor(p *apiPod, uid types.UID) bool {
 // failed, being deleted, or marked cancelled or lost by Meridian's verdict
 // (its own marks only: another's mark stops no pod).
 func (b *Backend) jobFinished(job *apiJob) bool {
-	if job.DeletionTimestamp != nil || b.ownMark(job, AnnotationLost) || b.ownMark(job, AnnotationCancelled) {
-		return true
-	}
+	return job.DeletionTimestamp != nil || b.ownMark(job, AnnotationLost) || b.ownMark(job, AnnotationCancelled) || jobEnded(job)
+}
+
+// jobEnded reports whether the Job controller has ended job: a Complete or
+// Failed condition that holds.
+func jobEnded(job *apiJob) bool {
 	for _, c := range job.Status.Conditions {
 		if c.Status == conditionTrue && (c.Type == jobComplete || c.Type == jobFailed) {
 			return true

@@ -197,6 +197,9 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	if f.answerCheck(w, r, parts) {
+		return
+	}
 	// /api/v1/nodes, /api/v1/namespaces/ns/R[/name], /apis/batch/v1/namespaces/ns/R[/name]
 	if parts[0] == "apis" {
 		parts = parts[1:]

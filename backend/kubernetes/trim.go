@@ -62,6 +62,18 @@ func cut(s string) string {
 	return string([]byte(s[:maxKeptString]))
 }
 
+// wholeOrNone is s where it is within maxKeptString bytes, and "" where
+// it is not. A list cut short can still read as a list (a Job's completed
+// indexes "…,40001" cut to "…,4000"), of other items than it holds: a
+// list kept whole or not at all is read right or not read (an attempt's
+// success told by its Job's indexes then fails closed, succeededByIndex).
+func wholeOrNone(s string) string {
+	if len(s) > maxKeptString {
+		return ""
+	}
+	return cut(s)
+}
+
 // trimMeta keeps of an object's metadata what the backend reads.
 func trimMeta(m *metav1.ObjectMeta) {
 	*m = metav1.ObjectMeta{
@@ -167,7 +179,7 @@ func trimCached(obj runtime.Object, gpu string) runtime.Object {
 			o.Spec.Selector = &jobSelector{MatchLabels: sel}
 		}
 		o.Status = jobStatus{Conditions: trimConditions(o.Status.Conditions, jobComplete, jobFailed), Active: o.Status.Active, Failed: o.Status.Failed, Succeeded: o.Status.Succeeded,
-			CompletedIndexes: cut(o.Status.CompletedIndexes), StartTime: o.Status.StartTime}
+			CompletedIndexes: wholeOrNone(o.Status.CompletedIndexes), StartTime: o.Status.StartTime}
 	case *apiPod:
 		trimMeta(&o.ObjectMeta)
 		// And what the pod requests of the GPU resource, to tell one

@@ -2,6 +2,7 @@ package kubernetes
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -90,5 +91,67 @@ func TestUnkeptSpreadReadWhole(t *testing.T) {
 	one.Spec.Template.Spec.Affinity.PodAntiAffinity.Required[0].MatchLabelKeys = []string{controllerUIDLabel}
 	if why := b.unkeptSpread(one); why != "" {
 		t.Errorf("unkeptSpread of a Job with the field = %q; want none", why)
+	}
+}
+
+// A Job of an attempt of two pods without the matchLabelKeys of its
+// anti-affinity term (made before the key was given) that had already
+// completed, its pods succeeded, was read lost all the same, and the run
+// was done again: a term without the key can only keep pods waiting,
+// which delays a Job's end and cannot change it. Status now reads the
+// ended Job by its end, and Submit of the attempt takes it up; a Job
+// still running is lost as before.
+func TestEndedJobWithoutMatchLabelKeysKeepsItsEnd(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		ended bool
+		want  backend.State
+	}{
+		{"complete", true, backend.Succeeded},
+		{"running", false, backend.Lost},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeAPI(t)
+			f.objs["nodes"]["n1"]["status"].(map[string]any)["allocatable"] = map[string]any{DefaultGPUResource: "8"}
+			b := f.start(t)
+			ctx := testContext(t)
+			spec := gpuSpec(16)
+			name, err := b.CreateUnkeyedJobForTest(ctx, spec, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			job, _ := f.get("jobs", name)
+			uid := meta(job)["uid"].(string)
+			status := map[string]any{"startTime": "2026-01-01T00:00:00Z", "active": 2}
+			if tc.ended {
+				for i := range 2 {
+					p := endedPod(fmt.Sprintf("%s-%d", name, i), fmt.Sprintf("pod-uid-%d", i), name, uid, fmt.Sprint(i), 0, false)
+					meta(p)["creationTimestamp"] = "2026-01-01T00:00:01Z"
+					f.putWithUID("pods", p)
+				}
+				waitPodsCached(t, b, name, 2, "the cache did not take the pods")
+				status = map[string]any{"startTime": "2026-01-01T00:00:00Z", "succeeded": 2, "completedIndexes": "0-1",
+					"conditions": []any{map[string]any{"type": jobComplete, "status": "True"}}}
+			}
+			f.changeJob(name, map[string]any{"spec": map[string]any{"suspend": false}, "status": status})
+			eventually(t, "the cache did not take the Job's start", func() bool {
+				j, ok := b.watch.job(name)
+				return ok && j.Status.StartTime != nil
+			})
+			_, err = b.Submit(ctx, spec)
+			if tc.ended && err != nil {
+				t.Fatalf("Submit: %v; want the ended Job taken up", err)
+			}
+			if !tc.ended && !errors.Is(err, backend.ErrAttemptUnknown) {
+				t.Fatalf("Submit: %v; want the attempt given up (ErrAttemptUnknown)", err)
+			}
+			st, err := b.Status(ctx, name)
+			if err != nil || st.State != tc.want {
+				t.Fatalf("Status = %+v, %v; want %s", st, err, tc.want)
+			}
+			if !tc.ended && !strings.Contains(st.Reason, "matchLabelKeys") {
+				t.Errorf("Status = %+v; want it lost naming matchLabelKeys", st)
+			}
+		})
 	}
 }

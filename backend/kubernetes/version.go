@@ -55,9 +55,11 @@ type serverVersion struct {
 // version could not be asked. The version is asked once: an
 // answer (a version, or one that names none the backend can read) is kept
 // for the backend's life; a failed request is not, and the next call asks
-// again. newWithConfig asks as the backend starts. A Submit that finds the
-// API server dropped the field all the same keeps its refusal here
-// (refuseDroppedSpread).
+// again. newWithConfig asks as the backend starts. Whether the API server
+// keeps the matchLabelKeys field is not judged here: a dry run asks it,
+// and its answer, or the refusal of a Submit that finds the field dropped
+// all the same (refuseDroppedSpread), is kept for spreadProbeEvery
+// (spreadErr).
 func (b *Backend) versionErr(ctx context.Context) error {
 	b.version.mu.Lock()
 	known, verdict := b.version.known, b.version.err

@@ -722,8 +722,11 @@ func (w *watcher) start() {
 		}
 	}
 	_, _ = w.jobs.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { notify(metaName(obj)) },
-		UpdateFunc: func(_, obj any) { notify(metaName(obj)) },
+		AddFunc: func(obj any) { notify(metaName(obj)) },
+		UpdateFunc: func(_, obj any) {
+			w.jobEndedFlush(obj)
+			notify(metaName(obj))
+		},
 		DeleteFunc: func(obj any) { w.jobDeleted(obj) },
 	})
 	podNotify := func(obj any) {
@@ -780,10 +783,22 @@ func (w *watcher) start() {
 	}()
 }
 
+// jobEndedFlush writes the completion indexes seen succeeded that the
+// record of an ended Job's attempt does not hold yet (flushIndexes): its
+// success may be judged by them after a restart.
+func (w *watcher) jobEndedFlush(obj any) {
+	if j, ok := obj.(*apiJob); ok && jobEnded(j) {
+		if err := w.b.flushIndexes(j.Name); err != nil {
+			w.downFull.handle(w.ctx, err, "the pods of an attempt that succeeded are not recorded")
+		}
+	}
+}
+
 // jobDeleted keeps the end of a Job that was deleted after it was marked
 // lost, or marked cancelled with no cancellation on record (Cancel, here
 // or in another controller sharing the state directory, records it before
 // the mark and the delete).
+// What is pending of its record is written (flushIndexes), not kept.
 func (w *watcher) jobDeleted(obj any) {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = d.Obj
@@ -791,6 +806,9 @@ func (w *watcher) jobDeleted(obj any) {
 	job, ok := obj.(*apiJob)
 	if !ok {
 		return
+	}
+	if err := w.b.flushIndexes(job.Name); err != nil {
+		w.downFull.handle(w.ctx, err, "the pods of an attempt that succeeded are not recorded")
 	}
 	w.mu.Lock()
 	w.forgetUnfinishedLocked(job.UID)
