@@ -4,15 +4,13 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/backend/slurm"
+	"meridian.dev/meridian/internal/captest"
 )
 
 // TestForgottenJobExitCodeUnreadable: a forgotten job's exit code file
@@ -76,41 +74,5 @@ func TestForgottenJobExitCodeUnreadable(t *testing.T) {
 	}
 }
 
-// asTheServersUser runs fn on a thread of its own that reads files by
-// their modes, as the server's user: where the test runs as root, the
-// thread has neither CAP_DAC_OVERRIDE nor CAP_DAC_READ_SEARCH, with which
-// root reads a file of mode 0 and searches a directory of mode 0. The
-// thread ends with fn (it is never unlocked), its capabilities with it;
-// a process fn starts is forked from it, without them too.
-func asTheServersUser(t *testing.T, fn func() error) error {
-	t.Helper()
-	type result struct {
-		err   error
-		setup bool
-	}
-	done := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		if os.Geteuid() == 0 {
-			hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-			var data [2]unix.CapUserData
-			if err := unix.Capget(&hdr, &data[0]); err != nil {
-				done <- result{err, true}
-				return
-			}
-			for _, c := range []uint{unix.CAP_DAC_OVERRIDE, unix.CAP_DAC_READ_SEARCH} {
-				data[c/32].Effective &^= 1 << (c % 32)
-			}
-			if err := unix.Capset(&hdr, &data[0]); err != nil {
-				done <- result{err, true}
-				return
-			}
-		}
-		done <- result{fn(), false}
-	}()
-	r := <-done
-	if r.setup {
-		t.Fatalf("drop the thread's capabilities: %v", r.err)
-	}
-	return r.err
-}
+// asTheServersUser is captest.AsTheServersUser.
+var asTheServersUser = captest.AsTheServersUser
