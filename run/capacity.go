@@ -467,8 +467,25 @@ func (c *Controller) QueuePage(ctx context.Context, tenant string, after, limit 
 // /v1/queue answers the next ones, of any tenant, while this controller
 // makes no write that can move the order (a run created, a held run or a
 // run's hold changed, the quotas reloaded; not progress or checkpoints):
-// what another replica writes shows within it.
+// what another replica writes shows within it, or within queueCostFactor
+// times what computing the order last took, whichever is longer.
 var queueFresh = time.Second
+
+// queueCostFactor bounds the share of the server that GET /v1/queue's
+// calls take when nothing moves the order: an order that took d to
+// compute answers every call of every tenant for at least this many
+// times d, so that computing it takes at most a fifth of one core
+// however many runs every tenant holds (one computation runs at a time).
+// With 10,000 held runs, where an order takes a second or more, a fixed
+// queueFresh let one tenant's calls keep a core computing it all the
+// time. A write of this controller that can move the order still ends
+// the window at once. (A variable for the benchmarks that compute it each
+// call.)
+var queueCostFactor time.Duration = 4
+
+// queueClock is the clock heldOrder times the order's age and its
+// computing by (a test's, to make the computing seem slow).
+var queueClock = time.Now
 
 // queueMemo is the admission order of every tenant's held runs that
 // heldOrder last computed, with the time and the count of writes
@@ -478,6 +495,7 @@ var queueFresh = time.Second
 type queueMemo struct {
 	mu     sync.Mutex
 	at     time.Time
+	took   time.Duration // what computing held took
 	writes uint64
 	held   []*Run
 	u      *usage // what the order was computed from
@@ -486,19 +504,20 @@ type queueMemo struct {
 // heldOrder is every tenant's held runs in admission order. Any tenant
 // may ask, and each answer needs all of them (a run's place depends on
 // every tenant's share), so one computation answers every call within
-// queueFresh unless this controller made a write since it began that can
-// move the order. The runs it returns are shared: read, never written, and
-// so is u, the accelerators held that the order was computed from.
+// its freshness (queueMemo.fresh) unless this controller made a write
+// since it began that can move the order. The runs it returns are shared:
+// read, never written, and so is u, the accelerators held that the order
+// was computed from.
 func (c *Controller) heldOrder(ctx context.Context) (held []*Run, u *usage, err error) {
 	m := &c.queue
-	arrived := time.Now()
+	arrived := queueClock()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	writes, now := c.runWrites.Load(), time.Now()
+	writes, now := c.runWrites.Load(), queueClock()
 	// An order whose reading began after this call arrived holds every
 	// write made before it: calls that waited for one computation take it,
 	// rather than each computing again for the writes of a busy fleet.
-	if m.held != nil && (!m.at.Before(arrived) || writes == m.writes && now.Sub(m.at) < queueFresh) {
+	if m.held != nil && (!m.at.Before(arrived) || writes == m.writes && now.Sub(m.at) < m.fresh()) {
 		return m.held, m.u, nil
 	}
 	// Only the held runs (the running runs are most of the active ones),
@@ -527,8 +546,15 @@ func (c *Controller) heldOrder(ctx context.Context) (held []*Run, u *usage, err 
 		held = append(held, r)
 	}
 	c.admissionOrder(u, held)
-	m.at, m.writes, m.held, m.u = now, writes, held, u
+	m.at, m.took, m.writes, m.held, m.u = now, queueClock().Sub(now), writes, held, u
 	return held, u, nil
+}
+
+// fresh is how long after it began reading m's order answers calls while
+// this controller writes nothing that can move it: queueFresh, or
+// queueCostFactor times what computing it took when that is longer.
+func (m *queueMemo) fresh() time.Duration {
+	return max(queueFresh, queueCostFactor*m.took)
 }
 
 // admissionOrder sorts waiting runs in the order they are admitted: the

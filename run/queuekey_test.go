@@ -17,8 +17,8 @@ import (
 // families, priorities and arrivals mixed), and so it stays once that
 // run has left the queue: the key names its place, not the run.
 func TestQueueAfterKey(t *testing.T) {
-	defer func(d time.Duration) { queueFresh = d }(queueFresh)
-	queueFresh = 0
+	defer func(d, k time.Duration) { queueFresh, queueCostFactor = d, k }(queueFresh, queueCostFactor)
+	queueFresh, queueCostFactor = 0, 0
 	ctx := context.Background()
 	dir := t.TempDir()
 	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "m.db"), store.Options{AuditKey: []byte("test key 0123456")})
