@@ -3,8 +3,8 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -385,69 +385,191 @@ func BenchmarkPostgresHoldKeyMigration(b *testing.B) {
 	}
 }
 
-// refHoldKey is holdKeyOf by encoding/json's decode of the whole data.
-func refHoldKey(data []byte) (string, bool) {
-	var d struct {
-		Hold *struct {
-			KeyDataset json.RawMessage `json:"keyDataset"`
-			Reason     json.RawMessage `json:"reason"`
-		} `json:"hold"`
-	}
-	if err := json.Unmarshal(data, &d); err != nil {
-		return HoldKeyUnknown, true
-	}
-	if d.Hold == nil {
-		return "", false
-	}
-	var name, reason string
-	if unmarshalOptional(d.Hold.KeyDataset, &name) != nil {
-		return HoldKeyUnknown, true
-	}
-	if name != "" {
-		return name, true
-	}
-	if unmarshalOptional(d.Hold.Reason, &reason) != nil {
-		return HoldKeyUnknown, true
-	}
-	return keyAskOf(reason)
+// holdKeyCases are data of a held run with the hold_key SQLite's
+// column gives it (PostgreSQL's meridian_hold_key, with exact keys): the
+// documents passed over with quotes, escapes and brackets in their
+// strings. A hold or keyDataset spelt in another case, which the run
+// package's encoding/json would read, is NULL (no key): the store never
+// writes one, and such a run is only left to its own retry timer, as on
+// PostgreSQL. Of a key written twice SQLite reads the first.
+var holdKeyCases = []struct{ data, want string }{
+	{`{"hold":{"keyDataset":"corpus-c"}}`, "corpus-c"},
+	{`{` + holdKeyDocs + `,"hold":{"keyDataset":"corpus-c","reason":"r"}}`, "corpus-c"},
+	{`{"hold":{"keyDataset":"corpus-c"},` + holdKeyDocs + `}`, "corpus-c"},
+	{` { "x" : 1 , "hold" : { "keyDataset" : "corpus-c" } , "y" : [ ] } `, "corpus-c"},
+	{`{"Hold":{"KeyDataset":"corpus-c"}}`, "NULL"},
+	{`{"HOLD":{"keydataset":"corpus-c"}}`, "NULL"},
+	{`{"hold":{"KeyDataset":"corpus-c"}}`, "NULL"},
+	{`{"hold":{"keyDataset":"corpus-c"},"hold":{"keyDataset":"corpus-d"}}`, "corpus-c"},
+	{`{"hold":{"keyDataset":"corpus-c","keyDataset":""}}`, "corpus-c"},
+	{`{"hold":{"reason":"` + legacyAsk("corpus-c") + `"}}`, "corpus-c"},
+	{`{"hold":{"reason":"` + legacyAsk("corpus-c") + `","keyDataset":null}}`, "corpus-c"},
+	{`{"hold":{"reason":"` + legacyAsk("corpus-c") + `","keyDataset":""}}`, "corpus-c"},
+	{`{"hold":{"reason":"` + legacyAsk("corpus-c0") + `"}}`, "corpus-c0"},
+	{`{"hold":{"reason":"` + legacyAsk("corpus-c") + " " + legacyAsk("corpus-d") + `"}}`, "*"},
+	{`{"hold":{"reason":"send the key of dataset corpus-c again (meridian dataset send-key corpus-d): "}}`, "*"},
+	{`{"hold":{"reason":"send the key of dataset corpus-c again (meridian dataset send-key corpus-c)"}}`, "*"},
+	{`{"hold":{"reason":"send the key of dataset  again (meridian dataset send-key ): "}}`, "*"},
+	{`{"hold":{"reason":" again (meridian dataset send-key x): send the key of dataset corpus-c"}}`, "*"},
+	{`{"hold":{"reason":"dataset corpus-c may not leave SG"}}`, "NULL"},
+	{`{"hold":{"reason":7}}`, "*"},
+	{`{"hold":{"keyDataset":7}}`, "*"},
+	{`{"hold":{"keyDataset":["corpus-c"]}}`, "*"},
+	{`{"hold":"corpus-c"}`, "*"},
+	{`{"hold":null}`, "NULL"},
+	{`{"hold":{}}`, "NULL"},
+	{`{}`, "NULL"},
+	{`{"x":"\u0068old"}`, "*"},
+	{`{"\u0068old":{"keyDataset":"corpus-c"}}`, "*"},
+	{`{"hold":{"keyD\u0061taset":"corpus-c"}}`, "*"},
+	{`{"hold":{"keyDataset":"corpus-c","note":"\\u0041"}}`, "*"},
+	{`{"hold":{"keyDataset":"corpus-c"},"x":"\u003c\u0026\u2028\u0000\u001f\ufffd"}`, "corpus-c"},
+	{`{"hold":{"keyDataset":"corpus\u002dc"}}`, "corpus-c"},
+	{`[{"hold":{"keyDataset":"corpus-c"}}]`, "*"},
+	{`{"hold":{"keyDataset":"corpus-c"}`, "*"},
+	{`{"hold":{"keyDataset":"corpus-c"}} x`, "*"},
+	{`{hold:{keyDataset:"corpus-c"}}`, "*"},
+	{`not json`, "*"},
+	{``, "*"},
 }
 
-// TestHoldKeyOfReadsAsEncodingJSON: the hold key read by passing over the
-// other members (documents with quotes, escapes and brackets in their
-// strings) is the one a decode of the whole data reads, for a key in
-// another case, a key or hold written twice, a hold that is not an
-// object; data that is not a JSON object is HoldKeyUnknown.
-func TestHoldKeyOfReadsAsEncodingJSON(t *testing.T) {
-	docs := `"documents":[{"name":"j.yaml","content":"a \"hold\": {\"keyDataset\":\"x\"} [}{ \\\\"},{"n":[1,2.5e3,true,null,{"hold":{}}]}]`
-	for _, data := range []string{
-		`{"hold":{"keyDataset":"corpus-c"}}`,
-		`{` + docs + `,"hold":{"keyDataset":"corpus-c","reason":"r"}}`,
-		`{"hold":{"keyDataset":"corpus-c"},` + docs + `}`,
-		` { "x" : 1 , "hold" : { "keyDataset" : "corpus-c" } , "y" : [ ] } `,
-		`{"Hold":{"KeyDataset":"corpus-c"}}`,
-		`{"HOLD":{"keydataset":"corpus-c"}}`,
-		`{"hold":{"keyDataset":"corpus-c"},"hold":{"keyDataset":"corpus-d"}}`,
-		`{"hold":{"keyDataset":"corpus-c"},"hold":{"reason":"x"}}`,
-		`{"hold":{"keyDataset":"corpus-c","keyDataset":""}}`,
-		`{"hold":{"reason":"` + legacyAsk("corpus-c") + `"}}`,
-		`{"hold":{"reason":"` + legacyAsk("corpus-c") + `","keyDataset":null}}`,
-		`{"hold":{"keyDataset":7}}`,
-		`{"hold":"corpus-c"}`,
-		`{"hold":null}`,
-		`{"hold":{}}`,
-		`{}`,
-		`{"x":"\u0068old"}`,
-		`{"\u0068old":{"keyDataset":"corpus-c"}}`,
-		`{"hold":{"keyDataset":"corpus\u002dc"}}`,
-		`[{"hold":{"keyDataset":"corpus-c"}}]`,
-		`{"hold":{"keyDataset":"corpus-c"}`,
-		`{"hold":{"keyDataset":"corpus-c"}} x`,
-		`not json`,
-		``,
-	} {
-		wantKey, wantOK := refHoldKey([]byte(data))
-		if key, ok := holdKeyOf([]byte(data)); key != wantKey || ok != wantOK {
-			t.Errorf("%s: %q %v, want %q %v", data, key, ok, wantKey, wantOK)
+// holdKeyDocs are documents whose strings hold quotes, escapes, brackets
+// and a hold of their own.
+const holdKeyDocs = `"documents":[{"name":"j.yaml","content":"a \"hold\": {\"keyDataset\":\"x\"} [}{ \\\\"},{"n":[1,2.5e3,true,null,{"hold":{}}]}]`
+
+// TestSQLiteHoldKeyColumn: the hold_key SQLite computes for a held run's
+// data is holdKeyCases' (PostgreSQL's, with exact keys), NULL for a run
+// in another state, and '*' for data stored as bytes.
+func TestSQLiteHoldKeyColumn(t *testing.T) {
+	ctx := context.Background()
+	path, db := sqliteMigratedTo(t, holdKeyBefore+1)
+	defer db.Close()
+	insert := func(id, state string, data any) {
+		t.Helper()
+		if _, err := db.ExecContext(ctx, `INSERT INTO runs (`+runCols+`) VALUES (?, 't', 'j', ?, '', 0, '', ?, 1, ?, ?, '', 0, '', 0)`,
+			id, state, data, "2026-06-01T12:00:00.000000000Z", "2026-06-01T12:00:00.000000000Z"); err != nil {
+			t.Fatal(err)
 		}
 	}
+	want := map[string]string{}
+	for i, c := range holdKeyCases {
+		id := fmt.Sprintf("c%02d", i)
+		insert(id, "held", c.data)
+		want[id] = c.want
+		insert(id+"-running", "running", c.data)
+		want[id+"-running"] = "NULL"
+	}
+	insert("bytes", "held", []byte(`{"hold":{"keyDataset":"corpus-c"}}`))
+	want["bytes"] = "*"
+	rows, err := db.QueryContext(ctx, `SELECT id, data, coalesce(hold_key, 'NULL') FROM runs`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, data, got string
+		if err := rows.Scan(&id, &data, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got != want[id] {
+			t.Errorf("%s %s: hold_key %q, want %q", id, data, got, want[id])
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if out, ok := runSQLiteTool(t, path, "PRAGMA integrity_check;"); ok && out != "ok\n" {
+		t.Errorf("sqlite3 tool's integrity_check of these runs: %q, want ok", out)
+	}
+}
+
+// TestSQLiteHoldKeyPlainConnection: a database the store has written
+// (migration 18 among them) is checked, read and written by a program
+// that has registered nothing with SQLite: a plain connection of the
+// driver and, where it is installed, the sqlite3 tool an operator uses
+// after a crash. A column computed by a function the store registered
+// made all of these fail with "unknown function".
+func TestSQLiteHoldKeyPlainConnection(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "m.db")
+	s, err := OpenSQLite(ctx, path, Options{AuditKey: []byte("test key 0123456")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, data := range []string{`{"hold":{"keyDataset":"corpus-c"}}`, `{"hold":{"reason":"` + legacyAsk("corpus-c") + `"}}`} {
+		r := &Run{ID: fmt.Sprintf("k%d", i), Tenant: "t", Job: "j", State: "held", Data: []byte(data)}
+		if _, _, err := s.CreateRun(ctx, r, "", Change{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var check string
+	if err := db.QueryRowContext(ctx, `PRAGMA integrity_check`).Scan(&check); err != nil || check != "ok" {
+		t.Errorf("integrity_check on a plain connection: %q %v, want ok", check, err)
+	}
+	rows, err := db.QueryContext(ctx, `SELECT * FROM runs`)
+	if err != nil {
+		t.Fatalf("SELECT * FROM runs on a plain connection: %v", err)
+	}
+	n := 0
+	for rows.Next() {
+		n++
+	}
+	if err := rows.Err(); err != nil || n != 2 {
+		t.Errorf("SELECT * FROM runs on a plain connection: %d rows, %v; want 2", n, err)
+	}
+	rows.Close()
+	if _, err := db.ExecContext(ctx, `UPDATE runs SET data = '{"hold":{"keyDataset":"corpus-d"}}' WHERE id = 'k0'`); err != nil {
+		t.Errorf("UPDATE of runs on a plain connection: %v", err)
+	}
+	var key string
+	if err := db.QueryRowContext(ctx, `SELECT hold_key FROM runs WHERE id = 'k1'`).Scan(&key); err != nil || key != "corpus-c" {
+		t.Errorf("hold_key of k1 on a plain connection: %q %v, want corpus-c", key, err)
+	}
+	db.Close()
+	checkWithSQLiteTool(t, path)
+}
+
+// checkWithSQLiteTool runs the sqlite3 tool, where it is installed, on the
+// database at path: the checks, a read of every column, an update and a
+// VACUUM must all succeed.
+func checkWithSQLiteTool(t *testing.T, path string) {
+	t.Helper()
+	script := `PRAGMA integrity_check;
+PRAGMA quick_check;
+SELECT count(*) FROM (SELECT * FROM runs);
+UPDATE runs SET data = '{"hold":{"keyDataset":"corpus-e"}}' WHERE id = 'k0';
+SELECT hold_key FROM runs WHERE id = 'k0';
+VACUUM;
+PRAGMA integrity_check;
+`
+	if out, ok := runSQLiteTool(t, path, script); ok && out != "ok\nok\n2\ncorpus-e\nok\n" {
+		t.Errorf("sqlite3 tool on the store's database: %q, want %q", out, "ok\nok\n2\ncorpus-e\nok\n")
+	}
+}
+
+// runSQLiteTool is the output of the sqlite3 tool given script on the
+// database at path, ok false where the tool is not installed. The tool
+// may be an older SQLite than the store's (whose JSON functions read
+// escaped keys): the column must be computed alike by both.
+func runSQLiteTool(t *testing.T, path, script string) (string, bool) {
+	t.Helper()
+	tool, err := exec.LookPath("sqlite3")
+	if err != nil {
+		t.Log("no sqlite3 tool on PATH: its part of the test not run")
+		return "", false
+	}
+	cmd := exec.Command(tool, "-bail", path)
+	cmd.Stdin = strings.NewReader(script)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Errorf("sqlite3 tool: %v\n%s", err, out)
+	}
+	return string(out), true
 }

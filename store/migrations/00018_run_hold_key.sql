@@ -7,25 +7,67 @@
 -- disagrees with them, and adding it computes it for every row already
 -- there, in this migration's transaction (the index below is built from
 -- it). It is NULL for a run in any other state than held, whose write
--- costs nothing more; for a held run it is (store.holdKeyOf, registered
--- by the store as meridian_hold_key, which reads the data as the run
--- package does, encoding/json, and skips the documents much faster than
--- SQLite's JSON functions, which parse them):
+-- costs nothing more; for a held run it is what PostgreSQL's
+-- meridian_hold_key (its migration 16) says, read with exact keys:
 --   - the hold's keyDataset when it is a string that is not empty;
 --   - for a hold without one (written before the field existed, which
 --     the run package reads by its reason), the dataset its reason asks
---     the key of: the name between "send the key of dataset " and
---     " again (meridian dataset send-key ", the ask whole and once;
+--     the key of: the name between "send the key of dataset " (24
+--     characters) and " again (meridian dataset send-key " (34), the ask
+--     whole and once;
 --   - '*' (read it, whatever the key) when the data cannot be told: not
---     a JSON object, stored as bytes, a hold, keyDataset or reason of
---     another type, or a reason that asks for a key otherwise;
+--     text (bytes or NULL), not JSON, not an object, a hold, keyDataset
+--     or reason of another type, or a reason that asks for a key
+--     otherwise;
 --   - NULL otherwise: a hold for the law, room or anything but a key.
 -- A list for a key reads the runs of its name and those of '*', so a run
 -- the database cannot place is read and judged by the run package, never
--- passed by. Another program, which has not registered the function,
--- cannot write a row of runs (nor read the column), rather than write one
--- the column misreads.
-ALTER TABLE runs ADD COLUMN hold_key TEXT GENERATED ALWAYS AS (meridian_hold_key(state, data)) VIRTUAL;
+-- passed by. A held run's data is parsed by each JSON function it meets
+-- (1 MB of documents, some 10 ms each): the common case, a keyDataset
+-- that is a string not empty, meets three, its JSON text read as a
+-- quote not followed by another (a path through a hold that is not an
+-- object finds nothing). The expression uses SQLite's built-in functions alone, so
+-- any program (the sqlite3 tool after a crash: integrity_check, VACUUM,
+-- SELECT *, a hand edit) computes it as the store does; a function the
+-- store registered made all of them fail with "unknown function".
+-- Keys are read as written: a hold or keyDataset spelt in another case
+-- is not read (the run package's encoding/json would), and of a key
+-- written twice SQLite reads the first (PostgreSQL's jsonb the last):
+-- the store never writes either, and such a run is only left to its own
+-- retry timer, as on PostgreSQL.
+ALTER TABLE runs ADD COLUMN hold_key TEXT GENERATED ALWAYS AS (CASE WHEN state = 'held' THEN
+    CASE
+        WHEN typeof(data) <> 'text' OR NOT json_valid(data) OR data GLOB '*\u00[4-7]*' THEN '*'
+        WHEN (data -> '$.hold.keyDataset') GLOB '"[^"]*' THEN data ->> '$.hold.keyDataset'
+        WHEN json_type(data) <> 'object' OR json_type(data, '$.hold') NOT IN ('object', 'null') THEN '*'
+        WHEN json_type(data, '$.hold.keyDataset') NOT IN ('text', 'null') THEN '*'
+        WHEN json_type(data, '$.hold.reason') NOT IN ('text', 'null') THEN '*'
+        WHEN json_type(data, '$.hold.reason') IS NOT 'text'
+            OR instr(json_extract(data, '$.hold.reason'), 'send the key of dataset ') = 0 THEN NULL
+        WHEN instr(json_extract(data, '$.hold.reason'), ' again (meridian dataset send-key ')
+                <= instr(json_extract(data, '$.hold.reason'), 'send the key of dataset ') + 24
+            OR instr(substr(json_extract(data, '$.hold.reason'),
+                    instr(json_extract(data, '$.hold.reason'), 'send the key of dataset ') + 1),
+                'send the key of dataset ') > 0 THEN '*'
+        WHEN instr(json_extract(data, '$.hold.reason'),
+                'send the key of dataset '
+                || substr(json_extract(data, '$.hold.reason'),
+                    instr(json_extract(data, '$.hold.reason'), 'send the key of dataset ') + 24,
+                    instr(json_extract(data, '$.hold.reason'), ' again (meridian dataset send-key ')
+                        - instr(json_extract(data, '$.hold.reason'), 'send the key of dataset ') - 24)
+                || ' again (meridian dataset send-key '
+                || substr(json_extract(data, '$.hold.reason'),
+                    instr(json_extract(data, '$.hold.reason'), 'send the key of dataset ') + 24,
+                    instr(json_extract(data, '$.hold.reason'), ' again (meridian dataset send-key ')
+                        - instr(json_extract(data, '$.hold.reason'), 'send the key of dataset ') - 24)
+                || '): ')
+            <> instr(json_extract(data, '$.hold.reason'), 'send the key of dataset ') THEN '*'
+        ELSE substr(json_extract(data, '$.hold.reason'),
+            instr(json_extract(data, '$.hold.reason'), 'send the key of dataset ') + 24,
+            instr(json_extract(data, '$.hold.reason'), ' again (meridian dataset send-key ')
+                - instr(json_extract(data, '$.hold.reason'), 'send the key of dataset ') - 24)
+    END
+END) VIRTUAL;
 CREATE INDEX runs_hold_key ON runs (tenant, hold_key) WHERE hold_key IS NOT NULL;
 
 -- +goose Down
