@@ -507,8 +507,11 @@ func (c *Controller) retryKeyHolds(ctx context.Context, tenant, name string) (in
 			// whole) for every name: one that does not name this
 			// dataset is passed by undecoded. The data listed may
 			// be rendered anew (on PostgreSQL jsonb's text, spaced),
-			// so only the name is looked for.
-			if lit != nil && !bytes.Contains(row.Data, lit) {
+			// so only the name is looked for. Data holding an escape
+			// (\u, a row written outside Meridian) may spell the name
+			// otherwise, which the store's column decodes: it is
+			// decoded here too.
+			if lit != nil && !bytes.Contains(row.Data, lit) && !bytes.Contains(row.Data, []byte(`\u`)) {
 				continue // names no such dataset: not held for its key
 			}
 			if keyHoldRead != nil {

@@ -1,8 +1,8 @@
 -- +goose Up
 -- The dataset whose key a held run waits for (the SQLite migration of
--- the same name says why and what each value means; this function is
--- store.holdKeyOf, but for its keys, read exactly as written, the last of
--- a key written twice): generated from the row's state and data, so no writer can
+-- the same name says why and what each value means; its expression and
+-- this function read the hold alike, keys exactly as written, but for a
+-- key written twice, the last of which this function reads): generated from the row's state and data, so no writer can
 -- give it a value that disagrees with them, and computed for every row
 -- already there as the column is added, in this migration's transaction. Only a held run's data is read
 -- (as jsonb, its error caught as in meridian_list_data); a write of any
