@@ -53,18 +53,36 @@ func TestForgottenJobExitCodeNotKnown(t *testing.T) {
 		}},
 	} {
 		t.Run(c.what, func(t *testing.T) {
-			state := t.TempDir()
-			squeue := "#!/bin/sh\necho 'slurm_load_jobs error: Invalid job id specified' >&2\nexit 1\n"
-			b := fakeSlurm(t, state, map[string]string{"squeue": squeue})
-			slurm.WriteRecord(t, state, filepath.Join("handles", "777"), "r1-1")
-			slurm.WriteRecord(t, state, filepath.Join("jobs", "r1-1", "jobid"), "777")
-			c.put(t, filepath.Join(state, "jobs", "r1-1", "exitcode"))
-			for poll := range 2 {
-				st, err := b.Status(context.Background(), "777")
-				if err != nil || st.State != backend.Lost || !strings.Contains(st.Reason, "exit code is not known") || !st.Ended.IsZero() {
-					t.Fatalf("exit code file %s, poll %d: Status = %+v, %v; want lost, its exit code named not known, no end", c.what, poll, st, err)
-				}
-			}
+			b, jobDir := forgottenJob(t)
+			c.put(t, filepath.Join(jobDir, "exitcode"))
+			wantExitCodeNotKnown(t, "exit code file "+c.what, func() (backend.Status, error) {
+				return b.Status(context.Background(), "777")
+			})
 		})
+	}
+}
+
+// forgottenJob is a Slurm site whose slurmctld no longer knows job 777,
+// attempt r1-1's, and that job's directory in the site's state.
+func forgottenJob(t *testing.T) (*slurm.Slurm, string) {
+	t.Helper()
+	state := t.TempDir()
+	squeue := "#!/bin/sh\necho 'slurm_load_jobs error: Invalid job id specified' >&2\nexit 1\n"
+	b := fakeSlurm(t, state, map[string]string{"squeue": squeue})
+	slurm.WriteRecord(t, state, filepath.Join("handles", "777"), "r1-1")
+	slurm.WriteRecord(t, state, filepath.Join("jobs", "r1-1", "jobid"), "777")
+	return b, filepath.Join(state, "jobs", "r1-1")
+}
+
+// wantExitCodeNotKnown fails the test unless two polls of status both
+// read the job lost, its exit code named not known, with no end and no
+// error.
+func wantExitCodeNotKnown(t *testing.T, what string, status func() (backend.Status, error)) {
+	t.Helper()
+	for poll := range 2 {
+		st, err := status()
+		if err != nil || st.State != backend.Lost || !strings.Contains(st.Reason, "exit code is not known") || !st.Ended.IsZero() {
+			t.Fatalf("%s, poll %d: Status = %+v, %v; want lost, its exit code named not known, no end", what, poll, st, err)
+		}
 	}
 }

@@ -4,12 +4,10 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 
 	"meridian.dev/meridian/backend"
-	"meridian.dev/meridian/backend/slurm"
 	"meridian.dev/meridian/internal/captest"
 )
 
@@ -54,22 +52,15 @@ func TestForgottenJobExitCodeUnreadable(t *testing.T) {
 		}},
 	} {
 		t.Run(c.what, func(t *testing.T) {
-			state := t.TempDir()
-			squeue := "#!/bin/sh\necho 'slurm_load_jobs error: Invalid job id specified' >&2\nexit 1\n"
-			b := fakeSlurm(t, state, map[string]string{"squeue": squeue})
-			slurm.WriteRecord(t, state, filepath.Join("handles", "777"), "r1-1")
-			slurm.WriteRecord(t, state, filepath.Join("jobs", "r1-1", "jobid"), "777")
-			c.put(t, filepath.Join(state, "jobs", "r1-1"))
-			for poll := range 2 {
-				var st backend.Status
-				err := asTheServersUser(t, func() (err error) {
+			b, jobDir := forgottenJob(t)
+			c.put(t, jobDir)
+			wantExitCodeNotKnown(t, "exit code, "+c.what, func() (st backend.Status, err error) {
+				err = asTheServersUser(t, func() (err error) {
 					st, err = b.Status(context.Background(), "777")
 					return err
 				})
-				if err != nil || st.State != backend.Lost || !strings.Contains(st.Reason, "exit code is not known") || !st.Ended.IsZero() {
-					t.Fatalf("exit code, %s, poll %d: Status = %+v, %v; want lost, its exit code named not known, no end", c.what, poll, st, err)
-				}
-			}
+				return st, err
+			})
 		})
 	}
 }
