@@ -6,11 +6,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/pressly/goose/v3"
-
-	"meridian.dev/meridian/internal/pgtest"
 )
 
 // listingBefore is migration 7's: rules revisions written before it kept
@@ -76,19 +71,7 @@ func TestSQLiteListingMigrated(t *testing.T) {
 // TestPostgresListingMigrated is TestSQLiteListingMigrated on PostgreSQL.
 func TestPostgresListingMigrated(t *testing.T) {
 	ctx := context.Background()
-	url := pgtest.NewDatabase(t)
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := stdlib.OpenDBFromPool(pool)
-	p, err := goose.NewProvider(goose.DialectPostgres, db, mustSub(migrations, "migrations/postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.UpTo(ctx, listingBefore); err != nil {
-		t.Fatal(err)
-	}
+	url, db, _, done := postgresMigratedTo(t, listingBefore)
 	for i, files := range oldRevisions {
 		b, _ := json.Marshal(files)
 		if _, err := db.ExecContext(ctx, `INSERT INTO rule_revisions (rev, hash, files, who, reason, created_at) VALUES ($1, 'h', $2, 'ops', 'old', now())`,
@@ -96,8 +79,7 @@ func TestPostgresListingMigrated(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	db.Close()
-	pool.Close()
+	done()
 	s, err := OpenPostgres(ctx, url, Options{AuditKey: []byte("test key 0123456")})
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,11 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
+
+	"meridian.dev/meridian/internal/pgtest"
 )
 
 // sqliteMigratedTo is a new SQLite database file migrated up to version
@@ -28,4 +32,29 @@ func sqliteMigratedTo(t *testing.T, version int64) (string, *sql.DB) {
 		t.Fatal(err)
 	}
 	return path, db
+}
+
+// postgresMigratedTo is sqliteMigratedTo on PostgreSQL: a new database
+// (its URL) migrated up to version alone, a handle on it, the migrations'
+// provider (to go on from there), and a function closing the handle and
+// its pool, before the database is opened as a store.
+func postgresMigratedTo(tb testing.TB, version int64) (string, *sql.DB, *goose.Provider, func()) {
+	tb.Helper()
+	url := pgtest.NewDatabase(tb)
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	db := stdlib.OpenDBFromPool(pool)
+	done := func() { db.Close(); pool.Close() }
+	p, err := goose.NewProvider(goose.DialectPostgres, db, mustSub(migrations, "migrations/postgres"))
+	if err != nil {
+		done()
+		tb.Fatal(err)
+	}
+	if _, err := p.UpTo(context.Background(), version); err != nil {
+		done()
+		tb.Fatal(err)
+	}
+	return url, db, p, done
 }

@@ -10,8 +10,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 
 	"meridian.dev/meridian/internal/pgtest"
@@ -106,27 +104,14 @@ func TestSQLiteHoldKeyMigrated(t *testing.T) {
 // TestPostgresHoldKeyMigrated is TestSQLiteHoldKeyMigrated on PostgreSQL.
 func TestPostgresHoldKeyMigrated(t *testing.T) {
 	ctx := context.Background()
-	url := pgtest.NewDatabase(t)
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := stdlib.OpenDBFromPool(pool)
-	p, err := goose.NewProvider(goose.DialectPostgres, db, mustSub(migrations, "migrations/postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.UpTo(ctx, pgHoldKeyBefore); err != nil {
-		t.Fatal(err)
-	}
+	url, db, _, done := postgresMigratedTo(t, pgHoldKeyBefore)
 	for i, r := range oldHeldRuns {
 		if _, err := db.ExecContext(ctx, `INSERT INTO runs (id, tenant, job, state, site, attempt, handle, data, version, created_at, updated_at)
 			VALUES ($1, 't', 'j', $2, '', 0, '', $3, 1, now() + $4 * interval '1 second', now())`, r.id, r.state, r.data, i); err != nil {
 			t.Fatal(err)
 		}
 	}
-	db.Close()
-	pool.Close()
+	done()
 	s, err := OpenPostgres(ctx, url, Options{AuditKey: []byte("test key 0123456")})
 	if err != nil {
 		t.Fatal(err)
@@ -351,19 +336,7 @@ func BenchmarkPostgresHoldKeyMigration(b *testing.B) {
 	doc := strings.Repeat("x", 4000)
 	for b.Loop() {
 		b.StopTimer()
-		url := pgtest.NewDatabase(b)
-		pool, err := pgxpool.New(ctx, url)
-		if err != nil {
-			b.Fatal(err)
-		}
-		db := stdlib.OpenDBFromPool(pool)
-		p, err := goose.NewProvider(goose.DialectPostgres, db, mustSub(migrations, "migrations/postgres"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := p.UpTo(ctx, pgHoldKeyBefore); err != nil {
-			b.Fatal(err)
-		}
+		_, db, p, done := postgresMigratedTo(b, pgHoldKeyBefore)
 		if _, err := db.ExecContext(ctx, `INSERT INTO runs (id, tenant, job, state, site, attempt, handle, data, version, created_at, updated_at)
 			SELECT 'r' || i, 't', 'j', 'held', '', 1, '', json_build_object('documents', json_build_array(json_build_object('name', 'j.yaml', 'content', $1::text)),
 				'hold', json_build_object('reason', 'staging attempt 1 to Site/a: the server holds no key', 'code', 'notNow', 'keyDataset', 'ds-' || i))::text,
@@ -379,8 +352,7 @@ func BenchmarkPostgresHoldKeyMigration(b *testing.B) {
 		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM runs WHERE tenant = 't' AND hold_key = 'ds-77'`).Scan(&n); err != nil || n != 1 {
 			b.Fatalf("runs held for ds-77 after the migration: %d %v", n, err)
 		}
-		db.Close()
-		pool.Close()
+		done()
 		b.StartTimer()
 	}
 }
