@@ -715,19 +715,15 @@ func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
 		}
 		q.RunID = id
 	}
+	if tenant == "" { // no principal names none; an empty one would select, or read the payloads of, every tenant's
+		writeErr(w, http.StatusForbidden, "forbidden", "", "this token names no tenant")
+		return
+	}
 	if !all {
-		if tenant == "" { // no principal names none; an empty one would select every tenant's
-			writeErr(w, http.StatusForbidden, "forbidden", "", "this token names no tenant")
-			return
-		}
 		// The tenant's own entries, and those its runs have from before
 		// entries named their tenant.
 		q.Tenant, q.Untenanted = tenant, store.UntenantedOfRuns
 	} else {
-		if tenant == "" { // PayloadsOf "" would read every tenant's payloads
-			writeErr(w, http.StatusForbidden, "forbidden", "", "this token names no tenant")
-			return
-		}
 		// Only the payloads this page shows are read: the tenant's, its
 		// runs' without a tenant, and the server's own for the admin.
 		// Others' entries come back as hashes, their payloads left in the
@@ -761,7 +757,10 @@ func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
 	// without a tenant after it are not looked at (on a log from before
 	// entries named their tenant, all the rest of the log). That read has
 	// the page's byte bound too: the tenant's entries up to the page's
-	// last are among the page's, which that bound did not cut short.
+	// last are among the page's, which that bound did not cut short. It
+	// is also the read that checks the tenant's entries up to the page's
+	// last for deleted ones (the store's gap check), which the page of
+	// the whole chain does not.
 	mine := map[int64]bool{}
 	if len(entries) > 0 {
 		last := entries[len(entries)-1].Seq
