@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -245,7 +244,7 @@ func takeGroupWrite(p string, st *unix.Stat_t) (uint32, error) {
 		return 0, fmt.Errorf("replaced while it was looked at")
 	}
 	mode := (now.Mode & 0o7777) &^ 0o022
-	return mode, unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), mode)
+	return mode, fdChmod(fd, mode)
 }
 
 // dirWriters says who, other than the user euid, root and tenant (-1 for
