@@ -1,14 +1,11 @@
 package local
 
 import (
-	"crypto/rand"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -116,7 +113,7 @@ func (l *Local) fileNow() (time.Time, error) {
 			return err
 		}
 		defer root.Close()
-		f, name, err := createProbe(root)
+		f, name, err := atomicfile.CreateTempIn(root, unreadableDir, clockProbe)
 		if err != nil {
 			return err
 		}
@@ -130,24 +127,6 @@ func (l *Local) fileNow() (time.Time, error) {
 		return nil
 	})
 	return now, err
-}
-
-// createProbe makes a new file for fileNow in unreadableDir below root,
-// exclusively (nothing already there is opened), and names it.
-func createProbe(root *os.Root) (*os.File, string, error) {
-	for range 100 {
-		var b [4]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return nil, "", err
-		}
-		name := filepath.Join(unreadableDir, "."+clockProbe+".tmp-"+strconv.FormatUint(uint64(binary.LittleEndian.Uint32(b[:])), 10))
-		f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
-		if errors.Is(err, os.ErrExist) {
-			continue
-		}
-		return f, name, err
-	}
-	return nil, "", fmt.Errorf("%s: no free name for a clock probe", filepath.Join(root.Name(), unreadableDir))
 }
 
 // recordInode is the device and inode of the job's record in dir.
