@@ -646,8 +646,11 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 	if fresh && !keptSpread(job, &created) {
 		return fail(b.refuseDroppedSpread(ctx, name, &created, secretUID, len(spec.Secret) > 0, wroteRecord))
 	}
+	// Best effort: the Job is made, and a record left without its UID
+	// takes it at the Job's first sight (replacedJob). Kept before a Job
+	// found made is judged (refuseUnkeptSpread), as it was.
+	_ = b.keepUID(name, created.UID)
 	if !fresh {
-		_ = b.keepUID(name, created.UID) // best effort, as below
 		if err := b.refuseUnkeptSpread(ctx, &created); err != nil {
 			if len(spec.Secret) > 0 {
 				b.deleteSecret(ctx, name, secretUID)
@@ -655,9 +658,6 @@ func (b *Backend) Submit(ctx context.Context, spec backend.Spec) (string, error)
 			return fail(err)
 		}
 	}
-	// Best effort: the Job is made, and a record left without its UID
-	// takes it at the Job's first sight (replacedJob).
-	_ = b.keepUID(name, created.UID)
 	if len(spec.Secret) > 0 {
 		// Owned by the Job, the Secret goes when the Job goes (deleted
 		// by Cancel, or by whoever cleans the namespace).
