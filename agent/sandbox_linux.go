@@ -21,6 +21,8 @@ import (
 	llsys "github.com/landlock-lsm/go-landlock/landlock/syscall"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
+
+	"meridian.dev/meridian/internal/fdexec"
 )
 
 // systemReadOnly are the directories every workload may read and execute
@@ -870,19 +872,11 @@ func SandboxExec(args []string, stderr io.Writer) int {
 // by whoever started it, nor one the Go runtime opened for itself (the
 // cgroup's CPU quota file was seen held by uid-sandbox workloads). The
 // descriptors sandbox-exec was meant to pass on it has already read and
-// closed, or marked. It fails where the kernel has no close_range and
-// /proc/self/fd cannot be read, rather than run the workload unsure.
+// closed, or marked. It fails where fdexec cannot mark them, rather than
+// run the workload unsure.
 func onlyIntendedAcrossExec(keep int) error {
-	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		ents, rerr := os.ReadDir("/proc/self/fd")
-		if rerr != nil {
-			return fmt.Errorf("cannot mark the descriptors close-on-exec: close_range: %v; /proc/self/fd: %v", err, rerr)
-		}
-		for _, e := range ents {
-			if fd, aerr := strconv.Atoi(e.Name()); aerr == nil && fd > 2 {
-				syscall.CloseOnExec(fd)
-			}
-		}
+	if err := fdexec.CloseOnExecAbove2(); err != nil {
+		return err
 	}
 	if keep > 2 {
 		if _, err := unix.FcntlInt(uintptr(keep), unix.F_SETFD, 0); err != nil {
