@@ -20,26 +20,13 @@ import (
 // last name (a state directory kept elsewhere) is followed as before.
 func openDirNoFollow(dir string) (*os.File, error) {
 	dir = filepath.Clean(dir)
-	f, err := os.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+	f, err := os.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW, 0)
 	if err != nil && isLink(dir) {
 		// Linux says ENOTDIR of a link to a directory, ELOOP of one to
 		// anything else: both read as a name that is no link.
 		return nil, fmt.Errorf("%s is a symbolic link, not a directory (refused: it may lead anywhere): %w", dir, err)
 	}
 	return f, err
-}
-
-// openDirFollow opens the directory dir to read its entries, named by its
-// clean path, following a link at its last name as at any other.
-// O_DIRECTORY: a FIFO put in its place was opened to read, waiting for a
-// writer, and its caller with it, for good; anything but a directory now
-// fails at once with ENOTDIR, naming it. For a keyring's directory: it
-// lies in a state directory only its owner and root may change
-// (checkStateDir, serve's checks), so a link there is the owner's own (a
-// keyring kept on another disk), and every keyring operation goes through
-// it alike.
-func openDirFollow(dir string) (*os.File, error) {
-	return os.OpenFile(filepath.Clean(dir), os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
 }
 
 // isLink reports whether p names a symbolic link, for an error's words

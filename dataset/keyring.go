@@ -165,14 +165,14 @@ const MaxKeyringEntries = 1 << 16
 // listed. A directory of more than MaxKeyringEntries entries is refused,
 // and a keyring with no directory holds no keys.
 //
-// The directory is opened as one (openDirFollow), by its clean path: a FIFO
-// put in its place fails at once, naming it, where it held the listing
+// The directory is opened as one (atomicfile.OpenDir, O_DIRECTORY), by its
+// clean path: a FIFO put in its place fails at once, naming it, where it held the listing
 // (`dataset list`, a server listing a tenant's keys) for good. A link to
 // a directory is followed, as GetOrCreate, Lock and the key files' paths
 // follow it: refused here alone, it broke `dataset list` of a keyring
 // kept elsewhere while sealing with it went on.
 func (k Keyring) Names() ([]string, error) {
-	d, err := openDirFollow(k.Dir)
+	d, err := atomicfile.OpenDir(filepath.Clean(k.Dir))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -335,10 +335,11 @@ func (k Keyring) Lock(ctx context.Context) (unlock func(), err error) {
 	defer cancel()
 	unlock, err = flock.Lock(lctx, filepath.Join(k.Dir, KeyLockFile))
 	if err != nil {
+		dir := filepath.Clean(k.Dir)
 		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			return nil, fmt.Errorf("keyring %s: another command held its lock (%s) for %v while changing a key; try again", filepath.Clean(k.Dir), KeyLockFile, KeyLockWait)
+			return nil, fmt.Errorf("keyring %s: another command held its lock (%s) for %v while changing a key; try again", dir, KeyLockFile, KeyLockWait)
 		}
-		return nil, fmt.Errorf("keyring %s: lock: %w", filepath.Clean(k.Dir), err)
+		return nil, fmt.Errorf("keyring %s: lock: %w", dir, err)
 	}
 	return unlock, nil
 }

@@ -81,7 +81,7 @@ func SyncDir(dir string) error {
 	if SyncHook != nil {
 		SyncHook(dir)
 	}
-	d, err := openDir(dir)
+	d, err := OpenDir(dir)
 	if err != nil {
 		return err
 	}
@@ -89,11 +89,11 @@ func SyncDir(dir string) error {
 	return d.Sync()
 }
 
-// openDir opens directory dir to read, with O_DIRECTORY: a FIFO in its
+// OpenDir opens directory dir to read, with O_DIRECTORY: a FIFO in its
 // place (a directory others may write, swapped between a write's rename
 // and its sync) fails at once rather than wait for a writer, and the
 // caller with it, for good.
-func openDir(dir string) (*os.File, error) {
+func OpenDir(dir string) (*os.File, error) {
 	return os.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY, 0)
 }
 
@@ -192,7 +192,7 @@ func RemoveStaleTemps(dir string, target func(name string) bool, age time.Durati
 }
 
 func removeTemps(dir string, target func(name string) bool, age time.Duration) int {
-	d, err := openDir(dir)
+	d, err := OpenDir(dir)
 	if err != nil {
 		return 0
 	}
@@ -239,7 +239,7 @@ func removeTempsOf(d *os.File, remove func(name string) error, target func(name 
 // removal of temporary files in the directories of a bounded tree. A dir
 // that cannot be read has none.
 func SubDirs(dir string) []string {
-	d, err := openDir(dir)
+	d, err := OpenDir(dir)
 	if err != nil {
 		return nil
 	}
