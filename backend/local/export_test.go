@@ -9,7 +9,8 @@ func SetTestHookRestored(fn func(path string)) (undo func()) {
 	return func() { testHookRestored = nil }
 }
 
-// SetClock has l count the bound on a job read as starting by now.
+// SetClock has l count the bound on a job read as starting by now, where
+// the job's record does not name its launch on the filesystem's clock.
 func SetClock(l *Local, now func() time.Time) { l.now = now }
 
 // RunLockHeld is runLockHeld: whether a wrapper holds the job's run lock.
