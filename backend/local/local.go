@@ -185,12 +185,26 @@ func New(site catalog.BackendSpec, stateDir string) (*Local, error) {
 // (removeKilledWrapperTemps). Before, each stayed for good. It reads at
 // most atomicfile.MaxTempScan job directories, each of them to that bound
 // too, and never goes through a link. It reports how many it removed.
+//
+// A temporary file's age is counted on the clock of the filesystem that
+// stamped it (fileNowIn), not the server's own: a server sharing the
+// state directory whose clock ran more than StaleTempAge ahead of that
+// one's took the job record another server was filling as stale and
+// removed it, failing that server's Submit. Where that clock cannot be
+// read, none is taken as stale: a later start removes them.
 func removeStaleTemps(stateDir string) int {
-	n := atomicfile.RemoveStaleTemps(stateDir, func(name string) bool { return name == "site-failed" }, atomicfile.StaleTempAge)
-	n += atomicfile.RemoveStaleTemps(filepath.Join(stateDir, unreadableDir), func(string) bool { return true }, atomicfile.StaleTempAge)
+	now, err := startFileNow(stateDir)
+	stale := func(dir string, target func(name string) bool) int {
+		if err != nil {
+			return 0
+		}
+		return atomicfile.RemoveStaleTempsAt(dir, target, atomicfile.StaleTempAge, now)
+	}
+	n := stale(stateDir, func(name string) bool { return name == "site-failed" })
+	n += stale(filepath.Join(stateDir, unreadableDir), func(string) bool { return true })
 	jobs := filepath.Join(stateDir, "jobs")
 	for _, name := range atomicfile.SubDirs(jobs) {
-		n += atomicfile.RemoveStaleTemps(filepath.Join(jobs, name), isJobRecord, atomicfile.StaleTempAge)
+		n += stale(filepath.Join(jobs, name), isJobRecord)
 		n += removeKilledWrapperTemps(filepath.Join(jobs, name))
 	}
 	return n
