@@ -223,3 +223,25 @@ func TestJobWithReadableRecordBoundedAcrossSkewedServers(t *testing.T) {
 	files = files.Add(2 * time.Second)
 	look("11 s on", backend.Lost)
 }
+
+// TestReadableRecordAheadOfTheFilesystemClockIsBounded: a launch kept on
+// the filesystem's clock that lies after that clock's now (the clock set
+// back since) is not counted on it, which would keep the job starting for
+// as long as the clock was set back: it is counted on the server's own
+// clock, as a record without it is, and the job reads lost 10 s on.
+func TestReadableRecordAheadOfTheFilesystemClockIsBounded(t *testing.T) {
+	b := newLocal(t, t.TempDir())
+	now := time.Now()
+	local.SetClock(b, func() time.Time { return now })
+	h := endedJob(t, b, backend.Spec{RunID: "fileclockback", Attempt: 1, Command: []string{"true"}})
+	dir := pidlessJob(t, b, h, 0)
+	local.SetFileClock(b, func() time.Time { return now.Add(-time.Hour) })
+	keptUnreadable(t, filepath.Join(dir, "lock"))
+	if st := statusOf(t, b, h); st.State != backend.Pending {
+		t.Fatalf("at first: %+v, want starting", st)
+	}
+	now = now.Add(11 * time.Second)
+	if st := statusOf(t, b, h); st.State != backend.Lost {
+		t.Fatalf("11 s on, the filesystem's clock an hour behind the launch: %+v, want lost", st)
+	}
+}
