@@ -9,7 +9,8 @@ func SetTestHookRestored(fn func(path string)) (undo func()) {
 	return func() { testHookRestored = nil }
 }
 
-// SetClock has l count the bound on a job read as starting by now.
+// SetClock has l count the bound on a job read as starting by now, where
+// the job's record does not name its launch on the filesystem's clock.
 func SetClock(l *Local, now func() time.Time) { l.now = now }
 
 // RunLockHeld is runLockHeld: whether a wrapper holds the job's run lock.
@@ -21,3 +22,10 @@ func SetFileClock(l *Local, now func() time.Time) { l.fileClock = now }
 
 // FileNow is the time now on the state directory's filesystem clock.
 func FileNow(l *Local) (time.Time, error) { return l.fileNow() }
+
+// SetStartFileClock has New read the state directory's filesystem clock
+// (the one it tells a temporary file's age by) off now, until undo.
+func SetStartFileClock(now func() time.Time) (undo func()) {
+	startFileNow = func(string) (time.Time, error) { return now(), nil }
+	return func() { startFileNow = fileNowIn }
+}

@@ -15,7 +15,7 @@ import (
 )
 
 // pidlessJob makes the ended job h one whose wrapper ended recording neither its pid nor an
-// exit code, its record's launch set back by age.
+// exit code, its record's launch set back by age (on the server's clock and the filesystem's).
 func pidlessJob(t *testing.T, b *local.Local, h string, age time.Duration) string {
 	t.Helper()
 	dir := filepath.Join(b.StateDir(), "jobs", h)
@@ -34,6 +34,13 @@ func pidlessJob(t *testing.T, b *local.Local, h string, age time.Duration) strin
 		t.Fatal(err)
 	}
 	rec["submitted"] = time.Now().Add(-age).UTC().Format(time.RFC3339Nano)
+	// The launch on the state directory's filesystem clock, which Status
+	// bounds a starting job by, set back as much.
+	onFiles, err := time.Parse(time.RFC3339Nano, rec["submittedOnFiles"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec["submittedOnFiles"] = onFiles.Add(-age).Format(time.RFC3339Nano)
 	if data, err = json.Marshal(rec); err != nil {
 		t.Fatal(err)
 	}

@@ -113,9 +113,10 @@ type Local struct {
 	ScratchInodeFloor int64
 
 	// now is the clock a job read as starting is bounded by, from the
-	// launch its record names (time.Now where nil; the tests set their
-	// own). One whose record cannot be read is bounded on the state
-	// directory's filesystem clock instead (fileNow).
+	// launch its record names, where the record does not name it on the
+	// state directory's filesystem clock (sinceLaunch; time.Now where
+	// nil; the tests set their own). Every other such job, its record
+	// readable or not, is bounded on that filesystem clock (fileNow).
 	now func() time.Time
 	// fileClock, where set, is the state directory's filesystem clock
 	// (fileNow) the tests set in place of the filesystem's.
@@ -184,12 +185,26 @@ func New(site catalog.BackendSpec, stateDir string) (*Local, error) {
 // (removeKilledWrapperTemps). Before, each stayed for good. It reads at
 // most atomicfile.MaxTempScan job directories, each of them to that bound
 // too, and never goes through a link. It reports how many it removed.
+//
+// A temporary file's age is counted on the clock of the filesystem that
+// stamped it (fileNowIn), not the server's own: a server sharing the
+// state directory whose clock ran more than StaleTempAge ahead of that
+// one's took the job record another server was filling as stale and
+// removed it, failing that server's Submit. Where that clock cannot be
+// read, none is taken as stale: a later start removes them.
 func removeStaleTemps(stateDir string) int {
-	n := atomicfile.RemoveStaleTemps(stateDir, func(name string) bool { return name == "site-failed" }, atomicfile.StaleTempAge)
-	n += atomicfile.RemoveStaleTemps(filepath.Join(stateDir, unreadableDir), func(string) bool { return true }, atomicfile.StaleTempAge)
+	now, err := startFileNow(stateDir)
+	stale := func(dir string, target func(name string) bool) int {
+		if err != nil {
+			return 0
+		}
+		return atomicfile.RemoveStaleTempsAt(dir, target, atomicfile.StaleTempAge, now)
+	}
+	n := stale(stateDir, func(name string) bool { return name == "site-failed" })
+	n += stale(filepath.Join(stateDir, unreadableDir), func(string) bool { return true })
 	jobs := filepath.Join(stateDir, "jobs")
 	for _, name := range atomicfile.SubDirs(jobs) {
-		n += atomicfile.RemoveStaleTemps(filepath.Join(jobs, name), isJobRecord, atomicfile.StaleTempAge)
+		n += stale(filepath.Join(jobs, name), isJobRecord)
 		n += removeKilledWrapperTemps(filepath.Join(jobs, name))
 	}
 	return n
@@ -261,6 +276,12 @@ type record struct {
 	Env       map[string]string `json:"env,omitempty"`
 	WorkDir   string            `json:"workDir"`
 	Submitted time.Time         `json:"submitted"`
+	// SubmittedOnFiles is the launch on the clock of the filesystem that
+	// holds the state directory (fileNow), the one clock every server
+	// sharing the directory reads alike: Submitted is the launching
+	// server's own, which another's may be hours from (see sinceLaunch).
+	// Records written before it was kept have none.
+	SubmittedOnFiles time.Time `json:"submittedOnFiles,omitzero"`
 }
 
 // StateDir is the backend's state directory (absolute).
@@ -357,8 +378,12 @@ func (l *Local) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	if err := os.Mkdir(wd, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return "", fmt.Errorf("local submit %s: work dir: %w", key, err)
 	}
+	onFiles, err := l.fileNow()
+	if err != nil {
+		return "", fmt.Errorf("local submit %s: read the state directory's clock: %w", key, err)
+	}
 	rec := record{RunID: spec.RunID, Attempt: spec.Attempt, Command: spec.Command, Env: spec.Env,
-		WorkDir: wd, Submitted: time.Now().UTC()}
+		WorkDir: wd, Submitted: time.Now().UTC(), SubmittedOnFiles: onFiles.UTC()}
 	data, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
 		return "", err
@@ -586,7 +611,8 @@ func lockHeld(path string) (bool, error) {
 // there now, so no later one can). That Submit writes the job's record
 // (job.json, which only the server writes) and launches the wrapper,
 // which holds the run lock, within wrapperStartBound of the launch the
-// record names: until then the job is starting (its run is neither lost
+// record names, counted on the state directory's filesystem clock
+// (sinceLaunch), which every server sharing it reads alike: until then the job is starting (its run is neither lost
 // nor failed on a workload's word), and after it, no Submit launching the
 // job holds the lock.
 //
@@ -607,10 +633,14 @@ func (l *Local) submitting(dir string) (held bool, why string, err error) {
 		l.forgetUnreadable(dir)
 		return held, "", nil
 	}
-	launched, rerr := launchRecorded(dir)
+	rec, rerr := launchRecord(dir)
 	if rerr == nil {
 		l.forgetUnreadable(dir)
-		return l.clock().Sub(launched) < wrapperStartBound, "", nil
+		since, err := l.sinceLaunch(rec)
+		if err != nil {
+			return false, "", fmt.Errorf("the job's lock cannot be read (%v): %w", lerr, err)
+		}
+		return since < wrapperStartBound, "", nil
 	}
 	unread, err := l.unreadableFor(dir)
 	if err != nil {
@@ -983,19 +1013,59 @@ func launchedAt(dir string) (time.Time, bool) {
 
 // launchRecorded is launchedAt, saying why the record cannot tell.
 func launchRecorded(dir string) (time.Time, error) {
+	rec, err := launchRecord(dir)
+	return rec.Submitted, err
+}
+
+// launchRecord is the job's record in dir, which must name its launch.
+func launchRecord(dir string) (record, error) {
 	path := filepath.Join(dir, "job.json")
 	data, err := readOwn(path, maxRecord, 0o600)
 	if err != nil {
-		return time.Time{}, err
+		return record{}, err
 	}
 	var rec record
 	if err := json.Unmarshal(data, &rec); err != nil {
-		return time.Time{}, fmt.Errorf("%s: %w", path, err)
+		return record{}, fmt.Errorf("%s: %w", path, err)
 	}
 	if rec.Submitted.IsZero() {
-		return time.Time{}, fmt.Errorf("%s: no launch time", path)
+		return record{}, fmt.Errorf("%s: no launch time", path)
 	}
-	return rec.Submitted, nil
+	return rec, nil
+}
+
+// sinceLaunch is how long ago the launch rec names was, for the bound on
+// a job read as starting (submitting). It is read off the filesystem's
+// clock (fileNow), on which Submit kept the launch (SubmittedOnFiles):
+// the launching server's own clock (Submitted) was compared with the
+// reading server's, and servers sharing the state directory whose clocks
+// were more than wrapperStartBound apart read a job a Submit could still
+// be launching as lost at their first look (one ahead), or kept it
+// starting for as long as they were apart (one behind).
+//
+// The record's own change time, also the filesystem's, is not used: no
+// one can set it back, but anyone may move it to now (a workload that
+// changes the record's mode or times, and the server itself when it sets
+// that mode back), and a later launch keeps the job starting, so a
+// workload doing so each time would keep it starting for ever. The time kept in
+// the record is the server's alone: no workload can write the record.
+//
+// A record without it (written before it was kept), or one that lies
+// after that clock's now (the clock set back, or the state directory
+// moved to another filesystem), is counted on the server's own clock, as
+// before: bounded, though not alike for every server.
+func (l *Local) sinceLaunch(rec record) (time.Duration, error) {
+	if rec.SubmittedOnFiles.IsZero() {
+		return l.clock().Sub(rec.Submitted), nil
+	}
+	now, err := l.fileNow()
+	if err != nil {
+		return 0, fmt.Errorf("read the state directory's clock: %w", err)
+	}
+	if rec.SubmittedOnFiles.After(now) {
+		return l.clock().Sub(rec.Submitted), nil
+	}
+	return now.Sub(rec.SubmittedOnFiles), nil
 }
 
 func minTime(a, b time.Time) time.Time {

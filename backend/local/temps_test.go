@@ -58,6 +58,30 @@ func TestStaleTempsRemovedAtStart(t *testing.T) {
 	checkGone(t, gone, kept)
 }
 
+// TestFreshTempKeptByAServerWhoseClockRunsAhead: a temporary file's age
+// was counted on the starting server's own clock from its time, which the
+// filesystem stamps on its own: a server sharing the state directory
+// whose clock ran more than an hour ahead of the filesystem's removed the
+// job record another server was filling (its Submit then failed). The age
+// is now counted on the filesystem's clock (injected here, two hours
+// behind the server's): a fresh file stays, one stale on it goes.
+func TestFreshTempKeptByAServerWhoseClockRunsAhead(t *testing.T) {
+	state := t.TempDir()
+	files := time.Now().Add(-2 * atomicfile.StaleTempAge)
+	t.Cleanup(local.SetStartFileClock(func() time.Time { return files }))
+	job := filepath.Join(state, "jobs", "r-1")
+	kept := []string{
+		backendtest.WriteTemp(t, filepath.Join(job, ".job.json.tmp-1"), files),
+		backendtest.WriteTemp(t, filepath.Join(state, ".site-failed.tmp-2"), files),
+		backendtest.WriteTemp(t, filepath.Join(state, "unreadable", ".r-1.tmp-3"), files),
+	}
+	gone := []string{backendtest.WriteTemp(t, filepath.Join(job, ".cancelled.tmp-4"), files.Add(-2*atomicfile.StaleTempAge))}
+	if _, err := local.New(catalog.BackendSpec{Type: "local"}, state); err != nil {
+		t.Fatal(err)
+	}
+	checkGone(t, gone, kept)
+}
+
 // TestSubmitRemovesKilledSubmitsTemp: job.json is written only by Submit,
 // under the job's lock: a temporary file of it, however fresh, is a killed
 // Submit's once the lock is taken, and the next Submit removes it; while

@@ -106,9 +106,18 @@ func (l *Local) fileNow() (time.Time, error) {
 	if l.fileClock != nil {
 		return l.fileClock(), nil
 	}
+	return fileNowIn(l.stateDir)
+}
+
+// startFileNow is fileNowIn, which New reads before a Local is made to
+// tell a temporary file's age (removeStaleTemps); the tests set their own.
+var startFileNow = fileNowIn
+
+// fileNowIn is fileNow for the state directory stateDir.
+func fileNowIn(stateDir string) (time.Time, error) {
 	var now time.Time
-	err := l.inUnreadableDir(func() error {
-		root, err := os.OpenRoot(l.stateDir)
+	err := inUnreadableDir(stateDir, func() error {
+		root, err := os.OpenRoot(stateDir)
 		if err != nil {
 			return err
 		}
@@ -238,11 +247,17 @@ func sweepUnreadable(stateDir string) int {
 // keeps the server out, sets the directory's mode back (a workload of the
 // server's user may change it) and runs fn again.
 func (l *Local) inUnreadableDir(fn func() error) error {
+	return inUnreadableDir(l.stateDir, fn)
+}
+
+// inUnreadableDir is Local.inUnreadableDir for the state directory
+// stateDir.
+func inUnreadableDir(stateDir string, fn func() error) error {
 	err := fn()
 	if !errors.Is(err, os.ErrPermission) {
 		return err
 	}
-	if rerr := ownStateSubdir(l.stateDir, unreadableDir); rerr != nil {
+	if rerr := ownStateSubdir(stateDir, unreadableDir); rerr != nil {
 		return fmt.Errorf("%w (%v)", err, rerr)
 	}
 	return fn()

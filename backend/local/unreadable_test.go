@@ -182,3 +182,66 @@ func TestFileNowLeavesNoProbe(t *testing.T) {
 		t.Fatalf("after reading the clock the state directory keeps %v; want nothing", kept)
 	}
 }
+
+// TestJobWithReadableRecordBoundedAcrossSkewedServers: where a job's lock
+// cannot be read but its record can, the launch the record names (on the
+// launching server's clock) was compared with the reading server's own
+// clock: one an hour ahead read the job lost at its first look, while a
+// Submit could still be launching it, and one an hour behind read it
+// starting for an hour. The launch is now also recorded on the state
+// directory's filesystem clock, and compared with that clock's now: every
+// server reads the job as starting for the same 10 s, and as lost after.
+func TestJobWithReadableRecordBoundedAcrossSkewedServers(t *testing.T) {
+	state := t.TempDir()
+	files := time.Now()
+	servers := map[string]*local.Local{}
+	for name, skew := range map[string]time.Duration{"on time": 0, "an hour ahead": time.Hour, "an hour behind": -time.Hour} {
+		b := newLocal(t, state)
+		local.SetClock(b, func() time.Time { return time.Now().Add(skew) })
+		local.SetFileClock(b, func() time.Time { return files })
+		servers[name] = b
+	}
+	h := endedJob(t, servers["on time"], backend.Spec{RunID: "skewedrecord", Attempt: 1, Command: []string{"true"}})
+	dir := filepath.Join(state, "jobs", h)
+	for _, f := range []string{"pid", "exitcode"} {
+		if err := os.Remove(filepath.Join(dir, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keptUnreadable(t, filepath.Join(dir, "lock"))
+	look := func(when string, want backend.State) {
+		t.Helper()
+		for _, name := range []string{"on time", "an hour ahead", "an hour behind"} {
+			if st := statusOf(t, servers[name], h); st.State != want {
+				t.Fatalf("%s, the server %s: %+v, want %s", when, name, st, want)
+			}
+		}
+	}
+	look("at first", backend.Pending)
+	files = files.Add(9 * time.Second)
+	look("9 s on", backend.Pending)
+	files = files.Add(2 * time.Second)
+	look("11 s on", backend.Lost)
+}
+
+// TestReadableRecordAheadOfTheFilesystemClockIsBounded: a launch kept on
+// the filesystem's clock that lies after that clock's now (the clock set
+// back since) is not counted on it, which would keep the job starting for
+// as long as the clock was set back: it is counted on the server's own
+// clock, as a record without it is, and the job reads lost 10 s on.
+func TestReadableRecordAheadOfTheFilesystemClockIsBounded(t *testing.T) {
+	b := newLocal(t, t.TempDir())
+	now := time.Now()
+	local.SetClock(b, func() time.Time { return now })
+	h := endedJob(t, b, backend.Spec{RunID: "fileclockback", Attempt: 1, Command: []string{"true"}})
+	dir := pidlessJob(t, b, h, 0)
+	local.SetFileClock(b, func() time.Time { return now.Add(-time.Hour) })
+	keptUnreadable(t, filepath.Join(dir, "lock"))
+	if st := statusOf(t, b, h); st.State != backend.Pending {
+		t.Fatalf("at first: %+v, want starting", st)
+	}
+	now = now.Add(11 * time.Second)
+	if st := statusOf(t, b, h); st.State != backend.Lost {
+		t.Fatalf("11 s on, the filesystem's clock an hour behind the launch: %+v, want lost", st)
+	}
+}

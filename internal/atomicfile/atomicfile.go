@@ -178,7 +178,7 @@ func TempTarget(name string) (string, bool) {
 // read.
 func RemoveTemps(path string) int {
 	base := filepath.Base(path)
-	return removeTemps(filepath.Dir(path), func(name string) bool { return name == base }, 0)
+	return removeTemps(filepath.Dir(path), func(name string) bool { return name == base }, 0, time.Time{})
 }
 
 // RemoveStaleTemps removes, in dir, the temporary files of the files target
@@ -188,24 +188,33 @@ func RemoveTemps(path string) int {
 // not). As RemoveTemps, it removes only regular files and reads at most
 // MaxTempScan entries.
 func RemoveStaleTemps(dir string, target func(name string) bool, age time.Duration) int {
-	return removeTemps(dir, target, age)
+	return removeTemps(dir, target, age, time.Now())
 }
 
-func removeTemps(dir string, target func(name string) bool, age time.Duration) int {
+// RemoveStaleTempsAt is RemoveStaleTemps, counting each file's age from
+// now on the clock of the filesystem that holds dir, which stamps the
+// files' times, rather than from the caller's own clock: writers sharing
+// dir from machines whose clocks run apart stamp their temporary files on
+// that one clock, and a caller whose own clock ran more than age ahead of
+// it took the one another was filling as stale and removed it.
+func RemoveStaleTempsAt(dir string, target func(name string) bool, age time.Duration, now time.Time) int {
+	return removeTemps(dir, target, age, now)
+}
+
+func removeTemps(dir string, target func(name string) bool, age time.Duration, now time.Time) int {
 	d, err := OpenDir(dir)
 	if err != nil {
 		return 0
 	}
 	defer d.Close()
 	// unlink(2) removes the entry itself, never a directory.
-	return removeTempsOf(d, func(name string) error { return syscall.Unlink(filepath.Join(dir, name)) }, target, age)
+	return removeTempsOf(d, func(name string) error { return syscall.Unlink(filepath.Join(dir, name)) }, target, age, now)
 }
 
 // removeTempsOf removes, with remove, the temporary files of the files
 // target accepts among the first MaxTempScan entries of the open
-// directory d, those at least age old (any, for 0).
-func removeTempsOf(d *os.File, remove func(name string) error, target func(name string) bool, age time.Duration) int {
-	now := time.Now()
+// directory d, those at least age old by now (any, for 0).
+func removeTempsOf(d *os.File, remove func(name string) error, target func(name string) bool, age time.Duration, now time.Time) int {
 	n, scanned := 0, 0
 	for scanned < MaxTempScan {
 		entries, err := d.ReadDir(min(256, MaxTempScan-scanned))

@@ -254,6 +254,28 @@ func TestRemoveStaleTempsLeavesFreshAndForeign(t *testing.T) {
 	}
 }
 
+// TestRemoveStaleTempsAtCountsOnTheGivenClock: a file's age is counted
+// from the now given (the filesystem's clock, two hours behind the
+// caller's here), not the caller's own clock: one stamped just now on
+// that clock stays, one stale on it goes.
+func TestRemoveStaleTempsAtCountsOnTheGivenClock(t *testing.T) {
+	dir := t.TempDir()
+	files := time.Now().Add(-2 * StaleTempAge)
+	for name, mtime := range map[string]time.Time{".job.json.tmp-1": files, ".job.json.tmp-2": files.Add(-2 * StaleTempAge)} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := RemoveStaleTempsAt(dir, func(name string) bool { return name == "job.json" }, StaleTempAge, files)
+	if _, err := os.Lstat(filepath.Join(dir, ".job.json.tmp-1")); n != 1 || err != nil {
+		t.Errorf("removed %d (the fresh one: %v); want only the stale one", n, err)
+	}
+}
+
 func TestRemoveTempsReadsABoundedDirectory(t *testing.T) {
 	dir := t.TempDir()
 	for i := 0; i < MaxTempScan+500; i++ {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -190,7 +191,7 @@ func RemoveStaleTempsIn(root *os.Root, dir string, target func(name string) bool
 	fd := int(d.Fd())
 	// unlinkat(2) without AT_REMOVEDIR removes the entry itself, never a
 	// directory.
-	return removeTempsOf(d, func(name string) error { return unix.Unlinkat(fd, name, 0) }, target, StaleTempAge)
+	return removeTempsOf(d, func(name string) error { return unix.Unlinkat(fd, name, 0) }, target, StaleTempAge, time.Now())
 }
 
 // SubDirsIn is SubDirs for dir below root.
