@@ -845,13 +845,18 @@ func (s *Slurm) findByScript(ctx context.Context, runID string, attempt int) ([]
 // only while its command is the attempt's batch script: otherwise the id
 // is another job's now, and the attempt's job reads as forgotten.
 func (s *Slurm) Status(ctx context.Context, handle string) (backend.Status, error) {
-	ref, err := s.rec.parse(handle)
+	// The state directory opened once for the poll (records.held), held
+	// across squeue: a descriptor, against the seven opens a forgotten
+	// job's records and marks took.
+	rec, release := s.rec.held()
+	defer release()
+	ref, err := rec.parse(handle)
 	if err != nil {
 		return backend.Status{}, err
 	}
 	job, err := s.queryJob(ctx, ref.id)
 	if isInvalidJob(err) {
-		return s.forgottenStatus(handle, ref)
+		return rec.forgottenStatus(handle, ref)
 	}
 	if err != nil {
 		return backend.Status{}, fmt.Errorf("slurm status %s: %w", handle, err)
@@ -862,9 +867,9 @@ func (s *Slurm) Status(ctx context.Context, handle string) (backend.Status, erro
 		// gave the handle's attempt's id to it (its id counter
 		// wrapped, or its state was lost). Its state is not the
 		// handle's attempt's.
-		return s.forgottenStatus(handle, ref)
+		return rec.forgottenStatus(handle, ref)
 	}
-	if ok && ref.key == "" && s.rec.notItsHandle(key, handle) {
+	if ok && ref.key == "" && rec.notItsHandle(key, handle) {
 		return backend.Status{}, fmt.Errorf("handle %q: %w (slurmctld's job of that id is attempt %s's, whose handle is another)", handle, backend.ErrNotFound, key)
 	}
 	if !ok {
@@ -874,13 +879,13 @@ func (s *Slurm) Status(ctx context.Context, handle string) (backend.Status, erro
 		// or its state was lost). That job's state is not the attempt's,
 		// nor is it this backend's to cancel; with no record of the id
 		// either, the handle is unknown.
-		return s.forgottenStatus(handle, ref)
+		return rec.forgottenStatus(handle, ref)
 	}
 	st := job.status()
 	if st.State == backend.Running {
 		if validNodeList(job.NodeList) {
 			// Where the job runs, for Clean once slurmctld forgets it.
-			s.rec.saveNodes(key, job.NodeList) //nolint:errcheck // best effort
+			rec.saveNodes(key, job.NodeList) //nolint:errcheck // best effort
 		}
 		if down, err := s.downNode(ctx, job.NodeList); err != nil {
 			return backend.Status{}, fmt.Errorf("slurm status %s: %w", handle, err)
@@ -922,8 +927,11 @@ func (s *Slurm) scriptKey(command string) (string, bool) {
 }
 
 // forgottenStatus is the state of a job that slurmctld no longer knows,
-// with its start and end as the batch script's files tell them.
-func (s *Slurm) forgottenStatus(handle string, ref handleRef) (backend.Status, error) {
+// with its start and end as the batch script's files tell them, all read
+// through one open of the state directory (the caller's, else its own).
+func (r records) forgottenStatus(handle string, ref handleRef) (backend.Status, error) {
+	r, release := r.held()
+	defer release()
 	key := ref.key
 	if key == "" {
 		if ref.recErr != nil {
@@ -931,13 +939,13 @@ func (s *Slurm) forgottenStatus(handle string, ref handleRef) (backend.Status, e
 		}
 		return backend.Status{}, fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
 	}
-	st, err := exitFileStatus(s.rec, key, s.rec.cancelled(key))
+	st, err := exitFileStatus(r, key, r.cancelled(key))
 	if err != nil || st.State == backend.Lost {
 		return st, err
 	}
 	// Each not known (zero) where its mark cannot tell it; an end before
 	// the start is none, as slurmctld's are read (withTimes).
-	st.Started, st.Ended = s.rec.markTimes(key)
+	st.Started, st.Ended = r.markTimes(key)
 	return st, nil
 }
 
