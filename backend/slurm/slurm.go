@@ -201,25 +201,36 @@ const workDirPerm = 0o755
 
 // makeWorkDir makes wd, the directory the job runs in (own: the default
 // per-attempt directory, spec.WorkDir unset, which Meridian makes and
-// owns; else one the site or the job named). One in a site's own work
-// root is made through that root as opened at start: made by its path, a
-// link put since in place of the work root, or of a directory above it,
-// had Submit make the attempt's directory wherever it led, and one in the
-// attempt's directory's own place had the job run where it pointed. sbatch
-// (--chdir) and the batch script (cd) are given wd's path, though, so the
-// directory checked through the root must also be the one that path
-// names now (samePlace). Elsewhere it is made as records.mkdirAll makes
-// it (through the state directory's root when it lies below it).
+// owns; else one the site or the job named). One below the work root is
+// made through it (openWorkRoot): a site's own as opened at start, else
+// through the state directory's root. Made by its path, a link put since
+// in place of the work root, or of a directory above it, had Submit make
+// the attempt's directory wherever it led, and one in the attempt's
+// directory's own place had the job run where it pointed. Each directory
+// between the work root and wd (a named workDir a/b/c) is walked and
+// made one at a time, a link there refused (walkWorkDir). sbatch
+// (--chdir) and the batch script (cd) are given wd's path, though, so in
+// a site's own work root the directory checked must also be the one that
+// path names now (samePlace). Elsewhere (a named workDir outside the work
+// root) it is made as records.mkdirAll makes it (through the state
+// directory's root when it lies below it).
 func (s *Slurm) makeWorkDir(wd string, own bool) error {
-	rel, ok := s.inSiteWork(wd)
+	rel, ok := s.belowWorkRoot(wd)
 	if !ok {
 		return s.rec.mkdirAll(wd, workDirPerm)
 	}
-	if err := atomicfile.MkdirAllIn(s.siteWork, rel, workDirPerm); err != nil {
+	base, err := s.openWorkRoot()
+	if err != nil {
 		return fmt.Errorf("work root %s: %w", s.workRoot, err)
 	}
-	checked, err := checkWorkDir(s.siteWork, rel, wd, own)
+	defer base.Close()
+	parent, name, err := walkWorkDir(base, rel, s.workRoot, workDirPerm)
 	if err != nil {
+		return err
+	}
+	defer parent.Close()
+	checked, err := checkWorkDir(parent, name, wd, own)
+	if err != nil || s.siteWork == nil {
 		return err
 	}
 	return s.samePlace(wd, checked)
@@ -256,12 +267,9 @@ func namesNow(err error) string {
 	return "names another directory now"
 }
 
-// inSiteWork returns wd relative to the site's own work root, and whether
-// it lies below it (by its path as given) and the site has one.
-func (s *Slurm) inSiteWork(wd string) (string, bool) {
-	if s.siteWork == nil {
-		return "", false
-	}
+// belowWorkRoot returns wd relative to the work root, and whether it
+// lies below it (by its path as given).
+func (s *Slurm) belowWorkRoot(wd string) (string, bool) {
 	rel, err := filepath.Rel(s.workRoot, wd)
 	return rel, err == nil && rel != "." && filepath.IsLocal(rel)
 }
@@ -271,38 +279,32 @@ func (s *Slurm) inSiteWork(wd string) (string, bool) {
 // user made.
 var serverUID = os.Geteuid
 
-// checkWorkDir checks that rel, below root, the job's work directory
-// (full is its path, to name it), is a directory, not a link (os.Root
-// follows one that stays inside, to another attempt's directory), and
-// returns what it is. The default per-attempt directory (own), which
-// Meridian makes itself, must also be this server's user's, not one
-// another user made first on a shared work root for the job to run in;
-// one of the server's that others may write (its job made it so, on an
-// earlier try) has group and other write taken back, through the
-// descriptor opened here (never by a path that a link could lead
-// elsewhere), its setgid and sticky bits kept. A directory the site or
-// the job named is the site's: a group-shared project directory, made by
-// root or a project account, with its group write and setgid bit on
-// purpose; it is used as it is.
-func checkWorkDir(root *os.Root, rel, full string, own bool) (os.FileInfo, error) {
-	lfi, err := root.Lstat(rel)
-	if err != nil {
-		return nil, err
-	}
-	if lfi.Mode()&os.ModeSymlink != 0 {
+// checkWorkDir checks that name, in parent, the job's work directory
+// (full is its path, to name it), is a directory, not a link (opened
+// with O_NOFOLLOW: os.Root followed one that stays inside, to another
+// attempt's directory), and returns what it is. The default per-attempt
+// directory (own), which Meridian makes itself, must also be this
+// server's user's, not one another user made first on a shared work root
+// for the job to run in; one of the server's that others may write (its
+// job made it so, on an earlier try) has group and other write taken
+// back, through the descriptor opened here (never by a path that a link
+// could lead elsewhere), its setgid and sticky bits kept. A directory the
+// site or the job named is the site's: a group-shared project directory,
+// made by root or a project account, with its group write and setgid bit
+// on purpose; it is used as it is.
+func checkWorkDir(parent *os.File, name, full string, own bool) (os.FileInfo, error) {
+	fd, err := openDirAt(int(parent.Fd()), parent.Name(), name)
+	if errors.Is(err, errWorkDirLink) {
 		return nil, fmt.Errorf("work dir %s is a symbolic link; want a directory", full)
 	}
-	d, err := atomicfile.OpenDirIn(root, rel)
 	if err != nil {
 		return nil, err
 	}
+	d := os.NewFile(uintptr(fd), full)
 	defer d.Close()
 	fi, err := d.Stat()
 	if err != nil {
 		return nil, err
-	}
-	if !os.SameFile(lfi, fi) {
-		return nil, fmt.Errorf("work dir %s was replaced while it was looked at", full)
 	}
 	if !own {
 		return fi, nil
