@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/backend/slurm"
 	"meridian.dev/meridian/catalog"
 )
 
@@ -107,5 +108,55 @@ func TestSubmitMakesANamedWorkDirsWay(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSubmitRefusesALinkAtTheJobsDirectoryInTheDefaultWorkRoot: in the
+// default work root (below the state directory) the attempt's own
+// directory was made through the state directory's os.Root, which
+// follows a link that stays inside: a link a workload put in its place
+// (to another attempt's directory) had the job sent to run there. It is
+// now opened without following a link, as in a site's own work root:
+// refused, naming it, and no job sent.
+func TestSubmitRefusesALinkAtTheJobsDirectoryInTheDefaultWorkRoot(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	work := filepath.Join(state, "work")
+	calls := filepath.Join(dir, "sbatch-calls")
+	b := fakeSlurmSite(t, state, catalog.BackendSpec{Type: "slurm"}, map[string]string{"sbatch": "#!/bin/sh\necho x >> " + calls + "\necho 555\n"})
+	other := filepath.Join(work, "other-1")
+	if err := os.Mkdir(other, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("other-1", filepath.Join(work, "r1-1")); err != nil {
+		t.Fatal(err)
+	}
+	id, err := b.Submit(context.Background(), backend.Spec{RunID: "r1", Attempt: 1, Command: []string{"true"}})
+	_, cerr := os.Stat(calls)
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(work, "r1-1")) || !strings.Contains(err.Error(), "symbolic link") || !os.IsNotExist(cerr) {
+		t.Errorf("link in place of the job's directory: Submit = %q, %v (sbatch run: %v); want a refusal naming it, and no sbatch", id, err, cerr == nil)
+	}
+}
+
+// TestSubmitRefusesAWorkDirOfAnotherUserInTheDefaultWorkRoot: the rules
+// of the default per-attempt directory (the server's user's) held in a
+// site's own work root only; in the default one, below the state
+// directory, a directory another user had made in its place was used.
+// It is now refused there too, naming its owner, and no job sent.
+func TestSubmitRefusesAWorkDirOfAnotherUserInTheDefaultWorkRoot(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	calls := filepath.Join(dir, "sbatch-calls")
+	b := fakeSlurmSite(t, state, catalog.BackendSpec{Type: "slurm"}, map[string]string{"sbatch": "#!/bin/sh\necho x >> " + calls + "\necho 555\n"})
+	if err := os.Mkdir(filepath.Join(state, "work", "r1-1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The directory just made is this process's user's: the server is
+	// taken to run as another.
+	slurm.SetServerUID(t, os.Geteuid()+1)
+	id, err := b.Submit(context.Background(), backend.Spec{RunID: "r1", Attempt: 1, Command: []string{"true"}})
+	_, cerr := os.Stat(calls)
+	if err == nil || !strings.Contains(err.Error(), "belongs to user") || !os.IsNotExist(cerr) {
+		t.Errorf("work dir of another user: Submit = %q, %v (sbatch run: %v); want a refusal naming its owner, and no sbatch", id, err, cerr == nil)
 	}
 }
