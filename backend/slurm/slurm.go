@@ -268,10 +268,40 @@ func namesNow(err error) string {
 }
 
 // belowWorkRoot returns wd relative to the work root, and whether it
-// lies below it (by its path as given).
+// lies below it: by its path as given, or (a named workDir spelled
+// through another path to the work root, such as a link the site keeps
+// to its scratch) through one of its parents that is the work root, by
+// identity, looked at deepest first. Taken for a directory outside, such
+// a workDir was made by its path, following any link a workload put on
+// its way below the work root.
 func (s *Slurm) belowWorkRoot(wd string) (string, bool) {
 	rel, err := filepath.Rel(s.workRoot, wd)
-	return rel, err == nil && rel != "." && filepath.IsLocal(rel)
+	if err == nil && rel != "." && filepath.IsLocal(rel) {
+		return rel, true
+	}
+	if !filepath.IsAbs(wd) {
+		return "", false
+	}
+	root, err := s.workRootStat()
+	if err != nil {
+		return "", false
+	}
+	for p := filepath.Dir(wd); p != filepath.Dir(p); p = filepath.Dir(p) {
+		if fi, err := os.Stat(p); err == nil && os.SameFile(fi, root) {
+			rel, err := filepath.Rel(p, wd)
+			return rel, err == nil && rel != "." && filepath.IsLocal(rel)
+		}
+	}
+	return "", false
+}
+
+// workRootStat is what the work root is: a site's own as opened at
+// start, else the default one as its path names it now.
+func (s *Slurm) workRootStat() (os.FileInfo, error) {
+	if s.siteWork != nil {
+		return s.siteWork.Stat(".")
+	}
+	return os.Stat(s.workRoot)
 }
 
 // serverUID is this server's user, whose an attempt's work directory must

@@ -160,3 +160,47 @@ func TestSubmitRefusesAWorkDirOfAnotherUserInTheDefaultWorkRoot(t *testing.T) {
 		t.Errorf("work dir of another user: Submit = %q, %v (sbatch run: %v); want a refusal naming its owner, and no sbatch", id, err, cerr == nil)
 	}
 }
+
+// TestSubmitWalksANamedWorkDirSpelledThroughAnotherPath: a job naming
+// its workDir by an absolute path through another way to the work root
+// (a link the site keeps to it, here alias) was taken for a directory
+// outside the work root and made by its path, following a link a
+// workload put at a, below the work root, to make b and c wherever it
+// led. Such a workDir is now told below the work root by identity and
+// walked from it: refused, naming workDir and a, and nothing made there.
+func TestSubmitWalksANamedWorkDirSpelledThroughAnotherPath(t *testing.T) {
+	for _, root := range []string{"the site's own work root", "the default work root"} {
+		t.Run(root, func(t *testing.T) {
+			dir := t.TempDir()
+			state := filepath.Join(dir, "state")
+			site := catalog.BackendSpec{Type: "slurm", WorkDir: filepath.Join(dir, "work")}
+			work := site.WorkDir
+			if root == "the default work root" {
+				site.WorkDir, work = "", filepath.Join(state, "work")
+			}
+			calls := filepath.Join(dir, "sbatch-calls")
+			b := fakeSlurmSite(t, state, site, map[string]string{"sbatch": "#!/bin/sh\necho x >> " + calls + "\necho 555\n"})
+			alias := filepath.Join(dir, "alias")
+			if err := os.Symlink(work, alias); err != nil {
+				t.Fatal(err)
+			}
+			outside := filepath.Join(dir, "outside")
+			if err := os.Mkdir(outside, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(outside, filepath.Join(work, "a")); err != nil {
+				t.Fatal(err)
+			}
+			id, err := b.Submit(context.Background(), backend.Spec{RunID: "r1", Attempt: 1, WorkDir: filepath.Join(alias, "a", "b", "c"), Command: []string{"true"}})
+			if err == nil || !strings.Contains(err.Error(), "workDir") || !strings.Contains(err.Error(), " a, ") || !strings.Contains(err.Error(), "symbolic link") {
+				t.Errorf("link at a: Submit = %q, %v; want a refusal naming workDir and a as a link", id, err)
+			}
+			if entries, err := os.ReadDir(outside); err != nil || len(entries) != 0 {
+				t.Errorf("link at a: Submit made %v where it leads (%v); want nothing", entries, err)
+			}
+			if _, cerr := os.Stat(calls); !os.IsNotExist(cerr) {
+				t.Errorf("link at a: sbatch run (%v); want no job sent", cerr)
+			}
+		})
+	}
+}
