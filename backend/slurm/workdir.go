@@ -61,14 +61,14 @@ func walkWorkDir(base *os.File, rel, root string, perm uint32) (parent *os.File,
 			return nil, "", fmt.Errorf("workDir %s: %s, on its way below the work root %s, %w; not following it", rel, at, root, errWorkDirLink)
 		}
 		if err != nil {
-			return nil, "", err
+			return nil, "", fmt.Errorf("workDir %s: %w", rel, err)
 		}
 		fd, dir = next, filepath.Join(dir, part)
 	}
 	last := parts[len(parts)-1]
 	if err := makeDirAt(fd, dir, last, perm); err != nil && !errors.Is(err, unix.EEXIST) {
 		unix.Close(fd)
-		return nil, "", err
+		return nil, "", fmt.Errorf("workDir %s: %w", rel, err)
 	}
 	return os.NewFile(uintptr(fd), dir), last, nil
 }

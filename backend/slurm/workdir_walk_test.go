@@ -204,3 +204,22 @@ func TestSubmitWalksANamedWorkDirSpelledThroughAnotherPath(t *testing.T) {
 		})
 	}
 }
+
+// TestSubmitNamesWorkDirForAFileOnItsWay: a file a workload put at a,
+// below the work root, where a job's workDir a/b/c goes, failed Submit
+// with an error that named neither the setting nor the file (os.Root's
+// "statat work/a/b/c: not a directory"). It now names workDir and the
+// file.
+func TestSubmitNamesWorkDirForAFileOnItsWay(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	b := fakeSlurmSite(t, state, catalog.BackendSpec{Type: "slurm"}, map[string]string{"sbatch": "#!/bin/sh\necho 555\n"})
+	file := filepath.Join(state, "work", "a")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	id, err := b.Submit(context.Background(), backend.Spec{RunID: "r1", Attempt: 1, WorkDir: "a/b/c", Command: []string{"true"}})
+	if err == nil || !strings.Contains(err.Error(), "workDir a/b/c") || !strings.Contains(err.Error(), file) {
+		t.Errorf("file at a: Submit = %q, %v; want an error naming workDir and %s", id, err, file)
+	}
+}
