@@ -124,7 +124,7 @@ func TestRecordReadsDoNotFollowALinkOut(t *testing.T) {
 			return ""
 		}},
 		{"status", func(r records) string {
-			st, err := (&Slurm{rec: r}).forgottenStatus("777", handleRef{id: "777", key: key})
+			st, err := r.forgottenStatus("777", handleRef{id: "777", key: key})
 			switch {
 			case err != nil && strings.Contains(err.Error(), outsideSecret):
 				return err.Error()

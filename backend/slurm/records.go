@@ -50,6 +50,44 @@ type records struct {
 	// retire before this backend started, or by another backend on the
 	// same state directory, counts too. Nil over slurmrestd.
 	retireLog *retireLog
+	// root is the state directory opened once for a run of calls (held),
+	// which each call goes through; nil: each call opens it itself.
+	root *os.Root
+}
+
+// openStateRoot opens a state directory as an os.Root; tests count the
+// opens through it.
+var openStateRoot = os.OpenRoot
+
+// held returns r holding its state directory opened once, for the calls
+// of one poll to go through, and the func that closes it. A forgotten
+// job's poll reads its records and marks with some seven calls, and each
+// opened the directory again (an open of its path, an fstat and a close
+// each). Where the directory cannot be opened now, r is returned as it
+// is, with nothing to close: each call then opens it, and fails, as it
+// would have. One already held is held on, the caller's to close.
+func (r records) held() (records, func()) {
+	if r.root != nil {
+		return r, func() {}
+	}
+	root, err := openStateRoot(r.dir)
+	if err != nil {
+		return r, func() {}
+	}
+	r.root = root
+	return r, func() { root.Close() }
+}
+
+// openRoot is the state directory as an os.Root, for one call: the one r
+// holds (held), else one opened now; release closes one opened now only.
+func (r records) openRoot() (root *os.Root, release func(), err error) {
+	if r.root != nil {
+		return r.root, func() {}, nil
+	}
+	if root, err = openStateRoot(r.dir); err != nil {
+		return nil, nil, err
+	}
+	return root, func() { root.Close() }, nil
 }
 
 // seenSet is a set of strings a backend remembers, the latest maxSeen.
@@ -151,11 +189,11 @@ func newRecords(stateDir string) (records, error) {
 // writeFile writes rel, below the state directory, atomically (temporary
 // file, fsync, rename, fsync of its directory), never outside.
 func (r records) writeFile(rel string, data []byte, perm os.FileMode) error {
-	root, err := os.OpenRoot(r.dir)
+	root, release, err := r.openRoot()
 	if err != nil {
 		return err
 	}
-	defer root.Close()
+	defer release()
 	return r.stateErr(atomicfile.WriteFileIn(root, rel, data, perm))
 }
 
@@ -166,11 +204,11 @@ func (r records) writeFile(rel string, data []byte, perm os.FileMode) error {
 // entry is already gone too: the removal may be this caller's own, whose
 // sync failed and which is now retried, or another's not synced yet.
 func (r records) removeFile(rel string) error {
-	root, err := os.OpenRoot(r.dir)
+	root, release, err := r.openRoot()
 	if err != nil {
 		return err
 	}
-	defer root.Close()
+	defer release()
 	if err := root.Remove(rel); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return r.stateErr(err)
 	}
@@ -186,11 +224,11 @@ func (r records) removeFile(rel string) error {
 // state directory, so that a link put in place of jobs/KEY creates no
 // lock file where it points.
 func (r records) lockJob(ctx context.Context, key string) (unlock func(), err error) {
-	root, err := os.OpenRoot(r.dir)
+	root, release, err := r.openRoot()
 	if err != nil {
 		return nil, err
 	}
-	defer root.Close()
+	defer release()
 	return flock.LockIn(ctx, root, filepath.Join("jobs", key, "lock"))
 }
 
@@ -234,11 +272,11 @@ func (r records) mkdirAll(dir string, perm os.FileMode) error {
 	if !ok {
 		return atomicfile.MkdirAll(dir, perm)
 	}
-	root, err := os.OpenRoot(r.dir)
+	root, release, err := r.openRoot()
 	if err != nil {
 		return err
 	}
-	defer root.Close()
+	defer release()
 	return r.stateErr(atomicfile.MkdirAllIn(root, rel, perm))
 }
 
@@ -252,11 +290,11 @@ func (r records) removeAll(dir string) error {
 	if !ok {
 		return os.RemoveAll(dir)
 	}
-	root, err := os.OpenRoot(r.dir)
+	root, release, err := r.openRoot()
 	if err != nil {
 		return err
 	}
-	defer root.Close()
+	defer release()
 	err = root.RemoveAll(rel)
 	if err != nil && r.unlinkOut(root, rel) {
 		// Nothing of the attempt's is inside any longer.
@@ -307,11 +345,11 @@ func (r records) unlinkOut(root *os.Root, rel string) bool {
 // readFile reads record rel, a plain file of at most limit bytes below
 // the state directory (readSmallFileIn). A missing one is os.ErrNotExist.
 func (r records) readFile(rel string, limit int64) ([]byte, error) {
-	root, err := os.OpenRoot(r.dir)
+	root, release, err := r.openRoot()
 	if err != nil {
 		return nil, err
 	}
-	defer root.Close()
+	defer release()
 	return readRecordIn(root, rel, limit)
 }
 
@@ -364,11 +402,11 @@ var errTooLarge = errors.New("larger than")
 // lstat is os.Lstat of rel below the state directory, through its root:
 // a link out on the way is an error, not the file it leads to.
 func (r records) lstat(rel string) (os.FileInfo, error) {
-	root, err := os.OpenRoot(r.dir)
+	root, release, err := r.openRoot()
 	if err != nil {
 		return nil, err
 	}
-	defer root.Close()
+	defer release()
 	fi, err := root.Lstat(rel)
 	return fi, r.stateErr(err)
 }
@@ -376,11 +414,11 @@ func (r records) lstat(rel string) (os.FileInfo, error) {
 // stat is os.Stat of rel below the state directory, through its root: a
 // link there is followed while it stays inside.
 func (r records) stat(rel string) (os.FileInfo, error) {
-	root, err := os.OpenRoot(r.dir)
+	root, release, err := r.openRoot()
 	if err != nil {
 		return nil, err
 	}
-	defer root.Close()
+	defer release()
 	fi, err := root.Stat(rel)
 	return fi, r.stateErr(err)
 }
@@ -438,12 +476,12 @@ const forgottenMark = "forgotten"
 // nor looked at, it is now, by this machine's clock.
 func (r records) forgottenSince(key string) time.Time {
 	rel := filepath.Join("jobs", key, forgottenMark)
-	if root, err := os.OpenRoot(r.dir); err == nil {
+	if root, release, err := r.openRoot(); err == nil {
 		// O_EXCL: nothing already there is opened, nor a link followed.
 		if f, err := root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644); err == nil {
 			f.Close()
 		}
-		root.Close()
+		release()
 	}
 	now := time.Now().UTC()
 	if t, ok := r.changeTime(rel); ok && t.Before(now) {
@@ -518,11 +556,11 @@ func (r records) removeStaleTemps() int {
 	// Below the state directory through os.Root (writeFile says why): a
 	// link put in place of jobs/KEY between the listing and the removal
 	// removes nothing outside.
-	root, err := os.OpenRoot(r.dir)
+	root, release, err := r.openRoot()
 	if err != nil {
 		return n
 	}
-	defer root.Close()
+	defer release()
 	for _, d := range []string{"handles", "ended"} {
 		n += atomicfile.RemoveStaleTempsIn(root, d, func(name string) bool {
 			_, _, later := laterHandle(name)
@@ -603,11 +641,11 @@ func (r records) openJobFile(key, name string) (*os.File, error) {
 // be lost with it, after the job was submitted, to a power loss that
 // took its entry.
 func (r records) ensureJobDir(key string) error {
-	root, err := os.OpenRoot(r.dir)
+	root, release, err := r.openRoot()
 	if err != nil {
 		return err
 	}
-	defer root.Close()
+	defer release()
 	return r.stateErr(atomicfile.MkdirAllIn(root, filepath.Join("jobs", key), 0o700))
 }
 
@@ -896,11 +934,11 @@ func (r records) retire(id, key string) error {
 		// Gone already: retired by a Clean beside this one.
 		return r.removeFile(filepath.Join("handles", name))
 	}
-	root, err := os.OpenRoot(r.dir)
+	root, release, err := r.openRoot()
 	if err != nil {
 		return err
 	}
-	defer root.Close()
+	defer release()
 	err = root.Rename(filepath.Join("handles", name), filepath.Join("ended", name))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil // retired already, by a Clean beside this one
@@ -975,12 +1013,12 @@ var maxLaterRecords = 1 << 16
 // record, and is skipped by the type the listing gives, unread.
 func (r records) recordedIDs() (ids map[uint64]struct{}, later map[uint64][]string, err error) {
 	dir := filepath.Join(r.dir, "handles")
-	root, err := os.OpenRoot(r.dir)
+	root, release, err := r.openRoot()
 	if err != nil {
 		return nil, nil, err
 	}
 	f, err := root.OpenFile("handles", os.O_RDONLY|unix.O_DIRECTORY, 0)
-	root.Close()
+	release()
 	if err != nil {
 		return nil, nil, r.stateErr(err)
 	}

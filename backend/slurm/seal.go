@@ -110,11 +110,11 @@ const refusedDir = "refused"
 // link a workload put on the way (jobs/KEY, refused/) moves nothing out
 // of the state directory, or into another. It says whether it moved one.
 func (r records) moveAside(rel string) bool {
-	root, err := os.OpenRoot(r.dir)
+	root, release, err := r.openRoot()
 	if err != nil {
 		return false
 	}
-	defer root.Close()
+	defer release()
 	if fi, err := root.Lstat(rel); err != nil || !fi.IsDir() {
 		return false
 	}
@@ -213,11 +213,11 @@ func refusedName(rel string) string { return strings.ReplaceAll(filepath.ToSlash
 // whatever links a workload put on the way (os.Root). It reports how
 // many of the records' directories it removed.
 func (r records) removeRefused(id, key string) int {
-	root, err := os.OpenRoot(r.dir)
+	root, release, err := r.openRoot()
 	if err != nil {
 		return 0
 	}
-	defer root.Close()
+	defer release()
 	if fi, err := root.Lstat(refusedDir); err != nil || !fi.IsDir() {
 		return 0
 	}

@@ -132,7 +132,7 @@ func TestFindAdoptsNoForgedRecord(t *testing.T) {
 		t.Errorf("the log does not name the forged record %s: %q", jobid, log.String())
 	}
 	ref, _ := b.rec.parse("666")
-	if st, err := b.forgottenStatus("666", ref); !errors.Is(err, backend.ErrNotFound) || !strings.Contains(err.Error(), filepath.Join(b.rec.dir, "handles", "666")) {
+	if st, err := b.rec.forgottenStatus("666", ref); !errors.Is(err, backend.ErrNotFound) || !strings.Contains(err.Error(), filepath.Join(b.rec.dir, "handles", "666")) {
 		t.Errorf("Status of the forgotten job of a forged record = %+v, %v; want not found, naming the record", st, err)
 	}
 

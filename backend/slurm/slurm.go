@@ -201,25 +201,36 @@ const workDirPerm = 0o755
 
 // makeWorkDir makes wd, the directory the job runs in (own: the default
 // per-attempt directory, spec.WorkDir unset, which Meridian makes and
-// owns; else one the site or the job named). One in a site's own work
-// root is made through that root as opened at start: made by its path, a
-// link put since in place of the work root, or of a directory above it,
-// had Submit make the attempt's directory wherever it led, and one in the
-// attempt's directory's own place had the job run where it pointed. sbatch
-// (--chdir) and the batch script (cd) are given wd's path, though, so the
-// directory checked through the root must also be the one that path
-// names now (samePlace). Elsewhere it is made as records.mkdirAll makes
-// it (through the state directory's root when it lies below it).
+// owns; else one the site or the job named). One below the work root is
+// made through it (openWorkRoot): a site's own as opened at start, else
+// through the state directory's root. Made by its path, a link put since
+// in place of the work root, or of a directory above it, had Submit make
+// the attempt's directory wherever it led, and one in the attempt's
+// directory's own place had the job run where it pointed. Each directory
+// between the work root and wd (a named workDir a/b/c) is walked and
+// made one at a time, a link there refused (walkWorkDir). sbatch
+// (--chdir) and the batch script (cd) are given wd's path, though, so in
+// a site's own work root the directory checked must also be the one that
+// path names now (samePlace). Elsewhere (a named workDir outside the work
+// root) it is made as records.mkdirAll makes it (through the state
+// directory's root when it lies below it).
 func (s *Slurm) makeWorkDir(wd string, own bool) error {
-	rel, ok := s.inSiteWork(wd)
+	rel, ok := s.belowWorkRoot(wd)
 	if !ok {
 		return s.rec.mkdirAll(wd, workDirPerm)
 	}
-	if err := atomicfile.MkdirAllIn(s.siteWork, rel, workDirPerm); err != nil {
+	base, err := s.openWorkRoot()
+	if err != nil {
 		return fmt.Errorf("work root %s: %w", s.workRoot, err)
 	}
-	checked, err := checkWorkDir(s.siteWork, rel, wd, own)
+	defer base.Close()
+	parent, name, err := walkWorkDir(base, rel, s.workRoot, workDirPerm)
 	if err != nil {
+		return err
+	}
+	defer parent.Close()
+	checked, err := checkWorkDir(parent, name, wd, own)
+	if err != nil || s.siteWork == nil {
 		return err
 	}
 	return s.samePlace(wd, checked)
@@ -256,14 +267,41 @@ func namesNow(err error) string {
 	return "names another directory now"
 }
 
-// inSiteWork returns wd relative to the site's own work root, and whether
-// it lies below it (by its path as given) and the site has one.
-func (s *Slurm) inSiteWork(wd string) (string, bool) {
-	if s.siteWork == nil {
+// belowWorkRoot returns wd relative to the work root, and whether it
+// lies below it: by its path as given, or (a named workDir spelled
+// through another path to the work root, such as a link the site keeps
+// to its scratch) through one of its parents that is the work root, by
+// identity, looked at deepest first. Taken for a directory outside, such
+// a workDir was made by its path, following any link a workload put on
+// its way below the work root.
+func (s *Slurm) belowWorkRoot(wd string) (string, bool) {
+	rel, err := filepath.Rel(s.workRoot, wd)
+	if err == nil && rel != "." && filepath.IsLocal(rel) {
+		return rel, true
+	}
+	if !filepath.IsAbs(wd) {
 		return "", false
 	}
-	rel, err := filepath.Rel(s.workRoot, wd)
-	return rel, err == nil && rel != "." && filepath.IsLocal(rel)
+	root, err := s.workRootStat()
+	if err != nil {
+		return "", false
+	}
+	for p := filepath.Dir(wd); p != filepath.Dir(p); p = filepath.Dir(p) {
+		if fi, err := os.Stat(p); err == nil && os.SameFile(fi, root) {
+			rel, err := filepath.Rel(p, wd)
+			return rel, err == nil && rel != "." && filepath.IsLocal(rel)
+		}
+	}
+	return "", false
+}
+
+// workRootStat is what the work root is: a site's own as opened at
+// start, else the default one as its path names it now.
+func (s *Slurm) workRootStat() (os.FileInfo, error) {
+	if s.siteWork != nil {
+		return s.siteWork.Stat(".")
+	}
+	return os.Stat(s.workRoot)
 }
 
 // serverUID is this server's user, whose an attempt's work directory must
@@ -271,38 +309,32 @@ func (s *Slurm) inSiteWork(wd string) (string, bool) {
 // user made.
 var serverUID = os.Geteuid
 
-// checkWorkDir checks that rel, below root, the job's work directory
-// (full is its path, to name it), is a directory, not a link (os.Root
-// follows one that stays inside, to another attempt's directory), and
-// returns what it is. The default per-attempt directory (own), which
-// Meridian makes itself, must also be this server's user's, not one
-// another user made first on a shared work root for the job to run in;
-// one of the server's that others may write (its job made it so, on an
-// earlier try) has group and other write taken back, through the
-// descriptor opened here (never by a path that a link could lead
-// elsewhere), its setgid and sticky bits kept. A directory the site or
-// the job named is the site's: a group-shared project directory, made by
-// root or a project account, with its group write and setgid bit on
-// purpose; it is used as it is.
-func checkWorkDir(root *os.Root, rel, full string, own bool) (os.FileInfo, error) {
-	lfi, err := root.Lstat(rel)
-	if err != nil {
-		return nil, err
-	}
-	if lfi.Mode()&os.ModeSymlink != 0 {
+// checkWorkDir checks that name, in parent, the job's work directory
+// (full is its path, to name it), is a directory, not a link (opened
+// with O_NOFOLLOW: os.Root followed one that stays inside, to another
+// attempt's directory), and returns what it is. The default per-attempt
+// directory (own), which Meridian makes itself, must also be this
+// server's user's, not one another user made first on a shared work root
+// for the job to run in; one of the server's that others may write (its
+// job made it so, on an earlier try) has group and other write taken
+// back, through the descriptor opened here (never by a path that a link
+// could lead elsewhere), its setgid and sticky bits kept. A directory the
+// site or the job named is the site's: a group-shared project directory,
+// made by root or a project account, with its group write and setgid bit
+// on purpose; it is used as it is.
+func checkWorkDir(parent *os.File, name, full string, own bool) (os.FileInfo, error) {
+	fd, err := openDirAt(int(parent.Fd()), parent.Name(), name)
+	if errors.Is(err, errWorkDirLink) {
 		return nil, fmt.Errorf("work dir %s is a symbolic link; want a directory", full)
 	}
-	d, err := atomicfile.OpenDirIn(root, rel)
 	if err != nil {
 		return nil, err
 	}
+	d := os.NewFile(uintptr(fd), full)
 	defer d.Close()
 	fi, err := d.Stat()
 	if err != nil {
 		return nil, err
-	}
-	if !os.SameFile(lfi, fi) {
-		return nil, fmt.Errorf("work dir %s was replaced while it was looked at", full)
 	}
 	if !own {
 		return fi, nil
@@ -845,13 +877,18 @@ func (s *Slurm) findByScript(ctx context.Context, runID string, attempt int) ([]
 // only while its command is the attempt's batch script: otherwise the id
 // is another job's now, and the attempt's job reads as forgotten.
 func (s *Slurm) Status(ctx context.Context, handle string) (backend.Status, error) {
-	ref, err := s.rec.parse(handle)
+	// The state directory opened once for the poll (records.held), held
+	// across squeue: a descriptor, against the seven opens a forgotten
+	// job's records and marks took.
+	rec, release := s.rec.held()
+	defer release()
+	ref, err := rec.parse(handle)
 	if err != nil {
 		return backend.Status{}, err
 	}
 	job, err := s.queryJob(ctx, ref.id)
 	if isInvalidJob(err) {
-		return s.forgottenStatus(handle, ref)
+		return rec.forgottenStatus(handle, ref)
 	}
 	if err != nil {
 		return backend.Status{}, fmt.Errorf("slurm status %s: %w", handle, err)
@@ -862,9 +899,9 @@ func (s *Slurm) Status(ctx context.Context, handle string) (backend.Status, erro
 		// gave the handle's attempt's id to it (its id counter
 		// wrapped, or its state was lost). Its state is not the
 		// handle's attempt's.
-		return s.forgottenStatus(handle, ref)
+		return rec.forgottenStatus(handle, ref)
 	}
-	if ok && ref.key == "" && s.rec.notItsHandle(key, handle) {
+	if ok && ref.key == "" && rec.notItsHandle(key, handle) {
 		return backend.Status{}, fmt.Errorf("handle %q: %w (slurmctld's job of that id is attempt %s's, whose handle is another)", handle, backend.ErrNotFound, key)
 	}
 	if !ok {
@@ -874,13 +911,13 @@ func (s *Slurm) Status(ctx context.Context, handle string) (backend.Status, erro
 		// or its state was lost). That job's state is not the attempt's,
 		// nor is it this backend's to cancel; with no record of the id
 		// either, the handle is unknown.
-		return s.forgottenStatus(handle, ref)
+		return rec.forgottenStatus(handle, ref)
 	}
 	st := job.status()
 	if st.State == backend.Running {
 		if validNodeList(job.NodeList) {
 			// Where the job runs, for Clean once slurmctld forgets it.
-			s.rec.saveNodes(key, job.NodeList) //nolint:errcheck // best effort
+			rec.saveNodes(key, job.NodeList) //nolint:errcheck // best effort
 		}
 		if down, err := s.downNode(ctx, job.NodeList); err != nil {
 			return backend.Status{}, fmt.Errorf("slurm status %s: %w", handle, err)
@@ -922,8 +959,11 @@ func (s *Slurm) scriptKey(command string) (string, bool) {
 }
 
 // forgottenStatus is the state of a job that slurmctld no longer knows,
-// with its start and end as the batch script's files tell them.
-func (s *Slurm) forgottenStatus(handle string, ref handleRef) (backend.Status, error) {
+// with its start and end as the batch script's files tell them, all read
+// through one open of the state directory (the caller's, else its own).
+func (r records) forgottenStatus(handle string, ref handleRef) (backend.Status, error) {
+	r, release := r.held()
+	defer release()
 	key := ref.key
 	if key == "" {
 		if ref.recErr != nil {
@@ -931,13 +971,13 @@ func (s *Slurm) forgottenStatus(handle string, ref handleRef) (backend.Status, e
 		}
 		return backend.Status{}, fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
 	}
-	st, err := exitFileStatus(s.rec, key, s.rec.cancelled(key))
+	st, err := exitFileStatus(r, key, r.cancelled(key))
 	if err != nil || st.State == backend.Lost {
 		return st, err
 	}
 	// Each not known (zero) where its mark cannot tell it; an end before
 	// the start is none, as slurmctld's are read (withTimes).
-	st.Started, st.Ended = s.rec.markTimes(key)
+	st.Started, st.Ended = r.markTimes(key)
 	return st, nil
 }
 

@@ -106,7 +106,7 @@ func TestForgottenJobTimesNotKnownFromBadMarks(t *testing.T) {
 			if c.setup != nil {
 				c.setup(t, job)
 			}
-			st, err := (&Slurm{rec: rec}).forgottenStatus("777", handleRef{id: "777", key: key})
+			st, err := rec.forgottenStatus("777", handleRef{id: "777", key: key})
 			if err != nil {
 				t.Fatal(err)
 			}
