@@ -1139,6 +1139,12 @@ func unmarshalBody(w http.ResponseWriter, body []byte, v any, what string) bool 
 			writeErr(w, http.StatusBadRequest, "malformed", "", "request body has data after the JSON object")
 			return false
 		}
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			field, msg := typeErrorText(body, te)
+			writeErr(w, http.StatusBadRequest, "malformed", field, "request body is not a valid "+what+": "+msg)
+			return false
+		}
 		writeErr(w, http.StatusBadRequest, "malformed", "", "request body is not a valid "+what+": "+err.Error())
 		return false
 	}
