@@ -96,45 +96,86 @@ const maxNumberShown = 32
 type pathFrame struct {
 	array   bool
 	index   int    // an array's element read now
-	key     string // an object's member read now
-	wantKey bool   // an object's next token is a key (or its end)
+	key     []byte // an object's member read now: its key as sent, quotes included
+	wantKey bool   // an object's next string is a key
 }
 
 // jsonPathAt returns the path (documents[1].name, as jsondup writes
 // them) of the value of body that encoding/json was reading at offset off
 // (an UnmarshalTypeError's Offset: just past a literal, or just inside an
-// array or object): the first value whose start ends at or past off. body
-// has decoded far enough to fail there, so it is JSON up to off. The path
-// is written once, at the end: one per value read would be the depth of
-// the nesting for each value, its square for a body nested deep.
+// array or object): the first value whose first token ends at or past
+// off. body decoded as far as off, so it is JSON up to there, and this
+// reads it byte by byte without decoding (json.Decoder's tokens cost
+// three times the decoding that failed: 0.7 s and 3.5 million
+// allocations for 4 MiB of small documents); the path is written once.
 func jsonPathAt(body []byte, off int64) string {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
 	var stack []pathFrame
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return ""
-		}
-		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
-			stack = stack[:len(stack)-1]
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		n := len(stack)
+		switch c {
+		case ' ', '\t', '\n', '\r', ':':
+			continue
+		case ',':
 			valueRead(stack)
 			continue
-		}
-		if n := len(stack); n > 0 && stack[n-1].wantKey {
-			stack[n-1].key, _ = tok.(string)
-			stack[n-1].wantKey = false
+		case '}', ']':
+			if n > 0 {
+				stack = stack[:n-1]
+			}
 			continue
 		}
-		if dec.InputOffset() >= off {
+		end := tokenEnd(body, i)
+		if n > 0 && stack[n-1].wantKey {
+			stack[n-1].key, stack[n-1].wantKey = body[i:end], false
+			i = end - 1
+			continue
+		}
+		if int64(end) >= off {
 			return framePath(stack)
 		}
-		if d, ok := tok.(json.Delim); ok {
-			stack = append(stack, pathFrame{array: d == '[', wantKey: d == '{'})
-			continue
+		switch c {
+		case '{', '[':
+			stack = append(stack, pathFrame{array: c == '[', wantKey: c == '{'})
+		default:
+			i = end - 1
 		}
-		valueRead(stack)
 	}
+	return ""
+}
+
+// tokenEnd is the offset just past the token that starts at body[i]: a
+// delimiter, a string (its closing quote) or a literal (a number, true,
+// false, null).
+func tokenEnd(body []byte, i int) int {
+	switch body[i] {
+	case '{', '[':
+		return i + 1
+	case '"':
+		for j := i + 1; j < len(body); j++ {
+			switch body[j] {
+			case '\\':
+				j++
+			case '"':
+				return j + 1
+			}
+		}
+		return len(body)
+	}
+	j := i
+	for j < len(body) && !endsLiteral(body[j]) {
+		j++
+	}
+	return j
+}
+
+// endsLiteral says whether c, read after a literal, is past its end.
+func endsLiteral(c byte) bool {
+	switch c {
+	case ',', ']', '}', ' ', '\t', '\n', '\r':
+		return true
+	}
+	return false
 }
 
 // valueRead moves the innermost frame past the value just read.
@@ -148,7 +189,8 @@ func valueRead(stack []pathFrame) {
 	}
 }
 
-// framePath writes the path of the value the frames are open around.
+// framePath writes the path of the value the frames are open around,
+// each key as it reads once its escapes are.
 func framePath(stack []pathFrame) string {
 	var p strings.Builder
 	for i, f := range stack {
@@ -159,7 +201,11 @@ func framePath(stack []pathFrame) string {
 		if i > 0 {
 			p.WriteByte('.')
 		}
-		p.WriteString(f.key)
+		var k string
+		if json.Unmarshal(f.key, &k) != nil {
+			k = string(bytes.Trim(f.key, `"`))
+		}
+		p.WriteString(k)
 	}
 	return p.String()
 }

@@ -69,6 +69,9 @@ func TestTypeErrorText(t *testing.T) {
 		{`{"n": 1, "m": {"k": [1, 2], "j": [3, "x"]}}`, "m.j[1]", "m.j[1]: want an integer, not a string"},
 		{`{"aa": [["a"], ["b", 7]]}`, "aa[1][1]", "aa[1][1]: want a string, not a number"},
 		{` { "a" : "x" } `, "a", "a: want an integer, not a string"},
+		{`{"m": {"a\"b,]": [1], "k\u0065y": [2, "x"]}}`, "m.key[1]", "m.key[1]: want an integer, not a string"},
+		{`{"aa": [["x,]}\"[", "y"], [1]]}`, "aa[1][0]", "aa[1][0]: want a string, not a number"},
+		{`{"aa": [[], [null, "a"], {}]}`, "aa[2]", "aa[2]: want an array, not an object"},
 		{`{"b": 5}`, "b", "b: want a string (base64), not a number"},
 		{`"x"`, "", "want an object, not a string"},
 		{`{"n": ` + strings.Repeat("9", 100) + `}`, "n", "n: want an integer from 0 to 255, not the number " + strings.Repeat("9", maxNumberShown) + "..."},
@@ -91,4 +94,43 @@ func TestTypeErrorText(t *testing.T) {
 	if !strings.Contains(rec.Body.String(), `"field":"m.k[0]"`) {
 		t.Errorf("refusal %s does not name m.k[0]", rec.Body.String())
 	}
+}
+
+// BenchmarkTypeErrorPath: the cost of naming the path of a wrong kind at
+// the end of a body of 4 MiB of small documents (the worst place: the
+// path is found by a pass up to it), beside the decoding that found it.
+func BenchmarkTypeErrorPath(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString(`{"documents": [`)
+	for sb.Len() < MaxBodyBytes-64 {
+		sb.WriteString(`{"name": "a", "content": "b"}, `)
+	}
+	sb.WriteString(`{"name": "a", "content": 5}]}`)
+	body := []byte(sb.String())
+	b.Run("decode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var req struct {
+				Documents []struct{ Name, Content string } `json:"documents"`
+			}
+			if json.Unmarshal(body, &req) == nil {
+				b.Fatal("decoded")
+			}
+		}
+	})
+	b.Run("path", func(b *testing.B) {
+		var req struct {
+			Documents []struct{ Name, Content string } `json:"documents"`
+		}
+		var te *json.UnmarshalTypeError
+		if !errors.As(json.Unmarshal(body, &req), &te) {
+			b.Fatal("no type error")
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if p := jsonPathAt(body, te.Offset); !strings.HasSuffix(p, ".content") {
+				b.Fatal(p)
+			}
+		}
+	})
 }
