@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -131,6 +132,44 @@ func BenchmarkTypeErrorPath(b *testing.B) {
 			if p := jsonPathAt(body, te.Offset); !strings.HasSuffix(p, ".content") {
 				b.Fatal(p)
 			}
+		}
+	})
+}
+
+// FuzzTypeErrorPath: for any body that a struct without embedded fields
+// refuses for a value's kind, the path found names the fields
+// encoding/json names (its Field, which leaves out array indices and map
+// keys), and no body makes jsonPathAt fail.
+func FuzzTypeErrorPath(f *testing.F) {
+	for _, s := range []string{`{"n": "x"}`, `{"docs": [{"name": 1}]}`, `{"m": {"a": {"b": [true]}}}`, `[`, `{"docs": [{}, {"name": [1]}]}`, `{"s\u0065": 5}`} {
+		f.Add([]byte(s))
+	}
+	type doc struct {
+		Name string `json:"name"`
+	}
+	type body struct {
+		N    int                         `json:"n"`
+		Docs []doc                       `json:"docs"`
+		M    map[string]map[string][]int `json:"m"`
+		Se   string                      `json:"se"`
+	}
+	index := regexp.MustCompile(`\[\d+\]`)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		jsonPathAt(b, int64(len(b)/2))
+		var v body
+		var te *json.UnmarshalTypeError
+		if !errors.As(json.Unmarshal(b, &v), &te) {
+			return
+		}
+		got := index.ReplaceAllString(jsonPathAt(b, te.Offset), "")
+		// encoding/json names a map's field, not its keys below it.
+		if strings.HasPrefix(got, "m.") && strings.HasPrefix(te.Field, "m") {
+			return
+		}
+		// The decoder matches keys in any case; the server's bodies are
+		// refused for that before they are decoded (jsondup.Case).
+		if !strings.EqualFold(got, te.Field) {
+			t.Errorf("%q: path %q, encoding/json's field %q", b, got, te.Field)
 		}
 	})
 }
