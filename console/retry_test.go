@@ -114,3 +114,21 @@ func TestReadRetriesTooMany(t *testing.T) {
 		}
 	}
 }
+
+// TestRetryWaitDate: a Retry-After given as an HTTP date waits until it,
+// held to the same bounds; one in the past waits the least.
+func TestRetryWaitDate(t *testing.T) {
+	const harness = `
+import { retryWait } from "./api";
+declare function require(name: string): any;
+const input = JSON.parse(require("fs").readFileSync(0, "utf8"));
+const now = Date.parse("2026-10-21T07:28:00Z");
+process.stdout.write(JSON.stringify(input.map((v: string) => retryWait(v, now))));
+`
+	in := []string{"Wed, 21 Oct 2026 07:28:04 GMT", "Wed, 21 Oct 2026 08:28:00 GMT", "Wed, 21 Oct 2026 07:00:00 GMT", " 7 "}
+	var got []int
+	runHarness(t, harness, in, &got)
+	if want := []int{4000, 10000, 1000, 7000}; !slices.Equal(got, want) {
+		t.Errorf("retryWait(%q) = %v; want %v", in, got, want)
+	}
+}
