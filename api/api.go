@@ -186,9 +186,9 @@ type Server struct {
 	// agentTimeout bounds an agent's request (DefaultTimeout when zero).
 	agentTimeout time.Duration
 	streams      streams
-	long         streams // the Long calls under way, by tenant
-	plans        streams // the Plans calls under way, by tenant
-	logReads     streams // the LogReads calls under way, by tenant
+	long         *tenantSlots // the Long calls under way, by tenant
+	plans        *tenantSlots // the Plans calls under way, by tenant
+	logReads     *tenantSlots // the LogReads calls under way, by tenant
 
 	// audited is each tenant's bucket for the calls that append to the
 	// audit log (Options.AuditedRateLimit).
@@ -210,8 +210,8 @@ func New(c Controller, opts Options) *Server {
 	opts.Streams = opts.Streams.withDefaults()
 	s := &Server{c: c, opts: opts, auth: NewAuth(opts.Tokens), limit: newLimiter(opts.RateLimit), fails: faillimit.New(failRate, failBurst),
 		mux: http.NewServeMux(), agents: c.AgentHandler(), byPat: map[string]*Route{}, now: time.Now,
-		streams: streams{open: map[string]int{}, done: make(chan struct{})}, long: streams{open: map[string]int{}},
-		plans: streams{open: map[string]int{}}, logReads: streams{open: map[string]int{}}}
+		streams: streams{done: make(chan struct{})}}
+	s.long, s.plans, s.logReads = newCallSlots()
 	al := DefaultAuditedRateLimit
 	if opts.AuditedRateLimit != nil {
 		al = *opts.AuditedRateLimit
@@ -411,29 +411,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The slots of calls under way are taken before the rate is charged:
 	// a call turned away for want of one did no work, and charged, each of
 	// a client's retries of it would drain the tenant's rate as a plan.
-	if rt.Long {
-		release, ok := s.long.acquire(p.Tenant, MaxLongCalls)
-		if !ok {
-			rw.Header().Set("Retry-After", "30")
-			writeErr(rw, http.StatusTooManyRequests, "too_many_long_calls", "", fmt.Sprintf("tenant %s has %d stagings and verifications under way on this server, the most it may; wait for one to end", p.Tenant, MaxLongCalls))
-			return
+	for _, c := range [...]struct {
+		on    bool
+		slots *tenantSlots
+	}{{rt.Long, s.long}, {rt.Plans, s.plans}, {rt.LogReads, s.logReads}} {
+		if !c.on {
+			continue
 		}
-		defer release()
-	}
-	if rt.Plans {
-		release, ok := s.plans.acquire(p.Tenant, MaxPlanCalls)
+		release, ok := c.slots.take(rw, p.Tenant)
 		if !ok {
-			rw.Header().Set("Retry-After", "1")
-			writeErr(rw, http.StatusTooManyRequests, "too_many_plans", "", fmt.Sprintf("tenant %s has %d plans, submissions, estimates, registrations and rules diffs under way on this server, the most it may; wait for one to end", p.Tenant, MaxPlanCalls))
-			return
-		}
-		defer release()
-	}
-	if rt.LogReads {
-		release, ok := s.logReads.acquire(p.Tenant, MaxLogReads)
-		if !ok {
-			rw.Header().Set("Retry-After", "1")
-			writeErr(rw, http.StatusTooManyRequests, "too_many_log_reads", "", fmt.Sprintf("tenant %s has %d pages of the audit log or the ledger being read on this server, the most it may; wait for one to end", p.Tenant, MaxLogReads))
 			return
 		}
 		defer release()
@@ -1151,6 +1137,12 @@ func unmarshalBody(w http.ResponseWriter, body []byte, v any, what string) bool 
 		var se *json.SyntaxError
 		if errors.As(err, &se) && strings.Contains(se.Error(), "after top-level value") {
 			writeErr(w, http.StatusBadRequest, "malformed", "", "request body has data after the JSON object")
+			return false
+		}
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			field, msg := typeErrorText(body, te)
+			writeErr(w, http.StatusBadRequest, "malformed", field, "request body is not a valid "+what+": "+msg)
 			return false
 		}
 		writeErr(w, http.StatusBadRequest, "malformed", "", "request body is not a valid "+what+": "+err.Error())

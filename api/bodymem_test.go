@@ -55,8 +55,8 @@ func TestDecodeBodyMemory(t *testing.T) {
 
 // TestBodyRefusalsAfterOneRead: what the decoder refused it still does,
 // read from the one buffer: an unknown field at any depth (now named by
-// its path), data after the object, a body that is not JSON, and one cut
-// short.
+// its path), a value of the wrong kind (named by its path too), data
+// after the object, a body that is not JSON, and one cut short.
 func TestBodyRefusalsAfterOneRead(t *testing.T) {
 	f := newFixture(t)
 	doc, _ := json.Marshal(jobYAML)
@@ -66,7 +66,7 @@ func TestBodyRefusalsAfterOneRead(t *testing.T) {
 		{good + ` {}`, "", "after"},
 		{good + ` x`, "", "after"},
 		{`{"documents":[` + strings.Repeat(" ", 100), "", "not a valid"},
-		{`{"documents":"x"}`, "", "not a valid"},
+		{`{"documents":"x"}`, "documents", "not a valid"},
 		{``, "", "not a valid"},
 	} {
 		code, e := f.raw(t, "POST", "/v1/plans", tokA, c.body)

@@ -117,38 +117,14 @@ func (s *Server) keepAuthorized(ctx context.Context, cancel context.CancelFunc, 
 // streams counts the open streams per tenant and ends them all when the
 // server shuts down.
 type streams struct {
-	mu       sync.Mutex
-	open     map[string]int
+	slots
 	done     chan struct{}
 	doneOnce sync.Once
 }
 
-// acquire takes one of tenant's max stream slots; ok is false when all are
-// taken. release gives it back.
-func (s *streams) acquire(tenant string, max int) (release func(), ok bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.open[tenant] >= max {
-		return nil, false
-	}
-	s.open[tenant]++
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			s.mu.Lock()
-			if s.open[tenant]--; s.open[tenant] <= 0 {
-				delete(s.open, tenant)
-			}
-			s.mu.Unlock()
-		})
-	}, true
-}
-
 // OpenStreams returns how many streams tenant holds open on this server.
 func (s *Server) OpenStreams(tenant string) int {
-	s.streams.mu.Lock()
-	defer s.streams.mu.Unlock()
-	return s.streams.open[tenant]
+	return s.streams.held(tenant)
 }
 
 // EndStreams ends every open stream and refuses new ones (503). An

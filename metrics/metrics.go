@@ -8,6 +8,7 @@ package metrics
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -34,6 +35,11 @@ type Sources struct {
 	Leading func() (int64, bool)
 	// Now is the clock that spaces the store's reads (nil: time.Now).
 	Now func() time.Time
+	// Log, when set, is told of a scrape's errors (a store read that
+	// failed, an answer that could not be written), at most once a
+	// minute for each kind (logEvery). Without it, a store that did not
+	// answer showed only as a scrape's error text, to the scraper.
+	Log *slog.Logger
 }
 
 // maxMigrationRoutes bounds the series of meridian_migrations_total: a
@@ -129,6 +135,9 @@ type Metrics struct {
 	httpSeconds    *prometheus.HistogramVec
 	rateLimited    *prometheus.CounterVec
 
+	// errs logs the scrapes' errors (Sources.Log).
+	errs *errorLog
+
 	// The label values (or pairs) that have a series of their own.
 	ruleLabels, stagedLabels, siteLabels, routeLabels bounded
 }
@@ -141,6 +150,7 @@ func New(src Sources) *Metrics {
 	if now == nil {
 		now = time.Now
 	}
+	m.errs = &errorLog{log: src.Log, now: now}
 	m.planSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "meridian_plan_seconds", Help: "Time to plan one job, by what asked (api, submit, replan).",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
@@ -197,6 +207,9 @@ func New(src Sources) *Metrics {
 				if err == nil && seq > last {
 					last = seq
 				}
+				if err != nil {
+					m.errs.note("reading the audit chain's length", err.Error())
+				}
 				tried = now()
 			}
 			return float64(last)
@@ -247,7 +260,7 @@ const scrapeTimeout = 10 * time.Second
 // turned away by those that reach that port.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError,
-		MaxRequestsInFlight: maxScrapesInFlight, Timeout: scrapeTimeout})
+		MaxRequestsInFlight: maxScrapesInFlight, Timeout: scrapeTimeout, ErrorLog: m.errs})
 }
 
 // Registry is the metrics' registry (for tests).

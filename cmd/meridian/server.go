@@ -564,7 +564,7 @@ func startServer(opts serverOptions) (*server, error) {
 	}
 
 	var ctl *run.Controller
-	m := metrics.New(metrics.Sources{RunCounts: st.CountRuns, AuditHead: st.AuditHead,
+	m := metrics.New(metrics.Sources{RunCounts: st.CountRuns, AuditHead: st.AuditHead, Log: logger,
 		Leading: func() (int64, bool) { return ctl.Leading() }})
 	// Each revision loaded from the store must be on the sealed record:
 	// a row written into the database by hand is not the law. The log

@@ -133,6 +133,59 @@ async function failure(r: Response): Promise<ApiError> {
   return new ApiError(r.status, (field ? field + ": " : "") + msg, field);
 }
 
+// RETRY_TRIES is how many times a plain read (a GET answered whole) is
+// asked while the server answers it 429 (a tenant's rate, the log reads
+// under way); RETRY_WAIT_MIN and RETRY_WAIT_MAX bound the wait before the
+// next, in ms, which Retry-After gives. A page's reads were shown as
+// failed at the first 429, though the server said when to ask again: a
+// tenant whose CLI used the rate had every page of the console fail. A
+// write (a plan, a cancel) is never asked twice: the tenant does that.
+export const RETRY_TRIES = 3;
+export const RETRY_WAIT_MIN = 1000;
+export const RETRY_WAIT_MAX = 10_000;
+
+// retryWait is the wait a 429's Retry-After asks for (seconds, or an
+// HTTP date), in ms, held to RETRY_WAIT_MIN .. RETRY_WAIT_MAX; a missing
+// or unreadable one waits RETRY_WAIT_MIN.
+export function retryWait(v: string | null, now = Date.now()): number {
+  let ms = NaN;
+  if (v !== null && /^\s*\d+\s*$/.test(v)) ms = Number(v) * 1000;
+  else if (v) ms = Date.parse(v) - now;
+  if (!isFinite(ms)) ms = RETRY_WAIT_MIN;
+  return Math.min(Math.max(ms, RETRY_WAIT_MIN), RETRY_WAIT_MAX);
+}
+
+// sleep resolves after ms, or rejects (AbortError) once signal aborts.
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const aborted = () => reject(signal && signal.reason !== undefined ? signal.reason : new DOMException("the read was stopped", "AbortError"));
+    if (signal && signal.aborted) return aborted();
+    let t: ReturnType<typeof setTimeout> | undefined;
+    const stop = () => {
+      clearTimeout(t);
+      aborted();
+    };
+    if (signal) signal.addEventListener("abort", stop, { once: true });
+    t = setTimeout(() => {
+      if (signal) signal.removeEventListener("abort", stop);
+      resolve();
+    }, ms);
+  });
+}
+
+// fetchRetrying is fetch for a plain read: an answer of 429 is asked
+// again after its Retry-After (retryWait), up to RETRY_TRIES asks in all;
+// the last answer, 429 or not, is the caller's to read or show.
+async function fetchRetrying(path: string, init: RequestInit, signal?: AbortSignal): Promise<Response> {
+  for (let tries = 1; ; tries++) {
+    const r = await fetch(path, init);
+    if (r.status !== 429 || tries >= RETRY_TRIES) return r;
+    const wait = retryWait(r.headers.get("Retry-After"));
+    if (r.body) r.body.cancel().catch(() => undefined);
+    await sleep(wait, signal);
+  }
+}
+
 // API_MAX_ANSWER bounds, in bytes, the one answer the console reads
 // whole (every call; not the logs or event streams, which it reads a piece
 // at a time). The server's largest pages are well inside it: a page of
@@ -191,14 +244,15 @@ export async function call<T>(method: string, path: string, body?: unknown, sign
 // callSized is call's answer and its size, the length of its text: what
 // a page that keeps answers counts them by.
 export async function callSized<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<{ value: T; size: number }> {
-  const r = await fetch(path, {
+  const init: RequestInit = {
     method,
     headers: headers(body !== undefined),
     body: body === undefined ? undefined : JSON.stringify(body),
     credentials: "omit",
     cache: "no-store",
     signal,
-  });
+  };
+  const r = method === "GET" ? await fetchRetrying(path, init, signal) : await fetch(path, init);
   if (!r.ok) throw await failure(r);
   const text = await readBounded(r, API_MAX_ANSWER);
   let value: T;
@@ -229,7 +283,7 @@ export async function readRunPage(after: string): Promise<{ runs: Run[]; next: s
 // logSize is the size in bytes of a run's output so far (the X-Log-Size
 // of a one-byte page of it); runPath is the run's /v1/runs/ID.
 export async function logSize(runPath: string, signal: AbortSignal): Promise<number> {
-  const r = await fetch(runPath + "/logs?limit=1", { headers: headers(false), credentials: "omit", cache: "no-store", signal });
+  const r = await fetchRetrying(runPath + "/logs?limit=1", { headers: headers(false), credentials: "omit", cache: "no-store", signal }, signal);
   if (!r.ok) throw await failure(r);
   await readBounded(r, API_MAX_ANSWER);
   const n = Number(r.headers.get("X-Log-Size"));
