@@ -169,7 +169,7 @@ func TestAttackRelaunchedScratchLinkedOut(t *testing.T) {
 		if err := os.Chown(wd, tenant, tenant); err != nil {
 			t.Fatal(err)
 		}
-		err := freshScratch(Sandbox{Mode: SandboxUID, UID: tenant, GID: tenant}, wd, nil)
+		err := fresh(Sandbox{Mode: SandboxUID, UID: tenant, GID: tenant}, wd, nil)
 		for _, n := range names {
 			fi, lerr := os.Lstat(filepath.Join(wd, n))
 			if err == nil && (lerr != nil || !fi.IsDir()) {
