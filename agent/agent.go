@@ -692,7 +692,7 @@ func (a *attempt) prepare(ctx context.Context) error {
 		a.names = append(a.names, r.Name)
 	}
 	if a.m.Sandbox.Mode == SandboxUID {
-		return chownTree(a.wd, a.m.Sandbox.UID, a.m.Sandbox.GID)
+		return chownTree(a.scratch, a.wd, a.m.Sandbox.UID, a.m.Sandbox.GID)
 	}
 	return nil
 }
@@ -792,7 +792,7 @@ func Expand(s string, env map[string]string) string {
 // ends, pushing checkpoints and reporting as it goes.
 func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 	env := a.workloadEnv()
-	exe, exeFile, err := workloadExe(a.cfg, a.m.Sandbox, a.wd)
+	exe, exeFile, err := workloadExe(a.cfg, a.m.Sandbox, a.scratch, a.wd)
 	if err != nil {
 		return ExitSetup, err
 	}

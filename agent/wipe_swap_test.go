@@ -3,8 +3,11 @@ package agent
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestAttackScratchSwappedBeforeTheWipe: the wipe at an attempt's end
@@ -122,5 +125,106 @@ func TestAttackLockReleasedThroughASwappedDirectory(t *testing.T) {
 	release(true)
 	if n, err := Sweep(moved); err != nil || n != 1 {
 		t.Errorf("Sweep after a scratch left = %d, %v; want it removed", n, err)
+	}
+}
+
+// TestAttackScratchSwappedBeforeItIsGivenOver: the uid sandbox's agent
+// (root) gave the scratch to the tenant's user by its path, checked
+// only at the attempt's start: a directory above the scratch swapped
+// for a link since had it give the tenant whatever tree the link led to
+// (and set its top 0700). The scratch is now given over from the
+// descriptor its path was checked by, each directory reached from the
+// one above it.
+func TestAttackScratchSwappedBeforeItIsGivenOver(t *testing.T) {
+	dir := t.TempDir()
+	above, victim := filepath.Join(dir, "jobs"), filepath.Join(dir, "victim")
+	wd := filepath.Join(above, "run-1")
+	for _, d := range []string{filepath.Join(wd, "data"), filepath.Join(victim, "run-1", "etc")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := checkedAttempt(t, wd)
+	defer a.scratch.Close()
+	if err := os.Rename(above, filepath.Join(dir, "moved")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, above); err != nil {
+		t.Fatal(err)
+	}
+	// Given over as the test's user, who could not give anything to
+	// another: each change is looked at instead, by what it reaches.
+	var given []uint64
+	old := lchownAt
+	lchownAt = func(dir int, name, p string, uid, gid int) error {
+		var st unix.Stat_t
+		if err := unix.Fstatat(dir, name, &st, unix.AT_SYMLINK_NOFOLLOW|unix.AT_EMPTY_PATH); err != nil {
+			return err
+		}
+		given = append(given, st.Ino)
+		return nil
+	}
+	defer func() { lchownAt = old }()
+	if err := chownTree(a.scratch, wd, 54321, 54321); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{filepath.Join(victim, "run-1"), filepath.Join(victim, "run-1", "etc")} {
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			t.Fatal(err)
+		}
+		if slices.Contains(given, st.Ino) {
+			t.Errorf("%s, where the link led, was given to the tenant; want only the scratch checked", p)
+		}
+		if fi, err := os.Lstat(p); err != nil || fi.Mode().Perm() != 0o755 {
+			t.Errorf("%s, where the link led: %v (%v); want its mode left as it was", p, fi.Mode(), err)
+		}
+	}
+	if len(given) != 2 {
+		t.Errorf("gave %d entries to the tenant; want 2, the scratch and its data", len(given))
+	}
+}
+
+// TestAttackScratchSwappedBeforeTheExecutableIsLinked: in the uid
+// sandbox the agent links its executable into the scratch's tmp/bin and
+// gives bin to the tenant; it opened the scratch by its path, checked
+// only at the attempt's start: a directory above the scratch swapped for
+// a link since had it make tmp/bin, link its executable and give bin to
+// the tenant where the link led. It now starts from the descriptor the
+// scratch's path was checked by.
+func TestAttackScratchSwappedBeforeTheExecutableIsLinked(t *testing.T) {
+	exe := filepath.Join(t.TempDir(), "meridian")
+	if err := os.WriteFile(exe, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	above, victim, moved := filepath.Join(dir, "jobs"), filepath.Join(dir, "victim"), filepath.Join(dir, "moved")
+	wd := filepath.Join(above, "run-1")
+	for _, d := range []string{wd, filepath.Join(victim, "run-1")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := checkedAttempt(t, wd)
+	defer a.scratch.Close()
+	if err := os.Rename(above, moved); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, above); err != nil {
+		t.Fatal(err)
+	}
+	// The test's own user stands in for the tenant: giving bin to it
+	// needs no root.
+	sb := Sandbox{Mode: SandboxUID, UID: os.Getuid(), GID: os.Getgid()}
+	_, f, err := workloadExe(Config{Exe: exe}, sb, a.scratch, wd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if _, err := os.Lstat(filepath.Join(victim, "run-1", "tmp")); !os.IsNotExist(err) {
+		t.Errorf("tmp where the link led: %v; want nothing made there", err)
+	}
+	if _, err := os.Lstat(filepath.Join(moved, "run-1", "tmp", "bin", "meridian")); err != nil {
+		t.Errorf("the executable in the scratch checked: %v; want it linked there", err)
 	}
 }
