@@ -306,7 +306,11 @@ func SweepMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "meridian agent sweep: want one absolute directory (not /) whose dead agents' scratch to remove")
 		return 2
 	}
-	dir := fl.Arg(0)
+	dir, err := sweepRoot(fl.Arg(0))
+	if err != nil {
+		fmt.Fprintf(stderr, "meridian agent sweep: %v\n", err)
+		return 1
+	}
 	code := 0
 	n, err := Sweep(dir)
 	if err != nil {
@@ -330,6 +334,58 @@ func SweepMain(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "meridian agent sweep %s: removed %d scratch directories of agents no longer running\n", dir, n)
 	return code
+}
+
+// sweepRoot is the directory a sweep of root goes through: root itself
+// where no link is on its path, else what root resolves to, resolved once
+// here (lookups), where every directory looked a name up in on the way
+// (each link's included) is root's or the sweeping user's and no one
+// else may rename what is in it (ownOnly): then only they chose where the
+// links lead, and the
+// removal of each scratch, which follows no link (removeScratch), refuses
+// one put on the resolved path since. A link another user may have put
+// there, or changed, is refused, naming it, the directory and how to fix
+// it: the sweep (root, where the agent ran as root) removed what lay
+// where the link led.
+func sweepRoot(root string) (string, error) {
+	euid := os.Geteuid()
+	var open string // a directory looked in that another user may write
+	var openVia string
+	real, links, err := lookups(root, func(dir, name, via string) error {
+		if open == "" && !ownOnly(dir, name, euid) {
+			open, openVia = dir, via
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", root, err)
+	}
+	if len(links) == 0 {
+		return root, nil
+	}
+	if open != "" {
+		link := links[0]
+		if openVia != "" {
+			link = openVia
+		}
+		return "", fmt.Errorf("%s is reached through the link %s, and %s, on the way to %s, lets a user other than root and uid %d rename what is in it (or is theirs), who could have the link lead elsewhere: refusing to sweep it; name the directory to sweep by its own path, without links, in directories only root may write (%s now)", root, link, open, real, euid, real)
+	}
+	return real, nil
+}
+
+// ownOnly reports whether only root and uid may rename or replace name in
+// the directory p: p is theirs, and no one else may write it, or, where
+// others may (/tmp), it has the sticky bit and name is theirs too.
+func ownOnly(p, name string, uid int) bool {
+	ours := func(st *unix.Stat_t) bool { return st.Uid == 0 || int(st.Uid) == uid }
+	var dir, ent unix.Stat_t
+	if unix.Lstat(p, &dir) != nil || !ours(&dir) {
+		return false
+	}
+	if dir.Mode&0o022 == 0 {
+		return true
+	}
+	return dir.Mode&unix.S_ISVTX != 0 && unix.Lstat(filepath.Join(p, name), &ent) == nil && ours(&ent)
 }
 
 // takeScratch makes the scratch directory, open as fd (O_PATH) and named
