@@ -3,6 +3,7 @@ package agent
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -125,4 +126,31 @@ func checkedAttempt(t *testing.T, wd string) *attempt {
 		t.Fatal(err)
 	}
 	return &attempt{wd: wd, m: &Manifest{}, scratch: os.NewFile(uintptr(fd), wd)}
+}
+
+// BenchmarkWipe is the end-of-attempt wipe of a scratch of 100
+// directories of 100 files each.
+func BenchmarkWipe(b *testing.B) {
+	wd := b.TempDir()
+	for b.Loop() {
+		b.StopTimer()
+		for i := range 100 {
+			d := filepath.Join(wd, "data", strconv.Itoa(i))
+			if err := os.MkdirAll(d, 0o700); err != nil {
+				b.Fatal(err)
+			}
+			for j := range 100 {
+				if err := os.WriteFile(filepath.Join(d, strconv.Itoa(j)), nil, 0o600); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		fd, err := unix.Open(wd, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		a := &attempt{wd: wd, m: &Manifest{}, scratch: os.NewFile(uintptr(fd), wd)}
+		b.StartTimer()
+		a.wipe()
+	}
 }
