@@ -239,10 +239,10 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	}
 	a := &attempt{cfg: cfg, cl: cl, m: m, wd: wd, phase: "preparing", control: make(chan Reply, 4)}
 	a.cfg.logf = a.logf
-	defer func() { leave = a.wipe() }()
-	// Last before the agent's final line (RunMain's): how many of its
-	// lines the site's log left out.
+	// Last before the agent's final line (RunMain's), after the wipe's
+	// notes: how many of its lines the site's log left out.
 	defer a.siteSummary()
+	defer func() { leave = a.wipe() }()
 	beatCtx, stopBeat := context.WithCancel(ctx)
 	defer stopBeat()
 	go a.beat(beatCtx)
@@ -426,7 +426,7 @@ func (a *attempt) wipe() (leave bool) {
 	// A scratch whose path was refused, or not yet checked, is left as
 	// it is: its path may lead where another user chose.
 	if a.scratch != nil {
-		leave = wipeScratch(a.scratch, a.wd, a.cfg.logf)
+		leave = wipeScratch(a.scratch, a.wd, a.notef)
 		a.scratch.Close()
 		a.scratch = nil
 	}

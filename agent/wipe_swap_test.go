@@ -38,7 +38,7 @@ func TestAttackScratchSwappedBeforeTheWipe(t *testing.T) {
 		}
 		var logged strings.Builder
 		a := &attempt{wd: wd, m: &Manifest{Sandbox: Sandbox{Mode: SandboxNone}}}
-		a.cfg.logf = func(format string, args ...any) { logged.WriteString(format) }
+		a.cfg.Stderr = &logged
 		if err := a.prepare(t.Context()); err == nil || strings.Contains(err.Error(), "scratch") {
 			t.Fatalf("prepare: %v; want the scratch made ready, then a refusal for the empty manifest", err)
 		}

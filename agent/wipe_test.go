@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -125,7 +126,7 @@ func checkedAttempt(t *testing.T, wd string) *attempt {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &attempt{wd: wd, m: &Manifest{}, scratch: os.NewFile(uintptr(fd), wd)}
+	return &attempt{wd: wd, m: &Manifest{}, cfg: Config{Stderr: io.Discard}, scratch: os.NewFile(uintptr(fd), wd)}
 }
 
 // BenchmarkWipe is the end-of-attempt wipe of a scratch of 100
@@ -149,7 +150,7 @@ func BenchmarkWipe(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		a := &attempt{wd: wd, m: &Manifest{}, scratch: os.NewFile(uintptr(fd), wd)}
+		a := &attempt{wd: wd, m: &Manifest{}, cfg: Config{Stderr: io.Discard}, scratch: os.NewFile(uintptr(fd), wd)}
 		b.StartTimer()
 		a.wipe()
 	}
