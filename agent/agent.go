@@ -218,7 +218,9 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	if err != nil {
 		return ExitSetup, err
 	}
-	defer release() // after the wipe below
+	// The wipe below says whether the scratch is left for the sweep.
+	leave := false
+	defer func() { release(leave) }() // after the wipe below
 	cl := &client{base: cfg.Server, run: cfg.Run, attempt: cfg.Attempt, token: cfg.Token, http: cfg.HTTP}
 	m, err := cl.manifest(ctx, cfg.Patience)
 	if err != nil {
@@ -237,10 +239,10 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	}
 	a := &attempt{cfg: cfg, cl: cl, m: m, wd: wd, phase: "preparing", control: make(chan Reply, 4)}
 	a.cfg.logf = a.logf
-	defer a.wipe()
-	// Last before the agent's final line (RunMain's): how many of its
-	// lines the site's log left out.
+	// Last before the agent's final line (RunMain's), after the wipe's
+	// notes: how many of its lines the site's log left out.
 	defer a.siteSummary()
+	defer func() { leave = a.wipe() }()
 	beatCtx, stopBeat := context.WithCancel(ctx)
 	defer stopBeat()
 	go a.beat(beatCtx)
@@ -276,9 +278,10 @@ type attempt struct {
 	cl  *client
 	m   *Manifest
 	wd  string
-	// checked says the scratch's path passed its check (freshScratch):
-	// only then does wipe empty it.
-	checked bool
+	// scratch is the scratch directory (O_PATH) as its path was checked
+	// at the start (freshScratch), nil until it passed: only then does
+	// wipe empty it, through this descriptor, never by wd.
+	scratch *os.File
 
 	store    *dataset.Store // the site's store, checkpoint prefix
 	runKey   seal.Key
@@ -416,13 +419,16 @@ func (a *attempt) dirs() (data, ckpt, tmp string) {
 }
 
 // wipe removes everything in the attempt's scratch directory: unsealed
-// data, checkpoints, whatever the workload wrote. Links are removed, never
-// followed.
-func (a *attempt) wipe() {
+// data, checkpoints, whatever the workload wrote (wipeScratch). Links are
+// removed, never followed. It reports whether the scratch's path and
+// lock are to be left for the sweep.
+func (a *attempt) wipe() (leave bool) {
 	// A scratch whose path was refused, or not yet checked, is left as
 	// it is: its path may lead where another user chose.
-	if a.checked {
-		emptyScratch(a.wd)
+	if a.scratch != nil {
+		leave = wipeScratch(a.scratch, a.wd, a.notef)
+		a.scratch.Close()
+		a.scratch = nil
 	}
 	if a.store != nil {
 		a.store.Close()
@@ -430,6 +436,7 @@ func (a *attempt) wipe() {
 	if a.exeFile != nil {
 		a.exeFile.Close()
 	}
+	return leave
 }
 
 func (a *attempt) report(ctx context.Context, route string, v any) Reply {
@@ -638,10 +645,11 @@ func (a *attempt) prepare(ctx context.Context) error {
 	// The scratch's path is checked, in every mode, before anything in
 	// the scratch is removed or made (freshScratch); refused, the
 	// scratch is left as it is, not wiped either (wipe).
-	if err := freshScratch(a.m.Sandbox, a.wd, a.cfg.logf); err != nil {
+	scratch, err := freshScratch(a.m.Sandbox, a.wd, a.cfg.logf)
+	if err != nil {
 		return err
 	}
-	a.checked = true
+	a.scratch = scratch
 	// Where the read-only paths lead is made fixed (no one else may
 	// change it) before it is judged.
 	if err := checkReadOnlyWriters(a.cfg, a.m.Sandbox); err != nil {
@@ -684,7 +692,7 @@ func (a *attempt) prepare(ctx context.Context) error {
 		a.names = append(a.names, r.Name)
 	}
 	if a.m.Sandbox.Mode == SandboxUID {
-		return chownTree(a.wd, a.m.Sandbox.UID, a.m.Sandbox.GID)
+		return chownTree(a.scratch, a.wd, a.m.Sandbox.UID, a.m.Sandbox.GID)
 	}
 	return nil
 }
@@ -784,7 +792,7 @@ func Expand(s string, env map[string]string) string {
 // ends, pushing checkpoints and reporting as it goes.
 func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 	env := a.workloadEnv()
-	exe, exeFile, err := workloadExe(a.cfg, a.m.Sandbox, a.wd)
+	exe, exeFile, err := workloadExe(a.cfg, a.m.Sandbox, a.scratch, a.wd)
 	if err != nil {
 		return ExitSetup, err
 	}

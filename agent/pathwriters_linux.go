@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -344,12 +345,62 @@ func checkReadOnlyWriters(cfg Config, sb Sandbox) error {
 const maxLinks = 40
 
 // guardLookups resolves the absolute path p as the kernel does, name by
-// name, and guards (guardDir) each directory it looks a name up in before
-// it does, once (guarded holds those done). A name that is not there, or
-// that the server's user may not look up, ends it with no error: nothing
-// is granted there, and only the server's user and root may change that.
+// name (lookups), and guards (guardDir) each directory it looks a name up
+// in before it does, once (guarded holds those done). A name that is not
+// there, or that the server's user may not look up, ends it with no
+// error: nothing is granted there, and only the server's user and root
+// may change that.
 func guardLookups(sb Sandbox, what, p string, euid int, guarded map[string]bool, logf func(string, ...any)) error {
-	cur, rest, links := "/", splitPath(p), 0
+	_, _, err := lookups(p, func(dir, _, _ string) error {
+		if guarded[dir] {
+			return nil
+		}
+		if err := guardDir(sb, what, dir, euid, logf); err != nil {
+			return err
+		}
+		guarded[dir] = true
+		return nil
+	})
+	var le *lookupError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &le) && le.links:
+		return fmt.Errorf("sandbox %q: %s: more than %d links on its way; refusing to run the workload", sb.Mode, what, maxLinks)
+	case errors.As(err, &le) && !le.readlink && (le.err == unix.ENOENT || le.err == unix.ENOTDIR || le.err == unix.EACCES):
+		return nil
+	case errors.As(err, &le):
+		return fmt.Errorf("sandbox %q: %s: %s: %w; refusing to run the workload", sb.Mode, what, le.path, le.err)
+	}
+	return err
+}
+
+// lookupError is lookups' own error, told apart from visit's.
+type lookupError struct {
+	path     string
+	err      error
+	readlink bool // of Readlink, not of Lstat
+	links    bool // more than maxLinks links on the way
+}
+
+func (e *lookupError) Error() string {
+	if e.links {
+		return fmt.Sprintf("more than %d links on its way", maxLinks)
+	}
+	return e.path + ": " + e.err.Error()
+}
+
+func (e *lookupError) Unwrap() error { return e.err }
+
+// lookups resolves the absolute path p as the kernel does, name by name,
+// and calls visit with each directory it looks a name up in, before it
+// does, the name, and the last link it followed on the way there (""
+// before the first). It returns what p resolves to and the links it followed, in
+// order; an error of its own is a *lookupError, one of visit's is
+// returned as it is.
+func lookups(p string, visit func(dir, name, via string) error) (string, []string, error) {
+	cur, rest := "/", splitPath(p)
+	var links []string
 	for len(rest) > 0 {
 		name := rest[0]
 		rest = rest[1:]
@@ -357,37 +408,35 @@ func guardLookups(sb Sandbox, what, p string, euid int, guarded map[string]bool,
 			cur = filepath.Dir(cur)
 			continue
 		}
-		if !guarded[cur] {
-			if err := guardDir(sb, what, cur, euid, logf); err != nil {
-				return err
-			}
-			guarded[cur] = true
+		via := ""
+		if len(links) > 0 {
+			via = links[len(links)-1]
+		}
+		if err := visit(cur, name, via); err != nil {
+			return "", links, err
 		}
 		next := filepath.Join(cur, name)
 		var st unix.Stat_t
 		if err := unix.Lstat(next, &st); err != nil {
-			if err == unix.ENOENT || err == unix.ENOTDIR || err == unix.EACCES {
-				return nil
-			}
-			return fmt.Errorf("sandbox %q: %s: %s: %w; refusing to run the workload", sb.Mode, what, next, err)
+			return "", links, &lookupError{path: next, err: err}
 		}
 		if st.Mode&unix.S_IFMT != unix.S_IFLNK {
 			cur = next
 			continue
 		}
-		if links++; links > maxLinks {
-			return fmt.Errorf("sandbox %q: %s: more than %d links on its way; refusing to run the workload", sb.Mode, what, maxLinks)
+		if links = append(links, next); len(links) > maxLinks {
+			return "", links, &lookupError{path: next, links: true}
 		}
 		target, err := os.Readlink(next)
 		if err != nil {
-			return fmt.Errorf("sandbox %q: %s: %s: %w; refusing to run the workload", sb.Mode, what, next, err)
+			return "", links, &lookupError{path: next, err: err, readlink: true}
 		}
 		if filepath.IsAbs(target) {
 			cur = "/"
 		}
 		rest = append(splitPath(target), rest...)
 	}
-	return nil
+	return cur, links, nil
 }
 
 // splitPath is the names of path p, less the empty ones and ".".

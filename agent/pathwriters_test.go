@@ -162,7 +162,7 @@ func TestScratchWritersCheckedBeforeUnsealing(t *testing.T) {
 	if err := os.WriteFile(old, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := freshScratch(Sandbox{Mode: SandboxNone}, wd, nil); err != nil {
+	if err := fresh(Sandbox{Mode: SandboxNone}, wd, nil); err != nil {
 		t.Errorf("sandbox none: a scratch under a directory others may write: %v; want it taken, the site isolating the attempt", err)
 	}
 	if _, err := os.Lstat(old); !os.IsNotExist(err) {

@@ -80,11 +80,11 @@ func TestPodScratchVolumeTakenOnlyWhenTheServerSaysSo(t *testing.T) {
 			sb.UID, sb.GID = 54321, 54321
 		}
 		as0777()
-		if err := freshScratch(sb, wd, nil); err == nil || !strings.Contains(err.Error(), wd+" (mode 0777, owned by uid 0)") {
+		if err := fresh(sb, wd, nil); err == nil || !strings.Contains(err.Error(), wd+" (mode 0777, owned by uid 0)") {
 			t.Errorf("sandbox %s: a root-owned 0777 mount point, not said to be the scratch volume: %v; want it refused, naming it", mode, err)
 		}
 		sb.ScratchVolume = true
-		if err := freshScratch(sb, wd, nil); err != nil {
+		if err := fresh(sb, wd, nil); err != nil {
 			t.Errorf("sandbox %s: the pod's scratch volume, said so: %v; want it taken", mode, err)
 		}
 		for _, d := range scratchDirs {
@@ -109,7 +109,7 @@ func TestPodScratchVolumeTakenOnlyWhenTheServerSaysSo(t *testing.T) {
 	// write, which another user could rename and replace.
 	mountsAt(t)
 	as0777()
-	if err := freshScratch(sb, wd, nil); err == nil || !strings.Contains(err.Error(), "not a mount point") {
+	if err := fresh(sb, wd, nil); err == nil || !strings.Contains(err.Error(), "not a mount point") {
 		t.Errorf("a root-owned 0777 scratch that is not a mount point, said to be the volume: %v; want it refused, saying so", err)
 	}
 	mountsAt(t, wd)
@@ -119,7 +119,7 @@ func TestPodScratchVolumeTakenOnlyWhenTheServerSaysSo(t *testing.T) {
 		t.Fatal(err)
 	}
 	as0777()
-	if err := freshScratch(sb, wd, nil); err == nil || !strings.Contains(err.Error(), "not root") {
+	if err := fresh(sb, wd, nil); err == nil || !strings.Contains(err.Error(), "not root") {
 		t.Errorf("a mount point of uid 65534, said to be the volume: %v; want it refused", err)
 	}
 	if err := os.Chown(wd, 0, 0); err != nil {
@@ -133,7 +133,7 @@ func TestPodScratchVolumeTakenOnlyWhenTheServerSaysSo(t *testing.T) {
 		t.Fatal(err)
 	}
 	as0777()
-	if err := freshScratch(sb, wd, nil); err == nil || !strings.Contains(err.Error(), above+" (mode 0777") {
+	if err := fresh(sb, wd, nil); err == nil || !strings.Contains(err.Error(), above+" (mode 0777") {
 		t.Errorf("a root-owned 0777 directory above the scratch volume: %v; want it refused, naming it", err)
 	}
 }
@@ -165,10 +165,10 @@ func TestMountRootReadsTheKernel(t *testing.T) {
 	}
 	t.Cleanup(func() { unix.Unmount(wd, unix.MNT_DETACH) })
 	asAgentOf(t, 4242)
-	if err := freshScratch(Sandbox{Mode: SandboxLandlock}, wd, nil); err == nil {
+	if err := fresh(Sandbox{Mode: SandboxLandlock}, wd, nil); err == nil {
 		t.Errorf("a mounted root-owned 0777 scratch, not said to be the volume: taken; want it refused")
 	}
-	if err := freshScratch(Sandbox{Mode: SandboxLandlock, ScratchVolume: true}, wd, nil); err != nil {
+	if err := fresh(Sandbox{Mode: SandboxLandlock, ScratchVolume: true}, wd, nil); err != nil {
 		t.Errorf("a mounted root-owned 0777 scratch, said to be the volume: %v; want it taken", err)
 	}
 }

@@ -581,13 +581,14 @@ func helperCommand(cfg Config, sb Sandbox, wd string, args, env []string, reap b
 // executable (its "meridian", and $(MERIDIAN_EXE)), and that executable,
 // open: the agent's own, or, for a workload run as the tenant's user, a
 // link in the scratch, since the agent's executable may sit where that
-// user cannot reach it.
-func workloadExe(cfg Config, sb Sandbox, wd string) (string, *os.File, error) {
+// user cannot reach it. scratch is the scratch (O_PATH) as its path was
+// checked (freshScratch), named wd.
+func workloadExe(cfg Config, sb Sandbox, scratch *os.File, wd string) (string, *os.File, error) {
 	if sb.Mode != SandboxUID {
 		f, err := os.Open(cfg.Exe)
 		return cfg.Exe, f, err
 	}
-	return linkExe(cfg.Exe, wd, sb)
+	return linkExe(cfg.Exe, scratch, wd, sb)
 }
 
 func sameFile(a, b string) bool {
@@ -608,9 +609,12 @@ func sameFile(a, b string) bool {
 // link where tmp or bin should be. Every step is taken from the
 // directory above it, opened without following a link, never by a path:
 // followed, a link to /etc had the agent (as root) link or copy its
-// executable there and hand that directory to the tenant's user.
-func linkExe(exe, wd string, sb Sandbox) (string, *os.File, error) {
-	dir, err := unix.Open(wd, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+// executable there and hand that directory to the tenant's user. The
+// first is the scratch's descriptor as its path was checked, not wd: a
+// directory above the scratch swapped for a link since had the agent
+// make tmp/bin where the link led, and give it to the tenant.
+func linkExe(exe string, scratch *os.File, wd string, sb Sandbox) (string, *os.File, error) {
+	dir, err := unix.Openat(int(scratch.Fd()), ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return "", nil, fmt.Errorf("scratch %s: %w", wd, err)
 	}
@@ -704,35 +708,94 @@ func linkExe(exe, wd string, sb Sandbox) (string, *os.File, error) {
 // a link to /etc, which the walk would then follow, giving what is there
 // to the tenant. Until the walk leaves a directory, it and those above
 // it are still the agent's.
-func chownTree(wd string, uid, gid int) error {
-	if err := os.Chmod(wd, 0o700); err != nil {
-		return err
+//
+// The walk starts from scratch, the descriptor (O_PATH) the scratch's
+// path was checked by (freshScratch), and goes on from each directory
+// to the next, never by a path: wd, checked only at the start, swapped
+// for a link since (or a directory above it) had the agent, as root,
+// give the tenant whatever tree the link led to. wd names what is
+// changed in errors only.
+func chownTree(scratch *os.File, wd string, uid, gid int) error {
+	fd := int(scratch.Fd())
+	if err := fdChmod(fd, 0o700); err != nil {
+		return fmt.Errorf("scratch %s: %w", wd, err)
 	}
-	return chownBelow(wd, uid, gid)
-}
-
-// lchown is os.Lchown, watched by tests.
-var lchown = os.Lchown
-
-// chownBelow gives what is in p, then p, to uid and gid, never following
-// a link.
-func chownBelow(p string, uid, gid int) error {
-	fi, err := os.Lstat(p)
+	dir, err := unix.Openat(fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("scratch %s: %w", wd, err)
+	}
+	err = chownBelow(dir, wd, uid, gid)
+	unix.Close(dir)
 	if err != nil {
 		return err
 	}
-	if fi.IsDir() {
-		ents, err := os.ReadDir(p)
-		if err != nil {
-			return err
+	return lchownAt(fd, "", wd, uid, gid)
+}
+
+// lchownAt gives name in the directory open as dir (what dir holds, for
+// an empty name), named p, to uid and gid without following a link. A
+// variable, watched by tests.
+var lchownAt = func(dir int, name, p string, uid, gid int) error {
+	flags := unix.AT_SYMLINK_NOFOLLOW
+	if name == "" {
+		flags |= unix.AT_EMPTY_PATH
+	}
+	if err := unix.Fchownat(dir, name, uid, gid, flags); err != nil {
+		return fmt.Errorf("%s: %w", p, err)
+	}
+	return nil
+}
+
+// chownBelow gives what is in the directory open as dir (named p) to uid
+// and gid, each directory's entries before it, each directory opened
+// from the one above it without following a link.
+func chownBelow(dir int, p string, uid, gid int) error {
+	names, err := dirNames(dir)
+	if err != nil {
+		return fmt.Errorf("%s: %w", p, err)
+	}
+	for _, name := range names {
+		q := filepath.Join(p, name)
+		var st unix.Stat_t
+		if err := unix.Fstatat(dir, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("%s: %w", q, err)
 		}
-		for _, e := range ents {
-			if err := chownBelow(filepath.Join(p, e.Name()), uid, gid); err != nil {
+		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			sub, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return fmt.Errorf("%s: %w", q, err)
+			}
+			err = chownBelow(sub, q, uid, gid)
+			unix.Close(sub)
+			if err != nil {
 				return err
 			}
 		}
+		if err := lchownAt(dir, name, q, uid, gid); err != nil {
+			return err
+		}
 	}
-	return lchown(p, uid, gid)
+	return nil
+}
+
+// dirNames lists the directory open as fd, from its start, without "."
+// and "..".
+func dirNames(fd int) ([]string, error) {
+	if _, err := unix.Seek(fd, 0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	var names []string
+	buf := make([]byte, 8<<10)
+	for {
+		n, err := unix.ReadDirent(fd, buf)
+		if err != nil {
+			return nil, err
+		}
+		if n <= 0 {
+			return names, nil
+		}
+		_, _, names = unix.ParseDirent(buf[:n], -1, names)
+	}
 }
 
 // SandboxExec is the helper that confines itself and then becomes the

@@ -25,21 +25,40 @@ const LockSuffix = ".lock"
 var errScratchBusy = errors.New("in use by another agent")
 
 // lockScratch takes the lock of the scratch directory wd and makes wd. The
-// returned release removes wd (by then wiped) and the lock. A lock that
+// returned release removes wd (by then wiped) and the lock, unless told
+// to leave them for the sweep (the wipe found wd no longer names the
+// scratch, or could not empty it). Both are made and removed through the
+// directory that held wd when the lock was taken, opened once, never by
+// their paths: a directory above the scratch swapped for a link during
+// the attempt would have had the agent remove an empty directory and a
+// lock file of the scratch's names wherever the link led. A lock that
 // cannot be made where wd's parent is not writable (a container's image)
 // is done without: the site removes such a scratch itself.
-func lockScratch(wd string) (release func(), err error) {
-	path := wd + LockSuffix
+func lockScratch(wd string) (release func(leave bool), err error) {
+	noLock := func(bool) {}
+	parent, err := unix.Open(filepath.Dir(wd), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err == unix.ENOENT || err == unix.EACCES {
+		return noLock, os.MkdirAll(wd, 0o700)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("scratch lock: %s: %w", filepath.Dir(wd), err)
+	}
+	name := filepath.Base(wd)
+	lock := name + LockSuffix
 	for range 8 {
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|syscall.O_NOFOLLOW, 0o600)
-		if errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.ENOENT) {
-			return func() {}, os.MkdirAll(wd, 0o700)
+		fd, err := unix.Openat(parent, lock, unix.O_CREAT|unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		if err == unix.EACCES || err == unix.EPERM || err == unix.EROFS {
+			unix.Close(parent)
+			return noLock, os.MkdirAll(wd, 0o700)
 		}
 		if err != nil {
+			unix.Close(parent)
 			return nil, fmt.Errorf("scratch lock: %w", err)
 		}
-		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f := os.NewFile(uintptr(fd), wd+LockSuffix)
+		if err := syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 			f.Close()
+			unix.Close(parent)
 			if errors.Is(err, syscall.EWOULDBLOCK) {
 				return nil, fmt.Errorf("scratch %s: %w", wd, errScratchBusy)
 			}
@@ -47,20 +66,34 @@ func lockScratch(wd string) (release func(), err error) {
 		}
 		// A sweeper may have removed the file between our open and lock:
 		// hold the lock of the file that is there now, or try again.
-		if same(f, path) {
-			if err := os.MkdirAll(wd, 0o700); err != nil {
+		if sameAt(fd, parent, lock) {
+			if err := unix.Mkdirat(parent, name, 0o700); err != nil && err != unix.EEXIST {
 				f.Close()
-				return nil, err
+				unix.Close(parent)
+				return nil, fmt.Errorf("scratch %s: %w", wd, err)
 			}
-			return func() {
-				os.Remove(wd) // empty once wiped; left otherwise
-				os.Remove(path)
+			return func(leave bool) {
+				if !leave {
+					unix.Unlinkat(parent, name, unix.AT_REMOVEDIR) // empty once wiped; left otherwise
+					if sameAt(fd, parent, lock) {
+						unix.Unlinkat(parent, lock, 0)
+					}
+				}
 				f.Close()
+				unix.Close(parent)
 			}, nil
 		}
 		f.Close()
 	}
-	return nil, fmt.Errorf("scratch lock %s: replaced under us repeatedly", path)
+	unix.Close(parent)
+	return nil, fmt.Errorf("scratch lock %s: replaced under us repeatedly", wd+LockSuffix)
+}
+
+// sameAt reports whether the open file fd is still the entry name in the
+// directory open as dir.
+func sameAt(fd, dir int, name string) bool {
+	var a, b unix.Stat_t
+	return unix.Fstat(fd, &a) == nil && unix.Fstatat(dir, name, &b, unix.AT_SYMLINK_NOFOLLOW) == nil && a.Dev == b.Dev && a.Ino == b.Ino
 }
 
 // lockStillAt is same for SweepWait's lock (a variable, so that a test
@@ -175,108 +208,36 @@ func openDirNoFollow(p string) (int, error) {
 	return fd, nil
 }
 
-// removeTree removes p and everything under it, links removed and never
-// followed. A workload that ran as the agent's own user may have taken the
-// write bit off directories in its scratch, which keeps even their owner
-// from removing what is in them: those are given their owner's bits again
-// and the removal tried once more. Each is reached from the one above it,
-// never by its path: a tree nested deeper than a path can name (each
-// directory made relative to the one before) is reached all the same, and
-// no link is followed, so nothing outside the tree changes.
-func removeTree(p string) error {
-	err := os.RemoveAll(p)
-	if err == nil || !errors.Is(err, os.ErrPermission) {
-		return err
+// wipeScratch empties the scratch checked at the attempt's start, held
+// open since as scratch (freshScratch), through that descriptor, as
+// freshScratch empties what it remakes: taken back (a workload of the
+// agent's own user may have taken the bits off it), then each entry
+// removed relative to the directory it is in (emptyDirFD), links removed
+// and never followed. It never goes through wd: that path was checked
+// only at the start, and the scratch, or a directory above it, swapped
+// for a link since had the wipe empty whatever the link led to. It
+// reports whether wd and its lock are to be left for the sweep: when wd
+// no longer names the directory checked (the one emptied), or that
+// could not be emptied, each said through logf.
+func wipeScratch(scratch *os.File, wd string, logf func(string, ...any)) (leave bool) {
+	if logf == nil {
+		logf = func(string, ...any) {}
 	}
-	if fi, err := os.Lstat(p); err == nil && fi.IsDir() && fi.Mode().Perm()&0o700 != 0o700 {
-		os.Chmod(p, 0o700) // a directory as Lstat said; made a link since, it leads only to what the agent's user owns anyway
+	fd := int(scratch.Fd())
+	if err := namedBy(fd, wd); err != nil {
+		leave = true
+		logf("scratch %s no longer names the directory checked at the attempt's start (%v: it, or a directory above it, was renamed or replaced since): that directory is emptied through the descriptor held since, never by the path, and the path is left as it is, with its lock, for `meridian agent sweep`", wd, err)
 	}
-	if f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW, 0); err == nil {
-		ownerBitsBelow(f)
-		f.Close()
+	dir, err := openTaken(fd, wd)
+	if err == nil {
+		err = emptyDirFD(dir)
+		unix.Close(dir)
 	}
-	return os.RemoveAll(p)
-}
-
-// ownerBitsBelow gives the owner's bits back to every directory below dir
-// that lacks them, reading each directory a batch at a time.
-func ownerBitsBelow(dir *os.File) {
-	fd := int(dir.Fd())
-	for {
-		names, err := dir.Readdirnames(wipeBatch)
-		for _, name := range names {
-			var st unix.Stat_t
-			if unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
-				continue
-			}
-			if st.Mode&0o700 != 0o700 {
-				// As the workload's own user, which could have done
-				// the same: a directory as Fstatat said, and nothing
-				// else runs in the scratch by now.
-				unix.Fchmodat(fd, name, 0o700, 0)
-			}
-			sub, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-			if err != nil {
-				continue
-			}
-			f := os.NewFile(uintptr(sub), name)
-			ownerBitsBelow(f)
-			f.Close()
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-// emptyScratch removes everything in the scratch directory wd, links
-// removed and never followed, and keeps wd. A workload run as the agent's
-// own user may have taken the bits off wd itself (chmod 000): its owner
-// gives them back first, or nothing in it could be listed or removed, and
-// the agent would go on to remove the lock beside it, after which no sweep
-// touches the scratch again. The entries are read a batch at a time: a
-// workload that made millions of them costs the agent time, not memory in
-// proportion (a sorted list of every name).
-func emptyScratch(wd string) {
-	if fi, err := os.Lstat(wd); err != nil || !fi.IsDir() {
-		return
-	} else if fi.Mode().Perm()&0o700 != 0o700 {
-		os.Chmod(wd, 0o700) // a directory as Lstat said; made a link since, it leads only to what the agent's user owns anyway
-	}
-	// Removing what was read may hide from the same listing an entry it
-	// had not reached yet: a listing that removed something is read again.
-	for range 4 {
-		found, removed := emptyPass(wd)
-		if found == 0 || removed == 0 {
-			return
-		}
-	}
-}
-
-// wipeBatch is how many entries of a scratch directory emptyScratch reads
-// at a time.
-const wipeBatch = 256
-
-// emptyPass reads wd once, removing each entry, and says how many it found
-// and how many it removed.
-func emptyPass(wd string) (found, removed int) {
-	f, err := os.OpenFile(wd, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
-		return 0, 0
+		logf("scratch %s: not emptied (%v): left, with its lock, for `meridian agent sweep`", wd, err)
+		return true
 	}
-	defer f.Close()
-	for {
-		names, err := f.Readdirnames(wipeBatch)
-		for _, name := range names {
-			found++
-			if removeTree(filepath.Join(wd, name)) == nil {
-				removed++
-			}
-		}
-		if err != nil {
-			return found, removed
-		}
-	}
+	return leave
 }
 
 // scratchShaped reports whether what is at wd could be an agent's scratch:
@@ -345,7 +306,11 @@ func SweepMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "meridian agent sweep: want one absolute directory (not /) whose dead agents' scratch to remove")
 		return 2
 	}
-	dir := fl.Arg(0)
+	dir, err := sweepRoot(fl.Arg(0))
+	if err != nil {
+		fmt.Fprintf(stderr, "meridian agent sweep: %v\n", err)
+		return 1
+	}
 	code := 0
 	n, err := Sweep(dir)
 	if err != nil {
@@ -369,6 +334,58 @@ func SweepMain(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "meridian agent sweep %s: removed %d scratch directories of agents no longer running\n", dir, n)
 	return code
+}
+
+// sweepRoot is the directory a sweep of root goes through: root itself
+// where no link is on its path, else what root resolves to, resolved once
+// here (lookups), where every directory looked a name up in on the way
+// (each link's included) is root's or the sweeping user's and no one
+// else may rename what is in it (ownOnly): then only they chose where the
+// links lead, and the
+// removal of each scratch, which follows no link (removeScratch), refuses
+// one put on the resolved path since. A link another user may have put
+// there, or changed, is refused, naming it, the directory and how to fix
+// it: the sweep (root, where the agent ran as root) removed what lay
+// where the link led.
+func sweepRoot(root string) (string, error) {
+	euid := os.Geteuid()
+	var open string // a directory looked in that another user may write
+	var openVia string
+	real, links, err := lookups(root, func(dir, name, via string) error {
+		if open == "" && !ownOnly(dir, name, euid) {
+			open, openVia = dir, via
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", root, err)
+	}
+	if len(links) == 0 {
+		return root, nil
+	}
+	if open != "" {
+		link := links[0]
+		if openVia != "" {
+			link = openVia
+		}
+		return "", fmt.Errorf("%s is reached through the link %s, and %s, on the way to %s, lets a user other than root and uid %d rename what is in it (or is theirs), who could have the link lead elsewhere: refusing to sweep it; name the directory to sweep by its own path, without links, in directories only root may write (%s now)", root, link, open, real, euid, real)
+	}
+	return real, nil
+}
+
+// ownOnly reports whether only root and uid may rename or replace name in
+// the directory p: p is theirs, and no one else may write it, or, where
+// others may (/tmp), it has the sticky bit and name is theirs too.
+func ownOnly(p, name string, uid int) bool {
+	ours := func(st *unix.Stat_t) bool { return st.Uid == 0 || int(st.Uid) == uid }
+	var dir, ent unix.Stat_t
+	if unix.Lstat(p, &dir) != nil || !ours(&dir) {
+		return false
+	}
+	if dir.Mode&0o022 == 0 {
+		return true
+	}
+	return dir.Mode&unix.S_ISVTX != 0 && unix.Lstat(filepath.Join(p, name), &ent) == nil && ours(&ent)
 }
 
 // takeScratch makes the scratch directory, open as fd (O_PATH) and named
@@ -433,45 +450,78 @@ var afterScratchCheck = func() {}
 // descriptor, never through wd, so a swap made meanwhile cannot make the
 // agent remove or make anything elsewhere. A scratch that wd no longer
 // names by the end is refused: the datasets are unsealed into it by its
-// path. Each directory mode the check changes is logged (logf).
-func freshScratch(sb Sandbox, wd string, logf func(string, ...any)) error {
+// path. Each directory mode the check changes is logged (logf). The
+// descriptor (O_PATH) is returned, the caller's to keep: the wipe at the
+// attempt's end goes through it too (wipeScratch).
+func freshScratch(sb Sandbox, wd string, logf func(string, ...any)) (*os.File, error) {
 	if err := os.MkdirAll(wd, 0o700); err != nil {
-		return err
+		return nil, err
 	}
 	fd, err := unix.Open(wd, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("scratch %s: not a directory (%w)", wd, err)
+		return nil, fmt.Errorf("scratch %s: not a directory (%w)", wd, err)
 	}
-	defer unix.Close(fd)
+	defer func() {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}()
 	if err := checkScratchWriters(sb, wd, "", logf); err != nil {
-		return err
+		return nil, err
 	}
 	if err := stillAt(fd, wd); err != nil {
-		return err
+		return nil, err
 	}
 	afterScratchCheck()
-	if err := takeScratch(fd, wd); err != nil {
-		return err
-	}
-	dir, err := unix.Openat(fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	dir, err := openTaken(fd, wd)
 	if err != nil {
-		return fmt.Errorf("scratch %s: %w", wd, err)
+		return nil, err
 	}
 	defer unix.Close(dir)
 	if err := freshDirs(dir, wd, scratchDirs...); err != nil {
-		return err
+		return nil, err
 	}
-	return stillAt(fd, wd)
+	if err := stillAt(fd, wd); err != nil {
+		return nil, err
+	}
+	scratch := os.NewFile(uintptr(fd), wd)
+	fd = -1 // the caller's now
+	return scratch, nil
+}
+
+// openTaken takes the scratch open as fd (O_PATH) back (takeScratch) and
+// opens it to list and change what is in it.
+func openTaken(fd int, wd string) (int, error) {
+	if err := takeScratch(fd, wd); err != nil {
+		return -1, err
+	}
+	dir, err := unix.Openat(fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("scratch %s: %w", wd, err)
+	}
+	return dir, nil
 }
 
 // stillAt refuses the scratch open as fd when wd no longer names it.
 func stillAt(fd int, wd string) error {
+	if err := namedBy(fd, wd); err != nil {
+		return fmt.Errorf("scratch %s: replaced while it was checked and made ready (%v); refusing to run the workload", wd, err)
+	}
+	return nil
+}
+
+// namedBy says why wd does not name the directory open as fd, or nil
+// where it does.
+func namedBy(fd int, wd string) error {
 	var a, b unix.Stat_t
 	if err := unix.Fstat(fd, &a); err != nil {
-		return fmt.Errorf("scratch %s: %w", wd, err)
+		return err
 	}
-	if err := unix.Lstat(wd, &b); err != nil || a.Dev != b.Dev || a.Ino != b.Ino {
-		return fmt.Errorf("scratch %s: replaced while it was checked and made ready (%v); refusing to run the workload", wd, err)
+	if err := unix.Lstat(wd, &b); err != nil {
+		return err
+	}
+	if a.Dev != b.Dev || a.Ino != b.Ino {
+		return errors.New("another file is there now")
 	}
 	return nil
 }

@@ -14,7 +14,12 @@ import (
 // linkInScratch makes the executable reachable in scratch wd for the
 // sandbox's user, as the agent does before the workload starts.
 func linkInScratch(exe, wd string, sb Sandbox) (string, error) {
-	p, f, err := workloadExe(Config{Exe: exe}, sb, wd)
+	scratch, err := os.OpenFile(wd, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return "", err
+	}
+	defer scratch.Close()
+	p, f, err := workloadExe(Config{Exe: exe}, sb, scratch, wd)
 	if f != nil {
 		f.Close()
 	}
@@ -90,10 +95,10 @@ func TestChownTreeChildrenFirst(t *testing.T) {
 		}
 	}
 	var order []string
-	old := lchown
-	lchown = func(p string, uid, gid int) error { order = append(order, p); return nil }
-	defer func() { lchown = old }()
-	if err := chownTree(wd, 54321, 54321); err != nil {
+	old := lchownAt
+	lchownAt = func(_ int, _, p string, uid, gid int) error { order = append(order, p); return nil }
+	defer func() { lchownAt = old }()
+	if err := chownTree(checkedAttempt(t, wd).scratch, wd, 54321, 54321); err != nil {
 		t.Fatal(err)
 	}
 	if len(order) != 9 {
@@ -169,7 +174,7 @@ func TestAttackRelaunchedScratchLinkedOut(t *testing.T) {
 		if err := os.Chown(wd, tenant, tenant); err != nil {
 			t.Fatal(err)
 		}
-		err := freshScratch(Sandbox{Mode: SandboxUID, UID: tenant, GID: tenant}, wd, nil)
+		err := fresh(Sandbox{Mode: SandboxUID, UID: tenant, GID: tenant}, wd, nil)
 		for _, n := range names {
 			fi, lerr := os.Lstat(filepath.Join(wd, n))
 			if err == nil && (lerr != nil || !fi.IsDir()) {

@@ -54,7 +54,7 @@ func TestSweepRemovesOnlyDeadAgentsScratch(t *testing.T) {
 		}
 	}
 	os.Remove(filepath.Join(live, "plain")) // the agent's wipe
-	release()
+	release(false)
 	if ents, _ := os.ReadDir(root); len(ents) != 3 || ents[0].Name() != "not-ours" {
 		t.Errorf("after release: %v, want not-ours and notes.txt with its lock", ents)
 	}
@@ -64,7 +64,7 @@ func TestSweepRemovesOnlyDeadAgentsScratch(t *testing.T) {
 	if err != nil {
 		t.Fatalf("lock after a dead agent: %v", err)
 	}
-	release()
+	release(false)
 }
 
 // TestSweepWaitOutlivesTheAgent: a lost attempt's scratch is removed once

@@ -62,12 +62,12 @@ func TestAttackScratchPathInUIDSandbox(t *testing.T) {
 
 	// Another user's directory above the scratch, whatever its mode.
 	setDir(shared, 0o755, other)
-	refused("another user's directory above", freshScratch(sb, wd, cfg.logf), shared, "0755", other)
+	refused("another user's directory above", fresh(sb, wd, cfg.logf), shared, "0755", other)
 	refused("another user's directory above, at the start", start(), shared, "0755", other)
 	// Root's (the agent's own), open to a group of the site's users:
 	// the site's, not the agent's to change; refused and left as it is.
 	setDir(shared, 0o775, 0)
-	refused("root's directory 0775 above", freshScratch(sb, wd, cfg.logf), shared, "0775", 0)
+	refused("root's directory 0775 above", fresh(sb, wd, cfg.logf), shared, "0775", 0)
 	wantMode(t, shared, 0o775)
 	refused("root's directory 0775 above, at the start", start(), shared, "0775", 0)
 	wantMode(t, shared, 0o775)
@@ -76,7 +76,7 @@ func TestAttackScratchPathInUIDSandbox(t *testing.T) {
 	// right, and logged; another user's is refused.
 	setDir(wd, 0o777, 0)
 	logged = nil
-	if err := freshScratch(sb, wd, cfg.logf); err != nil {
+	if err := fresh(sb, wd, cfg.logf); err != nil {
 		t.Errorf("root's scratch 0777: %v; want its mode set back", err)
 	}
 	wantMode(t, wd, 0o755)
@@ -84,7 +84,7 @@ func TestAttackScratchPathInUIDSandbox(t *testing.T) {
 		t.Errorf("root's scratch 0777 set right: logged %q; want one line saying %q", logged, want)
 	}
 	setDir(wd, 0o777, other)
-	refused("another user's scratch 0777", freshScratch(sb, wd, cfg.logf), wd, "0777", other)
+	refused("another user's scratch 0777", fresh(sb, wd, cfg.logf), wd, "0777", other)
 	// Handed to the tenant (chownTree), the scratch is the tenant's at
 	// the start; one the tenant opened to all is set right.
 	setDir(wd, 0o700, tenant)
@@ -131,7 +131,7 @@ func TestAttackScratchSwappedBetweenCheckAndEmptying(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	err := freshScratch(Sandbox{Mode: SandboxNone}, wd, nil)
+	err := fresh(Sandbox{Mode: SandboxNone}, wd, nil)
 	if _, serr := os.Lstat(victim); serr != nil {
 		t.Errorf("after the scratch was swapped for a link: %v; want what the link leads to left as it was", serr)
 	}
@@ -173,7 +173,7 @@ func TestFreshScratchEmptiesALockedTree(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := freshScratch(Sandbox{Mode: SandboxNone}, wd, nil); err != nil {
+	if err := fresh(Sandbox{Mode: SandboxNone}, wd, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, d := range scratchDirs {

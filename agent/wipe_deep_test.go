@@ -45,7 +45,7 @@ func TestWipeRemovesADeepReadOnlyTree(t *testing.T) {
 		t.Fatal(err)
 	}
 	unix.Close(fd)
-	(&attempt{wd: wd, m: &Manifest{}, checked: true}).wipe()
+	checkedAttempt(t, wd).wipe()
 	if ents, err := os.ReadDir(wd); err != nil || len(ents) != 0 {
 		t.Errorf("after the wipe the scratch holds %v (%v); want nothing", names(ents), err)
 		// For TempDir's cleanup.
@@ -89,7 +89,7 @@ func TestWipeRemovesALockedDirectoryInside(t *testing.T) {
 	if err := os.Chmod(sub, 0); err != nil {
 		t.Fatal(err)
 	}
-	(&attempt{wd: wd, m: &Manifest{}, checked: true}).wipe()
+	checkedAttempt(t, wd).wipe()
 	if ents, err := os.ReadDir(wd); err != nil || len(ents) != 0 {
 		t.Errorf("after the wipe the scratch holds %v (%v); want nothing", names(ents), err)
 		os.Chmod(sub, 0o700) // for TempDir's cleanup

@@ -1,9 +1,13 @@
 package agent
 
 import (
+	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestWipeRemovesWhatTheWorkloadMadeReadOnly: a workload run as the
@@ -43,7 +47,7 @@ func TestWipeRemovesWhatTheWorkloadMadeReadOnly(t *testing.T) {
 
 	wd := t.TempDir()
 	readOnlyTree(wd)
-	(&attempt{wd: wd, m: &Manifest{}, checked: true}).wipe()
+	checkedAttempt(t, wd).wipe()
 	if ents, err := os.ReadDir(wd); err != nil || len(ents) != 0 {
 		t.Errorf("after the wipe the scratch holds %v (%v); want nothing", names(ents), err)
 	}
@@ -96,10 +100,58 @@ func TestWipeRemovesWhatIsInAScratchTheWorkloadLocked(t *testing.T) {
 		if err := os.Chmod(wd, mode); err != nil {
 			t.Fatal(err)
 		}
-		(&attempt{wd: wd, m: &Manifest{}, checked: true}).wipe()
+		checkedAttempt(t, wd).wipe()
 		os.Chmod(wd, 0o700) // to look, and for TempDir's cleanup
 		if ents, err := os.ReadDir(wd); err != nil || len(ents) != 0 {
 			t.Errorf("scratch of mode %o: after the wipe it holds %v (%v); want nothing", mode, names(ents), err)
 		}
+	}
+}
+
+// fresh is freshScratch for a test that keeps no descriptor of the
+// scratch.
+func fresh(sb Sandbox, wd string, logf func(string, ...any)) error {
+	scratch, err := freshScratch(sb, wd, logf)
+	if scratch != nil {
+		scratch.Close()
+	}
+	return err
+}
+
+// checkedAttempt is an attempt whose scratch wd passed its check at the
+// start, as prepare leaves it.
+func checkedAttempt(t *testing.T, wd string) *attempt {
+	t.Helper()
+	fd, err := unix.Open(wd, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &attempt{wd: wd, m: &Manifest{}, cfg: Config{Stderr: io.Discard}, scratch: os.NewFile(uintptr(fd), wd)}
+}
+
+// BenchmarkWipe is the end-of-attempt wipe of a scratch of 100
+// directories of 100 files each.
+func BenchmarkWipe(b *testing.B) {
+	wd := b.TempDir()
+	for b.Loop() {
+		b.StopTimer()
+		for i := range 100 {
+			d := filepath.Join(wd, "data", strconv.Itoa(i))
+			if err := os.MkdirAll(d, 0o700); err != nil {
+				b.Fatal(err)
+			}
+			for j := range 100 {
+				if err := os.WriteFile(filepath.Join(d, strconv.Itoa(j)), nil, 0o600); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		fd, err := unix.Open(wd, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		a := &attempt{wd: wd, m: &Manifest{}, cfg: Config{Stderr: io.Discard}, scratch: os.NewFile(uintptr(fd), wd)}
+		b.StartTimer()
+		a.wipe()
 	}
 }
