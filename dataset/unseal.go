@@ -14,10 +14,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
-	"meridian.dev/meridian/internal/atomicfile"
+	"golang.org/x/sys/unix"
+
 	"meridian.dev/meridian/seal"
 )
 
@@ -47,6 +47,44 @@ func UnsealDir(ctx context.Context, b *Store, s *seal.Sealer, name, dir string) 
 // computes it), and a stored manifest with another digest is refused
 // (ErrManifestPin) before anything is written. An empty pin checks none.
 func UnsealDirPinned(ctx context.Context, b *Store, s *seal.Sealer, name, dir, pin string) (*Manifest, error) {
+	u, err := OpenUnseal(ctx, b, s, name, pin)
+	if err != nil {
+		return nil, err
+	}
+	// Clean: the directory's errors name it as a path no one wrote
+	// ("out/./x/") otherwise.
+	dir = filepath.Clean(dir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	d, err := openDirNoFollow(dir)
+	if err != nil {
+		return nil, fmt.Errorf("--to %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := u.Into(ctx, d); err != nil {
+		return nil, err
+	}
+	return u.Manifest(), nil
+}
+
+// Unsealing is a dataset's manifest read, authenticated and checked
+// against an unseal's bound (OpenUnseal), to be written into a directory
+// (Into).
+type Unsealing struct {
+	b      *Store
+	s      *seal.Sealer
+	name   string
+	m      *Manifest
+	marker string
+	zero   map[seal.ID]int64 // the chunks known to be zeros, with their sizes
+}
+
+// OpenUnseal reads dataset name's manifest, refusing one whose digest is
+// not pin (ErrManifestPin; an empty pin checks none) and one whose files
+// would make it write more than an unseal's bound (ErrUnsealBound), before
+// anything is written: the caller makes and opens its directory only then.
+func OpenUnseal(ctx context.Context, b *Store, s *seal.Sealer, name, pin string) (*Unsealing, error) {
 	m, stored, err := readManifestStored(ctx, b, s, name, pin)
 	if err != nil {
 		return nil, err
@@ -55,60 +93,72 @@ func UnsealDirPinned(ctx context.Context, b *Store, s *seal.Sealer, name, dir, p
 	if err != nil {
 		return nil, fmt.Errorf("dataset %s: %w", name, err)
 	}
-	// Clean: the directories the files go into are compared with it, and
-	// its errors name it as a path no one wrote ("out/./x/") otherwise.
-	dir = filepath.Clean(dir)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	marker := unsealMarker(m, stored.sum)
-	ents, err := readDirNoFollow(dir)
+	return &Unsealing{b: b, s: s, name: name, m: m, marker: unsealMarker(m, stored.sum), zero: zero}, nil
+}
+
+// Manifest is the manifest the unseal writes.
+func (u *Unsealing) Manifest() *Manifest { return u.m }
+
+// unsealFileHook, when set, is called with each file's path in the
+// manifest once the directory it goes into is open, before the file is
+// written there. Tests set it to change the directory meanwhile.
+var unsealFileHook func(rel string)
+
+// Into writes the dataset's files into the directory open at dir, as
+// UnsealDir describes: dir must be empty or hold an unseal of this
+// version cut short. Every file and directory is made, renamed or removed
+// through dir's handle, each directory below it opened from the one above
+// without following a link (dirChain), so that no swap of dir, of a
+// directory above it or of one below it, after the caller opened dir, can
+// lead the plaintext elsewhere. Its errors name dir by dir.Name().
+func (u *Unsealing) Into(ctx context.Context, dir *os.File) error {
+	to := filepath.Clean(dir.Name())
+	ents, err := readDirAt(dir)
 	if err != nil {
-		return nil, fmt.Errorf("--to %s: %w", dir, err)
+		return fmt.Errorf("--to %s: %w", to, err)
 	}
 	kept := map[string]bool{} // files a cut unseal left, already whole
 	if len(ents) > 0 {
-		if kept, err = resumable(s, m, dir, marker); err != nil {
-			return nil, fmt.Errorf("--to %s: directory is not empty: %w", dir, err)
+		if kept, err = resumable(u.s, u.m, dir, u.marker); err != nil {
+			return fmt.Errorf("--to %s: directory is not empty: %w", to, err)
 		}
-	} else {
-		if err := writeMarker(dir, marker); err != nil {
-			return nil, fmt.Errorf("--to %s: %w", dir, err)
-		}
+	} else if err := writeMarker(dir, u.marker); err != nil {
+		return fmt.Errorf("--to %s: %w", to, err)
 	}
 	var buf []byte
-	dirs := map[string]bool{dir: true} // every directory a file went into, and those above it
-	for _, f := range m.Files {
-		// Paths were checked by ParseManifest (relative, no "..").
-		dst := filepath.Join(dir, filepath.FromSlash(f.Path))
-		for d := filepath.Dir(dst); d != dir && !dirs[d]; d = filepath.Dir(d) {
-			dirs[d] = true
+	chain := &dirChain{top: dir}
+	defer chain.close()
+	for _, f := range u.m.Files {
+		// Paths were checked by ParseManifest (relative, no "..",
+		// sorted). A kept file's directory is entered too: it is
+		// synced as it is left, as one written to.
+		d, err := chain.enter(path.Dir(f.Path))
+		if err != nil {
+			return err
 		}
 		if kept[f.Path] {
 			continue
 		}
-		if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-			return nil, err
+		if unsealFileHook != nil {
+			unsealFileHook(f.Path)
 		}
-		if err := writeFileFromChunks(ctx, b, s, name, f, dst, &buf, zero); err != nil {
-			return nil, err
+		if err := writeFileFromChunks(ctx, u.b, u.s, u.name, f, d, path.Base(f.Path), &buf, u.zero); err != nil {
+			return err
 		}
 	}
 	// The renames, and the directories made, are durable before the marker
 	// goes: a crash before then leaves the marker, and an unseal after it
 	// checks every file again.
-	for d := range dirs {
-		if err := atomicfile.SyncDir(d); err != nil {
-			return nil, err
-		}
+	if err := chain.leaveTo(0); err != nil {
+		return err
 	}
-	if err := os.Remove(filepath.Join(dir, marker)); err != nil {
-		return nil, err
+	if err := syncDirFile(dir); err != nil {
+		return err
 	}
-	if err := atomicfile.SyncDir(dir); err != nil {
-		return nil, err
+	if err := unix.Unlinkat(int(dir.Fd()), u.marker, 0); err != nil {
+		return &fs.PathError{Op: "remove", Path: filepath.Join(to, u.marker), Err: err}
 	}
-	return m, nil
+	return syncDirFile(dir)
 }
 
 // readDirNoFollow is os.ReadDir of a directory opened as one
@@ -125,29 +175,17 @@ func readDirNoFollow(dir string) ([]os.DirEntry, error) {
 	return d.ReadDir(-1)
 }
 
-// walkNoFollow calls fn for each entry below dir (not dir itself), each
-// directory before its entries, until fn's first error, which it
-// returns. Each directory is read opened as one (readDirNoFollow): a
-// FIFO put in place of one that was listed a moment before fails the
-// walk at once, where filepath.WalkDir opened it to read and waited for a
-// writer, for good. A link is an entry, never followed.
+// walkNoFollow is walkAt of the directory dir, opened as openDirNoFollow
+// opens it, with each entry's path (dir joined with its own).
 func walkNoFollow(dir string, fn func(p string, d fs.DirEntry) error) error {
-	ents, err := readDirNoFollow(dir)
+	d, err := openDirNoFollow(dir)
 	if err != nil {
 		return err
 	}
-	for _, d := range ents {
-		p := filepath.Join(dir, d.Name())
-		if err := fn(p, d); err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if err := walkNoFollow(p, fn); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	defer d.Close()
+	return walkAt(d, ".", func(rel string, _ *os.File, e fs.DirEntry) error {
+		return fn(filepath.Join(dir, filepath.FromSlash(rel)), e)
+	})
 }
 
 // unsealMarker is the name of the marker an unseal of m keeps in its
@@ -169,29 +207,31 @@ func unsealMarker(m *Manifest, sum string) string {
 	return name
 }
 
-// writeMarker creates the (empty) marker in dir, and makes it durable,
-// with dir's own entry in its parent.
-func writeMarker(dir, marker string) error {
-	f, err := os.OpenFile(filepath.Join(dir, marker), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+// writeMarker creates the (empty) marker in the directory open at dir,
+// and makes it durable, with dir's own entry in its parent.
+func writeMarker(dir *os.File, marker string) error {
+	fd, err := unix.Openat(int(dir.Fd()), marker, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
+		return &fs.PathError{Op: "open", Path: filepath.Join(dir.Name(), marker), Err: err}
+	}
+	if err := unix.Close(fd); err != nil {
 		return err
 	}
-	if err := f.Close(); err != nil {
+	if err := syncDirFile(dir); err != nil {
 		return err
 	}
-	if err := atomicfile.SyncDir(dir); err != nil {
-		return err
-	}
-	return atomicfile.SyncDir(filepath.Dir(dir))
+	return syncParentOf(dir)
 }
 
-// resumable checks that dir holds only what an unseal of m cut short
+// resumable checks that the directory open at dir holds only what an
+// unseal of m cut short
 // wrote there: its marker, naming this version, the manifest's files and
 // the directories above them, and temporary files beside them, which it
 // removes. It returns the files that are whole (the manifest's size, mode
 // and chunks); the others are to be written again.
-func resumable(s *seal.Sealer, m *Manifest, dir, marker string) (map[string]bool, error) {
-	if fi, err := os.Lstat(filepath.Join(dir, marker)); err != nil || !fi.Mode().IsRegular() {
+func resumable(s *seal.Sealer, m *Manifest, dir *os.File, marker string) (map[string]bool, error) {
+	var st unix.Stat_t
+	if err := unix.Fstatat(int(dir.Fd()), marker, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return nil, errors.New("it holds no unseal of this version cut short")
 	}
 	files := make(map[string]*File, len(m.Files))
@@ -220,29 +260,27 @@ func resumable(s *seal.Sealer, m *Manifest, dir, marker string) (map[string]bool
 	kept := map[string]bool{}
 	seen := 0
 	var buf []byte
-	err := walkNoFollow(dir, func(p string, d fs.DirEntry) error {
+	err := walkAt(dir, ".", func(rel string, in *os.File, d fs.DirEntry) error {
 		if seen++; seen > 2*len(m.Files)+len(parents)+1 {
 			return errors.New("it holds more than an unseal of the dataset writes")
 		}
-		r, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
-		}
-		rel := filepath.ToSlash(r)
 		switch {
 		case rel == marker:
 			return nil
 		case d.IsDir() && parents[rel]:
 			return nil
 		case d.Type().IsRegular() && files[rel] != nil:
-			ok, err := sameFile(s, p, files[rel], &buf)
+			ok, err := sameFile(s, in, d.Name(), files[rel], &buf)
 			if err != nil {
 				return err
 			}
 			kept[rel] = ok
 			return nil
 		case d.Type().IsRegular() && isTemp(rel):
-			return os.Remove(p)
+			if err := unix.Unlinkat(int(in.Fd()), d.Name(), 0); err != nil {
+				return &fs.PathError{Op: "remove", Path: filepath.Join(in.Name(), d.Name()), Err: err}
+			}
+			return nil
 		}
 		return fmt.Errorf("it holds %s, which the dataset does not", rel)
 	})
@@ -252,13 +290,15 @@ func resumable(s *seal.Sealer, m *Manifest, dir, marker string) (map[string]bool
 	return kept, nil
 }
 
-// sameFile reports whether the regular file at p holds f: its size, its
-// mode and, chunk by chunk, its content.
-func sameFile(s *seal.Sealer, p string, f *File, buf *[]byte) (bool, error) {
-	fh, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+// sameFile reports whether the regular file name in the directory open
+// at dir holds f: its size, its mode and, chunk by chunk, its content.
+func sameFile(s *seal.Sealer, dir *os.File, name string, f *File, buf *[]byte) (bool, error) {
+	p := filepath.Join(dir.Name(), name)
+	fd, err := unix.Openat(int(dir.Fd()), name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return false, err
+		return false, &fs.PathError{Op: "open", Path: p, Err: err}
 	}
+	fh := os.NewFile(uintptr(fd), p)
 	defer fh.Close()
 	fi, err := fh.Stat()
 	if err != nil {
@@ -283,18 +323,20 @@ func sameFile(s *seal.Sealer, p string, f *File, buf *[]byte) (bool, error) {
 	return true, nil
 }
 
-// writeFileFromChunks writes f to dst. zero holds the chunks known to be
-// zeros, with their sizes; those it finds are added.
-func writeFileFromChunks(ctx context.Context, b *Store, s *seal.Sealer, name string, f File, dst string, buf *[]byte, zero map[seal.ID]int64) error {
-	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".*.tmp")
+// writeFileFromChunks writes f as base in the directory open at dir,
+// under a temporary name renamed over base once whole. zero holds the
+// chunks known to be zeros, with their sizes; those it finds are added.
+func writeFileFromChunks(ctx context.Context, b *Store, s *seal.Sealer, name string, f File, dir *os.File, base string, buf *[]byte, zero map[seal.ID]int64) error {
+	tmp, tmpName, err := createTempBelow(dir, base)
 	if err != nil {
 		return err
 	}
+	fd := int(dir.Fd())
 	ok := false
 	defer func() {
 		if !ok {
 			tmp.Close()
-			os.Remove(tmp.Name())
+			unix.Unlinkat(fd, tmpName, 0)
 		}
 	}()
 	// A chunk of zeros is skipped over, not written: the file keeps the
@@ -339,8 +381,8 @@ func writeFileFromChunks(ctx context.Context, b *Store, s *seal.Sealer, name str
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return err
+	if err := unix.Renameat(fd, tmpName, fd, base); err != nil {
+		return &os.LinkError{Op: "rename", Old: tmp.Name(), New: filepath.Join(dir.Name(), base), Err: err}
 	}
 	ok = true
 	return nil

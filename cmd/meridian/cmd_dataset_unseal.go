@@ -3,9 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -33,6 +31,12 @@ directory it leads to is written; a path that another user (root aside)
 owns or may change, the target itself or a directory on its way, links
 and their targets included (a sticky directory such as /tmp excepted), is
 refused: they could lead the plaintext into a directory of theirs.
+
+--to is resolved once and held open, and every file and directory is
+written through it: a swap on its way after the look changes nothing. The
+directories it lacks are made (mode 0700) once the manifest is found good;
+one that another user makes there meanwhile is judged as an existing --to
+is, and refused.
 
 A key given from outside the keyring proves nothing by itself: whoever can
 write both the key file and the store can seal data of their own under a
@@ -70,15 +74,27 @@ error.`,
 				_, err = dataset.UnsealTarPinned(cmd.Context(), b, sealer, name, cmd.OutOrStdout(), pin)
 				return err
 			}
-			dir, err := resolveUnsealTo(to)
+			// --to is judged and held before the manifest is read, and
+			// what it lacks is made only once the manifest is found good.
+			t, err := startUnsealTo(to)
 			if err != nil {
 				return err
 			}
-			m, err := dataset.UnsealDirPinned(cmd.Context(), b, sealer, name, dir, pin)
+			defer t.close()
+			u, err := dataset.OpenUnseal(cmd.Context(), b, sealer, name, pin)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "unsealed %s: %d files, %s into %s\n", name, len(m.Files), humanBytes(m.TotalBytes()), dir)
+			dir, err := t.finish()
+			if err != nil {
+				return err
+			}
+			defer dir.Close()
+			if err := u.Into(cmd.Context(), dir); err != nil {
+				return err
+			}
+			m := u.Manifest()
+			fmt.Fprintf(cmd.ErrOrStderr(), "unsealed %s: %d files, %s into %s\n", name, len(m.Files), humanBytes(m.TotalBytes()), dir.Name())
 			return nil
 		},
 	}
@@ -103,48 +119,4 @@ func validPin(s string) bool {
 		}
 	}
 	return true
-}
-
-// resolveUnsealTo is the directory an unseal writes for --to: its real
-// path, its links resolved once here (a user's ~/scratch that leads to
-// their scratch disk), so that the library's open of it, which follows no
-// link at its last name, takes it. The path as given is refused when a
-// user other than this one and root owns, or may write, the target or a
-// directory on its way, the links' and their targets' included (a sticky
-// directory such as /tmp excepted), as the state directory is
-// (checkSecret): such a user could put a link at --to, in /tmp say, and
-// have the plaintext written into a directory of theirs, or swap what it
-// leads to after this look.
-func resolveUnsealTo(to string) (string, error) {
-	abs, err := filepath.Abs(to)
-	if err != nil {
-		return "", badInput(fmt.Errorf("--to %s: %w", to, err))
-	}
-	if err := newPermWalk().checkSecret(secretFile{"--to", abs, false}); err != nil {
-		return "", badInput(fmt.Errorf("%w; refused: the dataset's plaintext would be written where another user may lead it", err))
-	}
-	real, err := resolveExisting(abs)
-	if err != nil {
-		return "", badInput(fmt.Errorf("--to %s: %w", to, err))
-	}
-	return real, nil
-}
-
-// resolveExisting is filepath.EvalSymlinks of the absolute, clean path p
-// as far as it exists: the names below its deepest existing directory,
-// which the unseal makes, are kept as they are.
-func resolveExisting(p string) (string, error) {
-	real, err := filepath.EvalSymlinks(p)
-	if !errors.Is(err, fs.ErrNotExist) {
-		return real, err
-	}
-	parent := filepath.Dir(p)
-	if parent == p {
-		return p, nil
-	}
-	rp, err := resolveExisting(parent)
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(rp, filepath.Base(p)), nil
 }
