@@ -86,13 +86,6 @@ func (l *Local) unreadableFor(dir string) (time.Duration, error) {
 	return 0, nil
 }
 
-// clockProbe names the file fileNow makes to read the filesystem's clock,
-// as atomicfile names a temporary file (".clock.tmp-" and digits): one a
-// server killed before removing it is removed at a later start
-// (removeStaleTemps), and the sweep of unreadableDir never takes it for a
-// job's entry.
-const clockProbe = "clock"
-
 // fileNow is the time now on the clock of the filesystem that holds the
 // state directory: the change time it gives a file made now in
 // unreadableDir, which is then removed. That clock is one for every
@@ -100,8 +93,11 @@ const clockProbe = "clock"
 // kernel's, on one machine), whatever each server's own says. The change
 // time is the filesystem's alone: no one can set it (utimes sets the
 // others, and the change time to now), so a workload that changes the
-// file's times meanwhile makes it no earlier. The tests set their own
-// (fileClock).
+// file's times meanwhile makes it no earlier (atomicfile.FileNowIn). The
+// file is named as atomicfile names a temporary file (".clock.tmp-" and
+// digits): one a server killed before removing it is removed at a later
+// start (removeStaleTemps), and the sweep of unreadableDir never takes it
+// for a job's entry. The tests set their own (fileClock).
 func (l *Local) fileNow() (time.Time, error) {
 	if l.fileClock != nil {
 		return l.fileClock(), nil
@@ -122,18 +118,8 @@ func fileNowIn(stateDir string) (time.Time, error) {
 			return err
 		}
 		defer root.Close()
-		f, name, err := atomicfile.CreateTempIn(root, unreadableDir, clockProbe)
-		if err != nil {
-			return err
-		}
-		defer root.Remove(name) //nolint:errcheck // one left is removed at a later start
-		defer f.Close()
-		var st unix.Stat_t
-		if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-			return &os.PathError{Op: "stat", Path: f.Name(), Err: err}
-		}
-		now = time.Unix(st.Ctim.Unix())
-		return nil
+		now, err = atomicfile.FileNowIn(root, unreadableDir)
+		return err
 	})
 	return now, err
 }

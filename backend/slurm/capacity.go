@@ -748,7 +748,12 @@ func (s *Slurm) Capacity(ctx context.Context) (map[string]int, error) {
 	if err != nil {
 		return nil, fmt.Errorf("slurm capacity: %w", err)
 	}
-	own, err := newOwnJobs(s.rec)
+	// The state directory opened once for the poll (records.held): the
+	// records list and each own job's record and retired copy read
+	// through it, rather than an open each.
+	rec, release := s.rec.held()
+	defer release()
+	own, err := newOwnJobs(rec)
 	if err != nil {
 		return nil, fmt.Errorf("slurm capacity: %w", err)
 	}
@@ -802,7 +807,11 @@ func (r *REST) Capacity(ctx context.Context) (map[string]int, error) {
 	if err != nil {
 		return nil, fmt.Errorf("slurm capacity: %w", err)
 	}
-	own, err := newOwnJobs(r.rec)
+	// As on the command path, the state directory opened once for the
+	// poll, held across the listing of the jobs.
+	rec, release := r.rec.held()
+	defer release()
+	own, err := newOwnJobs(rec)
 	if err != nil {
 		return nil, fmt.Errorf("slurm capacity: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -178,7 +179,8 @@ func TempTarget(name string) (string, bool) {
 // read.
 func RemoveTemps(path string) int {
 	base := filepath.Base(path)
-	return removeTemps(filepath.Dir(path), func(name string) bool { return name == base }, 0, time.Time{})
+	// No age is told: the clock is never read.
+	return removeTemps(filepath.Dir(path), func(name string) bool { return name == base }, 0, at(time.Time{}))
 }
 
 // RemoveStaleTemps removes, in dir, the temporary files of the files target
@@ -187,34 +189,70 @@ func RemoveTemps(path string) int {
 // temporary files may be being filled (StaleTempAge says why an old one is
 // not). As RemoveTemps, it removes only regular files and reads at most
 // MaxTempScan entries.
+//
+// A file's age is counted on the clock of the filesystem that holds dir,
+// which stamps the files' times, not on the caller's own: writers sharing
+// dir from machines whose clocks run apart stamp their temporary files
+// on that one clock, and a caller whose own clock ran more than age ahead
+// of it took the file another was filling as stale and removed it,
+// failing that write. That clock is read with a probe made in dir
+// (fileNowAt), once a call, and only once a temporary file whose age is
+// to be told is found: a directory with none costs what it did. Where
+// the probe cannot be made, no file is taken as stale: a later call
+// removes them. A probe left by a caller killed before it removed its
+// own is removed once stale too.
 func RemoveStaleTemps(dir string, target func(name string) bool, age time.Duration) int {
-	return removeTemps(dir, target, age, time.Now())
+	return removeTemps(dir, target, age, nil)
 }
 
 // RemoveStaleTempsAt is RemoveStaleTemps, counting each file's age from
-// now on the clock of the filesystem that holds dir, which stamps the
-// files' times, rather than from the caller's own clock: writers sharing
-// dir from machines whose clocks run apart stamp their temporary files on
-// that one clock, and a caller whose own clock ran more than age ahead of
-// it took the one another was filling as stale and removed it.
+// now, a time the caller read on the clock of the filesystem that holds
+// dir (as RemoveStaleTemps reads it itself), for a caller that removes
+// the temporary files of several directories at once.
 func RemoveStaleTempsAt(dir string, target func(name string) bool, age time.Duration, now time.Time) int {
-	return removeTemps(dir, target, age, now)
+	return removeTemps(dir, target, age, at(now))
 }
 
-func removeTemps(dir string, target func(name string) bool, age time.Duration, now time.Time) int {
+// removeTemps removes the temporary files of dir that removeTempsOf
+// picks; now nil reads the filesystem's clock in dir (filesClock).
+func removeTemps(dir string, target func(name string) bool, age time.Duration, now clock) int {
 	d, err := OpenDir(dir)
 	if err != nil {
 		return 0
 	}
 	defer d.Close()
+	if now == nil {
+		now = filesClock(int(d.Fd()), dir)
+	}
 	// unlink(2) removes the entry itself, never a directory.
 	return removeTempsOf(d, func(name string) error { return syscall.Unlink(filepath.Join(dir, name)) }, target, age, now)
 }
 
+// clock is a time now, or why it could not be read.
+type clock func() (time.Time, error)
+
+// at is the clock that reads now.
+func at(now time.Time) clock {
+	return func() (time.Time, error) { return now, nil }
+}
+
+// filesClock is the clock of the filesystem that holds the directory open
+// at fd (dir, to name it), read (fileNowAt) on the first call only: a
+// sweep makes one probe, and none when it has no age to tell.
+func filesClock(fd int, dir string) clock {
+	return sync.OnceValues(func() (time.Time, error) { return fileNowAt(fd, dir) })
+}
+
+// fileNowAt is probeNowAt; the tests set the filesystem's clock apart
+// from the process's, which no file's age is counted on.
+var fileNowAt = probeNowAt
+
 // removeTempsOf removes, with remove, the temporary files of the files
 // target accepts among the first MaxTempScan entries of the open
-// directory d, those at least age old by now (any, for 0).
-func removeTempsOf(d *os.File, remove func(name string) error, target func(name string) bool, age time.Duration, now time.Time) int {
+// directory d, those at least age old by now (any, for 0), and the stale
+// clock probes (probeNowAt) a killed caller left. Where now cannot be
+// read, none is taken as stale.
+func removeTempsOf(d *os.File, remove func(name string) error, target func(name string) bool, age time.Duration, now clock) int {
 	n, scanned := 0, 0
 	for scanned < MaxTempScan {
 		entries, err := d.ReadDir(min(256, MaxTempScan-scanned))
@@ -223,12 +261,19 @@ func removeTempsOf(d *os.File, remove func(name string) error, target func(name 
 			name, ok := TempTarget(e.Name())
 			// The type is the entry's own (lstat's): a link is not
 			// regular, and is never followed.
-			if !ok || !e.Type().IsRegular() || !target(name) {
+			if !ok || !e.Type().IsRegular() || !(target(name) || age > 0 && name == clockProbe) {
 				continue
 			}
 			if age > 0 {
 				fi, err := e.Info()
-				if err != nil || !fi.Mode().IsRegular() || now.Sub(fi.ModTime()) < age {
+				if err != nil || !fi.Mode().IsRegular() {
+					continue
+				}
+				t, err := now()
+				if err != nil {
+					return n
+				}
+				if t.Sub(fi.ModTime()) < age {
 					continue
 				}
 			}

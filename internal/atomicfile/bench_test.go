@@ -3,6 +3,7 @@ package atomicfile
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 )
 
@@ -22,6 +23,53 @@ func BenchmarkWriteFileIn(b *testing.B) {
 	name := filepath.Join("jobs", "r1-1", "jobid")
 	for b.Loop() {
 		if err := WriteFileIn(root, name, []byte("4242\n"), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRemoveStaleTemps: what one removal of stale temporary files
+// costs in a directory of 100 records, with no temporary file among them
+// (the usual case) and with one fresh one (being written), whose age must
+// be told.
+func BenchmarkRemoveStaleTemps(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		temps int
+	}{{"none", 0}, {"one_fresh", 1}} {
+		b.Run(c.name, func(b *testing.B) {
+			dir := b.TempDir()
+			for i := range 100 {
+				if err := os.WriteFile(filepath.Join(dir, "r"+strconv.Itoa(i)), []byte("x"), 0o600); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for i := range c.temps {
+				if err := os.WriteFile(filepath.Join(dir, ".job.json.tmp-"+strconv.Itoa(i)), []byte("x"), 0o600); err != nil {
+					b.Fatal(err)
+				}
+			}
+			target := func(name string) bool { return name == "job.json" }
+			for b.Loop() {
+				if n := RemoveStaleTemps(dir, target, StaleTempAge); n != 0 {
+					b.Fatalf("removed %d", n)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkProbeNow: what one read of the filesystem's clock costs (a
+// file made, its times read, the file removed), which RemoveStaleTemps
+// adds to a sweep that finds a temporary file to tell the age of.
+func BenchmarkProbeNow(b *testing.B) {
+	d, err := OpenDir(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	for b.Loop() {
+		if _, err := probeNowAt(int(d.Fd()), d.Name()); err != nil {
 			b.Fatal(err)
 		}
 	}

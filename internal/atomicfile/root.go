@@ -180,8 +180,8 @@ func syncRootDir(root *os.Root, name, full string) error {
 }
 
 // RemoveStaleTempsIn is RemoveStaleTemps for dir below root: the directory
-// is opened inside root (OpenDirIn) and its entries removed through that
-// handle.
+// is opened inside root (OpenDirIn), the filesystem's clock probed in it
+// and its entries removed through that handle.
 func RemoveStaleTempsIn(root *os.Root, dir string, target func(name string) bool) int {
 	d, err := OpenDirIn(root, dir)
 	if err != nil {
@@ -191,7 +191,46 @@ func RemoveStaleTempsIn(root *os.Root, dir string, target func(name string) bool
 	fd := int(d.Fd())
 	// unlinkat(2) without AT_REMOVEDIR removes the entry itself, never a
 	// directory.
-	return removeTempsOf(d, func(name string) error { return unix.Unlinkat(fd, name, 0) }, target, StaleTempAge, time.Now())
+	return removeTempsOf(d, func(name string) error { return unix.Unlinkat(fd, name, 0) }, target, StaleTempAge, filesClock(fd, filepath.Join(root.Name(), dir)))
+}
+
+// clockProbe is the name whose temporary file probeNowAt makes.
+const clockProbe = "clock"
+
+// probeNowAt is the time now on the clock of the filesystem that holds
+// the directory open at fd (dir, to name it): the change time it gives a
+// file made there now, which is then removed. That clock is one for
+// every machine sharing the directory (the file server's, for a shared
+// one; the kernel's, on one machine), whatever each one's own says, and
+// it is the one that stamps the times of the files made there. The
+// change time is the filesystem's alone: no one can set it (utimes sets
+// the others, and the change time to now).
+func probeNowAt(fd int, dir string) (time.Time, error) {
+	f, tmp, err := createTempAt(fd, dir, clockProbe)
+	if err != nil {
+		return time.Time{}, err
+	}
+	// One left (the caller killed before this) is removed once stale,
+	// by the sweeps (removeTempsOf).
+	defer unix.Unlinkat(fd, tmp, 0) //nolint:errcheck // see above
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return time.Time{}, &fs.PathError{Op: "fstat", Path: f.Name(), Err: err}
+	}
+	return time.Unix(st.Ctim.Unix()), nil
+}
+
+// FileNowIn is the time now on the clock of the filesystem that holds
+// directory dir below root (probeNowAt), the probe made in dir, opened
+// inside root.
+func FileNowIn(root *os.Root, dir string) (time.Time, error) {
+	d, err := OpenDirIn(root, dir)
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer d.Close()
+	return probeNowAt(int(d.Fd()), filepath.Join(root.Name(), dir))
 }
 
 // SubDirsIn is SubDirs for dir below root.
