@@ -473,15 +473,30 @@ var queueFresh = time.Second
 
 // queueCostFactor bounds the share of the server that GET /v1/queue's
 // calls take when nothing moves the order: an order that took d to
-// compute answers every call of every tenant for at least this many
-// times d, so that computing it takes at most a fifth of one core
-// however many runs every tenant holds (one computation runs at a time).
+// compute answers every call of every tenant for this many times d
+// (queueMaxFresh bounds it), so that computing it takes at most a fifth
+// of one core (one computation runs at a time).
 // With 10,000 held runs, where an order takes a second or more, a fixed
 // queueFresh let one tenant's calls keep a core computing it all the
 // time. A write of this controller that can move the order still ends
 // the window at once. (A variable for the benchmarks that compute it each
 // call.)
 var queueCostFactor time.Duration = 4
+
+// queueMaxFresh caps how long after it was computed an order answers
+// calls on queueCostFactor's account: one computation slowed by a passing
+// stall (a collection, a slow disk, the store's lock) made the window four
+// times that stall, a minute's stall four minutes in which no run another
+// replica held, admitted or cancelled showed. 10 s is twice what the
+// factor gives at the size it was set for (about 4–5 s with 10,000 held
+// runs on a loaded two-core machine), so the fifth of a core holds there
+// and beyond: the cap binds only for an order that took over 3.3 s to
+// compute, and computing then takes at most took/(took+10 s) of a core
+// however often calls come. The cap counts from the computation's end,
+// not its start: counted from the start, an order slower than the cap
+// would answer no call after it was computed, and a tenant calling in a
+// loop would keep a core computing it.
+var queueMaxFresh = 10 * time.Second
 
 // queueClock is the clock heldOrder times the order's age and its
 // computing by (a test's, to make the computing seem slow).
@@ -552,9 +567,10 @@ func (c *Controller) heldOrder(ctx context.Context) (held []*Run, u *usage, err 
 
 // fresh is how long after it began reading m's order answers calls while
 // this controller writes nothing that can move it: queueFresh, or
-// queueCostFactor times what computing it took when that is longer.
+// queueCostFactor times what computing it took when that is longer, but
+// never more than queueMaxFresh after the computing ended.
 func (m *queueMemo) fresh() time.Duration {
-	return max(queueFresh, queueCostFactor*m.took)
+	return max(queueFresh, min(queueCostFactor*m.took, m.took+queueMaxFresh))
 }
 
 // admissionOrder sorts waiting runs in the order they are admitted: the
