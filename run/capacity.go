@@ -442,7 +442,7 @@ func (c *Controller) Queue(ctx context.Context, tenant string) ([]QueueEntry, er
 // held runs costs a request the walk of the admission order, not an entry
 // of each.
 func (c *Controller) QueuePage(ctx context.Context, tenant string, after, limit int) (page []QueueEntry, more bool, err error) {
-	held, _, err := c.heldOrder(ctx)
+	held, _, err := c.heldOrder(ctx, tenant)
 	if err != nil {
 		return nil, false, err
 	}
@@ -473,9 +473,9 @@ var queueFresh = time.Second
 
 // queueCostFactor bounds the share of the server that GET /v1/queue's
 // calls take when nothing moves the order: an order that took d to
-// compute answers every call of every tenant for at least this many
-// times d, so that computing it takes at most a fifth of one core
-// however many runs every tenant holds (one computation runs at a time).
+// compute answers every call of every tenant for this many times d
+// (queueMaxFresh bounds it), so that computing it takes at most a fifth
+// of one core (one computation runs at a time).
 // With 10,000 held runs, where an order takes a second or more, a fixed
 // queueFresh let one tenant's calls keep a core computing it all the
 // time. A write of this controller that can move the order still ends
@@ -483,13 +483,28 @@ var queueFresh = time.Second
 // call.)
 var queueCostFactor time.Duration = 4
 
+// queueMaxFresh caps how long after it was computed an order answers
+// calls on queueCostFactor's account: one computation slowed by a passing
+// stall (a collection, a slow disk, the store's lock) made the window four
+// times that stall, a minute's stall four minutes in which no run another
+// replica held, admitted or cancelled showed. 10 s is twice what the
+// factor gives at the size it was set for (about 4–5 s with 10,000 held
+// runs on a loaded two-core machine), so the fifth of a core holds there
+// and beyond: the cap binds only for an order that took over 3.3 s to
+// compute, and computing then takes at most took/(took+10 s) of a core
+// however often calls come. The cap counts from the computation's end,
+// not its start: counted from the start, an order slower than the cap
+// would answer no call after it was computed, and a tenant calling in a
+// loop would keep a core computing it.
+var queueMaxFresh = 10 * time.Second
+
 // queueClock is the clock heldOrder times the order's age and its
 // computing by (a test's, to make the computing seem slow).
 var queueClock = time.Now
 
 // queueMemo is the admission order of every tenant's held runs that
 // heldOrder last computed, with the time and the count of writes
-// (Controller.runWrites) when it began reading: the age of what it read
+// (Controller.orderWrites) when it began reading: the age of what it read
 // counts from then. mu serialises the computing, so that calls arriving
 // together read the store once.
 type queueMemo struct {
@@ -501,23 +516,23 @@ type queueMemo struct {
 	u      *usage // what the order was computed from
 }
 
-// heldOrder is every tenant's held runs in admission order. Any tenant
-// may ask, and each answer needs all of them (a run's place depends on
-// every tenant's share), so one computation answers every call within
-// its freshness (queueMemo.fresh) unless this controller made a write
-// since it began that can move the order. The runs it returns are shared:
-// read, never written, and so is u, the accelerators held that the order
-// was computed from.
-func (c *Controller) heldOrder(ctx context.Context) (held []*Run, u *usage, err error) {
+// heldOrder is every tenant's held runs in admission order, for a call
+// of tenant. Any tenant may ask, and each answer needs all of them, so
+// one computation answers every call within its freshness
+// (queueMemo.fresh) unless this controller made a write since it began
+// that can move the caller's places (orderWrites.since). The runs it
+// returns are shared: read, never written, and so is u, the accelerators
+// held that the order was computed from.
+func (c *Controller) heldOrder(ctx context.Context, tenant string) (held []*Run, u *usage, err error) {
 	m := &c.queue
 	arrived := queueClock()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	writes, now := c.runWrites.Load(), queueClock()
+	writes, now := c.orderWrites.count(), queueClock()
 	// An order whose reading began after this call arrived holds every
 	// write made before it: calls that waited for one computation take it,
 	// rather than each computing again for the writes of a busy fleet.
-	if m.held != nil && (!m.at.Before(arrived) || writes == m.writes && now.Sub(m.at) < m.fresh()) {
+	if m.held != nil && (!m.at.Before(arrived) || !c.orderWrites.since(tenant, m.writes) && now.Sub(m.at) < m.fresh()) {
 		return m.held, m.u, nil
 	}
 	// Only the held runs (the running runs are most of the active ones),
@@ -547,14 +562,82 @@ func (c *Controller) heldOrder(ctx context.Context) (held []*Run, u *usage, err 
 	}
 	c.admissionOrder(u, held)
 	m.at, m.took, m.writes, m.held, m.u = now, queueClock().Sub(now), writes, held, u
+	c.orderWrites.forget(writes)
 	return held, u, nil
+}
+
+// orderWrites counts a controller's writes that can move the admission
+// order, and marks whose places in it each can move. A call of GET
+// /v1/queue shows only its tenant's runs, placed among its own: their
+// order is their tenant's share of each family (what its own runs hold,
+// its own quotas), then priority and arrival (admissionOrder), none of
+// which another tenant's run changes. So a write of one tenant's run (a
+// run submitted, held, admitted or cancelled, a hold taken or given back)
+// makes that tenant's next call compute the order again, not every
+// tenant's: a busy tenant's submissions no longer make each call of the
+// others compute every tenant's held runs (35 µs each). A reload of the
+// quotas moves every tenant's places.
+type orderWrites struct {
+	mu  sync.Mutex
+	n   uint64 // writes so far
+	all uint64 // n at the last write that can move every tenant's places
+	// tenant is n at each tenant's last write after the order kept was
+	// computed (older marks are forgotten: no call compares with them),
+	// so it holds the tenants that wrote since, not every tenant ever.
+	tenant map[string]uint64
+}
+
+// wrote counts a write that can move tenant's places ("": every
+// tenant's). It is called once the write is committed (or failed), so a
+// computation that counts it (count) before reading reads the write.
+func (w *orderWrites) wrote(tenant string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.n++
+	if tenant == "" {
+		w.all = w.n
+		return
+	}
+	if w.tenant == nil {
+		w.tenant = map[string]uint64{}
+	}
+	w.tenant[tenant] = w.n
+}
+
+// count is the writes so far.
+func (w *orderWrites) count() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.n
+}
+
+// since reports whether a write counted after the first n can move
+// tenant's places.
+func (w *orderWrites) since(tenant string, n uint64) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.all > n || w.tenant[tenant] > n
+}
+
+// forget drops the marks of the tenants' writes among the first n, which
+// an order computed after counting n holds: since is asked of no older
+// order.
+func (w *orderWrites) forget(n uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for t, at := range w.tenant {
+		if at <= n {
+			delete(w.tenant, t)
+		}
+	}
 }
 
 // fresh is how long after it began reading m's order answers calls while
 // this controller writes nothing that can move it: queueFresh, or
-// queueCostFactor times what computing it took when that is longer.
+// queueCostFactor times what computing it took when that is longer, but
+// never more than queueMaxFresh after the computing ended.
 func (m *queueMemo) fresh() time.Duration {
-	return max(queueFresh, queueCostFactor*m.took)
+	return max(queueFresh, min(queueCostFactor*m.took, m.took+queueMaxFresh))
 }
 
 // admissionOrder sorts waiting runs in the order they are admitted: the

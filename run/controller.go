@@ -371,12 +371,12 @@ type Controller struct {
 	quotaMu  sync.Mutex
 	quotaSum string
 
-	// runWrites counts this controller's writes that can move the
+	// orderWrites counts this controller's writes that can move the
 	// admission order (a run created, a held run or a run's hold changed,
-	// the quotas loaded); queue is the admission order GET /v1/queue last
-	// read (heldOrder).
-	runWrites atomic.Uint64
-	queue     queueMemo
+	// the quotas loaded), and whose places each can move; queue is the
+	// admission order GET /v1/queue last read (heldOrder).
+	orderWrites orderWrites
+	queue       queueMemo
 }
 
 // New returns a Controller; call Run to start its loop.
@@ -463,7 +463,7 @@ func (c *Controller) quotas() *fleet.Quotas { return c.quotaSet.Load() }
 // its attempt ends, and runs wait until the tenant is under it again.
 func (c *Controller) SetQuotas(q *fleet.Quotas) {
 	c.quotaSet.Store(q)
-	c.runWrites.Add(1)
+	c.orderWrites.wrote("") // every tenant's shares
 }
 
 // InputError is a submission the user must fix; Field names what is wrong.

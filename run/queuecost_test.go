@@ -65,7 +65,8 @@ func TestQueueSlowOrderAnswersLonger(t *testing.T) {
 	if q, err := c.Queue(ctx, "t2"); err != nil || len(q) != 0 {
 		t.Fatalf("t2's queue: %+v %v", q, err)
 	}
-	// Past queueFresh since the reading began, within 4 × its 10 s.
+	// Past queueFresh since the reading began, within 4 × its 10 s and
+	// within queueMaxFresh of its end.
 	clock.advance(queueFresh + 5*time.Second)
 	if q, err := c.Queue(ctx, "t2"); err != nil || len(q) != 0 {
 		t.Fatalf("t2's queue: %+v %v", q, err)
@@ -95,5 +96,44 @@ func TestQueueSlowOrderAnswersLonger(t *testing.T) {
 	}
 	if n := reads(); n != 3 {
 		t.Errorf("past the slow order's window: held runs read %d times, want 3", n)
+	}
+}
+
+// A computation slowed by a passing stall (here a minute) answers calls
+// for at most queueMaxFresh after it ended, not queueCostFactor times the
+// stall: what another replica wrote meanwhile shows within that.
+func TestQueueStalledOrderWindowCapped(t *testing.T) {
+	ctx := context.Background()
+	c, _ := idleFleet(t)
+	if r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{fleetJob("waiting")}}); err != nil || r.State != Held {
+		t.Fatalf("%+v %v", r, err)
+	}
+	clock := &fakeQueueClock{now: time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)}
+	defer func(f func() time.Time) { queueClock = f }(queueClock)
+	queueClock = clock.read
+	counted := &clockedHeldReads{heldReads: heldReads{Store: c.cfg.Store}, clock: clock, took: time.Minute}
+	c.cfg.Store = counted
+	reads := func() int64 { return counted.n.Load() }
+
+	if _, err := c.Queue(ctx, "t1"); err != nil {
+		t.Fatal(err)
+	}
+	// Within queueMaxFresh of the end, the stalled order still answers.
+	clock.advance(queueMaxFresh - time.Second)
+	if _, err := c.Queue(ctx, "t1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := reads(); n != 1 {
+		t.Fatalf("%v after a stalled order ended: held runs read %d times, want 1", queueMaxFresh-time.Second, n)
+	}
+	// Past it (far within queueCostFactor times the stall), it is read
+	// again.
+	counted.took = 0
+	clock.advance(2 * time.Second)
+	if _, err := c.Queue(ctx, "t1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := reads(); n != 2 {
+		t.Errorf("%v after an order stalled %v ended: held runs read %d times, want 2 (the window is capped)", queueMaxFresh+time.Second, time.Minute, n)
 	}
 }

@@ -46,7 +46,7 @@ func queueKeyOf(r *Run) QueueKey {
 // says entries follow it.
 // Positions are the entries' places as of this call.
 func (c *Controller) QueueAfter(ctx context.Context, tenant string, after *QueueKey, limit int) (page []QueueEntry, last QueueKey, more bool, err error) {
-	held, u, err := c.heldOrder(ctx)
+	held, u, err := c.heldOrder(ctx, tenant)
 	if err != nil {
 		return nil, QueueKey{}, false, err
 	}

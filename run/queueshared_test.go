@@ -39,7 +39,7 @@ func TestQueueSharedOrderAnswersAsComputedAlone(t *testing.T) {
 	queueFresh = time.Hour
 	counted := &heldReads{Store: c.cfg.Store}
 	c.cfg.Store = counted
-	c.runWrites.Add(1)
+	c.orderWrites.wrote("")
 	for _, tn := range tenants {
 		q, err := c.Queue(ctx, tn)
 		if err != nil {

@@ -192,7 +192,7 @@ func (c *Controller) Submit(ctx context.Context, tenant string, req SubmitReques
 	}
 	ch.Limits = append(c.limits(w, tenant, row.Hold), c.liveLimit(tenant)...)
 	got, created, err := c.cfg.Store.CreateRun(ctx, row, req.IdempotencyKey, ch)
-	c.runWrites.Add(1)
+	c.orderWrites.wrote(tenant)
 	if err := tooManyRuns(err); err != nil {
 		return nil, false, err
 	}
@@ -287,7 +287,7 @@ func (c *Controller) submitHeld(ctx context.Context, tenant string, req SubmitRe
 	}
 	ch.Limits = c.liveLimit(tenant)
 	got, created, err := c.cfg.Store.CreateRun(ctx, row, req.IdempotencyKey, ch)
-	c.runWrites.Add(1)
+	c.orderWrites.wrote(tenant)
 	if err := tooManyRuns(err); err != nil {
 		return nil, false, err
 	}
@@ -466,13 +466,16 @@ func (c *Controller) update(ctx context.Context, id string, fn func(r *Run, ch *
 	// reads (heldOrder): a held run changed, or a run's hold did. Progress
 	// and checkpoints, most of the writes of a busy fleet, cannot.
 	var queued bool
+	// tenant is the run's: the only tenant whose places in the order a
+	// write of the run can move.
+	var tenant string
 	// kept is the run as the call of fn that the store wrote left it
 	// (nil after a call that changed nothing): the brief this server
 	// keeps of it (keepBrief).
 	var kept *Run
 	defer func() {
 		if queued {
-			c.runWrites.Add(1)
+			c.orderWrites.wrote(tenant)
 		}
 	}()
 	written, err := c.cfg.Store.UpdateRun(ctx, id, func(row *store.Run) (store.Change, error) {
@@ -509,6 +512,7 @@ func (c *Controller) update(ctx context.Context, id string, fn func(r *Run, ch *
 			ch.Limits = append(ch.Limits, c.limits(w, r.Tenant, nr.Hold)...)
 		}
 		queued = from == Held || r.State == Held || nr.Hold != row.Hold
+		tenant = row.Tenant
 		row.State, row.Site, row.Attempt, row.Handle, row.Data, row.Hold = nr.State, nr.Site, nr.Attempt, nr.Handle, nr.Data, nr.Hold
 		out, kept = r, r
 		return ch, nil

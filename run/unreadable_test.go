@@ -65,8 +65,8 @@ func TestRunWhoseRecordDoesNotReadFailsOnlyItself(t *testing.T) {
 				}
 			}
 		}
-		c.runWrites.Add(1) // the queue's order is computed again
-		held, _, err := c.heldOrder(ctx)
+		c.orderWrites.wrote("") // the queue's order is computed again
+		held, _, err := c.heldOrder(ctx, "")
 		if err != nil || len(held) != 2 {
 			t.Fatalf("data %s: the queue's order: %d held runs, %v; want the 2 that read", data, len(held), err)
 		}

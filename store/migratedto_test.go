@@ -28,6 +28,9 @@ func sqliteMigratedTo(t *testing.T, version int64) (string, *sql.DB) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if version == 0 {
+		return path, db // goose's UpTo refuses version 0: none to apply
+	}
 	if _, err := p.UpTo(context.Background(), version); err != nil {
 		t.Fatal(err)
 	}
@@ -51,6 +54,9 @@ func postgresMigratedTo(tb testing.TB, version int64) (string, *sql.DB, *goose.P
 	if err != nil {
 		done()
 		tb.Fatal(err)
+	}
+	if version == 0 {
+		return url, db, p, done // goose's UpTo refuses version 0: none to apply
 	}
 	if _, err := p.UpTo(context.Background(), version); err != nil {
 		done()
