@@ -637,8 +637,9 @@ func sameSink(x, y io.Writer) bool {
 
 // prepare empties the scratch directory, unseals the datasets and the
 // checkpoint to resume from, and hands the scratch to the sandbox's user.
+// Everything it makes in the scratch goes through the descriptor the
+// scratch's path was checked by (a.scratch), never through that path.
 func (a *attempt) prepare(ctx context.Context) error {
-	data, ckpt, _ := a.dirs()
 	if err := checkSandbox(a.m.Sandbox); err != nil {
 		return err
 	}
@@ -650,6 +651,7 @@ func (a *attempt) prepare(ctx context.Context) error {
 		return err
 	}
 	a.scratch = scratch
+	afterScratchReady()
 	// Where the read-only paths lead is made fixed (no one else may
 	// change it) before it is judged.
 	if err := checkReadOnlyWriters(a.cfg, a.m.Sandbox); err != nil {
@@ -667,60 +669,33 @@ func (a *attempt) prepare(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("site store: %w", err)
 	}
-	dataStore := base.Sub(a.m.DataPrefix)
-	for _, d := range a.m.Datasets {
-		k, err := seal.ParseKey(d.Key)
-		if err != nil {
-			return fmt.Errorf("dataset %s: key: %w", d.Name, err)
-		}
-		s, err := seal.New(k, d.Name)
-		if err != nil {
-			return err
-		}
-		// Pinned to the version staged: the site's store could serve
-		// another genuine one (an older staging's) under the same name.
-		if _, err := dataset.UnsealDirPinned(ctx, dataStore, s, d.Name, filepath.Join(data, d.Name), d.ManifestSHA256); err != nil {
-			return fmt.Errorf("dataset %s: %w", d.Name, err)
-		}
+	if err := a.unsealDatasets(ctx, base.Sub(a.m.DataPrefix)); err != nil {
+		return err
 	}
 	a.store = base.Sub(a.m.CheckpointPrefix)
 	if r := a.m.Resume; r != nil {
-		if err := a.restore(ctx, r, ckpt); err != nil {
+		if err := a.restore(ctx, r); err != nil {
 			return fmt.Errorf("checkpoint at step %d: %w", r.Step, err)
 		}
 		a.reported = r.Step
 		a.names = append(a.names, r.Name)
 	}
 	if a.m.Sandbox.Mode == SandboxUID {
-		return chownTree(a.scratch, a.wd, a.m.Sandbox.UID, a.m.Sandbox.GID)
+		if err := chownTree(a.scratch, a.wd, a.m.Sandbox.UID, a.m.Sandbox.GID); err != nil {
+			return err
+		}
 	}
-	return nil
+	// The workload is started in the scratch by its path, and told the
+	// paths of its data and checkpoints: a path that no longer names
+	// the scratch made ready (its data is there, and the wipe empties
+	// it) is refused rather than run where it leads now.
+	return stillAt(int(a.scratch.Fd()), a.wd)
 }
 
-// restore unseals a checkpoint into the checkpoint directory under the name
-// the workload gave it.
-func (a *attempt) restore(ctx context.Context, r *CheckpointRef, ckpt string) error {
-	if err := dataset.CheckPath(r.Path); err != nil || strings.Contains(r.Path, "/") {
-		return fmt.Errorf("checkpoint path %q: want one name", r.Path)
-	}
-	s, err := seal.New(a.runKey, r.Name)
-	if err != nil {
-		return err
-	}
-	tmp := filepath.Join(ckpt, ".restore")
-	// The digest the server recorded pins the version: the site's store
-	// cannot hand back another checkpoint sealed under the same name.
-	if _, err := dataset.UnsealDirPinned(ctx, a.store, s, r.Name, tmp, r.SHA256); err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	// A file checkpoint is sealed as a directory holding that one file.
-	src := filepath.Join(tmp, r.Path)
-	if _, err := os.Lstat(src); err != nil {
-		return fmt.Errorf("sealed checkpoint lacks %s", r.Path)
-	}
-	return os.Rename(src, filepath.Join(ckpt, r.Path))
-}
+// afterScratchReady runs once the scratch is checked and made ready,
+// before anything is unsealed into it: a test stands in here for a swap
+// made meanwhile.
+var afterScratchReady = func() {}
 
 // workloadEnv is the workload's environment: the job's variables, then
 // Meridian's, then a few of the agent's own (PATH, LANG), never the
