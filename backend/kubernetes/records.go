@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -496,16 +497,37 @@ func (b *Backend) batchIndexLocked(name string, r *record, index int, made time.
 	return p.addTo(r)
 }
 
-// addTo adds the pending indexes to r (keepIndex), reporting whether r
-// changed.
+// addTo adds the pending indexes to r, reporting whether r changed. The
+// record's list is read and written once for the batch, not once per
+// index (keepIndex): a batch is up to indexBatch indexes, each read of a
+// scattered list thousands of ranges, all under recMu. A list that does
+// not read, or that with the batch would pass maxSucceededIndexes, is left
+// as it is, as keepIndex leaves it: the attempt is then told by its pods
+// alone, and fails closed.
 func (p *pendingIndexes) addTo(r *record) bool {
-	changed := false
+	rs, ok := parseIndexes(r.SucceededIndexes, maxIndexedCompletions)
+	if !ok {
+		return false
+	}
+	batch := make([]indexRange, 0, len(p.indexes))
 	for _, i := range p.indexes {
-		if keepIndex(r, i, p.made) {
-			changed = true
+		if i >= 0 && i < maxIndexedCompletions {
+			batch = append(batch, indexRange{i, i})
 		}
 	}
-	return changed
+	all := unionIndexes(rs, batch)
+	if slices.Equal(all, rs) {
+		return false
+	}
+	s := formatIndexes(all)
+	if len(s) > maxSucceededIndexes {
+		return false
+	}
+	r.SucceededIndexes = s
+	if r.SucceededIndexesMade.IsZero() || p.made.Before(r.SucceededIndexesMade) {
+		r.SucceededIndexesMade = p.made.UTC()
+	}
+	return true
 }
 
 // flushIndexes writes what is pending for the attempt's record (name), of
