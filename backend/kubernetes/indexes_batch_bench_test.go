@@ -2,6 +2,7 @@ package kubernetes
 
 import (
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -71,3 +72,42 @@ func BenchmarkAddPendingIndexes(b *testing.B) {
 	}
 }
 
+// Each success of an Indexed attempt past the record's maxSeenSucceeded
+// pods read the record (a file read and a JSON decode, under recMu, in
+// the watch's pod handler) only to add its index to the batch pending:
+// indexBatch reads a batch, of a record that may hold a scattered list of
+// many KiB. A batch now reads it where it begins and where it is written,
+// and the indexes all reach the record.
+func TestABatchOfIndexesReadsTheRecordWhereItBeginsAndIsWritten(t *testing.T) {
+	be := newFakeAPI(t).start(t)
+	made := time.Date(2026, 1, 1, 0, 0, 1, 0, time.UTC)
+	name, uid := JobName("batch-reads", 1), types.UID("job-uid")
+	rec := record{RunID: "batch-reads", Attempt: 1, Namespace: be.ns, Nonce: newNonce(), Submitted: made, UID: uid}
+	if _, err := be.createRecord(name, rec); err != nil {
+		t.Fatal(err)
+	}
+	for p := range maxSeenSucceeded {
+		if err := be.keepSucceeded(name, uid, types.UID(fmt.Sprintf("pod-uid-%d", p)), made, true, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var reads atomic.Int64
+	read := readRecordFile
+	readRecordFile = func(path string) ([]byte, error) {
+		reads.Add(1)
+		return read(path)
+	}
+	t.Cleanup(func() { readRecordFile = read })
+	for p := maxSeenSucceeded; p < maxSeenSucceeded+indexBatch; p++ {
+		if err := be.keepSucceeded(name, uid, types.UID(fmt.Sprintf("pod-uid-%d", p)), made, true, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := reads.Load(); n != 2 {
+		t.Errorf("a batch of %d indexes read the record %d times; want 2 (where it began, where it was written)", indexBatch, n)
+	}
+	readRecordFile = read
+	if r, _ := be.record(name); r.SucceededIndexes != fmt.Sprintf("0-%d", maxSeenSucceeded+indexBatch-1) {
+		t.Errorf("indexes on record %q after a whole batch; want every one", r.SucceededIndexes)
+	}
+}

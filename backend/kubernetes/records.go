@@ -394,6 +394,9 @@ func (b *Backend) keepSucceeded(name string, uid, pod types.UID, made time.Time,
 	}
 	b.recMu.Lock()
 	defer b.recMu.Unlock()
+	if succeeded && index >= 0 && b.queueIndexLocked(name, uid, index, made) {
+		return nil
+	}
 	pod = sideUID(pod)
 	_, err := b.changeRecordLocked(name, func(r *record) bool {
 		if r.Submitted.IsZero() || r.UID != uid {
@@ -495,6 +498,27 @@ func (b *Backend) batchIndexLocked(name string, r *record, index int, made time.
 	p.timer.Stop()
 	delete(b.pending, name)
 	return p.addTo(r)
+}
+
+// queueIndexLocked adds index, of a pod made at made, to the batch
+// pending for the attempt's record (name) where one is pending for the
+// Job of UID uid and the index does not make it due, and reports whether
+// it did. The record was read when the batch began: it had
+// maxSeenSucceeded pods then, and its UID, neither of which changes (an
+// end written since is not undone: flushIndexesLocked writes through
+// changeRecordLocked). A success in a batch then costs no read of the
+// record (a file read and a JSON decode under recMu); false, and the
+// record is read as before (batchIndexLocked).
+func (b *Backend) queueIndexLocked(name string, uid types.UID, index int, made time.Time) bool {
+	p := b.pending[name]
+	if p == nil || p.uid != uid || len(p.indexes)+1 >= indexBatch || time.Since(p.since) >= indexBatchEvery {
+		return false
+	}
+	p.indexes = append(p.indexes, index)
+	if made.Before(p.made) {
+		p.made = made
+	}
+	return true
 }
 
 // addTo adds the pending indexes to r, reporting whether r changed. The
