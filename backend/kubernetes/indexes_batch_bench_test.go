@@ -11,7 +11,9 @@ import (
 
 // scatteredIndexes is the record's list of an Indexed attempt whose pods
 // succeed out of order: runs of two indexes with one apart, from 0 up to
-// below n ("0-1,3-4,…"), the longest a list of indexes below n can be.
+// below n ("0-1,3-4,…"): within a few bytes of the longest a list of
+// indexes below n can be (392,587 bytes of 392,593 below
+// maxIndexedCompletions).
 func scatteredIndexes(n int) []indexRange {
 	var rs []indexRange
 	for lo := 0; lo+1 < n; lo += 3 {
