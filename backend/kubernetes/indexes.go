@@ -13,8 +13,14 @@ const maxIndexedCompletions = 100_000
 
 // maxSucceededIndexes bounds the list of indexes a record keeps
 // (record.SucceededIndexes): one past it is not written, and an attempt
-// whose successes it would have held fails closed (uncountedSuccess).
-const maxSucceededIndexes = 16 << 10
+// whose successes it would have held fails closed (uncountedSuccess). It
+// is the longest list of indexes below maxIndexedCompletions, runs of two
+// one apart ("0-1,3-4,…", 392,593 bytes at most), which an honest attempt
+// whose pods succeed out of order nears half way through: at 16 KiB, an
+// attempt of some 6,000 pods lost indexes for good, and read lost once its
+// pods were deleted and the backend restarted. It is within
+// maxRecordBytes with the rest of a record (TestTheLongestListOfIndexesFitsTheRecord).
+const maxSucceededIndexes = 384 << 10
 
 // indexRange is the completion indexes from lo to hi, both included.
 type indexRange struct{ lo, hi int }

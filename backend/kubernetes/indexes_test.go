@@ -49,9 +49,10 @@ func TestIndexes(t *testing.T) {
 	}
 }
 
-// A record keeps indexes within maxSucceededIndexes: past it, keepIndex
-// leaves the list as it is (the attempt then fails closed), and the
-// earliest pod's creation time is kept.
+// A record keeps each index once, and the earliest pod's creation time;
+// no index below maxIndexedCompletions is left off for the list's length:
+// a list of them as long as the longest within a few bytes
+// (scatteredIndexes) is kept whole, within maxSucceededIndexes.
 func TestKeepIndexBound(t *testing.T) {
 	var r record
 	early := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -61,11 +62,13 @@ func TestKeepIndexBound(t *testing.T) {
 	if r.SucceededIndexes != "1,3" || !r.SucceededIndexesMade.Equal(early) {
 		t.Fatalf("record = %q made %v; want 1,3 made %v", r.SucceededIndexes, r.SucceededIndexesMade, early)
 	}
-	full := false
-	for i := 5; i < maxIndexedCompletions && !full; i += 2 {
-		full = !keepIndex(&r, i, early)
+	longest := scatteredIndexes(maxIndexedCompletions)
+	last := longest[len(longest)-1]
+	r.SucceededIndexes = formatIndexes(append(longest[:len(longest)-1:len(longest)-1], indexRange{last.lo, last.lo}))
+	if !keepIndex(&r, last.hi, early) || r.SucceededIndexes != formatIndexes(longest) {
+		t.Errorf("the last index of the longest list (%d bytes) was left off; want it kept", len(formatIndexes(longest)))
 	}
-	if !full || len(r.SucceededIndexes) > maxSucceededIndexes {
-		t.Errorf("list of %d bytes, full %v; want it kept within %d", len(r.SucceededIndexes), full, maxSucceededIndexes)
+	if len(r.SucceededIndexes) > maxSucceededIndexes {
+		t.Errorf("list of %d bytes; want it within %d", len(r.SucceededIndexes), maxSucceededIndexes)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -393,6 +394,9 @@ func (b *Backend) keepSucceeded(name string, uid, pod types.UID, made time.Time,
 	}
 	b.recMu.Lock()
 	defer b.recMu.Unlock()
+	if succeeded && index >= 0 && b.queueIndexLocked(name, uid, index, made) {
+		return nil
+	}
 	pod = sideUID(pod)
 	_, err := b.changeRecordLocked(name, func(r *record) bool {
 		if r.Submitted.IsZero() || r.UID != uid {
@@ -496,16 +500,58 @@ func (b *Backend) batchIndexLocked(name string, r *record, index int, made time.
 	return p.addTo(r)
 }
 
-// addTo adds the pending indexes to r (keepIndex), reporting whether r
-// changed.
+// queueIndexLocked adds index, of a pod made at made, to the batch
+// pending for the attempt's record (name) where one is pending for the
+// Job of UID uid and the index does not make it due, and reports whether
+// it did. The record was read when the batch began: it had
+// maxSeenSucceeded pods then, and its UID, neither of which changes (an
+// end written since is not undone: flushIndexesLocked writes through
+// changeRecordLocked). A success in a batch then costs no read of the
+// record (a file read and a JSON decode under recMu); false, and the
+// record is read as before (batchIndexLocked).
+func (b *Backend) queueIndexLocked(name string, uid types.UID, index int, made time.Time) bool {
+	p := b.pending[name]
+	if p == nil || p.uid != uid || len(p.indexes)+1 >= indexBatch || time.Since(p.since) >= indexBatchEvery {
+		return false
+	}
+	p.indexes = append(p.indexes, index)
+	if made.Before(p.made) {
+		p.made = made
+	}
+	return true
+}
+
+// addTo adds the pending indexes to r, reporting whether r changed. The
+// record's list is read and written once for the batch, not once per
+// index (keepIndex): a batch is up to indexBatch indexes, each read of a
+// scattered list thousands of ranges, all under recMu. A list that does
+// not read, or that with the batch would pass maxSucceededIndexes, is left
+// as it is, as keepIndex leaves it: the attempt is then told by its pods
+// alone, and fails closed.
 func (p *pendingIndexes) addTo(r *record) bool {
-	changed := false
+	rs, ok := parseIndexes(r.SucceededIndexes, maxIndexedCompletions)
+	if !ok {
+		return false
+	}
+	batch := make([]indexRange, 0, len(p.indexes))
 	for _, i := range p.indexes {
-		if keepIndex(r, i, p.made) {
-			changed = true
+		if i >= 0 && i < maxIndexedCompletions {
+			batch = append(batch, indexRange{i, i})
 		}
 	}
-	return changed
+	all := unionIndexes(rs, batch)
+	if slices.Equal(all, rs) {
+		return false
+	}
+	s := formatIndexes(all)
+	if len(s) > maxSucceededIndexes {
+		return false
+	}
+	r.SucceededIndexes = s
+	if r.SucceededIndexesMade.IsZero() || p.made.Before(r.SucceededIndexesMade) {
+		r.SucceededIndexesMade = p.made.UTC()
+	}
+	return true
 }
 
 // flushIndexes writes what is pending for the attempt's record (name), of

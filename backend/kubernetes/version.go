@@ -191,10 +191,25 @@ type spreadProbe struct {
 	// err is a *versionRefusedError, or nil where the API server kept
 	// the field.
 	err error
-	// busy, while a probe is under way, is closed when it ends: a call
-	// that finds it waits for that answer rather than ask again.
-	busy chan struct{}
+	// busy is the probe under way, or nil: a call that finds one waits
+	// for its answer rather than ask again.
+	busy *spreadFlight
 }
+
+// spreadFlight is one probe under way (spreadErr): done is closed once
+// verdict and err hold its answer.
+type spreadFlight struct {
+	done         chan struct{}
+	verdict, err error
+	// callerGone: err is the end of the context of the call that asked
+	// (its caller gave up), not an answer of the API server's; those
+	// waiting on it ask again.
+	callerGone bool
+}
+
+// onSpreadWait is called as a call begins to wait on another's probe
+// (spreadErr); tests count the calls waiting.
+var onSpreadWait = func() {}
 
 // spreadRefusal is the probe's refusal (spreadErr) while it is kept, or
 // nil: the site check names it before it asks anything else.
@@ -226,7 +241,10 @@ func (b *Backend) siteErr(ctx context.Context) error {
 // as it would store it, stores nothing, and answers what it would have
 // stored. The answer is kept for spreadProbeEvery: one more request per
 // site per period, whatever the Submits; a failed request is not kept,
-// and the next call asks again. Calls at once share one probe.
+// and the next call asks again. Calls at once share one probe, and its
+// answer: a failure too, so that calls at once against an API server
+// that does not answer wait for one probe's timeout, not one each in
+// turn; one whose caller gave up is asked again by those waiting.
 func (b *Backend) spreadErr(ctx context.Context) error {
 	for {
 		b.probe.mu.Lock()
@@ -235,17 +253,24 @@ func (b *Backend) spreadErr(ctx context.Context) error {
 			b.probe.mu.Unlock()
 			return verdict
 		}
-		if busy := b.probe.busy; busy != nil {
+		if f := b.probe.busy; f != nil {
 			b.probe.mu.Unlock()
+			onSpreadWait()
 			select {
-			case <-busy:
-				continue
+			case <-f.done:
+				if f.callerGone {
+					continue
+				}
+				if f.err != nil {
+					return f.err
+				}
+				return f.verdict
 			case <-ctx.Done():
 				return fmt.Errorf("kubernetes API server at %s: waiting for its answer on %s: %w", b.host, spreadFieldPath, ctx.Err())
 			}
 		}
-		busy := make(chan struct{})
-		b.probe.busy = busy
+		f := &spreadFlight{done: make(chan struct{})}
+		b.probe.busy = f
 		b.probe.mu.Unlock()
 
 		verdict, err := b.probeSpread(ctx)
@@ -254,8 +279,9 @@ func (b *Backend) spreadErr(ctx context.Context) error {
 		if err == nil {
 			b.probe.at, b.probe.err = time.Now(), verdict
 		}
+		f.verdict, f.err, f.callerGone = verdict, err, err != nil && ctx.Err() != nil
 		b.probe.mu.Unlock()
-		close(busy)
+		close(f.done)
 		if err != nil {
 			return err
 		}
