@@ -1006,20 +1006,10 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 		agentErr(w, http.StatusRequestEntityTooLarge, err.Error())
 		return
 	}
-	// The lock is let go before the sync below: one attempt's sync does
-	// not hold up the others' posts (the file lock still orders this
-	// attempt's).
-	c.logMu.Lock()
-	locked := true
-	unlock := func() {
-		if locked {
-			locked = false
-			c.logMu.Unlock()
-		}
-	}
-	defer unlock()
 	path := c.logPath(r.ID, a.N)
 	// Made durable, as the file's bytes are before they are acknowledged.
+	// No lock of the server's is held here or below: one attempt's posts
+	// wait only for each other (the file lock), never another attempt's.
 	if err := atomicfile.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", err)
 		return
@@ -1030,10 +1020,18 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 		return
 	}
 	defer f.Close()
-	// Servers sharing the state directory may get two posts of one
-	// attempt's output at once (an agent's retry reaching another): the
-	// file lock makes their check-and-append one step.
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+	// Two posts of one attempt's output may come at once (an agent's
+	// retry while its first post is still kept, reaching this server or
+	// another sharing the state directory): the file lock makes their
+	// check-and-append one step. The one that waits does so for a bounded
+	// time (the other holds the lock through its sync), then is told to
+	// come back.
+	if err := lockLog(req.Context(), f); err != nil {
+		if errors.Is(err, errLogBusy) {
+			w.Header().Set("Retry-After", "1")
+			agentErr(w, http.StatusServiceUnavailable, fmt.Sprintf("attempt %d's output: another post of it is being kept; try again", a.N))
+			return
+		}
 		c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", err)
 		return
 	}
@@ -1064,7 +1062,6 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 	// this post added nothing: a repeat of one whose answer was lost finds
 	// bytes that post wrote and may not have synced. A file that was
 	// empty (new) has its entry synced too.
-	unlock()
 	if err := syncLog(f); err != nil {
 		c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", err)
 		return
@@ -1081,6 +1078,52 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 // syncLog makes an attempt's output durable before it is acknowledged;
 // tests stand in another.
 var syncLog = (*os.File).Sync
+
+// logLockWait bounds how long a post of an attempt's output waits for
+// another post of the same attempt's to be kept: that one holds the file
+// lock through its sync, which a slow disk may hold up for long, and a
+// wait without bound kept the request, its goroutine and its descriptor
+// past the agent's own patience. Tests set it.
+var logLockWait = 2 * time.Second
+
+// logLockBusy, when set, is called each time a post finds its attempt's
+// output file locked by another; tests set it.
+var logLockBusy func()
+
+// errLogBusy says another post held an attempt's output file past
+// logLockWait, or past the request's end.
+var errLogBusy = errors.New("the attempt's output file is locked by another post")
+
+// lockLog takes the exclusive file lock on f, an attempt's output file,
+// waiting for it at most logLockWait and no longer than ctx; it returns
+// errLogBusy when the wait ran out. A blocking flock cannot be
+// interrupted: the lock is tried without blocking, and tried again after
+// a short pause.
+func lockLog(ctx context.Context, f *os.File) error {
+	deadline := time.NewTimer(logLockWait)
+	defer deadline.Stop()
+	pause := time.Millisecond
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+			return err
+		}
+		if logLockBusy != nil {
+			logLockBusy()
+		}
+		select {
+		case <-ctx.Done():
+			return errLogBusy
+		case <-deadline.C:
+			return errLogBusy
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 50*time.Millisecond)
+	}
+}
 
 // agentExit records the workload's exit code as the agent saw it; the
 // attempt's state still comes from the site's scheduler. The exit of a

@@ -357,7 +357,6 @@ type Controller struct {
 	// (cleanTimeout when zero).
 	cleanWait  time.Duration
 	storeLocks map[string]*sync.Mutex
-	logMu      sync.Mutex
 	// siteDown holds the sites whose last check failed, with the error;
 	// lastSiteCheck is when CheckSites last finished.
 	siteDown      map[string]error
