@@ -1129,7 +1129,8 @@ func lockLog(ctx context.Context, f *os.File) error {
 // attempt's state still comes from the site's scheduler. The exit of a
 // workload its agent stopped for the lease (Fenced), or one whose
 // processes the agent could not end (Lost), is told, but not recorded as
-// the workload's own end: the run moves on from that site.
+// the workload's own end: the run moves on from that site. Such a report
+// replaces a plain exit reported before it (exitTaken).
 func (c *Controller) agentExit(w http.ResponseWriter, req *http.Request, r *Run, a Attempt) {
 	var ex agent.Exit
 	if !decodeReport(w, req, &ex) {
@@ -1146,26 +1147,12 @@ func (c *Controller) agentExit(w http.ResponseWriter, req *http.Request, r *Run,
 			return store.ErrNoChange
 		}
 		for i := range r.Attempts {
-			if r.Attempts[i].N == a.N && r.Attempts[i].Exit == nil && !r.Attempts[i].Fenced {
-				code := ex.Code
-				reason := fmt.Sprintf("attempt %d's workload exited with code %d", a.N, code)
-				switch {
-				case ex.Fenced:
-					r.Attempts[i].Fenced = true
-					reason = fmt.Sprintf("attempt %d's agent stopped its workload (exit code %d): it had no answer from the server for its lease", a.N, code)
-				case ex.Lost:
-					r.Attempts[i].Fenced = true
-					reason = fmt.Sprintf("attempt %d's workload exited with code %d, but its agent could not end every process it started: the attempt did not end", a.N, code)
-				default:
-					r.Attempts[i].Exit = &code
-				}
-				if ex.Detail != "" {
-					reason += ": " + truncate(ex.Detail, 500)
-				}
-				ch.Events = append(ch.Events, store.Event{Kind: "agent-exit", Reason: reason})
-				recorded = true
-				return nil
+			if r.Attempts[i].N != a.N || !exitTaken(r.Attempts[i], ex, attemptLive(r, a.N)) {
+				continue
 			}
+			ch.Events = append(ch.Events, store.Event{Kind: "agent-exit", Reason: recordExit(&r.Attempts[i], ex)})
+			recorded = true
+			return nil
 		}
 		return store.ErrNoChange
 	})
@@ -1184,6 +1171,49 @@ func (c *Controller) agentExit(w http.ResponseWriter, req *http.Request, r *Run,
 		c.Nudge()
 	}
 	writeAgentJSON(w, agent.Reply{})
+}
+
+// exitTaken says whether exit report ex is recorded in attempt at: the
+// first report is, and no report after a stop for the lease or a loss
+// (Fenced) is. A report of either that comes after a plain exit, while the
+// attempt is live, is taken too, over it: a plain exit whose code is the
+// agent's own (ExitLost, ExitLease) would otherwise stand as the
+// workload's end, and the site's scheduler's failure with that code be
+// read as the run's failure, not the site's loss. The holder of the
+// attempt's credential could post one before the agent's report of
+// processes it could not end, and have the run fail and its pool freed
+// while they still held it.
+func exitTaken(at Attempt, ex agent.Exit, live bool) bool {
+	if at.Fenced {
+		return false
+	}
+	return at.Exit == nil || live && (ex.Fenced || ex.Lost)
+}
+
+// recordExit records exit report ex in attempt at and returns the
+// timeline's reason for it.
+func recordExit(at *Attempt, ex agent.Exit) string {
+	code := ex.Code
+	reason := fmt.Sprintf("attempt %d's workload exited with code %d", at.N, code)
+	switch {
+	case ex.Fenced:
+		reason = fmt.Sprintf("attempt %d's agent stopped its workload (exit code %d): it had no answer from the server for its lease", at.N, code)
+	case ex.Lost:
+		reason = fmt.Sprintf("attempt %d's workload exited with code %d, but its agent could not end every process it started: the attempt did not end", at.N, code)
+	}
+	if at.Exit != nil {
+		// Only a stop or a loss comes after a plain exit (exitTaken).
+		reason += fmt.Sprintf(" (this replaces the exit code %d reported before, no longer taken as the workload's end)", *at.Exit)
+	}
+	if ex.Fenced || ex.Lost {
+		at.Fenced, at.Exit = true, nil
+	} else {
+		at.Exit = &code
+	}
+	if ex.Detail != "" {
+		reason += ": " + truncate(ex.Detail, 500)
+	}
+	return reason
 }
 
 // truncate cuts s to at most n bytes, at a character's start.
