@@ -416,6 +416,9 @@ type agentMemo struct {
 	// to stop its workload for a cancel, or a drain with no deadline
 	// (time.Now): past DrainGrace the answer says to kill it (stopReply).
 	stopAsked time.Time
+	// outputCut says the attempt's timeline was told its output is no
+	// longer kept (noteOutputCut).
+	outputCut bool
 	// cred is the credential last seen to work for the attempt while it
 	// was live, and nonce the attempt's nonce it was checked against: a
 	// request that presents it is not held back by its address's
@@ -994,7 +997,8 @@ func agentQueryInvalid(raw string, params []string) string {
 }
 
 // agentLogs appends the agent's output from offset on, keeping at most
-// LogLimit bytes per attempt. A repeated post appends nothing twice.
+// LogLimit bytes per attempt and TenantLogLimit across a tenant's
+// attempts. A repeated post appends nothing twice.
 func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run, a Attempt) {
 	off, err := strconv.ParseInt(req.URL.Query().Get("offset"), 10, 64)
 	if err != nil || off < 0 {
@@ -1041,15 +1045,39 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 		return
 	}
 	have := fi.Size()
+	cut := false
 	switch {
 	case off > have:
-		agentErr(w, http.StatusConflict, fmt.Sprintf("offset %d is past the %d bytes kept", off, have))
-		return
+		// Past a cut for the tenant's limit the agent's offsets run on
+		// past what was kept: answered as a post past LogLimit is.
+		full, err := c.tenantFull(req.Context(), r.Tenant)
+		if err != nil {
+			c.outputBusy(w, req, a, err)
+			return
+		}
+		if !full {
+			agentErr(w, http.StatusConflict, fmt.Sprintf("offset %d is past the %d bytes kept", off, have))
+			return
+		}
+		cut = true
 	case off+int64(len(data)) > have:
 		data = data[have-off:]
 		if room := c.cfg.LogLimit - have; int64(len(data)) > room {
 			data = data[:max(room, 0)]
 		}
+		if len(data) == 0 {
+			break
+		}
+		t, err := c.tenantOutputs(req.Context(), r.Tenant)
+		if err != nil {
+			c.outputBusy(w, req, a, err)
+			return
+		}
+		if got := t.take(c.cfg.TenantLogLimit, int64(len(data))); got < int64(len(data)) {
+			data, cut = data[:got], true
+		}
+		// A write that fails leaves its bytes counted: the count errs
+		// high, never low.
 		if _, err := f.Write(data); err != nil {
 			c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", err)
 			return
@@ -1072,7 +1100,31 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 			return
 		}
 	}
+	if cut {
+		c.noteOutputCut(req.Context(), r, a)
+	}
 	writeAgentJSON(w, c.stopReply(r, a))
+}
+
+// tenantFull says whether the output kept for tenant's attempts has
+// reached TenantLogLimit.
+func (c *Controller) tenantFull(ctx context.Context, tenant string) (bool, error) {
+	t, err := c.tenantOutputs(ctx, tenant)
+	if err != nil {
+		return false, err
+	}
+	return t.full(c.cfg.TenantLogLimit), nil
+}
+
+// outputBusy answers a post of attempt a's output whose tenant's count of
+// output kept could not be had: 503, to be posted again.
+func (c *Controller) outputBusy(w http.ResponseWriter, req *http.Request, a Attempt, err error) {
+	if errors.Is(err, errLogBusy) {
+		w.Header().Set("Retry-After", "1")
+		agentErr(w, http.StatusServiceUnavailable, fmt.Sprintf("attempt %d's output: the output its tenant's runs keep is being counted; try again", a.N))
+		return
+	}
+	c.agentFault(w, req, http.StatusServiceUnavailable, "keeping the output", err)
 }
 
 // syncLog makes an attempt's output durable before it is acknowledged;
