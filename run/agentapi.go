@@ -416,6 +416,9 @@ type agentMemo struct {
 	// to stop its workload for a cancel, or a drain with no deadline
 	// (time.Now): past DrainGrace the answer says to kill it (stopReply).
 	stopAsked time.Time
+	// outputCut says the attempt's timeline was told its output is no
+	// longer kept (noteOutputCut).
+	outputCut bool
 	// cred is the credential last seen to work for the attempt while it
 	// was live, and nonce the attempt's nonce it was checked against: a
 	// request that presents it is not held back by its address's
@@ -994,7 +997,8 @@ func agentQueryInvalid(raw string, params []string) string {
 }
 
 // agentLogs appends the agent's output from offset on, keeping at most
-// LogLimit bytes per attempt. A repeated post appends nothing twice.
+// LogLimit bytes per attempt and TenantLogLimit across a tenant's
+// attempts. A repeated post appends nothing twice.
 func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run, a Attempt) {
 	off, err := strconv.ParseInt(req.URL.Query().Get("offset"), 10, 64)
 	if err != nil || off < 0 {
@@ -1006,20 +1010,10 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 		agentErr(w, http.StatusRequestEntityTooLarge, err.Error())
 		return
 	}
-	// The lock is let go before the sync below: one attempt's sync does
-	// not hold up the others' posts (the file lock still orders this
-	// attempt's).
-	c.logMu.Lock()
-	locked := true
-	unlock := func() {
-		if locked {
-			locked = false
-			c.logMu.Unlock()
-		}
-	}
-	defer unlock()
 	path := c.logPath(r.ID, a.N)
 	// Made durable, as the file's bytes are before they are acknowledged.
+	// No lock of the server's is held here or below: one attempt's posts
+	// wait only for each other (the file lock), never another attempt's.
 	if err := atomicfile.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", err)
 		return
@@ -1030,10 +1024,18 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 		return
 	}
 	defer f.Close()
-	// Servers sharing the state directory may get two posts of one
-	// attempt's output at once (an agent's retry reaching another): the
-	// file lock makes their check-and-append one step.
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+	// Two posts of one attempt's output may come at once (an agent's
+	// retry while its first post is still kept, reaching this server or
+	// another sharing the state directory): the file lock makes their
+	// check-and-append one step. The one that waits does so for a bounded
+	// time (the other holds the lock through its sync), then is told to
+	// come back.
+	if err := lockLog(req.Context(), f); err != nil {
+		if errors.Is(err, errLogBusy) {
+			w.Header().Set("Retry-After", "1")
+			agentErr(w, http.StatusServiceUnavailable, fmt.Sprintf("attempt %d's output: another post of it is being kept; try again", a.N))
+			return
+		}
 		c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", err)
 		return
 	}
@@ -1043,15 +1045,39 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 		return
 	}
 	have := fi.Size()
+	cut := false
 	switch {
 	case off > have:
-		agentErr(w, http.StatusConflict, fmt.Sprintf("offset %d is past the %d bytes kept", off, have))
-		return
+		// Past a cut for the tenant's limit the agent's offsets run on
+		// past what was kept: answered as a post past LogLimit is.
+		full, err := c.tenantFull(req.Context(), r.Tenant)
+		if err != nil {
+			c.outputBusy(w, req, a, err)
+			return
+		}
+		if !full {
+			agentErr(w, http.StatusConflict, fmt.Sprintf("offset %d is past the %d bytes kept", off, have))
+			return
+		}
+		cut = true
 	case off+int64(len(data)) > have:
 		data = data[have-off:]
 		if room := c.cfg.LogLimit - have; int64(len(data)) > room {
 			data = data[:max(room, 0)]
 		}
+		if len(data) == 0 {
+			break
+		}
+		t, err := c.tenantOutputs(req.Context(), r.Tenant)
+		if err != nil {
+			c.outputBusy(w, req, a, err)
+			return
+		}
+		if got := t.take(c.cfg.TenantLogLimit, int64(len(data))); got < int64(len(data)) {
+			data, cut = data[:got], true
+		}
+		// A write that fails leaves its bytes counted: the count errs
+		// high, never low.
 		if _, err := f.Write(data); err != nil {
 			c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", err)
 			return
@@ -1064,7 +1090,6 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 	// this post added nothing: a repeat of one whose answer was lost finds
 	// bytes that post wrote and may not have synced. A file that was
 	// empty (new) has its entry synced too.
-	unlock()
 	if err := syncLog(f); err != nil {
 		c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", err)
 		return
@@ -1075,18 +1100,89 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 			return
 		}
 	}
+	if cut {
+		c.noteOutputCut(req.Context(), r, a)
+	}
 	writeAgentJSON(w, c.stopReply(r, a))
+}
+
+// tenantFull says whether the output kept for tenant's attempts has
+// reached TenantLogLimit.
+func (c *Controller) tenantFull(ctx context.Context, tenant string) (bool, error) {
+	t, err := c.tenantOutputs(ctx, tenant)
+	if err != nil {
+		return false, err
+	}
+	return t.full(c.cfg.TenantLogLimit), nil
+}
+
+// outputBusy answers a post of attempt a's output whose tenant's count of
+// output kept could not be had: 503, to be posted again.
+func (c *Controller) outputBusy(w http.ResponseWriter, req *http.Request, a Attempt, err error) {
+	if errors.Is(err, errLogBusy) {
+		w.Header().Set("Retry-After", "1")
+		agentErr(w, http.StatusServiceUnavailable, fmt.Sprintf("attempt %d's output: the output its tenant's runs keep is being counted; try again", a.N))
+		return
+	}
+	c.agentFault(w, req, http.StatusServiceUnavailable, "keeping the output", err)
 }
 
 // syncLog makes an attempt's output durable before it is acknowledged;
 // tests stand in another.
 var syncLog = (*os.File).Sync
 
+// logLockWait bounds how long a post of an attempt's output waits for
+// another post of the same attempt's to be kept: that one holds the file
+// lock through its sync, which a slow disk may hold up for long, and a
+// wait without bound kept the request, its goroutine and its descriptor
+// past the agent's own patience. Tests set it.
+var logLockWait = 2 * time.Second
+
+// logLockBusy, when set, is called each time a post finds its attempt's
+// output file locked by another; tests set it.
+var logLockBusy func()
+
+// errLogBusy says another post held an attempt's output file past
+// logLockWait, or past the request's end.
+var errLogBusy = errors.New("the attempt's output file is locked by another post")
+
+// lockLog takes the exclusive file lock on f, an attempt's output file,
+// waiting for it at most logLockWait and no longer than ctx; it returns
+// errLogBusy when the wait ran out. A blocking flock cannot be
+// interrupted: the lock is tried without blocking, and tried again after
+// a short pause.
+func lockLog(ctx context.Context, f *os.File) error {
+	deadline := time.NewTimer(logLockWait)
+	defer deadline.Stop()
+	pause := time.Millisecond
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+			return err
+		}
+		if logLockBusy != nil {
+			logLockBusy()
+		}
+		select {
+		case <-ctx.Done():
+			return errLogBusy
+		case <-deadline.C:
+			return errLogBusy
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 50*time.Millisecond)
+	}
+}
+
 // agentExit records the workload's exit code as the agent saw it; the
 // attempt's state still comes from the site's scheduler. The exit of a
 // workload its agent stopped for the lease (Fenced), or one whose
 // processes the agent could not end (Lost), is told, but not recorded as
-// the workload's own end: the run moves on from that site.
+// the workload's own end: the run moves on from that site. Such a report
+// replaces a plain exit reported before it (exitTaken).
 func (c *Controller) agentExit(w http.ResponseWriter, req *http.Request, r *Run, a Attempt) {
 	var ex agent.Exit
 	if !decodeReport(w, req, &ex) {
@@ -1103,26 +1199,12 @@ func (c *Controller) agentExit(w http.ResponseWriter, req *http.Request, r *Run,
 			return store.ErrNoChange
 		}
 		for i := range r.Attempts {
-			if r.Attempts[i].N == a.N && r.Attempts[i].Exit == nil && !r.Attempts[i].Fenced {
-				code := ex.Code
-				reason := fmt.Sprintf("attempt %d's workload exited with code %d", a.N, code)
-				switch {
-				case ex.Fenced:
-					r.Attempts[i].Fenced = true
-					reason = fmt.Sprintf("attempt %d's agent stopped its workload (exit code %d): it had no answer from the server for its lease", a.N, code)
-				case ex.Lost:
-					r.Attempts[i].Fenced = true
-					reason = fmt.Sprintf("attempt %d's workload exited with code %d, but its agent could not end every process it started: the attempt did not end", a.N, code)
-				default:
-					r.Attempts[i].Exit = &code
-				}
-				if ex.Detail != "" {
-					reason += ": " + truncate(ex.Detail, 500)
-				}
-				ch.Events = append(ch.Events, store.Event{Kind: "agent-exit", Reason: reason})
-				recorded = true
-				return nil
+			if r.Attempts[i].N != a.N || !exitTaken(r.Attempts[i], ex, attemptLive(r, a.N)) {
+				continue
 			}
+			ch.Events = append(ch.Events, store.Event{Kind: "agent-exit", Reason: recordExit(&r.Attempts[i], ex)})
+			recorded = true
+			return nil
 		}
 		return store.ErrNoChange
 	})
@@ -1141,6 +1223,49 @@ func (c *Controller) agentExit(w http.ResponseWriter, req *http.Request, r *Run,
 		c.Nudge()
 	}
 	writeAgentJSON(w, agent.Reply{})
+}
+
+// exitTaken says whether exit report ex is recorded in attempt at: the
+// first report is, and no report after a stop for the lease or a loss
+// (Fenced) is. A report of either that comes after a plain exit, while the
+// attempt is live, is taken too, over it: a plain exit whose code is the
+// agent's own (ExitLost, ExitLease) would otherwise stand as the
+// workload's end, and the site's scheduler's failure with that code be
+// read as the run's failure, not the site's loss. The holder of the
+// attempt's credential could post one before the agent's report of
+// processes it could not end, and have the run fail and its pool freed
+// while they still held it.
+func exitTaken(at Attempt, ex agent.Exit, live bool) bool {
+	if at.Fenced {
+		return false
+	}
+	return at.Exit == nil || live && (ex.Fenced || ex.Lost)
+}
+
+// recordExit records exit report ex in attempt at and returns the
+// timeline's reason for it.
+func recordExit(at *Attempt, ex agent.Exit) string {
+	code := ex.Code
+	reason := fmt.Sprintf("attempt %d's workload exited with code %d", at.N, code)
+	switch {
+	case ex.Fenced:
+		reason = fmt.Sprintf("attempt %d's agent stopped its workload (exit code %d): it had no answer from the server for its lease", at.N, code)
+	case ex.Lost:
+		reason = fmt.Sprintf("attempt %d's workload exited with code %d, but its agent could not end every process it started: the attempt did not end", at.N, code)
+	}
+	if at.Exit != nil {
+		// Only a stop or a loss comes after a plain exit (exitTaken).
+		reason += fmt.Sprintf(" (this replaces the exit code %d reported before, no longer taken as the workload's end)", *at.Exit)
+	}
+	if ex.Fenced || ex.Lost {
+		at.Fenced, at.Exit = true, nil
+	} else {
+		at.Exit = &code
+	}
+	if ex.Detail != "" {
+		reason += ": " + truncate(ex.Detail, 500)
+	}
+	return reason
 }
 
 // truncate cuts s to at most n bytes, at a character's start.

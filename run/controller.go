@@ -109,6 +109,11 @@ type Config struct {
 	SiteRecheck time.Duration
 	// LogLimit bounds the output kept per attempt (default 16 MiB).
 	LogLimit int64
+	// TenantLogLimit bounds the output kept for all of one tenant's
+	// attempts together (default DefaultTenantLogLimit; serve
+	// --tenant-output-limit): past it, no more of that tenant's output is
+	// kept.
+	TenantLogLimit int64
 
 	// Replica names this server among those sharing the store (the
 	// controller lease's holder); NewReplicaID() when empty.
@@ -357,7 +362,10 @@ type Controller struct {
 	// (cleanTimeout when zero).
 	cleanWait  time.Duration
 	storeLocks map[string]*sync.Mutex
-	logMu      sync.Mutex
+	// outputs counts, per tenant, the bytes of output kept for its
+	// attempts (tenantOutputs); outputMu guards the map only.
+	outputMu sync.Mutex
+	outputs  map[string]*tenantOutput
 	// siteDown holds the sites whose last check failed, with the error;
 	// lastSiteCheck is when CheckSites last finished.
 	siteDown      map[string]error
@@ -404,6 +412,9 @@ func New(cfg Config) *Controller {
 	}
 	if cfg.LogLimit <= 0 {
 		cfg.LogLimit = 16 << 20
+	}
+	if cfg.TenantLogLimit <= 0 {
+		cfg.TenantLogLimit = DefaultTenantLogLimit
 	}
 	if cfg.MoveMargin <= 0 {
 		cfg.MoveMargin = 24 * time.Hour

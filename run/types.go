@@ -231,7 +231,8 @@ type Attempt struct {
 	// Nonce makes the attempt's credential (see Controller.credential)
 	// unique; it is not a secret by itself.
 	Nonce string `json:"nonce,omitempty"`
-	// Exit is the workload's exit code as the agent reported it.
+	// Exit is the workload's exit code as the agent reported it; a
+	// report of a stop or a loss (Fenced) after it clears it.
 	Exit *int `json:"exit,omitempty"`
 	// OwnCheckpointNames says the attempt seals its checkpoints under
 	// names of its own (checkpointName); attempts begun before that used
@@ -241,7 +242,8 @@ type Attempt struct {
 	// Fenced says the agent reported stopping the workload itself, for its
 	// lease, or that it could not end every process the workload started
 	// (agent.Exit's Lost): that exit is on the timeline, not in Exit (it is
-	// not the workload's own end), and is recorded once.
+	// not the workload's own end), and is recorded once, over a plain
+	// exit reported before it.
 	Fenced bool `json:"fenced,omitempty"`
 	// StagedBytes is how many sealed dataset bytes were sent to Site for
 	// this attempt (0 when they were all there already).

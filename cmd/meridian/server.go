@@ -83,6 +83,9 @@ type serverOptions struct {
 	Streams api.Streams
 	// MaxRuns is run.Config.MaxRuns (serve --max-runs); 0: no bound.
 	MaxRuns int
+	// TenantOutputLimit is run.Config.TenantLogLimit (serve
+	// --tenant-output-limit); 0: run.DefaultTenantLogLimit.
+	TenantOutputLimit int64
 	// AnchorDir keeps the audit chain's signed anchor (default
 	// STATE/anchor); put it on storage the database's writers cannot reach.
 	AnchorDir string
@@ -604,7 +607,7 @@ func startServer(opts serverOptions) (*server, error) {
 		CheckQuotaFile: func(p string) error { return ownerWritesOnly(newPermWalk(), "--quotas", p) },
 		Plan:           plannerOf(planUnder(planLaw, m, "controller")), PlanWith: planUnder(planLaw, m, "api"), LawNow: lawNowOf(rs, scr),
 		AuditChain: audit.NewChain(key), Exports: transfer.AuditExports(st), MoveMargin: opts.MoveMargin, DrainGrace: opts.DrainGrace, Now: opts.Now,
-		Backends: backendsFor(opts.SiteTimeout, opts.StateDir, logger), Poll: opts.Poll, SiteTimeout: opts.SiteTimeout, AgentLease: opts.AgentLease, MaxRuns: opts.MaxRuns, Stager: stager, DatasetStores: opts.DatasetStores, Logger: logger,
+		Backends: backendsFor(opts.SiteTimeout, opts.StateDir, logger), Poll: opts.Poll, SiteTimeout: opts.SiteTimeout, AgentLease: opts.AgentLease, MaxRuns: opts.MaxRuns, TenantLogLimit: opts.TenantOutputLimit, Stager: stager, DatasetStores: opts.DatasetStores, Logger: logger,
 		ServerURL: url, AgentKey: agentKey, Sandbox: run.SandboxPolicy{Mode: sandbox},
 		Replica: opts.Replica, LeaseTTL: opts.LeaseTTL, Observer: m, AgentFingerprint: fingerprint}
 	if cfg.Replica == "" && !shared {

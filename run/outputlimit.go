@@ -1,0 +1,210 @@
+package run
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"meridian.dev/meridian/store"
+)
+
+// DefaultTenantLogLimit is serve's bound on the output kept for all of one
+// tenant's attempts together (Config.TenantLogLimit). Nothing removes an
+// attempt's output, and LogLimit bounds each attempt's alone: a tenant
+// that submitted, printed LogLimit and cancelled over and over would fill
+// the state directory, and the database and the audit log with it.
+const DefaultTenantLogLimit = 1 << 30
+
+// tenantOutput counts the bytes of output kept for one tenant's attempts.
+// It is counted once from the files (tenantOutputs), and then on each
+// append: two appends of the tenant's at once take their bytes from the
+// same count, so together they never pass the bound.
+type tenantOutput struct {
+	// ready is closed once used is counted, or err says why it could not
+	// be.
+	ready chan struct{}
+	err   error
+	used  atomic.Int64
+}
+
+// take reserves up to n more bytes under limit and returns how many it
+// reserved (0 once limit is reached).
+func (t *tenantOutput) take(limit, n int64) int64 {
+	for {
+		used := t.used.Load()
+		got := min(n, max(limit-used, 0))
+		if got <= 0 || t.used.CompareAndSwap(used, used+got) {
+			return max(got, 0)
+		}
+	}
+}
+
+// full says whether limit is reached.
+func (t *tenantOutput) full(limit int64) bool { return t.used.Load() >= limit }
+
+// tenantOutputs returns tenant's count of output kept, counting it from
+// the tenant's output files the first time it is asked for (after each
+// start: the files are the record). The first asker starts the count;
+// every asker waits for it for at most outputCountWait and no longer than ctx,
+// then errLogBusy. A count that failed is forgotten, and the next asker
+// counts again.
+func (c *Controller) tenantOutputs(ctx context.Context, tenant string) (*tenantOutput, error) {
+	c.outputMu.Lock()
+	t := c.outputs[tenant]
+	counter := t == nil
+	if counter {
+		if c.outputs == nil {
+			c.outputs = map[string]*tenantOutput{}
+		}
+		t = &tenantOutput{ready: make(chan struct{})}
+		c.outputs[tenant] = t
+	}
+	c.outputMu.Unlock()
+	if counter {
+		// Counted apart from the request: a tenant of many runs may take
+		// longer to count than an agent waits for an answer, and a count
+		// cut short by each post's end would never finish.
+		go c.countTenant(context.WithoutCancel(ctx), tenant, t)
+	}
+	if err := awaitCount(ctx, t.ready); err != nil {
+		return nil, err
+	}
+	if t.err != nil {
+		return nil, t.err
+	}
+	return t, nil
+}
+
+// outputCountTimeout bounds one count of a tenant's output.
+const outputCountTimeout = 5 * time.Minute
+
+// countTenant counts tenant's output into t and closes t.ready; a count
+// that failed is forgotten.
+func (c *Controller) countTenant(ctx context.Context, tenant string, t *tenantOutput) {
+	ctx, cancel := context.WithTimeout(ctx, outputCountTimeout)
+	defer cancel()
+	used, err := c.countOutput(ctx, tenant)
+	t.used.Store(used)
+	if err != nil {
+		t.err = err
+		c.outputMu.Lock()
+		delete(c.outputs, tenant)
+		c.outputMu.Unlock()
+	}
+	close(t.ready)
+}
+
+// outputCountWait bounds how long a post of output waits for its tenant's
+// output to be counted before it is answered 503 (and posted again).
+const outputCountWait = 2 * time.Second
+
+// awaitCount waits for ready to be closed, for at most outputCountWait and
+// no longer than ctx (errLogBusy).
+func awaitCount(ctx context.Context, ready <-chan struct{}) error {
+	select {
+	case <-ready:
+		return nil
+	default:
+	}
+	wait := time.NewTimer(outputCountWait)
+	defer wait.Stop()
+	select {
+	case <-ready:
+		return nil
+	case <-ctx.Done():
+		return errLogBusy
+	case <-wait.C:
+		return errLogBusy
+	}
+}
+
+// outputScanPage is how many of a tenant's runs one read of the store
+// lists while its output is counted.
+const outputScanPage = 1000
+
+// countOutput sums the sizes of the output files of every run of
+// tenant's, reading the runs' ids a page at a time (no run is read whole).
+func (c *Controller) countOutput(ctx context.Context, tenant string) (int64, error) {
+	var sum int64
+	after := ""
+	for {
+		page, err := c.cfg.Store.RunVersionsAfter(ctx, tenant, after, outputScanPage)
+		if err != nil {
+			return 0, fmt.Errorf("counting tenant %s's output: %w", tenant, err)
+		}
+		for _, v := range page {
+			n, err := c.runOutput(v.ID)
+			if err != nil {
+				return 0, fmt.Errorf("counting tenant %s's output: %w", tenant, err)
+			}
+			sum += n
+		}
+		if len(page) < outputScanPage {
+			return sum, nil
+		}
+		after = page[len(page)-1].ID
+	}
+}
+
+// runOutput is the size of run id's attempts' output files (0 when it has
+// none).
+func (c *Controller) runOutput(id string) (int64, error) {
+	dir := filepath.Dir(c.logPath(id, 1))
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	var sum int64
+	for _, e := range ents {
+		if !e.Type().IsRegular() || !strings.HasPrefix(e.Name(), "attempt-") || !strings.HasSuffix(e.Name(), ".log") {
+			continue
+		}
+		fi, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		sum += fi.Size()
+	}
+	return sum, nil
+}
+
+// noteOutputCut records on the run's timeline, once per attempt on this
+// server, that attempt a's output is no longer kept: its tenant's runs
+// have reached TenantLogLimit. The post that found it is answered as
+// one past LogLimit is, whether this is recorded or not.
+func (c *Controller) noteOutputCut(ctx context.Context, r *Run, a Attempt) {
+	key := attemptKey(r.ID, a.N)
+	c.mu.Lock()
+	m := c.memo(key, time.Now())
+	noted := m.outputCut
+	m.outputCut = true
+	c.mu.Unlock()
+	if noted {
+		return
+	}
+	reason := fmt.Sprintf("attempt %d's output is no longer kept: the output kept for tenant %s's runs has reached this server's limit of %d bytes (serve --tenant-output-limit); the site's own log has the rest",
+		a.N, r.Tenant, c.cfg.TenantLogLimit)
+	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		ch.Events = append(ch.Events, store.Event{Kind: "output-not-kept", Reason: reason})
+		return nil
+	})
+	if err != nil {
+		// Told at a later post instead.
+		c.mu.Lock()
+		c.memo(key, time.Now()).outputCut = false
+		c.mu.Unlock()
+		c.cfg.Logger.Warn("recording that an attempt's output is no longer kept", "run", r.ID, "attempt", a.N, "err", err)
+	}
+}
