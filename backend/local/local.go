@@ -983,15 +983,15 @@ func (l *Local) Cancel(ctx context.Context, handle string) error {
 // and a pid file's time set ahead made every later session under the
 // job's old id the job's for sure, its group signalled by a Cancel of the
 // job, lost long ago. The pid file's time counts no later than
-// wrapperStartBound after the launch job.json records (Submitted, which
-// only the server writes): the wrapper began by then, and a time before
-// its real one only makes fewer processes the job's for sure (see
+// wrapperStartBound after the launch job.json records, which only the
+// server writes (pidTimeBound): the wrapper began by then, and a time
+// before its real one only makes fewer processes the job's for sure (see
 // waitTree). Without a readable record the pid file's time is not used.
 func wrapperSeen(dir string) uint64 {
 	var seen uint64
 	if fi, err := os.Stat(filepath.Join(dir, "pid")); err == nil {
-		if launched, ok := launchedAt(dir); ok {
-			seen = bootTicksAt(minTime(fi.ModTime(), launched.Add(wrapperStartBound)))
+		if rec, err := launchRecord(dir); err == nil {
+			seen = bootTicksAt(minTime(fi.ModTime(), pidTimeBound(rec)))
 		}
 	}
 	if fi, err := os.Stat(filepath.Join(dir, "exitcode")); err == nil {
@@ -1005,16 +1005,20 @@ func wrapperSeen(dir string) uint64 {
 // out status probes for up to runLockWait), then the wrapper started.
 const wrapperStartBound = 10 * time.Second
 
-// launchedAt is when the job in dir was launched, as its job.json says.
-func launchedAt(dir string) (time.Time, bool) {
-	at, err := launchRecorded(dir)
-	return at, err == nil
-}
-
-// launchRecorded is launchedAt, saying why the record cannot tell.
-func launchRecorded(dir string) (time.Time, error) {
-	rec, err := launchRecord(dir)
-	return rec.Submitted, err
+// pidTimeBound is the latest a job's pid file's time may be taken as
+// (wrapperSeen): wrapperStartBound after the launch rec names, on the
+// filesystem's clock (SubmittedOnFiles), which stamped the pid file too.
+// It was counted from the launching server's own clock (Submitted): a
+// launcher whose clock ran ahead of the filesystem's let a workload set
+// the pid file's time ahead by as much, and a later session under the
+// job's old id begun within that was the job's for sure. A record
+// without it (written by an older server, or when that clock could not
+// be read) is counted from Submitted, as before.
+func pidTimeBound(rec record) time.Time {
+	if !rec.SubmittedOnFiles.IsZero() {
+		return rec.SubmittedOnFiles.Add(wrapperStartBound)
+	}
+	return rec.Submitted.Add(wrapperStartBound)
 }
 
 // launchRecord is the job's record in dir, which must name its launch.
