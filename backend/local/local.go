@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +29,23 @@ func init() { backend.Register("local", Factory) }
 // Factory makes a local backend for one site (a backend.Factory).
 func Factory(site catalog.BackendSpec, stateDir string) (backend.Backend, error) {
 	return New(site, stateDir)
+}
+
+// Option configures a local backend (New).
+type Option func(*Local)
+
+// WithLogger reports to lg what the backend carries on through without
+// failing: the state directory's filesystem clock that could not be read
+// at its start. Without it, slog.Default is told.
+func WithLogger(lg *slog.Logger) Option {
+	return func(l *Local) { l.logger = lg }
+}
+
+// FactoryWith is Factory with opts.
+func FactoryWith(opts ...Option) backend.Factory {
+	return func(site catalog.BackendSpec, stateDir string) (backend.Backend, error) {
+		return New(site, stateDir, opts...)
+	}
 }
 
 // wrapper runs the job's command and records its exit code atomically. It
@@ -120,7 +138,9 @@ type Local struct {
 	now func() time.Time
 	// fileClock, where set, is the state directory's filesystem clock
 	// (fileNow) the tests set in place of the filesystem's.
-	fileClock func() time.Time
+	fileClock func() (time.Time, error)
+	// logger is told what the backend carries on through (WithLogger).
+	logger *slog.Logger
 }
 
 func (l *Local) clock() time.Time {
@@ -143,7 +163,7 @@ var (
 // New makes a local backend keeping its state in stateDir. site.WorkDir, when
 // set, is the root of the jobs' working directories (relative to stateDir if
 // not absolute); site's other settings are ignored.
-func New(site catalog.BackendSpec, stateDir string) (*Local, error) {
+func New(site catalog.BackendSpec, stateDir string, opts ...Option) (*Local, error) {
 	abs, work, err := backend.Dirs("local", site, stateDir)
 	if err != nil {
 		return nil, err
@@ -169,10 +189,17 @@ func New(site catalog.BackendSpec, stateDir string) (*Local, error) {
 			return nil, fmt.Errorf("local backend: %w", err)
 		}
 	}
-	removeStaleTemps(abs)
+	l := &Local{stateDir: abs, workRoot: work, CancelGrace: 5 * time.Second, TreeWait: 9 * time.Second,
+		OutputLimit: DefaultOutputLimit, Limits: limits, ScratchFloor: floorBytes, ScratchInodeFloor: floorInodes}
+	for _, opt := range opts {
+		opt(l)
+	}
+	if l.logger == nil {
+		l.logger = slog.Default()
+	}
+	removeStaleTemps(abs, l.logger)
 	sweepUnreadable(abs)
-	return &Local{stateDir: abs, workRoot: work, CancelGrace: 5 * time.Second, TreeWait: 9 * time.Second,
-		OutputLimit: DefaultOutputLimit, Limits: limits, ScratchFloor: floorBytes, ScratchInodeFloor: floorInodes}, nil
+	return l, nil
 }
 
 // removeStaleTemps removes the temporary files that writers killed before
@@ -191,9 +218,15 @@ func New(site catalog.BackendSpec, stateDir string) (*Local, error) {
 // state directory whose clock ran more than StaleTempAge ahead of that
 // one's took the job record another server was filling as stale and
 // removed it, failing that server's Submit. Where that clock cannot be
-// read, none is taken as stale: a later start removes them.
-func removeStaleTemps(stateDir string) int {
+// read, none is taken as stale: a later start removes them. That is told
+// to logger, once: the temporary files then stay for as long as the
+// clock cannot be read, and nothing else said so.
+func removeStaleTemps(stateDir string, logger *slog.Logger) int {
 	now, err := startFileNow(stateDir)
+	if err != nil {
+		logger.Warn("local: the state directory's clock cannot be read; no temporary file killed writers left is removed at this start",
+			"dir", stateDir, "err", err)
+	}
 	stale := func(dir string, target func(name string) bool) int {
 		if err != nil {
 			return 0

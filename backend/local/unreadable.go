@@ -104,7 +104,7 @@ const clockProbe = "clock"
 // (fileClock).
 func (l *Local) fileNow() (time.Time, error) {
 	if l.fileClock != nil {
-		return l.fileClock(), nil
+		return l.fileClock()
 	}
 	return fileNowIn(l.stateDir)
 }
