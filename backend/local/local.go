@@ -36,7 +36,7 @@ type Option func(*Local)
 
 // WithLogger reports to lg what the backend carries on through without
 // failing: the state directory's filesystem clock that could not be read
-// at its start. Without it, slog.Default is told.
+// at its start or at a Submit. Without it, slog.Default is told.
 func WithLogger(lg *slog.Logger) Option {
 	return func(l *Local) { l.logger = lg }
 }
@@ -132,9 +132,10 @@ type Local struct {
 
 	// now is the clock a job read as starting is bounded by, from the
 	// launch its record names, where the record does not name it on the
-	// state directory's filesystem clock (sinceLaunch; time.Now where
-	// nil; the tests set their own). Every other such job, its record
-	// readable or not, is bounded on that filesystem clock (fileNow).
+	// state directory's filesystem clock or that clock cannot be read
+	// (sinceLaunch; time.Now where nil; the tests set their own). Every
+	// other such job, its record readable or not, is bounded on that
+	// filesystem clock (fileNow).
 	now func() time.Time
 	// fileClock, where set, is the state directory's filesystem clock
 	// (fileNow) the tests set in place of the filesystem's.
@@ -313,7 +314,8 @@ type record struct {
 	// holds the state directory (fileNow), the one clock every server
 	// sharing the directory reads alike: Submitted is the launching
 	// server's own, which another's may be hours from (see sinceLaunch).
-	// Records written before it was kept have none.
+	// Records written before it was kept have none, nor do those of a
+	// Submit that could not read that clock (launchOnFiles).
 	SubmittedOnFiles time.Time `json:"submittedOnFiles,omitzero"`
 }
 
@@ -411,12 +413,8 @@ func (l *Local) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	if err := os.Mkdir(wd, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return "", fmt.Errorf("local submit %s: work dir: %w", key, err)
 	}
-	onFiles, err := l.fileNow()
-	if err != nil {
-		return "", fmt.Errorf("local submit %s: read the state directory's clock: %w", key, err)
-	}
 	rec := record{RunID: spec.RunID, Attempt: spec.Attempt, Command: spec.Command, Env: spec.Env,
-		WorkDir: wd, Submitted: time.Now().UTC(), SubmittedOnFiles: onFiles.UTC()}
+		WorkDir: wd, Submitted: time.Now().UTC(), SubmittedOnFiles: l.launchOnFiles(key)}
 	data, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
 		return "", err
@@ -428,6 +426,22 @@ func (l *Local) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 		return "", fmt.Errorf("local submit %s: %w", key, err)
 	}
 	return key, nil
+}
+
+// launchOnFiles is the launch on the state directory's filesystem clock,
+// for the job's record (SubmittedOnFiles), or the zero time where that
+// clock cannot be read, which is logged. A Submit failed then: the job
+// was never launched for want of a time its readers do without (a record
+// without it is counted on the server's own clock, as records written
+// before it was kept are; sinceLaunch, wrapperSeen).
+func (l *Local) launchOnFiles(key string) time.Time {
+	now, err := l.fileNow()
+	if err != nil {
+		l.logger.Warn("local: the state directory's clock cannot be read; the job's launch is kept on the server's clock alone",
+			"job", key, "err", err)
+		return time.Time{}
+	}
+	return now.UTC()
 }
 
 // launch starts the wrapper in its own session with the run lock on fd 3,
@@ -669,11 +683,7 @@ func (l *Local) submitting(dir string) (held bool, why string, err error) {
 	rec, rerr := launchRecord(dir)
 	if rerr == nil {
 		l.forgetUnreadable(dir)
-		since, err := l.sinceLaunch(rec)
-		if err != nil {
-			return false, "", fmt.Errorf("the job's lock cannot be read (%v): %w", lerr, err)
-		}
-		return since < wrapperStartBound, "", nil
+		return l.sinceLaunch(rec) < wrapperStartBound, "", nil
 	}
 	unread, err := l.unreadableFor(dir)
 	if err != nil {
@@ -1087,22 +1097,23 @@ func launchRecord(dir string) (record, error) {
 // workload doing so each time would keep it starting for ever. The time kept in
 // the record is the server's alone: no workload can write the record.
 //
-// A record without it (written before it was kept), or one that lies
-// after that clock's now (the clock set back, or the state directory
-// moved to another filesystem), is counted on the server's own clock, as
-// before: bounded, though not alike for every server.
-func (l *Local) sinceLaunch(rec record) (time.Duration, error) {
+// A record without it (written before it was kept, or when that clock
+// could not be read at the Submit), one that lies after that clock's now
+// (the clock set back, or the state directory moved to another
+// filesystem), or that clock failing to be read now, is counted on the
+// server's own clock, as before: bounded, though not alike for every
+// server. A clock that could not be read made Status fail, and the job
+// was read neither as starting nor as lost for as long as it could not.
+// That is not logged: Status is asked again and again.
+func (l *Local) sinceLaunch(rec record) time.Duration {
 	if rec.SubmittedOnFiles.IsZero() {
-		return l.clock().Sub(rec.Submitted), nil
+		return l.clock().Sub(rec.Submitted)
 	}
 	now, err := l.fileNow()
-	if err != nil {
-		return 0, fmt.Errorf("read the state directory's clock: %w", err)
+	if err != nil || rec.SubmittedOnFiles.After(now) {
+		return l.clock().Sub(rec.Submitted)
 	}
-	if rec.SubmittedOnFiles.After(now) {
-		return l.clock().Sub(rec.Submitted), nil
-	}
-	return now.Sub(rec.SubmittedOnFiles), nil
+	return now.Sub(rec.SubmittedOnFiles)
 }
 
 func minTime(a, b time.Time) time.Time {
