@@ -18,7 +18,15 @@ func RunLockHeld(dir string) (bool, error) { return runLockHeld(dir) }
 
 // SetFileClock has l read the state directory's filesystem clock (the one
 // a job whose lock and record cannot be read is bounded by) off now.
-func SetFileClock(l *Local, now func() time.Time) { l.fileClock = now }
+func SetFileClock(l *Local, now func() time.Time) {
+	l.fileClock = func() (time.Time, error) { return now(), nil }
+}
+
+// SetFileClockFailing has every read of l's state directory's filesystem
+// clock fail with err.
+func SetFileClockFailing(l *Local, err error) {
+	l.fileClock = func() (time.Time, error) { return time.Time{}, err }
+}
 
 // FileNow is the time now on the state directory's filesystem clock.
 func FileNow(l *Local) (time.Time, error) { return l.fileNow() }
@@ -27,5 +35,12 @@ func FileNow(l *Local) (time.Time, error) { return l.fileNow() }
 // (the one it tells a temporary file's age by) off now, until undo.
 func SetStartFileClock(now func() time.Time) (undo func()) {
 	startFileNow = func(string) (time.Time, error) { return now(), nil }
+	return func() { startFileNow = fileNowIn }
+}
+
+// SetStartFileClockFailing has New's read of the state directory's
+// filesystem clock fail with err, until undo.
+func SetStartFileClockFailing(err error) (undo func()) {
+	startFileNow = func(string) (time.Time, error) { return time.Time{}, err }
 	return func() { startFileNow = fileNowIn }
 }

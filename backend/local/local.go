@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +29,23 @@ func init() { backend.Register("local", Factory) }
 // Factory makes a local backend for one site (a backend.Factory).
 func Factory(site catalog.BackendSpec, stateDir string) (backend.Backend, error) {
 	return New(site, stateDir)
+}
+
+// Option configures a local backend (New).
+type Option func(*Local)
+
+// WithLogger reports to lg what the backend carries on through without
+// failing: the state directory's filesystem clock that could not be read
+// at its start or at a Submit. Without it, slog.Default is told.
+func WithLogger(lg *slog.Logger) Option {
+	return func(l *Local) { l.logger = lg }
+}
+
+// FactoryWith is Factory with opts.
+func FactoryWith(opts ...Option) backend.Factory {
+	return func(site catalog.BackendSpec, stateDir string) (backend.Backend, error) {
+		return New(site, stateDir, opts...)
+	}
 }
 
 // wrapper runs the job's command and records its exit code atomically. It
@@ -114,13 +132,16 @@ type Local struct {
 
 	// now is the clock a job read as starting is bounded by, from the
 	// launch its record names, where the record does not name it on the
-	// state directory's filesystem clock (sinceLaunch; time.Now where
-	// nil; the tests set their own). Every other such job, its record
-	// readable or not, is bounded on that filesystem clock (fileNow).
+	// state directory's filesystem clock or that clock cannot be read
+	// (sinceLaunch; time.Now where nil; the tests set their own). Every
+	// other such job, its record readable or not, is bounded on that
+	// filesystem clock (fileNow).
 	now func() time.Time
 	// fileClock, where set, is the state directory's filesystem clock
 	// (fileNow) the tests set in place of the filesystem's.
-	fileClock func() time.Time
+	fileClock func() (time.Time, error)
+	// logger is told what the backend carries on through (WithLogger).
+	logger *slog.Logger
 }
 
 func (l *Local) clock() time.Time {
@@ -143,7 +164,7 @@ var (
 // New makes a local backend keeping its state in stateDir. site.WorkDir, when
 // set, is the root of the jobs' working directories (relative to stateDir if
 // not absolute); site's other settings are ignored.
-func New(site catalog.BackendSpec, stateDir string) (*Local, error) {
+func New(site catalog.BackendSpec, stateDir string, opts ...Option) (*Local, error) {
 	abs, work, err := backend.Dirs("local", site, stateDir)
 	if err != nil {
 		return nil, err
@@ -169,10 +190,17 @@ func New(site catalog.BackendSpec, stateDir string) (*Local, error) {
 			return nil, fmt.Errorf("local backend: %w", err)
 		}
 	}
-	removeStaleTemps(abs)
+	l := &Local{stateDir: abs, workRoot: work, CancelGrace: 5 * time.Second, TreeWait: 9 * time.Second,
+		OutputLimit: DefaultOutputLimit, Limits: limits, ScratchFloor: floorBytes, ScratchInodeFloor: floorInodes}
+	for _, opt := range opts {
+		opt(l)
+	}
+	if l.logger == nil {
+		l.logger = slog.Default()
+	}
+	removeStaleTemps(abs, l.logger)
 	sweepUnreadable(abs)
-	return &Local{stateDir: abs, workRoot: work, CancelGrace: 5 * time.Second, TreeWait: 9 * time.Second,
-		OutputLimit: DefaultOutputLimit, Limits: limits, ScratchFloor: floorBytes, ScratchInodeFloor: floorInodes}, nil
+	return l, nil
 }
 
 // removeStaleTemps removes the temporary files that writers killed before
@@ -191,9 +219,15 @@ func New(site catalog.BackendSpec, stateDir string) (*Local, error) {
 // state directory whose clock ran more than StaleTempAge ahead of that
 // one's took the job record another server was filling as stale and
 // removed it, failing that server's Submit. Where that clock cannot be
-// read, none is taken as stale: a later start removes them.
-func removeStaleTemps(stateDir string) int {
+// read, none is taken as stale: a later start removes them. That is told
+// to logger, once: the temporary files then stay for as long as the
+// clock cannot be read, and nothing else said so.
+func removeStaleTemps(stateDir string, logger *slog.Logger) int {
 	now, err := startFileNow(stateDir)
+	if err != nil {
+		logger.Warn("local: the state directory's clock cannot be read; no temporary file killed writers left is removed at this start",
+			"dir", stateDir, "err", err)
+	}
 	stale := func(dir string, target func(name string) bool) int {
 		if err != nil {
 			return 0
@@ -280,7 +314,8 @@ type record struct {
 	// holds the state directory (fileNow), the one clock every server
 	// sharing the directory reads alike: Submitted is the launching
 	// server's own, which another's may be hours from (see sinceLaunch).
-	// Records written before it was kept have none.
+	// Records written before it was kept have none, nor do those of a
+	// Submit that could not read that clock (launchOnFiles).
 	SubmittedOnFiles time.Time `json:"submittedOnFiles,omitzero"`
 }
 
@@ -378,12 +413,8 @@ func (l *Local) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	if err := os.Mkdir(wd, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return "", fmt.Errorf("local submit %s: work dir: %w", key, err)
 	}
-	onFiles, err := l.fileNow()
-	if err != nil {
-		return "", fmt.Errorf("local submit %s: read the state directory's clock: %w", key, err)
-	}
 	rec := record{RunID: spec.RunID, Attempt: spec.Attempt, Command: spec.Command, Env: spec.Env,
-		WorkDir: wd, Submitted: time.Now().UTC(), SubmittedOnFiles: onFiles.UTC()}
+		WorkDir: wd, Submitted: time.Now().UTC(), SubmittedOnFiles: l.launchOnFiles(key)}
 	data, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
 		return "", err
@@ -395,6 +426,22 @@ func (l *Local) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 		return "", fmt.Errorf("local submit %s: %w", key, err)
 	}
 	return key, nil
+}
+
+// launchOnFiles is the launch on the state directory's filesystem clock,
+// for the job's record (SubmittedOnFiles), or the zero time where that
+// clock cannot be read, which is logged. A Submit failed then: the job
+// was never launched for want of a time its readers do without (a record
+// without it is counted on the server's own clock, as records written
+// before it was kept are; sinceLaunch, wrapperSeen).
+func (l *Local) launchOnFiles(key string) time.Time {
+	now, err := l.fileNow()
+	if err != nil {
+		l.logger.Warn("local: the state directory's clock cannot be read; the job's launch is kept on the server's clock alone",
+			"job", key, "err", err)
+		return time.Time{}
+	}
+	return now.UTC()
 }
 
 // launch starts the wrapper in its own session with the run lock on fd 3,
@@ -636,11 +683,7 @@ func (l *Local) submitting(dir string) (held bool, why string, err error) {
 	rec, rerr := launchRecord(dir)
 	if rerr == nil {
 		l.forgetUnreadable(dir)
-		since, err := l.sinceLaunch(rec)
-		if err != nil {
-			return false, "", fmt.Errorf("the job's lock cannot be read (%v): %w", lerr, err)
-		}
-		return since < wrapperStartBound, "", nil
+		return l.sinceLaunch(rec) < wrapperStartBound, "", nil
 	}
 	unread, err := l.unreadableFor(dir)
 	if err != nil {
@@ -983,15 +1026,15 @@ func (l *Local) Cancel(ctx context.Context, handle string) error {
 // and a pid file's time set ahead made every later session under the
 // job's old id the job's for sure, its group signalled by a Cancel of the
 // job, lost long ago. The pid file's time counts no later than
-// wrapperStartBound after the launch job.json records (Submitted, which
-// only the server writes): the wrapper began by then, and a time before
-// its real one only makes fewer processes the job's for sure (see
+// wrapperStartBound after the launch job.json records, which only the
+// server writes (pidTimeBound): the wrapper began by then, and a time
+// before its real one only makes fewer processes the job's for sure (see
 // waitTree). Without a readable record the pid file's time is not used.
 func wrapperSeen(dir string) uint64 {
 	var seen uint64
 	if fi, err := os.Stat(filepath.Join(dir, "pid")); err == nil {
-		if launched, ok := launchedAt(dir); ok {
-			seen = bootTicksAt(minTime(fi.ModTime(), launched.Add(wrapperStartBound)))
+		if rec, err := launchRecord(dir); err == nil {
+			seen = bootTicksAt(minTime(fi.ModTime(), pidTimeBound(rec)))
 		}
 	}
 	if fi, err := os.Stat(filepath.Join(dir, "exitcode")); err == nil {
@@ -1005,16 +1048,20 @@ func wrapperSeen(dir string) uint64 {
 // out status probes for up to runLockWait), then the wrapper started.
 const wrapperStartBound = 10 * time.Second
 
-// launchedAt is when the job in dir was launched, as its job.json says.
-func launchedAt(dir string) (time.Time, bool) {
-	at, err := launchRecorded(dir)
-	return at, err == nil
-}
-
-// launchRecorded is launchedAt, saying why the record cannot tell.
-func launchRecorded(dir string) (time.Time, error) {
-	rec, err := launchRecord(dir)
-	return rec.Submitted, err
+// pidTimeBound is the latest a job's pid file's time may be taken as
+// (wrapperSeen): wrapperStartBound after the launch rec names, on the
+// filesystem's clock (SubmittedOnFiles), which stamped the pid file too.
+// It was counted from the launching server's own clock (Submitted): a
+// launcher whose clock ran ahead of the filesystem's let a workload set
+// the pid file's time ahead by as much, and a later session under the
+// job's old id begun within that was the job's for sure. A record
+// without it (written by an older server, or when that clock could not
+// be read) is counted from Submitted, as before.
+func pidTimeBound(rec record) time.Time {
+	if !rec.SubmittedOnFiles.IsZero() {
+		return rec.SubmittedOnFiles.Add(wrapperStartBound)
+	}
+	return rec.Submitted.Add(wrapperStartBound)
 }
 
 // launchRecord is the job's record in dir, which must name its launch.
@@ -1050,22 +1097,23 @@ func launchRecord(dir string) (record, error) {
 // workload doing so each time would keep it starting for ever. The time kept in
 // the record is the server's alone: no workload can write the record.
 //
-// A record without it (written before it was kept), or one that lies
-// after that clock's now (the clock set back, or the state directory
-// moved to another filesystem), is counted on the server's own clock, as
-// before: bounded, though not alike for every server.
-func (l *Local) sinceLaunch(rec record) (time.Duration, error) {
+// A record without it (written before it was kept, or when that clock
+// could not be read at the Submit), one that lies after that clock's now
+// (the clock set back, or the state directory moved to another
+// filesystem), or that clock failing to be read now, is counted on the
+// server's own clock, as before: bounded, though not alike for every
+// server. A clock that could not be read made Status fail, and the job
+// was read neither as starting nor as lost for as long as it could not.
+// That is not logged: Status is asked again and again.
+func (l *Local) sinceLaunch(rec record) time.Duration {
 	if rec.SubmittedOnFiles.IsZero() {
-		return l.clock().Sub(rec.Submitted), nil
+		return l.clock().Sub(rec.Submitted)
 	}
 	now, err := l.fileNow()
-	if err != nil {
-		return 0, fmt.Errorf("read the state directory's clock: %w", err)
+	if err != nil || rec.SubmittedOnFiles.After(now) {
+		return l.clock().Sub(rec.Submitted)
 	}
-	if rec.SubmittedOnFiles.After(now) {
-		return l.clock().Sub(rec.Submitted), nil
-	}
-	return now.Sub(rec.SubmittedOnFiles), nil
+	return now.Sub(rec.SubmittedOnFiles)
 }
 
 func minTime(a, b time.Time) time.Time {

@@ -158,26 +158,33 @@ func namePid(t *testing.T, pidPath string, pid int, mtime time.Time) {
 // job killed its leader. The pid file's time now counts no later than
 // shortly after the launch its record names.
 func TestCancelLeavesASessionUnderAPidFileTimeSetAhead(t *testing.T) {
+	hourAgo := time.Now().Add(-time.Hour)
+	cancelLeavesASessionUnderAPidFileTimeSetAhead(t, hourAgo, hourAgo)
+}
+
+// TestPidFileTimeBoundedOnTheFilesystemClock: the pid file's time, which
+// the filesystem stamps on its own clock, counted no later than 10 s
+// after the launch on the launching server's clock: a launcher whose
+// clock ran an hour ahead of the filesystem's let a workload set the pid
+// file's time an hour ahead, and a later session under a lost job's old
+// id begun within that hour was the job's for sure, its leader killed by
+// a Cancel of the job. It is now bounded by the launch the record keeps
+// on the filesystem's clock.
+func TestPidFileTimeBoundedOnTheFilesystemClock(t *testing.T) {
+	launch := time.Now().Add(-time.Hour)
+	cancelLeavesASessionUnderAPidFileTimeSetAhead(t, launch.Add(time.Hour), launch)
+}
+
+// cancelLeavesASessionUnderAPidFileTimeSetAhead has a lost job's record
+// name its launch at submitted on the launching server's clock and at
+// onFiles on the filesystem's, sets its pid file's time an hour ahead,
+// naming a session begun now, and checks that a Cancel of the job leaves
+// that session's leader.
+func cancelLeavesASessionUnderAPidFileTimeSetAhead(t *testing.T, submitted, onFiles time.Time) {
+	t.Helper()
 	ctx := context.Background()
 	b, _, h, pidPath, _ := submitLost(t)
-	// The job was launched an hour ago (its record, which only the
-	// server writes).
-	recPath := filepath.Join(filepath.Dir(pidPath), "job.json")
-	data, err := os.ReadFile(recPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rec map[string]any
-	if err := json.Unmarshal(data, &rec); err != nil {
-		t.Fatal(err)
-	}
-	rec["submitted"] = time.Now().Add(-time.Hour).UTC().Format(time.RFC3339Nano)
-	if data, err = json.Marshal(rec); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(recPath, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	setLaunch(t, filepath.Join(filepath.Dir(pidPath), "job.json"), submitted, onFiles)
 
 	other := exec.Command("sleep", "60")
 	other.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -192,5 +199,28 @@ func TestCancelLeavesASessionUnderAPidFileTimeSetAhead(t *testing.T) {
 	}
 	if !running(other.Process.Pid) {
 		t.Fatalf("Cancel of a lost job whose pid file's time was set ahead killed pid %d, a later session's leader under the job's old id", other.Process.Pid)
+	}
+}
+
+// setLaunch has the job record at path (which only the server writes)
+// name its launch at submitted on the launching server's clock and at
+// onFiles on the state directory's filesystem clock.
+func setLaunch(t *testing.T, path string, submitted, onFiles time.Time) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec map[string]any
+	if err := json.Unmarshal(data, &rec); err != nil {
+		t.Fatal(err)
+	}
+	rec["submitted"] = submitted.UTC().Format(time.RFC3339Nano)
+	rec["submittedOnFiles"] = onFiles.UTC().Format(time.RFC3339Nano)
+	if data, err = json.Marshal(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

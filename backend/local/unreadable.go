@@ -100,7 +100,7 @@ func (l *Local) unreadableFor(dir string) (time.Duration, error) {
 // for a job's entry. The tests set their own (fileClock).
 func (l *Local) fileNow() (time.Time, error) {
 	if l.fileClock != nil {
-		return l.fileClock(), nil
+		return l.fileClock()
 	}
 	return fileNowIn(l.stateDir)
 }
