@@ -23,6 +23,7 @@ import (
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/backend/kubernetes"
+	"meridian.dev/meridian/backend/local"
 	"meridian.dev/meridian/backend/slurm"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
@@ -243,13 +244,15 @@ const slurmRecordKeyFile = "slurm-record-key"
 // site's attempts are lost once their node has not been Ready for the
 // server's site timeout. A Slurm site's backend signs its records with the
 // key in stateDir (slurmRecordKeyFile), made there on first use, and logs
-// the records it refuses to logger.
+// the records it refuses to logger; a local site's backend logs there what
+// it carries on through (a filesystem clock it could not read).
 func backendsFor(siteTimeout time.Duration, stateDir string, logger *slog.Logger) run.BackendFor {
 	set := make(backend.Set, len(siteBackends))
 	for t, f := range siteBackends {
 		set[t] = f
 	}
 	set[catalog.BackendSlurm] = slurm.FactoryWith(slurm.RecordKeyFile(filepath.Join(stateDir, slurmRecordKeyFile)), slurm.WithLogger(logger))
+	set[catalog.BackendLocal] = local.FactoryWith(local.WithLogger(logger))
 	return func(site *catalog.Site, root string) (backend.Backend, error) {
 		b, err := set.For(site.Spec.Backend, root)
 		if err != nil {
