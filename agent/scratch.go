@@ -110,16 +110,25 @@ func same(f *os.File, path string) bool {
 	return err == nil && os.SameFile(a, b)
 }
 
+// sweepRemove is removeScratch for Sweep (a variable, so that a test where
+// nothing can be mounted can stand in for a scratch a mount holds busy).
+var sweepRemove = removeScratch
+
 // Sweep removes, under root, every scratch directory whose lock beside it
 // no agent holds (its agent died: killed with its node, say), with the
 // lock; a scratch whose agent runs keeps its lock and is left alone. Links
-// are removed, never followed. It returns how many it removed.
+// are removed, never followed. It returns how many it removed, and the
+// errors of those it could not remove, joined: a scratch that cannot be
+// removed (a mount its tenant put in it holds it busy) keeps its lock and
+// is met again at every sweep, so the sweep goes on past it to the dead
+// scratch after it, other tenants' unsealed data.
 func Sweep(root string) (int, error) {
 	ents, err := os.ReadDir(root)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
+	var errs []error
 	for _, e := range ents {
 		name := e.Name()
 		if !e.Type().IsRegular() || !strings.HasSuffix(name, LockSuffix) || name == LockSuffix {
@@ -134,16 +143,14 @@ func Sweep(root string) (int, error) {
 			f.Close()
 			continue
 		}
-		err = removeScratch(strings.TrimSuffix(path, LockSuffix), f)
-		if err == nil {
+		if err := sweepRemove(strings.TrimSuffix(path, LockSuffix), f); err != nil {
+			errs = append(errs, err)
+		} else {
 			n++
 		}
 		f.Close()
-		if err != nil {
-			return n, err
-		}
 	}
-	return n, nil
+	return n, errors.Join(errs...)
 }
 
 // removeScratch removes the scratch wd, everything in it and its lock
@@ -314,7 +321,10 @@ func SweepMain(args []string, stdout, stderr io.Writer) int {
 	code := 0
 	n, err := Sweep(dir)
 	if err != nil {
-		fmt.Fprintf(stderr, "meridian agent sweep %s: %v\n", dir, err)
+		// One line for each scratch left, each saying which sweep.
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintf(stderr, "meridian agent sweep %s: %s\n", dir, line)
+		}
 		code = 1
 	}
 	for _, name := range wait {
