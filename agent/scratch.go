@@ -224,16 +224,29 @@ func openDirNoFollow(p string) (int, error) {
 // only at the start, and the scratch, or a directory above it, swapped
 // for a link since had the wipe empty whatever the link led to. It
 // reports whether wd and its lock are to be left for the sweep: when wd
-// no longer names the directory checked (the one emptied), or that
-// could not be emptied, each said through logf.
+// names another file than the directory checked (the one emptied), or
+// that could not be emptied, each said through logf. A scratch removed
+// (its workload's rm -rf), or moved away, leaves nothing at wd for the
+// sweep: its lock is not left either, and the log says what happened.
 func wipeScratch(scratch *os.File, wd string, logf func(string, ...any)) (leave bool) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
 	fd := int(scratch.Fd())
-	if err := namedBy(fd, wd); err != nil {
+	err := namedBy(fd, wd)
+	removed := removedDir(fd) // empty, and nothing can be made in it
+	switch {
+	case errors.Is(err, unix.ENOENT) && removed:
+		logf("scratch %s was removed during the attempt (by its workload, most likely): nothing was left in it to wipe, nor for `meridian agent sweep`", wd)
+		return false
+	case errors.Is(err, unix.ENOENT):
+		logf("scratch %s names nothing now (it, or a directory above it, was moved away during the attempt): the directory checked at the attempt's start is emptied through the descriptor held since, and nothing is left at the path for `meridian agent sweep`", wd)
+	case err != nil:
 		leave = true
 		logf("scratch %s no longer names the directory checked at the attempt's start (%v: it, or a directory above it, was renamed or replaced since): that directory is emptied through the descriptor held since, never by the path, and the path is left as it is, with its lock, for `meridian agent sweep`", wd, err)
+	}
+	if removed {
+		return leave
 	}
 	dir, err := openTaken(fd, wd)
 	if err == nil {
@@ -245,6 +258,13 @@ func wipeScratch(scratch *os.File, wd string, logf func(string, ...any)) (leave 
 		return true
 	}
 	return leave
+}
+
+// removedDir reports whether the directory open as fd has been removed:
+// it has no name left, and nothing can be made in it.
+func removedDir(fd int) bool {
+	var st unix.Stat_t
+	return unix.Fstat(fd, &st) == nil && st.Nlink == 0
 }
 
 // scratchShaped reports whether what is at wd could be an agent's scratch:
