@@ -110,16 +110,25 @@ func same(f *os.File, path string) bool {
 	return err == nil && os.SameFile(a, b)
 }
 
+// sweepRemove is removeScratch for Sweep (a variable, so that a test where
+// nothing can be mounted can stand in for a scratch a mount holds busy).
+var sweepRemove = removeScratch
+
 // Sweep removes, under root, every scratch directory whose lock beside it
 // no agent holds (its agent died: killed with its node, say), with the
 // lock; a scratch whose agent runs keeps its lock and is left alone. Links
-// are removed, never followed. It returns how many it removed.
+// are removed, never followed. It returns how many it removed, and the
+// errors of those it could not remove, joined: a scratch that cannot be
+// removed (a mount its tenant put in it holds it busy) keeps its lock and
+// is met again at every sweep, so the sweep goes on past it to the dead
+// scratch after it, other tenants' unsealed data.
 func Sweep(root string) (int, error) {
 	ents, err := os.ReadDir(root)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
+	var errs []error
 	for _, e := range ents {
 		name := e.Name()
 		if !e.Type().IsRegular() || !strings.HasSuffix(name, LockSuffix) || name == LockSuffix {
@@ -134,16 +143,14 @@ func Sweep(root string) (int, error) {
 			f.Close()
 			continue
 		}
-		err = removeScratch(strings.TrimSuffix(path, LockSuffix), f)
-		if err == nil {
+		if err := sweepRemove(strings.TrimSuffix(path, LockSuffix), f); err != nil {
+			errs = append(errs, err)
+		} else {
 			n++
 		}
 		f.Close()
-		if err != nil {
-			return n, err
-		}
 	}
-	return n, nil
+	return n, errors.Join(errs...)
 }
 
 // removeScratch removes the scratch wd, everything in it and its lock
@@ -217,16 +224,29 @@ func openDirNoFollow(p string) (int, error) {
 // only at the start, and the scratch, or a directory above it, swapped
 // for a link since had the wipe empty whatever the link led to. It
 // reports whether wd and its lock are to be left for the sweep: when wd
-// no longer names the directory checked (the one emptied), or that
-// could not be emptied, each said through logf.
+// names another file than the directory checked (the one emptied), or
+// that could not be emptied, each said through logf. A scratch removed
+// (its workload's rm -rf), or moved away, leaves nothing at wd for the
+// sweep: its lock is not left either, and the log says what happened.
 func wipeScratch(scratch *os.File, wd string, logf func(string, ...any)) (leave bool) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
 	fd := int(scratch.Fd())
-	if err := namedBy(fd, wd); err != nil {
+	err := namedBy(fd, wd)
+	removed := removedDir(fd) // empty, and nothing can be made in it
+	switch {
+	case errors.Is(err, unix.ENOENT) && removed:
+		logf("scratch %s was removed during the attempt (by its workload, most likely): nothing was left in it to wipe, nor for `meridian agent sweep`", wd)
+		return false
+	case errors.Is(err, unix.ENOENT):
+		logf("scratch %s names nothing now (it, or a directory above it, was moved away during the attempt): the directory checked at the attempt's start is emptied through the descriptor held since, and nothing is left at the path for `meridian agent sweep`", wd)
+	case err != nil:
 		leave = true
 		logf("scratch %s no longer names the directory checked at the attempt's start (%v: it, or a directory above it, was renamed or replaced since): that directory is emptied through the descriptor held since, never by the path, and the path is left as it is, with its lock, for `meridian agent sweep`", wd, err)
+	}
+	if removed {
+		return leave
 	}
 	dir, err := openTaken(fd, wd)
 	if err == nil {
@@ -238,6 +258,13 @@ func wipeScratch(scratch *os.File, wd string, logf func(string, ...any)) (leave 
 		return true
 	}
 	return leave
+}
+
+// removedDir reports whether the directory open as fd has been removed:
+// it has no name left, and nothing can be made in it.
+func removedDir(fd int) bool {
+	var st unix.Stat_t
+	return unix.Fstat(fd, &st) == nil && st.Nlink == 0
 }
 
 // scratchShaped reports whether what is at wd could be an agent's scratch:
@@ -314,7 +341,10 @@ func SweepMain(args []string, stdout, stderr io.Writer) int {
 	code := 0
 	n, err := Sweep(dir)
 	if err != nil {
-		fmt.Fprintf(stderr, "meridian agent sweep %s: %v\n", dir, err)
+		// One line for each scratch left, each saying which sweep.
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintf(stderr, "meridian agent sweep %s: %s\n", dir, line)
+		}
 		code = 1
 	}
 	for _, name := range wait {
