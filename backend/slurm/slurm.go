@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -215,7 +216,10 @@ const workDirPerm = 0o755
 // root) it is made as records.mkdirAll makes it (through the state
 // directory's root when it lies below it).
 func (s *Slurm) makeWorkDir(wd string, own bool) error {
-	rel, ok := s.belowWorkRoot(wd)
+	rel, ok, err := s.belowWorkRoot(wd)
+	if err != nil {
+		return err
+	}
 	if !ok {
 		return s.rec.mkdirAll(wd, workDirPerm)
 	}
@@ -270,29 +274,31 @@ func namesNow(err error) string {
 // belowWorkRoot returns wd relative to the work root, and whether it
 // lies below it: by its path as given, or (a named workDir spelled
 // through another path to the work root, such as a link the site keeps
-// to its scratch) through one of its parents that is the work root, by
-// identity, looked at deepest first. Taken for a directory outside, such
-// a workDir was made by its path, following any link a workload put on
-// its way below the work root.
-func (s *Slurm) belowWorkRoot(wd string) (string, bool) {
+// to its scratch) by resolving it from / (resolveWorkDir), its links
+// followed only where trusted, to the first directory on its way that is
+// the work root, by identity. Taken for a directory outside, such a
+// workDir was made by its path, following any link a workload put on its
+// way below the work root; and looked at deepest first, parent by parent
+// with their links followed, a workload's link below the work root back
+// to it (x -> .) read as the work root itself.
+func (s *Slurm) belowWorkRoot(wd string) (string, bool, error) {
 	rel, err := filepath.Rel(s.workRoot, wd)
 	if err == nil && rel != "." && filepath.IsLocal(rel) {
-		return rel, true
+		return rel, true, nil
 	}
 	if !filepath.IsAbs(wd) {
-		return "", false
+		return "", false, nil
 	}
 	root, err := s.workRootStat()
+	if errors.Is(err, fs.ErrNotExist) {
+		// No work root yet (the default one, made with the first
+		// attempt's directory): nothing lies below it.
+		return "", false, nil
+	}
 	if err != nil {
-		return "", false
+		return "", false, fmt.Errorf("work root %s: %w", s.workRoot, err)
 	}
-	for p := filepath.Dir(wd); p != filepath.Dir(p); p = filepath.Dir(p) {
-		if fi, err := os.Stat(p); err == nil && os.SameFile(fi, root) {
-			rel, err := filepath.Rel(p, wd)
-			return rel, err == nil && rel != "." && filepath.IsLocal(rel)
-		}
-	}
-	return "", false
+	return resolveWorkDir(wd, root)
 }
 
 // workRootStat is what the work root is: a site's own as opened at
