@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -883,21 +884,28 @@ func (s *Slurm) findByScript(ctx context.Context, runID string, attempt int) ([]
 // only while its command is the attempt's batch script: otherwise the id
 // is another job's now, and the attempt's job reads as forgotten.
 func (s *Slurm) Status(ctx context.Context, handle string) (backend.Status, error) {
-	// The state directory opened once for the poll (records.held), held
-	// across squeue: a descriptor, against the seven opens a forgotten
-	// job's records and marks took.
+	id, ok := handleID(handle)
+	if !ok {
+		return backend.Status{}, fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
+	}
+	job, qerr := s.queryJob(ctx, id)
+	// The state directory is opened once for the poll (records.held),
+	// against the seven opens a forgotten job's records and marks took,
+	// but only once squeue has answered: opened before it, a descriptor
+	// was held for as long as squeue took (up to CommandTimeout), on
+	// every poll.
 	rec, release := s.rec.held()
+	release = sync.OnceFunc(release)
 	defer release()
 	ref, err := rec.parse(handle)
 	if err != nil {
 		return backend.Status{}, err
 	}
-	job, err := s.queryJob(ctx, ref.id)
-	if isInvalidJob(err) {
+	if isInvalidJob(qerr) {
 		return rec.forgottenStatus(handle, ref)
 	}
-	if err != nil {
-		return backend.Status{}, fmt.Errorf("slurm status %s: %w", handle, err)
+	if qerr != nil {
+		return backend.Status{}, fmt.Errorf("slurm status %s: %w", handle, qerr)
 	}
 	key, ok := s.jobsKey(job)
 	if ok && ref.key != "" && key != ref.key {
@@ -925,6 +933,8 @@ func (s *Slurm) Status(ctx context.Context, handle string) (backend.Status, erro
 			// Where the job runs, for Clean once slurmctld forgets it.
 			rec.saveNodes(key, job.NodeList) //nolint:errcheck // best effort
 		}
+		// Not held across sinfo either.
+		release()
 		if down, err := s.downNode(ctx, job.NodeList); err != nil {
 			return backend.Status{}, fmt.Errorf("slurm status %s: %w", handle, err)
 		} else if down != "" {
