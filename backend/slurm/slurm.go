@@ -235,8 +235,11 @@ func (s *Slurm) makeWorkDir(wd string, own bool) error {
 	}
 	defer parent.Close()
 	checked, err := checkWorkDir(parent, name, wd, own)
-	if err != nil || s.siteWork == nil {
+	if err != nil {
 		return err
+	}
+	if s.siteWork == nil {
+		return pathNamesChecked(wd, s.workRoot, checked)
 	}
 	return s.samePlace(wd, checked)
 }
@@ -259,6 +262,20 @@ func (s *Slurm) samePlace(wd string, checked os.FileInfo) error {
 	}
 	if now, err := os.Lstat(wd); err != nil || !os.SameFile(now, checked) {
 		return fmt.Errorf("work dir %s: not the directory made in the work root %s as opened at start (its path %s); a directory on its way was replaced since the server started; not sending a job to run there", wd, s.workRoot, namesNow(err))
+	}
+	return nil
+}
+
+// pathNamesChecked says whether wd's path names checked, the job's
+// directory made and looked at through the default work root (root, its
+// path), opened through the state directory's root. sbatch (--chdir) and
+// the batch script are given the path: the work root, or a directory on
+// its way, renamed and another put in its place after it was opened had
+// the job sent to run in a directory never checked (its owner, its mode,
+// not a link).
+func pathNamesChecked(wd, root string, checked os.FileInfo) error {
+	if now, err := os.Lstat(wd); err != nil || !os.SameFile(now, checked) {
+		return fmt.Errorf("work dir %s: not the directory made in the work root %s (its path %s); a directory on its way was replaced while it was made; not sending a job to run there", wd, root, namesNow(err))
 	}
 	return nil
 }
