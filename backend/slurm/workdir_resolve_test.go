@@ -149,3 +149,23 @@ func TestSubmitWalksATrustedAliasToTheWorkRoot(t *testing.T) {
 		t.Errorf("a/b not made in the work root: %v", err)
 	}
 }
+
+// TestSubmitRefusesASiteLinkInsideTheWorkRoot: a site's link inside the
+// work root (current -> 2026-12), which jobs named as workDir current/x,
+// was followed before links below the work root were refused; it is
+// refused now, and the error, which named only the link, says to name
+// the directory it leads to instead. No job is sent.
+func TestSubmitRefusesASiteLinkInsideTheWorkRoot(t *testing.T) {
+	b, _, work, calls := resolveSetup(t, "the site's own work root")
+	if err := os.Mkdir(filepath.Join(work, "2026-12"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("2026-12", filepath.Join(work, "current")); err != nil {
+		t.Fatal(err)
+	}
+	id, err := b.Submit(context.Background(), backend.Spec{RunID: "r1", Attempt: 1, WorkDir: "current/x", Command: []string{"true"}})
+	if err == nil || !strings.Contains(err.Error(), "workDir current/x") || !strings.Contains(err.Error(), "name the directory it leads to") {
+		t.Errorf("Submit = %q, %v; want a refusal naming workDir and saying to name the directory the link leads to", id, err)
+	}
+	noJobSent(t, calls)
+}
