@@ -800,6 +800,16 @@ func laterHandle(h string) (id, key string, ok bool) {
 	return id, key, true
 }
 
+// handleID is the job id a handle names (ID, or ID:KEY), read from the
+// handle alone; ok is false for one that is neither.
+func handleID(h string) (id string, ok bool) {
+	if isJobID(h) {
+		return h, true
+	}
+	id, _, ok = laterHandle(h)
+	return id, ok
+}
+
 // liveLater says whether handles/ID:KEY, the record that lists a later
 // attempt's job of id for capacity polls, names key.
 // One that does is remembered (laterSeen).

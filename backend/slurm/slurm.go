@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -215,7 +217,10 @@ const workDirPerm = 0o755
 // root) it is made as records.mkdirAll makes it (through the state
 // directory's root when it lies below it).
 func (s *Slurm) makeWorkDir(wd string, own bool) error {
-	rel, ok := s.belowWorkRoot(wd)
+	rel, ok, err := s.belowWorkRoot(wd)
+	if err != nil {
+		return err
+	}
 	if !ok {
 		return s.rec.mkdirAll(wd, workDirPerm)
 	}
@@ -230,8 +235,11 @@ func (s *Slurm) makeWorkDir(wd string, own bool) error {
 	}
 	defer parent.Close()
 	checked, err := checkWorkDir(parent, name, wd, own)
-	if err != nil || s.siteWork == nil {
+	if err != nil {
 		return err
+	}
+	if s.siteWork == nil {
+		return pathNamesChecked(wd, s.workRoot, checked)
 	}
 	return s.samePlace(wd, checked)
 }
@@ -258,6 +266,20 @@ func (s *Slurm) samePlace(wd string, checked os.FileInfo) error {
 	return nil
 }
 
+// pathNamesChecked says whether wd's path names checked, the job's
+// directory made and looked at through the default work root (root, its
+// path), opened through the state directory's root. sbatch (--chdir) and
+// the batch script are given the path: the work root, or a directory on
+// its way, renamed and another put in its place after it was opened had
+// the job sent to run in a directory never checked (its owner, its mode,
+// not a link).
+func pathNamesChecked(wd, root string, checked os.FileInfo) error {
+	if now, err := os.Lstat(wd); err != nil || !os.SameFile(now, checked) {
+		return fmt.Errorf("work dir %s: not the directory made in the work root %s (its path %s); a directory on its way was replaced while it was made; not sending a job to run there", wd, root, namesNow(err))
+	}
+	return nil
+}
+
 // namesNow says what a path that no longer names the directory it did
 // names now: err looking at it, or another directory.
 func namesNow(err error) string {
@@ -270,29 +292,31 @@ func namesNow(err error) string {
 // belowWorkRoot returns wd relative to the work root, and whether it
 // lies below it: by its path as given, or (a named workDir spelled
 // through another path to the work root, such as a link the site keeps
-// to its scratch) through one of its parents that is the work root, by
-// identity, looked at deepest first. Taken for a directory outside, such
-// a workDir was made by its path, following any link a workload put on
-// its way below the work root.
-func (s *Slurm) belowWorkRoot(wd string) (string, bool) {
+// to its scratch) by resolving it from / (resolveWorkDir), its links
+// followed only where trusted, to the first directory on its way that is
+// the work root, by identity. Taken for a directory outside, such a
+// workDir was made by its path, following any link a workload put on its
+// way below the work root; and looked at deepest first, parent by parent
+// with their links followed, a workload's link below the work root back
+// to it (x -> .) read as the work root itself.
+func (s *Slurm) belowWorkRoot(wd string) (string, bool, error) {
 	rel, err := filepath.Rel(s.workRoot, wd)
 	if err == nil && rel != "." && filepath.IsLocal(rel) {
-		return rel, true
+		return rel, true, nil
 	}
 	if !filepath.IsAbs(wd) {
-		return "", false
+		return "", false, nil
 	}
 	root, err := s.workRootStat()
+	if errors.Is(err, fs.ErrNotExist) {
+		// No work root yet (the default one, made with the first
+		// attempt's directory): nothing lies below it.
+		return "", false, nil
+	}
 	if err != nil {
-		return "", false
+		return "", false, fmt.Errorf("work root %s: %w", s.workRoot, err)
 	}
-	for p := filepath.Dir(wd); p != filepath.Dir(p); p = filepath.Dir(p) {
-		if fi, err := os.Stat(p); err == nil && os.SameFile(fi, root) {
-			rel, err := filepath.Rel(p, wd)
-			return rel, err == nil && rel != "." && filepath.IsLocal(rel)
-		}
-	}
-	return "", false
+	return resolveWorkDir(wd, root)
 }
 
 // workRootStat is what the work root is: a site's own as opened at
@@ -877,21 +901,28 @@ func (s *Slurm) findByScript(ctx context.Context, runID string, attempt int) ([]
 // only while its command is the attempt's batch script: otherwise the id
 // is another job's now, and the attempt's job reads as forgotten.
 func (s *Slurm) Status(ctx context.Context, handle string) (backend.Status, error) {
-	// The state directory opened once for the poll (records.held), held
-	// across squeue: a descriptor, against the seven opens a forgotten
-	// job's records and marks took.
+	id, ok := handleID(handle)
+	if !ok {
+		return backend.Status{}, fmt.Errorf("handle %q: %w", handle, backend.ErrNotFound)
+	}
+	job, qerr := s.queryJob(ctx, id)
+	// The state directory is opened once for the poll (records.held),
+	// against the seven opens a forgotten job's records and marks took,
+	// but only once squeue has answered: opened before it, a descriptor
+	// was held for as long as squeue took (up to CommandTimeout), on
+	// every poll.
 	rec, release := s.rec.held()
+	release = sync.OnceFunc(release)
 	defer release()
 	ref, err := rec.parse(handle)
 	if err != nil {
 		return backend.Status{}, err
 	}
-	job, err := s.queryJob(ctx, ref.id)
-	if isInvalidJob(err) {
+	if isInvalidJob(qerr) {
 		return rec.forgottenStatus(handle, ref)
 	}
-	if err != nil {
-		return backend.Status{}, fmt.Errorf("slurm status %s: %w", handle, err)
+	if qerr != nil {
+		return backend.Status{}, fmt.Errorf("slurm status %s: %w", handle, qerr)
 	}
 	key, ok := s.jobsKey(job)
 	if ok && ref.key != "" && key != ref.key {
@@ -919,6 +950,8 @@ func (s *Slurm) Status(ctx context.Context, handle string) (backend.Status, erro
 			// Where the job runs, for Clean once slurmctld forgets it.
 			rec.saveNodes(key, job.NodeList) //nolint:errcheck // best effort
 		}
+		// Not held across sinfo either.
+		release()
 		if down, err := s.downNode(ctx, job.NodeList); err != nil {
 			return backend.Status{}, fmt.Errorf("slurm status %s: %w", handle, err)
 		} else if down != "" {

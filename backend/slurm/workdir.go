@@ -58,7 +58,7 @@ func walkWorkDir(base *os.File, rel, root string, perm uint32) (parent *os.File,
 		unix.Close(fd)
 		if errors.Is(err, errWorkDirLink) {
 			at, _ := filepath.Rel(root, filepath.Join(dir, part))
-			return nil, "", fmt.Errorf("workDir %s: %s, on its way below the work root %s, %w; not following it", rel, at, root, errWorkDirLink)
+			return nil, "", fmt.Errorf("workDir %s: %s, on its way below the work root %s, %w; not following it (name the directory it leads to instead)", rel, at, root, errWorkDirLink)
 		}
 		if err != nil {
 			return nil, "", fmt.Errorf("workDir %s: %w", rel, err)
