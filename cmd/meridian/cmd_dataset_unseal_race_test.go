@@ -175,3 +175,39 @@ func TestUnsealToKeepsItsRefusals(t *testing.T) {
 		}
 	}
 }
+
+// TestUnsealToMadeWithTheFilesystemsMode: a filesystem may give a new
+// directory a mode of its own (vfat or exfat with dmask=022, CIFS's
+// dir_mode: 0755), and the unseal, requiring exactly 0700 on what it had
+// just made, refused it as replaced by another user, where the same
+// directory made by hand passed. It is made 0700 through its descriptor
+// now and judged as an existing --to is: the unseal goes on, into a
+// directory 0700 after; one chowned to another user meanwhile is still
+// refused, naming its owner.
+func TestUnsealToMadeWithTheFilesystemsMode(t *testing.T) {
+	unseal := unsealFixture(t)
+	to := filepath.Join(t.TempDir(), "out")
+	setUnsealToHook(t, "made", func(p string) {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Error(err)
+		}
+	})
+	if err := unseal(to); err != nil {
+		t.Fatalf("unseal --to a directory the filesystem made 0755: %v", err)
+	}
+	if got, err := os.ReadFile(filepath.Join(to, "a.txt")); err != nil || string(got) != "plain" {
+		t.Errorf("read %q (%v) in %s; want plain", got, err, to)
+	}
+	if fi, err := os.Stat(to); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("%s after the unseal: %v, %v; want mode 0700", to, fi.Mode(), err)
+	}
+
+	theirs := filepath.Join(t.TempDir(), "out")
+	setUnsealToHook(t, "made", func(p string) {
+		if err := os.Chown(p, otherUID, otherUID); err != nil {
+			t.Error(err)
+		}
+	})
+	wantToRefused(t, unseal(theirs), theirs, theirs+", made by this command, is owned by uid 12345")
+	wantEmptyDir(t, "the directory chowned to another user", theirs)
+}

@@ -64,8 +64,8 @@ func startUnsealTo(to string) (*unsealTo, error) {
 }
 
 // finish makes the directories of --to that are missing, each through
-// the one above it (mkdirat), opens each without following a link and
-// checks it is this user's and 0700, and returns --to's directory, held.
+// the one above it (mkdirat), opens each without following a link, makes
+// it 0700 and judges it as an existing --to is, and returns --to's directory, held.
 // A directory found made (EEXIST: another user may make one in a sticky
 // directory such as /tmp between the look and the mkdir) is judged as
 // one that was there. The caller closes what it returns; close closes
@@ -214,9 +214,10 @@ func (t *unsealTo) enter(name, next string) error {
 }
 
 // makeDir makes the directory name (next) below the one held, 0700. Made
-// by this command, it is opened, checked to be this user's and 0700, and
-// held, its entry synced in its parent; found made already (EEXIST), its
-// name is left to resolve again, as one that was there.
+// by this command, it is opened, made private (madeJudged) and judged as
+// an existing --to is, and held, its entry synced in its parent; found
+// made already (EEXIST), its name is left to resolve again, as one that
+// was there.
 func (t *unsealTo) makeDir(name, next string) error {
 	if unsealToHook != nil {
 		unsealToHook("missing", next)
@@ -243,12 +244,34 @@ func (t *unsealTo) makeDir(name, next string) error {
 	if err := t.enter(name, next); err != nil {
 		return err
 	}
-	fi, err := t.held().Stat()
+	return t.madeJudged(next)
+}
+
+// madeJudged makes the directory just made and held (next) 0700 through
+// its descriptor, then judges it as an existing --to is. A filesystem may
+// give a new directory a mode or owner of its own whatever mkdir asked
+// (vfat or exfat with dmask=022, CIFS's dir_mode, some FUSE, NFS with
+// all_squash): requiring exactly 0700 and this user refused, as replaced
+// by another user, a directory that passes when made by hand. Only this
+// user's directory is chmodded (a chmod of another user's, which only
+// root could do, would change what is theirs), and a chmod that fails or
+// changes nothing (vfat) is no refusal by itself: the judge, on the mode
+// and owner read after it, refuses what another user owns or may write.
+func (t *unsealTo) madeJudged(next string) error {
+	d := t.held()
+	fi, err := d.Stat()
 	if err != nil {
 		return t.fail(err)
 	}
-	if uid := ownerOf(fi); uid != t.w.uid || fi.Mode().Perm() != 0o700 {
-		return t.refuse(fmt.Sprintf("%s, made by this command, is owned by uid %d with mode %04o, not by this command's user (uid %d) with mode 0700: another user replaced it", next, uid, fi.Mode().Perm(), t.w.uid))
+	if ownerOf(fi) == t.w.uid && fi.Mode().Perm() != 0o700 {
+		// Best effort, as said above; the mode is read again below.
+		_ = unix.Fchmod(int(d.Fd()), 0o700)
+		if fi, err = d.Stat(); err != nil {
+			return t.fail(err)
+		}
+	}
+	if bad := t.w.judge(next, fi); bad != "" {
+		return t.refuse(fmt.Sprintf("%s, made by this command, is owned by uid %d with mode %04o: another user may have replaced it: %s", next, ownerOf(fi), fi.Mode().Perm(), bad))
 	}
 	return nil
 }

@@ -199,7 +199,9 @@ func RemoveTemps(path string) int {
 // (fileNowAt), once a call, and only once a temporary file whose age is
 // to be told is found: a directory with none costs what it did. Where
 // the probe cannot be made, no file is taken as stale: a later call
-// removes them. A probe left by a caller killed before it removed its
+// removes them; but where it cannot be made for want of space (ENOSPC,
+// EDQUOT), the ages are counted on the caller's own clock against twice
+// age (orOwnClock). A probe left by a caller killed before it removed its
 // own is removed once stale too.
 func RemoveStaleTemps(dir string, target func(name string) bool, age time.Duration) int {
 	return removeTemps(dir, target, age, nil)
@@ -251,8 +253,9 @@ var fileNowAt = probeNowAt
 // target accepts among the first MaxTempScan entries of the open
 // directory d, those at least age old by now (any, for 0), and the stale
 // clock probes (probeNowAt) a killed caller left. Where now cannot be
-// read, none is taken as stale.
+// read, none is taken as stale, unless for want of space (orOwnClock).
 func removeTempsOf(d *os.File, remove func(name string) error, target func(name string) bool, age time.Duration, now clock) int {
+	now = orOwnClock(now, age)
 	n, scanned := 0, 0
 	for scanned < MaxTempScan {
 		entries, err := d.ReadDir(min(256, MaxTempScan-scanned))
@@ -286,6 +289,27 @@ func removeTempsOf(d *os.File, remove func(name string) error, target func(name 
 		}
 	}
 	return n
+}
+
+// orOwnClock is now, or, where now cannot be read because the filesystem
+// has no room for the probe (ENOSPC, EDQUOT), the process's own clock set
+// back by age, so that a file is taken as stale only once twice age old
+// on that clock. Without the fallback, a full disk or quota is exactly
+// when no stale temporary file would ever be removed, while they may be
+// what fills it. The caller's clock may run ahead of the filesystem's,
+// which stamped the files: the margin of one more age keeps a file being
+// filled by another writer unless the caller's clock runs more than age
+// ahead (an hour, for StaleTempAge), where without it any skew at all
+// would count. Any other failure (a directory the caller may not write)
+// leaves every file, as before: a later call removes them.
+func orOwnClock(now clock, age time.Duration) clock {
+	return sync.OnceValues(func() (time.Time, error) {
+		t, err := now()
+		if err != nil && (errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)) {
+			return time.Now().Add(-age), nil
+		}
+		return t, err
+	})
 }
 
 // SubDirs names the directories among the first MaxTempScan entries of

@@ -2,10 +2,12 @@ package atomicfile
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -125,6 +127,43 @@ func TestNoTempStaleWithoutTheFilesystemsClock(t *testing.T) {
 				t.Errorf("left %q; want both", got)
 			}
 		})
+	}
+}
+
+// TestStaleTempsSweptWhenTheDiskIsFull: where the probe could not be
+// made for want of space (ENOSPC, EDQUOT), no temporary file was removed,
+// while stale ones may be what fills the disk. The ages are counted on
+// the caller's own clock then, against twice the stale age, for the skew
+// between it and the filesystem's: a file two days old goes, one 90
+// minutes old (stale on the filesystem's clock, perhaps, but within the
+// margin) stays.
+func TestStaleTempsSweptWhenTheDiskIsFull(t *testing.T) {
+	for _, full := range []syscall.Errno{syscall.ENOSPC, syscall.EDQUOT} {
+		for name, sweep := range staleSweeps {
+			t.Run(full.Error()+"/"+name, func(t *testing.T) {
+				dir := filepath.Join(t.TempDir(), "d")
+				if err := os.Mkdir(dir, 0o700); err != nil {
+					t.Fatal(err)
+				}
+				reads := setFileClock(t, func() (time.Time, error) {
+					return time.Time{}, &fs.PathError{Op: "createtemp", Path: filepath.Join(dir, ".clock.tmp-1"), Err: full}
+				})
+				now := time.Now()
+				writeTemps(t, dir, map[string]time.Time{
+					".job.json.tmp-1": now.Add(-48 * time.Hour),
+					".job.json.tmp-2": now.Add(-90 * time.Minute),
+				})
+				if n := sweep(t, dir); n != 1 {
+					t.Errorf("removed %d with the disk full; want the one two days old", n)
+				}
+				if got, want := names(t, dir), []string{".job.json.tmp-2"}; !slices.Equal(got, want) {
+					t.Errorf("left %q; want %q", got, want)
+				}
+				if *reads != 1 {
+					t.Errorf("the filesystem's clock tried %d times; want once a call", *reads)
+				}
+			})
+		}
 	}
 }
 
