@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"errors"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/backend/backendtest"
 	"meridian.dev/meridian/backend/local"
 	"meridian.dev/meridian/catalog"
 )
@@ -94,5 +97,27 @@ func TestStartLogsTheFilesystemClockUnread(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), errProbe.Error()) {
 		t.Fatalf("log of a start without the filesystem's clock: %q; want its error", log.String())
+	}
+}
+
+// TestStartSweepsStaleTempsOnAFullDisk: a start whose probe of the
+// filesystem's clock failed for want of space removed no stale temporary
+// file, while they may be what fills the disk. It now counts them stale at
+// twice their age on its own clock: one two days old goes, one 90 minutes
+// old stays, and the fallback is logged.
+func TestStartSweepsStaleTempsOnAFullDisk(t *testing.T) {
+	for _, full := range []error{syscall.ENOSPC, syscall.EDQUOT} {
+		t.Run(full.Error(), func(t *testing.T) {
+			t.Cleanup(local.SetStartFileClockFailing(&os.PathError{Op: "open", Path: "probe", Err: full}))
+			state := t.TempDir()
+			job := filepath.Join(state, "jobs", "r-1")
+			gone := []string{backendtest.WriteTemp(t, filepath.Join(job, ".job.json.tmp-1"), time.Now().Add(-48*time.Hour))}
+			kept := []string{backendtest.WriteTemp(t, filepath.Join(job, ".job.json.tmp-2"), time.Now().Add(-90*time.Minute))}
+			_, log := newLogged(t, state)
+			checkGone(t, gone, kept)
+			if !strings.Contains(log.String(), "for want of space") {
+				t.Fatalf("log of a start on a full disk: %q; want the fallback told", log.String())
+			}
+		})
 	}
 }

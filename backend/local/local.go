@@ -224,6 +224,13 @@ func New(site catalog.BackendSpec, stateDir string, opts ...Option) (*Local, err
 // clock cannot be read, and nothing else said so.
 func removeStaleTemps(stateDir string, logger *slog.Logger) int {
 	now, err := startFileNow(stateDir)
+	if own, ok := atomicfile.OwnClockWhenFull(err, atomicfile.StaleTempAge); ok {
+		// A full disk is when the stale temporary files may be what
+		// fills it: they are removed at twice their age on this clock.
+		logger.Warn("local: the state directory's clock cannot be read for want of space; temporary files killed writers left are removed at twice their age on the server's clock",
+			"dir", stateDir, "err", err)
+		now, err = own, nil
+	}
 	if err != nil {
 		logger.Warn("local: the state directory's clock cannot be read; no temporary file killed writers left is removed at this start",
 			"dir", stateDir, "err", err)

@@ -305,11 +305,24 @@ func removeTempsOf(d *os.File, remove func(name string) error, target func(name 
 func orOwnClock(now clock, age time.Duration) clock {
 	return sync.OnceValues(func() (time.Time, error) {
 		t, err := now()
-		if err != nil && (errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)) {
-			return time.Now().Add(-age), nil
+		if own, ok := OwnClockWhenFull(err, age); ok {
+			return own, nil
 		}
 		return t, err
 	})
+}
+
+// OwnClockWhenFull is the time a sweep of temporary files stale at age
+// counts from where the filesystem's clock could not be read for err: the
+// process's own clock set back by age, and true, where err is the want of
+// space (ENOSPC, EDQUOT); false for any other err (orOwnClock says why).
+// A caller reading the filesystem's clock once for several sweeps
+// (RemoveStaleTempsAt) takes the same fallback through it.
+func OwnClockWhenFull(err error, age time.Duration) (time.Time, bool) {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return time.Now().Add(-age), true
+	}
+	return time.Time{}, false
 }
 
 // SubDirs names the directories among the first MaxTempScan entries of
