@@ -411,6 +411,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The slots of calls under way are taken before the rate is charged:
 	// a call turned away for want of one did no work, and charged, each of
 	// a client's retries of it would drain the tenant's rate as a plan.
+	// The releases run from one defer, last taken first: a defer inside
+	// the loop was a defer record made and run by the runtime's slow path
+	// on every call that holds a slot.
+	var releases [3]func()
+	held := 0
+	defer func() {
+		for i := held - 1; i >= 0; i-- {
+			releases[i]()
+		}
+	}()
 	for _, c := range [...]struct {
 		on    bool
 		slots *tenantSlots
@@ -422,7 +432,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return
 		}
-		defer release()
+		releases[held] = release
+		held++
 	}
 	if rt.Access != Public {
 		if ok, wait := s.limit.allow(p.Tenant, rt.cost(), s.now()); !ok {

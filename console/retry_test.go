@@ -71,8 +71,10 @@ type retryResult struct {
 // TestReadRetriesTooMany: a plain read (a GET) answered 429 was shown as
 // failed at once, though the server said when to ask again (Retry-After):
 // a tenant whose CLI used its rate saw every console page fail. It is now
-// asked again after Retry-After, held to 1..10 s, up to three asks in
-// all; then the 429's own message is shown. A write is asked once, an
+// asked again after Retry-After, at least 1 s, up to three asks in all;
+// then the 429's own message is shown. A Retry-After over 10 s is not
+// waited for: the 429 is shown at once (before, the read was asked again
+// after 10 s, sooner than the server had said). A write is asked once, an
 // answer other than 429 is not asked again, and a read stopped while it
 // waits asks no more.
 func TestReadRetriesTooMany(t *testing.T) {
@@ -80,7 +82,9 @@ func TestReadRetriesTooMany(t *testing.T) {
 	cases := []retryCase{
 		{Name: "two 429s, then the answer", Method: "GET", Answers: []retryAnswer{{429, ra("2")}, {429, ra("1")}, {200, nil}}},
 		{Name: "429 three times", Method: "GET", Answers: []retryAnswer{{429, ra("1")}}},
-		{Name: "a wait of an hour, and none given", Method: "GET", Answers: []retryAnswer{{429, ra("3600")}, {429, nil}, {200, nil}}},
+		{Name: "a wait of an hour", Method: "GET", Answers: []retryAnswer{{429, ra("3600")}, {200, nil}}},
+		{Name: "a wait of 11 s", Method: "GET", Answers: []retryAnswer{{429, ra("11")}, {200, nil}}},
+		{Name: "a wait of 10 s, and none given", Method: "GET", Answers: []retryAnswer{{429, ra("10")}, {429, nil}, {200, nil}}},
 		{Name: "a Retry-After of 0 and of words", Method: "GET", Answers: []retryAnswer{{429, ra("0")}, {429, ra("soon")}, {200, nil}}},
 		{Name: "a write", Method: "POST", Answers: []retryAnswer{{429, ra("1")}, {200, nil}}},
 		{Name: "503", Method: "GET", Answers: []retryAnswer{{503, ra("1")}, {200, nil}}},
@@ -97,6 +101,8 @@ func TestReadRetriesTooMany(t *testing.T) {
 	}{
 		{3, []int{2000, 1000}, `{"ok":true}`, ""},
 		{3, []int{1000, 1000}, "", "slow down 3"},
+		{1, nil, "", "slow down 1"},
+		{1, nil, "", "slow down 1"},
 		{3, []int{10000, 1000}, `{"ok":true}`, ""},
 		{3, []int{1000, 1000}, `{"ok":true}`, ""},
 		{1, nil, "", "slow down 1"},
@@ -116,7 +122,8 @@ func TestReadRetriesTooMany(t *testing.T) {
 }
 
 // TestRetryWaitDate: a Retry-After given as an HTTP date waits until it,
-// held to the same bounds; one in the past waits the least.
+// held to the same bounds; one in the past waits the least, and one more
+// than 10 s away is not waited for (null).
 func TestRetryWaitDate(t *testing.T) {
 	const harness = `
 import { retryWait } from "./api";
@@ -126,9 +133,16 @@ const now = Date.parse("2026-10-21T07:28:00Z");
 process.stdout.write(JSON.stringify(input.map((v: string) => retryWait(v, now))));
 `
 	in := []string{"Wed, 21 Oct 2026 07:28:04 GMT", "Wed, 21 Oct 2026 08:28:00 GMT", "Wed, 21 Oct 2026 07:00:00 GMT", " 7 "}
-	var got []int
+	var got []*int
 	runHarness(t, harness, in, &got)
-	if want := []int{4000, 10000, 1000, 7000}; !slices.Equal(got, want) {
-		t.Errorf("retryWait(%q) = %v; want %v", in, got, want)
+	shown := make([]int, len(got)) // -1 for null
+	for i, g := range got {
+		shown[i] = -1
+		if g != nil {
+			shown[i] = *g
+		}
+	}
+	if want := []int{4000, -1, 1000, 7000}; !slices.Equal(shown, want) {
+		t.Errorf("retryWait(%q) = %v; want %v (-1: null)", in, shown, want)
 	}
 }

@@ -145,14 +145,16 @@ export const RETRY_WAIT_MIN = 1000;
 export const RETRY_WAIT_MAX = 10_000;
 
 // retryWait is the wait a 429's Retry-After asks for (seconds, or an
-// HTTP date), in ms, held to RETRY_WAIT_MIN .. RETRY_WAIT_MAX; a missing
-// or unreadable one waits RETRY_WAIT_MIN.
-export function retryWait(v: string | null, now = Date.now()): number {
+// HTTP date), in ms, at least RETRY_WAIT_MIN; a missing or unreadable one
+// waits RETRY_WAIT_MIN. One longer than RETRY_WAIT_MAX is null: the read
+// is not asked again, and its 429 is shown. Before, it was asked again
+// after RETRY_WAIT_MAX, sooner than the server had said.
+export function retryWait(v: string | null, now = Date.now()): number | null {
   let ms = NaN;
   if (v !== null && /^\s*\d+\s*$/.test(v)) ms = Number(v) * 1000;
   else if (v) ms = Date.parse(v) - now;
   if (!isFinite(ms)) ms = RETRY_WAIT_MIN;
-  return Math.min(Math.max(ms, RETRY_WAIT_MIN), RETRY_WAIT_MAX);
+  return ms > RETRY_WAIT_MAX ? null : Math.max(ms, RETRY_WAIT_MIN);
 }
 
 // sleep resolves after ms, or rejects (AbortError) once signal aborts.
@@ -181,6 +183,7 @@ async function fetchRetrying(path: string, init: RequestInit, signal?: AbortSign
     const r = await fetch(path, init);
     if (r.status !== 429 || tries >= RETRY_TRIES) return r;
     const wait = retryWait(r.headers.get("Retry-After"));
+    if (wait === null) return r;
     if (r.body) r.body.cancel().catch(() => undefined);
     await sleep(wait, signal);
   }
@@ -241,9 +244,19 @@ export async function call<T>(method: string, path: string, body?: unknown, sign
   return (await callSized<T>(method, path, body, signal)).value;
 }
 
+// readOnce is call's GET of path asked once: a 429 is its error at once,
+// never asked again. A poll reads with it: the poll asks again at its
+// next tick, and a read it retried ran on past that tick (three asks,
+// two waits of a second or more), so the page asked the server that
+// refused it about three times as often as it polls.
+export async function readOnce<T>(path: string, signal?: AbortSignal): Promise<T> {
+  return (await callSized<T>("GET", path, undefined, signal, false)).value;
+}
+
 // callSized is call's answer and its size, the length of its text: what
-// a page that keeps answers counts them by.
-export async function callSized<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<{ value: T; size: number }> {
+// a page that keeps answers counts them by. A GET answered 429 is asked
+// again (fetchRetrying) unless retry is false.
+export async function callSized<T>(method: string, path: string, body?: unknown, signal?: AbortSignal, retry = true): Promise<{ value: T; size: number }> {
   const init: RequestInit = {
     method,
     headers: headers(body !== undefined),
@@ -252,7 +265,7 @@ export async function callSized<T>(method: string, path: string, body?: unknown,
     cache: "no-store",
     signal,
   };
-  const r = method === "GET" ? await fetchRetrying(path, init, signal) : await fetch(path, init);
+  const r = method === "GET" && retry ? await fetchRetrying(path, init, signal) : await fetch(path, init);
   if (!r.ok) throw await failure(r);
   const text = await readBounded(r, API_MAX_ANSWER);
   let value: T;
@@ -270,9 +283,10 @@ export const RUN_PAGE = 1000;
 
 // readRunPage reads one page of the tenant's runs: those after run after
 // (from the newest with ""), and next, the after= of the page that follows
-// ("" when none does).
-export async function readRunPage(after: string): Promise<{ runs: Run[]; next: string }> {
-  const r = objAt(await call<unknown>("GET", `/v1/runs?limit=${RUN_PAGE}` + (after ? "&after=" + encodeURIComponent(after) : "")), "the answer");
+// ("" when none does). A poll's read passes retry false (readOnce).
+export async function readRunPage(after: string, retry = true): Promise<{ runs: Run[]; next: string }> {
+  const path = `/v1/runs?limit=${RUN_PAGE}` + (after ? "&after=" + encodeURIComponent(after) : "");
+  const r = objAt(retry ? await call<unknown>("GET", path) : await readOnce<unknown>(path), "the answer");
   const runs = listAt<Run>(r.runs, "runs");
   const next = r.next === undefined || r.next === null ? "" : textAt(r.next, "next");
   // A next that names the page itself would offer the same page for ever.
@@ -751,6 +765,11 @@ export interface Follower {
   stopPolling(): void;
   // stop ends the stream and the poll for good.
   stop(): void;
+  // pollNow polls once more (with run, or the poll) once the poll under
+  // way, if one is, has ended: a page that must read now (a cancel asked
+  // for, another page of the list) never reads beside the poll. It
+  // resolves when that poll has ended.
+  pollNow(run?: () => void | Promise<void>): Promise<void>;
 }
 
 // followOrPoll keeps the event stream at path open, and polls while it
@@ -771,11 +790,18 @@ export interface Follower {
 // An event the stream drops as too long (SSE_MAX_EVENT) is told to
 // onDropped, and the page is polled once, as the poll reads what the
 // event would have brought.
+// A tick of the poll while the last poll is still under way starts none:
+// before, each tick started a poll whether or not the last had ended, so
+// a server slow to answer, or refusing (429) reads that were retried for
+// longer than a tick, had polls overlap, asking it more the less it
+// answered, and a poll that ended after a later one showed the older
+// state (the run page's timeline read after lastSeq as a later poll
+// moved it).
 export function followOrPoll(o: {
   path: string;
   lastId: () => string;
   onEvent: (m: SSEMessage) => void;
-  poll: () => void;
+  poll: () => void | Promise<void>;
   every: number;
   done?: () => boolean;
   onMode?: (streaming: boolean) => void;
@@ -790,11 +816,47 @@ export function followOrPoll(o: {
   let errWait = 0;
   const ctl = new AbortController();
   const over = () => !alive || (o.done ? o.done() : false);
+  // running is the poll under way, null when none is; queued the one
+  // pollNow asked for after it.
+  let running: Promise<void> | null = null;
+  let queued: Promise<void> | null = null;
+  // pollWith starts run now (its first read goes out before pollWith
+  // returns) and keeps it as running until it ends.
+  function pollWith(run: () => void | Promise<void>): Promise<void> {
+    let p: Promise<void>;
+    try {
+      p = Promise.resolve(run());
+    } catch (err) {
+      p = Promise.reject(err);
+    }
+    const mine: Promise<void> = p.finally(() => {
+      if (running === mine) running = null;
+    });
+    running = mine;
+    return mine;
+  }
+  function tick(): void {
+    if (!running && alive) pollWith(o.poll);
+  }
+  function pollNow(run: () => void | Promise<void> = o.poll): Promise<void> {
+    if (!alive) return Promise.resolve();
+    if (!running) return pollWith(run);
+    if (!queued) {
+      const next = running
+        .catch(() => undefined)
+        .then(() => {
+          queued = null;
+          return alive ? pollWith(run) : undefined;
+        });
+      queued = next;
+    }
+    return queued;
+  }
   function startPolling(): void {
     if (timer || !alive) return;
     if (o.onMode) o.onMode(false);
-    timer = window.setInterval(o.poll, o.every);
-    o.poll();
+    timer = window.setInterval(tick, o.every);
+    tick();
   }
   function stopPolling(): void {
     window.clearInterval(timer);
@@ -814,7 +876,7 @@ export function followOrPoll(o: {
       }, () => {
         if (!alive) return;
         if (o.onDropped) o.onDropped();
-        o.poll();
+        pollNow();
       });
       if (p.retry) retry = p.retry;
       const f = failed as { code: string; message: string } | null;
@@ -848,6 +910,7 @@ export function followOrPoll(o: {
   return {
     polling: () => timer !== 0,
     stopPolling,
+    pollNow,
     stop() {
       alive = false;
       stopPolling();

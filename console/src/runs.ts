@@ -6,7 +6,7 @@
 // events; while a stream cannot be had the page polls (the list every 5
 // seconds, the pages it shows; the run every 2) and tries the stream again.
 
-import { call, followOrPoll, readRunPage, logSize, stream, Run, RunEvent, Site, RUN_PAGE, SSE_MAX_EVENT, ApiError, FieldError, StreamFailed, listAt, textAt, numAt, objAt, pathPart } from "./api";
+import { call, readOnce, followOrPoll, readRunPage, logSize, stream, Run, RunEvent, Site, RUN_PAGE, SSE_MAX_EVENT, ApiError, FieldError, StreamFailed, listAt, textAt, numAt, objAt, pathPart } from "./api";
 import { h, clear, errorBox, fmtBytes, table, tableRow, classWord, textOf, textOr, Problems } from "./dom";
 import { WorldMap, catalogSites } from "./map";
 import { LogText, nameShown, shown } from "./terminal";
@@ -226,15 +226,17 @@ export function runsPage(main: HTMLElement): () => void {
   }
   // The poll, while the list has no stream: the pages shown, and no more
   // (each poll as many reads as "more" was pressed, plus one). A poll
-  // that ends after a later one began is not shown.
+  // that ends after a later one began is not shown. The poll's reads are
+  // asked once (a 429 is shown, and the next tick asks again); those of
+  // "more", which the tenant pressed, are asked again after a 429 (retry).
   let polls = 0;
-  async function load(): Promise<void> {
+  async function load(retry = false): Promise<void> {
     const n = ++polls;
     try {
       const runs = new Map<string, Run>();
       let after = "";
       for (let i = 0; i < pages; i++) {
-        const p = await readRunPage(after);
+        const p = await readRunPage(after, retry);
         for (const r of p.runs) runs.set(runKey(r), r);
         after = p.next;
         if (!after) break;
@@ -313,10 +315,11 @@ export function runsPage(main: HTMLElement): () => void {
     loading = true;
     more.disabled = true;
     if (f.polling()) {
-      // The poll reads one page more from now on, starting at once.
+      // The poll reads one page more from now on, starting at once, or
+      // once the poll under way has ended (never beside it).
       pages++;
       opened = pages;
-      await load();
+      await f.pollNow(() => load(true));
       loading = false;
       more.disabled = false;
       return;
@@ -509,7 +512,7 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
     try {
       await call<Run>("POST", runPath + "/cancel");
       cancelMsg.textContent = "Cancel requested.";
-      if (f.polling()) refresh(); // else the stream brings the change
+      if (f.polling()) f.pollNow(); // else the stream brings the change
     } catch (err) {
       cancelMsg.append(errorBox(err));
     }
@@ -676,13 +679,15 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
 
   // The poll: the run and the timeline's events after the last one shown
   // (a page at a time: next is the after= of the page that follows),
-  // every POLL ms while the page has no stream.
+  // every POLL ms while the page has no stream, and never two at once
+  // (followOrPoll). Its reads are asked once: a 429 is shown, and the
+  // next tick asks again.
   async function refresh(): Promise<void> {
     try {
-      const r = await call<Run>("GET", runPath);
+      const r = await readOnce<Run>(runPath);
       for (;;) {
         const before = lastSeq;
-        const ev = objAt(await call<unknown>("GET", runPath + "/events?after=" + lastSeq), "the answer");
+        const ev = objAt(await readOnce<unknown>(runPath + "/events?after=" + lastSeq), "the answer");
         if (!alive) return;
         listAt<RunEvent>(ev.events, "events").forEach((e, i) => addEvent(e, `Event ${i + 1} of the timeline's page after ${before}`));
         const evNext = ev.next === undefined || ev.next === null ? 0 : numAt(ev.next, "next");
