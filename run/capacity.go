@@ -585,6 +585,23 @@ type orderWrites struct {
 	// computed (older marks are forgotten: no call compares with them),
 	// so it holds the tenants that wrote since, not every tenant ever.
 	tenant map[string]uint64
+	// holds is each tenant whose holds a write changed (a run admitted,
+	// released or given back its room), with n at that write. The store
+	// may answer Holds a commit old (SQLite reads it on a reader
+	// connection beside the writer), while the held runs are read as
+	// committed: the first order computed after such a write may pair
+	// the run list that write left with holds from before it. So the mark
+	// outlasts that computation (holdMark.seen) and the tenant's next call
+	// computes the order once more, from holds read again, rather than
+	// keeping a mixed order up to queueMaxFresh.
+	holds map[string]holdMark
+}
+
+// holdMark is a tenant's last write that changed its holds: n at it, and
+// whether an order computed after it was kept already.
+type holdMark struct {
+	at   uint64
+	seen bool
 }
 
 // wrote counts a write that can move tenant's places ("": every
@@ -604,6 +621,19 @@ func (w *orderWrites) wrote(tenant string) {
 	w.tenant[tenant] = w.n
 }
 
+// wroteHolds is wrote for a write that changed tenant's holds: besides
+// the next order, the one computed after it is not kept for tenant's
+// calls (orderWrites.holds).
+func (w *orderWrites) wroteHolds(tenant string) {
+	w.wrote(tenant)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.holds == nil {
+		w.holds = map[string]holdMark{}
+	}
+	w.holds[tenant] = holdMark{at: w.n}
+}
+
 // count is the writes so far.
 func (w *orderWrites) count() uint64 {
 	w.mu.Lock()
@@ -616,7 +646,8 @@ func (w *orderWrites) count() uint64 {
 func (w *orderWrites) since(tenant string, n uint64) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.all > n || w.tenant[tenant] > n
+	_, holds := w.holds[tenant]
+	return w.all > n || w.tenant[tenant] > n || holds
 }
 
 // forget drops the marks of the tenants' writes among the first n, which
@@ -628,6 +659,17 @@ func (w *orderWrites) forget(n uint64) {
 	for t, at := range w.tenant {
 		if at <= n {
 			delete(w.tenant, t)
+		}
+	}
+	// A change of holds among them outlasts the first order computed
+	// after it, which may have read the holds a commit old.
+	for t, h := range w.holds {
+		switch {
+		case h.at > n:
+		case h.seen:
+			delete(w.holds, t)
+		default:
+			w.holds[t] = holdMark{at: h.at, seen: true}
 		}
 	}
 }
