@@ -13,6 +13,7 @@ import (
 
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/fleet"
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/store"
@@ -442,7 +443,7 @@ func (c *Controller) Queue(ctx context.Context, tenant string) ([]QueueEntry, er
 // held runs costs a request the walk of the admission order, not an entry
 // of each.
 func (c *Controller) QueuePage(ctx context.Context, tenant string, after, limit int) (page []QueueEntry, more bool, err error) {
-	held, _, err := c.heldOrder(ctx, tenant)
+	held, _, _, err := c.heldOrder(ctx, tenant)
 	if err != nil {
 		return nil, false, err
 	}
@@ -514,6 +515,10 @@ type queueMemo struct {
 	writes uint64
 	held   []*Run
 	u      *usage // what the order was computed from
+	// q is the quotas the shares of the order were computed with: a
+	// reload after that does not reorder held (QueueAfter compares keys
+	// by these shares, not the reloaded ones).
+	q *fleet.Quotas
 }
 
 // heldOrder is every tenant's held runs in admission order, for a call
@@ -521,9 +526,10 @@ type queueMemo struct {
 // one computation answers every call within its freshness
 // (queueMemo.fresh) unless this controller made a write since it began
 // that can move the caller's places (orderWrites.since). The runs it
-// returns are shared: read, never written, and so is u, the accelerators
-// held that the order was computed from.
-func (c *Controller) heldOrder(ctx context.Context, tenant string) (held []*Run, u *usage, err error) {
+// returns are shared: read, never written, and so are u, the accelerators
+// held that the order was computed from, and q, the quotas it was
+// computed with.
+func (c *Controller) heldOrder(ctx context.Context, tenant string) (held []*Run, u *usage, q *fleet.Quotas, err error) {
 	m := &c.queue
 	arrived := queueClock()
 	m.mu.Lock()
@@ -533,7 +539,7 @@ func (c *Controller) heldOrder(ctx context.Context, tenant string) (held []*Run,
 	// write made before it: calls that waited for one computation take it,
 	// rather than each computing again for the writes of a busy fleet.
 	if m.held != nil && (!m.at.Before(arrived) || !c.orderWrites.since(tenant, m.writes) && now.Sub(m.at) < m.fresh()) {
-		return m.held, m.u, nil
+		return m.held, m.u, m.q, nil
 	}
 	// Only the held runs (the running runs are most of the active ones),
 	// without their documents, which the order does not read (and which
@@ -541,10 +547,10 @@ func (c *Controller) heldOrder(ctx context.Context, tenant string) (held []*Run,
 	// decodeRow).
 	rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{States: []string{string(Held)}, AllTenants: true, NoDocuments: true})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if u, err = c.usage(ctx); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	held = []*Run{}
 	for _, row := range rows {
@@ -560,10 +566,11 @@ func (c *Controller) heldOrder(ctx context.Context, tenant string) (held []*Run,
 		}
 		held = append(held, r)
 	}
-	c.admissionOrder(u, held)
-	m.at, m.took, m.writes, m.held, m.u = now, queueClock().Sub(now), writes, held, u
+	q = c.quotas()
+	admissionOrderIn(q, u, held)
+	m.at, m.took, m.writes, m.held, m.u, m.q = now, queueClock().Sub(now), writes, held, u, q
 	c.orderWrites.forget(writes)
-	return held, u, nil
+	return held, u, q, nil
 }
 
 // orderWrites counts a controller's writes that can move the admission
@@ -585,6 +592,23 @@ type orderWrites struct {
 	// computed (older marks are forgotten: no call compares with them),
 	// so it holds the tenants that wrote since, not every tenant ever.
 	tenant map[string]uint64
+	// holds is each tenant whose holds a write changed (a run admitted,
+	// released or given back its room), with n at that write. The store
+	// may answer Holds a commit old (SQLite reads it on a reader
+	// connection beside the writer), while the held runs are read as
+	// committed: the first order computed after such a write may pair
+	// the run list that write left with holds from before it. So the mark
+	// outlasts that computation (holdMark.seen) and the tenant's next call
+	// computes the order once more, from holds read again, rather than
+	// keeping a mixed order up to queueMaxFresh.
+	holds map[string]holdMark
+}
+
+// holdMark is a tenant's last write that changed its holds: n at it, and
+// whether an order computed after it was kept already.
+type holdMark struct {
+	at   uint64
+	seen bool
 }
 
 // wrote counts a write that can move tenant's places ("": every
@@ -604,6 +628,19 @@ func (w *orderWrites) wrote(tenant string) {
 	w.tenant[tenant] = w.n
 }
 
+// wroteHolds is wrote for a write that changed tenant's holds: besides
+// the next order, the one computed after it is not kept for tenant's
+// calls (orderWrites.holds).
+func (w *orderWrites) wroteHolds(tenant string) {
+	w.wrote(tenant)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.holds == nil {
+		w.holds = map[string]holdMark{}
+	}
+	w.holds[tenant] = holdMark{at: w.n}
+}
+
 // count is the writes so far.
 func (w *orderWrites) count() uint64 {
 	w.mu.Lock()
@@ -616,7 +653,8 @@ func (w *orderWrites) count() uint64 {
 func (w *orderWrites) since(tenant string, n uint64) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.all > n || w.tenant[tenant] > n
+	_, holds := w.holds[tenant]
+	return w.all > n || w.tenant[tenant] > n || holds
 }
 
 // forget drops the marks of the tenants' writes among the first n, which
@@ -628,6 +666,17 @@ func (w *orderWrites) forget(n uint64) {
 	for t, at := range w.tenant {
 		if at <= n {
 			delete(w.tenant, t)
+		}
+	}
+	// A change of holds among them outlasts the first order computed
+	// after it, which may have read the holds a commit old.
+	for t, h := range w.holds {
+		switch {
+		case h.at > n:
+		case h.seen:
+			delete(w.holds, t)
+		default:
+			w.holds[t] = holdMark{at: h.at, seen: true}
 		}
 	}
 }
@@ -648,6 +697,12 @@ func (m *queueMemo) fresh() time.Duration {
 // that tenant's places in arrival order, highest priority first, so that
 // no tenant moves its runs ahead of another's by its priorities.
 func (c *Controller) admissionOrder(u *usage, runs []*Run) {
+	admissionOrderIn(c.quotas(), u, runs)
+}
+
+// admissionOrderIn is admissionOrder by the quotas q: one set for the
+// whole sort, whatever is reloaded meanwhile.
+func admissionOrderIn(q *fleet.Quotas, u *usage, runs []*Run) {
 	share := make(map[*Run]float64, len(runs))
 	type group struct {
 		tenant string
@@ -655,7 +710,7 @@ func (c *Controller) admissionOrder(u *usage, runs []*Run) {
 	}
 	groups := map[group][]*Run{}
 	for _, r := range runs {
-		share[r] = c.share(u, r)
+		share[r] = shareIn(q, u, r)
 		g := group{r.Tenant, share[r]}
 		groups[g] = append(groups[g], r)
 	}
@@ -689,20 +744,20 @@ func (c *Controller) admissionOrder(u *usage, runs []*Run) {
 	})
 }
 
-// share is the fraction of its nominal quota tenant holds of the family
-// r waits for (held accelerators, without a quota).
-func (c *Controller) share(u *usage, r *Run) float64 {
+// shareIn is the fraction of its nominal quota in q that r's tenant
+// holds of the family r waits for (held accelerators, without a quota).
+func shareIn(q *fleet.Quotas, u *usage, r *Run) float64 {
 	acc := ""
 	if r.Hold != nil && len(r.Hold.Wants) > 0 {
 		acc = r.Hold.Wants[0].Accelerator
 	}
 	held := 0
 	for a, n := range u.tenant[r.Tenant] {
-		if acc == "" || c.quotas().FamilyOf(r.Tenant, a) == c.quotas().FamilyOf(r.Tenant, acc) {
+		if acc == "" || q.FamilyOf(r.Tenant, a) == q.FamilyOf(r.Tenant, acc) {
 			held += n
 		}
 	}
-	if nom, ok := c.quotas().Nominal(r.Tenant, acc); ok && acc != "" {
+	if nom, ok := q.Nominal(r.Tenant, acc); ok && acc != "" {
 		if nom == 0 {
 			return float64(held) + 1e9
 		}

@@ -46,13 +46,16 @@ func queueKeyOf(r *Run) QueueKey {
 // says entries follow it.
 // Positions are the entries' places as of this call.
 func (c *Controller) QueueAfter(ctx context.Context, tenant string, after *QueueKey, limit int) (page []QueueEntry, last QueueKey, more bool, err error) {
-	held, u, err := c.heldOrder(ctx, tenant)
+	held, u, q, err := c.heldOrder(ctx, tenant)
 	if err != nil {
 		return nil, QueueKey{}, false, err
 	}
 	// The share of the family of each accelerator, as the order was
 	// computed: a run's share depends on its tenant and the accelerator
-	// it waits for alone (share).
+	// it waits for alone (shareIn), and the quotas the order was computed
+	// with (q), not those loaded now: shares by quotas reloaded since
+	// compared keys in another order than held's, and a page could skip
+	// or repeat entries.
 	shares := map[string]float64{}
 	shareOf := func(acc string) float64 {
 		s, ok := shares[acc]
@@ -61,7 +64,7 @@ func (c *Controller) QueueAfter(ctx context.Context, tenant string, after *Queue
 			if acc != "" {
 				r.Hold = &Hold{Wants: []Want{{Accelerator: acc}}}
 			}
-			s = c.share(u, r)
+			s = shareIn(q, u, r)
 			shares[acc] = s
 		}
 		return s

@@ -19,7 +19,7 @@ func BenchmarkQueueAfterWrite(b *testing.B) {
 	}
 	c, _ := benchQueue(b, n)
 	ctx := context.Background()
-	held, _, err := c.heldOrder(ctx, "t1")
+	held, _, _, err := c.heldOrder(ctx, "t1")
 	if err != nil {
 		b.Fatal(err)
 	}

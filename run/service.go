@@ -192,7 +192,11 @@ func (c *Controller) Submit(ctx context.Context, tenant string, req SubmitReques
 	}
 	ch.Limits = append(c.limits(w, tenant, row.Hold), c.liveLimit(tenant)...)
 	got, created, err := c.cfg.Store.CreateRun(ctx, row, req.IdempotencyKey, ch)
-	c.orderWrites.wrote(tenant)
+	if row.Hold.Count > 0 {
+		c.orderWrites.wroteHolds(tenant) // a run admitted as it is submitted
+	} else {
+		c.orderWrites.wrote(tenant)
+	}
 	if err := tooManyRuns(err); err != nil {
 		return nil, false, err
 	}
@@ -469,19 +473,25 @@ func (c *Controller) update(ctx context.Context, id string, fn func(r *Run, ch *
 	// tenant is the run's: the only tenant whose places in the order a
 	// write of the run can move.
 	var tenant string
+	// holds says the change gave the run a hold, or took its hold away:
+	// its tenant's holds changed (orderWrites.wroteHolds).
+	var holds bool
 	// kept is the run as the call of fn that the store wrote left it
 	// (nil after a call that changed nothing): the brief this server
 	// keeps of it (keepBrief).
 	var kept *Run
 	defer func() {
-		if queued {
+		switch {
+		case holds:
+			c.orderWrites.wroteHolds(tenant)
+		case queued:
 			c.orderWrites.wrote(tenant)
 		}
 	}()
 	written, err := c.cfg.Store.UpdateRun(ctx, id, func(row *store.Run) (store.Change, error) {
 		// The store may call this again (its write lost to another's):
 		// nothing of a call before is what it writes.
-		queued, kept, out = false, nil, nil
+		queued, holds, kept, out = false, false, nil, nil
 		r, err := fromRow(row)
 		if err != nil {
 			return store.Change{}, err
@@ -511,7 +521,8 @@ func (c *Controller) update(ctx context.Context, id string, fn func(r *Run, ch *
 			}
 			ch.Limits = append(ch.Limits, c.limits(w, r.Tenant, nr.Hold)...)
 		}
-		queued = from == Held || r.State == Held || nr.Hold != row.Hold
+		holds = nr.Hold != row.Hold
+		queued = from == Held || r.State == Held || holds
 		tenant = row.Tenant
 		row.State, row.Site, row.Attempt, row.Handle, row.Data, row.Hold = nr.State, nr.Site, nr.Attempt, nr.Handle, nr.Data, nr.Hold
 		out, kept = r, r

@@ -66,7 +66,7 @@ func TestRunWhoseRecordDoesNotReadFailsOnlyItself(t *testing.T) {
 			}
 		}
 		c.orderWrites.wrote("") // the queue's order is computed again
-		held, _, err := c.heldOrder(ctx, "")
+		held, _, _, err := c.heldOrder(ctx, "")
 		if err != nil || len(held) != 2 {
 			t.Fatalf("data %s: the queue's order: %d held runs, %v; want the 2 that read", data, len(held), err)
 		}
