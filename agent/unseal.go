@@ -62,6 +62,9 @@ func (a *attempt) unsealDatasets(ctx context.Context, store *dataset.Store) erro
 	if len(a.m.Datasets) == 0 {
 		return nil
 	}
+	if err := datasetsOnce(a.m.Datasets); err != nil {
+		return err
+	}
 	data, err := a.openScratchDir("data")
 	if err != nil {
 		return err
@@ -71,6 +74,24 @@ func (a *attempt) unsealDatasets(ctx context.Context, store *dataset.Store) erro
 		if err := unsealDataset(ctx, store, data, d); err != nil {
 			return fmt.Errorf("dataset %s: %w", d.Name, err)
 		}
+	}
+	return nil
+}
+
+// datasetsOnce refuses a manifest that lists a dataset more than once,
+// before anything is unsealed. The server names each once (the catalog
+// refuses a job naming one twice, and a run accepted before that is read
+// with each once), so a second entry is not the server's: and each
+// dataset's directory is made exclusively (makeDirIn), so the second
+// would fail on the first's directory with a bare "file exists" that
+// does not say why.
+func datasetsOnce(ds []DatasetKey) error {
+	first := make(map[string]int, len(ds))
+	for i, d := range ds {
+		if j, dup := first[d.Name]; dup {
+			return fmt.Errorf("manifest datasets[%d]: dataset %q is listed already (datasets[%d]); the server names each dataset once", i, d.Name, j)
+		}
+		first[d.Name] = i
 	}
 	return nil
 }

@@ -49,3 +49,41 @@ func TestRestoreSucceedsWhenRemovingItsLeftoversFails(t *testing.T) {
 		t.Errorf("%s after the wipe: %v; want it removed with the rest of the scratch", left, err)
 	}
 }
+
+// TestUnsealRefusesADatasetListedTwice: each dataset's directory is
+// made exclusively, so a manifest naming one dataset twice failed on the
+// second with a bare "file exists". The server names each once; a list
+// naming one twice is refused before anything is unsealed, the error
+// naming the dataset and both entries.
+func TestUnsealRefusesADatasetListedTwice(t *testing.T) {
+	dir := t.TempDir()
+	wd := filepath.Join(dir, "jobs", "run-1")
+	if err := os.MkdirAll(wd, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	url, key, sum := sealedStore(t, dir, "t/acme/data/", "corpus", "shard-0")
+	_, key2, sum2 := sealedStore(t, dir, "t/acme/data/", "other", "shard-0")
+	for _, tc := range []struct {
+		name string
+		ds   []DatasetKey
+	}{
+		{"the same entry twice", []DatasetKey{{Name: "corpus", Key: key, ManifestSHA256: sum}, {Name: "other", Key: key2, ManifestSHA256: sum2}, {Name: "corpus", Key: key, ManifestSHA256: sum}}},
+		{"another entry under its name", []DatasetKey{{Name: "corpus", Key: key, ManifestSHA256: sum}, {Name: "other", Key: key2, ManifestSHA256: sum2}, {Name: "corpus", Key: key2, ManifestSHA256: sum2}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := &attempt{wd: wd, cfg: Config{Stderr: &bytes.Buffer{}}, m: &Manifest{Store: url, DataPrefix: "t/acme/data/", CheckpointPrefix: "t/acme/ckpt/",
+				RunKey: key2, Datasets: tc.ds, Sandbox: Sandbox{Mode: SandboxNone}}}
+			err := a.prepare(t.Context())
+			defer a.wipe()
+			if err == nil || !strings.Contains(err.Error(), `"corpus"`) || !strings.Contains(err.Error(), "datasets[2]") || !strings.Contains(err.Error(), "datasets[0]") {
+				t.Fatalf("prepare: %v; want the dataset listed twice refused, named with both entries", err)
+			}
+			if errors.Is(err, os.ErrExist) {
+				t.Errorf("prepare: %v; want the duplicate refused as such, not as a directory already there", err)
+			}
+			if found := plaintextUnder(t, filepath.Join(wd, "data")); len(found) > 0 {
+				t.Errorf("unsealed before the list was refused: %v", found)
+			}
+		})
+	}
+}
