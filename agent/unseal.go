@@ -62,6 +62,9 @@ func (a *attempt) unsealDatasets(ctx context.Context, store *dataset.Store) erro
 	if len(a.m.Datasets) == 0 {
 		return nil
 	}
+	if err := datasetsOnce(a.m.Datasets); err != nil {
+		return err
+	}
 	data, err := a.openScratchDir("data")
 	if err != nil {
 		return err
@@ -71,6 +74,24 @@ func (a *attempt) unsealDatasets(ctx context.Context, store *dataset.Store) erro
 		if err := unsealDataset(ctx, store, data, d); err != nil {
 			return fmt.Errorf("dataset %s: %w", d.Name, err)
 		}
+	}
+	return nil
+}
+
+// datasetsOnce refuses a manifest that lists a dataset more than once,
+// before anything is unsealed. The server names each once (the catalog
+// refuses a job naming one twice, and a run accepted before that is read
+// with each once), so a second entry is not the server's: and each
+// dataset's directory is made exclusively (makeDirIn), so the second
+// would fail on the first's directory with a bare "file exists" that
+// does not say why.
+func datasetsOnce(ds []DatasetKey) error {
+	first := make(map[string]int, len(ds))
+	for i, d := range ds {
+		if j, dup := first[d.Name]; dup {
+			return fmt.Errorf("manifest datasets[%d]: dataset %q is listed already (datasets[%d]); the server names each dataset once", i, d.Name, j)
+		}
+		first[d.Name] = i
 	}
 	return nil
 }
@@ -137,9 +158,13 @@ func (a *attempt) restore(ctx context.Context, r *CheckpointRef) (err error) {
 	defer func() {
 		tmp.Close()
 		// What is left of the unseal is removed as the rest of the
-		// scratch is, without following a link.
-		if rerr := removeAllAt(int(ckpt.Fd()), restoreDir); rerr != nil && err == nil {
-			err = fmt.Errorf("%s: %w", tmp.Name(), rerr)
+		// scratch is, without following a link. Failing, it is said and
+		// no more: the checkpoint is in place (or its unseal's own error
+		// stands), and the wipe at the attempt's end empties the
+		// scratch, what is left here with it. Failing the restore for it
+		// would fail an attempt whose checkpoint was restored whole.
+		if rerr := removeRestore(int(ckpt.Fd()), restoreDir); rerr != nil {
+			a.logf("checkpoint %s: could not remove %s after the unseal (the wipe at the attempt's end removes it): %v", r.Name, tmp.Name(), rerr)
 		}
 	}()
 	if err := u.Into(ctx, tmp); err != nil {
@@ -155,3 +180,7 @@ func (a *attempt) restore(ctx context.Context, r *CheckpointRef) (err error) {
 	}
 	return nil
 }
+
+// removeRestore removes what is left of a checkpoint's unseal
+// (removeAllAt); a test stands in here for a removal that fails.
+var removeRestore = removeAllAt

@@ -1,0 +1,89 @@
+package agent
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestRestoreSucceedsWhenRemovingItsLeftoversFails: a failed removal of
+// .restore after the checkpoint was renamed into place failed the
+// restore, and with it an attempt whose checkpoint was restored whole.
+// The restore now succeeds, the checkpoint in place, and the failure is
+// said in the site's log; the wipe at the attempt's end removes what is
+// left.
+func TestRestoreSucceedsWhenRemovingItsLeftoversFails(t *testing.T) {
+	dir := t.TempDir()
+	wd := filepath.Join(dir, "jobs", "run-1")
+	if err := os.MkdirAll(wd, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	url, runKey, sum := sealedStore(t, dir, "t/acme/ckpt/", "run-1-step-3", "model.bin")
+	removeRestore = func(int, string) error { return unix.EBUSY }
+	t.Cleanup(func() { removeRestore = removeAllAt })
+	var site bytes.Buffer
+	a := &attempt{wd: wd, cfg: Config{Stderr: &site}, m: &Manifest{Store: url, DataPrefix: "t/acme/data/", CheckpointPrefix: "t/acme/ckpt/", RunKey: runKey,
+		Resume: &CheckpointRef{Step: 3, Name: "run-1-step-3", Path: "model.bin", SHA256: sum}, Sandbox: Sandbox{Mode: SandboxNone}}}
+	err := a.prepare(t.Context())
+	if err != nil {
+		a.wipe()
+		t.Fatalf("prepare: %v; want the restore to succeed, its leftovers' removal failing", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(wd, "checkpoints", "model.bin")); err != nil || string(b) != secretText {
+		t.Errorf("checkpoints/model.bin: %q (%v); want the checkpoint in place", b, err)
+	}
+	if log := site.String(); !strings.Contains(log, restoreDir) || !strings.Contains(log, unix.EBUSY.Error()) {
+		t.Errorf("site log %q; want the failed removal of %s said, with its error", log, restoreDir)
+	}
+	left := filepath.Join(wd, "checkpoints", restoreDir)
+	if _, err := os.Lstat(left); err != nil {
+		t.Fatalf("%s: %v; want it left by the failed removal", left, err)
+	}
+	a.wipe()
+	if _, err := os.Lstat(left); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s after the wipe: %v; want it removed with the rest of the scratch", left, err)
+	}
+}
+
+// TestUnsealRefusesADatasetListedTwice: each dataset's directory is
+// made exclusively, so a manifest naming one dataset twice failed on the
+// second with a bare "file exists". The server names each once; a list
+// naming one twice is refused before anything is unsealed, the error
+// naming the dataset and both entries.
+func TestUnsealRefusesADatasetListedTwice(t *testing.T) {
+	dir := t.TempDir()
+	wd := filepath.Join(dir, "jobs", "run-1")
+	if err := os.MkdirAll(wd, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	url, key, sum := sealedStore(t, dir, "t/acme/data/", "corpus", "shard-0")
+	_, key2, sum2 := sealedStore(t, dir, "t/acme/data/", "other", "shard-0")
+	for _, tc := range []struct {
+		name string
+		ds   []DatasetKey
+	}{
+		{"the same entry twice", []DatasetKey{{Name: "corpus", Key: key, ManifestSHA256: sum}, {Name: "other", Key: key2, ManifestSHA256: sum2}, {Name: "corpus", Key: key, ManifestSHA256: sum}}},
+		{"another entry under its name", []DatasetKey{{Name: "corpus", Key: key, ManifestSHA256: sum}, {Name: "other", Key: key2, ManifestSHA256: sum2}, {Name: "corpus", Key: key2, ManifestSHA256: sum2}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := &attempt{wd: wd, cfg: Config{Stderr: &bytes.Buffer{}}, m: &Manifest{Store: url, DataPrefix: "t/acme/data/", CheckpointPrefix: "t/acme/ckpt/",
+				RunKey: key2, Datasets: tc.ds, Sandbox: Sandbox{Mode: SandboxNone}}}
+			err := a.prepare(t.Context())
+			defer a.wipe()
+			if err == nil || !strings.Contains(err.Error(), `"corpus"`) || !strings.Contains(err.Error(), "datasets[2]") || !strings.Contains(err.Error(), "datasets[0]") {
+				t.Fatalf("prepare: %v; want the dataset listed twice refused, named with both entries", err)
+			}
+			if errors.Is(err, os.ErrExist) {
+				t.Errorf("prepare: %v; want the duplicate refused as such, not as a directory already there", err)
+			}
+			if found := plaintextUnder(t, filepath.Join(wd, "data")); len(found) > 0 {
+				t.Errorf("unsealed before the list was refused: %v", found)
+			}
+		})
+	}
+}
