@@ -405,17 +405,19 @@ func sweepRoot(root string) (string, error) {
 
 // ownOnly reports whether only root and uid may rename or replace name in
 // the directory p: p is theirs, and no one else may write it, or, where
-// others may (/tmp), it has the sticky bit and name is theirs too.
+// others may (/tmp), it has the sticky bit and name is theirs too. Who may
+// write p is told by dirWriters, as checkPathWriters tells it; dirWriters
+// leaves the entry under a sticky bit to be judged in turn, and name (a
+// link, perhaps) is judged here, by its owner.
 func ownOnly(p, name string, uid int) bool {
-	ours := func(st *unix.Stat_t) bool { return st.Uid == 0 || int(st.Uid) == uid }
 	var dir, ent unix.Stat_t
-	if unix.Lstat(p, &dir) != nil || !ours(&dir) {
+	if unix.Lstat(p, &dir) != nil || dirWriters(&dir, uid, -1) != "" {
 		return false
 	}
 	if dir.Mode&0o022 == 0 {
 		return true
 	}
-	return dir.Mode&unix.S_ISVTX != 0 && unix.Lstat(filepath.Join(p, name), &ent) == nil && ours(&ent)
+	return unix.Lstat(filepath.Join(p, name), &ent) == nil && (ent.Uid == 0 || int(ent.Uid) == uid)
 }
 
 // takeScratch makes the scratch directory, open as fd (O_PATH) and named

@@ -428,20 +428,10 @@ func (b *Backend) keepSucceeded(name string, uid, pod types.UID, made time.Time,
 // reporting whether r changed. A list that would pass
 // maxSucceededIndexes, or that does not read, is left as it is: the
 // attempt is then told by its pods alone, and fails closed.
+// It is a batch of one (addTo), so that the two ways an index reaches the
+// record read, bound and write the list alike.
 func keepIndex(r *record, index int, made time.Time) bool {
-	rs, ok := parseIndexes(r.SucceededIndexes, maxIndexedCompletions)
-	if !ok || hasIndex(rs, index) {
-		return false
-	}
-	s := formatIndexes(addIndex(rs, index))
-	if len(s) > maxSucceededIndexes {
-		return false
-	}
-	r.SucceededIndexes = s
-	if r.SucceededIndexesMade.IsZero() || made.Before(r.SucceededIndexesMade) {
-		r.SucceededIndexesMade = made.UTC()
-	}
-	return true
+	return (&pendingIndexes{indexes: []int{index}, made: made}).addTo(r)
 }
 
 // Successes past maxSeenSucceeded change only the record's indexes, and

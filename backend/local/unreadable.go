@@ -79,7 +79,7 @@ func (l *Local) unreadableFor(dir string) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	err = l.inUnreadableDir(func() error { return atomicfile.WriteFile(path, data, 0o600) })
+	err = inUnreadableDir(l.stateDir, func() error { return atomicfile.WriteFile(path, data, 0o600) })
 	if err != nil {
 		return 0, fmt.Errorf("keep when the job's lock and record were first found unreadable: %w", err)
 	}
@@ -143,7 +143,7 @@ func recordInode(dir string) (dev, ino uint64, err error) {
 // workload changed it); found is false where there is none.
 func (l *Local) readUnreadSeen(path string) (seen unreadSeen, found bool, err error) {
 	var data []byte
-	err = l.inUnreadableDir(func() (err error) {
+	err = inUnreadableDir(l.stateDir, func() (err error) {
 		data, err = readOwn(path, maxUnreadSeen, 0o600)
 		return err
 	})
@@ -175,7 +175,7 @@ func (l *Local) readUnreadSeen(path string) (seen unreadSeen, found bool, err er
 // the job's start as well, and a later Clean removes it.
 func (l *Local) forgetUnreadable(dir string) {
 	name := filepath.Join(unreadableDir, filepath.Base(dir))
-	l.inUnreadableDir(func() error { //nolint:errcheck // best effort, as said
+	inUnreadableDir(l.stateDir, func() error { //nolint:errcheck // best effort, as said
 		root, err := os.OpenRoot(l.stateDir)
 		if err != nil {
 			return err
@@ -229,15 +229,10 @@ func sweepUnreadable(stateDir string) int {
 	return n
 }
 
-// inUnreadableDir runs fn, which works in unreadableDir, and where a mode
-// keeps the server out, sets the directory's mode back (a workload of the
-// server's user may change it) and runs fn again.
-func (l *Local) inUnreadableDir(fn func() error) error {
-	return inUnreadableDir(l.stateDir, fn)
-}
-
-// inUnreadableDir is Local.inUnreadableDir for the state directory
-// stateDir.
+// inUnreadableDir runs fn, which works in unreadableDir of the state
+// directory stateDir, and where a mode keeps the server out, sets the
+// directory's mode back (a workload of the server's user may change it)
+// and runs fn again.
 func inUnreadableDir(stateDir string, fn func() error) error {
 	err := fn()
 	if !errors.Is(err, os.ErrPermission) {

@@ -239,10 +239,11 @@ func at(now time.Time) clock {
 }
 
 // filesClock is the clock of the filesystem that holds the directory open
-// at fd (dir, to name it), read (fileNowAt) on the first call only: a
-// sweep makes one probe, and none when it has no age to tell.
+// at fd (dir, to name it), read (fileNowAt) at each call. A sweep still
+// makes one probe, and none when it has no age to tell: removeTempsOf,
+// which every such clock is for, reads it once at most (orOwnClock).
 func filesClock(fd int, dir string) clock {
-	return sync.OnceValues(func() (time.Time, error) { return fileNowAt(fd, dir) })
+	return func() (time.Time, error) { return fileNowAt(fd, dir) }
 }
 
 // fileNowAt is probeNowAt; the tests set the filesystem's clock apart
