@@ -161,33 +161,6 @@ func (u *Unsealing) Into(ctx context.Context, dir *os.File) error {
 	return syncDirFile(dir)
 }
 
-// readDirNoFollow is os.ReadDir of a directory opened as one
-// (openDirNoFollow): a FIFO put at an unseal's --to once it was made held
-// the unseal for good, and a link put there sent the dataset's files
-// into a directory of its maker's choosing; either now fails at once,
-// naming the path.
-func readDirNoFollow(dir string) ([]os.DirEntry, error) {
-	d, err := openDirNoFollow(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer d.Close()
-	return d.ReadDir(-1)
-}
-
-// walkNoFollow is walkAt of the directory dir, opened as openDirNoFollow
-// opens it, with each entry's path (dir joined with its own).
-func walkNoFollow(dir string, fn func(p string, d fs.DirEntry) error) error {
-	d, err := openDirNoFollow(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return walkAt(d, ".", func(rel string, _ *os.File, e fs.DirEntry) error {
-		return fn(filepath.Join(dir, filepath.FromSlash(rel)), e)
-	})
-}
-
 // unsealMarker is the name of the marker an unseal of m keeps in its
 // directory while it runs: ".meridian-unseal." and sum, the hex SHA-256 of
 // the manifest's stored form, so that the name says which version (an
