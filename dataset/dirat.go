@@ -99,15 +99,6 @@ func walkAt(d *os.File, prefix string, fn func(rel string, dir *os.File, e fs.Di
 	return nil
 }
 
-// syncDirFile fsyncs the directory open at d, so that the renames,
-// removals and directories made in it are durable.
-func syncDirFile(d *os.File) error {
-	if atomicfile.SyncHook != nil {
-		atomicfile.SyncHook(filepath.Clean(d.Name()))
-	}
-	return d.Sync()
-}
-
 // syncParentOf fsyncs the directory above the one open at d (its ".."),
 // so that d's own entry there is durable.
 func syncParentOf(d *os.File) error {
@@ -117,7 +108,7 @@ func syncParentOf(d *os.File) error {
 	}
 	f := os.NewFile(uintptr(up), filepath.Dir(d.Name()))
 	defer f.Close()
-	return syncDirFile(f)
+	return atomicfile.SyncOpenDir(f)
 }
 
 // createTempBelow makes a temporary file for base in the directory open
@@ -190,7 +181,7 @@ func (c *dirChain) leaveTo(n int) error {
 		last := len(c.open) - 1
 		d := c.open[last]
 		c.open, c.names = c.open[:last], c.names[:last]
-		err := syncDirFile(d)
+		err := atomicfile.SyncOpenDir(d)
 		d.Close()
 		if err != nil {
 			return err

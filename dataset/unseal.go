@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"meridian.dev/meridian/internal/atomicfile"
 	"meridian.dev/meridian/seal"
 )
 
@@ -152,13 +153,13 @@ func (u *Unsealing) Into(ctx context.Context, dir *os.File) error {
 	if err := chain.leaveTo(0); err != nil {
 		return err
 	}
-	if err := syncDirFile(dir); err != nil {
+	if err := atomicfile.SyncOpenDir(dir); err != nil {
 		return err
 	}
 	if err := unix.Unlinkat(int(dir.Fd()), u.marker, 0); err != nil {
 		return &fs.PathError{Op: "remove", Path: filepath.Join(to, u.marker), Err: err}
 	}
-	return syncDirFile(dir)
+	return atomicfile.SyncOpenDir(dir)
 }
 
 // unsealMarker is the name of the marker an unseal of m keeps in its
@@ -190,7 +191,7 @@ func writeMarker(dir *os.File, marker string) error {
 	if err := unix.Close(fd); err != nil {
 		return err
 	}
-	if err := syncDirFile(dir); err != nil {
+	if err := atomicfile.SyncOpenDir(dir); err != nil {
 		return err
 	}
 	return syncParentOf(dir)
