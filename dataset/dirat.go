@@ -1,7 +1,6 @@
 package dataset
 
 import (
-	"fmt"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -35,9 +34,7 @@ func openBelow(parent *os.File, name string) (*os.File, error) {
 	if err != nil {
 		var st unix.Stat_t
 		if (err == unix.ELOOP || err == unix.ENOTDIR) && unix.Fstatat(int(parent.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
-			// Linux says ENOTDIR of a link to a directory, ELOOP of one
-			// to anything else: both read as a name that is no link.
-			return nil, fmt.Errorf("%s is a symbolic link, not a directory (refused: it may lead anywhere): %w", p, err)
+			return nil, linkRefused(p, err)
 		}
 		return nil, &fs.PathError{Op: "open", Path: p, Err: err}
 	}
