@@ -1,7 +1,6 @@
 package dataset
 
 import (
-	"fmt"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -35,9 +34,7 @@ func openBelow(parent *os.File, name string) (*os.File, error) {
 	if err != nil {
 		var st unix.Stat_t
 		if (err == unix.ELOOP || err == unix.ENOTDIR) && unix.Fstatat(int(parent.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
-			// Linux says ENOTDIR of a link to a directory, ELOOP of one
-			// to anything else: both read as a name that is no link.
-			return nil, fmt.Errorf("%s is a symbolic link, not a directory (refused: it may lead anywhere): %w", p, err)
+			return nil, linkRefused(p, err)
 		}
 		return nil, &fs.PathError{Op: "open", Path: p, Err: err}
 	}
@@ -99,15 +96,6 @@ func walkAt(d *os.File, prefix string, fn func(rel string, dir *os.File, e fs.Di
 	return nil
 }
 
-// syncDirFile fsyncs the directory open at d, so that the renames,
-// removals and directories made in it are durable.
-func syncDirFile(d *os.File) error {
-	if atomicfile.SyncHook != nil {
-		atomicfile.SyncHook(filepath.Clean(d.Name()))
-	}
-	return d.Sync()
-}
-
 // syncParentOf fsyncs the directory above the one open at d (its ".."),
 // so that d's own entry there is durable.
 func syncParentOf(d *os.File) error {
@@ -117,7 +105,7 @@ func syncParentOf(d *os.File) error {
 	}
 	f := os.NewFile(uintptr(up), filepath.Dir(d.Name()))
 	defer f.Close()
-	return syncDirFile(f)
+	return atomicfile.SyncOpenDir(f)
 }
 
 // createTempBelow makes a temporary file for base in the directory open
@@ -190,7 +178,7 @@ func (c *dirChain) leaveTo(n int) error {
 		last := len(c.open) - 1
 		d := c.open[last]
 		c.open, c.names = c.open[:last], c.names[:last]
-		err := syncDirFile(d)
+		err := atomicfile.SyncOpenDir(d)
 		d.Close()
 		if err != nil {
 			return err

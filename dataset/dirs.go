@@ -22,11 +22,16 @@ func openDirNoFollow(dir string) (*os.File, error) {
 	dir = filepath.Clean(dir)
 	f, err := os.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW, 0)
 	if err != nil && isLink(dir) {
-		// Linux says ENOTDIR of a link to a directory, ELOOP of one to
-		// anything else: both read as a name that is no link.
-		return nil, fmt.Errorf("%s is a symbolic link, not a directory (refused: it may lead anywhere): %w", dir, err)
+		return nil, linkRefused(dir, err)
 	}
 	return f, err
+}
+
+// linkRefused is the error of an open that refused the link at p (err,
+// from O_NOFOLLOW): Linux says ENOTDIR of a link to a directory, ELOOP of
+// one to anything else, and both read as a name that is no link.
+func linkRefused(p string, err error) error {
+	return fmt.Errorf("%s is a symbolic link, not a directory (refused: it may lead anywhere): %w", p, err)
 }
 
 // isLink reports whether p names a symbolic link, for an error's words

@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"meridian.dev/meridian/internal/atomicfile"
 	"meridian.dev/meridian/seal"
 )
 
@@ -152,40 +153,13 @@ func (u *Unsealing) Into(ctx context.Context, dir *os.File) error {
 	if err := chain.leaveTo(0); err != nil {
 		return err
 	}
-	if err := syncDirFile(dir); err != nil {
+	if err := atomicfile.SyncOpenDir(dir); err != nil {
 		return err
 	}
 	if err := unix.Unlinkat(int(dir.Fd()), u.marker, 0); err != nil {
 		return &fs.PathError{Op: "remove", Path: filepath.Join(to, u.marker), Err: err}
 	}
-	return syncDirFile(dir)
-}
-
-// readDirNoFollow is os.ReadDir of a directory opened as one
-// (openDirNoFollow): a FIFO put at an unseal's --to once it was made held
-// the unseal for good, and a link put there sent the dataset's files
-// into a directory of its maker's choosing; either now fails at once,
-// naming the path.
-func readDirNoFollow(dir string) ([]os.DirEntry, error) {
-	d, err := openDirNoFollow(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer d.Close()
-	return d.ReadDir(-1)
-}
-
-// walkNoFollow is walkAt of the directory dir, opened as openDirNoFollow
-// opens it, with each entry's path (dir joined with its own).
-func walkNoFollow(dir string, fn func(p string, d fs.DirEntry) error) error {
-	d, err := openDirNoFollow(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return walkAt(d, ".", func(rel string, _ *os.File, e fs.DirEntry) error {
-		return fn(filepath.Join(dir, filepath.FromSlash(rel)), e)
-	})
+	return atomicfile.SyncOpenDir(dir)
 }
 
 // unsealMarker is the name of the marker an unseal of m keeps in its
@@ -217,7 +191,7 @@ func writeMarker(dir *os.File, marker string) error {
 	if err := unix.Close(fd); err != nil {
 		return err
 	}
-	if err := syncDirFile(dir); err != nil {
+	if err := atomicfile.SyncOpenDir(dir); err != nil {
 		return err
 	}
 	return syncParentOf(dir)

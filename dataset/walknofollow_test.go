@@ -11,6 +11,19 @@ import (
 	"meridian.dev/meridian/internal/fifotest"
 )
 
+// walkNoFollow is walkAt of the directory dir, opened as openDirNoFollow
+// opens it, with each entry's path (dir joined with its own).
+func walkNoFollow(dir string, fn func(p string, d fs.DirEntry) error) error {
+	d, err := openDirNoFollow(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return walkAt(d, ".", func(rel string, _ *os.File, e fs.DirEntry) error {
+		return fn(filepath.Join(dir, filepath.FromSlash(rel)), e)
+	})
+}
+
 // walkTree makes dir/sub/a and dir/b, and other/secret beside dir; it
 // returns dir and other.
 func walkTree(t *testing.T) (dir, other string) {

@@ -318,7 +318,12 @@ func (w *permWalk) judge(p string, fi fs.FileInfo) string {
 // judgeOwner says what is wrong with p's owner: a user other than the
 // server's and root may chmod or replace it at will.
 func (w *permWalk) judgeOwner(p string, fi fs.FileInfo) string {
-	uid := ownerOf(fi)
+	return w.judgeUID(p, ownerOf(fi))
+}
+
+// judgeUID is judgeOwner of p owned by uid, for a caller that has the
+// owner from fstatat(2) rather than an fs.FileInfo.
+func (w *permWalk) judgeUID(p string, uid int) string {
 	if uid == w.uid || uid == 0 {
 		return ""
 	}

@@ -286,7 +286,7 @@ export const RUN_PAGE = 1000;
 // ("" when none does). A poll's read passes retry false (readOnce).
 export async function readRunPage(after: string, retry = true): Promise<{ runs: Run[]; next: string }> {
   const path = `/v1/runs?limit=${RUN_PAGE}` + (after ? "&after=" + encodeURIComponent(after) : "");
-  const r = objAt(retry ? await call<unknown>("GET", path) : await readOnce<unknown>(path), "the answer");
+  const r = objAt((await callSized<unknown>("GET", path, undefined, undefined, retry)).value, "the answer");
   const runs = listAt<Run>(r.runs, "runs");
   const next = r.next === undefined || r.next === null ? "" : textAt(r.next, "next");
   // A next that names the page itself would offer the same page for ever.

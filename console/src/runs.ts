@@ -225,13 +225,11 @@ export function runsPage(main: HTMLElement): () => void {
     more.textContent = `More runs: the next ${RUN_PAGE}`;
   }
   // The poll, while the list has no stream: the pages shown, and no more
-  // (each poll as many reads as "more" was pressed, plus one). A poll
-  // that ends after a later one began is not shown. The poll's reads are
-  // asked once (a 429 is shown, and the next tick asks again); those of
-  // "more", which the tenant pressed, are asked again after a 429 (retry).
-  let polls = 0;
+  // (each poll as many reads as "more" was pressed, plus one). followOrPoll
+  // runs one poll at a time. The poll's reads are asked once (a 429 is
+  // shown, and the next tick asks again); those of "more", which the
+  // tenant pressed, are asked again after a 429 (retry).
   async function load(retry = false): Promise<void> {
-    const n = ++polls;
     try {
       const runs = new Map<string, Run>();
       let after = "";
@@ -241,7 +239,7 @@ export function runsPage(main: HTMLElement): () => void {
         after = p.next;
         if (!after) break;
       }
-      if (!alive || n !== polls) return;
+      if (!alive) return;
       byId = runs;
       next = after;
       added = new Set<string>();
@@ -250,7 +248,7 @@ export function runsPage(main: HTMLElement): () => void {
       clear(moreStatus);
       show();
     } catch (err) {
-      if (!alive || n !== polls) return;
+      if (!alive) return;
       clear(box);
       box.append(errorBox(err));
     }

@@ -90,6 +90,16 @@ func SyncDir(dir string) error {
 	return d.Sync()
 }
 
+// SyncOpenDir fsyncs the directory open at d, so that the renames,
+// removals and directories made in it are durable; SyncHook is called
+// with its clean path first, as SyncDir calls it.
+func SyncOpenDir(d *os.File) error {
+	if SyncHook != nil {
+		SyncHook(filepath.Clean(d.Name()))
+	}
+	return d.Sync()
+}
+
 // OpenDir opens directory dir to read, with O_DIRECTORY: a FIFO in its
 // place (a directory others may write, swapped between a write's rename
 // and its sync) fails at once rather than wait for a writer, and the
@@ -98,9 +108,9 @@ func OpenDir(dir string) (*os.File, error) {
 	return os.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY, 0)
 }
 
-// SyncHook, when set, is called with each directory SyncDir is about to
-// sync. Tests set it to see that what a package creates is made durable;
-// it is nil otherwise.
+// SyncHook, when set, is called with each directory SyncDir (or
+// SyncOpenDir) is about to sync. Tests set it to see that what a package
+// creates is made durable; it is nil otherwise.
 var SyncHook func(dir string)
 
 // MkdirAll creates dir (perm, before the umask) and any missing parents,

@@ -57,10 +57,7 @@ func WriteFileIn(root *os.Root, name string, data []byte, perm os.FileMode) erro
 		return &os.LinkError{Op: "renameat", Old: filepath.Join(full, tmp), New: filepath.Join(full, base), Err: err}
 	}
 	ok = true
-	if SyncHook != nil {
-		SyncHook(filepath.Clean(full))
-	}
-	return d.Sync()
+	return SyncOpenDir(d)
 }
 
 // OpenDirIn opens directory name below root to read. os.Root opens the
@@ -167,6 +164,8 @@ func SyncDirIn(root *os.Root, dir string) error {
 }
 
 // syncRootDir fsyncs directory name of root; full is its path for SyncHook.
+// The hook is called before the open, not by SyncOpenDir after it, so
+// that a test may swap the directory in the window the open must survive.
 func syncRootDir(root *os.Root, name, full string) error {
 	if SyncHook != nil {
 		SyncHook(filepath.Clean(full))
