@@ -1024,6 +1024,14 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 		return
 	}
 	defer f.Close()
+	// The tenant's count is had before the file lock is taken: its first
+	// count may take up to outputCountWait, and the lock held through it
+	// would hold this attempt's other posts as long.
+	t, err := c.tenantOutputs(req.Context(), r.Tenant)
+	if err != nil {
+		c.outputBusy(w, req, a, err)
+		return
+	}
 	// Two posts of one attempt's output may come at once (an agent's
 	// retry while its first post is still kept, reaching this server or
 	// another sharing the state directory): the file lock makes their
@@ -1050,12 +1058,7 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 	case off > have:
 		// Past a cut for the tenant's limit the agent's offsets run on
 		// past what was kept: answered as a post past LogLimit is.
-		full, err := c.tenantFull(req.Context(), r.Tenant)
-		if err != nil {
-			c.outputBusy(w, req, a, err)
-			return
-		}
-		if !full {
+		if !t.full(c.cfg.TenantLogLimit) {
 			agentErr(w, http.StatusConflict, fmt.Sprintf("offset %d is past the %d bytes kept", off, have))
 			return
 		}
@@ -1067,11 +1070,6 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 		}
 		if len(data) == 0 {
 			break
-		}
-		t, err := c.tenantOutputs(req.Context(), r.Tenant)
-		if err != nil {
-			c.outputBusy(w, req, a, err)
-			return
 		}
 		if got := t.take(c.cfg.TenantLogLimit, int64(len(data))); got < int64(len(data)) {
 			data, cut = data[:got], true
@@ -1100,20 +1098,16 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 			return
 		}
 	}
+	// The file lock is let go before the cut is recorded: the store's
+	// write may wait, and the attempt's next post must not wait for it.
+	if err := f.Close(); err != nil {
+		c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", err)
+		return
+	}
 	if cut {
 		c.noteOutputCut(req.Context(), r, a)
 	}
 	writeAgentJSON(w, c.stopReply(r, a))
-}
-
-// tenantFull says whether the output kept for tenant's attempts has
-// reached TenantLogLimit.
-func (c *Controller) tenantFull(ctx context.Context, tenant string) (bool, error) {
-	t, err := c.tenantOutputs(ctx, tenant)
-	if err != nil {
-		return false, err
-	}
-	return t.full(c.cfg.TenantLogLimit), nil
 }
 
 // outputBusy answers a post of attempt a's output whose tenant's count of
