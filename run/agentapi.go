@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"mime"
 	"net/http"
@@ -1057,12 +1058,21 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 	switch {
 	case off > have:
 		// Past a cut for the tenant's limit the agent's offsets run on
-		// past what was kept: answered as a post past LogLimit is.
-		if !t.full(c.cfg.TenantLogLimit) {
+		// past what was kept: answered as a post past LogLimit is. The
+		// cut's mark says so whatever this server's count now says (a
+		// server sharing the state directory, a restart with a higher
+		// limit, output removed since): a 409 here made the agent drop
+		// the rest of the attempt's output.
+		marked, err := cutMarked(path)
+		if err != nil {
+			c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", err)
+			return
+		}
+		if !marked && !t.full(c.cfg.TenantLogLimit) {
 			agentErr(w, http.StatusConflict, fmt.Sprintf("offset %d is past the %d bytes kept", off, have))
 			return
 		}
-		cut = true
+		cut = !marked
 	case off+int64(len(data)) > have:
 		data = data[have-off:]
 		if room := c.cfg.LogLimit - have; int64(len(data)) > room {
@@ -1092,6 +1102,14 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 		c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", err)
 		return
 	}
+	// The cut is marked on disk before it is acknowledged: the agent's
+	// offsets run on past the file from this answer on.
+	if cut {
+		if err := markCut(path); err != nil {
+			c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", err)
+			return
+		}
+	}
 	if have == 0 {
 		if err := atomicfile.SyncDir(filepath.Dir(path)); err != nil {
 			c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", err)
@@ -1108,6 +1126,28 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 		c.noteOutputCut(req.Context(), r, a)
 	}
 	writeAgentJSON(w, c.stopReply(r, a))
+}
+
+// cutPath is the mark beside an attempt's output file (at logPath) that
+// says its output was cut for its tenant's bound.
+func cutPath(logPath string) string { return strings.TrimSuffix(logPath, ".log") + ".cut" }
+
+// markCut writes the cut's mark beside the output file at logPath,
+// atomically and durably.
+func markCut(logPath string) error {
+	if marked, err := cutMarked(logPath); err != nil || marked {
+		return err
+	}
+	return atomicfile.WriteFile(cutPath(logPath), []byte("cut: the tenant's kept-output bound was reached\n"), 0o600)
+}
+
+// cutMarked says whether the output file at logPath was cut.
+func cutMarked(logPath string) (bool, error) {
+	_, err := os.Lstat(cutPath(logPath))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // outputBusy answers a post of attempt a's output whose tenant's count of

@@ -1,10 +1,15 @@
 package run
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 
+	"meridian.dev/meridian/agent"
 	"meridian.dev/meridian/store"
 )
 
@@ -36,6 +41,19 @@ func (f *outputFleet) withVersions(s *versionsStore) {
 	f.c = New(f.cfg)
 }
 
+// postAt posts data as run r's output at offset off and answers the
+// status.
+func (f *outputFleet) postAt(r *Run, off int64, data []byte) int {
+	f.t.Helper()
+	a := r.Attempts[0]
+	req := httptest.NewRequest("POST", agentURL("", r, a, agent.RouteLogs)+fmt.Sprintf("?offset=%d", off), bytes.NewReader(data))
+	req.Header.Set("Content-Type", logType)
+	req.Header.Set("Authorization", "Bearer "+f.c.credential(r.ID, a))
+	w := httptest.NewRecorder()
+	f.c.AgentHandler().ServeHTTP(w, req)
+	return w.Code
+}
+
 // TestAgentLogsCountNotUnderFileLock: a post waiting for its tenant's
 // output to be counted does not hold its attempt's file lock. It did, so
 // the attempt's other posts waited behind a count of the whole tenant.
@@ -52,5 +70,23 @@ func TestAgentLogsCountNotUnderFileLock(t *testing.T) {
 	<-done
 	if held {
 		t.Error("the attempt's output file is locked while its tenant's output is counted")
+	}
+}
+
+// TestAgentLogsPastCutAfterRestart: a post past the bytes kept of an
+// attempt whose output was cut for its tenant's bound is answered 200 and
+// keeps nothing on a server that does not see the tenant as full (here a
+// restart with a higher bound). It was answered 409, and the agent, which
+// takes a 4xx as final, dropped the rest of the attempt's output.
+func TestAgentLogsPastCutAfterRestart(t *testing.T) {
+	f := newOutputFleet(t, 1000)
+	r := f.run("t1", "run-one", Running)
+	if code, kept := f.post(r, bytes.Repeat([]byte("y"), 1200)); code != http.StatusOK || kept != 1000 {
+		t.Fatalf("1200 bytes past a bound of 1000: %d, %d kept; want 200, 1000 kept", code, kept)
+	}
+	f.cfg.TenantLogLimit = 1 << 20
+	f.restart()
+	if code := f.postAt(r, 1200, []byte("more\n")); code != http.StatusOK {
+		t.Errorf("after a restart with a higher bound, a post at the agent's offset past the cut: %d, want 200", code)
 	}
 }
