@@ -3,6 +3,7 @@ package run
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -70,6 +71,25 @@ func TestAgentLogsCountNotUnderFileLock(t *testing.T) {
 	<-done
 	if held {
 		t.Error("the attempt's output file is locked while its tenant's output is counted")
+	}
+}
+
+// TestTenantOutputCountFailureKept: a count of a tenant's output that
+// failed is kept a while: ten posts after it count once, not ten times.
+// A failed count was forgotten, and every post counted the whole tenant
+// again (and was answered 503 after it).
+func TestTenantOutputCountFailureKept(t *testing.T) {
+	f := newOutputFleet(t, 1000)
+	s := &versionsStore{fail: errors.New("the store is down")}
+	f.withVersions(s)
+	r := f.run("t1", "run-one", Running)
+	for i := range 10 {
+		if code, _ := f.post(r, []byte("line\n")); code != http.StatusServiceUnavailable {
+			t.Errorf("post %d, the count failed: %d, want 503", i, code)
+		}
+	}
+	if n := s.calls.Load(); n != 1 {
+		t.Errorf("the tenant's runs were listed %d times for 10 posts, want 1", n)
 	}
 }
 
