@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"mime"
 	"net/http"
@@ -1024,6 +1025,14 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 		return
 	}
 	defer f.Close()
+	// The tenant's count is had before the file lock is taken: its first
+	// count may take up to outputCountWait, and the lock held through it
+	// would hold this attempt's other posts as long.
+	t, err := c.tenantOutputs(req.Context(), r.Tenant)
+	if err != nil {
+		c.outputBusy(w, req, a, err)
+		return
+	}
 	// Two posts of one attempt's output may come at once (an agent's
 	// retry while its first post is still kept, reaching this server or
 	// another sharing the state directory): the file lock makes their
@@ -1049,17 +1058,21 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 	switch {
 	case off > have:
 		// Past a cut for the tenant's limit the agent's offsets run on
-		// past what was kept: answered as a post past LogLimit is.
-		full, err := c.tenantFull(req.Context(), r.Tenant)
+		// past what was kept: answered as a post past LogLimit is. The
+		// cut's mark says so whatever this server's count now says (a
+		// server sharing the state directory, a restart with a higher
+		// limit, output removed since): a 409 here made the agent drop
+		// the rest of the attempt's output.
+		marked, err := cutMarked(path)
 		if err != nil {
-			c.outputBusy(w, req, a, err)
+			c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", err)
 			return
 		}
-		if !full {
+		if !marked && !t.full(c.cfg.TenantLogLimit) {
 			agentErr(w, http.StatusConflict, fmt.Sprintf("offset %d is past the %d bytes kept", off, have))
 			return
 		}
-		cut = true
+		cut = !marked
 	case off+int64(len(data)) > have:
 		data = data[have-off:]
 		if room := c.cfg.LogLimit - have; int64(len(data)) > room {
@@ -1067,11 +1080,6 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 		}
 		if len(data) == 0 {
 			break
-		}
-		t, err := c.tenantOutputs(req.Context(), r.Tenant)
-		if err != nil {
-			c.outputBusy(w, req, a, err)
-			return
 		}
 		if got := t.take(c.cfg.TenantLogLimit, int64(len(data))); got < int64(len(data)) {
 			data, cut = data[:got], true
@@ -1094,11 +1102,25 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 		c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", err)
 		return
 	}
+	// The cut is marked on disk before it is acknowledged: the agent's
+	// offsets run on past the file from this answer on.
+	if cut {
+		if err := markCut(path); err != nil {
+			c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", err)
+			return
+		}
+	}
 	if have == 0 {
 		if err := atomicfile.SyncDir(filepath.Dir(path)); err != nil {
 			c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", err)
 			return
 		}
+	}
+	// The file lock is let go before the cut is recorded: the store's
+	// write may wait, and the attempt's next post must not wait for it.
+	if err := f.Close(); err != nil {
+		c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", err)
+		return
 	}
 	if cut {
 		c.noteOutputCut(req.Context(), r, a)
@@ -1106,14 +1128,26 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 	writeAgentJSON(w, c.stopReply(r, a))
 }
 
-// tenantFull says whether the output kept for tenant's attempts has
-// reached TenantLogLimit.
-func (c *Controller) tenantFull(ctx context.Context, tenant string) (bool, error) {
-	t, err := c.tenantOutputs(ctx, tenant)
-	if err != nil {
-		return false, err
+// cutPath is the mark beside an attempt's output file (at logPath) that
+// says its output was cut for its tenant's bound.
+func cutPath(logPath string) string { return strings.TrimSuffix(logPath, ".log") + ".cut" }
+
+// markCut writes the cut's mark beside the output file at logPath,
+// atomically and durably.
+func markCut(logPath string) error {
+	if marked, err := cutMarked(logPath); err != nil || marked {
+		return err
 	}
-	return t.full(c.cfg.TenantLogLimit), nil
+	return atomicfile.WriteFile(cutPath(logPath), []byte("cut: the tenant's kept-output bound was reached\n"), 0o600)
+}
+
+// cutMarked says whether the output file at logPath was cut.
+func cutMarked(logPath string) (bool, error) {
+	_, err := os.Lstat(cutPath(logPath))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // outputBusy answers a post of attempt a's output whose tenant's count of

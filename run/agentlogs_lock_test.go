@@ -59,9 +59,15 @@ func TestAgentLogsOtherAttemptNotHeldBySync(t *testing.T) {
 	}
 	defer func() { logLockWait, logLockBusy = 2*time.Second, nil }()
 	inSync, release := blockSync(t, e.c.logPath(r1.ID, a1.N))
-	defer close(unbusy)
-	defer close(release)
 	first, second := make(chan int, 1), make(chan int, 1)
+	// Both posts are let go and waited for before the test returns: its
+	// cleanup restores syncLog, which the blocked posts still call.
+	defer func() {
+		close(release)
+		close(unbusy)
+		<-first
+		<-second
+	}()
 	go func() { _, code, _ := post1([]byte("first\n")); first <- code }()
 	<-inSync
 	go func() { _, code, _ := post1([]byte("second\n")); second <- code }()

@@ -2,6 +2,7 @@ package run
 
 import (
 	"container/list"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -366,6 +367,9 @@ type Controller struct {
 	// attempts (tenantOutputs); outputMu guards the map only.
 	outputMu sync.Mutex
 	outputs  map[string]*tenantOutput
+	// life is the context of Run while it runs (lifeContext): work
+	// started for a request that must outlast it ends with it.
+	life atomic.Pointer[context.Context]
 	// siteDown holds the sites whose last check failed, with the error;
 	// lastSiteCheck is when CheckSites last finished.
 	siteDown      map[string]error

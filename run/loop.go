@@ -19,6 +19,7 @@ import (
 // the controller lease (leader.go): it waits for the lease, runs the loop
 // for as long as it keeps it, and waits again when it loses it.
 func (c *Controller) Run(ctx context.Context) error {
+	c.life.Store(&ctx)
 	for ctx.Err() == nil {
 		lctx, release, err := c.acquire(ctx)
 		if err != nil {

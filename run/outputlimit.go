@@ -30,7 +30,21 @@ type tenantOutput struct {
 	// be.
 	ready chan struct{}
 	err   error
-	used  atomic.Int64
+	// failed is when the count failed (with err): the failure is kept
+	// for outputCountRetry, so that posts in that time are told at once
+	// rather than each counting the whole tenant again.
+	failed time.Time
+	used   atomic.Int64
+}
+
+// outputCountRetry is how long a failed count of a tenant's output is
+// kept before a post counts again.
+const outputCountRetry = 30 * time.Second
+
+// stale says whether t is a count that failed more than outputCountRetry
+// before now; t.ready must be closed.
+func (t *tenantOutput) stale(now time.Time) bool {
+	return t.err != nil && now.Sub(t.failed) >= outputCountRetry
 }
 
 // take reserves up to n more bytes under limit and returns how many it
@@ -52,12 +66,12 @@ func (t *tenantOutput) full(limit int64) bool { return t.used.Load() >= limit }
 // the tenant's output files the first time it is asked for (after each
 // start: the files are the record). The first asker starts the count;
 // every asker waits for it for at most outputCountWait and no longer than ctx,
-// then errLogBusy. A count that failed is forgotten, and the next asker
-// counts again.
+// then errLogBusy. A count that failed is kept outputCountRetry, and the
+// first asker after that counts again.
 func (c *Controller) tenantOutputs(ctx context.Context, tenant string) (*tenantOutput, error) {
 	c.outputMu.Lock()
 	t := c.outputs[tenant]
-	counter := t == nil
+	counter := t == nil || (counted(t) && t.stale(time.Now()))
 	if counter {
 		if c.outputs == nil {
 			c.outputs = map[string]*tenantOutput{}
@@ -70,7 +84,9 @@ func (c *Controller) tenantOutputs(ctx context.Context, tenant string) (*tenantO
 		// Counted apart from the request: a tenant of many runs may take
 		// longer to count than an agent waits for an answer, and a count
 		// cut short by each post's end would never finish.
-		go c.countTenant(context.WithoutCancel(ctx), tenant, t)
+		// It ends with the controller's Run (or its own timeout), not
+		// the post's.
+		go c.countTenant(c.lifeContext(), tenant, t)
 	}
 	if err := awaitCount(ctx, t.ready); err != nil {
 		return nil, err
@@ -84,18 +100,35 @@ func (c *Controller) tenantOutputs(ctx context.Context, tenant string) (*tenantO
 // outputCountTimeout bounds one count of a tenant's output.
 const outputCountTimeout = 5 * time.Minute
 
+// counted says whether t's count has ended.
+func counted(t *tenantOutput) bool {
+	select {
+	case <-t.ready:
+		return true
+	default:
+		return false
+	}
+}
+
+// lifeContext is the context of the controller's Run while it runs, and
+// context.Background before it starts (a controller serving agents only).
+func (c *Controller) lifeContext() context.Context {
+	if ctx := c.life.Load(); ctx != nil {
+		return *ctx
+	}
+	return context.Background()
+}
+
 // countTenant counts tenant's output into t and closes t.ready; a count
-// that failed is forgotten.
+// that failed says when (t.failed), and is kept outputCountRetry.
 func (c *Controller) countTenant(ctx context.Context, tenant string, t *tenantOutput) {
 	ctx, cancel := context.WithTimeout(ctx, outputCountTimeout)
 	defer cancel()
 	used, err := c.countOutput(ctx, tenant)
 	t.used.Store(used)
 	if err != nil {
-		t.err = err
-		c.outputMu.Lock()
-		delete(c.outputs, tenant)
-		c.outputMu.Unlock()
+		t.err, t.failed = err, time.Now()
+		c.cfg.Logger.Warn("counting a tenant's kept output", "tenant", tenant, "err", err)
 	}
 	close(t.ready)
 }
