@@ -111,9 +111,8 @@ type Config struct {
 	// LogLimit bounds the output kept per attempt (default 16 MiB).
 	LogLimit int64
 	// TenantLogLimit bounds the output kept for all of one tenant's
-	// attempts together (default DefaultTenantLogLimit; serve
-	// --tenant-output-limit): past it, no more of that tenant's output is
-	// kept.
+	// attempts together (serve --tenant-output-limit; 0, the default: no
+	// bound): past it, no more of that tenant's output is kept.
 	TenantLogLimit int64
 
 	// Replica names this server among those sharing the store (the
@@ -416,9 +415,6 @@ func New(cfg Config) *Controller {
 	}
 	if cfg.LogLimit <= 0 {
 		cfg.LogLimit = 16 << 20
-	}
-	if cfg.TenantLogLimit <= 0 {
-		cfg.TenantLogLimit = DefaultTenantLogLimit
 	}
 	if cfg.MoveMargin <= 0 {
 		cfg.MoveMargin = 24 * time.Hour

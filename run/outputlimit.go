@@ -14,12 +14,15 @@ import (
 	"meridian.dev/meridian/store"
 )
 
-// DefaultTenantLogLimit is serve's bound on the output kept for all of one
-// tenant's attempts together (Config.TenantLogLimit). Nothing removes an
-// attempt's output, and LogLimit bounds each attempt's alone: a tenant
-// that submitted, printed LogLimit and cancelled over and over would fill
-// the state directory, and the database and the audit log with it.
-const DefaultTenantLogLimit = 1 << 30
+// Config.TenantLogLimit bounds the output kept for all of one tenant's
+// attempts together. Nothing removes an attempt's output, and LogLimit
+// bounds each attempt's alone: a tenant that submitted, printed LogLimit
+// and cancelled over and over would fill the state directory, and the
+// database and the audit log with it. It is off unless the operator sets
+// it (serve --tenant-output-limit): the bound counts every run a tenant
+// ever had, and nothing yet removes the oldest runs' output to make room,
+// so on by default it would keep no output of a busy tenant's new runs
+// once its old ones reached it.
 
 // tenantOutput counts the bytes of output kept for one tenant's attempts.
 // It is counted once from the files (tenantOutputs), and then on each
@@ -50,6 +53,10 @@ func (t *tenantOutput) stale(now time.Time) bool {
 // take reserves up to n more bytes under limit and returns how many it
 // reserved (0 once limit is reached).
 func (t *tenantOutput) take(limit, n int64) int64 {
+	if t == nil {
+		// No bound (Config.TenantLogLimit 0).
+		return n
+	}
 	for {
 		used := t.used.Load()
 		got := min(n, max(limit-used, 0))
@@ -59,8 +66,8 @@ func (t *tenantOutput) take(limit, n int64) int64 {
 	}
 }
 
-// full says whether limit is reached.
-func (t *tenantOutput) full(limit int64) bool { return t.used.Load() >= limit }
+// full says whether limit is reached; never without a bound (t nil).
+func (t *tenantOutput) full(limit int64) bool { return t != nil && t.used.Load() >= limit }
 
 // tenantOutputs returns tenant's count of output kept, counting it from
 // the tenant's output files the first time it is asked for (after each
@@ -129,6 +136,9 @@ func (c *Controller) countTenant(ctx context.Context, tenant string, t *tenantOu
 	if err != nil {
 		t.err, t.failed = err, time.Now()
 		c.cfg.Logger.Warn("counting a tenant's kept output", "tenant", tenant, "err", err)
+	} else if used >= c.cfg.TenantLogLimit {
+		c.cfg.Logger.Warn("a tenant's kept output has reached serve --tenant-output-limit: no more of its attempts' output is kept",
+			"tenant", tenant, "bytes", used, "limit", c.cfg.TenantLogLimit)
 	}
 	close(t.ready)
 }

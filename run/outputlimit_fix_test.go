@@ -110,3 +110,31 @@ func TestAgentLogsPastCutAfterRestart(t *testing.T) {
 		t.Errorf("after a restart with a higher bound, a post at the agent's offset past the cut: %d, want 200", code)
 	}
 }
+
+// TestTenantOutputUnboundedByDefault: the bound on a tenant's kept output
+// counts every run the tenant ever had, and nothing yet removes old runs'
+// output to make room, so on by default (it was, at 1 GiB) it kept none of
+// a busy tenant's new output once its old runs had reached it. It is off
+// unless set: a tenant's old output past any size leaves a new run's
+// output kept in full, and no post counts the tenant.
+func TestTenantOutputUnboundedByDefault(t *testing.T) {
+	f := newOutputFleet(t, 0)
+	s := &versionsStore{}
+	f.withVersions(s)
+	old := f.run("t1", "run-old", Running)
+	if code, kept := f.post(old, bytes.Repeat([]byte("o"), 4096)); code != http.StatusOK || kept != 4096 {
+		t.Fatalf("an old run's output: %d, %d kept; want 200, 4096", code, kept)
+	}
+	f.restart()
+	f.withVersions(s)
+	r := f.run("t1", "run-new", Running)
+	if code, kept := f.post(r, bytes.Repeat([]byte("n"), 3000)); code != http.StatusOK || kept != 3000 {
+		t.Errorf("a new run's output with no bound set: %d, %d kept; want 200, 3000", code, kept)
+	}
+	if n := s.calls.Load(); n != 0 {
+		t.Errorf("the tenant's output counted %d times with no bound set; want never", n)
+	}
+	if n := f.cuts(r); n != 0 {
+		t.Errorf("%d events saying the output is no longer kept; want none", n)
+	}
+}

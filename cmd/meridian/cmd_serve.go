@@ -147,8 +147,8 @@ may write or replace: the file, a link to it, or a directory on its path
 				return badInput(fmt.Errorf("--audit-rate-limit %v --audit-rate-burst %d: want 0 or more (--audit-rate-limit 0: no limit)", auditRate, auditBurst))
 			}
 			opts.AuditedRateLimit = &api.RateLimit{Rate: auditRate, Burst: auditBurst}
-			if opts.TenantOutputLimit < 1 {
-				return badInput(fmt.Errorf("--tenant-output-limit %d: want 1 or more bytes", opts.TenantOutputLimit))
+			if opts.TenantOutputLimit < 0 {
+				return badInput(fmt.Errorf("--tenant-output-limit %d: want 0 (no bound) or more bytes", opts.TenantOutputLimit))
 			}
 			if maxStreams < 1 {
 				return badInput(fmt.Errorf("--max-streams %d: want 1 or more", maxStreams))
@@ -232,7 +232,7 @@ may write or replace: the file, a link to it, or a directory on its path
 	cmd.Flags().Float64Var(&auditRate, "audit-rate-limit", api.DefaultAuditedRateLimit.Rate, "calls that append to the audit log (keys, registrations, submissions, stagings, admin changes) each tenant may make a second on average, besides --rate-limit (0: no limit)")
 	cmd.Flags().IntVar(&auditBurst, "audit-rate-burst", api.DefaultAuditedRateLimit.Burst, "calls that append to the audit log each tenant may make at once")
 	cmd.Flags().IntVar(&maxRuns, "max-runs", run.DefaultMaxRuns, "runs each tenant may have that have not ended (waiting ones among them); one more submission is refused with 409 too_many_runs")
-	cmd.Flags().Int64Var(&opts.TenantOutputLimit, "tenant-output-limit", run.DefaultTenantLogLimit, "bytes of attempts' output kept for each tenant across all its runs (each attempt keeps at most 16 MiB); past it the output is no longer kept, and each attempt's timeline says so")
+	cmd.Flags().Int64Var(&opts.TenantOutputLimit, "tenant-output-limit", 0, "bytes of attempts' output kept for each tenant across all its runs, old ones included (each attempt keeps at most 16 MiB); past it the output is no longer kept, and each attempt's timeline says so; 0: no bound")
 	cmd.Flags().IntVar(&maxStreams, "max-streams", api.DefaultStreams.PerTenant, "streams (followed logs and event streams) each tenant may hold open at once; one more is refused with 429")
 	cmd.Flags().StringVar(&opts.Sandbox, "workload-sandbox", "", "how workloads are confined at sites on this machine: uid (each tenant's own user; needs root) or landlock; default uid as root, landlock otherwise (a site's backend.sandbox overrides it; remote sites default to landlock)")
 	return cmd

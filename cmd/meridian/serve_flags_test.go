@@ -22,13 +22,13 @@ func TestServeRefusesNonNumberRateLimit(t *testing.T) {
 	}
 }
 
-// TestServeRefusesTenantOutputLimitBelowOne: --tenant-output-limit (the
-// output kept for each tenant across its runs) of 0 or less is refused
+// TestServeRefusesTenantOutputLimitBelowZero: --tenant-output-limit (the
+// output kept for each tenant across its runs; 0, no bound) below 0 is refused
 // naming the flag, before the server serves (--max-streams 0 stops the
 // command when the value is wrongly accepted).
-func TestServeRefusesTenantOutputLimitBelowOne(t *testing.T) {
+func TestServeRefusesTenantOutputLimitBelowZero(t *testing.T) {
 	t.Setenv("MERIDIAN_HOME", t.TempDir())
-	for _, v := range []string{"0", "-1"} {
+	for _, v := range []string{"-1", "-1073741824"} {
 		_, err := runCLI(t, "serve", "--tenant-output-limit", v, "--max-streams", "0", "--listen", "127.0.0.1:0")
 		if err == nil || !strings.Contains(err.Error(), "--tenant-output-limit") {
 			t.Errorf("--tenant-output-limit %s: got %v, want an error naming --tenant-output-limit", v, err)
