@@ -1074,7 +1074,11 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 			agentErr(w, http.StatusConflict, fmt.Sprintf("offset %d is past the %d bytes kept", off, have))
 			return
 		}
-		cut = !marked
+		// Told again (once an attempt on each server, noteOutputCut)
+		// even where the mark is there: a crash between the mark and the
+		// event, or an event whose write failed, would otherwise leave
+		// the cut untold for good.
+		cut = t != nil
 	case off+int64(len(data)) > have:
 		data = data[have-off:]
 		if room := c.cfg.LogLimit - have; int64(len(data)) > room {

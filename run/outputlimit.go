@@ -41,8 +41,10 @@ type tenantOutput struct {
 }
 
 // outputCountRetry is how long a failed count of a tenant's output is
-// kept before a post counts again.
-const outputCountRetry = 30 * time.Second
+// kept before a post counts again: long enough that a store that is down
+// is not asked by every post, well short of the 30 s an agent retries its
+// final output for, so one brief failure drops none of it.
+const outputCountRetry = 5 * time.Second
 
 // stale says whether t is a count that failed more than outputCountRetry
 // before now; t.ready must be closed.
@@ -135,6 +137,11 @@ func (c *Controller) countTenant(ctx context.Context, tenant string, t *tenantOu
 	t.used.Store(used)
 	if err != nil {
 		t.err, t.failed = err, time.Now()
+		if ctx.Err() != nil {
+			// Cut short (the controller stopping, or the count's own
+			// timeout): the next post counts again at once.
+			t.failed = time.Time{}
+		}
 		c.cfg.Logger.Warn("counting a tenant's kept output", "tenant", tenant, "err", err)
 	} else if used >= c.cfg.TenantLogLimit {
 		c.cfg.Logger.Warn("a tenant's kept output has reached serve --tenant-output-limit: no more of its attempts' output is kept",

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sync/atomic"
 	"testing"
 
@@ -108,6 +109,31 @@ func TestAgentLogsPastCutAfterRestart(t *testing.T) {
 	f.restart()
 	if code := f.postAt(r, 1200, []byte("more\n")); code != http.StatusOK {
 		t.Errorf("after a restart with a higher bound, a post at the agent's offset past the cut: %d, want 200", code)
+	}
+	if fi, err := os.Stat(f.c.logPath(r.ID, 1)); err != nil || fi.Size() != 1000 {
+		t.Errorf("output kept after the post past the cut: %v, %v; want the 1000 bytes of the cut", fi.Size(), err)
+	}
+}
+
+// TestCutToldWhenItsEventWasLost: a server that crashed between marking
+// an attempt's cut and recording its event (or whose store write of it
+// failed) never told it: every later post found the mark and took the cut
+// as told. A later post past the cut, its tenant still full, records it.
+func TestCutToldWhenItsEventWasLost(t *testing.T) {
+	f := newOutputFleet(t, 1000)
+	r := f.run("t1", "run-one", Running)
+	if code, kept := f.post(r, bytes.Repeat([]byte("y"), 1000)); code != http.StatusOK || kept != 1000 {
+		t.Fatalf("1000 bytes at a bound of 1000: %d, %d kept; want 200, 1000 kept", code, kept)
+	}
+	// The crash: the mark made, the event not recorded.
+	if err := markCut(f.c.logPath(r.ID, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if code := f.postAt(r, 1200, []byte("more\n")); code != http.StatusOK {
+		t.Fatalf("a post past the cut: %d, want 200", code)
+	}
+	if n := f.cuts(r); n != 1 {
+		t.Errorf("%d events saying the output is no longer kept; want 1", n)
 	}
 }
 

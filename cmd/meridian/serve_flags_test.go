@@ -80,3 +80,15 @@ func TestServeAuditRateLimitFlags(t *testing.T) {
 		t.Fatalf("three key changes answered %v (last: %s), want the third alone refused with 429", codes, last)
 	}
 }
+
+// TestServeTenantOutputUnboundedByDefault: the bound on each tenant's kept
+// output counts every run it ever had and nothing yet removes old output
+// to make room, so serve leaves it off unless given (its first form, on
+// at 1 GiB, would keep none of a busy tenant's new output after an
+// upgrade).
+func TestServeTenantOutputUnboundedByDefault(t *testing.T) {
+	f := newServeCmd().Flags().Lookup("tenant-output-limit")
+	if f == nil || f.DefValue != "0" {
+		t.Fatalf("--tenant-output-limit's default: %v; want 0 (no bound)", f)
+	}
+}
