@@ -13,30 +13,32 @@ import (
 	"meridian.dev/meridian/catalog"
 )
 
-// succeededOnCue shows every job it runs as succeeded once cued.
-type succeededOnCue struct {
+// endedOnCue shows every job it runs as ended as end says (its state,
+// exit code and reason) once cued.
+type endedOnCue struct {
 	backend.Backend
 	cue *atomic.Bool
+	end backend.Status
 }
 
-func (s *succeededOnCue) Status(ctx context.Context, h string) (backend.Status, error) {
+func (s *endedOnCue) Status(ctx context.Context, h string) (backend.Status, error) {
 	st, err := s.Backend.Status(ctx, h)
 	if err != nil || !s.cue.Load() {
 		return st, err
 	}
-	st.State, st.ExitCode, st.Reason = backend.Succeeded, 0, ""
+	st.State, st.ExitCode, st.Reason = s.end.State, s.end.ExitCode, s.end.Reason
 	return st, nil
 }
 
-// succeedingAttempt runs a job at alpha, whose site says it succeeded
-// once cue is set.
-func succeedingAttempt(t *testing.T, cue *atomic.Bool) (*env, *Run, Attempt) {
+// cuedAttempt runs a job at alpha, whose site says it ended as end once
+// cue is set.
+func cuedAttempt(t *testing.T, cue *atomic.Bool, end backend.Status) (*env, *Run, Attempt) {
 	e := newEnv(t, func(cfg *Config) {
 		inner := cfg.Backends
 		cfg.Backends = func(site *catalog.Site, root string) (backend.Backend, error) {
 			b, err := inner(site, root)
 			if err == nil && site.Metadata.Name == "alpha" {
-				return &succeededOnCue{Backend: b, cue: cue}, nil
+				return &endedOnCue{Backend: b, cue: cue, end: end}, nil
 			}
 			return b, err
 		}
@@ -44,6 +46,9 @@ func succeedingAttempt(t *testing.T, cue *atomic.Bool) (*env, *Run, Attempt) {
 	r, a := runningAttempt(t, e, jobDoc(100000, 1000), "the attempt to run at alpha", func(r *Run) bool { return r.State == Running && r.Site == "alpha" })
 	return e, r, a
 }
+
+// succeeded is how a site shows a job that succeeded.
+var succeeded = backend.Status{State: backend.Succeeded}
 
 // postExits posts each exit report of bodies, each to be answered 200.
 func postExits(t *testing.T, e *env, r *Run, a Attempt, bodies ...string) {
@@ -81,7 +86,7 @@ func exitEvents(t *testing.T, e *env, id string) (all, replacing int) {
 // workload's end against it).
 func TestLostReportTwiceThenSiteSucceeded(t *testing.T) {
 	var cue atomic.Bool
-	e, r, a := succeedingAttempt(t, &cue)
+	e, r, a := cuedAttempt(t, &cue, succeeded)
 	lost := fmt.Sprintf(`{"lost":true,"code":%d}`, agent.ExitLost)
 	postExits(t, e, r, a, `{"code":0}`, lost, lost)
 	if all, replacing := exitEvents(t, e, r.ID); all != 2 || replacing != 1 {
@@ -100,7 +105,7 @@ func TestLostReportTwiceThenSiteSucceeded(t *testing.T) {
 // stands, and no event says it was replaced.
 func TestLostReportAfterAttemptEndedReplacesNothing(t *testing.T) {
 	var cue atomic.Bool
-	e, r, a := succeedingAttempt(t, &cue)
+	e, r, a := cuedAttempt(t, &cue, succeeded)
 	postExits(t, e, r, a, `{"code":0}`)
 	cue.Store(true)
 	r = e.waitFor("the run to end", 30*time.Second, func(r *Run) bool { return r.State.Final() }, r.ID)

@@ -10,25 +10,7 @@ import (
 
 	"meridian.dev/meridian/agent"
 	"meridian.dev/meridian/backend"
-	"meridian.dev/meridian/catalog"
 )
-
-// failedOnCue shows every job it runs as failed with agent.ExitLost once
-// cued, as a site shows the job of an agent that could not end every
-// process its workload started.
-type failedOnCue struct {
-	backend.Backend
-	cue *atomic.Bool
-}
-
-func (f *failedOnCue) Status(ctx context.Context, h string) (backend.Status, error) {
-	st, err := f.Backend.Status(ctx, h)
-	if err != nil || !f.cue.Load() {
-		return st, err
-	}
-	st.State, st.ExitCode, st.Reason = backend.Failed, agent.ExitLost, fmt.Sprintf("exit code %d", agent.ExitLost)
-	return st, nil
-}
 
 // TestLostReportReplacesAnEarlierPlainExit: an agent's report that it
 // could not end every process its workload started replaces a plain exit
@@ -39,25 +21,8 @@ func (f *failedOnCue) Status(ctx context.Context, h string) (backend.Status, err
 // while the processes still held it.
 func TestLostReportReplacesAnEarlierPlainExit(t *testing.T) {
 	var cue atomic.Bool
-	e := newEnv(t, func(cfg *Config) {
-		inner := cfg.Backends
-		cfg.Backends = func(site *catalog.Site, root string) (backend.Backend, error) {
-			b, err := inner(site, root)
-			if err == nil && site.Metadata.Name == "alpha" {
-				return &failedOnCue{Backend: b, cue: &cue}, nil
-			}
-			return b, err
-		}
-	})
-	r, a := runningAttempt(t, e, jobDoc(100000, 1000), "the attempt to run at alpha", func(r *Run) bool { return r.State == Running && r.Site == "alpha" })
-	for _, body := range []string{
-		fmt.Sprintf(`{"code":%d}`, agent.ExitLost),
-		fmt.Sprintf(`{"lost":true,"code":%d}`, agent.ExitLost),
-	} {
-		if code, msg, _ := agentPost(t, e, r, a, agent.RouteExit, []byte(body)); code != 200 {
-			t.Fatalf("exit %s: %d %s", body, code, msg)
-		}
-	}
+	e, r, a := cuedAttempt(t, &cue, backend.Status{State: backend.Failed, ExitCode: agent.ExitLost, Reason: fmt.Sprintf("exit code %d", agent.ExitLost)})
+	postExits(t, e, r, a, fmt.Sprintf(`{"code":%d}`, agent.ExitLost), fmt.Sprintf(`{"lost":true,"code":%d}`, agent.ExitLost))
 	cue.Store(true)
 	r = e.waitFor("the attempt's end to be judged", 30*time.Second, func(r *Run) bool { return r.State.Final() || r.Attempt > 1 || r.State == Migrating }, r.ID)
 	evs, _ := e.c.Events(context.Background(), "t1", r.ID)
