@@ -113,30 +113,12 @@ func TestStartSweepsUnreadableEntriesOfJobsNoLongerThere(t *testing.T) {
 func TestJobKeptUnreadableBoundedAcrossSkewedServers(t *testing.T) {
 	state := t.TempDir()
 	files := time.Now()
-	servers := map[string]*local.Local{}
-	for name, skew := range map[string]time.Duration{"on time": 0, "an hour ahead": time.Hour, "an hour behind": -time.Hour} {
-		b := newLocal(t, state)
-		local.SetClock(b, func() time.Time { return time.Now().Add(skew) })
-		local.SetFileClock(b, func() time.Time { return files })
-		servers[name] = b
-	}
+	servers := skewedServers(t, state, &files)
 	h := endedJob(t, servers["on time"], backend.Spec{RunID: "skewed", Attempt: 1, Command: []string{"true"}})
 	dir := pidlessJob(t, servers["on time"], h, 0)
 	keptUnreadable(t, filepath.Join(dir, "lock"), filepath.Join(dir, "job.json"))
-	look := func(when string, want backend.State) {
-		t.Helper()
-		// Behind first: its write is what the others read next.
-		for _, name := range []string{"on time", "an hour behind", "an hour ahead", "on time"} {
-			if st := statusOf(t, servers[name], h); st.State != want {
-				t.Fatalf("%s, the server %s: %+v, want %s", when, name, st, want)
-			}
-		}
-	}
-	look("at first", backend.Pending)
-	files = files.Add(9 * time.Second)
-	look("9 s on", backend.Pending)
-	files = files.Add(2 * time.Second)
-	look("11 s on", backend.Lost)
+	// Behind first: its write is what the others read next.
+	startingFor10s(t, servers, h, &files, "on time", "an hour behind", "an hour ahead", "on time")
 }
 
 // TestUnreadableTimeAheadOfTheClockIsBounded: a time kept that lies after
@@ -194,13 +176,7 @@ func TestFileNowLeavesNoProbe(t *testing.T) {
 func TestJobWithReadableRecordBoundedAcrossSkewedServers(t *testing.T) {
 	state := t.TempDir()
 	files := time.Now()
-	servers := map[string]*local.Local{}
-	for name, skew := range map[string]time.Duration{"on time": 0, "an hour ahead": time.Hour, "an hour behind": -time.Hour} {
-		b := newLocal(t, state)
-		local.SetClock(b, func() time.Time { return time.Now().Add(skew) })
-		local.SetFileClock(b, func() time.Time { return files })
-		servers[name] = b
-	}
+	servers := skewedServers(t, state, &files)
 	h := endedJob(t, servers["on time"], backend.Spec{RunID: "skewedrecord", Attempt: 1, Command: []string{"true"}})
 	dir := filepath.Join(state, "jobs", h)
 	for _, f := range []string{"pid", "exitcode"} {
@@ -209,19 +185,7 @@ func TestJobWithReadableRecordBoundedAcrossSkewedServers(t *testing.T) {
 		}
 	}
 	keptUnreadable(t, filepath.Join(dir, "lock"))
-	look := func(when string, want backend.State) {
-		t.Helper()
-		for _, name := range []string{"on time", "an hour ahead", "an hour behind"} {
-			if st := statusOf(t, servers[name], h); st.State != want {
-				t.Fatalf("%s, the server %s: %+v, want %s", when, name, st, want)
-			}
-		}
-	}
-	look("at first", backend.Pending)
-	files = files.Add(9 * time.Second)
-	look("9 s on", backend.Pending)
-	files = files.Add(2 * time.Second)
-	look("11 s on", backend.Lost)
+	startingFor10s(t, servers, h, &files, "on time", "an hour ahead", "an hour behind")
 }
 
 // TestReadableRecordAheadOfTheFilesystemClockIsBounded: a launch kept on
@@ -244,4 +208,39 @@ func TestReadableRecordAheadOfTheFilesystemClockIsBounded(t *testing.T) {
 	if st := statusOf(t, b, h); st.State != backend.Lost {
 		t.Fatalf("11 s on, the filesystem's clock an hour behind the launch: %+v, want lost", st)
 	}
+}
+
+// skewedServers stands three servers on the state directory state, one on
+// time, one an hour ahead and one an hour behind, sharing the filesystem
+// clock *files.
+func skewedServers(t *testing.T, state string, files *time.Time) map[string]*local.Local {
+	t.Helper()
+	servers := map[string]*local.Local{}
+	for name, skew := range map[string]time.Duration{"on time": 0, "an hour ahead": time.Hour, "an hour behind": -time.Hour} {
+		b := newLocal(t, state)
+		local.SetClock(b, func() time.Time { return time.Now().Add(skew) })
+		local.SetFileClock(b, func() time.Time { return *files })
+		servers[name] = b
+	}
+	return servers
+}
+
+// startingFor10s checks that each of servers, asked in order, reads job h
+// as starting at first and 9 s on the filesystem clock *files, and as lost
+// 11 s on.
+func startingFor10s(t *testing.T, servers map[string]*local.Local, h string, files *time.Time, order ...string) {
+	t.Helper()
+	look := func(when string, want backend.State) {
+		t.Helper()
+		for _, name := range order {
+			if st := statusOf(t, servers[name], h); st.State != want {
+				t.Fatalf("%s, the server %s: %+v, want %s", when, name, st, want)
+			}
+		}
+	}
+	look("at first", backend.Pending)
+	*files = files.Add(9 * time.Second)
+	look("9 s on", backend.Pending)
+	*files = files.Add(2 * time.Second)
+	look("11 s on", backend.Lost)
 }
