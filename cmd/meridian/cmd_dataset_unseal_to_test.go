@@ -20,25 +20,8 @@ const otherUID = 12345
 // to another user's directory) is refused, naming the path, and nothing
 // is written through it.
 func TestUnsealToThroughALink(t *testing.T) {
-	t.Setenv("MERIDIAN_DATASET_KEY", "")
-	t.Setenv("MERIDIAN_AGE_IDENTITY", "")
+	unseal := unsealFixture(t)
 	base := t.TempDir()
-	home := filepath.Join(base, "home")
-	t.Setenv("MERIDIAN_HOME", home)
-	src := filepath.Join(base, "src")
-	mkdirT(t, src, 0o700)
-	if err := os.WriteFile(filepath.Join(src, "a.txt"), []byte("plain"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := runCLI(t, "dataset", "add", "logs", "--from", src, "--origin", "US", "--classification", "public"); err != nil {
-		t.Fatal(err)
-	}
-	keyFile := filepath.Join(home, "keyring", "logs.key")
-	unseal := func(to string) error {
-		t.Helper()
-		_, err := runCLI(t, "dataset", "unseal", "logs", "--store", "file://"+filepath.Join(home, "store"), "--key-file", keyFile, "--keep-key-file", "--to", to)
-		return err
-	}
 	unsealed := func(dir string) string {
 		t.Helper()
 		got, _ := os.ReadFile(filepath.Join(dir, "a.txt"))
