@@ -1043,8 +1043,7 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 	// come back.
 	if err := lockLog(req.Context(), f); err != nil {
 		if errors.Is(err, errLogBusy) {
-			w.Header().Set("Retry-After", "1")
-			agentErr(w, http.StatusServiceUnavailable, fmt.Sprintf("attempt %d's output: another post of it is being kept; try again", a.N))
+			logBusy(w, a, "another post of it is being kept")
 			return
 		}
 		c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", err)
@@ -1056,7 +1055,9 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 		return
 	}
 	have := fi.Size()
-	cut := false
+	// cut: this post is past the tenant's bound; marked: the attempt's
+	// cut is marked on disk already (read only past the file's end).
+	cut, marked := false, false
 	switch {
 	case off > have:
 		// Past a cut for the tenant's limit the agent's offsets run on
@@ -1065,7 +1066,7 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 		// server sharing the state directory, a restart with a higher
 		// limit, output removed since): a 409 here made the agent drop
 		// the rest of the attempt's output.
-		marked, err := cutMarked(path)
+		marked, err = cutMarked(path)
 		if err != nil {
 			c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", err)
 			return
@@ -1110,7 +1111,7 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 	}
 	// The cut is marked on disk before it is acknowledged: the agent's
 	// offsets run on past the file from this answer on.
-	if cut {
+	if cut && !marked {
 		if err := markCut(path); err != nil {
 			c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", err)
 			return
@@ -1160,11 +1161,17 @@ func cutMarked(logPath string) (bool, error) {
 // output kept could not be had: 503, to be posted again.
 func (c *Controller) outputBusy(w http.ResponseWriter, req *http.Request, a Attempt, err error) {
 	if errors.Is(err, errLogBusy) {
-		w.Header().Set("Retry-After", "1")
-		agentErr(w, http.StatusServiceUnavailable, fmt.Sprintf("attempt %d's output: the output its tenant's runs keep is being counted; try again", a.N))
+		logBusy(w, a, "the output its tenant's runs keep is being counted")
 		return
 	}
 	c.agentFault(w, req, http.StatusServiceUnavailable, "keeping the output", err)
+}
+
+// logBusy answers a post of attempt a's output that waited its bound for
+// what, 503 with Retry-After: the agent posts it again.
+func logBusy(w http.ResponseWriter, a Attempt, what string) {
+	w.Header().Set("Retry-After", "1")
+	agentErr(w, http.StatusServiceUnavailable, fmt.Sprintf("attempt %d's output: %s; try again", a.N, what))
 }
 
 // syncLog makes an attempt's output durable before it is acknowledged;

@@ -614,7 +614,16 @@ type holdMark struct {
 // wrote counts a write that can move tenant's places ("": every
 // tenant's). It is called once the write is committed (or failed), so a
 // computation that counts it (count) before reading reads the write.
-func (w *orderWrites) wrote(tenant string) {
+func (w *orderWrites) wrote(tenant string) { w.mark(tenant, false) }
+
+// wroteHolds is wrote for a write that changed tenant's holds: besides
+// the next order, the one computed after it is not kept for tenant's
+// calls (orderWrites.holds).
+func (w *orderWrites) wroteHolds(tenant string) { w.mark(tenant, true) }
+
+// mark counts a write for tenant, and one that changed its holds (holds),
+// under one lock: a count never sees the write without its holds' mark.
+func (w *orderWrites) mark(tenant string, holds bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.n++
@@ -626,19 +635,12 @@ func (w *orderWrites) wrote(tenant string) {
 		w.tenant = map[string]uint64{}
 	}
 	w.tenant[tenant] = w.n
-}
-
-// wroteHolds is wrote for a write that changed tenant's holds: besides
-// the next order, the one computed after it is not kept for tenant's
-// calls (orderWrites.holds).
-func (w *orderWrites) wroteHolds(tenant string) {
-	w.wrote(tenant)
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.holds == nil {
-		w.holds = map[string]holdMark{}
+	if holds {
+		if w.holds == nil {
+			w.holds = map[string]holdMark{}
+		}
+		w.holds[tenant] = holdMark{at: w.n}
 	}
-	w.holds[tenant] = holdMark{at: w.n}
 }
 
 // count is the writes so far.

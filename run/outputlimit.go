@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -205,7 +204,7 @@ func (c *Controller) countOutput(ctx context.Context, tenant string) (int64, err
 // runOutput is the size of run id's attempts' output files (0 when it has
 // none).
 func (c *Controller) runOutput(id string) (int64, error) {
-	dir := filepath.Dir(c.logPath(id, 1))
+	dir := c.logDir(id)
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil

@@ -1089,7 +1089,12 @@ func (c *Controller) keyrings() dataset.TenantKeyrings {
 
 // logPath is where an attempt's output, as its agent sent it, is kept.
 func (c *Controller) logPath(runID string, attempt int) string {
-	return filepath.Join(c.cfg.StateDir, "logs", runID, fmt.Sprintf("attempt-%d.log", attempt))
+	return filepath.Join(c.logDir(runID), fmt.Sprintf("attempt-%d.log", attempt))
+}
+
+// logDir is the directory of run runID's attempts' output files.
+func (c *Controller) logDir(runID string) string {
+	return filepath.Join(c.cfg.StateDir, "logs", runID)
 }
 
 // ChangedOutsideMeridian says why r, a run of tenant's as Get or a list
