@@ -67,15 +67,12 @@ var openStateRoot = os.OpenRoot
 // is, with nothing to close: each call then opens it, and fails, as it
 // would have. One already held is held on, the caller's to close.
 func (r records) held() (records, func()) {
-	if r.root != nil {
-		return r, func() {}
-	}
-	root, err := openStateRoot(r.dir)
+	root, release, err := r.openRoot()
 	if err != nil {
 		return r, func() {}
 	}
 	r.root = root
-	return r, func() { root.Close() }
+	return r, release
 }
 
 // openRoot is the state directory as an os.Root, for one call: the one r

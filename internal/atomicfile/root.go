@@ -84,23 +84,6 @@ func OpenRootIn(root *os.Root, name string) (*os.Root, error) {
 	return root.OpenRoot(name + string(filepath.Separator) + ".")
 }
 
-// CreateTempIn makes a temporary file for base in dir below root, named
-// as WriteFileIn names its own (TempTarget reads it back,
-// RemoveStaleTemps sweeps one left), exclusively and without following a
-// link. It returns the file and its name within root.
-func CreateTempIn(root *os.Root, dir, base string) (*os.File, string, error) {
-	d, err := OpenDirIn(root, dir)
-	if err != nil {
-		return nil, "", err
-	}
-	defer d.Close()
-	f, tmp, err := createTempAt(int(d.Fd()), filepath.Join(root.Name(), dir), base)
-	if err != nil {
-		return nil, "", err
-	}
-	return f, filepath.Join(dir, tmp), nil
-}
-
 // createTempAt makes a temporary file for base in the directory open at
 // fd (dir, to name it), named as os.CreateTemp names WriteFile's
 // (TempTarget reads it back), created exclusively and without following
