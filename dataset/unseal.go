@@ -39,6 +39,12 @@ import (
 //
 // A manifest whose files would make it write more than an unseal's bound
 // (UnsealRatio) is refused, ErrUnsealBound, before anything is written.
+//
+// It trusts dir's path: it makes it and opens it by that path. A caller
+// unsealing where another user or a workload may swap a directory on the
+// way (a scratch, a shared tree) judges and opens the directory itself and
+// unseals with OpenUnseal and Into, as the agent and `dataset unseal --to`
+// do.
 func UnsealDir(ctx context.Context, b *Store, s *seal.Sealer, name, dir string) (*Manifest, error) {
 	return UnsealDirPinned(ctx, b, s, name, dir, "")
 }

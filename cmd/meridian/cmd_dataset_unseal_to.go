@@ -76,6 +76,8 @@ func (t *unsealTo) finish() (*os.File, error) {
 	last := len(t.open) - 1
 	d := t.open[last]
 	t.open = t.open[:last]
+	// Its ancestors are read no more: not held through the unseal.
+	t.close()
 	return d, nil
 }
 
