@@ -478,10 +478,7 @@ func (b *Backend) batchIndexLocked(name string, r *record, index int, made time.
 		p.timer = time.AfterFunc(indexBatchEvery, func() { _ = b.flushIndexes(name) })
 		b.pending[name] = p
 	}
-	p.indexes = append(p.indexes, index)
-	if made.Before(p.made) {
-		p.made = made
-	}
+	p.add(index, made)
 	if len(p.indexes) < indexBatch && time.Since(p.since) < indexBatchEvery {
 		return false
 	}
@@ -504,11 +501,16 @@ func (b *Backend) queueIndexLocked(name string, uid types.UID, index int, made t
 	if p == nil || p.uid != uid || len(p.indexes)+1 >= indexBatch || time.Since(p.since) >= indexBatchEvery {
 		return false
 	}
+	p.add(index, made)
+	return true
+}
+
+// add puts index, of a pod made at made, in the batch.
+func (p *pendingIndexes) add(index int, made time.Time) {
 	p.indexes = append(p.indexes, index)
 	if made.Before(p.made) {
 		p.made = made
 	}
-	return true
 }
 
 // addTo adds the pending indexes to r, reporting whether r changed. The
