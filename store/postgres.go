@@ -544,20 +544,6 @@ func (s *Postgres) ListRuns(ctx context.Context, opts ListOptions) ([]*Run, erro
 		args = append(args, opts.States)
 		where = append(where, fmt.Sprintf("state = ANY($%d)", len(args)))
 	}
-	if len(opts.DataContains) > 0 {
-		if err := checkDataContains(opts.DataContains); err != nil {
-			return nil, err
-		}
-		// As in SQLite's: the data as stored, TEXT (never jsonb, whose
-		// text is not the JSON written), read by no JSON function; a run
-		// is listed when it holds any of the texts.
-		ors := make([]string, len(opts.DataContains))
-		for i, text := range opts.DataContains {
-			args = append(args, text)
-			ors[i] = fmt.Sprintf("strpos(data, $%d::text) > 0", len(args))
-		}
-		where = append(where, "("+strings.Join(ors, " OR ")+")")
-	}
 	if opts.HeldForKey != "" {
 		if err := checkHeldForKey(opts.HeldForKey); err != nil {
 			return nil, err

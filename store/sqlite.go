@@ -977,20 +977,6 @@ func sqliteListQuery(opts ListOptions) (string, []any, error) {
 			args = append(args, st)
 		}
 	}
-	if len(opts.DataContains) > 0 {
-		if err := checkDataContains(opts.DataContains); err != nil {
-			return "", nil, err
-		}
-		// The data as stored, documents and all: reading the rows that
-		// hold none of the texts costs the database a scan of each, not
-		// a JSON parse nor a row sent.
-		ors := make([]string, len(opts.DataContains))
-		for i, text := range opts.DataContains {
-			ors[i] = "instr(data, ?) > 0"
-			args = append(args, text)
-		}
-		where = append(where, "("+strings.Join(ors, " OR ")+")")
-	}
 	if opts.HeldForKey != "" {
 		if err := checkHeldForKey(opts.HeldForKey); err != nil {
 			return "", nil, err

@@ -126,30 +126,13 @@ type ListOptions struct {
 	// could cost the server gigabytes. A run whose data is not a JSON
 	// object is listed with Run.DataInvalid set.
 	NoDocuments bool
-	// DataContains, when not empty, lists only runs whose data, as stored
-	// (documents and all, whatever NoDocuments leaves out of the list),
-	// holds at least one of these texts: the database passes the others
-	// by, so a caller that looks for a few runs among many is not sent
-	// them all, and one that knows each form its runs are written in can
-	// ask for exactly those. It is a narrowing, not a match: a text may
-	// stand anywhere in the data, so the caller still reads each run
-	// listed. Both stores keep a run's data as the text it was written as
-	// (SQLite instr, PostgreSQL strpos on its TEXT column, never jsonb's
-	// text), so a text is found only as its writer wrote it: a JSON
-	// encoder may escape anything but letters, digits, '-', '.', '_' and
-	// may space its punctuation. A text that is empty (every run holds
-	// it), holds a NUL or bytes that are not UTF-8 (PostgreSQL's text
-	// cannot hold them), or more than MaxDataContains texts, is refused by
-	// both stores alike. After still pages by the runs listed: a page's
-	// last run is the next cursor.
-	DataContains []string
 	// HeldForKey, when set, lists only the runs in state "held" whose
 	// hold waits for the key of the dataset of that name, and those whose
 	// hold the database cannot tell (HoldKeyUnknown): the column hold_key
 	// the database derives from each row's state and data (migration
 	// 00018, PostgreSQL 00016), read through the index on (tenant,
 	// hold_key). No writer gives the column: it cannot say other than the
-	// row's data does. It is a narrowing, as DataContains is: the caller
+	// row's data does. It is a narrowing: the caller
 	// still decodes each run listed and judges its hold. A name that is
 	// HoldKeyUnknown, holds a NUL or bytes that are not UTF-8 is refused
 	// by both stores alike.
@@ -172,30 +155,6 @@ func checkHeldForKey(name string) error {
 	}
 	if strings.IndexByte(name, 0) >= 0 || !utf8.ValidString(name) {
 		return fmt.Errorf("list runs: HeldForKey %q: holds a NUL or bytes that are not UTF-8, which no dataset's name holds", name)
-	}
-	return nil
-}
-
-// MaxDataContains is the most texts one ListOptions.DataContains may
-// hold: each is a bound parameter and a scan of every row the other
-// filters leave, and a caller narrowing to a few forms of one thing needs
-// a few.
-const MaxDataContains = 8
-
-// checkDataContains refuses a ListOptions.DataContains no store can
-// search for, or one that narrows nothing: every store refuses it,
-// listing nothing.
-func checkDataContains(texts []string) error {
-	if len(texts) > MaxDataContains {
-		return fmt.Errorf("list runs: DataContains: %d texts, more than the %d a list may search for", len(texts), MaxDataContains)
-	}
-	for i, s := range texts {
-		if s == "" {
-			return fmt.Errorf("list runs: DataContains[%d]: empty, which every run's data holds", i)
-		}
-		if strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s) {
-			return fmt.Errorf("list runs: DataContains[%d] %q: holds a NUL or bytes that are not UTF-8, which a run's data stored as text cannot hold", i, s)
-		}
 	}
 	return nil
 }

@@ -31,7 +31,6 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("FailedUpdateChangesNothing", func(t *testing.T) { failedUpdate(t, open(t)) })
 	t.Run("List", func(t *testing.T) { list(t, open(t)) })
 	t.Run("ListPages", func(t *testing.T) { listPages(t, open(t)) })
-	t.Run("ListDataContains", func(t *testing.T) { listDataContains(t, open(t)) })
 	t.Run("ListHeldForKey", func(t *testing.T) { listHeldForKey(t, open(t)) })
 	t.Run("ListWithoutDocuments", func(t *testing.T) { listWithoutDocuments(t, open(t)) })
 	t.Run("NULInRunData", func(t *testing.T) { nulInRunData(t, open(t)) })
@@ -340,59 +339,6 @@ func listPages(t *testing.T, s store.Store) {
 	}
 }
 
-// listDataContains: a list with DataContains is the list without it less
-// the runs whose stored data (documents and all) holds none of the texts,
-// tenant and states still applied, read whole a page at a time (the
-// cursor a listed run, or one passed by); a text found inside a longer
-// one, as corpus-c in corpus-cc, is asked for exactly by naming what
-// stands around it. Texts no store can hold, an empty one or too many
-// are refused.
-func listDataContains(t *testing.T, s store.Store) {
-	ctx := context.Background()
-	runs := []struct {
-		tenant, state, data string
-	}{
-		{"a", "held", `{"hold":{"keyDataset":"corpus-c"}}`},
-		{"a", "held", `{"hold":{"keyDataset":"corpus-d"}}`},
-		{"a", "held", `{"hold":{"reason":"send the key of dataset corpus-c again"}}`},
-		{"a", "held", `{"hold":{"keyDataset":"Corpus-C"}}`},
-		{"a", "planned", `{"hold":{"keyDataset":"corpus-c"}}`},
-		{"b", "held", `{"hold":{"keyDataset":"corpus-c"}}`},
-		{"a", "held", `{"documents":[{"name":"corpus-c.yaml"}],"x":1}`},
-		{"a", "held", `{"x":1}`},
-		{"a", "held", `{"hold":{"keyDataset":"corpus-cc"}}`},
-		{"a", "held", `{"hold":{"reason":"send the key of dataset corpus-cc again"}}`},
-		{"a", "held", `{"hold":{"keyDataset":"corpus-e"}}`},
-		{"a", "held", `{"hold":{"keyDataset":"corpus-c"}}`},
-	}
-	for i, x := range runs {
-		r := newRun(fmt.Sprintf("r%02d", 20-i), x.tenant)
-		r.State, r.Data = x.state, []byte(x.data)
-		if _, _, err := s.CreateRun(ctx, r, "", store.Change{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, texts := range [][]string{
-		{"corpus-c"},
-		{`"keyDataset":"corpus-c"`, "dataset corpus-c again", "not held by any run"},
-	} {
-		listDataContainsOf(t, s, texts)
-	}
-	if got, err := s.ListRuns(ctx, store.ListOptions{Tenant: "b", States: []string{"held"}, DataContains: []string{"corpus-d", "corpus-e"}}); err != nil || len(got) != 0 {
-		t.Errorf("b's held runs holding corpus-d or corpus-e: %v %v, want none", runIDs(got), err)
-	}
-	tooMany := make([]string, store.MaxDataContains+1)
-	for i := range tooMany {
-		tooMany[i] = fmt.Sprintf("corpus-%d", i)
-	}
-	for _, bad := range [][]string{{"corpus\x00c"}, {"corpus-c", "corpus-\xffc"}, {"corpus-c", ""}, tooMany} {
-		got, err := s.ListRuns(ctx, store.ListOptions{Tenant: "a", DataContains: bad})
-		if err == nil || !strings.Contains(err.Error(), "DataContains") || len(got) != 0 {
-			t.Errorf("DataContains %q: %v %v, want a refusal naming DataContains", bad, runIDs(got), err)
-		}
-	}
-}
-
 // listHeldForKey: a list with HeldForKey holds the held runs whose
 // hold's keyDataset, as the JSON decodes (escapes and all, exactly, not
 // found inside a longer name), is the name, or, on a hold without one,
@@ -490,83 +436,6 @@ func runIDs(rs []*store.Run) []string {
 		out = append(out, r.ID)
 	}
 	return out
-}
-
-// holdsAny reports whether data holds any of texts.
-func holdsAny(data []byte, texts []string) bool {
-	for _, x := range texts {
-		if strings.Contains(string(data), x) {
-			return true
-		}
-	}
-	return false
-}
-
-// listDataContainsOf checks the lists of listDataContains's runs that ask
-// for texts against the lists that do not, less the runs that hold none
-// of them.
-func listDataContainsOf(t *testing.T, s store.Store, texts []string) {
-	ctx := context.Background()
-	for _, o := range []store.ListOptions{
-		{Tenant: "a", States: []string{"held"}},
-		{Tenant: "a", States: []string{"held"}, NoDocuments: true},
-		{Tenant: "a"},
-		{AllTenants: true, States: []string{"held"}},
-	} {
-		// What the list holds: the list without the filter (its
-		// documents read), less the runs whose data lacks the text.
-		whole := o
-		whole.NoDocuments = false
-		all, err := s.ListRuns(ctx, whole)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := []string{}
-		for _, r := range all {
-			if holdsAny(r.Data, texts) {
-				want = append(want, r.ID)
-			}
-		}
-		if len(want) < 3 || len(want) == len(all) {
-			t.Fatalf("%+v: %d of %d runs hold %q, too few to show a filter", o, len(want), len(all), texts)
-		}
-		f := o
-		f.DataContains = texts
-		got, err := s.ListRuns(ctx, f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if diff := cmp.Diff(want, runIDs(got)); diff != "" {
-			t.Errorf("%+v: %s", f, diff)
-		}
-		for size := 1; size <= len(want)+1; size++ {
-			paged := listRunsPaged(t, s, f, size, len(want))
-			if diff := cmp.Diff(want, runIDs(paged)); diff != "" {
-				t.Errorf("%+v in pages of %d: %s", f, size, diff)
-			}
-		}
-		// A cursor the filter passes by is still a place in the order.
-		for i, r := range all {
-			if holdsAny(r.Data, texts) {
-				continue
-			}
-			p := f
-			p.After = r.ID
-			rest := []string{}
-			for _, later := range all[i+1:] {
-				if holdsAny(later.Data, texts) {
-					rest = append(rest, later.ID)
-				}
-			}
-			got, err := s.ListRuns(ctx, p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(rest, runIDs(got)); diff != "" {
-				t.Errorf("%+v, after a run it does not list: %s", p, diff)
-			}
-		}
-	}
 }
 
 func concurrentUpdates(t *testing.T, s store.Store) {
