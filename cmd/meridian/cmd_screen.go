@@ -184,6 +184,20 @@ func (l screenPlanLaw) Dates() []catalog.Date {
 	return nil
 }
 
+// QueryDates passes on the wrapped law's days of a query's own that can
+// change its answers (planner.QueryDatedLaw), asked of the query as
+// screened, as its sessions are: without it every caller fell back to
+// policy.QueryDates, every licence's expiry and none of the ledger's
+// days, so an organisation's licences that lift nothing each cost a law
+// session in every plan's horizon and every live run's check, and a
+// ledger window's days never reached a horizon.
+func (l screenPlanLaw) QueryDates(q policy.Query) []catalog.Date {
+	if ql, ok := l.law.(planner.QueryDatedLaw); ok {
+		return ql.QueryDates(l.scr.Query(q))
+	}
+	return policy.QueryDates(q)
+}
+
 // screenTransferLaw does the same for the transfer law.
 type screenTransferLaw struct {
 	law interface {
