@@ -591,6 +591,9 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	if spec.GresType != "" && !validName(spec.GresType) {
 		return "", fmt.Errorf("slurm submit: gresType: %q is not a valid name", spec.GresType)
 	}
+	if err := relWorkDirStaysIn(spec.WorkDir); err != nil {
+		return "", fmt.Errorf("slurm submit: %w", err)
+	}
 	key := spec.Key()
 	dir := s.jobDir(key)
 	if err := s.rec.ensureJobDir(key); err != nil {
