@@ -142,6 +142,9 @@ func apiPath(parts ...string) string {
 // workDir is the directory on the cluster that the job for spec runs in.
 func (r *REST) workDir(spec backend.Spec) (string, error) {
 	wd := spec.WorkDir
+	if err := relWorkDirStaysIn(wd); err != nil {
+		return "", err
+	}
 	if !path.IsAbs(wd) {
 		if r.workRoot == "" {
 			return "", fmt.Errorf("workDir: %q is not an absolute path on the cluster and the site sets no backend.workDir to put it under", wd)

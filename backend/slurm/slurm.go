@@ -214,22 +214,24 @@ const workDirPerm = 0o755
 // (--chdir) and the batch script (cd) are given wd's path, though, so in
 // a site's own work root the directory checked must also be the one that
 // path names now (samePlace). Elsewhere (a named workDir outside the work
-// root) it is made as records.mkdirAll makes it (through the state
-// directory's root when it lies below it).
+// root) it is made as resolveWorkDir walked to it, from /, through the
+// directories it held open, and its path must name it still
+// (pathNamesMade).
 func (s *Slurm) makeWorkDir(wd string, own bool) error {
-	rel, ok, err := s.belowWorkRoot(wd)
+	way, err := s.namedWay(wd)
 	if err != nil {
 		return err
 	}
-	if !ok {
-		return s.rec.mkdirAll(wd, workDirPerm)
+	if !way.below {
+		defer way.dir.Close()
+		return pathNamesMade(wd, way.dir)
 	}
 	base, err := s.openWorkRoot()
 	if err != nil {
 		return fmt.Errorf("work root %s: %w", s.workRoot, err)
 	}
 	defer base.Close()
-	parent, name, err := walkWorkDir(base, rel, s.workRoot, workDirPerm)
+	parent, name, err := walkWorkDir(base, way.rel, s.workRoot, workDirPerm)
 	if err != nil {
 		return err
 	}
@@ -242,6 +244,25 @@ func (s *Slurm) makeWorkDir(wd string, own bool) error {
 		return pathNamesChecked(wd, s.workRoot, checked)
 	}
 	return s.samePlace(wd, checked)
+}
+
+// pathNamesMade says whether wd's path (which sbatch and the batch
+// script are given, its links followed) names d, the directory a named
+// workDir outside the work root was made or found as, walked from /: a
+// directory on its way renamed and another put in its place (or a link)
+// once the walk went through it had the job sent to run where it led.
+func pathNamesMade(wd string, d *os.File) error {
+	made, err := d.Stat()
+	if err != nil {
+		return fmt.Errorf("work dir %s: %w", wd, err)
+	}
+	if !made.IsDir() {
+		return fmt.Errorf("work dir %s: not a directory", wd)
+	}
+	if now, err := os.Stat(wd); err != nil || !os.SameFile(now, made) {
+		return fmt.Errorf("work dir %s: not the directory made on its way from / (its path %s); a directory on its way was replaced while it was made; not sending a job to run there", wd, namesNow(err))
+	}
+	return nil
 }
 
 // samePlace says whether wd's path names checked, the work directory
@@ -289,34 +310,36 @@ func namesNow(err error) string {
 	return "names another directory now"
 }
 
-// belowWorkRoot returns wd relative to the work root, and whether it
-// lies below it: by its path as given, or (a named workDir spelled
-// through another path to the work root, such as a link the site keeps
-// to its scratch) by resolving it from / (resolveWorkDir), its links
-// followed only where trusted, to the first directory on its way that is
-// the work root, by identity. Taken for a directory outside, such a
-// workDir was made by its path, following any link a workload put on its
-// way below the work root; and looked at deepest first, parent by parent
-// with their links followed, a workload's link below the work root back
-// to it (x -> .) read as the work root itself.
-func (s *Slurm) belowWorkRoot(wd string) (string, bool, error) {
+// namedWay returns wd relative to the work root where it lies below it
+// (below): by its path as given, or (a named workDir spelled through
+// another path to the work root, such as a link the site keeps to its
+// scratch) by resolving it from / (resolveWorkDir), its links followed
+// only where trusted, to the first directory on its way that is the work
+// root, by identity. Taken for a directory outside, such a workDir was
+// made by its path, following any link a workload put on its way below
+// the work root; and looked at deepest first, parent by parent with
+// their links followed, a workload's link below the work root back to it
+// (x -> .) read as the work root itself. A workDir whose way never
+// reaches the work root is made on that way (resolveWorkDir) and
+// returned open.
+func (s *Slurm) namedWay(wd string) (namedWay, error) {
 	rel, err := filepath.Rel(s.workRoot, wd)
 	if err == nil && rel != "." && filepath.IsLocal(rel) {
-		return rel, true, nil
+		return namedWay{rel: rel, below: true}, nil
 	}
 	if !filepath.IsAbs(wd) {
-		return "", false, nil
+		return namedWay{}, fmt.Errorf("workDir %s: not an absolute path", wd)
 	}
 	root, err := s.workRootStat()
 	if errors.Is(err, fs.ErrNotExist) {
 		// No work root yet (the default one, made with the first
 		// attempt's directory): nothing lies below it.
-		return "", false, nil
+		root, err = nil, nil
 	}
 	if err != nil {
-		return "", false, fmt.Errorf("work root %s: %w", s.workRoot, err)
+		return namedWay{}, fmt.Errorf("work root %s: %w", s.workRoot, err)
 	}
-	return resolveWorkDir(wd, root)
+	return resolveWorkDir(wd, root, workDirPerm)
 }
 
 // workRootStat is what the work root is: a site's own as opened at
@@ -567,6 +590,9 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	}
 	if spec.GresType != "" && !validName(spec.GresType) {
 		return "", fmt.Errorf("slurm submit: gresType: %q is not a valid name", spec.GresType)
+	}
+	if err := relWorkDirStaysIn(spec.WorkDir); err != nil {
+		return "", fmt.Errorf("slurm submit: %w", err)
 	}
 	key := spec.Key()
 	dir := s.jobDir(key)

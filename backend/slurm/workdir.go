@@ -121,3 +121,23 @@ func makeDirAt(fd int, dir, name string, perm uint32) error {
 	}
 	return nil
 }
+
+// relWorkDirStaysIn refuses a relative workDir with a ".." among its
+// names. backend.Spec resolves a relative workDir under the site's work
+// root, but joined to it and cleaned by its letters, ../other-1/x (or
+// a/../../x) named a directory beside the work root, or above it (the
+// state directory's records, where the work root is the default one),
+// and the job was sent to run there. Any "..", even one that stays
+// inside (a/../b), is refused: a job names its directory below the work
+// root as it is.
+func relWorkDirStaysIn(wd string) error {
+	if wd == "" || filepath.IsAbs(wd) {
+		return nil
+	}
+	for _, n := range strings.Split(wd, "/") {
+		if n == ".." {
+			return fmt.Errorf("workDir %s: a relative workDir lies below the work root, and .. would step out of it; name the directory without ..", wd)
+		}
+	}
+	return nil
+}

@@ -1,6 +1,7 @@
 package slurm
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,74 +15,112 @@ import (
 // kernel's 40.
 const maxWorkDirLinks = 40
 
+// namedWay is where resolveWorkDir's walk of a named workDir ended:
+// below the work root (below, rel, walked from there by walkWorkDir), or
+// elsewhere, at the workDir itself, made where it was missing and held
+// open (dir).
+type namedWay struct {
+	rel   string
+	below bool
+	dir   *os.File
+}
+
 // resolveWorkDir resolves the absolute workDir wd from / one name at a
 // time, each directory opened from the one before it with O_NOFOLLOW, and
-// returns wd relative to the work root (root, what it is) where the way
-// reaches it, by identity, top-down: the first directory met that is the
-// work root. A link on the way is followed only where it is trusted
-// (trustedLink): one a workload could have made or swapped is refused,
-// naming workDir and the link. Once at the work root, the rest is the
-// work root's to walk (walkWorkDir), never through a link: a workload's
-// link below it (x -> .) no longer reads as the work root itself, nor one
-// leading out of it (a -> /outside) as a directory outside it, made by
-// its path wherever it led. below is false where the way never reaches
-// the work root: a name missing on it, or a file, or the end of wd.
-func resolveWorkDir(wd string, root os.FileInfo) (rel string, below bool, err error) {
-	rootSt, ok := root.Sys().(*syscall.Stat_t)
-	if !ok {
-		return "", false, fmt.Errorf("workDir %s: the work root's identity cannot be read", wd)
+// returns wd relative to the work root (root, what it is; nil where there
+// is none yet) where the way reaches it, by identity, top-down: the first
+// directory met that is the work root. A link on the way is followed only
+// where it is trusted (trustedLink): one a workload could have made or
+// swapped is refused, naming workDir and the link. Once at the work root,
+// the rest is the work root's to walk (walkWorkDir), never through a
+// link: a workload's link below it (x -> .) no longer reads as the work
+// root itself, nor one leading out of it (a -> /outside) as a directory
+// outside it. A way that never reaches the work root ends at wd itself:
+// each name missing on it is made there (mkdirat, perm, its parent
+// synced) and opened from the directory held, never looked up again by
+// its path, so that a link swapped in after a directory was looked at, or
+// made, cannot lead the rest of it elsewhere (made by its path, as it was,
+// the rest went wherever such a link led).
+func resolveWorkDir(wd string, root os.FileInfo, perm uint32) (namedWay, error) {
+	var rootSt *syscall.Stat_t
+	if root != nil {
+		st, ok := root.Sys().(*syscall.Stat_t)
+		if !ok {
+			return namedWay{}, fmt.Errorf("workDir %s: the work root's identity cannot be read", wd)
+		}
+		rootSt = st
 	}
 	fd, err := unix.Open("/", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return "", false, fmt.Errorf("workDir %s: %w", wd, &os.PathError{Op: "open", Path: "/", Err: err})
+		return namedWay{}, fmt.Errorf("workDir %s: %w", wd, &os.PathError{Op: "open", Path: "/", Err: err})
 	}
-	defer func() { unix.Close(fd) }()
+	defer func() {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}()
 	cur, rest, links := "/", splitNames(wd), 0
 	for {
-		if isDir(fd, rootSt) {
-			return restBelowRoot(wd, rest)
+		if rootSt != nil && len(rest) > 0 && isDir(fd, rootSt) {
+			rel, err := restBelowRoot(wd, rest)
+			return namedWay{rel: rel, below: err == nil}, err
 		}
 		if len(rest) == 0 {
-			return "", false, nil
+			// wd itself (or the work root, named as a whole).
+			d := os.NewFile(uintptr(fd), cur)
+			fd = -1
+			return namedWay{dir: d}, nil
 		}
 		name := rest[0]
 		rest = rest[1:]
 		var st unix.Stat_t
-		if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			// Missing (or not to be looked in): the work root, which
-			// is there, is not below it.
-			return "", false, nil
-		}
-		next := filepath.Join(cur, name)
-		switch st.Mode & unix.S_IFMT {
-		case unix.S_IFLNK:
+		err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
+		if err == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
 			if links++; links > maxWorkDirLinks {
-				return "", false, fmt.Errorf("workDir %s: more than %d links on its way", wd, maxWorkDirLinks)
+				return namedWay{}, fmt.Errorf("workDir %s: more than %d links on its way", wd, maxWorkDirLinks)
 			}
 			target, err := followLink(fd, cur, name, &st)
 			if err != nil {
-				return "", false, fmt.Errorf("workDir %s: %w", wd, err)
+				return namedWay{}, fmt.Errorf("workDir %s: %w", wd, err)
 			}
 			if filepath.IsAbs(target) {
 				if err := reopen(&fd, "/"); err != nil {
-					return "", false, fmt.Errorf("workDir %s: %w", wd, err)
+					return namedWay{}, fmt.Errorf("workDir %s: %w", wd, err)
 				}
 				cur = "/"
 			}
 			rest = append(splitNames(target), rest...)
-		case unix.S_IFDIR:
-			nfd, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-			if err != nil {
-				// Swapped since it was looked at, or not to be
-				// opened: not walked through.
-				return "", false, fmt.Errorf("workDir %s: %w", wd, &os.PathError{Op: "open", Path: next, Err: err})
-			}
-			unix.Close(fd)
-			fd, cur = nfd, next
-		default:
-			return "", false, nil
+			continue
 		}
+		nfd, err := nextDir(fd, cur, name, err, perm)
+		if err != nil {
+			return namedWay{}, fmt.Errorf("workDir %s: %w", wd, err)
+		}
+		unix.Close(fd)
+		fd, cur = nfd, filepath.Join(cur, name)
 	}
+}
+
+// nextDir opens directory name in the directory open at fd (dir, its
+// path), which fstatat looked at (statErr): made there first (perm, the
+// directory synced) where it was missing. Opened with O_NOFOLLOW, a link
+// found there now (swapped in since it was looked at, or made) is
+// refused rather than followed: the trusted-link rule is for links that
+// were there to look at, not for one put in a directory's place.
+func nextDir(fd int, dir, name string, statErr error, perm uint32) (int, error) {
+	switch {
+	case errors.Is(statErr, unix.ENOENT):
+		if err := makeDirAt(fd, dir, name, perm); err != nil && !errors.Is(err, unix.EEXIST) {
+			return -1, err
+		}
+	case statErr != nil:
+		return -1, &os.PathError{Op: "lstat", Path: filepath.Join(dir, name), Err: statErr}
+	}
+	next, err := openDirAt(fd, dir, name)
+	if errors.Is(err, errWorkDirLink) {
+		return -1, fmt.Errorf("%w, put in place of the directory looked at or made there; not following it", err)
+	}
+	return next, err
 }
 
 // restBelowRoot is rest, the names left once the way reached the work
@@ -89,16 +128,13 @@ func resolveWorkDir(wd string, root os.FileInfo) (rel string, below bool, err er
 // link's target) is refused: walkWorkDir cleans it away by its letters,
 // where the kernel, given wd's path by sbatch, steps back from wherever
 // the name before it led.
-func restBelowRoot(wd string, rest []string) (string, bool, error) {
-	if len(rest) == 0 {
-		return "", false, nil
-	}
+func restBelowRoot(wd string, rest []string) (string, error) {
 	for _, n := range rest {
 		if n == ".." {
-			return "", false, fmt.Errorf("workDir %s: .. below the work root, on its way there through a link; name the directory itself", wd)
+			return "", fmt.Errorf("workDir %s: .. below the work root (in its letters, or a link's target on its way there); name the directory itself", wd)
 		}
 	}
-	return filepath.Join(rest...), true, nil
+	return filepath.Join(rest...), nil
 }
 
 // followLink returns the target of the link name, in the directory open
