@@ -100,14 +100,22 @@ exit 0`
 
 // TestStartedInTheScratchSeesItsPath: with nothing swapped, the
 // workload starts in its scratch and its shell names it by the scratch's
-// path.
+// path, and the pack helper, started there too, seals the checkpoint it
+// writes, in every sandbox.
 func TestStartedInTheScratchSeesItsPath(t *testing.T) {
 	for _, sb := range sandboxModes(t) {
 		t.Run(sb.Mode, func(t *testing.T) {
 			var wd string
-			srv, _, _, done := startAgentConfig(t, `echo "cwd=$(pwd)"; echo x > "$MERIDIAN_WORKDIR/x" && echo wrote`, "", 0, nil,
+			srv, _, _, done := startAgentConfig(t, `echo "cwd=$(pwd)"; echo x > "$MERIDIAN_WORKDIR/x" && echo wrote; mkdir "$MERIDIAN_CHECKPOINT_DIR/step-2" && echo w > "$MERIDIAN_CHECKPOINT_DIR/step-2/w"; sleep 1`, "", 0, nil,
 				func(m *Manifest) { m.Sandbox = sb }, func(cfg *Config) {
 					wd = cfg.WorkDir
+					// The helpers are this test binary itself, which
+					// the sandboxes let run (not the counting script).
+					exe, err := os.Executable()
+					if err != nil {
+						t.Fatal(err)
+					}
+					cfg.Exe, cfg.SandboxExec = exe, []string{exe, "__agent"}
 					// The tenant's user passes through the directories
 					// above, as at a site.
 					for _, d := range []string{filepath.Dir(wd), filepath.Dir(filepath.Dir(wd))} {
@@ -122,6 +130,11 @@ func TestStartedInTheScratchSeesItsPath(t *testing.T) {
 			srv.mu.Unlock()
 			if code != 0 || !strings.Contains(out, "cwd="+wd+"\n") || !strings.Contains(out, "wrote") {
 				t.Errorf("exit %d (%v), output %q; want the workload in %s, writing it by its path", code, err, out, wd)
+			}
+			srv.mu.Lock()
+			defer srv.mu.Unlock()
+			if len(srv.reports) != 1 || srv.reports[0].Step != 2 {
+				t.Errorf("the agent reported %+v; want the checkpoint at step 2 sealed (log %q)", srv.reports, srv.logs)
 			}
 		})
 	}
