@@ -735,6 +735,24 @@ func (a *attempt) workloadEnv() map[string]string {
 	return env
 }
 
+// commandExe is how the workload's command names Meridian's executable
+// exe (workloadExe). In the uid sandbox that is the link in the scratch
+// wd, named relative to the workload's working directory, the scratch
+// held since its check (inScratch): named by its absolute path, a swap
+// of the scratch, or a directory above it, after the check had the
+// tenant's workload run, and be granted, whatever program lay at the
+// same name where the link led. $(MERIDIAN_EXE) is still that path.
+func commandExe(sb Sandbox, wd, exe string) string {
+	if sb.Mode != SandboxUID {
+		return exe
+	}
+	rel, err := filepath.Rel(wd, exe)
+	if err != nil || !filepath.IsLocal(rel) {
+		return exe
+	}
+	return "./" + rel
+}
+
 // Expand replaces $(VAR) in s with env[VAR]; $$ is a literal $. Unknown
 // variables are left as written, as Kubernetes does.
 func Expand(s string, env map[string]string) string {
@@ -786,7 +804,7 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 		return ExitSetup, errors.New("the manifest has no command")
 	}
 	if args[0] == "meridian" || sameFile(args[0], a.cfg.Exe) {
-		args[0] = exe
+		args[0] = commandExe(a.m.Sandbox, a.wd, exe)
 	}
 	keys := make([]string, 0, len(env))
 	for k := range env {

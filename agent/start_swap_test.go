@@ -239,3 +239,45 @@ func TestAttackCheckpointPackedThroughASwappedScratch(t *testing.T) {
 		t.Errorf("the agent reported %+v; want the workload's own checkpoint (a 2-byte file), not the 1 MiB one where the scratch's path led", srv.reports)
 	}
 }
+
+// TestAttackUIDWorkloadsMeridianSwappedBeforeTheStart: a workload whose
+// command is "meridian", in the uid sandbox, ran the agent's executable
+// linked into its scratch by that link's absolute path, granted by it: the
+// scratch swapped for a link after its check had the tenant's workload
+// run whatever program lay at tmp/bin/meridian where the link led. It now
+// runs the link in the scratch it starts in, the scratch held.
+func TestAttackUIDWorkloadsMeridianSwappedBeforeTheStart(t *testing.T) {
+	if os.Geteuid() != 0 || landlockABI() < minLandlockABI {
+		t.Skip("needs root and Landlock, for the uid sandbox")
+	}
+	victim := t.TempDir()
+	for _, d := range []string{victim, filepath.Dir(victim)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(victim, "tmp", "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(victim, "tmp", "bin", "meridian"), []byte("#!/bin/sh\necho PLANTED-RAN\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	srv, _, _, done := startAgentConfig(t, "", "", 0, nil, func(m *Manifest) {
+		m.Sandbox = Sandbox{Mode: SandboxUID, UID: 54321, GID: 54321}
+		m.Command = []string{"meridian", "__agent", "from-the-scratch"}
+	}, func(cfg *Config) {
+		exe, err := os.Executable()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Exe, cfg.SandboxExec = exe, []string{exe, "__agent"}
+		swapBeforeStart(t, cfg.WorkDir, victim)
+	})
+	_, err := wait(t, done)
+	srv.mu.Lock()
+	out := string(srv.logs)
+	srv.mu.Unlock()
+	if strings.Contains(out, "PLANTED-RAN") || !strings.Contains(out, `unknown subcommand "from-the-scratch"`) {
+		t.Errorf("output %q (%v); want Meridian's executable in the scratch checked run, not the program where the link led", out, err)
+	}
+}
