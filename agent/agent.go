@@ -685,12 +685,17 @@ func (a *attempt) prepare(ctx context.Context) error {
 			return err
 		}
 	}
-	// The workload is started in the scratch by its path, and told the
-	// paths of its data and checkpoints: a path that no longer names
+	// The workload is started in the scratch held (inScratch), but told
+	// the paths of its data and checkpoints: a path that no longer names
 	// the scratch made ready (its data is there, and the wipe empties
-	// it) is refused rather than run where it leads now.
+	// it) is refused rather than handed to it.
 	return stillAt(int(a.scratch.Fd()), a.wd)
 }
+
+// beforeWorkloadStart runs once everything is checked, just before the
+// workload's reaper starts: a test stands in here for a swap of the
+// scratch made meanwhile.
+var beforeWorkloadStart = func() {}
 
 // afterScratchReady runs once the scratch is checked and made ready,
 // before anything is unsealed into it: a test stands in here for a swap
@@ -728,6 +733,24 @@ func (a *attempt) workloadEnv() map[string]string {
 		env[EnvResumeFrom] = filepath.Join(ckpt, r.Path)
 	}
 	return env
+}
+
+// commandExe is how the workload's command names Meridian's executable
+// exe (workloadExe). In the uid sandbox that is the link in the scratch
+// wd, named relative to the workload's working directory, the scratch
+// held since its check (inScratch): named by its absolute path, a swap
+// of the scratch, or a directory above it, after the check had the
+// tenant's workload run, and be granted, whatever program lay at the
+// same name where the link led. $(MERIDIAN_EXE) is still that path.
+func commandExe(sb Sandbox, wd, exe string) string {
+	if sb.Mode != SandboxUID {
+		return exe
+	}
+	rel, err := filepath.Rel(wd, exe)
+	if err != nil || !filepath.IsLocal(rel) {
+		return exe
+	}
+	return "./" + rel
 }
 
 // Expand replaces $(VAR) in s with env[VAR]; $$ is a literal $. Unknown
@@ -781,7 +804,7 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 		return ExitSetup, errors.New("the manifest has no command")
 	}
 	if args[0] == "meridian" || sameFile(args[0], a.cfg.Exe) {
-		args[0] = exe
+		args[0] = commandExe(a.m.Sandbox, a.wd, exe)
 	}
 	keys := make([]string, 0, len(env))
 	for k := range env {
@@ -796,7 +819,9 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 	if err != nil {
 		return ExitSetup, err
 	}
-	cmd.Dir = a.wd
+	// Started in the scratch held since its check, not by its path
+	// (inScratch): the path was last looked at as prepare ended.
+	cmd.inScratch(a.scratch)
 	// The workload's reaper leads the process group the agent signals.
 	// Should the agent die (the scheduler kills it, SIGKILL), the reaper
 	// gets reapSignal and ends everything below it. That signal comes
@@ -815,10 +840,14 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 	// A process the reaper could not end (one stuck in the kernel, with
 	// SIGKILL pending) may hold the output open: Wait does not wait on it.
 	cmd.WaitDelay = 5 * time.Second
-	if a.floor, err = scratchFloor(a.cfg, a.wd); err != nil {
+	// The scratch's filesystem is looked at through the scratch held
+	// since its check, never by its path: swapped for a link to another
+	// filesystem, the path had the agent watch that one while the
+	// workload filled the scratch's.
+	if a.floor, err = scratchFloor(a.cfg, heldPath(a.scratch)); err != nil {
 		return ExitSetup, err
 	}
-	if why, err := a.floor.below(a.wd); err != nil || why != "" {
+	if why, err := a.floor.below(heldPath(a.scratch)); err != nil || why != "" {
 		return ExitSetup, errors.Join(err, errorIf(why, "not starting the workload: "+why))
 	}
 	if a.cl.over() {
@@ -826,6 +855,7 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 		// may run already.
 		return ExitSetup, errors.New("the server answered that the attempt has ended before its workload started")
 	}
+	beforeWorkloadStart()
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {
@@ -898,7 +928,7 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 			syscall.Kill(-pgid, syscall.SIGTERM)
 		case <-ckTick.C:
 			if a.diskWhy == "" {
-				why, err := a.floor.below(a.wd)
+				why, err := a.floor.below(heldPath(a.scratch))
 				if err != nil {
 					why = err.Error()
 				}

@@ -81,7 +81,16 @@ func hasSuffix[T ~string | ~[]byte](s T, suffix string) bool {
 // and its messages about the checkpoint it found there would tell the
 // workload the names in it.
 func newest(dir string) (string, int64, bool) {
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	return newestAt(unix.AT_FDCWD, dir)
+}
+
+// newestAt is newest for the directory name in the directory open as
+// dirfd: the checkpoint directory is opened from the scratch held since
+// its check (newest(a.scratch)), never by the scratch's path, which a
+// swap of a directory above it since would have had the agent list
+// elsewhere and seal what it found there as the run's checkpoint.
+func newestAt(dirfd int, name string) (string, int64, bool) {
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return "", 0, false
 	}
@@ -170,8 +179,10 @@ func (a *attempt) pushCheckpoint(ctx context.Context, patience time.Duration, se
 		}
 		sealedNow := false
 		if a.ck.pending == nil {
-			_, ckpt, _ := a.dirs()
-			name, step, ok := newest(ckpt)
+			// Listed, and packed, through the scratch held since its
+			// check: ckpt is relative to it.
+			const ckpt = "checkpoints"
+			name, step, ok := newestAt(int(a.scratch.Fd()), ckpt)
 			if !ok || step <= a.reported || step <= a.ck.refused {
 				return
 			}
@@ -292,6 +303,8 @@ func (b *backoff) later(most time.Duration) {
 	b.at = time.Now().Add(b.wait)
 }
 
+// seal packs the checkpoint name in dir, relative to the scratch held
+// since its check (the pack helper starts there), seals it and stores it.
 func (a *attempt) seal(ctx context.Context, dir, name string, step int64) (*CheckpointRef, error) {
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("pack: %w", context.Cause(ctx))
@@ -311,6 +324,10 @@ func (a *attempt) seal(ctx context.Context, dir, name string, step int64) (*Chec
 	if err != nil {
 		return nil, err
 	}
+	// Started in the scratch held since its check, where dir, relative,
+	// is read: by the scratch's path, a swap since had the helper pack
+	// whatever lay where the path led as the run's checkpoint.
+	cmd.inScratch(a.scratch)
 	var stderr bytes.Buffer
 	cmd.Stderr = &limitedBuffer{b: &stderr, n: 4 << 10}
 	out, err := cmd.StdoutPipe()

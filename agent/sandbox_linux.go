@@ -459,6 +459,26 @@ func (s *sandboxed) Start() error {
 	return nil
 }
 
+// inScratch has the command start in the scratch held open as scratch
+// since its path was checked (freshScratch), whatever that path names by
+// then: its working directory is the descriptor's /proc entry, which the
+// child changes to after its fork, with a copy of this process's
+// descriptors, before its exec. Started by the path, a scratch (or a
+// directory above it) swapped for a link after the check had the
+// workload start, as the tenant's user, in a directory someone else
+// chose, with that directory granted to it as its scratch (--rw-cwd).
+// No PWD is set: the command's environment has none of the agent's, and
+// a shell finds the scratch's own path from its working directory.
+func (s *sandboxed) inScratch(scratch *os.File) {
+	s.Dir = heldPath(scratch)
+}
+
+// heldPath is the /proc entry of the open file f: a path that names that
+// file, whatever its own path names by now.
+func heldPath(f *os.File) string {
+	return "/proc/self/fd/" + strconv.Itoa(int(f.Fd()))
+}
+
 // sandboxCommand returns the command that runs args confined as sb says,
 // with the environment env: the sandbox-exec helper applies the
 // confinement to itself and then executes args. The workload may write
@@ -489,6 +509,7 @@ func helperCommand(cfg Config, sb Sandbox, wd string, args, env []string, reap b
 		}
 		c := exec.Command(path, args[1:]...)
 		c.Env = env
+		c.Dir = wd
 		return &sandboxed{Cmd: c}, nil
 	}
 	exe := args[0]
@@ -538,7 +559,10 @@ func helperCommand(cfg Config, sb Sandbox, wd string, args, env []string, reap b
 		hargs = append(hargs, "reap", "--parent", strconv.Itoa(os.Getpid()), "--status-fd", strconv.Itoa(reapStatusFD))
 	}
 	hargs = append(hargs, "sandbox-exec", "--mode", sb.Mode, "--uid", strconv.Itoa(sb.UID), "--gid", strconv.Itoa(sb.GID))
-	hargs = append(hargs, "--rw", wd)
+	// The directory the helper starts in, never wd's path: the caller
+	// starts it in the scratch held since its check (inScratch), and
+	// the helper grants that directory, not what wd names by then.
+	hargs = append(hargs, "--rw-cwd")
 	for _, p := range sb.ReadOnly {
 		hargs = append(hargs, "--ro", p)
 	}
@@ -571,6 +595,7 @@ func helperCommand(cfg Config, sb Sandbox, wd string, args, env []string, reap b
 	hargs = append(hargs, args...)
 	c := exec.Command(h[0], hargs...)
 	c.Env = []string{} // the helper's own: none (Start)
+	c.Dir = wd         // where no scratch is held (inScratch)
 	if env == nil {
 		env = []string{}
 	}
@@ -813,6 +838,7 @@ func SandboxExec(args []string, stderr io.Writer) int {
 	gid := fl.Int("gid", 0, "group id for --mode uid")
 	var rw, ro multi
 	fl.Var(&rw, "rw", "directory the command may write (repeatable)")
+	rwCwd := fl.Bool("rw-cwd", false, "the command may write its working directory, as the helper was started in it")
 	fl.Var(&ro, "ro", "path the command may read (repeatable)")
 	envFD := fl.Int("env-fd", -1, "file descriptor to read the command's environment from (NUL-separated NAME=VALUE)")
 	execFD := fl.Int("exec-fd", -1, "file descriptor of the program to run (the command's first word is then only its name)")
@@ -842,6 +868,12 @@ func SandboxExec(args []string, stderr io.Writer) int {
 				os.Setenv("PATH", v)
 			}
 		}
+	}
+	if *rwCwd {
+		// Landlock opens the rule's path: ".", the directory this helper
+		// was started in (the scratch as the agent held it), whatever
+		// its path names now.
+		rw = append(rw, ".")
 	}
 	cmd := fl.Args()
 	if len(cmd) == 0 {

@@ -481,9 +481,9 @@ var afterScratchCheck = func() {}
 // may rename anything on its path); everything after goes through that
 // descriptor, never through wd, so a swap made meanwhile cannot make the
 // agent remove or make anything elsewhere. A scratch that wd no longer
-// names by the end is refused: the workload is started in it by its
-// path (prepare looks again once the datasets are unsealed through the
-// descriptor). Each directory mode the check changes is logged (logf). The
+// names by the end is refused: the workload is told its directories by
+// that path (prepare looks again once the datasets are unsealed through
+// the descriptor), though it starts in the scratch held (inScratch). Each directory mode the check changes is logged (logf). The
 // descriptor (O_PATH) is returned, the caller's to keep: the wipe at the
 // attempt's end goes through it too (wipeScratch).
 func freshScratch(sb Sandbox, wd string, logf func(string, ...any)) (*os.File, error) {

@@ -90,6 +90,10 @@ func TestAttackAgentLinesFillTheSiteLog(t *testing.T) {
 	if err := os.MkdirAll(ckpt, 0o700); err != nil {
 		t.Fatal(err)
 	}
+	if a.scratch, err = os.Open(wd); err != nil {
+		t.Fatal(err)
+	}
+	defer a.scratch.Close()
 	// Each step's checkpoint fails to seal (its time has passed): the
 	// agent says so, and removes what the last one left.
 	const steps = 100000
