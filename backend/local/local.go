@@ -790,8 +790,8 @@ func jobThere(dir string) error {
 }
 
 // Status reports the job's state from its files and its run lock, and
-// when it started and ended from when its wrapper wrote its pid and its
-// exit code.
+// when it started and ended from when its wrapper wrote its pid and put
+// its exit code in place (jobTimes).
 func (l *Local) Status(ctx context.Context, handle string) (backend.Status, error) {
 	dir, err := l.existingJob(handle)
 	if err != nil {
@@ -838,32 +838,66 @@ func lookAgain(dir string, look func() error) error {
 }
 
 // jobTimes is when the job in dir started and, once final, ended: when
-// its wrapper wrote its pid and its exit code (fileTime). Zero where the
-// file is not there, or not a plain file; an error where it cannot be
-// looked at.
+// its wrapper wrote its pid (fileTime) and when its exit code was put in
+// place (changeTime). Zero where the file is not there, or not a plain
+// file; an error where it cannot be looked at.
 func jobTimes(dir string, final bool) (started, ended time.Time, err error) {
 	started, err = fileTime(filepath.Join(dir, "pid"))
 	if err != nil || !final || started.IsZero() {
 		return started, time.Time{}, err
 	}
-	ended, err = fileTime(filepath.Join(dir, "exitcode"))
+	ended, err = changeTime(filepath.Join(dir, "exitcode"))
 	return started, ended, err
 }
 
 // fileTime is backend.FileTime, but a file that cannot be looked at (its
 // directory made mode 0 for a moment) is an error, not a zero time.
 func fileTime(path string) (time.Time, error) {
-	fi, err := os.Lstat(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return time.Time{}, nil
-	}
-	if err != nil {
+	fi, err := plainFileInfo(path)
+	if fi == nil || err != nil {
 		return time.Time{}, err
 	}
-	if !fi.Mode().IsRegular() {
+	return fi.ModTime().UTC(), nil
+}
+
+// changeTime is the change time of the plain file at path, as fileTime
+// says. The job's end is read so: its exit code file's modification time
+// may be set to any time by a workload of the server's user (the landlock
+// sandbox may set the times of any job's files), and set back to the
+// job's start, it had a job that ran for long count no time (the run
+// controller takes an end that moves its own stamp earlier). The change
+// time is the filesystem's alone: it stamps it when the wrapper renames
+// the file into place, and no one can set it back; a workload changing
+// the file's times or mode, or the server setting that mode back, moves
+// it to then, later only, and the run controller counts no end after its
+// own stamp.
+func changeTime(path string) (time.Time, error) {
+	fi, err := plainFileInfo(path)
+	if fi == nil || err != nil {
+		return time.Time{}, err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
 		return time.Time{}, nil
 	}
-	return fi.ModTime().UTC(), nil
+	return time.Unix(st.Ctim.Unix()).UTC(), nil
+}
+
+// plainFileInfo is what Lstat tells of the plain file at path: nil and
+// no error where it is not there, or is not a plain file; an error where
+// it cannot be looked at.
+func plainFileInfo(path string) (os.FileInfo, error) {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, nil
+	}
+	return fi, nil
 }
 
 // status is the job's state from the files in dir and its run lock.
