@@ -3,7 +3,9 @@ package local_test
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -43,5 +45,52 @@ func TestEndNotSetBackByTheExitFilesTime(t *testing.T) {
 	if st.Ended.Before(ended) || st.Ended.After(time.Now()) {
 		t.Fatalf("the exit file's time set back to the job's start (%v): Status says it ended at %v; want no earlier than its real end, %v",
 			started.ModTime(), st.Ended, ended)
+	}
+}
+
+// TestCleanLeavesASessionUnderAnExitFileTimeSetAhead: the exit code file's
+// time counted, uncapped, as a time the job's wrapper was known alive, and
+// processes of the session under the job's old id begun before it were
+// taken for the job's. Set an hour ahead (by a workload of the server's
+// user, which may set any job's times), it made a later session under
+// the id (another job's wrapper, a daemon) the job's: Clean waited for it
+// and kept the job's working directory. The wrapper's life is now told by
+// its pid file's time, bounded by the launch, and by what the server saw
+// itself, never by the exit file's time.
+func TestCleanLeavesASessionUnderAnExitFileTimeSetAhead(t *testing.T) {
+	ctx := context.Background()
+	b := newLocal(t, t.TempDir())
+	b.TreeWait = 300 * time.Millisecond
+	spec := backend.Spec{RunID: "exitahead", Attempt: 1, Command: []string{"true"}}
+	h := endedJob(t, b, spec)
+	dir := filepath.Join(b.StateDir(), "jobs", h)
+	pidPath := filepath.Join(dir, "pid")
+	fi, err := os.Stat(pidPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A later session, its leader under the id the pid file names.
+	afterPidFileTick(fi.ModTime())
+	other := exec.Command("sleep", "60")
+	other.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Process.Kill(); other.Wait() })
+	namePid(t, pidPath, other.Process.Pid, fi.ModTime())
+	ahead := time.Now().Add(time.Hour)
+	if err := os.Chtimes(filepath.Join(dir, "exitcode"), ahead, ahead); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := b.Clean(ctx, h); err != nil {
+		t.Fatalf("Clean of an ended job whose exit file's time was set ahead waited for a later session under the job's old id: %v", err)
+	}
+	if _, err := os.Stat(b.WorkDir(spec)); !os.IsNotExist(err) {
+		t.Errorf("the working directory is still there after Clean: %v", err)
+	}
+	if !running(other.Process.Pid) {
+		t.Fatalf("pid %d, a later session's leader under the job's old id, has ended", other.Process.Pid)
 	}
 }

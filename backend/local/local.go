@@ -1056,12 +1056,11 @@ func (l *Local) Cancel(ctx context.Context, handle string) error {
 	return nil
 }
 
-// wrapperSeen is the latest time (CLOCK_BOOTTIME, in clock ticks) at
-// which the job's wrapper is known to have been alive: when it wrote its
-// pid file and its exit code file (their modification times). 0 when
-// neither is there.
+// wrapperSeen is a time (CLOCK_BOOTTIME, in clock ticks) at which the
+// job's wrapper is known to have been alive: when it wrote its pid file
+// (its modification time). 0 when it is not there, or not a plain file.
 //
-// Their times are not the wrapper's word, as their contents are: a
+// That time is not the wrapper's word, as the file's content is: a
 // workload of the server's user (the landlock sandbox) may set the times
 // of any file it can name, though it can write none of the job's files,
 // and a pid file's time set ahead made every later session under the
@@ -1071,17 +1070,26 @@ func (l *Local) Cancel(ctx context.Context, handle string) error {
 // server writes (pidTimeBound): the wrapper began by then, and a time
 // before its real one only makes fewer processes the job's for sure (see
 // waitTree). Without a readable record the pid file's time is not used.
+//
+// The exit code file's time counted too, uncapped: set ahead, it made a
+// later session under the job's old id the job's (Clean waited for it
+// and kept the job's working directory; a Cancel meeting the wrapper's
+// end signalled it). Nothing bounds it as the launch bounds the pid
+// file's (its change time, which no one can set back, anyone can move on
+// to now), and it told little: Cancel knows when it last saw the wrapper
+// hold its run lock itself (stopGroup), and Clean signals nothing, the
+// pid file's time telling it a later process under the id from the
+// wrapper.
 func wrapperSeen(dir string) uint64 {
-	var seen uint64
-	if fi, err := os.Stat(filepath.Join(dir, "pid")); err == nil {
-		if rec, err := launchRecord(dir); err == nil {
-			seen = bootTicksAt(minTime(fi.ModTime(), pidTimeBound(rec)))
-		}
+	fi, err := plainFileInfo(filepath.Join(dir, "pid"))
+	if fi == nil || err != nil {
+		return 0
 	}
-	if fi, err := os.Stat(filepath.Join(dir, "exitcode")); err == nil {
-		seen = max(seen, bootTicksAt(fi.ModTime()))
+	rec, err := launchRecord(dir)
+	if err != nil {
+		return 0
 	}
-	return seen
+	return bootTicksAt(minTime(fi.ModTime(), pidTimeBound(rec)))
 }
 
 // wrapperStartBound bounds how long after the launch its record names
