@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/backend/backendtest"
 )
 
 // TestEndNotSetBackByTheExitFilesTime: a workload of the server's user
@@ -92,5 +93,47 @@ func TestCleanLeavesASessionUnderAnExitFileTimeSetAhead(t *testing.T) {
 	}
 	if !running(other.Process.Pid) {
 		t.Fatalf("pid %d, a later session's leader under the job's old id, has ended", other.Process.Pid)
+	}
+}
+
+// TestCancelSignalsTheWrapperNotWhatThePidFileNames: Cancel signalled
+// the process group its job's pid file named, checking only that the
+// job's run lock was held (the wrapper alive), not that the pid was the
+// wrapper's: a workload that could write its job's directory (a pid file
+// naming another process) had a Cancel of its own job kill another
+// session's group (another job's wrapper, the server's user's daemon)
+// and leave the job running, Cancel then signalling that group again
+// until its caller gave up. The pid file's process is now signalled only
+// where it is the job's wrapper (a session leader running the wrapper and
+// holding the job's run lock), else the wrapper found so.
+func TestCancelSignalsTheWrapperNotWhatThePidFileNames(t *testing.T) {
+	b := newLocal(t, t.TempDir())
+	b.CancelGrace = 200 * time.Millisecond
+	b.TreeWait = 300 * time.Millisecond
+	h, dir := runningJob(t, b, "forgedpid")
+	other := exec.Command("sleep", "60")
+	other.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Process.Kill(); other.Wait() })
+	pidPath := filepath.Join(dir, "pid")
+	fi, err := os.Stat(pidPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	namePid(t, pidPath, other.Process.Pid, fi.ModTime())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cerr := b.Cancel(ctx, h)
+	if !running(other.Process.Pid) {
+		t.Fatalf("Cancel of a job whose pid file names pid %d, another session's leader, killed it", other.Process.Pid)
+	}
+	if cerr != nil {
+		t.Fatalf("Cancel of a job whose pid file names another session's leader: %v", cerr)
+	}
+	if st := backendtest.WaitFinal(t, b, h); st.State != backend.Cancelled {
+		t.Fatalf("after Cancel: %+v, want cancelled", st)
 	}
 }

@@ -1428,8 +1428,8 @@ func stopGroup(ctx context.Context, dir string, sig syscall.Signal, grace time.D
 		}
 		heldAt = now
 		if pid == 0 {
-			// Once written, the pid file names the wrapper for good.
-			pid = jobPid(dir)
+			// Once found, the wrapper's pid is the group's for good.
+			pid = runningWrapper(dir)
 		}
 		if pid > 0 && (!sent || time.Now().After(deadline)) {
 			if sent {
@@ -1521,6 +1521,34 @@ func children(pid int) []int {
 func jobPid(dir string) int {
 	if pid := readPid(dir); pid > 0 {
 		return pid
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "pid")); err != nil {
+		return 0
+	}
+	pid, _ := findWrapper(dir)
+	return pid
+}
+
+// runningWrapper is the pid of the job's running wrapper, for stopGroup
+// to signal its group: what the pid file names where that process is
+// the wrapper (isWrapper), else the wrapper found by what the kernel says
+// of it (findWrapper). 0 where the pid file is not there yet (the wrapper
+// writes it first thing) or no wrapper is found. The pid file's word
+// alone was taken while the run lock was held: a pid file naming another
+// process (a workload that could write its job's directory) had Cancel
+// kill another session's group and leave the job running, signalling
+// that group again until its caller gave up. It costs a look at one
+// process's entries in /proc, once a Cancel; the whole of /proc only
+// where the pid file does not name the wrapper.
+func runningWrapper(dir string) int {
+	if pid := readPid(dir); pid > 0 {
+		ok, err := isWrapper(dir, pid)
+		if err != nil {
+			return 0 // the run lock cannot be looked at: the next look tells
+		}
+		if ok {
+			return pid
+		}
 	}
 	if _, err := os.Lstat(filepath.Join(dir, "pid")); err != nil {
 		return 0
