@@ -11,6 +11,7 @@ import (
 
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/backend/backendtest"
+	"meridian.dev/meridian/backend/local"
 )
 
 // TestEndNotSetBackByTheExitFilesTime: a workload of the server's user
@@ -132,6 +133,38 @@ func TestCancelSignalsTheWrapperNotWhatThePidFileNames(t *testing.T) {
 	}
 	if cerr != nil {
 		t.Fatalf("Cancel of a job whose pid file names another session's leader: %v", cerr)
+	}
+	if st := backendtest.WaitFinal(t, b, h); st.State != backend.Cancelled {
+		t.Fatalf("after Cancel: %+v, want cancelled", st)
+	}
+}
+
+// TestExitFileOfARunningJobIsNotItsEnd: the job's exit code file was
+// taken for its end whoever wrote it, before the run lock its wrapper
+// holds for its whole life was looked at. An exit code written while the
+// wrapper lives (a workload that could write its job's directory) had
+// Status say the job succeeded while it ran on (its run ended, its
+// accelerators counted free, its spend stopped) and Cancel return at
+// once, stopping nothing. While the run lock is held the job runs, and
+// Cancel stops it.
+func TestExitFileOfARunningJobIsNotItsEnd(t *testing.T) {
+	ctx := context.Background()
+	b := newLocal(t, t.TempDir())
+	b.CancelGrace = 200 * time.Millisecond
+	b.TreeWait = 300 * time.Millisecond
+	h, dir := runningJob(t, b, "forgedexit")
+	if err := os.WriteFile(filepath.Join(dir, "exitcode"), []byte("0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err := b.Status(ctx, h)
+	if err != nil || st.State != backend.Running {
+		t.Fatalf("a running job whose exit code file was written under it: %+v, %v; want running", st, err)
+	}
+	if err := b.Cancel(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	if held, err := local.RunLockHeld(dir); err != nil || held {
+		t.Fatalf("after Cancel of a running job with an exit code file written under it, its wrapper holds the run lock: %v, %v", held, err)
 	}
 	if st := backendtest.WaitFinal(t, b, h); st.State != backend.Cancelled {
 		t.Fatalf("after Cancel: %+v, want cancelled", st)

@@ -909,22 +909,25 @@ func (l *Local) status(dir string) (backend.Status, error) {
 	if err != nil {
 		return backend.Status{}, err
 	}
-	if st, ok, err := exitStatus(dir, cancelled); ok || err != nil {
-		return st, err
-	}
+	// The run lock first: the wrapper holds it for its whole life and
+	// writes the exit code last, so while it is held the job has not
+	// ended, whatever the exit code file says (one written under a
+	// running job, read first, had it succeed while it ran on). Once it
+	// is not held, the wrapper is gone and its files are final.
 	held, err := runLockHeld(dir)
 	if err != nil {
 		return backend.Status{}, err
+	}
+	if !held {
+		if st, ok, err := exitStatus(dir, cancelled); ok || err != nil {
+			return st, err
+		}
 	}
 	if l.siteFailed() {
 		return backend.Status{State: backend.Lost, Reason: "site failed"}, nil
 	}
 	if held {
 		return backend.Status{State: backend.Running}, nil
-	}
-	// The wrapper may have ended between the two looks.
-	if st, ok, err := exitStatus(dir, cancelled); ok || err != nil {
-		return st, err
 	}
 	if cancelled {
 		return backend.Status{State: backend.Cancelled, ExitCode: 128 + int(syscall.SIGTERM), Reason: "cancelled"}, nil
@@ -1030,8 +1033,13 @@ func (l *Local) Cancel(ctx context.Context, handle string) error {
 	if err != nil {
 		return err
 	}
+	// Ended: the wrapper wrote its exit code and let go of the run lock.
+	// An exit code file alone, written under a running job, had Cancel
+	// stop nothing.
 	if exists(filepath.Join(dir, "exitcode")) {
-		return nil
+		if held, err := runLockHeld(dir); err == nil && !held {
+			return nil
+		}
 	}
 	if !exists(filepath.Join(dir, "cancelled")) {
 		if err := atomicfile.WriteFile(filepath.Join(dir, "cancelled"), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644); err != nil {
