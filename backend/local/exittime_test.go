@@ -170,3 +170,42 @@ func TestExitFileOfARunningJobIsNotItsEnd(t *testing.T) {
 		t.Fatalf("after Cancel: %+v, want cancelled", st)
 	}
 }
+
+// TestCancelStopsAJobThatSwappedItsRunLock: the wrapper is told from the
+// process its pid file names by its command line too, not only by the run
+// lock it holds: a job that put a run lock of its own in place of its
+// wrapper's and held it (a workload that could write its job's
+// directory) left Cancel finding no wrapper, signalling nothing and
+// waiting on the lock until its caller gave up, the job running on.
+func TestCancelStopsAJobThatSwappedItsRunLock(t *testing.T) {
+	state := t.TempDir()
+	b := newLocal(t, state)
+	b.CancelGrace = 200 * time.Millisecond
+	b.TreeWait = 300 * time.Millisecond
+	spec := backend.Spec{RunID: "swaplock", Attempt: 1, Command: []string{"/bin/sh", "-c",
+		`d="$1"; exec 9>"$d/run.lock.new" && flock 9 && mv "$d/run.lock.new" "$d/run.lock" && : >"$d/swapped" && exec sleep 60`,
+		"swapper", filepath.Join(state, "jobs", "swaplock-1")}}
+	h, err := b.Submit(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(state, "jobs", h)
+	pid := readPid(t, b, h)
+	t.Cleanup(func() { syscall.Kill(-pid, syscall.SIGKILL) })
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(filepath.Join(dir, "swapped")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the job never swapped its run lock")
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.Cancel(ctx, h); err != nil {
+		t.Fatalf("Cancel of a job that swapped its run lock: %v", err)
+	}
+	if st := backendtest.WaitFinal(t, b, h); st.State != backend.Cancelled {
+		t.Fatalf("after Cancel: %+v, want cancelled", st)
+	}
+}

@@ -1539,17 +1539,23 @@ func jobPid(dir string) int {
 
 // runningWrapper is the pid of the job's running wrapper, for stopGroup
 // to signal its group: what the pid file names where that process is
-// the wrapper (isWrapper), else the wrapper found by what the kernel says
-// of it (findWrapper). 0 where the pid file is not there yet (the wrapper
-// writes it first thing) or no wrapper is found. The pid file's word
-// alone was taken while the run lock was held: a pid file naming another
-// process (a workload that could write its job's directory) had Cancel
-// kill another session's group and leave the job running, signalling
-// that group again until its caller gave up. It costs a look at one
+// the wrapper launch started for the job (leadsJobWrapper) or holds its
+// run lock as the wrapper does (isWrapper), else the wrapper found by
+// what the kernel says of it (findWrapper). 0 where the pid file is not
+// there yet (the wrapper writes it first thing) or no wrapper is found.
+// The pid file's word alone was taken while the run lock was held: a pid
+// file naming another process (a workload that could write its job's
+// directory) had Cancel kill another session's group and leave the job
+// running, signalling that group again until its caller gave up. Only
+// the job's wrapper, or a process that made itself look like it (its
+// command line, set by its own exec), passes. It costs a look at one
 // process's entries in /proc, once a Cancel; the whole of /proc only
 // where the pid file does not name the wrapper.
 func runningWrapper(dir string) int {
 	if pid := readPid(dir); pid > 0 {
+		if leadsJobWrapper(pid, dir) {
+			return pid
+		}
 		ok, err := isWrapper(dir, pid)
 		if err != nil {
 			return 0 // the run lock cannot be looked at: the next look tells
@@ -1563,6 +1569,30 @@ func runningWrapper(dir string) int {
 	}
 	pid, _ := findWrapper(dir)
 	return pid
+}
+
+// leadsJobWrapper says whether process p leads its own session and group
+// (launch's setsid) and runs the wrapper launch started for the job in
+// dir: its command line names dir (sh -c WRAPPER meridian-job DIR
+// COMMAND...). It reads no file of the job: a run lock put in place of
+// the wrapper's (by a workload that could write its job's directory) is
+// held by no wrapper, and the wrapper is still told.
+func leadsJobWrapper(p int, dir string) bool {
+	if !leadsOwnSession(p) {
+		return false
+	}
+	args := strings.SplitN(cmdline(p), "\x00", 6)
+	return len(args) == 6 && args[3] == "meridian-job" && args[4] == dir
+}
+
+// leadsOwnSession says whether process p, a live one, leads its own
+// session and group.
+func leadsOwnSession(p int) bool {
+	if p <= 1 {
+		return false
+	}
+	st, ok := readStat(p)
+	return ok && st.sid == p && st.pgid == p && !st.zombie
 }
 
 // findWrapper finds the job's running wrapper without reading any of the
@@ -1626,11 +1656,7 @@ func runLockStat(dir string) (*syscall.Stat_t, error) {
 // the wrapper, and holds the run lock want describes open to read and
 // write.
 func wrapperOf(p int, want *syscall.Stat_t) bool {
-	if p <= 1 {
-		return false
-	}
-	st, ok := readStat(p)
-	if !ok || st.sid != p || st.pgid != p || st.zombie {
+	if !leadsOwnSession(p) {
 		return false
 	}
 	// sh -c WRAPPER meridian-job DIR COMMAND...
