@@ -209,3 +209,33 @@ func TestCancelStopsAJobThatSwappedItsRunLock(t *testing.T) {
 		t.Fatalf("after Cancel: %+v, want cancelled", st)
 	}
 }
+
+// TestWrapperWritesNoExitCodeThroughALink: the job's wrapper, which runs
+// as the server's user outside any sandbox, wrote the exit code through
+// whatever was at .exitcode.tmp when the command ended, following a link:
+// a job that put a link there (a workload that could write its job's
+// directory) had the wrapper empty the file it named, the server's
+// database or audit log among those it may write, and write the exit code
+// in it. The wrapper now removes what is there and makes the file anew,
+// never opening one that is there.
+func TestWrapperWritesNoExitCodeThroughALink(t *testing.T) {
+	state := t.TempDir()
+	b := newLocal(t, state)
+	precious := filepath.Join(t.TempDir(), "precious")
+	if err := os.WriteFile(precious, []byte("the server's own\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h, err := b.Submit(context.Background(), backend.Spec{RunID: "exitlink", Attempt: 1, Command: []string{"/bin/sh", "-c",
+		`ln -s "$2" "$1/.exitcode.tmp"`, "linker", filepath.Join(state, "jobs", "exitlink-1"), precious}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := backendtest.WaitFinal(t, b, h)
+	data, err := os.ReadFile(precious)
+	if err != nil || string(data) != "the server's own\n" {
+		t.Fatalf("after a job put a link to it at .exitcode.tmp, the file reads %q, %v; want it untouched", data, err)
+	}
+	if st.State != backend.Succeeded {
+		t.Fatalf("a job that put a link at .exitcode.tmp and ended well: %+v, want succeeded", st)
+	}
+}

@@ -65,7 +65,14 @@ func FactoryWith(opts ...Option) backend.Factory {
 // It starts nothing until the backend has set the job's resource limits
 // on it (Limits), which it tells by a line on fd 4: with none (the
 // backend failed to set them, or died first), it ends recording nothing.
+//
+// Its own files are made anew (noclobber, once what is there is removed),
+// never opened where they are: the wrapper runs as the server's user
+// outside any sandbox, and wrote its exit code through whatever was at
+// .exitcode.tmp when the command ended, a link to a file the server may
+// write (its database, its audit log) among them, emptying that file.
 const wrapper = `d="$1"; shift
+set -C
 stop=
 trap 'stop=1' TERM
 if ! read -r gate <&4 || [ "$gate" != go ]; then
@@ -73,7 +80,7 @@ if ! read -r gate <&4 || [ "$gate" != go ]; then
 	exit 125
 fi
 exec 4<&-
-if ! { printf '%s\n' "$$" >"$d/.pid.tmp" && mv -f "$d/.pid.tmp" "$d/pid"; }; then
+if ! { rm -f "$d/.pid.tmp" && printf '%s\n' "$$" >"$d/.pid.tmp" && mv -f "$d/.pid.tmp" "$d/pid"; }; then
 	echo "meridian-job: cannot record the job's pid; not starting it" >&2
 	exit 125
 fi
@@ -84,9 +91,11 @@ else
 	c=$?
 fi
 trap '' TERM
-printf '%s\n' "$c" >"$d/.exitcode.tmp"
-sync "$d/.exitcode.tmp" 2>/dev/null
-mv -f "$d/.exitcode.tmp" "$d/exitcode"
+rm -f "$d/.exitcode.tmp"
+if printf '%s\n' "$c" >"$d/.exitcode.tmp"; then
+	sync "$d/.exitcode.tmp" 2>/dev/null
+	mv -f "$d/.exitcode.tmp" "$d/exitcode"
+fi
 exit "$c"
 `
 
