@@ -50,3 +50,28 @@ func BenchmarkFileNow(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkStatusEnded measures Status of a job that has ended: the run
+// lock is probed before the exit code is read.
+func BenchmarkStatusEnded(b *testing.B) {
+	l := newLocalB(b)
+	ctx := context.Background()
+	h, err := l.Submit(ctx, backend.Spec{RunID: "benchstatus", Attempt: 1, Command: []string{"true"}, WorkDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for {
+		st, err := l.Status(ctx, h)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if st.State.Final() {
+			break
+		}
+	}
+	for b.Loop() {
+		if _, err := l.Status(ctx, h); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package local_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"os"
@@ -119,5 +120,97 @@ func TestStartSweepsStaleTempsOnAFullDisk(t *testing.T) {
 				t.Fatalf("log of a start on a full disk: %q; want the fallback told", log.String())
 			}
 		})
+	}
+}
+
+// errFull is the probe file failing to be made for want of space.
+func errFull(errno syscall.Errno) error {
+	return &os.PathError{Op: "open", Path: "unreadable/.clock.tmp-1", Err: errno}
+}
+
+// TestFilesystemClockReadOnAFullDisk: the state directory's filesystem
+// clock was read only off a file made there, and on a full disk (or
+// quota) it could not be read at all. It is now read then off the
+// change time of the directory the probe is made in, its times set to
+// now, which takes no space, and nothing is left there.
+func TestFilesystemClockReadOnAFullDisk(t *testing.T) {
+	for _, errno := range []syscall.Errno{syscall.ENOSPC, syscall.EDQUOT} {
+		t.Run(errno.Error(), func(t *testing.T) {
+			state := t.TempDir()
+			b := newLocal(t, state)
+			t.Cleanup(local.SetClockProbeFailing(errFull(errno)))
+			before := time.Now().Add(-time.Minute)
+			now, err := local.FileNow(b)
+			if err != nil {
+				t.Fatalf("the filesystem's clock on a full disk: %v", err)
+			}
+			if now.Before(before) || now.After(time.Now().Add(time.Minute)) {
+				t.Fatalf("the filesystem's clock on a full disk reads %v; want the machine's (%v)", now, time.Now())
+			}
+			if kept := unreadableEntries(t, state); len(kept) != 0 {
+				t.Fatalf("after reading the clock the state directory keeps %v; want nothing", kept)
+			}
+		})
+	}
+}
+
+// TestReadableRecordCountedOnTheFilesystemClockOnAFullDisk: a job whose
+// lock could not be read was counted on the server's own clock while the
+// filesystem's could not be read: on a full disk, a server whose clock
+// said the launch was a moment ago read as starting a job launched an
+// hour before on the filesystem's clock, the one every server reads
+// alike. It is now counted on that clock, read without a file.
+func TestReadableRecordCountedOnTheFilesystemClockOnAFullDisk(t *testing.T) {
+	b := newLocal(t, t.TempDir())
+	now := time.Now()
+	local.SetClock(b, func() time.Time { return now })
+	h := endedJob(t, b, backend.Spec{RunID: "fullrecord", Attempt: 1, Command: []string{"true"}})
+	dir := pidlessJob(t, b, h, 0)
+	setLaunch(t, filepath.Join(dir, "job.json"), now, now.Add(-time.Hour))
+	keptUnreadable(t, filepath.Join(dir, "lock"))
+	t.Cleanup(local.SetClockProbeFailing(errFull(syscall.ENOSPC)))
+	if st := statusOf(t, b, h); st.State != backend.Lost {
+		t.Fatalf("launched an hour ago on the filesystem's clock, a moment ago on the server's, the disk full: %+v, want lost", st)
+	}
+}
+
+// TestUnreadableJobAnsweredOnAFullDisk: a job whose lock and record are
+// both kept unreadable made every Status fail while the filesystem's
+// clock could not be read (its first look is kept on that clock), for as
+// long as the disk stayed full. Its first look kept, it is now counted
+// on that clock read without a file: starting, and lost once the first
+// look is past the bound.
+func TestUnreadableJobAnsweredOnAFullDisk(t *testing.T) {
+	state := t.TempDir()
+	b := newLocal(t, state)
+	h := endedJob(t, b, backend.Spec{RunID: "fullunread", Attempt: 1, Command: []string{"true"}})
+	dir := pidlessJob(t, b, h, 0)
+	keptUnreadable(t, filepath.Join(dir, "lock"), filepath.Join(dir, "job.json"))
+	if st := statusOf(t, b, h); st.State != backend.Pending {
+		t.Fatalf("at first: %+v, want starting", st)
+	}
+	t.Cleanup(local.SetClockProbeFailing(errFull(syscall.ENOSPC)))
+	if st := statusOf(t, b, h); st.State != backend.Pending {
+		t.Fatalf("the disk full: %+v, want starting", st)
+	}
+	// The first look an hour back, as if it had been kept then.
+	entry := filepath.Join(state, "unreadable", h)
+	data, err := os.ReadFile(entry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen map[string]any
+	if err := json.Unmarshal(data, &seen); err != nil {
+		t.Fatal(err)
+	}
+	seen["at"] = time.Now().Add(-time.Hour).UTC().Format(time.RFC3339Nano)
+	if data, err = json.Marshal(seen); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(entry, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if st := statusOf(t, b, h); st.State != backend.Lost {
+		t.Fatalf("the disk full, first found unreadable an hour ago: %+v, want lost", st)
 	}
 }

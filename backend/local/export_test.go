@@ -1,6 +1,11 @@
 package local
 
-import "time"
+import (
+	"os"
+	"time"
+
+	"meridian.dev/meridian/internal/atomicfile"
+)
 
 // SetTestHookRestored has fn called each time the server has set a
 // record's mode back, before it opens it again, until the test ends.
@@ -43,4 +48,11 @@ func SetStartFileClock(now func() time.Time) (undo func()) {
 func SetStartFileClockFailing(err error) (undo func()) {
 	startFileNow = func(string) (time.Time, error) { return time.Time{}, err }
 	return func() { startFileNow = fileNowIn }
+}
+
+// SetClockProbeFailing has the probe file the state directory's
+// filesystem clock is read by fail to be made, with err, until undo.
+func SetClockProbeFailing(err error) (undo func()) {
+	probeFileNow = func(*os.Root, string) (time.Time, error) { return time.Time{}, err }
+	return func() { probeFileNow = atomicfile.FileNowIn }
 }

@@ -65,7 +65,14 @@ func FactoryWith(opts ...Option) backend.Factory {
 // It starts nothing until the backend has set the job's resource limits
 // on it (Limits), which it tells by a line on fd 4: with none (the
 // backend failed to set them, or died first), it ends recording nothing.
+//
+// Its own files are made anew (noclobber, once what is there is removed),
+// never opened where they are: the wrapper runs as the server's user
+// outside any sandbox, and wrote its exit code through whatever was at
+// .exitcode.tmp when the command ended, a link to a file the server may
+// write (its database, its audit log) among them, emptying that file.
 const wrapper = `d="$1"; shift
+set -C
 stop=
 trap 'stop=1' TERM
 if ! read -r gate <&4 || [ "$gate" != go ]; then
@@ -73,7 +80,7 @@ if ! read -r gate <&4 || [ "$gate" != go ]; then
 	exit 125
 fi
 exec 4<&-
-if ! { printf '%s\n' "$$" >"$d/.pid.tmp" && mv -f "$d/.pid.tmp" "$d/pid"; }; then
+if ! { rm -f "$d/.pid.tmp" && printf '%s\n' "$$" >"$d/.pid.tmp" && mv -f "$d/.pid.tmp" "$d/pid"; }; then
 	echo "meridian-job: cannot record the job's pid; not starting it" >&2
 	exit 125
 fi
@@ -84,9 +91,11 @@ else
 	c=$?
 fi
 trap '' TERM
-printf '%s\n' "$c" >"$d/.exitcode.tmp"
-sync "$d/.exitcode.tmp" 2>/dev/null
-mv -f "$d/.exitcode.tmp" "$d/exitcode"
+rm -f "$d/.exitcode.tmp"
+if printf '%s\n' "$c" >"$d/.exitcode.tmp"; then
+	sync "$d/.exitcode.tmp" 2>/dev/null
+	mv -f "$d/.exitcode.tmp" "$d/exitcode"
+fi
 exit "$c"
 `
 
@@ -790,8 +799,8 @@ func jobThere(dir string) error {
 }
 
 // Status reports the job's state from its files and its run lock, and
-// when it started and ended from when its wrapper wrote its pid and its
-// exit code.
+// when it started and ended from when its wrapper wrote its pid and put
+// its exit code in place (jobTimes).
 func (l *Local) Status(ctx context.Context, handle string) (backend.Status, error) {
 	dir, err := l.existingJob(handle)
 	if err != nil {
@@ -838,32 +847,66 @@ func lookAgain(dir string, look func() error) error {
 }
 
 // jobTimes is when the job in dir started and, once final, ended: when
-// its wrapper wrote its pid and its exit code (fileTime). Zero where the
-// file is not there, or not a plain file; an error where it cannot be
-// looked at.
+// its wrapper wrote its pid (fileTime) and when its exit code was put in
+// place (changeTime). Zero where the file is not there, or not a plain
+// file; an error where it cannot be looked at.
 func jobTimes(dir string, final bool) (started, ended time.Time, err error) {
 	started, err = fileTime(filepath.Join(dir, "pid"))
 	if err != nil || !final || started.IsZero() {
 		return started, time.Time{}, err
 	}
-	ended, err = fileTime(filepath.Join(dir, "exitcode"))
+	ended, err = changeTime(filepath.Join(dir, "exitcode"))
 	return started, ended, err
 }
 
 // fileTime is backend.FileTime, but a file that cannot be looked at (its
 // directory made mode 0 for a moment) is an error, not a zero time.
 func fileTime(path string) (time.Time, error) {
-	fi, err := os.Lstat(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return time.Time{}, nil
-	}
-	if err != nil {
+	fi, err := plainFileInfo(path)
+	if fi == nil || err != nil {
 		return time.Time{}, err
 	}
-	if !fi.Mode().IsRegular() {
+	return fi.ModTime().UTC(), nil
+}
+
+// changeTime is the change time of the plain file at path, as fileTime
+// says. The job's end is read so: its exit code file's modification time
+// may be set to any time by a workload of the server's user (the landlock
+// sandbox may set the times of any job's files), and set back to the
+// job's start, it had a job that ran for long count no time (the run
+// controller takes an end that moves its own stamp earlier). The change
+// time is the filesystem's alone: it stamps it when the wrapper renames
+// the file into place, and no one can set it back; a workload changing
+// the file's times or mode, or the server setting that mode back, moves
+// it to then, later only, and the run controller counts no end after its
+// own stamp.
+func changeTime(path string) (time.Time, error) {
+	fi, err := plainFileInfo(path)
+	if fi == nil || err != nil {
+		return time.Time{}, err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
 		return time.Time{}, nil
 	}
-	return fi.ModTime().UTC(), nil
+	return time.Unix(st.Ctim.Unix()).UTC(), nil
+}
+
+// plainFileInfo is what Lstat tells of the plain file at path: nil and
+// no error where it is not there, or is not a plain file; an error where
+// it cannot be looked at.
+func plainFileInfo(path string) (os.FileInfo, error) {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, nil
+	}
+	return fi, nil
 }
 
 // status is the job's state from the files in dir and its run lock.
@@ -875,22 +918,25 @@ func (l *Local) status(dir string) (backend.Status, error) {
 	if err != nil {
 		return backend.Status{}, err
 	}
-	if st, ok, err := exitStatus(dir, cancelled); ok || err != nil {
-		return st, err
-	}
+	// The run lock first: the wrapper holds it for its whole life and
+	// writes the exit code last, so while it is held the job has not
+	// ended, whatever the exit code file says (one written under a
+	// running job, read first, had it succeed while it ran on). Once it
+	// is not held, the wrapper is gone and its files are final.
 	held, err := runLockHeld(dir)
 	if err != nil {
 		return backend.Status{}, err
+	}
+	if !held {
+		if st, ok, err := exitStatus(dir, cancelled); ok || err != nil {
+			return st, err
+		}
 	}
 	if l.siteFailed() {
 		return backend.Status{State: backend.Lost, Reason: "site failed"}, nil
 	}
 	if held {
 		return backend.Status{State: backend.Running}, nil
-	}
-	// The wrapper may have ended between the two looks.
-	if st, ok, err := exitStatus(dir, cancelled); ok || err != nil {
-		return st, err
 	}
 	if cancelled {
 		return backend.Status{State: backend.Cancelled, ExitCode: 128 + int(syscall.SIGTERM), Reason: "cancelled"}, nil
@@ -996,8 +1042,13 @@ func (l *Local) Cancel(ctx context.Context, handle string) error {
 	if err != nil {
 		return err
 	}
+	// Ended: the wrapper wrote its exit code and let go of the run lock.
+	// An exit code file alone, written under a running job, had Cancel
+	// stop nothing.
 	if exists(filepath.Join(dir, "exitcode")) {
-		return nil
+		if held, err := runLockHeld(dir); err == nil && !held {
+			return nil
+		}
 	}
 	if !exists(filepath.Join(dir, "cancelled")) {
 		if err := atomicfile.WriteFile(filepath.Join(dir, "cancelled"), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644); err != nil {
@@ -1022,12 +1073,11 @@ func (l *Local) Cancel(ctx context.Context, handle string) error {
 	return nil
 }
 
-// wrapperSeen is the latest time (CLOCK_BOOTTIME, in clock ticks) at
-// which the job's wrapper is known to have been alive: when it wrote its
-// pid file and its exit code file (their modification times). 0 when
-// neither is there.
+// wrapperSeen is a time (CLOCK_BOOTTIME, in clock ticks) at which the
+// job's wrapper is known to have been alive: when it wrote its pid file
+// (its modification time). 0 when it is not there, or not a plain file.
 //
-// Their times are not the wrapper's word, as their contents are: a
+// That time is not the wrapper's word, as the file's content is: a
 // workload of the server's user (the landlock sandbox) may set the times
 // of any file it can name, though it can write none of the job's files,
 // and a pid file's time set ahead made every later session under the
@@ -1037,17 +1087,26 @@ func (l *Local) Cancel(ctx context.Context, handle string) error {
 // server writes (pidTimeBound): the wrapper began by then, and a time
 // before its real one only makes fewer processes the job's for sure (see
 // waitTree). Without a readable record the pid file's time is not used.
+//
+// The exit code file's time counted too, uncapped: set ahead, it made a
+// later session under the job's old id the job's (Clean waited for it
+// and kept the job's working directory; a Cancel meeting the wrapper's
+// end signalled it). Nothing bounds it as the launch bounds the pid
+// file's (its change time, which no one can set back, anyone can move on
+// to now), and it told little: Cancel knows when it last saw the wrapper
+// hold its run lock itself (stopGroup), and Clean signals nothing, the
+// pid file's time telling it a later process under the id from the
+// wrapper.
 func wrapperSeen(dir string) uint64 {
-	var seen uint64
-	if fi, err := os.Stat(filepath.Join(dir, "pid")); err == nil {
-		if rec, err := launchRecord(dir); err == nil {
-			seen = bootTicksAt(minTime(fi.ModTime(), pidTimeBound(rec)))
-		}
+	fi, err := plainFileInfo(filepath.Join(dir, "pid"))
+	if fi == nil || err != nil {
+		return 0
 	}
-	if fi, err := os.Stat(filepath.Join(dir, "exitcode")); err == nil {
-		seen = max(seen, bootTicksAt(fi.ModTime()))
+	rec, err := launchRecord(dir)
+	if err != nil {
+		return 0
 	}
-	return seen
+	return bootTicksAt(minTime(fi.ModTime(), pidTimeBound(rec)))
 }
 
 // wrapperStartBound bounds how long after the launch its record names
@@ -1386,8 +1445,8 @@ func stopGroup(ctx context.Context, dir string, sig syscall.Signal, grace time.D
 		}
 		heldAt = now
 		if pid == 0 {
-			// Once written, the pid file names the wrapper for good.
-			pid = jobPid(dir)
+			// Once found, the wrapper's pid is the group's for good.
+			pid = runningWrapper(dir)
 		}
 		if pid > 0 && (!sent || time.Now().After(deadline)) {
 			if sent {
@@ -1487,6 +1546,64 @@ func jobPid(dir string) int {
 	return pid
 }
 
+// runningWrapper is the pid of the job's running wrapper, for stopGroup
+// to signal its group: what the pid file names where that process is
+// the wrapper launch started for the job (leadsJobWrapper) or holds its
+// run lock as the wrapper does (isWrapper), else the wrapper found by
+// what the kernel says of it (findWrapper). 0 where the pid file is not
+// there yet (the wrapper writes it first thing) or no wrapper is found.
+// The pid file's word alone was taken while the run lock was held: a pid
+// file naming another process (a workload that could write its job's
+// directory) had Cancel kill another session's group and leave the job
+// running, signalling that group again until its caller gave up. Only
+// the job's wrapper, or a process that made itself look like it (its
+// command line, set by its own exec), passes. It costs a look at one
+// process's entries in /proc, once a Cancel; the whole of /proc only
+// where the pid file does not name the wrapper.
+func runningWrapper(dir string) int {
+	if pid := readPid(dir); pid > 0 {
+		if leadsJobWrapper(pid, dir) {
+			return pid
+		}
+		ok, err := isWrapper(dir, pid)
+		if err != nil {
+			return 0 // the run lock cannot be looked at: the next look tells
+		}
+		if ok {
+			return pid
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "pid")); err != nil {
+		return 0
+	}
+	pid, _ := findWrapper(dir)
+	return pid
+}
+
+// leadsJobWrapper says whether process p leads its own session and group
+// (launch's setsid) and runs the wrapper launch started for the job in
+// dir: its command line names dir (sh -c WRAPPER meridian-job DIR
+// COMMAND...). It reads no file of the job: a run lock put in place of
+// the wrapper's (by a workload that could write its job's directory) is
+// held by no wrapper, and the wrapper is still told.
+func leadsJobWrapper(p int, dir string) bool {
+	if !leadsOwnSession(p) {
+		return false
+	}
+	args := strings.SplitN(cmdline(p), "\x00", 6)
+	return len(args) == 6 && args[3] == "meridian-job" && args[4] == dir
+}
+
+// leadsOwnSession says whether process p, a live one, leads its own
+// session and group.
+func leadsOwnSession(p int) bool {
+	if p <= 1 {
+		return false
+	}
+	st, ok := readStat(p)
+	return ok && st.sid == p && st.pgid == p && !st.zombie
+}
+
 // findWrapper finds the job's running wrapper without reading any of the
 // job's files, whose modes a workload may change: it is the process that
 // leads its own session and group (launch's setsid), runs the wrapper
@@ -1548,11 +1665,7 @@ func runLockStat(dir string) (*syscall.Stat_t, error) {
 // the wrapper, and holds the run lock want describes open to read and
 // write.
 func wrapperOf(p int, want *syscall.Stat_t) bool {
-	if p <= 1 {
-		return false
-	}
-	st, ok := readStat(p)
-	if !ok || st.sid != p || st.pgid != p || st.zombie {
+	if !leadsOwnSession(p) {
 		return false
 	}
 	// sh -c WRAPPER meridian-job DIR COMMAND...

@@ -57,7 +57,8 @@ printf '%s\n' "$$" >"$d/pid"
 while [ ! -e "$d/go" ]; do sleep 0.01; done
 sleep 0.5
 sleep 60 3>&-`
-	cmd := exec.Command("/bin/sh", "-c", script, "wrapper", dir)
+	// Named as launch names the real one, which stopGroup looks for.
+	cmd := exec.Command("/bin/sh", "-c", script, "meridian-job", dir)
 	cmd.ExtraFiles = []*os.File{lock}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -109,7 +110,12 @@ func (l *Local) fileNow() (time.Time, error) {
 // tell a temporary file's age (removeStaleTemps); the tests set their own.
 var startFileNow = fileNowIn
 
-// fileNowIn is fileNow for the state directory stateDir.
+// fileNowIn is fileNow for the state directory stateDir. Where the probe
+// file cannot be made for want of space (ENOSPC, EDQUOT), the clock is
+// read without one (touchedNow): the server's own clock was read in its
+// place (sinceLaunch), another server's, and a job whose lock and record
+// were both unreadable made every Status fail for as long as the disk
+// stayed full, though its first look had been kept.
 func fileNowIn(stateDir string) (time.Time, error) {
 	var now time.Time
 	err := inUnreadableDir(stateDir, func() error {
@@ -118,10 +124,43 @@ func fileNowIn(stateDir string) (time.Time, error) {
 			return err
 		}
 		defer root.Close()
-		now, err = atomicfile.FileNowIn(root, unreadableDir)
+		now, err = probeFileNow(root, unreadableDir)
+		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+			now, err = touchedNow(root, unreadableDir)
+		}
 		return err
 	})
 	return now, err
+}
+
+// probeFileNow is atomicfile.FileNowIn, which makes a file to read the
+// clock by; the tests make it fail.
+var probeFileNow = atomicfile.FileNowIn
+
+// touchedNow is the time now on the clock of the filesystem that holds
+// the directory dir below root, read with no file made: the change time
+// the filesystem gives dir when its times are set to now (utimensat with
+// UTIME_NOW, which the directory's owner may do whatever its mode, and
+// which takes no space; a file server sets them on its own clock). dir
+// is the server's own (unreadableDir), whose times nothing reads.
+func touchedNow(root *os.Root, dir string) (time.Time, error) {
+	d, err := atomicfile.OpenDirIn(root, dir)
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer d.Close()
+	// Through the descriptor's /proc entry: the directory opened above,
+	// whatever is at its path by now.
+	proc := "/proc/self/fd/" + strconv.Itoa(int(d.Fd()))
+	now := []unix.Timespec{{Nsec: unix.UTIME_NOW}, {Nsec: unix.UTIME_NOW}}
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, proc, now, 0); err != nil {
+		return time.Time{}, &os.PathError{Op: "utimensat", Path: d.Name(), Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(d.Fd()), &st); err != nil {
+		return time.Time{}, &os.PathError{Op: "fstat", Path: d.Name(), Err: err}
+	}
+	return time.Unix(st.Ctim.Unix()), nil
 }
 
 // recordInode is the device and inode of the job's record in dir.
