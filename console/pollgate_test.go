@@ -5,14 +5,11 @@ import (
 	"testing"
 )
 
-// pollGateHarness opens input.page ("run": run "r"'s page; "runs": the
-// runs list) on a clock of its own: every timer (the poll's interval, the
-// waits before a stream or a read is asked again) fires when the clock
-// reaches it, and the clock is moved on 10 s. It tells how many times the
-// poll's read (input.polled) was fetched, how many ticks the poll's
-// interval made, and the errors the page shows.
-const pollGateHarness = pagePrelude + `
-import { runPage, runsPage } from "./runs";
+// fakeClock follows pagePrelude: the page's timers (the poll's interval,
+// the waits before a stream or a read is asked again) run on a clock of
+// its own, and advance(until) moves it on, firing each timer as the
+// clock reaches it; ticks counts the interval's ticks.
+const fakeClock = `
 type Timer = { at: number; every: number; f: () => void };
 const timers = new Map<number, Timer>();
 let now = 0;
@@ -43,6 +40,14 @@ async function advance(until: number): Promise<void> {
   }
   now = until;
 }
+`
+
+// pollGateHarness opens input.page ("run": run "r"'s page; "runs": the
+// runs list) on a clock of its own (fakeClock), and moves it on 10 s. It
+// tells how many times the poll's read (input.polled) was fetched, how
+// many ticks the poll's interval made, and the errors the page shows.
+const pollGateHarness = pagePrelude + fakeClock + `
+import { runPage, runsPage } from "./runs";
 async function main() {
   const page = new El("main");
   const stop = input.page === "run" ? runPage(page as any, new URLSearchParams(), "r") : runsPage(page as any);

@@ -229,7 +229,18 @@ export function runsPage(main: HTMLElement): () => void {
   // runs one poll at a time. The poll's reads are asked once (a 429 is
   // shown, and the next tick asks again); those of "more", which the
   // tenant pressed, are asked again after a 429 (retry).
+  // The stream, while it delivers, is the latest word on the list: a
+  // poll that began before its list came (one under way as it opened
+  // again) is dropped, pages, error and all, as the stream's list and
+  // the pages read again after it (reopen) are newer; and a run the
+  // stream brought after a poll began (one asked for beside the stream,
+  // after it dropped an event) is kept as the stream brought it, not as
+  // the poll read it. Before, the poll's pages replaced the list whole,
+  // and each run stood as it was read until it next changed.
   async function load(retry = false): Promise<void> {
+    const n = list,
+      began = streamed,
+      unlistedBefore = unlisted;
     try {
       const runs = new Map<string, Run>();
       let after = "";
@@ -239,16 +250,36 @@ export function runsPage(main: HTMLElement): () => void {
         after = p.next;
         if (!after) break;
       }
-      if (!alive) return;
+      if (!alive || n !== list) return;
+      // The runs the stream brought since the poll began: kept, and
+      // still newer than a page "more" reads later (takePage). Those
+      // the stream brought before are no newer than the poll's pages.
+      const kept = new Set<string>();
+      const newer = new Map<string, number>();
+      let over = unlisted - unlistedBefore;
+      for (const [key, at] of fromEvents) {
+        const r = byId.get(key);
+        if (at <= began || r === undefined) continue;
+        if (!runs.has(key)) {
+          if (kept.size >= RUN_EVENTS_KEEP) {
+            over++;
+            continue;
+          }
+          kept.add(key);
+        }
+        runs.set(key, r);
+        newer.set(key, at);
+      }
       byId = runs;
+      fromEvents = newer;
       next = after;
-      added = new Set<string>();
-      unlisted = 0;
+      added = kept;
+      unlisted = over;
       changedAll();
       clear(moreStatus);
       show();
     } catch (err) {
-      if (!alive) return;
+      if (!alive || n !== list) return;
       clear(box);
       box.append(errorBox(err));
     }
@@ -260,7 +291,12 @@ export function runsPage(main: HTMLElement): () => void {
   // together.
   let redraw = false;
   let list = 0; // which "runs" event the pages being read belong to
-  let fromEvents = new Set<string>();
+  // fromEvents is the runs the stream brought that are newer than the
+  // pages read (since its list, or since the poll that last read them
+  // began), each with the count of the stream's runs (streamed) as it
+  // came.
+  let streamed = 0;
+  let fromEvents = new Map<string, number>();
   function later(): void {
     if (!redraw) {
       redraw = true;
@@ -371,7 +407,7 @@ export function runsPage(main: HTMLElement): () => void {
       const runs = listAt<Run>(l.runs, "runs");
       const lnext = l.next === undefined || l.next === null ? "" : textAt(l.next, "next");
       byId = new Map(runs.map((r) => [runKey(r), r]));
-      fromEvents = new Set<string>();
+      fromEvents = new Map<string, number>();
       added = new Set<string>();
       unlisted = 0;
       changedAll();
@@ -397,7 +433,7 @@ export function runsPage(main: HTMLElement): () => void {
         added.add(id);
       }
       byId.set(id, r);
-      fromEvents.add(id);
+      fromEvents.set(id, ++streamed);
       changed(id);
     } else {
       return;
@@ -675,12 +711,23 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
   }
 
 
+  // streamed counts the runs the stream has shown. The stream, while it
+  // delivers, is the latest word on the run: it brings each change in
+  // the order the server records it. A poll that began before one of
+  // them came (one under way as the stream opened again, or one asked
+  // for beside the stream after it dropped an event) may have read the
+  // run before that change: its run is not shown, nor its error, as
+  // either would stand over the newer state until the run next changed.
+  // Its timeline events are taken as ever (addEvent skips what is shown).
+  let streamed = 0;
+
   // The poll: the run and the timeline's events after the last one shown
   // (a page at a time: next is the after= of the page that follows),
   // every POLL ms while the page has no stream, and never two at once
   // (followOrPoll). Its reads are asked once: a 429 is shown, and the
   // next tick asks again.
   async function refresh(): Promise<void> {
+    const began = streamed;
     try {
       const r = await readOnce<Run>(runPath);
       for (;;) {
@@ -693,9 +740,10 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
         // new events asked for the same page again, without end.
         if (!evNext || evNext < lastSeq || lastSeq === before) break;
       }
-      showRun(r);
+      if (streamed === began) showRun(r);
       if (FINAL.has(r.state)) f.stopPolling();
     } catch (err) {
+      if (streamed !== began && !(err instanceof ApiError && err.status === 404)) return;
       clear(head);
       // A run the server does not have for this tenant (none of that
       // name, or another tenant's) will not come: the page says so and
@@ -730,6 +778,7 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, id: string)
       } else if (m.event === "run") {
         try {
           showRun(JSON.parse(m.data) as Run);
+          streamed++;
         } catch (err) {
           problems.add("A change to the run", err);
         }
