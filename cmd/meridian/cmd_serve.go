@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -88,6 +90,11 @@ may write or replace: the file, a link to it, or a directory on its path
   MERIDIAN_HOME=/shared/meridian meridian serve --store postgres://meridian@db/meridian \
       --listen 0.0.0.0:7420 --advertise https://meridian.internal:7420 --log-format json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// First, before the config file, the store's URL or any key
+			// is read.
+			if err := serveUndumpable(cmd.ErrOrStderr()); err != nil {
+				return err
+			}
 			if err := checkServeDurations(opts); err != nil {
 				return badInput(err)
 			}
@@ -236,6 +243,35 @@ may write or replace: the file, a link to it, or a directory on its path
 	cmd.Flags().IntVar(&maxStreams, "max-streams", api.DefaultStreams.PerTenant, "streams (followed logs and event streams) each tenant may hold open at once; one more is refused with 429")
 	cmd.Flags().StringVar(&opts.Sandbox, "workload-sandbox", "", "how workloads are confined at sites on this machine: uid (each tenant's own user; needs root) or landlock; default uid as root, landlock otherwise (a site's backend.sandbox overrides it; remote sites default to landlock)")
 	return cmd
+}
+
+// errUndumpableUnsupported is makeUndumpable's answer on a system where
+// this build has no way to make a process undumpable.
+var errUndumpableUnsupported = errors.New("not available on " + runtime.GOOS)
+
+// serveUndumpable makes serve not dumpable. Dumpable, it let any process
+// of its own user (a workload at the local site, which runs as that user
+// under Landlock when serve is not root; another job or login of that
+// user) read its environment in /proc/PID/environ and its memory in
+// /proc/PID/mem (the store URL with its password, the tokens, the audit,
+// agent, run and dataset keys), or trace it.
+//
+// Where the kernel has the flag and refuses it (a seccomp filter or a
+// security module denying prctl: prctl itself does not fail so), serve
+// refuses to start, as the agent does: it would serve with its keys open
+// to every process of its user, and a warning alone is a line few read.
+// Where the flag does not exist, serve says so and goes on: refusing
+// there would refuse the system, not a fault of its setup.
+func serveUndumpable(w io.Writer) error {
+	err := makeUndumpable()
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errUndumpableUnsupported):
+		fmt.Fprintf(w, "warning: serve cannot make itself undumpable (%v): processes of its user may read its memory and environment, its keys among them\n", err)
+		return nil
+	}
+	return fmt.Errorf("serve: cannot make itself undumpable (%w), so processes of its user could read its memory and environment, its keys among them; refused to start (a seccomp filter or security module denying prctl does this)", err)
 }
 
 // minPoll is the shortest --poll: each check of active runs reads the
