@@ -164,6 +164,13 @@ func OpenAnchors(dir string) (*Anchors, error) {
 	if a.priv == nil {
 		return nil, fmt.Errorf("audit anchor key: %w", fs.ErrNotExist)
 	}
+	// Made durable before anything is signed with it: a creator killed
+	// between its link and its sync of the directory left a key in
+	// memory only, which a power loss took, failing every later start as
+	// an anchor removed.
+	if err := atomicfile.SyncEntry(path); err != nil {
+		return nil, fmt.Errorf("audit anchor key: %w", err)
+	}
 	return a, nil
 }
 

@@ -19,7 +19,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"meridian.dev/meridian/internal/atomicfile"
@@ -949,7 +948,17 @@ func LoadKey(dir string) ([]byte, error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		return createKey(dir, filepath.Join(dir, KeyFile))
 	}
-	return key, err
+	if err != nil {
+		return nil, err
+	}
+	// Made durable before the log is signed with it: a creator killed
+	// between its link and its sync of the directory left a key in
+	// memory only, and a power loss that took it failed the whole
+	// chain's HMAC at the next start.
+	if err := atomicfile.SyncEntry(filepath.Join(dir, KeyFile)); err != nil {
+		return nil, fmt.Errorf("audit key: %w", err)
+	}
+	return key, nil
 }
 
 // ReadKey reads the HMAC key from dir as LoadKey does, but never creates
@@ -1038,34 +1047,14 @@ func WriteFileAtomic(dir, path string, data []byte, mode os.FileMode) error {
 	return atomicfile.WriteFile(path, data, mode)
 }
 
-// syncDir is atomicfile.SyncDir; tests replace it to see what was synced.
-var syncDir = atomicfile.SyncDir
-
-// mkdirDurable creates dir (0700) and any missing parents, as os.MkdirAll
-// does, and fsyncs the parent of each directory it creates: until then a
-// new directory's entry is in memory only, and a power loss can take it
-// with everything written inside it since, synced or not.
+// mkdirDurable creates dir (0700) and any missing parents, and fsyncs the
+// parent of each directory it creates, as atomicfile.MkdirAll does: until
+// then a new directory's entry is in memory only, and a power loss can
+// take it with everything written inside it since, synced or not. A dir
+// already there has its parent synced too, once per process: its maker
+// may have been killed before it synced it.
 func mkdirDurable(dir string) error {
-	if fi, err := os.Stat(dir); err == nil {
-		if !fi.IsDir() {
-			return &fs.PathError{Op: "mkdir", Path: dir, Err: syscall.ENOTDIR}
-		}
-		return nil
-	}
-	parent := filepath.Dir(dir)
-	if parent != dir {
-		if err := mkdirDurable(parent); err != nil {
-			return err
-		}
-	}
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		// Another process may have made it just now, and not yet
-		// synced it: synced here too.
-		if fi, serr := os.Stat(dir); serr != nil || !fi.IsDir() {
-			return err
-		}
-	}
-	return syncDir(parent)
+	return atomicfile.MkdirAll(dir, 0o700)
 }
 
 // Gap returns the first and last missing seq of p when p is a gap in the

@@ -261,7 +261,7 @@ func (k Keyring) GetOrCreate(name string) (seal.Key, error) {
 func (k Keyring) GetOrCreateContext(ctx context.Context, name, by string) (seal.Key, error) {
 	key, err := k.GetContext(ctx, name)
 	if !errors.Is(err, ErrNoKey) {
-		return key, err
+		return k.durable(name, key, err)
 	}
 	unlock, err := k.Lock(ctx)
 	if err != nil {
@@ -272,7 +272,7 @@ func (k Keyring) GetOrCreateContext(ctx context.Context, name, by string) (seal.
 	// waited: that key is the dataset's.
 	key, err = k.GetContext(ctx, name)
 	if !errors.Is(err, ErrNoKey) {
-		return key, err
+		return k.durable(name, key, err)
 	}
 	key, err = seal.NewKey()
 	if err != nil {
@@ -342,6 +342,27 @@ func (k Keyring) Lock(ctx context.Context) (unlock func(), err error) {
 		return nil, fmt.Errorf("keyring %s: lock: %w", dir, err)
 	}
 	return unlock, nil
+}
+
+// durable returns key, found in the keyring for name (err nil), once its
+// file's entry is durable. GetOrCreate's caller seals data with it (or
+// hands a run's key to its agent), and the data leaves for a store: a
+// creator killed between its link and its sync of the directory left a
+// key in memory only, which a power loss took after the data sealed with
+// it had left. The directory is synced once per process per key file
+// (atomicfile.SyncEntry).
+func (k Keyring) durable(name string, key seal.Key, err error) (seal.Key, error) {
+	if err != nil {
+		return key, err
+	}
+	p := k.path(name)
+	if fileExists(p + ".age") {
+		p += ".age" // the file read (read)
+	}
+	if err := atomicfile.SyncEntry(p); err != nil {
+		return seal.Key{}, fmt.Errorf("dataset %s: key file: %w", name, err)
+	}
+	return key, nil
 }
 
 // existing returns the key another creator wrote first.

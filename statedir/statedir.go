@@ -166,6 +166,13 @@ func (d Dir) Secret(name string) ([]byte, error) {
 	if err != nil || len(key) < 16 {
 		return nil, fmt.Errorf("%s: want at least 16 hex-encoded bytes", path)
 	}
+	// Made durable before it is used: its creator (a replica, this
+	// server before a restart) may have been killed between its link and
+	// its sync of the directory, and a power loss would take a secret
+	// already used (agent.key: the tokens handed to agents).
+	if err := atomicfile.SyncEntry(path); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
 	return key, nil
 }
 

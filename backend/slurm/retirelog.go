@@ -316,6 +316,14 @@ func (l *retireLog) add(name, key string) error {
 		return fmt.Errorf("retire log: %w", err)
 	}
 	defer f.Close()
+	// The log's name made durable before the retire is acknowledged:
+	// the first append creates the file, and each line's fsync makes its
+	// bytes durable but not its name, which a power loss took with every
+	// retire in it. Synced once per process per file (SyncEntry), which
+	// also covers a log whose creator was killed before this sync.
+	if err := atomicfile.SyncEntry(l.path); err != nil {
+		return fmt.Errorf("retire log: %w", err)
+	}
 	line := l.line(name, key)
 	// A crash mid-append left a torn last line: this one begins a line
 	// of its own, so that it verifies.

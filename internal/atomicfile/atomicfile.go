@@ -24,12 +24,24 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 // several processes creating one file at once (replicas sharing a state
 // directory creating a key on first start) exactly one creates it, and the
 // others must read what it wrote.
+//
+// A path already there is made durable before CreateFile returns (its
+// directory synced, once per process: SyncEntry): its creator may have
+// been killed before it synced, and the caller is about to use the file.
+// Where CreateFile's own sync of the directory fails, the new file stays
+// and the error is returned: another process may have read it already
+// (the key a replica uses), and a removal would leave two in use. The
+// caller, or the next one, finds it there and syncs it then.
 func CreateFile(path string, data []byte, perm os.FileMode) (created bool, err error) {
 	err = write(path, data, perm, true)
 	if errors.Is(err, fs.ErrExist) {
-		return false, nil
+		return false, SyncEntry(path)
 	}
-	return err == nil, err
+	if err != nil {
+		return false, err
+	}
+	rememberPath(path)
+	return true, nil
 }
 
 func write(path string, data []byte, perm os.FileMode, exclusive bool) error {
@@ -119,13 +131,14 @@ var SyncHook func(dir string)
 // memory only: a power loss can take it, with every file written inside
 // since, synced or not, while what was written elsewhere meanwhile (a
 // database row, data sealed with a key kept there) survives. A directory
-// already there is not synced again.
+// already there has its parent synced once per process (SyncEntry): its
+// maker may have been killed before it synced it.
 func MkdirAll(dir string, perm os.FileMode) error {
 	if fi, err := os.Stat(dir); err == nil {
 		if !fi.IsDir() {
 			return &fs.PathError{Op: "mkdir", Path: dir, Err: syscall.ENOTDIR}
 		}
-		return nil
+		return syncEntry(dir, fi, func() error { return SyncDir(filepath.Dir(dir)) })
 	}
 	parent := filepath.Dir(dir)
 	if parent != dir {
@@ -140,7 +153,13 @@ func MkdirAll(dir string, perm os.FileMode) error {
 			return err
 		}
 	}
-	return SyncDir(parent)
+	if err := SyncDir(parent); err != nil {
+		return err
+	}
+	if fi, err := os.Stat(dir); err == nil {
+		remember(filepath.Clean(dir), fi)
+	}
+	return nil
 }
 
 // MaxTempScan bounds the directory entries one removal of temporary files

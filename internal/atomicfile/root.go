@@ -119,7 +119,12 @@ func MkdirAllIn(root *os.Root, dir string, perm os.FileMode) error {
 	case err == nil && !fi.IsDir():
 		return &fs.PathError{Op: "mkdir", Path: filepath.Join(root.Name(), dir), Err: syscall.ENOTDIR}
 	case err == nil:
-		return nil
+		// Its maker may have been killed before it synced the parent:
+		// synced here, once per process (SyncEntry).
+		parent := filepath.Dir(dir)
+		return syncEntry(filepath.Join(root.Name(), dir), fi, func() error {
+			return syncRootDir(root, parent, filepath.Join(root.Name(), parent))
+		})
 	case !errors.Is(err, fs.ErrNotExist):
 		// A link leading out of root, or a directory on the way that
 		// cannot be read: the mkdir would fail too, with "file exists"
@@ -136,7 +141,13 @@ func MkdirAllIn(root *os.Root, dir string, perm os.FileMode) error {
 			return err
 		}
 	}
-	return syncRootDir(root, parent, filepath.Join(root.Name(), parent))
+	if err := syncRootDir(root, parent, filepath.Join(root.Name(), parent)); err != nil {
+		return err
+	}
+	if fi, err := root.Stat(dir); err == nil {
+		remember(filepath.Join(root.Name(), dir), fi)
+	}
+	return nil
 }
 
 // SyncDirIn is SyncDir for directory dir below root, opened inside root:

@@ -1,0 +1,168 @@
+package atomicfile
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+)
+
+// syncRecorder sets SyncHook for the test and returns a function that
+// reports, and forgets, the directories synced since.
+func syncRecorder(t *testing.T) func() []string {
+	var synced []string
+	SyncHook = func(dir string) { synced = append(synced, dir) }
+	t.Cleanup(func() { SyncHook = nil })
+	return func() []string {
+		s := synced
+		synced = nil
+		return s
+	}
+}
+
+// killedCreate makes path as a creator killed between its link and its
+// sync of the directory leaves it: the file linked in place, the
+// directory never synced.
+func killedCreate(t *testing.T, path, data string) {
+	t.Helper()
+	tmp := path + ".killed"
+	if err := os.WriteFile(tmp, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(tmp); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCreateFileSyncsAFileItsCreatorLeftUnsynced: CreateFile returned
+// (false, nil) for a file already there without syncing its directory. A
+// creator killed between its link and its sync (or whose sync failed)
+// left a file every later caller read and used (a key) while its entry
+// was in memory only: a power loss took it after use. The caller that
+// finds it now syncs its directory, once per process per file.
+func TestCreateFileSyncsAFileItsCreatorLeftUnsynced(t *testing.T) {
+	synced := syncRecorder(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "key")
+	killedCreate(t, path, "theirs\n")
+	synced()
+	created, err := CreateFile(path, []byte("mine\n"), 0o600)
+	if err != nil || created {
+		t.Fatalf("CreateFile over a file there: %v, %v", created, err)
+	}
+	if got := synced(); !slices.Contains(got, dir) {
+		t.Errorf("the directory of a file left unsynced was not synced (synced %q)", got)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "theirs\n" {
+		t.Errorf("file changed to %q", b)
+	}
+	// Once per process: a second call finds it made durable.
+	if _, err := CreateFile(path, []byte("mine\n"), 0o600); err != nil || len(synced()) != 0 {
+		t.Errorf("second CreateFile: %v; want nothing synced again", err)
+	}
+	// Another file in the name (the first moved away, so that its inode
+	// cannot be reused for the new one) is another entry.
+	if err := os.Rename(path, filepath.Join(dir, "old")); err != nil {
+		t.Fatal(err)
+	}
+	killedCreate(t, path, "again\n")
+	if _, err := CreateFile(path, []byte("mine\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := synced(); !slices.Contains(got, dir) {
+		t.Errorf("a file made again in the name was not synced (synced %q)", got)
+	}
+	// What this process created itself it synced, and syncs no more.
+	own := filepath.Join(dir, "own")
+	if created, err := CreateFile(own, []byte("x\n"), 0o600); err != nil || !created {
+		t.Fatalf("CreateFile: %v, %v", created, err)
+	}
+	synced()
+	if err := SyncEntry(own); err != nil || len(synced()) != 0 {
+		t.Errorf("SyncEntry of a file this process created: %v; want nothing synced again", err)
+	}
+}
+
+// TestMkdirAllSyncsADirectoryItsMakerLeftUnsynced: MkdirAll (and
+// MkdirAllIn) returned at once for a directory already there. A maker
+// killed between its mkdir and its sync of the parent left a directory
+// every later caller wrote into while its entry was in memory only: a
+// power loss took it with everything inside. Its parent is now synced by
+// the caller that finds it, once per process.
+func TestMkdirAllSyncsADirectoryItsMakerLeftUnsynced(t *testing.T) {
+	synced := syncRecorder(t)
+	root := t.TempDir()
+	dir := filepath.Join(root, "a")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	synced()
+	if err := MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if got := synced(); !slices.Equal(got, []string{root}) {
+		t.Errorf("MkdirAll of a directory left unsynced synced %q, want %q", got, []string{root})
+	}
+	if err := MkdirAll(dir, 0o700); err != nil || len(synced()) != 0 {
+		t.Errorf("MkdirAll again: %v; want nothing synced again", err)
+	}
+
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := os.Mkdir(filepath.Join(root, "b"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(root, "b", "c"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	synced()
+	if err := MkdirAllIn(r, filepath.Join("b", "c"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := synced(), []string{filepath.Join(root, "b")}; !slices.Equal(got, want) {
+		t.Errorf("MkdirAllIn of a directory left unsynced synced %q, want %q", got, want)
+	}
+	if err := MkdirAllIn(r, filepath.Join("b", "c"), 0o700); err != nil || len(synced()) != 0 {
+		t.Errorf("MkdirAllIn again: %v; want nothing synced again", err)
+	}
+}
+
+// TestDurableMemoIsBounded: the memo of entries made durable is emptied
+// once full, rather than grow with every attempt's directory; what it
+// forgot is synced again.
+func TestDurableMemoIsBounded(t *testing.T) {
+	synced := syncRecorder(t)
+	dir := t.TempDir()
+	first := filepath.Join(dir, "first")
+	killedCreate(t, first, "x")
+	if err := SyncEntry(first); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Lstat(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range maxDurable {
+		remember(filepath.Join(dir, "n", strconv.Itoa(i)), fi)
+	}
+	durable.Lock()
+	n := len(durable.m)
+	durable.Unlock()
+	if n > maxDurable {
+		t.Errorf("memo holds %d entries, bound %d", n, maxDurable)
+	}
+	synced()
+	if err := SyncEntry(first); err != nil {
+		t.Fatal(err)
+	}
+	if got := synced(); !slices.Contains(got, dir) {
+		t.Errorf("an entry the full memo forgot was not synced again (synced %q)", got)
+	}
+}
