@@ -1038,19 +1038,17 @@ func (l *FileLedger) Append(ctx context.Context, tenant, kind, runID string, pay
 		return err
 	}
 	defer unlock()
-	_, statErr := os.Lstat(l.Path)
 	f, err := os.OpenFile(l.Path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("ledger: %w", err)
 	}
-	if errors.Is(statErr, fs.ErrNotExist) {
-		// A new file: its name is durable only once its directory is
-		// synced, or a crash could lose the whole ledger with its first
-		// acknowledged record.
-		if err := atomicfile.SyncDir(filepath.Dir(l.Path)); err != nil {
-			f.Close()
-			return fmt.Errorf("ledger: %w", err)
-		}
+	// The file's name is durable only once its directory is synced, or
+	// a crash could lose the whole ledger with every record acknowledged
+	// in it: a new file's, and one whose creator (another process) was
+	// killed before it synced. Once a process for each file.
+	if err := atomicfile.SyncEntry(l.Path); err != nil {
+		f.Close()
+		return fmt.Errorf("ledger: %w", err)
 	}
 	if err := dropTornLine(f); err != nil {
 		f.Close()
