@@ -71,6 +71,16 @@ func FactoryWith(opts ...Option) backend.Factory {
 // outside any sandbox, and wrote its exit code through whatever was at
 // .exitcode.tmp when the command ended, a link to a file the server may
 // write (its database, its audit log) among them, emptying that file.
+//
+// Each file is synced before its rename, and the job's directory after
+// it (sync(1) given a directory fsyncs it; coreutils before 8.24, which
+// take no operand, sync every filesystem instead): a rename is durable
+// only once its directory is. The pid was never synced, and the exit
+// code's rename not: a power loss just after a job ended kept its pid and
+// a complete .exitcode.tmp but not exitcode, and the job read as lost
+// (exitTemp now takes such a temp as its exit code). A pid that cannot be
+// made durable starts nothing: lost to a power loss, the job read as
+// never launched and a later Submit ran it again.
 const wrapper = `d="$1"; shift
 set -C
 stop=
@@ -80,7 +90,8 @@ if ! read -r gate <&4 || [ "$gate" != go ]; then
 	exit 125
 fi
 exec 4<&-
-if ! { rm -f "$d/.pid.tmp" && printf '%s\n' "$$" >"$d/.pid.tmp" && mv -f "$d/.pid.tmp" "$d/pid"; }; then
+if ! { rm -f "$d/.pid.tmp" && printf '%s\n' "$$" >"$d/.pid.tmp" && sync "$d/.pid.tmp" &&
+	mv -f "$d/.pid.tmp" "$d/pid" && sync "$d"; }; then
 	echo "meridian-job: cannot record the job's pid; not starting it" >&2
 	exit 125
 fi
@@ -94,7 +105,7 @@ trap '' TERM
 rm -f "$d/.exitcode.tmp"
 if printf '%s\n' "$c" >"$d/.exitcode.tmp"; then
 	sync "$d/.exitcode.tmp" 2>/dev/null
-	mv -f "$d/.exitcode.tmp" "$d/exitcode"
+	mv -f "$d/.exitcode.tmp" "$d/exitcode" && sync "$d" 2>/dev/null
 fi
 exit "$c"
 `
@@ -280,8 +291,15 @@ const (
 // removes them, under the job's lock, before it launches;
 // removeWrapperTemps), as does anything but a regular file. It says how
 // many it removed.
+//
+// A complete .exitcode.tmp of a job with no exit code is not removed but
+// put in place as its exit code (exitTemp); where that cannot be done or
+// told, nothing is removed.
 func removeKilledWrapperTemps(dir string) int {
 	if !exists(filepath.Join(dir, "pid")) && !exists(filepath.Join(dir, "exitcode")) {
+		return 0
+	}
+	if _, err := exitTemp(dir); err != nil {
 		return 0
 	}
 	return removeWrapperTemps(dir)
@@ -928,6 +946,11 @@ func (l *Local) status(dir string) (backend.Status, error) {
 		return backend.Status{}, err
 	}
 	if !held {
+		// A killed wrapper's (or a power loss's) complete .exitcode.tmp
+		// is the job's exit code.
+		if _, err := exitTemp(dir); err != nil {
+			return backend.Status{}, err
+		}
 		if st, ok, err := exitStatus(dir, cancelled); ok || err != nil {
 			return st, err
 		}
