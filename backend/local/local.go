@@ -370,6 +370,24 @@ func (l *Local) WorkDir(spec backend.Spec) string {
 	}
 }
 
+// relWorkDirStaysIn refuses a relative workDir with a ".." among its
+// names, as the Slurm backend does. It is joined to the work root and
+// cleaned by its letters (WorkDir): ../x named a directory beside the
+// work root, a/../../x one above it, and Submit made it and ran the job
+// there. Any "..", even one that stays inside (a/../b), is refused: a job
+// names its directory below the work root as it is.
+func relWorkDirStaysIn(wd string) error {
+	if wd == "" || filepath.IsAbs(wd) {
+		return nil
+	}
+	for _, n := range strings.Split(wd, "/") {
+		if n == ".." {
+			return fmt.Errorf("workDir %s: a relative workDir lies below the work root, and .. would step out of it; name the directory without ..", wd)
+		}
+	}
+	return nil
+}
+
 func (l *Local) siteFailed() bool {
 	_, err := os.Stat(filepath.Join(l.stateDir, "site-failed"))
 	return err == nil
@@ -379,6 +397,9 @@ func (l *Local) siteFailed() bool {
 func (l *Local) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	if err := spec.Validate(); err != nil {
 		return "", fmt.Errorf("local submit: %w", err)
+	}
+	if err := relWorkDirStaysIn(spec.WorkDir); err != nil {
+		return "", fmt.Errorf("local submit: %w: %w", backend.ErrInvalid, err)
 	}
 	key := spec.Key()
 	dir := l.jobDir(key)
