@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/backend/backendtest"
@@ -67,17 +68,8 @@ func TestCompleteExitTempIsTheExitCode(t *testing.T) {
 // sync(1) sync each file before its rename and the directory after it
 // (a sync on PATH that notes what it is given, then syncs it).
 func TestWrapperSyncsTheJobDirectoryAfterEachRename(t *testing.T) {
-	real, err := exec.LookPath("sync")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := t.TempDir()
 	log := filepath.Join(t.TempDir(), "synced")
-	script := "#!/bin/sh\nprintf '%s\\n' \"$@\" >>" + log + "\nexec " + real + " \"$@\"\n"
-	if err := os.WriteFile(filepath.Join(bin, "sync"), []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	fakeSync(t, "printf '%s\\n' \"$@\" >>"+log)
 	state := t.TempDir()
 	b, err := local.New(catalog.BackendSpec{Type: "local"}, state)
 	if err != nil {
@@ -98,5 +90,59 @@ func TestWrapperSyncsTheJobDirectoryAfterEachRename(t *testing.T) {
 	want := []string{filepath.Join(dir, ".pid.tmp"), dir, filepath.Join(dir, ".exitcode.tmp"), dir}
 	if got := strings.Fields(string(data)); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("synced %q, want %q", got, want)
+	}
+}
+
+// fakeSync puts a sync(1) first on PATH, which the job's wrapper
+// inherits, that runs the shell commands pre and then the real sync.
+func fakeSync(t *testing.T, pre string) {
+	t.Helper()
+	real, err := exec.LookPath("sync")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	script := "#!/bin/sh\n" + pre + "\nexec " + real + " \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(bin, "sync"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+}
+
+// TestCancelWhileThePidIsSyncedIsCancelled: the commands the wrapper runs
+// to record its pid got its SIGTERM at their default (a trapped signal is
+// set back in what a shell runs): a Cancel that came while sync ran
+// ended it, the pid not made durable, and the wrapper ended recording no
+// exit code: the job had no end, and an exit code file a workload wrote
+// under it stood. They now ignore it; the wrapper sees the job's
+// cancelled mark once its pid is recorded and records its end.
+// (A sync that takes a second over the job's directory holds it there.)
+func TestCancelWhileThePidIsSyncedIsCancelled(t *testing.T) {
+	state := t.TempDir()
+	fakeSync(t, `case "$1" in */jobs/*/.*) ;; */jobs/*) sleep 1 ;; esac`)
+	b, err := local.New(catalog.BackendSpec{Type: "local"}, state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.CancelGrace = 5 * time.Second
+	h, err := b.Submit(context.Background(), backend.Spec{RunID: "syncing", Attempt: 1, Command: []string{"sleep", "60"}, WorkDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := filepath.Join(state, "jobs", h, "pid")
+	for deadline := time.Now().Add(backendtest.Timeout); ; time.Sleep(time.Millisecond) {
+		if _, err := os.Stat(pid); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no pid file")
+		}
+	}
+	if err := b.Cancel(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	if st := backendtest.WaitFinal(t, b, h); st.State != backend.Cancelled || st.Ended.IsZero() {
+		out, _ := os.ReadFile(filepath.Join(state, "jobs", h, "output.log"))
+		t.Fatalf("a job cancelled while its pid was synced: %+v (output %q), want cancelled with an end", st, out)
 	}
 }

@@ -80,7 +80,14 @@ func FactoryWith(opts ...Option) backend.Factory {
 // a complete .exitcode.tmp but not exitcode, and the job read as lost
 // (exitTemp now takes such a temp as its exit code). A pid that cannot be
 // made durable starts nothing: lost to a power loss, the job read as
-// never launched and a later Submit ran it again.
+// never launched and a later Submit ran it again. The commands that
+// record the pid ignore SIGTERM, as those that record the exit code do:
+// a trapped signal is set back to its default in what the wrapper runs,
+// and a Cancel that came while sync ran ended it, the pid not recorded
+// and no exit code written (no end, and one a workload wrote under the
+// job stood). A Cancel then
+// is not missed: it marks the job cancelled before it signals, and the
+// mark is looked at once the pid is recorded.
 const wrapper = `d="$1"; shift
 set -C
 stop=
@@ -90,11 +97,13 @@ if ! read -r gate <&4 || [ "$gate" != go ]; then
 	exit 125
 fi
 exec 4<&-
+trap '' TERM
 if ! { rm -f "$d/.pid.tmp" && printf '%s\n' "$$" >"$d/.pid.tmp" && sync "$d/.pid.tmp" &&
 	mv -f "$d/.pid.tmp" "$d/pid" && sync "$d"; }; then
 	echo "meridian-job: cannot record the job's pid; not starting it" >&2
 	exit 125
 fi
+trap 'stop=1' TERM
 if [ -n "$stop" ] || [ -e "$d/cancelled" ]; then
 	c=143
 else
