@@ -219,6 +219,11 @@ func New(site catalog.BackendSpec, stateDir string, opts ...Option) (*Local, err
 			return nil, fmt.Errorf("local backend: %w", err)
 		}
 	}
+	// Synced into its parent: the launch records in it outlive a power
+	// loss only with it.
+	if err := atomicfile.MkdirAll(filepath.Join(abs, launchesDir), 0o700); err != nil {
+		return nil, fmt.Errorf("local backend: %w", err)
+	}
 	l := &Local{stateDir: abs, workRoot: work, CancelGrace: 5 * time.Second, TreeWait: 9 * time.Second,
 		OutputLimit: DefaultOutputLimit, Limits: limits, ScratchFloor: floorBytes, ScratchInodeFloor: floorInodes}
 	for _, opt := range opts {
@@ -272,6 +277,7 @@ func removeStaleTemps(stateDir string, logger *slog.Logger) int {
 	}
 	n := stale(stateDir, func(name string) bool { return name == "site-failed" })
 	n += stale(filepath.Join(stateDir, unreadableDir), func(string) bool { return true })
+	n += stale(filepath.Join(stateDir, launchesDir), func(string) bool { return true })
 	jobs := filepath.Join(stateDir, "jobs")
 	for _, name := range atomicfile.SubDirs(jobs) {
 		n += stale(filepath.Join(jobs, name), isJobRecord)
@@ -556,6 +562,12 @@ func (l *Local) launch(dir, wd string, spec backend.Spec) error {
 		gateW.Close()
 		cmd.Wait() //nolint:errcheck // it ends at the closed gate
 		return fmt.Errorf("local backend: %w", err)
+	}
+	// Kept before the gate opens: without it the wrapper starts nothing.
+	if err := writeLaunch(dir, launchRec{WorkDir: wd, Pid: cmd.Process.Pid}); err != nil {
+		gateW.Close()
+		cmd.Wait() //nolint:errcheck
+		return fmt.Errorf("keep the job's launch: %w", err)
 	}
 	if _, err := gateW.Write([]byte("go\n")); err != nil {
 		gateW.Close()
@@ -1582,14 +1594,15 @@ func children(pid int) []int {
 	return out
 }
 
-// jobPid is the pid of the job's wrapper: what its pid file says, or, where
+// jobPid is the pid of the job's wrapper: what its launch record or, for a
+// job without one, its pid file says (wrapperPid), or, where
 // the file is there but cannot be read (a landlock workload, which runs as
 // the server's user, may chmod any job's files: Landlock does not cover
 // metadata), the wrapper found by what the kernel says of it while it
 // lives (findWrapper). A pid file made unreadable kept Cancel from
 // signalling the job, which ran on. 0 when neither tells.
 func jobPid(dir string) int {
-	if pid := readPid(dir); pid > 0 {
+	if pid := wrapperPid(dir); pid > 0 {
 		return pid
 	}
 	if _, err := os.Lstat(filepath.Join(dir, "pid")); err != nil {
@@ -1600,7 +1613,8 @@ func jobPid(dir string) int {
 }
 
 // runningWrapper is the pid of the job's running wrapper, for stopGroup
-// to signal its group: what the pid file names where that process is
+// to signal its group: what the launch record (or, for a job without
+// one, the pid file) names (wrapperPid) where that process is
 // the wrapper launch started for the job (leadsJobWrapper) or holds its
 // run lock as the wrapper does (isWrapper), else the wrapper found by
 // what the kernel says of it (findWrapper). 0 where the pid file is not
@@ -1614,7 +1628,14 @@ func jobPid(dir string) int {
 // process's entries in /proc, once a Cancel; the whole of /proc only
 // where the pid file does not name the wrapper.
 func runningWrapper(dir string) int {
-	if pid := readPid(dir); pid > 0 {
+	// Not before the pid file is there, though the launch record names
+	// the pid from the start: the wrapper writes it first thing, and one
+	// signalled before it recorded its pid ended with the attempt read as
+	// never launched.
+	if _, err := os.Lstat(filepath.Join(dir, "pid")); err != nil {
+		return 0
+	}
+	if pid := wrapperPid(dir); pid > 0 {
 		if leadsJobWrapper(pid, dir) {
 			return pid
 		}
@@ -1625,9 +1646,6 @@ func runningWrapper(dir string) int {
 		if ok {
 			return pid
 		}
-	}
-	if _, err := os.Lstat(filepath.Join(dir, "pid")); err != nil {
-		return 0
 	}
 	pid, _ := findWrapper(dir)
 	return pid
@@ -1952,11 +1970,18 @@ func (l *Local) Clean(ctx context.Context, handle string) error {
 	// Its run has ended with it: what unreadableFor kept of it (a job
 	// read as lost kept it) bounds nothing any more, and was kept for good.
 	l.forgetUnreadable(dir)
-	// The pid names the session whose processes are waited for: one
-	// that cannot be read keeps the directory.
-	pid, err := pidFile(dir)
+	// The pid names the session whose processes are waited for, and the
+	// launch record both it and the working directory, where the job has
+	// one (launchesDir): one that cannot be read keeps the directory.
+	launch, kept, err := readLaunch(dir)
 	if err != nil {
-		return fmt.Errorf("clean %s: the job's pid file names the processes to wait for and cannot be read: %w; its working directory is kept", handle, err)
+		return fmt.Errorf("clean %s: the job's launch record names its working directory and cannot be read: %w; its working directory is kept", handle, err)
+	}
+	pid := launch.Pid
+	if !kept {
+		if pid, err = pidFile(dir); err != nil {
+			return fmt.Errorf("clean %s: the job's pid file names the processes to wait for and cannot be read: %w; its working directory is kept", handle, err)
+		}
 	}
 	// Nothing is killed here: a job that ended by itself is not stopped.
 	if left, err := waitTree(ctx, pid, wrapperSeen(dir), time.Time{}, l.TreeWait); err != nil || left > 0 {
@@ -1965,9 +1990,11 @@ func (l *Local) Clean(ctx context.Context, handle string) error {
 		}
 		return fmt.Errorf("clean %s: %w", handle, err)
 	}
-	wd, err := l.recordedWorkDir(handle, dir)
-	if err != nil {
-		return fmt.Errorf("clean %s: %w", handle, err)
+	wd := launch.WorkDir
+	if !kept {
+		if wd, err = l.recordedWorkDir(handle, dir); err != nil {
+			return fmt.Errorf("clean %s: %w", handle, err)
+		}
 	}
 	return removeUnder(l.workRoot, wd)
 }
