@@ -80,8 +80,9 @@ func TestCancelStopsAJobWhoseFilesAnotherJobMadeUnreadable(t *testing.T) {
 var asTheServersUser = captest.AsTheServersUser
 
 // TestCleanKeepsADirectoryInUseUnderAnUnreadablePid: once a job's wrapper
-// has ended, its pid file alone names the session whose processes Clean
-// waits for. Another job's workload that made it mode 0 left Clean
+// has ended, its pid file alone named the session whose processes Clean
+// waits for, as it still does for a job launched without a launch record
+// (by an older server; the record is removed here). Another job's workload that made it mode 0 left Clean
 // nothing to wait for: it removed the working directory while a process
 // the job started still ran there. The server now sets the file's mode
 // back and waits as before.
@@ -95,6 +96,7 @@ func TestCleanKeepsADirectoryInUseUnderAnUnreadablePid(t *testing.T) {
 	if err := b.Cancel(ctx, h); err != nil {
 		t.Fatal(err)
 	}
+	dropLaunchRecord(t, b, h)
 	pidPath := filepath.Join(b.StateDir(), "jobs", h, "pid")
 	if err := os.Chmod(pidPath, 0); err != nil {
 		t.Fatal(err)
@@ -115,7 +117,7 @@ func TestCleanKeepsADirectoryInUseUnderAnUnreadablePid(t *testing.T) {
 }
 
 // TestCleanKeepsTheDirectoryWhenThePidCannotBeRead: a pid file whose mode
-// cannot be set back (here one with a second link, not a record the
+// cannot be set back, of a job without a launch record, (here one with a second link, not a record the
 // server wrote alone) keeps the working directory, and Clean says why.
 func TestCleanKeepsTheDirectoryWhenThePidCannotBeRead(t *testing.T) {
 	ctx := context.Background()
@@ -127,6 +129,7 @@ func TestCleanKeepsTheDirectoryWhenThePidCannotBeRead(t *testing.T) {
 	if err := b.Cancel(ctx, h); err != nil {
 		t.Fatal(err)
 	}
+	dropLaunchRecord(t, b, h)
 	pidPath := filepath.Join(b.StateDir(), "jobs", h, "pid")
 	if err := os.Link(pidPath, filepath.Join(b.StateDir(), "pid-link")); err != nil {
 		t.Fatal(err)

@@ -150,7 +150,10 @@ func TestCancelSignalsTheWrapperNotWhatThePidFileNames(t *testing.T) {
 func TestExitFileOfARunningJobIsNotItsEnd(t *testing.T) {
 	ctx := context.Background()
 	b := newLocal(t, t.TempDir())
-	b.CancelGrace = 200 * time.Millisecond
+	// Long enough for the wrapper to sync its exit code and its directory
+	// (each fsync up to 150 ms on a loaded machine) before the SIGKILL:
+	// killed first, it leaves the exit code file written under it.
+	b.CancelGrace = 2 * time.Second
 	b.TreeWait = 300 * time.Millisecond
 	h, dir := runningJob(t, b, "forgedexit")
 	if err := os.WriteFile(filepath.Join(dir, "exitcode"), []byte("0\n"), 0o644); err != nil {

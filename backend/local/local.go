@@ -71,6 +71,23 @@ func FactoryWith(opts ...Option) backend.Factory {
 // outside any sandbox, and wrote its exit code through whatever was at
 // .exitcode.tmp when the command ended, a link to a file the server may
 // write (its database, its audit log) among them, emptying that file.
+//
+// Each file is synced before its rename, and the job's directory after
+// it (sync(1) given a directory fsyncs it; coreutils before 8.24, which
+// take no operand, sync every filesystem instead): a rename is durable
+// only once its directory is. The pid was never synced, and the exit
+// code's rename not: a power loss just after a job ended kept its pid and
+// a complete .exitcode.tmp but not exitcode, and the job read as lost
+// (exitTemp now takes such a temp as its exit code). A pid that cannot be
+// made durable starts nothing: lost to a power loss, the job read as
+// never launched and a later Submit ran it again. The commands that
+// record the pid ignore SIGTERM, as those that record the exit code do:
+// a trapped signal is set back to its default in what the wrapper runs,
+// and a Cancel that came while sync ran ended it, the pid not recorded
+// and no exit code written (no end, and one a workload wrote under the
+// job stood). A Cancel then
+// is not missed: it marks the job cancelled before it signals, and the
+// mark is looked at once the pid is recorded.
 const wrapper = `d="$1"; shift
 set -C
 stop=
@@ -80,10 +97,13 @@ if ! read -r gate <&4 || [ "$gate" != go ]; then
 	exit 125
 fi
 exec 4<&-
-if ! { rm -f "$d/.pid.tmp" && printf '%s\n' "$$" >"$d/.pid.tmp" && mv -f "$d/.pid.tmp" "$d/pid"; }; then
+trap '' TERM
+if ! { rm -f "$d/.pid.tmp" && printf '%s\n' "$$" >"$d/.pid.tmp" && sync "$d/.pid.tmp" &&
+	mv -f "$d/.pid.tmp" "$d/pid" && sync "$d"; }; then
 	echo "meridian-job: cannot record the job's pid; not starting it" >&2
 	exit 125
 fi
+trap 'stop=1' TERM
 if [ -n "$stop" ] || [ -e "$d/cancelled" ]; then
 	c=143
 else
@@ -94,7 +114,7 @@ trap '' TERM
 rm -f "$d/.exitcode.tmp"
 if printf '%s\n' "$c" >"$d/.exitcode.tmp"; then
 	sync "$d/.exitcode.tmp" 2>/dev/null
-	mv -f "$d/.exitcode.tmp" "$d/exitcode"
+	mv -f "$d/.exitcode.tmp" "$d/exitcode" && sync "$d" 2>/dev/null
 fi
 exit "$c"
 `
@@ -199,6 +219,11 @@ func New(site catalog.BackendSpec, stateDir string, opts ...Option) (*Local, err
 			return nil, fmt.Errorf("local backend: %w", err)
 		}
 	}
+	// Synced into its parent: the launch records in it outlive a power
+	// loss only with it.
+	if err := atomicfile.MkdirAll(filepath.Join(abs, launchesDir), 0o700); err != nil {
+		return nil, fmt.Errorf("local backend: %w", err)
+	}
 	l := &Local{stateDir: abs, workRoot: work, CancelGrace: 5 * time.Second, TreeWait: 9 * time.Second,
 		OutputLimit: DefaultOutputLimit, Limits: limits, ScratchFloor: floorBytes, ScratchInodeFloor: floorInodes}
 	for _, opt := range opts {
@@ -252,6 +277,7 @@ func removeStaleTemps(stateDir string, logger *slog.Logger) int {
 	}
 	n := stale(stateDir, func(name string) bool { return name == "site-failed" })
 	n += stale(filepath.Join(stateDir, unreadableDir), func(string) bool { return true })
+	n += stale(filepath.Join(stateDir, launchesDir), func(string) bool { return true })
 	jobs := filepath.Join(stateDir, "jobs")
 	for _, name := range atomicfile.SubDirs(jobs) {
 		n += stale(filepath.Join(jobs, name), isJobRecord)
@@ -280,8 +306,15 @@ const (
 // removes them, under the job's lock, before it launches;
 // removeWrapperTemps), as does anything but a regular file. It says how
 // many it removed.
+//
+// A complete .exitcode.tmp of a job with no exit code is not removed but
+// put in place as its exit code (exitTemp); where that cannot be done or
+// told, nothing is removed.
 func removeKilledWrapperTemps(dir string) int {
 	if !exists(filepath.Join(dir, "pid")) && !exists(filepath.Join(dir, "exitcode")) {
+		return 0
+	}
+	if _, err := exitTemp(dir); err != nil {
 		return 0
 	}
 	return removeWrapperTemps(dir)
@@ -352,6 +385,24 @@ func (l *Local) WorkDir(spec backend.Spec) string {
 	}
 }
 
+// relWorkDirStaysIn refuses a relative workDir with a ".." among its
+// names, as the Slurm backend does. It is joined to the work root and
+// cleaned by its letters (WorkDir): ../x named a directory beside the
+// work root, a/../../x one above it, and Submit made it and ran the job
+// there. Any "..", even one that stays inside (a/../b), is refused: a job
+// names its directory below the work root as it is.
+func relWorkDirStaysIn(wd string) error {
+	if wd == "" || filepath.IsAbs(wd) {
+		return nil
+	}
+	for _, n := range strings.Split(wd, "/") {
+		if n == ".." {
+			return fmt.Errorf("workDir %s: a relative workDir lies below the work root, and .. would step out of it; name the directory without ..", wd)
+		}
+	}
+	return nil
+}
+
 func (l *Local) siteFailed() bool {
 	_, err := os.Stat(filepath.Join(l.stateDir, "site-failed"))
 	return err == nil
@@ -361,6 +412,9 @@ func (l *Local) siteFailed() bool {
 func (l *Local) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	if err := spec.Validate(); err != nil {
 		return "", fmt.Errorf("local submit: %w", err)
+	}
+	if err := relWorkDirStaysIn(spec.WorkDir); err != nil {
+		return "", fmt.Errorf("local submit: %w: %w", backend.ErrInvalid, err)
 	}
 	key := spec.Key()
 	dir := l.jobDir(key)
@@ -508,6 +562,12 @@ func (l *Local) launch(dir, wd string, spec backend.Spec) error {
 		gateW.Close()
 		cmd.Wait() //nolint:errcheck // it ends at the closed gate
 		return fmt.Errorf("local backend: %w", err)
+	}
+	// Kept before the gate opens: without it the wrapper starts nothing.
+	if err := writeLaunch(dir, launchRec{WorkDir: wd, Pid: cmd.Process.Pid}); err != nil {
+		gateW.Close()
+		cmd.Wait() //nolint:errcheck
+		return fmt.Errorf("keep the job's launch: %w", err)
 	}
 	if _, err := gateW.Write([]byte("go\n")); err != nil {
 		gateW.Close()
@@ -928,6 +988,11 @@ func (l *Local) status(dir string) (backend.Status, error) {
 		return backend.Status{}, err
 	}
 	if !held {
+		// A killed wrapper's (or a power loss's) complete .exitcode.tmp
+		// is the job's exit code.
+		if _, err := exitTemp(dir); err != nil {
+			return backend.Status{}, err
+		}
 		if st, ok, err := exitStatus(dir, cancelled); ok || err != nil {
 			return st, err
 		}
@@ -1529,14 +1594,15 @@ func children(pid int) []int {
 	return out
 }
 
-// jobPid is the pid of the job's wrapper: what its pid file says, or, where
+// jobPid is the pid of the job's wrapper: what its launch record or, for a
+// job without one, its pid file says (wrapperPid), or, where
 // the file is there but cannot be read (a landlock workload, which runs as
 // the server's user, may chmod any job's files: Landlock does not cover
 // metadata), the wrapper found by what the kernel says of it while it
 // lives (findWrapper). A pid file made unreadable kept Cancel from
 // signalling the job, which ran on. 0 when neither tells.
 func jobPid(dir string) int {
-	if pid := readPid(dir); pid > 0 {
+	if pid := wrapperPid(dir); pid > 0 {
 		return pid
 	}
 	if _, err := os.Lstat(filepath.Join(dir, "pid")); err != nil {
@@ -1547,7 +1613,8 @@ func jobPid(dir string) int {
 }
 
 // runningWrapper is the pid of the job's running wrapper, for stopGroup
-// to signal its group: what the pid file names where that process is
+// to signal its group: what the launch record (or, for a job without
+// one, the pid file) names (wrapperPid) where that process is
 // the wrapper launch started for the job (leadsJobWrapper) or holds its
 // run lock as the wrapper does (isWrapper), else the wrapper found by
 // what the kernel says of it (findWrapper). 0 where the pid file is not
@@ -1561,7 +1628,14 @@ func jobPid(dir string) int {
 // process's entries in /proc, once a Cancel; the whole of /proc only
 // where the pid file does not name the wrapper.
 func runningWrapper(dir string) int {
-	if pid := readPid(dir); pid > 0 {
+	// Not before the pid file is there, though the launch record names
+	// the pid from the start: the wrapper writes it first thing, and one
+	// signalled before it recorded its pid ended with the attempt read as
+	// never launched.
+	if _, err := os.Lstat(filepath.Join(dir, "pid")); err != nil {
+		return 0
+	}
+	if pid := wrapperPid(dir); pid > 0 {
 		if leadsJobWrapper(pid, dir) {
 			return pid
 		}
@@ -1572,9 +1646,6 @@ func runningWrapper(dir string) int {
 		if ok {
 			return pid
 		}
-	}
-	if _, err := os.Lstat(filepath.Join(dir, "pid")); err != nil {
-		return 0
 	}
 	pid, _ := findWrapper(dir)
 	return pid
@@ -1899,11 +1970,18 @@ func (l *Local) Clean(ctx context.Context, handle string) error {
 	// Its run has ended with it: what unreadableFor kept of it (a job
 	// read as lost kept it) bounds nothing any more, and was kept for good.
 	l.forgetUnreadable(dir)
-	// The pid names the session whose processes are waited for: one
-	// that cannot be read keeps the directory.
-	pid, err := pidFile(dir)
+	// The pid names the session whose processes are waited for, and the
+	// launch record both it and the working directory, where the job has
+	// one (launchesDir): one that cannot be read keeps the directory.
+	launch, kept, err := readLaunch(dir)
 	if err != nil {
-		return fmt.Errorf("clean %s: the job's pid file names the processes to wait for and cannot be read: %w; its working directory is kept", handle, err)
+		return fmt.Errorf("clean %s: the job's launch record names its working directory and cannot be read: %w; its working directory is kept", handle, err)
+	}
+	pid := launch.Pid
+	if !kept {
+		if pid, err = pidFile(dir); err != nil {
+			return fmt.Errorf("clean %s: the job's pid file names the processes to wait for and cannot be read: %w; its working directory is kept", handle, err)
+		}
 	}
 	// Nothing is killed here: a job that ended by itself is not stopped.
 	if left, err := waitTree(ctx, pid, wrapperSeen(dir), time.Time{}, l.TreeWait); err != nil || left > 0 {
@@ -1912,9 +1990,11 @@ func (l *Local) Clean(ctx context.Context, handle string) error {
 		}
 		return fmt.Errorf("clean %s: %w", handle, err)
 	}
-	wd, err := l.recordedWorkDir(handle, dir)
-	if err != nil {
-		return fmt.Errorf("clean %s: %w", handle, err)
+	wd := launch.WorkDir
+	if !kept {
+		if wd, err = l.recordedWorkDir(handle, dir); err != nil {
+			return fmt.Errorf("clean %s: %w", handle, err)
+		}
 	}
 	return removeUnder(l.workRoot, wd)
 }

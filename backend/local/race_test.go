@@ -61,6 +61,7 @@ func TestRecordsChmoddedAgainBetweenTheResetAndTheRead(t *testing.T) {
 			b := newLocal(t, t.TempDir())
 			spec := backend.Spec{RunID: "pid", Attempt: 1, Command: []string{"true"}}
 			h := endedJob(t, b, spec)
+			dropLaunchRecord(t, b, h)
 			path := filepath.Join(b.StateDir(), "jobs", h, "pid")
 			if err := os.Chmod(path, 0); err != nil {
 				t.Fatal(err)
@@ -73,6 +74,26 @@ func TestRecordsChmoddedAgainBetweenTheResetAndTheRead(t *testing.T) {
 			}
 			if every && (err == nil || !strings.Contains(err.Error(), path) || serr != nil) {
 				t.Fatalf("Clean of a job whose pid is made mode 0 again each time: %v (the working directory: %v); want it kept, naming the file", err, serr)
+			}
+		})
+		// The launch record, in the state directory, whose name a
+		// workload may know (Landlock does not cover metadata).
+		t.Run("launch/"+name, func(t *testing.T) {
+			b := newLocal(t, t.TempDir())
+			spec := backend.Spec{RunID: "launch", Attempt: 1, Command: []string{"true"}}
+			h := endedJob(t, b, spec)
+			path := filepath.Join(b.StateDir(), "launches", h)
+			if err := os.Chmod(path, 0); err != nil {
+				t.Fatal(err)
+			}
+			chmodAgain(t, path, times)
+			err := asTheServersUser(t, func() error { return b.Clean(ctx, h) })
+			_, serr := os.Lstat(b.WorkDir(spec))
+			if !every && (err != nil || !os.IsNotExist(serr)) {
+				t.Fatalf("Clean of a job whose launch record was made mode 0 again after its reset: %v (the working directory: %v); want it removed", err, serr)
+			}
+			if every && (err == nil || !strings.Contains(err.Error(), path) || serr != nil) {
+				t.Fatalf("Clean of a job whose launch record is made mode 0 again each time: %v (the working directory: %v); want it kept, naming the file", err, serr)
 			}
 		})
 		t.Run("exitcode/"+name, func(t *testing.T) {

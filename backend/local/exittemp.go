@@ -1,0 +1,102 @@
+package local
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"meridian.dev/meridian/internal/atomicfile"
+)
+
+// exitTemp puts the job's complete .exitcode.tmp in dir in place as its
+// exitcode, where the job has a pid and no exit code and its run lock is
+// free: the wrapper is gone and none will come (removeKilledWrapperTemps),
+// and it wrote that exit code before it was killed, or before a power
+// loss took the rename that was to follow. The temp was removed as a
+// killed wrapper's: a job that succeeded read as lost (killed or host
+// restarted), and the only durable copy of its exit code went with it.
+//
+// Complete is a number ending in a newline, the wrapper's one write: "1"
+// with no newline may be the start of "137\n", torn, and is removed as
+// before, the job read as lost. The temp is read as exitcode is (readOwn:
+// never through a link, a regular file of the server's user, 64 bytes at
+// most, its mode set back), synced, renamed without replacing an exitcode
+// that came meanwhile, and the directory synced. It says whether it put
+// one in place; an error where one is there that it could not put in
+// place, or where a file could not be looked at: the caller then keeps
+// the temp, and the job is not read as lost on it.
+//
+// The job's end (jobTimes) is then when the server put the file in place,
+// later than the job's own: the change time the wrapper's rename would
+// have stamped is not the temp's to keep.
+func exitTemp(dir string) (bool, error) {
+	for _, name := range []string{"pid", "exitcode"} {
+		ok, err := present(filepath.Join(dir, name))
+		if err != nil {
+			return false, err
+		}
+		if ok != (name == "pid") {
+			return false, nil // no pid (a Submit may launch it), or an exit code there
+		}
+	}
+	temp := filepath.Join(dir, exitCodeTemp)
+	f, err := openOwnRead(temp, 64, 0o644)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, 65))
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", temp, err)
+	}
+	if !completeExitCode(data) {
+		return false, nil
+	}
+	if held, err := runLockHeld(dir); err != nil || held {
+		return false, err
+	}
+	if err := f.Sync(); err != nil {
+		return false, fmt.Errorf("%s: %w", temp, err)
+	}
+	if err := renameNoReplace(temp, filepath.Join(dir, "exitcode")); err != nil {
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrExist) {
+			return false, nil // another look put it (or the wrapper's) in place
+		}
+		return false, err
+	}
+	return true, atomicfile.SyncDir(dir)
+}
+
+// completeExitCode says whether data is an exit code as the wrapper
+// writes it whole: a number, as exitStatus reads one, and a newline.
+func completeExitCode(data []byte) bool {
+	if len(data) < 2 || data[len(data)-1] != '\n' {
+		return false
+	}
+	_, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	return err == nil
+}
+
+// renameNoReplace renames from to to unless to is there (os.ErrExist). A
+// filesystem that cannot tell (EINVAL) has it renamed as os.Rename does:
+// only a wrapper, gone by then, or another such rename of the same file
+// puts an exit code there.
+func renameNoReplace(from, to string) error {
+	err := unix.Renameat2(unix.AT_FDCWD, from, unix.AT_FDCWD, to, unix.RENAME_NOREPLACE)
+	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
+		return os.Rename(from, to)
+	}
+	if err != nil {
+		return &os.LinkError{Op: "rename", Old: from, New: to, Err: err}
+	}
+	return nil
+}

@@ -1,0 +1,85 @@
+package local
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"meridian.dev/meridian/internal/atomicfile"
+)
+
+// launchesDir is the directory of the state directory where the server
+// keeps what it launched for each job (launchRec), one file a job named
+// by its key, outside the job's directory.
+//
+// The job's own directory holds its record (job.json) and its wrapper's
+// pid file, and a workload that can write it (one the agent's check
+// would refuse, its sandbox granting the state directory) could name
+// there another run's working directory, which Clean removed as the
+// job's, anything inside the work root, or another session's pid, whose
+// members begun before the launch Cancel signalled and Clean waited for
+// once the wrapper was gone. The server now keeps both where only it
+// writes, and Clean and Cancel take them from there.
+const launchesDir = "launches"
+
+// launchRec is what the server launched for a job: the working directory
+// it ran in and its wrapper's pid (the leader of its session and group).
+type launchRec struct {
+	WorkDir string `json:"workDir"`
+	Pid     int    `json:"pid"`
+}
+
+// maxLaunchRec bounds the launch record the server reads back.
+const maxLaunchRec = 64 << 10
+
+// launchPath is the launch record of the job whose directory is dir
+// (STATE/jobs/KEY): STATE/launches/KEY.
+func launchPath(dir string) string {
+	return filepath.Join(filepath.Dir(filepath.Dir(dir)), launchesDir, filepath.Base(dir))
+}
+
+// writeLaunch keeps rec for the job in dir, atomically and synced. The
+// launch writes it once the wrapper has started and before the wrapper
+// may start the job's command: a wrapper that records a pid has one.
+func writeLaunch(dir string, rec launchRec) error {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(launchPath(dir), append(data, '\n'), 0o600)
+}
+
+// readLaunch is the launch record of the job in dir, read as the server's
+// own (readOwn); false where there is none: a job launched before they
+// were kept, whose own files are then taken as before.
+func readLaunch(dir string) (launchRec, bool, error) {
+	path := launchPath(dir)
+	data, err := readOwn(path, maxLaunchRec, 0o600)
+	if errors.Is(err, os.ErrNotExist) {
+		return launchRec{}, false, nil
+	}
+	if err != nil {
+		return launchRec{}, false, err
+	}
+	var rec launchRec
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return launchRec{}, false, fmt.Errorf("%s: %w", path, err)
+	}
+	if rec.WorkDir == "" || rec.Pid <= 1 {
+		return launchRec{}, false, fmt.Errorf("%s: names no working directory or no pid", path)
+	}
+	return rec, true, nil
+}
+
+// wrapperPid is the pid of the job's wrapper as the server knows it: its
+// launch record's, else (a job launched before they were kept, or one
+// whose record cannot be read) what the pid file says. 0 where neither
+// names one.
+func wrapperPid(dir string) int {
+	if rec, ok, err := readLaunch(dir); err == nil && ok {
+		return rec.Pid
+	}
+	return readPid(dir)
+}
