@@ -803,7 +803,12 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 	if len(args) == 0 {
 		return ExitSetup, errors.New("the manifest has no command")
 	}
-	if args[0] == "meridian" || sameFile(args[0], a.cfg.Exe) {
+	// exe is named too, not only the agent's own file: in the uid
+	// sandbox, on a scratch on another filesystem than the agent's
+	// executable, it is a copy, and $(MERIDIAN_EXE) run by its absolute
+	// path after a swap of the scratch ran what lay at that name where
+	// the link led.
+	if args[0] == "meridian" || args[0] == exe || sameFile(args[0], a.cfg.Exe) {
 		args[0] = commandExe(a.m.Sandbox, a.wd, exe)
 	}
 	keys := make([]string, 0, len(env))

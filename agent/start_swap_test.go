@@ -281,3 +281,73 @@ func TestAttackUIDWorkloadsMeridianSwappedBeforeTheStart(t *testing.T) {
 		t.Errorf("output %q (%v); want Meridian's executable in the scratch checked run, not the program where the link led", out, err)
 	}
 }
+
+// TestAttackUIDWorkloadsCopiedMeridianSwappedBeforeTheStart: where the
+// scratch is on another filesystem than the agent's executable, the uid
+// sandbox's tmp/bin/meridian is a copy, not a link, and a command naming
+// it as $(MERIDIAN_EXE) (the copy's absolute path) was run by that path,
+// since it is neither the word "meridian" nor the agent's own file: the
+// scratch swapped for a link after its check had the tenant's workload
+// run whatever program lay at tmp/bin/meridian where the link led. It now
+// runs the copy in the scratch it starts in, the scratch held.
+func TestAttackUIDWorkloadsCopiedMeridianSwappedBeforeTheStart(t *testing.T) {
+	if os.Geteuid() != 0 || landlockABI() < minLandlockABI {
+		t.Skip("needs root and Landlock, for the uid sandbox")
+	}
+	victim := t.TempDir()
+	for _, d := range []string{victim, filepath.Dir(victim)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(victim, "tmp", "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(victim, "tmp", "bin", "meridian"), []byte("#!/bin/sh\necho PLANTED-RAN\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	exe := exeOnAnotherFilesystem(t)
+	srv, _, _, done := startAgentConfig(t, "", "", 0, nil, func(m *Manifest) {
+		m.Sandbox = Sandbox{Mode: SandboxUID, UID: 54321, GID: 54321}
+		m.Command = []string{"$(MERIDIAN_EXE)", "__agent", "from-the-scratch"}
+	}, func(cfg *Config) {
+		var st1, st2 unix.Statfs_t
+		if unix.Statfs(exe, &st1) != nil || unix.Statfs(cfg.WorkDir, &st2) != nil || st1.Fsid == st2.Fsid {
+			t.Skip("the scratch is on the same filesystem as /dev/shm: the executable would be linked, not copied")
+		}
+		cfg.Exe, cfg.SandboxExec = exe, []string{exe, "__agent"}
+		swapBeforeStart(t, cfg.WorkDir, victim)
+	})
+	_, err := wait(t, done)
+	srv.mu.Lock()
+	out := string(srv.logs)
+	srv.mu.Unlock()
+	if strings.Contains(out, "PLANTED-RAN") || !strings.Contains(out, `unknown subcommand "from-the-scratch"`) {
+		t.Errorf("output %q (%v); want the copy of Meridian's executable in the scratch checked run, not the program where the link led", out, err)
+	}
+}
+
+// exeOnAnotherFilesystem is a copy of this test's executable in /dev/shm
+// (a tmpfs), so that the uid sandbox copies it into a scratch elsewhere
+// rather than linking it.
+func exeOnAnotherFilesystem(t *testing.T) string {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("/dev/shm", "meridian-exe-")
+	if err != nil {
+		t.Skip("no /dev/shm:", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	data, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(dir, "meridian")
+	if err := os.WriteFile(exe, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return exe
+}
