@@ -469,8 +469,26 @@ func (s *sandboxed) Start() error {
 // chose, with that directory granted to it as its scratch (--rw-cwd).
 // No PWD is set: the command's environment has none of the agent's, and
 // a shell finds the scratch's own path from its working directory.
-func (s *sandboxed) inScratch(scratch *os.File) {
-	s.Dir = heldPath(scratch)
+//
+// The entry is looked at first and must be the descriptor's file (device
+// and inode): where /proc is not mounted, or is not the kernel's, the
+// child's chdir failed and the start's error named only the program,
+// neither the scratch nor /proc. wd names the scratch in that error.
+func (s *sandboxed) inScratch(scratch *os.File, wd string) error {
+	entry := heldPath(scratch)
+	var held, there unix.Stat_t
+	err := unix.Fstat(int(scratch.Fd()), &held)
+	if err == nil {
+		err = unix.Stat(entry, &there)
+	}
+	if err == nil && (held.Dev != there.Dev || held.Ino != there.Ino) {
+		err = errors.New("it names another file (is /proc the kernel's?)")
+	}
+	if err != nil {
+		return fmt.Errorf("scratch %s: its descriptor's /proc entry %s cannot be entered: %w", wd, entry, err)
+	}
+	s.Dir = entry
+	return nil
 }
 
 // heldPath is the /proc entry of the open file f: a path that names that

@@ -181,25 +181,26 @@ func TestAttackCheckpointFoundThroughASwappedScratch(t *testing.T) {
 func TestAttackScratchDiskWatchedThroughASwappedPath(t *testing.T) {
 	victim := t.TempDir()
 	var wd string
-	full := func(path string) bool {
-		a, err1 := os.Stat(path)
-		b, err2 := os.Stat(wd + ".moved")
-		return err1 == nil && err2 == nil && os.SameFile(a, b)
+	full := func(fd int) bool {
+		var a, b unix.Stat_t
+		err1 := unix.Fstat(fd, &a)
+		err2 := unix.Stat(wd+".moved", &b)
+		return err1 == nil && err2 == nil && a.Dev == b.Dev && a.Ino == b.Ino
 	}
-	old := statfs
-	t.Cleanup(func() { statfs = old })
-	statfs = func(path string, st *unix.Statfs_t) error {
-		if err := old(path, st); err != nil {
+	old := fstatfs
+	t.Cleanup(func() { fstatfs = old })
+	fstatfs = func(fd int, st *unix.Statfs_t) error {
+		if err := old(fd, st); err != nil {
 			return err
 		}
 		st.Bsize, st.Blocks, st.Files, st.Ffree = 4096, 100<<30/4096, 1<<24, 1<<23
 		st.Bavail = 50 << 30 / 4096
-		if full(path) {
+		if full(fd) {
 			st.Bavail = 0
 		}
 		return nil
 	}
-	srv, _, _, done := startAgentConfig(t, "sleep 5; echo ended", "", 0, nil, nil, func(cfg *Config) {
+	srv, _, _, done := startAgentConfig(t, "sleep 5; echo workload-ended", "", 0, nil, nil, func(cfg *Config) {
 		wd = cfg.WorkDir
 		swapBeforeStart(t, wd, victim)
 	})
@@ -207,7 +208,7 @@ func TestAttackScratchDiskWatchedThroughASwappedPath(t *testing.T) {
 	srv.mu.Lock()
 	out := string(srv.logs)
 	srv.mu.Unlock()
-	if code == 0 || err == nil || !strings.Contains(err.Error(), "bytes free") || strings.Contains(out, "ended") {
+	if code == 0 || err == nil || !strings.Contains(err.Error(), "bytes free") || strings.Contains(out, "workload-ended") {
 		t.Errorf("exit %d (%v), output %q; want the workload killed, the scratch's full filesystem named", code, err, out)
 	}
 }
