@@ -30,3 +30,18 @@ func TestHeldScratchEntryThatCannotBeEnteredIsNamed(t *testing.T) {
 		t.Errorf("got %v; want an error naming the scratch %s and /proc", err, wd)
 	}
 }
+
+// TestExecPathRelativeOnlyBelowTheWorkingDirectory: sandbox-exec takes a
+// relative --exec-path (a command written relative to the scratch, run
+// from the scratch held) only as ./ and a path below its working
+// directory.
+func TestExecPathRelativeOnlyBelowTheWorkingDirectory(t *testing.T) {
+	for p, want := range map[string]bool{
+		"/usr/bin/train": true, "./data/ds/run.sh": true, "./run.sh": true,
+		"data/ds/run.sh": false, "./../run.sh": false, "./data/../../run.sh": false, "./": false, "": false,
+	} {
+		if got := execPathValid(p); got != want {
+			t.Errorf("execPathValid(%q) = %v; want %v", p, got, want)
+		}
+	}
+}

@@ -352,3 +352,43 @@ func exeOnAnotherFilesystem(t *testing.T) string {
 	}
 	return exe
 }
+
+// TestAttackScratchSwappedBeforeADatasetsCommandStarts: in the landlock
+// sandbox a command written relative to the scratch (a script of a
+// dataset, data/ds/run.sh) was run by its absolute path below the
+// scratch's path, while the workload started in the scratch held: the
+// scratch swapped for a link after its check had the exec follow that
+// link, so the workload's own script did not run (not granted where the
+// link led) or, where the link led into what every workload may read,
+// another program ran in its place. It is now run by its path relative
+// to the directory the workload starts in, the scratch held, and sees
+// that relative path as $0, so that dirname "$0" finds its dataset.
+func TestAttackScratchSwappedBeforeADatasetsCommandStarts(t *testing.T) {
+	if landlockABI() < minLandlockABI {
+		t.Skipf("this kernel's Landlock is ABI %d; the landlock sandbox needs %d", landlockABI(), minLandlockABI)
+	}
+	victim := t.TempDir()
+	writeProgram(t, filepath.Join(victim, "data", "ds", "run.sh"), "#!/bin/sh\necho PLANTED-RAN\n")
+	var moved string
+	srv, _, _, done := startAgentConfig(t, "", "", 0, nil, func(m *Manifest) {
+		m.Sandbox = Sandbox{Mode: SandboxLandlock}
+		m.Command = []string{"data/ds/run.sh"}
+	}, func(cfg *Config) {
+		wd := cfg.WorkDir
+		// Put where a dataset's files go once the scratch is checked,
+		// as its unseal would.
+		afterScratchReady = func() {
+			writeProgram(t, filepath.Join(wd, "data", "ds", "run.sh"), "#!/bin/sh\necho \"0=$0\"\ncd \"$(dirname \"$0\")\" && echo \"ran-in=$(pwd -P)\"\n")
+		}
+		t.Cleanup(func() { afterScratchReady = func() {} })
+		moved = swapBeforeStart(t, wd, victim)
+	})
+	code, err := wait(t, done)
+	srv.mu.Lock()
+	out := string(srv.logs)
+	srv.mu.Unlock()
+	want := "ran-in=" + filepath.Join(moved, "data", "ds") + "\n"
+	if code != 0 || strings.Contains(out, "PLANTED-RAN") || !strings.Contains(out, "0=./data/ds/run.sh\n") || !strings.Contains(out, want) {
+		t.Errorf("exit %d (%v), output %q; want the dataset's script run from the scratch held, %q", code, err, out, want)
+	}
+}
