@@ -224,6 +224,10 @@ func (s *Slurm) makeWorkDir(wd string, own bool) error {
 	}
 	if !way.below {
 		defer way.dir.Close()
+		fi, err := way.dir.Stat()
+		if err := s.refuseSharedDir(wd, fi, err); err != nil {
+			return err
+		}
 		return pathNamesMade(wd, way.dir)
 	}
 	base, err := s.openWorkRoot()
@@ -238,6 +242,11 @@ func (s *Slurm) makeWorkDir(wd string, own bool) error {
 	defer parent.Close()
 	checked, err := checkWorkDir(parent, name, wd, own)
 	if err != nil {
+		return err
+	}
+	// Below the work root, but perhaps the state directory or above it,
+	// where the state directory lies in a site's own work root.
+	if err := s.refuseSharedDir(wd, checked, nil); err != nil {
 		return err
 	}
 	if s.siteWork == nil {

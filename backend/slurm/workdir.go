@@ -130,9 +130,16 @@ func makeDirAt(fd int, dir, name string, perm uint32) error {
 // and the job was sent to run there. Any "..", even one that stays
 // inside (a/../b), is refused: a job names its directory below the work
 // root as it is.
+//
+// One that cleans to "." (".", "./", "a/..") names the work root itself,
+// which the agent would take for its scratch and empty at the attempt's
+// end, every attempt's directory with it: refused too.
 func relWorkDirStaysIn(wd string) error {
 	if wd == "" || filepath.IsAbs(wd) {
 		return nil
+	}
+	if filepath.Clean(wd) == "." {
+		return fmt.Errorf("workDir %s: names the work root itself, where every attempt's directory lies, which the job's end would empty; name a directory below it", wd)
 	}
 	for _, n := range strings.Split(wd, "/") {
 		if n == ".." {
