@@ -803,7 +803,12 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 	if len(args) == 0 {
 		return ExitSetup, errors.New("the manifest has no command")
 	}
-	if args[0] == "meridian" || sameFile(args[0], a.cfg.Exe) {
+	// exe is named too, not only the agent's own file: in the uid
+	// sandbox, on a scratch on another filesystem than the agent's
+	// executable, it is a copy, and $(MERIDIAN_EXE) run by its absolute
+	// path after a swap of the scratch ran what lay at that name where
+	// the link led.
+	if args[0] == "meridian" || args[0] == exe || sameFile(args[0], a.cfg.Exe) {
 		args[0] = commandExe(a.m.Sandbox, a.wd, exe)
 	}
 	keys := make([]string, 0, len(env))
@@ -821,7 +826,9 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 	}
 	// Started in the scratch held since its check, not by its path
 	// (inScratch): the path was last looked at as prepare ended.
-	cmd.inScratch(a.scratch)
+	if err := cmd.inScratch(a.scratch, a.wd); err != nil {
+		return ExitSetup, err
+	}
 	// The workload's reaper leads the process group the agent signals.
 	// Should the agent die (the scheduler kills it, SIGKILL), the reaper
 	// gets reapSignal and ends everything below it. That signal comes
@@ -843,11 +850,12 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 	// The scratch's filesystem is looked at through the scratch held
 	// since its check, never by its path: swapped for a link to another
 	// filesystem, the path had the agent watch that one while the
-	// workload filled the scratch's.
-	if a.floor, err = scratchFloor(a.cfg, heldPath(a.scratch)); err != nil {
+	// workload filled the scratch's. The descriptor itself is asked
+	// (fstatfs), not its /proc entry, which may not be there.
+	if a.floor, err = scratchFloor(a.cfg, a.scratch, a.wd); err != nil {
 		return ExitSetup, err
 	}
-	if why, err := a.floor.below(heldPath(a.scratch)); err != nil || why != "" {
+	if why, err := a.floor.below(a.scratch, a.wd); err != nil || why != "" {
 		return ExitSetup, errors.Join(err, errorIf(why, "not starting the workload: "+why))
 	}
 	if a.cl.over() {
@@ -928,7 +936,7 @@ func (a *attempt) runWorkload(ctx context.Context) (int, error) {
 			syscall.Kill(-pgid, syscall.SIGTERM)
 		case <-ckTick.C:
 			if a.diskWhy == "" {
-				why, err := a.floor.below(heldPath(a.scratch))
+				why, err := a.floor.below(a.scratch, a.wd)
 				if err != nil {
 					why = err.Error()
 				}

@@ -327,7 +327,9 @@ func (a *attempt) seal(ctx context.Context, dir, name string, step int64) (*Chec
 	// Started in the scratch held since its check, where dir, relative,
 	// is read: by the scratch's path, a swap since had the helper pack
 	// whatever lay where the path led as the run's checkpoint.
-	cmd.inScratch(a.scratch)
+	if err := cmd.inScratch(a.scratch, a.wd); err != nil {
+		return nil, err
+	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &limitedBuffer{b: &stderr, n: 4 << 10}
 	out, err := cmd.StdoutPipe()

@@ -272,8 +272,13 @@ func TestRelativeCommandJudgedAsFound(t *testing.T) {
 			}
 			// Run through its descriptor, or in the scratch by the path
 			// judged: either way not looked up again at the exec.
+			// One written relative to the scratch is run relative to it.
 			args := strings.Join(cmd.Args, " ")
-			if cmd.grant == nil && !strings.Contains(args, "--exec-path "+filepath.Join(wd, "bin", "train")+" ") {
+			want := filepath.Join(wd, "bin", "train")
+			if strings.Contains(tc.exe, "/") {
+				want = "./" + tc.exe
+			}
+			if cmd.grant == nil && !strings.Contains(args, "--exec-path "+want+" ") {
 				t.Errorf("%s: %s; want the file found judged and run as found", tc.name, args)
 			}
 			if cmd.grant != nil {
@@ -395,13 +400,15 @@ func TestScriptInTheScratchSeesItsPath(t *testing.T) {
 		}
 		return workloadOutput(t, cmd)
 	}
-	for _, tc := range []struct{ name, path string }{
-		{script, "/usr/bin:/bin"},
-		{"train.sh", filepath.Dir(script) + ":/usr/bin:/bin"},
-		{"data/train.sh", "/usr/bin:/bin"},
+	// One written relative to the scratch is run, and named, relative
+	// to the directory it starts in (the scratch held, at an attempt).
+	for _, tc := range []struct{ name, path, want string }{
+		{script, "/usr/bin:/bin", script},
+		{"train.sh", filepath.Dir(script) + ":/usr/bin:/bin", script},
+		{"data/train.sh", "/usr/bin:/bin", "./data/train.sh"},
 	} {
-		if got := run(tc.name, tc.path, false); strings.TrimSpace(got) != "0="+script {
-			t.Errorf("%s (PATH %s) printed %q; want its path, 0=%s", tc.name, tc.path, got, script)
+		if got := run(tc.name, tc.path, false); strings.TrimSpace(got) != "0="+tc.want {
+			t.Errorf("%s (PATH %s) printed %q; want its path, 0=%s", tc.name, tc.path, got, tc.want)
 		}
 	}
 	if got := run(script, "/usr/bin:/bin", true); strings.Contains(got, "SECRET-RAN") {

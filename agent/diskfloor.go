@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 
@@ -73,8 +74,18 @@ func siteFloorFlags(args []string) ([]string, [2]int64, error) {
 	return args, floor, nil
 }
 
-// statfs is unix.Statfs (a seam for the tests).
-var statfs = unix.Statfs
+// fstatfs is unix.Fstatfs (a seam for the tests).
+var fstatfs = unix.Fstatfs
+
+// scratchStatfs is the filesystem of the scratch held open as dir (its
+// path wd, named in errors only), asked through the descriptor: by its
+// /proc entry, a /proc not mounted failed with an error naming neither.
+func scratchStatfs(dir *os.File, wd string, st *unix.Statfs_t) error {
+	if err := fstatfs(int(dir.Fd()), st); err != nil {
+		return fmt.Errorf("the scratch %s's filesystem: %w", wd, err)
+	}
+	return nil
+}
 
 // scratchFloor returns the floor for the filesystem of dir: the defaults
 // (bounded by floorShare of the filesystem) or the backend's
@@ -82,10 +93,10 @@ var statfs = unix.Statfs
 // bytes (cfg.ScratchFloor) where it asks for more. The site's variables
 // cannot lower it: the agent's environment may pass through a tenant's
 // hands.
-func scratchFloor(cfg Config, dir string) (diskFloor, error) {
+func scratchFloor(cfg Config, dir *os.File, wd string) (diskFloor, error) {
 	var st unix.Statfs_t
-	if err := statfs(dir, &st); err != nil {
-		return diskFloor{}, fmt.Errorf("the scratch's filesystem: %w", err)
+	if err := scratchStatfs(dir, wd, &st); err != nil {
+		return diskFloor{}, err
 	}
 	size := st.Blocks * uint64(st.Bsize)
 	f := diskFloor{
@@ -112,10 +123,10 @@ func scratchFloor(cfg Config, dir string) (diskFloor, error) {
 // unprivileged process may still use (f_bavail); a filesystem that
 // counts no inodes (f_files 0: btrfs, some network ones) is judged by its
 // bytes alone. One statfs: cheap enough for every poll.
-func (f diskFloor) below(dir string) (string, error) {
+func (f diskFloor) below(dir *os.File, wd string) (string, error) {
 	var st unix.Statfs_t
-	if err := statfs(dir, &st); err != nil {
-		return "", fmt.Errorf("the scratch's filesystem: %w", err)
+	if err := scratchStatfs(dir, wd, &st); err != nil {
+		return "", err
 	}
 	if free := st.Bavail * uint64(st.Bsize); free < f.bytes {
 		return fmt.Sprintf("the scratch's filesystem has %d bytes free, below the %d bytes the agent keeps free (%s, %s)", free, f.bytes, EnvScratchFloor, FlagScratchFloor), nil

@@ -28,16 +28,16 @@ func TestAttackWorkloadFillsTheScratchDisk(t *testing.T) {
 	// a free count that only the scratch's own files move: 1 GiB and
 	// 100,000 inodes free before the workload writes.
 	const freeBytes, freeInodes = 1 << 30, 100000
-	old := statfs
-	t.Cleanup(func() { statfs = old })
-	statfs = func(path string, st *unix.Statfs_t) error {
-		if err := old(path, st); err != nil {
+	old := fstatfs
+	t.Cleanup(func() { fstatfs = old })
+	fstatfs = func(fd int, st *unix.Statfs_t) error {
+		if err := old(fd, st); err != nil {
 			return err
 		}
 		var n, size int64
-		// The agent names the scratch by its descriptor's /proc
-		// entry, a link: the slash has the walk go through it.
-		filepath.WalkDir(path+"/", func(_ string, d fs.DirEntry, err error) error {
+		// The agent asks through the scratch's descriptor: its /proc
+		// entry is a link, and the slash has the walk go through it.
+		filepath.WalkDir(fmt.Sprintf("/proc/self/fd/%d/", fd), func(_ string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return nil
 			}
@@ -83,8 +83,7 @@ func TestAttackWorkloadFillsTheScratchDisk(t *testing.T) {
 
 // BenchmarkScratchFloor is one look at the scratch's filesystem, made at
 // every poll (checkpointPoll) while the workload runs.
-// The agent looks through the scratch held open (heldPath); "path" is
-// the look by the scratch's path it made before.
+// The agent asks through the scratch held open (fstatfs).
 func BenchmarkScratchFloor(b *testing.B) {
 	dir := b.TempDir()
 	held, err := os.Open(dir)
@@ -92,18 +91,14 @@ func BenchmarkScratchFloor(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer held.Close()
-	for _, p := range []struct{ name, path string }{{"held", heldPath(held)}, {"path", dir}} {
-		b.Run(p.name, func(b *testing.B) {
-			f, err := scratchFloor(Config{}, p.path)
-			if err != nil {
-				b.Fatal(err)
-			}
-			for b.Loop() {
-				if why, err := f.below(p.path); err != nil || why != "" {
-					b.Fatal(fmt.Sprint(why, err))
-				}
-			}
-		})
+	f, err := scratchFloor(Config{}, held, dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if why, err := f.below(held, dir); err != nil || why != "" {
+			b.Fatal(fmt.Sprint(why, err))
+		}
 	}
 }
 
@@ -112,19 +107,24 @@ func BenchmarkScratchFloor(b *testing.B) {
 // agent's own floor, never lower or turn it off, and a value that is not a
 // number above 0 is refused, naming the variable.
 func TestScratchFloorOnlyRaised(t *testing.T) {
-	dir := t.TempDir()
-	def, err := scratchFloor(Config{}, dir)
+	wd := t.TempDir()
+	dir, err := os.Open(wd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	def, err := scratchFloor(Config{}, dir, wd)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if def.bytes == 0 || def.inodes == 0 {
 		t.Fatalf("the default floor is %+v; want bytes and inodes kept free", def)
 	}
-	low, _ := scratchFloor(Config{ScratchFloor: 1, ScratchInodeFloor: 1}, dir)
+	low, _ := scratchFloor(Config{ScratchFloor: 1, ScratchInodeFloor: 1}, dir, wd)
 	if low != def {
 		t.Errorf("floors of 1 made %+v of the default %+v; want it kept", low, def)
 	}
-	high, _ := scratchFloor(Config{ScratchFloor: int64(def.bytes) + 1, ScratchInodeFloor: int64(def.inodes) + 1}, dir)
+	high, _ := scratchFloor(Config{ScratchFloor: int64(def.bytes) + 1, ScratchInodeFloor: int64(def.inodes) + 1}, dir, wd)
 	if high.bytes != def.bytes+1 || high.inodes != def.inodes+1 {
 		t.Errorf("higher floors made %+v; want them taken", high)
 	}
@@ -153,9 +153,9 @@ func TestScratchFloorOnlyRaised(t *testing.T) {
 // lower too, while the environment still only raises what they set. (A
 // filesystem of 10 GiB with 100 MiB free: the default keeps 200 MiB.)
 func TestSiteFloorLowersTheDefault(t *testing.T) {
-	old := statfs
-	t.Cleanup(func() { statfs = old })
-	statfs = func(path string, st *unix.Statfs_t) error {
+	old := fstatfs
+	t.Cleanup(func() { fstatfs = old })
+	fstatfs = func(fd int, st *unix.Statfs_t) error {
 		*st = unix.Statfs_t{Bsize: 4096, Blocks: 10 << 30 / 4096, Bfree: 100 << 20 / 4096, Bavail: 100 << 20 / 4096,
 			Files: 1 << 20, Ffree: 1 << 19}
 		return nil

@@ -257,6 +257,23 @@ func runByPath(wd, path string, f *os.File) bool {
 	return err == nil && real == filepath.Join(rwd, rel)
 }
 
+// scratchExecPath is how sandbox-exec is told to run the program found at
+// path in the scratch wd for the command exe: "./" and its path below the
+// scratch where exe was written relative to the scratch (data/ds/run.sh),
+// so that the exec resolves it from the scratch held, and a script sees
+// a relative path as $0, as written; else path. A command named by an
+// absolute path, or found in the job's PATH, keeps that path as its $0.
+func scratchExecPath(wd, exe, path string) string {
+	if filepath.IsAbs(exe) || !strings.Contains(exe, "/") {
+		return path
+	}
+	rel, err := filepath.Rel(wd, path)
+	if err != nil || !filepath.IsLocal(rel) {
+		return path
+	}
+	return "./" + rel
+}
+
 // executable reports whether path names a file, not a directory, that
 // this process may execute, as exec.LookPath judges it.
 func executable(path string) bool {
@@ -469,8 +486,26 @@ func (s *sandboxed) Start() error {
 // chose, with that directory granted to it as its scratch (--rw-cwd).
 // No PWD is set: the command's environment has none of the agent's, and
 // a shell finds the scratch's own path from its working directory.
-func (s *sandboxed) inScratch(scratch *os.File) {
-	s.Dir = heldPath(scratch)
+//
+// The entry is looked at first and must be the descriptor's file (device
+// and inode): where /proc is not mounted, or is not the kernel's, the
+// child's chdir failed and the start's error named only the program,
+// neither the scratch nor /proc. wd names the scratch in that error.
+func (s *sandboxed) inScratch(scratch *os.File, wd string) error {
+	entry := heldPath(scratch)
+	var held, there unix.Stat_t
+	err := unix.Fstat(int(scratch.Fd()), &held)
+	if err == nil {
+		err = unix.Stat(entry, &there)
+	}
+	if err == nil && (held.Dev != there.Dev || held.Ino != there.Ino) {
+		err = errors.New("it names another file (is /proc the kernel's?)")
+	}
+	if err != nil {
+		return fmt.Errorf("scratch %s: its descriptor's /proc entry %s cannot be entered: %w", wd, entry, err)
+	}
+	s.Dir = entry
+	return nil
 }
 
 // heldPath is the /proc entry of the open file f: a path that names that
@@ -535,7 +570,7 @@ func helperCommand(cfg Config, sb Sandbox, wd string, args, env []string, reap b
 	}
 	// Checked here, just before the helper starts, as well as before the
 	// datasets are unsealed (prepare): the pack helper is granted the
-	// scratch by its path too. The read-only paths are judged again once
+	// scratch too (the directory it starts in, the scratch held). The read-only paths are judged again once
 	// no one else may change where they lead (checkReadOnlyWriters): a
 	// swap made since prepare's check is judged as it stands.
 	err := checkScratchWriters(sb, wd, execPath, cfg.logf)
@@ -576,8 +611,11 @@ func helperCommand(cfg Config, sb Sandbox, wd string, args, env []string, reap b
 		}
 	} else if execPath != "" {
 		// In the scratch, which the workload may read and write whole:
-		// nothing to grant.
-		hargs = append(hargs, "--exec-path", execPath)
+		// nothing to grant. A command written relative to the scratch
+		// is run relative to the directory the helper starts in (the
+		// scratch held, inScratch), never by the scratch's path: a swap
+		// of the scratch after its check had that path lead elsewhere.
+		hargs = append(hargs, "--exec-path", scratchExecPath(wd, exe, execPath))
 	} else if abs, err := filepath.Abs(exe); err == nil && filepath.IsAbs(exe) {
 		hargs = append(hargs, "--ro", abs)
 	}
@@ -842,7 +880,7 @@ func SandboxExec(args []string, stderr io.Writer) int {
 	fl.Var(&ro, "ro", "path the command may read (repeatable)")
 	envFD := fl.Int("env-fd", -1, "file descriptor to read the command's environment from (NUL-separated NAME=VALUE)")
 	execFD := fl.Int("exec-fd", -1, "file descriptor of the program to run (the command's first word is then only its name)")
-	execPath := fl.String("exec-path", "", "absolute path of the program to run, as found and judged (the command's first word is then only its name)")
+	execPath := fl.String("exec-path", "", "path of the program to run, as found and judged, absolute or ./ and a path below the working directory (the command's first word is then only its name)")
 	var roFD multi
 	fl.Var(&roFD, "ro-fd", "file descriptor of a file the command may read, granted as the open file (repeatable)")
 	if err := fl.Parse(args); err != nil {
@@ -916,8 +954,8 @@ func SandboxExec(args []string, stderr io.Writer) int {
 	} else if *execPath != "" {
 		// Found and judged by the agent, not looked up again in the
 		// command's PATH.
-		if !filepath.IsAbs(*execPath) {
-			fmt.Fprintf(stderr, "sandbox-exec: --exec-path %q: not an absolute path\n", *execPath)
+		if !execPathValid(*execPath) {
+			fmt.Fprintf(stderr, "sandbox-exec: --exec-path %q: neither an absolute path nor ./ and a path below the working directory\n", *execPath)
 			return 126
 		}
 		path = *execPath
@@ -958,6 +996,18 @@ func SandboxExec(args []string, stderr io.Writer) int {
 	err = syscall.Exec(path, cmd, env)
 	fmt.Fprintf(stderr, "sandbox-exec: exec %s: %v\n", path, err)
 	return 127
+}
+
+// execPathValid reports whether p may be given as --exec-path: an
+// absolute path, or "./" and a path below the working directory (which
+// the exec resolves from the directory the helper was started in, the
+// scratch held).
+func execPathValid(p string) bool {
+	if filepath.IsAbs(p) {
+		return true
+	}
+	rel, ok := strings.CutPrefix(p, "./")
+	return ok && filepath.IsLocal(rel)
 }
 
 // onlyIntendedAcrossExec marks every descriptor above 2 close-on-exec

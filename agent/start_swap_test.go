@@ -181,25 +181,26 @@ func TestAttackCheckpointFoundThroughASwappedScratch(t *testing.T) {
 func TestAttackScratchDiskWatchedThroughASwappedPath(t *testing.T) {
 	victim := t.TempDir()
 	var wd string
-	full := func(path string) bool {
-		a, err1 := os.Stat(path)
-		b, err2 := os.Stat(wd + ".moved")
-		return err1 == nil && err2 == nil && os.SameFile(a, b)
+	full := func(fd int) bool {
+		var a, b unix.Stat_t
+		err1 := unix.Fstat(fd, &a)
+		err2 := unix.Stat(wd+".moved", &b)
+		return err1 == nil && err2 == nil && a.Dev == b.Dev && a.Ino == b.Ino
 	}
-	old := statfs
-	t.Cleanup(func() { statfs = old })
-	statfs = func(path string, st *unix.Statfs_t) error {
-		if err := old(path, st); err != nil {
+	old := fstatfs
+	t.Cleanup(func() { fstatfs = old })
+	fstatfs = func(fd int, st *unix.Statfs_t) error {
+		if err := old(fd, st); err != nil {
 			return err
 		}
 		st.Bsize, st.Blocks, st.Files, st.Ffree = 4096, 100<<30/4096, 1<<24, 1<<23
 		st.Bavail = 50 << 30 / 4096
-		if full(path) {
+		if full(fd) {
 			st.Bavail = 0
 		}
 		return nil
 	}
-	srv, _, _, done := startAgentConfig(t, "sleep 5; echo ended", "", 0, nil, nil, func(cfg *Config) {
+	srv, _, _, done := startAgentConfig(t, "sleep 5; echo workload-ended", "", 0, nil, nil, func(cfg *Config) {
 		wd = cfg.WorkDir
 		swapBeforeStart(t, wd, victim)
 	})
@@ -207,7 +208,7 @@ func TestAttackScratchDiskWatchedThroughASwappedPath(t *testing.T) {
 	srv.mu.Lock()
 	out := string(srv.logs)
 	srv.mu.Unlock()
-	if code == 0 || err == nil || !strings.Contains(err.Error(), "bytes free") || strings.Contains(out, "ended") {
+	if code == 0 || err == nil || !strings.Contains(err.Error(), "bytes free") || strings.Contains(out, "workload-ended") {
 		t.Errorf("exit %d (%v), output %q; want the workload killed, the scratch's full filesystem named", code, err, out)
 	}
 }
@@ -279,5 +280,115 @@ func TestAttackUIDWorkloadsMeridianSwappedBeforeTheStart(t *testing.T) {
 	srv.mu.Unlock()
 	if strings.Contains(out, "PLANTED-RAN") || !strings.Contains(out, `unknown subcommand "from-the-scratch"`) {
 		t.Errorf("output %q (%v); want Meridian's executable in the scratch checked run, not the program where the link led", out, err)
+	}
+}
+
+// TestAttackUIDWorkloadsCopiedMeridianSwappedBeforeTheStart: where the
+// scratch is on another filesystem than the agent's executable, the uid
+// sandbox's tmp/bin/meridian is a copy, not a link, and a command naming
+// it as $(MERIDIAN_EXE) (the copy's absolute path) was run by that path,
+// since it is neither the word "meridian" nor the agent's own file: the
+// scratch swapped for a link after its check had the tenant's workload
+// run whatever program lay at tmp/bin/meridian where the link led. It now
+// runs the copy in the scratch it starts in, the scratch held.
+func TestAttackUIDWorkloadsCopiedMeridianSwappedBeforeTheStart(t *testing.T) {
+	if os.Geteuid() != 0 || landlockABI() < minLandlockABI {
+		t.Skip("needs root and Landlock, for the uid sandbox")
+	}
+	victim := t.TempDir()
+	for _, d := range []string{victim, filepath.Dir(victim)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(victim, "tmp", "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(victim, "tmp", "bin", "meridian"), []byte("#!/bin/sh\necho PLANTED-RAN\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	exe := exeOnAnotherFilesystem(t)
+	srv, _, _, done := startAgentConfig(t, "", "", 0, nil, func(m *Manifest) {
+		m.Sandbox = Sandbox{Mode: SandboxUID, UID: 54321, GID: 54321}
+		m.Command = []string{"$(MERIDIAN_EXE)", "__agent", "from-the-scratch"}
+	}, func(cfg *Config) {
+		var st1, st2 unix.Statfs_t
+		if unix.Statfs(exe, &st1) != nil || unix.Statfs(cfg.WorkDir, &st2) != nil || st1.Fsid == st2.Fsid {
+			t.Skip("the scratch is on the same filesystem as /dev/shm: the executable would be linked, not copied")
+		}
+		cfg.Exe, cfg.SandboxExec = exe, []string{exe, "__agent"}
+		swapBeforeStart(t, cfg.WorkDir, victim)
+	})
+	_, err := wait(t, done)
+	srv.mu.Lock()
+	out := string(srv.logs)
+	srv.mu.Unlock()
+	if strings.Contains(out, "PLANTED-RAN") || !strings.Contains(out, `unknown subcommand "from-the-scratch"`) {
+		t.Errorf("output %q (%v); want the copy of Meridian's executable in the scratch checked run, not the program where the link led", out, err)
+	}
+}
+
+// exeOnAnotherFilesystem is a copy of this test's executable in /dev/shm
+// (a tmpfs), so that the uid sandbox copies it into a scratch elsewhere
+// rather than linking it.
+func exeOnAnotherFilesystem(t *testing.T) string {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("/dev/shm", "meridian-exe-")
+	if err != nil {
+		t.Skip("no /dev/shm:", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	data, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(dir, "meridian")
+	if err := os.WriteFile(exe, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return exe
+}
+
+// TestAttackScratchSwappedBeforeADatasetsCommandStarts: in the landlock
+// sandbox a command written relative to the scratch (a script of a
+// dataset, data/ds/run.sh) was run by its absolute path below the
+// scratch's path, while the workload started in the scratch held: the
+// scratch swapped for a link after its check had the exec follow that
+// link, so the workload's own script did not run (not granted where the
+// link led) or, where the link led into what every workload may read,
+// another program ran in its place. It is now run by its path relative
+// to the directory the workload starts in, the scratch held, and sees
+// that relative path as $0, so that dirname "$0" finds its dataset.
+func TestAttackScratchSwappedBeforeADatasetsCommandStarts(t *testing.T) {
+	if landlockABI() < minLandlockABI {
+		t.Skipf("this kernel's Landlock is ABI %d; the landlock sandbox needs %d", landlockABI(), minLandlockABI)
+	}
+	victim := t.TempDir()
+	writeProgram(t, filepath.Join(victim, "data", "ds", "run.sh"), "#!/bin/sh\necho PLANTED-RAN\n")
+	var moved string
+	srv, _, _, done := startAgentConfig(t, "", "", 0, nil, func(m *Manifest) {
+		m.Sandbox = Sandbox{Mode: SandboxLandlock}
+		m.Command = []string{"data/ds/run.sh"}
+	}, func(cfg *Config) {
+		wd := cfg.WorkDir
+		// Put where a dataset's files go once the scratch is checked,
+		// as its unseal would.
+		afterScratchReady = func() {
+			writeProgram(t, filepath.Join(wd, "data", "ds", "run.sh"), "#!/bin/sh\necho \"0=$0\"\ncd \"$(dirname \"$0\")\" && echo \"ran-in=$(pwd -P)\"\n")
+		}
+		t.Cleanup(func() { afterScratchReady = func() {} })
+		moved = swapBeforeStart(t, wd, victim)
+	})
+	code, err := wait(t, done)
+	srv.mu.Lock()
+	out := string(srv.logs)
+	srv.mu.Unlock()
+	want := "ran-in=" + filepath.Join(moved, "data", "ds") + "\n"
+	if code != 0 || strings.Contains(out, "PLANTED-RAN") || !strings.Contains(out, "0=./data/ds/run.sh\n") || !strings.Contains(out, want) {
+		t.Errorf("exit %d (%v), output %q; want the dataset's script run from the scratch held, %q", code, err, out, want)
 	}
 }

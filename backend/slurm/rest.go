@@ -159,7 +159,20 @@ func (r *REST) workDir(spec backend.Spec) (string, error) {
 	if strings.ContainsAny(wd, "\x00\n") {
 		return "", fmt.Errorf("workDir: %q contains a NUL or newline", wd)
 	}
-	return path.Clean(wd), nil
+	wd = path.Clean(wd)
+	if r.workRoot != "" && atOrAboveByName(wd, path.Clean(r.workRoot)) {
+		// The directories on the cluster cannot be looked at from here:
+		// judged by their names alone (a link to the work root passes).
+		return "", fmt.Errorf("workDir %s: is the work root %s, or a directory above it; the job's directory is emptied at the attempt's end, which would empty every attempt's directory; name a directory of the job's own below it", spec.WorkDir, r.workRoot)
+	}
+	return wd, nil
+}
+
+// atOrAboveByName says whether the clean absolute path dir is root or a
+// directory above it, by their names.
+func atOrAboveByName(dir, root string) bool {
+	rel, err := filepath.Rel(dir, root)
+	return err == nil && filepath.IsLocal(rel) // "." too
 }
 
 // Check asks slurmrestd whether the site's settings work: that it answers

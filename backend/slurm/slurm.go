@@ -224,11 +224,15 @@ func (s *Slurm) makeWorkDir(wd string, own bool) error {
 	}
 	if !way.below {
 		defer way.dir.Close()
+		fi, err := way.dir.Stat()
+		if err := s.refuseSharedDir(wd, fi, err); err != nil {
+			return err
+		}
 		return pathNamesMade(wd, way.dir)
 	}
 	base, err := s.openWorkRoot()
 	if err != nil {
-		return fmt.Errorf("work root %s: %w", s.workRoot, err)
+		return fmt.Errorf("workDir %s: work root %s: %w", wd, s.workRoot, err)
 	}
 	defer base.Close()
 	parent, name, err := walkWorkDir(base, way.rel, s.workRoot, workDirPerm)
@@ -238,6 +242,11 @@ func (s *Slurm) makeWorkDir(wd string, own bool) error {
 	defer parent.Close()
 	checked, err := checkWorkDir(parent, name, wd, own)
 	if err != nil {
+		return err
+	}
+	// Below the work root, but perhaps the state directory or above it,
+	// where the state directory lies in a site's own work root.
+	if err := s.refuseSharedDir(wd, checked, nil); err != nil {
 		return err
 	}
 	if s.siteWork == nil {
@@ -254,13 +263,13 @@ func (s *Slurm) makeWorkDir(wd string, own bool) error {
 func pathNamesMade(wd string, d *os.File) error {
 	made, err := d.Stat()
 	if err != nil {
-		return fmt.Errorf("work dir %s: %w", wd, err)
+		return fmt.Errorf("workDir %s: %w", wd, err)
 	}
 	if !made.IsDir() {
-		return fmt.Errorf("work dir %s: not a directory", wd)
+		return fmt.Errorf("workDir %s: not a directory", wd)
 	}
 	if now, err := os.Stat(wd); err != nil || !os.SameFile(now, made) {
-		return fmt.Errorf("work dir %s: not the directory made on its way from / (its path %s); a directory on its way was replaced while it was made; not sending a job to run there", wd, namesNow(err))
+		return fmt.Errorf("workDir %s: not the directory made on its way from / (its path %s); a directory on its way was replaced while it was made; not sending a job to run there", wd, namesNow(err))
 	}
 	return nil
 }
@@ -276,13 +285,13 @@ func pathNamesMade(wd string, d *os.File) error {
 func (s *Slurm) samePlace(wd string, checked os.FileInfo) error {
 	opened, err := s.siteWork.Stat(".")
 	if err != nil {
-		return fmt.Errorf("work root %s: %w", s.workRoot, err)
+		return fmt.Errorf("workDir %s: work root %s: %w", wd, s.workRoot, err)
 	}
 	if now, err := os.Stat(s.workRoot); err != nil || !os.SameFile(now, opened) {
-		return fmt.Errorf("work root %s replaced since the server started (its path %s); not sending a job to run there until the server is started again", s.workRoot, namesNow(err))
+		return fmt.Errorf("workDir %s: work root %s replaced since the server started (its path %s); not sending a job to run there until the server is started again", wd, s.workRoot, namesNow(err))
 	}
 	if now, err := os.Lstat(wd); err != nil || !os.SameFile(now, checked) {
-		return fmt.Errorf("work dir %s: not the directory made in the work root %s as opened at start (its path %s); a directory on its way was replaced since the server started; not sending a job to run there", wd, s.workRoot, namesNow(err))
+		return fmt.Errorf("workDir %s: not the directory made in the work root %s as opened at start (its path %s); a directory on its way was replaced since the server started; not sending a job to run there", wd, s.workRoot, namesNow(err))
 	}
 	return nil
 }
@@ -296,7 +305,7 @@ func (s *Slurm) samePlace(wd string, checked os.FileInfo) error {
 // not a link).
 func pathNamesChecked(wd, root string, checked os.FileInfo) error {
 	if now, err := os.Lstat(wd); err != nil || !os.SameFile(now, checked) {
-		return fmt.Errorf("work dir %s: not the directory made in the work root %s (its path %s); a directory on its way was replaced while it was made; not sending a job to run there", wd, root, namesNow(err))
+		return fmt.Errorf("workDir %s: not the directory made in the work root %s (its path %s); a directory on its way was replaced while it was made; not sending a job to run there", wd, root, namesNow(err))
 	}
 	return nil
 }
@@ -337,7 +346,7 @@ func (s *Slurm) namedWay(wd string) (namedWay, error) {
 		root, err = nil, nil
 	}
 	if err != nil {
-		return namedWay{}, fmt.Errorf("work root %s: %w", s.workRoot, err)
+		return namedWay{}, fmt.Errorf("workDir %s: work root %s: %w", wd, s.workRoot, err)
 	}
 	return resolveWorkDir(wd, root, workDirPerm)
 }
@@ -372,16 +381,16 @@ var serverUID = os.Geteuid
 func checkWorkDir(parent *os.File, name, full string, own bool) (os.FileInfo, error) {
 	fd, err := openDirAt(int(parent.Fd()), parent.Name(), name)
 	if errors.Is(err, errWorkDirLink) {
-		return nil, fmt.Errorf("work dir %s is a symbolic link; want a directory", full)
+		return nil, fmt.Errorf("workDir %s: is a symbolic link; want a directory", full)
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("workDir %s: %w", full, err)
 	}
 	d := os.NewFile(uintptr(fd), full)
 	defer d.Close()
 	fi, err := d.Stat()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("workDir %s: %w", full, err)
 	}
 	if !own {
 		return fi, nil
@@ -395,16 +404,16 @@ func checkWorkDir(parent *os.File, name, full string, own bool) (os.FileInfo, er
 func ownWorkDir(d *os.File, fi os.FileInfo, full string) error {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
-		return fmt.Errorf("work dir %s: its owner cannot be read", full)
+		return fmt.Errorf("workDir %s: its owner cannot be read", full)
 	}
 	if uid := serverUID(); int(st.Uid) != uid {
-		return fmt.Errorf("work dir %s belongs to user %d, not to this server's (%d)", full, st.Uid, uid)
+		return fmt.Errorf("workDir %s: belongs to user %d, not to this server's (%d)", full, st.Uid, uid)
 	}
 	// The mode's bits as the kernel keeps them (os.FileMode moves setgid
 	// and sticky elsewhere, and Chmod of a Perm() dropped them).
 	if mode := uint32(st.Mode) & 0o7777; mode&0o022 != 0 {
 		if err := syscall.Fchmod(int(d.Fd()), mode&^0o022); err != nil {
-			return fmt.Errorf("work dir %s: others may write it (mode %#o), and its mode cannot be set back: %w", full, mode, err)
+			return fmt.Errorf("workDir %s: others may write it (mode %#o), and its mode cannot be set back: %w", full, mode, err)
 		}
 	}
 	return nil
@@ -637,7 +646,8 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	}
 	wd := s.WorkDir(spec)
 	if err := s.makeWorkDir(wd, spec.WorkDir == ""); err != nil {
-		return "", fmt.Errorf("slurm submit %s: work dir: %w", key, err)
+		// Each of makeWorkDir's errors names workDir itself.
+		return "", fmt.Errorf("slurm submit %s: %w", key, err)
 	}
 	if err := s.rec.writeFile(filepath.Join("jobs", key, "job.sh"), []byte(batchScript(spec, dir, wd)), 0o700); err != nil {
 		return "", fmt.Errorf("slurm submit %s: %w", key, err)

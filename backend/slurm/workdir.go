@@ -48,7 +48,7 @@ func (s *Slurm) openWorkRoot() (*os.File, error) {
 // another attempt's directory, or the records beside the work root).
 func walkWorkDir(base *os.File, rel, root string, perm uint32) (parent *os.File, name string, err error) {
 	parts := strings.Split(filepath.Clean(rel), string(filepath.Separator))
-	fd, err := unix.Openat(int(base.Fd()), ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Openat(int(base.Fd()), ".", walkOpen|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, "", &os.PathError{Op: "open", Path: root, Err: err}
 	}
@@ -73,11 +73,19 @@ func walkWorkDir(base *os.File, rel, root string, perm uint32) (parent *os.File,
 	return os.NewFile(uintptr(fd), dir), last, nil
 }
 
+// walkOpen is how each directory on a work directory's way is opened:
+// O_PATH, which needs search permission on the directory above it alone,
+// as mkdir -p does, and is enough for what the walk does with it
+// (fstatat, openat, mkdirat, readlinkat, fstat). Opened to read, a
+// search-only directory on the way (mode 0711, or one a root_squash NFS
+// export keeps root out of) failed the walk.
+const walkOpen = unix.O_PATH
+
 // openOrMakeDir opens directory name in the directory open at fd (dir,
 // its path, to name it), made first when it is missing, without
-// following a link (errWorkDirLink).
+// following a link (errWorkDirLink), for the walk (walkOpen).
 func openOrMakeDir(fd int, dir, name string, perm uint32) (int, error) {
-	next, err := openDirAt(fd, dir, name)
+	next, err := walkDirAt(fd, dir, name)
 	if !errors.Is(err, unix.ENOENT) {
 		return next, err
 	}
@@ -85,14 +93,24 @@ func openOrMakeDir(fd int, dir, name string, perm uint32) (int, error) {
 	if err := makeDirAt(fd, dir, name, perm); err != nil && !errors.Is(err, unix.EEXIST) {
 		return -1, err
 	}
-	return openDirAt(fd, dir, name)
+	return walkDirAt(fd, dir, name)
 }
 
 // openDirAt opens directory name in the directory open at fd with
 // O_NOFOLLOW and O_DIRECTORY: a link there fails with errWorkDirLink, and
 // a FIFO or a file at once, with ENOTDIR.
 func openDirAt(fd int, dir, name string) (int, error) {
-	next, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	return openDirHow(fd, dir, name, unix.O_RDONLY)
+}
+
+// walkDirAt is openDirAt for the walk: opened walkOpen.
+func walkDirAt(fd int, dir, name string) (int, error) {
+	return openDirHow(fd, dir, name, walkOpen)
+}
+
+// openDirHow is openDirAt, opened how (O_RDONLY or walkOpen).
+func openDirHow(fd int, dir, name string, how int) (int, error) {
+	next, err := unix.Openat(fd, name, how|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err == nil {
 		return next, nil
 	}
@@ -109,6 +127,14 @@ func openDirAt(fd int, dir, name string) (int, error) {
 // directory open at fd (dir, its path), and syncs that directory, as
 // atomicfile.MkdirAll does: until then the new entry is in memory only.
 // One already there is EEXIST, unsynced.
+//
+// fd may be open O_PATH (walkOpen), which fsync refuses: the directory
+// is opened again through it to read, for the sync. Where this user may
+// not read it (a search-only directory, as mkdir -p meets) the sync is
+// left out: the new entry is then on disk once the filesystem writes it
+// back, and a crash before that loses it (the job's directory missing
+// after a restart, made again by the next Submit of the attempt), which
+// is what mkdir -p risks there too.
 func makeDirAt(fd int, dir, name string, perm uint32) error {
 	if err := unix.Mkdirat(fd, name, perm); err != nil {
 		return &os.PathError{Op: "mkdir", Path: filepath.Join(dir, name), Err: err}
@@ -116,7 +142,15 @@ func makeDirAt(fd int, dir, name string, perm uint32) error {
 	if atomicfile.SyncHook != nil {
 		atomicfile.SyncHook(dir)
 	}
-	if err := unix.Fsync(fd); err != nil {
+	rd, err := unix.Openat(fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.EACCES) {
+		return nil
+	}
+	if err != nil {
+		return &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	defer unix.Close(rd)
+	if err := unix.Fsync(rd); err != nil {
 		return &os.PathError{Op: "sync", Path: dir, Err: err}
 	}
 	return nil
@@ -130,9 +164,16 @@ func makeDirAt(fd int, dir, name string, perm uint32) error {
 // and the job was sent to run there. Any "..", even one that stays
 // inside (a/../b), is refused: a job names its directory below the work
 // root as it is.
+//
+// One that cleans to "." (".", "./", "a/..") names the work root itself,
+// which the agent would take for its scratch and empty at the attempt's
+// end, every attempt's directory with it: refused too.
 func relWorkDirStaysIn(wd string) error {
 	if wd == "" || filepath.IsAbs(wd) {
 		return nil
+	}
+	if filepath.Clean(wd) == "." {
+		return fmt.Errorf("workDir %s: names the work root itself, where every attempt's directory lies, which the job's end would empty; name a directory below it", wd)
 	}
 	for _, n := range strings.Split(wd, "/") {
 		if n == ".." {

@@ -82,3 +82,30 @@ func snapshotNames(t *testing.T, dir string) []string {
 	}
 	return names
 }
+
+// TestRESTRefusesAWorkDirThatIsTheWorkRoot: through slurmrestd, a workDir
+// of ".", "./", the work root's path (with or without a trailing /), or
+// a directory above it named the work root, which the agent's wipe at the
+// attempt's end would empty: refused by their names, naming workDir, and
+// no job is posted.
+func TestRESTRefusesAWorkDirThatIsTheWorkRoot(t *testing.T) {
+	var posts atomic.Int32
+	mux := http.NewServeMux()
+	mux.Handle("GET /slurm/v0.0.38/jobs", jobsHandler([]map[string]any{}))
+	mux.HandleFunc("POST /slurm/v0.0.38/job/submit", func(w http.ResponseWriter, _ *http.Request) {
+		posts.Add(1)
+		http.Error(w, "not expected", http.StatusInternalServerError)
+	})
+	url, trust := tlsServer(t, mux)
+	site := catalog.BackendSpec{Type: "slurm", RestURL: url, TokenFile: writeToken(t, "a.b.c"), User: "u", WorkDir: "/scratch/work"}
+	b := newREST(t, site, t.TempDir(), trust)
+	for _, wd := range []string{".", "./", "/scratch/work", "/scratch/work/", "/scratch/work/.", "/scratch", "/"} {
+		id, err := b.Submit(context.Background(), backend.Spec{RunID: "r1", Attempt: 1, WorkDir: wd, Command: []string{"true"}})
+		if err == nil || !strings.Contains(err.Error(), "slurm submit: workDir "+wd+":") {
+			t.Errorf("workDir %s: Submit = %q, %v; want a refusal naming workDir", wd, id, err)
+		}
+	}
+	if n := posts.Load(); n != 0 {
+		t.Errorf("%d jobs posted; want none", n)
+	}
+}

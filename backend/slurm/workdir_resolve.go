@@ -50,7 +50,7 @@ func resolveWorkDir(wd string, root os.FileInfo, perm uint32) (namedWay, error) 
 		}
 		rootSt = st
 	}
-	fd, err := unix.Open("/", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open("/", walkOpen|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return namedWay{}, fmt.Errorf("workDir %s: %w", wd, &os.PathError{Op: "open", Path: "/", Err: err})
 	}
@@ -116,7 +116,7 @@ func nextDir(fd int, dir, name string, statErr error, perm uint32) (int, error) 
 	case statErr != nil:
 		return -1, &os.PathError{Op: "lstat", Path: filepath.Join(dir, name), Err: statErr}
 	}
-	next, err := openDirAt(fd, dir, name)
+	next, err := walkDirAt(fd, dir, name)
 	if errors.Is(err, errWorkDirLink) {
 		return -1, fmt.Errorf("%w, put in place of the directory looked at or made there; not following it", err)
 	}
@@ -188,7 +188,7 @@ func isDir(fd int, st *syscall.Stat_t) bool {
 
 // reopen replaces the directory open at *fd with path, opened.
 func reopen(fd *int, path string) error {
-	nfd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	nfd, err := unix.Open(path, walkOpen|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return &os.PathError{Op: "open", Path: path, Err: err}
 	}
