@@ -26,8 +26,8 @@ import (
 // and added as its runs end on this server (outputEnded) or, ended, are
 // first given output (a last post within logGrace). A post's cost is
 // bounded: a heap pop (O(log n) in the tenant's ended runs with output)
-// and, for each run removed, one store write, one rename, two directory
-// syncs and the unlinking of its files, at most maxRemovalsPerPost runs a
+// and, for each run removed, one store write, one rename, a directory
+// sync and the unlinking of its files, at most maxRemovalsPerPost runs a
 // post. The heap takes some 100 bytes a run, and only runs with output.
 //
 // Each entry is a hint: a run is removed only once the store, in the
@@ -191,8 +191,20 @@ func (c *Controller) removeOldest(ctx context.Context, r *Run, t *tenantOutput) 
 		c.cfg.Logger.Warn("removing an ended run's output to make room under serve --tenant-output-limit", "run", o.id, "tenant", r.Tenant, "err", err)
 		return false
 	}
-	t.used.Add(-n)
+	t.give(n)
 	return true
+}
+
+// give lowers the count by n bytes removed, to no less than 0: a replica
+// sharing the state directory may have appended some of them, which this
+// server never counted.
+func (t *tenantOutput) give(n int64) {
+	for {
+		used := t.used.Load()
+		if t.used.CompareAndSwap(used, max(used-n, 0)) {
+			return
+		}
+	}
 }
 
 // errNotEnded says a run taken to have its output removed is not, by the
@@ -289,8 +301,8 @@ func (c *Controller) sweepRemoved() {
 }
 
 // listEnded holds in t the tenant's runs that the store lists in a final
-// state and that have output files, a page at a time; when each ended is
-// taken to be its row's last write.
+// state and that have output files, a page at a time; a run's end is
+// taken to be its row's last write (UpdatedAt).
 func (c *Controller) listEnded(ctx context.Context, tenant string, t *tenantOutput) error {
 	after := ""
 	for {

@@ -344,3 +344,28 @@ func TestTenantOutputLastPostOfEndedRunRemovable(t *testing.T) {
 		t.Errorf("the ended run keeps %d bytes (%d events say removed); want 0 (1)", f.kept(late), f.removals(late))
 	}
 }
+
+// TestTenantOutputRemovalNotBelowZero: removing output that another
+// server sharing the state directory appended, which this server never
+// counted, lowers its count to no less than 0. It went below, and a
+// count below 0 let the tenant keep that much more past the bound.
+func TestTenantOutputRemovalNotBelowZero(t *testing.T) {
+	f := newOutputFleet(t, 1000)
+	r := f.run("t1", "run-new", Running)
+	if code, kept := f.post(r, bytes.Repeat([]byte("n"), 100)); code != http.StatusOK || kept != 100 {
+		t.Fatalf("100 bytes: %d, %d kept", code, kept)
+	}
+	// Another server keeps 5000 bytes of a run that then ends.
+	other := f.run("t1", "run-other", Running)
+	f.write(other, 5000)
+	f.end(other)
+	if code, kept := f.post(r, bytes.Repeat([]byte("n"), 950)); code != http.StatusOK || kept != 950 {
+		t.Fatalf("950 bytes, 100 counted: %d, %d kept; want 200, 950", code, kept)
+	}
+	if f.kept(other) != 0 {
+		t.Fatalf("the ended run's output was not removed: %d bytes left", f.kept(other))
+	}
+	if got := f.counted("t1"); got < 0 {
+		t.Errorf("the tenant's count after removing 5000 bytes it never counted: %d, want no less than 0", got)
+	}
+}
