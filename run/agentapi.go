@@ -1088,7 +1088,7 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 		if len(data) == 0 {
 			break
 		}
-		if got := t.take(c.cfg.TenantLogLimit, int64(len(data))); got < int64(len(data)) {
+		if got := c.takeOutput(req.Context(), r, t, int64(len(data))); got < int64(len(data)) {
 			data, cut = data[:got], true
 		}
 		// A write that fails leaves its bytes counted: the count errs
@@ -1131,6 +1131,11 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 	}
 	if cut {
 		c.noteOutputCut(req.Context(), r, a)
+	}
+	if have == 0 && r.State.Final() {
+		// Output first kept for a run already ended (its agent's last
+		// post, within logGrace): its output may be removed to make room.
+		c.outputEnded(r, r.UpdatedAt)
 	}
 	writeAgentJSON(w, c.stopReply(r, a))
 }

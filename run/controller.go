@@ -111,8 +111,10 @@ type Config struct {
 	// LogLimit bounds the output kept per attempt (default 16 MiB).
 	LogLimit int64
 	// TenantLogLimit bounds the output kept for all of one tenant's
-	// attempts together (serve --tenant-output-limit; 0, the default: no
-	// bound): past it, no more of that tenant's output is kept.
+	// attempts together (serve --tenant-output-limit, DefaultTenantLogLimit
+	// unless told otherwise; 0, Config's default: no bound): an append
+	// past it first removes the output of the tenant's oldest ended runs,
+	// and past that no more of the tenant's output is kept.
 	TenantLogLimit int64
 
 	// Replica names this server among those sharing the store (the
@@ -366,6 +368,8 @@ type Controller struct {
 	// attempts (tenantOutputs); outputMu guards the map only.
 	outputMu sync.Mutex
 	outputs  map[string]*tenantOutput
+	// removedSwept empties logs/.removed once (sweepRemoved).
+	removedSwept sync.Once
 	// life is the context of Run while it runs (lifeContext): work
 	// started for a request that must outlast it ends with it.
 	life atomic.Pointer[context.Context]

@@ -14,14 +14,23 @@ import (
 )
 
 // Config.TenantLogLimit bounds the output kept for all of one tenant's
-// attempts together. Nothing removes an attempt's output, and LogLimit
-// bounds each attempt's alone: a tenant that submitted, printed LogLimit
-// and cancelled over and over would fill the state directory, and the
-// database and the audit log with it. It is off unless the operator sets
-// it (serve --tenant-output-limit): the bound counts every run a tenant
-// ever had, and nothing yet removes the oldest runs' output to make room,
-// so on by default it would keep no output of a busy tenant's new runs
-// once its old ones reached it.
+// attempts together. LogLimit bounds each attempt's alone: without this, a
+// tenant that submitted, printed LogLimit and cancelled over and over
+// would fill the state directory, and the database and the audit anchor
+// with it. The bound counts every run of the tenant's whose output is
+// kept; when an append would pass it, the output of the tenant's oldest
+// ended runs is removed to make room (outputevict.go), oldest end first,
+// and only once none is left is the append cut. So a busy tenant's new
+// runs keep their output, and what its old ones kept goes first; serve
+// sets it on by default (DefaultTenantLogLimit).
+
+// DefaultTenantLogLimit is serve's bound on the output kept for all of
+// one tenant's attempts (Config.TenantLogLimit), 4 GiB. It is an
+// assumption, not a fact: that the state directory's filesystem has room
+// for it for every tenant beside the database, and that a tenant wants
+// the whole output of its last few hundred attempts (each keeps at most
+// LogLimit, 16 MiB: 256 of them fill it), older ones' output going first.
+const DefaultTenantLogLimit = 4 << 30
 
 // tenantOutput counts the bytes of output kept for one tenant's attempts.
 // It is counted once from the files (tenantOutputs), and then on each
@@ -37,6 +46,9 @@ type tenantOutput struct {
 	// rather than each counting the whole tenant again.
 	failed time.Time
 	used   atomic.Int64
+	// ended are the tenant's ended runs whose output may be kept, oldest
+	// end first: what is removed to make room (outputevict.go).
+	ended endedOutputs
 }
 
 // outputCountRetry is how long a failed count of a tenant's output is
@@ -132,7 +144,11 @@ func (c *Controller) lifeContext() context.Context {
 func (c *Controller) countTenant(ctx context.Context, tenant string, t *tenantOutput) {
 	ctx, cancel := context.WithTimeout(ctx, outputCountTimeout)
 	defer cancel()
+	c.sweepRemoved()
 	used, err := c.countOutput(ctx, tenant)
+	if err == nil {
+		err = c.listEnded(ctx, tenant, t)
+	}
 	t.used.Store(used)
 	if err != nil {
 		t.err, t.failed = err, time.Now()
@@ -143,8 +159,8 @@ func (c *Controller) countTenant(ctx context.Context, tenant string, t *tenantOu
 		}
 		c.cfg.Logger.Warn("counting a tenant's kept output", "tenant", tenant, "err", err)
 	} else if used >= c.cfg.TenantLogLimit {
-		c.cfg.Logger.Warn("a tenant's kept output has reached serve --tenant-output-limit: no more of its attempts' output is kept",
-			"tenant", tenant, "bytes", used, "limit", c.cfg.TenantLogLimit)
+		c.cfg.Logger.Warn("a tenant's kept output has reached serve --tenant-output-limit: its oldest ended runs' output is removed to make room for new output, and past that no more is kept",
+			"tenant", tenant, "bytes", used, "limit", c.cfg.TenantLogLimit, "ended runs with output", t.ended.len())
 	}
 	close(t.ready)
 }
@@ -203,8 +219,11 @@ func (c *Controller) countOutput(ctx context.Context, tenant string) (int64, err
 
 // runOutput is the size of run id's attempts' output files (0 when it has
 // none).
-func (c *Controller) runOutput(id string) (int64, error) {
-	dir := c.logDir(id)
+func (c *Controller) runOutput(id string) (int64, error) { return dirOutput(c.logDir(id)) }
+
+// dirOutput is the size of the attempts' output files in dir, a run's
+// output directory (0 when there is none).
+func dirOutput(dir string) (int64, error) {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil

@@ -137,12 +137,10 @@ func TestCutToldWhenItsEventWasLost(t *testing.T) {
 	}
 }
 
-// TestTenantOutputUnboundedByDefault: the bound on a tenant's kept output
-// counts every run the tenant ever had, and nothing yet removes old runs'
-// output to make room, so on by default (it was, at 1 GiB) it kept none of
-// a busy tenant's new output once its old runs had reached it. It is off
-// unless set: a tenant's old output past any size leaves a new run's
-// output kept in full, and no post counts the tenant.
+// TestTenantOutputUnboundedByDefault: a Config that sets no bound on a
+// tenant's kept output has none (serve sets DefaultTenantLogLimit): a
+// tenant's old output past any size leaves a new run's output kept in
+// full, and no post counts the tenant.
 func TestTenantOutputUnboundedByDefault(t *testing.T) {
 	f := newOutputFleet(t, 0)
 	s := &versionsStore{}

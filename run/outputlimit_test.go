@@ -19,13 +19,13 @@ import (
 // outputFleet is a controller (its loop not started) bounding each
 // tenant's output to limit, over a store holding runs at alpha.
 type outputFleet struct {
-	t   *testing.T
+	t   testing.TB
 	cfg Config
 	st  store.Store
 	c   *Controller
 }
 
-func newOutputFleet(t *testing.T, limit int64) *outputFleet {
+func newOutputFleet(t testing.TB, limit int64) *outputFleet {
 	st, dir := testStore(t)
 	cfg := Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites", Workers: 1,
 		AgentKey: []byte("agent key for the output-limit tests"), TenantLogLimit: limit}
@@ -90,8 +90,9 @@ func (f *outputFleet) cuts(r *Run) int {
 
 // TestTenantOutputBounded: the output kept for all of a tenant's attempts
 // together is bounded (Config.TenantLogLimit), counting what its ended
-// runs kept, on this server and after a restart; a post past the bound is
-// answered 200 and keeps nothing, as one past an attempt's own limit is,
+// runs kept (removed to make room first, outputevict.go), on this server
+// and after a restart; a post past the bound, no ended run's output left
+// to remove, is answered 200 and keeps nothing, as one past an attempt's own limit is,
 // and the attempt's timeline says once why its output ends. Only each
 // attempt's output was bounded, and nothing removes it: a tenant that
 // submitted, printed 16 MiB and cancelled over and over filled the state
@@ -117,8 +118,8 @@ func TestTenantOutputBounded(t *testing.T) {
 		cuts int
 	}{
 		{"the first run's 500 bytes, 300 kept before", r1, 500, 500, 0},
-		{"the second run's 500 bytes, 800 kept before", r2, 500, 200, 1},
-		{"the second run's next 100 bytes", r2, 100, 0, 1},
+		{"the second run's 500 bytes, 800 kept before: the ended run's 300 removed", r2, 500, 500, 0},
+		{"the second run's next 100 bytes, no ended run's output left", r2, 100, 0, 1},
 		{"the first run's next 100 bytes", r1, 100, 0, 1},
 		{"another tenant's 700 bytes", other, 700, 700, 0},
 	} {
@@ -129,6 +130,9 @@ func TestTenantOutputBounded(t *testing.T) {
 		if got := f.cuts(c.r); got != c.cuts {
 			t.Errorf("%s: %d events say the run's output is no longer kept, want %d", c.what, got, c.cuts)
 		}
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("the ended run's output, removed to make room: %v, want it gone", err)
 	}
 	// The agent's offsets run on past what was kept: taken, nothing kept.
 	a := r2.Attempts[0]

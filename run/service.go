@@ -535,6 +535,13 @@ func (c *Controller) update(ctx context.Context, id string, fn func(r *Run, ch *
 			c.keepBrief(kept, written)
 		}
 	}
+	if err == nil && out != nil && out.State.Final() && !from.Final() {
+		end := c.cfg.Now()
+		if written != nil && !written.UpdatedAt.IsZero() {
+			end = written.UpdatedAt
+		}
+		c.outputEnded(out, end)
+	}
 	if err == nil && out != nil && out.State != from {
 		c.cfg.Logger.Info("run state", "run", out.ID, "tenant", out.Tenant, "from", string(from), "to", string(out.State), "site", out.Site, "attempt", out.Attempt, "reason", out.Reason)
 	}

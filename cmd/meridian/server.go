@@ -85,7 +85,8 @@ type serverOptions struct {
 	// MaxRuns is run.Config.MaxRuns (serve --max-runs); 0: no bound.
 	MaxRuns int
 	// TenantOutputLimit is run.Config.TenantLogLimit (serve
-	// --tenant-output-limit); 0: no bound.
+	// --tenant-output-limit, run.DefaultTenantLogLimit unless set); 0: no
+	// bound.
 	TenantOutputLimit int64
 	// AnchorDir keeps the audit chain's signed anchor (default
 	// STATE/anchor); put it on storage the database's writers cannot reach.
