@@ -252,7 +252,8 @@ func (c *Controller) currentAttempt(r *Run) (Attempt, bool) {
 }
 
 // lawfulNow asks the law in force whether the run's placement is lawful
-// today; checked is false when the controller has no law to ask.
+// now, on every day it is now somewhere on Earth (placementLawAt); checked
+// is false when the controller has no law to ask.
 func (c *Controller) lawfulNow(r *Run) (policy.Decision, bool, error) {
 	ln := c.lawNow()
 	if ln.Law == nil {
@@ -262,7 +263,7 @@ func (c *Controller) lawfulNow(r *Run) (policy.Decision, bool, error) {
 	if err != nil {
 		return policy.Decision{}, false, err
 	}
-	dec, err := placementLaw(w, job, w.Site(r.Site), r.Placement.Pool, c.today(), ln.Law, ln.Exports)
+	dec, err := placementLawAt(w, job, w.Site(r.Site), r.Placement.Pool, c.cfg.Now(), ln)
 	return dec, true, err
 }
 

@@ -30,6 +30,9 @@ func midnightFixture(t *testing.T, pack policy.File) *ckMoveFixture {
 	if _, _, err := rs.Apply(context.Background(), rules.Change{Files: []policy.File{pack}}, "admin", "test", time.Now()); err != nil {
 		t.Fatal(err)
 	}
+	// At 09:00 UTC the 2nd has begun nowhere yet (from 10:00 UTC it has,
+	// at UTC+14, and a rule of the 2nd binds the move from its start).
+	f.clk.set(time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC))
 	var once sync.Once
 	hook := func(key string) {
 		if strings.HasPrefix(key, CheckpointPrefix("t1")) && !strings.HasSuffix(key, dataset.ManifestKey(f.ck.Name)) {

@@ -442,8 +442,11 @@ func (c *Controller) recheckCopies(ctx context.Context, ln LawNow) (removed, unj
 // store a staging holds is deferred: the controller tries it again on its
 // next ticks (retryWithdrawals).
 func (c *Controller) withdrawIfDenied(ctx context.Context, cp stagedCopy, ln LawNow) (string, bool, error) {
-	today := c.today()
-	dec, from, site, resume, ok, err := c.copyDecision(ctx, cp, ln, today)
+	// Judged on every day it is now somewhere (copyDecisionAt); the
+	// withdrawal's record carries the UTC day.
+	now := c.cfg.Now()
+	today := transfer.Today(now)
+	dec, from, site, resume, ok, err := c.copyDecisionAt(ctx, cp, ln, now)
 	if err != nil {
 		return "", false, err
 	}

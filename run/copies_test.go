@@ -137,8 +137,9 @@ func TestStagedCopyWithdrawnWhenLicenceEnds(t *testing.T) {
 		t.Fatal("the staging left no chunk at the site")
 	}
 	withdrawn := func() *transfer.Withdrawn { return firstWithdrawal(t, e.st) }
-	// Checks run while the licence is in force: the copy stays.
-	clk.set(time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC))
+	// Checks run while the licence is in force everywhere on Earth (at
+	// 09:00 UTC the 16th has begun nowhere): the copy stays.
+	clk.set(time.Date(2026, 6, 15, 9, 0, 0, 0, time.UTC))
 	e.c.Nudge()
 	time.Sleep(300 * time.Millisecond)
 	if w := withdrawn(); w != nil {

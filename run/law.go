@@ -341,7 +341,13 @@ func (c *Controller) lawTick(ctx context.Context) {
 		c.retryWithdrawals(ctx, ln)
 		return
 	}
-	today := c.today()
+	// The law changes for the check on the day a rule starts or ends
+	// anywhere on Earth: the newest day begun somewhere (transfer.Latest),
+	// up to 14 hours before it begins in UTC. Checked by the UTC day, a
+	// copy a rule forbids from D stayed until D began in UTC, while D had
+	// begun east of it. The check records that day: it judged the law
+	// through it.
+	today := transfer.Latest(c.cfg.Now())
 	// Owners' updates of registered documents, through any replica: the
 	// runs' cached worlds of their tenants are dropped before any check.
 	if err := c.docUpdates(ctx); err != nil {
@@ -850,7 +856,7 @@ func (c *Controller) recheckRun(ctx context.Context, r *Run, ln LawNow) (string,
 	if err != nil {
 		return c.leaveUnjudged(ctx, r, ln, err)
 	}
-	dec, err := placementLaw(w, job, w.Site(r.Site), r.Placement.Pool, c.today(), ln.Law, ln.Exports)
+	dec, err := placementLawAt(w, job, w.Site(r.Site), r.Placement.Pool, c.cfg.Now(), ln)
 	if err != nil {
 		return c.leaveUnjudged(ctx, r, ln, err)
 	}
@@ -908,7 +914,7 @@ func (c *Controller) recheckTarget(ctx context.Context, r *Run, ln LawNow) (stri
 		}
 		return "", nil // the re-plan meets the same error and holds the run
 	}
-	dec, err := placementLaw(w, job, w.Site(target.Site), target.Pool, c.today(), ln.Law, ln.Exports)
+	dec, err := placementLawAt(w, job, w.Site(target.Site), target.Pool, c.cfg.Now(), ln)
 	if notJudged(err) {
 		return "", err
 	}
@@ -1108,6 +1114,13 @@ func (c *Controller) retryHeld(ctx context.Context, r *Run, admitting bool) (boo
 	}
 	if held != "" {
 		return false, c.stillHeld(ctx, r.ID, held, policy.CodeDenied, r.Hold.UntilRule, ln.Rev, "", nil)
+	}
+	plan, held, rule, err := lawfulEverywhereNow(w, job, plan, c.cfg.Now(), ln)
+	if err != nil {
+		return false, err
+	}
+	if held != "" {
+		return false, c.stillHeld(ctx, r.ID, held, policy.CodeDenied, rule, ln.Rev, "", nil)
 	}
 	pl, rank, skipped, runnable := bestRunnable(plan.Placements)
 	if !runnable {

@@ -250,7 +250,9 @@ func TestLawCheckForCopyFactRetried(t *testing.T) {
 	ctx := context.Background()
 	var fs *flakyRuns
 	f := newLawCheckFixture(t, func(st store.Store) store.Store { fs = &flakyRuns{Store: st}; return fs })
-	clk := &clock{t: time.Date(2026, 6, 10, 12, 0, 0, 0, time.UTC)}
+	// At 09:00 UTC no later day than the 10th has begun anywhere: the
+	// check is recorded for the 10th (it records the latest day begun).
+	clk := &clock{t: time.Date(2026, 6, 10, 9, 0, 0, 0, time.UTC)}
 	c := f.stagingController(func(cfg *Config) { cfg.Now, cfg.Stager.Now = clk.Now, clk.Now })
 	if _, _, err := f.rs.Apply(ctx, rules.Change{Files: []policy.File{licencedTransferPack("test-licenced-sg", "SG")}}, "admin", "test", time.Now()); err != nil {
 		t.Fatal(err)

@@ -324,6 +324,13 @@ func (c *Controller) replan(ctx context.Context, r *Run) (bool, error) {
 	if err != nil {
 		return c.failJudged(ctx, r, err, fmt.Sprintf("re-plan after leaving %s: %v", r.Migration.From, err))
 	}
+	plan, held, rule, err := lawfulEverywhereNow(w, job, plan, c.cfg.Now(), ln)
+	if err != nil {
+		return false, err // not judged: the re-plan is tried again
+	}
+	if held != "" {
+		return c.hold(ctx, r, fmt.Sprintf("left %s; %s", r.Migration.From, held), policy.CodeDenied, rule, ln.Rev)
+	}
 	placements := plan.Placements
 	if until, err := catalog.ParseDate(r.Migration.Until); err == nil && !until.IsZero() {
 		// Moving ahead of a rule's date: the new place must be lawful then too.
@@ -613,10 +620,12 @@ func (c *Controller) moveOne(ctx context.Context, r *Run, ck *Checkpoint, target
 	if err := c.lawBehind(); err != nil {
 		return nil, "", err
 	}
-	// The day the law is asked about is the one the ledger records: read
-	// once, so that a midnight between the two cannot record another.
-	day := c.today()
-	dec, err := c.checkpointLaw(w, job, from, to, day)
+	// The instant the law is asked about (every day it falls on somewhere
+	// on Earth) gives the day the ledger records: read once, so that a
+	// midnight between the two cannot record another.
+	at := c.cfg.Now()
+	day := transfer.Today(at)
+	dec, _, err := c.checkpointLawAt(w, job, from, to, at)
 	if notJudged(err) {
 		return nil, "", err
 	}
@@ -689,26 +698,27 @@ func (c *Controller) moveOne(ctx context.Context, r *Run, ck *Checkpoint, target
 	// first check's would. Without this the copy stopped at midnight as a
 	// store's passing failure, and the run waited out a retry only to be
 	// judged by the next try.
-	judge := func(day catalog.Date) (transfer.Entry, error) {
+	judge := func(at time.Time) (transfer.Entry, error) {
 		if err := c.lawBehind(); err != nil {
 			return transfer.Entry{}, err
 		}
-		dec, err := c.checkpointLaw(w, job, from, to, day)
+		dec, refused, err := c.checkpointLawAt(w, job, from, to, at)
 		if notJudged(err) {
 			return transfer.Entry{}, err
 		}
 		if err != nil {
-			return transfer.Entry{}, &transfer.DeniedError{Dataset: ck.Name, From: from.Spec.Country, To: to.Spec.Country, AsOf: day, Denials: dec.Denials}
+			return transfer.Entry{}, &transfer.DeniedError{Dataset: ck.Name, From: from.Spec.Country, To: to.Spec.Country, AsOf: refused, Denials: dec.Denials}
 		}
 		next := e
-		next.Rules, next.AsOf = decisionRules(dec), day.String()
+		next.Rules, next.AsOf = decisionRules(dec), transfer.Today(at).String()
 		return next, nil
 	}
 	// The copy keeps this controller's clock, the one its law is asked by:
 	// on another, it would judge a day this check never saw.
 	stager := *c.cfg.Stager
 	stager.Now = c.cfg.Now
-	res, err := stager.Copy(lctx, transfer.CopyRequest{Name: ck.Name, Sealer: sealer, Src: src, Dst: dst, Tenant: r.Tenant, Entry: e, Pin: ck.SHA256, Judge: judge})
+	res, err := stager.Copy(lctx, transfer.CopyRequest{Name: ck.Name, Sealer: sealer, Src: src, Dst: dst, Tenant: r.Tenant, Entry: e, Pin: ck.SHA256, Judge: judge,
+		JudgedAt: at})
 	if notJudged(err) {
 		// The law could not be asked about the new day (the ledger of
 		// exports unread, or a rules revision this server cannot load):

@@ -18,15 +18,28 @@ import (
 	"meridian.dev/meridian/seal"
 )
 
-// turningClock is a clock that reads testDay until turn is called, and
-// the next day after.
-type turningClock struct{ turned atomic.Bool }
+// turningClock is a clock that reads from until it is turned, and to
+// after; unset, from is 09:00 UTC on testDay's date and to a day later.
+// At 09:00 UTC no day after the UTC day has begun anywhere (Days): the
+// law is asked about the 14th and 15th, and after the turn about the
+// 15th and 16th.
+type turningClock struct {
+	turned   atomic.Bool
+	from, to time.Time
+}
 
 func (c *turningClock) now() time.Time {
-	if c.turned.Load() {
-		return testDay.AddDate(0, 0, 1)
+	from, to := c.from, c.to
+	if from.IsZero() {
+		from = testDay.Add(-3 * time.Hour)
 	}
-	return testDay
+	if to.IsZero() {
+		to = from.AddDate(0, 0, 1)
+	}
+	if c.turned.Load() {
+		return to
+	}
+	return from
 }
 
 // turnAfterConfirm is a ledger that turns the clock once its first
@@ -170,10 +183,11 @@ func TestStageRecordsTheDayItMoves(t *testing.T) {
 	if res.AsOf != "2026-01-16" || res.Totals == nil || res.Totals.ChunksSent != total {
 		t.Fatalf("result as of %s, totals %+v; want the 16th and %d chunks", res.AsOf, res.Totals, total)
 	}
-	// Asked on the 15th before the stores are read and again about the
-	// contents read (CopyRequest.Contents), then once on the 16th.
-	if strings.Join(law.asked, ",") != "2026-01-15,2026-01-15,2026-01-16" {
-		t.Fatalf("the law was asked about %v; want the 15th (twice: then the contents read) and then the 16th", law.asked)
+	// Asked about the 14th and 15th (the days it is at 09:00 UTC on the
+	// 15th somewhere) before the stores are read and again about the
+	// contents read (CopyRequest.Contents), then about the 15th and 16th.
+	if strings.Join(law.asked, ",") != "2026-01-14,2026-01-15,2026-01-14,2026-01-15,2026-01-15,2026-01-16" {
+		t.Fatalf("the law was asked about %v; want the 14th and 15th (twice: then the contents read) and then the 15th and 16th", law.asked)
 	}
 	intents, confs := ledgerDays(t, f)
 	if len(intents) != total+1 || len(confs) != total+1 {
@@ -270,5 +284,145 @@ func TestCopyStopsWhenTheDayTurns(t *testing.T) {
 	}
 	if n := chunksAtSite(t, f); n != 1 || manifestAtSite(f) {
 		t.Fatalf("%d chunks at the site (manifest there: %v); want the one batch of the 15th", n, manifestAtSite(f))
+	}
+}
+
+// TestAttackStageOnRuleEveEastOfUTC: a rule in force from 1 March denies
+// CN to US. At 20:00 UTC on 28 February it is already 1 March from UTC+4
+// eastward (Beijing: 04:00 on the 1st), and the rule is in force there;
+// judged by the UTC day alone, the staging was allowed until midnight UTC.
+// It is refused, as of the 1st, naming the rule and the time zones.
+func TestAttackStageOnRuleEveEastOfUTC(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, 2, 64<<10, "")
+	f.site.Spec.Country = "US"
+	law, err := policy.New(policy.Options{NoBuiltin: true, Files: []policy.File{{Name: "cn-us.yaml", Data: []byte(`apiVersion: meridian.dev/v1alpha1
+kind: RulePack
+metadata: {name: cn-us}
+rules:
+  - id: test-no-cn-us-from-march
+    title: No CN data to the US from 1 March
+    jurisdiction: CN
+    kind: data-transfer
+    scope: transfer
+    effect: deny
+    effectiveFrom: 2026-03-01
+    enforcement: in-force
+    confidence: confirmed
+    sources: ["test pack of transfer/day_test.go"]
+    message: dataset {dataset.name} would move to {transfer.to}
+    condition: "transfer.from == 'CN' && transfer.to == 'US'"
+`)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := f.request()
+	req.Query.Countries = map[string]*catalog.Country{"CN": {}, "US": {}}
+	s := f.stager()
+	s.Law = law
+	// The day before, the rule is in force nowhere: the staging's
+	// refusal below is the rule's, not the pack's on every day.
+	s.Now = func() time.Time { return time.Date(2026, 2, 28, 9, 0, 0, 0, time.UTC) }
+	if err := s.Allows(req.Query, f.ds, f.site); err != nil {
+		t.Fatalf("Allows at 09:00 UTC on 28 February, before 1 March began anywhere: %v", err)
+	}
+	s.Now = func() time.Time { return time.Date(2026, 2, 28, 20, 0, 0, 0, time.UTC) }
+	_, err = s.Stage(ctx, req)
+	var de *DeniedError
+	if !errors.As(err, &de) {
+		t.Fatalf("Stage on the eve of a rule east of UTC: %v, want *DeniedError", err)
+	}
+	if de.AsOf.String() != "2026-03-01" || len(de.Denials) == 0 || de.Denials[0].Rule != "test-no-cn-us-from-march" {
+		t.Fatalf("refused as of %s by %+v; want the rule in force from 2026-03-01", de.AsOf, de.Denials)
+	}
+	if !strings.Contains(err.Error(), "rule test-no-cn-us-from-march") || !strings.Contains(err.Error(), "in some time zone") {
+		t.Fatalf("refusal %q does not name the rule and the time zone", err)
+	}
+	if n := chunksAtSite(t, f); n != 0 {
+		t.Fatalf("%d chunks reached the site", n)
+	}
+	// The run's check before staging (Allows) refuses it too.
+	if err := s.Allows(req.Query, f.ds, f.site); !errors.As(err, &de) {
+		t.Fatalf("Allows on the eve: %v, want *DeniedError", err)
+	}
+}
+
+// TestStageRecordsTheUTCDay: a staging at 20:00 UTC on 28 February, judged
+// on the 28th and 1 March (lawful on both), is recorded in the ledger as
+// of the 28th, the UTC day it moved on: the record is not a gate.
+func TestStageRecordsTheUTCDay(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, 2, 64<<10, "")
+	law := &dayLaw{}
+	s := f.stager()
+	s.Law = law
+	s.Now = func() time.Time { return time.Date(2026, 2, 28, 20, 0, 0, 0, time.UTC) }
+	res, err := s.Stage(ctx, f.request())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.AsOf != "2026-02-28" {
+		t.Fatalf("staging recorded as of %s; want the UTC day 2026-02-28", res.AsOf)
+	}
+	intents, confs := ledgerDays(t, f)
+	for _, d := range append(intents, confs...) {
+		if d != "2026-02-28" {
+			t.Fatalf("intents as of %v, confirmations as of %v; want the UTC day", intents, confs)
+		}
+	}
+	if !strings.Contains(strings.Join(law.asked, ","), "2026-03-01") {
+		t.Fatalf("the law was asked about %v; want 1 March too", law.asked)
+	}
+}
+
+// TestStageStopsWhenADayBeginsEastOfUTC: a staging begun at 09:00 UTC on
+// the 15th, lawful then, is still sending at 11:00 UTC, when the 16th has
+// begun at UTC+14. A rule in force from the 16th stops it there, on the
+// same UTC day: nothing more moves.
+func TestStageStopsWhenADayBeginsEastOfUTC(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, 4, 200<<10, "")
+	clock := &turningClock{from: testDay.Add(-3 * time.Hour), to: testDay.Add(-time.Hour)}
+	law := &dayLaw{deny: map[string]bool{"2026-01-16": true}}
+	s := f.stager()
+	s.Law, s.Now, s.Batch, s.Workers = law, clock.now, 1, 1
+	s.Ledger = &turnAfterConfirm{FileLedger: f.ledger, clock: clock}
+	_, err := s.Stage(ctx, f.request())
+	var de *DeniedError
+	if !errors.As(err, &de) || de.AsOf.String() != "2026-01-16" {
+		t.Fatalf("Stage running into the 16th east of UTC: %v, want the refusal as of 2026-01-16", err)
+	}
+	if n := chunksAtSite(t, f); n != 1 || manifestAtSite(f) {
+		t.Fatalf("%d chunks at the site (manifest there: %v); want the one batch sent before", n, manifestAtSite(f))
+	}
+}
+
+// TestDays: the dates an instant falls on somewhere on Earth.
+func TestDays(t *testing.T) {
+	for _, c := range []struct {
+		at   string
+		want string
+	}{
+		{"2026-02-28T20:00:00Z", "2026-02-28,2026-03-01"},
+		{"2026-02-28T09:59:59Z", "2026-02-27,2026-02-28"},
+		{"2026-02-28T10:00:00Z", "2026-02-27,2026-02-28,2026-03-01"},
+		{"2026-02-28T12:00:00Z", "2026-02-28,2026-03-01"},
+		{"2026-12-31T23:00:00Z", "2026-12-31,2027-01-01"},
+		{"2026-03-01T05:00:00+09:00", "2026-02-28,2026-03-01"},
+	} {
+		at, err := time.Parse(time.RFC3339, c.at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, d := range Days(at) {
+			got = append(got, d.String())
+		}
+		if strings.Join(got, ",") != c.want {
+			t.Errorf("Days(%s) = %v, want %s", c.at, got, c.want)
+		}
+		if l := Latest(at).String(); l != got[len(got)-1] {
+			t.Errorf("Latest(%s) = %s, want %s", c.at, l, got[len(got)-1])
+		}
 	}
 }

@@ -71,8 +71,10 @@ func evaluatedRules(l Law, asOf catalog.Date) []string {
 // denial with its rule, reason and source.
 type DeniedError struct {
 	Dataset, From, To string
-	AsOf              catalog.Date
-	Denials           []policy.Finding
+	// AsOf is the day whose law refused: the UTC day, or another day it
+	// was somewhere on Earth (Days), which each denial then names.
+	AsOf    catalog.Date
+	Denials []policy.Finding
 }
 
 func (e *DeniedError) Error() string {
@@ -126,4 +128,36 @@ func (BasisLaw) EvaluateTransfer(q policy.Query, ds *catalog.Dataset, to string)
 			Message: fmt.Sprintf("%s data may not leave %s for %s without a declared transfer basis", ds.Spec.Classification, from, to),
 			Source:  basisSource}}}
 	}
+}
+
+// ZoneNote says, of a refusal as of day taken on the UTC day today, why a
+// day other than today's was asked: it is that day now in some time zone
+// (Days). It is empty when day is today or today is not known.
+func ZoneNote(day, today catalog.Date) string { return zoneNote(day, today) }
+
+func zoneNote(day, today catalog.Date) string {
+	switch {
+	case today.IsZero() || day.Equal(today.Time):
+		return ""
+	case day.After(today):
+		return fmt.Sprintf(" (it is %s already in some time zone, and its rules are in force there)", day)
+	default:
+		return fmt.Sprintf(" (it is still %s in some time zone, and its rules are in force there)", day)
+	}
+}
+
+// Zoned is findings with each message saying, when day is not today (the
+// UTC day), that it is day in some time zone (ZoneNote): a refusal on the
+// eve of a rule names the rule and why it binds already.
+func Zoned(findings []policy.Finding, day, today catalog.Date) []policy.Finding {
+	note := ZoneNote(day, today)
+	if note == "" || len(findings) == 0 {
+		return findings
+	}
+	out := make([]policy.Finding, len(findings))
+	for i, f := range findings {
+		f.Message += note
+		out[i] = f
+	}
+	return out
 }

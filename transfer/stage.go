@@ -67,7 +67,8 @@ type Request struct {
 	Tenant     string
 	SitePrefix string
 	// Query carries whatever else the law needs (organisation, job); its
-	// AsOf is replaced by today.
+	// AsOf is replaced: the law is asked about every day it is now
+	// somewhere on Earth (Days), and the ledger records the UTC day.
 	Query policy.Query
 	RunID string
 }
@@ -80,14 +81,6 @@ type Result struct {
 	Reconciled int // objects of earlier, interrupted stagings found at the site and confirmed
 	Decision   policy.Decision
 }
-
-// Today is the UTC date of now.
-func Today(now time.Time) catalog.Date {
-	d, _ := catalog.ParseDate(now.UTC().Format(catalog.DateLayout))
-	return d
-}
-
-func (s *Stager) today() catalog.Date { return Today(s.now()) }
 
 func (s *Stager) now() time.Time {
 	if s.Now != nil {
@@ -144,10 +137,9 @@ func (s *Stager) Stage(ctx context.Context, req Request) (*Result, error) {
 	if s.Law == nil || s.Ledger == nil || s.Keys == nil {
 		return nil, errors.New("stage: Stager needs Law, Ledger and Keys")
 	}
-	q := req.Query
-	q.AsOf = s.today()
+	at := s.now()
 	law := pin(s.Law)
-	q, ds, dec, err := judgedBy(law, q, ds, site)
+	q, ds, dec, err := judgedAt(law, req.Query, ds, site, at)
 	if err != nil {
 		return nil, err
 	}
@@ -178,17 +170,17 @@ func (s *Stager) Stage(ctx context.Context, req Request) (*Result, error) {
 			Organization: orgName(q.Org), Origin: ds.Spec.Origin, Classification: ds.Spec.Classification, Subjects: ds.Spec.Subjects,
 			Registration: q.Registration(ds)}
 	}
-	// A staging that runs past midnight moves the rest on another day,
-	// which the law may judge otherwise (a rule in force from that day):
-	// it is asked again, and what moves then is recorded as of that day.
-	judge := func(day catalog.Date) (Entry, error) {
-		q.AsOf = day
+	// A staging that runs on until another day begins somewhere on Earth
+	// (or past midnight UTC) moves the rest on days the law may judge
+	// otherwise (a rule in force from that day): it is asked again, about
+	// each day of then, and what moves then is recorded as of its UTC day.
+	judge := func(at time.Time) (Entry, error) {
 		law := pin(s.Law) // the law in force now, which may be a newer revision
-		dec = law.EvaluateTransfer(q, ds, site.Spec.Country)
-		if !lawAllows(dec) {
-			return Entry{}, &DeniedError{Dataset: name, From: ds.Spec.Origin, To: site.Spec.Country, AsOf: day, Denials: dec.Denials}
+		var err error
+		if q, dec, err = judgedOn(law, q, ds, site, at); err != nil {
+			return Entry{}, err
 		}
-		return entryOf(law, dec, day), nil
+		return entryOf(law, dec, q.AsOf), nil
 	}
 	// What the staging reads is what it sends, and whose people it
 	// counts: contents swapped in the store under the same registration
@@ -200,10 +192,10 @@ func (s *Stager) Stage(ctx context.Context, req Request) (*Result, error) {
 		maps.Copy(regs, q.Registrations)
 		regs[name] = policy.StagedRegistration(q.Registration(ds), digest)
 		q.Registrations = regs
-		return judge(q.AsOf)
+		return judge(at)
 	}
 	res, err := s.Copy(ctx, CopyRequest{Name: name, Sealer: sealer, Src: src, Dst: dst, Tenant: req.Tenant, Entry: entryOf(law, dec, q.AsOf), Judge: judge,
-		Contents: contents})
+		Contents: contents, JudgedAt: at})
 	if err != nil {
 		return nil, fmt.Errorf("stage %s to %s: %w", name, site.Metadata.Name, err)
 	}
@@ -243,14 +235,63 @@ func judgedBy(law Law, q policy.Query, ds *catalog.Dataset, site *catalog.Site) 
 }
 
 // Allows asks the law in force, as a staging of ds to site does, whether
-// ds may move there in query q (as of q.AsOf; ds among q.Datasets, or
-// none): a *DeniedError when not.
+// ds may move there now in query q (ds among q.Datasets, or none; q.AsOf
+// is replaced by each day it is now somewhere on Earth, as a staging's
+// is): a *DeniedError when not.
 func (s *Stager) Allows(q policy.Query, ds *catalog.Dataset, site *catalog.Site) error {
 	if s.Law == nil {
 		return errors.New("stage: Stager needs Law, Ledger and Keys")
 	}
-	_, _, _, err := judgedBy(pin(s.Law), q, ds, site)
+	_, _, _, err := judgedAt(pin(s.Law), q, ds, site, s.now())
 	return err
+}
+
+// judgedAt is judgedBy for a transfer at the instant at: the law must
+// allow it on every day at falls on somewhere on Earth (Days), not only
+// on the UTC day, for a rule is in force in a time zone from the moment
+// its day begins there. The first refusal is returned, as of the day that
+// refused; else the query and decision as of the UTC day, which the
+// ledger records.
+func judgedAt(law Law, q policy.Query, ds *catalog.Dataset, site *catalog.Site, at time.Time) (policy.Query, *catalog.Dataset, policy.Decision, error) {
+	today := Today(at)
+	var out policy.Query
+	var located *catalog.Dataset
+	var dec policy.Decision
+	for _, day := range Days(at) {
+		q.AsOf = day
+		dq, dl, d, err := judgedBy(law, q, ds, site)
+		if err != nil {
+			var de *DeniedError
+			if errors.As(err, &de) {
+				de.Denials = Zoned(de.Denials, day, today)
+			}
+			return dq, dl, d, err
+		}
+		if day.Equal(today.Time) {
+			out, located, dec = dq, dl, d
+		}
+	}
+	return out, located, dec, nil
+}
+
+// judgedOn is judgedAt for a query and dataset already located (a
+// staging's, asked again during its copy): the query as of the UTC day
+// of at and its decision, or the first refusal.
+func judgedOn(law Law, q policy.Query, ds *catalog.Dataset, site *catalog.Site, at time.Time) (policy.Query, policy.Decision, error) {
+	today := Today(at)
+	var out policy.Decision
+	for _, day := range Days(at) {
+		q.AsOf = day
+		dec := law.EvaluateTransfer(q, ds, site.Spec.Country)
+		if !lawAllows(dec) {
+			return q, dec, &DeniedError{Dataset: ds.Metadata.Name, From: ds.Spec.Origin, To: site.Spec.Country, AsOf: day, Denials: Zoned(dec.Denials, day, today)}
+		}
+		if day.Equal(today.Time) {
+			out = dec
+		}
+	}
+	q.AsOf = today
+	return q, out, nil
 }
 
 func storeSites(q policy.Query, dst *catalog.Site) []*catalog.Site {
@@ -281,14 +322,21 @@ type CopyRequest struct {
 	// the same name, which authenticates as well, is refused before
 	// anything is sent.
 	Pin string
-	// Judge, when set, asks the law again when the copy reaches a day
-	// other than the one Entry.AsOf names, before anything more moves: it
-	// returns the Entry to record from then on, or the refusal
-	// (*DeniedError) that stops the copy. Without it, a copy that reaches
-	// another day than the one it began on stops there (ErrDayChanged, a
-	// passing failure), so that its caller asks the law about the new day
-	// before the rest is sent.
-	Judge func(day catalog.Date) (Entry, error)
+	// Judge, when set, asks the law again when the copy reaches a UTC day
+	// other than the one Entry.AsOf names, or a day begins somewhere on
+	// Earth that was not begun at JudgedAt (Latest), before anything more
+	// moves: it judges the copy at the instant at, on each of Days(at),
+	// and returns the Entry to record from then on (as of Today(at)), or
+	// the refusal (*DeniedError) that stops the copy. Without it, a copy
+	// that reaches another day than the ones it began on stops there
+	// (ErrDayChanged, a passing failure), so that its caller asks the law
+	// about the new day before the rest is sent.
+	Judge func(at time.Time) (Entry, error)
+	// JudgedAt is the instant the law was asked about Entry at: the copy
+	// is judged again once a day begins anywhere that had not begun then.
+	// Zero: only Entry.AsOf is known judged, and a copy that finds a later
+	// day begun somewhere is judged again before its first object.
+	JudgedAt time.Time
 	// Contents, when set, is given the identity of the contents the copy
 	// read (ContentsDigest of its manifest) before anything is sent: it
 	// returns the Entry to record, the law asked again about those
@@ -332,11 +380,16 @@ func (s *Stager) Copy(ctx context.Context, cr CopyRequest) (*Result, error) {
 	}
 	e.Staging = staging
 	e.Chunks, e.Bytes = len(chunks), m.TotalBytes()
-	c := &copier{s: s, cr: cr, e: e, day: dayOf(s.now()), chunks: chunks, staleAge: time.Hour}
+	now := s.now()
+	c := &copier{s: s, cr: cr, e: e, day: dayOf(now), last: Latest(now).String(), chunks: chunks, staleAge: time.Hour}
 	if cr.Judge != nil {
-		// The day the law was asked about: a copy begun after midnight
-		// asks again before its first object.
-		c.day = e.AsOf
+		// The days the law was asked about: a copy begun after midnight,
+		// or after another day began east of UTC, asks again before its
+		// first object.
+		c.day, c.last = e.AsOf, e.AsOf
+		if !cr.JudgedAt.IsZero() {
+			c.last = Latest(cr.JudgedAt).String()
+		}
 	}
 	reconciled, err := c.reconcile(ctx)
 	if err != nil {
@@ -446,8 +499,10 @@ type copier struct {
 	cr CopyRequest
 	e  Entry
 	// day is the UTC date (catalog.DateLayout) the law judged the copy
-	// for: nothing is sent on another.
-	day string
+	// for, and last the latest date begun somewhere on Earth then
+	// (Latest): nothing is sent on another UTC day, or once a later day
+	// has begun somewhere, before the law is asked again.
+	day, last string
 	// pending holds the chunks the ledger records as abandoned (never
 	// having arrived) and unconfirmed, by key, with their intent: those
 	// abandoned before this copy, as its reconcile read them, and by its
@@ -562,28 +617,34 @@ func (c *copier) pendingChunks() []dataset.ChunkRef {
 	return out
 }
 
-// lawful makes sure the law was asked about today before more is sent:
-// on another day than c.day it asks cr.Judge again and records what moves
-// from then on as of today, or stops the copy.
+// lawful makes sure the law was asked about every day it is now somewhere
+// before more is sent: on another UTC day than c.day, or once a day after
+// c.last has begun somewhere, it asks cr.Judge again and records what
+// moves from then on as of today, or stops the copy.
 func (c *copier) lawful() error {
 	now := c.s.now()
 	if err := c.sameDay(now); err == nil || c.cr.Judge == nil {
 		return err
 	}
-	e, err := c.cr.Judge(Today(now))
+	e, err := c.cr.Judge(now)
 	if err != nil {
 		return err
 	}
 	e.Staging, e.Chunks, e.Bytes = c.e.Staging, c.e.Chunks, c.e.Bytes
-	c.e, c.day = e, dayOf(now)
+	c.e, c.day, c.last = e, dayOf(now), Latest(now).String()
 	return nil
 }
 
-// sameDay is nil while now is on the day the law judged the copy for
-// (c.day), and ErrDayChanged after.
+// sameDay is nil while now is on the UTC day the law judged the copy for
+// (c.day) and no later day than c.last has begun anywhere, and
+// ErrDayChanged after. The days that end west of UTC only lift rules, and
+// do not call for a new judgement.
 func (c *copier) sameDay(now time.Time) error {
 	if today := dayOf(now); today != c.day {
 		return fmt.Errorf("%w: judged for %s, and it is now %s", ErrDayChanged, c.day, today)
+	}
+	if latest := Latest(now).String(); latest != c.last {
+		return fmt.Errorf("%w: judged while the latest day on Earth was %s, and %s has begun", ErrDayChanged, c.last, latest)
 	}
 	return nil
 }

@@ -1,0 +1,165 @@
+package run
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/policy"
+	"meridian.dev/meridian/transfer"
+)
+
+// A decision the controller takes now (an attempt's start, a checkpoint's
+// copy, whether a staged copy may stay) is lawful only if it is lawful on
+// every day it is now somewhere on Earth (transfer.Days): a rule is in
+// force in a time zone from the moment its day begins there, up to 14
+// hours before it begins in UTC, and a rule that ends on a day binds until
+// that day has begun everywhere, 12 hours after it begins in UTC. Judged
+// by the UTC day alone, a run started or a copy made on the eve of a rule
+// east of UTC broke it. What the controller records of the decision (an
+// audit record's or a ledger entry's day) stays the UTC day.
+
+// onEveryDay judges a decision taken at the instant at with judge, on each
+// day at falls on somewhere on Earth: the first refusal of the law
+// (policy.CodeDenied) there is, its denials noting the day that refused;
+// else the first decision that did not allow (undetermined); else the
+// decision of the UTC day. An error ends the judgement as it is.
+func onEveryDay(at time.Time, judge func(day catalog.Date) (policy.Decision, error)) (policy.Decision, error) {
+	today := transfer.Today(at)
+	var out, refused policy.Decision
+	found := false
+	for _, day := range transfer.Days(at) {
+		dec, err := judge(day)
+		if err != nil {
+			return dec, err
+		}
+		if !dec.Allowed {
+			dec = zoned(dec, day, today)
+			if hasCode(dec, policy.CodeDenied) {
+				return dec, nil
+			}
+			if !found {
+				refused, found = dec, true
+			}
+			continue
+		}
+		if day.Equal(today.Time) {
+			out = dec
+		}
+	}
+	if found {
+		return refused, nil
+	}
+	return out, nil
+}
+
+// zoned is dec with each denial saying, when day is not today (the UTC
+// day), that it is that day in some time zone (transfer.Zoned).
+func zoned(dec policy.Decision, day, today catalog.Date) policy.Decision {
+	dec.Denials = transfer.Zoned(dec.Denials, day, today)
+	return dec
+}
+
+// placementLawAt is placementLaw for a decision taken at the instant at:
+// lawful only if lawful on every day it is then somewhere (onEveryDay).
+func placementLawAt(w *catalog.World, job *catalog.TrainingJob, site *catalog.Site, poolIdx int, at time.Time, ln LawNow) (policy.Decision, error) {
+	return onEveryDay(at, func(day catalog.Date) (policy.Decision, error) {
+		return placementLaw(w, job, site, poolIdx, day, ln.Law, ln.Exports)
+	})
+}
+
+// checkpointLawAt is checkpointLaw for a copy made at the instant at: the
+// copy may be made only if every day it is then somewhere allows it. It
+// answers the day whose law refused (else the UTC day, the one the ledger
+// records) with checkpointLaw's decision and error, the refusal's naming
+// that day.
+func (c *Controller) checkpointLawAt(w *catalog.World, job *catalog.TrainingJob, from, to *catalog.Site, at time.Time) (policy.Decision, catalog.Date, error) {
+	today := transfer.Today(at)
+	var out policy.Decision
+	for _, day := range transfer.Days(at) {
+		dec, err := c.checkpointLaw(w, job, from, to, day)
+		if err != nil {
+			if note := transfer.ZoneNote(day, today); note != "" && !notJudged(err) {
+				err = fmt.Errorf("%w%s", err, note)
+			}
+			return zoned(dec, day, today), day, err
+		}
+		if day.Equal(today.Time) {
+			out = dec
+		}
+	}
+	return out, today, nil
+}
+
+// copyDecisionAt is copyDecision for a staged copy judged at the instant
+// at: it may stay only where every day it is then somewhere lets it
+// (onEveryDay). A rule that forbids it from a day withdraws it once that
+// day has begun anywhere, up to 14 hours before the day begins in UTC.
+func (c *Controller) copyDecisionAt(ctx context.Context, cp stagedCopy, ln LawNow, at time.Time) (dec policy.Decision, from string, site *catalog.Site, resume, ok bool, err error) {
+	// A day the copy could not be judged for leaves it undetermined,
+	// unless another day refuses it.
+	judged := true
+	dec, err = onEveryDay(at, func(day catalog.Date) (policy.Decision, error) {
+		d, f, s, r, k, err := c.copyDecision(ctx, cp, ln, day)
+		if err != nil {
+			return d, err
+		}
+		if !k {
+			judged = false
+			return policy.Decision{Allowed: true}, nil
+		}
+		from, site, resume = f, s, r
+		return d, nil
+	})
+	if err != nil {
+		return policy.Decision{}, "", nil, false, false, err
+	}
+	if !judged && !hasCode(dec, policy.CodeDenied) {
+		return policy.Decision{}, "", nil, false, false, nil
+	}
+	return dec, from, site, resume, true, nil
+}
+
+// lawfulEverywhereNow keeps, of plan's placements, those lawful at the
+// instant at on every other day than the UTC day it is then somewhere on
+// Earth (the plan judged the UTC day, its as-of day, and its lawfulUntil
+// keeps that meaning). Without it a re-plan on the eve of a rule east of
+// UTC chose the place the attempt's start then refused (lawfulNow), and
+// the run left it, only to choose it again. When none is left, held says
+// why and rule names the first refusal's rule; the plan is then returned
+// as it was.
+func lawfulEverywhereNow(w *catalog.World, job *catalog.TrainingJob, plan *planner.Plan, at time.Time, ln LawNow) (out *planner.Plan, held, rule string, err error) {
+	if len(plan.Placements) == 0 || ln.Law == nil {
+		return plan, "", "", nil // nothing to keep, or no law to ask (as lawfulNow)
+	}
+	today := transfer.Today(at)
+	var keep []planner.Placement
+	var refused policy.Decision
+	for _, p := range plan.Placements {
+		dec, err := onEveryDay(at, func(day catalog.Date) (policy.Decision, error) {
+			if day.Equal(today.Time) {
+				return policy.Decision{Allowed: true}, nil // the plan's own day
+			}
+			return placementLaw(w, job, w.Site(p.Site), p.Pool, day, ln.Law, ln.Exports)
+		})
+		if notJudged(err) {
+			return nil, "", "", err
+		}
+		if err == nil && dec.Allowed {
+			keep = append(keep, p)
+		} else if refused.Denials == nil {
+			refused = dec
+		}
+	}
+	if len(keep) == 0 {
+		return plan, fmt.Sprintf("no placement lawful as of %s is lawful now in every time zone (rules revision %d): %s", today, ln.Rev, denialText(refused)), firstRule(refused), nil
+	}
+	if len(keep) == len(plan.Placements) {
+		return plan, "", "", nil
+	}
+	cp := *plan
+	cp.Placements = keep
+	return &cp, "", "", nil
+}
