@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
 
 	"meridian.dev/meridian/internal/atomicfile"
 )
@@ -82,4 +85,50 @@ func wrapperPid(dir string) int {
 		return rec.Pid
 	}
 	return readPid(dir)
+}
+
+// launchEndSuffix names the file beside a job's launch record in which
+// its wrapper keeps when the job's command ended (STATE/launches/KEY.end):
+// seconds since the epoch, a fraction where the wrapper's date(1) tells
+// one, and a newline.
+const launchEndSuffix = ".end"
+
+// maxLaunchEnd bounds the end record the server reads back.
+const maxLaunchEnd = 64
+
+// readLaunchEnd is the end the job's wrapper kept (launchEndSuffix),
+// read as the server's own record (readOwn); false where there is none
+// or it cannot be read or holds no time: the caller then takes the exit
+// code file's change time, which is never earlier.
+func readLaunchEnd(dir string) (time.Time, bool) {
+	data, err := readOwn(launchPath(dir)+launchEndSuffix, maxLaunchEnd, 0o600)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return parseLaunchEnd(string(data))
+}
+
+// parseLaunchEnd reads "SECONDS[.FRACTION]\n" as the wrapper writes it.
+func parseLaunchEnd(text string) (time.Time, bool) {
+	text, ok := strings.CutSuffix(text, "\n")
+	if !ok {
+		return time.Time{}, false // torn
+	}
+	secText, fracText, _ := strings.Cut(text, ".")
+	sec, err := strconv.ParseInt(secText, 10, 64)
+	if err != nil || sec <= 0 || len(fracText) > 9 {
+		return time.Time{}, false
+	}
+	var nsec int64
+	if fracText != "" {
+		frac, err := strconv.ParseUint(fracText, 10, 32)
+		if err != nil {
+			return time.Time{}, false
+		}
+		nsec = int64(frac)
+		for i := len(fracText); i < 9; i++ {
+			nsec *= 10
+		}
+	}
+	return time.Unix(sec, nsec).UTC(), true
 }

@@ -71,6 +71,14 @@ func FactoryWith(opts ...Option) backend.Factory {
 // outside any sandbox, and wrote its exit code through whatever was at
 // .exitcode.tmp when the command ended, a link to a file the server may
 // write (its database, its audit log) among them, emptying that file.
+// They are renamed into place with mv -T, which replaces what is at the
+// name and never moves into it: mv -f moved the temp into a directory
+// an exitcode (or pid) link pointed to, a directory the workload chose.
+//
+// Once its exit code is written, the wrapper keeps the time (its own
+// clock, in seconds and nanoseconds where date(1) tells them) beside the
+// job's launch record (launchEndSuffix), where the workload cannot write,
+// before it renames the exit code into place: the job's end (jobEnd).
 //
 // Each file is synced before its rename, and the job's directory after
 // it (sync(1) given a directory fsyncs it; coreutils before 8.24, which
@@ -99,7 +107,7 @@ fi
 exec 4<&-
 trap '' TERM
 if ! { rm -f "$d/.pid.tmp" && printf '%s\n' "$$" >"$d/.pid.tmp" && sync "$d/.pid.tmp" &&
-	mv -f "$d/.pid.tmp" "$d/pid" && sync "$d"; }; then
+	mv -fT "$d/.pid.tmp" "$d/pid" && sync "$d"; }; then
 	echo "meridian-job: cannot record the job's pid; not starting it" >&2
 	exit 125
 fi
@@ -114,7 +122,14 @@ trap '' TERM
 rm -f "$d/.exitcode.tmp"
 if printf '%s\n' "$c" >"$d/.exitcode.tmp"; then
 	sync "$d/.exitcode.tmp" 2>/dev/null
-	mv -f "$d/.exitcode.tmp" "$d/exitcode" && sync "$d" 2>/dev/null
+	t=$(date -u +%s.%N 2>/dev/null)
+	case $t in *[!0-9.]* | '' | *.) t=$(date -u +%s) ;; esac
+	e="${d%/*/*}/launches/${d##*/}"
+	rm -f "$e.end.tmp"
+	if printf '%s\n' "$t" >"$e.end.tmp" && sync "$e.end.tmp" 2>/dev/null; then
+		mv -fT "$e.end.tmp" "$e.end"
+	fi
+	mv -fT "$d/.exitcode.tmp" "$d/exitcode" && sync "$d" 2>/dev/null
 fi
 exit "$c"
 `
@@ -907,16 +922,42 @@ func lookAgain(dir string, look func() error) error {
 }
 
 // jobTimes is when the job in dir started and, once final, ended: when
-// its wrapper wrote its pid (fileTime) and when its exit code was put in
-// place (changeTime). Zero where the file is not there, or not a plain
-// file; an error where it cannot be looked at.
+// its wrapper wrote its pid (fileTime) and when its command ended
+// (jobEnd). Zero where the file is not there, or not a plain file; an
+// error where it cannot be looked at.
 func jobTimes(dir string, final bool) (started, ended time.Time, err error) {
 	started, err = fileTime(filepath.Join(dir, "pid"))
 	if err != nil || !final || started.IsZero() {
 		return started, time.Time{}, err
 	}
 	ended, err = changeTime(filepath.Join(dir, "exitcode"))
-	return started, ended, err
+	if err != nil || ended.IsZero() {
+		return started, ended, err
+	}
+	return started, jobEnd(dir, started, ended), nil
+}
+
+// jobEnd is when the job in dir ended, its exit code file's change time
+// being changed: the end its wrapper kept (readLaunchEnd) where that lies
+// between the job's start and changed, else changed.
+//
+// The change time alone, which no one can set back, was the end: but a
+// copy or a restore of the state directory (cp -a, tar, rsync -a), or a
+// chown -R, chmod -R, setfacl or restorecon over it, moves it to then,
+// and a job that ended while no one looked was counted until the copy.
+// Its modification time, which a copy keeps, anyone may set back (a
+// workload of the server's user, which may set any file's times), and a
+// long job counted no time. The wrapper's kept end is content the
+// workload cannot write, which a copy keeps. It is read off the host's
+// clock, not the filesystem's: an end kept ahead of the change time (a
+// clock ahead of the filesystem's) or before the start is not taken, and
+// the change time, later only, counts.
+func jobEnd(dir string, started, changed time.Time) time.Time {
+	kept, ok := readLaunchEnd(dir)
+	if !ok || kept.Before(started) || kept.After(changed) {
+		return changed
+	}
+	return kept
 }
 
 // fileTime is backend.FileTime, but a file that cannot be looked at (its
