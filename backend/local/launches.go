@@ -28,10 +28,14 @@ import (
 const launchesDir = "launches"
 
 // launchRec is what the server launched for a job: the working directory
-// it ran in and its wrapper's pid (the leader of its session and group).
+// it ran in, its wrapper's pid (the leader of its session and group) and
+// that process's start time (/proc/PID/stat, clock ticks since boot; 0 in
+// a record written before it was kept, or where it could not be read),
+// which tells the wrapper from a later process given its pid.
 type launchRec struct {
 	WorkDir string `json:"workDir"`
 	Pid     int    `json:"pid"`
+	Start   uint64 `json:"start,omitempty"`
 }
 
 // maxLaunchRec bounds the launch record the server reads back.
@@ -79,12 +83,15 @@ func readLaunch(dir string) (launchRec, bool, error) {
 // wrapperPid is the pid of the job's wrapper as the server knows it: its
 // launch record's, else (a job launched before they were kept, or one
 // whose record cannot be read) what the pid file says. 0 where neither
-// names one.
-func wrapperPid(dir string) int {
+// names one. launched says which: true where the server's record named
+// it (with the wrapper's start time, 0 where not kept), false where the
+// pid file, which a workload that can write the job's directory may
+// write, did.
+func wrapperPid(dir string) (pid int, start uint64, launched bool) {
 	if rec, ok, err := readLaunch(dir); err == nil && ok {
-		return rec.Pid
+		return rec.Pid, rec.Start, true
 	}
-	return readPid(dir)
+	return readPid(dir), 0, false
 }
 
 // launchEndSuffix names the file beside a job's launch record in which

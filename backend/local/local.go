@@ -579,7 +579,13 @@ func (l *Local) launch(dir, wd string, spec backend.Spec) error {
 		return fmt.Errorf("local backend: %w", err)
 	}
 	// Kept before the gate opens: without it the wrapper starts nothing.
-	if err := writeLaunch(dir, launchRec{WorkDir: wd, Pid: cmd.Process.Pid}); err != nil {
+	// The wrapper waits at the gate, so its start time is read off the
+	// very process.
+	rec := launchRec{WorkDir: wd, Pid: cmd.Process.Pid}
+	if st, ok := readStat(cmd.Process.Pid); ok {
+		rec.Start = st.start
+	}
+	if err := writeLaunch(dir, rec); err != nil {
 		gateW.Close()
 		cmd.Wait() //nolint:errcheck
 		return fmt.Errorf("keep the job's launch: %w", err)
@@ -1550,9 +1556,21 @@ func stopGroup(ctx context.Context, dir string, sig syscall.Signal, grace time.D
 			return heldAt, pid, err
 		}
 		heldAt = now
+		if pid > 0 && !leadsOwnSession(pid) {
+			// The group signalled is gone, and the run lock is still
+			// held: it was not the wrapper's (a decoy that passed for
+			// it), which is looked up again. Signalled as gone, the
+			// decoy's group was signalled until the caller gave up,
+			// and the job ran on. The wrapper's own end (a zombie, or
+			// a child of it holding the lock a moment longer) finds
+			// no other, and the group it led is kept.
+			if p := lookUpWrapper(dir); p > 0 && p != pid {
+				pid, sent, wrapperLine = p, false, ""
+				pending = map[int]child{}
+			}
+		}
 		if pid == 0 {
-			// Once found, the wrapper's pid is the group's for good.
-			pid = runningWrapper(dir)
+			pid = lookUpWrapper(dir)
 		}
 		if pid > 0 && (!sent || time.Now().After(deadline)) {
 			if sent {
@@ -1604,6 +1622,9 @@ func stopGroup(ctx context.Context, dir string, sig syscall.Signal, grace time.D
 	}
 }
 
+// lookUpWrapper is runningWrapper, for stopGroup (a seam for the tests).
+var lookUpWrapper = runningWrapper
+
 // beforeChildSignal is called by stopGroup between reading a child of the
 // wrapper and signalling it (a seam for the tests).
 var beforeChildSignal = func(pid int) {}
@@ -1643,7 +1664,7 @@ func children(pid int) []int {
 // lives (findWrapper). A pid file made unreadable kept Cancel from
 // signalling the job, which ran on. 0 when neither tells.
 func jobPid(dir string) int {
-	if pid := wrapperPid(dir); pid > 0 {
+	if pid, _, _ := wrapperPid(dir); pid > 0 {
 		return pid
 	}
 	if _, err := os.Lstat(filepath.Join(dir, "pid")); err != nil {
@@ -1654,11 +1675,16 @@ func jobPid(dir string) int {
 }
 
 // runningWrapper is the pid of the job's running wrapper, for stopGroup
-// to signal its group: what the launch record (or, for a job without
-// one, the pid file) names (wrapperPid) where that process is
-// the wrapper launch started for the job (leadsJobWrapper) or holds its
-// run lock as the wrapper does (isWrapper), else the wrapper found by
-// what the kernel says of it (findWrapper). 0 where the pid file is not
+// to signal its group: what the launch record names where that process is
+// the wrapper launch started for the job (leadsJobWrapper, begun when
+// the record says), or what it or, for a job without one, the pid file
+// names (wrapperPid) where that process holds the job's run lock as the
+// wrapper does (isWrapper), else the wrapper found by what the kernel
+// says of it (findWrapper). The pid file's pid was taken on its command
+// line alone too: any process leading its own session whose command line
+// reads sh -c X meridian-job DIR (a decoy the workload started, named in
+// a pid file it wrote) was the job's wrapper, and Cancel signalled it,
+// not the job, which ran on. 0 where the pid file is not
 // there yet (the wrapper writes it first thing) or no wrapper is found.
 // The pid file's word alone was taken while the run lock was held: a pid
 // file naming another process (a workload that could write its job's
@@ -1676,8 +1702,8 @@ func runningWrapper(dir string) int {
 	if _, err := os.Lstat(filepath.Join(dir, "pid")); err != nil {
 		return 0
 	}
-	if pid := wrapperPid(dir); pid > 0 {
-		if leadsJobWrapper(pid, dir) {
+	if pid, start, launched := wrapperPid(dir); pid > 0 {
+		if launched && leadsJobWrapper(pid, dir) && (start == 0 || startedAt(pid, start)) {
 			return pid
 		}
 		ok, err := isWrapper(dir, pid)
@@ -1704,6 +1730,13 @@ func leadsJobWrapper(p int, dir string) bool {
 	}
 	args := strings.SplitN(cmdline(p), "\x00", 6)
 	return len(args) == 6 && args[3] == "meridian-job" && args[4] == dir
+}
+
+// startedAt says whether process p began at start (clock ticks since
+// boot, as /proc/PID/stat tells it).
+func startedAt(p int, start uint64) bool {
+	st, ok := readStat(p)
+	return ok && st.start == start
 }
 
 // leadsOwnSession says whether process p, a live one, leads its own
