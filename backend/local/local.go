@@ -1181,8 +1181,40 @@ func (l *Local) Cancel(ctx context.Context, handle string) error {
 	// group that ignored SIGTERM outlives a wrapper whose command ended.
 	// What Cancel returns to may remove the job's directory under them.
 	// The job is cancelled whatever is left: Clean says so.
-	waitTree(ctx, pid, max(wrapperSeen(dir), heldAt), killAt, l.TreeWait)
+	waitTree(ctx, pid, max(wrapperSeen(dir), heldAt, launchedUpTo(dir, pid)), killAt, l.TreeWait)
 	return nil
+}
+
+// launchedUpTo is a time (CLOCK_BOOTTIME, in clock ticks) before which a
+// member of the session of the job's wrapper, pid, is the job's
+// (waitTree): the latest the wrapper may have begun (pidTimeBound), or
+// now if sooner, where the server's launch record names pid and its start
+// time and no later process holds pid. 0 where that cannot be told.
+//
+// The wrapper's pid file's time alone told it (wrapperSeen), and the
+// job's command begins after the wrapper writes that file: a wrapper
+// killed on its own (kill -9 of it alone) left its command running, read
+// lost, and a Cancel that never saw the wrapper alive took the command
+// for a later session's under the old id, never signalled it, and
+// returned with it holding the job's accelerators (a Submit of the run
+// again ran beside it). The id was the wrapper's from its start, and is
+// given to no other session while a member of the wrapper's lives: a
+// member begun within the bound, with no later process under the id,
+// is the job's unless the whole session ended and another took the id
+// within those seconds.
+func launchedUpTo(dir string, pid int) uint64 {
+	launch, ok, err := readLaunch(dir)
+	if err != nil || !ok || launch.Pid != pid || launch.Start == 0 {
+		return 0
+	}
+	if st, ok := readStat(pid); ok && st.start != launch.Start {
+		return 0 // the id is another's
+	}
+	rec, err := launchRecord(dir)
+	if err != nil {
+		return 0
+	}
+	return bootTicksAt(minTime(pidTimeBound(rec), time.Now()))
 }
 
 // wrapperSeen is a time (CLOCK_BOOTTIME, in clock ticks) at which the
