@@ -1154,15 +1154,16 @@ func (l *Local) Cancel(ctx context.Context, handle string) error {
 	if err != nil {
 		return err
 	}
-	// Ended: the wrapper wrote its exit code and let go of the run lock.
-	// An exit code file alone, written under a running job, had Cancel
-	// stop nothing.
-	if exists(filepath.Join(dir, "exitcode")) {
-		if held, err := runLockHeld(dir); err == nil && !held {
-			return nil
-		}
+	if ended, err := jobEnded(dir); err != nil || ended {
+		return cancelErr(handle, err)
 	}
 	if !exists(filepath.Join(dir, "cancelled")) {
+		// Looked at again just before the mark: a wrapper that put its
+		// exit code in place and ended since the first look has ended
+		// the job, and the mark read its nonzero exit as cancelled.
+		if ended, err := jobEnded(dir); err != nil || ended {
+			return cancelErr(handle, err)
+		}
 		if err := atomicfile.WriteFile(filepath.Join(dir, "cancelled"), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644); err != nil {
 			return fmt.Errorf("local cancel %s: %w", handle, err)
 		}
@@ -1215,6 +1216,40 @@ func launchedUpTo(dir string, pid int) uint64 {
 		return 0
 	}
 	return bootTicksAt(minTime(pidTimeBound(rec), time.Now()))
+}
+
+// jobEnded says whether the job in dir has ended, for Cancel: its
+// wrapper wrote its exit code and let go of the run lock. An exit code
+// file alone, written under a running job, had Cancel stop nothing. Where
+// either cannot be told, the error says so: Cancel went on where the run
+// lock could not be looked at, and marked a job that had ended cancelled
+// (its nonzero exit read as cancelled, not failed).
+// A file that cannot be looked at for a moment (its directory made mode 0
+// by another job's workload) is looked at again, as Status does.
+func jobEnded(dir string) (ended bool, err error) {
+	err = lookAgain(dir, func() error {
+		ok, err := present(filepath.Join(dir, "exitcode"))
+		if err != nil || !ok {
+			ended = false
+			return err
+		}
+		held, err := cancelLockHeld(dir)
+		ended = err == nil && !held
+		return err
+	})
+	return ended, err
+}
+
+// cancelLockHeld is runLockHeld, for Cancel (a seam for the tests).
+var cancelLockHeld = runLockHeld
+
+// cancelErr is err, from Cancel of the job handle, naming it; nil where
+// err is.
+func cancelErr(handle string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("local cancel %s: whether the job has ended: %w", handle, err)
 }
 
 // wrapperSeen is a time (CLOCK_BOOTTIME, in clock ticks) at which the
