@@ -723,18 +723,27 @@ func runLockHeldBy(dir string, pid int) (bool, error) {
 }
 
 // lockHeld reports whether someone holds the lock on the file at path.
-// It opens it as backend.OpenPlainFile does, never through a link and
-// never waiting: a FIFO put in its place held every Status of the job for
-// ever. Anything but a plain file there is os.ErrPermission's kind of
-// answer to runLockHeld, which then looks for the job's wrapper itself.
+// It opens it as the server's own record (pinOwn, reopenOwn), never
+// through a link and never waiting: a FIFO put in its place held every
+// Status of the job for ever. Anything but a regular file of the
+// server's there, or one whose mode cannot be set back, is
+// os.ErrPermission's kind of answer to runLockHeld, which then looks for
+// the job's wrapper itself. A mode a workload changed is set back (to
+// launch's 0644): it was never, and every later look at the job (each
+// Status, Cancel's every 10 ms) read the whole of /proc for its wrapper.
 func lockHeld(path string) (bool, error) {
-	f, err := backend.OpenPlainFile(path)
+	fd, _, err := pinOwn(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
-	if errors.Is(err, backend.ErrNotPlainFile) {
-		return false, fmt.Errorf("%w: %w", os.ErrPermission, err)
+	if err != nil && !errors.Is(err, os.ErrPermission) {
+		err = fmt.Errorf("%w: %w", os.ErrPermission, err)
 	}
+	if err != nil {
+		return false, err
+	}
+	f, err := reopenOwn(path, fd, os.O_RDONLY, 0o644)
+	unix.Close(fd)
 	if err != nil {
 		return false, err
 	}
