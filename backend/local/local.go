@@ -965,15 +965,23 @@ func jobTimes(dir string, final bool) (started, ended time.Time, err error) {
 // long job counted no time. The wrapper's kept end is content the
 // workload cannot write, which a copy keeps. It is read off the host's
 // clock, not the filesystem's: an end kept ahead of the change time (a
-// clock ahead of the filesystem's) or before the start is not taken, and
-// the change time, later only, counts.
+// clock ahead of the filesystem's by more than fileClockTick) or before
+// the start is not taken, and the change time, later only, counts.
 func jobEnd(dir string, started, changed time.Time) time.Time {
 	kept, ok := readLaunchEnd(dir)
-	if !ok || kept.Before(started) || kept.After(changed) {
+	if !ok || kept.Before(started) || kept.After(changed.Add(fileClockTick)) {
 		return changed
 	}
 	return kept
 }
+
+// fileClockTick is how far behind the clock date(1) reads a filesystem's
+// time stamps may lie: the kernel stamps files off its coarse clock, up
+// to a timer tick (10 ms at the slowest, HZ=100) behind. A wrapper's end
+// kept within it after the exit file's change time is its own, and is
+// taken, later as it is: counted as past the change time, it read as
+// that time before a copy and as the kept end after it.
+const fileClockTick = 10 * time.Millisecond
 
 // fileTime is backend.FileTime, but a file that cannot be looked at (its
 // directory made mode 0 for a moment) is an error, not a zero time.
