@@ -87,7 +87,8 @@ func TestWrapperSyncsTheJobDirectoryAfterEachRename(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(state, "jobs", h)
-	want := []string{filepath.Join(dir, ".pid.tmp"), dir, filepath.Join(dir, ".exitcode.tmp"), dir}
+	want := []string{filepath.Join(dir, ".pid.tmp"), dir, filepath.Join(dir, ".exitcode.tmp"),
+		filepath.Join(state, "launches", h+".end.tmp"), dir}
 	if got := strings.Fields(string(data)); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("synced %q, want %q", got, want)
 	}

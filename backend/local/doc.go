@@ -18,5 +18,10 @@
 //	site-failed                      present while the site is failed
 //	unreadable/<run>-<attempt>       when the server first found the job's
 //	                                 lock and job.json both unreadable
+//	launches/<run>-<attempt>         what the server launched: the working
+//	                                 directory, the wrapper's pid and start
+//	launches/<run>-<attempt>.end     when the job ended, kept by its wrapper
+//	                                 (a copy or restore of the directory
+//	                                 keeps it; file times are not trusted)
 //	work/<run>/                      default working directory of a run
 package local

@@ -71,6 +71,14 @@ func FactoryWith(opts ...Option) backend.Factory {
 // outside any sandbox, and wrote its exit code through whatever was at
 // .exitcode.tmp when the command ended, a link to a file the server may
 // write (its database, its audit log) among them, emptying that file.
+// They are renamed into place with mv -T, which replaces what is at the
+// name and never moves into it: mv -f moved the temp into a directory
+// an exitcode (or pid) link pointed to, a directory the workload chose.
+//
+// Once its exit code is written, the wrapper keeps the time (its own
+// clock, in seconds and nanoseconds where date(1) tells them) beside the
+// job's launch record (launchEndSuffix), where the workload cannot write,
+// before it renames the exit code into place: the job's end (jobEnd).
 //
 // Each file is synced before its rename, and the job's directory after
 // it (sync(1) given a directory fsyncs it; coreutils before 8.24, which
@@ -99,7 +107,7 @@ fi
 exec 4<&-
 trap '' TERM
 if ! { rm -f "$d/.pid.tmp" && printf '%s\n' "$$" >"$d/.pid.tmp" && sync "$d/.pid.tmp" &&
-	mv -f "$d/.pid.tmp" "$d/pid" && sync "$d"; }; then
+	mv -fT "$d/.pid.tmp" "$d/pid" && sync "$d"; }; then
 	echo "meridian-job: cannot record the job's pid; not starting it" >&2
 	exit 125
 fi
@@ -114,7 +122,14 @@ trap '' TERM
 rm -f "$d/.exitcode.tmp"
 if printf '%s\n' "$c" >"$d/.exitcode.tmp"; then
 	sync "$d/.exitcode.tmp" 2>/dev/null
-	mv -f "$d/.exitcode.tmp" "$d/exitcode" && sync "$d" 2>/dev/null
+	t=$(date -u +%s.%N 2>/dev/null)
+	case $t in *[!0-9.]* | '' | *.) t=$(date -u +%s) ;; esac
+	e="${d%/*/*}/launches/${d##*/}"
+	rm -f "$e.end.tmp"
+	if printf '%s\n' "$t" >"$e.end.tmp" && sync "$e.end.tmp" 2>/dev/null; then
+		mv -fT "$e.end.tmp" "$e.end"
+	fi
+	mv -fT "$d/.exitcode.tmp" "$d/exitcode" && sync "$d" 2>/dev/null
 fi
 exit "$c"
 `
@@ -564,7 +579,13 @@ func (l *Local) launch(dir, wd string, spec backend.Spec) error {
 		return fmt.Errorf("local backend: %w", err)
 	}
 	// Kept before the gate opens: without it the wrapper starts nothing.
-	if err := writeLaunch(dir, launchRec{WorkDir: wd, Pid: cmd.Process.Pid}); err != nil {
+	// The wrapper waits at the gate, so its start time is read off the
+	// very process.
+	rec := launchRec{WorkDir: wd, Pid: cmd.Process.Pid}
+	if st, ok := readStat(cmd.Process.Pid); ok {
+		rec.Start = st.start
+	}
+	if err := writeLaunch(dir, rec); err != nil {
 		gateW.Close()
 		cmd.Wait() //nolint:errcheck
 		return fmt.Errorf("keep the job's launch: %w", err)
@@ -702,18 +723,27 @@ func runLockHeldBy(dir string, pid int) (bool, error) {
 }
 
 // lockHeld reports whether someone holds the lock on the file at path.
-// It opens it as backend.OpenPlainFile does, never through a link and
-// never waiting: a FIFO put in its place held every Status of the job for
-// ever. Anything but a plain file there is os.ErrPermission's kind of
-// answer to runLockHeld, which then looks for the job's wrapper itself.
+// It opens it as the server's own record (pinOwn, reopenOwn), never
+// through a link and never waiting: a FIFO put in its place held every
+// Status of the job for ever. Anything but a regular file of the
+// server's there, or one whose mode cannot be set back, is
+// os.ErrPermission's kind of answer to runLockHeld, which then looks for
+// the job's wrapper itself. A mode a workload changed is set back (to
+// launch's 0644): it was never, and every later look at the job (each
+// Status, Cancel's every 10 ms) read the whole of /proc for its wrapper.
 func lockHeld(path string) (bool, error) {
-	f, err := backend.OpenPlainFile(path)
+	fd, _, err := pinOwn(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
-	if errors.Is(err, backend.ErrNotPlainFile) {
-		return false, fmt.Errorf("%w: %w", os.ErrPermission, err)
+	if err != nil && !errors.Is(err, os.ErrPermission) {
+		err = fmt.Errorf("%w: %w", os.ErrPermission, err)
 	}
+	if err != nil {
+		return false, err
+	}
+	f, err := reopenOwn(path, fd, os.O_RDONLY, 0o644)
+	unix.Close(fd)
 	if err != nil {
 		return false, err
 	}
@@ -907,17 +937,51 @@ func lookAgain(dir string, look func() error) error {
 }
 
 // jobTimes is when the job in dir started and, once final, ended: when
-// its wrapper wrote its pid (fileTime) and when its exit code was put in
-// place (changeTime). Zero where the file is not there, or not a plain
-// file; an error where it cannot be looked at.
+// its wrapper wrote its pid (fileTime) and when its command ended
+// (jobEnd). Zero where the file is not there, or not a plain file; an
+// error where it cannot be looked at.
 func jobTimes(dir string, final bool) (started, ended time.Time, err error) {
 	started, err = fileTime(filepath.Join(dir, "pid"))
 	if err != nil || !final || started.IsZero() {
 		return started, time.Time{}, err
 	}
 	ended, err = changeTime(filepath.Join(dir, "exitcode"))
-	return started, ended, err
+	if err != nil || ended.IsZero() {
+		return started, ended, err
+	}
+	return started, jobEnd(dir, started, ended), nil
 }
+
+// jobEnd is when the job in dir ended, its exit code file's change time
+// being changed: the end its wrapper kept (readLaunchEnd) where that lies
+// between the job's start and changed, else changed.
+//
+// The change time alone, which no one can set back, was the end: but a
+// copy or a restore of the state directory (cp -a, tar, rsync -a), or a
+// chown -R, chmod -R, setfacl or restorecon over it, moves it to then,
+// and a job that ended while no one looked was counted until the copy.
+// Its modification time, which a copy keeps, anyone may set back (a
+// workload of the server's user, which may set any file's times), and a
+// long job counted no time. The wrapper's kept end is content the
+// workload cannot write, which a copy keeps. It is read off the host's
+// clock, not the filesystem's: an end kept ahead of the change time (a
+// clock ahead of the filesystem's by more than fileClockTick) or before
+// the start is not taken, and the change time, later only, counts.
+func jobEnd(dir string, started, changed time.Time) time.Time {
+	kept, ok := readLaunchEnd(dir)
+	if !ok || kept.Before(started) || kept.After(changed.Add(fileClockTick)) {
+		return changed
+	}
+	return kept
+}
+
+// fileClockTick is how far behind the clock date(1) reads a filesystem's
+// time stamps may lie: the kernel stamps files off its coarse clock, up
+// to a timer tick (10 ms at the slowest, HZ=100) behind. A wrapper's end
+// kept within it after the exit file's change time is its own, and is
+// taken, later as it is: counted as past the change time, it read as
+// that time before a copy and as the kept end after it.
+const fileClockTick = 10 * time.Millisecond
 
 // fileTime is backend.FileTime, but a file that cannot be looked at (its
 // directory made mode 0 for a moment) is an error, not a zero time.
@@ -1107,15 +1171,16 @@ func (l *Local) Cancel(ctx context.Context, handle string) error {
 	if err != nil {
 		return err
 	}
-	// Ended: the wrapper wrote its exit code and let go of the run lock.
-	// An exit code file alone, written under a running job, had Cancel
-	// stop nothing.
-	if exists(filepath.Join(dir, "exitcode")) {
-		if held, err := runLockHeld(dir); err == nil && !held {
-			return nil
-		}
+	if ended, err := jobEnded(dir); err != nil || ended {
+		return cancelErr(handle, err)
 	}
 	if !exists(filepath.Join(dir, "cancelled")) {
+		// Looked at again just before the mark: a wrapper that put its
+		// exit code in place and ended since the first look has ended
+		// the job, and the mark read its nonzero exit as cancelled.
+		if ended, err := jobEnded(dir); err != nil || ended {
+			return cancelErr(handle, err)
+		}
 		if err := atomicfile.WriteFile(filepath.Join(dir, "cancelled"), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644); err != nil {
 			return fmt.Errorf("local cancel %s: %w", handle, err)
 		}
@@ -1134,8 +1199,74 @@ func (l *Local) Cancel(ctx context.Context, handle string) error {
 	// group that ignored SIGTERM outlives a wrapper whose command ended.
 	// What Cancel returns to may remove the job's directory under them.
 	// The job is cancelled whatever is left: Clean says so.
-	waitTree(ctx, pid, max(wrapperSeen(dir), heldAt), killAt, l.TreeWait)
+	waitTree(ctx, pid, max(wrapperSeen(dir), heldAt, launchedUpTo(dir, pid)), killAt, l.TreeWait)
 	return nil
+}
+
+// launchedUpTo is a time (CLOCK_BOOTTIME, in clock ticks) before which a
+// member of the session of the job's wrapper, pid, is the job's
+// (waitTree): the latest the wrapper may have begun (pidTimeBound), or
+// now if sooner, where the server's launch record names pid and its start
+// time and no later process holds pid. 0 where that cannot be told.
+//
+// The wrapper's pid file's time alone told it (wrapperSeen), and the
+// job's command begins after the wrapper writes that file: a wrapper
+// killed on its own (kill -9 of it alone) left its command running, read
+// lost, and a Cancel that never saw the wrapper alive took the command
+// for a later session's under the old id, never signalled it, and
+// returned with it holding the job's accelerators (a Submit of the run
+// again ran beside it). The id was the wrapper's from its start, and is
+// given to no other session while a member of the wrapper's lives: a
+// member begun within the bound, with no later process under the id,
+// is the job's unless the whole session ended and another took the id
+// within those seconds.
+func launchedUpTo(dir string, pid int) uint64 {
+	launch, ok, err := readLaunch(dir)
+	if err != nil || !ok || launch.Pid != pid || launch.Start == 0 {
+		return 0
+	}
+	if st, ok := readStat(pid); ok && st.start != launch.Start {
+		return 0 // the id is another's
+	}
+	rec, err := launchRecord(dir)
+	if err != nil {
+		return 0
+	}
+	return bootTicksAt(minTime(pidTimeBound(rec), time.Now()))
+}
+
+// jobEnded says whether the job in dir has ended, for Cancel: its
+// wrapper wrote its exit code and let go of the run lock. An exit code
+// file alone, written under a running job, had Cancel stop nothing. Where
+// either cannot be told, the error says so: Cancel went on where the run
+// lock could not be looked at, and marked a job that had ended cancelled
+// (its nonzero exit read as cancelled, not failed).
+// A file that cannot be looked at for a moment (its directory made mode 0
+// by another job's workload) is looked at again, as Status does.
+func jobEnded(dir string) (ended bool, err error) {
+	err = lookAgain(dir, func() error {
+		ok, err := present(filepath.Join(dir, "exitcode"))
+		if err != nil || !ok {
+			ended = false
+			return err
+		}
+		held, err := cancelLockHeld(dir)
+		ended = err == nil && !held
+		return err
+	})
+	return ended, err
+}
+
+// cancelLockHeld is runLockHeld, for Cancel (a seam for the tests).
+var cancelLockHeld = runLockHeld
+
+// cancelErr is err, from Cancel of the job handle, naming it; nil where
+// err is.
+func cancelErr(handle string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("local cancel %s: whether the job has ended: %w", handle, err)
 }
 
 // wrapperSeen is a time (CLOCK_BOOTTIME, in clock ticks) at which the
@@ -1509,9 +1640,21 @@ func stopGroup(ctx context.Context, dir string, sig syscall.Signal, grace time.D
 			return heldAt, pid, err
 		}
 		heldAt = now
+		if pid > 0 && !leadsOwnSession(pid) {
+			// The group signalled is gone, and the run lock is still
+			// held: it was not the wrapper's (a decoy that passed for
+			// it), which is looked up again. Signalled as gone, the
+			// decoy's group was signalled until the caller gave up,
+			// and the job ran on. The wrapper's own end (a zombie, or
+			// a child of it holding the lock a moment longer) finds
+			// no other, and the group it led is kept.
+			if p := lookUpWrapper(dir); p > 0 && p != pid {
+				pid, sent, wrapperLine = p, false, ""
+				pending = map[int]child{}
+			}
+		}
 		if pid == 0 {
-			// Once found, the wrapper's pid is the group's for good.
-			pid = runningWrapper(dir)
+			pid = lookUpWrapper(dir)
 		}
 		if pid > 0 && (!sent || time.Now().After(deadline)) {
 			if sent {
@@ -1563,6 +1706,9 @@ func stopGroup(ctx context.Context, dir string, sig syscall.Signal, grace time.D
 	}
 }
 
+// lookUpWrapper is runningWrapper, for stopGroup (a seam for the tests).
+var lookUpWrapper = runningWrapper
+
 // beforeChildSignal is called by stopGroup between reading a child of the
 // wrapper and signalling it (a seam for the tests).
 var beforeChildSignal = func(pid int) {}
@@ -1602,7 +1748,7 @@ func children(pid int) []int {
 // lives (findWrapper). A pid file made unreadable kept Cancel from
 // signalling the job, which ran on. 0 when neither tells.
 func jobPid(dir string) int {
-	if pid := wrapperPid(dir); pid > 0 {
+	if pid, _, _ := wrapperPid(dir); pid > 0 {
 		return pid
 	}
 	if _, err := os.Lstat(filepath.Join(dir, "pid")); err != nil {
@@ -1613,11 +1759,16 @@ func jobPid(dir string) int {
 }
 
 // runningWrapper is the pid of the job's running wrapper, for stopGroup
-// to signal its group: what the launch record (or, for a job without
-// one, the pid file) names (wrapperPid) where that process is
-// the wrapper launch started for the job (leadsJobWrapper) or holds its
-// run lock as the wrapper does (isWrapper), else the wrapper found by
-// what the kernel says of it (findWrapper). 0 where the pid file is not
+// to signal its group: what the launch record names where that process is
+// the wrapper launch started for the job (leadsJobWrapper, begun when
+// the record says), or what it or, for a job without one, the pid file
+// names (wrapperPid) where that process holds the job's run lock as the
+// wrapper does (isWrapper), else the wrapper found by what the kernel
+// says of it (findWrapper). The pid file's pid was taken on its command
+// line alone too: any process leading its own session whose command line
+// reads sh -c X meridian-job DIR (a decoy the workload started, named in
+// a pid file it wrote) was the job's wrapper, and Cancel signalled it,
+// not the job, which ran on. 0 where the pid file is not
 // there yet (the wrapper writes it first thing) or no wrapper is found.
 // The pid file's word alone was taken while the run lock was held: a pid
 // file naming another process (a workload that could write its job's
@@ -1635,8 +1786,8 @@ func runningWrapper(dir string) int {
 	if _, err := os.Lstat(filepath.Join(dir, "pid")); err != nil {
 		return 0
 	}
-	if pid := wrapperPid(dir); pid > 0 {
-		if leadsJobWrapper(pid, dir) {
+	if pid, start, launched := wrapperPid(dir); pid > 0 {
+		if launched && leadsJobWrapper(pid, dir) && (start == 0 || startedAt(pid, start)) {
 			return pid
 		}
 		ok, err := isWrapper(dir, pid)
@@ -1663,6 +1814,13 @@ func leadsJobWrapper(p int, dir string) bool {
 	}
 	args := strings.SplitN(cmdline(p), "\x00", 6)
 	return len(args) == 6 && args[3] == "meridian-job" && args[4] == dir
+}
+
+// startedAt says whether process p began at start (clock ticks since
+// boot, as /proc/PID/stat tells it).
+func startedAt(p int, start uint64) bool {
+	st, ok := readStat(p)
+	return ok && st.start == start
 }
 
 // leadsOwnSession says whether process p, a live one, leads its own

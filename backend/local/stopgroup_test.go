@@ -73,3 +73,41 @@ sleep 60 3>&-`
 	}
 	return cmd
 }
+
+// TestStopGroupLooksTheWrapperUpAgain: stopGroup kept the first pid it
+// took for the wrapper's for good. One that was not (a decoy leading its
+// own session that passed for it) was signalled, ended, and was
+// signalled again and again while the job's wrapper held its run lock,
+// until the caller gave up with the job running. Once the group it
+// signalled is gone and the lock is still held, it now looks the
+// wrapper up again and stops it.
+func TestStopGroupLooksTheWrapperUpAgain(t *testing.T) {
+	dir := t.TempDir()
+	slowWrapper(t, dir)
+	decoy := exec.Command("sleep", "60")
+	decoy.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := decoy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { decoy.Wait(); close(done) }()
+	t.Cleanup(func() { decoy.Process.Kill(); <-done })
+	old := lookUpWrapper
+	t.Cleanup(func() { lookUpWrapper = old })
+	first := true
+	lookUpWrapper = func(dir string) int {
+		if first {
+			first = false
+			return decoy.Process.Pid
+		}
+		return old(dir)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, _, err := stopGroup(ctx, dir, syscall.SIGTERM, 200*time.Millisecond); err != nil {
+		t.Fatalf("stopGroup after it took a decoy for the wrapper: %v", err)
+	}
+	if held, err := runLockHeld(dir); err != nil || held {
+		t.Fatalf("the run lock is still held: %v, %v", held, err)
+	}
+}
