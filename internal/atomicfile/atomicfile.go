@@ -138,7 +138,7 @@ func MkdirAll(dir string, perm os.FileMode) error {
 		if !fi.IsDir() {
 			return &fs.PathError{Op: "mkdir", Path: dir, Err: syscall.ENOTDIR}
 		}
-		return syncEntry(dir, fi, func() error { return SyncDir(filepath.Dir(dir)) })
+		return syncEntry(dir, fi, pathPlace(dir))
 	}
 	parent := filepath.Dir(dir)
 	if parent != dir {

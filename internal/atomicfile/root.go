@@ -121,10 +121,7 @@ func MkdirAllIn(root *os.Root, dir string, perm os.FileMode) error {
 	case err == nil:
 		// Its maker may have been killed before it synced the parent:
 		// synced here, once per process (SyncEntry).
-		parent := filepath.Dir(dir)
-		return syncEntry(filepath.Join(root.Name(), dir), fi, func() error {
-			return syncRootDir(root, parent, filepath.Join(root.Name(), parent))
-		})
+		return syncEntry(filepath.Join(root.Name(), dir), fi, rootPlace(root, dir))
 	case !errors.Is(err, fs.ErrNotExist):
 		// A link leading out of root, or a directory on the way that
 		// cannot be read: the mkdir would fail too, with "file exists"
@@ -148,6 +145,22 @@ func MkdirAllIn(root *os.Root, dir string, perm os.FileMode) error {
 		remember(filepath.Join(root.Name(), dir), fi)
 	}
 	return nil
+}
+
+// rootPlace is the place of name below root, reached inside root.
+func rootPlace(root *os.Root, name string) place {
+	parent := filepath.Dir(name)
+	return place{
+		openDir: func() (*os.File, error) { return OpenDirIn(root, parent) },
+		statDir: func() (fs.FileInfo, error) { return root.Stat(parent) },
+		openEntry: func(isDir bool) (*os.File, error) {
+			if !isDir {
+				// MkdirAllIn finds directories only.
+				return nil, &fs.PathError{Op: "open", Path: filepath.Join(root.Name(), name), Err: syscall.ENOTDIR}
+			}
+			return OpenDirIn(root, name)
+		},
+	}
 }
 
 // SyncDirIn is SyncDir for directory dir below root, opened inside root:
