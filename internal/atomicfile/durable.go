@@ -78,13 +78,6 @@ func remember(path string, fi fs.FileInfo) {
 	durable.m[path] = id
 }
 
-// rememberPath is remember for path as it is now (lstat).
-func rememberPath(path string) {
-	if fi, err := os.Lstat(path); err == nil {
-		remember(filepath.Clean(path), fi)
-	}
-}
-
 // syncEntry makes the entry at path, fi being what it holds (taken
 // before the sync: what is there then is what the sync covers), durable
 // by syncing the directory at, unless this process did so already.

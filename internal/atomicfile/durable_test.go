@@ -166,3 +166,76 @@ func TestDurableMemoIsBounded(t *testing.T) {
 		t.Errorf("an entry the full memo forgot was not synced again (synced %q)", got)
 	}
 }
+
+// TestEntryRemadeDuringItsSyncIsSyncedAgain: MkdirAll (MkdirAllIn,
+// CreateFile) remembered what it made as durable by a stat taken after
+// the sync of its directory, so a directory removed and made again (by
+// another process) while that sync ran was remembered in its place,
+// though the sync may have preceded its entry, and never synced. The
+// stat is now taken before the sync: the one made again is another
+// file, synced by the next call.
+func TestEntryRemadeDuringItsSyncIsSyncedAgain(t *testing.T) {
+	root := t.TempDir()
+	// remadeDuringSync has the next sync of parent move name aside (so
+	// that its inode cannot be reused) and make it again.
+	remadeDuringSync := func(parent, name string, remake func(string) error) {
+		done := false
+		SyncHook = func(dir string) {
+			if done || dir != parent {
+				return
+			}
+			done = true
+			if err := os.Rename(name, name+".aside"); err != nil {
+				t.Error(err)
+			}
+			if err := remake(name); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	mkdir := func(p string) error { return os.Mkdir(p, 0o700) }
+	syncRecorder(t) // for its cleanup, which unsets SyncHook
+
+	dir := filepath.Join(root, "a")
+	remadeDuringSync(root, dir, mkdir)
+	if err := MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	synced := syncRecorder(t)
+	if err := MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if got := synced(); !slices.Equal(got, []string{root}) {
+		t.Errorf("MkdirAll of a directory made again during the sync synced %q, want %q", got, []string{root})
+	}
+
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	remadeDuringSync(root, filepath.Join(root, "b"), mkdir)
+	if err := MkdirAllIn(r, "b", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	synced = syncRecorder(t)
+	if err := MkdirAllIn(r, "b", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if got := synced(); !slices.Equal(got, []string{root}) {
+		t.Errorf("MkdirAllIn of a directory made again during the sync synced %q, want %q", got, []string{root})
+	}
+
+	key := filepath.Join(root, "key")
+	remadeDuringSync(root, key, func(p string) error { return os.WriteFile(p, []byte("theirs\n"), 0o600) })
+	if created, err := CreateFile(key, []byte("mine\n"), 0o600); err != nil || !created {
+		t.Fatalf("CreateFile: %v, %v", created, err)
+	}
+	synced = syncRecorder(t)
+	if err := SyncEntry(key); err != nil {
+		t.Fatal(err)
+	}
+	if got := synced(); !slices.Equal(got, []string{root}) {
+		t.Errorf("SyncEntry of a file made again during CreateFile's sync synced %q, want %q", got, []string{root})
+	}
+}

@@ -132,18 +132,24 @@ func MkdirAllIn(root *os.Root, dir string, perm os.FileMode) error {
 	if err := MkdirAllIn(root, parent, perm); err != nil {
 		return err
 	}
-	if err := root.Mkdir(dir, perm); err != nil {
-		// Made by another process just now, perhaps not yet synced.
-		if fi, serr := root.Stat(dir); serr != nil || !fi.IsDir() {
+	mkErr := root.Mkdir(dir, perm)
+	// Stat before the sync, as MkdirAll does.
+	fi, err = root.Stat(dir)
+	if err != nil || !fi.IsDir() {
+		// Made by another process just now, perhaps not yet synced:
+		// synced here too; anything else fails as the mkdir did.
+		if mkErr != nil {
+			return mkErr
+		}
+		if err != nil {
 			return err
 		}
+		return &fs.PathError{Op: "mkdir", Path: filepath.Join(root.Name(), dir), Err: syscall.ENOTDIR}
 	}
 	if err := syncRootDir(root, parent, filepath.Join(root.Name(), parent)); err != nil {
 		return err
 	}
-	if fi, err := root.Stat(dir); err == nil {
-		remember(filepath.Join(root.Name(), dir), fi)
-	}
+	remember(filepath.Join(root.Name(), dir), fi)
 	return nil
 }
 
