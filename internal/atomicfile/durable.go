@@ -86,11 +86,118 @@ func syncEntry(path string, fi fs.FileInfo, at place) error {
 	if known(path, fi) {
 		return nil
 	}
-	if err := syncFoundDir(filepath.Dir(path), fi, at); err != nil {
+	dir := filepath.Dir(path)
+	if coveredBySync(dir, fi, at) {
+		remember(path, fi)
+		return nil
+	}
+	// Stat before the sync: the change time it reads is one the sync
+	// covers every entry older than (coveredBySync).
+	before, statErr := at.statDir()
+	if err := syncFoundDir(dir, fi, at); err != nil {
 		return err
+	}
+	if statErr == nil {
+		rememberDir(dir, before)
 	}
 	remember(path, fi)
 	return nil
+}
+
+// A restarted server finds many entries of one directory already there
+// (a key per dataset, a directory per attempt): one sync of the directory
+// covers them all, where a sync per entry cost a thousand for a thousand
+// attempts, and the entry memo, emptied past maxDurable, a sync again for
+// each. So this process also remembers, for each directory it synced for
+// an entry found there, what the directory was just before that sync
+// began: its identity and its change time. An entry found later is taken
+// as covered by that sync, without one more, when
+//
+//   - the directory is the same and its change time unchanged: no entry
+//     was added, removed or renamed there since, but for one made in the
+//     same tick of the filesystem's clock as the change time read; and
+//   - the entry's own change time is strictly before the directory's:
+//     an entry's change time is at least the time it was linked in
+//     (creation, link and rename set it), so it was linked before the
+//     directory's last change, before the stat, before the sync. This
+//     rules out the entry made in that same tick.
+//
+// Both times are stamped by one clock, the filesystem's (the file
+// server's, for a shared one): a caller's clock, which may run apart,
+// is never read. A clock set back makes the directory's change time
+// differ, and the sync is made again. An entry that is a link (MkdirAll
+// follows one) is synced as before: the times read through it are its
+// target's. What this does not cover is a filesystem whose rename leaves
+// the renamed file's change time alone, where a file renamed in within
+// that same tick as the directory's last change, after the stat, would
+// be taken as covered; Linux's local filesystems and NFS set it.
+
+// dirSync is what a directory was when this process began a sync of it:
+// its identity and its change time (nanoseconds).
+type dirSync struct {
+	id    fileID
+	ctime int64
+}
+
+var dirsSynced struct {
+	sync.Mutex
+	m map[string]dirSync
+}
+
+// ctimeOf is fi's change time in nanoseconds, and false where fi carries
+// none.
+func ctimeOf(fi fs.FileInfo) (int64, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return st.Ctim.Nano(), true
+}
+
+// rememberDir records that this process synced dir, dfi being what stat
+// saw of it before the sync began. Bounded as the entry memo is.
+func rememberDir(dir string, dfi fs.FileInfo) {
+	id, ok := idOf(dfi)
+	ct, ok2 := ctimeOf(dfi)
+	if !ok || !ok2 {
+		return
+	}
+	dirsSynced.Lock()
+	defer dirsSynced.Unlock()
+	if dirsSynced.m == nil || len(dirsSynced.m) >= maxDurable {
+		dirsSynced.m = make(map[string]dirSync)
+	}
+	dirsSynced.m[dir] = dirSync{id: id, ctime: ct}
+}
+
+// coveredBySync says whether a sync of dir this process made covers the
+// entry found there, fi being what it holds (the comment above says
+// when). It costs a stat of dir and an lstat of the entry, only where dir
+// was synced: never a sync.
+func coveredBySync(dir string, fi fs.FileInfo, at place) bool {
+	dirsSynced.Lock()
+	last, ok := dirsSynced.m[dir]
+	dirsSynced.Unlock()
+	if !ok {
+		return false
+	}
+	dfi, err := at.statDir()
+	if err != nil {
+		return false
+	}
+	if id, ok := idOf(dfi); !ok || id != last.id {
+		return false
+	}
+	if ct, ok := ctimeOf(dfi); !ok || ct != last.ctime {
+		return false
+	}
+	// The entry itself, not a link's target, and still fi's file.
+	lfi, err := at.lstatEntry()
+	if err != nil || lfi.Mode()&fs.ModeSymlink != 0 || !os.SameFile(lfi, fi) {
+		return false
+	}
+	ct, ok := ctimeOf(lfi)
+	return ok && ct < last.ctime
 }
 
 // place is where an entry found already there lies, opened by path or
@@ -99,6 +206,8 @@ type place struct {
 	// openDir opens the directory to read, statDir stats it.
 	openDir func() (*os.File, error)
 	statDir func() (fs.FileInfo, error)
+	// lstatEntry stats the entry itself, a link not followed.
+	lstatEntry func() (fs.FileInfo, error)
 	// openEntry opens the entry to read (a directory with O_DIRECTORY).
 	openEntry func(dir bool) (*os.File, error)
 }
@@ -107,8 +216,9 @@ type place struct {
 func pathPlace(path string) place {
 	dir := filepath.Dir(path)
 	return place{
-		openDir: func() (*os.File, error) { return OpenDir(dir) },
-		statDir: func() (fs.FileInfo, error) { return os.Stat(dir) },
+		openDir:    func() (*os.File, error) { return OpenDir(dir) },
+		statDir:    func() (fs.FileInfo, error) { return os.Stat(dir) },
+		lstatEntry: func() (fs.FileInfo, error) { return os.Lstat(path) },
 		openEntry: func(isDir bool) (*os.File, error) {
 			if isDir {
 				return OpenDir(path)

@@ -159,6 +159,11 @@ func TestDurableMemoIsBounded(t *testing.T) {
 		t.Errorf("memo holds %d entries, bound %d", n, maxDurable)
 	}
 	synced()
+	// The memo of directories synced is another one (coveredBySync):
+	// forgotten too, so that what this one forgot must be synced again.
+	dirsSynced.Lock()
+	dirsSynced.m = nil
+	dirsSynced.Unlock()
 	if err := SyncEntry(first); err != nil {
 		t.Fatal(err)
 	}
@@ -238,4 +243,95 @@ func TestEntryRemadeDuringItsSyncIsSyncedAgain(t *testing.T) {
 	if got := synced(); !slices.Equal(got, []string{root}) {
 		t.Errorf("SyncEntry of a file made again during CreateFile's sync synced %q, want %q", got, []string{root})
 	}
+}
+
+// forgetDurable empties this process's memos of what it made durable,
+// as a restart does.
+func forgetDurable() {
+	durable.Lock()
+	durable.m = nil
+	durable.Unlock()
+	dirsSynced.Lock()
+	dirsSynced.m = nil
+	dirsSynced.Unlock()
+}
+
+// makeSiblings makes n directories in parent, as a killed server's
+// attempts leave them, and returns their paths.
+func makeSiblings(tb testing.TB, parent string, n int) []string {
+	tb.Helper()
+	var dirs []string
+	for i := range n {
+		d := filepath.Join(parent, "r"+strconv.Itoa(i))
+		if err := os.Mkdir(d, 0o700); err != nil {
+			tb.Fatal(err)
+		}
+		dirs = append(dirs, d)
+	}
+	return dirs
+}
+
+// TestExistingSiblingsCostOneSync: each entry found already there had its
+// directory synced, once per entry, so a restart over a thousand
+// attempts' directories in one parent cost a thousand syncs of that
+// parent (and as many again each time the memo, past maxDurable, was
+// emptied). One sync of the parent now covers every entry older than
+// the parent's change time read before it, while the parent is
+// unchanged; an entry made there since is synced.
+func TestExistingSiblingsCostOneSync(t *testing.T) {
+	forgetDurable()
+	parent := t.TempDir()
+	dirs := makeSiblings(t, parent, 1000)
+	changedAfter(t, parent, dirs)
+	synced := syncRecorder(t)
+	for _, d := range dirs {
+		if err := MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := synced(); !slices.Equal(got, []string{parent}) {
+		t.Errorf("MkdirAll of 1000 directories there synced %d directories, want %q once", len(got), parent)
+	}
+	// Made by another process after that sync: not covered by it.
+	late := filepath.Join(parent, "late")
+	if err := os.Mkdir(late, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := MkdirAll(late, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if got := synced(); !slices.Equal(got, []string{parent}) {
+		t.Errorf("MkdirAll of a directory made after the sync synced %q, want %q", got, []string{parent})
+	}
+}
+
+// changedAfter changes dir (its mode, to what it is) until its change
+// time is past that of every entry in entries, as a later removal or
+// creation there would: entries made in the tick of the filesystem's
+// clock that stamped dir's last change are not covered by a sync
+// (coveredBySync), and a restart finds them older.
+func changedAfter(t *testing.T, dir string, entries []string) {
+	t.Helper()
+	var newest int64
+	for _, e := range entries {
+		fi, err := os.Lstat(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ct, _ := ctimeOf(fi)
+		newest = max(newest, ct)
+	}
+	for range 10_000_000 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ct, ok := ctimeOf(fi); !ok || ct > newest {
+			return
+		}
+	}
+	t.Fatalf("%s's change time did not pass its entries'", dir)
 }

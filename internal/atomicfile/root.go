@@ -157,8 +157,9 @@ func MkdirAllIn(root *os.Root, dir string, perm os.FileMode) error {
 func rootPlace(root *os.Root, name string) place {
 	parent := filepath.Dir(name)
 	return place{
-		openDir: func() (*os.File, error) { return OpenDirIn(root, parent) },
-		statDir: func() (fs.FileInfo, error) { return root.Stat(parent) },
+		openDir:    func() (*os.File, error) { return OpenDirIn(root, parent) },
+		statDir:    func() (fs.FileInfo, error) { return root.Stat(parent) },
+		lstatEntry: func() (fs.FileInfo, error) { return root.Lstat(name) },
 		openEntry: func(isDir bool) (*os.File, error) {
 			if !isDir {
 				// MkdirAllIn finds directories only.
