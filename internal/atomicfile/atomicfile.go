@@ -16,7 +16,8 @@ import (
 // WriteFile writes data to a temporary file beside path, fsyncs it, renames
 // it over path and fsyncs the directory.
 func WriteFile(path string, data []byte, perm os.FileMode) error {
-	return write(path, data, perm, false)
+	_, err := write(path, data, perm, false)
+	return err
 }
 
 // CreateFile writes data to path as WriteFile does, but only when path does
@@ -33,22 +34,26 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 // (the key a replica uses), and a removal would leave two in use. The
 // caller, or the next one, finds it there and syncs it then.
 func CreateFile(path string, data []byte, perm os.FileMode) (created bool, err error) {
-	err = write(path, data, perm, true)
+	made, err := write(path, data, perm, true)
 	if errors.Is(err, fs.ErrExist) {
 		return false, SyncEntry(path)
 	}
 	if err != nil {
 		return false, err
 	}
-	rememberPath(path)
+	remember(filepath.Clean(path), made)
 	return true, nil
 }
 
-func write(path string, data []byte, perm os.FileMode, exclusive bool) error {
+// write writes path (WriteFile; CreateFile where exclusive) and returns
+// what it put there, as stat saw it before the directory's sync: the
+// file the sync covers. A stat after it could see another file made in
+// the name meanwhile, which the memo would then take as synced.
+func write(path string, data []byte, perm os.FileMode, exclusive bool) (fs.FileInfo, error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	tmp := f.Name()
 	ok := false
@@ -58,20 +63,24 @@ func write(path string, data []byte, perm os.FileMode, exclusive bool) error {
 			os.Remove(tmp)
 		}
 	}()
+	made, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
 	if err := fill(f, data, perm); err != nil {
-		return err
+		return nil, err
 	}
 	if exclusive {
 		// link fails when path exists, where rename would replace it.
 		if err := os.Link(tmp, path); err != nil {
-			return err
+			return nil, err
 		}
 		os.Remove(tmp)
 	} else if err := os.Rename(tmp, path); err != nil {
-		return err
+		return nil, err
 	}
 	ok = true
-	return SyncDir(dir)
+	return made, SyncDir(dir)
 }
 
 // fill writes data to the new temporary file f, gives it perm, syncs it
@@ -138,7 +147,7 @@ func MkdirAll(dir string, perm os.FileMode) error {
 		if !fi.IsDir() {
 			return &fs.PathError{Op: "mkdir", Path: dir, Err: syscall.ENOTDIR}
 		}
-		return syncEntry(dir, fi, func() error { return SyncDir(filepath.Dir(dir)) })
+		return syncEntry(dir, fi, pathPlace(dir))
 	}
 	parent := filepath.Dir(dir)
 	if parent != dir {
@@ -146,19 +155,25 @@ func MkdirAll(dir string, perm os.FileMode) error {
 			return err
 		}
 	}
-	if err := os.Mkdir(dir, perm); err != nil {
+	mkErr := os.Mkdir(dir, perm)
+	// Stat before the sync: the directory there now is the one the sync
+	// covers, and the one remembered as durable (write says why).
+	fi, err := os.Stat(dir)
+	if err != nil || !fi.IsDir() {
 		// Another process may have made it just now, and not yet synced
-		// it: synced here too.
-		if fi, serr := os.Stat(dir); serr != nil || !fi.IsDir() {
+		// it: synced here too; anything else fails as the mkdir did.
+		if mkErr != nil {
+			return mkErr
+		}
+		if err != nil {
 			return err
 		}
+		return &fs.PathError{Op: "mkdir", Path: dir, Err: syscall.ENOTDIR}
 	}
 	if err := SyncDir(parent); err != nil {
 		return err
 	}
-	if fi, err := os.Stat(dir); err == nil {
-		remember(filepath.Clean(dir), fi)
-	}
+	remember(filepath.Clean(dir), fi)
 	return nil
 }
 

@@ -159,10 +159,179 @@ func TestDurableMemoIsBounded(t *testing.T) {
 		t.Errorf("memo holds %d entries, bound %d", n, maxDurable)
 	}
 	synced()
+	// The memo of directories synced is another one (coveredBySync):
+	// forgotten too, so that what this one forgot must be synced again.
+	dirsSynced.Lock()
+	dirsSynced.m = nil
+	dirsSynced.Unlock()
 	if err := SyncEntry(first); err != nil {
 		t.Fatal(err)
 	}
 	if got := synced(); !slices.Contains(got, dir) {
 		t.Errorf("an entry the full memo forgot was not synced again (synced %q)", got)
 	}
+}
+
+// TestEntryRemadeDuringItsSyncIsSyncedAgain: MkdirAll (MkdirAllIn,
+// CreateFile) remembered what it made as durable by a stat taken after
+// the sync of its directory, so a directory removed and made again (by
+// another process) while that sync ran was remembered in its place,
+// though the sync may have preceded its entry, and never synced. The
+// stat is now taken before the sync: the one made again is another
+// file, synced by the next call.
+func TestEntryRemadeDuringItsSyncIsSyncedAgain(t *testing.T) {
+	root := t.TempDir()
+	// remadeDuringSync has the next sync of parent move name aside (so
+	// that its inode cannot be reused) and make it again.
+	remadeDuringSync := func(parent, name string, remake func(string) error) {
+		done := false
+		SyncHook = func(dir string) {
+			if done || dir != parent {
+				return
+			}
+			done = true
+			if err := os.Rename(name, name+".aside"); err != nil {
+				t.Error(err)
+			}
+			if err := remake(name); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	mkdir := func(p string) error { return os.Mkdir(p, 0o700) }
+	syncRecorder(t) // for its cleanup, which unsets SyncHook
+
+	dir := filepath.Join(root, "a")
+	remadeDuringSync(root, dir, mkdir)
+	if err := MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	synced := syncRecorder(t)
+	if err := MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if got := synced(); !slices.Equal(got, []string{root}) {
+		t.Errorf("MkdirAll of a directory made again during the sync synced %q, want %q", got, []string{root})
+	}
+
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	remadeDuringSync(root, filepath.Join(root, "b"), mkdir)
+	if err := MkdirAllIn(r, "b", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	synced = syncRecorder(t)
+	if err := MkdirAllIn(r, "b", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if got := synced(); !slices.Equal(got, []string{root}) {
+		t.Errorf("MkdirAllIn of a directory made again during the sync synced %q, want %q", got, []string{root})
+	}
+
+	key := filepath.Join(root, "key")
+	remadeDuringSync(root, key, func(p string) error { return os.WriteFile(p, []byte("theirs\n"), 0o600) })
+	if created, err := CreateFile(key, []byte("mine\n"), 0o600); err != nil || !created {
+		t.Fatalf("CreateFile: %v, %v", created, err)
+	}
+	synced = syncRecorder(t)
+	if err := SyncEntry(key); err != nil {
+		t.Fatal(err)
+	}
+	if got := synced(); !slices.Equal(got, []string{root}) {
+		t.Errorf("SyncEntry of a file made again during CreateFile's sync synced %q, want %q", got, []string{root})
+	}
+}
+
+// forgetDurable empties this process's memos of what it made durable,
+// as a restart does.
+func forgetDurable() {
+	durable.Lock()
+	durable.m = nil
+	durable.Unlock()
+	dirsSynced.Lock()
+	dirsSynced.m = nil
+	dirsSynced.Unlock()
+}
+
+// makeSiblings makes n directories in parent, as a killed server's
+// attempts leave them, and returns their paths.
+func makeSiblings(tb testing.TB, parent string, n int) []string {
+	tb.Helper()
+	var dirs []string
+	for i := range n {
+		d := filepath.Join(parent, "r"+strconv.Itoa(i))
+		if err := os.Mkdir(d, 0o700); err != nil {
+			tb.Fatal(err)
+		}
+		dirs = append(dirs, d)
+	}
+	return dirs
+}
+
+// TestExistingSiblingsCostOneSync: each entry found already there had its
+// directory synced, once per entry, so a restart over a thousand
+// attempts' directories in one parent cost a thousand syncs of that
+// parent (and as many again each time the memo, past maxDurable, was
+// emptied). One sync of the parent now covers every entry older than
+// the parent's change time read before it, while the parent is
+// unchanged; an entry made there since is synced.
+func TestExistingSiblingsCostOneSync(t *testing.T) {
+	forgetDurable()
+	parent := t.TempDir()
+	dirs := makeSiblings(t, parent, 1000)
+	changedAfter(t, parent, dirs)
+	synced := syncRecorder(t)
+	for _, d := range dirs {
+		if err := MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := synced(); !slices.Equal(got, []string{parent}) {
+		t.Errorf("MkdirAll of 1000 directories there synced %d directories, want %q once", len(got), parent)
+	}
+	// Made by another process after that sync: not covered by it.
+	late := filepath.Join(parent, "late")
+	if err := os.Mkdir(late, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := MkdirAll(late, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if got := synced(); !slices.Equal(got, []string{parent}) {
+		t.Errorf("MkdirAll of a directory made after the sync synced %q, want %q", got, []string{parent})
+	}
+}
+
+// changedAfter changes dir (its mode, to what it is) until its change
+// time is past that of every entry in entries, as a later removal or
+// creation there would: entries made in the tick of the filesystem's
+// clock that stamped dir's last change are not covered by a sync
+// (coveredBySync), and a restart finds them older.
+func changedAfter(t *testing.T, dir string, entries []string) {
+	t.Helper()
+	var newest int64
+	for _, e := range entries {
+		fi, err := os.Lstat(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ct, _ := ctimeOf(fi)
+		newest = max(newest, ct)
+	}
+	for range 10_000_000 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ct, ok := ctimeOf(fi); !ok || ct > newest {
+			return
+		}
+	}
+	t.Fatalf("%s's change time did not pass its entries'", dir)
 }

@@ -121,10 +121,7 @@ func MkdirAllIn(root *os.Root, dir string, perm os.FileMode) error {
 	case err == nil:
 		// Its maker may have been killed before it synced the parent:
 		// synced here, once per process (SyncEntry).
-		parent := filepath.Dir(dir)
-		return syncEntry(filepath.Join(root.Name(), dir), fi, func() error {
-			return syncRootDir(root, parent, filepath.Join(root.Name(), parent))
-		})
+		return syncEntry(filepath.Join(root.Name(), dir), fi, rootPlace(root, dir))
 	case !errors.Is(err, fs.ErrNotExist):
 		// A link leading out of root, or a directory on the way that
 		// cannot be read: the mkdir would fail too, with "file exists"
@@ -135,19 +132,42 @@ func MkdirAllIn(root *os.Root, dir string, perm os.FileMode) error {
 	if err := MkdirAllIn(root, parent, perm); err != nil {
 		return err
 	}
-	if err := root.Mkdir(dir, perm); err != nil {
-		// Made by another process just now, perhaps not yet synced.
-		if fi, serr := root.Stat(dir); serr != nil || !fi.IsDir() {
+	mkErr := root.Mkdir(dir, perm)
+	// Stat before the sync, as MkdirAll does.
+	fi, err = root.Stat(dir)
+	if err != nil || !fi.IsDir() {
+		// Made by another process just now, perhaps not yet synced:
+		// synced here too; anything else fails as the mkdir did.
+		if mkErr != nil {
+			return mkErr
+		}
+		if err != nil {
 			return err
 		}
+		return &fs.PathError{Op: "mkdir", Path: filepath.Join(root.Name(), dir), Err: syscall.ENOTDIR}
 	}
 	if err := syncRootDir(root, parent, filepath.Join(root.Name(), parent)); err != nil {
 		return err
 	}
-	if fi, err := root.Stat(dir); err == nil {
-		remember(filepath.Join(root.Name(), dir), fi)
-	}
+	remember(filepath.Join(root.Name(), dir), fi)
 	return nil
+}
+
+// rootPlace is the place of name below root, reached inside root.
+func rootPlace(root *os.Root, name string) place {
+	parent := filepath.Dir(name)
+	return place{
+		openDir:    func() (*os.File, error) { return OpenDirIn(root, parent) },
+		statDir:    func() (fs.FileInfo, error) { return root.Stat(parent) },
+		lstatEntry: func() (fs.FileInfo, error) { return root.Lstat(name) },
+		openEntry: func(isDir bool) (*os.File, error) {
+			if !isDir {
+				// MkdirAllIn finds directories only.
+				return nil, &fs.PathError{Op: "open", Path: filepath.Join(root.Name(), name), Err: syscall.ENOTDIR}
+			}
+			return OpenDirIn(root, name)
+		},
+	}
 }
 
 // SyncDirIn is SyncDir for directory dir below root, opened inside root:
