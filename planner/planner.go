@@ -44,6 +44,14 @@ type Options struct {
 	// Timings, when not nil, receives how long each stage took (for
 	// benchmarks and plan --timings); a second pass adds to it.
 	Timings *Timings
+	// Exports is the transfer ledger the law's volume rules count (what
+	// the organisation and its group exported before): a server's. When
+	// nil, the ledger WithLedger attached to Context is counted; with
+	// neither (the CLI's offline plan) only the job's own datasets count,
+	// and the decisions say so. A ledger that cannot be read fails the
+	// plan (ErrLedgerUnread) rather than rank placements its rules did not
+	// judge.
+	Exports policy.Exports
 }
 
 // Timings is the time Make spent in each stage.
@@ -229,6 +237,11 @@ func Make(w *catalog.World, job *catalog.TrainingJob, opts Options) (*Plan, erro
 	if err := p.stopped(); err != nil {
 		return nil, err
 	}
+	// So does a rule that could not read the ledger: its denials are the
+	// store's fault, its allowances unfounded.
+	if err := p.ledger.failed(job.Metadata.Name); err != nil {
+		return nil, err
+	}
 	return pl, nil
 }
 
@@ -282,8 +295,10 @@ type planner struct {
 	sessions []Session // one per worker
 	law      Law
 	query    policy.Query
-	est      Estimator
-	exclude  map[string]bool
+	// ledger is the plan's view of Options.Exports (nil without one).
+	ledger  *planLedger
+	est     Estimator
+	exclude map[string]bool
 
 	decisions map[*catalog.Pool]policy.Decision
 	// keepDecisions records decisions for a later pass.
@@ -384,6 +399,15 @@ func newPlanner(w *catalog.World, job *catalog.TrainingJob, opts Options) (*plan
 	}
 	for _, s := range w.Sites {
 		q.Sites[s.Metadata.Name] = s
+	}
+	// The server's ledger, read once per question for the whole plan.
+	ex := opts.Exports
+	if ex == nil {
+		ex = LedgerOf(ctx)
+	}
+	if ex != nil {
+		p.ledger = newPlanLedger(ex)
+		q.Exports = p.ledger
 	}
 	p.law, p.query = opts.Rules, q
 	// One session per worker: a session caches by class and is not shared

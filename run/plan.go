@@ -58,12 +58,12 @@ func (c *Controller) Plan(ctx context.Context, tenant string, req PlanRequest) (
 		return nil, &InputError{"explain", fmt.Errorf("%q: no such site (%d sites in the catalog)", req.Explain, len(w.Sites))}
 	}
 	if c.cfg.PlanWith != nil {
-		return c.cfg.PlanWith(w, job, planner.Options{Context: ctx, AsOf: asOf, Explain: req.Explain})
+		return c.cfg.PlanWith(w, job, planner.Options{Context: ctx, AsOf: asOf, Explain: req.Explain, Exports: c.exports()})
 	}
 	if req.Explain != "" {
 		return nil, &InputError{"explain", errors.New("this server does not explain plans")}
 	}
-	return c.cfg.Plan(ctx, w, job, asOf, nil)
+	return c.cfg.Plan(c.planCtx(ctx), w, job, asOf, nil)
 }
 
 // requestJob builds the world of a tenant's request and picks its job.

@@ -877,6 +877,10 @@ func (c *Controller) Apply(ctx context.Context, tenant string, docs []Document, 
 	for _, r := range res {
 		r.Tenant = tenant
 		var ifVersion int64
+		// replaces says the put replaces registered contents, so other
+		// replicas drop their cached worlds and live runs are judged
+		// again by the new facts (docUpdates reads the record's action).
+		replaces := false
 		got, err := c.cfg.Store.GetResource(ctx, tenant, r.Kind, r.Name)
 		switch {
 		case err == nil && got.Hash == r.Hash && c.resourceIntact(ctx, tenant, got):
@@ -898,12 +902,17 @@ func (c *Controller) Apply(ctx context.Context, tenant string, docs []Document, 
 			// resource (its row deleted outright; applyWorld read the
 			// records on): registered all the same, so other contents
 			// replace it only with update, as over a row.
-			if h, ok := c.resWitness.recorded(tenant, r.Kind, r.Name); ok && h != r.Hash && !update {
+			h, ok := c.resWitness.recorded(tenant, r.Kind, r.Name)
+			if ok && h != r.Hash && !update {
 				return nil, conflict(&store.ResourceConflict{Kind: r.Kind, Name: r.Name, Detail: fmt.Sprintf("is registered with other contents (its latest sealed register record names %s; its row was deleted outside Meridian); pass --update to replace it", h)})
 			}
+			// Other contents over the recorded ones are an update though
+			// no row is left to name a version: runs and replicas hold
+			// the recorded contents.
+			replaces = ok && h != r.Hash
 		}
 		verb := "registered"
-		if ifVersion > 0 {
+		if ifVersion > 0 || replaces {
 			verb = "updated"
 		}
 		rec, err := audit.NewRecord(KindRegister, "", map[string]any{"kind": r.Kind, "name": r.Name, "sha256": r.Hash, "by": "tenant " + tenant, "action": verb, "previousVersion": ifVersion})

@@ -237,9 +237,9 @@ func (c *Controller) recheckSites(ctx context.Context) {
 // run would have to leave as soon as it got there is rejected too
 // (dropLeftAtOnce).
 func (c *Controller) plan(ctx context.Context, w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
-	plan, err := c.planSites(ctx, w, job, asOf, exclude)
+	plan, err := c.planSites(c.planCtx(ctx), w, job, asOf, exclude)
 	if err != nil {
-		return nil, err
+		return nil, ledgerNotJudged(err)
 	}
 	if err := c.dropLeftAtOnce(w, job, asOf, plan); err != nil {
 		return nil, err

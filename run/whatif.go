@@ -167,7 +167,7 @@ func (c *Controller) whatIfRun(ctx context.Context, r *Run, cur, proposed LawNow
 		if err != nil {
 			return wr, err
 		}
-		p, err := plan(ctx, w, left, asOf, excluded)
+		p, err := plan(c.planCtx(ctx), w, left, asOf, excluded)
 		if err != nil {
 			return wr, err
 		}
