@@ -911,6 +911,14 @@ func fail(w http.ResponseWriter, err error) {
 		// (the database's, on PostgreSQL) goes to the log.
 		logCause(w, err)
 		writeErr(w, http.StatusConflict, "conflict", "", "another request changed the same thing first; read it again and retry")
+	case errors.Is(err, planner.ErrLedgerUnread):
+		// The rules that count earlier exports judged nothing: the
+		// ledger's store failed, a passing fault of the server's whose
+		// text (the database's) goes to the log. Nothing was decided nor
+		// written, so the client may ask again.
+		id := logCause(w, err)
+		w.Header().Set("Retry-After", "5")
+		writeErr(w, http.StatusServiceUnavailable, "ledger_unavailable", "", "the transfer ledger could not be read, so the rules that count earlier exports judged no placement and nothing was decided; try again (fault "+id+" in the server's log)")
 	case errors.Is(err, run.ErrRulesChanging):
 		w.Header().Set("Retry-After", "1")
 		writeErr(w, http.StatusServiceUnavailable, "rules_changing", "", "rules revisions kept landing while the request was planned, so nothing was decided; try again")

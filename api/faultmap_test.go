@@ -61,6 +61,41 @@ func TestFaultsTheTenantCanActOn(t *testing.T) {
 	}
 }
 
+// unreadLedgerPlanner is a controller whose transfer ledger cannot be
+// read: its plans and submissions fail as the planner's do then.
+type unreadLedgerPlanner struct{ Controller }
+
+const ledgerCause = "read audit: dial tcp 10.0.0.7:5432: connection refused"
+
+func (unreadLedgerPlanner) Plan(context.Context, string, run.PlanRequest) (*planner.Plan, error) {
+	return nil, fmt.Errorf("planner: plan of TrainingJob/tiny: %w, so the rules that count earlier exports judged no placement: %s", planner.ErrLedgerUnread, ledgerCause)
+}
+
+func (unreadLedgerPlanner) Submit(context.Context, string, run.SubmitRequest) (*run.Run, bool, error) {
+	return nil, false, fmt.Errorf("submit: %w: %s", planner.ErrLedgerUnread, ledgerCause)
+}
+
+// TestLedgerUnreadIsAPassingFault: a plan or a submission the planner
+// could not judge because the transfer ledger could not be read was
+// answered 500 internal, as a fault the tenant can only report; nothing
+// was decided, and asking again once the store is back succeeds. It is
+// answered 503 ledger_unavailable with a Retry-After, without the store's
+// text (its host), which goes to the log.
+func TestLedgerUnreadIsAPassingFault(t *testing.T) {
+	f := newFixtureWith(t, fixtureOptions{Hide: func(c Controller) Controller { return unreadLedgerPlanner{c} }})
+	b, _ := json.Marshal(run.PlanRequest{Documents: []run.Document{{Name: "job.yaml", Content: "kind: TrainingJob"}}})
+	sb, _ := json.Marshal(run.SubmitRequest{Documents: []run.Document{{Name: "job.yaml", Content: "kind: TrainingJob"}}})
+	for _, c := range []struct{ path, body string }{{"/v1/plans", string(b)}, {"/v1/runs", string(sb)}} {
+		code, e := f.raw(t, "POST", c.path, tokA, c.body)
+		if code != http.StatusServiceUnavailable || e.Code != "ledger_unavailable" {
+			t.Errorf("POST %s with the ledger unread: %d %+v, want 503 ledger_unavailable", c.path, code, e)
+		}
+		if strings.Contains(e.Message, "10.0.0.7") {
+			t.Errorf("POST %s: the answer names the store's host: %s", c.path, e.Message)
+		}
+	}
+}
+
 // noLawPlanner is a controller on a server that started on a stored
 // rules revision its loader refuses: it applies no law.
 type noLawPlanner struct{ Controller }
