@@ -1,12 +1,11 @@
 package slurm
 
 import (
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
+
+	"meridian.dev/meridian/internal/captest"
 )
 
 // envResolveAsChild, set, has TestResolveWorkDirThroughASearchOnlyDirectory
@@ -31,16 +30,13 @@ func TestResolveWorkDirThroughASearchOnlyDirectory(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root, to run the walk as another user below a directory of root's")
 	}
-	const nobody = 65534
+	const nobody = captest.Nobody
 	top := t.TempDir()
 	for _, d := range []string{filepath.Dir(top), top} {
 		if err := os.Chmod(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// The test's executable, where the other user may run it.
-	exe := filepath.Join(top, "slurm.test")
-	copyExecutable(t, exe)
 	searchOnly := filepath.Join(top, "search-only")
 	if err := os.Mkdir(searchOnly, 0o711); err != nil {
 		t.Fatal(err)
@@ -56,37 +52,8 @@ func TestResolveWorkDirThroughASearchOnlyDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	wd := filepath.Join(own, "job", "run-1")
-	cmd := exec.Command(exe, "-test.run=^TestResolveWorkDirThroughASearchOnlyDirectory$", "-test.count=1")
-	cmd.Env = append(os.Environ(), envResolveAsChild+"="+wd)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("the walk as uid %d below %s (mode 0711): %v\n%s", nobody, searchOnly, err, out)
-	}
+	captest.RerunAsNobody(t, top, envResolveAsChild+"="+wd)
 	if fi, err := os.Stat(wd); err != nil || !fi.IsDir() {
 		t.Errorf("%s not made: %v", wd, err)
-	}
-}
-
-// copyExecutable copies this test's executable to dst, mode 0755.
-func copyExecutable(t *testing.T, dst string) {
-	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := os.Open(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, src); err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -1,13 +1,12 @@
 package atomicfile
 
 import (
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
-	"syscall"
 	"testing"
+
+	"meridian.dev/meridian/internal/captest"
 )
 
 // envSearchOnlyChild, set, has TestFoundEntriesBelowASearchOnlyDirectory
@@ -31,16 +30,13 @@ func TestFoundEntriesBelowASearchOnlyDirectory(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root, to use the entries as another user below a directory of root's")
 	}
-	const nobody = 65534
+	const nobody = captest.Nobody
 	top := t.TempDir()
 	for _, d := range []string{filepath.Dir(top), top} {
 		if err := os.Chmod(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// The test's executable, where the other user may run it.
-	exe := filepath.Join(top, "atomicfile.test")
-	copyExecutable(t, exe)
 	searchOnly := filepath.Join(top, "search-only")
 	if err := os.Mkdir(searchOnly, 0o711); err != nil {
 		t.Fatal(err)
@@ -61,12 +57,7 @@ func TestFoundEntriesBelowASearchOnlyDirectory(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cmd := exec.Command(exe, "-test.run=^TestFoundEntriesBelowASearchOnlyDirectory$", "-test.count=1", "-test.v")
-	cmd.Env = append(os.Environ(), envSearchOnlyChild+"="+top)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("as uid %d below %s (mode 0711): %v\n%s", nobody, searchOnly, err, out)
-	}
+	captest.RerunAsNobody(t, top, envSearchOnlyChild+"="+top)
 	if fi, err := os.Stat(filepath.Join(searchOnly, "own1", "new")); err != nil || !fi.IsDir() {
 		t.Errorf("own1/new not made: %v", err)
 	}
@@ -111,29 +102,5 @@ func TestFoundEntryOnAFilesystemWithoutDirectorySyncs(t *testing.T) {
 	}
 	if got := synced(); !slices.Equal(got, []string{"/proc", "/proc"}) {
 		t.Errorf("synced %q, want /proc twice", got)
-	}
-}
-
-// copyExecutable copies this test's executable to dst, mode 0755.
-func copyExecutable(t *testing.T, dst string) {
-	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := os.Open(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, src); err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
 	}
 }
