@@ -262,16 +262,54 @@ var errUndumpableUnsupported = errors.New("not available on " + runtime.GOOS)
 // to every process of its user, and a warning alone is a line few read.
 // Where the flag does not exist, serve says so and goes on: refusing
 // there would refuse the system, not a fault of its setup.
+//
+// The flag is checked at each open and attach, not after: a process of
+// serve's user that opened /proc/PID/mem or attached as a tracer between
+// serve's exec and the prctl keeps what it opened. A tracer shows, and
+// serve refuses to start while one is attached (checkNotTraced); there
+// is no switch to allow one, since whoever can set serve's flags or
+// environment can also start it under a tracer, and a debugger attached
+// by root after the start is not refused. An open descriptor does not
+// show: serve warns where its user could have opened one
+// (warnDumpableFromExec).
 func serveUndumpable(w io.Writer) error {
+	wasDumpable, dumpErr := dumpableFromExec()
 	err := makeUndumpable()
 	switch {
 	case err == nil:
-		return nil
 	case errors.Is(err, errUndumpableUnsupported):
 		fmt.Fprintf(w, "warning: serve cannot make itself undumpable (%v): processes of its user may read its memory and environment, its keys among them\n", err)
 		return nil
+	default:
+		return fmt.Errorf("serve: cannot make itself undumpable (%w), so processes of its user could read its memory and environment, its keys among them; refused to start (a seccomp filter or security module denying prctl does this)", err)
 	}
-	return fmt.Errorf("serve: cannot make itself undumpable (%w), so processes of its user could read its memory and environment, its keys among them; refused to start (a seccomp filter or security module denying prctl does this)", err)
+	if err := checkNotTraced(); err != nil {
+		return err
+	}
+	warnDumpableFromExec(w, wasDumpable, dumpErr)
+	return nil
+}
+
+// warnDumpableFromExec warns when serve was dumpable from its exec until
+// it made itself undumpable, as it is whenever its user can read its
+// executable: in that moment a process of its user could open
+// /proc/PID/mem and read serve's memory through it afterwards, its keys
+// among it. Only an executable its user cannot read (the kernel then
+// starts the process undumpable), or a user that nothing else runs as,
+// closes that. Root is not warned: its "same user" reads any process.
+func warnDumpableFromExec(w io.Writer, wasDumpable bool, err error) {
+	if os.Geteuid() == 0 || (err == nil && !wasDumpable) {
+		return
+	}
+	exe, exeErr := os.Executable()
+	if exeErr != nil {
+		exe = "its executable"
+	}
+	if err != nil {
+		fmt.Fprintf(w, "warning: serve cannot tell whether it was dumpable from its start (%v): a process of its user (uid %d) may have opened its memory before it made itself undumpable; install %s owned by root with mode 0711 (docs/control-plane.md)\n", err, os.Getuid(), exe)
+		return
+	}
+	fmt.Fprintf(w, "warning: serve's user (uid %d) can read %s, so serve was dumpable from its start until it made itself undumpable: a process of that user that opened /proc/PID/mem in that moment reads serve's memory, its keys among it, for as long as it runs; install it owned by root with mode 0711, or run serve as a user nothing else runs as (docs/control-plane.md)\n", os.Getuid(), exe)
 }
 
 // minPoll is the shortest --poll: each check of active runs reads the
