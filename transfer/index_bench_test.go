@@ -82,7 +82,7 @@ func BenchmarkLedgerExports(b *testing.B) {
 }
 
 // recordCopy appends copy i's intent and confirmation, as a staging does.
-func recordCopy(b *testing.B, led AuditLedger, i int) {
+func recordCopy(b testing.TB, led AuditLedger, i int) {
 	ctx := context.Background()
 	in, conf := benchCopy(i)
 	if err := led.Append(ctx, "acme", KindIntent, "", in); err != nil {

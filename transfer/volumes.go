@@ -179,9 +179,15 @@ type ExportIndex struct {
 	// read returns the records of every tenant, of the kinds Index reads,
 	// after seq after, in seq order.
 	read func(ctx context.Context, after int64) ([]Record, error)
+	// head, when set, returns the seq and hash of the log's last entry,
+	// of any kind (store.Store.AuditHead): see caughtUp.
+	head func(ctx context.Context) (int64, string, error)
 
-	mu    sync.Mutex
-	seq   int64
+	mu  sync.Mutex
+	seq int64
+	// at is the log's head as read before the last catch-up that read
+	// and folded the log without error (ok false: none yet).
+	at    logHead
 	facts map[exportScope]map[exportFact]factSeen // each fact once, by its scope
 	// open holds the intents neither confirmed nor abandoned, by
 	// openKey; openIn holds the same ones by scope. A scope without
@@ -227,6 +233,20 @@ type openFact struct {
 	seen factSeen
 }
 
+// logHead is the seq and hash of the log's last entry, as ExportIndex
+// read it.
+type logHead struct {
+	seq  int64
+	hash string
+	ok   bool
+}
+
+// auditHead is what AuditExports asks of a store that has it: the seq and
+// hash of the log's last entry (store.Store.AuditHead).
+type auditHead interface {
+	AuditHead(ctx context.Context) (int64, string, error)
+}
+
 // AuditExports is an ExportIndex over the audit log's ledger records of
 // every tenant, read once; each query counts its own tenant's. Counting
 // across tenants by organisation name let any tenant name an organisation
@@ -236,9 +256,13 @@ type openFact struct {
 // organisations; an operator gives one legal group one tenant.
 func AuditExports(st AuditStore) *ExportIndex {
 	l := AuditLedger{Store: st}
-	return NewExportIndex(func(ctx context.Context, after int64) ([]Record, error) {
+	x := NewExportIndex(func(ctx context.Context, after int64) ([]Record, error) {
 		return l.records(ctx, store.AuditQuery{Kinds: ledgerKinds, AllTenants: true, After: after})
 	})
+	if h, ok := st.(auditHead); ok {
+		x.head = h.AuditHead
+	}
+	return x
 }
 
 // openKey is the key of tenant's intent id among the open ones: a record
@@ -353,11 +377,7 @@ func (x *ExportIndex) apply(r Record) error {
 func (x *ExportIndex) Exported(ctx context.Context, tenant string, orgs []string, origin string, since, until catalog.Date) ([]policy.Export, error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	recs, err := x.read(ctx, x.seq)
-	if err != nil {
-		return nil, err
-	}
-	if err := catchUp(recs, x.seq, x.apply); err != nil {
+	if err := x.catchUp(ctx); err != nil {
 		return nil, err
 	}
 	type counted struct {
@@ -412,6 +432,44 @@ func (x *ExportIndex) Exported(ctx context.Context, tenant string, orgs []string
 	}
 	sort.Slice(out, func(i, j int) bool { return exportLess(out[i], out[j]) })
 	return out, nil
+}
+
+// catchUp folds the records appended since the last catch-up. With head
+// set, it first reads the log's head: the same seq and hash as before the
+// last catch-up that succeeded means no entry was written since, and that
+// catch-up's read, which began after the head was read, saw every entry
+// up to it (a store gives seqs in the order entries commit); so nothing
+// is read. Each catch-up otherwise made the store's gap-checked read of
+// the ledger's kinds, which finds no row but checks the log for deleted
+// entries, re-reading and re-hashing a window of old entries (up to 256
+// KiB) each time: some milliseconds, twice a plan, on every plan, law
+// check and staging. A head written since (a new seq, or the same seq
+// with another hash: entries cut from the end and written again) has the
+// records read, gap-checked, as before: an entry of the ledger deleted
+// before it was read still fails the read. A failed read of the head or
+// of the records fails the question and keeps the head as it was, so the
+// next question reads them again.
+func (x *ExportIndex) catchUp(ctx context.Context) error {
+	var now logHead
+	if x.head != nil {
+		seq, hash, err := x.head(ctx)
+		if err != nil {
+			return fmt.Errorf("ledger: the audit log's head: %w", err)
+		}
+		now = logHead{seq, hash, true}
+		if now == x.at {
+			return nil
+		}
+	}
+	recs, err := x.read(ctx, x.seq)
+	if err != nil {
+		return err
+	}
+	if err := catchUp(recs, x.seq, x.apply); err != nil {
+		return err
+	}
+	x.at = now
+	return nil
 }
 
 // exportLess orders exports by organisation and dataset, the export

@@ -1,0 +1,126 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/store"
+)
+
+// countingAudit is a store whose audit selections, and the rows they
+// return, are counted; its head fails with headErr when set.
+type countingAudit struct {
+	*store.SQLite
+	selects, rows int
+	headErr       error
+}
+
+func (c *countingAudit) AuditSelect(ctx context.Context, q store.AuditQuery) ([]audit.Entry, error) {
+	es, err := c.SQLite.AuditSelect(ctx, q)
+	c.selects++
+	c.rows += len(es)
+	return es, err
+}
+
+func (c *countingAudit) AuditHead(ctx context.Context) (int64, string, error) {
+	if c.headErr != nil {
+		return 0, "", c.headErr
+	}
+	return c.SQLite.AuditHead(ctx)
+}
+
+// exportYear asks x for acme's lab's exports from CN in 2026.
+func exportYear(t *testing.T, x *ExportIndex, tenant string) ([]string, error) {
+	t.Helper()
+	xs, err := x.Exported(context.Background(), tenant, []string{"lab"}, "CN", catalog.MustDate("2026-01-01"), catalog.MustDate("2026-12-31"))
+	var names []string
+	for _, e := range xs {
+		names = append(names, e.Dataset)
+	}
+	return names, err
+}
+
+// TestExportIndexCatchUpNothingNew: a question asked when nothing was
+// written to the log since the last makes no audit selection at all (it
+// made the store's gap-checked read of the ledger's kinds, which re-read
+// and re-hashed a window of old entries each time); a copy recorded after
+// it, of the asking tenant's, is still counted, another tenant's is not,
+// and an entry of another kind written since has the log read again.
+func TestExportIndexCatchUpNothingNew(t *testing.T) {
+	ctx := context.Background()
+	led, st := sqliteLedger(t)
+	cs := &countingAudit{SQLite: st}
+	for i := range 3 {
+		recordCopy(t, led, i)
+	}
+	x := AuditExports(cs)
+	if got, err := exportYear(t, x, "acme"); err != nil || len(got) != 3 {
+		t.Fatalf("first question: %v, %v; want d0 to d2", got, err)
+	}
+	cs.selects, cs.rows = 0, 0
+	for range 3 {
+		if got, err := exportYear(t, x, "acme"); err != nil || len(got) != 3 {
+			t.Fatalf("again: %v, %v", got, err)
+		}
+	}
+	if cs.selects != 0 || cs.rows != 0 {
+		t.Fatalf("3 questions with nothing new made %d audit selections of %d rows, want none", cs.selects, cs.rows)
+	}
+	recordCopy(t, led, 3)
+	if got, err := exportYear(t, x, "acme"); err != nil || len(got) != 4 {
+		t.Fatalf("after a new copy: %v, %v; want d0 to d3", got, err)
+	}
+	if got, err := exportYear(t, x, "other"); err != nil || len(got) != 0 {
+		t.Fatalf("another tenant counts acme's copies: %v, %v", got, err)
+	}
+	cs.selects = 0
+	if err := audit.NewLog(st).AppendFor(ctx, "acme", audit.KindState, "r1", map[string]string{"state": "running"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := exportYear(t, x, "acme"); err != nil || cs.selects != 1 {
+		t.Fatalf("after an entry of another kind: %v, %d selections, want 1", err, cs.selects)
+	}
+	if _, err := exportYear(t, x, "acme"); err != nil || cs.selects != 1 {
+		t.Fatalf("then nothing new: %v, %d selections, want still 1", err, cs.selects)
+	}
+}
+
+// TestExportIndexCatchUpFailsClosed: a head that cannot be read fails
+// the question, and so does a ledger entry deleted before it was read
+// (the gap-checked read still runs when the log was written to), every
+// time it is asked.
+func TestExportIndexCatchUpFailsClosed(t *testing.T) {
+	ctx := context.Background()
+	led, st := sqliteLedger(t)
+	cs := &countingAudit{SQLite: st}
+	recordCopy(t, led, 0)
+	x := AuditExports(cs)
+	if _, err := exportYear(t, x, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	cs.headErr = errors.New("connection lost")
+	if _, err := exportYear(t, x, "acme"); !errors.Is(err, cs.headErr) {
+		t.Fatalf("head unreadable: %v, want it", err)
+	}
+	cs.headErr = nil
+	recordCopy(t, led, 1)
+	if err := audit.NewLog(st).AppendFor(ctx, "acme", audit.KindState, "r1", map[string]string{"state": "running"}); err != nil {
+		t.Fatal(err)
+	}
+	seq, _, err := st.AuditHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The new copy's intent, two entries before the head.
+	if _, err := st.DB().ExecContext(ctx, `DELETE FROM audit WHERE seq = ?`, seq-2); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if got, err := exportYear(t, x, "acme"); !errors.Is(err, store.ErrAuditGap) {
+			t.Fatalf("intent deleted before it was read: %v, %v; want %v", got, err, store.ErrAuditGap)
+		}
+	}
+}
