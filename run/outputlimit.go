@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -49,6 +50,11 @@ type tenantOutput struct {
 	// ended are the tenant's ended runs whose output may be kept, oldest
 	// end first: what is removed to make room (outputevict.go).
 	ended endedOutputs
+	// refilled is when ended was last listed again from the store
+	// (refillEnded), and refillErr why that listing failed.
+	refillMu  sync.Mutex
+	refilled  time.Time
+	refillErr error
 }
 
 // outputCountRetry is how long a failed count of a tenant's output is
