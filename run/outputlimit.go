@@ -282,3 +282,8 @@ func (c *Controller) noteOutputCut(ctx context.Context, r *Run, a Attempt) {
 		c.cfg.Logger.Warn("recording that an attempt's output is no longer kept", "run", r.ID, "attempt", a.N, "err", err)
 	}
 }
+
+// TenantOutputLimit is the bound on the output kept for all of one
+// tenant's attempts this controller was given (Config.TenantLogLimit;
+// 0, no bound): serve's tests check what its flag gave.
+func (c *Controller) TenantOutputLimit() int64 { return c.cfg.TenantLogLimit }
