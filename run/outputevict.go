@@ -18,7 +18,9 @@ import (
 // Making room under Config.TenantLogLimit. When an append of a tenant's
 // output would pass the bound, the output of the tenant's oldest ended
 // runs is removed, oldest end first, until the append fits or none is
-// left (takeOutput); only then is the append cut.
+// left (takeOutput); only then is the append cut. A post that cannot
+// be given room now while removable runs remain is answered 503, to be
+// posted again, never cut.
 //
 // Which runs: each tenant's count (tenantOutput) holds its ended runs
 // whose output may be kept, in a heap by end: found when the tenant is
@@ -33,8 +35,9 @@ import (
 // Each entry is a hint: a run is removed only once the store, in the
 // write that records the removal on its timeline, says it is the
 // tenant's and ended. A run ended on another server sharing the store is
-// not in this server's heap until its next count (its start): until
-// then its output stays, and the tenant's appends are cut sooner.
+// not in this server's heap until it next lists the tenant's ended runs:
+// at its count, and when its heap is empty and room is needed
+// (refillEnded, at most every refillEvery).
 //
 // A removal is one rename of the run's output directory (logs/<run>) into
 // logs/.removed, then the removal of what was renamed: the count at a
