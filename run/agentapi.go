@@ -1088,7 +1088,12 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 		if len(data) == 0 {
 			break
 		}
-		if got := c.takeOutput(req.Context(), r, t, int64(len(data))); got < int64(len(data)) {
+		got, err := c.takeOutput(req.Context(), r, t, int64(len(data)))
+		if err != nil {
+			logBusy(w, a, errMakingRoom.Error())
+			return
+		}
+		if got < int64(len(data)) {
 			data, cut = data[:got], true
 		}
 		// A write that fails leaves its bytes counted: the count errs
@@ -1135,7 +1140,7 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 	if have == 0 && r.State.Final() {
 		// Output first kept for a run already ended (its agent's last
 		// post, within logGrace): its output may be removed to make room.
-		c.outputEnded(r, r.UpdatedAt)
+		c.outputEnded(r, runEnd(r))
 	}
 	writeAgentJSON(w, c.stopReply(r, a))
 }

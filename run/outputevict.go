@@ -18,7 +18,9 @@ import (
 // Making room under Config.TenantLogLimit. When an append of a tenant's
 // output would pass the bound, the output of the tenant's oldest ended
 // runs is removed, oldest end first, until the append fits or none is
-// left (takeOutput); only then is the append cut.
+// left (takeOutput); only then is the append cut. A post that cannot
+// be given room now while removable runs remain is answered 503, to be
+// posted again, never cut.
 //
 // Which runs: each tenant's count (tenantOutput) holds its ended runs
 // whose output may be kept, in a heap by end: found when the tenant is
@@ -33,8 +35,9 @@ import (
 // Each entry is a hint: a run is removed only once the store, in the
 // write that records the removal on its timeline, says it is the
 // tenant's and ended. A run ended on another server sharing the store is
-// not in this server's heap until its next count (its start): until
-// then its output stays, and the tenant's appends are cut sooner.
+// not in this server's heap until it next lists the tenant's ended runs:
+// at its count, and when its heap is empty and room is needed
+// (refillEnded, at most every refillEvery).
 //
 // A removal is one rename of the run's output directory (logs/<run>) into
 // logs/.removed, then the removal of what was renamed: the count at a
@@ -48,9 +51,28 @@ import (
 // maxRemovalsPerPost bounds the runs one post of output removes to make
 // room: a tenant whose old runs kept a few bytes each would otherwise
 // have one post remove thousands, holding its attempt's file lock (and
-// its agent) through a store write for each. A post that reaches it is
-// cut as one that found nothing left to remove; the next post goes on.
+// its agent) through a store write for each. A post that reaches it with
+// removable runs left is answered 503 (errMakingRoom), nothing of it
+// kept: the agent posts it again, and that post goes on removing. Only a
+// post that finds no removable run left is cut.
 const maxRemovalsPerPost = 32
+
+// removalWriteTimeout bounds the store write that records one removal:
+// it is made under the attempt's file lock, and a store that hangs would
+// otherwise hold the lock, the request and the agent for as long as it
+// hangs. A write that runs out is a removal that failed (errMakingRoom).
+// Tests set it.
+var removalWriteTimeout = 5 * time.Second
+
+// refillEvery bounds how often one tenant's ended runs are listed again
+// from the store when none is left to remove (refillEnded): a replica
+// that saw none of them end holds none, and the store has them.
+const refillEvery = 5 * time.Second
+
+// errMakingRoom says a post's output could not be given room now,
+// though the tenant has ended runs whose output could be removed for it:
+// the post was answered 503, nothing of it kept, to be posted again.
+var errMakingRoom = errors.New("room is being made for it under the tenant's output bound")
 
 // removedDir is the directory, under the state directory's logs/, that a
 // run's output directory is renamed into to be removed: no run's id
@@ -86,18 +108,21 @@ func (h *endedHeap) Pop() any {
 
 // endedOutputs is a tenant's ended runs with output, oldest end first.
 // Two posts that take from it at once each take another run: no run is
-// removed twice.
+// removed twice. A run taken is held back (removing) until its removal
+// is done: a listing from the store (refillEnded) that finds its output
+// not yet renamed does not hold it again, to be removed (and told) twice.
 type endedOutputs struct {
-	mu     sync.Mutex
-	heap   endedHeap
-	queued map[string]bool // the ids in heap
+	mu       sync.Mutex
+	heap     endedHeap
+	queued   map[string]bool // the ids in heap
+	removing map[string]bool // the ids taken and not yet done
 }
 
 // add holds run id, ended at end, unless it is held already.
 func (e *endedOutputs) add(id string, end time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.queued[id] {
+	if e.queued[id] || e.removing[id] {
 		return
 	}
 	if e.queued == nil {
@@ -126,9 +151,27 @@ func (e *endedOutputs) take(except string) (endedOutput, bool) {
 			continue
 		}
 		delete(e.queued, o.id)
+		if e.removing == nil {
+			e.removing = map[string]bool{}
+		}
+		e.removing[o.id] = true
 		return o, true
 	}
 	return endedOutput{}, false
+}
+
+// done ends the removal of run id, taken: a listing may hold it again.
+func (e *endedOutputs) done(id string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.removing, id)
+}
+
+// has says whether a run other than except is held.
+func (e *endedOutputs) has(except string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.heap.Len() > 1 || e.heap.Len() == 1 && e.heap[0].id != except
 }
 
 // len is how many runs are held.
@@ -154,45 +197,113 @@ func (t *tenantOutput) takeAll(limit, n int64) bool {
 // takeOutput reserves n bytes of run r's tenant's bound (t; nil: no
 // bound) for an append of r's output, removing the output of the
 // tenant's oldest ended runs to make room while they do not fit, and
-// returns how many it reserved: n, or fewer once nothing more could be
-// removed (the append is then cut).
-func (c *Controller) takeOutput(ctx context.Context, r *Run, t *tenantOutput, n int64) int64 {
+// returns how many it reserved: n, or fewer once no ended run is left to
+// remove (the append is then cut). errMakingRoom, nothing reserved, when
+// removable runs remain but this post could not remove enough of them
+// (maxRemovalsPerPost, or a removal that failed).
+func (c *Controller) takeOutput(ctx context.Context, r *Run, t *tenantOutput, n int64) (int64, error) {
 	if t == nil {
-		return n
+		return n, nil
 	}
 	limit := c.cfg.TenantLogLimit
 	for range maxRemovalsPerPost {
 		if t.takeAll(limit, n) {
-			return n
+			return n, nil
 		}
-		if !c.removeOldest(ctx, r, t) {
-			break
+		left, err := c.removeOldest(ctx, r, t)
+		if err != nil {
+			return 0, err
+		}
+		if !left {
+			return t.take(limit, n), nil
 		}
 	}
-	return t.take(limit, n)
+	if t.takeAll(limit, n) {
+		return n, nil
+	}
+	if left, err := c.anyEnded(ctx, r, t); err != nil || left {
+		return 0, errMakingRoom
+	}
+	return t.take(limit, n), nil
 }
 
 // removeOldest removes the output of the ended run of r's tenant's that
-// ended first (not r's own), and lowers t by what it removed. It says
-// whether to go on: false when no run is left to take, or when one could
-// not be removed now (it is kept for a later post).
-func (c *Controller) removeOldest(ctx context.Context, r *Run, t *tenantOutput) bool {
+// ended first (not r's own), and lowers t by what it removed. left is
+// false when no run is left to take (after refillEnded); an error
+// (errMakingRoom) when one could not be removed now: it is kept for a
+// later post.
+func (c *Controller) removeOldest(ctx context.Context, r *Run, t *tenantOutput) (left bool, err error) {
 	o, ok := t.ended.take(r.ID)
 	if !ok {
-		return false
+		if ok, err := c.refillEnded(ctx, r, t); err != nil || !ok {
+			return false, err
+		}
+		if o, ok = t.ended.take(r.ID); !ok {
+			return false, nil
+		}
 	}
 	n, err := c.removeOutput(ctx, r.Tenant, o.id)
+	t.ended.done(o.id)
 	if errors.Is(err, errNotEnded) {
 		// Not the tenant's ended run, by the store: never removed.
-		return true
+		return true, nil
 	}
 	if err != nil {
 		t.ended.add(o.id, o.end)
 		c.cfg.Logger.Warn("removing an ended run's output to make room under serve --tenant-output-limit", "run", o.id, "tenant", r.Tenant, "err", err)
-		return false
+		return false, fmt.Errorf("%w: %w", errMakingRoom, err)
 	}
 	t.give(n)
-	return true
+	return true, nil
+}
+
+// anyEnded says whether r's tenant has an ended run other than r whose
+// output may be removed, listing them again from the store where none is
+// held (refillEnded).
+func (c *Controller) anyEnded(ctx context.Context, r *Run, t *tenantOutput) (bool, error) {
+	if t.ended.has(r.ID) {
+		return true, nil
+	}
+	if _, err := c.refillEnded(ctx, r, t); err != nil {
+		return false, err
+	}
+	return t.ended.has(r.ID), nil
+}
+
+// refillEnded lists r's tenant's ended runs with output from the store
+// into t, where t holds none other than r, at most once every
+// refillEvery; it says whether any other than r is held after. A replica
+// that saw none of the tenant's runs end would otherwise cut its posts
+// while the other replicas' ended runs kept their output. A listing that
+// failed is kept for refillEvery: posts in that time are answered 503
+// (errMakingRoom) rather than cut, or than each listing the tenant.
+func (c *Controller) refillEnded(ctx context.Context, r *Run, t *tenantOutput) (bool, error) {
+	if t.ended.has(r.ID) {
+		return true, nil
+	}
+	t.refillMu.Lock()
+	defer t.refillMu.Unlock()
+	now := time.Now()
+	if !t.refilled.IsZero() && now.Sub(t.refilled) < refillEvery {
+		if t.refillErr != nil {
+			return false, fmt.Errorf("%w: %w", errMakingRoom, t.refillErr)
+		}
+		return false, nil
+	}
+	// Bounded as a removal's write is: it is made under the attempt's
+	// file lock.
+	lctx, cancel := context.WithTimeout(ctx, removalWriteTimeout)
+	defer cancel()
+	t.refilled, t.refillErr = now, c.listEnded(lctx, r.Tenant, t)
+	if t.ended.has(r.ID) {
+		// Some found, though the listing may not have ended.
+		return true, nil
+	}
+	if t.refillErr != nil {
+		c.cfg.Logger.Warn("listing a tenant's ended runs to make room under serve --tenant-output-limit", "tenant", r.Tenant, "err", t.refillErr)
+		return false, fmt.Errorf("%w: %w", errMakingRoom, t.refillErr)
+	}
+	return t.ended.has(r.ID), nil
 }
 
 // give lowers the count by n bytes removed, to no less than 0: a replica
@@ -225,7 +336,9 @@ func (c *Controller) removeOutput(ctx context.Context, tenant, id string) (int64
 	}
 	reason := fmt.Sprintf("this run's output kept by the server (%d bytes) was removed to make room for newer output of tenant %s's runs: the output kept for them is bounded at %d bytes (serve --tenant-output-limit), and this was the oldest ended run with output; the site's own log may have it",
 		kept, tenant, c.cfg.TenantLogLimit)
-	_, err = c.update(ctx, id, func(r *Run, ch *store.Change) error {
+	wctx, cancel := context.WithTimeout(ctx, removalWriteTimeout)
+	defer cancel()
+	_, err = c.update(wctx, id, func(r *Run, ch *store.Change) error {
 		if r.Tenant != tenant || !r.State.Final() {
 			return errNotEnded
 		}
@@ -301,8 +414,9 @@ func (c *Controller) sweepRemoved() {
 }
 
 // listEnded holds in t the tenant's runs that the store lists in a final
-// state and that have output files, a page at a time; a run's end is
-// taken to be its row's last write (UpdatedAt).
+// state and that have output files, a page at a time, each at its end
+// (runEnd): not its row's last write, which a later event on an old
+// ended run (a sweep's, a removal's) moves to now, making it the newest.
 func (c *Controller) listEnded(ctx context.Context, tenant string, t *tenantOutput) error {
 	after := ""
 	for {
@@ -316,7 +430,7 @@ func (c *Controller) listEnded(ctx context.Context, tenant string, t *tenantOutp
 				return fmt.Errorf("listing tenant %s's ended runs: %w", tenant, err)
 			}
 			if n > 0 {
-				t.ended.add(row.ID, row.UpdatedAt)
+				t.ended.add(row.ID, rowEnd(row))
 			}
 		}
 		if len(rows) < outputScanPage {
@@ -324,6 +438,31 @@ func (c *Controller) listEnded(ctx context.Context, tenant string, t *tenantOutp
 		}
 		after = rows[len(rows)-1].ID
 	}
+}
+
+// rowEnd is when the run of row ended (runEnd), its row's last write
+// where its data cannot be read.
+func rowEnd(row *store.Run) time.Time {
+	r, err := fromRow(row)
+	if err != nil {
+		return row.UpdatedAt
+	}
+	return runEnd(r)
+}
+
+// runEnd is when run r, ended, ended: the latest end of its attempts
+// (overAt), its row's last write (UpdatedAt) where none is recorded.
+func runEnd(r *Run) time.Time {
+	var end time.Time
+	for _, a := range r.Attempts {
+		if at, ok := overAt(r, a.N); ok && at.After(end) {
+			end = at
+		}
+	}
+	if end.IsZero() {
+		return r.UpdatedAt
+	}
+	return end
 }
 
 // outputEnded holds run r, just ended at end (or given output once

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -49,6 +50,11 @@ type tenantOutput struct {
 	// ended are the tenant's ended runs whose output may be kept, oldest
 	// end first: what is removed to make room (outputevict.go).
 	ended endedOutputs
+	// refilled is when ended was last listed again from the store
+	// (refillEnded), and refillErr why that listing failed.
+	refillMu  sync.Mutex
+	refilled  time.Time
+	refillErr error
 }
 
 // outputCountRetry is how long a failed count of a tenant's output is
@@ -276,3 +282,8 @@ func (c *Controller) noteOutputCut(ctx context.Context, r *Run, a Attempt) {
 		c.cfg.Logger.Warn("recording that an attempt's output is no longer kept", "run", r.ID, "attempt", a.N, "err", err)
 	}
 }
+
+// TenantOutputLimit is the bound on the output kept for all of one
+// tenant's attempts this controller was given (Config.TenantLogLimit;
+// 0, no bound): serve's tests check what its flag gave.
+func (c *Controller) TenantOutputLimit() int64 { return c.cfg.TenantLogLimit }

@@ -3,8 +3,14 @@ package main
 import (
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"meridian.dev/meridian/run"
 )
 
 // TestServeRefusesNonNumberRateLimit: --rate-limit NaN passed the "0 or
@@ -81,14 +87,30 @@ func TestServeAuditRateLimitFlags(t *testing.T) {
 	}
 }
 
-// TestServeTenantOutputUnboundedByDefault: the bound on each tenant's kept
-// output counts every run it ever had and nothing yet removes old output
-// to make room, so serve leaves it off unless given (its first form, on
-// at 1 GiB, would keep none of a busy tenant's new output after an
-// upgrade).
-func TestServeTenantOutputUnboundedByDefault(t *testing.T) {
+// TestServeTenantOutputLimitDefault: serve bounds each tenant's kept
+// output at run.DefaultTenantLogLimit unless told otherwise, now that the
+// bound makes room by removing old ended runs' output, and 0 (the old
+// behaviour: no bound) reaches the controller as 0, not as the default.
+// The test before this one still wanted the default 0, and failed.
+func TestServeTenantOutputLimitDefault(t *testing.T) {
 	f := newServeCmd().Flags().Lookup("tenant-output-limit")
-	if f == nil || f.DefValue != "0" {
-		t.Fatalf("--tenant-output-limit's default: %v; want 0 (no bound)", f)
+	if want := strconv.FormatInt(run.DefaultTenantLogLimit, 10); f == nil || f.DefValue != want {
+		t.Fatalf("--tenant-output-limit's default: %v; want %s (run.DefaultTenantLogLimit)", f, want)
+	}
+	for _, limit := range []int64{0, run.DefaultTenantLogLimit} {
+		dir := t.TempDir()
+		for _, d := range []string{filepath.Dir(dir), dir} {
+			os.Chmod(d, 0o711) // workloads run as another user pass through
+		}
+		s, err := startServer(serverOptions{StateDir: filepath.Join(dir, "state"), Listen: "127.0.0.1:0",
+			Poll: 100 * time.Millisecond, SiteTimeout: 5 * time.Second, Log: io.Discard, TenantOutputLimit: limit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := s.Ctl.TenantOutputLimit()
+		s.Close()
+		if got != limit {
+			t.Errorf("--tenant-output-limit %d: the controller bounds each tenant at %d", limit, got)
+		}
 	}
 }
