@@ -1058,6 +1058,8 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 	// cut: this post is past the tenant's bound; marked: the attempt's
 	// cut is marked on disk already (read only past the file's end).
 	cut, marked := false, false
+	// wrote is what this post appended: taken back if it cannot be kept.
+	var wrote int64
 	switch {
 	case off > have:
 		// Past a cut for the tenant's limit the agent's offsets run on
@@ -1096,10 +1098,9 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 		if got < int64(len(data)) {
 			data, cut = data[:got], true
 		}
-		// A write that fails leaves its bytes counted: the count errs
-		// high, never low.
+		wrote = int64(len(data))
 		if _, err := f.Write(data); err != nil {
-			c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", err)
+			c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", takeBack(f, path, have, wrote, t, err))
 			return
 		}
 	}
@@ -1108,10 +1109,9 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 	// shorter than the agent's next offset, refused (409) at every post
 	// after, and the rest of the attempt's output lost. Synced even when
 	// this post added nothing: a repeat of one whose answer was lost finds
-	// bytes that post wrote and may not have synced. A file that was
-	// empty (new) has its entry synced too.
+	// bytes that post wrote and may not have synced.
 	if err := syncLog(f); err != nil {
-		c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", err)
+		c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", takeBack(f, path, have, wrote, t, err))
 		return
 	}
 	// The cut is marked on disk before it is acknowledged: the agent's
@@ -1122,11 +1122,9 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 			return
 		}
 	}
-	if have == 0 {
-		if err := atomicfile.SyncDir(filepath.Dir(path)); err != nil {
-			c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", err)
-			return
-		}
+	if err := syncLogEntry(path, have); err != nil {
+		c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", err)
+		return
 	}
 	// The file lock is let go before the cut is recorded: the store's
 	// write may wait, and the attempt's next post must not wait for it.
@@ -1143,6 +1141,61 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 		c.outputEnded(r, runEnd(r))
 	}
 	writeAgentJSON(w, c.stopReply(r, a))
+}
+
+// takeBack undoes a post's append of n bytes to f (at path, holding have
+// bytes before it) that could not be written or synced (err), before the
+// post is answered 500, and returns the error to log. Left there, the
+// agent's repeat of the post found its bytes in the file and wrote
+// nothing, and its sync, after a failed one, may succeed without writing
+// them (Linux reports a writeback error once, and marks the pages clean):
+// the bytes were acknowledged and lost at the next eviction from the page
+// cache or power loss, and the file short of the agent's offset refused
+// every post after (409). Cut back, the repeat writes them again. The
+// tenant's count is lowered by the n bytes it took for them, unless the
+// file was moved from path meanwhile (its output removed to make room,
+// which lowered the count by what the moved file held): the count errs
+// high, never low.
+func takeBack(f *os.File, path string, have, n int64, t *tenantOutput, err error) error {
+	if n == 0 {
+		return err
+	}
+	if terr := f.Truncate(have); terr != nil {
+		return errors.Join(err, fmt.Errorf("cutting the output back to the %d bytes kept before: %w", have, terr))
+	}
+	if t != nil && stillAt(f, path) {
+		t.give(n)
+	}
+	return err
+}
+
+// stillAt says whether f is the file at path.
+func stillAt(f *os.File, path string) bool {
+	fi, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	at, err := os.Lstat(path)
+	return err == nil && os.SameFile(fi, at)
+}
+
+// syncLogEntry makes the output file at path, which held have bytes when
+// this post found it, durable in its directory before a post of it is
+// acknowledged. One found empty (this post may have made it) has its
+// directory synced; one found holding output may have been made by a post
+// cut off between its write and this sync (killed, or answered 500 when
+// the sync failed), whose repeat finds it there: synced once per process
+// for each file (atomicfile.SyncEntry), so a post that adds to a file
+// this process made durable costs no sync of the directory. Synced only
+// when it was found empty, such a file was acknowledged and a power loss
+// took it whole.
+func syncLogEntry(path string, have int64) error {
+	if have == 0 {
+		// Not taken as known by the memo: a file made again where one was
+		// removed (output removed to make room) may have its inode number.
+		return atomicfile.SyncDir(filepath.Dir(path))
+	}
+	return atomicfile.SyncEntry(path)
 }
 
 // cutPath is the mark beside an attempt's output file (at logPath) that
