@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -707,13 +706,24 @@ func TestLostQueuedAttemptCountsSiteStart(t *testing.T) {
 }
 
 // TestSiteClockAheadCountsByControllerClock: a site whose clock says a job
-// started after it ended (here the local site, whose job's start and end
-// are its files' times) leaves the attempt to the controller's clock: the
+// started after it ended (here a local site whose answers are put an hour
+// off each way: the local backend's own times can no longer be set back by
+// a job's files) leaves the attempt to the controller's clock: the
 // controller saw it running and then ended, and that time counts, with an
 // event that says why. Before, the end was taken no earlier than the
 // start, the controller's own stamp, and the attempt counted no time.
 func TestSiteClockAheadCountsByControllerClock(t *testing.T) {
-	c, dir := steppedLocal(t)
+	st, dir := testStore(t)
+	traversable(t, dir)
+	cfg := sitesConfig(st, dir)
+	cfg.Stager = &transfer.Stager{Law: transfer.BasisLaw{}, Keys: dataset.TenantKeyrings{Root: dir}, Ledger: transfer.AuditLedger{Store: st}}
+	skew := &siteClockSkew{}
+	cfg.Backends = func(site *catalog.Site, root string) (backend.Backend, error) {
+		be, err := backend.For(site.Spec.Backend, root)
+		return skewedSite{Backend: be, skew: skew}, err
+	}
+	c := handStepped(t, cfg)
+	t.Cleanup(func() { killLocalJobs(dir) })
 	ctx := context.Background()
 	r := queuedJob(t, c, "sleep 1")
 	siteStatusUntil(t, dir, r, func(s backend.Status) bool { return s.State == backend.Running })
@@ -726,17 +736,9 @@ func TestSiteClockAheadCountsByControllerClock(t *testing.T) {
 	if bs.State != backend.Succeeded {
 		t.Fatalf("job at the site: %+v, want succeeded", bs)
 	}
-	// The site's clock: the job started an hour from now and ended an
-	// hour before the controller saw it run.
-	job := filepath.Join(dir, "sites", r.Site, "jobs", r.Handle)
-	for name, at := range map[string]time.Time{"pid": time.Now().Add(time.Hour), "exitcode": seen.Add(-time.Hour)} {
-		if err := os.Chtimes(filepath.Join(job, name), at, at); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if bs = siteStatusUntil(t, dir, r, func(s backend.Status) bool { return s.State.Final() }); !bs.Started.After(time.Now()) || !bs.Ended.Before(seen) {
-		t.Fatalf("the site says %+v, want a start in the future and an end before %v", bs, seen)
-	}
+	// The site's clock from now on: the job started an hour from now and
+	// ended an hour before the controller saw it run.
+	skew.set(time.Now().Add(time.Hour), seen.Add(-time.Hour))
 	before := time.Now()
 	r, after := stepTo(t, c, r.ID, Succeeded)
 	a := r.Attempts[0]
@@ -759,4 +761,33 @@ func TestSiteClockAheadCountsByControllerClock(t *testing.T) {
 	if !strings.Contains(note, "clock is off") || !strings.Contains(note, r.Site) {
 		t.Fatalf("events %+v, want a site-clock event naming site %s", evs, r.Site)
 	}
+}
+
+// siteClockSkew is what skewedSite says of a final job's times once set.
+type siteClockSkew struct {
+	mu             sync.Mutex
+	started, ended time.Time
+}
+
+func (k *siteClockSkew) set(started, ended time.Time) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.started, k.ended = started, ended
+}
+
+// skewedSite is a site whose clock is off: once its skew is set, a final
+// job's status carries the skew's start and end instead of its own.
+type skewedSite struct {
+	backend.Backend
+	skew *siteClockSkew
+}
+
+func (s skewedSite) Status(ctx context.Context, handle string) (backend.Status, error) {
+	bs, err := s.Backend.Status(ctx, handle)
+	s.skew.mu.Lock()
+	defer s.skew.mu.Unlock()
+	if err == nil && bs.State.Final() && !s.skew.started.IsZero() {
+		bs.Started, bs.Ended = s.skew.started, s.skew.ended
+	}
+	return bs, err
 }
