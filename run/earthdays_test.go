@@ -178,3 +178,48 @@ func TestReplanOnRuleEveKeepsOnlyPlacesLawfulEverywhere(t *testing.T) {
 		t.Fatalf("alpha alone at 20:00 UTC: held %q by %q (%v); want held by test-no-sg-from-june-11", held, rule, err)
 	}
 }
+
+// TestSubmitOnLooseningDayNotPlacedWhereStillForbidden: a rule makes
+// Singapore's sites unlawful until 11 June. At 05:00 UTC on the 11th it
+// is still the 10th west of UTC-5, and the rule binds there: judged by
+// the UTC day, Submit placed the run at alpha (SG), where its start (and
+// its data's staging) then refused it. The plan keeps only places lawful
+// on every day it is somewhere, and says why alpha is not among them.
+func TestSubmitOnLooseningDayNotPlacedWhereStillForbidden(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 6, 11, 5, 0, 0, 0, time.UTC)}
+	c, r := earthFixture(t, clk, untilPack("test-no-sg-until-june-11", "SG", "2026-06-11"))
+	if r.Site == "alpha" {
+		t.Fatalf("submitted at 05:00 UTC on the 11th: placed at alpha (%s), where the rule still binds west of UTC", r.State)
+	}
+	w, job, err := c.worldJob(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := c.plan(context.Background(), w, job, c.today(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range plan.Placements {
+		if p.Site == "alpha" {
+			t.Fatalf("plan at 05:00 UTC on the 11th keeps alpha: %+v", plan.Placements)
+		}
+	}
+	found := false
+	for _, rj := range plan.Rejected {
+		if rj.Site == "alpha" && rj.Kind == planner.KindLaw && len(rj.Reasons) > 0 && rj.Reasons[0].Rule == "test-no-sg-until-june-11" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("alpha not rejected by test-no-sg-until-june-11: %+v", plan.Rejected)
+	}
+	// At 12:00 UTC the 11th has begun everywhere: alpha is lawful again.
+	clk.set(time.Date(2026, 6, 11, 12, 0, 0, 0, time.UTC))
+	plan, err = c.plan(context.Background(), w, job, c.today(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Placements) == 0 || plan.Placements[0].Site != "alpha" {
+		t.Errorf("plan at 12:00 UTC on the 11th: %+v; want alpha first", plan.Placements)
+	}
+}
