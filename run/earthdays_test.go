@@ -223,3 +223,42 @@ func TestSubmitOnLooseningDayNotPlacedWhereStillForbidden(t *testing.T) {
 		t.Errorf("plan at 12:00 UTC on the 11th: %+v; want alpha first", plan.Placements)
 	}
 }
+
+// lawChecks counts the law checks recorded in c's audit log.
+func lawChecks(t *testing.T, c *Controller) int {
+	t.Helper()
+	es, err := c.cfg.Store.AuditEntries(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, a := range es {
+		if a.Kind == KindLawCheck {
+			n++
+		}
+	}
+	return n
+}
+
+// TestLawCheckRecordsTheUTCDay: a check at 20:00 UTC on 10 June judges
+// the law through the 11th (begun east of UTC), but records the UTC day,
+// as servers before it did: the 11th recorded made an older leader, in a
+// rolling upgrade, take the record for one changed outside Meridian and
+// check every run again. The next tick does not check again for the
+// rule's day it has judged.
+func TestLawCheckRecordsTheUTCDay(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)}
+	c, _ := earthFixture(t, clk, denyPack("test-no-sg-from-june-11", "SG", "2026-06-11"))
+	clk.set(time.Date(2026, 6, 10, 20, 0, 0, 0, time.UTC))
+	c.lawTick(ctx)
+	if _, day, err := c.cfg.Store.LawCheck(ctx); err != nil || day != "2026-06-10" {
+		t.Fatalf("law check at 20:00 UTC on the 10th recorded as of %q (%v); want the UTC day 2026-06-10", day, err)
+	}
+	n := lawChecks(t, c)
+	clk.set(time.Date(2026, 6, 10, 21, 0, 0, 0, time.UTC))
+	c.lawTick(ctx)
+	if got := lawChecks(t, c); got != n {
+		t.Errorf("%d law checks after the next tick, was %d: the rule's day judged through was checked again", got, n)
+	}
+}
