@@ -149,7 +149,7 @@ func (c *Controller) stageData(ctx context.Context, r *Run) (bool, error) {
 			// rule east of UTC, or its last hours west of it), not on the
 			// UTC day the run was planned by: the site, not the run, is
 			// unlawful now, and the run leaves it to be placed again.
-			return c.leaveForLaw(ctx, r, policy.Decision{Denials: denied.Denials}, c.lawNow().Rev, catalog.Date{})
+			return c.leaveForLawOn(ctx, r, policy.Decision{Denials: denied.Denials}, c.lawNow().Rev, catalog.Date{}, denied.AsOf)
 		case errors.As(err, &denied):
 			return c.refuse(ctx, r, denied)
 		case err != nil && cut:

@@ -27,21 +27,29 @@ import (
 // else the first decision that did not allow (undetermined); else the
 // decision of the UTC day. An error ends the judgement as it is.
 func onEveryDay(at time.Time, judge func(day catalog.Date) (policy.Decision, error)) (policy.Decision, error) {
+	dec, _, err := onEveryDayOf(at, judge)
+	return dec, err
+}
+
+// onEveryDayOf is onEveryDay that also answers the day whose decision it
+// is: the day that refused, else the UTC day.
+func onEveryDayOf(at time.Time, judge func(day catalog.Date) (policy.Decision, error)) (policy.Decision, catalog.Date, error) {
 	today := transfer.Today(at)
 	var out, refused policy.Decision
+	var refusedOn catalog.Date
 	found := false
 	for _, day := range transfer.Days(at) {
 		dec, err := judge(day)
 		if err != nil {
-			return dec, err
+			return dec, day, err
 		}
 		if !dec.Allowed {
 			dec = zoned(dec, day, today)
 			if hasCode(dec, policy.CodeDenied) {
-				return dec, nil
+				return dec, day, nil
 			}
 			if !found {
-				refused, found = dec, true
+				refused, refusedOn, found = dec, day, true
 			}
 			continue
 		}
@@ -50,9 +58,9 @@ func onEveryDay(at time.Time, judge func(day catalog.Date) (policy.Decision, err
 		}
 	}
 	if found {
-		return refused, nil
+		return refused, refusedOn, nil
 	}
-	return out, nil
+	return out, today, nil
 }
 
 // zoned is dec with each denial saying, when day is not today (the UTC
@@ -65,7 +73,14 @@ func zoned(dec policy.Decision, day, today catalog.Date) policy.Decision {
 // placementLawAt is placementLaw for a decision taken at the instant at:
 // lawful only if lawful on every day it is then somewhere (onEveryDay).
 func placementLawAt(w *catalog.World, job *catalog.TrainingJob, site *catalog.Site, poolIdx int, at time.Time, ln LawNow) (policy.Decision, error) {
-	return onEveryDay(at, func(day catalog.Date) (policy.Decision, error) {
+	dec, _, err := placementLawDayAt(w, job, site, poolIdx, at, ln)
+	return dec, err
+}
+
+// placementLawDayAt is placementLawAt that also answers the day whose
+// decision it is (onEveryDayOf): a refusal's reason names that day.
+func placementLawDayAt(w *catalog.World, job *catalog.TrainingJob, site *catalog.Site, poolIdx int, at time.Time, ln LawNow) (policy.Decision, catalog.Date, error) {
+	return onEveryDayOf(at, func(day catalog.Date) (policy.Decision, error) {
 		return placementLaw(w, job, site, poolIdx, day, ln.Law, ln.Exports)
 	})
 }

@@ -262,3 +262,25 @@ func TestLawCheckRecordsTheUTCDay(t *testing.T) {
 		t.Errorf("%d law checks after the next tick, was %d: the rule's day judged through was checked again", got, n)
 	}
 }
+
+// TestLeaveForLawNamesTheDayThatRefused: at 20:00 UTC on 10 June the law
+// check moves the run off alpha (SG), which a rule closes from the 11th,
+// the day begun east of UTC that refused it. The reason said "not lawful
+// as of 2026-06-10", a day alpha was lawful on; it names the 11th.
+func TestLeaveForLawNamesTheDayThatRefused(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)}
+	c, r := earthFixture(t, clk, denyPack("test-no-sg-from-june-11", "SG", "2026-06-11"))
+	clk.set(time.Date(2026, 6, 10, 20, 0, 0, 0, time.UTC))
+	c.lawTick(ctx)
+	got, err := c.Get(ctx, "t1", r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != Migrating || got.Migration == nil {
+		t.Fatalf("after the check at 20:00 UTC: %s (%s); want moving off alpha", got.State, got.Reason)
+	}
+	if !strings.Contains(got.Migration.Reason, "not lawful as of 2026-06-11") {
+		t.Errorf("reason %q does not name the day that refused, 2026-06-11", got.Migration.Reason)
+	}
+}

@@ -866,12 +866,12 @@ func (c *Controller) recheckRun(ctx context.Context, r *Run, ln LawNow) (string,
 	if err != nil {
 		return c.leaveUnjudged(ctx, r, ln, err)
 	}
-	dec, err := placementLawAt(w, job, w.Site(r.Site), r.Placement.Pool, c.cfg.Now(), ln)
+	dec, on, err := placementLawDayAt(w, job, w.Site(r.Site), r.Placement.Pool, c.cfg.Now(), ln)
 	if err != nil {
 		return c.leaveUnjudged(ctx, r, ln, err)
 	}
 	if !dec.Allowed {
-		if _, err := c.leaveForLaw(ctx, r, dec, ln.Rev, catalog.Date{}); err != nil {
+		if _, err := c.leaveForLawOn(ctx, r, dec, ln.Rev, catalog.Date{}, on); err != nil {
 			return "", err
 		}
 		return "moving", nil
@@ -996,9 +996,16 @@ func lawEvent(kind, reason, rule string, rev int64) store.Event {
 // first (its agent gets Stop; the workload SIGTERM), then the run is
 // re-planned under the law in force.
 func (c *Controller) leaveForLaw(ctx context.Context, r *Run, dec policy.Decision, rev int64, until catalog.Date) (bool, error) {
+	return c.leaveForLawOn(ctx, r, dec, rev, until, c.today())
+}
+
+// leaveForLawOn is leaveForLaw for a placement refused now on the day on
+// (the UTC day, or another it now is somewhere on Earth), which the
+// reason names; the audit record keeps the UTC day it was taken on.
+func (c *Controller) leaveForLawOn(ctx context.Context, r *Run, dec policy.Decision, rev int64, until, on catalog.Date) (bool, error) {
 	now := c.cfg.Now()
 	rule := firstRule(dec)
-	when := "as of " + c.today().String()
+	when := "as of " + on.String()
 	if !until.IsZero() {
 		when = "from " + until.String()
 	}
