@@ -255,16 +255,23 @@ func (c *Controller) currentAttempt(r *Run) (Attempt, bool) {
 // now, on every day it is now somewhere on Earth (placementLawAt); checked
 // is false when the controller has no law to ask.
 func (c *Controller) lawfulNow(r *Run) (policy.Decision, bool, error) {
+	dec, _, checked, err := c.lawfulNowOn(r)
+	return dec, checked, err
+}
+
+// lawfulNowOn is lawfulNow that also answers the day whose decision it is
+// (placementLawDayAt).
+func (c *Controller) lawfulNowOn(r *Run) (policy.Decision, catalog.Date, bool, error) {
 	ln := c.lawNow()
 	if ln.Law == nil {
-		return policy.Decision{Allowed: true}, false, nil
+		return policy.Decision{Allowed: true}, c.today(), false, nil
 	}
 	w, job, err := c.worldJob(r)
 	if err != nil {
-		return policy.Decision{}, false, err
+		return policy.Decision{}, c.today(), false, err
 	}
-	dec, err := placementLawAt(w, job, w.Site(r.Site), r.Placement.Pool, c.cfg.Now(), ln)
-	return dec, true, err
+	dec, on, err := placementLawDayAt(w, job, w.Site(r.Site), r.Placement.Pool, c.cfg.Now(), ln)
+	return dec, on, true, err
 }
 
 // submit hands the attempt recorded in Staging to the site's backend, after
@@ -296,7 +303,7 @@ func (c *Controller) submit(ctx context.Context, r *Run) (bool, error) {
 		return c.failJudged(ctx, r, err, err.Error())
 	}
 	// The plan was lawful on its date; the attempt starts today.
-	if dec, checked, err := c.lawfulNow(r); err != nil {
+	if dec, on, checked, err := c.lawfulNowOn(r); err != nil {
 		if notJudged(err) {
 			// Not judged: the store could not be read. The step fails and
 			// is tried again; nothing starts meanwhile.
@@ -304,7 +311,7 @@ func (c *Controller) submit(ctx context.Context, r *Run) (bool, error) {
 		}
 		return c.fail(ctx, r, fmt.Sprintf("law check before attempt %d at %s failed (failing closed): %v", r.Attempt, r.Site, err))
 	} else if checked && !dec.Allowed {
-		return c.leaveForLaw(ctx, r, dec, c.lawNow().Rev, catalog.Date{})
+		return c.leaveForLawOn(ctx, r, dec, c.lawNow().Rev, catalog.Date{}, on)
 	}
 	a, ok := c.currentAttempt(r)
 	if !ok || a.Nonce == "" {

@@ -265,6 +265,9 @@ type Controller struct {
 	// check recorded it; "" when the record names none (an older
 	// version's). lawTick's loop's only.
 	checkedLaw string
+	// lawThrough is the last check this server recorded, and the day it
+	// judged the law through. lawTick's loop's only.
+	lawThrough lawThrough
 	// catDigest is the digest of the catalog the law reads (catalogDigest).
 	catDigestOnce sync.Once
 	catDigest     string

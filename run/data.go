@@ -144,6 +144,12 @@ func (c *Controller) stageData(ctx context.Context, r *Run) (bool, error) {
 			// move was not judged, and the step is tried again (neither
 			// refused nor failed for a store's passing error).
 			return false, &storeReadError{fmt.Errorf("transfer ledger: %w", probe.failed())}
+		case errors.As(err, &denied) && c.refusedElsewhereOnly(r, denied):
+			// Refused on another day it is now somewhere (the eve of a
+			// rule east of UTC, or its last hours west of it), not on the
+			// UTC day the run was planned by: the site, not the run, is
+			// unlawful now, and the run leaves it to be placed again.
+			return c.leaveForLawOn(ctx, r, policy.Decision{Denials: denied.Denials}, c.lawNow().Rev, catalog.Date{}, denied.AsOf)
 		case errors.As(err, &denied):
 			return c.refuse(ctx, r, denied)
 		case err != nil && cut:
@@ -655,4 +661,27 @@ func denialSummary(d *transfer.DeniedError) string {
 		fmt.Fprintf(&b, "; rule %s: %s", f.Rule, f.Message)
 	}
 	return b.String()
+}
+
+// refusedElsewhereOnly says whether the staging's refusal d is on a day
+// other than the UTC day (one it now is somewhere on Earth) on which the
+// law of placements refuses the run's site too: the re-plan that follows
+// the run's leaving keeps only places lawful on every such day
+// (lawfulEverywhereNow), so it does not send the run back. A refusal the
+// placements' law does not share fails the run as one on the UTC day
+// does, rather than moving it back and forth.
+func (c *Controller) refusedElsewhereOnly(r *Run, d *transfer.DeniedError) bool {
+	if d.AsOf.IsZero() || d.AsOf.Equal(c.today().Time) {
+		return false
+	}
+	ln := c.lawNow()
+	if ln.Law == nil {
+		return false
+	}
+	w, job, err := c.worldJob(r)
+	if err != nil {
+		return false
+	}
+	dec, err := placementLaw(w, job, w.Site(r.Site), r.Placement.Pool, d.AsOf, ln.Law, ln.Exports)
+	return err == nil && !dec.Allowed
 }

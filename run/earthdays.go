@@ -27,21 +27,29 @@ import (
 // else the first decision that did not allow (undetermined); else the
 // decision of the UTC day. An error ends the judgement as it is.
 func onEveryDay(at time.Time, judge func(day catalog.Date) (policy.Decision, error)) (policy.Decision, error) {
+	dec, _, err := onEveryDayOf(at, judge)
+	return dec, err
+}
+
+// onEveryDayOf is onEveryDay that also answers the day whose decision it
+// is: the day that refused, else the UTC day.
+func onEveryDayOf(at time.Time, judge func(day catalog.Date) (policy.Decision, error)) (policy.Decision, catalog.Date, error) {
 	today := transfer.Today(at)
 	var out, refused policy.Decision
+	var refusedOn catalog.Date
 	found := false
 	for _, day := range transfer.Days(at) {
 		dec, err := judge(day)
 		if err != nil {
-			return dec, err
+			return dec, day, err
 		}
 		if !dec.Allowed {
 			dec = zoned(dec, day, today)
 			if hasCode(dec, policy.CodeDenied) {
-				return dec, nil
+				return dec, day, nil
 			}
 			if !found {
-				refused, found = dec, true
+				refused, refusedOn, found = dec, day, true
 			}
 			continue
 		}
@@ -50,9 +58,9 @@ func onEveryDay(at time.Time, judge func(day catalog.Date) (policy.Decision, err
 		}
 	}
 	if found {
-		return refused, nil
+		return refused, refusedOn, nil
 	}
-	return out, nil
+	return out, today, nil
 }
 
 // zoned is dec with each denial saying, when day is not today (the UTC
@@ -65,7 +73,14 @@ func zoned(dec policy.Decision, day, today catalog.Date) policy.Decision {
 // placementLawAt is placementLaw for a decision taken at the instant at:
 // lawful only if lawful on every day it is then somewhere (onEveryDay).
 func placementLawAt(w *catalog.World, job *catalog.TrainingJob, site *catalog.Site, poolIdx int, at time.Time, ln LawNow) (policy.Decision, error) {
-	return onEveryDay(at, func(day catalog.Date) (policy.Decision, error) {
+	dec, _, err := placementLawDayAt(w, job, site, poolIdx, at, ln)
+	return dec, err
+}
+
+// placementLawDayAt is placementLawAt that also answers the day whose
+// decision it is (onEveryDayOf): a refusal's reason names that day.
+func placementLawDayAt(w *catalog.World, job *catalog.TrainingJob, site *catalog.Site, poolIdx int, at time.Time, ln LawNow) (policy.Decision, catalog.Date, error) {
+	return onEveryDayOf(at, func(day catalog.Date) (policy.Decision, error) {
 		return placementLaw(w, job, site, poolIdx, day, ln.Law, ln.Exports)
 	})
 }
@@ -138,12 +153,7 @@ func lawfulEverywhereNow(w *catalog.World, job *catalog.TrainingJob, plan *plann
 	var keep []planner.Placement
 	var refused policy.Decision
 	for _, p := range plan.Placements {
-		dec, err := onEveryDay(at, func(day catalog.Date) (policy.Decision, error) {
-			if day.Equal(today.Time) {
-				return policy.Decision{Allowed: true}, nil // the plan's own day
-			}
-			return placementLaw(w, job, w.Site(p.Site), p.Pool, day, ln.Law, ln.Exports)
-		})
+		dec, err := lawfulOnOtherDays(w, job, p, at, ln)
 		if notJudged(err) {
 			return nil, "", "", err
 		}
@@ -162,4 +172,67 @@ func lawfulEverywhereNow(w *catalog.World, job *catalog.TrainingJob, plan *plann
 	cp := *plan
 	cp.Placements = keep
 	return &cp, "", "", nil
+}
+
+// lawfulOnOtherDays judges placement p at the instant at on every day it
+// is then somewhere on Earth other than the UTC day (the day a plan made
+// then is judged on), as onEveryDay does.
+func lawfulOnOtherDays(w *catalog.World, job *catalog.TrainingJob, p planner.Placement, at time.Time, ln LawNow) (policy.Decision, error) {
+	today := transfer.Today(at)
+	return onEveryDay(at, func(day catalog.Date) (policy.Decision, error) {
+		if day.Equal(today.Time) {
+			return policy.Decision{Allowed: true}, nil // the plan's own day
+		}
+		return placementLaw(w, job, w.Site(p.Site), p.Pool, day, ln.Law, ln.Exports)
+	})
+}
+
+// dropUnlawfulElsewhere rejects, of a plan made as of today (the UTC day
+// of now), the placements that another day it now is somewhere on Earth
+// refuses: the run's start and its data's staging judge every such day
+// (placementLawAt, the Stager), and a run submitted, admitted or
+// preempted onto such a place was refused there, its data's staging
+// failing it for good. A plan for another day is left as it is, and so
+// are its placements, and its lawfulUntil, on the UTC day.
+func (c *Controller) dropUnlawfulElsewhere(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, plan *planner.Plan) error {
+	now := c.cfg.Now()
+	if len(plan.Placements) == 0 || !asOf.Equal(transfer.Today(now).Time) {
+		return nil
+	}
+	ln := c.lawNow()
+	if ln.Law == nil {
+		return nil
+	}
+	keep := make([]planner.Placement, 0, len(plan.Placements))
+	for _, p := range plan.Placements {
+		dec, err := lawfulOnOtherDays(w, job, p, now, ln)
+		if notJudged(err) {
+			return err
+		}
+		var why policy.Finding
+		switch {
+		case err != nil:
+			why = policy.Finding{Rule: policy.EngineRule, Kind: string(planner.KindLaw), Code: policy.CodeUndetermined,
+				Message: fmt.Sprintf("%s pool %d cannot be judged in every time zone now: %v", p.Site, p.Pool, err)}
+		case dec.Allowed:
+			keep = append(keep, p)
+			continue
+		default:
+			why = firstDenial(dec)
+			why.Kind = string(planner.KindLaw)
+			if why.Code == "" {
+				why.Code = policy.CodeDenied
+			}
+			why.Message = fmt.Sprintf("%s is lawful as of %s but not now in every time zone (%s): a run placed there would be refused its start", p.Site, asOf, denialText(dec))
+		}
+		plan.Rejected = append(plan.Rejected, planner.Rejection{Site: p.Site, Country: p.Country, Accelerator: p.Accelerator,
+			Kind: planner.KindLaw, Resolution: planner.KindLaw.Resolution(), Candidates: 1, Reasons: []policy.Finding{why}})
+		if plan.Summary.RejectedByKind == nil {
+			plan.Summary.RejectedByKind = map[string]int{}
+		}
+		plan.Summary.RejectedByKind[string(planner.KindLaw)]++
+	}
+	plan.Summary.Placements -= len(plan.Placements) - len(keep)
+	plan.Placements = keep
+	return nil
 }

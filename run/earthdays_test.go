@@ -178,3 +178,109 @@ func TestReplanOnRuleEveKeepsOnlyPlacesLawfulEverywhere(t *testing.T) {
 		t.Fatalf("alpha alone at 20:00 UTC: held %q by %q (%v); want held by test-no-sg-from-june-11", held, rule, err)
 	}
 }
+
+// TestSubmitOnLooseningDayNotPlacedWhereStillForbidden: a rule makes
+// Singapore's sites unlawful until 11 June. At 05:00 UTC on the 11th it
+// is still the 10th west of UTC-5, and the rule binds there: judged by
+// the UTC day, Submit placed the run at alpha (SG), where its start (and
+// its data's staging) then refused it. The plan keeps only places lawful
+// on every day it is somewhere, and says why alpha is not among them.
+func TestSubmitOnLooseningDayNotPlacedWhereStillForbidden(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 6, 11, 5, 0, 0, 0, time.UTC)}
+	c, r := earthFixture(t, clk, untilPack("test-no-sg-until-june-11", "SG", "2026-06-11"))
+	if r.Site == "alpha" {
+		t.Fatalf("submitted at 05:00 UTC on the 11th: placed at alpha (%s), where the rule still binds west of UTC", r.State)
+	}
+	w, job, err := c.worldJob(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := c.plan(context.Background(), w, job, c.today(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range plan.Placements {
+		if p.Site == "alpha" {
+			t.Fatalf("plan at 05:00 UTC on the 11th keeps alpha: %+v", plan.Placements)
+		}
+	}
+	found := false
+	for _, rj := range plan.Rejected {
+		if rj.Site == "alpha" && rj.Kind == planner.KindLaw && len(rj.Reasons) > 0 && rj.Reasons[0].Rule == "test-no-sg-until-june-11" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("alpha not rejected by test-no-sg-until-june-11: %+v", plan.Rejected)
+	}
+	// At 12:00 UTC the 11th has begun everywhere: alpha is lawful again.
+	clk.set(time.Date(2026, 6, 11, 12, 0, 0, 0, time.UTC))
+	plan, err = c.plan(context.Background(), w, job, c.today(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Placements) == 0 || plan.Placements[0].Site != "alpha" {
+		t.Errorf("plan at 12:00 UTC on the 11th: %+v; want alpha first", plan.Placements)
+	}
+}
+
+// lawChecks counts the law checks recorded in c's audit log.
+func lawChecks(t *testing.T, c *Controller) int {
+	t.Helper()
+	es, err := c.cfg.Store.AuditEntries(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, a := range es {
+		if a.Kind == KindLawCheck {
+			n++
+		}
+	}
+	return n
+}
+
+// TestLawCheckRecordsTheUTCDay: a check at 20:00 UTC on 10 June judges
+// the law through the 11th (begun east of UTC), but records the UTC day,
+// as servers before it did: the 11th recorded made an older leader, in a
+// rolling upgrade, take the record for one changed outside Meridian and
+// check every run again. The next tick does not check again for the
+// rule's day it has judged.
+func TestLawCheckRecordsTheUTCDay(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)}
+	c, _ := earthFixture(t, clk, denyPack("test-no-sg-from-june-11", "SG", "2026-06-11"))
+	clk.set(time.Date(2026, 6, 10, 20, 0, 0, 0, time.UTC))
+	c.lawTick(ctx)
+	if _, day, err := c.cfg.Store.LawCheck(ctx); err != nil || day != "2026-06-10" {
+		t.Fatalf("law check at 20:00 UTC on the 10th recorded as of %q (%v); want the UTC day 2026-06-10", day, err)
+	}
+	n := lawChecks(t, c)
+	clk.set(time.Date(2026, 6, 10, 21, 0, 0, 0, time.UTC))
+	c.lawTick(ctx)
+	if got := lawChecks(t, c); got != n {
+		t.Errorf("%d law checks after the next tick, was %d: the rule's day judged through was checked again", got, n)
+	}
+}
+
+// TestLeaveForLawNamesTheDayThatRefused: at 20:00 UTC on 10 June the law
+// check moves the run off alpha (SG), which a rule closes from the 11th,
+// the day begun east of UTC that refused it. The reason said "not lawful
+// as of 2026-06-10", a day alpha was lawful on; it names the 11th.
+func TestLeaveForLawNamesTheDayThatRefused(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)}
+	c, r := earthFixture(t, clk, denyPack("test-no-sg-from-june-11", "SG", "2026-06-11"))
+	clk.set(time.Date(2026, 6, 10, 20, 0, 0, 0, time.UTC))
+	c.lawTick(ctx)
+	got, err := c.Get(ctx, "t1", r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != Migrating || got.Migration == nil {
+		t.Fatalf("after the check at 20:00 UTC: %s (%s); want moving off alpha", got.State, got.Reason)
+	}
+	if !strings.Contains(got.Migration.Reason, "not lawful as of 2026-06-11") {
+		t.Errorf("reason %q does not name the day that refused, 2026-06-11", got.Migration.Reason)
+	}
+}

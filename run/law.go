@@ -345,9 +345,14 @@ func (c *Controller) lawTick(ctx context.Context) {
 	// anywhere on Earth: the newest day begun somewhere (transfer.Latest),
 	// up to 14 hours before it begins in UTC. Checked by the UTC day, a
 	// copy a rule forbids from D stayed until D began in UTC, while D had
-	// begun east of it. The check records that day: it judged the law
-	// through it.
-	today := transfer.Latest(c.cfg.Now())
+	// begun east of it. The check's record keeps the UTC day (utc), as
+	// servers before this one wrote and read it: a leader of theirs in a
+	// rolling upgrade took a later day for a record changed outside
+	// Meridian. That the law was judged through today is this server's
+	// own note (lawThrough), so that a rule's day begun east of UTC is
+	// not found new on every tick until it begins in UTC.
+	now := c.cfg.Now()
+	utc, today := transfer.Today(now), transfer.Latest(now)
 	// Owners' updates of registered documents, through any replica: the
 	// runs' cached worlds of their tenants are dropped before any check.
 	if err := c.docUpdates(ctx); err != nil {
@@ -384,6 +389,10 @@ func (c *Controller) lawTick(ctx context.Context) {
 			why = "unreadable last check"
 			break
 		}
+		from := last
+		if t := c.lawThrough; t.rev == ln.Rev && t.day == lastDay && t.through.After(from) {
+			from = t.through // this server's own check, the last recorded
+		}
 		if last.After(today) {
 			// The row is outside the audit chain: a day written ahead
 			// into it left every day of the law before it out of
@@ -399,7 +408,7 @@ func (c *Controller) lawTick(ctx context.Context) {
 	days:
 		for _, ds := range [][]catalog.Date{ln.Dates, countryDays()} {
 			for _, d := range ds {
-				if d.After(last) && !d.After(today) {
+				if d.After(from) && !d.After(today) {
 					why = "the law changes on " + d.String()
 					break days
 				}
@@ -458,12 +467,12 @@ func (c *Controller) lawTick(ctx context.Context) {
 	}
 	c.withCarried(res)
 	rec, err := audit.NewRecord(KindLawCheck, "", map[string]any{
-		"revision": ln.Rev, "day": today.String(), "why": why, "runs": res.Runs, "lawful": res.Lawful,
+		"revision": ln.Rev, "day": utc.String(), "through": today.String(), "why": why, "runs": res.Runs, "lawful": res.Lawful,
 		"moving": res.Moving, "scheduled": res.Scheduled, "held": res.Held, "copiesRemoved": res.Removed, "undetermined": res.Undetermined,
 		"copiesUndetermined": res.CopiesUndetermined, "documentsThrough": through, "law": digest,
 	})
 	if err == nil {
-		err = c.cfg.Store.SetLawCheck(ctx, ln.Rev, today.String(), rec)
+		err = c.cfg.Store.SetLawCheck(ctx, ln.Rev, utc.String(), rec)
 	}
 	if err != nil {
 		c.carryOver(res) // done, and not recorded
@@ -473,6 +482,7 @@ func (c *Controller) lawTick(ctx context.Context) {
 	// Checked as of today: no staged copy's fact changes after today
 	// until tomorrow. Every update read before the check began is in it.
 	c.factScan = today
+	c.lawThrough = lawThrough{rev: ln.Rev, day: utc.String(), through: today}
 	c.docDue = ""
 	c.checkedLaw = digest
 	c.lawFails = 0
@@ -856,12 +866,12 @@ func (c *Controller) recheckRun(ctx context.Context, r *Run, ln LawNow) (string,
 	if err != nil {
 		return c.leaveUnjudged(ctx, r, ln, err)
 	}
-	dec, err := placementLawAt(w, job, w.Site(r.Site), r.Placement.Pool, c.cfg.Now(), ln)
+	dec, on, err := placementLawDayAt(w, job, w.Site(r.Site), r.Placement.Pool, c.cfg.Now(), ln)
 	if err != nil {
 		return c.leaveUnjudged(ctx, r, ln, err)
 	}
 	if !dec.Allowed {
-		if _, err := c.leaveForLaw(ctx, r, dec, ln.Rev, catalog.Date{}); err != nil {
+		if _, err := c.leaveForLawOn(ctx, r, dec, ln.Rev, catalog.Date{}, on); err != nil {
 			return "", err
 		}
 		return "moving", nil
@@ -986,9 +996,16 @@ func lawEvent(kind, reason, rule string, rev int64) store.Event {
 // first (its agent gets Stop; the workload SIGTERM), then the run is
 // re-planned under the law in force.
 func (c *Controller) leaveForLaw(ctx context.Context, r *Run, dec policy.Decision, rev int64, until catalog.Date) (bool, error) {
+	return c.leaveForLawOn(ctx, r, dec, rev, until, c.today())
+}
+
+// leaveForLawOn is leaveForLaw for a placement refused now on the day on
+// (the UTC day, or another it now is somewhere on Earth), which the
+// reason names; the audit record keeps the UTC day it was taken on.
+func (c *Controller) leaveForLawOn(ctx context.Context, r *Run, dec policy.Decision, rev int64, until, on catalog.Date) (bool, error) {
 	now := c.cfg.Now()
 	rule := firstRule(dec)
-	when := "as of " + c.today().String()
+	when := "as of " + on.String()
 	if !until.IsZero() {
 		when = "from " + until.String()
 	}
@@ -1357,4 +1374,13 @@ func waitable(plan *planner.Plan, w *catalog.World) bool {
 		}
 	}
 	return false
+}
+
+// lawThrough is the last law check this server recorded: under rules
+// revision rev, recorded as of the UTC day day, and judging the law
+// through the day through (transfer.Latest), up to a day later.
+type lawThrough struct {
+	rev     int64
+	day     string
+	through catalog.Date
 }

@@ -235,13 +235,17 @@ func (c *Controller) recheckSites(ctx context.Context) {
 // whose last check failed; each of those appears among the rejections with
 // the check's error, as not-now (the run may wait for it). A placement the
 // run would have to leave as soon as it got there is rejected too
-// (dropLeftAtOnce).
+// (dropLeftAtOnce), and so is one that another day it now is somewhere
+// on Earth refuses (dropUnlawfulElsewhere).
 func (c *Controller) plan(ctx context.Context, w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
 	plan, err := c.planSites(c.planCtx(ctx), w, job, asOf, exclude)
 	if err != nil {
 		return nil, ledgerNotJudged(err)
 	}
 	if err := c.dropLeftAtOnce(w, job, asOf, plan); err != nil {
+		return nil, err
+	}
+	if err := c.dropUnlawfulElsewhere(w, job, asOf, plan); err != nil {
 		return nil, err
 	}
 	return plan, nil

@@ -383,12 +383,14 @@ func (c *Controller) sweepSite(ctx context.Context, r *Run, sw Sweep, ln LawNow)
 	if cur := w.Site(r.Site); cur != nil && c.SiteStore(cur) == url {
 		return nil
 	}
+	// The withdrawal is recorded as of the UTC day (or the sweep's own
+	// day, when later); the law is judged on every day it now is.
 	asOf := c.today()
 	if d, err := catalog.ParseDate(sw.AsOf); err == nil && d.After(asOf) {
 		asOf = d
 	}
 	cp := stagedCopy{tenant: catalog.TenantOr(r.Tenant), site: sw.Site, kind: transfer.KindCheckpoint, run: r.ID}
-	dec, from, _, _, ok, err := c.checkpointCopyLaw(ctx, cp, ln, asOf)
+	dec, from, ok, err := c.sweepLaw(ctx, cp, ln, sw)
 	if err != nil {
 		return err
 	}
@@ -883,4 +885,41 @@ func (c *Controller) sweepDue(ids []string) {
 			c.sweepWait[id] = copyBackoff{}
 		}
 	}
+}
+
+// sweepLaw judges whether the checkpoints at a site a run left may stay
+// there, on every day it now is somewhere on Earth (onEveryDay), each day
+// no earlier than the sweep's own as-of day (the day the run left the
+// site by, when that is later). Judged on the UTC day alone, a run moved
+// off a site on the eve of a rule east of UTC had its checkpoints there
+// found lawful and the site struck from its sweeps, and they stayed where
+// the rule forbade them. ok is false when a day could not be judged and
+// no other day refused.
+func (c *Controller) sweepLaw(ctx context.Context, cp stagedCopy, ln LawNow, sw Sweep) (dec policy.Decision, from string, ok bool, err error) {
+	floor, perr := catalog.ParseDate(sw.AsOf)
+	judged := true
+	dec, err = onEveryDay(c.cfg.Now(), func(day catalog.Date) (policy.Decision, error) {
+		if perr == nil && floor.After(day) {
+			day = floor
+		}
+		d, f, _, _, k, err := c.checkpointCopyLaw(ctx, cp, ln, day)
+		if err != nil {
+			return d, err
+		}
+		if !k {
+			judged = false
+			return policy.Decision{Allowed: true}, nil
+		}
+		if f != "" {
+			from = f
+		}
+		return d, nil
+	})
+	if err != nil {
+		return policy.Decision{}, "", false, err
+	}
+	if !judged && !hasCode(dec, policy.CodeDenied) {
+		return policy.Decision{}, "", false, nil
+	}
+	return dec, from, true, nil
 }
