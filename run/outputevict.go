@@ -69,6 +69,15 @@ var removalWriteTimeout = 5 * time.Second
 // that saw none of them end holds none, and the store has them.
 const refillEvery = 5 * time.Second
 
+// removalHoldOff is how long a run whose output files could not be read
+// or renamed for its removal (errOutputFiles: a retry at once would meet
+// the same) is passed by: the next oldest is
+// removed in its place, and once only such runs are left a post is cut as
+// when none is left. Held first in line instead, it failed every post of
+// the tenant's (503) for as long as it stayed so, and wrote its removal
+// event again at each.
+const removalHoldOff = 10 * time.Minute
+
 // errMakingRoom says a post's output could not be given room now,
 // though the tenant has ended runs whose output could be removed for it:
 // the post was answered 503, nothing of it kept, to be posted again.
@@ -116,6 +125,30 @@ type endedOutputs struct {
 	heap     endedHeap
 	queued   map[string]bool // the ids in heap
 	removing map[string]bool // the ids taken and not yet done
+	// heldOff is when each run whose removal failed may be taken again
+	// (removalHoldOff); such a run stays in heap meanwhile.
+	heldOff map[string]time.Time
+}
+
+// holdOff holds run id, ended at end, again, passed by until until.
+func (e *endedOutputs) holdOff(id string, end, until time.Time) {
+	e.mu.Lock()
+	if e.heldOff == nil {
+		e.heldOff = map[string]time.Time{}
+	}
+	e.heldOff[id] = until
+	e.mu.Unlock()
+	e.add(id, end)
+}
+
+// passedBy says whether run id is held off at now; e.mu is held.
+func (e *endedOutputs) passedBy(id string, now time.Time) bool {
+	until, ok := e.heldOff[id]
+	if ok && !now.Before(until) {
+		delete(e.heldOff, id)
+		return false
+	}
+	return ok
 }
 
 // add holds run id, ended at end, unless it is held already.
@@ -144,9 +177,10 @@ func (e *endedOutputs) take(except string) (endedOutput, bool) {
 			heap.Push(&e.heap, s)
 		}
 	}()
+	now := time.Now()
 	for e.heap.Len() > 0 {
 		o := heap.Pop(&e.heap).(endedOutput)
-		if o.id == except {
+		if o.id == except || e.passedBy(o.id, now) {
 			skipped = append(skipped, o)
 			continue
 		}
@@ -167,11 +201,17 @@ func (e *endedOutputs) done(id string) {
 	delete(e.removing, id)
 }
 
-// has says whether a run other than except is held.
+// has says whether a run other than except is held and not held off.
 func (e *endedOutputs) has(except string) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.heap.Len() > 1 || e.heap.Len() == 1 && e.heap[0].id != except
+	now := time.Now()
+	for _, o := range e.heap {
+		if o.id != except && !e.passedBy(o.id, now) {
+			return true
+		}
+	}
+	return false
 }
 
 // len is how many runs are held.
@@ -248,10 +288,21 @@ func (c *Controller) removeOldest(ctx context.Context, r *Run, t *tenantOutput) 
 		// Not the tenant's ended run, by the store: never removed.
 		return true, nil
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, errOutputFiles) {
+		// The store's failure, or out of time (the request's, or the
+		// write's own bound): the run stays first in line for the post
+		// asked again.
 		t.ended.add(o.id, o.end)
 		c.cfg.Logger.Warn("removing an ended run's output to make room under serve --tenant-output-limit", "run", o.id, "tenant", r.Tenant, "err", err)
 		return false, fmt.Errorf("%w: %w", errMakingRoom, err)
+	}
+	if err != nil {
+		// Its files could not be read or renamed, which a retry at
+		// once would meet again: the next oldest is removed in its
+		// place.
+		t.ended.holdOff(o.id, o.end, time.Now().Add(removalHoldOff))
+		c.cfg.Logger.Warn("removing an ended run's output to make room under serve --tenant-output-limit: passed by for a while", "run", o.id, "tenant", r.Tenant, "for", removalHoldOff, "err", err)
+		return true, nil
 	}
 	t.give(n)
 	return true, nil
@@ -318,6 +369,10 @@ func (t *tenantOutput) give(n int64) {
 	}
 }
 
+// errOutputFiles says a run's output files could not be read or renamed
+// for its removal (removalHoldOff).
+var errOutputFiles = errors.New("its output files could not be read or moved")
+
 // errNotEnded says a run taken to have its output removed is not, by the
 // store, an ended run of the tenant's.
 var errNotEnded = errors.New("not an ended run of the tenant's")
@@ -329,10 +384,13 @@ var errNotEnded = errors.New("not an ended run of the tenant's")
 // removed.
 func (c *Controller) removeOutput(ctx context.Context, tenant, id string) (int64, error) {
 	kept, err := c.runOutput(id)
-	if err != nil || kept == 0 {
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", errOutputFiles, err)
+	}
+	if kept == 0 {
 		// None left (removed by another server sharing the state
 		// directory, or by the operator): nothing to tell.
-		return 0, err
+		return 0, nil
 	}
 	reason := fmt.Sprintf("this run's output kept by the server (%d bytes) was removed to make room for newer output of tenant %s's runs: the output kept for them is bounded at %d bytes (serve --tenant-output-limit), and this was the oldest ended run with output; the site's own log may have it",
 		kept, tenant, c.cfg.TenantLogLimit)
@@ -353,7 +411,7 @@ func (c *Controller) removeOutput(ctx context.Context, tenant, id string) (int64
 	}
 	n, err := c.renameOutput(id)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("%w: %w", errOutputFiles, err)
 	}
 	c.cfg.Logger.Info("removed an ended run's output to make room under serve --tenant-output-limit",
 		"run", id, "tenant", tenant, "bytes", n, "limit", c.cfg.TenantLogLimit)
@@ -427,7 +485,11 @@ func (c *Controller) listEnded(ctx context.Context, tenant string, t *tenantOutp
 		for _, row := range rows {
 			n, err := c.runOutput(row.ID)
 			if err != nil {
-				return fmt.Errorf("listing tenant %s's ended runs: %w", tenant, err)
+				// One run's output that cannot be read is passed by, not
+				// the end of the listing: otherwise every later listing
+				// stopped at it, and the tenant's posts with it.
+				c.cfg.Logger.Warn("listing a tenant's ended runs to make room under serve --tenant-output-limit: a run's output passed by", "run", row.ID, "tenant", tenant, "err", err)
+				continue
 			}
 			if n > 0 {
 				t.ended.add(row.ID, rowEnd(row))

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -198,5 +200,43 @@ func TestTenantOutputReplicaFindsOthersEnded(t *testing.T) {
 	}
 	if f.kept(old) != 0 || f.cutMark(r) {
 		t.Fatalf("the other replica's ended run kept %d, cut marked %v", f.kept(old), f.cutMark(r))
+	}
+}
+
+// TestTenantOutputRunWhoseFilesFailIsPassedBy: a run whose output files
+// cannot be read for their removal (here its directory made a file) is
+// passed by for removalHoldOff and the next oldest removed in its place;
+// once only such runs are left a post is cut as when none is left. Held
+// first in line, it failed every post of the tenant's with a 503, for as
+// long as it stayed so.
+func TestTenantOutputRunWhoseFilesFailIsPassedBy(t *testing.T) {
+	f := newOutputFleet(t, 1000)
+	var old []*Run
+	for i := range 3 {
+		old = append(old, f.ended("t1", fmt.Sprintf("run-old-%02d", i), 400))
+	}
+	r := f.run("t1", "run-new", Running)
+	if got := f.counted("t1"); got != 1200 {
+		t.Fatalf("counted %d, want 1200", got)
+	}
+	for _, o := range old[:2] {
+		dir := filepath.Dir(f.c.logPath(o.ID, 1))
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dir, []byte("not a directory"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, kept := f.post(r, bytes.Repeat([]byte("n"), 100)); code != 200 || kept != 100 {
+		t.Fatalf("post with two runs' files failing: %d, kept %d; want 200 and 100 kept, the third run removed", code, kept)
+	}
+	if f.kept(old[2]) != 0 || f.removals(old[2]) != 1 {
+		t.Errorf("run %s: %d bytes kept, %d removal events; want its output removed, told once", old[2].ID, f.kept(old[2]), f.removals(old[2]))
+	}
+	// Only runs passed by are left: the post is cut, not refused.
+	code, _ := f.post(r, bytes.Repeat([]byte("m"), 300))
+	if code != 200 || !f.cutMark(r) {
+		t.Errorf("post past the bound with only failing runs left: %d, cut %v; want 200 and the attempt cut", code, f.cutMark(r))
 	}
 }
