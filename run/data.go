@@ -667,7 +667,7 @@ func denialSummary(d *transfer.DeniedError) string {
 // other than the UTC day (one it now is somewhere on Earth) on which the
 // law of placements refuses the run's site too: the re-plan that follows
 // the run's leaving keeps only places lawful on every such day
-// (lawfulEverywhereNow), so it does not send the run back. A refusal the
+// (dropUnlawfulElsewhere, in every server plan), so it does not send the run back. A refusal the
 // placements' law does not share fails the run as one on the UTC day
 // does, rather than moving it back and forth.
 func (c *Controller) refusedElsewhereOnly(r *Run, d *transfer.DeniedError) bool {

@@ -137,43 +137,6 @@ func (c *Controller) copyDecisionAt(ctx context.Context, cp stagedCopy, ln LawNo
 	return dec, from, site, resume, true, nil
 }
 
-// lawfulEverywhereNow keeps, of plan's placements, those lawful at the
-// instant at on every other day than the UTC day it is then somewhere on
-// Earth (the plan judged the UTC day, its as-of day, and its lawfulUntil
-// keeps that meaning). Without it a re-plan on the eve of a rule east of
-// UTC chose the place the attempt's start then refused (lawfulNow), and
-// the run left it, only to choose it again. When none is left, held says
-// why and rule names the first refusal's rule; the plan is then returned
-// as it was.
-func lawfulEverywhereNow(w *catalog.World, job *catalog.TrainingJob, plan *planner.Plan, at time.Time, ln LawNow) (out *planner.Plan, held, rule string, err error) {
-	if len(plan.Placements) == 0 || ln.Law == nil {
-		return plan, "", "", nil // nothing to keep, or no law to ask (as lawfulNow)
-	}
-	today := transfer.Today(at)
-	var keep []planner.Placement
-	var refused policy.Decision
-	for _, p := range plan.Placements {
-		dec, err := lawfulOnOtherDays(w, job, p, at, ln)
-		if notJudged(err) {
-			return nil, "", "", err
-		}
-		if err == nil && dec.Allowed {
-			keep = append(keep, p)
-		} else if refused.Denials == nil {
-			refused = dec
-		}
-	}
-	if len(keep) == 0 {
-		return plan, fmt.Sprintf("no placement lawful as of %s is lawful now in every time zone (rules revision %d): %s", today, ln.Rev, denialText(refused)), firstRule(refused), nil
-	}
-	if len(keep) == len(plan.Placements) {
-		return plan, "", "", nil
-	}
-	cp := *plan
-	cp.Placements = keep
-	return &cp, "", "", nil
-}
-
 // lawfulOnOtherDays judges placement p at the instant at on every day it
 // is then somewhere on Earth other than the UTC day (the day a plan made
 // then is judged on), as onEveryDay does.

@@ -147,8 +147,9 @@ func TestCopyWithdrawnWhenTheRuleDayBeginsEastOfUTC(t *testing.T) {
 // UTC on 10 June, made as of the UTC day, may still offer alpha (SG), on
 // the eve of a rule that closes Singapore's sites from the 11th, already
 // in force there. The placements a re-plan or a held run's release goes
-// on with are those lawful on every day it is somewhere: alpha is left
-// out, and at 09:00 UTC, when the 11th has begun nowhere, it is kept.
+// on with (every server plan made as of today, c.plan) are those lawful
+// on every day it is somewhere: alpha is left out, naming the rule, and
+// at 09:00 UTC, when the 11th has begun nowhere, it is kept.
 func TestReplanOnRuleEveKeepsOnlyPlacesLawfulEverywhere(t *testing.T) {
 	clk := &clock{t: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)}
 	c, r := earthFixture(t, clk, denyPack("test-no-sg-from-june-11", "SG", "2026-06-11"))
@@ -156,26 +157,31 @@ func TestReplanOnRuleEveKeepsOnlyPlacesLawfulEverywhere(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan := &planner.Plan{Placements: []planner.Placement{{Site: "alpha"}, {Site: "bravo"}}}
-	sites := func(p *planner.Plan) string {
+	kept := func(at time.Time, sites ...string) (string, *planner.Plan) {
+		t.Helper()
+		clk.set(at)
+		plan := &planner.Plan{}
+		for _, s := range sites {
+			plan.Placements = append(plan.Placements, planner.Placement{Site: s})
+		}
+		if err := c.dropUnlawfulElsewhere(w, job, c.today(), plan); err != nil {
+			t.Fatal(err)
+		}
 		var out []string
-		for _, pl := range p.Placements {
+		for _, pl := range plan.Placements {
 			out = append(out, pl.Site)
 		}
-		return strings.Join(out, ",")
+		return strings.Join(out, ","), plan
 	}
-	ln := c.lawNow()
-	at := time.Date(2026, 6, 10, 9, 0, 0, 0, time.UTC)
-	if got, held, _, err := lawfulEverywhereNow(w, job, plan, at, ln); err != nil || held != "" || sites(got) != "alpha,bravo" {
-		t.Fatalf("at 09:00 UTC on the 10th: %s (held %q, %v); want alpha and bravo", sites(got), held, err)
+	if got, _ := kept(time.Date(2026, 6, 10, 9, 0, 0, 0, time.UTC), "alpha", "bravo"); got != "alpha,bravo" {
+		t.Fatalf("at 09:00 UTC on the 10th: %s; want alpha and bravo", got)
 	}
-	at = time.Date(2026, 6, 10, 20, 0, 0, 0, time.UTC)
-	if got, held, _, err := lawfulEverywhereNow(w, job, plan, at, ln); err != nil || held != "" || sites(got) != "bravo" {
-		t.Fatalf("at 20:00 UTC on the 10th: %s (held %q, %v); want bravo only", sites(got), held, err)
+	if got, _ := kept(time.Date(2026, 6, 10, 20, 0, 0, 0, time.UTC), "alpha", "bravo"); got != "bravo" {
+		t.Fatalf("at 20:00 UTC on the 10th: %s; want bravo only", got)
 	}
-	only := &planner.Plan{Placements: []planner.Placement{{Site: "alpha"}}}
-	if _, held, rule, err := lawfulEverywhereNow(w, job, only, at, ln); err != nil || rule != "test-no-sg-from-june-11" || !strings.Contains(held, "in some time zone") {
-		t.Fatalf("alpha alone at 20:00 UTC: held %q by %q (%v); want held by test-no-sg-from-june-11", held, rule, err)
+	got, plan := kept(time.Date(2026, 6, 10, 20, 0, 0, 0, time.UTC), "alpha")
+	if got != "" || len(plan.Rejected) != 1 || plan.Rejected[0].Site != "alpha" || plan.Rejected[0].Reasons[0].Rule != "test-no-sg-from-june-11" || !strings.Contains(plan.Rejected[0].Reasons[0].Message, "in every time zone") {
+		t.Fatalf("alpha alone at 20:00 UTC: kept %q, rejected %+v; want alpha rejected by test-no-sg-from-june-11", got, plan.Rejected)
 	}
 }
 

@@ -1132,13 +1132,6 @@ func (c *Controller) retryHeld(ctx context.Context, r *Run, admitting bool) (boo
 	if held != "" {
 		return false, c.stillHeld(ctx, r.ID, held, policy.CodeDenied, r.Hold.UntilRule, ln.Rev, "", nil)
 	}
-	plan, held, rule, err := lawfulEverywhereNow(w, job, plan, c.cfg.Now(), ln)
-	if err != nil {
-		return false, err
-	}
-	if held != "" {
-		return false, c.stillHeld(ctx, r.ID, held, policy.CodeDenied, rule, ln.Rev, "", nil)
-	}
 	pl, rank, skipped, runnable := bestRunnable(plan.Placements)
 	if !runnable {
 		return false, c.notRunnable(ctx, r, w, u, plan, asOf, ln.Rev)

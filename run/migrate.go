@@ -324,13 +324,6 @@ func (c *Controller) replan(ctx context.Context, r *Run) (bool, error) {
 	if err != nil {
 		return c.failJudged(ctx, r, err, fmt.Sprintf("re-plan after leaving %s: %v", r.Migration.From, err))
 	}
-	plan, held, rule, err := lawfulEverywhereNow(w, job, plan, c.cfg.Now(), ln)
-	if err != nil {
-		return false, err // not judged: the re-plan is tried again
-	}
-	if held != "" {
-		return c.hold(ctx, r, fmt.Sprintf("left %s; %s", r.Migration.From, held), policy.CodeDenied, rule, ln.Rev)
-	}
 	placements := plan.Placements
 	if until, err := catalog.ParseDate(r.Migration.Until); err == nil && !until.IsZero() {
 		// Moving ahead of a rule's date: the new place must be lawful then too.
