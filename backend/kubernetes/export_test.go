@@ -85,6 +85,11 @@ const StartSlack = startSlack
 // it): its record first, then the Job without the field, suspended so
 // that no pod of it runs. It returns the Job's name.
 func (b *Backend) CreateUnkeyedJobForTest(ctx context.Context, spec backend.Spec, pods int64) (string, error) {
+	// As Submit does: the first list of the cluster is taken before the
+	// Job is created, so that the Job reaches the cache only by a watch.
+	if err := b.watch.ready(ctx); err != nil {
+		return "", err
+	}
 	name := JobName(spec.RunID, spec.Attempt)
 	rec := record{RunID: spec.RunID, Attempt: spec.Attempt, Namespace: b.ns, Nonce: newNonce(), Submitted: time.Now().UTC()}
 	if _, err := b.createRecord(name, rec); err != nil {
