@@ -50,6 +50,8 @@ func FactoryWith(opts ...Option) backend.Factory {
 
 // wrapper runs the job's command and records its exit code atomically. It
 // keeps the lock on fd 3 for its lifetime; the command itself does not get it.
+// The command does get the command lock, on fd 5 (cmdLockName), which
+// tells that it runs on once the wrapper alone was killed.
 // It outlives a SIGTERM to its group (a trapped signal, which the command
 // gets back at its default by the exec): its lock is how Cancel knows the
 // job still runs and kills it after the grace. Ended by the SIGTERM, it
@@ -556,6 +558,11 @@ func (l *Local) launch(dir, wd string, spec backend.Spec) error {
 		return err
 	}
 	defer out.Close()
+	cmdLock, err := openCmdLock(dir)
+	if err != nil {
+		return err
+	}
+	defer cmdLock.Close()
 	args := append(append([]string{"-c", wrapper, "meridian-job", dir}, spec.Command...), floorArgs...)
 	cmd := exec.Command("/bin/sh", args...)
 	cmd.Dir = wd
@@ -565,7 +572,7 @@ func (l *Local) launch(dir, wd string, spec backend.Spec) error {
 		return err
 	}
 	defer gateW.Close()
-	cmd.ExtraFiles = []*os.File{runLock, gateR}
+	cmd.ExtraFiles = []*os.File{runLock, gateR, cmdLock} // fds 3, 4 and 5
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	cmd.Env = l.jobEnv(spec, wd)
 	err = cmd.Start()
@@ -1100,14 +1107,14 @@ func (l *Local) status(dir string) (backend.Status, error) {
 			return backend.Status{}, err
 		}
 		if pid {
-			return backend.Status{State: backend.Lost, Reason: "process ended without an exit status (killed or host restarted)"}, nil
+			return wrapperGone(dir)
 		}
 		if why != "" {
 			return backend.Status{State: backend.Lost, Reason: why}, nil
 		}
 		return backend.Status{State: backend.Lost, Reason: "the job's wrapper ended without recording its pid or an exit status (it could not write them, was killed, or the host restarted)"}, nil
 	}
-	return backend.Status{State: backend.Lost, Reason: "process ended without an exit status (killed or host restarted)"}, nil
+	return wrapperGone(dir)
 }
 
 // exitStatus reads the exit code file, if there is one. The server reads
