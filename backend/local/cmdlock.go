@@ -1,10 +1,16 @@
 package local
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/internal/atomicfile"
@@ -125,4 +131,105 @@ func wrapperGone(dir string) (backend.Status, error) {
 			Reason: "the job's wrapper was killed before its command ended; the command has ended, and its exit code is unknown"}, nil
 	}
 	return backend.Status{State: backend.Lost, Reason: "process ended without an exit status (killed or host restarted)"}, nil
+}
+
+// stopCommand signals, for Cancel, every process that holds the job's
+// command lock (cmdLockHolders) until none does or bound has passed:
+// SIGTERM once, SIGKILL from killAt on. Such a process is the job's
+// whatever its session, group or parent: a process of the command that
+// left the wrapper's session (setsid) and whose parent ended was found
+// by nothing else, and ran on after Cancel. Its start time is read with
+// its descriptors, and signalStarted signals no later process given its
+// pid. It says whether the lock was still held at the end.
+func stopCommand(ctx context.Context, dir string, killAt time.Time, bound time.Duration) bool {
+	deadline := time.Now().Add(bound)
+	termed := map[int]uint64{}
+	for {
+		if runs, err := commandRuns(dir); err == nil && !runs {
+			return false
+		}
+		for p, start := range cmdLockHolders(dir) {
+			switch {
+			case !time.Now().Before(killAt):
+				signalStarted(p, start, unix.SIGKILL)
+			case termed[p] != start:
+				termed[p] = start
+				signalStarted(p, start, unix.SIGTERM)
+			}
+		}
+		if !time.Now().Before(deadline) {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return true
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// maxHolderFds bounds the file descriptors cmdLockHolders looks at in a
+// process: a workload may move the command lock's to any number, so the
+// bound is well above the usual limit on open files (1024).
+const maxHolderFds = 1 << 16
+
+// cmdLockHolders is every live process that holds the job's command lock
+// open (not O_PATH, which takes no lock and which any process that can
+// name the file may open), by pid, with its start time. It reads every
+// process's descriptors: Cancel calls it only while the lock is held
+// once the job's group and session are gone.
+func cmdLockHolders(dir string) map[int]uint64 {
+	fi, err := os.Lstat(filepath.Join(dir, cmdLockName))
+	if err != nil || !fi.Mode().IsRegular() {
+		return nil
+	}
+	want, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	held := map[int]uint64{}
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		st, ok := readStat(p)
+		if !ok || st.zombie || !holdsOpen(p, uint64(want.Dev), want.Ino) {
+			continue
+		}
+		if again, ok := readStat(p); ok && again.start == st.start {
+			held[p] = st.start
+		}
+	}
+	return held
+}
+
+// holdsOpen says whether process pid has the file dev and ino name open
+// (not O_PATH) among its first maxHolderFds file descriptors.
+func holdsOpen(pid int, dev, ino uint64) bool {
+	fds := "/proc/" + strconv.Itoa(pid) + "/fd"
+	f, err := os.Open(fds)
+	if err != nil {
+		return false
+	}
+	names, _ := f.Readdirnames(maxHolderFds)
+	f.Close()
+	for _, name := range names {
+		fd, err := strconv.Atoi(name)
+		if err != nil {
+			continue
+		}
+		var got unix.Stat_t
+		if unix.Stat(fds+"/"+name, &got) != nil || got.Dev != dev || got.Ino != ino {
+			continue
+		}
+		if flags, ok := fdFlags(pid, fd); ok && flags&unix.O_PATH == 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -1207,6 +1207,9 @@ func (l *Local) Cancel(ctx context.Context, handle string) error {
 	// What Cancel returns to may remove the job's directory under them.
 	// The job is cancelled whatever is left: Clean says so.
 	waitTree(ctx, pid, max(wrapperSeen(dir), heldAt, launchedUpTo(dir, pid)), killAt, l.TreeWait)
+	// What holds the job's command lock is the job's, wherever it went
+	// (a process that left the session, its parent gone).
+	stopCommand(ctx, dir, killAt, l.TreeWait)
 	return nil
 }
 
@@ -2131,6 +2134,15 @@ func (l *Local) Clean(ctx context.Context, handle string) error {
 	}
 	if held, err := runLockHeld(dir); err != nil || held {
 		return err
+	}
+	// A process of the job's command that left its session (its parent
+	// gone) is found by nothing else: its working directory was removed
+	// under it.
+	if runs, err := commandRuns(dir); err != nil || runs {
+		if err == nil {
+			err = errors.New("a process of the job's command still runs (it holds the job's command lock)")
+		}
+		return fmt.Errorf("clean %s: %w; its working directory is kept", handle, err)
 	}
 	// Its run has ended with it: what unreadableFor kept of it (a job
 	// read as lost kept it) bounds nothing any more, and was kept for good.

@@ -2,6 +2,7 @@ package local_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/backend/backendtest"
 	"meridian.dev/meridian/backend/local"
 )
 
@@ -158,4 +160,58 @@ func escapingJob(t *testing.T, b *local.Local, run, rest string) (string, string
 	}
 	t.Cleanup(func() { syscall.Kill(escaped, syscall.SIGKILL) })
 	return h, filepath.Join(b.StateDir(), "jobs", h), pid, escaped
+}
+
+// TestCancelStopsAProcessThatLeftTheSession: a process of the job's
+// command that left the wrapper's session and group (setsid) was
+// followed by Cancel only below its parent, never signalled (it is in
+// another group), and ran on after Cancel returned; its parent gone, it
+// was not even found. What holds the job's command lock is the job's
+// and is now stopped.
+func TestCancelStopsAProcessThatLeftTheSession(t *testing.T) {
+	b := newLocal(t, t.TempDir())
+	b.CancelGrace = 200 * time.Millisecond
+	b.TreeWait = 2 * time.Second
+	h, _, _, escaped := escapingJob(t, b, "escape-cancel", "sleep 60")
+	if err := b.Cancel(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	if running(escaped) {
+		t.Fatal("after Cancel, a process of the job's command that left its session runs on")
+	}
+}
+
+// TestCleanKeepsTheWorkDirOfAProcessThatLeftTheSession: a job whose
+// command ended, leaving a process that left its session (its parent
+// gone), had its working directory removed by Clean under that process,
+// which nothing found. Clean now keeps it while the process holds the
+// job's command lock, and says so.
+func TestCleanKeepsTheWorkDirOfAProcessThatLeftTheSession(t *testing.T) {
+	ctx := context.Background()
+	b := newLocal(t, t.TempDir())
+	b.TreeWait = 200 * time.Millisecond
+	h, _, _, escaped := escapingJob(t, b, "escape-clean", "exit 0")
+	if st := backendtest.WaitFinal(t, b, h); st.State != backend.Succeeded {
+		t.Fatalf("status %+v; want succeeded", st)
+	}
+	err := b.Clean(ctx, h)
+	if err == nil || !strings.Contains(err.Error(), "still runs") {
+		t.Errorf("Clean with a process of the job's command running: %v; want it to say so", err)
+	}
+	wd := b.WorkDir(backend.Spec{RunID: "escape-clean", Attempt: 1})
+	if _, err := os.Stat(wd); err != nil {
+		t.Fatalf("the working directory under a process of the job's command: %v; want it kept", err)
+	}
+	syscall.Kill(escaped, syscall.SIGKILL)
+	for deadline := time.Now().Add(10 * time.Second); running(escaped); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the escaped process does not end")
+		}
+	}
+	if err := b.Clean(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(wd); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the working directory once every process ended: %v; want it removed", err)
+	}
 }
