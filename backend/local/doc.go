@@ -15,6 +15,9 @@
 //	                                 most OutputLimit of the workload's)
 //	jobs/<run>-<attempt>/exitcode    the exit status, once finished
 //	jobs/<run>-<attempt>/cancelled   present once Cancel was called
+//	jobs/<run>-<attempt>/run.lock    held by the wrapper while it lives
+//	jobs/<run>-<attempt>/cmd.lock    held by the job's command while it
+//	                                 runs (a killed wrapper's runs on)
 //	site-failed                      present while the site is failed
 //	unreadable/<run>-<attempt>       when the server first found the job's
 //	                                 lock and job.json both unreadable
@@ -23,5 +26,8 @@
 //	launches/<run>-<attempt>.end     when the job ended, kept by its wrapper
 //	                                 (a copy or restore of the directory
 //	                                 keeps it; file times are not trusted)
+//	launches/<run>-<attempt>.orphan  once a job's command was seen to run
+//	                                 on without its wrapper: the boot's
+//	                                 id, then "ended" once it has ended
 //	work/<run>/                      default working directory of a run
 package local

@@ -32,9 +32,14 @@ import (
 // place, or where a file could not be looked at: the caller then keeps
 // the temp, and the job is not read as lost on it.
 //
-// The job's end (jobTimes) is then when the server put the file in place,
-// later than the job's own: the change time the wrapper's rename would
-// have stamped is not the temp's to keep.
+// The job's end (jobTimes) was then when the server put the file in
+// place (its change time), later than the job's own, and a copy or a
+// restore of the state directory since moved it on to then: the job was
+// charged until the copy. Where its wrapper kept no end, the temp's
+// change time, stamped when the wrapper wrote it as the command ended
+// (no one can set it back; anyone may move it on, to no later than the
+// rename's), is now kept as its end, as the wrapper would have
+// (keepTempEnd).
 func exitTemp(dir string) (bool, error) {
 	for _, name := range []string{"pid", "exitcode"} {
 		ok, err := present(filepath.Join(dir, name))
@@ -67,6 +72,7 @@ func exitTemp(dir string) (bool, error) {
 	if err := f.Sync(); err != nil {
 		return false, fmt.Errorf("%s: %w", temp, err)
 	}
+	keepTempEnd(dir, f)
 	if err := renameNoReplace(temp, filepath.Join(dir, "exitcode")); err != nil {
 		if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrExist) {
 			return false, nil // another look put it (or the wrapper's) in place
@@ -74,6 +80,22 @@ func exitTemp(dir string) (bool, error) {
 		return false, err
 	}
 	return true, atomicfile.SyncDir(dir)
+}
+
+// keepTempEnd keeps the change time of the exit code temp f of the job
+// in dir as its end (launchEndSuffix), read before it is renamed (which
+// stamps it anew), where the wrapper kept no end. Where that fails the
+// exit code file's change time is the end, as before.
+func keepTempEnd(dir string, f *os.File) {
+	if _, ok := readLaunchEnd(dir); ok {
+		return
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return
+	}
+	end := fmt.Sprintf("%d.%09d\n", st.Ctim.Sec, st.Ctim.Nsec)
+	atomicfile.WriteFile(launchPath(dir)+launchEndSuffix, []byte(end), 0o600) //nolint:errcheck
 }
 
 // completeExitCode says whether data is an exit code as the wrapper

@@ -50,6 +50,8 @@ func FactoryWith(opts ...Option) backend.Factory {
 
 // wrapper runs the job's command and records its exit code atomically. It
 // keeps the lock on fd 3 for its lifetime; the command itself does not get it.
+// The command does get the command lock, on fd 5 (cmdLockName), which
+// tells that it runs on once the wrapper alone was killed.
 // It outlives a SIGTERM to its group (a trapped signal, which the command
 // gets back at its default by the exec): its lock is how Cancel knows the
 // job still runs and kills it after the grace. Ended by the SIGTERM, it
@@ -556,6 +558,11 @@ func (l *Local) launch(dir, wd string, spec backend.Spec) error {
 		return err
 	}
 	defer out.Close()
+	cmdLock, err := openCmdLock(dir)
+	if err != nil {
+		return err
+	}
+	defer cmdLock.Close()
 	args := append(append([]string{"-c", wrapper, "meridian-job", dir}, spec.Command...), floorArgs...)
 	cmd := exec.Command("/bin/sh", args...)
 	cmd.Dir = wd
@@ -565,7 +572,7 @@ func (l *Local) launch(dir, wd string, spec backend.Spec) error {
 		return err
 	}
 	defer gateW.Close()
-	cmd.ExtraFiles = []*os.File{runLock, gateR}
+	cmd.ExtraFiles = []*os.File{runLock, gateR, cmdLock} // fds 3, 4 and 5
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	cmd.Env = l.jobEnv(spec, wd)
 	err = cmd.Start()
@@ -1100,14 +1107,14 @@ func (l *Local) status(dir string) (backend.Status, error) {
 			return backend.Status{}, err
 		}
 		if pid {
-			return backend.Status{State: backend.Lost, Reason: "process ended without an exit status (killed or host restarted)"}, nil
+			return wrapperGone(dir)
 		}
 		if why != "" {
 			return backend.Status{State: backend.Lost, Reason: why}, nil
 		}
 		return backend.Status{State: backend.Lost, Reason: "the job's wrapper ended without recording its pid or an exit status (it could not write them, was killed, or the host restarted)"}, nil
 	}
-	return backend.Status{State: backend.Lost, Reason: "process ended without an exit status (killed or host restarted)"}, nil
+	return wrapperGone(dir)
 }
 
 // exitStatus reads the exit code file, if there is one. The server reads
@@ -1200,6 +1207,9 @@ func (l *Local) Cancel(ctx context.Context, handle string) error {
 	// What Cancel returns to may remove the job's directory under them.
 	// The job is cancelled whatever is left: Clean says so.
 	waitTree(ctx, pid, max(wrapperSeen(dir), heldAt, launchedUpTo(dir, pid)), killAt, l.TreeWait)
+	// What holds the job's command lock is the job's, wherever it went
+	// (a process that left the session, its parent gone).
+	stopCommand(ctx, dir, killAt, l.TreeWait)
 	return nil
 }
 
@@ -2124,6 +2134,15 @@ func (l *Local) Clean(ctx context.Context, handle string) error {
 	}
 	if held, err := runLockHeld(dir); err != nil || held {
 		return err
+	}
+	// A process of the job's command that left its session (its parent
+	// gone) is found by nothing else: its working directory was removed
+	// under it.
+	if runs, err := commandRuns(dir); err != nil || runs {
+		if err == nil {
+			err = errors.New("a process of the job's command still runs (it holds the job's command lock)")
+		}
+		return fmt.Errorf("clean %s: %w; its working directory is kept", handle, err)
 	}
 	// Its run has ended with it: what unreadableFor kept of it (a job
 	// read as lost kept it) bounds nothing any more, and was kept for good.

@@ -91,3 +91,39 @@ func TestExitCodeNotMovedIntoALinkedDirectory(t *testing.T) {
 		t.Fatalf("the wrapper wrote %v into the directory the job's exitcode link points to", ents[0].Name())
 	}
 }
+
+// TestKilledWrappersEndKeptThroughACopy: a job whose wrapper was killed
+// once it had written its exit code's temp, before it kept its end, was
+// charged until the server put that temp in place (its change time), and
+// a copy or a restore of the state directory since moved that on to then.
+// The temp's own change time is now kept as its end.
+func TestKilledWrappersEndKeptThroughACopy(t *testing.T) {
+	ctx := context.Background()
+	b := newLocal(t, t.TempDir())
+	h := endedJob(t, b, backend.Spec{RunID: "killedend", Attempt: 1, Command: []string{"true"}})
+	dir := filepath.Join(b.StateDir(), "jobs", h)
+	// As the wrapper killed between its temp's write and its end's.
+	if err := os.Rename(filepath.Join(dir, "exitcode"), filepath.Join(dir, ".exitcode.tmp")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(b.StateDir(), "launches", h+".end")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // the server's look lies after the temp's write
+	before, err := b.Status(ctx, h)
+	if err != nil || before.State != backend.Succeeded {
+		t.Fatalf("status %+v, %v; want succeeded", before, err)
+	}
+	time.Sleep(20 * time.Millisecond) // the copy's change times lie after the look
+	copied := filepath.Join(t.TempDir(), "state")
+	if out, err := exec.Command("cp", "-a", b.StateDir(), copied).CombinedOutput(); err != nil {
+		t.Fatalf("cp -a: %v: %s", err, out)
+	}
+	after, err := newLocal(t, copied).Status(ctx, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !after.Ended.Equal(before.Ended) {
+		t.Fatalf("the end of a job whose wrapper was killed, read from a copy of the state directory, is %v; want %v, as before the copy", after.Ended, before.Ended)
+	}
+}

@@ -21,6 +21,8 @@ import (
 // SIGKILL does not reach it), deaf to SIGTERM, it runs until the file
 // RELEASE exists (30 s at most), then writes to the job's working
 // directory, as the reaper's last kills and the processes they end may.
+// Like the reaper, which the agent starts holding none of the agent's
+// own descriptors, it does not hold the job's command lock (fd 5).
 func linger(release string) int {
 	syscall.Setpgid(0, 0)
 	signal.Ignore(syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT)
@@ -57,7 +59,7 @@ func lingeringJob(t *testing.T, b *local.Local, run, release string) (string, st
 		t.Fatal(err)
 	}
 	spec := backend.Spec{RunID: run, Attempt: 1,
-		Command: []string{"/bin/sh", "-c", `"$0" __linger "$1" & sleep 60`, exe, release}}
+		Command: []string{"/bin/sh", "-c", `"$0" __linger "$1" 5<&- & sleep 60`, exe, release}}
 	h, err := b.Submit(context.Background(), spec)
 	if err != nil {
 		t.Fatal(err)
