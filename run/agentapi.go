@@ -1100,7 +1100,7 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 		}
 		wrote = int64(len(data))
 		if _, err := f.Write(data); err != nil {
-			c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", takeBack(f, path, have, wrote, t, err))
+			c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", takeBack(f, path, keepOnFailure(req.Context(), off, have), wrote, t, err))
 			return
 		}
 	}
@@ -1111,7 +1111,7 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 	// this post added nothing: a repeat of one whose answer was lost finds
 	// bytes that post wrote and may not have synced.
 	if err := syncLog(f); err != nil {
-		c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", takeBack(f, path, have, wrote, t, err))
+		c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", takeBack(f, path, keepOnFailure(req.Context(), off, have), wrote, t, err))
 		return
 	}
 	// The cut is marked on disk before it is acknowledged: the agent's
@@ -1143,27 +1143,55 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 	writeAgentJSON(w, c.stopReply(r, a))
 }
 
-// takeBack undoes a post's append of n bytes to f (at path, holding have
-// bytes before it) that could not be written or synced (err), before the
-// post is answered 500, and returns the error to log. Left there, the
-// agent's repeat of the post found its bytes in the file and wrote
-// nothing, and its sync, after a failed one, may succeed without writing
-// them (Linux reports a writeback error once, and marks the pages clean):
-// the bytes were acknowledged and lost at the next eviction from the page
-// cache or power loss, and the file short of the agent's offset refused
-// every post after (409). Cut back, the repeat writes them again. The
-// tenant's count is lowered by the n bytes it took for them, unless the
-// file was moved from path meanwhile (its output removed to make room,
-// which lowered the count by what the moved file held): the count errs
-// high, never low.
-func takeBack(f *os.File, path string, have, n int64, t *tenantOutput, err error) error {
-	if n == 0 {
+// keepOnFailure is the length a post at offset off, which found have
+// bytes in the file, cuts the file back to when its write or sync fails:
+// what the file holds that may be acknowledged stays, and every byte
+// that no sync is known to have covered goes, so that no later post's
+// sync (Linux reports a writeback error once, and marks the pages clean)
+// acknowledges bytes that never reached the disk.
+//
+// The agent sends one post at a time from the end of what it was told
+// was kept, and moves on only once a post is answered 200: while it
+// still waits for this answer (the request's context is live), every
+// byte acknowledged to it lies before off, and the bytes from off on are
+// ones the agent holds and posts again. Those found there (a post cut off
+// between its write and its sync, whose repeat this is) were never
+// acknowledged, and may have been lost by this failed sync: the file is
+// cut back to off. A post whose agent has gone (it gave up waiting, and
+// may have been answered for later bytes by another post since) may be a
+// late copy of one answered already, and its offset tells nothing: only
+// what this post wrote itself is taken back.
+func keepOnFailure(ctx context.Context, off, have int64) int64 {
+	if ctx.Err() == nil && off < have {
+		return off
+	}
+	return have
+}
+
+// takeBack undoes a post's append of n bytes to f (at path) that could
+// not be written or synced (err), cutting f back to keep bytes
+// (keepOnFailure) before the post is answered 500, and returns the error
+// to log. Left there, the agent's repeat of the post found its bytes in
+// the file and wrote nothing, and its sync, after a failed one, may
+// succeed without writing them (Linux reports a writeback error once,
+// and marks the pages clean): the bytes were acknowledged and lost at the
+// next eviction from the page cache or power loss, and the file short of
+// the agent's offset refused every post after (409). Cut back, the repeat
+// writes them again. The tenant's count is lowered by the n bytes this
+// post took for them, unless the file was moved from path meanwhile (its
+// output removed to make room, which lowered the count by what the moved
+// file held): the count errs high, never low. Bytes found there and cut
+// with them stay counted: another server may have counted them, not this
+// one, and the tenant's next count mends it.
+func takeBack(f *os.File, path string, keep, n int64, t *tenantOutput, err error) error {
+	fi, serr := f.Stat()
+	if serr == nil && fi.Size() <= keep {
 		return err
 	}
-	if terr := f.Truncate(have); terr != nil {
-		return errors.Join(err, fmt.Errorf("cutting the output back to the %d bytes kept before: %w", have, terr))
+	if terr := f.Truncate(keep); terr != nil {
+		return errors.Join(err, fmt.Errorf("cutting the output back to the %d bytes that may be acknowledged: %w", keep, terr))
 	}
-	if t != nil && stillAt(f, path) {
+	if t != nil && n > 0 && stillAt(f, path) {
 		t.give(n)
 	}
 	return err

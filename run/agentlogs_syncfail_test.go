@@ -2,6 +2,7 @@ package run
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net/http/httptest"
@@ -164,6 +165,104 @@ func postOffset(f *outputFleet, r *Run, off int64, data []byte) int {
 	f.t.Helper()
 	a := r.Attempts[0]
 	req := httptest.NewRequest("POST", agentURL("", r, a, agent.RouteLogs)+fmt.Sprintf("?offset=%d", off), bytes.NewReader(data))
+	req.Header.Set("Content-Type", logType)
+	req.Header.Set("Authorization", "Bearer "+f.c.credential(r.ID, a))
+	w := httptest.NewRecorder()
+	f.c.AgentHandler().ServeHTTP(w, req)
+	return w.Code
+}
+
+// TestAgentLogsFoundBytesCutOnSyncFailure: a post that finds its bytes in
+// the file already (appended by a post cut off between its write and its
+// sync), writes nothing, and whose sync fails, cuts the file back to its
+// offset: no sync covered those bytes, and the failed one may have lost
+// them. They were left there: the agent's next repeat wrote nothing
+// either, its sync succeeded (Linux reports a writeback error once), and
+// it acknowledged bytes a power loss or their eviction took back. A post
+// whose agent has gone cuts nothing it did not write: it may be a late
+// copy of a post answered already, and the bytes after its offset ones
+// acknowledged since.
+func TestAgentLogsFoundBytesCutOnSyncFailure(t *testing.T) {
+	first := bytes.Repeat([]byte("step 1 loss 0.9\n"), 64)
+	line := bytes.Repeat([]byte("step 2 loss 0.5\n"), 64)
+	t.Run("agent waiting", func(t *testing.T) {
+		f := newOutputFleet(t, 1<<20)
+		r := f.run("t1", "r-waiting", Running)
+		failNext := failSyncOnce(t)
+		if code, _ := f.post(r, first); code != 200 {
+			t.Fatalf("first post: %d", code)
+		}
+		// A post cut off between its write and its sync.
+		appendUnsynced(t, f.c.logPath(r.ID, 1), line)
+		failNext()
+		if code := postOffset(f, r, int64(len(first)), line); code != 500 {
+			t.Fatalf("a repeat whose sync failed: %d, want 500", code)
+		}
+		if fi, err := os.Stat(f.c.logPath(r.ID, 1)); err != nil || fi.Size() != int64(len(first)) {
+			t.Errorf("after a repeat whose sync failed the file holds %v bytes (%v), want the %d before its offset", sizeOf(fi), err, len(first))
+		}
+		if code := postOffset(f, r, int64(len(first)), line); code != 200 {
+			t.Fatalf("the next repeat: %d, want 200", code)
+		}
+		want := append(slices.Clone(first), line...)
+		if got, err := os.ReadFile(f.c.logPath(r.ID, 1)); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("after the next repeat the file holds %d bytes, %d of them zero (%v); want the %d posted",
+				len(got), bytes.Count(got, []byte{0}), err, len(want))
+		}
+	})
+	t.Run("agent gone", func(t *testing.T) {
+		f := newOutputFleet(t, 0)
+		r := f.run("t1", "r-gone", Running)
+		failNext := failSyncOnce(t)
+		for _, b := range [][]byte{first, line} {
+			if code, _ := f.post(r, b); code != 200 {
+				t.Fatalf("post: %d", code)
+			}
+		}
+		// A late copy of the first post, whose agent gives up on it while
+		// it is being synced.
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		inner, syncs := syncLog, 0
+		syncLog = func(f *os.File) error { syncs++; cancel(); return inner(f) }
+		failNext()
+		if code := postOffsetCtx(ctx, f, r, 0, first); code != 500 || syncs != 1 {
+			t.Fatalf("a late copy whose sync failed: %d after %d syncs, want 500 after its sync", code, syncs)
+		}
+		want := append(slices.Clone(first), line...)
+		if got, err := os.ReadFile(f.c.logPath(r.ID, 1)); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("after a late copy whose sync failed the file holds %d bytes (%v), want the %d acknowledged", len(got), err, len(want))
+		}
+	})
+}
+
+// appendUnsynced appends data to the file at path, as a post cut off
+// before its sync left it.
+func appendUnsynced(t *testing.T, path string, data []byte) {
+	t.Helper()
+	g, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if _, err := g.Write(data); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sizeOf is fi's size, or nil where there is no fi.
+func sizeOf(fi os.FileInfo) any {
+	if fi == nil {
+		return nil
+	}
+	return fi.Size()
+}
+
+// postOffsetCtx is postOffset with the request's context ctx.
+func postOffsetCtx(ctx context.Context, f *outputFleet, r *Run, off int64, data []byte) int {
+	f.t.Helper()
+	a := r.Attempts[0]
+	req := httptest.NewRequestWithContext(ctx, "POST", agentURL("", r, a, agent.RouteLogs)+fmt.Sprintf("?offset=%d", off), bytes.NewReader(data))
 	req.Header.Set("Content-Type", logType)
 	req.Header.Set("Authorization", "Bearer "+f.c.credential(r.ID, a))
 	w := httptest.NewRecorder()

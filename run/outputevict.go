@@ -433,6 +433,12 @@ func (c *Controller) renameOutput(id string) (int64, error) {
 	} else if err != nil {
 		return 0, err
 	}
+	// What this process made durable there is gone: an output file or
+	// directory made again there (by a post of the run's, a late one, or
+	// one of another server's killed before its sync) may have a freed
+	// inode number of the removed ones, and is synced again, not taken as
+	// the old one.
+	atomicfile.Forget(c.logDir(id))
 	// Synced so that the output does not come back after a power loss
 	// to contradict the event; were it to, it is counted at the start.
 	if err := atomicfile.SyncDir(logs); err != nil {

@@ -107,3 +107,25 @@ func BenchmarkMkdirAllExistingSiblings(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkForgetFullMemo: what a removal's Forget costs at its bound,
+// both memos full (maxDurable entries each), none of them under the path.
+func BenchmarkForgetFullMemo(b *testing.B) {
+	forgetDurable()
+	b.Cleanup(forgetDurable)
+	durable.Lock()
+	durable.m = make(map[string]fileID, maxDurable)
+	for i := range maxDurable - 1 {
+		durable.m["/state/logs/run-"+strconv.Itoa(i)+"/attempt-1.log"] = fileID{ino: uint64(i)}
+	}
+	durable.Unlock()
+	dirsSynced.Lock()
+	dirsSynced.m = make(map[string]dirSync, maxDurable)
+	for i := range maxDurable - 1 {
+		dirsSynced.m["/state/logs/run-"+strconv.Itoa(i)] = dirSync{id: fileID{ino: uint64(i)}}
+	}
+	dirsSynced.Unlock()
+	for b.Loop() {
+		Forget("/state/logs/run-gone")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -26,7 +27,9 @@ import (
 // systems reuse them at once) is taken as the old one: that takes a
 // removal, a creator killed before its sync, and a power loss together,
 // in a process that synced the old one; a cheap identity that tells the
-// two apart (the change time) changes at each append to a log.
+// two apart (the change time) changes at each append to a log. A caller
+// that removes a tree itself says so (Forget), and the memo drops what it
+// held there: only a removal by another process is left to that chance.
 
 // fileID is what tells one file from another: its device and inode.
 type fileID struct{ dev, ino uint64 }
@@ -76,6 +79,50 @@ func remember(path string, fi fs.FileInfo) {
 		durable.m = make(map[string]fileID)
 	}
 	durable.m[path] = id
+}
+
+// Forget drops what this process remembers as durable at path and below
+// it (the entries' memo and the synced directories'), for a caller that
+// removes or renames away the tree at path. File systems reuse a freed
+// inode number at once: an entry made again there (by another process,
+// or by a maker killed before its sync) may have the old one's device
+// and inode, and was taken as synced by this process, its directory
+// never synced, and a power loss took it after it was used. It costs a
+// pass over both memos, each bounded by maxDurable: a removal's cost,
+// never a lookup's. A removal by another process is not seen here (the
+// caveat above).
+func Forget(path string) {
+	path = filepath.Clean(path)
+	prefix := below(path)
+	durable.Lock()
+	for p := range durable.m {
+		if within(p, path, prefix) {
+			delete(durable.m, p)
+		}
+	}
+	durable.Unlock()
+	dirsSynced.Lock()
+	for p := range dirsSynced.m {
+		if within(p, path, prefix) {
+			delete(dirsSynced.m, p)
+		}
+	}
+	dirsSynced.Unlock()
+}
+
+// below is the prefix of the paths below the clean path root: made once
+// for a pass over a memo, not once an entry.
+func below(root string) string {
+	if strings.HasSuffix(root, string(filepath.Separator)) {
+		return root
+	}
+	return root + string(filepath.Separator)
+}
+
+// within says whether the clean path p is root or lies below it (below
+// being below(root)).
+func within(p, root, below string) bool {
+	return p == root || strings.HasPrefix(p, below)
 }
 
 // syncEntry makes the entry at path, fi being what it holds (taken

@@ -335,3 +335,80 @@ func changedAfter(t *testing.T, dir string, entries []string) {
 	}
 	t.Fatalf("%s's change time did not pass its entries'", dir)
 }
+
+// TestForgetSyncsAnEntryMadeAgain: an entry made again at a path whose
+// tree this process removed, with the removed file's inode number (file
+// systems reuse a freed one at once; here the same file, linked back),
+// has its directory synced: Forget dropped what the memo held there. The
+// memo took it as the file it had synced, and a power loss took it after
+// its use. What the memo holds beside the path (a sibling whose name
+// begins with it) is kept.
+func TestForgetSyncsAnEntryMadeAgain(t *testing.T) {
+	synced := syncRecorder(t)
+	dir := t.TempDir()
+	sub, sibling := filepath.Join(dir, "r1"), filepath.Join(dir, "r10")
+	path, sibPath := filepath.Join(sub, "attempt-1.log"), filepath.Join(sibling, "attempt-1.log")
+	for _, d := range []string{sub, sibling} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	killedCreate(t, path, "step 1\n")
+	killedCreate(t, sibPath, "step 1\n")
+	for _, p := range []string{path, sibPath} {
+		if err := SyncEntry(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := synced(); !slices.Contains(got, sub) || !slices.Contains(got, sibling) {
+		t.Fatalf("SyncEntry of files left unsynced synced %q, want %s and %s", got, sub, sibling)
+	}
+	// The tree removed (renamed away, as a run's output is), and the file
+	// made again at its path with its inode number.
+	keep := filepath.Join(dir, "keep")
+	if err := os.Link(path, keep); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(sub, filepath.Join(dir, "removed")); err != nil {
+		t.Fatal(err)
+	}
+	Forget(sub)
+	if err := os.Mkdir(sub, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(keep, path); err != nil {
+		t.Fatal(err)
+	}
+	if err := SyncEntry(path); err != nil {
+		t.Fatal(err)
+	}
+	if got := synced(); !slices.Contains(got, sub) {
+		t.Errorf("SyncEntry of a file made again where Forget was called synced %q, want %s", got, sub)
+	}
+	if err := SyncEntry(sibPath); err != nil {
+		t.Fatal(err)
+	}
+	if got := synced(); len(got) != 0 {
+		t.Errorf("SyncEntry of a sibling that Forget was not called for synced %q, want none", got)
+	}
+}
+
+// TestWithin: a path lies within itself and the paths below it, not
+// beside it.
+func TestWithin(t *testing.T) {
+	for _, c := range []struct {
+		p, root string
+		want    bool
+	}{
+		{"/s/logs/r1", "/s/logs/r1", true},
+		{"/s/logs/r1/attempt-1.log", "/s/logs/r1", true},
+		{"/s/logs/r10", "/s/logs/r1", false},
+		{"/s/logs", "/s/logs/r1", false},
+		{"/s", "/", true},
+		{"rel/r1/a", "rel/r1", true},
+	} {
+		if got := within(c.p, c.root, below(c.root)); got != c.want {
+			t.Errorf("within(%q, %q) = %v, want %v", c.p, c.root, got, c.want)
+		}
+	}
+}
