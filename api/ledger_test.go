@@ -152,19 +152,7 @@ func BenchmarkLedgerRoute(b *testing.B) {
 		}
 		conf := e
 		conf.Intent, conf.ChunksSent, conf.BytesSent = in.ID, 64, 64<<20
-		var out []audit.Record
-		for _, r := range []struct {
-			kind string
-			v    any
-		}{{transfer.KindIntent, in}, {transfer.KindTransfer, conf}} {
-			rec, err := audit.NewRecord(r.kind, "", r.v)
-			if err != nil {
-				b.Fatal(err)
-			}
-			rec.Tenant = "a"
-			out = append(out, rec)
-		}
-		return out
+		return copyRecords(b, "a", in, conf)
 	}
 	var recs []audit.Record
 	for i := range 2000 {
@@ -241,6 +229,24 @@ func TestLedgerDefaultTenantOlderRecords(t *testing.T) {
 	if len(l.Entries) != 1 || l.Entries[0].Seq != recs[2].Seq || len(l.Totals) != 1 || l.Totals[0].BytesConfirmed != 100 {
 		t.Errorf("tenant b: %+v", l)
 	}
+}
+
+// copyRecords is tenant's records of a copy, as a staging writes them:
+// its intent and its confirmation.
+func copyRecords(b testing.TB, tenant string, in transfer.Intent, conf transfer.Entry) []audit.Record {
+	var out []audit.Record
+	for _, r := range []struct {
+		kind string
+		v    any
+	}{{transfer.KindIntent, in}, {transfer.KindTransfer, conf}} {
+		rec, err := audit.NewRecord(r.kind, "", r.v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rec.Tenant = tenant
+		out = append(out, rec)
+	}
+	return out
 }
 
 // ledgerServer serves the API over a SQLite store whose ledger is its

@@ -503,8 +503,18 @@ func fold(ctx context.Context, l Ledger, tenant string) (*view, error) {
 // ledger. A ledger's records are never changed or removed, and a store
 // that serves several servers gives records their seqs in the order they
 // commit, so no record can appear behind one already read.
+//
+// Over the audit log (an AuditLedger whose store reads the log's head), a
+// tenant's view is read only when the log's head changed since its last
+// catch-up, and from the head as read then: neither a read with nothing
+// written since nor one after other tenants' entries reads or counts again
+// what was read before (see tenantView.catchUp).
 type Index struct {
 	SeqLedger
+
+	// watch is the log's head, read before each catch-up when it is set:
+	// each tenant's view keeps a copy with its own head.
+	watch logWatch
 
 	mu    sync.Mutex
 	views map[string]*tenantView
@@ -513,11 +523,23 @@ type Index struct {
 type tenantView struct {
 	mu sync.Mutex
 	v  *view
+	// watch is the log's head as read before this view's last catch-up
+	// that succeeded; through is that head's seq (0: none): every record
+	// of the tenant's up to it is folded.
+	watch   logWatch
+	through int64
 }
 
 // NewIndex returns an Index over l.
 func NewIndex(l SeqLedger) *Index {
-	return &Index{SeqLedger: l, views: map[string]*tenantView{}}
+	x := &Index{SeqLedger: l, views: map[string]*tenantView{}}
+	switch a := l.(type) {
+	case AuditLedger:
+		x.watch = watchOf(a.Store)
+	case *AuditLedger:
+		x.watch = watchOf(a.Store)
+	}
+	return x
 }
 
 // with runs f on tenant's view, brought up to date, with the view locked.
@@ -527,21 +549,49 @@ func (x *Index) with(ctx context.Context, tenant string, f func(*view)) error {
 	x.mu.Lock()
 	tv := x.views[tenant]
 	if tv == nil {
-		tv = &tenantView{v: newView()}
+		tv = &tenantView{v: newView(), watch: logWatch{head: x.watch.head, hashAt: x.watch.hashAt}}
 		x.views[tenant] = tv
 	}
 	x.mu.Unlock()
 	tv.mu.Lock()
 	defer tv.mu.Unlock()
-	recs, err := x.RecordsAfter(ctx, tenant, tv.v.seq, ledgerKinds...)
-	if err != nil {
+	if err := tv.catchUp(ctx, x.SeqLedger, tenant); err != nil {
 		return err
-	}
-	if err := catchUp(recs, tv.v.seq, tv.v.apply); err != nil {
-		return fmt.Errorf("tenant %s: %w", tenant, err)
 	}
 	f(tv.v)
 	return nil
+}
+
+// catchUp folds the tenant's records appended since the last catch-up,
+// read only when the log's head changed (logWatch.catchUp), after the
+// last record folded or the head as read before the last catch-up,
+// whichever is later. Read after the tenant's last record, the store's
+// gap check counted every entry written since, other tenants' too, on
+// each read: milliseconds once some tens of thousands were. The read
+// after a head begins after that head was read, so it returns every
+// record of the tenant's up to it (a store gives seqs in the order
+// entries commit), gap-checked as before: an entry deleted before it was
+// read fails the read. A log rewound (it no longer holds the entry that
+// was its head: entries cut from its end, perhaps written again, or
+// another log in its place) has the view folded afresh from the log's
+// start, so that no record it now holds at a seq read before is passed
+// by.
+func (tv *tenantView) catchUp(ctx context.Context, l SeqLedger, tenant string) error {
+	return tv.watch.catchUp(ctx, func(now logHead, rewound bool) error {
+		if rewound {
+			tv.v, tv.through = newView(), 0
+		}
+		after := max(tv.v.seq, tv.through)
+		recs, err := l.RecordsAfter(ctx, tenant, after, ledgerKinds...)
+		if err != nil {
+			return err
+		}
+		if err := catchUp(recs, after, tv.v.apply); err != nil {
+			return fmt.Errorf("tenant %s: %w", tenant, err)
+		}
+		tv.through = max(after, now.seq)
+		return nil
+	})
 }
 
 // catchUp folds recs, read after seq, with apply, in order. A record at or

@@ -95,8 +95,16 @@ func recordCopy(b testing.TB, led AuditLedger, i int) {
 
 // benchHistory is a ledger of tenant acme holding copies copies.
 func benchHistory(b *testing.B, copies int) (AuditLedger, *store.SQLite) {
-	ctx := context.Background()
 	led, st := sqliteLedger(b)
+	appendCopies(b, st, "acme", 0, copies, benchCopy)
+	return led, st
+}
+
+// appendCopies appends tenant's copies copyOf(i), for i from first on,
+// copies of them: an intent and a confirmation each, some hundreds of
+// entries to a write.
+func appendCopies(b testing.TB, st *store.SQLite, tenant string, first, copies int, copyOf func(int) (Intent, Entry)) {
+	ctx := context.Background()
 	var recs []audit.Record
 	flush := func() {
 		if err := st.AppendAudit(ctx, recs...); err != nil {
@@ -104,8 +112,8 @@ func benchHistory(b *testing.B, copies int) (AuditLedger, *store.SQLite) {
 		}
 		recs = recs[:0]
 	}
-	for i := range copies {
-		in, conf := benchCopy(i)
+	for i := first; i < first+copies; i++ {
+		in, conf := copyOf(i)
 		for _, r := range []struct {
 			kind string
 			v    any
@@ -114,7 +122,7 @@ func benchHistory(b *testing.B, copies int) (AuditLedger, *store.SQLite) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			rec.Tenant = "acme"
+			rec.Tenant = tenant
 			recs = append(recs, rec)
 		}
 		if len(recs) >= 500 {
@@ -122,7 +130,6 @@ func benchHistory(b *testing.B, copies int) (AuditLedger, *store.SQLite) {
 		}
 	}
 	flush()
-	return led, st
 }
 
 // benchCopy is copy i of a 64-chunk dataset: its intent and confirmation.

@@ -179,15 +179,12 @@ type ExportIndex struct {
 	// read returns the records of every tenant, of the kinds Index reads,
 	// after seq after, in seq order.
 	read func(ctx context.Context, after int64) ([]Record, error)
-	// head, when set, returns the seq and hash of the log's last entry,
-	// of any kind (store.Store.AuditHead): see caughtUp.
-	head func(ctx context.Context) (int64, string, error)
 
 	mu  sync.Mutex
 	seq int64
-	// at is the log's head as read before the last catch-up that read
-	// and folded the log without error (ok false: none yet).
-	at    logHead
+	// watch spares a catch-up with nothing written since the last its
+	// read (set by AuditExports).
+	watch logWatch
 	facts map[exportScope]map[exportFact]factSeen // each fact once, by its scope
 	// open holds the intents neither confirmed nor abandoned, by
 	// openKey; openIn holds the same ones by scope. A scope without
@@ -233,20 +230,6 @@ type openFact struct {
 	seen factSeen
 }
 
-// logHead is the seq and hash of the log's last entry, as ExportIndex
-// read it.
-type logHead struct {
-	seq  int64
-	hash string
-	ok   bool
-}
-
-// auditHead is what AuditExports asks of a store that has it: the seq and
-// hash of the log's last entry (store.Store.AuditHead).
-type auditHead interface {
-	AuditHead(ctx context.Context) (int64, string, error)
-}
-
 // AuditExports is an ExportIndex over the audit log's ledger records of
 // every tenant, read once; each query counts its own tenant's. Counting
 // across tenants by organisation name let any tenant name an organisation
@@ -259,9 +242,7 @@ func AuditExports(st AuditStore) *ExportIndex {
 	x := NewExportIndex(func(ctx context.Context, after int64) ([]Record, error) {
 		return l.records(ctx, store.AuditQuery{Kinds: ledgerKinds, AllTenants: true, After: after})
 	})
-	if h, ok := st.(auditHead); ok {
-		x.head = h.AuditHead
-	}
+	x.watch = watchOf(st)
 	return x
 }
 
@@ -271,8 +252,16 @@ func openKey(tenant, id string) string { return catalog.TenantOr(tenant) + "/" +
 
 // NewExportIndex returns an ExportIndex that reads records with read.
 func NewExportIndex(read func(ctx context.Context, after int64) ([]Record, error)) *ExportIndex {
-	return &ExportIndex{read: read, facts: map[exportScope]map[exportFact]factSeen{},
-		open: map[string]*openFact{}, openIn: map[exportScope]map[string]*openFact{}}
+	x := &ExportIndex{read: read}
+	x.forget()
+	return x
+}
+
+// forget empties the index, to fold the log again from its start.
+func (x *ExportIndex) forget() {
+	x.seq = 0
+	x.facts = map[exportScope]map[exportFact]factSeen{}
+	x.open, x.openIn = map[string]*openFact{}, map[exportScope]map[string]*openFact{}
 }
 
 // factOf is e's fact, and whether the volumes count it at all: an entry
@@ -434,42 +423,25 @@ func (x *ExportIndex) Exported(ctx context.Context, tenant string, orgs []string
 	return out, nil
 }
 
-// catchUp folds the records appended since the last catch-up. With head
-// set, it first reads the log's head: the same seq and hash as before the
-// last catch-up that succeeded means no entry was written since, and that
-// catch-up's read, which began after the head was read, saw every entry
-// up to it (a store gives seqs in the order entries commit); so nothing
-// is read. Each catch-up otherwise made the store's gap-checked read of
-// the ledger's kinds, which finds no row but checks the log for deleted
-// entries, re-reading and re-hashing a window of old entries (up to 256
-// KiB) each time: some milliseconds, twice a plan, on every plan, law
-// check and staging. A head written since (a new seq, or the same seq
-// with another hash: entries cut from the end and written again) has the
-// records read, gap-checked, as before: an entry of the ledger deleted
-// before it was read still fails the read. A failed read of the head or
-// of the records fails the question and keeps the head as it was, so the
-// next question reads them again.
+// catchUp folds the records appended since the last catch-up, read only
+// when the log's head changed since the last that succeeded
+// (logWatch.catchUp). A head written since has the records read,
+// gap-checked, as before: an entry of the ledger deleted before it was
+// read still fails the read. A log rewound (it no longer holds the entry
+// that was its head) is folded again from its start: read after the last
+// record folded, a record written again at a seq read before went
+// uncounted.
 func (x *ExportIndex) catchUp(ctx context.Context) error {
-	var now logHead
-	if x.head != nil {
-		seq, hash, err := x.head(ctx)
+	return x.watch.catchUp(ctx, func(_ logHead, rewound bool) error {
+		if rewound {
+			x.forget()
+		}
+		recs, err := x.read(ctx, x.seq)
 		if err != nil {
-			return fmt.Errorf("ledger: the audit log's head: %w", err)
+			return err
 		}
-		now = logHead{seq, hash, true}
-		if now == x.at {
-			return nil
-		}
-	}
-	recs, err := x.read(ctx, x.seq)
-	if err != nil {
-		return err
-	}
-	if err := catchUp(recs, x.seq, x.apply); err != nil {
-		return err
-	}
-	x.at = now
-	return nil
+		return catchUp(recs, x.seq, x.apply)
+	})
 }
 
 // exportLess orders exports by organisation and dataset, the export
