@@ -24,7 +24,11 @@ import (
 func TestLongNodeNamesDoNotFillTheDownMap(t *testing.T) {
 	h, b := newHostile(t, nil)
 	w := b.watch
-	b.NodeLostAfter = 200 * time.Millisecond
+	// Long while the node goes down, so that the attempt reads Running
+	// however late Status comes after the cache took the change (a loaded
+	// machine took more than 200 ms between them, and the attempt read
+	// Lost); short once it is down (below).
+	b.NodeLostAfter = time.Hour
 	if need := int64(maxDownNodes) * int64(maxDownEntryBytes); need > maxSideBytes {
 		t.Errorf("maxDownNodes entries of up to %d bytes need %d bytes; the map holds %d", maxDownEntryBytes, need, maxSideBytes)
 	}
@@ -78,6 +82,9 @@ func TestLongNodeNamesDoNotFillTheDownMap(t *testing.T) {
 	} else if st.State != backend.Running {
 		t.Fatalf("the attempt as n1 goes down: %+v; want Running until NodeLostAfter", st)
 	}
+	// Lost once n1 has been down for NodeLostAfter, counted from when it
+	// was recorded: a down time taken afresh at each look never gets there.
+	b.NodeLostAfter = 200 * time.Millisecond
 	time.Sleep(2 * b.NodeLostAfter)
 	st, err := b.Status(testContext(t), hostileJob)
 	if err != nil {

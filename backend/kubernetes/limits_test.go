@@ -109,8 +109,15 @@ func newHostileTimeout(t testing.TB, answer func(w http.ResponseWriter, r *http.
 	return h, b
 }
 
+// testContextWait is how long a test's calls may take in all
+// (testContext): a guard against a call that hangs, not a measure. 30 s
+// was passed on a loaded machine by tests that do much (three sweeps of
+// 10,000 Secrets, listed in pages from the fake API server), which then
+// failed with the context's deadline.
+const testContextWait = 3 * time.Minute
+
 func testContext(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testContextWait)
 	t.Cleanup(cancel)
 	return ctx
 }
