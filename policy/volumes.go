@@ -251,22 +251,28 @@ func WindowGroup(ctx context.Context, ex Exports, tenant string, now []string, o
 		if err != nil {
 			return nil, nil, err
 		}
-		more := slices.Clone(orgs)
+		var added []string
+		add := func(name string) {
+			if !contains(orgs, name) && !contains(added, name) {
+				added = append(added, name)
+			}
+		}
 		for _, x := range xs {
 			if !contains(orgs, x.Org) && !namesAny(x.Group, orgs) {
 				return nil, nil, fmt.Errorf("answered with a record of an organisation not asked for, so the totals cannot be trusted")
 			}
-			more = append(more, x.Org)
-			if x.Group != "" {
-				more = append(more, strings.Split(x.Group, ",")...)
+			add(x.Org)
+			for g := x.Group; g != ""; {
+				var m string
+				m, g, _ = strings.Cut(g, ",")
+				add(m)
 			}
 		}
-		sort.Strings(more)
-		more = slices.Compact(more)
-		if len(more) == len(orgs) {
+		if len(added) == 0 {
 			return orgs, xs, nil
 		}
-		orgs = more
+		orgs = append(orgs, added...)
+		sort.Strings(orgs)
 	}
 }
 

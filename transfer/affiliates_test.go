@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -73,5 +74,46 @@ func TestDroppedAffiliateKeepsTheExport(t *testing.T) {
 	q.AsOf = catalog.MustDate("2027-01-01")
 	if d := eng.EvaluateTransfer(q, &second, "MY"); findDenial(d, "cn-cbdf-2024-assessment") != nil {
 		t.Errorf("next year's window records no link: %+v", d.Denials)
+	}
+}
+
+// BenchmarkWindowGroup is one group total's reads of an ExportIndex of
+// 4,000 confirmations from CN (2,000 datasets of lab, 2,000 of sister):
+// with no group recorded (one read), and with every one of sister's
+// entries recording the group lab and sister (a second read, for
+// sister's records, once the first finds the link).
+func BenchmarkWindowGroup(b *testing.B) {
+	for _, linked := range []bool{false, true} {
+		name := "unlinked"
+		if linked {
+			name = "linked"
+		}
+		b.Run(name, func(b *testing.B) {
+			m := &memRecords{}
+			for i := range 2000 {
+				for _, org := range []string{"lab", "sister"} {
+					e := Entry{Kind: KindDataset, Dataset: fmt.Sprintf("d%d", i), Organization: org, Origin: "CN", To: "SG", AsOf: "2026-03-01",
+						Classification: "personal", Subjects: 10}
+					if linked && org == "sister" {
+						e.Group = []string{"lab", "sister"}
+					}
+					m.add(b, "t1", KindTransfer, e)
+				}
+			}
+			x := NewExportIndex(m.read)
+			ctx := context.Background()
+			since, until := catalog.MustDate("2026-01-01"), catalog.MustDate("2026-12-31")
+			want := 2000
+			if linked {
+				want = 4000
+			}
+			b.ResetTimer()
+			for range b.N {
+				_, xs, err := policy.WindowGroup(ctx, x, "t1", []string{"lab"}, "CN", since, until)
+				if err != nil || len(xs) != want {
+					b.Fatalf("%d exports, %v; want %d", len(xs), err, want)
+				}
+			}
+		})
 	}
 }

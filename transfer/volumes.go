@@ -166,6 +166,18 @@ func recordedGroup(q policy.Query) []string {
 	return g
 }
 
+// joinGroups is the union of two groups joined by commas (sorted, each
+// name once), without allocating where they are the same or one is empty.
+func joinGroups(a, b string) string {
+	switch {
+	case a == b || b == "":
+		return a
+	case a == "":
+		return b
+	}
+	return strings.Join(groupOf(append(strings.Split(a, ","), strings.Split(b, ",")...)), ",")
+}
+
 // groupOf is names sorted, each once; nil for none.
 func groupOf(names []string) []string {
 	if len(names) == 0 {
@@ -449,7 +461,7 @@ func (x *ExportIndex) Exported(ctx context.Context, tenant string, orgs []string
 	// A fact whose date does not parse fails the question, the first
 	// counted of them named, whether or not it is in the window.
 	best := map[key]counted{}
-	groups := map[key][]string{}
+	groups := map[key]string{}
 	var bad *counted
 	consider := func(f exportFact, seen factSeen) {
 		x.considered++
@@ -466,9 +478,7 @@ func (x *ExportIndex) Exported(ctx context.Context, tenant string, orgs []string
 		if prev, ok := best[k]; !ok || f.subjects > prev.f.subjects || f.subjects == prev.f.subjects && seen.seq < prev.seen.seq {
 			best[k] = counted{f, seen}
 		}
-		if f.group != "" {
-			groups[k] = append(groups[k], strings.Split(f.group, ",")...)
-		}
+		groups[k] = joinGroups(groups[k], f.group)
 	}
 	orgs = slices.Clone(orgs)
 	slices.Sort(orgs)
@@ -505,7 +515,7 @@ func (x *ExportIndex) Exported(ctx context.Context, tenant string, orgs []string
 	for _, c := range best {
 		k := key{c.f.org, c.f.dataset, c.f.registration, c.f.within}
 		out = append(out, policy.Export{Org: c.f.org, Dataset: c.f.dataset, Class: c.f.class, Subjects: c.f.subjects, Within: c.f.within,
-			Registration: c.f.registration, Group: strings.Join(groupOf(groups[k]), ",")})
+			Registration: c.f.registration, Group: groups[k]})
 	}
 	sort.Slice(out, func(i, j int) bool { return exportLess(out[i], out[j]) })
 	return out, nil
