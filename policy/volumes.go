@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -57,6 +58,10 @@ type Exports interface {
 	// staging at home never hides the same dataset's export. The totals of
 	// exports read only the first; the totals of data given read both (an
 	// implementation that reports no Within entries under-counts those).
+	// It reports too the records of any other of tenant's organisations
+	// whose Group names one of orgs: the group an export was judged with
+	// is part of the window's group (see WindowGroup), so dropping an
+	// affiliate later does not take that export off its totals.
 	// Organisation names are each tenant's own, so another
 	// tenant's exports never count, whatever its organisations are
 	// called or whom they name as affiliates: they could neither swell a
@@ -82,6 +87,14 @@ type Export struct {
 	// written before it was kept, which count by name (see
 	// Session.exports).
 	Registration string `json:"registration,omitempty"`
+	// Group is the exporting organisation's group (OrgGroup) as its
+	// export was judged, when it had other organisations: the names of
+	// those its records of this dataset in the window name, sorted and
+	// joined by commas (a name is a DNS label, which has none), so that
+	// an Export stays comparable. Records written before it was kept lack
+	// it: their organisation's group is only what its registrations say
+	// now.
+	Group string `json:"group,omitempty"`
 }
 
 // DatasetRegistration identifies what a dataset's registration holds: a
@@ -204,6 +217,75 @@ func OrgGroup(org *catalog.Organization, known map[string]*catalog.Organization)
 	}
 	sort.Strings(out)
 	return out
+}
+
+// maxGroupRounds bounds the reads of WindowGroup: each read past the
+// first is asked because the one before found another organisation of
+// the group, so a group joined through more links than this in one window
+// fails the total closed rather than read on.
+const maxGroupRounds = 32
+
+// WindowGroup is the group of organisations whose exports from origin on
+// days from since to until count together, and those exports: the
+// organisations of now (OrgGroup of the registrations as they are), and
+// every organisation that a record of the window says was in a group with
+// one of them (Export.Group), and theirs, until no read adds one. A group
+// read from the registrations only shrank when an affiliate was dropped:
+// an organisation that exported 600,000 people as one group's member, and
+// then dropped its affiliates, left its sister's next export counted
+// alone, under the 1,000,000 threshold. The affiliations recorded in a
+// window stay in it. The cost is one read of the ledger, and one more
+// for each round that finds another organisation (at most
+// maxGroupRounds, past which it fails closed); an error of the ledger's,
+// or a record that neither is of an organisation asked for nor names one
+// in its group, is an error, so the total fails closed.
+func WindowGroup(ctx context.Context, ex Exports, tenant string, now []string, origin string, since, until catalog.Date) ([]string, []Export, error) {
+	orgs := slices.Clone(now)
+	sort.Strings(orgs)
+	orgs = slices.Compact(orgs)
+	for round := 0; ; round++ {
+		if round == maxGroupRounds {
+			return nil, nil, fmt.Errorf("the group is joined through more than %d links of recorded affiliations in this window, so its totals are not counted", maxGroupRounds)
+		}
+		xs, err := ex.Exported(ctx, tenant, orgs, origin, since, until)
+		if err != nil {
+			return nil, nil, err
+		}
+		var added []string
+		add := func(name string) {
+			if !contains(orgs, name) && !contains(added, name) {
+				added = append(added, name)
+			}
+		}
+		for _, x := range xs {
+			if !contains(orgs, x.Org) && !namesAny(x.Group, orgs) {
+				return nil, nil, fmt.Errorf("answered with a record of an organisation not asked for, so the totals cannot be trusted")
+			}
+			add(x.Org)
+			for g := x.Group; g != ""; {
+				var m string
+				m, g, _ = strings.Cut(g, ",")
+				add(m)
+			}
+		}
+		if len(added) == 0 {
+			return orgs, xs, nil
+		}
+		orgs = append(orgs, added...)
+		sort.Strings(orgs)
+	}
+}
+
+// namesAny says whether group (Export.Group) names one of orgs.
+func namesAny(group string, orgs []string) bool {
+	for group != "" {
+		m, rest, _ := strings.Cut(group, ",")
+		if contains(orgs, m) {
+			return true
+		}
+		group = rest
+	}
+	return false
 }
 
 // ledgerType is the CEL type of the ledger variable.
@@ -496,11 +578,15 @@ func (s *Session) exports(group, given bool, origin string, since catalog.Date) 
 		}
 	}
 	if s.q.Exports != nil && !since.After(s.q.AsOf) {
-		orgs := []string{self}
+		var orgs []string
+		var xs []Export
+		var err error
 		if group {
-			orgs = OrgGroup(s.q.Org, s.q.Organizations)
+			orgs, xs, err = WindowGroup(s.ctx, s.q.Exports, s.q.Tenant, OrgGroup(s.q.Org, s.q.Organizations), origin, since, s.q.AsOf)
+		} else {
+			orgs = []string{self}
+			xs, err = s.q.Exports.Exported(s.ctx, s.q.Tenant, orgs, origin, since, s.q.AsOf)
 		}
-		xs, err := s.q.Exports.Exported(s.ctx, s.q.Tenant, orgs, origin, since, s.q.AsOf)
 		if err != nil {
 			return nil, fmt.Errorf("transfer ledger: %w", err)
 		}

@@ -104,6 +104,9 @@ func (c *Controller) stageData(ctx context.Context, r *Run) (bool, error) {
 			return c.fail(ctx, r, fmt.Sprintf("staging attempt %d to %s: %v", r.Attempt, r.Site, err))
 		}
 		q.Datasets = now
+		// The same holds for the organisations' affiliates: the group
+		// counts those of the world and of the registry now.
+		q.Org, q.Organizations = affiliatedNow(reg, q.Org, q.Organizations)
 		byName := make(map[string]*catalog.Dataset, len(now))
 		for _, d := range now {
 			byName[d.Metadata.Name] = d
@@ -260,6 +263,54 @@ func registeredNow(reg *registry, ds []*catalog.Dataset) (out, also []*catalog.D
 		}
 	}
 	return out, also, notes, nil
+}
+
+// affiliatedNow is a staging's organisation and the organisations it
+// knows (a run's world's), each with the affiliates its world's copy and
+// its registration now declare, and the organisations registered since
+// the world was built: the group the volumes count (policy.OrgGroup) and
+// the staging's ledger entry records is never smaller than either's. A
+// world is kept from when it was built: an affiliate declared since was
+// in no total of the run's stagings, so its exports went uncounted. The
+// other fields are the world's, which the run was judged with.
+func affiliatedNow(reg *registry, org *catalog.Organization, known map[string]*catalog.Organization) (*catalog.Organization, map[string]*catalog.Organization) {
+	out := make(map[string]*catalog.Organization, len(known)+len(reg.orgs))
+	for name, o := range known {
+		out[name] = o
+	}
+	for name, cur := range reg.orgs {
+		was := out[name]
+		switch {
+		case cur == nil || was == cur:
+		case was == nil:
+			out[name] = cur
+		default:
+			out[name] = withAffiliates(was, cur.Spec.Affiliates)
+		}
+	}
+	if org != nil {
+		if o := out[org.Metadata.Name]; o != nil {
+			org = withAffiliates(org, o.Spec.Affiliates)
+		}
+	}
+	return org, out
+}
+
+// withAffiliates is o with more added to its affiliates (o itself when
+// it declares them all).
+func withAffiliates(o *catalog.Organization, more []string) *catalog.Organization {
+	var add []string
+	for _, a := range more {
+		if !slices.Contains(o.Spec.Affiliates, a) && !slices.Contains(add, a) {
+			add = append(add, a)
+		}
+	}
+	if len(add) == 0 {
+		return o
+	}
+	c := *o
+	c.Spec.Affiliates = append(slices.Clone(o.Spec.Affiliates), add...)
+	return &c
 }
 
 // judgedFromBoth asks the stager's law about each dataset of also (a

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 
 	"meridian.dev/meridian/catalog"
@@ -27,6 +28,7 @@ type scanFact struct {
 	tenant, org, origin, dataset, asOf, class, registration string
 	subjects                                                int64
 	within                                                  bool
+	group                                                   string
 }
 
 type scanOpenFact struct {
@@ -42,7 +44,8 @@ func scanFactOf(tenant string, e Entry) (scanFact, bool) {
 	if orDataset(e.Kind) != KindDataset || e.Organization == "" {
 		return scanFact{}, false
 	}
-	return scanFact{catalog.TenantOr(tenant), e.Organization, e.Origin, e.Dataset, e.AsOf, e.Classification, e.Registration, e.Subjects, e.To == e.Origin}, true
+	return scanFact{catalog.TenantOr(tenant), e.Organization, e.Origin, e.Dataset, e.AsOf, e.Classification, e.Registration, e.Subjects, e.To == e.Origin,
+		strings.Join(groupOf(e.Group), ",")}, true
 }
 
 func (x *scanExportIndex) apply(r Record) error {
@@ -105,7 +108,8 @@ func (x *scanExportIndex) Exported(ctx context.Context, tenant string, orgs []st
 	}
 	var cands []counted
 	consider := func(f scanFact, seq int64) {
-		if f.tenant == catalog.TenantOr(tenant) && f.origin == origin && slices.Contains(orgs, f.org) {
+		named := slices.ContainsFunc(strings.Split(f.group, ","), func(m string) bool { return m != "" && slices.Contains(orgs, m) })
+		if f.tenant == catalog.TenantOr(tenant) && f.origin == origin && (slices.Contains(orgs, f.org) || named) {
 			cands = append(cands, counted{f, seq})
 		}
 	}
@@ -121,6 +125,7 @@ func (x *scanExportIndex) Exported(ctx context.Context, tenant string, orgs []st
 		within                     bool
 	}
 	byKey := map[key]policy.Export{}
+	groups := map[key][]string{}
 	for _, c := range cands {
 		d, err := catalog.ParseDate(c.f.asOf)
 		if err != nil {
@@ -133,9 +138,13 @@ func (x *scanExportIndex) Exported(ctx context.Context, tenant string, orgs []st
 		if prev, seen := byKey[k]; !seen || c.f.subjects > prev.Subjects {
 			byKey[k] = policy.Export{Org: c.f.org, Dataset: c.f.dataset, Class: c.f.class, Subjects: c.f.subjects, Within: c.f.within, Registration: c.f.registration}
 		}
+		if c.f.group != "" {
+			groups[k] = append(groups[k], strings.Split(c.f.group, ",")...)
+		}
 	}
 	out := make([]policy.Export, 0, len(byKey))
-	for _, e := range byKey {
+	for k, e := range byKey {
+		e.Group = strings.Join(groupOf(groups[k]), ",")
 		out = append(out, e)
 	}
 	sort.Slice(out, func(i, j int) bool { return exportLess(out[i], out[j]) })

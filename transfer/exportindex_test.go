@@ -65,7 +65,7 @@ func exportHistory(t testing.TB, rng *rand.Rand, m *memRecords, n int, bad bool)
 		return Entry{Kind: pick(KindDataset, KindDataset, KindDataset, "", KindCheckpoint), Dataset: pick("a", "b", "c", "d"), Site: "s",
 			Organization: pick("lab", "lab", "sister", "other", ""), Origin: pick("CN", "CN", "DE", ""), To: pick("CN", "SG", "DE", ""),
 			AsOf: pick(dates...), Classification: pick("personal", "sensitive-personal"), Subjects: int64(10 * rng.IntN(4)),
-			Registration: pick("", "", "r1", "r2")}
+			Registration: pick("", "", "r1", "r2"), Group: [][]string{nil, nil, {"lab", "sister"}, {"other", "sister"}, {"sister", "lab", "other"}}[rng.IntN(5)]}
 	}
 	ids := 0
 	intent := func() string { return fmt.Sprintf("i%d", rng.IntN(ids+1)) }

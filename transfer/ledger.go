@@ -182,6 +182,13 @@ type Entry struct {
 	// people. Entries written before it was kept lack it and count by name.
 	// The entry is sealed: the record it names cannot be changed after.
 	Registration string `json:"registration,omitempty"`
+	// Group is the exporting organisation's group as the staging was
+	// judged (policy.OrgGroup of its query), sorted, when it has other
+	// organisations: the volumes count this export in the group's totals
+	// for its window whatever the registrations say later
+	// (policy.WindowGroup), so an affiliate dropped after exporting does
+	// not shrink them. Entries written before it was kept lack it.
+	Group []string `json:"group,omitempty"`
 }
 
 // Object is one stored object of a copy.

@@ -168,7 +168,7 @@ func (s *Stager) Stage(ctx context.Context, req Request) (*Result, error) {
 		return Entry{Kind: KindDataset, Dataset: name, Site: site.Metadata.Name, From: fromCountry(dec, ds), To: site.Spec.Country,
 			Basis: basisFor(dec, name), Rules: ruleIDs(dec), Evaluated: evaluatedRules(law, asOf), AsOf: asOf.String(), RunID: req.RunID,
 			Organization: orgName(q.Org), Origin: ds.Spec.Origin, Classification: ds.Spec.Classification, Subjects: ds.Spec.Subjects,
-			Registration: q.Registration(ds)}
+			Registration: q.Registration(ds), Group: recordedGroup(q)}
 	}
 	// A staging that runs on until another day begins somewhere on Earth
 	// (or past midnight UTC) moves the rest on days the law may judge

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 
 	"meridian.dev/meridian/catalog"
@@ -118,9 +119,13 @@ func (l LedgerExports) Exported(ctx context.Context, tenant string, orgs []strin
 		within                     bool
 	}
 	byKey := map[key]policy.Export{}
+	groups := map[key][]string{}
 	var order []key
 	for _, e := range ents {
-		if orDataset(e.Kind) != KindDataset || e.Organization == "" || e.Origin != origin || !slices.Contains(orgs, e.Organization) {
+		if orDataset(e.Kind) != KindDataset || e.Organization == "" || e.Origin != origin {
+			continue
+		}
+		if !slices.Contains(orgs, e.Organization) && !slices.ContainsFunc(e.Group, func(m string) bool { return slices.Contains(orgs, m) }) {
 			continue
 		}
 		d, err := catalog.ParseDate(e.AsOf)
@@ -139,12 +144,48 @@ func (l LedgerExports) Exported(ctx context.Context, tenant string, orgs []strin
 			byKey[k] = policy.Export{Org: e.Organization, Dataset: e.Dataset, Class: e.Classification, Subjects: e.Subjects, Within: k.within,
 				Registration: e.Registration}
 		}
+		groups[k] = append(groups[k], e.Group...)
 	}
 	out := make([]policy.Export, 0, len(order))
 	for _, k := range order {
-		out = append(out, byKey[k])
+		x := byKey[k]
+		x.Group = strings.Join(groupOf(groups[k]), ",")
+		out = append(out, x)
 	}
 	return out, nil
+}
+
+// recordedGroup is the group a staging of query q records
+// (Entry.Group): policy.OrgGroup of its organisation, nil when that is
+// the organisation alone.
+func recordedGroup(q policy.Query) []string {
+	g := policy.OrgGroup(q.Org, q.Organizations)
+	if len(g) < 2 {
+		return nil
+	}
+	return g
+}
+
+// joinGroups is the union of two groups joined by commas (sorted, each
+// name once), without allocating where they are the same or one is empty.
+func joinGroups(a, b string) string {
+	switch {
+	case a == b || b == "":
+		return a
+	case a == "":
+		return b
+	}
+	return strings.Join(groupOf(append(strings.Split(a, ","), strings.Split(b, ",")...)), ",")
+}
+
+// groupOf is names sorted, each once; nil for none.
+func groupOf(names []string) []string {
+	if len(names) == 0 {
+		return nil
+	}
+	g := slices.Clone(names)
+	slices.Sort(g)
+	return slices.Compact(g)
 }
 
 var _ policy.Exports = LedgerExports{}
@@ -191,6 +232,12 @@ type ExportIndex struct {
 	// facts or open intents has no map in either.
 	open   map[string]*openFact
 	openIn map[exportScope]map[string]*openFact
+	// named holds, by the scope of each organisation a fact's or an
+	// intent's group names, the organisations whose facts name it: a
+	// question reads the facts of those too, and counts the ones whose
+	// group names an organisation it asks about (policy.WindowGroup). It
+	// only grows; a name kept after its facts are gone costs a look.
+	named map[exportScope]map[string]bool
 	// considered counts the facts and open intents questions looked at
 	// (the tests' measure of a question's cost).
 	considered int
@@ -203,6 +250,9 @@ type exportFact struct {
 	tenant, org, origin, dataset, asOf, class, registration string
 	subjects                                                int64
 	within                                                  bool
+	// group is the entry's Group, joined by commas (a name is a DNS
+	// label, which has none), so that the fact stays comparable.
+	group string
 }
 
 // exportScope is what a volume question names of the facts it counts:
@@ -262,6 +312,7 @@ func (x *ExportIndex) forget() {
 	x.seq = 0
 	x.facts = map[exportScope]map[exportFact]factSeen{}
 	x.open, x.openIn = map[string]*openFact{}, map[exportScope]map[string]*openFact{}
+	x.named = map[exportScope]map[string]bool{}
 }
 
 // factOf is e's fact, and whether the volumes count it at all: an entry
@@ -272,7 +323,8 @@ func factOf(tenant string, e Entry) (exportFact, bool) {
 	if orDataset(e.Kind) != KindDataset || e.Organization == "" {
 		return exportFact{}, false
 	}
-	return exportFact{catalog.TenantOr(tenant), e.Organization, e.Origin, e.Dataset, e.AsOf, e.Classification, e.Registration, e.Subjects, e.To == e.Origin}, true
+	return exportFact{catalog.TenantOr(tenant), e.Organization, e.Origin, e.Dataset, e.AsOf, e.Classification, e.Registration, e.Subjects, e.To == e.Origin,
+		strings.Join(groupOf(e.Group), ",")}, true
 }
 
 // closeIntent forgets the open intent of key k, if there is one, and its
@@ -290,8 +342,24 @@ func (x *ExportIndex) closeIntent(k string) {
 	}
 }
 
+// nameGroup records that f's organisation has a fact naming each member
+// of f's group.
+func (x *ExportIndex) nameGroup(f exportFact) {
+	if f.group == "" {
+		return
+	}
+	for _, m := range strings.Split(f.group, ",") {
+		s := exportScope{f.tenant, f.origin, m}
+		if x.named[s] == nil {
+			x.named[s] = map[string]bool{}
+		}
+		x.named[s][f.org] = true
+	}
+}
+
 // count keeps fact f, first counted at seq unless it was counted earlier.
 func (x *ExportIndex) count(f exportFact, seq int64) {
+	x.nameGroup(f)
 	s := f.scope()
 	m := x.facts[s]
 	if first, seen := m[f]; !seen || seq < first.seq {
@@ -335,6 +403,7 @@ func (x *ExportIndex) apply(r Record) error {
 			// first, whatever scope that had.
 			k := openKey(r.Tenant, in.ID)
 			x.closeIntent(k)
+			x.nameGroup(f)
 			o := &openFact{f, seenAt(f, r.Seq)}
 			x.open[k] = o
 			s := f.scope()
@@ -382,6 +451,7 @@ func (x *ExportIndex) Exported(ctx context.Context, tenant string, orgs []string
 	// A fact whose date does not parse fails the question, the first
 	// counted of them named, whether or not it is in the window.
 	best := map[key]counted{}
+	groups := map[key]string{}
 	var bad *counted
 	consider := func(f exportFact, seen factSeen) {
 		x.considered++
@@ -398,10 +468,12 @@ func (x *ExportIndex) Exported(ctx context.Context, tenant string, orgs []string
 		if prev, ok := best[k]; !ok || f.subjects > prev.f.subjects || f.subjects == prev.f.subjects && seen.seq < prev.seen.seq {
 			best[k] = counted{f, seen}
 		}
+		groups[k] = joinGroups(groups[k], f.group)
 	}
 	orgs = slices.Clone(orgs)
 	slices.Sort(orgs)
-	for _, org := range slices.Compact(orgs) {
+	orgs = slices.Compact(orgs)
+	for _, org := range orgs {
 		s := exportScope{catalog.TenantOr(tenant), origin, org}
 		for f, seen := range x.facts[s] {
 			consider(f, seen)
@@ -410,17 +482,61 @@ func (x *ExportIndex) Exported(ctx context.Context, tenant string, orgs []string
 			consider(o.fact, o.seen)
 		}
 	}
+	// The facts of other organisations count where their group names
+	// one of orgs.
+	for _, other := range x.namers(tenant, origin, orgs) {
+		s := exportScope{catalog.TenantOr(tenant), origin, other}
+		for f, seen := range x.facts[s] {
+			if groupNames(f.group, orgs) {
+				consider(f, seen)
+			}
+		}
+		for _, o := range x.openIn[s] {
+			if groupNames(o.fact.group, orgs) {
+				consider(o.fact, o.seen)
+			}
+		}
+	}
 	if bad != nil {
 		_, err := catalog.ParseDate(bad.f.asOf)
 		return nil, fmt.Errorf("ledger: export of %s by %s on %q: %w", bad.f.dataset, bad.f.org, bad.f.asOf, err)
 	}
 	out := make([]policy.Export, 0, len(best))
 	for _, c := range best {
+		k := key{c.f.org, c.f.dataset, c.f.registration, c.f.within}
 		out = append(out, policy.Export{Org: c.f.org, Dataset: c.f.dataset, Class: c.f.class, Subjects: c.f.subjects, Within: c.f.within,
-			Registration: c.f.registration})
+			Registration: c.f.registration, Group: groups[k]})
 	}
 	sort.Slice(out, func(i, j int) bool { return exportLess(out[i], out[j]) })
 	return out, nil
+}
+
+// namers lists, sorted, the organisations other than orgs (sorted) whose
+// facts or intents from origin name one of orgs in their group.
+func (x *ExportIndex) namers(tenant, origin string, orgs []string) []string {
+	var out []string
+	for _, org := range orgs {
+		for o := range x.named[exportScope{catalog.TenantOr(tenant), origin, org}] {
+			if _, found := slices.BinarySearch(orgs, o); !found && !slices.Contains(out, o) {
+				out = append(out, o)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// groupNames says whether group (Entry.Group joined by commas) names
+// one of orgs.
+func groupNames(group string, orgs []string) bool {
+	for group != "" {
+		m, rest, _ := strings.Cut(group, ",")
+		if slices.Contains(orgs, m) {
+			return true
+		}
+		group = rest
+	}
+	return false
 }
 
 // catchUp folds the records appended since the last catch-up, read only
