@@ -674,6 +674,13 @@ func decodeReport(w http.ResponseWriter, req *http.Request, v any) bool {
 // the staged datasets and of the run's checkpoints, the checkpoint to
 // resume from, and the sandbox.
 func (c *Controller) agentManifest(w http.ResponseWriter, req *http.Request, r *Run, a Attempt) {
+	if why := manifestWithheld(r); why != "" {
+		// Gone, as an ended attempt's route is answered: the agent takes
+		// it as final and exits before its workload starts, and the run's
+		// drain or cancel goes on as it would have.
+		agentErr(w, http.StatusGone, fmt.Sprintf("attempt %d of %s is not to start: %s; no manifest and no dataset key is sent to it", a.N, r.ID, why))
+		return
+	}
 	m, err := c.manifest(req.Context(), r, a)
 	if err != nil {
 		// A store the server cannot read now is the server unavailable,
@@ -688,6 +695,28 @@ func (c *Controller) agentManifest(w http.ResponseWriter, req *http.Request, r *
 		return
 	}
 	writeAgentJSON(w, m)
+}
+
+// manifestWithheld says why run r's current attempt is given no manifest
+// ("" when it is given one): the run is to stop there, its cancel
+// requested or a move off the site under way (stopWanted; the law's moves
+// drain Queued runs too, leaveForLawOn). The credential still works, for
+// its heartbeats, output and exit, while the attempt drains; but a job
+// that starts in that window would otherwise be sent every dataset's key
+// and unseal the data at a site the law may now forbid, only to be told
+// to stop. An agent fetches its manifest once, before its workload starts
+// (agent.Run), so a workload already running keeps the keys it has and
+// writes its checkpoint with the run key it was given.
+func manifestWithheld(r *Run) string {
+	switch {
+	case r.CancelRequested:
+		return "the run's cancel was requested"
+	case r.State == Migrating && r.Migration != nil && r.Migration.Rule != "":
+		return fmt.Sprintf("the law (rule %s, revision %d) moves the run off %s", r.Migration.Rule, r.Migration.Revision, r.Migration.From)
+	case r.State == Migrating:
+		return "the run is moving off its site"
+	}
+	return ""
 }
 
 func (c *Controller) manifest(ctx context.Context, r *Run, a Attempt) (*agent.Manifest, error) {
