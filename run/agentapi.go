@@ -682,6 +682,14 @@ func (c *Controller) agentManifest(w http.ResponseWriter, req *http.Request, r *
 		return
 	}
 	m, err := c.manifest(req.Context(), r, a)
+	var unpinned *unpinnedError
+	if errors.As(err, &unpinned) {
+		// The attempt's own record, and no detail of the server's: the
+		// agent is told why, and gives up (a conflict no retry mends).
+		c.cfg.Logger.Warn("agent manifest refused", "run", r.ID, "attempt", a.N, "err", err)
+		agentErr(w, http.StatusConflict, unpinned.Error())
+		return
+	}
 	if err != nil {
 		// A store the server cannot read now is the server unavailable,
 		// which the agent waits out (and, past its patience, takes for the
@@ -748,7 +756,14 @@ func (c *Controller) manifest(ctx context.Context, r *Run, a Attempt) (*agent.Ma
 		if err != nil {
 			return nil, fmt.Errorf("dataset %s: %w", name, err)
 		}
-		m.Datasets = append(m.Datasets, agent.DatasetKey{Name: name, Key: k.String(), ManifestSHA256: a.Manifests[name]})
+		// The key goes out only with the pin: without it the agent
+		// (before it refused one) unsealed whatever genuine version the
+		// site served under the name.
+		pin := a.Manifests[name]
+		if pin == "" {
+			return nil, &unpinnedError{dataset: name, attempt: a.N}
+		}
+		m.Datasets = append(m.Datasets, agent.DatasetKey{Name: name, Key: k.String(), ManifestSHA256: pin})
 	}
 	rk, err := c.runKeys().GetOrCreate(r.ID)
 	if err != nil {
@@ -762,6 +777,22 @@ func (c *Controller) manifest(ctx context.Context, r *Run, a Attempt) (*agent.Ma
 		return nil, err
 	}
 	return m, nil
+}
+
+// unpinnedError refuses a manifest for an attempt that records no digest
+// of the manifest staged for one of its stored datasets. Every staging
+// records one (stageData); an attempt staged by a server from before
+// manifest pins has none, and is failed closed rather than sent the key
+// unpinned: its run is submitted again, which stages and pins it.
+type unpinnedError struct {
+	dataset string
+	attempt int
+}
+
+func (e *unpinnedError) Error() string {
+	return fmt.Sprintf("dataset %s: attempt %d records no SHA-256 of the manifest staged for it (it was staged by a server from before manifest pins): "+
+		"its key is not sent without one, or the site could serve another version of the dataset; cancel the run and submit it again, which stages and pins it",
+		e.dataset, e.attempt)
 }
 
 // agentSandbox is how the agent is to confine the tenant's workload at
