@@ -123,8 +123,10 @@ type DatasetKey struct {
 	// to the attempt's own credential and is held in memory.
 	Key string `json:"key"`
 	// ManifestSHA256 is the hex SHA-256 of the manifest staged for the
-	// attempt; the agent refuses another (dataset.ErrManifestPin). Empty
-	// for an attempt staged before the controller recorded it.
+	// attempt; the agent refuses another (dataset.ErrManifestPin). Given
+	// with every key: the agent refuses a key without it, and the server
+	// refuses an attempt staged before it recorded pins (it has none to
+	// give).
 	ManifestSHA256 string `json:"manifestSha256,omitempty"`
 }
 

@@ -65,6 +65,9 @@ func (a *attempt) unsealDatasets(ctx context.Context, store *dataset.Store) erro
 	if err := datasetsOnce(a.m.Datasets); err != nil {
 		return err
 	}
+	if err := datasetsPinned(a.m.Datasets); err != nil {
+		return err
+	}
 	data, err := a.openScratchDir("data")
 	if err != nil {
 		return err
@@ -92,6 +95,27 @@ func datasetsOnce(ds []DatasetKey) error {
 			return fmt.Errorf("manifest datasets[%d]: dataset %q is listed already (datasets[%d]); the server names each dataset once", i, d.Name, j)
 		}
 		first[d.Name] = i
+	}
+	return nil
+}
+
+// datasetsPinned refuses, before anything is unsealed, a manifest that
+// gives a dataset's key without the SHA-256 of the version staged for the
+// attempt (or with one that is not a SHA-256): dataset.OpenUnseal takes
+// an empty pin as none, and the site's store could then serve any genuine
+// version of the dataset (an older staging's) in its place. The server
+// sends a pin with every key, and refuses an attempt it has none for.
+func datasetsPinned(ds []DatasetKey) error {
+	for i, d := range ds {
+		if d.Key == "" {
+			continue // refused as a key that does not parse, naming the dataset
+		}
+		if d.ManifestSHA256 == "" {
+			return fmt.Errorf("manifest datasets[%d]: dataset %q has a key but no manifestSha256: the agent unseals only the version staged for the attempt, and the server sends its digest with each key", i, d.Name)
+		}
+		if _, err := seal.ParseID(d.ManifestSHA256); err != nil {
+			return fmt.Errorf("manifest datasets[%d]: dataset %q: manifestSha256 %.80q is not a SHA-256 (want 64 lower-case hex digits)", i, d.Name, d.ManifestSHA256)
+		}
 	}
 	return nil
 }

@@ -87,3 +87,47 @@ func TestUnsealRefusesADatasetListedTwice(t *testing.T) {
 		})
 	}
 }
+
+// TestUnsealRefusesAKeyWithoutItsPin: a dataset's key given with no
+// manifest pin, or with one that is not a SHA-256, was unsealed from
+// whatever genuine version the site's store served under its name
+// (dataset.OpenUnseal takes an empty pin as none): an older staging's,
+// say. The server sends the pin with every key; a key without it is
+// refused before anything is unsealed, naming the dataset and the field.
+func TestUnsealRefusesAKeyWithoutItsPin(t *testing.T) {
+	dir := t.TempDir()
+	wd := filepath.Join(dir, "jobs", "run-1")
+	if err := os.MkdirAll(wd, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	url, key, sum := sealedStore(t, dir, "t/acme/data/", "corpus", "shard-0")
+	for _, tc := range []struct{ name, pin string }{
+		{"no pin", ""},
+		{"a pin that is not a SHA-256", "not-a-digest"},
+		{"an upper-case pin", strings.ToUpper(sum)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := &attempt{wd: wd, cfg: Config{Stderr: &bytes.Buffer{}}, m: &Manifest{Store: url, DataPrefix: "t/acme/data/", CheckpointPrefix: "t/acme/ckpt/",
+				RunKey: key, Datasets: []DatasetKey{{Name: "corpus", Key: key, ManifestSHA256: tc.pin}}, Sandbox: Sandbox{Mode: SandboxNone}}}
+			err := a.prepare(t.Context())
+			defer a.wipe()
+			if err == nil || !strings.Contains(err.Error(), `"corpus"`) || !strings.Contains(err.Error(), "manifestSha256") {
+				t.Fatalf("prepare: %v; want the key without its pin refused, naming the dataset and manifestSha256", err)
+			}
+			if found := plaintextUnder(t, filepath.Join(wd, "data")); len(found) > 0 {
+				t.Errorf("unsealed without a pin: %v", found)
+			}
+		})
+	}
+	// With its pin the same dataset unseals: the refusals above were the
+	// pin's.
+	a := &attempt{wd: wd, cfg: Config{Stderr: &bytes.Buffer{}}, m: &Manifest{Store: url, DataPrefix: "t/acme/data/", CheckpointPrefix: "t/acme/ckpt/",
+		RunKey: key, Datasets: []DatasetKey{{Name: "corpus", Key: key, ManifestSHA256: sum}}, Sandbox: Sandbox{Mode: SandboxNone}}}
+	defer a.wipe()
+	if err := a.prepare(t.Context()); err != nil {
+		t.Fatalf("prepare with the pin: %v", err)
+	}
+	if found := plaintextUnder(t, filepath.Join(wd, "data")); len(found) == 0 {
+		t.Errorf("nothing unsealed with the pin given")
+	}
+}

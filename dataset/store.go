@@ -379,7 +379,10 @@ var ErrManifestPin = errors.New("manifest is not the version recorded")
 var ErrWrongKey = fmt.Errorf("%w: the manifest is the version recorded, so the key is not the one it was sealed with (a key file replaced at the site, or another dataset's key)", ErrManifestAuth)
 
 // CheckPin refuses (ErrManifestPin) the stored form of dataset name's
-// manifest unless its hex SHA-256 is pin; an empty pin checks nothing.
+// manifest unless its hex SHA-256 is pin; an empty pin checks nothing
+// (a hand-run unseal or verify without --manifest-sha256). A caller that
+// must hold a store to one version refuses an empty pin itself, as the
+// agent does for every dataset key it is given.
 func CheckPin(name string, stored []byte, pin string) error {
 	if pin == "" {
 		return nil

@@ -674,7 +674,22 @@ func decodeReport(w http.ResponseWriter, req *http.Request, v any) bool {
 // the staged datasets and of the run's checkpoints, the checkpoint to
 // resume from, and the sandbox.
 func (c *Controller) agentManifest(w http.ResponseWriter, req *http.Request, r *Run, a Attempt) {
+	if why := manifestWithheld(r); why != "" {
+		// Gone, as an ended attempt's route is answered: the agent takes
+		// it as final and exits before its workload starts, and the run's
+		// drain or cancel goes on as it would have.
+		agentErr(w, http.StatusGone, fmt.Sprintf("attempt %d of %s is not to start: %s; no manifest and no dataset key is sent to it", a.N, r.ID, why))
+		return
+	}
 	m, err := c.manifest(req.Context(), r, a)
+	var unpinned *unpinnedError
+	if errors.As(err, &unpinned) {
+		// The attempt's own record, and no detail of the server's: the
+		// agent is told why, and gives up (a conflict no retry mends).
+		c.cfg.Logger.Warn("agent manifest refused", "run", r.ID, "attempt", a.N, "err", err)
+		agentErr(w, http.StatusConflict, unpinned.Error())
+		return
+	}
 	if err != nil {
 		// A store the server cannot read now is the server unavailable,
 		// which the agent waits out (and, past its patience, takes for the
@@ -688,6 +703,28 @@ func (c *Controller) agentManifest(w http.ResponseWriter, req *http.Request, r *
 		return
 	}
 	writeAgentJSON(w, m)
+}
+
+// manifestWithheld says why run r's current attempt is given no manifest
+// ("" when it is given one): the run is to stop there, its cancel
+// requested or a move off the site under way (stopWanted; the law's moves
+// drain Queued runs too, leaveForLawOn). The credential still works, for
+// its heartbeats, output and exit, while the attempt drains; but a job
+// that starts in that window would otherwise be sent every dataset's key
+// and unseal the data at a site the law may now forbid, only to be told
+// to stop. An agent fetches its manifest once, before its workload starts
+// (agent.Run), so a workload already running keeps the keys it has and
+// writes its checkpoint with the run key it was given.
+func manifestWithheld(r *Run) string {
+	switch {
+	case r.CancelRequested:
+		return "the run's cancel was requested"
+	case r.State == Migrating && r.Migration != nil && r.Migration.Rule != "":
+		return fmt.Sprintf("the law (rule %s, revision %d) moves the run off %s", r.Migration.Rule, r.Migration.Revision, r.Migration.From)
+	case r.State == Migrating:
+		return "the run is moving off its site"
+	}
+	return ""
 }
 
 func (c *Controller) manifest(ctx context.Context, r *Run, a Attempt) (*agent.Manifest, error) {
@@ -719,7 +756,14 @@ func (c *Controller) manifest(ctx context.Context, r *Run, a Attempt) (*agent.Ma
 		if err != nil {
 			return nil, fmt.Errorf("dataset %s: %w", name, err)
 		}
-		m.Datasets = append(m.Datasets, agent.DatasetKey{Name: name, Key: k.String(), ManifestSHA256: a.Manifests[name]})
+		// The key goes out only with the pin: without it the agent
+		// (before it refused one) unsealed whatever genuine version the
+		// site served under the name.
+		pin := a.Manifests[name]
+		if pin == "" {
+			return nil, &unpinnedError{dataset: name, attempt: a.N}
+		}
+		m.Datasets = append(m.Datasets, agent.DatasetKey{Name: name, Key: k.String(), ManifestSHA256: pin})
 	}
 	rk, err := c.runKeys().GetOrCreate(r.ID)
 	if err != nil {
@@ -733,6 +777,22 @@ func (c *Controller) manifest(ctx context.Context, r *Run, a Attempt) (*agent.Ma
 		return nil, err
 	}
 	return m, nil
+}
+
+// unpinnedError refuses a manifest for an attempt that records no digest
+// of the manifest staged for one of its stored datasets. Every staging
+// records one (stageData); an attempt staged by a server from before
+// manifest pins has none, and is failed closed rather than sent the key
+// unpinned: its run is submitted again, which stages and pins it.
+type unpinnedError struct {
+	dataset string
+	attempt int
+}
+
+func (e *unpinnedError) Error() string {
+	return fmt.Sprintf("dataset %s: attempt %d records no SHA-256 of the manifest staged for it (it was staged by a server from before manifest pins): "+
+		"its key is not sent without one, or the site could serve another version of the dataset; cancel the run and submit it again, which stages and pins it",
+		e.dataset, e.attempt)
 }
 
 // agentSandbox is how the agent is to confine the tenant's workload at

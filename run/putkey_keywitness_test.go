@@ -44,6 +44,9 @@ func TestServerKeyWrittenIntoKeyringIsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Attempt 1, its staging recorded (any digest: the manifest is not
+	// read here).
+	pinnedAttempt := Attempt{N: 1, Site: r.Site, Manifests: map[string]string{"corpus-c": strings.Repeat("0", 64)}}
 	refused := func(what string, err error) {
 		t.Helper()
 		if !errors.Is(err, dataset.ErrKeyUnrecorded) || !strings.Contains(err.Error(), "corpus-c") {
@@ -62,7 +65,7 @@ func TestServerKeyWrittenIntoKeyringIsRefused(t *testing.T) {
 	if !errors.Is(err, ErrConflict) {
 		t.Errorf("verifying with a key written into the keyring: %v, want a conflict", err)
 	}
-	_, err = c.manifest(ctx, r, Attempt{N: 1, Site: r.Site})
+	_, err = c.manifest(ctx, r, pinnedAttempt)
 	refused("an attempt's manifest", err)
 	if ds, err := c.Datasets(ctx, "t1"); err != nil || len(ds) != 1 || ds[0].KeyHeld {
 		t.Errorf("datasets %+v %v, want corpus-c without a key held", ds, err)
@@ -75,7 +78,7 @@ func TestServerKeyWrittenIntoKeyringIsRefused(t *testing.T) {
 	if got, err := c.StageDataset(ctx, "t1", "corpus-c", StageRequest{Site: r.Site}); err != nil || !got.Allowed {
 		t.Fatalf("staging with the key sent: %+v %v", got, err)
 	}
-	m, err := c.manifest(ctx, r, Attempt{N: 1, Site: r.Site})
+	m, err := c.manifest(ctx, r, pinnedAttempt)
 	if err != nil || len(m.Datasets) != 1 || m.Datasets[0].Key != planted.String() {
 		t.Fatalf("manifest with the key sent: %+v %v", m, err)
 	}
@@ -88,7 +91,7 @@ func TestServerKeyWrittenIntoKeyringIsRefused(t *testing.T) {
 	if err := file.Put("corpus-c", other); err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.manifest(ctx, r, Attempt{N: 1, Site: r.Site})
+	_, err = c.manifest(ctx, r, pinnedAttempt)
 	refused("an attempt's manifest", err)
 	if err != nil && !strings.Contains(err.Error(), planted.Fingerprint()) {
 		t.Errorf("refusal %v does not name the recorded key %s", err, planted.Fingerprint())
@@ -102,7 +105,7 @@ func TestServerKeyWrittenIntoKeyringIsRefused(t *testing.T) {
 	if err := st.AppendAudit(ctx, old); err != nil {
 		t.Fatal(err)
 	}
-	if m, err := c.manifest(ctx, r, Attempt{N: 1, Site: r.Site}); err != nil || m.Datasets[0].Key != other.String() {
+	if m, err := c.manifest(ctx, r, pinnedAttempt); err != nil || m.Datasets[0].Key != other.String() {
 		t.Errorf("manifest with a key an old-format record names: %+v %v", m, err)
 	}
 }
