@@ -19,7 +19,8 @@ import (
 // that day has begun everywhere, 12 hours after it begins in UTC. Judged
 // by the UTC day alone, a run started or a copy made on the eve of a rule
 // east of UTC broke it. What the controller records of the decision (an
-// audit record's or a ledger entry's day) stays the UTC day.
+// audit record's or a ledger entry's day) stays the UTC day; a refusal's
+// record also names the day that refused (its ruleDay).
 
 // onEveryDay judges a decision taken at the instant at with judge, on each
 // day at falls on somewhere on Earth: the first refusal of the law
@@ -110,13 +111,15 @@ func (c *Controller) checkpointLawAt(w *catalog.World, job *catalog.TrainingJob,
 
 // copyDecisionAt is copyDecision for a staged copy judged at the instant
 // at: it may stay only where every day it is then somewhere lets it
-// (onEveryDay). A rule that forbids it from a day withdraws it once that
-// day has begun anywhere, up to 14 hours before the day begins in UTC.
-func (c *Controller) copyDecisionAt(ctx context.Context, cp stagedCopy, ln LawNow, at time.Time) (dec policy.Decision, from string, site *catalog.Site, resume, ok bool, err error) {
+// (onEveryDayOf), and on is the day whose decision it is (the day that
+// refused, which a withdrawal's record names). A rule that forbids it
+// from a day withdraws it once that day has begun anywhere, up to 14
+// hours before the day begins in UTC.
+func (c *Controller) copyDecisionAt(ctx context.Context, cp stagedCopy, ln LawNow, at time.Time) (dec policy.Decision, on catalog.Date, from string, site *catalog.Site, resume, ok bool, err error) {
 	// A day the copy could not be judged for leaves it undetermined,
 	// unless another day refuses it.
 	judged := true
-	dec, err = onEveryDay(at, func(day catalog.Date) (policy.Decision, error) {
+	dec, on, err = onEveryDayOf(at, func(day catalog.Date) (policy.Decision, error) {
 		d, f, s, r, k, err := c.copyDecision(ctx, cp, ln, day)
 		if err != nil {
 			return d, err
@@ -129,12 +132,12 @@ func (c *Controller) copyDecisionAt(ctx context.Context, cp stagedCopy, ln LawNo
 		return d, nil
 	})
 	if err != nil {
-		return policy.Decision{}, "", nil, false, false, err
+		return policy.Decision{}, on, "", nil, false, false, err
 	}
 	if !judged && !hasCode(dec, policy.CodeDenied) {
-		return policy.Decision{}, "", nil, false, false, nil
+		return policy.Decision{}, on, "", nil, false, false, nil
 	}
-	return dec, from, site, resume, true, nil
+	return dec, on, from, site, resume, true, nil
 }
 
 // lawfulOnOtherDays judges placement p at the instant at on every day it
