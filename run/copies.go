@@ -443,10 +443,10 @@ func (c *Controller) recheckCopies(ctx context.Context, ln LawNow) (removed, unj
 // next ticks (retryWithdrawals).
 func (c *Controller) withdrawIfDenied(ctx context.Context, cp stagedCopy, ln LawNow) (string, bool, error) {
 	// Judged on every day it is now somewhere (copyDecisionAt); the
-	// withdrawal's record carries the UTC day.
+	// withdrawal's record carries the UTC day, and the day that refused.
 	now := c.cfg.Now()
 	today := transfer.Today(now)
-	dec, from, site, resume, ok, err := c.copyDecisionAt(ctx, cp, ln, now)
+	dec, refused, from, site, resume, ok, err := c.copyDecisionAt(ctx, cp, ln, now)
 	if err != nil {
 		return "", false, err
 	}
@@ -464,7 +464,7 @@ func (c *Controller) withdrawIfDenied(ctx context.Context, cp stagedCopy, ln Law
 		// pace of a copy a staging holds.
 		err = errResuming
 	} else {
-		n, err = c.withdraw(ctx, cp, from, site, dec, ln.Rev, today)
+		n, err = c.withdraw(ctx, cp, from, site, dec, ln.Rev, ruleDays{asOf: today, rule: refused})
 	}
 	if err != nil {
 		resuming := errors.Is(err, errResuming)
@@ -916,16 +916,34 @@ func (c *Controller) removeCopy(ctx context.Context, cp stagedCopy, site *catalo
 	return n, manifest || n > 1, err
 }
 
+// ruleDays are the days a withdrawal's record is dated by: asOf, the
+// day it was made on (zero: today), and rule, the day whose law refused
+// the copy (zero: asOf). They differ on the eve of a rule east of UTC
+// (or its last hours west of it): a record dated the UTC day alone named
+// a refusal of a day on which the rule was not in force.
+type ruleDays struct{ asOf, rule catalog.Date }
+
+// resolved is d with its zero days filled in: asOf today, rule asOf.
+func (d ruleDays) resolved(today catalog.Date) ruleDays {
+	if d.asOf.IsZero() {
+		d.asOf = today
+	}
+	if d.rule.IsZero() {
+		d.rule = d.asOf
+	}
+	return d
+}
+
 // withdraw deletes a tenant's copy of a dataset (or a run's checkpoint) at
 // a site, whole or what a staging cut short left of it, and records it;
-// from is where the data comes from; asOf is the day the law was judged
-// as of (zero: today).
-func (c *Controller) withdraw(ctx context.Context, cp stagedCopy, from string, site *catalog.Site, dec policy.Decision, rev int64, asOf catalog.Date) (int, error) {
+// from is where the data comes from; days are the days the record is
+// dated by (ruleDays).
+func (c *Controller) withdraw(ctx context.Context, cp stagedCopy, from string, site *catalog.Site, dec policy.Decision, rev int64, days ruleDays) (int, error) {
 	n, found, err := c.removeWithdrawn(ctx, cp, site)
 	if err != nil {
 		return 0, err
 	}
-	return c.recordWithdrawn(ctx, cp, from, site, dec, rev, asOf, n, found)
+	return c.recordWithdrawn(ctx, cp, from, site, dec, rev, days, n, found)
 }
 
 // removeWithdrawn deletes what there is of a copy at a site for withdraw,
@@ -998,15 +1016,12 @@ func (c *Controller) removeHeld(ctx context.Context, cp stagedCopy, site *catalo
 }
 
 // withdrawnRecord is the audit record of the withdrawal of copy cp's n
-// objects at site, judged under dec (rules revision rev) as of asOf
-// (zero: today).
-func (c *Controller) withdrawnRecord(cp stagedCopy, from string, site *catalog.Site, dec policy.Decision, rev int64, asOf catalog.Date, n int) (audit.Record, error) {
-	if asOf.IsZero() {
-		asOf = c.today()
-	}
+// objects at site, judged under dec (rules revision rev), dated by days.
+func (c *Controller) withdrawnRecord(cp stagedCopy, from string, site *catalog.Site, dec policy.Decision, rev int64, days ruleDays, n int) (audit.Record, error) {
+	days = days.resolved(c.today())
 	rules, reason := withdrawalWhy(dec)
 	rec, err := audit.NewRecord(transfer.KindWithdrawn, cp.run, transfer.Withdrawn{Kind: cp.kind, Run: cp.run, Dataset: cp.dataset, Site: cp.site, From: from,
-		To: site.Spec.Country, Rules: rules, Reason: reason, Revision: rev, AsOf: asOf.String(), Objects: n})
+		To: site.Spec.Country, Rules: rules, Reason: reason, Revision: rev, AsOf: days.asOf.String(), RuleDay: days.rule.String(), Objects: n})
 	if err != nil {
 		return audit.Record{}, err
 	}
@@ -1017,7 +1032,7 @@ func (c *Controller) withdrawnRecord(cp stagedCopy, from string, site *catalog.S
 // recordWithdrawn records the withdrawal of a copy whose n objects
 // removeWithdrawn deleted (found: any was there), and says how many it
 // recorded: none for a checkpoint found gone and off the ledger.
-func (c *Controller) recordWithdrawn(ctx context.Context, cp stagedCopy, from string, site *catalog.Site, dec policy.Decision, rev int64, asOf catalog.Date, n int, found bool) (int, error) {
+func (c *Controller) recordWithdrawn(ctx context.Context, cp stagedCopy, from string, site *catalog.Site, dec policy.Decision, rev int64, days ruleDays, n int, found bool) (int, error) {
 	if !found && cp.checkpoint() && cp.run != "" {
 		// Nothing of it was there: removed already by the law check or
 		// by the sweep of a site its run left, which can both come to
@@ -1034,7 +1049,7 @@ func (c *Controller) recordWithdrawn(ctx context.Context, cp stagedCopy, from st
 			return 0, nil
 		}
 	}
-	rec, err := c.withdrawnRecord(cp, from, site, dec, rev, asOf, n)
+	rec, err := c.withdrawnRecord(cp, from, site, dec, rev, days, n)
 	if err != nil {
 		return 0, err
 	}

@@ -3,6 +3,7 @@ package run
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"meridian.dev/meridian/catalog"
@@ -19,13 +20,19 @@ import (
 // that day has begun everywhere, 12 hours after it begins in UTC. Judged
 // by the UTC day alone, a run started or a copy made on the eve of a rule
 // east of UTC broke it. What the controller records of the decision (an
-// audit record's or a ledger entry's day) stays the UTC day.
+// audit record's or a ledger entry's day) stays the UTC day; a refusal's
+// record also names the day that refused (its ruleDay). A decision that
+// every day allows carries the obligations and advisories of each (those
+// of a day other than the UTC day noting it, mergeDuties): a run started
+// on the eve of a rule that adds a duty is bound by it where the rule's
+// day has begun.
 
 // onEveryDay judges a decision taken at the instant at with judge, on each
 // day at falls on somewhere on Earth: the first refusal of the law
 // (policy.CodeDenied) there is, its denials noting the day that refused;
 // else the first decision that did not allow (undetermined); else the
-// decision of the UTC day. An error ends the judgement as it is.
+// decision of the UTC day, with the other days' obligations and
+// advisories (mergeDuties). An error ends the judgement as it is.
 func onEveryDay(at time.Time, judge func(day catalog.Date) (policy.Decision, error)) (policy.Decision, error) {
 	dec, _, err := onEveryDayOf(at, judge)
 	return dec, err
@@ -38,6 +45,10 @@ func onEveryDayOf(at time.Time, judge func(day catalog.Date) (policy.Decision, e
 	var out, refused policy.Decision
 	var refusedOn catalog.Date
 	found := false
+	// The other days' decisions, kept for their duties: at most two
+	// (transfer.Days spans three days at most), on the stack.
+	var buf [3]dayDecision
+	others := buf[:0]
 	for _, day := range transfer.Days(at) {
 		dec, err := judge(day)
 		if err != nil {
@@ -55,12 +66,55 @@ func onEveryDayOf(at time.Time, judge func(day catalog.Date) (policy.Decision, e
 		}
 		if day.Equal(today.Time) {
 			out = dec
+		} else {
+			others = append(others, dayDecision{day: day, dec: dec})
 		}
 	}
 	if found {
 		return refused, refusedOn, nil
 	}
-	return out, today, nil
+	return mergeDuties(out, others, today), today, nil
+}
+
+// dayDecision is a decision and the day it was judged on.
+type dayDecision struct {
+	day catalog.Date
+	dec policy.Decision
+}
+
+// mergeDuties is out, the UTC day's decision, with the obligations and
+// advisories of the other days' decisions others that it lacks, each
+// noting the day it is of (transfer.ZoneNote), once. Without them a
+// decision lawful on every day it is somewhere carried the UTC day's
+// duties alone: a run placed on the eve of a rule that adds a duty from
+// the next day (an AI Act obligation, say) was bound by the next day's
+// law where it had begun, yet its list left that duty out. A decision
+// with no other day's duty is returned as it is, allocating nothing.
+func mergeDuties(out policy.Decision, others []dayDecision, today catalog.Date) policy.Decision {
+	if len(others) == 0 {
+		return out
+	}
+	out.Obligations = mergeFindings(out.Obligations, others, today, func(d policy.Decision) []policy.Finding { return d.Obligations })
+	out.Advisories = mergeFindings(out.Advisories, others, today, func(d policy.Decision) []policy.Finding { return d.Advisories })
+	return out
+}
+
+// mergeFindings is own (the UTC day's findings) with each finding of
+// list(o.dec), for each o of others in turn, that neither own nor an
+// earlier day has, noted with its day. own is not written to: it may be
+// the law engine's, or a plan's.
+func mergeFindings(own []policy.Finding, others []dayDecision, today catalog.Date, list func(policy.Decision) []policy.Finding) []policy.Finding {
+	out := slices.Clip(own)
+	for i, o := range others {
+		for _, f := range list(o.dec) {
+			if slices.Contains(own, f) || slices.ContainsFunc(others[:i], func(e dayDecision) bool { return slices.Contains(list(e.dec), f) }) {
+				continue
+			}
+			f.Message += transfer.ZoneNote(o.day, today)
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // zoned is dec with each denial saying, when day is not today (the UTC
@@ -89,10 +143,13 @@ func placementLawDayAt(w *catalog.World, job *catalog.TrainingJob, site *catalog
 // copy may be made only if every day it is then somewhere allows it. It
 // answers the day whose law refused (else the UTC day, the one the ledger
 // records) with checkpointLaw's decision and error, the refusal's naming
-// that day.
+// that day; a copy every day allows carries each day's duties
+// (mergeDuties), whose rules its ledger entry lists.
 func (c *Controller) checkpointLawAt(w *catalog.World, job *catalog.TrainingJob, from, to *catalog.Site, at time.Time) (policy.Decision, catalog.Date, error) {
 	today := transfer.Today(at)
 	var out policy.Decision
+	var buf [3]dayDecision
+	others := buf[:0]
 	for _, day := range transfer.Days(at) {
 		dec, err := c.checkpointLaw(w, job, from, to, day)
 		if err != nil {
@@ -103,20 +160,24 @@ func (c *Controller) checkpointLawAt(w *catalog.World, job *catalog.TrainingJob,
 		}
 		if day.Equal(today.Time) {
 			out = dec
+		} else {
+			others = append(others, dayDecision{day: day, dec: dec})
 		}
 	}
-	return out, today, nil
+	return mergeDuties(out, others, today), today, nil
 }
 
 // copyDecisionAt is copyDecision for a staged copy judged at the instant
 // at: it may stay only where every day it is then somewhere lets it
-// (onEveryDay). A rule that forbids it from a day withdraws it once that
-// day has begun anywhere, up to 14 hours before the day begins in UTC.
-func (c *Controller) copyDecisionAt(ctx context.Context, cp stagedCopy, ln LawNow, at time.Time) (dec policy.Decision, from string, site *catalog.Site, resume, ok bool, err error) {
+// (onEveryDayOf), and on is the day whose decision it is (the day that
+// refused, which a withdrawal's record names). A rule that forbids it
+// from a day withdraws it once that day has begun anywhere, up to 14
+// hours before the day begins in UTC.
+func (c *Controller) copyDecisionAt(ctx context.Context, cp stagedCopy, ln LawNow, at time.Time) (dec policy.Decision, on catalog.Date, from string, site *catalog.Site, resume, ok bool, err error) {
 	// A day the copy could not be judged for leaves it undetermined,
 	// unless another day refuses it.
 	judged := true
-	dec, err = onEveryDay(at, func(day catalog.Date) (policy.Decision, error) {
+	dec, on, err = onEveryDayOf(at, func(day catalog.Date) (policy.Decision, error) {
 		d, f, s, r, k, err := c.copyDecision(ctx, cp, ln, day)
 		if err != nil {
 			return d, err
@@ -129,22 +190,24 @@ func (c *Controller) copyDecisionAt(ctx context.Context, cp stagedCopy, ln LawNo
 		return d, nil
 	})
 	if err != nil {
-		return policy.Decision{}, "", nil, false, false, err
+		return policy.Decision{}, on, "", nil, false, false, err
 	}
 	if !judged && !hasCode(dec, policy.CodeDenied) {
-		return policy.Decision{}, "", nil, false, false, nil
+		return policy.Decision{}, on, "", nil, false, false, nil
 	}
-	return dec, from, site, resume, true, nil
+	return dec, on, from, site, resume, true, nil
 }
 
 // lawfulOnOtherDays judges placement p at the instant at on every day it
 // is then somewhere on Earth other than the UTC day (the day a plan made
-// then is judged on), as onEveryDay does.
+// then is judged on), as onEveryDay does: allowed, it carries p's own
+// obligations and advisories with the other days' (mergeDuties).
 func lawfulOnOtherDays(w *catalog.World, job *catalog.TrainingJob, p planner.Placement, at time.Time, ln LawNow) (policy.Decision, error) {
 	today := transfer.Today(at)
 	return onEveryDay(at, func(day catalog.Date) (policy.Decision, error) {
 		if day.Equal(today.Time) {
-			return policy.Decision{Allowed: true}, nil // the plan's own day
+			// The plan's own day, judged by the plan.
+			return policy.Decision{Allowed: true, Obligations: p.Obligations, Advisories: p.Advisories}, nil
 		}
 		return placementLaw(w, job, w.Site(p.Site), p.Pool, day, ln.Law, ln.Exports)
 	})
@@ -156,7 +219,10 @@ func lawfulOnOtherDays(w *catalog.World, job *catalog.TrainingJob, p planner.Pla
 // (placementLawAt, the Stager), and a run submitted, admitted or
 // preempted onto such a place was refused there, its data's staging
 // failing it for good. A plan for another day is left as it is, and so
-// are its placements, and its lawfulUntil, on the UTC day.
+// are its placements, and its lawfulUntil, on the UTC day. A placement
+// kept carries the other days' obligations and advisories too, each
+// noting its day (mergeDuties): it is bound by their law where they have
+// begun, as its start is judged by it.
 func (c *Controller) dropUnlawfulElsewhere(w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, plan *planner.Plan) error {
 	now := c.cfg.Now()
 	if len(plan.Placements) == 0 || !asOf.Equal(transfer.Today(now).Time) {
@@ -178,6 +244,7 @@ func (c *Controller) dropUnlawfulElsewhere(w *catalog.World, job *catalog.Traini
 			why = policy.Finding{Rule: policy.EngineRule, Kind: string(planner.KindLaw), Code: policy.CodeUndetermined,
 				Message: fmt.Sprintf("%s pool %d cannot be judged in every time zone now: %v", p.Site, p.Pool, err)}
 		case dec.Allowed:
+			p.Obligations, p.Advisories = dec.Obligations, dec.Advisories
 			keep = append(keep, p)
 			continue
 		default:

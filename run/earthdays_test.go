@@ -107,7 +107,7 @@ func TestLooseningWaitsForTheLastTimeZone(t *testing.T) {
 // the 16th has begun anywhere (10:00 UTC on the 15th, at UTC+14), not
 // when it begins in UTC: judged by the UTC day, it stayed at its site 14
 // hours into the rule's day east of UTC. The withdrawal's record carries
-// the UTC day it was made on.
+// the UTC day it was made on, and the 16th as the day that refused.
 func TestCopyWithdrawnWhenTheRuleDayBeginsEastOfUTC(t *testing.T) {
 	clk := &clock{t: time.Date(2026, 6, 10, 12, 0, 0, 0, time.UTC)}
 	e, rs := lawEnv(t, func(c *Config) { c.Now, c.Stager.Now = clk.Now, clk.Now })
@@ -140,6 +140,12 @@ func TestCopyWithdrawnWhenTheRuleDayBeginsEastOfUTC(t *testing.T) {
 	}
 	if w.Dataset != "corpus" || w.Site != "alpha" || len(w.Rules) == 0 || w.Rules[0] != "test-no-sg-data-from-june-16" || w.AsOf != "2026-06-15" {
 		t.Errorf("withdrawal %+v, want corpus at alpha under test-no-sg-data-from-june-16, recorded as of the UTC day 2026-06-15", w)
+	}
+	// The record names the day whose law refused, as its reason does:
+	// dated by the UTC day alone, it read as a refusal on a day the rule
+	// was not yet in force.
+	if w.RuleDay != "2026-06-16" {
+		t.Errorf("withdrawal's ruleDay %q, want 2026-06-16, the day that refused", w.RuleDay)
 	}
 }
 

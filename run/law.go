@@ -987,7 +987,17 @@ func lawUntilText(site string, st *LawStatus, rev int64) string {
 // lawEvent is an event of a rule-driven change, naming the rule and the
 // rules revision in its data.
 func lawEvent(kind, reason, rule string, rev int64) store.Event {
-	b, _ := json.Marshal(map[string]any{"rule": rule, "revision": rev})
+	return lawDayEvent(kind, reason, rule, rev, catalog.Date{})
+}
+
+// lawDayEvent is lawEvent that also names, as ruleDay, the day whose law
+// decided (when day is not zero).
+func lawDayEvent(kind, reason, rule string, rev int64, day catalog.Date) store.Event {
+	data := map[string]any{"rule": rule, "revision": rev}
+	if !day.IsZero() {
+		data["ruleDay"] = day.String()
+	}
+	b, _ := json.Marshal(data)
 	return store.Event{Kind: kind, Reason: reason, Data: string(b)}
 }
 
@@ -1001,13 +1011,18 @@ func (c *Controller) leaveForLaw(ctx context.Context, r *Run, dec policy.Decisio
 
 // leaveForLawOn is leaveForLaw for a placement refused now on the day on
 // (the UTC day, or another it now is somewhere on Earth), which the
-// reason names; the audit record keeps the UTC day it was taken on.
+// reason names. The audit record keeps the UTC day it was taken on
+// (asOf) and names the day whose law refused (ruleDay: on, or until for
+// a move ahead of a rule), as the run's law-move event does: dated by
+// the UTC day alone, a move on a rule's eve read as a refusal on a day
+// the rule was not in force.
 func (c *Controller) leaveForLawOn(ctx context.Context, r *Run, dec policy.Decision, rev int64, until, on catalog.Date) (bool, error) {
 	now := c.cfg.Now()
 	rule := firstRule(dec)
 	when := "as of " + on.String()
 	if !until.IsZero() {
 		when = "from " + until.String()
+		on = until
 	}
 	reason := fmt.Sprintf("%s is not lawful %s under rules revision %d: %s", r.Site, when, rev, denialText(dec))
 	rules := make([]map[string]string, 0, len(dec.Denials))
@@ -1022,7 +1037,7 @@ func (c *Controller) leaveForLawOn(ctx context.Context, r *Run, dec policy.Decis
 		}
 		rec, err := audit.NewRecord(audit.KindDecision, r.ID, map[string]any{
 			"decision": "leave-unlawful", "site": r.Site, "attempt": r.Attempt, "asOf": c.today().String(),
-			"from": until.String(), "revision": rev, "denials": rules})
+			"ruleDay": on.String(), "from": until.String(), "revision": rev, "denials": rules})
 		if err != nil {
 			return err
 		}
@@ -1030,7 +1045,7 @@ func (c *Controller) leaveForLawOn(ctx context.Context, r *Run, dec policy.Decis
 		running := r.State == Queued || r.State == Running || r.State == Checkpointed
 		r.Migration = &Migration{From: r.Site, Reason: reason, LostAt: now, Drain: running, DrainBy: time.Now().Add(c.cfg.DrainGrace),
 			Rule: rule, Revision: rev, Until: until.String()}
-		ch.Events = append(ch.Events, lawEvent("law-move", reason, rule, rev))
+		ch.Events = append(ch.Events, lawDayEvent("law-move", reason, rule, rev, on))
 		return transition(ch, r, Migrating, reason)
 	})
 	c.Nudge()

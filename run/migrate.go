@@ -768,7 +768,13 @@ func (c *Controller) dropAbandoned(ctx context.Context, r *Run, ck *Checkpoint, 
 	}
 	dec := policy.Decision{Denials: []policy.Finding{{Code: policy.CodeDenied,
 		Message: fmt.Sprintf("the copy of checkpoint %s of run %s to %s was given up part-way (%s): nothing resumes from what it sent", ck.Name, r.ID, to.Metadata.Name, truncate(why.Error(), 300))}}}
-	_, err = c.recordWithdrawn(ctx, cp, from.Spec.Country, to, dec, c.lawNow().Rev, day, n, found)
+	// A copy the law refused on another day it was somewhere (a rule's
+	// eve) names that day, as its reason does.
+	days := ruleDays{asOf: day}
+	if denied := (*transfer.DeniedError)(nil); errors.As(why, &denied) {
+		days.rule = denied.AsOf
+	}
+	_, err = c.recordWithdrawn(ctx, cp, from.Spec.Country, to, dec, c.lawNow().Rev, days, n, found)
 	return err
 }
 

@@ -384,16 +384,18 @@ func (c *Controller) sweepSite(ctx context.Context, r *Run, sw Sweep, ln LawNow)
 		return nil
 	}
 	// The withdrawal is recorded as of the UTC day (or the sweep's own
-	// day, when later); the law is judged on every day it now is.
+	// day, when later); the law is judged on every day it now is, and
+	// the record names the day that refused too.
 	asOf := c.today()
 	if d, err := catalog.ParseDate(sw.AsOf); err == nil && d.After(asOf) {
 		asOf = d
 	}
 	cp := stagedCopy{tenant: catalog.TenantOr(r.Tenant), site: sw.Site, kind: transfer.KindCheckpoint, run: r.ID}
-	dec, from, ok, err := c.sweepLaw(ctx, cp, ln, sw)
+	dec, refused, from, ok, err := c.sweepLaw(ctx, cp, ln, sw)
 	if err != nil {
 		return err
 	}
+	days := ruleDays{asOf: asOf, rule: refused}
 	switch {
 	case !ok:
 		return pendingErr("the run, its job, a dataset it was trained on or the site can no longer be read")
@@ -478,7 +480,7 @@ func (c *Controller) sweepSite(ctx context.Context, r *Run, sw Sweep, ln LawNow)
 				// Its withdrawal takes it off the ledger, which lists
 				// it until then: a removal whose record was lost is
 				// recorded by the next pass (recordWithdrawn).
-				if _, err := c.withdraw(ctx, k, from, site, dec, ln.Rev, asOf); err != nil {
+				if _, err := c.withdraw(ctx, k, from, site, dec, ln.Rev, days); err != nil {
 					return err
 				}
 			case len(own) < sweepNamed:
@@ -526,7 +528,7 @@ func (c *Controller) sweepSite(ctx context.Context, r *Run, sw Sweep, ln LawNow)
 		for _, name := range own {
 			k := cp
 			k.dataset = name
-			rec, err := c.withdrawnRecord(k, from, site, dec, ln.Rev, asOf, held[name].Objects)
+			rec, err := c.withdrawnRecord(k, from, site, dec, ln.Rev, days, held[name].Objects)
 			if err != nil {
 				return err
 			}
@@ -540,7 +542,7 @@ func (c *Controller) sweepSite(ctx context.Context, r *Run, sw Sweep, ln LawNow)
 		if rest.count == 0 {
 			return nil
 		}
-		if err := c.recordSweptRest(lctx, cp, from, site, dec, ln.Rev, asOf, &rest); err != nil {
+		if err := c.recordSweptRest(lctx, cp, from, site, dec, ln.Rev, days, &rest); err != nil {
 			return err
 		}
 		for _, name := range restNames {
@@ -602,10 +604,11 @@ func (s *sweptRest) add(name string, objects int, bytes int64) {
 
 // recordSweptRest writes the one withdrawal entry for rest, before any of
 // its checkpoints is removed: a step that ends first removes none.
-func (c *Controller) recordSweptRest(ctx context.Context, cp stagedCopy, from string, site *catalog.Site, dec policy.Decision, rev int64, asOf catalog.Date, rest *sweptRest) error {
+func (c *Controller) recordSweptRest(ctx context.Context, cp stagedCopy, from string, site *catalog.Site, dec policy.Decision, rev int64, days ruleDays, rest *sweptRest) error {
+	days = days.resolved(c.today())
 	rules, reason := withdrawalWhy(dec)
 	rec, err := audit.NewRecord(transfer.KindWithdrawn, cp.run, transfer.Withdrawn{Kind: cp.kind, Run: cp.run, Dataset: rest.prefix + "*", Site: cp.site, From: from,
-		To: site.Spec.Country, Rules: rules, Reason: reason, Revision: rev, AsOf: asOf.String(), Objects: rest.objects,
+		To: site.Spec.Country, Rules: rules, Reason: reason, Revision: rev, AsOf: days.asOf.String(), RuleDay: days.rule.String(), Objects: rest.objects,
 		Checkpoints: rest.count, Names: rest.names, NamesSHA256: hex.EncodeToString(rest.digest.Sum(nil)), Bytes: rest.bytes})
 	if err != nil {
 		return err
@@ -893,12 +896,13 @@ func (c *Controller) sweepDue(ids []string) {
 // site by, when that is later). Judged on the UTC day alone, a run moved
 // off a site on the eve of a rule east of UTC had its checkpoints there
 // found lawful and the site struck from its sweeps, and they stayed where
-// the rule forbade them. ok is false when a day could not be judged and
-// no other day refused.
-func (c *Controller) sweepLaw(ctx context.Context, cp stagedCopy, ln LawNow, sw Sweep) (dec policy.Decision, from string, ok bool, err error) {
+// the rule forbade them. on is the day whose law decided (the day judged
+// for the day that refused). ok is false when a day could not be judged
+// and no other day refused.
+func (c *Controller) sweepLaw(ctx context.Context, cp stagedCopy, ln LawNow, sw Sweep) (dec policy.Decision, on catalog.Date, from string, ok bool, err error) {
 	floor, perr := catalog.ParseDate(sw.AsOf)
 	judged := true
-	dec, err = onEveryDay(c.cfg.Now(), func(day catalog.Date) (policy.Decision, error) {
+	dec, on, err = onEveryDayOf(c.cfg.Now(), func(day catalog.Date) (policy.Decision, error) {
 		if perr == nil && floor.After(day) {
 			day = floor
 		}
@@ -916,10 +920,13 @@ func (c *Controller) sweepLaw(ctx context.Context, cp stagedCopy, ln LawNow, sw 
 		return d, nil
 	})
 	if err != nil {
-		return policy.Decision{}, "", false, err
+		return policy.Decision{}, on, "", false, err
 	}
 	if !judged && !hasCode(dec, policy.CodeDenied) {
-		return policy.Decision{}, "", false, nil
+		return policy.Decision{}, on, "", false, nil
 	}
-	return dec, from, true, nil
+	if perr == nil && floor.After(on) {
+		on = floor // the day the judge was asked about
+	}
+	return dec, on, from, true, nil
 }

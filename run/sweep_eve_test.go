@@ -40,9 +40,14 @@ func TestSweepOnRuleEveEastOfUTC(t *testing.T) {
 	if len(r.Swept) != 0 {
 		t.Errorf("swept list %+v; want it empty once alpha is swept", r.Swept)
 	}
-	for _, w := range withdrawalsOf(t, f, r.ID) {
-		if w.AsOf != "2026-06-10" {
-			t.Errorf("withdrawal %+v; want it recorded as of the UTC day 2026-06-10", w)
+	// Each names the day whose law refused, the 11th, beside the UTC day.
+	ws := withdrawalsOf(t, f, r.ID)
+	if len(ws) == 0 {
+		t.Fatal("no withdrawal recorded for the checkpoints the run left at alpha")
+	}
+	for _, w := range ws {
+		if w.AsOf != "2026-06-10" || w.RuleDay != "2026-06-11" {
+			t.Errorf("withdrawal %+v; want it recorded as of the UTC day 2026-06-10, refused by the law of 2026-06-11", w)
 		}
 	}
 }

@@ -40,7 +40,7 @@ func TestAttackSlowSiteStoreWithdrawal(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	start := time.Now()
-	_, err := e.c.withdraw(ctx, stagedCopy{tenant: "t1", dataset: "corpus", site: "slow"}, ds.Spec.Origin, site, policy.Decision{}, 1, catalog.Date{})
+	_, err := e.c.withdraw(ctx, stagedCopy{tenant: "t1", dataset: "corpus", site: "slow"}, ds.Spec.Origin, site, policy.Decision{}, 1, ruleDays{})
 	took := time.Since(start)
 	if !errors.Is(err, errWithdrawSlow) || took > 10*time.Second {
 		t.Fatalf("withdrawal from a store that never answers: %v after %v (%d requests); want errWithdrawSlow within seconds", err, took, reqs.Load())
@@ -52,7 +52,7 @@ func TestAttackSlowSiteStoreWithdrawal(t *testing.T) {
 	// would hold the controller's loop for the whole deadline in turn.
 	before := reqs.Load()
 	start = time.Now()
-	_, err = e.c.withdraw(ctx, stagedCopy{tenant: "t1", dataset: "corpus-2", site: "slow"}, ds.Spec.Origin, site, policy.Decision{}, 1, catalog.Date{})
+	_, err = e.c.withdraw(ctx, stagedCopy{tenant: "t1", dataset: "corpus-2", site: "slow"}, ds.Spec.Origin, site, policy.Decision{}, 1, ruleDays{})
 	if took := time.Since(start); !errors.Is(err, errWithdrawSlow) || took > withdrawTimeout/2 || reqs.Load() != before {
 		t.Fatalf("a second copy at the store that timed out: %v after %v (%d more requests); want errWithdrawSlow at once, with no request",
 			err, took, reqs.Load()-before)
@@ -62,7 +62,7 @@ func TestAttackSlowSiteStoreWithdrawal(t *testing.T) {
 	// the mark is older than slowFor.
 	time.Sleep(slowFor() + 100*time.Millisecond)
 	before = reqs.Load()
-	if _, err = e.c.withdraw(ctx, stagedCopy{tenant: "t1", dataset: "corpus-3", site: "slow"}, ds.Spec.Origin, site, policy.Decision{}, 1, catalog.Date{}); !errors.Is(err, errWithdrawSlow) || reqs.Load() == before {
+	if _, err = e.c.withdraw(ctx, stagedCopy{tenant: "t1", dataset: "corpus-3", site: "slow"}, ds.Spec.Origin, site, policy.Decision{}, 1, ruleDays{}); !errors.Is(err, errWithdrawSlow) || reqs.Load() == before {
 		t.Fatalf("a copy at the store after the slow mark's time: %v (%d more requests); want the store tried again", err, reqs.Load()-before)
 	}
 	es, err := e.st.AuditEntries(context.Background(), "")

@@ -1236,7 +1236,12 @@ type Withdrawn struct {
 	Reason   string   `json:"reason"`
 	Revision int64    `json:"revision"`
 	AsOf     string   `json:"asOf"`
-	Objects  int      `json:"objects"`
+	// RuleDay is the day whose law refused the copy: AsOf (the UTC day
+	// the withdrawal was made on), or another day it then was somewhere
+	// on Earth, whose rule the reason names. Empty in records written
+	// before it was kept.
+	RuleDay string `json:"ruleDay,omitempty"`
+	Objects int    `json:"objects"`
 	// The sweep of a site a run left records the checkpoints its agents
 	// sealed there (on no ledger) one entry each up to a bound a pass, and
 	// those past it in one entry: Checkpoints is how many that entry
