@@ -189,6 +189,7 @@ type Server struct {
 	long         *tenantSlots // the Long calls under way, by tenant
 	plans        *tenantSlots // the Plans calls under way, by tenant
 	logReads     *tenantSlots // the LogReads calls under way, by tenant
+	outputReads  *tenantSlots // the OutputReads calls under way, by tenant
 
 	// audited is each tenant's bucket for the calls that append to the
 	// audit log (Options.AuditedRateLimit).
@@ -212,6 +213,7 @@ func New(c Controller, opts Options) *Server {
 		mux: http.NewServeMux(), agents: c.AgentHandler(), byPat: map[string]*Route{}, now: time.Now,
 		streams: streams{done: make(chan struct{})}}
 	s.long, s.plans, s.logReads = newCallSlots()
+	s.outputReads = newOutputReadSlots()
 	al := DefaultAuditedRateLimit
 	if opts.AuditedRateLimit != nil {
 		al = *opts.AuditedRateLimit
@@ -414,7 +416,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The releases run from one defer, last taken first: a defer inside
 	// the loop was a defer record made and run by the runtime's slow path
 	// on every call that holds a slot.
-	var releases [3]func()
+	var releases [4]func()
 	held := 0
 	defer func() {
 		for i := held - 1; i >= 0; i-- {
@@ -424,7 +426,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, c := range [...]struct {
 		on    bool
 		slots *tenantSlots
-	}{{rt.Long, s.long}, {rt.Plans, s.plans}, {rt.LogReads, s.logReads}} {
+	}{{rt.Long, s.long}, {rt.Plans, s.plans}, {rt.LogReads, s.logReads},
+		{rt.OutputReads && !(rt.Follow && followed(r)), s.outputReads}} {
 		if !c.on {
 			continue
 		}
@@ -700,6 +703,12 @@ const MaxPlanCalls = 4
 // the ledger) one tenant may have under way on one server: each reads up
 // to MaxAuditPageBytes of entries.
 const MaxLogReads = 4
+
+// MaxOutputReads is the most pages of runs' output (GET
+// /v1/runs/{id}/logs without follow) one tenant may have being read on
+// one server: each may read up to 16 MiB of a site's output, and hold
+// some of it (run.OpenLogs) for as long as its client takes to read it.
+const MaxOutputReads = 4
 
 // failRate and failBurst bound the failed authentications of one address
 // (faillimit): a client whose token was revoked, or that guesses, is held

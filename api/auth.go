@@ -54,6 +54,22 @@ type Auth struct {
 	// gen counts Forget calls: a lookup that began before one does not
 	// cache what it read, which may be a token revoked since.
 	gen uint64
+	// seq counts forgetTenant calls, and forgot holds, by tenant, seq as
+	// of its last one: a lookup of a tenant's token that began before it
+	// does not cache what it read. One count for every tenant, as gen
+	// was, let a tenant's revoked token, replayed, keep every other
+	// tenant's lookups in flight from caching (maxForgot bounds it: past
+	// it, forgot is emptied and gen counted instead).
+	seq    uint64
+	forgot map[string]uint64
+	// revoked holds the hashes of tokens the store said were revoked
+	// (maxRevoked of them, any one making room when full). A revocation
+	// is final (a token's id is its hash's, and is never added again),
+	// so such a token is refused without reading the store, and its
+	// tenant's tokens are forgotten once, when it is first seen: each
+	// request with one read the store, walked the cache and the seen
+	// tokens under mu, and made the lookups in flight not cache.
+	revoked map[string]struct{}
 	// hash is the stored form of a secret (store.HashToken when nil).
 	hash func(string) string
 }
@@ -81,6 +97,13 @@ const maxCached = 10000
 const (
 	SeenFor = 10 * time.Minute
 	maxSeen = 10000
+)
+
+// maxRevoked bounds the revoked tokens' hashes kept (Auth.revoked);
+// maxForgot the tenants whose last forgetting is kept (Auth.forgot).
+const (
+	maxRevoked = 10000
+	maxForgot  = 10000
 )
 
 // NewAuth returns an Auth over st.
@@ -178,10 +201,14 @@ func (a *Auth) principalHash(ctx context.Context, h string) (Principal, bool, er
 	now := a.Now()
 	a.mu.Lock()
 	c, hit := a.cache[h]
-	gen := a.gen
+	_, revoked := a.revoked[h]
+	gen, seq := a.gen, a.seq
 	a.mu.Unlock()
 	if hit && now.Before(c.until) {
 		return c.p, true, nil
+	}
+	if revoked {
+		return Principal{}, false, nil
 	}
 	t, err := a.Store.TokenByHash(ctx, h)
 	if errors.Is(err, store.ErrNotFound) {
@@ -194,12 +221,12 @@ func (a *Auth) principalHash(ctx context.Context, h string) (Principal, bool, er
 		// Revoked on another server, which may have revoked the
 		// tenant's other tokens with it (a tenant deleted): those are
 		// read again. Other tenants' stay cached.
-		a.forgetTenant(t.Tenant)
+		a.sawRevoked(h, t.Tenant)
 		return Principal{}, false, nil
 	}
 	p := Principal{Tenant: t.Tenant, Admin: t.Admin, TokenID: t.ID}
 	a.mu.Lock()
-	if a.gen == gen {
+	if a.gen == gen && a.forgot[p.Tenant] <= seq {
 		if len(a.cache) >= maxCached {
 			a.makeRoom(now)
 		}
@@ -228,9 +255,32 @@ func (a *Auth) makeRoom(now time.Time) {
 	}
 }
 
+// sawRevoked records that the store said h, a token of tenant's, is
+// revoked; the first time, it forgets tenant's tokens (forgetTenant).
+func (a *Auth) sawRevoked(h, tenant string) {
+	a.mu.Lock()
+	if _, ok := a.revoked[h]; ok {
+		a.mu.Unlock()
+		return
+	}
+	if a.revoked == nil {
+		a.revoked = map[string]struct{}{}
+	}
+	if len(a.revoked) >= maxRevoked {
+		for k := range a.revoked { // map order: an arbitrary entry
+			delete(a.revoked, k)
+			break
+		}
+	}
+	a.revoked[h] = struct{}{}
+	a.mu.Unlock()
+	a.forgetTenant(tenant)
+}
+
 // forgetTenant drops tenant's cached principals, and its tokens seen
 // live: after a revocation they are held to their address's failures
-// again until the store says they are live.
+// again until the store says they are live. The lookups of tenant's
+// tokens in flight do not cache what they read; other tenants' do.
 func (a *Auth) forgetTenant(tenant string) {
 	a.mu.Lock()
 	for h, c := range a.cache {
@@ -243,7 +293,17 @@ func (a *Auth) forgetTenant(tenant string) {
 			delete(a.seen, h)
 		}
 	}
-	a.gen++
+	if len(a.forgot) >= maxForgot {
+		// Emptied, the lookups in flight of the tenants it held are
+		// told apart no more: none of them caches.
+		a.forgot = nil
+		a.gen++
+	}
+	if a.forgot == nil {
+		a.forgot = map[string]uint64{}
+	}
+	a.seq++
+	a.forgot[tenant] = a.seq
 	a.mu.Unlock()
 }
 

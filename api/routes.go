@@ -83,6 +83,15 @@ type Route struct {
 	// the rate alone, one tenant's burst of 100 pages over 16 MiB of
 	// another's entries held 2.1 GB of the server's heap.
 	LogReads bool
+	// OutputReads marks a route whose call, unless it streams (which
+	// holds one of the tenant's Streams.PerTenant instead), reads a page
+	// of a run's output: where the attempt's agent sent none, the site's
+	// scheduler's output of it, read whole when the site tells no size (a
+	// running pod's log, up to 16 MiB). Each call holds one of its
+	// tenant's MaxOutputReads while it runs: bounded by the rate alone, a
+	// tenant's slow readers in their thousands each held a read of the
+	// site and its output.
+	OutputReads bool
 	// Query lists the query parameters: the only ones the route takes
 	// (queryValid answers 400 to any other).
 	Query []Param
@@ -257,7 +266,7 @@ func (s *Server) table() []Route {
 			Query: []Param{{"offset", "byte offset to start from", "integer"},
 				{"limit", fmt.Sprintf("at most this many bytes (1 to %d); without it, an output of more than that from offset is refused", MaxLogPage), "integer"},
 				{"follow", "1: keep streaming until the run ends", "string"}},
-			Follow: true, Timeout: long, ResponseType: "text/plain", Errors: []int{400, 404}, Handler: s.logs},
+			Follow: true, OutputReads: true, Timeout: long, ResponseType: "text/plain", Errors: []int{400, 404}, Handler: s.logs},
 		{Method: "POST", Path: runPath + "/cancel", Summary: "Ask for a run to stop", Response: run.Run{}, Status: http.StatusAccepted, Errors: []int{404}, Handler: s.cancel},
 
 		{Method: "POST", Path: "/v1/plans", Summary: "Plan a job without running it (the plan JSON of plan -o json)", Cost: 5, Timeout: long, Plans: true,

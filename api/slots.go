@@ -81,3 +81,10 @@ func newCallSlots() (long, plans, logReads *tenantSlots) {
 		what: "pages of the audit log or the ledger being read"}
 	return long, plans, logReads
 }
+
+// newOutputReadSlots returns the server's bound of the pages of runs'
+// output being read (Route.OutputReads).
+func newOutputReadSlots() *tenantSlots {
+	return &tenantSlots{max: MaxOutputReads, code: "too_many_output_reads", retryAfter: "1",
+		what: "pages of runs' output being read"}
+}

@@ -198,6 +198,9 @@ type SandboxPolicy struct {
 // Controller drives runs through their lifecycle.
 type Controller struct {
 	cfg Config
+	// logHolds counts the sites' output that readers of runs' output
+	// hold, by tenant (OpenLogs).
+	logHolds outputHolds
 	// resWitness confirms registered resources against the audit log.
 	resWitness *resourceWitness
 	// runWitness confirms runs' documents against the audit log.

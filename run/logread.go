@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"math"
 	"os"
+	"sync"
 
 	"meridian.dev/meridian/backend"
 )
@@ -17,6 +18,61 @@ import (
 // its reading. What a read asks for past it is read from the scheduler
 // again when reached, streamed, not held.
 const logHold = 16 << 20
+
+// logTenantHold is the most of the sites' schedulers' output that the
+// readers of one tenant's runs hold together. logHold bounded a reader,
+// not a tenant: a tenant's requests in parallel for output of unknown size
+// (a running pod's log) each held up to 16 MiB, some 32 GiB for two
+// thousand slow readers. A reader that finds no room left reads what it
+// wants from the scheduler again when reached, streamed, as one past
+// logHold does.
+const logTenantHold = 2 * logHold
+
+// outputHolds counts, by tenant, the bytes of the sites' schedulers'
+// output that open readers of runs' output hold (logTenantHold).
+type outputHolds struct {
+	mu   sync.Mutex
+	held map[string]int
+}
+
+// take reserves up to want bytes of tenant's room and returns how many it
+// got (none when full).
+func (h *outputHolds) take(tenant string, want int) int {
+	if want <= 0 {
+		return 0
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := min(want, logTenantHold-h.held[tenant])
+	if n <= 0 {
+		return 0
+	}
+	if h.held == nil {
+		h.held = map[string]int{}
+	}
+	h.held[tenant] += n
+	return n
+}
+
+// give hands back n bytes that tenant's readers reserved; a tenant that
+// holds none is not kept in the map.
+func (h *outputHolds) give(tenant string, n int) {
+	if n <= 0 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.held[tenant] -= n; h.held[tenant] <= 0 {
+		delete(h.held, tenant)
+	}
+}
+
+// of returns the bytes tenant's readers hold.
+func (h *outputHolds) of(tenant string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.held[tenant]
+}
 
 // OpenLogs opens at most limit bytes of a run's output (as Logs gives it)
 // from byte off on, and returns the size of the whole output as it was
@@ -38,7 +94,7 @@ func (c *Controller) OpenLogs(ctx context.Context, tenant, id string, off, limit
 	if err != nil {
 		return nil, 0, err
 	}
-	lr := &logReader{ctx: ctx, pos: off, end: off + min(limit, math.MaxInt64-off)}
+	lr := &logReader{ctx: ctx, pos: off, end: off + min(limit, math.MaxInt64-off), holds: &c.logHolds, tenant: tenant}
 	var at int64 // where the next part starts in the whole output
 	held := 0    // bytes of the scheduler's output held
 	note := func(b []byte) {
@@ -90,10 +146,20 @@ func (c *Controller) OpenLogs(ctx context.Context, tenant, id string, off, limit
 			continue
 		}
 		// Its size, and what of it the read wants while that fits in
-		// what may be held.
-		win := &logWindow{pos: at, from: max(lr.pos, at), to: lr.end, room: logHold - held}
+		// what may be held: by this reader (logHold) and by its
+		// tenant's readers together (logTenantHold), whose room is
+		// reserved before the read, so that readers in parallel do not
+		// each count on the same room. What is not kept is given back.
+		room := c.logHolds.take(tenant, int(min(int64(logHold-held), max(lr.end-max(lr.pos, at), 0))))
+		win := &logWindow{pos: at, from: max(lr.pos, at), to: lr.end, room: room}
 		_, err = io.Copy(win, io.LimitReader(rc, c.cfg.LogLimit))
 		rc.Close()
+		if err != nil || win.over {
+			c.logHolds.give(tenant, room)
+		} else {
+			c.logHolds.give(tenant, room-len(win.kept))
+			lr.held += len(win.kept)
+		}
 		if err != nil {
 			unread(err)
 			continue
@@ -333,6 +399,11 @@ type logReader struct {
 	cur      int           // the part pos is in, or past
 	f        *os.File      // the current part's file, open
 	rc       io.ReadCloser // the current part's scheduler output, at pos
+	// held is what the reader holds of the schedulers' output, counted
+	// in holds against tenant until it is closed.
+	held   int
+	holds  *outputHolds
+	tenant string
 }
 
 func (lr *logReader) Read(b []byte) (int, error) {
@@ -437,7 +508,18 @@ func (lr *logReader) closePart() {
 // schedulers keep of the run's attempts.
 func (lr *logReader) Marks() LogMarks { return lr.marks }
 
+// Close gives back what the reader held of its tenant's room (once,
+// however often it is called).
 func (lr *logReader) Close() error {
 	lr.closePart()
+	if lr.held > 0 {
+		lr.holds.give(lr.tenant, lr.held)
+		lr.held = 0
+		for i := range lr.parts {
+			if lr.parts[i].be != nil {
+				lr.parts[i].b = nil
+			}
+		}
+	}
 	return nil
 }
