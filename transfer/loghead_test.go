@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"testing"
@@ -160,4 +161,50 @@ func TestIndexWithoutHashAtReadsEveryTime(t *testing.T) {
 			t.Errorf("%s: 3 catch-ups made %d audit selections, want 3", name, cs.selects)
 		}
 	})
+}
+
+// TestIndexPartFoldThenCutIsNotSkipped: a catch-up whose read failed after
+// folding part of what it read, then a log cut back to the head read
+// before that catch-up, has the next catch-up read and fold the log as it
+// now is. It kept that head: the next catch-up found it unchanged, read
+// nothing, and counted an export the log no longer held.
+func TestIndexPartFoldThenCutIsNotSkipped(t *testing.T) {
+	ctx := context.Background()
+	led, st := sqliteLedger(t)
+	var bad int64
+	x := NewExportIndex(func(ctx context.Context, after int64) ([]Record, error) {
+		recs, err := led.records(ctx, store.AuditQuery{Kinds: ledgerKinds, AllTenants: true, After: after})
+		for i := range recs {
+			if recs[i].Seq == bad {
+				recs[i].Payload = json.RawMessage(`"not an entry"`)
+			}
+		}
+		return recs, err
+	})
+	x.watch = watchOf(st)
+	recordCopy(t, led, 0)
+	if got, err := exportYear(t, x, "acme"); err != nil || !slices.Equal(got, []string{"d0"}) {
+		t.Fatalf("first question: %v, %v; want d0", got, err)
+	}
+	head, _, err := st.AuditHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recordCopy(t, led, 1)
+	recordCopy(t, led, 2)
+	bad = head + 3 // the second new copy's intent: copy 1 is folded before it
+	if got, err := exportYear(t, x, "acme"); err == nil {
+		t.Fatalf("a record that does not decode: %v, want an error", got)
+	}
+	if _, err := st.DB().ExecContext(ctx, `DELETE FROM audit WHERE seq > ?`, head); err != nil {
+		t.Fatal(err)
+	}
+	bad = 0
+	got, err := exportYear(t, x, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"d0"}, got); diff != "" {
+		t.Errorf("cut back to the head before the failed catch-up (-want +got):\n%s", diff)
+	}
 }
