@@ -545,21 +545,26 @@ func nullInt(n sql.NullInt64) *int64 {
 	return &n.Int64
 }
 
-// AuditHead implements Store.
+// AuditHead implements Store. It reads on rdb, as AuditSelect does: the
+// ledger indexes read the head on every plan, law check, staging and
+// read of a tenant's ledger, and on db each of those waited for every
+// write transaction (and its fsync) under way. A read on rdb sees every
+// commit made before it began, which is what a caller that read the head
+// before its read of the log, or after its own append, relies on.
 func (s *SQLite) AuditHead(ctx context.Context) (int64, string, error) {
 	var seq int64
 	var hash string
-	err := s.db.QueryRowContext(ctx, `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
+	err := s.rdb.QueryRowContext(ctx, `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, audit.Genesis, nil
 	}
 	return seq, hash, err
 }
 
-// AuditHashAt implements Store.
+// AuditHashAt implements Store. It reads on rdb, as AuditHead does.
 func (s *SQLite) AuditHashAt(ctx context.Context, seq int64) (string, bool, error) {
 	var hash string
-	err := s.db.QueryRowContext(ctx, `SELECT hash FROM audit WHERE seq = ?`, seq).Scan(&hash)
+	err := s.rdb.QueryRowContext(ctx, `SELECT hash FROM audit WHERE seq = ?`, seq).Scan(&hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, nil
 	}

@@ -12,15 +12,26 @@ import (
 
 // countingAudit is a store whose audit selections, and the rows they
 // return, are counted, with where each started (after); its head fails
-// with headErr when set.
+// with headErr when set, and its selections with selectErr. before, when
+// set, runs before the next selection (after the head was read), once.
 type countingAudit struct {
 	*store.SQLite
 	selects, rows int
 	after         []int64
 	headErr       error
+	selectErr     error
+	before        func()
 }
 
 func (c *countingAudit) AuditSelect(ctx context.Context, q store.AuditQuery) ([]audit.Entry, error) {
+	if f := c.before; f != nil {
+		c.before = nil
+		f()
+	}
+	if c.selectErr != nil {
+		c.selects++
+		return nil, c.selectErr
+	}
 	es, err := c.SQLite.AuditSelect(ctx, q)
 	c.selects++
 	c.after = append(c.after, q.After)

@@ -523,9 +523,9 @@ type Index struct {
 type tenantView struct {
 	mu sync.Mutex
 	v  *view
-	// watch is the log's head as read before this view's last catch-up
-	// that succeeded; through is that head's seq (0: none): every record
-	// of the tenant's up to it is folded.
+	// watch is the log's head as read before this view's last catch-up;
+	// through is the head's seq as read before the last that succeeded (0:
+	// none): every record of the tenant's up to it is folded.
 	watch   logWatch
 	through int64
 }
@@ -565,7 +565,8 @@ func (x *Index) with(ctx context.Context, tenant string, f func(*view)) error {
 // catchUp folds the tenant's records appended since the last catch-up,
 // read only when the log's head changed (logWatch.catchUp), after the
 // last record folded or the head as read before the last catch-up,
-// whichever is later. Read after the tenant's last record, the store's
+// whichever is later, and up to the head as read now. Read after the
+// tenant's last record, the store's
 // gap check counted every entry written since, other tenants' too, on
 // each read: milliseconds once some tens of thousands were. The read
 // after a head begins after that head was read, so it returns every
@@ -586,7 +587,7 @@ func (tv *tenantView) catchUp(ctx context.Context, l SeqLedger, tenant string) e
 		if err != nil {
 			return err
 		}
-		if err := catchUp(recs, after, tv.v.apply); err != nil {
+		if err := catchUp(now.within(recs), after, tv.v.apply); err != nil {
 			return fmt.Errorf("tenant %s: %w", tenant, err)
 		}
 		tv.through = max(after, now.seq)

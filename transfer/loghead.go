@@ -3,6 +3,7 @@ package transfer
 import (
 	"context"
 	"fmt"
+	"slices"
 )
 
 // logHead is the seq and hash of the log's last entry, as a catch-up read
@@ -34,38 +35,64 @@ type auditHashAt interface {
 // check, staging and read of a tenant's ledger.
 type logWatch struct {
 	// head, when set, returns the seq and hash of the log's last entry, of
-	// any kind; hashAt, when set, the hash of the entry at a seq. Without
-	// head every catch-up reads.
+	// any kind; hashAt the hash of the entry at a seq. Both are set or
+	// neither: without them every catch-up reads.
 	head   func(ctx context.Context) (int64, string, error)
 	hashAt func(ctx context.Context, seq int64) (string, bool, error)
-	// at is the log's head as read before the last catch-up that read and
-	// folded the log without error (ok false: none yet).
-	at logHead
+	// at is the log's head as read before the last catch-up that read the
+	// log (ok false: none yet): what the index holds is the log's records
+	// up to it, or, when unsure, some of them (a read that failed may have
+	// emptied the index for a fresh fold, or folded part of what it read).
+	at     logHead
+	unsure bool
 }
 
-// watchOf is a logWatch over st's head, when st has one.
+// watchOf is a logWatch over st's head, when st has one and the hash at a
+// seq too. A head alone would spare reads but not tell a rewound log: the
+// index would read on after the last record folded, passing by a record
+// written again at a seq read before, so without both each catch-up
+// reads, as before there was a head.
 func watchOf(st any) logWatch {
 	var w logWatch
-	if h, ok := st.(auditHead); ok {
-		w.head = h.AuditHead
-	}
-	if h, ok := st.(auditHashAt); ok {
-		w.hashAt = h.AuditHashAt
+	h, okHead := st.(auditHead)
+	a, okAt := st.(auditHashAt)
+	if okHead && okAt {
+		w.head, w.hashAt = h.AuditHead, a.AuditHashAt
 	}
 	return w
 }
 
+// within is recs, in seq order, up to the head h (all of them when h was
+// not read). A record past the head was written after it was read; folded,
+// it would lie past the entry a later catch-up checks for a rewind, and a
+// log cut back to between them would go unseen. The next catch-up reads
+// it, its head changed.
+func (h logHead) within(recs []Record) []Record {
+	if !h.ok {
+		return recs
+	}
+	if i := slices.IndexFunc(recs, func(r Record) bool { return r.Seq > h.seq }); i >= 0 {
+		return recs[:i]
+	}
+	return recs
+}
+
 // catchUp runs read unless the log's head is what it was before the last
-// read that succeeded. The same seq and hash means no entry was written
-// since, and that read, which began after the head was read, saw every
-// entry up to it (a store gives seqs in the order entries commit). A head
-// written since has read run, given the head as read before it (now) and
-// whether the log was rewound: it no longer holds, at the seq of the head
-// as last read, the entry it held (entries cut from its end, and perhaps
-// others written in their place, or another log put in its place), which
-// hashAt tells when set. A read that fails, or a head that cannot be read,
-// fails the catch-up and keeps the head as it was, so the next reads
-// again.
+// read, and that read succeeded. The same seq and hash means no entry was
+// written since, and that read, which began after the head was read, saw
+// every entry up to it (a store gives seqs in the order entries commit).
+// A head written since has read run, given the head as read before it
+// (now: read folds no record past it, see within) and whether the log was
+// rewound: it no longer holds, at the seq of the head as last read, the
+// entry it held (entries cut from its end, and perhaps others written in
+// their place, or another log put in its place), which hashAt tells. A
+// head that cannot be read fails the catch-up and changes nothing. A read
+// that fails leaves the index unsure: it keeps now as its head, which
+// what it holds does not pass, and the next catch-up reads whatever the
+// head, checking that head for a rewind. Kept as it was, a head the log
+// came back to (entries cut, the read of a fresh fold failed, the entries
+// put back) had the next catch-up read nothing and serve an emptied
+// index.
 func (w *logWatch) catchUp(ctx context.Context, read func(now logHead, rewound bool) error) error {
 	var now logHead
 	rewound := false
@@ -75,25 +102,23 @@ func (w *logWatch) catchUp(ctx context.Context, read func(now logHead, rewound b
 			return fmt.Errorf("ledger: the audit log's head: %w", err)
 		}
 		now = logHead{seq, hash, true}
-		if now == w.at {
+		if now == w.at && !w.unsure {
 			return nil
 		}
 		if rewound, err = w.rewound(ctx); err != nil {
 			return err
 		}
 	}
-	if err := read(now, rewound); err != nil {
-		return err
-	}
-	w.at = now
-	return nil
+	err := read(now, rewound)
+	w.at, w.unsure = now, err != nil
+	return err
 }
 
 // rewound is whether the log no longer holds the entry that was its head
 // at the last catch-up (cut, or another in its place); false when it
-// cannot tell (no head read before, or no hashAt).
+// cannot tell (no head read before).
 func (w *logWatch) rewound(ctx context.Context) (bool, error) {
-	if !w.at.ok || w.at.seq == 0 || w.hashAt == nil {
+	if !w.at.ok || w.at.seq == 0 {
 		return false, nil
 	}
 	hash, ok, err := w.hashAt(ctx, w.at.seq)

@@ -546,9 +546,10 @@ func groupNames(group string, orgs []string) bool {
 // read still fails the read. A log rewound (it no longer holds the entry
 // that was its head) is folded again from its start: read after the last
 // record folded, a record written again at a seq read before went
-// uncounted.
+// uncounted. No record past the head as read now is folded (see
+// logHead.within).
 func (x *ExportIndex) catchUp(ctx context.Context) error {
-	return x.watch.catchUp(ctx, func(_ logHead, rewound bool) error {
+	return x.watch.catchUp(ctx, func(now logHead, rewound bool) error {
 		if rewound {
 			x.forget()
 		}
@@ -556,7 +557,7 @@ func (x *ExportIndex) catchUp(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		return catchUp(recs, x.seq, x.apply)
+		return catchUp(now.within(recs), x.seq, x.apply)
 	})
 }
 

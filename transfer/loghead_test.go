@@ -1,0 +1,210 @@
+package transfer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"meridian.dev/meridian/store"
+)
+
+// ledgerAsks is what both indexes over a store answer of acme: its
+// summary's datasets and its exports'.
+type ledgerAsks struct {
+	summary, exports func() ([]string, error)
+}
+
+// asksOver builds both indexes over cs.
+func asksOver(t *testing.T, cs AuditStore) ledgerAsks {
+	x, ex := NewIndex(AuditLedger{Store: cs}), AuditExports(cs)
+	return ledgerAsks{
+		summary: func() ([]string, error) { return summaryOf(t, x, "acme") },
+		exports: func() ([]string, error) { return exportYear(t, ex, "acme") },
+	}
+}
+
+// each runs f on both asks, by name.
+func (a ledgerAsks) each(f func(name string, ask func() ([]string, error))) {
+	f("summary", a.summary)
+	f("exports", a.exports)
+}
+
+// TestIndexFailedRefoldIsNotSkipped: a rewound log's fresh fold that
+// fails leaves no emptied index behind to be served once the log's head
+// is back where it was before: the read is made again. It kept the head
+// as it was before, emptied the index, and, the head come back to it
+// (the cut entries put back), read nothing: a volume rule judged on no
+// exports at all.
+func TestIndexFailedRefoldIsNotSkipped(t *testing.T) {
+	ctx := context.Background()
+	led, st := sqliteLedger(t)
+	cs := &countingAudit{SQLite: st}
+	recordCopy(t, led, 0)
+	recordCopy(t, led, 1)
+	asks := asksOver(t, cs)
+	want := []string{"d0", "d1"}
+	asks.each(func(name string, ask func() ([]string, error)) {
+		if got, err := ask(); err != nil || !slices.Equal(got, want) {
+			t.Fatalf("%s, first read: %v, %v; want %v", name, got, err, want)
+		}
+	})
+	head, _, err := st.AuditHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := st.DB()
+	for _, q := range []string{`CREATE TABLE cut AS SELECT * FROM audit WHERE seq > ?`, `DELETE FROM audit WHERE seq > ?`} {
+		if _, err := db.ExecContext(ctx, q, head-2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cs.selectErr = errors.New("connection lost")
+	asks.each(func(name string, ask func() ([]string, error)) {
+		if got, err := ask(); !errors.Is(err, cs.selectErr) {
+			t.Fatalf("%s, the fresh fold's read failing: %v, %v; want %v", name, got, err, cs.selectErr)
+		}
+	})
+	if _, err := db.ExecContext(ctx, `INSERT INTO audit SELECT * FROM cut`); err != nil {
+		t.Fatal(err)
+	}
+	cs.selectErr = nil
+	asks.each(func(name string, ask func() ([]string, error)) {
+		got, err := ask()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s, the cut entries put back (-want +got):\n%s", name, diff)
+		}
+	})
+}
+
+// TestIndexFoldsNoFurtherThanTheHead: a record appended between a
+// catch-up's read of the log's head and its read of the records is left
+// for the next catch-up, so a log then cut back to that head (and
+// written again) is folded as it now is. Folded, it lay past the head the
+// rewind check looks at: the cut went unseen, the index kept the cut copy
+// and passed by the one written at its seqs.
+func TestIndexFoldsNoFurtherThanTheHead(t *testing.T) {
+	for _, which := range []string{"summary", "exports"} {
+		t.Run(which, func(t *testing.T) {
+			ctx := context.Background()
+			led, st := sqliteLedger(t)
+			cs := &countingAudit{SQLite: st}
+			asks := asksOver(t, cs)
+			ask := asks.summary
+			if which == "exports" {
+				ask = asks.exports
+			}
+			recordCopy(t, led, 0)
+			if _, err := ask(); err != nil {
+				t.Fatal(err)
+			}
+			recordCopy(t, led, 1)
+			head, _, err := st.AuditHead(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cs.before = func() { recordCopy(t, led, 2) }
+			if _, err := ask(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.DB().ExecContext(ctx, `DELETE FROM audit WHERE seq > ?`, head); err != nil {
+				t.Fatal(err)
+			}
+			recordCopy(t, led, 3)
+			fresh, err := summaryOf(t, led, "acme")
+			if err != nil || !slices.Equal(fresh, []string{"d0", "d1", "d3"}) {
+				t.Fatalf("a fresh fold: %v, %v; want d0, d1, d3", fresh, err)
+			}
+			got, err := ask()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(fresh, got); diff != "" {
+				t.Errorf("cut back to the head read before a fold (-fresh +index):\n%s", diff)
+			}
+		})
+	}
+}
+
+// headOnly is a store with the log's head but not the hash at a seq.
+type headOnly struct {
+	AuditStore
+	st *store.SQLite
+}
+
+func (h headOnly) AuditHead(ctx context.Context) (int64, string, error) { return h.st.AuditHead(ctx) }
+
+// TestIndexWithoutHashAtReadsEveryTime: over a store that reads the log's
+// head but not the hash at a seq, which a rewound log is told by, both
+// indexes read the log on every catch-up, as before there was a head:
+// they skipped the read when the head was unchanged and, a log rewound,
+// read on after the last record folded, missing what was written again.
+func TestIndexWithoutHashAtReadsEveryTime(t *testing.T) {
+	led, st := sqliteLedger(t)
+	cs := &countingAudit{SQLite: st}
+	recordCopy(t, led, 0)
+	asks := asksOver(t, headOnly{AuditStore: cs, st: st})
+	asks.each(func(name string, ask func() ([]string, error)) {
+		cs.selects = 0
+		for range 3 {
+			if got, err := ask(); err != nil || len(got) != 1 {
+				t.Fatalf("%s: %v, %v; want d0", name, got, err)
+			}
+		}
+		if cs.selects != 3 {
+			t.Errorf("%s: 3 catch-ups made %d audit selections, want 3", name, cs.selects)
+		}
+	})
+}
+
+// TestIndexPartFoldThenCutIsNotSkipped: a catch-up whose read failed after
+// folding part of what it read, then a log cut back to the head read
+// before that catch-up, has the next catch-up read and fold the log as it
+// now is. It kept that head: the next catch-up found it unchanged, read
+// nothing, and counted an export the log no longer held.
+func TestIndexPartFoldThenCutIsNotSkipped(t *testing.T) {
+	ctx := context.Background()
+	led, st := sqliteLedger(t)
+	var bad int64
+	x := NewExportIndex(func(ctx context.Context, after int64) ([]Record, error) {
+		recs, err := led.records(ctx, store.AuditQuery{Kinds: ledgerKinds, AllTenants: true, After: after})
+		for i := range recs {
+			if recs[i].Seq == bad {
+				recs[i].Payload = json.RawMessage(`"not an entry"`)
+			}
+		}
+		return recs, err
+	})
+	x.watch = watchOf(st)
+	recordCopy(t, led, 0)
+	if got, err := exportYear(t, x, "acme"); err != nil || !slices.Equal(got, []string{"d0"}) {
+		t.Fatalf("first question: %v, %v; want d0", got, err)
+	}
+	head, _, err := st.AuditHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recordCopy(t, led, 1)
+	recordCopy(t, led, 2)
+	bad = head + 3 // the second new copy's intent: copy 1 is folded before it
+	if got, err := exportYear(t, x, "acme"); err == nil {
+		t.Fatalf("a record that does not decode: %v, want an error", got)
+	}
+	if _, err := st.DB().ExecContext(ctx, `DELETE FROM audit WHERE seq > ?`, head); err != nil {
+		t.Fatal(err)
+	}
+	bad = 0
+	got, err := exportYear(t, x, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"d0"}, got); diff != "" {
+		t.Errorf("cut back to the head before the failed catch-up (-want +got):\n%s", diff)
+	}
+}
