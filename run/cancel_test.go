@@ -27,6 +27,11 @@ func TestCancelWaitingRun(t *testing.T) {
 		}
 		long = append(long, r)
 	}
+	// Both started before the check below reads them: on a loaded machine
+	// the second was still planned, its attempt not yet made.
+	for _, r := range long {
+		e.waitFor("the long run's first attempt", 60*time.Second, func(r *Run) bool { return r.Attempt >= 1 }, r.ID)
+	}
 	// A higher priority: were it admitted or allowed to preempt, it would
 	// take a long run's place at its checkpoint.
 	w, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{pinnedJob("waiting", 20, 10)}, Priority: 5})
