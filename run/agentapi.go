@@ -420,6 +420,10 @@ type agentMemo struct {
 	// outputCut says the attempt's timeline was told its output is no
 	// longer kept (noteOutputCut).
 	outputCut bool
+	// outSynced is what this server's last sync that succeeded of the
+	// attempt's output file covered (outputSynced): a post whose write or
+	// sync fails never cuts the file below it.
+	outSynced syncedOutput
 	// cred is the credential last seen to work for the attempt while it
 	// was live, and nonce the attempt's nonce it was checked against: a
 	// request that presents it is not held back by its address's
@@ -1160,7 +1164,7 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 		}
 		wrote = int64(len(data))
 		if _, err := f.Write(data); err != nil {
-			c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", takeBack(f, path, keepOnFailure(req.Context(), off, have), wrote, t, err))
+			c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", takeBack(f, path, have, c.keepOnFailure(req.Context(), r, a, fi, off, have), wrote, t, err))
 			return
 		}
 	}
@@ -1171,9 +1175,10 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 	// this post added nothing: a repeat of one whose answer was lost finds
 	// bytes that post wrote and may not have synced.
 	if err := syncLog(f); err != nil {
-		c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", takeBack(f, path, keepOnFailure(req.Context(), off, have), wrote, t, err))
+		c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", takeBack(f, path, have, c.keepOnFailure(req.Context(), r, a, fi, off, have), wrote, t, err))
 		return
 	}
+	c.noteOutputSynced(r, a, fi, have+wrote)
 	// The cut is marked on disk before it is acknowledged: the agent's
 	// offsets run on past the file from this answer on.
 	if cut && !marked {
@@ -1203,12 +1208,13 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 	writeAgentJSON(w, c.stopReply(r, a))
 }
 
-// keepOnFailure is the length a post at offset off, which found have
-// bytes in the file, cuts the file back to when its write or sync fails:
-// what the file holds that may be acknowledged stays, and every byte
-// that no sync is known to have covered goes, so that no later post's
-// sync (Linux reports a writeback error once, and marks the pages clean)
-// acknowledges bytes that never reached the disk.
+// keepOnFailure is the length a post of attempt a's output at offset
+// off, which found the file fi holding have bytes, cuts the file back to
+// when its write or sync fails: what the file holds that may be
+// acknowledged stays, and every byte that no sync is known to have
+// covered goes, so that no later post's sync (Linux reports a writeback
+// error once, and marks the pages clean) acknowledges bytes that never
+// reached the disk.
 //
 // The agent sends one post at a time from the end of what it was told
 // was kept, and moves on only once a post is answered 200: while it
@@ -1221,29 +1227,73 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 // may have been answered for later bytes by another post since) may be a
 // late copy of one answered already, and its offset tells nothing: only
 // what this post wrote itself is taken back.
-func keepOnFailure(ctx context.Context, off, have int64) int64 {
-	if ctx.Err() == nil && off < have {
-		return off
+//
+// A live request's offset is not taken on trust either: a late or second
+// copy of a post held open by a proxy, a second copy of the attempt (a
+// requeued job posting from 0), or a hostile agent may post below what
+// was acknowledged, and a cut to its offset dropped bytes acknowledged
+// and synced, and refused (409) the real agent's next post. The file is
+// never cut below what this server's last sync that succeeded of it
+// covered (outputSynced). After a restart, or once the attempt's memo is
+// dropped, nothing is known of it, and the offset stands.
+func (c *Controller) keepOnFailure(ctx context.Context, r *Run, a Attempt, fi fs.FileInfo, off, have int64) int64 {
+	if ctx.Err() != nil || off >= have {
+		return have
 	}
-	return have
+	// Bytes past have were written by this post, and no sync covered
+	// them: a record past have is of bytes cut since by another process.
+	return min(have, max(off, c.outputSynced(r, a, fi)))
 }
 
-// takeBack undoes a post's append of n bytes to f (at path) that could
-// not be written or synced (err), cutting f back to keep bytes
-// (keepOnFailure) before the post is answered 500, and returns the error
-// to log. Left there, the agent's repeat of the post found its bytes in
-// the file and wrote nothing, and its sync, after a failed one, may
-// succeed without writing them (Linux reports a writeback error once,
-// and marks the pages clean): the bytes were acknowledged and lost at the
-// next eviction from the page cache or power loss, and the file short of
-// the agent's offset refused every post after (409). Cut back, the repeat
-// writes them again. The tenant's count is lowered by the n bytes this
-// post took for them, unless the file was moved from path meanwhile (its
-// output removed to make room, which lowered the count by what the moved
-// file held): the count errs high, never low. Bytes found there and cut
-// with them stay counted: another server may have counted them, not this
-// one, and the tenant's next count mends it.
-func takeBack(f *os.File, path string, keep, n int64, t *tenantOutput, err error) error {
+// syncedOutput is what a sync that succeeded of an attempt's output file
+// covered: the file (its device and inode, in fi) and its length then.
+type syncedOutput struct {
+	fi   fs.FileInfo
+	size int64
+}
+
+// outputSynced is the length of attempt a's output file, fi, that this
+// server's last sync that succeeded of it covered: 0 where none is known
+// (none yet, a restart, the memo dropped, or the file another one made
+// since, its output removed).
+func (c *Controller) outputSynced(r *Run, a Attempt, fi fs.FileInfo) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := c.agents[attemptKey(r.ID, a.N)]
+	if m == nil || m.outSynced.fi == nil || !os.SameFile(m.outSynced.fi, fi) {
+		return 0
+	}
+	return m.outSynced.size
+}
+
+// noteOutputSynced records that a sync of attempt a's output file, fi,
+// succeeded, covering its first size bytes.
+func (c *Controller) noteOutputSynced(r *Run, a Attempt, fi fs.FileInfo, size int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.memo(attemptKey(r.ID, a.N), time.Now()).outSynced = syncedOutput{fi: fi, size: size}
+}
+
+// takeBack undoes a post's append of n bytes to f (at path, found
+// holding have bytes) that could not be written or synced (err), cutting
+// f back to keep bytes (keepOnFailure) before the post is answered 500,
+// and returns the error to log. Left there, the agent's repeat of the
+// post found its bytes in the file and wrote nothing, and its sync, after
+// a failed one, may succeed without writing them (Linux reports a
+// writeback error once, and marks the pages clean): the bytes were
+// acknowledged and lost at the next eviction from the page cache or
+// power loss, and the file short of the agent's offset refused every post
+// after (409). Cut back, the repeat writes them again. The tenant's count
+// is lowered by the n bytes this post took for them, unless the file was
+// moved from path meanwhile (its output removed to make room, which
+// lowered the count by what the moved file held): the count errs high,
+// never low. Bytes found there and cut with them may be in the count (it
+// was taken from the files, or a post here counted them) or not (another
+// server wrote them): the tenant is counted again from its files at its
+// next post (tenantOutput.recount). Left counted, a repeat that wrote them
+// again counted them twice until a restart, and enough such repeats made
+// the tenant full: its later attempts' output was cut for good.
+func takeBack(f *os.File, path string, have, keep, n int64, t *tenantOutput, err error) error {
 	fi, serr := f.Stat()
 	if serr == nil && fi.Size() <= keep {
 		return err
@@ -1253,6 +1303,9 @@ func takeBack(f *os.File, path string, keep, n int64, t *tenantOutput, err error
 	}
 	if t != nil && n > 0 && stillAt(f, path) {
 		t.give(n)
+	}
+	if t != nil && keep < have {
+		t.recount.Store(true)
 	}
 	return err
 }

@@ -47,6 +47,9 @@ type tenantOutput struct {
 	// rather than each counting the whole tenant again.
 	failed time.Time
 	used   atomic.Int64
+	// recount says bytes were cut from a file of the tenant's that the
+	// count may hold (takeBack): the next post counts the tenant again.
+	recount atomic.Bool
 	// ended are the tenant's ended runs whose output may be kept, oldest
 	// end first: what is removed to make room (outputevict.go).
 	ended endedOutputs
@@ -93,11 +96,12 @@ func (t *tenantOutput) full(limit int64) bool { return t != nil && t.used.Load()
 // start: the files are the record). The first asker starts the count;
 // every asker waits for it for at most outputCountWait and no longer than ctx,
 // then errLogBusy. A count that failed is kept outputCountRetry, and the
-// first asker after that counts again.
+// first asker after that counts again; so does the first asker after
+// bytes the count may hold were cut (tenantOutput.recount).
 func (c *Controller) tenantOutputs(ctx context.Context, tenant string) (*tenantOutput, error) {
 	c.outputMu.Lock()
 	t := c.outputs[tenant]
-	counter := t == nil || (counted(t) && t.stale(time.Now()))
+	counter := t == nil || (counted(t) && (t.stale(time.Now()) || t.recount.Load()))
 	if counter {
 		if c.outputs == nil {
 			c.outputs = map[string]*tenantOutput{}
