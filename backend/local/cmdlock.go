@@ -39,7 +39,8 @@ import (
 // A workload may close the descriptor or unlock it: that only says its
 // own command ended early, as a process that leaves its session and the
 // command's tree says so to Cancel and Clean (see waitTree). The agent
-// (a Go program) hands no descriptor it inherited to the workload: it
+// (a Go program) hands no descriptor it inherited to the workload, nor,
+// since it marks them close-on-exec at its start, to its reaper: it
 // holds the lock itself while the workload runs.
 const cmdLockName = "cmd.lock"
 
