@@ -149,6 +149,11 @@ func wrapperGone(dir string) (backend.Status, error) {
 // cancelled, its accelerators freed, while its command runs on.
 func stopCommand(ctx context.Context, dir string, killAt time.Time, bound time.Duration) error {
 	deadline := time.Now().Add(bound)
+	// A scan stops at the earlier of the bound and ctx's deadline.
+	scanEnd := deadline
+	if d, ok := ctx.Deadline(); ok && d.Before(scanEnd) {
+		scanEnd = d
+	}
 	termed := map[int]uint64{}
 	var nextScan time.Time
 	killed := false
@@ -163,7 +168,7 @@ func stopCommand(ctx context.Context, dir string, killAt time.Time, bound time.D
 		if !now.Before(nextScan) || !killed && !now.Before(killAt) {
 			nextScan = now.Add(holderScanEvery)
 			killed = !now.Before(killAt)
-			holders, _ := cmdLockHolders(dir, deadline)
+			holders, _ := cmdLockHolders(dir, scanEnd)
 			for p, start := range holders {
 				switch {
 				case killed:
