@@ -29,6 +29,7 @@ import (
 	"golang.org/x/sys/unix"
 	"golang.org/x/text/unicode/norm"
 
+	"meridian.dev/meridian/internal/fdexec"
 	"meridian.dev/meridian/internal/textsafe"
 	"meridian.dev/meridian/internal/tlspin"
 
@@ -172,6 +173,15 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	// Before the manifest brings the keys (MainAs has done it before the
 	// environment was read; this is for a caller that starts here).
 	if err := undumpable(); err != nil {
+		return ExitSetup, err
+	}
+	// The agent's children get only the descriptors it hands them: one
+	// it was started with and kept open across exec (the local backend's
+	// command lock, on fd 5) reached its reaper, which held the lock
+	// once the agent was killed while it ended what the workload left,
+	// and Clean, asked once, kept the job's working directory for good.
+	// The agent itself keeps them open.
+	if err := fdexec.CloseOnExecAbove2(); err != nil {
 		return ExitSetup, err
 	}
 	if cfg.Stdout == nil {

@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -37,7 +38,8 @@ import (
 // A workload may close the descriptor or unlock it: that only says its
 // own command ended early, as a process that leaves its session and the
 // command's tree says so to Cancel and Clean (see waitTree). The agent
-// (a Go program) hands no descriptor it inherited to the workload: it
+// (a Go program) hands no descriptor it inherited to the workload, nor,
+// since it marks them close-on-exec at its start, to its reaper: it
 // holds the lock itself while the workload runs.
 const cmdLockName = "cmd.lock"
 
@@ -66,7 +68,7 @@ func openCmdLock(dir string) (*os.File, error) {
 // is held. A lock file that is not there (a job launched before it was
 // kept) is not held.
 func commandRuns(dir string) (bool, error) {
-	return lockHeld(filepath.Join(dir, cmdLockName))
+	return lockHeld(filepath.Join(dir, cmdLockName), 0o600)
 }
 
 // bootID is the kernel's id of this boot, which a host restart changes;
@@ -140,94 +142,189 @@ func wrapperGone(dir string) (backend.Status, error) {
 // left the wrapper's session (setsid) and whose parent ended was found
 // by nothing else, and ran on after Cancel. Its start time is read with
 // its descriptors, and signalStarted signals no later process given its
-// pid. It says whether the lock was still held at the end.
-func stopCommand(ctx context.Context, dir string, killAt time.Time, bound time.Duration) bool {
+// pid.
+//
+// It fails where the lock is still held at the end (a holder that could
+// not be found, or not killed, in time; ctx done): the job must not read
+// cancelled, its accelerators freed, while its command runs on.
+func stopCommand(ctx context.Context, dir string, killAt time.Time, bound time.Duration) error {
 	deadline := time.Now().Add(bound)
+	// A scan stops at the earlier of the bound and ctx's deadline.
+	scanEnd := deadline
+	if d, ok := ctx.Deadline(); ok && d.Before(scanEnd) {
+		scanEnd = d
+	}
 	termed := map[int]uint64{}
+	var nextScan time.Time
+	killed := false
 	for {
-		if runs, err := commandRuns(dir); err == nil && !runs {
-			return false
+		runs, err := commandRuns(dir)
+		if err == nil && !runs {
+			return nil
 		}
-		for p, start := range cmdLockHolders(dir) {
-			switch {
-			case !time.Now().Before(killAt):
-				signalStarted(p, start, unix.SIGKILL)
-			case termed[p] != start:
-				termed[p] = start
-				signalStarted(p, start, unix.SIGTERM)
+		now := time.Now()
+		// A scan reads every process's descriptors: at most every
+		// holderScanEvery, and at once when the grace ends.
+		if !now.Before(nextScan) || !killed && !now.Before(killAt) {
+			nextScan = now.Add(holderScanEvery)
+			killed = !now.Before(killAt)
+			holders, _ := cmdLockHolders(dir, scanEnd)
+			for p, start := range holders {
+				switch {
+				case killed:
+					signalStarted(p, start, unix.SIGKILL)
+				case termed[p] != start:
+					termed[p] = start
+					signalStarted(p, start, unix.SIGTERM)
+				}
 			}
 		}
 		if !time.Now().Before(deadline) {
-			return true
+			if err == nil {
+				err = errors.New("a process of it still holds the job's command lock")
+			}
+			return fmt.Errorf("the job's command still runs %s after its wrapper ended: %w", bound, err)
 		}
 		select {
 		case <-ctx.Done():
-			return true
+			return fmt.Errorf("the job's command still runs: %w", ctx.Err())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }
 
-// maxHolderFds bounds the file descriptors cmdLockHolders looks at in a
-// process: a workload may move the command lock's to any number, so the
-// bound is well above the usual limit on open files (1024).
-const maxHolderFds = 1 << 16
+// holderScanEvery is how often stopCommand reads every process's
+// descriptors for the command lock's holders (each look at the lock
+// itself, one flock, is every 20 ms).
+const holderScanEvery = 200 * time.Millisecond
 
-// cmdLockHolders is every live process that holds the job's command lock
-// open (not O_PATH, which takes no lock and which any process that can
-// name the file may open), by pid, with its start time. It reads every
-// process's descriptors: Cancel calls it only while the lock is held
-// once the job's group and session are gone.
-func cmdLockHolders(dir string) map[int]uint64 {
+// cmdLockHolders is every live process but this one that holds the job's
+// command lock, by pid, with its start time. A holder is told by the
+// lock itself: a descriptor whose /proc/PID/fdinfo shows the exclusive
+// flock on the file (its "lock:" line, which the kernel shows only on
+// the open file the lock was taken through, the one the launch handed on
+// fd 5). A process that merely has the file open (a Status probe, a
+// peer server's, a copy or a backup of the state directory) holds no such
+// lock and is not one: counting every open descriptor of the file, Cancel
+// signalled them, the server itself among them. Nothing is opened or
+// looked at through a descriptor's link (a file of a FUSE mount that
+// never answers held Cancel past any deadline), and every descriptor is
+// read, however many a process has (a bound on them hid a holder). The
+// scan stops at deadline instead: complete says whether it read every
+// process it could. It reads every process's descriptors: Cancel calls
+// it only while the lock is held once the job's group and session are
+// gone.
+func cmdLockHolders(dir string, deadline time.Time) (held map[int]uint64, complete bool) {
 	fi, err := os.Lstat(filepath.Join(dir, cmdLockName))
 	if err != nil || !fi.Mode().IsRegular() {
-		return nil
+		return nil, true
 	}
-	want, ok := fi.Sys().(*syscall.Stat_t)
+	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
-		return nil
+		return nil, false
 	}
+	want := lockMark(uint64(st.Dev), st.Ino)
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		return nil
+		return nil, false
 	}
-	held := map[int]uint64{}
+	self := os.Getpid()
+	held = map[int]uint64{}
 	for _, e := range ents {
 		p, err := strconv.Atoi(e.Name())
-		if err != nil {
+		if err != nil || p == self {
 			continue
 		}
+		if !time.Now().Before(deadline) {
+			return held, false
+		}
 		st, ok := readStat(p)
-		if !ok || st.zombie || !holdsOpen(p, uint64(want.Dev), want.Ino) {
+		if !ok || st.zombie {
+			continue
+		}
+		holds, done := holdsLock(p, want, deadline)
+		if !done {
+			return held, false
+		}
+		if !holds {
 			continue
 		}
 		if again, ok := readStat(p); ok && again.start == st.start {
 			held[p] = st.start
 		}
 	}
-	return held
+	return held, true
 }
 
-// holdsOpen says whether process pid has the file dev and ino name open
-// (not O_PATH) among its first maxHolderFds file descriptors.
-func holdsOpen(pid int, dev, ino uint64) bool {
-	fds := "/proc/" + strconv.Itoa(pid) + "/fd"
-	f, err := os.Open(fds)
+// lockMark is how /proc/PID/fdinfo's "lock:" line names the file dev and
+// ino name: "MAJOR:MINOR:INODE", the device's numbers in hex (at least
+// two digits), the inode's in decimal.
+func lockMark(dev, ino uint64) string {
+	return fmt.Sprintf("%02x:%02x:%d", unix.Major(dev), unix.Minor(dev), ino)
+}
+
+// fdinfoBatch is how many descriptors holdsLock lists at a time, looking
+// at the clock between.
+const fdinfoBatch = 256
+
+// holdsLock says whether process pid holds an exclusive flock (FLOCK,
+// WRITE) on the file want names (lockMark), read from each of its
+// descriptors' /proc/PID/fdinfo/FD. done is false where deadline passed
+// before every descriptor was read. A process whose descriptors cannot be
+// listed (gone, another user's) holds none that can be told.
+func holdsLock(pid int, want string, deadline time.Time) (holds, done bool) {
+	dir := "/proc/" + strconv.Itoa(pid) + "/fdinfo/"
+	f, err := os.Open(dir)
+	if err != nil {
+		return false, true
+	}
+	defer f.Close()
+	buf := make([]byte, fdinfoMaxBytes)
+	for {
+		names, err := f.Readdirnames(fdinfoBatch)
+		for _, name := range names {
+			if fdinfoHolds(dir+name, want, buf) {
+				return true, true
+			}
+		}
+		if err != nil || len(names) == 0 {
+			return false, true
+		}
+		if !time.Now().Before(deadline) {
+			return false, false
+		}
+	}
+}
+
+// fdinfoMaxBytes bounds what fdinfoHolds reads of one fdinfo file: a
+// plain file's is a few lines, its locks after them (an epoll's or an
+// inotify's, which may be long, is no lock file's).
+const fdinfoMaxBytes = 4096
+
+// fdinfoHolds says whether the fdinfo file at path shows an exclusive
+// flock on the file want names, read into buf (one read: the kernel
+// hands a file this small whole). It is opened and read with plain
+// system calls, three a descriptor (os.Open adds more), as a scan reads
+// every descriptor of every process.
+func fdinfoHolds(path, want string, buf []byte) bool {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	if err != nil {
 		return false
 	}
-	names, _ := f.Readdirnames(maxHolderFds)
-	f.Close()
-	for _, name := range names {
-		fd, err := strconv.Atoi(name)
-		if err != nil {
+	n, err := unix.Read(fd, buf)
+	unix.Close(fd)
+	if err != nil || n <= 0 {
+		return false
+	}
+	for _, line := range strings.Split(string(buf[:n]), "\n") {
+		rest, ok := strings.CutPrefix(line, "lock:")
+		if !ok {
 			continue
 		}
-		var got unix.Stat_t
-		if unix.Stat(fds+"/"+name, &got) != nil || got.Dev != dev || got.Ino != ino {
-			continue
-		}
-		if flags, ok := fdFlags(pid, fd); ok && flags&unix.O_PATH == 0 {
+		// "lock:\t1: FLOCK  ADVISORY  WRITE PID MAJ:MIN:INO 0 EOF"
+		// (a waiter's has "->" before FLOCK: it holds nothing).
+		fields := strings.Fields(rest)
+		if len(fields) >= 6 && fields[1] == "FLOCK" && fields[3] == "WRITE" && fields[5] == want {
 			return true
 		}
 	}

@@ -18,6 +18,15 @@ func SetTestHookRestored(fn func(path string)) (undo func()) {
 // the job's record does not name its launch on the filesystem's clock.
 func SetClock(l *Local, now func() time.Time) { l.now = now }
 
+// CommandRuns is commandRuns: whether the job's command lock is held.
+func CommandRuns(dir string) (bool, error) { return commandRuns(dir) }
+
+// CmdLockHolders is cmdLockHolders, with no bound on its time.
+func CmdLockHolders(dir string) map[int]uint64 {
+	held, _ := cmdLockHolders(dir, time.Now().Add(time.Hour))
+	return held
+}
+
 // RunLockHeld is runLockHeld: whether a wrapper holds the job's run lock.
 func RunLockHeld(dir string) (bool, error) { return runLockHeld(dir) }
 

@@ -718,7 +718,7 @@ func runLockHeld(dir string) (bool, error) {
 // at its own entries in /proc, not a search of every process (Cancel's
 // wait asks every 10 ms).
 func runLockHeldBy(dir string, pid int) (bool, error) {
-	held, err := lockHeld(filepath.Join(dir, "run.lock"))
+	held, err := lockHeld(filepath.Join(dir, "run.lock"), 0o644)
 	if !errors.Is(err, os.ErrPermission) {
 		return held, err
 	}
@@ -735,10 +735,12 @@ func runLockHeldBy(dir string, pid int) (bool, error) {
 // Status of the job for ever. Anything but a regular file of the
 // server's there, or one whose mode cannot be set back, is
 // os.ErrPermission's kind of answer to runLockHeld, which then looks for
-// the job's wrapper itself. A mode a workload changed is set back (to
-// launch's 0644): it was never, and every later look at the job (each
-// Status, Cancel's every 10 ms) read the whole of /proc for its wrapper.
-func lockHeld(path string) (bool, error) {
+// the job's wrapper itself. A mode a workload changed is set back to
+// perm, the one the launch gave the file (0644 for the run lock, 0600
+// for the command lock): it was never, and every later look at the job
+// (each Status, Cancel's every 10 ms) read the whole of /proc for its
+// wrapper; and the command lock was given the run lock's 0644.
+func lockHeld(path string, perm os.FileMode) (bool, error) {
 	fd, _, err := pinOwn(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
@@ -749,7 +751,7 @@ func lockHeld(path string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	f, err := reopenOwn(path, fd, os.O_RDONLY, 0o644)
+	f, err := reopenOwn(path, fd, os.O_RDONLY, perm)
 	unix.Close(fd)
 	if err != nil {
 		return false, err
@@ -1208,8 +1210,11 @@ func (l *Local) Cancel(ctx context.Context, handle string) error {
 	// The job is cancelled whatever is left: Clean says so.
 	waitTree(ctx, pid, max(wrapperSeen(dir), heldAt, launchedUpTo(dir, pid)), killAt, l.TreeWait)
 	// What holds the job's command lock is the job's, wherever it went
-	// (a process that left the session, its parent gone).
-	stopCommand(ctx, dir, killAt, l.TreeWait)
+	// (a process that left the session, its parent gone). While it runs
+	// the job is not cancelled: its accelerators are not free.
+	if err := stopCommand(ctx, dir, killAt, l.TreeWait); err != nil {
+		return fmt.Errorf("local cancel %s: %w", handle, err)
+	}
 	return nil
 }
 
@@ -2118,6 +2123,28 @@ func present(path string) (bool, error) {
 	return false, err
 }
 
+// waitCommand waits until the job's command lock is free (commandRuns),
+// or deadline has passed (looking at least once), or ctx is done.
+func waitCommand(ctx context.Context, dir string, deadline time.Time) error {
+	for {
+		runs, err := commandRuns(dir)
+		if err == nil && !runs {
+			return nil
+		}
+		if err == nil {
+			err = errors.New("a process of the job's command still runs (it holds the job's command lock)")
+		}
+		if !time.Now().Before(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (%w)", err, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // Clean removes the working directory of an ended job: what the agent
 // would have wiped had it not been killed. A running job is left alone, and
 // so is the directory of a job whose wrapper has ended while processes it
@@ -2134,15 +2161,6 @@ func (l *Local) Clean(ctx context.Context, handle string) error {
 	}
 	if held, err := runLockHeld(dir); err != nil || held {
 		return err
-	}
-	// A process of the job's command that left its session (its parent
-	// gone) is found by nothing else: its working directory was removed
-	// under it.
-	if runs, err := commandRuns(dir); err != nil || runs {
-		if err == nil {
-			err = errors.New("a process of the job's command still runs (it holds the job's command lock)")
-		}
-		return fmt.Errorf("clean %s: %w; its working directory is kept", handle, err)
 	}
 	// Its run has ended with it: what unreadableFor kept of it (a job
 	// read as lost kept it) bounds nothing any more, and was kept for good.
@@ -2161,11 +2179,21 @@ func (l *Local) Clean(ctx context.Context, handle string) error {
 		}
 	}
 	// Nothing is killed here: a job that ended by itself is not stopped.
+	deadline := time.Now().Add(l.TreeWait)
 	if left, err := waitTree(ctx, pid, wrapperSeen(dir), time.Time{}, l.TreeWait); err != nil || left > 0 {
 		if err == nil {
 			err = fmt.Errorf("%d processes it started still run %s after its wrapper ended; its working directory is kept", left, l.TreeWait)
 		}
 		return fmt.Errorf("clean %s: %w", handle, err)
+	}
+	// A process of the job's command that left its session (its parent
+	// gone) is found by nothing else: its working directory was removed
+	// under it. It is waited for as the tree is, within the same bound:
+	// the agent's reaper of an agent that handed it the lock, ending what
+	// the workload left, made Clean fail at once, and the controller asks
+	// Clean once.
+	if err := waitCommand(ctx, dir, deadline); err != nil {
+		return fmt.Errorf("clean %s: %w; its working directory is kept", handle, err)
 	}
 	wd := launch.WorkDir
 	if !kept {

@@ -138,19 +138,26 @@ func TestKilledWrapperJobRunsWhileAnEscapedProcessRuns(t *testing.T) {
 // escaped process's pid.
 func escapingJob(t *testing.T, b *local.Local, run, rest string) (string, string, int, int) {
 	t.Helper()
+	return escapingJobWith(t, b, run, "exec sleep 60", rest)
+}
+
+// escapingJobWith is escapingJob whose escaped process runs escaped (a
+// shell command, without single quotes) once it has said its pid.
+func escapingJobWith(t *testing.T, b *local.Local, run, escaped, rest string) (string, string, int, int) {
+	t.Helper()
 	mark := filepath.Join(t.TempDir(), "escaped")
 	spec := backend.Spec{RunID: run, Attempt: 1,
-		Command: []string{"/bin/sh", "-c", `setsid sh -c 'echo $$ >"$1.tmp" && mv "$1.tmp" "$1" && exec sleep 60' sh "$0" & ` + rest, mark}}
+		Command: []string{"/bin/sh", "-c", `setsid sh -c 'echo $$ >"$1.tmp" && mv "$1.tmp" "$1" && ` + escaped + `' sh "$0" & ` + rest, mark}}
 	h, err := b.Submit(context.Background(), spec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pid := readPid(t, b, h)
 	t.Cleanup(func() { syscall.Kill(-pid, syscall.SIGKILL) })
-	var escaped int
-	for deadline := time.Now().Add(10 * time.Second); escaped == 0; time.Sleep(10 * time.Millisecond) {
+	var pidEscaped int
+	for deadline := time.Now().Add(10 * time.Second); pidEscaped == 0; time.Sleep(10 * time.Millisecond) {
 		if data, err := os.ReadFile(mark); err == nil {
-			escaped, err = strconv.Atoi(strings.TrimSpace(string(data)))
+			pidEscaped, err = strconv.Atoi(strings.TrimSpace(string(data)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -158,8 +165,8 @@ func escapingJob(t *testing.T, b *local.Local, run, rest string) (string, string
 			t.Fatal("the escaped process never began")
 		}
 	}
-	t.Cleanup(func() { syscall.Kill(escaped, syscall.SIGKILL) })
-	return h, filepath.Join(b.StateDir(), "jobs", h), pid, escaped
+	t.Cleanup(func() { syscall.Kill(pidEscaped, syscall.SIGKILL) })
+	return h, filepath.Join(b.StateDir(), "jobs", h), pid, pidEscaped
 }
 
 // TestCancelStopsAProcessThatLeftTheSession: a process of the job's

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/backend/backendtest"
 	"meridian.dev/meridian/backend/local"
 )
 
@@ -22,7 +23,9 @@ import (
 // RELEASE exists (30 s at most), then writes to the job's working
 // directory, as the reaper's last kills and the processes they end may.
 // Like the reaper, which the agent starts holding none of the agent's
-// own descriptors, it does not hold the job's command lock (fd 5).
+// own descriptors, it does not hold the job's command lock (fd 5) where
+// lingeringJob starts it; an agent that handed its descriptors on gave
+// the reaper that lock (TestCleanWaitsForAReaperHoldingTheCommandLock).
 func linger(release string) int {
 	syscall.Setpgid(0, 0)
 	signal.Ignore(syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT)
@@ -54,12 +57,19 @@ func running(pid int) bool {
 // directory and linger's pid.
 func lingeringJob(t *testing.T, b *local.Local, run, release string) (string, string, int) {
 	t.Helper()
+	return lingeringJobWith(t, b, run, release, `"$0" __linger "$1" 5<&- & sleep 60`)
+}
+
+// lingeringJobWith is lingeringJob whose command is script, a shell
+// script that starts linger as "$0" __linger "$1".
+func lingeringJobWith(t *testing.T, b *local.Local, run, release, script string) (string, string, int) {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	spec := backend.Spec{RunID: run, Attempt: 1,
-		Command: []string{"/bin/sh", "-c", `"$0" __linger "$1" 5<&- & sleep 60`, exe, release}}
+		Command: []string{"/bin/sh", "-c", script, exe, release}}
 	h, err := b.Submit(context.Background(), spec)
 	if err != nil {
 		t.Fatal(err)
@@ -174,5 +184,40 @@ func TestCancelKillsWhatOutlivesTheWrapper(t *testing.T) {
 	}
 	if running(pid) {
 		t.Fatalf("Cancel returned while pid %d of the job's group, which ignores SIGTERM, still ran", pid)
+	}
+}
+
+// TestCleanWaitsForAReaperHoldingTheCommandLock: the agent handed the
+// descriptors it was started with (the job's command lock, fd 5, among
+// them) to its reaper, which, once the agent was killed, goes on ending
+// what the workload left, holding the lock. Clean failed at once, saying
+// a process of the job's command still ran, and the controller asks
+// Clean once: the working directory, plaintext in it, stayed for good.
+// Clean now waits TreeWait for the lock as it does for the job's tree,
+// and removes the directory once the lingering process has ended.
+func TestCleanWaitsForAReaperHoldingTheCommandLock(t *testing.T) {
+	ctx := context.Background()
+	b := newLocal(t, t.TempDir())
+	b.TreeWait = 20 * time.Second
+	release := filepath.Join(t.TempDir(), "release")
+	h, wd, pid := lingeringJobWith(t, b, "reaper-lock", release, `"$0" __linger "$1" & exit 0`)
+	if st := backendtest.WaitFinal(t, b, h); st.State != backend.Succeeded {
+		t.Fatalf("status %+v; want succeeded", st)
+	}
+	if runs, err := local.CommandRuns(filepath.Join(b.StateDir(), "jobs", h)); err != nil || !runs {
+		t.Fatalf("the lingering process holds no command lock (%v, %v): the test stands for nothing", runs, err)
+	}
+	go func() {
+		time.Sleep(500 * time.Millisecond)
+		os.WriteFile(release, nil, 0o644)
+	}()
+	if err := b.Clean(ctx, h); err != nil {
+		t.Fatalf("Clean while a process holding the job's command lock ends within TreeWait: %v", err)
+	}
+	if running(pid) {
+		t.Fatalf("Clean returned while pid %d, holding the job's command lock, still ran", pid)
+	}
+	if _, err := os.Stat(wd); !os.IsNotExist(err) {
+		t.Errorf("the working directory is still there after Clean: %v", err)
 	}
 }
