@@ -706,7 +706,65 @@ func (c *Controller) agentManifest(w http.ResponseWriter, req *http.Request, r *
 		c.agentFault(w, req, code, "the attempt's manifest", err)
 		return
 	}
+	if manifestBuilt != nil {
+		manifestBuilt(r)
+	}
+	// The run was read before the keys: a cancel or a law's drain written
+	// while they were read would otherwise still let them go.
+	why, err := c.manifestStillWithheld(req.Context(), r, a.N)
+	if err != nil {
+		code := http.StatusServiceUnavailable
+		if errors.As(err, new(*badRow)) {
+			code = http.StatusInternalServerError
+		}
+		c.agentFault(w, req, code, "the attempt's manifest", err)
+		return
+	}
+	if why != "" {
+		agentErr(w, http.StatusGone, fmt.Sprintf("attempt %d of %s is not to start: %s; no manifest and no dataset key is sent to it", a.N, r.ID, why))
+		return
+	}
 	writeAgentJSON(w, m)
+}
+
+// manifestBuilt, when set (by tests), runs between the manifest's build
+// (its keys read) and the check that the run still wants it sent: a write
+// to the run there is one that lands while the keys are read.
+var manifestBuilt func(r *Run)
+
+// manifestStillWithheld says why attempt n of run r, read before its
+// manifest was built, is now given none ("" when it is still to have it):
+// the run is read again only if its version moved (a cheap read of the
+// version alone otherwise, once an attempt), and withheld as
+// manifestWithheld says, or when the attempt is no longer the run's live
+// one (the cancel carried out, the move done). An error reading the run
+// is returned, and the manifest is not sent: it fails closed, and the
+// agent asks again.
+func (c *Controller) manifestStillWithheld(ctx context.Context, r *Run, n int) (string, error) {
+	_, version, err := c.cfg.Store.RunVersionOf(ctx, r.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return "the run is no longer stored", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if version == r.version {
+		return "", nil
+	}
+	now, err := c.agentRun(ctx, r.ID, false)
+	if errors.Is(err, ErrNotFound) {
+		return "the run is no longer stored", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if why := manifestWithheld(now); why != "" {
+		return why, nil
+	}
+	if !attemptLive(now, n) {
+		return fmt.Sprintf("the run is %s and its current attempt is %d", now.State, now.Attempt), nil
+	}
+	return "", nil
 }
 
 // manifestWithheld says why run r's current attempt is given no manifest
