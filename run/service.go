@@ -554,15 +554,8 @@ func (c *Controller) Get(ctx context.Context, tenant, id string) (*Run, error) {
 	// not found without its row read, whose documents may be megabytes
 	// (read and decoded, they took milliseconds where a run that does not
 	// exist took microseconds, telling one from the other).
-	owner, _, err := c.cfg.Store.RunVersionOf(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
+	if _, err := c.versionOwnedBy(ctx, tenant, id); err != nil {
 		return nil, err
-	}
-	if owner != tenant {
-		return nil, ErrNotFound
 	}
 	row, err := c.cfg.Store.GetRun(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
@@ -577,6 +570,17 @@ func (c *Controller) Get(ctx context.Context, tenant, id string) (*Run, error) {
 	return fromRow(row)
 }
 
+// versionOwnedBy is run id's row version where tenant owns it, read
+// without its row: another tenant's run and one that does not exist are
+// alike ErrNotFound.
+func (c *Controller) versionOwnedBy(ctx context.Context, tenant, id string) (int64, error) {
+	owner, version, err := c.cfg.Store.RunVersionOf(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && owner != tenant) {
+		return 0, ErrNotFound
+	}
+	return version, err
+}
+
 // Brief returns a run of tenant without its request's documents (as the
 // lists give runs): for the reads that ask only its owner, state or
 // attempts, which a followed stream makes every second, where a run's
@@ -584,15 +588,9 @@ func (c *Controller) Get(ctx context.Context, tenant, id string) (*Run, error) {
 // it (its row's version the same) is not read again: the store is asked
 // for the version alone.
 func (c *Controller) Brief(ctx context.Context, tenant, id string) (*Run, error) {
-	owner, version, err := c.cfg.Store.RunVersionOf(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrNotFound
-	}
+	version, err := c.versionOwnedBy(ctx, tenant, id)
 	if err != nil {
 		return nil, err
-	}
-	if owner != tenant {
-		return nil, ErrNotFound
 	}
 	r, err := c.briefAt(ctx, id, version)
 	if err != nil {
