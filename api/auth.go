@@ -307,11 +307,15 @@ func (a *Auth) forgetTenant(tenant string) {
 	a.mu.Unlock()
 }
 
-// Forget drops every cached principal and token seen live.
+// Forget drops every cached principal and token seen live, and the
+// revoked tokens' hashes kept: a revocation is final through the API, but
+// a token brought back by hand in the store, or by a restore, is read
+// from the store again after a Forget rather than refused until restart.
 func (a *Auth) Forget() {
 	a.mu.Lock()
 	a.cache = map[string]cachedPrincipal{}
 	a.seen = map[string]seenToken{}
+	a.revoked = nil
 	a.gen++
 	a.mu.Unlock()
 }

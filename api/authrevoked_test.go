@@ -126,3 +126,28 @@ func TestRevocationSeenForgetsOnlyItsTenant(t *testing.T) {
 		t.Errorf("beta's token read while alpha's tokens were forgotten was not cached")
 	}
 }
+
+// TestForgetClearsRevoked: a token the store said was revoked, then
+// brought back in the store (un-revoked by hand, or a restore), is
+// accepted after Forget. Before, the revoked hashes kept were never
+// dropped: such a token stayed refused until the server restarted.
+func TestForgetClearsRevoked(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(1_800_000_000, 0)
+	revokedAt := now.Add(-time.Hour)
+	hA := store.HashToken(tokA)
+	ts := &tokenReads{
+		tokens: map[string]*store.Token{hA: {ID: store.TokenID(hA), Tenant: "alpha", Hash: hA, RevokedAt: &revokedAt}},
+		reads:  map[string]int{},
+	}
+	a := NewAuth(ts)
+	a.Now = func() time.Time { return now }
+	if _, ok, err := a.Principal(ctx, tokA); ok || err != nil {
+		t.Fatalf("the revoked token: ok %v, %v; want refused", ok, err)
+	}
+	ts.tokens[hA] = &store.Token{ID: store.TokenID(hA), Tenant: "alpha", Hash: hA}
+	a.Forget()
+	if p, ok, err := a.Principal(ctx, tokA); !ok || err != nil || p.Tenant != "alpha" {
+		t.Errorf("the token un-revoked in the store, after Forget: %+v, ok %v, %v; want alpha's", p, ok, err)
+	}
+}

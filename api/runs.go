@@ -500,6 +500,15 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
+	// The round's reader is closed however the stream ends, a panic in a
+	// backend's reader too (which the HTTP server recovers from): it
+	// gives back the room of its tenant's that it holds. Each round
+	// closes its own as well; a second Close does nothing.
+	defer func() {
+		if rc != nil {
+			rc.Close()
+		}
+	}()
 	stop = size
 	if m, ok := rc.(interface{ Marks() run.LogMarks }); ok {
 		marks = m.Marks()

@@ -95,8 +95,16 @@ func (c *Controller) OpenLogs(ctx context.Context, tenant, id string, off, limit
 		return nil, 0, err
 	}
 	lr := &logReader{ctx: ctx, pos: off, end: off + min(limit, math.MaxInt64-off), holds: &c.logHolds, tenant: tenant}
+	// A panic in a backend's reader gives back the room of the tenant's
+	// that the reader booked: the HTTP server recovers it and goes on, and
+	// the room taken would stay taken until restart.
+	opened := false
+	defer func() {
+		if !opened {
+			lr.Close()
+		}
+	}()
 	var at int64 // where the next part starts in the whole output
-	held := 0    // bytes of the scheduler's output held
 	note := func(b []byte) {
 		lr.parts = append(lr.parts, logPart{at: at, n: int64(len(b)), b: b, bAt: at})
 		at += int64(len(b))
@@ -147,20 +155,10 @@ func (c *Controller) OpenLogs(ctx context.Context, tenant, id string, off, limit
 		}
 		// Its size, and what of it the read wants while that fits in
 		// what may be held: by this reader (logHold) and by its
-		// tenant's readers together (logTenantHold), whose room is
-		// reserved before the read, so that readers in parallel do not
-		// each count on the same room. What is not kept is given back.
-		room := c.logHolds.take(tenant, int(min(int64(logHold-held), max(lr.end-max(lr.pos, at), 0))))
-		win := &logWindow{pos: at, from: max(lr.pos, at), to: lr.end, room: room}
-		_, err = io.Copy(win, io.LimitReader(rc, c.cfg.LogLimit))
-		rc.Close()
-		if err != nil || win.over {
-			c.logHolds.give(tenant, room)
-		} else {
-			c.logHolds.give(tenant, room-len(win.kept))
-			lr.held += len(win.kept)
-		}
-		if err != nil {
+		// tenant's readers together (logTenantHold), booked as it is
+		// kept (logWindow.keep).
+		win := &logWindow{pos: at, from: max(lr.pos, at), to: lr.end, room: logHold - lr.held, lr: lr}
+		if err = win.read(rc, c.cfg.LogLimit); err != nil {
 			unread(err)
 			continue
 		}
@@ -168,13 +166,13 @@ func (c *Controller) OpenLogs(ctx context.Context, tenant, id string, off, limit
 		p := logPart{at: at, n: win.pos - at, be: be, handle: a.Handle, info: info}
 		if !win.over {
 			p.b, p.bAt = win.kept, win.from
-			held += len(win.kept)
 		}
 		lr.parts = append(lr.parts, p)
 		lr.marks = append(lr.marks, LogMark{Attempt: a.N, At: at, Info: info, Len: p.n})
 		at = win.pos
 	}
 	lr.end = min(lr.end, at)
+	opened = true
 	return lr, at, nil
 }
 
@@ -366,13 +364,30 @@ func (m LogMarks) Unread(prev LogMarks) (at int64, ok bool) {
 }
 
 // logWindow counts the bytes written to it from pos on and keeps those
-// from from to to while they fit in room; over says they did not.
+// from from to to while they fit in room, and in the room lr's tenant has
+// left (lr.book); over says they did not.
 type logWindow struct {
 	pos, from, to int64
 	room          int
+	lr            *logReader
 	kept          []byte
 	over          bool
 	head          []byte // the first bytes, up to backend.LogHeadSize
+}
+
+// read writes at most limit bytes of rc to the window, and closes rc
+// (also when a backend's reader panics). What it kept stays booked in
+// lr.held; what it did not, and all of it when the read fails, is given
+// back.
+func (w *logWindow) read(rc io.ReadCloser, limit int64) error {
+	defer rc.Close()
+	_, err := io.Copy(w, io.LimitReader(rc, limit))
+	if err != nil {
+		w.drop()
+		return err
+	}
+	w.fit()
+	return nil
 }
 
 func (w *logWindow) Write(b []byte) (int, error) {
@@ -380,14 +395,56 @@ func (w *logWindow) Write(b []byte) (int, error) {
 		w.head = append(w.head, b[:min(room, len(b))]...)
 	}
 	if lo, hi := max(w.from-w.pos, 0), min(w.to-w.pos, int64(len(b))); lo < hi && !w.over {
-		if len(w.kept)+int(hi-lo) > w.room {
-			w.kept, w.over = nil, true
-		} else {
-			w.kept = append(w.kept, b[lo:hi]...)
-		}
+		w.keep(b[lo:hi])
 	}
 	w.pos += int64(len(b))
 	return len(b), nil
+}
+
+// keep appends b to what the window keeps. The room the kept bytes'
+// buffer takes (its capacity, not its length) is booked in the tenant's
+// count as it grows, not the most a read might keep before it starts:
+// booked so, each follow's round (which asks for all there is) took up to
+// logHold of the tenant's room while it read, and the readers beside it
+// found none and read the site's output again. With no room left the
+// window keeps none, and gives back what it booked.
+func (w *logWindow) keep(b []byte) {
+	need := len(w.kept) + len(b)
+	if need > w.room {
+		w.drop()
+		return
+	}
+	if c := cap(w.kept); need > c {
+		grow := min(max(need, 2*c), w.room) - c
+		got := w.lr.book(grow)
+		if c+got < need {
+			w.lr.unbook(got)
+			w.drop()
+			return
+		}
+		k := make([]byte, len(w.kept), c+got)
+		copy(k, w.kept)
+		w.kept = k
+	}
+	w.kept = append(w.kept, b...)
+}
+
+// fit trims the kept bytes' buffer to their length, giving back the room
+// its growth booked past them.
+func (w *logWindow) fit() {
+	if c := cap(w.kept); c > len(w.kept) {
+		k := make([]byte, len(w.kept)) // of this capacity, not rounded up
+		copy(k, w.kept)
+		w.kept = k
+		w.lr.unbook(c - len(k))
+	}
+}
+
+// drop keeps none of the window's bytes and gives back the room they
+// took.
+func (w *logWindow) drop() {
+	w.lr.unbook(cap(w.kept))
+	w.kept, w.over = nil, true
 }
 
 // logReader reads a run's output from pos to end, a part at a time.
@@ -502,6 +559,21 @@ func (lr *logReader) closePart() {
 		lr.rc.Close()
 		lr.rc = nil
 	}
+}
+
+// book takes up to n bytes of the tenant's room for the reader to hold,
+// and returns how many it got.
+func (lr *logReader) book(n int) int {
+	got := lr.holds.take(lr.tenant, n)
+	lr.held += got
+	return got
+}
+
+// unbook gives back n bytes of what the reader booked.
+func (lr *logReader) unbook(n int) {
+	n = min(n, lr.held)
+	lr.holds.give(lr.tenant, n)
+	lr.held -= n
 }
 
 // Marks returns what the opening found of the outputs the sites'
