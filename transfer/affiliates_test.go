@@ -117,3 +117,60 @@ func BenchmarkWindowGroup(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkExportIndexWideGroup is one question of an ExportIndex about
+// 2,000 organisations, with 1,000 facts of other organisations each
+// recording a group that names all 2,000 (entries written before a
+// staging's recorded group was bounded, say): the question's cost must
+// not grow with the product of the organisations asked and named.
+func BenchmarkExportIndexWideGroup(b *testing.B) {
+	const orgs, facts = 2000, 1000
+	asked := make([]string, orgs)
+	for i := range asked {
+		asked[i] = fmt.Sprintf("a%04d", i)
+	}
+	m := &memRecords{}
+	for i := range facts {
+		org := fmt.Sprintf("f%04d", i)
+		e := Entry{Kind: KindDataset, Dataset: fmt.Sprintf("d%d", i), Organization: org, Origin: "CN", To: "SG", AsOf: "2026-03-01",
+			Classification: "personal", Subjects: 10, Group: append(slices.Clone(asked), org)}
+		m.add(b, "t1", KindTransfer, e)
+	}
+	x := NewExportIndex(m.read)
+	ctx := context.Background()
+	since, until := catalog.MustDate("2026-01-01"), catalog.MustDate("2026-12-31")
+	// The first question folds the log; the benchmark is of the rest.
+	if _, err := x.Exported(ctx, "t1", asked, "CN", since, until); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		xs, err := x.Exported(ctx, "t1", asked, "CN", since, until)
+		if err != nil || len(xs) != facts {
+			b.Fatalf("%d exports, %v; want %d", len(xs), err, facts)
+		}
+	}
+}
+
+// TestStagingRefusesAGroupTooWide: an organisation declaring more
+// affiliates than a ledger entry records (policy.MaxGroup) is refused
+// its staging, the error naming the field, and nothing is recorded.
+func TestStagingRefusesAGroupTooWide(t *testing.T) {
+	var affiliates []string
+	for i := range policy.MaxGroup {
+		affiliates = append(affiliates, fmt.Sprintf("a%d", i))
+	}
+	lab := &catalog.Organization{Metadata: catalog.Metadata{Name: "lab"}, Spec: catalog.OrganizationSpec{Headquarters: "CN", Affiliates: affiliates}}
+	f := newFixture(t, 1, 1<<10, "")
+	st := f.stager()
+	st.Law = BasisLaw{}
+	req := f.request()
+	req.Query = policy.Query{AsOf: catalog.MustDate("2026-03-01"), Org: lab}
+	_, err := st.Stage(context.Background(), req)
+	if err == nil || !strings.Contains(err.Error(), "spec.affiliates") || !strings.Contains(err.Error(), fmt.Sprint(policy.MaxGroup+1)) {
+		t.Fatalf("want the staging refused naming spec.affiliates and the group's %d, got %v", policy.MaxGroup+1, err)
+	}
+	if ents, err := readFileLedger(f.ledger.Path); err != nil || len(ents) != 0 {
+		t.Errorf("the ledger after a refused staging: %d records, %v; want none", len(ents), err)
+	}
+}
