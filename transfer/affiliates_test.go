@@ -174,3 +174,59 @@ func TestStagingRefusesAGroupTooWide(t *testing.T) {
 		t.Errorf("the ledger after a refused staging: %d records, %v; want none", len(ents), err)
 	}
 }
+
+// linkInForce is a policy.Affiliations of one link, in force on the days
+// from its from to its to.
+type linkInForce struct {
+	link     [2]string
+	from, to string
+}
+
+func (l linkInForce) Affiliated(_ context.Context, _ string, since, until catalog.Date) ([][2]string, error) {
+	if since.After(catalog.MustDate(l.to)) || until.Before(catalog.MustDate(l.from)) {
+		return nil, nil
+	}
+	return [][2]string{l.link}, nil
+}
+
+// TestAffiliationSwitchedOffThenStagedApartIsDenied: lab declared
+// sister its affiliate in January and dropped it in February; lab then
+// staged 600,000 people out of CN and sister 600,000 more, each judged
+// alone (no entry records the group), and lab would declare sister again
+// after. The registrations in force in the year join the group, so
+// sister's staging is refused the standard contract: the year's
+// 1,200,000 need the CAC assessment.
+func TestAffiliationSwitchedOffThenStagedApartIsDenied(t *testing.T) {
+	eng, countries := builtinLaw(t)
+	org := func(name string) *catalog.Organization {
+		return &catalog.Organization{Metadata: catalog.Metadata{Name: name}, Spec: catalog.OrganizationSpec{Headquarters: "CN"}}
+	}
+	lab, sister := org("lab"), org("sister")
+	known := map[string]*catalog.Organization{"lab": lab, "sister": sister}
+	hist := linkInForce{link: [2]string{"lab", "sister"}, from: "2026-01-10", to: "2026-02-15"}
+	f := newFixture(t, 2, 64<<10, "")
+	f.ds.Spec.Subjects = 600000
+	st := f.stager()
+	st.Law = eng
+	exports := FileLedgerExports(f.ledger.Path)
+	req := f.request()
+	req.Query = policy.Query{AsOf: catalog.MustDate("2026-03-01"), Countries: countries, Org: lab, Organizations: known, Exports: exports, Affiliations: hist}
+	res, err := st.Stage(context.Background(), req)
+	if err != nil {
+		t.Fatalf("lab's 600,000 alone: %v", err)
+	}
+	if len(res.Group) != 0 {
+		t.Fatalf("lab staged with no affiliate declared: its entry records no group, got %v", res.Group)
+	}
+	second := *f.ds
+	second.Metadata.Name = "support-tickets"
+	q := policy.Query{AsOf: catalog.MustDate("2026-04-01"), Countries: countries, Org: sister, Organizations: known, Exports: exports, Affiliations: hist}
+	d := eng.EvaluateTransfer(q, &second, "MY")
+	f1 := findDenial(d, "cn-cbdf-2024-assessment")
+	if f1 == nil {
+		t.Fatalf("sister's 600,000 after lab's, linked by a registration in force in the year, must need an assessment: %+v", d)
+	}
+	if !strings.Contains(f1.Message, "1200000 personal") {
+		t.Errorf("the denial must count lab's export: %q", f1.Message)
+	}
+}
