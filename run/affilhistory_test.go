@@ -46,3 +46,21 @@ func TestAffiliationHistoryFromSealedRecords(t *testing.T) {
 		t.Errorf("a window after the drop: %v, %v; want none", got, err)
 	}
 }
+
+// TestAffiliationHistoryOfTheDefaultTenant: the default tenant's register
+// records are read under the name its queries carry
+// (catalog.DefaultTenant), whichever name its records were written with.
+func TestAffiliationHistoryOfTheDefaultTenant(t *testing.T) {
+	ctx := context.Background()
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
+	if _, err := f.witnessed(f.st).Apply(ctx, "", []Document{labWithAffiliates("sister")}, false); err != nil {
+		t.Fatal(err)
+	}
+	today := catalog.Date{Time: time.Now().UTC().Truncate(24 * time.Hour)}
+	for _, tenant := range []string{"", catalog.DefaultTenant} {
+		got, err := f.reopened(t).affiliations().Affiliated(ctx, tenant, today, today)
+		if err != nil || !slices.Equal(got, [][2]string{{"lab", "sister"}}) {
+			t.Errorf("tenant %q: %v, %v; want [lab sister]", tenant, got, err)
+		}
+	}
+}

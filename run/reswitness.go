@@ -46,10 +46,10 @@ type resourceWitness struct {
 	seqs map[string]map[resourceName]int64
 	// gens counts, per tenant, the sealed register records read.
 	gens map[string]uint64
-	// affil is, per tenant and organisation, the affiliates its sealed
-	// register records declared, each from the day of its record, in
-	// the order read (affiliationHistory); a record declaring the same
-	// as the one before adds nothing.
+	// affil is, per tenant (catalog.TenantOr) and organisation, the
+	// affiliates its sealed register records declared, each from the day
+	// of its record, in the order read (affiliationHistory); a record
+	// declaring the same as the one before adds nothing.
 	affil map[string]map[string][]declared
 }
 
@@ -193,7 +193,7 @@ func (w *resourceWitness) catchUp(ctx context.Context, log store.Store) error {
 			k := resourceName{p.Kind, p.Name}
 			w.gens[e.Tenant]++
 			if p.Kind == catalog.KindOrganization {
-				w.declare(e.Tenant, p.Name, e.Time, p.Affiliates, p.Action == actionDeleted)
+				w.declare(catalog.TenantOr(e.Tenant), p.Name, e.Time, p.Affiliates, p.Action == actionDeleted)
 			}
 			if p.Action == actionDeleted {
 				delete(w.latest[e.Tenant], k)
@@ -494,7 +494,9 @@ func (h affiliationHistory) Affiliated(ctx context.Context, tenant string, since
 	}
 	from, to := since.Time.AddDate(0, 0, -1), until.Time.AddDate(0, 0, 1)
 	var out [][2]string
-	for org, hist := range w.affil[tenant] {
+	// Keyed as the queries name tenants: the default tenant's records
+	// may carry no name.
+	for org, hist := range w.affil[catalog.TenantOr(tenant)] {
 		for i, d := range hist {
 			if d.known && d.day.Time.After(to) {
 				break
