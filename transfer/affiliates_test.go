@@ -117,3 +117,116 @@ func BenchmarkWindowGroup(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkExportIndexWideGroup is one question of an ExportIndex about
+// 2,000 organisations, with 1,000 facts of other organisations each
+// recording a group that names all 2,000 (entries written before a
+// staging's recorded group was bounded, say): the question's cost must
+// not grow with the product of the organisations asked and named.
+func BenchmarkExportIndexWideGroup(b *testing.B) {
+	const orgs, facts = 2000, 1000
+	asked := make([]string, orgs)
+	for i := range asked {
+		asked[i] = fmt.Sprintf("a%04d", i)
+	}
+	m := &memRecords{}
+	for i := range facts {
+		org := fmt.Sprintf("f%04d", i)
+		e := Entry{Kind: KindDataset, Dataset: fmt.Sprintf("d%d", i), Organization: org, Origin: "CN", To: "SG", AsOf: "2026-03-01",
+			Classification: "personal", Subjects: 10, Group: append(slices.Clone(asked), org)}
+		m.add(b, "t1", KindTransfer, e)
+	}
+	x := NewExportIndex(m.read)
+	ctx := context.Background()
+	since, until := catalog.MustDate("2026-01-01"), catalog.MustDate("2026-12-31")
+	// The first question folds the log; the benchmark is of the rest.
+	if _, err := x.Exported(ctx, "t1", asked, "CN", since, until); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		xs, err := x.Exported(ctx, "t1", asked, "CN", since, until)
+		if err != nil || len(xs) != facts {
+			b.Fatalf("%d exports, %v; want %d", len(xs), err, facts)
+		}
+	}
+}
+
+// TestStagingRefusesAGroupTooWide: an organisation declaring more
+// affiliates than a ledger entry records (policy.MaxGroup) is refused
+// its staging, the error naming the field, and nothing is recorded.
+func TestStagingRefusesAGroupTooWide(t *testing.T) {
+	var affiliates []string
+	for i := range policy.MaxGroup {
+		affiliates = append(affiliates, fmt.Sprintf("a%d", i))
+	}
+	lab := &catalog.Organization{Metadata: catalog.Metadata{Name: "lab"}, Spec: catalog.OrganizationSpec{Headquarters: "CN", Affiliates: affiliates}}
+	f := newFixture(t, 1, 1<<10, "")
+	st := f.stager()
+	st.Law = BasisLaw{}
+	req := f.request()
+	req.Query = policy.Query{AsOf: catalog.MustDate("2026-03-01"), Org: lab}
+	_, err := st.Stage(context.Background(), req)
+	if err == nil || !strings.Contains(err.Error(), "spec.affiliates") || !strings.Contains(err.Error(), fmt.Sprint(policy.MaxGroup+1)) {
+		t.Fatalf("want the staging refused naming spec.affiliates and the group's %d, got %v", policy.MaxGroup+1, err)
+	}
+	if ents, err := readFileLedger(f.ledger.Path); err != nil || len(ents) != 0 {
+		t.Errorf("the ledger after a refused staging: %d records, %v; want none", len(ents), err)
+	}
+}
+
+// linkInForce is a policy.Affiliations of one link, in force on the days
+// from its from to its to.
+type linkInForce struct {
+	link     [2]string
+	from, to string
+}
+
+func (l linkInForce) Affiliated(_ context.Context, _ string, since, until catalog.Date) ([][2]string, error) {
+	if since.After(catalog.MustDate(l.to)) || until.Before(catalog.MustDate(l.from)) {
+		return nil, nil
+	}
+	return [][2]string{l.link}, nil
+}
+
+// TestAffiliationSwitchedOffThenStagedApartIsDenied: lab declared
+// sister its affiliate in January and dropped it in February; lab then
+// staged 600,000 people out of CN and sister 600,000 more, each judged
+// alone (no entry records the group), and lab would declare sister again
+// after. The registrations in force in the year join the group, so
+// sister's staging is refused the standard contract: the year's
+// 1,200,000 need the CAC assessment.
+func TestAffiliationSwitchedOffThenStagedApartIsDenied(t *testing.T) {
+	eng, countries := builtinLaw(t)
+	org := func(name string) *catalog.Organization {
+		return &catalog.Organization{Metadata: catalog.Metadata{Name: name}, Spec: catalog.OrganizationSpec{Headquarters: "CN"}}
+	}
+	lab, sister := org("lab"), org("sister")
+	known := map[string]*catalog.Organization{"lab": lab, "sister": sister}
+	hist := linkInForce{link: [2]string{"lab", "sister"}, from: "2026-01-10", to: "2026-02-15"}
+	f := newFixture(t, 2, 64<<10, "")
+	f.ds.Spec.Subjects = 600000
+	st := f.stager()
+	st.Law = eng
+	exports := FileLedgerExports(f.ledger.Path)
+	req := f.request()
+	req.Query = policy.Query{AsOf: catalog.MustDate("2026-03-01"), Countries: countries, Org: lab, Organizations: known, Exports: exports, Affiliations: hist}
+	res, err := st.Stage(context.Background(), req)
+	if err != nil {
+		t.Fatalf("lab's 600,000 alone: %v", err)
+	}
+	if len(res.Group) != 0 {
+		t.Fatalf("lab staged with no affiliate declared: its entry records no group, got %v", res.Group)
+	}
+	second := *f.ds
+	second.Metadata.Name = "support-tickets"
+	q := policy.Query{AsOf: catalog.MustDate("2026-04-01"), Countries: countries, Org: sister, Organizations: known, Exports: exports, Affiliations: hist}
+	d := eng.EvaluateTransfer(q, &second, "MY")
+	f1 := findDenial(d, "cn-cbdf-2024-assessment")
+	if f1 == nil {
+		t.Fatalf("sister's 600,000 after lab's, linked by a registration in force in the year, must need an assessment: %+v", d)
+	}
+	if !strings.Contains(f1.Message, "1200000 personal") {
+		t.Errorf("the denial must count lab's export: %q", f1.Message)
+	}
+}
