@@ -1332,6 +1332,21 @@ func (c *Controller) noteOutputSynced(r *Run, a Attempt, fi fs.FileInfo, size in
 	c.memo(attemptKey(r.ID, a.N), time.Now()).outSynced = syncedOutput{fi: fi, size: size}
 }
 
+// forgetOutputSynced drops what this server knows a sync covered of run
+// id's output files (outputSynced), once they are removed: os.SameFile
+// matches by device and inode number, and a file made again where they
+// were may be given a freed one.
+func (c *Controller) forgetOutputSynced(id string) {
+	prefix := id + "/"
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, m := range c.agents {
+		if strings.HasPrefix(k, prefix) {
+			m.outSynced = syncedOutput{}
+		}
+	}
+}
+
 // takeBack undoes a post's append of n bytes to f (at path, found
 // holding have bytes) that could not be written or synced (err), cutting
 // f back to keep bytes (keepOnFailure) before the post is answered 500,

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/planner"
 	"meridian.dev/meridian/policy"
@@ -1052,34 +1053,79 @@ func (c *Controller) leaveForLawOn(ctx context.Context, r *Run, dec policy.Decis
 	return err == nil, err
 }
 
+// drainCancelWait bounds a drain's Cancel of its attempt. It is above the
+// longest a local site's Cancel takes at its defaults before it answers:
+// CancelGrace (5 s) from SIGTERM to SIGKILL, then TreeWait (9 s) for what
+// the job started and TreeWait again for its command lock's holder, 23 s
+// in all, with room to spare for a slower site. Cut at 10 s, a Cancel
+// still waiting for the workload to end was counted as done, and the move
+// went ahead while the old attempt ran on: two copies wrote one
+// checkpoint.
+const drainCancelWait = 30 * time.Second
+
 // draining waits for a draining attempt to end: it was told to stop (its
 // agent's next heartbeat answers Stop, and the workload checkpoints on
 // SIGTERM); past the grace period it is stopped through its backend. It
-// reports whether the drain is over.
-func (c *Controller) draining(ctx context.Context, r *Run) (bool, error) {
+// reports whether the drain is over, and, when it is over without the
+// site's word that the attempt stopped, why (for the run's timeline).
+//
+// A Cancel that fails, other than for a job the site does not know, is
+// no stop: the drain is not over, and the step is tried again, as the
+// monitor asks again a site that fails a Status or a Cancel. After the
+// site timeout of failures the drain is over all the same, unconfirmed,
+// as the monitor counts such a site lost and moves the run on: a site
+// gone for good does not hold the run for ever.
+func (c *Controller) draining(ctx context.Context, r *Run) (bool, string, error) {
 	if r.Handle == "" {
-		return true, nil
+		return true, "", nil
 	}
 	be, err := c.backendFor(r, r.Site)
 	if notJudged(err) {
 		// The world could not be read: the drain is not over for that,
 		// and its grace is not cut short; the step is tried again.
-		return false, err
+		return false, "", err
 	}
 	if err != nil {
-		return true, nil
+		c.reachable(r.ID)
+		return true, "", nil
 	}
 	st, err := be.Status(ctx, r.Handle)
 	if err == nil && st.State.Final() {
-		return true, nil
+		c.reachable(r.ID)
+		return true, "", nil
 	}
 	if time.Now().Before(r.Migration.DrainBy) { // elapsed time, on the machine's clock
-		return false, nil
+		return false, "", nil
 	}
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	cctx, cancel := context.WithTimeout(ctx, drainCancelWait)
 	defer cancel()
-	be.Cancel(cctx, r.Handle)
-	return true, nil
+	if err := be.Cancel(cctx, r.Handle); err != nil && !errors.Is(err, backend.ErrNotFound) {
+		return c.drainRefused(r, err)
+	}
+	c.reachable(r.ID)
+	return true, "", nil
+}
+
+// drainRefused counts the time a draining attempt's site has failed its
+// Cancel (as unreachableFor does a live attempt's): the drain is over
+// once that is past the site timeout, unconfirmed.
+func (c *Controller) drainRefused(r *Run, cause error) (bool, string, error) {
+	now := time.Now() // elapsed time, not the law's date (Config.Now)
+	c.mu.Lock()
+	since, ok := c.unreachable[r.ID]
+	if !ok {
+		c.unreachable[r.ID] = now
+		since = now
+	}
+	c.mu.Unlock()
+	if d := now.Sub(since); d >= c.cfg.SiteTimeout {
+		c.reachable(r.ID)
+		// The site's words stay in the server's log: they may name its
+		// hosts and paths, which the run's tenant is not told.
+		c.cfg.Logger.Warn("a draining attempt's site did not confirm its stop within the site timeout; the run moves on", "run", r.ID, "tenant", r.Tenant, "site", r.Site, "attempt", r.Attempt, "err", cause)
+		return true, fmt.Sprintf("its site did not confirm the stop for %s (the site's answer is in the server's log)", d.Round(time.Second)), nil
+	}
+	return false, "", fmt.Errorf("draining attempt %d at %s: cancel: %w", r.Attempt, r.Site, cause)
 }
 
 // holdBackoff is how long a held run waits before its n-th retry.

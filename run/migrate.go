@@ -30,16 +30,20 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 	// The lost attempt's scratch goes first (best effort; the site may be
 	// unreachable). Repeated on every step of the migration.
 	if r.Migration.Drain {
-		done, err := c.draining(ctx, r)
+		done, unconfirmed, err := c.draining(ctx, r)
 		if err != nil || !done {
 			return false, err
+		}
+		ended := fmt.Sprintf("attempt %d at %s stopped", r.Attempt, r.Site)
+		if unconfirmed != "" {
+			ended = fmt.Sprintf("attempt %d at %s told to stop, but %s", r.Attempt, r.Site, unconfirmed)
 		}
 		_, err = c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
 			if r.State != Migrating || r.Migration == nil || !r.Migration.Drain {
 				return store.ErrNoChange
 			}
 			r.Migration.Drain = false
-			ch.Events = append(ch.Events, store.Event{Kind: "drained", Reason: fmt.Sprintf("attempt %d at %s stopped (last checkpoint: %s)", r.Attempt, r.Site, ckText(r.Checkpoint))})
+			ch.Events = append(ch.Events, store.Event{Kind: "drained", Reason: fmt.Sprintf("%s (last checkpoint: %s)", ended, ckText(r.Checkpoint))})
 			return nil
 		})
 		if _, ok := capacityErr(err); ok {
@@ -51,7 +55,7 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 				}
 				r.Migration.Drain = false
 				r.Migration.setTarget(nil)
-				ch.Events = append(ch.Events, store.Event{Kind: "drained", Reason: fmt.Sprintf("attempt %d at %s stopped (last checkpoint: %s); the chosen target has no room now, so the run is planned again", r.Attempt, r.Site, ckText(r.Checkpoint))})
+				ch.Events = append(ch.Events, store.Event{Kind: "drained", Reason: fmt.Sprintf("%s (last checkpoint: %s); the chosen target has no room now, so the run is planned again", ended, ckText(r.Checkpoint))})
 				return nil
 			})
 		}

@@ -439,6 +439,11 @@ func (c *Controller) renameOutput(id string) (int64, error) {
 	// inode number of the removed ones, and is synced again, not taken as
 	// the old one.
 	atomicfile.Forget(c.logDir(id))
+	// So is what this server synced of its files: a file made again
+	// there with a removed one's inode number is not the removed one, and
+	// a failed post of it is not kept above its offset for the old one's
+	// length (keepOnFailure).
+	c.forgetOutputSynced(id)
 	// Synced so that the output does not come back after a power loss
 	// to contradict the event; were it to, it is counted at the start.
 	if err := atomicfile.SyncDir(logs); err != nil {
