@@ -117,12 +117,6 @@ type Query struct {
 	// query: the transfer ledger. Nil for plans without a server: only the
 	// query's own datasets are counted, and the findings say so.
 	Exports Exports
-	// Affiliations is the history of the tenant's Organization
-	// registrations: an organisation that declared another its affiliate
-	// at any time in a total's window is in one group with it for that
-	// total (WindowGroupLinked), though it dropped it since. Nil: only the
-	// registrations of now and the ledger's recorded groups link them.
-	Affiliations Affiliations
 	// Registrations names, by dataset, the sealed register record of its
 	// registration that the registry read confirmed (SealedRegistration):
 	// which registration of its name the query's dataset is; a staging

@@ -59,10 +59,9 @@ type Exports interface {
 	// exports read only the first; the totals of data given read both (an
 	// implementation that reports no Within entries under-counts those).
 	// It reports too the records of any other of tenant's organisations
-	// whose Group names one of orgs: the group its registrations declared
-	// on the export's day is part of the window's group (see
-	// WindowGroup), so dropping an affiliate later does not take that
-	// export off its totals.
+	// whose Group names one of orgs: the group an export was judged with
+	// is part of the window's group (see WindowGroup), so dropping an
+	// affiliate later does not take that export off its totals.
 	// Organisation names are each tenant's own, so another
 	// tenant's exports never count, whatever its organisations are
 	// called or whom they name as affiliates: they could neither swell a
@@ -88,10 +87,8 @@ type Export struct {
 	// written before it was kept, which count by name (see
 	// Session.exports).
 	Registration string `json:"registration,omitempty"`
-	// Group is the exporting organisation's group as its registrations
-	// declared it on the export's day (OrgGroup of the staging's query,
-	// not the window's group a total joined: see docs/rules.md), when it
-	// had other organisations: the names of
+	// Group is the exporting organisation's group (OrgGroup) as its
+	// export was judged, when it had other organisations: the names of
 	// those its records of this dataset in the window name, sorted and
 	// joined by commas (a name is a DNS label, which has none), so that
 	// an Export stays comparable. Records written before it was kept lack
@@ -228,25 +225,6 @@ func OrgGroup(org *catalog.Organization, known map[string]*catalog.Organization)
 // fails the total closed rather than read on.
 const maxGroupRounds = 32
 
-// MaxGroup is the most organisations a group may hold, in a window's
-// totals (WindowGroup) and in what a staging's ledger entry records of it
-// (Export.Group): every question of the group's totals reads and compares
-// each of its names, so a tenant declaring thousands of affiliates would
-// make each judgement of every staging of its slow. A larger group fails
-// its totals closed, naming the field that grew it.
-const MaxGroup = 256
-
-// Affiliations is the history of a tenant's Organization registrations:
-// what each declared as its affiliates while it was in force.
-type Affiliations interface {
-	// Affiliated reports the links (an organisation, an affiliate it
-	// declared) that a registration of one of tenant's organisations
-	// declared while in force on some day from since to until: the
-	// registration in force on since, and every one made after, through
-	// until. An error fails the totals that ask closed.
-	Affiliated(ctx context.Context, tenant string, since, until catalog.Date) ([][2]string, error)
-}
-
 // WindowGroup is the group of organisations whose exports from origin on
 // days from since to until count together, and those exports: the
 // organisations of now (OrgGroup of the registrations as they are), and
@@ -262,60 +240,27 @@ type Affiliations interface {
 // or a record that neither is of an organisation asked for nor names one
 // in its group, is an error, so the total fails closed.
 func WindowGroup(ctx context.Context, ex Exports, tenant string, now []string, origin string, since, until catalog.Date) ([]string, []Export, error) {
-	return WindowGroupLinked(ctx, ex, nil, tenant, now, origin, since, until)
-}
-
-// WindowGroupLinked is WindowGroup with links, the affiliations the
-// tenant's registrations declared in the window (Affiliations), joining
-// the group too: a link that only a ledger entry records is lost when
-// the affiliates are dropped before the group's members stage (each
-// judged alone, none recording the group) and declared again after.
-// Each round follows the links from every organisation it adds.
-func WindowGroupLinked(ctx context.Context, ex Exports, links [][2]string, tenant string, now []string, origin string, since, until catalog.Date) ([]string, []Export, error) {
-	adj := map[string][]string{}
-	for _, l := range links {
-		adj[l[0]] = append(adj[l[0]], l[1])
-		adj[l[1]] = append(adj[l[1]], l[0])
-	}
-	in := map[string]bool{}
-	var orgs []string
-	// add puts name in the group with every organisation the links join
-	// it to.
-	add := func(name string) {
-		queue := []string{name}
-		for len(queue) > 0 {
-			n := queue[0]
-			queue = queue[1:]
-			if in[n] {
-				continue
-			}
-			in[n] = true
-			orgs = append(orgs, n)
-			queue = append(queue, adj[n]...)
-		}
-	}
-	for _, n := range now {
-		add(n)
-	}
+	orgs := slices.Clone(now)
+	sort.Strings(orgs)
+	orgs = slices.Compact(orgs)
 	for round := 0; ; round++ {
-		if len(orgs) > MaxGroup {
-			return nil, nil, fmt.Errorf("the group of organisations (spec.affiliates, as registered now, in this window's registrations and in its ledger entries) has %d organisations, more than the %d whose totals are counted", len(orgs), MaxGroup)
-		}
 		if round == maxGroupRounds {
 			return nil, nil, fmt.Errorf("the group is joined through more than %d links of recorded affiliations in this window, so its totals are not counted", maxGroupRounds)
 		}
-		sort.Strings(orgs)
 		xs, err := ex.Exported(ctx, tenant, orgs, origin, since, until)
 		if err != nil {
 			return nil, nil, err
 		}
-		before := len(orgs)
-		for _, x := range xs {
-			if !in[x.Org] && !namesAny(x.Group, in) {
-				return nil, nil, fmt.Errorf("answered with a record of an organisation not asked for, so the totals cannot be trusted")
+		var added []string
+		add := func(name string) {
+			if !contains(orgs, name) && !contains(added, name) {
+				added = append(added, name)
 			}
 		}
 		for _, x := range xs {
+			if !contains(orgs, x.Org) && !namesAny(x.Group, orgs) {
+				return nil, nil, fmt.Errorf("answered with a record of an organisation not asked for, so the totals cannot be trusted")
+			}
 			add(x.Org)
 			for g := x.Group; g != ""; {
 				var m string
@@ -323,17 +268,19 @@ func WindowGroupLinked(ctx context.Context, ex Exports, links [][2]string, tenan
 				add(m)
 			}
 		}
-		if len(orgs) == before {
+		if len(added) == 0 {
 			return orgs, xs, nil
 		}
+		orgs = append(orgs, added...)
+		sort.Strings(orgs)
 	}
 }
 
-// namesAny says whether group (Export.Group) names one of in.
-func namesAny(group string, in map[string]bool) bool {
+// namesAny says whether group (Export.Group) names one of orgs.
+func namesAny(group string, orgs []string) bool {
 	for group != "" {
 		m, rest, _ := strings.Cut(group, ",")
-		if in[m] {
+		if contains(orgs, m) {
 			return true
 		}
 		group = rest
@@ -588,21 +535,6 @@ type volKey struct {
 	since  catalog.Date
 }
 
-// windowGroup is the query's WindowGroup from origin on days from since
-// to the query's day, joined by the affiliations its organisations'
-// registrations declared in the window (Query.Affiliations); a failed
-// read of those fails the total closed.
-func (s *Session) windowGroup(origin string, since catalog.Date) ([]string, []Export, error) {
-	var links [][2]string
-	if s.q.Affiliations != nil {
-		var err error
-		if links, err = s.q.Affiliations.Affiliated(s.ctx, s.q.Tenant, since, s.q.AsOf); err != nil {
-			return nil, nil, fmt.Errorf("the registrations' affiliations: %w", err)
-		}
-	}
-	return WindowGroupLinked(s.ctx, s.q.Exports, links, s.q.Tenant, OrgGroup(s.q.Org, s.q.Organizations), origin, since, s.q.AsOf)
-}
-
 // exports merges the query's datasets from origin with what the ledger
 // reports, one entry per organisation and dataset: the ledger's exports
 // abroad, and with given its stagings within origin too.
@@ -650,7 +582,7 @@ func (s *Session) exports(group, given bool, origin string, since catalog.Date) 
 		var xs []Export
 		var err error
 		if group {
-			orgs, xs, err = s.windowGroup(origin, since)
+			orgs, xs, err = WindowGroup(s.ctx, s.q.Exports, s.q.Tenant, OrgGroup(s.q.Org, s.q.Organizations), origin, since, s.q.AsOf)
 		} else {
 			orgs = []string{self}
 			xs, err = s.q.Exports.Exported(s.ctx, s.q.Tenant, orgs, origin, since, s.q.AsOf)
@@ -659,7 +591,7 @@ func (s *Session) exports(group, given bool, origin string, since catalog.Date) 
 			return nil, fmt.Errorf("transfer ledger: %w", err)
 		}
 		for _, x := range xs {
-			if _, asked := slices.BinarySearch(orgs, x.Org); !asked {
+			if !contains(orgs, x.Org) {
 				// Organisation names are each tenant's own: a record of
 				// one not asked for (another tenant's, from a ledger that
 				// did not keep them apart) is no part of these totals,

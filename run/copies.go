@@ -575,7 +575,6 @@ func (c *Controller) checkpointCopyLaw(ctx context.Context, cp stagedCopy, ln La
 	q := transfer.JobQuery(w, job, asOf)
 	probe := newExportsProbe(ln.Exports)
 	q.Exports = probe.exports()
-	q.Affiliations = c.affiliations()
 	all := policy.Decision{Allowed: true}
 	var origins []string
 	for _, name := range job.Spec.Datasets {

@@ -124,7 +124,6 @@ func (c *Controller) stageData(ctx context.Context, r *Run) (bool, error) {
 		q.Registrations, _ = c.registrationsIn(reg, r.Tenant, false, q.Datasets...)
 		probe := c.exportsProbe()
 		q.Exports = probe.exports()
-		q.Affiliations = c.affiliations()
 		// A dataset whose origin moved leaves from either, as far as the
 		// law knows: it must allow both.
 		err = c.judgedFromBoth(q, &dst, also)

@@ -189,7 +189,6 @@ func (c *Controller) StageDataset(ctx context.Context, tenant, name string, req 
 	// reaching the 1,000,000 that calls for an assessment.
 	probe := c.exportsProbe()
 	q.Exports = probe.exports()
-	q.Affiliations = c.affiliations()
 	out := &StageResult{Dataset: name, Site: site.Metadata.Name, AsOf: asOf.String(), DryRun: req.DryRun}
 	if req.DryRun {
 		out.Decision = c.cfg.Stager.Law.EvaluateTransfer(q, ds, site.Spec.Country)

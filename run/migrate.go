@@ -916,7 +916,6 @@ func (c *Controller) checkpointLaw(w *catalog.World, job *catalog.TrainingJob, f
 	q := transfer.JobQuery(w, job, day)
 	probe := c.exportsProbe()
 	q.Exports = probe.exports()
-	q.Affiliations = c.affiliations()
 	all := policy.Decision{Allowed: true}
 	for _, name := range job.Spec.Datasets {
 		ds := w.Datasets[name]

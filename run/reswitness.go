@@ -10,11 +10,9 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"time"
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/catalog"
-	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/store"
 )
 
@@ -46,21 +44,6 @@ type resourceWitness struct {
 	seqs map[string]map[resourceName]int64
 	// gens counts, per tenant, the sealed register records read.
 	gens map[string]uint64
-	// affil is, per tenant (catalog.TenantOr) and organisation, the
-	// affiliates its sealed register records declared, each from the day
-	// of its record, in the order read (affiliationHistory); a record
-	// declaring the same as the one before adds nothing.
-	affil map[string]map[string][]declared
-}
-
-// declared is what one registration of an organisation declared: its
-// affiliates, from the day (UTC) of its record; known is false when the
-// record's time does not parse, and the registration counts in every
-// window.
-type declared struct {
-	day        catalog.Date
-	known      bool
-	affiliates []string
 }
 
 type resourceName struct{ kind, name string }
@@ -183,18 +166,12 @@ func (w *resourceWitness) catchUp(ctx context.Context, log store.Store) error {
 			if !w.chain.Sealed(e) {
 				continue
 			}
-			var p struct {
-				Kind, Name, SHA256, Action string
-				Affiliates                 []string
-			}
+			var p struct{ Kind, Name, SHA256, Action string }
 			if json.Unmarshal(e.Payload, &p) != nil || p.Kind == "" || p.Name == "" {
 				continue
 			}
 			k := resourceName{p.Kind, p.Name}
 			w.gens[e.Tenant]++
-			if p.Kind == catalog.KindOrganization {
-				w.declare(catalog.TenantOr(e.Tenant), p.Name, e.Time, p.Affiliates, p.Action == actionDeleted)
-			}
 			if p.Action == actionDeleted {
 				delete(w.latest[e.Tenant], k)
 				delete(w.seqs[e.Tenant], k)
@@ -423,101 +400,4 @@ func (c *Controller) markedRow(ctx context.Context, tenant string, r *store.Reso
 		m.changed = changed.msg
 	}
 	return m, nil
-}
-
-// registerPayload is p, a register record's payload for r, with an
-// Organization's declared affiliates ("affiliates", sorted) added when it
-// has any: the record is sealed and the row keeps only the latest
-// document, so the record is what says, later, which organisations a
-// registration declared while it was in force (affiliationHistory). A
-// document that does not decode adds nothing: it was checked before.
-func registerPayload(r store.Resource, p map[string]any) map[string]any {
-	if r.Kind != catalog.KindOrganization {
-		return p
-	}
-	var o catalog.Organization
-	if json.Unmarshal(r.Doc, &o) != nil || len(o.Spec.Affiliates) == 0 {
-		return p
-	}
-	a := slices.Clone(o.Spec.Affiliates)
-	slices.Sort(a)
-	p["affiliates"] = slices.Compact(a)
-	return p
-}
-
-// declare keeps what tenant's organisation name declared as its
-// affiliates from the record written at when (a deleted organisation
-// declares none from then).
-func (w *resourceWitness) declare(tenant, name, when string, affiliates []string, deleted bool) {
-	if deleted {
-		affiliates = nil
-	}
-	d := declared{affiliates: affiliates}
-	if t, err := time.Parse(time.RFC3339Nano, when); err == nil {
-		d.day, d.known = catalog.Date{Time: time.Date(t.UTC().Year(), t.UTC().Month(), t.UTC().Day(), 0, 0, 0, 0, time.UTC)}, true
-	}
-	if w.affil == nil {
-		w.affil = map[string]map[string][]declared{}
-	}
-	if w.affil[tenant] == nil {
-		w.affil[tenant] = map[string][]declared{}
-	}
-	h := w.affil[tenant][name]
-	if n := len(h); n > 0 && h[n-1].known && d.known && slices.Equal(h[n-1].affiliates, affiliates) {
-		return
-	}
-	w.affil[tenant][name] = append(h, d)
-}
-
-// affiliationHistory answers policy.Affiliations from the sealed register
-// records of the audit log, read on to the newest before each answer.
-type affiliationHistory struct {
-	w   *resourceWitness
-	log store.Store
-}
-
-// Affiliated reports the links that a registration of one of tenant's
-// organisations declared while in force on a day from since to until. A
-// registration is in force from the day of its record to the day of the
-// next one's, each widened by a day, so that no time zone of a staging's
-// day leaves out one in force then. Without a witness (no audit key)
-// no record is read and it reports none; a failed read is an error.
-func (h affiliationHistory) Affiliated(ctx context.Context, tenant string, since, until catalog.Date) ([][2]string, error) {
-	w := h.w
-	if w == nil || w.chain == nil {
-		return nil, nil
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if err := w.catchUp(ctx, h.log); err != nil {
-		return nil, fmt.Errorf("read the register records of the audit log: %w", err)
-	}
-	from, to := since.Time.AddDate(0, 0, -1), until.Time.AddDate(0, 0, 1)
-	var out [][2]string
-	// Keyed as the queries name tenants: the default tenant's records
-	// may carry no name.
-	for org, hist := range w.affil[catalog.TenantOr(tenant)] {
-		for i, d := range hist {
-			if d.known && d.day.Time.After(to) {
-				break
-			}
-			if i+1 < len(hist) && hist[i+1].known && hist[i+1].day.Time.Before(from) {
-				continue // replaced before the window
-			}
-			for _, a := range d.affiliates {
-				out = append(out, [2]string{org, a})
-			}
-		}
-	}
-	return out, nil
-}
-
-var _ policy.Affiliations = affiliationHistory{}
-
-// affiliations is the tenants' registration history the volume totals
-// join their groups by (policy.Query.Affiliations): an organisation
-// that declared another its affiliate at any time in a total's window
-// counts with it, though it dropped it since.
-func (c *Controller) affiliations() policy.Affiliations {
-	return affiliationHistory{w: c.resWitness, log: c.cfg.Store}
 }

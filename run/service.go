@@ -155,7 +155,7 @@ func (c *Controller) Submit(ctx context.Context, tenant string, req SubmitReques
 	var ch store.Change
 	ch.Register = fresh
 	for _, res := range fresh {
-		rec, err := audit.NewRecord(KindRegister, id, registerPayload(res, map[string]any{"kind": res.Kind, "name": res.Name, "sha256": res.Hash, "by": "tenant " + tenant, "via": "run request"}))
+		rec, err := audit.NewRecord(KindRegister, id, map[string]any{"kind": res.Kind, "name": res.Name, "sha256": res.Hash, "by": "tenant " + tenant, "via": "run request"})
 		if err != nil {
 			return nil, false, err
 		}
@@ -266,7 +266,7 @@ func (c *Controller) submitHeld(ctx context.Context, tenant string, req SubmitRe
 	var ch store.Change
 	ch.Register = fresh
 	for _, res := range fresh {
-		rec, err := audit.NewRecord(KindRegister, id, registerPayload(res, map[string]any{"kind": res.Kind, "name": res.Name, "sha256": res.Hash, "by": "tenant " + tenant, "via": "run request"}))
+		rec, err := audit.NewRecord(KindRegister, id, map[string]any{"kind": res.Kind, "name": res.Name, "sha256": res.Hash, "by": "tenant " + tenant, "via": "run request"})
 		if err != nil {
 			return nil, false, err
 		}
@@ -927,7 +927,7 @@ func (c *Controller) Apply(ctx context.Context, tenant string, docs []Document, 
 		if ifVersion > 0 || replaces {
 			verb = "updated"
 		}
-		rec, err := audit.NewRecord(KindRegister, "", registerPayload(r, map[string]any{"kind": r.Kind, "name": r.Name, "sha256": r.Hash, "by": "tenant " + tenant, "action": verb, "previousVersion": ifVersion}))
+		rec, err := audit.NewRecord(KindRegister, "", map[string]any{"kind": r.Kind, "name": r.Name, "sha256": r.Hash, "by": "tenant " + tenant, "action": verb, "previousVersion": ifVersion})
 		if err != nil {
 			return nil, err
 		}

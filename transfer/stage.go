@@ -137,9 +137,6 @@ func (s *Stager) Stage(ctx context.Context, req Request) (*Result, error) {
 	if s.Law == nil || s.Ledger == nil || s.Keys == nil {
 		return nil, errors.New("stage: Stager needs Law, Ledger and Keys")
 	}
-	if err := groupBounded(req.Query); err != nil {
-		return nil, fmt.Errorf("stage %s: %w", name, err)
-	}
 	at := s.now()
 	law := pin(s.Law)
 	q, ds, dec, err := judgedAt(law, req.Query, ds, site, at)

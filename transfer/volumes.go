@@ -118,12 +118,6 @@ func (l LedgerExports) Exported(ctx context.Context, tenant string, orgs []strin
 		org, dataset, registration string
 		within                     bool
 	}
-	// asked is orgs as a set: an entry's group is looked up name by name,
-	// so a wide group costs its length, not its length times orgs'.
-	asked := make(map[string]bool, len(orgs))
-	for _, o := range orgs {
-		asked[o] = true
-	}
 	byKey := map[key]policy.Export{}
 	groups := map[key][]string{}
 	var order []key
@@ -131,7 +125,7 @@ func (l LedgerExports) Exported(ctx context.Context, tenant string, orgs []strin
 		if orDataset(e.Kind) != KindDataset || e.Organization == "" || e.Origin != origin {
 			continue
 		}
-		if !asked[e.Organization] && !slices.ContainsFunc(e.Group, func(m string) bool { return asked[m] }) {
+		if !slices.Contains(orgs, e.Organization) && !slices.ContainsFunc(e.Group, func(m string) bool { return slices.Contains(orgs, m) }) {
 			continue
 		}
 		d, err := catalog.ParseDate(e.AsOf)
@@ -161,24 +155,9 @@ func (l LedgerExports) Exported(ctx context.Context, tenant string, orgs []strin
 	return out, nil
 }
 
-// groupBounded refuses a staging whose organisation's group (what its
-// ledger entry records) holds more than policy.MaxGroup organisations:
-// every later question of the group's totals reads each name of every
-// entry recording it, so a tenant declaring thousands of affiliates
-// would make each judgement of its stagings slow.
-func groupBounded(q policy.Query) error {
-	if g := policy.OrgGroup(q.Org, q.Organizations); len(g) > policy.MaxGroup {
-		return fmt.Errorf("organization %s: spec.affiliates: its group (its affiliates, theirs, and the organisations declaring one of them) has %d organisations, more than the %d a staging's ledger entry records", orgName(q.Org), len(g), policy.MaxGroup)
-	}
-	return nil
-}
-
 // recordedGroup is the group a staging of query q records
 // (Entry.Group): policy.OrgGroup of its organisation, nil when that is
-// the organisation alone. It is the registrations' group of the day,
-// not policy.WindowGroupLinked's answer: that is one total's, with links
-// from any day of its window, and recorded it would join the group in
-// every later window holding this entry's day.
+// the organisation alone.
 func recordedGroup(q policy.Query) []string {
 	g := policy.OrgGroup(q.Org, q.Organizations)
 	if len(g) < 2 {
@@ -535,15 +514,10 @@ func (x *ExportIndex) Exported(ctx context.Context, tenant string, orgs []string
 // namers lists, sorted, the organisations other than orgs (sorted) whose
 // facts or intents from origin name one of orgs in their group.
 func (x *ExportIndex) namers(tenant, origin string, orgs []string) []string {
-	seen := map[string]bool{}
 	var out []string
 	for _, org := range orgs {
 		for o := range x.named[exportScope{catalog.TenantOr(tenant), origin, org}] {
-			if seen[o] {
-				continue
-			}
-			seen[o] = true
-			if _, found := slices.BinarySearch(orgs, o); !found {
+			if _, found := slices.BinarySearch(orgs, o); !found && !slices.Contains(out, o) {
 				out = append(out, o)
 			}
 		}
@@ -553,12 +527,11 @@ func (x *ExportIndex) namers(tenant, origin string, orgs []string) []string {
 }
 
 // groupNames says whether group (Entry.Group joined by commas) names
-// one of orgs (sorted): a binary search for each name, so a wide group
-// asked about many organisations costs no product of the two.
+// one of orgs.
 func groupNames(group string, orgs []string) bool {
 	for group != "" {
 		m, rest, _ := strings.Cut(group, ",")
-		if _, found := slices.BinarySearch(orgs, m); found {
+		if slices.Contains(orgs, m) {
 			return true
 		}
 		group = rest
