@@ -59,9 +59,10 @@ type Exports interface {
 	// exports read only the first; the totals of data given read both (an
 	// implementation that reports no Within entries under-counts those).
 	// It reports too the records of any other of tenant's organisations
-	// whose Group names one of orgs: the group an export was judged with
-	// is part of the window's group (see WindowGroup), so dropping an
-	// affiliate later does not take that export off its totals.
+	// whose Group names one of orgs: the group its registrations declared
+	// on the export's day is part of the window's group (see
+	// WindowGroup), so dropping an affiliate later does not take that
+	// export off its totals.
 	// Organisation names are each tenant's own, so another
 	// tenant's exports never count, whatever its organisations are
 	// called or whom they name as affiliates: they could neither swell a
@@ -87,8 +88,10 @@ type Export struct {
 	// written before it was kept, which count by name (see
 	// Session.exports).
 	Registration string `json:"registration,omitempty"`
-	// Group is the exporting organisation's group (OrgGroup) as its
-	// export was judged, when it had other organisations: the names of
+	// Group is the exporting organisation's group as its registrations
+	// declared it on the export's day (OrgGroup of the staging's query,
+	// not the window's group a total joined: see docs/rules.md), when it
+	// had other organisations: the names of
 	// those its records of this dataset in the window name, sorted and
 	// joined by commas (a name is a DNS label, which has none), so that
 	// an Export stays comparable. Records written before it was kept lack

@@ -182,9 +182,12 @@ type Entry struct {
 	// people. Entries written before it was kept lack it and count by name.
 	// The entry is sealed: the record it names cannot be changed after.
 	Registration string `json:"registration,omitempty"`
-	// Group is the exporting organisation's group as the staging was
-	// judged (policy.OrgGroup of its query), sorted, when it has other
-	// organisations: the volumes count this export in the group's totals
+	// Group is the exporting organisation's group as its registrations
+	// declared it on the staging's day (policy.OrgGroup of its query, not
+	// the wider group a window's total joined, which would carry one
+	// window's links into every later window holding this entry's day),
+	// sorted, when it has other organisations: the volumes count this
+	// export in the group's totals
 	// for its window whatever the registrations say later
 	// (policy.WindowGroup), so an affiliate dropped after exporting does
 	// not shrink them. Entries written before it was kept lack it.

@@ -157,7 +157,10 @@ func (l LedgerExports) Exported(ctx context.Context, tenant string, orgs []strin
 
 // recordedGroup is the group a staging of query q records
 // (Entry.Group): policy.OrgGroup of its organisation, nil when that is
-// the organisation alone.
+// the organisation alone. It is the registrations' group of the day,
+// not policy.WindowGroup's answer: that is one total's, with links
+// from any day of its window, and recorded it would join the group in
+// every later window holding this entry's day.
 func recordedGroup(q policy.Query) []string {
 	g := policy.OrgGroup(q.Org, q.Organizations)
 	if len(g) < 2 {
