@@ -241,11 +241,13 @@ func wait(t *testing.T, done <-chan [2]any) (int, error) {
 	}
 }
 
-// started waits up to 10 s for the workload to write its pid file.
+// started waits up to 60 s for the workload to write its pid file: its
+// whole line, not only the file, which the shell makes before it writes
+// it (a test that read the pid at once read 0 under load).
 func started(t *testing.T, pidFile string) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if _, err := os.Stat(pidFile); err == nil {
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if raw, err := os.ReadFile(pidFile); err == nil && bytes.HasSuffix(raw, []byte("\n")) {
 			return
 		}
 		if time.Now().After(deadline) {
