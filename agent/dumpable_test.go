@@ -68,10 +68,13 @@ func peekMain(args []string) int {
 	}
 	// A control: a dumpable process of the same user, whose environment
 	// this thread must be able to read, or the test shows nothing.
-	ctl := exec.Command("sleep", "30")
+	// Until the control has exec'd, its environment is this process's;
+	// the look waits for it up to 30 s, which a loaded machine may need,
+	// within the agent's 60 s.
+	ctl := exec.Command("sleep", "60")
 	ctl.Env = []string{"PEEK_CONTROL=1"}
 	if err := ctl.Start(); err == nil {
-		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 			if rep.Control = look("/proc/"+strconv.Itoa(ctl.Process.Pid)+"/environ", true); strings.Contains(rep.Control, "PEEK_CONTROL") {
 				break
 			}

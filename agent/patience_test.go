@@ -43,7 +43,9 @@ func TestAgentWaitsForTheServerAsToldAndCountsAsLost(t *testing.T) {
 	if code != ExitLease || err == nil || !strings.Contains(err.Error(), "no answer from the server") {
 		t.Fatalf("Run = %d, %v after %s; want exit %d naming the server's silence", code, err, took, ExitLease)
 	}
-	if took < 3*time.Second || took > 15*time.Second || reqs.Load() < 3 {
+	// Ignoring the 3 s told would wait DefaultPatience (2 min), cut by
+	// the context's 30 s; 25 s leaves a loaded machine its margin.
+	if took < 3*time.Second || took > 25*time.Second || reqs.Load() < 3 {
 		t.Errorf("gave up after %s and %d requests; want about the 3 s it was told, retrying", took, reqs.Load())
 	}
 

@@ -26,6 +26,13 @@ func TestPostgresPausedHolderReleasesLocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(ctx)
+	// How long the database lets a transaction idle is read from the
+	// session, not from how long the append below waited, which a loaded
+	// machine stretches.
+	var idle string
+	if err := tx.QueryRow(ctx, `SHOW idle_in_transaction_session_timeout`).Scan(&idle); err != nil || idle != "2s" {
+		t.Errorf("idle_in_transaction_session_timeout = %q (%v), want 2s", idle, err)
+	}
 	if _, err := tx.Exec(ctx, `SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE`); err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +43,11 @@ func TestPostgresPausedHolderReleasesLocks(t *testing.T) {
 	if err := b.AppendAudit(actx, rec); err != nil {
 		t.Fatalf("append behind a frozen transaction: %v", err)
 	}
-	if waited := time.Since(start); waited < time.Second || waited > 10*time.Second {
+	// Held for good, the append ends with actx's 20 s and fails above; an
+	// upper bound of its own, once 10 s, measured the load on the machine
+	// (the session's timeout is read above). A wait under a second is an
+	// append the lock never held.
+	if waited := time.Since(start); waited < time.Second {
 		t.Errorf("the append waited %s; the frozen transaction should hold it about 2 s", waited)
 	}
 	if res, err := b.VerifyAudit(ctx); err != nil || !res.OK || res.Entries != 1 {
@@ -97,7 +108,10 @@ func TestPostgresPutResourcesLocksAuditHeadLast(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	rec, _ := audit.NewRecord(audit.KindState, "r1", 1)
-	actx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	// An append held behind the batch waits until the rollback below, so
+	// only this context ends it: 30 s, not the 3 s a loaded machine may
+	// spend on one append.
+	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := b.AppendAudit(actx, rec); err != nil {
 		t.Errorf("an append while a batch of resources waits for a row: %v (the batch holds the audit head)", err)

@@ -120,8 +120,11 @@ func TestInterruptedStagingReleasesTheStore(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the staging after: %v\n%s", err, out)
 	}
-	if took := time.Since(start); strings.Contains(string(out), "waiting for the staging under way") || took > 15*time.Second {
-		t.Errorf("the staging after an interrupted one waited for its lease (%v):\n%s", took, out)
+	// A lease left held makes the next staging say that it waits (it
+	// tries once without waiting first); its time, a copy of up to 96 MiB,
+	// says nothing on a loaded machine.
+	if strings.Contains(string(out), "waiting for the staging under way") {
+		t.Errorf("the staging after an interrupted one waited for its lease (%v):\n%s", time.Since(start), out)
 	}
 }
 

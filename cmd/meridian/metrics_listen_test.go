@@ -19,25 +19,34 @@ import (
 // connections beyond the per-address cap are refused, so that idle sockets
 // cannot use up the server's descriptors.
 func TestMetricsListenLimits(t *testing.T) {
-	limits := api.DefaultLimits
-	limits.MaxConnsPerIP = 2
-	limits.Idle = 300 * time.Millisecond
 	dir := t.TempDir()
 	for _, d := range []string{filepath.Dir(dir), dir} {
 		os.Chmod(d, 0o711) // workloads run as another user pass through
 	}
-	s, err := startServer(serverOptions{StateDir: filepath.Join(dir, "state"), Listen: "127.0.0.1:0",
-		MetricsListen: "127.0.0.1:0", Poll: 100 * time.Millisecond, SiteTimeout: 5 * time.Second, Log: io.Discard, Limits: limits})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if s.MetricsAddr == "" {
-		t.Fatal("server reports no metrics address")
+	// serve starts a server with the cap of 2 and the given idle limit and
+	// returns its metrics address. The cap is checked on a server of its
+	// own whose idle limit is a minute: under the 300 ms one, a loaded
+	// machine could let a connection within the cap idle out before the
+	// one over it came, which would then fit.
+	serve := func(name string, idle time.Duration) string {
+		t.Helper()
+		limits := api.DefaultLimits
+		limits.MaxConnsPerIP = 2
+		limits.Idle = idle
+		s, err := startServer(serverOptions{StateDir: filepath.Join(dir, name), Listen: "127.0.0.1:0",
+			MetricsListen: "127.0.0.1:0", Poll: 100 * time.Millisecond, SiteTimeout: 5 * time.Second, Log: io.Discard, Limits: limits})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		if s.MetricsAddr == "" {
+			t.Fatal("server reports no metrics address")
+		}
+		return s.MetricsAddr
 	}
 	// get asks for /metrics on c, keeping the connection alive.
 	get := func(c net.Conn, rd *bufio.Reader) error {
-		c.SetDeadline(time.Now().Add(5 * time.Second))
+		c.SetDeadline(time.Now().Add(30 * time.Second))
 		if _, err := io.WriteString(c, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 			return err
 		}
@@ -52,9 +61,9 @@ func TestMetricsListenLimits(t *testing.T) {
 		_, err = io.Copy(io.Discard, resp.Body)
 		return err
 	}
-	dial := func() (net.Conn, *bufio.Reader) {
+	dial := func(addr string) (net.Conn, *bufio.Reader) {
 		t.Helper()
-		c, err := net.Dial("tcp", s.MetricsAddr)
+		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,20 +71,22 @@ func TestMetricsListenLimits(t *testing.T) {
 		return c, bufio.NewReader(c)
 	}
 
-	// An idle kept-alive connection is closed once Idle passes.
-	c1, rd1 := dial()
+	// An idle kept-alive connection is closed once Idle passes: by the
+	// server, not by the read's deadline, which is far past it.
+	c1, rd1 := dial(serve("idle", 300*time.Millisecond))
 	if err := get(c1, rd1); err != nil {
 		t.Fatal(err)
 	}
-	c1.SetReadDeadline(time.Now().Add(5 * time.Second))
+	c1.SetReadDeadline(time.Now().Add(30 * time.Second))
 	start := time.Now()
 	if _, err := rd1.ReadByte(); err != io.EOF {
 		t.Fatalf("idle kept-alive connection: read %v after %v, want the server to close it", err, time.Since(start))
 	}
 
 	// Beyond the per-address cap a connection is closed unanswered.
-	c2, rd2 := dial()
-	c3, rd3 := dial()
+	capped := serve("cap", time.Minute)
+	c2, rd2 := dial(capped)
+	c3, rd3 := dial(capped)
 	for _, c := range []struct {
 		c  net.Conn
 		rd *bufio.Reader
@@ -84,8 +95,8 @@ func TestMetricsListenLimits(t *testing.T) {
 			t.Fatalf("connection within the cap: %v", err)
 		}
 	}
-	c4, rd4 := dial()
+	c4, rd4 := dial(capped)
 	if err := get(c4, rd4); err == nil || !(err == io.EOF || strings.Contains(err.Error(), "reset") || strings.Contains(err.Error(), "EOF")) {
-		t.Fatalf("connection over the cap of %d: %v, want it closed", limits.MaxConnsPerIP, err)
+		t.Fatalf("connection over the cap of 2: %v, want it closed", err)
 	}
 }
