@@ -245,10 +245,10 @@ func cmdLockHolders(dir string, deadline time.Time) (held map[int]uint64, comple
 			return held, false
 		}
 		st, ok := readStat(p)
-		if !ok || st.zombie {
+		if !ok {
 			continue
 		}
-		holds, done := holdsLock(p, want, deadline)
+		holds, done := processHoldsLock(p, st.zombie, want, deadline)
 		if !done {
 			return held, false
 		}
@@ -350,17 +350,46 @@ func cutLastColon(s string) (before, after string, ok bool) {
 	return s[:i], s[i+1:], true
 }
 
+// processHoldsLock is holdsLock for every thread of process pid. A
+// process's threads share its descriptors, read through its own fdinfo,
+// unless its leader (the thread whose id is the pid) has exited: it
+// reads as a zombie, its descriptors as none, while its other threads
+// run on with them (a command whose main thread called pthread_exit).
+// Such a holder was skipped and hid from Cancel; the descriptors of a
+// zombie's other threads are read instead (a process that ended whole
+// has none).
+func processHoldsLock(pid int, zombie bool, want string, deadline time.Time) (holds, done bool) {
+	proc := "/proc/" + strconv.Itoa(pid) + "/"
+	if !zombie {
+		return holdsLock(proc+"fdinfo/", want, deadline)
+	}
+	tasks, err := os.ReadDir(proc + "task")
+	if err != nil {
+		return false, true
+	}
+	for _, task := range tasks {
+		if task.Name() == strconv.Itoa(pid) {
+			continue
+		}
+		holds, done := holdsLock(proc+"task/"+task.Name()+"/fdinfo/", want, deadline)
+		if holds || !done {
+			return holds, done
+		}
+	}
+	return false, true
+}
+
 // fdinfoBatch is how many descriptors holdsLock lists at a time, looking
 // at the clock between.
 const fdinfoBatch = 256
 
-// holdsLock says whether process pid holds an exclusive flock (FLOCK,
-// WRITE) on the file want names (lockMark), read from each of its
-// descriptors' /proc/PID/fdinfo/FD. done is false where deadline passed
-// before every descriptor was read. A process whose descriptors cannot be
-// listed (gone, another user's) holds none that can be told.
-func holdsLock(pid int, want string, deadline time.Time) (holds, done bool) {
-	dir := "/proc/" + strconv.Itoa(pid) + "/fdinfo/"
+// holdsLock says whether the descriptors listed in the fdinfo directory
+// dir (a process's or a thread's, ending in a slash) hold an exclusive
+// flock (FLOCK, WRITE) on the file want names (lockMarkIn), read from
+// each one's fdinfo file. done is false where deadline passed before
+// every descriptor was read. A process whose descriptors cannot be listed
+// (gone, another user's) holds none that can be told.
+func holdsLock(dir, want string, deadline time.Time) (holds, done bool) {
 	f, err := os.Open(dir)
 	if err != nil {
 		return false, true
