@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -223,7 +224,12 @@ func cmdLockHolders(dir string, deadline time.Time) (held map[int]uint64, comple
 	if !ok {
 		return nil, false
 	}
-	want := lockMark(uint64(st.Dev), st.Ino)
+	want, err := lockMarkIn(dir, st)
+	if err != nil {
+		// The kernel's name of the file is not known: no holder can be
+		// told, and Cancel fails while the lock is held (fail closed).
+		return nil, false
+	}
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil, false
@@ -239,10 +245,10 @@ func cmdLockHolders(dir string, deadline time.Time) (held map[int]uint64, comple
 			return held, false
 		}
 		st, ok := readStat(p)
-		if !ok || st.zombie {
+		if !ok {
 			continue
 		}
-		holds, done := holdsLock(p, want, deadline)
+		holds, done := processHoldsLock(p, st.zombie, want, deadline)
 		if !done {
 			return held, false
 		}
@@ -256,24 +262,134 @@ func cmdLockHolders(dir string, deadline time.Time) (held map[int]uint64, comple
 	return held, true
 }
 
-// lockMark is how /proc/PID/fdinfo's "lock:" line names the file dev and
-// ino name: "MAJOR:MINOR:INODE", the device's numbers in hex (at least
-// two digits), the inode's in decimal.
-func lockMark(dev, ino uint64) string {
-	return fmt.Sprintf("%02x:%02x:%d", unix.Major(dev), unix.Minor(dev), ino)
+// lockMarkIn is how /proc/PID/fdinfo's "lock:" line names the file in
+// dir that st describes: "MAJOR:MINOR:INODE", the device part as the
+// kernel prints it for that filesystem (lockDevIn), the inode's number in
+// decimal.
+//
+// The device part is the filesystem's own (its superblock's), which is
+// not always stat's st_dev: on btrfs (a subvolume's anonymous device) and
+// overlayfs (a file's upper or lower layer's device) they differ, and a
+// mark made from st_dev matched no line, so Cancel signalled nothing and
+// failed every time while the command ran on.
+func lockMarkIn(dir string, st *syscall.Stat_t) (string, error) {
+	dev, err := lockDevIn(dir, uint64(st.Dev))
+	if err != nil {
+		return "", err
+	}
+	return dev + ":" + strconv.FormatUint(st.Ino, 10), nil
+}
+
+// lockDevs is lockDevIn's cache: the kernel's device part of a lock line
+// ("MAJOR:MINOR") by the st_dev of the files it was learnt for.
+var lockDevs sync.Map
+
+// lockDevIn is the device part of the fdinfo "lock:" line of a file in
+// dir whose st_dev is dev, learnt from the kernel itself: a temporary
+// file made in dir is flocked, and this process's own fdinfo line for it
+// read. Its inode part must be the file's st_ino (else the kernel's
+// names cannot be told from stat's, and an error says so), and its
+// st_dev dev: a file of another filesystem teaches nothing of dir's. It
+// is kept by dev, a scan being every holderScanEvery.
+func lockDevIn(dir string, dev uint64) (string, error) {
+	if v, ok := lockDevs.Load(dev); ok {
+		return v.(string), nil
+	}
+	// Named as atomicfile names its temporary files: one left by a
+	// server killed here is swept with them.
+	f, err := os.CreateTemp(dir, "."+cmdLockName+".tmp-*")
+	if err != nil {
+		return "", fmt.Errorf("learning the kernel's name of the command lock's filesystem: %w", err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	mark, err := ownLockMark(f)
+	if err != nil {
+		return "", fmt.Errorf("learning the kernel's name of the command lock's filesystem: %w", err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return "", &os.PathError{Op: "fstat", Path: f.Name(), Err: err}
+	}
+	devPart, ino, ok := cutLastColon(mark)
+	switch {
+	case !ok || ino != strconv.FormatUint(st.Ino, 10):
+		return "", fmt.Errorf("%s: the kernel's lock line names %q, not its inode %d", f.Name(), mark, st.Ino)
+	case uint64(st.Dev) != dev:
+		return "", fmt.Errorf("%s: on another device than the command lock beside it", f.Name())
+	}
+	lockDevs.Store(dev, devPart)
+	return devPart, nil
+}
+
+// ownLockMark takes an exclusive flock on f and returns the file's name
+// in the "lock:" line of this process's fdinfo for it.
+func ownLockMark(f *os.File) (string, error) {
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return "", &os.PathError{Op: "flock", Path: f.Name(), Err: err}
+	}
+	path := "/proc/self/fdinfo/" + strconv.Itoa(int(f.Fd()))
+	data, err := backend.ReadSmallFile(path, fdinfoMaxBytes)
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if mark, ok := exclusiveFlock(line); ok {
+			return mark, nil
+		}
+	}
+	return "", fmt.Errorf("%s: no lock line for the flock taken", path)
+}
+
+// cutLastColon splits s at its last colon.
+func cutLastColon(s string) (before, after string, ok bool) {
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 {
+		return "", "", false
+	}
+	return s[:i], s[i+1:], true
+}
+
+// processHoldsLock is holdsLock for every thread of process pid. A
+// process's threads share its descriptors, read through its own fdinfo,
+// unless its leader (the thread whose id is the pid) has exited: it
+// reads as a zombie, its descriptors as none, while its other threads
+// run on with them (a command whose main thread called pthread_exit).
+// Such a holder was skipped and hid from Cancel; the descriptors of a
+// zombie's other threads are read instead (a process that ended whole
+// has none).
+func processHoldsLock(pid int, zombie bool, want string, deadline time.Time) (holds, done bool) {
+	proc := "/proc/" + strconv.Itoa(pid) + "/"
+	if !zombie {
+		return holdsLock(proc+"fdinfo/", want, deadline)
+	}
+	tasks, err := os.ReadDir(proc + "task")
+	if err != nil {
+		return false, true
+	}
+	for _, task := range tasks {
+		if task.Name() == strconv.Itoa(pid) {
+			continue
+		}
+		holds, done := holdsLock(proc+"task/"+task.Name()+"/fdinfo/", want, deadline)
+		if holds || !done {
+			return holds, done
+		}
+	}
+	return false, true
 }
 
 // fdinfoBatch is how many descriptors holdsLock lists at a time, looking
 // at the clock between.
 const fdinfoBatch = 256
 
-// holdsLock says whether process pid holds an exclusive flock (FLOCK,
-// WRITE) on the file want names (lockMark), read from each of its
-// descriptors' /proc/PID/fdinfo/FD. done is false where deadline passed
-// before every descriptor was read. A process whose descriptors cannot be
-// listed (gone, another user's) holds none that can be told.
-func holdsLock(pid int, want string, deadline time.Time) (holds, done bool) {
-	dir := "/proc/" + strconv.Itoa(pid) + "/fdinfo/"
+// holdsLock says whether the descriptors listed in the fdinfo directory
+// dir (a process's or a thread's, ending in a slash) hold an exclusive
+// flock (FLOCK, WRITE) on the file want names (lockMarkIn), read from
+// each one's fdinfo file. done is false where deadline passed before
+// every descriptor was read. A process whose descriptors cannot be listed
+// (gone, another user's) holds none that can be told.
+func holdsLock(dir, want string, deadline time.Time) (holds, done bool) {
 	f, err := os.Open(dir)
 	if err != nil {
 		return false, true
@@ -317,16 +433,25 @@ func fdinfoHolds(path, want string, buf []byte) bool {
 		return false
 	}
 	for _, line := range strings.Split(string(buf[:n]), "\n") {
-		rest, ok := strings.CutPrefix(line, "lock:")
-		if !ok {
-			continue
-		}
-		// "lock:\t1: FLOCK  ADVISORY  WRITE PID MAJ:MIN:INO 0 EOF"
-		// (a waiter's has "->" before FLOCK: it holds nothing).
-		fields := strings.Fields(rest)
-		if len(fields) >= 6 && fields[1] == "FLOCK" && fields[3] == "WRITE" && fields[5] == want {
+		if mark, ok := exclusiveFlock(line); ok && mark == want {
 			return true
 		}
 	}
 	return false
+}
+
+// exclusiveFlock is the file an fdinfo line names ("MAJ:MIN:INO") where
+// it is the "lock:" line of an exclusive flock held.
+func exclusiveFlock(line string) (string, bool) {
+	rest, ok := strings.CutPrefix(line, "lock:")
+	if !ok {
+		return "", false
+	}
+	// "lock:\t1: FLOCK  ADVISORY  WRITE PID MAJ:MIN:INO 0 EOF"
+	// (a waiter's has "->" before FLOCK: it holds nothing).
+	fields := strings.Fields(rest)
+	if len(fields) >= 6 && fields[1] == "FLOCK" && fields[3] == "WRITE" {
+		return fields[5], true
+	}
+	return "", false
 }

@@ -1181,20 +1181,20 @@ func (l *Local) Cancel(ctx context.Context, handle string) error {
 		return err
 	}
 	if ended, err := jobEnded(dir); err != nil || ended {
-		return cancelErr(handle, err)
+		return l.cancelEnded(ctx, handle, dir, err)
 	}
 	if !exists(filepath.Join(dir, "cancelled")) {
 		// Looked at again just before the mark: a wrapper that put its
 		// exit code in place and ended since the first look has ended
 		// the job, and the mark read its nonzero exit as cancelled.
 		if ended, err := jobEnded(dir); err != nil || ended {
-			return cancelErr(handle, err)
+			return l.cancelEnded(ctx, handle, dir, err)
 		}
-		if err := atomicfile.WriteFile(filepath.Join(dir, "cancelled"), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(dir, "cancelled"), []byte(time.Now().UTC().Format(time.RFC3339Nano)+"\n"), 0o644); err != nil {
 			return fmt.Errorf("local cancel %s: %w", handle, err)
 		}
 	}
-	killAt := time.Now().Add(l.CancelGrace)
+	killAt := l.cancelKillAt(dir)
 	heldAt, pid, err := stopGroup(ctx, dir, syscall.SIGTERM, l.CancelGrace)
 	if err != nil {
 		return err
@@ -1270,6 +1270,48 @@ func jobEnded(dir string) (ended bool, err error) {
 		return err
 	})
 	return ended, err
+}
+
+// cancelEnded is Cancel of a job whose wrapper has ended (jobEnded; err
+// where that could not be told). A process that kept the command lock
+// may run on: a first Cancel that failed saying so ended the wrapper, and
+// a retry returned nil at once, the job read cancelled, its accelerators
+// free, while the command ran. While the lock is held it is stopped as
+// the first Cancel stops it (stopCommand), and Cancel fails while it
+// runs. The job is not marked cancelled here: its exit code stands.
+func (l *Local) cancelEnded(ctx context.Context, handle, dir string, err error) error {
+	if err != nil {
+		return cancelErr(handle, err)
+	}
+	runs, err := commandRuns(dir)
+	if err != nil {
+		return fmt.Errorf("local cancel %s: whether the job's command still runs: %w", handle, err)
+	}
+	if !runs {
+		return nil
+	}
+	if err := stopCommand(ctx, dir, l.cancelKillAt(dir), l.TreeWait); err != nil {
+		return fmt.Errorf("local cancel %s: %w", handle, err)
+	}
+	return nil
+}
+
+// cancelKillAt is when Cancel sends SIGKILL: CancelGrace after the job's
+// first Cancel, the time its "cancelled" mark holds. Counted from each
+// call, a holder deaf to SIGTERM was never killed by Cancels retried
+// where TreeWait is shorter than the grace. A mark that cannot be read,
+// or names a time ahead (the clock set back since), counts from now.
+func (l *Local) cancelKillAt(dir string) time.Time {
+	now := time.Now()
+	data, err := readOwn(filepath.Join(dir, "cancelled"), 64, 0o644)
+	if err != nil {
+		return now.Add(l.CancelGrace)
+	}
+	at, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(string(data)))
+	if err != nil || at.After(now) {
+		return now.Add(l.CancelGrace)
+	}
+	return at.Add(l.CancelGrace)
 }
 
 // cancelLockHeld is runLockHeld, for Cancel (a seam for the tests).
