@@ -148,9 +148,12 @@ type Local struct {
 	// wrapper has ended, for the rest of what the job started to end
 	// (treeLeft): the agent's reaper goes on killing what the workload
 	// left for up to 10 s after the agent is gone. It stays under the 10 s
-	// the run controller gives a Cancel or a Clean, so that one that waits
-	// it out still says why it kept the directory rather than running out
-	// of its caller's time.
+	// the run controller gives a Clean, so that one that waits it out
+	// still says why it kept the directory rather than running out of its
+	// caller's time. A Cancel may wait its grace and then this twice (the
+	// wrapper's tree, then what holds the command's lock): the
+	// controller's drain gives it that (run's drainCancelWait), and a
+	// Cancel cut short is asked again, the grace counted from the first.
 	TreeWait time.Duration
 	// OutputLimit bounds the workload's output the job's agent writes to
 	// output.log, which lies in the state directory, on the disk of the
