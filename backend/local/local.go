@@ -1070,7 +1070,7 @@ func (l *Local) status(dir string) (backend.Status, error) {
 			return backend.Status{}, err
 		}
 		if st, ok, err := exitStatus(dir, cancelled); ok || err != nil {
-			return st, err
+			return commandEnded(dir, st, err)
 		}
 	}
 	if l.siteFailed() {
@@ -1080,7 +1080,7 @@ func (l *Local) status(dir string) (backend.Status, error) {
 		return backend.Status{State: backend.Running}, nil
 	}
 	if cancelled {
-		return backend.Status{State: backend.Cancelled, ExitCode: 128 + int(syscall.SIGTERM), Reason: "cancelled"}, nil
+		return commandEnded(dir, backend.Status{State: backend.Cancelled, ExitCode: 128 + int(syscall.SIGTERM), Reason: "cancelled"}, nil)
 	}
 	pid, err := present(filepath.Join(dir, "pid"))
 	if err != nil {
@@ -1106,7 +1106,7 @@ func (l *Local) status(dir string) (backend.Status, error) {
 			return backend.Status{State: backend.Running}, err
 		}
 		if st, ok, err := exitStatus(dir, cancelled); ok || err != nil {
-			return st, err
+			return commandEnded(dir, st, err)
 		}
 		if pid, err = present(filepath.Join(dir, "pid")); err != nil {
 			return backend.Status{}, err
@@ -1121,6 +1121,34 @@ func (l *Local) status(dir string) (backend.Status, error) {
 	}
 	return wrapperGone(dir)
 }
+
+// commandEnded is st, the end the job's wrapper left (its exit code, or
+// its cancellation), where the job's command has ended too; while a
+// process of the command that left the wrapper's group still holds the
+// command lock (commandRuns), the job runs. A Cancel that could not stop
+// such a process ended the wrapper and marked the job cancelled, and the
+// next Status read Cancelled: a drain took the attempt for stopped and
+// the run moved on while the process ran, two copies writing one
+// checkpoint. An error reading the lock is the Status's error: the job
+// is not taken for ended on it.
+func commandEnded(dir string, st backend.Status, err error) (backend.Status, error) {
+	if err != nil {
+		return st, err
+	}
+	runs, err := commandRuns(dir)
+	if err != nil {
+		return backend.Status{}, fmt.Errorf("whether the job's command still runs: %w", err)
+	}
+	if runs {
+		return commandRunsOn, nil
+	}
+	return st, nil
+}
+
+// commandRunsOn is the status of a job whose wrapper has ended while a
+// process of its command holds the command lock.
+var commandRunsOn = backend.Status{State: backend.Running,
+	Reason: "the job's wrapper has ended; a process of its command runs on"}
 
 // exitStatus reads the exit code file, if there is one. The server reads
 // it as its own record (readOwn): its mode set back where a workload

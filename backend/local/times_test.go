@@ -125,8 +125,8 @@ func TestStatusTimesThroughADirectoryRace(t *testing.T) {
 				t.Fatal("the directory was never made mode 0: the test stands for nothing")
 			}
 			if every {
-				if err == nil || !strings.Contains(err.Error(), pid) {
-					t.Fatalf("Status of an ended job whose directory is made mode 0 again each time: %+v, %v; want an error naming %s", st, err, pid)
+				if err == nil || !strings.Contains(err.Error(), dir) {
+					t.Fatalf("Status of an ended job whose directory is made mode 0 again each time: %+v, %v; want an error naming a file of %s", st, err, dir)
 				}
 				return
 			}
