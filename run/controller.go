@@ -342,6 +342,12 @@ type Controller struct {
 	backends    map[string]backend.Backend
 	unreachable map[string]time.Time
 	heartbeats  map[string]time.Time
+	// drainFails is, by attempt (attemptKey), when a draining attempt's
+	// site first failed its Cancel (drainRefused): the drain's own count,
+	// apart from the monitor's unreachable, which a Status that failed
+	// before the drain began had set, and which would have ended the drain
+	// at its first failed Cancel.
+	drainFails map[string]time.Time
 	// changedWarned is, by run, the digest of the last step refusal of a
 	// run changed outside Meridian that the loop logged (stepWarn): the
 	// same refusal again is not logged at every tick. Active runs only
@@ -466,7 +472,7 @@ func New(cfg Config) *Controller {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	c := &Controller{cfg: cfg, wake: make(chan struct{}, 1), start: cfg.Now(), worlds: map[string]*catalog.World{}, decoded: map[string]*Run{},
-		backends: map[string]backend.Backend{}, unreachable: map[string]time.Time{}, heartbeats: map[string]time.Time{},
+		backends: map[string]backend.Backend{}, unreachable: map[string]time.Time{}, heartbeats: map[string]time.Time{}, drainFails: map[string]time.Time{},
 		briefs: map[string]*Run{}, storeLocks: map[string]*sync.Mutex{}, agentFails: faillimit.New(agentFailRate, agentFailBurst), long: map[string]longRun{}, siteDown: map[string]error{},
 		reported: map[poolKey]reported{}, lawClock: time.Now}
 	c.quotaSet.Store(cfg.Quotas)

@@ -105,3 +105,22 @@ func TestDrainOverUnconfirmedPastSiteTimeout(t *testing.T) {
 		t.Errorf("the unconfirmed drain's words %q; want them to say the stop was not confirmed, without the site's answer", unconfirmed)
 	}
 }
+
+// TestDrainNotEndedByTheMonitorsEarlierCount: a drain counted its Cancel's
+// failures in the monitor's map of unreachable sites, where a Status that
+// failed before the drain began had left a time: the drain's first failed
+// Cancel then found the site timeout long past and ended the drain,
+// unconfirmed, while the attempt ran on. The drain counts its own now.
+func TestDrainNotEndedByTheMonitorsEarlierCount(t *testing.T) {
+	x := newChangedRunFixture(t)
+	var fails, given atomic.Int64
+	fails.Store(1)
+	c := x.drainController(&fails, &given, time.Minute)
+	r := x.drainingRun()
+	c.mu.Lock()
+	c.unreachable[r.ID] = time.Now().Add(-time.Hour)
+	c.mu.Unlock()
+	if done, unconfirmed, err := c.draining(x.ctx, r); done || err == nil {
+		t.Fatalf("a drain whose first Cancel failed, the monitor's count an hour old: over %v (%q), error %v; want not over", done, unconfirmed, err)
+	}
+}

@@ -1086,12 +1086,12 @@ func (c *Controller) draining(ctx context.Context, r *Run) (bool, string, error)
 		return false, "", err
 	}
 	if err != nil {
-		c.reachable(r.ID)
+		c.drained(r)
 		return true, "", nil
 	}
 	st, err := be.Status(ctx, r.Handle)
 	if err == nil && st.State.Final() {
-		c.reachable(r.ID)
+		c.drained(r)
 		return true, "", nil
 	}
 	if time.Now().Before(r.Migration.DrainBy) { // elapsed time, on the machine's clock
@@ -1102,8 +1102,17 @@ func (c *Controller) draining(ctx context.Context, r *Run) (bool, string, error)
 	if err := be.Cancel(cctx, r.Handle); err != nil && !errors.Is(err, backend.ErrNotFound) {
 		return c.drainRefused(r, err)
 	}
-	c.reachable(r.ID)
+	c.drained(r)
 	return true, "", nil
+}
+
+// drained forgets what the monitor and the drain counted of r's attempt's
+// site failing, its drain over.
+func (c *Controller) drained(r *Run) {
+	c.reachable(r.ID)
+	c.mu.Lock()
+	delete(c.drainFails, attemptKey(r.ID, r.Attempt))
+	c.mu.Unlock()
 }
 
 // drainRefused counts the time a draining attempt's site has failed its
@@ -1111,15 +1120,16 @@ func (c *Controller) draining(ctx context.Context, r *Run) (bool, string, error)
 // once that is past the site timeout, unconfirmed.
 func (c *Controller) drainRefused(r *Run, cause error) (bool, string, error) {
 	now := time.Now() // elapsed time, not the law's date (Config.Now)
+	key := attemptKey(r.ID, r.Attempt)
 	c.mu.Lock()
-	since, ok := c.unreachable[r.ID]
+	since, ok := c.drainFails[key]
 	if !ok {
-		c.unreachable[r.ID] = now
+		c.drainFails[key] = now
 		since = now
 	}
 	c.mu.Unlock()
 	if d := now.Sub(since); d >= c.cfg.SiteTimeout {
-		c.reachable(r.ID)
+		c.drained(r)
 		// The site's words stay in the server's log: they may name its
 		// hosts and paths, which the run's tenant is not told.
 		c.cfg.Logger.Warn("a draining attempt's site did not confirm its stop within the site timeout; the run moves on", "run", r.ID, "tenant", r.Tenant, "site", r.Site, "attempt", r.Attempt, "err", cause)

@@ -60,6 +60,7 @@ func (c *Controller) loop(ctx context.Context) {
 func (c *Controller) newTerm() {
 	c.mu.Lock()
 	c.unreachable = map[string]time.Time{}
+	c.drainFails = map[string]time.Time{}
 	c.heartbeats = map[string]time.Time{}
 	// Another leader may have withdrawn, deferred or staged copies
 	// meanwhile: the next law tick checks them all (retryWithdrawals).
