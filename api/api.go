@@ -405,7 +405,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// passed, while the client, which has its whole answer once the
 	// headers came, left the connection to a stream that never ends (a
 	// proxy's next request on it waited for ever). A stream has no HEAD.
-	if r.Method == http.MethodHead && (rt.Streaming || rt.Follow && followed(r)) {
+	stream := rt.Streaming || rt.Follow && followed(r)
+	if r.Method == http.MethodHead && stream {
 		rw.Header().Set("Allow", http.MethodGet)
 		writeErr(rw, http.StatusMethodNotAllowed, "method_not_allowed", "", fmt.Sprintf("HEAD of a stream (%s with follow) is not served: GET it", rt.Path))
 		return
@@ -427,7 +428,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		on    bool
 		slots *tenantSlots
 	}{{rt.Long, s.long}, {rt.Plans, s.plans}, {rt.LogReads, s.logReads},
-		{rt.OutputReads && !(rt.Follow && followed(r)), s.outputReads}} {
+		{rt.OutputReads && !stream, s.outputReads}} {
 		if !c.on {
 			continue
 		}
@@ -454,7 +455,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = http.MaxBytesReader(rw, r.Body, rt.maxBody())
 	rc := http.NewResponseController(rw)
-	if rt.Streaming || rt.Follow && followed(r) {
+	if stream {
 		// A stream ends when its source does, the client goes or the
 		// server shuts down, not at the server's write timeout: each of
 		// its writes moves the write deadline on (streamWriter).

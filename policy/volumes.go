@@ -261,7 +261,7 @@ func WindowGroup(ctx context.Context, ex Exports, tenant string, now []string, o
 			}
 		}
 		for _, x := range xs {
-			if !contains(orgs, x.Org) && !namesAny(x.Group, orgs) {
+			if !contains(orgs, x.Org) && !GroupNames(x.Group, orgs) {
 				return nil, nil, fmt.Errorf("answered with a record of an organisation not asked for, so the totals cannot be trusted")
 			}
 			add(x.Org)
@@ -279,8 +279,9 @@ func WindowGroup(ctx context.Context, ex Exports, tenant string, now []string, o
 	}
 }
 
-// namesAny says whether group (Export.Group) names one of orgs.
-func namesAny(group string, orgs []string) bool {
+// GroupNames says whether group (Export.Group, or a ledger entry's
+// group: names joined by commas) names one of orgs.
+func GroupNames(group string, orgs []string) bool {
 	for group != "" {
 		m, rest, _ := strings.Cut(group, ",")
 		if contains(orgs, m) {

@@ -30,7 +30,7 @@ func (l groupRows) Exported(_ context.Context, _ string, orgs []string, origin s
 		if r.Origin != origin || d.Before(since) || d.After(until) {
 			continue
 		}
-		if slices.Contains(orgs, r.Org) || namesAny(r.Group, orgs) {
+		if slices.Contains(orgs, r.Org) || GroupNames(r.Group, orgs) {
 			out = append(out, Export{Org: r.Org, Dataset: r.Dataset, Class: r.Class, Subjects: r.Subjects, Group: r.Group})
 		}
 	}

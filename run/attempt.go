@@ -387,18 +387,25 @@ func (c *Controller) reachable(id string) {
 // timeout the site is lost.
 func (c *Controller) unreachableFor(ctx context.Context, r *Run, cause error) (bool, error) {
 	now := time.Now() // elapsed time, not the law's date (Config.Now)
-	c.mu.Lock()
-	since, ok := c.unreachable[r.ID]
-	if !ok {
-		c.unreachable[r.ID] = now
-		since = now
-	}
-	c.mu.Unlock()
+	since := c.failingSince(c.unreachable, r.ID, now)
 	if now.Sub(since) < c.cfg.SiteTimeout {
 		return false, cause
 	}
 	c.reachable(r.ID)
 	return c.lose(ctx, r, c.siteFault(r, r.Site, fmt.Sprintf("the site was unreachable for %s", now.Sub(since).Round(time.Second)), cause))
+}
+
+// failingSince is when m (a map of c's, by key, of when something first
+// failed) first saw key fail, now where it had not.
+func (c *Controller) failingSince(m map[string]time.Time, key string, now time.Time) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	since, ok := m[key]
+	if !ok {
+		m[key] = now
+		since = now
+	}
+	return since
 }
 
 // endAttempt asks the current attempt's site to remove what the attempt

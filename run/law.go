@@ -1120,14 +1120,7 @@ func (c *Controller) drained(r *Run) {
 // once that is past the site timeout, unconfirmed.
 func (c *Controller) drainRefused(r *Run, cause error) (bool, string, error) {
 	now := time.Now() // elapsed time, not the law's date (Config.Now)
-	key := attemptKey(r.ID, r.Attempt)
-	c.mu.Lock()
-	since, ok := c.drainFails[key]
-	if !ok {
-		c.drainFails[key] = now
-		since = now
-	}
-	c.mu.Unlock()
+	since := c.failingSince(c.drainFails, attemptKey(r.ID, r.Attempt), now)
 	if d := now.Sub(since); d >= c.cfg.SiteTimeout {
 		c.drained(r)
 		// The site's words stay in the server's log: they may name its

@@ -323,7 +323,9 @@ func (c *Controller) reportedExit(ctx context.Context, r *Run) (*int, error) {
 	if code := exitOf(r); code != nil {
 		return code, nil
 	}
-	cur, err := c.Get(ctx, r.Tenant, r.ID)
+	// Its attempts alone are asked: the run without its documents, not
+	// read again where unchanged (Brief).
+	cur, err := c.Brief(ctx, r.Tenant, r.ID)
 	if err != nil {
 		return nil, err
 	}

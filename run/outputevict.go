@@ -205,6 +205,9 @@ func (e *endedOutputs) done(id string) {
 func (e *endedOutputs) has(except string) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if len(e.heldOff) == 0 {
+		return e.heap.Len() > 1 || e.heap.Len() == 1 && e.heap[0].id != except
+	}
 	now := time.Now()
 	for _, o := range e.heap {
 		if o.id != except && !e.passedBy(o.id, now) {

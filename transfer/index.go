@@ -549,7 +549,7 @@ func (x *Index) with(ctx context.Context, tenant string, f func(*view)) error {
 	x.mu.Lock()
 	tv := x.views[tenant]
 	if tv == nil {
-		tv = &tenantView{v: newView(), watch: logWatch{head: x.watch.head, hashAt: x.watch.hashAt}}
+		tv = &tenantView{v: newView(), watch: x.watch}
 		x.views[tenant] = tv
 	}
 	x.mu.Unlock()

@@ -490,12 +490,12 @@ func (x *ExportIndex) Exported(ctx context.Context, tenant string, orgs []string
 	for _, other := range x.namers(tenant, origin, orgs) {
 		s := exportScope{catalog.TenantOr(tenant), origin, other}
 		for f, seen := range x.facts[s] {
-			if groupNames(f.group, orgs) {
+			if policy.GroupNames(f.group, orgs) {
 				consider(f, seen)
 			}
 		}
 		for _, o := range x.openIn[s] {
-			if groupNames(o.fact.group, orgs) {
+			if policy.GroupNames(o.fact.group, orgs) {
 				consider(o.fact, o.seen)
 			}
 		}
@@ -527,19 +527,6 @@ func (x *ExportIndex) namers(tenant, origin string, orgs []string) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// groupNames says whether group (Entry.Group joined by commas) names
-// one of orgs.
-func groupNames(group string, orgs []string) bool {
-	for group != "" {
-		m, rest, _ := strings.Cut(group, ",")
-		if slices.Contains(orgs, m) {
-			return true
-		}
-		group = rest
-	}
-	return false
 }
 
 // catchUp folds the records appended since the last catch-up, read only

@@ -126,7 +126,8 @@ func wrapperGone(dir string) (backend.Status, error) {
 		}
 		return killedWrapperRuns, nil
 	}
-	if boot := bootID(); kept == orphanEnded || kept != "" && kept == boot {
+	// The boot is read only where a sighting was kept to compare it with.
+	if kept == orphanEnded || kept != "" && kept == bootID() {
 		if kept != orphanEnded {
 			atomicfile.WriteFile(path, []byte(orphanEnded+"\n"), 0o600) //nolint:errcheck
 		}
