@@ -146,19 +146,43 @@ func wrapperGone(dir string) (backend.Status, error) {
 // its descriptors, and signalStarted signals no later process given its
 // pid.
 //
+// A holder first sent SIGTERM at or after killAt that began before it
+// (one a Cancel first saw once the job's grace had run out: the
+// wrapper's group took the whole grace to end, or only a retry found it)
+// is given a grace of its own, SIGKILL coming grace after that SIGTERM:
+// it was sent SIGKILL at once, never asked to end, and could not end
+// cleanly. When each holder was first sent SIGTERM is kept beside the
+// lock (termedName), so that a retry neither asks again nor counts that
+// grace afresh (where TreeWait is shorter than the grace, no retry would
+// ever kill it). Two kinds are still sent SIGKILL at once, as before: a
+// holder that began at or after killAt (forked since by a holder, which
+// was asked already: a grace for each new one let a workload that forks
+// a fresh holder before each grace ends outlive every Cancel), and one
+// whose SIGTERM cannot be kept (a full disk): a grace no retry could end
+// is none to give.
+//
 // It fails where the lock is still held at the end (a holder that could
 // not be found, or not killed, in time; ctx done): the job must not read
 // cancelled, its accelerators freed, while its command runs on.
-func stopCommand(ctx context.Context, dir string, killAt time.Time, bound time.Duration) error {
+func stopCommand(ctx context.Context, dir string, killAt time.Time, grace, bound time.Duration) error {
 	deadline := time.Now().Add(bound)
 	// A scan stops at the earlier of the bound and ctx's deadline.
 	scanEnd := deadline
 	if d, ok := ctx.Deadline(); ok && d.Before(scanEnd) {
 		scanEnd = d
 	}
-	termed := map[int]uint64{}
+	termed := readTermed(dir)
+	// killTime is when a holder is sent SIGKILL: at killAt where it was
+	// first sent SIGTERM before, where that could not be kept, or where
+	// it began at or after killAt; else grace after that SIGTERM.
+	killTicks := bootTicksAt(killAt)
+	killTime := func(t termedHolder) time.Time {
+		if t.at.Before(killAt) || !t.kept || t.start >= killTicks {
+			return killAt
+		}
+		return t.at.Add(grace)
+	}
 	var nextScan time.Time
-	killed := false
 	for {
 		runs, err := commandRuns(dir)
 		if err == nil && !runs {
@@ -166,18 +190,28 @@ func stopCommand(ctx context.Context, dir string, killAt time.Time, bound time.D
 		}
 		now := time.Now()
 		// A scan reads every process's descriptors: at most every
-		// holderScanEvery, and at once when the grace ends.
-		if !now.Before(nextScan) || !killed && !now.Before(killAt) {
+		// holderScanEvery, and at once when a holder's grace ends.
+		if !now.Before(nextScan) {
 			nextScan = now.Add(holderScanEvery)
-			killed = !now.Before(killAt)
 			holders, _ := cmdLockHolders(dir, scanEnd)
+			added := false
 			for p, start := range holders {
-				switch {
-				case killed:
+				if t, ok := termed[p]; ok && t.start == start {
+					continue
+				}
+				termed[p] = termedHolder{start: start, at: now}
+				added = true
+				signalStarted(p, start, unix.SIGTERM)
+			}
+			if added {
+				writeTermed(dir, termed) //nolint:errcheck // what it could not keep, killTime tells
+			}
+			now = time.Now()
+			for p, start := range holders {
+				if kill := killTime(termed[p]); !now.Before(kill) {
 					signalStarted(p, start, unix.SIGKILL)
-				case termed[p] != start:
-					termed[p] = start
-					signalStarted(p, start, unix.SIGTERM)
+				} else if kill.Before(nextScan) {
+					nextScan = kill
 				}
 			}
 		}
@@ -193,6 +227,87 @@ func stopCommand(ctx context.Context, dir string, killAt time.Time, bound time.D
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// termedName is the file beside the job's command lock
+// (STATE/jobs/KEY/cmd.termed) that keeps when Cancel first sent SIGTERM
+// to each process holding the lock (stopCommand): a line "PID START
+// UNIXNANO" each, START the process's start time (procStat.start), so
+// that a later process given the pid is not taken for it. It is the
+// server's, mode 0600, written whole (atomicfile).
+const termedName = "cmd.termed"
+
+// maxTermed bounds the holders termedName keeps (its size, read whole):
+// one left out is sent SIGKILL where it was first seen past the job's
+// grace, as one whose SIGTERM could not be kept.
+const maxTermed = 1024
+
+// termedHolder is when a holder of the command lock, started at start,
+// was first sent SIGTERM; kept says whether termedName holds it.
+type termedHolder struct {
+	start uint64
+	at    time.Time
+	kept  bool
+}
+
+// readTermed is what termedName holds, by pid; nothing where it is not
+// there or cannot be read. A time ahead of the clock (set back since)
+// counts from now.
+func readTermed(dir string) map[int]termedHolder {
+	termed := map[int]termedHolder{}
+	data, err := readOwn(filepath.Join(dir, termedName), maxTermed*64, 0o600)
+	if err != nil {
+		return termed
+	}
+	now := time.Now()
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			continue
+		}
+		pid, err1 := strconv.Atoi(f[0])
+		start, err2 := strconv.ParseUint(f[1], 10, 64)
+		nanos, err3 := strconv.ParseInt(f[2], 10, 64)
+		if err1 != nil || err2 != nil || err3 != nil || pid <= 0 {
+			continue
+		}
+		at := time.Unix(0, nanos)
+		if at.After(now) {
+			at = now
+		}
+		termed[pid] = termedHolder{start: start, at: at, kept: true}
+	}
+	return termed
+}
+
+// writeTermed keeps termed in termedName, those whose process has ended
+// (or whose pid another holds now) left out, at most maxTermed of them;
+// each one kept is marked so in termed.
+func writeTermed(dir string, termed map[int]termedHolder) error {
+	var b strings.Builder
+	n := 0
+	var kept []int
+	for p, t := range termed {
+		if st, ok := readStat(p); !ok || st.start != t.start {
+			delete(termed, p)
+			continue
+		}
+		if n == maxTermed {
+			continue
+		}
+		n++
+		kept = append(kept, p)
+		fmt.Fprintf(&b, "%d %d %d\n", p, t.start, t.at.UnixNano())
+	}
+	if err := atomicfile.WriteFile(filepath.Join(dir, termedName), []byte(b.String()), 0o600); err != nil {
+		return err
+	}
+	for _, p := range kept {
+		t := termed[p]
+		t.kept = true
+		termed[p] = t
+	}
+	return nil
 }
 
 // holderScanEvery is how often stopCommand reads every process's

@@ -370,7 +370,7 @@ func removeWrapperTemps(dir string) int {
 // isJobRecord says whether name is a file of a job's directory written
 // through atomicfile.
 func isJobRecord(name string) bool {
-	return name == "job.json" || name == "cancelled" || name == cancelAskedName
+	return name == "job.json" || name == "cancelled" || name == cancelAskedName || name == termedName
 }
 
 // record is what job.json holds.
@@ -1245,7 +1245,7 @@ func (l *Local) Cancel(ctx context.Context, handle string) error {
 	// What holds the job's command lock is the job's, wherever it went
 	// (a process that left the session, its parent gone). While it runs
 	// the job is not cancelled: its accelerators are not free.
-	if err := stopCommand(ctx, dir, killAt, l.TreeWait); err != nil {
+	if err := stopCommand(ctx, dir, killAt, l.CancelGrace, l.TreeWait); err != nil {
 		return fmt.Errorf("local cancel %s: %w", handle, err)
 	}
 	return nil
@@ -1334,7 +1334,7 @@ func (l *Local) cancelEnded(ctx context.Context, handle, dir string, err error) 
 	if !exists(filepath.Join(dir, "cancelled")) {
 		_, markErr = atomicfile.CreateFile(filepath.Join(dir, cancelAskedName), []byte(time.Now().UTC().Format(time.RFC3339Nano)+"\n"), 0o600)
 	}
-	if err := stopCommand(ctx, dir, l.cancelKillAt(dir), l.TreeWait); err != nil {
+	if err := stopCommand(ctx, dir, l.cancelKillAt(dir), l.CancelGrace, l.TreeWait); err != nil {
 		if markErr != nil {
 			return fmt.Errorf("local cancel %s: %w (the time of its first Cancel could not be kept, and its grace counts from each: %v)", handle, err, markErr)
 		}
