@@ -183,6 +183,8 @@ func stopCommand(ctx context.Context, dir string, killAt time.Time, grace, bound
 		return t.at.Add(grace)
 	}
 	var nextScan time.Time
+	// Why the last scan could not tell every holder, for the error.
+	var scanErr error
 	for {
 		runs, err := commandRuns(dir)
 		if err == nil && !runs {
@@ -193,7 +195,8 @@ func stopCommand(ctx context.Context, dir string, killAt time.Time, grace, bound
 		// holderScanEvery, and at once when a holder's grace ends.
 		if !now.Before(nextScan) {
 			nextScan = now.Add(holderScanEvery)
-			holders, _ := cmdLockHolders(dir, scanEnd)
+			var holders map[int]uint64
+			holders, scanErr = cmdLockHolders(dir, scanEnd)
 			added := false
 			for p, start := range holders {
 				if t, ok := termed[p]; ok && t.start == start {
@@ -219,10 +222,16 @@ func stopCommand(ctx context.Context, dir string, killAt time.Time, grace, bound
 			if err == nil {
 				err = errors.New("a process of it still holds the job's command lock")
 			}
+			if scanErr != nil {
+				err = fmt.Errorf("%w (not every holder could be told: %w)", err, scanErr)
+			}
 			return fmt.Errorf("the job's command still runs %s after its wrapper ended: %w", bound, err)
 		}
 		select {
 		case <-ctx.Done():
+			if scanErr != nil {
+				return fmt.Errorf("the job's command still runs: %w (not every holder could be told: %w)", ctx.Err(), scanErr)
+			}
 			return fmt.Errorf("the job's command still runs: %w", ctx.Err())
 		case <-time.After(20 * time.Millisecond):
 		}
@@ -327,38 +336,39 @@ const holderScanEvery = 200 * time.Millisecond
 // looked at through a descriptor's link (a file of a FUSE mount that
 // never answers held Cancel past any deadline), and every descriptor is
 // read, however many a process has (a bound on them hid a holder). The
-// scan stops at deadline instead: complete says whether it read every
-// process it could. It reads every process's descriptors: Cancel calls
-// it only while the lock is held once the job's group and session are
-// gone.
-func cmdLockHolders(dir string, deadline time.Time) (held map[int]uint64, complete bool) {
+// scan stops at deadline instead: an error says it did not read every
+// process it could, and why (the kernel's name of the file not learnt,
+// /proc not read, deadline passed), with the holders it found. It reads
+// every process's descriptors: Cancel calls it only while the lock is
+// held once the job's group and session are gone.
+func cmdLockHolders(dir string, deadline time.Time) (map[int]uint64, error) {
 	fi, err := os.Lstat(filepath.Join(dir, cmdLockName))
 	if err != nil || !fi.Mode().IsRegular() {
-		return nil, true
+		return nil, nil
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
-		return nil, false
+		return nil, fmt.Errorf("%s: no device and inode to tell it by", filepath.Join(dir, cmdLockName))
 	}
 	want, err := lockMarkIn(dir, st)
 	if err != nil {
 		// The kernel's name of the file is not known: no holder can be
 		// told, and Cancel fails while the lock is held (fail closed).
-		return nil, false
+		return nil, err
 	}
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		return nil, false
+		return nil, fmt.Errorf("listing the processes: %w", err)
 	}
 	self := os.Getpid()
-	held = map[int]uint64{}
+	held := map[int]uint64{}
 	for _, e := range ents {
 		p, err := strconv.Atoi(e.Name())
 		if err != nil || p == self {
 			continue
 		}
 		if !time.Now().Before(deadline) {
-			return held, false
+			return held, errScanTimedOut
 		}
 		st, ok := readStat(p)
 		if !ok {
@@ -366,7 +376,7 @@ func cmdLockHolders(dir string, deadline time.Time) (held map[int]uint64, comple
 		}
 		holds, done := processHoldsLock(p, st.zombie, want, deadline)
 		if !done {
-			return held, false
+			return held, errScanTimedOut
 		}
 		if !holds {
 			continue
@@ -375,8 +385,12 @@ func cmdLockHolders(dir string, deadline time.Time) (held map[int]uint64, comple
 			held[p] = st.start
 		}
 	}
-	return held, true
+	return held, nil
 }
+
+// errScanTimedOut is cmdLockHolders' error where its deadline passed
+// before it read every process.
+var errScanTimedOut = errors.New("the scan of the processes' descriptors ran out of time")
 
 // lockMarkIn is how /proc/PID/fdinfo's "lock:" line names the file in
 // dir that st describes: "MAJOR:MINOR:INODE", the device part as the
@@ -411,9 +425,7 @@ func lockDevIn(dir string, dev uint64) (string, error) {
 	if v, ok := lockDevs.Load(dev); ok {
 		return v.(string), nil
 	}
-	// Named as atomicfile names its temporary files: one left by a
-	// server killed here is swept with them.
-	f, err := os.CreateTemp(dir, "."+cmdLockName+".tmp-*")
+	f, err := lockProbe(dir)
 	if err != nil {
 		return "", fmt.Errorf("learning the kernel's name of the command lock's filesystem: %w", err)
 	}
@@ -436,6 +448,13 @@ func lockDevIn(dir string, dev uint64) (string, error) {
 	}
 	lockDevs.Store(dev, devPart)
 	return devPart, nil
+}
+
+// lockProbe makes the file lockDevIn learns the kernel's name of dir's
+// filesystem by (a seam for the tests). It is named as atomicfile names
+// its temporary files.
+var lockProbe = func(dir string) (*os.File, error) {
+	return os.CreateTemp(dir, "."+cmdLockName+".tmp-*")
 }
 
 // ownLockMark takes an exclusive flock on f and returns the file's name
