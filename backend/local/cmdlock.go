@@ -452,9 +452,63 @@ func lockDevIn(dir string, dev uint64) (string, error) {
 
 // lockProbe makes the file lockDevIn learns the kernel's name of dir's
 // filesystem by (a seam for the tests). It is named as atomicfile names
-// its temporary files.
+// its temporary files; one a server killed while it looked left is
+// removed at a later start (removeStaleLockProbes).
 var lockProbe = func(dir string) (*os.File, error) {
 	return os.CreateTemp(dir, "."+cmdLockName+".tmp-*")
+}
+
+// removeStaleLockProbes removes, in the job's directory dir, the probes
+// lockDevIn made (lockProbe) and a server killed while it looked left,
+// and says how many: a probe is removed only where it is the server's
+// own (a regular file of its user, named as lockProbe names one, with a
+// single link, never through a link), at least atomicfile.StaleTempAge
+// old by now (the filesystem's clock) and locked by no one: lockDevIn
+// holds its probe locked while it reads by it, and one that made its
+// probe and has not locked it yet is not an hour at it. Each is removed
+// while this holds it locked, and only where its name still names the
+// file looked at. At most atomicfile.MaxTempScan entries are read.
+func removeStaleLockProbes(dir string, now time.Time) int {
+	d, err := atomicfile.OpenDir(dir)
+	if err != nil {
+		return 0
+	}
+	defer d.Close()
+	entries, _ := d.ReadDir(atomicfile.MaxTempScan)
+	n := 0
+	for _, e := range entries {
+		if name, ok := atomicfile.TempTarget(e.Name()); ok && name == cmdLockName && e.Type().IsRegular() &&
+			removeStaleLockProbe(filepath.Join(dir, e.Name()), now) {
+			n++
+		}
+	}
+	return n
+}
+
+// removeStaleLockProbe removes the probe at path where it is stale and
+// unlocked (removeStaleLockProbes), and says whether it did.
+func removeStaleLockProbe(path string, now time.Time) bool {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG ||
+		st.Uid != uint32(os.Geteuid()) || st.Nlink != 1 {
+		return false
+	}
+	if now.Sub(time.Unix(st.Mtim.Unix())) < atomicfile.StaleTempAge {
+		return false
+	}
+	if unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB) != nil {
+		return false // a server learns by it now
+	}
+	var again unix.Stat_t
+	if err := unix.Lstat(path, &again); err != nil || again.Dev != st.Dev || again.Ino != st.Ino {
+		return false
+	}
+	return unix.Unlink(path) == nil
 }
 
 // ownLockMark takes an exclusive flock on f and returns the file's name

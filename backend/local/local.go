@@ -259,7 +259,8 @@ func New(site catalog.BackendSpec, stateDir string, opts ...Option) (*Local, err
 
 // removeStaleTemps removes the temporary files that writers killed before
 // their rename left in stateDir (site-failed's) and in the jobs'
-// directories (job.json's, cancelled's) and unreadableDir's, once
+// directories (job.json's, cancelled's, and the command lock's probes
+// no one holds locked: removeStaleLockProbes) and unreadableDir's, once
 // atomicfile.StaleTempAge old:
 // FailSite and Cancel hold no lock, and another backend sharing the
 // directory may be filling a fresher one; and a killed wrapper's
@@ -301,6 +302,9 @@ func removeStaleTemps(stateDir string, logger *slog.Logger) int {
 	jobs := filepath.Join(stateDir, "jobs")
 	for _, name := range atomicfile.SubDirs(jobs) {
 		n += stale(filepath.Join(jobs, name), isJobRecord)
+		if err == nil {
+			n += removeStaleLockProbes(filepath.Join(jobs, name), now)
+		}
 		n += removeKilledWrapperTemps(filepath.Join(jobs, name))
 	}
 	return n
