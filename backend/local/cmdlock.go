@@ -350,12 +350,30 @@ func cmdLockHolders(dir string, deadline time.Time) (map[int]uint64, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: no device and inode to tell it by", filepath.Join(dir, cmdLockName))
 	}
-	want, err := lockMarkIn(dir, st)
+	want, cached, err := lockMarkIn(dir, st, false)
 	if err != nil {
 		// The kernel's name of the file is not known: no holder can be
 		// told, and Cancel fails while the lock is held (fail closed).
 		return nil, err
 	}
+	held, err := scanHolders(want, deadline)
+	if err != nil || len(held) > 0 || !cached {
+		return held, err
+	}
+	// None found by a name kept from before: it may be an unmounted
+	// filesystem's whose anonymous device number another has now
+	// (lockDevs). It is learnt again, and where it changed, looked for.
+	fresh, _, err := lockMarkIn(dir, st, true)
+	if err != nil || fresh == want {
+		return held, err
+	}
+	return scanHolders(fresh, deadline)
+}
+
+// scanHolders is cmdLockHolders' scan of every live process but this one
+// for a descriptor holding the exclusive flock on the file want names
+// (lockMarkIn).
+func scanHolders(want string, deadline time.Time) (map[int]uint64, error) {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil, fmt.Errorf("listing the processes: %w", err)
@@ -402,16 +420,23 @@ var errScanTimedOut = errors.New("the scan of the processes' descriptors ran out
 // overlayfs (a file's upper or lower layer's device) they differ, and a
 // mark made from st_dev matched no line, so Cancel signalled nothing and
 // failed every time while the command ran on.
-func lockMarkIn(dir string, st *syscall.Stat_t) (string, error) {
-	dev, err := lockDevIn(dir, uint64(st.Dev))
+//
+// cached says the device part was kept from an earlier call (lockDevs);
+// fresh has it learnt again, whatever was kept.
+func lockMarkIn(dir string, st *syscall.Stat_t, fresh bool) (mark string, cached bool, err error) {
+	dev, cached, err := lockDevIn(dir, uint64(st.Dev), fresh)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
-	return dev + ":" + strconv.FormatUint(st.Ino, 10), nil
+	return dev + ":" + strconv.FormatUint(st.Ino, 10), cached, nil
 }
 
 // lockDevs is lockDevIn's cache: the kernel's device part of a lock line
-// ("MAJOR:MINOR") by the st_dev of the files it was learnt for.
+// ("MAJOR:MINOR") by the st_dev of the files it was learnt for. An
+// anonymous device number (btrfs's, overlayfs's) is given to another
+// filesystem once its own is unmounted, whose device part may differ:
+// a scan that finds no holder by a kept one learns it again
+// (cmdLockHolders), which before matched no holder until a restart.
 var lockDevs sync.Map
 
 // lockDevIn is the device part of the fdinfo "lock:" line of a file in
@@ -420,11 +445,20 @@ var lockDevs sync.Map
 // read. Its inode part must be the file's st_ino (else the kernel's
 // names cannot be told from stat's, and an error says so), and its
 // st_dev dev: a file of another filesystem teaches nothing of dir's. It
-// is kept by dev, a scan being every holderScanEvery.
-func lockDevIn(dir string, dev uint64) (string, error) {
-	if v, ok := lockDevs.Load(dev); ok {
-		return v.(string), nil
+// is kept by dev, a scan being every holderScanEvery; cached says it was
+// kept already, and fresh has it learnt again.
+func lockDevIn(dir string, dev uint64, fresh bool) (devPart string, cached bool, err error) {
+	if !fresh {
+		if v, ok := lockDevs.Load(dev); ok {
+			return v.(string), true, nil
+		}
 	}
+	devPart, err = learnLockDev(dir, dev)
+	return devPart, false, err
+}
+
+// learnLockDev is lockDevIn's lesson from the kernel, kept in lockDevs.
+func learnLockDev(dir string, dev uint64) (string, error) {
 	f, err := lockProbe(dir)
 	if err != nil {
 		return "", fmt.Errorf("learning the kernel's name of the command lock's filesystem: %w", err)

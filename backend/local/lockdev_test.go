@@ -81,3 +81,27 @@ func TestCancelSaysWhyTheLocksHoldersCannotBeTold(t *testing.T) {
 		t.Fatal("the holder ended: the test stands for nothing")
 	}
 }
+
+// TestLockDevLearntAgainOnAMiss: the kernel's name of the command lock's
+// filesystem was kept by stat's device number for good; an anonymous
+// device number (btrfs, overlayfs) is given to another filesystem once
+// its own is unmounted, and the name kept for it, the old filesystem's,
+// then matched no holder until a restart. A scan that finds none now
+// learns the name again and, where it changed, looks again with it.
+func TestLockDevLearntAgainOnAMiss(t *testing.T) {
+	b, err := New(catalog.BackendSpec{}, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, dir, pid := heldCommandLock(t, b, "stale-dev")
+	fi, err := os.Lstat(filepath.Join(dir, cmdLockName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forgetLockDevs(t)
+	// The name an unmounted filesystem had under this device number.
+	lockDevs.Store(uint64(fi.Sys().(*syscall.Stat_t).Dev), "0:999999")
+	if held := CmdLockHolders(dir); len(held) != 1 || held[pid] == 0 {
+		t.Fatalf("holders %v with a stale name kept for the device; want %d alone", held, pid)
+	}
+}
