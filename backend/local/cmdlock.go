@@ -350,24 +350,19 @@ func cmdLockHolders(dir string, deadline time.Time) (map[int]uint64, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: no device and inode to tell it by", filepath.Join(dir, cmdLockName))
 	}
-	want, cached, err := lockMarkIn(dir, st, false)
-	if err != nil {
+	want, learnErr := lockMarkIn(dir, st)
+	if want == "" {
 		// The kernel's name of the file is not known: no holder can be
 		// told, and Cancel fails while the lock is held (fail closed).
-		return nil, err
+		return nil, learnErr
 	}
 	held, err := scanHolders(want, deadline)
-	if err != nil || len(held) > 0 || !cached {
-		return held, err
+	if err == nil && len(held) == 0 && learnErr != nil {
+		// None found by the name kept from before, which may be stale:
+		// why it was not learnt again is why none could be told.
+		err = learnErr
 	}
-	// None found by a name kept from before: it may be an unmounted
-	// filesystem's whose anonymous device number another has now
-	// (lockDevs). It is learnt again, and where it changed, looked for.
-	fresh, _, err := lockMarkIn(dir, st, true)
-	if err != nil || fresh == want {
-		return held, err
-	}
-	return scanHolders(fresh, deadline)
+	return held, err
 }
 
 // scanHolders is cmdLockHolders' scan of every live process but this one
@@ -412,8 +407,8 @@ var errScanTimedOut = errors.New("the scan of the processes' descriptors ran out
 
 // lockMarkIn is how /proc/PID/fdinfo's "lock:" line names the file in
 // dir that st describes: "MAJOR:MINOR:INODE", the device part as the
-// kernel prints it for that filesystem (lockDevIn), the inode's number in
-// decimal.
+// kernel prints it for that filesystem (learnLockDev), the inode's number
+// in decimal.
 //
 // The device part is the filesystem's own (its superblock's), which is
 // not always stat's st_dev: on btrfs (a subvolume's anonymous device) and
@@ -421,43 +416,39 @@ var errScanTimedOut = errors.New("the scan of the processes' descriptors ran out
 // mark made from st_dev matched no line, so Cancel signalled nothing and
 // failed every time while the command ran on.
 //
-// cached says the device part was kept from an earlier call (lockDevs);
-// fresh has it learnt again, whatever was kept.
-func lockMarkIn(dir string, st *syscall.Stat_t, fresh bool) (mark string, cached bool, err error) {
-	dev, cached, err := lockDevIn(dir, uint64(st.Dev), fresh)
-	if err != nil {
-		return "", false, err
+// It is learnt at each call, a probe costing little beside the scan it
+// is for. Where it cannot be (a full disk), the one last learnt for the
+// same st_dev is used (lockDevs), with the error that says why it was
+// not learnt again; with none kept, the mark is "" and the error why.
+func lockMarkIn(dir string, st *syscall.Stat_t) (string, error) {
+	ino := ":" + strconv.FormatUint(st.Ino, 10)
+	dev, err := learnLockDev(dir, uint64(st.Dev))
+	if err == nil {
+		return dev + ino, nil
 	}
-	return dev + ":" + strconv.FormatUint(st.Ino, 10), cached, nil
+	if v, ok := lockDevs.Load(uint64(st.Dev)); ok {
+		return v.(string) + ino, err
+	}
+	return "", err
 }
 
-// lockDevs is lockDevIn's cache: the kernel's device part of a lock line
-// ("MAJOR:MINOR") by the st_dev of the files it was learnt for. An
+// lockDevs is the kernel's device part of a lock line ("MAJOR:MINOR")
+// last learnt for the files of each st_dev, for a scan that cannot learn
+// it again (lockMarkIn). It was the name used for good once learnt: an
 // anonymous device number (btrfs's, overlayfs's) is given to another
-// filesystem once its own is unmounted, whose device part may differ:
-// a scan that finds no holder by a kept one learns it again
-// (cmdLockHolders), which before matched no holder until a restart.
+// filesystem once its own is unmounted, whose device part may differ,
+// and the one kept matched no holder until a restart (or, where another
+// filesystem had taken the old name since, a lock on a file of the same
+// inode number there).
 var lockDevs sync.Map
 
-// lockDevIn is the device part of the fdinfo "lock:" line of a file in
+// learnLockDev is the device part of the fdinfo "lock:" line of a file in
 // dir whose st_dev is dev, learnt from the kernel itself: a temporary
 // file made in dir is flocked, and this process's own fdinfo line for it
 // read. Its inode part must be the file's st_ino (else the kernel's
 // names cannot be told from stat's, and an error says so), and its
 // st_dev dev: a file of another filesystem teaches nothing of dir's. It
-// is kept by dev, a scan being every holderScanEvery; cached says it was
-// kept already, and fresh has it learnt again.
-func lockDevIn(dir string, dev uint64, fresh bool) (devPart string, cached bool, err error) {
-	if !fresh {
-		if v, ok := lockDevs.Load(dev); ok {
-			return v.(string), true, nil
-		}
-	}
-	devPart, err = learnLockDev(dir, dev)
-	return devPart, false, err
-}
-
-// learnLockDev is lockDevIn's lesson from the kernel, kept in lockDevs.
+// is kept in lockDevs.
 func learnLockDev(dir string, dev uint64) (string, error) {
 	f, err := lockProbe(dir)
 	if err != nil {
@@ -484,7 +475,7 @@ func learnLockDev(dir string, dev uint64) (string, error) {
 	return devPart, nil
 }
 
-// lockProbe makes the file lockDevIn learns the kernel's name of dir's
+// lockProbe makes the file learnLockDev learns the kernel's name of dir's
 // filesystem by (a seam for the tests). It is named as atomicfile names
 // its temporary files; one a server killed while it looked left is
 // removed at a later start (removeStaleLockProbes).
@@ -493,11 +484,11 @@ var lockProbe = func(dir string) (*os.File, error) {
 }
 
 // removeStaleLockProbes removes, in the job's directory dir, the probes
-// lockDevIn made (lockProbe) and a server killed while it looked left,
+// learnLockDev made (lockProbe) and a server killed while it looked left,
 // and says how many: a probe is removed only where it is the server's
 // own (a regular file of its user, named as lockProbe names one, with a
 // single link, never through a link), at least atomicfile.StaleTempAge
-// old by now (the filesystem's clock) and locked by no one: lockDevIn
+// old by now (the filesystem's clock) and locked by no one: learnLockDev
 // holds its probe locked while it reads by it, and one that made its
 // probe and has not locked it yet is not an hour at it. Each is removed
 // while this holds it locked, and only where its name still names the

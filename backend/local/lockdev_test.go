@@ -14,7 +14,7 @@ import (
 	"meridian.dev/meridian/catalog"
 )
 
-// forgetLockDevs empties lockDevIn's cache, now and at the test's end.
+// forgetLockDevs empties lockDevs, now and at the test's end.
 func forgetLockDevs(t *testing.T) {
 	forget := func() {
 		lockDevs.Range(func(k, _ any) bool { lockDevs.Delete(k); return true })
@@ -86,8 +86,7 @@ func TestCancelSaysWhyTheLocksHoldersCannotBeTold(t *testing.T) {
 // filesystem was kept by stat's device number for good; an anonymous
 // device number (btrfs, overlayfs) is given to another filesystem once
 // its own is unmounted, and the name kept for it, the old filesystem's,
-// then matched no holder until a restart. A scan that finds none now
-// learns the name again and, where it changed, looks again with it.
+// then matched no holder until a restart. Each scan learns it now.
 func TestLockDevLearntAgainOnAMiss(t *testing.T) {
 	b, err := New(catalog.BackendSpec{}, t.TempDir())
 	if err != nil {
@@ -103,5 +102,22 @@ func TestLockDevLearntAgainOnAMiss(t *testing.T) {
 	lockDevs.Store(uint64(fi.Sys().(*syscall.Stat_t).Dev), "0:999999")
 	if held := CmdLockHolders(dir); len(held) != 1 || held[pid] == 0 {
 		t.Fatalf("holders %v with a stale name kept for the device; want %d alone", held, pid)
+	}
+}
+
+// TestLockDevKeptWhereItCannotBeLearnt: a scan that cannot learn the
+// kernel's name of the lock's filesystem (a full disk) uses the one last
+// learnt for its device, and finds the holder by it.
+func TestLockDevKeptWhereItCannotBeLearnt(t *testing.T) {
+	b, err := New(catalog.BackendSpec{}, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, dir, pid := heldCommandLock(t, b, "kept-dev")
+	old := lockProbe
+	t.Cleanup(func() { lockProbe = old })
+	lockProbe = func(string) (*os.File, error) { return nil, errors.New("no space left on device") }
+	if held := CmdLockHolders(dir); len(held) != 1 || held[pid] == 0 {
+		t.Fatalf("holders %v with the name not learnt again; want %d alone, by the name kept", held, pid)
 	}
 }

@@ -36,7 +36,7 @@ func flockedMark(t *testing.T, dir string) (*os.File, *syscall.Stat_t, string) {
 func TestLockMarkIsTheKernels(t *testing.T) {
 	dir := t.TempDir()
 	_, st, kernels := flockedMark(t, dir)
-	got, _, err := lockMarkIn(dir, st, true)
+	got, err := lockMarkIn(dir, st)
 	if err != nil || got != kernels {
 		t.Fatalf("lockMarkIn: %q, %v; the kernel's lock line names %q", got, err, kernels)
 	}
@@ -129,7 +129,7 @@ func checkOverlayMark(t *testing.T, dir string) {
 	}
 	defer unix.Unmount(merged, unix.MNT_DETACH) //nolint:errcheck
 	_, st, kernels := flockedMark(t, merged)
-	got, _, err := lockMarkIn(merged, st, true)
+	got, err := lockMarkIn(merged, st)
 	if err != nil || got != kernels {
 		t.Fatalf("lockMarkIn on overlayfs: %q, %v; the kernel's lock line names %q (st_dev %d:%d)",
 			got, err, kernels, unix.Major(st.Dev), unix.Minor(st.Dev))
