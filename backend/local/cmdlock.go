@@ -146,19 +146,45 @@ func wrapperGone(dir string) (backend.Status, error) {
 // its descriptors, and signalStarted signals no later process given its
 // pid.
 //
+// A holder first sent SIGTERM at or after killAt that began before it
+// (one a Cancel first saw once the job's grace had run out: the
+// wrapper's group took the whole grace to end, or only a retry found it)
+// is given a grace of its own, SIGKILL coming grace after that SIGTERM:
+// it was sent SIGKILL at once, never asked to end, and could not end
+// cleanly. When each holder was first sent SIGTERM is kept beside the
+// lock (termedName), so that a retry neither asks again nor counts that
+// grace afresh (where TreeWait is shorter than the grace, no retry would
+// ever kill it). Two kinds are still sent SIGKILL at once, as before: a
+// holder that began at or after killAt (forked since by a holder, which
+// was asked already: a grace for each new one let a workload that forks
+// a fresh holder before each grace ends outlive every Cancel), and one
+// whose SIGTERM cannot be kept (a full disk): a grace no retry could end
+// is none to give.
+//
 // It fails where the lock is still held at the end (a holder that could
 // not be found, or not killed, in time; ctx done): the job must not read
 // cancelled, its accelerators freed, while its command runs on.
-func stopCommand(ctx context.Context, dir string, killAt time.Time, bound time.Duration) error {
+func stopCommand(ctx context.Context, dir string, killAt time.Time, grace, bound time.Duration) error {
 	deadline := time.Now().Add(bound)
 	// A scan stops at the earlier of the bound and ctx's deadline.
 	scanEnd := deadline
 	if d, ok := ctx.Deadline(); ok && d.Before(scanEnd) {
 		scanEnd = d
 	}
-	termed := map[int]uint64{}
+	termed := readTermed(dir)
+	// killTime is when a holder is sent SIGKILL: at killAt where it was
+	// first sent SIGTERM before, where that could not be kept, or where
+	// it began at or after killAt; else grace after that SIGTERM.
+	killTicks := bootTicksAt(killAt)
+	killTime := func(t termedHolder) time.Time {
+		if t.at.Before(killAt) || !t.kept || t.start >= killTicks {
+			return killAt
+		}
+		return t.at.Add(grace)
+	}
 	var nextScan time.Time
-	killed := false
+	// Why the last scan could not tell every holder, for the error.
+	var scanErr error
 	for {
 		runs, err := commandRuns(dir)
 		if err == nil && !runs {
@@ -166,18 +192,29 @@ func stopCommand(ctx context.Context, dir string, killAt time.Time, bound time.D
 		}
 		now := time.Now()
 		// A scan reads every process's descriptors: at most every
-		// holderScanEvery, and at once when the grace ends.
-		if !now.Before(nextScan) || !killed && !now.Before(killAt) {
+		// holderScanEvery, and at once when a holder's grace ends.
+		if !now.Before(nextScan) {
 			nextScan = now.Add(holderScanEvery)
-			killed = !now.Before(killAt)
-			holders, _ := cmdLockHolders(dir, scanEnd)
+			var holders map[int]uint64
+			holders, scanErr = cmdLockHolders(dir, scanEnd)
+			added := false
 			for p, start := range holders {
-				switch {
-				case killed:
+				if t, ok := termed[p]; ok && t.start == start {
+					continue
+				}
+				termed[p] = termedHolder{start: start, at: now}
+				added = true
+				signalStarted(p, start, unix.SIGTERM)
+			}
+			if added {
+				writeTermed(dir, termed) //nolint:errcheck // what it could not keep, killTime tells
+			}
+			now = time.Now()
+			for p, start := range holders {
+				if kill := killTime(termed[p]); !now.Before(kill) {
 					signalStarted(p, start, unix.SIGKILL)
-				case termed[p] != start:
-					termed[p] = start
-					signalStarted(p, start, unix.SIGTERM)
+				} else if kill.Before(nextScan) {
+					nextScan = kill
 				}
 			}
 		}
@@ -185,14 +222,101 @@ func stopCommand(ctx context.Context, dir string, killAt time.Time, bound time.D
 			if err == nil {
 				err = errors.New("a process of it still holds the job's command lock")
 			}
+			if scanErr != nil {
+				err = fmt.Errorf("%w (not every holder could be told: %w)", err, scanErr)
+			}
 			return fmt.Errorf("the job's command still runs %s after its wrapper ended: %w", bound, err)
 		}
 		select {
 		case <-ctx.Done():
+			if scanErr != nil {
+				return fmt.Errorf("the job's command still runs: %w (not every holder could be told: %w)", ctx.Err(), scanErr)
+			}
 			return fmt.Errorf("the job's command still runs: %w", ctx.Err())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// termedName is the file beside the job's command lock
+// (STATE/jobs/KEY/cmd.termed) that keeps when Cancel first sent SIGTERM
+// to each process holding the lock (stopCommand): a line "PID START
+// UNIXNANO" each, START the process's start time (procStat.start), so
+// that a later process given the pid is not taken for it. It is the
+// server's, mode 0600, written whole (atomicfile).
+const termedName = "cmd.termed"
+
+// maxTermed bounds the holders termedName keeps (its size, read whole):
+// one left out is sent SIGKILL where it was first seen past the job's
+// grace, as one whose SIGTERM could not be kept.
+const maxTermed = 1024
+
+// termedHolder is when a holder of the command lock, started at start,
+// was first sent SIGTERM; kept says whether termedName holds it.
+type termedHolder struct {
+	start uint64
+	at    time.Time
+	kept  bool
+}
+
+// readTermed is what termedName holds, by pid; nothing where it is not
+// there or cannot be read. A time ahead of the clock (set back since)
+// counts from now.
+func readTermed(dir string) map[int]termedHolder {
+	termed := map[int]termedHolder{}
+	data, err := readOwn(filepath.Join(dir, termedName), maxTermed*64, 0o600)
+	if err != nil {
+		return termed
+	}
+	now := time.Now()
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			continue
+		}
+		pid, err1 := strconv.Atoi(f[0])
+		start, err2 := strconv.ParseUint(f[1], 10, 64)
+		nanos, err3 := strconv.ParseInt(f[2], 10, 64)
+		if err1 != nil || err2 != nil || err3 != nil || pid <= 0 {
+			continue
+		}
+		at := time.Unix(0, nanos)
+		if at.After(now) {
+			at = now
+		}
+		termed[pid] = termedHolder{start: start, at: at, kept: true}
+	}
+	return termed
+}
+
+// writeTermed keeps termed in termedName, those whose process has ended
+// (or whose pid another holds now) left out, at most maxTermed of them;
+// each one kept is marked so in termed.
+func writeTermed(dir string, termed map[int]termedHolder) error {
+	var b strings.Builder
+	n := 0
+	var kept []int
+	for p, t := range termed {
+		if st, ok := readStat(p); !ok || st.start != t.start {
+			delete(termed, p)
+			continue
+		}
+		if n == maxTermed {
+			continue
+		}
+		n++
+		kept = append(kept, p)
+		fmt.Fprintf(&b, "%d %d %d\n", p, t.start, t.at.UnixNano())
+	}
+	if err := atomicfile.WriteFile(filepath.Join(dir, termedName), []byte(b.String()), 0o600); err != nil {
+		return err
+	}
+	for _, p := range kept {
+		t := termed[p]
+		t.kept = true
+		termed[p] = t
+	}
+	return nil
 }
 
 // holderScanEvery is how often stopCommand reads every process's
@@ -212,38 +336,52 @@ const holderScanEvery = 200 * time.Millisecond
 // looked at through a descriptor's link (a file of a FUSE mount that
 // never answers held Cancel past any deadline), and every descriptor is
 // read, however many a process has (a bound on them hid a holder). The
-// scan stops at deadline instead: complete says whether it read every
-// process it could. It reads every process's descriptors: Cancel calls
-// it only while the lock is held once the job's group and session are
-// gone.
-func cmdLockHolders(dir string, deadline time.Time) (held map[int]uint64, complete bool) {
+// scan stops at deadline instead: an error says it did not read every
+// process it could, and why (the kernel's name of the file not learnt,
+// /proc not read, deadline passed), with the holders it found. It reads
+// every process's descriptors: Cancel calls it only while the lock is
+// held once the job's group and session are gone.
+func cmdLockHolders(dir string, deadline time.Time) (map[int]uint64, error) {
 	fi, err := os.Lstat(filepath.Join(dir, cmdLockName))
 	if err != nil || !fi.Mode().IsRegular() {
-		return nil, true
+		return nil, nil
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
-		return nil, false
+		return nil, fmt.Errorf("%s: no device and inode to tell it by", filepath.Join(dir, cmdLockName))
 	}
-	want, err := lockMarkIn(dir, st)
-	if err != nil {
+	want, learnErr := lockMarkIn(dir, st)
+	if want == "" {
 		// The kernel's name of the file is not known: no holder can be
 		// told, and Cancel fails while the lock is held (fail closed).
-		return nil, false
+		return nil, learnErr
 	}
+	held, err := scanHolders(want, deadline)
+	if err == nil && len(held) == 0 && learnErr != nil {
+		// None found by the name kept from before, which may be stale:
+		// why it was not learnt again is why none could be told.
+		err = learnErr
+	}
+	return held, err
+}
+
+// scanHolders is cmdLockHolders' scan of every live process but this one
+// for a descriptor holding the exclusive flock on the file want names
+// (lockMarkIn).
+func scanHolders(want string, deadline time.Time) (map[int]uint64, error) {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		return nil, false
+		return nil, fmt.Errorf("listing the processes: %w", err)
 	}
 	self := os.Getpid()
-	held = map[int]uint64{}
+	held := map[int]uint64{}
 	for _, e := range ents {
 		p, err := strconv.Atoi(e.Name())
 		if err != nil || p == self {
 			continue
 		}
 		if !time.Now().Before(deadline) {
-			return held, false
+			return held, errScanTimedOut
 		}
 		st, ok := readStat(p)
 		if !ok {
@@ -251,7 +389,7 @@ func cmdLockHolders(dir string, deadline time.Time) (held map[int]uint64, comple
 		}
 		holds, done := processHoldsLock(p, st.zombie, want, deadline)
 		if !done {
-			return held, false
+			return held, errScanTimedOut
 		}
 		if !holds {
 			continue
@@ -260,45 +398,59 @@ func cmdLockHolders(dir string, deadline time.Time) (held map[int]uint64, comple
 			held[p] = st.start
 		}
 	}
-	return held, true
+	return held, nil
 }
+
+// errScanTimedOut is cmdLockHolders' error where its deadline passed
+// before it read every process.
+var errScanTimedOut = errors.New("the scan of the processes' descriptors ran out of time")
 
 // lockMarkIn is how /proc/PID/fdinfo's "lock:" line names the file in
 // dir that st describes: "MAJOR:MINOR:INODE", the device part as the
-// kernel prints it for that filesystem (lockDevIn), the inode's number in
-// decimal.
+// kernel prints it for that filesystem (learnLockDev), the inode's number
+// in decimal.
 //
 // The device part is the filesystem's own (its superblock's), which is
 // not always stat's st_dev: on btrfs (a subvolume's anonymous device) and
 // overlayfs (a file's upper or lower layer's device) they differ, and a
 // mark made from st_dev matched no line, so Cancel signalled nothing and
 // failed every time while the command ran on.
+//
+// It is learnt at each call, a probe costing little beside the scan it
+// is for. Where it cannot be (a full disk), the one last learnt for the
+// same st_dev is used (lockDevs), with the error that says why it was
+// not learnt again; with none kept, the mark is "" and the error why.
 func lockMarkIn(dir string, st *syscall.Stat_t) (string, error) {
-	dev, err := lockDevIn(dir, uint64(st.Dev))
-	if err != nil {
-		return "", err
+	ino := ":" + strconv.FormatUint(st.Ino, 10)
+	dev, err := learnLockDev(dir, uint64(st.Dev))
+	if err == nil {
+		return dev + ino, nil
 	}
-	return dev + ":" + strconv.FormatUint(st.Ino, 10), nil
+	if v, ok := lockDevs.Load(uint64(st.Dev)); ok {
+		return v.(string) + ino, err
+	}
+	return "", err
 }
 
-// lockDevs is lockDevIn's cache: the kernel's device part of a lock line
-// ("MAJOR:MINOR") by the st_dev of the files it was learnt for.
+// lockDevs is the kernel's device part of a lock line ("MAJOR:MINOR")
+// last learnt for the files of each st_dev, for a scan that cannot learn
+// it again (lockMarkIn). It was the name used for good once learnt: an
+// anonymous device number (btrfs's, overlayfs's) is given to another
+// filesystem once its own is unmounted, whose device part may differ,
+// and the one kept matched no holder until a restart (or, where another
+// filesystem had taken the old name since, a lock on a file of the same
+// inode number there).
 var lockDevs sync.Map
 
-// lockDevIn is the device part of the fdinfo "lock:" line of a file in
+// learnLockDev is the device part of the fdinfo "lock:" line of a file in
 // dir whose st_dev is dev, learnt from the kernel itself: a temporary
 // file made in dir is flocked, and this process's own fdinfo line for it
 // read. Its inode part must be the file's st_ino (else the kernel's
 // names cannot be told from stat's, and an error says so), and its
 // st_dev dev: a file of another filesystem teaches nothing of dir's. It
-// is kept by dev, a scan being every holderScanEvery.
-func lockDevIn(dir string, dev uint64) (string, error) {
-	if v, ok := lockDevs.Load(dev); ok {
-		return v.(string), nil
-	}
-	// Named as atomicfile names its temporary files: one left by a
-	// server killed here is swept with them.
-	f, err := os.CreateTemp(dir, "."+cmdLockName+".tmp-*")
+// is kept in lockDevs.
+func learnLockDev(dir string, dev uint64) (string, error) {
+	f, err := lockProbe(dir)
 	if err != nil {
 		return "", fmt.Errorf("learning the kernel's name of the command lock's filesystem: %w", err)
 	}
@@ -321,6 +473,67 @@ func lockDevIn(dir string, dev uint64) (string, error) {
 	}
 	lockDevs.Store(dev, devPart)
 	return devPart, nil
+}
+
+// lockProbe makes the file learnLockDev learns the kernel's name of dir's
+// filesystem by (a seam for the tests). It is named as atomicfile names
+// its temporary files; one a server killed while it looked left is
+// removed at a later start (removeStaleLockProbes).
+var lockProbe = func(dir string) (*os.File, error) {
+	return os.CreateTemp(dir, "."+cmdLockName+".tmp-*")
+}
+
+// removeStaleLockProbes removes, in the job's directory dir, the probes
+// learnLockDev made (lockProbe) and a server killed while it looked left,
+// and says how many: a probe is removed only where it is the server's
+// own (a regular file of its user, named as lockProbe names one, with a
+// single link, never through a link), at least atomicfile.StaleTempAge
+// old by now (the filesystem's clock) and locked by no one: learnLockDev
+// holds its probe locked while it reads by it, and one that made its
+// probe and has not locked it yet is not an hour at it. Each is removed
+// while this holds it locked, and only where its name still names the
+// file looked at. At most atomicfile.MaxTempScan entries are read.
+func removeStaleLockProbes(dir string, now time.Time) int {
+	d, err := atomicfile.OpenDir(dir)
+	if err != nil {
+		return 0
+	}
+	defer d.Close()
+	entries, _ := d.ReadDir(atomicfile.MaxTempScan)
+	n := 0
+	for _, e := range entries {
+		if name, ok := atomicfile.TempTarget(e.Name()); ok && name == cmdLockName && e.Type().IsRegular() &&
+			removeStaleLockProbe(filepath.Join(dir, e.Name()), now) {
+			n++
+		}
+	}
+	return n
+}
+
+// removeStaleLockProbe removes the probe at path where it is stale and
+// unlocked (removeStaleLockProbes), and says whether it did.
+func removeStaleLockProbe(path string, now time.Time) bool {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG ||
+		st.Uid != uint32(os.Geteuid()) || st.Nlink != 1 {
+		return false
+	}
+	if now.Sub(time.Unix(st.Mtim.Unix())) < atomicfile.StaleTempAge {
+		return false
+	}
+	if unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB) != nil {
+		return false // a server learns by it now
+	}
+	var again unix.Stat_t
+	if err := unix.Lstat(path, &again); err != nil || again.Dev != st.Dev || again.Ino != st.Ino {
+		return false
+	}
+	return unix.Unlink(path) == nil
 }
 
 // ownLockMark takes an exclusive flock on f and returns the file's name

@@ -259,7 +259,8 @@ func New(site catalog.BackendSpec, stateDir string, opts ...Option) (*Local, err
 
 // removeStaleTemps removes the temporary files that writers killed before
 // their rename left in stateDir (site-failed's) and in the jobs'
-// directories (job.json's, cancelled's) and unreadableDir's, once
+// directories (job.json's, cancelled's, and the command lock's probes
+// no one holds locked: removeStaleLockProbes) and unreadableDir's, once
 // atomicfile.StaleTempAge old:
 // FailSite and Cancel hold no lock, and another backend sharing the
 // directory may be filling a fresher one; and a killed wrapper's
@@ -301,6 +302,9 @@ func removeStaleTemps(stateDir string, logger *slog.Logger) int {
 	jobs := filepath.Join(stateDir, "jobs")
 	for _, name := range atomicfile.SubDirs(jobs) {
 		n += stale(filepath.Join(jobs, name), isJobRecord)
+		if err == nil {
+			n += removeStaleLockProbes(filepath.Join(jobs, name), now)
+		}
 		n += removeKilledWrapperTemps(filepath.Join(jobs, name))
 	}
 	return n
@@ -369,7 +373,9 @@ func removeWrapperTemps(dir string) int {
 
 // isJobRecord says whether name is a file of a job's directory written
 // through atomicfile.
-func isJobRecord(name string) bool { return name == "job.json" || name == "cancelled" }
+func isJobRecord(name string) bool {
+	return name == "job.json" || name == "cancelled" || name == cancelAskedName || name == termedName
+}
 
 // record is what job.json holds.
 type record struct {
@@ -1243,7 +1249,7 @@ func (l *Local) Cancel(ctx context.Context, handle string) error {
 	// What holds the job's command lock is the job's, wherever it went
 	// (a process that left the session, its parent gone). While it runs
 	// the job is not cancelled: its accelerators are not free.
-	if err := stopCommand(ctx, dir, killAt, l.TreeWait); err != nil {
+	if err := stopCommand(ctx, dir, killAt, l.CancelGrace, l.TreeWait); err != nil {
 		return fmt.Errorf("local cancel %s: %w", handle, err)
 	}
 	return nil
@@ -1321,20 +1327,45 @@ func (l *Local) cancelEnded(ctx context.Context, handle, dir string, err error) 
 	if !runs {
 		return nil
 	}
-	if err := stopCommand(ctx, dir, l.cancelKillAt(dir), l.TreeWait); err != nil {
+	// The first Cancel keeps its time (cancelAskedName), kept first where
+	// two race, and the grace counts from it: with no mark, each retry
+	// counted it afresh and, where TreeWait is shorter than the grace,
+	// none ever sent SIGKILL. A job a Cancel marked cancelled has its
+	// time in that mark. One that cannot be kept (a full disk) does not
+	// keep the command from being stopped: the grace then counts from
+	// now, and an error that the command still runs says why.
+	var markErr error
+	if !exists(filepath.Join(dir, "cancelled")) {
+		_, markErr = atomicfile.CreateFile(filepath.Join(dir, cancelAskedName), []byte(time.Now().UTC().Format(time.RFC3339Nano)+"\n"), 0o600)
+	}
+	if err := stopCommand(ctx, dir, l.cancelKillAt(dir), l.CancelGrace, l.TreeWait); err != nil {
+		if markErr != nil {
+			return fmt.Errorf("local cancel %s: %w (the time of its first Cancel could not be kept, and its grace counts from each: %v)", handle, err, markErr)
+		}
 		return fmt.Errorf("local cancel %s: %w", handle, err)
 	}
 	return nil
 }
 
+// cancelAskedName is the file (STATE/jobs/KEY/cancel.at) that keeps the
+// time of the first Cancel of a job that had ended, a process of its
+// command holding the command lock (cancelEnded): the grace counts from
+// it as from the "cancelled" mark, which such a job is not given (its
+// exit code stands).
+const cancelAskedName = "cancel.at"
+
 // cancelKillAt is when Cancel sends SIGKILL: CancelGrace after the job's
-// first Cancel, the time its "cancelled" mark holds. Counted from each
+// first Cancel, the time its "cancelled" mark holds, or, for a job that
+// had ended without one, its cancelAskedName file. Counted from each
 // call, a holder deaf to SIGTERM was never killed by Cancels retried
 // where TreeWait is shorter than the grace. A mark that cannot be read,
 // or names a time ahead (the clock set back since), counts from now.
 func (l *Local) cancelKillAt(dir string) time.Time {
 	now := time.Now()
 	data, err := readOwn(filepath.Join(dir, "cancelled"), 64, 0o644)
+	if errors.Is(err, os.ErrNotExist) {
+		data, err = readOwn(filepath.Join(dir, cancelAskedName), 64, 0o600)
+	}
 	if err != nil {
 		return now.Add(l.CancelGrace)
 	}

@@ -1,0 +1,117 @@
+package local_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// markCancelledAt marks the job in dir cancelled at at, as a Cancel
+// begun then did.
+func markCancelledAt(t *testing.T, dir string, at time.Time) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, "cancelled"), []byte(at.UTC().Format(time.RFC3339Nano)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// graceEndsNow marks the job in dir cancelled grace ago, its grace ending
+// now, after every process of it running began: a start time is counted
+// in clock ticks (10 ms), and two pass first.
+func graceEndsNow(t *testing.T, dir string, grace time.Duration) {
+	t.Helper()
+	time.Sleep(20 * time.Millisecond)
+	markCancelledAt(t, dir, time.Now().Add(-grace))
+}
+
+// TestAHolderFirstSeenPastTheGraceIsAskedFirst: a process holding the
+// command lock that a Cancel first saw after the grace its job's first
+// Cancel began had run out was sent SIGKILL at once, never SIGTERM, and
+// could not end cleanly (flush a checkpoint). It is now sent SIGTERM and
+// given a grace of its own.
+func TestAHolderFirstSeenPastTheGraceIsAskedFirst(t *testing.T) {
+	b := newLocal(t, t.TempDir())
+	b.CancelGrace = time.Minute
+	b.TreeWait = 10 * time.Second
+	// The escaped shell notes its SIGTERM and ends; the sleep it waits
+	// for does not hold the lock.
+	term := filepath.Join(t.TempDir(), "term")
+	h, dir, esc := orphanedEscapee(t, b, "late-holder", `trap "echo >`+term+`; exit 0" TERM; sleep 60 5<&- & wait`)
+	graceEndsNow(t, dir, b.CancelGrace)
+	if err := b.Cancel(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	if running(esc) {
+		t.Fatal("Cancel returned nil with the holder of the command lock running")
+	}
+	if _, err := os.Stat(term); err != nil {
+		t.Fatalf("the holder first seen past the grace was never sent SIGTERM: %v", err)
+	}
+}
+
+// TestALateHoldersGraceCountsFromItsFirstSIGTERM: a holder first seen
+// past the job's grace has a grace of its own, counted from its first
+// SIGTERM, whichever Cancel sent it: counted from each Cancel, retries
+// shorter than it never killed a holder deaf to SIGTERM.
+func TestALateHoldersGraceCountsFromItsFirstSIGTERM(t *testing.T) {
+	b := newLocal(t, t.TempDir())
+	b.CancelGrace = time.Second
+	b.TreeWait = 300 * time.Millisecond
+	h, dir, esc := orphanedEscapee(t, b, "late-deaf", `trap "" TERM; exec sleep 60`)
+	graceEndsNow(t, dir, b.CancelGrace)
+	var err error
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if err = b.Cancel(context.Background(), h); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("Cancel retried well past the holder's own grace: %v; want it killed", err)
+	}
+	if running(esc) {
+		t.Fatal("Cancel returned nil with the holder of the command lock running")
+	}
+}
+
+// TestALateHolderWhoseSIGTERMCannotBeKeptIsKilled: where when a holder
+// first seen past the job's grace was sent SIGTERM cannot be kept (here
+// a directory stands where it is written), a retry could not tell it had
+// been asked, and its grace would begin again at each: it is sent
+// SIGKILL at once, as before.
+func TestALateHolderWhoseSIGTERMCannotBeKeptIsKilled(t *testing.T) {
+	b := newLocal(t, t.TempDir())
+	b.CancelGrace = time.Minute
+	b.TreeWait = 5 * time.Second
+	h, dir, esc := orphanedEscapee(t, b, "late-unkept", `trap "" TERM; exec sleep 60`)
+	graceEndsNow(t, dir, b.CancelGrace)
+	if err := os.Mkdir(filepath.Join(dir, "cmd.termed"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Cancel(context.Background(), h); err != nil {
+		t.Fatalf("Cancel: %v; want the holder killed at once", err)
+	}
+	if running(esc) {
+		t.Fatal("Cancel returned nil with the holder of the command lock running")
+	}
+}
+
+// TestAHolderBegunPastTheGraceIsKilled: a holder that began after the
+// job's grace ended was forked since by one already asked to end; a
+// grace of its own for each such one let a workload that forks a fresh
+// holder before each grace ends outlive every Cancel. It is sent SIGKILL
+// at once.
+func TestAHolderBegunPastTheGraceIsKilled(t *testing.T) {
+	b := newLocal(t, t.TempDir())
+	b.CancelGrace = time.Minute
+	b.TreeWait = 5 * time.Second
+	h, dir, esc := orphanedEscapee(t, b, "late-forked", `trap "" TERM; exec sleep 60`)
+	markCancelledAt(t, dir, time.Now().Add(-2*time.Minute))
+	if err := b.Cancel(context.Background(), h); err != nil {
+		t.Fatalf("Cancel: %v; want the holder begun past the grace killed at once", err)
+	}
+	if running(esc) {
+		t.Fatal("Cancel returned nil with the holder of the command lock running")
+	}
+}
