@@ -648,5 +648,10 @@ func (c *Controller) notFoundGone(ctx context.Context, r *Run, statusErr error) 
 }
 
 // cancelMovingWait bounds the last try to stop a cancelled moving run's
-// attempt at the site it leaves.
-const cancelMovingWait = 10 * time.Second
+// attempt at the site it leaves. It is the bound a drain gives the same
+// Cancel (drainCancelWait), above a local site's worst case (its grace,
+// then its tree wait twice: 23 s at its defaults): cut at 10 s, a Cancel
+// that had sent SIGKILL and was waiting for what the job started was
+// said not carried, and nothing asks a cancelled run's site again. No
+// backend tells its own bound.
+const cancelMovingWait = drainCancelWait
