@@ -675,6 +675,11 @@ func (a *attempt) prepare(ctx context.Context) error {
 		return fmt.Errorf("run key: %w", err)
 	}
 	a.runKey = key
+	// The checkpoint's pin is checked with the datasets', before
+	// anything is unsealed.
+	if err := resumePinned(a.m.Resume); err != nil {
+		return err
+	}
 	base, err := dataset.OpenStore(ctx, a.m.Store)
 	if err != nil {
 		return fmt.Errorf("site store: %w", err)

@@ -120,6 +120,26 @@ func datasetsPinned(ds []DatasetKey) error {
 	return nil
 }
 
+// resumePinned refuses, before anything is unsealed, a checkpoint to
+// resume from given without the SHA-256 of its sealed manifest (or with
+// one that is not a SHA-256): dataset.OpenUnseal takes an empty pin as
+// none, and the site's store could then serve any checkpoint of the run
+// sealed under the name (an older one) in its place. The server takes a
+// checkpoint report only with a real digest and sends it with the
+// checkpoint; a first attempt is sent no checkpoint at all (nil here).
+func resumePinned(r *CheckpointRef) error {
+	if r == nil {
+		return nil
+	}
+	if r.SHA256 == "" {
+		return fmt.Errorf("manifest resume: checkpoint %q (step %d) has no sha256: the agent restores only the checkpoint the server recorded, and the server sends its digest with it", r.Name, r.Step)
+	}
+	if _, err := seal.ParseID(r.SHA256); err != nil {
+		return fmt.Errorf("manifest resume: checkpoint %q (step %d): sha256 %.80q is not a SHA-256 (want 64 lower-case hex digits)", r.Name, r.Step, r.SHA256)
+	}
+	return nil
+}
+
 // unsealDataset unseals d into a directory of its name made in the
 // directory open as data. The manifest is read, authenticated, pinned
 // to the version staged and checked against the unseal's bound before

@@ -131,3 +131,64 @@ func TestUnsealRefusesAKeyWithoutItsPin(t *testing.T) {
 		t.Errorf("nothing unsealed with the pin given")
 	}
 }
+
+// TestRestoreRefusesACheckpointWithoutItsPin: the checkpoint to resume
+// from was unsealed with whatever sha256 the manifest gave, and an empty
+// one is taken by dataset.OpenUnseal as no pin at all: a hostile server,
+// or a home store rewritten, could have the agent restore any checkpoint
+// of the run the site's store holds (an older one, under the name
+// given). The server records a digest with every checkpoint it takes; a
+// resume without one, or with one that is not a SHA-256, is refused
+// before anything is unsealed, naming the checkpoint and the field. A
+// first attempt, sent no checkpoint, prepares as before.
+func TestRestoreRefusesACheckpointWithoutItsPin(t *testing.T) {
+	dir := t.TempDir()
+	wd := filepath.Join(dir, "jobs", "run-1")
+	if err := os.MkdirAll(wd, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	url, key, dsSum := sealedStore(t, dir, "t/acme/data/", "corpus", "shard-0")
+	_, runKey, ckSum := sealedStore(t, dir, "t/acme/ckpt/", "run-1-step-3", "model.bin")
+	manifest := func(resume *CheckpointRef) *Manifest {
+		return &Manifest{Store: url, DataPrefix: "t/acme/data/", CheckpointPrefix: "t/acme/ckpt/", RunKey: runKey,
+			Datasets: []DatasetKey{{Name: "corpus", Key: key, ManifestSHA256: dsSum}}, Resume: resume, Sandbox: Sandbox{Mode: SandboxNone}}
+	}
+	for _, tc := range []struct{ name, pin string }{
+		{"no pin", ""},
+		{"a pin that is not a SHA-256", "not-a-digest"},
+		{"an upper-case pin", strings.ToUpper(ckSum)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := &attempt{wd: wd, cfg: Config{Stderr: &bytes.Buffer{}}, m: manifest(&CheckpointRef{Step: 3, Name: "run-1-step-3", Path: "model.bin", SHA256: tc.pin})}
+			err := a.prepare(t.Context())
+			defer a.wipe()
+			if err == nil || !strings.Contains(err.Error(), `"run-1-step-3"`) || !strings.Contains(err.Error(), "sha256") {
+				t.Fatalf("prepare: %v; want the checkpoint without its pin refused, naming the checkpoint and sha256", err)
+			}
+			if found := plaintextUnder(t, wd); len(found) > 0 {
+				t.Errorf("unsealed before the checkpoint was refused: %v", found)
+			}
+		})
+	}
+	// With its pin the same checkpoint is restored, and with none to
+	// resume from (a first attempt) the datasets alone are unsealed: the
+	// refusals above were the pin's.
+	for _, tc := range []struct {
+		name   string
+		resume *CheckpointRef
+		want   string
+	}{
+		{"the pin given", &CheckpointRef{Step: 3, Name: "run-1-step-3", Path: "model.bin", SHA256: ckSum}, filepath.Join(wd, "checkpoints", "model.bin")},
+		{"no checkpoint", nil, filepath.Join(wd, "data", "corpus", "shard-0")},
+	} {
+		a := &attempt{wd: wd, cfg: Config{Stderr: &bytes.Buffer{}}, m: manifest(tc.resume)}
+		if err := a.prepare(t.Context()); err != nil {
+			a.wipe()
+			t.Fatalf("prepare with %s: %v", tc.name, err)
+		}
+		if b, err := os.ReadFile(tc.want); err != nil || string(b) != secretText {
+			t.Errorf("prepare with %s: %s: %q (%v); want it unsealed", tc.name, tc.want, b, err)
+		}
+		a.wipe()
+	}
+}

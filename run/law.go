@@ -1069,9 +1069,10 @@ const drainCancelWait = 30 * time.Second
 // reports whether the drain is over, and, when it is over without the
 // site's word that the attempt stopped, why (for the run's timeline).
 //
-// A Cancel that fails, other than for a job the site does not know, is
-// no stop: the drain is not over, and the step is tried again, as the
-// monitor asks again a site that fails a Status or a Cancel. After the
+// A Cancel that fails is no stop: the drain is not over, and the step is
+// tried again, as the monitor asks again a site that fails a Status or a
+// Cancel. A Cancel that finds no job ends the drain only where the job is
+// known gone (notFoundGone), and otherwise counts as failed. After the
 // site timeout of failures the drain is over all the same, unconfirmed,
 // as the monitor counts such a site lost and moves the run on: a site
 // gone for good does not hold the run for ever.
@@ -1089,8 +1090,8 @@ func (c *Controller) draining(ctx context.Context, r *Run) (bool, string, error)
 		c.drained(r)
 		return true, "", nil
 	}
-	st, err := be.Status(ctx, r.Handle)
-	if err == nil && st.State.Final() {
+	st, statusErr := be.Status(ctx, r.Handle)
+	if statusErr == nil && st.State.Final() {
 		c.drained(r)
 		return true, "", nil
 	}
@@ -1099,8 +1100,17 @@ func (c *Controller) draining(ctx context.Context, r *Run) (bool, string, error)
 	}
 	cctx, cancel := context.WithTimeout(ctx, drainCancelWait)
 	defer cancel()
-	if err := be.Cancel(cctx, r.Handle); err != nil && !errors.Is(err, backend.ErrNotFound) {
-		return c.drainRefused(r, err)
+	if err := be.Cancel(cctx, r.Handle); err != nil {
+		if !errors.Is(err, backend.ErrNotFound) {
+			return c.drainRefused(r, err)
+		}
+		why, serr := c.notFoundGone(ctx, r, statusErr)
+		if serr != nil {
+			return false, "", serr
+		}
+		if why != "" {
+			return c.drainRefused(r, &stopError{err, why})
+		}
 	}
 	c.drained(r)
 	return true, "", nil

@@ -620,6 +620,38 @@ func (c *Controller) sealedHandle(ctx context.Context, r *Run) (bool, error) {
 	return (cur.handle != "" && cur == row) || (job.left.handle != "" && job.left == row), nil
 }
 
+// notFoundGone says why a drain's Cancel that r's attempt's site
+// answered with not found does not show the job gone, or "" where it does
+// and the drain is over. Not found is taken only for the job the run's
+// sealed submission names (a handle written on the row outside Meridian
+// is not found while the job runs on), and only where the site's Status
+// in the same step did not know the job either (statusErr not found): a
+// site that said the job was pending or running, or whose Status failed,
+// gave no word that it ended, and its Cancel's not found is a flaky or
+// lying answer. A job never submitted (no handle) or seen ended has its
+// drain over before its Cancel.
+func (c *Controller) notFoundGone(ctx context.Context, r *Run, statusErr error) (string, error) {
+	switch {
+	case statusErr == nil:
+		return "its site's status said the job was live", nil
+	case !errors.Is(statusErr, backend.ErrNotFound):
+		return "its site's status did not say the job is gone", nil
+	}
+	sealed, err := c.sealedHandle(ctx, r)
+	if err != nil {
+		return "", err
+	}
+	if !sealed {
+		return "a handle its row names, which is not the one its sealed submission names", nil
+	}
+	return "", nil
+}
+
 // cancelMovingWait bounds the last try to stop a cancelled moving run's
-// attempt at the site it leaves.
-const cancelMovingWait = 10 * time.Second
+// attempt at the site it leaves. It is the bound a drain gives the same
+// Cancel (drainCancelWait), above a local site's worst case (its grace,
+// then its tree wait twice: 23 s at its defaults): cut at 10 s, a Cancel
+// that had sent SIGKILL and was waiting for what the job started was
+// said not carried, and nothing asks a cancelled run's site again. No
+// backend tells its own bound.
+const cancelMovingWait = drainCancelWait
