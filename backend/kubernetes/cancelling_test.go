@@ -160,3 +160,30 @@ func TestCancelledJobBeingDeletedUnlistedIsNoEnd(t *testing.T) {
 		t.Fatalf("Status with no pod of the Job left = %+v, %v; want Cancelled", st, err)
 	}
 }
+
+// Cancel of an attempt whose Job was deleted and made again under its name
+// after the backend last saw it: the delete, by the attempt's Job's UID,
+// is refused (409 Conflict), and Cancel returned nil, the attempt's pods,
+// orphaned by the deletion, running on. They are deleted now, and only
+// they: the other Job's pod is left alone.
+func TestCancelOfAJobMadeAgainStopsTheAttemptsPods(t *testing.T) {
+	f := newFakeAPI(t)
+	b, _, name := submittedWithoutSecret(t, f)
+	ctx := testContext(t)
+	f.putPodOf(name, map[string]any{"phase": podRunning})
+	waitPodsCached(t, b, name, 1, "the attempt's pod is not in the cache")
+	other := f.swapUnseen("jobs", name)
+	f.put("pods", fakePod("others-pod", name, other, "n1", podRunning))
+	if err := b.Cancel(ctx, name); err != nil {
+		t.Fatalf("Cancel: %v", err)
+	}
+	if _, ok := f.get("pods", name+"-p"); ok {
+		t.Errorf("Cancel left the attempt's pod running, its Job replaced under its name")
+	}
+	if _, ok := f.get("pods", "others-pod"); !ok {
+		t.Errorf("Cancel deleted the pod of the other Job made under the attempt's name")
+	}
+	if job, ok := f.get("jobs", name); !ok || meta(job)["uid"] != other {
+		t.Errorf("Cancel deleted the other Job made under the attempt's name")
+	}
+}

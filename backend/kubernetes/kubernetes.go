@@ -2760,7 +2760,11 @@ func (b *Backend) Cancel(ctx context.Context, handle string) error {
 	case apierrors.IsNotFound(err):
 		return b.stopAttemptPods(ctx, handle, job.UID, false)
 	case apierrors.IsConflict(err):
-		return nil // not the attempt's Job: its pods are not the attempt's
+		// The Job under the name is not the attempt's (its UID differs):
+		// the attempt's was deleted and another made under its name
+		// since the cache saw it, maybe with orphan propagation, leaving
+		// the attempt's pods running. They, and only they, carry its UID.
+		return b.stopAttemptPods(ctx, handle, job.UID, false)
 	}
 	return fmt.Errorf("kubernetes cancel %s: %w", handle, b.explain(err))
 }
