@@ -187,3 +187,39 @@ func TestCancelOfAJobMadeAgainStopsTheAttemptsPods(t *testing.T) {
 		t.Errorf("Cancel deleted the other Job made under the attempt's name")
 	}
 }
+
+// The watch cache holds only the pods labelled managed by Meridian, and
+// anyone who may update Pods in the namespace can take the label off a
+// running pod of the attempt's. Cancel found the pods of a Job deleted
+// with orphan propagation in the cache alone, and missed such a pod,
+// which ran on. It now lists the pods carrying the Job's UID in a
+// controller-uid label from the API server too.
+func TestCancelStopsARelabelledPodOfAJobDeletedWithOrphans(t *testing.T) {
+	f := newFakeAPI(t)
+	b, _, name := submittedWithoutSecret(t, f)
+	ctx := testContext(t)
+	waitJobCached(t, b, name, "the attempt's Job")
+	job, _ := f.get("jobs", name)
+	uid := meta(job)["uid"].(string)
+	p := fakePod(name+"-hidden", name, uid, "n1", podRunning)
+	delete(meta(p)["labels"].(map[string]any), LabelManagedBy)
+	f.put("pods", p)
+	other := fakePod("not-the-attempts", name, "another-uid", "n1", podRunning)
+	delete(meta(other)["labels"].(map[string]any), LabelManagedBy)
+	f.put("pods", other)
+	// Deleted with orphan propagation: the pods stay (the fake keeps them).
+	f.drop("jobs", name)
+	eventually(t, "the Job's deletion is not in the cache", func() bool {
+		_, ok := b.watch.job(name)
+		return !ok
+	})
+	if err := b.Cancel(ctx, name); err != nil {
+		t.Fatalf("Cancel: %v", err)
+	}
+	if _, ok := f.get("pods", name+"-hidden"); ok {
+		t.Errorf("Cancel left the attempt's relabelled pod running")
+	}
+	if _, ok := f.get("pods", "not-the-attempts"); !ok {
+		t.Errorf("Cancel deleted a pod that carries another Job's UID")
+	}
+}

@@ -2775,36 +2775,57 @@ func (b *Backend) Cancel(ctx context.Context, handle string) error {
 const maxCancelPods = 256
 
 // stopAttemptPods deletes the pods of the attempt's Job (name, of UID uid)
-// that the watch cache holds unfinished and not being deleted: those the
-// Job controller made for it carry its UID in their controller-uid labels,
-// which stay when the garbage collector orphans them (it takes away only
-// their owner reference). Each delete is of the pod's UID, so that a pod
-// made again under its name is left alone. orphansOnly leaves the pods that
-// still name the Job as their controller to the Job's own deletion.
+// that are unfinished and not being deleted: those the Job controller made
+// for it carry its UID in their controller-uid labels, which stay when the
+// garbage collector orphans them (it takes away only their owner
+// reference). They are found in the watch cache and in one list from the
+// API server by each controller-uid label: the cache holds only the pods
+// labelled managed by Meridian, and anyone who may update Pods in the
+// namespace can take that label off a running pod of the attempt's. Each
+// delete is of the pod's UID, so that a pod made again under its name is
+// left alone. orphansOnly leaves the pods that still name the Job as their
+// controller to the Job's own deletion. A list that fails does not stop the
+// deletes of the pods found otherwise; Cancel then fails, saying so, and a
+// Cancel called again lists again.
 func (b *Backend) stopAttemptPods(ctx context.Context, name string, uid types.UID, orphansOnly bool) error {
 	if uid == "" {
 		return nil
 	}
-	objs, err := b.watch.pods.GetIndexer().ByIndex(podsByJob, name)
-	if err != nil {
-		return nil
+	// By name and UID: a name is one pod's at a time, and one made again
+	// under it has another UID.
+	type podKey struct {
+		name string
+		uid  types.UID
 	}
-	var pods []*apiPod
-	for _, o := range objs {
-		p, ok := o.(*apiPod)
-		if !ok || p.DeletionTimestamp != nil || p.Status.Phase == podSucceeded || p.Status.Phase == podFailed || !labelledFor(p, uid) {
-			continue
+	found := map[podKey]*apiPod{}
+	var order []podKey
+	take := func(p *apiPod) {
+		if p.DeletionTimestamp != nil || p.Status.Phase == podSucceeded || p.Status.Phase == podFailed || !labelledFor(p, uid) {
+			return
 		}
 		if orphansOnly && controlledBy(p, uid) {
-			continue
+			return
 		}
-		pods = append(pods, p)
+		k := podKey{p.Name, p.UID}
+		if _, seen := found[k]; !seen {
+			order = append(order, k)
+		}
+		found[k] = p
 	}
-	left := len(pods)
-	for i, p := range pods {
+	if objs, err := b.watch.pods.GetIndexer().ByIndex(podsByJob, name); err == nil {
+		for _, o := range objs {
+			if p, ok := o.(*apiPod); ok {
+				take(p)
+			}
+		}
+	}
+	listErr := b.listAttemptPods(ctx, uid, take)
+	left := len(order)
+	for i, k := range order {
+		p := found[k]
 		if i == maxCancelPods {
 			return fmt.Errorf("kubernetes cancel %s: %d pods of the attempt's Job %s still run; the first %d were deleted, cancel again",
-				name, left, uid, maxCancelPods)
+				name, left, shown(string(uid)), maxCancelPods)
 		}
 		err := b.cs.core.Delete().Namespace(b.ns).Resource(resourcePods).Name(p.Name).Body(&metav1.DeleteOptions{
 			Preconditions: &metav1.Preconditions{UID: &p.UID},
@@ -2813,6 +2834,32 @@ func (b *Backend) stopAttemptPods(ctx context.Context, name string, uid types.UI
 			return fmt.Errorf("kubernetes cancel %s: deleting pod %s of the attempt's Job, whose deletion leaves it: %w", name, siteName(p.Name), b.explain(err))
 		}
 		left--
+	}
+	if listErr != nil {
+		return fmt.Errorf("kubernetes cancel %s: listing the pods of the attempt's Job (those out of the watch cache's sight): %w", name, b.explain(listErr))
+	}
+	return nil
+}
+
+// listAttemptPods hands take each pod of the namespace that one list by
+// each controller-uid label (the older one too: a Job made before
+// Kubernetes 1.27 gave its pods only that) finds naming uid, within 10 s.
+// A pod read twice (by both labels, or by a list started over) is handed
+// again: take keeps them by name and UID.
+func (b *Backend) listAttemptPods(ctx context.Context, uid types.UID, take func(*apiPod)) error {
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for _, key := range uidLabels {
+		sel := labels.SelectorFromSet(labels.Set{key: string(uid)}).String()
+		err := listPages(lctx, b.cs.core, resourcePods, b.ns, metav1.ListOptions{LabelSelector: sel}, func() {}, func(list *apiPodList) error {
+			for i := range list.Items {
+				take(&list.Items[i])
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }
