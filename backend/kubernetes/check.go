@@ -62,7 +62,7 @@ func (b *Backend) Check(ctx context.Context) error {
 		err := b.cs.authz.Post().Resource(resourceAccessCheck).
 			Body(&accessReview{Spec: accessReviewSpec{ResourceAttributes: &a}}).Do(ctx).Into(&r)
 		if err != nil {
-			return fmt.Errorf("backend.kubeconfig: asking the API server what the user may do: %w", tooLarge(err))
+			return fmt.Errorf("backend.kubeconfig: asking the API server what the user may do: %w", siteError(tooLarge(err)))
 		}
 		if !r.Status.Allowed {
 			what := a.Verb + " " + a.Resource

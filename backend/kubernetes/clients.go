@@ -1,6 +1,7 @@
 package kubernetes
 
 import (
+	"fmt"
 	"net/http"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -53,10 +54,15 @@ type clients struct {
 }
 
 func newClients(rc *rest.Config) (*clients, error) {
-	hc, err := rest.HTTPClientFor(rc)
+	shared, err := rest.HTTPClientFor(rc)
 	if err != nil {
 		return nil, err
 	}
+	// A copy: the client rest.HTTPClientFor gives may be one it keeps for
+	// every caller of the same configuration (its TLS cache).
+	hc := new(http.Client)
+	*hc = *shared
+	hc.CheckRedirect = refuseRedirect
 	forGroup := func(gv schema.GroupVersion, apiPath string) (*rest.RESTClient, error) {
 		return restClientFor(rc, hc, gv, apiPath)
 	}
@@ -73,6 +79,24 @@ func newClients(rc *rest.Config) (*clients, error) {
 		return nil, err
 	}
 	return &clients{core: core, batch: batch, authz: authz}, nil
+}
+
+// refuseRedirect is the backend's HTTP client's answer to a redirect: it
+// follows none. client-go's round trippers set the cluster's credential
+// (the Authorization header of a bearer token, an exec plugin's or an auth
+// provider's) on every request the client makes, a redirected one too,
+// whatever host it goes to, and a 307 or 308 keeps the method and the body
+// (a Secret's keys, on a create). An API server of Kubernetes answers its
+// API with no redirect; one that does (or whoever answers in its place) is
+// not sent the credential elsewhere. The target is the answer's words,
+// shown escaped and cut.
+func refuseRedirect(req *http.Request, via []*http.Request) error {
+	code := 0
+	if req.Response != nil {
+		code = req.Response.StatusCode
+	}
+	return fmt.Errorf("kubernetes API server: answered with a redirect (%d) to %s; not followed, as it would carry the cluster's credential there",
+		code, shown(req.URL.Redacted()))
 }
 
 // restClientFor makes the client of one group version, speaking JSON with

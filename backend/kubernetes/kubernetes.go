@@ -2169,13 +2169,16 @@ func (b *Backend) Status(ctx context.Context, handle string) (backend.Status, er
 		}
 		job = got
 	}
-	if fin, ok := b.knownFinal(handle); ok && (fin.State != backend.Cancelled || b.jobFinished(job)) {
+	if fin, ok := b.knownFinal(handle); ok {
 		// The attempt's end on record is its end: it is not worked out
 		// again from the Job, its pods and their nodes at every call, nor
 		// changed by what the cluster says of the Job since. A recorded
-		// cancellation whose Job still runs (Cancel's mark or delete did
-		// not get through) is not taken for the end until the Job stops.
-		return fin, nil
+		// cancellation is the end only once the attempt's pods stopped
+		// (cancelledStatus).
+		if fin.State != backend.Cancelled {
+			return fin, nil
+		}
+		return b.cancelledStatus(ctx, handle, job, fin), nil
 	}
 	if b.replacedJob(handle, job) {
 		rec, _ := b.record(handle)
@@ -2194,6 +2197,9 @@ func (b *Backend) Status(ctx context.Context, handle string) (backend.Status, er
 		if hasRec && rec.Final != nil {
 			// Forgotten from memory (maxFinals) but on record: the end
 			// on record stands, as above.
+			if rec.Final.State == backend.Cancelled {
+				return b.cancelledStatus(ctx, handle, job, *rec.Final), nil
+			}
 			return *rec.Final, nil
 		}
 		if hasRec {
@@ -2203,6 +2209,96 @@ func (b *Backend) Status(ctx context.Context, handle string) (backend.Status, er
 		}
 	}
 	return st, nil
+}
+
+// cancelledStatus is the state of an attempt whose record ends Cancelled
+// (fin), its Job (job, under the attempt's name) still there: fin once the
+// attempt's pods stopped (cancelOver), else Running. The record of the
+// cancellation and Meridian's mark on the Job say only that no pod of the
+// attempt is to start again: a Cancel whose delete the API server refused
+// (failing, throttling, an admission policy) leaves the Job and its pods
+// running, and a Job being deleted keeps its pods for their grace period
+// (or for good, Terminating on a node that does not answer). Taken for the
+// end, a drain moved the run on while the old attempt still wrote its
+// checkpoint.
+func (b *Backend) cancelledStatus(ctx context.Context, handle string, job *apiJob, fin backend.Status) backend.Status {
+	if b.replacedJob(handle, job) {
+		// The attempt's own Job is gone; the one under its name is
+		// someone else's.
+		return fin
+	}
+	running, known, over := b.cancelOver(ctx, job)
+	if over {
+		return fin
+	}
+	st := backend.Status{State: backend.Running}
+	switch {
+	case job.DeletionTimestamp == nil:
+		st.Reason = fmt.Sprintf("cancelling: the attempt's Job is not deleted yet, %s", podsStillRun(running))
+	case !known:
+		st.Reason = "cancelling: whether the attempt's pods still run could not be read"
+	default:
+		st.Reason = "cancelling: " + podsStillRun(running)
+	}
+	return podTimes(st, b.watch.podsOf(job))
+}
+
+func podsStillRun(n int) string {
+	if n == 1 {
+		return "1 pod of the attempt still runs"
+	}
+	return fmt.Sprintf("%d pods of the attempt still run", n)
+}
+
+// cancelOver reports whether the cancelled attempt's Job, job, and its
+// pods have stopped: the Job controller ended it (Complete or Failed), or
+// it is being deleted and no pod labelled with its UID (labelledFor) is
+// unfinished, in the watch cache, then in one list of the pods by the
+// Job's controller-uid label (as listJobsPods), since a pod relabelled out
+// of the cache's sight runs on all the same. running is how many such
+// pods were found; known is false where the list failed, which is no word
+// that they stopped.
+func (b *Backend) cancelOver(ctx context.Context, job *apiJob) (running int, known, over bool) {
+	if jobEnded(job) {
+		return 0, true, true
+	}
+	unfinished := func(p *apiPod) bool {
+		return p.Status.Phase != podSucceeded && p.Status.Phase != podFailed && labelledFor(p, job.UID)
+	}
+	objs, _ := b.watch.pods.GetIndexer().ByIndex(podsByJob, job.Name)
+	for _, o := range objs {
+		if p, ok := o.(*apiPod); ok && unfinished(p) {
+			running++
+		}
+	}
+	if job.DeletionTimestamp == nil || running > 0 {
+		// Not deleted, the Job controller may start its pods again.
+		return running, true, false
+	}
+	if job.UID == "" {
+		return 0, false, false
+	}
+	key := controllerUIDLabel
+	if _, ok := job.Spec.Selector.label(controllerUIDLabel); !ok {
+		if _, old := job.Spec.Selector.label(legacyControllerUIDLabel); old {
+			key = legacyControllerUIDLabel
+		}
+	}
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	sel := labels.SelectorFromSet(labels.Set{key: string(job.UID)}).String()
+	err := listPages(lctx, b.cs.core, resourcePods, b.ns, metav1.ListOptions{LabelSelector: sel}, func() { running = 0 }, func(list *apiPodList) error {
+		for i := range list.Items {
+			if unfinished(&list.Items[i]) {
+				running++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return running, false, false
+	}
+	return running, true, running == 0
 }
 
 // jobStatus maps a Job, its Pods and their Nodes to a backend state, with
@@ -2664,7 +2760,11 @@ func (b *Backend) Cancel(ctx context.Context, handle string) error {
 	case apierrors.IsNotFound(err):
 		return b.stopAttemptPods(ctx, handle, job.UID, false)
 	case apierrors.IsConflict(err):
-		return nil // not the attempt's Job: its pods are not the attempt's
+		// The Job under the name is not the attempt's (its UID differs):
+		// the attempt's was deleted and another made under its name
+		// since the cache saw it, maybe with orphan propagation, leaving
+		// the attempt's pods running. They, and only they, carry its UID.
+		return b.stopAttemptPods(ctx, handle, job.UID, false)
 	}
 	return fmt.Errorf("kubernetes cancel %s: %w", handle, b.explain(err))
 }
@@ -2675,36 +2775,57 @@ func (b *Backend) Cancel(ctx context.Context, handle string) error {
 const maxCancelPods = 256
 
 // stopAttemptPods deletes the pods of the attempt's Job (name, of UID uid)
-// that the watch cache holds unfinished and not being deleted: those the
-// Job controller made for it carry its UID in their controller-uid labels,
-// which stay when the garbage collector orphans them (it takes away only
-// their owner reference). Each delete is of the pod's UID, so that a pod
-// made again under its name is left alone. orphansOnly leaves the pods that
-// still name the Job as their controller to the Job's own deletion.
+// that are unfinished and not being deleted: those the Job controller made
+// for it carry its UID in their controller-uid labels, which stay when the
+// garbage collector orphans them (it takes away only their owner
+// reference). They are found in the watch cache and in one list from the
+// API server by each controller-uid label: the cache holds only the pods
+// labelled managed by Meridian, and anyone who may update Pods in the
+// namespace can take that label off a running pod of the attempt's. Each
+// delete is of the pod's UID, so that a pod made again under its name is
+// left alone. orphansOnly leaves the pods that still name the Job as their
+// controller to the Job's own deletion. A list that fails does not stop the
+// deletes of the pods found otherwise; Cancel then fails, saying so, and a
+// Cancel called again lists again.
 func (b *Backend) stopAttemptPods(ctx context.Context, name string, uid types.UID, orphansOnly bool) error {
 	if uid == "" {
 		return nil
 	}
-	objs, err := b.watch.pods.GetIndexer().ByIndex(podsByJob, name)
-	if err != nil {
-		return nil
+	// By name and UID: a name is one pod's at a time, and one made again
+	// under it has another UID.
+	type podKey struct {
+		name string
+		uid  types.UID
 	}
-	var pods []*apiPod
-	for _, o := range objs {
-		p, ok := o.(*apiPod)
-		if !ok || p.DeletionTimestamp != nil || p.Status.Phase == podSucceeded || p.Status.Phase == podFailed || !labelledFor(p, uid) {
-			continue
+	found := map[podKey]*apiPod{}
+	var order []podKey
+	take := func(p *apiPod) {
+		if p.DeletionTimestamp != nil || p.Status.Phase == podSucceeded || p.Status.Phase == podFailed || !labelledFor(p, uid) {
+			return
 		}
 		if orphansOnly && controlledBy(p, uid) {
-			continue
+			return
 		}
-		pods = append(pods, p)
+		k := podKey{p.Name, p.UID}
+		if _, seen := found[k]; !seen {
+			order = append(order, k)
+		}
+		found[k] = p
 	}
-	left := len(pods)
-	for i, p := range pods {
+	if objs, err := b.watch.pods.GetIndexer().ByIndex(podsByJob, name); err == nil {
+		for _, o := range objs {
+			if p, ok := o.(*apiPod); ok {
+				take(p)
+			}
+		}
+	}
+	listErr := b.listAttemptPods(ctx, uid, take)
+	left := len(order)
+	for i, k := range order {
+		p := found[k]
 		if i == maxCancelPods {
 			return fmt.Errorf("kubernetes cancel %s: %d pods of the attempt's Job %s still run; the first %d were deleted, cancel again",
-				name, left, uid, maxCancelPods)
+				name, left, shown(string(uid)), maxCancelPods)
 		}
 		err := b.cs.core.Delete().Namespace(b.ns).Resource(resourcePods).Name(p.Name).Body(&metav1.DeleteOptions{
 			Preconditions: &metav1.Preconditions{UID: &p.UID},
@@ -2713,6 +2834,32 @@ func (b *Backend) stopAttemptPods(ctx context.Context, name string, uid types.UI
 			return fmt.Errorf("kubernetes cancel %s: deleting pod %s of the attempt's Job, whose deletion leaves it: %w", name, siteName(p.Name), b.explain(err))
 		}
 		left--
+	}
+	if listErr != nil {
+		return fmt.Errorf("kubernetes cancel %s: listing the pods of the attempt's Job (those out of the watch cache's sight): %w", name, b.explain(listErr))
+	}
+	return nil
+}
+
+// listAttemptPods hands take each pod of the namespace that one list by
+// each controller-uid label (the older one too: a Job made before
+// Kubernetes 1.27 gave its pods only that) finds naming uid, within 10 s.
+// A pod read twice (by both labels, or by a list started over) is handed
+// again: take keeps them by name and UID.
+func (b *Backend) listAttemptPods(ctx context.Context, uid types.UID, take func(*apiPod)) error {
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for _, key := range uidLabels {
+		sel := labels.SelectorFromSet(labels.Set{key: string(uid)}).String()
+		err := listPages(lctx, b.cs.core, resourcePods, b.ns, metav1.ListOptions{LabelSelector: sel}, func() {}, func(list *apiPodList) error {
+			for i := range list.Items {
+				take(&list.Items[i])
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -2734,7 +2881,8 @@ func labelledFor(p *apiPod, uid types.UID) bool {
 
 // jobFinished reports a Job whose pods will start no more: complete or
 // failed, being deleted, or marked cancelled or lost by Meridian's verdict
-// (its own marks only: another's mark stops no pod).
+// (its own marks only: another's mark stops no pod). Not that its pods
+// have stopped: a cancellation is over by cancelOver.
 func (b *Backend) jobFinished(job *apiJob) bool {
 	return job.DeletionTimestamp != nil || b.ownMark(job, AnnotationLost) || b.ownMark(job, AnnotationCancelled) || jobEnded(job)
 }

@@ -403,7 +403,8 @@ func listPagesOnce[L any, PL interface {
 				// first page would be refused again.
 				return fmt.Errorf("kubernetes API server: %s: page %d: %w", what, page, errListExpired)
 			}
-			return tooLarge(err)
+			// The API server's words: every caller's error repeats them.
+			return siteError(tooLarge(err))
 		}
 		list := PL(new(L))
 		if err := decodePage(raw, list, listPageSize); err != nil {
@@ -411,7 +412,7 @@ func listPagesOnce[L any, PL interface {
 				return &tooLargeError{fmt.Sprintf("kubernetes API server: %s: a page of more than %d objects, the most asked for; refused",
 					what, listPageSize)}
 			}
-			return fmt.Errorf("kubernetes API server: %s: %w", what, err)
+			return fmt.Errorf("kubernetes API server: %s: %w", what, siteError(err))
 		}
 		if err := each(list); err != nil {
 			return err

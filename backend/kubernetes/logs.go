@@ -443,7 +443,7 @@ func (b *Backend) samePod(ctx context.Context, p *apiPod) error {
 		return fmt.Errorf("logs of pod %s: telling whether the pod was replaced while its log was read: %w", siteName(p.Name), b.explain(err))
 	}
 	if now.UID != p.UID {
-		return fmt.Errorf("logs of pod %s: %w (UID %q, was %q): what was read of it is not the attempt's output", siteName(p.Name), errPodReplaced, now.UID, p.UID)
+		return fmt.Errorf("logs of pod %s: %w (UID %s, was %s): what was read of it is not the attempt's output", siteName(p.Name), errPodReplaced, shown(string(now.UID)), shown(string(p.UID)))
 	}
 	return nil
 }

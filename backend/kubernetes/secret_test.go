@@ -40,6 +40,12 @@ type fakeAPI struct {
 	// onPatch, when set, may answer a merge patch itself (an admission
 	// policy's refusal, say) before it is applied.
 	onPatch func(resource string, patch map[string]any) (code int, reason string)
+	// onDelete, when set, may answer a delete itself (an API server
+	// failing, throttling, or an admission policy refusing it) before it
+	// is carried out.
+	onDelete func(resource, name string) (code int, reason string)
+	// onList, when set, may answer a list itself before it is made.
+	onList func(resource, selector string) (code int, reason string)
 	// muted resources' changes reach no watch: the watch cache has not
 	// taken them yet, as under load.
 	muted map[string]bool
@@ -257,6 +263,13 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	case r.Method == http.MethodGet && name == "":
+		if f.onList != nil {
+			if code, reason := f.onList(resource, q.Get("labelSelector")); code != 0 {
+				f.mu.Unlock()
+				f.status(w, code, reason, "the fake answers "+reason)
+				return
+			}
+		}
 		// In pages of limit (when asked), by name; the continue token is
 		// the last name of the page before.
 		names := make([]string, 0, len(store))
@@ -389,6 +402,12 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.notify(resource, "MODIFIED", o)
 		f.reply(w, 200, o)
 	case r.Method == http.MethodDelete:
+		if f.onDelete != nil {
+			if code, reason := f.onDelete(resource, name); code != 0 {
+				f.status(w, code, reason, "the fake answers "+reason)
+				return
+			}
+		}
 		if !exists {
 			f.status(w, 404, "NotFound", resource+" "+name+" not found")
 			return

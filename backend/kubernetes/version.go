@@ -71,7 +71,7 @@ func (b *Backend) versionErr(ctx context.Context) error {
 	// holds up no other beyond its own context.
 	raw, err := b.cs.core.Get().AbsPath("/version").Do(ctx).Raw()
 	if err != nil {
-		return fmt.Errorf("kubernetes API server at %s: asking its version: %w", b.host, tooLarge(err))
+		return fmt.Errorf("kubernetes API server at %s: asking its version: %w", b.host, siteError(tooLarge(err)))
 	}
 	b.version.mu.Lock()
 	defer b.version.mu.Unlock()

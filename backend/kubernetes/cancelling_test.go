@@ -1,0 +1,225 @@
+package kubernetes
+
+import (
+	"strings"
+	"testing"
+
+	"meridian.dev/meridian/backend"
+)
+
+// A cancellation on record and Meridian's own mark on the Job say only
+// that no new pod of the attempt is to start: not that its pods stopped.
+// A Cancel whose delete the API server refuses (failing, throttling, an
+// admission policy) leaves the Job and its pod running; a drain, which
+// asks Status first, took the attempt for ended from the mark alone and
+// moved the run on while the old attempt wrote its checkpoint. Until the
+// Job is deleted the attempt reads Running, cancelling.
+func TestCancelWhoseDeleteFailsIsNoEnd(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		code   int
+		reason string
+	}{
+		{"failing", 500, "InternalError"},
+		{"throttled", 429, "TooManyRequests"},
+		{"refused by admission", 403, "Forbidden"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeAPI(t)
+			b, _, name := submittedWithoutSecret(t, f)
+			ctx := testContext(t)
+			f.putPodOf(name, map[string]any{"phase": podRunning})
+			waitPodsCached(t, b, name, 1, "the attempt's pod is not in the cache")
+			f.mu.Lock()
+			f.onDelete = func(resource, _ string) (int, string) {
+				if resource == "jobs" {
+					return tc.code, tc.reason
+				}
+				return 0, ""
+			}
+			f.mu.Unlock()
+			if err := b.Cancel(ctx, name); err == nil {
+				t.Fatal("Cancel succeeded; the fake refused the Job's delete")
+			}
+			eventually(t, "Cancel's mark is not in the cache", func() bool {
+				j, ok := b.watch.job(name)
+				return ok && j.Annotations[AnnotationCancelled] != ""
+			})
+			st, err := b.Status(ctx, name)
+			if err != nil || st.State != backend.Running || !strings.Contains(st.Reason, "cancelling") {
+				t.Fatalf("Status with the Job not deleted and its pod running = %+v, %v; want Running, cancelling", st, err)
+			}
+			// Forgotten from memory, the cancellation is read from the
+			// record: still no end.
+			b.recMu.Lock()
+			clear(b.finals)
+			b.recMu.Unlock()
+			st, err = b.Status(ctx, name)
+			if err != nil || st.State != backend.Running {
+				t.Fatalf("Status, the end read from the record = %+v, %v; want Running", st, err)
+			}
+			// Cancel again, the delete let through: the Job goes, its
+			// foreground deletion taking its pod first (the fake has no
+			// garbage collector), and the attempt is cancelled.
+			f.mu.Lock()
+			f.onDelete = nil
+			f.mu.Unlock()
+			f.drop("pods", name+"-p")
+			if err := b.Cancel(ctx, name); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "the Job's deletion is not in the cache", func() bool {
+				_, ok := b.watch.job(name)
+				return !ok
+			})
+			if st, err := b.Status(ctx, name); err != nil || st.State != backend.Cancelled {
+				t.Fatalf("Status with the Job gone = %+v, %v; want Cancelled", st, err)
+			}
+		})
+	}
+}
+
+// A Job deleted with foreground propagation stays, being deleted, until
+// its pods are gone, and they take their grace period to stop (or stay
+// Terminating for good on a node that does not answer). A cancellation is
+// not the end while a pod labelled with the Job's UID has not finished,
+// in the watch cache or, relabelled out of its sight, on the API server.
+func TestCancelledJobBeingDeletedWithPodsIsNoEnd(t *testing.T) {
+	for _, hidden := range []bool{false, true} {
+		t.Run(map[bool]string{false: "seen", true: "relabelled"}[hidden], func(t *testing.T) {
+			f := newFakeAPI(t)
+			b, _, name := submittedWithoutSecret(t, f)
+			ctx := testContext(t)
+			waitJobCached(t, b, name, "the attempt's Job")
+			// The garbage collector's finalizer for a foreground deletion.
+			f.changeJob(name, map[string]any{"metadata": map[string]any{"finalizers": []any{"foregroundDeletion"}}})
+			pod := name + "-p"
+			if hidden {
+				// Its labels changed by someone who may update Pods: the
+				// watch cache, which follows LabelManagedBy, never sees it.
+				job, _ := f.get("jobs", name)
+				p := fakePod(pod, name, meta(job)["uid"].(string), "n1", podRunning)
+				delete(meta(p)["labels"].(map[string]any), LabelManagedBy)
+				f.put("pods", p)
+			} else {
+				f.putPodOf(name, map[string]any{"phase": podRunning})
+				waitPodsCached(t, b, name, 1, "the attempt's pod is not in the cache")
+			}
+			if err := b.Cancel(ctx, name); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "the Job's deletion is not in the cache", func() bool {
+				j, ok := b.watch.job(name)
+				return ok && j.DeletionTimestamp != nil
+			})
+			f.changePod(pod, map[string]any{"metadata": map[string]any{"deletionTimestamp": "2026-01-01T00:00:00Z"}})
+			st, err := b.Status(ctx, name)
+			if err != nil || st.State != backend.Running || !strings.Contains(st.Reason, "cancelling: 1 pod") {
+				t.Fatalf("Status with the Job being deleted and its pod terminating = %+v, %v; want Running, cancelling: 1 pod", st, err)
+			}
+			f.changePod(pod, map[string]any{"status": map[string]any{"phase": podFailed}})
+			eventually(t, "the attempt does not read cancelled once its pod stopped", func() bool {
+				st, err := b.Status(ctx, name)
+				return err == nil && st.State == backend.Cancelled
+			})
+		})
+	}
+}
+
+// Being deleted, with no pod in the watch cache, the cancellation is the
+// end only once a list of the Job's pods says so: a list the API server
+// refuses is no word that they stopped.
+func TestCancelledJobBeingDeletedUnlistedIsNoEnd(t *testing.T) {
+	f := newFakeAPI(t)
+	b, _, name := submittedWithoutSecret(t, f)
+	ctx := testContext(t)
+	waitJobCached(t, b, name, "the attempt's Job")
+	f.changeJob(name, map[string]any{"metadata": map[string]any{"finalizers": []any{"foregroundDeletion"}}})
+	if err := b.Cancel(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the Job's deletion is not in the cache", func() bool {
+		j, ok := b.watch.job(name)
+		return ok && j.DeletionTimestamp != nil
+	})
+	f.mu.Lock()
+	f.onList = func(resource, _ string) (int, string) {
+		if resource == "pods" {
+			return 500, "InternalError"
+		}
+		return 0, ""
+	}
+	f.mu.Unlock()
+	if st, err := b.Status(ctx, name); err != nil || st.State != backend.Running {
+		t.Fatalf("Status with the list of the Job's pods refused = %+v, %v; want Running", st, err)
+	}
+	f.mu.Lock()
+	f.onList = nil
+	f.mu.Unlock()
+	if st, err := b.Status(ctx, name); err != nil || st.State != backend.Cancelled {
+		t.Fatalf("Status with no pod of the Job left = %+v, %v; want Cancelled", st, err)
+	}
+}
+
+// Cancel of an attempt whose Job was deleted and made again under its name
+// after the backend last saw it: the delete, by the attempt's Job's UID,
+// is refused (409 Conflict), and Cancel returned nil, the attempt's pods,
+// orphaned by the deletion, running on. They are deleted now, and only
+// they: the other Job's pod is left alone.
+func TestCancelOfAJobMadeAgainStopsTheAttemptsPods(t *testing.T) {
+	f := newFakeAPI(t)
+	b, _, name := submittedWithoutSecret(t, f)
+	ctx := testContext(t)
+	f.putPodOf(name, map[string]any{"phase": podRunning})
+	waitPodsCached(t, b, name, 1, "the attempt's pod is not in the cache")
+	other := f.swapUnseen("jobs", name)
+	f.put("pods", fakePod("others-pod", name, other, "n1", podRunning))
+	if err := b.Cancel(ctx, name); err != nil {
+		t.Fatalf("Cancel: %v", err)
+	}
+	if _, ok := f.get("pods", name+"-p"); ok {
+		t.Errorf("Cancel left the attempt's pod running, its Job replaced under its name")
+	}
+	if _, ok := f.get("pods", "others-pod"); !ok {
+		t.Errorf("Cancel deleted the pod of the other Job made under the attempt's name")
+	}
+	if job, ok := f.get("jobs", name); !ok || meta(job)["uid"] != other {
+		t.Errorf("Cancel deleted the other Job made under the attempt's name")
+	}
+}
+
+// The watch cache holds only the pods labelled managed by Meridian, and
+// anyone who may update Pods in the namespace can take the label off a
+// running pod of the attempt's. Cancel found the pods of a Job deleted
+// with orphan propagation in the cache alone, and missed such a pod,
+// which ran on. It now lists the pods carrying the Job's UID in a
+// controller-uid label from the API server too.
+func TestCancelStopsARelabelledPodOfAJobDeletedWithOrphans(t *testing.T) {
+	f := newFakeAPI(t)
+	b, _, name := submittedWithoutSecret(t, f)
+	ctx := testContext(t)
+	waitJobCached(t, b, name, "the attempt's Job")
+	job, _ := f.get("jobs", name)
+	uid := meta(job)["uid"].(string)
+	p := fakePod(name+"-hidden", name, uid, "n1", podRunning)
+	delete(meta(p)["labels"].(map[string]any), LabelManagedBy)
+	f.put("pods", p)
+	other := fakePod("not-the-attempts", name, "another-uid", "n1", podRunning)
+	delete(meta(other)["labels"].(map[string]any), LabelManagedBy)
+	f.put("pods", other)
+	// Deleted with orphan propagation: the pods stay (the fake keeps them).
+	f.drop("jobs", name)
+	eventually(t, "the Job's deletion is not in the cache", func() bool {
+		_, ok := b.watch.job(name)
+		return !ok
+	})
+	if err := b.Cancel(ctx, name); err != nil {
+		t.Fatalf("Cancel: %v", err)
+	}
+	if _, ok := f.get("pods", name+"-hidden"); ok {
+		t.Errorf("Cancel left the attempt's relabelled pod running")
+	}
+	if _, ok := f.get("pods", "not-the-attempts"); !ok {
+		t.Errorf("Cancel deleted a pod that carries another Job's UID")
+	}
+}
