@@ -274,6 +274,12 @@ type Result struct {
 	Problem *Problem `json:"problem,omitempty"`
 	// Anchored is the anchor the chain was checked against, if any.
 	Anchored *Anchor `json:"anchored,omitempty"`
+	// AnchorProblem is set on a log that broke (Problem, a break of the
+	// chain) and no longer holds the head its anchor recorded either:
+	// Truncated (entries cut from its end) or Diverged. It names what an
+	// acceptance of the break alone would leave unnamed, as the anchor is
+	// then reset onto the head.
+	AnchorProblem *Problem `json:"anchorProblem,omitempty"`
 	// AnchorKeySeq is the last entry recording which anchor key guards the
 	// log (KindAnchored), if any.
 	AnchorKeySeq int64 `json:"anchorKeySeq,omitempty"`
@@ -303,7 +309,10 @@ const KindBrokenAccepted = "audit-broken-accepted"
 type BrokenAccepted struct {
 	Problem  *Problem `json:"problem"`
 	Anchored *Anchor  `json:"anchored,omitempty"`
-	By       string   `json:"by,omitempty"`
+	// AnchorProblem is the Result's: the anchor's tail the log no longer
+	// held (entries cut from its end), accepted with the break.
+	AnchorProblem *Problem `json:"anchorProblem,omitempty"`
+	By            string   `json:"by,omitempty"`
 }
 
 // Accepted is a break of the chain that a later entry of the chain

@@ -43,25 +43,62 @@ func (a *anchorer) notify(seq int64, head string) { a.Notify(seq, head) }
 func (a *anchorer) run()                          { a.Run() }
 func (a *anchorer) close()                        { a.Close() }
 
+// auditAccept is what the operator accepts of a log that does not verify.
+type auditAccept struct {
+	// Broken: serve --accept-broken-audit, the break the start reports.
+	Broken bool
+	// Cut: serve --accept-audit-cut N, with Broken: that the log, broken,
+	// also no longer holds the tail its anchor of N entries recorded
+	// (Result.AnchorProblem). Zero accepts no cut.
+	Cut int64
+}
+
 // checkAuditAtStart verifies the whole chain and its anchor. A broken log
 // stops the server unless the operator accepts it, which is written to the
 // log (and the anchor moved to the accepted head) before anything else.
 // The break accepted, later starts verify past it (audit.Verify): what is
 // done to the log afterwards stops the server again.
+// A break that comes with a cut tail (the log no longer holds the head its
+// anchor recorded) is accepted only when the operator names the cut too
+// (accept.Cut, the entries the anchor recorded): accepting the break
+// resets the anchor onto the head, over the cut, and --accept-broken-audit
+// alone, given for the break the operator saw, accepted a cut named
+// nowhere.
 // Either way the log then records the anchor key that guards it, so that a
 // removed anchor directory is noticed rather than read as a log never
 // anchored.
-func checkAuditAtStart(ctx context.Context, st anchoredStore, anchors *audit.Anchors, accept bool, w io.Writer) error {
+func checkAuditAtStart(ctx context.Context, st anchoredStore, anchors *audit.Anchors, accept auditAccept, w io.Writer) error {
 	res, err := st.VerifyAuditAnchored(ctx, anchors)
 	if err != nil {
 		return fmt.Errorf("audit log: %w", err)
 	}
 	if !res.OK {
-		if !accept {
+		cut := res.AnchorProblem
+		if cut != nil && res.Anchored == nil {
+			// A cut is measured against an anchor: never one without.
+			return fmt.Errorf("audit log does not verify: %w; and %v; refusing to serve", res.Problem, cut)
+		}
+		if !accept.Broken {
+			if cut != nil {
+				return fmt.Errorf("audit log does not verify: %w; and it no longer holds the tail its anchor recorded: %v; refusing to serve (check the log with meridian audit verify; to serve anyway, accepting both, start with --accept-broken-audit --accept-audit-cut %d; that acceptance is itself recorded)", res.Problem, cut, res.Anchored.Seq)
+			}
 			return fmt.Errorf("audit log does not verify: %w; refusing to serve (start with --accept-broken-audit to serve anyway; that acceptance is itself recorded)", res.Problem)
 		}
-		fmt.Fprintf(w, "warning: audit log does not verify (%v); serving because --accept-broken-audit was given\n", res.Problem)
-		accepted, err := audit.NewRecord(audit.KindBrokenAccepted, "", audit.BrokenAccepted{Problem: res.Problem, Anchored: res.Anchored, By: "operator (serve --accept-broken-audit)"})
+		by := "operator (serve --accept-broken-audit)"
+		if cut != nil {
+			if accept.Cut != res.Anchored.Seq {
+				named := "--accept-broken-audit accepts the break alone"
+				if accept.Cut != 0 {
+					named = fmt.Sprintf("--accept-audit-cut %d names another cut", accept.Cut)
+				}
+				return fmt.Errorf("audit log does not verify: %w; and it no longer holds the tail its anchor recorded: %v; %s, and accepting it would anchor the log as it is now, over the entries cut, which would then be named nowhere: refusing to serve (check the log with meridian audit verify; to accept both, start with --accept-broken-audit --accept-audit-cut %d, the entries the anchor of %s recorded; that acceptance is itself recorded, naming the cut)", res.Problem, cut, named, res.Anchored.Seq, res.Anchored.Time)
+			}
+			fmt.Fprintf(w, "warning: audit log does not verify (%v) and no longer holds the tail its anchor recorded (%v); serving because --accept-broken-audit --accept-audit-cut %d was given\n", res.Problem, cut, accept.Cut)
+			by = fmt.Sprintf("operator (serve --accept-broken-audit --accept-audit-cut %d)", accept.Cut)
+		} else {
+			fmt.Fprintf(w, "warning: audit log does not verify (%v); serving because --accept-broken-audit was given\n", res.Problem)
+		}
+		accepted, err := audit.NewRecord(audit.KindBrokenAccepted, "", audit.BrokenAccepted{Problem: res.Problem, Anchored: res.Anchored, AnchorProblem: cut, By: by})
 		if err != nil {
 			return err
 		}
