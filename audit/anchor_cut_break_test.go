@@ -2,6 +2,8 @@ package audit
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -69,5 +71,53 @@ func TestCutTailBesideABreakIsReported(t *testing.T) {
 	late[14].Payload = []byte(`{"i":"rewritten"}`)
 	if r, err := c.VerifyAnchored(entriesOf(late), an); err != nil || r.OK || r.Problem.Seq != 15 || r.AnchorProblem != nil {
 		t.Errorf("the anchored entry's contents changed, its hash kept: %+v, %v, want modified alone", r, err)
+	}
+}
+
+// TestAnchorRemovedOrReplacedBesideABreak: the anchor removed (or replaced
+// by one of the remover's own) beside a break of the chain was not looked
+// at either, and an acceptance of the break wrote a first anchor over
+// whatever the log held. The key entry the log records, past the break
+// too, names it, as it does on a log that verifies; one written without
+// the key names nothing.
+func TestAnchorRemovedOrReplacedBesideABreak(t *testing.T) {
+	c := NewChain([]byte("0123456789abcdef"))
+	var es []Entry
+	appendState(t, c, &es, 8)
+	dir := t.TempDir()
+	an, err := OpenAnchors(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	startAnchored(t, c, &es, an) // entry 9 names the key
+	appendState(t, c, &es, 3)
+	broken := append([]Entry(nil), es...)
+	broken[2].Payload = []byte(`{"i":"rewritten"}`)
+
+	other, err := OpenAnchors(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Reset(context.Background(), int64(len(es)), es[len(es)-1].Hash, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.VerifyAnchored(entriesOf(broken), other)
+	if err != nil || r.OK || r.Problem.Seq != 3 || r.AnchorProblem == nil || r.AnchorProblem.Kind != AnchorReplaced || r.AnchorProblem.Seq != 9 || r.CutSeq() != 12 {
+		t.Errorf("anchor replaced beside a break: %+v (%+v), %v; want anchor-replaced at 9, named by 12", r, r.AnchorProblem, err)
+	}
+
+	if err := os.Remove(filepath.Join(dir, AnchorFile)); err != nil {
+		t.Fatal(err)
+	}
+	r, err = c.VerifyAnchored(entriesOf(broken), an)
+	if err != nil || r.OK || r.Problem.Seq != 3 || r.AnchorProblem == nil || r.AnchorProblem.Kind != AnchorMissing || r.AnchorProblem.Seq != 9 || r.CutSeq() != 9 {
+		t.Errorf("anchor removed beside a break: %+v (%+v), %v; want anchor-missing at 9", r, r.AnchorProblem, err)
+	}
+	// The key entry rewritten without the key names nothing: the break
+	// alone (as a log that names no key reads).
+	forged := append([]Entry(nil), broken...)
+	forged[8].Payload = []byte(`{"key":"00"}`)
+	if r, err := c.VerifyAnchored(entriesOf(forged), an); err != nil || r.OK || r.AnchorProblem != nil {
+		t.Errorf("the key entry unsealed: %+v, %v; want the break alone", r.AnchorProblem, err)
 	}
 }

@@ -275,8 +275,9 @@ type Result struct {
 	// Anchored is the anchor the chain was checked against, if any.
 	Anchored *Anchor `json:"anchored,omitempty"`
 	// AnchorProblem is set on a log that broke (Problem, a break of the
-	// chain) and no longer holds the head its anchor recorded either:
-	// Truncated (entries cut from its end) or Diverged. It names what an
+	// chain) and whose anchor does not hold either: Truncated (entries cut
+	// from its end), Diverged, or, the log naming an anchor key,
+	// AnchorMissing or AnchorReplaced. It names what an
 	// acceptance of the break alone would leave unnamed, as the anchor is
 	// then reset onto the head.
 	AnchorProblem *Problem `json:"anchorProblem,omitempty"`
@@ -298,6 +299,20 @@ type Result struct {
 	// AcceptedCount is how many breaks were accepted, all of them,
 	// listed in Accepted or not.
 	AcceptedCount int64 `json:"acceptedCount,omitempty"`
+}
+
+// CutSeq is the number an operator names to accept r's AnchorProblem
+// with its break (serve --accept-audit-cut): the entries the anchor
+// recorded, or, with no anchor (AnchorMissing), the entry that names the
+// missing anchor's key; 0 when r has no AnchorProblem.
+func (r Result) CutSeq() int64 {
+	switch {
+	case r.AnchorProblem == nil:
+		return 0
+	case r.Anchored != nil:
+		return r.Anchored.Seq
+	}
+	return r.AnchorProblem.Seq
 }
 
 // KindBrokenAccepted is the kind of the entry a server writes when its

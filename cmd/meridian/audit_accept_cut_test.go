@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -101,7 +103,7 @@ func TestAcceptBrokenAuditDoesNotReanchorOverCut(t *testing.T) {
 	}
 	unmoved("--accept-broken-audit alone")
 	err = checkAuditAtStart(ctx, db, anchors, auditAccept{Broken: true, Cut: 11}, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), "--accept-audit-cut 11 names another cut") {
+	if err == nil || !strings.Contains(err.Error(), "--accept-audit-cut 11 names another") {
 		t.Errorf("a start naming another cut: %v, want it refused", err)
 	}
 	unmoved("--accept-audit-cut 11")
@@ -139,4 +141,43 @@ func countAudit(t *testing.T, db *store.SQLite) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestAcceptBrokenAuditDoesNotReanchorOverRemovedAnchor: anchor.json
+// removed beside a break. The break was reported alone, and accepting it
+// wrote a first anchor over whatever the log held then. Now the start
+// names the anchor missing, and accepts both only when told the entry
+// naming the missing anchor's key.
+func TestAcceptBrokenAuditDoesNotReanchorOverRemovedAnchor(t *testing.T) {
+	ctx := context.Background()
+	st := state{Dir: statedir.Dir{Path: t.TempDir()}}
+	db := openStateDB(t, st)
+	appendUnanchored(t, db, 5)
+	anchors, err := audit.OpenAnchors(st.Anchor())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkAuditAtStart(ctx, db, anchors, auditAccept{}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	appendUnanchored(t, db, 3)
+	if _, err := db.DB().Exec(`UPDATE audit SET payload = '{"i":99}' WHERE seq = 3`); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(st.Anchor(), audit.AnchorFile)); err != nil {
+		t.Fatal(err)
+	}
+	err = checkAuditAtStart(ctx, db, anchors, auditAccept{Broken: true}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), audit.AnchorMissing) || !strings.Contains(err.Error(), "--accept-audit-cut 6") {
+		t.Errorf("a start accepting the break alone, the anchor removed: %v, want it refused naming the anchor missing", err)
+	}
+	if _, ok, err := anchors.Read(); ok || err != nil {
+		t.Errorf("the refused start wrote an anchor (%v)", err)
+	}
+	if err := checkAuditAtStart(ctx, db, anchors, auditAccept{Broken: true, Cut: 6}, io.Discard); err != nil {
+		t.Fatalf("a start accepting both: %v", err)
+	}
+	if res, err := db.VerifyAuditAnchored(ctx, anchors); err != nil || !res.OK {
+		t.Errorf("the log accepted: %+v %v", res, err)
+	}
 }

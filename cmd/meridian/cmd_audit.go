@@ -265,11 +265,7 @@ func printVerify(w io.Writer, res audit.Result) error {
 	if p := res.AnchorProblem; p != nil {
 		// Beside the break: accepting the break alone would anchor the
 		// log over it, so a start accepts it only when told of it too.
-		accept := ""
-		if res.Anchored != nil {
-			accept = fmt.Sprintf("; a start accepts the break only with it: serve --accept-broken-audit --accept-audit-cut %d", res.Anchored.Seq)
-		}
-		if _, err := fmt.Fprintf(w, "audit log also CUT from its anchor at entry %d (%s): %s%s\n", p.Seq, shown(p.Kind), shown(p.Detail), accept); err != nil {
+		if _, err := fmt.Fprintf(w, "audit log also CUT from its anchor at entry %d (%s): %s; a start accepts the break only with it: serve --accept-broken-audit --accept-audit-cut %d\n", p.Seq, shown(p.Kind), shown(p.Detail), res.CutSeq()); err != nil {
 			return err
 		}
 	}

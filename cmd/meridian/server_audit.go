@@ -47,9 +47,10 @@ func (a *anchorer) close()                        { a.Close() }
 type auditAccept struct {
 	// Broken: serve --accept-broken-audit, the break the start reports.
 	Broken bool
-	// Cut: serve --accept-audit-cut N, with Broken: that the log, broken,
-	// also no longer holds the tail its anchor of N entries recorded
-	// (Result.AnchorProblem). Zero accepts no cut.
+	// Cut: serve --accept-audit-cut N, with Broken: that the anchor of
+	// the broken log does not hold either (Result.AnchorProblem: a tail cut,
+	// the anchored entry rewritten, the anchor removed or replaced), N
+	// being Result.CutSeq. Zero accepts none.
 	Cut int64
 }
 
@@ -59,8 +60,9 @@ type auditAccept struct {
 // The break accepted, later starts verify past it (audit.Verify): what is
 // done to the log afterwards stops the server again.
 // A break that comes with a cut tail (the log no longer holds the head its
-// anchor recorded) is accepted only when the operator names the cut too
-// (accept.Cut, the entries the anchor recorded): accepting the break
+// anchor recorded, or its anchor was removed or replaced) is accepted only
+// when the operator names the cut too (accept.Cut, Result.CutSeq: the
+// entries the anchor recorded): accepting the break
 // resets the anchor onto the head, over the cut, and --accept-broken-audit
 // alone, given for the break the operator saw, accepted a cut named
 // nowhere.
@@ -74,28 +76,27 @@ func checkAuditAtStart(ctx context.Context, st anchoredStore, anchors *audit.Anc
 	}
 	if !res.OK {
 		cut := res.AnchorProblem
-		if cut != nil && res.Anchored == nil {
-			// A cut is measured against an anchor: never one without.
-			return fmt.Errorf("audit log does not verify: %w; and %v; refusing to serve", res.Problem, cut)
-		}
 		if !accept.Broken {
 			if cut != nil {
-				return fmt.Errorf("audit log does not verify: %w; and it no longer holds the tail its anchor recorded: %v; refusing to serve (check the log with meridian audit verify; to serve anyway, accepting both, start with --accept-broken-audit --accept-audit-cut %d; that acceptance is itself recorded)", res.Problem, cut, res.Anchored.Seq)
+				return fmt.Errorf("audit log does not verify: %w; and its anchor does not hold: %v; refusing to serve (check the log with meridian audit verify; to serve anyway, accepting both, start with --accept-broken-audit --accept-audit-cut %d; that acceptance is itself recorded)", res.Problem, cut, res.CutSeq())
 			}
 			return fmt.Errorf("audit log does not verify: %w; refusing to serve (start with --accept-broken-audit to serve anyway; that acceptance is itself recorded)", res.Problem)
 		}
 		by := "operator (serve --accept-broken-audit)"
 		if cut != nil {
-			if accept.Cut != res.Anchored.Seq {
+			if accept.Cut != res.CutSeq() {
 				named := "--accept-broken-audit accepts the break alone"
 				if accept.Cut != 0 {
-					named = fmt.Sprintf("--accept-audit-cut %d names another cut", accept.Cut)
+					named = fmt.Sprintf("--accept-audit-cut %d names another", accept.Cut)
 				}
-				return fmt.Errorf("audit log does not verify: %w; and it no longer holds the tail its anchor recorded: %v; %s, and accepting it would anchor the log as it is now, over the entries cut, which would then be named nowhere: refusing to serve (check the log with meridian audit verify; to accept both, start with --accept-broken-audit --accept-audit-cut %d, the entries the anchor of %s recorded; that acceptance is itself recorded, naming the cut)", res.Problem, cut, named, res.Anchored.Seq, res.Anchored.Time)
+				return fmt.Errorf("audit log does not verify: %w; and its anchor does not hold: %v; %s, and accepting it would anchor the log as it is now, over what was cut, which would then be named nowhere: refusing to serve (check the log with meridian audit verify; to accept both, start with --accept-broken-audit --accept-audit-cut %d; that acceptance is itself recorded, naming both)", res.Problem, cut, named, res.CutSeq())
 			}
-			fmt.Fprintf(w, "warning: audit log does not verify (%v) and no longer holds the tail its anchor recorded (%v); serving because --accept-broken-audit --accept-audit-cut %d was given\n", res.Problem, cut, accept.Cut)
+			fmt.Fprintf(w, "warning: audit log does not verify (%v) and its anchor does not hold (%v); serving because --accept-broken-audit --accept-audit-cut %d was given\n", res.Problem, cut, accept.Cut)
 			by = fmt.Sprintf("operator (serve --accept-broken-audit --accept-audit-cut %d)", accept.Cut)
 		} else {
+			if accept.Cut != 0 {
+				fmt.Fprintf(w, "note: --accept-audit-cut %d given, but the log's anchor holds: nothing cut to accept\n", accept.Cut)
+			}
 			fmt.Fprintf(w, "warning: audit log does not verify (%v); serving because --accept-broken-audit was given\n", res.Problem)
 		}
 		accepted, err := audit.NewRecord(audit.KindBrokenAccepted, "", audit.BrokenAccepted{Problem: res.Problem, Anchored: res.Anchored, AnchorProblem: cut, By: by})
