@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -179,5 +180,24 @@ func TestAcceptBrokenAuditDoesNotReanchorOverRemovedAnchor(t *testing.T) {
 	}
 	if res, err := db.VerifyAuditAnchored(ctx, anchors); err != nil || !res.OK {
 		t.Errorf("the log accepted: %+v %v", res, err)
+	}
+}
+
+// TestServeRefusesAcceptAuditCutAlone: --accept-audit-cut is bad input,
+// naming the flag, when negative or given without --accept-broken-audit,
+// with whose break alone it is taken.
+func TestServeRefusesAcceptAuditCutAlone(t *testing.T) {
+	t.Setenv("MERIDIAN_HOME", t.TempDir())
+	state := filepath.Join(t.TempDir(), "state")
+	for _, args := range [][]string{{"--accept-audit-cut", "-3", "--accept-broken-audit"}, {"--accept-audit-cut", "12"}} {
+		_, err := runCLI(t, append([]string{"serve", "--state", state, "--listen", "no-port"}, args...)...)
+		var ce *codeError
+		if !errors.As(err, &ce) || ce.code != exitBadInput || !strings.HasPrefix(err.Error(), "--accept-audit-cut") {
+			t.Errorf("serve %v: %v, want bad input naming the flag", args, err)
+		}
+	}
+	_, err := runCLI(t, "serve", "--state", state, "--listen", "no-port", "--accept-broken-audit", "--accept-audit-cut", "12")
+	if err == nil || !strings.HasPrefix(err.Error(), "--listen") {
+		t.Errorf("both flags: %v, want the --listen refusal", err)
 	}
 }

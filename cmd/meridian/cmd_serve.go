@@ -106,6 +106,9 @@ may write or replace: the file, a link to it, or a directory on its path
 			if err := checkWorkloadSandbox(opts.Sandbox); err != nil {
 				return badInput(err)
 			}
+			if err := checkAcceptAuditCut(opts); err != nil {
+				return badInput(err)
+			}
 			if opts.AgentLease <= 0 {
 				opts.AgentLease = -1 // --agent-lease 0: agents never stop on their own
 			}

@@ -54,6 +54,19 @@ type auditAccept struct {
 	Cut int64
 }
 
+// checkAcceptAuditCut refuses --accept-audit-cut as no start would take
+// it: negative (N counts entries), or without --accept-broken-audit, which
+// accepts the break it comes with.
+func checkAcceptAuditCut(opts serverOptions) error {
+	switch {
+	case opts.AcceptAuditCut < 0:
+		return fmt.Errorf("--accept-audit-cut: %d is negative; want the entries the audit anchor recorded, as the refused start and meridian audit verify name them", opts.AcceptAuditCut)
+	case opts.AcceptAuditCut > 0 && !opts.AcceptBrokenAudit:
+		return errors.New("--accept-audit-cut without --accept-broken-audit: it accepts a cut beside a break, and only with the break; give both")
+	}
+	return nil
+}
+
 // checkAuditAtStart verifies the whole chain and its anchor. A broken log
 // stops the server unless the operator accepts it, which is written to the
 // log (and the anchor moved to the accepted head) before anything else.
