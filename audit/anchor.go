@@ -601,6 +601,70 @@ func (t *anchorTail) check(an Anchor) *Problem {
 	return nil
 }
 
+// anchorAtBreak checks the anchor an against a log whose chain broke
+// before the check read it all (src, tail what it read up to the break):
+// nil when the log still holds the anchored head at the anchored seq, a
+// Truncated or Diverged Problem when not. Where the check read the
+// anchored seq, tail tells; otherwise the log is asked for the entry with
+// the anchored head (by hash, from the store's index) and, when it has
+// none, for its length. Without a last seq read, a log that lost the
+// anchored head is Truncated when it holds fewer entries than the anchor
+// recorded, Diverged otherwise (an accepted gap makes a log hold fewer
+// entries than its last seq, so the kind may name a rewrite a cut; either
+// way the anchored head is gone).
+func anchorAtBreak(src Source, tail *anchorTail, an Anchor) (*Problem, error) {
+	if an.Seq <= 0 {
+		return nil, nil
+	}
+	if tail.atFound {
+		if tail.atHash != an.Head {
+			return &Problem{Seq: an.Seq, Kind: Diverged, Detail: fmt.Sprintf("entry %d hashes to %s; the anchor of %s records %s", an.Seq, short(tail.atHash), an.Time, short(an.Head))}, nil
+		}
+		return nil, nil
+	}
+	seq, found, err := src.SeqOf(an.Head)
+	if err != nil {
+		return nil, err
+	}
+	if found && seq == an.Seq {
+		return nil, nil
+	}
+	if found {
+		return &Problem{Seq: an.Seq, Kind: Diverged, Detail: fmt.Sprintf("the anchor of %s records entry %d hashed %s; the log holds that entry at %d", an.Time, an.Seq, short(an.Head), seq)}, nil
+	}
+	n, err := src.Count()
+	if err != nil {
+		return nil, err
+	}
+	if n < an.Seq {
+		return &Problem{Seq: n + 1, Kind: Truncated, Detail: fmt.Sprintf("the anchor of %s records %d entries ending in %s; the log holds %d, none of them hashed so", an.Time, an.Seq, short(an.Head), n)}, nil
+	}
+	return &Problem{Seq: an.Seq, Kind: Diverged, Detail: fmt.Sprintf("the anchor of %s records entry %d hashed %s; the log holds no entry hashed so", an.Time, an.Seq, short(an.Head))}, nil
+}
+
+// lastKeyEntry returns the seq of the last KindAnchored entry of a log
+// whose chain broke, and the key it names; 0 when there is none. The
+// check did not reach the entries past the break, so only an entry sealed
+// under the chain's key at its own seq counts (any, without the key, as
+// no entry can be told then): one written into the database without the
+// key names nothing.
+func (c *Chain) lastKeyEntry(src Source) (int64, string, error) {
+	var seq int64
+	var key string
+	err := src.Read(KindAnchored, func(page []Entry) error {
+		for _, e := range page {
+			if e.Kind != KindAnchored || e.Seq <= seq || !(c.Sealed(e) || c.unkeyed && formatProblem(e) == "") {
+				continue
+			}
+			var p AnchoredPayload
+			json.Unmarshal(e.Payload, &p)
+			seq, key = e.Seq, p.Key
+		}
+		return nil
+	})
+	return seq, key, err
+}
+
 // short is the start of hash h, for an operator. What is not a hash (an
 // acceptance's record of its break, a key entry's key: text of whoever
 // wrote the database when the log is read without its key) is quoted,
@@ -691,6 +755,11 @@ func (c *Chain) verifyAnchored(snap Snapshot, anchors *Anchors, retry bool) (Res
 	// without the key): see UnanchoredAcceptance. One too large to count
 	// is not, as anchor updates leave it out (AcceptanceIn).
 	var unanchored int64
+	// The anchor checked against a log that broke first (see
+	// anchorAtBreak), and the last key entry of that log (lastKeyEntry).
+	var cut *Problem
+	var brokenKeySeq int64
+	var brokenKey string
 	err := snap(func(src Source) error {
 		var err error
 		anchored := int64(-1)
@@ -707,6 +776,18 @@ func (c *Chain) verifyAnchored(snap Snapshot, anchors *Anchors, retry bool) (Res
 				unanchored = e.Seq
 			}
 		}, anchored)
+		if err != nil || r.OK || anchors == nil {
+			return err
+		}
+		if ok {
+			if cut, err = anchorAtBreak(src, &tail, an); err != nil || cut != nil {
+				return err
+			}
+		}
+		// The key the log names, past the break too: the anchor
+		// removed or replaced beside a break is named as it is on a
+		// log that verifies.
+		brokenKeySeq, brokenKey, err = c.lastKeyEntry(src)
 		return err
 	})
 	if err != nil {
@@ -723,6 +804,31 @@ func (c *Chain) verifyAnchored(snap Snapshot, anchors *Anchors, retry bool) (Res
 		}
 		if nowOK && (!ok || now.Seq > an.Seq) {
 			return c.verifyAnchored(snap, anchors, false)
+		}
+	}
+	if !r.OK && anchors != nil {
+		// Checked even though the chain broke: an acceptance of the
+		// break resets the anchor onto the head, and with only the break
+		// reported it reset it over a tail cut beside it (delete the tail,
+		// change one old entry), the cut entries then named nowhere.
+		switch {
+		case ok:
+			r.Anchored = &an
+			r.AnchorProblem = cut
+			if cut == nil && brokenKeySeq > 0 && brokenKey != an.Key {
+				r.AnchorProblem = &Problem{Seq: brokenKeySeq, Kind: AnchorReplaced, Detail: fmt.Sprintf("entry %d records that this log is anchored with key %s; the anchor directory holds key %s (it was replaced)", brokenKeySeq, short(brokenKey), short(an.Key))}
+			}
+		case brokenKeySeq > 0:
+			// As below: an anchor written since the first read (a
+			// start beside this one) is read again.
+			_, now, err := anchors.Read()
+			if err != nil {
+				return Result{}, err
+			}
+			if now && retry {
+				return c.verifyAnchored(snap, anchors, false)
+			}
+			r.AnchorProblem = &Problem{Seq: brokenKeySeq, Kind: AnchorMissing, Detail: fmt.Sprintf("entry %d records that this log is anchored with key %s; the anchor directory holds no %s (it was removed, and a tail cut since could not be told from an intact log)", brokenKeySeq, short(brokenKey), AnchorFile)}
 		}
 	}
 	if !r.OK || anchors == nil {

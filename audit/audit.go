@@ -274,6 +274,13 @@ type Result struct {
 	Problem *Problem `json:"problem,omitempty"`
 	// Anchored is the anchor the chain was checked against, if any.
 	Anchored *Anchor `json:"anchored,omitempty"`
+	// AnchorProblem is set on a log that broke (Problem, a break of the
+	// chain) and whose anchor does not hold either: Truncated (entries cut
+	// from its end), Diverged, or, the log naming an anchor key,
+	// AnchorMissing or AnchorReplaced. It names what an
+	// acceptance of the break alone would leave unnamed, as the anchor is
+	// then reset onto the head.
+	AnchorProblem *Problem `json:"anchorProblem,omitempty"`
 	// AnchorKeySeq is the last entry recording which anchor key guards the
 	// log (KindAnchored), if any.
 	AnchorKeySeq int64 `json:"anchorKeySeq,omitempty"`
@@ -294,6 +301,20 @@ type Result struct {
 	AcceptedCount int64 `json:"acceptedCount,omitempty"`
 }
 
+// CutSeq is the number an operator names to accept r's AnchorProblem
+// with its break (serve --accept-audit-cut): the entries the anchor
+// recorded, or, with no anchor (AnchorMissing), the entry that names the
+// missing anchor's key; 0 when r has no AnchorProblem.
+func (r Result) CutSeq() int64 {
+	switch {
+	case r.AnchorProblem == nil:
+		return 0
+	case r.Anchored != nil:
+		return r.Anchored.Seq
+	}
+	return r.AnchorProblem.Seq
+}
+
 // KindBrokenAccepted is the kind of the entry a server writes when its
 // operator accepts a log that does not verify (serve
 // --accept-broken-audit); its payload (BrokenAccepted) names the break.
@@ -303,7 +324,10 @@ const KindBrokenAccepted = "audit-broken-accepted"
 type BrokenAccepted struct {
 	Problem  *Problem `json:"problem"`
 	Anchored *Anchor  `json:"anchored,omitempty"`
-	By       string   `json:"by,omitempty"`
+	// AnchorProblem is the Result's: the anchor's tail the log no longer
+	// held (entries cut from its end), accepted with the break.
+	AnchorProblem *Problem `json:"anchorProblem,omitempty"`
+	By            string   `json:"by,omitempty"`
 }
 
 // Accepted is a break of the chain that a later entry of the chain

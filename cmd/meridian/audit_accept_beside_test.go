@@ -40,13 +40,13 @@ func TestAcceptBrokenAuditRefusesAcceptanceBeside(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := checkAuditAtStart(ctx, db, anchors, false, io.Discard); err != nil {
+	if err := checkAuditAtStart(ctx, db, anchors, auditAccept{}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.DB().Exec(`UPDATE audit SET payload = '{"i":99}' WHERE seq = 2`); err != nil {
 		t.Fatal(err)
 	}
-	if err := checkAuditAtStart(ctx, db, anchors, false, io.Discard); err == nil || !strings.Contains(err.Error(), "refusing to serve") {
+	if err := checkAuditAtStart(ctx, db, anchors, auditAccept{}, io.Discard); err == nil || !strings.Contains(err.Error(), "refusing to serve") {
 		t.Fatalf("a start on the broken log: %v", err)
 	}
 	before, _, err := anchors.Read()
@@ -57,7 +57,7 @@ func TestAcceptBrokenAuditRefusesAcceptanceBeside(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = checkAuditAtStart(ctx, appendBeside{SQLite: db, rec: forged}, anchors, true, io.Discard)
+	err = checkAuditAtStart(ctx, appendBeside{SQLite: db, rec: forged}, anchors, auditAccept{Broken: true}, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "beside this start's acceptance") {
 		t.Fatalf("a start accepting the break, another acceptance appended beside its own: %v, want it refused", err)
 	}

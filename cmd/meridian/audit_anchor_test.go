@@ -42,7 +42,7 @@ func TestAuditCLIDoesNotReanchorKeyedLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := checkAuditAtStart(ctx, d.SQLite, d.anchors, false, io.Discard); err != nil {
+	if err := checkAuditAtStart(ctx, d.SQLite, d.anchors, auditAccept{}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	d.Close()
@@ -224,7 +224,7 @@ func TestAuditVerifyCutBeforeKeyFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	var w strings.Builder
-	if err := checkAuditAtStart(ctx, db, anchors, false, &w); err != nil {
+	if err := checkAuditAtStart(ctx, db, anchors, auditAccept{}, &w); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(w.String(), "warning: audit log of 3 entries records no anchor key") {

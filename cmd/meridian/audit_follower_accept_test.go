@@ -40,7 +40,7 @@ func TestServerFollowerDoesNotAnchorForgedAcceptance(t *testing.T) {
 	defer db.Close()
 	an.st = db
 	appendUnanchored(t, db, 5)
-	if err := checkAuditAtStart(ctx, db, anchors, false, io.Discard); err != nil {
+	if err := checkAuditAtStart(ctx, db, anchors, auditAccept{}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	go an.run()

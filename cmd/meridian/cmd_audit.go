@@ -76,7 +76,10 @@ func newAuditCmd() *cobra.Command {
 then checks the chain against its signed anchor (kept in the anchor
 directory, apart from the database), so that entries cut from the end are
 found too. Exit 0 when the chain is intact, 1 when it is broken (the first
-broken entry is printed). Exit 1 too, saying so, when the chain is intact but
+broken entry is printed; when the log also no longer holds the tail its
+anchor recorded, the cut is printed beside the break, as "also CUT", with
+how a start accepts both: serve --accept-broken-audit --accept-audit-cut N,
+N the entries the anchor recorded). Exit 1 too, saying so, when the chain is intact but
 the log records no anchor key (no audit-anchored entry): a log cut back to
 before it was first anchored, with its anchor removed, reads the same, so
 nothing shows that its tail is all there. The first server start, or a CLI
@@ -256,8 +259,17 @@ func printVerify(w io.Writer, res audit.Result) error {
 		_, err := fmt.Fprintln(w, "audit log BROKEN (the answer names no entry)")
 		return err
 	}
-	_, err := fmt.Fprintf(w, "audit log BROKEN at entry %d (%s): %s\n", res.Problem.Seq, shown(res.Problem.Kind), shown(res.Problem.Detail))
-	return err
+	if _, err := fmt.Fprintf(w, "audit log BROKEN at entry %d (%s): %s\n", res.Problem.Seq, shown(res.Problem.Kind), shown(res.Problem.Detail)); err != nil {
+		return err
+	}
+	if p := res.AnchorProblem; p != nil {
+		// Beside the break: accepting the break alone would anchor the
+		// log over it, so a start accepts it only when told of it too.
+		if _, err := fmt.Fprintf(w, "audit log also CUT from its anchor at entry %d (%s): %s; a start accepts the break only with it: serve --accept-broken-audit --accept-audit-cut %d\n", p.Seq, shown(p.Kind), shown(p.Detail), res.CutSeq()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // logWhole fails, naming the entry, when the state directory's log is

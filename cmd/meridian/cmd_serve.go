@@ -67,7 +67,12 @@ run and tenant where there is one.
 Every start verifies the whole audit chain against its signed anchor
 (--audit-anchor) and refuses to serve a log that was edited or cut short,
 or whose anchor was removed or replaced (the log records its anchor key),
-unless --accept-broken-audit is given (which is itself recorded). Workloads
+unless --accept-broken-audit is given (which is itself recorded). A broken
+log that was also cut short of its anchor (or whose anchor was removed or
+replaced) is refused even then, as accepting the break would anchor the log
+over the cut: --accept-audit-cut N (N the entries the anchor recorded, which
+the refusal names) accepts the cut too, and the acceptance records it.
+Workloads
 never run as the server: as root, each tenant's run as that tenant's own
 unprivileged user, under Landlock where the kernel has it; otherwise under
 Landlock, confined to their scratch directory.
@@ -99,6 +104,9 @@ may write or replace: the file, a link to it, or a directory on its path
 				return badInput(err)
 			}
 			if err := checkWorkloadSandbox(opts.Sandbox); err != nil {
+				return badInput(err)
+			}
+			if err := checkAcceptAuditCut(opts); err != nil {
 				return badInput(err)
 			}
 			if opts.AgentLease <= 0 {
@@ -214,6 +222,7 @@ may write or replace: the file, a link to it, or a directory on its path
 	cmd.Flags().DurationVar(&opts.AgentLease, "agent-lease", run.DefaultAgentLease, "how long an attempt's agent runs its workload without an answer from this server before it stops it (at least twice the site timeout; 0: never)")
 	cmd.Flags().StringVar(&opts.AnchorDir, "audit-anchor", "", "directory for the audit chain's signed anchor (default STATE/anchor; best on storage the database's writers cannot reach)")
 	cmd.Flags().BoolVar(&opts.AcceptBrokenAudit, "accept-broken-audit", false, "serve even though the audit log does not verify (the acceptance is recorded in the log)")
+	cmd.Flags().Int64Var(&opts.AcceptAuditCut, "accept-audit-cut", 0, "`N`: with --accept-broken-audit, also accept that the broken log's anchor does not hold (the tail its anchor of N entries recorded cut, or the anchor removed or replaced; the refused start and audit verify name N); without it such a log is refused, as accepting the break would anchor it over the cut")
 	cmd.Flags().StringVar(&local.Country, "local-country", "", "country of the local site, the one site that runs jobs out of the box (as local processes on this machine); default serve.localCountry in the config file, else "+defaultLocalCountry)
 	cmd.Flags().StringVar(&local.Name, "local-site", defaultLocalSite, "name of the local site")
 	cmd.Flags().StringVar(&local.Accelerator, "local-accelerator", defaultLocalAccelerator, "accelerator the local site is planned as")

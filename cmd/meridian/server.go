@@ -94,6 +94,10 @@ type serverOptions struct {
 	// AcceptBrokenAudit starts the server even though the audit chain does
 	// not verify; the acceptance is written to the log first.
 	AcceptBrokenAudit bool
+	// AcceptAuditCut (serve --accept-audit-cut N), with AcceptBrokenAudit,
+	// also accepts that the broken log no longer holds the tail its anchor
+	// of N entries recorded; 0 accepts no cut.
+	AcceptAuditCut int64
 	// Sandbox is the workloads' confinement: uid, landlock, or "" to choose.
 	Sandbox string
 	// AgentCommand overrides the command sites run for each attempt (at
@@ -535,7 +539,7 @@ func startServer(opts serverOptions) (*server, error) {
 		unlockAudit()
 		return nil, err
 	}
-	err = checkAuditAtStart(actx, st, anchors, opts.AcceptBrokenAudit, logw)
+	err = checkAuditAtStart(actx, st, anchors, auditAccept{Broken: opts.AcceptBrokenAudit, Cut: opts.AcceptAuditCut}, logw)
 	releaseAnchoring()
 	unlockAudit()
 	if err != nil {

@@ -43,25 +43,76 @@ func (a *anchorer) notify(seq int64, head string) { a.Notify(seq, head) }
 func (a *anchorer) run()                          { a.Run() }
 func (a *anchorer) close()                        { a.Close() }
 
+// auditAccept is what the operator accepts of a log that does not verify.
+type auditAccept struct {
+	// Broken: serve --accept-broken-audit, the break the start reports.
+	Broken bool
+	// Cut: serve --accept-audit-cut N, with Broken: that the anchor of
+	// the broken log does not hold either (Result.AnchorProblem: a tail cut,
+	// the anchored entry rewritten, the anchor removed or replaced), N
+	// being Result.CutSeq. Zero accepts none.
+	Cut int64
+}
+
+// checkAcceptAuditCut refuses --accept-audit-cut as no start would take
+// it: negative (N counts entries), or without --accept-broken-audit, which
+// accepts the break it comes with.
+func checkAcceptAuditCut(opts serverOptions) error {
+	switch {
+	case opts.AcceptAuditCut < 0:
+		return fmt.Errorf("--accept-audit-cut: %d is negative; want the entries the audit anchor recorded, as the refused start and meridian audit verify name them", opts.AcceptAuditCut)
+	case opts.AcceptAuditCut > 0 && !opts.AcceptBrokenAudit:
+		return errors.New("--accept-audit-cut without --accept-broken-audit: it accepts a cut beside a break, and only with the break; give both")
+	}
+	return nil
+}
+
 // checkAuditAtStart verifies the whole chain and its anchor. A broken log
 // stops the server unless the operator accepts it, which is written to the
 // log (and the anchor moved to the accepted head) before anything else.
 // The break accepted, later starts verify past it (audit.Verify): what is
 // done to the log afterwards stops the server again.
+// A break that comes with a cut tail (the log no longer holds the head its
+// anchor recorded, or its anchor was removed or replaced) is accepted only
+// when the operator names the cut too (accept.Cut, Result.CutSeq: the
+// entries the anchor recorded): accepting the break
+// resets the anchor onto the head, over the cut, and --accept-broken-audit
+// alone, given for the break the operator saw, accepted a cut named
+// nowhere.
 // Either way the log then records the anchor key that guards it, so that a
 // removed anchor directory is noticed rather than read as a log never
 // anchored.
-func checkAuditAtStart(ctx context.Context, st anchoredStore, anchors *audit.Anchors, accept bool, w io.Writer) error {
+func checkAuditAtStart(ctx context.Context, st anchoredStore, anchors *audit.Anchors, accept auditAccept, w io.Writer) error {
 	res, err := st.VerifyAuditAnchored(ctx, anchors)
 	if err != nil {
 		return fmt.Errorf("audit log: %w", err)
 	}
 	if !res.OK {
-		if !accept {
+		cut := res.AnchorProblem
+		if !accept.Broken {
+			if cut != nil {
+				return fmt.Errorf("audit log does not verify: %w; and its anchor does not hold: %v; refusing to serve (check the log with meridian audit verify; to serve anyway, accepting both, start with --accept-broken-audit --accept-audit-cut %d; that acceptance is itself recorded)", res.Problem, cut, res.CutSeq())
+			}
 			return fmt.Errorf("audit log does not verify: %w; refusing to serve (start with --accept-broken-audit to serve anyway; that acceptance is itself recorded)", res.Problem)
 		}
-		fmt.Fprintf(w, "warning: audit log does not verify (%v); serving because --accept-broken-audit was given\n", res.Problem)
-		accepted, err := audit.NewRecord(audit.KindBrokenAccepted, "", audit.BrokenAccepted{Problem: res.Problem, Anchored: res.Anchored, By: "operator (serve --accept-broken-audit)"})
+		by := "operator (serve --accept-broken-audit)"
+		if cut != nil {
+			if accept.Cut != res.CutSeq() {
+				named := "--accept-broken-audit accepts the break alone"
+				if accept.Cut != 0 {
+					named = fmt.Sprintf("--accept-audit-cut %d names another", accept.Cut)
+				}
+				return fmt.Errorf("audit log does not verify: %w; and its anchor does not hold: %v; %s, and accepting it would anchor the log as it is now, over what was cut, which would then be named nowhere: refusing to serve (check the log with meridian audit verify; to accept both, start with --accept-broken-audit --accept-audit-cut %d; that acceptance is itself recorded, naming both)", res.Problem, cut, named, res.CutSeq())
+			}
+			fmt.Fprintf(w, "warning: audit log does not verify (%v) and its anchor does not hold (%v); serving because --accept-broken-audit --accept-audit-cut %d was given\n", res.Problem, cut, accept.Cut)
+			by = fmt.Sprintf("operator (serve --accept-broken-audit --accept-audit-cut %d)", accept.Cut)
+		} else {
+			if accept.Cut != 0 {
+				fmt.Fprintf(w, "note: --accept-audit-cut %d given, but the log's anchor holds: nothing cut to accept\n", accept.Cut)
+			}
+			fmt.Fprintf(w, "warning: audit log does not verify (%v); serving because --accept-broken-audit was given\n", res.Problem)
+		}
+		accepted, err := audit.NewRecord(audit.KindBrokenAccepted, "", audit.BrokenAccepted{Problem: res.Problem, Anchored: res.Anchored, AnchorProblem: cut, By: by})
 		if err != nil {
 			return err
 		}
