@@ -1153,10 +1153,13 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 	// would hold this attempt's other posts as long.
 	var t *tenantOutput // nil: no bound on the tenant's output
 	if c.cfg.TenantLogLimit > 0 {
-		if t, err = c.tenantOutputs(req.Context(), r.Tenant); err != nil {
+		if t, err = c.heldTenantOutputs(req.Context(), r.Tenant); err != nil {
 			c.outputBusy(w, req, a, err)
 			return
 		}
+		// Held until this post is answered: a recount of the tenant
+		// counts its files once this post's bytes are in them, or cut.
+		defer t.posts.Done()
 	}
 	// Two posts of one attempt's output may come at once (an agent's
 	// retry while its first post is still kept, reaching this server or
@@ -1223,6 +1226,9 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 			break
 		}
 		got, err := c.takeOutput(req.Context(), r, t, int64(len(data)))
+		if outputTaken != nil {
+			outputTaken(r)
+		}
 		if err != nil {
 			logBusy(w, a, errMakingRoom.Error())
 			return
@@ -1386,6 +1392,11 @@ func logBusy(w http.ResponseWriter, a Attempt, what string) {
 // syncLog makes an attempt's output durable before it is acknowledged;
 // tests stand in another.
 var syncLog = (*os.File).Sync
+
+// outputTaken, where tests set it, is called once a post of run r's
+// output has taken its bytes from its tenant's count, before it writes
+// them.
+var outputTaken func(r *Run)
 
 // logLockWait bounds how long a post of an attempt's output waits for
 // another post of the same attempt's to be kept: that one holds the file
