@@ -421,8 +421,9 @@ type agentMemo struct {
 	// longer kept (noteOutputCut).
 	outputCut bool
 	// outSynced is what this server's last sync that succeeded of the
-	// attempt's output file covered (outputSynced): a post whose write or
-	// sync fails never cuts the file below it.
+	// attempt's output file covered, as its record beside the file says
+	// (outputSynced): a post that finds the file at that length reads no
+	// record and syncs nothing before it adds to it (outputFloor).
 	outSynced syncedOutput
 	// cred is the credential last seen to work for the attempt while it
 	// was live, and nonce the attempt's nonce it was checked against: a
@@ -1152,10 +1153,13 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 	// would hold this attempt's other posts as long.
 	var t *tenantOutput // nil: no bound on the tenant's output
 	if c.cfg.TenantLogLimit > 0 {
-		if t, err = c.tenantOutputs(req.Context(), r.Tenant); err != nil {
+		if t, err = c.heldTenantOutputs(req.Context(), r.Tenant); err != nil {
 			c.outputBusy(w, req, a, err)
 			return
 		}
+		// Held until this post is answered: a recount of the tenant
+		// counts its files once this post's bytes are in them, or cut.
+		defer t.posts.Done()
 	}
 	// Two posts of one attempt's output may come at once (an agent's
 	// retry while its first post is still kept, reaching this server or
@@ -1177,6 +1181,15 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 		return
 	}
 	have := fi.Size()
+	// Every byte the file holds is on disk, and recorded as such, before
+	// this post adds to it (outputFloor): a failure of this post cuts the
+	// file back to have, never below, whatever its offset. Where they
+	// could not be made so, bytes a post cut off before its sync left are
+	// cut, down to the floor of what was acknowledged.
+	if keep, err := c.outputFloor(req.Context(), f, path, r, a, fi, off); err != nil {
+		c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", takeBack(f, path, have, keep, 0, t, err))
+		return
+	}
 	// cut: this post is past the tenant's bound; marked: the attempt's
 	// cut is marked on disk already (read only past the file's end).
 	cut, marked := false, false
@@ -1213,6 +1226,9 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 			break
 		}
 		got, err := c.takeOutput(req.Context(), r, t, int64(len(data)))
+		if outputTaken != nil {
+			outputTaken(r)
+		}
 		if err != nil {
 			logBusy(w, a, errMakingRoom.Error())
 			return
@@ -1222,21 +1238,24 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 		}
 		wrote = int64(len(data))
 		if _, err := f.Write(data); err != nil {
-			c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", takeBack(f, path, have, c.keepOnFailure(req.Context(), r, a, fi, off, have), wrote, t, err))
+			c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", takeBack(f, path, have, have, wrote, t, err))
 			return
 		}
 	}
 	// What is acknowledged is on disk: the agent drops the bytes it was
 	// told were kept, and a power loss that took them back left the file
 	// shorter than the agent's next offset, refused (409) at every post
-	// after, and the rest of the attempt's output lost. Synced even when
-	// this post added nothing: a repeat of one whose answer was lost finds
-	// bytes that post wrote and may not have synced.
+	// after, and the rest of the attempt's output lost.
 	if err := syncLog(f); err != nil {
-		c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", takeBack(f, path, have, c.keepOnFailure(req.Context(), r, a, fi, off, have), wrote, t, err))
+		c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", takeBack(f, path, have, have, wrote, t, err))
 		return
 	}
-	c.noteOutputSynced(r, a, fi, have+wrote)
+	// And recorded as on disk, before it is acknowledged: the floor no
+	// later failure cuts below (outputFloor), on this server or another.
+	if err := c.recordOutputSynced(path, r, a, fi, have, have+wrote); err != nil {
+		c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", err)
+		return
+	}
 	// The cut is marked on disk before it is acknowledged: the agent's
 	// offsets run on past the file from this answer on.
 	if cut && !marked {
@@ -1266,90 +1285,9 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 	writeAgentJSON(w, c.stopReply(r, a))
 }
 
-// keepOnFailure is the length a post of attempt a's output at offset
-// off, which found the file fi holding have bytes, cuts the file back to
-// when its write or sync fails: what the file holds that may be
-// acknowledged stays, and every byte that no sync is known to have
-// covered goes, so that no later post's sync (Linux reports a writeback
-// error once, and marks the pages clean) acknowledges bytes that never
-// reached the disk.
-//
-// The agent sends one post at a time from the end of what it was told
-// was kept, and moves on only once a post is answered 200: while it
-// still waits for this answer (the request's context is live), every
-// byte acknowledged to it lies before off, and the bytes from off on are
-// ones the agent holds and posts again. Those found there (a post cut off
-// between its write and its sync, whose repeat this is) were never
-// acknowledged, and may have been lost by this failed sync: the file is
-// cut back to off. A post whose agent has gone (it gave up waiting, and
-// may have been answered for later bytes by another post since) may be a
-// late copy of one answered already, and its offset tells nothing: only
-// what this post wrote itself is taken back.
-//
-// A live request's offset is not taken on trust either: a late or second
-// copy of a post held open by a proxy, a second copy of the attempt (a
-// requeued job posting from 0), or a hostile agent may post below what
-// was acknowledged, and a cut to its offset dropped bytes acknowledged
-// and synced, and refused (409) the real agent's next post. The file is
-// never cut below what this server's last sync that succeeded of it
-// covered (outputSynced). After a restart, or once the attempt's memo is
-// dropped, nothing is known of it, and the offset stands.
-func (c *Controller) keepOnFailure(ctx context.Context, r *Run, a Attempt, fi fs.FileInfo, off, have int64) int64 {
-	if ctx.Err() != nil || off >= have {
-		return have
-	}
-	// Bytes past have were written by this post, and no sync covered
-	// them: a record past have is of bytes cut since by another process.
-	return min(have, max(off, c.outputSynced(r, a, fi)))
-}
-
-// syncedOutput is what a sync that succeeded of an attempt's output file
-// covered: the file (its device and inode, in fi) and its length then.
-type syncedOutput struct {
-	fi   fs.FileInfo
-	size int64
-}
-
-// outputSynced is the length of attempt a's output file, fi, that this
-// server's last sync that succeeded of it covered: 0 where none is known
-// (none yet, a restart, the memo dropped, or the file another one made
-// since, its output removed).
-func (c *Controller) outputSynced(r *Run, a Attempt, fi fs.FileInfo) int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	m := c.agents[attemptKey(r.ID, a.N)]
-	if m == nil || m.outSynced.fi == nil || !os.SameFile(m.outSynced.fi, fi) {
-		return 0
-	}
-	return m.outSynced.size
-}
-
-// noteOutputSynced records that a sync of attempt a's output file, fi,
-// succeeded, covering its first size bytes.
-func (c *Controller) noteOutputSynced(r *Run, a Attempt, fi fs.FileInfo, size int64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.memo(attemptKey(r.ID, a.N), time.Now()).outSynced = syncedOutput{fi: fi, size: size}
-}
-
-// forgetOutputSynced drops what this server knows a sync covered of run
-// id's output files (outputSynced), once they are removed: os.SameFile
-// matches by device and inode number, and a file made again where they
-// were may be given a freed one.
-func (c *Controller) forgetOutputSynced(id string) {
-	prefix := id + "/"
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for k, m := range c.agents {
-		if strings.HasPrefix(k, prefix) {
-			m.outSynced = syncedOutput{}
-		}
-	}
-}
-
 // takeBack undoes a post's append of n bytes to f (at path, found
 // holding have bytes) that could not be written or synced (err), cutting
-// f back to keep bytes (keepOnFailure) before the post is answered 500,
+// f back to keep bytes (outputFloor) before the post is answered 500,
 // and returns the error to log. Left there, the agent's repeat of the
 // post found its bytes in the file and wrote nothing, and its sync, after
 // a failed one, may succeed without writing them (Linux reports a
@@ -1454,6 +1392,11 @@ func logBusy(w http.ResponseWriter, a Attempt, what string) {
 // syncLog makes an attempt's output durable before it is acknowledged;
 // tests stand in another.
 var syncLog = (*os.File).Sync
+
+// outputTaken, where tests set it, is called once a post of run r's
+// output has taken its bytes from its tenant's count, before it writes
+// them.
+var outputTaken func(r *Run)
 
 // logLockWait bounds how long a post of an attempt's output waits for
 // another post of the same attempt's to be kept: that one holds the file

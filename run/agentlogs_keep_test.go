@@ -47,30 +47,33 @@ func TestAgentLogsFailedSyncKeepsAcknowledged(t *testing.T) {
 }
 
 // TestAgentLogsFoundBytesCutRecounted: bytes a post found in the file and
-// cut when its sync failed (here after a restart, which knows nothing of
-// what was synced, so the post's offset stands) leave the tenant's count.
-// They stayed counted: the repeat that wrote them again counted them
-// twice, until a restart, and enough such repeats made the tenant full,
-// its later attempts' output cut for good.
+// cut when its sync of them failed (left by a post cut off between its
+// write and its sync, here by a restart that counted them) leave the
+// tenant's count. They stayed counted: the repeat that wrote them again
+// counted them twice, until a restart, and enough such repeats made the
+// tenant full, its later attempts' output cut for good.
 func TestAgentLogsFoundBytesCutRecounted(t *testing.T) {
 	f := newOutputFleet(t, 1<<20)
 	r := f.run("t1", "r1", Running)
 	failNext := failSyncOnce(t)
-	line := bytes.Repeat([]byte("step 1 loss 0.9\n"), 64)
-	if code, _ := f.post(r, line); code != 200 {
+	first := bytes.Repeat([]byte("step 1 loss 0.9\n"), 64)
+	line := bytes.Repeat([]byte("step 2 loss 0.5\n"), 64)
+	if code, _ := f.post(r, first); code != 200 {
 		t.Fatalf("post: %d", code)
 	}
+	appendUnsynced(t, f.c.logPath(r.ID, 1), line)
 	f.restart()
 	failNext()
-	if code := postOffset(f, r, 0, line); code != 500 {
+	if code := postOffset(f, r, int64(len(first)), line); code != 500 {
 		t.Fatalf("a repeat whose sync failed: %d, want 500", code)
 	}
-	if code := postOffset(f, r, 0, line); code != 200 {
+	if code := postOffset(f, r, int64(len(first)), line); code != 200 {
 		t.Fatalf("the next repeat: %d, want 200", code)
 	}
+	want := append(slices.Clone(first), line...)
 	got, err := os.ReadFile(f.c.logPath(r.ID, 1))
-	if err != nil || !bytes.Equal(got, line) {
-		t.Fatalf("after the repeats the file holds %d bytes (%v), want the %d posted", len(got), err, len(line))
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("after the repeats the file holds %d bytes (%v), want the %d posted", len(got), err, len(want))
 	}
 	if used := f.c.outputs["t1"].used.Load(); used != int64(len(got)) {
 		t.Errorf("the tenant's count is %d bytes, the file %d", used, len(got))

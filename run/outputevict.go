@@ -444,8 +444,9 @@ func (c *Controller) renameOutput(id string) (int64, error) {
 	atomicfile.Forget(c.logDir(id))
 	// So is what this server synced of its files: a file made again
 	// there with a removed one's inode number is not the removed one, and
-	// a failed post of it is not kept above its offset for the old one's
-	// length (keepOnFailure).
+	// its bytes are not taken as on disk for the old one's length
+	// (outputFloor). The records of what was synced beside the files
+	// (floorPath) went with the directory.
 	c.forgetOutputSynced(id)
 	// Synced so that the output does not come back after a power loss
 	// to contradict the event; were it to, it is counted at the start.

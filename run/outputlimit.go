@@ -50,6 +50,12 @@ type tenantOutput struct {
 	// recount says bytes were cut from a file of the tenant's that the
 	// count may hold (takeBack): the next post counts the tenant again.
 	recount atomic.Bool
+	// posts are the posts of output under way that hold this count
+	// (heldTenantOutputs). A count that replaces it waits for them before
+	// it reads the files: bytes one took from this count and had not yet
+	// written were missed by the count, which came out low by them and
+	// let the tenant's output pass its bound.
+	posts sync.WaitGroup
 	// ended are the tenant's ended runs whose output may be kept, oldest
 	// end first: what is removed to make room (outputevict.go).
 	ended endedOutputs
@@ -99,9 +105,22 @@ func (t *tenantOutput) full(limit int64) bool { return t != nil && t.used.Load()
 // first asker after that counts again; so does the first asker after
 // bytes the count may hold were cut (tenantOutput.recount).
 func (c *Controller) tenantOutputs(ctx context.Context, tenant string) (*tenantOutput, error) {
+	t, err := c.heldTenantOutputs(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	t.posts.Done()
+	return t, nil
+}
+
+// heldTenantOutputs is tenantOutputs for a post of output, which holds
+// the count it is given (tenantOutput.posts) until it is answered, and
+// then calls t.posts.Done.
+func (c *Controller) heldTenantOutputs(ctx context.Context, tenant string) (*tenantOutput, error) {
 	c.outputMu.Lock()
 	t := c.outputs[tenant]
 	counter := t == nil || (counted(t) && (t.stale(time.Now()) || t.recount.Load()))
+	prev := t
 	if counter {
 		if c.outputs == nil {
 			c.outputs = map[string]*tenantOutput{}
@@ -109,6 +128,9 @@ func (c *Controller) tenantOutputs(ctx context.Context, tenant string) (*tenantO
 		t = &tenantOutput{ready: make(chan struct{})}
 		c.outputs[tenant] = t
 	}
+	// Held under outputMu: once a count replaces t, no post holds it
+	// anew, and the count's wait for those that do (waitPosts) ends.
+	t.posts.Add(1)
 	c.outputMu.Unlock()
 	if counter {
 		// Counted apart from the request: a tenant of many runs may take
@@ -116,15 +138,40 @@ func (c *Controller) tenantOutputs(ctx context.Context, tenant string) (*tenantO
 		// cut short by each post's end would never finish.
 		// It ends with the controller's Run (or its own timeout), not
 		// the post's.
-		go c.countTenant(c.lifeContext(), tenant, t)
+		go c.countTenant(c.lifeContext(), tenant, t, prev)
 	}
 	if err := awaitCount(ctx, t.ready); err != nil {
+		t.posts.Done()
 		return nil, err
 	}
 	if t.err != nil {
+		t.posts.Done()
 		return nil, t.err
 	}
 	return t, nil
+}
+
+// recountWaits, where tests set it, is called when a count begins to wait
+// for the posts that hold the count it replaces.
+var recountWaits func()
+
+// waitPosts waits for the posts under way that hold prev, the count a
+// new one replaces, to be answered, for no longer than ctx.
+func waitPosts(ctx context.Context, prev *tenantOutput) error {
+	if prev == nil {
+		return nil
+	}
+	if recountWaits != nil {
+		recountWaits()
+	}
+	done := make(chan struct{})
+	go func() { prev.posts.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for the posts of output under way before counting: %w", ctx.Err())
+	}
 }
 
 // outputCountTimeout bounds one count of a tenant's output.
@@ -151,11 +198,17 @@ func (c *Controller) lifeContext() context.Context {
 
 // countTenant counts tenant's output into t and closes t.ready; a count
 // that failed says when (t.failed), and is kept outputCountRetry.
-func (c *Controller) countTenant(ctx context.Context, tenant string, t *tenantOutput) {
+func (c *Controller) countTenant(ctx context.Context, tenant string, t, prev *tenantOutput) {
 	ctx, cancel := context.WithTimeout(ctx, outputCountTimeout)
 	defer cancel()
-	c.sweepRemoved()
-	used, err := c.countOutput(ctx, tenant)
+	// The files are read once the posts holding the count this one
+	// replaces are answered: their bytes are written (or cut) by then.
+	err := waitPosts(ctx, prev)
+	var used int64
+	if err == nil {
+		c.sweepRemoved()
+		used, err = c.countOutput(ctx, tenant)
+	}
 	if err == nil {
 		err = c.listEnded(ctx, tenant, t)
 	}

@@ -1,0 +1,213 @@
+package run
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// The floor of an attempt's output file is a length of it that every byte
+// acknowledged to the agent lies below, and that a sync that succeeded
+// covered: a post whose write or sync fails cuts the file back to it,
+// never below (the bytes below it are on disk and were answered 200, and
+// a cut below it made the agent's next post 409), and bytes past it are
+// cut (no sync is known to have covered them, and after a failed one
+// Linux marks their pages clean: a later sync would acknowledge bytes
+// that never reached the disk).
+//
+// A post makes every byte it finds in the file durable before it adds to
+// it, so its own failure cuts back to the length it found (have), and no
+// lower, whatever its offset says (a late copy held open by a proxy, a
+// second copy of the attempt posting from 0, a hostile agent). Found
+// bytes are known durable where:
+//
+//   - this server's last sync of the file left it at that length (the
+//     memo, agentMemo.outSynced): the steady state, which costs nothing;
+//   - the record beside the file (floorPath) says a sync covered that
+//     length: after a restart, a dropped memo, or a post of another
+//     server sharing the state directory;
+//   - otherwise a sync of the file now succeeds: after a post cut off
+//     between its write and its sync (killed, or its cut back failed), or
+//     a power loss that took the record.
+//
+// Where that sync fails the found bytes past the record are the cut-off
+// post's, never acknowledged, and may be lost: the file is cut back to
+// the record and the post answered 500, to be posted again.
+//
+// The record holds the length, device and inode of the file; it is
+// written after every sync that succeeds and before the post is
+// acknowledged, so it is never below what was acknowledged, and never
+// claims more than a sync covered. It is written in place and not synced:
+// a restart or another server reads it from the page cache (over NFS, the
+// writer's close sends it to the server, which the reader's open sees).
+// Only a power loss can take it back or tear it, and a power loss leaves
+// no unsynced bytes in the file: what was lost is gone from it, and what
+// the file holds is on disk. Its first post after then finds the record
+// missing, low or not matching, and its sync of the file succeeds, or,
+// where the record reads as the file's length, takes the length as
+// durable, which it is.
+
+// floorPath is the record of the floor beside the output file at logPath.
+func floorPath(logPath string) string { return strings.TrimSuffix(logPath, ".log") + ".synced" }
+
+// floorRecord is the record's layout: length, device and inode, fixed
+// width, so that writing it in place never leaves a shorter one behind.
+const floorRecord = "%020d %020d %020d\n"
+
+// fileID is the device and inode of fi.
+func fileID(fi fs.FileInfo) (dev, ino uint64) {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Dev), uint64(st.Ino)
+	}
+	return 0, 0
+}
+
+// readFloor is the floor the record beside the output file at logPath
+// gives for fi, the file open there, and whether it gives one: none where
+// there is no record, it does not parse, it is of another file (one made
+// again where the run's output was removed), or it is past the file's
+// end.
+func readFloor(logPath string, fi fs.FileInfo) (int64, bool) {
+	b, err := os.ReadFile(floorPath(logPath))
+	if err != nil {
+		return 0, false
+	}
+	var size int64
+	var dev, ino uint64
+	if n, err := fmt.Sscanf(string(b), floorRecord, &size, &dev, &ino); err != nil || n != 3 {
+		return 0, false
+	}
+	if d, i := fileID(fi); i == 0 || d != dev || i != ino || size < 0 || size > fi.Size() {
+		return 0, false
+	}
+	return size, true
+}
+
+// writeFloor records beside the output file at logPath that a sync of
+// fi, the file open there, covered its first size bytes.
+func writeFloor(logPath string, fi fs.FileInfo, size int64) error {
+	dev, ino := fileID(fi)
+	if ino == 0 {
+		return errors.New("recording what was synced of the output: the file's inode is not known")
+	}
+	g, err := os.OpenFile(floorPath(logPath), os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = g.WriteAt([]byte(fmt.Sprintf(floorRecord, size, dev, ino)), 0)
+	return errors.Join(err, g.Close())
+}
+
+// outputFloor makes every byte of attempt a's output file f (at path,
+// found as fi) durable before a post at offset off adds to it, and
+// records that. It returns nil when they are: a failure of the post after
+// cuts the file back to the length found, no lower. Otherwise it returns
+// the error and the length to cut the file back to before the post is
+// answered 500: the record's, or, where there is none (a file made again
+// where the run's output was removed, a record that could not be
+// written), unknownFloor's.
+func (c *Controller) outputFloor(ctx context.Context, f *os.File, path string, r *Run, a Attempt, fi fs.FileInfo, off int64) (int64, error) {
+	have := fi.Size()
+	if have == 0 || c.outputSynced(r, a, fi) == have {
+		return have, nil
+	}
+	floor, known := readFloor(path, fi)
+	if known && floor == have {
+		c.noteOutputSynced(r, a, fi, have)
+		return have, nil
+	}
+	if err := syncLog(f); err != nil {
+		if !known {
+			floor = c.unknownFloor(ctx, r, a, fi, off, have)
+		}
+		return floor, err
+	}
+	if err := writeFloor(path, fi, have); err != nil {
+		return have, err
+	}
+	c.noteOutputSynced(r, a, fi, have)
+	return have, nil
+}
+
+// recordOutputSynced records that a sync of attempt a's output file (at
+// path, found as fi holding have bytes) covered its first size bytes,
+// before a post of it is acknowledged.
+func (c *Controller) recordOutputSynced(path string, r *Run, a Attempt, fi fs.FileInfo, have, size int64) error {
+	if size != have {
+		if err := writeFloor(path, fi, size); err != nil {
+			return err
+		}
+	}
+	c.noteOutputSynced(r, a, fi, size)
+	return nil
+}
+
+// unknownFloor is the length a post of attempt a's output at offset
+// off, which found the file fi holding have bytes with no record of its
+// floor, and whose sync of them failed, cuts the file back to.
+//
+// The agent sends one post at a time from the end of what it was told
+// was kept, and moves on only once a post is answered 200: while it
+// still waits for this answer (the request's context is live), every
+// byte acknowledged to it lies before off, and the bytes from off on are
+// ones the agent holds and posts again: the file is cut back to off. A
+// post whose agent has gone (it gave up waiting, and may have been
+// answered for later bytes by another post since) may be a late copy of
+// one answered already, and its offset tells nothing: nothing is cut. Nor
+// is the file cut below what this server's last sync of it covered
+// (outputSynced).
+func (c *Controller) unknownFloor(ctx context.Context, r *Run, a Attempt, fi fs.FileInfo, off, have int64) int64 {
+	if ctx.Err() != nil || off >= have {
+		return have
+	}
+	return min(have, max(off, c.outputSynced(r, a, fi)))
+}
+
+// syncedOutput is what a sync that succeeded of an attempt's output file
+// covered: the file (its device and inode, in fi) and its length then.
+type syncedOutput struct {
+	fi   fs.FileInfo
+	size int64
+}
+
+// outputSynced is the length of attempt a's output file, fi, that this
+// server's last sync that succeeded of it covered, and its record says:
+// -1 where none is known (none yet, a restart, the memo dropped, or the
+// file another one made since, its output removed).
+func (c *Controller) outputSynced(r *Run, a Attempt, fi fs.FileInfo) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := c.agents[attemptKey(r.ID, a.N)]
+	if m == nil || m.outSynced.fi == nil || !os.SameFile(m.outSynced.fi, fi) {
+		return -1
+	}
+	return m.outSynced.size
+}
+
+// noteOutputSynced records that a sync of attempt a's output file, fi,
+// succeeded, covering its first size bytes, and its record says so.
+func (c *Controller) noteOutputSynced(r *Run, a Attempt, fi fs.FileInfo, size int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.memo(attemptKey(r.ID, a.N), time.Now()).outSynced = syncedOutput{fi: fi, size: size}
+}
+
+// forgetOutputSynced drops what this server knows a sync covered of run
+// id's output files (outputSynced), once they are removed: os.SameFile
+// matches by device and inode number, and a file made again where they
+// were may be given a freed one.
+func (c *Controller) forgetOutputSynced(id string) {
+	prefix := id + "/"
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, m := range c.agents {
+		if strings.HasPrefix(k, prefix) {
+			m.outSynced = syncedOutput{}
+		}
+	}
+}
