@@ -42,7 +42,7 @@ type logWatch struct {
 	// at is the log's head as read before the last catch-up that read the
 	// log (ok false: none yet): what the index holds is the log's records
 	// up to it, or, when unsure, some of them (a read that failed may have
-	// emptied the index for a fresh fold, or folded part of what it read).
+	// folded part of what it read).
 	at     logHead
 	unsure bool
 	// high is the highest head any catch-up of the index read, shared by
