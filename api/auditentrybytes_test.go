@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -28,13 +29,19 @@ func TestAuditPageRefusesEntryOverBound(t *testing.T) {
 	if err := log.AppendFor(ctx, "a", "note", "", "small"); err != nil {
 		t.Fatal(err)
 	}
-	if err := log.AppendFor(ctx, "a", "note", "", strings.Repeat("x", MaxAuditEntryBytes)); err != nil {
+	if err := log.AppendFor(ctx, "a", "note", "", "large"); err != nil {
 		t.Fatal(err)
 	}
 	if err := log.AppendFor(ctx, "a", "note", "", "after"); err != nil {
 		t.Fatal(err)
 	}
 	large := int64(f.base) + 2
+	// Written to the database by hand: Meridian's appends refuse a
+	// payload over the bound.
+	db := f.st.(interface{ DB() *sql.DB }).DB()
+	if _, err := db.ExecContext(ctx, `UPDATE audit SET payload = ? WHERE seq = ?`, `"`+strings.Repeat("x", MaxAuditEntryBytes)+`"`, large); err != nil {
+		t.Fatal(err)
+	}
 	ab := &auditBytes{AuditReader: f.st}
 	srv := httptest.NewServer(New(f.c, Options{Tokens: f.st, Audit: ab}))
 	defer srv.Close()

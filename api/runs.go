@@ -690,8 +690,9 @@ const (
 	// a transfer intent of a batch of chunks) are kilobytes to hundreds of
 	// kilobytes; a longer one is refused, naming its seq, not read and not
 	// left out (a page that passed it by would hide it from whoever checks
-	// the chain from the pages).
-	MaxAuditEntryBytes = 16 << 20
+	// the chain from the pages). It is the bound every append keeps to,
+	// so no entry Meridian writes is refused here.
+	MaxAuditEntryBytes = store.MaxAuditPayloadBytes
 )
 
 // auditLog returns a page of the tenant's entries (of one run with

@@ -76,8 +76,8 @@ func gapTo(q AuditQuery, page []audit.Entry) int64 {
 
 // auditHeadMaxBytes bounds the payload of the log's last entry that a
 // gap check reads to check its seal: a larger one was not written by
-// Meridian (a tenant's page refuses entries past 16 MiB too).
-const auditHeadMaxBytes = 16 << 20
+// Meridian, whose appends refuse it (a tenant's page refuses it too).
+const auditHeadMaxBytes = MaxAuditPayloadBytes
 
 // maxAcceptedGaps bounds the acceptances a gap check reads when it finds
 // entries missing, and maxAcceptanceBytes the payload of each: one that

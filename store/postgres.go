@@ -291,10 +291,15 @@ func (s *Postgres) applyChange(ctx context.Context, tx pgx.Tx, runID, tenant str
 // appendAudit seals recs after the chain's head. It locks the head row for
 // the rest of the transaction: a concurrent append, from this process or
 // another replica, waits for this one to commit or roll back, and then
-// reads the head this one left.
+// reads the head this one left. A payload longer than
+// MaxAuditPayloadBytes fails it, and the transaction, writing nothing
+// (auditBounded).
 func (s *Postgres) appendAudit(ctx context.Context, tx pgx.Tx, now time.Time, recs []audit.Record) (*audit.Entry, error) {
 	if len(recs) == 0 {
 		return nil, nil
+	}
+	if err := auditBounded(recs); err != nil {
+		return nil, err
 	}
 	// The head row is locked first; the newest entry is read by the next
 	// statement, whose snapshot (READ COMMITTED) is taken once the lock is

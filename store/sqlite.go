@@ -608,10 +608,14 @@ func (s *SQLite) applyChange(ctx context.Context, tx *sql.Tx, runID, tenant stri
 }
 
 // appendAudit seals recs after the chain's head and returns the new head
-// (nil when recs is empty).
+// (nil when recs is empty). A payload longer than MaxAuditPayloadBytes
+// fails it, and the transaction, writing nothing (auditBounded).
 func (s *SQLite) appendAudit(ctx context.Context, tx *sql.Tx, now time.Time, recs []audit.Record) (*audit.Entry, error) {
 	if len(recs) == 0 {
 		return nil, nil
+	}
+	if err := auditBounded(recs); err != nil {
+		return nil, err
 	}
 	var prev *audit.Entry
 	var e audit.Entry

@@ -84,6 +84,31 @@ func resourceText(r *Resource) error {
 	return bytesText("resource document", r.Doc)
 }
 
+// MaxAuditPayloadBytes bounds an audit entry's payload: every append
+// refuses a longer one (ErrAuditPayloadTooLarge), and the readers of the
+// log refuse one longer as written outside Meridian (the gap checks'
+// read of an entry, a tenant's pages of the log). Nothing bounded the
+// write: one entry Meridian itself wrote past it (a plan embeds the whole
+// plan, a transfer record names what a site chose) failed every
+// gap-checked read of the ledger, for every tenant, for good.
+const MaxAuditPayloadBytes = 16 << 20
+
+// ErrAuditPayloadTooLarge refuses an append of an audit entry whose
+// payload is longer than MaxAuditPayloadBytes: nothing is written.
+var ErrAuditPayloadTooLarge = fmt.Errorf("is longer than the %d bytes every reader of the audit log takes", MaxAuditPayloadBytes)
+
+// auditBounded checks that no payload of recs is longer than
+// MaxAuditPayloadBytes, naming the entry's kind and the field. Every
+// append checks it (appendAudit), in its transaction.
+func auditBounded(recs []audit.Record) error {
+	for _, rec := range recs {
+		if n := len(rec.Payload); n > MaxAuditPayloadBytes {
+			return fmt.Errorf("append audit: the payload of a %s entry, %d bytes, %w", shownField(rec.Kind), n, ErrAuditPayloadTooLarge)
+		}
+	}
+	return nil
+}
+
 // auditText checks the text audit entries write.
 func auditText(recs ...audit.Record) error {
 	for _, rec := range recs {

@@ -572,16 +572,12 @@ func (x *Index) with(ctx context.Context, tenant string, f func(*view)) error {
 // after a head begins after that head was read, so it returns every
 // record of the tenant's up to it (a store gives seqs in the order
 // entries commit), gap-checked as before: an entry deleted before it was
-// read fails the read. A log rewound (it no longer holds the entry that
-// was its head: entries cut from its end, perhaps written again, or
-// another log in its place) has the view folded afresh from the log's
-// start, so that no record it now holds at a seq read before is passed
-// by.
+// read fails the read. A log rewound (it no longer holds a head read
+// before: entries cut from its end, perhaps written again, or another log
+// in its place) fails the catch-up (logWatch.notCut): folded afresh, the
+// view dropped what was cut.
 func (tv *tenantView) catchUp(ctx context.Context, l SeqLedger, tenant string) error {
-	return tv.watch.catchUp(ctx, func(now logHead, rewound bool) error {
-		if rewound {
-			tv.v, tv.through = newView(), 0
-		}
+	return tv.watch.catchUp(ctx, func(now logHead) error {
 		after := max(tv.v.seq, tv.through)
 		recs, err := l.RecordsAfter(ctx, tenant, after, ledgerKinds...)
 		if err != nil {

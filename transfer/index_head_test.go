@@ -5,8 +5,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/store"
 )
@@ -91,67 +89,6 @@ func TestIndexReadsAfterTheHead(t *testing.T) {
 	appendState(t, st, "late")
 	if got, err := summaryOf(t, x, "acme"); err != nil || !slices.Equal(got, []string{"d0", "d1"}) {
 		t.Fatalf("a copy written among another tenant's entries: %v, %v; want d0, d1", got, err)
-	}
-}
-
-// TestIndexRewoundLogFoldsAfresh: a log that no longer holds the entry
-// that was its head when a tenant's summary, or its exports, were last
-// read (entries cut from its end, then as many, fewer or more written in
-// their place) has them read afresh: they never miss a record the log
-// holds at a seq read before, nor keep one the log no longer holds. Read
-// after the last record, they kept a copy cut and missed the copy written
-// at its seq.
-func TestIndexRewoundLogFoldsAfresh(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		copies []int // written after the last copy is cut
-		want   []string
-	}{
-		{"shorter", nil, []string{"d0"}},
-		{"as long", []int{2}, []string{"d0", "d2"}},
-		{"longer", []int{2, 3}, []string{"d0", "d2", "d3"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
-			led, st := sqliteLedger(t)
-			x, ex := NewIndex(led), AuditExports(st)
-			recordCopy(t, led, 0)
-			recordCopy(t, led, 1)
-			if got, err := summaryOf(t, x, "acme"); err != nil || len(got) != 2 {
-				t.Fatalf("first read: %v, %v", got, err)
-			}
-			if got, err := exportYear(t, ex, "acme"); err != nil || len(got) != 2 {
-				t.Fatalf("first question: %v, %v", got, err)
-			}
-			head, _, err := st.AuditHead(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := st.DB().ExecContext(ctx, `DELETE FROM audit WHERE seq > ?`, head-2); err != nil {
-				t.Fatal(err)
-			}
-			for _, i := range tc.copies {
-				recordCopy(t, led, i)
-			}
-			fresh, err := summaryOf(t, led, "acme")
-			if err != nil || !slices.Equal(fresh, tc.want) {
-				t.Fatalf("a fresh fold: %v, %v; want %v", fresh, err, tc.want)
-			}
-			got, err := summaryOf(t, x, "acme")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(tc.want, got); diff != "" {
-				t.Errorf("the index after the log was rewound (-want +got):\n%s", diff)
-			}
-			exported, err := exportYear(t, ex, "acme")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(tc.want, exported); diff != "" {
-				t.Errorf("the export index after the log was rewound (-want +got):\n%s", diff)
-			}
-		})
 	}
 }
 

@@ -765,6 +765,15 @@ type CountedWrite struct {
 	Key string `json:"key,omitempty"`
 }
 
+// maxSiteIDBytes bounds the id of an unfinished write a record names
+// (CountedWrite.ID): an upload's id is the site's to choose, and a
+// record names up to maxCounted of them, so a site's megabyte ids would
+// have Meridian write an audit entry past what every reader of the log
+// takes (store.MaxAuditPayloadBytes). S3's ids are some hundreds of bytes
+// at most; a temporary object's is its name, a key Meridian chose plus
+// 21 bytes.
+const maxSiteIDBytes = 1024
+
 // countedRef is what a write counted is remembered by (view.counted,
 // copier.counted): its ID and the object it was to become. A temporary
 // object's ID names that object already; an upload's does not.
@@ -795,7 +804,8 @@ type unfinishedWrite struct {
 // there, scan: a file store's temporary objects, S3's multipart uploads),
 // each with what a record counted of it before (c.counted). One
 // that holds more than an intent was to send is not one of its writes,
-// and the reconcile does not count it. The listing
+// and the reconcile does not count it. One whose id is longer than
+// maxSiteIDBytes fails the listing: no record names it. The listing
 // walks the dataset's whole folder at the destination, so it is bounded
 // as a copy's listing of it is, by the dataset's chunks, not by the
 // objects lacking.
@@ -812,6 +822,9 @@ func (c *copier) unfinishedWrites(ctx context.Context, lacking map[string]int64)
 		_, ok := lacking[w.Key]
 		if !ok {
 			continue
+		}
+		if id := w.ID(); len(id) > maxSiteIDBytes {
+			return nil, fmt.Errorf("the unfinished write of %s at the destination: its upload id, which the site chose, is %d bytes, longer than the %d a ledger record names (field counted id): refused", w.Key, len(id), maxSiteIDBytes)
 		}
 		u := out[w.Key]
 		// A write an earlier record counted, found again (a kill

@@ -42,9 +42,12 @@ type logWatch struct {
 	// at is the log's head as read before the last catch-up that read the
 	// log (ok false: none yet): what the index holds is the log's records
 	// up to it, or, when unsure, some of them (a read that failed may have
-	// emptied the index for a fresh fold, or folded part of what it read).
+	// folded part of what it read).
 	at     logHead
 	unsure bool
+	// high is the highest head any catch-up of the index read, shared by
+	// the copies of its watch (each tenant's view holds one): see notCut.
+	high *highHead
 }
 
 // watchOf is a logWatch over st's head, when st has one and the hash at a
@@ -57,7 +60,7 @@ func watchOf(st any) logWatch {
 	h, okHead := st.(auditHead)
 	a, okAt := st.(auditHashAt)
 	if okHead && okAt {
-		w.head, w.hashAt = h.AuditHead, a.AuditHashAt
+		w.head, w.hashAt, w.high = h.AuditHead, a.AuditHashAt, &highHead{}
 	}
 	return w
 }
@@ -82,48 +85,32 @@ func (h logHead) within(recs []Record) []Record {
 // written since, and that read, which began after the head was read, saw
 // every entry up to it (a store gives seqs in the order entries commit).
 // A head written since has read run, given the head as read before it
-// (now: read folds no record past it, see within) and whether the log was
-// rewound: it no longer holds, at the seq of the head as last read, the
-// entry it held (entries cut from its end, and perhaps others written in
-// their place, or another log put in its place), which hashAt tells. A
-// head that cannot be read fails the catch-up and changes nothing. A read
-// that fails leaves the index unsure: it keeps now as its head, which
-// what it holds does not pass, and the next catch-up reads whatever the
-// head, checking that head for a rewind. Kept as it was, a head the log
-// came back to (entries cut, the read of a fresh fold failed, the entries
-// put back) had the next catch-up read nothing and serve an emptied
-// index.
-func (w *logWatch) catchUp(ctx context.Context, read func(now logHead, rewound bool) error) error {
+// (now: read folds no record past it, see within). A log that no longer
+// holds a head read before (entries cut from its end, and perhaps others
+// written in their place, or another log put in its place) fails the
+// catch-up (notCut), and every later one while it does, without a read:
+// folded again from its start, the shorter log dropped what was cut from
+// the totals. A head that cannot be read fails the catch-up and changes
+// nothing. A read that fails leaves the index unsure: it keeps now as its
+// head, which what it holds does not pass, and the next catch-up reads
+// whatever the head.
+func (w *logWatch) catchUp(ctx context.Context, read func(now logHead) error) error {
 	var now logHead
-	rewound := false
 	if w.head != nil {
+		high := w.high.get()
 		seq, hash, err := w.head(ctx)
 		if err != nil {
 			return fmt.Errorf("ledger: the audit log's head: %w", err)
 		}
 		now = logHead{seq, hash, true}
+		if err := w.notCut(ctx, high, now); err != nil {
+			return err
+		}
 		if now == w.at && !w.unsure {
 			return nil
 		}
-		if rewound, err = w.rewound(ctx); err != nil {
-			return err
-		}
 	}
-	err := read(now, rewound)
+	err := read(now)
 	w.at, w.unsure = now, err != nil
 	return err
-}
-
-// rewound is whether the log no longer holds the entry that was its head
-// at the last catch-up (cut, or another in its place); false when it
-// cannot tell (no head read before).
-func (w *logWatch) rewound(ctx context.Context) (bool, error) {
-	if !w.at.ok || w.at.seq == 0 {
-		return false, nil
-	}
-	hash, ok, err := w.hashAt(ctx, w.at.seq)
-	if err != nil {
-		return false, fmt.Errorf("ledger: the audit log's entry %d: %w", w.at.seq, err)
-	}
-	return !ok || hash != w.at.hash, nil
 }

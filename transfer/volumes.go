@@ -310,7 +310,7 @@ func NewExportIndex(read func(ctx context.Context, after int64) ([]Record, error
 	return x
 }
 
-// forget empties the index, to fold the log again from its start.
+// forget empties the index.
 func (x *ExportIndex) forget() {
 	x.seq = 0
 	x.facts = map[exportScope]map[exportFact]factSeen{}
@@ -533,16 +533,15 @@ func (x *ExportIndex) namers(tenant, origin string, orgs []string) []string {
 // when the log's head changed since the last that succeeded
 // (logWatch.catchUp). A head written since has the records read,
 // gap-checked, as before: an entry of the ledger deleted before it was
-// read still fails the read. A log rewound (it no longer holds the entry
-// that was its head) is folded again from its start: read after the last
-// record folded, a record written again at a seq read before went
+// read still fails the read. A log rewound (it no longer holds a head
+// read before) fails the catch-up (logWatch.notCut): folded again from
+// its start, the shorter log left out of the totals the exports cut from
+// it, and a plan over a threshold was judged without them; read after the
+// last record folded, a record written again at a seq read before went
 // uncounted. No record past the head as read now is folded (see
 // logHead.within).
 func (x *ExportIndex) catchUp(ctx context.Context) error {
-	return x.watch.catchUp(ctx, func(now logHead, rewound bool) error {
-		if rewound {
-			x.forget()
-		}
+	return x.watch.catchUp(ctx, func(now logHead) error {
 		recs, err := x.read(ctx, x.seq)
 		if err != nil {
 			return err

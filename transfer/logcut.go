@@ -1,0 +1,94 @@
+package transfer
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"meridian.dev/meridian/store"
+)
+
+// highHead is the highest head of the log that an index's catch-ups read
+// (ok false: none yet). A nil one holds none.
+type highHead struct {
+	mu sync.Mutex
+	at logHead
+}
+
+func (h *highHead) get() logHead {
+	if h == nil {
+		return logHead{}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.at
+}
+
+// raise moves h to now when now is past it.
+func (h *highHead) raise(now logHead) {
+	if h == nil || !now.ok {
+		return
+	}
+	h.mu.Lock()
+	if !h.at.ok || now.seq > h.at.seq {
+		h.at = now
+	}
+	h.mu.Unlock()
+}
+
+// cutRemedy ends the refusal of a ledger read over a log cut back: what
+// it means, and what the operator does.
+const cutRemedy = "the ledger's totals are not read from it, since they would leave out what was cut; " +
+	"check the log (meridian audit verify --state DIR), then put the entries back or start the server again, " +
+	"whose start verifies the log against its anchor (a cut it finds is served only once accepted, meridian serve --accept-broken-audit)"
+
+// notCut checks that the log, whose head was read as now, still holds
+// the heads read before: high, the highest any catch-up of the index read
+// (read before now was, so that no catch-up made in the meantime stands
+// for one made later), and w.at, this watch's own. A log that ends before
+// one, or holds another entry at its seq, was cut from its end (and
+// perhaps written on again, or another log put in its place) by someone
+// who writes the database: the ledger's records cut are gone from what a
+// fresh fold would count, and a plan over a volume threshold was judged
+// on totals that left them out. Nothing in a running server finds it
+// otherwise: the store's gap check counts the entries of what it reads,
+// which a cut at the end leaves whole; the anchor, checked at start,
+// finds it. So the catch-up fails (store.ErrAuditGap, or
+// store.ErrAuditRewritten for another entry at the seq), and every later
+// one while the log does not hold those heads: planner.ErrLedgerUnread
+// then refuses plans, as for any ledger that cannot be read.
+//
+// What a cut is not: an empty index's first catch-up (a fresh store, or
+// a server just started, whose start verified the log and accepted what
+// the operator accepted) has no head before it. The same seq and hash as
+// w.at, and high no further, needs no read of the log: nothing was
+// written since. Otherwise one read of the hash at a seq for each head
+// passed (two at most).
+func (w *logWatch) notCut(ctx context.Context, high, now logHead) error {
+	for _, h := range []logHead{high, w.at} {
+		if !h.ok || h.seq == 0 || h == now {
+			continue
+		}
+		if now.seq < h.seq {
+			return fmt.Errorf("ledger: the audit log ends at entry %d, before entry %d, its last entry when the ledger was read before: entries were cut from its end outside Meridian (%w); %s", now.seq, h.seq, store.ErrAuditGap, cutRemedy)
+		}
+		hash, ok := now.hash, true
+		if now.seq > h.seq {
+			var err error
+			if hash, ok, err = w.hashAt(ctx, h.seq); err != nil {
+				return fmt.Errorf("ledger: the audit log's entry %d: %w", h.seq, err)
+			}
+		}
+		if !ok {
+			return fmt.Errorf("ledger: the audit log no longer holds entry %d, its last entry when the ledger was read before (%w); %s", h.seq, store.ErrAuditGap, cutRemedy)
+		}
+		if hash != h.hash {
+			return fmt.Errorf("ledger: the audit log's entry %d is not the one read there before, when it was the log's last: the log was cut and written again, or replaced, outside Meridian (%w); %s", h.seq, store.ErrAuditRewritten, cutRemedy)
+		}
+		if high == w.at {
+			break
+		}
+	}
+	w.high.raise(now)
+	return nil
+}
