@@ -374,7 +374,7 @@ func removeWrapperTemps(dir string) int {
 // isJobRecord says whether name is a file of a job's directory written
 // through atomicfile.
 func isJobRecord(name string) bool {
-	return name == "job.json" || name == "cancelled" || name == cancelAskedName || name == termedName
+	return name == "job.json" || name == "cancelled" || name == cancelAskedName || name == lateAtName
 }
 
 // record is what job.json holds.
