@@ -166,9 +166,16 @@ func wrapperGone(dir string) (backend.Status, error) {
 // or read (a full disk; a file there that is not the server's record):
 // a grace no retry could end is none to give.
 //
+// The job's directory has its mode set back (ownJobDir) before each look
+// at the lock: a workload of the server's user that made it mode 0 in a
+// loop kept the lock from being looked at, and the scan read it as not
+// there, signalling nothing. Once this call has learnt the lock's name
+// (lockMark), its scans of /proc need nothing of the directory.
+//
 // It fails where the lock is still held at the end (a holder that could
-// not be found, or not killed, in time; ctx done): the job must not read
-// cancelled, its accelerators freed, while its command runs on.
+// not be found, or not killed, in time; ctx done), or cannot be looked
+// at: the job must not read cancelled, its accelerators freed, while its
+// command runs on.
 func stopCommand(ctx context.Context, dir string, killAt time.Time, grace, bound time.Duration) error {
 	deadline := time.Now().Add(bound)
 	// A scan stops at the earlier of the bound and ctx's deadline.
@@ -181,19 +188,25 @@ func stopCommand(ctx context.Context, dir string, killAt time.Time, grace, bound
 	termed := map[int]termedHolder{}
 	// late is the job's first late sighting, once looked for.
 	var late lateSighting
+	var mark lockMark
 	var nextScan time.Time
 	// Why the last scan could not tell every holder, for the error.
 	var scanErr error
 	for {
-		runs, err := commandRuns(dir)
+		var runs bool
+		err := lookAgain(dir, func() (err error) {
+			runs, err = commandRuns(dir)
+			return err
+		})
 		if err == nil && !runs {
 			return nil
 		}
 		// A scan reads every process's descriptors: at most every
 		// holderScanEvery, and at once when a holder's grace ends.
 		if !time.Now().Before(nextScan) {
+			ownJobDir(dir) //nolint:errcheck // what keeps the lock from being looked at, the scan says
 			var holders map[int]uint64
-			holders, scanErr = cmdLockHolders(dir, scanEnd)
+			holders, scanErr = mark.holders(dir, scanEnd)
 			now := time.Now()
 			nextScan = now.Add(holderScanEvery)
 			isLate := func(p int, start uint64) bool {
@@ -314,32 +327,74 @@ func readTimeMark(path string, perm os.FileMode) (time.Time, error) {
 const holderScanEvery = 200 * time.Millisecond
 
 // cmdLockHolders is every live process but this one that holds the job's
+// command lock, by pid, with its start time (lockMark.holders, with no
+// name learnt before).
+func cmdLockHolders(dir string, deadline time.Time) (map[int]uint64, error) {
+	var m lockMark
+	return m.holders(dir, deadline)
+}
+
+// lockMark is the kernel's name of the job's command lock (lockMarkIn)
+// that a Cancel learnt, with the device and inode it was learnt for: a
+// later scan of the same Cancel that cannot look at the lock again (its
+// directory made mode 0 by a workload) scans by it. Only the server
+// writes the job's directory, and the lock is the same file for that
+// Cancel's few seconds.
+type lockMark struct {
+	dev, ino uint64
+	mark     string
+}
+
+// holders is every live process but this one that holds the job's
 // command lock, by pid, with its start time. A holder is told by the
 // lock itself: a descriptor whose /proc/PID/fdinfo shows the exclusive
 // flock on the file (its "lock:" line, which the kernel shows only on
-// the open file the lock was taken through, the one the launch handed on
-// fd 5). A process that merely has the file open (a Status probe, a
-// peer server's, a copy or a backup of the state directory) holds no such
-// lock and is not one: counting every open descriptor of the file, Cancel
-// signalled them, the server itself among them. Nothing is opened or
-// looked at through a descriptor's link (a file of a FUSE mount that
-// never answers held Cancel past any deadline), and every descriptor is
-// read, however many a process has (a bound on them hid a holder). The
-// scan stops at deadline instead: an error says it did not read every
-// process it could, and why (the kernel's name of the file not learnt,
-// /proc not read, deadline passed), with the holders it found. It reads
-// every process's descriptors: Cancel calls it only while the lock is
-// held once the job's group and session are gone.
-func cmdLockHolders(dir string, deadline time.Time) (map[int]uint64, error) {
-	fi, err := os.Lstat(filepath.Join(dir, cmdLockName))
-	if err != nil || !fi.Mode().IsRegular() {
+// the descriptor whose open file holds the lock). A process that merely
+// has the file open (the server's own look at it, a peer server's, a
+// copy or a backup of the state directory) holds no such lock and is not
+// one: counting every open descriptor of the file, Cancel signalled
+// them, the server itself among them. Nothing is opened or looked at
+// through a descriptor's link (a file of a FUSE mount that never
+// answered held Cancel past any deadline), and every descriptor is read,
+// however many a process has (a bound on them hid a holder). The scan
+// stops at deadline instead.
+//
+// An error says it did not read every process it could, and why (the
+// lock not looked at, the kernel's name of the file not learnt, /proc
+// not read, deadline passed), with the holders it found: a lock that is
+// not there (ENOENT) is held by none, but one that cannot be looked at
+// (its directory made mode 0) is an error unless m was learnt before,
+// and read as not there it let a workload hide every holder from Cancel.
+// It reads every process's descriptors: Cancel calls it only while the
+// lock is held once the job's group and session are gone.
+func (m *lockMark) holders(dir string, deadline time.Time) (map[int]uint64, error) {
+	path := filepath.Join(dir, cmdLockName)
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return nil, fmt.Errorf("%s: no device and inode to tell it by", filepath.Join(dir, cmdLockName))
+	var want string
+	var learnErr error
+	switch {
+	case err != nil && m.mark == "":
+		return nil, fmt.Errorf("looking at the job's command lock: %w", err)
+	case err != nil:
+		want = m.mark
+	case !fi.Mode().IsRegular():
+		return nil, nil
+	default:
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			return nil, fmt.Errorf("%s: no device and inode to tell it by", path)
+		}
+		want, learnErr = lockMarkIn(dir, st)
+		switch {
+		case learnErr == nil:
+			*m = lockMark{dev: uint64(st.Dev), ino: st.Ino, mark: want}
+		case m.mark != "" && m.dev == uint64(st.Dev) && m.ino == st.Ino:
+			want, learnErr = m.mark, nil
+		}
 	}
-	want, learnErr := lockMarkIn(dir, st)
 	if want == "" {
 		// The kernel's name of the file is not known: no holder can be
 		// told, and Cancel fails while the lock is held (fail closed).
@@ -354,7 +409,7 @@ func cmdLockHolders(dir string, deadline time.Time) (map[int]uint64, error) {
 	return held, err
 }
 
-// scanHolders is cmdLockHolders' scan of every live process but this one
+// scanHolders is lockMark.holders' scan of every live process but this one
 // for a descriptor holding the exclusive flock on the file want names
 // (lockMarkIn).
 func scanHolders(want string, deadline time.Time) (map[int]uint64, error) {
@@ -478,10 +533,16 @@ var lockProbe = func(dir string) (*os.File, error) {
 // own (a regular file of its user, named as lockProbe names one, with a
 // single link, never through a link), at least atomicfile.StaleTempAge
 // old by now (the filesystem's clock) and locked by no one: learnLockDev
-// holds its probe locked while it reads by it, and one that made its
-// probe and has not locked it yet is not an hour at it. Each is removed
-// while this holds it locked, and only where its name still names the
-// file looked at. At most atomicfile.MaxTempScan entries are read.
+// holds its probe locked while it reads by it. The age is the file's
+// modification time, which a workload of the server's user may set back
+// (it may set any file's times): a probe made and not locked yet may
+// then be removed under learnLockDev, which learns by its descriptor all
+// the same (the file is unlinked, not gone; or, meeting the sweep's own
+// lock, it fails, and the name last learnt is used), and whose own
+// removal finds nothing; nothing else the server keeps is named so. Each
+// is removed while this holds it locked, and only where its name still
+// names the file looked at. At most atomicfile.MaxTempScan entries are
+// read.
 func removeStaleLockProbes(dir string, now time.Time) int {
 	d, err := atomicfile.OpenDir(dir)
 	if err != nil {

@@ -1316,15 +1316,21 @@ func jobEnded(dir string) (ended bool, err error) {
 // free, while the command ran. While the lock is held it is stopped as
 // the first Cancel stops it (stopCommand), and Cancel fails while it
 // runs. The job is not marked cancelled here: its exit code stands.
+//
+// A lock that cannot be looked at (the job's directory made mode 0 in a
+// loop by a workload of the server's user, once its mode is set back) is
+// taken as held: Cancel returned at once on that error, signalling
+// nothing, and every retry did so while the command ran on.
 func (l *Local) cancelEnded(ctx context.Context, handle, dir string, err error) error {
 	if err != nil {
 		return cancelErr(handle, err)
 	}
-	runs, err := commandRuns(dir)
-	if err != nil {
-		return fmt.Errorf("local cancel %s: whether the job's command still runs: %w", handle, err)
-	}
-	if !runs {
+	var runs bool
+	err = lookAgain(dir, func() (err error) {
+		runs, err = commandRuns(dir)
+		return err
+	})
+	if err == nil && !runs {
 		return nil
 	}
 	// The first Cancel keeps its time (cancelAskedName), kept first where
