@@ -146,24 +146,36 @@ func wrapperGone(dir string) (backend.Status, error) {
 // its descriptors, and signalStarted signals no later process given its
 // pid.
 //
-// A holder first sent SIGTERM at or after killAt that began before it
+// A holder this call first sees at or after killAt that began before it
 // (one a Cancel first saw once the job's grace had run out: the
 // wrapper's group took the whole grace to end, or only a retry found it)
-// is given a grace of its own, SIGKILL coming grace after that SIGTERM:
-// it was sent SIGKILL at once, never asked to end, and could not end
-// cleanly. When each holder was first sent SIGTERM is kept beside the
-// lock (termedName), so that a retry neither asks again nor counts that
-// grace afresh (where TreeWait is shorter than the grace, no retry would
-// ever kill it). Two kinds are still sent SIGKILL at once, as before: a
-// holder that began at or after killAt (forked since by a holder, which
-// was asked already: a grace for each new one let a workload that forks
-// a fresh holder before each grace ends outlive every Cancel), and one
-// whose SIGTERM cannot be kept (a full disk): a grace no retry could end
-// is none to give.
+// is late: it was sent SIGKILL at once, never asked to end, and could not
+// end cleanly. The job's first late sighting is kept beside the lock
+// (lateAtName, made once: of two Cancels at once, the first kept), before
+// any late holder is sent SIGTERM, and every late holder is sent SIGKILL
+// grace after it: a retry neither counts that grace afresh (where
+// TreeWait is shorter than the grace, no retry would ever kill it) nor
+// gives one to a holder first seen later (the job's holders were all
+// asked by then). A holder an earlier Cancel asked within the job's
+// grace and a retry first sees past it is late too: it gets that one
+// grace more, once for the job. Two kinds are still sent SIGKILL at
+// once, as before: a holder that began at or after killAt (forked since
+// by a holder, which was asked already: a grace for each new one let a
+// workload that forks a fresh holder before each grace ends outlive
+// every Cancel), and a late one where the late sighting cannot be kept
+// or read (a full disk; a file there that is not the server's record):
+// a grace no retry could end is none to give.
+//
+// The job's directory has its mode set back (ownJobDir) before each look
+// at the lock: a workload of the server's user that made it mode 0 in a
+// loop kept the lock from being looked at, and the scan read it as not
+// there, signalling nothing. Once this call has learnt the lock's name
+// (lockMark), its scans of /proc need nothing of the directory.
 //
 // It fails where the lock is still held at the end (a holder that could
-// not be found, or not killed, in time; ctx done): the job must not read
-// cancelled, its accelerators freed, while its command runs on.
+// not be found, or not killed, in time; ctx done), or cannot be looked
+// at: the job must not read cancelled, its accelerators freed, while its
+// command runs on.
 func stopCommand(ctx context.Context, dir string, killAt time.Time, grace, bound time.Duration) error {
 	deadline := time.Now().Add(bound)
 	// A scan stops at the earlier of the bound and ctx's deadline.
@@ -171,47 +183,54 @@ func stopCommand(ctx context.Context, dir string, killAt time.Time, grace, bound
 	if d, ok := ctx.Deadline(); ok && d.Before(scanEnd) {
 		scanEnd = d
 	}
-	termed := readTermed(dir)
-	// killTime is when a holder is sent SIGKILL: at killAt where it was
-	// first sent SIGTERM before, where that could not be kept, or where
-	// it began at or after killAt; else grace after that SIGTERM.
 	killTicks := bootTicksAt(killAt)
-	killTime := func(t termedHolder) time.Time {
-		if t.at.Before(killAt) || !t.kept || t.start >= killTicks {
-			return killAt
-		}
-		return t.at.Add(grace)
-	}
+	// termed is when this call first sent SIGTERM to each holder.
+	termed := map[int]termedHolder{}
+	// late is the job's first late sighting, once looked for.
+	var late lateSighting
+	var mark lockMark
 	var nextScan time.Time
 	// Why the last scan could not tell every holder, for the error.
 	var scanErr error
 	for {
-		runs, err := commandRuns(dir)
+		var runs bool
+		err := lookAgain(dir, func() (err error) {
+			runs, err = commandRuns(dir)
+			return err
+		})
 		if err == nil && !runs {
 			return nil
 		}
-		now := time.Now()
 		// A scan reads every process's descriptors: at most every
 		// holderScanEvery, and at once when a holder's grace ends.
-		if !now.Before(nextScan) {
-			nextScan = now.Add(holderScanEvery)
+		if !time.Now().Before(nextScan) {
+			ownJobDir(dir) //nolint:errcheck // what keeps the lock from being looked at, the scan says
 			var holders map[int]uint64
-			holders, scanErr = cmdLockHolders(dir, scanEnd)
-			added := false
-			for p, start := range holders {
-				if t, ok := termed[p]; ok && t.start == start {
-					continue
+			holders, scanErr = mark.holders(dir, scanEnd)
+			now := time.Now()
+			nextScan = now.Add(holderScanEvery)
+			isLate := func(p int, start uint64) bool {
+				t, ok := termed[p]
+				return start < killTicks && !(ok && t.start == start && t.at.Before(killAt))
+			}
+			if !late.looked && !now.Before(killAt) {
+				for p, start := range holders {
+					if isLate(p, start) {
+						late = lateAsked(dir, now)
+						break
+					}
 				}
-				termed[p] = termedHolder{start: start, at: now}
-				added = true
-				signalStarted(p, start, unix.SIGTERM)
 			}
-			if added {
-				writeTermed(dir, termed) //nolint:errcheck // what it could not keep, killTime tells
-			}
-			now = time.Now()
 			for p, start := range holders {
-				if kill := killTime(termed[p]); !now.Before(kill) {
+				kill := killAt
+				if isLate(p, start) && late.kept {
+					kill = late.at.Add(grace)
+				}
+				if t, ok := termed[p]; !ok || t.start != start {
+					termed[p] = termedHolder{start: start, at: now}
+					signalStarted(p, start, unix.SIGTERM)
+				}
+				if !now.Before(kill) {
 					signalStarted(p, start, unix.SIGKILL)
 				} else if kill.Before(nextScan) {
 					nextScan = kill
@@ -219,13 +238,18 @@ func stopCommand(ctx context.Context, dir string, killAt time.Time, grace, bound
 			}
 		}
 		if !time.Now().Before(deadline) {
-			if err == nil {
-				err = errors.New("a process of it still holds the job's command lock")
+			if err != nil {
+				err = fmt.Errorf("the job's command may still run %s after its wrapper ended: whether it does cannot be told: %w", bound, err)
+			} else {
+				err = fmt.Errorf("the job's command still runs %s after its wrapper ended: a process of it still holds the job's command lock", bound)
 			}
 			if scanErr != nil {
 				err = fmt.Errorf("%w (not every holder could be told: %w)", err, scanErr)
 			}
-			return fmt.Errorf("the job's command still runs %s after its wrapper ended: %w", bound, err)
+			if late.err != nil {
+				err = fmt.Errorf("%w (its late holders were given no grace: %w)", err, late.err)
+			}
+			return err
 		}
 		select {
 		case <-ctx.Done():
@@ -238,85 +262,63 @@ func stopCommand(ctx context.Context, dir string, killAt time.Time, grace, bound
 	}
 }
 
-// termedName is the file beside the job's command lock
-// (STATE/jobs/KEY/cmd.termed) that keeps when Cancel first sent SIGTERM
-// to each process holding the lock (stopCommand): a line "PID START
-// UNIXNANO" each, START the process's start time (procStat.start), so
-// that a later process given the pid is not taken for it. It is the
-// server's, mode 0600, written whole (atomicfile).
-const termedName = "cmd.termed"
-
-// maxTermed bounds the holders termedName keeps (its size, read whole):
-// one left out is sent SIGKILL where it was first seen past the job's
-// grace, as one whose SIGTERM could not be kept.
-const maxTermed = 1024
-
-// termedHolder is when a holder of the command lock, started at start,
-// was first sent SIGTERM; kept says whether termedName holds it.
+// termedHolder is when a Cancel first sent SIGTERM to a holder of the
+// command lock, started at start.
 type termedHolder struct {
 	start uint64
 	at    time.Time
-	kept  bool
 }
 
-// readTermed is what termedName holds, by pid; nothing where it is not
-// there or cannot be read. A time ahead of the clock (set back since)
-// counts from now.
-func readTermed(dir string) map[int]termedHolder {
-	termed := map[int]termedHolder{}
-	data, err := readOwn(filepath.Join(dir, termedName), maxTermed*64, 0o600)
-	if err != nil {
-		return termed
-	}
-	now := time.Now()
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) != 3 {
-			continue
-		}
-		pid, err1 := strconv.Atoi(f[0])
-		start, err2 := strconv.ParseUint(f[1], 10, 64)
-		nanos, err3 := strconv.ParseInt(f[2], 10, 64)
-		if err1 != nil || err2 != nil || err3 != nil || pid <= 0 {
-			continue
-		}
-		at := time.Unix(0, nanos)
-		if at.After(now) {
+// lateAtName is the file beside the job's command lock
+// (STATE/jobs/KEY/late.at) that keeps when a Cancel first saw a late
+// holder of the lock (stopCommand): an RFC 3339 time, made once
+// (atomicfile.CreateFile), the server's, mode 0600.
+const lateAtName = "late.at"
+
+// lateSighting is the job's first late sighting (lateAtName): at, where
+// kept; else err, why it is not.
+type lateSighting struct {
+	looked bool
+	kept   bool
+	at     time.Time
+	err    error
+}
+
+// lateAsked is the job's first late sighting: the one lateAtName keeps,
+// else now, kept there first. A time ahead of the clock (set back since)
+// counts from now. One that is there and cannot be read (once the job's
+// directory's mode is set back), or holds no time, or that cannot be
+// kept, is no sighting kept: its late holders are sent SIGKILL at once.
+func lateAsked(dir string, now time.Time) lateSighting {
+	path := filepath.Join(dir, lateAtName)
+	var at time.Time
+	err := lookAgain(dir, func() error {
+		created, err := atomicfile.CreateFile(path, []byte(now.UTC().Format(time.RFC3339Nano)+"\n"), 0o600)
+		if err != nil || created {
 			at = now
+			return err
 		}
-		termed[pid] = termedHolder{start: start, at: at, kept: true}
+		at, err = readTimeMark(path, 0o600)
+		return err
+	})
+	if err != nil {
+		return lateSighting{looked: true, err: fmt.Errorf("when a Cancel first saw a late holder: %w", err)}
 	}
-	return termed
+	return lateSighting{looked: true, kept: true, at: minTime(at, now)}
 }
 
-// writeTermed keeps termed in termedName, those whose process has ended
-// (or whose pid another holds now) left out, at most maxTermed of them;
-// each one kept is marked so in termed.
-func writeTermed(dir string, termed map[int]termedHolder) error {
-	var b strings.Builder
-	n := 0
-	var kept []int
-	for p, t := range termed {
-		if st, ok := readStat(p); !ok || st.start != t.start {
-			delete(termed, p)
-			continue
-		}
-		if n == maxTermed {
-			continue
-		}
-		n++
-		kept = append(kept, p)
-		fmt.Fprintf(&b, "%d %d %d\n", p, t.start, t.at.UnixNano())
+// readTimeMark is the time the mark at path holds (RFC 3339, as the
+// server writes it), read as its own record.
+func readTimeMark(path string, perm os.FileMode) (time.Time, error) {
+	data, err := readOwn(path, 64, perm)
+	if err != nil {
+		return time.Time{}, err
 	}
-	if err := atomicfile.WriteFile(filepath.Join(dir, termedName), []byte(b.String()), 0o600); err != nil {
-		return err
+	at, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(string(data)))
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s: %q is not a time", path, data)
 	}
-	for _, p := range kept {
-		t := termed[p]
-		t.kept = true
-		termed[p] = t
-	}
-	return nil
+	return at, nil
 }
 
 // holderScanEvery is how often stopCommand reads every process's
@@ -325,32 +327,74 @@ func writeTermed(dir string, termed map[int]termedHolder) error {
 const holderScanEvery = 200 * time.Millisecond
 
 // cmdLockHolders is every live process but this one that holds the job's
+// command lock, by pid, with its start time (lockMark.holders, with no
+// name learnt before).
+func cmdLockHolders(dir string, deadline time.Time) (map[int]uint64, error) {
+	var m lockMark
+	return m.holders(dir, deadline)
+}
+
+// lockMark is the kernel's name of the job's command lock (lockMarkIn)
+// that a Cancel learnt, with the device and inode it was learnt for: a
+// later scan of the same Cancel that cannot look at the lock again (its
+// directory made mode 0 by a workload) scans by it. Only the server
+// writes the job's directory, and the lock is the same file for that
+// Cancel's few seconds.
+type lockMark struct {
+	dev, ino uint64
+	mark     string
+}
+
+// holders is every live process but this one that holds the job's
 // command lock, by pid, with its start time. A holder is told by the
 // lock itself: a descriptor whose /proc/PID/fdinfo shows the exclusive
 // flock on the file (its "lock:" line, which the kernel shows only on
-// the open file the lock was taken through, the one the launch handed on
-// fd 5). A process that merely has the file open (a Status probe, a
-// peer server's, a copy or a backup of the state directory) holds no such
-// lock and is not one: counting every open descriptor of the file, Cancel
-// signalled them, the server itself among them. Nothing is opened or
-// looked at through a descriptor's link (a file of a FUSE mount that
-// never answers held Cancel past any deadline), and every descriptor is
-// read, however many a process has (a bound on them hid a holder). The
-// scan stops at deadline instead: an error says it did not read every
-// process it could, and why (the kernel's name of the file not learnt,
-// /proc not read, deadline passed), with the holders it found. It reads
-// every process's descriptors: Cancel calls it only while the lock is
-// held once the job's group and session are gone.
-func cmdLockHolders(dir string, deadline time.Time) (map[int]uint64, error) {
-	fi, err := os.Lstat(filepath.Join(dir, cmdLockName))
-	if err != nil || !fi.Mode().IsRegular() {
+// the descriptor whose open file holds the lock). A process that merely
+// has the file open (the server's own look at it, a peer server's, a
+// copy or a backup of the state directory) holds no such lock and is not
+// one: counting every open descriptor of the file, Cancel signalled
+// them, the server itself among them. Nothing is opened or looked at
+// through a descriptor's link (a file of a FUSE mount that never
+// answered held Cancel past any deadline), and every descriptor is read,
+// however many a process has (a bound on them hid a holder). The scan
+// stops at deadline instead.
+//
+// An error says it did not read every process it could, and why (the
+// lock not looked at, the kernel's name of the file not learnt, /proc
+// not read, deadline passed), with the holders it found: a lock that is
+// not there (ENOENT) is held by none, but one that cannot be looked at
+// (its directory made mode 0) is an error unless m was learnt before,
+// and read as not there it let a workload hide every holder from Cancel.
+// It reads every process's descriptors: Cancel calls it only while the
+// lock is held once the job's group and session are gone.
+func (m *lockMark) holders(dir string, deadline time.Time) (map[int]uint64, error) {
+	path := filepath.Join(dir, cmdLockName)
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return nil, fmt.Errorf("%s: no device and inode to tell it by", filepath.Join(dir, cmdLockName))
+	var want string
+	var learnErr error
+	switch {
+	case err != nil && m.mark == "":
+		return nil, fmt.Errorf("looking at the job's command lock: %w", err)
+	case err != nil:
+		want = m.mark
+	case !fi.Mode().IsRegular():
+		return nil, nil
+	default:
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			return nil, fmt.Errorf("%s: no device and inode to tell it by", path)
+		}
+		want, learnErr = lockMarkIn(dir, st)
+		switch {
+		case learnErr == nil:
+			*m = lockMark{dev: uint64(st.Dev), ino: st.Ino, mark: want}
+		case m.mark != "" && m.dev == uint64(st.Dev) && m.ino == st.Ino:
+			want, learnErr = m.mark, nil
+		}
 	}
-	want, learnErr := lockMarkIn(dir, st)
 	if want == "" {
 		// The kernel's name of the file is not known: no holder can be
 		// told, and Cancel fails while the lock is held (fail closed).
@@ -365,7 +409,7 @@ func cmdLockHolders(dir string, deadline time.Time) (map[int]uint64, error) {
 	return held, err
 }
 
-// scanHolders is cmdLockHolders' scan of every live process but this one
+// scanHolders is lockMark.holders' scan of every live process but this one
 // for a descriptor holding the exclusive flock on the file want names
 // (lockMarkIn).
 func scanHolders(want string, deadline time.Time) (map[int]uint64, error) {
@@ -489,10 +533,16 @@ var lockProbe = func(dir string) (*os.File, error) {
 // own (a regular file of its user, named as lockProbe names one, with a
 // single link, never through a link), at least atomicfile.StaleTempAge
 // old by now (the filesystem's clock) and locked by no one: learnLockDev
-// holds its probe locked while it reads by it, and one that made its
-// probe and has not locked it yet is not an hour at it. Each is removed
-// while this holds it locked, and only where its name still names the
-// file looked at. At most atomicfile.MaxTempScan entries are read.
+// holds its probe locked while it reads by it. The age is the file's
+// modification time, which a workload of the server's user may set back
+// (it may set any file's times): a probe made and not locked yet may
+// then be removed under learnLockDev, which learns by its descriptor all
+// the same (the file is unlinked, not gone; or, meeting the sweep's own
+// lock, it fails, and the name last learnt is used), and whose own
+// removal finds nothing; nothing else the server keeps is named so. Each
+// is removed while this holds it locked, and only where its name still
+// names the file looked at. At most atomicfile.MaxTempScan entries are
+// read.
 func removeStaleLockProbes(dir string, now time.Time) int {
 	d, err := atomicfile.OpenDir(dir)
 	if err != nil {

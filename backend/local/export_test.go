@@ -65,3 +65,10 @@ func SetClockProbeFailing(err error) (undo func()) {
 	probeFileNow = func(*os.Root, string) (time.Time, error) { return time.Time{}, err }
 	return func() { probeFileNow = atomicfile.FileNowIn }
 }
+
+// SetCancelAskedFailing has every keeping of an ended job's first Cancel
+// (cancel.at) fail with err, until undo.
+func SetCancelAskedFailing(err error) (undo func()) {
+	keepCancelAsked = func(string, []byte) error { return err }
+	return func() { keepCancelAsked = createCancelAsked }
+}

@@ -52,9 +52,9 @@ func TestAHolderFirstSeenPastTheGraceIsAskedFirst(t *testing.T) {
 }
 
 // TestALateHoldersGraceCountsFromItsFirstSIGTERM: a holder first seen
-// past the job's grace has a grace of its own, counted from its first
-// SIGTERM, whichever Cancel sent it: counted from each Cancel, retries
-// shorter than it never killed a holder deaf to SIGTERM.
+// past the job's grace has a grace of its own, counted from the job's
+// first such sighting, whichever Cancel made it: counted from each
+// Cancel, retries shorter than it never killed a holder deaf to SIGTERM.
 func TestALateHoldersGraceCountsFromItsFirstSIGTERM(t *testing.T) {
 	b := newLocal(t, t.TempDir())
 	b.CancelGrace = time.Second
@@ -76,8 +76,8 @@ func TestALateHoldersGraceCountsFromItsFirstSIGTERM(t *testing.T) {
 }
 
 // TestALateHolderWhoseSIGTERMCannotBeKeptIsKilled: where when a holder
-// first seen past the job's grace was sent SIGTERM cannot be kept (here
-// a directory stands where it is written), a retry could not tell it had
+// was first seen past the job's grace cannot be kept or read (here a
+// directory stands where it is written), a retry could not tell it had
 // been asked, and its grace would begin again at each: it is sent
 // SIGKILL at once, as before.
 func TestALateHolderWhoseSIGTERMCannotBeKeptIsKilled(t *testing.T) {
@@ -86,7 +86,7 @@ func TestALateHolderWhoseSIGTERMCannotBeKeptIsKilled(t *testing.T) {
 	b.TreeWait = 5 * time.Second
 	h, dir, esc := orphanedEscapee(t, b, "late-unkept", `trap "" TERM; exec sleep 60`)
 	graceEndsNow(t, dir, b.CancelGrace)
-	if err := os.Mkdir(filepath.Join(dir, "cmd.termed"), 0o700); err != nil {
+	if err := os.Mkdir(filepath.Join(dir, "late.at"), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Cancel(context.Background(), h); err != nil {
@@ -110,6 +110,42 @@ func TestAHolderBegunPastTheGraceIsKilled(t *testing.T) {
 	markCancelledAt(t, dir, time.Now().Add(-2*time.Minute))
 	if err := b.Cancel(context.Background(), h); err != nil {
 		t.Fatalf("Cancel: %v; want the holder begun past the grace killed at once", err)
+	}
+	if running(esc) {
+		t.Fatal("Cancel returned nil with the holder of the command lock running")
+	}
+}
+
+// TestALateHoldersGraceSurvivesARetry: a holder first seen past the
+// job's grace is asked to end and given a grace of its own, which a
+// retry within it neither ends early nor counts afresh.
+func TestALateHoldersGraceSurvivesARetry(t *testing.T) {
+	b := newLocal(t, t.TempDir())
+	b.CancelGrace = 3 * time.Second
+	b.TreeWait = 300 * time.Millisecond
+	h, dir, esc := orphanedEscapee(t, b, "late-retry", `trap "" TERM; exec sleep 60`)
+	graceEndsNow(t, dir, b.CancelGrace)
+	cancel := func() error {
+		return asTheServersUser(t, func() error { return b.Cancel(context.Background(), h) })
+	}
+	if err := cancel(); err == nil {
+		t.Fatal("the first Cancel returned nil; want the late holder asked, given its own grace")
+	}
+	// The holder's grace began before first, and after the first Cancel
+	// began: a retry 1 s after first ends well within it on a busy
+	// machine, and one 3.5 s after first begins past it.
+	first := time.Now()
+	for time.Since(first) < time.Second {
+		time.Sleep(time.Until(first.Add(time.Second)))
+	}
+	if err := cancel(); err == nil || !running(esc) {
+		t.Fatalf("a retry 1 s into the late holder's 3 s grace: %v, holder running %v; want an error, the holder running", err, running(esc))
+	}
+	for time.Since(first) < 3500*time.Millisecond {
+		time.Sleep(time.Until(first.Add(3500 * time.Millisecond)))
+	}
+	if err := cancel(); err != nil {
+		t.Fatalf("a retry past the late holder's grace: %v; want it killed", err)
 	}
 	if running(esc) {
 		t.Fatal("Cancel returned nil with the holder of the command lock running")

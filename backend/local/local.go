@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -191,6 +192,9 @@ type Local struct {
 	fileClock func() (time.Time, error)
 	// logger is told what the backend carries on through (WithLogger).
 	logger *slog.Logger
+	// cancelAsked is the time of the first Cancel of each ended job, by
+	// handle, whose cancelAskedName file could not be written.
+	cancelAsked sync.Map
 }
 
 func (l *Local) clock() time.Time {
@@ -374,7 +378,7 @@ func removeWrapperTemps(dir string) int {
 // isJobRecord says whether name is a file of a job's directory written
 // through atomicfile.
 func isJobRecord(name string) bool {
-	return name == "job.json" || name == "cancelled" || name == cancelAskedName || name == termedName
+	return name == "job.json" || name == "cancelled" || name == cancelAskedName || name == lateAtName
 }
 
 // record is what job.json holds.
@@ -1231,7 +1235,7 @@ func (l *Local) Cancel(ctx context.Context, handle string) error {
 			return fmt.Errorf("local cancel %s: %w", handle, err)
 		}
 	}
-	killAt := l.cancelKillAt(dir)
+	killAt := l.cancelKillAt(handle, dir)
 	heldAt, pid, err := stopGroup(ctx, dir, syscall.SIGTERM, l.CancelGrace)
 	if err != nil {
 		return err
@@ -1316,31 +1320,44 @@ func jobEnded(dir string) (ended bool, err error) {
 // free, while the command ran. While the lock is held it is stopped as
 // the first Cancel stops it (stopCommand), and Cancel fails while it
 // runs. The job is not marked cancelled here: its exit code stands.
+//
+// A lock that cannot be looked at (the job's directory made mode 0 in a
+// loop by a workload of the server's user, once its mode is set back) is
+// taken as held: Cancel returned at once on that error, signalling
+// nothing, and every retry did so while the command ran on.
 func (l *Local) cancelEnded(ctx context.Context, handle, dir string, err error) error {
 	if err != nil {
 		return cancelErr(handle, err)
 	}
-	runs, err := commandRuns(dir)
-	if err != nil {
-		return fmt.Errorf("local cancel %s: whether the job's command still runs: %w", handle, err)
-	}
-	if !runs {
+	var runs bool
+	err = lookAgain(dir, func() (err error) {
+		runs, err = commandRuns(dir)
+		return err
+	})
+	if err == nil && !runs {
 		return nil
 	}
 	// The first Cancel keeps its time (cancelAskedName), kept first where
 	// two race, and the grace counts from it: with no mark, each retry
 	// counted it afresh and, where TreeWait is shorter than the grace,
 	// none ever sent SIGKILL. A job a Cancel marked cancelled has its
-	// time in that mark. One that cannot be kept (a full disk) does not
-	// keep the command from being stopped: the grace then counts from
-	// now, and an error that the command still runs says why.
+	// time in that mark. Where it cannot be kept (a full disk), this
+	// server keeps the first Cancel's time itself (cancelAsked), and the
+	// grace counts from it still; an error that the command still runs
+	// says so.
 	var markErr error
 	if !exists(filepath.Join(dir, "cancelled")) {
-		_, markErr = atomicfile.CreateFile(filepath.Join(dir, cancelAskedName), []byte(time.Now().UTC().Format(time.RFC3339Nano)+"\n"), 0o600)
-	}
-	if err := stopCommand(ctx, dir, l.cancelKillAt(dir), l.CancelGrace, l.TreeWait); err != nil {
+		now := time.Now()
+		markErr = lookAgain(dir, func() error {
+			return keepCancelAsked(filepath.Join(dir, cancelAskedName), []byte(now.UTC().Format(time.RFC3339Nano)+"\n"))
+		})
 		if markErr != nil {
-			return fmt.Errorf("local cancel %s: %w (the time of its first Cancel could not be kept, and its grace counts from each: %v)", handle, err, markErr)
+			l.cancelAsked.LoadOrStore(handle, now)
+		}
+	}
+	if err := stopCommand(ctx, dir, l.cancelKillAt(handle, dir), l.CancelGrace, l.TreeWait); err != nil {
+		if markErr != nil {
+			return fmt.Errorf("local cancel %s: %w (the time of its first Cancel could not be written, and only this server counts its grace from it: %v)", handle, err, markErr)
 		}
 		return fmt.Errorf("local cancel %s: %w", handle, err)
 	}
@@ -1354,26 +1371,51 @@ func (l *Local) cancelEnded(ctx context.Context, handle, dir string, err error) 
 // exit code stands).
 const cancelAskedName = "cancel.at"
 
-// cancelKillAt is when Cancel sends SIGKILL: CancelGrace after the job's
-// first Cancel, the time its "cancelled" mark holds, or, for a job that
-// had ended without one, its cancelAskedName file. Counted from each
+// keepCancelAsked makes cancelAskedName's file at path with data, once
+// (a seam for the tests).
+var keepCancelAsked = createCancelAsked
+
+// createCancelAsked is keepCancelAsked: atomicfile.CreateFile, the first
+// of two racing kept.
+func createCancelAsked(path string, data []byte) error {
+	_, err := atomicfile.CreateFile(path, data, 0o600)
+	return err
+}
+
+// cancelKillAt is when Cancel of the job handle, in dir, sends SIGKILL:
+// CancelGrace after the job's first Cancel, the time its "cancelled" mark
+// holds, or, for a job that had ended without one, its cancelAskedName
+// file, or where that could not be written, the time this server kept
+// (cancelAsked), the earlier of the two where both are. Counted from each
 // call, a holder deaf to SIGTERM was never killed by Cancels retried
-// where TreeWait is shorter than the grace. A mark that cannot be read,
-// or names a time ahead (the clock set back since), counts from now.
-func (l *Local) cancelKillAt(dir string) time.Time {
+// where TreeWait is shorter than the grace. A mark that names a time
+// ahead (the clock set back since) counts from now. One that is there
+// and cannot be read, once the job's directory's mode is set back, or
+// holds no time, is a grace that has run out: counted from each call, a
+// workload that made it unreadable (a link put in its place, its
+// directory made mode 0 in a loop) kept its holders from ever being
+// sent SIGKILL. They are then asked to end, and given one grace, kept,
+// as a holder first seen late is (stopCommand).
+func (l *Local) cancelKillAt(handle, dir string) time.Time {
 	now := time.Now()
-	data, err := readOwn(filepath.Join(dir, "cancelled"), 64, 0o644)
-	if errors.Is(err, os.ErrNotExist) {
-		data, err = readOwn(filepath.Join(dir, cancelAskedName), 64, 0o600)
+	var at time.Time
+	err := lookAgain(dir, func() (err error) {
+		at, err = readTimeMark(filepath.Join(dir, "cancelled"), 0o644)
+		if errors.Is(err, os.ErrNotExist) {
+			at, err = readTimeMark(filepath.Join(dir, cancelAskedName), 0o600)
+		}
+		return err
+	})
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		at = now
+	case err != nil:
+		return now
 	}
-	if err != nil {
-		return now.Add(l.CancelGrace)
+	if v, ok := l.cancelAsked.Load(handle); ok {
+		at = minTime(at, v.(time.Time))
 	}
-	at, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(string(data)))
-	if err != nil || at.After(now) {
-		return now.Add(l.CancelGrace)
-	}
-	return at.Add(l.CancelGrace)
+	return minTime(at, now).Add(l.CancelGrace)
 }
 
 // cancelLockHeld is runLockHeld, for Cancel (a seam for the tests).

@@ -1,0 +1,131 @@
+package local_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"meridian.dev/meridian/backend/local"
+)
+
+// retryCancel retries Cancel of h, as the server's user, until it returns
+// nil or within has passed, and returns its last error.
+func retryCancel(t *testing.T, b *local.Local, h string, within time.Duration) error {
+	t.Helper()
+	var err error
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if err = asTheServersUser(t, func() error { return b.Cancel(context.Background(), h) }); err == nil {
+			break
+		}
+	}
+	return err
+}
+
+// TestCancelStopsAHolderWhileItsJobDirIsMadeMode0InALoop: a landlock
+// workload runs as the server's user and knows the state directory: it
+// may make a job's directory mode 0 again and again. The command lock
+// then could not be looked at: a Cancel of the ended job returned at
+// once on that error, and its scan for the lock's holders read the lock
+// as not there and signalled nothing, the holder running on while every
+// retry failed. Cancel now sets the directory's mode back before each
+// look, and scans by the lock's name once learnt.
+func TestCancelStopsAHolderWhileItsJobDirIsMadeMode0InALoop(t *testing.T) {
+	b := newLocal(t, t.TempDir())
+	b.CancelGrace = 100 * time.Millisecond
+	b.TreeWait = 2 * time.Second
+	h, dir, _, esc := escapingJobWith(t, b, "chmod-loop", `trap "" TERM; exec sleep 60`, "exit 0")
+	waitEnded(t, b, h)
+	stop := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			os.Chmod(dir, 0)
+		}
+	}()
+	for deadline := time.Now().Add(15 * time.Second); running(esc) && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		asTheServersUser(t, func() error { return b.Cancel(context.Background(), h) })
+	}
+	close(stop)
+	<-stopped
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if running(esc) {
+		t.Fatal("Cancel retried for 15 s while the job's directory was made mode 0 in a loop; the holder of the command lock still runs")
+	}
+	if err := asTheServersUser(t, func() error { return b.Cancel(context.Background(), h) }); err != nil {
+		t.Fatalf("Cancel once the holder is gone: %v", err)
+	}
+}
+
+// unreadableMark puts a link to a file where the job's mark name is: it
+// is there and cannot be read as the server's own.
+func unreadableMark(t *testing.T, dir, name string) {
+	t.Helper()
+	target := filepath.Join(t.TempDir(), "target")
+	if err := os.WriteFile(target, []byte(time.Now().Add(-time.Hour).UTC().Format(time.RFC3339Nano)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, filepath.Join(dir, name)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAnUnreadableCancelMarkDoesNotRestartTheGrace: a cancelled mark (or
+// an ended job's cancel.at) that is there and cannot be read had each
+// Cancel count the grace from its own start: where TreeWait is shorter
+// than the grace, no retry ever killed a holder deaf to SIGTERM. The
+// grace has now run out at once (the holder is asked to end, and its
+// own grace kept), and a retry past it kills the holder.
+func TestAnUnreadableCancelMarkDoesNotRestartTheGrace(t *testing.T) {
+	for _, mark := range []string{"cancelled", "cancel.at"} {
+		t.Run(mark, func(t *testing.T) {
+			b := newLocal(t, t.TempDir())
+			b.CancelGrace = time.Second
+			b.TreeWait = 300 * time.Millisecond
+			var h, dir string
+			var esc int
+			if mark == "cancelled" {
+				h, dir, esc = orphanedEscapee(t, b, "unreadable-mark", `trap "" TERM; exec sleep 60`)
+			} else {
+				h, dir, _, esc = escapingJobWith(t, b, "unreadable-asked", `trap "" TERM; exec sleep 60`, "exit 0")
+				waitEnded(t, b, h)
+			}
+			unreadableMark(t, dir, mark)
+			if err := retryCancel(t, b, h, 15*time.Second); err != nil {
+				t.Fatalf("Cancel retried well past the grace with the job's %s unreadable: %v; want the holder killed", mark, err)
+			}
+			if running(esc) {
+				t.Fatal("Cancel returned nil with the holder of the command lock running")
+			}
+		})
+	}
+}
+
+// TestAnEndedJobsFirstCancelIsKeptWhereItCannotBeWritten: where an ended
+// job's first Cancel cannot keep its time (a full disk), each Cancel
+// counted the grace from its own start, and retries shorter than it never
+// killed a holder deaf to SIGTERM. The server keeps the first time
+// itself, and a retry past the grace kills the holder.
+func TestAnEndedJobsFirstCancelIsKeptWhereItCannotBeWritten(t *testing.T) {
+	b := newLocal(t, t.TempDir())
+	b.CancelGrace = time.Second
+	b.TreeWait = 300 * time.Millisecond
+	h, _, _, esc := escapingJobWith(t, b, "asked-unkept", `trap "" TERM; exec sleep 60`, "exit 0")
+	waitEnded(t, b, h)
+	t.Cleanup(local.SetCancelAskedFailing(os.ErrPermission))
+	if err := retryCancel(t, b, h, 15*time.Second); err != nil {
+		t.Fatalf("Cancel of the ended job retried well past the grace: %v; want the holder killed", err)
+	}
+	if running(esc) {
+		t.Fatal("Cancel returned nil with the holder of the command lock running")
+	}
+}
