@@ -11,12 +11,15 @@ import (
 )
 
 // countingAudit is a store whose audit selections, and the rows they
-// return, are counted, with where each started (after); its head fails
-// with headErr when set, and its selections with selectErr. before, when
-// set, runs before the next selection (after the head was read), once.
+// return, are counted, with where each started (after), and its reads of
+// the log's head and of the hash at a seq (heads: one a query); its head
+// fails with headErr when set, and its selections with selectErr. before,
+// when set, runs before the next selection (after the head was read),
+// once.
 type countingAudit struct {
 	*store.SQLite
 	selects, rows int
+	heads         int
 	after         []int64
 	headErr       error
 	selectErr     error
@@ -40,10 +43,27 @@ func (c *countingAudit) AuditSelect(ctx context.Context, q store.AuditQuery) ([]
 }
 
 func (c *countingAudit) AuditHead(ctx context.Context) (int64, string, error) {
+	c.heads++
 	if c.headErr != nil {
 		return 0, "", c.headErr
 	}
 	return c.SQLite.AuditHead(ctx)
+}
+
+func (c *countingAudit) AuditHashAt(ctx context.Context, seq int64) (string, bool, error) {
+	c.heads++
+	if c.headErr != nil {
+		return "", false, c.headErr
+	}
+	return c.SQLite.AuditHashAt(ctx, seq)
+}
+
+func (c *countingAudit) AuditHeadAt(ctx context.Context, seq int64) (store.AuditHeadRead, error) {
+	c.heads++
+	if c.headErr != nil {
+		return store.AuditHeadRead{}, c.headErr
+	}
+	return c.SQLite.AuditHeadAt(ctx, seq)
 }
 
 // exportYear asks x for acme's lab's exports from CN in 2026.

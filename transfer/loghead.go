@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+
+	"meridian.dev/meridian/store"
 )
 
 // logHead is the seq and hash of the log's last entry, as a catch-up read
@@ -14,16 +16,11 @@ type logHead struct {
 	ok   bool
 }
 
-// auditHead is what the indexes ask of a store that has it: the seq and
-// hash of the log's last entry (store.Store.AuditHead).
-type auditHead interface {
-	AuditHead(ctx context.Context) (int64, string, error)
-}
-
-// auditHashAt is what an Index asks of a store that has it: the hash of
-// the entry at a seq (store.Store.AuditHashAt).
-type auditHashAt interface {
-	AuditHashAt(ctx context.Context, seq int64) (string, bool, error)
+// auditHeadAt is what the indexes ask of a store that has it: the seq and
+// hash of the log's last entry, and the hash of the entry at a seq, read
+// in one statement (store.Store.AuditHeadAt).
+type auditHeadAt interface {
+	AuditHeadAt(ctx context.Context, seq int64) (store.AuditHeadRead, error)
 }
 
 // logWatch spares an index's catch-up its read of the log when nothing
@@ -35,10 +32,9 @@ type auditHashAt interface {
 // check, staging and read of a tenant's ledger.
 type logWatch struct {
 	// head, when set, returns the seq and hash of the log's last entry, of
-	// any kind; hashAt the hash of the entry at a seq. Both are set or
-	// neither: without them every catch-up reads.
-	head   func(ctx context.Context) (int64, string, error)
-	hashAt func(ctx context.Context, seq int64) (string, bool, error)
+	// any kind, and the hash of the entry at a seq, in one read: without
+	// it every catch-up reads.
+	head func(ctx context.Context, seq int64) (store.AuditHeadRead, error)
 	// at is the log's head as read before the last catch-up that read the
 	// log (ok false: none yet): what the index holds is the log's records
 	// up to it, or, when unsure, some of them (a read that failed may have
@@ -47,17 +43,15 @@ type logWatch struct {
 	unsure bool
 }
 
-// watchOf is a logWatch over st's head, when st has one and the hash at a
-// seq too. A head alone would spare reads but not tell a rewound log: the
+// watchOf is a logWatch over st's head, when st reads it with the hash at
+// a seq. A head alone would spare reads but not tell a rewound log: the
 // index would read on after the last record folded, passing by a record
 // written again at a seq read before, so without both each catch-up
 // reads, as before there was a head.
 func watchOf(st any) logWatch {
 	var w logWatch
-	h, okHead := st.(auditHead)
-	a, okAt := st.(auditHashAt)
-	if okHead && okAt {
-		w.head, w.hashAt = h.AuditHead, a.AuditHashAt
+	if h, ok := st.(auditHeadAt); ok {
+		w.head = h.AuditHeadAt
 	}
 	return w
 }
@@ -85,8 +79,9 @@ func (h logHead) within(recs []Record) []Record {
 // (now: read folds no record past it, see within) and whether the log was
 // rewound: it no longer holds, at the seq of the head as last read, the
 // entry it held (entries cut from its end, and perhaps others written in
-// their place, or another log put in its place), which hashAt tells. A
-// head that cannot be read fails the catch-up and changes nothing. A read
+// their place, or another log put in its place). The head and that entry
+// are read together, in one query and one snapshot of the log. A head
+// that cannot be read fails the catch-up and changes nothing. A read
 // that fails leaves the index unsure: it keeps now as its head, which
 // what it holds does not pass, and the next catch-up reads whatever the
 // head, checking that head for a rewind. Kept as it was, a head the log
@@ -97,33 +92,20 @@ func (w *logWatch) catchUp(ctx context.Context, read func(now logHead, rewound b
 	var now logHead
 	rewound := false
 	if w.head != nil {
-		seq, hash, err := w.head(ctx)
+		r, err := w.head(ctx, w.at.seq)
 		if err != nil {
 			return fmt.Errorf("ledger: the audit log's head: %w", err)
 		}
-		now = logHead{seq, hash, true}
+		now = logHead{r.Seq, r.Hash, true}
 		if now == w.at && !w.unsure {
 			return nil
 		}
-		if rewound, err = w.rewound(ctx); err != nil {
-			return err
-		}
+		// The log is rewound when it no longer holds the entry that was
+		// its head at the last catch-up (cut, or another in its place);
+		// it cannot tell with no head read before.
+		rewound = w.at.ok && w.at.seq != 0 && (!r.AtOK || r.At != w.at.hash)
 	}
 	err := read(now, rewound)
 	w.at, w.unsure = now, err != nil
 	return err
-}
-
-// rewound is whether the log no longer holds the entry that was its head
-// at the last catch-up (cut, or another in its place); false when it
-// cannot tell (no head read before).
-func (w *logWatch) rewound(ctx context.Context) (bool, error) {
-	if !w.at.ok || w.at.seq == 0 {
-		return false, nil
-	}
-	hash, ok, err := w.hashAt(ctx, w.at.seq)
-	if err != nil {
-		return false, fmt.Errorf("ledger: the audit log's entry %d: %w", w.at.seq, err)
-	}
-	return !ok || hash != w.at.hash, nil
 }
