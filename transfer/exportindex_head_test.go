@@ -3,10 +3,14 @@ package transfer
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/store"
 )
 
@@ -174,5 +178,79 @@ func catchUpFailsClosed(t *testing.T, open func(cs *countingAudit) func() ([]str
 		if got, err := ask(); !errors.Is(err, store.ErrAuditGap) {
 			t.Fatalf("intent deleted before it was read: %v, %v; want %v", got, err, store.ErrAuditGap)
 		}
+	}
+}
+
+// exportYearOf is exportYear through any policy.Exports.
+func exportYearOf(x policy.Exports, tenant string) ([]string, error) {
+	xs, err := x.Exported(context.Background(), tenant, []string{"lab"}, "CN", catalog.MustDate("2026-01-01"), catalog.MustDate("2026-12-31"))
+	var names []string
+	for _, e := range xs {
+		names = append(names, e.Dataset)
+	}
+	return names, err
+}
+
+// TestExportBatchReadsTheHeadOnce: the questions of one batch (a plan's)
+// read the log's head once between them, where each read it; a batch
+// begun after a copy was recorded counts it.
+func TestExportBatchReadsTheHeadOnce(t *testing.T) {
+	led, st := sqliteLedger(t)
+	cs := &countingAudit{SQLite: st}
+	x := AuditExports(cs)
+	recordCopy(t, led, 0)
+	for i, want := range [][]string{{"d0"}, {"d0", "d1"}} {
+		if i == 1 {
+			recordCopy(t, led, 1)
+		}
+		cs.heads = 0
+		b := x.Batch()
+		for range 3 {
+			if got, err := exportYearOf(b, "acme"); err != nil || !slices.Equal(got, want) {
+				t.Fatalf("batch %d: %v, %v; want %v", i, got, err, want)
+			}
+		}
+		if cs.heads != 1 {
+			t.Errorf("batch %d: 3 questions made %d queries of the log's head, want 1", i, cs.heads)
+		}
+	}
+}
+
+// TestExportBatchCatchesUpAfterAFailedFold: a batch's question after
+// another's catch-up emptied the index for a fresh fold (the log was cut
+// back and written again up to the same seq) and failed reads the log
+// again rather than answer from the emptied index: a volume rule judged
+// on no exports at all.
+func TestExportBatchCatchesUpAfterAFailedFold(t *testing.T) {
+	ctx := context.Background()
+	led, st := sqliteLedger(t)
+	cs := &countingAudit{SQLite: st}
+	x := AuditExports(cs)
+	recordCopy(t, led, 0)
+	recordCopy(t, led, 1)
+	b := x.Batch()
+	if got, err := exportYearOf(b, "acme"); err != nil || !slices.Equal(got, []string{"d0", "d1"}) {
+		t.Fatalf("first question: %v, %v; want d0, d1", got, err)
+	}
+	head, _, err := st.AuditHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Copy 1's two entries cut, copy 2's written in their place.
+	if _, err := st.DB().ExecContext(ctx, `DELETE FROM audit WHERE seq > ?`, head-2); err != nil {
+		t.Fatal(err)
+	}
+	recordCopy(t, led, 2)
+	cs.selectErr = errors.New("connection lost")
+	if got, err := exportYearOf(x, "acme"); !errors.Is(err, cs.selectErr) {
+		t.Fatalf("another question, the fresh fold's read failing: %v, %v; want %v", got, err, cs.selectErr)
+	}
+	cs.selectErr = nil
+	got, err := exportYearOf(b, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"d0", "d2"}, got); diff != "" {
+		t.Errorf("the batch's next question (-want +got):\n%s", diff)
 	}
 }
