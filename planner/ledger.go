@@ -54,7 +54,22 @@ type planLedger struct {
 	err error
 }
 
-func newPlanLedger(e policy.Exports) *planLedger { return &planLedger{e: e} }
+// batchExports is a ledger that answers a batch of questions asked
+// together (transfer.ExportIndex: its Batch reads the audit log's head at
+// its first question only, where each question read it).
+type batchExports interface {
+	Batch() policy.Exports
+}
+
+// newPlanLedger is the ledger of one plan over e: its batch when e has
+// one, so that the plan's questions look for new records once between
+// them.
+func newPlanLedger(e policy.Exports) *planLedger {
+	if b, ok := e.(batchExports); ok {
+		e = b.Batch()
+	}
+	return &planLedger{e: e}
+}
 
 // Exported implements policy.Exports.
 func (l *planLedger) Exported(ctx context.Context, tenant string, orgs []string, origin string, since, until catalog.Date) ([]policy.Export, error) {

@@ -107,3 +107,42 @@ func TestPlanCountsLedger(t *testing.T) {
 		t.Fatalf("with a ledger that fails: %v, want ErrLedgerUnread with its cause", err)
 	}
 }
+
+// batchingLedger is a countingLedger that answers batches: each batch
+// counts the questions asked through it.
+type batchingLedger struct {
+	countingLedger
+	batches []*countingLedger
+}
+
+func (l *batchingLedger) Batch() policy.Exports {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := &countingLedger{}
+	l.batches = append(l.batches, b)
+	return b
+}
+
+// TestPlanAsksLedgerAsOneBatch: a plan asks every question of a ledger
+// that answers batches through one batch of its own, so that the
+// server's ledger looks for new records once a plan, not once a
+// question; a second plan has a batch of its own.
+func TestPlanAsksLedgerAsOneBatch(t *testing.T) {
+	eng, err := policy.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := ledgerWorld(t)
+	l := &batchingLedger{}
+	for i := range 2 {
+		if _, err := Make(w, w.Jobs[0], Options{AsOf: catalog.MustDate("2026-06-01"), Rules: PolicyLaw(eng), Estimator: &sixND{mfu: 0.4}, Exports: l}); err != nil {
+			t.Fatal(err)
+		}
+		if len(l.batches) != i+1 {
+			t.Fatalf("after plan %d: %d batches, want one a plan", i+1, len(l.batches))
+		}
+		if l.batches[i].reads == 0 || l.reads != 0 {
+			t.Errorf("plan %d: %d questions through its batch, %d past it; want all through it", i+1, l.batches[i].reads, l.reads)
+		}
+	}
+}

@@ -829,6 +829,24 @@ func (s *Postgres) AuditHashAt(ctx context.Context, seq int64) (string, bool, er
 	return hash, err == nil, err
 }
 
+// pgAuditHeadAt is auditHeadAtQuery for PostgreSQL.
+var pgAuditHeadAt = auditHeadAtQuery("$1")
+
+// AuditHeadAt implements Store: the last entry, as AuditHead reads it,
+// and the entry at seq, in one statement (one snapshot).
+func (s *Postgres) AuditHeadAt(ctx context.Context, seq int64) (AuditHeadRead, error) {
+	var r AuditHeadRead
+	var at *string
+	err := s.pool.QueryRow(ctx, pgAuditHeadAt, seq).Scan(&r.Seq, &r.Hash, &at)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return AuditHeadRead{Hash: audit.Genesis}, nil
+	}
+	if at != nil {
+		r.At, r.AtOK = *at, true
+	}
+	return r, err
+}
+
 // Holds implements Store.
 func (s *Postgres) Holds(ctx context.Context) ([]TenantHold, error) {
 	rows, err := s.pool.Query(ctx, holdsQuery)

@@ -561,6 +561,22 @@ func (s *SQLite) AuditHead(ctx context.Context) (int64, string, error) {
 	return seq, hash, err
 }
 
+// sqliteAuditHeadAt is auditHeadAtQuery for SQLite.
+var sqliteAuditHeadAt = auditHeadAtQuery("?")
+
+// AuditHeadAt implements Store. It reads on rdb, as AuditHead does, with
+// the statement prepared at open; one statement reads one snapshot (WAL).
+func (s *SQLite) AuditHeadAt(ctx context.Context, seq int64) (AuditHeadRead, error) {
+	var r AuditHeadRead
+	var at sql.NullString
+	err := s.headAt.QueryRowContext(ctx, seq).Scan(&r.Seq, &r.Hash, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return AuditHeadRead{Hash: audit.Genesis}, nil
+	}
+	r.At, r.AtOK = at.String, at.Valid
+	return r, err
+}
+
 // AuditHashAt implements Store. It reads on rdb, as AuditHead does.
 func (s *SQLite) AuditHashAt(ctx context.Context, seq int64) (string, bool, error) {
 	var hash string

@@ -73,8 +73,9 @@ type SQLite struct {
 
 	// stmts holds the hot paths' statements, prepared at open; read only.
 	stmts map[string]*sql.Stmt
-	// holds is holdsQuery prepared on rdb (every plan asks it).
-	holds *sql.Stmt
+	// holds is holdsQuery prepared on rdb (every plan asks it); headAt is
+	// sqliteAuditHeadAt, prepared on rdb (every ledger read asks it).
+	holds, headAt *sql.Stmt
 
 	// res keeps ListResources answers until a resource is written.
 	res resourceCache
@@ -187,6 +188,12 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 		db.Close()
 		rdb.Close()
 		return nil, fmt.Errorf("prepare %q: %w", holdsQuery, err)
+	}
+	if s.headAt, err = rdb.PrepareContext(ctx, sqliteAuditHeadAt); err != nil {
+		s.holds.Close()
+		db.Close()
+		rdb.Close()
+		return nil, fmt.Errorf("prepare %q: %w", sqliteAuditHeadAt, err)
 	}
 	go s.committer()
 	return s, nil
@@ -352,6 +359,7 @@ func (s *SQLite) Close() error {
 		st.Close()
 	}
 	s.holds.Close()
+	s.headAt.Close()
 	s.rdb.Close()
 	return s.db.Close()
 }

@@ -225,6 +225,26 @@ func tenantScope(tenant string, all bool) error {
 }
 
 // Store is Meridian's persistence. Implementations are safe for concurrent use.
+// AuditHeadRead is the log's head and the hash of an entry, read together
+// (Store.AuditHeadAt).
+type AuditHeadRead struct {
+	// Seq and Hash are the last entry's (0 and audit.Genesis for an empty
+	// log).
+	Seq  int64
+	Hash string
+	// At is the hash of the entry asked for; AtOK is false when there is
+	// none.
+	At   string
+	AtOK bool
+}
+
+// auditHeadAtQuery reads the head and the hash at a seq (its one argument,
+// written by ph) in one statement: no row for an empty log, which has no
+// entry at any seq either.
+func auditHeadAtQuery(ph string) string {
+	return `SELECT seq, hash, (SELECT a.hash FROM audit AS a WHERE a.seq = ` + ph + `) FROM audit ORDER BY seq DESC LIMIT 1`
+}
+
 type Store interface {
 	// CreateRun inserts r with its first events and audit records. When
 	// idemKey is not empty and the tenant already used it, the existing run
@@ -293,6 +313,13 @@ type Store interface {
 	AuditHead(ctx context.Context) (int64, string, error)
 	// AuditHashAt returns the hash of entry seq; ok is false when there is none.
 	AuditHashAt(ctx context.Context, seq int64) (string, bool, error)
+	// AuditHeadAt is AuditHead and AuditHashAt(seq) read in one
+	// statement, so in one snapshot of the log: the head and the entry at
+	// seq are as they were at one moment, whatever is appended or removed
+	// meanwhile, at the cost of one query. The ledger indexes read it
+	// before each catch-up (the head, and whether the entry that was the
+	// head at the last one is still there).
+	AuditHeadAt(ctx context.Context, seq int64) (AuditHeadRead, error)
 
 	// GetResource returns a tenant's registered resource or ErrNotFound.
 	GetResource(ctx context.Context, tenant, kind, name string) (*Resource, error)

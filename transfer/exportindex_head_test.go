@@ -3,20 +3,27 @@ package transfer
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/policy"
 	"meridian.dev/meridian/store"
 )
 
 // countingAudit is a store whose audit selections, and the rows they
-// return, are counted, with where each started (after); its head fails
-// with headErr when set, and its selections with selectErr. before, when
-// set, runs before the next selection (after the head was read), once.
+// return, are counted, with where each started (after), and its reads of
+// the log's head and of the hash at a seq (heads: one a query); its head
+// fails with headErr when set, and its selections with selectErr. before,
+// when set, runs before the next selection (after the head was read),
+// once.
 type countingAudit struct {
 	*store.SQLite
 	selects, rows int
+	heads         int
 	after         []int64
 	headErr       error
 	selectErr     error
@@ -40,10 +47,27 @@ func (c *countingAudit) AuditSelect(ctx context.Context, q store.AuditQuery) ([]
 }
 
 func (c *countingAudit) AuditHead(ctx context.Context) (int64, string, error) {
+	c.heads++
 	if c.headErr != nil {
 		return 0, "", c.headErr
 	}
 	return c.SQLite.AuditHead(ctx)
+}
+
+func (c *countingAudit) AuditHashAt(ctx context.Context, seq int64) (string, bool, error) {
+	c.heads++
+	if c.headErr != nil {
+		return "", false, c.headErr
+	}
+	return c.SQLite.AuditHashAt(ctx, seq)
+}
+
+func (c *countingAudit) AuditHeadAt(ctx context.Context, seq int64) (store.AuditHeadRead, error) {
+	c.heads++
+	if c.headErr != nil {
+		return store.AuditHeadRead{}, c.headErr
+	}
+	return c.SQLite.AuditHeadAt(ctx, seq)
 }
 
 // exportYear asks x for acme's lab's exports from CN in 2026.
@@ -154,5 +178,101 @@ func catchUpFailsClosed(t *testing.T, open func(cs *countingAudit) func() ([]str
 		if got, err := ask(); !errors.Is(err, store.ErrAuditGap) {
 			t.Fatalf("intent deleted before it was read: %v, %v; want %v", got, err, store.ErrAuditGap)
 		}
+	}
+}
+
+// exportYearOf is exportYear through any policy.Exports.
+func exportYearOf(x policy.Exports, tenant string) ([]string, error) {
+	xs, err := x.Exported(context.Background(), tenant, []string{"lab"}, "CN", catalog.MustDate("2026-01-01"), catalog.MustDate("2026-12-31"))
+	var names []string
+	for _, e := range xs {
+		names = append(names, e.Dataset)
+	}
+	return names, err
+}
+
+// TestExportBatchReadsTheHeadOnce: the questions of one batch (a plan's)
+// read the log's head once between them, where each read it; a batch
+// begun after a copy was recorded counts it.
+func TestExportBatchReadsTheHeadOnce(t *testing.T) {
+	led, st := sqliteLedger(t)
+	cs := &countingAudit{SQLite: st}
+	x := AuditExports(cs)
+	recordCopy(t, led, 0)
+	for i, want := range [][]string{{"d0"}, {"d0", "d1"}} {
+		if i == 1 {
+			recordCopy(t, led, 1)
+		}
+		cs.heads = 0
+		b := x.Batch()
+		for range 3 {
+			if got, err := exportYearOf(b, "acme"); err != nil || !slices.Equal(got, want) {
+				t.Fatalf("batch %d: %v, %v; want %v", i, got, err, want)
+			}
+		}
+		if cs.heads != 1 {
+			t.Errorf("batch %d: 3 questions made %d queries of the log's head, want 1", i, cs.heads)
+		}
+	}
+}
+
+// TestExportBatchCatchesUpAfterAFailedFold: a batch's question after
+// another's catch-up failed part way (the index left unsure) reads the
+// log again rather than answer from what the failed read left: a volume
+// rule judged on part of the exports.
+func TestExportBatchCatchesUpAfterAFailedFold(t *testing.T) {
+	led, st := sqliteLedger(t)
+	cs := &countingAudit{SQLite: st}
+	x := AuditExports(cs)
+	recordCopy(t, led, 0)
+	recordCopy(t, led, 1)
+	b := x.Batch()
+	if got, err := exportYearOf(b, "acme"); err != nil || !slices.Equal(got, []string{"d0", "d1"}) {
+		t.Fatalf("first question: %v, %v; want d0, d1", got, err)
+	}
+	recordCopy(t, led, 2)
+	cs.selectErr = errors.New("connection lost")
+	if got, err := exportYearOf(x, "acme"); !errors.Is(err, cs.selectErr) {
+		t.Fatalf("another question, its read failing: %v, %v; want %v", got, err, cs.selectErr)
+	}
+	cs.selectErr = nil
+	got, err := exportYearOf(b, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"d0", "d1", "d2"}, got); diff != "" {
+		t.Errorf("the batch's next question (-want +got):\n%s", diff)
+	}
+}
+
+// TestExportBatchRefusesALogCutUnderIt: a batch's question after the log
+// was cut back and written again up to the same seq (found by another
+// question) is refused too, not answered from what the batch read
+// before the cut.
+func TestExportBatchRefusesALogCutUnderIt(t *testing.T) {
+	ctx := context.Background()
+	led, st := sqliteLedger(t)
+	cs := &countingAudit{SQLite: st}
+	x := AuditExports(cs)
+	recordCopy(t, led, 0)
+	recordCopy(t, led, 1)
+	b := x.Batch()
+	if got, err := exportYearOf(b, "acme"); err != nil || !slices.Equal(got, []string{"d0", "d1"}) {
+		t.Fatalf("first question: %v, %v; want d0, d1", got, err)
+	}
+	head, _, err := st.AuditHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Copy 1's two entries cut, copy 2's written in their place.
+	if _, err := st.DB().ExecContext(ctx, `DELETE FROM audit WHERE seq > ?`, head-2); err != nil {
+		t.Fatal(err)
+	}
+	recordCopy(t, led, 2)
+	if got, err := exportYearOf(x, "acme"); !errors.Is(err, store.ErrAuditGap) {
+		t.Fatalf("another question over the cut log: %v, %v; want %v", got, err, store.ErrAuditGap)
+	}
+	if got, err := exportYearOf(b, "acme"); !errors.Is(err, store.ErrAuditGap) {
+		t.Errorf("the batch's next question over the cut log: %v, %v; want %v", got, err, store.ErrAuditGap)
 	}
 }

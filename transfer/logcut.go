@@ -62,9 +62,12 @@ const cutRemedy = "the ledger's totals are not read from it, since they would le
 // a server just started, whose start verified the log and accepted what
 // the operator accepted) has no head before it. The same seq and hash as
 // w.at, and high no further, needs no read of the log: nothing was
-// written since. Otherwise one read of the hash at a seq for each head
-// passed (two at most).
-func (w *logWatch) notCut(ctx context.Context, high, now logHead) error {
+// written since. Otherwise the head's own read checks one of them, and
+// one more read the other where they differ.
+//
+// read is the head's read, which gave the hash of the entry at seq asked
+// with it: the head checked at that seq needs no read of its own.
+func (w *logWatch) notCut(ctx context.Context, high, now logHead, asked int64, read store.AuditHeadRead) error {
 	for _, h := range []logHead{high, w.at} {
 		if !h.ok || h.seq == 0 || h == now {
 			continue
@@ -74,9 +77,14 @@ func (w *logWatch) notCut(ctx context.Context, high, now logHead) error {
 		}
 		hash, ok := now.hash, true
 		if now.seq > h.seq {
-			var err error
-			if hash, ok, err = w.hashAt(ctx, h.seq); err != nil {
-				return fmt.Errorf("ledger: the audit log's entry %d: %w", h.seq, err)
+			if h.seq == asked {
+				hash, ok = read.At, read.AtOK
+			} else {
+				r, err := w.head(ctx, h.seq)
+				if err != nil {
+					return fmt.Errorf("ledger: the audit log's entry %d: %w", h.seq, err)
+				}
+				hash, ok = r.At, r.AtOK
 			}
 		}
 		if !ok {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+
+	"meridian.dev/meridian/store"
 )
 
 // logHead is the seq and hash of the log's last entry, as a catch-up read
@@ -14,16 +16,11 @@ type logHead struct {
 	ok   bool
 }
 
-// auditHead is what the indexes ask of a store that has it: the seq and
-// hash of the log's last entry (store.Store.AuditHead).
-type auditHead interface {
-	AuditHead(ctx context.Context) (int64, string, error)
-}
-
-// auditHashAt is what an Index asks of a store that has it: the hash of
-// the entry at a seq (store.Store.AuditHashAt).
-type auditHashAt interface {
-	AuditHashAt(ctx context.Context, seq int64) (string, bool, error)
+// auditHeadAt is what the indexes ask of a store that has it: the seq and
+// hash of the log's last entry, and the hash of the entry at a seq, read
+// in one statement (store.Store.AuditHeadAt).
+type auditHeadAt interface {
+	AuditHeadAt(ctx context.Context, seq int64) (store.AuditHeadRead, error)
 }
 
 // logWatch spares an index's catch-up its read of the log when nothing
@@ -35,10 +32,9 @@ type auditHashAt interface {
 // check, staging and read of a tenant's ledger.
 type logWatch struct {
 	// head, when set, returns the seq and hash of the log's last entry, of
-	// any kind; hashAt the hash of the entry at a seq. Both are set or
-	// neither: without them every catch-up reads.
-	head   func(ctx context.Context) (int64, string, error)
-	hashAt func(ctx context.Context, seq int64) (string, bool, error)
+	// any kind, and the hash of the entry at a seq, in one read: without
+	// it every catch-up reads.
+	head func(ctx context.Context, seq int64) (store.AuditHeadRead, error)
 	// at is the log's head as read before the last catch-up that read the
 	// log (ok false: none yet): what the index holds is the log's records
 	// up to it, or, when unsure, some of them (a read that failed may have
@@ -50,17 +46,15 @@ type logWatch struct {
 	high *highHead
 }
 
-// watchOf is a logWatch over st's head, when st has one and the hash at a
-// seq too. A head alone would spare reads but not tell a rewound log: the
+// watchOf is a logWatch over st's head, when st reads it with the hash at
+// a seq. A head alone would spare reads but not tell a rewound log: the
 // index would read on after the last record folded, passing by a record
 // written again at a seq read before, so without both each catch-up
 // reads, as before there was a head.
 func watchOf(st any) logWatch {
 	var w logWatch
-	h, okHead := st.(auditHead)
-	a, okAt := st.(auditHashAt)
-	if okHead && okAt {
-		w.head, w.hashAt, w.high = h.AuditHead, a.AuditHashAt, &highHead{}
+	if h, ok := st.(auditHeadAt); ok {
+		w.head, w.high = h.AuditHeadAt, &highHead{}
 	}
 	return w
 }
@@ -98,12 +92,23 @@ func (w *logWatch) catchUp(ctx context.Context, read func(now logHead) error) er
 	var now logHead
 	if w.head != nil {
 		high := w.high.get()
-		seq, hash, err := w.head(ctx)
+		// One read gives the head and the entry at the seq of the highest
+		// head read before (or this watch's own, where none is higher), the
+		// one notCut checks first.
+		ask := w.at.seq
+		if high.ok && high.seq > ask {
+			ask = high.seq
+		}
+		r, err := w.head(ctx, ask)
 		if err != nil {
 			return fmt.Errorf("ledger: the audit log's head: %w", err)
 		}
-		now = logHead{seq, hash, true}
-		if err := w.notCut(ctx, high, now); err != nil {
+		now = logHead{r.Seq, r.Hash, true}
+		if err := w.notCut(ctx, high, now, ask, r); err != nil {
+			// Unsure too, so that no question answers from the index
+			// without a catch-up (an ExportIndex's Batch) while the log
+			// stays cut.
+			w.unsure = true
 			return err
 		}
 		if now == w.at && !w.unsure {

@@ -132,6 +132,37 @@ func TestIndexFoldsNoFurtherThanTheHead(t *testing.T) {
 	}
 }
 
+// TestIndexReadsTheHeadOnce: a catch-up after entries were written reads
+// the log's head, and whether the entry that was its head is still there,
+// in one query, as does one with nothing new. It read the head, then the
+// hash at the last head's seq: two queries on every plan, law check and
+// staging after a write.
+func TestIndexReadsTheHeadOnce(t *testing.T) {
+	led, st := sqliteLedger(t)
+	cs := &countingAudit{SQLite: st}
+	asks := asksOver(t, cs)
+	recordCopy(t, led, 0)
+	asks.each(func(name string, ask func() ([]string, error)) {
+		if _, err := ask(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	for i, what := range []string{"after a new copy", "with nothing new"} {
+		if i == 0 {
+			recordCopy(t, led, 1)
+		}
+		asks.each(func(name string, ask func() ([]string, error)) {
+			cs.heads = 0
+			if got, err := ask(); err != nil || len(got) != 2 {
+				t.Fatalf("%s %s: %v, %v; want d0 and d1", name, what, got, err)
+			}
+			if cs.heads != 1 {
+				t.Errorf("%s %s: %d queries of the log's head, want 1", name, what, cs.heads)
+			}
+		})
+	}
+}
+
 // headOnly is a store with the log's head but not the hash at a seq.
 type headOnly struct {
 	AuditStore

@@ -441,6 +441,47 @@ func (x *ExportIndex) Exported(ctx context.Context, tenant string, orgs []string
 	if err := x.catchUp(ctx); err != nil {
 		return nil, err
 	}
+	return x.exported(tenant, orgs, origin, since, until)
+}
+
+// Batch is x for questions asked together, one plan's (a plan asks once
+// per rule, class of pool and day it judges): the first brings x up to
+// date, as Exported does, reading the log's head; the later ones answer
+// from x as it is then, without reading the head again, while what x
+// holds is sound (no catch-up since failed) and reaches the head the
+// first read (another question's catch-up may have taken it further). A
+// later question that finds it otherwise (a catch-up that failed, a log
+// rewound since and folded again only partly) catches up as a question
+// alone does: none is answered from an emptied or partly folded index.
+// The batch answers from the ledger as it was at its first question, or
+// later; a record written during the plan may count in some of its
+// questions and not others, as it may when each reads the head.
+func (x *ExportIndex) Batch() policy.Exports { return &exportBatch{x: x} }
+
+// exportBatch is an ExportIndex's Batch.
+type exportBatch struct {
+	x *ExportIndex
+	// at is the head its first question's catch-up read (ok false: none
+	// yet); x.mu guards it.
+	at logHead
+}
+
+// Exported implements policy.Exports.
+func (b *exportBatch) Exported(ctx context.Context, tenant string, orgs []string, origin string, since, until catalog.Date) ([]policy.Export, error) {
+	x := b.x
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if w := x.watch; !b.at.ok || !w.at.ok || w.unsure || w.at.seq < b.at.seq {
+		if err := x.catchUp(ctx); err != nil {
+			return nil, err
+		}
+		b.at = x.watch.at
+	}
+	return x.exported(tenant, orgs, origin, since, until)
+}
+
+// exported answers Exported from x as it is; x.mu is held.
+func (x *ExportIndex) exported(tenant string, orgs []string, origin string, since, until catalog.Date) ([]policy.Export, error) {
 	type counted struct {
 		f    exportFact
 		seen factSeen

@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("ConcurrentUpdates", func(t *testing.T) { concurrentUpdates(t, open(t)) })
 	t.Run("AuditChain", func(t *testing.T) { auditChain(t, open(t)) })
 	t.Run("AuditTenantAndHead", func(t *testing.T) { auditTenant(t, open(t)) })
+	t.Run("AuditHeadAtOneSnapshot", func(t *testing.T) { auditHeadAtOneSnapshot(t, open(t)) })
 	t.Run("AuditSelect", func(t *testing.T) { auditSelect(t, open(t)) })
 	t.Run("AuditPayloadsOf", func(t *testing.T) { auditPayloadsOf(t, open(t)) })
 	t.Run("AuditSelectPageUntenanted", func(t *testing.T) { auditSelectPageUntenanted(t, open(t)) })
@@ -531,6 +532,58 @@ func auditTenant(t *testing.T, s store.Store) {
 	}
 	if _, ok, err := s.AuditHashAt(ctx, 3); err != nil || ok {
 		t.Errorf("hash at 3: %v %v", ok, err)
+	}
+	for _, c := range []struct {
+		at   int64
+		want store.AuditHeadRead
+	}{
+		{0, store.AuditHeadRead{Seq: 2, Hash: es[1].Hash}},
+		{1, store.AuditHeadRead{Seq: 2, Hash: es[1].Hash, At: es[0].Hash, AtOK: true}},
+		{2, store.AuditHeadRead{Seq: 2, Hash: es[1].Hash, At: es[1].Hash, AtOK: true}},
+		{3, store.AuditHeadRead{Seq: 2, Hash: es[1].Hash}},
+	} {
+		if got, err := s.AuditHeadAt(ctx, c.at); err != nil || got != c.want {
+			t.Errorf("head and hash at %d: %+v, %v; want %+v", c.at, got, err, c.want)
+		}
+	}
+}
+
+// auditHeadAtOneSnapshot: the head and the hash at a seq, read while
+// another goroutine appends, are of one moment: the entry just past the
+// head read is never there. Read one after the other, the head could be
+// read before an append and the entry after it.
+func auditHeadAtOneSnapshot(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if r, err := s.AuditHeadAt(ctx, 1); err != nil || r != (store.AuditHeadRead{Hash: audit.Genesis}) {
+		t.Fatalf("empty log: %+v, %v; want the genesis head and no entry", r, err)
+	}
+	const appends = 200
+	done := make(chan error, 1)
+	go func() {
+		for i := range appends {
+			if err := s.AppendAudit(ctx, rec(t, audit.KindTransfer, "r1", i)); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	reads := 0
+	for head := int64(0); head < appends; reads++ {
+		r, err := s.AuditHeadAt(ctx, head+1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.AtOK && r.Seq <= head {
+			t.Fatalf("read %d: head %d, yet the entry at %d is there: not one snapshot", reads, r.Seq, head+1)
+		}
+		if r.Seq > head && !r.AtOK {
+			t.Fatalf("read %d: head %d, yet no entry at %d", reads, r.Seq, head+1)
+		}
+		head = r.Seq
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
 
