@@ -1104,7 +1104,7 @@ func (c *Controller) draining(ctx context.Context, r *Run) (bool, string, error)
 		if !errors.Is(err, backend.ErrNotFound) {
 			return c.drainRefused(r, err)
 		}
-		why, serr := c.notFoundGone(ctx, r, statusErr)
+		why, serr := c.notFoundGone(ctx, r, r.Handle, st, statusErr)
 		if serr != nil {
 			return false, "", serr
 		}
