@@ -337,6 +337,21 @@ func (c *Controller) reportedExit(ctx context.Context, r *Run) (*int, error) {
 	return exitOf(cur), nil
 }
 
+// agentEverHeard says whether r's current attempt's agent has reported to
+// this server (any replica) at least once: the store keeps when it last
+// did (Heartbeats), and an exit it reported is on the run. A store that
+// cannot be read is an error, not silence.
+func (c *Controller) agentEverHeard(ctx context.Context, r *Run) (bool, error) {
+	if exitOf(r) != nil {
+		return true, nil
+	}
+	_, ok, err := c.cfg.Store.SilentFor(ctx, r.ID, r.Attempt)
+	if err != nil {
+		return false, fmt.Errorf("attempt %d's agent's last report: %w", r.Attempt, err)
+	}
+	return ok, nil
+}
+
 // monitor polls the backend for the attempt's state and reacts to its end
 // or its site's loss. Progress and checkpoints arrive from the attempt's
 // agent (agentapi.go); an agent that has been silent past the site timeout
@@ -464,6 +479,26 @@ func (c *Controller) monitor(ctx context.Context, r *Run) (bool, error) {
 		}
 		if code != nil && *code != 0 {
 			to, reason = Failed, fmt.Sprintf("attempt %d at %s failed: its workload exited with code %d (its site said the job succeeded)", r.Attempt, r.Site, *code)
+		}
+		if code == nil {
+			// Every attempt runs its workload under an agent (there is no
+			// mode without one: Config.AgentCommand is always set), and
+			// the agent starts it only with the manifest this server
+			// gives it; each of its requests is recorded (heard). A site
+			// that says the job succeeded when its agent never reached
+			// this server at all (a hostile or broken scheduler, a job
+			// that never started) says what cannot be: its workload
+			// never ran. The site is lost for the attempt and the run
+			// moves on, as for any site that misreports its job, rather
+			// than end Succeeded. An agent heard from but whose exit
+			// report was lost is still taken at the site's word.
+			heard, err := c.agentEverHeard(ctx, r)
+			if err != nil {
+				return false, err
+			}
+			if !heard {
+				return c.loseSeen(ctx, r, fmt.Sprintf("its site said attempt %d's job succeeded, but the attempt's agent never reported to this server: its workload cannot have run", r.Attempt), st)
+			}
 		}
 	case backend.Failed:
 		if st.ExitCode == agent.ExitLease || st.ExitCode == agent.ExitLost {
