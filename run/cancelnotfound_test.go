@@ -1,6 +1,7 @@
 package run
 
 import (
+	"encoding/json"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -100,5 +101,39 @@ func TestCancelWhileMovingConfirmedWhereItsSiteNoLongerKnowsTheJob(t *testing.T)
 	}
 	if recs, evs := x.cancelRefusedRecords(); recs != 0 || evs != 0 {
 		t.Errorf("%d audit records and %d events of the cancel not carried; want none", recs, evs)
+	}
+}
+
+// TestCancelOfChangedMovingRunNotEndedByNotFoundOfALiveJob: the cancel
+// of a moving run whose row was changed outside Meridian stops the
+// attempt its sealed records name, and took the site's not found as the
+// job gone without asking its Status: a site that said the job ran
+// ended the cancel. It is now refused (tried again later) where the
+// site's Status says the job is live.
+func TestCancelOfChangedMovingRunNotEndedByNotFoundOfALiveJob(t *testing.T) {
+	x := newChangedRunFixture(t)
+	ctx, r := x.ctx, x.r
+	if st := x.jobAt("alpha", r.Handle); st.State.Final() {
+		t.Fatalf("the workload at alpha already ended: %+v", st)
+	}
+	target, _ := json.Marshal(r.Placement)
+	var pl map[string]any
+	json.Unmarshal(target, &pl)
+	pl["site"], pl["country"] = "bravo", "MY"
+	x.toState(Migrating, "", "", func(d map[string]json.RawMessage) {
+		d["migration"], _ = json.Marshal(map[string]any{"from": "bravo", "reason": "site lost", "lostAt": "2026-01-01T00:00:00Z",
+			"target": pl, "drain": true, "drainBy": "2099-01-01T00:00:00Z"})
+	})
+	if _, err := x.live.Cancel(ctx, "t1", r.ID); err != nil {
+		t.Fatalf("cancel: %v", err)
+	}
+	var calls atomic.Int64
+	c := x.cancelController(func(be backend.Backend) backend.Backend { return notFoundCancel{Backend: be, calls: &calls} })
+	_, err := c.Step(ctx, r.ID)
+	if got := x.get(r.ID); got.State.Final() || err == nil || !strings.Contains(err.Error(), "status said the job was live") {
+		t.Errorf("the run after a step: %s (%s), step error %v; want it not ended, its cancel refused, the site's status saying the job was live", got.State, got.Reason, err)
+	}
+	if calls.Load() != 1 {
+		t.Errorf("%d cancels reached alpha; want 1", calls.Load())
 	}
 }

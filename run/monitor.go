@@ -675,13 +675,8 @@ func (c *Controller) sealedHandle(ctx context.Context, r *Run) (bool, error) {
 // the job runs on); a handle the site found for the attempt just now
 // (backend.Finder, the row having none) is its own.
 func (c *Controller) notFoundGone(ctx context.Context, r *Run, h string, st backend.Status, statusErr error) (string, error) {
-	switch {
-	case statusErr == nil && st.State == backend.Lost:
-		return "its site's status said it lost track of the job, not that the job ended", nil
-	case statusErr == nil && !st.State.Final():
-		return "its site's status said the job was live", nil
-	case statusErr != nil && !errors.Is(statusErr, backend.ErrNotFound):
-		return "its site's status did not say the job is gone", nil
+	if why := statusNotGone(st, statusErr); why != "" {
+		return why, nil
 	}
 	if h != r.Handle {
 		return "", nil
@@ -694,6 +689,22 @@ func (c *Controller) notFoundGone(ctx context.Context, r *Run, h string, st back
 		return "a handle its row names, which is not the one its sealed submission names", nil
 	}
 	return "", nil
+}
+
+// statusNotGone says why st (statusErr), a site's Status of a job whose
+// Cancel it answered with not found, does not show the job gone, or ""
+// where it does: the Status does not know the job either, or says it
+// ended.
+func statusNotGone(st backend.Status, statusErr error) string {
+	switch {
+	case statusErr == nil && st.State == backend.Lost:
+		return "its site's status said it lost track of the job, not that the job ended"
+	case statusErr == nil && !st.State.Final():
+		return "its site's status said the job was live"
+	case statusErr != nil && !errors.Is(statusErr, backend.ErrNotFound):
+		return "its site's status did not say the job is gone"
+	}
+	return ""
 }
 
 // cancelMovingWait bounds the last try to stop a cancelled moving run's
