@@ -86,17 +86,20 @@ func TestRefusedCancelIsSaidNotCarried(t *testing.T) {
 }
 
 // TestNotFoundCancelIsNoSiteLoss: a site that answered a running run's
-// cancel with not found (it no longer knows the job, so nothing of it
-// runs there) was asked again until the site timeout counted it lost:
-// the run was excluded from the site as though it had failed it. The job
-// is now taken as gone: the run ends cancelled at once, the site not lost.
+// cancel with not found (it no longer knows the job, its Status neither,
+// so nothing of it runs there) was asked again until the site timeout
+// counted it lost: the run was excluded from the site as though it had
+// failed it. The job is now taken as gone: the run ends cancelled at
+// once, the site not lost.
 func TestNotFoundCancelIsNoSiteLoss(t *testing.T) {
 	x := newChangedRunFixture(t)
 	if _, err := x.live.Cancel(x.ctx, "t1", x.r.ID); err != nil {
 		t.Fatalf("cancel: %v", err)
 	}
 	var calls atomic.Int64
-	c := x.cancelController(func(be backend.Backend) backend.Backend { return notFoundCancel{Backend: be, calls: &calls} })
+	c := x.cancelController(func(be backend.Backend) backend.Backend {
+		return notFoundCancel{Backend: forgottenJob{be}, calls: &calls}
+	})
 	got := x.stepToEnd(c, 20)
 	if got.State != Cancelled || !strings.Contains(got.Reason, "no longer knows") {
 		t.Errorf("the run: %s (%s); want it cancelled, its job gone from alpha", got.State, got.Reason)

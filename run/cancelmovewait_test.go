@@ -78,3 +78,48 @@ func TestCancelDuringMoveGivesTheSitesCancelItsWorstCase(t *testing.T) {
 		t.Errorf("the run: %s (%s); want it cancelled, the stop confirmed", got.State, got.Reason)
 	}
 }
+
+// TestReplanGivesTheSitesCancelItsWorstCase: a move's re-plan stopped
+// the attempt the run leaves with a 5 s bound, inside a local site's
+// grace before SIGKILL (its worst case is its grace, then its tree wait
+// twice: 23 s at its defaults), so a workload deaf to SIGTERM at a site
+// lost for its agent's silence ran on beside the run's next attempt. The
+// stop is now given what a drain's is.
+func TestReplanGivesTheSitesCancelItsWorstCase(t *testing.T) {
+	x := newChangedRunFixture(t)
+	var given atomic.Int64
+	need := time.Duration(-1)
+	c := x.drainControllerOf(func(be backend.Backend) backend.Backend {
+		if l, ok := be.(*local.Local); ok {
+			need = l.CancelGrace + 2*l.TreeWait
+		}
+		return slowCancel{Backend: be, need: need, given: &given}
+	}, time.Hour)
+	if _, err := x.live.update(x.ctx, x.r.ID, func(r *Run, ch *store.Change) error {
+		r.Migration = &Migration{From: r.Site, Reason: "test: site lost", LostAt: time.Now()}
+		return transition(ch, r, Migrating, "test: leaving alpha")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r := x.get(x.r.ID)
+	if r.State != Migrating || r.Migration == nil || r.Migration.Target != nil {
+		t.Fatalf("the run: %s, migration %+v; want it moving, no target yet", r.State, r.Migration)
+	}
+	if _, err := c.replan(x.ctx, r); err != nil {
+		t.Logf("replan: %v", err) // where it goes next is not this test's
+	}
+	if need < 0 {
+		t.Fatal("alpha's backend is not the local one; the test wants its grace and tree wait")
+	}
+	if d := time.Duration(given.Load()); d < need {
+		t.Errorf("the site's Cancel was given %s, under a local site's worst case (%s)", d.Round(time.Second), need)
+	}
+	// The stop was carried: the attempt's job at alpha has ended.
+	be, err := c.backendFor(r, "alpha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := be.Status(x.ctx, r.Handle); err != nil || !st.State.Final() {
+		t.Errorf("the attempt's job at alpha after the re-plan: %s (%v); want it stopped", st.State, err)
+	}
+}

@@ -98,8 +98,45 @@ func TestDrainNotEndedByNotFoundOfAJobItsSiteSaysRuns(t *testing.T) {
 	if err != nil || st.State.Final() {
 		t.Fatalf("the attempt's job at alpha: %v (%v); want it live", st.State, err)
 	}
-	if done, unconfirmed, err := c.draining(x.ctx, r); done || err == nil {
-		t.Fatalf("a drain whose Cancel was not found while its site says the job is %s: over %v (%q), error %v; want not over, with the error", st.State, done, unconfirmed, err)
+	if done, unconfirmed, err := c.draining(x.ctx, r); done || err == nil || !strings.Contains(err.Error(), "status said the job was live") {
+		t.Fatalf("a drain whose Cancel was not found while its site says the job is %s: over %v (%q), error %v; want not over, the error saying the site's status said the job was live", st.State, done, unconfirmed, err)
+	}
+}
+
+// lostJob is a site's backend whose Status says it lost track of the
+// job (a local job whose wrapper is gone without an exit code, its
+// command perhaps running on); cancels counts the Cancels it is asked.
+type lostJob struct {
+	backend.Backend
+	cancels *atomic.Int64
+}
+
+func (lostJob) Status(context.Context, string) (backend.Status, error) {
+	return backend.Status{State: backend.Lost, Reason: "test: the job's wrapper is gone"}, nil
+}
+
+func (b lostJob) Cancel(ctx context.Context, h string) error {
+	b.cancels.Add(1)
+	return b.Backend.Cancel(ctx, h)
+}
+
+// TestDrainOfALostJobCancelsIt: a drain took a Status of Lost as the
+// attempt ended, as it does Succeeded or Failed, and was over at once,
+// confirmed, with no Cancel: a site that lost track of the job says
+// nothing of whether it ended (a local job whose wrapper was killed
+// alone runs its command on), and the move went ahead beside it. Lost
+// now ends no drain: past its grace the attempt is cancelled, and the
+// drain is over once the site confirms it.
+func TestDrainOfALostJobCancelsIt(t *testing.T) {
+	x := newChangedRunFixture(t)
+	var cancels atomic.Int64
+	c := x.drainControllerOf(func(be backend.Backend) backend.Backend { return lostJob{Backend: be, cancels: &cancels} }, time.Hour)
+	done, unconfirmed, err := c.draining(x.ctx, x.drainingRun())
+	if !done || err != nil || unconfirmed != "" {
+		t.Fatalf("a drain of a job its site lost track of: over %v (%q), error %v; want over once its Cancel is confirmed", done, unconfirmed, err)
+	}
+	if n := cancels.Load(); n != 1 {
+		t.Errorf("%d cancels reached the site; want 1: a lost job is cancelled before the drain is over", n)
 	}
 }
 

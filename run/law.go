@@ -1090,8 +1090,12 @@ func (c *Controller) draining(ctx context.Context, r *Run) (bool, string, error)
 		c.drained(r)
 		return true, "", nil
 	}
+	// Ended, where the site says so; a site that lost track of the job
+	// (Lost) says nothing of whether it ended (a local job whose wrapper
+	// was killed alone runs its command on): it is cancelled as a live
+	// one is.
 	st, statusErr := be.Status(ctx, r.Handle)
-	if statusErr == nil && st.State.Final() {
+	if statusErr == nil && st.State.Final() && st.State != backend.Lost {
 		c.drained(r)
 		return true, "", nil
 	}
@@ -1104,7 +1108,7 @@ func (c *Controller) draining(ctx context.Context, r *Run) (bool, string, error)
 		if !errors.Is(err, backend.ErrNotFound) {
 			return c.drainRefused(r, err)
 		}
-		why, serr := c.notFoundGone(ctx, r, statusErr)
+		why, serr := c.notFoundGone(ctx, r, r.Handle, st, statusErr)
 		if serr != nil {
 			return false, "", serr
 		}

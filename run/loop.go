@@ -541,11 +541,21 @@ func (c *Controller) cancelChangedMoving(ctx context.Context, r *Run, changed er
 			}
 			cctx, cancel := context.WithTimeout(ctx, stepTimeout)
 			err = be.Cancel(cctx, l.handle)
+			if errors.Is(err, backend.ErrNotFound) {
+				// Gone only where the site's Status does not know the
+				// job either, or says it ended (statusNotGone), as for
+				// any cancel: the handle is the sealed record's own.
+				st, serr := be.Status(cctx, l.handle)
+				if why := statusNotGone(st, serr); why != "" {
+					err = &stopError{err, why}
+				}
+			}
 			cancel()
+			var notGone *stopError
 			switch {
 			case err == nil:
 				told += "stopped"
-			case errors.Is(err, backend.ErrNotFound):
+			case errors.Is(err, backend.ErrNotFound) && !errors.As(err, &notGone):
 				told += "not found there"
 			case job.leftLost:
 				told += fmt.Sprintf("not stopped (the site, which it lost, did not answer: %s)", c.loggedClass(r, l.site, "cancel the attempt a run leaves", err))

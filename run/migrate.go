@@ -312,8 +312,16 @@ func short(h string) string {
 func (c *Controller) replan(ctx context.Context, r *Run) (bool, error) {
 	// Stop the old attempt in case the site comes back; best effort, and
 	// only after the loss is on record, so that a crash here cannot turn the
-	// loss into a cancellation.
-	c.stopAttempt(ctx, r, 5*time.Second)
+	// loss into a cancellation. It is given the bound a drain gives the
+	// same Cancel (drainCancelWait), above a local site's worst case (its
+	// grace, then its tree wait twice: 23 s at its defaults): cut at 5 s,
+	// a Cancel was stopped inside its grace, before its SIGKILL, and a
+	// workload deaf to SIGTERM (a site lost for its agent's silence, its
+	// job still running) ran on beside the run's next attempt. A site
+	// that does not answer holds the step that long, once per re-plan.
+	if h, err := c.stopAttempt(ctx, r, drainCancelWait); err != nil {
+		c.cfg.Logger.Warn("the attempt a run leaves was not confirmed stopped; its agent's lease ends it", "run", r.ID, "tenant", r.Tenant, "site", r.Site, "attempt", r.Attempt, "handle", h, "err", err)
+	}
 	w, job, left, err := c.jobLeft(r)
 	if err != nil {
 		return c.failJudged(ctx, r, err, leftErr(r, err))

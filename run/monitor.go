@@ -126,17 +126,19 @@ func (c *Controller) stopAttempt(ctx context.Context, r *Run, wait time.Duration
 		c.recordFound(ctx, r, h)
 	}
 	err = be.Cancel(cctx, h)
-	if errors.Is(err, backend.ErrNotFound) && h == r.Handle {
-		// Gone, if it is the job the run's sealed submission names.
-		switch sealed, serr := c.sealedHandle(ctx, r); {
-		case serr != nil:
+	if errors.Is(err, backend.ErrNotFound) {
+		// Gone, where the site's Status does not know the job either (or
+		// says it ended), and, for the row's handle, where it is the job
+		// the run's sealed submission names (notFoundGone).
+		st, statusErr := be.Status(cctx, h)
+		why, serr := c.notFoundGone(ctx, r, h, st, statusErr)
+		if serr != nil {
 			c.cfg.Logger.Warn("read the sealed submission of a run's job to stop", "run", r.ID, "tenant", r.Tenant, "err", serr)
 			return h, &stopError{err, "the job its sealed submission names could not be read"}
-		case !sealed:
-			return h, &stopError{err, "a handle its row names, which is not the one its sealed submission names"}
 		}
-		err = nil
-	} else if errors.Is(err, backend.ErrNotFound) {
+		if why != "" {
+			return h, &stopError{err, why}
+		}
 		err = nil
 	}
 	return h, err
@@ -335,6 +337,21 @@ func (c *Controller) reportedExit(ctx context.Context, r *Run) (*int, error) {
 	return exitOf(cur), nil
 }
 
+// agentEverHeard says whether r's current attempt's agent has reported to
+// this server (any replica) at least once: the store keeps when it last
+// did (Heartbeats), and an exit it reported is on the run. A store that
+// cannot be read is an error, not silence.
+func (c *Controller) agentEverHeard(ctx context.Context, r *Run) (bool, error) {
+	if exitOf(r) != nil {
+		return true, nil
+	}
+	_, ok, err := c.cfg.Store.SilentFor(ctx, r.ID, r.Attempt)
+	if err != nil {
+		return false, fmt.Errorf("attempt %d's agent's last report: %w", r.Attempt, err)
+	}
+	return ok, nil
+}
+
 // monitor polls the backend for the attempt's state and reacts to its end
 // or its site's loss. Progress and checkpoints arrive from the attempt's
 // agent (agentapi.go); an agent that has been silent past the site timeout
@@ -346,30 +363,35 @@ func (c *Controller) monitor(ctx context.Context, r *Run) (bool, error) {
 	}
 	if r.CancelRequested {
 		why := "cancelled by the user"
+		var site backend.Status
 		if err := be.Cancel(ctx, r.Handle); err != nil {
 			// A site that does not know the job runs nothing of it: the
 			// job is gone, the site is not lost for it. Any other answer
 			// is no stop: asked again until the site timeout loses the
 			// site, and the cancel then ends unconfirmed (cancelMoving).
-			gone := errors.Is(err, backend.ErrNotFound) && r.Handle != ""
-			if gone {
-				// Only for the job its sealed submission names: a handle
-				// written on the row outside Meridian is not found, while
-				// the job runs on.
-				var serr error
-				if gone, serr = c.sealedHandle(ctx, r); serr != nil {
-					return false, serr
-				}
-			}
-			if !gone {
+			if !errors.Is(err, backend.ErrNotFound) || r.Handle == "" {
 				return c.unreachableFor(ctx, r, fmt.Errorf("cancel: %w", err))
 			}
+			// Only where its Status does not know the job either, and
+			// for the job its sealed submission names (notFoundGone): a
+			// site that says the job runs, or a handle written on the
+			// row outside Meridian, is not found while the job runs on.
+			st, statusErr := be.Status(ctx, r.Handle)
+			note, serr := c.notFoundGone(ctx, r, r.Handle, st, statusErr)
+			if serr != nil {
+				return false, serr
+			}
+			if note != "" {
+				return c.unreachableFor(ctx, r, fmt.Errorf("cancel: %w", &stopError{err, note}))
+			}
 			c.reachable(r.ID)
+			site = st
 			why = fmt.Sprintf("cancelled by the user: site %s no longer knows attempt %d's job %s", r.Site, r.Attempt, r.Handle)
+		} else {
+			// When the job ran, as its site tells it now (best effort): it
+			// may have started, or ended, since the controller last looked.
+			site, _ = be.Status(ctx, r.Handle)
 		}
-		// When the job ran, as its site tells it now (best effort): it may
-		// have started, or ended, since the controller last looked.
-		site, _ := be.Status(ctx, r.Handle)
 		c.endAttempt(ctx, r)
 		now, attempt := c.cfg.Now(), r.Attempt
 		_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
@@ -457,6 +479,26 @@ func (c *Controller) monitor(ctx context.Context, r *Run) (bool, error) {
 		}
 		if code != nil && *code != 0 {
 			to, reason = Failed, fmt.Sprintf("attempt %d at %s failed: its workload exited with code %d (its site said the job succeeded)", r.Attempt, r.Site, *code)
+		}
+		if code == nil {
+			// Every attempt runs its workload under an agent (there is no
+			// mode without one: Config.AgentCommand is always set), and
+			// the agent starts it only with the manifest this server
+			// gives it; each of its requests is recorded (heard). A site
+			// that says the job succeeded when its agent never reached
+			// this server at all (a hostile or broken scheduler, a job
+			// that never started) says what cannot be: its workload
+			// never ran. The site is lost for the attempt and the run
+			// moves on, as for any site that misreports its job, rather
+			// than end Succeeded. An agent heard from but whose exit
+			// report was lost is still taken at the site's word.
+			heard, err := c.agentEverHeard(ctx, r)
+			if err != nil {
+				return false, err
+			}
+			if !heard {
+				return c.loseSeen(ctx, r, fmt.Sprintf("its site said attempt %d's job succeeded, but the attempt's agent never reported to this server: its workload cannot have run", r.Attempt), st)
+			}
 		}
 	case backend.Failed:
 		if st.ExitCode == agent.ExitLease || st.ExitCode == agent.ExitLost {
@@ -620,22 +662,24 @@ func (c *Controller) sealedHandle(ctx context.Context, r *Run) (bool, error) {
 	return (cur.handle != "" && cur == row) || (job.left.handle != "" && job.left == row), nil
 }
 
-// notFoundGone says why a drain's Cancel that r's attempt's site
+// notFoundGone says why a Cancel of h, r's attempt's job, that its site
 // answered with not found does not show the job gone, or "" where it does
-// and the drain is over. Not found is taken only for the job the run's
-// sealed submission names (a handle written on the row outside Meridian
-// is not found while the job runs on), and only where the site's Status
-// in the same step did not know the job either (statusErr not found): a
-// site that said the job was pending or running, or whose Status failed,
-// gave no word that it ended, and its Cancel's not found is a flaky or
-// lying answer. A job never submitted (no handle) or seen ended has its
-// drain over before its Cancel.
-func (c *Controller) notFoundGone(ctx context.Context, r *Run, statusErr error) (string, error) {
-	switch {
-	case statusErr == nil:
-		return "its site's status said the job was live", nil
-	case !errors.Is(statusErr, backend.ErrNotFound):
-		return "its site's status did not say the job is gone", nil
+// (the drain is over, the cancel confirmed). st and statusErr are the
+// site's Status of h in the same step. Not found is taken only where
+// that Status did not know the job either (statusErr not found) or said
+// it ended: a site that said the job was pending or running, or had lost
+// track of it, or whose Status failed, gave no word that it ended, and
+// its Cancel's not found is a flaky or lying answer. For the row's handle
+// it is taken only where that is the job the run's sealed submission
+// names (a handle written on the row outside Meridian is not found while
+// the job runs on); a handle the site found for the attempt just now
+// (backend.Finder, the row having none) is its own.
+func (c *Controller) notFoundGone(ctx context.Context, r *Run, h string, st backend.Status, statusErr error) (string, error) {
+	if why := statusNotGone(st, statusErr); why != "" {
+		return why, nil
+	}
+	if h != r.Handle {
+		return "", nil
 	}
 	sealed, err := c.sealedHandle(ctx, r)
 	if err != nil {
@@ -645,6 +689,22 @@ func (c *Controller) notFoundGone(ctx context.Context, r *Run, statusErr error) 
 		return "a handle its row names, which is not the one its sealed submission names", nil
 	}
 	return "", nil
+}
+
+// statusNotGone says why st (statusErr), a site's Status of a job whose
+// Cancel it answered with not found, does not show the job gone, or ""
+// where it does: the Status does not know the job either, or says it
+// ended.
+func statusNotGone(st backend.Status, statusErr error) string {
+	switch {
+	case statusErr == nil && st.State == backend.Lost:
+		return "its site's status said it lost track of the job, not that the job ended"
+	case statusErr == nil && !st.State.Final():
+		return "its site's status said the job was live"
+	case statusErr != nil && !errors.Is(statusErr, backend.ErrNotFound):
+		return "its site's status did not say the job is gone"
+	}
+	return ""
 }
 
 // cancelMovingWait bounds the last try to stop a cancelled moving run's

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -75,6 +76,65 @@ func TestSiteSuccessAfterAFailedExitFails(t *testing.T) {
 		}
 		if code != 0 && !strings.Contains(got.Reason, "code 3") {
 			t.Errorf("the failed run's reason %q does not name the workload's exit code", got.Reason)
+		}
+	}
+}
+
+// TestSiteSuccessWithoutItsAgentIsNoSuccess: a site that said a job
+// succeeded whose agent never reported to the server at all (never
+// fetched its manifest, so its workload never ran) had the run recorded
+// as succeeded: a hostile or broken scheduler could end any run so. The
+// site is now lost for the attempt and the run moves on; an agent heard
+// from whose exit report was lost is still taken at the site's word.
+func TestSiteSuccessWithoutItsAgentIsNoSuccess(t *testing.T) {
+	for _, heard := range []bool{false, true} {
+		st, dir := testStore(t)
+		cfg := sitesConfig(st, dir)
+		inner := cfg.Backends
+		cfg.Backends = func(site *catalog.Site, root string) (backend.Backend, error) {
+			b, err := inner(site, root)
+			if err != nil {
+				return nil, err
+			}
+			return sayDone{b}, nil
+		}
+		c := handStepped(t, cfg)
+		ctx := context.Background()
+		r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(100, 10)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err = c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+			r.Attempt = 1
+			r.Attempts = []Attempt{{N: 1, Site: r.Site, Nonce: newNonce(), OwnCheckpointNames: true, Handle: "job-1"}}
+			r.Handle = "job-1"
+			r.State = Running
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		site := r.Site
+		if heard {
+			e := &env{t: t, c: c}
+			if got, msg, _ := agentPost(t, e, r, r.Attempts[0], agent.RouteHeartbeat, []byte("{}")); got != http.StatusOK {
+				t.Fatalf("heartbeat: %d %s", got, msg)
+			}
+		}
+		if _, err := c.Step(ctx, r.ID); err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.Get(ctx, "t1", r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case heard && got.State != Succeeded:
+			t.Errorf("the agent heard, no exit reported, the site saying the job succeeded: the run is %s (%s); want Succeeded", got.State, got.Reason)
+		case !heard && (got.State == Succeeded || !strings.Contains(got.Reason, "never reported")):
+			t.Errorf("the agent never heard, the site saying the job succeeded: the run is %s (%s); want it not succeeded, the reason saying its agent never reported", got.State, got.Reason)
+		case !heard && !slices.Contains(got.Excluded, site):
+			t.Errorf("the run excludes %v; want %s lost for the attempt", got.Excluded, site)
 		}
 	}
 }
