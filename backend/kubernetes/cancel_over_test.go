@@ -1,6 +1,7 @@
 package kubernetes
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -215,5 +216,46 @@ func TestStoppedCancellationIsRemembered(t *testing.T) {
 	f.mu.Unlock()
 	if n != 0 {
 		t.Errorf("Status of a cancellation found over listed the pods %d times; want none", n)
+	}
+}
+
+// Cancel keeps of the pods it finds only their names and UIDs, the first
+// maxCancelPods+1, and deletes at most maxCancelPods a call: the rest are
+// left to a Cancel called again, which its error asks for.
+func TestCancelDeletesAtMostMaxCancelPods(t *testing.T) {
+	f := newFakeAPI(t)
+	b, _, name := submittedWithoutSecret(t, f)
+	ctx := testContext(t)
+	waitJobCached(t, b, name, "the attempt's Job")
+	job, _ := f.get("jobs", name)
+	uid := meta(job)["uid"].(string)
+	n := maxCancelPods + 3
+	for i := range n {
+		p := fakePod(fmt.Sprintf("%s-h%03d", name, i), name, uid, "n1", podRunning)
+		delete(meta(p)["labels"].(map[string]any), LabelManagedBy)
+		f.put("pods", p)
+	}
+	f.drop("jobs", name)
+	eventually(t, "the Job's deletion is not in the cache", func() bool {
+		_, ok := b.watch.job(name)
+		return !ok
+	})
+	left := func() int {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return len(f.objs["pods"])
+	}
+	err := b.Cancel(ctx, name)
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("more than %d pods", maxCancelPods)) || !strings.Contains(err.Error(), "cancel again") {
+		t.Fatalf("Cancel of an attempt with %d pods = %v; want an error asking to cancel again", n, err)
+	}
+	if got := left(); got != n-maxCancelPods {
+		t.Fatalf("%d pods left after one Cancel; want %d", got, n-maxCancelPods)
+	}
+	if err := b.Cancel(ctx, name); err != nil {
+		t.Fatalf("Cancel again: %v", err)
+	}
+	if got := left(); got != 0 {
+		t.Errorf("%d pods left after the second Cancel; want none", got)
 	}
 }
