@@ -34,6 +34,19 @@ func fakePod(name, job, jobUID, node, phase string) map[string]any {
 		"status": map[string]any{"phase": phase}}
 }
 
+// fakeLegacyPod is fakePod as the Job controller made it before Kubernetes
+// 1.27, labelled with the Job's UID by the older controller-uid label
+// alone, and without the label managed by Meridian (taken off by someone
+// who may update Pods), out of the watch cache's sight.
+func fakeLegacyPod(name, job, jobUID, node, phase string) map[string]any {
+	p := fakePod(name, job, jobUID, node, phase)
+	lbl := meta(p)["labels"].(map[string]any)
+	delete(lbl, controllerUIDLabel)
+	delete(lbl, LabelManagedBy)
+	lbl[legacyControllerUIDLabel] = jobUID
+	return p
+}
+
 // eventuallyWait is how long eventually waits for its condition:
 // generous, since a loaded machine (a race detector's build, other tests
 // beside) takes seconds over what an idle one takes a moment for, and a

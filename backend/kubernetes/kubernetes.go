@@ -119,6 +119,11 @@ type Backend struct {
 
 	recMu  sync.Mutex        // serialises record files
 	finals map[string]record // records with an end, by Job name
+	// overs holds, by Job name, the cancelled attempts found stopped
+	// (cancelledStatus): a Job ended, being deleted or replaced starts
+	// no pod of the attempt again, so they are not looked at again;
+	// under recMu, at most maxFinals.
+	overs map[string]struct{}
 	// pending holds, by Job name, the completion indexes seen succeeded
 	// that the record does not hold yet (batchIndexLocked); under recMu.
 	pending map[string]*pendingIndexes
@@ -230,6 +235,7 @@ func newConfig(site catalog.BackendSpec, stateDir string) (*Backend, error) {
 		stateDir:      abs,
 		markKey:       markKey,
 		finals:        map[string]record{},
+		overs:         map[string]struct{}{},
 		uids:          map[string]types.UID{},
 	}
 	if site.ScratchSize != "" {
@@ -338,6 +344,10 @@ func (b *Backend) Notify(f func(handle string)) {
 func (b *Backend) Namespace() string { return b.ns }
 
 // RESTConfig is the backend's client configuration (for tests and tools).
+// It is a copy without the backend's refusal of redirects (refuseRedirect,
+// set on the HTTP client the backend builds, not on the configuration): a
+// client made from it follows the API server's redirects unless its maker
+// refuses them too.
 func (b *Backend) RESTConfig() *rest.Config { return rest.CopyConfig(b.rc) }
 
 var jobNameChars = regexp.MustCompile(`[^a-z0-9-]+`)
@@ -2038,19 +2048,16 @@ func (b *Backend) uncountedEnds(ctx context.Context, job *apiJob, pods []*apiPod
 // (ownedBy) with Meridian's labels, and returning the name of the first
 // pod without them for which other is true, or "".
 func (b *Backend) listJobsPods(ctx context.Context, job *apiJob, own func(*apiPod), other func(*apiPod) bool) (string, error) {
-	key := controllerUIDLabel
-	if _, ok := job.Spec.Selector.label(controllerUIDLabel); !ok {
-		if _, old := job.Spec.Selector.label(legacyControllerUIDLabel); old {
-			key = legacyControllerUIDLabel
-		}
+	sel, err := uidSelector(selectorKey(job), job.UID)
+	if err != nil {
+		return "", err
 	}
 	hidden := ""
 	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	sel := labels.SelectorFromSet(labels.Set{key: string(job.UID)}).String()
 	// own is called again for the pods a list started over reads again
 	// (listPages): its callers keep them by UID.
-	err := listPages(lctx, b.cs.core, resourcePods, b.ns, metav1.ListOptions{LabelSelector: sel}, func() { hidden = "" }, func(list *apiPodList) error {
+	err = listPages(lctx, b.cs.core, resourcePods, b.ns, metav1.ListOptions{LabelSelector: sel}, func() { hidden = "" }, func(list *apiPodList) error {
 		for i := range list.Items {
 			p := &list.Items[i]
 			labelled := p.Labels[LabelManagedBy] == managedBy && p.Labels[jobNameLabel] == job.Name
@@ -2174,7 +2181,8 @@ func (b *Backend) Status(ctx context.Context, handle string) (backend.Status, er
 		// again from the Job, its pods and their nodes at every call, nor
 		// changed by what the cluster says of the Job since. A recorded
 		// cancellation is the end only once the attempt's pods stopped
-		// (cancelledStatus).
+		// (cancelledStatus), which is looked at at each call until it is
+		// found so, and remembered from then on (rememberOver).
 		if fin.State != backend.Cancelled {
 			return fin, nil
 		}
@@ -2182,6 +2190,10 @@ func (b *Backend) Status(ctx context.Context, handle string) (backend.Status, er
 	}
 	if b.replacedJob(handle, job) {
 		rec, _ := b.record(handle)
+		if rec.Final != nil && rec.Final.State == backend.Cancelled {
+			// Forgotten from memory (maxFinals): as above.
+			return b.cancelledStatus(ctx, handle, job, *rec.Final), nil
+		}
 		if rec.Final != nil {
 			return *rec.Final, nil
 		}
@@ -2220,25 +2232,52 @@ func (b *Backend) Status(ctx context.Context, handle string) (backend.Status, er
 // running, and a Job being deleted keeps its pods for their grace period
 // (or for good, Terminating on a node that does not answer). Taken for the
 // end, a drain moved the run on while the old attempt still wrote its
-// checkpoint.
+// checkpoint. Once found over, the attempt is remembered so (rememberOver)
+// and not looked at again.
 func (b *Backend) cancelledStatus(ctx context.Context, handle string, job *apiJob, fin backend.Status) backend.Status {
-	if b.replacedJob(handle, job) {
-		// The attempt's own Job is gone; the one under its name is
-		// someone else's.
+	if b.knownOver(handle) {
 		return fin
 	}
-	running, known, over := b.cancelOver(ctx, job)
+	var running int
+	var known, over bool
+	replaced := b.replacedJob(handle, job)
+	if replaced {
+		// The attempt's own Job is gone, and the one under its name is
+		// someone else's: gone maybe with orphan propagation, leaving its
+		// pods running. They carry its UID (on record); a record without
+		// one (an older version's) has nothing to find them by.
+		uid, _ := b.knownUID(handle)
+		if uid == "" {
+			rec, _ := b.record(handle)
+			uid = rec.UID
+		}
+		if uid == "" || uid == job.UID {
+			return fin
+		}
+		running = b.unfinishedInCache(handle, uid)
+		known = true
+		if running == 0 {
+			running, known, over = b.attemptPodsStopped(ctx, uid)
+		}
+	} else {
+		running, known, over = b.cancelOver(ctx, job)
+	}
 	if over {
+		b.rememberOver(handle)
 		return fin
 	}
 	st := backend.Status{State: backend.Running}
 	switch {
-	case job.DeletionTimestamp == nil:
-		st.Reason = fmt.Sprintf("cancelling: the attempt's Job is not deleted yet, %s", podsStillRun(running))
 	case !known:
 		st.Reason = "cancelling: whether the attempt's pods still run could not be read"
+	case job.DeletionTimestamp == nil && !jobEnded(job) && !replaced:
+		st.Reason = fmt.Sprintf("cancelling: the attempt's Job is not deleted yet, %s", podsStillRun(running))
 	default:
 		st.Reason = "cancelling: " + podsStillRun(running)
+	}
+	if replaced {
+		// The other Job's pods are not the attempt's, nor are their times.
+		return st
 	}
 	return podTimes(st, b.watch.podsOf(job))
 }
@@ -2251,54 +2290,71 @@ func podsStillRun(n int) string {
 }
 
 // cancelOver reports whether the cancelled attempt's Job, job, and its
-// pods have stopped: the Job controller ended it (Complete or Failed), or
-// it is being deleted and no pod labelled with its UID (labelledFor) is
-// unfinished, in the watch cache, then in one list of the pods by the
-// Job's controller-uid label (as listJobsPods), since a pod relabelled out
-// of the cache's sight runs on all the same. running is how many such
-// pods were found; known is false where the list failed, which is no word
-// that they stopped.
+// pods have stopped: no pod labelled with its UID (labelledFor) is
+// unfinished in the watch cache, and the Job controller ended it
+// (Complete or Failed: before Kubernetes 1.31 Failed is set while the
+// pods still terminate, and anyone who may update jobs/status can set
+// either, so the cache's pods, which cost nothing, are looked at first),
+// or it is being deleted and no such pod is unfinished in one list of the
+// pods by each controller-uid label either (attemptPodsStopped), since a
+// pod relabelled out of the cache's sight runs on all the same. running
+// is how many such pods were found; known is false where a list failed,
+// which is no word that they stopped.
 func (b *Backend) cancelOver(ctx context.Context, job *apiJob) (running int, known, over bool) {
+	if running = b.unfinishedInCache(job.Name, job.UID); running > 0 {
+		return running, true, false
+	}
 	if jobEnded(job) {
 		return 0, true, true
 	}
-	unfinished := func(p *apiPod) bool {
-		return p.Status.Phase != podSucceeded && p.Status.Phase != podFailed && labelledFor(p, job.UID)
+	if job.DeletionTimestamp == nil {
+		// Not deleted, the Job controller may start its pods again.
+		return 0, true, false
 	}
-	objs, _ := b.watch.pods.GetIndexer().ByIndex(podsByJob, job.Name)
+	return b.attemptPodsStopped(ctx, job.UID)
+}
+
+// unfinishedFor reports whether pod p is unfinished and labelled with the
+// UID uid (labelledFor).
+func unfinishedFor(p *apiPod, uid types.UID) bool {
+	return p.Status.Phase != podSucceeded && p.Status.Phase != podFailed && labelledFor(p, uid)
+}
+
+// unfinishedInCache is how many pods of the Job name in the watch cache
+// are unfinished and labelled with the UID uid.
+func (b *Backend) unfinishedInCache(name string, uid types.UID) int {
+	if uid == "" {
+		return 0
+	}
+	n := 0
+	objs, _ := b.watch.pods.GetIndexer().ByIndex(podsByJob, name)
 	for _, o := range objs {
-		if p, ok := o.(*apiPod); ok && unfinished(p) {
-			running++
+		if p, ok := o.(*apiPod); ok && unfinishedFor(p, uid) {
+			n++
 		}
 	}
-	if job.DeletionTimestamp == nil || running > 0 {
-		// Not deleted, the Job controller may start its pods again.
-		return running, true, false
-	}
-	if job.UID == "" {
+	return n
+}
+
+// attemptPodsStopped reports whether no pod of the namespace labelled with
+// the UID uid is unfinished, by one list of the pods by each controller-uid
+// label (listAttemptPods; a pod found by both is counted once, by its name
+// and UID). running is how many were found; known is false where a list
+// failed.
+func (b *Backend) attemptPodsStopped(ctx context.Context, uid types.UID) (running int, known, over bool) {
+	if uid == "" {
 		return 0, false, false
 	}
-	key := controllerUIDLabel
-	if _, ok := job.Spec.Selector.label(controllerUIDLabel); !ok {
-		if _, old := job.Spec.Selector.label(legacyControllerUIDLabel); old {
-			key = legacyControllerUIDLabel
+	var found podSet
+	err := b.listAttemptPods(ctx, uid, uidLabels, func(p *apiPod) {
+		if unfinishedFor(p, uid) {
+			found.add(p)
 		}
-	}
-	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	sel := labels.SelectorFromSet(labels.Set{key: string(job.UID)}).String()
-	err := listPages(lctx, b.cs.core, resourcePods, b.ns, metav1.ListOptions{LabelSelector: sel}, func() { running = 0 }, func(list *apiPodList) error {
-		for i := range list.Items {
-			if unfinished(&list.Items[i]) {
-				running++
-			}
-		}
-		return nil
 	})
 	if err != nil {
-		return running, false, false
+		return found.len(), false, false
 	}
-	return running, true, running == 0
+	return found.len(), true, found.len() == 0
 }
 
 // jobStatus maps a Job, its Pods and their Nodes to a backend state, with
@@ -2687,7 +2743,7 @@ func (b *Backend) Cancel(ctx context.Context, handle string) error {
 		case apierrors.IsNotFound(err):
 			// Gone already; deleted with orphan propagation, it left its
 			// pods running.
-			return b.stopAttemptPods(ctx, handle, rec.UID, false)
+			return b.stopAttemptPods(ctx, handle, rec.UID, false, uidLabels)
 		case err != nil:
 			return b.explain(err)
 		}
@@ -2701,7 +2757,7 @@ func (b *Backend) Cancel(ctx context.Context, handle string) error {
 		}
 		// The attempt's own Job is gone, maybe leaving its pods running.
 		if rec.UID != "" && rec.UID != job.UID {
-			return b.stopAttemptPods(ctx, handle, rec.UID, false)
+			return b.stopAttemptPods(ctx, handle, rec.UID, false, uidLabels)
 		}
 		return nil
 	}
@@ -2744,7 +2800,7 @@ func (b *Backend) Cancel(ctx context.Context, handle string) error {
 		// reaches them. The attempt's pods are deleted here, whatever the
 		// propagation (the collector's deletes of them, if any, and these
 		// are the same).
-		return b.stopAttemptPods(ctx, handle, job.UID, false)
+		return b.stopAttemptPods(ctx, handle, job.UID, false, uidLabels)
 	}
 	err := b.cs.batch.Delete().Namespace(b.ns).Resource(resourceJobs).Name(handle).Body(&metav1.DeleteOptions{
 		PropagationPolicy: ptr.To(metav1.DeletePropagationForeground),
@@ -2755,16 +2811,30 @@ func (b *Backend) Cancel(ctx context.Context, handle string) error {
 		// The cache may not have seen a deletion of the Job begun before
 		// this one, with orphan propagation: the foreground propagation of
 		// this one (which takes the place of a pending orphaning) deletes
-		// the pods the Job still owns, and only those.
-		return b.stopAttemptPods(ctx, handle, job.UID, true)
+		// the pods the Job still owns, and only those. The others, orphaned
+		// before, are looked for by the label the Job's selector matches
+		// alone, and at best effort: this is every Cancel's path (a law
+		// move cancels each of its runs), and its lists share the client's
+		// request rate with every other call.
+		return b.stopAttemptPods(ctx, handle, job.UID, true, []string{selectorKey(job)})
 	case apierrors.IsNotFound(err):
-		return b.stopAttemptPods(ctx, handle, job.UID, false)
+		return b.stopAttemptPods(ctx, handle, job.UID, false, uidLabels)
 	case apierrors.IsConflict(err):
 		// The Job under the name is not the attempt's (its UID differs):
 		// the attempt's was deleted and another made under its name
 		// since the cache saw it, maybe with orphan propagation, leaving
 		// the attempt's pods running. They, and only they, carry its UID.
-		return b.stopAttemptPods(ctx, handle, job.UID, false)
+		// The Job is read again to be sure: a conflict for another reason
+		// (an admission webhook's, or an API server's that does not
+		// answer as Kubernetes does) left the attempt's Job undeleted.
+		got, gerr := b.getJob(ctx, handle)
+		switch {
+		case gerr == nil && got.UID == job.UID:
+			return fmt.Errorf("kubernetes cancel %s: the API server refused to delete the attempt's Job (409 Conflict), which is still there: %w", handle, b.explain(err))
+		case gerr != nil && !apierrors.IsNotFound(gerr):
+			return fmt.Errorf("kubernetes cancel %s: the API server refused to delete the attempt's Job (409 Conflict), and reading it again failed: %w", handle, b.explain(gerr))
+		}
+		return b.stopAttemptPods(ctx, handle, job.UID, false, uidLabels)
 	}
 	return fmt.Errorf("kubernetes cancel %s: %w", handle, b.explain(err))
 }
@@ -2774,31 +2844,70 @@ func (b *Backend) Cancel(ctx context.Context, handle string) error {
 // someone else, and a Cancel called again deletes the next ones.
 const maxCancelPods = 256
 
+// podKey is a pod by name and UID: a name is one pod's at a time, and one
+// made again under it has another UID.
+type podKey struct {
+	name string
+	uid  types.UID
+}
+
+// podSet holds pods by name and UID, in the order found: the first
+// maxCancelPods+1 (one past what a Cancel deletes, to tell that more are
+// left), and how many more were found past them (more, which may count a
+// pod twice: one found by both controller-uid labels, or in the cache and
+// a list). Only the keys are kept, not the pods: a pod of a list points
+// into its page, which would stay in memory with it.
+type podSet struct {
+	seen  map[podKey]struct{}
+	order []podKey
+	more  int
+}
+
+func (s *podSet) add(p *apiPod) {
+	k := podKey{p.Name, p.UID}
+	if _, ok := s.seen[k]; ok {
+		return
+	}
+	if len(s.order) > maxCancelPods {
+		s.more++
+		return
+	}
+	if s.seen == nil {
+		s.seen = map[podKey]struct{}{}
+	}
+	s.seen[k] = struct{}{}
+	s.order = append(s.order, k)
+}
+
+// len is how many pods were found (more than maxCancelPods+1 only
+// roughly: more may count a pod twice).
+func (s *podSet) len() int { return len(s.order) + s.more }
+
 // stopAttemptPods deletes the pods of the attempt's Job (name, of UID uid)
 // that are unfinished and not being deleted: those the Job controller made
 // for it carry its UID in their controller-uid labels, which stay when the
 // garbage collector orphans them (it takes away only their owner
 // reference). They are found in the watch cache and in one list from the
-// API server by each controller-uid label: the cache holds only the pods
-// labelled managed by Meridian, and anyone who may update Pods in the
-// namespace can take that label off a running pod of the attempt's. Each
-// delete is of the pod's UID, so that a pod made again under its name is
-// left alone. orphansOnly leaves the pods that still name the Job as their
-// controller to the Job's own deletion. A list that fails does not stop the
-// deletes of the pods found otherwise; Cancel then fails, saying so, and a
-// Cancel called again lists again.
-func (b *Backend) stopAttemptPods(ctx context.Context, name string, uid types.UID, orphansOnly bool) error {
+// API server by each controller-uid label of keys: the cache holds only
+// the pods labelled managed by Meridian, and anyone who may update Pods in
+// the namespace can take that label off a running pod of the attempt's.
+// Each delete is of the pod's UID, so that a pod made again under its name
+// is left alone.
+//
+// orphansOnly is for a Job whose foreground deletion was just accepted: it
+// leaves the pods that still name the Job as their controller to that
+// deletion, and the list is best effort (its failure is no error): the
+// Job's deletion stops the pods it owns whatever the list says, and keeps
+// the Job, being deleted, until they are gone, which Status waits for
+// (cancelOver). What a failed list leaves is a pod orphaned before, by
+// someone else's deletion, and relabelled out of the cache's sight. Else a
+// list that fails does not stop the deletes of the pods found otherwise;
+// Cancel then fails, saying so, and a Cancel called again lists again.
+func (b *Backend) stopAttemptPods(ctx context.Context, name string, uid types.UID, orphansOnly bool, keys []string) error {
 	if uid == "" {
 		return nil
 	}
-	// By name and UID: a name is one pod's at a time, and one made again
-	// under it has another UID.
-	type podKey struct {
-		name string
-		uid  types.UID
-	}
-	found := map[podKey]*apiPod{}
-	var order []podKey
+	var found podSet
 	take := func(p *apiPod) {
 		if p.DeletionTimestamp != nil || p.Status.Phase == podSucceeded || p.Status.Phase == podFailed || !labelledFor(p, uid) {
 			return
@@ -2806,11 +2915,7 @@ func (b *Backend) stopAttemptPods(ctx context.Context, name string, uid types.UI
 		if orphansOnly && controlledBy(p, uid) {
 			return
 		}
-		k := podKey{p.Name, p.UID}
-		if _, seen := found[k]; !seen {
-			order = append(order, k)
-		}
-		found[k] = p
+		found.add(p)
 	}
 	if objs, err := b.watch.pods.GetIndexer().ByIndex(podsByJob, name); err == nil {
 		for _, o := range objs {
@@ -2819,21 +2924,21 @@ func (b *Backend) stopAttemptPods(ctx context.Context, name string, uid types.UI
 			}
 		}
 	}
-	listErr := b.listAttemptPods(ctx, uid, take)
-	left := len(order)
-	for i, k := range order {
-		p := found[k]
+	listErr := b.listAttemptPods(ctx, uid, keys, take)
+	if orphansOnly {
+		listErr = nil
+	}
+	for i, k := range found.order {
 		if i == maxCancelPods {
-			return fmt.Errorf("kubernetes cancel %s: %d pods of the attempt's Job %s still run; the first %d were deleted, cancel again",
-				name, left, shown(string(uid)), maxCancelPods)
+			return fmt.Errorf("kubernetes cancel %s: more than %d pods of the attempt's Job %s still run; the first %d were deleted, cancel again",
+				name, maxCancelPods, shown(string(uid)), maxCancelPods)
 		}
-		err := b.cs.core.Delete().Namespace(b.ns).Resource(resourcePods).Name(p.Name).Body(&metav1.DeleteOptions{
-			Preconditions: &metav1.Preconditions{UID: &p.UID},
+		err := b.cs.core.Delete().Namespace(b.ns).Resource(resourcePods).Name(k.name).Body(&metav1.DeleteOptions{
+			Preconditions: &metav1.Preconditions{UID: &k.uid},
 		}).Do(ctx).Error()
 		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-			return fmt.Errorf("kubernetes cancel %s: deleting pod %s of the attempt's Job, whose deletion leaves it: %w", name, siteName(p.Name), b.explain(err))
+			return fmt.Errorf("kubernetes cancel %s: deleting pod %s of the attempt's Job, whose deletion leaves it: %w", name, siteName(k.name), b.explain(err))
 		}
-		left--
 	}
 	if listErr != nil {
 		return fmt.Errorf("kubernetes cancel %s: listing the pods of the attempt's Job (those out of the watch cache's sight): %w", name, b.explain(listErr))
@@ -2842,16 +2947,21 @@ func (b *Backend) stopAttemptPods(ctx context.Context, name string, uid types.UI
 }
 
 // listAttemptPods hands take each pod of the namespace that one list by
-// each controller-uid label (the older one too: a Job made before
-// Kubernetes 1.27 gave its pods only that) finds naming uid, within 10 s.
-// A pod read twice (by both labels, or by a list started over) is handed
-// again: take keeps them by name and UID.
-func (b *Backend) listAttemptPods(ctx context.Context, uid types.UID, take func(*apiPod)) error {
+// each controller-uid label of keys (uidLabels: the older one too, as a
+// Job made before Kubernetes 1.27 gave its pods only that) finds naming
+// uid, within 10 s. A pod read twice (by both labels, or by a list started
+// over) is handed again: take keeps them by name and UID (podSet). A list
+// started over may so hand a pod that has finished since, counted as
+// unfinished: no word that the attempt stopped, until the next look.
+func (b *Backend) listAttemptPods(ctx context.Context, uid types.UID, keys []string, take func(*apiPod)) error {
 	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	for _, key := range uidLabels {
-		sel := labels.SelectorFromSet(labels.Set{key: string(uid)}).String()
-		err := listPages(lctx, b.cs.core, resourcePods, b.ns, metav1.ListOptions{LabelSelector: sel}, func() {}, func(list *apiPodList) error {
+	for _, key := range keys {
+		sel, err := uidSelector(key, uid)
+		if err != nil {
+			return err
+		}
+		err = listPages(lctx, b.cs.core, resourcePods, b.ns, metav1.ListOptions{LabelSelector: sel}, func() {}, func(list *apiPodList) error {
 			for i := range list.Items {
 				take(&list.Items[i])
 			}
@@ -2862,6 +2972,29 @@ func (b *Backend) listAttemptPods(ctx context.Context, uid types.UID, take func(
 		}
 	}
 	return nil
+}
+
+// uidSelector is the label selector of the pods labelled key=uid; an error
+// where uid is no label value (the API server's UIDs are), which would
+// otherwise be written into the selector as it is.
+func uidSelector(key string, uid types.UID) (string, error) {
+	sel, err := labels.ValidatedSelectorFromSet(labels.Set{key: string(uid)})
+	if err != nil {
+		return "", fmt.Errorf("the attempt's Job UID %s is no label value (at most 63 letters, digits, '-', '_' or '.'), so its pods cannot be listed by their %s label", shown(string(uid)), key)
+	}
+	return sel.String(), nil
+}
+
+// selectorKey is the controller-uid label by which job's selector picks
+// its pods: the older one only for a Job whose selector has that and not
+// the newer (one made before Kubernetes 1.27).
+func selectorKey(job *apiJob) string {
+	if _, ok := job.Spec.Selector.label(controllerUIDLabel); !ok {
+		if _, old := job.Spec.Selector.label(legacyControllerUIDLabel); old {
+			return legacyControllerUIDLabel
+		}
+	}
+	return controllerUIDLabel
 }
 
 // labelledFor reports whether pod p carries the controller-uid labels of

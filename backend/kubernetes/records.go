@@ -224,6 +224,31 @@ func (b *Backend) knownFinal(name string) (backend.Status, bool) {
 	return backend.Status{}, false
 }
 
+// knownOver reports whether the cancelled attempt name was found stopped
+// (rememberOver).
+func (b *Backend) knownOver(name string) bool {
+	b.recMu.Lock()
+	defer b.recMu.Unlock()
+	_, ok := b.overs[name]
+	return ok
+}
+
+// rememberOver keeps in memory that the cancelled attempt name was found
+// stopped, its Job ended, being deleted or replaced and no pod labelled
+// with its UID unfinished (cancelledStatus): a forgotten one (past
+// maxFinals, or after a restart) is looked at again.
+func (b *Backend) rememberOver(name string) {
+	b.recMu.Lock()
+	defer b.recMu.Unlock()
+	if _, ok := b.overs[name]; !ok && len(b.overs) >= maxFinals {
+		clear(b.overs)
+	}
+	if b.overs == nil {
+		b.overs = map[string]struct{}{}
+	}
+	b.overs[name] = struct{}{}
+}
+
 // rememberFinalLocked keeps the record r, which has an end, in memory;
 // recMu is held.
 func (b *Backend) rememberFinalLocked(name string, r record) {
