@@ -98,6 +98,13 @@ func TestAcceptBrokenAuditRefusesPlantedAnchorOfSeqZero(t *testing.T) {
 	if err != nil || res.OK || res.AnchorProblem == nil || res.AnchorProblem.Kind != audit.AnchorReplaced || res.CutSeq() != 6 {
 		t.Fatalf("the attacked log: %+v (%+v) %v, want anchor-replaced beside the break, named by the key entry, 6", res, res.AnchorProblem, err)
 	}
+	var out bytes.Buffer
+	if err := printVerify(&out, res); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "move it aside") || strings.Contains(out.String(), "accepts the break only with it") {
+		t.Errorf("audit verify says:\n%s\nwant the planted anchor to be moved aside, not accepted", out.String())
+	}
 	for _, accept := range []auditAccept{{Broken: true}, {Broken: true, Cut: 6}} {
 		err := checkAuditAtStart(ctx, db, anchors, accept, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), audit.AnchorReplaced) || !strings.Contains(err.Error(), "move "+st.Anchor()+" aside") {
