@@ -612,6 +612,15 @@ func (t *anchorTail) check(an Anchor) *Problem {
 // recorded, Diverged otherwise (an accepted gap makes a log hold fewer
 // entries than its last seq, so the kind may name a rewrite a cut; either
 // way the anchored head is gone).
+//
+// Past the break the log is asked by the hash it stores for each entry,
+// not by one recomputed (the entries there are not read): a row at the
+// anchored seq that carries the anchored hash passes, whatever it holds
+// and whatever went between the break and it. What the check cannot tell
+// here is the chain's own to find: once the break is accepted, the next
+// verification goes past it and stops at the next one (entries missing,
+// that row's contents), which needs an acceptance of its own; the first
+// acceptance may so record less than was lost, never let the rest pass.
 func anchorAtBreak(src Source, tail *anchorTail, an Anchor) (*Problem, error) {
 	if an.Seq <= 0 {
 		return nil, nil
@@ -830,6 +839,7 @@ func (c *Chain) verifyAnchored(snap Snapshot, anchors *Anchors, retry bool) (Res
 			}
 			r.AnchorProblem = &Problem{Seq: brokenKeySeq, Kind: AnchorMissing, Detail: fmt.Sprintf("entry %d records that this log is anchored with key %s; the anchor directory holds no %s (it was removed, and a tail cut since could not be told from an intact log)", brokenKeySeq, short(brokenKey), AnchorFile)}
 		}
+		r.AnchorCutSeq = r.CutSeq()
 	}
 	if !r.OK || anchors == nil {
 		return r, nil

@@ -102,8 +102,8 @@ func TestAnchorRemovedOrReplacedBesideABreak(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, err := c.VerifyAnchored(entriesOf(broken), other)
-	if err != nil || r.OK || r.Problem.Seq != 3 || r.AnchorProblem == nil || r.AnchorProblem.Kind != AnchorReplaced || r.AnchorProblem.Seq != 9 || r.CutSeq() != 12 {
-		t.Errorf("anchor replaced beside a break: %+v (%+v), %v; want anchor-replaced at 9, named by 12", r, r.AnchorProblem, err)
+	if err != nil || r.OK || r.Problem.Seq != 3 || r.AnchorProblem == nil || r.AnchorProblem.Kind != AnchorReplaced || r.AnchorProblem.Seq != 9 || r.CutSeq() != 9 || r.AnchorCutSeq != 9 {
+		t.Errorf("anchor replaced beside a break: %+v (%+v), %v; want anchor-replaced at 9, named by 9 (the key entry, not the planted anchor's seq)", r, r.AnchorProblem, err)
 	}
 
 	if err := os.Remove(filepath.Join(dir, AnchorFile)); err != nil {
@@ -119,5 +119,82 @@ func TestAnchorRemovedOrReplacedBesideABreak(t *testing.T) {
 	forged[8].Payload = []byte(`{"key":"00"}`)
 	if r, err := c.VerifyAnchored(entriesOf(forged), an); err != nil || r.OK || r.AnchorProblem != nil {
 		t.Errorf("the key entry unsealed: %+v, %v; want the break alone", r.AnchorProblem, err)
+	}
+}
+
+// TestPlantedAnchorOfSeqZeroBesideABreak: whoever can write the state
+// directory plants an anchor directory of their own key whose anchor.json,
+// signed with it, records seq 0; cuts the log's tail (the key entry kept)
+// and changes an old entry. The anchor of seq 0 was checked against
+// nothing, the key entry named it anchor-replaced, and the number that
+// accepts the cut was the planted anchor's seq, 0: what
+// --accept-broken-audit alone names. The number is now the key entry's.
+func TestPlantedAnchorOfSeqZeroBesideABreak(t *testing.T) {
+	c := NewChain([]byte("0123456789abcdef"))
+	var es []Entry
+	appendState(t, c, &es, 8)
+	an, err := OpenAnchors(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	startAnchored(t, c, &es, an) // entry 9 names the key
+	appendState(t, c, &es, 5)
+
+	planted, err := OpenAnchors(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := planted.Reset(context.Background(), 0, Genesis, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	cut := append([]Entry(nil), es[:10]...) // entries 11 to 14 gone
+	cut[2].Payload = []byte(`{"i":"rewritten"}`)
+	r, err := c.VerifyAnchored(entriesOf(cut), planted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.OK || r.Problem == nil || r.Problem.Seq != 3 || r.Anchored == nil || r.Anchored.Seq != 0 {
+		t.Fatalf("the break beside the planted anchor: %+v", r)
+	}
+	if p := r.AnchorProblem; p == nil || p.Kind != AnchorReplaced || p.Seq != 9 {
+		t.Fatalf("the planted anchor: %+v, want anchor-replaced at the key entry, 9", p)
+	}
+	if r.CutSeq() != 9 || r.AnchorCutSeq != 9 {
+		t.Errorf("the number that accepts the cut: %d (JSON %d), want the key entry's 9, never the planted anchor's 0", r.CutSeq(), r.AnchorCutSeq)
+	}
+}
+
+// TestAnchoredHeadFoundAtAnotherSeqBesideABreak: the anchored head held
+// by the log, but at another seq than the anchor recorded (entries before
+// it deleted past the break, which the check did not read): diverged,
+// naming both seqs, and accepted by the entries the anchor recorded.
+func TestAnchoredHeadFoundAtAnotherSeqBesideABreak(t *testing.T) {
+	c := NewChain([]byte("0123456789abcdef"))
+	var es []Entry
+	appendState(t, c, &es, 8)
+	an, err := OpenAnchors(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	startAnchored(t, c, &es, an)
+	appendState(t, c, &es, 6)
+	if err := an.Extend(context.Background(), int64(len(es)), es[len(es)-1].Hash, memLog(&es), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	moved := append([]Entry(nil), es...)
+	moved[2].Payload = []byte(`{"i":"rewritten"}`)
+	// The anchored entry, 15, renumbered 13: its stored hash kept.
+	moved[12].Hash = moved[14].Hash
+	moved = moved[:13]
+	r, err := c.VerifyAnchored(entriesOf(moved), an)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := r.AnchorProblem
+	if r.OK || r.Problem == nil || r.Problem.Seq != 3 || p == nil || p.Kind != Diverged || p.Seq != 15 || !strings.Contains(p.Detail, "holds that entry at 13") {
+		t.Fatalf("the anchored head at another seq: %+v (%+v), want diverged at 15, found at 13", r, p)
+	}
+	if r.CutSeq() != 15 || r.AnchorCutSeq != 15 {
+		t.Errorf("the number that accepts it: %d (JSON %d), want the anchor's 15", r.CutSeq(), r.AnchorCutSeq)
 	}
 }

@@ -281,6 +281,11 @@ type Result struct {
 	// acceptance of the break alone would leave unnamed, as the anchor is
 	// then reset onto the head.
 	AnchorProblem *Problem `json:"anchorProblem,omitempty"`
+	// AnchorCutSeq is CutSeq, beside AnchorProblem, for readers of the
+	// JSON: the N of serve --accept-audit-cut N. Those who read a Result
+	// call CutSeq, which a result from a server that does not send it
+	// answers too.
+	AnchorCutSeq int64 `json:"cutSeq,omitempty"`
 	// AnchorKeySeq is the last entry recording which anchor key guards the
 	// log (KindAnchored), if any.
 	AnchorKeySeq int64 `json:"anchorKeySeq,omitempty"`
@@ -302,17 +307,29 @@ type Result struct {
 }
 
 // CutSeq is the number an operator names to accept r's AnchorProblem
-// with its break (serve --accept-audit-cut): the entries the anchor
-// recorded, or, with no anchor (AnchorMissing), the entry that names the
-// missing anchor's key; 0 when r has no AnchorProblem.
+// with its break (serve --accept-audit-cut): for a cut tail or a rewritten
+// anchored entry (Truncated, Diverged) the entries the anchor recorded;
+// for an anchor removed or replaced (AnchorMissing, AnchorReplaced) the
+// entry that names the log's own anchor key, whatever anchor the
+// directory holds: one planted there, signed with the planter's key,
+// chooses its seq, and one of seq 0 made 0 the number, which is what
+// --accept-broken-audit alone names. 0 when r has no AnchorProblem (or
+// one no start accepts: CutSeq is then never above 0).
 func (r Result) CutSeq() int64 {
-	switch {
-	case r.AnchorProblem == nil:
+	p := r.AnchorProblem
+	if p == nil {
 		return 0
-	case r.Anchored != nil:
-		return r.Anchored.Seq
 	}
-	return r.AnchorProblem.Seq
+	switch p.Kind {
+	case Truncated, Diverged:
+		if r.Anchored != nil {
+			return r.Anchored.Seq
+		}
+		return 0
+	case AnchorMissing, AnchorReplaced:
+		return p.Seq
+	}
+	return 0
 }
 
 // KindBrokenAccepted is the kind of the entry a server writes when its
@@ -325,7 +342,9 @@ type BrokenAccepted struct {
 	Problem  *Problem `json:"problem"`
 	Anchored *Anchor  `json:"anchored,omitempty"`
 	// AnchorProblem is the Result's: the anchor's tail the log no longer
-	// held (entries cut from its end), accepted with the break.
+	// held (entries cut from its end), accepted with the break. Sealed
+	// with the entry, but only a record for whoever reads the log later:
+	// no verification checks the log against it.
 	AnchorProblem *Problem `json:"anchorProblem,omitempty"`
 	By            string   `json:"by,omitempty"`
 }

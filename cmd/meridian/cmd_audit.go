@@ -77,9 +77,15 @@ then checks the chain against its signed anchor (kept in the anchor
 directory, apart from the database), so that entries cut from the end are
 found too. Exit 0 when the chain is intact, 1 when it is broken (the first
 broken entry is printed; when the log also no longer holds the tail its
-anchor recorded, the cut is printed beside the break, as "also CUT", with
-how a start accepts both: serve --accept-broken-audit --accept-audit-cut N,
-N the entries the anchor recorded). Exit 1 too, saying so, when the chain is intact but
+anchor recorded, or its anchor was removed or replaced, that is printed
+beside the break, as "also CUT", with how a start accepts both: serve
+--accept-broken-audit --accept-audit-cut N, N as printed there and in
+cutSeq of the JSON; an anchor replaced is accepted by no start, and is
+moved aside first). Without the audit key (audit.key) the entry that
+names the log's anchor key cannot be told from one written into the
+database by hand, so the CUT and its N printed then may be made up by
+whoever wrote the database: take N from the refusal of a start, which
+holds the key. Exit 1 too, saying so, when the chain is intact but
 the log records no anchor key (no audit-anchored entry): a log cut back to
 before it was first anchored, with its anchor removed, reads the same, so
 nothing shows that its tail is all there. The first server start, or a CLI
@@ -265,7 +271,12 @@ func printVerify(w io.Writer, res audit.Result) error {
 	if p := res.AnchorProblem; p != nil {
 		// Beside the break: accepting the break alone would anchor the
 		// log over it, so a start accepts it only when told of it too.
-		if _, err := fmt.Fprintf(w, "audit log also CUT from its anchor at entry %d (%s): %s; a start accepts the break only with it: serve --accept-broken-audit --accept-audit-cut %d\n", p.Seq, shown(p.Kind), shown(p.Detail), res.CutSeq()); err != nil {
+		how := fmt.Sprintf("a start accepts the break only with it: serve --accept-broken-audit --accept-audit-cut %d", res.CutSeq())
+		if p.Kind == audit.AnchorReplaced {
+			// Never accepted: that would make the planted key the log's.
+			how = fmt.Sprintf("a start accepts neither while the anchor directory holds that key: move it aside (the start then reports %s, accepted with serve --accept-broken-audit --accept-audit-cut %d, and makes a fresh key)", audit.AnchorMissing, res.CutSeq())
+		}
+		if _, err := fmt.Fprintf(w, "audit log also CUT from its anchor at entry %d (%s): %s; %s\n", p.Seq, shown(p.Kind), shown(p.Detail), how); err != nil {
 			return err
 		}
 	}

@@ -95,8 +95,8 @@ type serverOptions struct {
 	// not verify; the acceptance is written to the log first.
 	AcceptBrokenAudit bool
 	// AcceptAuditCut (serve --accept-audit-cut N), with AcceptBrokenAudit,
-	// also accepts that the broken log no longer holds the tail its anchor
-	// of N entries recorded; 0 accepts no cut.
+	// also accepts that the broken log's anchor does not hold (N as the
+	// refused start prints it, Result.CutSeq); 0 accepts no cut.
 	AcceptAuditCut int64
 	// Sandbox is the workloads' confinement: uid, landlock, or "" to choose.
 	Sandbox string

@@ -49,8 +49,9 @@ type auditAccept struct {
 	Broken bool
 	// Cut: serve --accept-audit-cut N, with Broken: that the anchor of
 	// the broken log does not hold either (Result.AnchorProblem: a tail cut,
-	// the anchored entry rewritten, the anchor removed or replaced), N
-	// being Result.CutSeq. Zero accepts none.
+	// the anchored entry rewritten, the anchor removed), N being
+	// Result.CutSeq, as the refusal prints it. Zero accepts none. An
+	// anchor replaced is never accepted (see refuseReplacedAnchor).
 	Cut int64
 }
 
@@ -60,7 +61,7 @@ type auditAccept struct {
 func checkAcceptAuditCut(opts serverOptions) error {
 	switch {
 	case opts.AcceptAuditCut < 0:
-		return fmt.Errorf("--accept-audit-cut: %d is negative; want the entries the audit anchor recorded, as the refused start and meridian audit verify name them", opts.AcceptAuditCut)
+		return fmt.Errorf("--accept-audit-cut: %d is negative; want N as the refused start and meridian audit verify print it", opts.AcceptAuditCut)
 	case opts.AcceptAuditCut > 0 && !opts.AcceptBrokenAudit:
 		return errors.New("--accept-audit-cut without --accept-broken-audit: it accepts a cut beside a break, and only with the break; give both")
 	}
@@ -73,12 +74,13 @@ func checkAcceptAuditCut(opts serverOptions) error {
 // The break accepted, later starts verify past it (audit.Verify): what is
 // done to the log afterwards stops the server again.
 // A break that comes with a cut tail (the log no longer holds the head its
-// anchor recorded, or its anchor was removed or replaced) is accepted only
-// when the operator names the cut too (accept.Cut, Result.CutSeq: the
-// entries the anchor recorded): accepting the break
+// anchor recorded, or its anchor was removed) is accepted only
+// when the operator names the cut too (accept.Cut, Result.CutSeq, as the
+// refusal prints it): accepting the break
 // resets the anchor onto the head, over the cut, and --accept-broken-audit
 // alone, given for the break the operator saw, accepted a cut named
-// nowhere.
+// nowhere. An anchor replaced, beside a break or alone, is not accepted
+// at all (refuseReplacedAnchor).
 // Either way the log then records the anchor key that guards it, so that a
 // removed anchor directory is noticed rather than read as a log never
 // anchored.
@@ -89,6 +91,14 @@ func checkAuditAtStart(ctx context.Context, st anchoredStore, anchors *audit.Anc
 	}
 	if !res.OK {
 		cut := res.AnchorProblem
+		if err := refuseReplacedAnchor(res, anchors); err != nil {
+			return err
+		}
+		if cut != nil && res.CutSeq() <= 0 {
+			// No start names 0 with the cut: --accept-broken-audit alone
+			// would. CutSeq never gives it for a problem a start accepts.
+			return fmt.Errorf("audit log does not verify: %w; and its anchor does not hold: %v; no number names that cut (%d), so no start accepts it: refusing to serve (check the log and the anchor directory %s with meridian audit verify)", res.Problem, cut, res.CutSeq(), anchors.Dir())
+		}
 		if !accept.Broken {
 			if cut != nil {
 				return fmt.Errorf("audit log does not verify: %w; and its anchor does not hold: %v; refusing to serve (check the log with meridian audit verify; to serve anyway, accepting both, start with --accept-broken-audit --accept-audit-cut %d; that acceptance is itself recorded)", res.Problem, cut, res.CutSeq())
@@ -158,6 +168,33 @@ func checkAuditAtStart(ctx context.Context, st anchoredStore, anchors *audit.Anc
 		fmt.Fprintf(w, "warning: audit log of %d entries records no anchor key (%s); anchoring it as it is now\n", res.Entries, res.Unproven)
 	}
 	return recordAnchorKey(ctx, st, anchors, res)
+}
+
+// refuseReplacedAnchor refuses, whatever the operator accepts, a log
+// whose anchor directory holds another key than the one the log names
+// (anchor-replaced, as the break or beside one). Accepting it recorded
+// that directory's key as the log's and reset the anchor with it: whoever
+// planted the directory holds its key, and signed every later anchor,
+// one matching a log cut again among them. The operator moves the
+// directory aside (keeping it, should it be another log's); the start
+// then finds no anchor (anchor-missing, accepted as such, beside a break
+// with --accept-audit-cut naming the same entry), and a fresh key is made
+// for the log.
+func refuseReplacedAnchor(res audit.Result, anchors *audit.Anchors) error {
+	p := res.AnchorProblem
+	if p == nil || p.Kind != audit.AnchorReplaced {
+		p = res.Problem
+	}
+	if p == nil || p.Kind != audit.AnchorReplaced {
+		return nil
+	}
+	beside := ""
+	how := "--accept-broken-audit"
+	if p == res.AnchorProblem {
+		beside = fmt.Sprintf("; and its anchor does not hold: %v", p)
+		how = fmt.Sprintf("--accept-broken-audit --accept-audit-cut %d", p.Seq)
+	}
+	return fmt.Errorf("audit log does not verify: %w%s; the anchor directory %s holds another key than the log names, and accepting that would make its key, which whoever put it there holds, the log's: refusing to serve, whatever is accepted (if the log is anchored elsewhere, point --audit-anchor there; otherwise move %s aside, keeping it, and start again: the start then reports %s, accepted with %s once the log is checked, and makes a fresh anchor key)", res.Problem, beside, anchors.Dir(), anchors.Dir(), audit.AnchorMissing, how)
 }
 
 // anchorMovedHint adds to a start refused because the anchor is missing,
