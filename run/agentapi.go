@@ -425,6 +425,9 @@ type agentMemo struct {
 	// (outputSynced): a post that finds the file at that length reads no
 	// record and syncs nothing before it adds to it (outputFloor).
 	outSynced syncedOutput
+	// floorFault says a failure to read or write the record of what was
+	// synced of the attempt's output was logged (floorFault).
+	floorFault bool
 	// cred is the credential last seen to work for the attempt while it
 	// was live, and nonce the attempt's nonce it was checked against: a
 	// request that presents it is not held back by its address's
@@ -1252,7 +1255,7 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 	}
 	// And recorded as on disk, before it is acknowledged: the floor no
 	// later failure cuts below (outputFloor), on this server or another.
-	if err := c.recordOutputSynced(path, r, a, fi, have, have+wrote); err != nil {
+	if err := c.recordOutputSynced(f, path, r, a, fi, have, have+wrote); err != nil {
 		c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", err)
 		return
 	}
