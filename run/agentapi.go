@@ -1155,14 +1155,16 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 	// count may take up to outputCountWait, and the lock held through it
 	// would hold this attempt's other posts as long.
 	var t *tenantOutput // nil: no bound on the tenant's output
+	var hold *outputHold
 	if c.cfg.TenantLogLimit > 0 {
-		if t, err = c.heldTenantOutputs(req.Context(), r.Tenant); err != nil {
+		if t, hold, err = c.heldTenantOutputs(req.Context(), r.Tenant); err != nil {
 			c.outputBusy(w, req, a, err)
 			return
 		}
 		// Held until this post is answered: a recount of the tenant
-		// counts its files once this post's bytes are in them, or cut.
-		defer t.posts.Done()
+		// counts its files once this post's bytes are in them, or cut,
+		// or counts the bytes it took besides them (waitPosts).
+		defer hold.release()
 	}
 	// Two posts of one attempt's output may come at once (an agent's
 	// retry while its first post is still kept, reaching this server or
@@ -1229,12 +1231,19 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 			break
 		}
 		got, err := c.takeOutput(req.Context(), r, t, int64(len(data)))
-		if outputTaken != nil {
-			outputTaken(r)
-		}
 		if err != nil {
 			logBusy(w, a, errMakingRoom.Error())
 			return
+		}
+		if !hold.take(got) {
+			// A recount stopped waiting for this post, and counted
+			// what it had taken then: bytes written now it would miss.
+			t.give(got)
+			logBusy(w, a, "its tenant's output is being counted")
+			return
+		}
+		if outputTaken != nil {
+			outputTaken(r)
 		}
 		if got < int64(len(data)) {
 			data, cut = data[:got], true
