@@ -425,6 +425,9 @@ type agentMemo struct {
 	// (outputSynced): a post that finds the file at that length reads no
 	// record and syncs nothing before it adds to it (outputFloor).
 	outSynced syncedOutput
+	// floorFault says a failure to read or write the record of what was
+	// synced of the attempt's output was logged (floorFault).
+	floorFault bool
 	// cred is the credential last seen to work for the attempt while it
 	// was live, and nonce the attempt's nonce it was checked against: a
 	// request that presents it is not held back by its address's
@@ -1152,14 +1155,16 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 	// count may take up to outputCountWait, and the lock held through it
 	// would hold this attempt's other posts as long.
 	var t *tenantOutput // nil: no bound on the tenant's output
+	var hold *outputHold
 	if c.cfg.TenantLogLimit > 0 {
-		if t, err = c.heldTenantOutputs(req.Context(), r.Tenant); err != nil {
+		if t, hold, err = c.heldTenantOutputs(req.Context(), r.Tenant); err != nil {
 			c.outputBusy(w, req, a, err)
 			return
 		}
 		// Held until this post is answered: a recount of the tenant
-		// counts its files once this post's bytes are in them, or cut.
-		defer t.posts.Done()
+		// counts its files once this post's bytes are in them, or cut,
+		// or counts the bytes it took besides them (waitPosts).
+		defer hold.release()
 	}
 	// Two posts of one attempt's output may come at once (an agent's
 	// retry while its first post is still kept, reaching this server or
@@ -1226,12 +1231,19 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 			break
 		}
 		got, err := c.takeOutput(req.Context(), r, t, int64(len(data)))
-		if outputTaken != nil {
-			outputTaken(r)
-		}
 		if err != nil {
 			logBusy(w, a, errMakingRoom.Error())
 			return
+		}
+		if !hold.take(got) {
+			// A recount stopped waiting for this post, and counted
+			// what it had taken then: bytes written now it would miss.
+			t.give(got)
+			logBusy(w, a, "its tenant's output is being counted")
+			return
+		}
+		if outputTaken != nil {
+			outputTaken(r)
 		}
 		if got < int64(len(data)) {
 			data, cut = data[:got], true
@@ -1252,7 +1264,7 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 	}
 	// And recorded as on disk, before it is acknowledged: the floor no
 	// later failure cuts below (outputFloor), on this server or another.
-	if err := c.recordOutputSynced(path, r, a, fi, have, have+wrote); err != nil {
+	if err := c.recordOutputSynced(f, path, r, a, fi, have, have+wrote); err != nil {
 		c.agentFault(w, req, http.StatusInternalServerError, "keeping the output", err)
 		return
 	}

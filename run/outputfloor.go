@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"strings"
@@ -39,68 +40,153 @@ import (
 // post's, never acknowledged, and may be lost: the file is cut back to
 // the record and the post answered 500, to be posted again.
 //
-// The record holds the length, device and inode of the file; it is
-// written after every sync that succeeds and before the post is
-// acknowledged, so it is never below what was acknowledged, and never
-// claims more than a sync covered. It is written in place and not synced:
-// a restart or another server reads it from the page cache (over NFS, the
-// writer's close sends it to the server, which the reader's open sees).
-// Only a power loss can take it back or tear it, and a power loss leaves
-// no unsynced bytes in the file: what was lost is gone from it, and what
-// the file holds is on disk. Its first post after then finds the record
+// The record holds the length, device, inode and birth time of the file;
+// it is written after every sync that succeeds and leaves the file longer
+// than it says, before the post is acknowledged, so it is never below
+// what was acknowledged, and never claims more than a sync covered. It
+// is written in place and not synced: a restart or another server reads
+// it from the page cache (over NFS, the writer's close sends it to the
+// server, which the reader's open sees, attribute caching allowing). A
+// power loss can take it back or tear it, and a power loss leaves no
+// unsynced bytes in the file: what was lost is gone from it, and what the
+// file holds is on disk. Its first post after then finds the record
 // missing, low or not matching, and its sync of the file succeeds, or,
 // where the record reads as the file's length, takes the length as
-// durable, which it is.
+// durable, which it is. A writeback error on the record's page can take
+// it back too (the page marked clean, evicted, and the older record read
+// from the disk): a post that then finds unsynced bytes and whose sync
+// of them fails cuts below what was acknowledged. That takes a second
+// I/O error, and syncing the record would cost each post a second sync:
+// not covered (docs/threat-model.md).
 
 // floorPath is the record of the floor beside the output file at logPath.
 func floorPath(logPath string) string { return strings.TrimSuffix(logPath, ".log") + ".synced" }
 
-// floorRecord is the record's layout: length, device and inode, fixed
-// width, so that writing it in place never leaves a shorter one behind.
-const floorRecord = "%020d %020d %020d\n"
+// floorRecord is the record's layout: length, device, inode and birth
+// time (fileBirth), fixed width, so that writing it in place never leaves
+// a shorter one behind.
+const floorRecord = "%020d %020d %020d %020d\n"
 
-// fileID is the device and inode of fi.
-func fileID(fi fs.FileInfo) (dev, ino uint64) {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return uint64(st.Dev), uint64(st.Ino)
+// floorRecordLen is the length of a record.
+var floorRecordLen = len(fmt.Sprintf(floorRecord, 0, 0, 0, 0))
+
+// fileIdent names an output file: its device and inode, and its birth
+// time where its filesystem keeps one (fileBirth), so that a file made
+// again with a freed inode number is not taken for the removed one.
+type fileIdent struct {
+	dev, ino uint64
+	birth    int64
+}
+
+// identOf is the fileIdent of f, found as fi; its inode is 0 where it is
+// not known.
+func identOf(f *os.File, fi fs.FileInfo) fileIdent {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileIdent{}
 	}
-	return 0, 0
+	return fileIdent{dev: uint64(st.Dev), ino: uint64(st.Ino), birth: fileBirth(f)}
 }
 
 // readFloor is the floor the record beside the output file at logPath
-// gives for fi, the file open there, and whether it gives one: none where
-// there is no record, it does not parse, it is of another file (one made
-// again where the run's output was removed), or it is past the file's
-// end.
-func readFloor(logPath string, fi fs.FileInfo) (int64, bool) {
-	b, err := os.ReadFile(floorPath(logPath))
+// gives for f, the file open there found as fi, and whether it gives one:
+// none where there is no record, it does not parse, it is of another file
+// (one made again where the run's output was removed, by its device,
+// inode or birth time), or it is past the file's end. Any other failure
+// to read the record is an error: the floor is not known to be missing,
+// and a post that took it as missing and whose sync then failed cut the
+// file back to its offset, below what was acknowledged.
+func readFloor(f *os.File, logPath string, fi fs.FileInfo) (int64, bool, error) {
+	g, err := os.OpenFile(floorPath(logPath), os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, false, nil
+	}
 	if err != nil {
-		return 0, false
+		return 0, false, err
+	}
+	defer g.Close()
+	b := make([]byte, floorRecordLen+1)
+	n, err := io.ReadFull(g, b)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return 0, false, err
 	}
 	var size int64
-	var dev, ino uint64
-	if n, err := fmt.Sscanf(string(b), floorRecord, &size, &dev, &ino); err != nil || n != 3 {
-		return 0, false
+	var rec fileIdent
+	if n != floorRecordLen {
+		return 0, false, nil
 	}
-	if d, i := fileID(fi); i == 0 || d != dev || i != ino || size < 0 || size > fi.Size() {
-		return 0, false
+	if k, err := fmt.Sscanf(string(b[:n]), floorRecord, &size, &rec.dev, &rec.ino, &rec.birth); err != nil || k != 4 {
+		return 0, false, nil
 	}
-	return size, true
+	if id := identOf(f, fi); id.ino == 0 || id != rec || size < 0 || size > fi.Size() {
+		return 0, false, nil
+	}
+	return size, true, nil
 }
 
-// writeFloor records beside the output file at logPath that a sync of
-// fi, the file open there, covered its first size bytes.
-func writeFloor(logPath string, fi fs.FileInfo, size int64) error {
-	dev, ino := fileID(fi)
-	if ino == 0 {
+// errOutputMoved says the output file a post holds open is no longer at
+// its path (its run's output removed): nothing is recorded for it.
+var errOutputMoved = errors.New("the output file was removed meanwhile")
+
+// writeFloor records beside the output file at logPath that a sync of f,
+// the file open there found as fi, covered its first size bytes. Where f
+// is no longer at logPath it writes nothing and returns errOutputMoved:
+// a late post of a run whose output was removed would write a record of
+// the removed file into a directory made again there.
+func writeFloor(f *os.File, logPath string, fi fs.FileInfo, size int64) error {
+	id := identOf(f, fi)
+	if id.ino == 0 {
 		return errors.New("recording what was synced of the output: the file's inode is not known")
 	}
-	g, err := os.OpenFile(floorPath(logPath), os.O_WRONLY|os.O_CREATE, 0o600)
+	if !stillAt(f, logPath) {
+		return errOutputMoved
+	}
+	g, err := os.OpenFile(floorPath(logPath), os.O_WRONLY|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return err
 	}
-	_, err = g.WriteAt([]byte(fmt.Sprintf(floorRecord, size, dev, ino)), 0)
+	// Checked once the record is open: were the output moved before,
+	// f is not at logPath now; moved after, the record is the moved one.
+	if !stillAt(f, logPath) {
+		return errors.Join(errOutputMoved, g.Close())
+	}
+	_, err = g.WriteAt([]byte(fmt.Sprintf(floorRecord, size, id.dev, id.ino, id.birth)), 0)
 	return errors.Join(err, g.Close())
+}
+
+// recordFloor records, as writeFloor, that a sync of attempt a's output
+// file f (at path, found as fi) covered its first size bytes, and notes
+// it in the attempt's memo (outputSynced). A file moved from path
+// meanwhile is neither recorded nor noted: a file made again there may
+// be given its inode number.
+func (c *Controller) recordFloor(f *os.File, path string, r *Run, a Attempt, fi fs.FileInfo, size int64) error {
+	err := writeFloor(f, path, fi, size)
+	if errors.Is(err, errOutputMoved) {
+		return nil
+	}
+	if err != nil {
+		return c.floorFault(r, a, path, fmt.Errorf("recording what was synced of the output in %s: %w", floorPath(path), err))
+	}
+	c.noteOutputSynced(r, a, fi, size)
+	return nil
+}
+
+// floorFault returns err, a failure to read or write the record of what
+// was synced of attempt a's output file at path, after logging it once
+// for the attempt (while its memo is kept): a record that can never be
+// written (a directory where it goes, say) answers every post of the
+// attempt 500, and each post's own log line says only that.
+func (c *Controller) floorFault(r *Run, a Attempt, path string, err error) error {
+	c.mu.Lock()
+	m := c.memo(attemptKey(r.ID, a.N), time.Now())
+	first := !m.floorFault
+	m.floorFault = true
+	c.mu.Unlock()
+	if first {
+		c.cfg.Logger.Error("the record of what was synced of an attempt's output cannot be read or written: every post of its output is answered 500 until it can",
+			"run", r.ID, "attempt", a.N, "record", floorPath(path), "err", err)
+	}
+	return err
 }
 
 // outputFloor makes every byte of attempt a's output file f (at path,
@@ -110,13 +196,17 @@ func writeFloor(logPath string, fi fs.FileInfo, size int64) error {
 // the error and the length to cut the file back to before the post is
 // answered 500: the record's, or, where there is none (a file made again
 // where the run's output was removed, a record that could not be
-// written), unknownFloor's.
+// written), unknownFloor's. Where the record could not be read, nothing
+// is cut.
 func (c *Controller) outputFloor(ctx context.Context, f *os.File, path string, r *Run, a Attempt, fi fs.FileInfo, off int64) (int64, error) {
 	have := fi.Size()
 	if have == 0 || c.outputSynced(r, a, fi) == have {
 		return have, nil
 	}
-	floor, known := readFloor(path, fi)
+	floor, known, err := readFloor(f, path, fi)
+	if err != nil {
+		return have, c.floorFault(r, a, path, fmt.Errorf("reading the record of what was synced of the output in %s: %w", floorPath(path), err))
+	}
 	if known && floor == have {
 		c.noteOutputSynced(r, a, fi, have)
 		return have, nil
@@ -127,23 +217,24 @@ func (c *Controller) outputFloor(ctx context.Context, f *os.File, path string, r
 		}
 		return floor, err
 	}
-	if err := writeFloor(path, fi, have); err != nil {
+	if err := c.recordFloor(f, path, r, a, fi, have); err != nil {
 		return have, err
 	}
-	c.noteOutputSynced(r, a, fi, have)
 	return have, nil
 }
 
-// recordOutputSynced records that a sync of attempt a's output file (at
+// recordOutputSynced records that a sync of attempt a's output file f (at
 // path, found as fi holding have bytes) covered its first size bytes,
 // before a post of it is acknowledged.
-func (c *Controller) recordOutputSynced(path string, r *Run, a Attempt, fi fs.FileInfo, have, size int64) error {
+func (c *Controller) recordOutputSynced(f *os.File, path string, r *Run, a Attempt, fi fs.FileInfo, have, size int64) error {
 	if size != have {
-		if err := writeFloor(path, fi, size); err != nil {
-			return err
-		}
+		return c.recordFloor(f, path, r, a, fi, size)
 	}
-	c.noteOutputSynced(r, a, fi, size)
+	// The record says have already (outputFloor); a file moved from path
+	// meanwhile is not noted, as recordFloor notes none.
+	if stillAt(f, path) {
+		c.noteOutputSynced(r, a, fi, size)
+	}
 	return nil
 }
 

@@ -140,8 +140,13 @@ func TestAgentLogsRecordLostFoundBytesSynced(t *testing.T) {
 		t.Errorf("after a post at offset 0 whose sync failed the file holds %d bytes (%v), want the %d acknowledged", len(got), err, len(want))
 	}
 	// The record says so again: the next server knows it without a sync.
-	if floor, ok := readFloor(path, mustStat(t, path)); !ok || floor != int64(len(want)) {
-		t.Errorf("the record says %d (%v), want %d", floor, ok, len(want))
+	g, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if floor, ok, err := readFloor(g, path, mustStat(t, path)); err != nil || !ok || floor != int64(len(want)) {
+		t.Errorf("the record says %d (%v, %v), want %d", floor, ok, err, len(want))
 	}
 }
 

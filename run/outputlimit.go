@@ -50,12 +50,21 @@ type tenantOutput struct {
 	// recount says bytes were cut from a file of the tenant's that the
 	// count may hold (takeBack): the next post counts the tenant again.
 	recount atomic.Bool
-	// posts are the posts of output under way that hold this count
-	// (heldTenantOutputs). A count that replaces it waits for them before
-	// it reads the files: bytes one took from this count and had not yet
-	// written were missed by the count, which came out low by them and
-	// let the tenant's output pass its bound.
-	posts sync.WaitGroup
+	// The posts of output under way that hold this count
+	// (heldTenantOutputs), guarded by holdMu. A count that replaces it
+	// waits for them before it reads the files (waitPosts): bytes one took
+	// from this count and had not yet written were missed by the count,
+	// which came out low by them and let the tenant's output pass its
+	// bound. holds is how many there are, pending the bytes they took and
+	// have not been answered for, drained is made once another count
+	// replaces this one and closed once holds is 0, and abandoned says the
+	// count that replaced this one stopped waiting and counted their
+	// pending bytes: no post takes from this count after.
+	holdMu    sync.Mutex
+	holds     int
+	pending   int64
+	drained   chan struct{}
+	abandoned bool
 	// ended are the tenant's ended runs whose output may be kept, oldest
 	// end first: what is removed to make room (outputevict.go).
 	ended endedOutputs
@@ -105,18 +114,90 @@ func (t *tenantOutput) full(limit int64) bool { return t != nil && t.used.Load()
 // first asker after that counts again; so does the first asker after
 // bytes the count may hold were cut (tenantOutput.recount).
 func (c *Controller) tenantOutputs(ctx context.Context, tenant string) (*tenantOutput, error) {
-	t, err := c.heldTenantOutputs(ctx, tenant)
+	t, h, err := c.heldTenantOutputs(ctx, tenant)
 	if err != nil {
 		return nil, err
 	}
-	t.posts.Done()
+	h.release()
 	return t, nil
 }
 
+// outputHold is one post's hold on its tenant's count (heldTenantOutputs),
+// and the bytes it took from it: released once the post is answered.
+type outputHold struct {
+	t     *tenantOutput
+	taken int64
+}
+
+// take records that the post took n bytes from the count (takeOutput) and
+// is about to write them. It says false where the count that replaced
+// this one stopped waiting for its posts and counted the bytes they had
+// taken: the post writes nothing and gives the n bytes back (answered
+// 503, and posted again).
+func (h *outputHold) take(n int64) bool {
+	if h == nil {
+		return true
+	}
+	h.t.holdMu.Lock()
+	defer h.t.holdMu.Unlock()
+	if h.t.abandoned {
+		return false
+	}
+	h.t.pending += n
+	h.taken += n
+	return true
+}
+
+// release lets go of the post's hold once it is answered.
+func (h *outputHold) release() {
+	if h == nil {
+		return
+	}
+	t := h.t
+	t.holdMu.Lock()
+	defer t.holdMu.Unlock()
+	t.holds--
+	t.pending -= h.taken
+	h.taken = 0
+	if t.holds == 0 && t.drained != nil {
+		close(t.drained)
+	}
+}
+
+// hold is a new post's hold on t; called under outputMu while t is the
+// tenant's count, so that none is taken once another replaces it.
+func (t *tenantOutput) hold() *outputHold {
+	t.holdMu.Lock()
+	defer t.holdMu.Unlock()
+	t.holds++
+	return &outputHold{t: t}
+}
+
+// replaced says another count replaces t; called under outputMu. Its
+// drained is closed once no post holds t.
+func (t *tenantOutput) replaced() {
+	t.holdMu.Lock()
+	defer t.holdMu.Unlock()
+	t.drained = make(chan struct{})
+	if t.holds == 0 {
+		close(t.drained)
+	}
+}
+
+// abandon stops t's posts taking from it, and returns the bytes they
+// took and have not been answered for: they may be written after the
+// files are counted.
+func (t *tenantOutput) abandon() int64 {
+	t.holdMu.Lock()
+	defer t.holdMu.Unlock()
+	t.abandoned = true
+	return t.pending
+}
+
 // heldTenantOutputs is tenantOutputs for a post of output, which holds
-// the count it is given (tenantOutput.posts) until it is answered, and
-// then calls t.posts.Done.
-func (c *Controller) heldTenantOutputs(ctx context.Context, tenant string) (*tenantOutput, error) {
+// the count it is given (tenantOutput.holds) until it is answered, and
+// then calls the hold's release. A post given an error holds nothing.
+func (c *Controller) heldTenantOutputs(ctx context.Context, tenant string) (*tenantOutput, *outputHold, error) {
 	c.outputMu.Lock()
 	t := c.outputs[tenant]
 	counter := t == nil || (counted(t) && (t.stale(time.Now()) || t.recount.Load()))
@@ -127,10 +208,13 @@ func (c *Controller) heldTenantOutputs(ctx context.Context, tenant string) (*ten
 		}
 		t = &tenantOutput{ready: make(chan struct{})}
 		c.outputs[tenant] = t
+		if prev != nil {
+			prev.replaced()
+		}
 	}
 	// Held under outputMu: once a count replaces t, no post holds it
 	// anew, and the count's wait for those that do (waitPosts) ends.
-	t.posts.Add(1)
+	h := t.hold()
 	c.outputMu.Unlock()
 	if counter {
 		// Counted apart from the request: a tenant of many runs may take
@@ -141,36 +225,54 @@ func (c *Controller) heldTenantOutputs(ctx context.Context, tenant string) (*ten
 		go c.countTenant(c.lifeContext(), tenant, t, prev)
 	}
 	if err := awaitCount(ctx, t.ready); err != nil {
-		t.posts.Done()
-		return nil, err
+		h.release()
+		return nil, nil, err
 	}
 	if t.err != nil {
-		t.posts.Done()
-		return nil, t.err
+		h.release()
+		return nil, nil, t.err
 	}
-	return t, nil
+	return t, h, nil
 }
 
 // recountWaits, where tests set it, is called when a count begins to wait
 // for the posts that hold the count it replaces.
 var recountWaits func()
 
+// recountPostsWait bounds how long a count waits for the posts that hold
+// the count it replaces (waitPosts). Posts of the tenant's that come
+// meanwhile wait for the count, and are answered 503 past
+// outputCountWait: one post held up (a sync that hangs on a failing
+// disk) would otherwise hold them all so for outputCountTimeout. A
+// variable so that tests may shorten it.
+var recountPostsWait = 15 * time.Second
+
 // waitPosts waits for the posts under way that hold prev, the count a
-// new one replaces, to be answered, for no longer than ctx.
-func waitPosts(ctx context.Context, prev *tenantOutput) error {
+// new one replaces, to be answered, for no longer than recountPostsWait
+// and ctx. Past recountPostsWait it returns the bytes those still under
+// way took and have not been answered for (prev.abandon), to be counted
+// with the files: some may be in the files already, and so counted
+// twice, but none is missed; the count errs high, never low. No post
+// takes from prev after.
+func waitPosts(ctx context.Context, prev *tenantOutput) (int64, error) {
 	if prev == nil {
-		return nil
+		return 0, nil
 	}
 	if recountWaits != nil {
 		recountWaits()
 	}
-	done := make(chan struct{})
-	go func() { prev.posts.Wait(); close(done) }()
+	prev.holdMu.Lock()
+	drained := prev.drained
+	prev.holdMu.Unlock()
+	wait := time.NewTimer(recountPostsWait)
+	defer wait.Stop()
 	select {
-	case <-done:
-		return nil
+	case <-drained:
+		return 0, nil
+	case <-wait.C:
+		return prev.abandon(), nil
 	case <-ctx.Done():
-		return fmt.Errorf("waiting for the posts of output under way before counting: %w", ctx.Err())
+		return 0, fmt.Errorf("waiting for the posts of output under way before counting: %w", ctx.Err())
 	}
 }
 
@@ -203,11 +305,16 @@ func (c *Controller) countTenant(ctx context.Context, tenant string, t, prev *te
 	defer cancel()
 	// The files are read once the posts holding the count this one
 	// replaces are answered: their bytes are written (or cut) by then.
-	err := waitPosts(ctx, prev)
+	late, err := waitPosts(ctx, prev)
+	if late > 0 {
+		c.cfg.Logger.Warn("counting a tenant's kept output without waiting longer for posts under way: the bytes they took are counted, some perhaps twice, until the next count",
+			"tenant", tenant, "waited", recountPostsWait, "bytes", late)
+	}
 	var used int64
 	if err == nil {
 		c.sweepRemoved()
 		used, err = c.countOutput(ctx, tenant)
+		used += late
 	}
 	if err == nil {
 		err = c.listEnded(ctx, tenant, t)
@@ -229,8 +336,9 @@ func (c *Controller) countTenant(ctx context.Context, tenant string, t, prev *te
 }
 
 // outputCountWait bounds how long a post of output waits for its tenant's
-// output to be counted before it is answered 503 (and posted again).
-const outputCountWait = 2 * time.Second
+// output to be counted before it is answered 503 (and posted again). A
+// variable so that tests on a loaded machine may raise it.
+var outputCountWait = 2 * time.Second
 
 // awaitCount waits for ready to be closed, for at most outputCountWait and
 // no longer than ctx (errLogBusy).

@@ -2,7 +2,9 @@ package run
 
 import (
 	"bytes"
+	"context"
 	"testing"
+	"time"
 )
 
 // TestAgentLogsRecountWaitsForPostsUnderWay: a recount of a tenant's
@@ -28,7 +30,11 @@ func TestAgentLogsRecountWaitsForPostsUnderWay(t *testing.T) {
 	}
 	waits := make(chan struct{}, 1)
 	recountWaits = func() { waits <- struct{}{} }
-	t.Cleanup(func() { outputTaken, recountWaits = nil, nil })
+	// The next post waits for the recount, which waits for r2's: raised
+	// from its 2 s so that a loaded machine does not answer it 503.
+	countWait := outputCountWait
+	outputCountWait = time.Minute
+	t.Cleanup(func() { outputTaken, recountWaits, outputCountWait = nil, nil, countWait })
 	// r2's post has taken its bytes from the count, and not written them.
 	under := make(chan int)
 	go func() { code, _ := f.post(r2, line); under <- code }()
@@ -58,4 +64,98 @@ func TestAgentLogsRecountWaitsForPostsUnderWay(t *testing.T) {
 	if used := f.c.outputs["t1"].used.Load(); used != files {
 		t.Errorf("the tenant's count is %d bytes, its files %d", used, files)
 	}
+}
+
+// TestAgentLogsRecountStopsWaitingForAHungPost: a recount waits for the
+// posts holding the count it replaces for recountPostsWait, not for the
+// count's whole timeout: one post held up (a sync hanging on a failing
+// disk) held every post of the tenant's at 503 for five minutes. Past the
+// wait it counts the bytes such posts took and have not been answered
+// for with the files: the count errs high, never low.
+func TestAgentLogsRecountStopsWaitingForAHungPost(t *testing.T) {
+	f := newOutputFleet(t, 1<<20)
+	r1 := f.run("t1", "r1", Running)
+	r2 := f.run("t1", "r2", Running)
+	line := bytes.Repeat([]byte("step 1 loss 0.9\n"), 64)
+	if code, _ := f.post(r1, line); code != 200 {
+		t.Fatalf("post: %d", code)
+	}
+	wait, countWait := recountPostsWait, outputCountWait
+	recountPostsWait, outputCountWait = 50*time.Millisecond, 10*time.Second
+	taken, proceed := make(chan struct{}), make(chan struct{})
+	outputTaken = func(r *Run) {
+		if r.ID == r2.ID {
+			close(taken)
+			<-proceed
+		}
+	}
+	t.Cleanup(func() { outputTaken, recountPostsWait, outputCountWait = nil, wait, countWait })
+	// r2's post has taken its bytes from the count, and hangs before it
+	// writes them.
+	under := make(chan int)
+	go func() { code, _ := f.post(r2, line); under <- code }()
+	<-taken
+	f.c.outputs["t1"].recount.Store(true)
+	// The next post is counted without waiting longer for r2's.
+	if code, _ := f.post(r1, line); code != 200 {
+		t.Fatalf("a post while another of the tenant's hangs, at a recount: %d, want 200", code)
+	}
+	close(proceed)
+	if code := <-under; code != 200 {
+		t.Fatalf("the hung post: %d, want 200", code)
+	}
+	files := f.kept(r1) + f.kept(r2)
+	if used := f.c.outputs["t1"].used.Load(); used < files {
+		t.Errorf("the tenant's count is %d bytes, below its files' %d", used, files)
+	}
+}
+
+// TestAgentLogsBusyPostReleasesItsHold: a post answered 503 while its
+// tenant is counted, or given the count's error, holds no count after: a
+// recount's wait for it (waitPosts) ended only at its own bound.
+func TestAgentLogsBusyPostReleasesItsHold(t *testing.T) {
+	t.Run("503", func(t *testing.T) {
+		f := newOutputFleet(t, 1<<20)
+		r := f.run("t1", "r1", Running)
+		if code, _ := f.post(r, []byte("step 1\n")); code != 200 {
+			t.Fatalf("post: %d", code)
+		}
+		countWait := outputCountWait
+		outputCountWait = time.Millisecond
+		hang := make(chan struct{})
+		recountWaits = func() { <-hang }
+		t.Cleanup(func() { recountWaits, outputCountWait = nil, countWait })
+		f.c.outputs["t1"].recount.Store(true)
+		if code, _ := f.post(r, []byte("step 2\n")); code != 503 {
+			t.Fatalf("a post while its tenant is counted: %d, want 503", code)
+		}
+		held := f.c.outputs["t1"]
+		close(hang)
+		<-held.ready
+		held.holdMu.Lock()
+		defer held.holdMu.Unlock()
+		if held.holds != 0 {
+			t.Errorf("%d posts hold the count after the post answered 503", held.holds)
+		}
+	})
+	t.Run("the count's error", func(t *testing.T) {
+		f := newOutputFleet(t, 1<<20)
+		r := f.run("t1", "r1", Running)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		f.c.life.Store(&ctx)
+		if code, _ := f.post(r, []byte("step 1\n")); code == 200 {
+			t.Fatalf("a post whose tenant's count failed: 200")
+		}
+		held := f.c.outputs["t1"]
+		<-held.ready
+		if held.err == nil {
+			t.Fatalf("the count did not fail")
+		}
+		held.holdMu.Lock()
+		defer held.holdMu.Unlock()
+		if held.holds != 0 {
+			t.Errorf("%d posts hold the count after the post given its error", held.holds)
+		}
+	})
 }
