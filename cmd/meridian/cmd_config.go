@@ -56,9 +56,17 @@ func newConfigViewCmd() *cobra.Command {
 					shown.Contexts[i].Token = "REDACTED"
 				}
 			}
+			if out == "yaml" {
+				// As the file reads it, as the table form is.
+				b, err := configYAML(shown)
+				if err != nil {
+					return err
+				}
+				_, err = cmd.OutOrStdout().Write(b)
+				return err
+			}
 			return render(cmd.OutOrStdout(), out, shown, func(w io.Writer) error {
-				fmt.Fprintf(w, "# %s\n", path)
-				return writeYAMLStream(w, shown)
+				return writeConfigView(w, path, shown)
 			})
 		},
 	}

@@ -4,13 +4,18 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/token"
 
 	"meridian.dev/meridian/internal/atomicfile"
 	"meridian.dev/meridian/internal/plainfile"
@@ -98,45 +103,110 @@ func loadConfig() (*cliConfig, string, error) {
 	if err != nil {
 		return nil, path, err
 	}
-	if err := yaml.UnmarshalWithOptions(b, &cfg, yaml.Strict()); err != nil {
-		return nil, path, fmt.Errorf("%s: %w", path, err)
+	c, err := parseConfig(path, b, fi.Mode().Perm(), ownerOf(fi))
+	return c, path, err
+}
+
+// parseConfig reads the configuration file's content b; path, perm and
+// owner are the file's name, mode and owner's user id, which each context
+// keeps for the checks of its token and of plain HTTP. Every error starts
+// with path.
+func parseConfig(path string, b []byte, perm fs.FileMode, owner int) (*cliConfig, error) {
+	var cfg cliConfig
+	// Text only: the YAML library takes bytes that are not UTF-8 into
+	// strings that no file can say again (save writes them as other
+	// characters).
+	if !utf8.Valid(b) {
+		i := 0
+		for i < len(b) {
+			r, n := utf8.DecodeRune(b[i:])
+			if r == utf8.RuneError && n <= 1 {
+				break
+			}
+			i += n
+		}
+		return nil, fmt.Errorf("%s: line %d: byte %#02x is not UTF-8 text", path, 1+bytes.Count(b[:i], []byte("\n")), b[i])
 	}
-	perm, owner := fi.Mode().Perm(), ownerOf(fi)
+	if err := yaml.UnmarshalWithOptions(b, &cfg, yaml.Strict()); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	seen := map[string]bool{}
 	for i, c := range cfg.Contexts {
 		cfg.Contexts[i].file, cfg.Contexts[i].perm, cfg.Contexts[i].owner = path, perm, owner
 		switch {
 		case c.Name == "":
-			return nil, path, fmt.Errorf("%s: contexts[%d]: name is required", path, i)
+			return nil, fmt.Errorf("%s: contexts[%d]: name is required", path, i)
 		case seen[c.Name]:
-			return nil, path, fmt.Errorf("%s: contexts[%d]: context %q is defined twice", path, i, c.Name)
+			return nil, fmt.Errorf("%s: contexts[%d]: context %q is defined twice", path, i, c.Name)
 		case c.Token != "" && c.TokenFile != "":
-			return nil, path, fmt.Errorf("%s: context %s: give token or tokenFile, not both", path, c.Name)
+			return nil, fmt.Errorf("%s: context %s: give token or tokenFile, not both", path, c.Name)
 		case c.InsecureHTTP != "" && !plainHTTPURL(c.InsecureHTTP):
-			return nil, path, fmt.Errorf("%s: context %s: insecureHTTP: want the http:// server address plain HTTP was allowed for (as config set-context --insecure-http writes it), not %q", path, c.Name, c.InsecureHTTP)
+			return nil, fmt.Errorf("%s: context %s: insecureHTTP: want the http:// server address plain HTTP was allowed for (as config set-context --insecure-http writes it), not %q", path, c.Name, c.InsecureHTTP)
 		}
 		seen[c.Name] = true
 	}
 	if cfg.CurrentContext != "" && !seen[cfg.CurrentContext] {
-		return nil, path, fmt.Errorf("%s: currentContext %q names no context", path, cfg.CurrentContext)
+		return nil, fmt.Errorf("%s: currentContext %q names no context", path, cfg.CurrentContext)
 	}
-	return &cfg, path, nil
+	return &cfg, nil
 }
 
 // saveConfig writes the configuration atomically, mode 0600 (it may hold
 // tokens).
 func (c *cliConfig) save(path string) error {
-	var buf bytes.Buffer
-	buf.WriteString("# Meridian CLI configuration: contexts (server, token, default catalog) and\n# the one in use. Edit with `meridian config`.\n")
-	b, err := yaml.Marshal(c)
+	b, err := c.encode()
 	if err != nil {
 		return err
 	}
-	buf.Write(b)
 	if err := atomicfile.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	return writeUserFile(path, buf.Bytes(), 0o600)
+	return writeUserFile(path, b, 0o600)
+}
+
+// encode is the configuration file's content, as save writes it.
+func (c *cliConfig) encode() ([]byte, error) {
+	var buf bytes.Buffer
+	buf.WriteString("# Meridian CLI configuration: contexts (server, token, default catalog) and\n# the one in use. Edit with `meridian config`.\n")
+	b, err := configYAML(c)
+	if err != nil {
+		return nil, err
+	}
+	buf.Write(b)
+	return buf.Bytes(), nil
+}
+
+// configYAML is v (a configuration) as YAML that reads back as v. The
+// YAML library writes as they are strings it reads back as others: a tab
+// or a carriage return is lost, "? a" is no longer a value, ".inf" comes
+// back as "+Inf"; and a control character went to the terminal of config
+// view as it is. A string is written plain only when it is made of
+// letters, digits and a few marks and the library itself would not quote
+// it; any other is written double-quoted, with Go's escapes, which YAML
+// reads as Go wrote them.
+func configYAML(v any) ([]byte, error) {
+	return yaml.MarshalWithOptions(v, yaml.CustomMarshaler[string](yamlString))
+}
+
+var plainYAMLString = regexp.MustCompile(`^[A-Za-z0-9_/~][A-Za-z0-9._/~:@+=,-]*$`)
+
+func yamlString(s string) ([]byte, error) {
+	if plainYAMLString.MatchString(s) && !token.IsNeedQuoted(s) {
+		return []byte(s), nil
+	}
+	return []byte(strconv.Quote(s)), nil
+}
+
+// writeConfigView writes config view's output: the file's name, then the
+// configuration shown (its tokens REDACTED) as YAML that reads back as a
+// configuration file.
+func writeConfigView(w io.Writer, path string, shown cliConfig) error {
+	b, err := configYAML(shown)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "# %s\n%s", path, b)
+	return err
 }
 
 // writeUserFile writes a file whose name the user chose (the
