@@ -72,3 +72,10 @@ func SetCancelAskedFailing(err error) (undo func()) {
 	keepCancelAsked = func(string, []byte) error { return err }
 	return func() { keepCancelAsked = createCancelAsked }
 }
+
+// SetCancelMarkFailing has every making of a job's "cancelled" mark fail
+// with err, until undo.
+func SetCancelMarkFailing(err error) (undo func()) {
+	makeCancelMark = func(string, []byte) (bool, error) { return false, err }
+	return func() { makeCancelMark = createCancelMark }
+}

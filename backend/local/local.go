@@ -1224,21 +1224,18 @@ func (l *Local) Cancel(ctx context.Context, handle string) error {
 	if ended, err := jobEnded(dir); err != nil || ended {
 		return l.cancelEnded(ctx, handle, dir, err)
 	}
-	if !exists(filepath.Join(dir, "cancelled")) {
-		// Looked at again just before the mark: a wrapper that put its
-		// exit code in place and ended since the first look has ended
-		// the job, and the mark read its nonzero exit as cancelled.
-		if ended, err := jobEnded(dir); err != nil || ended {
-			return l.cancelEnded(ctx, handle, dir, err)
+	markErr := l.markCancelled(handle, dir)
+	if errors.Is(markErr, errCancelEnded) {
+		ended, err := jobEnded(dir)
+		if err == nil && !ended {
+			err = errors.New("the job read as ended, then as not")
 		}
-		if err := atomicfile.WriteFile(filepath.Join(dir, "cancelled"), []byte(time.Now().UTC().Format(time.RFC3339Nano)+"\n"), 0o644); err != nil {
-			return fmt.Errorf("local cancel %s: %w", handle, err)
-		}
+		return l.cancelEnded(ctx, handle, dir, err)
 	}
 	killAt := l.cancelKillAt(handle, dir)
 	heldAt, pid, err := stopGroup(ctx, dir, syscall.SIGTERM, l.CancelGrace)
 	if err != nil {
-		return err
+		return withMarkErr(err, markErr)
 	}
 	if pid == 0 {
 		pid = jobPid(dir)
@@ -1254,9 +1251,67 @@ func (l *Local) Cancel(ctx context.Context, handle string) error {
 	// (a process that left the session, its parent gone). While it runs
 	// the job is not cancelled: its accelerators are not free.
 	if err := stopCommand(ctx, dir, killAt, l.CancelGrace, l.TreeWait); err != nil {
-		return fmt.Errorf("local cancel %s: %w", handle, err)
+		return withMarkErr(fmt.Errorf("local cancel %s: %w", handle, err), markErr)
+	}
+	if markErr != nil {
+		return fmt.Errorf("local cancel %s: the job is stopped, but %w", handle, markErr)
 	}
 	return nil
+}
+
+// errCancelEnded is markCancelled's answer where the job ended before its
+// mark was made: it is cancelled as an ended job (cancelEnded).
+var errCancelEnded = errors.New("the job has ended")
+
+// markCancelled makes the job's "cancelled" mark, which holds the time of
+// its first Cancel, once: a mark there already is never written over. It
+// says errCancelEnded where the job ended before the mark was made.
+//
+// The mark was looked for with a stat that read it as absent while a
+// workload of the server's user kept the job's directory mode 0 in a
+// loop, and written outside the looks again that set the mode back:
+// where the write met mode 0, Cancel returned before it signalled
+// anything, and every retry did so while the job ran on; where it got
+// through, it wrote over the first Cancel's time, and where TreeWait is
+// shorter than the grace, no retry ever sent SIGKILL. Where the mark
+// still cannot be made, the server keeps the first Cancel's time itself
+// (cancelAsked), the job is stopped all the same, and the error (which
+// Cancel returns once it has) says the mark is not there.
+func (l *Local) markCancelled(handle, dir string) error {
+	path := filepath.Join(dir, "cancelled")
+	var marked bool
+	err := lookAgain(dir, func() (err error) {
+		marked, err = present(path)
+		return err
+	})
+	if err == nil && marked {
+		return nil
+	}
+	// Looked at again just before the mark: a wrapper that put its exit
+	// code in place and ended since the first look has ended the job,
+	// and the mark read its nonzero exit as cancelled.
+	if ended, err := jobEnded(dir); err != nil || ended {
+		return errCancelEnded
+	}
+	now := time.Now()
+	err = lookAgain(dir, func() error {
+		_, err := makeCancelMark(path, []byte(now.UTC().Format(time.RFC3339Nano)+"\n"))
+		return err
+	})
+	if err != nil {
+		l.cancelAsked.LoadOrStore(handle, now)
+		return fmt.Errorf("its mark (cancelled) could not be made, and only this server counts the grace from its first Cancel; a retry makes it: %w", err)
+	}
+	return nil
+}
+
+// withMarkErr is err, Cancel's, saying also why the job's mark could not
+// be made, where it could not (markErr).
+func withMarkErr(err, markErr error) error {
+	if markErr == nil {
+		return err
+	}
+	return fmt.Errorf("%w (and %w)", err, markErr)
 }
 
 // launchedUpTo is a time (CLOCK_BOOTTIME, in clock ticks) before which a
@@ -1346,7 +1401,12 @@ func (l *Local) cancelEnded(ctx context.Context, handle, dir string, err error) 
 	// grace counts from it still; an error that the command still runs
 	// says so.
 	var markErr error
-	if !exists(filepath.Join(dir, "cancelled")) {
+	var marked bool
+	perr := lookAgain(dir, func() (err error) {
+		marked, err = present(filepath.Join(dir, "cancelled"))
+		return err
+	})
+	if perr != nil || !marked {
 		now := time.Now()
 		markErr = lookAgain(dir, func() error {
 			return keepCancelAsked(filepath.Join(dir, cancelAskedName), []byte(now.UTC().Format(time.RFC3339Nano)+"\n"))
@@ -1362,6 +1422,15 @@ func (l *Local) cancelEnded(ctx context.Context, handle, dir string, err error) 
 		return fmt.Errorf("local cancel %s: %w", handle, err)
 	}
 	return nil
+}
+
+// makeCancelMark makes the job's "cancelled" mark at path with data,
+// once (a seam for the tests): created is false where one is there.
+var makeCancelMark = createCancelMark
+
+// createCancelMark is makeCancelMark: the first of two racing kept.
+func createCancelMark(path string, data []byte) (created bool, err error) {
+	return atomicfile.CreateFile(path, data, 0o644)
 }
 
 // cancelAskedName is the file (STATE/jobs/KEY/cancel.at) that keeps the
