@@ -293,7 +293,7 @@ func lateAsked(dir string, now time.Time) lateSighting {
 	path := filepath.Join(dir, lateAtName)
 	var at time.Time
 	err := lookAgain(dir, func() error {
-		created, err := atomicfile.CreateFile(path, []byte(now.UTC().Format(time.RFC3339Nano)+"\n"), 0o600)
+		created, err := createMark(path, []byte(now.UTC().Format(time.RFC3339Nano)+"\n"), 0o600)
 		if err != nil || created {
 			at = now
 			return err

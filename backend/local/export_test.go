@@ -79,3 +79,21 @@ func SetCancelMarkFailing(err error) (undo func()) {
 	makeCancelMark = func(string, []byte) (bool, error) { return false, err }
 	return func() { makeCancelMark = createCancelMark }
 }
+
+// SetTestHookMarkPlaced has fn called with each mark's path (cancelled,
+// cancel.at, late.at) once it is in place, before it is made durable,
+// until the test ends.
+func SetTestHookMarkPlaced(fn func(path string)) (undo func()) {
+	testHookMarkPlaced = fn
+	return func() { testHookMarkPlaced = nil }
+}
+
+// CancelKillAt is when Cancel of the job handle, in dir, sends SIGKILL.
+func CancelKillAt(l *Local, handle, dir string) time.Time { return l.cancelKillAt(handle, dir) }
+
+// LateAsked is the job's first late sighting, made at now where none is
+// kept: its time, or why it has none.
+func LateAsked(dir string, now time.Time) (time.Time, error) {
+	late := lateAsked(dir, now)
+	return late.at, late.err
+}

@@ -1430,7 +1430,7 @@ var makeCancelMark = createCancelMark
 
 // createCancelMark is makeCancelMark: the first of two racing kept.
 func createCancelMark(path string, data []byte) (created bool, err error) {
-	return atomicfile.CreateFile(path, data, 0o644)
+	return createMark(path, data, 0o644)
 }
 
 // cancelAskedName is the file (STATE/jobs/KEY/cancel.at) that keeps the
@@ -1447,7 +1447,7 @@ var keepCancelAsked = createCancelAsked
 // createCancelAsked is keepCancelAsked: atomicfile.CreateFile, the first
 // of two racing kept.
 func createCancelAsked(path string, data []byte) error {
-	_, err := atomicfile.CreateFile(path, data, 0o600)
+	_, err := createMark(path, data, 0o600)
 	return err
 }
 
