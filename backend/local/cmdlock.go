@@ -189,6 +189,7 @@ func stopCommand(ctx context.Context, dir string, killAt time.Time, grace, bound
 	// late is the job's first late sighting, once looked for.
 	var late lateSighting
 	var mark lockMark
+	defer mark.close()
 	var nextScan time.Time
 	// Why the last scan could not tell every holder, for the error.
 	var scanErr error
@@ -331,6 +332,7 @@ const holderScanEvery = 200 * time.Millisecond
 // name learnt before).
 func cmdLockHolders(dir string, deadline time.Time) (map[int]uint64, error) {
 	var m lockMark
+	defer m.close()
 	return m.holders(dir, deadline)
 }
 
@@ -340,9 +342,42 @@ func cmdLockHolders(dir string, deadline time.Time) (map[int]uint64, error) {
 // directory made mode 0 by a workload) scans by it. Only the server
 // writes the job's directory, and the lock is the same file for that
 // Cancel's few seconds.
+//
+// The lock's inode is held (pin, an O_PATH descriptor of it) from when
+// its name is learnt until the Cancel returns (close): the name was
+// reused wherever the device and inode matched, and a lock removed gives
+// its inode number to the next file made (ext4 does so at once), which
+// then passed for it. Held, the number is no other file's.
 type lockMark struct {
 	dev, ino uint64
 	mark     string
+	pin      *os.File
+}
+
+// learnt keeps mark, the name of the lock at path that st describes, with
+// a hold on its inode; where the file opened is not st's (replaced since)
+// or cannot be opened, nothing is kept, and the name learnt before (its
+// own inode held) stays.
+func (m *lockMark) learnt(path string, st *syscall.Stat_t, mark string) {
+	fd, err := unix.Open(path, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	var pst unix.Stat_t
+	if err := unix.Fstat(fd, &pst); err != nil || pst.Dev != st.Dev || pst.Ino != st.Ino {
+		unix.Close(fd)
+		return
+	}
+	m.close()
+	*m = lockMark{dev: uint64(st.Dev), ino: st.Ino, mark: mark, pin: os.NewFile(uintptr(fd), path)}
+}
+
+// close lets go of the lock's inode, and of the name learnt for it.
+func (m *lockMark) close() {
+	if m.pin != nil {
+		m.pin.Close()
+	}
+	*m = lockMark{}
 }
 
 // holders is every live process but this one that holds the job's
@@ -390,7 +425,7 @@ func (m *lockMark) holders(dir string, deadline time.Time) (map[int]uint64, erro
 		want, learnErr = lockMarkIn(dir, st)
 		switch {
 		case learnErr == nil:
-			*m = lockMark{dev: uint64(st.Dev), ino: st.Ino, mark: want}
+			m.learnt(path, st, want)
 		case m.mark != "" && m.dev == uint64(st.Dev) && m.ino == st.Ino:
 			want, learnErr = m.mark, nil
 		}
