@@ -106,3 +106,10 @@ func LearnLockMark(dir string) (ino uint64, done func(), err error) {
 	_, err = m.holders(dir, time.Now().Add(time.Minute))
 	return m.ino, m.close, err
 }
+
+// CancelAskedKept says whether l keeps in memory the time of the first
+// Cancel of the job handle (cancelAsked).
+func CancelAskedKept(l *Local, handle string) bool {
+	_, ok := l.cancelAsked.Load(handle)
+	return ok
+}

@@ -192,8 +192,9 @@ type Local struct {
 	fileClock func() (time.Time, error)
 	// logger is told what the backend carries on through (WithLogger).
 	logger *slog.Logger
-	// cancelAsked is the time of the first Cancel of each ended job, by
-	// handle, whose cancelAskedName file could not be written.
+	// cancelAsked is the time of the first Cancel of each job, by handle,
+	// whose mark (cancelled, or an ended job's cancelAskedName file) could
+	// not be written; Clean forgets it.
 	cancelAsked sync.Map
 }
 
@@ -2380,6 +2381,13 @@ func (l *Local) Clean(ctx context.Context, handle string) error {
 	// Its run has ended with it: what unreadableFor kept of it (a job
 	// read as lost kept it) bounds nothing any more, and was kept for good.
 	l.forgetUnreadable(dir)
+	// So was the time of its first Cancel that this server kept
+	// (cancelAsked), one entry for each such job for the server's life;
+	// it is kept while a process of the job's command holds its lock,
+	// which a later Cancel still counts the grace for.
+	if runs, err := commandRuns(dir); err == nil && !runs {
+		l.cancelAsked.Delete(handle)
+	}
 	// The pid names the session whose processes are waited for, and the
 	// launch record both it and the working directory, where the job has
 	// one (launchesDir): one that cannot be read keeps the directory.
