@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/backend/local"
 )
 
@@ -123,5 +126,37 @@ func TestCancelStopsAJobWhoseMarkCannotBeMade(t *testing.T) {
 				t.Fatalf("the first Cancel with its mark failing: %v; want the error that says so", first)
 			}
 		})
+	}
+}
+
+// TestCancelGivenUpSaysWhenTheCommandCannotBeTold: a Cancel whose caller
+// gave up while the command lock could not be looked at said the
+// command still ran, where that could not be told, unlike one that ran
+// out of TreeWait.
+func TestCancelGivenUpSaysWhenTheCommandCannotBeTold(t *testing.T) {
+	b := newLocal(t, t.TempDir())
+	b.TreeWait = 10 * time.Second
+	h, err := b.Submit(context.Background(), backend.Spec{RunID: "untold", Attempt: 1, Command: []string{"true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitEnded(t, b, h)
+	dir := filepath.Join(b.StateDir(), "jobs", h)
+	lock := filepath.Join(dir, "cmd.lock")
+	target := filepath.Join(t.TempDir(), "lock")
+	if err := os.WriteFile(target, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(lock); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, lock); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	err = asTheServersUser(t, func() error { return b.Cancel(ctx, h) })
+	if err == nil || !strings.Contains(err.Error(), "cannot be told") || strings.Contains(err.Error(), "command still runs") {
+		t.Fatalf("Cancel given up with the command lock a link: %v; want it to say whether the command runs cannot be told", err)
 	}
 }

@@ -139,7 +139,8 @@ func wrapperGone(dir string) (backend.Status, error) {
 
 // stopCommand signals, for Cancel, every process that holds the job's
 // command lock (cmdLockHolders) until none does or bound has passed:
-// SIGTERM once, SIGKILL from killAt on. Such a process is the job's
+// SIGTERM once, SIGKILL from killAt on (a late holder's, below, from the
+// job's first late sighting plus grace). Such a process is the job's
 // whatever its session, group or parent: a process of the command that
 // left the wrapper's session (setsid) and whose parent ended was found
 // by nothing else, and ran on after Cancel. Its start time is read with
@@ -254,10 +255,19 @@ func stopCommand(ctx context.Context, dir string, killAt time.Time, grace, bound
 		}
 		select {
 		case <-ctx.Done():
-			if scanErr != nil {
-				return fmt.Errorf("the job's command still runs: %w (not every holder could be told: %w)", ctx.Err(), scanErr)
+			// Said as at the bound: whether it runs may not be known.
+			if err != nil {
+				err = fmt.Errorf("the job's command may still run: whether it does cannot be told: %w (%w)", err, ctx.Err())
+			} else {
+				err = fmt.Errorf("the job's command still runs: %w", ctx.Err())
 			}
-			return fmt.Errorf("the job's command still runs: %w", ctx.Err())
+			if scanErr != nil {
+				err = fmt.Errorf("%w (not every holder could be told: %w)", err, scanErr)
+			}
+			if late.err != nil {
+				err = fmt.Errorf("%w (its late holders were given no grace: %w)", err, late.err)
+			}
+			return err
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

@@ -52,11 +52,11 @@ func TestAHolderFirstSeenPastTheGraceIsAskedFirst(t *testing.T) {
 	}
 }
 
-// TestALateHoldersGraceCountsFromItsFirstSIGTERM: a holder first seen
+// TestALateHoldersGraceCountsFromTheJobsFirstLateSighting: a holder first seen
 // past the job's grace has a grace of its own, counted from the job's
 // first such sighting, whichever Cancel made it: counted from each
 // Cancel, retries shorter than it never killed a holder deaf to SIGTERM.
-func TestALateHoldersGraceCountsFromItsFirstSIGTERM(t *testing.T) {
+func TestALateHoldersGraceCountsFromTheJobsFirstLateSighting(t *testing.T) {
 	b := newLocal(t, t.TempDir())
 	b.CancelGrace = time.Second
 	b.TreeWait = 300 * time.Millisecond

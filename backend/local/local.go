@@ -1464,8 +1464,10 @@ func createCancelAsked(path string, data []byte) error {
 // holds no time, is a grace that has run out: counted from each call, a
 // workload that made it unreadable (a link put in its place, its
 // directory made mode 0 in a loop) kept its holders from ever being
-// sent SIGKILL. They are then asked to end, and given one grace, kept,
-// as a holder first seen late is (stopCommand).
+// sent SIGKILL. Such a killAt of now reaches waitTree too, which sends
+// SIGKILL at once to what is left of the wrapper's process group; only
+// the holders of the command lock outside it (stopCommand) are asked to
+// end first and given one grace, kept, as a holder first seen late is.
 func (l *Local) cancelKillAt(handle, dir string) time.Time {
 	now := time.Now()
 	var at time.Time
