@@ -1225,12 +1225,8 @@ func (l *Local) Cancel(ctx context.Context, handle string) error {
 	if ended, err := jobEnded(dir); err != nil || ended {
 		return l.cancelEnded(ctx, handle, dir, err)
 	}
-	markErr := l.markCancelled(handle, dir)
-	if errors.Is(markErr, errCancelEnded) {
-		ended, err := jobEnded(dir)
-		if err == nil && !ended {
-			err = errors.New("the job read as ended, then as not")
-		}
+	ended, err, markErr := l.markCancelled(handle, dir)
+	if err != nil || ended {
 		return l.cancelEnded(ctx, handle, dir, err)
 	}
 	killAt := l.cancelKillAt(handle, dir)
@@ -1260,13 +1256,12 @@ func (l *Local) Cancel(ctx context.Context, handle string) error {
 	return nil
 }
 
-// errCancelEnded is markCancelled's answer where the job ended before its
-// mark was made: it is cancelled as an ended job (cancelEnded).
-var errCancelEnded = errors.New("the job has ended")
-
 // markCancelled makes the job's "cancelled" mark, which holds the time of
-// its first Cancel, once: a mark there already is never written over. It
-// says errCancelEnded where the job ended before the mark was made.
+// its first Cancel, once: a mark there already is never written over.
+// Where none was there, it says whether the job ended before the mark
+// was made, or endErr why that cannot be told (jobEnded): the mark is
+// then not made, and the job is cancelled as an ended one (cancelEnded).
+// markErr says why the mark could not be made.
 //
 // The mark was looked for with a stat that read it as absent while a
 // workload of the server's user kept the job's directory mode 0 in a
@@ -1278,7 +1273,7 @@ var errCancelEnded = errors.New("the job has ended")
 // still cannot be made, the server keeps the first Cancel's time itself
 // (cancelAsked), the job is stopped all the same, and the error (which
 // Cancel returns once it has) says the mark is not there.
-func (l *Local) markCancelled(handle, dir string) error {
+func (l *Local) markCancelled(handle, dir string) (ended bool, endErr, markErr error) {
 	path := filepath.Join(dir, "cancelled")
 	var marked bool
 	err := lookAgain(dir, func() (err error) {
@@ -1286,13 +1281,13 @@ func (l *Local) markCancelled(handle, dir string) error {
 		return err
 	})
 	if err == nil && marked {
-		return nil
+		return false, nil, nil
 	}
 	// Looked at again just before the mark: a wrapper that put its exit
 	// code in place and ended since the first look has ended the job,
 	// and the mark read its nonzero exit as cancelled.
 	if ended, err := jobEnded(dir); err != nil || ended {
-		return errCancelEnded
+		return ended, err, nil
 	}
 	now := time.Now()
 	err = lookAgain(dir, func() error {
@@ -1301,9 +1296,9 @@ func (l *Local) markCancelled(handle, dir string) error {
 	})
 	if err != nil {
 		l.cancelAsked.LoadOrStore(handle, now)
-		return fmt.Errorf("its mark (cancelled) could not be made, and only this server counts the grace from its first Cancel; a retry makes it: %w", err)
+		return false, nil, fmt.Errorf("its mark (cancelled) could not be made: only this server counts the grace from its first Cancel, and once stopped the job may read as failed, not cancelled: %w", err)
 	}
-	return nil
+	return false, nil, nil
 }
 
 // withMarkErr is err, Cancel's, saying also why the job's mark could not
