@@ -283,7 +283,7 @@ type termedHolder struct {
 // lateAtName is the file beside the job's command lock
 // (STATE/jobs/KEY/late.at) that keeps when a Cancel first saw a late
 // holder of the lock (stopCommand): an RFC 3339 time, made once
-// (atomicfile.CreateFile), the server's, mode 0600.
+// (createMark), the server's, mode 0600.
 const lateAtName = "late.at"
 
 // lateSighting is the job's first late sighting (lateAtName): at, where

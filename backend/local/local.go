@@ -1440,7 +1440,7 @@ const cancelAskedName = "cancel.at"
 // (a seam for the tests).
 var keepCancelAsked = createCancelAsked
 
-// createCancelAsked is keepCancelAsked: atomicfile.CreateFile, the first
+// createCancelAsked is keepCancelAsked: createMark, the first
 // of two racing kept.
 func createCancelAsked(path string, data []byte) error {
 	_, err := createMark(path, data, 0o600)
@@ -1450,7 +1450,7 @@ func createCancelAsked(path string, data []byte) error {
 // cancelKillAt is when Cancel of the job handle, in dir, sends SIGKILL:
 // CancelGrace after the job's first Cancel, the time its "cancelled" mark
 // holds, or, for a job that had ended without one, its cancelAskedName
-// file, or where that could not be written, the time this server kept
+// file, or where either could not be written, the time this server kept
 // (cancelAsked), the earlier of the two where both are. Counted from each
 // call, a holder deaf to SIGTERM was never killed by Cancels retried
 // where TreeWait is shorter than the grace. A mark that names a time
