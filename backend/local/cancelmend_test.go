@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -127,5 +128,34 @@ func TestAnEndedJobsFirstCancelIsKeptWhereItCannotBeWritten(t *testing.T) {
 	}
 	if running(esc) {
 		t.Fatal("Cancel returned nil with the holder of the command lock running")
+	}
+}
+
+// TestCleanForgetsAJobsFirstCancel: the time of a job's first Cancel that
+// the server kept in memory (where it could not be written) was never
+// forgotten, one entry for each such job for the server's life. Clean of
+// the ended job forgets it.
+func TestCleanForgetsAJobsFirstCancel(t *testing.T) {
+	b := newLocal(t, t.TempDir())
+	b.CancelGrace = time.Minute
+	b.TreeWait = 300 * time.Millisecond
+	h, _, _, esc := escapingJobWith(t, b, "asked-forgotten", `trap "" TERM; exec sleep 60`, "exit 0")
+	waitEnded(t, b, h)
+	t.Cleanup(local.SetCancelAskedFailing(os.ErrPermission))
+	if err := asTheServersUser(t, func() error { return b.Cancel(context.Background(), h) }); err == nil {
+		t.Fatal("Cancel returned nil with a holder deaf to SIGTERM within its grace")
+	}
+	if !local.CancelAskedKept(b, h) {
+		t.Fatal("the first Cancel's time, which could not be written, is not kept")
+	}
+	if err := syscall.Kill(esc, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, esc)
+	if err := asTheServersUser(t, func() error { return b.Clean(context.Background(), h) }); err != nil {
+		t.Fatal(err)
+	}
+	if local.CancelAskedKept(b, h) {
+		t.Fatal("Clean of the ended job kept the time of its first Cancel")
 	}
 }

@@ -139,7 +139,8 @@ func wrapperGone(dir string) (backend.Status, error) {
 
 // stopCommand signals, for Cancel, every process that holds the job's
 // command lock (cmdLockHolders) until none does or bound has passed:
-// SIGTERM once, SIGKILL from killAt on. Such a process is the job's
+// SIGTERM once, SIGKILL from killAt on (a late holder's, below, from the
+// job's first late sighting plus grace). Such a process is the job's
 // whatever its session, group or parent: a process of the command that
 // left the wrapper's session (setsid) and whose parent ended was found
 // by nothing else, and ran on after Cancel. Its start time is read with
@@ -189,6 +190,7 @@ func stopCommand(ctx context.Context, dir string, killAt time.Time, grace, bound
 	// late is the job's first late sighting, once looked for.
 	var late lateSighting
 	var mark lockMark
+	defer mark.close()
 	var nextScan time.Time
 	// Why the last scan could not tell every holder, for the error.
 	var scanErr error
@@ -253,10 +255,19 @@ func stopCommand(ctx context.Context, dir string, killAt time.Time, grace, bound
 		}
 		select {
 		case <-ctx.Done():
-			if scanErr != nil {
-				return fmt.Errorf("the job's command still runs: %w (not every holder could be told: %w)", ctx.Err(), scanErr)
+			// Said as at the bound: whether it runs may not be known.
+			if err != nil {
+				err = fmt.Errorf("the job's command may still run: whether it does cannot be told: %w (%w)", err, ctx.Err())
+			} else {
+				err = fmt.Errorf("the job's command still runs: %w", ctx.Err())
 			}
-			return fmt.Errorf("the job's command still runs: %w", ctx.Err())
+			if scanErr != nil {
+				err = fmt.Errorf("%w (not every holder could be told: %w)", err, scanErr)
+			}
+			if late.err != nil {
+				err = fmt.Errorf("%w (its late holders were given no grace: %w)", err, late.err)
+			}
+			return err
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -272,7 +283,7 @@ type termedHolder struct {
 // lateAtName is the file beside the job's command lock
 // (STATE/jobs/KEY/late.at) that keeps when a Cancel first saw a late
 // holder of the lock (stopCommand): an RFC 3339 time, made once
-// (atomicfile.CreateFile), the server's, mode 0600.
+// (createMark), the server's, mode 0600.
 const lateAtName = "late.at"
 
 // lateSighting is the job's first late sighting (lateAtName): at, where
@@ -293,7 +304,7 @@ func lateAsked(dir string, now time.Time) lateSighting {
 	path := filepath.Join(dir, lateAtName)
 	var at time.Time
 	err := lookAgain(dir, func() error {
-		created, err := atomicfile.CreateFile(path, []byte(now.UTC().Format(time.RFC3339Nano)+"\n"), 0o600)
+		created, err := createMark(path, []byte(now.UTC().Format(time.RFC3339Nano)+"\n"), 0o600)
 		if err != nil || created {
 			at = now
 			return err
@@ -331,6 +342,7 @@ const holderScanEvery = 200 * time.Millisecond
 // name learnt before).
 func cmdLockHolders(dir string, deadline time.Time) (map[int]uint64, error) {
 	var m lockMark
+	defer m.close()
 	return m.holders(dir, deadline)
 }
 
@@ -340,9 +352,42 @@ func cmdLockHolders(dir string, deadline time.Time) (map[int]uint64, error) {
 // directory made mode 0 by a workload) scans by it. Only the server
 // writes the job's directory, and the lock is the same file for that
 // Cancel's few seconds.
+//
+// The lock's inode is held (pin, an O_PATH descriptor of it) from when
+// its name is learnt until the Cancel returns (close): the name was
+// reused wherever the device and inode matched, and a lock removed gives
+// its inode number to the next file made (ext4 does so at once), which
+// then passed for it. Held, the number is no other file's.
 type lockMark struct {
 	dev, ino uint64
 	mark     string
+	pin      *os.File
+}
+
+// learnt keeps mark, the name of the lock at path that st describes, with
+// a hold on its inode; where the file opened is not st's (replaced since)
+// or cannot be opened, nothing is kept, and the name learnt before (its
+// own inode held) stays.
+func (m *lockMark) learnt(path string, st *syscall.Stat_t, mark string) {
+	fd, err := unix.Open(path, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	var pst unix.Stat_t
+	if err := unix.Fstat(fd, &pst); err != nil || pst.Dev != st.Dev || pst.Ino != st.Ino {
+		unix.Close(fd)
+		return
+	}
+	m.close()
+	*m = lockMark{dev: uint64(st.Dev), ino: st.Ino, mark: mark, pin: os.NewFile(uintptr(fd), path)}
+}
+
+// close lets go of the lock's inode, and of the name learnt for it.
+func (m *lockMark) close() {
+	if m.pin != nil {
+		m.pin.Close()
+	}
+	*m = lockMark{}
 }
 
 // holders is every live process but this one that holds the job's
@@ -390,7 +435,7 @@ func (m *lockMark) holders(dir string, deadline time.Time) (map[int]uint64, erro
 		want, learnErr = lockMarkIn(dir, st)
 		switch {
 		case learnErr == nil:
-			*m = lockMark{dev: uint64(st.Dev), ino: st.Ino, mark: want}
+			m.learnt(path, st, want)
 		case m.mark != "" && m.dev == uint64(st.Dev) && m.ino == st.Ino:
 			want, learnErr = m.mark, nil
 		}

@@ -72,3 +72,44 @@ func SetCancelAskedFailing(err error) (undo func()) {
 	keepCancelAsked = func(string, []byte) error { return err }
 	return func() { keepCancelAsked = createCancelAsked }
 }
+
+// SetCancelMarkFailing has every making of a job's "cancelled" mark fail
+// with err, until undo.
+func SetCancelMarkFailing(err error) (undo func()) {
+	makeCancelMark = func(string, []byte) (bool, error) { return false, err }
+	return func() { makeCancelMark = createCancelMark }
+}
+
+// SetTestHookMarkPlaced has fn called with each mark's path (cancelled,
+// cancel.at, late.at) once it is in place, before it is made durable,
+// until the test ends.
+func SetTestHookMarkPlaced(fn func(path string)) (undo func()) {
+	testHookMarkPlaced = fn
+	return func() { testHookMarkPlaced = nil }
+}
+
+// CancelKillAt is when Cancel of the job handle, in dir, sends SIGKILL.
+func CancelKillAt(l *Local, handle, dir string) time.Time { return l.cancelKillAt(handle, dir) }
+
+// LateAsked is the job's first late sighting, made at now where none is
+// kept: its time, or why it has none.
+func LateAsked(dir string, now time.Time) (time.Time, error) {
+	late := lateAsked(dir, now)
+	return late.at, late.err
+}
+
+// LearnLockMark learns the kernel's name of the job's command lock in dir
+// as a Cancel's scan does, and hands back the inode it was learnt for and
+// the end of that Cancel (stopCommand's return).
+func LearnLockMark(dir string) (ino uint64, done func(), err error) {
+	var m lockMark
+	_, err = m.holders(dir, time.Now().Add(time.Minute))
+	return m.ino, m.close, err
+}
+
+// CancelAskedKept says whether l keeps in memory the time of the first
+// Cancel of the job handle (cancelAsked).
+func CancelAskedKept(l *Local, handle string) bool {
+	_, ok := l.cancelAsked.Load(handle)
+	return ok
+}

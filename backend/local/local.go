@@ -192,8 +192,9 @@ type Local struct {
 	fileClock func() (time.Time, error)
 	// logger is told what the backend carries on through (WithLogger).
 	logger *slog.Logger
-	// cancelAsked is the time of the first Cancel of each ended job, by
-	// handle, whose cancelAskedName file could not be written.
+	// cancelAsked is the time of the first Cancel of each job, by handle,
+	// whose mark (cancelled, or an ended job's cancelAskedName file) could
+	// not be written; Clean forgets it.
 	cancelAsked sync.Map
 }
 
@@ -1224,21 +1225,14 @@ func (l *Local) Cancel(ctx context.Context, handle string) error {
 	if ended, err := jobEnded(dir); err != nil || ended {
 		return l.cancelEnded(ctx, handle, dir, err)
 	}
-	if !exists(filepath.Join(dir, "cancelled")) {
-		// Looked at again just before the mark: a wrapper that put its
-		// exit code in place and ended since the first look has ended
-		// the job, and the mark read its nonzero exit as cancelled.
-		if ended, err := jobEnded(dir); err != nil || ended {
-			return l.cancelEnded(ctx, handle, dir, err)
-		}
-		if err := atomicfile.WriteFile(filepath.Join(dir, "cancelled"), []byte(time.Now().UTC().Format(time.RFC3339Nano)+"\n"), 0o644); err != nil {
-			return fmt.Errorf("local cancel %s: %w", handle, err)
-		}
+	ended, err, markErr := l.markCancelled(handle, dir)
+	if err != nil || ended {
+		return l.cancelEnded(ctx, handle, dir, err)
 	}
 	killAt := l.cancelKillAt(handle, dir)
 	heldAt, pid, err := stopGroup(ctx, dir, syscall.SIGTERM, l.CancelGrace)
 	if err != nil {
-		return err
+		return withMarkErr(err, markErr)
 	}
 	if pid == 0 {
 		pid = jobPid(dir)
@@ -1254,9 +1248,66 @@ func (l *Local) Cancel(ctx context.Context, handle string) error {
 	// (a process that left the session, its parent gone). While it runs
 	// the job is not cancelled: its accelerators are not free.
 	if err := stopCommand(ctx, dir, killAt, l.CancelGrace, l.TreeWait); err != nil {
-		return fmt.Errorf("local cancel %s: %w", handle, err)
+		return withMarkErr(fmt.Errorf("local cancel %s: %w", handle, err), markErr)
+	}
+	if markErr != nil {
+		return fmt.Errorf("local cancel %s: the job is stopped, but %w", handle, markErr)
 	}
 	return nil
+}
+
+// markCancelled makes the job's "cancelled" mark, which holds the time of
+// its first Cancel, once: a mark there already is never written over.
+// Where none was there, it says whether the job ended before the mark
+// was made, or endErr why that cannot be told (jobEnded): the mark is
+// then not made, and the job is cancelled as an ended one (cancelEnded).
+// markErr says why the mark could not be made.
+//
+// The mark was looked for with a stat that read it as absent while a
+// workload of the server's user kept the job's directory mode 0 in a
+// loop, and written outside the looks again that set the mode back:
+// where the write met mode 0, Cancel returned before it signalled
+// anything, and every retry did so while the job ran on; where it got
+// through, it wrote over the first Cancel's time, and where TreeWait is
+// shorter than the grace, no retry ever sent SIGKILL. Where the mark
+// still cannot be made, the server keeps the first Cancel's time itself
+// (cancelAsked), the job is stopped all the same, and the error (which
+// Cancel returns once it has) says the mark is not there.
+func (l *Local) markCancelled(handle, dir string) (ended bool, endErr, markErr error) {
+	path := filepath.Join(dir, "cancelled")
+	var marked bool
+	err := lookAgain(dir, func() (err error) {
+		marked, err = present(path)
+		return err
+	})
+	if err == nil && marked {
+		return false, nil, nil
+	}
+	// Looked at again just before the mark: a wrapper that put its exit
+	// code in place and ended since the first look has ended the job,
+	// and the mark read its nonzero exit as cancelled.
+	if ended, err := jobEnded(dir); err != nil || ended {
+		return ended, err, nil
+	}
+	now := time.Now()
+	err = lookAgain(dir, func() error {
+		_, err := makeCancelMark(path, []byte(now.UTC().Format(time.RFC3339Nano)+"\n"))
+		return err
+	})
+	if err != nil {
+		l.cancelAsked.LoadOrStore(handle, now)
+		return false, nil, fmt.Errorf("its mark (cancelled) could not be made: only this server counts the grace from its first Cancel, and once stopped the job may read as failed, not cancelled: %w", err)
+	}
+	return false, nil, nil
+}
+
+// withMarkErr is err, Cancel's, saying also why the job's mark could not
+// be made, where it could not (markErr).
+func withMarkErr(err, markErr error) error {
+	if markErr == nil {
+		return err
+	}
+	return fmt.Errorf("%w (and %w)", err, markErr)
 }
 
 // launchedUpTo is a time (CLOCK_BOOTTIME, in clock ticks) before which a
@@ -1346,7 +1397,12 @@ func (l *Local) cancelEnded(ctx context.Context, handle, dir string, err error) 
 	// grace counts from it still; an error that the command still runs
 	// says so.
 	var markErr error
-	if !exists(filepath.Join(dir, "cancelled")) {
+	var marked bool
+	perr := lookAgain(dir, func() (err error) {
+		marked, err = present(filepath.Join(dir, "cancelled"))
+		return err
+	})
+	if perr != nil || !marked {
 		now := time.Now()
 		markErr = lookAgain(dir, func() error {
 			return keepCancelAsked(filepath.Join(dir, cancelAskedName), []byte(now.UTC().Format(time.RFC3339Nano)+"\n"))
@@ -1364,6 +1420,15 @@ func (l *Local) cancelEnded(ctx context.Context, handle, dir string, err error) 
 	return nil
 }
 
+// makeCancelMark makes the job's "cancelled" mark at path with data,
+// once (a seam for the tests): created is false where one is there.
+var makeCancelMark = createCancelMark
+
+// createCancelMark is makeCancelMark: the first of two racing kept.
+func createCancelMark(path string, data []byte) (created bool, err error) {
+	return createMark(path, data, 0o644)
+}
+
 // cancelAskedName is the file (STATE/jobs/KEY/cancel.at) that keeps the
 // time of the first Cancel of a job that had ended, a process of its
 // command holding the command lock (cancelEnded): the grace counts from
@@ -1375,17 +1440,17 @@ const cancelAskedName = "cancel.at"
 // (a seam for the tests).
 var keepCancelAsked = createCancelAsked
 
-// createCancelAsked is keepCancelAsked: atomicfile.CreateFile, the first
+// createCancelAsked is keepCancelAsked: createMark, the first
 // of two racing kept.
 func createCancelAsked(path string, data []byte) error {
-	_, err := atomicfile.CreateFile(path, data, 0o600)
+	_, err := createMark(path, data, 0o600)
 	return err
 }
 
 // cancelKillAt is when Cancel of the job handle, in dir, sends SIGKILL:
 // CancelGrace after the job's first Cancel, the time its "cancelled" mark
 // holds, or, for a job that had ended without one, its cancelAskedName
-// file, or where that could not be written, the time this server kept
+// file, or where either could not be written, the time this server kept
 // (cancelAsked), the earlier of the two where both are. Counted from each
 // call, a holder deaf to SIGTERM was never killed by Cancels retried
 // where TreeWait is shorter than the grace. A mark that names a time
@@ -1394,8 +1459,10 @@ func createCancelAsked(path string, data []byte) error {
 // holds no time, is a grace that has run out: counted from each call, a
 // workload that made it unreadable (a link put in its place, its
 // directory made mode 0 in a loop) kept its holders from ever being
-// sent SIGKILL. They are then asked to end, and given one grace, kept,
-// as a holder first seen late is (stopCommand).
+// sent SIGKILL. Such a killAt of now reaches waitTree too, which sends
+// SIGKILL at once to what is left of the wrapper's process group; only
+// the holders of the command lock outside it (stopCommand) are asked to
+// end first and given one grace, kept, as a holder first seen late is.
 func (l *Local) cancelKillAt(handle, dir string) time.Time {
 	now := time.Now()
 	var at time.Time
@@ -2311,6 +2378,13 @@ func (l *Local) Clean(ctx context.Context, handle string) error {
 	// Its run has ended with it: what unreadableFor kept of it (a job
 	// read as lost kept it) bounds nothing any more, and was kept for good.
 	l.forgetUnreadable(dir)
+	// So was the time of its first Cancel that this server kept
+	// (cancelAsked), one entry for each such job for the server's life;
+	// it is kept while a process of the job's command holds its lock,
+	// which a later Cancel still counts the grace for.
+	if runs, err := commandRuns(dir); err == nil && !runs {
+		l.cancelAsked.Delete(handle)
+	}
 	// The pid names the session whose processes are waited for, and the
 	// launch record both it and the working directory, where the job has
 	// one (launchesDir): one that cannot be read keeps the directory.

@@ -1,0 +1,162 @@
+package local_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/backend/local"
+)
+
+// chmodLoop makes dir mode 0 again and again until the test's undo, which
+// sets its mode back.
+func chmodLoop(t *testing.T, dir string) (undo func()) {
+	t.Helper()
+	stop := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			os.Chmod(dir, 0)
+		}
+	}()
+	return func() {
+		close(stop)
+		<-stopped
+		if err := os.Chmod(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestCancelStopsARunningJobWhileItsJobDirIsMadeMode0InALoop: Cancel of a
+// job not ended looked for its "cancelled" mark with a stat that read it
+// as absent while the directory was mode 0, and wrote it outside the
+// looks again: where that write met mode 0, Cancel returned before it
+// signalled anything, and so did every retry, the job (running, or its
+// wrapper killed and a holder of the command lock left) running on. The
+// mark is now made once, looked at again, and where it still cannot be
+// made the job is stopped all the same, the error said after. Where it
+// got through, it overwrote the first Cancel's time: each retry counted
+// the grace afresh, and where TreeWait is shorter than it none ever sent
+// SIGKILL to a holder deaf to SIGTERM.
+func TestCancelStopsARunningJobWhileItsJobDirIsMadeMode0InALoop(t *testing.T) {
+	for _, kind := range []string{"running", "orphaned"} {
+		t.Run(kind, func(t *testing.T) {
+			b := newLocal(t, t.TempDir())
+			// Retries shorter than the grace: a grace counted afresh by
+			// each never ends.
+			b.CancelGrace = time.Second
+			b.TreeWait = 300 * time.Millisecond
+			var h, dir string
+			var wrapper, esc int
+			if kind == "running" {
+				h, dir, wrapper, esc = escapingJobWith(t, b, "chmod-running", `trap "" TERM; exec sleep 60`, "sleep 60")
+			} else {
+				h, dir, esc = orphanedEscapee(t, b, "chmod-orphaned", `trap "" TERM; exec sleep 60`)
+			}
+			undo := chmodLoop(t, dir)
+			for deadline := time.Now().Add(15 * time.Second); (running(esc) || wrapper != 0 && groupRuns(wrapper)) && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+				asTheServersUser(t, func() error { return b.Cancel(context.Background(), h) })
+			}
+			undo()
+			if wrapper != 0 && groupRuns(wrapper) {
+				t.Fatal("Cancel retried for 15 s while the job's directory was made mode 0 in a loop; the job's group still runs")
+			}
+			if running(esc) {
+				t.Fatal("Cancel retried for 15 s while the job's directory was made mode 0 in a loop; the holder of the command lock still runs")
+			}
+			if err := asTheServersUser(t, func() error { return b.Cancel(context.Background(), h) }); err != nil {
+				t.Fatalf("Cancel once the job is stopped: %v", err)
+			}
+		})
+	}
+}
+
+// groupRuns says whether a process of the group pid leads still runs.
+func groupRuns(pid int) bool {
+	return syscall.Kill(-pid, 0) == nil
+}
+
+// TestCancelStopsAJobWhoseMarkCannotBeMade: where the job's "cancelled"
+// mark could not be made (its directory made mode 0 each time, a full
+// disk), Cancel returned before it signalled anything, and so did every
+// retry: the job ran on. It is now stopped all the same, its holders
+// given the grace from the first Cancel's time, kept by the server, and
+// Cancel says the mark could not be made.
+func TestCancelStopsAJobWhoseMarkCannotBeMade(t *testing.T) {
+	for _, kind := range []string{"running", "orphaned"} {
+		t.Run(kind, func(t *testing.T) {
+			b := newLocal(t, t.TempDir())
+			b.CancelGrace = time.Second
+			b.TreeWait = 300 * time.Millisecond
+			var h string
+			var wrapper, esc int
+			if kind == "running" {
+				h, _, wrapper, esc = escapingJobWith(t, b, "unmarked-running", `trap "" TERM; exec sleep 60`, "sleep 60")
+			} else {
+				h, _, esc = orphanedEscapee(t, b, "unmarked-orphaned", `trap "" TERM; exec sleep 60`)
+			}
+			t.Cleanup(local.SetCancelMarkFailing(syscall.ENOSPC))
+			var err, first error
+			for deadline := time.Now().Add(15 * time.Second); (running(esc) || wrapper != 0 && groupRuns(wrapper)) && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+				err = asTheServersUser(t, func() error { return b.Cancel(context.Background(), h) })
+				if first == nil {
+					first = err
+				}
+			}
+			if wrapper != 0 && groupRuns(wrapper) {
+				t.Fatalf("Cancel retried for 15 s with its mark failing (last: %v); the job's group still runs", err)
+			}
+			if running(esc) {
+				t.Fatalf("Cancel retried for 15 s with its mark failing (last: %v); the holder of the command lock still runs", err)
+			}
+			if !errors.Is(first, syscall.ENOSPC) {
+				t.Fatalf("the first Cancel with its mark failing: %v; want the error that says so", first)
+			}
+		})
+	}
+}
+
+// TestCancelGivenUpSaysWhenTheCommandCannotBeTold: a Cancel whose caller
+// gave up while the command lock could not be looked at said the
+// command still ran, where that could not be told, unlike one that ran
+// out of TreeWait.
+func TestCancelGivenUpSaysWhenTheCommandCannotBeTold(t *testing.T) {
+	b := newLocal(t, t.TempDir())
+	b.TreeWait = 10 * time.Second
+	h, err := b.Submit(context.Background(), backend.Spec{RunID: "untold", Attempt: 1, Command: []string{"true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitEnded(t, b, h)
+	dir := filepath.Join(b.StateDir(), "jobs", h)
+	lock := filepath.Join(dir, "cmd.lock")
+	target := filepath.Join(t.TempDir(), "lock")
+	if err := os.WriteFile(target, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(lock); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, lock); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	err = asTheServersUser(t, func() error { return b.Cancel(ctx, h) })
+	if err == nil || !strings.Contains(err.Error(), "cannot be told") || strings.Contains(err.Error(), "command still runs") {
+		t.Fatalf("Cancel given up with the command lock a link: %v; want it to say whether the command runs cannot be told", err)
+	}
+}
