@@ -674,12 +674,38 @@ export interface AuditEntry {
   redacted?: boolean;
 }
 
+export interface AuditProblem {
+  seq: number;
+  kind: string;
+  detail: string;
+  found?: Record<string, unknown>;
+}
+
+export interface AuditAnchor {
+  seq: number;
+  head: string;
+  time: string;
+  key: string;
+  sig: string;
+}
+
 export interface AuditResult {
   entries: number;
   head: string;
   ok: boolean;
-  problem?: { seq: number; reason: string; [k: string]: unknown };
-  anchored?: Record<string, unknown>;
+  problem?: AuditProblem;
+  // anchored is the anchor the chain was checked against; on a result
+  // that does not verify, the one the anchor directory holds, which then
+  // vouches for nothing (it may have been planted there).
+  anchored?: AuditAnchor;
+  // anchorProblem, beside a break of the chain (problem), is what the
+  // anchor check found too (truncated, diverged, anchor-missing,
+  // anchor-replaced); cutSeq is the N with which a start accepts both
+  // (serve --accept-broken-audit --accept-audit-cut N), absent from a
+  // server that does not send it.
+  anchorProblem?: AuditProblem;
+  cutSeq?: number;
+  anchorKeySeq?: number;
   // unproven, on a chain that verifies, says what the check could not
   // show (a log naming no anchor key may have been cut back); unkeyed,
   // that the entries' contents were not checked.
@@ -687,7 +713,7 @@ export interface AuditResult {
   unkeyed?: boolean;
   // accepted are breaks the operator accepted, which the check went past
   // (the first of them; acceptedCount counts all).
-  accepted?: { problem: { seq: number; kind: string; detail: string }; at: number }[] | null;
+  accepted?: { problem: AuditProblem; at: number }[] | null;
   acceptedCount?: number;
 }
 

@@ -10,6 +10,11 @@ import { NAME_SHOWN, nameShown } from "./terminal";
 // is larger; its byte bound may end a page sooner).
 const AUDIT_PAGE = 500;
 
+// ANCHOR_KINDS are the kinds of problem the anchor check finds (a log's
+// tail cut, its anchored entry rewritten, its anchor removed or
+// replaced), as the problem of a chain that verifies or beside a break.
+const ANCHOR_KINDS = ["truncated", "diverged", "anchor-missing", "anchor-replaced"];
+
 // chainResult is what the page says of a verification of the whole
 // chain: verified only when the server says ok and nothing it could not
 // show (unproven, unkeyed), as meridian audit verify does; the breaks the
@@ -17,7 +22,13 @@ const AUDIT_PAGE = 500;
 // no anchor key (one cut back to before it was first anchored reads so),
 // or whose entries' contents were not checked, read "The chain verifies"
 // with a tick, and an accepted break was not mentioned.
-export function chainResult(r: AuditResult): { ok: boolean; lines: string[] } {
+//
+// cut says what the anchor check found beside a break (anchorProblem),
+// and how the server's operator accepts both (cutSeq); anchor, what the
+// anchor checked says. Before, a cut beside a break was not shown at all,
+// and a broken chain read "Checked against the anchor …" of an anchor
+// that did not hold, or that was planted in the anchor directory.
+export function chainResult(r: AuditResult): { ok: boolean; lines: string[]; cut: string[]; anchor: string } {
   const lines: string[] = [];
   const accepted = Array.isArray(r.accepted) ? r.accepted : [];
   for (const a of accepted) {
@@ -27,15 +38,77 @@ export function chainResult(r: AuditResult): { ok: boolean; lines: string[] } {
   const more = (typeof r.acceptedCount === "number" ? r.acceptedCount : 0) - accepted.length;
   if (more > 0) lines.push(`Broken at ${more} more entries, each accepted by a later entry; checked on past them.`);
   const head = typeof r.head === "string" ? r.head.slice(0, 16) : "";
+  const cutProblem = isObject(r.anchorProblem) ? r.anchorProblem : undefined;
   let ok = false;
   let verdict: string;
   if (r.ok !== true) verdict = `✘ The chain does not verify: ${r.problem ? JSON.stringify(r.problem) : "unknown problem"}`;
+  else if (cutProblem) verdict = "✘ The chain does not verify: the answer says it does, yet names a cut from its anchor";
   else if (r.unkeyed || r.unproven) verdict = `✘ NOT PROVEN: ${textOr(r.entries, "?")} entries in order and linked, head ${head}…, but ${textOr(r.unproven || null, "their contents were not checked (no audit key)")}`;
   else {
     ok = true;
     verdict = `✔ The chain verifies: ${textOr(r.entries, "?")} entries, head ${head}…`;
   }
-  return { ok, lines: [verdict, ...lines] };
+  return { ok, lines: [verdict, ...lines], cut: cutLines(r, cutProblem), anchor: anchorLine(r, r.ok === true && !cutProblem, cutProblem) };
+}
+
+// chainView is chainResult as the page shows it: each line a paragraph
+// of its own, written as text (the server's words in it with their
+// bidirectional and control characters shown, not obeyed).
+export function chainView(r: AuditResult): HTMLElement[] {
+  const v = chainResult(r);
+  return [
+    h("p", { class: v.ok ? "good" : "bad", "data-ok": String(v.ok), text: v.lines[0] }),
+    ...v.cut.map((l) => h("p", { class: "bad", text: l })),
+    ...v.lines.slice(1).map((l) => h("p", { class: "warn", text: l })),
+    h("p", { text: v.anchor }),
+  ];
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+// cutLines are what the page says of a cut beside a break: where and
+// what, then how the server's operator accepts both, as meridian audit
+// verify says it. The number a start takes is the server's cutSeq, or,
+// from a server that does not send it, worked out as the server does
+// (audit.Result.CutSeq); shown only when it is a whole number above 0, so
+// that no text of the answer's becomes part of the command.
+function cutLines(r: AuditResult, p: AuditResult["anchorProblem"]): string[] {
+  if (!p) return [];
+  const kind = textOr(p.kind, "?");
+  const lines = [`Also cut from its anchor at entry ${textOr(p.seq, "?")} (${kind}: ${textOr(p.detail, "no detail")}).`];
+  let n: unknown = r.cutSeq;
+  if (n === undefined || n === null) {
+    if (p.kind === "truncated" || p.kind === "diverged") n = isObject(r.anchored) ? r.anchored.seq : undefined;
+    else if (p.kind === "anchor-missing" || p.kind === "anchor-replaced") n = p.seq;
+  }
+  if (typeof n !== "number" || !Number.isSafeInteger(n) || n <= 0) {
+    lines.push("For the operator: the answer names no entry that accepts this cut (cutSeq), so no start of the server accepts it; check the log and the anchor directory with meridian audit verify.");
+  } else if (p.kind === "anchor-replaced") {
+    lines.push(`For the operator: no start accepts an anchor replaced, whatever is accepted; move the anchor directory aside (keeping it), and the start then reports anchor-missing, accepted with the break by: meridian serve --accept-broken-audit --accept-audit-cut ${n}`);
+  } else {
+    lines.push(`For the operator: a start accepts the break only with the cut: meridian serve --accept-broken-audit --accept-audit-cut ${n}`);
+  }
+  return lines;
+}
+
+// anchorLine says what the anchor checked tells: on a chain the server
+// says verifies (proven or not: an unkeyed check checks the anchor too),
+// that it was checked against it; on one that does not, that
+// the anchor the directory holds vouches for nothing (it did not hold,
+// or the chain broke before it).
+function anchorLine(r: AuditResult, held: boolean, cut: AuditResult["anchorProblem"]): string {
+  const a = r.anchored;
+  if (!isObject(a)) return "No anchor was checked.";
+  const key = typeof a.key === "string" ? a.key.slice(0, 16) : textOr(a.key, "?");
+  const which = `the anchor of entry ${textOr(a.seq, "?")} (${textOr(a.time, "no time")}, key ${key}…)`;
+  if (held) return `Checked against ${which}.`;
+  const p = r.problem;
+  if (cut || (isObject(p) && typeof p.kind === "string" && ANCHOR_KINDS.includes(p.kind))) {
+    return `The anchor directory holds ${which}, which does not hold for this log: it vouches for none of it.`;
+  }
+  return `The anchor directory holds ${which}; nothing was found cut from it, but it vouches for nothing while the chain does not verify.`;
 }
 
 // linkRun is what a link's run (#/audit?run=ID) puts in the run filter:
@@ -91,12 +164,7 @@ export function auditPage(main: HTMLElement, params: URLSearchParams): () => voi
     try {
       const r = objAt(await call<unknown>("GET", "/v1/audit/verify"), "the answer") as unknown as AuditResult;
       clear(verifyOut);
-      const v = chainResult(r);
-      verifyOut.append(
-        h("p", { class: v.ok ? "good" : "bad", "data-ok": String(v.ok), text: v.lines[0] }),
-        ...v.lines.slice(1).map((l) => h("p", { class: "warn", text: l })),
-        r.anchored ? h("p", { text: "Checked against the anchor " + JSON.stringify(r.anchored) }) : h("p", { text: "No anchor was checked." }),
-      );
+      verifyOut.append(...chainView(r));
     } catch (err) {
       clear(verifyOut);
       verifyOut.append(errorBox(err));
