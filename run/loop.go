@@ -571,7 +571,13 @@ func (c *Controller) cancelChangedMoving(ctx context.Context, r *Run, changed er
 			case errors.Is(err, backend.ErrNotFound) && !errors.As(err, &notGone):
 				told += "not found there"
 			case job.leftLost:
-				told += fmt.Sprintf("not stopped (the site, which it lost, did not answer: %s)", c.loggedClass(r, l.site, "cancel the attempt a run leaves", err))
+				// A not found its Status did not back is an answer, not
+				// a stop: the site did not confirm it.
+				did := "did not answer"
+				if notGone != nil {
+					did = "did not confirm the stop: " + notGone.note
+				}
+				told += fmt.Sprintf("not stopped (the site, which it lost, %s: %s)", did, c.loggedClass(r, l.site, "cancel the attempt a run leaves", err))
 			default:
 				return c.cancelRefused(ctx, r, l.site, l.attempt, l.handle, err,
 					fmt.Errorf("run %s: cancel attempt %d at %s, the site it leaves: %w", r.ID, l.attempt, l.site, err))
