@@ -689,6 +689,20 @@ func (c *Controller) agentManifest(w http.ResponseWriter, req *http.Request, r *
 		agentErr(w, http.StatusGone, fmt.Sprintf("attempt %d of %s is not to start: %s; no manifest and no dataset key is sent to it", a.N, r.ID, why))
 		return
 	}
+	// The agent's first contact is on record before it is given what
+	// starts its workload: a site that says a job succeeded whose agent
+	// was never heard is lost for it (monitor), and a heard that was only
+	// logged as failed let a workload run whose contact the store never
+	// kept, its success then taken for the site's lie. Its request was
+	// recorded as every agent request is (heard); the manifest asks the
+	// store again, and answers 503 (the server unavailable, which the
+	// agent waits out and asks again) where it does not take it.
+	if err := c.cfg.Store.Heard(req.Context(), r.ID, a.N); err != nil {
+		c.cfg.Logger.Warn("agent manifest withheld: its contact is not recorded", "run", r.ID, "tenant", r.Tenant, "attempt", a.N, "err", err)
+		w.Header().Set("Retry-After", "5")
+		agentErr(w, http.StatusServiceUnavailable, fmt.Sprintf("attempt %d of %s: the server could not record the agent's contact now; try again", a.N, r.ID))
+		return
+	}
 	m, err := c.manifest(req.Context(), r, a)
 	var unpinned *unpinnedError
 	if errors.As(err, &unpinned) {
@@ -708,6 +722,18 @@ func (c *Controller) agentManifest(w http.ResponseWriter, req *http.Request, r *
 			code = http.StatusServiceUnavailable
 		}
 		c.agentFault(w, req, code, "the attempt's manifest", err)
+		return
+	}
+	if ck := m.Resume; ck != nil && ck.SHA256 == "" {
+		// A checkpoint recorded without its digest (reported to a
+		// server from before checkpoint digests): the agent refuses to
+		// resume from it (it restores only the checkpoint recorded, by
+		// its digest), after it was sent the keys. Refused here, as a
+		// dataset without its pin is: a conflict no retry mends.
+		msg := fmt.Sprintf("attempt %d of %s is to resume from checkpoint %q (step %d), which records no SHA-256: the agent restores only a checkpoint whose digest the server sends, or the site's store could serve another in its place; cancel the run and submit it again, which starts it without that checkpoint",
+			a.N, r.ID, ck.Name, ck.Step)
+		c.cfg.Logger.Warn("agent manifest refused", "run", r.ID, "tenant", r.Tenant, "attempt", a.N, "err", msg)
+		agentErr(w, http.StatusConflict, msg)
 		return
 	}
 	if manifestBuilt != nil {

@@ -1,7 +1,9 @@
 package run
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -11,6 +13,36 @@ import (
 	"meridian.dev/meridian/store"
 )
 
+// siteSays are the Status answers under a Cancel's not found that show
+// no job gone: the site says the job is live, says it lost track of the
+// job, or its Status fails. Each wraps alpha's backend, and is named by
+// the words the run's reason gives for it.
+var siteSays = []struct {
+	what, note string
+	wrap       func(backend.Backend) backend.Backend
+}{
+	{"live", "status said the job was live", func(be backend.Backend) backend.Backend { return be }},
+	{"lost", "status said it lost track of the job", func(be backend.Backend) backend.Backend {
+		return lostJob{Backend: be, cancels: new(atomic.Int64)}
+	}},
+	{"status failing", "status did not say the job is gone", func(be backend.Backend) backend.Backend { return failingStatus{be} }},
+}
+
+// failingStatus is a site's backend whose Status fails: it says nothing
+// of the job.
+type failingStatus struct{ backend.Backend }
+
+func (failingStatus) Status(context.Context, string) (backend.Status, error) {
+	return backend.Status{}, errors.New("test: connection reset by peer")
+}
+
+// endedJob is a site's backend whose Status says the job succeeded.
+type endedJob struct{ backend.Backend }
+
+func (endedJob) Status(context.Context, string) (backend.Status, error) {
+	return backend.Status{State: backend.Succeeded}, nil
+}
+
 // TestNotFoundCancelOfAJobItsSiteSaysRuns: the user's cancel of a
 // running run took its site's not found as the job gone for the sealed
 // handle, though the site's Status said the job ran: a flaky or lying
@@ -18,31 +50,57 @@ import (
 // counted free, while the workload ran on. Not found is now taken only
 // where the site's Status does not know the job either, as a drain's is:
 // here the cancel is asked until the site timeout and said not carried.
+// So too where the Status says the site lost track of the job, or fails.
 func TestNotFoundCancelOfAJobItsSiteSaysRuns(t *testing.T) {
+	for _, says := range siteSays {
+		t.Run(says.what, func(t *testing.T) {
+			x := newChangedRunFixture(t)
+			if _, err := x.live.Cancel(x.ctx, "t1", x.r.ID); err != nil {
+				t.Fatalf("cancel: %v", err)
+			}
+			var calls atomic.Int64
+			c := x.cancelController(func(be backend.Backend) backend.Backend {
+				return notFoundCancel{Backend: says.wrap(be), calls: &calls}
+			})
+			if says.what == "live" {
+				// The site's Status says the job is live (the attempt's
+				// real job at alpha): only its Cancel says not found.
+				be, err := c.backendFor(x.r, x.r.Site)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if st, err := be.Status(x.ctx, x.r.Handle); err != nil || st.State.Final() {
+					t.Fatalf("the attempt's job at alpha: %v (%v); want it live", st.State, err)
+				}
+			}
+			got := x.stepToEnd(c, 20)
+			if got.State != Cancelled || strings.Contains(got.Reason, "no longer knows") || !strings.Contains(got.Reason, "not carried to site alpha") {
+				t.Errorf("the run: %s (%s); want it cancelled, its cancel said not carried to alpha", got.State, got.Reason)
+			}
+			if !strings.Contains(got.Reason, says.note) {
+				t.Errorf("the run's reason %q; want it to say the site's %s", got.Reason, says.note)
+			}
+			if recs, evs := x.cancelRefusedRecords(); recs != 1 || evs != 1 {
+				t.Errorf("%d audit records and %d events of the cancel not carried; want 1 of each", recs, evs)
+			}
+		})
+	}
+}
+
+// TestNotFoundCancelOfAJobItsSiteSaysEndedSaysSo: a user's cancel taken
+// for the job gone where the site's Status said the job had ended was
+// worded as for a job the site no longer knows; it now says what the
+// site said.
+func TestNotFoundCancelOfAJobItsSiteSaysEndedSaysSo(t *testing.T) {
 	x := newChangedRunFixture(t)
 	if _, err := x.live.Cancel(x.ctx, "t1", x.r.ID); err != nil {
 		t.Fatalf("cancel: %v", err)
 	}
 	var calls atomic.Int64
-	c := x.cancelController(func(be backend.Backend) backend.Backend { return notFoundCancel{Backend: be, calls: &calls} })
-	// The site's Status says the job is live (the attempt's real job at
-	// alpha): only its Cancel says not found.
-	be, err := c.backendFor(x.r, x.r.Site)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st, err := be.Status(x.ctx, x.r.Handle); err != nil || st.State.Final() {
-		t.Fatalf("the attempt's job at alpha: %v (%v); want it live", st.State, err)
-	}
+	c := x.cancelController(func(be backend.Backend) backend.Backend { return notFoundCancel{Backend: endedJob{be}, calls: &calls} })
 	got := x.stepToEnd(c, 20)
-	if got.State != Cancelled || strings.Contains(got.Reason, "no longer knows") || !strings.Contains(got.Reason, "not carried to site alpha") {
-		t.Errorf("the run: %s (%s); want it cancelled, its cancel said not carried to alpha", got.State, got.Reason)
-	}
-	if !strings.Contains(got.Reason, "status said the job was live") {
-		t.Errorf("the run's reason %q; want it to say the site's status said the job was live", got.Reason)
-	}
-	if recs, evs := x.cancelRefusedRecords(); recs != 1 || evs != 1 {
-		t.Errorf("%d audit records and %d events of the cancel not carried; want 1 of each", recs, evs)
+	if got.State != Cancelled || strings.Contains(got.Reason, "not carried") || strings.Contains(got.Reason, "no longer knows") || !strings.Contains(got.Reason, "had ended") {
+		t.Errorf("the run: %s (%s); want it cancelled, confirmed, saying the site said its job had ended", got.State, got.Reason)
 	}
 }
 
@@ -70,20 +128,77 @@ func (x *changedRunFixture) movingCancelled() *Run {
 // to stop a cancelled moving run's attempt (stopAttempt) took its site's
 // not found as the job gone for the sealed handle without asking its
 // Status: a site whose Status said the job ran had the cancel confirmed.
-// It is now said not carried, naming why.
+// It is now said not carried, naming why; so too where the Status says
+// the site lost track of the job, or fails.
 func TestCancelWhileMovingNotConfirmedByNotFoundOfALiveJob(t *testing.T) {
-	x := newChangedRunFixture(t)
-	var calls atomic.Int64
-	c := x.drainControllerOf(func(be backend.Backend) backend.Backend { return notFoundCancel{Backend: be, calls: &calls} }, time.Hour)
-	if _, err := c.cancelMoving(x.ctx, x.movingCancelled()); err != nil {
-		t.Fatalf("cancel while moving: %v", err)
+	for _, says := range siteSays {
+		t.Run(says.what, func(t *testing.T) {
+			x := newChangedRunFixture(t)
+			var calls atomic.Int64
+			c := x.drainControllerOf(func(be backend.Backend) backend.Backend {
+				return notFoundCancel{Backend: says.wrap(be), calls: &calls}
+			}, time.Hour)
+			if _, err := c.cancelMoving(x.ctx, x.movingCancelled()); err != nil {
+				t.Fatalf("cancel while moving: %v", err)
+			}
+			got := x.get(x.r.ID)
+			if got.State != Cancelled || !strings.Contains(got.Reason, "not carried to site alpha") || !strings.Contains(got.Reason, says.note) {
+				t.Errorf("the run: %s (%s); want it cancelled, its cancel said not carried to alpha, the site's %s", got.State, got.Reason, says.note)
+			}
+			if calls.Load() != 1 {
+				t.Errorf("%d cancels reached the site; want 1", calls.Load())
+			}
+		})
 	}
-	got := x.get(x.r.ID)
-	if got.State != Cancelled || !strings.Contains(got.Reason, "not carried to site alpha") || !strings.Contains(got.Reason, "status said the job was live") {
-		t.Errorf("the run: %s (%s); want it cancelled, its cancel said not carried to alpha, the site's status saying the job was live", got.State, got.Reason)
-	}
-	if calls.Load() != 1 {
-		t.Errorf("%d cancels reached the site; want 1", calls.Load())
+}
+
+// finding is a site's backend that finds the job of any attempt asked
+// (backend.Finder) as handle.
+type finding struct {
+	backend.Backend
+	handle string
+}
+
+func (f finding) Find(context.Context, string, int) (string, bool, error) { return f.handle, true, nil }
+
+// TestStopAttemptOfAFoundJob: a run that holds no handle of its attempt
+// (its submission's answer lost) has its job found at its site
+// (backend.Finder) and stopped by the handle found. A not found of that
+// job is taken as the job gone only where the site's Status agrees: where
+// it says the job is live the stop is not confirmed, naming why; where it
+// knows no job either, it is.
+func TestStopAttemptOfAFoundJob(t *testing.T) {
+	for _, live := range []bool{true, false} {
+		x := newChangedRunFixture(t)
+		var calls atomic.Int64
+		c := x.drainControllerOf(func(be backend.Backend) backend.Backend {
+			if !live {
+				be = forgottenJob{be}
+			}
+			return finding{Backend: notFoundCancel{Backend: be, calls: &calls}, handle: x.r.Handle}
+		}, time.Hour)
+		r := x.get(x.r.ID)
+		want := r.Handle
+		r.Handle = ""
+		for i := range r.Attempts {
+			r.Attempts[i].Handle = ""
+		}
+		h, err := c.stopAttempt(x.ctx, r, time.Minute)
+		if h != want {
+			t.Errorf("live %v: the stop used handle %q; want the one found, %q", live, h, want)
+		}
+		if got := r.Attempts[len(r.Attempts)-1].Handle; got != want {
+			t.Errorf("live %v: the attempt's handle after the stop is %q; want the one found recorded, %q", live, got, want)
+		}
+		switch {
+		case live && (err == nil || !strings.Contains(err.Error(), "status said the job was live")):
+			t.Errorf("a found job its site says is live, its cancel not found: %v; want the stop not confirmed, saying the status said it was live", err)
+		case !live && err != nil:
+			t.Errorf("a found job its site no longer knows: %v; want the stop confirmed", err)
+		}
+		if calls.Load() != 1 {
+			t.Errorf("live %v: %d cancels reached the site; want 1", live, calls.Load())
+		}
 	}
 }
 
@@ -132,6 +247,41 @@ func TestCancelOfChangedMovingRunNotEndedByNotFoundOfALiveJob(t *testing.T) {
 	_, err := c.Step(ctx, r.ID)
 	if got := x.get(r.ID); got.State.Final() || err == nil || !strings.Contains(err.Error(), "status said the job was live") {
 		t.Errorf("the run after a step: %s (%s), step error %v; want it not ended, its cancel refused, the site's status saying the job was live", got.State, got.Reason, err)
+	}
+	if calls.Load() != 1 {
+		t.Errorf("%d cancels reached alpha; want 1", calls.Load())
+	}
+}
+
+// TestCancelOfChangedRunAtALostSiteSaysItsSiteAnswered: the cancel of
+// a moving run whose row was changed outside Meridian, moving off a site
+// it lost, said the site "did not answer" where the site had answered not
+// found and its Status said the job was live: it now says the site did
+// not confirm the stop, and why.
+func TestCancelOfChangedRunAtALostSiteSaysItsSiteAnswered(t *testing.T) {
+	x := newChangedRunFixture(t)
+	ctx, r := x.ctx, x.r
+	if _, err := x.live.lose(ctx, r, "test: alpha lost"); err != nil {
+		t.Fatal(err)
+	}
+	target, _ := json.Marshal(r.Placement)
+	var pl map[string]any
+	json.Unmarshal(target, &pl)
+	pl["site"], pl["country"] = "bravo", "MY"
+	x.toState(Migrating, "", "", func(d map[string]json.RawMessage) {
+		d["migration"], _ = json.Marshal(map[string]any{"from": "alpha", "reason": "site lost", "lostAt": "2026-01-01T00:00:00Z", "target": pl})
+	})
+	if _, err := x.live.Cancel(ctx, "t1", r.ID); err != nil {
+		t.Fatalf("cancel: %v", err)
+	}
+	var calls atomic.Int64
+	c := x.cancelController(func(be backend.Backend) backend.Backend { return notFoundCancel{Backend: be, calls: &calls} })
+	if _, err := c.Step(ctx, r.ID); err != nil {
+		t.Logf("step: %v", err)
+	}
+	got := x.get(r.ID)
+	if got.State != Cancelled || strings.Contains(got.Reason, "did not answer") || !strings.Contains(got.Reason, "did not confirm the stop") || !strings.Contains(got.Reason, "status said the job was live") {
+		t.Errorf("the run: %s (%s); want it cancelled, saying its lost site did not confirm the stop, its status saying the job was live", got.State, got.Reason)
 	}
 	if calls.Load() != 1 {
 		t.Errorf("%d cancels reached alpha; want 1", calls.Load())

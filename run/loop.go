@@ -38,9 +38,9 @@ func (c *Controller) Run(ctx context.Context) error {
 // loop ticks until ctx (one term of leadership) ends. The term ends only
 // when the long steps it started (stagings, checkpoint moves) have.
 func (c *Controller) loop(ctx context.Context) {
-	var long sync.WaitGroup
-	defer long.Wait()
-	ctx = context.WithValue(ctx, longStepsKey{}, &long)
+	long := &loopSteps{ctx: ctx}
+	defer long.wg.Wait()
+	ctx = context.WithValue(ctx, longStepsKey{}, long)
 	t := time.NewTicker(c.cfg.Poll)
 	defer t.Stop()
 	for {
@@ -177,6 +177,11 @@ func (c *Controller) prune(keep map[string]bool) {
 	for id := range c.cancelRetries.runs {
 		if !keep[id] {
 			delete(c.cancelRetries.runs, id)
+		}
+	}
+	for k := range c.leftStops {
+		if i := strings.LastIndexByte(k, '/'); i < 0 || !keep[k[:i]] {
+			delete(c.leftStops, k)
 		}
 	}
 	if len(c.worlds) <= len(keep) && len(c.decoded) <= len(keep) && len(c.heartbeats) <= len(keep) {
@@ -340,11 +345,19 @@ func (c *Controller) Step(ctx context.Context, id string) (bool, error) {
 // hour. Outside the loop (a direct Step) it runs in the call.
 type longStepsKey struct{}
 
+// loopSteps is what runs beside the loop (longStepsKey's value): its
+// goroutines, which the loop waits for as it ends, and the loop's own
+// context, which outlives each step's and ends with the loop.
+type loopSteps struct {
+	wg  sync.WaitGroup
+	ctx context.Context
+}
+
 // longStep runs fn on r under StageTimeout: in the call, or, under the
 // loop, in a goroutine of the loop's term, reporting no change now; the
 // loop is woken when it ends.
 func (c *Controller) longStep(ctx context.Context, r *Run, fn func(context.Context, *Run) (bool, error)) (bool, error) {
-	long, ok := ctx.Value(longStepsKey{}).(*sync.WaitGroup)
+	long, ok := ctx.Value(longStepsKey{}).(*loopSteps)
 	if !ok {
 		sctx, cancel := context.WithTimeout(ctx, c.cfg.StageTimeout)
 		defer cancel()
@@ -361,9 +374,9 @@ func (c *Controller) longStep(ctx context.Context, r *Run, fn func(context.Conte
 	}
 	c.long[r.ID] = longRun{state: r.State, cancel: cancel}
 	c.mu.Unlock()
-	long.Add(1)
+	long.wg.Add(1)
 	go func() {
-		defer long.Done()
+		defer long.wg.Done()
 		defer c.Nudge()
 		defer func() {
 			c.mu.Lock()
@@ -558,7 +571,13 @@ func (c *Controller) cancelChangedMoving(ctx context.Context, r *Run, changed er
 			case errors.Is(err, backend.ErrNotFound) && !errors.As(err, &notGone):
 				told += "not found there"
 			case job.leftLost:
-				told += fmt.Sprintf("not stopped (the site, which it lost, did not answer: %s)", c.loggedClass(r, l.site, "cancel the attempt a run leaves", err))
+				// A not found its Status did not back is an answer, not
+				// a stop: the site did not confirm it.
+				did := "did not answer"
+				if notGone != nil {
+					did = "did not confirm the stop: " + notGone.note
+				}
+				told += fmt.Sprintf("not stopped (the site, which it lost, %s: %s)", did, c.loggedClass(r, l.site, "cancel the attempt a run leaves", err))
 			default:
 				return c.cancelRefused(ctx, r, l.site, l.attempt, l.handle, err,
 					fmt.Errorf("run %s: cancel attempt %d at %s, the site it leaves: %w", r.ID, l.attempt, l.site, err))

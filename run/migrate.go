@@ -312,15 +312,11 @@ func short(h string) string {
 func (c *Controller) replan(ctx context.Context, r *Run) (bool, error) {
 	// Stop the old attempt in case the site comes back; best effort, and
 	// only after the loss is on record, so that a crash here cannot turn the
-	// loss into a cancellation. It is given the bound a drain gives the
-	// same Cancel (drainCancelWait), above a local site's worst case (its
-	// grace, then its tree wait twice: 23 s at its defaults): cut at 5 s,
-	// a Cancel was stopped inside its grace, before its SIGKILL, and a
-	// workload deaf to SIGTERM (a site lost for its agent's silence, its
-	// job still running) ran on beside the run's next attempt. A site
-	// that does not answer holds the step that long, once per re-plan.
-	if h, err := c.stopAttempt(ctx, r, drainCancelWait); err != nil {
-		c.cfg.Logger.Warn("the attempt a run leaves was not confirmed stopped; its agent's lease ends it", "run", r.ID, "tenant", r.Tenant, "site", r.Site, "attempt", r.Attempt, "handle", h, "err", err)
+	// loss into a cancellation (stopLeft). Under the loop it runs beside
+	// the step, once per attempt: a re-plan tried again (the law not
+	// loaded, a store's passing failure) does not send the Cancel again.
+	if !c.stopLeft(ctx, r) {
+		return false, nil // too many stops in flight: the re-plan waits a tick
 	}
 	w, job, left, err := c.jobLeft(r)
 	if err != nil {
@@ -392,6 +388,79 @@ func (c *Controller) replan(ctx context.Context, r *Run) (bool, error) {
 	}
 	return err == nil, err
 }
+
+// stopLeft asks the site r leaves to stop r's current attempt
+// (stopAttempt), unless that was asked already: once per attempt, and
+// again only where the site did not confirm the stop, after the silence
+// limit (the site may be back). It is given the bound a drain gives the
+// same Cancel (drainCancelWait), above a local site's worst case (its
+// grace, then its tree wait twice: 23 s at its defaults): cut at 5 s, a
+// Cancel was stopped inside its grace, before its SIGKILL, and a workload
+// deaf to SIGTERM (a site lost for its agent's silence, its job still
+// running) ran on beside the run's next attempt. Its result is only
+// logged: the agent's lease ends what it does not. Under the loop it runs
+// in a goroutine beside it, so that a site that does not answer holds no
+// Tick worker (nor the page of runs it waits on) for the bound, as every
+// run of a lost site re-plans at once; at most maxLeftStops at a time. It
+// says false where that many are in flight: the re-plan waits a tick.
+// Outside the loop (a direct Step) it runs in the call.
+func (c *Controller) stopLeft(ctx context.Context, r *Run) bool {
+	k := attemptKey(r.ID, r.Attempt)
+	long, beside := ctx.Value(longStepsKey{}).(*loopSteps)
+	c.mu.Lock()
+	if next, ok := c.leftStops[k]; ok && time.Now().Before(next) {
+		c.mu.Unlock()
+		return true
+	}
+	if beside && c.leftStopping >= maxLeftStops {
+		c.mu.Unlock()
+		return false
+	}
+	if c.leftStops == nil {
+		c.leftStops = map[string]time.Time{}
+	}
+	c.leftStops[k] = farFuture
+	if beside {
+		c.leftStopping++
+	}
+	c.mu.Unlock()
+	// The step's copy: stopAttempt records a handle it finds on it.
+	left := *r
+	left.Attempts = slices.Clone(r.Attempts)
+	stop := func(ctx context.Context) {
+		h, err := c.stopAttempt(ctx, &left, drainCancelWait)
+		next := farFuture
+		if err != nil {
+			next = time.Now().Add(c.silenceLimit())
+			c.cfg.Logger.Warn("the attempt a run leaves was not confirmed stopped; its agent's lease ends it", "run", left.ID, "tenant", left.Tenant, "site", left.Site, "attempt", left.Attempt, "handle", h, "err", err)
+		}
+		c.mu.Lock()
+		if _, ok := c.leftStops[k]; ok {
+			c.leftStops[k] = next
+		}
+		if beside {
+			c.leftStopping--
+		}
+		c.mu.Unlock()
+	}
+	if !beside {
+		stop(ctx)
+		return true
+	}
+	long.wg.Add(1)
+	go func() {
+		defer long.wg.Done()
+		stop(long.ctx)
+	}()
+	return true
+}
+
+// maxLeftStops bounds the re-plans' stops (stopLeft) in flight at once
+// beside the loop.
+const maxLeftStops = 64
+
+// farFuture is a time no clock reaches.
+var farFuture = time.Unix(1<<62, 0)
 
 // maxMoveTries is how many tries of a checkpoint's copy a store's passing
 // failure may stop before the run waits held (moveFailed). With the

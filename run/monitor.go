@@ -387,6 +387,10 @@ func (c *Controller) monitor(ctx context.Context, r *Run) (bool, error) {
 			c.reachable(r.ID)
 			site = st
 			why = fmt.Sprintf("cancelled by the user: site %s no longer knows attempt %d's job %s", r.Site, r.Attempt, r.Handle)
+			if statusErr == nil {
+				// Its Status knew the job, and said it ended.
+				why = fmt.Sprintf("cancelled by the user: site %s said attempt %d's job %s had ended (%s) and did not know it to cancel", r.Site, r.Attempt, r.Handle, st.State)
+			}
 		} else {
 			// When the job ran, as its site tells it now (best effort): it
 			// may have started, or ended, since the controller last looked.

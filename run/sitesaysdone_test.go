@@ -87,7 +87,11 @@ func TestSiteSuccessAfterAFailedExitFails(t *testing.T) {
 // site is now lost for the attempt and the run moves on; an agent heard
 // from whose exit report was lost is still taken at the site's word.
 func TestSiteSuccessWithoutItsAgentIsNoSuccess(t *testing.T) {
-	for _, heard := range []bool{false, true} {
+	// How the agent was heard: never, by a heartbeat, or by its manifest's
+	// fetch and nothing more (a job that ended before its first
+	// heartbeat, its exit report lost).
+	for _, how := range []string{"", "heartbeat", "manifest"} {
+		heard := how != ""
 		st, dir := testStore(t)
 		cfg := sitesConfig(st, dir)
 		inner := cfg.Backends
@@ -115,10 +119,15 @@ func TestSiteSuccessWithoutItsAgentIsNoSuccess(t *testing.T) {
 			t.Fatal(err)
 		}
 		site := r.Site
-		if heard {
-			e := &env{t: t, c: c}
+		e := &env{t: t, c: c}
+		switch how {
+		case "heartbeat":
 			if got, msg, _ := agentPost(t, e, r, r.Attempts[0], agent.RouteHeartbeat, []byte("{}")); got != http.StatusOK {
 				t.Fatalf("heartbeat: %d %s", got, msg)
+			}
+		case "manifest":
+			if got, msg, _ := agentCall(t, e, r, r.Attempts[0], "GET", agent.RouteManifest, nil); got != http.StatusOK {
+				t.Fatalf("manifest: %d %.200s", got, msg)
 			}
 		}
 		if _, err := c.Step(ctx, r.ID); err != nil {
@@ -130,7 +139,7 @@ func TestSiteSuccessWithoutItsAgentIsNoSuccess(t *testing.T) {
 		}
 		switch {
 		case heard && got.State != Succeeded:
-			t.Errorf("the agent heard, no exit reported, the site saying the job succeeded: the run is %s (%s); want Succeeded", got.State, got.Reason)
+			t.Errorf("the agent heard (%s), no exit reported, the site saying the job succeeded: the run is %s (%s); want Succeeded", how, got.State, got.Reason)
 		case !heard && (got.State == Succeeded || !strings.Contains(got.Reason, "never reported")):
 			t.Errorf("the agent never heard, the site saying the job succeeded: the run is %s (%s); want it not succeeded, the reason saying its agent never reported", got.State, got.Reason)
 		case !heard && !slices.Contains(got.Excluded, site):

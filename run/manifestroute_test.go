@@ -1,0 +1,103 @@
+package run
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"meridian.dev/meridian/agent"
+	"meridian.dev/meridian/store"
+)
+
+// unwritableHeard fails Heard while down is set: a store that takes no
+// write of an agent's contact.
+type unwritableHeard struct {
+	store.Store
+	down *atomic.Bool
+}
+
+func (u unwritableHeard) Heard(ctx context.Context, runID string, attempt int) error {
+	if u.down.Load() {
+		return errors.New("database is locked")
+	}
+	return u.Store.Heard(ctx, runID, attempt)
+}
+
+// manifestAttempt is a hand-stepped controller on a store wrapped by wrap
+// and a run of it running attempt 1, whose agent has not reported; set,
+// when given, changes the run first.
+func manifestAttempt(t *testing.T, wrap func(store.Store) store.Store, set func(r *Run)) (*env, *Run, Attempt) {
+	t.Helper()
+	st, dir := testStore(t)
+	cfg := sitesConfig(st, dir)
+	cfg.Store = wrap(st)
+	c := handStepped(t, cfg)
+	ctx := context.Background()
+	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(100, 10)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err = c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		r.Attempt = 1
+		r.Attempts = []Attempt{{N: 1, Site: r.Site, Nonce: newNonce(), OwnCheckpointNames: true, Handle: "job-1"}}
+		r.Handle = "job-1"
+		r.State = Running
+		if set != nil {
+			set(r)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{t: t, c: c}, r, r.Attempts[0]
+}
+
+// TestManifestWaitsForItsContactOnRecord: a site that says a job
+// succeeded whose agent was never heard is lost for it, and an agent's
+// contact was recorded by a write whose failure was only logged: the
+// manifest went out, the workload ran, and its success was then taken
+// for the site's lie. The manifest is now answered 503 (the agent asks
+// again) until the store takes the contact.
+func TestManifestWaitsForItsContactOnRecord(t *testing.T) {
+	var down atomic.Bool
+	e, r, a := manifestAttempt(t, func(st store.Store) store.Store { return unwritableHeard{Store: st, down: &down} }, nil)
+	down.Store(true)
+	code, msg, hdr := agentCall(t, e, r, a, "GET", agent.RouteManifest, nil)
+	if code != http.StatusServiceUnavailable || hdr.Get("Retry-After") == "" || strings.Contains(msg, "\"runKey\"") {
+		t.Errorf("the manifest while the store takes no contact: %d %.200s (Retry-After %q); want 503, to be asked again", code, msg, hdr.Get("Retry-After"))
+	}
+	if heard, err := e.c.agentEverHeard(context.Background(), r); err != nil || heard {
+		t.Fatalf("the agent heard %v (%v) with the store refusing its contact; the test wants it unheard", heard, err)
+	}
+	down.Store(false)
+	if code, msg, _ := agentCall(t, e, r, a, "GET", agent.RouteManifest, nil); code != http.StatusOK {
+		t.Fatalf("the manifest once the store takes the contact: %d %.200s; want 200", code, msg)
+	}
+	if heard, err := e.c.agentEverHeard(context.Background(), r); err != nil || !heard {
+		t.Errorf("after the manifest was sent, the agent heard %v (%v); want its contact on record", heard, err)
+	}
+}
+
+// TestManifestRefusesAResumeCheckpointWithoutItsDigest: a checkpoint
+// recorded with no SHA-256 (reported to a server from before checkpoint
+// digests) was sent as the attempt's resume point, with every key, to an
+// agent that refuses it. The manifest is now refused 409, naming the run
+// and the checkpoint; with its digest it is sent.
+func TestManifestRefusesAResumeCheckpointWithoutItsDigest(t *testing.T) {
+	for _, sum := range []string{"", strings.Repeat("0123456789abcdef", 4)} {
+		e, r, a := manifestAttempt(t, func(st store.Store) store.Store { return st }, func(r *Run) {
+			r.Checkpoint = &Checkpoint{Step: 40, Name: "ck-step-40", Path: "step-40", Site: r.Site, Bytes: 10, SHA256: sum}
+		})
+		code, msg, _ := agentCall(t, e, r, a, "GET", agent.RouteManifest, nil)
+		switch {
+		case sum == "" && (code != http.StatusConflict || !strings.Contains(msg, r.ID) || !strings.Contains(msg, "ck-step-40") || !strings.Contains(msg, "SHA-256") || strings.Contains(msg, "\"runKey\"")):
+			t.Errorf("the manifest resuming from a checkpoint with no digest: %d %.300s; want 409 naming the run and the checkpoint", code, msg)
+		case sum != "" && (code != http.StatusOK || !strings.Contains(msg, sum)):
+			t.Errorf("the manifest resuming from a checkpoint with its digest: %d %.300s; want 200 with the digest", code, msg)
+		}
+	}
+}
