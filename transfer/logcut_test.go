@@ -173,3 +173,11 @@ func otherProcess(t testing.TB, st *store.SQLite) *store.SQLite {
 	t.Cleanup(func() { other.Close() })
 	return other
 }
+
+// Both stores tell the indexes the last entry they appended: without it
+// a catch-up checks only the heads it read (a method renamed would drop
+// the check without a word).
+var (
+	_ auditAppended = (*store.SQLite)(nil)
+	_ auditAppended = (*store.Postgres)(nil)
+)
