@@ -467,11 +467,12 @@ func (c *Controller) lawTick(ctx context.Context) {
 		return
 	}
 	c.withCarried(res)
-	rec, err := audit.NewRecord(KindLawCheck, "", map[string]any{
+	fields := map[string]any{
 		"revision": ln.Rev, "day": utc.String(), "through": today.String(), "why": why, "runs": res.Runs, "lawful": res.Lawful,
-		"moving": res.Moving, "scheduled": res.Scheduled, "held": res.Held, "copiesRemoved": res.Removed, "undetermined": res.Undetermined,
-		"copiesUndetermined": res.CopiesUndetermined, "documentsThrough": through, "law": digest,
-	})
+		"documentsThrough": through, "law": digest,
+	}
+	lawCheckLists(fields, res)
+	rec, err := audit.NewRecord(KindLawCheck, "", fields)
 	if err == nil {
 		err = c.cfg.Store.SetLawCheck(ctx, ln.Rev, utc.String(), rec)
 	}
@@ -704,6 +705,41 @@ func (c *Controller) runOrg(ctx context.Context, cp stagedCopy) (*catalog.Organi
 		return nil, nil
 	}
 	return w.Organizations[job.Spec.Organization], nil
+}
+
+// lawCheckListMax and lawCheckListBytes bound each list of ids a law
+// check record names: six lists of at most 2 MiB each stay well under
+// what an audit entry may be (store.MaxAuditPayloadBytes).
+const (
+	lawCheckListMax   = 10000
+	lawCheckListBytes = 2 << 20
+)
+
+// lawCheckLists sets fields' lists of the runs and copies res moved,
+// held or could not judge, each cut to its first lawCheckListMax ids
+// (and lawCheckListBytes), with each one's whole count ("movingCount",
+// ...). Named whole, a check of some hundreds of thousands of runs made
+// a record over what an entry may be: the store refused it, and no law
+// check was ever recorded again (each tick checked again, and failed).
+func lawCheckLists(fields map[string]any, res *CheckResult) {
+	for _, l := range []struct {
+		name string
+		ids  []string
+	}{
+		{"moving", res.Moving}, {"scheduled", res.Scheduled}, {"held", res.Held},
+		{"copiesRemoved", res.Removed}, {"undetermined", res.Undetermined}, {"copiesUndetermined", res.CopiesUndetermined},
+	} {
+		ids, n := l.ids, 0
+		for i, id := range ids {
+			// An id's JSON: its quotes and comma, and its text escaped at most 6 to a byte.
+			if n += 3 + 6*len(id); i == lawCheckListMax || n > lawCheckListBytes {
+				ids = ids[:i]
+				break
+			}
+		}
+		fields[l.name] = ids
+		fields[l.name+"Count"] = len(l.ids)
+	}
 }
 
 // CheckResult says what one law check found.

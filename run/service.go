@@ -2,6 +2,8 @@ package run
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -276,7 +278,11 @@ func (c *Controller) submitHeld(ctx context.Context, tenant string, req SubmitRe
 	if err != nil {
 		return nil, false, err
 	}
-	p, err := audit.NewRecord(audit.KindPlan, id, map[string]any{"reason": "submitted; held", "rules": ruleIDs(plan), "plan": plan, runDocsField: sum})
+	fields := map[string]any{"reason": "submitted; held", "rules": ruleIDs(plan), runDocsField: sum}
+	if err := planField(fields, plan); err != nil {
+		return nil, false, err
+	}
+	p, err := audit.NewRecord(audit.KindPlan, id, fields)
 	if err != nil {
 		return nil, false, err
 	}
@@ -392,9 +398,12 @@ func checkWorkload(job *catalog.TrainingJob) error {
 // to ch's audit records. docs, at a submission, is the digest of what the
 // run was accepted with (runDocsDigest), which the plan record names.
 func addPlan(ch *store.Change, runID, reason string, excluded []string, plan *planner.Plan, pl planner.Placement, why, docs string) error {
-	fields := map[string]any{"reason": reason, "excluded": excluded, "rules": ruleIDs(plan), "plan": plan}
+	fields := map[string]any{"reason": reason, "excluded": excluded, "rules": ruleIDs(plan)}
 	if docs != "" {
 		fields[runDocsField] = docs
+	}
+	if err := planField(fields, plan); err != nil {
+		return err
 	}
 	p, err := audit.NewRecord(audit.KindPlan, runID, fields)
 	if err != nil {
@@ -408,6 +417,37 @@ func addPlan(ch *store.Change, runID, reason string, excluded []string, plan *pl
 		return err
 	}
 	ch.Audit = append(ch.Audit, p, d)
+	return nil
+}
+
+// maxPlanRecordBytes bounds the plan a plan record holds whole: half of
+// what an audit entry may be (store.MaxAuditPayloadBytes), the rest left
+// to the record's other fields.
+const maxPlanRecordBytes = store.MaxAuditPayloadBytes / 2
+
+// planField sets fields' "plan" to plan. A plan whose JSON is longer than
+// maxPlanRecordBytes (a tiny budget against some thousands of sites
+// rejects every one, each with its findings: 19 MB at 2,000) is recorded
+// without its rejections, which the record counts ("rejectedOmitted"),
+// and with the sha256 of the whole plan's JSON ("planSha256"). Recorded
+// whole, it was over what an entry may be: the store refused the append,
+// and with it the submission (an internal error naming no field), a
+// release from hold (tried again every pass) or a migration's new plan.
+func planField(fields map[string]any, plan *planner.Plan) error {
+	b, err := json.Marshal(plan)
+	if err != nil {
+		return err
+	}
+	if len(b) <= maxPlanRecordBytes {
+		fields["plan"] = json.RawMessage(b)
+		return nil
+	}
+	short := *plan
+	short.Rejected = nil
+	sum := sha256.Sum256(b)
+	fields["plan"] = &short
+	fields["rejectedOmitted"] = len(plan.Rejected)
+	fields["planSha256"] = hex.EncodeToString(sum[:])
 	return nil
 }
 

@@ -34,8 +34,10 @@ type Postgres struct {
 	sealed  sealedTo
 	chain   *audit.Chain
 	onAudit func(seq int64, head string)
-	ann     *announcer
-	mark    *marker
+	// appended is the last audit entry this store appended (notify).
+	appended appendedHead
+	ann      *announcer
+	mark     *marker
 	// markWait, when set, is how the backfill waits before trying a
 	// failed batch again (tests); nil waits on a timer.
 	markWait func(ctx context.Context, d time.Duration) error
@@ -149,7 +151,10 @@ func (s *Postgres) Close() error {
 	return nil
 }
 
+// notify tells OnAudit about a committed head, and keeps it as the last
+// appended (AuditAppended).
 func (s *Postgres) notify(head *audit.Entry) {
+	s.appended.raise(head)
 	if head != nil && s.onAudit != nil {
 		s.onAudit(head.Seq, head.Hash)
 	}

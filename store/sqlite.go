@@ -64,6 +64,8 @@ type SQLite struct {
 	chain   *audit.Chain
 	now     func() time.Time
 	onAudit func(seq int64, head string)
+	// appended is the last audit entry this store appended (notify).
+	appended appendedHead
 
 	// creates feeds the group committer: concurrent CreateRun calls share
 	// one transaction (and one fsync), each inside its own savepoint.
@@ -435,8 +437,10 @@ func (s *SQLite) commitBatch(batch []*createReq) {
 	}
 }
 
-// notify tells OnAudit about a committed head.
+// notify tells OnAudit about a committed head, and keeps it as the last
+// appended (AuditAppended).
 func (s *SQLite) notify(head *audit.Entry) {
+	s.appended.raise(head)
 	if head != nil && s.onAudit != nil {
 		s.onAudit(head.Seq, head.Hash)
 	}

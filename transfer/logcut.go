@@ -67,7 +67,37 @@ const cutRemedy = "the ledger's totals are not read from it, since they would le
 //
 // read is the head's read, which gave the hash of the entry at seq asked
 // with it: the head checked at that seq needs no read of its own.
-func (w *logWatch) notCut(ctx context.Context, high, now logHead, asked int64, read store.AuditHeadRead) error {
+//
+// appended, when set, is the last entry the store appended in this
+// process, past high (taken before now was read): the log must hold it
+// too. Entries appended after the last catch-up (a staging's transfer
+// records) and cut before the next one leave the log's head where that
+// catch-up read it, and high alone passes a log that never showed them to
+// the index: the totals were judged without them. It is most often the
+// head itself, which needs no read; otherwise (another process appended
+// since) one more read checks it. Entries other processes append (other
+// replicas over one PostgreSQL) are not known here: a cut of those made
+// before this process's indexes read them is not found while it runs.
+func (w *logWatch) notCut(ctx context.Context, high, appended, now logHead, asked int64, read store.AuditHeadRead) error {
+	if appended.ok && appended != now {
+		if now.seq < appended.seq {
+			return fmt.Errorf("ledger: the audit log ends at entry %d, before entry %d, the last this server appended: entries were cut from its end outside Meridian (%w); %s", now.seq, appended.seq, store.ErrAuditGap, cutRemedy)
+		}
+		hash, ok := now.hash, true
+		if now.seq > appended.seq {
+			r, err := w.head(ctx, appended.seq)
+			if err != nil {
+				return fmt.Errorf("ledger: the audit log's entry %d: %w", appended.seq, err)
+			}
+			hash, ok = r.At, r.AtOK
+		}
+		if !ok {
+			return fmt.Errorf("ledger: the audit log no longer holds entry %d, the last this server appended (%w); %s", appended.seq, store.ErrAuditGap, cutRemedy)
+		}
+		if hash != appended.hash {
+			return fmt.Errorf("ledger: the audit log's entry %d is not the one this server appended there: the log was cut and written again, or replaced, outside Meridian (%w); %s", appended.seq, store.ErrAuditRewritten, cutRemedy)
+		}
+	}
 	for _, h := range []logHead{high, w.at} {
 		if !h.ok || h.seq == 0 || h == now {
 			continue

@@ -59,3 +59,40 @@ func TestPostgresIndexCutLogRefuses(t *testing.T) {
 		}
 	})
 }
+
+// TestPostgresIndexCutOfUnreadAppendsRefuses is
+// TestIndexCutOfUnreadAppendsRefuses on PostgreSQL: a copy recorded
+// after both indexes last read the log, then cut (and the head row set
+// back) before either reads again, has both refuse.
+func TestPostgresIndexCutOfUnreadAppendsRefuses(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.OpenPostgres(ctx, pgtest.NewDatabase(t), store.Options{AuditKey: []byte("index test key 0123456789abcdef!")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	led := AuditLedger{Store: st}
+	recordCopy(t, led, 0)
+	asks := asksOver(t, st)
+	asks.each(func(name string, ask func() ([]string, error)) {
+		if got, err := ask(); err != nil || !slices.Equal(got, []string{"d0"}) {
+			t.Fatalf("%s before: %v, %v; want d0", name, got, err)
+		}
+	})
+	head, _, err := st.AuditHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recordCopy(t, led, 1)
+	for _, q := range []string{`DELETE FROM audit WHERE seq > $1`,
+		`UPDATE audit_head SET seq = a.seq, hash = a.hash FROM audit a WHERE audit_head.id = 1 AND a.seq = $1`} {
+		if _, err := st.Pool().Exec(ctx, q, head); err != nil {
+			t.Fatal(err)
+		}
+	}
+	asks.each(func(name string, ask func() ([]string, error)) {
+		if got, err := ask(); !errors.Is(err, store.ErrAuditGap) {
+			t.Errorf("%s after the unread copy was cut: %v, %v; want refused (ErrAuditGap)", name, got, err)
+		}
+	})
+}

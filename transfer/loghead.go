@@ -23,6 +23,12 @@ type auditHeadAt interface {
 	AuditHeadAt(ctx context.Context, seq int64) (store.AuditHeadRead, error)
 }
 
+// auditAppended is what the indexes ask of a store that has it: the seq
+// and hash of the last entry it appended (store.SQLite.AuditAppended).
+type auditAppended interface {
+	AuditAppended() (seq int64, hash string, ok bool)
+}
+
 // logWatch spares an index's catch-up its read of the log when nothing
 // was written since the last one. Each catch-up made the store's
 // gap-checked read of the ledger's kinds, which finds no row but checks
@@ -44,6 +50,9 @@ type logWatch struct {
 	// high is the highest head any catch-up of the index read, shared by
 	// the copies of its watch (each tenant's view holds one): see notCut.
 	high *highHead
+	// appended, when set, returns the last entry the store appended, in
+	// this process (see catchUp).
+	appended func() (seq int64, hash string, ok bool)
 }
 
 // watchOf is a logWatch over st's head, when st reads it with the hash at
@@ -55,6 +64,9 @@ func watchOf(st any) logWatch {
 	var w logWatch
 	if h, ok := st.(auditHeadAt); ok {
 		w.head, w.high = h.AuditHeadAt, &highHead{}
+		if a, ok := st.(auditAppended); ok {
+			w.appended = a.AuditAppended
+		}
 	}
 	return w
 }
@@ -92,6 +104,14 @@ func (w *logWatch) catchUp(ctx context.Context, read func(now logHead) error) er
 	var now logHead
 	if w.head != nil {
 		high := w.high.get()
+		// The last entry the store appended, taken before the head is
+		// read: see notCut.
+		var appended logHead
+		if w.appended != nil {
+			if seq, hash, ok := w.appended(); ok && (!high.ok || seq > high.seq) {
+				appended = logHead{seq, hash, true}
+			}
+		}
 		// One read gives the head and the entry at the seq of the highest
 		// head read before (or this watch's own, where none is higher), the
 		// one notCut checks first.
@@ -104,7 +124,7 @@ func (w *logWatch) catchUp(ctx context.Context, read func(now logHead) error) er
 			return fmt.Errorf("ledger: the audit log's head: %w", err)
 		}
 		now = logHead{r.Seq, r.Hash, true}
-		if err := w.notCut(ctx, high, now, ask, r); err != nil {
+		if err := w.notCut(ctx, high, appended, now, ask, r); err != nil {
 			// Unsure too, so that no question answers from the index
 			// without a catch-up (an ExportIndex's Batch) while the log
 			// stays cut.

@@ -88,12 +88,15 @@ func TestIndexCutLogIsNotRead(t *testing.T) {
 // for the next catch-up, so a log then cut back to that head (and
 // written again) is folded as it now is. Folded, it lay past the head the
 // rewind check looks at: the cut went unseen, the index kept the cut copy
-// and passed by the one written at its seqs.
+// and passed by the one written at its seqs. The copies are recorded by
+// another server over the database: one this server recorded, cut, is
+// refused (TestIndexCutOfUnreadAppendsRefuses).
 func TestIndexFoldsNoFurtherThanTheHead(t *testing.T) {
 	for _, which := range []string{"summary", "exports"} {
 		t.Run(which, func(t *testing.T) {
 			ctx := context.Background()
-			led, st := sqliteLedger(t)
+			_, st := sqliteLedger(t)
+			led := AuditLedger{Store: otherProcess(t, st)}
 			cs := &countingAudit{SQLite: st}
 			asks := asksOver(t, cs)
 			ask := asks.summary
