@@ -101,6 +101,9 @@ type Anchors struct {
 	dir  string
 	priv ed25519.PrivateKey
 	pub  ed25519.PublicKey
+	// made is set when this Anchors made its key: OpenAnchors created
+	// the key file, or Rekey replaced it.
+	made bool
 
 	// mu serialises this process's updates (a channel of one, so that a
 	// wait for it ends with the caller's context, as the wait for the
@@ -147,13 +150,14 @@ func OpenAnchors(dir string) (*Anchors, error) {
 	}
 	removeAnchorTemps(dir)
 	path := filepath.Join(dir, AnchorKeyFile)
+	made := false
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		_, priv, gerr := ed25519.GenerateKey(rand.Reader)
 		if gerr != nil {
 			return nil, gerr
 		}
 		// Replicas sharing the directory may start together: one key wins.
-		if _, err := atomicfile.CreateFile(path, []byte(hex.EncodeToString(priv.Seed())+"\n"), 0o600); err != nil {
+		if made, err = atomicfile.CreateFile(path, []byte(hex.EncodeToString(priv.Seed())+"\n"), 0o600); err != nil {
 			return nil, fmt.Errorf("audit anchor key: %w", err)
 		}
 	}
@@ -161,6 +165,7 @@ func OpenAnchors(dir string) (*Anchors, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.made = made
 	if a.priv == nil {
 		return nil, fmt.Errorf("audit anchor key: %w", fs.ErrNotExist)
 	}
@@ -262,6 +267,68 @@ func (a *Anchors) Dir() string { return a.dir }
 
 // Key is the hex Ed25519 public key that signs this directory's anchors.
 func (a *Anchors) Key() string { return hex.EncodeToString(a.pub) }
+
+// Made says whether a's key was made by this process: the key file created
+// by OpenAnchors (not found there), or replaced by Rekey. A key found in
+// the directory may have been put there by whoever can write it.
+func (a *Anchors) Made() bool { return a.made }
+
+// AsideSuffix starts the suffix of the files Rekey keeps aside:
+// anchor.key.aside-TIME and anchor.json.aside-TIME.
+const AsideSuffix = ".aside-"
+
+// Rekey gives the directory a fresh key in place of the one it holds,
+// which may be another's (one planted there, or another log's): a, and
+// so whoever holds a, signs with the new key from then on. The old key
+// file is kept aside (anchor.key.aside-TIME, copied), and so is the
+// anchor it signed (anchor.json.aside-TIME, moved), which the new key
+// could not check: the directory then holds no anchor until the next
+// Reset or Advance. The new key is written first: a crash before the
+// anchor is moved leaves an anchor that does not verify with the key,
+// which every check refuses, never a directory whose old key a start
+// could record. Only a start accepting a broken log uses it, before it
+// records the key and resets the anchor; other processes holding the old
+// key fail their updates (the anchor does not verify with it) until they
+// open the directory again.
+func (a *Anchors) Rekey(ctx context.Context, now time.Time) error {
+	if a.priv == nil {
+		return errReadOnlyAnchors
+	}
+	unlock, err := a.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	stamp := AsideSuffix + now.UTC().Format("20060102T150405.000000000Z")
+	keyPath := filepath.Join(a.dir, AnchorKeyFile)
+	old, err := plainfile.Read(keyPath, maxKeyFileBytes)
+	switch {
+	case err == nil:
+		if created, err := atomicfile.CreateFile(keyPath+stamp, old, 0o600); err != nil {
+			return fmt.Errorf("audit anchor key: keeping the old key aside: %w", err)
+		} else if !created {
+			return fmt.Errorf("audit anchor key: keeping the old key aside: %s exists", keyPath+stamp)
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("audit anchor key: %w", err)
+	}
+	if err := atomicfile.WriteFile(keyPath, []byte(hex.EncodeToString(priv.Seed())+"\n"), 0o600); err != nil {
+		return fmt.Errorf("audit anchor key: %w", err)
+	}
+	a.priv, a.pub, a.made = priv, pub, true
+	anchorPath := filepath.Join(a.dir, AnchorFile)
+	if err := os.Rename(anchorPath, anchorPath+stamp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("audit anchor: moving the old key's anchor aside: %w", err)
+	}
+	if err := atomicfile.SyncDir(a.dir); err != nil {
+		return fmt.Errorf("audit anchor: %w", err)
+	}
+	return nil
+}
 
 // KeyRecord is the KindAnchored record naming this directory's key. Append
 // it only once the anchor exists (Advance, Reset): an entry naming a key
@@ -606,8 +673,9 @@ func (t *anchorTail) check(an Anchor) *Problem {
 // nil when the log still holds the anchored head at the anchored seq, a
 // Truncated or Diverged Problem when not. Where the check read the
 // anchored seq, tail tells; otherwise the log is asked for the entry with
-// the anchored head (by hash, from the store's index) and, when it has
-// none, for its length. Without a last seq read, a log that lost the
+// the anchored head (Source.SeqOf: the stores keep no index on hash, so
+// this is one more read of the whole log, outside the maxLookups the
+// chain's own check is bounded by) and, when it has none, for its length. Without a last seq read, a log that lost the
 // anchored head is Truncated when it holds fewer entries than the anchor
 // recorded, Diverged otherwise (an accepted gap makes a log hold fewer
 // entries than its last seq, so the kind may name a rewrite a cut; either
@@ -789,13 +857,16 @@ func (c *Chain) verifyAnchored(snap Snapshot, anchors *Anchors, retry bool) (Res
 			return err
 		}
 		if ok {
-			if cut, err = anchorAtBreak(src, &tail, an); err != nil || cut != nil {
+			if cut, err = anchorAtBreak(src, &tail, an); err != nil {
 				return err
 			}
 		}
 		// The key the log names, past the break too: the anchor
 		// removed or replaced beside a break is named as it is on a
-		// log that verifies.
+		// log that verifies. Read whatever the anchor's check found:
+		// an anchor of another key, its seq chosen by whoever signed
+		// it, reads as a cut, and an acceptance must know the key is
+		// not the log's (Result.LogKey).
 		brokenKeySeq, brokenKey, err = c.lastKeyEntry(src)
 		return err
 	})
@@ -820,11 +891,14 @@ func (c *Chain) verifyAnchored(snap Snapshot, anchors *Anchors, retry bool) (Res
 		// break resets the anchor onto the head, and with only the break
 		// reported it reset it over a tail cut beside it (delete the tail,
 		// change one old entry), the cut entries then named nowhere.
+		r.LogKey = brokenKey
 		switch {
 		case ok:
 			r.Anchored = &an
 			r.AnchorProblem = cut
-			if cut == nil && brokenKeySeq > 0 && brokenKey != an.Key {
+			// Before the cut: an anchor of another key than the log
+			// names says nothing of the log, what it records included.
+			if brokenKeySeq > 0 && brokenKey != an.Key {
 				r.AnchorProblem = &Problem{Seq: brokenKeySeq, Kind: AnchorReplaced, Detail: fmt.Sprintf("entry %d records that this log is anchored with key %s; the anchor directory holds key %s (it was replaced)", brokenKeySeq, short(brokenKey), short(an.Key))}
 			}
 		case brokenKeySeq > 0:
@@ -852,6 +926,7 @@ func (c *Chain) verifyAnchored(snap Snapshot, anchors *Anchors, retry bool) (Res
 		// parse names no key, which no anchor directory holds.
 		json.Unmarshal(keyedPayload, &p)
 		key = p.Key
+		r.LogKey = key
 	}
 	if !ok {
 		if !keyed {
@@ -871,11 +946,15 @@ func (c *Chain) verifyAnchored(snap Snapshot, anchors *Anchors, retry bool) (Res
 		return fail(r, keyedSeq, AnchorMissing, fmt.Sprintf("entry %d records that this log is anchored with key %s; the anchor directory holds no %s (it was removed, and a tail cut since could not be told from an intact log)", keyedSeq, short(key), AnchorFile)), nil
 	}
 	r.Anchored = &an
-	if p := tail.check(an); p != nil {
-		return fail(r, p.Seq, p.Kind, p.Detail), nil
-	}
+	// The key first: an anchor of another key than the log names says
+	// nothing of the log, and one whose seq its signer chose past the
+	// head read as a tail cut, which an acceptance took for the log's
+	// own anchor.
 	if keyed && key != an.Key {
 		return fail(r, keyedSeq, AnchorReplaced, fmt.Sprintf("entry %d records that this log is anchored with key %s; the anchor directory holds key %s (it was replaced)", keyedSeq, short(key), short(an.Key))), nil
+	}
+	if p := tail.check(an); p != nil {
+		return fail(r, p.Seq, p.Kind, p.Detail), nil
 	}
 	if unanchored > 0 {
 		// An acceptance the anchor does not cover, which no anchor update

@@ -289,6 +289,11 @@ type Result struct {
 	// AnchorKeySeq is the last entry recording which anchor key guards the
 	// log (KindAnchored), if any.
 	AnchorKeySeq int64 `json:"anchorKeySeq,omitempty"`
+	// LogKey is the anchor key the log's last sealed KindAnchored entry
+	// names ("" when none does): the key a start accepting the log keeps,
+	// whatever key the anchor directory holds (see Anchors.Rekey). Set on
+	// a verification against an anchor directory.
+	LogKey string `json:"-"`
 	// Unproven, set by VerifyAnchored on a chain that verifies, says what
 	// the verification could not show: a log that names no anchor key may
 	// have been cut back to before it was first anchored, its anchor

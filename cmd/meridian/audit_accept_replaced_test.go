@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -64,16 +65,88 @@ func plantAnchor(t *testing.T, dir string, seq int64, head string) {
 	}
 }
 
-// TestAcceptBrokenAuditRefusesPlantedAnchorOfSeqZero: whoever can write the
+// plantKey puts in dir a key file of the planter's, and no anchor.
+func plantKey(t *testing.T, dir string) string {
+	t.Helper()
+	src := t.TempDir()
+	planted, err := audit.OpenAnchors(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(src, audit.AnchorKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, audit.AnchorKeyFile), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return planted.Key()
+}
+
+// lastLogKey is the key the log's last key entry names, and its seq.
+func lastLogKey(t *testing.T, db *store.SQLite) (int64, string) {
+	t.Helper()
+	var seq int64
+	var payload string
+	if err := db.DB().QueryRow(`SELECT seq, payload FROM audit WHERE kind = ? ORDER BY seq DESC LIMIT 1`, audit.KindAnchored).Scan(&seq, &payload); err != nil {
+		t.Fatal(err)
+	}
+	var p audit.AnchoredPayload
+	if err := json.Unmarshal([]byte(payload), &p); err != nil {
+		t.Fatal(err)
+	}
+	return seq, p.Key
+}
+
+// acceptedKeepsNoPlantedKey checks a log accepted over an anchor
+// directory planted with the key planted: the log's last key entry names
+// the directory's key now, a fresh one, the planted key kept aside, and
+// the log verifies against the directory.
+func acceptedKeepsNoPlantedKey(t *testing.T, db *store.SQLite, anchors *audit.Anchors, planted string) {
+	t.Helper()
+	ctx := context.Background()
+	seq, key := lastLogKey(t, db)
+	if key == planted {
+		t.Fatalf("the acceptance recorded the planted key %s as the log's (entry %d)", planted, seq)
+	}
+	if key != anchors.Key() {
+		t.Fatalf("the log's last key entry %d names %s, want the anchor directory's new key %s", seq, key, anchors.Key())
+	}
+	reopened, err := audit.OpenAnchors(anchors.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reopened.Key() != key {
+		t.Fatalf("the anchor directory's key file holds %s, want %s", reopened.Key(), key)
+	}
+	aside, err := filepath.Glob(filepath.Join(anchors.Dir(), audit.AnchorKeyFile+audit.AsideSuffix+"*"))
+	if err != nil || len(aside) != 1 {
+		t.Fatalf("the old key kept aside: %v %v, want one file", aside, err)
+	}
+	b, err := os.ReadFile(aside[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, audit.AnchorKeyFile), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if kept, err := audit.ReadAnchors(dir); err != nil || kept.Key() != planted {
+		t.Fatalf("the key kept aside is %v (%v), want the planted %s", kept, err, planted)
+	}
+	if res, err := db.VerifyAuditAnchored(ctx, reopened); err != nil || !res.OK {
+		t.Fatalf("the log accepted: %+v (%+v) %v", res, res.Problem, err)
+	}
+}
+
+// TestAcceptBrokenAuditKeepsNoPlantedKeyOfSeqZero: whoever can write the
 // state directory puts an anchor directory of their own key there, its
 // anchor.json recording seq 0, cuts the log's tail (the key entry kept)
-// and changes an old entry. The anchor was named replaced beside the
-// break, and the number that accepted the cut was the planted anchor's
-// seq, 0: --accept-broken-audit alone accepted it, recorded the planted
-// key as the log's and reset the anchor with it. A replaced anchor is now
-// never accepted; moved aside, the start reports the anchor missing, N
-// being the key entry, and makes a fresh key.
-func TestAcceptBrokenAuditRefusesPlantedAnchorOfSeqZero(t *testing.T) {
+// and changes an old entry. The anchor reads replaced beside the break,
+// named by the log's key entry, 6, and is accepted so; the acceptance
+// records a fresh key, never the planted one (refused before, with advice
+// to move the directory aside).
+func TestAcceptBrokenAuditKeepsNoPlantedKeyOfSeqZero(t *testing.T) {
 	ctx := context.Background()
 	st, db := anchoredLog(t)
 	plantAnchor(t, st.Anchor(), 0, audit.Genesis)
@@ -90,10 +163,7 @@ func TestAcceptBrokenAuditRefusesPlantedAnchorOfSeqZero(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	planted, _, err := anchors.Read()
-	if err != nil {
-		t.Fatal(err)
-	}
+	planted := anchors.Key()
 	res, err := db.VerifyAuditAnchored(ctx, anchors)
 	if err != nil || res.OK || res.AnchorProblem == nil || res.AnchorProblem.Kind != audit.AnchorReplaced || res.CutSeq() != 6 {
 		t.Fatalf("the attacked log: %+v (%+v) %v, want anchor-replaced beside the break, named by the key entry, 6", res, res.AnchorProblem, err)
@@ -102,53 +172,26 @@ func TestAcceptBrokenAuditRefusesPlantedAnchorOfSeqZero(t *testing.T) {
 	if err := printVerify(&out, res); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "move it aside") || strings.Contains(out.String(), "accepts the break only with it") {
-		t.Errorf("audit verify says:\n%s\nwant the planted anchor to be moved aside, not accepted", out.String())
+	if strings.Contains(out.String(), "aside first") || !strings.Contains(out.String(), "--accept-audit-cut 6") {
+		t.Errorf("audit verify says:\n%s\nwant the acceptance with N 6", out.String())
 	}
-	for _, accept := range []auditAccept{{Broken: true}, {Broken: true, Cut: 6}} {
-		err := checkAuditAtStart(ctx, db, anchors, accept, io.Discard)
-		if err == nil || !strings.Contains(err.Error(), audit.AnchorReplaced) || !strings.Contains(err.Error(), "move "+st.Anchor()+" aside") {
-			t.Errorf("a start accepting %+v: %v, want it refused, saying to move the planted directory aside", accept, err)
-		}
-		if now, _, err := anchors.Read(); err != nil || now != planted {
-			t.Errorf("accepting %+v moved the anchor: %+v %v", accept, now, err)
-		}
+	err = checkAuditAtStart(ctx, db, anchors, auditAccept{Broken: true}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), audit.AnchorReplaced) || !strings.Contains(err.Error(), "--accept-audit-cut 6") {
+		t.Fatalf("a start accepting the break alone: %v, want it refused, naming 6", err)
 	}
 	if n := countAudit(t, db); n != 7 {
-		t.Fatalf("the refused starts left %d entries, want the 7 the attack left", n)
+		t.Fatalf("the refused start left %d entries, want the 7 the attack left", n)
 	}
-
-	// The operator moves it aside: the anchor is missing, accepted by
-	// the key entry, and the log gets a fresh key.
-	if err := os.Rename(st.Anchor(), st.Anchor()+".planted"); err != nil {
-		t.Fatal(err)
-	}
-	fresh, err := audit.OpenAnchors(st.Anchor())
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = checkAuditAtStart(ctx, db, fresh, auditAccept{Broken: true}, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), audit.AnchorMissing) || !strings.Contains(err.Error(), "--accept-audit-cut 6") {
-		t.Fatalf("a start accepting the break alone, the anchor moved aside: %v, want anchor-missing named by 6", err)
-	}
-	if err := checkAuditAtStart(ctx, db, fresh, auditAccept{Broken: true, Cut: 6}, io.Discard); err != nil {
+	if err := checkAuditAtStart(ctx, db, anchors, auditAccept{Broken: true, Cut: 6}, io.Discard); err != nil {
 		t.Fatalf("a start accepting both: %v", err)
 	}
-	res, err = db.VerifyAuditAnchored(ctx, fresh)
-	if err != nil || !res.OK {
-		t.Fatalf("the log accepted: %+v %v", res, err)
-	}
-	if fresh.Key() == planted.Key {
-		t.Fatal("the fresh anchor directory has the planted key")
-	}
+	acceptedKeepsNoPlantedKey(t, db, anchors, planted)
 }
 
-// TestAcceptBrokenAuditRefusesReplacedAnchor: the anchor replaced by one
-// of another key, signing the head of a log that otherwise verifies (cut
-// to it, say). Accepting anchor-replaced recorded that key as the log's:
-// whoever planted it signed every later anchor. It is refused; moved
-// aside, the anchor is missing and accepted as before.
-func TestAcceptBrokenAuditRefusesReplacedAnchor(t *testing.T) {
+// TestAcceptBrokenAuditKeepsNoReplacedKey: the anchor replaced by one of
+// another key, signing the head of a log that otherwise verifies (cut to
+// it, say). Accepted, the log records a fresh key, never the replacer's.
+func TestAcceptBrokenAuditKeepsNoReplacedKey(t *testing.T) {
 	ctx := context.Background()
 	st, db := anchoredLog(t)
 	defer db.Close()
@@ -164,26 +207,138 @@ func TestAcceptBrokenAuditRefusesReplacedAnchor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = checkAuditAtStart(ctx, db, anchors, auditAccept{Broken: true}, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), audit.AnchorReplaced) || !strings.Contains(err.Error(), "move "+st.Anchor()+" aside") {
-		t.Fatalf("a start accepting a replaced anchor: %v, want it refused", err)
+	planted := anchors.Key()
+	err = checkAuditAtStart(ctx, db, anchors, auditAccept{}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), audit.AnchorReplaced) || !strings.Contains(err.Error(), "gives the anchor directory "+st.Anchor()+" a fresh key") {
+		t.Fatalf("a start accepting nothing: %v, want it refused, saying what an acceptance does to the directory", err)
 	}
-	if n := countAudit(t, db); n != 9 {
-		t.Fatalf("the refused start left %d entries, want 9", n)
+	var warned bytes.Buffer
+	if err := checkAuditAtStart(ctx, db, anchors, auditAccept{Broken: true}, &warned); err != nil || !strings.Contains(warned.String(), audit.AnchorReplaced) {
+		t.Fatalf("a start accepting a replaced anchor: %v %q", err, warned.String())
 	}
-	if err := os.Rename(st.Anchor(), st.Anchor()+".planted"); err != nil {
+	acceptedKeepsNoPlantedKey(t, db, anchors, planted)
+}
+
+// TestAcceptBrokenAuditKeepsNoPlantedKeyPastLog: a planted anchor.key and
+// an anchor signed with it recording more entries than the log holds. On
+// an intact log the anchor read as a tail cut (the cut was checked
+// before the key), beside a break as a cut named by the planted anchor's
+// seq: accepted either way, the planter's key became the log's. It now
+// reads replaced, named by the log's key entry, and the acceptance
+// records a fresh key.
+func TestAcceptBrokenAuditKeepsNoPlantedKeyPastLog(t *testing.T) {
+	for _, beside := range []bool{false, true} {
+		t.Run(map[bool]string{false: "intact", true: "beside a break"}[beside], func(t *testing.T) {
+			ctx := context.Background()
+			st, db := anchoredLog(t)
+			plantAnchor(t, st.Anchor(), 17, strings.Repeat("ab", 32))
+			accept := auditAccept{Broken: true}
+			if beside {
+				if _, err := db.DB().Exec(`UPDATE audit SET payload = '{"i":99}' WHERE seq = 3`); err != nil {
+					t.Fatal(err)
+				}
+				accept.Cut = 6
+			}
+			db.Close()
+			db = openStateDB(t, st)
+			defer db.Close()
+			anchors, err := audit.OpenAnchors(st.Anchor())
+			if err != nil {
+				t.Fatal(err)
+			}
+			planted := anchors.Key()
+			res, err := db.VerifyAuditAnchored(ctx, anchors)
+			p := res.Problem
+			if beside {
+				p = res.AnchorProblem
+			}
+			if err != nil || res.OK || p == nil || p.Kind != audit.AnchorReplaced || p.Seq != 6 {
+				t.Fatalf("the log beside a planted anchor past it: %+v (%+v) %v, want anchor-replaced at the key entry, 6", res, p, err)
+			}
+			if beside {
+				if err := checkAuditAtStart(ctx, db, anchors, auditAccept{Broken: true, Cut: 17}, io.Discard); err == nil {
+					t.Fatal("a start accepting the planted anchor's seq as N: accepted")
+				}
+			}
+			if err := checkAuditAtStart(ctx, db, anchors, accept, io.Discard); err != nil {
+				t.Fatalf("a start accepting %+v: %v", accept, err)
+			}
+			acceptedKeepsNoPlantedKey(t, db, anchors, planted)
+		})
+	}
+}
+
+// TestAcceptBrokenAuditKeepsNoPlantedKeyAlone: a key file planted in
+// place of the anchor directory's, with no anchor.json: the log reads
+// anchor-missing, and accepting that recorded the planted key. The
+// acceptance records a fresh key.
+func TestAcceptBrokenAuditKeepsNoPlantedKeyAlone(t *testing.T) {
+	ctx := context.Background()
+	st, db := anchoredLog(t)
+	defer db.Close()
+	if err := os.Remove(filepath.Join(st.Anchor(), audit.AnchorFile)); err != nil {
 		t.Fatal(err)
 	}
-	fresh, err := audit.OpenAnchors(st.Anchor())
+	planted := plantKey(t, st.Anchor())
+	anchors, err := audit.OpenAnchors(st.Anchor())
 	if err != nil {
 		t.Fatal(err)
 	}
 	var warned bytes.Buffer
-	if err := checkAuditAtStart(ctx, db, fresh, auditAccept{Broken: true}, &warned); err != nil || !strings.Contains(warned.String(), audit.AnchorMissing) {
+	if err := checkAuditAtStart(ctx, db, anchors, auditAccept{Broken: true}, &warned); err != nil || !strings.Contains(warned.String(), audit.AnchorMissing) {
 		t.Fatalf("a start accepting the anchor missing: %v %q", err, warned.String())
 	}
-	if res, err := db.VerifyAuditAnchored(ctx, fresh); err != nil || !res.OK {
-		t.Fatalf("the log accepted: %+v %v", res, err)
+	acceptedKeepsNoPlantedKey(t, db, anchors, planted)
+}
+
+// TestAcceptBrokenAuditKeepsNoPlantedKeyOfUnkeyedLog: a log that names no
+// anchor key (from before anchoring), beside an anchor directory planted
+// with an anchor past its head: it reads as a cut, and the acceptance
+// recorded the planted key, the first the log named. A key this start did
+// not make is not kept.
+func TestAcceptBrokenAuditKeepsNoPlantedKeyOfUnkeyedLog(t *testing.T) {
+	ctx := context.Background()
+	st := state{Dir: statedir.Dir{Path: t.TempDir()}}
+	db := openStateDB(t, st)
+	defer db.Close()
+	appendUnanchored(t, db, 5)
+	if err := os.MkdirAll(st.Anchor(), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	plantAnchor(t, st.Anchor(), 9, strings.Repeat("cd", 32))
+	anchors, err := audit.OpenAnchors(st.Anchor())
+	if err != nil {
+		t.Fatal(err)
+	}
+	planted := anchors.Key()
+	if err := checkAuditAtStart(ctx, db, anchors, auditAccept{Broken: true}, io.Discard); err != nil {
+		t.Fatalf("a start accepting the cut: %v", err)
+	}
+	acceptedKeepsNoPlantedKey(t, db, anchors, planted)
+}
+
+// TestAcceptBrokenAuditKeepsOwnKey: a key this start made, or the one
+// the log names, is kept: no key aside.
+func TestAcceptBrokenAuditKeepsOwnKey(t *testing.T) {
+	ctx := context.Background()
+	st, db := anchoredLog(t)
+	defer db.Close()
+	if _, err := db.DB().Exec(`DELETE FROM audit WHERE seq >= 10`); err != nil {
+		t.Fatal(err)
+	}
+	anchors, err := audit.OpenAnchors(st.Anchor())
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := anchors.Key()
+	if err := checkAuditAtStart(ctx, db, anchors, auditAccept{Broken: true}, io.Discard); err != nil {
+		t.Fatalf("a start accepting the cut: %v", err)
+	}
+	if _, k := lastLogKey(t, db); k != key || anchors.Key() != key {
+		t.Fatalf("the log names %s, the directory %s, want the log's own %s kept", k, anchors.Key(), key)
+	}
+	if aside, _ := filepath.Glob(filepath.Join(st.Anchor(), "*"+audit.AsideSuffix+"*")); len(aside) != 0 {
+		t.Fatalf("kept aside: %v, want nothing", aside)
 	}
 }
 
@@ -199,7 +354,9 @@ func (s resultStore) VerifyAuditAnchored(context.Context, *audit.Anchors) (audit
 
 // TestAcceptBrokenAuditRefusesCutNamedZero: a cut beside a break whose
 // number is 0 is what --accept-broken-audit alone names; no start
-// accepts it, whatever the result it came in.
+// accepts it, whatever the result it came in. It covers a defensive
+// branch: no verification gives such a result (CutSeq is above 0 for every
+// problem a start accepts), so the store here answers a made-up one.
 func TestAcceptBrokenAuditRefusesCutNamedZero(t *testing.T) {
 	ctx := context.Background()
 	st, db := anchoredLog(t)
@@ -224,5 +381,36 @@ func TestAcceptBrokenAuditRefusesCutNamedZero(t *testing.T) {
 	}
 	if n := countAudit(t, db); n != 12 {
 		t.Errorf("the refused starts left %d entries, want 12", n)
+	}
+}
+
+// TestAnchorMovedHintOnlyForLogsKey: a start refused for an anchor
+// missing from --audit-anchor's directory is told to move the state
+// directory's anchor there only when that one holds the key the log
+// names: a directory of another key (planted by whoever can write the
+// state directory) was named as the log's anchor to move.
+func TestAnchorMovedHintOnlyForLogsKey(t *testing.T) {
+	ctx := context.Background()
+	st, db := anchoredLog(t)
+	defer db.Close()
+	elsewhere := filepath.Join(t.TempDir(), "anchor")
+	refusal := func() error {
+		t.Helper()
+		anchors, err := audit.OpenAnchors(elsewhere)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = checkAuditAtStart(ctx, db, anchors, auditAccept{}, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), audit.AnchorMissing) {
+			t.Fatalf("a start over another anchor directory: %v, want anchor-missing", err)
+		}
+		return anchorMovedHint(err, elsewhere, st.Anchor())
+	}
+	if err := refusal(); !strings.Contains(err.Error(), "move that directory") {
+		t.Errorf("the state directory holding the log's anchor: %v, want the hint", err)
+	}
+	plantAnchor(t, st.Anchor(), 12, strings.Repeat("ab", 32))
+	if err := refusal(); strings.Contains(err.Error(), "move that directory") {
+		t.Errorf("the state directory holding a planted anchor: %v, want no hint to move it", err)
 	}
 }

@@ -80,8 +80,10 @@ broken entry is printed; when the log also no longer holds the tail its
 anchor recorded, or its anchor was removed or replaced, that is printed
 beside the break, as "also CUT", with how a start accepts both: serve
 --accept-broken-audit --accept-audit-cut N, N as printed there and in
-cutSeq of the JSON; an anchor replaced is accepted by no start, and is
-moved aside first). Without the audit key (audit.key) the entry that
+cutSeq of the JSON; a start accepting an anchor replaced, or one put
+beside the log with another key, keeps no key the log does not name: it
+gives the anchor directory a fresh key, the old one kept aside).
+Without the audit key (audit.key) the entry that
 names the log's anchor key cannot be told from one written into the
 database by hand, so the CUT and its N printed then may be made up by
 whoever wrote the database: take N from the refusal of a start, which
@@ -273,8 +275,9 @@ func printVerify(w io.Writer, res audit.Result) error {
 		// log over it, so a start accepts it only when told of it too.
 		how := fmt.Sprintf("a start accepts the break only with it: serve --accept-broken-audit --accept-audit-cut %d", res.CutSeq())
 		if p.Kind == audit.AnchorReplaced {
-			// Never accepted: that would make the planted key the log's.
-			how = fmt.Sprintf("a start accepts neither while the anchor directory holds that key: move it aside (the start then reports %s, accepted with serve --accept-broken-audit --accept-audit-cut %d, and makes a fresh key)", audit.AnchorMissing, res.CutSeq())
+			// Accepted as the others: the start keeps no key the log
+			// does not name, giving the directory a fresh one.
+			how += " (the anchor directory's key, not the log's, is then kept aside and replaced by a fresh one)"
 		}
 		if _, err := fmt.Fprintf(w, "audit log also CUT from its anchor at entry %d (%s): %s; %s\n", p.Seq, shown(p.Kind), shown(p.Detail), how); err != nil {
 			return err

@@ -67,15 +67,16 @@ run and tenant where there is one.
 Every start verifies the whole audit chain against its signed anchor
 (--audit-anchor) and refuses to serve a log that was edited or cut short,
 or whose anchor was removed or replaced (the log records its anchor key),
-unless --accept-broken-audit is given (which is itself recorded), the
-anchor replaced aside (below). A broken log that was also cut short of its
-anchor (or whose anchor was removed) is refused even then, as accepting the break would anchor the log
-over the cut: --accept-audit-cut N (N as the refusal prints it) accepts the
-cut too, and the acceptance records it. An anchor replaced (its directory
-holding another key than the log names) is refused whatever is accepted,
-as accepting it would make the replacer's key the log's: move that
-directory aside, and the start then reports the anchor missing, which is
-accepted so, and makes a fresh key. Keep the anchor directory on storage
+unless --accept-broken-audit is given (which is itself recorded). A
+broken log that was also cut short of its anchor (or whose anchor was
+removed or replaced) is refused even then, as accepting the break would
+anchor the log over the cut: --accept-audit-cut N (N as the refusal
+prints it) accepts the cut too, and the acceptance records it. An
+acceptance never makes a key the log does not name the log's: where the
+anchor directory holds another (one replaced, or put there beside an
+anchor that reads as cut or missing), the start gives the directory a
+fresh key and keeps the old key and its anchor aside there
+(anchor.key.aside-TIME, anchor.json.aside-TIME). Keep the anchor directory on storage
 that those who can write the state directory cannot roll back: an older
 anchor put back, with the log cut to the entry it names, verifies.
 Workloads
@@ -228,7 +229,7 @@ may write or replace: the file, a link to it, or a directory on its path
 	cmd.Flags().DurationVar(&opts.AgentLease, "agent-lease", run.DefaultAgentLease, "how long an attempt's agent runs its workload without an answer from this server before it stops it (at least twice the site timeout; 0: never)")
 	cmd.Flags().StringVar(&opts.AnchorDir, "audit-anchor", "", "directory for the audit chain's signed anchor (default STATE/anchor; best on storage the database's writers cannot reach, and that writers of the state directory cannot roll back: an older anchor.json put back, with the log cut to the entry it names, verifies as intact)")
 	cmd.Flags().BoolVar(&opts.AcceptBrokenAudit, "accept-broken-audit", false, "serve even though the audit log does not verify (the acceptance is recorded in the log)")
-	cmd.Flags().Int64Var(&opts.AcceptAuditCut, "accept-audit-cut", 0, "`N`: with --accept-broken-audit, also accept that the broken log's anchor does not hold (the tail its anchor recorded cut, its anchored entry rewritten, or the anchor removed; N as the refused start prints it); without it such a log is refused, as accepting the break would anchor it over the cut. An anchor replaced is never accepted: move its directory aside first")
+	cmd.Flags().Int64Var(&opts.AcceptAuditCut, "accept-audit-cut", 0, "`N`: with --accept-broken-audit, also accept that the broken log's anchor does not hold (the tail its anchor recorded cut, its anchored entry rewritten, the anchor removed, or replaced; N as the refused start prints it); without it such a log is refused, as accepting the break would anchor it over the cut. A key the log does not name is never kept: the start gives the anchor directory a fresh one, the old one kept aside")
 	cmd.Flags().StringVar(&local.Country, "local-country", "", "country of the local site, the one site that runs jobs out of the box (as local processes on this machine); default serve.localCountry in the config file, else "+defaultLocalCountry)
 	cmd.Flags().StringVar(&local.Name, "local-site", defaultLocalSite, "name of the local site")
 	cmd.Flags().StringVar(&local.Accelerator, "local-accelerator", defaultLocalAccelerator, "accelerator the local site is planned as")

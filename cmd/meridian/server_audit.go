@@ -51,7 +51,8 @@ type auditAccept struct {
 	// the broken log does not hold either (Result.AnchorProblem: a tail cut,
 	// the anchored entry rewritten, the anchor removed), N being
 	// Result.CutSeq, as the refusal prints it. Zero accepts none. An
-	// anchor replaced is never accepted (see refuseReplacedAnchor).
+	// anchor replaced is accepted so too; its key is never kept (see
+	// checkAuditAtStart).
 	Cut int64
 }
 
@@ -74,16 +75,19 @@ func checkAcceptAuditCut(opts serverOptions) error {
 // The break accepted, later starts verify past it (audit.Verify): what is
 // done to the log afterwards stops the server again.
 // A break that comes with a cut tail (the log no longer holds the head its
-// anchor recorded, or its anchor was removed) is accepted only
-// when the operator names the cut too (accept.Cut, Result.CutSeq, as the
-// refusal prints it): accepting the break
+// anchor recorded, or its anchor was removed or replaced) is accepted
+// only when the operator names the cut too (accept.Cut, Result.CutSeq, as
+// the refusal prints it): accepting the break
 // resets the anchor onto the head, over the cut, and --accept-broken-audit
 // alone, given for the break the operator saw, accepted a cut named
-// nowhere. An anchor replaced, beside a break or alone, is not accepted
-// at all (refuseReplacedAnchor).
+// nowhere.
 // Either way the log then records the anchor key that guards it, so that a
 // removed anchor directory is noticed rather than read as a log never
-// anchored.
+// anchored. That key is never one the log does not name and this start
+// did not make: an anchor directory holding one (replaced, or planted
+// with an anchor that reads as a cut, or with none) was written by
+// whoever could write it, who would then sign every later anchor. It
+// gets a fresh key first (Anchors.Rekey), the old one kept aside.
 func checkAuditAtStart(ctx context.Context, st anchoredStore, anchors *audit.Anchors, accept auditAccept, w io.Writer) error {
 	res, err := st.VerifyAuditAnchored(ctx, anchors)
 	if err != nil {
@@ -91,19 +95,25 @@ func checkAuditAtStart(ctx context.Context, st anchoredStore, anchors *audit.Anc
 	}
 	if !res.OK {
 		cut := res.AnchorProblem
-		if err := refuseReplacedAnchor(res, anchors); err != nil {
-			return err
-		}
+		refused := func(err error) error { return &auditRefused{err: err, logKey: res.LogKey} }
 		if cut != nil && res.CutSeq() <= 0 {
 			// No start names 0 with the cut: --accept-broken-audit alone
 			// would. CutSeq never gives it for a problem a start accepts.
-			return fmt.Errorf("audit log does not verify: %w; and its anchor does not hold: %v; no number names that cut (%d), so no start accepts it: refusing to serve (check the log and the anchor directory %s with meridian audit verify)", res.Problem, cut, res.CutSeq(), anchors.Dir())
+			return refused(fmt.Errorf("audit log does not verify: %w; and its anchor does not hold: %v; no number names that cut (%d), so no start accepts it: refusing to serve (check the log and the anchor directory %s with meridian audit verify)", res.Problem, cut, res.CutSeq(), anchors.Dir()))
 		}
+		rekey := !anchors.Made() && anchors.Key() != res.LogKey
 		if !accept.Broken {
-			if cut != nil {
-				return fmt.Errorf("audit log does not verify: %w; and its anchor does not hold: %v; refusing to serve (check the log with meridian audit verify; to serve anyway, accepting both, start with --accept-broken-audit --accept-audit-cut %d; that acceptance is itself recorded)", res.Problem, cut, res.CutSeq())
+			// What an acceptance does to the directory, told before:
+			// one that is another log's anchor is better pointed away
+			// from (--audit-anchor) than given a fresh key.
+			also := ""
+			if rekey {
+				also = fmt.Sprintf(", and gives the anchor directory %s a fresh key, keeping the one it holds, which the log does not name, aside", anchors.Dir())
 			}
-			return fmt.Errorf("audit log does not verify: %w; refusing to serve (start with --accept-broken-audit to serve anyway; that acceptance is itself recorded)", res.Problem)
+			if cut != nil {
+				return refused(fmt.Errorf("audit log does not verify: %w; and its anchor does not hold: %v; refusing to serve (check the log with meridian audit verify; to serve anyway, accepting both, start with --accept-broken-audit --accept-audit-cut %d; that acceptance is itself recorded%s)", res.Problem, cut, res.CutSeq(), also))
+			}
+			return refused(fmt.Errorf("audit log does not verify: %w; refusing to serve (start with --accept-broken-audit to serve anyway; that acceptance is itself recorded%s)", res.Problem, also))
 		}
 		by := "operator (serve --accept-broken-audit)"
 		if cut != nil {
@@ -112,7 +122,7 @@ func checkAuditAtStart(ctx context.Context, st anchoredStore, anchors *audit.Anc
 				if accept.Cut != 0 {
 					named = fmt.Sprintf("--accept-audit-cut %d names another", accept.Cut)
 				}
-				return fmt.Errorf("audit log does not verify: %w; and its anchor does not hold: %v; %s, and accepting it would anchor the log as it is now, over what was cut, which would then be named nowhere: refusing to serve (check the log with meridian audit verify; to accept both, start with --accept-broken-audit --accept-audit-cut %d; that acceptance is itself recorded, naming both)", res.Problem, cut, named, res.CutSeq())
+				return refused(fmt.Errorf("audit log does not verify: %w; and its anchor does not hold: %v; %s, and accepting it would anchor the log as it is now, over what was cut, which would then be named nowhere: refusing to serve (check the log with meridian audit verify; to accept both, start with --accept-broken-audit --accept-audit-cut %d; that acceptance is itself recorded, naming both)", res.Problem, cut, named, res.CutSeq()))
 			}
 			fmt.Fprintf(w, "warning: audit log does not verify (%v) and its anchor does not hold (%v); serving because --accept-broken-audit --accept-audit-cut %d was given\n", res.Problem, cut, accept.Cut)
 			by = fmt.Sprintf("operator (serve --accept-broken-audit --accept-audit-cut %d)", accept.Cut)
@@ -121,6 +131,20 @@ func checkAuditAtStart(ctx context.Context, st anchoredStore, anchors *audit.Anc
 				fmt.Fprintf(w, "note: --accept-audit-cut %d given, but the log's anchor holds: nothing cut to accept\n", accept.Cut)
 			}
 			fmt.Fprintf(w, "warning: audit log does not verify (%v); serving because --accept-broken-audit was given\n", res.Problem)
+		}
+		if rekey {
+			// The directory's key is not the one the log names (or the
+			// log names none), and this start did not make it: whoever
+			// can write the directory may have put it there, with an
+			// anchor of their own (replaced, or read as a cut or as
+			// missing). Recorded and signing the reset, it would be the
+			// log's, and its holder would sign every later anchor. A
+			// fresh key takes its place; the old one is kept aside.
+			old := anchors.Key()
+			if err := anchors.Rekey(ctx, nowUTC()); err != nil {
+				return fmt.Errorf("audit anchor %s holds key %s, which the log does not name, and giving it a fresh key failed: %w; where it cannot be written so (write-once storage), point --audit-anchor at a new empty directory and start again", anchors.Dir(), shortKey(old), err)
+			}
+			fmt.Fprintf(w, "note: the anchor directory %s held key %s, which the log does not name as its own; it was given a fresh key %s, the old key and its anchor kept aside there (%s*)\n", anchors.Dir(), shortKey(old), shortKey(anchors.Key()), audit.AsideSuffix)
 		}
 		accepted, err := audit.NewRecord(audit.KindBrokenAccepted, "", audit.BrokenAccepted{Problem: res.Problem, Anchored: res.Anchored, AnchorProblem: cut, By: by})
 		if err != nil {
@@ -170,45 +194,42 @@ func checkAuditAtStart(ctx context.Context, st anchoredStore, anchors *audit.Anc
 	return recordAnchorKey(ctx, st, anchors, res)
 }
 
-// refuseReplacedAnchor refuses, whatever the operator accepts, a log
-// whose anchor directory holds another key than the one the log names
-// (anchor-replaced, as the break or beside one). Accepting it recorded
-// that directory's key as the log's and reset the anchor with it: whoever
-// planted the directory holds its key, and signed every later anchor,
-// one matching a log cut again among them. The operator moves the
-// directory aside (keeping it, should it be another log's); the start
-// then finds no anchor (anchor-missing, accepted as such, beside a break
-// with --accept-audit-cut naming the same entry), and a fresh key is made
-// for the log.
-func refuseReplacedAnchor(res audit.Result, anchors *audit.Anchors) error {
-	p := res.AnchorProblem
-	if p == nil || p.Kind != audit.AnchorReplaced {
-		p = res.Problem
+// auditRefused is a start's refusal of a log that does not verify, with
+// the key the log names (Result.LogKey).
+type auditRefused struct {
+	err    error
+	logKey string
+}
+
+func (e *auditRefused) Error() string { return e.err.Error() }
+func (e *auditRefused) Unwrap() error { return e.err }
+
+// shortKey is the start of an anchor key, for an operator.
+func shortKey(k string) string {
+	if len(k) > 16 {
+		return k[:16]
 	}
-	if p == nil || p.Kind != audit.AnchorReplaced {
-		return nil
-	}
-	beside := ""
-	how := "--accept-broken-audit"
-	if p == res.AnchorProblem {
-		beside = fmt.Sprintf("; and its anchor does not hold: %v", p)
-		how = fmt.Sprintf("--accept-broken-audit --accept-audit-cut %d", p.Seq)
-	}
-	return fmt.Errorf("audit log does not verify: %w%s; the anchor directory %s holds another key than the log names, and accepting that would make its key, which whoever put it there holds, the log's: refusing to serve, whatever is accepted (if the log is anchored elsewhere, point --audit-anchor there; otherwise move %s aside, keeping it, and start again: the start then reports %s, accepted with %s once the log is checked, and makes a fresh anchor key)", res.Problem, beside, anchors.Dir(), anchors.Dir(), audit.AnchorMissing, how)
+	return k
 }
 
 // anchorMovedHint adds to a start refused because the anchor is missing,
 // when --audit-anchor points away from the state directory's own anchor
-// directory and that one holds an anchor, how to go on: the log may name
-// the key there (the CLI anchors a state directory's log in it, as does a
-// start without --audit-anchor), and moving an anchor means moving its
-// directory, key included. A new key would be a replaced anchor.
+// directory and that one holds an anchor of the key the log names, how to
+// go on: the CLI anchors a state directory's log in it, as does a start
+// without --audit-anchor, and moving an anchor means moving its
+// directory, key included. A directory of another key is not the log's
+// anchor (whoever can write the state directory may have put it there):
+// no hint.
 func anchorMovedHint(err error, anchorDir, stateAnchor string) error {
 	var p *audit.Problem
-	if !errors.As(err, &p) || p.Kind != audit.AnchorMissing || filepath.Clean(anchorDir) == filepath.Clean(stateAnchor) {
+	var refused *auditRefused
+	if !errors.As(err, &p) || p.Kind != audit.AnchorMissing || !errors.As(err, &refused) || refused.logKey == "" || filepath.Clean(anchorDir) == filepath.Clean(stateAnchor) {
 		return err
 	}
 	if _, serr := os.Stat(filepath.Join(stateAnchor, audit.AnchorFile)); serr != nil {
+		return err
+	}
+	if sa, serr := audit.ReadAnchors(stateAnchor); serr != nil || sa.Key() != refused.logKey {
 		return err
 	}
 	return fmt.Errorf("%w; %s holds an anchor: if the log is anchored there, move that directory, key included, to %s (or start without --audit-anchor)", err, stateAnchor, anchorDir)

@@ -1,0 +1,97 @@
+package audit
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestAnchorOfAnotherKeyReadsReplacedBeforeCut: an anchor directory of
+// another key than the log names, its anchor recording more entries than
+// the log holds, read as a tail cut (intact) or a cut named by its own
+// seq (beside a break), which an acceptance took for the log's own
+// anchor. It reads replaced, named by the log's key entry, and the result
+// carries the key the log names.
+func TestAnchorOfAnotherKeyReadsReplacedBeforeCut(t *testing.T) {
+	for _, broken := range []bool{false, true} {
+		c := NewChain([]byte("0123456789abcdef"))
+		var es []Entry
+		appendState(t, c, &es, 5)
+		an, err := OpenAnchors(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		startAnchored(t, c, &es, an)
+		appendState(t, c, &es, 4)
+		if broken {
+			es[2].Payload = []byte(`{"i":99}`)
+		}
+		planted, err := OpenAnchors(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := planted.Reset(context.Background(), 20, strings.Repeat("ab", 32), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		r, err := c.VerifyAnchored(entriesOf(es), planted)
+		p := r.Problem
+		if broken {
+			p = r.AnchorProblem
+		}
+		if err != nil || r.OK || p == nil || p.Kind != AnchorReplaced || p.Seq != 6 || r.LogKey != an.Key() {
+			t.Fatalf("broken %v: %+v (%+v) %v, want anchor-replaced at the key entry, 6, and the log's key", broken, r, p, err)
+		}
+	}
+}
+
+// TestRekey: a fresh key in place, the old key file and its anchor kept
+// aside; the Anchors signs with the new key from then on.
+func TestRekey(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	an, err := OpenAnchors(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := an.Reset(ctx, 0, Genesis, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	again, err := OpenAnchors(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !an.Made() || again.Made() {
+		t.Fatalf("Made: %v for the opener that made the key, %v for the next, want true, false", an.Made(), again.Made())
+	}
+	old := again.Key()
+	if err := again.Rekey(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if again.Key() == old || !again.Made() {
+		t.Fatalf("after Rekey: key %s (was %s), made %v", again.Key(), old, again.Made())
+	}
+	if _, ok, err := again.Read(); ok || err != nil {
+		t.Fatalf("after Rekey the directory holds an anchor: %v %v, want none", ok, err)
+	}
+	for _, f := range []string{AnchorKeyFile, AnchorFile} {
+		if m, _ := filepath.Glob(filepath.Join(dir, f+AsideSuffix+"*")); len(m) != 1 {
+			t.Fatalf("%s kept aside: %v, want one", f, m)
+		}
+	}
+	reopened, err := OpenAnchors(dir)
+	if err != nil || reopened.Key() != again.Key() {
+		t.Fatalf("reopened: %v %v, want the new key", reopened, err)
+	}
+	if err := again.Reset(ctx, 0, Genesis, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := reopened.Read(); !ok || err != nil {
+		t.Fatalf("the anchor signed after Rekey: %v %v", ok, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, AnchorKeyFile)); err != nil || len(b) == 0 {
+		t.Fatal(err)
+	}
+}
