@@ -258,10 +258,14 @@ main() {
 		--controllers='*' --service-account-private-key-file="$pki/sa.key" \
 		--use-service-account-credentials=false --bind-address=127.0.0.1 --secure-port="$KCM_PORT" \
 		--leader-elect=false --kube-api-qps=100 --kube-api-burst=200 --concurrent-job-syncs=10
+	# A pod found unschedulable is tried again at least every 15 s (5 minutes
+	# by default): a change that lets it in but is not one the scheduler
+	# wakes it for (a pod's own labels changed under it) is then seen within
+	# a test's bound.
 	start kube-scheduler "$CP_BIN/kube-scheduler" --kubeconfig="$kc" \
 		--authentication-kubeconfig="$kc" --authorization-kubeconfig="$kc" \
 		--bind-address=127.0.0.1 --secure-port="$SCHED_PORT" --leader-elect=false \
-		--kube-api-qps=100 --kube-api-burst=200
+		--kube-api-qps=100 --kube-api-burst=200 --pod-max-in-unschedulable-pods-duration=15s
 
 	local i ns
 	for i in "${!NODES[@]}"; do
