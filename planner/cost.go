@@ -324,35 +324,18 @@ func hundredths(x float64) float64 {
 	return math.Round(x*100) / 100
 }
 
-// limits are a job's deadline in hours and budget in dollars; zero for
-// none.
-type limits struct{ hours, cost float64 }
-
-// within is hundredths(x), rounded down instead where rounding to the
-// nearest hundredth would take a value within limit (when limit > 0) past
-// it: a placement that meets its deadline of 0.569 h was shown taking
-// 0.57 h, past it.
-func within(x, limit float64) float64 {
-	r := hundredths(x)
-	if limit > 0 && x <= limit && r > limit {
-		return math.Floor(x*100) / 100
-	}
-	return r
-}
-
 // placement is the public form of an option, rounded to cents and
-// hundredths of an hour, with moves its data moves (movesOnce); its hours
-// and cost, rounded, stay within lim as the option's are.
-func (o *option) placement(rank int, moves []DataMove, lim limits) Placement {
+// hundredths of an hour, with moves its data moves (movesOnce).
+func (o *option) placement(rank int, moves []DataMove) Placement {
 	c := o.c
 	hoursLow, costLow := o.at(intervalLow)
 	hoursHigh, costHigh := o.at(intervalHigh)
 	return Placement{
 		Rank: rank, Site: c.site.Metadata.Name, Country: c.site.Spec.Country, Accelerator: c.pool.Accelerator, Count: o.count,
-		Hours: within(o.hours, lim.hours), ComputeHours: hundredths(o.computeHours), TransferHours: hundredths(c.moveHours),
+		Hours: hundredths(o.hours), ComputeHours: hundredths(o.computeHours), TransferHours: hundredths(c.moveHours),
 		HoursLow: hundredths(hoursLow), HoursHigh: hundredths(hoursHigh), CostLowUSD: cents(costLow), CostHighUSD: cents(costHigh),
 		AcceleratorHours: hundredths(o.accHours),
-		CostUSD:          within(o.cost, lim.cost), ComputeCostUSD: cents(o.computeCost), DataCostUSD: cents(c.moveCost),
+		CostUSD:          cents(o.cost), ComputeCostUSD: cents(o.computeCost), DataCostUSD: cents(c.moveCost),
 		DataMoves:    moves,
 		Obligations:  nonNil(c.decision.Obligations),
 		Advisories:   nonNil(c.decision.Advisories),

@@ -54,11 +54,17 @@ func FuzzMake(f *testing.F) {
 			if pl.Count < minAcc || (maxAcc > 0 && pl.Count > maxAcc) || pl.Count < 1 {
 				t.Errorf("count %d outside [%d, %d]", pl.Count, minAcc, maxAcc)
 			}
-			if j.Spec.Deadline > 0 && pl.Hours > j.Spec.Deadline.Hours() {
+			// Hours and cost are shown to the nearest hundredth: a placement
+			// that meets its deadline or budget may read up to half a
+			// hundredth past it (0.5694 h shown 0.57), never more.
+			if j.Spec.Deadline > 0 && pl.Hours > j.Spec.Deadline.Hours()+0.005 {
 				t.Errorf("%g h past the deadline", pl.Hours)
 			}
-			if budget > 0 && pl.CostUSD > budget {
+			if budget > 0 && pl.CostUSD > budget+0.005 {
 				t.Errorf("$%g over budget", pl.CostUSD)
+			}
+			if pl.HoursLow > pl.Hours || pl.Hours > pl.HoursHigh || pl.ComputeHours > pl.Hours {
+				t.Errorf("hours %g outside its interval [%g, %g] or under its compute %g", pl.Hours, pl.HoursLow, pl.HoursHigh, pl.ComputeHours)
 			}
 			if pl.Site == "b" {
 				t.Errorf("placed at the unlawful site")

@@ -515,7 +515,7 @@ func (ps *pass) plan() (*Plan, error) {
 // assemble builds the Plan from the ranked options (every feasible one, or
 // the best of each pool) and the rejections.
 func (ps *pass) assemble(ranked []option) *Plan {
-	placements, ends := choose(ranked, estimate.NormalQuantile(ps.spec.ConfidenceOrDefault()), limits{hours: ps.spec.Deadline.Hours(), cost: ps.spec.BudgetUSD})
+	placements, ends := choose(ranked, estimate.NormalQuantile(ps.spec.ConfidenceOrDefault()))
 	ps.ends = ends
 	rej, byKind, byRule := ps.rejected.list()
 	return &Plan{

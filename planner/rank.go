@@ -145,9 +145,8 @@ func markPareto(opts []option) {
 //
 // ends[i] is placement i's hours (data moves included) at the quantile
 // whose standard normal quantile is zEnd: when the run would end at the
-// job's confidence, for its horizon. lim is the job's deadline and
-// budget, which the placements' rounded hours and cost must not pass.
-func choose(ranked []option, zEnd float64, lim limits) (placements []Placement, ends []float64) {
+// job's confidence, for its horizon.
+func choose(ranked []option, zEnd float64) (placements []Placement, ends []float64) {
 	seen := map[*candidate]bool{}
 	keep := make([]int32, 0, 64)
 	for i := range ranked {
@@ -168,7 +167,7 @@ func choose(ranked []option, zEnd float64, lim limits) (placements []Placement, 
 	fill := func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			o := &ranked[keep[i]]
-			out[i] = o.placement(i+1, moves[i], lim)
+			out[i] = o.placement(i+1, moves[i])
 			ends[i], _ = o.at(zEnd)
 		}
 	}
