@@ -400,7 +400,8 @@ func newPlanner(w *catalog.World, job *catalog.TrainingJob, opts Options) (*plan
 	for _, s := range w.Sites {
 		q.Sites[s.Metadata.Name] = s
 	}
-	// The server's ledger, read once per question for the whole plan.
+	// The server's ledger, asked through one batch for the whole plan
+	// (newPlanLedger): the log's head is read at its first question.
 	ex := opts.Exports
 	if ex == nil {
 		ex = LedgerOf(ctx)

@@ -14,6 +14,8 @@ var ErrLeaseBusy = errors.New("lease held by another")
 
 // LeaseClock is the clock HoldLease reads the time and waits on: this
 // machine's (time.Now, time.After) unless WithLeaseClock gives another.
+// It is called from the lease's renewal goroutine as well as HoldLease's
+// caller, so it must be safe for concurrent use.
 type LeaseClock interface {
 	Now() time.Time
 	// After returns a channel that receives once d has passed by this
@@ -27,9 +29,14 @@ type LeaseOption func(*leaseOptions)
 type leaseOptions struct{ clock LeaseClock }
 
 // WithLeaseClock has HoldLease time its waits, its renewals and the time
-// the lease is surely held by c (a test's clock, moved by the test).
+// the lease is surely held by c (a test's clock, moved by the test). A
+// nil c is ignored: the lease keeps this machine's clock.
 func WithLeaseClock(c LeaseClock) LeaseOption {
-	return func(o *leaseOptions) { o.clock = c }
+	return func(o *leaseOptions) {
+		if c != nil {
+			o.clock = c
+		}
+	}
 }
 
 // systemClock is this machine's clock.
@@ -63,7 +70,7 @@ func HoldLease(ctx context.Context, l Leaser, name, holder string, ttl, wait tim
 		deadline = clock.Now().Add(wait)
 	}
 	for {
-		start := clock.Now() // the lease runs from (at the latest) here, by this machine's clock
+		start := clock.Now() // the lease runs from (at the latest) here, by clock
 		got, err := l.TryLease(ctx, name, holder, ttl)
 		if err != nil {
 			return nil, nil, fmt.Errorf("lease %s: %w", name, err)

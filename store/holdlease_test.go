@@ -200,3 +200,20 @@ func TestHoldLeaseOutlivesOneFailedRenewal(t *testing.T) {
 		}
 	})
 }
+
+// TestHoldLeaseNilClockIsTheSystemClock: WithLeaseClock(nil) (an option
+// built from a clock that was never set) panicked at the first reading of
+// the time; it is ignored, and the lease is held by this machine's clock.
+func TestHoldLeaseNilClockIsTheSystemClock(t *testing.T) {
+	ctx := context.Background()
+	st := openSQLite(t, filepath.Join(t.TempDir(), "m.db"))
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	lctx, release, err := store.HoldLease(ctx, st, "work", "a", 10*time.Second, 0, log, store.WithLeaseClock(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	if err := lctx.Err(); err != nil {
+		t.Fatalf("the lease's context ended at once: %v", err)
+	}
+}

@@ -177,25 +177,31 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 	if s.now == nil {
 		s.now = time.Now
 	}
+	// unprepared closes what was prepared before a prepare that failed,
+	// and both handles.
+	unprepared := func(q string, err error) error {
+		for _, st := range s.stmts {
+			st.Close()
+		}
+		if s.holds != nil {
+			s.holds.Close()
+		}
+		db.Close()
+		rdb.Close()
+		return fmt.Errorf("prepare %q: %w", q, err)
+	}
 	for _, q := range hotQueries {
 		st, err := db.PrepareContext(ctx, q)
 		if err != nil {
-			db.Close()
-			rdb.Close()
-			return nil, fmt.Errorf("prepare %q: %w", q, err)
+			return nil, unprepared(q, err)
 		}
 		s.stmts[q] = st
 	}
 	if s.holds, err = rdb.PrepareContext(ctx, holdsQuery); err != nil {
-		db.Close()
-		rdb.Close()
-		return nil, fmt.Errorf("prepare %q: %w", holdsQuery, err)
+		return nil, unprepared(holdsQuery, err)
 	}
 	if s.headAt, err = rdb.PrepareContext(ctx, sqliteAuditHeadAt); err != nil {
-		s.holds.Close()
-		db.Close()
-		rdb.Close()
-		return nil, fmt.Errorf("prepare %q: %w", sqliteAuditHeadAt, err)
+		return nil, unprepared(sqliteAuditHeadAt, err)
 	}
 	go s.committer()
 	return s, nil

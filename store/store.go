@@ -224,7 +224,6 @@ func tenantScope(tenant string, all bool) error {
 	return nil
 }
 
-// Store is Meridian's persistence. Implementations are safe for concurrent use.
 // AuditHeadRead is the log's head and the hash of an entry, read together
 // (Store.AuditHeadAt).
 type AuditHeadRead struct {
@@ -245,6 +244,7 @@ func auditHeadAtQuery(ph string) string {
 	return `SELECT seq, hash, (SELECT a.hash FROM audit AS a WHERE a.seq = ` + ph + `) FROM audit ORDER BY seq DESC LIMIT 1`
 }
 
+// Store is Meridian's persistence. Implementations are safe for concurrent use.
 type Store interface {
 	// CreateRun inserts r with its first events and audit records. When
 	// idemKey is not empty and the tenant already used it, the existing run
@@ -317,8 +317,8 @@ type Store interface {
 	// statement, so in one snapshot of the log: the head and the entry at
 	// seq are as they were at one moment, whatever is appended or removed
 	// meanwhile, at the cost of one query. The ledger indexes read it
-	// before each catch-up (the head, and whether the entry that was the
-	// head at the last one is still there).
+	// before each catch-up (the head, and whether the highest head any
+	// catch-up read, or the watch's own, is still there).
 	AuditHeadAt(ctx context.Context, seq int64) (AuditHeadRead, error)
 
 	// GetResource returns a tenant's registered resource or ErrNotFound.

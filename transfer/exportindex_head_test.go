@@ -217,9 +217,10 @@ func TestExportBatchReadsTheHeadOnce(t *testing.T) {
 }
 
 // TestExportBatchCatchesUpAfterAFailedFold: a batch's question after
-// another's catch-up failed part way (the index left unsure) reads the
-// log again rather than answer from what the failed read left: a volume
-// rule judged on part of the exports.
+// another's catch-up failed (the index left unsure; here its selection
+// fails whole, which leaves it as unsure as one failed part way) reads
+// the log again rather than answer from what the failed read left: a
+// volume rule judged on part of the exports.
 func TestExportBatchCatchesUpAfterAFailedFold(t *testing.T) {
 	led, st := sqliteLedger(t)
 	cs := &countingAudit{SQLite: st}

@@ -44,7 +44,8 @@ type logWatch struct {
 	// at is the log's head as read before the last catch-up that read the
 	// log (ok false: none yet): what the index holds is the log's records
 	// up to it, or, when unsure, some of them (a read that failed may have
-	// folded part of what it read).
+	// folded part of what it read), or a cut was refused (notCut): the
+	// next catch-up reads whatever the head.
 	at     logHead
 	unsure bool
 	// high is the highest head any catch-up of the index read, shared by
@@ -97,9 +98,11 @@ func (h logHead) within(recs []Record) []Record {
 // catch-up (notCut), and every later one while it does, without a read:
 // folded again from its start, the shorter log dropped what was cut from
 // the totals. A head that cannot be read fails the catch-up and changes
-// nothing. A read that fails leaves the index unsure: it keeps now as its
-// head, which what it holds does not pass, and the next catch-up reads
-// whatever the head.
+// nothing; a read notCut makes past the head's (the hash at a seq the
+// head's read did not give) that fails leaves the index unsure, as a
+// refused cut does. A read that fails leaves the index unsure: it keeps
+// now as its head, which what it holds does not pass, and the next
+// catch-up reads whatever the head.
 func (w *logWatch) catchUp(ctx context.Context, read func(now logHead) error) error {
 	var now logHead
 	if w.head != nil {

@@ -447,12 +447,11 @@ func (x *ExportIndex) Exported(ctx context.Context, tenant string, orgs []string
 // Batch is x for questions asked together, one plan's (a plan asks once
 // per rule, class of pool and day it judges): the first brings x up to
 // date, as Exported does, reading the log's head; the later ones answer
-// from x as it is then, without reading the head again, while what x
-// holds is sound (no catch-up since failed) and reaches the head the
-// first read (another question's catch-up may have taken it further). A
-// later question that finds it otherwise (a catch-up that failed, a log
-// rewound since and folded again only partly) catches up as a question
-// alone does: none is answered from an emptied or partly folded index.
+// from x as it is then, without reading the head again, while no read
+// since failed and no cut was found (another question's catch-up may have
+// taken x further). A later question that finds otherwise catches up as a
+// question alone does: none is answered from a partly folded index, or
+// from one over a log found cut.
 // The batch answers from the ledger as it was at its first question, or
 // later; a record written during the plan may count in some of its
 // questions and not others, as it may when each reads the head.
@@ -471,6 +470,8 @@ func (b *exportBatch) Exported(ctx context.Context, tenant string, orgs []string
 	x := b.x
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	// w.at.seq < b.at.seq cannot hold (notCut refuses a head before
+	// w.at, so w.at never goes back): kept as a defence should it.
 	if w := x.watch; !b.at.ok || !w.at.ok || w.unsure || w.at.seq < b.at.seq {
 		if err := x.catchUp(ctx); err != nil {
 			return nil, err

@@ -67,7 +67,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("LiveLimit", func(t *testing.T) { liveLimit(t, open(t)) })
 }
 
-func rec(t *testing.T, kind, run string, v any) audit.Record {
+func rec(t testing.TB, kind, run string, v any) audit.Record {
 	t.Helper()
 	r, err := audit.NewRecord(kind, run, v)
 	if err != nil {
@@ -552,24 +552,42 @@ func auditTenant(t *testing.T, s store.Store) {
 // another goroutine appends, are of one moment: the entry just past the
 // head read is never there. Read one after the other, the head could be
 // read before an append and the entry after it.
-func auditHeadAtOneSnapshot(t *testing.T, s store.Store) {
+func auditHeadAtOneSnapshot(t testing.TB, s store.Store) {
 	ctx := context.Background()
 	if r, err := s.AuditHeadAt(ctx, 1); err != nil || r != (store.AuditHeadRead{Hash: audit.Genesis}) {
 		t.Fatalf("empty log: %+v, %v; want the genesis head and no entry", r, err)
 	}
 	const appends = 200
+	// The records are built here: the goroutine must not fail the test
+	// (t.Fatal ends only the goroutine that calls it).
+	recs := make([]audit.Record, appends)
+	for i := range recs {
+		recs[i] = rec(t, audit.KindTransfer, "r1", i)
+	}
 	done := make(chan error, 1)
 	go func() {
-		for i := range appends {
-			if err := s.AppendAudit(ctx, rec(t, audit.KindTransfer, "r1", i)); err != nil {
+		for _, r := range recs {
+			if err := s.AppendAudit(ctx, r); err != nil {
 				done <- err
 				return
 			}
 		}
 		done <- nil
 	}()
-	reads := 0
+	reads, finished := 0, false
 	for head := int64(0); head < appends; reads++ {
+		// An append that failed stops the appends short of the head the
+		// reads wait for: fail then, rather than read until the timeout.
+		if !finished {
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("append: %v", err)
+				}
+				finished = true
+			default:
+			}
+		}
 		r, err := s.AuditHeadAt(ctx, head+1)
 		if err != nil {
 			t.Fatal(err)
@@ -581,9 +599,14 @@ func auditHeadAtOneSnapshot(t *testing.T, s store.Store) {
 			t.Fatalf("read %d: head %d, yet no entry at %d", reads, r.Seq, head+1)
 		}
 		head = r.Seq
+		if finished && head < appends {
+			t.Fatalf("read %d, begun after the appends were done: head %d, want %d", reads, head, appends)
+		}
 	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	if !finished {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
