@@ -17,28 +17,15 @@ import (
 // selector matches alone, and at best effort.
 func TestAcceptedCancelListsOnceAtBestEffort(t *testing.T) {
 	f := newFakeAPI(t)
-	b, _, name := submittedWithoutSecret(t, f)
-	ctx := testContext(t)
-	waitJobCached(t, b, name, "the attempt's Job")
-	var lists []string
-	f.mu.Lock()
-	f.onList = func(resource, selector string) (int, string) {
-		if resource == "pods" && strings.Contains(selector, "controller-uid") {
-			lists = append(lists, selector)
-			return 500, "InternalError"
-		}
-		return 0, ""
-	}
-	f.mu.Unlock()
+	b, ctx, name := cachedAttempt(t, f)
+	refused := f.refusePodLists("controller-uid")
 	if err := b.Cancel(ctx, name); err != nil {
 		t.Fatalf("Cancel whose Job's delete was accepted, a list of its pods refused: %v; want nil", err)
 	}
 	if _, ok := f.get("jobs", name); ok {
 		t.Fatal("the attempt's Job was not deleted")
 	}
-	f.mu.Lock()
-	got := append([]string(nil), lists...)
-	f.mu.Unlock()
+	got := refused()
 	if len(got) != 1 || !strings.HasPrefix(got[0], controllerUIDLabel+"=") {
 		t.Errorf("Cancel listed the pods by %q; want one list, by %s", got, controllerUIDLabel)
 	}
@@ -50,37 +37,20 @@ func TestAcceptedCancelListsOnceAtBestEffort(t *testing.T) {
 // the Job and its pod still there.
 func cancelRefused(t *testing.T, f *fakeAPI, hidden bool) (b *Backend, name, pod string) {
 	t.Helper()
-	b, _, name = submittedWithoutSecret(t, f)
-	ctx := testContext(t)
-	waitJobCached(t, b, name, "the attempt's Job")
-	job, _ := f.get("jobs", name)
+	b, ctx, name := cachedAttempt(t, f)
 	pod = name + "-p"
-	p := fakePod(pod, name, meta(job)["uid"].(string), "n1", podRunning)
 	if hidden {
-		delete(meta(p)["labels"].(map[string]any), LabelManagedBy)
-	}
-	f.put("pods", p)
-	if !hidden {
+		f.put("pods", hiddenPod(pod, name, f.jobUID(name)))
+	} else {
+		f.put("pods", fakePod(pod, name, f.jobUID(name), "n1", podRunning))
 		waitPodsCached(t, b, name, 1, "the attempt's pod is not in the cache")
 	}
-	f.mu.Lock()
-	f.onDelete = func(resource, _ string) (int, string) {
-		if resource == "jobs" {
-			return 500, "InternalError"
-		}
-		return 0, ""
-	}
-	f.mu.Unlock()
+	f.refuseDeletes("jobs", 500, "InternalError")
 	if err := b.Cancel(ctx, name); err == nil {
 		t.Fatal("Cancel succeeded; the fake refused the Job's delete")
 	}
-	f.mu.Lock()
-	f.onDelete = nil
-	f.mu.Unlock()
-	eventually(t, "Cancel's mark is not in the cache", func() bool {
-		j, ok := b.watch.job(name)
-		return ok && j.Annotations[AnnotationCancelled] != ""
-	})
+	f.allowDeletes()
+	waitCancelMarkCached(t, b, name)
 	return b, name, pod
 }
 
@@ -104,23 +74,12 @@ func TestCancelledAttemptOfAReplacedJobWithPodsIsNoEnd(t *testing.T) {
 				j, ok := b.watch.job(name)
 				return ok && j.UID == "planted-uid"
 			})
-			st, err := b.Status(ctx, name)
-			if err != nil || st.State != backend.Running || !strings.Contains(st.Reason, "cancelling: 1 pod") {
-				t.Fatalf("Status with the Job replaced and the attempt's pod running = %+v, %v; want Running, cancelling: 1 pod", st, err)
-			}
+			wantStatus(t, ctx, b, name, backend.Running, "cancelling: 1 pod", "Status with the Job replaced and the attempt's pod running")
 			// Forgotten from memory, the cancellation is read from the
 			// record: still no end.
-			b.recMu.Lock()
-			clear(b.finals)
-			b.recMu.Unlock()
-			if st, err := b.Status(ctx, name); err != nil || st.State != backend.Running {
-				t.Fatalf("Status, the end read from the record = %+v, %v; want Running", st, err)
-			}
-			f.changePod(pod, map[string]any{"status": map[string]any{"phase": podFailed}})
-			eventually(t, "the attempt does not read cancelled once its pod stopped", func() bool {
-				st, err := b.Status(ctx, name)
-				return err == nil && st.State == backend.Cancelled
-			})
+			forgetFinals(b)
+			wantStatus(t, ctx, b, name, backend.Running, "", "Status, the end read from the record")
+			stopPodWaitCancelled(t, ctx, f, b, name, pod)
 		})
 	}
 }
@@ -139,15 +98,8 @@ func TestCancelledJobFailedWithPodsIsNoEnd(t *testing.T) {
 		j, ok := b.watch.job(name)
 		return ok && jobEnded(j)
 	})
-	st, err := b.Status(ctx, name)
-	if err != nil || st.State != backend.Running || !strings.Contains(st.Reason, "cancelling: 1 pod") {
-		t.Fatalf("Status with the Job Failed and its pod running = %+v, %v; want Running, cancelling: 1 pod", st, err)
-	}
-	f.changePod(pod, map[string]any{"status": map[string]any{"phase": podFailed}})
-	eventually(t, "the attempt does not read cancelled once its pod stopped", func() bool {
-		st, err := b.Status(ctx, name)
-		return err == nil && st.State == backend.Cancelled
-	})
+	wantStatus(t, ctx, b, name, backend.Running, "cancelling: 1 pod", "Status with the Job Failed and its pod running")
+	stopPodWaitCancelled(t, ctx, f, b, name, pod)
 }
 
 // A 409 Conflict answer to the delete of the attempt's Job (by its UID)
@@ -158,17 +110,8 @@ func TestCancelledJobFailedWithPodsIsNoEnd(t *testing.T) {
 // while it is still the attempt's.
 func TestCancelRefusedWithAConflictOnItsOwnJobFails(t *testing.T) {
 	f := newFakeAPI(t)
-	b, _, name := submittedWithoutSecret(t, f)
-	ctx := testContext(t)
-	waitJobCached(t, b, name, "the attempt's Job")
-	f.mu.Lock()
-	f.onDelete = func(resource, _ string) (int, string) {
-		if resource == "jobs" {
-			return 409, "Conflict"
-		}
-		return 0, ""
-	}
-	f.mu.Unlock()
+	b, ctx, name := cachedAttempt(t, f)
+	f.refuseDeletes("jobs", 409, "Conflict")
 	err := b.Cancel(ctx, name)
 	if err == nil || !strings.Contains(err.Error(), "still there") {
 		t.Fatalf("Cancel with the attempt's Job's delete refused (409) = %v; want an error, the Job still there", err)
@@ -184,37 +127,13 @@ func TestCancelRefusedWithAConflictOnItsOwnJobFails(t *testing.T) {
 // read running again whenever a list failed. It is now remembered.
 func TestStoppedCancellationIsRemembered(t *testing.T) {
 	f := newFakeAPI(t)
-	b, _, name := submittedWithoutSecret(t, f)
-	ctx := testContext(t)
-	waitJobCached(t, b, name, "the attempt's Job")
-	f.changeJob(name, map[string]any{"metadata": map[string]any{"finalizers": []any{"foregroundDeletion"}}})
-	if err := b.Cancel(ctx, name); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "the Job's deletion is not in the cache", func() bool {
-		j, ok := b.watch.job(name)
-		return ok && j.DeletionTimestamp != nil
-	})
-	if st, err := b.Status(ctx, name); err != nil || st.State != backend.Cancelled {
-		t.Fatalf("Status with no pod of the Job left = %+v, %v; want Cancelled", st, err)
-	}
-	lists := 0
-	f.mu.Lock()
-	f.onList = func(resource, selector string) (int, string) {
-		if resource == "pods" && strings.Contains(selector, "controller-uid") {
-			lists++
-			return 500, "InternalError"
-		}
-		return 0, ""
-	}
-	f.mu.Unlock()
-	if st, err := b.Status(ctx, name); err != nil || st.State != backend.Cancelled {
-		t.Fatalf("Status again, a list of the pods refused = %+v, %v; want Cancelled", st, err)
-	}
-	f.mu.Lock()
-	n := lists
-	f.mu.Unlock()
-	if n != 0 {
+	b, ctx, name := cachedAttempt(t, f)
+	f.keepBeingDeleted(name)
+	cancelUntilBeingDeleted(t, ctx, b, name)
+	wantStatus(t, ctx, b, name, backend.Cancelled, "", "Status with no pod of the Job left")
+	refused := f.refusePodLists("controller-uid")
+	wantStatus(t, ctx, b, name, backend.Cancelled, "", "Status again, a list of the pods refused")
+	if n := len(refused()); n != 0 {
 		t.Errorf("Status of a cancellation found over listed the pods %d times; want none", n)
 	}
 }
@@ -224,22 +143,14 @@ func TestStoppedCancellationIsRemembered(t *testing.T) {
 // left to a Cancel called again, which its error asks for.
 func TestCancelDeletesAtMostMaxCancelPods(t *testing.T) {
 	f := newFakeAPI(t)
-	b, _, name := submittedWithoutSecret(t, f)
-	ctx := testContext(t)
-	waitJobCached(t, b, name, "the attempt's Job")
-	job, _ := f.get("jobs", name)
-	uid := meta(job)["uid"].(string)
+	b, ctx, name := cachedAttempt(t, f)
+	uid := f.jobUID(name)
 	n := maxCancelPods + 3
 	for i := range n {
-		p := fakePod(fmt.Sprintf("%s-h%03d", name, i), name, uid, "n1", podRunning)
-		delete(meta(p)["labels"].(map[string]any), LabelManagedBy)
-		f.put("pods", p)
+		f.put("pods", hiddenPod(fmt.Sprintf("%s-h%03d", name, i), name, uid))
 	}
 	f.drop("jobs", name)
-	eventually(t, "the Job's deletion is not in the cache", func() bool {
-		_, ok := b.watch.job(name)
-		return !ok
-	})
+	waitJobGone(t, b, name)
 	left := func() int {
 		f.mu.Lock()
 		defer f.mu.Unlock()

@@ -1,7 +1,6 @@
 package kubernetes
 
 import (
-	"strings"
 	"testing"
 
 	"meridian.dev/meridian/backend"
@@ -30,51 +29,26 @@ func TestCancelWhoseDeleteFailsIsNoEnd(t *testing.T) {
 			ctx := testContext(t)
 			f.putPodOf(name, map[string]any{"phase": podRunning})
 			waitPodsCached(t, b, name, 1, "the attempt's pod is not in the cache")
-			f.mu.Lock()
-			f.onDelete = func(resource, _ string) (int, string) {
-				if resource == "jobs" {
-					return tc.code, tc.reason
-				}
-				return 0, ""
-			}
-			f.mu.Unlock()
+			f.refuseDeletes("jobs", tc.code, tc.reason)
 			if err := b.Cancel(ctx, name); err == nil {
 				t.Fatal("Cancel succeeded; the fake refused the Job's delete")
 			}
-			eventually(t, "Cancel's mark is not in the cache", func() bool {
-				j, ok := b.watch.job(name)
-				return ok && j.Annotations[AnnotationCancelled] != ""
-			})
-			st, err := b.Status(ctx, name)
-			if err != nil || st.State != backend.Running || !strings.Contains(st.Reason, "cancelling") {
-				t.Fatalf("Status with the Job not deleted and its pod running = %+v, %v; want Running, cancelling", st, err)
-			}
+			waitCancelMarkCached(t, b, name)
+			wantStatus(t, ctx, b, name, backend.Running, "cancelling", "Status with the Job not deleted and its pod running")
 			// Forgotten from memory, the cancellation is read from the
 			// record: still no end.
-			b.recMu.Lock()
-			clear(b.finals)
-			b.recMu.Unlock()
-			st, err = b.Status(ctx, name)
-			if err != nil || st.State != backend.Running {
-				t.Fatalf("Status, the end read from the record = %+v, %v; want Running", st, err)
-			}
+			forgetFinals(b)
+			wantStatus(t, ctx, b, name, backend.Running, "", "Status, the end read from the record")
 			// Cancel again, the delete let through: the Job goes, its
 			// foreground deletion taking its pod first (the fake has no
 			// garbage collector), and the attempt is cancelled.
-			f.mu.Lock()
-			f.onDelete = nil
-			f.mu.Unlock()
+			f.allowDeletes()
 			f.drop("pods", name+"-p")
 			if err := b.Cancel(ctx, name); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, "the Job's deletion is not in the cache", func() bool {
-				_, ok := b.watch.job(name)
-				return !ok
-			})
-			if st, err := b.Status(ctx, name); err != nil || st.State != backend.Cancelled {
-				t.Fatalf("Status with the Job gone = %+v, %v; want Cancelled", st, err)
-			}
+			waitJobGone(t, b, name)
+			wantStatus(t, ctx, b, name, backend.Cancelled, "", "Status with the Job gone")
 		})
 	}
 }
@@ -92,46 +66,24 @@ func TestCancelWhoseDeleteFailsIsNoEnd(t *testing.T) {
 // cancelled while it ran.
 func TestCancelledJobBeingDeletedWithPodsIsNoEnd(t *testing.T) {
 	for _, how := range []string{"seen", "relabelled", "older label only"} {
-		hidden := how != "seen"
 		t.Run(how, func(t *testing.T) {
 			f := newFakeAPI(t)
-			b, _, name := submittedWithoutSecret(t, f)
-			ctx := testContext(t)
-			waitJobCached(t, b, name, "the attempt's Job")
-			// The garbage collector's finalizer for a foreground deletion.
-			f.changeJob(name, map[string]any{"metadata": map[string]any{"finalizers": []any{"foregroundDeletion"}}})
+			b, ctx, name := cachedAttempt(t, f)
+			f.keepBeingDeleted(name)
 			pod := name + "-p"
-			if hidden {
-				// Its labels changed by someone who may update Pods: the
-				// watch cache, which follows LabelManagedBy, never sees it.
-				job, _ := f.get("jobs", name)
-				p := fakePod(pod, name, meta(job)["uid"].(string), "n1", podRunning)
-				delete(meta(p)["labels"].(map[string]any), LabelManagedBy)
-				if how == "older label only" {
-					p = fakeLegacyPod(pod, name, meta(job)["uid"].(string), "n1", podRunning)
-				}
-				f.put("pods", p)
-			} else {
+			switch how {
+			case "relabelled":
+				f.put("pods", hiddenPod(pod, name, f.jobUID(name)))
+			case "older label only":
+				f.put("pods", fakeLegacyPod(pod, name, f.jobUID(name), "n1", podRunning))
+			default:
 				f.putPodOf(name, map[string]any{"phase": podRunning})
 				waitPodsCached(t, b, name, 1, "the attempt's pod is not in the cache")
 			}
-			if err := b.Cancel(ctx, name); err != nil {
-				t.Fatal(err)
-			}
-			eventually(t, "the Job's deletion is not in the cache", func() bool {
-				j, ok := b.watch.job(name)
-				return ok && j.DeletionTimestamp != nil
-			})
+			cancelUntilBeingDeleted(t, ctx, b, name)
 			f.changePod(pod, map[string]any{"metadata": map[string]any{"deletionTimestamp": "2026-01-01T00:00:00Z"}})
-			st, err := b.Status(ctx, name)
-			if err != nil || st.State != backend.Running || !strings.Contains(st.Reason, "cancelling: 1 pod") {
-				t.Fatalf("Status with the Job being deleted and its pod terminating = %+v, %v; want Running, cancelling: 1 pod", st, err)
-			}
-			f.changePod(pod, map[string]any{"status": map[string]any{"phase": podFailed}})
-			eventually(t, "the attempt does not read cancelled once its pod stopped", func() bool {
-				st, err := b.Status(ctx, name)
-				return err == nil && st.State == backend.Cancelled
-			})
+			wantStatus(t, ctx, b, name, backend.Running, "cancelling: 1 pod", "Status with the Job being deleted and its pod terminating")
+			stopPodWaitCancelled(t, ctx, f, b, name, pod)
 		})
 	}
 }
@@ -141,34 +93,13 @@ func TestCancelledJobBeingDeletedWithPodsIsNoEnd(t *testing.T) {
 // refuses is no word that they stopped.
 func TestCancelledJobBeingDeletedUnlistedIsNoEnd(t *testing.T) {
 	f := newFakeAPI(t)
-	b, _, name := submittedWithoutSecret(t, f)
-	ctx := testContext(t)
-	waitJobCached(t, b, name, "the attempt's Job")
-	f.changeJob(name, map[string]any{"metadata": map[string]any{"finalizers": []any{"foregroundDeletion"}}})
-	if err := b.Cancel(ctx, name); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "the Job's deletion is not in the cache", func() bool {
-		j, ok := b.watch.job(name)
-		return ok && j.DeletionTimestamp != nil
-	})
-	f.mu.Lock()
-	f.onList = func(resource, _ string) (int, string) {
-		if resource == "pods" {
-			return 500, "InternalError"
-		}
-		return 0, ""
-	}
-	f.mu.Unlock()
-	if st, err := b.Status(ctx, name); err != nil || st.State != backend.Running {
-		t.Fatalf("Status with the list of the Job's pods refused = %+v, %v; want Running", st, err)
-	}
-	f.mu.Lock()
-	f.onList = nil
-	f.mu.Unlock()
-	if st, err := b.Status(ctx, name); err != nil || st.State != backend.Cancelled {
-		t.Fatalf("Status with no pod of the Job left = %+v, %v; want Cancelled", st, err)
-	}
+	b, ctx, name := cachedAttempt(t, f)
+	f.keepBeingDeleted(name)
+	cancelUntilBeingDeleted(t, ctx, b, name)
+	f.refusePodLists("")
+	wantStatus(t, ctx, b, name, backend.Running, "", "Status with the list of the Job's pods refused")
+	f.allowLists()
+	wantStatus(t, ctx, b, name, backend.Cancelled, "", "Status with no pod of the Job left")
 }
 
 // Cancel of an attempt whose Job was deleted and made again under its name
@@ -206,23 +137,12 @@ func TestCancelOfAJobMadeAgainStopsTheAttemptsPods(t *testing.T) {
 // controller-uid label from the API server too.
 func TestCancelStopsARelabelledPodOfAJobDeletedWithOrphans(t *testing.T) {
 	f := newFakeAPI(t)
-	b, _, name := submittedWithoutSecret(t, f)
-	ctx := testContext(t)
-	waitJobCached(t, b, name, "the attempt's Job")
-	job, _ := f.get("jobs", name)
-	uid := meta(job)["uid"].(string)
-	p := fakePod(name+"-hidden", name, uid, "n1", podRunning)
-	delete(meta(p)["labels"].(map[string]any), LabelManagedBy)
-	f.put("pods", p)
-	other := fakePod("not-the-attempts", name, "another-uid", "n1", podRunning)
-	delete(meta(other)["labels"].(map[string]any), LabelManagedBy)
-	f.put("pods", other)
+	b, ctx, name := cachedAttempt(t, f)
+	f.put("pods", hiddenPod(name+"-hidden", name, f.jobUID(name)))
+	f.put("pods", hiddenPod("not-the-attempts", name, "another-uid"))
 	// Deleted with orphan propagation: the pods stay (the fake keeps them).
 	f.drop("jobs", name)
-	eventually(t, "the Job's deletion is not in the cache", func() bool {
-		_, ok := b.watch.job(name)
-		return !ok
-	})
+	waitJobGone(t, b, name)
 	if err := b.Cancel(ctx, name); err != nil {
 		t.Fatalf("Cancel: %v", err)
 	}

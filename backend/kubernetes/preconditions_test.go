@@ -103,9 +103,7 @@ func TestLostVerdictLandsOnlyOnTheAttemptsJob(t *testing.T) {
 // after the backend last saw it neither marks nor deletes the other Job.
 func TestCancelLeavesAJobMadeAgainUnseen(t *testing.T) {
 	f := newFakeAPI(t)
-	b, _, name := submittedWithoutSecret(t, f)
-	ctx := testContext(t)
-	waitJobCached(t, b, name, "the attempt's Job")
+	b, ctx, name := cachedAttempt(t, f)
 	other := f.swapUnseen("jobs", name)
 	if err := b.Cancel(ctx, name); err != nil {
 		t.Fatalf("Cancel: %v", err)
@@ -179,9 +177,7 @@ func TestSubmitGivesItsJobOnlyItsOwnSecret(t *testing.T) {
 // Job made again and returned success with the workload still running.
 func TestCancelDeletesAJobItCannotMark(t *testing.T) {
 	f := newFakeAPI(t)
-	b, _, name := submittedWithoutSecret(t, f)
-	ctx := testContext(t)
-	waitJobCached(t, b, name, "the attempt's Job")
+	b, ctx, name := cachedAttempt(t, f)
 	f.mu.Lock()
 	f.onPatch = func(resource string, _ map[string]any) (int, string) {
 		if resource == "jobs" {

@@ -3,6 +3,7 @@ package local_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,30 +55,15 @@ func chmodLoop(t *testing.T, dir string) (undo func()) {
 func TestCancelStopsARunningJobWhileItsJobDirIsMadeMode0InALoop(t *testing.T) {
 	for _, kind := range []string{"running", "orphaned"} {
 		t.Run(kind, func(t *testing.T) {
-			b := newLocal(t, t.TempDir())
 			// Retries shorter than the grace: a grace counted afresh by
 			// each never ends.
-			b.CancelGrace = time.Second
-			b.TreeWait = 300 * time.Millisecond
-			var h, dir string
-			var wrapper, esc int
-			if kind == "running" {
-				h, dir, wrapper, esc = escapingJobWith(t, b, "chmod-running", `trap "" TERM; exec sleep 60`, "sleep 60")
-			} else {
-				h, dir, esc = orphanedEscapee(t, b, "chmod-orphaned", `trap "" TERM; exec sleep 60`)
-			}
+			b := newLocalGrace(t, time.Second, 300*time.Millisecond)
+			h, dir, wrapper, esc := deafJob(t, b, kind, "chmod-"+kind)
 			undo := chmodLoop(t, dir)
-			for deadline := time.Now().Add(15 * time.Second); (running(esc) || wrapper != 0 && groupRuns(wrapper)) && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-				asTheServersUser(t, func() error { return b.Cancel(context.Background(), h) })
-			}
+			cancelWhileJobRuns(t, b, h, wrapper, esc, 15*time.Second)
 			undo()
-			if wrapper != 0 && groupRuns(wrapper) {
-				t.Fatal("Cancel retried for 15 s while the job's directory was made mode 0 in a loop; the job's group still runs")
-			}
-			if running(esc) {
-				t.Fatal("Cancel retried for 15 s while the job's directory was made mode 0 in a loop; the holder of the command lock still runs")
-			}
-			if err := asTheServersUser(t, func() error { return b.Cancel(context.Background(), h) }); err != nil {
+			wantJobStopped(t, wrapper, esc, "Cancel retried for 15 s while the job's directory was made mode 0 in a loop")
+			if err := cancelAsServer(t, b, h); err != nil {
 				t.Fatalf("Cancel once the job is stopped: %v", err)
 			}
 		})
@@ -98,30 +84,11 @@ func groupRuns(pid int) bool {
 func TestCancelStopsAJobWhoseMarkCannotBeMade(t *testing.T) {
 	for _, kind := range []string{"running", "orphaned"} {
 		t.Run(kind, func(t *testing.T) {
-			b := newLocal(t, t.TempDir())
-			b.CancelGrace = time.Second
-			b.TreeWait = 300 * time.Millisecond
-			var h string
-			var wrapper, esc int
-			if kind == "running" {
-				h, _, wrapper, esc = escapingJobWith(t, b, "unmarked-running", `trap "" TERM; exec sleep 60`, "sleep 60")
-			} else {
-				h, _, esc = orphanedEscapee(t, b, "unmarked-orphaned", `trap "" TERM; exec sleep 60`)
-			}
+			b := newLocalGrace(t, time.Second, 300*time.Millisecond)
+			h, _, wrapper, esc := deafJob(t, b, kind, "unmarked-"+kind)
 			t.Cleanup(local.SetCancelMarkFailing(syscall.ENOSPC))
-			var err, first error
-			for deadline := time.Now().Add(15 * time.Second); (running(esc) || wrapper != 0 && groupRuns(wrapper)) && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-				err = asTheServersUser(t, func() error { return b.Cancel(context.Background(), h) })
-				if first == nil {
-					first = err
-				}
-			}
-			if wrapper != 0 && groupRuns(wrapper) {
-				t.Fatalf("Cancel retried for 15 s with its mark failing (last: %v); the job's group still runs", err)
-			}
-			if running(esc) {
-				t.Fatalf("Cancel retried for 15 s with its mark failing (last: %v); the holder of the command lock still runs", err)
-			}
+			first, err := cancelWhileJobRuns(t, b, h, wrapper, esc, 15*time.Second)
+			wantJobStopped(t, wrapper, esc, fmt.Sprintf("Cancel retried for 15 s with its mark failing (last: %v)", err))
 			if !errors.Is(first, syscall.ENOSPC) {
 				t.Fatalf("the first Cancel with its mark failing: %v; want the error that says so", first)
 			}

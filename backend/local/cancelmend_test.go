@@ -15,13 +15,7 @@ import (
 // nil or within has passed, and returns its last error.
 func retryCancel(t *testing.T, b *local.Local, h string, within time.Duration) error {
 	t.Helper()
-	var err error
-	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if err = asTheServersUser(t, func() error { return b.Cancel(context.Background(), h) }); err == nil {
-			break
-		}
-	}
-	return err
+	return retryUntilNil(within, func() error { return cancelAsServer(t, b, h) })
 }
 
 // TestCancelStopsAHolderWhileItsJobDirIsMadeMode0InALoop: a landlock
@@ -33,36 +27,13 @@ func retryCancel(t *testing.T, b *local.Local, h string, within time.Duration) e
 // retry failed. Cancel now sets the directory's mode back before each
 // look, and scans by the lock's name once learnt.
 func TestCancelStopsAHolderWhileItsJobDirIsMadeMode0InALoop(t *testing.T) {
-	b := newLocal(t, t.TempDir())
-	b.CancelGrace = 100 * time.Millisecond
-	b.TreeWait = 2 * time.Second
-	h, dir, _, esc := escapingJobWith(t, b, "chmod-loop", `trap "" TERM; exec sleep 60`, "exit 0")
-	waitEnded(t, b, h)
-	stop := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			os.Chmod(dir, 0)
-		}
-	}()
-	for deadline := time.Now().Add(15 * time.Second); running(esc) && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		asTheServersUser(t, func() error { return b.Cancel(context.Background(), h) })
-	}
-	close(stop)
-	<-stopped
-	if err := os.Chmod(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if running(esc) {
-		t.Fatal("Cancel retried for 15 s while the job's directory was made mode 0 in a loop; the holder of the command lock still runs")
-	}
-	if err := asTheServersUser(t, func() error { return b.Cancel(context.Background(), h) }); err != nil {
+	b := newLocalGrace(t, 100*time.Millisecond, 2*time.Second)
+	h, dir, esc := endedWithDeafHolder(t, b, "chmod-loop")
+	undo := chmodLoop(t, dir)
+	cancelWhileJobRuns(t, b, h, 0, esc, 15*time.Second)
+	undo()
+	wantJobStopped(t, 0, esc, "Cancel retried for 15 s while the job's directory was made mode 0 in a loop")
+	if err := cancelAsServer(t, b, h); err != nil {
 		t.Fatalf("Cancel once the holder is gone: %v", err)
 	}
 }
@@ -89,24 +60,19 @@ func unreadableMark(t *testing.T, dir, name string) {
 func TestAnUnreadableCancelMarkDoesNotRestartTheGrace(t *testing.T) {
 	for _, mark := range []string{"cancelled", "cancel.at"} {
 		t.Run(mark, func(t *testing.T) {
-			b := newLocal(t, t.TempDir())
-			b.CancelGrace = time.Second
-			b.TreeWait = 300 * time.Millisecond
+			b := newLocalGrace(t, time.Second, 300*time.Millisecond)
 			var h, dir string
 			var esc int
 			if mark == "cancelled" {
-				h, dir, esc = orphanedEscapee(t, b, "unreadable-mark", `trap "" TERM; exec sleep 60`)
+				h, dir, esc = orphanedEscapee(t, b, "unreadable-mark", deafToTERM)
 			} else {
-				h, dir, _, esc = escapingJobWith(t, b, "unreadable-asked", `trap "" TERM; exec sleep 60`, "exit 0")
-				waitEnded(t, b, h)
+				h, dir, esc = endedWithDeafHolder(t, b, "unreadable-asked")
 			}
 			unreadableMark(t, dir, mark)
 			if err := retryCancel(t, b, h, 15*time.Second); err != nil {
 				t.Fatalf("Cancel retried well past the grace with the job's %s unreadable: %v; want the holder killed", mark, err)
 			}
-			if running(esc) {
-				t.Fatal("Cancel returned nil with the holder of the command lock running")
-			}
+			wantHolderKilled(t, esc)
 		})
 	}
 }
@@ -117,18 +83,13 @@ func TestAnUnreadableCancelMarkDoesNotRestartTheGrace(t *testing.T) {
 // killed a holder deaf to SIGTERM. The server keeps the first time
 // itself, and a retry past the grace kills the holder.
 func TestAnEndedJobsFirstCancelIsKeptWhereItCannotBeWritten(t *testing.T) {
-	b := newLocal(t, t.TempDir())
-	b.CancelGrace = time.Second
-	b.TreeWait = 300 * time.Millisecond
-	h, _, _, esc := escapingJobWith(t, b, "asked-unkept", `trap "" TERM; exec sleep 60`, "exit 0")
-	waitEnded(t, b, h)
+	b := newLocalGrace(t, time.Second, 300*time.Millisecond)
+	h, _, esc := endedWithDeafHolder(t, b, "asked-unkept")
 	t.Cleanup(local.SetCancelAskedFailing(os.ErrPermission))
 	if err := retryCancel(t, b, h, 15*time.Second); err != nil {
 		t.Fatalf("Cancel of the ended job retried well past the grace: %v; want the holder killed", err)
 	}
-	if running(esc) {
-		t.Fatal("Cancel returned nil with the holder of the command lock running")
-	}
+	wantHolderKilled(t, esc)
 }
 
 // TestCleanForgetsAJobsFirstCancel: the time of a job's first Cancel that
@@ -136,13 +97,10 @@ func TestAnEndedJobsFirstCancelIsKeptWhereItCannotBeWritten(t *testing.T) {
 // forgotten, one entry for each such job for the server's life. Clean of
 // the ended job forgets it.
 func TestCleanForgetsAJobsFirstCancel(t *testing.T) {
-	b := newLocal(t, t.TempDir())
-	b.CancelGrace = time.Minute
-	b.TreeWait = 300 * time.Millisecond
-	h, _, _, esc := escapingJobWith(t, b, "asked-forgotten", `trap "" TERM; exec sleep 60`, "exit 0")
-	waitEnded(t, b, h)
+	b := newLocalGrace(t, time.Minute, 300*time.Millisecond)
+	h, _, esc := endedWithDeafHolder(t, b, "asked-forgotten")
 	t.Cleanup(local.SetCancelAskedFailing(os.ErrPermission))
-	if err := asTheServersUser(t, func() error { return b.Cancel(context.Background(), h) }); err == nil {
+	if err := cancelAsServer(t, b, h); err == nil {
 		t.Fatal("Cancel returned nil with a holder deaf to SIGTERM within its grace")
 	}
 	if !local.CancelAskedKept(b, h) {

@@ -33,9 +33,7 @@ func graceEndsNow(t *testing.T, dir string, grace time.Duration) {
 // could not end cleanly (flush a checkpoint). It is now sent SIGTERM and
 // given a grace of its own.
 func TestAHolderFirstSeenPastTheGraceIsAskedFirst(t *testing.T) {
-	b := newLocal(t, t.TempDir())
-	b.CancelGrace = time.Minute
-	b.TreeWait = 10 * time.Second
+	b := newLocalGrace(t, time.Minute, 10*time.Second)
 	// The escaped shell notes its SIGTERM and ends; the sleep it waits
 	// for does not hold the lock.
 	term := filepath.Join(t.TempDir(), "term")
@@ -44,9 +42,7 @@ func TestAHolderFirstSeenPastTheGraceIsAskedFirst(t *testing.T) {
 	if err := b.Cancel(context.Background(), h); err != nil {
 		t.Fatal(err)
 	}
-	if running(esc) {
-		t.Fatal("Cancel returned nil with the holder of the command lock running")
-	}
+	wantHolderKilled(t, esc)
 	if _, err := os.Stat(term); err != nil {
 		t.Fatalf("the holder first seen past the grace was never sent SIGTERM: %v", err)
 	}
@@ -57,23 +53,13 @@ func TestAHolderFirstSeenPastTheGraceIsAskedFirst(t *testing.T) {
 // first such sighting, whichever Cancel made it: counted from each
 // Cancel, retries shorter than it never killed a holder deaf to SIGTERM.
 func TestALateHoldersGraceCountsFromTheJobsFirstLateSighting(t *testing.T) {
-	b := newLocal(t, t.TempDir())
-	b.CancelGrace = time.Second
-	b.TreeWait = 300 * time.Millisecond
-	h, dir, esc := orphanedEscapee(t, b, "late-deaf", `trap "" TERM; exec sleep 60`)
+	b := newLocalGrace(t, time.Second, 300*time.Millisecond)
+	h, dir, esc := orphanedEscapee(t, b, "late-deaf", deafToTERM)
 	graceEndsNow(t, dir, b.CancelGrace)
-	var err error
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if err = b.Cancel(context.Background(), h); err == nil {
-			break
-		}
-	}
-	if err != nil {
+	if err := retryUntilNil(15*time.Second, func() error { return b.Cancel(context.Background(), h) }); err != nil {
 		t.Fatalf("Cancel retried well past the holder's own grace: %v; want it killed", err)
 	}
-	if running(esc) {
-		t.Fatal("Cancel returned nil with the holder of the command lock running")
-	}
+	wantHolderKilled(t, esc)
 }
 
 // TestALateHolderWhoseSIGTERMCannotBeKeptIsKilled: where when a holder
@@ -82,10 +68,8 @@ func TestALateHoldersGraceCountsFromTheJobsFirstLateSighting(t *testing.T) {
 // been asked, and its grace would begin again at each: it is sent
 // SIGKILL at once, as before.
 func TestALateHolderWhoseSIGTERMCannotBeKeptIsKilled(t *testing.T) {
-	b := newLocal(t, t.TempDir())
-	b.CancelGrace = time.Minute
-	b.TreeWait = 5 * time.Second
-	h, dir, esc := orphanedEscapee(t, b, "late-unkept", `trap "" TERM; exec sleep 60`)
+	b := newLocalGrace(t, time.Minute, 5*time.Second)
+	h, dir, esc := orphanedEscapee(t, b, "late-unkept", deafToTERM)
 	graceEndsNow(t, dir, b.CancelGrace)
 	if err := os.Mkdir(filepath.Join(dir, "late.at"), 0o700); err != nil {
 		t.Fatal(err)
@@ -93,9 +77,7 @@ func TestALateHolderWhoseSIGTERMCannotBeKeptIsKilled(t *testing.T) {
 	if err := b.Cancel(context.Background(), h); err != nil {
 		t.Fatalf("Cancel: %v; want the holder killed at once", err)
 	}
-	if running(esc) {
-		t.Fatal("Cancel returned nil with the holder of the command lock running")
-	}
+	wantHolderKilled(t, esc)
 }
 
 // TestAHolderBegunPastTheGraceIsKilled: a holder that began after the
@@ -104,31 +86,23 @@ func TestALateHolderWhoseSIGTERMCannotBeKeptIsKilled(t *testing.T) {
 // holder before each grace ends outlive every Cancel. It is sent SIGKILL
 // at once.
 func TestAHolderBegunPastTheGraceIsKilled(t *testing.T) {
-	b := newLocal(t, t.TempDir())
-	b.CancelGrace = time.Minute
-	b.TreeWait = 5 * time.Second
-	h, dir, esc := orphanedEscapee(t, b, "late-forked", `trap "" TERM; exec sleep 60`)
+	b := newLocalGrace(t, time.Minute, 5*time.Second)
+	h, dir, esc := orphanedEscapee(t, b, "late-forked", deafToTERM)
 	markCancelledAt(t, dir, time.Now().Add(-2*time.Minute))
 	if err := b.Cancel(context.Background(), h); err != nil {
 		t.Fatalf("Cancel: %v; want the holder begun past the grace killed at once", err)
 	}
-	if running(esc) {
-		t.Fatal("Cancel returned nil with the holder of the command lock running")
-	}
+	wantHolderKilled(t, esc)
 }
 
 // TestALateHoldersGraceSurvivesARetry: a holder first seen past the
 // job's grace is asked to end and given a grace of its own, which a
 // retry within it neither ends early nor counts afresh.
 func TestALateHoldersGraceSurvivesARetry(t *testing.T) {
-	b := newLocal(t, t.TempDir())
-	b.CancelGrace = 3 * time.Second
-	b.TreeWait = 300 * time.Millisecond
-	h, dir, esc := orphanedEscapee(t, b, "late-retry", `trap "" TERM; exec sleep 60`)
+	b := newLocalGrace(t, 3*time.Second, 300*time.Millisecond)
+	h, dir, esc := orphanedEscapee(t, b, "late-retry", deafToTERM)
 	graceEndsNow(t, dir, b.CancelGrace)
-	cancel := func() error {
-		return asTheServersUser(t, func() error { return b.Cancel(context.Background(), h) })
-	}
+	cancel := func() error { return cancelAsServer(t, b, h) }
 	if err := cancel(); err == nil {
 		t.Fatal("the first Cancel returned nil; want the late holder asked, given its own grace")
 	}
@@ -155,9 +129,7 @@ func TestALateHoldersGraceSurvivesARetry(t *testing.T) {
 	if err != nil {
 		t.Fatalf("retries for 5 s past the late holder's grace: %v; want it killed", err)
 	}
-	if running(esc) {
-		t.Fatal("Cancel returned nil with the holder of the command lock running")
-	}
+	wantHolderKilled(t, esc)
 }
 
 // readLateAt is the job's first late sighting, as a Cancel kept it in dir.
