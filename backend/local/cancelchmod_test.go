@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -15,8 +17,9 @@ import (
 	"meridian.dev/meridian/backend/local"
 )
 
-// chmodLoop makes dir mode 0 again and again until the test's undo, which
-// sets its mode back.
+// chmodLoop makes dir mode 0 again and again, yielding between two, until
+// undo, which sets its mode back; the test's end undoes it where the test
+// did not.
 func chmodLoop(t *testing.T, dir string) (undo func()) {
 	t.Helper()
 	stop := make(chan struct{})
@@ -30,15 +33,21 @@ func chmodLoop(t *testing.T, dir string) (undo func()) {
 			default:
 			}
 			os.Chmod(dir, 0)
+			runtime.Gosched()
 		}
 	}()
-	return func() {
-		close(stop)
-		<-stopped
-		if err := os.Chmod(dir, 0o700); err != nil {
-			t.Fatal(err)
-		}
+	var once sync.Once
+	undo = func() {
+		once.Do(func() {
+			close(stop)
+			<-stopped
+			if err := os.Chmod(dir, 0o700); err != nil {
+				t.Error(err)
+			}
+		})
 	}
+	t.Cleanup(undo)
+	return undo
 }
 
 // TestCancelStopsARunningJobWhileItsJobDirIsMadeMode0InALoop: Cancel of a
@@ -70,9 +79,10 @@ func TestCancelStopsARunningJobWhileItsJobDirIsMadeMode0InALoop(t *testing.T) {
 	}
 }
 
-// groupRuns says whether a process of the group pid leads still runs.
+// groupRuns says whether a process of the group pid leads still runs: a
+// zombie not yet reaped is not counted (kill(-pid, 0) counted it).
 func groupRuns(pid int) bool {
-	return syscall.Kill(-pid, 0) == nil
+	return len(groupMembers(pid)) > 0
 }
 
 // TestCancelStopsAJobWhoseMarkCannotBeMade: where the job's "cancelled"

@@ -1225,9 +1225,9 @@ func (l *Local) Cancel(ctx context.Context, handle string) error {
 	if ended, err := jobEnded(dir); err != nil || ended {
 		return l.cancelEnded(ctx, handle, dir, err)
 	}
-	ended, err, markErr := l.markCancelled(handle, dir)
-	if err != nil || ended {
-		return l.cancelEnded(ctx, handle, dir, err)
+	ended, markErr := l.markCancelled(handle, dir)
+	if ended {
+		return l.cancelEnded(ctx, handle, dir, nil)
 	}
 	killAt := l.cancelKillAt(handle, dir)
 	heldAt, pid, err := stopGroup(ctx, dir, syscall.SIGTERM, l.CancelGrace)
@@ -1259,9 +1259,10 @@ func (l *Local) Cancel(ctx context.Context, handle string) error {
 // markCancelled makes the job's "cancelled" mark, which holds the time of
 // its first Cancel, once: a mark there already is never written over.
 // Where none was there, it says whether the job ended before the mark
-// was made, or endErr why that cannot be told (jobEnded): the mark is
-// then not made, and the job is cancelled as an ended one (cancelEnded).
-// markErr says why the mark could not be made.
+// was made (jobEnded): the mark is then not made, and the job is
+// cancelled as an ended one (cancelEnded). markErr says why the mark
+// could not be made, or was made but not made durable; where that could
+// not be told, the mark is not made and markErr says why.
 //
 // The mark was looked for with a stat that read it as absent while a
 // workload of the server's user kept the job's directory mode 0 in a
@@ -1273,7 +1274,7 @@ func (l *Local) Cancel(ctx context.Context, handle string) error {
 // still cannot be made, the server keeps the first Cancel's time itself
 // (cancelAsked), the job is stopped all the same, and the error (which
 // Cancel returns once it has) says the mark is not there.
-func (l *Local) markCancelled(handle, dir string) (ended bool, endErr, markErr error) {
+func (l *Local) markCancelled(handle, dir string) (ended bool, markErr error) {
 	path := filepath.Join(dir, "cancelled")
 	var marked bool
 	err := lookAgain(dir, func() (err error) {
@@ -1281,24 +1282,35 @@ func (l *Local) markCancelled(handle, dir string) (ended bool, endErr, markErr e
 		return err
 	})
 	if err == nil && marked {
-		return false, nil, nil
+		return false, nil
 	}
 	// Looked at again just before the mark: a wrapper that put its exit
 	// code in place and ended since the first look has ended the job,
 	// and the mark read its nonzero exit as cancelled.
-	if ended, err := jobEnded(dir); err != nil || ended {
-		return ended, err, nil
-	}
+	// Where that look fails each time, the first read the job running:
+	// it is stopped all the same, unmarked (Cancel returned before it
+	// signalled anything, and so did every retry, the job running on).
 	now := time.Now()
+	if ended, err := jobEnded(dir); err != nil {
+		l.cancelAsked.LoadOrStore(handle, now)
+		return false, fmt.Errorf("its mark (cancelled) was not made, since whether the job had ended could not be told: only this server counts the grace from its first Cancel, and once stopped the job may read as failed, not cancelled: %w", err)
+	} else if ended {
+		return true, nil
+	}
+	var made bool
 	err = lookAgain(dir, func() error {
-		_, err := makeCancelMark(path, []byte(now.UTC().Format(time.RFC3339Nano)+"\n"))
+		created, err := makeCancelMark(path, []byte(now.UTC().Format(time.RFC3339Nano)+"\n"))
+		made = made || created
 		return err
 	})
 	if err != nil {
 		l.cancelAsked.LoadOrStore(handle, now)
-		return false, nil, fmt.Errorf("its mark (cancelled) could not be made: only this server counts the grace from its first Cancel, and once stopped the job may read as failed, not cancelled: %w", err)
+		if made {
+			return false, fmt.Errorf("its mark (cancelled) was made but not made durable: after a crash only this server counts the grace from its first Cancel, and the job may read as failed, not cancelled: %w", err)
+		}
+		return false, fmt.Errorf("its mark (cancelled) could not be made: only this server counts the grace from its first Cancel, and once stopped the job may read as failed, not cancelled: %w", err)
 	}
-	return false, nil, nil
+	return false, nil
 }
 
 // withMarkErr is err, Cancel's, saying also why the job's mark could not
@@ -1459,8 +1471,11 @@ func createCancelAsked(path string, data []byte) error {
 // holds no time, is a grace that has run out: counted from each call, a
 // workload that made it unreadable (a link put in its place, its
 // directory made mode 0 in a loop) kept its holders from ever being
-// sent SIGKILL. Such a killAt of now reaches waitTree too, which sends
-// SIGKILL at once to what is left of the wrapper's process group; only
+// sent SIGKILL. Where the server kept the first Cancel's time, that time
+// counts instead: a mark that could not be made (the directory kept
+// mode 0) usually cannot be read either, and the job's group, an
+// innocent one's too, got no grace. A killAt of now reaches waitTree
+// too, which sends SIGKILL at once to what is left of the wrapper's process group; only
 // the holders of the command lock outside it (stopCommand) are asked to
 // end first and given one grace, kept, as a holder first seen late is.
 func (l *Local) cancelKillAt(handle, dir string) time.Time {
@@ -1473,14 +1488,19 @@ func (l *Local) cancelKillAt(handle, dir string) time.Time {
 		}
 		return err
 	})
+	kept, isKept := l.cancelAsked.Load(handle)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		at = now
+	case err != nil && isKept:
+		// The mark could not be made (the directory kept mode 0), and so
+		// cannot be read: the time this server kept counts.
+		return minTime(kept.(time.Time), now).Add(l.CancelGrace)
 	case err != nil:
 		return now
 	}
-	if v, ok := l.cancelAsked.Load(handle); ok {
-		at = minTime(at, v.(time.Time))
+	if isKept {
+		at = minTime(at, kept.(time.Time))
 	}
 	return minTime(at, now).Add(l.CancelGrace)
 }
@@ -2367,6 +2387,9 @@ func waitCommand(ctx context.Context, dir string, deadline time.Time) error {
 func (l *Local) Clean(ctx context.Context, handle string) error {
 	dir, err := l.existingJob(handle)
 	if errors.Is(err, backend.ErrNotFound) {
+		// Its directory gone, nothing of the job is left to count a
+		// grace for: the time kept was kept for the server's life.
+		l.cancelAsked.Delete(handle)
 		return nil
 	}
 	if err != nil {

@@ -20,8 +20,12 @@ import (
 // removed), it had two for a moment, and a Cancel that read it then
 // refused it as not the server's record (ownRecord): the job's grace read
 // as run out, and a late holder got none. A filesystem that cannot rename
-// so (EINVAL, ENOSYS) has it linked as before, and a Cancel reading it in
-// that moment still refuses it.
+// so (EINVAL, ENOSYS, EOPNOTSUPP, EPERM) has it linked as before, and a
+// Cancel reading it in that moment still refuses it.
+//
+// The temporary is removed with the directory's mode set back first
+// (lookAgain): removed once, a workload that kept the job's directory
+// mode 0 in a loop left it there.
 func createMark(path string, data []byte, perm os.FileMode) (created bool, err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
@@ -29,12 +33,17 @@ func createMark(path string, data []byte, perm os.FileMode) (created bool, err e
 		return false, err
 	}
 	tmp := f.Name()
-	defer os.Remove(tmp)
+	defer lookAgain(dir, func() error {
+		if err := os.Remove(tmp); !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		return nil
+	})
 	if err := fillMark(f, data, perm); err != nil {
 		return false, err
 	}
-	err = unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, path, unix.RENAME_NOREPLACE)
-	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
+	err = markRename(tmp, path)
+	if renameUnsupported(err) {
 		err = os.Link(tmp, path)
 	} else if err != nil {
 		err = &os.LinkError{Op: "rename", Old: tmp, New: path, Err: err}
@@ -46,8 +55,22 @@ func createMark(path string, data []byte, perm os.FileMode) (created bool, err e
 		return false, err
 	}
 	markPlaced(path)
-	os.Remove(tmp) // where it was linked; else no longer there
 	return true, atomicfile.SyncDir(dir)
+}
+
+// markRename renames old to new where new is not there (a seam for
+// the tests).
+var markRename = func(old, new string) error {
+	return unix.Renameat2(unix.AT_FDCWD, old, unix.AT_FDCWD, new, unix.RENAME_NOREPLACE)
+}
+
+// renameUnsupported says whether err is markRename's where the
+// filesystem (or a seccomp filter) does not offer RENAME_NOREPLACE:
+// EINVAL or ENOSYS, and EOPNOTSUPP or EPERM, which some filesystems
+// (FUSE, network ones) and filters answer.
+func renameUnsupported(err error) bool {
+	return errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) ||
+		errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EPERM)
 }
 
 // fillMark writes data to the new temporary file f, gives it perm, syncs

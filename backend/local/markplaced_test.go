@@ -9,13 +9,14 @@ import (
 	"meridian.dev/meridian/backend/local"
 )
 
-// TestACancelsMarkReadsWhileItIsPlaced: a mark made once (cancelled,
+// TestACancelsMarkReadsWhileItIsPlaced: a mark made once (cancel.at,
 // late.at) was linked to its name from a temporary file and the temporary
 // then removed: between the two it had two links, and a Cancel reading
-// it meanwhile refused it as not the server's record. The job's grace read
-// as run out (SIGKILL at once where the first of two racing Cancels
-// meant a grace), and a late holder got none. A mark is now put in place
-// by a rename that replaces nothing, never seen with two links.
+// it meanwhile refused it as not the server's record. A late holder got
+// no grace, and the job's grace read as run out (SIGKILL at once where
+// the first of two racing Cancels meant a grace), as it would have for
+// the cancelled mark, made once alike. A mark is now put in place by a
+// rename that replaces nothing, never seen with two links.
 func TestACancelsMarkReadsWhileItIsPlaced(t *testing.T) {
 	t.Run("cancelled", func(t *testing.T) {
 		b := newLocal(t, t.TempDir())
