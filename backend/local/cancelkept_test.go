@@ -167,3 +167,27 @@ func TestAMarkIsLinkedWhereItCannotBeRenamedSo(t *testing.T) {
 		})
 	}
 }
+
+// TestTheExitCodeIsRenamedWhereNoReplaceIsNotOffered: the exit code's
+// rename into place fell back to a plain rename only on EINVAL and
+// ENOSYS; a FUSE or network filesystem answering EOPNOTSUPP, or a
+// seccomp filter answering EPERM, failed the wrapper's last step. It
+// falls back on the same answers as the marks now.
+func TestTheExitCodeIsRenamedWhereNoReplaceIsNotOffered(t *testing.T) {
+	for _, errno := range []syscall.Errno{syscall.EINVAL, syscall.ENOSYS, syscall.EOPNOTSUPP, syscall.EPERM} {
+		t.Run(errno.Error(), func(t *testing.T) {
+			dir := t.TempDir()
+			t.Cleanup(local.SetMarkRename(func(string, string) error { return errno }))
+			from, to := filepath.Join(dir, ".exitcode.tmp"), filepath.Join(dir, "exitcode")
+			if err := os.WriteFile(from, []byte("0\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := local.RenameNoReplace(from, to); err != nil {
+				t.Fatalf("the rename answering %v: %v; want it renamed", errno, err)
+			}
+			if data, err := os.ReadFile(to); err != nil || string(data) != "0\n" {
+				t.Fatalf("the exit code renamed: %q, %v", data, err)
+			}
+		})
+	}
+}

@@ -109,12 +109,13 @@ func completeExitCode(data []byte) bool {
 }
 
 // renameNoReplace renames from to to unless to is there (os.ErrExist). A
-// filesystem that cannot tell (EINVAL) has it renamed as os.Rename does:
+// filesystem or filter that does not offer that (renameUnsupported:
+// EINVAL, ENOSYS, EOPNOTSUPP, EPERM) has it renamed as os.Rename does:
 // only a wrapper, gone by then, or another such rename of the same file
 // puts an exit code there.
 func renameNoReplace(from, to string) error {
-	err := unix.Renameat2(unix.AT_FDCWD, from, unix.AT_FDCWD, to, unix.RENAME_NOREPLACE)
-	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
+	err := markRename(from, to)
+	if renameUnsupported(err) {
 		return os.Rename(from, to)
 	}
 	if err != nil {

@@ -54,3 +54,6 @@ func LearnLockPin(dir string) (ino uint64, pin *os.File, done func(), err error)
 	_, err = m.holders(dir, time.Now().Add(time.Minute))
 	return m.ino, m.pin, m.close, err
 }
+
+// RenameNoReplace is renameNoReplace, the exit code's rename into place.
+func RenameNoReplace(from, to string) error { return renameNoReplace(from, to) }
