@@ -75,23 +75,34 @@ func TestAgentLogsRecordNotOfTheFileIgnored(t *testing.T) {
 	have := int64(len(first) + len(line))
 	for _, c := range []struct {
 		name string
-		// record is the record written beside the file, found as id.
-		record func(id fileIdent) string
+		// record is the record written beside the file, found as id; it
+		// skips t, the subtest, where it cannot be made.
+		record func(t *testing.T, id fileIdent) string
 	}{
-		{"another inode", func(id fileIdent) string { return fmt.Sprintf(floorRecord, have, id.dev, id.ino+1, id.birth) }},
-		{"another device", func(id fileIdent) string { return fmt.Sprintf(floorRecord, have, id.dev+1, id.ino, id.birth) }},
-		{"born at another time", func(id fileIdent) string {
+		{"another inode", func(t *testing.T, id fileIdent) string {
+			return fmt.Sprintf(floorRecord, have, id.dev, id.ino+1, id.birth)
+		}},
+		{"another device", func(t *testing.T, id fileIdent) string {
+			return fmt.Sprintf(floorRecord, have, id.dev+1, id.ino, id.birth)
+		}},
+		{"born at another time", func(t *testing.T, id fileIdent) string {
 			if id.birth == 0 {
 				t.Skip("the filesystem keeps no birth time")
 			}
 			return fmt.Sprintf(floorRecord, have, id.dev, id.ino, id.birth-1)
 		}},
-		{"past the file's end", func(id fileIdent) string { return fmt.Sprintf(floorRecord, have+1, id.dev, id.ino, id.birth) }},
-		{"garbled", func(id fileIdent) string {
+		{"past the file's end", func(t *testing.T, id fileIdent) string {
+			return fmt.Sprintf(floorRecord, have+1, id.dev, id.ino, id.birth)
+		}},
+		{"garbled", func(t *testing.T, id fileIdent) string {
 			return strings.Replace(fmt.Sprintf(floorRecord, have, id.dev, id.ino, id.birth), "0", "x", 1)
 		}},
-		{"short", func(id fileIdent) string { return fmt.Sprintf("%d %d %d %d\n", have, id.dev, id.ino, id.birth) }},
-		{"an older layout", func(id fileIdent) string { return fmt.Sprintf("%020d %020d %020d\n", have, id.dev, id.ino) }},
+		{"short", func(t *testing.T, id fileIdent) string {
+			return fmt.Sprintf("%d %d %d %d\n", have, id.dev, id.ino, id.birth)
+		}},
+		{"an older layout", func(t *testing.T, id fileIdent) string {
+			return fmt.Sprintf("%020d %020d %020d\n", have, id.dev, id.ino)
+		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := newOutputFleet(t, 1<<20)
@@ -108,7 +119,7 @@ func TestAgentLogsRecordNotOfTheFileIgnored(t *testing.T) {
 			}
 			id := identOf(g, mustStat(t, path))
 			g.Close()
-			if err := os.WriteFile(floorPath(path), []byte(c.record(id)), 0o600); err != nil {
+			if err := os.WriteFile(floorPath(path), []byte(c.record(t, id)), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			f.restart()
