@@ -97,7 +97,7 @@ func identOf(f *os.File, fi fs.FileInfo) fileIdent {
 // and a post that took it as missing and whose sync then failed cut the
 // file back to its offset, below what was acknowledged.
 func readFloor(f *os.File, logPath string, fi fs.FileInfo) (int64, bool, error) {
-	g, err := os.OpenFile(floorPath(logPath), os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	g, err := openRecord(floorPath(logPath), os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, false, nil
 	}
@@ -124,6 +124,27 @@ func readFloor(f *os.File, logPath string, fi fs.FileInfo) (int64, bool, error) 
 	return size, true, nil
 }
 
+// openRecord opens the record at path with flag (and perm, where it is
+// made), where it is a regular file, and is an error otherwise. Neither
+// a link nor a FIFO is followed or waited on: the open of a FIFO there
+// waited for its other end for ever, and with it the post, which holds
+// its attempt's file lock, so every later post of the attempt was
+// answered 503.
+func openRecord(path string, flag int, perm fs.FileMode) (*os.File, error) {
+	g, err := os.OpenFile(path, flag|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, perm)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := g.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("%s is not a regular file (%s)", path, fi.Mode().Type())
+	}
+	if err != nil {
+		return nil, errors.Join(err, g.Close())
+	}
+	return g, nil
+}
+
 // errOutputMoved says the output file a post holds open is no longer at
 // its path (its run's output removed): nothing is recorded for it.
 var errOutputMoved = errors.New("the output file was removed meanwhile")
@@ -141,7 +162,7 @@ func writeFloor(f *os.File, logPath string, fi fs.FileInfo, size int64) error {
 	if !stillAt(f, logPath) {
 		return errOutputMoved
 	}
-	g, err := os.OpenFile(floorPath(logPath), os.O_WRONLY|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	g, err := openRecord(floorPath(logPath), os.O_WRONLY|os.O_CREATE, 0o600)
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestAgentLogsUnreadableRecordCutsNothing: a record of what was synced
@@ -75,23 +77,34 @@ func TestAgentLogsRecordNotOfTheFileIgnored(t *testing.T) {
 	have := int64(len(first) + len(line))
 	for _, c := range []struct {
 		name string
-		// record is the record written beside the file, found as id.
-		record func(id fileIdent) string
+		// record is the record written beside the file, found as id; it
+		// skips t, the subtest, where it cannot be made.
+		record func(t *testing.T, id fileIdent) string
 	}{
-		{"another inode", func(id fileIdent) string { return fmt.Sprintf(floorRecord, have, id.dev, id.ino+1, id.birth) }},
-		{"another device", func(id fileIdent) string { return fmt.Sprintf(floorRecord, have, id.dev+1, id.ino, id.birth) }},
-		{"born at another time", func(id fileIdent) string {
+		{"another inode", func(t *testing.T, id fileIdent) string {
+			return fmt.Sprintf(floorRecord, have, id.dev, id.ino+1, id.birth)
+		}},
+		{"another device", func(t *testing.T, id fileIdent) string {
+			return fmt.Sprintf(floorRecord, have, id.dev+1, id.ino, id.birth)
+		}},
+		{"born at another time", func(t *testing.T, id fileIdent) string {
 			if id.birth == 0 {
 				t.Skip("the filesystem keeps no birth time")
 			}
 			return fmt.Sprintf(floorRecord, have, id.dev, id.ino, id.birth-1)
 		}},
-		{"past the file's end", func(id fileIdent) string { return fmt.Sprintf(floorRecord, have+1, id.dev, id.ino, id.birth) }},
-		{"garbled", func(id fileIdent) string {
+		{"past the file's end", func(t *testing.T, id fileIdent) string {
+			return fmt.Sprintf(floorRecord, have+1, id.dev, id.ino, id.birth)
+		}},
+		{"garbled", func(t *testing.T, id fileIdent) string {
 			return strings.Replace(fmt.Sprintf(floorRecord, have, id.dev, id.ino, id.birth), "0", "x", 1)
 		}},
-		{"short", func(id fileIdent) string { return fmt.Sprintf("%d %d %d %d\n", have, id.dev, id.ino, id.birth) }},
-		{"an older layout", func(id fileIdent) string { return fmt.Sprintf("%020d %020d %020d\n", have, id.dev, id.ino) }},
+		{"short", func(t *testing.T, id fileIdent) string {
+			return fmt.Sprintf("%d %d %d %d\n", have, id.dev, id.ino, id.birth)
+		}},
+		{"an older layout", func(t *testing.T, id fileIdent) string {
+			return fmt.Sprintf("%020d %020d %020d\n", have, id.dev, id.ino)
+		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := newOutputFleet(t, 1<<20)
@@ -108,7 +121,7 @@ func TestAgentLogsRecordNotOfTheFileIgnored(t *testing.T) {
 			}
 			id := identOf(g, mustStat(t, path))
 			g.Close()
-			if err := os.WriteFile(floorPath(path), []byte(c.record(id)), 0o600); err != nil {
+			if err := os.WriteFile(floorPath(path), []byte(c.record(t, id)), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			f.restart()
@@ -159,4 +172,67 @@ func TestOutputFloorNotWrittenForAMovedFile(t *testing.T) {
 	if _, err := os.Lstat(floorPath(path)); err == nil {
 		t.Errorf("a record of the moved file is in the directory made again")
 	}
+}
+
+// TestAgentLogsRecordNotARegularFile: a FIFO where the record of what was
+// synced goes is refused as a record that cannot be read or written: the
+// post is answered 500. Its open waited for the other end for ever, and
+// the post with it, holding its attempt's file lock: every later post of
+// the attempt was answered 503 from then on.
+func TestAgentLogsRecordNotARegularFile(t *testing.T) {
+	a := bytes.Repeat([]byte("step 1 loss 0.9\n"), 64)
+	// post posts data at off, and answers its status, failing the test
+	// where it is not answered in a bound far past any sync's; the FIFO
+	// at record is opened from the other end (flag) then, to let it go.
+	post := func(t *testing.T, f *outputFleet, r *Run, off int64, record string, flag int) int {
+		t.Helper()
+		code := make(chan int, 1)
+		go func() { code <- postOffset(f, r, off, a) }()
+		select {
+		case c := <-code:
+			return c
+		case <-time.After(20 * time.Second):
+			if g, err := os.OpenFile(record, flag|syscall.O_NONBLOCK, 0); err == nil {
+				g.Close()
+			}
+			t.Fatalf("a post whose record is a FIFO is not answered: it waits for the FIFO's other end")
+			return 0
+		}
+	}
+	t.Run("read", func(t *testing.T) {
+		f := newOutputFleet(t, 1<<20)
+		r := f.run("t1", "r1", Running)
+		if code, _ := f.post(r, a); code != 200 {
+			t.Fatalf("post: %d", code)
+		}
+		path := f.c.logPath(r.ID, 1)
+		if err := os.Remove(floorPath(path)); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Mkfifo(floorPath(path), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		// Restarted, the server reads the record at the next post.
+		f.restart()
+		if code := post(t, f, r, int64(len(a)), floorPath(path), os.O_WRONLY); code != 500 {
+			t.Errorf("a post whose record is a FIFO: %d, want 500", code)
+		}
+		if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, a) {
+			t.Errorf("after a post whose record is a FIFO the file holds %d bytes (%v), want the %d acknowledged", len(got), err, len(a))
+		}
+	})
+	t.Run("write", func(t *testing.T) {
+		f := newOutputFleet(t, 1<<20)
+		r := f.run("t1", "r1", Running)
+		path := f.c.logPath(r.ID, 1)
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Mkfifo(floorPath(path), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if code := post(t, f, r, 0, floorPath(path), os.O_RDONLY); code != 500 {
+			t.Errorf("a post whose record is a FIFO: %d, want 500", code)
+		}
+	})
 }

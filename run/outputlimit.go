@@ -59,12 +59,14 @@ type tenantOutput struct {
 	// have not been answered for, drained is made once another count
 	// replaces this one and closed once holds is 0, and abandoned says the
 	// count that replaced this one stopped waiting and counted their
-	// pending bytes: no post takes from this count after.
-	holdMu    sync.Mutex
-	holds     int
-	pending   int64
-	drained   chan struct{}
-	abandoned bool
+	// pending bytes: no post takes from this count after. afterDrained,
+	// set then, is called once the last of them is answered.
+	holdMu       sync.Mutex
+	holds        int
+	pending      int64
+	drained      chan struct{}
+	abandoned    bool
+	afterDrained func()
 	// ended are the tenant's ended runs whose output may be kept, oldest
 	// end first: what is removed to make room (outputevict.go).
 	ended endedOutputs
@@ -148,19 +150,26 @@ func (h *outputHold) take(n int64) bool {
 	return true
 }
 
-// release lets go of the post's hold once it is answered.
+// release lets go of the post's hold once it is answered. It is never
+// called under outputMu: the last post a count stopped waiting for calls
+// its afterDrained, which takes it.
 func (h *outputHold) release() {
 	if h == nil {
 		return
 	}
 	t := h.t
 	t.holdMu.Lock()
-	defer t.holdMu.Unlock()
 	t.holds--
 	t.pending -= h.taken
 	h.taken = 0
+	var then func()
 	if t.holds == 0 && t.drained != nil {
 		close(t.drained)
+		then, t.afterDrained = t.afterDrained, nil
+	}
+	t.holdMu.Unlock()
+	if then != nil {
+		then()
 	}
 }
 
@@ -186,11 +195,16 @@ func (t *tenantOutput) replaced() {
 
 // abandon stops t's posts taking from it, and returns the bytes they
 // took and have not been answered for: they may be written after the
-// files are counted.
-func (t *tenantOutput) abandon() int64 {
+// files are counted. then is called once the last post holding t is
+// answered; never where none does (all were answered before the files
+// are read).
+func (t *tenantOutput) abandon(then func()) int64 {
 	t.holdMu.Lock()
 	defer t.holdMu.Unlock()
 	t.abandoned = true
+	if t.holds > 0 {
+		t.afterDrained = then
+	}
 	return t.pending
 }
 
@@ -253,8 +267,10 @@ var recountPostsWait = 15 * time.Second
 // way took and have not been answered for (prev.abandon), to be counted
 // with the files: some may be in the files already, and so counted
 // twice, but none is missed; the count errs high, never low. No post
-// takes from prev after.
-func waitPosts(ctx context.Context, prev *tenantOutput) (int64, error) {
+// takes from prev after, and once the last of them is answered
+// stopped() is called: the count that then holds is not exact (those
+// posts' bytes counted twice, or cut back after the files were read).
+func waitPosts(ctx context.Context, prev *tenantOutput, stopped func()) (int64, error) {
 	if prev == nil {
 		return 0, nil
 	}
@@ -270,9 +286,21 @@ func waitPosts(ctx context.Context, prev *tenantOutput) (int64, error) {
 	case <-drained:
 		return 0, nil
 	case <-wait.C:
-		return prev.abandon(), nil
+		return prev.abandon(stopped), nil
 	case <-ctx.Done():
 		return 0, fmt.Errorf("waiting for the posts of output under way before counting: %w", ctx.Err())
+	}
+}
+
+// recountOutput has the first post of tenant's output from now on count
+// the tenant again (tenantOutput.recount): the one counting now, where
+// one is, once it is done.
+func (c *Controller) recountOutput(tenant string) {
+	c.outputMu.Lock()
+	t := c.outputs[tenant]
+	c.outputMu.Unlock()
+	if t != nil {
+		t.recount.Store(true)
 	}
 }
 
@@ -305,9 +333,13 @@ func (c *Controller) countTenant(ctx context.Context, tenant string, t, prev *te
 	defer cancel()
 	// The files are read once the posts holding the count this one
 	// replaces are answered: their bytes are written (or cut) by then.
-	late, err := waitPosts(ctx, prev)
+	// Where it stops waiting, the tenant is counted again at the first
+	// post once those posts are answered: the bytes they took, counted
+	// besides the files, are in the files by then or cut back, and a
+	// failed one's cut (takeBack) said so on prev, which no post reads.
+	late, err := waitPosts(ctx, prev, func() { c.recountOutput(tenant) })
 	if late > 0 {
-		c.cfg.Logger.Warn("counting a tenant's kept output without waiting longer for posts under way: the bytes they took are counted, some perhaps twice, until the next count",
+		c.cfg.Logger.Warn("counting a tenant's kept output without waiting longer for posts under way: the bytes they took are counted, some perhaps twice, until they are answered and the tenant counted again",
 			"tenant", tenant, "waited", recountPostsWait, "bytes", late)
 	}
 	var used int64

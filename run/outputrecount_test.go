@@ -3,6 +3,8 @@ package run
 import (
 	"bytes"
 	"context"
+	"errors"
+	"os"
 	"testing"
 	"time"
 )
@@ -71,42 +73,88 @@ func TestAgentLogsRecountWaitsForPostsUnderWay(t *testing.T) {
 // count's whole timeout: one post held up (a sync hanging on a failing
 // disk) held every post of the tenant's at 503 for five minutes. Past the
 // wait it counts the bytes such posts took and have not been answered
-// for with the files: the count errs high, never low.
+// for with the files: the count errs high, never low. Once they are
+// answered, the next post counts the tenant again, exactly: the bytes
+// counted twice (written before the files were read, or cut back after)
+// stayed in the count for good, and the tenant reached its bound that
+// much sooner.
 func TestAgentLogsRecountStopsWaitingForAHungPost(t *testing.T) {
-	f := newOutputFleet(t, 1<<20)
-	r1 := f.run("t1", "r1", Running)
-	r2 := f.run("t1", "r2", Running)
-	line := bytes.Repeat([]byte("step 1 loss 0.9\n"), 64)
-	if code, _ := f.post(r1, line); code != 200 {
-		t.Fatalf("post: %d", code)
-	}
-	wait, countWait := recountPostsWait, outputCountWait
-	recountPostsWait, outputCountWait = 50*time.Millisecond, 10*time.Second
-	taken, proceed := make(chan struct{}), make(chan struct{})
-	outputTaken = func(r *Run) {
-		if r.ID == r2.ID {
-			close(taken)
-			<-proceed
-		}
-	}
-	t.Cleanup(func() { outputTaken, recountPostsWait, outputCountWait = nil, wait, countWait })
-	// r2's post has taken its bytes from the count, and hangs before it
-	// writes them.
-	under := make(chan int)
-	go func() { code, _ := f.post(r2, line); under <- code }()
-	<-taken
-	f.c.outputs["t1"].recount.Store(true)
-	// The next post is counted without waiting longer for r2's.
-	if code, _ := f.post(r1, line); code != 200 {
-		t.Fatalf("a post while another of the tenant's hangs, at a recount: %d, want 200", code)
-	}
-	close(proceed)
-	if code := <-under; code != 200 {
-		t.Fatalf("the hung post: %d, want 200", code)
-	}
-	files := f.kept(r1) + f.kept(r2)
-	if used := f.c.outputs["t1"].used.Load(); used < files {
-		t.Errorf("the tenant's count is %d bytes, below its files' %d", used, files)
+	for _, tc := range []struct {
+		name string
+		// hang holds r2's post at path until proceed is closed, closing
+		// taken once it is held; code is its answer then.
+		hang func(t *testing.T, path string, taken, proceed chan struct{})
+		code int
+	}{
+		{"before it writes", func(t *testing.T, path string, taken, proceed chan struct{}) {
+			outputTaken = func(r *Run) {
+				if r.ID == "r2" {
+					close(taken)
+					<-proceed
+				}
+			}
+			t.Cleanup(func() { outputTaken = nil })
+		}, 200},
+		{"in its sync", func(t *testing.T, path string, taken, proceed chan struct{}) {
+			syncLog = func(f *os.File) error {
+				if f.Name() == path {
+					close(taken)
+					<-proceed
+				}
+				return f.Sync()
+			}
+			t.Cleanup(func() { syncLog = (*os.File).Sync })
+		}, 200},
+		{"in its sync, which fails", func(t *testing.T, path string, taken, proceed chan struct{}) {
+			syncLog = func(f *os.File) error {
+				if f.Name() == path {
+					close(taken)
+					<-proceed
+					return errors.New("input/output error")
+				}
+				return f.Sync()
+			}
+			t.Cleanup(func() { syncLog = (*os.File).Sync })
+		}, 500},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newOutputFleet(t, 1<<20)
+			r1 := f.run("t1", "r1", Running)
+			r2 := f.run("t1", "r2", Running)
+			line := bytes.Repeat([]byte("step 1 loss 0.9\n"), 64)
+			if code, _ := f.post(r1, line); code != 200 {
+				t.Fatalf("post: %d", code)
+			}
+			wait, countWait := recountPostsWait, outputCountWait
+			recountPostsWait, outputCountWait = 50*time.Millisecond, 10*time.Second
+			t.Cleanup(func() { recountPostsWait, outputCountWait = wait, countWait })
+			taken, proceed := make(chan struct{}), make(chan struct{})
+			tc.hang(t, f.c.logPath(r2.ID, 1), taken, proceed)
+			// r2's post has taken its bytes from the count, and hangs.
+			under := make(chan int)
+			go func() { code, _ := f.post(r2, line); under <- code }()
+			<-taken
+			f.c.outputs["t1"].recount.Store(true)
+			// The next post is counted without waiting longer for r2's.
+			if code, _ := f.post(r1, line); code != 200 {
+				t.Fatalf("a post while another of the tenant's hangs, at a recount: %d, want 200", code)
+			}
+			close(proceed)
+			if code := <-under; code != tc.code {
+				t.Fatalf("the hung post: %d, want %d", code, tc.code)
+			}
+			files := f.kept(r1) + f.kept(r2)
+			if used := f.c.outputs["t1"].used.Load(); used < files {
+				t.Errorf("the tenant's count is %d bytes, below its files' %d", used, files)
+			}
+			if code, _ := f.post(r1, line); code != 200 {
+				t.Fatalf("a post after the hung one was answered: %d, want 200", code)
+			}
+			files = f.kept(r1) + f.kept(r2)
+			if used := f.c.outputs["t1"].used.Load(); used != files {
+				t.Errorf("after the hung post was answered, the tenant's count is %d bytes, its files %d", used, files)
+			}
+		})
 	}
 }
 

@@ -172,6 +172,18 @@ func newConfigSetContextCmd() *cobra.Command {
 				return badInput(err)
 			}
 			fl := cmd.Flags()
+			// Text only: the file says no other string again.
+			if err := textValue(args[0]); err != nil {
+				return badInput(fmt.Errorf("the context's name: %w", err))
+			}
+			for _, name := range []string{"server", "token", "token-file", "catalog"} {
+				if !fl.Changed(name) {
+					continue
+				}
+				if err := textValue(fl.Lookup(name).Value.String()); err != nil {
+					return badInput(fmt.Errorf("--%s: %w", name, err))
+				}
+			}
 			if fl.Changed("token") && fl.Changed("token-file") {
 				return badInput(errors.New("--token and --token-file: give one, not both"))
 			}

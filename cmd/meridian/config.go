@@ -164,8 +164,14 @@ func (c *cliConfig) save(path string) error {
 	return writeUserFile(path, b, 0o600)
 }
 
-// encode is the configuration file's content, as save writes it.
+// encode is the configuration file's content, as save writes it. A value
+// that is not UTF-8 text is an error naming its field: the file says no
+// such string again (the YAML reader takes each such byte, however
+// quoted, for another character), so it would change at the next load.
 func (c *cliConfig) encode() ([]byte, error) {
+	if err := c.checkText(); err != nil {
+		return nil, err
+	}
 	var buf bytes.Buffer
 	buf.WriteString("# Meridian CLI configuration: contexts (server, token, default catalog) and\n# the one in use. Edit with `meridian config`.\n")
 	b, err := configYAML(c)
@@ -174,6 +180,37 @@ func (c *cliConfig) encode() ([]byte, error) {
 	}
 	buf.Write(b)
 	return buf.Bytes(), nil
+}
+
+// checkText is an error naming the first value of c that is not UTF-8
+// text, and where in it; nil where every one is.
+func (c *cliConfig) checkText() error {
+	type field struct{ name, v string }
+	fields := []field{{"currentContext", c.CurrentContext}, {"serve.localCountry", c.Serve.LocalCountry}}
+	for i, x := range c.Contexts {
+		at := fmt.Sprintf("contexts[%d].", i)
+		fields = append(fields, field{at + "name", x.Name}, field{at + "server", x.Server}, field{at + "token", x.Token},
+			field{at + "tokenFile", x.TokenFile}, field{at + "catalog", x.Catalog}, field{at + "insecureHTTP", x.InsecureHTTP})
+	}
+	for _, f := range fields {
+		if err := textValue(f.v); err != nil {
+			return fmt.Errorf("%s: %w", f.name, err)
+		}
+	}
+	return nil
+}
+
+// textValue is an error saying where s is not UTF-8 text (the byte and
+// its offset, never s itself: it may be a token); nil where it is.
+func textValue(s string) error {
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return fmt.Errorf("byte %#02x at offset %d is not UTF-8 text", s[i], i)
+		}
+		i += n
+	}
+	return nil
 }
 
 // configYAML is v (a configuration) as YAML that reads back as v. The
@@ -191,6 +228,10 @@ func configYAML(v any) ([]byte, error) {
 var plainYAMLString = regexp.MustCompile(`^[A-Za-z0-9_/~][A-Za-z0-9._/~:@+=,-]*$`)
 
 func yamlString(s string) ([]byte, error) {
+	if err := textValue(s); err != nil {
+		// Quoted, it would read back as another string.
+		return nil, err
+	}
 	if plainYAMLString.MatchString(s) && !token.IsNeedQuoted(s) {
 		return []byte(s), nil
 	}
