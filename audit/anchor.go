@@ -283,10 +283,14 @@ const AsideSuffix = ".aside-"
 // file is kept aside (anchor.key.aside-TIME, copied), and so is the
 // anchor it signed (anchor.json.aside-TIME, moved), which the new key
 // could not check: the directory then holds no anchor until the next
-// Reset or Advance. The new key is written first: a crash before the
-// anchor is moved leaves an anchor that does not verify with the key,
-// which every check refuses, never a directory whose old key a start
-// could record. Only a start accepting a broken log uses it, before it
+// Reset or Advance. The anchor is moved aside before the new key is
+// written: a crash between them leaves the old key with no anchor, which
+// a log naming its key reads as anchor-missing and a start accepts again
+// (giving the directory a fresh key then, as the old one is still not the
+// log's). Written the other way round, a crash left the new key beside
+// the old key's anchor, which no verification reads (its signature does
+// not verify), so no start could accept it and the operator had to move
+// the anchor by hand. Only a start accepting a broken log uses it, before it
 // records the key and resets the anchor; other processes holding the old
 // key fail their updates (the anchor does not verify with it) until they
 // open the directory again.
@@ -316,19 +320,26 @@ func (a *Anchors) Rekey(ctx context.Context, now time.Time) error {
 	case !errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("audit anchor key: %w", err)
 	}
-	if err := atomicfile.WriteFile(keyPath, []byte(hex.EncodeToString(priv.Seed())+"\n"), 0o600); err != nil {
-		return fmt.Errorf("audit anchor key: %w", err)
-	}
-	a.priv, a.pub, a.made = priv, pub, true
 	anchorPath := filepath.Join(a.dir, AnchorFile)
-	if err := os.Rename(anchorPath, anchorPath+stamp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := rekeyRename(anchorPath, anchorPath+stamp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("audit anchor: moving the old key's anchor aside: %w", err)
 	}
 	if err := atomicfile.SyncDir(a.dir); err != nil {
 		return fmt.Errorf("audit anchor: %w", err)
 	}
+	if err := rekeyWrite(keyPath, []byte(hex.EncodeToString(priv.Seed())+"\n"), 0o600); err != nil {
+		return fmt.Errorf("audit anchor key: %w", err)
+	}
+	a.priv, a.pub, a.made = priv, pub, true
 	return nil
 }
+
+// rekeyRename and rekeyWrite are Rekey's steps that move the old anchor
+// aside and write the new key; tests stop Rekey between them.
+var (
+	rekeyRename = os.Rename
+	rekeyWrite  = atomicfile.WriteFile
+)
 
 // KeyRecord is the KindAnchored record naming this directory's key. Append
 // it only once the anchor exists (Advance, Reset): an entry naming a key
