@@ -334,6 +334,37 @@ func (a *Anchors) Rekey(ctx context.Context, now time.Time) error {
 	return nil
 }
 
+// Refresh reads the directory's key file again, under the directory's
+// lock, and signs with the key it holds from then on. Another process may
+// have given the directory a fresh key (Rekey) since a was opened: two
+// opening a new directory together, one makes the key and the other finds
+// it, and the finder, anchoring first, replaced it, leaving the maker
+// signing with a key the directory no longer holds. Whoever can write the
+// directory may have replaced the file too. A key read so is not one a
+// made (Made is then false). A process calls it once it holds the state
+// directory's audit lock, before deciding what key to record.
+func (a *Anchors) Refresh(ctx context.Context) error {
+	if a.priv == nil {
+		return errReadOnlyAnchors
+	}
+	unlock, err := a.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	now, err := loadAnchors(a.dir)
+	if err != nil {
+		return err
+	}
+	if now.priv == nil {
+		return fmt.Errorf("audit anchor key: %w", fs.ErrNotExist)
+	}
+	if !now.pub.Equal(a.pub) {
+		a.priv, a.pub, a.made = now.priv, now.pub, false
+	}
+	return nil
+}
+
 // rekeyRename and rekeyWrite are Rekey's steps that move the old anchor
 // aside and write the new key; tests stop Rekey between them.
 var (

@@ -155,3 +155,50 @@ func TestRekeyStoppedMidwayLeavesAnAcceptableDirectory(t *testing.T) {
 		}
 	}
 }
+
+// TestRefreshFindsAnotherProcesssKey: two processes open a new anchor
+// directory together, one making the key and the other finding it; the
+// finder, anchoring first, gives the directory a fresh key. The maker
+// read its key once, at open, and went on signing with it and counting it
+// its own: its anchors no longer verified with the directory's key.
+// Refreshed, it signs with the directory's key, not counted as made; a
+// key file replaced since the open is read the same way.
+func TestRefreshFindsAnotherProcesssKey(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	maker, err := OpenAnchors(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	finder, err := OpenAnchors(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maker.Made() || finder.Made() {
+		t.Fatalf("Made: %v, %v", maker.Made(), finder.Made())
+	}
+	if err := finder.Rekey(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := finder.Reset(ctx, 0, Genesis, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := maker.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if maker.Key() != finder.Key() || maker.Made() {
+		t.Fatalf("refreshed: key %s made %v, want the directory's %s, not made", maker.Key(), maker.Made(), finder.Key())
+	}
+	if _, ok, err := maker.Read(); !ok || err != nil {
+		t.Fatalf("the refreshed reads the anchor: %v %v", ok, err)
+	}
+	// Refreshed with nothing changed, a key made stays made.
+	own, err := OpenAnchors(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := own.Key()
+	if err := own.Refresh(ctx); err != nil || own.Key() != key || !own.Made() {
+		t.Fatalf("refreshed unchanged: %v %s %v", err, own.Key(), own.Made())
+	}
+}
