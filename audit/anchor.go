@@ -283,10 +283,14 @@ const AsideSuffix = ".aside-"
 // file is kept aside (anchor.key.aside-TIME, copied), and so is the
 // anchor it signed (anchor.json.aside-TIME, moved), which the new key
 // could not check: the directory then holds no anchor until the next
-// Reset or Advance. The new key is written first: a crash before the
-// anchor is moved leaves an anchor that does not verify with the key,
-// which every check refuses, never a directory whose old key a start
-// could record. Only a start accepting a broken log uses it, before it
+// Reset or Advance. The anchor is moved aside before the new key is
+// written: a crash between them leaves the old key with no anchor, which
+// a log naming its key reads as anchor-missing and a start accepts again
+// (giving the directory a fresh key then, as the old one is still not the
+// log's). Written the other way round, a crash left the new key beside
+// the old key's anchor, which no verification reads (its signature does
+// not verify), so no start could accept it and the operator had to move
+// the anchor by hand. Only a start accepting a broken log uses it, before it
 // records the key and resets the anchor; other processes holding the old
 // key fail their updates (the anchor does not verify with it) until they
 // open the directory again.
@@ -316,19 +320,57 @@ func (a *Anchors) Rekey(ctx context.Context, now time.Time) error {
 	case !errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("audit anchor key: %w", err)
 	}
-	if err := atomicfile.WriteFile(keyPath, []byte(hex.EncodeToString(priv.Seed())+"\n"), 0o600); err != nil {
-		return fmt.Errorf("audit anchor key: %w", err)
-	}
-	a.priv, a.pub, a.made = priv, pub, true
 	anchorPath := filepath.Join(a.dir, AnchorFile)
-	if err := os.Rename(anchorPath, anchorPath+stamp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := rekeyRename(anchorPath, anchorPath+stamp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("audit anchor: moving the old key's anchor aside: %w", err)
 	}
 	if err := atomicfile.SyncDir(a.dir); err != nil {
 		return fmt.Errorf("audit anchor: %w", err)
 	}
+	if err := rekeyWrite(keyPath, []byte(hex.EncodeToString(priv.Seed())+"\n"), 0o600); err != nil {
+		return fmt.Errorf("audit anchor key: %w", err)
+	}
+	a.priv, a.pub, a.made = priv, pub, true
 	return nil
 }
+
+// Refresh reads the directory's key file again, under the directory's
+// lock, and signs with the key it holds from then on. Another process may
+// have given the directory a fresh key (Rekey) since a was opened: two
+// opening a new directory together, one makes the key and the other finds
+// it, and the finder, anchoring first, replaced it, leaving the maker
+// signing with a key the directory no longer holds. Whoever can write the
+// directory may have replaced the file too. A key read so is not one a
+// made (Made is then false). A process calls it once it holds the state
+// directory's audit lock, before deciding what key to record.
+func (a *Anchors) Refresh(ctx context.Context) error {
+	if a.priv == nil {
+		return errReadOnlyAnchors
+	}
+	unlock, err := a.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	now, err := loadAnchors(a.dir)
+	if err != nil {
+		return err
+	}
+	if now.priv == nil {
+		return fmt.Errorf("audit anchor key: %w", fs.ErrNotExist)
+	}
+	if !now.pub.Equal(a.pub) {
+		a.priv, a.pub, a.made = now.priv, now.pub, false
+	}
+	return nil
+}
+
+// rekeyRename and rekeyWrite are Rekey's steps that move the old anchor
+// aside and write the new key; tests stop Rekey between them.
+var (
+	rekeyRename = os.Rename
+	rekeyWrite  = atomicfile.WriteFile
+)
 
 // KeyRecord is the KindAnchored record naming this directory's key. Append
 // it only once the anchor exists (Advance, Reset): an entry naming a key

@@ -113,7 +113,8 @@ func TestHostileWords(t *testing.T) {
 			// Beside a break: the tail the anchor recorded cut.
 			{"entries": 5, "ok": false, "problem": brk, "anchored": anchor(8), "cutSeq": 8,
 				"anchorProblem": map[string]any{"seq": 8, "kind": "truncated", "detail": "the anchor records 8 entries; the log no longer holds entry 8"}},
-			// An anchor replaced: no start accepts it as it is.
+			// An anchor replaced: accepted with its cut named, the
+			// directory given a fresh key.
 			{"entries": 5, "ok": false, "problem": brk, "anchored": anchor(90), "cutSeq": 3,
 				"anchorProblem": map[string]any{"seq": 3, "kind": "anchor-replaced", "detail": "entry 3 records key aa; the directory holds key bb"}},
 			// A cutSeq that is not a whole number above 0 goes into no command.
@@ -197,7 +198,7 @@ func TestHostileWords(t *testing.T) {
 		{false, []string{broke}, []string{"Also cut from its anchor at entry 8 (truncated: the anchor records 8 entries; the log no longer holds entry 8).", accepts + "8"},
 			"The anchor directory holds the anchor of entry 8 (2026-01-02T03:04:05Z" + failed},
 		{false, []string{broke}, []string{"Also cut from its anchor at entry 3 (anchor-replaced: entry 3 records key aa; the directory holds key bb).",
-			"For the operator: no start accepts an anchor replaced, whatever is accepted; move the anchor directory aside (keeping it), and the start then reports anchor-missing, accepted with the break by: meridian serve --accept-broken-audit --accept-audit-cut 3"},
+			accepts + "3; the anchor directory's key, not the log's, is then kept aside there and replaced by a fresh one"},
 			"The anchor directory holds the anchor of entry 90 (2026-01-02T03:04:05Z" + failed},
 		{false, []string{broke}, []string{"Also cut from its anchor at entry 8 (truncated: d).", noCut}, "The anchor directory holds the anchor of entry 8 (2026-01-02T03:04:05Z" + failed},
 		{false, []string{broke}, []string{"Also cut from its anchor at entry 8 (truncated: d).", noCut}, "The anchor directory holds the anchor of entry 8 (2026-01-02T03:04:05Z" + failed},

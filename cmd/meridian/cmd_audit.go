@@ -91,7 +91,9 @@ holds the key. Exit 1 too, saying so, when the chain is intact but
 the log records no anchor key (no audit-anchored entry): a log cut back to
 before it was first anchored, with its anchor removed, reads the same, so
 nothing shows that its tail is all there. The first server start, or a CLI
-command that writes the log, anchors such a log and records the key. With
+command that writes the log, anchors such a log and records the key (a
+key it made: one it found in the anchor directory is kept aside there and
+replaced by a fresh one). With
 --state it reads the state directory directly instead of asking a server
 (a directory whose servers keep their log in PostgreSQL, store.shared, is
 refused), and writes nothing there: no key, anchor or database file is created or

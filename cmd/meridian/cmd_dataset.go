@@ -272,7 +272,14 @@ func (s state) auditStore(ctx context.Context) (*auditDB, error) {
 		db.Close()
 		return nil, err
 	}
-	anchor, err := cliAnchor(ctx, db, audit.NewChain(key), anchors, os.Stderr)
+	// The key as the directory holds it now: a server starting beside
+	// this command may have given it a fresh key since it was opened (see
+	// recordAnchorKey).
+	anchor := false
+	err = anchors.Refresh(ctx)
+	if err == nil {
+		anchor, err = cliAnchor(ctx, db, audit.NewChain(key), anchors, os.Stderr)
+	}
 	unlock()
 	if err != nil {
 		db.Close()
@@ -359,7 +366,7 @@ func cliAnchor(ctx context.Context, db cliAnchorStore, chain *audit.Chain, ancho
 		// removed, which only the operator can tell apart.
 		fmt.Fprintf(w, "warning: audit log of %d entries records no anchor key (%s); anchoring it as it is now\n", res.Entries, res.Unproven)
 	}
-	return true, recordAnchorKey(ctx, db, anchors, res)
+	return true, recordAnchorKey(ctx, db, anchors, res, w)
 }
 
 // cliAnchorStore is what cliAnchor reads and writes of a log.

@@ -76,7 +76,9 @@ acceptance never makes a key the log does not name the log's: where the
 anchor directory holds another (one replaced, or put there beside an
 anchor that reads as cut or missing), the start gives the directory a
 fresh key and keeps the old key and its anchor aside there
-(anchor.key.aside-TIME, anchor.json.aside-TIME). Keep the anchor directory on storage
+(anchor.key.aside-TIME, anchor.json.aside-TIME). So does the first
+anchoring of a log that names no key (an upgrade's first start) when the
+directory holds a key this start did not make. Keep the anchor directory on storage
 that those who can write the state directory cannot roll back: an older
 anchor put back, with the log cut to the entry it names, verifies.
 Workloads

@@ -539,7 +539,13 @@ func startServer(opts serverOptions) (*server, error) {
 		unlockAudit()
 		return nil, err
 	}
-	err = checkAuditAtStart(actx, st, anchors, auditAccept{Broken: opts.AcceptBrokenAudit, Cut: opts.AcceptAuditCut}, logw)
+	// The key as the directory holds it now: a CLI command anchoring
+	// beside this start may have given it a fresh key since it was opened
+	// (see recordAnchorKey).
+	err = anchors.Refresh(actx)
+	if err == nil {
+		err = checkAuditAtStart(actx, st, anchors, auditAccept{Broken: opts.AcceptBrokenAudit, Cut: opts.AcceptAuditCut}, logw)
+	}
 	releaseAnchoring()
 	unlockAudit()
 	if err != nil {

@@ -191,7 +191,7 @@ func checkAuditAtStart(ctx context.Context, st anchoredStore, anchors *audit.Anc
 		// tell, and only if told.
 		fmt.Fprintf(w, "warning: audit log of %d entries records no anchor key (%s); anchoring it as it is now\n", res.Entries, res.Unproven)
 	}
-	return recordAnchorKey(ctx, st, anchors, res)
+	return recordAnchorKey(ctx, st, anchors, res, w)
 }
 
 // auditRefused is a start's refusal of a log that does not verify, with
@@ -286,9 +286,25 @@ func selectAcceptances(ctx context.Context, st anchorLogStore, after, through in
 // before the anchor moves over it leaves an anchor older than the log,
 // which is normal. A first anchor is written only when res found none (and
 // so no key entry); otherwise the anchor must still be there.
-func recordAnchorKey(ctx context.Context, st anchoredStore, anchors *audit.Anchors, res audit.Result) error {
+//
+// A log that names no key gets one this process made: a key found in the
+// directory (one planted there, with or without an anchor of its own, by
+// whoever can write it) would be recorded as the log's, and its holder
+// would sign every later anchor, a tail cut from then on included. As an
+// acceptance does, the directory gets a fresh key first, the found one
+// kept aside (Anchors.Rekey); w is told.
+func recordAnchorKey(ctx context.Context, st anchoredStore, anchors *audit.Anchors, res audit.Result, w io.Writer) error {
 	advance := anchors.Extend
 	if res.Anchored == nil {
+		advance = anchors.Advance
+	}
+	if res.AnchorKeySeq == 0 && !anchors.Made() {
+		old := anchors.Key()
+		if err := anchors.Rekey(ctx, nowUTC()); err != nil {
+			return fmt.Errorf("audit anchor %s holds key %s, which the log does not name and this process did not make, and giving it a fresh key failed: %w; where it cannot be written so (write-once storage), point --audit-anchor at a new empty directory and start again", anchors.Dir(), shortKey(old), err)
+		}
+		fmt.Fprintf(w, "note: the log names no anchor key and the anchor directory %s held key %s, which this process did not make; it was given a fresh key %s, the old key and its anchor kept aside there (%s*)\n", anchors.Dir(), shortKey(old), shortKey(anchors.Key()), audit.AsideSuffix)
+		// The anchor went aside with its key.
 		advance = anchors.Advance
 	}
 	seq, head, err := st.AuditHead(ctx)

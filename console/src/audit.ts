@@ -73,7 +73,12 @@ function isObject(v: unknown): v is Record<string, unknown> {
 // verify says it. The number a start takes is the server's cutSeq, or,
 // from a server that does not send it, worked out as the server does
 // (audit.Result.CutSeq); shown only when it is a whole number above 0, so
-// that no text of the answer's becomes part of the command.
+// that no text of the answer's becomes part of the command. An anchor
+// replaced is accepted so too, the acceptance giving the anchor directory
+// a fresh key (the server keeps no key the log does not name); the page
+// said no start accepts it and had the operator move the directory aside,
+// which left a genuine anchor, read replaced after rows were deleted past
+// a break, unchecked.
 function cutLines(r: AuditResult, p: AuditResult["anchorProblem"]): string[] {
   if (!p) return [];
   const kind = textOr(p.kind, "?");
@@ -86,7 +91,7 @@ function cutLines(r: AuditResult, p: AuditResult["anchorProblem"]): string[] {
   if (typeof n !== "number" || !Number.isSafeInteger(n) || n <= 0) {
     lines.push("For the operator: the answer names no entry that accepts this cut (cutSeq), so no start of the server accepts it; check the log and the anchor directory with meridian audit verify.");
   } else if (p.kind === "anchor-replaced") {
-    lines.push(`For the operator: no start accepts an anchor replaced, whatever is accepted; move the anchor directory aside (keeping it), and the start then reports anchor-missing, accepted with the break by: meridian serve --accept-broken-audit --accept-audit-cut ${n}`);
+    lines.push(`For the operator: a start accepts the break only with the cut: meridian serve --accept-broken-audit --accept-audit-cut ${n}; the anchor directory's key, not the log's, is then kept aside there and replaced by a fresh one`);
   } else {
     lines.push(`For the operator: a start accepts the break only with the cut: meridian serve --accept-broken-audit --accept-audit-cut ${n}`);
   }
