@@ -158,15 +158,20 @@ func (c *Controller) recordFound(ctx context.Context, r *Run, h string) {
 			r.Attempts[i].Handle = h
 		}
 	}
+	// The attempt's own entry is what is checked, not the run's current
+	// attempt: a re-plan's stop (stopLeft) finds the job beside the loop,
+	// for up to its bound, while the run moves on to its next attempt;
+	// the job found is still the one that attempt ran at its site, and its
+	// cleanup still needs its handle.
 	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
-		if r.Attempt != n || r.Site != site || r.State.Final() {
+		if r.State.Final() {
 			return store.ErrNoChange
 		}
 		for i := range r.Attempts {
 			if r.Attempts[i].N != n {
 				continue
 			}
-			if r.Attempts[i].Handle != "" {
+			if a := r.Attempts[i]; (a.Site != "" && a.Site != site) || a.Handle != "" {
 				return store.ErrNoChange
 			}
 			r.Attempts[i].Handle = h

@@ -93,3 +93,78 @@ func TestReplanStopsTheAttemptItLeavesOnceBesideTheLoop(t *testing.T) {
 		t.Errorf("the attempt's job at alpha after the re-plans: %s (%v); want it stopped", st.State, err)
 	}
 }
+
+// movedWhileFinding is a site's backend that finds the job of any attempt
+// asked as handle, and, before it answers, lets moved run: the run moves
+// on while the find is out (a re-plan's stop beside the loop).
+type movedWhileFinding struct {
+	backend.Backend
+	handle string
+	moved  func()
+}
+
+func (f movedWhileFinding) Find(context.Context, string, int) (string, bool, error) {
+	f.moved()
+	return f.handle, true, nil
+}
+
+// TestFoundJobRecordedAfterTheRunMovedOn: a re-plan's stop finds the job
+// of the attempt the run leaves beside the loop, for up to 30 s, while the
+// next tick may move the run to its next attempt. recordFound checked the
+// run's current attempt and site, and dropped the handle the site reported
+// once the run had moved: the event and the handle the attempt's cleanup
+// needs were lost. It now checks the attempt's own entry.
+func TestFoundJobRecordedAfterTheRunMovedOn(t *testing.T) {
+	x := newChangedRunFixture(t)
+	want := x.r.Handle
+	if _, err := x.live.update(x.ctx, x.r.ID, func(r *Run, ch *store.Change) error {
+		r.Handle = ""
+		for i := range r.Attempts {
+			r.Attempts[i].Handle = ""
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	left := x.get(x.r.ID)
+	n := left.Attempt
+	moved := func() {
+		if _, err := x.live.update(x.ctx, x.r.ID, func(r *Run, ch *store.Change) error {
+			r.Attempt++
+			r.Site = "bravo"
+			r.Attempts = append(r.Attempts, Attempt{N: r.Attempt, Site: "bravo"})
+			return nil
+		}); err != nil {
+			t.Errorf("move the run on: %v", err)
+		}
+	}
+	c := x.drainControllerOf(func(be backend.Backend) backend.Backend {
+		return movedWhileFinding{Backend: be, handle: want, moved: moved}
+	}, time.Hour)
+	if h, err := c.stopAttempt(x.ctx, left, time.Minute); h != want || err != nil {
+		t.Fatalf("the stop: handle %q, %v; want the job found, %q, stopped", h, err, want)
+	}
+	got := x.get(x.r.ID)
+	if got.Attempt != n+1 {
+		t.Fatalf("the run is at attempt %d; the test wants it moved on to %d", got.Attempt, n+1)
+	}
+	for _, a := range got.Attempts {
+		if a.N == n && a.Handle != want {
+			t.Errorf("attempt %d's handle after the run moved on: %q; want the one found at alpha, %q", n, a.Handle, want)
+		}
+		if a.N == n+1 && a.Handle != "" {
+			t.Errorf("attempt %d (at bravo) was given handle %q; want none", a.N, a.Handle)
+		}
+	}
+	evs, err := x.live.Events(x.ctx, "t1", x.r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range evs {
+		found = found || e.Kind == "attempt-found" && strings.Contains(e.Reason, "as "+want)
+	}
+	if !found {
+		t.Errorf("no attempt-found event names the job found at alpha")
+	}
+}
