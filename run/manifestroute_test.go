@@ -101,3 +101,24 @@ func TestManifestRefusesAResumeCheckpointWithoutItsDigest(t *testing.T) {
 		}
 	}
 }
+
+// TestManifestRefusesAResumeCheckpointWithAMalformedDigest: the route
+// refused a resume checkpoint with no digest only: one whose record held
+// something else than a SHA-256 (upper case, short, not hex) was sent,
+// with every key, to an agent that refuses it. It is now refused 409 as
+// the manifest is built, before any key is read, naming the run, the
+// checkpoint and the digest.
+func TestManifestRefusesAResumeCheckpointWithAMalformedDigest(t *testing.T) {
+	for _, sum := range []string{strings.Repeat("0123456789ABCDEF", 4), strings.Repeat("0123456789abcdef", 4)[1:], strings.Repeat("0123456789abcdeg", 4), strings.Repeat("0123456789abcdef", 4) + "\n"} {
+		e, r, a := manifestAttempt(t, func(st store.Store) store.Store { return st }, func(r *Run) {
+			r.Checkpoint = &Checkpoint{Step: 40, Name: "ck-step-40", Path: "step-40", Site: r.Site, Bytes: 10, SHA256: sum}
+		})
+		code, msg, _ := agentCall(t, e, r, a, "GET", agent.RouteManifest, nil)
+		if code != http.StatusConflict || !strings.Contains(msg, r.ID) || !strings.Contains(msg, "ck-step-40") || !strings.Contains(msg, "64 lower-case hex") || strings.Contains(msg, "\"runKey\"") {
+			t.Errorf("the manifest resuming from a checkpoint whose digest is %q: %d %.300s; want 409 naming the run, the checkpoint and the digest's form", sum, code, msg)
+		}
+		if _, err := e.c.manifest(context.Background(), r, a); !errors.As(err, new(*unpinnedResumeError)) {
+			t.Errorf("the manifest built for a checkpoint whose digest is %q: %v; want it refused as it is built", sum, err)
+		}
+	}
+}
