@@ -290,10 +290,18 @@ func (c *Controller) agentRoute(ended, docs bool, params []string, bodyType stri
 			overLimit()
 			return
 		}
-		c.heard(req.Context(), r.ID, r.Tenant, n)
+		if err := c.heard(req.Context(), r.ID, r.Tenant, n); err != nil {
+			// The manifest route, which starts the workload, asks the
+			// store again (agentManifest); the others go on.
+			req = req.WithContext(context.WithValue(req.Context(), heardFailedKey{}, err))
+		}
 		h(w, req, r, a)
 	}
 }
+
+// heardFailedKey is, in an agent request's context, the store's error
+// where it did not take the request's contact (heard).
+type heardFailedKey struct{}
 
 // attemptLive says whether attempt n is run r's current one and still
 // under way: its agent's credential works, and its reports are taken.
@@ -694,14 +702,18 @@ func (c *Controller) agentManifest(w http.ResponseWriter, req *http.Request, r *
 	// was never heard is lost for it (monitor), and a heard that was only
 	// logged as failed let a workload run whose contact the store never
 	// kept, its success then taken for the site's lie. Its request was
-	// recorded as every agent request is (heard); the manifest asks the
-	// store again, and answers 503 (the server unavailable, which the
-	// agent waits out and asks again) where it does not take it.
-	if err := c.cfg.Store.Heard(req.Context(), r.ID, a.N); err != nil {
-		c.cfg.Logger.Warn("agent manifest withheld: its contact is not recorded", "run", r.ID, "tenant", r.Tenant, "attempt", a.N, "err", err)
-		w.Header().Set("Retry-After", "5")
-		agentErr(w, http.StatusServiceUnavailable, fmt.Sprintf("attempt %d of %s: the server could not record the agent's contact now; try again", a.N, r.ID))
-		return
+	// recorded as every agent request is (heard); where the store did
+	// not take that, the manifest asks it again, and answers 503 (the
+	// server unavailable, which the agent waits out and asks again) where
+	// it does not take it either. A contact on record is not written
+	// twice.
+	if req.Context().Value(heardFailedKey{}) != nil {
+		if err := c.cfg.Store.Heard(req.Context(), r.ID, a.N); err != nil {
+			c.cfg.Logger.Warn("agent manifest withheld: its contact is not recorded", "run", r.ID, "tenant", r.Tenant, "attempt", a.N, "err", err)
+			w.Header().Set("Retry-After", "5")
+			agentErr(w, http.StatusServiceUnavailable, fmt.Sprintf("attempt %d of %s: the server could not record the agent's contact now; try again", a.N, r.ID))
+			return
+		}
 	}
 	m, err := c.manifest(req.Context(), r, a)
 	if errors.As(err, new(*unpinnedError)) || errors.As(err, new(*unpinnedResumeError)) {

@@ -122,3 +122,42 @@ func TestManifestRefusesAResumeCheckpointWithAMalformedDigest(t *testing.T) {
 		}
 	}
 }
+
+// countedHeard counts the writes of agents' contacts, and fails the next
+// fail of them.
+type countedHeard struct {
+	store.Store
+	writes, fail *atomic.Int64
+}
+
+func (s countedHeard) Heard(ctx context.Context, runID string, attempt int) error {
+	s.writes.Add(1)
+	if s.fail.Add(-1) >= 0 {
+		return errors.New("database is locked")
+	}
+	return s.Store.Heard(ctx, runID, attempt)
+}
+
+// TestManifestWritesItsContactOnce: the manifest route wrote the agent's
+// contact again after every agent request's own write had: two writes to
+// the store for each manifest. It now writes it again only where that
+// first write failed, and, where its own write is taken, sends the
+// manifest.
+func TestManifestWritesItsContactOnce(t *testing.T) {
+	var writes, fail atomic.Int64
+	e, r, a := manifestAttempt(t, func(st store.Store) store.Store { return countedHeard{Store: st, writes: &writes, fail: &fail} }, nil)
+	if code, msg, _ := agentCall(t, e, r, a, "GET", agent.RouteManifest, nil); code != http.StatusOK {
+		t.Fatalf("the manifest: %d %.200s; want 200", code, msg)
+	}
+	if n := writes.Load(); n != 1 {
+		t.Errorf("%d writes of the agent's contact for one manifest; want 1", n)
+	}
+	writes.Store(0)
+	fail.Store(1)
+	if code, msg, _ := agentCall(t, e, r, a, "GET", agent.RouteManifest, nil); code != http.StatusOK {
+		t.Fatalf("the manifest, the request's own write of its contact failed: %d %.200s; want 200, the route's write taken", code, msg)
+	}
+	if n := writes.Load(); n != 2 {
+		t.Errorf("%d writes of the agent's contact for a manifest whose first write failed; want 2", n)
+	}
+}

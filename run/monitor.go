@@ -229,16 +229,18 @@ func attemptKey(runID string, n int) string { return fmt.Sprintf("%s/%d", runID,
 // the leader sees it whichever server the agent reached, and, on the
 // leader, in memory. A server that does not lead keeps nothing in memory:
 // it would never read it (a term begins with none, newTerm), and it hears
-// every agent that reaches it.
-func (c *Controller) heard(ctx context.Context, runID, tenant string, attempt int) {
+// every agent that reaches it. It returns the store's error, logged.
+func (c *Controller) heard(ctx context.Context, runID, tenant string, attempt int) error {
 	if _, leading := c.Leading(); leading {
 		c.mu.Lock()
 		c.heartbeats[attemptKey(runID, attempt)] = time.Now()
 		c.mu.Unlock()
 	}
-	if err := c.cfg.Store.Heard(ctx, runID, attempt); err != nil {
+	err := c.cfg.Store.Heard(ctx, runID, attempt)
+	if err != nil {
 		c.cfg.Logger.Warn("record heartbeat", "run", runID, "tenant", tenant, "attempt", attempt, "err", err)
 	}
+	return err
 }
 
 // silentFor is how long the attempt's agent has not reported, to this
