@@ -236,6 +236,16 @@ func TestMoveWaitsForTheStopOfTheAttemptItLeaves(t *testing.T) {
 			t.Fatalf("move step %d while the stop of attempt %d is out: the run is %s at attempt %d (%s); want it waiting, still leaving attempt %d", i, n, got.State, got.Attempt, got.Reason, n)
 		}
 	}
+	// The stop is out at alpha, its Cancel held.
+	for deadline := time.Now().Add(10 * time.Second); calls.Load() < 1; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the re-plan's stop did not reach alpha's Cancel in 10 s; want it sent")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := x.get(x.r.ID); got.Attempt != n {
+		t.Fatalf("the run moved on to attempt %d while the stop of attempt %d was out at alpha; want it waiting", got.Attempt, n)
+	}
 	if calls.Load() != 1 {
 		t.Errorf("%d cancels reached alpha; want 1", calls.Load())
 	}
