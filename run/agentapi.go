@@ -290,10 +290,18 @@ func (c *Controller) agentRoute(ended, docs bool, params []string, bodyType stri
 			overLimit()
 			return
 		}
-		c.heard(req.Context(), r.ID, r.Tenant, n)
+		if err := c.heard(req.Context(), r.ID, r.Tenant, n); err != nil {
+			// The manifest route, which starts the workload, asks the
+			// store again (agentManifest); the others go on.
+			req = req.WithContext(context.WithValue(req.Context(), heardFailedKey{}, err))
+		}
 		h(w, req, r, a)
 	}
 }
+
+// heardFailedKey is, in an agent request's context, the store's error
+// where it did not take the request's contact (heard).
+type heardFailedKey struct{}
 
 // attemptLive says whether attempt n is run r's current one and still
 // under way: its agent's credential works, and its reports are taken.
@@ -694,22 +702,25 @@ func (c *Controller) agentManifest(w http.ResponseWriter, req *http.Request, r *
 	// was never heard is lost for it (monitor), and a heard that was only
 	// logged as failed let a workload run whose contact the store never
 	// kept, its success then taken for the site's lie. Its request was
-	// recorded as every agent request is (heard); the manifest asks the
-	// store again, and answers 503 (the server unavailable, which the
-	// agent waits out and asks again) where it does not take it.
-	if err := c.cfg.Store.Heard(req.Context(), r.ID, a.N); err != nil {
-		c.cfg.Logger.Warn("agent manifest withheld: its contact is not recorded", "run", r.ID, "tenant", r.Tenant, "attempt", a.N, "err", err)
-		w.Header().Set("Retry-After", "5")
-		agentErr(w, http.StatusServiceUnavailable, fmt.Sprintf("attempt %d of %s: the server could not record the agent's contact now; try again", a.N, r.ID))
-		return
+	// recorded as every agent request is (heard); where the store did
+	// not take that, the manifest asks it again, and answers 503 (the
+	// server unavailable, which the agent waits out and asks again) where
+	// it does not take it either. A contact on record is not written
+	// twice.
+	if req.Context().Value(heardFailedKey{}) != nil {
+		if err := c.cfg.Store.Heard(req.Context(), r.ID, a.N); err != nil {
+			c.cfg.Logger.Warn("agent manifest withheld: its contact is not recorded", "run", r.ID, "tenant", r.Tenant, "attempt", a.N, "err", err)
+			w.Header().Set("Retry-After", "5")
+			agentErr(w, http.StatusServiceUnavailable, fmt.Sprintf("attempt %d of %s: the server could not record the agent's contact now; try again", a.N, r.ID))
+			return
+		}
 	}
 	m, err := c.manifest(req.Context(), r, a)
-	var unpinned *unpinnedError
-	if errors.As(err, &unpinned) {
+	if errors.As(err, new(*unpinnedError)) || errors.As(err, new(*unpinnedResumeError)) {
 		// The attempt's own record, and no detail of the server's: the
 		// agent is told why, and gives up (a conflict no retry mends).
-		c.cfg.Logger.Warn("agent manifest refused", "run", r.ID, "attempt", a.N, "err", err)
-		agentErr(w, http.StatusConflict, unpinned.Error())
+		c.cfg.Logger.Warn("agent manifest refused", "run", r.ID, "tenant", r.Tenant, "attempt", a.N, "err", err)
+		agentErr(w, http.StatusConflict, err.Error())
 		return
 	}
 	if err != nil {
@@ -722,18 +733,6 @@ func (c *Controller) agentManifest(w http.ResponseWriter, req *http.Request, r *
 			code = http.StatusServiceUnavailable
 		}
 		c.agentFault(w, req, code, "the attempt's manifest", err)
-		return
-	}
-	if ck := m.Resume; ck != nil && ck.SHA256 == "" {
-		// A checkpoint recorded without its digest (reported to a
-		// server from before checkpoint digests): the agent refuses to
-		// resume from it (it restores only the checkpoint recorded, by
-		// its digest), after it was sent the keys. Refused here, as a
-		// dataset without its pin is: a conflict no retry mends.
-		msg := fmt.Sprintf("attempt %d of %s is to resume from checkpoint %q (step %d), which records no SHA-256: the agent restores only a checkpoint whose digest the server sends, or the site's store could serve another in its place; cancel the run and submit it again, which starts it without that checkpoint",
-			a.N, r.ID, ck.Name, ck.Step)
-		c.cfg.Logger.Warn("agent manifest refused", "run", r.ID, "tenant", r.Tenant, "attempt", a.N, "err", msg)
-		agentErr(w, http.StatusConflict, msg)
 		return
 	}
 	if manifestBuilt != nil {
@@ -837,6 +836,18 @@ func (c *Controller) manifest(ctx context.Context, r *Run, a Attempt) (*agent.Ma
 		Store: c.SiteStore(site), DataPrefix: dataPrefix(r.Tenant), CheckpointPrefix: checkpointPrefix(r.Tenant),
 		CheckpointName: checkpointPattern(r.ID, a), Heartbeat: c.cfg.Heartbeat, LogLimit: c.cfg.LogLimit,
 		Lease: c.agentLease()}
+	if ck := r.Checkpoint; ck != nil && ck.Site == a.Site && ck.Name != "" {
+		// A checkpoint recorded without its digest (reported to a
+		// server from before checkpoint digests), or with one that is
+		// not a SHA-256 (its record edited by hand): the agent refuses
+		// to resume from it (it restores only the checkpoint recorded,
+		// by its digest), after it was sent the keys. Refused before any
+		// key is read, as a dataset without its pin is.
+		if _, perr := seal.ParseID(ck.SHA256); perr != nil {
+			return nil, &unpinnedResumeError{run: r.ID, attempt: a.N, name: ck.Name, step: ck.Step, sum: ck.SHA256}
+		}
+		m.Resume = &agent.CheckpointRef{Step: ck.Step, Name: ck.Name, Path: ck.Path, Bytes: ck.Bytes, SHA256: ck.SHA256}
+	}
 	keys := c.keyrings()
 	for _, name := range stored {
 		k, err := keys.Get(r.Tenant, name)
@@ -862,9 +873,6 @@ func (c *Controller) manifest(ctx context.Context, r *Run, a Attempt) (*agent.Ma
 		return nil, fmt.Errorf("run key: %w", err)
 	}
 	m.RunKey = rk.String()
-	if ck := r.Checkpoint; ck != nil && ck.Site == a.Site && ck.Name != "" {
-		m.Resume = &agent.CheckpointRef{Step: ck.Step, Name: ck.Name, Path: ck.Path, Bytes: ck.Bytes, SHA256: ck.SHA256}
-	}
 	if m.Sandbox, err = c.agentSandbox(ctx, r.Tenant, site); err != nil {
 		return nil, err
 	}
@@ -885,6 +893,27 @@ func (e *unpinnedError) Error() string {
 	return fmt.Sprintf("dataset %s: attempt %d records no SHA-256 of the manifest staged for it (it was staged by a server from before manifest pins): "+
 		"its key is not sent without one, or the site could serve another version of the dataset; cancel the run and submit it again, which stages and pins it",
 		e.dataset, e.attempt)
+}
+
+// unpinnedResumeError refuses a manifest for an attempt that is to resume
+// from a checkpoint whose record holds no SHA-256 (64 lower-case hex
+// digits): the agent restores only the checkpoint whose digest the server
+// sends, and the site's store could otherwise serve another in its place.
+type unpinnedResumeError struct {
+	run     string
+	attempt int
+	name    string
+	step    int64
+	sum     string
+}
+
+func (e *unpinnedResumeError) Error() string {
+	what := "which records no SHA-256"
+	if e.sum != "" {
+		what = fmt.Sprintf("whose SHA-256 %.80q is not one (want 64 lower-case hex digits)", e.sum)
+	}
+	return fmt.Sprintf("attempt %d of %s is to resume from checkpoint %q (step %d), %s: the agent restores only a checkpoint whose digest the server sends, or the site's store could serve another in its place; cancel the run and submit it again, which starts it without that checkpoint",
+		e.attempt, e.run, e.name, e.step, what)
 }
 
 // agentSandbox is how the agent is to confine the tenant's workload at

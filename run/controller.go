@@ -348,14 +348,14 @@ type Controller struct {
 	// before the drain began had set, and which would have ended the drain
 	// at its first failed Cancel.
 	drainFails map[string]time.Time
-	// leftStops is, by attempt (attemptKey), when a re-plan may next ask
-	// the site a run leaves to stop that attempt (stopLeft): never again
-	// once it confirmed the stop or while a try is in flight. Active runs
-	// only (prune).
-	leftStops map[string]time.Time
-	// leftStopping is how many of those tries are in flight beside the
-	// loop.
-	leftStopping int
+	// leftStops is, by attempt (attemptKey), where the stop a re-plan
+	// sends the site a run leaves stands (stopLeft): when it may be asked
+	// again (never once the site confirmed it), and whether a try is in
+	// flight. Active runs only (prune).
+	leftStops map[string]*leftStop
+	// leftStopping is, by site, how many of those tries are in flight
+	// beside the loop.
+	leftStopping map[string]int
 	// changedWarned is, by run, the digest of the last step refusal of a
 	// run changed outside Meridian that the loop logged (stepWarn): the
 	// same refusal again is not logged at every tick. Active runs only

@@ -101,3 +101,63 @@ func TestManifestRefusesAResumeCheckpointWithoutItsDigest(t *testing.T) {
 		}
 	}
 }
+
+// TestManifestRefusesAResumeCheckpointWithAMalformedDigest: the route
+// refused a resume checkpoint with no digest only: one whose record held
+// something else than a SHA-256 (upper case, short, not hex) was sent,
+// with every key, to an agent that refuses it. It is now refused 409 as
+// the manifest is built, before any key is read, naming the run, the
+// checkpoint and the digest.
+func TestManifestRefusesAResumeCheckpointWithAMalformedDigest(t *testing.T) {
+	for _, sum := range []string{strings.Repeat("0123456789ABCDEF", 4), strings.Repeat("0123456789abcdef", 4)[1:], strings.Repeat("0123456789abcdeg", 4), strings.Repeat("0123456789abcdef", 4) + "\n"} {
+		e, r, a := manifestAttempt(t, func(st store.Store) store.Store { return st }, func(r *Run) {
+			r.Checkpoint = &Checkpoint{Step: 40, Name: "ck-step-40", Path: "step-40", Site: r.Site, Bytes: 10, SHA256: sum}
+		})
+		code, msg, _ := agentCall(t, e, r, a, "GET", agent.RouteManifest, nil)
+		if code != http.StatusConflict || !strings.Contains(msg, r.ID) || !strings.Contains(msg, "ck-step-40") || !strings.Contains(msg, "64 lower-case hex") || strings.Contains(msg, "\"runKey\"") {
+			t.Errorf("the manifest resuming from a checkpoint whose digest is %q: %d %.300s; want 409 naming the run, the checkpoint and the digest's form", sum, code, msg)
+		}
+		if _, err := e.c.manifest(context.Background(), r, a); !errors.As(err, new(*unpinnedResumeError)) {
+			t.Errorf("the manifest built for a checkpoint whose digest is %q: %v; want it refused as it is built", sum, err)
+		}
+	}
+}
+
+// countedHeard counts the writes of agents' contacts, and fails the next
+// fail of them.
+type countedHeard struct {
+	store.Store
+	writes, fail *atomic.Int64
+}
+
+func (s countedHeard) Heard(ctx context.Context, runID string, attempt int) error {
+	s.writes.Add(1)
+	if s.fail.Add(-1) >= 0 {
+		return errors.New("database is locked")
+	}
+	return s.Store.Heard(ctx, runID, attempt)
+}
+
+// TestManifestWritesItsContactOnce: the manifest route wrote the agent's
+// contact again after every agent request's own write had: two writes to
+// the store for each manifest. It now writes it again only where that
+// first write failed, and, where its own write is taken, sends the
+// manifest.
+func TestManifestWritesItsContactOnce(t *testing.T) {
+	var writes, fail atomic.Int64
+	e, r, a := manifestAttempt(t, func(st store.Store) store.Store { return countedHeard{Store: st, writes: &writes, fail: &fail} }, nil)
+	if code, msg, _ := agentCall(t, e, r, a, "GET", agent.RouteManifest, nil); code != http.StatusOK {
+		t.Fatalf("the manifest: %d %.200s; want 200", code, msg)
+	}
+	if n := writes.Load(); n != 1 {
+		t.Errorf("%d writes of the agent's contact for one manifest; want 1", n)
+	}
+	writes.Store(0)
+	fail.Store(1)
+	if code, msg, _ := agentCall(t, e, r, a, "GET", agent.RouteManifest, nil); code != http.StatusOK {
+		t.Fatalf("the manifest, the request's own write of its contact failed: %d %.200s; want 200, the route's write taken", code, msg)
+	}
+	if n := writes.Load(); n != 2 {
+		t.Errorf("%d writes of the agent's contact for a manifest whose first write failed; want 2", n)
+	}
+}

@@ -79,6 +79,13 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 	if r.Migration.Target == nil {
 		return c.replan(ctx, r)
 	}
+	if c.leftStopInFlight(r) {
+		// The re-plan's stop of the attempt the run leaves is still out
+		// (stopLeft), for at most its bound: the next attempt does not
+		// start beside a job that stop may yet end, nor before a job it
+		// finds is on record. The step waits; the stop's end wakes it.
+		return false, nil
+	}
 	target := *r.Migration.Target
 	if err := c.stillLeading(ctx); err != nil {
 		return false, err
@@ -401,27 +408,44 @@ func (c *Controller) replan(ctx context.Context, r *Run) (bool, error) {
 // logged: the agent's lease ends what it does not. Under the loop it runs
 // in a goroutine beside it, so that a site that does not answer holds no
 // Tick worker (nor the page of runs it waits on) for the bound, as every
-// run of a lost site re-plans at once; at most maxLeftStops at a time. It
-// says false where that many are in flight: the re-plan waits a tick.
-// Outside the loop (a direct Step) it runs in the call.
+// run of a lost site re-plans at once; at most maxLeftStops at a time
+// for one site, so that a site that does not answer holds none of
+// another's. It says false where that many of the site's are in flight:
+// the re-plan waits a tick (logged once for the attempt). While the stop
+// is in flight the run's move waits for it (leftStopInFlight). Outside
+// the loop (a direct Step) it runs in the call.
 func (c *Controller) stopLeft(ctx context.Context, r *Run) bool {
-	k := attemptKey(r.ID, r.Attempt)
+	k, site := attemptKey(r.ID, r.Attempt), r.Site
 	long, beside := ctx.Value(longStepsKey{}).(*loopSteps)
 	c.mu.Lock()
-	if next, ok := c.leftStops[k]; ok && time.Now().Before(next) {
+	ls := c.leftStops[k]
+	if ls != nil && (ls.inFlight || time.Now().Before(ls.next)) {
 		c.mu.Unlock()
 		return true
 	}
-	if beside && c.leftStopping >= maxLeftStops {
+	if ls == nil {
+		if c.leftStops == nil {
+			c.leftStops = map[string]*leftStop{}
+		}
+		ls = &leftStop{}
+		c.leftStops[k] = ls
+	}
+	if beside && c.leftStopping[site] >= maxLeftStops {
+		logged := ls.waitLogged
+		ls.waitLogged = true
 		c.mu.Unlock()
+		if !logged {
+			c.cfg.Logger.Warn("the re-plan of a run waits to stop the attempt it leaves: as many stops of its site's attempts as are let run at once are in flight", "run", r.ID, "tenant", r.Tenant, "site", site, "attempt", r.Attempt, "inFlight", maxLeftStops)
+		}
 		return false
 	}
-	if c.leftStops == nil {
-		c.leftStops = map[string]time.Time{}
-	}
-	c.leftStops[k] = farFuture
+	ls.waitLogged = false
 	if beside {
-		c.leftStopping++
+		ls.inFlight = true
+		if c.leftStopping == nil {
+			c.leftStopping = map[string]int{}
+		}
+		c.leftStopping[site]++
 	}
 	c.mu.Unlock()
 	// The step's copy: stopAttempt records a handle it finds on it.
@@ -435,11 +459,15 @@ func (c *Controller) stopLeft(ctx context.Context, r *Run) bool {
 			c.cfg.Logger.Warn("the attempt a run leaves was not confirmed stopped; its agent's lease ends it", "run", left.ID, "tenant", left.Tenant, "site", left.Site, "attempt", left.Attempt, "handle", h, "err", err)
 		}
 		c.mu.Lock()
-		if _, ok := c.leftStops[k]; ok {
-			c.leftStops[k] = next
+		// The entry the step made, unless pruned meanwhile (the run no
+		// longer active).
+		if c.leftStops[k] == ls {
+			ls.next, ls.inFlight = next, false
 		}
 		if beside {
-			c.leftStopping--
+			if c.leftStopping[site]--; c.leftStopping[site] <= 0 {
+				delete(c.leftStopping, site)
+			}
 		}
 		c.mu.Unlock()
 	}
@@ -450,13 +478,37 @@ func (c *Controller) stopLeft(ctx context.Context, r *Run) bool {
 	long.wg.Add(1)
 	go func() {
 		defer long.wg.Done()
+		defer c.Nudge() // a move waiting for it (leftStopInFlight) goes on
 		stop(long.ctx)
 	}()
 	return true
 }
 
+// leftStopInFlight says whether the stop of r's current attempt, which
+// its re-plan sent beside the loop (stopLeft), is still out: for at most
+// its bound (drainCancelWait).
+func (c *Controller) leftStopInFlight(r *Run) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ls := c.leftStops[attemptKey(r.ID, r.Attempt)]
+	return ls != nil && ls.inFlight
+}
+
+// leftStop is where the stop of one attempt a run leaves (stopLeft)
+// stands.
+type leftStop struct {
+	// next is when a re-plan may ask the site again: farFuture once the
+	// site confirmed the stop.
+	next time.Time
+	// inFlight says a try runs beside the loop now.
+	inFlight bool
+	// waitLogged says the re-plan was logged waiting for a slot of its
+	// site (maxLeftStops); cleared once a try starts.
+	waitLogged bool
+}
+
 // maxLeftStops bounds the re-plans' stops (stopLeft) in flight at once
-// beside the loop.
+// beside the loop, for one site.
 const maxLeftStops = 64
 
 // farFuture is a time no clock reaches.

@@ -158,15 +158,20 @@ func (c *Controller) recordFound(ctx context.Context, r *Run, h string) {
 			r.Attempts[i].Handle = h
 		}
 	}
+	// The attempt's own entry is what is checked, not the run's current
+	// attempt: a re-plan's stop (stopLeft) finds the job beside the loop,
+	// for up to its bound, while the run moves on to its next attempt;
+	// the job found is still the one that attempt ran at its site, and its
+	// cleanup still needs its handle.
 	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
-		if r.Attempt != n || r.Site != site || r.State.Final() {
+		if r.State.Final() {
 			return store.ErrNoChange
 		}
 		for i := range r.Attempts {
 			if r.Attempts[i].N != n {
 				continue
 			}
-			if r.Attempts[i].Handle != "" {
+			if a := r.Attempts[i]; (a.Site != "" && a.Site != site) || a.Handle != "" {
 				return store.ErrNoChange
 			}
 			r.Attempts[i].Handle = h
@@ -224,16 +229,18 @@ func attemptKey(runID string, n int) string { return fmt.Sprintf("%s/%d", runID,
 // the leader sees it whichever server the agent reached, and, on the
 // leader, in memory. A server that does not lead keeps nothing in memory:
 // it would never read it (a term begins with none, newTerm), and it hears
-// every agent that reaches it.
-func (c *Controller) heard(ctx context.Context, runID, tenant string, attempt int) {
+// every agent that reaches it. It returns the store's error, logged.
+func (c *Controller) heard(ctx context.Context, runID, tenant string, attempt int) error {
 	if _, leading := c.Leading(); leading {
 		c.mu.Lock()
 		c.heartbeats[attemptKey(runID, attempt)] = time.Now()
 		c.mu.Unlock()
 	}
-	if err := c.cfg.Store.Heard(ctx, runID, attempt); err != nil {
+	err := c.cfg.Store.Heard(ctx, runID, attempt)
+	if err != nil {
 		c.cfg.Logger.Warn("record heartbeat", "run", runID, "tenant", tenant, "attempt", attempt, "err", err)
 	}
+	return err
 }
 
 // silentFor is how long the attempt's agent has not reported, to this
