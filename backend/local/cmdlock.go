@@ -543,7 +543,16 @@ func learnLockDev(dir string, dev uint64) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("learning the kernel's name of the command lock's filesystem: %w", err)
 	}
-	defer os.Remove(f.Name())
+	// Removed with the directory's mode set back first (lookAgain), as a
+	// mark's temporary is: removed once, a workload that kept the job's
+	// directory mode 0 in a loop left one probe behind at each scan.
+	probe := f.Name()
+	defer lookAgain(dir, func() error {
+		if err := os.Remove(probe); !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		return nil
+	})
 	defer f.Close()
 	mark, err := ownLockMark(f)
 	if err != nil {
