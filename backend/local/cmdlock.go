@@ -490,8 +490,8 @@ func scanHolders(want string, deadline time.Time) (map[int]uint64, error) {
 	return held, nil
 }
 
-// errScanTimedOut is cmdLockHolders' error where its deadline passed
-// before it read every process.
+// errScanTimedOut is scanHolders' error where its deadline passed before
+// it read every process.
 var errScanTimedOut = errors.New("the scan of the processes' descriptors ran out of time")
 
 // lockMarkIn is how /proc/PID/fdinfo's "lock:" line names the file in

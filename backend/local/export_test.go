@@ -8,7 +8,7 @@ import (
 )
 
 // SetTestHookRestored has fn called each time the server has set a
-// record's mode back, before it opens it again, until the test ends.
+// record's mode back, before it opens it again, until undo.
 func SetTestHookRestored(fn func(path string)) (undo func()) {
 	testHookRestored = fn
 	return func() { testHookRestored = nil }
@@ -82,7 +82,7 @@ func SetCancelMarkFailing(err error) (undo func()) {
 
 // SetTestHookMarkPlaced has fn called with each mark's path (cancelled,
 // cancel.at, late.at) once it is in place, before it is made durable,
-// until the test ends.
+// until undo.
 func SetTestHookMarkPlaced(fn func(path string)) (undo func()) {
 	testHookMarkPlaced = fn
 	return func() { testHookMarkPlaced = nil }
