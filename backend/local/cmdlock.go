@@ -194,6 +194,17 @@ func stopCommand(ctx context.Context, dir string, killAt time.Time, grace, bound
 	var nextScan time.Time
 	// Why the last scan could not tell every holder, for the error.
 	var scanErr error
+	// withWhy is err saying also why not every holder could be told and
+	// why late holders were given no grace, where either is so.
+	withWhy := func(err error) error {
+		if scanErr != nil {
+			err = fmt.Errorf("%w (not every holder could be told: %w)", err, scanErr)
+		}
+		if late.err != nil {
+			err = fmt.Errorf("%w (its late holders were given no grace: %w)", err, late.err)
+		}
+		return err
+	}
 	for {
 		var runs bool
 		err := lookAgain(dir, func() (err error) {
@@ -245,13 +256,7 @@ func stopCommand(ctx context.Context, dir string, killAt time.Time, grace, bound
 			} else {
 				err = fmt.Errorf("the job's command still runs %s after its wrapper ended: a process of it still holds the job's command lock", bound)
 			}
-			if scanErr != nil {
-				err = fmt.Errorf("%w (not every holder could be told: %w)", err, scanErr)
-			}
-			if late.err != nil {
-				err = fmt.Errorf("%w (its late holders were given no grace: %w)", err, late.err)
-			}
-			return err
+			return withWhy(err)
 		}
 		select {
 		case <-ctx.Done():
@@ -261,13 +266,7 @@ func stopCommand(ctx context.Context, dir string, killAt time.Time, grace, bound
 			} else {
 				err = fmt.Errorf("the job's command still runs: %w", ctx.Err())
 			}
-			if scanErr != nil {
-				err = fmt.Errorf("%w (not every holder could be told: %w)", err, scanErr)
-			}
-			if late.err != nil {
-				err = fmt.Errorf("%w (its late holders were given no grace: %w)", err, late.err)
-			}
-			return err
+			return withWhy(err)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

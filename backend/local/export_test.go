@@ -98,15 +98,6 @@ func LateAsked(dir string, now time.Time) (time.Time, error) {
 	return late.at, late.err
 }
 
-// LearnLockMark learns the kernel's name of the job's command lock in dir
-// as a Cancel's scan does, and hands back the inode it was learnt for and
-// the end of that Cancel (stopCommand's return).
-func LearnLockMark(dir string) (ino uint64, done func(), err error) {
-	var m lockMark
-	_, err = m.holders(dir, time.Now().Add(time.Minute))
-	return m.ino, m.close, err
-}
-
 // CancelAskedKept says whether l keeps in memory the time of the first
 // Cancel of the job handle (cancelAsked).
 func CancelAskedKept(l *Local, handle string) bool {

@@ -1295,9 +1295,11 @@ func (l *Local) markCancelled(handle, dir string) (ended bool, markErr error) {
 	// it is stopped all the same, unmarked (Cancel returned before it
 	// signalled anything, and so did every retry, the job running on).
 	now := time.Now()
+	// What a Cancel left unmarked means, for each error.
+	const unmarked = "only this server counts the grace from its first Cancel, and once stopped the job may read as failed, not cancelled"
 	if ended, err := jobEnded(dir); err != nil {
 		l.cancelAsked.LoadOrStore(handle, now)
-		return false, fmt.Errorf("its mark (cancelled) was not made, since whether the job had ended could not be told: only this server counts the grace from its first Cancel, and once stopped the job may read as failed, not cancelled: %w", err)
+		return false, fmt.Errorf("its mark (cancelled) was not made, since whether the job had ended could not be told: %s: %w", unmarked, err)
 	} else if ended {
 		return true, nil
 	}
@@ -1310,9 +1312,9 @@ func (l *Local) markCancelled(handle, dir string) (ended bool, markErr error) {
 	if err != nil {
 		l.cancelAsked.LoadOrStore(handle, now)
 		if made {
-			return false, fmt.Errorf("its mark (cancelled) was made but not made durable: after a crash only this server counts the grace from its first Cancel, and the job may read as failed, not cancelled: %w", err)
+			return false, fmt.Errorf("its mark (cancelled) was made but not made durable: after a crash, %s: %w", unmarked, err)
 		}
-		return false, fmt.Errorf("its mark (cancelled) could not be made: only this server counts the grace from its first Cancel, and once stopped the job may read as failed, not cancelled: %w", err)
+		return false, fmt.Errorf("its mark (cancelled) could not be made: %s: %w", unmarked, err)
 	}
 	return false, nil
 }
