@@ -66,7 +66,7 @@ func TestCancelStopsARunningJobWhileItsJobDirIsMadeMode0InALoop(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			// Retries shorter than the grace: a grace counted afresh by
 			// each never ends.
-			b := newLocalGrace(t, time.Second, 300*time.Millisecond)
+			b := newLocalGrace(t, 3*time.Second, time.Second)
 			h, dir, wrapper, esc := deafJob(t, b, kind, "chmod-"+kind)
 			undo := chmodLoop(t, dir)
 			cancelWhileJobRuns(t, b, h, wrapper, esc, 15*time.Second)
@@ -94,7 +94,7 @@ func groupRuns(pid int) bool {
 func TestCancelStopsAJobWhoseMarkCannotBeMade(t *testing.T) {
 	for _, kind := range []string{"running", "orphaned"} {
 		t.Run(kind, func(t *testing.T) {
-			b := newLocalGrace(t, time.Second, 300*time.Millisecond)
+			b := newLocalGrace(t, 3*time.Second, time.Second)
 			h, _, wrapper, esc := deafJob(t, b, kind, "unmarked-"+kind)
 			t.Cleanup(local.SetCancelMarkFailing(syscall.ENOSPC))
 			first, err := cancelWhileJobRuns(t, b, h, wrapper, esc, 15*time.Second)

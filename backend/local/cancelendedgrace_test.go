@@ -16,7 +16,7 @@ import (
 // time, and a retry past the grace kills the holder; the job's exit code
 // stands.
 func TestRetriedCancelOfAnEndedJobKillsOnceTheGraceIsOver(t *testing.T) {
-	b := newLocalGrace(t, time.Second, 300*time.Millisecond)
+	b := newLocalGrace(t, 3*time.Second, time.Second)
 	h, _, esc := endedWithDeafHolder(t, b, "ended-deaf-kill")
 	err := retryUntilNil(15*time.Second, func() error { return b.Cancel(context.Background(), h) })
 	if err != nil {

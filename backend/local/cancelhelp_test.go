@@ -13,7 +13,10 @@ import (
 const deafToTERM = `trap "" TERM; exec sleep 60`
 
 // newLocalGrace is a backend on a fresh state directory whose Cancel gives
-// a job's processes grace to end and waits at most treeWait.
+// a job's processes grace to end and waits at most treeWait. treeWait
+// also bounds a Cancel's scan of /proc: under a heavy load (20 on two
+// cores) 300 ms may run out before the scan reaches a recent holder, so
+// the tests that keep retries shorter than the grace use 1 s and 3 s.
 func newLocalGrace(t *testing.T, grace, treeWait time.Duration) *local.Local {
 	t.Helper()
 	b := newLocal(t, t.TempDir())

@@ -60,7 +60,7 @@ func unreadableMark(t *testing.T, dir, name string) {
 func TestAnUnreadableCancelMarkDoesNotRestartTheGrace(t *testing.T) {
 	for _, mark := range []string{"cancelled", "cancel.at"} {
 		t.Run(mark, func(t *testing.T) {
-			b := newLocalGrace(t, time.Second, 300*time.Millisecond)
+			b := newLocalGrace(t, 3*time.Second, time.Second)
 			var h, dir string
 			var esc int
 			if mark == "cancelled" {
@@ -83,7 +83,7 @@ func TestAnUnreadableCancelMarkDoesNotRestartTheGrace(t *testing.T) {
 // killed a holder deaf to SIGTERM. The server keeps the first time
 // itself, and a retry past the grace kills the holder.
 func TestAnEndedJobsFirstCancelIsKeptWhereItCannotBeWritten(t *testing.T) {
-	b := newLocalGrace(t, time.Second, 300*time.Millisecond)
+	b := newLocalGrace(t, 3*time.Second, time.Second)
 	h, _, esc := endedWithDeafHolder(t, b, "asked-unkept")
 	t.Cleanup(local.SetCancelAskedFailing(os.ErrPermission))
 	if err := retryCancel(t, b, h, 15*time.Second); err != nil {

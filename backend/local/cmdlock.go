@@ -194,6 +194,17 @@ func stopCommand(ctx context.Context, dir string, killAt time.Time, grace, bound
 	var nextScan time.Time
 	// Why the last scan could not tell every holder, for the error.
 	var scanErr error
+	// withWhy is err saying also why not every holder could be told and
+	// why late holders were given no grace, where either is so.
+	withWhy := func(err error) error {
+		if scanErr != nil {
+			err = fmt.Errorf("%w (not every holder could be told: %w)", err, scanErr)
+		}
+		if late.err != nil {
+			err = fmt.Errorf("%w (its late holders were given no grace: %w)", err, late.err)
+		}
+		return err
+	}
 	for {
 		var runs bool
 		err := lookAgain(dir, func() (err error) {
@@ -245,13 +256,7 @@ func stopCommand(ctx context.Context, dir string, killAt time.Time, grace, bound
 			} else {
 				err = fmt.Errorf("the job's command still runs %s after its wrapper ended: a process of it still holds the job's command lock", bound)
 			}
-			if scanErr != nil {
-				err = fmt.Errorf("%w (not every holder could be told: %w)", err, scanErr)
-			}
-			if late.err != nil {
-				err = fmt.Errorf("%w (its late holders were given no grace: %w)", err, late.err)
-			}
-			return err
+			return withWhy(err)
 		}
 		select {
 		case <-ctx.Done():
@@ -261,13 +266,7 @@ func stopCommand(ctx context.Context, dir string, killAt time.Time, grace, bound
 			} else {
 				err = fmt.Errorf("the job's command still runs: %w", ctx.Err())
 			}
-			if scanErr != nil {
-				err = fmt.Errorf("%w (not every holder could be told: %w)", err, scanErr)
-			}
-			if late.err != nil {
-				err = fmt.Errorf("%w (its late holders were given no grace: %w)", err, late.err)
-			}
-			return err
+			return withWhy(err)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -490,8 +489,8 @@ func scanHolders(want string, deadline time.Time) (map[int]uint64, error) {
 	return held, nil
 }
 
-// errScanTimedOut is cmdLockHolders' error where its deadline passed
-// before it read every process.
+// errScanTimedOut is scanHolders' error where its deadline passed before
+// it read every process.
 var errScanTimedOut = errors.New("the scan of the processes' descriptors ran out of time")
 
 // lockMarkIn is how /proc/PID/fdinfo's "lock:" line names the file in
@@ -543,7 +542,16 @@ func learnLockDev(dir string, dev uint64) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("learning the kernel's name of the command lock's filesystem: %w", err)
 	}
-	defer os.Remove(f.Name())
+	// Removed with the directory's mode set back first (lookAgain), as a
+	// mark's temporary is: removed once, a workload that kept the job's
+	// directory mode 0 in a loop left one probe behind at each scan.
+	probe := f.Name()
+	defer lookAgain(dir, func() error {
+		if err := os.Remove(probe); !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		return nil
+	})
 	defer f.Close()
 	mark, err := ownLockMark(f)
 	if err != nil {

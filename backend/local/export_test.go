@@ -8,7 +8,7 @@ import (
 )
 
 // SetTestHookRestored has fn called each time the server has set a
-// record's mode back, before it opens it again, until the test ends.
+// record's mode back, before it opens it again, until undo.
 func SetTestHookRestored(fn func(path string)) (undo func()) {
 	testHookRestored = fn
 	return func() { testHookRestored = nil }
@@ -82,7 +82,7 @@ func SetCancelMarkFailing(err error) (undo func()) {
 
 // SetTestHookMarkPlaced has fn called with each mark's path (cancelled,
 // cancel.at, late.at) once it is in place, before it is made durable,
-// until the test ends.
+// until undo.
 func SetTestHookMarkPlaced(fn func(path string)) (undo func()) {
 	testHookMarkPlaced = fn
 	return func() { testHookMarkPlaced = nil }
@@ -96,15 +96,6 @@ func CancelKillAt(l *Local, handle, dir string) time.Time { return l.cancelKillA
 func LateAsked(dir string, now time.Time) (time.Time, error) {
 	late := lateAsked(dir, now)
 	return late.at, late.err
-}
-
-// LearnLockMark learns the kernel's name of the job's command lock in dir
-// as a Cancel's scan does, and hands back the inode it was learnt for and
-// the end of that Cancel (stopCommand's return).
-func LearnLockMark(dir string) (ino uint64, done func(), err error) {
-	var m lockMark
-	_, err = m.holders(dir, time.Now().Add(time.Minute))
-	return m.ino, m.close, err
 }
 
 // CancelAskedKept says whether l keeps in memory the time of the first

@@ -53,7 +53,7 @@ func TestAHolderFirstSeenPastTheGraceIsAskedFirst(t *testing.T) {
 // first such sighting, whichever Cancel made it: counted from each
 // Cancel, retries shorter than it never killed a holder deaf to SIGTERM.
 func TestALateHoldersGraceCountsFromTheJobsFirstLateSighting(t *testing.T) {
-	b := newLocalGrace(t, time.Second, 300*time.Millisecond)
+	b := newLocalGrace(t, 3*time.Second, time.Second)
 	h, dir, esc := orphanedEscapee(t, b, "late-deaf", deafToTERM)
 	graceEndsNow(t, dir, b.CancelGrace)
 	if err := retryUntilNil(15*time.Second, func() error { return b.Cancel(context.Background(), h) }); err != nil {
@@ -99,7 +99,7 @@ func TestAHolderBegunPastTheGraceIsKilled(t *testing.T) {
 // job's grace is asked to end and given a grace of its own, which a
 // retry within it neither ends early nor counts afresh.
 func TestALateHoldersGraceSurvivesARetry(t *testing.T) {
-	b := newLocalGrace(t, 3*time.Second, 300*time.Millisecond)
+	b := newLocalGrace(t, 3*time.Second, time.Second)
 	h, dir, esc := orphanedEscapee(t, b, "late-retry", deafToTERM)
 	graceEndsNow(t, dir, b.CancelGrace)
 	cancel := func() error { return cancelAsServer(t, b, h) }

@@ -194,7 +194,9 @@ type Local struct {
 	logger *slog.Logger
 	// cancelAsked is the time of the first Cancel of each job, by handle,
 	// whose mark (cancelled, or an ended job's cancelAskedName file) could
-	// not be written; Clean forgets it.
+	// not be written, or where the look at whether the job had ended,
+	// made again just before its mark, failed (markCancelled); Clean
+	// forgets it.
 	cancelAsked sync.Map
 }
 
@@ -264,15 +266,15 @@ func New(site catalog.BackendSpec, stateDir string, opts ...Option) (*Local, err
 
 // removeStaleTemps removes the temporary files that writers killed before
 // their rename left in stateDir (site-failed's) and in the jobs'
-// directories (job.json's, cancelled's, and the command lock's probes
-// no one holds locked: removeStaleLockProbes) and unreadableDir's, once
-// atomicfile.StaleTempAge old:
-// FailSite and Cancel hold no lock, and another backend sharing the
-// directory may be filling a fresher one; and a killed wrapper's
-// .pid.tmp and .exitcode.tmp, whatever their age
-// (removeKilledWrapperTemps). Before, each stayed for good. It reads at
-// most atomicfile.MaxTempScan job directories, each of them to that bound
-// too, and never goes through a link. It reports how many it removed.
+// directories (job.json's, cancelled's, cancel.at's, late.at's, and the
+// command lock's probes no one holds locked: removeStaleLockProbes) and
+// unreadableDir's, once atomicfile.StaleTempAge old: FailSite and Cancel
+// hold no lock, and another backend sharing the directory may be filling
+// a fresher one; and a killed wrapper's .pid.tmp and .exitcode.tmp,
+// whatever their age (removeKilledWrapperTemps). Before, each stayed for
+// good. It reads at most atomicfile.MaxTempScan job directories, each of
+// them to that bound too, and never goes through a link. It reports how
+// many it removed.
 //
 // A temporary file's age is counted on the clock of the filesystem that
 // stamped it (fileNowIn), not the server's own: a server sharing the
@@ -376,8 +378,10 @@ func removeWrapperTemps(dir string) int {
 	return n
 }
 
-// isJobRecord says whether name is a file of a job's directory written
-// through atomicfile.
+// isJobRecord says whether name is a file of a job's directory whose
+// temporary files are named as atomicfile names its own: job.json,
+// written through atomicfile, and the marks createMark makes (cancelled,
+// cancel.at, late.at).
 func isJobRecord(name string) bool {
 	return name == "job.json" || name == "cancelled" || name == cancelAskedName || name == lateAtName
 }
@@ -1291,9 +1295,11 @@ func (l *Local) markCancelled(handle, dir string) (ended bool, markErr error) {
 	// it is stopped all the same, unmarked (Cancel returned before it
 	// signalled anything, and so did every retry, the job running on).
 	now := time.Now()
+	// What a Cancel left unmarked means, for each error.
+	const unmarked = "only this server counts the grace from its first Cancel, and once stopped the job may read as failed, not cancelled"
 	if ended, err := jobEnded(dir); err != nil {
 		l.cancelAsked.LoadOrStore(handle, now)
-		return false, fmt.Errorf("its mark (cancelled) was not made, since whether the job had ended could not be told: only this server counts the grace from its first Cancel, and once stopped the job may read as failed, not cancelled: %w", err)
+		return false, fmt.Errorf("its mark (cancelled) was not made, since whether the job had ended could not be told: %s: %w", unmarked, err)
 	} else if ended {
 		return true, nil
 	}
@@ -1306,9 +1312,9 @@ func (l *Local) markCancelled(handle, dir string) (ended bool, markErr error) {
 	if err != nil {
 		l.cancelAsked.LoadOrStore(handle, now)
 		if made {
-			return false, fmt.Errorf("its mark (cancelled) was made but not made durable: after a crash only this server counts the grace from its first Cancel, and the job may read as failed, not cancelled: %w", err)
+			return false, fmt.Errorf("its mark (cancelled) was made but not made durable: after a crash, %s: %w", unmarked, err)
 		}
-		return false, fmt.Errorf("its mark (cancelled) could not be made: only this server counts the grace from its first Cancel, and once stopped the job may read as failed, not cancelled: %w", err)
+		return false, fmt.Errorf("its mark (cancelled) could not be made: %s: %w", unmarked, err)
 	}
 	return false, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/internal/captest"
 )
 
 // forgetLockDevs empties lockDevs, now and at the test's end.
@@ -119,5 +120,47 @@ func TestLockDevKeptWhereItCannotBeLearnt(t *testing.T) {
 	lockProbe = func(string) (*os.File, error) { return nil, errors.New("no space left on device") }
 	if held := CmdLockHolders(dir); len(held) != 1 || held[pid] == 0 {
 		t.Fatalf("holders %v with the name not learnt again; want %d alone, by the name kept", held, pid)
+	}
+}
+
+// TestALockProbeIsRemovedUnderMode0: the probe a scan learns the kernel's
+// name of the lock's filesystem by was removed once: where the job's
+// directory was made mode 0 meanwhile (a workload looping chmod 0), it
+// was left there, one more at each scan of a Cancel.
+func TestALockProbeIsRemovedUnderMode0(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "jobs", "probe-1")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(dir, 0o700) })
+	fi, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := lockProbe
+	t.Cleanup(func() { lockProbe = old })
+	lockProbe = func(dir string) (*os.File, error) {
+		f, err := old(dir)
+		if err == nil {
+			err = os.Chmod(dir, 0)
+		}
+		return f, err
+	}
+	err = captest.AsTheServersUser(t, func() error {
+		_, err := learnLockDev(dir, uint64(fi.Sys().(*syscall.Stat_t).Dev))
+		return err
+	})
+	if err != nil {
+		t.Fatalf("learning the lock's filesystem with its directory made mode 0: %v", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		t.Errorf("a lock probe is left: %s", e.Name())
 	}
 }
