@@ -2231,14 +2231,15 @@ func (b *Backend) endOnRecord(ctx context.Context, handle string, job *apiJob, f
 
 // cancelledStatus is the state of an attempt whose record ends Cancelled
 // (fin), its Job (job, under the attempt's name) still there, or gone (job
-// nil): fin once the attempt's pods stopped (cancelOver), else Running. The record of the
-// cancellation and Meridian's mark on the Job say only that no pod of the
-// attempt is to start again: a Cancel whose delete the API server refused
-// (failing, throttling, an admission policy) leaves the Job and its pods
-// running, and a Job being deleted keeps its pods for their grace period
-// (or for good, Terminating on a node that does not answer). Taken for the
-// end, a drain moved the run on while the old attempt still wrote its
-// checkpoint. Once found over, the attempt is remembered so (rememberOver)
+// nil): fin once the attempt's pods stopped (cancelOver), else Running.
+// The record of the cancellation and Meridian's mark on the Job say only
+// that no pod of the attempt is to start again: a Cancel whose delete the
+// API server refused (failing, throttling, an admission policy) leaves
+// the Job and its pods running, a Job being deleted keeps its pods for
+// their grace period (or for good, Terminating on a node that does not
+// answer), and one deleted with orphan propagation leaves them running.
+// Taken for the end, a drain moved the run on while the old attempt still
+// wrote its checkpoint. Once found over, the attempt is remembered so (rememberOver)
 // and not looked at again.
 func (b *Backend) cancelledStatus(ctx context.Context, handle string, job *apiJob, fin backend.Status) backend.Status {
 	if b.knownOver(handle) {
