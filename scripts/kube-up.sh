@@ -258,10 +258,13 @@ main() {
 		--controllers='*' --service-account-private-key-file="$pki/sa.key" \
 		--use-service-account-credentials=false --bind-address=127.0.0.1 --secure-port="$KCM_PORT" \
 		--leader-elect=false --kube-api-qps=100 --kube-api-burst=200 --concurrent-job-syncs=10
-	# A pod found unschedulable is tried again at least every 15 s (5 minutes
-	# by default): a change that lets it in but is not one the scheduler
-	# wakes it for (a pod's own labels changed under it) is then seen within
-	# a test's bound.
+	# A pod found unschedulable is tried again once it has waited 15 s (5
+	# minutes by default): the scheduler looks for such pods every 30 s, so
+	# a change that lets it in but is not one the scheduler wakes it for (a
+	# pod's own labels changed under it) is seen within about 30-45 s, a
+	# test's bound (shared_node_lab_test.go waits 60 s). The flag is
+	# deprecated: a later Kubernetes may drop it, and then it is to be
+	# removed here (the scheduler refuses a flag it does not know).
 	start kube-scheduler "$CP_BIN/kube-scheduler" --kubeconfig="$kc" \
 		--authentication-kubeconfig="$kc" --authorization-kubeconfig="$kc" \
 		--bind-address=127.0.0.1 --secure-port="$SCHED_PORT" --leader-elect=false \

@@ -44,6 +44,10 @@ func TestCancelWhoseDeleteFailsIsNoEnd(t *testing.T) {
 			// garbage collector), and the attempt is cancelled.
 			f.allowDeletes()
 			f.drop("pods", name+"-p")
+			// A Job gone is the end once its pods are: the pod's
+			// deletion is waited for in the cache, which Status looks
+			// at first.
+			waitPodsCached(t, b, name, 0, "the pod's deletion is not in the cache")
 			if err := b.Cancel(ctx, name); err != nil {
 				t.Fatal(err)
 			}

@@ -28,16 +28,7 @@ func TestAPIServerWordsInErrorsAreSafe(t *testing.T) {
 				if r.Method != http.MethodPost {
 					return false
 				}
-				if !status {
-					rw.Header().Set("Content-Type", "text/plain")
-					rw.WriteHeader(http.StatusInternalServerError)
-					rw.Write([]byte(msg))
-					return true
-				}
-				rw.Header().Set("Content-Type", "application/json")
-				rw.WriteHeader(http.StatusInternalServerError)
-				json.NewEncoder(rw).Encode(map[string]any{"apiVersion": "v1", "kind": "Status", "status": "Failure",
-					"message": msg, "reason": "InternalError", "code": 500})
+				hostileFailure(rw, msg, status)
 				return true
 			})
 			spec := gpuSpec(0)

@@ -2163,7 +2163,9 @@ func (b *Backend) Status(ctx context.Context, handle string) (backend.Status, er
 		got, err := b.getJob(ctx, handle)
 		if apierrors.IsNotFound(err) {
 			if rec.Final != nil {
-				return *rec.Final, nil // cancelled, and its Job gone
+				// Cancelled, and its Job gone: maybe with orphan
+				// propagation, its pods still running.
+				return b.endOnRecord(ctx, handle, nil, *rec.Final), nil
 			}
 			st := backend.Status{State: backend.Lost, Reason: "the Job was deleted at the site"}
 			if err := b.saveFinal(handle, rec, st); err != nil {
@@ -2183,19 +2185,13 @@ func (b *Backend) Status(ctx context.Context, handle string) (backend.Status, er
 		// cancellation is the end only once the attempt's pods stopped
 		// (cancelledStatus), which is looked at at each call until it is
 		// found so, and remembered from then on (rememberOver).
-		if fin.State != backend.Cancelled {
-			return fin, nil
-		}
-		return b.cancelledStatus(ctx, handle, job, fin), nil
+		return b.endOnRecord(ctx, handle, job, fin), nil
 	}
 	if b.replacedJob(handle, job) {
 		rec, _ := b.record(handle)
-		if rec.Final != nil && rec.Final.State == backend.Cancelled {
-			// Forgotten from memory (maxFinals): as above.
-			return b.cancelledStatus(ctx, handle, job, *rec.Final), nil
-		}
 		if rec.Final != nil {
-			return *rec.Final, nil
+			// Forgotten from memory (maxFinals): as above.
+			return b.endOnRecord(ctx, handle, job, *rec.Final), nil
 		}
 		st := backend.Status{State: backend.Lost, Reason: replacedReason}
 		if err := b.saveFinal(handle, rec, st); err != nil {
@@ -2209,10 +2205,7 @@ func (b *Backend) Status(ctx context.Context, handle string) (backend.Status, er
 		if hasRec && rec.Final != nil {
 			// Forgotten from memory (maxFinals) but on record: the end
 			// on record stands, as above.
-			if rec.Final.State == backend.Cancelled {
-				return b.cancelledStatus(ctx, handle, job, *rec.Final), nil
-			}
-			return *rec.Final, nil
+			return b.endOnRecord(ctx, handle, job, *rec.Final), nil
 		}
 		if hasRec {
 			if err := b.saveFinal(handle, rec, st); err != nil {
@@ -2223,16 +2216,30 @@ func (b *Backend) Status(ctx context.Context, handle string) (backend.Status, er
 	return st, nil
 }
 
+// endOnRecord is the state of an attempt whose record has an end, fin:
+// fin, unless it is a cancellation, which is the end only once the
+// attempt's pods stopped (cancelledStatus). Each of Status's paths to an
+// end on record goes through it, so that none takes a cancellation for
+// the end by itself. job is the Job under the attempt's name, or nil
+// where none is.
+func (b *Backend) endOnRecord(ctx context.Context, handle string, job *apiJob, fin backend.Status) backend.Status {
+	if fin.State != backend.Cancelled {
+		return fin
+	}
+	return b.cancelledStatus(ctx, handle, job, fin)
+}
+
 // cancelledStatus is the state of an attempt whose record ends Cancelled
-// (fin), its Job (job, under the attempt's name) still there: fin once the
-// attempt's pods stopped (cancelOver), else Running. The record of the
-// cancellation and Meridian's mark on the Job say only that no pod of the
-// attempt is to start again: a Cancel whose delete the API server refused
-// (failing, throttling, an admission policy) leaves the Job and its pods
-// running, and a Job being deleted keeps its pods for their grace period
-// (or for good, Terminating on a node that does not answer). Taken for the
-// end, a drain moved the run on while the old attempt still wrote its
-// checkpoint. Once found over, the attempt is remembered so (rememberOver)
+// (fin), its Job (job, under the attempt's name) still there, or gone (job
+// nil): fin once the attempt's pods stopped (cancelOver), else Running.
+// The record of the cancellation and Meridian's mark on the Job say only
+// that no pod of the attempt is to start again: a Cancel whose delete the
+// API server refused (failing, throttling, an admission policy) leaves
+// the Job and its pods running, a Job being deleted keeps its pods for
+// their grace period (or for good, Terminating on a node that does not
+// answer), and one deleted with orphan propagation leaves them running.
+// Taken for the end, a drain moved the run on while the old attempt still
+// wrote its checkpoint. Once found over, the attempt is remembered so (rememberOver)
 // and not looked at again.
 func (b *Backend) cancelledStatus(ctx context.Context, handle string, job *apiJob, fin backend.Status) backend.Status {
 	if b.knownOver(handle) {
@@ -2240,18 +2247,19 @@ func (b *Backend) cancelledStatus(ctx context.Context, handle string, job *apiJo
 	}
 	var running int
 	var known, over bool
-	replaced := b.replacedJob(handle, job)
-	if replaced {
-		// The attempt's own Job is gone, and the one under its name is
-		// someone else's: gone maybe with orphan propagation, leaving its
+	uid := types.UID("")
+	gone := job == nil || b.replacedJob(handle, job)
+	if gone {
+		// The attempt's own Job is gone, and none or someone else's is
+		// under its name: gone maybe with orphan propagation, leaving its
 		// pods running. They carry its UID (on record); a record without
 		// one (an older version's) has nothing to find them by.
-		uid, _ := b.knownUID(handle)
+		uid, _ = b.knownUID(handle)
 		if uid == "" {
 			rec, _ := b.record(handle)
 			uid = rec.UID
 		}
-		if uid == "" || uid == job.UID {
+		if uid == "" || job != nil && uid == job.UID {
 			return fin
 		}
 		running = b.unfinishedInCache(handle, uid)
@@ -2260,6 +2268,7 @@ func (b *Backend) cancelledStatus(ctx context.Context, handle string, job *apiJo
 			running, known, over = b.attemptPodsStopped(ctx, uid)
 		}
 	} else {
+		uid = job.UID
 		running, known, over = b.cancelOver(ctx, job)
 	}
 	if over {
@@ -2270,13 +2279,19 @@ func (b *Backend) cancelledStatus(ctx context.Context, handle string, job *apiJo
 	switch {
 	case !known:
 		st.Reason = "cancelling: whether the attempt's pods still run could not be read"
-	case job.DeletionTimestamp == nil && !jobEnded(job) && !replaced:
+		if _, err := uidSelector(controllerUIDLabel, uid); err != nil {
+			// Never readable: said, or the attempt reads cancelling
+			// for good with no word why.
+			st.Reason = cutReason(st.Reason + ": " + err.Error())
+		}
+	case !gone && job.DeletionTimestamp == nil && !jobEnded(job):
 		st.Reason = fmt.Sprintf("cancelling: the attempt's Job is not deleted yet, %s", podsStillRun(running))
 	default:
 		st.Reason = "cancelling: " + podsStillRun(running)
 	}
-	if replaced {
-		// The other Job's pods are not the attempt's, nor are their times.
+	if gone {
+		// The other Job's pods, if any, are not the attempt's, nor are
+		// their times.
 		return st
 	}
 	return podTimes(st, b.watch.podsOf(job))
@@ -2780,7 +2795,9 @@ func (b *Backend) Cancel(ctx context.Context, handle string) error {
 		err := b.patchJob(ctx, handle, job.UID, b.markPatch(AnnotationCancelled, handle, job.UID, time.Now().UTC().Format(time.RFC3339)))
 		switch {
 		case apierrors.IsNotFound(err):
-			return nil // gone: no Job of the attempt is left to stop
+			// Gone since the cache saw it: deleted with orphan
+			// propagation, it left its pods running, as above.
+			return b.stopAttemptPods(ctx, handle, job.UID, false, uidLabels)
 		case apierrors.IsInvalid(err):
 			// The Job was made again under its name by someone else (the
 			// UID differs), or the mark was refused for another reason
