@@ -134,13 +134,13 @@ func TestUnsealRefusesAKeyWithoutItsPin(t *testing.T) {
 
 // TestRestoreRefusesACheckpointWithoutItsPin: the checkpoint to resume
 // from was unsealed with whatever sha256 the manifest gave, and an empty
-// one is taken by dataset.OpenUnseal as no pin at all: a hostile server,
-// or a home store rewritten, could have the agent restore any checkpoint
-// of the run the site's store holds (an older one, under the name
-// given). The server records a digest with every checkpoint it takes; a
-// resume without one, or with one that is not a SHA-256, is refused
-// before anything is unsealed, naming the checkpoint and the field. A
-// first attempt, sent no checkpoint, prepares as before.
+// one is taken by dataset.OpenUnseal as no pin at all: a home store
+// rewritten could have the agent restore any checkpoint of the run the
+// site's store holds (an older one, under the name given). The server
+// records a digest with every checkpoint it takes; a resume without one,
+// or with one that is not a SHA-256, is refused before anything is
+// unsealed, naming the checkpoint and the field. A first attempt, sent no
+// checkpoint, prepares as before.
 func TestRestoreRefusesACheckpointWithoutItsPin(t *testing.T) {
 	dir := t.TempDir()
 	wd := filepath.Join(dir, "jobs", "run-1")

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/catalog"
@@ -48,7 +47,8 @@ func mustQuote(s string) string {
 // FuzzRequestBodies sends arbitrary bodies to every route that reads one
 // (but a submission's): the server answers each with a success or a 4xx
 // whose body is a JSON error, never a 5xx, a panic or a request that
-// hangs.
+// hangs (the test's timeout catches one). Its rate limits are off, so a
+// 429 is a failure too.
 func FuzzRequestBodies(f *testing.F) {
 	ctx := context.Background()
 	dir := f.TempDir()
@@ -73,10 +73,13 @@ func FuzzRequestBodies(f *testing.F) {
 	if _, err := AddToken(ctx, st, "ops", tokAdmin, true, "test admin", "test"); err != nil {
 		f.Fatal(err)
 	}
-	h := New(c, Options{Tokens: st, Audit: st})
+	// No audited rate limit: with the default, the routes that take
+	// from it (a dataset's key, a new tenant) answer 429 to all but the
+	// first 120 inputs, which tests nothing of their bodies.
+	h := New(c, Options{Tokens: st, Audit: st, AuditedRateLimit: &RateLimit{}})
 	for i, r := range bodyRoutes {
 		f.Add(uint8(i), []byte(r.seed))
-		f.Add(uint8(i), []byte(`{"`+strings.Repeat("x", 3)+`":1}`))
+		f.Add(uint8(i), []byte(`{"xxx":1}`))
 	}
 	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
 		r := bodyRoutes[int(which)%len(bodyRoutes)]
@@ -88,12 +91,8 @@ func FuzzRequestBodies(f *testing.F) {
 		req.Header.Set("Authorization", "Bearer "+tok)
 		req.Header.Set("Content-Type", BodyType)
 		rec := httptest.NewRecorder()
-		start := time.Now()
 		h.ServeHTTP(rec, req)
-		if d := time.Since(start); d > 10*time.Second {
-			t.Fatalf("%s %s took %v for %q", r.method, r.path, d, body)
-		}
-		if rec.Code >= 500 || rec.Code < 200 {
+		if rec.Code >= 500 || rec.Code < 200 || rec.Code == http.StatusTooManyRequests {
 			t.Fatalf("%s %s: status %d for %q: %s", r.method, r.path, rec.Code, body, rec.Body.String())
 		}
 		if rec.Code >= 400 {

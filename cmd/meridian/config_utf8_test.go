@@ -61,3 +61,28 @@ func TestConfigEncodeRefusesBytesNotUTF8(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigFileNotUTF8RefusedAtLoad: a configuration file with a byte
+// that is not UTF-8 text anywhere, a comment too, is refused whole at load,
+// naming the file, the line and the byte: the YAML reader took such bytes
+// into strings as other characters, which save then wrote back changed.
+func TestConfigFileNotUTF8RefusedAtLoad(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.yaml")
+	t.Setenv("MERIDIAN_CONFIG", path)
+	t.Setenv("MERIDIAN_HOME", filepath.Join(dir, "home"))
+	// "café" in Latin-1: é is the single byte 0xe9.
+	data := "currentContext: lab\n# the caf\xe9's cluster\ncontexts:\n- name: lab\n  server: https://lab.example:7420\n"
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, err := loadConfig()
+	if err == nil {
+		t.Fatalf("a configuration file with a Latin-1 byte in a comment was read: %+v", cfg)
+	}
+	for _, want := range []string{path + ": ", "line 2", "0xe9", "UTF-8"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not say %q: %v", want, err)
+		}
+	}
+}
