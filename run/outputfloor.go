@@ -40,11 +40,15 @@ import (
 // post's, never acknowledged, and may be lost: the file is cut back to
 // the record and the post answered 500, to be posted again.
 //
-// The record holds the length, device, inode and birth time of the file;
-// it is written after every sync that succeeds and leaves the file longer
-// than it says, before the post is acknowledged, so it is never below
-// what was acknowledged, and never claims more than a sync covered. It
-// is written in place and not synced: a restart or another server reads
+// The record holds the length, inode and birth time of the file, not its
+// device: it sits beside the file, on the same filesystem, and over NFS
+// the device number is each client's own and changes on a remount, so a
+// record that named it matched on no other server, nor on this one after
+// a remount. It is written after every sync that succeeds and leaves the
+// file longer than it says, before the post is acknowledged, so it is
+// never below what was acknowledged, and never claims more than a sync
+// covered. It is written in place (then cut to its length) and not
+// synced: a restart or another server reads
 // it from the page cache (over NFS, the writer's close sends it to the
 // server, which the reader's open sees, attribute caching allowing). A
 // power loss can take it back or tear it, and a power loss leaves no
@@ -62,20 +66,23 @@ import (
 // floorPath is the record of the floor beside the output file at logPath.
 func floorPath(logPath string) string { return strings.TrimSuffix(logPath, ".log") + ".synced" }
 
-// floorRecord is the record's layout: length, device, inode and birth
-// time (fileBirth), fixed width, so that writing it in place never leaves
-// a shorter one behind.
-const floorRecord = "%020d %020d %020d %020d\n"
+// floorRecord is the record's layout: length, inode and birth time
+// (fileBirth), fixed width, and a record of another length is no record:
+// the layouts before (length, device and inode, then length, device,
+// inode and birth time) are of other lengths, and read as none.
+const floorRecord = "synced %020d inode %020d birth %020d\n"
 
 // floorRecordLen is the length of a record.
-var floorRecordLen = len(fmt.Sprintf(floorRecord, 0, 0, 0, 0))
+var floorRecordLen = len(fmt.Sprintf(floorRecord, 0, 0, 0))
 
-// fileIdent names an output file: its device and inode, and its birth
-// time where its filesystem keeps one (fileBirth), so that a file made
-// again with a freed inode number is not taken for the removed one.
+// fileIdent names an output file beside its record: its inode, and its
+// birth time where its filesystem keeps one (fileBirth), so that a file
+// made again with a freed inode number is not taken for the removed one.
+// Not its device: the record is on the file's filesystem, and over NFS
+// the device number is each client's own.
 type fileIdent struct {
-	dev, ino uint64
-	birth    int64
+	ino   uint64
+	birth int64
 }
 
 // identOf is the fileIdent of f, found as fi; its inode is 0 where it is
@@ -85,14 +92,14 @@ func identOf(f *os.File, fi fs.FileInfo) fileIdent {
 	if !ok {
 		return fileIdent{}
 	}
-	return fileIdent{dev: uint64(st.Dev), ino: uint64(st.Ino), birth: fileBirth(f)}
+	return fileIdent{ino: uint64(st.Ino), birth: fileBirth(f)}
 }
 
 // readFloor is the floor the record beside the output file at logPath
 // gives for f, the file open there found as fi, and whether it gives one:
 // none where there is no record, it does not parse, it is of another file
-// (one made again where the run's output was removed, by its device,
-// inode or birth time), or it is past the file's end. Any other failure
+// (one made again where the run's output was removed, by its inode or
+// birth time), or it is past the file's end. Any other failure
 // to read the record is an error: the floor is not known to be missing,
 // and a post that took it as missing and whose sync then failed cut the
 // file back to its offset, below what was acknowledged.
@@ -115,7 +122,7 @@ func readFloor(f *os.File, logPath string, fi fs.FileInfo) (int64, bool, error) 
 	if n != floorRecordLen {
 		return 0, false, nil
 	}
-	if k, err := fmt.Sscanf(string(b[:n]), floorRecord, &size, &rec.dev, &rec.ino, &rec.birth); err != nil || k != 4 {
+	if k, err := fmt.Sscanf(string(b[:n]), floorRecord, &size, &rec.ino, &rec.birth); err != nil || k != 3 {
 		return 0, false, nil
 	}
 	if id := identOf(f, fi); id.ino == 0 || id != rec || size < 0 || size > fi.Size() {
@@ -171,7 +178,13 @@ func writeFloor(f *os.File, logPath string, fi fs.FileInfo, size int64) error {
 	if !stillAt(f, logPath) {
 		return errors.Join(errOutputMoved, g.Close())
 	}
-	_, err = g.WriteAt([]byte(fmt.Sprintf(floorRecord, size, id.dev, id.ino, id.birth)), 0)
+	// Written in place, then cut to its length: a longer file there (a
+	// record of a layout before, or anything else) never read as a
+	// record again, and every post that found unsynced bytes synced them.
+	_, err = g.WriteAt([]byte(fmt.Sprintf(floorRecord, size, id.ino, id.birth)), 0)
+	if err == nil {
+		err = g.Truncate(int64(floorRecordLen))
+	}
 	return errors.Join(err, g.Close())
 }
 

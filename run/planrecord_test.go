@@ -70,6 +70,19 @@ func TestPlanRecordBounded(t *testing.T) {
 			if got.Omitted == nil || *got.Omitted != len(big.Rejected) || len(got.Plan.Rejected) != 0 || got.Sum != hex.EncodeToString(sum[:]) {
 				t.Errorf("large plan: %d rejections kept, omitted %v, sum %q; want none, %d, the whole plan's sha256", len(got.Plan.Rejected), got.Omitted, got.Sum, len(big.Rejected))
 			}
+			// The shortened plan's rejections are an empty list, not null:
+			// a reader of the record finds a list, and rejectedOmitted.
+			var raw struct {
+				Plan struct {
+					Rejected json.RawMessage `json:"rejected"`
+				} `json:"plan"`
+			}
+			if err := json.Unmarshal(ch.Audit[0].Payload, &raw); err != nil {
+				t.Fatal(err)
+			}
+			if string(raw.Plan.Rejected) != "[]" {
+				t.Errorf("large plan: recorded with rejected %s beside rejectedOmitted; want []", raw.Plan.Rejected)
+			}
 		})
 	}
 }

@@ -443,7 +443,7 @@ func planField(fields map[string]any, plan *planner.Plan) error {
 		return nil
 	}
 	short := *plan
-	short.Rejected = nil
+	short.Rejected = []planner.Rejection{} // a list, beside rejectedOmitted, not null
 	sum := sha256.Sum256(b)
 	fields["plan"] = &short
 	fields["rejectedOmitted"] = len(plan.Rejected)
