@@ -46,7 +46,7 @@ func (h *highHead) raise(prev, now logHead) bool {
 // cutRemedy ends the refusal of a ledger read over a log cut back: what
 // it means, and what the operator does.
 const cutRemedy = "the ledger's totals are not read from it, since they would leave out what was cut; " +
-	"check the log (meridian audit verify --state DIR), then put the entries back or start the server again, " +
+	"check the log (meridian audit verify (offline: --state DIR)), then put the entries back or start the server again, " +
 	"whose start verifies the log against its anchor (a cut it finds is served only once accepted, meridian serve --accept-broken-audit)"
 
 // notCut checks that the log, whose head was read as now, still holds
