@@ -30,7 +30,9 @@ type leaseOptions struct{ clock LeaseClock }
 
 // WithLeaseClock has HoldLease time its waits, its renewals and the time
 // the lease is surely held by c (a test's clock, moved by the test). A
-// nil c is ignored: the lease keeps this machine's clock.
+// nil interface c is ignored: the lease keeps this machine's clock. A nil
+// pointer of a clock type is not a nil interface: it is kept, and a
+// method that reads through it panics.
 func WithLeaseClock(c LeaseClock) LeaseOption {
 	return func(o *leaseOptions) {
 		if c != nil {

@@ -770,9 +770,35 @@ type CountedWrite struct {
 // record names up to maxCounted of them, so a site's megabyte ids would
 // have Meridian write an audit entry past what every reader of the log
 // takes (store.MaxAuditPayloadBytes). S3's ids are some hundreds of bytes
-// at most; a temporary object's is its name, a key Meridian chose plus
-// 21 bytes.
+// at most; a temporary object's is its name, a key Meridian chose (a
+// dataset's name, a DNS label, and a chunk's) plus 21 bytes.
+//
+// The bound that matters is on the id as the record's JSON writes it,
+// which writes a control byte, <, > and & as six bytes each, as it does
+// a byte that is not UTF-8 (\ufffd): 4,096 ids of 1,024 such bytes would
+// be some 24 MiB, an append the store refuses. So an upload's id holds
+// only printable ASCII other than <, > and & (siteIDProblem; S3's are
+// URL-safe), each byte of which the JSON writes as one, or two (" and
+// \): at most some 9 MiB for 4,096 ids and their keys, within the
+// 16 MiB.
 const maxSiteIDBytes = 1024
+
+// siteIDProblem is what keeps a record from naming the id of an
+// unfinished write (see maxSiteIDBytes), or "".
+func siteIDProblem(id string) string {
+	if len(id) > maxSiteIDBytes {
+		return fmt.Sprintf("is %d bytes, longer than the %d a ledger record names", len(id), maxSiteIDBytes)
+	}
+	if !strings.HasPrefix(id, "upload:") {
+		return "" // a temporary object's: named after a key Meridian chose
+	}
+	for i := len("upload:"); i < len(id); i++ {
+		if b := id[i]; b < 0x20 || b > 0x7e || b == '<' || b == '>' || b == '&' {
+			return fmt.Sprintf("holds byte 0x%02x at %d, where a ledger record names only printable ASCII other than <, > and &", b, i-len("upload:"))
+		}
+	}
+	return ""
+}
 
 // countedRef is what a write counted is remembered by (view.counted,
 // copier.counted): its ID and the object it was to become. A temporary
@@ -804,8 +830,9 @@ type unfinishedWrite struct {
 // there, scan: a file store's temporary objects, S3's multipart uploads),
 // each with what a record counted of it before (c.counted). One
 // that holds more than an intent was to send is not one of its writes,
-// and the reconcile does not count it. One whose id is longer than
-// maxSiteIDBytes fails the listing: no record names it. The listing
+// and the reconcile does not count it, only removes it: no record names
+// it. Any other whose id a record cannot name (siteIDProblem: too long,
+// or bytes its JSON would write six times over) fails the listing. The listing
 // walks the dataset's whole folder at the destination, so it is bounded
 // as a copy's listing of it is, by the dataset's chunks, not by the
 // objects lacking.
@@ -819,12 +846,14 @@ func (c *copier) unfinishedWrites(ctx context.Context, lacking map[string]int64)
 	}
 	out := map[string]unfinished{}
 	for _, w := range f.Unfinished {
-		_, ok := lacking[w.Key]
+		most, ok := lacking[w.Key]
 		if !ok {
 			continue
 		}
-		if id := w.ID(); len(id) > maxSiteIDBytes {
-			return nil, fmt.Errorf("the unfinished write of %s at the destination: its upload id, which the site chose, is %d bytes, longer than the %d a ledger record names (field counted id): refused", w.Key, len(id), maxSiteIDBytes)
+		if w.Bytes <= most {
+			if problem := siteIDProblem(w.ID()); problem != "" {
+				return nil, fmt.Errorf("the unfinished write of %s at the destination: its upload id, which the site chose, %s (field counted id): refused", w.Key, problem)
+			}
 		}
 		u := out[w.Key]
 		// A write an earlier record counted, found again (a kill

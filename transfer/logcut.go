@@ -24,22 +24,29 @@ func (h *highHead) get() logHead {
 	return h.at
 }
 
-// raise moves h to now when now is past it.
-func (h *highHead) raise(now logHead) {
+// raise moves h from prev, the head got before now was read and checked
+// in the log that now heads, to now, and reports whether h is now: so
+// each head h holds was read in a log that held the one before it, and
+// the entry at h's seq unchanged (entries are hash-chained) means every
+// head h held is still in the log. Where another catch-up moved h since
+// prev was got, its head was not checked in now's log, nor now in its:
+// h stays, and raise reports false unless h is now already.
+func (h *highHead) raise(prev, now logHead) bool {
 	if h == nil || !now.ok {
-		return
+		return false
 	}
 	h.mu.Lock()
-	if !h.at.ok || now.seq > h.at.seq {
+	defer h.mu.Unlock()
+	if h.at == prev && (!h.at.ok || now.seq > h.at.seq) {
 		h.at = now
 	}
-	h.mu.Unlock()
+	return h.at == now
 }
 
 // cutRemedy ends the refusal of a ledger read over a log cut back: what
 // it means, and what the operator does.
 const cutRemedy = "the ledger's totals are not read from it, since they would leave out what was cut; " +
-	"check the log (meridian audit verify --state DIR), then put the entries back or start the server again, " +
+	"check the log (meridian audit verify (offline: --state DIR)), then put the entries back or start the server again, " +
 	"whose start verifies the log against its anchor (a cut it finds is served only once accepted, meridian serve --accept-broken-audit)"
 
 // notCut checks that the log, whose head was read as now, still holds
@@ -63,10 +70,21 @@ const cutRemedy = "the ledger's totals are not read from it, since they would le
 // the operator accepted) has no head before it. The same seq and hash as
 // w.at, and high no further, needs no read of the log: nothing was
 // written since. Otherwise the head's own read checks one of them, and
-// one more read the other where they differ.
+// one more read the other where they differ
+// and high does not cover w.at.
+//
+// w.at needs no check of its own where high covers it (w.chained: high
+// was w.at, or was raised from it through heads each checked in the log
+// of the next, see raise): high, its entry unchanged, means every entry
+// before it is, w.at's too. Most catch-ups of a tenant's view behind high
+// (another tenant's catch-up raised it) would otherwise read the log once
+// more. A w.at whose raise found high moved by another catch-up is not
+// covered, and is checked.
 //
 // read is the head's read, which gave the hash of the entry at seq asked
 // with it: the head checked at that seq needs no read of its own.
+//
+// It returns whether high is now, w.at once the catch-up sets it: covered.
 //
 // appended, when set, is the last entry the store appended in this
 // process, past high (taken before now was read): the log must hold it
@@ -78,32 +96,36 @@ const cutRemedy = "the ledger's totals are not read from it, since they would le
 // since) one more read checks it. Entries other processes append (other
 // replicas over one PostgreSQL) are not known here: a cut of those made
 // before this process's indexes read them is not found while it runs.
-func (w *logWatch) notCut(ctx context.Context, high, appended, now logHead, asked int64, read store.AuditHeadRead) error {
+func (w *logWatch) notCut(ctx context.Context, high, appended, now logHead, asked int64, read store.AuditHeadRead) (bool, error) {
 	if appended.ok && appended != now {
 		if now.seq < appended.seq {
-			return fmt.Errorf("ledger: the audit log ends at entry %d, before entry %d, the last this server appended: entries were cut from its end outside Meridian (%w); %s", now.seq, appended.seq, store.ErrAuditGap, cutRemedy)
+			return false, fmt.Errorf("ledger: the audit log ends at entry %d, before entry %d, the last this server appended: entries were cut from its end outside Meridian (%w); %s", now.seq, appended.seq, store.ErrAuditGap, cutRemedy)
 		}
 		hash, ok := now.hash, true
 		if now.seq > appended.seq {
 			r, err := w.head(ctx, appended.seq)
 			if err != nil {
-				return fmt.Errorf("ledger: the audit log's entry %d: %w", appended.seq, err)
+				return false, fmt.Errorf("ledger: the audit log's entry %d: %w", appended.seq, err)
 			}
 			hash, ok = r.At, r.AtOK
 		}
 		if !ok {
-			return fmt.Errorf("ledger: the audit log no longer holds entry %d, the last this server appended (%w); %s", appended.seq, store.ErrAuditGap, cutRemedy)
+			return false, fmt.Errorf("ledger: the audit log no longer holds entry %d, the last this server appended (%w); %s", appended.seq, store.ErrAuditGap, cutRemedy)
 		}
 		if hash != appended.hash {
-			return fmt.Errorf("ledger: the audit log's entry %d is not the one this server appended there: the log was cut and written again, or replaced, outside Meridian (%w); %s", appended.seq, store.ErrAuditRewritten, cutRemedy)
+			return false, fmt.Errorf("ledger: the audit log's entry %d is not the one this server appended there: the log was cut and written again, or replaced, outside Meridian (%w); %s", appended.seq, store.ErrAuditRewritten, cutRemedy)
 		}
 	}
-	for _, h := range []logHead{high, w.at} {
+	heads := []logHead{high, w.at}
+	if w.chained && high.ok && high.seq >= w.at.seq {
+		heads = heads[:1]
+	}
+	for _, h := range heads {
 		if !h.ok || h.seq == 0 || h == now {
 			continue
 		}
 		if now.seq < h.seq {
-			return fmt.Errorf("ledger: the audit log ends at entry %d, before entry %d, its last entry when the ledger was read before: entries were cut from its end outside Meridian (%w); %s", now.seq, h.seq, store.ErrAuditGap, cutRemedy)
+			return false, fmt.Errorf("ledger: the audit log ends at entry %d, before entry %d, its last entry when the ledger was read before: entries were cut from its end outside Meridian (%w); %s", now.seq, h.seq, store.ErrAuditGap, cutRemedy)
 		}
 		hash, ok := now.hash, true
 		if now.seq > h.seq {
@@ -112,21 +134,20 @@ func (w *logWatch) notCut(ctx context.Context, high, appended, now logHead, aske
 			} else {
 				r, err := w.head(ctx, h.seq)
 				if err != nil {
-					return fmt.Errorf("ledger: the audit log's entry %d: %w", h.seq, err)
+					return false, fmt.Errorf("ledger: the audit log's entry %d: %w", h.seq, err)
 				}
 				hash, ok = r.At, r.AtOK
 			}
 		}
 		if !ok {
-			return fmt.Errorf("ledger: the audit log no longer holds entry %d, its last entry when the ledger was read before (%w); %s", h.seq, store.ErrAuditGap, cutRemedy)
+			return false, fmt.Errorf("ledger: the audit log no longer holds entry %d, its last entry when the ledger was read before (%w); %s", h.seq, store.ErrAuditGap, cutRemedy)
 		}
 		if hash != h.hash {
-			return fmt.Errorf("ledger: the audit log's entry %d is not the one read there before, when it was the log's last: the log was cut and written again, or replaced, outside Meridian (%w); %s", h.seq, store.ErrAuditRewritten, cutRemedy)
+			return false, fmt.Errorf("ledger: the audit log's entry %d is not the one read there before, when it was the log's last: the log was cut and written again, or replaced, outside Meridian (%w); %s", h.seq, store.ErrAuditRewritten, cutRemedy)
 		}
 		if high == w.at {
 			break
 		}
 	}
-	w.high.raise(now)
-	return nil
+	return w.high.raise(high, now), nil
 }

@@ -48,6 +48,11 @@ type logWatch struct {
 	// next catch-up reads whatever the head.
 	at     logHead
 	unsure bool
+	// chained is whether high covers at: at was high, or high was raised
+	// from it through heads each checked in the log of the next (see
+	// highHead.raise), so the entry at high's seq unchanged means at's is.
+	// notCut then checks high alone.
+	chained bool
 	// high is the highest head any catch-up of the index read, shared by
 	// the copies of its watch (each tenant's view holds one): see notCut.
 	high *highHead
@@ -127,7 +132,8 @@ func (w *logWatch) catchUp(ctx context.Context, read func(now logHead) error) er
 			return fmt.Errorf("ledger: the audit log's head: %w", err)
 		}
 		now = logHead{r.Seq, r.Hash, true}
-		if err := w.notCut(ctx, high, appended, now, ask, r); err != nil {
+		covered, err := w.notCut(ctx, high, appended, now, ask, r)
+		if err != nil {
 			// Unsure too, so that no question answers from the index
 			// without a catch-up (an ExportIndex's Batch) while the log
 			// stays cut.
@@ -135,8 +141,11 @@ func (w *logWatch) catchUp(ctx context.Context, read func(now logHead) error) er
 			return err
 		}
 		if now == w.at && !w.unsure {
+			// high covered at before, or covers it now.
+			w.chained = w.chained || covered
 			return nil
 		}
+		defer func() { w.chained = covered }()
 	}
 	err := read(now)
 	w.at, w.unsure = now, err != nil

@@ -137,32 +137,47 @@ func TestIndexFoldsNoFurtherThanTheHead(t *testing.T) {
 
 // TestIndexReadsTheHeadOnce: a catch-up after entries were written reads
 // the log's head, and whether the entry that was its head is still there,
-// in one query, as does one with nothing new. It read the head, then the
-// hash at the last head's seq: two queries on every plan, law check and
-// staging after a write.
+// in one query, as does one with nothing new, for each of two tenants: the
+// second's view, behind the head the first's catch-up read, is covered by
+// it. It read the head, then the hash at the last head's seq: two queries
+// on every plan, law check and staging after a write; and then the second
+// tenant's catch-up read the hash at its own last head too.
 func TestIndexReadsTheHeadOnce(t *testing.T) {
 	led, st := sqliteLedger(t)
 	cs := &countingAudit{SQLite: st}
-	asks := asksOver(t, cs)
+	x, ex := NewIndex(AuditLedger{Store: cs}), AuditExports(cs)
+	type ask struct {
+		name, tenant string
+		want         []string
+		ask          func(tenant string) ([]string, error)
+	}
+	summary := func(tenant string) ([]string, error) { return summaryOf(t, x, tenant) }
+	exports := func(tenant string) ([]string, error) { return exportYear(t, ex, tenant) }
+	asks := []ask{
+		{"summary", "acme", []string{"d0", "d1"}, summary},
+		{"summary", "beta", nil, summary},
+		{"exports", "acme", []string{"d0", "d1"}, exports},
+		{"exports", "beta", nil, exports},
+	}
 	recordCopy(t, led, 0)
-	asks.each(func(name string, ask func() ([]string, error)) {
-		if _, err := ask(); err != nil {
+	for _, a := range asks {
+		if _, err := a.ask(a.tenant); err != nil {
 			t.Fatal(err)
 		}
-	})
+	}
 	for i, what := range []string{"after a new copy", "with nothing new"} {
 		if i == 0 {
 			recordCopy(t, led, 1)
 		}
-		asks.each(func(name string, ask func() ([]string, error)) {
+		for _, a := range asks {
 			cs.heads = 0
-			if got, err := ask(); err != nil || len(got) != 2 {
-				t.Fatalf("%s %s: %v, %v; want d0 and d1", name, what, got, err)
+			if got, err := a.ask(a.tenant); err != nil || !slices.Equal(got, a.want) {
+				t.Fatalf("%s of %s %s: %v, %v; want %v", a.name, a.tenant, what, got, err, a.want)
 			}
 			if cs.heads != 1 {
-				t.Errorf("%s %s: %d queries of the log's head, want 1", name, what, cs.heads)
+				t.Errorf("%s of %s %s: %d queries of the log's head, want 1", a.name, a.tenant, what, cs.heads)
 			}
-		})
+		}
 	}
 }
 
@@ -243,5 +258,57 @@ func TestIndexPartFoldThenCutIsNotSkipped(t *testing.T) {
 	bad = 0
 	if got, err := exportYear(t, x, "acme"); !errors.Is(err, store.ErrAuditGap) {
 		t.Errorf("cut back to the head before the failed catch-up: %v, %v; want refused (ErrAuditGap)", got, err)
+	}
+}
+
+// TestWatchBehindARacedHighIsChecked: a tenant's view whose raise of the
+// index's high found it moved by another tenant's catch-up (which read a
+// log cut back and written again after the first read its head) is not
+// covered by that high, and its next catch-up checks its own head and
+// refuses the rewritten log. Skipping the view's head wherever high was
+// past it passed the rewritten log, and the view kept the records of the
+// entries cut.
+func TestWatchBehindARacedHighIsChecked(t *testing.T) {
+	ctx := context.Background()
+	log := []string{"g", "a1", "a2"} // hash of the entry at each seq
+	var during func()
+	head := func(_ context.Context, seq int64) (store.AuditHeadRead, error) {
+		r := store.AuditHeadRead{Seq: int64(len(log) - 1), Hash: log[len(log)-1]}
+		if seq < int64(len(log)) {
+			r.At, r.AtOK = log[seq], true
+		}
+		if f := during; f != nil {
+			during = nil
+			f()
+		}
+		return r, nil
+	}
+	high := &highHead{}
+	a := logWatch{head: head, high: high}
+	b := a
+	read := func(logHead) error { return nil }
+	for _, w := range []*logWatch{&a, &b} {
+		if err := w.catchUp(ctx, read); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// a reads the head at seq 4; before it checks and raises high, the
+	// log is cut back to seq 2 and written again to seq 5, and b catches
+	// up over it, raising high to 5.
+	log = append(log, "a3", "a4")
+	during = func() {
+		log = append(log[:3], "b3", "b4", "b5")
+		if err := b.catchUp(ctx, read); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.catchUp(ctx, read); err != nil {
+		t.Fatal(err)
+	}
+	if got := high.get(); got.seq != 5 || a.at.seq != 4 {
+		t.Fatalf("high %+v, a's head %+v; want 5 and 4", got, a.at)
+	}
+	if err := a.catchUp(ctx, read); !errors.Is(err, store.ErrAuditRewritten) {
+		t.Errorf("a's catch-up over the rewritten log: %v, want %v", err, store.ErrAuditRewritten)
 	}
 }
