@@ -290,10 +290,12 @@ const AsideSuffix = ".aside-"
 // log's). Written the other way round, a crash left the new key beside
 // the old key's anchor, which no verification reads (its signature does
 // not verify), so no start could accept it and the operator had to move
-// the anchor by hand. Only a start accepting a broken log uses it, before it
-// records the key and resets the anchor; other processes holding the old
-// key fail their updates (the anchor does not verify with it) until they
-// open the directory again.
+// the anchor by hand. A start accepting a broken log uses it before it
+// records the key and resets the anchor, and so does anchoring a log that
+// names no key with a key this process did not make (the CLI's commands
+// and a server's start alike), before it records the key; other processes
+// holding the old key fail their updates (the anchor does not verify with
+// it) until they open the directory again.
 func (a *Anchors) Rekey(ctx context.Context, now time.Time) error {
 	if a.priv == nil {
 		return errReadOnlyAnchors
@@ -941,19 +943,15 @@ func (c *Chain) verifyAnchored(snap Snapshot, anchors *Anchors, retry bool) (Res
 			// Before the cut: an anchor of another key than the log
 			// names says nothing of the log, what it records included.
 			if brokenKeySeq > 0 && brokenKey != an.Key {
-				r.AnchorProblem = &Problem{Seq: brokenKeySeq, Kind: AnchorReplaced, Detail: fmt.Sprintf("entry %d records that this log is anchored with key %s; the anchor directory holds key %s (it was replaced)", brokenKeySeq, short(brokenKey), short(an.Key))}
+				p := anchorReplaced(brokenKeySeq, brokenKey, an.Key)
+				r.AnchorProblem = &p
 			}
 		case brokenKeySeq > 0:
-			// As below: an anchor written since the first read (a
-			// start beside this one) is read again.
-			_, now, err := anchors.Read()
-			if err != nil {
-				return Result{}, err
+			if again, done, err := c.rereadAppeared(snap, anchors, retry); done {
+				return again, err
 			}
-			if now && retry {
-				return c.verifyAnchored(snap, anchors, false)
-			}
-			r.AnchorProblem = &Problem{Seq: brokenKeySeq, Kind: AnchorMissing, Detail: fmt.Sprintf("entry %d records that this log is anchored with key %s; the anchor directory holds no %s (it was removed, and a tail cut since could not be told from an intact log)", brokenKeySeq, short(brokenKey), AnchorFile)}
+			p := anchorMissing(brokenKeySeq, brokenKey)
+			r.AnchorProblem = &p
 		}
 		r.AnchorCutSeq = r.CutSeq()
 	}
@@ -974,18 +972,10 @@ func (c *Chain) verifyAnchored(snap Snapshot, anchors *Anchors, retry bool) (Res
 		if !keyed {
 			return unproven(r), nil
 		}
-		// A server starting beside this read writes the anchor before the
-		// entry naming its key: an anchor that appeared since the read of
-		// the anchor is read again, before the entries (a new snapshot).
-		_, now, err := anchors.Read()
-		if err != nil {
-			// Unreadable is not removed: say why, as the first read does.
-			return Result{}, err
+		if again, done, err := c.rereadAppeared(snap, anchors, retry); done {
+			return again, err
 		}
-		if now && retry {
-			return c.verifyAnchored(snap, anchors, false)
-		}
-		return fail(r, keyedSeq, AnchorMissing, fmt.Sprintf("entry %d records that this log is anchored with key %s; the anchor directory holds no %s (it was removed, and a tail cut since could not be told from an intact log)", keyedSeq, short(key), AnchorFile)), nil
+		return failWith(r, anchorMissing(keyedSeq, key)), nil
 	}
 	r.Anchored = &an
 	// The key first: an anchor of another key than the log names says
@@ -993,7 +983,7 @@ func (c *Chain) verifyAnchored(snap Snapshot, anchors *Anchors, retry bool) (Res
 	// head read as a tail cut, which an acceptance took for the log's
 	// own anchor.
 	if keyed && key != an.Key {
-		return fail(r, keyedSeq, AnchorReplaced, fmt.Sprintf("entry %d records that this log is anchored with key %s; the anchor directory holds key %s (it was replaced)", keyedSeq, short(key), short(an.Key))), nil
+		return failWith(r, anchorReplaced(keyedSeq, key, an.Key)), nil
 	}
 	if p := tail.check(an); p != nil {
 		return fail(r, p.Seq, p.Kind, p.Detail), nil
@@ -1008,6 +998,38 @@ func (c *Chain) verifyAnchored(snap Snapshot, anchors *Anchors, retry bool) (Res
 		return unproven(r), nil
 	}
 	return r, nil
+}
+
+// rereadAppeared reads the anchor again when the first read found none
+// beside a log that names a key: a server starting beside this read writes
+// the anchor before the entry naming its key, so an anchor that appeared
+// since is read again, before the entries (a new snapshot). done says the
+// result is again's (or err's): the verification redone, or an anchor that
+// cannot be read (unreadable is not removed: say why, as the first read
+// does).
+func (c *Chain) rereadAppeared(snap Snapshot, anchors *Anchors, retry bool) (again Result, done bool, err error) {
+	_, now, err := anchors.Read()
+	if err != nil {
+		return Result{}, true, err
+	}
+	if now && retry {
+		again, err = c.verifyAnchored(snap, anchors, false)
+		return again, true, err
+	}
+	return Result{}, false, nil
+}
+
+// anchorMissing is the problem of a log whose entry seq records that it
+// is anchored with key, beside an anchor directory that holds no anchor.
+func anchorMissing(seq int64, key string) Problem {
+	return Problem{Seq: seq, Kind: AnchorMissing, Detail: fmt.Sprintf("entry %d records that this log is anchored with key %s; the anchor directory holds no %s (it was removed, and a tail cut since could not be told from an intact log)", seq, short(key), AnchorFile)}
+}
+
+// anchorReplaced is the problem of a log whose entry seq records that it
+// is anchored with key, beside an anchor directory that holds another's
+// (dirKey).
+func anchorReplaced(seq int64, key, dirKey string) Problem {
+	return Problem{Seq: seq, Kind: AnchorReplaced, Detail: fmt.Sprintf("entry %d records that this log is anchored with key %s; the anchor directory holds key %s (it was replaced)", seq, short(key), short(dirKey))}
 }
 
 // unproven marks a verified log that names no anchor key: its anchor, if

@@ -414,3 +414,33 @@ func TestAnchorMovedHintOnlyForLogsKey(t *testing.T) {
 		t.Errorf("the state directory holding a planted anchor: %v, want no hint to move it", err)
 	}
 }
+
+// TestAnchorMovedHintBesideBreak: the anchor missing from --audit-anchor's
+// directory beside a break is the refusal's anchor problem, not its
+// problem. Without the hint the refusal offered only to accept both, and
+// that recorded a fresh key, so the log's anchor in the state directory
+// never checked the tail that may have been cut.
+func TestAnchorMovedHintBesideBreak(t *testing.T) {
+	ctx := context.Background()
+	st, db := anchoredLog(t)
+	defer db.Close()
+	if _, err := db.DB().Exec(`UPDATE audit SET payload = '{"i":99}' WHERE seq = 3`); err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := filepath.Join(t.TempDir(), "anchor")
+	anchors, err := audit.OpenAnchors(elsewhere)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = checkAuditAtStart(ctx, db, anchors, auditAccept{}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), audit.AnchorMissing) || !strings.Contains(err.Error(), "--accept-audit-cut 6") {
+		t.Fatalf("a start over another anchor directory, the log broken: %v, want the break and the anchor missing", err)
+	}
+	if err := anchorMovedHint(err, elsewhere, st.Anchor()); !strings.Contains(err.Error(), "move that directory") || !strings.Contains(err.Error(), "before accepting anything") {
+		t.Errorf("the state directory holding the log's anchor, beside a break: %v, want the hint to move it first", err)
+	}
+	plantAnchor(t, st.Anchor(), 12, strings.Repeat("ab", 32))
+	if err := anchorMovedHint(err, elsewhere, st.Anchor()); strings.Contains(err.Error(), "move that directory") {
+		t.Errorf("the state directory holding a planted anchor, beside a break: %v, want no hint to move it", err)
+	}
+}

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -97,5 +99,45 @@ func TestUnkeyedLogKeepsOwnKey(t *testing.T) {
 	}
 	if _, k := lastLogKey(t, db); k != key || anchors.Key() != key || strings.Contains(w.String(), "fresh key") {
 		t.Fatalf("the log names %s, the directory %s, want the key made %s kept; the start says:\n%s", k, anchors.Key(), key, w.String())
+	}
+}
+
+// TestUnkeyedLogRekeyFailedAdvice: a found key that cannot be replaced
+// (the directory cannot be written so) stops the anchoring, with advice
+// that fits whoever got there: the CLI's commands, which anchor in the
+// state directory's own anchor directory, have no --audit-anchor to point
+// elsewhere, and were told only to.
+func TestUnkeyedLogRekeyFailedAdvice(t *testing.T) {
+	ctx := context.Background()
+	st := state{Dir: statedir.Dir{Path: t.TempDir()}}
+	db := openStateDB(t, st)
+	defer db.Close()
+	appendUnanchored(t, db, 3)
+	if err := os.MkdirAll(st.Anchor(), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	plantKey(t, st.Anchor())
+	anchors, err := audit.OpenAnchors(st.Anchor())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := db.VerifyAuditAnchored(ctx, anchors)
+	if err != nil || !res.OK || res.AnchorKeySeq != 0 {
+		t.Fatalf("a log naming no key: %+v %v", res, err)
+	}
+	// A key file that cannot be read as one: Rekey cannot keep it aside.
+	keyPath := filepath.Join(st.Anchor(), audit.AnchorKeyFile)
+	if err := os.Remove(keyPath); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(keyPath, "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	err = recordAnchorKey(ctx, db, anchors, res, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "giving it a fresh key failed") {
+		t.Fatalf("a found key that cannot be replaced: %v, want the anchoring stopped", err)
+	}
+	if !strings.Contains(err.Error(), "move it aside") || !strings.Contains(err.Error(), "or, for a server, point --audit-anchor") {
+		t.Errorf("the advice: %v, want one for the CLI as well as for a server", err)
 	}
 }

@@ -95,7 +95,7 @@ func checkAuditAtStart(ctx context.Context, st anchoredStore, anchors *audit.Anc
 	}
 	if !res.OK {
 		cut := res.AnchorProblem
-		refused := func(err error) error { return &auditRefused{err: err, logKey: res.LogKey} }
+		refused := func(err error) error { return &auditRefused{err: err, logKey: res.LogKey, anchorProblem: cut} }
 		if cut != nil && res.CutSeq() <= 0 {
 			// No start names 0 with the cut: --accept-broken-audit alone
 			// would. CutSeq never gives it for a problem a start accepts.
@@ -140,11 +140,9 @@ func checkAuditAtStart(ctx context.Context, st anchoredStore, anchors *audit.Anc
 			// missing). Recorded and signing the reset, it would be the
 			// log's, and its holder would sign every later anchor. A
 			// fresh key takes its place; the old one is kept aside.
-			old := anchors.Key()
-			if err := anchors.Rekey(ctx, nowUTC()); err != nil {
-				return fmt.Errorf("audit anchor %s holds key %s, which the log does not name, and giving it a fresh key failed: %w; where it cannot be written so (write-once storage), point --audit-anchor at a new empty directory and start again", anchors.Dir(), shortKey(old), err)
+			if err := rekeyFound(ctx, anchors, w, "which the log does not name as its own", "point --audit-anchor at a new empty directory and start again"); err != nil {
+				return err
 			}
-			fmt.Fprintf(w, "note: the anchor directory %s held key %s, which the log does not name as its own; it was given a fresh key %s, the old key and its anchor kept aside there (%s*)\n", anchors.Dir(), shortKey(old), shortKey(anchors.Key()), audit.AsideSuffix)
 		}
 		accepted, err := audit.NewRecord(audit.KindBrokenAccepted, "", audit.BrokenAccepted{Problem: res.Problem, Anchored: res.Anchored, AnchorProblem: cut, By: by})
 		if err != nil {
@@ -159,8 +157,13 @@ func checkAuditAtStart(ctx context.Context, st anchoredStore, anchors *audit.Anc
 			return err
 		}
 		// One append: the acceptance and the key now in use (perhaps a new
-		// anchor directory's). Dying before the reset below leaves the log
-		// broken as it was, for the operator to accept again.
+		// anchor directory's, or the fresh one the Rekey above wrote).
+		// Dying before the reset below leaves the log broken as it was,
+		// for the operator to accept again. The anchor directory is not as
+		// it was after a Rekey: it holds the fresh key and no anchor (the
+		// old one was moved aside with its key), so the next start finds
+		// no anchor where this one found the old, and its refusal names
+		// what to accept then.
 		if err := st.AppendAudit(ctx, accepted, keyed); err != nil {
 			return err
 		}
@@ -195,10 +198,13 @@ func checkAuditAtStart(ctx context.Context, st anchoredStore, anchors *audit.Anc
 }
 
 // auditRefused is a start's refusal of a log that does not verify, with
-// the key the log names (Result.LogKey).
+// the key the log names (Result.LogKey) and what its anchor's check found
+// beside a break (Result.AnchorProblem; nil if the anchor holds, or if
+// the refusal is not of a break).
 type auditRefused struct {
-	err    error
-	logKey string
+	err           error
+	logKey        string
+	anchorProblem *audit.Problem
 }
 
 func (e *auditRefused) Error() string { return e.err.Error() }
@@ -212,18 +218,28 @@ func shortKey(k string) string {
 	return k
 }
 
-// anchorMovedHint adds to a start refused because the anchor is missing,
-// when --audit-anchor points away from the state directory's own anchor
+// anchorMovedHint adds to a start refused because the anchor is missing
+// (the refusal's problem, or beside a break its anchor's), when
+// --audit-anchor points away from the state directory's own anchor
 // directory and that one holds an anchor of the key the log names, how to
 // go on: the CLI anchors a state directory's log in it, as does a start
 // without --audit-anchor, and moving an anchor means moving its
 // directory, key included. A directory of another key is not the log's
 // anchor (whoever can write the state directory may have put it there):
-// no hint.
+// no hint. Beside a break it says to move first: the refusal offers to
+// accept the anchor missing too (--accept-audit-cut), and an acceptance
+// records another key as the log's (--audit-anchor's, or a fresh one),
+// after which the log's real anchor checks nothing of what may have been
+// cut.
 func anchorMovedHint(err error, anchorDir, stateAnchor string) error {
-	var p *audit.Problem
 	var refused *auditRefused
-	if !errors.As(err, &p) || p.Kind != audit.AnchorMissing || !errors.As(err, &refused) || refused.logKey == "" || filepath.Clean(anchorDir) == filepath.Clean(stateAnchor) {
+	if !errors.As(err, &refused) || refused.logKey == "" || filepath.Clean(anchorDir) == filepath.Clean(stateAnchor) {
+		return err
+	}
+	var p *audit.Problem
+	missing := errors.As(err, &p) && p.Kind == audit.AnchorMissing
+	beside := !missing && refused.anchorProblem != nil && refused.anchorProblem.Kind == audit.AnchorMissing
+	if !missing && !beside {
 		return err
 	}
 	if _, serr := os.Stat(filepath.Join(stateAnchor, audit.AnchorFile)); serr != nil {
@@ -232,7 +248,11 @@ func anchorMovedHint(err error, anchorDir, stateAnchor string) error {
 	if sa, serr := audit.ReadAnchors(stateAnchor); serr != nil || sa.Key() != refused.logKey {
 		return err
 	}
-	return fmt.Errorf("%w; %s holds an anchor: if the log is anchored there, move that directory, key included, to %s (or start without --audit-anchor)", err, stateAnchor, anchorDir)
+	first := ""
+	if beside {
+		first = fmt.Sprintf(", before accepting anything: an acceptance records another key as the log's, and the anchor in %s would then check nothing of what may have been cut", stateAnchor)
+	}
+	return fmt.Errorf("%w; %s holds an anchor: if the log is anchored there, move that directory, key included, to %s (or start without --audit-anchor)%s", err, stateAnchor, anchorDir, first)
 }
 
 // anchoredStore is what anchoring a log needs of its store.
@@ -285,7 +305,8 @@ func selectAcceptances(ctx context.Context, st anchorLogStore, after, through in
 // between the two must find the anchor there; a crash after the entry and
 // before the anchor moves over it leaves an anchor older than the log,
 // which is normal. A first anchor is written only when res found none (and
-// so no key entry); otherwise the anchor must still be there.
+// so no key entry), or after a Rekey here, which moved the found anchor
+// aside with its key; otherwise the anchor must still be there.
 //
 // A log that names no key gets one this process made: a key found in the
 // directory (one planted there, with or without an anchor of its own, by
@@ -299,11 +320,10 @@ func recordAnchorKey(ctx context.Context, st anchoredStore, anchors *audit.Ancho
 		advance = anchors.Advance
 	}
 	if res.AnchorKeySeq == 0 && !anchors.Made() {
-		old := anchors.Key()
-		if err := anchors.Rekey(ctx, nowUTC()); err != nil {
-			return fmt.Errorf("audit anchor %s holds key %s, which the log does not name and this process did not make, and giving it a fresh key failed: %w; where it cannot be written so (write-once storage), point --audit-anchor at a new empty directory and start again", anchors.Dir(), shortKey(old), err)
+		// The CLI's commands come here too, and have no --audit-anchor.
+		if err := rekeyFound(ctx, anchors, w, "which the log does not name (it names none) and this process did not make (another replica's, or one put there)", "move it aside so that a new empty one takes its place, or, for a server, point --audit-anchor at a new empty directory; then try again"); err != nil {
+			return err
 		}
-		fmt.Fprintf(w, "note: the log names no anchor key and the anchor directory %s held key %s, which this process did not make; it was given a fresh key %s, the old key and its anchor kept aside there (%s*)\n", anchors.Dir(), shortKey(old), shortKey(anchors.Key()), audit.AsideSuffix)
 		// The anchor went aside with its key.
 		advance = anchors.Advance
 	}
@@ -330,6 +350,19 @@ func recordAnchorKey(ctx context.Context, st anchoredStore, anchors *audit.Ancho
 		return err
 	}
 	return anchors.Extend(ctx, seq, head, anchorLog(st), nowUTC())
+}
+
+// rekeyFound gives anchors a fresh key in place of the one found there
+// (Anchors.Rekey), the old key and its anchor kept aside, and tells w.
+// held says why the found key is not kept; instead what to do where the
+// directory cannot be written so.
+func rekeyFound(ctx context.Context, anchors *audit.Anchors, w io.Writer, held, instead string) error {
+	old := anchors.Key()
+	if err := anchors.Rekey(ctx, nowUTC()); err != nil {
+		return fmt.Errorf("audit anchor %s holds key %s, %s, and giving it a fresh key failed: %w; where it cannot be written so (write-once storage), %s", anchors.Dir(), shortKey(old), held, err, instead)
+	}
+	fmt.Fprintf(w, "note: the anchor directory %s held key %s, %s; it was given a fresh key %s, the old key and its anchor kept aside there (%s*)\n", anchors.Dir(), shortKey(old), held, shortKey(anchors.Key()), audit.AsideSuffix)
+	return nil
 }
 
 // auditReader serves the API's audit routes, verifying against the anchor.
