@@ -115,6 +115,15 @@ type Anchors struct {
 // lock takes a's in-process lock and then the directory's file lock,
 // giving up when ctx ends (the file lock in any case after
 // anchorLockWait).
+// writeLock is lock for a writer: errReadOnlyAnchors where a holds no
+// private key.
+func (a *Anchors) writeLock(ctx context.Context) (func(), error) {
+	if a.priv == nil {
+		return nil, errReadOnlyAnchors
+	}
+	return a.lock(ctx)
+}
+
 func (a *Anchors) lock(ctx context.Context) (func(), error) {
 	a.muOnce.Do(func() { a.mu = make(chan struct{}, 1) })
 	// Free, it is taken whatever ctx says, as the file lock is: the
@@ -297,10 +306,7 @@ const AsideSuffix = ".aside-"
 // holding the old key fail their updates (the anchor does not verify with
 // it) until they open the directory again.
 func (a *Anchors) Rekey(ctx context.Context, now time.Time) error {
-	if a.priv == nil {
-		return errReadOnlyAnchors
-	}
-	unlock, err := a.lock(ctx)
+	unlock, err := a.writeLock(ctx)
 	if err != nil {
 		return err
 	}
@@ -346,10 +352,7 @@ func (a *Anchors) Rekey(ctx context.Context, now time.Time) error {
 // made (Made is then false). A process calls it once it holds the state
 // directory's audit lock, before deciding what key to record.
 func (a *Anchors) Refresh(ctx context.Context) error {
-	if a.priv == nil {
-		return errReadOnlyAnchors
-	}
-	unlock, err := a.lock(ctx)
+	unlock, err := a.writeLock(ctx)
 	if err != nil {
 		return err
 	}
@@ -511,10 +514,7 @@ func (a *Anchors) Extend(ctx context.Context, seq int64, head string, log LogRea
 }
 
 func (a *Anchors) advance(ctx context.Context, seq int64, head string, log LogReader, now time.Time, create bool) error {
-	if a.priv == nil {
-		return errReadOnlyAnchors
-	}
-	unlock, err := a.lock(ctx)
+	unlock, err := a.writeLock(ctx)
 	if err != nil {
 		return err
 	}
@@ -589,10 +589,7 @@ func unanchoredWhy(seq int64, an Anchor) string {
 // anchor's locks no longer than ctx allows (and anchorLockWait in any
 // case): a start that is stopped meanwhile stops waiting.
 func (a *Anchors) Reset(ctx context.Context, seq int64, head string, now time.Time) error {
-	if a.priv == nil {
-		return errReadOnlyAnchors
-	}
-	unlock, err := a.lock(ctx)
+	unlock, err := a.writeLock(ctx)
 	if err != nil {
 		return err
 	}
