@@ -72,6 +72,22 @@ func commandRuns(dir string) (bool, error) {
 	return lockHeld(filepath.Join(dir, cmdLockName), 0o600)
 }
 
+// orphanSettle is how long a job's command lock must stay held after its
+// wrapper is seen gone before the command is taken to run on without it
+// (wrapperGone): far longer than the end of a group killed at once takes.
+const orphanSettle = 300 * time.Millisecond
+
+// commandRunsAfter is commandRuns once the lock stayed held for d, or
+// false as soon as it is free.
+func commandRunsAfter(dir string, d time.Duration) (bool, error) {
+	for end := time.Now().Add(d); ; time.Sleep(10 * time.Millisecond) { // polling interval
+		runs, err := commandRuns(dir)
+		if err != nil || !runs || !time.Now().Before(end) {
+			return runs, err
+		}
+	}
+}
+
 // bootID is the kernel's id of this boot, which a host restart changes;
 // "" where it cannot be read.
 func bootID() string {
@@ -119,11 +135,23 @@ func wrapperGone(dir string) (backend.Status, error) {
 	path := launchPath(dir) + launchOrphanSuffix
 	seen, _ := readOwn(path, 64, 0o600)
 	kept := strings.TrimSpace(string(seen))
-	if runs {
-		if kept == "" {
+	if runs && kept == "" {
+		// A first sighting. A group killed at once (SIGKILL to it, the
+		// OOM killer) can be seen in the moment between its wrapper's
+		// end and its command's: the command holds the lock for the
+		// milliseconds its own end takes. Kept then, its end read as the
+		// wrapper killed alone (failed, for good) where nothing of the
+		// job ran on. So a sighting is kept only where the lock is still
+		// held orphanSettle later.
+		if runs, err = commandRunsAfter(dir, orphanSettle); err != nil {
+			return backend.Status{}, fmt.Errorf("whether the job's command still runs: %w", err)
+		}
+		if runs {
 			// Not kept (a full disk), its end reads as lost, as before.
 			atomicfile.WriteFile(path, []byte(bootID()+"\n"), 0o600) //nolint:errcheck
 		}
+	}
+	if runs {
 		return killedWrapperRuns, nil
 	}
 	// The boot is read only where a sighting was kept to compare it with.

@@ -225,3 +225,33 @@ func TestWrapperThatCannotRecordItsPid(t *testing.T) {
 		t.Error("the wrapper started the job's command without recording its pid")
 	}
 }
+
+// TestGroupKilledAtOnceSeenBetweenItsEndsIsLost: a job's whole group
+// killed at once was read failed, its exit code unknown, where a Status
+// came in the moment between its wrapper's end and its command's (the
+// command still held its lock): the sighting of a command running on
+// without its wrapper was kept, and the job read as its wrapper killed
+// alone. Here the command ends 50 ms after its wrapper; the job is lost.
+func TestGroupKilledAtOnceSeenBetweenItsEndsIsLost(t *testing.T) {
+	b := newLocal(t, t.TempDir())
+	h, err := b.Submit(context.Background(), backend.Spec{RunID: "between", Attempt: 1, Command: []string{"/bin/sh", "-c", jobScript}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	backendtest.Wait(t, b, h, "running", func(s backend.Status) bool { return s.State == backend.Running })
+	pid := readPid(t, b, h)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// The wrapper gone (reaped), its command holding the lock.
+	for deadline := time.Now().Add(backendtest.Timeout); syscall.Kill(pid, 0) == nil; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the wrapper %d never ended", pid)
+		}
+	}
+	time.AfterFunc(50*time.Millisecond, func() { syscall.Kill(-pid, syscall.SIGKILL) })
+	st := backendtest.WaitFinal(t, b, h)
+	if st.State != backend.Lost || !strings.Contains(st.Reason, "without an exit status") {
+		t.Fatalf("status = %+v, want lost without an exit status", st)
+	}
+}
