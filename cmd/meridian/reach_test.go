@@ -10,8 +10,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"meridian.dev/meridian/api"
 	"meridian.dev/meridian/run"
@@ -193,4 +196,26 @@ func TestServeUnderOpenUmaskMakesNothingWritableByOthers(t *testing.T) {
 			return nil
 		})
 	})
+}
+
+// TestCloseUmaskAtOnceKeepsNoClosedUmask: two servers starting together in
+// one process (the tests' replicas) each set the umask to 077 for a moment
+// and read the other's 077 as the umask to keep, leaving the process at
+// 077: every directory made after was closed to the tenants' users, and
+// their workloads exited 126. The umask is now read without a change, and
+// set under a lock.
+func TestCloseUmaskAtOnceKeepsNoClosedUmask(t *testing.T) {
+	old := unix.Umask(0o022)
+	defer unix.Umask(old)
+	for range 200 {
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			go func() { defer wg.Done(); closeUmask() }()
+		}
+		wg.Wait()
+		if got := unix.Umask(0o022); got != 0o022 {
+			t.Fatalf("umask after servers started together: %03o; want 022", got)
+		}
+	}
 }
