@@ -112,9 +112,6 @@ type Anchors struct {
 	mu     chan struct{}
 }
 
-// lock takes a's in-process lock and then the directory's file lock,
-// giving up when ctx ends (the file lock in any case after
-// anchorLockWait).
 // writeLock is lock for a writer: errReadOnlyAnchors where a holds no
 // private key.
 func (a *Anchors) writeLock(ctx context.Context) (func(), error) {
@@ -124,6 +121,9 @@ func (a *Anchors) writeLock(ctx context.Context) (func(), error) {
 	return a.lock(ctx)
 }
 
+// lock takes a's in-process lock and then the directory's file lock,
+// giving up when ctx ends (the file lock in any case after
+// anchorLockWait).
 func (a *Anchors) lock(ctx context.Context) (func(), error) {
 	a.muOnce.Do(func() { a.mu = make(chan struct{}, 1) })
 	// Free, it is taken whatever ctx says, as the file lock is: the

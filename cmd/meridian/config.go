@@ -116,15 +116,7 @@ func parseConfig(path string, b []byte, perm fs.FileMode, owner int) (*cliConfig
 	// Text only: the YAML library takes bytes that are not UTF-8 into
 	// strings that no file can say again (save writes them as other
 	// characters).
-	if !utf8.Valid(b) {
-		i := 0
-		for i < len(b) {
-			r, n := utf8.DecodeRune(b[i:])
-			if r == utf8.RuneError && n <= 1 {
-				break
-			}
-			i += n
-		}
+	if i := notUTF8At(string(b)); i >= 0 {
 		return nil, fmt.Errorf("%s: line %d: byte %#02x is not UTF-8 text", path, 1+bytes.Count(b[:i], []byte("\n")), b[i])
 	}
 	if err := yaml.UnmarshalWithOptions(b, &cfg, yaml.Strict()); err != nil {
@@ -203,14 +195,23 @@ func (c *cliConfig) checkText() error {
 // textValue is an error saying where s is not UTF-8 text (the byte and
 // its offset, never s itself: it may be a token); nil where it is.
 func textValue(s string) error {
+	if i := notUTF8At(s); i >= 0 {
+		return fmt.Errorf("byte %#02x at offset %d is not UTF-8 text", s[i], i)
+	}
+	return nil
+}
+
+// notUTF8At is the offset of the first byte of s that is not UTF-8 text;
+// -1 where s is all text.
+func notUTF8At(s string) int {
 	for i := 0; i < len(s); {
 		r, n := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && n <= 1 {
-			return fmt.Errorf("byte %#02x at offset %d is not UTF-8 text", s[i], i)
+			return i
 		}
 		i += n
 	}
-	return nil
+	return -1
 }
 
 // configYAML is v (a configuration) as YAML that reads back as v. The
