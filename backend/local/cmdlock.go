@@ -574,12 +574,7 @@ func learnLockDev(dir string, dev uint64) (string, error) {
 	// mark's temporary is: removed once, a workload that kept the job's
 	// directory mode 0 in a loop left one probe behind at each scan.
 	probe := f.Name()
-	defer lookAgain(dir, func() error {
-		if err := os.Remove(probe); !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-		return nil
-	})
+	defer removeTempIn(dir, probe)
 	defer f.Close()
 	mark, err := ownLockMark(f)
 	if err != nil {
