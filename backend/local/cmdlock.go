@@ -331,7 +331,7 @@ func lateAsked(dir string, now time.Time) lateSighting {
 	path := filepath.Join(dir, lateAtName)
 	var at time.Time
 	err := lookAgain(dir, func() error {
-		created, err := createMark(path, []byte(now.UTC().Format(time.RFC3339Nano)+"\n"), 0o600)
+		created, err := createMark(path, timeMark(now), 0o600)
 		if err != nil || created {
 			at = now
 			return err
@@ -343,6 +343,12 @@ func lateAsked(dir string, now time.Time) lateSighting {
 		return lateSighting{looked: true, err: fmt.Errorf("when a Cancel first saw a late holder: %w", err)}
 	}
 	return lateSighting{looked: true, kept: true, at: minTime(at, now)}
+}
+
+// timeMark is what a mark holding t is made with (RFC 3339, UTC), as
+// readTimeMark reads it.
+func timeMark(t time.Time) []byte {
+	return []byte(t.UTC().Format(time.RFC3339Nano) + "\n")
 }
 
 // readTimeMark is the time the mark at path holds (RFC 3339, as the
@@ -574,12 +580,7 @@ func learnLockDev(dir string, dev uint64) (string, error) {
 	// mark's temporary is: removed once, a workload that kept the job's
 	// directory mode 0 in a loop left one probe behind at each scan.
 	probe := f.Name()
-	defer lookAgain(dir, func() error {
-		if err := os.Remove(probe); !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-		return nil
-	})
+	defer removeTempIn(dir, probe)
 	defer f.Close()
 	mark, err := ownLockMark(f)
 	if err != nil {

@@ -1305,7 +1305,7 @@ func (l *Local) markCancelled(handle, dir string) (ended bool, markErr error) {
 	}
 	var made bool
 	err = lookAgain(dir, func() error {
-		created, err := makeCancelMark(path, []byte(now.UTC().Format(time.RFC3339Nano)+"\n"))
+		created, err := makeCancelMark(path, timeMark(now))
 		made = made || created
 		return err
 	})
@@ -1423,7 +1423,7 @@ func (l *Local) cancelEnded(ctx context.Context, handle, dir string, err error) 
 	if perr != nil || !marked {
 		now := time.Now()
 		markErr = lookAgain(dir, func() error {
-			return keepCancelAsked(filepath.Join(dir, cancelAskedName), []byte(now.UTC().Format(time.RFC3339Nano)+"\n"))
+			return keepCancelAsked(filepath.Join(dir, cancelAskedName), timeMark(now))
 		})
 		if markErr != nil {
 			l.cancelAsked.LoadOrStore(handle, now)

@@ -33,12 +33,7 @@ func createMark(path string, data []byte, perm os.FileMode) (created bool, err e
 		return false, err
 	}
 	tmp := f.Name()
-	defer lookAgain(dir, func() error {
-		if err := os.Remove(tmp); !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-		return nil
-	})
+	defer removeTempIn(dir, tmp)
 	if err := fillMark(f, data, perm); err != nil {
 		return false, err
 	}
@@ -56,6 +51,19 @@ func createMark(path string, data []byte, perm os.FileMode) (created bool, err e
 	}
 	markPlaced(path)
 	return true, atomicfile.SyncDir(dir)
+}
+
+// removeTempIn removes the temporary file path in the job's directory
+// dir, tried again with the directory's mode set back where it is
+// refused (lookAgain): removed once, a workload that kept the directory
+// mode 0 in a loop left it there. One already gone is no error.
+func removeTempIn(dir, path string) error {
+	return lookAgain(dir, func() error {
+		if err := os.Remove(path); !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		return nil
+	})
 }
 
 // markRename renames old to new where new is not there (a seam for
