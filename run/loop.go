@@ -180,7 +180,7 @@ func (c *Controller) prune(keep map[string]bool) {
 		}
 	}
 	for k := range c.leftStops {
-		if i := strings.LastIndexByte(k, '/'); i < 0 || !keep[k[:i]] {
+		if !keepsAttempt(keep, k) {
 			delete(c.leftStops, k)
 		}
 	}
@@ -198,10 +198,17 @@ func (c *Controller) prune(keep map[string]bool) {
 		}
 	}
 	for k := range c.heartbeats {
-		if i := strings.LastIndexByte(k, '/'); i < 0 || !keep[k[:i]] {
+		if !keepsAttempt(keep, k) {
 			delete(c.heartbeats, k)
 		}
 	}
+}
+
+// keepsAttempt says whether k, an attempt's key (attemptKey), is of a
+// run keep holds.
+func keepsAttempt(keep map[string]bool, k string) bool {
+	i := strings.LastIndexByte(k, '/')
+	return i >= 0 && keep[k[:i]]
 }
 
 // decodeRow is fromRow, reusing the decoding of the same row version: a

@@ -251,10 +251,7 @@ func (c *Controller) outputFloor(ctx context.Context, f *os.File, path string, r
 		}
 		return floor, err
 	}
-	if err := c.recordFloor(f, path, r, a, fi, have); err != nil {
-		return have, err
-	}
-	return have, nil
+	return have, c.recordFloor(f, path, r, a, fi, have)
 }
 
 // recordOutputSynced records that a sync of attempt a's output file f (at
