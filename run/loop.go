@@ -184,6 +184,13 @@ func (c *Controller) prune(keep map[string]bool) {
 			delete(c.leftStops, k)
 		}
 	}
+	// A run ended or cancelled mid-drain leaves its count (drained never
+	// ran for it).
+	for k := range c.drainFails {
+		if !keepsAttempt(keep, k) {
+			delete(c.drainFails, k)
+		}
+	}
 	if len(c.worlds) <= len(keep) && len(c.decoded) <= len(keep) && len(c.heartbeats) <= len(keep) {
 		return
 	}

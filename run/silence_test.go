@@ -85,3 +85,20 @@ func TestHeartbeatsKeptOnlyWhileNeeded(t *testing.T) {
 		t.Errorf("after r1 ended the leader remembers %v, want r2's two attempts", c.heartbeats)
 	}
 }
+
+// TestDrainCountsPrunedWithTheirRun: a drain's count of its site's failed
+// Cancels is forgotten when the drain ends; a run that ended or was
+// cancelled mid-drain kept its count for the whole leadership term.
+func TestDrainCountsPrunedWithTheirRun(t *testing.T) {
+	st, dir := testStore(t)
+	c := New(Config{Store: st, StateDir: dir, CatalogDir: "testdata/sites"})
+	now := time.Now()
+	c.failingSince(c.drainFails, attemptKey("r1", 1), now)
+	c.failingSince(c.drainFails, attemptKey("r2", 3), now)
+	c.prune(map[string]bool{"r2": true})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.drainFails[attemptKey("r1", 1)]; ok || len(c.drainFails) != 1 {
+		t.Errorf("after r1 ended the drain counts are %v, want r2's alone", c.drainFails)
+	}
+}
