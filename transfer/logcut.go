@@ -98,22 +98,9 @@ const cutRemedy = "the ledger's totals are not read from it, since they would le
 // before this process's indexes read them is not found while it runs.
 func (w *logWatch) notCut(ctx context.Context, high, appended, now logHead, asked int64, read store.AuditHeadRead) (bool, error) {
 	if appended.ok && appended != now {
-		if now.seq < appended.seq {
-			return false, fmt.Errorf("ledger: the audit log ends at entry %d, before entry %d, the last this server appended: entries were cut from its end outside Meridian (%w); %s", now.seq, appended.seq, store.ErrAuditGap, cutRemedy)
-		}
-		hash, ok := now.hash, true
-		if now.seq > appended.seq {
-			r, err := w.head(ctx, appended.seq)
-			if err != nil {
-				return false, fmt.Errorf("ledger: the audit log's entry %d: %w", appended.seq, err)
-			}
-			hash, ok = r.At, r.AtOK
-		}
-		if !ok {
-			return false, fmt.Errorf("ledger: the audit log no longer holds entry %d, the last this server appended (%w); %s", appended.seq, store.ErrAuditGap, cutRemedy)
-		}
-		if hash != appended.hash {
-			return false, fmt.Errorf("ledger: the audit log's entry %d is not the one this server appended there: the log was cut and written again, or replaced, outside Meridian (%w); %s", appended.seq, store.ErrAuditRewritten, cutRemedy)
+		// -1: its hash is not taken from the head's read.
+		if err := w.holds(ctx, now, appended, -1, read, "the last this server appended", "this server appended there"); err != nil {
+			return false, err
 		}
 	}
 	heads := []logHead{high, w.at}
@@ -124,30 +111,42 @@ func (w *logWatch) notCut(ctx context.Context, high, appended, now logHead, aske
 		if !h.ok || h.seq == 0 || h == now {
 			continue
 		}
-		if now.seq < h.seq {
-			return false, fmt.Errorf("ledger: the audit log ends at entry %d, before entry %d, its last entry when the ledger was read before: entries were cut from its end outside Meridian (%w); %s", now.seq, h.seq, store.ErrAuditGap, cutRemedy)
-		}
-		hash, ok := now.hash, true
-		if now.seq > h.seq {
-			if h.seq == asked {
-				hash, ok = read.At, read.AtOK
-			} else {
-				r, err := w.head(ctx, h.seq)
-				if err != nil {
-					return false, fmt.Errorf("ledger: the audit log's entry %d: %w", h.seq, err)
-				}
-				hash, ok = r.At, r.AtOK
-			}
-		}
-		if !ok {
-			return false, fmt.Errorf("ledger: the audit log no longer holds entry %d, its last entry when the ledger was read before (%w); %s", h.seq, store.ErrAuditGap, cutRemedy)
-		}
-		if hash != h.hash {
-			return false, fmt.Errorf("ledger: the audit log's entry %d is not the one read there before, when it was the log's last: the log was cut and written again, or replaced, outside Meridian (%w); %s", h.seq, store.ErrAuditRewritten, cutRemedy)
+		if err := w.holds(ctx, now, h, asked, read, "its last entry when the ledger was read before", "read there before, when it was the log's last"); err != nil {
+			return false, err
 		}
 		if high == w.at {
 			break
 		}
 	}
 	return w.high.raise(high, now), nil
+}
+
+// holds checks that the log, whose head was read as now, still holds h,
+// named in its errors as what (the entry at h's seq as the one there):
+// it ends before h, or holds no entry or another at h's seq, and it fails.
+// read, the head's read, gave the hash at seq asked: h there needs no
+// read of its own.
+func (w *logWatch) holds(ctx context.Context, now, h logHead, asked int64, read store.AuditHeadRead, what, there string) error {
+	if now.seq < h.seq {
+		return fmt.Errorf("ledger: the audit log ends at entry %d, before entry %d, %s: entries were cut from its end outside Meridian (%w); %s", now.seq, h.seq, what, store.ErrAuditGap, cutRemedy)
+	}
+	hash, ok := now.hash, true
+	if now.seq > h.seq {
+		if h.seq == asked {
+			hash, ok = read.At, read.AtOK
+		} else {
+			r, err := w.head(ctx, h.seq)
+			if err != nil {
+				return fmt.Errorf("ledger: the audit log's entry %d: %w", h.seq, err)
+			}
+			hash, ok = r.At, r.AtOK
+		}
+	}
+	if !ok {
+		return fmt.Errorf("ledger: the audit log no longer holds entry %d, %s (%w); %s", h.seq, what, store.ErrAuditGap, cutRemedy)
+	}
+	if hash != h.hash {
+		return fmt.Errorf("ledger: the audit log's entry %d is not the one %s: the log was cut and written again, or replaced, outside Meridian (%w); %s", h.seq, there, store.ErrAuditRewritten, cutRemedy)
+	}
+	return nil
 }

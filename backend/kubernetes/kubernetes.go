@@ -2926,7 +2926,7 @@ func (b *Backend) stopAttemptPods(ctx context.Context, name string, uid types.UI
 	}
 	var found podSet
 	take := func(p *apiPod) {
-		if p.DeletionTimestamp != nil || p.Status.Phase == podSucceeded || p.Status.Phase == podFailed || !labelledFor(p, uid) {
+		if p.DeletionTimestamp != nil || !unfinishedFor(p, uid) {
 			return
 		}
 		if orphansOnly && controlledBy(p, uid) {
