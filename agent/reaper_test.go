@@ -426,17 +426,29 @@ func TestAgentKillsWhenTheStopIsOverdue(t *testing.T) {
 	for _, how := range []string{"kill", "gone"} {
 		t.Run(how, func(t *testing.T) {
 			dir := t.TempDir()
-			srv, _, _, done := startAgent(t, "trap '' TERM\n"+escapeScript(dir, false, "echo $$$$ > main\nwhile :; do sleep 0.05; done"), 0, nil)
+			// The workload notes the time of each SIGTERM it is sent.
+			srv, _, _, done := startAgent(t, "trap '' TERM\n"+escapeScript(dir, false, "trap 'date +%s%N >> terms' TERM\necho $$$$ > main\nwhile :; do sleep 0.05; done"), 0, nil)
 			pids := escapees(t, dir)
 			started(t, filepath.Join(dir, "main"))
 			raw, _ := os.ReadFile(filepath.Join(dir, "main"))
 			main, _ := strconv.Atoi(strings.TrimSpace(string(raw)))
 			pids = append(pids, main)
 			srv.stop.Store(true)
-			// Asked to stop, the workload has its time: well past a
-			// heartbeat (50 ms) and the agent's grace (1 s), nothing is
+			// Asked to stop, the workload has its time. The loop that
+			// would kill it passes each stop the server answers on as a
+			// SIGTERM: once the workload has noted them over the agent's
+			// grace (1 s) and two of its checkpoint polls, that loop has
+			// gone on past them with the workload alive, and nothing is
 			// killed.
-			time.Sleep(1500 * time.Millisecond)
+			span := fenceGrace(0) + 2*checkpointPoll
+			for deadline := time.Now().Add(30 * time.Second); termSpan(filepath.Join(dir, "terms")) < span; time.Sleep(10 * time.Millisecond) {
+				if !running(main) {
+					t.Fatalf("the workload ended %s into the SIGTERMs it noted, while the server only asked it to stop", termSpan(filepath.Join(dir, "terms")))
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the workload noted the agent's SIGTERMs over %s in 30 s, not %s", termSpan(filepath.Join(dir, "terms")), span)
+				}
+			}
 			for _, pid := range pids {
 				if !running(pid) {
 					t.Fatalf("pid %d of the workload ended while the server only asked it to stop", pid)
@@ -463,6 +475,25 @@ func TestAgentKillsWhenTheStopIsOverdue(t *testing.T) {
 			assertGone(t, "a workload whose time to stop had passed", pids, 5*time.Second)
 		})
 	}
+}
+
+// termSpan is the time between the first and the last time noted in
+// path, one a line in Unix nanoseconds; a line cut short (its date killed
+// by a SIGTERM too) is skipped.
+func termSpan(path string) time.Duration {
+	raw, _ := os.ReadFile(path)
+	var first, last int64
+	for _, line := range strings.Split(string(raw), "\n") {
+		ns, err := strconv.ParseInt(line, 10, 64)
+		if err != nil || len(line) < 19 {
+			continue
+		}
+		if first == 0 {
+			first = ns
+		}
+		last = ns
+	}
+	return time.Duration(last - first)
 }
 
 // TestAgentKillsAtOnceWhenTheAttemptHasEnded: a server that answers that

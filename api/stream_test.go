@@ -884,9 +884,13 @@ func TestRunsStreamChecksVersions(t *testing.T) {
 		return n
 	}
 	gets, versions, before := vc.gets.Load(), vc.versions.Load(), stored()
-	time.Sleep(30 * 50 * time.Millisecond)
-	if n := vc.versions.Load() - versions; n < 20 {
-		t.Fatalf("%d version lists in 1.5 s of 50 ms polls", n)
+	// Thirty polls counted as the stream makes them, not a time: once the
+	// 31st has asked for the versions, the 30 before it, and the reads
+	// they made, are done.
+	for deadline := time.Now().Add(30 * time.Second); vc.versions.Load()-versions < 31; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d version lists in 30 s of 50 ms polls", vc.versions.Load()-versions)
+		}
 	}
 	if n, changes := vc.gets.Load()-gets, stored()-before; n > changes+4 {
 		t.Errorf("%d runs read by polls while %d changes were stored (4 runs)", n, changes)

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/backend/backendtest"
@@ -123,7 +122,13 @@ func TestLimitsRefused(t *testing.T) {
 	if _, err := b.Submit(context.Background(), spec); err == nil || !strings.Contains(err.Error(), "nofile") {
 		t.Errorf("submit with nofile above the kernel's bound: %v; want an error naming the limit", err)
 	}
-	time.Sleep(100 * time.Millisecond)
+	// The wrapper's own word that it started nothing, which it writes
+	// before it ends: Submit returned after, so the job, had the wrapper
+	// started it, would have run (touched ran) by now.
+	out, err := os.ReadFile(filepath.Join(b.StateDir(), "jobs", spec.Key(), "output.log"))
+	if err != nil || !strings.Contains(string(out), "the job's resource limits were not set; not starting it") {
+		t.Errorf("output.log when Submit returned: %q (%v); want the wrapper's refusal to start the job", out, err)
+	}
 	if _, err := os.Stat(ran); err == nil {
 		t.Error("the job ran though its limits could not be set")
 	}

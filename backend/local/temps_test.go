@@ -95,10 +95,15 @@ func TestSubmitRemovesKilledSubmitsTemp(t *testing.T) {
 	spec := backend.Spec{RunID: "temps", Attempt: 1, Command: []string{"true"}, WorkDir: t.TempDir()}
 	dir := filepath.Join(state, "jobs", spec.Key())
 	temp := backendtest.WriteTemp(t, filepath.Join(dir, ".job.json.tmp-77"), time.Now())
-	unlock, err := flock.Lock(context.Background(), filepath.Join(dir, "lock"))
+	lockPath := filepath.Join(dir, "lock")
+	unlock, err := flock.Lock(context.Background(), lockPath)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if lockPath, err = filepath.EvalSymlinks(lockPath); err != nil {
+		t.Fatal(err)
+	}
+	held := opens(lockPath)
 	type result struct {
 		h   string
 		err error
@@ -108,7 +113,19 @@ func TestSubmitRemovesKilledSubmitsTemp(t *testing.T) {
 		h, err := b.Submit(context.Background(), spec)
 		done <- result{h, err}
 	}()
-	time.Sleep(200 * time.Millisecond)
+	// Until the Submit has the job's lock file open, waiting for the
+	// lock: what it does before the lock is done, and the temp, had it
+	// been removed without the lock, would be gone.
+	for deadline := time.Now().Add(10 * time.Second); opens(lockPath) <= held; time.Sleep(time.Millisecond) {
+		select {
+		case r := <-done:
+			t.Fatalf("Submit returned (%q, %v) while another held the job's lock", r.h, r.err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the Submit did not open the job's lock file in 10 s")
+		}
+	}
 	checkGone(t, nil, []string{temp})
 	unlock()
 	r := <-done
@@ -117,6 +134,21 @@ func TestSubmitRemovesKilledSubmitsTemp(t *testing.T) {
 	}
 	defer b.Cancel(context.Background(), r.h)
 	checkGone(t, []string{temp}, nil)
+}
+
+// opens counts this process's open files that are path.
+func opens(path string) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range ents {
+		if target, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && target == path {
+			n++
+		}
+	}
+	return n
 }
 
 // killedWrapperJob makes the directory of a job whose wrapper wrote its
