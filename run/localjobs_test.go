@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	ossignal "os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -181,4 +182,29 @@ func wrapperPidOf(jobDir string) int {
 	}
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
 	return pid
+}
+
+// standInAgentFor bounds how long standInAgent runs unstopped.
+const standInAgentFor = 10 * time.Minute
+
+// standInAgent is what this test binary does when a controller whose test
+// gave it no agent command (agentConfig gives one) launches it as a
+// site's agent: defaultAgentCommand runs this executable with "agent".
+// TestMain took that for no argument of its own, and the job ran the
+// package's whole test suite, for minutes, writing its output in the
+// test's directory and starting jobs of its own after the test had
+// ended. It stands in for an agent the test never talks to: it runs
+// until it is stopped (or standInAgentFor), as the job ran on before,
+// longer than any test waits for it, and ends as a stopped job does.
+func standInAgent() int {
+	fmt.Fprintln(os.Stderr, "run tests: a stand-in for the site agent (the test gave its controller no agent command); it runs until stopped")
+	sig := make(chan os.Signal, 1)
+	ossignal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	select {
+	case <-sig:
+		return 128 + int(syscall.SIGTERM)
+	case <-time.After(standInAgentFor):
+		fmt.Fprintf(os.Stderr, "run tests: the stand-in agent was not stopped in %s\n", standInAgentFor)
+		return 1
+	}
 }
