@@ -185,7 +185,7 @@ func newCkMoveFixtureFor(t *testing.T, mod func(*Config), docFor func(*Config) D
 	f.st = st
 	// An attempt a step started at a site runs as a local job under dir:
 	// stopped before dir is removed, as in newEnv.
-	t.Cleanup(func() { killLocalJobs(dir) })
+	t.Cleanup(func() { endLocalJobs(t, dir) })
 	cfg := Config{Store: st, StateDir: dir, CatalogDir: catDir, Plan: testplan.Cheapest, Now: f.clk.Now, HoldRetry: time.Second,
 		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
 			return backend.For(site.Spec.Backend, root)

@@ -31,7 +31,7 @@ func keyHoldFixture(t *testing.T) (*Controller, *clock, dataset.Keyring, *Run) {
 	c := handStepped(t, cfg)
 	// The run's job, once submitted, would outlive the test and hold files
 	// in its directory at cleanup.
-	t.Cleanup(func() { killLocalJobs(c.cfg.StateDir) })
+	t.Cleanup(func() { endLocalJobs(t, c.cfg.StateDir) })
 	res := addDataset(t, dir, file, testData{name: "corpus-c", origin: "SG", class: catalog.ClassPublic, stored: true})
 	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{dataJobDoc(10, 5, []string{"corpus-c"}, true, res)}})
 	if err != nil {

@@ -40,14 +40,19 @@ func (s *flakyRuns) ListRuns(ctx context.Context, o store.ListOptions) ([]*store
 	return s.Store.ListRuns(ctx, o)
 }
 
-// testStore opens a SQLite store in a new test directory, closed when the
-// test ends.
 // testAuditKey is the audit key of testStore's stores.
 var testAuditKey = []byte("test key 0123456")
 
+// testStore opens a SQLite store in a new test directory, closed when the
+// test ends. The local jobs a test starts under the directory (a site's
+// state directory is one of its sites/NAME) are cancelled and waited for
+// before it is removed (endLocalJobs): one still running wrote in it as
+// it was removed, and the test failed at its cleanup.
 func testStore(t testing.TB) (*store.SQLite, string) {
 	t.Helper()
 	dir := t.TempDir()
+	// Registered after TempDir's removal, so run before it.
+	t.Cleanup(func() { endLocalJobs(t, dir) })
 	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "m.db"), store.Options{AuditKey: testAuditKey})
 	if err != nil {
 		t.Fatal(err)

@@ -46,6 +46,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("TEST_TRAINER") == "1" {
 		os.Exit(charlm.Main(os.Args[1:], os.Stdout, os.Stderr))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "agent" {
+		os.Exit(standInAgent())
+	}
 	dir, err := os.MkdirTemp("", "meridian-corpus-")
 	if err != nil {
 		panic(err)
@@ -148,10 +151,12 @@ func newEnv(t testing.TB, mod func(*Config)) *env {
 		mod(&cfg)
 	}
 	e.c = New(cfg)
-	// Registered before the loop's stop, so run after it: no job a test
-	// started outlives it (one at a site the test made unreachable is
-	// never cancelled, and would run on after its directory is gone).
-	t.Cleanup(func() { killLocalJobs(dir) })
+	// Registered before the loop's stop, so run after it, and after the
+	// agent API's server, so run before it closes: no job a test started
+	// outlives it (one at a site the test made unreachable is never
+	// cancelled by the loop, and would run on after its directory is
+	// gone). testStore's own runs after, and finds them ended.
+	t.Cleanup(func() { endLocalJobs(t, dir) })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { e.c.Run(ctx); close(done) }()
@@ -159,13 +164,13 @@ func newEnv(t testing.TB, mod func(*Config)) *env {
 	return e
 }
 
-// killLocalJobs kills the local jobs under dir's sites and waits, a
-// little, for their wrappers to be gone. A killed job may still be
-// writing its directory for a moment, and its wrapper writes the job's
-// end after it, and a job launched just before this has no pid file yet:
-// the test's directory removal after this would then fail ("directory
-// not empty"). So the pids are read again and killed until no wrapper
-// holds its job's run.lock.
+// killLocalJobs kills the local jobs under dir's sites at once, for a
+// test that goes on without them, and waits, a little, for their
+// wrappers to be gone (at a test's end, endLocalJobs ends them and waits
+// until they have). A killed job may still be writing its directory for
+// a moment, and its wrapper writes the job's end after it, and a job
+// launched just before this has no pid file yet. So the pids are read
+// again and killed until no wrapper holds its job's run.lock.
 func killLocalJobs(dir string) {
 	jobs := filepath.Join(dir, "sites", "*", "jobs", "*")
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {

@@ -586,7 +586,7 @@ func steppedLocal(t *testing.T) (*Controller, string) {
 	cfg := sitesConfig(st, dir)
 	cfg.Stager = &transfer.Stager{Law: transfer.BasisLaw{}, Keys: dataset.TenantKeyrings{Root: dir}, Ledger: transfer.AuditLedger{Store: st}}
 	c := handStepped(t, cfg)
-	t.Cleanup(func() { killLocalJobs(dir) })
+	t.Cleanup(func() { endLocalJobs(t, dir) })
 	return c, dir
 }
 
@@ -723,7 +723,7 @@ func TestSiteClockAheadCountsByControllerClock(t *testing.T) {
 		return skewedSite{Backend: be, skew: skew}, err
 	}
 	c := handStepped(t, cfg)
-	t.Cleanup(func() { killLocalJobs(dir) })
+	t.Cleanup(func() { endLocalJobs(t, dir) })
 	ctx := context.Background()
 	r := queuedJob(t, c, "sleep 1")
 	siteStatusUntil(t, dir, r, func(s backend.Status) bool { return s.State == backend.Running })
