@@ -349,9 +349,11 @@ type Controller struct {
 	// at its first failed Cancel.
 	drainFails map[string]time.Time
 	// leftStops is, by attempt (attemptKey), where the stop a re-plan
-	// sends the site a run leaves stands (stopLeft): when it may be asked
-	// again (never once the site confirmed it), and whether a try is in
-	// flight. Active runs only (prune).
+	// (or a moving run's cancel) sends the site a run leaves stands
+	// (stopLeft, stopForCancel): what it stops, when it is asked again
+	// (retryLeftStops; never once the site confirmed it or the site
+	// timeout passed), and whether a try is in flight. Active runs only
+	// (prune).
 	leftStops map[string]*leftStop
 	// leftStopping is, by site, how many of those tries are in flight
 	// beside the loop.

@@ -127,6 +127,7 @@ func (c *Controller) Tick(ctx context.Context) {
 		return
 	}
 	c.prune(active)
+	c.retryLeftStops(ctx)
 	c.admitRuns(ctx, &adm)
 	c.sweepEnded(ctx)
 }

@@ -619,11 +619,17 @@ func (c *Controller) moveBeforeRule(ctx context.Context, r *Run) (bool, error) {
 // its agent's lease stops it there. A stop its site does not confirm is
 // said not carried (cancelNotCarried), in the run's reason, its timeline
 // and the audit log: the workload may run on there until its agent's lease
-// ends, and nobody was told.
+// ends, and nobody was told. Under the loop the stop runs beside it
+// (stopForCancel), for up to its bound (cancelMovingWait): the step
+// waits for it without holding a Tick worker, so that one site that does
+// not answer does not hold every other run's steps.
 func (c *Controller) cancelMoving(ctx context.Context, r *Run) (bool, error) {
 	var unconfirmed *notCarried
 	if r.State == Migrating {
-		h, err := c.stopAttempt(ctx, r, cancelMovingWait)
+		in, h, err := c.stopForCancel(ctx, r)
+		if !in {
+			return false, nil // the stop is out: its end wakes the loop
+		}
 		if err != nil {
 			unconfirmed = &notCarried{site: r.Site, attempt: r.Attempt, handle: h, tries: 1, since: cancelMovingWait,
 				why: c.stopFault(r, r.Site, err)}
