@@ -41,9 +41,10 @@ const settleBound = 60 * time.Second
 // cleanups (its Cancels) and before its directories are removed, delete
 // the Jobs and pods left that use its directories and wait, within
 // settleBound, until none of them is left in the API server and none of
-// those pods runs on a node; the test fails, naming them, where some are. It makes
-// the test's first TempDir, so that their removal is registered before,
-// and runs after, this cleanup: lab is called before the test makes any.
+// those pods runs on a node; the test fails, naming them, where some are.
+// It makes the test's first TempDir, so that their removal is registered
+// before, and runs after, this cleanup: lab is called before the test
+// makes any.
 func stopPodsBeforeDirsGo(t testing.TB, cs k8s.Interface) {
 	t.Helper()
 	first := t.TempDir()
@@ -51,6 +52,15 @@ func stopPodsBeforeDirsGo(t testing.TB, cs k8s.Interface) {
 	if ents, err := os.ReadDir(root); err != nil || len(ents) != 1 {
 		t.Fatalf("lab must be called before the test's first TempDir: its cleanup stops the pods that use them before they are removed (%s holds %d entries, %v)", root, len(ents), err)
 	}
+	stopPodsAtEnd(t, cs, root)
+}
+
+// stopPodsAtEnd registers the cleanup that stops the Jobs and pods that
+// use directory root and waits for them to be gone (stopPodsUsing). It
+// runs before the cleanups registered earlier: root is to be the directory
+// of TempDirs of t made before.
+func stopPodsAtEnd(t testing.TB, cs k8s.Interface, root string) {
+	t.Helper()
 	nodes, err := labNodes()
 	if err != nil {
 		t.Fatal(err)
