@@ -54,15 +54,11 @@ type clients struct {
 }
 
 func newClients(rc *rest.Config) (*clients, error) {
-	shared, err := rest.HTTPClientFor(rc)
+	// The configuration's transport refuses redirects (refuseRedirects).
+	hc, err := rest.HTTPClientFor(rc)
 	if err != nil {
 		return nil, err
 	}
-	// A copy: the client rest.HTTPClientFor gives may be one it keeps for
-	// every caller of the same configuration (its TLS cache).
-	hc := new(http.Client)
-	*hc = *shared
-	hc.CheckRedirect = refuseRedirect
 	forGroup := func(gv schema.GroupVersion, apiPath string) (*rest.RESTClient, error) {
 		return restClientFor(rc, hc, gv, apiPath)
 	}
@@ -81,22 +77,50 @@ func newClients(rc *rest.Config) (*clients, error) {
 	return &clients{core: core, batch: batch, authz: authz}, nil
 }
 
-// refuseRedirect is the backend's HTTP client's answer to a redirect: it
-// follows none. client-go's round trippers set the cluster's credential
-// (the Authorization header of a bearer token, an exec plugin's or an auth
+// refuseRedirects wraps the transport of every client made from the
+// backend's configuration (its own, and those made from RESTConfig's copy)
+// so that an answer that is a redirect is an error, not followed.
+// client-go's round trippers set the cluster's credential (the
+// Authorization header of a bearer token, an exec plugin's or an auth
 // provider's) on every request the client makes, a redirected one too,
 // whatever host it goes to, and a 307 or 308 keeps the method and the body
 // (a Secret's keys, on a create). An API server of Kubernetes answers its
 // API with no redirect; one that does (or whoever answers in its place) is
-// not sent the credential elsewhere. The target is the answer's words,
-// shown escaped and cut.
-func refuseRedirect(req *http.Request, via []*http.Request) error {
-	code := 0
-	if req.Response != nil {
-		code = req.Response.StatusCode
+// not sent the credential elsewhere. The refusal is the transport's, not
+// the HTTP client's (CheckRedirect): a client made from the configuration
+// is built by its maker, and the configuration carries only the transport.
+// The answers refused are those Go's HTTP client follows: 301, 302, 303,
+// 307 and 308 with a Location.
+func refuseRedirects(rt http.RoundTripper) http.RoundTripper {
+	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		resp, err := rt.RoundTrip(req)
+		if err != nil || !followed(resp) {
+			return resp, err
+		}
+		resp.Body.Close()
+		return nil, redirectRefused(req, resp)
+	})
+}
+
+// followed reports whether Go's HTTP client would follow the answer.
+func followed(resp *http.Response) bool {
+	switch resp.StatusCode {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther,
+		http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		return resp.Header.Get("Location") != ""
+	}
+	return false
+}
+
+// redirectRefused says that the answer to req was a redirect, not
+// followed. The target is the answer's words, shown escaped and cut.
+func redirectRefused(req *http.Request, resp *http.Response) error {
+	target := resp.Header.Get("Location")
+	if u, err := req.URL.Parse(target); err == nil {
+		target = u.Redacted()
 	}
 	return fmt.Errorf("kubernetes API server: answered with a redirect (%d) to %s; not followed, as it would carry the cluster's credential there",
-		code, shown(req.URL.Redacted()))
+		resp.StatusCode, shown(target))
 }
 
 // restClientFor makes the client of one group version, speaking JSON with

@@ -289,6 +289,9 @@ func newWithConfig(b *Backend, rc *rest.Config) (*Backend, error) {
 	// body within the bounds of limits.go.
 	bounded := boundHeaders(rc)
 	rc.Wrap(boundResponses)
+	// Redirects are refused by the configuration's transport: the
+	// backend's clients and those made from RESTConfig's copy follow none.
+	rc.Wrap(refuseRedirects)
 	cs, err := newClients(rc)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes backend: client for %s: %w", rc.Host, err)
@@ -344,10 +347,9 @@ func (b *Backend) Notify(f func(handle string)) {
 func (b *Backend) Namespace() string { return b.ns }
 
 // RESTConfig is the backend's client configuration (for tests and tools).
-// It is a copy without the backend's refusal of redirects (refuseRedirect,
-// set on the HTTP client the backend builds, not on the configuration): a
-// client made from it follows the API server's redirects unless its maker
-// refuses them too.
+// It is a copy that keeps the backend's refusal of redirects
+// (refuseRedirects, on its transport): a client made from it follows none
+// of the API server's redirects, with the cluster's credential, elsewhere.
 func (b *Backend) RESTConfig() *rest.Config { return rest.CopyConfig(b.rc) }
 
 var jobNameChars = regexp.MustCompile(`[^a-z0-9-]+`)

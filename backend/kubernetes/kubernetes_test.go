@@ -34,6 +34,10 @@ func TestConformance(t *testing.T) {
 	cs := adminClient(t, kc)
 	counts := t.TempDir()
 	backendtest.RunWith(t, func(t *testing.T, stateDir string) backend.Backend {
+		// The suite's tests make their directories (the state
+		// directory, the attempts' working directories) in their own
+		// TempDirs, whose removal is registered before this.
+		stopPodsAtEnd(t, cs, filepath.Dir(stateDir))
 		return labSite{Backend: newBackend(t, site(kc), stateDir), t: t, cs: cs, node: nodeC}
 	}, backendtest.Options{
 		// Each attempt's scratch is its own emptyDir: the count of a run's

@@ -52,6 +52,8 @@ func lab(t testing.TB) string {
 	}
 	// Nodes c and d are failed on purpose by some tests.
 	backendtest.Exclusive(t, "kube-conformance")
+	// After the lock: the pods are stopped before the next test may start.
+	stopPodsBeforeDirsGo(t, cs)
 	return kc
 }
 
