@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/dataset"
@@ -94,8 +95,10 @@ type StageRequest struct {
 	// Organization names the tenant's registered organisation that moves the
 	// data, for rules that depend on it.
 	Organization string `json:"organization,omitempty"`
-	// DryRun asks the law only, as of AsOf (today when empty), and moves
-	// nothing. A real staging happens today; AsOf is refused with it.
+	// DryRun asks the law only, as of AsOf, or without it as the staging
+	// would now (StagingDecision: every date it is somewhere on Earth),
+	// and moves nothing. A real staging happens today; AsOf is refused
+	// with it.
 	DryRun bool   `json:"dryRun,omitempty"`
 	AsOf   string `json:"asOf,omitempty"`
 }
@@ -173,11 +176,15 @@ func (c *Controller) StageDataset(ctx context.Context, tenant, name string, req 
 			return nil, &InputError{"organization", fmt.Errorf("%q is not registered to this tenant", req.Organization)}
 		}
 	}
-	asOf := c.today()
+	// now is the instant a dry run for today is judged at, as a staging
+	// is; zero for one asked about another date (AsOf).
+	now := c.cfg.Now()
+	asOf := transfer.Today(now)
 	if req.AsOf != "" {
 		if asOf, err = catalog.ParseDate(req.AsOf); err != nil {
 			return nil, &InputError{"asOf", err}
 		}
+		now = time.Time{}
 	}
 	q := transfer.Query(w, asOf, org, ds)
 	if q.Registrations, err = c.datasetRegistrations(ctx, tenant, true, ds); err != nil {
@@ -191,10 +198,18 @@ func (c *Controller) StageDataset(ctx context.Context, tenant, name string, req 
 	q.Exports = probe.exports()
 	out := &StageResult{Dataset: name, Site: site.Metadata.Name, AsOf: asOf.String(), DryRun: req.DryRun}
 	if req.DryRun {
-		out.Decision = c.cfg.Stager.Law.EvaluateTransfer(q, ds, site.Spec.Country)
+		// Judged as the staging would be: the dataset placed by its
+		// store, toward the site's store as the staging writes it.
+		dst := *site
+		dst.Spec.Store = c.SiteStore(site)
+		dec, day, err := StagingDecision(c.cfg.Stager.Law, q, ds, &dst, now)
+		if err != nil {
+			return nil, &InputError{"dataset", err}
+		}
 		if err := probe.failed(); err != nil {
 			return nil, fmt.Errorf("transfer ledger: %w", err)
 		}
+		out.Decision, out.AsOf = dec, day.String()
 		out.Allowed = out.Decision.Allowed
 		return out, nil
 	}
@@ -233,6 +248,56 @@ func (c *Controller) StageDataset(ctx context.Context, tenant, name string, req 
 	out.Entry, out.Allowed, out.Decision = &entry, true, res.Decision
 	out.Skipped, out.Damaged, out.Reconciled = res.Skipped, res.Damaged, res.Reconciled
 	return out, nil
+}
+
+// StagingDecision asks law whether ds may be staged to site, as a staging
+// (transfer.Stager.Stage) asks it, for a dry run to answer what the
+// staging would: the dataset placed where its store puts it among q's
+// sites and site (catalog.Located; a location its store contradicts is an
+// error), and, with now set, on each day the instant now falls on
+// somewhere on Earth (transfer.Days), not on the UTC day alone. It returns
+// the first refusing day's decision (its denials noting that day), else
+// the decision of now's UTC day, and the day it is of. With now zero (a
+// dry run asked about another date), q.AsOf alone is judged.
+func StagingDecision(law transfer.Law, q policy.Query, ds *catalog.Dataset, site *catalog.Site, now time.Time) (policy.Decision, catalog.Date, error) {
+	sites := make([]*catalog.Site, 0, len(q.Sites)+1)
+	for _, s := range q.Sites {
+		sites = append(sites, s)
+	}
+	located, err := catalog.Located(ds, append(sites, site))
+	if err != nil {
+		return policy.Decision{}, q.AsOf, err
+	}
+	if len(q.Datasets) == 0 {
+		q.Datasets = []*catalog.Dataset{located}
+	} else if located != ds {
+		q.Datasets = append([]*catalog.Dataset(nil), q.Datasets...)
+		for i, d := range q.Datasets {
+			if d == ds {
+				q.Datasets[i] = located
+			}
+		}
+	}
+	days, today := []catalog.Date{q.AsOf}, q.AsOf
+	if !now.IsZero() {
+		days, today = transfer.Days(now), transfer.Today(now)
+	}
+	var out policy.Decision
+	for _, day := range days {
+		q.AsOf = day
+		dec := law.EvaluateTransfer(q, located, site.Spec.Country)
+		if !dec.Allowed || len(dec.Denials) > 0 {
+			// A decision that both allows and denies is a refusal, as
+			// for a staging.
+			dec.Allowed = false
+			dec.Denials = transfer.Zoned(dec.Denials, day, today)
+			return dec, day, nil
+		}
+		if day.Equal(today.Time) {
+			out = dec
+		}
+	}
+	return out, today, nil
 }
 
 // LedgerRow is one transfer record of the ledger.

@@ -69,7 +69,10 @@ func (f *clientFlags) client() (*api.Client, error) {
 		}
 		ctx = x
 		if x != nil {
-			if server == "" {
+			if server == "" && x.Server != "" {
+				if err := x.trusted("server"); err != nil {
+					return nil, err
+				}
 				server = x.Server
 			}
 			if token == "" && (x.Server == "" || sameServer(server, x.Server)) {

@@ -25,7 +25,12 @@ Plain http:// to another machine needs --insecure-http on each command, or
 set-context NAME --insecure-http, which records the consent in the context
 for its server address alone: a request to any other address is refused as
 before, and setting another --server drops the consent. A configuration file
-that others may write, or that another user owns, consents to nothing.
+that others may write, or that another user owns, consents to nothing, and
+chooses no server, token, tokenFile or catalog: each is refused from it, and
+set-context and use-context do not write it anew as yours. A tokenFile
+another user owns, or in a directory another user owns, is refused. A
+context's tokenFile and catalog are absolute paths (or start ~/):
+set-context keeps a relative one given as its absolute path.
 Plan, validate, catalog and dataset use the context's catalog when given no
 --catalog. serve.localCountry sets serve's --local-country default.`,
 		Example: `  meridian config set-context lab --server https://meridian.lab.example:7420 --token-file ~/.meridian/lab.token --catalog ~/lab-sites
@@ -136,6 +141,9 @@ func newConfigUseContextCmd() *cobra.Command {
 			if err != nil {
 				return badInput(err)
 			}
+			if err := cfg.rewritable(); err != nil {
+				return badInput(err)
+			}
 			found := false
 			for _, c := range cfg.Contexts {
 				found = found || c.Name == args[0]
@@ -171,6 +179,9 @@ func newConfigSetContextCmd() *cobra.Command {
 			if err != nil {
 				return badInput(err)
 			}
+			if err := cfg.rewritable(); err != nil {
+				return badInput(err)
+			}
 			fl := cmd.Flags()
 			// Text only: the file says no other string again.
 			if err := textValue(args[0]); err != nil {
@@ -186,6 +197,14 @@ func newConfigSetContextCmd() *cobra.Command {
 			}
 			if fl.Changed("token") && fl.Changed("token-file") {
 				return badInput(errors.New("--token and --token-file: give one, not both"))
+			}
+			// Kept absolute: a relative path would be read from whatever
+			// directory each later command runs in.
+			if c.TokenFile, err = contextPath(c.TokenFile); err != nil {
+				return badInput(fmt.Errorf("--token-file: %w", err))
+			}
+			if c.Catalog, err = contextPath(c.Catalog); err != nil {
+				return badInput(fmt.Errorf("--catalog: %w", err))
 			}
 			var x *cliContext
 			for i := range cfg.Contexts {

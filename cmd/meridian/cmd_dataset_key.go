@@ -422,6 +422,14 @@ the key until it is sent with send-key.`,
 			if err != nil {
 				return badInput(err)
 			}
+			// The consent to plain HTTP that let the token go (a
+			// context's, MERIDIAN_INSECURE_HTTP, client.json's) was
+			// given for a token, which can be revoked; whoever reads
+			// the key reads the dataset, for good. Only this command's
+			// own flag sends it in clear.
+			if host, remote := plainRemote(c.Base); remote && !cf.insecureHTTP {
+				return badInput(fmt.Errorf("--server %s: plain HTTP to %s, which is not this machine, would send the key of dataset %s across the network in clear, and whoever reads it reads the dataset; a consent to plain HTTP for the token (a context's insecureHTTP, MERIDIAN_INSECURE_HTTP, client.json) does not cover the key: use https://, or pass --insecure-http to send-key itself", redactedServer(c.Base), host, args[0]))
+			}
 			if err := c.PutKey(cmd.Context(), args[0], key.String()); err != nil {
 				return apiErr(err)
 			}
@@ -433,6 +441,7 @@ the key until it is sent with send-key.`,
 		},
 	}
 	addClientFlags(cmd, &cf)
+	cmd.Flags().Lookup("insecure-http").Usage = "send the token and the dataset key over plain HTTP to a server that is not on this machine; only this flag sends the key so (MERIDIAN_INSECURE_HTTP and a context's consent do not)"
 	addOutputFlag(cmd, &out)
 	return cmd
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -17,6 +18,10 @@ import (
 	"meridian.dev/meridian/store"
 	"meridian.dev/meridian/transfer"
 )
+
+// stageNow is the clock a dry run of dataset stage for today is judged
+// by; tests stand in another instant.
+var stageNow = time.Now
 
 func newDatasetStageCmd() *cobra.Command {
 	var to, asOf, catalogDir, runID, out, org string
@@ -36,8 +41,9 @@ Otherwise it copies only the chunks the site's store lacks or holds damaged,
 authenticating each, and records every batch in the ledger twice: as an
 intent before it is sent and as a confirmation once it reads back intact.
 A staging that is interrupted resumes where it stopped when run again, and
-first reconciles what the interrupted one sent. --dry-run with --as-of asks
-the law about another date and moves nothing.`,
+first reconciles what the interrupted one sent. --dry-run asks the law as
+the staging would now (on every date it is somewhere on Earth) and moves
+nothing; with --as-of it asks about that date alone.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
@@ -47,9 +53,16 @@ the law about another date and moves nothing.`,
 			if asOf != "" && !dryRun {
 				return badInput(errors.New("--as-of: a transfer happens today; use --dry-run --as-of DATE to ask the law about another date without moving anything"))
 			}
-			date, err := parseAsOf(asOf)
-			if err != nil {
-				return badInput(err)
+			// now is the instant a dry run for today is judged at, as the
+			// staging is; zero for one asked about another date.
+			now := stageNow()
+			date := transfer.Today(now)
+			if asOf != "" {
+				var err error
+				if date, err = parseAsOf(asOf); err != nil {
+					return badInput(err)
+				}
+				now = time.Time{}
 			}
 			st, err := openState()
 			if err != nil {
@@ -98,7 +111,9 @@ the law about another date and moves nothing.`,
 					defer r.Close()
 					q.Exports = transfer.ExportsOf(transfer.AuditLedger{Store: r})
 				}
-				return dryRunStage(cmd, out, lw, q, ds, site)
+				dst := *site
+				dst.Spec.Store = run.SiteStore(st.Path, site)
+				return dryRunStage(cmd, out, lw, q, ds, &dst, now)
 			}
 			db, err := st.ledgerStore(cmd.Context())
 			if err != nil {
@@ -159,11 +174,18 @@ the law about another date and moves nothing.`,
 	return cmd
 }
 
-// dryRunStage asks the law about a staging on q's date and moves nothing.
-func dryRunStage(cmd *cobra.Command, out string, lw transfer.Law, q policy.Query, ds *catalog.Dataset, site *catalog.Site) error {
-	dec := lw.EvaluateTransfer(q, ds, site.Spec.Country)
+// dryRunStage asks the law about a staging to site (its store as the
+// staging writes it) and moves nothing: with now set, as the staging
+// would at that instant (run.StagingDecision: the dataset placed by its
+// store, each day it is somewhere on Earth), else on q's date alone.
+func dryRunStage(cmd *cobra.Command, out string, lw transfer.Law, q policy.Query, ds *catalog.Dataset, site *catalog.Site, now time.Time) error {
+	dec, day, err := run.StagingDecision(lw, q, ds, site, now)
+	if err != nil {
+		return badInput(err)
+	}
+	q.AsOf = day
 	doc := map[string]any{"dataset": ds.Metadata.Name, "site": site.Metadata.Name, "asOf": q.AsOf.String(), "allowed": dec.Allowed, "decision": dec}
-	err := render(cmd.OutOrStdout(), out, doc, func(w io.Writer) error {
+	err = render(cmd.OutOrStdout(), out, doc, func(w io.Writer) error {
 		verdict := "would be allowed"
 		if !dec.Allowed {
 			verdict = "would be refused"

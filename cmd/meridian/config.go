@@ -31,6 +31,10 @@ type cliConfig struct {
 	Contexts       []cliContext `yaml:"contexts,omitempty" json:"contexts,omitempty"`
 	// Serve holds defaults of `meridian serve` on this machine.
 	Serve serveConfig `yaml:"serve,omitempty" json:"serve,omitzero"`
+
+	// read holds the name, mode and owner of the file this was read from
+	// (its file empty when there was none), for rewritable.
+	read cliContext
 }
 
 // cliContext is one server the CLI talks to.
@@ -122,6 +126,7 @@ func parseConfig(path string, b []byte, perm fs.FileMode, owner int) (*cliConfig
 	if err := yaml.UnmarshalWithOptions(b, &cfg, yaml.Strict()); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	cfg.read = cliContext{file: path, perm: perm, owner: owner}
 	seen := map[string]bool{}
 	for i, c := range cfg.Contexts {
 		cfg.Contexts[i].file, cfg.Contexts[i].perm, cfg.Contexts[i].owner = path, perm, owner
@@ -134,6 +139,10 @@ func parseConfig(path string, b []byte, perm fs.FileMode, owner int) (*cliConfig
 			return nil, fmt.Errorf("%s: context %s: give token or tokenFile, not both", path, c.Name)
 		case c.InsecureHTTP != "" && !plainHTTPURL(c.InsecureHTTP):
 			return nil, fmt.Errorf("%s: context %s: insecureHTTP: want the http:// server address plain HTTP was allowed for (as config set-context --insecure-http writes it), not %q", path, c.Name, c.InsecureHTTP)
+		case relativePath(c.TokenFile):
+			return nil, fmt.Errorf("%s: context %s: tokenFile %q is a relative path, read from whatever directory a command runs in; give an absolute path (or one starting ~/)", path, c.Name, c.TokenFile)
+		case relativePath(c.Catalog):
+			return nil, fmt.Errorf("%s: context %s: catalog %q is a relative path, read from whatever directory a command runs in; give an absolute path (or one starting ~/)", path, c.Name, c.Catalog)
 		}
 		seen[c.Name] = true
 	}
@@ -141,6 +150,21 @@ func parseConfig(path string, b []byte, perm fs.FileMode, owner int) (*cliConfig
 		return nil, fmt.Errorf("%s: currentContext %q names no context", path, cfg.CurrentContext)
 	}
 	return &cfg, nil
+}
+
+// rewritable refuses to write the configuration back over the file it was
+// read from when that file is one that others may write or that another
+// user owns: written by this user, mode 0600, whatever another user put in
+// it (a server, a tokenFile) would be trusted from then on, unseen. nil
+// when there was no file, or it is this user's alone.
+func (c *cliConfig) rewritable() error {
+	if c.read.file == "" {
+		return nil
+	}
+	if bad := c.read.consentFileProblem(); bad != "" {
+		return fmt.Errorf("%s; refused to write it anew as this user's own, which would trust from then on the server, token and catalog another user may have put in it: read it, then fix it as said", bad)
+	}
+	return nil
 }
 
 // saveConfig writes the configuration atomically, mode 0600 (it may hold
@@ -293,7 +317,22 @@ func (c *cliConfig) names() []string {
 }
 
 // token returns the context's token, read from TokenFile when it names one.
+// Either is refused from a configuration file that another user may have
+// written (trusted), and a TokenFile that another user owns, or whose
+// directory another user owns, is refused too: its owner chose the token,
+// and every request made with it would act as their tenant (apply, and
+// dataset send-key handing them the key).
 func (x *cliContext) token() (string, error) {
+	switch {
+	case x.TokenFile != "":
+		if err := x.trusted("tokenFile"); err != nil {
+			return "", err
+		}
+	case x.Token != "":
+		if err := x.trusted("token"); err != nil {
+			return "", err
+		}
+	}
 	if x.TokenFile == "" {
 		// A token kept in the file is as secret as a tokenFile.
 		if x.Token != "" && x.perm&0o077 != 0 {
@@ -301,11 +340,14 @@ func (x *cliContext) token() (string, error) {
 		}
 		return x.Token, nil
 	}
-	p := expandHome(x.TokenFile)
+	p, err := x.path("tokenFile", x.TokenFile)
+	if err != nil {
+		return "", err
+	}
 	// A regular file only, named in the configuration file, not by the
-	// person at the command line; its mode is the file read's, not the
-	// name's looked at again, which another file could be renamed onto
-	// in between.
+	// person at the command line; its mode and owner are the file read's,
+	// not the name's looked at again, which another file could be renamed
+	// onto in between.
 	b, fi, err := plainfile.ReadStat(p, maxKeyBytes)
 	if err != nil {
 		return "", fmt.Errorf("context %s: tokenFile: %w", x.Name, err)
@@ -313,7 +355,59 @@ func (x *cliContext) token() (string, error) {
 	if fi.Mode().Perm()&0o077 != 0 {
 		return "", fmt.Errorf("context %s: tokenFile %s: mode %o lets others read it; want 0600", x.Name, p, fi.Mode().Perm())
 	}
+	// Its mode says nothing of who wrote it: a 0600 file another user put
+	// in a directory they may write (a shared or sticky one), or one in a
+	// directory they own, which they may rename another into, is theirs.
+	dir, err := os.Stat(filepath.Dir(p))
+	if err != nil {
+		return "", fmt.Errorf("context %s: tokenFile: %w", x.Name, err)
+	}
+	if bad := keyFileOwnerProblem(p, fi, dir, geteuid()); bad != "" {
+		return "", badInput(fmt.Errorf("context %s: tokenFile %s: %s; refused: its owner chose the token, and this user would act as their tenant; keep the token in a file and directory that this user (uid %d) or root owns", x.Name, p, bad, geteuid()))
+	}
 	return strings.TrimSpace(string(b)), nil
+}
+
+// trusted refuses the context's field (its server, token, tokenFile or
+// catalog) when its configuration file is one that others may write or
+// that another user owns (consentFileProblem): whoever wrote it would
+// choose the server this user's token is sent to (a token from
+// MERIDIAN_TOKEN too), the token, and so the tenant, this user acts as,
+// or the sites plans are made against. nil when the file is this user's
+// (or root's) and no one else may write it.
+func (x *cliContext) trusted(field string) error {
+	if bad := x.consentFileProblem(); bad != "" {
+		return badInput(fmt.Errorf("context %s: %s: refused, as %s; a configuration file that another user may have written chooses no server, token or catalog", x.Name, field, bad))
+	}
+	return nil
+}
+
+// relativePath reports whether p, a context's tokenFile or catalog, is a
+// relative path: neither absolute nor starting ~/. One would be read from
+// whatever directory a command runs in, which another user may have
+// written (a shared checkout, /tmp).
+func relativePath(p string) bool {
+	return p != "" && !filepath.IsAbs(p) && !strings.HasPrefix(p, "~/")
+}
+
+// contextPath is p, given to config set-context as a context's tokenFile
+// or catalog, as the context keeps it: absolute, or starting ~/ as given.
+func contextPath(p string) (string, error) {
+	if p == "" || !relativePath(p) {
+		return p, nil
+	}
+	return filepath.Abs(p)
+}
+
+// path is the context's field (tokenFile or catalog) p as the file to
+// read: ~/ expanded. A path that is then not absolute (a home directory
+// not known) is an error naming the field.
+func (x *cliContext) path(field, p string) (string, error) {
+	q := expandHome(p)
+	if !filepath.IsAbs(q) {
+		return "", badInput(fmt.Errorf("context %s: %s %q: not an absolute path (is the home directory known?); give an absolute path", x.Name, field, p))
+	}
+	return q, nil
 }
 
 // plainHTTPAllowed reports whether the context records consent to plain
@@ -341,7 +435,7 @@ func (x *cliContext) consentFileProblem() string {
 	case x.owner < 0:
 		return fmt.Sprintf("%s: its owner is not known", x.file)
 	case x.owner != geteuid() && x.owner != 0:
-		return fmt.Sprintf("%s: it belongs to user %d, not to this one (%d)", x.file, x.owner, geteuid())
+		return fmt.Sprintf("%s: it belongs to user %d, not to this one (%d) (chown %d %s, or write one of your own and name it in MERIDIAN_CONFIG)", x.file, x.owner, geteuid(), geteuid(), x.file)
 	}
 	return ""
 }
@@ -370,8 +464,11 @@ func defaultCatalog() (string, error) {
 		return "", err
 	}
 	x, err := cfg.context()
-	if err != nil || x == nil {
+	if err != nil || x == nil || x.Catalog == "" {
 		return "", err
 	}
-	return expandHome(x.Catalog), nil
+	if err := x.trusted("catalog"); err != nil {
+		return "", err
+	}
+	return x.path("catalog", x.Catalog)
 }

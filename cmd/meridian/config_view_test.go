@@ -47,7 +47,9 @@ func TestConfigViewAsTheFile(t *testing.T) {
 	if err != nil {
 		t.Fatalf("view's output as a configuration file: %v\n%s", err, out)
 	}
-	if x, err := cfg.context(); err != nil || x == nil || x.Name != "lab" || x.TokenFile != tokenFile || x.Catalog != "sites" {
+	// set-context keeps a relative --catalog as its absolute path.
+	sites, _ := filepath.Abs("sites")
+	if x, err := cfg.context(); err != nil || x == nil || x.Name != "lab" || x.TokenFile != tokenFile || x.Catalog != sites {
 		t.Errorf("view's output read back: %+v, %v", x, err)
 	}
 	js, _ := runRoot(t, "config", "view", "-o", "json")
