@@ -15,9 +15,10 @@ import (
 	"meridian.dev/meridian/planner"
 )
 
-// yamlHostile are strings the YAML library, left to itself, wrote so that
-// they read back as something else (another string, a number, a date, a
-// boolean, null), or not at all.
+// yamlHostile are strings that plain would read back as something else
+// (another string, a number, a date, a boolean, null, a merge), or not at
+// all; the YAML library, left to itself, wrote some of them plain (a tab,
+// a carriage return, several lines, .inf, .nan, "? a", "<<", "1e3").
 var yamlHostile = []string{
 	"yes", "no", "on", "off", "y", "N", "True", "~", "null", "NULL", "", " ",
 	"0x1F", "0o17", "017", "1e3", "1_000", "+1", "-0", ".5", ".inf", "-.Inf", ".nan", "12:30:00",
