@@ -433,6 +433,13 @@ const maxPlanRecordBytes = store.MaxAuditPayloadBytes / 2
 // whole, it was over what an entry may be: the store refused the append,
 // and with it the submission (an internal error naming no field), a
 // release from hold (tried again every pass) or a migration's new plan.
+//
+// A plan still over maxPlanRecordBytes without its rejections (a job any
+// of some thousands of sites may take: each placement is about a kB) is
+// refused as the request's to mend (an InputError naming the job's
+// constraints, its placements and the size against the bound), before
+// anything is written. Recorded, it went on to fail the audit append,
+// again an internal error naming no field.
 func planField(fields map[string]any, plan *planner.Plan) error {
 	b, err := json.Marshal(plan)
 	if err != nil {
@@ -444,8 +451,24 @@ func planField(fields map[string]any, plan *planner.Plan) error {
 	}
 	short := *plan
 	short.Rejected = []planner.Rejection{} // a list, beside rejectedOmitted, not null
+	sb, err := json.Marshal(&short)
+	if err != nil {
+		return err
+	}
+	if len(sb) > maxPlanRecordBytes {
+		sites := make(map[string]bool)
+		for _, pl := range plan.Placements {
+			sites[pl.Site] = true
+		}
+		without := ""
+		if len(plan.Rejected) > 0 {
+			without = fmt.Sprintf(" even without its %d rejections", len(plan.Rejected))
+		}
+		return &InputError{"spec.constraints", fmt.Errorf("job %q may run at %d sites (%d placements): its plan is %d bytes%s, over the %d bytes a run's plan record may hold; narrow where it may run with spec.constraints.sites, .countries or .accelerators",
+			plan.Job, len(sites), len(plan.Placements), len(sb), without, maxPlanRecordBytes)}
+	}
 	sum := sha256.Sum256(b)
-	fields["plan"] = &short
+	fields["plan"] = json.RawMessage(sb)
 	fields["rejectedOmitted"] = len(plan.Rejected)
 	fields["planSha256"] = hex.EncodeToString(sum[:])
 	return nil

@@ -3,8 +3,6 @@ package main
 import (
 	"bufio"
 	"io"
-
-	"github.com/goccy/go-yaml"
 )
 
 // pagedOut writes a listing that arrives a page at a time ({"key": [...]})
@@ -145,7 +143,7 @@ func (o *pagedOut[T]) yamlLeads() error {
 		if err != nil {
 			return err
 		}
-		y, err := yaml.JSONToYAML(b)
+		y, err := jsonToYAML(b, &o.p.plain)
 		if err != nil {
 			return err
 		}
@@ -171,7 +169,7 @@ func (o *pagedOut[T]) end() error {
 			if err := o.yamlLeads(); err != nil {
 				return err
 			}
-			y, err := yaml.JSONToYAML(mustJSON(map[string][]int{o.key: {}}))
+			y, err := jsonToYAML(mustJSON(map[string][]int{o.key: {}}), nil)
 			if err != nil {
 				return err
 			}

@@ -13,6 +13,10 @@ import (
 	"sync/atomic"
 
 	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/printer"
+	"github.com/goccy/go-yaml/token"
+	yamlv3 "go.yaml.in/yaml/v3"
 )
 
 // The plan of a large catalog lists thousands of placements and rejection
@@ -125,6 +129,9 @@ func isZeroValue(v reflect.Value) bool {
 // but the first, and no trailing newline.
 type jsonPiece struct {
 	compact, indented bytes.Buffer
+	// plain caches readsBackPlain's answers for the strings written
+	// (jsonToYAML).
+	plain plainCache
 }
 
 func (p *jsonPiece) encode(v any, prefix string) ([]byte, error) {
@@ -270,7 +277,7 @@ func writeYAMLStream(w io.Writer, v any) error {
 			if err != nil {
 				return err
 			}
-			y, err := yaml.JSONToYAML(b)
+			y, err := jsonToYAML(b, &p.plain)
 			if err != nil {
 				return err
 			}
@@ -296,7 +303,7 @@ func writeYAMLStream(w io.Writer, v any) error {
 // then each element as a one-element list (yamlListElem), indented as the
 // list is under its key.
 func yamlListKey(w io.Writer, key string) ([]byte, error) {
-	head, err := yaml.JSONToYAML(mustJSON(map[string][]int{key: {0}}))
+	head, err := jsonToYAML(mustJSON(map[string][]int{key: {0}}), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -313,7 +320,7 @@ func yamlListElem(w io.Writer, p *jsonPiece, indent []byte, elem any) error {
 	if err != nil {
 		return err
 	}
-	y, err := yaml.JSONToYAML(b)
+	y, err := jsonToYAML(b, &p.plain)
 	if err != nil {
 		return err
 	}
@@ -419,10 +426,112 @@ func writeYAMLWhole(w io.Writer, v any) error {
 	if err := writeJSON(&buf, v); err != nil {
 		return err
 	}
-	y, err := yaml.JSONToYAML(buf.Bytes())
+	y, err := jsonToYAML(buf.Bytes(), nil)
 	if err != nil {
 		return err
 	}
 	_, err = w.Write(y)
 	return err
+}
+
+// jsonToYAML is the JSON b as YAML, as the YAML library's JSONToYAML
+// writes it, but with each string (a key or a value) that the library
+// writes plain and that would not read back as the same string written
+// in the library's double-quoted style instead. The library's own test
+// of whether a string needs quotes (token.IsNeedQuoted) misses some: a
+// tab, a carriage return, ".inf", ".nan", "? a", "<<" (a merge key), a
+// string of several lines (written as a block scalar, which a key cannot
+// be and which loses a lone newline), and for yaml.v3 "1e3" or U+2028.
+// Each came back as another string, or as no document, at every -o yaml
+// (a run's reason, a site's message, a workload's environment). Which
+// strings read back plain is asked of the readers themselves
+// (readsBackPlain), not of a list of characters kept here; seen, when
+// not nil, keeps their answers across calls.
+func jsonToYAML(b []byte, seen *plainCache) ([]byte, error) {
+	var v any
+	if err := yaml.UnmarshalWithOptions(b, &v, yaml.UseOrderedMap()); err != nil {
+		return nil, err
+	}
+	node, err := yaml.ValueToNode(v)
+	if err != nil {
+		return nil, err
+	}
+	if seen == nil {
+		seen = new(plainCache)
+	}
+	for _, n := range ast.Filter(ast.StringType, node) {
+		// Every string is a StringNode, its token typed as the text
+		// would read (".inf" an infinity, "1e3" a number).
+		sn, ok := n.(*ast.StringNode)
+		if !ok || sn.Token == nil || sn.Token.Type == token.DoubleQuoteType || sn.Token.Type == token.SingleQuoteType {
+			continue
+		}
+		// A string the library quotes it writes as strconv.Quote
+		// does (its encoder's encodeString), which reads back as
+		// the string; one it writes plain is the string itself, and
+		// never begins with a quote (token.IsNeedQuoted quotes those).
+		if strings.HasPrefix(sn.Value, `"`) || seen.readsBackPlain(sn.Value) {
+			continue
+		}
+		sn.Token.Type = token.DoubleQuoteType
+	}
+	var pr printer.Printer
+	return pr.PrintNode(node), nil
+}
+
+// plainCache keeps readsBackPlain's answers for strings of at most
+// maxPlainCached bytes, up to maxPlainCache of them: a plan's thousands
+// of placements repeat the same keys and names.
+type plainCache struct {
+	m map[string]bool
+}
+
+const (
+	maxPlainCache  = 4096
+	maxPlainCached = 1024
+)
+
+// readsBackPlain says whether s, written plain (as it is), alone and as a
+// key, reads back as the string s with the YAML library the CLI writes
+// with and with yaml.v3, which reads Meridian's catalog (and reads "1e3"
+// as a number where the other reads a string).
+func (c *plainCache) readsBackPlain(s string) bool {
+	if ok, found := c.m[s]; found {
+		return ok
+	}
+	ok := readsAs(yaml.Unmarshal, s) && readsAs(yamlv3.Unmarshal, s)
+	if len(s) > maxPlainCached {
+		return ok
+	}
+	if c.m == nil || len(c.m) >= maxPlainCache {
+		c.m = make(map[string]bool)
+	}
+	c.m[s] = ok
+	return ok
+}
+
+// readsAs says whether unmarshal reads the YAML document s as the string
+// s, and the document "s: 0" as a map whose one key is s: a key may read
+// as another ("<<" merges maps into the one it is in).
+func readsAs(unmarshal func([]byte, any) error, s string) bool {
+	var got any
+	if unmarshal([]byte(s), &got) != nil {
+		return false
+	}
+	if str, ok := got.(string); !ok || str != s {
+		return false
+	}
+	got = nil
+	if unmarshal([]byte(s+": 0"), &got) != nil {
+		return false
+	}
+	switch m := got.(type) {
+	case map[string]any:
+		_, ok := m[s]
+		return ok && len(m) == 1
+	case map[any]any:
+		_, ok := m[s]
+		return ok && len(m) == 1
+	}
+	return false
 }
