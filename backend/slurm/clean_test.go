@@ -213,7 +213,7 @@ func TestCancelEndsAJobStatusReadsLost(t *testing.T) {
 	calls := filepath.Join(dir, "scancel.calls")
 	b := fakeSlurm(t, state, map[string]string{
 		"squeue":  "#!/bin/sh\nprintf '777\\037PENDING\\0370\\037N/A\\037N/A\\037\\037PartitionDown\\037/x\\037" + script + "\\037\\n'\n",
-		"scancel": "#!/bin/sh\necho \"$@\" >>" + calls + "\n",
+		"scancel": scancelEnds(calls),
 	})
 	if err := os.MkdirAll(filepath.Dir(script), 0o700); err != nil {
 		t.Fatal(err)
@@ -294,7 +294,7 @@ func TestCancelNotSwayedByARewrittenHandleRecord(t *testing.T) {
 	calls := filepath.Join(dir, "scancel.calls")
 	b := fakeSlurm(t, state, map[string]string{
 		"squeue":  "#!/bin/sh\nprintf '777\\037RUNNING\\0370\\037N/A\\037N/A\\037\\037None\\037/x\\037" + script + "\\037\\n'\n",
-		"scancel": "#!/bin/sh\necho \"$@\" >>" + calls + "\n",
+		"scancel": scancelEnds(calls),
 	})
 	for _, d := range []string{filepath.Dir(script), filepath.Join(state, "jobs", "r2-1")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {

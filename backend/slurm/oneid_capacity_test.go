@@ -146,7 +146,7 @@ func TestUnsignedIDRecordLeavesTheHandleItsJob(t *testing.T) {
 			squeue := `#!/bin/sh
 printf '4242\037PENDING\0370\037N/A\037N/A\037\037Priority\037` + state + `/jobs/r1-1/output.log\037` + state + `/jobs/r1-1/job.sh\037\n'
 `
-			scancel := "#!/bin/sh\necho \"$@\" >>" + cancels + "\n"
+			scancel := scancelEnds(cancels)
 			b := fakeSlurm(t, state, map[string]string{"squeue": squeue, "scancel": scancel})
 			slurm.WriteRecord(t, state, "jobs/r1-1/jobid", "4242")
 			if err := os.WriteFile(filepath.Join(state, dir, "4242"), []byte("r9-9\n"), 0o644); err != nil {

@@ -1334,7 +1334,9 @@ func ParseKeyValues(line string) map[string]string {
 	return out
 }
 
-// Cancel scancels the job; cancelling a finished job is not an error.
+// Cancel scancels the job and returns once slurmctld has ended it
+// (waitCancelled), or fails when ctx ends first; cancelling a finished job
+// is not an error.
 // Whether the job has ended is slurmctld's word, not Status's: Status
 // reads a job lost while it waits on a partition that is down (it then
 // starts when the partition is back) or runs on a node that is down (it
@@ -1383,7 +1385,60 @@ func (s *Slurm) Cancel(ctx context.Context, handle string) error {
 	if _, err := s.run(ctx, "scancel", ref.id); err != nil && !isInvalidJob(err) {
 		return fmt.Errorf("slurm cancel %s: %w", handle, err)
 	}
-	return nil
+	return s.waitCancelled(ctx, handle, ref.id, key, job.State)
+}
+
+// Between two looks at a cancelled job that has not ended yet
+// (waitCancelled, REST.waitCancelled): the first wait, doubled after each
+// look up to the last. A job that ignores nothing ends within a look or
+// two; one that traps SIGTERM ends at the site's KillWait (30 s by
+// default), when slurmd kills it.
+const (
+	cancelPollFirst = 100 * time.Millisecond
+	cancelPollMax   = time.Second
+)
+
+// waitCancelled waits, within ctx, until slurmctld has ended the job of
+// id, which scancel was just asked to end (state: its state before):
+// scancel returns once slurmctld has taken the request, while the job
+// may still run for a while (its workload traps SIGTERM until KillWait
+// ends it, its epilog runs, its node does not answer: COMPLETING). A
+// Cancel that answered then was taken for a stop, and the attempt that
+// replaced the job started beside it, on the data and accelerators it
+// still held. The job has ended once slurmctld says so (a final state,
+// COMPLETING not among them), forgets the job, or knows the id as
+// another job than the attempt key's (it forgot this one). Where ctx ends
+// first, the error names the state seen last, and the caller asks
+// again.
+func (s *Slurm) waitCancelled(ctx context.Context, handle, id, key, state string) error {
+	wait := cancelPollFirst
+	for {
+		job, err := s.queryJob(ctx, id)
+		if isInvalidJob(err) {
+			return nil
+		}
+		if err != nil {
+			return notEndedError(handle, state, err)
+		}
+		if k, ok := s.jobsKey(job); !ok || k != key || slurmEnded(job.State) {
+			return nil
+		}
+		state = job.State
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return notEndedError(handle, state, ctx.Err())
+		case <-t.C:
+		}
+		wait = min(2*wait, cancelPollMax)
+	}
+}
+
+// notEndedError is Cancel's error for a job that was asked to end but not
+// seen ended, in state (as last seen), for err.
+func notEndedError(handle, state string, err error) error {
+	return fmt.Errorf("slurm cancel %s: the job was asked to end, but slurmctld has not said it ended (state %s when last seen): %w", handle, printable([]byte(state), maxNodeText), err)
 }
 
 // Logs returns the job's output file, read from this backend's state
