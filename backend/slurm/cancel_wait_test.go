@@ -18,6 +18,10 @@ import (
 	"meridian.dev/meridian/catalog"
 )
 
+// ownUID is the user id this process's jobs run as, as squeue prints it
+// (UserID).
+var ownUID = strconv.Itoa(os.Getuid())
+
 // scancelEnds is a fake scancel that notes its arguments in calls and
 // ends the job as slurmctld does once it is over: the fake squeue beside
 // it (a script printing the job's line) says CANCELLED from then on
@@ -51,7 +55,7 @@ if [ -e ` + calls + ` ]; then
 	n=$(wc -l <` + looks + `)
 	if [ ` + strconv.Itoa(completing) + ` -ge 0 ] && [ "$n" -gt ` + strconv.Itoa(completing) + ` ]; then st=CANCELLED; fi
 fi
-printf '4242\037%s\0370\0372026-12-04T19:43:15\037N/A\037n1\037None\037` + state + `/jobs/r1-1/output.log\037` + state + `/jobs/r1-1/job.sh\037\n' "$st"
+printf '4242\037%s\0370\0372026-12-04T19:43:15\037N/A\037n1\037None\037` + state + `/jobs/r1-1/output.log\037` + state + `/jobs/r1-1/job.sh\037` + ownUID + `\037\n' "$st"
 `
 }
 

@@ -235,7 +235,7 @@ func TestHandlesOfOneJobIDWithoutSlurm(t *testing.T) {
 	state := t.TempDir()
 	cancels := filepath.Join(t.TempDir(), "scancel")
 	squeue := `#!/bin/sh
-printf '4242\037PENDING\0370\037N/A\037N/A\037\037Priority\037` + state + `/jobs/r1-2/output.log\037` + state + `/jobs/r1-2/job.sh\037\n'
+printf '4242\037PENDING\0370\037N/A\037N/A\037\037Priority\037` + state + `/jobs/r1-2/output.log\037` + state + `/jobs/r1-2/job.sh\037` + ownUID + `\037\n'
 `
 	scancel := scancelEnds(cancels)
 	b := fakeSlurm(t, state, map[string]string{"squeue": squeue, "scancel": scancel})

@@ -1010,9 +1010,24 @@ func (s *Slurm) Status(ctx context.Context, handle string) (backend.Status, erro
 // (slurmctld gave the id to it once the attempt's was forgotten), and with
 // the id's record gone (a workload may remove it) it was still taken for
 // the attempt's: its state read as the attempt's, and Cancel cancelled it.
+//
+// Its user must be this server's too: squeue --jobs=ID --all lists the job
+// of that id whoever's it is, and any user may submit a job whose command
+// is an attempt's batch script's path (sbatch reads the script once, and
+// keeps the path it was given as the job's command), so once slurmctld
+// gave a recorded id to such a job, its state read as the attempt's and
+// Cancel cancelled it (where this server's user may: a site's operator
+// account, root). The REST path does the same (REST.ownsID).
 func (s *Slurm) jobsKey(job slurmJob) (key string, ok bool) {
+	if job.UserID != strconv.Itoa(jobUID()) {
+		return "", false
+	}
 	return s.scriptKey(job.Command)
 }
+
+// jobUID is the user this server's jobs run as: sbatch submits as its
+// real user.
+var jobUID = os.Getuid
 
 // scriptKey is the attempt whose batch script in this state directory
 // (STATE/jobs/KEY/job.sh) command is.
@@ -1143,9 +1158,12 @@ func (s *Slurm) downNode(ctx context.Context, nodelist string) (string, error) {
 // exit_code is the batch script's wait status, as slurmrestd gives it.
 // Command is the batch script's path, which slurmctld fixes at submission
 // and lets no one update: a recorded job id names the attempt's job only
-// while its command is the attempt's script (Status), as slurmctld reuses
-// an id once its counter wraps (MaxJobId), for any job of any user.
-var jobColumns = []string{"JobID", "State", "exit_code", "StartTime", "EndTime", "NodeList", "Reason", "StdOut", "Command"}
+// while its command is the attempt's script and its user (UserID, which
+// no one but root changes) is this server's (Status), as slurmctld reuses
+// an id once its counter wraps (MaxJobId), for any job of any user, and
+// any user may submit a job whose command is that path (squeue --all
+// lists every user's jobs).
+var jobColumns = []string{"JobID", "State", "exit_code", "StartTime", "EndTime", "NodeList", "Reason", "StdOut", "Command", "UserID"}
 
 // columnSep ends each column: a control character that no job state,
 // time, node list, reason or output path this backend writes contains
@@ -1177,6 +1195,8 @@ type slurmJob struct {
 	ID, State, Reason, NodeList, StdOut string
 	// Command is the batch script's path as sbatch was given it.
 	Command string
+	// UserID is the user the job runs as, a number.
+	UserID string
 	// ExitStatus is the batch script's wait status.
 	ExitStatus int64
 	Start, End time.Time
@@ -1261,9 +1281,12 @@ func parseSqueueColumns(out, handle string, columns []string) (slurmJob, error) 
 	col := func(name string) string { return strings.TrimSpace(raw(name)) }
 	// The output path as given: a path may end in a space.
 	job := slurmJob{ID: handle, State: col("State"), Reason: col("Reason"), NodeList: col("NodeList"), StdOut: raw("StdOut"),
-		Command: raw("Command"), Start: parseTime(col("StartTime")), End: parseTime(col("EndTime"))}
+		Command: raw("Command"), UserID: col("UserID"), Start: parseTime(col("StartTime")), End: parseTime(col("EndTime"))}
 	if !isSlurmState(job.State) {
 		return slurmJob{}, fmt.Errorf("squeue printed State %q for job %s, not a Slurm job state", truncateOut(job.State), handle)
+	}
+	if _, err := strconv.ParseUint(job.UserID, 10, 32); slices.Contains(columns, "UserID") && err != nil {
+		return slurmJob{}, fmt.Errorf("squeue printed UserID %q for job %s, not a user id", truncateOut(job.UserID), handle)
 	}
 	ws, err := strconv.ParseInt(col("exit_code"), 10, 64)
 	if err != nil {
@@ -1686,13 +1709,14 @@ func (s *Slurm) jobDone(ctx context.Context, handle, key string) (bool, error) {
 	if err != nil && !forgotten {
 		return false, err
 	}
-	if !forgotten && job.Command != s.scriptPath(key) {
-		if _, ours := s.scriptKey(job.Command); ours {
+	if !forgotten {
+		if k, ours := s.jobsKey(job); !ours {
+			forgotten = true // the id is another job's now (Status)
+		} else if k != key {
 			// Another attempt's job: the id's record is not to be
 			// believed (jobsKey), and neither attempt's directory goes.
 			return false, nil
 		}
-		forgotten = true // the id is another job's now (Status)
 	}
 	if forgotten {
 		if s.rec.exited(key) || s.rec.ranMark(key) == "" {
