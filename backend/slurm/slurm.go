@@ -726,14 +726,25 @@ func (s *Slurm) partitionUp(ctx context.Context, partition string) error {
 	if err != nil {
 		return err
 	}
-	avail := strings.Fields(out)
-	if len(avail) == 0 {
-		return fmt.Errorf("partition %q: not found in sinfo", partition)
-	}
-	for _, a := range avail {
+	return partitionAvail(out, partition)
+}
+
+// partitionAvail reads sinfo's availabilities of partition (%a, a word
+// a line): an error unless there is one and each is "up".
+func partitionAvail(out, partition string) error {
+	// Word by word, stopping at the first that is not "up": split whole,
+	// 8 MiB of one-letter words cost 64 MiB of string headers.
+	n := 0
+	for a := range strings.FieldsSeq(out) {
+		if n++; n > maxListedLines {
+			return fmt.Errorf("partition %s: sinfo printed more than %d availabilities", partition, maxListedLines)
+		}
 		if a != "up" {
 			return fmt.Errorf("partition %s is %s: %w", partition, printable([]byte(a), maxNodeText), backend.ErrSiteDown)
 		}
+	}
+	if n == 0 {
+		return fmt.Errorf("partition %q: not found in sinfo", partition)
 	}
 	return nil
 }
@@ -882,7 +893,10 @@ func (s *Slurm) findByScript(ctx context.Context, runID string, attempt int) ([]
 	}
 	var ids []uint64
 	asked := 0
-	for _, line := range strings.Split(out, "\n") {
+	for i, line := range outputLines(out) {
+		if i > maxListedLines {
+			return nil, fmt.Errorf("find %s: squeue listed more than %d lines of this user's jobs; not looking further", key, maxListedLines)
+		}
 		id, ok := strings.CutSuffix(line, columnSep+script+columnSep)
 		if !ok || !isJobID(id) {
 			continue
@@ -924,7 +938,15 @@ func (s *Slurm) findByScript(ctx context.Context, runID string, attempt int) ([]
 	if err != nil {
 		return nil, fmt.Errorf("find %s: %w", key, err)
 	}
-	if others := strings.Fields(named); len(others) > 0 {
+	// The first few, for the error: split whole, a listing of 8 MiB of
+	// one-character words cost 64 MiB of string headers.
+	var others []string
+	for id := range strings.FieldsSeq(named) {
+		if others = append(others, id); len(others) == maxFindCandidates {
+			break
+		}
+	}
+	if len(others) > 0 {
 		return nil, fmt.Errorf("find %s: job %s bears the attempt's name %s, but its batch script is not %s, the one this backend submits the attempt with; "+
 			"not taking it for the attempt, nor submitting the attempt again while it may be the attempt's",
 			key, textsafe.Escape(truncateOut(strings.Join(others, ","))), JobName(runID, attempt), script)
@@ -1133,9 +1155,15 @@ func (s *Slurm) downNode(ctx context.Context, nodelist string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+	for i, line := range outputLines(out) {
+		if i > maxListedLines {
+			return "", fmt.Errorf("scontrol show node %s: more than %d lines", nodelist, maxListedLines)
+		}
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
 		node := ParseKeyValues(line)
-		for _, flag := range strings.Split(node["State"], "+") {
+		for flag := range strings.SplitSeq(node["State"], "+") {
 			if flag == "DOWN" || flag == "FAIL" || flag == "DOWN*" {
 				// The site's words become the run's reason: bounded.
 				return fmt.Sprintf("node %s is %s", printable([]byte(node["NodeName"]), maxNodeText), printable([]byte(node["State"]), maxNodeText)), nil
@@ -1247,10 +1275,18 @@ func parseSqueueJob(out, handle string) (slurmJob, error) {
 
 // parseSqueueColumns is parseSqueueJob of output with columns (jobColumns,
 // or stateColumns); a column not asked for reads as "".
+//
+// The output is walked a line at a time, at most maxJobLines of them, and
+// the job's line split into at most as many columns as asked for: split
+// whole, the 8 MiB a call keeps of a client's output, all line breaks or
+// column separators, cost 128 MiB of string headers.
 func parseSqueueColumns(out, handle string, columns []string) (slurmJob, error) {
 	var line string
 	n := 0
-	for _, l := range strings.Split(out, "\n") {
+	for i, l := range outputLines(out) {
+		if i > maxJobLines {
+			return slurmJob{}, fmt.Errorf("squeue printed more than %d lines for job %s", maxJobLines, handle)
+		}
 		if strings.TrimSpace(l) == "" {
 			continue
 		}
@@ -1258,19 +1294,22 @@ func parseSqueueColumns(out, handle string, columns []string) (slurmJob, error) 
 		if id != handle {
 			return slurmJob{}, fmt.Errorf("squeue printed, asked for job %s, a line that is not the job's own (%q): %w", handle, truncateOut(l), errSplitLine)
 		}
+		if n++; n > 1 {
+			return slurmJob{}, fmt.Errorf("squeue printed %d lines for job %s", n, handle)
+		}
 		line = l
-		n++
 	}
-	switch {
-	case n == 0:
+	if n == 0 {
 		return slurmJob{}, fmt.Errorf("squeue printed no line for job %s (output %q)", handle, truncateOut(out))
-	case n > 1:
-		return slurmJob{}, fmt.Errorf("squeue printed %d lines for job %s", n, handle)
 	}
-	f := strings.Split(line, columnSep)
-	if len(f) != len(columns)+1 || strings.TrimSpace(f[len(columns)]) != "" {
+	var buf [16]string
+	if len(columns) >= len(buf) {
+		return slurmJob{}, fmt.Errorf("squeue asked for %d columns for job %s, at most %d", len(columns), handle, len(buf)-1)
+	}
+	f := buf[:len(columns)+1]
+	if nf := fieldsInto(line, columnSep, f); nf != len(f) || strings.TrimSpace(f[len(columns)]) != "" {
 		return slurmJob{}, fmt.Errorf("squeue printed %d columns for job %s, want %d (%s): %q",
-			len(f)-1, handle, len(columns), strings.Join(columns, ","), truncateOut(line))
+			nf-1, handle, len(columns), strings.Join(columns, ","), truncateOut(line))
 	}
 	raw := func(name string) string {
 		if i := slices.Index(columns, name); i >= 0 {
@@ -1785,7 +1824,10 @@ func (s *Slurm) nodesSettled(ctx context.Context, nodelist string) (bool, error)
 		return false, err
 	}
 	n := 0
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+	for i, line := range outputLines(out) {
+		if i > maxListedLines {
+			return false, fmt.Errorf("scontrol show node %s: more than %d lines", nodelist, maxListedLines)
+		}
 		if strings.TrimSpace(line) == "" {
 			continue
 		}
@@ -1794,7 +1836,7 @@ func (s *Slurm) nodesSettled(ctx context.Context, nodelist string) (bool, error)
 		if state == "" || strings.Contains(state, "*") {
 			return false, nil // not responding, or not said
 		}
-		for _, flag := range strings.Split(state, "+") {
+		for flag := range strings.SplitSeq(state, "+") {
 			switch flag {
 			case "DOWN", "FAIL", "FAILING", "NOT_RESPONDING", "UNKNOWN", "FUTURE":
 				return false, nil
