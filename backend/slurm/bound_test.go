@@ -31,7 +31,7 @@ func clientHolder(t *testing.T, hang bool) (b interface {
 		end = "exec sleep 300"
 	}
 	squeue := `#!/bin/sh
-printf '4242\037RUNNING\0370\0372026-12-04T19:43:15\037NONE\037\037None\037/state/jobs/r1-1/output.log\037/state/jobs/r1-1/job.sh\037\n'
+printf '4242\037RUNNING\0370\0372026-12-04T19:43:15\037NONE\037\037None\037/state/jobs/r1-1/output.log\037/state/jobs/r1-1/job.sh\037` + ownUID + `\037\n'
 sleep 300 &
 echo $! >` + pidFile + `
 ` + end + `

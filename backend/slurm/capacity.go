@@ -244,6 +244,24 @@ func takesJobs(base string, flags []string) bool {
 	return true
 }
 
+// stateTakesJobs is takesJobs of a node's state as sinfo prints it
+// (StateComplete: BASE+FLAG+...), its flags walked in place: split, a
+// line's 64 KiB of "+" cost 512 KiB of string headers.
+func stateTakesJobs(state string) bool {
+	base, flags, more := strings.Cut(state, "+")
+	if !takesJobs(base, nil) {
+		return false
+	}
+	if more {
+		for f := range strings.SplitSeq(flags, "+") {
+			if flagStopsJobs(f) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // flagStopsJobs says whether a node with the state flag f takes no jobs.
 func flagStopsJobs(f string) bool {
 	switch strings.ToLower(f) {
@@ -643,16 +661,20 @@ const sinfoCapacityFormat = "NodeList:|,Partition:|,Available:|,StateComplete:|,
 func parseSinfoCapacity(out, partition string, k gresKind) (nodes []capNode, up bool, err error) {
 	up = true
 	found := false
-	for i, line := range strings.Split(out, "\n") {
+	var f [7]string
+	// A line at a time, each split in place (outputLines, fieldsInto).
+	for i, line := range outputLines(out) {
+		if i > maxListedLines {
+			return nil, false, fmt.Errorf("sinfo: more than %d lines", maxListedLines)
+		}
 		if strings.TrimSpace(line) == "" {
 			continue
 		}
 		if len(line) > maxCapacityLine {
-			return nil, false, fmt.Errorf("sinfo line %d: %d bytes, at most %d", i+1, len(line), maxCapacityLine)
+			return nil, false, fmt.Errorf("sinfo line %d: %d bytes, at most %d", i, len(line), maxCapacityLine)
 		}
-		f := strings.Split(line, "|")
-		if len(f) != 7 || f[6] != "" {
-			return nil, false, fmt.Errorf("sinfo line %d: %q is not %d fields separated by |", i+1, clip(line), 6)
+		if n := fieldsInto(line, "|", f[:]); n != len(f) || f[6] != "" {
+			return nil, false, fmt.Errorf("sinfo line %d: %q is not %d fields separated by |", i, clip(line), 6)
 		}
 		name, part, avail, state := f[0], f[1], f[2], f[3]
 		isDefault := strings.HasSuffix(part, "*")
@@ -661,23 +683,22 @@ func parseSinfoCapacity(out, partition string, k gresKind) (nodes []capNode, up 
 			continue
 		}
 		if name == "" || strings.ContainsAny(name, " \t[],") {
-			return nil, false, fmt.Errorf("sinfo line %d: %q is not a node name", i+1, clip(name))
+			return nil, false, fmt.Errorf("sinfo line %d: %q is not a node name", i, clip(name))
 		}
 		found = true
 		up = up && avail == "up"
-		words := strings.Split(state, "+")
 		total, err := gresCount(f[4], k)
 		if err != nil {
-			return nil, false, fmt.Errorf("sinfo line %d (node %s): %w", i+1, name, err)
+			return nil, false, fmt.Errorf("sinfo line %d (node %s): %w", i, name, err)
 		}
 		used, err := gresCount(f[5], k)
 		if err != nil {
-			return nil, false, fmt.Errorf("sinfo line %d (node %s): %w", i+1, name, err)
+			return nil, false, fmt.Errorf("sinfo line %d (node %s): %w", i, name, err)
 		}
 		if len(nodes) >= maxCapacityNodes {
 			return nil, false, fmt.Errorf("sinfo: more than %d nodes", maxCapacityNodes)
 		}
-		nodes = append(nodes, capNode{name: name, takesJobs: takesJobs(words[0], words[1:]), total: total, used: used})
+		nodes = append(nodes, capNode{name: name, takesJobs: stateTakesJobs(state), total: total, used: used})
 	}
 	if !found {
 		if partition == "" {
@@ -697,7 +718,12 @@ const squeueCapacityFormat = "JobID:|,NodeList:|,tres-per-node:|"
 // of their nodes. Lines of other jobs are not parsed beyond their job id.
 func parseSqueueCapacity(out string, own func(id string) bool, k gresKind, t *capTally) error {
 	budget := maxCapacityNodes // node names of all own jobs together
-	for i, line := range strings.Split(out, "\n") {
+	var f [3]string
+	// A line at a time, each split in place (outputLines, fieldsInto).
+	for i, line := range outputLines(out) {
+		if i > maxListedLines {
+			return fmt.Errorf("squeue: more than %d lines", maxListedLines)
+		}
 		if strings.TrimSpace(line) == "" {
 			continue
 		}
@@ -706,21 +732,20 @@ func parseSqueueCapacity(out string, own func(id string) bool, k gresKind, t *ca
 			continue
 		}
 		if len(line) > maxCapacityLine {
-			return fmt.Errorf("squeue line %d (job %s): %d bytes, at most %d", i+1, id, len(line), maxCapacityLine)
+			return fmt.Errorf("squeue line %d (job %s): %d bytes, at most %d", i, id, len(line), maxCapacityLine)
 		}
-		f := strings.Split(rest, "|")
-		if len(f) != 3 || f[2] != "" {
-			return fmt.Errorf("squeue line %d (job %s): %q is not %d fields separated by |", i+1, id, clip(line), 3)
+		if n := fieldsInto(rest, "|", f[:]); n != len(f) || f[2] != "" {
+			return fmt.Errorf("squeue line %d (job %s): %q is not %d fields separated by |", i, id, clip(line), 3)
 		}
 		per, err := tresGresCount(f[1], k)
 		if err != nil {
-			return fmt.Errorf("squeue line %d (job %s): %w", i+1, id, err)
+			return fmt.Errorf("squeue line %d (job %s): %w", i, id, err)
 		}
 		// Each name noted as it is made: a line of 64 KiB names a
 		// million hosts.
 		n, err := eachHostlist(f[0], budget, func(name string) { t.hold(name, per) })
 		if err != nil {
-			return fmt.Errorf("squeue line %d (job %s): %w", i+1, id, err)
+			return fmt.Errorf("squeue line %d (job %s): %w", i, id, err)
 		}
 		budget -= n
 	}

@@ -74,7 +74,7 @@ func TestCleanKeepsWhatAJobMayStillUse(t *testing.T) {
 		}
 		os.Remove(squeueOut)
 		if c.slurmState != "" {
-			write(squeueOut, strings.Join([]string{"777", c.slurmState, "0", "2026-01-01T00:00:00", "2026-01-01T00:00:01", "n1", "None", filepath.Join(job, "output.log"), script}, "\x1f")+"\x1f\n")
+			write(squeueOut, strings.Join([]string{"777", c.slurmState, "0", "2026-01-01T00:00:00", "2026-01-01T00:00:01", "n1", "None", filepath.Join(job, "output.log"), script, ownUID}, "\x1f")+"\x1f\n")
 		}
 		write(nodeOut, "NodeName=n1 Arch=x86_64 State="+c.node+" Partitions=p\n")
 		if err := b.Clean(context.Background(), "777"); err != nil {
@@ -212,8 +212,8 @@ func TestCancelEndsAJobStatusReadsLost(t *testing.T) {
 	script := filepath.Join(state, "jobs", "r1-1", "job.sh")
 	calls := filepath.Join(dir, "scancel.calls")
 	b := fakeSlurm(t, state, map[string]string{
-		"squeue":  "#!/bin/sh\nprintf '777\\037PENDING\\0370\\037N/A\\037N/A\\037\\037PartitionDown\\037/x\\037" + script + "\\037\\n'\n",
-		"scancel": "#!/bin/sh\necho \"$@\" >>" + calls + "\n",
+		"squeue":  "#!/bin/sh\nprintf '777\\037PENDING\\0370\\037N/A\\037N/A\\037\\037PartitionDown\\037/x\\037" + script + "\\037" + ownUID + "\\037\\n'\n",
+		"scancel": scancelEnds(calls),
 	})
 	if err := os.MkdirAll(filepath.Dir(script), 0o700); err != nil {
 		t.Fatal(err)
@@ -293,8 +293,8 @@ func TestCancelNotSwayedByARewrittenHandleRecord(t *testing.T) {
 	script := filepath.Join(state, "jobs", "r1-1", "job.sh")
 	calls := filepath.Join(dir, "scancel.calls")
 	b := fakeSlurm(t, state, map[string]string{
-		"squeue":  "#!/bin/sh\nprintf '777\\037RUNNING\\0370\\037N/A\\037N/A\\037\\037None\\037/x\\037" + script + "\\037\\n'\n",
-		"scancel": "#!/bin/sh\necho \"$@\" >>" + calls + "\n",
+		"squeue":  "#!/bin/sh\nprintf '777\\037RUNNING\\0370\\037N/A\\037N/A\\037\\037None\\037/x\\037" + script + "\\037" + ownUID + "\\037\\n'\n",
+		"scancel": scancelEnds(calls),
 	})
 	for _, d := range []string{filepath.Dir(script), filepath.Join(state, "jobs", "r2-1")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {

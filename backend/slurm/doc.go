@@ -3,16 +3,18 @@
 //
 //   - Slurm's commands on this machine (Slurm): sbatch --parsable to submit,
 //     squeue -j ID -O with the fields it reads to watch (its state, reason,
-//     exit code, nodes, start, end and output path; not scontrol show job,
-//     which prints values the job's owner may set, such as its comment,
-//     unquoted among slurmctld's fields), scancel to cancel, squeue --me
+//     exit code, nodes, start, end, output path, command and user; not
+//     scontrol show job, which prints values the job's owner may set, such
+//     as its comment, unquoted among slurmctld's fields), scancel to cancel
+//     (then squeue again until slurmctld has ended the job), squeue --me
 //     -O JobID,Command to find a job again by its batch script's path (see
 //     below). The batch script writes the command's exit code to a file
 //     (write, fsync, rename) beside its output, so the result is known even
 //     on a cluster without accounting storage after slurmctld has forgotten
 //     the job, and Logs reads the output file.
 //   - slurmrestd across the network (REST), when the site sets restURL:
-//     POST job/submit, GET job/{id}, DELETE job/{id}, GET jobs to find a job
+//     POST job/submit, GET job/{id}, DELETE job/{id} (then GET job/{id}
+//     until slurmctld has ended the job), GET jobs to find a job
 //     again (see below), GET nodes to tell that a running job's node is down. Over
 //     unix:///path slurmrestd authenticates the connecting user
 //     (rest_auth/local); over https the JWT in tokenFile is sent as
@@ -28,8 +30,8 @@
 // that id is the one submitted (slurmctld gives an id out again once its
 // counter wraps), told by what the job's owner, as whom its workload runs,
 // cannot change: on the command path its command is the attempt's batch
-// script (whatever the id's record in the state directory, which the
-// cluster's nodes write, says); on the REST path its user and submit time
+// script and its user is this server's (whatever the id's record in the
+// state directory, which the cluster's nodes write, says); on the REST path its user and submit time
 // are those kept when it was first seen (a later submit time counts if the
 // job was requeued), and until they are kept, it was submitted while
 // Submit waited or bears the attempt's name and comment. Otherwise the

@@ -20,7 +20,7 @@ import (
 // line is now refused.
 func TestParseSqueueJobRefusesAForgedLine(t *testing.T) {
 	line := func(stdout, command string) string {
-		return strings.Join([]string{"42", "PENDING", "0", "N/A", "N/A", "", "Priority", stdout, command}, columnSep) + columnSep + "\n"
+		return strings.Join([]string{"42", "PENDING", "0", "N/A", "N/A", "", "Priority", stdout, command, "1000"}, columnSep) + columnSep + "\n"
 	}
 	const own, other = "/state/jobs/r1-1/job.sh", "/state/jobs/r9-9/job.sh"
 	for _, c := range []struct{ name, out string }{

@@ -26,11 +26,11 @@ func TestStatusAndCancelOfAJobWithAForgedOutputPath(t *testing.T) {
 	script := state + "/jobs/r1-1/job.sh"
 	squeue := `#!/bin/sh
 case "$*" in
-*StdOut*) printf '4242\037PENDING\0370\037N/A\037N/A\037\037Priority\037x\037/elsewhere/jobs/r9-9/job.sh\037\ny\037` + script + `\037\n' ;;
-*) printf '4242\037PENDING\0370\037N/A\037N/A\037\037Priority\037` + script + `\037\n' ;;
+*StdOut*) printf '4242\037PENDING\0370\037N/A\037N/A\037\037Priority\037x\037/elsewhere/jobs/r9-9/job.sh\037\ny\037` + script + `\037` + ownUID + `\037\n' ;;
+*) printf '4242\037PENDING\0370\037N/A\037N/A\037\037Priority\037` + script + `\037` + ownUID + `\037\n' ;;
 esac
 `
-	b := fakeSlurm(t, state, map[string]string{"squeue": squeue, "scancel": "#!/bin/sh\necho \"$@\" >>" + cancels + "\n"})
+	b := fakeSlurm(t, state, map[string]string{"squeue": squeue, "scancel": scancelEnds(cancels)})
 	slurm.WriteRecord(t, state, "jobs/r1-1/jobid", "4242")
 	slurm.WriteRecord(t, state, "handles/4242", "r1-1")
 	ctx := context.Background()

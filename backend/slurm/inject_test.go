@@ -39,7 +39,7 @@ esac
 `
 	stateDir := t.TempDir()
 	squeue := `#!/bin/sh
-printf '4242\037RUNNING\0370\0372026-12-04T19:43:15\037NONE\037n1\037None\037` + stateDir + `/jobs/r1-1/output.log\037` + stateDir + `/jobs/r1-1/job.sh\037\n'
+printf '4242\037RUNNING\0370\0372026-12-04T19:43:15\037NONE\037n1\037None\037` + stateDir + `/jobs/r1-1/output.log\037` + stateDir + `/jobs/r1-1/job.sh\037` + ownUID + `\037\n'
 `
 	b := fakeSlurm(t, stateDir, map[string]string{"scontrol": scontrol, "squeue": squeue})
 	st, err := b.Status(context.Background(), "4242")
@@ -263,7 +263,7 @@ for a in "$@"; do
 	--Format=JobID:?,Command:?) %s; exit 0 ;;
 	esac
 done
-printf '4242\037PENDING\0370\037N/A\037N/A\037\037None\037%%s\037/state/jobs/r1-1/job.sh\037\n' '%s'
+printf '4242\037PENDING\0370\037N/A\037N/A\037\037None\037%%s\037/state/jobs/r1-1/job.sh\037`+ownUID+`\037\n' '%s'
 `, cmdLine, c.stdout)
 		b := fakeSlurm(t, st, map[string]string{"squeue": squeue})
 		rc, err := b.Logs(context.Background(), "4242")
@@ -386,7 +386,7 @@ func TestCommandOutputBounded(t *testing.T) {
 // root; a record that is not an attempt's key is now no record.
 func TestCleanTakesOnlyAnAttemptsKey(t *testing.T) {
 	dir := t.TempDir()
-	squeue := "#!/bin/sh\nprintf '777\\037COMPLETED\\0370\\0372026-01-01T00:00:00\\0372026-01-01T00:00:01\\037n1\\037None\\037/x/jobs/r1-1/output.log\\037/x/jobs/r1-1/job.sh\\037\\n'\n"
+	squeue := "#!/bin/sh\nprintf '777\\037COMPLETED\\0370\\0372026-01-01T00:00:00\\0372026-01-01T00:00:01\\037n1\\037None\\037/x/jobs/r1-1/output.log\\037/x/jobs/r1-1/job.sh\\037" + ownUID + "\\037\\n'\n"
 	b := fakeSlurm(t, filepath.Join(dir, "state"), map[string]string{"squeue": squeue})
 	work := b.WorkDir(backend.Spec{RunID: "r1", Attempt: 1})
 	victim := filepath.Join(filepath.Dir(filepath.Dir(work)), "victim")
@@ -447,7 +447,7 @@ func TestSiteWordsBounded(t *testing.T) {
 	const junk = "head -c 1048576 /dev/zero | tr '\\0' X"
 	stateDir := t.TempDir()
 	squeue := `#!/bin/sh
-printf '4242\037RUNNING\0370\0372026-12-04T19:43:15\037NONE\037n1\037None\037` + stateDir + `/jobs/r1-1/output.log\037` + stateDir + `/jobs/r1-1/job.sh\037\n'
+printf '4242\037RUNNING\0370\0372026-12-04T19:43:15\037NONE\037n1\037None\037` + stateDir + `/jobs/r1-1/output.log\037` + stateDir + `/jobs/r1-1/job.sh\037` + ownUID + `\037\n'
 `
 	b := fakeSlurm(t, stateDir, map[string]string{
 		"sinfo":    "#!/bin/sh\nprintf 'down'; " + junk + "\n",
@@ -491,7 +491,7 @@ func TestStatusPassesNoNodeListAsOptions(t *testing.T) {
 	stateDir := t.TempDir()
 	args := filepath.Join(t.TempDir(), "args")
 	squeue := `#!/bin/sh
-printf '4242\037RUNNING\0370\0372026-12-04T19:43:15\037NONE\037--clusters=other\037None\037` + stateDir + `/jobs/r1-1/output.log\037` + stateDir + `/jobs/r1-1/job.sh\037\n'
+printf '4242\037RUNNING\0370\0372026-12-04T19:43:15\037NONE\037--clusters=other\037None\037` + stateDir + `/jobs/r1-1/output.log\037` + stateDir + `/jobs/r1-1/job.sh\037` + ownUID + `\037\n'
 `
 	b := fakeSlurm(t, stateDir, map[string]string{
 		"scontrol": "#!/bin/sh\necho \"$@\" >>" + args + "\necho 'NodeName=n1 State=IDLE'\n",

@@ -119,7 +119,7 @@ func TestCapacityNotFailedByFilesInHandles(t *testing.T) {
 	scripts := map[string]string{
 		"sinfo": "#!/bin/sh\nprintf '%s\\n' 'n1|gpu*|up|mixed|gpu:h100:8|gpu:h100:5(IDX:0-4)|'\n",
 		"squeue": "#!/bin/sh\ncase \"$*\" in\n*tres-per-node*) printf '%s\\n' '4242|n1|gres:gpu:h100:4|' ;;\n" +
-			"*) printf '4242\\037RUNNING\\0370\\0372026-12-04T19:43:15\\037N/A\\037n1\\037None\\037" + state + "/jobs/r1-1/output.log\\037" + state + "/jobs/r1-1/job.sh\\037\\n' ;;\nesac\n",
+			"*) printf '4242\\037RUNNING\\0370\\0372026-12-04T19:43:15\\037N/A\\037n1\\037None\\037" + state + "/jobs/r1-1/output.log\\037" + state + "/jobs/r1-1/job.sh\\037" + ownUID + "\\037\\n' ;;\nesac\n",
 		"scontrol": "#!/bin/sh\necho 'NodeName=n1 State=MIXED'\n",
 	}
 	// The id was r0-1's first: r1-1's job of it has handle 4242:r1-1.
@@ -177,7 +177,7 @@ func TestStatusListsAgainARecordReplacedByJunk(t *testing.T) {
 			b := fakeSlurm(t, state, map[string]string{
 				"sinfo": "#!/bin/sh\nprintf '%s\\n' 'n1|gpu*|up|mixed|gpu:h100:8|gpu:h100:5(IDX:0-4)|'\n",
 				"squeue": "#!/bin/sh\ncase \"$*\" in\n*tres-per-node*) printf '%s\\n' '4242|n1|gres:gpu:h100:4|' ;;\n" +
-					"*) printf '4242\\037RUNNING\\0370\\0372026-12-04T19:43:15\\037N/A\\037n1\\037None\\037" + state + "/jobs/r1-1/output.log\\037" + state + "/jobs/r1-1/job.sh\\037\\n' ;;\nesac\n",
+					"*) printf '4242\\037RUNNING\\0370\\0372026-12-04T19:43:15\\037N/A\\037n1\\037None\\037" + state + "/jobs/r1-1/output.log\\037" + state + "/jobs/r1-1/job.sh\\037" + ownUID + "\\037\\n' ;;\nesac\n",
 				"scontrol": "#!/bin/sh\necho 'NodeName=n1 State=MIXED'\n",
 			})
 			slurm.WriteRecord(t, state, "jobs/r1-1/jobid", c.handle)

@@ -43,7 +43,7 @@ func TestNodeStateNotSwayedByItsReason(t *testing.T) {
 	write(script, "")
 	write(filepath.Join(job, "started"), "")
 	jobLine := func(slurmState string) string {
-		return strings.Join([]string{"777", slurmState, "0", "2026-01-01T00:00:00", "2026-01-01T00:00:01", "n1", "None", filepath.Join(job, "output.log"), script}, "\x1f") + "\x1f\n"
+		return strings.Join([]string{"777", slurmState, "0", "2026-01-01T00:00:00", "2026-01-01T00:00:01", "n1", "None", filepath.Join(job, "output.log"), script, ownUID}, "\x1f") + "\x1f\n"
 	}
 	node := func(st, reason string) string {
 		return "NodeName=n1 Arch=x86_64 State=" + st + " Partitions=p Reason=" + reason + " [root@2026-01-01T00:00:00]\n"

@@ -26,7 +26,7 @@ func TestCancelLeavesAJobThisBackendNeverSubmitted(t *testing.T) {
 	state := filepath.Join(dir, "state")
 	calls := filepath.Join(dir, "scancel.calls")
 	b := fakeSlurm(t, state, map[string]string{
-		"squeue":  "#!/bin/sh\nprintf '777\\037RUNNING\\0370\\037N/A\\037N/A\\037\\037None\\037/home/other/slurm-777.out\\037/home/other/train.sh\\037\\n'\n",
+		"squeue":  "#!/bin/sh\nprintf '777\\037RUNNING\\0370\\037N/A\\037N/A\\037\\037None\\037/home/other/slurm-777.out\\037/home/other/train.sh\\037" + ownUID + "\\037\\n'\n",
 		"scancel": "#!/bin/sh\necho \"$@\" >>" + calls + "\n",
 	})
 	if st, err := b.Status(context.Background(), "777"); !errors.Is(err, backend.ErrNotFound) {

@@ -30,7 +30,7 @@ func TestCapacityCountsALaterAttemptsJobOfAnEndedID(t *testing.T) {
 case "$*" in
 *tres-per-node*) printf '%s\n' '4242|n1|gres:gpu:h100:1|' '4243|n1|gres:gpu:h100:4|' ;;
 *--Format=JobID:?,Command:?) printf '4242\037` + state + `/jobs/r1-2/job.sh\037\n' ;;
-*) printf '4242\037RUNNING\0370\0372026-12-04T19:43:15\037N/A\037n1\037None\037` + state + `/jobs/r1-2/output.log\037` + state + `/jobs/r1-2/job.sh\037\n' ;;
+*) printf '4242\037RUNNING\0370\0372026-12-04T19:43:15\037N/A\037n1\037None\037` + state + `/jobs/r1-2/output.log\037` + state + `/jobs/r1-2/job.sh\037` + ownUID + `\037\n' ;;
 esac
 `
 			sinfo := "#!/bin/sh\nprintf '%s\\n' 'n1|gpu*|up|mixed|gpu:h100:8|gpu:h100:5(IDX:0-4)|'\n"
@@ -144,9 +144,9 @@ func TestUnsignedIDRecordLeavesTheHandleItsJob(t *testing.T) {
 			state := t.TempDir()
 			cancels := filepath.Join(t.TempDir(), "scancel")
 			squeue := `#!/bin/sh
-printf '4242\037PENDING\0370\037N/A\037N/A\037\037Priority\037` + state + `/jobs/r1-1/output.log\037` + state + `/jobs/r1-1/job.sh\037\n'
+printf '4242\037PENDING\0370\037N/A\037N/A\037\037Priority\037` + state + `/jobs/r1-1/output.log\037` + state + `/jobs/r1-1/job.sh\037` + ownUID + `\037\n'
 `
-			scancel := "#!/bin/sh\necho \"$@\" >>" + cancels + "\n"
+			scancel := scancelEnds(cancels)
 			b := fakeSlurm(t, state, map[string]string{"squeue": squeue, "scancel": scancel})
 			slurm.WriteRecord(t, state, "jobs/r1-1/jobid", "4242")
 			if err := os.WriteFile(filepath.Join(state, dir, "4242"), []byte("r9-9\n"), 0o644); err != nil {

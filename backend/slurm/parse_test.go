@@ -90,7 +90,7 @@ func FuzzParseKeyValues(f *testing.F) {
 // (squeueArgs), as Slurm 22.05's squeue printed them for jobs of the test
 // cluster.
 func squeueLine(id, state string, exitStatus int, start, end, nodes, reason, stdout string) string {
-	return strings.Join([]string{id, state, strconv.Itoa(exitStatus), start, end, nodes, reason, stdout, "/state/jobs/r1-1/job.sh"}, columnSep) + columnSep + "\n"
+	return strings.Join([]string{id, state, strconv.Itoa(exitStatus), start, end, nodes, reason, stdout, "/state/jobs/r1-1/job.sh", "1000"}, columnSep) + columnSep + "\n"
 }
 
 func TestJobStatus(t *testing.T) {
@@ -146,8 +146,8 @@ func TestParseSqueueJob(t *testing.T) {
 		{running + running, "2 lines"},
 		{strings.Replace(running, "\x1f0\x1f", "\x1f\x1f", 1), "exit_code"},
 		{strings.Replace(running, "RUNNING", "running now", 1), "State"},
-		{strings.Replace(running, "None", "None\x1fextra", 1), "10 columns"},
-		{strings.TrimSuffix(running, "\x1f\n"), "8 columns"},
+		{strings.Replace(running, "None", "None\x1fextra", 1), "11 columns"},
+		{strings.TrimSuffix(running, "\x1f\n"), "9 columns"},
 	} {
 		if _, err := parseSqueueJob(tt.out, "42"); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("parseSqueueJob(%q) = %v, want an error with %q", tt.out, err, tt.want)

@@ -1233,7 +1233,41 @@ func (r *REST) Cancel(ctx context.Context, handle string) error {
 	if err != nil && !hasSlurmError(err, errInvalidJobID, errAlreadyDone) {
 		return fmt.Errorf("slurm cancel %s: %w", handle, err)
 	}
-	return nil
+	return r.waitCancelled(ctx, handle, ref.id, key, string(job.State))
+}
+
+// waitCancelled is Slurm.waitCancelled through slurmrestd: it waits,
+// within ctx, until slurmctld has ended the job of id that DELETE asked
+// to end (slurmrestd answers once slurmctld took the request, while the
+// job may still run until KillWait, its epilog or its node ends it:
+// COMPLETING). The job has ended once slurmctld says so (a final state),
+// forgets it, or knows the id as another job than the attempt key's
+// (ownsID), or, for a handle with no record, as no attempt's of this
+// backend (anAttempts). Where ctx ends first, the error names the state
+// seen last, and the caller asks again.
+func (r *REST) waitCancelled(ctx context.Context, handle, id, key, state string) error {
+	wait := cancelPollFirst
+	for {
+		job, err := r.getJob(ctx, id)
+		if hasSlurmError(err, errInvalidJobID) {
+			return nil
+		}
+		if err != nil {
+			return notEndedError(handle, state, err)
+		}
+		if key != "" && !r.ownsID(job, key) || key == "" && !r.anAttempts(job, handle) || slurmEnded(string(job.State)) {
+			return nil
+		}
+		state = string(job.State)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return notEndedError(handle, state, ctx.Err())
+		case <-t.C:
+		}
+		wait = min(2*wait, cancelPollMax)
+	}
 }
 
 // Logs fails with backend.ErrLogsUnavailable for a job it knows:

@@ -30,7 +30,7 @@ func TestRESTCancelEndsAJobStatusReadsLost(t *testing.T) {
 		default:
 			json.NewEncoder(w).Encode(map[string]any{"errors": []any{}, "jobs": []any{map[string]any{
 				"job_id": 8, "name": "meridian-r1-1", "comment": "meridian run r1 attempt 1",
-				"job_state": "PENDING", "state_reason": "PartitionDown", "exit_code": 0}}})
+				"job_state": endedOnDelete(&deletes, "PENDING"), "state_reason": "PartitionDown", "exit_code": 0}}})
 		}
 	}))
 	site := catalog.BackendSpec{Type: "slurm", RestURL: url, TokenFile: writeToken(t, "cancel.token")}

@@ -53,7 +53,7 @@ func identityServerUnrecorded(t *testing.T, job *fakeJob, mu *sync.Mutex, delete
 			mu.Unlock()
 			json.NewEncoder(w).Encode(map[string]any{"errors": []any{}, "jobs": []any{map[string]any{
 				"job_id": 8, "name": j.name, "comment": j.comment, "user_id": j.user, "user_name": "slurm", "submit_time": j.submit, "restart_cnt": j.restarts,
-				"job_state": "RUNNING", "state_reason": "None", "exit_code": 0}}})
+				"job_state": endedOnDelete(deletes, "RUNNING"), "state_reason": "None", "exit_code": 0}}})
 		}
 	}))
 	site := catalog.BackendSpec{Type: "slurm", RestURL: url, TokenFile: writeToken(t, "identity.token"), User: "slurm"}

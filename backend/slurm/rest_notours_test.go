@@ -46,7 +46,7 @@ func TestRESTCancelLeavesAJobThisBackendNeverSubmitted(t *testing.T) {
 				default:
 					json.NewEncoder(w).Encode(map[string]any{"errors": []any{}, "jobs": []any{map[string]any{
 						"job_id": 8, "name": c.jobName, "comment": c.comment, "user_name": c.user, "user_id": 2000,
-						"job_state": "RUNNING", "state_reason": "None", "exit_code": 0}}})
+						"job_state": endedOnDelete(&deletes, "RUNNING"), "state_reason": "None", "exit_code": 0}}})
 				}
 			}))
 			site := catalog.BackendSpec{Type: "slurm", RestURL: url, TokenFile: writeToken(t, "cancel.token"), User: "meridian"}

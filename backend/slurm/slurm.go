@@ -726,14 +726,25 @@ func (s *Slurm) partitionUp(ctx context.Context, partition string) error {
 	if err != nil {
 		return err
 	}
-	avail := strings.Fields(out)
-	if len(avail) == 0 {
-		return fmt.Errorf("partition %q: not found in sinfo", partition)
-	}
-	for _, a := range avail {
+	return partitionAvail(out, partition)
+}
+
+// partitionAvail reads sinfo's availabilities of partition (%a, a word
+// a line): an error unless there is one and each is "up".
+func partitionAvail(out, partition string) error {
+	// Word by word, stopping at the first that is not "up": split whole,
+	// 8 MiB of one-letter words cost 64 MiB of string headers.
+	n := 0
+	for a := range strings.FieldsSeq(out) {
+		if n++; n > maxListedLines {
+			return fmt.Errorf("partition %s: sinfo printed more than %d availabilities", partition, maxListedLines)
+		}
 		if a != "up" {
 			return fmt.Errorf("partition %s is %s: %w", partition, printable([]byte(a), maxNodeText), backend.ErrSiteDown)
 		}
+	}
+	if n == 0 {
+		return fmt.Errorf("partition %q: not found in sinfo", partition)
 	}
 	return nil
 }
@@ -882,7 +893,10 @@ func (s *Slurm) findByScript(ctx context.Context, runID string, attempt int) ([]
 	}
 	var ids []uint64
 	asked := 0
-	for _, line := range strings.Split(out, "\n") {
+	for i, line := range outputLines(out) {
+		if i > maxListedLines {
+			return nil, fmt.Errorf("find %s: squeue listed more than %d lines of this user's jobs; not looking further", key, maxListedLines)
+		}
 		id, ok := strings.CutSuffix(line, columnSep+script+columnSep)
 		if !ok || !isJobID(id) {
 			continue
@@ -924,7 +938,15 @@ func (s *Slurm) findByScript(ctx context.Context, runID string, attempt int) ([]
 	if err != nil {
 		return nil, fmt.Errorf("find %s: %w", key, err)
 	}
-	if others := strings.Fields(named); len(others) > 0 {
+	// The first few, for the error: split whole, a listing of 8 MiB of
+	// one-character words cost 64 MiB of string headers.
+	var others []string
+	for id := range strings.FieldsSeq(named) {
+		if others = append(others, id); len(others) == maxFindCandidates {
+			break
+		}
+	}
+	if len(others) > 0 {
 		return nil, fmt.Errorf("find %s: job %s bears the attempt's name %s, but its batch script is not %s, the one this backend submits the attempt with; "+
 			"not taking it for the attempt, nor submitting the attempt again while it may be the attempt's",
 			key, textsafe.Escape(truncateOut(strings.Join(others, ","))), JobName(runID, attempt), script)
@@ -1010,9 +1032,24 @@ func (s *Slurm) Status(ctx context.Context, handle string) (backend.Status, erro
 // (slurmctld gave the id to it once the attempt's was forgotten), and with
 // the id's record gone (a workload may remove it) it was still taken for
 // the attempt's: its state read as the attempt's, and Cancel cancelled it.
+//
+// Its user must be this server's too: squeue --jobs=ID --all lists the job
+// of that id whoever's it is, and any user may submit a job whose command
+// is an attempt's batch script's path (sbatch reads the script once, and
+// keeps the path it was given as the job's command), so once slurmctld
+// gave a recorded id to such a job, its state read as the attempt's and
+// Cancel cancelled it (where this server's user may: a site's operator
+// account, root). The REST path does the same (REST.ownsID).
 func (s *Slurm) jobsKey(job slurmJob) (key string, ok bool) {
+	if job.UserID != strconv.Itoa(jobUID()) {
+		return "", false
+	}
 	return s.scriptKey(job.Command)
 }
+
+// jobUID is the user this server's jobs run as: sbatch submits as its
+// real user.
+var jobUID = os.Getuid
 
 // scriptKey is the attempt whose batch script in this state directory
 // (STATE/jobs/KEY/job.sh) command is.
@@ -1118,9 +1155,15 @@ func (s *Slurm) downNode(ctx context.Context, nodelist string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+	for i, line := range outputLines(out) {
+		if i > maxListedLines {
+			return "", fmt.Errorf("scontrol show node %s: more than %d lines", nodelist, maxListedLines)
+		}
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
 		node := ParseKeyValues(line)
-		for _, flag := range strings.Split(node["State"], "+") {
+		for flag := range strings.SplitSeq(node["State"], "+") {
 			if flag == "DOWN" || flag == "FAIL" || flag == "DOWN*" {
 				// The site's words become the run's reason: bounded.
 				return fmt.Sprintf("node %s is %s", printable([]byte(node["NodeName"]), maxNodeText), printable([]byte(node["State"]), maxNodeText)), nil
@@ -1143,9 +1186,12 @@ func (s *Slurm) downNode(ctx context.Context, nodelist string) (string, error) {
 // exit_code is the batch script's wait status, as slurmrestd gives it.
 // Command is the batch script's path, which slurmctld fixes at submission
 // and lets no one update: a recorded job id names the attempt's job only
-// while its command is the attempt's script (Status), as slurmctld reuses
-// an id once its counter wraps (MaxJobId), for any job of any user.
-var jobColumns = []string{"JobID", "State", "exit_code", "StartTime", "EndTime", "NodeList", "Reason", "StdOut", "Command"}
+// while its command is the attempt's script and its user (UserID, which
+// no one but root changes) is this server's (Status), as slurmctld reuses
+// an id once its counter wraps (MaxJobId), for any job of any user, and
+// any user may submit a job whose command is that path (squeue --all
+// lists every user's jobs).
+var jobColumns = []string{"JobID", "State", "exit_code", "StartTime", "EndTime", "NodeList", "Reason", "StdOut", "Command", "UserID"}
 
 // columnSep ends each column: a control character that no job state,
 // time, node list, reason or output path this backend writes contains
@@ -1177,6 +1223,8 @@ type slurmJob struct {
 	ID, State, Reason, NodeList, StdOut string
 	// Command is the batch script's path as sbatch was given it.
 	Command string
+	// UserID is the user the job runs as, a number.
+	UserID string
 	// ExitStatus is the batch script's wait status.
 	ExitStatus int64
 	Start, End time.Time
@@ -1227,10 +1275,18 @@ func parseSqueueJob(out, handle string) (slurmJob, error) {
 
 // parseSqueueColumns is parseSqueueJob of output with columns (jobColumns,
 // or stateColumns); a column not asked for reads as "".
+//
+// The output is walked a line at a time, at most maxJobLines of them, and
+// the job's line split into at most as many columns as asked for: split
+// whole, the 8 MiB a call keeps of a client's output, all line breaks or
+// column separators, cost 128 MiB of string headers.
 func parseSqueueColumns(out, handle string, columns []string) (slurmJob, error) {
 	var line string
 	n := 0
-	for _, l := range strings.Split(out, "\n") {
+	for i, l := range outputLines(out) {
+		if i > maxJobLines {
+			return slurmJob{}, fmt.Errorf("squeue printed more than %d lines for job %s", maxJobLines, handle)
+		}
 		if strings.TrimSpace(l) == "" {
 			continue
 		}
@@ -1238,19 +1294,22 @@ func parseSqueueColumns(out, handle string, columns []string) (slurmJob, error) 
 		if id != handle {
 			return slurmJob{}, fmt.Errorf("squeue printed, asked for job %s, a line that is not the job's own (%q): %w", handle, truncateOut(l), errSplitLine)
 		}
+		if n++; n > 1 {
+			return slurmJob{}, fmt.Errorf("squeue printed %d lines for job %s", n, handle)
+		}
 		line = l
-		n++
 	}
-	switch {
-	case n == 0:
+	if n == 0 {
 		return slurmJob{}, fmt.Errorf("squeue printed no line for job %s (output %q)", handle, truncateOut(out))
-	case n > 1:
-		return slurmJob{}, fmt.Errorf("squeue printed %d lines for job %s", n, handle)
 	}
-	f := strings.Split(line, columnSep)
-	if len(f) != len(columns)+1 || strings.TrimSpace(f[len(columns)]) != "" {
+	var buf [16]string
+	if len(columns) >= len(buf) {
+		return slurmJob{}, fmt.Errorf("squeue asked for %d columns for job %s, at most %d", len(columns), handle, len(buf)-1)
+	}
+	f := buf[:len(columns)+1]
+	if nf := fieldsInto(line, columnSep, f); nf != len(f) || strings.TrimSpace(f[len(columns)]) != "" {
 		return slurmJob{}, fmt.Errorf("squeue printed %d columns for job %s, want %d (%s): %q",
-			len(f)-1, handle, len(columns), strings.Join(columns, ","), truncateOut(line))
+			nf-1, handle, len(columns), strings.Join(columns, ","), truncateOut(line))
 	}
 	raw := func(name string) string {
 		if i := slices.Index(columns, name); i >= 0 {
@@ -1261,9 +1320,12 @@ func parseSqueueColumns(out, handle string, columns []string) (slurmJob, error) 
 	col := func(name string) string { return strings.TrimSpace(raw(name)) }
 	// The output path as given: a path may end in a space.
 	job := slurmJob{ID: handle, State: col("State"), Reason: col("Reason"), NodeList: col("NodeList"), StdOut: raw("StdOut"),
-		Command: raw("Command"), Start: parseTime(col("StartTime")), End: parseTime(col("EndTime"))}
+		Command: raw("Command"), UserID: col("UserID"), Start: parseTime(col("StartTime")), End: parseTime(col("EndTime"))}
 	if !isSlurmState(job.State) {
 		return slurmJob{}, fmt.Errorf("squeue printed State %q for job %s, not a Slurm job state", truncateOut(job.State), handle)
+	}
+	if _, err := strconv.ParseUint(job.UserID, 10, 32); slices.Contains(columns, "UserID") && err != nil {
+		return slurmJob{}, fmt.Errorf("squeue printed UserID %q for job %s, not a user id", truncateOut(job.UserID), handle)
 	}
 	ws, err := strconv.ParseInt(col("exit_code"), 10, 64)
 	if err != nil {
@@ -1334,7 +1396,9 @@ func ParseKeyValues(line string) map[string]string {
 	return out
 }
 
-// Cancel scancels the job; cancelling a finished job is not an error.
+// Cancel scancels the job and returns once slurmctld has ended it
+// (waitCancelled), or fails when ctx ends first; cancelling a finished job
+// is not an error.
 // Whether the job has ended is slurmctld's word, not Status's: Status
 // reads a job lost while it waits on a partition that is down (it then
 // starts when the partition is back) or runs on a node that is down (it
@@ -1383,7 +1447,60 @@ func (s *Slurm) Cancel(ctx context.Context, handle string) error {
 	if _, err := s.run(ctx, "scancel", ref.id); err != nil && !isInvalidJob(err) {
 		return fmt.Errorf("slurm cancel %s: %w", handle, err)
 	}
-	return nil
+	return s.waitCancelled(ctx, handle, ref.id, key, job.State)
+}
+
+// Between two looks at a cancelled job that has not ended yet
+// (waitCancelled, REST.waitCancelled): the first wait, doubled after each
+// look up to the last. A job that ignores nothing ends within a look or
+// two; one that traps SIGTERM ends at the site's KillWait (30 s by
+// default), when slurmd kills it.
+const (
+	cancelPollFirst = 100 * time.Millisecond
+	cancelPollMax   = time.Second
+)
+
+// waitCancelled waits, within ctx, until slurmctld has ended the job of
+// id, which scancel was just asked to end (state: its state before):
+// scancel returns once slurmctld has taken the request, while the job
+// may still run for a while (its workload traps SIGTERM until KillWait
+// ends it, its epilog runs, its node does not answer: COMPLETING). A
+// Cancel that answered then was taken for a stop, and the attempt that
+// replaced the job started beside it, on the data and accelerators it
+// still held. The job has ended once slurmctld says so (a final state,
+// COMPLETING not among them), forgets the job, or knows the id as
+// another job than the attempt key's (it forgot this one). Where ctx ends
+// first, the error names the state seen last, and the caller asks
+// again.
+func (s *Slurm) waitCancelled(ctx context.Context, handle, id, key, state string) error {
+	wait := cancelPollFirst
+	for {
+		job, err := s.queryJob(ctx, id)
+		if isInvalidJob(err) {
+			return nil
+		}
+		if err != nil {
+			return notEndedError(handle, state, err)
+		}
+		if k, ok := s.jobsKey(job); !ok || k != key || slurmEnded(job.State) {
+			return nil
+		}
+		state = job.State
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return notEndedError(handle, state, ctx.Err())
+		case <-t.C:
+		}
+		wait = min(2*wait, cancelPollMax)
+	}
+}
+
+// notEndedError is Cancel's error for a job that was asked to end but not
+// seen ended, in state (as last seen), for err.
+func notEndedError(handle, state string, err error) error {
+	return fmt.Errorf("slurm cancel %s: the job was asked to end, but slurmctld has not said it ended (state %s when last seen): %w", handle, printable([]byte(state), maxNodeText), err)
 }
 
 // Logs returns the job's output file, read from this backend's state
@@ -1631,13 +1748,14 @@ func (s *Slurm) jobDone(ctx context.Context, handle, key string) (bool, error) {
 	if err != nil && !forgotten {
 		return false, err
 	}
-	if !forgotten && job.Command != s.scriptPath(key) {
-		if _, ours := s.scriptKey(job.Command); ours {
+	if !forgotten {
+		if k, ours := s.jobsKey(job); !ours {
+			forgotten = true // the id is another job's now (Status)
+		} else if k != key {
 			// Another attempt's job: the id's record is not to be
 			// believed (jobsKey), and neither attempt's directory goes.
 			return false, nil
 		}
-		forgotten = true // the id is another job's now (Status)
 	}
 	if forgotten {
 		if s.rec.exited(key) || s.rec.ranMark(key) == "" {
@@ -1706,7 +1824,10 @@ func (s *Slurm) nodesSettled(ctx context.Context, nodelist string) (bool, error)
 		return false, err
 	}
 	n := 0
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+	for i, line := range outputLines(out) {
+		if i > maxListedLines {
+			return false, fmt.Errorf("scontrol show node %s: more than %d lines", nodelist, maxListedLines)
+		}
 		if strings.TrimSpace(line) == "" {
 			continue
 		}
@@ -1715,7 +1836,7 @@ func (s *Slurm) nodesSettled(ctx context.Context, nodelist string) (bool, error)
 		if state == "" || strings.Contains(state, "*") {
 			return false, nil // not responding, or not said
 		}
-		for _, flag := range strings.Split(state, "+") {
+		for flag := range strings.SplitSeq(state, "+") {
 			switch flag {
 			case "DOWN", "FAIL", "FAILING", "NOT_RESPONDING", "UNKNOWN", "FUTURE":
 				return false, nil
