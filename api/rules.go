@@ -230,7 +230,7 @@ func (s *Server) rulesApply(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req RulesApplyRequest
-	if !decodeBody(w, r, &req, "rules change") {
+	if !decodeRuleChange(w, r, &req, "rules change") {
 		return
 	}
 	res, err := s.rules.Apply(r.Context(), req, "admin of tenant "+tenantOf(r))
@@ -398,7 +398,7 @@ func (s *Server) rulesWhatIf(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req WhatIfRequest
-	if !decodeBody(w, r, &req, "what-if request") {
+	if !decodeRuleChange(w, r, &req, "what-if request") {
 		return
 	}
 	rep, err := s.rules.WhatIf(r.Context(), req)
@@ -407,4 +407,24 @@ func (s *Server) rulesWhatIf(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, rep)
+}
+
+// decodeRuleChange is decodeBody for a rules change or what-if: a body
+// listing more than rules.MaxFiles files, or names to remove, is refused
+// before it is decoded, as decodeDocuments refuses too many documents.
+// Decoded first, 4 MiB of empty files ({}, three bytes each) made 1.4
+// million of them, about 590 MiB allocated and two seconds of a
+// processor's time, before the rules refused the 257th.
+func decodeRuleChange(w http.ResponseWriter, r *http.Request, v any, what string) bool {
+	body, ok := readJSONBody(w, r, v, what)
+	if !ok {
+		return false
+	}
+	for _, key := range []string{"files", "remove"} {
+		if arrayOver(body, key, rules.MaxFiles) && json.Valid(body) {
+			writeErr(w, http.StatusBadRequest, "invalid", key, fmt.Sprintf("more than %d entries: a rules change names at most %d rule files (split it)", rules.MaxFiles, rules.MaxFiles))
+			return false
+		}
+	}
+	return unmarshalBody(w, body, v, what)
 }

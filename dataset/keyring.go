@@ -223,7 +223,11 @@ func (k Keyring) read(name string) (seal.Key, error) {
 		if err != nil {
 			return seal.Key{}, err
 		}
-		return seal.UnwrapKey(data, k.AgeIdentity)
+		key, err := seal.UnwrapKey(data, k.AgeIdentity)
+		if err != nil {
+			return seal.Key{}, fmt.Errorf("key file %s: %w", wrapped, err)
+		}
+		return key, nil
 	}
 	p := k.path(name)
 	data, err := readPrivate(p)

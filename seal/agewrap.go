@@ -2,6 +2,7 @@ package seal
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -75,14 +76,20 @@ func UnwrapKey(wrapped []byte, identityFile string) (Key, error) {
 	}
 	r, err := age.Decrypt(armor.NewReader(bytes.NewReader(wrapped)), ids...)
 	if err != nil {
-		return Key{}, fmt.Errorf("unwrap key: %w", err)
+		var nm *age.NoIdentityMatchError
+		if errors.As(err, &nm) {
+			return Key{}, fmt.Errorf("unwrap key: %w", err)
+		}
+		return Key{}, errors.New("unwrap key: not an age-armored file whose header parses (age's reason is not shown: it quotes the file's lines, and a file given as a wrapped key may hold a secret)")
 	}
 	// Read to the end: age authenticates the end of its stream only when a
 	// reader reaches it, so a prefix of a longer payload is never taken for
 	// the key. What WrapKey writes is far shorter than the bound.
 	text, err := io.ReadAll(io.LimitReader(r, maxWrappedText+1))
 	if err != nil {
-		return Key{}, fmt.Errorf("unwrap key: %w", err)
+		// Not age's reason either: a closing line that is not the
+		// armor's is quoted in it.
+		return Key{}, errors.New("unwrap key: the wrapped payload does not decrypt to its end (it is cut or altered)")
 	}
 	if len(text) > maxWrappedText {
 		return Key{}, fmt.Errorf("unwrap key: the wrapped text is over %d bytes: not a wrapped dataset key", maxWrappedText)

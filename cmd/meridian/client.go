@@ -89,18 +89,25 @@ func (f *clientFlags) client() (*api.Client, error) {
 	// `meridian serve` on this machine, whose own --insecure-http chose
 	// plain HTTP for it.
 	fromState := server == ""
+	// statePath is client.json's path where the fingerprint came from it:
+	// an error then names the file, not a flag never given.
+	statePath, fpFromState := "", false
 	if server == "" || token == "" || fp == "" {
 		dir, err := statedir.Default()
 		if err != nil {
 			return nil, err
 		}
+		statePath = dir.Join(statedir.ClientFile)
 		cfg, err := readClientConfig(dir.Path)
 		switch {
 		case err == nil:
 			if fp == "" && (server == "" || sameServer(server, cfg.Server)) {
-				fp = cfg.Fingerprint
+				fp, fpFromState = cfg.Fingerprint, cfg.Fingerprint != ""
 			}
 			if server == "" {
+				if !serverAddress(cfg.Server) {
+					return nil, badInput(fmt.Errorf("%s: field server: want the http:// or https:// address of a server (meridian serve writes it there), or pass --server", statePath))
+				}
 				server = cfg.Server
 			}
 			if token == "" && sameServer(server, cfg.Server) {
@@ -114,6 +121,9 @@ func (f *clientFlags) client() (*api.Client, error) {
 			// exposed token unnoticed.
 			fmt.Fprintf(os.Stderr, "warning: %v; its certificate fingerprint is not used\n", err)
 		}
+	}
+	if token == "" && fromState {
+		return nil, badInput(fmt.Errorf("%s: field token is empty: pass --token or set MERIDIAN_TOKEN", statePath))
 	}
 	if token == "" {
 		return nil, badInput(fmt.Errorf("--token: no token for server %s (a configured token is used only with its own server): pass --token or set MERIDIAN_TOKEN", redactedServer(server)))
@@ -136,10 +146,20 @@ func (f *clientFlags) client() (*api.Client, error) {
 		}
 	}
 	c, err := api.NewPinnedClient(server, token, fp)
+	if err != nil && fpFromState {
+		return nil, badInput(fmt.Errorf("%s: field fingerprint: %w", statePath, err))
+	}
 	if err != nil {
 		return nil, badInput(fmt.Errorf("--tls-fingerprint: %w", err))
 	}
 	return c, nil
+}
+
+// serverAddress reports whether s reads as a server's address: http:// or
+// https:// and a host.
+func serverAddress(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 // redactedServer is a server address as an error may show it: a password
