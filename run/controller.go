@@ -279,6 +279,9 @@ type Controller struct {
 	copyIndex copyIndex
 	// long holds the long steps in flight, by run id (under mu).
 	long map[string]longRun
+	// stepsOut holds the steps Tick stopped waiting for (boundedStep),
+	// by run and by site (under mu).
+	stepsOut stepsOut
 	// deferred holds the copies a law check found unlawful but could not
 	// withdraw yet (under mu; without their organisation); nil when not
 	// known in this term of leadership (retryWithdrawals).

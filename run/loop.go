@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"meridian.dev/meridian/audit"
@@ -89,6 +90,9 @@ func (c *Controller) Tick(ctx context.Context) {
 	active := map[string]bool{}
 	var adm admission
 	sem := make(chan struct{}, c.cfg.Workers)
+	// held counts, by site, the steps this tick left for its site's
+	// steps out past their bound (stepAdmit).
+	held := map[string]int{}
 	err := c.eachActive(ctx, func(rows []*store.Run) error {
 		var wg sync.WaitGroup
 		for _, row := range rows {
@@ -102,11 +106,27 @@ func (c *Controller) Tick(ctx context.Context) {
 				}
 			}
 			sem <- struct{}{}
+			// Asked once a worker is free: a step of the run's, or of
+			// its site's, that ran out of time meanwhile counts.
+			switch c.stepAdmit(row.ID, row.Site) {
+			case stepRunOut:
+				<-sem
+				continue
+			case stepSiteFull:
+				held[row.Site]++
+				<-sem
+				continue
+			}
 			wg.Add(1)
-			go func(id, tenant string) {
+			go func(id, tenant, site string) {
 				defer func() { <-sem; wg.Done() }()
 				for i := 0; i < 8 && ctx.Err() == nil; i++ {
-					changed, err := c.Step(ctx, id)
+					changed, err, back := c.boundedStep(ctx, id, tenant, site)
+					if !back {
+						// Out past its bound: it ends beside the loop
+						// (boundedStep), and the run waits for it.
+						return
+					}
 					if c.stepWarn(id, err) {
 						c.cfg.Logger.Warn("step", "run", id, "tenant", tenant, "err", err)
 					}
@@ -117,11 +137,12 @@ func (c *Controller) Tick(ctx context.Context) {
 						return
 					}
 				}
-			}(row.ID, row.Tenant)
+			}(row.ID, row.Tenant, row.Site)
 		}
 		wg.Wait()
 		return nil
 	})
+	c.stepsHeld(held)
 	if err != nil {
 		c.cfg.Logger.Error("list runs", "err", err)
 		return
@@ -247,6 +268,198 @@ func (c *Controller) decodeRow(row *store.Run) (*Run, error) {
 // stall the loop for every other run.
 const stepTimeout = time.Minute
 
+// stepGrace is how long past stepTimeout Tick waits for a step to end on
+// its own: to see its context ended, or to record what a part of it
+// bounded by its own stepTimeout (a sweep before the step) found.
+const stepGrace = 30 * time.Second
+
+// stepWait is how long Tick waits for one step (stepTimeout and
+// stepGrace). A context bounds only what looks at it: a site's state
+// directory on a file server that stopped answering holds a Slurm
+// backend's Status, Cancel, Clean or Submit in the kernel for as long as
+// it does not answer, and a step held there held the tick's page, and so
+// every run of every site, with it. One out past stepWait is left to end
+// beside the loop (boundedStep). A variable: the tests shorten it.
+var stepWait = stepTimeout + stepGrace
+
+// stuckPerSite is how many steps of one site's runs may be out past
+// stepWait at once. Past it the site's other runs are not stepped (the
+// tick logs it) until one of them ends: a hung site holds at most
+// stuckPerSite+Config.Workers-1 goroutines, however long it hangs and
+// however many runs it has. A variable: the tests lower it.
+var stuckPerSite = 4
+
+// stepsOut is what of the steps that ran past stepWait is still out
+// (Controller.stepsOut, under Controller.mu).
+type stepsOut struct {
+	// runs holds the runs whose step is out, with the site it was
+	// counted against: none is stepped again until that step ends.
+	runs map[string]string
+	// sites counts the steps out by site.
+	sites map[string]int
+	// total counts every step that ran past stepWait since the server
+	// started; ended those of them that have ended since.
+	total, ended int64
+	// held counts the steps ticks left for their site's steps out.
+	held int64
+	// logged is when a site's held steps were last logged (stepsHeld).
+	logged map[string]time.Time
+}
+
+// stepAdmission is whether Tick may step a run now (stepAdmit).
+type stepAdmission int
+
+const (
+	stepGo stepAdmission = iota
+	// stepRunOut: the run's own step is still out.
+	stepRunOut
+	// stepSiteFull: its site has stuckPerSite steps out.
+	stepSiteFull
+)
+
+// stepAdmit says whether Tick may step run id, whose row names site.
+func (c *Controller) stepAdmit(id, site string) stepAdmission {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.stepsOut.runs[id]; ok {
+		return stepRunOut
+	}
+	if c.stepsOut.sites[site] >= stuckPerSite {
+		return stepSiteFull
+	}
+	return stepGo
+}
+
+// stepsHeld logs, by site, the steps a tick left because the site has
+// stuckPerSite steps out: at most once a minute a site (the tick comes
+// every few seconds while it hangs).
+func (c *Controller) stepsHeld(held map[string]int) {
+	if len(held) == 0 {
+		return
+	}
+	now := time.Now()
+	c.mu.Lock()
+	type line struct {
+		site      string
+		held, out int
+	}
+	var lines []line
+	if c.stepsOut.logged == nil {
+		c.stepsOut.logged = map[string]time.Time{}
+	}
+	for site, n := range held {
+		c.stepsOut.held += int64(n)
+		if last, ok := c.stepsOut.logged[site]; ok && now.Sub(last) < time.Minute {
+			continue
+		}
+		c.stepsOut.logged[site] = now
+		lines = append(lines, line{site, n, c.stepsOut.sites[site]})
+	}
+	c.mu.Unlock()
+	for _, l := range lines {
+		c.cfg.Logger.Warn("steps of a site's runs wait: the site has as many steps out past their bound as it may", "site", l.site,
+			"waiting", l.held, "out", l.out, "bound", stepWait)
+	}
+}
+
+// stepResult is what a step returned.
+type stepResult struct {
+	changed bool
+	err     error
+}
+
+// boundedStep steps run id (tenant's, at site) and waits at most stepWait
+// for it. back is false when the step ran past that: it is logged and
+// counted, and left to end beside the loop, the run kept out of every
+// later tick (stepAdmit) until it has, so that no two steps of a run are
+// ever out at once. When it ends, its error is logged as any step's, and
+// the loop woken to step the run again. What it still writes, it writes
+// only onto the run as it read it (stepGuard): one changed meanwhile (its
+// agent's report, a cancel, the law) keeps its newer state, and the late
+// write is dropped.
+func (c *Controller) boundedStep(ctx context.Context, id, tenant, site string) (changed bool, err error, back bool) {
+	g := &stepGuard{run: id}
+	done := make(chan stepResult, 1)
+	go func() {
+		ch, err := c.Step(context.WithValue(ctx, stepGuardKey{}, g), id)
+		done <- stepResult{ch, err}
+	}()
+	t := time.NewTimer(stepWait)
+	defer t.Stop()
+	select {
+	case res := <-done:
+		return res.changed, res.err, true
+	case <-t.C:
+	}
+	c.mu.Lock()
+	g.late.Store(true)
+	o := &c.stepsOut
+	if o.runs == nil {
+		o.runs, o.sites = map[string]string{}, map[string]int{}
+	}
+	o.runs[id] = site
+	o.sites[site]++
+	o.total++
+	out, total := o.sites[site], o.total
+	c.mu.Unlock()
+	c.cfg.Logger.Warn("step out past its bound: the run waits for it, the loop goes on without it", "run", id, "tenant", tenant, "site", site,
+		"bound", stepWait, "siteOut", out, "total", total)
+	start := time.Now()
+	go func() {
+		res := <-done
+		c.mu.Lock()
+		delete(o.runs, id)
+		if o.sites[site]--; o.sites[site] <= 0 {
+			delete(o.sites, site)
+		}
+		o.ended++
+		c.mu.Unlock()
+		c.cfg.Logger.Warn("step out past its bound ended", "run", id, "tenant", tenant, "site", site,
+			"took", time.Since(start)+stepWait, "changed", res.changed, "err", res.err)
+		c.stepWarn(id, res.err)
+		c.Nudge()
+	}()
+	return false, nil, false
+}
+
+// errStepLate is a write of a step that ran past stepWait (boundedStep)
+// refused because its run changed after the step read it.
+var errStepLate = errors.New("the step ran past its bound and the run changed meanwhile: what it found is dropped")
+
+// stepGuardKey marks a step's context (boundedStep): its value, a
+// *stepGuard, is what update checks the step's writes against.
+type stepGuardKey struct{}
+
+// stepGuard is one step of run: the row version it last read or wrote,
+// and whether Tick stopped waiting for it. Once late, its writes of run
+// go through only onto that version (update).
+type stepGuard struct {
+	run     string
+	version atomic.Int64
+	late    atomic.Bool
+}
+
+// stepGuardOf is ctx's step guard where it is of run id.
+func stepGuardOf(ctx context.Context, id string) *stepGuard {
+	if g, ok := ctx.Value(stepGuardKey{}).(*stepGuard); ok && g != nil && g.run == id {
+		return g
+	}
+	return nil
+}
+
+// stale says whether a write of the guarded step onto row version v is
+// refused: the step is late and the row is no longer the one it knew.
+func (g *stepGuard) stale(v int64) bool {
+	return g != nil && g.late.Load() && v != g.version.Load()
+}
+
+// wrote records v as the row version the step last saw.
+func (g *stepGuard) wrote(v int64) {
+	if g != nil {
+		g.version.Store(v)
+	}
+}
+
 // Step moves run id one step. It reports whether the durable state changed.
 // Under a fenced context (the loop's) it does nothing once this controller's
 // lease has lapsed by its own clock.
@@ -260,6 +473,7 @@ func (c *Controller) Step(ctx context.Context, id string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	stepGuardOf(ctx, id).wrote(row.Version)
 	r, err := fromRow(row)
 	if err != nil {
 		return false, err
@@ -378,7 +592,9 @@ func (c *Controller) longStep(ctx context.Context, r *Run, fn func(context.Conte
 		defer cancel()
 		return fn(sctx, r)
 	}
-	sctx, cancel := context.WithTimeout(ctx, c.cfg.StageTimeout)
+	// Not the step's that started it, which Tick waits for: its
+	// writes are not held to that step's guard (boundedStep).
+	sctx, cancel := context.WithTimeout(context.WithValue(ctx, stepGuardKey{}, (*stepGuard)(nil)), c.cfg.StageTimeout)
 	c.mu.Lock()
 	// One at a time per run, and at most Config.Workers in all, as when
 	// they ran inside Tick's workers: a run past that waits a tick.

@@ -551,10 +551,16 @@ func (c *Controller) update(ctx context.Context, id string, fn func(r *Run, ch *
 			c.orderWrites.wrote(tenant)
 		}
 	}()
+	// A step Tick stopped waiting for writes only onto the row it read
+	// (boundedStep).
+	guard := stepGuardOf(ctx, id)
 	written, err := c.cfg.Store.UpdateRun(ctx, id, func(row *store.Run) (store.Change, error) {
 		// The store may call this again (its write lost to another's):
 		// nothing of a call before is what it writes.
 		queued, holds, kept, out = false, false, nil, nil
+		if guard.stale(row.Version) {
+			return store.Change{}, errStepLate
+		}
 		r, err := fromRow(row)
 		if err != nil {
 			return store.Change{}, err
@@ -591,6 +597,9 @@ func (c *Controller) update(ctx context.Context, id string, fn func(r *Run, ch *
 		out, kept = r, r
 		return ch, nil
 	})
+	if err == nil && written != nil {
+		guard.wrote(written.Version)
+	}
 	if err == nil && out != nil {
 		c.watch.runChanged(out.Tenant, id)
 		c.wakeResumeWaits(out)
