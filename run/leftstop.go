@@ -8,14 +8,16 @@ import (
 	"time"
 
 	"meridian.dev/meridian/audit"
+	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/store"
 )
 
 // stopLeft asks the site r leaves to stop r's current attempt
-// (stopAttempt), unless that was asked already: once per attempt; a stop
-// its site did not confirm is asked again (retryLeftStops) until it is
-// confirmed, or for the site timeout. It is given the bound a drain gives
+// (stopAttempt), unless that was asked already: once per attempt (and
+// term of leadership, leftStopOwed); a stop its site did not confirm is
+// asked again (retryLeftStops) until it is confirmed, or for its window
+// (leftStopWindow). It is given the bound a drain gives
 // the same Cancel (drainCancelWait), above a local site's worst case (its
 // grace, then its tree wait twice: 23 s at its defaults): cut at 5 s, a
 // Cancel was stopped inside its grace, before its SIGKILL, and a workload
@@ -93,9 +95,16 @@ func (c *Controller) sendStop(ctx context.Context, k string, ls *leftStop, forCa
 	// The try's own copy: stopAttempt records a handle it finds on it.
 	left := ls.left
 	left.Attempts = slices.Clone(ls.left.Attempts)
+	found := ls.found
 	c.mu.Unlock()
 	stop := func(ctx context.Context) {
-		h, err := c.stopAttempt(ctx, &left, drainCancelWait)
+		var h string
+		var err error
+		if found != "" {
+			h, err = c.cancelFound(ctx, &left, found, drainCancelWait)
+		} else {
+			h, err = c.stopAttempt(ctx, &left, drainCancelWait)
+		}
 		c.stopTried(ctx, k, ls, beside, h, err)
 	}
 	if !beside {
@@ -114,9 +123,11 @@ func (c *Controller) sendStop(ctx context.Context, k string, ls *leftStop, forCa
 // stopTried takes the result of one try of ls (its key k): h, the handle
 // it used, and err, why the site did not confirm the stop (nil where it
 // did). A stop not confirmed is asked again after a wait (cancelRetryWait,
-// from the first try's end, within the site timeout), and given up once
-// the site timeout is past. The first try's result, and the end of the
-// retries, are kept on the run (recordLeftStop).
+// from the first try's end, within its window, leftStopWindow), and given
+// up once the window is past. The first try's result, and the end of the
+// retries, are kept on the run (recordLeftStop). A try cut short by ctx
+// (the term of leadership ended, or the caller's step) is no answer of
+// the site: it counts as no try, and the stop is sent again.
 func (c *Controller) stopTried(ctx context.Context, k string, ls *leftStop, beside bool, h string, err error) {
 	now := c.cancelClock()
 	c.mu.Lock()
@@ -128,8 +139,16 @@ func (c *Controller) stopTried(ctx context.Context, k string, ls *leftStop, besi
 	}
 	forCancel := ls.forCancel
 	ls.inFlight, ls.forCancel = false, false
-	if h != "" {
-		ls.left.Handle = h
+	if h != "" && h != ls.left.Handle {
+		// A job the try found (the run held no handle of it): the next
+		// tries stop it by that handle, as found (cancelFound).
+		ls.found = h
+	}
+	if err != nil && ctx.Err() != nil {
+		left := ls.left
+		c.mu.Unlock()
+		c.cfg.Logger.Info("the stop of the attempt a run leaves was cut short; it is sent again", "run", left.ID, "tenant", left.Tenant, "site", left.Site, "attempt", left.Attempt, "err", err)
+		return
 	}
 	ls.handle, ls.err = h, err
 	if forCancel {
@@ -158,7 +177,7 @@ func (c *Controller) stopTried(ctx context.Context, k string, ls *leftStop, besi
 			ls.first = now
 		}
 		out.tries, out.since = ls.tries, now.Sub(ls.first)
-		until := ls.first.Add(c.cfg.SiteTimeout)
+		until := ls.first.Add(c.leftStopWindow())
 		switch {
 		case !now.Before(until):
 			ls.over, ls.next = true, farFuture
@@ -234,6 +253,74 @@ func (c *Controller) leftStopInFlight(r *Run) bool {
 	return ls != nil && ls.inFlight && ls.tries == 0 && !ls.forCancel
 }
 
+// leftStopOwed sends, under the loop, the stop of r's current attempt,
+// which r, moving with its target chosen, leaves, where this server has
+// none on record (stopLeft): the re-plan that sent it ran under another
+// leader, or before a restart, or in an earlier term (newTerm forgets
+// them all), and what it came to is not known here. The move then waits
+// for that first try (leftStopInFlight). It says false where the site's
+// slots are full (maxLeftStops): the step waits a tick. Outside the loop
+// (a direct Step) nothing is sent here.
+func (c *Controller) leftStopOwed(ctx context.Context, r *Run) bool {
+	if _, beside := ctx.Value(longStepsKey{}).(*loopSteps); !beside {
+		return true
+	}
+	c.mu.Lock()
+	_, known := c.leftStops[attemptKey(r.ID, r.Attempt)]
+	c.mu.Unlock()
+	if known {
+		return true
+	}
+	return c.stopLeft(ctx, r)
+}
+
+// leftStopUnconfirmed says whether r's current attempt, at its site, has
+// a stop on record (stopLeft) that its site has not confirmed: a run its
+// re-plan held, cancelled, stops it for its cancel (cancelMoving).
+func (c *Controller) leftStopUnconfirmed(r *Run) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ls := c.leftStops[attemptKey(r.ID, r.Attempt)]
+	return ls != nil && !ls.confirmed && ls.left.Site == r.Site
+}
+
+// leftStopWindow is how long a stop its site did not confirm is asked
+// again, from its first try's end: as long as the old attempt's workload
+// may run on unasked, until its agent's lease ends (exitLag: the agents'
+// lease, 10 min by default, never under twice the silence limit; as long
+// where leases are off), and never less than the site timeout.
+func (c *Controller) leftStopWindow() time.Duration {
+	return max(c.cfg.SiteTimeout, c.exitLag())
+}
+
+// cancelFound is a try of the stop of r's current attempt by h, a job a
+// try before it found at r's site (stopAttempt; r holds no handle of it),
+// within wait: the site's not found is taken as the job gone where its
+// Status does not show it live (notFoundGone: h is the site's own
+// finding, named by no sealed submission). It returns h, and why the
+// site did not confirm the stop, or nil.
+func (c *Controller) cancelFound(ctx context.Context, r *Run, h string, wait time.Duration) (string, error) {
+	be, err := c.backendFor(r, r.Site)
+	if err != nil {
+		return h, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	err = be.Cancel(cctx, h)
+	if errors.Is(err, backend.ErrNotFound) {
+		st, statusErr := be.Status(cctx, h)
+		why, serr := c.notFoundGone(ctx, r, h, st, statusErr)
+		if serr != nil {
+			return h, &stopError{err, "the job its sealed submission names could not be read"}
+		}
+		if why != "" {
+			return h, &stopError{err, why}
+		}
+		err = nil
+	}
+	return h, err
+}
+
 // stopForCancel stops r's current attempt, that r, a cancelled moving
 // run, leaves, for its cancel (cancelMoving): a stop already confirmed
 // is taken as it is; one in flight (a re-plan's, beside the loop) is
@@ -279,15 +366,20 @@ func (c *Controller) stopForCancel(ctx context.Context, r *Run) (bool, string, e
 // stands.
 type leftStop struct {
 	// left is the run as its re-plan saw it, leaving the attempt: its
-	// site, attempt and handle (one a try found, once found).
+	// site, attempt and handle.
 	left Run
+	// found is the handle of the attempt's job a try found at its site,
+	// left holding none (stopAttempt): the next tries stop it by it
+	// (cancelFound).
+	found string
 	// next is when the stop is asked again: farFuture once over.
 	next time.Time
 	// inFlight says a try runs now; forCancel, that it is a cancelled
 	// run's (stopForCancel).
 	inFlight, forCancel bool
 	// tries counts the tries that ended unconfirmed; first is when the
-	// first of them ended, from which the site timeout is counted.
+	// first of them ended, from which its window (leftStopWindow) is
+	// counted.
 	tries int
 	first time.Time
 	// handle and err are the last try's: the handle it used, and why the
@@ -348,7 +440,7 @@ func (c *Controller) recordLeftStop(ctx context.Context, left *Run, out leftStop
 			msg += fmt.Sprintf(" at its try %d", out.tries)
 		}
 	case leftStopUnconfirmed:
-		msg = fmt.Sprintf("attempt %d at %s, which the run leaves, was told to stop, but %s; asked again until its site confirms it, for up to %s", n, site, why, c.cfg.SiteTimeout)
+		msg = fmt.Sprintf("attempt %d at %s, which the run leaves, was told to stop, but %s; asked again until its site confirms it, for up to %s", n, site, why, c.leftStopWindow())
 	case leftStopGivenUp:
 		msg = fmt.Sprintf("attempt %d at %s, which the run left, was told to stop %d times over %s, and its site never confirmed it (last: %s); its workload may run on there until its agent's lease ends",
 			n, site, out.tries, out.since.Round(time.Second), why)

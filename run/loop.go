@@ -63,6 +63,7 @@ func (c *Controller) newTerm() {
 	c.unreachable = map[string]time.Time{}
 	c.drainFails = map[string]time.Time{}
 	c.heartbeats = map[string]time.Time{}
+	c.leftStops = nil // the last term's stops have ended (loop): the moves still on ask their sites again (leftStopOwed)
 	// Another leader may have withdrawn, deferred or staged copies
 	// meanwhile: the next law tick checks them all (retryWithdrawals).
 	c.deferred, c.deferredTry, c.deferredFails, c.deferredBackoff = nil, time.Time{}, 0, nil

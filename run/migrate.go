@@ -79,6 +79,12 @@ func (c *Controller) migrate(ctx context.Context, r *Run) (bool, error) {
 	if r.Migration.Target == nil {
 		return c.replan(ctx, r)
 	}
+	if !c.leftStopOwed(ctx, r) {
+		// The re-plan's stop ran under another leader, or before a
+		// restart: it is sent again here, and waits a tick for a slot of
+		// its site (maxLeftStops).
+		return false, nil
+	}
 	if c.leftStopInFlight(r) {
 		// The re-plan's stop of the attempt the run leaves is still out
 		// (stopLeft), for at most its bound: the next attempt does not

@@ -622,10 +622,13 @@ func (c *Controller) moveBeforeRule(ctx context.Context, r *Run) (bool, error) {
 // ends, and nobody was told. Under the loop the stop runs beside it
 // (stopForCancel), for up to its bound (cancelMovingWait): the step
 // waits for it without holding a Tick worker, so that one site that does
-// not answer does not hold every other run's steps.
+// not answer does not hold every other run's steps. A held run whose
+// re-plan held it, the stop of the attempt it left not confirmed by its
+// site (leftStopUnconfirmed), is stopped the same way: its cancel ends
+// the stop's retries.
 func (c *Controller) cancelMoving(ctx context.Context, r *Run) (bool, error) {
 	var unconfirmed *notCarried
-	if r.State == Migrating {
+	if r.State == Migrating || (r.State == Held && c.leftStopUnconfirmed(r)) {
 		in, h, err := c.stopForCancel(ctx, r)
 		if !in {
 			return false, nil // the stop is out: its end wakes the loop
@@ -634,7 +637,9 @@ func (c *Controller) cancelMoving(ctx context.Context, r *Run) (bool, error) {
 			unconfirmed = &notCarried{site: r.Site, attempt: r.Attempt, handle: h, tries: 1, since: cancelMovingWait,
 				why: c.stopFault(r, r.Site, err)}
 		}
-		c.endAttempt(ctx, r)
+		if r.State == Migrating {
+			c.endAttempt(ctx, r)
+		}
 	}
 	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
 		if r.State != Held && r.State != Migrating {
@@ -645,7 +650,7 @@ func (c *Controller) cancelMoving(ctx context.Context, r *Run) (bool, error) {
 			why = "cancelled by the user while moving from " + r.Site
 		}
 		r.Hold, r.Migration = nil, nil
-		if unconfirmed != nil && r.State == Migrating {
+		if unconfirmed != nil {
 			why = reasonText(why + "; cancel " + unconfirmed.String())
 			if err := cancelNotCarried(ch, r, *unconfirmed, why); err != nil {
 				return err
