@@ -183,15 +183,17 @@ func newCkMoveFixtureFor(t *testing.T, mod func(*Config), docFor func(*Config) D
 	}
 	st, dir := testStore(t)
 	f.st = st
-	// An attempt a step started at a site runs as a local job under dir:
-	// stopped before dir is removed, as in newEnv.
-	t.Cleanup(func() { endLocalJobs(t, dir) })
 	cfg := Config{Store: st, StateDir: dir, CatalogDir: catDir, Plan: testplan.Cheapest, Now: f.clk.Now, HoldRetry: time.Second,
 		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
 			return backend.For(site.Spec.Backend, root)
 		}}
 	cfg.Stager = &transfer.Stager{Law: transfer.BasisLaw{}, Keys: dataset.TenantKeyrings{Root: dir}, Ledger: transfer.AuditLedger{Store: st}, Now: f.clk.Now}
 	agentConfig(t, &cfg, func() *Controller { return f.c })
+	// An attempt a step started at a site runs as a local job under dir:
+	// ended before dir is removed, as in newEnv, and before the agents'
+	// server (registered just above) closes, so that their agents report
+	// their stops.
+	t.Cleanup(func() { endLocalJobs(t, dir) })
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -51,13 +51,14 @@ var testAuditKey = []byte("test key 0123456")
 func testStore(t testing.TB) (*store.SQLite, string) {
 	t.Helper()
 	dir := t.TempDir()
-	// Registered after TempDir's removal, so run before it.
-	t.Cleanup(func() { endLocalJobs(t, dir) })
 	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "m.db"), store.Options{AuditKey: testAuditKey})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	// Registered after TempDir's removal and the store's close, so run
+	// before both: an agent's report reaches a store still open.
+	t.Cleanup(func() { endLocalJobs(t, dir) })
 	return st, dir
 }
 
@@ -65,6 +66,7 @@ func testStore(t testing.TB) (*store.SQLite, string) {
 // it, for controllers built over a wrapper of the store (not running their
 // loops), as one server or as a restarted one.
 type lawCheckFixture struct {
+	t       testing.TB
 	dir     string
 	st      *store.SQLite
 	rs      *rules.State
@@ -79,7 +81,7 @@ func newLawCheckFixture(t testing.TB, wrap func(store.Store) store.Store) *lawCh
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &lawCheckFixture{dir: dir, st: st, rs: rs, wrapped: wrap(st)}
+	return &lawCheckFixture{t: t, dir: dir, st: st, rs: rs, wrapped: wrap(st)}
 }
 
 // lawNow is the law in force, as the server gives it.
@@ -89,7 +91,9 @@ func (f *lawCheckFixture) lawNow() LawNow {
 }
 
 // controller is a controller over the wrapped store, planning under the
-// rules in force; mod changes its configuration.
+// rules in force; mod changes its configuration. Where mod gave it agents
+// (agentConfig, on the fixture's test), the local jobs under the
+// fixture's directory are ended before the agents' server closes.
 func (f *lawCheckFixture) controller(mod func(*Config)) *Controller {
 	law := f.rs.Law()
 	cfg := Config{Store: f.wrapped, StateDir: f.dir, CatalogDir: "testdata/sites",
@@ -99,6 +103,14 @@ func (f *lawCheckFixture) controller(mod func(*Config)) *Controller {
 		LawNow: f.lawNow}
 	if mod != nil {
 		mod(&cfg)
+	}
+	if cfg.AgentCommand != nil {
+		// Registered after the server agentConfig started (on f.t, as
+		// every fixture here gives it), so run before it and the store
+		// close: a job's agent, stopped, can still report its stop. With
+		// both closed it could not, and a job that ends only once its
+		// agent has reported ended at the stop's grace, killed.
+		f.t.Cleanup(func() { endLocalJobs(f.t, f.dir) })
 	}
 	return New(cfg)
 }

@@ -29,7 +29,6 @@ func newChangedRunFixture(t *testing.T) *changedRunFixture {
 	t.Helper()
 	ctx := context.Background()
 	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
-	t.Cleanup(func() { endLocalJobs(t, f.dir) })
 	x := &changedRunFixture{t: t, ctx: ctx, f: f}
 	x.live = x.controller(f.st)
 	r, _, err := x.live.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(100000, 100)}})

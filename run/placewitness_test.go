@@ -244,7 +244,6 @@ func TestRunPlacementWitnessedMove(t *testing.T) {
 func witnessedControllers(t *testing.T) (*lawCheckFixture, *Controller, func() *Controller) {
 	t.Helper()
 	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
-	t.Cleanup(func() { endLocalJobs(t, f.dir) })
 	var live *Controller
 	witnessed := func(st store.Store) *Controller {
 		return f.controller(func(cfg *Config) {

@@ -191,9 +191,11 @@ func killLocalJobs(dir string) {
 	}
 }
 
-// lockTaken reports whether a process holds a lock on the file at path.
+// lockTaken reports whether a process holds a lock on the file at path,
+// a regular file (openRegular: a FIFO a workload planted there blocked
+// the open for good).
 func lockTaken(path string) bool {
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if err != nil {
 		return false
 	}
