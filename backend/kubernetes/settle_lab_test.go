@@ -58,14 +58,22 @@ func stopPodsBeforeDirsGo(t testing.TB, cs k8s.Interface) {
 // stopPodsAtEnd registers the cleanup that stops the Jobs and pods that
 // use directory root and waits for them to be gone (stopPodsUsing). It
 // runs before the cleanups registered earlier: root is to be the directory
-// of TempDirs of t made before.
+// of TempDirs of t made before. Registered once for each root, however
+// often asked (each working directory and state directory of a test asks).
+// stopping holds the directories whose pods a registered cleanup stops.
+var stopping sync.Map
+
 func stopPodsAtEnd(t testing.TB, cs k8s.Interface, root string) {
 	t.Helper()
 	nodes, err := labNodes()
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, had := stopping.LoadOrStore(root, true); had {
+		return
+	}
 	t.Cleanup(func() {
+		defer stopping.Delete(root)
 		ctx, cancel := context.WithTimeout(context.Background(), settleBound)
 		defer cancel()
 		if err := stopPodsUsing(ctx, cs, nodes, root); err != nil {
