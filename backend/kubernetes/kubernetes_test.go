@@ -38,7 +38,7 @@ func TestConformance(t *testing.T) {
 		// The suite's tests make their directories (the state
 		// directory, the attempts' working directories) in their own
 		// TempDirs, whose removal is registered before this.
-		stopPodsAtEnd(t, cs, filepath.Dir(stateDir))
+		stopPodsAtEnd(t, cs)
 		return labSite{Backend: newBackend(t, site(kc), stateDir), t: t, cs: cs, node: nodeC}
 	}, backendtest.Options{
 		WorkDir: labWorkDir(cs),
@@ -63,7 +63,7 @@ func TestConformance(t *testing.T) {
 func labWorkDir(cs k8s.Interface) func(t *testing.T) string {
 	return func(t *testing.T) string {
 		d := t.TempDir()
-		stopPodsAtEnd(t, cs, filepath.Dir(d))
+		stopPodsAtEnd(t, cs)
 		return d
 	}
 }
