@@ -55,12 +55,16 @@ func TestJobMarkedCancelledAtTheSite(t *testing.T) {
 		if err := b.Cancel(testContext(t), name); err != nil {
 			t.Fatal(err)
 		}
-		// Until the watch cache has the Job's mark (or its deletion), a
-		// cancellation on record is not taken for the end (Status): on a
-		// loaded machine the first Status came before it.
-		eventually(t, "Cancel's mark is not in the cache", func() bool {
+		// A cancellation on record is the end only once the watch cache
+		// has the Job deleted, or being deleted, and no pod of it runs
+		// (cancelledStatus): with the Job marked but not yet deleted, a
+		// Cancel whose delete was refused looks the same, its pods free
+		// to start again. Cancel's mark and its delete reach the cache as
+		// two events; waiting for the mark alone, Status came between
+		// them on a loaded machine and read Running, cancelling.
+		eventually(t, "Cancel's deletion of the Job is not in the cache", func() bool {
 			j, ok := b.watch.job(name)
-			return !ok || j.Annotations[AnnotationCancelled] != ""
+			return !ok || j.DeletionTimestamp != nil
 		})
 		b.recMu.Lock()
 		clear(b.finals) // as when more than maxFinals ends are held

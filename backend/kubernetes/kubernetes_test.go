@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	k8s "k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"meridian.dev/meridian/backend"
@@ -37,9 +38,10 @@ func TestConformance(t *testing.T) {
 		// The suite's tests make their directories (the state
 		// directory, the attempts' working directories) in their own
 		// TempDirs, whose removal is registered before this.
-		stopPodsAtEnd(t, cs, filepath.Dir(stateDir))
+		stopPodsAtEnd(t, cs)
 		return labSite{Backend: newBackend(t, site(kc), stateDir), t: t, cs: cs, node: nodeC}
 	}, backendtest.Options{
+		WorkDir: labWorkDir(cs),
 		// Each attempt's scratch is its own emptyDir: the count of a run's
 		// executions lives beside the scratches (the lab's pods are this
 		// machine's processes).
@@ -51,6 +53,19 @@ func TestConformance(t *testing.T) {
 			return d
 		},
 	})
+}
+
+// labWorkDir is the conformance suite's working directory for one job: a
+// TempDir of t, the pods that use it stopped at t's end (stopPodsAtEnd).
+// A suite test may submit from a subtest of the one that made its backend
+// (FailsWithExitCode does), the job's directory then in the subtest's
+// TempDirs, which the stop registered by the factory does not reach.
+func labWorkDir(cs k8s.Interface) func(t *testing.T) string {
+	return func(t *testing.T) string {
+		d := t.TempDir()
+		stopPodsAtEnd(t, cs)
+		return d
+	}
 }
 
 func TestJobShape(t *testing.T) {

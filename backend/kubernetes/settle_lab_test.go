@@ -52,20 +52,33 @@ func stopPodsBeforeDirsGo(t testing.TB, cs k8s.Interface) {
 	if ents, err := os.ReadDir(root); err != nil || len(ents) != 1 {
 		t.Fatalf("lab must be called before the test's first TempDir: its cleanup stops the pods that use them before they are removed (%s holds %d entries, %v)", root, len(ents), err)
 	}
-	stopPodsAtEnd(t, cs, root)
+	stopPodsAtEnd(t, cs)
 }
 
-// stopPodsAtEnd registers the cleanup that stops the Jobs and pods that
-// use directory root and waits for them to be gone (stopPodsUsing). It
-// runs before the cleanups registered earlier: root is to be the directory
-// of TempDirs of t made before.
-func stopPodsAtEnd(t testing.TB, cs k8s.Interface, root string) {
+// stopping holds the tests for which stopPodsAtEnd registered its cleanup.
+var stopping sync.Map
+
+// stopPodsAtEnd registers, once for t however often asked (each working
+// directory and state directory of a test asks), the cleanup that stops
+// the Jobs and pods that use t's TempDirs and waits for them to be gone
+// (stopPodsUsing). Their directory is found by making one more TempDir of
+// t, never handed in: another (a parent test's, $TMPDIR itself) had the
+// cleanup delete the pods of other tests, in this process or another. The
+// cleanup runs before the removal of t's TempDirs, which t's first TempDir
+// registered, by then made.
+func stopPodsAtEnd(t testing.TB, cs k8s.Interface) {
 	t.Helper()
+	if _, had := stopping.LoadOrStore(t, true); had {
+		return
+	}
 	nodes, err := labNodes()
 	if err != nil {
+		stopping.Delete(t)
 		t.Fatal(err)
 	}
+	root := filepath.Dir(t.TempDir())
 	t.Cleanup(func() {
+		defer stopping.Delete(t)
 		ctx, cancel := context.WithTimeout(context.Background(), settleBound)
 		defer cancel()
 		if err := stopPodsUsing(ctx, cs, nodes, root); err != nil {
