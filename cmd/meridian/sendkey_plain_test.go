@@ -57,8 +57,12 @@ func TestSendKeyPlainHTTPNeedsItsOwnFlag(t *testing.T) {
 	local := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 
 	src := filepath.Join(t.TempDir(), "src")
-	os.MkdirAll(src, 0o755)
-	os.WriteFile(filepath.Join(src, "a.txt"), []byte("line\n"), 0o644)
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "a.txt"), []byte("line\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if _, stderr, err := runCLIStderr(t, "dataset", "add", "logs", "--from", src, "--origin", "SG", "--classification", "public"); err != nil {
 		t.Fatalf("dataset add: %v\n%s", err, stderr)
 	}
@@ -125,7 +129,9 @@ func TestSendKeyLocalAddressThroughProxyRefused(t *testing.T) {
 	}
 
 	src := filepath.Join(t.TempDir(), "src")
-	os.MkdirAll(src, 0o755)
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(filepath.Join(src, "a.txt"), []byte("line\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
