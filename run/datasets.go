@@ -196,6 +196,14 @@ func (c *Controller) StageDataset(ctx context.Context, tenant, name string, req 
 	// reaching the 1,000,000 that calls for an assessment.
 	probe := c.exportsProbe()
 	q.Exports = probe.exports()
+	// The staging's own checks, before a dry run too: else it answers
+	// "would be allowed" of a staging refused here.
+	if ds.Spec.Store == "" {
+		return nil, &InputError{"dataset", fmt.Errorf("dataset %s has no spec.store: nothing to stage", name)}
+	}
+	if err := c.checkDatasetStore(ds); err != nil {
+		return nil, err
+	}
 	out := &StageResult{Dataset: name, Site: site.Metadata.Name, AsOf: asOf.String(), DryRun: req.DryRun}
 	if req.DryRun {
 		// Judged as the staging would be: the dataset placed by its
@@ -212,12 +220,6 @@ func (c *Controller) StageDataset(ctx context.Context, tenant, name string, req 
 		out.Decision, out.AsOf = dec, day.String()
 		out.Allowed = out.Decision.Allowed
 		return out, nil
-	}
-	if ds.Spec.Store == "" {
-		return nil, &InputError{"dataset", fmt.Errorf("dataset %s has no spec.store: nothing to stage", name)}
-	}
-	if err := c.checkDatasetStore(ds); err != nil {
-		return nil, err
 	}
 	dst := *site
 	dst.Spec.Store = c.SiteStore(site)
@@ -258,46 +260,22 @@ func (c *Controller) StageDataset(ctx context.Context, tenant, name string, req 
 // somewhere on Earth (transfer.Days), not on the UTC day alone. It returns
 // the first refusing day's decision (its denials noting that day), else
 // the decision of now's UTC day, and the day it is of. With now zero (a
-// dry run asked about another date), q.AsOf alone is judged.
+// dry run asked about another date), q.AsOf alone is judged. The judging
+// is the staging's own (transfer.Judged), the law pinned to one revision
+// for every day as the staging pins it, not a copy of it.
 func StagingDecision(law transfer.Law, q policy.Query, ds *catalog.Dataset, site *catalog.Site, now time.Time) (policy.Decision, catalog.Date, error) {
-	sites := make([]*catalog.Site, 0, len(q.Sites)+1)
-	for _, s := range q.Sites {
-		sites = append(sites, s)
+	q, dec, err := transfer.Judged(law, q, ds, site, now)
+	var denied *transfer.DeniedError
+	if errors.As(err, &denied) {
+		// A decision that both allows and denies is a refusal, as for a
+		// staging; its denials note the day that refused.
+		dec.Allowed, dec.Denials = false, denied.Denials
+		return dec, denied.AsOf, nil
 	}
-	located, err := catalog.Located(ds, append(sites, site))
 	if err != nil {
 		return policy.Decision{}, q.AsOf, err
 	}
-	if len(q.Datasets) == 0 {
-		q.Datasets = []*catalog.Dataset{located}
-	} else if located != ds {
-		q.Datasets = append([]*catalog.Dataset(nil), q.Datasets...)
-		for i, d := range q.Datasets {
-			if d == ds {
-				q.Datasets[i] = located
-			}
-		}
-	}
-	days, today := []catalog.Date{q.AsOf}, q.AsOf
-	if !now.IsZero() {
-		days, today = transfer.Days(now), transfer.Today(now)
-	}
-	var out policy.Decision
-	for _, day := range days {
-		q.AsOf = day
-		dec := law.EvaluateTransfer(q, located, site.Spec.Country)
-		if !dec.Allowed || len(dec.Denials) > 0 {
-			// A decision that both allows and denies is a refusal, as
-			// for a staging.
-			dec.Allowed = false
-			dec.Denials = transfer.Zoned(dec.Denials, day, today)
-			return dec, day, nil
-		}
-		if day.Equal(today.Time) {
-			out = dec
-		}
-	}
-	return out, today, nil
+	return dec, q.AsOf, nil
 }
 
 // LedgerRow is one transfer record of the ledger.

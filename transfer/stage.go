@@ -246,6 +246,28 @@ func (s *Stager) Allows(q policy.Query, ds *catalog.Dataset, site *catalog.Site)
 	return err
 }
 
+// Judged asks the law in force, as a staging of ds to site at the instant
+// at does (Stager.Stage, Allows), whether ds may move there, for a dry run
+// to answer what the staging would: law pinned (Pinner) so that every day
+// is judged by one revision of it, the dataset placed where its store puts
+// it among q's sites and site (a location its store contradicts is an
+// error), on each day at falls on somewhere on Earth (judgedAt). With at
+// zero (a dry run asked about another date), q.AsOf alone is judged. It
+// returns the query (as of the day judged: the UTC day of at, or the day
+// that refused) and the decision; a refusal is a *DeniedError, its
+// denials noting the day that refused.
+func Judged(law Law, q policy.Query, ds *catalog.Dataset, site *catalog.Site, at time.Time) (policy.Query, policy.Decision, error) {
+	law = pin(law)
+	var dec policy.Decision
+	var err error
+	if at.IsZero() {
+		q, _, dec, err = judgedBy(law, q, ds, site)
+	} else {
+		q, _, dec, err = judgedAt(law, q, ds, site, at)
+	}
+	return q, dec, err
+}
+
 // judgedAt is judgedBy for a transfer at the instant at: the law must
 // allow it on every day at falls on somewhere on Earth (Days), not only
 // on the UTC day, for a rule is in force in a time zone from the moment

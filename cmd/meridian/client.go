@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/net/http/httpproxy"
 
 	"meridian.dev/meridian/api"
 	"meridian.dev/meridian/statedir"
@@ -180,13 +181,24 @@ func sameServer(a, b string) bool {
 // plainRemote reports whether server is a plain http:// address of a host
 // other than this machine, and names the host. Loopback, "localhost" and
 // the unspecified address (which a connection reaches on this machine) are
-// this machine.
+// this machine, unless the environment's proxy settings (HTTP_PROXY,
+// NO_PROXY, as Go's client reads them) send a request for it through a
+// proxy: the token and a dataset key would then cross the network to the
+// proxy in clear, and the address is as remote as the proxy is. (Go sends
+// "localhost" and loopback addresses to no proxy, but 0.0.0.0, [::] and
+// LOCALHOST it does.)
 func plainRemote(server string) (string, bool) {
 	u, err := url.Parse(server)
 	if err != nil || !strings.EqualFold(u.Scheme, "http") {
 		return "", false
 	}
 	host := u.Hostname()
+	// The settings read afresh, as http.ProxyFromEnvironment reads them
+	// once per process (the same code); an error in them is a proxy the
+	// request may go to.
+	if proxy, err := httpproxy.FromEnvironment().ProxyFunc()(u); err != nil || proxy != nil {
+		return host + " (through the proxy of HTTP_PROXY)", true
+	}
 	if strings.EqualFold(host, "localhost") {
 		return "", false
 	}

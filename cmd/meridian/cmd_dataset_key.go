@@ -160,7 +160,7 @@ func (k *keyFlags) read(cmd *cobra.Command, st state, name string) (seal.Key, er
 		// judged are the file's it read, not the name's again. A pipe is
 		// refused here, unlike --age-identity: the file is removed once
 		// read, which a pipe cannot be, and --key-stdin reads one.
-		data, fi, err := plainfile.ReadStat(k.keyFile, maxKeyBytes)
+		data, fi, owner, err := readOwned(k.keyFile, maxKeyBytes)
 		if err != nil {
 			return seal.Key{}, badInput(fmt.Errorf("--key-file: %w", err))
 		}
@@ -170,11 +170,7 @@ func (k *keyFlags) read(cmd *cobra.Command, st state, name string) (seal.Key, er
 		if fi.Mode().Perm()&0o077 != 0 && !seal.IsWrapped(data) {
 			return seal.Key{}, badInput(fmt.Errorf("--key-file %s: mode %o lets others read a key in clear; want 0600 (or wrap it: dataset key --age-recipient)", k.keyFile, fi.Mode().Perm()))
 		}
-		dir, err := os.Stat(filepath.Dir(k.keyFile))
-		if err != nil {
-			return seal.Key{}, badInput(fmt.Errorf("--key-file: %w", err))
-		}
-		if bad := keyFileOwnerProblem(k.keyFile, fi, dir, geteuid()); bad != "" {
+		if bad := owner; bad != "" {
 			return seal.Key{}, badInput(fmt.Errorf("--key-file %s: %s; refused, and left in place: its owner chose the key (age says nothing of who wrapped one) and may know it; deliver the key in a file and directory that this user (uid %d) or root owns", k.keyFile, bad, geteuid()))
 		}
 		if !k.keepKeyFile {
@@ -208,6 +204,29 @@ func keyringKey(cmd *cobra.Command, st state, name string) (seal.Key, error) {
 	}
 	defer done()
 	return st.keyring(w).GetContext(cmd.Context(), name)
+}
+
+// readOwned reads the regular file at path (plainfile.ReadStat) and says
+// why keyFileOwnerProblem would not trust it ("" when it would), judging
+// the file read and the directory it lies in: its links are resolved
+// first (filepath.EvalSymlinks) and the file they lead to is read, so that
+// a link in this user's directory to a file in another user's is judged
+// by the other user's directory, not by the link's. It returns the
+// contents, what the file read is, and the problem.
+func readOwned(path string, max int64) ([]byte, os.FileInfo, string, error) {
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	data, fi, err := plainfile.ReadStat(real, max)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	dir, err := os.Stat(filepath.Dir(real))
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return data, fi, keyFileOwnerProblem(real, fi, dir, geteuid()), nil
 }
 
 // keyFileOwnerProblem says why a --key-file at path is not to be trusted

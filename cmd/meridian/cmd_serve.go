@@ -130,6 +130,12 @@ may write or replace: the file, a link to it, or a directory on its path
 					return badInput(err)
 				}
 				if cfg.Serve.LocalCountry != "" {
+					// The law judges each transfer to or from the local
+					// site by this country: a file another user may have
+					// written chooses it no more than a context's server.
+					if bad := cfg.read.consentFileProblem(); bad != "" {
+						return badInput(fmt.Errorf("serve.localCountry: refused, as %s; a configuration file that another user may have written does not choose the local site's country, which the law judges transfers by: pass --local-country, or fix the file as said", bad))
+					}
 					local.Country, local.CountryFrom = cfg.Serve.LocalCountry, path
 				}
 			}

@@ -139,10 +139,6 @@ func parseConfig(path string, b []byte, perm fs.FileMode, owner int) (*cliConfig
 			return nil, fmt.Errorf("%s: context %s: give token or tokenFile, not both", path, c.Name)
 		case c.InsecureHTTP != "" && !plainHTTPURL(c.InsecureHTTP):
 			return nil, fmt.Errorf("%s: context %s: insecureHTTP: want the http:// server address plain HTTP was allowed for (as config set-context --insecure-http writes it), not %q", path, c.Name, c.InsecureHTTP)
-		case relativePath(c.TokenFile):
-			return nil, fmt.Errorf("%s: context %s: tokenFile %q is a relative path, read from whatever directory a command runs in; give an absolute path (or one starting ~/)", path, c.Name, c.TokenFile)
-		case relativePath(c.Catalog):
-			return nil, fmt.Errorf("%s: context %s: catalog %q is a relative path, read from whatever directory a command runs in; give an absolute path (or one starting ~/)", path, c.Name, c.Catalog)
 		}
 		seen[c.Name] = true
 	}
@@ -348,7 +344,7 @@ func (x *cliContext) token() (string, error) {
 	// person at the command line; its mode and owner are the file read's,
 	// not the name's looked at again, which another file could be renamed
 	// onto in between.
-	b, fi, err := plainfile.ReadStat(p, maxKeyBytes)
+	b, fi, owner, err := readOwned(p, maxKeyBytes)
 	if err != nil {
 		return "", fmt.Errorf("context %s: tokenFile: %w", x.Name, err)
 	}
@@ -358,11 +354,9 @@ func (x *cliContext) token() (string, error) {
 	// Its mode says nothing of who wrote it: a 0600 file another user put
 	// in a directory they may write (a shared or sticky one), or one in a
 	// directory they own, which they may rename another into, is theirs.
-	dir, err := os.Stat(filepath.Dir(p))
-	if err != nil {
-		return "", fmt.Errorf("context %s: tokenFile: %w", x.Name, err)
-	}
-	if bad := keyFileOwnerProblem(p, fi, dir, geteuid()); bad != "" {
+	// The directory judged is the one the file read lies in, a link to it
+	// resolved (readOwned).
+	if bad := owner; bad != "" {
 		return "", badInput(fmt.Errorf("context %s: tokenFile %s: %s; refused: its owner chose the token, and this user would act as their tenant; keep the token in a file and directory that this user (uid %d) or root owns", x.Name, p, bad, geteuid()))
 	}
 	return strings.TrimSpace(string(b)), nil
@@ -400,9 +394,17 @@ func contextPath(p string) (string, error) {
 }
 
 // path is the context's field (tokenFile or catalog) p as the file to
-// read: ~/ expanded. A path that is then not absolute (a home directory
-// not known) is an error naming the field.
+// read: ~/ expanded. A relative path is refused here, where the context is
+// used, naming the context, the field and the set-context that mends it:
+// it would be read from whatever directory the command runs in. (Refused
+// when the file is read instead, it would stop every command, those that
+// mend it and those of other contexts too.) A path that is not absolute
+// once expanded (a home directory not known) is an error naming the field.
 func (x *cliContext) path(field, p string) (string, error) {
+	if relativePath(p) {
+		flag := map[string]string{"tokenFile": "--token-file", "catalog": "--catalog"}[field]
+		return "", badInput(fmt.Errorf("context %s: %s %q is a relative path, which would be read from whatever directory a command runs in; refused: give an absolute path (meridian config set-context %s %s /ABSOLUTE/PATH)", x.Name, field, p, x.Name, flag))
+	}
 	q := expandHome(p)
 	if !filepath.IsAbs(q) {
 		return "", badInput(fmt.Errorf("context %s: %s %q: not an absolute path (is the home directory known?); give an absolute path", x.Name, field, p))
@@ -431,7 +433,7 @@ func (x *cliContext) plainHTTPRecorded(server string) bool {
 func (x *cliContext) consentFileProblem() string {
 	switch {
 	case x.perm&0o022 != 0:
-		return fmt.Sprintf("%s: its mode %o lets others write it (chmod 600 %s)", x.file, x.perm, x.file)
+		return fmt.Sprintf("%s: its mode %o lets others write it (chmod go-w %s)", x.file, x.perm, x.file)
 	case x.owner < 0:
 		return fmt.Sprintf("%s: its owner is not known", x.file)
 	case x.owner != geteuid() && x.owner != 0:

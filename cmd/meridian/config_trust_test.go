@@ -115,7 +115,7 @@ func TestContextFromConfigOthersMayWriteRefused(t *testing.T) {
 	}
 	for _, m := range []os.FileMode{0o666, 0o620, 0o602} {
 		mode = m
-		refused("of mode "+strconv.FormatUint(uint64(m), 8), "chmod 600 "+cfgPath)
+		refused("of mode "+strconv.FormatUint(uint64(m), 8), "chmod go-w "+cfgPath)
 	}
 
 	// Another user's file: chown it where this test may, else stand in
@@ -207,10 +207,10 @@ func TestContextTokenFileOfAnotherUserRefused(t *testing.T) {
 
 // TestContextRelativePathsRefused: a context's relative tokenFile or
 // catalog was read from whatever directory a command ran in (a checkout,
-// /tmp), which another user may have written. The file's reader now
-// refuses one, naming the context and the field; config set-context keeps
-// the absolute path of a relative one given; an absolute path or one
-// starting ~/ reads as before.
+// /tmp), which another user may have written. Using one is now refused,
+// naming the context, the field and the set-context that mends it; config
+// set-context keeps the absolute path of a relative one given; an
+// absolute path or one starting ~/ reads as before.
 func TestContextRelativePathsRefused(t *testing.T) {
 	const path = "/home/u/.config/meridian/config.yaml"
 	for _, tc := range []struct{ field, line string }{
@@ -221,14 +221,28 @@ func TestContextRelativePathsRefused(t *testing.T) {
 		{"catalog", "catalog: ../sites"},
 	} {
 		body := "contexts:\n- name: lab\n  server: https://lab.example:7420\n  " + tc.line + "\n"
-		_, err := parseConfig(path, []byte(body), 0o600, 1000)
-		if err == nil || !strings.Contains(err.Error(), path+": context lab: "+tc.field) || !strings.Contains(err.Error(), "relative") {
-			t.Errorf("%s: %v, want it refused naming the context and %s", tc.line, err, tc.field)
+		cfg, err := parseConfig(path, []byte(body), 0o600, 1000)
+		if err != nil {
+			t.Errorf("%s: %v, want the file read (the path is refused where used)", tc.line, err)
+			continue
+		}
+		x := &cfg.Contexts[0]
+		flag := map[string]string{"tokenFile": "--token-file", "catalog": "--catalog"}[tc.field]
+		_, err = x.path(tc.field, strings.TrimSpace(strings.TrimPrefix(tc.line, tc.field+":")))
+		if err == nil || !isCode(err, exitBadInput) || !strings.Contains(err.Error(), "context lab: "+tc.field) || !strings.Contains(err.Error(), "relative") ||
+			!strings.Contains(err.Error(), "config set-context lab "+flag+" /") {
+			t.Errorf("%s: %v, want it refused naming the context, %s and the set-context that mends it", tc.line, err, tc.field)
 		}
 	}
 	for _, line := range []string{"tokenFile: /etc/meridian/lab.token", "tokenFile: ~/lab.token", "catalog: /srv/sites", "catalog: ~/sites"} {
 		body := "contexts:\n- name: lab\n  server: https://lab.example:7420\n  " + line + "\n"
-		if _, err := parseConfig(path, []byte(body), 0o600, 1000); err != nil {
+		cfg, err := parseConfig(path, []byte(body), 0o600, 1000)
+		if err != nil {
+			t.Errorf("%s: %v", line, err)
+			continue
+		}
+		field, p, _ := strings.Cut(line, ": ")
+		if _, err := cfg.Contexts[0].path(field, p); err != nil {
 			t.Errorf("%s: %v", line, err)
 		}
 	}
@@ -254,5 +268,168 @@ func TestContextRelativePathsRefused(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(cfgPath); !strings.Contains(string(b), "tokenFile: ~/lab.token") {
 		t.Errorf("set-context changed a path starting ~/:\n%s", b)
+	}
+}
+
+// TestContextRelativePathOfAnotherContextMended: a relative tokenFile or
+// catalog was refused as the file was read, in any context: after an
+// upgrade every command failed, those of the other contexts too, and
+// config view and set-context, with which to mend it. Only using the
+// context that names one is refused now; view shows it and set-context
+// mends it.
+func TestContextRelativePathOfAnotherContextMended(t *testing.T) {
+	cfgPath := isolatedConfig(t)
+	dir := filepath.Dir(cfgPath)
+	sites := filepath.Join(dir, "sites")
+	if err := os.Mkdir(sites, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tok := filepath.Join(dir, "lab.token")
+	if err := os.WriteFile(tok, []byte("lab-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	body := "currentContext: lab\ncontexts:\n" +
+		"- name: lab\n  server: https://lab.example:7420\n  tokenFile: " + tok + "\n  catalog: " + sites + "\n" +
+		"- name: old\n  server: https://old.example:7420\n  tokenFile: old.token\n  catalog: old-sites\n"
+	if err := os.WriteFile(cfgPath, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// used is what a command of the context uses.
+	type used struct{ server, token, catalog string }
+	use := func(ctx string) (*used, error) {
+		t.Helper()
+		contextFlag = ctx
+		defer func() { contextFlag = "" }()
+		c, err := (&clientFlags{}).client()
+		if err != nil {
+			return nil, err
+		}
+		cat, err := defaultCatalog()
+		if err != nil {
+			return nil, err
+		}
+		return &used{c.Base, c.Token, cat}, nil
+	}
+	if got, err := use("lab"); err != nil || got.server != "https://lab.example:7420" || got.token != "lab-token" || got.catalog != sites {
+		t.Fatalf("the current context, beside another naming relative paths: %+v %v", got, err)
+	}
+	if out, code := runRoot(t, "config", "view"); code != 0 || !strings.Contains(out, "old-sites") {
+		t.Errorf("config view: exit %d\n%s", code, out)
+	}
+	// Used, the other context is refused: its token file, then its catalog.
+	if _, err := use("old"); err == nil || !isCode(err, exitBadInput) ||
+		!strings.Contains(err.Error(), `context old: tokenFile "old.token" is a relative path`) || !strings.Contains(err.Error(), "config set-context old --token-file /") {
+		t.Errorf("using context old: %v, want its tokenFile refused naming the fix", err)
+	}
+	if out, code := runRoot(t, "config", "set-context", "old", "--token-file", tok); code != 0 {
+		t.Fatalf("set-context old --token-file: exit %d\n%s", code, out)
+	}
+	if _, err := use("old"); err == nil || !isCode(err, exitBadInput) ||
+		!strings.Contains(err.Error(), `context old: catalog "old-sites" is a relative path`) || !strings.Contains(err.Error(), "config set-context old --catalog /") {
+		t.Errorf("using context old, its tokenFile mended: %v, want its catalog refused naming the fix", err)
+	}
+	if out, code := runRoot(t, "config", "set-context", "old", "--catalog", sites); code != 0 {
+		t.Fatalf("set-context old --catalog: exit %d\n%s", code, out)
+	}
+	if got, err := use("old"); err != nil || got.server != "https://old.example:7420" || got.token != "lab-token" || got.catalog != sites {
+		t.Errorf("context old, mended: %+v %v", got, err)
+	}
+}
+
+// TestContextTokenFileThroughLinkJudgedWhereItLies: the token file's
+// directory was judged by the name's (filepath.Dir of the path given),
+// while the file was read through it: a link in this user's directory to
+// a 0600 file in a directory another user owns (who may rename another
+// file in at will) passed. The file a link leads to is now judged by the
+// directory it lies in, as is --key-file's.
+func TestContextTokenFileThroughLinkJudgedWhereItLies(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give a directory to another user")
+	}
+	const other = 4242
+	theirs := filepath.Join(t.TempDir(), "theirs")
+	if err := os.Mkdir(theirs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(theirs, "lab.token")
+	if err := os.WriteFile(target, []byte("their-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(theirs, other, other); err != nil {
+		t.Fatal(err)
+	}
+	mine := t.TempDir()
+	link := filepath.Join(mine, "lab.token")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	x := &cliContext{Name: "lab", TokenFile: link, file: filepath.Join(mine, "config.yaml"), perm: 0o600, owner: geteuid()}
+	want := "its directory " + theirs + " is owned by uid 4242"
+	if tok, err := x.token(); err == nil || !isCode(err, exitBadInput) || !strings.Contains(err.Error(), want) {
+		t.Errorf("a token file linked from this user's directory into another's: %q %v, want it refused saying %q", tok, err, want)
+	}
+
+	t.Setenv("MERIDIAN_DATASET_KEY", "")
+	k := &keyFlags{keyFile: link, keepKeyFile: true}
+	if _, err := k.read(nil, state{}, "logs"); err == nil || !isCode(err, exitBadInput) || !strings.Contains(err.Error(), want) {
+		t.Errorf("a --key-file linked from this user's directory into another's: %v, want it refused saying %q", err, want)
+	}
+	if _, err := os.Lstat(link); err != nil {
+		t.Errorf("the refused --key-file's link was removed: %v", err)
+	}
+}
+
+// TestServeLocalCountryFromFileOthersMayWriteRefused: serve took its local
+// site's country (by which the law judges each transfer to or from the
+// site, and the runs there) from serve.localCountry of any configuration
+// file, whatever its mode or owner: a user who may write the file chose
+// the law the server's runs are judged by. Such a file is now refused as
+// for a context's server, naming the file and the fix; the user's own
+// 0600 file, or --local-country, is used as before. (--max-streams 0
+// stops serve past the choice, before it serves.)
+func TestServeLocalCountryFromFileOthersMayWriteRefused(t *testing.T) {
+	cfgPath := isolatedConfig(t)
+	defer func(f func() int) { geteuid = f }(geteuid)
+	serve := func(args ...string) error {
+		_, err := runCLI(t, append([]string{"serve", "--max-streams", "0", "--listen", "127.0.0.1:0"}, args...)...)
+		return err
+	}
+	write := func(mode os.FileMode) {
+		t.Helper()
+		if err := os.WriteFile(cfgPath, []byte("serve:\n  localCountry: DE\n"), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(cfgPath, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	passed := func(what string, err error) {
+		t.Helper()
+		if err == nil || !strings.Contains(err.Error(), "--max-streams") {
+			t.Errorf("%s: %v, want serve to reach --max-streams", what, err)
+		}
+	}
+	write(0o600)
+	passed("the user's own 0600 file", serve())
+	for _, m := range []os.FileMode{0o666, 0o620} {
+		write(m)
+		err := serve()
+		if err == nil || !isCode(err, exitBadInput) || !strings.Contains(err.Error(), "serve.localCountry: refused") || !strings.Contains(err.Error(), "chmod go-w "+cfgPath) {
+			t.Errorf("a file of mode %o: %v, want serve.localCountry refused naming the fix", m, err)
+		}
+		passed("--local-country beside it", serve("--local-country", "FR"))
+	}
+	// Another user's file: chown it where this test may, else stand in
+	// another user for this one.
+	write(0o600)
+	if me := os.Geteuid(); me == 0 {
+		if err := os.Chown(cfgPath, 4242, 4242); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		geteuid = func() int { return me + 1 }
+	}
+	if err := serve(); err == nil || !isCode(err, exitBadInput) || !strings.Contains(err.Error(), "serve.localCountry: refused") || !strings.Contains(err.Error(), "chown ") {
+		t.Errorf("another user's file: %v, want serve.localCountry refused naming the fix", err)
 	}
 }

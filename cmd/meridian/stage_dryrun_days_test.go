@@ -44,9 +44,7 @@ rules:
 // (a rule in force from tomorrow already holds east of UTC from 10:00
 // UTC). The dry run said "would be allowed" of a staging that is refused.
 // It now judges as the staging does; a dry run asked about another date
-// (--as-of) judges that date. Both judge the dataset where its store
-// places it (the catalog's loader placed it so already; kept here as the
-// staging's own check).
+// (--as-of) judges that date.
 func TestDatasetStageDryRunJudgesLikeTheStaging(t *testing.T) {
 	home := t.TempDir()
 	t.Setenv("MERIDIAN_HOME", home)
@@ -83,37 +81,5 @@ func TestDatasetStageDryRunJudgesLikeTheStaging(t *testing.T) {
 		if out, err := dry("--rules", rules); err != nil || !strings.Contains(out, "would be allowed") {
 			t.Errorf("a dry run at 09:00 UTC: %v\n%s", err, out)
 		}
-	})
-
-	t.Run("the dataset placed by its store", func(t *testing.T) {
-		// The dataset is declared from SG; its store lies in the store
-		// of a site in CN, so it leaves from CN.
-		b, err := os.ReadFile(filepath.Join(home, "datasets", "pub.yaml"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var store string
-		for _, l := range strings.Split(string(b), "\n") {
-			if s, ok := strings.CutPrefix(strings.TrimSpace(l), "store: "); ok {
-				store = strings.Trim(s, `"`)
-			}
-		}
-		if store == "" {
-			t.Fatalf("no spec.store in the dataset's file:\n%s", b)
-		}
-		homeSite := filepath.Join(t.TempDir(), "home-site.yaml")
-		os.WriteFile(homeSite, []byte(`apiVersion: meridian.dev/v1alpha1
-kind: Site
-metadata: {name: home-site}
-spec:
-  country: CN
-  location: {lat: 31.2, lon: 121.5}
-  operator: {name: home-dc, headquarters: CN}
-  pools: [{accelerator: nvidia-h100-sxm, count: 8, available: 8, pricePerHour: 2}]
-  network: {egressPerGB: 0.08, gbps: 10}
-  store: `+store+"\n"), 0o644)
-		rules := stageRuleDir(t, "test-nothing-out-of-cn", "2020-01-01", "transfer.from == 'CN'")
-		out, err := dry("-f", homeSite, "--rules", rules)
-		refused("a dry run of a dataset whose store is in CN", "test-nothing-out-of-cn", out, err)
 	})
 }
