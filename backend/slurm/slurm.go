@@ -1490,7 +1490,7 @@ func (s *Slurm) waitCancelled(ctx context.Context, handle, id, key, state string
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return notEndedError(handle, state, ctx.Err())
+			return stillEndingError(handle, state, ctx.Err())
 		case <-t.C:
 		}
 		wait = min(2*wait, cancelPollMax)
@@ -1501,6 +1501,14 @@ func (s *Slurm) waitCancelled(ctx context.Context, handle, id, key, state string
 // seen ended, in state (as last seen), for err.
 func notEndedError(handle, state string, err error) error {
 	return fmt.Errorf("slurm cancel %s: the job was asked to end, but slurmctld has not said it ended (state %s when last seen): %w", handle, printable([]byte(state), maxNodeText), err)
+}
+
+// stillEndingError is Cancel's error for a job that was asked to end and
+// that slurmctld, at each look, said was still ending (state, as last
+// seen) when ctx ended (err): backend.ErrStopping, for the site answered
+// and took the cancel, not a site that did not answer.
+func stillEndingError(handle, state string, err error) error {
+	return fmt.Errorf("%w: %w", notEndedError(handle, state, backend.ErrStopping), err)
 }
 
 // Logs returns the job's output file, read from this backend's state
