@@ -1281,7 +1281,7 @@ func parseSqueueJob(out, handle string) (slurmJob, error) {
 // whole, the 8 MiB a call keeps of a client's output, all line breaks or
 // column separators, cost 128 MiB of string headers.
 func parseSqueueColumns(out, handle string, columns []string) (slurmJob, error) {
-	var line string
+	var line, other string
 	n := 0
 	for i, l := range outputLines(out) {
 		if i > maxJobLines {
@@ -1292,12 +1292,32 @@ func parseSqueueColumns(out, handle string, columns []string) (slurmJob, error) 
 		}
 		id, _, _ := strings.Cut(l, columnSep)
 		if id != handle {
+			if strings.HasPrefix(id, handle+"_") || strings.HasPrefix(id, handle+"+") {
+				// An array's task or a heterogeneous job's part
+				// (ID_N, ID+N): another job given the id, unless the
+				// job's own line comes too (below).
+				if other == "" {
+					other = l
+				}
+				continue
+			}
 			return slurmJob{}, fmt.Errorf("squeue printed, asked for job %s, a line that is not the job's own (%q): %w", handle, truncateOut(l), errSplitLine)
 		}
 		if n++; n > 1 {
-			return slurmJob{}, fmt.Errorf("squeue printed %d lines for job %s", n, handle)
+			return slurmJob{}, fmt.Errorf("squeue printed %d lines for job %s: %w", n, handle, errSplitLine)
 		}
 		line = l
+	}
+	if n > 0 && other != "" {
+		return slurmJob{}, fmt.Errorf("squeue printed, asked for job %s, a line that is not the job's own (%q): %w", handle, truncateOut(other), errSplitLine)
+	}
+	if n == 0 && other != "" {
+		// The id is an array's or a heterogeneous job's, whose lines
+		// alone squeue printed (ID_N, ID+N): never a job this backend
+		// submitted (it submits neither), so another's, given the id
+		// once the attempt's was forgotten. Read with no user nor
+		// command, it is no attempt's (jobsKey), as another user's job.
+		return slurmJob{ID: handle}, nil
 	}
 	if n == 0 {
 		return slurmJob{}, fmt.Errorf("squeue printed no line for job %s (output %q)", handle, truncateOut(out))
