@@ -678,11 +678,43 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 		// finds it by its batch script and takes it (find).
 		return "", fmt.Errorf("slurm submit %s: sbatch printed job id %q, which slurmctld does not write (a leading zero, or 0); a job it made is found by its batch script at the attempt's next submit", key, id)
 	}
+	if err := s.checkJobUser(ctx, key, id); err != nil {
+		return "", err
+	}
 	h, err := s.rec.recordHandle(key, id)
 	if err != nil {
 		return "", fmt.Errorf("slurm submit %s: job %s submitted but not recorded: %w", key, id, err)
 	}
 	return h, nil
+}
+
+// checkJobUser reads, once, the user the job of id that sbatch just made
+// for the attempt of key runs as, and fails, the job cancelled, where it
+// is not the user this backend takes its jobs to run as (jobUID): behind
+// an sbatch wrapper that submits as another user (ssh, sudo), or with a
+// uid mapped otherwise on the cluster, every job of the backend read as
+// another user's (jobsKey), so Status said it lost and Cancel left it
+// running without a word. A look that fails says nothing of the user: the
+// job is kept (Status and Cancel look again).
+func (s *Slurm) checkJobUser(ctx context.Context, key, id string) error {
+	job, err := s.queryJob(ctx, id)
+	if err != nil {
+		return nil
+	}
+	want := strconv.Itoa(jobUID())
+	if job.UserID == want {
+		return nil
+	}
+	if k, ok := s.scriptKey(job.Command); !ok || k != key {
+		// No attempt's job (an array's or another's line): not the one
+		// sbatch made, so nothing to say of its user.
+		return nil
+	}
+	msg := fmt.Sprintf("slurm submit %s: job %s runs as user %q, but this server's jobs are taken to run as user %s (its own uid); an sbatch that submits as another user (a wrapper through ssh or sudo, a uid mapped on the cluster) is not supported", key, id, printable([]byte(job.UserID), maxNodeText), want)
+	if _, err := s.run(ctx, "scancel", id); err != nil && !isInvalidJob(err) {
+		return fmt.Errorf("%s; the job could not be cancelled: %w", msg, err)
+	}
+	return fmt.Errorf("%s; the job was cancelled", msg)
 }
 
 // jobEnv is the environment sbatch runs in, all of which (--export=ALL)
