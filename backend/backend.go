@@ -314,6 +314,13 @@ var ErrSiteDown = errors.New("site is down")
 // and the controller gives it up as lost.
 var ErrAttemptUnknown = errors.New("the attempt's earlier job may have run; its outcome is unknown")
 
+// ErrStopping is returned (wrapped) by Cancel when the site took the
+// cancel and answered each look since, but the job has not ended yet (it
+// traps SIGTERM and writes its last checkpoint, its epilog runs, its node
+// is slow to answer). It is no failure of the site: the caller asks again
+// later (Cancel is idempotent) and counts the site reachable.
+var ErrStopping = errors.New("the site accepted the cancel; the job is still ending")
+
 // ErrInvalid is returned (wrapped) by Submit for a job the site can never
 // take as it is (a spec it refuses, an argument list too long): retrying
 // cannot help.

@@ -286,8 +286,16 @@ func (c *Controller) submit(ctx context.Context, r *Run) (bool, error) {
 	if r.CancelRequested {
 		if f, ok := be.(backend.Finder); ok {
 			if h, found, err := f.Find(ctx, r.ID, r.Attempt); err == nil && found {
-				be.Cancel(ctx, h)
+				// Within its own bound, not the step's: a job still
+				// ending is looked at again on a later tick.
+				if err := c.cancelJob(ctx, be, h); errors.Is(err, backend.ErrStopping) {
+					c.reachable(r.ID)
+					return false, nil
+				}
 			}
+		}
+		if ctx.Err() != nil {
+			return false, ctx.Err()
 		}
 		c.endAttempt(ctx, r)
 		_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
@@ -391,9 +399,37 @@ func (c *Controller) unreachableFor(ctx context.Context, r *Run, cause error) (b
 	if now.Sub(since) < c.cfg.SiteTimeout {
 		return false, cause
 	}
-	c.reachable(r.ID)
-	return c.lose(ctx, r, c.siteFault(r, r.Site, fmt.Sprintf("the site was unreachable for %s", now.Sub(since).Round(time.Second)), cause))
+	if ctx.Err() != nil {
+		// No update on a context that ended: the count stands, and the
+		// next step loses the site.
+		return false, cause
+	}
+	done, err := c.lose(ctx, r, c.siteFault(r, r.Site, fmt.Sprintf("the site was unreachable for %s", now.Sub(since).Round(time.Second)), cause))
+	if err == nil {
+		c.reachable(r.ID)
+	}
+	return done, err
 }
+
+// cancelJob asks be to cancel the job of handle within c's cancel bound
+// (cancelTimeout), a part of the step's: a site's Cancel waits for the
+// job to end, and a job that traps SIGTERM to write its last checkpoint,
+// or whose node is slow to answer, would hold the step's worker for the
+// whole step. A job still ending is backend.ErrStopping, asked again at
+// a later step.
+func (c *Controller) cancelJob(ctx context.Context, be backend.Backend, handle string) error {
+	wait := c.cancelWait
+	if wait <= 0 {
+		wait = cancelTimeout
+	}
+	cctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	return be.Cancel(cctx, handle)
+}
+
+// cancelTimeout is how long a step waits for its site's cancel of a job
+// to end it (cancelJob).
+const cancelTimeout = 15 * time.Second
 
 // failingSince is when m (a map of c's, by key, of when something first
 // failed) first saw key fail, now where it had not.

@@ -387,7 +387,10 @@ type Controller struct {
 	credentialMACs atomic.Int64
 	// cleanWait bounds endAttempt's waits for a site's cleanup
 	// (cleanTimeout when zero).
-	cleanWait  time.Duration
+	cleanWait time.Duration
+	// cancelWait bounds a step's wait for its site's cancel of a job
+	// (cancelTimeout when zero).
+	cancelWait time.Duration
 	storeLocks map[string]*sync.Mutex
 	// outputs counts, per tenant, the bytes of output kept for its
 	// attempts (tenantOutputs); outputMu guards the map only.

@@ -371,7 +371,15 @@ func (c *Controller) monitor(ctx context.Context, r *Run) (bool, error) {
 	if r.CancelRequested {
 		why := "cancelled by the user"
 		var site backend.Status
-		if err := be.Cancel(ctx, r.Handle); err != nil {
+		if err := c.cancelJob(ctx, be, r.Handle); err != nil {
+			if errors.Is(err, backend.ErrStopping) {
+				// The site took the cancel and answers: its job is still
+				// ending (its agent seals and pushes the last
+				// checkpoint). No loss of the site; the run stays
+				// cancelling and the next step asks again.
+				c.reachable(r.ID)
+				return false, nil
+			}
 			// A site that does not know the job runs nothing of it: the
 			// job is gone, the site is not lost for it. Any other answer
 			// is no stop: asked again until the site timeout loses the

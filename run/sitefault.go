@@ -116,6 +116,9 @@ var faultClasses = []struct {
 	{"an object is larger than expected", isErr(dataset.ErrTooLarge)},
 	{"the store lists too many objects", isErr(dataset.ErrListTooLong)},
 	{"an object is missing from the store", func(err error) bool { return errors.Is(err, dataset.ErrNotFound) || errors.Is(err, os.ErrNotExist) }},
+	// Before "timed out": a cancel whose wait ran out (its context's
+	// deadline) while the site said at each look the job was ending.
+	{"still stopping", isErr(backend.ErrStopping)},
 	{"timed out", func(err error) bool {
 		return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) ||
 			errors.Is(err, dataset.ErrReadDeadline) || errors.Is(err, dataset.ErrReadIdle) || errors.Is(err, transfer.ErrWriteDeadline)

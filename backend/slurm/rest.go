@@ -1263,7 +1263,7 @@ func (r *REST) waitCancelled(ctx context.Context, handle, id, key, state string)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return notEndedError(handle, state, ctx.Err())
+			return stillEndingError(handle, state, ctx.Err())
 		case <-t.C:
 		}
 		wait = min(2*wait, cancelPollMax)

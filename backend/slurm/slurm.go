@@ -678,11 +678,43 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 		// finds it by its batch script and takes it (find).
 		return "", fmt.Errorf("slurm submit %s: sbatch printed job id %q, which slurmctld does not write (a leading zero, or 0); a job it made is found by its batch script at the attempt's next submit", key, id)
 	}
+	if err := s.checkJobUser(ctx, key, id); err != nil {
+		return "", err
+	}
 	h, err := s.rec.recordHandle(key, id)
 	if err != nil {
 		return "", fmt.Errorf("slurm submit %s: job %s submitted but not recorded: %w", key, id, err)
 	}
 	return h, nil
+}
+
+// checkJobUser reads, once, the user the job of id that sbatch just made
+// for the attempt of key runs as, and fails, the job cancelled, where it
+// is not the user this backend takes its jobs to run as (jobUID): behind
+// an sbatch wrapper that submits as another user (ssh, sudo), or with a
+// uid mapped otherwise on the cluster, every job of the backend read as
+// another user's (jobsKey), so Status said it lost and Cancel left it
+// running without a word. A look that fails says nothing of the user: the
+// job is kept (Status and Cancel look again).
+func (s *Slurm) checkJobUser(ctx context.Context, key, id string) error {
+	job, err := s.queryJob(ctx, id)
+	if err != nil {
+		return nil
+	}
+	want := strconv.Itoa(jobUID())
+	if job.UserID == want {
+		return nil
+	}
+	if k, ok := s.scriptKey(job.Command); !ok || k != key {
+		// No attempt's job (an array's or another's line): not the one
+		// sbatch made, so nothing to say of its user.
+		return nil
+	}
+	msg := fmt.Sprintf("slurm submit %s: job %s runs as user %q, but this server's jobs are taken to run as user %s (its own uid); an sbatch that submits as another user (a wrapper through ssh or sudo, a uid mapped on the cluster) is not supported", key, id, printable([]byte(job.UserID), maxNodeText), want)
+	if _, err := s.run(ctx, "scancel", id); err != nil && !isInvalidJob(err) {
+		return fmt.Errorf("%s; the job could not be cancelled: %w", msg, err)
+	}
+	return fmt.Errorf("%s; the job was cancelled", msg)
 }
 
 // jobEnv is the environment sbatch runs in, all of which (--export=ALL)
@@ -1281,7 +1313,7 @@ func parseSqueueJob(out, handle string) (slurmJob, error) {
 // whole, the 8 MiB a call keeps of a client's output, all line breaks or
 // column separators, cost 128 MiB of string headers.
 func parseSqueueColumns(out, handle string, columns []string) (slurmJob, error) {
-	var line string
+	var line, other string
 	n := 0
 	for i, l := range outputLines(out) {
 		if i > maxJobLines {
@@ -1292,12 +1324,32 @@ func parseSqueueColumns(out, handle string, columns []string) (slurmJob, error) 
 		}
 		id, _, _ := strings.Cut(l, columnSep)
 		if id != handle {
+			if strings.HasPrefix(id, handle+"_") || strings.HasPrefix(id, handle+"+") {
+				// An array's task or a heterogeneous job's part
+				// (ID_N, ID+N): another job given the id, unless the
+				// job's own line comes too (below).
+				if other == "" {
+					other = l
+				}
+				continue
+			}
 			return slurmJob{}, fmt.Errorf("squeue printed, asked for job %s, a line that is not the job's own (%q): %w", handle, truncateOut(l), errSplitLine)
 		}
 		if n++; n > 1 {
-			return slurmJob{}, fmt.Errorf("squeue printed %d lines for job %s", n, handle)
+			return slurmJob{}, fmt.Errorf("squeue printed %d lines for job %s: %w", n, handle, errSplitLine)
 		}
 		line = l
+	}
+	if n > 0 && other != "" {
+		return slurmJob{}, fmt.Errorf("squeue printed, asked for job %s, a line that is not the job's own (%q): %w", handle, truncateOut(other), errSplitLine)
+	}
+	if n == 0 && other != "" {
+		// The id is an array's or a heterogeneous job's, whose lines
+		// alone squeue printed (ID_N, ID+N): never a job this backend
+		// submitted (it submits neither), so another's, given the id
+		// once the attempt's was forgotten. Read with no user nor
+		// command, it is no attempt's (jobsKey), as another user's job.
+		return slurmJob{ID: handle}, nil
 	}
 	if n == 0 {
 		return slurmJob{}, fmt.Errorf("squeue printed no line for job %s (output %q)", handle, truncateOut(out))
@@ -1490,7 +1542,7 @@ func (s *Slurm) waitCancelled(ctx context.Context, handle, id, key, state string
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return notEndedError(handle, state, ctx.Err())
+			return stillEndingError(handle, state, ctx.Err())
 		case <-t.C:
 		}
 		wait = min(2*wait, cancelPollMax)
@@ -1501,6 +1553,14 @@ func (s *Slurm) waitCancelled(ctx context.Context, handle, id, key, state string
 // seen ended, in state (as last seen), for err.
 func notEndedError(handle, state string, err error) error {
 	return fmt.Errorf("slurm cancel %s: the job was asked to end, but slurmctld has not said it ended (state %s when last seen): %w", handle, printable([]byte(state), maxNodeText), err)
+}
+
+// stillEndingError is Cancel's error for a job that was asked to end and
+// that slurmctld, at each look, said was still ending (state, as last
+// seen) when ctx ended (err): backend.ErrStopping, for the site answered
+// and took the cancel, not a site that did not answer.
+func stillEndingError(handle, state string, err error) error {
+	return fmt.Errorf("%w: %w", notEndedError(handle, state, backend.ErrStopping), err)
 }
 
 // Logs returns the job's output file, read from this backend's state
