@@ -4,12 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/store"
 )
 
@@ -130,15 +135,25 @@ func (x *changedRunFixture) movingCancelled() *Run {
 // Status: a site whose Status said the job ran had the cancel confirmed.
 // It is now said not carried, naming why; so too where the Status says
 // the site lost track of the job, or fails.
+//
+// The attempt's agent is held from before the cancel to the end of the
+// test (heldAgentFixture): told of the cancel by its next report, it
+// stopped its workload, and a job that ended before stopAttempt asked
+// its Status was rightly taken as gone, the cancel confirmed.
 func TestCancelWhileMovingNotConfirmedByNotFoundOfALiveJob(t *testing.T) {
 	for _, says := range siteSays {
 		t.Run(says.what, func(t *testing.T) {
-			x := newChangedRunFixture(t)
+			x, agent := newHeldAgentFixture(t)
 			var calls atomic.Int64
 			c := x.drainControllerOf(func(be backend.Backend) backend.Backend {
 				return notFoundCancel{Backend: says.wrap(be), calls: &calls}
 			}, time.Hour)
-			if _, err := c.cancelMoving(x.ctx, x.movingCancelled()); err != nil {
+			agent.hold()
+			r := x.movingCancelled()
+			if st := x.jobAt("alpha", r.Handle); st.State.Final() {
+				t.Fatalf("the attempt's job at alpha, its agent held: %v; want it live", st.State)
+			}
+			if _, err := c.cancelMoving(x.ctx, r); err != nil {
 				t.Fatalf("cancel while moving: %v", err)
 			}
 			got := x.get(x.r.ID)
@@ -150,6 +165,86 @@ func TestCancelWhileMovingNotConfirmedByNotFoundOfALiveJob(t *testing.T) {
 			}
 		})
 	}
+}
+
+// heldAgent stands between a run's agents and the server's agent API:
+// once held, what an agent sends waits, unanswered, until the test ends.
+// An agent told of its run's cancel stops its workload; held, it is told
+// nothing, and the job at the site runs on.
+type heldAgent struct {
+	mu       sync.Mutex
+	held     bool
+	released chan struct{}
+	answered sync.WaitGroup // requests let through, not yet answered
+}
+
+// hold holds every request sent from now on, and returns once those
+// already let through are answered: none is answered from a run read
+// after hold returns.
+func (g *heldAgent) hold() {
+	g.mu.Lock()
+	g.held = true
+	g.mu.Unlock()
+	g.answered.Wait()
+}
+
+func (g *heldAgent) handler(serve func() *Controller) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		g.mu.Lock()
+		if g.held {
+			g.mu.Unlock()
+			select {
+			case <-g.released:
+			case <-req.Context().Done():
+				return
+			}
+		} else {
+			g.answered.Add(1)
+			g.mu.Unlock()
+			defer g.answered.Done()
+		}
+		serve().AgentHandler().ServeHTTP(w, req)
+	})
+}
+
+// newHeldAgentFixture is newChangedRunFixture with its run's agent
+// reaching the server through a heldAgent, let go when the test ends
+// (before its jobs are ended).
+func newHeldAgentFixture(t *testing.T) (*changedRunFixture, *heldAgent) {
+	t.Helper()
+	ctx := context.Background()
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
+	t.Cleanup(func() { endLocalJobs(t, f.dir) })
+	g := &heldAgent{released: make(chan struct{})}
+	x := &changedRunFixture{t: t, ctx: ctx, f: f}
+	x.live = f.controller(func(cfg *Config) {
+		cfg.Store, cfg.AuditChain = f.st, audit.NewChain(testAuditKey)
+		cfg.Backends = func(site *catalog.Site, root string) (backend.Backend, error) {
+			return backend.For(site.Spec.Backend, root)
+		}
+		agentConfig(t, cfg, func() *Controller { return x.live })
+		ts := httptest.NewServer(g.handler(func() *Controller { return x.live }))
+		t.Cleanup(ts.Close)
+		cfg.ServerURL = ts.URL
+	})
+	t.Cleanup(func() { close(g.released) })
+	r, _, err := x.live.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(100000, 100)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 6 {
+		if _, err := x.live.Step(ctx, r.ID); err != nil {
+			t.Logf("step: %v", err)
+		}
+		if r = x.get(r.ID); r.Handle != "" || r.State.Final() {
+			break
+		}
+	}
+	if r.Handle == "" || (r.State != Queued && r.State != Running) || r.Site != "alpha" {
+		t.Fatalf("the run as placed: %s at %s (%s), handle %q; want its attempt started at alpha", r.State, r.Site, r.Reason, r.Handle)
+	}
+	x.r = r
+	return x, g
 }
 
 // finding is a site's backend that finds the job of any attempt asked
