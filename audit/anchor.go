@@ -395,7 +395,7 @@ func (a *Anchors) Read() (Anchor, bool, error) {
 		return Anchor{}, false, nil
 	}
 	if err != nil {
-		return Anchor{}, false, fmt.Errorf("audit anchor: %w", err)
+		return Anchor{}, false, anchorReadError(filepath.Join(a.dir, AnchorFile), err)
 	}
 	if a.pub == nil {
 		return Anchor{}, false, fmt.Errorf("audit anchor %s: the directory holds no %s to check it with (it was removed, or the anchor was copied without it)", filepath.Join(a.dir, AnchorFile), AnchorKeyFile)
@@ -423,6 +423,33 @@ func (a *Anchors) Read() (Anchor, bool, error) {
 	}
 	return an, true, nil
 }
+
+// anchorReadError is err, from reading the anchor file at path, worded as
+// Read's other errors are: "audit anchor PATH: why". plainfile's errors
+// lead with the path ("PATH: file too large: …") or are the open's
+// ("open PATH: …"), and were passed on as "audit anchor: PATH: …", so the
+// file was named in one form for some of Read's refusals and in another
+// for the rest. err stays wrapped.
+func anchorReadError(path string, err error) error {
+	why := err.Error()
+	var pe *fs.PathError
+	switch {
+	case strings.HasPrefix(why, path+": "):
+		why = strings.TrimPrefix(why, path+": ")
+	case errors.As(err, &pe) && pe.Path == path && err == error(pe):
+		why = pe.Op + ": " + pe.Err.Error()
+	}
+	return &anchorError{text: "audit anchor " + path + ": " + why, err: err}
+}
+
+// anchorError is an error with the text given, wrapping err.
+type anchorError struct {
+	text string
+	err  error
+}
+
+func (e *anchorError) Error() string { return e.text }
+func (e *anchorError) Unwrap() error { return e.err }
 
 // anchorFieldWant says what an anchor's field named field holds.
 func anchorFieldWant(field string) string {

@@ -209,6 +209,18 @@ func (k Keyring) Names() ([]string, error) {
 	return names, nil
 }
 
+// recipients returns the recipients of the keyring's age identity, or an
+// error that names it as the CLI and the server take it
+// (MERIDIAN_AGE_IDENTITY), so that a bad identity is not taken for a bad
+// key file.
+func (k Keyring) recipients() ([]string, error) {
+	r, err := seal.RecipientsOf(k.AgeIdentity)
+	if err != nil {
+		return nil, fmt.Errorf("MERIDIAN_AGE_IDENTITY: %w", err)
+	}
+	return r, nil
+}
+
 // read is Get without the audit log's confirmation.
 func (k Keyring) read(name string) (seal.Key, error) {
 	if err := CheckName(name); err != nil {
@@ -218,6 +230,12 @@ func (k Keyring) read(name string) (seal.Key, error) {
 	if wrapped := k.path(name) + ".age"; fileExists(wrapped) {
 		if k.AgeIdentity == "" {
 			return seal.Key{}, fmt.Errorf("key file %s is wrapped with age: give the identity (MERIDIAN_AGE_IDENTITY)", wrapped)
+		}
+		// The identity first, under its own name: UnwrapKey's reason
+		// for an identity that does not parse went out under the key
+		// file's, and the operator looked for the fault in a sound file.
+		if _, err := k.recipients(); err != nil {
+			return seal.Key{}, err
 		}
 		data, err := readPrivate(wrapped)
 		if err != nil {
@@ -288,7 +306,7 @@ func (k Keyring) GetOrCreateContext(ctx context.Context, name, by string) (seal.
 		}
 	}
 	if k.AgeIdentity != "" {
-		recips, err := seal.RecipientsOf(k.AgeIdentity)
+		recips, err := k.recipients()
 		if err != nil {
 			return seal.Key{}, err
 		}
@@ -479,7 +497,7 @@ func (k Keyring) Put(name string, key seal.Key) error {
 		return err
 	}
 	if k.AgeIdentity != "" {
-		recips, err := seal.RecipientsOf(k.AgeIdentity)
+		recips, err := k.recipients()
 		if err != nil {
 			return err
 		}

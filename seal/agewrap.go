@@ -80,7 +80,7 @@ func UnwrapKey(wrapped []byte, identityFile string) (Key, error) {
 		if errors.As(err, &nm) {
 			return Key{}, fmt.Errorf("unwrap key: %w", err)
 		}
-		return Key{}, errors.New("unwrap key: not an age-armored file whose header parses (age's reason is not shown: it quotes the file's lines, and a file given as a wrapped key may hold a secret)")
+		return Key{}, errors.New("unwrap key: not an age-armored file, or its header does not parse or was altered (age's reason is not shown: it quotes the file's lines, and a file given as a wrapped key may hold a secret)")
 	}
 	// Read to the end: age authenticates the end of its stream only when a
 	// reader reaches it, so a prefix of a longer payload is never taken for

@@ -1,8 +1,12 @@
 package seal
 
 import (
+	"bytes"
+	"io"
 	"strings"
 	"testing"
+
+	"filippo.io/age/armor"
 )
 
 // TestUnwrapKeyQuotesNothing: a file offered as a wrapped key that is not
@@ -31,5 +35,43 @@ func TestUnwrapKeyQuotesNothing(t *testing.T) {
 				t.Errorf("%s: the error quotes the file: %v", name, err)
 			}
 		}
+	}
+}
+
+// TestUnwrapKeyAlteredHeader: a wrapped key whose header was changed after
+// it was written (age: "bad header MAC") is said to be one that does not
+// parse or was altered, not only one that does not parse: the file is an
+// age file whose header parses, and the operator who reads "does not
+// parse" looks for the wrong thing.
+func TestUnwrapKeyAlteredHeader(t *testing.T) {
+	wrapped := wrapText(t, Key{1}.String())
+	bin, err := io.ReadAll(armor.NewReader(bytes.NewReader(wrapped)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(bin, []byte("\n--- "))
+	if i < 0 {
+		t.Fatalf("no MAC line in the age header: %q", bin)
+	}
+	// The MAC's first base64 character: any other one gives other bytes.
+	if bin[i+5] == 'A' {
+		bin[i+5] = 'B'
+	} else {
+		bin[i+5] = 'A'
+	}
+	var buf bytes.Buffer
+	aw := armor.NewWriter(&buf)
+	if _, err := aw.Write(bin); err != nil {
+		t.Fatal(err)
+	}
+	if err := aw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = UnwrapKey(buf.Bytes(), testIdentity)
+	if err == nil {
+		t.Fatal("a wrapped key with an altered header was unwrapped")
+	}
+	if !strings.Contains(err.Error(), "was altered") {
+		t.Errorf("the error does not say the header may have been altered: %v", err)
 	}
 }

@@ -571,7 +571,7 @@ func startServer(opts serverOptions) (*server, error) {
 	if tlsCfg != nil {
 		scheme = "https"
 	}
-	url := scheme + "://" + ln.Addr().String()
+	url := listenURL(scheme, ln.Addr())
 	if opts.Advertise != "" {
 		url = strings.TrimRight(opts.Advertise, "/")
 	}
@@ -715,6 +715,16 @@ func startServer(opts serverOptions) (*server, error) {
 	}
 	ok = true
 	return s, nil
+}
+
+// listenURL is the server's address as client.json and the agents take
+// it when no --advertise is given: scheme and the address listened on.
+// net/url writes the host, so an IPv6 zone (--listen [fe80::1%eth0]:7420)
+// has its % escaped as %25; put in as the listener spells it, the address
+// was one Go's URL parser refuses, and every CLI command and agent failed
+// at their first call.
+func listenURL(scheme string, addr net.Addr) string {
+	return (&neturl.URL{Scheme: scheme, Host: addr.String()}).String()
 }
 
 // checkAdvertise refuses an --advertise that agents and the CLI cannot
