@@ -501,14 +501,16 @@ func jsonToYAML(b []byte, seen *plainCache) ([]byte, error) {
 
 // plainCache keeps readsBackPlain's answers for strings of at most
 // maxPlainCached bytes, up to maxPlainCache of them: a plan's thousands
-// of placements repeat the same keys and names.
+// of placements repeat the same keys and names, which are short. Each
+// worker of the streaming writer keeps one: strings of up to 1 KiB held
+// up to 4 MiB each; a longer string (a reason) is asked again.
 type plainCache struct {
 	m map[string]bool
 }
 
 const (
 	maxPlainCache  = 4096
-	maxPlainCached = 1024
+	maxPlainCached = 128
 )
 
 // readsBackPlain says whether s, written plain (as it is), alone and as a

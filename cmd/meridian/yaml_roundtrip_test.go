@@ -360,3 +360,26 @@ func BenchmarkYAMLOutput(b *testing.B) {
 		}
 	}
 }
+
+// TestYAMLPlainCacheBounded: the answers a writer keeps of which strings
+// read back plain (one cache per worker of the streaming writer) hold at
+// most 4,096 strings of at most 128 bytes, 512 KiB, however long the
+// strings written. It kept strings of up to 1 KiB, 4 MiB a worker.
+func TestYAMLPlainCacheBounded(t *testing.T) {
+	var c plainCache
+	for i := range 5000 {
+		for _, n := range []int{100, 129, 1000} {
+			s := fmt.Sprintf("%0*d", n, i)
+			if !c.readsBackPlain("k" + s[1:]) {
+				t.Fatalf("%q does not read back plain", s)
+			}
+		}
+	}
+	held := 0
+	for s := range c.m {
+		held += len(s)
+	}
+	if len(c.m) > 4096 || held > 4096*128 {
+		t.Errorf("the cache holds %d strings, %d bytes; want at most 4096 strings and 512 KiB", len(c.m), held)
+	}
+}
