@@ -1376,6 +1376,15 @@ func (c *Controller) release(ctx context.Context, held *Run, w *catalog.World, u
 		wants, _ := c.refusedWants(u, w, held.Tenant, plan, plan.Placements)
 		return false, c.stillHeld(ctx, held.ID, fmt.Sprintf("waiting for %s as of %s: %s", waitOf(ce), asOf, ce.Error()), policy.CodeNotNow, "", rev, waitOf(ce), wants)
 	}
+	// A plan over what its record may hold (addPlan's planField: a job
+	// that some thousands of sites may take) cannot be recorded, so the
+	// run cannot move: it stays held with the reason, tried again after
+	// the hold's backoff (the catalog or the job's owner may narrow it).
+	// Returned, the error failed every pass at once, with nothing on the
+	// run.
+	if ie := (*InputError)(nil); errors.As(err, &ie) && ie.Field == "spec.constraints" {
+		return false, c.stillHeld(ctx, held.ID, fmt.Sprintf("not released as of %s: %s", asOf, ie.Error()), policy.CodeNotNow, "", rev, "", nil)
+	}
 	return err == nil, err
 }
 

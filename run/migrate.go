@@ -399,6 +399,12 @@ func (c *Controller) replan(ctx context.Context, r *Run) (bool, error) {
 		wants, _ := c.refusedWants(u, w, r.Tenant, plan, placements)
 		return c.holdWait(ctx, r, fmt.Sprintf("left %s; waiting for %s as of %s: %s", r.Migration.From, waitOf(ce), asOf, ce.Error()), policy.CodeNotNow, "", ln.Rev, waitOf(ce), wants)
 	}
+	// A plan over what its record may hold (addPlan's planField) cannot
+	// be recorded: the run waits held with the reason, tried again after
+	// the hold's backoff, where the error failed every pass at once.
+	if ie := (*InputError)(nil); errors.As(err, &ie) && ie.Field == "spec.constraints" {
+		return c.hold(ctx, r, fmt.Sprintf("left %s; not moved as of %s: %s", r.Migration.From, asOf, ie.Error()), policy.CodeNotNow, "", ln.Rev)
+	}
 	return err == nil, err
 }
 

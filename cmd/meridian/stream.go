@@ -5,9 +5,12 @@ import (
 	"bytes"
 	"encoding"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -446,15 +449,32 @@ func writeYAMLWhole(w io.Writer, v any) error {
 // (a run's reason, a site's message, a workload's environment). Which
 // strings read back plain is asked of the readers themselves
 // (readsBackPlain), not of a list of characters kept here; seen, when
-// not nil, keeps their answers across calls.
+// not nil, keeps their answers across calls. Numbers are read with
+// encoding/json (decodeJSONOrdered), not with the library, which read
+// 5e-7 as a string, and a float written with an exponent and no dot gets
+// one, as "5.0e-07", without which the library reads it as a string.
 func jsonToYAML(b []byte, seen *plainCache) ([]byte, error) {
-	var v any
-	if err := yaml.UnmarshalWithOptions(b, &v, yaml.UseOrderedMap()); err != nil {
+	v, err := decodeJSONOrdered(b)
+	if err != nil {
 		return nil, err
 	}
 	node, err := yaml.ValueToNode(v)
 	if err != nil {
 		return nil, err
+	}
+	// The library writes a float as strconv.FormatFloat's shortest 'g'
+	// form, which for 5e-7 or 2e+21 has an exponent and no dot, and then
+	// reads that back as a string; with a dot ("5.0e-07") it reads, as
+	// yaml.v3 does, a float.
+	for _, n := range ast.Filter(ast.FloatType, node) {
+		fn, ok := n.(*ast.FloatNode)
+		if !ok || fn.Token == nil || strings.Contains(fn.Token.Value, ".") {
+			continue
+		}
+		if e := strings.IndexAny(fn.Token.Value, "eE"); e > 0 {
+			text := fn.Token.Value[:e] + ".0" + fn.Token.Value[e:]
+			fn.Token.Value, fn.Token.Origin = text, text
+		}
 	}
 	if seen == nil {
 		seen = new(plainCache)
@@ -481,14 +501,16 @@ func jsonToYAML(b []byte, seen *plainCache) ([]byte, error) {
 
 // plainCache keeps readsBackPlain's answers for strings of at most
 // maxPlainCached bytes, up to maxPlainCache of them: a plan's thousands
-// of placements repeat the same keys and names.
+// of placements repeat the same keys and names, which are short. Each
+// worker of the streaming writer keeps one: strings of up to 1 KiB held
+// up to 4 MiB each; a longer string (a reason) is asked again.
 type plainCache struct {
 	m map[string]bool
 }
 
 const (
 	maxPlainCache  = 4096
-	maxPlainCached = 1024
+	maxPlainCached = 128
 )
 
 // readsBackPlain says whether s, written plain (as it is), alone and as a
@@ -534,4 +556,85 @@ func readsAs(unmarshal func([]byte, any) error, s string) bool {
 		return ok && len(m) == 1
 	}
 	return false
+}
+
+// decodeJSONOrdered is the JSON document b as the YAML library's encoder
+// takes it: an object as a yaml.MapSlice in the document's order of keys,
+// an array as []any, and a number as the int64, uint64 or float64 it is.
+// The library's own reader (yaml.UnmarshalWithOptions) read a number with
+// an exponent and no dot (5e-7, 2e+21: encoding/json writes floats under
+// 1e-6 or from 1e21 so) and an integer past 64 bits as strings, which -o
+// yaml then wrote as strings. Only a number past float64's range (which
+// encoding/json never writes) stays a string.
+func decodeJSONOrdered(b []byte) (any, error) {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	v, err := decodeJSONValue(d)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return nil, errors.New("JSON to write as YAML: more than one value")
+	}
+	return v, nil
+}
+
+func decodeJSONValue(d *json.Decoder) (any, error) {
+	t, err := d.Token()
+	if err != nil {
+		return nil, err
+	}
+	switch t := t.(type) {
+	case json.Delim:
+		switch t {
+		case '{':
+			m := yaml.MapSlice{}
+			for d.More() {
+				k, err := d.Token()
+				if err != nil {
+					return nil, err
+				}
+				v, err := decodeJSONValue(d)
+				if err != nil {
+					return nil, err
+				}
+				m = append(m, yaml.MapItem{Key: k, Value: v})
+			}
+			_, err := d.Token()
+			return m, err
+		case '[':
+			l := []any{}
+			for d.More() {
+				v, err := decodeJSONValue(d)
+				if err != nil {
+					return nil, err
+				}
+				l = append(l, v)
+			}
+			_, err := d.Token()
+			return l, err
+		}
+		return nil, fmt.Errorf("JSON to write as YAML: unexpected %v", t)
+	case json.Number:
+		return jsonNumber(t), nil
+	}
+	return t, nil
+}
+
+// jsonNumber is n as an int64 or uint64 when it is an integer that fits,
+// else as a float64; n itself when it is past float64's range.
+func jsonNumber(n json.Number) any {
+	s := string(n)
+	if !strings.ContainsAny(s, ".eE") {
+		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return i
+		}
+		if u, err := strconv.ParseUint(s, 10, 64); err == nil {
+			return u
+		}
+	}
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		return f
+	}
+	return s
 }

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
+	"math/big"
 	"reflect"
+	"strconv"
 	"testing"
 
 	"github.com/goccy/go-yaml"
@@ -153,6 +156,7 @@ func normalYAML(v any) any {
 // value, in nested maps and lists, through each of its writers, reads
 // back as the same string.
 func TestYAMLOutputRoundTrip(t *testing.T) {
+	t.Run("numbers", checkYAMLOutputNumbers)
 	for _, s := range yamlHostile {
 		checkYAMLReadsBack(t, s)
 	}
@@ -182,6 +186,152 @@ func TestYAMLOutputRoundTrip(t *testing.T) {
 	}
 }
 
+// yamlNumbers are numbers as encoding/json writes them, among them floats
+// it writes with an exponent and no dot (under 1e-6, from 1e21), and
+// integers past 64 bits (a json.Number's text); "1e3" is a string.
+var yamlNumbers = map[string]any{
+	"done":     5e-7,
+	"big":      2e21,
+	"s":        "1e3",
+	"tiny":     json.Number("5e-7"),
+	"exp":      json.Number("2E+21"),
+	"expdot":   json.Number("1.5e-7"),
+	"zero":     0,
+	"int":      42,
+	"neg":      -17,
+	"one":      json.Number("1.0"),
+	"negzero":  json.Number("-0.0"),
+	"negzeroi": json.Number("-0"),
+	"half":     0.5,
+	"million":  1234567.5,
+	"small":    0.00001,
+	"maxint":   int64(math.MaxInt64),
+	"minint":   int64(math.MinInt64),
+	"maxuint":  uint64(math.MaxUint64),
+	"past64":   json.Number("18446744073709551616"),
+	"pastneg":  json.Number("-9223372036854775809"),
+	"huge":     json.Number("123456789012345678901234567890"),
+	"hugeexp":  json.Number("1e300"),
+	"maxfloat": math.MaxFloat64,
+	"minfloat": math.SmallestNonzeroFloat64,
+}
+
+// sameYAMLNumber says whether got, read back from YAML, is a number of the
+// value of the JSON number want: exactly when both are integers, else as
+// float64 (what both readers, and encoding/json, read a float as).
+func sameYAMLNumber(got any, want json.Number) bool {
+	var g *big.Int
+	var gf float64
+	switch got := got.(type) {
+	case int:
+		g, gf = big.NewInt(int64(got)), float64(got)
+	case int64:
+		g, gf = big.NewInt(got), float64(got)
+	case uint64:
+		g, gf = new(big.Int).SetUint64(got), float64(got)
+	case float64:
+		gf = got
+	default:
+		return false
+	}
+	if w, ok := new(big.Int).SetString(string(want), 10); ok && g != nil {
+		return g.Cmp(w) == 0
+	}
+	wf, err := strconv.ParseFloat(string(want), 64)
+	return err == nil && gf == wf
+}
+
+// checkYAMLNumbers fails unless each of yamlNumbers, written by each of
+// -o yaml's writers, reads back with both readers as a number of its value
+// (and "1e3" as the string).
+func checkYAMLNumbers(t *testing.T, name string, out []byte, path func(any) map[string]any) {
+	t.Helper()
+	b, err := json.Marshal(yamlNumbers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var want map[string]any
+	if err := d.Decode(&want); err != nil {
+		t.Fatal(err)
+	}
+	for reader, read := range map[string]func([]byte, any) error{"goccy": yaml.Unmarshal, "yaml.v3": yamlv3.Unmarshal} {
+		var got any
+		if err := read(out, &got); err != nil {
+			t.Errorf("%s: output does not read back with %s: %v\n%s", name, reader, err, out)
+			continue
+		}
+		m := path(normalYAML(got))
+		for k, w := range want {
+			switch w := w.(type) {
+			case string:
+				if m[k] != w {
+					t.Errorf("%s: %s reads %s back as %#v, want the string %q\n%s", name, reader, k, m[k], w, out)
+				}
+			case json.Number:
+				if !sameYAMLNumber(m[k], w) {
+					t.Errorf("%s: %s reads %s back as %T %#v, want the number %s\n%s", name, reader, k, m[k], m[k], w, out)
+				}
+			}
+		}
+	}
+}
+
+// checkYAMLOutputNumbers: every number -o yaml writes reads back as a
+// number of the same value, through each of its writers.
+func checkYAMLOutputNumbers(t *testing.T) {
+	asMap := func(v any) map[string]any { m, _ := v.(map[string]any); return m }
+	var b bytes.Buffer
+	if err := render(&b, "yaml", yamlDoc{Name: "n", Items: []any{yamlNumbers}, Meta: yamlNumbers}, nil); err != nil {
+		t.Fatal(err)
+	}
+	checkYAMLNumbers(t, "streamed (list)", b.Bytes(), func(v any) map[string]any {
+		l, _ := asMap(v)["items"].([]any)
+		if len(l) != 1 {
+			return nil
+		}
+		return asMap(l[0])
+	})
+	checkYAMLNumbers(t, "streamed (map)", b.Bytes(), func(v any) map[string]any { return asMap(asMap(v)["meta"]) })
+	b.Reset()
+	if err := render(&b, "yaml", yamlNumbers, nil); err != nil {
+		t.Fatal(err)
+	}
+	checkYAMLNumbers(t, "whole", b.Bytes(), asMap)
+	b.Reset()
+	o, err := newPagedOut[any](&b, "yaml", "items", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.lead("lead", yamlNumbers)
+	if err := o.page([]any{yamlNumbers}); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.end(); err != nil {
+		t.Fatal(err)
+	}
+	checkYAMLNumbers(t, "paged (lead)", b.Bytes(), func(v any) map[string]any { return asMap(asMap(v)["lead"]) })
+	checkYAMLNumbers(t, "paged (list)", b.Bytes(), func(v any) map[string]any {
+		l, _ := asMap(v)["items"].([]any)
+		if len(l) != 1 {
+			return nil
+		}
+		return asMap(l[0])
+	})
+	// A key order is kept: the writers' JSON order, not the YAML library's.
+	b.Reset()
+	if err := render(&b, "yaml", struct {
+		Z float64 `json:"z"`
+		A float64 `json:"a"`
+	}{5e-7, 1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if want := "z: 5.0e-07\na: 1\n"; b.String() != want {
+		t.Errorf("a struct written as %q, want %q", b.String(), want)
+	}
+}
+
 // FuzzYAMLOutputRoundTrip: any string -o yaml writes reads back as itself.
 func FuzzYAMLOutputRoundTrip(f *testing.F) {
 	for _, s := range yamlHostile {
@@ -208,5 +358,28 @@ func BenchmarkYAMLOutput(b *testing.B) {
 		if err := writeYAMLStream(io.Discard, plan); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestYAMLPlainCacheBounded: the answers a writer keeps of which strings
+// read back plain (one cache per worker of the streaming writer) hold at
+// most 4,096 strings of at most 128 bytes, 512 KiB, however long the
+// strings written. It kept strings of up to 1 KiB, 4 MiB a worker.
+func TestYAMLPlainCacheBounded(t *testing.T) {
+	var c plainCache
+	for i := range 5000 {
+		for _, n := range []int{100, 129, 1000} {
+			s := fmt.Sprintf("%0*d", n, i)
+			if !c.readsBackPlain("k" + s[1:]) {
+				t.Fatalf("%q does not read back plain", s)
+			}
+		}
+	}
+	held := 0
+	for s := range c.m {
+		held += len(s)
+	}
+	if len(c.m) > 4096 || held > 4096*128 {
+		t.Errorf("the cache holds %d strings, %d bytes; want at most 4096 strings and 512 KiB", len(c.m), held)
 	}
 }

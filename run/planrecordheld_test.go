@@ -1,0 +1,120 @@
+package run
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/policy"
+	"meridian.dev/meridian/store"
+)
+
+// TestHeldReleasePlanTooLargeForRecord: a held run whose plan, made again
+// for its release, is over what a plan record may hold (a job any of
+// thousands of sites may take) stays held with the reason, on the hold and
+// on the run, and its next try backs off. The release's addPlan refused
+// the plan and the error went back to the pass, at every pass, with
+// nothing on the run and no backoff.
+func TestHeldReleasePlanTooLargeForRecord(t *testing.T) {
+	c, _ := hugePlanController(t)
+	ctx := context.Background()
+	// Accepted while its plan was narrow (one site), the run is then
+	// planned over the whole catalog.
+	wide := false
+	c.cfg.Plan = func(ctx context.Context, w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+		if !wide {
+			for i := 1; i < hugePlanSites; i++ {
+				exclude = append(exclude, fmt.Sprintf("s%05d", i))
+			}
+		}
+		return planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude})
+	}
+	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(10, 5)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.hold(ctx, r, "held for the test", policy.CodeNotNow, "", 0); err != nil {
+		t.Fatal(err)
+	}
+	before, err := c.Get(ctx, "t1", r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.State != Held || before.Hold == nil {
+		t.Fatalf("run %s, hold %+v; want it held", before.State, before.Hold)
+	}
+	wide = true
+	if _, err := c.retryHeld(ctx, before, true); err != nil {
+		var ie *InputError
+		t.Fatalf("release over the plan record's bound: %v (an InputError: %v); want the run kept held", err, errors.As(err, &ie))
+	}
+	after, err := c.Get(ctx, "t1", r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.State != Held || after.Hold == nil {
+		t.Fatalf("after the release over the bound: run %s, hold %+v; want it held", after.State, after.Hold)
+	}
+	t.Logf("held: %s", after.Hold.Reason)
+	for _, want := range []string{"spec.constraints", fmt.Sprint(hugePlanSites, " placements"), fmt.Sprint(maxPlanRecordBytes)} {
+		if !strings.Contains(after.Hold.Reason, want) || !strings.Contains(after.Reason, want) {
+			t.Errorf("hold's reason %q, run's %q: want both to say %q", after.Hold.Reason, after.Reason, want)
+		}
+	}
+	if after.Hold.Tries != before.Hold.Tries+1 || !after.Hold.NextTry.After(before.Hold.NextTry) {
+		t.Errorf("hold tries %d, next try %v (were %d, %v); want another try counted and a later next try", after.Hold.Tries, after.Hold.NextTry, before.Hold.Tries, before.Hold.NextTry)
+	}
+}
+
+// TestReplanPlanTooLargeForRecord: a moving run whose new plan is over
+// what a plan record may hold waits held with the reason, tried again
+// after the hold's backoff. The re-plan's addPlan refused the plan and the
+// error went back to the pass, at every pass, with nothing on the run.
+func TestReplanPlanTooLargeForRecord(t *testing.T) {
+	c, _ := hugePlanController(t)
+	ctx := context.Background()
+	wide := false
+	c.cfg.Plan = func(ctx context.Context, w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
+		if !wide {
+			for i := 1; i < hugePlanSites; i++ {
+				exclude = append(exclude, fmt.Sprintf("s%05d", i))
+			}
+		}
+		return planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude})
+	}
+	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(10, 5)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	moving, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		r.Migration = &Migration{From: "s00000", Reason: "site lost", LostAt: c.cfg.Now()}
+		return transition(ch, r, Migrating, "site lost")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wide = true
+	if _, err := c.replan(ctx, moving); err != nil {
+		t.Fatalf("re-plan over the plan record's bound: %v; want the run held", err)
+	}
+	after, err := c.Get(ctx, "t1", r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.State != Held || after.Hold == nil {
+		t.Fatalf("after the re-plan over the bound: run %s (%s), hold %+v; want it held", after.State, after.Reason, after.Hold)
+	}
+	t.Logf("held: %s", after.Hold.Reason)
+	for _, want := range []string{"spec.constraints", fmt.Sprint(hugePlanSites, " placements"), fmt.Sprint(maxPlanRecordBytes)} {
+		if !strings.Contains(after.Hold.Reason, want) || !strings.Contains(after.Reason, want) {
+			t.Errorf("hold's reason %q, run's %q: want both to say %q", after.Hold.Reason, after.Reason, want)
+		}
+	}
+	if !after.Hold.NextTry.After(after.Hold.Since) {
+		t.Errorf("hold since %v, next try %v: want a later next try", after.Hold.Since, after.Hold.NextTry)
+	}
+}
