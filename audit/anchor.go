@@ -474,7 +474,10 @@ func anchorProblem(an Anchor) string {
 	case !isHash(an.Head):
 		return "field head is not 64 lowercase hex digits"
 	}
-	if _, err := time.Parse(TimeLayout, an.Time); err != nil || len(an.Time) != len(TimeLayout) {
+	// The one spelling Meridian writes: Go's parser also takes a comma
+	// before the fraction, which would read as the same time written
+	// otherwise.
+	if t, err := time.Parse(TimeLayout, an.Time); err != nil || t.Format(TimeLayout) != an.Time {
 		return "field time is not a UTC time in the form " + TimeLayout
 	}
 	return ""

@@ -25,6 +25,7 @@ func FuzzReadAnchor(f *testing.F) {
 	head := strings.Repeat("ab", 32)
 	f.Add([]byte(`{"seq":5,"head":"` + head + `","time":"2026-01-02T03:04:05.000000006Z","key":"$KEY","sig":"$SIG"}`))
 	f.Add([]byte("{\n  \"seq\": 0,\n  \"head\": \"" + strings.Repeat("0", 64) + "\",\n  \"time\": \"2026-12-07T22:00:00.000000000Z\",\n  \"key\": \"$KEY\",\n  \"sig\": \"$SIG\"\n}\n"))
+	f.Add([]byte(`{"seq":5,"head":"` + head + `","time":"2026-01-02T03:04:05,000000006Z","key":"$KEY","sig":"$SIG"}`))
 	f.Add([]byte(`{"seq":-1,"head":"` + head + `","time":"2026-01-02T03:04:05.000000006Z","key":"$KEY","sig":"$SIG"}`))
 	f.Add([]byte(`{"seq":5,"head":"` + strings.ToUpper(head) + `","time":"2026-01-02T03:04:05Z","key":"$KEY","sig":"$SIG"}`))
 	f.Add([]byte(`{"seq":5,"head":"` + head + `","time":"2026-01-02T03:04:05.000000006+01:00","key":"$KEY","sig":"$SIG","SEQ":6}`))
