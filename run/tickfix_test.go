@@ -1,0 +1,96 @@
+package run
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"meridian.dev/meridian/store"
+)
+
+// hangingReads is a store whose GetRun of one run hangs, whatever its
+// context says, until freed (a sweep held at a site that stopped
+// answering), counting the reads of that run out at once, and the most
+// there ever were.
+type hangingReads struct {
+	store.Store
+	mu      sync.Mutex
+	id      string
+	out     int
+	most    int
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (h *hangingReads) GetRun(ctx context.Context, id string) (*store.Run, error) {
+	h.mu.Lock()
+	hang := id == h.id
+	if hang {
+		h.out++
+		h.most = max(h.most, h.out)
+	}
+	h.mu.Unlock()
+	if hang {
+		select {
+		case h.entered <- struct{}{}:
+		default:
+		}
+		<-h.release
+		h.mu.Lock()
+		h.out--
+		h.mu.Unlock()
+	}
+	return h.Store.GetRun(ctx, id)
+}
+
+// TestSweepEndedSkipsRunWithStepOut: a run whose step is out past its
+// bound, held in its own sweep at a hung site, was swept again by the
+// loop's sweep of ended runs: that sweep held the tick, as the step did,
+// and two sweeps of the run were out at once. The loop's sweep now leaves
+// the run to its step: it returns, and one sweep of the run is out.
+func TestSweepEndedSkipsRunWithStepOut(t *testing.T) {
+	h := &hangingReads{entered: make(chan struct{}, 8), release: make(chan struct{})}
+	f := newCkMoveFixtureWith(t, func(cfg *Config) { h.Store = cfg.Store; cfg.Store = h }, jobDoc(100, 10))
+	var freeOnce sync.Once
+	free := func() { freeOnce.Do(func() { close(h.release) }) }
+	t.Cleanup(free)
+	ctx := context.Background()
+	id := f.r.ID
+	h.mu.Lock()
+	h.id = id
+	h.mu.Unlock()
+	// The run's step, in its sweep, hangs; Tick stops waiting for it.
+	stepDone := make(chan struct{})
+	go func() { defer close(stepDone); f.c.sweepCheckpoints(ctx, id) }()
+	select {
+	case <-h.entered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the step's sweep never read the run")
+	}
+	f.c.mu.Lock()
+	f.c.stepsOut.runs = map[string]string{id: "alpha"}
+	f.c.stepsOut.sites = map[string]int{"alpha": 1}
+	if f.c.sweepWait == nil {
+		f.c.sweepWait = map[string]copyBackoff{}
+	}
+	f.c.sweepWait[id] = copyBackoff{} // due
+	f.c.mu.Unlock()
+	ended := make(chan struct{})
+	go func() { defer close(ended); f.c.sweepEnded(ctx) }()
+	select {
+	case <-ended:
+	case <-time.After(20 * time.Second):
+		free()
+		<-ended
+		t.Fatal("the loop's sweep of ended runs waited on the sweep of a run whose step is out")
+	}
+	h.mu.Lock()
+	most := h.most
+	h.mu.Unlock()
+	if most != 1 {
+		t.Errorf("%d sweeps of the run were out at once, want 1", most)
+	}
+	free()
+	<-stepDone
+}
