@@ -2,6 +2,7 @@ package run
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -93,4 +94,54 @@ func TestSweepEndedSkipsRunWithStepOut(t *testing.T) {
 	}
 	free()
 	<-stepDone
+}
+
+// TestStepGuardKeepsVersionOnNoChange: a step's write that changed nothing
+// moved its guard onto the row the store read again after it, a row with
+// a write the step never read (a cancel committed meanwhile). Once late,
+// the step's next write then went through onto that write, and undid it.
+// The guard now keeps the version the step read, and the write is
+// refused.
+func TestStepGuardKeepsVersionOnNoChange(t *testing.T) {
+	f := newCkMoveFixture(t)
+	ctx := context.Background()
+	id := f.r.ID
+	row, err := f.c.cfg.Store.GetRun(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &stepGuard{run: id}
+	g.wrote(row.Version) // as Step does when it reads the run
+	gctx := context.WithValue(ctx, stepGuardKey{}, g)
+	// Another writer changes the run after the step read it.
+	if _, err := f.c.update(ctx, id, func(r *Run, ch *store.Change) error {
+		r.Reason = "changed meanwhile"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// The step's write that finds nothing to change.
+	if _, err := f.c.update(gctx, id, func(r *Run, ch *store.Change) error { return store.ErrNoChange }); err != nil {
+		t.Fatal(err)
+	}
+	// Late now: what it writes next must not go onto the newer row.
+	g.late.Store(true)
+	_, err = f.c.update(gctx, id, func(r *Run, ch *store.Change) error {
+		r.Reason = "the late step's stale write"
+		return nil
+	})
+	if !errors.Is(err, errStepLate) {
+		t.Fatalf("the late step's write onto a row it never read: err %v, want errStepLate", err)
+	}
+	got, err := f.c.cfg.Store.GetRun(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := fromRow(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Reason != "changed meanwhile" {
+		t.Errorf("the run's reason is %q, want the other writer's", r.Reason)
+	}
 }
