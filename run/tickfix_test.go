@@ -145,3 +145,30 @@ func TestStepGuardKeepsVersionOnNoChange(t *testing.T) {
 		t.Errorf("the run's reason is %q, want the other writer's", r.Reason)
 	}
 }
+
+// TestLongStepNotStartedByLateStep: a step that ran past its bound before
+// it reached a staging or a migration started it beside the loop, from
+// the row it read before, and what that wrote was held to no guard. A
+// late step starts none now: the run's next step does, from its row then.
+func TestLongStepNotStartedByLateStep(t *testing.T) {
+	f := newCkMoveFixture(t)
+	ctx := context.Background()
+	long := &loopSteps{ctx: ctx}
+	g := &stepGuard{run: f.r.ID}
+	g.late.Store(true)
+	sctx := context.WithValue(context.WithValue(ctx, longStepsKey{}, long), stepGuardKey{}, g)
+	ran := false
+	var mu sync.Mutex
+	changed, err := f.c.longStep(sctx, f.r, func(context.Context, *Run) (bool, error) {
+		mu.Lock()
+		ran = true
+		mu.Unlock()
+		return true, nil
+	})
+	long.wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if changed || err != nil || ran {
+		t.Errorf("a late step's long step: changed %v, err %v, started %v; want none started", changed, err, ran)
+	}
+}
