@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/store"
 )
 
@@ -171,4 +173,62 @@ func TestLongStepNotStartedByLateStep(t *testing.T) {
 	if changed || err != nil || ran {
 		t.Errorf("a late step's long step: changed %v, err %v, started %v; want none started", changed, err, ran)
 	}
+}
+
+// hangingClean is a site whose Clean hangs, whatever its context says,
+// until freed.
+type hangingClean struct {
+	backend.Backend
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (h *hangingClean) Clean(ctx context.Context, handle string) error {
+	select {
+	case h.entered <- struct{}{}:
+	default:
+	}
+	<-h.release
+	return nil
+}
+
+// TestEndAttemptHungEarlierSiteBounded: endAttempt waited for the earlier
+// attempts' cleans at their own sites, whatever their contexts said, so a
+// site hung past every context held the step of a run now at a healthy
+// site. It waits for them at most their wait now, and returns.
+func TestEndAttemptHungEarlierSiteBounded(t *testing.T) {
+	hc := &hangingClean{entered: make(chan struct{}, 4), release: make(chan struct{})}
+	var freeOnce sync.Once
+	free := func() { freeOnce.Do(func() { close(hc.release) }) }
+	t.Cleanup(free)
+	f := newCkMoveFixtureWith(t, func(cfg *Config) {
+		inner := cfg.Backends
+		cfg.Backends = func(s *catalog.Site, root string) (backend.Backend, error) {
+			b, err := inner(s, root)
+			if err != nil || s.Metadata.Name != "bravo" {
+				return b, err
+			}
+			hc.Backend = b
+			return hc, nil
+		}
+	}, jobDoc(100, 10))
+	f.c.cleanWait = 200 * time.Millisecond
+	r := *f.r
+	r.Attempt = 2
+	r.Attempts = []Attempt{{N: 1, Site: "bravo", Handle: "job-at-bravo"}}
+	ended := make(chan struct{})
+	go func() { defer close(ended); f.c.endAttempt(context.Background(), &r) }()
+	select {
+	case <-hc.entered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("bravo was never asked to clean the earlier attempt")
+	}
+	select {
+	case <-ended:
+	case <-time.After(20 * time.Second):
+		free()
+		<-ended
+		t.Fatal("endAttempt waited on a clean at a hung site past its wait")
+	}
+	free()
 }
