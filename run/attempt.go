@@ -486,9 +486,11 @@ func (c *Controller) endAttempt(ctx context.Context, r *Run) {
 		}
 	}
 	var wg sync.WaitGroup
+	// pctx bounds the earlier attempts' cleans: done once they are, or
+	// once their wait (within the step's own bound) is over.
+	pctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
 	if len(earlier) > 0 {
-		pctx, cancel := context.WithTimeout(ctx, wait)
-		defer cancel()
 		for _, as := range earlier {
 			wg.Add(1)
 			go func(as []Attempt) {
@@ -507,7 +509,22 @@ func (c *Controller) endAttempt(ctx context.Context, r *Run) {
 		clean(cctx, *current)
 		cancel()
 	}
-	wg.Wait()
+	// A site that hangs past every context (a state directory on a file
+	// server that stopped answering) holds its Clean in the kernel: the
+	// step waits for the earlier attempts' cleans at most their wait, so
+	// that a hung site does not hold a step of a run now at a healthy
+	// site, and the rest end on their own, best effort.
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-pctx.Done():
+		select {
+		case <-done:
+		default:
+			c.cfg.Logger.Warn("clean earlier attempts: a site did not answer within the wait; left to end on its own", "run", r.ID, "tenant", r.Tenant, "wait", wait)
+		}
+	}
 }
 
 // cleanTimeout is how long endAttempt waits for a site to remove the

@@ -274,14 +274,15 @@ const stepTimeout = time.Minute
 // bounded by its own stepTimeout (a sweep before the step) found.
 const stepGrace = 30 * time.Second
 
-// stepWait is how long Tick waits for one step (stepTimeout and
-// stepGrace). A context bounds only what looks at it: a site's state
+// stepWait is how long Tick waits for one step: a healthy step may take
+// a stepTimeout for its sweep (sweepCheckpoints) and another for the rest,
+// and a stepGrace past both. A context bounds only what looks at it: a site's state
 // directory on a file server that stopped answering holds a Slurm
 // backend's Status, Cancel, Clean or Submit in the kernel for as long as
 // it does not answer, and a step held there held the tick's page, and so
 // every run of every site, with it. One out past stepWait is left to end
 // beside the loop (boundedStep). A variable: the tests shorten it.
-var stepWait = stepTimeout + stepGrace
+var stepWait = 2*stepTimeout + stepGrace
 
 // stuckPerSite is how many steps of one site's runs may be out past
 // stepWait at once. Past it the site's other runs are not stepped (the
@@ -595,6 +596,12 @@ func (c *Controller) longStep(ctx context.Context, r *Run, fn func(context.Conte
 	}
 	// Not the step's that started it, which Tick waits for: its
 	// writes are not held to that step's guard (boundedStep).
+	if g := stepGuardOf(ctx, r.ID); g != nil && g.late.Load() {
+		// The step that read r ran past its bound: r may be stale, and
+		// what starts here would not be held to the step's guard. The
+		// run's next step starts it from the row as it is then.
+		return false, nil
+	}
 	sctx, cancel := context.WithTimeout(context.WithValue(ctx, stepGuardKey{}, (*stepGuard)(nil)), c.cfg.StageTimeout)
 	c.mu.Lock()
 	// One at a time per run, and at most Config.Workers in all, as when

@@ -597,7 +597,10 @@ func (c *Controller) update(ctx context.Context, id string, fn func(r *Run, ch *
 		out, kept = r, r
 		return ch, nil
 	})
-	if err == nil && written != nil {
+	if err == nil && written != nil && out != nil {
+		// Only what fn wrote: on no change the store reads the row again
+		// after its transaction, and that row may hold a write the step
+		// never read (a cancel committed meanwhile).
 		guard.wrote(written.Version)
 	}
 	if err == nil && out != nil {

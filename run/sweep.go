@@ -697,7 +697,12 @@ func (c *Controller) sweepEnded(ctx context.Context) {
 		if len(due) == c.cfg.Workers {
 			break
 		}
-		if _, busy := c.long[id]; !busy && !now.Before(b.next) {
+		// A run whose step is out past its bound (boundedStep) may be
+		// in its own sweep, held at a hung site: sweeping it here too
+		// would hold the tick again, and sweep the run twice at once.
+		_, busy := c.long[id]
+		_, out := c.stepsOut.runs[id]
+		if !busy && !out && !now.Before(b.next) {
 			due = append(due, id)
 		}
 	}
