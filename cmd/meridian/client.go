@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/net/http/httpproxy"
 
 	"meridian.dev/meridian/api"
 	"meridian.dev/meridian/statedir"
@@ -182,21 +182,23 @@ func sameServer(a, b string) bool {
 // other than this machine, and names the host. Loopback, "localhost" and
 // the unspecified address (which a connection reaches on this machine) are
 // this machine, unless the environment's proxy settings (HTTP_PROXY,
-// NO_PROXY, as Go's client reads them) send a request for it through a
-// proxy: the token and a dataset key would then cross the network to the
-// proxy in clear, and the address is as remote as the proxy is. (Go sends
-// "localhost" and loopback addresses to no proxy, but 0.0.0.0, [::] and
-// LOCALHOST it does.)
+// NO_PROXY) send a request for it through a proxy: the token and a dataset
+// key would then cross the network to the proxy in clear, and the address
+// is as remote as the proxy is. (Go sends "localhost" and loopback
+// addresses to no proxy, but 0.0.0.0, [::] and LOCALHOST it does.)
 func plainRemote(server string) (string, bool) {
 	u, err := url.Parse(server)
 	if err != nil || !strings.EqualFold(u.Scheme, "http") {
 		return "", false
 	}
 	host := u.Hostname()
-	// The settings read afresh, as http.ProxyFromEnvironment reads them
-	// once per process (the same code); an error in them is a proxy the
-	// request may go to.
-	if proxy, err := httpproxy.FromEnvironment().ProxyFunc()(u); err != nil || proxy != nil {
+	// Judged by the client's own function, not a copy: x/net's
+	// httpproxy.FromEnvironment prefers http_proxy and no_proxy to
+	// HTTP_PROXY and NO_PROXY, net/http the other way round, and with
+	// both cases set the copy said "no proxy" of a request the client
+	// sent through one. An error in the settings is a proxy the request
+	// may go to.
+	if proxy, err := proxyFromEnvironment(&http.Request{URL: u}); err != nil || proxy != nil {
 		return host + " (through the proxy of HTTP_PROXY)", true
 	}
 	if strings.EqualFold(host, "localhost") {
@@ -207,6 +209,12 @@ func plainRemote(server string) (string, bool) {
 	}
 	return host, true
 }
+
+// proxyFromEnvironment is the proxy the API client sends a request to:
+// http.ProxyFromEnvironment, its transport's (http.DefaultTransport's, and
+// its clones'). It reads the environment once per process; tests that
+// change it in between replace this.
+var proxyFromEnvironment = http.ProxyFromEnvironment
 
 func readClientConfig(dir string) (clientConfig, error) {
 	// Whoever may replace client.json's directory chose the server the

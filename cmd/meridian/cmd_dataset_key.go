@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"meridian.dev/meridian/dataset"
 	"meridian.dev/meridian/internal/plainfile"
@@ -160,25 +162,25 @@ func (k *keyFlags) read(cmd *cobra.Command, st state, name string) (seal.Key, er
 		// judged are the file's it read, not the name's again. A pipe is
 		// refused here, unlike --age-identity: the file is removed once
 		// read, which a pipe cannot be, and --key-stdin reads one.
-		data, fi, owner, err := readOwned(k.keyFile, maxKeyBytes)
+		kf, err := readOwned(k.keyFile, maxKeyBytes)
 		if err != nil {
 			return seal.Key{}, badInput(fmt.Errorf("--key-file: %w", err))
+		}
+		if bad := kf.problem; bad != "" {
+			return seal.Key{}, badInput(fmt.Errorf("--key-file %s: %s; refused, and left in place: its owner chose the key (age says nothing of who wrapped one) and may know it; deliver the key in a file and directory that this user (uid %d) or root owns", k.keyFile, bad, geteuid()))
 		}
 		// A key in clear must not be readable by others; an age-wrapped
 		// one is ciphertext for the identity's holder, as a shell's
 		// "dataset key … > key.age" writes it (0644 under umask 022).
-		if fi.Mode().Perm()&0o077 != 0 && !seal.IsWrapped(data) {
-			return seal.Key{}, badInput(fmt.Errorf("--key-file %s: mode %o lets others read a key in clear; want 0600 (or wrap it: dataset key --age-recipient)", k.keyFile, fi.Mode().Perm()))
-		}
-		if bad := owner; bad != "" {
-			return seal.Key{}, badInput(fmt.Errorf("--key-file %s: %s; refused, and left in place: its owner chose the key (age says nothing of who wrapped one) and may know it; deliver the key in a file and directory that this user (uid %d) or root owns", k.keyFile, bad, geteuid()))
+		if kf.fi.Mode().Perm()&0o077 != 0 && !seal.IsWrapped(kf.data) {
+			return seal.Key{}, badInput(fmt.Errorf("--key-file %s: mode %o lets others read a key in clear; want 0600 (or wrap it: dataset key --age-recipient)", k.keyFile, kf.fi.Mode().Perm()))
 		}
 		if !k.keepKeyFile {
-			if err := os.Remove(k.keyFile); err != nil {
-				return seal.Key{}, fmt.Errorf("remove --key-file: %w", err)
+			if err := removeKeyFile(k.keyFile, kf.path); err != nil {
+				return seal.Key{}, err
 			}
 		}
-		return k.parse(data)
+		return k.parse(kf.data)
 	case k.keyStdin:
 		data, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), 64<<10))
 		if err != nil {
@@ -206,27 +208,140 @@ func keyringKey(cmd *cobra.Command, st state, name string) (seal.Key, error) {
 	return st.keyring(w).GetContext(cmd.Context(), name)
 }
 
-// readOwned reads the regular file at path (plainfile.ReadStat) and says
-// why keyFileOwnerProblem would not trust it ("" when it would), judging
-// the file read and the directory it lies in: its links are resolved
-// first (filepath.EvalSymlinks) and the file they lead to is read, so that
-// a link in this user's directory to a file in another user's is judged
-// by the other user's directory, not by the link's. It returns the
-// contents, what the file read is, and the problem.
-func readOwned(path string, max int64) ([]byte, os.FileInfo, string, error) {
-	real, err := filepath.EvalSymlinks(path)
-	if err != nil {
-		return nil, nil, "", err
+// ownedFile is a file readOwned read.
+type ownedFile struct {
+	data []byte
+	// fi is what the file read is (its mode, owner and size as opened);
+	// nil where problem was found before it was opened.
+	fi os.FileInfo
+	// problem says why the file is not to be trusted ("" when it is).
+	problem string
+	// path is the file read, its links resolved.
+	path string
+}
+
+// readOwned reads the regular file at path and says why it is not to be
+// trusted by this user (ownedFile.problem, "" when it is): a link on the
+// way to it (path itself, or any directory of it) owned by, or lying in a
+// directory owned by, a user other than this one and root (linkedOwned),
+// or the file or the directory it lies in so owned (keyFileOwnerProblem).
+// Links are followed here, one by one, and never by an open: a link
+// another user put in a sticky directory (/tmp) may be read by anyone,
+// but the kernel refuses to follow it (fs.protected_symlinks), and a path
+// resolved first (filepath.EvalSymlinks) and opened then bypassed that,
+// as it passed a link in another user's directory to any of this user's
+// files: a name that user chose led to a token or key of this user's,
+// sent where the name was meant for. The directory judged is opened
+// without following a link (O_DIRECTORY|O_NOFOLLOW), the file relative to
+// it (openat, O_NOFOLLOW, O_NONBLOCK: a FIFO put there does not hang it),
+// and both are judged as opened, not by the names again.
+func readOwned(path string, max int64) (ownedFile, error) {
+	uid := geteuid()
+	real, bad, err := linkedOwned(path, uid)
+	if err != nil || bad != "" {
+		return ownedFile{problem: bad}, err
 	}
-	data, fi, err := plainfile.ReadStat(real, max)
+	dirPath, base := filepath.Dir(real), filepath.Base(real)
+	dfd, err := unix.Open(dirPath, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, nil, "", err
+		return ownedFile{}, &os.PathError{Op: "open", Path: dirPath, Err: err}
 	}
-	dir, err := os.Stat(filepath.Dir(real))
+	dirf := os.NewFile(uintptr(dfd), dirPath)
+	defer dirf.Close()
+	dir, err := dirf.Stat()
 	if err != nil {
-		return nil, nil, "", err
+		return ownedFile{}, err
 	}
-	return data, fi, keyFileOwnerProblem(real, fi, dir, geteuid()), nil
+	fd, err := unix.Openat(dfd, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ELOOP) {
+		return ownedFile{}, fmt.Errorf("%s: a link was put there as it was read; refused", real)
+	}
+	if err != nil {
+		return ownedFile{}, &os.PathError{Op: "open", Path: real, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), real)
+	defer f.Close()
+	data, fi, err := plainfile.ReadStatFile(f, real, max)
+	if err != nil {
+		return ownedFile{}, err
+	}
+	return ownedFile{data: data, fi: fi, problem: keyFileOwnerProblem(real, fi, dir, uid), path: real}, nil
+}
+
+// linkedOwned resolves path's links one by one (os.Lstat, os.Readlink: a
+// relative path from the working directory) and returns it with none, or
+// says why a link on the way is not to be trusted by the user uid: it is
+// owned by, or lies in a directory owned by, a user other than uid and
+// root, who chose where it leads (and may change it at will). Over
+// maxLinkHops links is an error, as a loop of them is.
+func linkedOwned(path string, uid int) (string, string, error) {
+	if !filepath.IsAbs(path) {
+		wd, err := os.Getwd()
+		if err != nil {
+			return "", "", err
+		}
+		path = filepath.Join(wd, path)
+	}
+	resolved, rest, hops := "/", path, 0
+	for rest != "" {
+		var comp string
+		comp, rest, _ = strings.Cut(strings.TrimLeft(rest, "/"), "/")
+		switch comp {
+		case "", ".":
+			continue
+		case "..":
+			// resolved holds no link: its parent is its name's.
+			resolved = filepath.Dir(resolved)
+			continue
+		}
+		next := filepath.Join(resolved, comp)
+		fi, err := os.Lstat(next)
+		if err != nil {
+			return "", "", err
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			resolved = next
+			continue
+		}
+		if hops++; hops > maxLinkHops {
+			return "", "", fmt.Errorf("%s: over %d links on the way to the file (a loop?); refused", path, maxLinkHops)
+		}
+		if bad := plainfile.ForeignOwner(fi, uid); bad != "" {
+			return "", "the link " + next + " on the way to it is " + bad, nil
+		}
+		dir, err := os.Lstat(resolved)
+		if err != nil {
+			return "", "", err
+		}
+		if bad := plainfile.ForeignOwner(dir, uid); bad != "" {
+			return "", "the link " + next + " on the way to it lies in " + resolved + ", " + bad, nil
+		}
+		target, err := os.Readlink(next)
+		if err != nil {
+			return "", "", err
+		}
+		if filepath.IsAbs(target) {
+			resolved = "/"
+		}
+		rest = target + "/" + rest
+	}
+	return resolved, "", nil
+}
+
+// removeKeyFile removes the --key-file named name once read: the file
+// read (real, its links resolved), which holds the key, and name too where
+// it is a link to it. Removing name alone removed only a link, and left
+// the key in clear where it lay.
+func removeKeyFile(name, real string) error {
+	if err := os.Remove(real); err != nil {
+		return fmt.Errorf("remove --key-file: %w", err)
+	}
+	if fi, err := os.Lstat(name); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		if err := os.Remove(name); err != nil {
+			return fmt.Errorf("remove --key-file's link: %w (the key it led to, %s, is removed)", err, real)
+		}
+	}
+	return nil
 }
 
 // keyFileOwnerProblem says why a --key-file at path is not to be trusted

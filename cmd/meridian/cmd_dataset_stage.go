@@ -76,6 +76,12 @@ nothing; with --as-of it asks about that date alone.`,
 			if !ok {
 				return badInput(fmt.Errorf("dataset %q: not registered (run `meridian dataset add` or pass -f)", name))
 			}
+			// The staging's own check, made before a dry run too: else
+			// the dry run said "would be allowed" of a staging that then
+			// failed, as the server's dry run no longer does.
+			if ds.Spec.Store == "" {
+				return badInput(fmt.Errorf("dataset %q: no spec.store, so nothing to stage (a dataset declared only; `meridian dataset add` stores one)", name))
+			}
 			site := w.Site(to)
 			if site == nil {
 				return badInput(fmt.Errorf("--to %q: no such site", to))

@@ -344,22 +344,24 @@ func (x *cliContext) token() (string, error) {
 	// person at the command line; its mode and owner are the file read's,
 	// not the name's looked at again, which another file could be renamed
 	// onto in between.
-	b, fi, owner, err := readOwned(p, maxKeyBytes)
+	tf, err := readOwned(p, maxKeyBytes)
 	if err != nil {
 		return "", fmt.Errorf("context %s: tokenFile: %w", x.Name, err)
 	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return "", fmt.Errorf("context %s: tokenFile %s: mode %o lets others read it; want 0600", x.Name, p, fi.Mode().Perm())
-	}
 	// Its mode says nothing of who wrote it: a 0600 file another user put
 	// in a directory they may write (a shared or sticky one), or one in a
-	// directory they own, which they may rename another into, is theirs.
-	// The directory judged is the one the file read lies in, a link to it
-	// resolved (readOwned).
-	if bad := owner; bad != "" {
+	// directory they own, which they may rename another into, is theirs;
+	// and a link another user owns, or put in their directory, leads
+	// where they chose (to this user's token for another server, say).
+	// The directory judged is the one the file read lies in, reached by
+	// links judged one by one (readOwned).
+	if bad := tf.problem; bad != "" {
 		return "", badInput(fmt.Errorf("context %s: tokenFile %s: %s; refused: its owner chose the token, and this user would act as their tenant; keep the token in a file and directory that this user (uid %d) or root owns", x.Name, p, bad, geteuid()))
 	}
-	return strings.TrimSpace(string(b)), nil
+	if tf.fi.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("context %s: tokenFile %s: mode %o lets others read it; want 0600", x.Name, p, tf.fi.Mode().Perm())
+	}
+	return strings.TrimSpace(string(tf.data)), nil
 }
 
 // trusted refuses the context's field (its server, token, tokenFile or

@@ -124,9 +124,10 @@ func TestSendKeyLocalAddressThroughProxyRefused(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer proxy.Close()
-	for _, k := range []string{"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "REQUEST_METHOD"} {
+	for _, k := range proxyVars {
 		t.Setenv(k, "")
 	}
+	freshProxyFromEnvironment(t)
 
 	src := filepath.Join(t.TempDir(), "src")
 	if err := os.MkdirAll(src, 0o755); err != nil {

@@ -78,6 +78,19 @@ func readStat(path string, max int64, streams int) ([]byte, os.FileInfo, error) 
 		return nil, nil, err
 	}
 	defer f.Close()
+	return readOpened(f, path, max, streams)
+}
+
+// ReadStatFile is ReadStat of a file the caller opened (f, named path in
+// errors), for one opened with care ReadStat's plain open does not take
+// (openat relative to a directory judged first, O_NOFOLLOW). f is to be
+// opened with O_NONBLOCK, so that a FIFO put there does not hang the
+// open; it is refused here as ReadStat refuses one. The caller closes f.
+func ReadStatFile(f *os.File, path string, max int64) ([]byte, os.FileInfo, error) {
+	return readOpened(f, path, max, streamRefused)
+}
+
+func readOpened(f *os.File, path string, max int64, streams int) ([]byte, os.FileInfo, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, nil, err
