@@ -280,12 +280,19 @@ func skeletons(forms map[string]bool) map[string]bool {
 }
 
 // folds hold the transformers that fold a name's letters (ignorables
-// removed, decomposed, marks removed, composed). A chain keeps state
+// removed, decomposed, marks removed, composed). Every combining mark is
+// removed: non-spacing (Mn, accents), enclosing (Me: the circle U+20DD and
+// keycap U+20E3 drawn around a letter, the Cyrillic millions signs U+0489
+// and U+A670) and spacing (Mc, U+0903). With only Mn removed, the others
+// were read as spaces, and "Holdfield" with a circle around each letter
+// was nine words of one letter that came near no listed name. A spacing
+// mark removed from between two letters joins them, one anywhere else
+// leaves what a space would. A chain keeps state
 // between calls and is for one goroutine at a time: one shared by every
 // screening mixed the letters of names folded at once (a server screens
 // organisations concurrently), and panicked.
 var folds = sync.Pool{New: func() any {
-	return transform.Chain(runes.Remove(runes.Predicate(ignorable)), runes.Map(parenthesizedLatin), norm.NFKD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
+	return transform.Chain(runes.Remove(runes.Predicate(ignorable)), runes.Map(parenthesizedLatin), norm.NFKD, runes.Remove(runes.In(unicode.M)), norm.NFC)
 }}
 
 // parenthesizedLatin is the Latin letter r shows in parentheses, for the
