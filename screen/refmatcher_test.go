@@ -25,7 +25,7 @@ import (
 type refScratch struct{ ma, mb []bool }
 
 func (ix *index) refScreen(tenant string, org *catalog.Organization, decisions []Decision) Result {
-	res := Result{Org: org.Metadata.Name}
+	res := Result{Org: org.Metadata.Name, OrgFingerprint: Fingerprint(org)}
 	raw := org.ScreeningNames()
 	if n := org.ScreeningText(); n > catalog.MaxScreeningText {
 		// The cost of a screening grows with the length of the names
