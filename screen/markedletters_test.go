@@ -47,3 +47,34 @@ func TestSpacedLettersJoinedAsNormalized(t *testing.T) {
 		}
 	}
 }
+
+// TestShortChunksJoined: a listed name spaced in chunks of two or three
+// letters ("Ho ld fi el d Dy na mi cs") is no run of one-letter words,
+// and its words came near no listed name's: it screened none, where the
+// chunks joined score 0.98 and more against the listed name. A name most
+// of whose words are that short is compared with all of them joined too,
+// as a possible match, never an exact one; a name of ordinary words, or
+// with one short word among them, is not.
+func TestShortChunksJoined(t *testing.T) {
+	l := &List{Entries: []Entry{
+		{ID: "h1", List: "EL", Source: "EL", Name: "Holdfield Dynamics", Addresses: []Address{{Country: "CN"}}},
+		{ID: "n1", List: "EL", Source: "EL", Name: "Northwind Supercomputing Center", Addresses: []Address{{Country: "CN"}}},
+	}}
+	for _, c := range []struct{ name, entry string }{
+		{"Ho ld fi el d Dy na mi cs", "h1"},
+		{"Hol dfi eld Dyn ami cs Co., Ltd.", "h1"},
+		{"Nor thw ind Sup erc omp uti ng Cen ter", "n1"},
+		{"Но лд фи ел д Ды на ми кс", "h1"},
+	} {
+		r := Screen("", org("o", "CN", c.name), l, nil)
+		if len(r.Matches) == 0 || r.Matches[0].Entry.ID != c.entry || r.Status != catalog.RestrictedUndetermined || r.Matches[0].Kind != Possible ||
+			!r.Matches[0].SpacedLetters {
+			t.Errorf("%q: %s (%s), want a possible match with %s, its chunks joined", c.name, r.Status, r.Source, c.entry)
+		}
+	}
+	for _, name := range []string{"Holm Field Dyes Co", "Ace Art Lab and Co", "Nor Tech Industries"} {
+		if r := Screen("", org("o", "CN", name), l, nil); r.Status != catalog.RestrictedNone {
+			t.Errorf("an unrelated name %q: %s (%s)", name, r.Status, r.Source)
+		}
+	}
+}

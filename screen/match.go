@@ -281,6 +281,9 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 		if j := joinSpacedLetters(n); j != "" {
 			add(j, false, true, 2)
 		}
+		if j := joinShortWords(n); j != "" {
+			add(j, false, true, 2)
+		}
 		for i, lat := range romanisations(n) {
 			tier := 2
 			if i == 0 {
@@ -288,6 +291,9 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 			}
 			add(lat, true, false, tier)
 			if j := joinSpacedLetters(lat); j != "" {
+				add(j, true, true, 2)
+			}
+			if j := joinShortWords(lat); j != "" {
 				add(j, true, true, 2)
 			}
 		}

@@ -58,9 +58,10 @@ func (ix *index) refScreen(tenant string, org *catalog.Organization, decisions [
 		// A name in Cyrillic is compared romanised too, as the lists
 		// give their names in Latin letters.
 		// And with its spaced letters joined, romanised or not.
-		versions := []orgName{{raw: joinSpacedLetters(n), spaced: true}}
+		versions := []orgName{{raw: joinSpacedLetters(n), spaced: true}, {raw: joinShortWords(n), spaced: true}}
 		for _, lat := range romanisations(n) {
-			versions = append(versions, orgName{raw: lat, romanised: true}, orgName{raw: joinSpacedLetters(lat), romanised: true, spaced: true})
+			versions = append(versions, orgName{raw: lat, romanised: true}, orgName{raw: joinSpacedLetters(lat), romanised: true, spaced: true},
+				orgName{raw: joinShortWords(lat), romanised: true, spaced: true})
 		}
 		for _, v := range versions {
 			if v.raw == "" {
