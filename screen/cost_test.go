@@ -109,6 +109,33 @@ func BenchmarkScreenLargestOrg(b *testing.B) {
 	}
 }
 
+// BenchmarkScreenLargestOrgShortWords is BenchmarkScreenLargestOrg with
+// names of words of three letters or fewer and single letters, each
+// compared also with its letters joined and with all its words joined
+// (joinSpacedLetters, joinShortWords): the costliest the versions so
+// joined make an organisation within the catalog's bounds.
+func BenchmarkScreenLargestOrgShortWords(b *testing.B) {
+	ix := newIndex(syntheticList(10000))
+	size := catalog.MaxScreeningText/(catalog.MaxScreeningNames+1) - 1
+	mk := func(i int) string {
+		var sb strings.Builder
+		for w := 0; sb.Len() < size; w++ {
+			fmt.Fprintf(&sb, "Wq%d q z ", (w+i)%10)
+		}
+		return sb.String()[:size]
+	}
+	var aliases []string
+	for i := 0; i < catalog.MaxScreeningNames; i++ {
+		aliases = append(aliases, mk(i))
+	}
+	o := org("hostile", "DE", mk(catalog.MaxScreeningNames), aliases...)
+	for b.Loop() {
+		if r := ix.screen("", o, nil); r.Status != catalog.RestrictedNone {
+			b.Fatal(r.Source)
+		}
+	}
+}
+
 func BenchmarkScreenOneName(b *testing.B) {
 	ix := newIndex(syntheticList(10000))
 	o := org("lab", "DE", "Example Frontier Model Laboratory")

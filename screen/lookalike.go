@@ -71,7 +71,8 @@ func cleanSkeleton(s string, look map[rune]string) (string, bool) {
 	for _, r := range s {
 		switch {
 		case r == '\'':
-		case unicode.Is(unicode.Mn, r):
+		case unicode.Is(unicode.M, r):
+			// Every mark, as fold drops them.
 			again = true
 		case look[r] != "":
 			b.WriteString(look[r])

@@ -45,6 +45,12 @@ func TestAttackLookAlikeNames(t *testing.T) {
 		{"right-to-left override", "RU", "Red Star Avi\u202eno\u202cics Institute", "Red Star Avionics Institute"},
 		{"tag characters", "RU", "Red Star Avionics Insti\U000E0041tute", "Red Star Avionics Institute"},
 		{"digits and pipes for letters", "CN", "N0rthw1nd Superc0mputing Cen|er", "Northwind Supercomputing Center"},
+		// Enclosing marks (Me) and spacing marks (Mc) after each letter:
+		// read as spaces, they made the name a row of one-letter words.
+		{"enclosing circles", "CN", marked("Northwind", "\u20dd") + " Supercomputing Center", "Northwind Supercomputing Center"},
+		{"enclosing keycaps", "CN", marked("Example", "\u20e3") + " Advanced Computing", "Example Advanced Computing Co., Ltd."},
+		{"cyrillic millions signs", "CN", marked("Northwind", "\u0489") + " " + marked("Supercomputing", "\ua670") + " Center", "Northwind Supercomputing Center"},
+		{"spacing marks", "CN", marked("Northwind", "\u0903") + " Supercomputing Center", "Northwind Supercomputing Center"},
 
 		{"unrelated latin", "FR", "Laboratoire Propre SAS", ""},
 		{"unrelated russian", "RU", "ООО Ромашка", ""},
@@ -79,6 +85,16 @@ func TestAttackLookAlikeNames(t *testing.T) {
 			}
 		})
 	}
+}
+
+// marked is word with mark written after each of its letters.
+func marked(word, mark string) string {
+	var b strings.Builder
+	for _, r := range word {
+		b.WriteRune(r)
+		b.WriteString(mark)
+	}
+	return b.String()
 }
 
 // TestNativeScriptNames: names written in their own script (Chinese,

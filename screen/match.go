@@ -84,6 +84,10 @@ type Result struct {
 	Status  string  `json:"status"`
 	Source  string  `json:"source"`
 	Matches []Match `json:"matches,omitempty"`
+	// OrgFingerprint is the organisation as this screening read it
+	// (Fingerprint): a decision can name it, so that it is refused if
+	// the organisation changes before the decision is recorded.
+	OrgFingerprint string `json:"orgFingerprint,omitempty"`
 }
 
 // Screening is the result as the policy engine takes it.
@@ -210,7 +214,7 @@ type orgName struct {
 }
 
 func (ix *index) screen(tenant string, org *catalog.Organization, decisions []Decision) Result {
-	res := Result{Org: org.Metadata.Name}
+	res := Result{Org: org.Metadata.Name, OrgFingerprint: Fingerprint(org)}
 	raw := org.ScreeningNames()
 	if n := org.ScreeningText(); n > catalog.MaxScreeningText {
 		// The cost of a screening grows with the length of the names
@@ -277,6 +281,9 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 		if j := joinSpacedLetters(n); j != "" {
 			add(j, false, true, 2)
 		}
+		if j := joinShortWords(n); j != "" {
+			add(j, false, true, 2)
+		}
 		for i, lat := range romanisations(n) {
 			tier := 2
 			if i == 0 {
@@ -284,6 +291,9 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 			}
 			add(lat, true, false, tier)
 			if j := joinSpacedLetters(lat); j != "" {
+				add(j, true, true, 2)
+			}
+			if j := joinShortWords(lat); j != "" {
 				add(j, true, true, 2)
 			}
 		}

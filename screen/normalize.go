@@ -280,12 +280,19 @@ func skeletons(forms map[string]bool) map[string]bool {
 }
 
 // folds hold the transformers that fold a name's letters (ignorables
-// removed, decomposed, marks removed, composed). A chain keeps state
+// removed, decomposed, marks removed, composed). Every combining mark is
+// removed: non-spacing (Mn, accents), enclosing (Me: the circle U+20DD and
+// keycap U+20E3 drawn around a letter, the Cyrillic millions signs U+0489
+// and U+A670) and spacing (Mc, U+0903). With only Mn removed, the others
+// were read as spaces, and "Holdfield" with a circle around each letter
+// was nine words of one letter that came near no listed name. A spacing
+// mark removed from between two letters joins them, one anywhere else
+// leaves what a space would. A chain keeps state
 // between calls and is for one goroutine at a time: one shared by every
 // screening mixed the letters of names folded at once (a server screens
 // organisations concurrently), and panicked.
 var folds = sync.Pool{New: func() any {
-	return transform.Chain(runes.Remove(runes.Predicate(ignorable)), runes.Map(parenthesizedLatin), norm.NFKD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
+	return transform.Chain(runes.Remove(runes.Predicate(ignorable)), runes.Map(parenthesizedLatin), norm.NFKD, runes.Remove(runes.In(unicode.M)), norm.NFC)
 }}
 
 // parenthesizedLatin is the Latin letter r shows in parentheses, for the
@@ -534,33 +541,129 @@ func withSymbolsDropped(names []string) [][2]string {
 // "ROSTEC Trading"), or "" when it has none. An organisation's name is
 // compared so too: a person reads the spaced letters as the name, and as
 // one-letter words they came near no listed name.
+//
+// The words are those screening reads (spacedWords): read from the text
+// as written, a character that is a letter there but a space once folded
+// (U+1427, whose skeleton is a middle dot) was part of a word, and
+// "Hᐧoᐧlᐧdᐧfᐧiᐧeᐧlᐧd" was one word here and nine of one letter to the
+// matcher, never joined.
 func joinSpacedLetters(s string) string {
-	words := strings.FieldsFunc(s, func(r rune) bool {
-		return !unicode.IsLetter(r) && !unicode.IsDigit(r) && !unicode.Is(unicode.M, r) && enclosedLatin(r) == 0 && !ignorable(r)
-	})
-	single := func(w string) bool {
-		n := 0
-		for _, r := range w {
-			if !unicode.Is(unicode.M, r) && !ignorable(r) {
-				n++
-			}
-		}
-		return n == 1
-	}
+	words := spacedWords(s)
 	var out []string
 	joined := false
 	for i, w := range words {
-		if i > 0 && single(w) && single(words[i-1]) {
-			out[len(out)-1] += w
+		if i > 0 && w.letters == 1 && words[i-1].letters == 1 {
+			out[len(out)-1] += w.text
 			joined = true
 			continue
 		}
-		out = append(out, w)
+		out = append(out, w.text)
 	}
 	if !joined {
 		return ""
 	}
 	return strings.Join(out, " ")
+}
+
+// joinShortWords is s with all its words written as one, when most of
+// them (legal forms at its end left out) are of three letters or fewer,
+// and there are two or more; else "". A name spaced in chunks of two or
+// three letters ("Ho ld fi el d Dy na mi cs", "Nor thw ind Sup erc omp uti
+// ng Cen ter") reads as the name to a person, and its words came near no
+// listed name's; joined, it comes as near the listed name as its letters
+// do (0.98 and more for those). It is compared as a version of the name
+// with spaced letters joined: never exact, and one more version at most,
+// of the letters of the one it is made from.
+func joinShortWords(s string) string {
+	words := spacedWords(s)
+	for len(words) > 0 && legalFormSkeletons[withForms(words[len(words)-1].text)] {
+		words = words[:len(words)-1]
+	}
+	if len(words) < 2 {
+		return ""
+	}
+	short := 0
+	var b strings.Builder
+	for _, w := range words {
+		if w.letters <= maxShortWord {
+			short++
+		}
+		b.WriteString(w.text)
+	}
+	if 2*short <= len(words) {
+		return ""
+	}
+	return b.String()
+}
+
+// maxShortWord is the most letters of a word that joinShortWords counts
+// as a chunk of a spaced name.
+const maxShortWord = 3
+
+// spacedWord is one word of a name as screening reads it: its characters
+// as folded, and how many of them are letters or digits (those that fold
+// to nothing not counted).
+type spacedWord struct {
+	text    string
+	letters int
+}
+
+// spacedWords are the words of s as Normalize splits them: folded (fold),
+// and split wherever normalizeWords, or the skeleton after it, reads a
+// space; and, unlike Normalize, at dots and apostrophes too, which join
+// what they separate ("Sp. z o.o." has the one-letter words z, o and o).
+// Each word's characters are kept as folded, not as their skeletons: the
+// text made of them is normalised again, and a letter whose skeleton is
+// two ("m" is "rn") counts as one.
+func spacedWords(s string) []spacedWord {
+	t, err := fold(s)
+	if err != nil {
+		t = strings.Map(func(r rune) rune {
+			if ignorable(r) {
+				return -1
+			}
+			return r
+		}, s)
+	}
+	look := lookAlikeRunes()
+	var words []spacedWord
+	var b strings.Builder
+	n := 0
+	flush := func() {
+		if n > 0 {
+			words = append(words, spacedWord{b.String(), n})
+		}
+		b.Reset()
+		n = 0
+	}
+	for _, r := range t {
+		switch {
+		case joinsWords(r):
+			flush()
+			continue
+		case r < utf8.RuneSelf:
+			if !('A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || '0' <= r && r <= '9') && !asciiAlnum(asciiSkel[r]) {
+				flush()
+				continue
+			}
+		case enclosedLatin(r) != 0, smallCapitals[r] != "", turnedLetters[r] != "", look[r] != "":
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			switch sk := skeleton(string(unicode.ToLower(r))); {
+			case sk == "":
+				continue // folds to nothing
+			case strings.TrimSpace(sk) == "":
+				flush() // folds to a space
+				continue
+			}
+		default:
+			flush()
+			continue
+		}
+		b.WriteRune(r)
+		n++
+	}
+	flush()
+	return words
 }
 
 // joinsWords: dots and apostrophes join what they separate (normalizeWords).

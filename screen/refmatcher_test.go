@@ -25,7 +25,7 @@ import (
 type refScratch struct{ ma, mb []bool }
 
 func (ix *index) refScreen(tenant string, org *catalog.Organization, decisions []Decision) Result {
-	res := Result{Org: org.Metadata.Name}
+	res := Result{Org: org.Metadata.Name, OrgFingerprint: Fingerprint(org)}
 	raw := org.ScreeningNames()
 	if n := org.ScreeningText(); n > catalog.MaxScreeningText {
 		// The cost of a screening grows with the length of the names
@@ -58,9 +58,10 @@ func (ix *index) refScreen(tenant string, org *catalog.Organization, decisions [
 		// A name in Cyrillic is compared romanised too, as the lists
 		// give their names in Latin letters.
 		// And with its spaced letters joined, romanised or not.
-		versions := []orgName{{raw: joinSpacedLetters(n), spaced: true}}
+		versions := []orgName{{raw: joinSpacedLetters(n), spaced: true}, {raw: joinShortWords(n), spaced: true}}
 		for _, lat := range romanisations(n) {
-			versions = append(versions, orgName{raw: lat, romanised: true}, orgName{raw: joinSpacedLetters(lat), romanised: true, spaced: true})
+			versions = append(versions, orgName{raw: lat, romanised: true}, orgName{raw: joinSpacedLetters(lat), romanised: true, spaced: true},
+				orgName{raw: joinShortWords(lat), romanised: true, spaced: true})
 		}
 		for _, v := range versions {
 			if v.raw == "" {

@@ -169,6 +169,129 @@ type ImportOptions struct {
 	// lapses when its entry's hash changes, and is to be dismissed again
 	// once the file has room.
 	NotCarried func(left []Decision, bound string)
+	// Older accepts a file whose newest listing (the latest start_date of
+	// its entries) is older than the stored list's: an earlier
+	// publication, which replaced the list by one without every party
+	// listed since.
+	Older bool
+	// Audit, when set, records the import (ImportRecord) before anything
+	// is written: an error of it imports nothing, so that no list takes
+	// effect unrecorded.
+	Audit func(ImportRecord) error
+}
+
+// ImportRecord is what an import replaced: the file imported and the
+// stored list before it, their entries and newest listings, and the ids
+// of the entries the stored list held that the file does not (their
+// parties screen clear from then on).
+type ImportRecord struct {
+	File            string         `json:"file"`
+	SHA256          string         `json:"sha256"`
+	Entries         int            `json:"entries"`
+	Counts          map[string]int `json:"counts"`
+	NewestStartDate string         `json:"newestStartDate,omitempty"`
+	// Previous* describe the stored list replaced; empty when there was
+	// none, or it could not be read.
+	PreviousFile            string         `json:"previousFile,omitempty"`
+	PreviousSHA256          string         `json:"previousSha256,omitempty"`
+	PreviousEntries         int            `json:"previousEntries"`
+	PreviousCounts          map[string]int `json:"previousCounts,omitempty"`
+	PreviousNewestStartDate string         `json:"previousNewestStartDate,omitempty"`
+	// Removed are the ids of the stored list's entries the file lacks,
+	// sorted; Added counts the file's entries the stored list lacked.
+	Removed []string `json:"removed,omitempty"`
+	Added   int      `json:"added"`
+	// AllowedPartial and AllowedOlder say the file was imported past
+	// those checks (ImportOptions.Partial, ImportOptions.Older).
+	AllowedPartial bool `json:"allowedPartial,omitempty"`
+	AllowedOlder   bool `json:"allowedOlder,omitempty"`
+}
+
+// ErrOlderImport is the error of an import refused as an earlier
+// publication than the stored list (ImportOptions.Older).
+var ErrOlderImport = errors.New("an older list than the stored one")
+
+// newestStartDate is the latest start_date of l's entries that reads as
+// a date (YYYY-MM-DD, as the CSL writes it, or with a time after it), and
+// whether any does.
+func newestStartDate(l *List) (time.Time, bool) {
+	var newest time.Time
+	found := false
+	for i := range l.Entries {
+		d := strings.TrimSpace(l.Entries[i].StartDate)
+		if len(d) < len("2006-01-02") {
+			continue
+		}
+		t, err := time.Parse("2006-01-02", d[:len("2006-01-02")])
+		if err != nil {
+			continue
+		}
+		if !found || t.After(newest) {
+			newest, found = t, true
+		}
+	}
+	return newest, found
+}
+
+// olderImport refuses next as an earlier publication than prev, the
+// stored list: its newest listing is older than prev's, or it has none
+// that reads as a date where prev has. The CSL only grows at its newest
+// end; a file without last month's designations is last year's, and
+// imported, its parties listed since screen clear.
+func olderImport(name string, prev, next *List) error {
+	pn, ok := newestStartDate(prev)
+	if !ok {
+		return nil
+	}
+	nn, nok := newestStartDate(next)
+	if nok && !nn.Before(pn) {
+		return nil
+	}
+	why := "none of its entries has a start_date that reads as a date (YYYY-MM-DD)"
+	if nok {
+		why = fmt.Sprintf("its newest start_date is %s", nn.Format("2006-01-02"))
+	}
+	return fmt.Errorf("%s: %w: %s, and the stored list's (imported %s from %s) is %s; "+
+		"an earlier publication lacks every party listed since, which would screen clear; "+
+		"import the current Consolidated Screening List, or say that the older file is meant (meridian screen import --allow-older FILE)",
+		name, ErrOlderImport, why, prev.ImportedAt.UTC().Format("2006-01-02T15:04:05Z"), prev.File, pn.Format("2006-01-02"))
+}
+
+// importRecord is the record of next replacing prev (nil when there is
+// no stored list).
+func importRecord(prev, next *List, opt ImportOptions) ImportRecord {
+	rec := ImportRecord{File: next.File, SHA256: next.SHA256, Entries: len(next.Entries), Counts: next.Counts,
+		AllowedPartial: opt.Partial, AllowedOlder: opt.Older}
+	if d, ok := newestStartDate(next); ok {
+		rec.NewestStartDate = d.Format("2006-01-02")
+	}
+	ids := make(map[string]bool, len(next.Entries))
+	for i := range next.Entries {
+		ids[next.Entries[i].ID] = true
+	}
+	if prev == nil {
+		rec.Added = len(next.Entries)
+		return rec
+	}
+	rec.PreviousFile, rec.PreviousSHA256, rec.PreviousEntries, rec.PreviousCounts = prev.File, prev.SHA256, len(prev.Entries), prev.Counts
+	if d, ok := newestStartDate(prev); ok {
+		rec.PreviousNewestStartDate = d.Format("2006-01-02")
+	}
+	had := make(map[string]bool, len(prev.Entries))
+	for i := range prev.Entries {
+		id := prev.Entries[i].ID
+		if !had[id] && !ids[id] {
+			rec.Removed = append(rec.Removed, id)
+		}
+		had[id] = true
+	}
+	sort.Strings(rec.Removed)
+	for id := range ids {
+		if !had[id] {
+			rec.Added++
+		}
+	}
+	return rec
 }
 
 // minImportedShare is the share of the stored list's entries a file
@@ -254,6 +377,11 @@ func (s *Store) ImportWith(name string, data []byte, opt ImportOptions) (*List, 
 			return nil, nil, err
 		}
 	}
+	if prev != nil && !opt.Older {
+		if err := olderImport(name, prev, l); err != nil {
+			return nil, nil, err
+		}
+	}
 	var rekeyed, left []Decision
 	var bound string
 	if prev != nil {
@@ -276,6 +404,14 @@ func (s *Store) ImportWith(name string, data []byte, opt ImportOptions) (*List, 
 			if err := s.writeEncoded(out); err != nil {
 				return nil, nil, fmt.Errorf("%w; nothing imported", err)
 			}
+		}
+	}
+	if opt.Audit != nil {
+		// Recorded after the dismissals carried over (which hold
+		// against the stored list as against this one), before the list
+		// is replaced.
+		if err := opt.Audit(importRecord(prev, l, opt)); err != nil {
+			return nil, nil, fmt.Errorf("%w; the list is not replaced: an import is recorded in the audit log first", err)
 		}
 	}
 	if err := atomicfile.WriteFile(s.listPath(), out, 0o600); err != nil {

@@ -76,7 +76,8 @@ organisation's restricted-party status (entity-list for the Entity List,
 listed for the other lists) with the entry as its source. Any weaker match is
 undetermined: plans fail closed until a person runs 'meridian screen confirm'
 or 'meridian screen dismiss', naming the entry as reviewed with its hash
-(ENTRY-SHA256, entrySha256 in -o json) by --entry-sha256. Exit 0 when every organisation is clear, 3 when
+(ENTRY-SHA256, entrySha256 in -o json) by --entry-sha256, and the organisation as reviewed
+by its fingerprint ("org fingerprint", orgFingerprint in -o json) by --org-fingerprint. Exit 0 when every organisation is clear, 3 when
 any is listed or undetermined, 2 on bad input.`,
 		Example: `  meridian screen import consolidated.csv
   meridian screen examples/qwen-offshore.yaml
@@ -141,7 +142,10 @@ func screenTable(w io.Writer, res []screen.Result) error {
 		return err
 	}
 	for _, r := range res {
-		if _, err := fmt.Fprintf(w, "\n%s: %s\n  source: %s\n", shown(r.Org), r.Status, shown(r.Source)); err != nil {
+		// The fingerprint's first digits, as many as a decision may
+		// name it by (--org-fingerprint): -o json shows it whole.
+		if _, err := fmt.Fprintf(w, "\n%s: %s\n  source: %s\n  org fingerprint: %s\n", shown(r.Org), r.Status, shown(r.Source),
+			r.OrgFingerprint[:min(len(r.OrgFingerprint), screen.MinEntryHashPrefix)]); err != nil {
 			return err
 		}
 	}

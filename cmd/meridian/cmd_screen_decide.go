@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -17,11 +19,11 @@ import (
 
 // newScreenDecideCmd is `screen confirm` or `screen dismiss`.
 func newScreenDecideCmd(action string) *cobra.Command {
-	var by, reason, out, tenant, seen string
+	var by, reason, out, tenant, seen, orgSeen string
 	var files []string
 	verb := map[string]string{screen.Confirm: "is", screen.Dismiss: "is not"}[action]
 	cmd := &cobra.Command{
-		Use:   action + " ORG ENTRY-ID --reason TEXT [--entry-sha256 HASH] [--by NAME] [--tenant T | -f ORG-FILE]",
+		Use:   action + " ORG ENTRY-ID --reason TEXT [--entry-sha256 HASH] [--org-fingerprint HASH] [--by NAME] [--tenant T | -f ORG-FILE]",
 		Short: fmt.Sprintf("Record that an organisation %s the party of a list entry", verb),
 		Long: fmt.Sprintf(`%s records a person's decision that organisation ORG %s the party of
 list entry ENTRY-ID (as 'meridian screen ORG-FILE' shows it), with who decided
@@ -45,8 +47,17 @@ Give --entry-sha256 the entry's hash as the screening you reviewed showed it
 (ENTRY-SHA256 in the table, entrySha256 in -o json; the first 12 hex digits
 are enough) to have it refused if an import changed the entry since, so a
 dismissal is never tied to a version of the entry nobody saw. Without it, the
-output says which version of the entry (its hash) the decision is about.`, action, verb),
-		Example: fmt.Sprintf(`  meridian screen %s example-lab e1003 --entry-sha256 3f2a9c0d1b7e --reason "register number differs (HRB 1)" --by a.person`, action),
+output says which version of the entry (its hash) the decision is about.
+
+The decision is likewise about the organisation as it is when the command
+runs. Give --org-fingerprint the organisation's fingerprint as the screening
+you reviewed showed it ("org fingerprint" under each organisation in the
+table, orgFingerprint in -o json; 12 hex digits or more) to have it refused if the
+organisation's names, country or addresses changed since: a tenant could
+otherwise rename its organisation to the listed name between the review and
+the dismissal. Without it, the output names the organisation's names and
+country the decision is about.`, action, verb),
+		Example: fmt.Sprintf(`  meridian screen %s example-lab e1003 --entry-sha256 3f2a9c0d1b7e --org-fingerprint 9b1c4e27a0d3 --reason "register number differs (HRB 1)" --by a.person`, action),
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if by == "" {
@@ -55,6 +66,11 @@ output says which version of the entry (its hash) the decision is about.`, actio
 			org, err := decidedOrg(cmd.Context(), args[0], tenant, files)
 			if err != nil {
 				return err
+			}
+			// The fingerprint checked is the one recorded: both are of
+			// the organisation read once, here.
+			if err := checkOrgFingerprint(orgSeen, org, tenant); err != nil {
+				return badInput(err)
 			}
 			st, err := screenStore()
 			if err != nil {
@@ -83,8 +99,16 @@ output says which version of the entry (its hash) the decision is about.`, actio
 				if seen != "" {
 					version = fmt.Sprintf("entry %s as reviewed (entry sha256 %s)", d.EntryID, d.EntrySHA256)
 				}
-				_, err := fmt.Fprintf(w, "%s: %s %s %s (%s), by %s at %s: %s\nrecorded in %s and the audit log\n",
-					action, d.Org, verb, version, d.Entry, d.By, d.Time.Format("2006-01-02T15:04:05Z"), d.Reason, st.DecisionsPath())
+				orgVersion := fmt.Sprintf("as reviewed (org fingerprint %s)", d.Fingerprint)
+				if orgSeen == "" {
+					orgVersion = fmt.Sprintf("as it is now (org fingerprint %s; not checked against the screening reviewed: give --org-fingerprint to have a changed organisation refused): names %s, headquarters %s",
+						d.Fingerprint, quotedNames(org.ScreeningNames()), shown(org.Spec.Headquarters))
+					if p := org.ParentHQ(); p != "" && p != org.Spec.Headquarters {
+						orgVersion += ", parent's headquarters " + shown(p)
+					}
+				}
+				_, err := fmt.Fprintf(w, "%s: %s %s %s (%s), by %s at %s: %s\norganisation %s %s\nrecorded in %s and the audit log\n",
+					action, d.Org, verb, version, d.Entry, d.By, d.Time.Format("2006-01-02T15:04:05Z"), d.Reason, shown(d.Org), orgVersion, st.DecisionsPath())
 				return err
 			})
 		},
@@ -92,10 +116,39 @@ output says which version of the entry (its hash) the decision is about.`, actio
 	cmd.Flags().StringVar(&reason, "reason", "", "why (required; at most 2,048 bytes of text on one line)")
 	cmd.Flags().StringVar(&by, "by", "", "who decides (default $USER; at most 256 bytes)")
 	cmd.Flags().StringVar(&seen, "entry-sha256", "", "the entry's hash as the screening reviewed showed it (12 to 64 hex digits); refused when the entry has changed since")
+	cmd.Flags().StringVar(&orgSeen, "org-fingerprint", "", "the organisation's fingerprint as the screening reviewed showed it (12 to 64 hex digits); refused when the organisation has changed since")
 	cmd.Flags().StringVar(&tenant, "tenant", catalog.DefaultTenant, "the tenant whose registered organisation ORG is")
 	cmd.Flags().StringArrayVarP(&files, "file", "f", nil, "file with the Organization ORG (the default tenant's), instead of the registered one")
 	addOutputFlag(cmd, &out)
 	return cmd
+}
+
+// checkOrgFingerprint refuses a decision about org when seen, the
+// organisation's fingerprint as the screening reviewed showed it (whole
+// or its first screen.MinEntryHashPrefix hex digits or more), is not its
+// fingerprint now: its names, country or addresses changed since.
+func checkOrgFingerprint(seen string, org *catalog.Organization, tenant string) error {
+	seen = strings.ToLower(strings.TrimSpace(seen))
+	if seen == "" {
+		return nil
+	}
+	if len(seen) < screen.MinEntryHashPrefix || len(seen) > sha256.Size*2 || strings.Trim(seen, "0123456789abcdef") != "" {
+		return fmt.Errorf("--org-fingerprint %q: want the organisation's fingerprint as screening shows it (orgFingerprint), %d to %d hex digits", seen, screen.MinEntryHashPrefix, sha256.Size*2)
+	}
+	if fp := screen.Fingerprint(org); !strings.HasPrefix(fp, seen) {
+		return fmt.Errorf("--org-fingerprint %s: tenant %s's organisation %s is no longer the one screening showed, it is now %s (names %s, headquarters %s): its names, country or addresses changed since; screen it again and decide on it as it is",
+			seen, catalog.TenantOr(tenant), shown(org.Metadata.Name), fp[:screen.MinEntryHashPrefix], quotedNames(org.ScreeningNames()), shown(org.Spec.Headquarters))
+	}
+	return nil
+}
+
+// quotedNames is names, each quoted as shown quotes it, comma-separated.
+func quotedNames(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = `"` + shown(n) + `"`
+	}
+	return strings.Join(q, ", ")
 }
 
 // decidedOrg is the organisation a decision is about: name in files when

@@ -89,7 +89,13 @@ func screenImported(t *testing.T) (home, list string, sst *screen.Store) {
 func auditKeyReadableByOthers(t *testing.T, home string) string {
 	t.Helper()
 	keyPath := filepath.Join(home, "audit.key")
-	if err := os.WriteFile(keyPath, []byte(strings.Repeat("ab", 32)+"\n"), 0o644); err != nil {
+	// The key the log was written with, when there is one (an import
+	// writes to it): another key would break the log's seals.
+	key, err := os.ReadFile(keyPath)
+	if err != nil {
+		key = []byte(strings.Repeat("ab", 32) + "\n")
+	}
+	if err := os.WriteFile(keyPath, key, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Chmod(keyPath, 0o644); err != nil {

@@ -16,9 +16,9 @@ import (
 
 func newScreenImportCmd() *cobra.Command {
 	var out string
-	var partial bool
+	var partial, older bool
 	cmd := &cobra.Command{
-		Use:   "import FILE [--allow-partial] [-o table|json|yaml]",
+		Use:   "import FILE [--allow-partial] [--allow-older] [-o table|json|yaml]",
 		Short: "Import the Consolidated Screening List (CSV or JSON) into the state directory",
 		Long: `Import reads the US Consolidated Screening List as the International Trade
 Administration publishes it (consolidated.csv or consolidated.json, which you
@@ -31,6 +31,17 @@ entries (a download cut short), is refused and changes nothing: the error names
 the lists missing and how many entries fewer, as the parties of the lists left
 out would screen clear. --allow-partial imports it all the same.
 
+A file whose newest listing (the latest start_date of its entries) is older
+than the stored list's, or that has no start_date where the stored list has
+them, is an earlier publication: it lacks every party listed since, which would
+screen clear. It is refused and changes nothing; --allow-older imports it all
+the same.
+
+Each import is written to the audit log (kind screening-import) before the
+list is replaced: the file's hash, the stored list's, the entries of each and
+the ids of the entries the file removes, which are also printed. When the
+audit log cannot be written, the list is not replaced.
+
 A dismissal recorded by an earlier version, with an earlier hash of its entry
 that reads the text as written, is carried over to the entry's hash now when
 the stored list still holds the entry as dismissed: a copy is written to the
@@ -40,7 +51,8 @@ entry in capitals or other punctuation. When the audit log cannot be written,
 nothing is imported.`,
 		Example: `  meridian screen import consolidated.csv
   meridian screen import consolidated.json -o json
-  meridian screen import entity-list-only.csv --allow-partial`,
+  meridian screen import entity-list-only.csv --allow-partial
+  meridian screen import consolidated-2025-06.csv --allow-older`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// The file named may be a pipe: screen import <(curl …).
@@ -63,17 +75,24 @@ nothing is imported.`,
 			// could not be written left them in force unaudited, and
 			// the next import, finding them carried over, never
 			// audited them.
-			var auditErr error
+			var auditErr, importAuditErr error
 			carried, audited := 0, false
 			var left []screen.Decision
 			var bound string
-			l, rekeyed, err := st.ImportWith(args[0], data, screen.ImportOptions{Partial: partial, Record: func(ds []screen.Decision) error {
+			var rec screen.ImportRecord
+			l, rekeyed, err := st.ImportWith(args[0], data, screen.ImportOptions{Partial: partial, Older: older, Record: func(ds []screen.Decision) error {
 				carried = len(ds)
 				auditErr = auditDecisions(cmd.Context(), ds)
 				audited = auditErr == nil
 				return auditErr
-			}, NotCarried: func(ds []screen.Decision, why string) { left, bound = ds, why }})
+			}, NotCarried: func(ds []screen.Decision, why string) { left, bound = ds, why }, Audit: func(r screen.ImportRecord) error {
+				rec = r
+				importAuditErr = auditImport(cmd.Context(), r)
+				return importAuditErr
+			}})
 			switch {
+			case err != nil && importAuditErr != nil:
+				return fmt.Errorf("the list is not replaced: an import is written to the audit log first, which failed: %w", importAuditErr)
 			case err != nil && auditErr != nil:
 				return fmt.Errorf("nothing imported: %d dismissals recorded with an earlier hash of their entry are carried over to its hash now, and written to the audit log first, which failed (the next import tries again): %w",
 					carried, auditErr)
@@ -83,7 +102,7 @@ nothing is imported.`,
 				return badInput(err)
 			}
 			info := map[string]any{"file": l.File, "sha256": l.SHA256, "importedAt": l.ImportedAt, "entries": len(l.Entries), "counts": l.Counts,
-				"dismissalsCarriedOver": len(rekeyed)}
+				"dismissalsCarriedOver": len(rekeyed), "previousSha256": rec.PreviousSHA256, "removed": nonNilIDs(rec.Removed), "added": rec.Added}
 			if len(left) > 0 {
 				// The import went ahead; these dismissals lapse, and
 				// their matches show again for a person to decide.
@@ -105,6 +124,13 @@ nothing is imported.`,
 			}
 			return render(cmd.OutOrStdout(), out, info, func(w io.Writer) error {
 				fmt.Fprintf(w, "imported %d entries from %s (sha256 %s)\n", len(l.Entries), l.File, l.SHA256)
+				if rec.PreviousSHA256 != "" {
+					fmt.Fprintf(w, "replaced the list imported from %s (sha256 %s, %d entries): %d entries added, %d removed\n",
+						shown(rec.PreviousFile), rec.PreviousSHA256, rec.PreviousEntries, rec.Added, len(rec.Removed))
+					for _, id := range rec.Removed {
+						fmt.Fprintf(w, "  removed %s\n", shown(id))
+					}
+				}
 				if len(rekeyed) > 0 {
 					fmt.Fprintf(w, "carried %d dismissals recorded with an earlier hash of their entry over to its hash now (recorded in %s and the audit log)\n",
 						len(rekeyed), st.DecisionsPath())
@@ -122,6 +148,7 @@ nothing is imported.`,
 		},
 	}
 	cmd.Flags().BoolVar(&partial, "allow-partial", false, "import a file that lacks lists the stored list holds, or holds far fewer entries; it replaces the whole list")
+	cmd.Flags().BoolVar(&older, "allow-older", false, "import a file whose newest start_date is older than the stored list's (an earlier publication); it replaces the whole list")
 	addOutputFlag(cmd, &out)
 	return cmd
 }
@@ -147,6 +174,36 @@ func auditDecisions(ctx context.Context, ds []screen.Decision) error {
 	}
 	defer db.Close()
 	return db.AppendAudit(ctx, recs...)
+}
+
+// KindScreeningImport is the audit kind of an import of the screening list.
+const KindScreeningImport = "screening-import"
+
+// auditImport writes an import of the screening list to the state
+// directory's audit log.
+func auditImport(ctx context.Context, r screen.ImportRecord) error {
+	rec, err := audit.NewRecord(KindScreeningImport, "", r)
+	if err != nil {
+		return err
+	}
+	st, err := openState()
+	if err != nil {
+		return err
+	}
+	db, err := st.auditStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return db.AppendAudit(ctx, rec)
+}
+
+// nonNilIDs is ids, or an empty list for none, so that JSON writes [].
+func nonNilIDs(ids []string) []string {
+	if ids == nil {
+		return []string{}
+	}
+	return ids
 }
 
 // screenListMaxBytes is screen.MaxFileBytes, as the tests of the bound see

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"meridian.dev/meridian/screen"
+	"meridian.dev/meridian/store"
+)
+
+// TestScreenImportOlderRefusedAndAudited: replaying an earlier
+// publication of the CSL replaced the list and cleared every party listed
+// since, and an import wrote nothing to the audit log of its own. A file
+// whose newest start_date is older than the stored list's is refused
+// unless --allow-older says it is meant; each import is written to the
+// audit log (kind screening-import) with the file's hash, the stored
+// list's and the ids it removes, which it prints.
+func TestScreenImportOlderRefusedAndAudited(t *testing.T) {
+	home, list, sst := screenImported(t)
+	stored, err := sst.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same parties, the newest listing (2025-03-25) dated years back.
+	older := filepath.Join(t.TempDir(), "consolidated-older.csv")
+	if err := os.WriteFile(older, []byte(strings.ReplaceAll(string(data), "2025-03-25", "2016-03-25")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = runCLI(t, "screen", "import", older)
+	if err == nil || !isCode(err, exitBadInput) || !strings.Contains(err.Error(), "2024-12-05") || !strings.Contains(err.Error(), "2025-03-25") ||
+		!strings.Contains(err.Error(), "--allow-older") {
+		t.Fatalf("an earlier publication: %v, want refused, naming both dates and --allow-older", err)
+	}
+	if l, err := sst.List(); err != nil || l.SHA256 != stored.SHA256 {
+		t.Fatalf("the stored list after a refused import: %v", err)
+	}
+	if _, err := runCLI(t, "screen", "import", older, "--allow-older"); err != nil {
+		t.Fatalf("an earlier publication said to be meant: %v", err)
+	}
+	// A file without one party: the import prints its id.
+	var kept []string
+	for _, ln := range strings.SplitAfter(string(data), "\n") {
+		if !strings.HasPrefix(ln, "e1008,") {
+			kept = append(kept, ln)
+		}
+	}
+	trimmed := filepath.Join(t.TempDir(), "consolidated.csv")
+	if err := os.WriteFile(trimmed, []byte(strings.Join(kept, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCLI(t, "screen", "import", trimmed, "--allow-partial")
+	if err != nil || !strings.Contains(out, "removed e1008") || !strings.Contains(out, "0 entries added, 1 removed") {
+		t.Fatalf("an import without e1008: %v\n%s\nwant the id removed printed", err, out)
+	}
+
+	st, err := openState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := openStateDB(t, st)
+	defer db.Close()
+	es, err := db.AuditSelect(context.Background(), store.AuditQuery{Kinds: []string{KindScreeningImport}, AllTenants: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(es) != 3 {
+		t.Fatalf("%d screening imports in the audit log of %s, want the 3 imported", len(es), home)
+	}
+	var first, olderRec, last screen.ImportRecord
+	for i, r := range []*screen.ImportRecord{&first, &olderRec, &last} {
+		if err := json.Unmarshal(es[i].Payload, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if first.SHA256 != stored.SHA256 || first.PreviousSHA256 != "" || first.Entries != 8 {
+		t.Errorf("the first import's record: %+v", first)
+	}
+	if olderRec.PreviousSHA256 != stored.SHA256 || !olderRec.AllowedOlder || olderRec.NewestStartDate != "2024-12-05" || olderRec.PreviousNewestStartDate != "2025-03-25" {
+		t.Errorf("the older file's record: %+v", olderRec)
+	}
+	if last.PreviousSHA256 != olderRec.SHA256 || len(last.Removed) != 1 || last.Removed[0] != "e1008" || last.Entries != 7 || last.PreviousEntries != 8 || !last.AllowedPartial {
+		t.Errorf("the trimmed file's record: %+v", last)
+	}
+}

@@ -1,0 +1,91 @@
+package screen
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// datedRecords are n CSL records, the i-th listed on the day after start
+// plus i days.
+func datedRecords(n int, first string) []map[string]any {
+	var recs []map[string]any
+	for i := range n {
+		r := cslRecord(fmt.Sprintf("id%02d", i), elSource, fmt.Sprintf("Party %d Holdings", i), nil, "CN")
+		d, _ := time.Parse("2006-01-02", first)
+		r["start_date"] = d.AddDate(0, 0, i).Format("2006-01-02")
+		recs = append(recs, r)
+	}
+	return recs
+}
+
+// TestOlderImportRefused: an earlier publication of the CSL (last year's
+// file, replayed) replaced the stored list and dropped every party
+// listed since, which screened clear, and it passed the check against
+// extracts when it held nine tenths of the entries. A file whose newest
+// start_date is older than the stored list's is refused, naming both
+// dates, unless the caller says it is meant. An import is recorded first
+// (ImportOptions.Audit), with the file's hash, the stored list's and the
+// ids of the entries it removes, and an error recording it imports
+// nothing.
+func TestOlderImportRefused(t *testing.T) {
+	s := &Store{Dir: t.TempDir()}
+	current := datedRecords(40, "2026-01-01") // newest 2026-02-09
+	stored, err := s.Import("consolidated.json", cslJSON(t, current...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Last year's file: the same parties but the four listed last.
+	older := cslJSON(t, current[:36]...)
+	_, err = s.Import("consolidated.json", older)
+	if !errors.Is(err, ErrOlderImport) {
+		t.Fatalf("an earlier publication: %v, want refused", err)
+	}
+	for _, want := range []string{"2026-02-05", "2026-02-09", "--allow-older"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the refusal does not say %q: %v", want, err)
+		}
+	}
+	if l, err := s.List(); err != nil || l.SHA256 != stored.SHA256 {
+		t.Fatalf("after a refused import, the stored list is %v %v", l, err)
+	}
+	// Without dates where the stored list has them: refused too.
+	undated := slices.Clone(current)
+	for i := range undated {
+		undated[i] = map[string]any{"id": current[i]["id"], "source": elSource, "name": current[i]["name"], "addresses": current[i]["addresses"]}
+	}
+	if _, err := s.Import("consolidated.json", cslJSON(t, undated...)); !errors.Is(err, ErrOlderImport) {
+		t.Errorf("a file without start dates: %v, want refused", err)
+	}
+	// An error recording the import imports nothing.
+	boom := errors.New("audit log unwritable")
+	newer := append(slices.Clone(current), datedRecords(41, "2026-01-01")[40])
+	if _, _, err := s.ImportWith("consolidated.json", cslJSON(t, newer...), ImportOptions{Audit: func(ImportRecord) error { return boom }}); !errors.Is(err, boom) {
+		t.Fatalf("an import whose record fails: %v", err)
+	}
+	if l, err := s.List(); err != nil || l.SHA256 != stored.SHA256 {
+		t.Fatalf("after an import whose record failed, the stored list is %v %v", l, err)
+	}
+	// Meant: taken, and recorded with what it removes.
+	var rec ImportRecord
+	l, _, err := s.ImportWith("consolidated.json", older, ImportOptions{Older: true, Audit: func(r ImportRecord) error { rec = r; return nil }})
+	if err != nil {
+		t.Fatalf("an older file said to be meant: %v", err)
+	}
+	if rec.SHA256 != l.SHA256 || rec.PreviousSHA256 != stored.SHA256 || rec.Entries != 36 || rec.PreviousEntries != 40 || !rec.AllowedOlder ||
+		!slices.Equal(rec.Removed, []string{"id36", "id37", "id38", "id39"}) || rec.Added != 0 ||
+		rec.NewestStartDate != "2026-02-05" || rec.PreviousNewestStartDate != "2026-02-09" {
+		t.Errorf("the import's record: %+v", rec)
+	}
+	// A republication (the same newest date) and a newer file are taken.
+	if _, err := s.Import("consolidated.json", older); err != nil {
+		t.Errorf("the same publication again: %v", err)
+	}
+	_, _, err = s.ImportWith("consolidated.json", cslJSON(t, newer...), ImportOptions{Audit: func(r ImportRecord) error { rec = r; return nil }})
+	if err != nil || rec.Added != 5 || len(rec.Removed) != 0 || rec.AllowedOlder {
+		t.Errorf("a newer file: %v, record %+v", err, rec)
+	}
+}
