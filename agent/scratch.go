@@ -472,8 +472,8 @@ var scratchDirs = []string{"data", "checkpoints", "tmp"}
 var afterScratchCheck = func() {}
 
 // freshScratch checks the scratch wd's path (checkScratchWriters), takes
-// the scratch back (takeScratch) and makes its data, checkpoint and
-// temporary directories empty and new, in that order: emptied before the
+// the scratch back (takeScratch), empties it and makes its data,
+// checkpoint and temporary directories new, in that order: emptied before the
 // check, a scratch under a directory another user may write (or itself
 // such a one) was emptied where that user had it lead. The scratch is
 // opened once, before the check, without following a link, and found
@@ -511,6 +511,14 @@ func freshScratch(sb Sandbox, wd string, logf func(string, ...any)) (*os.File, e
 		return nil, err
 	}
 	defer unix.Close(dir)
+	// Everything an earlier launch left is removed, not only what is made
+	// again: in the uid sandbox all in the scratch is given to the
+	// tenant's user (chownTree), and a hard link that user left at the
+	// scratch's top to a file of root's (/etc/shadow) would be given over
+	// with it.
+	if err := emptyDirFD(dir); err != nil {
+		return nil, fmt.Errorf("scratch %s: what an earlier launch left in it could not be removed: %w", wd, err)
+	}
 	if err := freshDirs(dir, wd, scratchDirs...); err != nil {
 		return nil, err
 	}
