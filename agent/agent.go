@@ -84,6 +84,11 @@ type Config struct {
 	logf func(string, ...any)
 }
 
+// DefaultSiteLogLimit bounds the workload's output the agent writes to
+// the site's log when its backend names no bound (EnvSiteLogLimit): the
+// local backend's default too.
+const DefaultSiteLogLimit = 256 << 20
+
 // FromEnv fills the connection fields from the environment the controller
 // gave the attempt.
 func FromEnv() (Config, error) {
@@ -113,6 +118,11 @@ func FromEnv() (Config, error) {
 		}
 		cfg.PrivateDir = v
 	}
+	// Unset, the site's log is still bounded: a backend that does not
+	// pass a limit (a Slurm site's, before it did) had the agent copy
+	// every byte the workload printed (`yes`) to the disk the site keeps
+	// its state on.
+	cfg.SiteLogLimit = DefaultSiteLogLimit
 	if v := os.Getenv(EnvSiteLogLimit); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n <= 0 {

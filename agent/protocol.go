@@ -33,7 +33,8 @@ const (
 	// writes to the site's log (its standard output), in bytes: the local
 	// backend's log lies in the server's state directory, whose disk a
 	// workload printing without end filled. The server's copy has its
-	// own bound (Manifest.LogLimit).
+	// own bound (Manifest.LogLimit). Unset, the agent keeps
+	// DefaultSiteLogLimit bytes.
 	EnvSiteLogLimit = "MERIDIAN_SITE_LOG_LIMIT"
 	// EnvScratchFloor, when set, is how many bytes the scratch's
 	// filesystem keeps free while the workload runs: below it the agent
