@@ -16,6 +16,11 @@ const (
 	// server's self-signed certificate: the agent trusts exactly that
 	// certificate on an https:// server.
 	EnvServerFingerprint = "MERIDIAN_SERVER_FINGERPRINT"
+	// EnvInsecureHTTP, set to 1, lets the agent reach an http:// server
+	// that is not on this machine's loopback (a server started with
+	// --insecure-http): without it the agent refuses to send its
+	// credential across the network in the clear.
+	EnvInsecureHTTP = "MERIDIAN_AGENT_INSECURE_HTTP"
 	// EnvPatience, when set, is how long the agent retries the server for
 	// its manifest before it gives up (a Go duration, "20m"): the server
 	// sets it from its site timeout, so that an agent does not give up on
