@@ -495,6 +495,9 @@ func (a *attempt) dirs() (data, ckpt, tmp string) {
 // removed, never followed. It reports whether the scratch's path and
 // lock are to be left for the sweep.
 func (a *attempt) wipe() (leave bool) {
+	// The keys go first: nothing is unsealed or sealed past here.
+	a.dropKeys()
+	a.runKey = seal.Key{}
 	// A scratch whose path was refused, or not yet checked, is left as
 	// it is: its path may lead where another user chose.
 	if a.scratch != nil {
