@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/exec"
@@ -84,6 +85,11 @@ type Config struct {
 	logf func(string, ...any)
 }
 
+// DefaultSiteLogLimit bounds the workload's output the agent writes to
+// the site's log when its backend names no bound (EnvSiteLogLimit): the
+// local backend's default too.
+const DefaultSiteLogLimit = 256 << 20
+
 // FromEnv fills the connection fields from the environment the controller
 // gave the attempt.
 func FromEnv() (Config, error) {
@@ -113,6 +119,11 @@ func FromEnv() (Config, error) {
 		}
 		cfg.PrivateDir = v
 	}
+	// Unset, the site's log is still bounded: a backend that does not
+	// pass a limit (a Slurm site's, before it did) had the agent copy
+	// every byte the workload printed (`yes`) to the disk the site keeps
+	// its state on.
+	cfg.SiteLogLimit = DefaultSiteLogLimit
 	if v := os.Getenv(EnvSiteLogLimit); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n <= 0 {
@@ -142,7 +153,54 @@ func FromEnv() (Config, error) {
 			return cfg, fmt.Errorf("%s is not set: the agent is started by Meridian's controller", k)
 		}
 	}
+	if err := checkServerURL(cfg.Server, os.Getenv(EnvInsecureHTTP) == "1"); err != nil {
+		return cfg, err
+	}
 	return cfg, nil
+}
+
+// checkServerURL refuses a server address the agent would send its
+// attempt's credential to in the clear: plain http:// to anything but
+// this machine's loopback (where the server speaks plain HTTP by
+// default), unless insecure (EnvInsecureHTTP: the server was started
+// with --insecure-http and says so). Anything but http:// or https://
+// is refused too, naming the variable.
+func checkServerURL(server string, insecure bool) error {
+	u, err := url.Parse(server)
+	if err != nil || u.Host == "" || u.Hostname() == "" {
+		return fmt.Errorf("%s=%q: want the server's https:// address (or http:// on this machine's loopback)", EnvServer, server)
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return nil
+	case "http":
+		if loopbackHost(u.Hostname()) || insecure {
+			return nil
+		}
+		return fmt.Errorf("%s=%q: plain HTTP to %s, which is not this machine's loopback, would send the attempt's credential across the network in the clear (through any HTTP proxy too); want an https:// address, or %s=1 from a server started with --insecure-http", EnvServer, server, u.Hostname(), EnvInsecureHTTP)
+	}
+	return fmt.Errorf("%s=%q: scheme %q: want https:// (or http:// on this machine's loopback)", EnvServer, server, u.Scheme)
+}
+
+// loopbackHost reports whether host (no port) is this machine's
+// loopback: localhost, or an address in 127.0.0.0/8 or ::1.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
+// agentProxy is the proxy a request to u goes through: none to this
+// machine's loopback, whatever HTTP_PROXY says (the server's plain-HTTP
+// address there carries the credential), else the environment's, as
+// Go's default transport does.
+func agentProxy(req *http.Request) (*url.URL, error) {
+	if loopbackHost(req.URL.Hostname()) {
+		return nil, nil
+	}
+	return http.ProxyFromEnvironment(req)
 }
 
 // ExitSetup is the agent's exit code when it could not start the workload
@@ -191,8 +249,12 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		cfg.Stderr = os.Stderr
 	}
 	if cfg.HTTP == nil {
-		// No pin, and no redirects: the credential goes to the server only.
+		// No pin, and no redirects: the credential goes to the server
+		// only, and to a server on loopback through no proxy.
 		cfg.HTTP, _ = tlspin.HTTPClient("", time.Minute)
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.Proxy = agentProxy
+		cfg.HTTP.Transport = tr
 	}
 	if cfg.Patience <= 0 {
 		cfg.Patience = DefaultPatience
@@ -433,6 +495,9 @@ func (a *attempt) dirs() (data, ckpt, tmp string) {
 // removed, never followed. It reports whether the scratch's path and
 // lock are to be left for the sweep.
 func (a *attempt) wipe() (leave bool) {
+	// The keys go first: nothing is unsealed or sealed past here.
+	a.dropKeys()
+	a.runKey = seal.Key{}
 	// A scratch whose path was refused, or not yet checked, is left as
 	// it is: its path may lead where another user chose.
 	if a.scratch != nil {

@@ -22,8 +22,8 @@ type client struct {
 	attempt int
 	token   string
 	http    *http.Client
-	// heard is when the server last answered a request with success, in
-	// Unix nanoseconds.
+	// heard is when the server last answered a request with success (an
+	// answer that decoded), in Unix nanoseconds.
 	heard atomic.Int64
 	// ended is when the server first answered that the attempt has ended
 	// (errEnded), in Unix nanoseconds; 0 until it has.
@@ -97,10 +97,16 @@ func (c *client) do(ctx context.Context, method, route string, body io.Reader, c
 	case len(b) > maxReply:
 		return fmt.Errorf("%s %s: the server's answer is over %d bytes", method, route, maxReply)
 	}
-	c.heard.Store(time.Now().UnixNano())
-	if out != nil && len(b) > 0 {
-		return json.Unmarshal(b, out)
+	// Heard only once the answer reads as the server's: whatever stands
+	// in its place (a captive portal, a proxy's page) may answer 200 with
+	// nothing or with HTML, and counted, it kept the agent's lease alive
+	// with no server behind it. Every agent route answers JSON.
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			return fmt.Errorf("%s %s: the server's answer (status %d) is not the JSON it sends (%v): %s", method, route, resp.StatusCode, err, replyText(b))
+		}
 	}
+	c.heard.Store(time.Now().UnixNano())
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -29,5 +30,48 @@ func TestFromEnvRefusesAPinnedPlainServer(t *testing.T) {
 	t.Setenv(EnvServer, "http://127.0.0.1:7420")
 	if _, err := FromEnv(); err != nil {
 		t.Errorf("plain HTTP without a pin (a loopback server): %v", err)
+	}
+}
+
+// TestAttackPlainHTTPToAnotherMachine: with no pin the agent took any
+// http:// server address and sent the attempt's credential to it in the
+// clear, through HTTP_PROXY where one was set. Plain HTTP is now taken
+// only to this machine's loopback (where the server speaks it by
+// default), never through a proxy; elsewhere only where the server
+// says it was started with --insecure-http.
+func TestAttackPlainHTTPToAnotherMachine(t *testing.T) {
+	t.Setenv(EnvRun, "run-1")
+	t.Setenv(EnvAttempt, "1")
+	t.Setenv(EnvToken, "tok")
+	t.Setenv(EnvServerFingerprint, "")
+	t.Setenv(EnvInsecureHTTP, "")
+	for _, server := range []string{"http://meridian.example:7420", "http://10.0.0.5:7420", "HTTP://meridian.example", "http://127.0.0.1.example.com", "ftp://127.0.0.1", "127.0.0.1:7420"} {
+		t.Setenv(EnvServer, server)
+		if _, err := FromEnv(); err == nil || !strings.Contains(err.Error(), EnvServer) {
+			t.Errorf("%s=%s with no pin: %v; want it refused, naming %s", EnvServer, server, err, EnvServer)
+		}
+	}
+	for _, server := range []string{"http://127.0.0.1:7420", "http://[::1]:7420", "http://localhost:7420", "http://127.3.0.1", "https://meridian.example:7420"} {
+		t.Setenv(EnvServer, server)
+		if _, err := FromEnv(); err != nil {
+			t.Errorf("%s=%s: %v", EnvServer, server, err)
+		}
+	}
+	t.Setenv(EnvInsecureHTTP, "1")
+	t.Setenv(EnvServer, "http://meridian.example:7420")
+	if _, err := FromEnv(); err != nil {
+		t.Errorf("plain HTTP to another machine with %s=1: %v", EnvInsecureHTTP, err)
+	}
+	// No proxy to loopback, whatever the environment says; the
+	// environment's elsewhere.
+	t.Setenv("HTTP_PROXY", "http://proxy.example:3128")
+	t.Setenv("http_proxy", "http://proxy.example:3128")
+	t.Setenv("NO_PROXY", "")
+	t.Setenv("no_proxy", "")
+	for _, u := range []string{"http://127.0.0.1:7420/x", "http://localhost:7420/x", "http://[::1]:7420/x"} {
+		req, _ := http.NewRequest(http.MethodGet, u, nil)
+		if p, err := agentProxy(req); p != nil || err != nil {
+			t.Errorf("%s goes through proxy %v (%v); want none", u, p, err)
+		}
 	}
 }

@@ -16,6 +16,11 @@ const (
 	// server's self-signed certificate: the agent trusts exactly that
 	// certificate on an https:// server.
 	EnvServerFingerprint = "MERIDIAN_SERVER_FINGERPRINT"
+	// EnvInsecureHTTP, set to 1, lets the agent reach an http:// server
+	// that is not on this machine's loopback (a server started with
+	// --insecure-http): without it the agent refuses to send its
+	// credential across the network in the clear.
+	EnvInsecureHTTP = "MERIDIAN_AGENT_INSECURE_HTTP"
 	// EnvPatience, when set, is how long the agent retries the server for
 	// its manifest before it gives up (a Go duration, "20m"): the server
 	// sets it from its site timeout, so that an agent does not give up on
@@ -33,7 +38,8 @@ const (
 	// writes to the site's log (its standard output), in bytes: the local
 	// backend's log lies in the server's state directory, whose disk a
 	// workload printing without end filled. The server's copy has its
-	// own bound (Manifest.LogLimit).
+	// own bound (Manifest.LogLimit). Unset, the agent keeps
+	// DefaultSiteLogLimit bytes.
 	EnvSiteLogLimit = "MERIDIAN_SITE_LOG_LIMIT"
 	// EnvScratchFloor, when set, is how many bytes the scratch's
 	// filesystem keeps free while the workload runs: below it the agent

@@ -36,3 +36,37 @@ func TestServerErrorTextIsBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestNonJSONSuccessIsNotHeard: an answer of 2xx counted as the server's
+// before it was decoded, so whatever answered in the server's place with
+// 200 and nothing, or a page of HTML (a captive portal), kept the
+// agent's lease alive with no server behind it. Only an answer that
+// decodes counts now; the rest is an error, retried as no answer.
+func TestNonJSONSuccessIsNotHeard(t *testing.T) {
+	for _, body := range []string{"", "<html>Sign in to the network</html>", `{"stop": tru`} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Write([]byte(body))
+		}))
+		c := &client{base: srv.URL, run: "r", attempt: 1, token: "t", http: srv.Client()}
+		var rep Reply
+		err := c.do(context.Background(), http.MethodPost, RouteHeartbeat, nil, "", &rep)
+		srv.Close()
+		if err == nil {
+			t.Errorf("a 200 answering %q: no error", body)
+		} else if !unanswered(err) || permanent(err) {
+			t.Errorf("a 200 answering %q: %v is not retried as no answer", body, err)
+		}
+		if c.heard.Load() != 0 {
+			t.Errorf("a 200 answering %q counted as heard from the server", body)
+		}
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{}`))
+	}))
+	defer srv.Close()
+	c := &client{base: srv.URL, run: "r", attempt: 1, token: "t", http: srv.Client()}
+	var rep Reply
+	if err := c.do(context.Background(), http.MethodPost, RouteHeartbeat, nil, "", &rep); err != nil || c.heard.Load() == 0 {
+		t.Errorf("a JSON answer: %v, heard %d; want it heard", err, c.heard.Load())
+	}
+}

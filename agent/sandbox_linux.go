@@ -811,8 +811,12 @@ var lchownAt = func(dir int, name, p string, uid, gid int) error {
 
 // chownBelow gives what is in the directory open as dir (named p) to uid
 // and gid, each directory's entries before it, each directory opened
-// from the one above it without following a link.
+// from the one above it without following a link. Only what the agent
+// made is given over: a file (anything but a directory) of another
+// owner, or with more than one name (a hard link, whose other name may
+// be /etc/shadow), is refused, and nothing after it is given over.
 func chownBelow(dir int, p string, uid, gid int) error {
+	euid := os.Geteuid()
 	names, err := dirNames(dir)
 	if err != nil {
 		return fmt.Errorf("%s: %w", p, err)
@@ -822,6 +826,9 @@ func chownBelow(dir int, p string, uid, gid int) error {
 		var st unix.Stat_t
 		if err := unix.Fstatat(dir, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			return fmt.Errorf("%s: %w", q, err)
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR && (st.Nlink != 1 || int(st.Uid) != euid) {
+			return fmt.Errorf("%s: owned by uid %d with %d names; the agent gives the tenant only files it made, owned by uid %d with one name: refusing to give it over (a hard link to a file elsewhere?)", q, st.Uid, st.Nlink, euid)
 		}
 		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 			sub, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)

@@ -472,8 +472,8 @@ var scratchDirs = []string{"data", "checkpoints", "tmp"}
 var afterScratchCheck = func() {}
 
 // freshScratch checks the scratch wd's path (checkScratchWriters), takes
-// the scratch back (takeScratch) and makes its data, checkpoint and
-// temporary directories empty and new, in that order: emptied before the
+// the scratch back (takeScratch), empties it and makes its data,
+// checkpoint and temporary directories new, in that order: emptied before the
 // check, a scratch under a directory another user may write (or itself
 // such a one) was emptied where that user had it lead. The scratch is
 // opened once, before the check, without following a link, and found
@@ -511,6 +511,14 @@ func freshScratch(sb Sandbox, wd string, logf func(string, ...any)) (*os.File, e
 		return nil, err
 	}
 	defer unix.Close(dir)
+	// Everything an earlier launch left is removed, not only what is made
+	// again: in the uid sandbox all in the scratch is given to the
+	// tenant's user (chownTree), and a hard link that user left at the
+	// scratch's top to a file of root's (/etc/shadow) would be given over
+	// with it.
+	if err := emptyDirFD(dir); err != nil {
+		return nil, fmt.Errorf("scratch %s: what an earlier launch left in it could not be removed: %w", wd, err)
+	}
 	if err := freshDirs(dir, wd, scratchDirs...); err != nil {
 		return nil, err
 	}
@@ -584,13 +592,32 @@ func freshDirs(dir int, wd string, names ...string) error {
 // it is emptied.
 const maxEmptyPasses = 8
 
+// maxOpenDepth bounds how many directories, nested one in another, a
+// removal holds open at once (each with its listing's buffer). A
+// workload may nest directories thousands deep: walked down whole, the
+// removal ran out of descriptors (EMFILE) and left the plaintext at the
+// bottom for a sweep that failed the same way every time. A directory
+// met this deep is moved up to the top of the tree being emptied
+// instead, and removed from there once the rest is (emptier).
+const maxOpenDepth = 64
+
+// maxMovedUp bounds how many directories one removal moves up to its
+// top: a tree a million directories deep takes some 16,000.
+const maxMovedUp = 1 << 20
+
+// movedUpPrefix begins the names of the directories a removal moves up
+// to its top.
+const movedUpPrefix = ".meridian-deep-"
+
 // removeAllAt removes name, in the directory open as dirfd, and
 // everything below it. Each directory is opened from the one above it
 // without following a link and its entries are removed relative to it,
 // links removed and never followed: nothing outside dirfd is reached,
 // whatever is renamed or swapped meanwhile. A directory that lacks its
 // owner's bits (a workload of the agent's own user took them) is given
-// them back through its own descriptor.
+// them back through its own descriptor. No more than maxOpenDepth
+// directories are held open at once, however deep the tree
+// (emptyDirFD).
 func removeAllAt(dirfd int, name string) error {
 	err := unix.Unlinkat(dirfd, name, 0)
 	if err == nil || err == unix.ENOENT {
@@ -646,11 +673,42 @@ func openOwnDirAt(dirfd int, name string) (int, error) {
 	return fd, nil
 }
 
-// emptyDirFD removes everything in the directory open as fd (removeAllAt),
-// reading it again from the start after a pass that removed something
+// emptyDirFD removes everything in the directory open as fd (its top),
+// each directory in it emptied and removed in turn (emptier.remove),
+// reading each again from the start after a pass that removed something
 // (removing may hide from a listing an entry it had not reached yet),
-// until a pass finds it empty.
+// until a pass finds it empty. A directory met maxOpenDepth below the
+// top is not opened: it is moved up into the top under a name of its
+// own and queued, and the queue is removed once the top's passes are
+// done, each one as a tree of its own (again moving up what lies too
+// deep in it). The queue is not bounded by maxEmptyPasses, which bounds
+// how often one directory is read; it is by maxMovedUp.
 func emptyDirFD(fd int) error {
+	e := &emptier{top: fd, queued: map[string]bool{}}
+	first := e.empty(fd, 0)
+	for len(e.queue) > 0 {
+		name := e.queue[0]
+		e.queue = e.queue[1:]
+		if err := e.remove(fd, name, 0); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// emptier empties one tree, its top open as top, holding no more than
+// maxOpenDepth directories open at once.
+type emptier struct {
+	top    int
+	queue  []string        // directories moved up into top, to remove
+	queued map[string]bool // their names, which top's passes leave to the queue
+	moved  int             // how many were moved up, all told
+	seq    int             // the number in the next one's name
+}
+
+// empty removes everything in the directory open as fd, depth below
+// the top, in passes (emptyDirFD).
+func (e *emptier) empty(fd, depth int) error {
 	buf := make([]byte, 8<<10)
 	for range maxEmptyPasses {
 		if _, err := unix.Seek(fd, 0, io.SeekStart); err != nil {
@@ -668,8 +726,11 @@ func emptyDirFD(fd int) error {
 			}
 			_, _, names := unix.ParseDirent(buf[:n], -1, nil)
 			for _, name := range names {
+				if depth == 0 && e.queued[name] {
+					continue
+				}
 				found++
-				if err := removeAllAt(fd, name); err != nil {
+				if err := e.remove(fd, name, depth); err != nil {
 					if first == nil {
 						first = err
 					}
@@ -686,4 +747,84 @@ func emptyDirFD(fd int) error {
 		}
 	}
 	return errors.New("still not empty after it was emptied repeatedly")
+}
+
+// remove removes name, in the directory open as dirfd (depth below the
+// top), and everything below it, as removeAllAt does; a directory that
+// would be held open maxOpenDepth below the top is moved up into it
+// instead (moveUp), and counts as removed from dirfd.
+func (e *emptier) remove(dirfd int, name string, depth int) error {
+	err := unix.Unlinkat(dirfd, name, 0)
+	if err == nil || err == unix.ENOENT {
+		return nil
+	}
+	if err != unix.EISDIR {
+		return err
+	}
+	if depth+1 >= maxOpenDepth {
+		return e.moveUp(dirfd, name)
+	}
+	fd, err := openOwnDirAt(dirfd, name)
+	if err == unix.ENOENT {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	err = e.empty(fd, depth+1)
+	unix.Close(fd)
+	if err != nil {
+		return fmt.Errorf("%s/%w", name, err)
+	}
+	if err := unix.Unlinkat(dirfd, name, unix.AT_REMOVEDIR); err != nil && err != unix.ENOENT {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+// moveUp renames the directory name, in the directory open as dirfd,
+// into the top under a name no entry there has, and queues it. Renamed
+// from one directory to another, a directory needs its owner's write bit
+// (its ".." changes): given back first, through a descriptor of the
+// directory itself, never a link put at its name.
+func (e *emptier) moveUp(dirfd int, name string) error {
+	if e.moved >= maxMovedUp {
+		return fmt.Errorf("%s: more than %d directories nested past %d deep", name, maxMovedUp, maxOpenDepth)
+	}
+	p, err := unix.Openat(dirfd, name, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err == unix.ENOENT {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	var st unix.Stat_t
+	if unix.Fstat(p, &st) == nil && st.Mode&0o700 != 0o700 {
+		fdChmod(p, st.Mode&0o7777|0o700)
+	}
+	unix.Close(p)
+	for range 1000 {
+		to := movedUpPrefix + strconv.Itoa(e.seq)
+		e.seq++
+		err := unix.Renameat2(dirfd, name, e.top, to, unix.RENAME_NOREPLACE)
+		if err == unix.EINVAL {
+			// A file system without RENAME_NOREPLACE: what is at to (an
+			// entry of the tree being emptied, or nothing) may go.
+			err = unix.Renameat(dirfd, name, e.top, to)
+		}
+		switch err {
+		case nil:
+			e.moved++
+			e.queue = append(e.queue, to)
+			e.queued[to] = true
+			return nil
+		case unix.ENOENT:
+			return nil
+		case unix.EEXIST, unix.ENOTEMPTY, unix.EISDIR, unix.ENOTDIR:
+			continue // taken: the next name
+		default:
+			return fmt.Errorf("%s: moving it up to be removed from the top: %w", name, err)
+		}
+	}
+	return fmt.Errorf("%s: no free name to move it up to", name)
 }

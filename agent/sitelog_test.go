@@ -165,3 +165,24 @@ echo done`
 		t.Errorf("the site's log does not end saying how many of the agent's lines it left out:\n%s", out)
 	}
 }
+
+// TestAttackSiteLogUnboundedWithoutLimit: a backend that passed no
+// MERIDIAN_SITE_LOG_LIMIT (the Slurm backend's jobs) had the agent keep
+// every byte the workload printed in the site's log: `yes` filled the
+// filesystem of the site's state directory. Unset, the limit is now
+// DefaultSiteLogLimit, the local backend's default.
+func TestAttackSiteLogUnboundedWithoutLimit(t *testing.T) {
+	t.Setenv(EnvServer, "http://127.0.0.1:1")
+	t.Setenv(EnvRun, "r1")
+	t.Setenv(EnvAttempt, "1")
+	t.Setenv(EnvToken, "tok")
+	t.Setenv(EnvSiteLogLimit, "") // restored after the test
+	os.Unsetenv(EnvSiteLogLimit)
+	cfg, err := FromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SiteLogLimit != DefaultSiteLogLimit || DefaultSiteLogLimit != 256<<20 {
+		t.Fatalf("with %s unset the site's log keeps %d bytes (default %d); want 256 MiB", EnvSiteLogLimit, cfg.SiteLogLimit, DefaultSiteLogLimit)
+	}
+}

@@ -59,6 +59,10 @@ func makeDirIn(parent *os.File, name string) (*os.File, error) {
 // unsealDatasets unseals each of the manifest's datasets into its own
 // directory in the scratch's data directory, from store.
 func (a *attempt) unsealDatasets(ctx context.Context, store *dataset.Store) error {
+	// The keys are needed for this alone: dropped once it is done, they
+	// are not in the agent's memory (a core, a reader of it) for the rest
+	// of the attempt.
+	defer a.dropKeys()
 	if len(a.m.Datasets) == 0 {
 		return nil
 	}
@@ -79,6 +83,18 @@ func (a *attempt) unsealDatasets(ctx context.Context, store *dataset.Store) erro
 		}
 	}
 	return nil
+}
+
+// dropKeys drops the dataset keys and the run key's text from the
+// manifest: the run key, parsed, is a.runKey, which the wipe clears.
+func (a *attempt) dropKeys() {
+	if a.m == nil {
+		return
+	}
+	for i := range a.m.Datasets {
+		a.m.Datasets[i].Key = ""
+	}
+	a.m.RunKey = ""
 }
 
 // datasetsOnce refuses a manifest that lists a dataset more than once,

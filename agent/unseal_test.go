@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+	"meridian.dev/meridian/seal"
 )
 
 // TestRestoreSucceedsWhenRemovingItsLeftoversFails: a failed removal of
@@ -190,5 +191,39 @@ func TestRestoreRefusesACheckpointWithoutItsPin(t *testing.T) {
 			t.Errorf("prepare with %s: %s: %q (%v); want it unsealed", tc.name, tc.want, b, err)
 		}
 		a.wipe()
+	}
+}
+
+// TestKeysDroppedOnceUsed: the manifest's dataset keys and the run key
+// stayed in the agent's memory for the whole attempt, and the run key,
+// parsed, after it too. The dataset keys and the run key's text are now
+// dropped once the datasets are unsealed, and the parsed run key (which
+// seals checkpoints while the workload runs) at the wipe.
+func TestKeysDroppedOnceUsed(t *testing.T) {
+	dir := t.TempDir()
+	wd := filepath.Join(dir, "jobs", "run-1")
+	if err := os.MkdirAll(wd, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	url, key, sum := sealedStore(t, dir, "t/acme/data/", "corpus", "shard-0")
+	_, runKey, _ := sealedStore(t, dir, "t/acme/data/", "other", "shard-0")
+	a := &attempt{wd: wd, cfg: Config{Stderr: &bytes.Buffer{}}, m: &Manifest{Store: url, DataPrefix: "t/acme/data/", CheckpointPrefix: "t/acme/ckpt/",
+		RunKey: runKey, Datasets: []DatasetKey{{Name: "corpus", Key: key, ManifestSHA256: sum}}, Sandbox: Sandbox{Mode: SandboxNone}}}
+	if err := a.prepare(t.Context()); err != nil {
+		a.wipe()
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(wd, "data", "corpus", "shard-0")); err != nil || string(b) != secretText {
+		t.Errorf("data/corpus/shard-0: %q (%v); want the dataset unsealed", b, err)
+	}
+	if a.m.Datasets[0].Key != "" || a.m.RunKey != "" {
+		t.Errorf("after the unseal the manifest still holds the dataset's key (%t) or the run key (%t)", a.m.Datasets[0].Key != "", a.m.RunKey != "")
+	}
+	if a.runKey == (seal.Key{}) {
+		t.Fatal("the run key, which seals checkpoints, is gone before the workload runs")
+	}
+	a.wipe()
+	if a.runKey != (seal.Key{}) {
+		t.Error("the run key is still in memory after the wipe")
 	}
 }

@@ -663,7 +663,7 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 	if g := gresRequest(s.gres, spec.GresType, spec.Accelerators); g != "" {
 		args = append(args, "--gres="+g)
 	}
-	out, err := s.runEnv(ctx, jobEnv(), "sbatch", append(args, script)...)
+	out, err := s.runEnv(ctx, s.jobEnv(), "sbatch", append(args, script)...)
 	if err != nil {
 		return "", fmt.Errorf("slurm submit %s: %w", key, err)
 	}
@@ -723,14 +723,26 @@ func (s *Slurm) checkJobUser(ctx context.Context, key, id string) error {
 // the same filtering, but makes slurmd load the user's login environment on
 // the node first (su - user), which costs seconds per job, and minutes where
 // a login shell is slow.
-func jobEnv() []string {
+//
+// The job's agent is told two things of the backend's own, which no spec
+// sets (MERIDIAN_* is the server's): MERIDIAN_PRIVATE_DIR, the state
+// directory, which the agent refuses to let a landlock workload read
+// (before, unset here, the agent checked nothing at Slurm sites), and
+// MERIDIAN_SITE_LOG_LIMIT, how much of the workload's output it writes to
+// output.log in the state directory (before, unset, every byte: `yes`
+// filled the state directory's filesystem).
+func (s *Slurm) jobEnv() []string {
+	// agent.DefaultSiteLogLimit, as the local backend's default.
+	const siteLogLimit = 256 << 20
 	env := []string{}
 	for _, k := range append(append([]string{}, backend.InheritedEnv...), "SLURM_CONF") {
 		if v, ok := os.LookupEnv(k); ok {
 			env = append(env, k+"="+v)
 		}
 	}
-	return env
+	return append(env,
+		"MERIDIAN_PRIVATE_DIR="+s.rec.dir,
+		"MERIDIAN_SITE_LOG_LIMIT="+strconv.Itoa(siteLogLimit))
 }
 
 func firstNonEmpty(a, b string) string {
