@@ -56,10 +56,16 @@ func (endedJob) Status(context.Context, string) (backend.Status, error) {
 // where the site's Status does not know the job either, as a drain's is:
 // here the cancel is asked until the site timeout and said not carried.
 // So too where the Status says the site lost track of the job, or fails.
+//
+// The attempt's agent is held from before the cancel to the end of the
+// test (heldAgentFixture): told of the cancel by its next report, it
+// stopped its workload, and a job that ended before the monitor asked its
+// Status was rightly taken as gone, the cancel confirmed.
 func TestNotFoundCancelOfAJobItsSiteSaysRuns(t *testing.T) {
 	for _, says := range siteSays {
 		t.Run(says.what, func(t *testing.T) {
-			x := newChangedRunFixture(t)
+			x, agent := newHeldAgentFixture(t)
+			agent.hold()
 			if _, err := x.live.Cancel(x.ctx, "t1", x.r.ID); err != nil {
 				t.Fatalf("cancel: %v", err)
 			}
@@ -319,9 +325,12 @@ func TestCancelWhileMovingConfirmedWhereItsSiteNoLongerKnowsTheJob(t *testing.T)
 // attempt its sealed records name, and took the site's not found as the
 // job gone without asking its Status: a site that said the job ran
 // ended the cancel. It is now refused (tried again later) where the
-// site's Status says the job is live.
+// site's Status says the job is live. The attempt's agent is held from
+// before the move and the cancel (heldAgentFixture), so that its job
+// stays live.
 func TestCancelOfChangedMovingRunNotEndedByNotFoundOfALiveJob(t *testing.T) {
-	x := newChangedRunFixture(t)
+	x, agent := newHeldAgentFixture(t)
+	agent.hold()
 	ctx, r := x.ctx, x.r
 	if st := x.jobAt("alpha", r.Handle); st.State.Final() {
 		t.Fatalf("the workload at alpha already ended: %+v", st)

@@ -1112,6 +1112,12 @@ const drainCancelWait = 30 * time.Second
 // site timeout of failures the drain is over all the same, unconfirmed,
 // as the monitor counts such a site lost and moves the run on: a site
 // gone for good does not hold the run for ever.
+//
+// A Cancel the site took, its job still ending (backend.ErrStopping: it
+// traps SIGTERM and pushes its last checkpoint), is no failure: the site
+// answered, what the drain counted of its failures is forgotten, and the
+// drain goes on until the job ends, or for the drain's own bound
+// (drainStoppingBound), when it is over saying the job was still ending.
 func (c *Controller) draining(ctx context.Context, r *Run) (bool, string, error) {
 	if r.Handle == "" {
 		return true, "", nil
@@ -1141,6 +1147,9 @@ func (c *Controller) draining(ctx context.Context, r *Run) (bool, string, error)
 	cctx, cancel := context.WithTimeout(ctx, drainCancelWait)
 	defer cancel()
 	if err := be.Cancel(cctx, r.Handle); err != nil {
+		if errors.Is(err, backend.ErrStopping) {
+			return c.drainStopping(r, err)
+		}
 		if !errors.Is(err, backend.ErrNotFound) {
 			return c.drainRefused(r, err)
 		}
@@ -1163,6 +1172,33 @@ func (c *Controller) drained(r *Run) {
 	c.mu.Lock()
 	delete(c.drainFails, attemptKey(r.ID, r.Attempt))
 	c.mu.Unlock()
+}
+
+// drainStopping takes a Cancel of r's draining attempt that its site took,
+// its job still ending (cause, backend.ErrStopping): the site answered,
+// so what the drain counted of its failures is forgotten, and the drain
+// goes on (the next step asks again) until the job ends, or its bound
+// (drainStoppingBound) is past, when it is over, unconfirmed, saying so.
+func (c *Controller) drainStopping(r *Run, cause error) (bool, string, error) {
+	// The site answered: what the drain counted of its failures is
+	// forgotten (drained); the drain is over only below.
+	c.drained(r)
+	past := time.Since(r.Migration.DrainBy) // elapsed time, on the machine's clock
+	if bound := c.drainStoppingBound(); past >= bound {
+		c.cfg.Logger.Warn("a draining attempt's job was still ending past the drain's bound; the run moves on", "run", r.ID, "tenant", r.Tenant, "site", r.Site, "attempt", r.Attempt, "err", cause)
+		return true, fmt.Sprintf("its job was still ending %s after the drain's grace: its site took the stop (site %s: %s)",
+			past.Round(time.Second), r.Site, c.loggedClass(r, r.Site, "drain", cause)), nil
+	}
+	c.cfg.Logger.Info("a draining attempt's job is still ending; its site is asked again", "run", r.ID, "tenant", r.Tenant, "site", r.Site, "attempt", r.Attempt, "err", cause)
+	return false, "", nil
+}
+
+// drainStoppingBound is how long past its grace a drain waits for a job
+// its site says is still ending: as long as the stop of an attempt a run
+// leaves is asked again (leftStopWindow: the agents' lease, never less
+// than the site timeout), after which the workload stops on its own.
+func (c *Controller) drainStoppingBound() time.Duration {
+	return c.leftStopWindow()
 }
 
 // drainRefused counts the time a draining attempt's site has failed its

@@ -151,6 +151,11 @@ func (c *Controller) stopTried(ctx context.Context, k string, ls *leftStop, besi
 		return
 	}
 	ls.handle, ls.err = h, err
+	// The site took the stop, and its job is still ending (it traps
+	// SIGTERM and pushes its last checkpoint): no failure of the site,
+	// asked again until it says the job ended.
+	stopping := errors.Is(err, backend.ErrStopping)
+	ls.stopping = stopping
 	if forCancel {
 		ls.cancelDone = true
 	}
@@ -179,6 +184,9 @@ func (c *Controller) stopTried(ctx context.Context, k string, ls *leftStop, besi
 		out.tries, out.since = ls.tries, now.Sub(ls.first)
 		until := ls.first.Add(c.leftStopWindow())
 		switch {
+		case !now.Before(until) && stopping:
+			ls.over, ls.next = true, farFuture
+			out.outcome = leftStopStillStopping
 		case !now.Before(until):
 			ls.over, ls.next = true, farFuture
 			out.outcome = leftStopGivenUp
@@ -187,7 +195,10 @@ func (c *Controller) stopTried(ctx context.Context, k string, ls *leftStop, besi
 			if ls.next.After(until) {
 				ls.next = until
 			}
-			if ls.tries == 1 {
+			switch {
+			case ls.tries == 1 && stopping:
+				out.outcome = leftStopStopping
+			case ls.tries == 1:
 				out.outcome = leftStopUnconfirmed
 			}
 		}
@@ -198,7 +209,9 @@ func (c *Controller) stopTried(ctx context.Context, k string, ls *leftStop, besi
 	}
 	left := ls.left
 	c.mu.Unlock()
-	if err != nil {
+	if stopping {
+		c.cfg.Logger.Info("the attempt a run leaves is still ending; its site is asked again", "run", left.ID, "tenant", left.Tenant, "site", left.Site, "attempt", left.Attempt, "handle", h, "tries", out.tries, "over", out.outcome == leftStopStillStopping, "err", err)
+	} else if err != nil {
 		c.cfg.Logger.Warn("the attempt a run leaves was not confirmed stopped", "run", left.ID, "tenant", left.Tenant, "site", left.Site, "attempt", left.Attempt, "handle", h, "tries", out.tries, "over", out.outcome == leftStopGivenUp, "err", err)
 	}
 	if out.outcome != "" {
@@ -353,6 +366,26 @@ func (c *Controller) stopForCancel(ctx context.Context, r *Run) (bool, string, e
 			return false, "", nil
 		}
 	}
+	if !ls.confirmed && ls.stopping && !ls.over {
+		// The site took the stop and its job is still ending: no answer
+		// to end the cancel on. Asked again once due (its retries'
+		// schedule, within the stop's window, leftStopWindow); the
+		// window past, the stop is over, and the cancel ends saying the
+		// job was still ending.
+		ls.cancelDone = false
+		due := !ls.inFlight && !c.cancelClock().Before(ls.next)
+		c.mu.Unlock()
+		if due {
+			c.sendStop(ctx, k, ls, true)
+		}
+		c.mu.Lock()
+		if ls.confirmed || (ls.cancelDone && (!ls.stopping || ls.over)) {
+			c.mu.Unlock()
+			return c.stopForCancel(ctx, r)
+		}
+		c.mu.Unlock()
+		return false, "", nil
+	}
 	ls.over, ls.next = true, farFuture
 	h, err := ls.handle, ls.err
 	if ls.confirmed {
@@ -386,6 +419,11 @@ type leftStop struct {
 	// site did not confirm the stop.
 	handle string
 	err    error
+	// stopping says the last try's answer was that the site took the
+	// stop and the job is still ending (backend.ErrStopping): asked
+	// again, and, the window past, recorded as still stopping, not given
+	// up.
+	stopping bool
 	// confirmed says the site confirmed the stop; over, that nothing
 	// more is sent (confirmed, given up, or taken by the run's cancel);
 	// cancelDone, that a try sent for the run's cancel ended.
@@ -409,6 +447,11 @@ const (
 	leftStopUnconfirmed = "not-confirmed"
 	leftStopGivenUp     = "given-up"
 	leftStopFailed      = "failed"
+	// The site took the stop, its job still ending (backend.ErrStopping):
+	// asked again (stopping), and, its window past with the job still
+	// ending when last asked, over (still-stopping).
+	leftStopStopping      = "stopping"
+	leftStopStillStopping = "still-stopping"
 )
 
 // leftStopResult is what a left attempt's stop came to: its outcome,
@@ -430,7 +473,12 @@ type leftStopResult struct {
 func (c *Controller) recordLeftStop(ctx context.Context, left *Run, out leftStopResult) {
 	n, site := left.Attempt, left.Site
 	var msg, why string
-	if out.err != nil {
+	switch {
+	case out.outcome == leftStopStopping || out.outcome == leftStopStillStopping:
+		// The site's answer by class alone ("still stopping"): it said
+		// the job is ending, no fault.
+		why = c.loggedClass(left, site, "stop", out.err)
+	case out.err != nil:
 		why = c.stopFault(left, site, out.err)
 	}
 	switch out.outcome {
@@ -444,6 +492,11 @@ func (c *Controller) recordLeftStop(ctx context.Context, left *Run, out leftStop
 	case leftStopGivenUp:
 		msg = fmt.Sprintf("attempt %d at %s, which the run left, was told to stop %d times over %s, and its site never confirmed it (last: %s); its workload may run on there until its agent's lease ends",
 			n, site, out.tries, out.since.Round(time.Second), why)
+	case leftStopStopping:
+		msg = fmt.Sprintf("attempt %d at %s, which the run leaves, was told to stop: its site took the stop, and the job is still ending (site %s: %s); asked again until its site says it ended, for up to %s", n, site, site, why, c.leftStopWindow())
+	case leftStopStillStopping:
+		msg = fmt.Sprintf("attempt %d at %s, which the run left, was told to stop %d times over %s: its site took the stop, but the job was still ending when last asked (site %s: %s); it may run on there until it ends or its agent's lease ends",
+			n, site, out.tries, out.since.Round(time.Second), site, why)
 	case leftStopFailed:
 		msg = fmt.Sprintf("attempt %d at %s, which the run leaves, could not be stopped: %s; its workload may run on there until its agent's lease ends", n, site, why)
 	}

@@ -633,15 +633,27 @@ func (c *Controller) moveBeforeRule(ctx context.Context, r *Run) (bool, error) {
 // not answer does not hold every other run's steps. A held run whose
 // re-plan held it, the stop of the attempt it left not confirmed by its
 // site (leftStopUnconfirmed), is stopped the same way: its cancel ends
-// the stop's retries.
+// the stop's retries. A site that took the stop and says its job is still
+// ending (backend.ErrStopping: it traps SIGTERM and pushes its last
+// checkpoint) carried the cancel: it is asked again until it says the job
+// ended, for the stop's window (leftStopWindow); past it, the run ends
+// saying the job was still ending, not that the cancel was not carried.
 func (c *Controller) cancelMoving(ctx context.Context, r *Run) (bool, error) {
 	var unconfirmed *notCarried
+	var stillEnding string
 	if r.State == Migrating || (r.State == Held && c.leftStopUnconfirmed(r)) {
 		in, h, err := c.stopForCancel(ctx, r)
 		if !in {
-			return false, nil // the stop is out: its end wakes the loop
+			return false, nil // the stop is out, or due again: its end (or the next tick) wakes the loop
 		}
-		if err != nil {
+		if errors.Is(err, backend.ErrStopping) {
+			job := ""
+			if h != "" {
+				job = " (job " + h + ")"
+			}
+			stillEnding = fmt.Sprintf("; its site %s took the stop of attempt %d%s, but the job was still ending when last asked, past %s (site %s: %s); it may run on there until it ends",
+				r.Site, r.Attempt, job, c.leftStopWindow(), r.Site, c.loggedClass(r, r.Site, "stop", err))
+		} else if err != nil {
 			unconfirmed = &notCarried{site: r.Site, attempt: r.Attempt, handle: h, tries: 1, since: cancelMovingWait,
 				why: c.stopFault(r, r.Site, err)}
 		}
@@ -658,6 +670,9 @@ func (c *Controller) cancelMoving(ctx context.Context, r *Run) (bool, error) {
 			why = "cancelled by the user while moving from " + r.Site
 		}
 		r.Hold, r.Migration = nil, nil
+		if stillEnding != "" {
+			why = reasonText(why + stillEnding)
+		}
 		if unconfirmed != nil {
 			why = reasonText(why + "; cancel " + unconfirmed.String())
 			if err := cancelNotCarried(ch, r, *unconfirmed, why); err != nil {
