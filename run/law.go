@@ -1382,8 +1382,8 @@ func (c *Controller) release(ctx context.Context, held *Run, w *catalog.World, u
 	// the hold's backoff (the catalog or the job's owner may narrow it).
 	// Returned, the error failed every pass at once, with nothing on the
 	// run.
-	if ie := (*InputError)(nil); errors.As(err, &ie) && ie.Field == "spec.constraints" {
-		return false, c.stillHeld(ctx, held.ID, fmt.Sprintf("not released as of %s: %s", asOf, ie.Error()), policy.CodeNotNow, "", rev, "", nil)
+	if pe := (*planTooLargeError)(nil); errors.As(err, &pe) {
+		return false, c.stillHeld(ctx, held.ID, fmt.Sprintf("not released as of %s: %s", asOf, pe.hold), policy.CodeNotNow, "", rev, "", nil)
 	}
 	return err == nil, err
 }
