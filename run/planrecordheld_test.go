@@ -156,6 +156,31 @@ func TestReplanPlanTooLargeForRecord(t *testing.T) {
 	if !after.Hold.NextTry.After(after.Hold.Since) {
 		t.Errorf("hold since %v, next try %v: want a later next try", after.Hold.Since, after.Hold.NextTry)
 	}
+	// Its tries of release, over the same bound, are the same hold: the
+	// move's held event is the only one. The first try's reason differed
+	// from the move's, a second event.
+	for i := range 2 {
+		cur, err := c.Get(ctx, "t1", r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.retryHeld(ctx, cur, true); err != nil {
+			t.Fatalf("release %d over the plan record's bound: %v; want the run kept held", i+1, err)
+		}
+	}
+	evs, err := c.Events(ctx, "t1", r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []string
+	for _, ev := range evs {
+		if ev.Kind == "held" {
+			held = append(held, ev.Reason)
+		}
+	}
+	if len(held) != 1 {
+		t.Errorf("a move and two tries of release over the bound recorded %d held events, want 1: %q", len(held), held)
+	}
 }
 
 // TestPlanTooLargeErrorTyped: the plan record's refusal is told from
