@@ -1418,8 +1418,17 @@ func (c *Controller) release(ctx context.Context, held *Run, w *catalog.World, u
 	// the hold's backoff (the catalog or the job's owner may narrow it).
 	// Returned, the error failed every pass at once, with nothing on the
 	// run.
-	if ie := (*InputError)(nil); errors.As(err, &ie) && ie.Field == "spec.constraints" {
-		return false, c.stillHeld(ctx, held.ID, fmt.Sprintf("not released as of %s: %s", asOf, ie.Error()), policy.CodeNotNow, "", rev, "", nil)
+	//
+	// A run a move held so (replan: "left ...; not moved as of ...")
+	// keeps that reason while it is the same of the same day: a new
+	// reason is a new held event.
+	if pe := (*planTooLargeError)(nil); errors.As(err, &pe) {
+		same := fmt.Sprintf("as of %s: %s", asOf, pe.hold)
+		reason := "not released " + same
+		if held.Hold != nil && strings.HasSuffix(held.Hold.Reason, "; not moved "+same) {
+			reason = held.Hold.Reason
+		}
+		return false, c.stillHeld(ctx, held.ID, reason, policy.CodeNotNow, "", rev, "", nil)
 	}
 	return err == nil, err
 }

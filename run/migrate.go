@@ -402,8 +402,8 @@ func (c *Controller) replan(ctx context.Context, r *Run) (bool, error) {
 	// A plan over what its record may hold (addPlan's planField) cannot
 	// be recorded: the run waits held with the reason, tried again after
 	// the hold's backoff, where the error failed every pass at once.
-	if ie := (*InputError)(nil); errors.As(err, &ie) && ie.Field == "spec.constraints" {
-		return c.hold(ctx, r, fmt.Sprintf("left %s; not moved as of %s: %s", r.Migration.From, asOf, ie.Error()), policy.CodeNotNow, "", ln.Rev)
+	if pe := (*planTooLargeError)(nil); errors.As(err, &pe) {
+		return c.hold(ctx, r, fmt.Sprintf("left %s; not moved as of %s: %s", r.Migration.From, asOf, pe.hold), policy.CodeNotNow, "", ln.Rev)
 	}
 	return err == nil, err
 }

@@ -460,12 +460,17 @@ func planField(fields map[string]any, plan *planner.Plan) error {
 		for _, pl := range plan.Placements {
 			sites[pl.Site] = true
 		}
-		without := ""
+		without, holdWithout := "", ""
 		if len(plan.Rejected) > 0 {
 			without = fmt.Sprintf(" even without its %d rejections", len(plan.Rejected))
+			holdWithout = " even without its rejections"
 		}
-		return &InputError{"spec.constraints", fmt.Errorf("job %q may run at %d sites (%d placements): its plan is %d bytes%s, over the %d bytes a run's plan record may hold; narrow where it may run with spec.constraints.sites, .countries or .accelerators",
-			plan.Job, len(sites), len(plan.Placements), len(sb), without, maxPlanRecordBytes)}
+		return &planTooLargeError{
+			input: &InputError{"spec.constraints", fmt.Errorf("job %q may run at %d sites (%d placements): its plan is %d bytes%s, over the %d bytes a run's plan record may hold; narrow where it may run with spec.constraints.sites, .countries or .accelerators",
+				plan.Job, len(sites), len(plan.Placements), len(sb), without, maxPlanRecordBytes)},
+			hold: fmt.Sprintf("spec.constraints: job %q may run at %d sites (%d placements): its plan is over the %d bytes a run's plan record may hold%s; an accepted run's spec cannot be changed: cancel the run and submit it again with narrower spec.constraints (.sites, .countries or .accelerators)",
+				plan.Job, len(sites), len(plan.Placements), maxPlanRecordBytes, holdWithout),
+		}
 	}
 	sum := sha256.Sum256(b)
 	fields["plan"] = json.RawMessage(sb)
@@ -473,6 +478,23 @@ func planField(fields map[string]any, plan *planner.Plan) error {
 	fields["planSha256"] = hex.EncodeToString(sum[:])
 	return nil
 }
+
+// planTooLargeError is planField's refusal of a plan over what its record
+// may hold. A submission answers with the InputError it wraps (a 400
+// naming spec.constraints, the plan's size against the bound). A held
+// run's release or a moving run's new plan waits held with hold instead:
+// the same but for the plan's byte count and its count of rejections,
+// which may differ from one try to the next and would then record a new
+// held event at each, and saying what the owner of an accepted run can
+// do. Matched by its type, not by the field it names: any other error
+// naming spec.constraints is not a hold.
+type planTooLargeError struct {
+	input *InputError
+	hold  string
+}
+
+func (e *planTooLargeError) Error() string { return e.input.Error() }
+func (e *planTooLargeError) Unwrap() error { return e.input }
 
 func stateRecord(ch *store.Change, runID string, from, to State, reason string) error {
 	rec, err := audit.NewRecord(audit.KindState, runID, map[string]string{"from": string(from), "to": string(to), "reason": reason})

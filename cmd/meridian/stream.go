@@ -502,8 +502,8 @@ func jsonToYAML(b []byte, seen *plainCache) ([]byte, error) {
 // plainCache keeps readsBackPlain's answers for strings of at most
 // maxPlainCached bytes, up to maxPlainCache of them: a plan's thousands
 // of placements repeat the same keys and names, which are short. Each
-// worker of the streaming writer keeps one: strings of up to 1 KiB held
-// up to 4 MiB each; a longer string (a reason) is asked again.
+// worker of the streaming writer keeps one: strings of up to 128 bytes,
+// up to 512 KiB each; a longer string (a reason) is asked again.
 type plainCache struct {
 	m map[string]bool
 }
@@ -588,17 +588,37 @@ func decodeJSONValue(d *json.Decoder) (any, error) {
 	case json.Delim:
 		switch t {
 		case '{':
+			// A key the object names twice (an audit entry's payload
+			// is kept as the log holds it, and a log may have been
+			// rewritten) keeps its first place and its last value,
+			// the value encoding/json reads. Both items were written,
+			// and the YAML then read back with neither reader: a map
+			// may not repeat a key.
 			m := yaml.MapSlice{}
+			var at map[string]int // m's index of each key, once m is long
 			for d.More() {
-				k, err := d.Token()
+				t, err := d.Token()
 				if err != nil {
 					return nil, err
 				}
+				k, _ := t.(string) // an object's key is always a string
 				v, err := decodeJSONValue(d)
 				if err != nil {
 					return nil, err
 				}
+				if i, ok := indexOfKey(m, at, k); ok {
+					m[i].Value = v
+					continue
+				}
 				m = append(m, yaml.MapItem{Key: k, Value: v})
+				if at != nil {
+					at[k] = len(m) - 1
+				} else if len(m) > maxLinearKeys {
+					at = make(map[string]int, 2*len(m))
+					for i, it := range m {
+						at[it.Key.(string)] = i
+					}
+				}
 			}
 			_, err := d.Token()
 			return m, err
@@ -619,6 +639,26 @@ func decodeJSONValue(d *json.Decoder) (any, error) {
 		return jsonNumber(t), nil
 	}
 	return t, nil
+}
+
+// maxLinearKeys is how many keys an object may have before
+// decodeJSONValue looks a key up in a map rather than along the object:
+// most of a plan's objects have fewer.
+const maxLinearKeys = 16
+
+// indexOfKey is the index of key k in m (at, when not nil, maps each of
+// m's keys to it), and whether m has k.
+func indexOfKey(m yaml.MapSlice, at map[string]int, k string) (int, bool) {
+	if at != nil {
+		i, ok := at[k]
+		return i, ok
+	}
+	for i := range m {
+		if m[i].Key == k {
+			return i, true
+		}
+	}
+	return 0, false
 }
 
 // jsonNumber is n as an int64 or uint64 when it is an integer that fits,

@@ -9,6 +9,7 @@ import (
 	"math/big"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/goccy/go-yaml"
@@ -381,5 +382,61 @@ func TestYAMLPlainCacheBounded(t *testing.T) {
 	}
 	if len(c.m) > 4096 || held > 4096*128 {
 		t.Errorf("the cache holds %d strings, %d bytes; want at most 4096 strings and 512 KiB", len(c.m), held)
+	}
+}
+
+// TestYAMLDuplicateJSONKey: a JSON object that names a key twice (an
+// audit entry's payload, kept as the log holds it, from a log someone
+// rewrote) is written by -o yaml with the last value, at the key's first
+// place, as encoding/json reads it. Both items were written, and the YAML
+// then read back with neither reader (a map may not repeat a key).
+func TestYAMLDuplicateJSONKey(t *testing.T) {
+	raw := json.RawMessage(`{"a":"one","b":{"x":"one","y":[{"z":"one","z":"two"}],"x":"two"},"a":{"c":"three"},"d":"four"}`)
+	docs := map[string]any{
+		"whole":    map[string]any{"payload": raw},
+		"streamed": yamlDoc{Name: "entry", Items: []any{raw}, Meta: map[string]any{"payload": raw}},
+	}
+	for name, doc := range docs {
+		var b bytes.Buffer
+		if err := render(&b, "yaml", doc, nil); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		wantDoc := jsonValue(t, doc)
+		for reader, read := range map[string]func([]byte, any) error{"goccy": yaml.Unmarshal, "yaml.v3": yamlv3.Unmarshal} {
+			var got any
+			if err := read(b.Bytes(), &got); err != nil {
+				t.Errorf("%s: output does not read back with %s: %v\n%s", name, reader, err, b.Bytes())
+				continue
+			}
+			if g := normalYAML(got); !reflect.DeepEqual(g, wantDoc) {
+				t.Errorf("%s: output reads back with %s as\n%#v\nwant\n%#v\noutput:\n%s", name, reader, g, wantDoc, b.Bytes())
+			}
+		}
+	}
+	// The key keeps its first place: "a" before "b", its value the last.
+	out, err := jsonToYAML(raw, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, wantText := string(out), "a:\n  c: three\nb:\n  x: two\n  \"y\":\n  - z: two\nd: four\n"; got != wantText {
+		t.Errorf("jsonToYAML(%s) =\n%s\nwant\n%s", raw, got, wantText)
+	}
+	// An object of many keys (looked up in a map, not along the object).
+	var long, wantLong strings.Builder
+	long.WriteString("{")
+	for i := range 40 {
+		fmt.Fprintf(&long, `"k%02d":"first",`, i)
+		fmt.Fprintf(&wantLong, "k%02d: %s\n", i, map[bool]string{true: "last", false: "first"}[i%7 == 3])
+	}
+	for i := 3; i < 40; i += 7 {
+		fmt.Fprintf(&long, `"k%02d":"last",`, i)
+	}
+	longJSON := strings.TrimSuffix(long.String(), ",") + "}"
+	out, err = jsonToYAML([]byte(longJSON), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out) != wantLong.String() {
+		t.Errorf("jsonToYAML(%s) =\n%s\nwant\n%s", longJSON, out, wantLong.String())
 	}
 }
