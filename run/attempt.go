@@ -341,6 +341,13 @@ func (c *Controller) submit(ctx context.Context, r *Run) (bool, error) {
 	if c.cfg.AgentFingerprint != "" {
 		env[agent.EnvServerFingerprint] = c.cfg.AgentFingerprint
 	}
+	// An http:// address is the operator's choice of plain HTTP (serve
+	// speaks it off loopback only with --insecure-http, and refuses an
+	// http:// --advertise when it speaks TLS): say so to the agent, which
+	// otherwise refuses plain HTTP to any host but its own loopback.
+	if len(c.cfg.ServerURL) > len("http://") && strings.EqualFold(c.cfg.ServerURL[:len("http://")], "http://") {
+		env[agent.EnvInsecureHTTP] = "1"
+	}
 	spec := backend.Spec{RunID: r.ID, Attempt: r.Attempt, Command: c.agentCommand(site), Env: env, Secret: secret,
 		Accelerators: r.Placement.Count, Image: job.Spec.Workload.Image}
 	spec.Partition, spec.GresType = site.Spec.Backend.Partition, site.Spec.Backend.GresType

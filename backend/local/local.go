@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"meridian.dev/meridian/agent"
 	"meridian.dev/meridian/backend"
 	"meridian.dev/meridian/catalog"
 	"meridian.dev/meridian/internal/atomicfile"
@@ -158,8 +159,10 @@ type Local struct {
 	TreeWait time.Duration
 	// OutputLimit bounds the workload's output the job's agent writes to
 	// output.log, which lies in the state directory, on the disk of the
-	// server's database and audit log (agent.EnvSiteLogLimit); 0 leaves
-	// it unbounded. The server keeps its own copy, bounded on its own.
+	// server's database and audit log (agent.EnvSiteLogLimit). 0 (or
+	// less) is the agent's default, agent.DefaultSiteLogLimit: nothing
+	// leaves it unbounded, and the spec's environment cannot change it.
+	// The server keeps its own copy, bounded on its own.
 	OutputLimit int64
 	// Limits are the resource limits (setrlimit(2)) every job starts
 	// under, soft and hard alike, by resource name (LimitNames), so that
@@ -208,7 +211,7 @@ func (l *Local) clock() time.Time {
 }
 
 // DefaultOutputLimit is a new Local's OutputLimit.
-const DefaultOutputLimit = 256 << 20
+const DefaultOutputLimit = agent.DefaultSiteLogLimit
 
 var (
 	_ backend.Backend    = (*Local)(nil)
@@ -655,10 +658,12 @@ func (l *Local) jobEnv(spec backend.Spec, wd string) []string {
 		"MERIDIAN_ACCELERATORS="+strconv.Itoa(spec.Accelerators),
 		"MERIDIAN_PRIVATE_DIR="+l.stateDir,
 	)
-	if l.OutputLimit > 0 {
-		env = append(env, "MERIDIAN_SITE_LOG_LIMIT="+strconv.FormatInt(l.OutputLimit, 10))
+	// Always the backend's own: left out, the spec's went through.
+	limit := l.OutputLimit
+	if limit <= 0 {
+		limit = agent.DefaultSiteLogLimit
 	}
-	return env
+	return append(env, agent.EnvSiteLogLimit+"="+strconv.FormatInt(limit, 10))
 }
 
 // launched reports whether a wrapper was ever started for the job in dir.
