@@ -314,7 +314,8 @@ var openat2 = unix.Openat2
 // part of it swapped for a link between linkedOwned's walk and the open,
 // and the file was read where that link led. openat2 with
 // RESOLVE_NO_SYMLINKS refuses a link anywhere (ELOOP); where the kernel
-// has no openat2 (ENOSYS), each part is opened relative to the last with
+// has no openat2 (ENOSYS, or EPERM from a seccomp filter that predates
+// it), each part is opened relative to the last with
 // openat(O_NOFOLLOW|O_DIRECTORY). A link found either way is refused,
 // saying the path changed.
 func openDirNoLinks(dirPath string) (*os.File, error) {
@@ -330,7 +331,9 @@ func openDirNoLinks(dirPath string) (*os.File, error) {
 		return os.NewFile(uintptr(fd), dirPath), nil
 	case errors.Is(err, unix.ELOOP):
 		return nil, changed()
-	case !errors.Is(err, unix.ENOSYS):
+	case !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EPERM):
+		// EPERM: a seccomp filter that predates openat2 (some container
+		// runtimes) refuses it so; the fallback follows no link either.
 		return nil, &os.PathError{Op: "open", Path: dirPath, Err: err}
 	}
 	fd, err = unix.Open("/", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -402,7 +405,7 @@ func linkedOwned(path string, uid int) (string, string, error) {
 		}
 		if fi.Mode()&fs.ModeSymlink == 0 {
 			if more && !fi.IsDir() {
-				return "", "", &os.PathError{Op: "open", Path: path, Err: fmt.Errorf("%s is not a directory, and the path goes on after it: %w", next, unix.ENOTDIR)}
+				return "", "", fmt.Errorf("%s: %s is not a directory, and the path goes on after it; refused (%w)", path, next, unix.ENOTDIR)
 			}
 			resolved = next
 			continue
