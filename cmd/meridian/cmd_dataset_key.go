@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -33,7 +34,7 @@ type keyFlags struct {
 }
 
 func (k *keyFlags) add(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&k.keyFile, "key-file", "", "`FILE` holding the dataset key: age-wrapped, or in clear with mode 0600; removed after reading unless --keep-key-file")
+	cmd.Flags().StringVar(&k.keyFile, "key-file", "", "`FILE` holding the dataset key: age-wrapped, or in clear with mode 0600; removed after reading unless --keep-key-file (named through a link, both the file it leads to and the link are removed)")
 	cmd.Flags().BoolVar(&k.keepKeyFile, "keep-key-file", false, "do not remove --key-file after reading it")
 	cmd.Flags().BoolVar(&k.keyStdin, "key-stdin", false, "read the dataset key from standard input")
 	cmd.Flags().StringVar(&k.ageIdentity, "age-identity", "", "age identity `FILE` that unwraps an age-wrapped key (made by: dataset key --age-recipient)")
@@ -162,7 +163,8 @@ func (k *keyFlags) read(cmd *cobra.Command, st state, name string) (seal.Key, er
 		// judged are the file's it read, not the name's again. A pipe is
 		// refused here, unlike --age-identity: the file is removed once
 		// read, which a pipe cannot be, and --key-stdin reads one.
-		kf, err := readOwned(k.keyFile, maxKeyBytes)
+		kf, err := readOwnedDir(k.keyFile, maxKeyBytes)
+		defer kf.close()
 		if err != nil {
 			return seal.Key{}, badInput(fmt.Errorf("--key-file: %w", err))
 		}
@@ -176,7 +178,7 @@ func (k *keyFlags) read(cmd *cobra.Command, st state, name string) (seal.Key, er
 			return seal.Key{}, badInput(fmt.Errorf("--key-file %s: mode %o lets others read a key in clear; want 0600 (or wrap it: dataset key --age-recipient)", k.keyFile, kf.fi.Mode().Perm()))
 		}
 		if !k.keepKeyFile {
-			if err := removeKeyFile(k.keyFile, kf.path); err != nil {
+			if err := removeKeyFile(k.keyFile, kf); err != nil {
 				return seal.Key{}, err
 			}
 		}
@@ -218,6 +220,18 @@ type ownedFile struct {
 	problem string
 	// path is the file read, its links resolved.
 	path string
+	// dir is the directory the file was read from, held open by
+	// readOwnedDir (nil otherwise) so that the file read, and no other
+	// renamed onto its name since, is removed from it (removeRead);
+	// close releases it.
+	dir *os.File
+}
+
+// close releases the directory readOwnedDir held open.
+func (o ownedFile) close() {
+	if o.dir != nil {
+		o.dir.Close()
+	}
 }
 
 // readOwned reads the regular file at path and says why it is not to be
@@ -232,27 +246,43 @@ type ownedFile struct {
 // as it passed a link in another user's directory to any of this user's
 // files: a name that user chose led to a token or key of this user's,
 // sent where the name was meant for. The directory judged is opened
-// without following a link (O_DIRECTORY|O_NOFOLLOW), the file relative to
-// it (openat, O_NOFOLLOW, O_NONBLOCK: a FIFO put there does not hang it),
-// and both are judged as opened, not by the names again.
+// following no link on the whole of its path (openDirNoLinks), so a part
+// of it swapped for a link after the walk is refused, not followed; the
+// file is opened relative to it (openat, O_NOFOLLOW, O_NONBLOCK: a FIFO
+// put there does not hang it), and both are judged as opened, not by the
+// names again.
 func readOwned(path string, max int64) (ownedFile, error) {
+	o, err := readOwnedDir(path, max)
+	o.close()
+	o.dir = nil
+	return o, err
+}
+
+// readOwnedDir is readOwned, holding the directory read from open in
+// ownedFile.dir where it returns no error; the caller closes it.
+func readOwnedDir(path string, max int64) (ownedFile, error) {
 	uid := geteuid()
 	real, bad, err := linkedOwned(path, uid)
 	if err != nil || bad != "" {
 		return ownedFile{problem: bad}, err
 	}
+	walked(real)
 	dirPath, base := filepath.Dir(real), filepath.Base(real)
-	dfd, err := unix.Open(dirPath, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	dirf, err := openDirNoLinks(dirPath)
 	if err != nil {
-		return ownedFile{}, &os.PathError{Op: "open", Path: dirPath, Err: err}
+		return ownedFile{}, err
 	}
-	dirf := os.NewFile(uintptr(dfd), dirPath)
-	defer dirf.Close()
+	ok := false
+	defer func() {
+		if !ok {
+			dirf.Close()
+		}
+	}()
 	dir, err := dirf.Stat()
 	if err != nil {
 		return ownedFile{}, err
 	}
-	fd, err := unix.Openat(dfd, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	fd, err := unix.Openat(int(dirf.Fd()), base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if errors.Is(err, unix.ELOOP) {
 		return ownedFile{}, fmt.Errorf("%s: a link was put there as it was read; refused", real)
 	}
@@ -265,32 +295,106 @@ func readOwned(path string, max int64) (ownedFile, error) {
 	if err != nil {
 		return ownedFile{}, err
 	}
-	return ownedFile{data: data, fi: fi, problem: keyFileOwnerProblem(real, fi, dir, uid), path: real}, nil
+	ok = true
+	return ownedFile{data: data, fi: fi, problem: keyFileOwnerProblem(real, fi, dir, uid), path: real, dir: dirf}, nil
+}
+
+// walked is called with the path linkedOwned found, before it is opened;
+// a test replaces it to change the path in between, as another user could.
+var walked = func(string) {}
+
+// openat2 is unix.Openat2, replaced by a test to take the fallback of a
+// kernel without it (before 5.6).
+var openat2 = unix.Openat2
+
+// openDirNoLinks opens the directory at the absolute, clean path dirPath
+// (linkedOwned's, with no link on it) following no link anywhere on it:
+// O_NOFOLLOW covers only the last part of a path, and an open of dirPath
+// walked it again, so a directory on it that another user may write had a
+// part of it swapped for a link between linkedOwned's walk and the open,
+// and the file was read where that link led. openat2 with
+// RESOLVE_NO_SYMLINKS refuses a link anywhere (ELOOP); where the kernel
+// has no openat2 (ENOSYS, or EPERM from a seccomp filter that predates
+// it), each part is opened relative to the last with
+// openat(O_NOFOLLOW|O_DIRECTORY). A link found either way is refused,
+// saying the path changed.
+func openDirNoLinks(dirPath string) (*os.File, error) {
+	changed := func() error {
+		return fmt.Errorf("%s: a part of the path was replaced by a link after its links were judged; refused", dirPath)
+	}
+	fd, err := openat2(unix.AT_FDCWD, dirPath, &unix.OpenHow{
+		Flags:   unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_NO_SYMLINKS,
+	})
+	switch {
+	case err == nil:
+		return os.NewFile(uintptr(fd), dirPath), nil
+	case errors.Is(err, unix.ELOOP):
+		return nil, changed()
+	case !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EPERM):
+		// EPERM: a seccomp filter that predates openat2 (some container
+		// runtimes) refuses it so; the fallback follows no link either.
+		return nil, &os.PathError{Op: "open", Path: dirPath, Err: err}
+	}
+	fd, err = unix.Open("/", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: "/", Err: err}
+	}
+	for _, part := range strings.Split(strings.TrimPrefix(dirPath, "/"), "/") {
+		if part == "" {
+			continue
+		}
+		if part == "." || part == ".." {
+			unix.Close(fd)
+			return nil, fmt.Errorf("%s: not a clean path; refused", dirPath)
+		}
+		next, err := unix.Openat(fd, part, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		unix.Close(fd)
+		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
+			return nil, changed()
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "open", Path: dirPath, Err: err}
+		}
+		fd = next
+	}
+	return os.NewFile(uintptr(fd), dirPath), nil
 }
 
 // linkedOwned resolves path's links one by one (os.Lstat, os.Readlink: a
-// relative path from the working directory) and returns it with none, or
-// says why a link on the way is not to be trusted by the user uid: it is
-// owned by, or lies in a directory owned by, a user other than uid and
-// root, who chose where it leads (and may change it at will). Over
-// maxLinkHops links is an error, as a loop of them is.
+// relative path from the working directory, as the kernel has it) and
+// returns it with none, or says why a link on the way is not to be
+// trusted by the user uid: it is owned by, or lies in a directory owned
+// by, a user other than uid and root, who chose where it leads (and may
+// change it at will). Over maxLinkHops links is an error, as a loop of
+// them is; so is a part that is not a directory with more of the path
+// after it (key/, file/..), as the kernel has it (ENOTDIR).
+//
+// The working directory is the kernel's (unix.Getwd), not $PWD, which
+// names it through the links it was entered by, and the relative path is
+// joined to it as text, not cleaned: ".." is its parent as the walk finds
+// it. Cleaned as text, ../key from a directory entered through a link
+// named a file beside the link, not the one the kernel reads (and that
+// file was then removed).
 func linkedOwned(path string, uid int) (string, string, error) {
 	if !filepath.IsAbs(path) {
-		wd, err := os.Getwd()
+		wd, err := unix.Getwd()
 		if err != nil {
 			return "", "", err
 		}
-		path = filepath.Join(wd, path)
+		path = wd + "/" + path
 	}
 	resolved, rest, hops := "/", path, 0
 	for rest != "" {
 		var comp string
-		comp, rest, _ = strings.Cut(strings.TrimLeft(rest, "/"), "/")
+		var more bool
+		comp, rest, more = strings.Cut(strings.TrimLeft(rest, "/"), "/")
 		switch comp {
 		case "", ".":
 			continue
 		case "..":
-			// resolved holds no link: its parent is its name's.
+			// resolved holds no link and is a directory: its parent is
+			// its name's.
 			resolved = filepath.Dir(resolved)
 			continue
 		}
@@ -300,6 +404,9 @@ func linkedOwned(path string, uid int) (string, string, error) {
 			return "", "", err
 		}
 		if fi.Mode()&fs.ModeSymlink == 0 {
+			if more && !fi.IsDir() {
+				return "", "", fmt.Errorf("%s: %s is not a directory, and the path goes on after it; refused (%w)", path, next, unix.ENOTDIR)
+			}
 			resolved = next
 			continue
 		}
@@ -323,23 +430,48 @@ func linkedOwned(path string, uid int) (string, string, error) {
 		if filepath.IsAbs(target) {
 			resolved = "/"
 		}
-		rest = target + "/" + rest
+		if more {
+			rest = target + "/" + rest
+		} else {
+			rest = target
+		}
 	}
 	return resolved, "", nil
 }
 
-// removeKeyFile removes the --key-file named name once read: the file
-// read (real, its links resolved), which holds the key, and name too where
-// it is a link to it. Removing name alone removed only a link, and left
-// the key in clear where it lay.
-func removeKeyFile(name, real string) error {
-	if err := os.Remove(real); err != nil {
-		return fmt.Errorf("remove --key-file: %w", err)
-	}
+// removeLink removes a --key-file's link; a test replaces it to make the
+// removal fail as root, whom a directory's mode does not stop.
+var removeLink = os.Remove
+
+// removeKeyFile removes the --key-file named name once read (kf, read by
+// readOwnedDir): name first where it is a link, then the file read, which
+// holds the key. Removing name alone removed only a link, and left the key
+// in clear where it lay. The link goes first: where it cannot be removed
+// (/dev/stdin, or a link in a directory this user may not write) the
+// command fails with the key still in place, to be read again, not gone
+// with the command failed. The file read is removed from the directory it
+// was read from (unlinkat), and only while the name there is still that
+// file (its device and inode): another renamed onto it since is left.
+func removeKeyFile(name string, kf ownedFile) error {
 	if fi, err := os.Lstat(name); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
-		if err := os.Remove(name); err != nil {
-			return fmt.Errorf("remove --key-file's link: %w (the key it led to, %s, is removed)", err, real)
+		if err := removeLink(name); err != nil {
+			return fmt.Errorf("remove --key-file's link: %w (the key it leads to, %s, is left in place)", err, kf.path)
 		}
+	}
+	read, ok := kf.fi.Sys().(*syscall.Stat_t)
+	if kf.dir == nil || !ok {
+		return fmt.Errorf("remove --key-file %s: the directory it was read from is not held; left in place", kf.path)
+	}
+	base := filepath.Base(kf.path)
+	var now unix.Stat_t
+	if err := unix.Fstatat(int(kf.dir.Fd()), base, &now, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("remove --key-file: %w", &os.PathError{Op: "stat", Path: kf.path, Err: err})
+	}
+	if uint64(now.Dev) != uint64(read.Dev) || uint64(now.Ino) != uint64(read.Ino) {
+		return fmt.Errorf("remove --key-file %s: another file was put in its place since it was read; left in place, remove the key by hand", kf.path)
+	}
+	if err := unix.Unlinkat(int(kf.dir.Fd()), base, 0); err != nil {
+		return fmt.Errorf("remove --key-file: %w", &os.PathError{Op: "unlinkat", Path: kf.path, Err: err})
 	}
 	return nil
 }

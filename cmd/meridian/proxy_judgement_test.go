@@ -44,6 +44,10 @@ func freshProxyFromEnvironment(t *testing.T) {
 // in a child process, with the environment it is to judge.
 const proxyChildEnv = "MERIDIAN_TEST_PROXY_CHILD"
 
+// proxyRouteEnv tells the child the route its environment sends the
+// request: "proxy" (through HTTP_PROXY) or "direct".
+const proxyRouteEnv = "MERIDIAN_TEST_PROXY_ROUTE"
+
 // TestPlainRemoteProxyMixedCaseEnvironment: plainRemote judged whether a
 // request for 0.0.0.0 goes through a proxy with x/net's
 // httpproxy.FromEnvironment, which prefers http_proxy and no_proxy to
@@ -60,16 +64,25 @@ func TestPlainRemoteProxyMixedCaseEnvironment(t *testing.T) {
 		proxyJudgedAsSent(t)
 		return
 	}
-	for _, env := range [][]string{
-		{"NO_PROXY=example.invalid", "no_proxy=*"},
-		{"NO_PROXY=*", "no_proxy=example.invalid"},
-		{"NO_PROXY=example.invalid"},
-		{"no_proxy=*"},
+	// Each with the route net/http's client takes (the upper-case name
+	// first, the lower-case one where it is unset): the child asserts the
+	// request went that way, so that plainRemote and the client agreeing
+	// on the wrong route fails too.
+	for _, c := range []struct {
+		env   []string
+		route string
+	}{
+		{[]string{"NO_PROXY=example.invalid", "no_proxy=*"}, "proxy"},
+		{[]string{"NO_PROXY=*", "no_proxy=example.invalid"}, "direct"},
+		{[]string{"NO_PROXY=example.invalid"}, "proxy"},
+		{[]string{"no_proxy=*"}, "direct"},
+		{nil, "proxy"},
 	} {
+		env := append([]string{proxyRouteEnv + "=" + c.route}, c.env...)
 		cmd := exec.Command(os.Args[0], "-test.run=^TestPlainRemoteProxyMixedCaseEnvironment$", "-test.count=1")
 		for _, kv := range os.Environ() {
 			name, _, _ := strings.Cut(kv, "=")
-			drop := name == proxyChildEnv
+			drop := name == proxyChildEnv || name == proxyRouteEnv
 			for _, v := range proxyVars {
 				drop = drop || name == v
 			}
@@ -118,7 +131,14 @@ func proxyJudgedAsSent(t *testing.T) {
 	if proxied.Load()+direct.Load() != 1 {
 		t.Fatalf("GET %s: %d requests at the proxy, %d at the server; want one in all", server, proxied.Load(), direct.Load())
 	}
-	if through := proxied.Load() == 1; remote != through {
+	through := proxied.Load() == 1
+	switch want := os.Getenv(proxyRouteEnv); {
+	case want != "proxy" && want != "direct":
+		t.Fatalf("%s=%q: want proxy or direct", proxyRouteEnv, want)
+	case through != (want == "proxy"):
+		t.Errorf("GET %s went through the proxy: %v; want the route %s for this environment", server, through, want)
+	}
+	if remote != through {
 		t.Errorf("plainRemote(%s) = %q, %v (another machine's, through a proxy), but the client sent the request through the proxy: %v", server, host, remote, through)
 	}
 }
