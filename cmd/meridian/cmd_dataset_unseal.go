@@ -18,8 +18,9 @@ func newDatasetUnsealCmd() *cobra.Command {
 		Use:   "unseal NAME --at SITE --to DIR|-",
 		Short: "Decrypt a staged dataset for a job (into a directory, or as tar on stdout)",
 		Long: `Unseal runs in a job's prologue at the site. It reads the key from
---key-file (removed after reading; named through a link, both the file it leads to and the link), --key-stdin or $MERIDIAN_DATASET_KEY (or,
-for the owner, the keyring), authenticates every chunk and writes plaintext
+--key-file (removed after reading; named through a link, both the file it
+leads to and the link), --key-stdin or $MERIDIAN_DATASET_KEY (or, for the
+owner, the keyring), authenticates every chunk and writes plaintext
 files into DIR, each renamed into place only when complete. With --to - it
 streams a tar archive to standard output instead. With --manifest-sha256 (the
 digest dataset stage printed, and the ledger records) it reads that version
