@@ -694,8 +694,9 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 // an sbatch wrapper that submits as another user (ssh, sudo), or with a
 // uid mapped otherwise on the cluster, every job of the backend read as
 // another user's (jobsKey), so Status said it lost and Cancel left it
-// running without a word. A look that fails says nothing of the user: the
-// job is kept (Status and Cancel look again).
+// running without a word. The error wraps backend.ErrSiteDown: the site
+// is lost at once, not retried as unreachable. A look that fails says
+// nothing of the user: the job is kept (Status and Cancel look again).
 func (s *Slurm) checkJobUser(ctx context.Context, key, id string) error {
 	job, err := s.queryJob(ctx, id)
 	if err != nil {
@@ -711,10 +712,13 @@ func (s *Slurm) checkJobUser(ctx context.Context, key, id string) error {
 		return nil
 	}
 	msg := fmt.Sprintf("slurm submit %s: job %s runs as user %q, but this server's jobs are taken to run as user %s (its own uid); an sbatch that submits as another user (a wrapper through ssh or sudo, a uid mapped on the cluster) is not supported", key, id, printable([]byte(job.UserID), maxNodeText), want)
+	// backend.ErrSiteDown: every job the backend submits runs so, and a
+	// Submit retried at each step, as a site not answering, is refused
+	// each time.
 	if _, err := s.run(ctx, "scancel", id); err != nil && !isInvalidJob(err) {
-		return fmt.Errorf("%s; the job could not be cancelled: %w", msg, err)
+		return fmt.Errorf("%s; the job could not be cancelled: %w: %w", msg, err, backend.ErrSiteDown)
 	}
-	return fmt.Errorf("%s; the job was cancelled", msg)
+	return fmt.Errorf("%s; the job was cancelled: %w", msg, backend.ErrSiteDown)
 }
 
 // jobEnv is the environment sbatch runs in, all of which (--export=ALL)
