@@ -82,7 +82,10 @@ var stillEnding = fmt.Errorf("%w: %w", backend.ErrStopping, context.DeadlineExce
 // long at each step; the site timeout then lost the site on the ended
 // context, the update failed, the count of its silence started over, and
 // the run was never lost nor cancelled. The Cancel now has its own short
-// bound, and the site is lost (and the run cancelled) within the step.
+// bound, and the site is lost (and the run cancelled). The steps run as
+// the loop runs them: the stop of the lost site's job, which has its own
+// bound (drainCancelWait) above a step's here, is sent beside the steps,
+// and the step after its end takes its result.
 func TestCancelOfASiteNotAnsweringLosesIt(t *testing.T) {
 	x := newChangedRunFixture(t)
 	if _, err := x.live.Cancel(x.ctx, "t1", x.r.ID); err != nil {
@@ -93,11 +96,13 @@ func TestCancelOfASiteNotAnsweringLosesIt(t *testing.T) {
 		return blockingCancel{Backend: be, calls: &calls, bound: &bound}
 	})
 	c.cancelWait = 100 * time.Millisecond
+	term, steps, endTerm := endingTerm(t, x.ctx)
+	defer endTerm()
 	var got *Run
 	for i := range 20 {
 		// A step's own bound, shorter than the test's, stands for the
 		// step's minute.
-		ctx, cancel := context.WithTimeout(x.ctx, 2*time.Second)
+		ctx, cancel := context.WithTimeout(term, 2*time.Second)
 		if _, err := c.Step(ctx, x.r.ID); err != nil {
 			t.Logf("step %d: %v", i, err)
 		}
@@ -105,6 +110,9 @@ func TestCancelOfASiteNotAnsweringLosesIt(t *testing.T) {
 		if got = x.get(x.r.ID); got.State.Final() {
 			break
 		}
+		// What the step sent beside it (the stop) has ended: the next
+		// step takes its result.
+		steps.wg.Wait()
 	}
 	if !got.State.Final() {
 		t.Fatalf("after 20 steps the run is %s (%s); want it ended, its site lost", got.State, got.Reason)
