@@ -428,8 +428,11 @@ func (c *Controller) cancelJob(ctx context.Context, be backend.Backend, handle s
 }
 
 // cancelTimeout is how long a step waits for its site's cancel of a job
-// to end it (cancelJob).
-const cancelTimeout = 15 * time.Second
+// to end it (cancelJob): a drain's bound for the same Cancel
+// (drainCancelWait), above a local site's worst case (its grace, then its
+// tree wait twice: 23 s at its defaults). At 15 s a local Cancel was cut
+// inside it, before its SIGKILL, and read as a site that did not answer.
+const cancelTimeout = drainCancelWait
 
 // failingSince is when m (a map of c's, by key, of when something first
 // failed) first saw key fail, now where it had not.
