@@ -287,10 +287,16 @@ func (c *Controller) submit(ctx context.Context, r *Run) (bool, error) {
 		if f, ok := be.(backend.Finder); ok {
 			if h, found, err := f.Find(ctx, r.ID, r.Attempt); err == nil && found {
 				// Within its own bound, not the step's: a job still
-				// ending is looked at again on a later tick.
-				if err := c.cancelJob(ctx, be, h); errors.Is(err, backend.ErrStopping) {
+				// ending is looked at again on a later tick. Any other
+				// answer but not found is no stop: the job may run on,
+				// so the run is not cancelled; asked again until the
+				// site timeout loses the site (unreachableFor).
+				switch err := c.cancelJob(ctx, be, h); {
+				case errors.Is(err, backend.ErrStopping):
 					c.reachable(r.ID)
 					return false, nil
+				case err != nil && !errors.Is(err, backend.ErrNotFound):
+					return c.unreachableFor(ctx, r, fmt.Errorf("cancel: %w", err))
 				}
 			}
 		}

@@ -2,13 +2,17 @@ package run
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/store"
 )
 
 // stoppingCancel is a site's backend whose Cancel answers, as a Slurm
@@ -125,5 +129,118 @@ func TestCancelOfASiteNotAnsweringLosesIt(t *testing.T) {
 	}
 	if b := time.Duration(bound.Load()); b > time.Second {
 		t.Errorf("the monitor's Cancel was given %s; want at most its own bound, not the step's", b)
+	}
+}
+
+// lostSubmitCancel is a site's backend that takes every Submit and loses
+// its answer (the run stays staging, its job started), and whose Cancel
+// fails, while refuse is set, as a site that does not answer.
+type lostSubmitCancel struct {
+	backend.Backend
+	refuse *atomic.Bool
+}
+
+func (b lostSubmitCancel) Submit(ctx context.Context, spec backend.Spec) (string, error) {
+	if _, err := b.Backend.Submit(ctx, spec); err != nil {
+		return "", err
+	}
+	return "", errors.New("read: i/o timeout")
+}
+
+func (b lostSubmitCancel) Find(ctx context.Context, runID string, attempt int) (string, bool, error) {
+	return b.Backend.(backend.Finder).Find(ctx, runID, attempt)
+}
+
+func (b lostSubmitCancel) Cancel(ctx context.Context, h string) error {
+	if b.refuse.Load() {
+		return errors.New("test: connection refused")
+	}
+	return b.Backend.Cancel(ctx, h)
+}
+
+// TestCancelBeforeStartNotCarriedKeepsTheRun: a run cancelled while
+// staging, whose site had taken its job though its Submit's answer was
+// lost, was recorded "cancelled before the attempt started" whatever the
+// site answered the job's Cancel, though the job ran on. Only a stop, or
+// a site that does not know the job, cancels the run now; any other
+// answer leaves it staging and counts the site unreachable, and the
+// cancel is asked again.
+func TestCancelBeforeStartNotCarriedKeepsTheRun(t *testing.T) {
+	ctx := context.Background()
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
+	var refuse atomic.Bool
+	var inner backend.Backend
+	var c *Controller
+	c = f.controller(func(cfg *Config) {
+		cfg.Store, cfg.AuditChain = f.st, audit.NewChain(testAuditKey)
+		cfg.SiteTimeout = time.Hour
+		cfg.Backends = func(site *catalog.Site, root string) (backend.Backend, error) {
+			be, err := backend.For(site.Spec.Backend, root)
+			if err != nil || site.Metadata.Name != "alpha" {
+				return be, err
+			}
+			inner = be
+			return lostSubmitCancel{Backend: be, refuse: &refuse}, nil
+		}
+		agentConfig(t, cfg, func() *Controller { return c })
+	})
+	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(100000, 100)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Site != "alpha" {
+		t.Fatalf("the run is placed at %s; the test wants alpha", r.Site)
+	}
+	var h string
+	for i := range 6 {
+		if _, err := c.Step(ctx, r.ID); err != nil {
+			t.Logf("step %d: %v", i, err)
+		}
+		if inner != nil {
+			if found, ok, err := inner.(backend.Finder).Find(ctx, r.ID, 1); err == nil && ok {
+				h = found
+				break
+			}
+		}
+	}
+	get := func() *Run {
+		t.Helper()
+		got, err := c.Get(ctx, "t1", r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := get(); h == "" || got.State != Staging || got.Handle != "" {
+		t.Fatalf("the run: %s, handle %q, its job at alpha %q; want it staging, its job started at alpha, its Submit's answer lost", got.State, got.Handle, h)
+	}
+	if _, err := c.Cancel(ctx, "t1", r.ID); err != nil {
+		t.Fatalf("cancel: %v", err)
+	}
+	refuse.Store(true)
+	if _, err := c.Step(ctx, r.ID); err == nil || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("the step whose cancel the site refused: %v; want its error", err)
+	}
+	if got := get(); got.State != Staging {
+		t.Fatalf("the run, its job's cancel refused: %s (%s); want it staging, the job not stopped", got.State, got.Reason)
+	}
+	if st, err := inner.Status(ctx, h); err != nil || st.State.Final() {
+		t.Fatalf("the job at alpha: %s (%v); want it still on, its cancel refused", st.State, err)
+	}
+	refuse.Store(false)
+	var got *Run
+	for range 6 {
+		if _, err := c.Step(ctx, r.ID); err != nil {
+			t.Logf("step: %v", err)
+		}
+		if got = get(); got.State.Final() {
+			break
+		}
+	}
+	if got.State != Cancelled || got.Reason != "cancelled before the attempt started" {
+		t.Errorf("the run, its job's cancel taken: %s (%s); want it cancelled before the attempt started", got.State, got.Reason)
+	}
+	if st, err := inner.Status(ctx, h); err != nil || st.State != backend.Cancelled {
+		t.Errorf("the job at alpha: %s (%v); want it cancelled", st.State, err)
 	}
 }
