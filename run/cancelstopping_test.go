@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -64,6 +65,10 @@ func TestCancelOfAJobStillEndingKeepsTheSite(t *testing.T) {
 	var left atomic.Int64
 	left.Store(3)
 	c := x.cancelController(func(be backend.Backend) backend.Backend { return stoppingCancel{Backend: be, left: &left} })
+	// Its answers come within the site timeout: the clock of the
+	// cancel's wait stands still.
+	at := time.Now()
+	c.cancelRetries.now = func() time.Time { return at }
 	got := x.stepToEnd(c, 20)
 	if got.State != Cancelled || !strings.HasPrefix(got.Reason, "cancelled by the user") || strings.Contains(got.Reason, "moving") {
 		t.Errorf("the run: %s (%s); want it cancelled by the user, not while moving", got.State, got.Reason)
@@ -242,5 +247,74 @@ func TestCancelBeforeStartNotCarriedKeepsTheRun(t *testing.T) {
 	}
 	if st, err := inner.Status(ctx, h); err != nil || st.State != backend.Cancelled {
 		t.Errorf("the job at alpha: %s (%v); want it cancelled", st.State, err)
+	}
+}
+
+// TestCancelOfAJobNeverEndingIsSaidThenLosesTheSite: a site that took a
+// run's cancel and answered, at every step, that the job was still
+// ending kept the run cancelling for ever, with nothing said of it. Past
+// the site timeout its timeline now says so (once); past four site
+// timeouts the site is counted unreachable, and is lost.
+func TestCancelOfAJobNeverEndingIsSaidThenLosesTheSite(t *testing.T) {
+	x := newChangedRunFixture(t)
+	if _, err := x.live.Cancel(x.ctx, "t1", x.r.ID); err != nil {
+		t.Fatalf("cancel: %v", err)
+	}
+	var left atomic.Int64
+	left.Store(1 << 40)
+	c := x.cancelController(func(be backend.Backend) backend.Backend { return stoppingCancel{Backend: be, left: &left} })
+	var mu sync.Mutex
+	at := time.Now()
+	c.cancelRetries.now = func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return at
+	}
+	advance := func(d time.Duration) {
+		mu.Lock()
+		at = at.Add(d)
+		mu.Unlock()
+	}
+	timeout := c.cfg.SiteTimeout
+	said := func() int {
+		t.Helper()
+		evs, err := x.live.Events(x.ctx, "t1", x.r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, ev := range evs {
+			if ev.Kind == "cancel-still-ending" {
+				n++
+			}
+		}
+		return n
+	}
+	step := func(what string) *Run {
+		t.Helper()
+		if _, err := c.Step(x.ctx, x.r.ID); err != nil {
+			t.Logf("%s: %v", what, err)
+		}
+		return x.get(x.r.ID)
+	}
+	if got := step("first answer"); got.State.Final() || said() != 0 {
+		t.Fatalf("the run at its site's first answer of still ending: %s (%s), %d events; want it cancelling, nothing said", got.State, got.Reason, said())
+	}
+	advance(timeout)
+	for i := range 2 {
+		if got := step("past the site timeout"); got.State.Final() || len(got.Losses) != 0 {
+			t.Fatalf("the run past the site timeout (step %d): %s (%s), losses %v; want it cancelling, its site not lost", i, got.State, got.Reason, got.Losses)
+		}
+	}
+	if n := said(); n != 1 {
+		t.Errorf("%d cancel-still-ending events past the site timeout; want 1", n)
+	}
+	advance(stillEndingLimit * timeout)
+	got := x.stepToEnd(c, 20)
+	if _, lost := got.Losses["alpha"]; !lost || got.State != Cancelled {
+		t.Errorf("the run past %d site timeouts of its job ending: %s (%s), losses %v; want it cancelled, alpha lost", stillEndingLimit, got.State, got.Reason, got.Losses)
+	}
+	if n := said(); n != 1 {
+		t.Errorf("%d cancel-still-ending events in all; want 1", n)
 	}
 }
