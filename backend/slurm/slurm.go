@@ -1226,8 +1226,14 @@ func (s *Slurm) downNode(ctx context.Context, nodelist string) (string, error) {
 // no one but root changes) is this server's (Status), as slurmctld reuses
 // an id once its counter wraps (MaxJobId), for any job of any user, and
 // any user may submit a job whose command is that path (squeue --all
-// lists every user's jobs).
-var jobColumns = []string{"JobID", "State", "exit_code", "StartTime", "EndTime", "NodeList", "Reason", "StdOut", "Command", "UserID"}
+// lists every user's jobs). The job's id is asked as JobArrayID, which
+// squeue prints as the job's id for a job of neither kind, as ID_N (or
+// ID_[N-M] while pending) for an array's task and as ID+N for a
+// heterogeneous job's part, ID its array's or leader's id: JobID prints
+// each task's or part's own id, which names neither. squeue --jobs=ID
+// prints every task of the array whose id is ID, and every part of the
+// heterogeneous job it leads.
+var jobColumns = []string{"JobArrayID", "State", "exit_code", "StartTime", "EndTime", "NodeList", "Reason", "StdOut", "Command", "UserID"}
 
 // columnSep ends each column: a control character that no job state,
 // time, node list, reason or output path this backend writes contains
@@ -1328,10 +1334,12 @@ func parseSqueueColumns(out, handle string, columns []string) (slurmJob, error) 
 		}
 		id, _, _ := strings.Cut(l, columnSep)
 		if id != handle {
-			if strings.HasPrefix(id, handle+"_") || strings.HasPrefix(id, handle+"+") {
+			if isArrayOrHetID(id) {
 				// An array's task or a heterogeneous job's part
-				// (ID_N, ID+N): another job given the id, unless the
-				// job's own line comes too (below).
+				// (ID_N, ID+N, as JobArrayID prints them; ID the
+				// handle's, or the array's or leader's of the task
+				// or part whose own id it is): another job given the
+				// id, unless the job's own line comes too (below).
 				if other == "" {
 					other = l
 				}
@@ -1389,6 +1397,21 @@ func parseSqueueColumns(out, handle string, columns []string) (slurmJob, error) 
 	}
 	job.ExitStatus = ws
 	return job, nil
+}
+
+// isArrayOrHetID says id has the form squeue (JobArrayID) prints an
+// array's task or a heterogeneous job's part in: a job id, then _ and the
+// task's index (or [...] while pending), or + and the part's offset.
+func isArrayOrHetID(id string) bool {
+	i := strings.IndexAny(id, "_+")
+	if i <= 0 || i == len(id)-1 || !isJobID(id[:i]) {
+		return false
+	}
+	rest := id[i+1:]
+	if id[i] == '_' && strings.HasPrefix(rest, "[") && strings.HasSuffix(rest, "]") {
+		rest = rest[1 : len(rest)-1]
+	}
+	return rest != "" && strings.Trim(rest, "0123456789-,%") == ""
 }
 
 // isSlurmState says s has the form of a Slurm job state (RUNNING,
