@@ -287,10 +287,16 @@ func (c *Controller) submit(ctx context.Context, r *Run) (bool, error) {
 		if f, ok := be.(backend.Finder); ok {
 			if h, found, err := f.Find(ctx, r.ID, r.Attempt); err == nil && found {
 				// Within its own bound, not the step's: a job still
-				// ending is looked at again on a later tick.
-				if err := c.cancelJob(ctx, be, h); errors.Is(err, backend.ErrStopping) {
+				// ending is looked at again on a later tick. Any other
+				// answer but not found is no stop: the job may run on,
+				// so the run is not cancelled; asked again until the
+				// site timeout loses the site (unreachableFor).
+				switch err := c.cancelJob(ctx, be, h); {
+				case errors.Is(err, backend.ErrStopping):
 					c.reachable(r.ID)
 					return false, nil
+				case err != nil && !errors.Is(err, backend.ErrNotFound):
+					return c.unreachableFor(ctx, r, fmt.Errorf("cancel: %w", err))
 				}
 			}
 		}
@@ -418,6 +424,82 @@ func (c *Controller) unreachableFor(ctx context.Context, r *Run, cause error) (b
 	return done, err
 }
 
+// stillEndingSince is since when a cancelled run's site has said its job
+// is still ending, and whether the run's timeline says so.
+type stillEndingSince struct {
+	since    time.Time
+	reported bool
+}
+
+// stillEndingLimit is how many site timeouts a cancelled run's job may
+// stay ending, its site answering so at each step, before the site is
+// counted unreachable (unreachableFor): a job that never ends kept its
+// run cancelling for ever, with nothing said of it.
+const stillEndingLimit = 4
+
+// stillStopping takes the answer of r's site that r's job, asked to end,
+// is still ending (cause, backend.ErrStopping): the site is reachable,
+// and the run stays cancelling. Past the site timeout since its first
+// such answer, a warning is logged and one event added to the run's
+// timeline; past stillEndingLimit site timeouts, the site is counted
+// unreachable from then (unreachableFor), and lost one site timeout
+// later if the job still has not ended.
+func (c *Controller) stillStopping(ctx context.Context, r *Run, cause error) (bool, error) {
+	k := attemptKey(r.ID, r.Attempt)
+	now := c.cancelClock()
+	c.mu.Lock()
+	if c.stillEnding == nil {
+		c.stillEnding = map[string]*stillEndingSince{}
+	}
+	s := c.stillEnding[k]
+	if s == nil {
+		s = &stillEndingSince{since: now}
+		c.stillEnding[k] = s
+	}
+	since, ending := s.since, now.Sub(s.since)
+	report := !s.reported && ending >= c.cfg.SiteTimeout
+	if report {
+		s.reported = true
+	}
+	c.mu.Unlock()
+	if ending >= stillEndingLimit*c.cfg.SiteTimeout {
+		done, err := c.unreachableFor(ctx, r, fmt.Errorf("cancel: the job has been ending for %s, more than %d site timeouts: %w", ending.Round(time.Second), stillEndingLimit, cause))
+		if done {
+			c.stoppedEnding(r)
+		}
+		return done, err
+	}
+	c.reachable(r.ID)
+	if !report {
+		return false, nil
+	}
+	why := fmt.Sprintf("site %s took the cancel of attempt %d's job %s, but the job has been ending for %s, past the site timeout (%s); past %s the site is counted unreachable", r.Site, r.Attempt, r.Handle, ending.Round(time.Second), c.cfg.SiteTimeout, stillEndingLimit*c.cfg.SiteTimeout)
+	c.cfg.Logger.Warn("a cancelled run's job is still ending past the site timeout", "run", r.ID, "tenant", r.Tenant, "site", r.Site, "attempt", r.Attempt, "handle", r.Handle, "since", since, "err", cause)
+	attempt := r.Attempt
+	_, err := c.update(ctx, r.ID, func(r *Run, ch *store.Change) error {
+		if r.State.Final() || r.Attempt != attempt {
+			return store.ErrNoChange
+		}
+		ch.Events = append(ch.Events, store.Event{Kind: "cancel-still-ending", Reason: reasonText(why)})
+		return nil
+	})
+	if err != nil {
+		// Said at a later step.
+		c.mu.Lock()
+		s.reported = false
+		c.mu.Unlock()
+	}
+	return false, err
+}
+
+// stoppedEnding forgets that r's site said r's job was still ending: its
+// cancel had another answer.
+func (c *Controller) stoppedEnding(r *Run) {
+	c.mu.Lock()
+	delete(c.stillEnding, attemptKey(r.ID, r.Attempt))
+	c.mu.Unlock()
+}
+
 // cancelJob asks be to cancel the job of handle within c's cancel bound
 // (cancelTimeout), a part of the step's: a site's Cancel waits for the
 // job to end, and a job that traps SIGTERM to write its last checkpoint,
@@ -435,8 +517,11 @@ func (c *Controller) cancelJob(ctx context.Context, be backend.Backend, handle s
 }
 
 // cancelTimeout is how long a step waits for its site's cancel of a job
-// to end it (cancelJob).
-const cancelTimeout = 15 * time.Second
+// to end it (cancelJob): a drain's bound for the same Cancel
+// (drainCancelWait), above a local site's worst case (its grace, then its
+// tree wait twice: 23 s at its defaults). At 15 s a local Cancel was cut
+// inside it, before its SIGKILL, and read as a site that did not answer.
+const cancelTimeout = drainCancelWait
 
 // failingSince is when m (a map of c's, by key, of when something first
 // failed) first saw key fail, now where it had not.

@@ -2,13 +2,18 @@ package run
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"meridian.dev/meridian/audit"
 	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/catalog"
+	"meridian.dev/meridian/store"
 )
 
 // stoppingCancel is a site's backend whose Cancel answers, as a Slurm
@@ -60,6 +65,10 @@ func TestCancelOfAJobStillEndingKeepsTheSite(t *testing.T) {
 	var left atomic.Int64
 	left.Store(3)
 	c := x.cancelController(func(be backend.Backend) backend.Backend { return stoppingCancel{Backend: be, left: &left} })
+	// Its answers come within the site timeout: the clock of the
+	// cancel's wait stands still.
+	at := time.Now()
+	c.cancelRetries.now = func() time.Time { return at }
 	got := x.stepToEnd(c, 20)
 	if got.State != Cancelled || !strings.HasPrefix(got.Reason, "cancelled by the user") || strings.Contains(got.Reason, "moving") {
 		t.Errorf("the run: %s (%s); want it cancelled by the user, not while moving", got.State, got.Reason)
@@ -82,7 +91,10 @@ var stillEnding = fmt.Errorf("%w: %w", backend.ErrStopping, context.DeadlineExce
 // long at each step; the site timeout then lost the site on the ended
 // context, the update failed, the count of its silence started over, and
 // the run was never lost nor cancelled. The Cancel now has its own short
-// bound, and the site is lost (and the run cancelled) within the step.
+// bound, and the site is lost (and the run cancelled). The steps run as
+// the loop runs them: the stop of the lost site's job, which has its own
+// bound (drainCancelWait) above a step's here, is sent beside the steps,
+// and the step after its end takes its result.
 func TestCancelOfASiteNotAnsweringLosesIt(t *testing.T) {
 	x := newChangedRunFixture(t)
 	if _, err := x.live.Cancel(x.ctx, "t1", x.r.ID); err != nil {
@@ -93,11 +105,13 @@ func TestCancelOfASiteNotAnsweringLosesIt(t *testing.T) {
 		return blockingCancel{Backend: be, calls: &calls, bound: &bound}
 	})
 	c.cancelWait = 100 * time.Millisecond
+	term, steps, endTerm := endingTerm(t, x.ctx)
+	defer endTerm()
 	var got *Run
 	for i := range 20 {
 		// A step's own bound, shorter than the test's, stands for the
 		// step's minute.
-		ctx, cancel := context.WithTimeout(x.ctx, 2*time.Second)
+		ctx, cancel := context.WithTimeout(term, 2*time.Second)
 		if _, err := c.Step(ctx, x.r.ID); err != nil {
 			t.Logf("step %d: %v", i, err)
 		}
@@ -105,6 +119,9 @@ func TestCancelOfASiteNotAnsweringLosesIt(t *testing.T) {
 		if got = x.get(x.r.ID); got.State.Final() {
 			break
 		}
+		// What the step sent beside it (the stop) has ended: the next
+		// step takes its result.
+		steps.wg.Wait()
 	}
 	if !got.State.Final() {
 		t.Fatalf("after 20 steps the run is %s (%s); want it ended, its site lost", got.State, got.Reason)
@@ -117,5 +134,187 @@ func TestCancelOfASiteNotAnsweringLosesIt(t *testing.T) {
 	}
 	if b := time.Duration(bound.Load()); b > time.Second {
 		t.Errorf("the monitor's Cancel was given %s; want at most its own bound, not the step's", b)
+	}
+}
+
+// lostSubmitCancel is a site's backend that takes every Submit and loses
+// its answer (the run stays staging, its job started), and whose Cancel
+// fails, while refuse is set, as a site that does not answer.
+type lostSubmitCancel struct {
+	backend.Backend
+	refuse *atomic.Bool
+}
+
+func (b lostSubmitCancel) Submit(ctx context.Context, spec backend.Spec) (string, error) {
+	if _, err := b.Backend.Submit(ctx, spec); err != nil {
+		return "", err
+	}
+	return "", errors.New("read: i/o timeout")
+}
+
+func (b lostSubmitCancel) Find(ctx context.Context, runID string, attempt int) (string, bool, error) {
+	return b.Backend.(backend.Finder).Find(ctx, runID, attempt)
+}
+
+func (b lostSubmitCancel) Cancel(ctx context.Context, h string) error {
+	if b.refuse.Load() {
+		return errors.New("test: connection refused")
+	}
+	return b.Backend.Cancel(ctx, h)
+}
+
+// TestCancelBeforeStartNotCarriedKeepsTheRun: a run cancelled while
+// staging, whose site had taken its job though its Submit's answer was
+// lost, was recorded "cancelled before the attempt started" whatever the
+// site answered the job's Cancel, though the job ran on. Only a stop, or
+// a site that does not know the job, cancels the run now; any other
+// answer leaves it staging and counts the site unreachable, and the
+// cancel is asked again.
+func TestCancelBeforeStartNotCarriedKeepsTheRun(t *testing.T) {
+	ctx := context.Background()
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
+	var refuse atomic.Bool
+	var inner backend.Backend
+	var c *Controller
+	c = f.controller(func(cfg *Config) {
+		cfg.Store, cfg.AuditChain = f.st, audit.NewChain(testAuditKey)
+		cfg.SiteTimeout = time.Hour
+		cfg.Backends = func(site *catalog.Site, root string) (backend.Backend, error) {
+			be, err := backend.For(site.Spec.Backend, root)
+			if err != nil || site.Metadata.Name != "alpha" {
+				return be, err
+			}
+			inner = be
+			return lostSubmitCancel{Backend: be, refuse: &refuse}, nil
+		}
+		agentConfig(t, cfg, func() *Controller { return c })
+	})
+	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(100000, 100)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Site != "alpha" {
+		t.Fatalf("the run is placed at %s; the test wants alpha", r.Site)
+	}
+	var h string
+	for i := range 6 {
+		if _, err := c.Step(ctx, r.ID); err != nil {
+			t.Logf("step %d: %v", i, err)
+		}
+		if inner != nil {
+			if found, ok, err := inner.(backend.Finder).Find(ctx, r.ID, 1); err == nil && ok {
+				h = found
+				break
+			}
+		}
+	}
+	get := func() *Run {
+		t.Helper()
+		got, err := c.Get(ctx, "t1", r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := get(); h == "" || got.State != Staging || got.Handle != "" {
+		t.Fatalf("the run: %s, handle %q, its job at alpha %q; want it staging, its job started at alpha, its Submit's answer lost", got.State, got.Handle, h)
+	}
+	if _, err := c.Cancel(ctx, "t1", r.ID); err != nil {
+		t.Fatalf("cancel: %v", err)
+	}
+	refuse.Store(true)
+	if _, err := c.Step(ctx, r.ID); err == nil || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("the step whose cancel the site refused: %v; want its error", err)
+	}
+	if got := get(); got.State != Staging {
+		t.Fatalf("the run, its job's cancel refused: %s (%s); want it staging, the job not stopped", got.State, got.Reason)
+	}
+	if st, err := inner.Status(ctx, h); err != nil || st.State.Final() {
+		t.Fatalf("the job at alpha: %s (%v); want it still on, its cancel refused", st.State, err)
+	}
+	refuse.Store(false)
+	var got *Run
+	for range 6 {
+		if _, err := c.Step(ctx, r.ID); err != nil {
+			t.Logf("step: %v", err)
+		}
+		if got = get(); got.State.Final() {
+			break
+		}
+	}
+	if got.State != Cancelled || got.Reason != "cancelled before the attempt started" {
+		t.Errorf("the run, its job's cancel taken: %s (%s); want it cancelled before the attempt started", got.State, got.Reason)
+	}
+	if st, err := inner.Status(ctx, h); err != nil || st.State != backend.Cancelled {
+		t.Errorf("the job at alpha: %s (%v); want it cancelled", st.State, err)
+	}
+}
+
+// TestCancelOfAJobNeverEndingIsSaidThenLosesTheSite: a site that took a
+// run's cancel and answered, at every step, that the job was still
+// ending kept the run cancelling for ever, with nothing said of it. Past
+// the site timeout its timeline now says so (once); past four site
+// timeouts the site is counted unreachable, and is lost.
+func TestCancelOfAJobNeverEndingIsSaidThenLosesTheSite(t *testing.T) {
+	x := newChangedRunFixture(t)
+	if _, err := x.live.Cancel(x.ctx, "t1", x.r.ID); err != nil {
+		t.Fatalf("cancel: %v", err)
+	}
+	var left atomic.Int64
+	left.Store(1 << 40)
+	c := x.cancelController(func(be backend.Backend) backend.Backend { return stoppingCancel{Backend: be, left: &left} })
+	var mu sync.Mutex
+	at := time.Now()
+	c.cancelRetries.now = func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return at
+	}
+	advance := func(d time.Duration) {
+		mu.Lock()
+		at = at.Add(d)
+		mu.Unlock()
+	}
+	timeout := c.cfg.SiteTimeout
+	said := func() int {
+		t.Helper()
+		evs, err := x.live.Events(x.ctx, "t1", x.r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, ev := range evs {
+			if ev.Kind == "cancel-still-ending" {
+				n++
+			}
+		}
+		return n
+	}
+	step := func(what string) *Run {
+		t.Helper()
+		if _, err := c.Step(x.ctx, x.r.ID); err != nil {
+			t.Logf("%s: %v", what, err)
+		}
+		return x.get(x.r.ID)
+	}
+	if got := step("first answer"); got.State.Final() || said() != 0 {
+		t.Fatalf("the run at its site's first answer of still ending: %s (%s), %d events; want it cancelling, nothing said", got.State, got.Reason, said())
+	}
+	advance(timeout)
+	for i := range 2 {
+		if got := step("past the site timeout"); got.State.Final() || len(got.Losses) != 0 {
+			t.Fatalf("the run past the site timeout (step %d): %s (%s), losses %v; want it cancelling, its site not lost", i, got.State, got.Reason, got.Losses)
+		}
+	}
+	if n := said(); n != 1 {
+		t.Errorf("%d cancel-still-ending events past the site timeout; want 1", n)
+	}
+	advance(stillEndingLimit * timeout)
+	got := x.stepToEnd(c, 20)
+	if _, lost := got.Losses["alpha"]; !lost || got.State != Cancelled {
+		t.Errorf("the run past %d site timeouts of its job ending: %s (%s), losses %v; want it cancelled, alpha lost", stillEndingLimit, got.State, got.Reason, got.Losses)
+	}
+	if n := said(); n != 1 {
+		t.Errorf("%d cancel-still-ending events in all; want 1", n)
 	}
 }

@@ -351,6 +351,10 @@ type Controller struct {
 	// before the drain began had set, and which would have ended the drain
 	// at its first failed Cancel.
 	drainFails map[string]time.Time
+	// stillEnding is, by attempt (attemptKey), since when a cancelled
+	// run's site has answered its Cancel that the job is still ending
+	// (backend.ErrStopping), and whether that was reported (stillStopping).
+	stillEnding map[string]*stillEndingSince
 	// leftStops is, by attempt (attemptKey), where the stop a re-plan
 	// (or a moving run's cancel) sends the site a run leaves stands
 	// (stopLeft, stopForCancel): what it stops, when it is asked again

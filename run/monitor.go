@@ -371,15 +371,16 @@ func (c *Controller) monitor(ctx context.Context, r *Run) (bool, error) {
 	if r.CancelRequested {
 		why := "cancelled by the user"
 		var site backend.Status
-		if err := c.cancelJob(ctx, be, r.Handle); err != nil {
-			if errors.Is(err, backend.ErrStopping) {
-				// The site took the cancel and answers: its job is still
-				// ending (its agent seals and pushes the last
-				// checkpoint). No loss of the site; the run stays
-				// cancelling and the next step asks again.
-				c.reachable(r.ID)
-				return false, nil
-			}
+		cerr := c.cancelJob(ctx, be, r.Handle)
+		if errors.Is(cerr, backend.ErrStopping) {
+			// The site took the cancel and answers: its job is still
+			// ending (its agent seals and pushes the last checkpoint).
+			// No loss of the site; the run stays cancelling and the
+			// next step asks again, for a while (stillStopping).
+			return c.stillStopping(ctx, r, cerr)
+		}
+		c.stoppedEnding(r)
+		if err := cerr; err != nil {
 			// A site that does not know the job runs nothing of it: the
 			// job is gone, the site is not lost for it. Any other answer
 			// is no stop: asked again until the site timeout loses the

@@ -228,3 +228,73 @@ func TestRESTCancelWaitsForAJobTrappingSIGTERMOnRealSlurm(t *testing.T) {
 		t.Fatalf("squeue says %q of job %s once Cancel returned; want CANCELLED", st, h)
 	}
 }
+
+// TestCancelEndingWhileLookingIsStillEnding: a Cancel whose context ends
+// while squeue is asked again, after scancel was taken, said the site
+// had not answered (no backend.ErrStopping), and the run counted its
+// site unreachable for a job that was only slow to end. It is now the
+// same still-ending error as one whose context ends between two looks.
+func TestCancelEndingWhileLookingIsStillEnding(t *testing.T) {
+	dir := t.TempDir()
+	state, calls := filepath.Join(dir, "state"), filepath.Join(dir, "scancel.calls")
+	b := fakeSlurm(t, state, map[string]string{
+		// RUNNING until scancel ran; after it, squeue answers nothing
+		// before the caller's context ends.
+		"squeue": `#!/bin/sh
+if [ -e ` + calls + ` ]; then exec sleep 30; fi
+printf '4242\037RUNNING\0370\0372026-12-04T19:43:15\037N/A\037n1\037None\037` + state + `/jobs/r1-1/output.log\037` + state + `/jobs/r1-1/job.sh\037` + ownUID + `\037\n'
+`,
+		"scancel":  "#!/bin/sh\necho \"$@\" >>" + calls + "\n",
+		"scontrol": "#!/bin/sh\necho 'NodeName=n1 State=ALLOCATED'\n",
+	})
+	slurm.WriteRecord(t, state, "jobs/r1-1/jobid", "4242")
+	slurm.WriteRecord(t, state, "handles/4242", "r1-1")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := b.Cancel(ctx, "4242")
+	if err == nil || !errors.Is(err, backend.ErrStopping) || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "RUNNING") {
+		t.Fatalf("Cancel whose context ends while squeue is asked after scancel = %v; want backend.ErrStopping naming the state seen last (RUNNING)", err)
+	}
+	if lines(calls) != 1 {
+		t.Fatalf("scancel ran %d times, want once", lines(calls))
+	}
+}
+
+// TestRESTCancelEndingWhileLookingIsStillEnding:
+// TestCancelEndingWhileLookingIsStillEnding through slurmrestd, whose GET
+// after the DELETE answers nothing before the context ends.
+func TestRESTCancelEndingWhileLookingIsStillEnding(t *testing.T) {
+	var deletes atomic.Int32
+	url, trust := tlsServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.URL.Path != "/slurm/v0.0.38/job/8":
+			http.Error(w, "not served by this fake", http.StatusNotFound)
+		case r.Method == http.MethodDelete:
+			deletes.Add(1)
+			json.NewEncoder(w).Encode(map[string]any{"errors": []any{}})
+		case deletes.Load() > 0:
+			select {
+			case <-r.Context().Done():
+			case <-time.After(30 * time.Second):
+			}
+		default:
+			json.NewEncoder(w).Encode(map[string]any{"errors": []any{}, "jobs": []any{map[string]any{
+				"job_id": 8, "name": "meridian-r1-1", "comment": "meridian run r1 attempt 1",
+				"job_state": "RUNNING", "state_reason": "None", "exit_code": 0}}})
+		}
+	}))
+	site := catalog.BackendSpec{Type: "slurm", RestURL: url, TokenFile: writeToken(t, "cancel.token")}
+	state := t.TempDir()
+	recordRESTJob(t, state, "8", "r1-1")
+	b := newREST(t, site, state, trust)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := b.Cancel(ctx, "8")
+	if err == nil || !errors.Is(err, backend.ErrStopping) || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "RUNNING") {
+		t.Fatalf("Cancel whose context ends while the job is asked after DELETE = %v; want backend.ErrStopping naming the state seen last (RUNNING)", err)
+	}
+	if n := deletes.Load(); n != 1 {
+		t.Fatalf("Cancel sent %d DELETEs, want 1", n)
+	}
+}

@@ -21,7 +21,7 @@ for a in "$@"; do case "$a" in --Format=*) f=${a#--Format=} ;; esac; done
 IFS=,
 for c in $f; do
 	case "${c%%:*}" in
-	JobID) v=4242 ;;
+	JobID|JobArrayID) v=4242 ;;
 	State) v=RUNNING ;;
 	exit_code) v=0 ;;
 	StartTime) v=2026-12-04T19:43:15 ;;

@@ -1252,6 +1252,12 @@ func (r *REST) waitCancelled(ctx context.Context, handle, id, key, state string)
 		if hasSlurmError(err, errInvalidJobID) {
 			return nil
 		}
+		if err != nil && ctx.Err() != nil {
+			// The cancel was taken and a look answered (the one before
+			// it): ctx ended while slurmctld was asked again, which is
+			// a job still ending, not a site that does not answer.
+			return stillEndingError(handle, state, ctx.Err())
+		}
 		if err != nil {
 			return notEndedError(handle, state, err)
 		}

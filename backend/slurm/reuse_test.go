@@ -1,6 +1,7 @@
 package slurm_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -238,5 +239,49 @@ func TestRESTStatusOfARequeuedRenamedJob(t *testing.T) {
 	}
 	if out, err := runCmd("squeue", "-h", "-t", "all", "-j", h, "-o", "%T"); err != nil || (strings.TrimSpace(out) != "CANCELLED" && strings.TrimSpace(out) != "COMPLETING") {
 		t.Fatalf("the attempt's requeued job after Cancel: %q, %v; want cancelled", out, err)
+	}
+}
+
+// TestStatusOfAnArrayIDOnRealSlurm: a recorded id that slurmctld gave,
+// once the attempt's job was forgotten, to an array (its id, or a task's
+// own id) printed, asked as JobID, each task's own id: the lines were
+// refused as split, and Status of the attempt failed while the array ran.
+// Asked as JobArrayID (ID_N), they read as another's job: the attempt is
+// lost, and Cancel leaves the array alone.
+func TestStatusOfAnArrayIDOnRealSlurm(t *testing.T) {
+	site := cluster(t)
+	dir := t.TempDir()
+	b := newSlurm(t, site, dir)
+	out, err := runCmd("sbatch", "--parsable", "--partition="+site.Partition, "--array=0-2", "--output=/dev/null", "--chdir="+t.TempDir(), "--wrap=sleep 300")
+	if err != nil {
+		t.Fatalf("sbatch: %v", err)
+	}
+	base := strings.TrimSpace(out)
+	cancelAtEnd(t, base)
+	// The tasks that started have their own ids.
+	var task string
+	for deadline := time.Now().Add(30 * time.Second); task == ""; time.Sleep(100 * time.Millisecond) { // polling interval
+		if time.Now().After(deadline) {
+			t.Fatalf("no task of array %s started in 30 s", base)
+		}
+		ids, _ := runCmd("squeue", "-h", "-t", "all", "-j", base, "-O", "JobID")
+		for _, id := range strings.Fields(ids) {
+			if id != base {
+				task = id
+			}
+		}
+	}
+	for i, id := range []string{base, task} {
+		writeSignedRecord(t, dir, fmt.Sprintf("array-%d", i+1), id)
+		st, err := b.Status(testCtx(t), id)
+		if err != nil || st.State != backend.Lost {
+			t.Fatalf("Status of the attempt whose id is now array %s's (%s) = %+v, %v; want lost", base, id, st, err)
+		}
+		if err := b.Cancel(testCtx(t), id); err != nil {
+			t.Fatalf("Cancel of the attempt whose id is now array %s's (%s): %v", base, id, err)
+		}
+	}
+	if out, err := runCmd("squeue", "-h", "-t", "all", "-j", base, "-O", "State"); err != nil || !strings.Contains(out, "RUNNING") {
+		t.Fatalf("array %s after the Cancels: %q, %v; want its tasks still running", base, out, err)
 	}
 }

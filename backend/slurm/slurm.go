@@ -694,8 +694,9 @@ func (s *Slurm) Submit(ctx context.Context, spec backend.Spec) (string, error) {
 // an sbatch wrapper that submits as another user (ssh, sudo), or with a
 // uid mapped otherwise on the cluster, every job of the backend read as
 // another user's (jobsKey), so Status said it lost and Cancel left it
-// running without a word. A look that fails says nothing of the user: the
-// job is kept (Status and Cancel look again).
+// running without a word. The error wraps backend.ErrSiteDown: the site
+// is lost at once, not retried as unreachable. A look that fails says
+// nothing of the user: the job is kept (Status and Cancel look again).
 func (s *Slurm) checkJobUser(ctx context.Context, key, id string) error {
 	job, err := s.queryJob(ctx, id)
 	if err != nil {
@@ -711,10 +712,13 @@ func (s *Slurm) checkJobUser(ctx context.Context, key, id string) error {
 		return nil
 	}
 	msg := fmt.Sprintf("slurm submit %s: job %s runs as user %q, but this server's jobs are taken to run as user %s (its own uid); an sbatch that submits as another user (a wrapper through ssh or sudo, a uid mapped on the cluster) is not supported", key, id, printable([]byte(job.UserID), maxNodeText), want)
+	// backend.ErrSiteDown: every job the backend submits runs so, and a
+	// Submit retried at each step, as a site not answering, is refused
+	// each time.
 	if _, err := s.run(ctx, "scancel", id); err != nil && !isInvalidJob(err) {
-		return fmt.Errorf("%s; the job could not be cancelled: %w", msg, err)
+		return fmt.Errorf("%s; the job could not be cancelled: %w: %w", msg, err, backend.ErrSiteDown)
 	}
-	return fmt.Errorf("%s; the job was cancelled", msg)
+	return fmt.Errorf("%s; the job was cancelled: %w", msg, backend.ErrSiteDown)
 }
 
 // jobEnv is the environment sbatch runs in, all of which (--export=ALL)
@@ -1234,8 +1238,14 @@ func (s *Slurm) downNode(ctx context.Context, nodelist string) (string, error) {
 // no one but root changes) is this server's (Status), as slurmctld reuses
 // an id once its counter wraps (MaxJobId), for any job of any user, and
 // any user may submit a job whose command is that path (squeue --all
-// lists every user's jobs).
-var jobColumns = []string{"JobID", "State", "exit_code", "StartTime", "EndTime", "NodeList", "Reason", "StdOut", "Command", "UserID"}
+// lists every user's jobs). The job's id is asked as JobArrayID, which
+// squeue prints as the job's id for a job of neither kind, as ID_N (or
+// ID_[N-M] while pending) for an array's task and as ID+N for a
+// heterogeneous job's part, ID its array's or leader's id: JobID prints
+// each task's or part's own id, which names neither. squeue --jobs=ID
+// prints every task of the array whose id is ID, and every part of the
+// heterogeneous job it leads.
+var jobColumns = []string{"JobArrayID", "State", "exit_code", "StartTime", "EndTime", "NodeList", "Reason", "StdOut", "Command", "UserID"}
 
 // columnSep ends each column: a control character that no job state,
 // time, node list, reason or output path this backend writes contains
@@ -1336,10 +1346,12 @@ func parseSqueueColumns(out, handle string, columns []string) (slurmJob, error) 
 		}
 		id, _, _ := strings.Cut(l, columnSep)
 		if id != handle {
-			if strings.HasPrefix(id, handle+"_") || strings.HasPrefix(id, handle+"+") {
+			if isArrayOrHetID(id) {
 				// An array's task or a heterogeneous job's part
-				// (ID_N, ID+N): another job given the id, unless the
-				// job's own line comes too (below).
+				// (ID_N, ID+N, as JobArrayID prints them; ID the
+				// handle's, or the array's or leader's of the task
+				// or part whose own id it is): another job given the
+				// id, unless the job's own line comes too (below).
 				if other == "" {
 					other = l
 				}
@@ -1397,6 +1409,21 @@ func parseSqueueColumns(out, handle string, columns []string) (slurmJob, error) 
 	}
 	job.ExitStatus = ws
 	return job, nil
+}
+
+// isArrayOrHetID says id has the form squeue (JobArrayID) prints an
+// array's task or a heterogeneous job's part in: a job id, then _ and the
+// task's index (or [...] while pending), or + and the part's offset.
+func isArrayOrHetID(id string) bool {
+	i := strings.IndexAny(id, "_+")
+	if i <= 0 || i == len(id)-1 || !isJobID(id[:i]) {
+		return false
+	}
+	rest := id[i+1:]
+	if id[i] == '_' && strings.HasPrefix(rest, "[") && strings.HasSuffix(rest, "]") {
+		rest = rest[1 : len(rest)-1]
+	}
+	return rest != "" && strings.Trim(rest, "0123456789-,%") == ""
 }
 
 // isSlurmState says s has the form of a Slurm job state (RUNNING,
@@ -1542,6 +1569,12 @@ func (s *Slurm) waitCancelled(ctx context.Context, handle, id, key, state string
 		job, err := s.queryJob(ctx, id)
 		if isInvalidJob(err) {
 			return nil
+		}
+		if err != nil && ctx.Err() != nil {
+			// The cancel was taken and a look answered (the one before
+			// it): ctx ended while slurmctld was asked again, which is
+			// a job still ending, not a site that does not answer.
+			return stillEndingError(handle, state, ctx.Err())
 		}
 		if err != nil {
 			return notEndedError(handle, state, err)

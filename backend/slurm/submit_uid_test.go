@@ -2,6 +2,7 @@ package slurm_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -18,7 +19,9 @@ import (
 // attempt lost, and Cancel returned without running scancel, the job
 // left to run. Submit now reads the new job's user once and, where it is
 // not the expected one, cancels the job and fails naming both; the
-// server's own job is still taken.
+// server's own job is still taken. The refusal was retried at every
+// step as a site not answering, and refused each time: it is now
+// backend.ErrSiteDown, and the run loses the site at once.
 func TestSubmitRefusesAJobOfAnotherUser(t *testing.T) {
 	other := strconv.Itoa(os.Getuid() + 1)
 	for _, uid := range []string{other, ownUID} {
@@ -40,8 +43,11 @@ func TestSubmitRefusesAJobOfAnotherUser(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), `"`+other+`"`) || !strings.Contains(err.Error(), ownUID) {
 				t.Fatalf("Submit of a job that runs as user %s = %q, %v; want an error naming both users", other, h, err)
 			}
-			if lines(calls) != 1 {
-				t.Errorf("scancel ran %d times; want the job cancelled once", lines(calls))
+			if !errors.Is(err, backend.ErrSiteDown) {
+				t.Errorf("Submit of a job that runs as user %s = %v; want backend.ErrSiteDown, the site lost at once", other, err)
+			}
+			if data, _ := os.ReadFile(calls); string(data) != "4242\n" {
+				t.Errorf("scancel ran with %q; want it run once, for job 4242", data)
 			}
 		})
 	}
