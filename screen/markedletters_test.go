@@ -78,3 +78,24 @@ func TestShortChunksJoined(t *testing.T) {
 		}
 	}
 }
+
+// TestSpacingVowelSignsKept: the spacing vowel signs (Mc) of Devanagari,
+// Tamil, Sinhala, Khmer and Myanmar are letters in effect. Dropped with
+// every other mark, "भारती" and a listed "भरत" were one name, an exact
+// match of a different name. Only a spacing mark on a Latin, Greek,
+// Cyrillic or common base (the marked letters above) is dropped.
+func TestSpacingVowelSignsKept(t *testing.T) {
+	l := &List{Entries: []Entry{{ID: "b1", List: "EL", Source: "EL", Name: "भरत", Addresses: []Address{{Country: "IN"}}}}}
+	r := Screen("", org("o", "IN", "भारती"), l, nil)
+	for _, m := range r.Matches {
+		if m.Kind == Exact {
+			t.Fatalf("भारती: an exact match of %q (%s)", m.Entry.Name, r.Status)
+		}
+	}
+	if r := Screen("", org("o", "IN", "भरत"), l, nil); len(r.Matches) == 0 || r.Matches[0].Kind != Exact {
+		t.Fatalf("the listed name itself: %s (%s)", r.Status, r.Source)
+	}
+	if Normalize("भारती") == Normalize("भरत") {
+		t.Errorf("भारती and भरत normalise alike: %q", Normalize("भरत"))
+	}
+}

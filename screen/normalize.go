@@ -280,20 +280,54 @@ func skeletons(forms map[string]bool) map[string]bool {
 }
 
 // folds hold the transformers that fold a name's letters (ignorables
-// removed, decomposed, marks removed, composed). Every combining mark is
-// removed: non-spacing (Mn, accents), enclosing (Me: the circle U+20DD and
-// keycap U+20E3 drawn around a letter, the Cyrillic millions signs U+0489
-// and U+A670) and spacing (Mc, U+0903). With only Mn removed, the others
-// were read as spaces, and "Holdfield" with a circle around each letter
-// was nine words of one letter that came near no listed name. A spacing
-// mark removed from between two letters joins them, one anywhere else
-// leaves what a space would. A chain keeps state
+// removed, decomposed, marks removed (dropMarks), composed). A chain keeps state
 // between calls and is for one goroutine at a time: one shared by every
 // screening mixed the letters of names folded at once (a server screens
 // organisations concurrently), and panicked.
 var folds = sync.Pool{New: func() any {
-	return transform.Chain(runes.Remove(runes.Predicate(ignorable)), runes.Map(parenthesizedLatin), norm.NFKD, runes.Remove(runes.In(unicode.M)), norm.NFC)
+	return transform.Chain(runes.Remove(runes.Predicate(ignorable)), runes.Map(parenthesizedLatin), norm.NFKD)
 }}
+
+// dropMarks is s without its combining marks: every non-spacing (Mn,
+// accents) and enclosing one (Me: the circle U+20DD and keycap U+20E3
+// drawn around a letter, the Cyrillic millions signs U+0489 and U+A670),
+// and a spacing one (Mc, U+0903) whose base is a Latin, Greek, Cyrillic
+// or common character. With only Mn removed, the others were read as
+// spaces, and "Holdfield" with a circle around each letter was nine words
+// of one letter that came near no listed name. A spacing mark removed
+// from between two letters joins them. Elsewhere a spacing mark is kept,
+// as part of its word (keepsMark): the spacing vowel signs of Devanagari,
+// Tamil, Sinhala, Khmer or Myanmar are letters in effect, and with them
+// dropped "भारती" and "भरत" were one name.
+func dropMarks(s string) string {
+	keep := false // a spacing mark here is kept
+	return strings.Map(func(r rune) rune {
+		switch {
+		case unicode.Is(unicode.Mc, r):
+			if keep {
+				return r
+			}
+			return -1
+		case unicode.Is(unicode.M, r):
+			return -1
+		}
+		keep = marksKept(r)
+		return r
+	}, s)
+}
+
+// marksKept reports whether a spacing mark after r is kept (dropMarks):
+// r is a letter or digit, of no Latin, Greek, Cyrillic or common script.
+func marksKept(r rune) bool {
+	return (unicode.IsLetter(r) || unicode.IsDigit(r)) && !unicode.In(r, unicode.Latin, unicode.Greek, unicode.Cyrillic, unicode.Common)
+}
+
+// keepsMark reports whether r is a mark that fold keeps (dropMarks): a
+// spacing mark on a letter of another script, part of its word. Only
+// such a mark is left after fold.
+func keepsMark(r rune) bool {
+	return r >= utf8.RuneSelf && unicode.Is(unicode.Mc, r)
+}
 
 // parenthesizedLatin is the Latin letter r shows in parentheses, for the
 // parenthesized letters (⒜ to ⒵, U+249C–U+24B5, and 🄐 to 🄩,
@@ -316,7 +350,10 @@ func fold(s string) (string, error) {
 	t := folds.Get().(transform.Transformer)
 	defer folds.Put(t)
 	out, _, err := transform.String(t, s)
-	return out, err
+	if err != nil {
+		return out, err
+	}
+	return norm.NFC.String(dropMarks(out)), nil
 }
 
 // Normalize returns a name as screening compares it.
@@ -418,6 +455,8 @@ func normalizeWords(s string, lookAlike bool, set formSet) (words, kept []string
 			b.WriteString(look[r])
 		case unicode.IsLetter(r) || unicode.IsDigit(r):
 			b.WriteRune(unicode.ToLower(r))
+		case keepsMark(r):
+			b.WriteRune(r)
 		default:
 			b.WriteByte(' ')
 		}
@@ -655,6 +694,9 @@ func spacedWords(s string) []spacedWord {
 				flush() // folds to a space
 				continue
 			}
+		case keepsMark(r):
+			b.WriteRune(r) // part of the word, no letter of its own
+			continue
 		default:
 			flush()
 			continue
@@ -700,7 +742,7 @@ func cosmetic(s string) string {
 		case joinsWords(r):
 			continue
 		case r < utf8.RuneSelf && !('A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || '0' <= r && r <= '9') && !asciiAlnum(asciiSkel[r]),
-			r >= utf8.RuneSelf && look[r] == "" && enclosedLatin(r) == 0 && !unicode.IsLetter(r) && !unicode.IsDigit(r):
+			r >= utf8.RuneSelf && look[r] == "" && enclosedLatin(r) == 0 && !unicode.IsLetter(r) && !unicode.IsDigit(r) && !keepsMark(r):
 			if !space {
 				b.WriteByte(' ')
 				space = true
