@@ -604,35 +604,39 @@ func joinSpacedLetters(s string) string {
 	return strings.Join(out, " ")
 }
 
-// joinShortWords is s with all its words written as one, when most of
-// them (legal forms at its end left out) are of three letters or fewer,
-// and there are two or more; else "". A name spaced in chunks of two or
-// three letters ("Ho ld fi el d Dy na mi cs", "Nor thw ind Sup erc omp uti
-// ng Cen ter") reads as the name to a person, and its words came near no
-// listed name's; joined, it comes as near the listed name as its letters
-// do (0.98 and more for those). It is compared as a version of the name
-// with spaced letters joined: never exact, and one more version at most,
-// of the letters of the one it is made from.
+// joinShortWords is s with each run of two or more words of three
+// letters or fewer written as one word, its legal forms left out wherever
+// they stand and its longer words kept apart; or "" when it has no such
+// run. A name spaced in chunks of two or three letters ("Ho ld fi el d Dy
+// na mi cs", "Nor thw ind Sup erc omp uti ng Cen ter") reads as the name
+// to a person, and its words came near no listed name's; joined, it comes
+// as near the listed name as its letters do (0.98 and more for those).
+// Legal forms are left out before the runs are found, and a longer word
+// only ends a run: with only the forms at the end left out, and all the
+// words joined only when most were short, "OOO AO Ho ld fi el d Dy na mi
+// cs" or "Global Ho ld fi el d Dy na mi cs" escaped. It is compared as a
+// version of the name with spaced letters joined: never exact, and one
+// more version at most, of the letters of the one it is made from.
 func joinShortWords(s string) string {
-	words := spacedWords(s)
-	for len(words) > 0 && legalFormSkeletons[withForms(words[len(words)-1].text)] {
-		words = words[:len(words)-1]
-	}
-	if len(words) < 2 {
-		return ""
-	}
-	short := 0
-	var b strings.Builder
-	for _, w := range words {
-		if w.letters <= maxShortWord {
-			short++
+	var out []string
+	joined, prevShort := false, false
+	for _, w := range spacedWords(s) {
+		if legalFormSkeletons[withForms(w.text)] {
+			continue
 		}
-		b.WriteString(w.text)
+		short := w.letters <= maxShortWord
+		if short && prevShort {
+			out[len(out)-1] += w.text
+			joined = true
+		} else {
+			out = append(out, w.text)
+		}
+		prevShort = short
 	}
-	if 2*short <= len(words) {
+	if !joined {
 		return ""
 	}
-	return b.String()
+	return strings.Join(out, " ")
 }
 
 // maxShortWord is the most letters of a word that joinShortWords counts
