@@ -80,12 +80,43 @@ func TestOlderImportRefused(t *testing.T) {
 		rec.NewestStartDate != "2026-02-05" || rec.PreviousNewestStartDate != "2026-02-09" {
 		t.Errorf("the import's record: %+v", rec)
 	}
-	// A republication (the same newest date) and a newer file are taken.
-	if _, err := s.Import("consolidated.json", older); err != nil {
-		t.Errorf("the same publication again: %v", err)
+	// The newest listing ever imported is the mark: the older file again
+	// is older than it, and is taken only when said to be meant.
+	if _, err := s.Import("consolidated.json", older); !errors.Is(err, ErrOlderImport) {
+		t.Errorf("the older publication again: %v, want refused", err)
+	}
+	if _, _, err := s.ImportWith("consolidated.json", older, ImportOptions{Older: true}); err != nil {
+		t.Errorf("the older publication again, meant: %v", err)
 	}
 	_, _, err = s.ImportWith("consolidated.json", cslJSON(t, newer...), ImportOptions{Audit: func(r ImportRecord) error { rec = r; return nil }})
 	if err != nil || rec.Added != 5 || len(rec.Removed) != 0 || rec.AllowedOlder {
 		t.Errorf("a newer file: %v, record %+v", err, rec)
+	}
+}
+
+// TestOlderImportAfterUndated: the stored list was the mark an import was
+// compared with, and one without dates (imported as meant) left none:
+// every earlier publication was taken after it. The newest start_date
+// ever imported is kept and compared with.
+func TestOlderImportAfterUndated(t *testing.T) {
+	s := &Store{Dir: t.TempDir()}
+	current := datedRecords(40, "2026-01-01") // newest 2026-02-09
+	if _, err := s.Import("consolidated.json", cslJSON(t, current...)); err != nil {
+		t.Fatal(err)
+	}
+	undated := slices.Clone(current)
+	for i := range undated {
+		undated[i] = map[string]any{"id": current[i]["id"], "source": elSource, "name": current[i]["name"], "addresses": current[i]["addresses"]}
+	}
+	if _, _, err := s.ImportWith("consolidated.json", cslJSON(t, undated...), ImportOptions{Older: true}); err != nil {
+		t.Fatalf("an undated file, meant: %v", err)
+	}
+	older := cslJSON(t, current[:36]...) // newest 2026-02-05
+	_, err := s.Import("consolidated.json", older)
+	if !errors.Is(err, ErrOlderImport) || !strings.Contains(err.Error(), "2026-02-09") {
+		t.Fatalf("an earlier publication after an undated one: %v, want refused, naming 2026-02-09", err)
+	}
+	if _, err := s.Import("consolidated.json", cslJSON(t, current...)); err != nil {
+		t.Errorf("the current publication: %v", err)
 	}
 }

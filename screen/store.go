@@ -32,7 +32,13 @@ type List struct {
 	SHA256     string         `json:"sha256"`
 	ImportedAt time.Time      `json:"importedAt"`
 	Counts     map[string]int `json:"counts"` // entries per list code
-	Entries    []Entry        `json:"entries"`
+	// NewestImported is the latest start_date (YYYY-MM-DD) of this list
+	// and of every list imported into the store before it, as far as
+	// they were recorded: the mark an import is refused as older than
+	// (olderImport). Kept across imports, it holds after a list without
+	// dates is imported, which otherwise left nothing to compare with.
+	NewestImported string  `json:"newestImported,omitempty"`
+	Entries        []Entry `json:"entries"`
 }
 
 // Decision actions.
@@ -234,12 +240,13 @@ func newestStartDate(l *List) (time.Time, bool) {
 }
 
 // olderImport refuses next as an earlier publication than prev, the
-// stored list: its newest listing is older than prev's, or it has none
-// that reads as a date where prev has. The CSL only grows at its newest
+// stored list: its newest listing is older than the newest prev or any
+// list before it held (newestImported), or it has none that reads as a
+// date where they had. The CSL only grows at its newest
 // end; a file without last month's designations is last year's, and
 // imported, its parties listed since screen clear.
 func olderImport(name string, prev, next *List) error {
-	pn, ok := newestStartDate(prev)
+	pn, ok := newestImported(prev)
 	if !ok {
 		return nil
 	}
@@ -251,10 +258,26 @@ func olderImport(name string, prev, next *List) error {
 	if nok {
 		why = fmt.Sprintf("its newest start_date is %s", nn.Format("2006-01-02"))
 	}
-	return fmt.Errorf("%s: %w: %s, and the stored list's (imported %s from %s) is %s; "+
+	return fmt.Errorf("%s: %w: %s, and the newest imported into the store (by the stored list, imported %s from %s, or one before it) is %s; "+
 		"an earlier publication lacks every party listed since, which would screen clear; "+
 		"import the current Consolidated Screening List, or say that the older file is meant (meridian screen import --allow-older FILE)",
 		name, ErrOlderImport, why, prev.ImportedAt.UTC().Format("2006-01-02T15:04:05Z"), prev.File, pn.Format("2006-01-02"))
+}
+
+// newestImported is the latest start_date of l and of the lists imported
+// before it (l.NewestImported), and whether there is one.
+func newestImported(l *List) (time.Time, bool) {
+	newest, ok := time.Time{}, false
+	if l == nil {
+		return newest, false
+	}
+	if d, err := time.Parse("2006-01-02", l.NewestImported); err == nil {
+		newest, ok = d, true
+	}
+	if d, found := newestStartDate(l); found && (!ok || d.After(newest)) {
+		newest, ok = d, true
+	}
+	return newest, ok
 }
 
 // importRecord is the record of next replacing prev (nil when there is
@@ -372,6 +395,20 @@ func (s *Store) ImportWith(name string, data []byte, opt ImportOptions) (*List, 
 	}
 	defer unlock()
 	prev := s.storedList()
+	// The mark of the newest listing imported, kept through an older or
+	// undated list imported as meant.
+	if d, ok := newestImported(prev); ok {
+		l.NewestImported = d.Format("2006-01-02")
+	}
+	if d, ok := newestImported(l); ok {
+		l.NewestImported = d.Format("2006-01-02")
+	}
+	if out, err = json.Marshal(l); err != nil {
+		return nil, nil, err
+	}
+	if int64(len(out)) > maxListBytes {
+		return nil, nil, fmt.Errorf("%s: %d entries take %d bytes as stored, over the %d-byte bound the stored list is read back with; nothing imported", name, len(es), len(out), maxListBytes)
+	}
 	if prev != nil && !opt.Partial {
 		if err := partialImport(name, prev, l); err != nil {
 			return nil, nil, err
