@@ -3,6 +3,8 @@ package screen
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -118,5 +120,29 @@ func TestOlderImportAfterUndated(t *testing.T) {
 	}
 	if _, err := s.Import("consolidated.json", cslJSON(t, current...)); err != nil {
 		t.Errorf("the current publication: %v", err)
+	}
+}
+
+// TestImportRecordedThenWritten: the import was recorded in the audit log
+// before the list was written, and a write that then failed left the log
+// saying the list was imported. The list is now written and synced
+// before it is recorded, and when putting it in place fails, a second
+// record says so; the error is the storage's (ErrListNotWritten).
+func TestImportRecordedThenWritten(t *testing.T) {
+	s := &Store{Dir: t.TempDir()}
+	// A directory where the list goes: nothing can be renamed over it.
+	if err := os.MkdirAll(filepath.Join(s.Dir, "list.json", "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	var recs []ImportRecord
+	_, _, err := s.ImportWith("consolidated.json", cslJSON(t, datedRecords(3, "2026-01-01")...), ImportOptions{Audit: func(r ImportRecord) error { recs = append(recs, r); return nil }})
+	if err == nil || !errors.Is(err, ErrListNotWritten) {
+		t.Fatalf("an import whose list cannot be put in place: %v, want ErrListNotWritten", err)
+	}
+	if len(recs) != 2 || recs[0].Failed != "" || recs[1].Failed == "" || recs[1].SHA256 != recs[0].SHA256 {
+		t.Fatalf("audit records %+v, want the import then its failure", recs)
+	}
+	if ents, _ := os.ReadDir(s.Dir); slices.ContainsFunc(ents, func(e os.DirEntry) bool { return strings.Contains(e.Name(), ".tmp-") }) {
+		t.Errorf("a temporary file is left: %v", ents)
 	}
 }

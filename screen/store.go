@@ -176,13 +176,18 @@ type ImportOptions struct {
 	// once the file has room.
 	NotCarried func(left []Decision, bound string)
 	// Older accepts a file whose newest listing (the latest start_date of
-	// its entries) is older than the stored list's: an earlier
+	// its entries) is older than the newest imported before
+	// (List.NewestImported): an earlier
 	// publication, which replaced the list by one without every party
 	// listed since.
 	Older bool
-	// Audit, when set, records the import (ImportRecord) before anything
-	// is written: an error of it imports nothing, so that no list takes
-	// effect unrecorded.
+	// Audit, when set, records the import (ImportRecord) once the list is
+	// written to a temporary file and synced, before that file replaces
+	// the stored list (the dismissals carried over are written before
+	// it, as they hold against either list): an error of it leaves the
+	// stored list as it was, so that no list takes effect unrecorded.
+	// When the replacing then fails, Audit is called again, best effort,
+	// with a record whose Failed says why: the first one said imported.
 	Audit func(ImportRecord) error
 }
 
@@ -211,7 +216,15 @@ type ImportRecord struct {
 	// those checks (ImportOptions.Partial, ImportOptions.Older).
 	AllowedPartial bool `json:"allowedPartial,omitempty"`
 	AllowedOlder   bool `json:"allowedOlder,omitempty"`
+	// Failed, in a second record of an import, says why the list
+	// recorded as imported did not replace the stored one after all.
+	Failed string `json:"failed,omitempty"`
 }
+
+// ErrListNotWritten is the error of an import whose list could not be
+// written in place of the stored one: the storage's fault, not the
+// file's.
+var ErrListNotWritten = errors.New("the screening list could not be written")
 
 // ErrOlderImport is the error of an import refused as an earlier
 // publication than the stored list (ImportOptions.Older).
@@ -443,21 +456,63 @@ func (s *Store) ImportWith(name string, data []byte, opt ImportOptions) (*List, 
 			}
 		}
 	}
+	// Written and synced first, recorded, then put in place: recorded
+	// before the write, a write that failed left the audit log saying
+	// the list was imported.
+	tmp, err := stageFile(s.listPath(), out)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w; nothing imported", ErrListNotWritten, err)
+	}
+	defer os.Remove(tmp) // gone once renamed
+	rec := importRecord(prev, l, opt)
 	if opt.Audit != nil {
 		// Recorded after the dismissals carried over (which hold
 		// against the stored list as against this one), before the list
 		// is replaced.
-		if err := opt.Audit(importRecord(prev, l, opt)); err != nil {
+		if err := opt.Audit(rec); err != nil {
 			return nil, nil, fmt.Errorf("%w; the list is not replaced: an import is recorded in the audit log first", err)
 		}
 	}
-	if err := atomicfile.WriteFile(s.listPath(), out, 0o600); err != nil {
-		return nil, nil, fmt.Errorf("screening list: %w", err)
+	if err := os.Rename(tmp, s.listPath()); err != nil {
+		if opt.Audit != nil {
+			rec.Failed = "the list was not put in place of the stored one: " + err.Error()
+			_ = opt.Audit(rec) // best effort: the error below says it too
+		}
+		return nil, nil, fmt.Errorf("%w: %w; the stored list is as it was (the audit log's record of this import is followed by one saying it failed)", ErrListNotWritten, err)
+	}
+	if err := atomicfile.SyncDir(filepath.Dir(s.listPath())); err != nil {
+		return nil, nil, fmt.Errorf("%w: the list is in place, but may not survive a crash: %w", ErrListNotWritten, err)
 	}
 	if len(left) > 0 && opt.NotCarried != nil {
 		opt.NotCarried(left, bound)
 	}
 	return l, rekeyed, nil
+}
+
+// stageFile writes data to a temporary file beside path, named as
+// atomicfile names its own (so that a stale one is removed as theirs
+// are), synced and closed, and returns its name, for the caller to
+// rename over path.
+func stageFile(path string, data []byte) (string, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return "", err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(0o600)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
 }
 
 // fitting splits carry, the copies of dismissals to append to ds, into

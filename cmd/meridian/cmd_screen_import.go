@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 
 	"github.com/spf13/cobra"
@@ -86,6 +87,14 @@ nothing is imported.`,
 				audited = auditErr == nil
 				return auditErr
 			}, NotCarried: func(ds []screen.Decision, why string) { left, bound = ds, why }, Audit: func(r screen.ImportRecord) error {
+				if r.Failed != "" {
+					// The list recorded as imported was not put in
+					// place: said best effort, the error says it too.
+					if err := auditImport(cmd.Context(), r); err != nil {
+						fmt.Fprintf(os.Stderr, "warning: the audit log's record of this import says it was imported, and saying it failed failed too: %v\n", err)
+					}
+					return nil
+				}
 				rec = r
 				importAuditErr = auditImport(cmd.Context(), r)
 				return importAuditErr
@@ -98,6 +107,8 @@ nothing is imported.`,
 					carried, auditErr)
 			case err != nil && audited:
 				return fmt.Errorf("%w (the %d dismissals this import carried over are written to the audit log)", err, carried)
+			case errors.Is(err, screen.ErrListNotWritten):
+				return err // the storage's fault, not the file's
 			case err != nil:
 				return badInput(err)
 			}
