@@ -1,11 +1,14 @@
 package screen
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -144,5 +147,32 @@ func TestImportRecordedThenWritten(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(s.Dir); slices.ContainsFunc(ents, func(e os.DirEntry) bool { return strings.Contains(e.Name(), ".tmp-") }) {
 		t.Errorf("a temporary file is left: %v", ents)
+	}
+}
+
+// TestImportRecordRemovedBounded: the record of an import held every id
+// the file removed, as large as the list (16 MiB) for a file that
+// removed it all. It holds the first MaxRecordedRemoved, and counts and
+// hashes them all.
+func TestImportRecordRemovedBounded(t *testing.T) {
+	s := &Store{Dir: t.TempDir()}
+	recs := datedRecords(MaxRecordedRemoved+5, "2020-01-01")
+	if _, err := s.Import("consolidated.json", cslJSON(t, recs...)); err != nil {
+		t.Fatal(err)
+	}
+	var rec ImportRecord
+	_, _, err := s.ImportWith("consolidated.json", cslJSON(t, recs[len(recs)-3:]...), ImportOptions{Partial: true, Audit: func(r ImportRecord) error { rec = r; return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []string
+	for _, r := range recs[:len(recs)-3] {
+		all = append(all, r["id"].(string))
+	}
+	sort.Strings(all)
+	sum := sha256.Sum256([]byte(strings.Join(all, "\n") + "\n"))
+	if len(rec.Removed) != MaxRecordedRemoved || rec.RemovedCount != len(all) || !slices.Equal(rec.Removed, all[:MaxRecordedRemoved]) ||
+		rec.RemovedSHA256 != hex.EncodeToString(sum[:]) {
+		t.Errorf("the record holds %d removed ids, count %d, sha256 %s; want %d, %d, %x", len(rec.Removed), rec.RemovedCount, rec.RemovedSHA256, MaxRecordedRemoved, len(all), sum)
 	}
 }

@@ -209,9 +209,15 @@ type ImportRecord struct {
 	PreviousCounts          map[string]int `json:"previousCounts,omitempty"`
 	PreviousNewestStartDate string         `json:"previousNewestStartDate,omitempty"`
 	// Removed are the ids of the stored list's entries the file lacks,
-	// sorted; Added counts the file's entries the stored list lacked.
-	Removed []string `json:"removed,omitempty"`
-	Added   int      `json:"added"`
+	// sorted, the first MaxRecordedRemoved of them; RemovedCount counts
+	// them all and RemovedSHA256 is the SHA-256 of them all, sorted, one
+	// a line ("\n" after each). Every id of a list of 16 MiB made a
+	// record as large. Added counts the file's entries the stored list
+	// lacked.
+	Removed       []string `json:"removed,omitempty"`
+	RemovedCount  int      `json:"removedCount"`
+	RemovedSHA256 string   `json:"removedSha256,omitempty"`
+	Added         int      `json:"added"`
 	// AllowedPartial and AllowedOlder say the file was imported past
 	// those checks (ImportOptions.Partial, ImportOptions.Older).
 	AllowedPartial bool `json:"allowedPartial,omitempty"`
@@ -225,6 +231,10 @@ type ImportRecord struct {
 // written in place of the stored one: the storage's fault, not the
 // file's.
 var ErrListNotWritten = errors.New("the screening list could not be written")
+
+// MaxRecordedRemoved is the most ids of removed entries an import's
+// record holds (ImportRecord.Removed); the rest are counted and hashed.
+const MaxRecordedRemoved = 1000
 
 // ErrOlderImport is the error of an import refused as an earlier
 // publication than the stored list (ImportOptions.Older).
@@ -322,6 +332,14 @@ func importRecord(prev, next *List, opt ImportOptions) ImportRecord {
 		had[id] = true
 	}
 	sort.Strings(rec.Removed)
+	if rec.RemovedCount = len(rec.Removed); rec.RemovedCount > 0 {
+		h := sha256.New()
+		for _, id := range rec.Removed {
+			h.Write([]byte(id + "\n"))
+		}
+		rec.RemovedSHA256 = hex.EncodeToString(h.Sum(nil))
+		rec.Removed = slices.Clip(rec.Removed[:min(len(rec.Removed), MaxRecordedRemoved)])
+	}
 	for id := range ids {
 		if !had[id] {
 			rec.Added++
@@ -557,7 +575,10 @@ func (s *Store) fitting(ds, carry []Decision) (fit, left []Decision, bound strin
 }
 
 // storedList is the stored list as far as it decodes, or nil when there
-// is none or it cannot be read.
+// is none or it cannot be read. An import reads an unreadable list as
+// none: it replaces it without the checks against the stored list
+// (partialImport, olderImport) and records no previous list, as a store
+// whose list is damaged must be able to take a good one.
 func (s *Store) storedList() *List {
 	data, err := s.readList()
 	if err != nil {
