@@ -59,7 +59,8 @@ var asciiSkel = func() (t [utf8.RuneSelf]string) {
 
 // cleanSkeleton lower-cases a skeleton and keeps letters and digits,
 // reading other characters as a space (an apostrophe as nothing: it joins
-// what it separates, as in Normalize), and dropping combining marks. It
+// what it separates, as in Normalize), and dropping combining marks as
+// fold does (dropMarks). It
 // reports whether it lower-cased a letter or dropped a mark: the result
 // may then fold further (ᗰ's skeleton is M, and m's is rn; ҙ's is ɜ with
 // a mark, and ɜ's is 3). A letter of look (lookAlikeRunes) is written as
@@ -68,21 +69,29 @@ func cleanSkeleton(s string, look map[rune]string) (string, bool) {
 	var b strings.Builder
 	b.Grow(len(s))
 	again := false
+	keep := false // a spacing mark here is kept, as dropMarks keeps it
 	for _, r := range s {
 		switch {
 		case r == '\'':
+		case keepsMark(r) && keep:
+			b.WriteRune(r) // as fold keeps it (dropMarks)
+			continue
 		case unicode.Is(unicode.M, r):
-			// Every mark, as fold drops them.
+			// Every other mark, as fold drops them.
 			again = true
+			continue
 		case look[r] != "":
 			b.WriteString(look[r])
 		case unicode.IsLetter(r) || unicode.IsDigit(r):
 			lr := unicode.ToLower(r)
 			again = again || lr != r
 			b.WriteRune(lr)
+			keep = marksKept(lr)
+			continue
 		default:
 			b.WriteByte(' ')
 		}
+		keep = false
 	}
 	return b.String(), again
 }

@@ -65,6 +65,11 @@ func TestShortChunksJoined(t *testing.T) {
 		{"Hol dfi eld Dyn ami cs Co., Ltd.", "h1"},
 		{"Nor thw ind Sup erc omp uti ng Cen ter", "n1"},
 		{"Но лд фи ел д Ды на ми кс", "h1"},
+		// Legal forms and ordinary words anywhere, not only at the end.
+		{"The Ho ld fi el d Dy na mi cs", "h1"},
+		{"OOO AO Ho ld fi el d Dy na mi cs", "h1"},
+		{"Hol dfi eld Global Dyn ami cs Co Ltd", "h1"},
+		{"Ho ld fi el d Global Dy na mi cs", "h1"},
 	} {
 		r := Screen("", org("o", "CN", c.name), l, nil)
 		if len(r.Matches) == 0 || r.Matches[0].Entry.ID != c.entry || r.Status != catalog.RestrictedUndetermined || r.Matches[0].Kind != Possible ||
@@ -72,9 +77,30 @@ func TestShortChunksJoined(t *testing.T) {
 			t.Errorf("%q: %s (%s), want a possible match with %s, its chunks joined", c.name, r.Status, r.Source, c.entry)
 		}
 	}
-	for _, name := range []string{"Holm Field Dyes Co", "Ace Art Lab and Co", "Nor Tech Industries"} {
+	for _, name := range []string{"Holm Field Dyes Co", "Ace Art Lab and Co", "Nor Tech Industries", "The Ace Co Ltd Dynamic Holdings"} {
 		if r := Screen("", org("o", "CN", name), l, nil); r.Status != catalog.RestrictedNone {
 			t.Errorf("an unrelated name %q: %s (%s)", name, r.Status, r.Source)
 		}
+	}
+}
+
+// TestSpacingVowelSignsKept: the spacing vowel signs (Mc) of Devanagari,
+// Tamil, Sinhala, Khmer and Myanmar are letters in effect. Dropped with
+// every other mark, "भारती" and a listed "भरत" were one name, an exact
+// match of a different name. Only a spacing mark on a Latin, Greek,
+// Cyrillic or common base (the marked letters above) is dropped.
+func TestSpacingVowelSignsKept(t *testing.T) {
+	l := &List{Entries: []Entry{{ID: "b1", List: "EL", Source: "EL", Name: "भरत", Addresses: []Address{{Country: "IN"}}}}}
+	r := Screen("", org("o", "IN", "भारती"), l, nil)
+	for _, m := range r.Matches {
+		if m.Kind == Exact {
+			t.Fatalf("भारती: an exact match of %q (%s)", m.Entry.Name, r.Status)
+		}
+	}
+	if r := Screen("", org("o", "IN", "भरत"), l, nil); len(r.Matches) == 0 || r.Matches[0].Kind != Exact {
+		t.Fatalf("the listed name itself: %s (%s)", r.Status, r.Source)
+	}
+	if Normalize("भारती") == Normalize("भरत") {
+		t.Errorf("भारती and भरत normalise alike: %q", Normalize("भरत"))
 	}
 }

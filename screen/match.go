@@ -301,8 +301,9 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 	// Romanised in each system, a Cyrillic name is compared up to four
 	// times, and each comparison costs a pass over the list, more for
 	// longer names: the versions compared (as written and romanised, not
-	// counting those with spaced letters joined, at most one more each)
-	// are bounded as a Latin organisation's names are by the catalog, in
+	// counting those with spaced letters or short words joined, at most
+	// two more each, of no more letters: up to three times the
+	// comparisons of the versions counted) are bounded as a Latin organisation's names are by the catalog, in
 	// number and in letters (maxComparedNames, maxComparedLetters). Bounded
 	// by twice the letters alone, many short Cyrillic names cost four
 	// times, and the longest twice, what the costliest Latin ones do.

@@ -280,20 +280,54 @@ func skeletons(forms map[string]bool) map[string]bool {
 }
 
 // folds hold the transformers that fold a name's letters (ignorables
-// removed, decomposed, marks removed, composed). Every combining mark is
-// removed: non-spacing (Mn, accents), enclosing (Me: the circle U+20DD and
-// keycap U+20E3 drawn around a letter, the Cyrillic millions signs U+0489
-// and U+A670) and spacing (Mc, U+0903). With only Mn removed, the others
-// were read as spaces, and "Holdfield" with a circle around each letter
-// was nine words of one letter that came near no listed name. A spacing
-// mark removed from between two letters joins them, one anywhere else
-// leaves what a space would. A chain keeps state
+// removed, decomposed, marks removed (dropMarks), composed). A chain keeps state
 // between calls and is for one goroutine at a time: one shared by every
 // screening mixed the letters of names folded at once (a server screens
 // organisations concurrently), and panicked.
 var folds = sync.Pool{New: func() any {
-	return transform.Chain(runes.Remove(runes.Predicate(ignorable)), runes.Map(parenthesizedLatin), norm.NFKD, runes.Remove(runes.In(unicode.M)), norm.NFC)
+	return transform.Chain(runes.Remove(runes.Predicate(ignorable)), runes.Map(parenthesizedLatin), norm.NFKD)
 }}
+
+// dropMarks is s without its combining marks: every non-spacing (Mn,
+// accents) and enclosing one (Me: the circle U+20DD and keycap U+20E3
+// drawn around a letter, the Cyrillic millions signs U+0489 and U+A670),
+// and a spacing one (Mc, U+0903) whose base is a Latin, Greek, Cyrillic
+// or common character. With only Mn removed, the others were read as
+// spaces, and "Holdfield" with a circle around each letter was nine words
+// of one letter that came near no listed name. A spacing mark removed
+// from between two letters joins them. Elsewhere a spacing mark is kept,
+// as part of its word (keepsMark): the spacing vowel signs of Devanagari,
+// Tamil, Sinhala, Khmer or Myanmar are letters in effect, and with them
+// dropped "भारती" and "भरत" were one name.
+func dropMarks(s string) string {
+	keep := false // a spacing mark here is kept
+	return strings.Map(func(r rune) rune {
+		switch {
+		case unicode.Is(unicode.Mc, r):
+			if keep {
+				return r
+			}
+			return -1
+		case unicode.Is(unicode.M, r):
+			return -1
+		}
+		keep = marksKept(r)
+		return r
+	}, s)
+}
+
+// marksKept reports whether a spacing mark after r is kept (dropMarks):
+// r is a letter or digit, of no Latin, Greek, Cyrillic or common script.
+func marksKept(r rune) bool {
+	return (unicode.IsLetter(r) || unicode.IsDigit(r)) && !unicode.In(r, unicode.Latin, unicode.Greek, unicode.Cyrillic, unicode.Common)
+}
+
+// keepsMark reports whether r is a mark that fold keeps (dropMarks): a
+// spacing mark on a letter of another script, part of its word. Only
+// such a mark is left after fold.
+func keepsMark(r rune) bool {
+	return r >= utf8.RuneSelf && unicode.Is(unicode.Mc, r)
+}
 
 // parenthesizedLatin is the Latin letter r shows in parentheses, for the
 // parenthesized letters (⒜ to ⒵, U+249C–U+24B5, and 🄐 to 🄩,
@@ -316,7 +350,10 @@ func fold(s string) (string, error) {
 	t := folds.Get().(transform.Transformer)
 	defer folds.Put(t)
 	out, _, err := transform.String(t, s)
-	return out, err
+	if err != nil {
+		return out, err
+	}
+	return norm.NFC.String(dropMarks(out)), nil
 }
 
 // Normalize returns a name as screening compares it.
@@ -418,6 +455,8 @@ func normalizeWords(s string, lookAlike bool, set formSet) (words, kept []string
 			b.WriteString(look[r])
 		case unicode.IsLetter(r) || unicode.IsDigit(r):
 			b.WriteRune(unicode.ToLower(r))
+		case keepsMark(r):
+			b.WriteRune(r)
 		default:
 			b.WriteByte(' ')
 		}
@@ -565,35 +604,39 @@ func joinSpacedLetters(s string) string {
 	return strings.Join(out, " ")
 }
 
-// joinShortWords is s with all its words written as one, when most of
-// them (legal forms at its end left out) are of three letters or fewer,
-// and there are two or more; else "". A name spaced in chunks of two or
-// three letters ("Ho ld fi el d Dy na mi cs", "Nor thw ind Sup erc omp uti
-// ng Cen ter") reads as the name to a person, and its words came near no
-// listed name's; joined, it comes as near the listed name as its letters
-// do (0.98 and more for those). It is compared as a version of the name
-// with spaced letters joined: never exact, and one more version at most,
-// of the letters of the one it is made from.
+// joinShortWords is s with each run of two or more words of three
+// letters or fewer written as one word, its legal forms left out wherever
+// they stand and its longer words kept apart; or "" when it has no such
+// run. A name spaced in chunks of two or three letters ("Ho ld fi el d Dy
+// na mi cs", "Nor thw ind Sup erc omp uti ng Cen ter") reads as the name
+// to a person, and its words came near no listed name's; joined, it comes
+// as near the listed name as its letters do (0.98 and more for those).
+// Legal forms are left out before the runs are found, and a longer word
+// only ends a run: with only the forms at the end left out, and all the
+// words joined only when most were short, "OOO AO Ho ld fi el d Dy na mi
+// cs" or "Global Ho ld fi el d Dy na mi cs" escaped. It is compared as a
+// version of the name with spaced letters joined: never exact, and one
+// more version at most, of the letters of the one it is made from.
 func joinShortWords(s string) string {
-	words := spacedWords(s)
-	for len(words) > 0 && legalFormSkeletons[withForms(words[len(words)-1].text)] {
-		words = words[:len(words)-1]
-	}
-	if len(words) < 2 {
-		return ""
-	}
-	short := 0
-	var b strings.Builder
-	for _, w := range words {
-		if w.letters <= maxShortWord {
-			short++
+	var out []string
+	joined, prevShort := false, false
+	for _, w := range spacedWords(s) {
+		if legalFormSkeletons[withForms(w.text)] {
+			continue
 		}
-		b.WriteString(w.text)
+		short := w.letters <= maxShortWord
+		if short && prevShort {
+			out[len(out)-1] += w.text
+			joined = true
+		} else {
+			out = append(out, w.text)
+		}
+		prevShort = short
 	}
-	if 2*short <= len(words) {
+	if !joined {
 		return ""
 	}
-	return b.String()
+	return strings.Join(out, " ")
 }
 
 // maxShortWord is the most letters of a word that joinShortWords counts
@@ -655,6 +698,9 @@ func spacedWords(s string) []spacedWord {
 				flush() // folds to a space
 				continue
 			}
+		case keepsMark(r):
+			b.WriteRune(r) // part of the word, no letter of its own
+			continue
 		default:
 			flush()
 			continue
@@ -700,7 +746,7 @@ func cosmetic(s string) string {
 		case joinsWords(r):
 			continue
 		case r < utf8.RuneSelf && !('A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || '0' <= r && r <= '9') && !asciiAlnum(asciiSkel[r]),
-			r >= utf8.RuneSelf && look[r] == "" && enclosedLatin(r) == 0 && !unicode.IsLetter(r) && !unicode.IsDigit(r):
+			r >= utf8.RuneSelf && look[r] == "" && enclosedLatin(r) == 0 && !unicode.IsLetter(r) && !unicode.IsDigit(r) && !keepsMark(r):
 			if !space {
 				b.WriteByte(' ')
 				space = true

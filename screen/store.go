@@ -32,7 +32,13 @@ type List struct {
 	SHA256     string         `json:"sha256"`
 	ImportedAt time.Time      `json:"importedAt"`
 	Counts     map[string]int `json:"counts"` // entries per list code
-	Entries    []Entry        `json:"entries"`
+	// NewestImported is the latest start_date (YYYY-MM-DD) of this list
+	// and of every list imported into the store before it, as far as
+	// they were recorded: the mark an import is refused as older than
+	// (olderImport). Kept across imports, it holds after a list without
+	// dates is imported, which otherwise left nothing to compare with.
+	NewestImported string  `json:"newestImported,omitempty"`
+	Entries        []Entry `json:"entries"`
 }
 
 // Decision actions.
@@ -170,13 +176,18 @@ type ImportOptions struct {
 	// once the file has room.
 	NotCarried func(left []Decision, bound string)
 	// Older accepts a file whose newest listing (the latest start_date of
-	// its entries) is older than the stored list's: an earlier
+	// its entries) is older than the newest imported before
+	// (List.NewestImported): an earlier
 	// publication, which replaced the list by one without every party
 	// listed since.
 	Older bool
-	// Audit, when set, records the import (ImportRecord) before anything
-	// is written: an error of it imports nothing, so that no list takes
-	// effect unrecorded.
+	// Audit, when set, records the import (ImportRecord) once the list is
+	// written to a temporary file and synced, before that file replaces
+	// the stored list (the dismissals carried over are written before
+	// it, as they hold against either list): an error of it leaves the
+	// stored list as it was, so that no list takes effect unrecorded.
+	// When the replacing then fails, Audit is called again, best effort,
+	// with a record whose Failed says why: the first one said imported.
 	Audit func(ImportRecord) error
 }
 
@@ -198,14 +209,32 @@ type ImportRecord struct {
 	PreviousCounts          map[string]int `json:"previousCounts,omitempty"`
 	PreviousNewestStartDate string         `json:"previousNewestStartDate,omitempty"`
 	// Removed are the ids of the stored list's entries the file lacks,
-	// sorted; Added counts the file's entries the stored list lacked.
-	Removed []string `json:"removed,omitempty"`
-	Added   int      `json:"added"`
+	// sorted, the first MaxRecordedRemoved of them; RemovedCount counts
+	// them all and RemovedSHA256 is the SHA-256 of them all, sorted, one
+	// a line ("\n" after each). Every id of a list of 16 MiB made a
+	// record as large. Added counts the file's entries the stored list
+	// lacked.
+	Removed       []string `json:"removed,omitempty"`
+	RemovedCount  int      `json:"removedCount"`
+	RemovedSHA256 string   `json:"removedSha256,omitempty"`
+	Added         int      `json:"added"`
 	// AllowedPartial and AllowedOlder say the file was imported past
 	// those checks (ImportOptions.Partial, ImportOptions.Older).
 	AllowedPartial bool `json:"allowedPartial,omitempty"`
 	AllowedOlder   bool `json:"allowedOlder,omitempty"`
+	// Failed, in a second record of an import, says why the list
+	// recorded as imported did not replace the stored one after all.
+	Failed string `json:"failed,omitempty"`
 }
+
+// ErrListNotWritten is the error of an import whose list could not be
+// written in place of the stored one: the storage's fault, not the
+// file's.
+var ErrListNotWritten = errors.New("the screening list could not be written")
+
+// MaxRecordedRemoved is the most ids of removed entries an import's
+// record holds (ImportRecord.Removed); the rest are counted and hashed.
+const MaxRecordedRemoved = 1000
 
 // ErrOlderImport is the error of an import refused as an earlier
 // publication than the stored list (ImportOptions.Older).
@@ -234,12 +263,13 @@ func newestStartDate(l *List) (time.Time, bool) {
 }
 
 // olderImport refuses next as an earlier publication than prev, the
-// stored list: its newest listing is older than prev's, or it has none
-// that reads as a date where prev has. The CSL only grows at its newest
+// stored list: its newest listing is older than the newest prev or any
+// list before it held (newestImported), or it has none that reads as a
+// date where they had. The CSL only grows at its newest
 // end; a file without last month's designations is last year's, and
 // imported, its parties listed since screen clear.
 func olderImport(name string, prev, next *List) error {
-	pn, ok := newestStartDate(prev)
+	pn, ok := newestImported(prev)
 	if !ok {
 		return nil
 	}
@@ -251,10 +281,26 @@ func olderImport(name string, prev, next *List) error {
 	if nok {
 		why = fmt.Sprintf("its newest start_date is %s", nn.Format("2006-01-02"))
 	}
-	return fmt.Errorf("%s: %w: %s, and the stored list's (imported %s from %s) is %s; "+
+	return fmt.Errorf("%s: %w: %s, and the newest imported into the store (by the stored list, imported %s from %s, or one before it) is %s; "+
 		"an earlier publication lacks every party listed since, which would screen clear; "+
 		"import the current Consolidated Screening List, or say that the older file is meant (meridian screen import --allow-older FILE)",
 		name, ErrOlderImport, why, prev.ImportedAt.UTC().Format("2006-01-02T15:04:05Z"), prev.File, pn.Format("2006-01-02"))
+}
+
+// newestImported is the latest start_date of l and of the lists imported
+// before it (l.NewestImported), and whether there is one.
+func newestImported(l *List) (time.Time, bool) {
+	newest, ok := time.Time{}, false
+	if l == nil {
+		return newest, false
+	}
+	if d, err := time.Parse("2006-01-02", l.NewestImported); err == nil {
+		newest, ok = d, true
+	}
+	if d, found := newestStartDate(l); found && (!ok || d.After(newest)) {
+		newest, ok = d, true
+	}
+	return newest, ok
 }
 
 // importRecord is the record of next replacing prev (nil when there is
@@ -286,6 +332,14 @@ func importRecord(prev, next *List, opt ImportOptions) ImportRecord {
 		had[id] = true
 	}
 	sort.Strings(rec.Removed)
+	if rec.RemovedCount = len(rec.Removed); rec.RemovedCount > 0 {
+		h := sha256.New()
+		for _, id := range rec.Removed {
+			h.Write([]byte(id + "\n"))
+		}
+		rec.RemovedSHA256 = hex.EncodeToString(h.Sum(nil))
+		rec.Removed = slices.Clip(rec.Removed[:min(len(rec.Removed), MaxRecordedRemoved)])
+	}
 	for id := range ids {
 		if !had[id] {
 			rec.Added++
@@ -372,6 +426,20 @@ func (s *Store) ImportWith(name string, data []byte, opt ImportOptions) (*List, 
 	}
 	defer unlock()
 	prev := s.storedList()
+	// The mark of the newest listing imported, kept through an older or
+	// undated list imported as meant.
+	if d, ok := newestImported(prev); ok {
+		l.NewestImported = d.Format("2006-01-02")
+	}
+	if d, ok := newestImported(l); ok {
+		l.NewestImported = d.Format("2006-01-02")
+	}
+	if out, err = json.Marshal(l); err != nil {
+		return nil, nil, err
+	}
+	if int64(len(out)) > maxListBytes {
+		return nil, nil, fmt.Errorf("%s: %d entries take %d bytes as stored, over the %d-byte bound the stored list is read back with; nothing imported", name, len(es), len(out), maxListBytes)
+	}
 	if prev != nil && !opt.Partial {
 		if err := partialImport(name, prev, l); err != nil {
 			return nil, nil, err
@@ -406,21 +474,63 @@ func (s *Store) ImportWith(name string, data []byte, opt ImportOptions) (*List, 
 			}
 		}
 	}
+	// Written and synced first, recorded, then put in place: recorded
+	// before the write, a write that failed left the audit log saying
+	// the list was imported.
+	tmp, err := stageFile(s.listPath(), out)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w; nothing imported", ErrListNotWritten, err)
+	}
+	defer os.Remove(tmp) // gone once renamed
+	rec := importRecord(prev, l, opt)
 	if opt.Audit != nil {
 		// Recorded after the dismissals carried over (which hold
 		// against the stored list as against this one), before the list
 		// is replaced.
-		if err := opt.Audit(importRecord(prev, l, opt)); err != nil {
+		if err := opt.Audit(rec); err != nil {
 			return nil, nil, fmt.Errorf("%w; the list is not replaced: an import is recorded in the audit log first", err)
 		}
 	}
-	if err := atomicfile.WriteFile(s.listPath(), out, 0o600); err != nil {
-		return nil, nil, fmt.Errorf("screening list: %w", err)
+	if err := os.Rename(tmp, s.listPath()); err != nil {
+		if opt.Audit != nil {
+			rec.Failed = "the list was not put in place of the stored one: " + err.Error()
+			_ = opt.Audit(rec) // best effort: the error below says it too
+		}
+		return nil, nil, fmt.Errorf("%w: %w; the stored list is as it was (the audit log's record of this import is followed by one saying it failed)", ErrListNotWritten, err)
+	}
+	if err := atomicfile.SyncDir(filepath.Dir(s.listPath())); err != nil {
+		return nil, nil, fmt.Errorf("%w: the list is in place, but may not survive a crash: %w", ErrListNotWritten, err)
 	}
 	if len(left) > 0 && opt.NotCarried != nil {
 		opt.NotCarried(left, bound)
 	}
 	return l, rekeyed, nil
+}
+
+// stageFile writes data to a temporary file beside path, named as
+// atomicfile names its own (so that a stale one is removed as theirs
+// are), synced and closed, and returns its name, for the caller to
+// rename over path.
+func stageFile(path string, data []byte) (string, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return "", err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(0o600)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
 }
 
 // fitting splits carry, the copies of dismissals to append to ds, into
@@ -465,7 +575,10 @@ func (s *Store) fitting(ds, carry []Decision) (fit, left []Decision, bound strin
 }
 
 // storedList is the stored list as far as it decodes, or nil when there
-// is none or it cannot be read.
+// is none or it cannot be read. An import reads an unreadable list as
+// none: it replaces it without the checks against the stored list
+// (partialImport, olderImport) and records no previous list, as a store
+// whose list is damaged must be able to take a good one.
 func (s *Store) storedList() *List {
 	data, err := s.readList()
 	if err != nil {

@@ -142,10 +142,11 @@ func screenTable(w io.Writer, res []screen.Result) error {
 		return err
 	}
 	for _, r := range res {
-		// The fingerprint's first digits, as many as a decision may
-		// name it by (--org-fingerprint): -o json shows it whole.
+		// The whole fingerprint: a decision names it by at least 32 of
+		// its digits (--org-fingerprint), and a few shown are a prefix a
+		// tenant can grind a name to.
 		if _, err := fmt.Fprintf(w, "\n%s: %s\n  source: %s\n  org fingerprint: %s\n", shown(r.Org), r.Status, shown(r.Source),
-			r.OrgFingerprint[:min(len(r.OrgFingerprint), screen.MinEntryHashPrefix)]); err != nil {
+			r.OrgFingerprint); err != nil {
 			return err
 		}
 	}

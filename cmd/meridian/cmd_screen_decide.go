@@ -52,12 +52,12 @@ output says which version of the entry (its hash) the decision is about.
 The decision is likewise about the organisation as it is when the command
 runs. Give --org-fingerprint the organisation's fingerprint as the screening
 you reviewed showed it ("org fingerprint" under each organisation in the
-table, orgFingerprint in -o json; 12 hex digits or more) to have it refused if the
+table, orgFingerprint in -o json; 32 hex digits or more) to have it refused if the
 organisation's names, country or addresses changed since: a tenant could
 otherwise rename its organisation to the listed name between the review and
 the dismissal. Without it, the output names the organisation's names and
 country the decision is about.`, action, verb),
-		Example: fmt.Sprintf(`  meridian screen %s example-lab e1003 --entry-sha256 3f2a9c0d1b7e --org-fingerprint 9b1c4e27a0d3 --reason "register number differs (HRB 1)" --by a.person`, action),
+		Example: fmt.Sprintf(`  meridian screen %s example-lab e1003 --entry-sha256 3f2a9c0d1b7e --org-fingerprint 9b1c4e27a0d35f8e2c61b0a94d7e3f12 --reason "register number differs (HRB 1)" --by a.person`, action),
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if by == "" {
@@ -115,29 +115,35 @@ country the decision is about.`, action, verb),
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why (required; at most 2,048 bytes of text on one line)")
 	cmd.Flags().StringVar(&by, "by", "", "who decides (default $USER; at most 256 bytes)")
-	cmd.Flags().StringVar(&seen, "entry-sha256", "", "the entry's hash as the screening reviewed showed it (12 to 64 hex digits); refused when the entry has changed since")
-	cmd.Flags().StringVar(&orgSeen, "org-fingerprint", "", "the organisation's fingerprint as the screening reviewed showed it (12 to 64 hex digits); refused when the organisation has changed since")
+	cmd.Flags().StringVar(&seen, "entry-sha256", "", "the entry's hash as the screening reviewed showed it (32 to 64 hex digits); refused when the entry has changed since")
+	cmd.Flags().StringVar(&orgSeen, "org-fingerprint", "", "the organisation's fingerprint as the screening reviewed showed it (32 to 64 hex digits); refused when the organisation has changed since")
 	cmd.Flags().StringVar(&tenant, "tenant", catalog.DefaultTenant, "the tenant whose registered organisation ORG is")
 	cmd.Flags().StringArrayVarP(&files, "file", "f", nil, "file with the Organization ORG (the default tenant's), instead of the registered one")
 	addOutputFlag(cmd, &out)
 	return cmd
 }
 
+// minOrgFingerprint is the fewest hex digits of an organisation's
+// fingerprint --org-fingerprint takes: 128 bits. A tenant who can rename
+// its organisation can try names until one's fingerprint begins with the
+// digits a reviewer gave; with 12 (48 bits) that was within reach.
+const minOrgFingerprint = 32
+
 // checkOrgFingerprint refuses a decision about org when seen, the
 // organisation's fingerprint as the screening reviewed showed it (whole
-// or its first screen.MinEntryHashPrefix hex digits or more), is not its
+// or its first minOrgFingerprint hex digits or more), is not its
 // fingerprint now: its names, country or addresses changed since.
 func checkOrgFingerprint(seen string, org *catalog.Organization, tenant string) error {
 	seen = strings.ToLower(strings.TrimSpace(seen))
 	if seen == "" {
 		return nil
 	}
-	if len(seen) < screen.MinEntryHashPrefix || len(seen) > sha256.Size*2 || strings.Trim(seen, "0123456789abcdef") != "" {
-		return fmt.Errorf("--org-fingerprint %q: want the organisation's fingerprint as screening shows it (orgFingerprint), %d to %d hex digits", seen, screen.MinEntryHashPrefix, sha256.Size*2)
+	if len(seen) < minOrgFingerprint || len(seen) > sha256.Size*2 || strings.Trim(seen, "0123456789abcdef") != "" {
+		return fmt.Errorf("--org-fingerprint %q: want the organisation's fingerprint as screening shows it (orgFingerprint), %d to %d hex digits", seen, minOrgFingerprint, sha256.Size*2)
 	}
 	if fp := screen.Fingerprint(org); !strings.HasPrefix(fp, seen) {
 		return fmt.Errorf("--org-fingerprint %s: tenant %s's organisation %s is no longer the one screening showed, it is now %s (names %s, headquarters %s): its names, country or addresses changed since; screen it again and decide on it as it is",
-			seen, catalog.TenantOr(tenant), shown(org.Metadata.Name), fp[:screen.MinEntryHashPrefix], quotedNames(org.ScreeningNames()), shown(org.Spec.Headquarters))
+			seen, catalog.TenantOr(tenant), shown(org.Metadata.Name), fp, quotedNames(org.ScreeningNames()), shown(org.Spec.Headquarters))
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 
 	"github.com/spf13/cobra"
@@ -86,6 +87,14 @@ nothing is imported.`,
 				audited = auditErr == nil
 				return auditErr
 			}, NotCarried: func(ds []screen.Decision, why string) { left, bound = ds, why }, Audit: func(r screen.ImportRecord) error {
+				if r.Failed != "" {
+					// The list recorded as imported was not put in
+					// place: said best effort, the error says it too.
+					if err := auditImport(cmd.Context(), r); err != nil {
+						fmt.Fprintf(os.Stderr, "warning: the audit log's record of this import says it was imported, and saying it failed failed too: %v\n", err)
+					}
+					return nil
+				}
 				rec = r
 				importAuditErr = auditImport(cmd.Context(), r)
 				return importAuditErr
@@ -98,11 +107,14 @@ nothing is imported.`,
 					carried, auditErr)
 			case err != nil && audited:
 				return fmt.Errorf("%w (the %d dismissals this import carried over are written to the audit log)", err, carried)
+			case errors.Is(err, screen.ErrListNotWritten):
+				return err // the storage's fault, not the file's
 			case err != nil:
 				return badInput(err)
 			}
 			info := map[string]any{"file": l.File, "sha256": l.SHA256, "importedAt": l.ImportedAt, "entries": len(l.Entries), "counts": l.Counts,
-				"dismissalsCarriedOver": len(rekeyed), "previousSha256": rec.PreviousSHA256, "removed": nonNilIDs(rec.Removed), "added": rec.Added}
+				"dismissalsCarriedOver": len(rekeyed), "previousSha256": rec.PreviousSHA256, "removed": nonNilIDs(rec.Removed),
+				"removedCount": rec.RemovedCount, "removedSha256": rec.RemovedSHA256, "added": rec.Added}
 			if len(left) > 0 {
 				// The import went ahead; these dismissals lapse, and
 				// their matches show again for a person to decide.
@@ -126,9 +138,12 @@ nothing is imported.`,
 				fmt.Fprintf(w, "imported %d entries from %s (sha256 %s)\n", len(l.Entries), l.File, l.SHA256)
 				if rec.PreviousSHA256 != "" {
 					fmt.Fprintf(w, "replaced the list imported from %s (sha256 %s, %d entries): %d entries added, %d removed\n",
-						shown(rec.PreviousFile), rec.PreviousSHA256, rec.PreviousEntries, rec.Added, len(rec.Removed))
+						shown(rec.PreviousFile), rec.PreviousSHA256, rec.PreviousEntries, rec.Added, rec.RemovedCount)
 					for _, id := range rec.Removed {
 						fmt.Fprintf(w, "  removed %s\n", shown(id))
+					}
+					if more := rec.RemovedCount - len(rec.Removed); more > 0 {
+						fmt.Fprintf(w, "  and %d more removed (the sha256 of all %d removed ids, sorted, one a line: %s)\n", more, rec.RemovedCount, rec.RemovedSHA256)
 					}
 				}
 				if len(rekeyed) > 0 {

@@ -128,3 +128,18 @@ func entryHashV1(e *screen.Entry) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
+
+// TestScreenImportWriteFailureNotBadInput: a list that could not be put
+// in place (the storage's fault) was reported as bad input (exit 2), as
+// if the file were at fault.
+func TestScreenImportWriteFailureNotBadInput(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("MERIDIAN_HOME", home)
+	if err := os.MkdirAll(filepath.Join(home, "screening", "list.json", "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, err := runCLI(t, "screen", "import", filepath.Join("..", "..", "screen", "testdata", "csl-sample-id.csv"))
+	if err == nil || isCode(err, exitBadInput) || !strings.Contains(err.Error(), screen.ErrListNotWritten.Error()) {
+		t.Fatalf("an import whose list cannot be written: %v, want an error of the storage, not bad input", err)
+	}
+}
