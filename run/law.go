@@ -1169,25 +1169,48 @@ func (c *Controller) draining(ctx context.Context, r *Run) (bool, string, error)
 // site failing, its drain over.
 func (c *Controller) drained(r *Run) {
 	c.reachable(r.ID)
+	k := attemptKey(r.ID, r.Attempt)
 	c.mu.Lock()
-	delete(c.drainFails, attemptKey(r.ID, r.Attempt))
+	delete(c.drainFails, k)
+	delete(c.drainFails, drainStoppingKey(k))
 	c.mu.Unlock()
 }
+
+// drainStoppingKey is where drainFails keeps, for the attempt k
+// (attemptKey), when its drain's Cancel was first answered that the job
+// is still ending (drainStopping). It ends in the attempt's key, as
+// prune and newTerm go by, with no slash of its own.
+func drainStoppingKey(k string) string { return k + "+stopping" }
 
 // drainStopping takes a Cancel of r's draining attempt that its site took,
 // its job still ending (cause, backend.ErrStopping): the site answered,
 // so what the drain counted of its failures is forgotten, and the drain
 // goes on (the next step asks again) until the job ends, or its bound
 // (drainStoppingBound) is past, when it is over, unconfirmed, saying so.
+// The bound counts from the drain's grace (DrainBy; none is taken as
+// now), or from the first such answer of this attempt's drain, whichever
+// is later: a drain whose grace passed while no server led (or the loop
+// was held up) asks first well past it, and a job that only began to end
+// then gets the bound all the same.
 func (c *Controller) drainStopping(r *Run, cause error) (bool, string, error) {
 	// The site answered: what the drain counted of its failures is
-	// forgotten (drained); the drain is over only below.
-	c.drained(r)
-	past := time.Since(r.Migration.DrainBy) // elapsed time, on the machine's clock
+	// forgotten; the drain is over only below.
+	now := time.Now() // elapsed time, on the machine's clock
+	k := attemptKey(r.ID, r.Attempt)
+	c.reachable(r.ID)
+	c.mu.Lock()
+	delete(c.drainFails, k)
+	c.mu.Unlock()
+	from := c.failingSince(c.drainFails, drainStoppingKey(k), now)
+	if by := r.Migration.DrainBy; by.After(from) {
+		from = by
+	}
+	past := now.Sub(from)
 	if bound := c.drainStoppingBound(); past >= bound {
-		c.cfg.Logger.Warn("a draining attempt's job was still ending past the drain's bound; the run moves on", "run", r.ID, "tenant", r.Tenant, "site", r.Site, "attempt", r.Attempt, "err", cause)
+		c.drained(r)
+		c.cfg.Logger.Info("a draining attempt's job was still ending past the drain's bound; the run moves on", "run", r.ID, "tenant", r.Tenant, "site", r.Site, "attempt", r.Attempt, "err", cause)
 		return true, fmt.Sprintf("its job was still ending %s after the drain's grace: its site took the stop (site %s: %s)",
-			past.Round(time.Second), r.Site, c.loggedClass(r, r.Site, "drain", cause)), nil
+			past.Round(time.Second), r.Site, c.stoppingClass(r, r.Site, "drain", cause)), nil
 	}
 	c.cfg.Logger.Info("a draining attempt's job is still ending; its site is asked again", "run", r.ID, "tenant", r.Tenant, "site", r.Site, "attempt", r.Attempt, "err", cause)
 	return false, "", nil

@@ -156,6 +156,9 @@ func (c *Controller) stopTried(ctx context.Context, k string, ls *leftStop, besi
 	// asked again until it says the job ended.
 	stopping := errors.Is(err, backend.ErrStopping)
 	ls.stopping = stopping
+	if err != nil && !stopping {
+		ls.failed = true
+	}
 	if forCancel {
 		ls.cancelDone = true
 	}
@@ -184,7 +187,8 @@ func (c *Controller) stopTried(ctx context.Context, k string, ls *leftStop, besi
 		out.tries, out.since = ls.tries, now.Sub(ls.first)
 		until := ls.first.Add(c.leftStopWindow())
 		switch {
-		case !now.Before(until) && stopping:
+		case !now.Before(until) && stopping && !ls.failed:
+			// Every try in the window was taken, its job still ending.
 			ls.over, ls.next = true, farFuture
 			out.outcome = leftStopStillStopping
 		case !now.Before(until):
@@ -341,9 +345,10 @@ func (c *Controller) cancelFound(ctx context.Context, r *Run, h string, wait tim
 // that a site that does not answer holds no Tick worker for its bound.
 // It says whether the result is in (false: the step waits, and the try's
 // end wakes the loop), the handle used, and why the site did not confirm
-// the stop (nil where it did). The result taken, the stop is over: no
-// more tries of it.
-func (c *Controller) stopForCancel(ctx context.Context, r *Run) (bool, string, error) {
+// the stop (nil where it did), with the tries that ended unconfirmed and
+// how long since the first of them ended (leftStopResult: tries, since).
+// The result taken, the stop is over: no more tries of it.
+func (c *Controller) stopForCancel(ctx context.Context, r *Run) (bool, leftStopResult) {
 	k := attemptKey(r.ID, r.Attempt)
 	c.mu.Lock()
 	ls := c.leftStops[k]
@@ -363,7 +368,7 @@ func (c *Controller) stopForCancel(ctx context.Context, r *Run) (bool, string, e
 		c.mu.Lock()
 		if !ls.confirmed && !ls.cancelDone {
 			c.mu.Unlock()
-			return false, "", nil
+			return false, leftStopResult{}
 		}
 	}
 	if !ls.confirmed && ls.stopping && !ls.over {
@@ -372,8 +377,14 @@ func (c *Controller) stopForCancel(ctx context.Context, r *Run) (bool, string, e
 		// schedule, within the stop's window, leftStopWindow); the
 		// window past, the stop is over, and the cancel ends saying the
 		// job was still ending.
-		ls.cancelDone = false
+		// cancelDone is cleared only once a try is due: cleared at once,
+		// the next step took the stop as not yet sent and sent it again
+		// (sendStop for the cancel skips the schedule), one Cancel a tick
+		// holding a slot of the site (maxLeftStops).
 		due := !ls.inFlight && !c.cancelClock().Before(ls.next)
+		if due {
+			ls.cancelDone = false
+		}
 		c.mu.Unlock()
 		if due {
 			c.sendStop(ctx, k, ls, true)
@@ -384,15 +395,18 @@ func (c *Controller) stopForCancel(ctx context.Context, r *Run) (bool, string, e
 			return c.stopForCancel(ctx, r)
 		}
 		c.mu.Unlock()
-		return false, "", nil
+		return false, leftStopResult{}
 	}
 	ls.over, ls.next = true, farFuture
-	h, err := ls.handle, ls.err
+	out := leftStopResult{handle: ls.handle, err: ls.err, tries: ls.tries}
+	if !ls.first.IsZero() {
+		out.since = c.cancelClock().Sub(ls.first)
+	}
 	if ls.confirmed {
-		err = nil
+		out.err = nil
 	}
 	c.mu.Unlock()
-	return true, h, err
+	return true, out
 }
 
 // leftStop is where the stop of one attempt a run leaves (stopLeft)
@@ -424,6 +438,10 @@ type leftStop struct {
 	// again, and, the window past, recorded as still stopping, not given
 	// up.
 	stopping bool
+	// failed says a try in the window ended unconfirmed with no such
+	// answer (the site failed it): the window past, the stop is given
+	// up, whatever the last try's answer.
+	failed bool
 	// confirmed says the site confirmed the stop; over, that nothing
 	// more is sent (confirmed, given up, or taken by the run's cancel);
 	// cancelDone, that a try sent for the run's cancel ended.
@@ -448,8 +466,9 @@ const (
 	leftStopGivenUp     = "given-up"
 	leftStopFailed      = "failed"
 	// The site took the stop, its job still ending (backend.ErrStopping):
-	// asked again (stopping), and, its window past with the job still
-	// ending when last asked, over (still-stopping).
+	// asked again (stopping), and, its window past with every try so
+	// answered, over (still-stopping); a try the site failed makes it
+	// given-up.
 	leftStopStopping      = "stopping"
 	leftStopStillStopping = "still-stopping"
 )
@@ -472,12 +491,53 @@ type leftStopResult struct {
 // not written.
 func (c *Controller) recordLeftStop(ctx context.Context, left *Run, out leftStopResult) {
 	n, site := left.Attempt, left.Site
-	var msg, why string
+	msg, why := c.leftStopText(left, out)
+	_, err := c.update(ctx, left.ID, func(r *Run, ch *store.Change) error {
+		if r.State.Final() {
+			return store.ErrNoChange
+		}
+		return addLeftStop(ch, r, site, n, out, why, msg)
+	})
+	if err != nil && !errors.Is(err, store.ErrNoChange) {
+		c.cfg.Logger.Warn("record the stop of an attempt a run leaves", "run", left.ID, "tenant", left.Tenant, "site", site, "attempt", n, "outcome", out.outcome, "err", err)
+	}
+}
+
+// addLeftStop adds to ch, r's change, the stop of its attempt n at site
+// (out): a sealed audit record (KindLeftStop) whose error is why, and an
+// event of its timeline (msg).
+func addLeftStop(ch *store.Change, r *Run, site string, n int, out leftStopResult, why, msg string) error {
+	rec, err := audit.NewRecord(KindLeftStop, r.ID, map[string]any{
+		"site": site, "attempt": n, "handle": out.handle, "outcome": out.outcome, "tries": out.tries, "seconds": int64(out.since / time.Second), "error": why,
+	})
+	if err != nil {
+		return err
+	}
+	rec.Tenant = catalog.TenantOr(r.Tenant)
+	ch.Audit = append(ch.Audit, rec)
+	ch.Events = append(ch.Events, store.Event{Kind: KindLeftStop, Reason: msg})
+	return nil
+}
+
+// stoppingClass is the class of err, a site's answer that it took a stop
+// of r's attempt at site and the job is still ending (backend.ErrStopping:
+// "still stopping"), for the run's tenant. It is no failure of the site:
+// logged at Info, where loggedClass logs a site failure.
+func (c *Controller) stoppingClass(r *Run, site, what string, err error) string {
+	c.cfg.Logger.Info("a site took a stop, and its job is still ending", "run", r.ID, "tenant", r.Tenant, "site", site, "what", what, "err", err)
+	return faultClass(err)
+}
+
+// leftStopText is what the run's timeline says of out, the stop of left's
+// attempt (msg), and the class of its last try's error (why): the site's
+// own words are the server log's.
+func (c *Controller) leftStopText(left *Run, out leftStopResult) (msg, why string) {
+	n, site := left.Attempt, left.Site
 	switch {
 	case out.outcome == leftStopStopping || out.outcome == leftStopStillStopping:
 		// The site's answer by class alone ("still stopping"): it said
 		// the job is ending, no fault.
-		why = c.loggedClass(left, site, "stop", out.err)
+		why = c.stoppingClass(left, site, "stop", out.err)
 	case out.err != nil:
 		why = c.stopFault(left, site, out.err)
 	}
@@ -500,23 +560,5 @@ func (c *Controller) recordLeftStop(ctx context.Context, left *Run, out leftStop
 	case leftStopFailed:
 		msg = fmt.Sprintf("attempt %d at %s, which the run leaves, could not be stopped: %s; its workload may run on there until its agent's lease ends", n, site, why)
 	}
-	msg = reasonText(msg)
-	_, err := c.update(ctx, left.ID, func(r *Run, ch *store.Change) error {
-		if r.State.Final() {
-			return store.ErrNoChange
-		}
-		rec, err := audit.NewRecord(KindLeftStop, r.ID, map[string]any{
-			"site": site, "attempt": n, "handle": out.handle, "outcome": out.outcome, "tries": out.tries, "seconds": int64(out.since / time.Second), "error": why,
-		})
-		if err != nil {
-			return err
-		}
-		rec.Tenant = catalog.TenantOr(r.Tenant)
-		ch.Audit = append(ch.Audit, rec)
-		ch.Events = append(ch.Events, store.Event{Kind: KindLeftStop, Reason: msg})
-		return nil
-	})
-	if err != nil && !errors.Is(err, store.ErrNoChange) {
-		c.cfg.Logger.Warn("record the stop of an attempt a run leaves", "run", left.ID, "tenant", left.Tenant, "site", site, "attempt", n, "outcome", out.outcome, "err", err)
-	}
+	return reasonText(msg), why
 }

@@ -637,25 +637,40 @@ func (c *Controller) moveBeforeRule(ctx context.Context, r *Run) (bool, error) {
 // the stop's retries. A site that took the stop and says its job is still
 // ending (backend.ErrStopping: it traps SIGTERM and pushes its last
 // checkpoint) carried the cancel: it is asked again until it says the job
-// ended, for the stop's window (leftStopWindow); past it, the run ends
-// saying the job was still ending, not that the cancel was not carried.
+// ended, on its retries' schedule, for the stop's window (leftStopWindow);
+// past it, the run ends saying the job was still ending, not that the
+// cancel was not carried, and the stop's end is kept (KindLeftStop,
+// still-stopping): the job may run on there.
 func (c *Controller) cancelMoving(ctx context.Context, r *Run) (bool, error) {
 	var unconfirmed *notCarried
-	var stillEnding string
+	var stillEnding, stillMsg, stillWhy string
+	var still leftStopResult
+	site, attempt := r.Site, r.Attempt
 	if r.State == Migrating || (r.State == Held && c.leftStopUnconfirmed(r)) {
-		in, h, err := c.stopForCancel(ctx, r)
+		in, out := c.stopForCancel(ctx, r)
 		if !in {
 			return false, nil // the stop is out, or due again: its end (or the next tick) wakes the loop
 		}
+		h, err := out.handle, out.err
 		if errors.Is(err, backend.ErrStopping) {
+			// The site took the stop, the job still ending: kept as the
+			// stop's end (KindLeftStop, still-stopping), no failure.
 			job := ""
 			if h != "" {
 				job = " (job " + h + ")"
 			}
+			still = out
+			still.outcome, still.tries = leftStopStillStopping, max(out.tries, 1)
+			stillMsg, stillWhy = c.leftStopText(r, still)
 			stillEnding = fmt.Sprintf("; its site %s took the stop of attempt %d%s, but the job was still ending when last asked, past %s (site %s: %s); it may run on there until it ends",
-				r.Site, r.Attempt, job, c.leftStopWindow(), r.Site, c.loggedClass(r, r.Site, "stop", err))
+				r.Site, r.Attempt, job, c.leftStopWindow(), r.Site, stillWhy)
 		} else if err != nil {
-			unconfirmed = &notCarried{site: r.Site, attempt: r.Attempt, handle: h, tries: 1, since: cancelMovingWait,
+			// One try: its bound; more: the time since the first ended.
+			tries, since := max(out.tries, 1), out.since.Round(time.Second)
+			if tries == 1 {
+				since = cancelMovingWait
+			}
+			unconfirmed = &notCarried{site: r.Site, attempt: r.Attempt, handle: h, tries: tries, since: since,
 				why: c.stopFault(r, r.Site, err)}
 		}
 		if r.State == Migrating {
@@ -673,6 +688,9 @@ func (c *Controller) cancelMoving(ctx context.Context, r *Run) (bool, error) {
 		r.Hold, r.Migration = nil, nil
 		if stillEnding != "" {
 			why = reasonText(why + stillEnding)
+			if err := addLeftStop(ch, r, site, attempt, still, stillWhy, stillMsg); err != nil {
+				return err
+			}
 		}
 		if unconfirmed != nil {
 			why = reasonText(why + "; cancel " + unconfirmed.String())

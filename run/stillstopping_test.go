@@ -2,6 +2,10 @@ package run
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -57,9 +61,31 @@ func TestDrainOfAJobStillEndingPastItsBoundSaysSo(t *testing.T) {
 	c := x.stoppingDrain(&left, time.Hour)
 	r := x.drainingRun()
 	r.Migration.DrainBy = time.Now().Add(-c.drainStoppingBound() - time.Minute)
+	// Its grace long past (no server led meanwhile): the bound counts from
+	// the first answer that the job is still ending, not from the grace.
 	done, unconfirmed, err := c.draining(x.ctx, r)
+	if done || err != nil {
+		t.Fatalf("a drain asked first past its bound, its job still ending: over %v (%q), error %v; want not over, no error", done, unconfirmed, err)
+	}
+	k := drainStoppingKey(attemptKey(r.ID, r.Attempt))
+	c.mu.Lock()
+	c.drainFails[k] = time.Now().Add(-c.drainStoppingBound() - time.Minute)
+	c.mu.Unlock()
+	done, unconfirmed, err = c.draining(x.ctx, r)
 	if !done || err != nil || !strings.Contains(unconfirmed, "still stopping") || !strings.Contains(unconfirmed, "still ending") || strings.Contains(unconfirmed, "did not confirm") {
 		t.Fatalf("a drain past its bound, its job still ending: over %v (%q), error %v; want over, saying the job was still ending (still stopping)", done, unconfirmed, err)
+	}
+	c.mu.Lock()
+	_, kept := c.drainFails[k]
+	c.mu.Unlock()
+	if kept {
+		t.Errorf("the drain over, when its job was first still ending is still kept")
+	}
+	// A drain with no grace on record (DrainBy zero) counts from now.
+	r = x.drainingRun()
+	r.Migration.DrainBy = time.Time{}
+	if done, unconfirmed, err := c.draining(x.ctx, r); done || err != nil {
+		t.Fatalf("a drain with no grace, its job still ending: over %v (%q), error %v; want not over, no error", done, unconfirmed, err)
 	}
 }
 
@@ -187,6 +213,9 @@ func TestCancelWhileMovingOfAJobStillEndingIsCarried(t *testing.T) {
 		if recs, evs := x.cancelRefusedRecords(); recs != 0 || evs != 0 {
 			t.Errorf("beside the loop %v: %d audit records and %d events of the cancel not carried; want none", beside, recs, evs)
 		}
+		if said, recs := (&leftStopRig{x: x}).leftStops(); len(said) != 0 || len(recs) != 0 {
+			t.Errorf("beside the loop %v: left-stop events %q, records %v; want none, the stop confirmed", beside, said, recs)
+		}
 	}
 }
 
@@ -204,5 +233,261 @@ func TestCancelWhileMovingOfAJobStillEndingPastItsWindowSaysSo(t *testing.T) {
 	}
 	if recs, evs := x.cancelRefusedRecords(); recs != 0 || evs != 0 {
 		t.Errorf("%d audit records and %d events of the cancel not carried; want none", recs, evs)
+	}
+	// The stop's end is kept all the same, in the audit log: the job may
+	// run on there.
+	said, recs := (&leftStopRig{x: x}).leftStops()
+	if len(recs) != 1 || recs[0]["outcome"] != leftStopStillStopping || recs[0]["error"] != "still stopping" || recs[0]["tries"].(float64) < 2 {
+		t.Errorf("the run's left-stop audit records: %v; want one, %q, its error \"still stopping\", after its tries", recs, leftStopStillStopping)
+	}
+	if len(said) != 1 || !strings.Contains(said[0], "still ending when last asked") {
+		t.Errorf("the run's left-stop events: %q; want one saying the job was still ending when last asked", said)
+	}
+}
+
+// countingStops is a site's backend whose Cancel answers its first
+// stopping calls that the job is still ending (backend.ErrStopping), its
+// next failed ones that it failed, then as the site does; calls counts
+// every Cancel.
+type countingStops struct {
+	backend.Backend
+	calls             *atomic.Int64
+	stopping, failing int64
+}
+
+func (b countingStops) Cancel(ctx context.Context, h string) error {
+	switch n := b.calls.Add(1); {
+	case n <= b.stopping:
+		return fmt.Errorf("slurm cancel %s: the job was asked to end: %w", h, backend.ErrStopping)
+	case n <= b.stopping+b.failing:
+		return errors.New("slurm cancel: the controller did not answer")
+	}
+	return b.Backend.Cancel(ctx, h)
+}
+
+// countingCancelRig is x's controller, whose site alpha answers as
+// countingStops does, its retries' clock at *now (under mu).
+func (x *changedRunFixture) countingCancelRig(calls *atomic.Int64, stopping, failing int64, mu *sync.Mutex, now *time.Time) *Controller {
+	c := x.drainControllerOf(func(be backend.Backend) backend.Backend {
+		return countingStops{Backend: be, calls: calls, stopping: stopping, failing: failing}
+	}, time.Minute)
+	c.cancelRetries.now = func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return *now
+	}
+	return c
+}
+
+// TestCancelWhileMovingOfAJobStillEndingAsksOnSchedule: the cancel of a
+// moving run whose site said its job was still ending took its stop as not
+// yet sent at every step, and sent a Cancel about once a tick (some 600 in
+// the stop's window), each holding a slot of the site. It is asked again
+// only once due, on its retries' schedule.
+func TestCancelWhileMovingOfAJobStillEndingAsksOnSchedule(t *testing.T) {
+	for _, beside := range []bool{false, true} {
+		x := newChangedRunFixture(t)
+		var calls atomic.Int64
+		var mu sync.Mutex
+		now := time.Now()
+		c := x.countingCancelRig(&calls, 1<<30, 0, &mu, &now)
+		ctx := x.ctx
+		steps := &loopSteps{ctx: x.ctx}
+		t.Cleanup(steps.wg.Wait)
+		if beside {
+			ctx = context.WithValue(x.ctx, longStepsKey{}, steps)
+		}
+		r := x.movingCancelled()
+		step := func() {
+			t.Helper()
+			if done, err := c.cancelMoving(ctx, r); done || err != nil {
+				t.Fatalf("beside the loop %v: cancel while moving, its job still ending: over %v, error %v; want it waiting", beside, done, err)
+			}
+			steps.wg.Wait()
+		}
+		for range 10 {
+			step()
+		}
+		if n := calls.Load(); n != 1 {
+			t.Fatalf("beside the loop %v: %d Cancels over 10 steps, the clock still; want 1", beside, n)
+		}
+		mu.Lock()
+		now = now.Add(cancelRetryWait(1))
+		mu.Unlock()
+		for range 10 {
+			step()
+		}
+		if n := calls.Load(); n != 2 {
+			t.Errorf("beside the loop %v: %d Cancels once the next try was due; want 2", beside, n)
+		}
+	}
+}
+
+// TestLeftStopFailedThenStillEndingIsGivenUp: a stop whose site failed a
+// try and then said the job was still ending was recorded still-stopping
+// at the end of its window, as if every try had been taken: only the last
+// was. It is given up.
+func TestLeftStopFailedThenStillEndingIsGivenUp(t *testing.T) {
+	x := newChangedRunFixture(t)
+	var calls atomic.Int64
+	// The first try (the re-plan's) is taken; the second fails; the rest
+	// are taken again, the job still ending.
+	g := &leftStopRig{x: x, now: time.Now()}
+	g.c = x.drainControllerOf(func(be backend.Backend) backend.Backend {
+		return failingOnce{Backend: be, calls: &calls, fail: 2}
+	}, time.Minute)
+	g.c.cancelRetries.now = func() time.Time {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return g.now
+	}
+	g.steps = &loopSteps{ctx: x.ctx}
+	g.ctx = context.WithValue(x.ctx, longStepsKey{}, g.steps)
+	t.Cleanup(g.steps.wg.Wait)
+	g.replanned()
+	for range 100 {
+		g.advance(time.Minute)
+		g.c.retryLeftStops(g.ctx)
+		g.steps.wg.Wait()
+	}
+	if calls.Load() < 3 {
+		t.Fatalf("%d Cancels; want the stop asked again after its failed try", calls.Load())
+	}
+	_, recs := g.leftStops()
+	if len(recs) != 2 || recs[1]["outcome"] != leftStopGivenUp {
+		t.Fatalf("the run's left-stop audit records: %v; want the second %q, a try of the window having failed", recs, leftStopGivenUp)
+	}
+}
+
+// failingOnce is a site's backend whose Cancel fails its fail-th call
+// and answers every other that the job is still ending.
+type failingOnce struct {
+	backend.Backend
+	calls *atomic.Int64
+	fail  int64
+}
+
+func (b failingOnce) Cancel(_ context.Context, h string) error {
+	if b.calls.Add(1) == b.fail {
+		return errors.New("slurm cancel: the controller did not answer")
+	}
+	return fmt.Errorf("slurm cancel %s: the job was asked to end: %w", h, backend.ErrStopping)
+}
+
+// TestCancelWhileMovingNotCarriedAfterTriesSaysThem: a moving run's cancel
+// whose site said the job was still ending, then failed the stop, was said
+// not carried after one try, within the try's bound: its tries, and the
+// time since the first, are said.
+func TestCancelWhileMovingNotCarriedAfterTriesSaysThem(t *testing.T) {
+	x := newChangedRunFixture(t)
+	var calls atomic.Int64
+	var mu sync.Mutex
+	now := time.Now()
+	c := x.countingCancelRig(&calls, 2, 1<<30, &mu, &now)
+	r := x.movingCancelled()
+	for i := 0; ; i++ {
+		done, err := c.cancelMoving(x.ctx, r)
+		if err != nil {
+			t.Fatalf("cancel while moving: %v", err)
+		}
+		if done {
+			break
+		}
+		if i > 50 {
+			t.Fatalf("the cancel did not end")
+		}
+		mu.Lock()
+		now = now.Add(time.Minute)
+		mu.Unlock()
+	}
+	rows, err := x.f.st.DB().QueryContext(x.ctx, `SELECT payload FROM audit WHERE run_id = ? AND kind = ?`, x.r.ID, KindCancelNotCarried)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var recs []map[string]any
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, m)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0]["tries"] != float64(3) || recs[0]["seconds"].(float64) < 120 {
+		t.Errorf("the cancel-not-carried records: %v; want one, of 3 tries over at least 2 minutes", recs)
+	}
+}
+
+// lockedBuffer is a log's writer that steps beside the loop share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestStillEndingIsNotLoggedAsSiteFailure: a site's answer that it took
+// a stop, the job still ending, was logged at Warn as a site failure
+// (loggedClass) where a drain or a left stop said it to the run. It is no
+// failure: logged at Info.
+func TestStillEndingIsNotLoggedAsSiteFailure(t *testing.T) {
+	var logged lockedBuffer
+	log := slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug}))
+
+	x := newChangedRunFixture(t)
+	var left atomic.Int64
+	left.Store(1 << 30)
+	c := x.stoppingDrain(&left, time.Hour)
+	c.cfg.Logger = log
+	r := x.drainingRun()
+	r.Migration.DrainBy = time.Now().Add(-c.drainStoppingBound() - time.Minute)
+	// Asked again, the first answer of still ending past the bound, until
+	// the drain is over saying so.
+	for i := 0; ; i++ {
+		done, _, err := c.draining(x.ctx, r)
+		if err != nil || (!done && i > 0) {
+			t.Fatalf("drain step %d: over %v, error %v; want over past its bound", i+1, done, err)
+		}
+		if done {
+			break
+		}
+		c.mu.Lock()
+		c.drainFails[drainStoppingKey(attemptKey(r.ID, r.Attempt))] = time.Now().Add(-c.drainStoppingBound() - time.Minute)
+		c.mu.Unlock()
+	}
+
+	g, _ := newStoppingLeftRig(t, 1<<30)
+	g.c.cfg.Logger = log
+	g.replanned()
+	for range 100 {
+		g.advance(time.Minute)
+		g.c.retryLeftStops(g.ctx)
+		g.steps.wg.Wait()
+	}
+	out := logged.String()
+	if !strings.Contains(out, "still ending") {
+		t.Fatalf("the log: %s; want the job said still ending", out)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "level=WARN") && strings.Contains(line, "site failure") {
+			t.Errorf("logged at Warn: %s", line)
+		}
 	}
 }
