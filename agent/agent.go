@@ -1180,9 +1180,7 @@ func sweepOrphans(bound time.Duration) (found, left int) {
 	for first := true; ; first = false {
 		helpers.Lock()
 		procs := descendants(self, helpers.pids)
-		for p, info := range procs {
-			killProcess(p, info.start)
-		}
+		killTopDown(procs)
 		helpers.Unlock()
 		if first {
 			found = len(procs)
