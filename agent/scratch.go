@@ -33,12 +33,16 @@ var errScratchBusy = errors.New("in use by another agent")
 // the attempt would have had the agent remove an empty directory and a
 // lock file of the scratch's names wherever the link led. A lock that
 // cannot be made where wd's parent is not writable (a container's image)
-// is done without: the site removes such a scratch itself.
+// is done without: the site removes such a scratch itself. Without a
+// lock nothing keeps a second agent out of the scratch, and the agent
+// empties the scratch it starts in: one that already holds anything is
+// refused then (unlockedScratch), not emptied under a workload that may
+// be running in it.
 func lockScratch(wd string) (release func(leave bool), err error) {
 	noLock := func(bool) {}
 	parent, err := unix.Open(filepath.Dir(wd), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err == unix.ENOENT || err == unix.EACCES {
-		return noLock, os.MkdirAll(wd, 0o700)
+		return noLock, unlockedScratch(wd, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("scratch lock: %s: %w", filepath.Dir(wd), err)
@@ -46,10 +50,10 @@ func lockScratch(wd string) (release func(leave bool), err error) {
 	name := filepath.Base(wd)
 	lock := name + LockSuffix
 	for range 8 {
-		fd, err := unix.Openat(parent, lock, unix.O_CREAT|unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		fd, err := openScratchLock(parent, lock, unix.O_CREAT|unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 		if err == unix.EACCES || err == unix.EPERM || err == unix.EROFS {
 			unix.Close(parent)
-			return noLock, os.MkdirAll(wd, 0o700)
+			return noLock, unlockedScratch(wd, err)
 		}
 		if err != nil {
 			unix.Close(parent)
@@ -87,6 +91,33 @@ func lockScratch(wd string) (release func(leave bool), err error) {
 	}
 	unix.Close(parent)
 	return nil, fmt.Errorf("scratch lock %s: replaced under us repeatedly", wd+LockSuffix)
+}
+
+// openScratchLock is unix.Openat for the scratch's lock (a variable, so
+// that a test run as root can stand in for a parent it may not write).
+var openScratchLock = unix.Openat
+
+// unlockedScratch makes the scratch wd, for which no lock could be taken
+// (why), and refuses one that already holds anything: with no lock,
+// nothing tells a scratch another agent's workload is running in from
+// one an earlier launch left, and this agent would empty it.
+func unlockedScratch(wd string, why error) error {
+	if err := os.MkdirAll(wd, 0o700); err != nil {
+		return err
+	}
+	f, err := os.Open(wd)
+	if err != nil {
+		return fmt.Errorf("scratch %s: %w", wd, err)
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(1)
+	if err != nil && err != io.EOF {
+		return fmt.Errorf("scratch %s: %w", wd, err)
+	}
+	if len(names) > 0 {
+		return fmt.Errorf("scratch %s: no lock could be taken beside it (%s: %v), and it already holds %q, which may be another agent's running workload: refused rather than emptied; remove what is in it, or let the agent write in %s", wd, filepath.Dir(wd), why, names[0], filepath.Dir(wd))
+	}
+	return nil
 }
 
 // sameAt reports whether the open file fd is still the entry name in the
