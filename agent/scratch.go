@@ -735,6 +735,37 @@ type emptier struct {
 	queued map[string]bool // their names, which top's passes leave to the queue
 	moved  int             // how many were moved up, all told
 	seq    int             // the number in the next one's name
+	seqSet bool            // seq starts past what the top held (firstFreeSeq)
+}
+
+// firstFreeSeq is one past the highest number of a moved-up name in the
+// directory open as fd (0 when it holds none): an emptier that starts
+// there tries no name an earlier one left, where starting at 0 it tried
+// up to 1000 names for each directory it moved up, and failed once an
+// earlier one had left 1000.
+func firstFreeSeq(fd int) int {
+	dup, err := unix.Openat(fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0
+	}
+	defer unix.Close(dup)
+	next := 0
+	buf := make([]byte, 8<<10)
+	for {
+		n, err := unix.ReadDirent(dup, buf)
+		if err != nil || n <= 0 {
+			return next
+		}
+		_, _, names := unix.ParseDirent(buf[:n], -1, nil)
+		for _, name := range names {
+			if !strings.HasPrefix(name, movedUpPrefix) {
+				continue
+			}
+			if k, err := strconv.Atoi(name[len(movedUpPrefix):]); err == nil && k >= next && k < 1<<40 {
+				next = k + 1
+			}
+		}
+	}
 }
 
 // empty removes everything in the directory open as fd, depth below
@@ -834,6 +865,9 @@ func (e *emptier) moveUp(dirfd int, name string) error {
 		fdChmod(p, st.Mode&0o7777|0o700)
 	}
 	unix.Close(p)
+	if !e.seqSet {
+		e.seq, e.seqSet = firstFreeSeq(e.top), true
+	}
 	for range 1000 {
 		to := movedUpPrefix + strconv.Itoa(e.seq)
 		e.seq++
