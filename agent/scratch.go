@@ -711,19 +711,49 @@ func openOwnDirAt(dirfd int, name string) (int, error) {
 // until a pass finds it empty. A directory met maxOpenDepth below the
 // top is not opened: it is moved up into the top under a name of its
 // own and queued, and the queue is removed once the top's passes are
-// done, each one as a tree of its own (again moving up what lies too
-// deep in it). The queue is not bounded by maxEmptyPasses, which bounds
+// done, or amid them once it holds maxQueued (or the top can hold no
+// more directories, EMLINK), each one as a tree of its own (again moving
+// up what lies too deep in it). The queue is not bounded by maxEmptyPasses, which bounds
 // how often one directory is read; it is by maxMovedUp.
 func emptyDirFD(fd int) error {
 	e := &emptier{top: fd, queued: map[string]bool{}}
 	first := e.empty(fd, 0)
+	if err := e.drain(); err != nil && first == nil {
+		first = err
+	}
+	if e.drainErr != nil && first == nil {
+		first = e.drainErr
+	}
+	return first
+}
+
+// maxQueued is how many moved-up directories the queue holds before
+// they are removed, amid the top's passes (a variable, so that a test
+// can make it small): the queue and its names stay bounded in memory,
+// and the top's count of subdirectories, which some file systems bound
+// (EMLINK), stays low.
+var maxQueued = 4096
+
+// drain removes every directory in the queue, each as a tree of its own
+// (moving up, and removing in turn, what lies too deep in it), and lets
+// the top's passes take its name again. It returns the first error;
+// while it runs, a directory moved up is queued for it, not drained anew.
+func (e *emptier) drain() error {
+	if e.draining {
+		return nil
+	}
+	e.draining = true
+	defer func() { e.draining = false }()
+	var first error
 	for len(e.queue) > 0 {
 		name := e.queue[0]
 		e.queue = e.queue[1:]
-		if err := e.remove(fd, name, 0); err != nil && first == nil {
+		if err := e.remove(e.top, name, 0); err != nil && first == nil {
 			first = err
 		}
+		delete(e.queued, name)
 	}
+	e.queue = nil
 	return first
 }
 
@@ -736,6 +766,10 @@ type emptier struct {
 	moved  int             // how many were moved up, all told
 	seq    int             // the number in the next one's name
 	seqSet bool            // seq starts past what the top held (firstFreeSeq)
+	// draining is set while the queue is removed (drain); drainErr is the
+	// first error of a drain amid the top's passes.
+	draining bool
+	drainErr error
 }
 
 // firstFreeSeq is one past the highest number of a moved-up name in the
@@ -868,6 +902,7 @@ func (e *emptier) moveUp(dirfd int, name string) error {
 	if !e.seqSet {
 		e.seq, e.seqSet = firstFreeSeq(e.top), true
 	}
+	drained := false
 	for range 1000 {
 		to := movedUpPrefix + strconv.Itoa(e.seq)
 		e.seq++
@@ -882,9 +917,24 @@ func (e *emptier) moveUp(dirfd int, name string) error {
 			e.moved++
 			e.queue = append(e.queue, to)
 			e.queued[to] = true
+			if len(e.queue) >= maxQueued && !e.draining {
+				if err := e.drain(); err != nil && e.drainErr == nil {
+					e.drainErr = err
+				}
+			}
 			return nil
 		case unix.ENOENT:
 			return nil
+		case unix.EMLINK:
+			// The top holds as many directories as its file system
+			// allows: those queued are removed first, once.
+			if drained || e.draining || len(e.queue) == 0 {
+				return fmt.Errorf("%s: moving it up to be removed from the top: %w", name, err)
+			}
+			drained = true
+			if err := e.drain(); err != nil && e.drainErr == nil {
+				e.drainErr = err
+			}
 		case unix.EEXIST, unix.ENOTEMPTY, unix.EISDIR, unix.ENOTDIR:
 			continue // taken: the next name
 		default:
