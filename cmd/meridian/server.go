@@ -722,16 +722,16 @@ func startServer(opts serverOptions) (*server, error) {
 	return s, nil
 }
 
+// configured is called with the controller's configuration before the
+// controller is made; a test replaces it to read what serve passed.
+var configured = func(run.Config) {}
+
 // listenURL is the server's address as client.json and the agents take
 // it when no --advertise is given: scheme and the address listened on.
 // net/url writes the host, so an IPv6 zone (--listen [fe80::1%eth0]:7420)
 // has its % escaped as %25; put in as the listener spells it, the address
 // was one Go's URL parser refuses, and every CLI command and agent failed
 // at their first call.
-// configured is called with the controller's configuration before the
-// controller is made; a test replaces it to read what serve passed.
-var configured = func(run.Config) {}
-
 func listenURL(scheme string, addr net.Addr) string {
 	return (&neturl.URL{Scheme: scheme, Host: addr.String()}).String()
 }
