@@ -200,8 +200,12 @@ func agentProxy(req *http.Request) (*url.URL, error) {
 	if loopbackHost(req.URL.Hostname()) {
 		return nil, nil
 	}
-	return http.ProxyFromEnvironment(req)
+	return envProxy(req)
 }
+
+// envProxy is the environment's proxy (a variable, so that a test can
+// stand in for it: Go reads the environment's once a process).
+var envProxy = http.ProxyFromEnvironment
 
 // ExitSetup is the agent's exit code when it could not start the workload
 // (no manifest, a dataset that would not unseal, no sandbox).
@@ -1180,9 +1184,7 @@ func sweepOrphans(bound time.Duration) (found, left int) {
 	for first := true; ; first = false {
 		helpers.Lock()
 		procs := descendants(self, helpers.pids)
-		for p, info := range procs {
-			killProcess(p, info.start)
-		}
+		killTopDown(procs)
 		helpers.Unlock()
 		if first {
 			found = len(procs)

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -63,15 +64,23 @@ func TestAttackPlainHTTPToAnotherMachine(t *testing.T) {
 		t.Errorf("plain HTTP to another machine with %s=1: %v", EnvInsecureHTTP, err)
 	}
 	// No proxy to loopback, whatever the environment says; the
-	// environment's elsewhere.
-	t.Setenv("HTTP_PROXY", "http://proxy.example:3128")
-	t.Setenv("http_proxy", "http://proxy.example:3128")
-	t.Setenv("NO_PROXY", "")
-	t.Setenv("no_proxy", "")
-	for _, u := range []string{"http://127.0.0.1:7420/x", "http://localhost:7420/x", "http://[::1]:7420/x"} {
+	// environment's elsewhere. (Go reads the environment's proxy once a
+	// process, and never proxies loopback itself: it is stood in for by
+	// one that proxies everything.)
+	proxy, _ := url.Parse("http://proxy.example:3128")
+	old := envProxy
+	t.Cleanup(func() { envProxy = old })
+	envProxy = func(*http.Request) (*url.URL, error) { return proxy, nil }
+	for _, u := range []string{"http://127.0.0.1:7420/x", "http://localhost:7420/x", "http://[::1]:7420/x", "http://127.3.0.1/x"} {
 		req, _ := http.NewRequest(http.MethodGet, u, nil)
 		if p, err := agentProxy(req); p != nil || err != nil {
 			t.Errorf("%s goes through proxy %v (%v); want none", u, p, err)
+		}
+	}
+	for _, u := range []string{"http://meridian.example:7420/x", "https://10.0.0.5:7420/x", "http://127.0.0.1.example.com/x"} {
+		req, _ := http.NewRequest(http.MethodGet, u, nil)
+		if p, err := agentProxy(req); p != proxy || err != nil {
+			t.Errorf("%s goes through proxy %v (%v); want the environment's, %v", u, p, err, proxy)
 		}
 	}
 }

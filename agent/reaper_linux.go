@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -195,9 +196,7 @@ func Reap(argv []string, stderr io.Writer) int {
 			tick = time.NewTicker(20 * time.Millisecond).C
 			killing = time.Now()
 		}
-		for p, info := range descendants(self, nil) {
-			killProcess(p, info.start)
-		}
+		killTopDown(descendants(self, nil))
 	}
 	for {
 		select {
@@ -261,6 +260,37 @@ type procInfo struct {
 	ppid   int
 	start  uint64 // tells it from a later process given the same pid
 	zombie bool   // ended, not yet waited for
+}
+
+// killTopDown kills procs, each before any process below it: killed in a
+// map's order, a child could die first and its parent, not yet killed,
+// run on to see it ("sleep 5; echo ended" said ended after its kill). A
+// process with SIGKILL pending runs nothing more of its own, so none
+// killed so lives to see a child die.
+func killTopDown(procs map[int]procInfo) {
+	depth := make(map[int]int, len(procs))
+	var at func(p int) int
+	at = func(p int) int {
+		if d, ok := depth[p]; ok {
+			return d
+		}
+		depth[p] = 0 // a loop in what /proc said (pids reused) ends here
+		d := 0
+		if _, ok := procs[procs[p].ppid]; ok {
+			d = at(procs[p].ppid) + 1
+		}
+		depth[p] = d
+		return d
+	}
+	order := make([]int, 0, len(procs))
+	for p := range procs {
+		at(p)
+		order = append(order, p)
+	}
+	sort.Slice(order, func(i, j int) bool { return depth[order[i]] < depth[order[j]] })
+	for _, p := range order {
+		killProcess(p, procs[p].start)
+	}
 }
 
 // liveCount is how many of procs have not ended.

@@ -33,12 +33,16 @@ var errScratchBusy = errors.New("in use by another agent")
 // the attempt would have had the agent remove an empty directory and a
 // lock file of the scratch's names wherever the link led. A lock that
 // cannot be made where wd's parent is not writable (a container's image)
-// is done without: the site removes such a scratch itself.
+// is done without: the site removes such a scratch itself. Without a
+// lock nothing keeps a second agent out of the scratch, and the agent
+// empties the scratch it starts in: one that already holds anything is
+// refused then (unlockedScratch), not emptied under a workload that may
+// be running in it.
 func lockScratch(wd string) (release func(leave bool), err error) {
 	noLock := func(bool) {}
 	parent, err := unix.Open(filepath.Dir(wd), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err == unix.ENOENT || err == unix.EACCES {
-		return noLock, os.MkdirAll(wd, 0o700)
+		return noLock, unlockedScratch(wd, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("scratch lock: %s: %w", filepath.Dir(wd), err)
@@ -46,10 +50,10 @@ func lockScratch(wd string) (release func(leave bool), err error) {
 	name := filepath.Base(wd)
 	lock := name + LockSuffix
 	for range 8 {
-		fd, err := unix.Openat(parent, lock, unix.O_CREAT|unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		fd, err := openScratchLock(parent, lock, unix.O_CREAT|unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 		if err == unix.EACCES || err == unix.EPERM || err == unix.EROFS {
 			unix.Close(parent)
-			return noLock, os.MkdirAll(wd, 0o700)
+			return noLock, unlockedScratch(wd, err)
 		}
 		if err != nil {
 			unix.Close(parent)
@@ -87,6 +91,33 @@ func lockScratch(wd string) (release func(leave bool), err error) {
 	}
 	unix.Close(parent)
 	return nil, fmt.Errorf("scratch lock %s: replaced under us repeatedly", wd+LockSuffix)
+}
+
+// openScratchLock is unix.Openat for the scratch's lock (a variable, so
+// that a test run as root can stand in for a parent it may not write).
+var openScratchLock = unix.Openat
+
+// unlockedScratch makes the scratch wd, for which no lock could be taken
+// (why), and refuses one that already holds anything: with no lock,
+// nothing tells a scratch another agent's workload is running in from
+// one an earlier launch left, and this agent would empty it.
+func unlockedScratch(wd string, why error) error {
+	if err := os.MkdirAll(wd, 0o700); err != nil {
+		return err
+	}
+	f, err := os.Open(wd)
+	if err != nil {
+		return fmt.Errorf("scratch %s: %w", wd, err)
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(1)
+	if err != nil && err != io.EOF {
+		return fmt.Errorf("scratch %s: %w", wd, err)
+	}
+	if len(names) > 0 {
+		return fmt.Errorf("scratch %s: no lock could be taken beside it (%s: %v), and it already holds %q, which may be another agent's running workload: refused rather than emptied; remove what is in it, or let the agent write in %s", wd, filepath.Dir(wd), why, names[0], filepath.Dir(wd))
+	}
+	return nil
 }
 
 // sameAt reports whether the open file fd is still the entry name in the
@@ -680,19 +711,49 @@ func openOwnDirAt(dirfd int, name string) (int, error) {
 // until a pass finds it empty. A directory met maxOpenDepth below the
 // top is not opened: it is moved up into the top under a name of its
 // own and queued, and the queue is removed once the top's passes are
-// done, each one as a tree of its own (again moving up what lies too
-// deep in it). The queue is not bounded by maxEmptyPasses, which bounds
+// done, or amid them once it holds maxQueued (or the top can hold no
+// more directories, EMLINK), each one as a tree of its own (again moving
+// up what lies too deep in it). The queue is not bounded by maxEmptyPasses, which bounds
 // how often one directory is read; it is by maxMovedUp.
 func emptyDirFD(fd int) error {
 	e := &emptier{top: fd, queued: map[string]bool{}}
 	first := e.empty(fd, 0)
+	if err := e.drain(); err != nil && first == nil {
+		first = err
+	}
+	if e.drainErr != nil && first == nil {
+		first = e.drainErr
+	}
+	return first
+}
+
+// maxQueued is how many moved-up directories the queue holds before
+// they are removed, amid the top's passes (a variable, so that a test
+// can make it small): the queue and its names stay bounded in memory,
+// and the top's count of subdirectories, which some file systems bound
+// (EMLINK), stays low.
+var maxQueued = 4096
+
+// drain removes every directory in the queue, each as a tree of its own
+// (moving up, and removing in turn, what lies too deep in it), and lets
+// the top's passes take its name again. It returns the first error;
+// while it runs, a directory moved up is queued for it, not drained anew.
+func (e *emptier) drain() error {
+	if e.draining {
+		return nil
+	}
+	e.draining = true
+	defer func() { e.draining = false }()
+	var first error
 	for len(e.queue) > 0 {
 		name := e.queue[0]
 		e.queue = e.queue[1:]
-		if err := e.remove(fd, name, 0); err != nil && first == nil {
+		if err := e.remove(e.top, name, 0); err != nil && first == nil {
 			first = err
 		}
+		delete(e.queued, name)
 	}
+	e.queue = nil
 	return first
 }
 
@@ -704,6 +765,41 @@ type emptier struct {
 	queued map[string]bool // their names, which top's passes leave to the queue
 	moved  int             // how many were moved up, all told
 	seq    int             // the number in the next one's name
+	seqSet bool            // seq starts past what the top held (firstFreeSeq)
+	// draining is set while the queue is removed (drain); drainErr is the
+	// first error of a drain amid the top's passes.
+	draining bool
+	drainErr error
+}
+
+// firstFreeSeq is one past the highest number of a moved-up name in the
+// directory open as fd (0 when it holds none): an emptier that starts
+// there tries no name an earlier one left, where starting at 0 it tried
+// up to 1000 names for each directory it moved up, and failed once an
+// earlier one had left 1000.
+func firstFreeSeq(fd int) int {
+	dup, err := unix.Openat(fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0
+	}
+	defer unix.Close(dup)
+	next := 0
+	buf := make([]byte, 8<<10)
+	for {
+		n, err := unix.ReadDirent(dup, buf)
+		if err != nil || n <= 0 {
+			return next
+		}
+		_, _, names := unix.ParseDirent(buf[:n], -1, nil)
+		for _, name := range names {
+			if !strings.HasPrefix(name, movedUpPrefix) {
+				continue
+			}
+			if k, err := strconv.Atoi(name[len(movedUpPrefix):]); err == nil && k >= next && k < 1<<40 {
+				next = k + 1
+			}
+		}
+	}
 }
 
 // empty removes everything in the directory open as fd, depth below
@@ -803,6 +899,10 @@ func (e *emptier) moveUp(dirfd int, name string) error {
 		fdChmod(p, st.Mode&0o7777|0o700)
 	}
 	unix.Close(p)
+	if !e.seqSet {
+		e.seq, e.seqSet = firstFreeSeq(e.top), true
+	}
+	drained := false
 	for range 1000 {
 		to := movedUpPrefix + strconv.Itoa(e.seq)
 		e.seq++
@@ -817,9 +917,24 @@ func (e *emptier) moveUp(dirfd int, name string) error {
 			e.moved++
 			e.queue = append(e.queue, to)
 			e.queued[to] = true
+			if len(e.queue) >= maxQueued && !e.draining {
+				if err := e.drain(); err != nil && e.drainErr == nil {
+					e.drainErr = err
+				}
+			}
 			return nil
 		case unix.ENOENT:
 			return nil
+		case unix.EMLINK:
+			// The top holds as many directories as its file system
+			// allows: those queued are removed first, once.
+			if drained || e.draining || len(e.queue) == 0 {
+				return fmt.Errorf("%s: moving it up to be removed from the top: %w", name, err)
+			}
+			drained = true
+			if err := e.drain(); err != nil && e.drainErr == nil {
+				e.drainErr = err
+			}
 		case unix.EEXIST, unix.ENOTEMPTY, unix.EISDIR, unix.ENOTDIR:
 			continue // taken: the next name
 		default:

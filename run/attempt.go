@@ -8,6 +8,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
+	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -347,11 +349,13 @@ func (c *Controller) submit(ctx context.Context, r *Run) (bool, error) {
 	if c.cfg.AgentFingerprint != "" {
 		env[agent.EnvServerFingerprint] = c.cfg.AgentFingerprint
 	}
-	// An http:// address is the operator's choice of plain HTTP (serve
-	// speaks it off loopback only with --insecure-http, and refuses an
-	// http:// --advertise when it speaks TLS): say so to the agent, which
-	// otherwise refuses plain HTTP to any host but its own loopback.
-	if len(c.cfg.ServerURL) > len("http://") && strings.EqualFold(c.cfg.ServerURL[:len("http://")], "http://") {
+	// Plain HTTP off loopback is the operator's choice only when serve
+	// was given --insecure-http (AgentInsecureHTTP): an http:// address
+	// alone is not (serve takes --listen 127.0.0.1:7420 --advertise
+	// http://gw.example:7420 without it). Only then is the agent told it
+	// may send its credential so; otherwise it refuses plain HTTP to any
+	// host but its own loopback.
+	if c.cfg.AgentInsecureHTTP && plainHTTPOffLoopback(c.cfg.ServerURL) {
 		env[agent.EnvInsecureHTTP] = "1"
 	}
 	spec := backend.Spec{RunID: r.ID, Attempt: r.Attempt, Command: c.agentCommand(site), Env: env, Secret: secret,
@@ -622,3 +626,18 @@ func (c *Controller) endAttempt(ctx context.Context, r *Run) {
 // cleanTimeout is how long endAttempt waits for a site to remove the
 // current attempt's scratch, and for all the attempts before it.
 const cleanTimeout = 10 * time.Second
+
+// plainHTTPOffLoopback reports whether server is an http:// address of a
+// host that is not this machine's loopback (localhost, 127.0.0.0/8, ::1).
+func plainHTTPOffLoopback(server string) bool {
+	u, err := url.Parse(server)
+	if err != nil || !strings.EqualFold(u.Scheme, "http") {
+		return false
+	}
+	host := u.Hostname()
+	if strings.EqualFold(host, "localhost") {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	return err != nil || !ip.Unmap().IsLoopback()
+}

@@ -87,6 +87,12 @@ type Config struct {
 	// AgentFingerprint, for a server with a self-signed certificate, is
 	// handed to agents so that they trust exactly that certificate.
 	AgentFingerprint string
+	// AgentInsecureHTTP is the operator's consent (serve --insecure-http)
+	// to agents sending their credential over plain HTTP: only with it is
+	// an http:// ServerURL off loopback handed to agents as one they may
+	// use. Without it such an address is handed as it is, and the agent
+	// refuses it rather than send the credential in clear.
+	AgentInsecureHTTP bool
 	// Heartbeat is how often agents report (default 2s).
 	Heartbeat time.Duration
 	// AgentLease is how long an attempt's agent runs its workload without

@@ -623,7 +623,11 @@ func startServer(opts serverOptions) (*server, error) {
 		AuditChain: audit.NewChain(key), Exports: transfer.AuditExports(st), MoveMargin: opts.MoveMargin, DrainGrace: opts.DrainGrace, Now: opts.Now,
 		Backends: backendsFor(opts.SiteTimeout, opts.StateDir, logger), Poll: opts.Poll, SiteTimeout: opts.SiteTimeout, AgentLease: opts.AgentLease, MaxRuns: opts.MaxRuns, TenantLogLimit: opts.TenantOutputLimit, Stager: stager, DatasetStores: opts.DatasetStores, Logger: logger,
 		ServerURL: url, AgentKey: agentKey, Sandbox: run.SandboxPolicy{Mode: sandbox},
-		Replica: opts.Replica, LeaseTTL: opts.LeaseTTL, Observer: m, AgentFingerprint: fingerprint}
+		Replica: opts.Replica, LeaseTTL: opts.LeaseTTL, Observer: m, AgentFingerprint: fingerprint,
+		// Agents may send their credential over plain HTTP off loopback
+		// only with the operator's --insecure-http, not for any http://
+		// --advertise.
+		AgentInsecureHTTP: opts.InsecureHTTP}
 	if cfg.Replica == "" && !shared {
 		// One SQLite server per state directory (the lock above): a
 		// restart after a crash is the same holder and need not wait for
@@ -635,6 +639,7 @@ func startServer(opts serverOptions) (*server, error) {
 		cmdline := opts.AgentCommand
 		cfg.AgentCommand = func(*catalog.Site) []string { return cmdline }
 	}
+	configured(cfg)
 	ctl = run.New(cfg)
 	// Each site with a scheduler is checked against it before the API
 	// opens: one whose settings fail is excluded from planning (the log
@@ -716,6 +721,10 @@ func startServer(opts serverOptions) (*server, error) {
 	ok = true
 	return s, nil
 }
+
+// configured is called with the controller's configuration before the
+// controller is made; a test replaces it to read what serve passed.
+var configured = func(run.Config) {}
 
 // listenURL is the server's address as client.json and the agents take
 // it when no --advertise is given: scheme and the address listened on.
