@@ -4,57 +4,25 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"meridian.dev/meridian/backend"
-	"meridian.dev/meridian/catalog"
-	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/internal/catalogtest"
 	"meridian.dev/meridian/store"
 )
 
 // hugePlanSites is how many one-pool sites make a plan whose placements
-// alone (about 1 kB each) are over what an audit entry may hold
-// (store.MaxAuditPayloadBytes), its rejections left out or not.
-const hugePlanSites = 17500
+// alone are over what an audit entry may hold.
+const hugePlanSites = catalogtest.HugePlanSites
 
 // hugePlanController is a controller over a catalog of hugePlanSites
 // runnable sites, each of which a tiny job may use.
 func hugePlanController(t *testing.T) (*Controller, store.Store) {
 	t.Helper()
 	st, dir := testStore(t)
-	cat := filepath.Join(dir, "sites")
-	if err := os.MkdirAll(cat, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	var b strings.Builder
-	for i := range hugePlanSites {
-		fmt.Fprintf(&b, `---
-apiVersion: meridian.dev/v1alpha1
-kind: Site
-metadata: {name: s%05d}
-spec:
-  country: SG
-  location: {lat: 1.35, lon: 103.82}
-  operator: {name: test-dc, headquarters: SG}
-  pools:
-    - {accelerator: nvidia-h100-sxm, count: 16, available: 8, pricePerHour: 1.0, priceSource: "test value"}
-  network: {egressPerGB: 0.05, gbps: 10}
-  backend: {type: local}
-`, i)
-	}
-	if err := os.WriteFile(filepath.Join(cat, "sites.yaml"), []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cat := catalogtest.WriteSites(t, dir, hugePlanSites)
 	c := New(Config{Store: st, StateDir: dir, CatalogDir: cat,
-		Plan: func(ctx context.Context, w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
-			return planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude})
-		},
-		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
-			return backend.For(site.Spec.Backend, root)
-		}})
+		Plan: catalogtest.Plan, Backends: catalogtest.Backends})
 	return c, st
 }
 

@@ -42,6 +42,51 @@ func endedOnDelete(deletes *atomic.Int32, before string) string {
 	return before
 }
 
+// job8Server is a fake slurmrestd, over TLS, that serves job 8 only: it
+// takes a DELETE of it, counted in deletes, and answers any other request
+// of it with get, the answer's Content-Type set to JSON.
+func job8Server(t *testing.T, deletes *atomic.Int32, get http.HandlerFunc) (string, slurm.RESTOption) {
+	t.Helper()
+	return tlsServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.URL.Path != "/slurm/v0.0.38/job/8":
+			http.Error(w, "not served by this fake", http.StatusNotFound)
+		case r.Method == http.MethodDelete:
+			deletes.Add(1)
+			json.NewEncoder(w).Encode(map[string]any{"errors": []any{}})
+		default:
+			get(w, r)
+		}
+	}))
+}
+
+// recordedJob8 is a slurmrestd backend over job8Server(deletes, get),
+// with job 8 recorded as attempt r1-1's.
+func recordedJob8(t *testing.T, deletes *atomic.Int32, get http.HandlerFunc) *slurm.REST {
+	t.Helper()
+	url, trust := job8Server(t, deletes, get)
+	site := catalog.BackendSpec{Type: "slurm", RestURL: url, TokenFile: writeToken(t, "cancel.token")}
+	state := t.TempDir()
+	recordRESTJob(t, state, "8", "r1-1")
+	return newREST(t, site, state, trust)
+}
+
+// recordedJob4242 is a CLI backend of state over a fake Slurm with job
+// 4242 recorded as attempt r1-1's: squeue is the script given, scancel
+// notes its arguments in calls, and scontrol says node n1 is allocated.
+func recordedJob4242(t *testing.T, state, calls, squeue string) *slurm.Slurm {
+	t.Helper()
+	b := fakeSlurm(t, state, map[string]string{
+		"squeue":   squeue,
+		"scancel":  "#!/bin/sh\necho \"$@\" >>" + calls + "\n",
+		"scontrol": "#!/bin/sh\necho 'NodeName=n1 State=ALLOCATED'\n",
+	})
+	slurm.WriteRecord(t, state, "jobs/r1-1/jobid", "4242")
+	slurm.WriteRecord(t, state, "handles/4242", "r1-1")
+	return b
+}
+
 // endingSqueue is a fake squeue for job 4242 of attempt r1-1 of state:
 // RUNNING until scancel was run (calls exists), then COMPLETING for the
 // next completing answers (counted in looks), then CANCELLED; completing
@@ -78,13 +123,7 @@ func TestCancelWaitsForTheJobToEnd(t *testing.T) {
 		t.Run(strconv.Itoa(completing), func(t *testing.T) {
 			dir := t.TempDir()
 			state, calls, looks := filepath.Join(dir, "state"), filepath.Join(dir, "scancel.calls"), filepath.Join(dir, "looks")
-			b := fakeSlurm(t, state, map[string]string{
-				"squeue":   endingSqueue(state, calls, looks, completing),
-				"scancel":  "#!/bin/sh\necho \"$@\" >>" + calls + "\n",
-				"scontrol": "#!/bin/sh\necho 'NodeName=n1 State=ALLOCATED'\n",
-			})
-			slurm.WriteRecord(t, state, "jobs/r1-1/jobid", "4242")
-			slurm.WriteRecord(t, state, "handles/4242", "r1-1")
+			b := recordedJob4242(t, state, calls, endingSqueue(state, calls, looks, completing))
 			if completing >= 0 {
 				if err := b.Cancel(testCtx(t), "4242"); err != nil {
 					t.Fatalf("Cancel of a job that ends after %d looks: %v", completing, err)
@@ -113,31 +152,18 @@ func TestRESTCancelWaitsForTheJobToEnd(t *testing.T) {
 	for _, completing := range []int32{3, -1} {
 		t.Run(strconv.Itoa(int(completing)), func(t *testing.T) {
 			var deletes, looks atomic.Int32
-			url, trust := tlsServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Content-Type", "application/json")
-				switch {
-				case r.URL.Path != "/slurm/v0.0.38/job/8":
-					http.Error(w, "not served by this fake", http.StatusNotFound)
-				case r.Method == http.MethodDelete:
-					deletes.Add(1)
-					json.NewEncoder(w).Encode(map[string]any{"errors": []any{}})
-				default:
-					st := "RUNNING"
-					if deletes.Load() > 0 {
-						st = "COMPLETING"
-						if n := looks.Add(1); completing >= 0 && n > completing {
-							st = "CANCELLED"
-						}
+			b := recordedJob8(t, &deletes, func(w http.ResponseWriter, r *http.Request) {
+				st := "RUNNING"
+				if deletes.Load() > 0 {
+					st = "COMPLETING"
+					if n := looks.Add(1); completing >= 0 && n > completing {
+						st = "CANCELLED"
 					}
-					json.NewEncoder(w).Encode(map[string]any{"errors": []any{}, "jobs": []any{map[string]any{
-						"job_id": 8, "name": "meridian-r1-1", "comment": "meridian run r1 attempt 1",
-						"job_state": st, "state_reason": "None", "exit_code": 0}}})
 				}
-			}))
-			site := catalog.BackendSpec{Type: "slurm", RestURL: url, TokenFile: writeToken(t, "cancel.token")}
-			state := t.TempDir()
-			recordRESTJob(t, state, "8", "r1-1")
-			b := newREST(t, site, state, trust)
+				json.NewEncoder(w).Encode(map[string]any{"errors": []any{}, "jobs": []any{map[string]any{
+					"job_id": 8, "name": "meridian-r1-1", "comment": "meridian run r1 attempt 1",
+					"job_state": st, "state_reason": "None", "exit_code": 0}}})
+			})
 			if completing >= 0 {
 				if err := b.Cancel(testCtx(t), "8"); err != nil {
 					t.Fatalf("Cancel of a job that ends after %d looks: %v", completing, err)
@@ -237,18 +263,13 @@ func TestRESTCancelWaitsForAJobTrappingSIGTERMOnRealSlurm(t *testing.T) {
 func TestCancelEndingWhileLookingIsStillEnding(t *testing.T) {
 	dir := t.TempDir()
 	state, calls := filepath.Join(dir, "state"), filepath.Join(dir, "scancel.calls")
-	b := fakeSlurm(t, state, map[string]string{
-		// RUNNING until scancel ran; after it, squeue answers nothing
-		// before the caller's context ends.
-		"squeue": `#!/bin/sh
+	// RUNNING until scancel ran; after it, squeue answers nothing before
+	// the caller's context ends.
+	squeue := `#!/bin/sh
 if [ -e ` + calls + ` ]; then exec sleep 30; fi
 printf '4242\037RUNNING\0370\0372026-12-04T19:43:15\037N/A\037n1\037None\037` + state + `/jobs/r1-1/output.log\037` + state + `/jobs/r1-1/job.sh\037` + ownUID + `\037\n'
-`,
-		"scancel":  "#!/bin/sh\necho \"$@\" >>" + calls + "\n",
-		"scontrol": "#!/bin/sh\necho 'NodeName=n1 State=ALLOCATED'\n",
-	})
-	slurm.WriteRecord(t, state, "jobs/r1-1/jobid", "4242")
-	slurm.WriteRecord(t, state, "handles/4242", "r1-1")
+`
+	b := recordedJob4242(t, state, calls, squeue)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	err := b.Cancel(ctx, "4242")
@@ -265,29 +286,18 @@ printf '4242\037RUNNING\0370\0372026-12-04T19:43:15\037N/A\037n1\037None\037` + 
 // after the DELETE answers nothing before the context ends.
 func TestRESTCancelEndingWhileLookingIsStillEnding(t *testing.T) {
 	var deletes atomic.Int32
-	url, trust := tlsServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		switch {
-		case r.URL.Path != "/slurm/v0.0.38/job/8":
-			http.Error(w, "not served by this fake", http.StatusNotFound)
-		case r.Method == http.MethodDelete:
-			deletes.Add(1)
-			json.NewEncoder(w).Encode(map[string]any{"errors": []any{}})
-		case deletes.Load() > 0:
+	b := recordedJob8(t, &deletes, func(w http.ResponseWriter, r *http.Request) {
+		if deletes.Load() > 0 {
 			select {
 			case <-r.Context().Done():
 			case <-time.After(30 * time.Second):
 			}
-		default:
-			json.NewEncoder(w).Encode(map[string]any{"errors": []any{}, "jobs": []any{map[string]any{
-				"job_id": 8, "name": "meridian-r1-1", "comment": "meridian run r1 attempt 1",
-				"job_state": "RUNNING", "state_reason": "None", "exit_code": 0}}})
+			return
 		}
-	}))
-	site := catalog.BackendSpec{Type: "slurm", RestURL: url, TokenFile: writeToken(t, "cancel.token")}
-	state := t.TempDir()
-	recordRESTJob(t, state, "8", "r1-1")
-	b := newREST(t, site, state, trust)
+		json.NewEncoder(w).Encode(map[string]any{"errors": []any{}, "jobs": []any{map[string]any{
+			"job_id": 8, "name": "meridian-r1-1", "comment": "meridian run r1 attempt 1",
+			"job_state": "RUNNING", "state_reason": "None", "exit_code": 0}}})
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	err := b.Cancel(ctx, "8")

@@ -1246,34 +1246,17 @@ func (r *REST) Cancel(ctx context.Context, handle string) error {
 // backend (anAttempts). Where ctx ends first, the error names the state
 // seen last, and the caller asks again.
 func (r *REST) waitCancelled(ctx context.Context, handle, id, key, state string) error {
-	wait := cancelPollFirst
-	for {
+	return pollCancelled(ctx, handle, state, func(ctx context.Context) (bool, string, error) {
 		job, err := r.getJob(ctx, id)
 		if hasSlurmError(err, errInvalidJobID) {
-			return nil
-		}
-		if err != nil && ctx.Err() != nil {
-			// The cancel was taken and a look answered (the one before
-			// it): ctx ended while slurmctld was asked again, which is
-			// a job still ending, not a site that does not answer.
-			return stillEndingError(handle, state, ctx.Err())
+			return true, "", nil
 		}
 		if err != nil {
-			return notEndedError(handle, state, err)
+			return false, "", err
 		}
-		if key != "" && !r.ownsID(job, key) || key == "" && !r.anAttempts(job, handle) || slurmEnded(string(job.State)) {
-			return nil
-		}
-		state = string(job.State)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return stillEndingError(handle, state, ctx.Err())
-		case <-t.C:
-		}
-		wait = min(2*wait, cancelPollMax)
-	}
+		ended := key != "" && !r.ownsID(job, key) || key == "" && !r.anAttempts(job, handle) || slurmEnded(string(job.State))
+		return ended, string(job.State), nil
+	})
 }
 
 // Logs fails with backend.ErrLogsUnavailable for a job it knows:

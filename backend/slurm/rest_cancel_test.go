@@ -19,20 +19,11 @@ import (
 // it. Cancel now asks slurmctld whether the job has ended.
 func TestRESTCancelEndsAJobStatusReadsLost(t *testing.T) {
 	var deletes atomic.Int32
-	url, trust := tlsServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		switch {
-		case r.URL.Path != "/slurm/v0.0.38/job/8":
-			http.Error(w, "not served by this fake", http.StatusNotFound)
-		case r.Method == http.MethodDelete:
-			deletes.Add(1)
-			json.NewEncoder(w).Encode(map[string]any{"errors": []any{}})
-		default:
-			json.NewEncoder(w).Encode(map[string]any{"errors": []any{}, "jobs": []any{map[string]any{
-				"job_id": 8, "name": "meridian-r1-1", "comment": "meridian run r1 attempt 1",
-				"job_state": endedOnDelete(&deletes, "PENDING"), "state_reason": "PartitionDown", "exit_code": 0}}})
-		}
-	}))
+	url, trust := job8Server(t, &deletes, func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(map[string]any{"errors": []any{}, "jobs": []any{map[string]any{
+			"job_id": 8, "name": "meridian-r1-1", "comment": "meridian run r1 attempt 1",
+			"job_state": endedOnDelete(&deletes, "PENDING"), "state_reason": "PartitionDown", "exit_code": 0}}})
+	})
 	site := catalog.BackendSpec{Type: "slurm", RestURL: url, TokenFile: writeToken(t, "cancel.token")}
 	state := t.TempDir()
 	for _, d := range []string{filepath.Join(state, "jobs", "r1-1"), filepath.Join(state, "handles")} {

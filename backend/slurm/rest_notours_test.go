@@ -35,20 +35,11 @@ func TestRESTCancelLeavesAJobThisBackendNeverSubmitted(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var deletes atomic.Int32
-			url, trust := tlsServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Content-Type", "application/json")
-				switch {
-				case r.URL.Path != "/slurm/v0.0.38/job/8":
-					http.Error(w, "not served by this fake", http.StatusNotFound)
-				case r.Method == http.MethodDelete:
-					deletes.Add(1)
-					json.NewEncoder(w).Encode(map[string]any{"errors": []any{}})
-				default:
-					json.NewEncoder(w).Encode(map[string]any{"errors": []any{}, "jobs": []any{map[string]any{
-						"job_id": 8, "name": c.jobName, "comment": c.comment, "user_name": c.user, "user_id": 2000,
-						"job_state": endedOnDelete(&deletes, "RUNNING"), "state_reason": "None", "exit_code": 0}}})
-				}
-			}))
+			url, trust := job8Server(t, &deletes, func(w http.ResponseWriter, r *http.Request) {
+				json.NewEncoder(w).Encode(map[string]any{"errors": []any{}, "jobs": []any{map[string]any{
+					"job_id": 8, "name": c.jobName, "comment": c.comment, "user_name": c.user, "user_id": 2000,
+					"job_state": endedOnDelete(&deletes, "RUNNING"), "state_reason": "None", "exit_code": 0}}})
+			})
 			site := catalog.BackendSpec{Type: "slurm", RestURL: url, TokenFile: writeToken(t, "cancel.token"), User: "meridian"}
 			b := newREST(t, site, t.TempDir(), trust)
 			err := b.Cancel(testCtx(t), "8")

@@ -1564,12 +1564,30 @@ const (
 // first, the error names the state seen last, and the caller asks
 // again.
 func (s *Slurm) waitCancelled(ctx context.Context, handle, id, key, state string) error {
-	wait := cancelPollFirst
-	for {
+	return pollCancelled(ctx, handle, state, func(ctx context.Context) (bool, string, error) {
 		job, err := s.queryJob(ctx, id)
 		if isInvalidJob(err) {
-			return nil
+			return true, "", nil
 		}
+		if err != nil {
+			return false, "", err
+		}
+		k, ok := s.jobsKey(job)
+		return !ok || k != key || slurmEnded(job.State), job.State, nil
+	})
+}
+
+// pollCancelled is the loop of both backends' waitCancelled: it asks
+// slurmctld about the job (look), waiting cancelPollFirst between looks,
+// doubled each time up to cancelPollMax, until look says the job has
+// ended or ctx ends. look answers whether the job has ended (forgotten
+// by slurmctld counts) and, where not, the state slurmctld reports;
+// state is the job's state before the first look. Where a look fails, or
+// ctx ends first, the error names the state seen last.
+func pollCancelled(ctx context.Context, handle, state string, look func(context.Context) (ended bool, seen string, err error)) error {
+	wait := cancelPollFirst
+	for {
+		ended, seen, err := look(ctx)
 		if err != nil && ctx.Err() != nil {
 			// The cancel was taken and a look answered (the one before
 			// it): ctx ended while slurmctld was asked again, which is
@@ -1579,10 +1597,10 @@ func (s *Slurm) waitCancelled(ctx context.Context, handle, id, key, state string
 		if err != nil {
 			return notEndedError(handle, state, err)
 		}
-		if k, ok := s.jobsKey(job); !ok || k != key || slurmEnded(job.State) {
+		if ended {
 			return nil
 		}
-		state = job.State
+		state = seen
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():

@@ -179,6 +179,12 @@ func auditDecisions(ctx context.Context, ds []screen.Decision) error {
 		}
 		recs = append(recs, rec)
 	}
+	return appendStateAudit(ctx, recs...)
+}
+
+// appendStateAudit writes recs to the state directory's audit log, all of
+// them or none (one transaction).
+func appendStateAudit(ctx context.Context, recs ...audit.Record) error {
 	st, err := openState()
 	if err != nil {
 		return err
@@ -201,16 +207,7 @@ func auditImport(ctx context.Context, r screen.ImportRecord) error {
 	if err != nil {
 		return err
 	}
-	st, err := openState()
-	if err != nil {
-		return err
-	}
-	db, err := st.auditStore(ctx)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	return db.AppendAudit(ctx, rec)
+	return appendStateAudit(ctx, rec)
 }
 
 // nonNilIDs is ids, or an empty list for none, so that JSON writes [].

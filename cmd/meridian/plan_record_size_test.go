@@ -10,9 +10,7 @@ import (
 	"testing"
 
 	"meridian.dev/meridian/api"
-	"meridian.dev/meridian/backend"
-	"meridian.dev/meridian/catalog"
-	"meridian.dev/meridian/planner"
+	"meridian.dev/meridian/internal/catalogtest"
 	"meridian.dev/meridian/run"
 	"meridian.dev/meridian/store"
 )
@@ -32,36 +30,9 @@ func TestRunPlanTooLargeForRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	cat := filepath.Join(dir, "sites")
-	if err := os.MkdirAll(cat, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	var b strings.Builder
-	for i := range 17500 {
-		fmt.Fprintf(&b, `---
-apiVersion: meridian.dev/v1alpha1
-kind: Site
-metadata: {name: s%05d}
-spec:
-  country: SG
-  location: {lat: 1.35, lon: 103.82}
-  operator: {name: test-dc, headquarters: SG}
-  pools:
-    - {accelerator: nvidia-h100-sxm, count: 16, available: 8, pricePerHour: 1.0, priceSource: "test value"}
-  network: {egressPerGB: 0.05, gbps: 10}
-  backend: {type: local}
-`, i)
-	}
-	if err := os.WriteFile(filepath.Join(cat, "sites.yaml"), []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cat := catalogtest.WriteSites(t, dir, catalogtest.HugePlanSites)
 	c := run.New(run.Config{Store: st, StateDir: dir, CatalogDir: cat,
-		Plan: func(ctx context.Context, w *catalog.World, job *catalog.TrainingJob, asOf catalog.Date, exclude []string) (*planner.Plan, error) {
-			return planner.Make(w, job, planner.Options{AsOf: asOf, ExcludeSites: exclude})
-		},
-		Backends: func(site *catalog.Site, root string) (backend.Backend, error) {
-			return backend.For(site.Spec.Backend, root)
-		}})
+		Plan: catalogtest.Plan, Backends: catalogtest.Backends})
 	tok := api.NewToken()
 	if _, err := api.AddToken(ctx, st, "lab", tok, false, "test", "test"); err != nil {
 		t.Fatal(err)
