@@ -110,7 +110,7 @@ func mergeFindings(own []policy.Finding, others []dayDecision, today catalog.Dat
 			if slices.Contains(own, f) || slices.ContainsFunc(others[:i], func(e dayDecision) bool { return slices.Contains(list(e.dec), f) }) {
 				continue
 			}
-			f.Message += transfer.ZoneNote(o.day, today)
+			f.Message = transfer.WithNote(f.Message, transfer.ZoneNote(o.day, today))
 			out = append(out, f)
 		}
 	}

@@ -156,8 +156,19 @@ func Zoned(findings []policy.Finding, day, today catalog.Date) []policy.Finding 
 	}
 	out := make([]policy.Finding, len(findings))
 	for i, f := range findings {
-		f.Message += note
+		f.Message = WithNote(f.Message, note)
 		out[i] = f
 	}
 	return out
+}
+
+// WithNote is a finding's message with note added: before the source the
+// message ends with, where it ends with one, so that the source is still
+// the message's last part (policy.Finding.Text drops it there when the
+// finding's own source says it; after the note it was shown twice).
+func WithNote(msg, note string) string {
+	if i := strings.LastIndex(msg, " (source: "); i >= 0 && strings.HasSuffix(msg, ")") {
+		return msg[:i] + note + msg[i:]
+	}
+	return msg + note
 }
