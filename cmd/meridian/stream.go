@@ -662,7 +662,9 @@ func indexOfKey(m yaml.MapSlice, at map[string]int, k string) (int, bool) {
 }
 
 // jsonNumber is n as an int64 or uint64 when it is an integer that fits,
-// else as a float64; n itself when it is past float64's range.
+// else as a float64; n's text itself (a string, written quoted) when it is
+// an integer past 64 bits, whose digits a float would round (an estimate's
+// flops: 282100000000000000000), or past float64's range.
 func jsonNumber(n json.Number) any {
 	s := string(n)
 	if !strings.ContainsAny(s, ".eE") {
@@ -672,6 +674,7 @@ func jsonNumber(n json.Number) any {
 		if u, err := strconv.ParseUint(s, 10, 64); err == nil {
 			return u
 		}
+		return s
 	}
 	if f, err := strconv.ParseFloat(s, 64); err == nil {
 		return f
