@@ -54,15 +54,21 @@ func newLeftStopRig(t *testing.T, siteTimeout time.Duration) *leftStopRig {
 	g.c = x.drainControllerOf(func(be backend.Backend) backend.Backend {
 		return downCancel{Backend: be, down: &g.down, calls: &g.calls}
 	}, siteTimeout)
+	g.wire(t)
+	return g
+}
+
+// wire gives the rig's controller (g.c) the rig's clock for its retries
+// of stops, and a loop's context whose steps the test waits for.
+func (g *leftStopRig) wire(t *testing.T) {
 	g.c.cancelRetries.now = func() time.Time {
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		return g.now
 	}
-	g.steps = &loopSteps{ctx: x.ctx}
-	g.ctx = context.WithValue(x.ctx, longStepsKey{}, g.steps)
+	g.steps = &loopSteps{ctx: g.x.ctx}
+	g.ctx = context.WithValue(g.x.ctx, longStepsKey{}, g.steps)
 	t.Cleanup(g.steps.wg.Wait)
-	return g
 }
 
 func (g *leftStopRig) advance(d time.Duration) {
@@ -517,14 +523,7 @@ func TestLeftStopOfAFoundJobConfirmedGone(t *testing.T) {
 	g.c = x.drainControllerOf(func(be backend.Backend) backend.Backend {
 		return foundGone{Backend: be, handle: found, down: &g.down, calls: &g.calls}
 	}, time.Hour)
-	g.c.cancelRetries.now = func() time.Time {
-		g.mu.Lock()
-		defer g.mu.Unlock()
-		return g.now
-	}
-	g.steps = &loopSteps{ctx: x.ctx}
-	g.ctx = context.WithValue(x.ctx, longStepsKey{}, g.steps)
-	t.Cleanup(g.steps.wg.Wait)
+	g.wire(t)
 	g.replanned()
 	if n := g.calls.Load(); n != 1 {
 		t.Fatalf("%d cancels reached alpha for the re-plan; want 1", n)

@@ -97,14 +97,7 @@ func newStoppingLeftRig(t *testing.T, left int64) (*leftStopRig, *atomic.Int64) 
 	n.Store(left)
 	g := &leftStopRig{x: x, now: time.Now()}
 	g.c = x.stoppingDrain(&n, time.Minute)
-	g.c.cancelRetries.now = func() time.Time {
-		g.mu.Lock()
-		defer g.mu.Unlock()
-		return g.now
-	}
-	g.steps = &loopSteps{ctx: x.ctx}
-	g.ctx = context.WithValue(x.ctx, longStepsKey{}, g.steps)
-	t.Cleanup(g.steps.wg.Wait)
+	g.wire(t)
 	return g, &n
 }
 
@@ -336,14 +329,7 @@ func TestLeftStopFailedThenStillEndingIsGivenUp(t *testing.T) {
 	g.c = x.drainControllerOf(func(be backend.Backend) backend.Backend {
 		return failingOnce{Backend: be, calls: &calls, fail: 2}
 	}, time.Minute)
-	g.c.cancelRetries.now = func() time.Time {
-		g.mu.Lock()
-		defer g.mu.Unlock()
-		return g.now
-	}
-	g.steps = &loopSteps{ctx: x.ctx}
-	g.ctx = context.WithValue(x.ctx, longStepsKey{}, g.steps)
-	t.Cleanup(g.steps.wg.Wait)
+	g.wire(t)
 	g.replanned()
 	for range 100 {
 		g.advance(time.Minute)
