@@ -33,6 +33,9 @@ type Sources struct {
 	// Leading says whether this server leads the controller loop, and its
 	// lease epoch.
 	Leading func() (int64, bool)
+	// Steps is what the controller loop's steps that ran past their
+	// bound come to (run.Controller.StepCounts).
+	Steps func() StepCounts
 	// Now is the clock that spaces the store's reads (nil: time.Now).
 	Now func() time.Time
 	// Log, when set, is told of a scrape's errors (a store read that
@@ -40,6 +43,19 @@ type Sources struct {
 	// minute for each kind (logEvery). Without it, a store that did not
 	// answer showed only as a scrape's error text, to the scraper.
 	Log *slog.Logger
+}
+
+// StepCounts is what the controller loop's steps that ran past their
+// bound come to on this server since it started: a site whose calls hang
+// shows here before its runs show anything else.
+type StepCounts struct {
+	// Out is how many such steps are still out now.
+	Out int64
+	// Late is how many steps ran past their bound.
+	Late int64
+	// Held is how many times a tick left a run unstepped because its
+	// site had as many steps out as it may.
+	Held int64
 }
 
 // maxMigrationRoutes bounds the series of meridian_migrations_total: a
@@ -232,6 +248,17 @@ func New(src Sources) *Metrics {
 			}
 			return float64(e)
 		}))
+	}
+	if src.Steps != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "meridian_steps_out", Help: "Controller steps still out past their bound (a site's calls hang), on this server.",
+		}, func() float64 { return float64(src.Steps().Out) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "meridian_steps_late_total", Help: "Controller steps that ran past their bound, on this server.",
+			}, func() float64 { return float64(src.Steps().Late) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "meridian_steps_held_total", Help: "Runs a tick left unstepped because their site had as many steps out past their bound as it may, on this server.",
+			}, func() float64 { return float64(src.Steps().Held) }))
 	}
 	return m
 }

@@ -172,3 +172,17 @@ func TestRunCountsWithBadLabelKeepTheOthers(t *testing.T) {
 		t.Errorf("the well-formed series is not served:\n%s", body)
 	}
 }
+
+// TestStepCountsExported: the controller's steps out past their bound are
+// scraped as what the controller says now, each scrape asking again.
+func TestStepCountsExported(t *testing.T) {
+	c := StepCounts{Out: 2, Late: 5, Held: 7}
+	m := New(Sources{Steps: func() StepCounts { return c }})
+	if out, late, held := counter(t, m, "meridian_steps_out"), counter(t, m, "meridian_steps_late_total"), counter(t, m, "meridian_steps_held_total"); out != 2 || late != 5 || held != 7 {
+		t.Fatalf("scraped %v out, %v late, %v held; want 2, 5, 7", out, late, held)
+	}
+	c = StepCounts{Out: 0, Late: 6, Held: 9}
+	if out, late, held := counter(t, m, "meridian_steps_out"), counter(t, m, "meridian_steps_late_total"), counter(t, m, "meridian_steps_held_total"); out != 0 || late != 6 || held != 9 {
+		t.Fatalf("scraped %v out, %v late, %v held; want 0, 6, 9", out, late, held)
+	}
+}

@@ -308,6 +308,19 @@ type stepsOut struct {
 	logged map[string]time.Time
 }
 
+// StepCounts is how many steps are out past stepWait now, how many ran
+// past it since the server started, and how many times a tick left a run
+// for its site's steps out (the figures /metrics exports). Zero on a nil
+// controller (a scrape before the server made one).
+func (c *Controller) StepCounts() (out, late, held int64) {
+	if c == nil {
+		return 0, 0, 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stepsOut.total - c.stepsOut.ended, c.stepsOut.total, c.stepsOut.held
+}
+
 // stepAdmission is whether Tick may step a run now (stepAdmit).
 type stepAdmission int
 

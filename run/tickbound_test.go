@@ -241,6 +241,10 @@ func TestTickBoundsStuckStepsPerSite(t *testing.T) {
 	if blocked, _ := hs.counts(); blocked != 1 || len(runs) != 1 {
 		t.Fatalf("%d steps blocked at fa, %d counted out (%v); want 1 and 1", blocked, len(runs), runs)
 	}
+	// What /metrics exports of it.
+	if out, late, held := e.c.StepCounts(); out != 1 || late < 1 || held < held0+3 {
+		t.Fatalf("StepCounts says %d out, %d late, %d held; want 1, at least 1, at least %d", out, late, held, held0+3)
+	}
 	hs.free()
 	for _, id := range ids {
 		if _, err := e.c.Cancel(context.Background(), "t1", id); err != nil {
@@ -253,4 +257,8 @@ func TestTickBoundsStuckStepsPerSite(t *testing.T) {
 	if _, most := hs.counts(); most != 1 {
 		t.Errorf("at most %d calls on one job at once; want 1", most)
 	}
+	waitTrue(t, "no step counted out once fa answers", 30*time.Second, func() bool {
+		out, late, _ := e.c.StepCounts()
+		return out == 0 && late >= 1
+	})
 }

@@ -582,7 +582,11 @@ func startServer(opts serverOptions) (*server, error) {
 
 	var ctl *run.Controller
 	m := metrics.New(metrics.Sources{RunCounts: st.CountRuns, AuditHead: st.AuditHead, Log: logger,
-		Leading: func() (int64, bool) { return ctl.Leading() }})
+		Leading: func() (int64, bool) { return ctl.Leading() },
+		Steps: func() metrics.StepCounts {
+			out, late, held := ctl.StepCounts()
+			return metrics.StepCounts{Out: out, Late: late, Held: held}
+		}})
 	// Each revision loaded from the store must be on the sealed record:
 	// a row written into the database by hand is not the law. The log
 	// must reach its anchor: a latest revision cut from its end with its
