@@ -174,7 +174,7 @@ func checkServerURL(server string, insecure bool) error {
 	case "https":
 		return nil
 	case "http":
-		if loopbackHost(u.Hostname()) || insecure {
+		if LoopbackHost(u.Hostname()) || insecure {
 			return nil
 		}
 		return fmt.Errorf("%s=%q: plain HTTP to %s, which is not this machine's loopback, would send the attempt's credential across the network in the clear (through any HTTP proxy too); want an https:// address, or %s=1 from a server started with --insecure-http", EnvServer, server, u.Hostname(), EnvInsecureHTTP)
@@ -182,9 +182,12 @@ func checkServerURL(server string, insecure bool) error {
 	return fmt.Errorf("%s=%q: scheme %q: want https:// (or http:// on this machine's loopback)", EnvServer, server, u.Scheme)
 }
 
-// loopbackHost reports whether host (no port) is this machine's
-// loopback: localhost, or an address in 127.0.0.0/8 or ::1.
-func loopbackHost(host string) bool {
+// LoopbackHost reports whether host (no port) is this machine's
+// loopback: localhost, or an address in 127.0.0.0/8 or ::1. The agent
+// takes plain HTTP to such a host alone, unless its server consents
+// (EnvInsecureHTTP); serve refuses to advertise any other http:// address
+// without that consent.
+func LoopbackHost(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
 	}
@@ -197,7 +200,7 @@ func loopbackHost(host string) bool {
 // address there carries the credential), else the environment's, as
 // Go's default transport does.
 func agentProxy(req *http.Request) (*url.URL, error) {
-	if loopbackHost(req.URL.Hostname()) {
+	if LoopbackHost(req.URL.Hostname()) {
 		return nil, nil
 	}
 	return envProxy(req)

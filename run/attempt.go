@@ -351,8 +351,8 @@ func (c *Controller) submit(ctx context.Context, r *Run) (bool, error) {
 	}
 	// Plain HTTP off loopback is the operator's choice only when serve
 	// was given --insecure-http (AgentInsecureHTTP): an http:// address
-	// alone is not (serve takes --listen 127.0.0.1:7420 --advertise
-	// http://gw.example:7420 without it). Only then is the agent told it
+	// alone is not (a controller configured by hand may carry one; serve
+	// refuses such an --advertise without it). Only then is the agent told it
 	// may send its credential so; otherwise it refuses plain HTTP to any
 	// host but its own loopback.
 	if c.cfg.AgentInsecureHTTP && plainHTTPOffLoopback(c.cfg.ServerURL) {

@@ -296,7 +296,13 @@ func readOwnedDir(path string, max int64) (ownedFile, error) {
 		return ownedFile{}, err
 	}
 	ok = true
-	return ownedFile{data: data, fi: fi, problem: keyFileOwnerProblem(real, fi, dir, uid), path: real, dir: dirf}, nil
+	// The file and its own directory as opened first, then the
+	// directories above it (by name: each was reached with no link).
+	bad = keyFileOwnerProblem(real, fi, dir, uid)
+	if bad == "" {
+		bad = ancestorsProblem(real, uid)
+	}
+	return ownedFile{data: data, fi: fi, problem: bad, path: real, dir: dirf}, nil
 }
 
 // walked is called with the path linkedOwned found, before it is opened;
@@ -482,6 +488,34 @@ func removeKeyFile(name string, kf ownedFile) error {
 // (plainfile.ForeignOwner). Its mode says nothing of that: a user who may
 // write the directory the key is delivered to puts a 0600 key of their own
 // there, and the owner of the directory may rename one in at will.
+// ancestorsProblem says why a directory above real, an absolute path with
+// no link on it (linkedOwned's), lets a user other than uid and root put
+// another file in real's place ("" when none does): one that user owns,
+// or one that others (group or world) may write and that is not sticky.
+// Either may rename real's directory, or any between it and that one,
+// away and put their own in its place, with a token or key file naming
+// a server or a dataset of theirs; the checks of the file and of its own
+// directory then judged the other user's copy as opened. As ssh judges
+// authorized_keys (StrictModes), every directory up to / is judged; a
+// sticky one (/tmp) lets no one rename what another owns.
+func ancestorsProblem(real string, uid int) string {
+	for dir := filepath.Dir(real); ; dir = filepath.Dir(dir) {
+		fi, err := os.Lstat(dir)
+		if err != nil {
+			return "the directory " + dir + " above it cannot be judged: " + err.Error()
+		}
+		if bad := plainfile.ForeignOwner(fi, uid); bad != "" {
+			return "the directory " + dir + " above it is " + bad + ", who may put another file in its place"
+		}
+		if m := fi.Mode(); m&0o022 != 0 && m&fs.ModeSticky == 0 {
+			return fmt.Sprintf("the directory %s above it lets others write in it (mode %o) and is not sticky, so they may put another file in its place (chmod go-w %s)", dir, m.Perm(), dir)
+		}
+		if dir == "/" || dir == "." {
+			return ""
+		}
+	}
+}
+
 func keyFileOwnerProblem(path string, fi, dir os.FileInfo, uid int) string {
 	if bad := plainfile.ForeignOwner(fi, uid); bad != "" {
 		return "the file is " + bad

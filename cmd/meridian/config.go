@@ -62,6 +62,9 @@ type cliContext struct {
 	file  string
 	perm  fs.FileMode
 	owner int
+	// dirs says why the directories the file lies in let another user
+	// put another file in its place (configDirsProblem; "" when none do).
+	dirs string
 }
 
 type serveConfig struct {
@@ -108,7 +111,37 @@ func loadConfig() (*cliConfig, string, error) {
 		return nil, path, err
 	}
 	c, err := parseConfig(path, b, fi.Mode().Perm(), ownerOf(fi))
-	return c, path, err
+	if err != nil {
+		return c, path, err
+	}
+	c.read.dirs = configDirsProblem(path)
+	for i := range c.Contexts {
+		c.Contexts[i].dirs = c.read.dirs
+	}
+	return c, path, nil
+}
+
+// configDirsProblem says why the configuration file at path may have been
+// put there by another user though the file itself is this user's, mode
+// 0600 ("" when it cannot): a link on its path another user owns or put
+// in a directory of theirs, or a directory above it that another user
+// owns, or that others may write and that is not sticky (ancestorsProblem).
+// Such a user could rename the file's directory away and put their own
+// in its place, choosing the server the token is sent to, the token file
+// and the catalog; the file's own mode and owner said nothing of it.
+func configDirsProblem(path string) string {
+	uid := geteuid()
+	real, bad, err := linkedOwned(path, uid)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("%s: its path cannot be judged: %v", path, err)
+	case bad != "":
+		return fmt.Sprintf("%s: %s", path, bad)
+	}
+	if bad := ancestorsProblem(real, uid); bad != "" {
+		return fmt.Sprintf("%s: %s", path, bad)
+	}
+	return ""
 }
 
 // parseConfig reads the configuration file's content b; path, perm and
@@ -440,6 +473,8 @@ func (x *cliContext) consentFileProblem() string {
 		return fmt.Sprintf("%s: its owner is not known", x.file)
 	case x.owner != geteuid() && x.owner != 0:
 		return fmt.Sprintf("%s: it belongs to user %d, not to this one (%d) (chown %d %s, or write one of your own and name it in MERIDIAN_CONFIG)", x.file, x.owner, geteuid(), geteuid(), x.file)
+	case x.dirs != "":
+		return x.dirs
 	}
 	return ""
 }

@@ -170,7 +170,7 @@ func TestContextTokenFileOfAnotherUserRefused(t *testing.T) {
 	})
 	t.Run("planted in a shared sticky directory", func(t *testing.T) {
 		shared := t.TempDir()
-		if err := os.Chmod(shared, 0o1777); err != nil {
+		if err := os.Chmod(shared, os.ModeSticky|0o777); err != nil {
 			t.Fatal(err)
 		}
 		p := tokenIn(t, shared)

@@ -67,7 +67,7 @@ func TestTokenFileLinkOfAnotherUserRefused(t *testing.T) {
 	needRoot(t)
 	target := ownToken(t)
 	sticky := t.TempDir()
-	if err := os.Chmod(sticky, 0o1777); err != nil {
+	if err := os.Chmod(sticky, os.ModeSticky|0o777); err != nil {
 		t.Fatal(err)
 	}
 	link := filepath.Join(sticky, "lab.token")

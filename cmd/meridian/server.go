@@ -394,7 +394,7 @@ func startServer(opts serverOptions) (*server, error) {
 	if err := checkServeFiles(walk, opts); err != nil {
 		return nil, badInput(err)
 	}
-	if err := checkAdvertise(opts.Advertise); err != nil {
+	if err := checkAdvertise(opts.Advertise, opts.InsecureHTTP); err != nil {
 		return nil, badInput(err)
 	}
 	var extra []*catalog.Site
@@ -744,8 +744,12 @@ func listenURL(scheme string, addr net.Addr) string {
 // use as the base of the API's addresses. Taken as given, a host:port
 // without a scheme, or one with a query, started the server and wrote it
 // to client.json and into every attempt's environment, and each attempt's
-// agent failed at its first call; credentials in it went along too.
-func checkAdvertise(adv string) error {
+// agent failed at its first call; credentials in it went along too. An
+// http:// address off this machine's loopback is refused unless insecure
+// (--insecure-http): the agents refuse it without that consent (the same
+// test, agent.LoopbackHost), so such a server started and then every
+// attempt failed at its start.
+func checkAdvertise(adv string, insecure bool) error {
 	if adv == "" {
 		return nil
 	}
@@ -761,6 +765,9 @@ func checkAdvertise(adv string) error {
 		return fmt.Errorf("--advertise %s: carries a user or password, which would go to every attempt's environment; give the address alone", u.Redacted())
 	case u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(adv, "?") || strings.HasSuffix(adv, "#"):
 		return fmt.Errorf("--advertise %q: want no query or fragment: the API's paths are added to it", adv)
+	case u.Scheme == "http" && !insecure && !agent.LoopbackHost(u.Hostname()):
+		return fmt.Errorf("--advertise %q: plain HTTP to %s, which is not this machine's loopback, would send every attempt's credential and the CLI's token across the network in the clear, and the attempts' agents refuse it; "+
+			"give an https:// address, or --insecure-http to consent", adv, u.Hostname())
 	}
 	return nil
 }
