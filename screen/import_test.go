@@ -47,16 +47,20 @@ func TestImportOfSomeListsRefused(t *testing.T) {
 	if err != nil || len(l.Entries) != 3 {
 		t.Fatalf("an extract said to be meant: %v", err)
 	}
-	// A first import, or one over a list that cannot be read, has
-	// nothing to compare with.
+	// A first import has nothing to compare with; one over a list that
+	// cannot be read is refused, unless told to replace it
+	// (TestImportOverDamagedListRefused).
 	if _, err := (&Store{Dir: t.TempDir()}).Import("el.csv", []byte(extract)); err != nil {
 		t.Errorf("a first import of an extract: %v", err)
 	}
 	if err := os.WriteFile(s.listPath(), []byte("{not json"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Import("consolidated.csv", full); err != nil {
-		t.Errorf("an import over a list that cannot be read: %v", err)
+	if _, err := s.Import("consolidated.csv", full); !errors.Is(err, ErrStoredListDamaged) {
+		t.Errorf("an import over a list that cannot be read: %v, want ErrStoredListDamaged", err)
+	}
+	if _, _, err := s.ImportWith("consolidated.csv", full, ImportOptions{Damaged: true}); err != nil {
+		t.Errorf("an import told to replace a list that cannot be read: %v", err)
 	}
 	// Far fewer entries of each list, none missing: refused.
 	var big []map[string]any

@@ -138,7 +138,7 @@ func TestImportRecordedThenWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	var recs []ImportRecord
-	_, _, err := s.ImportWith("consolidated.json", cslJSON(t, datedRecords(3, "2026-01-01")...), ImportOptions{Audit: func(r ImportRecord) error { recs = append(recs, r); return nil }})
+	_, _, err := s.ImportWith("consolidated.json", cslJSON(t, datedRecords(3, "2026-01-01")...), ImportOptions{Damaged: true, Audit: func(r ImportRecord) error { recs = append(recs, r); return nil }})
 	if err == nil || !errors.Is(err, ErrListNotWritten) {
 		t.Fatalf("an import whose list cannot be put in place: %v, want ErrListNotWritten", err)
 	}

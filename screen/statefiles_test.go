@@ -1,6 +1,7 @@
 package screen
 
 import (
+	"errors"
 	"os"
 	"strings"
 	"syscall"
@@ -87,10 +88,17 @@ func TestStoreFilesNotRegular(t *testing.T) {
 					}
 				}
 				if file == "list.json" {
-					// An import is how a list that cannot be read is
-					// repaired.
+					// An import told to replace it is how a list that
+					// cannot be read is repaired; one not told is
+					// refused (TestImportOverDamagedListRefused).
+					if _, err := s.Import("consolidated.csv", read(t, "csl-sample-id.csv")); !errors.Is(err, ErrStoredListDamaged) {
+						t.Fatalf("import over %s, not told to replace it: %v, want ErrStoredListDamaged", kind, err)
+					}
 					done := make(chan error, 1)
-					go func() { _, err := s.Import("consolidated.csv", read(t, "csl-sample-id.csv")); done <- err }()
+					go func() {
+						_, _, err := s.ImportWith("consolidated.csv", read(t, "csl-sample-id.csv"), ImportOptions{Damaged: true})
+						done <- err
+					}()
 					select {
 					case err := <-done:
 						if err != nil {

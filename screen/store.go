@@ -181,6 +181,14 @@ type ImportOptions struct {
 	// publication, which replaced the list by one without every party
 	// listed since.
 	Older bool
+	// Damaged accepts replacing a stored list that is there but does not
+	// read (cut, blanked, not a list Import wrote): the checks of the file
+	// against it (Partial, Older) cannot be made, and without it such an
+	// import is refused (ErrStoredListDamaged).
+	Damaged bool
+	// damagedWhy is why the stored list did not read, where Damaged let
+	// the import replace it (ImportRecord.ReplacedDamaged).
+	damagedWhy string
 	// Audit, when set, records the import (ImportRecord) once the list is
 	// written to a temporary file and synced, before that file replaces
 	// the stored list (the dismissals carried over are written before
@@ -222,6 +230,9 @@ type ImportRecord struct {
 	// those checks (ImportOptions.Partial, ImportOptions.Older).
 	AllowedPartial bool `json:"allowedPartial,omitempty"`
 	AllowedOlder   bool `json:"allowedOlder,omitempty"`
+	// ReplacedDamaged says the stored list was there but did not read,
+	// and was replaced unchecked (ImportOptions.Damaged); why it did not.
+	ReplacedDamaged string `json:"replacedDamaged,omitempty"`
 	// Failed, in a second record of an import, says why the list
 	// recorded as imported did not replace the stored one after all.
 	Failed string `json:"failed,omitempty"`
@@ -235,6 +246,10 @@ var ErrListNotWritten = errors.New("the screening list could not be written")
 // MaxRecordedRemoved is the most ids of removed entries an import's
 // record holds (ImportRecord.Removed); the rest are counted and hashed.
 const MaxRecordedRemoved = 1000
+
+// ErrStoredListDamaged is the error of an import refused because the
+// stored list is there but does not read (ImportOptions.Damaged).
+var ErrStoredListDamaged = errors.New("the stored screening list does not read")
 
 // ErrOlderImport is the error of an import refused as an earlier
 // publication than the stored list (ImportOptions.Older).
@@ -307,7 +322,7 @@ func newestImported(l *List) (time.Time, bool) {
 // no stored list).
 func importRecord(prev, next *List, opt ImportOptions) ImportRecord {
 	rec := ImportRecord{File: next.File, SHA256: next.SHA256, Entries: len(next.Entries), Counts: next.Counts,
-		AllowedPartial: opt.Partial, AllowedOlder: opt.Older}
+		AllowedPartial: opt.Partial, AllowedOlder: opt.Older, ReplacedDamaged: opt.damagedWhy}
 	if d, ok := newestStartDate(next); ok {
 		rec.NewestStartDate = d.Format("2006-01-02")
 	}
@@ -425,7 +440,17 @@ func (s *Store) ImportWith(name string, data []byte, opt ImportOptions) (*List, 
 		return nil, nil, err
 	}
 	defer unlock()
-	prev := s.storedList()
+	prev, damaged := s.storedList()
+	if damaged != nil && !opt.Damaged {
+		return nil, nil, fmt.Errorf("%s: %w: %s: %v; nothing imported: a file is checked against the stored list before it replaces it "+
+			"(an extract of some lists, an earlier publication, either of which would screen listed parties clear), and against this one it cannot be; "+
+			"restore the stored list from a backup and import again, or replace it unchecked (meridian screen import --replace-damaged FILE)",
+			name, ErrStoredListDamaged, s.listPath(), damaged)
+	}
+	if damaged != nil {
+		why := damaged.Error()
+		opt.damagedWhy = strings.ToValidUTF8(why[:min(len(why), 256)], "")
+	}
 	// The mark of the newest listing imported, kept through an older or
 	// undated list imported as meant.
 	if d, ok := newestImported(prev); ok {
@@ -574,21 +599,30 @@ func (s *Store) fitting(ds, carry []Decision) (fit, left []Decision, bound strin
 	return carry[k:], carry[:k], bound
 }
 
-// storedList is the stored list as far as it decodes, or nil when there
-// is none or it cannot be read. An import reads an unreadable list as
-// none: it replaces it without the checks against the stored list
-// (partialImport, olderImport) and records no previous list, as a store
-// whose list is damaged must be able to take a good one.
-func (s *Store) storedList() *List {
+// storedList is the stored list, or nil when there is none; or nil and
+// why, when it is there but does not read as a list Import wrote. An
+// import then replaces it only when told to (ImportOptions.Damaged),
+// without the checks against the stored list (partialImport,
+// olderImport) and recording no previous list: a store whose list is
+// damaged must be able to take a good one, but a list cut or blanked on
+// purpose must not let an extract or last year's publication in
+// unchecked, as it did when it was read as none.
+func (s *Store) storedList() (*List, error) {
 	data, err := s.readList()
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	var l List
-	if json.Unmarshal(data, &l) != nil || len(l.Entries) == 0 {
-		return nil
+	if err := json.Unmarshal(data, &l); err != nil {
+		return nil, err
 	}
-	return &l
+	if err := l.whole(); err != nil {
+		return nil, err
+	}
+	return &l, nil
 }
 
 // partialImport refuses next, a file of the name given, as an extract of

@@ -17,9 +17,9 @@ import (
 
 func newScreenImportCmd() *cobra.Command {
 	var out string
-	var partial, older bool
+	var partial, older, damaged bool
 	cmd := &cobra.Command{
-		Use:   "import FILE [--allow-partial] [--allow-older] [-o table|json|yaml]",
+		Use:   "import FILE [--allow-partial] [--allow-older] [--replace-damaged] [-o table|json|yaml]",
 		Short: "Import the Consolidated Screening List (CSV or JSON) into the state directory",
 		Long: `Import reads the US Consolidated Screening List as the International Trade
 Administration publishes it (consolidated.csv or consolidated.json, which you
@@ -37,6 +37,12 @@ than the stored list's, or that has no start_date where the stored list has
 them, is an earlier publication: it lacks every party listed since, which would
 screen clear. It is refused and changes nothing; --allow-older imports it all
 the same.
+
+A stored list that is there but does not read (cut, blanked, not a list an
+import wrote) cannot be checked against: an import over it is refused and
+changes nothing, naming the stored file (screenings meanwhile hold every
+organisation as undetermined). Restore it from a backup, or replace it
+unchecked with --replace-damaged; the audit record says why it was unchecked.
 
 Each import is written to the audit log (kind screening-import) before the
 list is replaced: the file's hash, the stored list's, the entries of each and
@@ -81,7 +87,7 @@ nothing is imported.`,
 			var left []screen.Decision
 			var bound string
 			var rec screen.ImportRecord
-			l, rekeyed, err := st.ImportWith(args[0], data, screen.ImportOptions{Partial: partial, Older: older, Record: func(ds []screen.Decision) error {
+			l, rekeyed, err := st.ImportWith(args[0], data, screen.ImportOptions{Partial: partial, Older: older, Damaged: damaged, Record: func(ds []screen.Decision) error {
 				carried = len(ds)
 				auditErr = auditDecisions(cmd.Context(), ds)
 				audited = auditErr == nil
@@ -164,6 +170,7 @@ nothing is imported.`,
 	}
 	cmd.Flags().BoolVar(&partial, "allow-partial", false, "import a file that lacks lists the stored list holds, or holds far fewer entries; it replaces the whole list")
 	cmd.Flags().BoolVar(&older, "allow-older", false, "import a file whose newest start_date is older than the stored list's (an earlier publication); it replaces the whole list")
+	cmd.Flags().BoolVar(&damaged, "replace-damaged", false, "replace a stored list that is there but does not read, unchecked (the file cannot be checked against it)")
 	addOutputFlag(cmd, &out)
 	return cmd
 }

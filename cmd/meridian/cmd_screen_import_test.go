@@ -138,7 +138,8 @@ func TestScreenImportWriteFailureNotBadInput(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(home, "screening", "list.json", "x"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	_, err := runCLI(t, "screen", "import", filepath.Join("..", "..", "screen", "testdata", "csl-sample-id.csv"))
+	// Told to replace what is there, which does not read as a list.
+	_, err := runCLI(t, "screen", "import", filepath.Join("..", "..", "screen", "testdata", "csl-sample-id.csv"), "--replace-damaged")
 	if err == nil || isCode(err, exitBadInput) || !strings.Contains(err.Error(), screen.ErrListNotWritten.Error()) {
 		t.Fatalf("an import whose list cannot be written: %v, want an error of the storage, not bad input", err)
 	}

@@ -90,3 +90,52 @@ func TestScreenImportOlderRefusedAndAudited(t *testing.T) {
 		t.Errorf("the trimmed file's record: %+v", last)
 	}
 }
+
+// TestScreenImportOverDamagedListRefused: a stored list blanked to "{}"
+// was taken by screen import as no list, and an extract of one list
+// replaced it unchecked. The command now refuses it (exit 2), naming the
+// stored file and --replace-damaged, and changes nothing; with the flag
+// it replaces it, and the audit record says why it was unchecked.
+func TestScreenImportOverDamagedListRefused(t *testing.T) {
+	_, list, sst := screenImported(t)
+	data, err := os.ReadFile(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(data), "\n")
+	extract := filepath.Join(t.TempDir(), "extract.csv")
+	if err := os.WriteFile(extract, []byte(strings.Join(lines[:3], "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stored := filepath.Join(sst.Dir, "list.json")
+	if err := os.WriteFile(stored, []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = runCLI(t, "screen", "import", extract)
+	if err == nil || !isCode(err, exitBadInput) || !strings.Contains(err.Error(), stored) || !strings.Contains(err.Error(), "--replace-damaged") {
+		t.Fatalf("an extract over a blanked stored list: %v; want refused (exit 2) naming %s and --replace-damaged", err, stored)
+	}
+	if b, _ := os.ReadFile(stored); string(b) != "{}" {
+		t.Fatalf("a refused import changed the stored list: %.80s", b)
+	}
+	if _, err := runCLI(t, "screen", "import", extract, "--replace-damaged"); err != nil {
+		t.Fatalf("told to replace the damaged list: %v", err)
+	}
+	if l, err := sst.List(); err != nil || len(l.Entries) != 2 {
+		t.Fatalf("the stored list after the replacement: %v %v", l, err)
+	}
+	st, err := openState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := openStateDB(t, st)
+	defer db.Close()
+	es, err := db.AuditSelect(context.Background(), store.AuditQuery{Kinds: []string{KindScreeningImport}, AllTenants: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last screen.ImportRecord
+	if len(es) == 0 || json.Unmarshal(es[len(es)-1].Payload, &last) != nil || last.ReplacedDamaged == "" || last.PreviousSHA256 != "" {
+		t.Fatalf("the replacement's audit record: %+v (of %d); want why it was unchecked", last, len(es))
+	}
+}
