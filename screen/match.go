@@ -107,6 +107,11 @@ type index struct {
 	// the bounds.
 	exactOnce sync.Once
 	exact     map[string][]listedName
+	// squashed finds the listed names whose words, run together, are a
+	// key of squashKeys, made the first time an organisation is
+	// screened.
+	squashedOnce sync.Once
+	squashed     map[string][]listedName
 }
 
 // listedName is one of an entry's names: ix.names[entry][name].
@@ -159,6 +164,60 @@ func (ix *index) exactIndex() map[string][]listedName {
 		}
 	})
 	return ix.exact
+}
+
+// squashKeys are the keys a name is found by with its words run
+// together: the words of each version of it that exactKeys finds it by,
+// in their order, joined with no space, where that is at least
+// minSquashed letters. Two names with a key in common are the same
+// letters in the same order, spaced apart differently: a listed name
+// split into chunks of any length ("H oldf ield D ynam ics"), which the
+// comparison of words scored anywhere from near 1 to nothing.
+func squashKeys(p *prepared, add func(string)) {
+	var done []*prepared
+	for _, v := range []*prepared{p, p.keptOr(), p.earlierOr()} {
+		for _, w := range []*prepared{v, v.full} {
+			if w == nil || slices.Contains(done, w) {
+				continue
+			}
+			done = append(done, w)
+			if k := strings.Join(w.texts, ""); utf8.RuneCountInString(k) >= minSquashed {
+				add(k)
+			}
+		}
+	}
+}
+
+// minSquashed is the fewest letters a name run together is found by
+// (squashKeys): shorter ones ("ZTE", "AB C") are left to the comparison
+// of words and the joining of spaced letters, as run together they
+// would equal the chance spacing of too many ordinary names.
+const minSquashed = 8
+
+// squashedIndex is ix.squashed, made once.
+func (ix *index) squashedIndex() map[string][]listedName {
+	ix.squashedOnce.Do(func() {
+		ix.squashed = map[string][]listedName{}
+		for i := range ix.names {
+			for ni := range ix.names[i] {
+				ln := listedName{int32(i), int32(ni)}
+				squashKeys(&ix.names[i][ni], func(k string) {
+					if ls := ix.squashed[k]; len(ls) == 0 || ls[len(ls)-1] != ln {
+						ix.squashed[k] = append(ls, ln)
+					}
+				})
+			}
+		}
+	})
+	return ix.squashed
+}
+
+// squashHit is one of an organisation's names whose words, run together,
+// are a listed name's (squashKeys): which, and which listed name.
+type squashHit struct {
+	raw       string
+	romanised bool
+	name      int32
 }
 
 func newIndex(l *List) *index {
@@ -323,6 +382,20 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 			versions++
 		}
 	}
+	// Every version, within the bounds or not, is looked up run
+	// together: a few lookups each.
+	squashed := ix.squashedIndex()
+	hits := map[int32]squashHit{}
+	for i := range names {
+		on := &names[i]
+		squashKeys(&on.prepared, func(k string) {
+			for _, ln := range squashed[k] {
+				if _, ok := hits[ln.entry]; !ok {
+					hits[ln.entry] = squashHit{raw: on.raw, romanised: on.romanised, name: ln.name}
+				}
+			}
+		})
+	}
 	partial := ""
 	switch {
 	case versions > maxComparedNames:
@@ -395,6 +468,15 @@ func (ix *index) screen(tenant string, org *catalog.Organization, decisions []De
 					bestMixed = Match{Score: score, OrgName: on.raw, Matched: matched, MixedScript: true, Romanised: on.romanised, SpacedLetters: on.spaced}
 				}
 			}
+		}
+		if h, ok := hits[int32(i)]; ok && best.Score < 1 {
+			// The same letters in the same order, spaced apart
+			// otherwise: a possible match for a person, never exact.
+			matched := e.Name
+			if h.name > 0 {
+				matched = e.AltNames[h.name-1]
+			}
+			best = Match{Score: 1, OrgName: h.raw, Matched: matched, Romanised: h.romanised, SpacedLetters: true}
 		}
 		if best.Score < FuzzyThreshold && bestMixed.Score >= corroboratedNameMin {
 			// A word that mixes scripts is never an honest spelling: a

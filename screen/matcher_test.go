@@ -134,7 +134,7 @@ func matcherCorpus(seed uint64, entries, orgs int) (*List, []*catalog.Organizati
 	}
 	vary := func(n string) string {
 		ws := strings.Fields(n)
-		switch rng.IntN(14) {
+		switch rng.IntN(15) {
 		case 0:
 			return n
 		case 1: // reordered
@@ -177,6 +177,15 @@ func matcherCorpus(seed uint64, entries, orgs int) (*List, []*catalog.Organizati
 			i := rng.IntN(len(ws))
 			ws[i] = strings.Join(strings.Split(ws[i], ""), pick([]string{" ", "-", ". "}))
 			return strings.Join(ws, " ")
+		case 13: // its letters split into chunks of one to five
+			var b strings.Builder
+			for i, r := range []rune(strings.ReplaceAll(n, " ", "")) {
+				if i > 0 && rng.IntN(3) == 0 {
+					b.WriteByte(' ')
+				}
+				b.WriteRune(r)
+			}
+			return b.String()
 		default:
 			return name()
 		}

@@ -113,6 +113,27 @@ func (ix *index) refScreen(tenant string, org *catalog.Organization, decisions [
 				}
 			}
 		}
+		// The same letters in the same order, spaced apart otherwise:
+		// the first of the organisation's versions (and of its words'
+		// versions) whose words run together are a listed name's, by
+		// every pair.
+		if best.Score < 1 {
+		squash:
+			for oi := range names {
+				for _, ok := range refSquashed(&names[oi].prepared) {
+					for ei := range ix.names[i] {
+						if slices.Contains(refSquashed(&ix.names[i][ei]), ok) {
+							matched := e.Name
+							if ei > 0 {
+								matched = e.AltNames[ei-1]
+							}
+							best = Match{Score: 1, OrgName: names[oi].raw, Matched: matched, Romanised: names[oi].romanised, SpacedLetters: true}
+							break squash
+						}
+					}
+				}
+			}
+		}
 		if best.Score < FuzzyThreshold && bestMixed.Score >= corroboratedNameMin {
 			// A word that mixes scripts is never an honest spelling: a
 			// name with one that comes near a listed name is looked at
@@ -330,4 +351,27 @@ func falses(buf []bool, n int) []bool {
 	buf = buf[:n]
 	clear(buf)
 	return buf
+}
+
+// refSquashed is the reference's list of p's versions with their words run
+// together: p, with the spelt-out forms kept, with the earlier ones left
+// out, and each with its legal forms kept where it has that version, in
+// that order, those of at least minSquashed letters.
+func refSquashed(p *prepared) []string {
+	var out []string
+	for _, v := range []*prepared{p, p.keptOr(), p.earlierOr()} {
+		for _, w := range []*prepared{v, v.full} {
+			if w == nil {
+				continue
+			}
+			k := ""
+			for _, t := range w.texts {
+				k += t
+			}
+			if len([]rune(k)) >= minSquashed && !slices.Contains(out, k) {
+				out = append(out, k)
+			}
+		}
+	}
+	return out
 }
