@@ -287,20 +287,35 @@ func (c *Controller) submit(ctx context.Context, r *Run) (bool, error) {
 	}
 	if r.CancelRequested {
 		if f, ok := be.(backend.Finder); ok {
-			if h, found, err := f.Find(ctx, r.ID, r.Attempt); err == nil && found {
+			h, found, err := f.Find(ctx, r.ID, r.Attempt)
+			if err != nil {
+				// Whether the site took the attempt's job (a Submit
+				// whose answer was lost) is not known: the job may run,
+				// so the run is not cancelled; looked for again until
+				// the site timeout loses the site (unreachableFor).
+				if ctx.Err() != nil {
+					return false, ctx.Err()
+				}
+				return c.unreachableFor(ctx, r, fmt.Errorf("cancel: looking for attempt %d's job: %w", r.Attempt, err))
+			}
+			if found {
 				// Within its own bound, not the step's: a job still
-				// ending is looked at again on a later tick. Any other
-				// answer but not found is no stop: the job may run on,
-				// so the run is not cancelled; asked again until the
-				// site timeout loses the site (unreachableFor).
+				// ending is looked at again on a later tick, for as long
+				// as the monitor's cancel would wait (stillStopping).
+				// Any other answer but not found is no stop: the job
+				// may run on, so the run is not cancelled; asked again
+				// until the site timeout loses the site (unreachableFor).
 				switch err := c.cancelJob(ctx, be, h); {
 				case errors.Is(err, backend.ErrStopping):
-					c.reachable(r.ID)
-					return false, nil
+					found := *r
+					found.Handle = h
+					return c.stillStopping(ctx, &found, err)
 				case err != nil && !errors.Is(err, backend.ErrNotFound):
+					c.stoppedEnding(r)
 					return c.unreachableFor(ctx, r, fmt.Errorf("cancel: %w", err))
 				}
 			}
+			c.stoppedEnding(r)
 		}
 		if ctx.Err() != nil {
 			return false, ctx.Err()

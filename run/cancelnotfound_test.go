@@ -361,9 +361,13 @@ func TestCancelOfChangedMovingRunNotEndedByNotFoundOfALiveJob(t *testing.T) {
 // a moving run whose row was changed outside Meridian, moving off a site
 // it lost, said the site "did not answer" where the site had answered not
 // found and its Status said the job was live: it now says the site did
-// not confirm the stop, and why.
+// not confirm the stop, and why. The attempt's agent is held from before
+// the loss and the cancel (heldAgentFixture): under -race it failed 9 of
+// 10 runs, the agent, told of the cancel, ending its workload before the
+// code asked its Status, which then rightly found no live job.
 func TestCancelOfChangedRunAtALostSiteSaysItsSiteAnswered(t *testing.T) {
-	x := newChangedRunFixture(t)
+	x, agent := newHeldAgentFixture(t)
+	agent.hold()
 	ctx, r := x.ctx, x.r
 	if _, err := x.live.lose(ctx, r, "test: alpha lost"); err != nil {
 		t.Fatal(err)

@@ -143,6 +143,11 @@ func TestCancelOfASiteNotAnsweringLosesIt(t *testing.T) {
 type lostSubmitCancel struct {
 	backend.Backend
 	refuse *atomic.Bool
+	// findFails, where set and true, fails Find as a site that does not
+	// answer; stopping, where set and above 0, answers that many
+	// Cancels that the job is still ending.
+	findFails *atomic.Bool
+	stopping  *atomic.Int64
 }
 
 func (b lostSubmitCancel) Submit(ctx context.Context, spec backend.Spec) (string, error) {
@@ -153,10 +158,16 @@ func (b lostSubmitCancel) Submit(ctx context.Context, spec backend.Spec) (string
 }
 
 func (b lostSubmitCancel) Find(ctx context.Context, runID string, attempt int) (string, bool, error) {
+	if b.findFails != nil && b.findFails.Load() {
+		return "", false, errors.New("test: squeue: connection timed out")
+	}
 	return b.Backend.(backend.Finder).Find(ctx, runID, attempt)
 }
 
 func (b lostSubmitCancel) Cancel(ctx context.Context, h string) error {
+	if b.stopping != nil && b.stopping.Add(-1) >= 0 {
+		return fmt.Errorf("slurm cancel %s: the job was asked to end (state COMPLETING when last seen): %w: %w", h, backend.ErrStopping, context.DeadlineExceeded)
+	}
 	if b.refuse.Load() {
 		return errors.New("test: connection refused")
 	}
@@ -326,5 +337,213 @@ func TestCancelOfAJobNeverEndingIsSaidThenLosesTheSite(t *testing.T) {
 	}
 	if n := said(); n != 1 {
 		t.Errorf("%d cancel-still-ending events in all; want 1", n)
+	}
+}
+
+// cancelBeforeStartRig is a run placed at alpha, staging, whose job alpha
+// took though its Submit's answer was lost, and cancelled: site is its
+// backend (lostSubmitCancel), h its job there.
+func cancelBeforeStartRig(t *testing.T, site *lostSubmitCancel) (c *Controller, r *Run, inner backend.Backend, h string) {
+	t.Helper()
+	ctx := context.Background()
+	f := newLawCheckFixture(t, func(st store.Store) store.Store { return st })
+	c = f.controller(func(cfg *Config) {
+		cfg.Store, cfg.AuditChain = f.st, audit.NewChain(testAuditKey)
+		cfg.SiteTimeout = time.Hour
+		cfg.Backends = func(s *catalog.Site, root string) (backend.Backend, error) {
+			be, err := backend.For(s.Spec.Backend, root)
+			if err != nil || s.Metadata.Name != "alpha" {
+				return be, err
+			}
+			inner = be
+			site.Backend = be
+			return *site, nil
+		}
+		agentConfig(t, cfg, func() *Controller { return c })
+	})
+	r, _, err := c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(100000, 100)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Site != "alpha" {
+		t.Fatalf("the run is placed at %s; the test wants alpha", r.Site)
+	}
+	for i := range 6 {
+		if _, err := c.Step(ctx, r.ID); err != nil {
+			t.Logf("step %d: %v", i, err)
+		}
+		if inner != nil {
+			if found, ok, err := inner.(backend.Finder).Find(ctx, r.ID, 1); err == nil && ok {
+				h = found
+				break
+			}
+		}
+	}
+	if got, err := c.Get(ctx, "t1", r.ID); err != nil || h == "" || got.State != Staging || got.Handle != "" {
+		t.Fatalf("the run: %v %+v, its job at alpha %q; want it staging, its job started at alpha, its Submit's answer lost", err, got, h)
+	}
+	if _, err := c.Cancel(ctx, "t1", r.ID); err != nil {
+		t.Fatalf("cancel: %v", err)
+	}
+	return c, r, inner, h
+}
+
+// TestCancelBeforeStartLookupFailedKeepsTheRun: a run cancelled while
+// staging, whose site did not answer the lookup of its job (a Submit
+// whose answer was lost may have started it), was recorded "cancelled
+// before the attempt started" and its job left running. A failed lookup
+// now counts the site unreachable and leaves the run staging, and the
+// cancel is carried once the site answers.
+func TestCancelBeforeStartLookupFailedKeepsTheRun(t *testing.T) {
+	ctx := context.Background()
+	var refuse, findFails atomic.Bool
+	c, r, inner, h := cancelBeforeStartRig(t, &lostSubmitCancel{refuse: &refuse, findFails: &findFails})
+	findFails.Store(true)
+	if _, err := c.Step(ctx, r.ID); err == nil || !strings.Contains(err.Error(), "looking for attempt 1's job") {
+		t.Errorf("the step whose lookup failed: %v; want its error", err)
+	}
+	if got, _ := c.Get(ctx, "t1", r.ID); got.State != Staging {
+		t.Fatalf("the run, its job's lookup failed: %s (%s); want it staging, its job maybe running", got.State, got.Reason)
+	}
+	if st, err := inner.Status(ctx, h); err != nil || st.State.Final() {
+		t.Fatalf("the job at alpha: %s (%v); want it still on", st.State, err)
+	}
+	findFails.Store(false)
+	var got *Run
+	for range 6 {
+		if _, err := c.Step(ctx, r.ID); err != nil {
+			t.Logf("step: %v", err)
+		}
+		if got, _ = c.Get(ctx, "t1", r.ID); got.State.Final() {
+			break
+		}
+	}
+	if got.State != Cancelled {
+		t.Errorf("the run once its site answers: %s (%s); want cancelled", got.State, got.Reason)
+	}
+	// Ended: cancelled, or failed where its agent found the run cancelled
+	// first and stopped before its workload.
+	if st, err := inner.Status(ctx, h); err != nil || !st.State.Final() {
+		t.Errorf("the job at alpha: %s (%v); want it ended", st.State, err)
+	}
+}
+
+// TestCancelBeforeStartStillEndingIsSaid: the cancel of a run not yet
+// started whose job was still ending was asked again at every step with
+// nothing said and no bound, where the monitor's says so past the site
+// timeout and counts the site unreachable past four. It is now bounded
+// the same way (stillStopping): the run stays staging while its job
+// ends, its timeline says so once past the site timeout, and it ends
+// cancelled once the job has.
+func TestCancelBeforeStartStillEndingIsSaid(t *testing.T) {
+	ctx := context.Background()
+	var refuse atomic.Bool
+	var stopping atomic.Int64
+	c, r, inner, h := cancelBeforeStartRig(t, &lostSubmitCancel{refuse: &refuse, stopping: &stopping})
+	var mu sync.Mutex
+	at := time.Now()
+	c.cancelRetries.now = func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return at
+	}
+	said := func() int {
+		t.Helper()
+		evs, err := c.Events(ctx, "t1", r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, ev := range evs {
+			if ev.Kind == "cancel-still-ending" {
+				n++
+			}
+		}
+		return n
+	}
+	stopping.Store(1 << 40)
+	for i := range 2 {
+		if _, err := c.Step(ctx, r.ID); err != nil {
+			t.Logf("step %d: %v", i, err)
+		}
+		if got, _ := c.Get(ctx, "t1", r.ID); got.State != Staging || said() != 0 {
+			t.Fatalf("the run, its job still ending (step %d): %s (%s), %d events; want it staging, nothing said yet", i, got.State, got.Reason, said())
+		}
+		mu.Lock()
+		at = at.Add(c.cfg.SiteTimeout / 2)
+		mu.Unlock()
+	}
+	if _, err := c.Step(ctx, r.ID); err != nil {
+		t.Logf("step past the site timeout: %v", err)
+	}
+	if got, _ := c.Get(ctx, "t1", r.ID); got.State != Staging || said() != 1 || len(got.Losses) != 0 {
+		t.Fatalf("the run past the site timeout, its job still ending: %s (%s), %d events, losses %v; want it staging, said once, its site not lost", got.State, got.Reason, said(), got.Losses)
+	}
+	stopping.Store(0)
+	var got *Run
+	for range 6 {
+		if _, err := c.Step(ctx, r.ID); err != nil {
+			t.Logf("step: %v", err)
+		}
+		if got, _ = c.Get(ctx, "t1", r.ID); got.State.Final() {
+			break
+		}
+	}
+	if got.State != Cancelled || said() != 1 {
+		t.Errorf("the run once its job ended: %s (%s), %d events; want cancelled, said once", got.State, got.Reason, said())
+	}
+	// Ended: cancelled, or failed where its agent found the run cancelled
+	// first and stopped before its workload.
+	if st, err := inner.Status(ctx, h); err != nil || !st.State.Final() {
+		t.Errorf("the job at alpha: %s (%v); want it ended", st.State, err)
+	}
+	c.mu.Lock()
+	n := len(c.stillEnding)
+	c.mu.Unlock()
+	if n != 0 {
+		t.Errorf("%d still-ending marks kept after the run ended; want none", n)
+	}
+}
+
+// TestStillEndingBoundStartsAtANewTerm: the times since which a
+// cancelled run's job was said to be still ending outlived the server's
+// term of leadership: a server that led, lost the lease and led again
+// later took its first answer of the new term as ending since the old
+// one, and counted the site unreachable at once. A new term forgets
+// them: its own first answer starts the bound.
+func TestStillEndingBoundStartsAtANewTerm(t *testing.T) {
+	x := newChangedRunFixture(t)
+	if _, err := x.live.Cancel(x.ctx, "t1", x.r.ID); err != nil {
+		t.Fatalf("cancel: %v", err)
+	}
+	var left atomic.Int64
+	left.Store(1 << 40)
+	c := x.cancelController(func(be backend.Backend) backend.Backend { return stoppingCancel{Backend: be, left: &left} })
+	var mu sync.Mutex
+	at := time.Now()
+	c.cancelRetries.now = func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return at
+	}
+	if _, err := c.Step(x.ctx, x.r.ID); err != nil {
+		t.Logf("first answer: %v", err)
+	}
+	// Another server leads meanwhile, for longer than the bound.
+	mu.Lock()
+	at = at.Add((stillEndingLimit + 1) * c.cfg.SiteTimeout)
+	mu.Unlock()
+	c.newTerm()
+	if _, err := c.Step(x.ctx, x.r.ID); err != nil {
+		t.Logf("first answer of the new term: %v", err)
+	}
+	if got := x.get(x.r.ID); got.State.Final() || len(got.Losses) != 0 {
+		t.Fatalf("the run at the new term's first answer of still ending: %s (%s), losses %v; want it cancelling, its site not lost", got.State, got.Reason, got.Losses)
+	}
+	c.mu.Lock()
+	_, unreachable := c.unreachable[x.r.ID]
+	c.mu.Unlock()
+	if unreachable {
+		t.Errorf("the site is counted unreachable at the new term's first answer; want the bound to start there")
 	}
 }

@@ -63,7 +63,8 @@ func (c *Controller) newTerm() {
 	c.unreachable = map[string]time.Time{}
 	c.drainFails = map[string]time.Time{}
 	c.heartbeats = map[string]time.Time{}
-	c.leftStops = nil // the last term's stops have ended (loop): the moves still on ask their sites again (leftStopOwed)
+	c.leftStops = nil   // the last term's stops have ended (loop): the moves still on ask their sites again (leftStopOwed)
+	c.stillEnding = nil // a still-ending bound starts from this term's first answer, not a stale one of an earlier term
 	// Another leader may have withdrawn, deferred or staged copies
 	// meanwhile: the next law tick checks them all (retryWithdrawals).
 	c.deferred, c.deferredTry, c.deferredFails, c.deferredBackoff = nil, time.Time{}, 0, nil
