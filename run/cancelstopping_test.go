@@ -274,33 +274,9 @@ func TestCancelOfAJobNeverEndingIsSaidThenLosesTheSite(t *testing.T) {
 	var left atomic.Int64
 	left.Store(1 << 40)
 	c := x.cancelController(func(be backend.Backend) backend.Backend { return stoppingCancel{Backend: be, left: &left} })
-	var mu sync.Mutex
-	at := time.Now()
-	c.cancelRetries.now = func() time.Time {
-		mu.Lock()
-		defer mu.Unlock()
-		return at
-	}
-	advance := func(d time.Duration) {
-		mu.Lock()
-		at = at.Add(d)
-		mu.Unlock()
-	}
+	advance := cancelTestClock(c)
 	timeout := c.cfg.SiteTimeout
-	said := func() int {
-		t.Helper()
-		evs, err := x.live.Events(x.ctx, "t1", x.r.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		for _, ev := range evs {
-			if ev.Kind == "cancel-still-ending" {
-				n++
-			}
-		}
-		return n
-	}
+	said := func() int { t.Helper(); return stillEndingSaid(t, x.live, x.r.ID) }
 	step := func(what string) *Run {
 		t.Helper()
 		if _, err := c.Step(x.ctx, x.r.ID); err != nil {
@@ -440,27 +416,8 @@ func TestCancelBeforeStartStillEndingIsSaid(t *testing.T) {
 	var refuse atomic.Bool
 	var stopping atomic.Int64
 	c, r, inner, h := cancelBeforeStartRig(t, &lostSubmitCancel{refuse: &refuse, stopping: &stopping})
-	var mu sync.Mutex
-	at := time.Now()
-	c.cancelRetries.now = func() time.Time {
-		mu.Lock()
-		defer mu.Unlock()
-		return at
-	}
-	said := func() int {
-		t.Helper()
-		evs, err := c.Events(ctx, "t1", r.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		for _, ev := range evs {
-			if ev.Kind == "cancel-still-ending" {
-				n++
-			}
-		}
-		return n
-	}
+	advance := cancelTestClock(c)
+	said := func() int { t.Helper(); return stillEndingSaid(t, c, r.ID) }
 	stopping.Store(1 << 40)
 	for i := range 2 {
 		if _, err := c.Step(ctx, r.ID); err != nil {
@@ -469,9 +426,7 @@ func TestCancelBeforeStartStillEndingIsSaid(t *testing.T) {
 		if got, _ := c.Get(ctx, "t1", r.ID); got.State != Staging || said() != 0 {
 			t.Fatalf("the run, its job still ending (step %d): %s (%s), %d events; want it staging, nothing said yet", i, got.State, got.Reason, said())
 		}
-		mu.Lock()
-		at = at.Add(c.cfg.SiteTimeout / 2)
-		mu.Unlock()
+		advance(c.cfg.SiteTimeout / 2)
 	}
 	if _, err := c.Step(ctx, r.ID); err != nil {
 		t.Logf("step past the site timeout: %v", err)
@@ -519,20 +474,12 @@ func TestStillEndingBoundStartsAtANewTerm(t *testing.T) {
 	var left atomic.Int64
 	left.Store(1 << 40)
 	c := x.cancelController(func(be backend.Backend) backend.Backend { return stoppingCancel{Backend: be, left: &left} })
-	var mu sync.Mutex
-	at := time.Now()
-	c.cancelRetries.now = func() time.Time {
-		mu.Lock()
-		defer mu.Unlock()
-		return at
-	}
+	advance := cancelTestClock(c)
 	if _, err := c.Step(x.ctx, x.r.ID); err != nil {
 		t.Logf("first answer: %v", err)
 	}
 	// Another server leads meanwhile, for longer than the bound.
-	mu.Lock()
-	at = at.Add((stillEndingLimit + 1) * c.cfg.SiteTimeout)
-	mu.Unlock()
+	advance((stillEndingLimit + 1) * c.cfg.SiteTimeout)
 	c.newTerm()
 	if _, err := c.Step(x.ctx, x.r.ID); err != nil {
 		t.Logf("first answer of the new term: %v", err)
@@ -546,4 +493,38 @@ func TestStillEndingBoundStartsAtANewTerm(t *testing.T) {
 	if unreachable {
 		t.Errorf("the site is counted unreachable at the new term's first answer; want the bound to start there")
 	}
+}
+
+// cancelTestClock sets c's cancel clock to a test's, from now, and
+// returns what moves it on.
+func cancelTestClock(c *Controller) (advance func(time.Duration)) {
+	var mu sync.Mutex
+	at := time.Now()
+	c.cancelRetries.now = func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return at
+	}
+	return func(d time.Duration) {
+		mu.Lock()
+		at = at.Add(d)
+		mu.Unlock()
+	}
+}
+
+// stillEndingSaid counts the cancel-still-ending events on run id's
+// timeline.
+func stillEndingSaid(t *testing.T, c *Controller, id string) int {
+	t.Helper()
+	evs, err := c.Events(context.Background(), "t1", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, ev := range evs {
+		if ev.Kind == "cancel-still-ending" {
+			n++
+		}
+	}
+	return n
 }

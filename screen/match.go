@@ -150,19 +150,7 @@ func wordSetKey(p *prepared) string {
 
 // exactIndex is ix.exact, made once.
 func (ix *index) exactIndex() map[string][]listedName {
-	ix.exactOnce.Do(func() {
-		ix.exact = map[string][]listedName{}
-		for i := range ix.names {
-			for ni := range ix.names[i] {
-				ln := listedName{int32(i), int32(ni)}
-				exactKeys(&ix.names[i][ni], func(k string) {
-					if ls := ix.exact[k]; len(ls) == 0 || ls[len(ls)-1] != ln {
-						ix.exact[k] = append(ls, ln)
-					}
-				})
-			}
-		}
-	})
+	ix.exactOnce.Do(func() { ix.exact = ix.namesBy(exactKeys) })
 	return ix.exact
 }
 
@@ -196,20 +184,25 @@ const minSquashed = 8
 
 // squashedIndex is ix.squashed, made once.
 func (ix *index) squashedIndex() map[string][]listedName {
-	ix.squashedOnce.Do(func() {
-		ix.squashed = map[string][]listedName{}
-		for i := range ix.names {
-			for ni := range ix.names[i] {
-				ln := listedName{int32(i), int32(ni)}
-				squashKeys(&ix.names[i][ni], func(k string) {
-					if ls := ix.squashed[k]; len(ls) == 0 || ls[len(ls)-1] != ln {
-						ix.squashed[k] = append(ls, ln)
-					}
-				})
-			}
-		}
-	})
+	ix.squashedOnce.Do(func() { ix.squashed = ix.namesBy(squashKeys) })
 	return ix.squashed
+}
+
+// namesBy is the listed names by each key keys finds them by, in the
+// list's order, each at most once a key.
+func (ix *index) namesBy(keys func(*prepared, func(string))) map[string][]listedName {
+	by := map[string][]listedName{}
+	for i := range ix.names {
+		for ni := range ix.names[i] {
+			ln := listedName{int32(i), int32(ni)}
+			keys(&ix.names[i][ni], func(k string) {
+				if ls := by[k]; len(ls) == 0 || ls[len(ls)-1] != ln {
+					by[k] = append(ls, ln)
+				}
+			})
+		}
+	}
+	return by
 }
 
 // squashHit is one of an organisation's names whose words, run together,

@@ -61,25 +61,11 @@ func TestScreenImportOlderRefusedAndAudited(t *testing.T) {
 		t.Fatalf("an import without e1008: %v\n%s\nwant the id removed printed", err, out)
 	}
 
-	st, err := openState()
-	if err != nil {
-		t.Fatal(err)
+	recs := screeningImports(t)
+	if len(recs) != 3 {
+		t.Fatalf("%d screening imports in the audit log of %s, want the 3 imported", len(recs), home)
 	}
-	db := openStateDB(t, st)
-	defer db.Close()
-	es, err := db.AuditSelect(context.Background(), store.AuditQuery{Kinds: []string{KindScreeningImport}, AllTenants: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(es) != 3 {
-		t.Fatalf("%d screening imports in the audit log of %s, want the 3 imported", len(es), home)
-	}
-	var first, olderRec, last screen.ImportRecord
-	for i, r := range []*screen.ImportRecord{&first, &olderRec, &last} {
-		if err := json.Unmarshal(es[i].Payload, r); err != nil {
-			t.Fatal(err)
-		}
-	}
+	first, olderRec, last := recs[0], recs[1], recs[2]
 	if first.SHA256 != stored.SHA256 || first.PreviousSHA256 != "" || first.Entries != 8 {
 		t.Errorf("the first import's record: %+v", first)
 	}
@@ -124,6 +110,16 @@ func TestScreenImportOverDamagedListRefused(t *testing.T) {
 	if l, err := sst.List(); err != nil || len(l.Entries) != 2 {
 		t.Fatalf("the stored list after the replacement: %v %v", l, err)
 	}
+	recs := screeningImports(t)
+	if len(recs) == 0 || recs[len(recs)-1].ReplacedDamaged == "" || recs[len(recs)-1].PreviousSHA256 != "" {
+		t.Fatalf("the replacement's audit records: %+v; want the last to say why it was unchecked", recs)
+	}
+}
+
+// screeningImports are the screening-import records of the state
+// directory's audit log, in order.
+func screeningImports(t *testing.T) []screen.ImportRecord {
+	t.Helper()
 	st, err := openState()
 	if err != nil {
 		t.Fatal(err)
@@ -134,8 +130,11 @@ func TestScreenImportOverDamagedListRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var last screen.ImportRecord
-	if len(es) == 0 || json.Unmarshal(es[len(es)-1].Payload, &last) != nil || last.ReplacedDamaged == "" || last.PreviousSHA256 != "" {
-		t.Fatalf("the replacement's audit record: %+v (of %d); want why it was unchecked", last, len(es))
+	recs := make([]screen.ImportRecord, len(es))
+	for i, e := range es {
+		if err := json.Unmarshal(e.Payload, &recs[i]); err != nil {
+			t.Fatal(err)
+		}
 	}
+	return recs
 }
