@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/restic/chunker"
@@ -176,12 +177,74 @@ type adder struct {
 
 // file chunks, names, seals and writes one file and returns its manifest entry.
 func (w *adder) file(ctx context.Context, sf srcFile, newChunks, newBytes *atomic.Int64) (File, error) {
-	fd, err := os.Open(sf.open)
+	fd, err := openListed(sf)
 	if err != nil {
 		return File{}, err
 	}
 	defer fd.Close()
-	return w.read(ctx, fd, sf.rel, sf.mode, newChunks, newBytes)
+	return w.read(ctx, &notPast{r: fd, left: sf.size, size: sf.size, rel: sf.rel}, sf.rel, sf.mode, newChunks, newBytes)
+}
+
+// ErrChangedSinceListed is a source file that is not, when Add opens it,
+// the one its walk listed and judged.
+var ErrChangedSinceListed = errors.New("changed since it was listed")
+
+// openListed opens sf's file as its walk judged it: not through a link
+// at its last part, not waiting on a FIFO, and only the regular file of
+// the device and inode the walk saw. It was opened by its name, which
+// whoever may write in the tree could change between the walk and the
+// open: a link to a file outside the root (a key, which was then sealed
+// and staged), a FIFO (which held Add for good) or a device (read
+// without end).
+func openListed(sf srcFile) (*os.File, error) {
+	fd, err := os.OpenFile(sf.open, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("%s: %w: it is now a link; nothing added", shownPath(sf.rel), ErrChangedSinceListed)
+	}
+	if err != nil {
+		return nil, err
+	}
+	fi, err := fd.Stat()
+	if err != nil {
+		fd.Close()
+		return nil, err
+	}
+	dev, ino := fileID(fi)
+	if !fi.Mode().IsRegular() || dev != sf.dev || ino != sf.ino {
+		fd.Close()
+		what := "another file"
+		if !fi.Mode().IsRegular() {
+			what = "not a regular file (" + fi.Mode().Type().String() + ")"
+		}
+		return nil, fmt.Errorf("%s: %w: it is now %s; nothing added", shownPath(sf.rel), ErrChangedSinceListed, what)
+	}
+	return fd, nil
+}
+
+// notPast reads a source file up to the size its walk listed, and fails
+// past it: a file that grows while it is read (appended to without end)
+// is refused rather than read until the store is full.
+type notPast struct {
+	r          io.Reader
+	left, size int64
+	rel        string
+}
+
+func (n *notPast) Read(p []byte) (int, error) {
+	if n.left <= 0 {
+		var one [1]byte
+		k, err := n.r.Read(one[:])
+		if k > 0 {
+			return 0, fmt.Errorf("%s: %w: it grew past the %d bytes it was listed at while it was read; nothing added", shownPath(n.rel), ErrChangedSinceListed, n.size)
+		}
+		return 0, err
+	}
+	if int64(len(p)) > n.left {
+		p = p[:n.left]
+	}
+	k, err := n.r.Read(p)
+	n.left -= int64(k)
+	return k, err
 }
 
 // read chunks, names, seals and writes what r holds as the file rel.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 // srcFile is one regular file found under a dataset root.
@@ -16,6 +17,17 @@ type srcFile struct {
 	open string // path to open (the symlink's target when rel is a link)
 	mode fs.FileMode
 	size int64 // at walk time; the manifest records what was read
+	// dev and ino identify the file the walk judged (the link's target
+	// for a link): the one Add opens must be it (openListed).
+	dev, ino uint64
+}
+
+// fileID is the device and inode of the file fi describes.
+func fileID(fi fs.FileInfo) (dev, ino uint64) {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Dev), st.Ino
+	}
+	return 0, 0
 }
 
 // ErrEscape means a path would leave the dataset root.
@@ -65,7 +77,8 @@ func walkRoot(root string) (string, []srcFile, error) {
 			if err != nil {
 				return err
 			}
-			files = append(files, srcFile{rel: rel, open: p, mode: info.Mode().Perm(), size: info.Size()})
+			dev, ino := fileID(info)
+			files = append(files, srcFile{rel: rel, open: p, mode: info.Mode().Perm(), size: info.Size(), dev: dev, ino: ino})
 			return nil
 		case t&fs.ModeSymlink != 0:
 			target, err := filepath.EvalSymlinks(p)
@@ -83,7 +96,8 @@ func walkRoot(root string) (string, []srcFile, error) {
 			if !ti.Mode().IsRegular() {
 				return fmt.Errorf("%s: symlink to a non-regular file (%s); only links to files inside the root are followed", rel, ti.Mode().Type())
 			}
-			files = append(files, srcFile{rel: rel, open: target, mode: ti.Mode().Perm(), size: ti.Size()})
+			dev, ino := fileID(ti)
+			files = append(files, srcFile{rel: rel, open: target, mode: ti.Mode().Perm(), size: ti.Size(), dev: dev, ino: ino})
 			return nil
 		default:
 			return fmt.Errorf("%s: not a regular file or directory (%s)", rel, t)
