@@ -482,12 +482,6 @@ func removeKeyFile(name string, kf ownedFile) error {
 	return nil
 }
 
-// keyFileOwnerProblem says why a --key-file at path is not to be trusted
-// by the user uid, fi describing the file read and dir its directory
-// ("" when it is to be): either is owned by a user other than uid and root
-// (plainfile.ForeignOwner). Its mode says nothing of that: a user who may
-// write the directory the key is delivered to puts a 0600 key of their own
-// there, and the owner of the directory may rename one in at will.
 // ancestorsProblem says why a directory above real, an absolute path with
 // no link on it (linkedOwned's), lets a user other than uid and root put
 // another file in real's place ("" when none does): one that user owns,
@@ -516,6 +510,12 @@ func ancestorsProblem(real string, uid int) string {
 	}
 }
 
+// keyFileOwnerProblem says why a --key-file at path is not to be trusted
+// by the user uid, fi describing the file read and dir its directory
+// ("" when it is to be): either is owned by a user other than uid and root
+// (plainfile.ForeignOwner). Its mode says nothing of that: a user who may
+// write the directory the key is delivered to puts a 0600 key of their own
+// there, and the owner of the directory may rename one in at will.
 func keyFileOwnerProblem(path string, fi, dir os.FileInfo, uid int) string {
 	if bad := plainfile.ForeignOwner(fi, uid); bad != "" {
 		return "the file is " + bad
