@@ -80,6 +80,10 @@ func ValidOrgRef(s string) bool {
 // totals near its largest value wrapped below zero.
 const MaxSubjects = 1e10
 
+// MaxPricePerHour is the most USD per accelerator-hour a price may be,
+// wherever one is given (a site's pool, an assumption, an estimate's).
+const MaxPricePerHour = maxPrice
+
 // Limits beyond which a number is taken as a mistake rather than a plan.
 const (
 	maxParameters = 1e15 // a quadrillion parameters

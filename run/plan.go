@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"sort"
 	"strings"
 
@@ -114,8 +113,10 @@ func (c *Controller) Estimate(ctx context.Context, tenant string, req EstimateRe
 	if req.Site != "" && req.PricePerHour != nil {
 		return nil, &InputError{"site", errors.New("give site or pricePerHour, not both")}
 	}
-	if p := req.PricePerHour; p != nil && (*p < 0 || math.IsNaN(*p) || math.IsInf(*p, 0)) {
-		return nil, &InputError{"pricePerHour", fmt.Errorf("%v: want a non-negative USD per accelerator-hour", *p)}
+	// Bounded as a site's price is: 1e300 gave costs near 1e304, and
+	// 1e308 an overflow blamed on the job's parameters and tokens.
+	if p := req.PricePerHour; p != nil && !(*p >= 0 && *p <= catalog.MaxPricePerHour) {
+		return nil, &InputError{"pricePerHour", fmt.Errorf("%v: want USD per accelerator-hour from 0 to %v", *p, catalog.MaxPricePerHour)}
 	}
 	w, job, err := c.requestJob(ctx, tenant, req.Documents, req.Job)
 	if err != nil {

@@ -113,8 +113,8 @@ func runEstimate(f *estimateFlags, priceSet bool) (*estimateOutput, error) {
 	if f.site != "" && priceSet {
 		return nil, badInput(errors.New("--site and --price: give one, not both"))
 	}
-	if priceSet && (f.price < 0 || math.IsNaN(f.price) || math.IsInf(f.price, 0)) {
-		return nil, badInput(fmt.Errorf("--price %v: want a non-negative USD per accelerator-hour", f.price))
+	if priceSet && !(f.price >= 0 && f.price <= catalog.MaxPricePerHour) {
+		return nil, badInput(fmt.Errorf("--price %v: want USD per accelerator-hour from 0 to %v", f.price, catalog.MaxPricePerHour))
 	}
 	w, err := loadWorld("", f.files...)
 	if err != nil {

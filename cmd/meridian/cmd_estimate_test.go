@@ -55,6 +55,8 @@ func TestEstimateBadInput(t *testing.T) {
 		{"zero count", []string{"estimate", "-f", example, "--accelerator", "nvidia-h100-sxm"}, "--count 0"},
 		{"site and price", []string{"estimate", "-f", jobs, "--job", "qlora-70b", "--accelerator", "nvidia-h100-sxm", "--count", "8", "--site", "test-site-1", "--price", "1"}, "give one, not both"},
 		{"negative price", []string{"estimate", "-f", example, "--accelerator", "nvidia-h100-sxm", "--count", "8", "--price", "-1"}, "--price -1"},
+		// Bounded as a site's price is: 1e300 gave costs near 1e304.
+		{"price past the bound", []string{"estimate", "-f", example, "--accelerator", "nvidia-h100-sxm", "--count", "8", "--price", "1e300"}, "--price 1e+300: want USD per accelerator-hour from 0 to 1000"},
 		{"two jobs, none named", []string{"estimate", "-f", jobs, "--accelerator", "nvidia-h100-sxm", "--count", "8"}, "name one of: moe-pretrain, qlora-70b"},
 		{"unknown job", []string{"estimate", "-f", jobs, "--job", "nope", "--accelerator", "nvidia-h100-sxm", "--count", "8"}, `--job "nope"`},
 		{"unknown site", []string{"estimate", "-f", jobs, "--job", "qlora-70b", "--accelerator", "nvidia-h100-sxm", "--count", "8", "--site", "nowhere"}, `--site "nowhere": unknown`},
