@@ -69,9 +69,13 @@ func TestCancelStopsARunningJobWhileItsJobDirIsMadeMode0InALoop(t *testing.T) {
 			b := newLocalGrace(t, 3*time.Second, time.Second)
 			h, dir, wrapper, esc := deafJob(t, b, kind, "chmod-"+kind)
 			undo := chmodLoop(t, dir)
-			cancelWhileJobRuns(t, b, h, wrapper, esc, 15*time.Second)
+			// 45 s: retried until the job stops, which takes the grace
+			// (3 s) and a few tries; with the whole suite beside it,
+			// 15 s once ran out with the holder still on.
+			start := time.Now()
+			cancelWhileJobRuns(t, b, h, wrapper, esc, 45*time.Second)
 			undo()
-			wantJobStopped(t, wrapper, esc, "Cancel retried for 15 s while the job's directory was made mode 0 in a loop")
+			wantJobStopped(t, wrapper, esc, fmt.Sprintf("Cancel retried for %s while the job's directory was made mode 0 in a loop", time.Since(start).Round(time.Second)))
 			if err := cancelAsServer(t, b, h); err != nil {
 				t.Fatalf("Cancel once the job is stopped: %v", err)
 			}
