@@ -499,6 +499,16 @@ func (s *Store) ImportWith(name string, data []byte, opt ImportOptions) (*List, 
 			}
 		}
 	}
+	// The decisions file says a list was imported: with it and no list,
+	// the list was lost, and screening fails closed (listRead). Without
+	// one, a list file removed read as none imported, and screening was
+	// off, every organisation's declared status standing. Written empty
+	// where there is none, before the list is put in place.
+	if _, err := os.Lstat(s.decisionsPath()); errors.Is(err, fs.ErrNotExist) {
+		if err := s.writeDecisions([]Decision{}); err != nil {
+			return nil, nil, fmt.Errorf("%w; nothing imported: the decisions file marks a list as imported", err)
+		}
+	}
 	// Written and synced first, recorded, then put in place: recorded
 	// before the write, a write that failed left the audit log saying
 	// the list was imported.
