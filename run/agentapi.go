@@ -972,7 +972,35 @@ func (c *Controller) agentHeartbeat(w http.ResponseWriter, req *http.Request, r 
 			}
 		}
 	}
-	writeAgentJSON(w, c.stopReply(r, a))
+	writeAgentJSON(w, c.stopReplyOnRecord(req.Context(), r, a))
+}
+
+// stopReplyOnRecord is stopReply, but for a cancel that only the run's
+// row says was asked (cancelOnRecord): the controller's step takes no
+// cancel from a row changed outside Meridian unless the cancel is sealed
+// (cancelChanged), while the agents' reports were told to stop by the
+// row's flag alone, so a database writer could stop any workload.
+func (c *Controller) stopReplyOnRecord(ctx context.Context, r *Run, a Attempt) agent.Reply {
+	if r.CancelRequested && !c.cancelOnRecord(ctx, r) {
+		kept := *r
+		kept.CancelRequested = false
+		return c.stopReply(&kept, a)
+	}
+	return c.stopReply(r, a)
+}
+
+// cancelOnRecord says whether r's cancel is Meridian's: its row is as
+// Meridian wrote it (its placement the sealed one, as a step confirms
+// it), or, where the row was changed outside Meridian, the run's sealed
+// decision records hold the cancel. Where that cannot be read, the cancel
+// is taken, as before: the agent is told to stop.
+func (c *Controller) cancelOnRecord(ctx context.Context, r *Run) bool {
+	err := c.runWitness.confirmSite(ctx, c.cfg.Store, r)
+	if !errors.Is(err, ErrRunChanged) {
+		return true
+	}
+	job, err := c.runWitness.sealedJobOf(ctx, c.cfg.Store, r)
+	return err != nil || job.cancelled
 }
 
 // stopWanted says whether an attempt's agent should stop its workload: the
@@ -1097,7 +1125,7 @@ func (c *Controller) agentCheckpoint(w http.ResponseWriter, req *http.Request, r
 	if changed {
 		c.noteListing(key, now, listed)
 	}
-	writeAgentJSON(w, c.stopReply(r, a))
+	writeAgentJSON(w, c.stopReplyOnRecord(req.Context(), r, a))
 }
 
 // checkpointListEvery bounds how often a run's timeline lists the
@@ -1349,7 +1377,7 @@ func (c *Controller) agentLogs(w http.ResponseWriter, req *http.Request, r *Run,
 		// post, within logGrace): its output may be removed to make room.
 		c.outputEnded(r, runEnd(r))
 	}
-	writeAgentJSON(w, c.stopReply(r, a))
+	writeAgentJSON(w, c.stopReplyOnRecord(req.Context(), r, a))
 }
 
 // takeBack undoes a post's append of n bytes to f (at path, found
