@@ -287,7 +287,14 @@ func (c *Controller) submit(ctx context.Context, r *Run) (bool, error) {
 	}
 	if r.CancelRequested {
 		if f, ok := be.(backend.Finder); ok {
-			h, found, err := f.Find(ctx, r.ID, r.Attempt)
+			// Within its own bound, so that a site that hangs is counted
+			// unreachable (and lost past its timeout) and the cancel's
+			// own bound still fits in the step's: the step's whole minute
+			// spent here ended the step before unreachableFor was asked,
+			// every time, and the run stayed staging for ever.
+			fctx, fcancel := context.WithTimeout(ctx, cancelFindWait)
+			h, found, err := f.Find(fctx, r.ID, r.Attempt)
+			fcancel()
 			if err != nil {
 				// Whether the site took the attempt's job (a Submit
 				// whose answer was lost) is not known: the job may run,
@@ -307,10 +314,19 @@ func (c *Controller) submit(ctx context.Context, r *Run) (bool, error) {
 				// until the site timeout loses the site (unreachableFor).
 				switch err := c.cancelJob(ctx, be, h); {
 				case errors.Is(err, backend.ErrStopping):
-					found := *r
-					found.Handle = h
-					return c.stillStopping(ctx, &found, err)
-				case err != nil && !errors.Is(err, backend.ErrNotFound):
+					withHandle := *r
+					withHandle.Handle = h
+					return c.stillStopping(ctx, &withHandle, err)
+				case errors.Is(err, backend.ErrNotFound):
+					// The job the lookup just found, not found by its
+					// cancel: gone only where its Status does not know it
+					// either, as the monitor's cancel judges it.
+					st, statusErr := be.Status(ctx, h)
+					if why := statusNotGone(st, statusErr); why != "" {
+						c.stoppedEnding(r)
+						return c.unreachableFor(ctx, r, fmt.Errorf("cancel: %w", &stopError{err, why}))
+					}
+				case err != nil:
 					c.stoppedEnding(r)
 					return c.unreachableFor(ctx, r, fmt.Errorf("cancel: %w", err))
 				}
@@ -534,6 +550,11 @@ func (c *Controller) cancelJob(ctx context.Context, be backend.Backend, handle s
 	defer cancel()
 	return be.Cancel(cctx, handle)
 }
+
+// cancelFindWait bounds the lookup of a job a cancel before the start
+// makes (backend.Finder): with the cancel's own bound (cancelTimeout) it
+// fits in a step's. A variable: the tests lower it.
+var cancelFindWait = 15 * time.Second
 
 // cancelTimeout is how long a step waits for its site's cancel of a job
 // to end it (cancelJob): a drain's bound for the same Cancel

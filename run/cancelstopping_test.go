@@ -148,6 +148,10 @@ type lostSubmitCancel struct {
 	// Cancels that the job is still ending.
 	findFails *atomic.Bool
 	stopping  *atomic.Int64
+	// findHangs, where set and true, makes Find wait until its context
+	// ends, as a site that does not answer; cancelLies, where set and
+	// true, answers Cancel not found, stopping nothing.
+	findHangs, cancelLies *atomic.Bool
 }
 
 func (b lostSubmitCancel) Submit(ctx context.Context, spec backend.Spec) (string, error) {
@@ -158,6 +162,10 @@ func (b lostSubmitCancel) Submit(ctx context.Context, spec backend.Spec) (string
 }
 
 func (b lostSubmitCancel) Find(ctx context.Context, runID string, attempt int) (string, bool, error) {
+	if b.findHangs != nil && b.findHangs.Load() {
+		<-ctx.Done()
+		return "", false, ctx.Err()
+	}
 	if b.findFails != nil && b.findFails.Load() {
 		return "", false, errors.New("test: squeue: connection timed out")
 	}
@@ -165,6 +173,9 @@ func (b lostSubmitCancel) Find(ctx context.Context, runID string, attempt int) (
 }
 
 func (b lostSubmitCancel) Cancel(ctx context.Context, h string) error {
+	if b.cancelLies != nil && b.cancelLies.Load() {
+		return fmt.Errorf("test: job %s: %w", h, backend.ErrNotFound)
+	}
 	if b.stopping != nil && b.stopping.Add(-1) >= 0 {
 		return fmt.Errorf("slurm cancel %s: the job was asked to end (state COMPLETING when last seen): %w: %w", h, backend.ErrStopping, context.DeadlineExceeded)
 	}
@@ -487,4 +498,66 @@ func stillEndingSaid(t *testing.T, c *Controller, id string) int {
 		}
 	}
 	return n
+}
+
+// TestCancelBeforeStartLookupHangingLosesTheSite: the lookup of a job a
+// cancel before the start makes ran on the step's whole minute: a site
+// that hung spent it, the step ended before the site was counted
+// unreachable, every time, and the run stayed staging for ever. The
+// lookup has its own bound: the site is counted unreachable at once, and
+// past its timeout it is lost and the run leaves it.
+func TestCancelBeforeStartLookupHangingLosesTheSite(t *testing.T) {
+	old := cancelFindWait
+	cancelFindWait = 50 * time.Millisecond
+	t.Cleanup(func() { cancelFindWait = old })
+	ctx := context.Background()
+	var refuse, hangs atomic.Bool
+	c, r, _, _ := cancelBeforeStartRig(t, &lostSubmitCancel{refuse: &refuse, findHangs: &hangs})
+	hangs.Store(true)
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := c.Step(sctx, r.ID); err == nil || sctx.Err() != nil {
+		t.Fatalf("the step whose lookup hung: %v (the step's own context: %v); want the lookup's bound, not the step's, to end it", err, sctx.Err())
+	}
+	c.mu.Lock()
+	_, counted := c.unreachable[r.ID]
+	c.mu.Unlock()
+	if !counted {
+		t.Errorf("a site whose lookup hung is not counted unreachable; it never would be lost")
+	}
+}
+
+// TestCancelBeforeStartNotFoundOfALiveJobKeepsTheRun: a cancel before the
+// start that the site answered not found, for the job its lookup had just
+// found, recorded the run cancelled at once, where the monitor's cancel
+// asks the job's Status first: a site that said not found while the job
+// ran on ended the run with the job running. Its Status is asked now, and
+// a live job keeps the run staging, the site counted unreachable.
+func TestCancelBeforeStartNotFoundOfALiveJobKeepsTheRun(t *testing.T) {
+	ctx := context.Background()
+	var refuse, lies atomic.Bool
+	c, r, inner, h := cancelBeforeStartRig(t, &lostSubmitCancel{refuse: &refuse, cancelLies: &lies})
+	lies.Store(true)
+	if _, err := c.Step(ctx, r.ID); err == nil || !strings.Contains(err.Error(), "live") {
+		t.Errorf("the step whose cancel said not found of a live job: %v; want its error, saying the job was live", err)
+	}
+	if got, _ := c.Get(ctx, "t1", r.ID); got.State != Staging {
+		t.Fatalf("the run, its live job's cancel answered not found: %s (%s); want it staging", got.State, got.Reason)
+	}
+	if st, err := inner.Status(ctx, h); err != nil || st.State.Final() {
+		t.Fatalf("the job at alpha: %s (%v); want it still on", st.State, err)
+	}
+	lies.Store(false)
+	var got *Run
+	for range 6 {
+		if _, err := c.Step(ctx, r.ID); err != nil {
+			t.Logf("step: %v", err)
+		}
+		if got, _ = c.Get(ctx, "t1", r.ID); got.State.Final() {
+			break
+		}
+	}
+	if got.State != Cancelled {
+		t.Errorf("the run once its cancel is carried: %s (%s); want cancelled", got.State, got.Reason)
+	}
 }

@@ -344,8 +344,11 @@ type Controller struct {
 	// watch signals the API's event streams when a run changes.
 	watch watchers
 
-	mu          sync.Mutex
-	worlds      map[string]*catalog.World
+	mu     sync.Mutex
+	worlds map[string]*catalog.World
+	// worldsGen counts forgetWorlds' calls: a world built from registered
+	// resources read before one is not cached (world).
+	worldsGen   uint64
 	decoded     map[string]*Run // by run id, at its row's version (decodeRow)
 	briefs      map[string]*Run // by run id, at its row's version, without documents (Brief)
 	backends    map[string]backend.Backend

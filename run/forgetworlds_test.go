@@ -56,3 +56,40 @@ func TestForgetWorldsReadsNoRuns(t *testing.T) {
 		t.Errorf("after t1's apply: t1's world kept %v, t2's kept %v; want t1's dropped, t2's kept", kept1, kept2)
 	}
 }
+
+// TestWorldBuiltAcrossAnApplyNotKept: a world was built from registered
+// resources read with no lock held and kept after: an apply that dropped
+// the tenant's worlds in between was undone by it, and the stale world
+// stood until the tenant's next apply (the law check the apply called for
+// judged it). One built across an apply is used once, not kept.
+func TestWorldBuiltAcrossAnApplyNotKept(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	r, _, err := e.c.Submit(ctx, "t1", SubmitRequest{Documents: []Document{jobDoc(100000, 1000)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.c.forgetWorlds(ctx, "t1")
+	apply := func(*Run) { e.c.forgetWorlds(ctx, "t1") }
+	worldBuilt.Store(&apply)
+	t.Cleanup(func() { worldBuilt.Store(nil) })
+	if _, err := e.c.world(r); err != nil {
+		t.Fatal(err)
+	}
+	e.c.mu.Lock()
+	_, kept := e.c.worlds[r.ID]
+	e.c.mu.Unlock()
+	if kept {
+		t.Errorf("a world built across an apply of its tenant was kept")
+	}
+	worldBuilt.Store(nil)
+	if _, err := e.c.world(r); err != nil {
+		t.Fatal(err)
+	}
+	e.c.mu.Lock()
+	_, kept = e.c.worlds[r.ID]
+	e.c.mu.Unlock()
+	if !kept {
+		t.Errorf("a world built with no apply meanwhile was not kept")
+	}
+}

@@ -208,6 +208,13 @@ func (c *Controller) prune(keep map[string]bool) {
 			delete(c.leftStops, k)
 		}
 	}
+	// Nor does a run that ended, or lost its site, while its job was
+	// said to be still ending.
+	for k := range c.stillEnding {
+		if !keepsAttempt(keep, k) {
+			delete(c.stillEnding, k)
+		}
+	}
 	// A run ended or cancelled mid-drain leaves its count (drained never
 	// ran for it).
 	for k := range c.drainFails {

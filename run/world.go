@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"meridian.dev/meridian/catalog"
@@ -584,6 +585,7 @@ func (c *Controller) world(r *Run) (*catalog.World, error) {
 	}
 	c.mu.Lock()
 	w := c.worlds[r.ID]
+	gen := c.worldsGen
 	c.mu.Unlock()
 	if w != nil {
 		return w, nil
@@ -613,8 +615,16 @@ func (c *Controller) world(r *Run) (*catalog.World, error) {
 	if err != nil {
 		return nil, err
 	}
+	if built := worldBuilt.Load(); built != nil {
+		(*built)(r)
+	}
+	// Kept only where no apply dropped the tenant's worlds meanwhile: one
+	// that did came after the registered resources were read here, and a
+	// world kept from them would stand until the tenant's next apply.
 	c.mu.Lock()
-	c.worlds[r.ID] = w
+	if c.worldsGen == gen {
+		c.worlds[r.ID] = w
+	}
 	c.mu.Unlock()
 	return w, nil
 }
@@ -638,6 +648,10 @@ func (c *Controller) runDocuments(r *Run) ([]Document, error) {
 	return full.Documents, nil
 }
 
+// worldBuilt, where set (by a test), is called as world has built a run's
+// world, before it is kept: where an apply may come.
+var worldBuilt atomic.Pointer[func(r *Run)]
+
 // forgetWorlds drops the cached worlds of a tenant's runs after its
 // registered resources changed. Each world names its tenant (set by
 // requestWorld), so the cache alone says which: it listed the tenant's
@@ -649,6 +663,7 @@ func (c *Controller) forgetWorlds(_ context.Context, tenant string) {
 	t := catalog.TenantOr(tenant)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.worldsGen++
 	for id, w := range c.worlds {
 		if w == nil || catalog.TenantOr(w.Tenant) == t {
 			delete(c.worlds, id)
