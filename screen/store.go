@@ -499,16 +499,6 @@ func (s *Store) ImportWith(name string, data []byte, opt ImportOptions) (*List, 
 			}
 		}
 	}
-	// The decisions file says a list was imported: with it and no list,
-	// the list was lost, and screening fails closed (listRead). Without
-	// one, a list file removed read as none imported, and screening was
-	// off, every organisation's declared status standing. Written empty
-	// where there is none, before the list is put in place.
-	if _, err := os.Lstat(s.decisionsPath()); errors.Is(err, fs.ErrNotExist) {
-		if err := s.writeDecisions([]Decision{}); err != nil {
-			return nil, nil, fmt.Errorf("%w; nothing imported: the decisions file marks a list as imported", err)
-		}
-	}
 	// Written and synced first, recorded, then put in place: recorded
 	// before the write, a write that failed left the audit log saying
 	// the list was imported.
@@ -535,6 +525,18 @@ func (s *Store) ImportWith(name string, data []byte, opt ImportOptions) (*List, 
 	}
 	if err := atomicfile.SyncDir(filepath.Dir(s.listPath())); err != nil {
 		return nil, nil, fmt.Errorf("%w: the list is in place, but may not survive a crash: %w", ErrListNotWritten, err)
+	}
+	// The decisions file says a list was imported: with it and no list,
+	// the list was lost, and screening fails closed (listRead), and an
+	// import is checked as over a damaged list (storedList). Without one,
+	// a list file removed read as none imported, and screening was off,
+	// every organisation's declared status standing. Written empty where
+	// there is none, once the list is in place: written before, an import
+	// that then failed left screening closed with no list.
+	if _, err := os.Lstat(s.decisionsPath()); errors.Is(err, fs.ErrNotExist) {
+		if err := s.writeDecisions([]Decision{}); err != nil {
+			return nil, nil, fmt.Errorf("%w: the list is in place, but the decisions file that marks it imported could not be written (a list removed later would read as none): %w", ErrListNotWritten, err)
+		}
 	}
 	if len(left) > 0 && opt.NotCarried != nil {
 		opt.NotCarried(left, bound)
@@ -620,6 +622,12 @@ func (s *Store) fitting(ds, carry []Decision) (fit, left []Decision, bound strin
 func (s *Store) storedList() (*List, error) {
 	data, err := s.readList()
 	if errors.Is(err, fs.ErrNotExist) {
+		// Missing where the decisions file says a list was imported:
+		// lost, not never imported (listRead), and an extract or last
+		// year's file is not to replace it unchecked.
+		if _, _, lerr := s.listRead(); !errors.Is(lerr, ErrNoList) {
+			return nil, lerr
+		}
 		return nil, nil
 	}
 	if err != nil {
@@ -850,7 +858,7 @@ func (s *Store) listRead() (*List, string, error) {
 		// declared statuses stood).
 		switch _, derr := os.Stat(s.decisionsPath()); {
 		case derr == nil:
-			return nil, "", fmt.Errorf("%s: missing, but %s holds decisions made against an imported list: import the list again (meridian screen import FILE)",
+			return nil, "", fmt.Errorf("%s: missing, but %s exists, which an import writes (and every decision): a list was imported here; import the list again (meridian screen import FILE)",
 				s.listPath(), s.decisionsPath())
 		case !errors.Is(derr, fs.ErrNotExist):
 			return nil, "", fmt.Errorf("%s: missing, and whether decisions were recorded against a list is unknown: %w", s.listPath(), derr)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -40,6 +41,16 @@ func TestTokenFileUnderDirectoryOthersMayWriteRefused(t *testing.T) {
 		bad := dirs[i%len(dirs)]
 		if err := os.Chmod(bad, mode); err != nil {
 			t.Fatal(err)
+		}
+		if mode&0o002 == 0 {
+			// Group write of a group that is not the user's own private
+			// one (privateGroupOf).
+			if os.Geteuid() != 0 {
+				continue
+			}
+			if err := os.Chown(bad, -1, linkTestOther); err != nil {
+				t.Fatal(err)
+			}
 		}
 		want := "the directory " + bad + " above it lets others write in it (mode " + strconv.FormatUint(uint64(mode), 8) + ")"
 		if tok, err := tokenFromLink(t, file); err == nil || !isCode(err, exitBadInput) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "chmod go-w "+bad) {
@@ -119,5 +130,33 @@ func TestConfigInDirectoryOthersMayWriteRefused(t *testing.T) {
 		if err := os.Chmod(bad, 0o700); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestTokenFileUnderOwnPrivateGroupDirectoryTaken: with user private
+// groups (Red Hat, Fedora, Debian) and umask 002, ~/.config is 0775, its
+// group the user's own: the check refused the default configuration and
+// every token file below it. Group write of the user's own private group
+// (its primary group, named as the user is) is taken; another group's is
+// not.
+func TestTokenFileUnderOwnPrivateGroupDirectoryTaken(t *testing.T) {
+	u, err := user.Current()
+	if err != nil {
+		t.Skip(err)
+	}
+	g, err := user.LookupGroupId(u.Gid)
+	if err != nil || g.Name != u.Username {
+		t.Skipf("this user (%s) has no private group", u.Username)
+	}
+	gid, _ := strconv.Atoi(u.Gid)
+	file, dirs := nestedToken(t)
+	if err := os.Chown(dirs[1], -1, gid); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dirs[1], 0o775); err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := tokenFromLink(t, file); err != nil || tok != "lab-token" {
+		t.Errorf("tokenFile below a 0775 directory of the user's own private group: %q %v; want it read", tok, err)
 	}
 }

@@ -9,7 +9,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -501,13 +503,31 @@ func ancestorsProblem(real string, uid int) string {
 		if bad := plainfile.ForeignOwner(fi, uid); bad != "" {
 			return "the directory " + dir + " above it is " + bad + ", who may put another file in its place"
 		}
-		if m := fi.Mode(); m&0o022 != 0 && m&fs.ModeSticky == 0 {
+		if m := fi.Mode(); m&0o022 != 0 && m&fs.ModeSticky == 0 && !(m&0o002 == 0 && privateGroupOf(fi, uid)) {
 			return fmt.Sprintf("the directory %s above it lets others write in it (mode %o) and is not sticky, so they may put another file in its place (chmod go-w %s)", dir, m.Perm(), dir)
 		}
 		if dir == "/" || dir == "." {
 			return ""
 		}
 	}
+}
+
+// privateGroupOf says whether fi's group is uid's own private group: its
+// primary group, named as the user is (the user private groups of Red
+// Hat, Fedora and Debian, where umask 002 makes ~/.config 0775). Its
+// write grants no other user anything where the group holds the user
+// alone, as that convention has it (Debian's ssh judges it so too).
+func privateGroupOf(fi fs.FileInfo, uid int) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return false
+	}
+	u, err := user.LookupId(strconv.Itoa(uid))
+	if err != nil || u.Gid != strconv.FormatUint(uint64(st.Gid), 10) {
+		return false
+	}
+	g, err := user.LookupGroupId(u.Gid)
+	return err == nil && g.Name == u.Username
 }
 
 // keyFileOwnerProblem says why a --key-file at path is not to be trusted
