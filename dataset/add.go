@@ -14,6 +14,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
@@ -72,10 +73,11 @@ func Add(ctx context.Context, opts AddOptions) (*AddResult, error) {
 	if err := CheckName(opts.Name); err != nil {
 		return nil, err
 	}
-	_, files, err := walkRoot(opts.Root)
+	_, rt, files, err := walkRoot(opts.Root)
 	if err != nil {
 		return nil, err
 	}
+	defer rt.Close()
 	var walked int64
 	for _, f := range files {
 		walked += f.size
@@ -115,7 +117,7 @@ func Add(ctx context.Context, opts AddOptions) (*AddResult, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w := &adder{opts: opts, pol: pol, have: have, claimed: &claimed, h: opts.Sealer.NewChunkHasher(),
+			w := &adder{opts: opts, root: rt, pol: pol, have: have, claimed: &claimed, h: opts.Sealer.NewChunkHasher(),
 				buf: make([]byte, 0, MaxChunk), sealBuf: make([]byte, 0, seal.SealedSize(MaxChunk)),
 				ch: chunker.NewWithBoundaries(nil, pol, MinChunk, MaxChunk)}
 			for ctx.Err() == nil {
@@ -173,11 +175,13 @@ type adder struct {
 	ch      *chunker.Chunker
 	buf     []byte
 	sealBuf []byte
+	// root is the tree Add reads, opened (walkRoot); nil for AddTar.
+	root *os.Root
 }
 
 // file chunks, names, seals and writes one file and returns its manifest entry.
 func (w *adder) file(ctx context.Context, sf srcFile, newChunks, newBytes *atomic.Int64) (File, error) {
-	fd, err := openListed(sf)
+	fd, err := openListed(w.root, sf)
 	if err != nil {
 		return File{}, err
 	}
@@ -196,13 +200,19 @@ var ErrChangedSinceListed = errors.New("changed since it was listed")
 // open: a link to a file outside the root (a key, which was then sealed
 // and staged), a FIFO (which held Add for good) or a device (read
 // without end).
-func openListed(sf srcFile) (*os.File, error) {
-	fd, err := os.OpenFile(sf.open, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+func openListed(rt *os.Root, sf srcFile) (*os.File, error) {
+	flags := os.O_RDONLY | syscall.O_NONBLOCK
+	if !sf.link {
+		flags |= syscall.O_NOFOLLOW
+	}
+	fd, err := rt.OpenFile(filepath.FromSlash(sf.open), flags, 0)
 	if errors.Is(err, syscall.ELOOP) {
 		return nil, fmt.Errorf("%s: %w: it is now a link; nothing added", shownPath(sf.rel), ErrChangedSinceListed)
 	}
 	if err != nil {
-		return nil, err
+		// Gone, or now leading out of the root (which the root refuses
+		// to follow): not the file listed.
+		return nil, fmt.Errorf("%s: %w: %v; nothing added", shownPath(sf.rel), ErrChangedSinceListed, err)
 	}
 	fi, err := fd.Stat()
 	if err != nil {
@@ -217,6 +227,13 @@ func openListed(sf srcFile) (*os.File, error) {
 			what = "not a regular file (" + fi.Mode().Type().String() + ")"
 		}
 		return nil, fmt.Errorf("%s: %w: it is now %s; nothing added", shownPath(sf.rel), ErrChangedSinceListed, what)
+	}
+	// Read as a regular file is, waiting where it must: O_NONBLOCK was
+	// only for the open (a FIFO put in its place), and left on, a file
+	// system that honours it (FUSE) answered a read EAGAIN as an error.
+	if err := syscall.SetNonblock(int(fd.Fd()), false); err != nil {
+		fd.Close()
+		return nil, err
 	}
 	return fd, nil
 }

@@ -86,3 +86,37 @@ func relink(t *testing.T, p, target string) {
 		t.Fatal(err)
 	}
 }
+
+// TestAddRefusesDirectorySwappedDuringTheWalk: the walk read each
+// directory by its absolute name, following links: a directory of the tree
+// swapped, as the walk went through the ones before it, for a link to a
+// directory outside (~/.ssh) was listed, its files judged as they were
+// read and sealed. The tree is read through the opened root, which
+// follows no link out of it: the walk fails, naming the directory.
+func TestAddRefusesDirectorySwappedDuringTheWalk(t *testing.T) {
+	outside := t.TempDir()
+	if err := os.WriteFile(filepath.Join(outside, "id_ed25519"), []byte("OUTSIDE THE ROOT\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := t.TempDir()
+	for _, d := range []string{"a", "z"} {
+		if err := os.Mkdir(filepath.Join(src, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(src, d, "f.txt"), []byte("inside\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	walkVisited = func(rel string) {
+		if rel == "a/f.txt" {
+			os.RemoveAll(filepath.Join(src, "z"))
+			os.Symlink(outside, filepath.Join(src, "z"))
+		}
+	}
+	t.Cleanup(func() { walkVisited = nil })
+	store, _ := newStore(t)
+	_, err := Add(context.Background(), AddOptions{Name: "d", Root: src, Store: store, Sealer: newSealer(t, "d")})
+	if err == nil || !strings.Contains(err.Error(), "z") {
+		t.Fatalf("Add with a directory swapped for a link out of the tree during the walk: %v; want it refused, naming z", err)
+	}
+}
