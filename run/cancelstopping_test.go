@@ -345,17 +345,31 @@ func TestCancelBeforeStartLookupFailedKeepsTheRun(t *testing.T) {
 	ctx := context.Background()
 	var refuse, findFails atomic.Bool
 	c, r, inner, h := cancelBeforeStartRig(t, &lostSubmitCancel{refuse: &refuse, findFails: &findFails})
-	findFails.Store(true)
-	if _, err := c.Step(ctx, r.ID); err == nil || !strings.Contains(err.Error(), "looking for attempt 1's job") {
-		t.Errorf("the step whose lookup failed: %v; want its error", err)
+	keptThenCarried(t, c, r, inner, h, "lookup failed", "looking for attempt 1's job", &findFails)
+	// Ended: cancelled, or failed where its agent found the run cancelled
+	// first and stopped before its workload.
+	if st, err := inner.Status(ctx, h); err != nil || !st.State.Final() {
+		t.Errorf("the job at alpha: %s (%v); want it ended", st.State, err)
+	}
+}
+
+// keptThenCarried steps r, its site's fault on (what it is), and wants the
+// step's error to say want, the run staging and its job at alpha live;
+// then, the fault off, steps it until it ends, and wants it cancelled.
+func keptThenCarried(t *testing.T, c *Controller, r *Run, inner backend.Backend, h, what, want string, fault *atomic.Bool) {
+	t.Helper()
+	ctx := context.Background()
+	fault.Store(true)
+	if _, err := c.Step(ctx, r.ID); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("the step whose %s: %v; want its error, saying %q", what, err, want)
 	}
 	if got, _ := c.Get(ctx, "t1", r.ID); got.State != Staging {
-		t.Fatalf("the run, its job's lookup failed: %s (%s); want it staging, its job maybe running", got.State, got.Reason)
+		t.Fatalf("the run, its %s: %s (%s); want it staging", what, got.State, got.Reason)
 	}
 	if st, err := inner.Status(ctx, h); err != nil || st.State.Final() {
-		t.Fatalf("the job at alpha: %s (%v); want it still on", st.State, err)
+		t.Fatalf("the job at alpha, its %s: %s (%v); want it still on", what, st.State, err)
 	}
-	findFails.Store(false)
+	fault.Store(false)
 	var got *Run
 	for range 6 {
 		if _, err := c.Step(ctx, r.ID); err != nil {
@@ -367,11 +381,6 @@ func TestCancelBeforeStartLookupFailedKeepsTheRun(t *testing.T) {
 	}
 	if got.State != Cancelled {
 		t.Errorf("the run once its site answers: %s (%s); want cancelled", got.State, got.Reason)
-	}
-	// Ended: cancelled, or failed where its agent found the run cancelled
-	// first and stopped before its workload.
-	if st, err := inner.Status(ctx, h); err != nil || !st.State.Final() {
-		t.Errorf("the job at alpha: %s (%v); want it ended", st.State, err)
 	}
 }
 
@@ -534,30 +543,7 @@ func TestCancelBeforeStartLookupHangingLosesTheSite(t *testing.T) {
 // ran on ended the run with the job running. Its Status is asked now, and
 // a live job keeps the run staging, the site counted unreachable.
 func TestCancelBeforeStartNotFoundOfALiveJobKeepsTheRun(t *testing.T) {
-	ctx := context.Background()
 	var refuse, lies atomic.Bool
 	c, r, inner, h := cancelBeforeStartRig(t, &lostSubmitCancel{refuse: &refuse, cancelLies: &lies})
-	lies.Store(true)
-	if _, err := c.Step(ctx, r.ID); err == nil || !strings.Contains(err.Error(), "live") {
-		t.Errorf("the step whose cancel said not found of a live job: %v; want its error, saying the job was live", err)
-	}
-	if got, _ := c.Get(ctx, "t1", r.ID); got.State != Staging {
-		t.Fatalf("the run, its live job's cancel answered not found: %s (%s); want it staging", got.State, got.Reason)
-	}
-	if st, err := inner.Status(ctx, h); err != nil || st.State.Final() {
-		t.Fatalf("the job at alpha: %s (%v); want it still on", st.State, err)
-	}
-	lies.Store(false)
-	var got *Run
-	for range 6 {
-		if _, err := c.Step(ctx, r.ID); err != nil {
-			t.Logf("step: %v", err)
-		}
-		if got, _ = c.Get(ctx, "t1", r.ID); got.State.Final() {
-			break
-		}
-	}
-	if got.State != Cancelled {
-		t.Errorf("the run once its cancel is carried: %s (%s); want cancelled", got.State, got.Reason)
-	}
+	keptThenCarried(t, c, r, inner, h, "cancel said not found of a live job", "live", &lies)
 }
