@@ -657,6 +657,13 @@ func removeAllAt(dirfd int, name string) error {
 	if err != unix.EISDIR {
 		return err
 	}
+	return removeDirAt(dirfd, name, emptyDirFD)
+}
+
+// removeDirAt removes the directory name in dirfd: opened there
+// (openOwnDirAt), emptied by empty, closed, then removed. Gone meanwhile
+// is no error.
+func removeDirAt(dirfd int, name string, empty func(fd int) error) error {
 	fd, err := openOwnDirAt(dirfd, name)
 	if err == unix.ENOENT {
 		return nil
@@ -664,7 +671,7 @@ func removeAllAt(dirfd int, name string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	err = emptyDirFD(fd)
+	err = empty(fd)
 	unix.Close(fd)
 	if err != nil {
 		return fmt.Errorf("%s/%w", name, err)
@@ -860,22 +867,7 @@ func (e *emptier) remove(dirfd int, name string, depth int) error {
 	if depth+1 >= maxOpenDepth {
 		return e.moveUp(dirfd, name)
 	}
-	fd, err := openOwnDirAt(dirfd, name)
-	if err == unix.ENOENT {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	err = e.empty(fd, depth+1)
-	unix.Close(fd)
-	if err != nil {
-		return fmt.Errorf("%s/%w", name, err)
-	}
-	if err := unix.Unlinkat(dirfd, name, unix.AT_REMOVEDIR); err != nil && err != unix.ENOENT {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	return nil
+	return removeDirAt(dirfd, name, func(fd int) error { return e.empty(fd, depth+1) })
 }
 
 // moveUp renames the directory name, in the directory open as dirfd,

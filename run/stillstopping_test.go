@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"meridian.dev/meridian/backend"
+	"meridian.dev/meridian/internal/syncbuf"
 )
 
 // stoppingDrain is x's controller whose site alpha answers its first left
@@ -411,30 +412,12 @@ func TestCancelWhileMovingNotCarriedAfterTriesSaysThem(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a log's writer that steps beside the loop share.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestStillEndingIsNotLoggedAsSiteFailure: a site's answer that it took
 // a stop, the job still ending, was logged at Warn as a site failure
 // (loggedClass) where a drain or a left stop said it to the run. It is no
 // failure: logged at Info.
 func TestStillEndingIsNotLoggedAsSiteFailure(t *testing.T) {
-	var logged lockedBuffer
+	var logged syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	x := newChangedRunFixture(t)

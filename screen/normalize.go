@@ -412,15 +412,7 @@ func formsLeftOut(s string) string {
 // normalizeWords is a name's words, normalised, and those of them that
 // are no legal form of set.
 func normalizeWords(s string, lookAlike bool, set formSet) (words, kept []string) {
-	t, err := fold(s)
-	if err != nil {
-		t = strings.Map(func(r rune) rune {
-			if ignorable(r) {
-				return -1
-			}
-			return r
-		}, s)
-	}
+	t := foldedOrPlain(s)
 	var b strings.Builder
 	b.Grow(len(t))
 	var look map[rune]string
@@ -659,15 +651,7 @@ type spacedWord struct {
 // text made of them is normalised again, and a letter whose skeleton is
 // two ("m" is "rn") counts as one.
 func spacedWords(s string) []spacedWord {
-	t, err := fold(s)
-	if err != nil {
-		t = strings.Map(func(r rune) rune {
-			if ignorable(r) {
-				return -1
-			}
-			return r
-		}, s)
-	}
+	t := foldedOrPlain(s)
 	look := lookAlikeRunes()
 	var words []spacedWord
 	var b strings.Builder
@@ -728,15 +712,7 @@ func joinsWords(r rune) bool {
 // folding): normalizeWords maps a letter and its small form alike, and
 // each character kept here to no space.
 func cosmetic(s string) string {
-	t, err := fold(s)
-	if err != nil {
-		t = strings.Map(func(r rune) rune {
-			if ignorable(r) {
-				return -1
-			}
-			return r
-		}, s)
-	}
+	t := foldedOrPlain(s)
 	look := lookAlikeRunes()
 	var b strings.Builder
 	b.Grow(len(t))
@@ -1236,4 +1212,19 @@ func appendZeros(buf []uint64, n int) []uint64 {
 		buf = append(buf, 0)
 	}
 	return buf
+}
+
+// foldedOrPlain is s folded (fold), or, where it cannot be, s with its
+// ignorable characters dropped and nothing else changed.
+func foldedOrPlain(s string) string {
+	t, err := fold(s)
+	if err == nil {
+		return t
+	}
+	return strings.Map(func(r rune) rune {
+		if ignorable(r) {
+			return -1
+		}
+		return r
+	}, s)
 }
