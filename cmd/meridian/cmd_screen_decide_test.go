@@ -111,13 +111,20 @@ func auditKeyReadableByOthers(t *testing.T, home string) string {
 // log of the state in MERIDIAN_HOME, of every tenant.
 func screeningDecisionsAudited(t *testing.T) []audit.Entry {
 	t.Helper()
+	return stateAuditOfKind(t, KindScreeningDecision)
+}
+
+// stateAuditOfKind gives the entries of kind in the audit log of the
+// state in MERIDIAN_HOME, of every tenant, in order.
+func stateAuditOfKind(t *testing.T, kind string) []audit.Entry {
+	t.Helper()
 	st, err := openState()
 	if err != nil {
 		t.Fatal(err)
 	}
 	db := openStateDB(t, st)
 	defer db.Close()
-	es, err := db.AuditSelect(context.Background(), store.AuditQuery{Kinds: []string{KindScreeningDecision}, AllTenants: true})
+	es, err := db.AuditSelect(context.Background(), store.AuditQuery{Kinds: []string{kind}, AllTenants: true})
 	if err != nil {
 		t.Fatal(err)
 	}

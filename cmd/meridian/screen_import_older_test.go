@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -9,7 +8,6 @@ import (
 	"testing"
 
 	"meridian.dev/meridian/screen"
-	"meridian.dev/meridian/store"
 )
 
 // TestScreenImportOlderRefusedAndAudited: replaying an earlier
@@ -120,16 +118,7 @@ func TestScreenImportOverDamagedListRefused(t *testing.T) {
 // directory's audit log, in order.
 func screeningImports(t *testing.T) []screen.ImportRecord {
 	t.Helper()
-	st, err := openState()
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := openStateDB(t, st)
-	defer db.Close()
-	es, err := db.AuditSelect(context.Background(), store.AuditQuery{Kinds: []string{KindScreeningImport}, AllTenants: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	es := stateAuditOfKind(t, KindScreeningImport)
 	recs := make([]screen.ImportRecord, len(es))
 	for i, e := range es {
 		if err := json.Unmarshal(e.Payload, &recs[i]); err != nil {
